@@ -1,0 +1,177 @@
+/* eddy — the event loop (Tornado's IOLoop).
+ *
+ * One loop per thread. A loop owns fd watches, timers, signal handlers, periodic callbacks and
+ * the ready queue of callbacks. Everything here must be called on the loop's own thread, except
+ * eddy_loop_call_soon_threadsafe() and eddy_loop_stop() ("Thread: any").
+ *
+ * Time is the loop's monotonic clock in seconds (eddy_loop_time()), as in Tornado's
+ * IOLoop.time(); it does not jump when the wall clock is changed.
+ */
+#ifndef EDDY_LOOP_H
+#define EDDY_LOOP_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_loop eddy_loop;
+typedef struct eddy_watch eddy_watch;
+typedef struct eddy_signal eddy_signal;
+typedef struct eddy_periodic eddy_periodic;
+
+/* Identifies a pending call_soon/call_later/call_at callback for eddy_loop_cancel().
+ * Ids are never reused within one loop; 0 is never a valid id. */
+typedef uint64_t eddy_call_id;
+
+/* A callback run by the loop. */
+typedef void (*eddy_loop_fn)(eddy_loop *loop, void *userdata);
+
+/* Readiness bits for fd watches. */
+#define EDDY_READABLE 0x1
+#define EDDY_WRITABLE 0x2
+
+/* ---- life cycle ------------------------------------------------------------------------- */
+
+/* Creates a loop. The calling thread becomes the loop's thread (the one allowed to use it).
+ * Returns: the loop, or NULL when out of memory or when the system refuses an fd. */
+EDDY_API eddy_loop *eddy_loop_new(void);
+
+/* Frees the loop. Pending callbacks never run; their userdata is released through their free
+ * functions. Watches, signals and periodics still registered are freed the same way (their
+ * handles become invalid). Must not be called from inside a callback of this loop.
+ * Passing NULL does nothing. */
+EDDY_API void eddy_loop_free(eddy_loop *loop);
+
+/* Runs the loop until eddy_loop_stop() is called. Returns 0 after a stop, EDDY_ESTATE when the
+ * loop is already running (re-entrant run), or EDDY_EIO when the backend fails.
+ * Note: unlike libuv, an empty loop keeps running (Tornado's IOLoop.start() semantics). */
+EDDY_API int eddy_loop_run(eddy_loop *loop);
+
+/* Runs one iteration: waits up to `timeout_ms` (0 = do not wait, -1 = until something is
+ * ready) for I/O or a timer, then runs everything that is due, including the ready queue as it
+ * was when the iteration started. Used by hosts that drive the loop from their own event loop.
+ * Returns: 0, EDDY_ESTATE when called re-entrantly, EDDY_EIO on backend failure. */
+EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
+
+/* Asks the loop to return from eddy_loop_run() after the current iteration. A stop requested
+ * while the loop is not running makes the next eddy_loop_run() return after one iteration.
+ * Thread: any. Safe from a signal handler only through eddy_signal, not directly. */
+EDDY_API void eddy_loop_stop(eddy_loop *loop);
+
+/* Returns the loop's monotonic time in seconds. */
+EDDY_API double eddy_loop_time(const eddy_loop *loop);
+
+/* ---- embedding -------------------------------------------------------------------------- */
+
+/* Returns an fd that becomes readable whenever the loop has I/O, a cross-thread call or a
+ * stop request to process, or -1 when the backend has no such fd. A host poll()s it for
+ * readability together with its own fds, with the timeout eddy_loop_next_timeout() gives,
+ * and then calls eddy_loop_run_once(loop, 0). The fd stays owned by the loop. */
+EDDY_API int eddy_loop_backend_fd(const eddy_loop *loop);
+
+/* Returns how many milliseconds the host may sleep before eddy_loop_run_once() has work to do:
+ * 0 when callbacks are ready now, -1 when nothing is scheduled (wait for the backend fd only),
+ * otherwise the time until the earliest timer, rounded up. */
+EDDY_API int eddy_loop_next_timeout(const eddy_loop *loop);
+
+/* ---- callbacks and timers --------------------------------------------------------------- */
+
+/* Queues `cb(loop, userdata)` to run on the loop's next iteration, after the callbacks already
+ * queued (FIFO). Callbacks queued while the ready queue runs wait for the following iteration,
+ * so I/O is never starved.
+ * Userdata: handed to `free_userdata` (when not NULL) exactly once — after `cb` ran, when the
+ *           call is cancelled, or when the loop is freed first.
+ * Returns:  an id for eddy_loop_cancel(), or 0 on failure (NULL loop or cb, out of memory);
+ *           on failure `free_userdata` is NOT called — the caller still owns userdata. */
+EDDY_API eddy_call_id eddy_loop_call_soon(eddy_loop *loop, eddy_loop_fn cb, void *userdata,
+                                          eddy_free_fn free_userdata);
+
+/* Runs `cb` once, `delay` seconds from now (negative or NaN delays count as 0). Callbacks due at
+ * the same time run in the order they were scheduled. Userdata and return value as for
+ * eddy_loop_call_soon(). */
+EDDY_API eddy_call_id eddy_loop_call_later(eddy_loop *loop, double delay, eddy_loop_fn cb,
+                                           void *userdata, eddy_free_fn free_userdata);
+
+/* Runs `cb` once at loop time `when` (see eddy_loop_time()). Same rules as call_later. */
+EDDY_API eddy_call_id eddy_loop_call_at(eddy_loop *loop, double when, eddy_loop_fn cb,
+                                        void *userdata, eddy_free_fn free_userdata);
+
+/* Cancels a pending call_soon/call_later/call_at. Its userdata is released at once.
+ * Returns: 0, or EDDY_ENOENT when the call already ran, is running now, or was cancelled. */
+EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id);
+
+/* Queues `cb` like eddy_loop_call_soon(), from any thread, and wakes the loop. Wake-ups
+ * coalesce: many posts before the loop wakes cost one wake-up. Callbacks posted from one thread
+ * run in the order posted. If the loop is freed first, userdata is released (on the thread
+ * that frees the loop) and `cb` never runs.
+ * Thread: any (this and eddy_loop_stop are the only such functions).
+ * Returns: 0, EDDY_EINVAL, or EDDY_ENOMEM (then `free_userdata` is not called). */
+EDDY_API int eddy_loop_call_soon_threadsafe(eddy_loop *loop, eddy_loop_fn cb, void *userdata,
+                                            eddy_free_fn free_userdata);
+
+/* ---- fd watches ------------------------------------------------------------------------- */
+
+/* Called when `fd` is ready; `events` holds the EDDY_READABLE/EDDY_WRITABLE bits that are.
+ * Level-triggered: called again on the next iteration while the condition lasts. */
+typedef void (*eddy_watch_fn)(eddy_watch *watch, int fd, int events, void *userdata);
+
+/* Watches `fd` (not owned; never closed by eddy) for the readiness bits in `events` (0 is
+ * allowed: the watch exists but is idle). One watch per fd and direction is the caller's duty.
+ * Returns: the watch, or NULL (bad arguments, out of memory); on NULL the caller keeps
+ * userdata. */
+EDDY_API eddy_watch *eddy_watch_new(eddy_loop *loop, int fd, int events, eddy_watch_fn cb,
+                                    void *userdata, eddy_free_fn free_userdata);
+
+/* Changes the watched readiness bits. Returns 0 or EDDY_EINVAL / EDDY_EIO. */
+EDDY_API int eddy_watch_set_events(eddy_watch *watch, int events);
+
+/* Returns the watched readiness bits. */
+EDDY_API int eddy_watch_events(const eddy_watch *watch);
+
+/* Stops and frees the watch, releasing its userdata. Safe inside the watch's own callback.
+ * Passing NULL does nothing. */
+EDDY_API void eddy_watch_free(eddy_watch *watch);
+
+/* ---- signals ---------------------------------------------------------------------------- */
+
+/* Called on the loop thread after `signum` was delivered (deliveries may coalesce). */
+typedef void (*eddy_signal_fn)(eddy_signal *sig, int signum, void *userdata);
+
+/* Handles `signum` on this loop until eddy_signal_free(). Only one loop in a process should
+ * handle a given signal. Returns NULL on bad arguments or failure (caller keeps userdata). */
+EDDY_API eddy_signal *eddy_signal_new(eddy_loop *loop, int signum, eddy_signal_fn cb,
+                                      void *userdata, eddy_free_fn free_userdata);
+
+/* Stops handling the signal (the default disposition returns) and frees the handle with its
+ * userdata. Safe inside its own callback. NULL does nothing. */
+EDDY_API void eddy_signal_free(eddy_signal *sig);
+
+/* ---- periodic callbacks (Tornado's PeriodicCallback) ------------------------------------ */
+
+typedef void (*eddy_periodic_fn)(eddy_periodic *periodic, void *userdata);
+
+/* Creates a stopped periodic callback that runs every `interval` seconds once started. As in
+ * Tornado, ticks missed because the loop was busy are skipped, not run in a burst.
+ * Returns NULL when `interval` is not > 0 or on failure (caller keeps userdata). */
+EDDY_API eddy_periodic *eddy_periodic_new(eddy_loop *loop, double interval, eddy_periodic_fn cb,
+                                          void *userdata, eddy_free_fn free_userdata);
+
+/* Starts the periodic callback; the first run is one interval from now. 0 or EDDY_EINVAL. */
+EDDY_API int eddy_periodic_start(eddy_periodic *periodic);
+
+/* Stops it; start again later to resume. Safe inside its own callback. 0 or EDDY_EINVAL. */
+EDDY_API int eddy_periodic_stop(eddy_periodic *periodic);
+
+/* Returns 1 while started, 0 otherwise. */
+EDDY_API int eddy_periodic_is_running(const eddy_periodic *periodic);
+
+/* Stops and frees it with its userdata. Safe inside its own callback. NULL does nothing. */
+EDDY_API void eddy_periodic_free(eddy_periodic *periodic);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDDY_LOOP_H */

@@ -1,0 +1,86 @@
+/* eddy — TCP and Unix-socket servers and clients (Tornado's TCPServer, netutil, TCPClient).
+ *
+ * Thread: every function here must be called on the thread of the loop it was created with.
+ */
+#ifndef EDDY_NET_H
+#define EDDY_NET_H
+
+#include "stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_listener eddy_listener;
+
+/* A new connection. `stream` is yours: set its callbacks or close it. `peer_ip` is the peer's
+ * numeric address ("127.0.0.1", "::1"; "" for a Unix socket) and `peer_port` its port (0 for a
+ * Unix socket); both are valid during the call only. */
+typedef void (*eddy_accept_fn)(eddy_listener *listener, eddy_stream *stream,
+                               const char *peer_ip, int peer_port, void *userdata);
+
+/* Flags for eddy_listener_bind(). */
+#define EDDY_LISTEN_REUSEPORT 0x1 /* SO_REUSEPORT: several sockets (processes, loops) share a port */
+#define EDDY_LISTEN_IPV6ONLY 0x2  /* an IPv6 socket does not also take IPv4 connections */
+
+/* The default backlog (Tornado's). */
+#define EDDY_DEFAULT_BACKLOG 128
+
+/* Creates a listener with no sockets yet. `cb` runs for each accepted connection.
+ * Returns NULL on bad arguments or out of memory (then the caller keeps userdata). */
+EDDY_API eddy_listener *eddy_listener_new(eddy_loop *loop, eddy_accept_fn cb, void *userdata,
+                                          eddy_free_fn free_userdata);
+
+/* Binds and listens on `host` ("127.0.0.1", "::1", "localhost", a numeric address, or NULL/""
+ * for every local address, one socket per address family) and `port` (0 picks a free port;
+ * when several sockets are made they share it). SO_REUSEADDR is always set. `backlog` <= 0
+ * means EDDY_DEFAULT_BACKLOG. May be called more than once to listen on several addresses.
+ * Returns 0, EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL, EDDY_EACCES, EDDY_EINVAL, or EDDY_EIO. */
+EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int port,
+                                int backlog, int flags);
+
+/* Binds and listens on a Unix socket at `path`. An existing socket file at `path` that no
+ * server answers on is replaced; any other existing file gives EDDY_EADDRINUSE.
+ * Returns as eddy_listener_bind(). */
+EDDY_API int eddy_listener_bind_unix(eddy_listener *listener, const char *path, int backlog);
+
+/* Accepts on `fd`, a socket already bound and listening (e.g. inherited from a parent or a
+ * service manager). The listener takes ownership of `fd` on success.
+ * Returns 0, EDDY_EINVAL (not a listening socket), EDDY_ENOMEM. */
+EDDY_API int eddy_listener_add_fd(eddy_listener *listener, int fd);
+
+/* Returns the local port of the listener's first TCP socket, or EDDY_ENOENT when it has none.
+ * Use it after binding to port 0. */
+EDDY_API int eddy_listener_port(const eddy_listener *listener);
+
+/* Returns how many listening sockets the listener holds. */
+EDDY_API int eddy_listener_socket_count(const eddy_listener *listener);
+
+/* Stops accepting and closes every listening socket (a Unix socket's file is removed).
+ * Connections already accepted are not affected. Safe inside the accept callback.
+ * Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_listener_stop(eddy_listener *listener);
+
+/* Stops the listener and frees it with its userdata. Safe inside the accept callback.
+ * NULL does nothing. */
+EDDY_API void eddy_listener_free(eddy_listener *listener);
+
+/* The result of eddy_connect(): `stream` is a connected stream that is now yours (NULL on
+ * failure), `error` is 0 or EDDY_ECONNREFUSED, EDDY_ETIMEDOUT, EDDY_EADDRNOTAVAIL, ... */
+typedef void (*eddy_connect_fn)(eddy_loop *loop, eddy_stream *stream, int error, void *userdata);
+
+/* Connects to `host`:`port` without blocking the loop and calls `cb` exactly once, never before
+ * this function returns. `host` may be a numeric IPv4/IPv6 address or a name; names are looked
+ * up with the system resolver (this may block briefly; asynchronous lookup comes with the HTTP
+ * client). Every address is tried in turn. `timeout` (seconds, <= 0 for none) bounds the whole
+ * attempt. Userdata is released after `cb` ran, or when the loop is freed first.
+ * Returns 0 or EDDY_EINVAL / EDDY_ENOMEM (then `cb` is never called and the caller keeps
+ * userdata). */
+EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double timeout,
+                          eddy_connect_fn cb, void *userdata, eddy_free_fn free_userdata);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDDY_NET_H */

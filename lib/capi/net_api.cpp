@@ -1,0 +1,130 @@
+// extern "C" shims for eddy/net.h.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <new>
+
+#include "eddy/net.h"
+#include "net/connect.hpp"
+#include "net/listener.hpp"
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+
+using eddy::Listener;
+
+namespace {
+
+Listener *Lst(eddy_listener *l) { return reinterpret_cast<Listener *>(l); }
+const Listener *Lst(const eddy_listener *l) { return reinterpret_cast<const Listener *>(l); }
+
+// Formats a peer address as numeric text; returns the port (0 for Unix sockets).
+int format_peer(const sockaddr *peer, char *ip, size_t ip_len) {
+    ip[0] = '\0';
+    if (peer->sa_family == AF_INET) {
+        const sockaddr_in *in = reinterpret_cast<const sockaddr_in *>(peer);
+        inet_ntop(AF_INET, &in->sin_addr, ip, static_cast<socklen_t>(ip_len));
+        return ntohs(in->sin_port);
+    }
+    if (peer->sa_family == AF_INET6) {
+        const sockaddr_in6 *in6 = reinterpret_cast<const sockaddr_in6 *>(peer);
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, static_cast<socklen_t>(ip_len));
+        return ntohs(in6->sin6_port);
+    }
+    return 0;
+}
+
+void accept_trampoline(Listener *l, int fd, const sockaddr *peer, socklen_t, void *) {
+    eddy::Stream *stream = eddy::Stream::create(l->loop_for_capi(), fd);
+    if (!stream) {
+        eddy::log(eddy::LogLevel::error, "accept: out of memory, dropping a connection");
+        ::close(fd);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN];
+    int port = format_peer(peer, ip, sizeof ip);
+    l->c_accept_cb(reinterpret_cast<eddy_listener *>(l), reinterpret_cast<eddy_stream *>(stream),
+                   ip, port, l->c_userdata);
+}
+
+struct ConnectRequest {
+    eddy_loop *loop;
+    eddy_connect_fn cb;
+    void *userdata;
+    eddy_free_fn free_userdata;
+};
+
+void release_connect(void *arg) {
+    ConnectRequest *req = static_cast<ConnectRequest *>(arg);
+    if (req->free_userdata) req->free_userdata(req->userdata);
+    delete req;
+}
+
+void connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *arg) {
+    ConnectRequest *req = static_cast<ConnectRequest *>(arg);
+    req->cb(req->loop, reinterpret_cast<eddy_stream *>(stream), error, req->userdata);
+    release_connect(req);
+}
+
+}  // namespace
+
+extern "C" {
+
+EDDY_API eddy_listener *eddy_listener_new(eddy_loop *loop, eddy_accept_fn cb, void *userdata,
+                                          eddy_free_fn free_userdata) {
+    if (!loop || !cb) return nullptr;
+    Listener *l = Listener::create(eddy::Loop::from_c(loop), accept_trampoline, nullptr);
+    if (!l) return nullptr;
+    l->c_accept_cb = cb;
+    l->c_userdata = userdata;
+    l->c_free_userdata = free_userdata;
+    return reinterpret_cast<eddy_listener *>(l);
+}
+
+EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int port, int backlog,
+                                int flags) {
+    if (!listener) return EDDY_EINVAL;
+    return Lst(listener)->bind_tcp(host, port, backlog, flags);
+}
+
+EDDY_API int eddy_listener_bind_unix(eddy_listener *listener, const char *path, int backlog) {
+    if (!listener) return EDDY_EINVAL;
+    return Lst(listener)->bind_unix(path, backlog);
+}
+
+EDDY_API int eddy_listener_add_fd(eddy_listener *listener, int fd) {
+    if (!listener) return EDDY_EINVAL;
+    return Lst(listener)->add_fd(fd);
+}
+
+EDDY_API int eddy_listener_port(const eddy_listener *listener) {
+    if (!listener) return EDDY_EINVAL;
+    return Lst(listener)->port();
+}
+
+EDDY_API int eddy_listener_socket_count(const eddy_listener *listener) {
+    return listener ? Lst(listener)->socket_count() : 0;
+}
+
+EDDY_API int eddy_listener_stop(eddy_listener *listener) {
+    if (!listener) return EDDY_EINVAL;
+    Lst(listener)->stop();
+    return 0;
+}
+
+EDDY_API void eddy_listener_free(eddy_listener *listener) {
+    if (listener) Lst(listener)->destroy();
+}
+
+EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double timeout,
+                          eddy_connect_fn cb, void *userdata, eddy_free_fn free_userdata) {
+    if (!loop || !cb) return EDDY_EINVAL;
+    ConnectRequest *req = new (std::nothrow) ConnectRequest{loop, cb, userdata, free_userdata};
+    if (!req) return EDDY_ENOMEM;
+    int rc = eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout, connect_done,
+                                    req, release_connect);
+    if (rc != 0) delete req;  // the caller keeps userdata
+    return rc;
+}
+
+}  // extern "C"

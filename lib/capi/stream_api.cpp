@@ -1,0 +1,132 @@
+// extern "C" shims for eddy/stream.h. C callbacks travel through the C++ stream's `void *arg`
+// slots (POSIX guarantees function pointers survive a round trip through void *).
+#include "eddy/stream.h"
+#include "stream/stream.hpp"
+
+using eddy::Stream;
+
+namespace {
+
+Stream *S(eddy_stream *s) { return reinterpret_cast<Stream *>(s); }
+const Stream *S(const eddy_stream *s) { return reinterpret_cast<const Stream *>(s); }
+eddy_stream *C(Stream *s) { return reinterpret_cast<eddy_stream *>(s); }
+
+template <typename Fn> void *fn_to_ptr(Fn fn) { return reinterpret_cast<void *>(fn); }
+template <typename Fn> Fn ptr_to_fn(void *p) { return reinterpret_cast<Fn>(p); }
+
+void read_trampoline(Stream *s, const char *data, size_t len, void *arg) {
+    ptr_to_fn<eddy_stream_read_fn>(arg)(C(s), data, len, s->c_userdata);
+}
+
+void write_trampoline(Stream *s, int status, void *arg) {
+    ptr_to_fn<eddy_stream_write_fn>(arg)(C(s), status, s->c_userdata);
+}
+
+void close_trampoline(Stream *s, int error, void *) {
+    if (s->c_close_cb) s->c_close_cb(C(s), error, s->c_userdata);
+}
+
+void drain_trampoline(Stream *s, void *) {
+    if (s->c_drain_cb) s->c_drain_cb(C(s), s->c_userdata);
+}
+
+}  // namespace
+
+extern "C" {
+
+EDDY_API eddy_stream *eddy_stream_new(eddy_loop *loop, int fd) {
+    return C(Stream::create(eddy::Loop::from_c(loop), fd));
+}
+
+EDDY_API void eddy_stream_set_userdata(eddy_stream *stream, void *userdata,
+                                       eddy_free_fn free_userdata) {
+    if (!stream) return;
+    Stream *s = S(stream);
+    eddy_free_fn old_free = s->c_free_userdata;
+    void *old = s->c_userdata;
+    s->c_userdata = userdata;
+    s->c_free_userdata = free_userdata;
+    if (old_free && old != userdata) old_free(old);
+}
+
+EDDY_API void *eddy_stream_get_userdata(const eddy_stream *stream) {
+    return stream ? S(stream)->c_userdata : nullptr;
+}
+
+EDDY_API int eddy_stream_set_close_callback(eddy_stream *stream, eddy_stream_close_fn cb) {
+    if (!stream) return EDDY_EINVAL;
+    S(stream)->c_close_cb = cb;
+    S(stream)->set_close_callback(cb ? close_trampoline : nullptr, nullptr);
+    return 0;
+}
+
+EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
+                                    size_t delimiter_len, size_t max_bytes,
+                                    eddy_stream_read_fn cb) {
+    if (!stream || !cb) return EDDY_EINVAL;
+    return S(stream)->read_until(delimiter, delimiter_len, max_bytes, read_trampoline,
+                                 fn_to_ptr(cb));
+}
+
+EDDY_API int eddy_stream_read_bytes(eddy_stream *stream, size_t n, int partial,
+                                    eddy_stream_read_fn cb) {
+    if (!stream || !cb) return EDDY_EINVAL;
+    return S(stream)->read_bytes(n, partial != 0, read_trampoline, fn_to_ptr(cb));
+}
+
+EDDY_API int eddy_stream_read_until_close(eddy_stream *stream, eddy_stream_read_fn cb) {
+    if (!stream || !cb) return EDDY_EINVAL;
+    return S(stream)->read_until_close(read_trampoline, fn_to_ptr(cb));
+}
+
+EDDY_API int eddy_stream_reading(const eddy_stream *stream) {
+    return stream && S(stream)->reading() ? 1 : 0;
+}
+
+EDDY_API int eddy_stream_write(eddy_stream *stream, const void *data, size_t len,
+                               eddy_stream_write_fn cb) {
+    if (!stream) return EDDY_EINVAL;
+    if (cb) return S(stream)->write(data, len, write_trampoline, fn_to_ptr(cb));
+    return S(stream)->write(data, len);
+}
+
+EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream) {
+    return stream ? S(stream)->write_buffer_size() : 0;
+}
+
+EDDY_API int eddy_stream_set_write_mark(eddy_stream *stream, size_t mark,
+                                        eddy_stream_drain_fn cb) {
+    if (!stream) return EDDY_EINVAL;
+    S(stream)->c_drain_cb = cb;
+    S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr, nullptr);
+    return 0;
+}
+
+EDDY_API int eddy_stream_set_max_buffer_size(eddy_stream *stream, size_t bytes) {
+    if (!stream || bytes == 0) return EDDY_EINVAL;
+    S(stream)->set_max_buffer_size(bytes);
+    return 0;
+}
+
+EDDY_API int eddy_stream_set_nodelay(eddy_stream *stream, int on) {
+    if (!stream) return EDDY_EINVAL;
+    return S(stream)->set_nodelay(on != 0);
+}
+
+EDDY_API int eddy_stream_close(eddy_stream *stream) {
+    if (!stream) return EDDY_EINVAL;
+    S(stream)->close(0);
+    return 0;
+}
+
+EDDY_API int eddy_stream_closed(const eddy_stream *stream) {
+    return !stream || S(stream)->closed() ? 1 : 0;
+}
+
+EDDY_API int eddy_stream_fd(const eddy_stream *stream) { return stream ? S(stream)->fd() : -1; }
+
+EDDY_API eddy_loop *eddy_stream_loop(const eddy_stream *stream) {
+    return stream ? S(stream)->loop()->as_c() : nullptr;
+}
+
+}  // extern "C"

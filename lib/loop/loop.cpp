@@ -1,0 +1,524 @@
+// The event loop. libevent supplies readiness (epoll) and signals; eddy keeps its own ready
+// queue, timer heap and cross-thread queue on top so that ordering rules are its own:
+//  - call_soon is FIFO, and callbacks queued while the queue runs wait for the next iteration
+//    (the ready event is a zero-delay libevent timer, processed after the next poll, so I/O is
+//    never starved);
+//  - timers due at the same time run in start order, and a timer started while timers run waits
+//    for the next pass;
+//  - deferred tasks (stream flushes) run at the end of the current pass, so a batch of
+//    pipelined responses leaves in one write.
+#include "loop/loop.hpp"
+
+#include <dirent.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <set>
+#include <string>
+
+#include "util/log.hpp"
+
+namespace eddy {
+
+struct Loop::Call {
+    TimerNode timer;
+    eddy_call_id id = 0;
+    eddy_loop_fn cb = nullptr;
+    void *userdata = nullptr;
+    eddy_free_fn free_userdata = nullptr;
+    Loop *loop = nullptr;
+    bool cancelled = false;  // only meaningful while sitting in the ready queue
+};
+
+namespace {
+
+timeval to_timeval(double seconds) {
+    if (!(seconds > 0)) seconds = 0;
+    timeval tv;
+    tv.tv_sec = static_cast<time_t>(seconds);
+    tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
+    if (tv.tv_usec >= 1000000) tv.tv_usec = 999999;
+    return tv;
+}
+
+// The epoll fds ("anon_inode:[eventpoll]") this process has open.
+std::set<int> list_epoll_fds() {
+    std::set<int> fds;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir) return fds;
+    while (dirent *entry = readdir(dir)) {
+        if (entry->d_name[0] == '.') continue;
+        std::string path = std::string("/proc/self/fd/") + entry->d_name;
+        char target[64];
+        ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:[eventpoll]") == 0) fds.insert(atoi(entry->d_name));
+    }
+    closedir(dir);
+    return fds;
+}
+
+// True when epoll fd `epfd` has `fd` registered (read from /proc/self/fdinfo).
+bool epoll_watches(int epfd, int fd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char line[256];
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        int tfd;
+        if (sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd) {
+            found = true;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+}  // namespace
+
+double Loop::now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+Loop *Loop::create() {
+    Loop *loop = new (std::nothrow) Loop();
+    if (!loop) return nullptr;
+    if (!loop->init()) {
+        delete loop;
+        return nullptr;
+    }
+    return loop;
+}
+
+bool Loop::init() {
+    // libevent does not publish its epoll fd, which embedding hosts need; find it as the one new
+    // epoll fd that appears with our base and watches our wake-up eventfd.
+    std::set<int> epoll_before = list_epoll_fds();
+
+    event_config *cfg = event_config_new();
+    if (!cfg) return false;
+    // NOLOCK: a loop is single-threaded; cross-thread calls go through our own eventfd queue.
+    // PRECISE_TIMER: timers on CLOCK_MONOTONIC, the clock eddy_loop_time() reports.
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_PRECISE_TIMER);
+    base_ = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (!base_) return false;
+
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) return false;
+
+    event_assign(&ready_ev_, base_, -1, 0, on_ready_event, this);
+    event_assign(&timer_ev_, base_, -1, 0, on_timer_event, this);
+    event_assign(&wake_ev_, base_, wake_fd_, EV_READ | EV_PERSIST, on_wake_event, this);
+    event_assign(&defer_ev_, base_, -1, 0, on_defer_event, this);
+    events_ready_ = true;
+    if (event_add(&wake_ev_, nullptr) != 0) return false;
+
+    for (int fd : list_epoll_fds()) {
+        if (!epoll_before.count(fd) && epoll_watches(fd, wake_fd_)) {
+            backend_fd_ = fd;
+            break;
+        }
+    }
+    if (backend_fd_ < 0)
+        log(LogLevel::debug, "loop: backend fd not found (method %s)", event_base_get_method(base_));
+    return true;
+}
+
+Loop::~Loop() {
+    // Resources first: they may stop timers or hold deferred tasks.
+    while (resources_) {
+        LoopResource *r = resources_;
+        remove_resource(r);
+        r->on_loop_free();
+    }
+    for (auto &entry : calls_) {
+        Call *call = entry.second;
+        if (call->free_userdata) call->free_userdata(call->userdata);
+        if (call->timer.queued()) {
+            timers_.remove(&call->timer);
+            delete call;
+        } else {
+            call->cancelled = true;  // sits in the ready queue: deleted just below
+        }
+    }
+    for (ReadyItem &item : ready_) {
+        if (item.call) delete item.call;  // every call left in the queue is cancelled by now
+    }
+    calls_.clear();
+    {
+        std::lock_guard<std::mutex> guard(foreign_mutex_);
+        for (ForeignCall &fc : foreign_)
+            if (fc.free_userdata) fc.free_userdata(fc.userdata);
+        foreign_.clear();
+    }
+    if (events_ready_) {
+        event_del(&ready_ev_);
+        event_del(&timer_ev_);
+        event_del(&wake_ev_);
+        event_del(&defer_ev_);
+    }
+    if (wake_fd_ >= 0) close(wake_fd_);
+    if (base_) event_base_free(base_);
+}
+
+// ---- running ---------------------------------------------------------------------------------
+
+int Loop::run() {
+    if (running_) return EDDY_ESTATE;
+    running_ = true;
+    int rc = 0;
+    for (;;) {
+        if (event_base_loop(base_, EVLOOP_ONCE) < 0) {
+            rc = EDDY_EIO;
+            break;
+        }
+        if (stop_requested_.exchange(false)) break;
+    }
+    running_ = false;
+    return rc;
+}
+
+void Loop::on_run_once_timeout(evutil_socket_t, short, void *) {}
+
+int Loop::run_once(int timeout_ms) {
+    if (running_) return EDDY_ESTATE;
+    running_ = true;
+    int rc;
+    if (timeout_ms == 0) {
+        rc = event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    } else if (timeout_ms < 0) {
+        rc = event_base_loop(base_, EVLOOP_ONCE);
+    } else {
+        // libevent has no "wait at most" argument: a throwaway timer bounds the wait.
+        struct event bound;
+        event_assign(&bound, base_, -1, 0, on_run_once_timeout, nullptr);
+        timeval tv = to_timeval(timeout_ms / 1000.0);
+        event_add(&bound, &tv);
+        rc = event_base_loop(base_, EVLOOP_ONCE);
+        event_del(&bound);
+    }
+    // A host may call us slightly after our timer's deadline: run what is due now rather than
+    // waiting for libevent's own notion of the deadline.
+    if (rc >= 0 && !timers_.empty() && timers_.top()->deadline <= now()) run_timers();
+    stop_requested_.store(false);
+    running_ = false;
+    return rc < 0 ? EDDY_EIO : 0;
+}
+
+void Loop::stop() {
+    stop_requested_.store(true);
+    if (!wake_pending_.exchange(true)) {
+        uint64_t one = 1;
+        ssize_t n = write(wake_fd_, &one, sizeof one);
+        (void)n;  // EAGAIN means the counter is already non-zero: the loop will wake anyway
+    }
+}
+
+int Loop::next_timeout() const {
+    if (!ready_.empty() || defer_head_ != nullptr || wake_pending_.load()) return 0;
+    if (timers_.empty()) return -1;
+    double wait = timers_.top()->deadline - now();
+    if (wait <= 0) return 0;
+    double ms = std::ceil(wait * 1000.0);
+    return ms > 2147483647.0 ? 2147483647 : static_cast<int>(ms);
+}
+
+// ---- ready queue -----------------------------------------------------------------------------
+
+void Loop::schedule_ready() {
+    if (ready_scheduled_) return;
+    static const timeval zero = {0, 0};
+    event_add(&ready_ev_, &zero);
+    ready_scheduled_ = true;
+}
+
+eddy_call_id Loop::new_call(Call *call) {
+    call->id = next_id_++;
+    call->loop = this;
+    try {
+        calls_.emplace(call->id, call);
+    } catch (...) {
+        return 0;
+    }
+    return call->id;
+}
+
+eddy_call_id Loop::call_soon(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata) {
+    Call *call = new (std::nothrow) Call();
+    if (!call) return 0;
+    call->cb = cb;
+    call->userdata = userdata;
+    call->free_userdata = free_userdata;
+    eddy_call_id id = new_call(call);
+    if (!id) {
+        delete call;
+        return 0;
+    }
+    try {
+        ready_.push_back(ReadyItem{call, nullptr, nullptr});
+    } catch (...) {
+        calls_.erase(id);
+        delete call;
+        return 0;
+    }
+    schedule_ready();
+    return id;
+}
+
+void Loop::post(void (*fn)(void *), void *arg) {
+    ready_.push_back(ReadyItem{nullptr, fn, arg});
+    schedule_ready();
+}
+
+void Loop::on_ready_event(evutil_socket_t, short, void *arg) {
+    static_cast<Loop *>(arg)->run_ready();
+}
+
+void Loop::run_ready() {
+    ready_scheduled_ = false;
+    std::vector<ReadyItem> batch;
+    batch.swap(ready_);
+    for (ReadyItem &item : batch) {
+        if (!item.call) {
+            item.fn(item.arg);
+            continue;
+        }
+        Call *call = item.call;
+        if (call->cancelled) {  // userdata was released by cancel()
+            delete call;
+            continue;
+        }
+        calls_.erase(call->id);
+        call->cb(as_c(), call->userdata);
+        if (call->free_userdata) call->free_userdata(call->userdata);
+        delete call;
+    }
+    // Reuse the batch's storage when nothing new was queued meanwhile.
+    batch.clear();
+    if (ready_.empty()) ready_.swap(batch);
+}
+
+// ---- timers ----------------------------------------------------------------------------------
+
+eddy_call_id Loop::call_at(double when, eddy_loop_fn cb, void *userdata,
+                           eddy_free_fn free_userdata) {
+    if (std::isnan(when)) when = now();
+    Call *call = new (std::nothrow) Call();
+    if (!call) return 0;
+    call->cb = cb;
+    call->userdata = userdata;
+    call->free_userdata = free_userdata;
+    call->timer.fire = on_call_timer;
+    call->timer.owner = call;
+    eddy_call_id id = new_call(call);
+    if (!id) {
+        delete call;
+        return 0;
+    }
+    timer_start(&call->timer, when);
+    return id;
+}
+
+void Loop::on_call_timer(TimerNode *node) {
+    Call *call = static_cast<Call *>(node->owner);
+    Loop *loop = call->loop;
+    loop->calls_.erase(call->id);
+    call->cb(loop->as_c(), call->userdata);
+    if (call->free_userdata) call->free_userdata(call->userdata);
+    delete call;
+}
+
+int Loop::cancel(eddy_call_id id) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return EDDY_ENOENT;
+    Call *call = it->second;
+    calls_.erase(it);
+    eddy_free_fn free_userdata = call->free_userdata;
+    void *userdata = call->userdata;
+    if (call->timer.queued()) {
+        timer_stop(&call->timer);
+        delete call;
+    } else {
+        call->cancelled = true;  // still in the ready queue; deleted when the queue reaches it
+    }
+    if (free_userdata) free_userdata(userdata);
+    return 0;
+}
+
+void Loop::timer_start(TimerNode *node, double deadline) {
+    if (node->queued()) timers_.remove(node);
+    node->deadline = deadline;
+    node->seq = timer_seq_++;
+    timers_.push(node);
+    rearm_timer();
+}
+
+void Loop::timer_stop(TimerNode *node) {
+    if (!node->queued()) return;
+    timers_.remove(node);
+    rearm_timer();
+}
+
+void Loop::rearm_timer() {
+    if (in_timers_) return;  // run_timers() re-arms once at the end
+    if (timers_.empty()) {
+        if (timer_armed_for_ >= 0) {
+            event_del(&timer_ev_);
+            timer_armed_for_ = -1;
+        }
+        return;
+    }
+    double deadline = timers_.top()->deadline;
+    if (deadline == timer_armed_for_) return;
+    timeval tv = to_timeval(deadline - now());
+    event_add(&timer_ev_, &tv);
+    timer_armed_for_ = deadline;
+}
+
+void Loop::on_timer_event(evutil_socket_t, short, void *arg) {
+    Loop *loop = static_cast<Loop *>(arg);
+    loop->timer_armed_for_ = -1;  // the one-shot event fired
+    loop->run_timers();
+}
+
+void Loop::run_timers() {
+    in_timers_ = true;
+    double t = now();
+    uint64_t limit = timer_seq_;  // timers started from now on wait for the next pass
+    while (TimerNode *top = timers_.top()) {
+        if (top->deadline > t || top->seq >= limit) break;
+        timers_.pop();
+        top->fire(top);
+    }
+    in_timers_ = false;
+    timer_armed_for_ = -1;
+    if (timers_.empty()) {
+        event_del(&timer_ev_);
+    } else {
+        rearm_timer();
+    }
+}
+
+// ---- cross-thread calls ----------------------------------------------------------------------
+
+int Loop::call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata) {
+    try {
+        std::lock_guard<std::mutex> guard(foreign_mutex_);
+        foreign_.push_back(ForeignCall{cb, userdata, free_userdata});
+    } catch (...) {
+        return EDDY_ENOMEM;
+    }
+    // Only the first post since the loop last drained the queue writes to the eventfd.
+    if (!wake_pending_.exchange(true)) {
+        uint64_t one = 1;
+        ssize_t n = write(wake_fd_, &one, sizeof one);
+        (void)n;
+    }
+    return 0;
+}
+
+void Loop::on_wake_event(evutil_socket_t fd, short, void *arg) {
+    Loop *loop = static_cast<Loop *>(arg);
+    uint64_t count;
+    ssize_t n = read(fd, &count, sizeof count);
+    (void)n;
+    // Clear the flag before taking the queue: a post that lands after the swap must wake us.
+    loop->wake_pending_.store(false);
+    loop->drain_foreign();
+}
+
+void Loop::drain_foreign() {
+    std::vector<ForeignCall> batch;
+    {
+        std::lock_guard<std::mutex> guard(foreign_mutex_);
+        batch.swap(foreign_);
+    }
+    for (ForeignCall &fc : batch) {
+        fc.cb(as_c(), fc.userdata);
+        if (fc.free_userdata) fc.free_userdata(fc.userdata);
+    }
+}
+
+// ---- deferred tasks --------------------------------------------------------------------------
+
+void Loop::defer(DeferredTask *task) {
+    if (task->queued) return;
+    task->queued = true;
+    task->next = nullptr;
+    if (defer_tail_) {
+        defer_tail_->next = task;
+    } else {
+        defer_head_ = task;
+    }
+    defer_tail_ = task;
+    if (!defer_active_) {
+        defer_active_ = true;
+        // Activated (not added): runs in this pass, after the events already active.
+        event_active(&defer_ev_, 0, 0);
+    }
+}
+
+void Loop::undefer(DeferredTask *task) {
+    if (!task->queued) return;
+    DeferredTask *prev = nullptr;
+    for (DeferredTask *t = defer_head_; t; prev = t, t = t->next) {
+        if (t != task) continue;
+        if (prev) {
+            prev->next = t->next;
+        } else {
+            defer_head_ = t->next;
+        }
+        if (defer_tail_ == t) defer_tail_ = prev;
+        break;
+    }
+    task->queued = false;
+    task->next = nullptr;
+}
+
+void Loop::on_defer_event(evutil_socket_t, short, void *arg) {
+    static_cast<Loop *>(arg)->run_deferred();
+}
+
+void Loop::run_deferred() {
+    defer_active_ = false;
+    while (DeferredTask *task = defer_head_) {
+        defer_head_ = task->next;
+        if (!defer_head_) defer_tail_ = nullptr;
+        task->queued = false;
+        task->next = nullptr;
+        task->run(task);
+    }
+}
+
+// ---- resources -------------------------------------------------------------------------------
+
+void Loop::add_resource(LoopResource *r) {
+    r->res_prev_ = nullptr;
+    r->res_next_ = resources_;
+    if (resources_) resources_->res_prev_ = r;
+    resources_ = r;
+}
+
+void Loop::remove_resource(LoopResource *r) {
+    if (r->res_prev_) {
+        r->res_prev_->res_next_ = r->res_next_;
+    } else if (resources_ == r) {
+        resources_ = r->res_next_;
+    }
+    if (r->res_next_) r->res_next_->res_prev_ = r->res_prev_;
+    r->res_prev_ = r->res_next_ = nullptr;
+}
+
+}  // namespace eddy

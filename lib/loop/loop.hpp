@@ -1,0 +1,155 @@
+// The event loop: libevent's event_base plus eddy's own ready queue, timer heap, cross-thread
+// queue and end-of-pass work list. Every timer of every layer lives in this loop's heap so a host
+// that drives the loop itself (eddy_loop_next_timeout) sees all of them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "eddy/loop.h"
+#include "loop/timer_heap.hpp"
+
+namespace eddy {
+
+class Loop;
+
+// Something owned by a loop that must be released if the loop is freed first (watches, signals,
+// periodics, streams, listeners). The loop keeps them in an intrusive list.
+class LoopResource {
+public:
+    virtual ~LoopResource() = default;
+    // The loop is being freed: release everything (userdata included) and delete yourself,
+    // without running user callbacks.
+    virtual void on_loop_free() = 0;
+
+private:
+    friend class Loop;
+    LoopResource *res_prev_ = nullptr;
+    LoopResource *res_next_ = nullptr;
+};
+
+// Work that must run later in the same libevent pass (after the I/O callbacks already active),
+// e.g. a stream's batched socket write. Embed one in the owning object.
+struct DeferredTask {
+    DeferredTask *next = nullptr;
+    bool queued = false;
+    void (*run)(DeferredTask *task) = nullptr;
+    void *owner = nullptr;  // the object the task is embedded in
+};
+
+class Loop {
+public:
+    // Returns nullptr when libevent or the system refuses.
+    static Loop *create();
+    ~Loop();
+    Loop(const Loop &) = delete;
+    Loop &operator=(const Loop &) = delete;
+
+    event_base *base() const { return base_; }
+    eddy_loop *as_c() { return reinterpret_cast<eddy_loop *>(this); }
+    static Loop *from_c(eddy_loop *l) { return reinterpret_cast<Loop *>(l); }
+    static const Loop *from_c(const eddy_loop *l) { return reinterpret_cast<const Loop *>(l); }
+
+    static double now();  // the monotonic clock in seconds
+    double time() const { return now(); }
+
+    int run();
+    int run_once(int timeout_ms);
+    void stop();  // any thread
+    bool running() const { return running_; }
+
+    int backend_fd() const { return backend_fd_; }
+    int next_timeout() const;
+
+    // Public calls (with ids).
+    eddy_call_id call_soon(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata);
+    eddy_call_id call_at(double when, eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata);
+    int cancel(eddy_call_id id);
+    int call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata);
+
+    // Internal: queue fn(arg) for the next iteration (no id, cannot be cancelled; `arg` must
+    // stay valid until it runs — used for deferred close callbacks).
+    void post(void (*fn)(void *arg), void *arg);
+
+    // Internal timers (node embedded in the owner).
+    void timer_start(TimerNode *node, double deadline);
+    void timer_stop(TimerNode *node);
+
+    // Internal: run `task` later in this pass. Queuing an already queued task does nothing.
+    void defer(DeferredTask *task);
+    // Internal: unqueue a task whose owner is going away (O(queued tasks); rare).
+    void undefer(DeferredTask *task);
+
+    void add_resource(LoopResource *r);
+    void remove_resource(LoopResource *r);
+
+private:
+    struct Call;
+    struct ReadyItem {
+        Call *call;  // a public call, or nullptr for an internal post
+        void (*fn)(void *);
+        void *arg;
+    };
+    struct ForeignCall {
+        eddy_loop_fn cb;
+        void *userdata;
+        eddy_free_fn free_userdata;
+    };
+
+    Loop() = default;
+    bool init();
+    void schedule_ready();
+    void rearm_timer();
+    void run_ready();
+    void run_timers();
+    void run_deferred();
+    void drain_foreign();
+    void finish_call(Call *call);  // release userdata, unregister, delete
+    eddy_call_id new_call(Call *call);
+
+    static void on_ready_event(evutil_socket_t, short, void *arg);
+    static void on_timer_event(evutil_socket_t, short, void *arg);
+    static void on_wake_event(evutil_socket_t, short, void *arg);
+    static void on_defer_event(evutil_socket_t, short, void *arg);
+    static void on_call_timer(TimerNode *node);
+    static void on_run_once_timeout(evutil_socket_t, short, void *arg);
+
+    event_base *base_ = nullptr;
+    int backend_fd_ = -1;
+    int wake_fd_ = -1;  // eventfd: cross-thread posts and stop()
+    struct event ready_ev_;
+    struct event timer_ev_;
+    struct event wake_ev_;
+    struct event defer_ev_;
+    bool events_ready_ = false;  // the four events above are assigned
+
+    std::vector<ReadyItem> ready_;
+    bool ready_scheduled_ = false;
+    TimerHeap timers_;
+    uint64_t timer_seq_ = 0;
+    double timer_armed_for_ = -1;  // deadline timer_ev_ is armed for, or -1
+    bool in_timers_ = false;
+
+    std::unordered_map<eddy_call_id, Call *> calls_;
+    eddy_call_id next_id_ = 1;
+
+    DeferredTask *defer_head_ = nullptr;
+    DeferredTask *defer_tail_ = nullptr;
+    bool defer_active_ = false;
+
+    std::mutex foreign_mutex_;
+    std::vector<ForeignCall> foreign_;
+    std::atomic<bool> wake_pending_{false};
+    std::atomic<bool> stop_requested_{false};
+
+    bool running_ = false;
+    LoopResource *resources_ = nullptr;
+};
+
+}  // namespace eddy

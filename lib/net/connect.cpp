@@ -1,0 +1,147 @@
+#include "net/connect.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "stream/stream.hpp"
+#include "util/errors.hpp"
+
+namespace eddy {
+
+int Connector::start(Loop *loop, const char *host, int port, double timeout, DoneFn done,
+                     void *arg, void (*release)(void *)) {
+    if (!loop || !host || !*host || port <= 0 || port > 65535 || !done) return EDDY_EINVAL;
+    Connector *c = new (std::nothrow) Connector(loop);
+    if (!c) return EDDY_ENOMEM;
+    c->done_ = done;
+    c->arg_ = arg;
+    c->release_ = release;
+    c->timeout_.fire = on_timeout;
+    c->timeout_.owner = c;
+
+    addrinfo hints = {};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    addrinfo *res = nullptr;
+    if (getaddrinfo(host, service, &hints, &res) == 0) {
+        try {
+            for (addrinfo *ai = res; ai; ai = ai->ai_next) {
+                if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+                sockaddr_storage ss = {};
+                memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+                c->addrs_.push_back(ss);
+                c->addr_lens_.push_back(ai->ai_addrlen);
+            }
+        } catch (...) {
+            freeaddrinfo(res);
+            delete c;
+            return EDDY_ENOMEM;
+        }
+        freeaddrinfo(res);
+    }
+    loop->add_resource(c);
+    if (timeout > 0) loop->timer_start(&c->timeout_, Loop::now() + timeout);
+    // Start on the next iteration so `done` never runs inside this call.
+    c->start_pending_ = true;
+    loop->post(on_start, c);
+    return 0;
+}
+
+Connector::~Connector() {
+    loop_->remove_resource(this);
+    loop_->timer_stop(&timeout_);
+    if (ev_added_) event_del(&ev_);
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void Connector::on_loop_free() {
+    if (!finished_ && release_) release_(arg_);
+    delete this;
+}
+
+void Connector::on_start(void *arg) {
+    Connector *c = static_cast<Connector *>(arg);
+    c->start_pending_ = false;
+    if (c->finished_) {  // timed out before the first attempt
+        delete c;
+        return;
+    }
+    c->try_next();
+}
+
+void Connector::try_next() {
+    while (next_ < addrs_.size()) {
+        size_t i = next_++;
+        int fd = socket(addrs_[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            last_error_ = error_from_errno(errno);
+            continue;
+        }
+        if (connect(fd, reinterpret_cast<sockaddr *>(&addrs_[i]), addr_lens_[i]) == 0 ||
+            errno == EINPROGRESS) {
+            fd_ = fd;
+            event_assign(&ev_, loop_->base(), fd, EV_WRITE, on_writable, this);
+            event_add(&ev_, nullptr);
+            ev_added_ = true;
+            return;
+        }
+        last_error_ = error_from_errno(errno);
+        ::close(fd);
+    }
+    finish(nullptr, last_error_);
+}
+
+void Connector::on_writable(evutil_socket_t fd, short, void *arg) {
+    Connector *c = static_cast<Connector *>(arg);
+    c->ev_added_ = false;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+        ::close(c->fd_);
+        c->fd_ = -1;
+        c->last_error_ = error_from_errno(err);
+        c->try_next();
+        return;
+    }
+    Stream *stream = Stream::create(c->loop_, c->fd_);
+    if (!stream) {
+        c->finish(nullptr, EDDY_ENOMEM);
+        return;
+    }
+    c->fd_ = -1;  // owned by the stream now
+    c->finish(stream, 0);
+}
+
+void Connector::on_timeout(TimerNode *node) {
+    static_cast<Connector *>(node->owner)->finish(nullptr, EDDY_ETIMEDOUT);
+}
+
+void Connector::finish(Stream *stream, int error) {
+    if (finished_) return;
+    finished_ = true;
+    loop_->timer_stop(&timeout_);
+    if (ev_added_) {
+        event_del(&ev_);
+        ev_added_ = false;
+    }
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    done_(this, stream, error, arg_);
+    // A timeout can fire while on_start is still queued; on_start then deletes us.
+    if (start_pending_) return;
+    delete this;
+}
+
+}  // namespace eddy

@@ -1,0 +1,276 @@
+#include "net/listener.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "util/errors.hpp"
+#include "util/log.hpp"
+
+namespace eddy {
+
+Listener *Listener::create(Loop *loop, AcceptFn cb, void *arg) {
+    if (!loop || !cb) return nullptr;
+    Listener *l = new (std::nothrow) Listener(loop);
+    if (!l) return nullptr;
+    l->cb_ = cb;
+    l->arg_ = arg;
+    l->resume_timer_.fire = on_resume;
+    l->resume_timer_.owner = l;
+    loop->add_resource(l);
+    return l;
+}
+
+Listener::~Listener() {
+    stop();
+    loop_->remove_resource(this);
+    if (c_free_userdata) c_free_userdata(c_userdata);
+}
+
+void Listener::on_loop_free() { delete this; }
+
+int Listener::listen_fd(int fd, const std::string &unix_path) {
+    Socket *sock = new (std::nothrow) Socket();
+    if (!sock) return EDDY_ENOMEM;
+    sock->owner = this;
+    sock->fd = fd;
+    try {
+        sock->unix_path = unix_path;
+        sockets_.push_back(sock);
+    } catch (...) {
+        delete sock;
+        return EDDY_ENOMEM;
+    }
+    event_assign(&sock->ev, loop_->base(), fd, EV_READ | EV_PERSIST, on_accept_event, sock);
+    if (!paused_) event_add(&sock->ev, nullptr);
+    return 0;
+}
+
+namespace {
+
+int set_nonblock_cloexec(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+    int fdflags = fcntl(fd, F_GETFD);
+    if (fdflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) < 0) return -1;
+    return 0;
+}
+
+int local_port(int fd) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
+    return -1;
+}
+
+}  // namespace
+
+int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
+    if (port < 0 || port > 65535) return EDDY_EINVAL;
+    if (backlog <= 0) backlog = EDDY_DEFAULT_BACKLOG;
+    addrinfo hints = {};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_ADDRCONFIG;
+    if (host && !*host) host = nullptr;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    addrinfo *res = nullptr;
+    int gai = getaddrinfo(host, service, &hints, &res);
+    if (gai != 0) {
+        // AI_ADDRCONFIG hides ::1 on hosts with only loopback IPv6; try once more without it.
+        hints.ai_flags &= ~AI_ADDRCONFIG;
+        gai = getaddrinfo(host, service, &hints, &res);
+    }
+    if (gai != 0) {
+        log(LogLevel::warning, "listen: cannot resolve %s: %s", host ? host : "*", gai_strerror(gai));
+        return EDDY_EADDRNOTAVAIL;
+    }
+    int bound = 0;
+    int first_error = 0;
+    int chosen_port = port;
+    for (addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        // With port 0, every family's socket uses the port the first one got.
+        if (chosen_port != 0) {
+            if (ai->ai_family == AF_INET)
+                reinterpret_cast<sockaddr_in *>(ai->ai_addr)->sin_port = htons(static_cast<uint16_t>(chosen_port));
+            else
+                reinterpret_cast<sockaddr_in6 *>(ai->ai_addr)->sin6_port = htons(static_cast<uint16_t>(chosen_port));
+        }
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            if (!first_error) first_error = error_from_errno(errno);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (flags & EDDY_LISTEN_REUSEPORT) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (ai->ai_family == AF_INET6) {
+            // Tornado sets IPV6_V6ONLY whenever it binds both families; we do the same when no
+            // host was given (one socket per family), and when asked.
+            int v6only = (flags & EDDY_LISTEN_IPV6ONLY) || host == nullptr ? 1 : 0;
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+        }
+        if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, backlog) != 0) {
+            int err = errno;
+            ::close(fd);
+            if (!first_error) first_error = error_from_errno(err);
+            continue;
+        }
+        int rc = listen_fd(fd, std::string());
+        if (rc != 0) {
+            ::close(fd);
+            if (!first_error) first_error = rc;
+            continue;
+        }
+        if (chosen_port == 0) chosen_port = local_port(fd);
+        bound++;
+    }
+    freeaddrinfo(res);
+    if (bound == 0) {
+        if (!first_error) first_error = EDDY_EADDRNOTAVAIL;
+        log(LogLevel::warning, "listen: cannot listen on %s:%d: %s", host ? host : "*", port,
+            eddy_strerror(first_error));
+        return first_error;
+    }
+    return 0;
+}
+
+int Listener::bind_unix(const char *path, int backlog) {
+    if (!path || !*path) return EDDY_EINVAL;
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len >= sizeof addr.sun_path) return EDDY_EINVAL;
+    memcpy(addr.sun_path, path, len + 1);
+    if (backlog <= 0) backlog = EDDY_DEFAULT_BACKLOG;
+
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) return EDDY_EADDRINUSE;
+        // A leftover socket file: replace it unless a server still answers there.
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0) {
+            bool alive = connect(probe, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0;
+            ::close(probe);
+            if (alive) return EDDY_EADDRINUSE;
+        }
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return error_from_errno(errno);
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+        ::listen(fd, backlog) != 0) {
+        int err = errno;
+        ::close(fd);
+        return error_from_errno(err);
+    }
+    int rc = listen_fd(fd, path);
+    if (rc != 0) {
+        ::close(fd);
+        unlink(path);
+    }
+    return rc;
+}
+
+int Listener::add_fd(int fd) {
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting)
+        return EDDY_EINVAL;
+    if (set_nonblock_cloexec(fd) != 0) return error_from_errno(errno);
+    return listen_fd(fd, std::string());
+}
+
+int Listener::port() const {
+    for (const Socket *sock : sockets_) {
+        int p = local_port(sock->fd);
+        if (p >= 0) return p;
+    }
+    return EDDY_ENOENT;
+}
+
+void Listener::stop() {
+    for (Socket *sock : sockets_) {
+        event_del(&sock->ev);
+        ::close(sock->fd);
+        if (!sock->unix_path.empty()) unlink(sock->unix_path.c_str());
+        delete sock;
+    }
+    sockets_.clear();
+    loop_->timer_stop(&resume_timer_);
+    paused_ = false;
+}
+
+void Listener::destroy() {
+    stop();
+    if (in_callback_) {
+        destroy_pending_ = true;  // accept_ready deletes us once the callback returns
+        return;
+    }
+    delete this;
+}
+
+void Listener::on_accept_event(evutil_socket_t, short, void *arg) {
+    Socket *sock = static_cast<Socket *>(arg);
+    sock->owner->accept_ready(sock);
+}
+
+void Listener::accept_ready(Socket *sock) {
+    int listen_fd = sock->fd;  // `sock` may be deleted by a callback that stops the listener
+    for (int i = 0; i < kAcceptBatch; i++) {
+        sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(listen_fd, reinterpret_cast<sockaddr *>(&peer), &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) return;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                // Out of fds: the pending connection stays in the backlog. Stop watching for a
+                // moment instead of spinning on a socket that stays readable.
+                pause_accepting();
+                return;
+            }
+            log(LogLevel::error, "accept: %s", strerror(err));
+            return;
+        }
+        in_callback_++;
+        cb_(this, fd, reinterpret_cast<sockaddr *>(&peer), peer_len, arg_);
+        in_callback_--;
+        if (destroy_pending_ && in_callback_ == 0) {
+            delete this;
+            return;
+        }
+        if (sockets_.empty()) return;  // stopped from the callback
+    }
+}
+
+void Listener::pause_accepting() {
+    if (paused_) return;
+    paused_ = true;
+    fd_exhausted_pauses_++;
+    log(LogLevel::warning, "accept: out of file descriptors; pausing accepts for %.0f ms",
+        kFdExhaustedPause * 1000);
+    for (Socket *sock : sockets_) event_del(&sock->ev);
+    loop_->timer_start(&resume_timer_, Loop::now() + kFdExhaustedPause);
+}
+
+void Listener::on_resume(TimerNode *node) {
+    Listener *l = static_cast<Listener *>(node->owner);
+    l->paused_ = false;
+    for (Socket *sock : l->sockets_) event_add(&sock->ev, nullptr);
+}
+
+}  // namespace eddy

@@ -1,0 +1,501 @@
+#include "stream/stream.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <new>
+
+#include "util/errors.hpp"
+#include "util/log.hpp"
+
+namespace eddy {
+
+namespace {
+constexpr size_t kMinReadHint = 4096;
+constexpr size_t kMaxReadHint = 256 * 1024;
+constexpr int kMaxWriteIovecs = 64;
+constexpr size_t kLingerDiscardLimit = 1024 * 1024;
+}  // namespace
+
+Stream *Stream::create(Loop *loop, int fd) {
+    if (!loop || fd < 0) return nullptr;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return nullptr;
+    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return nullptr;
+    Stream *s = new (std::nothrow) Stream(loop, fd);
+    if (!s) return nullptr;
+    if (!s->init()) {
+        s->fd_ = -1;  // the caller keeps the fd on failure
+        delete s;
+        return nullptr;
+    }
+    return s;
+}
+
+Stream::Stream(Loop *loop, int fd) : loop_(loop), fd_(fd) {
+    flush_task_.run = run_flush;
+    flush_task_.owner = this;
+    read_task_.run = run_reads;
+    read_task_.owner = this;
+    linger_timer_.fire = on_linger_timeout;
+    linger_timer_.owner = this;
+    loop_->add_resource(this);
+}
+
+bool Stream::init() {
+    in_ = evbuffer_new();
+    out_ = evbuffer_new();
+    if (!in_ || !out_) return false;
+    event_assign(&read_ev_, loop_->base(), fd_, EV_READ | EV_PERSIST, on_read_event, this);
+    event_assign(&write_ev_, loop_->base(), fd_, EV_WRITE | EV_PERSIST, on_write_event, this);
+    return true;
+}
+
+Stream::~Stream() {
+    loop_->remove_resource(this);
+    if (in_) evbuffer_free(in_);
+    if (out_) evbuffer_free(out_);
+    if (c_free_userdata) c_free_userdata(c_userdata);
+}
+
+void Stream::on_loop_free() {
+    if (!closed_) {
+        closed_ = true;
+        event_del(&read_ev_);
+        event_del(&write_ev_);
+        if (fd_ >= 0) ::close(fd_);
+    }
+    loop_->timer_stop(&linger_timer_);
+    delete this;
+}
+
+// ---- interest in socket readiness -------------------------------------------------------------
+
+void Stream::update_read_interest() {
+    bool want = !closed_ && !eof_ &&
+                (lingering_ || read_kind_ != ReadKind::none ||
+                 (close_cb_ != nullptr && evbuffer_get_length(in_) == 0));
+    if (want == reading_socket_) return;
+    if (want) {
+        event_add(&read_ev_, nullptr);
+    } else {
+        event_del(&read_ev_);
+    }
+    reading_socket_ = want;
+}
+
+void Stream::set_write_interest(bool on) {
+    if (on == writing_socket_ || closed_) return;
+    if (on) {
+        event_add(&write_ev_, nullptr);
+    } else {
+        event_del(&write_ev_);
+    }
+    writing_socket_ = on;
+}
+
+// ---- transport -------------------------------------------------------------------------------
+
+ssize_t Stream::transport_read(evbuffer *in, size_t hint) {
+    evbuffer_iovec vec[2];
+    int nvec = evbuffer_reserve_space(in, static_cast<ev_ssize_t>(hint), vec, 2);
+    if (nvec <= 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    iovec iov[2];
+    for (int i = 0; i < nvec; i++) {
+        iov[i].iov_base = vec[i].iov_base;
+        iov[i].iov_len = vec[i].iov_len;
+    }
+    ssize_t n = readv(fd_, iov, nvec);
+    if (n <= 0) {
+        int saved = errno;
+        evbuffer_commit_space(in, vec, 0);
+        errno = saved;
+        return n;
+    }
+    size_t left = static_cast<size_t>(n);
+    for (int i = 0; i < nvec; i++) {
+        if (vec[i].iov_len > left) vec[i].iov_len = left;
+        left -= vec[i].iov_len;
+    }
+    evbuffer_commit_space(in, vec, nvec);
+    return n;
+}
+
+ssize_t Stream::transport_write(evbuffer *out) {
+    evbuffer_iovec vec[kMaxWriteIovecs];
+    int nvec = evbuffer_peek(out, -1, nullptr, vec, kMaxWriteIovecs);
+    if (nvec <= 0) return 0;
+    if (nvec > kMaxWriteIovecs) nvec = kMaxWriteIovecs;
+    iovec iov[kMaxWriteIovecs];
+    for (int i = 0; i < nvec; i++) {
+        iov[i].iov_base = vec[i].iov_base;
+        iov[i].iov_len = vec[i].iov_len;
+    }
+    msghdr msg = {};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(nvec);
+    // MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the host with SIGPIPE.
+    ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = writev(fd_, iov, nvec);
+    if (n > 0) evbuffer_drain(out, static_cast<size_t>(n));
+    return n;
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+int Stream::read_until(const char *delim, size_t delim_len, size_t max_bytes, ReadFn cb,
+                       void *arg) {
+    if (!delim || delim_len == 0 || !cb) return EDDY_EINVAL;
+    if (closed_) return EDDY_ECLOSED;
+    if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
+    try {
+        delim_.assign(delim, delim_len);
+    } catch (...) {
+        return EDDY_ENOMEM;
+    }
+    read_kind_ = ReadKind::until;
+    read_n_ = max_bytes;
+    scan_from_ = 0;
+    read_fn_ = cb;
+    read_arg_ = arg;
+    if (!delivering_) loop_->defer(&read_task_);
+    update_read_interest();
+    return 0;
+}
+
+int Stream::read_bytes(size_t n, bool partial, ReadFn cb, void *arg) {
+    if (n == 0 || !cb) return EDDY_EINVAL;
+    if (closed_) return EDDY_ECLOSED;
+    if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
+    read_kind_ = ReadKind::bytes;
+    read_n_ = n;
+    read_partial_ = partial;
+    read_fn_ = cb;
+    read_arg_ = arg;
+    if (!delivering_) loop_->defer(&read_task_);
+    update_read_interest();
+    return 0;
+}
+
+int Stream::read_until_close(ReadFn cb, void *arg) {
+    if (!cb) return EDDY_EINVAL;
+    if (closed_) return EDDY_ECLOSED;
+    if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
+    read_kind_ = ReadKind::until_close;
+    read_fn_ = cb;
+    read_arg_ = arg;
+    if (!delivering_) loop_->defer(&read_task_);
+    update_read_interest();
+    return 0;
+}
+
+int Stream::read_some(ConsumeFn cb, void *arg) {
+    if (!cb) return EDDY_EINVAL;
+    if (closed_) return EDDY_ECLOSED;
+    if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
+    read_kind_ = ReadKind::some;
+    consume_fn_ = cb;
+    read_arg_ = arg;
+    if (!delivering_) loop_->defer(&read_task_);
+    update_read_interest();
+    return 0;
+}
+
+void Stream::run_reads(DeferredTask *task) {
+    static_cast<Stream *>(task->owner)->process_reads();
+}
+
+void Stream::deliver(size_t n, ReadFn cb, void *arg) {
+    const char *data = n ? reinterpret_cast<const char *>(evbuffer_pullup(in_, static_cast<ev_ssize_t>(n))) : "";
+    read_kind_ = ReadKind::none;
+    scan_from_ = 0;
+    cb(this, data, n, arg);
+    evbuffer_drain(in_, n);
+}
+
+bool Stream::try_deliver() {
+    size_t len = evbuffer_get_length(in_);
+    switch (read_kind_) {
+    case ReadKind::none:
+    case ReadKind::until_close:
+        return false;
+    case ReadKind::some: {
+        if (len == 0) return false;
+        // Hand over the first contiguous extent without copying; the loop comes back for more.
+        evbuffer_iovec vec;
+        if (evbuffer_peek(in_, -1, nullptr, &vec, 1) < 1) return false;
+        ConsumeFn cb = consume_fn_;
+        void *arg = read_arg_;
+        read_kind_ = ReadKind::none;
+        size_t used = cb(this, static_cast<const char *>(vec.iov_base), vec.iov_len, arg);
+        if (used > vec.iov_len) used = vec.iov_len;
+        evbuffer_drain(in_, used);
+        return true;
+    }
+    case ReadKind::bytes: {
+        if (len >= read_n_) {
+            deliver(read_n_, read_fn_, read_arg_);
+            return true;
+        }
+        if (read_partial_ && len > 0) {
+            deliver(len, read_fn_, read_arg_);
+            return true;
+        }
+        return false;
+    }
+    case ReadKind::until: {
+        size_t dlen = delim_.size();
+        if (len < dlen) return false;
+        evbuffer_ptr start;
+        evbuffer_ptr_set(in_, &start, scan_from_, EVBUFFER_PTR_SET);
+        evbuffer_ptr found = evbuffer_search(in_, delim_.data(), dlen, &start);
+        if (found.pos >= 0) {
+            size_t total = static_cast<size_t>(found.pos) + dlen;
+            if (read_n_ && total > read_n_) {
+                close(EDDY_ETOOBIG);
+                return false;
+            }
+            deliver(total, read_fn_, read_arg_);
+            return true;
+        }
+        scan_from_ = len - (dlen - 1);
+        if (read_n_ && len >= read_n_) close(EDDY_ETOOBIG);
+        return false;
+    }
+    }
+    return false;
+}
+
+void Stream::process_reads() {
+    if (delivering_) return;  // a callback issued a read: the outer loop picks it up
+    delivering_ = true;
+    while (!closed_ && try_deliver()) {
+    }
+    delivering_ = false;
+    if (closed_) return;
+    if (eof_) {
+        if (read_kind_ == ReadKind::until_close) {
+            deliver(evbuffer_get_length(in_), read_fn_, read_arg_);
+            close(0);
+            return;
+        }
+        // The peer is gone and nothing buffered can satisfy the pending read (or, idle, there
+        // is nothing left to read at all).
+        if (read_kind_ != ReadKind::none || evbuffer_get_length(in_) == 0) {
+            close(EDDY_EOF);
+            return;
+        }
+    }
+    update_read_interest();
+}
+
+void Stream::on_read_event(evutil_socket_t, short, void *arg) {
+    Stream *s = static_cast<Stream *>(arg);
+    if (s->closed_) return;
+    if (s->lingering_) {
+        ssize_t n = s->transport_read(s->in_, 16384);
+        if (n > 0) {
+            evbuffer_drain(s->in_, evbuffer_get_length(s->in_));
+            s->linger_discarded_ += static_cast<size_t>(n);
+            if (s->linger_discarded_ > kLingerDiscardLimit) s->close(0);
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            s->close(0);
+        }
+        return;
+    }
+    ssize_t n = s->transport_read(s->in_, s->read_hint_);
+    if (n > 0) {
+        size_t got = static_cast<size_t>(n);
+        if (got == s->read_hint_ && s->read_hint_ < kMaxReadHint) {
+            s->read_hint_ *= 2;
+        } else if (got < s->read_hint_ / 8 && s->read_hint_ > kMinReadHint) {
+            s->read_hint_ /= 2;
+        }
+        if (evbuffer_get_length(s->in_) > s->max_buffer_) {
+            log(LogLevel::info, "stream fd %d: read buffer over %zu bytes, closing", s->fd_,
+                s->max_buffer_);
+            s->close(EDDY_ETOOBIG);
+            return;
+        }
+        s->process_reads();
+        return;
+    }
+    if (n == 0) {
+        s->handle_eof();
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    s->close(error_from_errno(errno));
+}
+
+void Stream::handle_eof() {
+    eof_ = true;
+    update_read_interest();
+    process_reads();
+}
+
+// ---- writes ----------------------------------------------------------------------------------
+
+int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
+    if (closed_) return EDDY_ECLOSED;
+    if (len && !data) return EDDY_EINVAL;
+    if (len && evbuffer_add(out_, data, len) != 0) return EDDY_ENOMEM;
+    bytes_queued_ += len;
+    commit_output(cb, arg);
+    return 0;
+}
+
+void Stream::commit_output(WriteFn cb, void *arg) {
+    if (closed_) return;
+    // Producers that appended to output() directly are accounted for here.
+    uint64_t total = bytes_written_ + evbuffer_get_length(out_);
+    if (total > bytes_queued_) bytes_queued_ = total;
+    if (cb) pending_writes_.push_back(PendingWrite{bytes_queued_, cb, arg});
+    if (drain_cb_ && evbuffer_get_length(out_) > write_mark_) above_mark_ = true;
+    schedule_flush();
+}
+
+void Stream::run_flush(DeferredTask *task) {
+    static_cast<Stream *>(task->owner)->flush();
+}
+
+void Stream::on_write_event(evutil_socket_t, short, void *arg) {
+    static_cast<Stream *>(arg)->flush();
+}
+
+void Stream::flush() {
+    if (closed_) return;
+    while (evbuffer_get_length(out_) > 0) {
+        ssize_t n = transport_write(out_);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+            close(error_from_errno(errno));
+            return;
+        }
+        bytes_written_ += static_cast<uint64_t>(n);
+        if (n == 0) break;
+    }
+    set_write_interest(evbuffer_get_length(out_) > 0);
+    after_write_progress();
+}
+
+void Stream::after_write_progress() {
+    if (!pending_writes_.empty() && pending_writes_.front().until <= bytes_written_) {
+        size_t done = 0;
+        while (done < pending_writes_.size() && pending_writes_[done].until <= bytes_written_)
+            done++;
+        std::vector<PendingWrite> ready(pending_writes_.begin(),
+                                        pending_writes_.begin() + static_cast<long>(done));
+        pending_writes_.erase(pending_writes_.begin(),
+                              pending_writes_.begin() + static_cast<long>(done));
+        for (PendingWrite &w : ready) {
+            w.cb(this, 0, w.arg);
+        }
+        if (closed_) return;
+    }
+    if (above_mark_ && evbuffer_get_length(out_) <= write_mark_) {
+        above_mark_ = false;
+        if (drain_cb_) drain_cb_(this, drain_arg_);
+        if (closed_) return;
+    }
+    if (close_when_flushed_ && evbuffer_get_length(out_) == 0 && !lingering_) {
+        if (linger_seconds_ <= 0) {
+            close(0);
+            return;
+        }
+        // Half-close and keep reading (discarding) for a while, so that input still in flight
+        // does not make the kernel answer with a reset that destroys our last response.
+        shutdown(fd_, SHUT_WR);
+        lingering_ = true;
+        eof_ = false;
+        loop_->timer_start(&linger_timer_, Loop::now() + linger_seconds_);
+        linger_seconds_ = 0;
+        evbuffer_drain(in_, evbuffer_get_length(in_));
+        update_read_interest();
+    }
+}
+
+void Stream::fail_writes(int status) {
+    std::vector<PendingWrite> failed;
+    failed.swap(pending_writes_);
+    for (PendingWrite &w : failed) w.cb(this, status, w.arg);
+}
+
+void Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
+    write_mark_ = mark;
+    drain_cb_ = cb;
+    drain_arg_ = arg;
+    above_mark_ = cb && evbuffer_get_length(out_) > mark;
+}
+
+// ---- options ---------------------------------------------------------------------------------
+
+void Stream::set_close_callback(CloseFn cb, void *arg) {
+    close_cb_ = cb;
+    close_arg_ = arg;
+    update_read_interest();
+}
+
+int Stream::set_nodelay(bool on) {
+    if (closed_) return EDDY_ECLOSED;
+    int value = on ? 1 : 0;
+    if (setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value) != 0) {
+        if (errno == EOPNOTSUPP || errno == ENOPROTOOPT || errno == ENOTSOCK) return EDDY_ENOTSUP;
+        return error_from_errno(errno);
+    }
+    return 0;
+}
+
+// ---- closing ---------------------------------------------------------------------------------
+
+void Stream::close(int error) {
+    if (closed_) return;
+    if (error == EDDY_EOF && evbuffer_get_length(out_) > 0) {
+        // The peer only closed its sending side as far as we know: give it what we have.
+        transport_write(out_);
+    }
+    closed_ = true;
+    close_error_ = error;
+    event_del(&read_ev_);
+    event_del(&write_ev_);
+    reading_socket_ = writing_socket_ = false;
+    loop_->undefer(&flush_task_);
+    loop_->undefer(&read_task_);
+    loop_->timer_stop(&linger_timer_);
+    ::close(fd_);
+    loop_->post(run_close, this);
+}
+
+void Stream::close_after_flush(double linger) {
+    if (closed_ || close_when_flushed_) return;
+    close_when_flushed_ = true;
+    linger_seconds_ = linger;
+    read_kind_ = ReadKind::none;
+    if (evbuffer_get_length(out_) == 0) {
+        after_write_progress();
+    } else {
+        schedule_flush();
+    }
+}
+
+void Stream::on_linger_timeout(TimerNode *node) {
+    static_cast<Stream *>(node->owner)->close(0);
+}
+
+void Stream::run_close(void *arg) {
+    Stream *s = static_cast<Stream *>(arg);
+    s->fail_writes(EDDY_ECLOSED);
+    s->read_kind_ = ReadKind::none;
+    if (s->close_cb_) s->close_cb_(s, s->close_error_, s->close_arg_);
+    delete s;
+}
+
+}  // namespace eddy

@@ -1,0 +1,162 @@
+// Stream: a buffered non-blocking socket (Tornado's IOStream) on libevent evbuffers.
+//
+// Reads: one pending request at a time (until delimiter, n bytes, until close, or "some" — an
+// internal mode that hands over everything buffered and lets the consumer say how much it
+// used). The socket is only read while a read is pending or, when idle with a close callback,
+// to notice the peer's close; so a consumer that stops issuing reads stops the peer (TCP flow
+// control does the rest).
+//
+// Writes: appended to the output evbuffer and flushed by a deferred task at the end of the
+// loop pass, so a batch of pipelined responses leaves in one writev().
+//
+// Transport: raw socket I/O goes through two virtual functions so a TLS variant can override
+// them without touching callers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <event2/buffer.h>
+
+#include "eddy/stream.h"
+#include "loop/loop.hpp"
+
+namespace eddy {
+
+class Stream : public LoopResource {
+public:
+    using ReadFn = void (*)(Stream *s, const char *data, size_t len, void *arg);
+    // Returns how many of `len` bytes were consumed; the rest stays buffered.
+    using ConsumeFn = size_t (*)(Stream *s, const char *data, size_t len, void *arg);
+    using WriteFn = void (*)(Stream *s, int status, void *arg);
+    using CloseFn = void (*)(Stream *s, int error, void *arg);
+    using DrainFn = void (*)(Stream *s, void *arg);
+
+    static constexpr size_t kDefaultMaxBuffer = 100u * 1024u * 1024u;
+
+    // Takes ownership of `fd` on success. Returns nullptr on failure (fd untouched).
+    static Stream *create(Loop *loop, int fd);
+
+    Loop *loop() const { return loop_; }
+    int fd() const { return closed_ ? -1 : fd_; }
+    bool closed() const { return closed_; }
+    bool reading() const { return read_kind_ != ReadKind::none; }
+
+    int read_until(const char *delim, size_t delim_len, size_t max_bytes, ReadFn cb, void *arg);
+    int read_bytes(size_t n, bool partial, ReadFn cb, void *arg);
+    int read_until_close(ReadFn cb, void *arg);
+    int read_some(ConsumeFn cb, void *arg);
+
+    int write(const void *data, size_t len, WriteFn cb = nullptr, void *arg = nullptr);
+    // Direct access for producers that build output in place (e.g. evbuffer_add_printf,
+    // evbuffer_add_reference); call commit_output() afterwards.
+    evbuffer *output() { return out_; }
+    void commit_output(WriteFn cb = nullptr, void *arg = nullptr);
+    size_t write_buffer_size() const { return evbuffer_get_length(out_); }
+    size_t read_buffer_size() const { return evbuffer_get_length(in_); }
+    void set_write_mark(size_t mark, DrainFn cb, void *arg);
+
+    void set_close_callback(CloseFn cb, void *arg);
+    void set_max_buffer_size(size_t bytes) { max_buffer_ = bytes; }
+    int set_nodelay(bool on);
+
+    // Closes now (see eddy_stream_close). `error` is what the close callback reports.
+    void close(int error = 0);
+    // Sends what is buffered, then half-closes and discards input for up to `linger` seconds
+    // (so the peer reads our last response instead of a reset), then closes with error 0.
+    void close_after_flush(double linger = 2.0);
+
+    // The C API keeps the host's userdata here.
+    void *c_userdata = nullptr;
+    eddy_free_fn c_free_userdata = nullptr;
+    eddy_stream_close_fn c_close_cb = nullptr;
+    eddy_stream_drain_fn c_drain_cb = nullptr;
+
+    void on_loop_free() override;
+
+protected:
+    Stream(Loop *loop, int fd);
+    ~Stream() override;
+    // Reads into `in`; returns bytes read, 0 at EOF, -1 with errno (EAGAIN when nothing).
+    virtual ssize_t transport_read(evbuffer *in, size_t hint);
+    // Writes from `out` (draining what was written); returns bytes, or -1 with errno.
+    virtual ssize_t transport_write(evbuffer *out);
+
+private:
+    enum class ReadKind : uint8_t { none, until, bytes, until_close, some };
+    struct PendingWrite {
+        uint64_t until;  // done once bytes_written_ reaches this
+        WriteFn cb;
+        void *arg;
+    };
+
+    bool init();
+    void update_read_interest();
+    void set_write_interest(bool on);
+    void schedule_flush() { loop_->defer(&flush_task_); }
+    void flush();
+    void process_reads();
+    // Tries to satisfy the pending read from the buffer; returns true if a callback ran.
+    bool try_deliver();
+    void deliver(size_t n, ReadFn cb, void *arg);
+    void handle_eof();
+    void fail_writes(int status);
+    void after_write_progress();
+    void finish_lingering();
+
+    static void on_read_event(evutil_socket_t fd, short what, void *arg);
+    static void on_write_event(evutil_socket_t fd, short what, void *arg);
+    static void run_flush(DeferredTask *task);
+    static void run_reads(DeferredTask *task);
+    static void run_close(void *arg);
+    static void on_linger_timeout(TimerNode *node);
+
+    Loop *loop_;
+    int fd_;
+    evbuffer *in_ = nullptr;
+    evbuffer *out_ = nullptr;
+    struct event read_ev_;
+    struct event write_ev_;
+    DeferredTask flush_task_;
+    DeferredTask read_task_;
+    TimerNode linger_timer_;
+
+    // pending read
+    ReadKind read_kind_ = ReadKind::none;
+    bool read_partial_ = false;
+    size_t read_n_ = 0;         // bytes wanted, or max_bytes for read_until (0 = none)
+    size_t scan_from_ = 0;      // read_until: the delimiter is not before this offset
+    std::string delim_;
+    ReadFn read_fn_ = nullptr;
+    ConsumeFn consume_fn_ = nullptr;  // for ReadKind::some
+    void *read_arg_ = nullptr;
+
+    std::vector<PendingWrite> pending_writes_;
+    uint64_t bytes_queued_ = 0;
+    uint64_t bytes_written_ = 0;
+    size_t write_mark_ = 0;
+    DrainFn drain_cb_ = nullptr;
+    void *drain_arg_ = nullptr;
+    bool above_mark_ = false;
+
+    CloseFn close_cb_ = nullptr;
+    void *close_arg_ = nullptr;
+    size_t max_buffer_ = kDefaultMaxBuffer;
+    size_t read_hint_ = 4096;  // grows while reads fill it
+
+    bool reading_socket_ = false;
+    bool writing_socket_ = false;
+    bool eof_ = false;
+    bool closed_ = false;
+    bool delivering_ = false;
+    bool close_when_flushed_ = false;
+    bool lingering_ = false;
+    double linger_seconds_ = 0;
+    size_t linger_discarded_ = 0;
+    int close_error_ = 0;
+};
+
+}  // namespace eddy

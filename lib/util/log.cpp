@@ -1,0 +1,72 @@
+// Logging: one process-wide sink guarded by a mutex, so loops on several threads can log.
+#include "util/log.hpp"
+
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+
+#include "eddy/common.h"
+
+namespace eddy {
+namespace {
+
+std::mutex sink_mutex;
+eddy_log_fn sink_fn = nullptr;
+void *sink_userdata = nullptr;
+eddy_free_fn sink_free = nullptr;
+std::atomic<int> min_level{EDDY_LOG_WARNING};
+
+const char *level_name(int level) {
+    switch (level) {
+    case EDDY_LOG_DEBUG: return "debug";
+    case EDDY_LOG_INFO: return "info";
+    case EDDY_LOG_WARNING: return "warning";
+    default: return "error";
+    }
+}
+
+}  // namespace
+
+bool log_enabled(LogLevel level) { return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed); }
+
+void log(LogLevel level, const char *fmt, ...) {
+    if (!log_enabled(level)) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    std::lock_guard<std::mutex> guard(sink_mutex);
+    if (sink_fn) {
+        sink_fn(static_cast<int>(level), line, sink_userdata);
+    } else {
+        fprintf(stderr, "eddy: %s: %s\n", level_name(static_cast<int>(level)), line);
+    }
+}
+
+}  // namespace eddy
+
+extern "C" {
+
+EDDY_API void eddy_set_log_function(eddy_log_fn fn, void *userdata, eddy_free_fn free_userdata) {
+    eddy_free_fn old_free;
+    void *old_userdata;
+    {
+        std::lock_guard<std::mutex> guard(eddy::sink_mutex);
+        old_free = eddy::sink_free;
+        old_userdata = eddy::sink_userdata;
+        eddy::sink_fn = fn;
+        eddy::sink_userdata = fn ? userdata : nullptr;
+        eddy::sink_free = fn ? free_userdata : nullptr;
+    }
+    if (old_free) old_free(old_userdata);
+    if (!fn && free_userdata) free_userdata(userdata);
+}
+
+EDDY_API void eddy_set_log_level(int level) {
+    if (level < EDDY_LOG_DEBUG) level = EDDY_LOG_DEBUG;
+    if (level > EDDY_LOG_ERROR + 1) level = EDDY_LOG_ERROR + 1;
+    eddy::min_level.store(level, std::memory_order_relaxed);
+}
+
+}  // extern "C"
