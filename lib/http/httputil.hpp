@@ -1,0 +1,148 @@
+// HTTP helpers with no I/O: grammar checks (RFC 9110/9112), percent-decoding, query and form
+// parsing, multipart/form-data, Host validation, token lists, dates, reason phrases, gzip
+// request-body decoding, JSON string escaping. Everything here is pure and unit-tested on its
+// own (tests/unit/test_httputil.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace eddy::http {
+
+// ---- grammar ---------------------------------------------------------------------------------
+
+// tchar per RFC 9110 §5.6.2: "!#$%&'*+-.^_`|~" DIGIT ALPHA.
+bool is_tchar(unsigned char c);
+// A non-empty token (header names, methods, transfer codings).
+bool is_token(std::string_view s);
+// A field value a server may emit: no CR, LF or NUL (other octets, including obs-text, pass;
+// HTAB allowed). Used to refuse header injection.
+bool is_safe_field_value(std::string_view s);
+// A reason phrase per RFC 9112: HTAB / SP / VCHAR / obs-text, and (like Tornado) no '<'.
+bool is_valid_reason(std::string_view s);
+
+// Case-insensitive ASCII comparison.
+bool iequals(std::string_view a, std::string_view b);
+
+// Splits a comma-separated list header value (Connection, Transfer-Encoding, Expect) into its
+// members, trimming SP/HTAB and dropping empty members; members keep their case.
+std::vector<std::string_view> split_list(std::string_view value);
+// True when the comma-separated list `value` contains `token` (case-insensitive).
+bool list_contains(std::string_view value, std::string_view token);
+
+// ---- Host ------------------------------------------------------------------------------------
+
+// Validates a Host header value per RFC 9110 §7.2 / RFC 3986 authority without userinfo:
+// uri-host [ ":" port ] where uri-host is IP-literal ("[" IPv6 "]"), IPv4, or reg-name
+// (unreserved / pct-encoded / sub-delims), and port is digits (may be empty). An empty value is
+// valid syntax (RFC allows it when the URI has no authority). Returns true if valid.
+bool is_valid_host(std::string_view host);
+
+// ---- URL pieces ------------------------------------------------------------------------------
+
+// Percent-decodes `in`. With `plus_as_space`, '+' becomes ' ' (form encoding). Returns false
+// on a malformed escape ("%", "%G1") — Tornado leaves those as they are; we report them so the
+// caller can answer 400 where it matters. `out` is cleared first.
+bool percent_decode(std::string_view in, std::string &out, bool plus_as_space);
+
+// True when `s` is valid UTF-8 (no overlongs, no surrogates, max U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
+// One name/value argument, decoded.
+struct Argument {
+    std::string name;
+    std::string value;
+};
+
+// Parses application/x-www-form-urlencoded data (a query string or a body) into `out`,
+// appending in order and keeping blank values ("a=&b" → a="", b=""). Pairs whose escapes are
+// malformed are decoded leniently (the bad '%' kept literally), as browsers and Tornado do.
+void parse_urlencoded(std::string_view data, std::vector<Argument> &out);
+
+// ---- Content-Type ----------------------------------------------------------------------------
+
+// Splits "type/subtype; a=b; c=\"d\"" into the lower-cased media type and parameters (names
+// lower-cased, quoted values unquoted with backslash escapes resolved).
+struct MediaType {
+    std::string type;  // e.g. "multipart/form-data"
+    std::vector<std::pair<std::string, std::string>> params;
+    // Returns the value of parameter `name` (lower-case) or nullptr.
+    const std::string *param(std::string_view name) const;
+};
+bool parse_media_type(std::string_view value, MediaType &out);
+// The same split for any "value; k=v" header (Content-Disposition: form-data; name="x"): the
+// leading value is lower-cased and trimmed but need not contain '/'. Parameters without '='
+// are skipped; only \\ and \" are unescaped in quoted values (see the .cpp). Returns false
+// when the leading value is empty.
+bool parse_header_params(std::string_view value, MediaType &out);
+
+// ---- multipart/form-data ---------------------------------------------------------------------
+
+struct UploadedFile {
+    std::string field;         // the form field name
+    std::string filename;      // as sent by the client (not sanitised)
+    std::string content_type;  // "application/octet-stream" when absent
+    std::string body;
+};
+
+struct MultipartLimits {
+    size_t max_parts = 100;             // Tornado 6.5's limits
+    size_t max_part_header_bytes = 10 * 1024;
+};
+
+// Parses a complete multipart/form-data body with `boundary`. Parts with a filename go to
+// `files`, the others to `fields`. Returns false (leaving partial results) on malformed input
+// or a limit exceeded; `error` then says why (for the log line).
+bool parse_multipart(std::string_view body, std::string_view boundary,
+                     std::vector<Argument> &fields, std::vector<UploadedFile> &files,
+                     std::string &error, const MultipartLimits &limits = MultipartLimits());
+
+// ---- dates and status ------------------------------------------------------------------------
+
+// Formats `t` as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), 29 characters, into `buf`
+// (at least 30 bytes, NUL-terminated). Returns 29.
+size_t format_http_date(time_t t, char *buf);
+// The current time as an IMF-fixdate, cached per second and per thread.
+std::string_view http_date_now();
+// Parses IMF-fixdate (and RFC 850 / asctime, as RFC 9110 requires recipients to). Returns false
+// on anything else.
+bool parse_http_date(std::string_view s, time_t &out);
+
+// The standard reason phrase for `status` ("OK", "Not Found"), or "Unknown".
+const char *reason_phrase(int status);
+
+// ---- gzip request bodies ---------------------------------------------------------------------
+
+// Incremental gzip decoder with an output limit (decompress_request).
+class GzipDecoder {
+public:
+    GzipDecoder();
+    ~GzipDecoder();
+    GzipDecoder(const GzipDecoder &) = delete;
+    GzipDecoder &operator=(const GzipDecoder &) = delete;
+    enum class Result { ok, error, too_big };
+    // Appends the decompressed form of `data` to `out`. Fails with too_big once the total
+    // output would exceed `max_output`.
+    Result feed(const char *data, size_t len, std::string &out, size_t max_output);
+    // True once the gzip stream's end was seen.
+    bool finished() const;
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+// ---- JSON ------------------------------------------------------------------------------------
+
+// Appends `s` as a JSON string literal (with quotes) to `out`, taking each byte as a Latin-1
+// code point: printable ASCII stays, '"' and '\\' are escaped, control characters and bytes
+// >= 0x7f become \u00XX.
+void append_json_latin1(std::string &out, std::string_view s);
+
+}  // namespace eddy::http

@@ -1,0 +1,92 @@
+// Incremental gzip decoding of request bodies (Content-Encoding: gzip) with an output cap, so
+// a small compressed body cannot expand into unbounded memory ("zip bomb").
+#include <zlib.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "http/httputil.hpp"
+
+namespace eddy::http {
+
+struct GzipDecoder::State {
+    z_stream zs{};
+    bool initialised = false;
+    bool finished = false;     // the last member's trailer was read
+    bool failed = false;       // sticky: a broken stream stays broken
+    Result failure = Result::error;
+    size_t total_out = 0;      // bytes produced over all feeds
+};
+
+GzipDecoder::GzipDecoder() : state_(std::make_unique<State>()) {
+    // 16 + MAX_WBITS: gzip wrapper only. Raw deflate and zlib streams are not "gzip".
+    state_->initialised = inflateInit2(&state_->zs, 16 + MAX_WBITS) == Z_OK;
+}
+
+GzipDecoder::~GzipDecoder() {
+    if (state_->initialised) inflateEnd(&state_->zs);
+}
+
+bool GzipDecoder::finished() const { return state_->finished; }
+
+GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string &out,
+                                      size_t max_output) {
+    State &s = *state_;
+    if (!s.initialised) return Result::error;
+    if (s.failed) return s.failure;
+    auto fail = [&s](Result r) {
+        s.failed = true;
+        s.failure = r;
+        return r;
+    };
+
+    unsigned char buf[16384];
+    while (true) {
+        // zlib counts input in uInt; hand it over in slices.
+        if (s.zs.avail_in == 0 && len > 0) {
+            uInt slice = static_cast<uInt>(std::min<size_t>(len, UINT_MAX));
+            s.zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(data));
+            s.zs.avail_in = slice;
+            data += slice;
+            len -= slice;
+        }
+        if (s.finished) {
+            if (s.zs.avail_in == 0) break;
+            // More bytes after a complete member: RFC 1952 allows a series of members (what
+            // `cat a.gz b.gz` makes). Start the next one; if these bytes are not a gzip
+            // header, inflate reports a data error below.
+            if (inflateReset(&s.zs) != Z_OK) return fail(Result::error);
+            s.finished = false;
+        }
+        // Offer at most one byte more than the remaining allowance, so exceeding the cap is
+        // detected without ever inflating (or appending) much past it.
+        size_t allowance = max_output - std::min(max_output, s.total_out);
+        size_t room = allowance < sizeof(buf) ? allowance + 1 : sizeof(buf);
+        s.zs.next_out = buf;
+        s.zs.avail_out = static_cast<uInt>(room);
+        int rc = inflate(&s.zs, Z_NO_FLUSH);
+        size_t produced = room - s.zs.avail_out;
+        if (produced > allowance) return fail(Result::too_big);
+        out.append(reinterpret_cast<const char *>(buf), produced);
+        s.total_out += produced;
+        if (rc == Z_STREAM_END) {
+            s.finished = true;
+            continue;
+        }
+        bool input_done = s.zs.avail_in == 0 && len == 0;
+        if (rc == Z_BUF_ERROR) {
+            // No progress possible. With all input consumed that just means "feed me more";
+            // we always offer output space, so anything else is a broken stream.
+            if (input_done) break;
+            if (s.zs.avail_in == 0) continue;
+            return fail(Result::error);
+        }
+        if (rc != Z_OK) return fail(Result::error);  // data, dictionary, memory errors
+        // With input used up and output not filled, zlib holds nothing more for us; a full
+        // output buffer may hide pending output, so go round again.
+        if (input_done && s.zs.avail_out != 0) break;
+    }
+    return Result::ok;
+}
+
+}  // namespace eddy::http
