@@ -13,5 +13,6 @@
 #include "loop.h"
 #include "stream.h"
 #include "net.h"
+#include "http.h"
 
 #endif /* EDDY_EDDY_H */

@@ -1,0 +1,139 @@
+/* echo_server: the conformance echo server.
+ *
+ *   echo_server --port N [--address A]
+ *
+ * GET|HEAD /fixed answers "hello world\n" (text/plain). Every other request is echoed back as
+ * JSON: method, uri, path, version, host, the header fields in arrival order, and the body
+ * (its bytes as Latin-1 code points). /ws is reserved for the WebSocket echo.
+ */
+#include <eddy/eddy.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable byte buffer for building the JSON reply. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} buf_t;
+
+static int buf_reserve(buf_t *b, size_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap * 2 : 1024;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void buf_add(buf_t *b, const char *s, size_t n) {
+    if (buf_reserve(b, n) == 0) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+    }
+}
+
+static void buf_adds(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
+
+/* A JSON string whose characters are the bytes of `s` taken as Latin-1. */
+static void buf_add_json(buf_t *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    buf_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            buf_add(b, esc, 2);
+        } else if (c >= 0x20 && c < 0x7f) {
+            buf_add(b, (const char *)&c, 1);
+        } else {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_add(b, esc, 6);
+        }
+    }
+    buf_add(b, "\"", 1);
+}
+
+static void on_request(eddy_request *req, void *userdata) {
+    (void)userdata;
+    size_t method_len, path_len;
+    const char *method = eddy_request_method(req, &method_len);
+    const char *path = eddy_request_path(req, &path_len);
+    int is_get_or_head = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (is_get_or_head && strcmp(path, "/fixed") == 0) {
+        eddy_request_set_header(req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
+        eddy_request_write(req, "hello world\n", 12);
+        eddy_request_finish(req);
+        return;
+    }
+    buf_t b = {0};
+    size_t len;
+    const char *s;
+    buf_adds(&b, "{\"method\":");
+    buf_add_json(&b, method, method_len);
+    buf_adds(&b, ",\"uri\":");
+    s = eddy_request_uri(req, &len);
+    buf_add_json(&b, s, len);
+    buf_adds(&b, ",\"path\":");
+    buf_add_json(&b, path, path_len);
+    buf_adds(&b, eddy_request_version(req) == 10 ? ",\"version\":\"HTTP/1.0\"" : ",\"version\":\"HTTP/1.1\"");
+    buf_adds(&b, ",\"host\":");
+    s = eddy_request_host(req, &len);
+    buf_add_json(&b, s, len);
+    buf_adds(&b, ",\"headers\":[");
+    size_t count = eddy_request_header_count(req);
+    for (size_t i = 0; i < count; i++) {
+        const char *name, *value;
+        size_t name_len, value_len;
+        eddy_request_header_at(req, i, &name, &name_len, &value, &value_len);
+        if (i) buf_add(&b, ",", 1);
+        buf_add(&b, "[", 1);
+        buf_add_json(&b, name, name_len);
+        buf_add(&b, ",", 1);
+        buf_add_json(&b, value, value_len);
+        buf_add(&b, "]", 1);
+    }
+    buf_adds(&b, "],\"body\":");
+    s = eddy_request_body(req, &len);
+    buf_add_json(&b, s, len);
+    buf_adds(&b, "}");
+    eddy_request_set_header(req, "Content-Type", EDDY_NTS, "application/json", EDDY_NTS);
+    eddy_request_write(req, b.data, b.len);
+    eddy_request_finish(req);
+    free(b.data);
+}
+
+static void on_signal(eddy_signal *sig, int signum, void *userdata) {
+    (void)sig;
+    (void)signum;
+    eddy_loop_stop((eddy_loop *)userdata);
+}
+
+int main(int argc, char **argv) {
+    const char *address = "127.0.0.1";
+    int port = 8080;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--address") == 0) address = argv[i + 1];
+    }
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, on_request, NULL, NULL);
+    int rc = eddy_server_listen(server, address, port, 0);
+    if (rc != 0) {
+        fprintf(stderr, "echo_server: cannot listen on %s:%d: %s\n", address, port, eddy_strerror(rc));
+        return 1;
+    }
+    eddy_signal *sigint = eddy_signal_new(loop, SIGINT, on_signal, loop, NULL);
+    eddy_signal *sigterm = eddy_signal_new(loop, SIGTERM, on_signal, loop, NULL);
+    printf("echo_server listening on %s:%d\n", address, eddy_server_port(server));
+    fflush(stdout);
+    eddy_loop_run(loop);
+    eddy_signal_free(sigint);
+    eddy_signal_free(sigterm);
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+    return 0;
+}

@@ -1,0 +1,270 @@
+/* eddy — the HTTP/1.1 server (Tornado's HTTPServer, HTTP1Connection and HTTPServerRequest).
+ *
+ * A server accepts connections, parses requests strictly (RFC 9110/9112) and calls your
+ * request callback once per complete request, in order per connection (pipelined requests are
+ * answered one after another). Bad requests never reach you: the server answers them itself
+ * with the right status (400, 413, 417, 431, 501, 505, ...) and closes when framing is unsafe.
+ *
+ * The request handle (eddy_request) is both the request and its response. It is valid from the
+ * callback until you call eddy_request_finish() — also when the connection closed earlier
+ * (then writes fail with EDDY_ECLOSED and finish just releases it). You must finish every
+ * request exactly once; returning from the callback without finishing keeps the request open
+ * (deferred and streaming responses, long polls).
+ *
+ * Strings go in as (pointer, length); pass EDDY_NTS as the length for a NUL-terminated string.
+ * Strings coming out are NUL-terminated views, valid until the request is finished.
+ *
+ * Thread: everything here runs on the thread of the server's loop.
+ */
+#ifndef EDDY_HTTP_H
+#define EDDY_HTTP_H
+
+#include "net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_server eddy_server;
+typedef struct eddy_request eddy_request;
+
+/* Length value meaning "the string is NUL-terminated". */
+#define EDDY_NTS ((size_t)-1)
+
+/* A complete request (or, for the headers callback, its head). `userdata` is the server's. */
+typedef void (*eddy_request_fn)(eddy_request *req, void *userdata);
+/* The request's own callbacks get the request's userdata (eddy_request_set_userdata). */
+typedef void (*eddy_request_event_fn)(eddy_request *req, void *userdata);
+/* Flush completion: `status` is 0 once the data went to the kernel, EDDY_ECLOSED if dropped. */
+typedef void (*eddy_request_flush_fn)(eddy_request *req, int status, void *userdata);
+/* A piece of a streamed request body. */
+typedef void (*eddy_request_data_fn)(eddy_request *req, const char *data, size_t len,
+                                     void *userdata);
+/* Graceful shutdown finished: every connection is closed. */
+typedef void (*eddy_server_done_fn)(eddy_server *server, void *userdata);
+
+/* ==== server ================================================================================ */
+
+/* Creates a server on `loop` that calls `on_request` for each complete request.
+ * Userdata: released through `free_userdata` when the server is freed.
+ * Returns NULL on bad arguments or out of memory (the caller keeps userdata). */
+EDDY_API eddy_server *eddy_server_new(eddy_loop *loop, eddy_request_fn on_request, void *userdata,
+                                      eddy_free_fn free_userdata);
+
+/* Listens on `host`:`port` (see eddy_listener_bind: NULL host = every address, port 0 = any
+ * free port, EDDY_LISTEN_* flags). May be called several times.
+ * Returns 0 or the error of eddy_listener_bind(). */
+EDDY_API int eddy_server_listen(eddy_server *server, const char *host, int port, int flags);
+
+/* Listens on a Unix socket path. Returns as eddy_listener_bind_unix(). */
+EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path);
+
+/* Accepts on an already listening socket `fd` (the server takes it). Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_server_add_fd(eddy_server *server, int fd);
+
+/* Serves an already connected socket `fd` (the server takes it), e.g. one accepted elsewhere.
+ * `peer_ip` may be NULL. Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
+EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char *peer_ip,
+                                        int peer_port);
+
+/* Returns the first listening TCP port, or EDDY_ENOENT. */
+EDDY_API int eddy_server_port(const eddy_server *server);
+
+/* Returns the number of open connections. */
+EDDY_API size_t eddy_server_connection_count(const eddy_server *server);
+
+/* Graceful shutdown: stops accepting, closes idle connections at once, lets requests in flight
+ * finish (their connections close after the response), then calls `done` (may be NULL) on a
+ * later iteration. Userdata is released after `done` ran or when the server is freed.
+ * Returns 0, EDDY_EINVAL, or EDDY_ESTATE when a shutdown is already under way. */
+EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done, void *userdata,
+                                  eddy_free_fn free_userdata);
+
+/* Frees the server now: listening sockets and every connection are closed; open requests get
+ * their close callback and stay valid until you finish them. NULL does nothing. */
+EDDY_API void eddy_server_free(eddy_server *server);
+
+/* ---- limits and options (each returns 0 or EDDY_EINVAL) ---------------------------------- */
+
+/* Largest request head (request line + header fields), default 65536 bytes. Over it: 431. */
+EDDY_API int eddy_server_set_max_header_size(eddy_server *server, size_t bytes);
+/* Largest request body, default 100 MiB (after decompression). Over it: 413 and close. */
+EDDY_API int eddy_server_set_max_body_size(eddy_server *server, size_t bytes);
+/* Seconds for the whole request head to arrive once a request started (and for the first
+ * request after connecting), default 30. Then: 408 and close. 0 disables. */
+EDDY_API int eddy_server_set_header_timeout(eddy_server *server, double seconds);
+/* Seconds a kept-alive connection may sit idle between requests, default 75. Then: close.
+ * 0 disables. */
+EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds);
+/* Seconds without any body bytes while a body is being received, default 60. Then: 408 and
+ * close. 0 disables. */
+EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds);
+/* Most connections open at once (0 = no limit, the default). Beyond it, new connections are
+ * closed at once and a warning is logged. */
+EDDY_API int eddy_server_set_max_connections(eddy_server *server, size_t count);
+/* Non-zero: every response closes its connection (Tornado's no_keep_alive). */
+EDDY_API int eddy_server_set_no_keep_alive(eddy_server *server, int on);
+/* Non-zero: take the client address and scheme from X-Real-IP / X-Forwarded-For and
+ * X-Scheme / X-Forwarded-Proto (Tornado's xheaders). When trusted proxies were added with
+ * eddy_server_add_trusted_proxy(), only connections from them are believed, and
+ * X-Forwarded-For is read from the right, skipping trusted addresses. */
+EDDY_API int eddy_server_set_xheaders(eddy_server *server, int on);
+/* Adds a trusted downstream proxy address (numeric IPv4/IPv6). */
+EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip);
+/* Non-zero: gzip request bodies (Content-Encoding: gzip) are decoded before the callback
+ * (the header is renamed X-Consumed-Content-Encoding). Off: such bodies pass through as is. */
+EDDY_API int eddy_server_set_decompress_request(eddy_server *server, int on);
+/* Sets the Server header value (EDDY_NTS-terminated or with length); NULL sends none.
+ * Default "eddy/<version>". */
+EDDY_API int eddy_server_set_server_header(eddy_server *server, const char *value, size_t len);
+/* Lets `method` (a token) through to the callback. By default GET, HEAD, POST, PUT, DELETE,
+ * PATCH and OPTIONS pass; any other well-formed method gets 501 from the server. */
+EDDY_API int eddy_server_allow_method(eddy_server *server, const char *method, size_t len);
+/* Non-zero: every well-formed method reaches the callback (CONNECT excepted: always 501). */
+EDDY_API int eddy_server_allow_any_method(eddy_server *server, int on);
+
+/* Calls `on_headers` once a request's head is parsed and valid, before its body is read. In it
+ * you may switch the request to streaming (eddy_request_stream_body), change its body limits,
+ * or answer at once (then the body is not read and the connection closes after the response).
+ * `on_request` still runs when the body is complete, unless the request was finished.
+ * Uses the server's userdata. NULL removes it. */
+EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_fn on_headers);
+
+/* Calls `cb` after each response was finished (use eddy_request_response_status(),
+ * eddy_request_bytes_sent(), eddy_request_duration() and the request getters in it).
+ * Userdata is released when replaced or when the server is freed. NULL removes it. */
+EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb, void *userdata,
+                                        eddy_free_fn free_userdata);
+/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). */
+EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
+
+/* ==== request: what arrived ================================================================= */
+
+/* The method ("GET"), request target as sent ("/a%20b?x=1"), path ("/a%20b", still
+ * percent-encoded; absolute-form targets give their path) and query ("x=1", "" when none).
+ * `len` (may be NULL) receives the length. Never NULL for a valid request. */
+EDDY_API const char *eddy_request_method(const eddy_request *req, size_t *len);
+EDDY_API const char *eddy_request_uri(const eddy_request *req, size_t *len);
+EDDY_API const char *eddy_request_path(const eddy_request *req, size_t *len);
+EDDY_API const char *eddy_request_query(const eddy_request *req, size_t *len);
+/* The HTTP version as 10 or 11. */
+EDDY_API int eddy_request_version(const eddy_request *req);
+/* "http" or "https" (or what X-Scheme/X-Forwarded-Proto said, with xheaders). */
+EDDY_API const char *eddy_request_scheme(const eddy_request *req);
+/* The Host header (or an absolute-form target's authority); "" for HTTP/1.0 without one. */
+EDDY_API const char *eddy_request_host(const eddy_request *req, size_t *len);
+/* The client's address ("127.0.0.1"; with xheaders the forwarded one) and port. */
+EDDY_API const char *eddy_request_remote_ip(const eddy_request *req);
+EDDY_API int eddy_request_remote_port(const eddy_request *req);
+
+/* The first value of header `name` (case-insensitive), or NULL. */
+EDDY_API const char *eddy_request_header(const eddy_request *req, const char *name,
+                                         size_t name_len, size_t *value_len);
+/* The number of header fields, in arrival order, repeated fields kept. */
+EDDY_API size_t eddy_request_header_count(const eddy_request *req);
+/* The `index`th header field. Returns 0 or EDDY_ENOENT. Out-pointers may be NULL. */
+EDDY_API int eddy_request_header_at(const eddy_request *req, size_t index, const char **name,
+                                    size_t *name_len, const char **value, size_t *value_len);
+
+/* The request body (not for streamed bodies). Never NULL; "" when empty. */
+EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len);
+
+/* Where arguments come from. */
+#define EDDY_ARGS_QUERY 0x1
+#define EDDY_ARGS_BODY 0x2
+#define EDDY_ARGS_ALL 0x3
+/* The number of decoded arguments from `sources` (query first, then body: urlencoded and
+ * multipart/form-data fields). */
+EDDY_API size_t eddy_request_argument_count(const eddy_request *req, int sources);
+/* The `index`th argument from `sources`. Returns 0 or EDDY_ENOENT. */
+EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size_t index,
+                                      const char **name, size_t *name_len, const char **value,
+                                      size_t *value_len);
+/* The first value of argument `name` from `sources`, or NULL when missing. */
+EDDY_API const char *eddy_request_argument(const eddy_request *req, int sources, const char *name,
+                                           size_t name_len, size_t *value_len);
+/* Uploaded files (multipart/form-data parts with a filename). */
+EDDY_API size_t eddy_request_file_count(const eddy_request *req);
+/* The `index`th file. Returns 0 or EDDY_ENOENT. Out-pointers may be NULL. */
+EDDY_API int eddy_request_file_at(const eddy_request *req, size_t index, const char **field,
+                                  const char **filename, const char **content_type,
+                                  const char **body, size_t *body_len);
+
+/* ==== request: per-request state and callbacks ============================================= */
+
+/* Attaches userdata for this request's callbacks; released (free_userdata) when the request is
+ * released after finish. A previous userdata is released first. */
+EDDY_API void eddy_request_set_userdata(eddy_request *req, void *userdata,
+                                        eddy_free_fn free_userdata);
+EDDY_API void *eddy_request_get_userdata(const eddy_request *req);
+/* `cb` runs once if the connection closes before the request is finished (Tornado's
+ * on_connection_close). The request stays valid; finish it to release it. */
+EDDY_API int eddy_request_set_close_callback(eddy_request *req, eddy_request_event_fn cb);
+/* Returns 1 when the connection is gone (writes would fail), else 0. */
+EDDY_API int eddy_request_connection_closed(const eddy_request *req);
+
+/* Streams this request's body: `on_data` gets each piece as it arrives (already de-chunked,
+ * decompressed when decompress_request is on), `on_end` (may be NULL) runs after the last one,
+ * then the server's request callback runs as usual with an empty eddy_request_body().
+ * Only from the headers callback. Returns 0, EDDY_ESTATE, EDDY_EINVAL. */
+EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on_data,
+                                      eddy_request_event_fn on_end);
+/* Flow control for streamed bodies: while paused, no more data is read from the client.
+ * Returns 0 or EDDY_ESTATE. */
+EDDY_API int eddy_request_pause_body(eddy_request *req);
+EDDY_API int eddy_request_resume_body(eddy_request *req);
+/* Per-request overrides, from the headers callback (Tornado's set_max_body_size /
+ * set_body_timeout). Return 0 or EDDY_ESTATE. */
+EDDY_API int eddy_request_set_max_body_size(eddy_request *req, size_t bytes);
+EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
+
+/* ==== request: the response ================================================================= */
+
+/* Sets the status (100..599; 101 is refused here) and reason (NULL = the standard phrase; a
+ * reason with CR, LF, NUL or '<' is refused). Only before the first flush.
+ * Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already sent or finished). */
+EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *reason,
+                                     size_t reason_len);
+/* Sets a response header, replacing earlier values of the same name (case-insensitive).
+ * The name must be a token and the value free of CR, LF and NUL: else EDDY_EINVAL (nothing is
+ * sent). Only before the first flush: else EDDY_ESTATE. Setting Content-Length declares the
+ * body length: writing more is an error that closes the connection; finishing short closes it
+ * too. */
+EDDY_API int eddy_request_set_header(eddy_request *req, const char *name, size_t name_len,
+                                     const char *value, size_t value_len);
+/* Adds a response header (repeats allowed, e.g. Set-Cookie). Same rules. */
+EDDY_API int eddy_request_add_header(eddy_request *req, const char *name, size_t name_len,
+                                     const char *value, size_t value_len);
+/* Removes every value of a response header. Returns 0 (also when absent) or EDDY_ESTATE. */
+EDDY_API int eddy_request_clear_header(eddy_request *req, const char *name, size_t name_len);
+
+/* Appends body bytes (buffered until flush or finish). HEAD responses count but never send
+ * them. Returns 0, EDDY_ESTATE (finished; or a status that has no body: 1xx, 204, 304),
+ * EDDY_ECLOSED (connection gone), EDDY_ETOOBIG (beyond the declared Content-Length: the
+ * connection is closed), EDDY_ENOMEM. */
+EDDY_API int eddy_request_write(eddy_request *req, const void *data, size_t len);
+/* Sends the headers (first time) and what was written so far: on HTTP/1.1 without a declared
+ * Content-Length as a chunk (Transfer-Encoding: chunked); on HTTP/1.0 close-delimited (the
+ * response says Connection: close). `cb` (may be NULL) runs when it reached the kernel — use
+ * it for backpressure. Returns 0, EDDY_ESTATE, EDDY_ECLOSED. */
+EDDY_API int eddy_request_flush(eddy_request *req, eddy_request_flush_fn cb);
+/* Completes the response (adding Content-Length when nothing was flushed yet) and releases the
+ * request once pending flush callbacks ran. Always releases, also after a close.
+ * Returns 0, EDDY_ECLOSED (connection was gone; released anyway), EDDY_ESTATE (already
+ * finished: nothing happens). */
+EDDY_API int eddy_request_finish(eddy_request *req);
+/* Returns 1 after eddy_request_finish(), else 0 (valid only while you may still use req, i.e.
+ * inside flush/access-log callbacks). */
+EDDY_API int eddy_request_finished(const eddy_request *req);
+
+/* For access logs: the status sent (0 before headers went out), body bytes sent, and seconds
+ * since the request started. */
+EDDY_API int eddy_request_response_status(const eddy_request *req);
+EDDY_API uint64_t eddy_request_bytes_sent(const eddy_request *req);
+EDDY_API double eddy_request_duration(const eddy_request *req);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDDY_HTTP_H */

@@ -1,0 +1,737 @@
+#include "http/connection.hpp"
+
+#include <arpa/inet.h>
+
+#include <climits>
+#include <cstring>
+#include <new>
+#include <unordered_set>
+
+#include "http/request.hpp"
+#include "http/server.hpp"
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+
+namespace eddy::http {
+
+namespace {
+
+constexpr size_t kMaxMethodLength = 32;
+constexpr size_t kMaxLeadingBlankLines = 8;
+
+// The method tokens http-parser itself understands; any other token is fed to it as "GET"
+// so that a well-formed but unknown method can get a 501 on a connection that stays usable.
+const std::unordered_set<std::string> &parser_methods() {
+    static const std::unordered_set<std::string> methods = [] {
+        std::unordered_set<std::string> m;
+        for (int i = 0;; i++) {
+            const char *name = http_method_str(static_cast<http_method>(i));
+            if (!name || strcmp(name, "<unknown>") == 0) break;
+            m.insert(name);
+        }
+        return m;
+    }();
+    return methods;
+}
+
+// The status a request gets for an http-parser error.
+int status_for_parser_error(http_errno err) {
+    switch (err) {
+    case HPE_HEADER_OVERFLOW: return 431;
+    default: return 400;
+    }
+}
+
+}  // namespace
+
+const http_parser_settings Connection::kSettings = [] {
+    http_parser_settings s;
+    http_parser_settings_init(&s);
+    s.on_url = on_url;
+    s.on_header_field = on_header_field;
+    s.on_header_value = on_header_value;
+    s.on_headers_complete = on_headers_complete;
+    s.on_body = on_body;
+    s.on_message_complete = on_message_complete;
+    return s;
+}();
+
+Connection::Connection(Server *server, Stream *stream, std::string peer_ip, int peer_port)
+    : server_(server), stream_(stream), peer_ip_(std::move(peer_ip)), peer_port_(peer_port) {
+    timer_.fire = on_timer;
+    timer_.owner = this;
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+}
+
+Connection::~Connection() {
+    if (server_) server_->loop()->timer_stop(&timer_);
+}
+
+void Connection::start() {
+    stream_->set_close_callback(on_stream_close, this);
+    stream_->set_nodelay(true);
+    // The first request must arrive within the header timeout (slowloris on connect).
+    set_timer(TimerKind::header, server_->options.header_timeout);
+    want_read();
+}
+
+void Connection::want_read() {
+    if (stream_ && !stream_->closed() && !stream_->reading()) stream_->read_some(on_stream_data, this);
+}
+
+// ---- timers ----------------------------------------------------------------------------------
+
+void Connection::set_timer(TimerKind kind, double seconds) {
+    Loop *loop = server_->loop();
+    if (kind == TimerKind::none || seconds <= 0) {
+        timer_kind_ = TimerKind::none;
+        loop->timer_stop(&timer_);
+        return;
+    }
+    timer_kind_ = kind;
+    loop->timer_start(&timer_, Loop::now() + seconds);
+}
+
+void Connection::on_timer(TimerNode *node) {
+    Connection *c = static_cast<Connection *>(node->owner);
+    switch (c->timer_kind_) {
+    case TimerKind::none:
+        return;
+    case TimerKind::idle:
+        c->timer_kind_ = TimerKind::none;
+        c->phase_ = Phase::closing;
+        c->stream_->close(EDDY_ETIMEDOUT);
+        return;
+    case TimerKind::header:
+        c->timer_kind_ = TimerKind::none;
+        if (c->phase_ == Phase::head || (c->phase_ == Phase::idle && !c->method_buf_.empty())) {
+            log(LogLevel::info, "http: %s: request head timed out", c->peer_ip_.c_str());
+            c->send_error(408, false);
+        } else {
+            c->phase_ = Phase::closing;
+            c->stream_->close(EDDY_ETIMEDOUT);
+        }
+        return;
+    case TimerKind::body: {
+        double timeout = c->request_ ? c->request_->body_timeout : 0;
+        double idle_for = Loop::now() - c->last_body_activity_;
+        if (timeout > 0 && idle_for < timeout) {  // bytes came meanwhile: wait the rest
+            c->server_->loop()->timer_start(&c->timer_, c->last_body_activity_ + timeout);
+            return;
+        }
+        c->timer_kind_ = TimerKind::none;
+        log(LogLevel::info, "http: %s: request body timed out", c->peer_ip_.c_str());
+        if (c->request_ && c->request_->headers_sent()) {
+            c->phase_ = Phase::closing;
+            c->stream_->close(EDDY_ETIMEDOUT);
+        } else {
+            c->send_error(408, false);
+        }
+        return;
+    }
+    }
+}
+
+// ---- input -----------------------------------------------------------------------------------
+
+size_t Connection::on_stream_data(Stream *, const char *data, size_t len, void *arg) {
+    return static_cast<Connection *>(arg)->consume(data, len);
+}
+
+size_t Connection::consume(const char *data, size_t len) {
+    in_consume_ = true;
+    size_t pos = 0;
+    while (pos < len) {
+        if (phase_ == Phase::closing) {
+            pos = len;  // discard: the connection is on its way out
+            break;
+        }
+        if (phase_ == Phase::handling) break;
+        if (phase_ == Phase::idle) {
+            if (!begin_request_line(data, len, &pos)) break;
+            continue;
+        }
+        if (phase_ == Phase::head) {
+            size_t used = 0;
+            int status = 0;
+            HeadScanner::Result r = scanner_.scan(data + pos, len - pos, &used, &status);
+            if (r == HeadScanner::Result::error) {
+                log(LogLevel::info, "http: %s: malformed request head (%d)", peer_ip_.c_str(), status);
+                send_error(status, false);
+                pos = len;
+                break;
+            }
+            size_t fed = 0;
+            if (!feed(data + pos, used, &fed)) {
+                pos = len;
+                break;
+            }
+            pos += fed;
+            continue;
+        }
+        if (phase_ == Phase::body) {
+            if (request_ && request_->body_paused) break;
+            last_body_activity_ = Loop::now();
+            size_t fed = 0;
+            if (!feed(data + pos, len - pos, &fed)) {
+                pos = len;
+                break;
+            }
+            pos += fed;
+            continue;
+        }
+    }
+    in_consume_ = false;
+    bool paused = phase_ == Phase::body && request_ && request_->body_paused;
+    if (phase_ != Phase::handling && phase_ != Phase::closing && !paused) want_read();
+    return pos;
+}
+
+// Collects the method token (skipping blank lines before a request, RFC 9112 §2.2) and starts
+// a request once the SP after it arrives. Returns false when more input is needed or on error.
+bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
+    size_t i = *pos;
+    for (; i < len; i++) {
+        char c = data[i];
+        if (method_buf_.empty() && (c == '\r' || c == '\n')) {
+            if (c == '\n' && ++leading_blank_lines_ > kMaxLeadingBlankLines) {
+                send_error(400, false);
+                *pos = len;
+                return false;
+            }
+            continue;
+        }
+        if (method_buf_.empty() && timer_kind_ != TimerKind::header) {
+            // First byte of a new request: the head must now arrive within header_timeout.
+            set_timer(TimerKind::header, server_->options.header_timeout);
+        }
+        if (c == ' ') break;
+        if (!is_tchar(static_cast<unsigned char>(c)) || method_buf_.size() >= kMaxMethodLength) {
+            log(LogLevel::info, "http: %s: malformed request line", peer_ip_.c_str());
+            send_error(method_buf_.size() >= kMaxMethodLength ? 501 : 400, false);
+            *pos = len;
+            return false;
+        }
+        method_buf_ += c;
+    }
+    *pos = i;
+    if (i == len) return false;  // the method continues in the next read
+    if (method_buf_.empty()) {   // a request line starting with SP
+        send_error(400, false);
+        *pos = len;
+        return false;
+    }
+
+    Request *req = new (std::nothrow) Request(this, server_);
+    if (!req) {
+        stream_->close(EDDY_ENOMEM);
+        *pos = len;
+        return false;
+    }
+    request_ = req;
+    req->method.swap(method_buf_);
+    method_buf_.clear();
+    req->remote_ip = peer_ip_;
+    req->remote_port = peer_port_;
+    req->start_time = Loop::now();
+    req->max_body = server_->options.max_body_size;
+    req->body_timeout = server_->options.body_timeout;
+    leading_blank_lines_ = 0;
+    header_value_last_ = false;
+    error_status_ = 0;
+    silent_abort_ = false;
+
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+    const std::string &feed_method = parser_methods().count(req->method) ? req->method : "GET";
+    size_t used = 0;
+    phase_ = Phase::head;
+    scanner_.reset(server_->options.max_header_size, req->method.size());
+    if (req->method.size() > server_->options.max_header_size) {
+        send_error(431, false);
+        *pos = len;
+        return false;
+    }
+    http_parser_execute(&parser_, &kSettings, feed_method.data(), feed_method.size());
+    (void)used;
+    if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {
+        send_error(400, false);
+        *pos = len;
+        return false;
+    }
+    return true;
+}
+
+// Feeds bytes to http-parser and handles what it reports. Returns false when the connection
+// is finished with this input (error answered, or closing).
+bool Connection::feed(const char *data, size_t len, size_t *used) {
+    size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    *used = n;
+    http_errno err = HTTP_PARSER_ERRNO(&parser_);
+    if (err == HPE_OK || err == HPE_PAUSED) {
+        if (err == HPE_PAUSED && phase_ == Phase::body) http_parser_pause(&parser_, 0);
+        if (n < len && err == HPE_OK && phase_ == Phase::body) {
+            // http-parser stopped early without an error: only an upgrade does that. We do not
+            // switch protocols here; the rest is treated as the next request.
+            *used = len;
+        }
+        return phase_ != Phase::closing;
+    }
+    if (silent_abort_) {  // the application already answered (early response)
+        phase_ = Phase::closing;
+        if (stream_) stream_->close_after_flush();
+        return false;
+    }
+    int status = error_status_ ? error_status_ : status_for_parser_error(err);
+    if (!error_status_) {
+        log(LogLevel::info, "http: %s: bad request (%s)", peer_ip_.c_str(), http_errno_name(err));
+    }
+    if (request_ && request_->headers_sent()) {
+        phase_ = Phase::closing;
+        stream_->close_after_flush();
+    } else {
+        send_error(status, false);
+    }
+    return false;
+}
+
+// ---- http-parser callbacks -------------------------------------------------------------------
+
+int Connection::on_url(http_parser *p, const char *at, size_t len) {
+    Connection *c = static_cast<Connection *>(p->data);
+    c->request_->uri.append(at, len);
+    return 0;
+}
+
+int Connection::on_header_field(http_parser *p, const char *at, size_t len) {
+    Connection *c = static_cast<Connection *>(p->data);
+    auto &headers = c->request_->headers;
+    if (headers.empty() || c->header_value_last_) {
+        headers.emplace_back();
+        c->header_value_last_ = false;
+    }
+    headers.back().name.append(at, len);
+    return 0;
+}
+
+int Connection::on_header_value(http_parser *p, const char *at, size_t len) {
+    Connection *c = static_cast<Connection *>(p->data);
+    auto &headers = c->request_->headers;
+    if (headers.empty()) return 0;
+    headers.back().value.append(at, len);
+    c->header_value_last_ = true;
+    return 0;
+}
+
+namespace {
+
+// RFC 9110 §5.5: leading and trailing whitespace is not part of a field value.
+void trim_ows(std::string &s) {
+    size_t b = 0, e = s.size();
+    while (b < e && (s[b] == ' ' || s[b] == '\t')) b++;
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) e--;
+    if (b || e != s.size()) s = s.substr(b, e - b);
+}
+
+}  // namespace
+
+int Connection::on_headers_complete(http_parser *p) {
+    Connection *c = static_cast<Connection *>(p->data);
+    Request *req = c->request_;
+    for (HeaderField &h : req->headers) trim_ows(h.value);
+    int status = c->check_head();
+    if (status) {
+        c->error_status_ = status;
+        return -1;
+    }
+    c->phase_ = Phase::body;
+    bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    if (has_body) {
+        c->set_timer(TimerKind::body, req->body_timeout);
+        c->last_body_activity_ = Loop::now();
+    } else {
+        c->set_timer(TimerKind::none, 0);
+    }
+
+    if (c->server_->has_headers_callback() && c->server_->method_allowed(req->method)) {
+        req->head_delivered = true;
+        c->server_->call_on_headers(req);
+        if (c->request_ != req || c->phase_ == Phase::closing) {
+            // Answered (or closed) before the body was read: stop reading this connection.
+            c->silent_abort_ = true;
+            return -1;
+        }
+        if (has_body) c->set_timer(TimerKind::body, req->body_timeout);
+    }
+    if (has_body && p->content_length != ULLONG_MAX && p->content_length > req->max_body &&
+        !(p->flags & F_CHUNKED)) {
+        log(LogLevel::info, "http: %s: body of %llu bytes over the limit", c->peer_ip_.c_str(),
+            static_cast<unsigned long long>(p->content_length));
+        c->error_status_ = 413;
+        return -1;
+    }
+    // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the body we will read.
+    const HeaderField *expect = req->find_header("Expect");
+    if (expect && req->version_minor >= 1 && has_body && iequals(expect->value, "100-continue")) {
+        static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        c->stream_->write(kContinue, sizeof kContinue - 1);
+    }
+    return 0;
+}
+
+int Connection::on_body(http_parser *p, const char *at, size_t len) {
+    Connection *c = static_cast<Connection *>(p->data);
+    Request *req = c->request_;
+    const char *data = at;
+    size_t n = len;
+    std::string decoded;
+    if (req->gunzip) {
+        size_t room = req->max_body > req->body_received ? req->max_body - req->body_received : 0;
+        GzipDecoder::Result r = req->gunzip->feed(at, len, decoded, room);
+        if (r == GzipDecoder::Result::too_big) {
+            c->error_status_ = 413;
+            return -1;
+        }
+        if (r == GzipDecoder::Result::error) {
+            log(LogLevel::info, "http: %s: bad gzip request body", c->peer_ip_.c_str());
+            c->error_status_ = 400;
+            return -1;
+        }
+        data = decoded.data();
+        n = decoded.size();
+    }
+    if (req->body_received + n > req->max_body) {
+        log(LogLevel::info, "http: %s: request body over %zu bytes", c->peer_ip_.c_str(), req->max_body);
+        c->error_status_ = 413;
+        return -1;
+    }
+    req->body_received += n;
+    if (!req->streaming) {
+        req->body.append(data, n);
+        return 0;
+    }
+    if (n && req->on_data) req->on_data(req->as_c(), data, n, req->userdata);
+    if (c->request_ != req || c->phase_ == Phase::closing) {
+        c->silent_abort_ = true;
+        return -1;
+    }
+    if (req->body_paused) http_parser_pause(p, 1);
+    return 0;
+}
+
+int Connection::on_message_complete(http_parser *p) {
+    Connection *c = static_cast<Connection *>(p->data);
+    Request *req = c->request_;
+    req->message_complete = true;
+    c->phase_ = Phase::handling;
+    c->set_timer(TimerKind::none, 0);
+    // Always stop at a message end: the next request's head goes through the scanner first.
+    http_parser_pause(p, 1);
+    c->deliver_request();
+    return 0;
+}
+
+void Connection::deliver_request() {
+    Request *req = request_;
+    if (!server_->method_allowed(req->method)) {
+        // Well-formed but not implemented here (RFC 9110 §9.1): 501, connection stays usable.
+        log(LogLevel::info, "http: %s: method %s not implemented", peer_ip_.c_str(), req->method.c_str());
+        send_error(501, true);
+        return;
+    }
+    if (req->gunzip && !req->gunzip->finished()) {
+        send_error(400, true);
+        return;
+    }
+    if (!req->streaming) {
+        std::string error;
+        if (!req->parse_body_arguments(error)) {
+            log(LogLevel::info, "http: %s: bad form body: %s", peer_ip_.c_str(), error.c_str());
+            send_error(400, true);
+            return;
+        }
+    }
+    requests_served_ = true;
+    if (req->streaming && req->on_end) {
+        req->on_end(req->as_c(), req->userdata);
+        if (request_ != req) return;  // finished (and maybe released) by on_end
+    }
+    server_->call_on_request(req);
+}
+
+// ---- validation of the head (RFC 9110/9112) --------------------------------------------------
+
+int Connection::check_head() {
+    Request *req = request_;
+    if (parser_.http_major != 1) return 505;
+    // CONNECT asks us to be a tunnel; we are an origin server (RFC 9110 §9.3.6).
+    if (req->method == "CONNECT") return 501;
+    req->version_minor = parser_.http_minor >= 1 ? 1 : 0;
+
+    // Request target: origin-form, absolute-form, or "*" for OPTIONS (RFC 9112 §3.2).
+    const std::string &uri = req->uri;
+    if (uri.empty() || uri.find('#') != std::string::npos) return 400;
+    std::string authority;
+    if (uri[0] == '/') {
+        size_t q = uri.find('?');
+        req->path = uri.substr(0, q);
+        req->query = q == std::string::npos ? "" : uri.substr(q + 1);
+    } else if (uri == "*") {
+        if (req->method != "OPTIONS") return 400;
+        req->path = "*";
+    } else {
+        http_parser_url u;
+        http_parser_url_init(&u);
+        if (http_parser_parse_url(uri.data(), uri.size(), 0, &u) != 0 ||
+            !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
+            return 400;
+        std::string schema = uri.substr(u.field_data[UF_SCHEMA].off, u.field_data[UF_SCHEMA].len);
+        if (!iequals(schema, "http") && !iequals(schema, "https")) return 400;
+        if (u.field_set & (1 << UF_USERINFO)) return 400;  // RFC 9110 §4.2.4
+        size_t host_off = u.field_data[UF_HOST].off;
+        size_t host_end = host_off + u.field_data[UF_HOST].len;
+        if (host_off > 0 && uri[host_off - 1] == '[') host_off--, host_end++;
+        if (u.field_set & (1 << UF_PORT)) host_end = u.field_data[UF_PORT].off + u.field_data[UF_PORT].len;
+        authority = uri.substr(host_off, host_end - host_off);
+        req->path = (u.field_set & (1 << UF_PATH))
+                        ? uri.substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len)
+                        : "/";
+        req->query = (u.field_set & (1 << UF_QUERY))
+                         ? uri.substr(u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len)
+                         : "";
+    }
+
+    // Host (RFC 9112 §3.2): exactly one on HTTP/1.1, valid syntax; absolute-form wins.
+    size_t hosts = req->count_headers("Host");
+    const HeaderField *host = req->find_header("Host");
+    if (hosts > 1) return 400;
+    if (req->version_minor == 1 && hosts == 0) return 400;
+    if (host && !is_valid_host(host->value)) return 400;
+    if (!authority.empty()) {
+        if (!is_valid_host(authority)) return 400;
+        req->host = authority;
+    } else if (host) {
+        req->host = host->value;
+    }
+
+    // Framing (RFC 9112 §6): http-parser already refused CL+TE, repeated or invalid CL.
+    int te_status = apply_transfer_encoding();
+    if (te_status) return te_status;
+
+    // Keep-alive as the client asked for it (Connection tokens; HTTP/1.0 needs keep-alive).
+    const HeaderField *connection = nullptr;
+    bool close_token = false, keep_alive_token = false;
+    for (const HeaderField &h : req->headers) {
+        if (!iequals(h.name, "Connection")) continue;
+        connection = &h;
+        if (list_contains(h.value, "close")) close_token = true;
+        if (list_contains(h.value, "keep-alive")) keep_alive_token = true;
+    }
+    (void)connection;
+    req->wants_keep_alive = req->version_minor == 1 ? !close_token : (keep_alive_token && !close_token);
+
+    // Expect (RFC 9110 §10.1.1): 100-continue is the only expectation we know.
+    const HeaderField *expect = req->find_header("Expect");
+    if (expect && req->version_minor == 1 && !iequals(expect->value, "100-continue")) return 417;
+
+    // Content-Encoding of the body (decompress_request, gzip only).
+    const HeaderField *ce = req->find_header("Content-Encoding");
+    if (ce && server_->options.decompress_request && iequals(ce->value, "gzip")) {
+        req->gunzip.reset(new (std::nothrow) GzipDecoder());
+        if (!req->gunzip) return 500;
+        for (HeaderField &h : req->headers)
+            if (iequals(h.name, "Content-Encoding")) h.name = "X-Consumed-Content-Encoding";
+    }
+
+    if (server_->options.xheaders) apply_xheaders();
+    return 0;
+}
+
+// Transfer-Encoding on a request (RFC 9112 §6.1): "chunked" must be present exactly once, as the
+// final coding; any other coding before it is one we cannot decode (501); a repeated header
+// field, an obfuscated value or chunked not last is unsafe framing (400).
+int Connection::apply_transfer_encoding() {
+    Request *req = request_;
+    size_t fields = 0;
+    const HeaderField *te = nullptr;
+    for (const HeaderField &h : req->headers) {
+        if (iequals(h.name, "Transfer-Encoding")) {
+            fields++;
+            te = &h;
+        }
+    }
+    if (fields == 0) return 0;
+    if (fields > 1) return 400;
+    if (req->version_minor == 0) return 400;  // HTTP/1.0 has no transfer codings
+    std::vector<std::string_view> codings = split_list(te->value);
+    if (codings.empty()) return 400;
+    size_t chunked = 0;
+    bool unknown = false;
+    for (size_t i = 0; i < codings.size(); i++) {
+        std::string_view coding = codings[i];
+        size_t semi = coding.find(';');  // transfer-parameters
+        std::string_view name = coding.substr(0, semi);
+        while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+        if (!is_token(name)) return 400;
+        if (iequals(name, "chunked")) {
+            if (semi != std::string_view::npos) return 400;
+            chunked++;
+            if (i + 1 != codings.size()) return 400;
+        } else {
+            unknown = true;
+        }
+    }
+    if (chunked != 1) return 400;
+    if (unknown) return 501;
+    if (!(parser_.flags & F_CHUNKED)) return 400;  // the parser must agree on the framing
+    return 0;
+}
+
+void Connection::apply_xheaders() {
+    Request *req = request_;
+    const auto &trusted = server_->options.trusted_proxies;
+    if (!trusted.empty() && !trusted.count(peer_ip_)) return;
+    std::string ip;
+    if (const HeaderField *real = req->find_header("X-Real-IP")) {
+        ip = real->value;
+    } else {
+        // X-Forwarded-For: the right-most address that is not one of our trusted proxies.
+        std::string all;
+        for (const HeaderField &h : req->headers) {
+            if (!iequals(h.name, "X-Forwarded-For")) continue;
+            if (!all.empty()) all += ',';
+            all += h.value;
+        }
+        std::vector<std::string_view> hops = split_list(all);
+        for (size_t i = hops.size(); i-- > 0;) {
+            std::string hop(hops[i]);
+            if (i > 0 && trusted.count(hop)) continue;
+            ip = hop;
+            break;
+        }
+    }
+    if (!ip.empty()) {
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1)
+            req->remote_ip = ip;
+    }
+    std::string proto;
+    if (const HeaderField *scheme = req->find_header("X-Scheme")) {
+        proto = scheme->value;
+    } else if (const HeaderField *fwd = req->find_header("X-Forwarded-Proto")) {
+        std::vector<std::string_view> values = split_list(fwd->value);
+        if (!values.empty()) proto = std::string(values.back());
+    }
+    for (char &ch : proto) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+    if (proto == "http" || proto == "https") req->scheme = proto;
+}
+
+// ---- responses and life cycle ----------------------------------------------------------------
+
+bool Connection::keep_alive_allowed() const {
+    return server_ && !server_->options.no_keep_alive && !shutting_down_ &&
+           !server_->shutting_down();
+}
+
+// Answers with a short error page. `keep_alive`: the request was framed correctly (fully read)
+// so the connection may carry on if the client wants that.
+void Connection::send_error(int status, bool keep_alive) {
+    Request *req = request_;
+    if (!req) {
+        req = new (std::nothrow) Request(this, server_);
+        if (!req) {
+            stream_->close(EDDY_ENOMEM);
+            return;
+        }
+        req->method = method_buf_.empty() ? "-" : method_buf_;
+        req->remote_ip = peer_ip_;
+        req->remote_port = peer_port_;
+        req->start_time = Loop::now();
+        request_ = req;
+    }
+    if (!keep_alive) {
+        req->wants_keep_alive = false;
+        req->message_complete = false;  // forces Connection: close
+    }
+    set_timer(TimerKind::none, 0);
+    req->set_status(status, {});
+    req->set_header("Content-Type", "text/html; charset=UTF-8", true);
+    const char *reason = reason_phrase(status);
+    std::string body = "<html><title>" + std::to_string(status) + ": " + reason +
+                       "</title><body>" + std::to_string(status) + ": " + reason +
+                       "</body></html>";
+    req->write(body.data(), body.size());
+    req->finish();
+}
+
+void Connection::request_finished(Request *req) {
+    if (req != request_) return;
+    request_ = nullptr;
+    if (!req->keep_alive_response() || shutting_down_ || !stream_) {
+        phase_ = Phase::closing;
+        set_timer(TimerKind::none, 0);
+        if (stream_) stream_->close_after_flush();
+        return;
+    }
+    phase_ = Phase::idle;
+    set_timer(TimerKind::idle, server_->options.idle_timeout);
+    if (!in_consume_) want_read();
+}
+
+void Connection::resume_body() {
+    if (phase_ != Phase::body || !stream_) return;
+    last_body_activity_ = Loop::now();
+    if (!in_consume_) want_read();
+}
+
+void Connection::abort() {
+    phase_ = Phase::closing;
+    if (stream_) stream_->close(EDDY_EPROTO);
+}
+
+void Connection::shutdown() {
+    shutting_down_ = true;
+    if (phase_ == Phase::idle && !request_ && method_buf_.empty()) {
+        phase_ = Phase::closing;
+        stream_->close(0);
+    }
+}
+
+void Connection::close_now() {
+    if (server_) {
+        server_->loop()->timer_stop(&timer_);
+        server_->connection_closed(this);
+        server_ = nullptr;
+    }
+    if (request_) {
+        Request *req = request_;
+        request_ = nullptr;
+        req->server = nullptr;
+        req->connection_lost();
+    }
+    phase_ = Phase::closing;
+    if (stream_) stream_->close(0);
+}
+
+void Connection::on_stream_close(Stream *, int, void *arg) {
+    Connection *c = static_cast<Connection *>(arg);
+    c->stream_ = nullptr;
+    if (c->request_) {
+        Request *req = c->request_;
+        c->request_ = nullptr;
+        if (req->head_delivered || req->message_complete) {
+            req->connection_lost();  // the application holds it: tell it
+        } else {
+            delete req;  // never reached the application
+        }
+    }
+    if (c->server_) {
+        c->server_->loop()->timer_stop(&c->timer_);
+        c->server_->connection_closed(c);
+        c->server_ = nullptr;
+    }
+    delete c;
+}
+
+}  // namespace eddy::http

@@ -1,0 +1,101 @@
+// Connection: HTTP/1.1 on one stream (Tornado's HTTP1ServerConnection + HTTP1Connection).
+//
+// Input flows stream → consume() → (method token, head scanner, http-parser) → Request.
+// Requests are handled one at a time: the parser pauses at every message end and only resumes
+// when the response is finished, so pipelined requests are answered in order; when handlers
+// answer synchronously a whole pipelined batch is answered within one read and leaves in one
+// write.
+#pragma once
+
+#include <http_parser.h>
+
+#include <string>
+
+#include "http/head_scanner.hpp"
+#include "loop/timer_heap.hpp"
+
+namespace eddy {
+class Stream;
+}
+
+namespace eddy::http {
+
+class Request;
+class Server;
+
+class Connection {
+public:
+    Connection(Server *server, Stream *stream, std::string peer_ip, int peer_port);
+    ~Connection();
+    void start();
+
+    Server *server() const { return server_; }
+    Stream *stream() const { return stream_; }
+    bool idle() const { return phase_ == Phase::idle && !request_; }
+
+    // Called by Request::finish() after the response went into the stream.
+    void request_finished(Request *req);
+    // A fatal problem with the response (e.g. more output than Content-Length): close now.
+    void abort();
+    // Graceful shutdown: close when idle, else after the current response.
+    void shutdown();
+    // The server is being freed: close the stream now.
+    void close_now();
+    // Flow control for streamed bodies.
+    void resume_body();
+    // Whether keep-alive is possible at all (server options, shutdown).
+    bool keep_alive_allowed() const;
+
+    Connection *prev = nullptr;  // the server's list
+    Connection *next = nullptr;
+
+private:
+    enum class Phase { idle, head, body, handling, closing };
+    enum class TimerKind { none, header, idle, body };
+
+    size_t consume(const char *data, size_t len);
+    bool feed(const char *data, size_t len, size_t *used);
+    bool begin_request_line(const char *data, size_t len, size_t *pos);
+    int check_head();  // returns 0 or an error status
+    int apply_transfer_encoding();
+    void apply_xheaders();
+    void send_error(int status, bool keep_alive);
+    void want_read();
+    void set_timer(TimerKind kind, double seconds);
+    void deliver_request();
+
+    static size_t on_stream_data(Stream *s, const char *data, size_t len, void *arg);
+    static void on_stream_close(Stream *s, int error, void *arg);
+    static void on_timer(TimerNode *node);
+
+    static int on_url(http_parser *p, const char *at, size_t len);
+    static int on_header_field(http_parser *p, const char *at, size_t len);
+    static int on_header_value(http_parser *p, const char *at, size_t len);
+    static int on_headers_complete(http_parser *p);
+    static int on_body(http_parser *p, const char *at, size_t len);
+    static int on_message_complete(http_parser *p);
+    static const http_parser_settings kSettings;
+
+    Server *server_;
+    Stream *stream_;
+    std::string peer_ip_;
+    int peer_port_;
+    http_parser parser_;
+    HeadScanner scanner_;
+    Request *request_ = nullptr;
+    Phase phase_ = Phase::idle;
+    std::string method_buf_;
+    size_t leading_blank_lines_ = 0;
+    bool header_value_last_ = false;  // http-parser callback bookkeeping
+    int error_status_ = 0;            // set by a callback that aborts parsing
+    bool silent_abort_ = false;       // abort without an error response (already answered)
+    bool in_consume_ = false;
+    bool shutting_down_ = false;
+    bool requests_served_ = false;
+
+    TimerNode timer_;
+    TimerKind timer_kind_ = TimerKind::none;
+    double last_body_activity_ = 0;
+};
+
+}  // namespace eddy::http

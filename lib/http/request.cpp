@@ -1,0 +1,279 @@
+#include "http/request.hpp"
+
+#include <cstdio>
+#include <new>
+
+#include "http/connection.hpp"
+#include "http/server.hpp"
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+
+namespace eddy::http {
+
+struct Request::FlushWaiter {
+    Request *req;
+    eddy_request_flush_fn cb;
+};
+
+Request::Request(Connection *c, Server *s) : conn(c), server(s) {}
+
+Request::~Request() {
+    if (pending_) evbuffer_free(pending_);
+    if (free_userdata) free_userdata(userdata);
+}
+
+const HeaderField *Request::find_header(std::string_view name) const {
+    for (const HeaderField &h : headers)
+        if (iequals(h.name, name)) return &h;
+    return nullptr;
+}
+
+size_t Request::count_headers(std::string_view name) const {
+    size_t n = 0;
+    for (const HeaderField &h : headers)
+        if (iequals(h.name, name)) n++;
+    return n;
+}
+
+const std::vector<Argument> &Request::query_arguments() const {
+    if (!query_parsed_) {
+        parse_urlencoded(query, query_args_);
+        query_parsed_ = true;
+    }
+    return query_args_;
+}
+
+bool Request::parse_body_arguments(std::string &error) {
+    const HeaderField *ct = find_header("Content-Type");
+    if (!ct || body.empty()) return true;
+    if (find_header("Content-Encoding")) return true;  // not ours to decode; left as bytes
+    MediaType media;
+    if (!parse_media_type(ct->value, media)) return true;
+    if (media.type == "application/x-www-form-urlencoded") {
+        parse_urlencoded(body, body_args);
+        return true;
+    }
+    if (media.type == "multipart/form-data") {
+        const std::string *boundary = media.param("boundary");
+        if (!boundary || boundary->empty()) {
+            error = "multipart body without a boundary";
+            return false;
+        }
+        return parse_multipart(body, *boundary, body_args, files, error);
+    }
+    return true;
+}
+
+// ---- response --------------------------------------------------------------------------------
+
+bool Request::body_allowed() const {
+    return !(status_ < 200 || status_ == 204 || status_ == 304);
+}
+
+int Request::set_status(int code, std::string_view reason) {
+    if (finished_ || headers_sent_) return EDDY_ESTATE;
+    if (code < 100 || code > 599 || code == 101) return EDDY_EINVAL;
+    if (!reason.empty() && !is_valid_reason(reason)) return EDDY_EINVAL;
+    status_ = code;
+    reason_.assign(reason);
+    return 0;
+}
+
+int Request::set_header(std::string_view name, std::string_view value, bool replace) {
+    if (finished_ || headers_sent_) return EDDY_ESTATE;
+    if (!is_token(name) || !is_safe_field_value(value)) return EDDY_EINVAL;
+    // Framing headers belong to the server: it writes them itself.
+    if (iequals(name, "Transfer-Encoding")) return EDDY_EINVAL;
+    if (iequals(name, "Content-Length")) {
+        if (value.empty() || value.size() > 18) return EDDY_EINVAL;
+        int64_t n = 0;
+        for (char c : value) {
+            if (c < '0' || c > '9') return EDDY_EINVAL;
+            n = n * 10 + (c - '0');
+        }
+        declared_length_ = n;
+        return 0;
+    }
+    if (iequals(name, "Connection")) {
+        app_wants_close_ = list_contains(value, "close");
+        return 0;
+    }
+    if (replace) clear_header(name);
+    try {
+        out_headers_.push_back(HeaderField{std::string(name), std::string(value)});
+    } catch (...) {
+        return EDDY_ENOMEM;
+    }
+    return 0;
+}
+
+int Request::clear_header(std::string_view name) {
+    if (finished_ || headers_sent_) return EDDY_ESTATE;
+    if (iequals(name, "Content-Length")) declared_length_ = -1;
+    if (iequals(name, "Connection")) app_wants_close_ = false;
+    std::erase_if(out_headers_, [&](const HeaderField &h) { return iequals(h.name, name); });
+    return 0;
+}
+
+int Request::write(const void *data, size_t len) {
+    if (finished_) return EDDY_ESTATE;
+    if (!conn) return EDDY_ECLOSED;
+    if (len == 0) return 0;
+    if (!data) return EDDY_EINVAL;
+    if (!body_allowed()) return EDDY_ESTATE;
+    if (declared_length_ >= 0 && body_written_ + len > static_cast<uint64_t>(declared_length_)) {
+        log(LogLevel::error, "http: response body longer than its Content-Length (%lld); closing",
+            static_cast<long long>(declared_length_));
+        conn->abort();
+        return EDDY_ETOOBIG;
+    }
+    body_written_ += len;
+    if (is_head()) return 0;  // counted (for Content-Length) but never sent
+    if (!pending_ && !(pending_ = evbuffer_new())) return EDDY_ENOMEM;
+    if (evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
+    return 0;
+}
+
+void Request::send_head(bool final) {
+    bool keep = wants_keep_alive && message_complete && !app_wants_close_ &&
+                conn->keep_alive_allowed();
+    bool with_body = body_allowed();
+    if (!final && with_body && declared_length_ < 0 && !is_head()) {
+        if (version_minor >= 1) {
+            chunked_ = true;
+        } else {
+            keep = false;  // HTTP/1.0: the body ends when the connection does
+        }
+    }
+    keep_alive_ = keep;
+
+    std::string head;
+    head.reserve(256);
+    head += "HTTP/1.1 ";
+    head += std::to_string(status_);
+    head += ' ';
+    head += reason_.empty() ? reason_phrase(status_) : reason_;
+    head += "\r\n";
+    bool has_server = false, has_date = false;
+    for (const HeaderField &h : out_headers_) {
+        if (iequals(h.name, "Server")) has_server = true;
+        if (iequals(h.name, "Date")) has_date = true;
+    }
+    if (!has_server && server && server->options.send_server_header) {
+        head += "Server: ";
+        head += server->options.server_header;
+        head += "\r\n";
+    }
+    if (!has_date) {
+        head += "Date: ";
+        head += http_date_now();
+        head += "\r\n";
+    }
+    for (const HeaderField &h : out_headers_) {
+        head += h.name;
+        head += ": ";
+        head += h.value;
+        head += "\r\n";
+    }
+    if (with_body) {
+        if (chunked_) {
+            head += "Transfer-Encoding: chunked\r\n";
+        } else if (declared_length_ >= 0) {
+            head += "Content-Length: ";
+            head += std::to_string(declared_length_);
+            head += "\r\n";
+        } else if (final) {
+            head += "Content-Length: ";
+            head += std::to_string(body_written_);
+            head += "\r\n";
+        }
+    } else if (status_ == 304 && declared_length_ >= 0) {
+        head += "Content-Length: ";
+        head += std::to_string(declared_length_);
+        head += "\r\n";
+    }
+    if (!keep) {
+        head += "Connection: close\r\n";
+    } else if (version_minor == 0) {
+        head += "Connection: keep-alive\r\n";
+    }
+    head += "\r\n";
+    evbuffer_add(conn->stream()->output(), head.data(), head.size());
+    headers_sent_ = true;
+}
+
+void Request::move_body_out(bool final) {
+    evbuffer *out = conn->stream()->output();
+    size_t len = pending_ ? evbuffer_get_length(pending_) : 0;
+    if (len > 0) {
+        if (chunked_) {
+            char size_line[32];
+            int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+            evbuffer_add(out, size_line, static_cast<size_t>(n));
+            evbuffer_add_buffer(out, pending_);
+            evbuffer_add(out, "\r\n", 2);
+        } else {
+            evbuffer_add_buffer(out, pending_);
+        }
+    }
+    if (final && chunked_) evbuffer_add(out, "0\r\n\r\n", 5);
+}
+
+int Request::flush(eddy_request_flush_fn cb) {
+    if (finished_) return EDDY_ESTATE;
+    if (!conn || !conn->stream()) return EDDY_ECLOSED;
+    if (!headers_sent_) send_head(false);
+    move_body_out(false);
+    FlushWaiter *waiter = nullptr;
+    if (cb) {
+        waiter = new (std::nothrow) FlushWaiter{this, cb};
+        if (!waiter) return EDDY_ENOMEM;
+        pending_flushes_++;
+    }
+    conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter);
+    return 0;
+}
+
+void Request::on_flushed(Stream *, int status, void *arg) {
+    FlushWaiter *waiter = static_cast<FlushWaiter *>(arg);
+    Request *req = waiter->req;
+    eddy_request_flush_fn cb = waiter->cb;
+    delete waiter;
+    cb(req->as_c(), status, req->userdata);
+    req->pending_flushes_--;
+    req->maybe_release();
+}
+
+int Request::finish() {
+    if (finished_) return EDDY_ESTATE;
+    finished_ = true;
+    int rc = 0;
+    if (conn && conn->stream()) {
+        if (!headers_sent_) send_head(true);
+        move_body_out(true);
+        conn->stream()->commit_output();
+        if (declared_length_ >= 0 && body_written_ < static_cast<uint64_t>(declared_length_) &&
+            body_allowed() && !is_head()) {
+            log(LogLevel::error, "http: response shorter than its Content-Length; closing");
+            keep_alive_ = false;
+        }
+        if (server) server->log_access(this);
+        Connection *c = conn;
+        c->request_finished(this);
+    } else {
+        rc = EDDY_ECLOSED;
+    }
+    maybe_release();
+    return rc;
+}
+
+void Request::connection_lost() {
+    conn = nullptr;
+    if (!finished_ && close_cb) close_cb(as_c(), userdata);
+}
+
+void Request::maybe_release() {
+    if (finished_ && pending_flushes_ == 0) delete this;
+}
+
+}  // namespace eddy::http

@@ -1,0 +1,132 @@
+// Request: one HTTP request and its response (Tornado's HTTPServerRequest plus the response
+// half of HTTP1Connection). The object behind eddy_request.
+//
+// Life: created by the connection when a request line starts; handed to the application when
+// the head (headers callback) and then the whole message (request callback) arrived; released
+// after finish() once no flush callback is pending — whether or not the connection survived.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <event2/buffer.h>
+
+#include "eddy/http.h"
+#include "http/httputil.hpp"
+
+namespace eddy {
+class Stream;
+}
+
+namespace eddy::http {
+
+class Connection;
+class Server;
+
+struct HeaderField {
+    std::string name;
+    std::string value;
+};
+
+class Request {
+public:
+    Request(Connection *conn, Server *server);
+    ~Request();
+    Request(const Request &) = delete;
+    Request &operator=(const Request &) = delete;
+
+    eddy_request *as_c() { return reinterpret_cast<eddy_request *>(this); }
+    static Request *from_c(eddy_request *r) { return reinterpret_cast<Request *>(r); }
+    static const Request *from_c(const eddy_request *r) {
+        return reinterpret_cast<const Request *>(r);
+    }
+
+    // ---- what arrived (filled by the connection) ----
+    std::string method;
+    std::string uri;
+    std::string path;
+    std::string query;
+    std::string host;
+    std::string scheme = "http";
+    std::string remote_ip;
+    int remote_port = 0;
+    int version_minor = 1;  // HTTP/1.<minor>; only major 1 is accepted
+    std::vector<HeaderField> headers;
+    std::string body;
+    double start_time = 0;
+
+    const HeaderField *find_header(std::string_view name) const;
+    size_t count_headers(std::string_view name) const;
+
+    // Arguments are parsed on first use (query) or when the body completes (body).
+    const std::vector<Argument> &query_arguments() const;
+    std::vector<Argument> body_args;
+    std::vector<UploadedFile> files;
+    // Parses urlencoded / multipart bodies; returns false on malformed multipart.
+    bool parse_body_arguments(std::string &error);
+
+    // ---- request state ----
+    Connection *conn;  // nullptr once the connection closed
+    Server *server;    // nullptr once the server was freed
+    void *userdata = nullptr;
+    eddy_free_fn free_userdata = nullptr;
+    eddy_request_event_fn close_cb = nullptr;
+    eddy_request_data_fn on_data = nullptr;
+    eddy_request_event_fn on_end = nullptr;
+    bool streaming = false;
+    bool body_paused = false;
+    bool head_delivered = false;     // the headers callback ran
+    bool message_complete = false;   // the whole body was read
+    bool wants_keep_alive = false;   // what the client asked for
+    size_t max_body = 0;
+    double body_timeout = 0;
+    uint64_t body_received = 0;      // decoded body bytes so far
+    std::unique_ptr<GzipDecoder> gunzip;
+
+    // ---- response ----
+    int set_status(int code, std::string_view reason);
+    int set_header(std::string_view name, std::string_view value, bool replace);
+    int clear_header(std::string_view name);
+    int write(const void *data, size_t len);
+    int flush(eddy_request_flush_fn cb);
+    int finish();
+    bool finished() const { return finished_; }
+    bool headers_sent() const { return headers_sent_; }
+    int status() const { return status_; }
+    int sent_status() const { return headers_sent_ ? status_ : 0; }
+    uint64_t bytes_sent() const { return body_written_; }
+    bool keep_alive_response() const { return keep_alive_; }
+
+    // Called by the connection when it goes away before finish().
+    void connection_lost();
+
+private:
+    bool body_allowed() const;
+    bool is_head() const { return method == "HEAD"; }
+    void send_head(bool final);
+    void move_body_out(bool final);
+    void maybe_release();
+    static void on_flushed(Stream *s, int status, void *arg);
+
+    mutable std::vector<Argument> query_args_;
+    mutable bool query_parsed_ = false;
+
+    int status_ = 200;
+    std::string reason_;
+    std::vector<HeaderField> out_headers_;
+    int64_t declared_length_ = -1;  // Content-Length set by the application
+    uint64_t body_written_ = 0;
+    evbuffer *pending_ = nullptr;    // written but not yet flushed
+    bool headers_sent_ = false;
+    bool finished_ = false;
+    bool chunked_ = false;
+    bool keep_alive_ = false;
+    bool app_wants_close_ = false;
+    int pending_flushes_ = 0;
+
+    struct FlushWaiter;
+};
+
+}  // namespace eddy::http

@@ -1,0 +1,201 @@
+#include "http/server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <new>
+
+#include "http/connection.hpp"
+#include "net/listener.hpp"
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+
+namespace eddy::http {
+
+Server *Server::create(Loop *loop, eddy_request_fn on_request, void *userdata,
+                       eddy_free_fn free_userdata) {
+    if (!loop || !on_request) return nullptr;
+    Server *s = new (std::nothrow) Server(loop);
+    if (!s) return nullptr;
+    s->on_request_ = on_request;
+    s->userdata_ = userdata;
+    s->free_userdata_ = free_userdata;
+    s->done_timer_.fire = run_shutdown_done;
+    s->done_timer_.owner = s;
+    loop->add_resource(s);
+    return s;
+}
+
+Server::~Server() {
+    loop_->remove_resource(this);
+    loop_->timer_stop(&done_timer_);
+    if (listener_) listener_->destroy();
+    while (connections_) connections_->close_now();  // unlinks itself
+    if (done_free_) done_free_(done_userdata_);
+    if (access_free_) access_free_(access_userdata_);
+    if (free_userdata_) free_userdata_(userdata_);
+}
+
+void Server::on_loop_free() {
+    // The loop frees streams (and so connections) on its own; forget them here.
+    listener_ = nullptr;  // freed by the loop as a resource of its own
+    while (connections_) {
+        Connection *c = connections_;
+        connections_ = c->next;
+        c->prev = c->next = nullptr;
+    }
+    connection_count_ = 0;
+    delete this;
+}
+
+Listener *Server::ensure_listener() {
+    if (!listener_) listener_ = Listener::create(loop_, on_accept, this);
+    return listener_;
+}
+
+int Server::listen(const char *host, int port, int flags) {
+    if (shutting_down_) return EDDY_ESTATE;
+    Listener *l = ensure_listener();
+    return l ? l->bind_tcp(host, port, 0, flags) : EDDY_ENOMEM;
+}
+
+int Server::listen_unix(const char *path) {
+    if (shutting_down_) return EDDY_ESTATE;
+    Listener *l = ensure_listener();
+    return l ? l->bind_unix(path, 0) : EDDY_ENOMEM;
+}
+
+int Server::add_listening_fd(int fd) {
+    if (shutting_down_) return EDDY_ESTATE;
+    Listener *l = ensure_listener();
+    return l ? l->add_fd(fd) : EDDY_ENOMEM;
+}
+
+int Server::port() const { return listener_ ? listener_->port() : EDDY_ENOENT; }
+
+void Server::on_accept(Listener *, int fd, const sockaddr *peer, socklen_t, void *arg) {
+    Server *s = static_cast<Server *>(arg);
+    char ip[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (peer->sa_family == AF_INET) {
+        auto *in = reinterpret_cast<const sockaddr_in *>(peer);
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+    } else if (peer->sa_family == AF_INET6) {
+        auto *in6 = reinterpret_cast<const sockaddr_in6 *>(peer);
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+        // Show v4-mapped peers of a dual-stack socket as plain IPv4.
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof ip);
+        }
+    }
+    if (s->options.max_connections && s->connection_count_ >= s->options.max_connections) {
+        log(LogLevel::warning, "http: %zu connections open (the limit); refusing %s",
+            s->connection_count_, ip);
+        ::close(fd);
+        return;
+    }
+    s->add_connection(fd, ip, port);
+}
+
+int Server::add_connection(int fd, const std::string &peer_ip, int peer_port) {
+    Stream *stream = Stream::create(loop_, fd);
+    if (!stream) return EDDY_ENOMEM;
+    Connection *conn = new (std::nothrow) Connection(this, stream, peer_ip, peer_port);
+    if (!conn) {
+        stream->close();
+        return EDDY_ENOMEM;
+    }
+    conn->next = connections_;
+    if (connections_) connections_->prev = conn;
+    connections_ = conn;
+    connection_count_++;
+    conn->start();
+    return 0;
+}
+
+void Server::connection_closed(Connection *conn) {
+    if (conn->prev) {
+        conn->prev->next = conn->next;
+    } else if (connections_ == conn) {
+        connections_ = conn->next;
+    }
+    if (conn->next) conn->next->prev = conn->prev;
+    conn->prev = conn->next = nullptr;
+    connection_count_--;
+    maybe_finish_shutdown();
+}
+
+bool Server::method_allowed(const std::string &method) const {
+    if (method == "CONNECT") return false;
+    if (options.allow_any_method) return true;
+    for (const std::string &m : options.allowed_methods)
+        if (m == method) return true;
+    return false;
+}
+
+int Server::shutdown(eddy_server_done_fn done, void *userdata, eddy_free_fn free_userdata) {
+    if (shutting_down_) return EDDY_ESTATE;
+    shutting_down_ = true;
+    done_cb_ = done;
+    done_userdata_ = userdata;
+    done_free_ = free_userdata;
+    if (listener_) listener_->stop();
+    for (Connection *c = connections_; c;) {
+        Connection *next = c->next;
+        c->shutdown();
+        c = next;
+    }
+    maybe_finish_shutdown();
+    return 0;
+}
+
+void Server::maybe_finish_shutdown() {
+    if (!shutting_down_ || connection_count_ > 0 || shutdown_done_posted_) return;
+    shutdown_done_posted_ = true;
+    loop_->timer_start(&done_timer_, Loop::now());  // on a later iteration
+}
+
+void Server::run_shutdown_done(TimerNode *node) {
+    Server *s = static_cast<Server *>(node->owner);
+    eddy_server_done_fn cb = s->done_cb_;
+    s->done_cb_ = nullptr;
+    if (cb) cb(s->as_c(), s->done_userdata_);
+    if (s->done_free_) s->done_free_(s->done_userdata_);
+    s->done_free_ = nullptr;
+    s->done_userdata_ = nullptr;
+}
+
+void Server::set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn free_userdata) {
+    if (access_free_) access_free_(access_userdata_);
+    access_cb_ = cb;
+    access_userdata_ = cb ? userdata : nullptr;
+    access_free_ = cb ? free_userdata : nullptr;
+}
+
+void Server::log_access(Request *req) {
+    if (access_cb_) access_cb_(req->as_c(), access_userdata_);
+    if (access_log_fd < 0) return;
+    // Common Log Format: host ident authuser [date] "request" status bytes
+    char when[64];
+    time_t now = time(nullptr);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    char line[2048];
+    int n = snprintf(line, sizeof line, "%s - - [%s] \"%s %.*s HTTP/1.%d\" %d %llu\n",
+                     req->remote_ip.empty() ? "-" : req->remote_ip.c_str(), when,
+                     req->method.c_str(), static_cast<int>(req->uri.size() > 1500 ? 1500 : req->uri.size()),
+                     req->uri.c_str(), req->version_minor, req->sent_status(),
+                     static_cast<unsigned long long>(req->bytes_sent()));
+    if (n > 0) {
+        ssize_t w = ::write(access_log_fd, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
+        (void)w;
+    }
+}
+
+}  // namespace eddy::http

@@ -1,0 +1,106 @@
+// Server: listening sockets, options and the set of connections (Tornado's HTTPServer).
+// The object behind eddy_server.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "eddy/http.h"
+#include "http/request.hpp"
+#include "loop/loop.hpp"
+
+namespace eddy {
+class Listener;
+}
+
+namespace eddy::http {
+
+class Connection;
+class Request;
+
+struct ServerOptions {
+    size_t max_header_size = 64 * 1024;
+    size_t max_body_size = 100u * 1024u * 1024u;
+    double header_timeout = 30;
+    double idle_timeout = 75;
+    double body_timeout = 60;
+    size_t max_connections = 0;
+    bool no_keep_alive = false;
+    bool xheaders = false;
+    bool decompress_request = false;
+    bool allow_any_method = false;
+    bool send_server_header = true;
+    std::string server_header = "eddy/0.1.0";
+    std::vector<std::string> allowed_methods = {"GET",    "HEAD",  "POST",   "PUT",
+                                                "DELETE", "PATCH", "OPTIONS"};
+    std::unordered_set<std::string> trusted_proxies;
+};
+
+class Server : public LoopResource {
+public:
+    static Server *create(Loop *loop, eddy_request_fn on_request, void *userdata,
+                          eddy_free_fn free_userdata);
+    ~Server() override;
+    void on_loop_free() override;
+
+    eddy_server *as_c() { return reinterpret_cast<eddy_server *>(this); }
+    static Server *from_c(eddy_server *s) { return reinterpret_cast<Server *>(s); }
+    static const Server *from_c(const eddy_server *s) { return reinterpret_cast<const Server *>(s); }
+
+    Loop *loop() const { return loop_; }
+    ServerOptions options;
+
+    int listen(const char *host, int port, int flags);
+    int listen_unix(const char *path);
+    int add_listening_fd(int fd);
+    int add_connection(int fd, const std::string &peer_ip, int peer_port);
+    int port() const;
+    size_t connection_count() const { return connection_count_; }
+    int shutdown(eddy_server_done_fn done, void *userdata, eddy_free_fn free_userdata);
+    bool shutting_down() const { return shutting_down_; }
+
+    bool method_allowed(const std::string &method) const;
+
+    // Application callbacks.
+    void call_on_request(Request *req) { on_request_(req->as_c(), userdata_); }
+    bool has_headers_callback() const { return on_headers_ != nullptr; }
+    void call_on_headers(Request *req) { on_headers_(req->as_c(), userdata_); }
+    eddy_request_fn on_headers_ = nullptr;
+    void log_access(Request *req);
+    void set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn free_userdata);
+    int access_log_fd = -1;
+
+    // Connection bookkeeping (called by Connection).
+    void connection_closed(Connection *conn);
+
+private:
+    explicit Server(Loop *loop) : loop_(loop) {}
+    Listener *ensure_listener();
+    static void on_accept(Listener *l, int fd, const sockaddr *peer, socklen_t peer_len, void *arg);
+    void maybe_finish_shutdown();
+    static void run_shutdown_done(TimerNode *node);
+    TimerNode done_timer_;
+
+    Loop *loop_;
+    eddy_request_fn on_request_ = nullptr;
+    void *userdata_ = nullptr;
+    eddy_free_fn free_userdata_ = nullptr;
+    Listener *listener_ = nullptr;
+    Connection *connections_ = nullptr;
+    size_t connection_count_ = 0;
+
+    eddy_request_fn access_cb_ = nullptr;
+    void *access_userdata_ = nullptr;
+    eddy_free_fn access_free_ = nullptr;
+
+    bool shutting_down_ = false;
+    bool shutdown_done_posted_ = false;
+    eddy_server_done_fn done_cb_ = nullptr;
+    void *done_userdata_ = nullptr;
+    eddy_free_fn done_free_ = nullptr;
+};
+
+}  // namespace eddy::http
