@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages eddy needs to build, test and benchmark. Idempotent: when
+# everything is present it does nothing (no apt-get update, no root needed).
+set -euo pipefail
+
+PACKAGES=(
+    build-essential cmake pkg-config
+    libevent-dev libhttp-parser-dev libcmocka-dev libssl-dev zlib1g-dev libpcre2-dev
+    curl python3 clang libclang-rt-14-dev wrk nginx-light
+    netcat-openbsd # nc, used by the demo instructions in README.md
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root:  apt-get update && DEBIAN_FRONTEND=noninteractive $cmd" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+apt-get update
+$cmd

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds eddy twice and runs every test in each build:
+#   build/       RelWithDebInfo
+#   build-asan/  Debug with AddressSanitizer + UndefinedBehaviorSanitizer
+# Exits non-zero when a build or a test fails. The last line is "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+bash scripts/install-deps.sh || exit 1
+
+JOBS=$(nproc)
+passed=0
+failed=0
+status=0
+
+# run_suite NAME BUILD_DIR CMAKE_ARGS...
+run_suite() {
+    local name=$1 dir=$2
+    shift 2
+    echo "==== $name: configure + build in $dir/"
+    if ! cmake -S . -B "$dir" "$@" || ! cmake --build "$dir" -j"$JOBS"; then
+        echo "==== $name: BUILD FAILED"
+        status=1
+        failed=$((failed + 1)) # count a failed build as one failure
+        return
+    fi
+    echo "==== $name: ctest"
+    local log="$dir/ctest-summary.log"
+    (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$JOBS") 2>&1 | tee "$log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    # "100% tests passed, 0 tests failed out of 12"
+    local line total nfail
+    line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1)
+    if [ -n "$line" ]; then
+        nfail=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+        total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+        passed=$((passed + total - nfail))
+        failed=$((failed + nfail))
+    elif ! grep -q 'No tests were found' "$log"; then
+        echo "==== $name: could not read ctest's summary"
+        status=1
+    fi
+}
+
+run_suite "normal" build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+export ASAN_OPTIONS=detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=Debug -DEDDY_SANITIZE=ON
+
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed"
+exit "$status"
