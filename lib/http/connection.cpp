@@ -714,6 +714,23 @@ void Connection::close_now() {
     if (stream_) stream_->close(0);
 }
 
+void Connection::detach_for_loop_free() {
+    if (server_) server_->loop()->timer_stop(&timer_);
+    server_ = nullptr;
+    stream_ = nullptr;
+    if (request_) {
+        Request *req = request_;
+        request_ = nullptr;
+        req->server = nullptr;
+        if (req->head_delivered || req->message_complete) {
+            req->conn = nullptr;  // the application still holds it
+        } else {
+            delete req;
+        }
+    }
+    delete this;
+}
+
 void Connection::on_stream_close(Stream *, int, void *arg) {
     Connection *c = static_cast<Connection *>(arg);
     c->stream_ = nullptr;

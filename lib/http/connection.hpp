@@ -41,6 +41,8 @@ public:
     void shutdown();
     // The server is being freed: close the stream now.
     void close_now();
+    // The loop is being freed: forget the stream (the loop frees it) and delete this.
+    void detach_for_loop_free();
     // Flow control for streamed bodies.
     void resume_body();
     // Whether keep-alive is possible at all (server options, shutdown).

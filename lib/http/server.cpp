@@ -31,23 +31,27 @@ Server *Server::create(Loop *loop, eddy_request_fn on_request, void *userdata,
 
 Server::~Server() {
     loop_->remove_resource(this);
-    loop_->timer_stop(&done_timer_);
+    shutting_down_ = false;  // no shutdown completion while tearing down
     if (listener_) listener_->destroy();
     while (connections_) connections_->close_now();  // unlinks itself
+    loop_->timer_stop(&done_timer_);
     if (done_free_) done_free_(done_userdata_);
     if (access_free_) access_free_(access_userdata_);
     if (free_userdata_) free_userdata_(userdata_);
 }
 
 void Server::on_loop_free() {
-    // The loop frees streams (and so connections) on its own; forget them here.
-    listener_ = nullptr;  // freed by the loop as a resource of its own
+    // The loop frees streams and the listener as resources of their own (without callbacks);
+    // here only the connection objects go, and requests the application still holds are
+    // detached so that finishing them later just releases them.
+    listener_ = nullptr;
     while (connections_) {
         Connection *c = connections_;
         connections_ = c->next;
-        c->prev = c->next = nullptr;
+        c->detach_for_loop_free();
     }
     connection_count_ = 0;
+    shutting_down_ = false;
     delete this;
 }
 
