@@ -14,5 +14,6 @@
 #include "stream.h"
 #include "net.h"
 #include "http.h"
+#include "web.h"
 
 #endif /* EDDY_EDDY_H */

@@ -128,7 +128,7 @@ int Request::write(const void *data, size_t len) {
         return EDDY_ETOOBIG;
     }
     body_written_ += len;
-    if (is_head()) return 0;  // counted (for Content-Length) but never sent
+    // HEAD bodies are kept too (the web layer hashes them for ETag) but never sent.
     if (!pending_ && !(pending_ = evbuffer_new())) return EDDY_ENOMEM;
     if (evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
     return 0;
@@ -205,6 +205,10 @@ void Request::send_head(bool final) {
 void Request::move_body_out(bool final) {
     evbuffer *out = conn->stream()->output();
     size_t len = pending_ ? evbuffer_get_length(pending_) : 0;
+    if (len > 0 && is_head()) {
+        evbuffer_drain(pending_, len);
+        len = 0;
+    }
     if (len > 0) {
         if (chunked_) {
             char size_line[32];
@@ -273,7 +277,32 @@ void Request::connection_lost() {
 }
 
 void Request::maybe_release() {
-    if (finished_ && pending_flushes_ == 0) delete this;
+    if (finished_ && pending_flushes_ == 0 && holds_ == 0) delete this;
+}
+
+int Request::replace_body(const void *data, size_t len) {
+    if (headers_sent_ || finished_) return EDDY_ESTATE;
+    if (!pending_ && !(pending_ = evbuffer_new())) return EDDY_ENOMEM;
+    evbuffer_drain(pending_, evbuffer_get_length(pending_));
+    if (len && evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
+    body_written_ = len;
+    return 0;
+}
+
+void Request::unhold() {
+    holds_--;
+    maybe_release();
+}
+
+void Request::reset_response() {
+    if (headers_sent_ || finished_) return;
+    status_ = 200;
+    reason_.clear();
+    out_headers_.clear();
+    declared_length_ = -1;
+    body_written_ = 0;
+    app_wants_close_ = false;
+    if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
 }
 
 }  // namespace eddy::http

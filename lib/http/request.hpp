@@ -102,6 +102,18 @@ public:
     // Called by the connection when it goes away before finish().
     void connection_lost();
 
+    // For the web layer: keep the object alive past finish() until unhold() (e.g. so that
+    // on_finish can still read the request), reset the response before an error page, and
+    // reach the body written so far (ETag, gzip) before anything was flushed.
+    void hold() { holds_++; }
+    void unhold();
+    void reset_response();
+    evbuffer *pending_body() { return pending_; }
+    // Replaces the body written so far (gzip, 304): only before the first flush.
+    int replace_body(const void *data, size_t len);
+    const std::vector<HeaderField> &response_headers() const { return out_headers_; }
+    int64_t declared_length() const { return declared_length_; }
+
 private:
     bool body_allowed() const;
     bool is_head() const { return method == "HEAD"; }
@@ -125,6 +137,7 @@ private:
     bool keep_alive_ = false;
     bool app_wants_close_ = false;
     int pending_flushes_ = 0;
+    int holds_ = 0;
 
     struct FlushWaiter;
 };

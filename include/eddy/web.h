@@ -1,0 +1,240 @@
+/* eddy — the web layer (Tornado's Application, routing and RequestHandler).
+ *
+ * An application holds routes. A route is a PCRE2 pattern, matched anchored against the whole
+ * request path, plus the callbacks that play the parts of a Tornado RequestHandler subclass:
+ * one per HTTP method (get, post, ... and custom methods), prepare, on_finish,
+ * on_connection_close, write_error, set_default_headers and data_received.
+ *
+ * For each request the application creates an eddy_handler and runs Tornado's life cycle:
+ * routing → set_default_headers → prepare → the method callback → finish → on_finish.
+ * If prepare finishes the response the method is not called. When the method callback returns
+ * without finishing, the response is finished for you — unless the callback called
+ * eddy_handler_detach(); then you finish it later (timers, long polls). A detached handler stays
+ * valid until you finish it, also after its connection closed: on_connection_close tells you,
+ * and every later call returns EDDY_ECLOSED without touching freed memory.
+ *
+ * Strings go in as (pointer, length) with EDDY_NTS for NUL-terminated; strings coming out are
+ * NUL-terminated views valid until the handler is finished.
+ *
+ * Thread: everything here runs on the thread of the application's loop.
+ */
+#ifndef EDDY_WEB_H
+#define EDDY_WEB_H
+
+#include "http.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_app eddy_app;
+typedef struct eddy_route eddy_route;
+typedef struct eddy_handler eddy_handler;
+
+/* A handler callback. `route_userdata` is the route's userdata. */
+typedef void (*eddy_handler_fn)(eddy_handler *handler, void *route_userdata);
+/* write_error: render the error page for `status`. */
+typedef void (*eddy_handler_error_fn)(eddy_handler *handler, int status, void *route_userdata);
+/* data_received: a piece of a streamed request body. */
+typedef void (*eddy_handler_data_fn)(eddy_handler *handler, const char *data, size_t len,
+                                     void *route_userdata);
+/* flush completion (status 0, or EDDY_ECLOSED). */
+typedef void (*eddy_handler_flush_fn)(eddy_handler *handler, int status, void *route_userdata);
+
+/* ==== application =========================================================================== */
+
+/* Creates an application on `loop`. Returns NULL when out of memory. */
+EDDY_API eddy_app *eddy_app_new(eddy_loop *loop);
+
+/* Frees the application, its routes (their userdata is released) and its server. Handlers still
+ * detached stay valid until finished. NULL does nothing. */
+EDDY_API void eddy_app_free(eddy_app *app);
+
+/* Returns the application's HTTP server (created on first use), for listening and for the
+ * server options of eddy/http.h. Owned by the application. NULL when out of memory. */
+EDDY_API eddy_server *eddy_app_server(eddy_app *app);
+
+/* Listens on `host`:`port` (see eddy_server_listen). Returns 0 or a negative EDDY_E* code. */
+EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port);
+
+/* Adds a route for every host (the default host table). `pattern` is a PCRE2 regular
+ * expression matched against the whole, still percent-encoded path; its capture groups become
+ * the handler's path arguments (percent-decoded; named groups are reachable by name). A pattern
+ * without regex metacharacters takes a fast literal path. Routes are tried in the order added.
+ * Userdata: released through `free_userdata` when the application is freed.
+ * Returns the route, or NULL on a pattern that does not compile (a log line says why) or out
+ * of memory (the caller keeps userdata then). */
+EDDY_API eddy_route *eddy_app_add_route(eddy_app *app, const char *pattern, size_t pattern_len,
+                                        void *userdata, eddy_free_fn free_userdata);
+
+/* Like eddy_app_add_route for requests whose host name (Host without port) matches the
+ * anchored PCRE2 `host_pattern`. Host tables are tried in the order first used, before the
+ * default table. */
+EDDY_API eddy_route *eddy_app_add_host_route(eddy_app *app, const char *host_pattern,
+                                             size_t host_pattern_len, const char *pattern,
+                                             size_t pattern_len, void *userdata,
+                                             eddy_free_fn free_userdata);
+
+/* Sets the route used when no pattern matches (Tornado's default_handler_class). Without one,
+ * unmatched requests get 404. `route` must belong to `app` (made with eddy_app_add_route).
+ * Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_app_set_default_route(eddy_app *app, eddy_route *route);
+
+/* Builds the path for the route named `name` with `nargs` arguments (percent-encoded on the
+ * way in) into `out` (NUL-terminated, at most `out_size` bytes). `*out_len` gets the length.
+ * Returns 0, EDDY_ENOENT (no such name), EDDY_EINVAL (argument count does not fit the
+ * pattern's groups), EDDY_ETOOBIG (out too small). */
+EDDY_API int eddy_app_reverse_url(eddy_app *app, const char *name, size_t name_len,
+                                  const char *const *args, const size_t *arg_lens, size_t nargs,
+                                  char *out, size_t out_size, size_t *out_len);
+
+/* Secret for signed cookies (HMAC-SHA256, Tornado version 2 format). Returns 0 or
+ * EDDY_EINVAL (empty secret). */
+EDDY_API int eddy_app_set_cookie_secret(eddy_app *app, const char *secret, size_t len);
+
+/* Non-zero: POST, PUT, DELETE, PATCH and custom methods must carry a valid XSRF token (the
+ * `_xsrf` argument or an X-Xsrftoken / X-Csrftoken header matching the `_xsrf` cookie), else
+ * 403 before prepare. */
+EDDY_API int eddy_app_set_xsrf_cookies(eddy_app *app, int on);
+
+/* Non-zero: responses are gzip-compressed when the client accepts gzip, the type is
+ * compressible and the body is at least 1024 bytes (or streamed). */
+EDDY_API int eddy_app_set_compress_response(eddy_app *app, int on);
+
+/* Serves files under directory `root` at URL prefix `url_prefix` (e.g. "/static/"), with
+ * sendfile, Range, ETag, Last-Modified, HEAD and a precompressed ".gz" twin when accepted.
+ * Paths leaving the root (also via symlinks) get 403, missing files 404.
+ * Returns 0, EDDY_EINVAL or EDDY_ENOENT (root is not a directory). */
+EDDY_API int eddy_app_add_static(eddy_app *app, const char *url_prefix, size_t prefix_len,
+                                 const char *root, size_t root_len);
+
+/* ==== routes ================================================================================ */
+
+/* Names the route for eddy_app_reverse_url. Returns 0, EDDY_EINVAL. */
+EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len);
+
+/* Sets the callback for `method` ("GET", "POST", ... or a custom token). HEAD falls back to
+ * GET (body dropped) when no HEAD callback is set. A method without a callback gets 405 with
+ * an Allow header. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_len,
+                           eddy_handler_fn cb);
+
+/* The other parts of the handler; each may be NULL (the default behaviour). Return 0 or
+ * EDDY_EINVAL. */
+EDDY_API int eddy_route_set_prepare(eddy_route *route, eddy_handler_fn cb);
+EDDY_API int eddy_route_set_on_finish(eddy_route *route, eddy_handler_fn cb);
+EDDY_API int eddy_route_set_on_connection_close(eddy_route *route, eddy_handler_fn cb);
+EDDY_API int eddy_route_set_default_headers(eddy_route *route, eddy_handler_fn cb);
+EDDY_API int eddy_route_set_write_error(eddy_route *route, eddy_handler_error_fn cb);
+/* Streams request bodies of this route to `cb` instead of buffering them (Tornado's
+ * stream_request_body + data_received); prepare runs before the first piece. */
+EDDY_API int eddy_route_set_data_received(eddy_route *route, eddy_handler_data_fn cb);
+
+/* ==== handlers: the request ================================================================= */
+
+/* The underlying request, for every getter of eddy/http.h (method, path, headers, body, ...).
+ * Valid until the handler is finished. */
+EDDY_API eddy_request *eddy_handler_request(eddy_handler *handler);
+/* The handler's application. */
+EDDY_API eddy_app *eddy_handler_app(eddy_handler *handler);
+
+/* Positional path arguments (the route's capture groups, percent-decoded, valid UTF-8). */
+EDDY_API size_t eddy_handler_path_arg_count(const eddy_handler *handler);
+/* The `index`th path argument or NULL. An unmatched optional group gives "". */
+EDDY_API const char *eddy_handler_path_arg(const eddy_handler *handler, size_t index,
+                                           size_t *len);
+/* The named path argument `name` or NULL. */
+EDDY_API const char *eddy_handler_path_kwarg(const eddy_handler *handler, const char *name,
+                                             size_t name_len, size_t *len);
+
+/* The first value of argument `name` from `sources` (EDDY_ARGS_*), or NULL when missing. */
+EDDY_API const char *eddy_handler_get_argument(eddy_handler *handler, int sources,
+                                               const char *name, size_t name_len, size_t *len);
+/* Like eddy_handler_get_argument, but a missing argument sends 400 ("Missing argument x") and
+ * returns NULL; the callback should then return. */
+EDDY_API const char *eddy_handler_require_argument(eddy_handler *handler, int sources,
+                                                   const char *name, size_t name_len,
+                                                   size_t *len);
+
+/* The value of request cookie `name` or NULL. */
+EDDY_API const char *eddy_handler_get_cookie(eddy_handler *handler, const char *name,
+                                             size_t name_len, size_t *len);
+/* The verified value of a signed cookie (set with eddy_handler_set_signed_cookie, or by
+ * Tornado's set_signed_cookie with the same secret) not older than `max_age_days` (<= 0 means
+ * 31), or NULL when missing, forged, expired, or no secret is set. */
+EDDY_API const char *eddy_handler_get_signed_cookie(eddy_handler *handler, const char *name,
+                                                    size_t name_len, double max_age_days,
+                                                    size_t *len);
+/* The XSRF token for forms (sets the `_xsrf` cookie when needed). */
+EDDY_API const char *eddy_handler_xsrf_token(eddy_handler *handler, size_t *len);
+
+/* ==== handlers: state and life cycle ======================================================== */
+
+/* Per-request state: released through `free_userdata` when the handler is released. */
+EDDY_API void eddy_handler_set_userdata(eddy_handler *handler, void *userdata,
+                                        eddy_free_fn free_userdata);
+EDDY_API void *eddy_handler_get_userdata(const eddy_handler *handler);
+/* Keeps the response open after the current callback returns: finish it later with
+ * eddy_handler_finish(). Returns 0 or EDDY_ESTATE (already finished). */
+EDDY_API int eddy_handler_detach(eddy_handler *handler);
+/* Returns 1 once finished (also inside on_finish), else 0. */
+EDDY_API int eddy_handler_finished(const eddy_handler *handler);
+
+/* ==== handlers: the response ================================================================ */
+
+/* As the eddy_request_* functions of the same names, plus the checks of this layer. After
+ * finish: EDDY_ESTATE and a log line; after the connection closed: EDDY_ECLOSED. */
+EDDY_API int eddy_handler_set_status(eddy_handler *handler, int status, const char *reason,
+                                     size_t reason_len);
+/* Sets a response header (replacing); CR, LF, NUL or a non-token name → EDDY_EINVAL. */
+EDDY_API int eddy_handler_set_header(eddy_handler *handler, const char *name, size_t name_len,
+                                     const char *value, size_t value_len);
+/* Adds a response header (repeats allowed). */
+EDDY_API int eddy_handler_add_header(eddy_handler *handler, const char *name, size_t name_len,
+                                     const char *value, size_t value_len);
+/* Removes a response header. */
+EDDY_API int eddy_handler_clear_header(eddy_handler *handler, const char *name, size_t name_len);
+/* Appends to the response body. */
+EDDY_API int eddy_handler_write(eddy_handler *handler, const void *data, size_t len);
+/* Sends what was written so far (chunked on HTTP/1.1); `cb` (may be NULL) runs when it
+ * reached the kernel. Headers can no longer change afterwards. */
+EDDY_API int eddy_handler_flush(eddy_handler *handler, eddy_handler_flush_fn cb);
+/* Finishes the response (ETag/304, Content-Length, gzip, cookies), then on_finish runs and the
+ * handler is released. Returns 0, EDDY_ESTATE (second finish), EDDY_ECLOSED (connection
+ * gone; released anyway). */
+EDDY_API int eddy_handler_finish(eddy_handler *handler);
+/* Sends a redirect (301, 302, 303, 307 or 308; 0 means 302) to `url` and finishes.
+ * Returns 0, EDDY_EINVAL (bad status or URL with CR/LF), EDDY_ESTATE. */
+EDDY_API int eddy_handler_redirect(eddy_handler *handler, const char *url, size_t url_len,
+                                   int status);
+/* Discards what was written, sets `status`, lets write_error (or the default HTML page) write
+ * the body, and finishes. Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already flushed: the
+ * connection is closed instead). */
+EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status);
+
+/* Flags for eddy_handler_set_cookie. */
+#define EDDY_COOKIE_SECURE 0x1
+#define EDDY_COOKIE_HTTPONLY 0x2
+
+/* Sets a cookie. `domain`, `path` (NULL = "/"), and `samesite` ("Strict", "Lax", "None" or
+ * NULL) are NUL-terminated; `expires` is a Unix time (0 = none); `max_age` in seconds (< 0 =
+ * none). Names must be tokens and values must not contain control characters, spaces, ';' or
+ * ','. Returns 0, EDDY_EINVAL, EDDY_ESTATE. */
+EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, size_t name_len,
+                                     const char *value, size_t value_len, const char *domain,
+                                     const char *path, double expires, long max_age, int flags,
+                                     const char *samesite);
+/* Deletes a cookie (an expired Set-Cookie with the same path and domain). */
+EDDY_API int eddy_handler_clear_cookie(eddy_handler *handler, const char *name, size_t name_len,
+                                       const char *path, const char *domain);
+/* Sets a signed cookie (Tornado version 2) valid for `expires_days` (<= 0 means 30).
+ * Returns 0, EDDY_ESTATE (no cookie secret), EDDY_EINVAL. */
+EDDY_API int eddy_handler_set_signed_cookie(eddy_handler *handler, const char *name,
+                                            size_t name_len, const char *value, size_t value_len,
+                                            double expires_days);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDDY_WEB_H */

@@ -1,0 +1,182 @@
+#include "web/app.hpp"
+
+#include <new>
+
+#include "http/request.hpp"
+#include "http/server.hpp"
+#include "util/log.hpp"
+#include "web/handler.hpp"
+
+namespace eddy::web {
+
+App::~App() {
+    // The server first: closing its connections runs on_connection_close of live handlers
+    // while their routes still exist.
+    if (server_) delete server_;
+    for (Handler *h = handlers_; h;) {
+        Handler *next = h->next;
+        h->route = nullptr;
+        h->app = nullptr;
+        h->prev = h->next = nullptr;
+        h = next;
+    }
+    handlers_ = nullptr;
+    for (Route *r : routes_) delete r;
+    for (HostTable *t : host_tables_) {
+        if (t->match_data) pcre2_match_data_free(t->match_data);
+        if (t->code) pcre2_code_free(t->code);
+        delete t;
+    }
+}
+
+http::Server *App::server() {
+    if (server_) return server_;
+    server_ = http::Server::create(loop_, on_request, this, nullptr);
+    if (!server_) return nullptr;
+    server_->on_headers_ = on_headers;
+    for (const std::string &m : custom_methods_) server_->options.allowed_methods.push_back(m);
+    return server_;
+}
+
+void App::method_registered(std::string_view method) {
+    static const char *const standard[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    for (const char *m : standard)
+        if (method == m) return;
+    for (const std::string &m : custom_methods_)
+        if (m == method) return;
+    custom_methods_.emplace_back(method);
+    if (server_) server_->options.allowed_methods.emplace_back(method);
+}
+
+Route *App::add_route(std::string_view host_pattern, std::string_view pattern, void *userdata,
+                      eddy_free_fn free_userdata) {
+    HostTable *table = &default_table_;
+    if (!host_pattern.empty()) {
+        table = nullptr;
+        for (HostTable *t : host_tables_)
+            if (t->host_pattern == host_pattern) table = t;
+        if (!table) {
+            std::string error;
+            pcre2_code *code = compile_anchored(host_pattern, error);
+            if (!code) {
+                log(LogLevel::error, "host pattern %.*s: %s", static_cast<int>(host_pattern.size()),
+                    host_pattern.data(), error.c_str());
+                return nullptr;
+            }
+            table = new (std::nothrow) HostTable();
+            if (!table) {
+                pcre2_code_free(code);
+                return nullptr;
+            }
+            table->host_pattern.assign(host_pattern);
+            table->code = code;
+            table->match_data = pcre2_match_data_create_from_pattern(code, nullptr);
+            host_tables_.push_back(table);
+        }
+    }
+    Route *route = Route::create(pattern, nullptr, nullptr);
+    if (!route) return nullptr;
+    route->app = this;
+    route->userdata = userdata;  // only now: on failure the caller keeps its userdata
+    route->free_userdata = free_userdata;
+    table->routes.push_back(route);
+    routes_.push_back(route);
+    return route;
+}
+
+bool App::owns(Route *route) const {
+    for (Route *r : routes_)
+        if (r == route) return true;
+    return false;
+}
+
+Route *App::find_named(std::string_view name) const {
+    for (Route *r : routes_)
+        if (!r->name.empty() && r->name == name) return r;
+    return nullptr;
+}
+
+void App::link(Handler *h) {
+    h->prev = nullptr;
+    h->next = handlers_;
+    if (handlers_) handlers_->prev = h;
+    handlers_ = h;
+}
+
+void App::unlink(Handler *h) {
+    if (h->prev) {
+        h->prev->next = h->next;
+    } else if (handlers_ == h) {
+        handlers_ = h->next;
+    }
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = nullptr;
+}
+
+// Finds the route (host tables first, then the default table, then the default route) and
+// makes the request's handler; nullptr when out of memory.
+Handler *App::route_request(http::Request *req) {
+    std::string host = req->host;
+    if (!host.empty() && host[0] == '[') {
+        host = host.substr(0, host.find(']') + 1);
+    } else {
+        host = host.substr(0, host.find(':'));
+    }
+    for (char &c : host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+
+    std::vector<std::string> raw;
+    Route *found = nullptr;
+    for (HostTable *t : host_tables_) {
+        if (!t->matches(host)) continue;
+        for (Route *r : t->routes) {
+            if (r->match(req->path, raw)) {
+                found = r;
+                break;
+            }
+        }
+        if (found) break;
+    }
+    if (!found) {
+        for (Route *r : default_table_.routes) {
+            if (r->match(req->path, raw)) {
+                found = r;
+                break;
+            }
+        }
+    }
+    if (!found && default_route) {
+        found = default_route;
+        raw.clear();
+    }
+    Handler *h = new (std::nothrow) Handler(this, found, req);
+    if (!h) return nullptr;
+    if (!h->decode_path_args(raw)) h->args.clear();
+    return h;
+}
+
+void App::on_headers(eddy_request *creq, void *arg) {
+    App *app = static_cast<App *>(arg);
+    http::Request *req = http::Request::from_c(creq);
+    Handler *h = app->route_request(req);
+    if (!h) {
+        req->set_status(500, {});
+        req->finish();
+        return;
+    }
+    if (h->route && h->route->data_received) {
+        h->start();  // prepare runs now; the body then streams to data_received
+    }
+}
+
+void App::on_request(eddy_request *creq, void *) {
+    http::Request *req = http::Request::from_c(creq);
+    Handler *h = static_cast<Handler *>(req->userdata);
+    if (!h) return;  // cannot happen: on_headers made one (or answered)
+    if (h->route && h->route->data_received) {
+        h->body_done();
+    } else {
+        h->start();
+    }
+}
+
+}  // namespace eddy::web

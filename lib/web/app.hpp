@@ -1,0 +1,69 @@
+// App: the routing table, settings and HTTP server of a web application (Tornado's
+// Application). The object behind eddy_app.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "eddy/web.h"
+#include "loop/loop.hpp"
+#include "web/route.hpp"
+
+namespace eddy::http {
+class Server;
+class Request;
+}  // namespace eddy::http
+
+namespace eddy::web {
+
+class Handler;
+
+struct StaticMount {
+    std::string prefix;  // URL prefix, starts and ends with '/'
+    std::string root;    // canonical directory path
+};
+
+class App {
+public:
+    explicit App(Loop *loop) : loop_(loop) {}
+    ~App();
+    App(const App &) = delete;
+    App &operator=(const App &) = delete;
+
+    eddy_app *as_c() { return reinterpret_cast<eddy_app *>(this); }
+    static App *from_c(eddy_app *a) { return reinterpret_cast<App *>(a); }
+
+    Loop *loop() const { return loop_; }
+    http::Server *server();  // created on first use
+
+    Route *add_route(std::string_view host_pattern, std::string_view pattern, void *userdata,
+                     eddy_free_fn free_userdata);
+    bool owns(Route *route) const;
+    Route *default_route = nullptr;
+    Route *find_named(std::string_view name) const;
+    void method_registered(std::string_view method);
+
+    std::string cookie_secret;
+    bool xsrf_cookies = false;
+    bool compress_response = false;
+    std::vector<StaticMount> static_mounts;
+
+    // Live handlers (so that freeing the app can detach them).
+    void link(Handler *h);
+    void unlink(Handler *h);
+
+private:
+    static void on_headers(eddy_request *req, void *arg);
+    static void on_request(eddy_request *req, void *arg);
+    Handler *route_request(http::Request *req);
+
+    Loop *loop_;
+    http::Server *server_ = nullptr;
+    HostTable default_table_;
+    std::vector<HostTable *> host_tables_;
+    std::vector<Route *> routes_;  // every route, for ownership and names
+    std::vector<std::string> custom_methods_;
+    Handler *handlers_ = nullptr;
+};
+
+}  // namespace eddy::web

@@ -1,0 +1,485 @@
+#include "web/handler.hpp"
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include <ctime>
+#include <new>
+
+#include "http/connection.hpp"
+#include "http/request.hpp"
+#include "util/log.hpp"
+#include "web/app.hpp"
+#include "web/cookies.hpp"
+#include "web/route.hpp"
+
+namespace eddy::web {
+
+namespace {
+
+constexpr size_t kMinGzipBytes = 1024;  // Tornado's threshold
+
+// Tornado's list of compressible types, plus every text/* type.
+bool compressible(std::string_view content_type) {
+    std::string_view type = content_type.substr(0, content_type.find(';'));
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    if (type.substr(0, 5) == "text/") return true;
+    static const char *const kTypes[] = {"application/javascript", "application/x-javascript",
+                                         "application/xml",        "application/atom+xml",
+                                         "application/json",       "application/xhtml+xml",
+                                         "image/svg+xml"};
+    for (const char *t : kTypes)
+        if (http::iequals(type, t)) return true;
+    return false;
+}
+
+bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
+    z_stream zs = {};
+    if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
+    out.resize(deflateBound(&zs, len) + 32);
+    zs.next_in = const_cast<unsigned char *>(data);
+    zs.avail_in = static_cast<uInt>(len);
+    zs.next_out = reinterpret_cast<unsigned char *>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    int rc = deflate(&zs, Z_FINISH);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return rc == Z_STREAM_END;
+}
+
+std::string sha1_hex(const unsigned char *data, size_t len) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(data, len, digest, &n, EVP_sha1(), nullptr);
+    static const char hex[] = "0123456789abcdef";
+    std::string s;
+    for (unsigned int i = 0; i < n; i++) {
+        s += hex[digest[i] >> 4];
+        s += hex[digest[i] & 15];
+    }
+    return s;
+}
+
+// If-None-Match (RFC 9110 §13.1.2): weak comparison; "*" matches any current representation.
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+    auto strip_weak = [](std::string_view t) {
+        if (t.substr(0, 2) == "W/") t.remove_prefix(2);
+        return t;
+    };
+    for (std::string_view member : http::split_list(if_none_match)) {
+        if (member == "*") return true;
+        if (strip_weak(member) == strip_weak(etag)) return true;
+    }
+    return false;
+}
+
+// Tornado's lenient unquote: malformed escapes stay as they are.
+std::string unquote_lenient(std::string_view in) {
+    std::string out;
+    if (http::percent_decode(in, out, false)) return out;
+    out.clear();
+    for (size_t i = 0; i < in.size(); i++) {
+        if (in[i] == '%' && i + 2 < in.size() && isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+            isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+            std::string piece;
+            http::percent_decode(in.substr(i, 3), piece, false);
+            out += piece;
+            i += 2;
+        } else {
+            out += in[i];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+struct Handler::FlushWaiter {
+    eddy_handler_flush_fn cb;
+};
+
+Handler::Handler(App *a, Route *r, http::Request *rq) : app(a), route(r), req(rq) {
+    app->link(this);
+    req->hold();
+    req->userdata = this;
+    req->close_cb = on_close;
+}
+
+Handler::~Handler() {
+    if (app) app->unlink(this);
+    if (free_userdata) free_userdata(userdata);
+    req->userdata = nullptr;
+    req->close_cb = nullptr;
+    req->unhold();  // may release the request
+}
+
+bool Handler::decode_path_args(const std::vector<std::string> &raw) {
+    args.clear();
+    for (const std::string &a : raw) {
+        std::string decoded = unquote_lenient(a);
+        if (!http::is_valid_utf8(decoded)) {
+            bad_path_args_ = true;
+            return false;
+        }
+        args.push_back(std::move(decoded));
+    }
+    return true;
+}
+
+void Handler::leave() {
+    busy_--;
+    maybe_release();
+}
+
+void Handler::maybe_release() {
+    if (finished && busy_ == 0 && pending_flushes_ == 0) delete this;
+}
+
+// ---- life cycle ------------------------------------------------------------------------------
+
+void Handler::start() {
+    enter();
+    req->set_header("Content-Type", "text/html; charset=UTF-8", true);
+    if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
+    if (bad_path_args_) {
+        log(LogLevel::info, "web: %s: path arguments are not valid UTF-8", req->path.c_str());
+        send_error(400);
+    } else if (!route) {
+        send_error(404);
+    } else if (!route->method_callback(req->method) &&
+               !(req->method == "HEAD" && route->method_callback("GET"))) {
+        send_error(405);
+    } else if (app && app->xsrf_cookies && !check_xsrf()) {
+        log(LogLevel::info, "web: %s %s: XSRF check failed", req->method.c_str(), req->path.c_str());
+        send_error(403);
+    } else {
+        if (route->prepare) route->prepare(as_c(), route->userdata);
+        if (!finished) {
+            if (route->data_received) {
+                if (eddy_request_stream_body(req->as_c(), on_data, nullptr) != 0) send_error(500);
+            } else {
+                run_method();
+            }
+        }
+    }
+    leave();
+}
+
+void Handler::body_done() {
+    enter();
+    if (!finished) run_method();
+    leave();
+}
+
+void Handler::data(const char *p, size_t n) {
+    enter();
+    if (!finished && route && route->data_received) route->data_received(as_c(), p, n, route->userdata);
+    leave();
+}
+
+void Handler::on_data(eddy_request *, const char *data, size_t len, void *arg) {
+    static_cast<Handler *>(arg)->data(data, len);
+}
+
+void Handler::run_method() {
+    eddy_handler_fn cb = route ? route->method_callback(req->method) : nullptr;
+    if (!cb && req->method == "HEAD" && route) cb = route->method_callback("GET");
+    if (cb) cb(as_c(), route->userdata);
+    // Tornado finishes for the handler when the method returns, unless it went asynchronous.
+    if (!finished && !detached) finish();
+}
+
+int Handler::detach() {
+    if (finished) return EDDY_ESTATE;
+    detached = true;
+    return 0;
+}
+
+void Handler::on_close(eddy_request *, void *arg) {
+    Handler *h = static_cast<Handler *>(arg);
+    h->closed = true;
+    if (h->finished || !h->route || !h->route->on_connection_close) return;
+    h->enter();
+    h->route->on_connection_close(h->as_c(), h->route->userdata);
+    h->leave();
+}
+
+// ---- response --------------------------------------------------------------------------------
+
+bool Handler::guard(int *rc) {
+    if (finished) {
+        log(LogLevel::warning, "web: %s %s: response call after finish", req->method.c_str(),
+            req->path.c_str());
+        *rc = EDDY_ESTATE;
+        return false;
+    }
+    if (closed) {
+        *rc = EDDY_ECLOSED;
+        return false;
+    }
+    return true;
+}
+
+int Handler::set_status(int status, std::string_view reason) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    rc = req->set_status(status, reason);
+    if (rc == EDDY_ESTATE) log(LogLevel::warning, "web: set_status after the headers were sent");
+    return rc;
+}
+
+int Handler::set_header(std::string_view name, std::string_view value, bool replace) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    rc = req->set_header(name, value, replace);
+    if (rc == EDDY_ESTATE) log(LogLevel::warning, "web: header %.*s set after the first flush",
+                               static_cast<int>(name.size()), name.data());
+    return rc;
+}
+
+int Handler::clear_header(std::string_view name) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    return req->clear_header(name);
+}
+
+int Handler::write(const void *data, size_t len) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    return req->write(data, len);
+}
+
+int Handler::flush(eddy_handler_flush_fn cb) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    rc = req->flush(cb ? on_flushed : nullptr);
+    if (rc == 0) {
+        flushed_ = true;
+        if (cb) {
+            flush_callbacks_.push_back(cb);
+            pending_flushes_++;
+        }
+    }
+    return rc;
+}
+
+void Handler::on_flushed(eddy_request *, int status, void *arg) {
+    Handler *h = static_cast<Handler *>(arg);
+    eddy_handler_flush_fn cb = h->flush_callbacks_.front();
+    h->flush_callbacks_.erase(h->flush_callbacks_.begin());
+    h->enter();
+    cb(h->as_c(), status, h->route ? h->route->userdata : nullptr);
+    h->pending_flushes_--;
+    h->leave();
+}
+
+void Handler::finish_transforms() {
+    if (flushed_ || req->headers_sent()) return;
+    evbuffer *body = req->pending_body();
+    size_t len = body ? evbuffer_get_length(body) : 0;
+    const unsigned char *bytes = len ? evbuffer_pullup(body, -1) : nullptr;
+    bool get_or_head = req->method == "GET" || req->method == "HEAD";
+
+    // gzip (compress_response): decided first so that the ETag names the representation.
+    bool gzip = false;
+    if (app && app->compress_response) {
+        req->set_header("Vary", "Accept-Encoding", false);
+        const http::HeaderField *ae = req->find_header("Accept-Encoding");
+        std::string content_type;
+        bool has_encoding = false;
+        for (const http::HeaderField &h : req->response_headers()) {
+            if (http::iequals(h.name, "Content-Type")) content_type = h.value;
+            if (http::iequals(h.name, "Content-Encoding")) has_encoding = true;
+        }
+        gzip = ae && http::list_contains(ae->value, "gzip") && !has_encoding &&
+               compressible(content_type) && len >= kMinGzipBytes && req->status() >= 200 &&
+               req->status() != 204 && req->status() != 304;
+    }
+
+    if (req->status() == 200 && get_or_head) {
+        bool has_etag = false;
+        for (const http::HeaderField &h : req->response_headers())
+            if (http::iequals(h.name, "Etag")) has_etag = true;
+        if (!has_etag) {
+            std::string etag = "\"" + sha1_hex(bytes, len) + (gzip ? "-gz\"" : "\"");
+            req->set_header("Etag", etag, true);
+            const http::HeaderField *inm = req->find_header("If-None-Match");
+            if (inm && etag_matches(inm->value, etag)) {
+                req->set_status(304, {});
+                req->replace_body(nullptr, 0);
+                return;
+            }
+        }
+    }
+    if (gzip) {
+        std::string compressed;
+        if (gzip_bytes(bytes, len, compressed)) {
+            req->set_header("Content-Encoding", "gzip", true);
+            req->replace_body(compressed.data(), compressed.size());
+        }
+    }
+}
+
+int Handler::finish() {
+    if (finished) {
+        log(LogLevel::warning, "web: %s %s: finish called twice", req->method.c_str(),
+            req->path.c_str());
+        return EDDY_ESTATE;
+    }
+    enter();
+    if (!closed) finish_transforms();
+    finished = true;
+    int rc = req->finish();
+    if (route && route->on_finish) route->on_finish(as_c(), route->userdata);
+    leave();
+    return rc;
+}
+
+int Handler::redirect(std::string_view url, int status) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    if (status == 0) status = 302;
+    if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+        return EDDY_EINVAL;
+    if (url.empty() || !http::is_safe_field_value(url)) return EDDY_EINVAL;
+    if (req->headers_sent()) return EDDY_ESTATE;
+    req->set_status(status, {});
+    req->set_header("Location", url, true);
+    return finish();
+}
+
+void Handler::write_default_error(int status) {
+    if (status == 304 || status == 204 || status < 200) return;
+    std::string code = std::to_string(status);
+    std::string text = code + ": " + http::reason_phrase(status);
+    std::string page = "<html><title>" + text + "</title><body>" + text + "</body></html>";
+    req->write(page.data(), page.size());
+}
+
+int Handler::send_error(int status) {
+    if (finished) return EDDY_ESTATE;
+    if (status < 100 || status > 599) status = 500;
+    if (req->headers_sent()) {
+        log(LogLevel::error, "web: %s %s: cannot send error %d after the headers were sent",
+            req->method.c_str(), req->path.c_str(), status);
+        if (req->conn) req->conn->abort();
+        finish();
+        return EDDY_ESTATE;
+    }
+    enter();
+    req->reset_response();
+    req->set_header("Content-Type", "text/html; charset=UTF-8", true);
+    if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
+    if (req->set_status(status, {}) != 0) req->set_status(500, {});
+    if (status == 405 && route) req->set_header("Allow", route->allowed_methods(), true);
+    if (route && route->write_error && status != 304) {
+        route->write_error(as_c(), status, route->userdata);
+    } else {
+        write_default_error(status);
+    }
+    if (!finished) finish();
+    leave();
+    return 0;
+}
+
+// ---- cookies and XSRF ------------------------------------------------------------------------
+
+void Handler::parse_cookies() {
+    if (cookies_parsed_) return;
+    cookies_parsed_ = true;
+    for (const http::HeaderField &h : req->headers)
+        if (http::iequals(h.name, "Cookie")) parse_cookie_header(h.value, cookies_);
+}
+
+const char *Handler::cookie(std::string_view name, size_t *len) {
+    parse_cookies();
+    const std::string *value = find_cookie(cookies_, name);
+    if (!value) return nullptr;
+    if (len) *len = value->size();
+    return value->c_str();
+}
+
+const char *Handler::signed_cookie(std::string_view name, double max_age_days, size_t *len) {
+    if (!app || app->cookie_secret.empty()) return nullptr;
+    size_t raw_len = 0;
+    const char *raw = cookie(name, &raw_len);
+    if (!raw) return nullptr;
+    if (max_age_days <= 0) max_age_days = 31;
+    if (!decode_signed_value(app->cookie_secret, name, std::string_view(raw, raw_len),
+                             max_age_days, static_cast<double>(time(nullptr)), signed_value_))
+        return nullptr;
+    if (len) *len = signed_value_.size();
+    return signed_value_.c_str();
+}
+
+int Handler::set_cookie(std::string_view name, std::string_view value, const char *domain,
+                        const char *path, double expires, long max_age, int flags,
+                        const char *samesite) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    CookieAttributes attrs;
+    attrs.domain = domain ? domain : "";
+    attrs.path = path ? path : "/";
+    attrs.expires = expires;
+    attrs.max_age = max_age;
+    attrs.secure = (flags & EDDY_COOKIE_SECURE) != 0;
+    attrs.httponly = (flags & EDDY_COOKIE_HTTPONLY) != 0;
+    attrs.samesite = samesite ? samesite : "";
+    std::string header;
+    if (!format_set_cookie(name, value, attrs, header)) return EDDY_EINVAL;
+    return req->set_header("Set-Cookie", header, false);
+}
+
+int Handler::set_signed_cookie(std::string_view name, std::string_view value,
+                               double expires_days) {
+    if (!app || app->cookie_secret.empty()) return EDDY_ESTATE;
+    if (expires_days <= 0) expires_days = 30;
+    double now = static_cast<double>(time(nullptr));
+    std::string signed_value =
+        create_signed_value(app->cookie_secret, name, value, static_cast<int64_t>(now));
+    return set_cookie(name, signed_value, nullptr, nullptr, now + expires_days * 86400, -1, 0,
+                      nullptr);
+}
+
+// Tornado's xsrf_token: reuse the raw token of a valid _xsrf cookie, else make one and set the
+// cookie; hand out a freshly masked copy (per request) for forms and headers.
+const char *Handler::xsrf_token(size_t *len) {
+    if (xsrf_token_.empty()) {
+        size_t cookie_len = 0;
+        const char *existing = cookie("_xsrf", &cookie_len);
+        std::string raw;
+        int64_t now = static_cast<int64_t>(time(nullptr));
+        if (!existing || !xsrf_decode_token(std::string_view(existing, cookie_len), raw) ||
+            raw.empty()) {
+            std::string cookie_value;
+            if (!xsrf_new_raw_token(raw) || !xsrf_encode_token(raw, now, cookie_value)) return nullptr;
+            set_cookie("_xsrf", cookie_value, nullptr, nullptr, 0, -1, 0, nullptr);
+        }
+        if (!xsrf_encode_token(raw, now, xsrf_token_)) return nullptr;
+    }
+    if (len) *len = xsrf_token_.size();
+    return xsrf_token_.c_str();
+}
+
+bool Handler::check_xsrf() {
+    const std::string &m = req->method;
+    if (m == "GET" || m == "HEAD" || m == "OPTIONS") return true;
+    std::string submitted;
+    size_t n = 0;
+    const char *arg = eddy_request_argument(req->as_c(), EDDY_ARGS_ALL, "_xsrf", 5, &n);
+    if (arg) {
+        submitted.assign(arg, n);
+    } else if (const http::HeaderField *h = req->find_header("X-Xsrftoken")) {
+        submitted = h->value;
+    } else if (const http::HeaderField *h2 = req->find_header("X-Csrftoken")) {
+        submitted = h2->value;
+    } else {
+        return false;
+    }
+    size_t cookie_len = 0;
+    const char *cookie_value = cookie("_xsrf", &cookie_len);
+    if (!cookie_value) return false;
+    return web::check_xsrf(submitted, std::string_view(cookie_value, cookie_len));
+}
+
+}  // namespace eddy::web

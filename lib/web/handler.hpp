@@ -1,0 +1,101 @@
+// Handler: one request's RequestHandler (Tornado's RequestHandler instance). The object behind
+// eddy_handler. It runs the life cycle (set_default_headers → prepare → method → finish →
+// on_finish) and adds the web layer's response work (ETag/304, gzip, cookies, error pages).
+//
+// Lifetime: created when a request is routed; released once it is finished, no callback of its
+// is running and no flush callback is pending. It keeps its http::Request alive (hold) until
+// then, so getters work in on_finish and after the connection closed.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eddy/web.h"
+
+namespace eddy::http {
+class Request;
+}
+
+namespace eddy::web {
+
+class App;
+class Route;
+
+class Handler {
+public:
+    Handler(App *app, Route *route, http::Request *req);
+    ~Handler();
+    Handler(const Handler &) = delete;
+    Handler &operator=(const Handler &) = delete;
+
+    eddy_handler *as_c() { return reinterpret_cast<eddy_handler *>(this); }
+    static Handler *from_c(eddy_handler *h) { return reinterpret_cast<Handler *>(h); }
+    static const Handler *from_c(const eddy_handler *h) {
+        return reinterpret_cast<const Handler *>(h);
+    }
+
+    // Life cycle steps, driven by the App.
+    bool decode_path_args(const std::vector<std::string> &raw);
+    void start();      // set_default_headers, checks, prepare (and for buffered bodies, method)
+    void body_done();  // the whole body arrived: run the method (streaming routes)
+    void data(const char *p, size_t n);
+
+    // Response API.
+    int set_status(int status, std::string_view reason);
+    int set_header(std::string_view name, std::string_view value, bool replace);
+    int clear_header(std::string_view name);
+    int write(const void *data, size_t len);
+    int flush(eddy_handler_flush_fn cb);
+    int finish();
+    int redirect(std::string_view url, int status);
+    int send_error(int status);
+    int detach();
+
+    // Request helpers.
+    const char *cookie(std::string_view name, size_t *len);
+    const char *signed_cookie(std::string_view name, double max_age_days, size_t *len);
+    const char *xsrf_token(size_t *len);
+    int set_cookie(std::string_view name, std::string_view value, const char *domain,
+                   const char *path, double expires, long max_age, int flags, const char *samesite);
+    int set_signed_cookie(std::string_view name, std::string_view value, double expires_days);
+
+    App *app;
+    Route *route;  // nullptr: the built-in 404 handler, or the app was freed
+    http::Request *req;
+    std::vector<std::string> args;
+    void *userdata = nullptr;
+    eddy_free_fn free_userdata = nullptr;
+    bool finished = false;
+    bool detached = false;
+    bool closed = false;  // the connection went away
+    Handler *prev = nullptr;  // the app's list of live handlers
+    Handler *next = nullptr;
+
+private:
+    void run_method();
+    bool check_xsrf();
+    void write_default_error(int status);
+    void finish_transforms();
+    bool guard(int *rc);  // common checks before a response call; false: return *rc
+    void enter() { busy_++; }
+    void leave();
+    void maybe_release();
+    void parse_cookies();
+    static void on_close(eddy_request *req, void *arg);
+    static void on_flushed(eddy_request *req, int status, void *arg);
+    static void on_data(eddy_request *req, const char *data, size_t len, void *arg);
+
+    int busy_ = 0;
+    int pending_flushes_ = 0;
+    bool flushed_ = false;
+    bool cookies_parsed_ = false;
+    bool bad_path_args_ = false;
+    std::vector<eddy_handler_flush_fn> flush_callbacks_;  // in flush order
+    std::vector<std::pair<std::string, std::string>> cookies_;
+    std::string signed_value_;
+    std::string xsrf_token_;
+    struct FlushWaiter;
+};
+
+}  // namespace eddy::web
