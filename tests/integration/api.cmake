@@ -1,0 +1,8 @@
+# HTTP server C API behaviour, end to end: a C test server exposing routes that exercise the API
+# (http_api_server.c) and a Python driver talking to it over real sockets (test_http_api.py).
+add_executable(http_api_server ${CMAKE_CURRENT_SOURCE_DIR}/http_api_server.c)
+target_link_libraries(http_api_server PRIVATE eddy)
+add_test(NAME http_api
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_http_api.py
+                 --server $<TARGET_FILE:http_api_server>)
+set_tests_properties(http_api PROPERTIES TIMEOUT 300)

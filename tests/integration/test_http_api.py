@@ -1,0 +1,1147 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the HTTP server's C API (include/eddy/http.h) over real sockets.
+
+Drives http_api_server (http_api_server.c), started with different options per test class:
+
+    test_http_api.py --server PATH/TO/http_api_server [unittest options]
+
+Standard library only (http.client, socket, gzip, json, zlib) plus the curl binary for the
+Unix-socket test.
+"""
+import gzip
+import http.client
+import json
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+import zlib
+
+SERVER = None  # path of http_api_server, from --server
+
+EINVAL, ECLOSED, ETOOBIG, ESTATE, ENOENT = -1, -4, -11, -13, -5
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+# ---- the server process ------------------------------------------------------------------------
+
+class ServerProcess:
+    """One http_api_server instance on a free 127.0.0.1 port (or the host given)."""
+
+    def __init__(self, *args, host="127.0.0.1", unix_path=None):
+        self.args = list(args)
+        self.host = host
+        self.unix_path = unix_path
+        self.stderr_file = tempfile.TemporaryFile()
+        cmd = [SERVER, "--port", "0", "--host", host] + self.args
+        if unix_path:
+            cmd += ["--unix", unix_path]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr_file)
+        self.port = None
+        self.stdout_lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode("utf-8", "replace")
+            if not line:
+                break
+            self.stdout_lines.append(line)
+            m = re.match(r"listening on (.*):(\d+)$", line.strip())
+            if m and not line.startswith("listening on unix:"):
+                self.port = int(m.group(2))
+                break
+        if self.port is None:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("server did not start: %r %s" % (self.stdout_lines, self.stderr()))
+
+    def stderr(self):
+        self.stderr_file.seek(0)
+        return self.stderr_file.read().decode("utf-8", "replace")
+
+    def read_stdout_rest(self, timeout):
+        """Reads stdout until EOF (the process exits) or timeout; returns the lines."""
+        out = []
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not r:
+                break
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            out.append(line.decode("utf-8", "replace"))
+        self.stdout_lines += out
+        return out
+
+    def stop(self):
+        """Stops with SIGTERM; returns (exit code, stderr)."""
+        if self.stderr_file.closed:
+            return self.proc.returncode, ""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "hung (killed)", self.stderr()
+        self.proc.stdout.close()
+        err = self.stderr()
+        self.stderr_file.close()
+        return code, err
+
+
+def check_clean_exit(testcase, server):
+    code, err = server.stop()
+    findings = [m for m in SANITIZER_MARKERS if m in err]
+    if findings or code != 0:
+        raise AssertionError("server exit %r; stderr:\n%s" % (code, err[-8000:]))
+
+
+class ServerTestCase(unittest.TestCase):
+    SERVER_ARGS = ()
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ServerProcess(*cls.SERVER_ARGS)
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        check_clean_exit(cls, cls.server)
+
+    # ---- helpers ----
+
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, url, body=None, headers=None):
+        c = self.conn()
+        try:
+            c.request(method, url, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r, data
+        finally:
+            c.close()
+
+    def get_json(self, url, method="GET", body=None, headers=None):
+        r, data = self.request(method, url, body, headers)
+        self.assertEqual(r.status, 200, data)
+        return json.loads(data.decode("latin-1"))
+
+    def stats(self):
+        return self.get_json("/stats")
+
+    def wait_stats(self, pred, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats()
+            if pred(st) or time.monotonic() > deadline:
+                return st
+            time.sleep(0.02)
+
+    def raw(self, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return Raw(s)
+
+
+# ---- a raw HTTP/1.1 client over a socket ---------------------------------------------------------
+
+class Response:
+    def __init__(self, version, status, reason, headers, body, chunks, head_raw):
+        self.version, self.status, self.reason = version, status, reason
+        self.headers, self.body, self.chunks, self.head_raw = headers, body, chunks, head_raw
+
+    def get(self, name):
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return None
+
+    def get_all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+
+class Raw:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
+
+    def _fill(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError("connection closed; buffered %r" % self.buf[:200])
+        self.buf += d
+
+    def read_until(self, delim):
+        while delim not in self.buf:
+            self._fill()
+        i = self.buf.index(delim) + len(delim)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_to_eof(self):
+        while True:
+            try:
+                d = self.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not d:
+                break
+            self.buf += d
+        out, self.buf = self.buf, b""
+        return out
+
+    def closed_within(self, timeout):
+        """True when the peer closes (EOF or reset) within `timeout` with no more data."""
+        self.sock.settimeout(timeout)
+        try:
+            d = self.sock.recv(65536)
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.sock.settimeout(10)
+        if d:
+            self.buf += d
+            return False
+        return True
+
+    def read_response(self, method="GET"):
+        head = self.read_until(b"\r\n\r\n")
+        lines = head[:-4].split(b"\r\n")
+        m = re.match(rb"(HTTP/1\.[01]) (\d{3}) (.*)$", lines[0])
+        if not m:
+            raise AssertionError("bad status line %r" % lines[0])
+        version, status, reason = m.group(1).decode(), int(m.group(2)), m.group(3).decode("latin-1")
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+        resp = Response(version, status, reason, headers, b"", None, head)
+        te = resp.get("Transfer-Encoding")
+        cl = resp.get("Content-Length")
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return resp
+        if te is not None:
+            assert te.lower() == "chunked", te
+            chunks = []
+            while True:
+                size_line = self.read_until(b"\r\n")
+                size = int(size_line[:-2].split(b";")[0], 16)
+                if size == 0:
+                    # no trailers expected: the next line must be the empty line
+                    trailer = self.read_until(b"\r\n")
+                    assert trailer == b"\r\n", trailer
+                    break
+                data = self.read_exact(size)
+                crlf = self.read_exact(2)
+                assert crlf == b"\r\n", crlf
+                chunks.append(data)
+            resp.chunks = chunks
+            resp.body = b"".join(chunks)
+        elif cl is not None:
+            resp.body = self.read_exact(int(cl))
+        else:
+            resp.body = self.read_to_eof()
+        return resp
+
+
+def get_req(path, version="HTTP/1.1", extra=b"", method="GET"):
+    return (("%s %s %s\r\nHost: 127.0.0.1\r\n" % (method, path, version)).encode() + extra +
+            b"\r\n")
+
+
+# ---- the default server ----------------------------------------------------------------------
+
+class DefaultServerTest(ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.log_dir = tempfile.mkdtemp(prefix="eddy-api-")
+        cls.log_path = os.path.join(cls.log_dir, "access.log")
+        cls.SERVER_ARGS = ("--access-log", cls.log_path)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.log_dir, ignore_errors=True)
+
+    # -- status and reason --
+
+    def test_status_with_custom_reason(self):
+        r, data = self.request("GET", "/status?code=418&reason=I%27m+a+teapot")
+        self.assertEqual((r.status, r.reason), (418, "I'm a teapot"))
+        self.assertEqual(json.loads(data), {"rc": 0})
+        r, data = self.request("GET", "/status?code=404")
+        self.assertEqual((r.status, r.reason), (404, "Not Found"))
+        r, data = self.request("GET", "/status?code=599")
+        self.assertEqual(r.status, 599)
+
+    def test_status_reason_validation(self):
+        r, data = self.request("GET", "/reason_check")
+        # "<", CR, LF, NUL in the reason; 101, 99, 600 as codes: EINVAL; then 299 "Custom OK"
+        self.assertEqual(json.loads(data)["rcs"], [EINVAL] * 7 + [0])
+        self.assertEqual((r.status, r.reason), (299, "Custom OK"))
+        for reason in ("a%3Cb", "a%0Db", "a%0Ab"):
+            r, data = self.request("GET", "/status?code=202&reason=" + reason)
+            self.assertEqual(json.loads(data), {"rc": EINVAL})
+            self.assertEqual((r.status, r.reason), (200, "OK"))  # unchanged
+
+    # -- headers --
+
+    def test_set_add_clear_header_and_injection(self):
+        raw = self.raw()
+        raw.send(get_req("/headers"))
+        resp = raw.read_response()
+        rcs = json.loads(resp.body)["rcs"]
+        self.assertEqual(rcs[:7], [0] * 7, rcs)
+        self.assertEqual(rcs[7:15], [EINVAL] * 8, rcs)
+        self.assertEqual(rcs[15:], [0, 0], rcs)
+        self.assertEqual(resp.get_all("X-A"), ["2"])
+        self.assertEqual(resp.get_all("X-B"), ["b1", "b2"])
+        self.assertEqual(resp.get_all("X-C"), [])
+        self.assertEqual(resp.get_all("X-Len"), ["abc"])
+        self.assertEqual(resp.get_all("X-Empty"), [""])
+        head = resp.head_raw.lower()
+        for bad in (b"x-injected", b"x-bad", b"x bad"):
+            self.assertNotIn(bad, head)
+        # every header line is "name: value" with a token name; no bare CR or LF
+        for line in resp.head_raw[:-4].split(b"\r\n")[1:]:
+            self.assertRegex(line, rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\r\n\x00]*$")
+        raw.close()
+
+    def test_headers_refused_after_first_flush(self):
+        raw = self.raw()
+        raw.send(get_req("/after_flush"))
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.chunks[0], b"first\n")
+        self.assertEqual(resp.body, b"first\nflush=0 status=%d set=%d add=%d clear=%d\n" %
+                         (ESTATE, ESTATE, ESTATE, ESTATE))
+        self.assertIsNone(resp.get("X-Late"))
+        raw.close()
+
+    def test_repeated_set_cookie(self):
+        r, data = self.request("GET", "/cookies")
+        self.assertEqual(r.msg.get_all("Set-Cookie"), ["a=1; Path=/", "b=2"])
+
+    # -- body framing --
+
+    def test_content_length_automatic(self):
+        raw = self.raw()
+        raw.send(get_req("/auto_length"))
+        resp = raw.read_response()
+        self.assertEqual(resp.get("Content-Length"), "11")
+        self.assertIsNone(resp.get("Transfer-Encoding"))
+        self.assertEqual(resp.body, b"hello world")
+        # declared Content-Length, exactly met: keep-alive continues
+        raw.send(get_req("/cl_exact"))
+        resp = raw.read_response()
+        self.assertEqual((resp.get("Content-Length"), resp.body), ("5", b"hello"))
+        raw.send(get_req("/auto_length"))
+        self.assertEqual(raw.read_response().body, b"hello world")
+        raw.close()
+
+    def assert_overrun_closed(self, st):
+        # EDDY_ETOOBIG closed the connection: the request must report it as gone
+        # (eddy_request_connection_closed: "1 when the connection is gone (writes would fail)"),
+        # later writes/flushes fail with EDDY_ECLOSED and finish returns EDDY_ECLOSED.
+        self.assertEqual(st["cl_over_rc1"], 0)
+        self.assertEqual(st["cl_over_rc2"], ETOOBIG)
+        got = {k: st[k] for k in ("cl_over_closed", "cl_over_rc3", "cl_over_flush_rc",
+                                  "cl_over_finish_rc")}
+        self.assertEqual(got, {"cl_over_closed": 1, "cl_over_rc3": ECLOSED,
+                               "cl_over_flush_rc": ECLOSED, "cl_over_finish_rc": ECLOSED})
+
+    def test_declared_content_length_overrun(self):
+        before = self.stats()["cl_over_count"]
+        raw = self.raw()
+        raw.send(get_req("/cl_over"))
+        data = raw.read_to_eof()  # the connection closes; no complete response
+        raw.close()
+        if data:
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertLess(len(body), 5, data)
+        st = self.wait_stats(lambda s: s["cl_over_count"] > before)
+        self.assertEqual(st["cl_over_rc2"], ETOOBIG)
+        self.assert_overrun_closed(st)
+
+    def test_declared_content_length_overrun_after_flush(self):
+        st0 = self.stats()
+        raw = self.raw()
+        raw.send(get_req("/cl_over?flush=1"))
+        data = raw.read_to_eof()
+        raw.close()
+        st = self.wait_stats(lambda s: s["cl_over_count"] > st0["cl_over_count"] and
+                             s["flush_ok"] + s["flush_closed"] >
+                             st0["flush_ok"] + st0["flush_closed"])
+        self.assertEqual(st["cl_over_rc2"], ETOOBIG)
+        if data:
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), data)
+            self.assertIn(b"\r\nContent-Length: 5", head)
+            self.assertEqual(body, b"hel")  # the overrunning write sent nothing
+            self.assertEqual(st["flush_ok"], st0["flush_ok"] + 1)
+        else:
+            # the flushed bytes were dropped by the close: the flush callback must say so
+            self.assertEqual(st["flush_closed"], st0["flush_closed"] + 1,
+                             "flushed data dropped but flush callback reported success")
+        self.assert_overrun_closed(st)
+
+    def test_declared_content_length_short(self):
+        raw = self.raw()
+        raw.send(get_req("/cl_short"))
+        data = raw.read_to_eof()  # must end: the server closes after finish
+        raw.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nContent-Length: 10", head)
+        self.assertEqual(body, b"hello")
+
+    def test_204_and_304_have_no_body(self):
+        raw = self.raw()
+        for code in (204, 304):
+            raw.send(get_req("/nobody?code=%d" % code))
+            resp = raw.read_response()
+            self.assertEqual(resp.status, code)
+            self.assertIsNone(resp.get("Content-Length"), resp.head_raw)
+            self.assertIsNone(resp.get("Transfer-Encoding"), resp.head_raw)
+            self.assertEqual(resp.get("X-Write-RC"), str(ESTATE))
+            # the connection carries on and the next response starts right after the head
+            raw.send(get_req("/auto_length"))
+            resp = raw.read_response()
+            self.assertEqual((resp.status, resp.body), (200, b"hello world"))
+        raw.close()
+
+    def test_head_gets_content_length_without_body(self):
+        raw = self.raw()
+        raw.send(get_req("/auto_length", method="HEAD"))
+        resp = raw.read_response(method="HEAD")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.get("Content-Length"), "11")
+        raw.send(get_req("/cl_exact"))
+        resp = raw.read_response()
+        self.assertEqual(resp.body, b"hello")  # no stray HEAD body in between
+        raw.close()
+
+    # -- streaming output --
+
+    def test_chunked_stream_http11(self):
+        before = self.stats()["flush_ok"]
+        raw = self.raw()
+        raw.send(get_req("/stream?n=4&ms=20"))
+        resp = raw.read_response()
+        self.assertEqual(resp.get("Transfer-Encoding"), "chunked")
+        self.assertIsNone(resp.get("Content-Length"))
+        self.assertEqual(resp.chunks, [b"chunk-%d\n" % i for i in range(4)])
+        self.assertIsNone(resp.get("Connection"))
+        # keep-alive continues after the terminating chunk
+        raw.send(get_req("/cl_exact"))
+        self.assertEqual(raw.read_response().body, b"hello")
+        raw.close()
+        st = self.wait_stats(lambda s: s["flush_ok"] >= before + 4)
+        self.assertEqual(st["flush_ok"] - before, 4)
+
+    def test_chunked_stream_http10_is_close_delimited(self):
+        before = self.stats()["flush_ok"]
+        raw = self.raw()
+        raw.send(get_req("/stream?n=3&ms=10", version="HTTP/1.0"))
+        resp = raw.read_response()
+        self.assertEqual(resp.get("Connection"), "close")
+        self.assertIsNone(resp.get("Transfer-Encoding"))
+        self.assertIsNone(resp.get("Content-Length"))
+        self.assertEqual(resp.body, b"chunk-0\nchunk-1\nchunk-2\n")
+        raw.close()
+        st = self.wait_stats(lambda s: s["flush_ok"] >= before + 3)
+        self.assertEqual(st["flush_ok"] - before, 3)
+
+    def test_http10_keep_alive_fixed_response(self):
+        raw = self.raw()
+        raw.send(get_req("/auto_length", "HTTP/1.0", b"Connection: keep-alive\r\n"))
+        resp = raw.read_response()
+        self.assertEqual(resp.get("Connection").lower(), "keep-alive")
+        self.assertEqual(resp.body, b"hello world")
+        raw.send(get_req("/auto_length", "HTTP/1.0"))
+        resp = raw.read_response()
+        self.assertEqual(resp.get("Connection"), "close")
+        self.assertTrue(raw.closed_within(2))
+        raw.close()
+
+    # -- deferred responses --
+
+    def test_deferred_response(self):
+        t0 = time.monotonic()
+        r, data = self.request("GET", "/deferred?ms=100&id=x1")
+        elapsed = time.monotonic() - t0
+        self.assertEqual((r.status, data), (200, b"deferred id=x1"))
+        self.assertGreaterEqual(elapsed, 0.095)
+
+    def test_keep_alive_across_deferred_responses(self):
+        c = self.conn()
+        ports = set()
+        for i in range(3):
+            c.request("GET", "/deferred?ms=30&id=%d" % i)
+            r = c.getresponse()
+            self.assertEqual(r.read(), b"deferred id=%d" % i)
+            ports.add(c.sock.getsockname()[1])
+        self.assertEqual(len(ports), 1)
+        c.close()
+
+    def test_pipelined_deferred_in_order(self):
+        raw = self.raw()
+        raw.send(get_req("/deferred?ms=150&id=a") + get_req("/deferred?ms=50&id=b") +
+                 get_req("/deferred?ms=0&id=c") + get_req("/cl_exact"))
+        bodies = [raw.read_response().body for _ in range(4)]
+        self.assertEqual(bodies, [b"deferred id=a", b"deferred id=b", b"deferred id=c", b"hello"])
+        raw.close()
+
+    def test_long_poll_client_disconnect(self):
+        st0 = self.stats()
+        raw = self.raw()
+        raw.send(get_req("/longpoll"))
+        self.wait_stats(lambda s: s["longpoll_started"] > st0["longpoll_started"])
+        time.sleep(0.1)
+        raw.close()
+        st = self.wait_stats(lambda s: s["longpoll_done"] > st0["longpoll_done"])
+        self.assertEqual(st["longpoll_close_cb"], st0["longpoll_close_cb"] + 1)
+        self.assertEqual(st["longpoll_done"], st0["longpoll_done"] + 1)
+        self.assertEqual(st["longpoll_conn_closed"], 1)
+        self.assertEqual(st["longpoll_write_rc"], ECLOSED)
+        self.assertEqual(st["longpoll_flush_rc"], ECLOSED)
+        self.assertEqual(st["longpoll_finish_rc"], ECLOSED)
+
+    # -- arguments --
+
+    def test_query_arguments(self):
+        j = self.get_json("/echo?a=1&a=2&b=&c&d=x%20y+z&e=%2B&%C3%A9=%E2%82%AC&&f=a%3Db")
+        self.assertEqual(j["query"], "a=1&a=2&b=&c&d=x%20y+z&e=%2B&%C3%A9=%E2%82%AC&&f=a%3Db")
+        self.assertEqual(j["path"], "/echo")
+        utf8 = lambda s: s.encode("utf-8").decode("latin-1")
+        expected = [["a", "1"], ["a", "2"], ["b", ""], ["c", ""], ["d", "x y z"], ["e", "+"],
+                    [utf8("é"), utf8("€")], ["f", "a=b"]]
+        self.assertEqual(j["args_query"], expected)
+        self.assertEqual(j["args_all"], expected)
+        self.assertEqual(j["args_body"], [])
+        self.assertEqual(j["first_a"], "1")
+        self.assertIsNone(j["missing"])
+        self.assertEqual(j["files"], [])
+        self.assertEqual(j["file_at_out_of_range"], ENOENT)
+
+    def test_urlencoded_body_arguments(self):
+        body = "a=body1&x=%41%42&y=p+q&z="
+        j = self.get_json("/echo?a=q1", "POST", body,
+                          {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(j["args_query"], [["a", "q1"]])
+        self.assertEqual(j["args_body"], [["a", "body1"], ["x", "AB"], ["y", "p q"], ["z", ""]])
+        self.assertEqual(j["args_all"], [["a", "q1"], ["a", "body1"], ["x", "AB"], ["y", "p q"],
+                                         ["z", ""]])
+        self.assertEqual(j["first_a"], "q1")
+        self.assertEqual(j["body"], body)
+        self.assertIsNone(j["missing"])
+
+    def test_multipart_form_data(self):
+        boundary = "----eddyBoundary7MA4YWxk"
+        parts = [
+            b'Content-Disposition: form-data; name="title"\r\n\r\nHello world',
+            b'Content-Disposition: form-data; name="a"\r\n\r\nfirst',
+            (b'Content-Disposition: form-data; name="upload"; filename="notes.txt"\r\n'
+             b'Content-Type: text/plain\r\n\r\nline one\r\nline two\r\n--not-a-boundary'),
+            (b'Content-Disposition: form-data; name="bin"; filename="b.dat"\r\n'
+             b'Content-Type: application/octet-stream\r\n\r\n\x00\x01\xff\r\n'),
+            b'Content-Disposition: form-data; name="empty"\r\n\r\n',
+        ]
+        body = b"".join(b"--" + boundary.encode() + b"\r\n" + p + b"\r\n" for p in parts)
+        body += b"--" + boundary.encode() + b"--\r\n"
+        j = self.get_json("/echo", "POST", body,
+                          {"Content-Type": "multipart/form-data; boundary=" + boundary})
+        self.assertEqual(j["args_body"], [["title", "Hello world"], ["a", "first"], ["empty", ""]])
+        self.assertEqual(j["first_a"], "first")
+        self.assertIsNone(j["missing"])
+        self.assertEqual(j["files"], [
+            {"field": "upload", "filename": "notes.txt", "content_type": "text/plain",
+             "body": "line one\r\nline two\r\n--not-a-boundary"},
+            {"field": "bin", "filename": "b.dat", "content_type": "application/octet-stream",
+             "body": "\x00\x01\xff\r\n"},
+        ])
+        self.assertEqual(j["file_at_out_of_range"], ENOENT)
+
+    # -- streamed request bodies --
+
+    def _chunked_upload(self, path, total, chunk=65536, content_length=False, seed=1):
+        rnd = random.Random(seed)
+        data = rnd.randbytes(total)
+        raw = self.raw(timeout=60)
+        if content_length:
+            raw.send(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" %
+                      (path, total)).encode())
+            for i in range(0, total, chunk):
+                raw.send(data[i:i + chunk])
+        else:
+            raw.send(("POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" %
+                      path).encode())
+            for i in range(0, total, chunk):
+                piece = data[i:i + chunk]
+                raw.send(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            raw.send(b"0\r\n\r\n")
+        resp = raw.read_response()
+        raw.close()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual(j["bytes"], total)
+        self.assertEqual(j["adler32"], zlib.adler32(data))
+        self.assertEqual(j["ended"], 1)
+        self.assertEqual(j["bad_rc"], 0)
+        self.assertEqual(j["body_len"], 0)  # streamed: eddy_request_body() is empty
+        return j
+
+    def test_streamed_chunked_upload_5mb(self):
+        j = self._chunked_upload("/upload", 5 * 1024 * 1024)
+        self.assertGreater(j["chunks"], 1)
+
+    def test_streamed_upload_pause_resume(self):
+        j = self._chunked_upload("/upload?pause=1", 5 * 1024 * 1024, seed=2)
+        self.assertEqual(j["pauses"], j["chunks"])
+        self.assertEqual(j["resumes"], j["pauses"])
+
+    def test_streamed_upload_pause_resume_content_length(self):
+        j = self._chunked_upload("/upload?pause=1", 1024 * 1024, content_length=True, seed=3)
+        self.assertEqual(j["pauses"], j["chunks"])
+
+    def test_streamed_upload_pause_resume_small_content_length(self):
+        # the whole body arrives in one read; pausing on the last piece must not stall the end
+        raw = self.raw(timeout=5)
+        raw.send(b"POST /upload?pause=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        resp = raw.read_response()
+        raw.close()
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["adler32"], j["ended"]), (5, zlib.adler32(b"hello"), 1))
+
+    def test_per_request_max_body_size(self):
+        r, data = self.request("POST", "/limited", b"x" * 500)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(data), {"body_len": 500, "rc": 0})
+        r, data = self.request("POST", "/limited", b"x" * 2000)
+        self.assertEqual(r.status, 413)
+        # chunked bodies too (no Content-Length to check up front)
+        raw = self.raw()
+        raw.send(b"POST /limited HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                 b"400\r\n" + b"y" * 1024 + b"\r\n" + b"10\r\n" + b"z" * 16 + b"\r\n0\r\n\r\n")
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 413)
+        self.assertTrue(raw.closed_within(2))
+        raw.close()
+
+    def test_early_response_from_headers_callback(self):
+        raw = self.raw(timeout=5)
+        raw.send(b"POST /forbidden HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                 b"a" * 1000)
+        resp = raw.read_response()
+        self.assertEqual((resp.status, resp.body), (403, b"forbidden"))
+        self.assertEqual(resp.get("Connection"), "close")
+        self.assertTrue(raw.closed_within(3), "connection not closed after an early response")
+        raw.close()
+        # the server is still fine
+        self.assertEqual(self.request("GET", "/auto_length")[1], b"hello world")
+
+    def test_gzip_body_passes_through_without_decompress(self):
+        payload = b"compressed payload " * 10
+        gz = gzip.compress(payload)
+        j = self.get_json("/echo", "POST", gz, {"Content-Encoding": "gzip"})
+        self.assertEqual(j["body"].encode("latin-1"), gz)
+        names = [h[0].lower() for h in j["headers"]]
+        self.assertIn("content-encoding", names)
+        self.assertNotIn("x-consumed-content-encoding", names)
+
+    # -- access log --
+
+    def test_access_log_callback(self):
+        self.request("GET", "/auto_length?tag=cb1")
+        self.request("GET", "/status?code=404&tag=cb2")
+        self.request("GET", "/deferred?ms=50&tag=cb3")
+        entries = self.get_json("/accesslog")
+        by_uri = {e["uri"]: e for e in entries}
+        e = by_uri["/auto_length?tag=cb1"]
+        self.assertEqual((e["method"], e["status"], e["bytes"]), ("GET", 200, 11))
+        self.assertGreaterEqual(e["duration"], 0)
+        e = by_uri["/status?code=404&tag=cb2"]
+        self.assertEqual(e["status"], 404)
+        self.assertEqual(e["bytes"], len(b'{"rc":0}'))
+        e = by_uri["/deferred?ms=50&tag=cb3"]
+        self.assertGreaterEqual(e["duration"], 0.045)
+        self.assertLess(e["duration"], 10)
+
+    def test_access_log_bytes_of_head_response(self):
+        # eddy_request_bytes_sent(): "body bytes sent"; a HEAD response sends none
+        self.request("HEAD", "/auto_length?tag=head1")
+        entries = self.get_json("/accesslog")
+        e = [e for e in entries if e["uri"] == "/auto_length?tag=head1"][0]
+        self.assertEqual((e["method"], e["status"]), ("HEAD", 200))
+        self.assertEqual(e["bytes"], 0, "HEAD response logged with body bytes it never sent")
+
+    def test_access_log_fd_common_log_format(self):
+        self.request("GET", "/auto_length?tag=clf")
+        self.request("POST", "/status?code=201&tag=clf2", b"")
+        deadline = time.monotonic() + 5
+        text = ""
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("latin-1")
+            if "tag=clf2" in text:
+                break
+            time.sleep(0.02)
+        clf = (r'^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] '
+               r'"%s" %d %d$')
+        self.assertRegex(text, re.compile(clf % (re.escape("GET /auto_length?tag=clf HTTP/1.1"),
+                                                 200, 11), re.M))
+        self.assertRegex(text, re.compile(clf % (re.escape("POST /status?code=201&tag=clf2 HTTP/1.1"),
+                                                 201, 8), re.M))
+        for line in text.splitlines():
+            self.assertRegex(line, r'^\S+ - - \[[^\]]+\] "[^"]*" \d{3} \d+$')
+
+
+# ---- decompress_request ------------------------------------------------------------------------
+
+class DecompressTest(ServerTestCase):
+    SERVER_ARGS = ("--decompress", "--max-body-size", "65536")
+
+    def test_gzip_body_decoded(self):
+        payload = b"hello gzip " * 100
+        j = self.get_json("/echo", "POST", gzip.compress(payload),
+                          {"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+        self.assertEqual(j["body"].encode("latin-1"), payload)
+        self.assertEqual(j["body_len"], len(payload))
+        headers = {h[0].lower(): h[1] for h in j["headers"]}
+        self.assertEqual(headers.get("x-consumed-content-encoding"), "gzip")
+        self.assertNotIn("content-encoding", headers)
+
+    def test_gzip_form_body_arguments(self):
+        j = self.get_json("/echo", "POST", gzip.compress(b"a=1&b=two"),
+                          {"Content-Encoding": "gzip",
+                           "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(j["args_body"], [["a", "1"], ["b", "two"]])
+
+    def test_gzip_streamed_upload_decoded(self):
+        payload = random.Random(5).randbytes(30000)
+        r, data = self.request("POST", "/upload", gzip.compress(payload),
+                               {"Content-Encoding": "gzip"})
+        j = json.loads(data)
+        self.assertEqual((j["bytes"], j["adler32"]), (len(payload), zlib.adler32(payload)))
+
+    def test_gzip_bomb_over_limit(self):
+        bomb = gzip.compress(b"\0" * (10 * 1024 * 1024), 9)
+        self.assertLess(len(bomb), 65536)
+        raw = self.raw()
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(bomb))
+        try:
+            raw.send(bomb)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 413)
+        self.assertTrue(raw.closed_within(2))
+        raw.close()
+
+    def test_bad_gzip_is_400(self):
+        r, data = self.request("POST", "/echo", b"not gzip at all", {"Content-Encoding": "gzip"})
+        self.assertEqual(r.status, 400)
+
+
+# ---- xheaders ----------------------------------------------------------------------------------
+
+class XHeadersTest(ServerTestCase):
+    SERVER_ARGS = ("--xheaders",)
+
+    def test_x_real_ip_and_proto(self):
+        j = self.get_json("/echo", headers={"X-Real-IP": "1.2.3.4", "X-Forwarded-Proto": "https"})
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("1.2.3.4", "https"))
+
+    def test_x_forwarded_for_rightmost(self):
+        j = self.get_json("/echo", headers={"X-Forwarded-For": "5.6.7.8, 9.9.9.9"})
+        self.assertEqual(j["remote_ip"], "9.9.9.9")
+        self.assertEqual(j["scheme"], "http")
+
+    def test_x_scheme_and_ipv6(self):
+        j = self.get_json("/echo", headers={"X-Real-IP": "2001:db8::1", "X-Scheme": "HTTPS"})
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("2001:db8::1", "https"))
+
+    def test_invalid_values_ignored(self):
+        j = self.get_json("/echo", headers={"X-Real-IP": "not-an-ip", "X-Forwarded-Proto": "gopher"})
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("127.0.0.1", "http"))
+
+    def test_no_headers(self):
+        j = self.get_json("/echo")
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("127.0.0.1", "http"))
+
+    def test_not_used_without_xheaders(self):
+        pass  # see DefaultXHeadersOffTest
+
+
+class DefaultXHeadersOffTest(ServerTestCase):
+    def test_headers_ignored_without_xheaders(self):
+        j = self.get_json("/echo", headers={"X-Real-IP": "1.2.3.4", "X-Forwarded-Proto": "https"})
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("127.0.0.1", "http"))
+        self.assertGreater(j["remote_port"], 0)
+
+
+class UntrustedPeerTest(ServerTestCase):
+    SERVER_ARGS = ("--xheaders", "--trusted-proxy", "10.9.9.9")
+
+    def test_untrusted_peer_not_believed(self):
+        j = self.get_json("/echo", headers={"X-Real-IP": "1.2.3.4", "X-Forwarded-Proto": "https",
+                                            "X-Forwarded-For": "5.6.7.8"})
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("127.0.0.1", "http"))
+
+
+class TrustedPeerTest(ServerTestCase):
+    SERVER_ARGS = ("--xheaders", "--trusted-proxy", "127.0.0.1", "--trusted-proxy", "10.0.0.2")
+
+    def test_trusted_peer_believed(self):
+        j = self.get_json("/echo", headers={"X-Forwarded-For": "6.6.6.6, 1.2.3.4, 10.0.0.2",
+                                            "X-Forwarded-Proto": "https"})
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("1.2.3.4", "https"))
+        j = self.get_json("/echo", headers={"X-Real-IP": "4.3.2.1"})
+        self.assertEqual(j["remote_ip"], "4.3.2.1")
+
+
+# ---- no_keep_alive --------------------------------------------------------------------------------
+
+class NoKeepAliveTest(ServerTestCase):
+    SERVER_ARGS = ("--no-keep-alive",)
+
+    def test_every_connection_closes(self):
+        for req in (get_req("/auto_length"),
+                    get_req("/auto_length", "HTTP/1.0", b"Connection: keep-alive\r\n"),
+                    get_req("/deferred?ms=10"), get_req("/stream?n=2&ms=5")):
+            raw = self.raw()
+            raw.send(req + get_req("/auto_length"))
+            resp = raw.read_response()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.get("Connection"), "close")
+            self.assertTrue(raw.closed_within(2), req)
+            raw.close()
+
+    def test_http_client_sees_close(self):
+        c = self.conn()
+        c.request("GET", "/auto_length")
+        r = c.getresponse()
+        self.assertEqual(r.read(), b"hello world")
+        self.assertTrue(r.will_close)
+        c.close()
+
+
+# ---- timeouts ----------------------------------------------------------------------------------
+
+class TimeoutsTest(ServerTestCase):
+    SERVER_ARGS = ("--idle-timeout", "0.3", "--header-timeout", "0.3", "--body-timeout", "0.3")
+
+    def test_idle_timeout_closes_kept_alive_connection(self):
+        raw = self.raw()
+        raw.send(get_req("/auto_length"))
+        self.assertEqual(raw.read_response().body, b"hello world")
+        t0 = time.monotonic()
+        self.assertTrue(raw.closed_within(3))
+        elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(elapsed, 0.2)
+        self.assertLess(elapsed, 2.0)
+        raw.close()
+
+    def test_activity_within_idle_timeout_keeps_connection(self):
+        raw = self.raw()
+        for _ in range(5):
+            raw.send(get_req("/auto_length"))
+            self.assertEqual(raw.read_response().body, b"hello world")
+            time.sleep(0.15)
+        raw.close()
+
+    def test_deferred_response_longer_than_timeouts(self):
+        # a response the application takes its time over is not an idle connection
+        raw = self.raw()
+        raw.send(get_req("/deferred?ms=700&id=slow"))
+        self.assertEqual(raw.read_response().body, b"deferred id=slow")
+        raw.close()
+
+    def test_header_timeout_slowloris(self):
+        raw = self.raw()
+        request = get_req("/auto_length", extra=b"X-Slow: " + b"a" * 40 + b"\r\n")
+        t0 = time.monotonic()
+        sent = 0
+        got = b""
+        raw.sock.settimeout(0.1)
+        while time.monotonic() - t0 < 4 and sent < len(request):
+            try:
+                raw.sock.send(request[sent:sent + 1])
+                sent += 1
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                d = raw.sock.recv(65536)
+                if not d:
+                    break
+                got += d
+                if b"\r\n\r\n" in got:
+                    break
+            except socket.timeout:
+                pass
+        raw.sock.settimeout(5)
+        elapsed = time.monotonic() - t0
+        raw.buf = got
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 408)
+        self.assertEqual(resp.get("Connection"), "close")
+        self.assertLess(elapsed, 2.0)
+        self.assertLess(sent, len(request))
+        self.assertTrue(raw.closed_within(2))
+        raw.close()
+
+    def test_header_timeout_after_connect(self):
+        raw = self.raw()
+        t0 = time.monotonic()
+        data = raw.read_to_eof()  # no request at all: closed (no 408 needed)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertTrue(data == b"" or data.startswith(b"HTTP/1.1 408"), data)
+        raw.close()
+
+    def test_body_timeout(self):
+        raw = self.raw()
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"0123456789")
+        t0 = time.monotonic()
+        resp = raw.read_response()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(resp.status, 408)
+        self.assertGreaterEqual(elapsed, 0.2)
+        self.assertLess(elapsed, 2.0)
+        self.assertTrue(raw.closed_within(2))
+        raw.close()
+
+    def test_slow_but_steady_body_is_fine(self):
+        raw = self.raw()
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        for i in range(10):
+            time.sleep(0.1)
+            raw.send(b"%d" % i)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(json.loads(resp.body)["body"], "0123456789")
+        raw.close()
+
+
+# ---- max_connections ------------------------------------------------------------------------------
+
+class MaxConnectionsTest(ServerTestCase):
+    SERVER_ARGS = ("--max-connections", "5")
+
+    def test_sixth_connection_closed(self):
+        raws = []
+        for i in range(5):
+            raw = self.raw()
+            raw.send(get_req("/auto_length"))
+            self.assertEqual(raw.read_response().body, b"hello world")
+            raws.append(raw)
+        sixth = self.raw()
+        try:
+            sixth.send(get_req("/auto_length"))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data = b""
+        try:
+            data = sixth.read_to_eof()
+        except OSError:
+            pass
+        self.assertEqual(data, b"", "6th connection was served")
+        sixth.close()
+        for raw in raws:  # the first five still work
+            raw.send(get_req("/cl_exact"))
+            self.assertEqual(raw.read_response().body, b"hello")
+        raws[0].close()
+        # a slot is free again once one closes
+        deadline = time.monotonic() + 5
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            raw = self.raw()
+            try:
+                raw.send(get_req("/auto_length"))
+                ok = raw.read_response().body == b"hello world"
+            except (EOFError, OSError):
+                time.sleep(0.05)
+            raw.close()
+        self.assertTrue(ok)
+        for raw in raws[1:]:
+            raw.close()
+
+
+# ---- graceful shutdown ----------------------------------------------------------------------------
+
+class ShutdownTest(unittest.TestCase):
+    def test_graceful_shutdown(self):
+        server = ServerProcess()
+        port = server.port
+        try:
+            inflight = Raw(socket.create_connection(("127.0.0.1", port), timeout=10))
+            inflight.send(get_req("/deferred?ms=600&id=inflight"))
+            idle = Raw(socket.create_connection(("127.0.0.1", port), timeout=10))
+            idle.send(get_req("/auto_length"))
+            self.assertEqual(idle.read_response().body, b"hello world")
+            time.sleep(0.1)
+            trigger = Raw(socket.create_connection(("127.0.0.1", port), timeout=10))
+            trigger.send(get_req("/shutdown"))
+            resp = trigger.read_response()
+            self.assertEqual(json.loads(resp.body), {"rc": 0, "again": ESTATE})
+            self.assertEqual(resp.get("Connection"), "close")
+            self.assertTrue(trigger.closed_within(2))
+            self.assertTrue(idle.closed_within(2), "idle connection not closed at shutdown")
+            # new connections are refused
+            with self.assertRaises(OSError):
+                s = socket.create_connection(("127.0.0.1", port), timeout=2)
+                try:
+                    s.sendall(get_req("/auto_length"))
+                    if s.recv(100) == b"":
+                        raise ConnectionRefusedError("closed")
+                finally:
+                    s.close()
+            self.assertIsNone(server.proc.poll(), "exited before the in-flight request finished")
+            # the in-flight request completes, then its connection closes
+            resp = inflight.read_response()
+            self.assertEqual(resp.body, b"deferred id=inflight")
+            self.assertEqual(resp.get("Connection"), "close")
+            self.assertTrue(inflight.closed_within(2))
+            for r in (inflight, idle, trigger):
+                r.close()
+            code = server.proc.wait(timeout=10)
+            rest = server.read_stdout_rest(2)
+            self.assertIn("shutdown done\n", server.stdout_lines + rest)
+            self.assertEqual(code, 0)
+        finally:
+            code, err = server.stop()
+        self.assertFalse([m for m in SANITIZER_MARKERS if m in err], err)
+
+
+# ---- freeing the server with connections open ----------------------------------------------
+
+class FreeWithOpenConnectionsTest(unittest.TestCase):
+    """eddy_server_free() then eddy_loop_free() with connections still open (SIGTERM while
+    clients are connected) must release everything: the server must exit 0 with no sanitizer
+    report (under ASan: no leaked Connection)."""
+
+    def test_free_with_idle_and_partial_connections(self):
+        server = ServerProcess()
+        raws = []
+        try:
+            for i in range(3):  # idle kept-alive connections
+                raw = Raw(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+                raw.send(get_req("/auto_length"))
+                self.assertEqual(raw.read_response().body, b"hello world")
+                raws.append(raw)
+            raw = Raw(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+            raw.send(b"GET /auto_length HTTP/1.1\r\nHost: x\r\n")  # head not complete
+            raws.append(raw)
+            time.sleep(0.2)
+        finally:
+            code, err = server.stop()
+            for raw in raws:
+                raw.close()
+        self.assertEqual(code, 0, err)
+        self.assertFalse([m for m in SANITIZER_MARKERS if m in err], err)
+
+
+# ---- unix socket and IPv6 ---------------------------------------------------------------------
+
+class UnixSocketTest(unittest.TestCase):
+    def test_curl_unix_socket(self):
+        if not shutil.which("curl"):
+            self.skipTest("curl not installed")
+        d = tempfile.mkdtemp(prefix="eddy-unix-")
+        path = os.path.join(d, "s.sock")
+        server = ServerProcess(unix_path=path)
+        try:
+            self.assertIn("listening on unix:%s\n" % path, server.stdout_lines)
+            out = subprocess.run(["curl", "-s", "-S", "--max-time", "10", "--unix-socket", path,
+                                  "-H", "X-Real-IP: 9.9.9.9",
+                                  "http://localhost/echo?a=unix"],
+                                 capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            j = json.loads(out.stdout)
+            self.assertEqual(j["args_query"], [["a", "unix"]])
+            self.assertEqual(j["host"], "localhost")
+            self.assertEqual(j["remote_port"], 0)
+            out = subprocess.run(["curl", "-s", "-S", "-i", "--max-time", "10", "--unix-socket",
+                                  path, "http://localhost/cookies"],
+                                 capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn(b"Set-Cookie: b=2", out.stdout)
+        finally:
+            code, err = server.stop()
+            shutil.rmtree(d, ignore_errors=True)
+        self.assertEqual(code, 0, err)
+        self.assertFalse([m for m in SANITIZER_MARKERS if m in err], err)
+
+
+class IPv6Test(unittest.TestCase):
+    def test_ipv6_loopback(self):
+        try:
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s.bind(("::1", 0))
+            s.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        server = ServerProcess(host="::1")
+        try:
+            c = http.client.HTTPConnection("::1", server.port, timeout=10)
+            c.request("GET", "/echo?v=6")
+            r = c.getresponse()
+            j = json.loads(r.read())
+            c.close()
+            self.assertEqual(j["remote_ip"], "::1")
+            self.assertEqual(j["host"], "[::1]:%d" % server.port)
+        finally:
+            code, err = server.stop()
+        self.assertEqual(code, 0, err)
+
+
+def main():
+    global SERVER
+    argv = list(sys.argv)
+    if "--server" in argv:
+        i = argv.index("--server")
+        SERVER = argv[i + 1]
+        del argv[i:i + 2]
+    SERVER = SERVER or os.environ.get("EDDY_HTTP_API_SERVER")
+    if not SERVER or not os.path.exists(SERVER):
+        sys.stderr.write("usage: test_http_api.py --server PATH [unittest args]\n")
+        sys.exit(2)
+    unittest.main(argv=argv, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
