@@ -39,6 +39,11 @@ namespace {
 
 timeval to_timeval(double seconds) {
     if (!(seconds > 0)) seconds = 0;
+    // Fix: far deadlines (call_later(INFINITY), 1e30 s, ...) overflowed time_t (UB; in practice a
+    // negative timeval), so libevent fired the timer at once and the loop spun re-arming it.
+    // Cap the wait; when it elapses early run_timers() finds nothing due and re-arms.
+    constexpr double kMaxWait = 86400.0 * 365;
+    if (seconds > kMaxWait) seconds = kMaxWait;
     timeval tv;
     tv.tv_sec = static_cast<time_t>(seconds);
     tv.tv_usec = static_cast<suseconds_t>((seconds - static_cast<double>(tv.tv_sec)) * 1e6);
@@ -105,6 +110,21 @@ bool Loop::init() {
     // libevent does not publish its epoll fd, which embedding hosts need; find it as the one new
     // epoll fd that appears with our base and watches our wake-up eventfd.
     std::set<int> epoll_before = list_epoll_fds();
+
+    // Fix: libevent calls exit(1) (event_sock_err in evsig_init_) when it cannot create its
+    // internal signal socketpair, e.g. when the process is out of fds, so eddy_loop_new() killed
+    // the host instead of returning NULL. Check first that the fds the loop needs are free
+    // (epoll, timerfd, the signal socketpair, our eventfd).
+    {
+        int spare[5];
+        int got = 0;
+        while (got < 5 && (spare[got] = eventfd(0, EFD_CLOEXEC)) >= 0) got++;
+        for (int i = 0; i < got; i++) close(spare[i]);
+        if (got < 5) {
+            log(LogLevel::warning, "loop: out of file descriptors");
+            return false;
+        }
+    }
 
     event_config *cfg = event_config_new();
     if (!cfg) return false;

@@ -159,9 +159,12 @@ int Listener::bind_unix(const char *path, int backlog) {
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) return EDDY_EADDRINUSE;
         // A leftover socket file: replace it unless a server still answers there.
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        // Fix: the probe was a blocking connect, which hangs the loop thread while the live
+        // server's backlog is full. Non-blocking: EAGAIN means a server is there (busy).
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (probe >= 0) {
-            bool alive = connect(probe, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0;
+            bool alive = connect(probe, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 ||
+                         errno == EAGAIN || errno == EINPROGRESS;
             ::close(probe);
             if (alive) return EDDY_EADDRINUSE;
         }
