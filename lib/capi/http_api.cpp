@@ -332,7 +332,7 @@ EDDY_API int eddy_request_set_close_callback(eddy_request *req, eddy_request_eve
 }
 
 EDDY_API int eddy_request_connection_closed(const eddy_request *req) {
-    return !req || !Req(req)->conn ? 1 : 0;
+    return !req || !Req(req)->connected() ? 1 : 0;
 }
 
 EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on_data,

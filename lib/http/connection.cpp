@@ -95,6 +95,7 @@ void Connection::set_timer(TimerKind kind, double seconds) {
 
 void Connection::on_timer(TimerNode *node) {
     Connection *c = static_cast<Connection *>(node->owner);
+    if (!c->stream_) return;
     switch (c->timer_kind_) {
     case TimerKind::none:
         return;
@@ -155,7 +156,9 @@ size_t Connection::consume(const char *data, size_t len) {
         if (phase_ == Phase::head) {
             size_t used = 0;
             int status = 0;
-            HeadScanner::Result r = scanner_.scan(data + pos, len - pos, &used, &status);
+            // The scanner may rewrite OWS tabs in place: the bytes are our stream buffer's.
+            HeadScanner::Result r =
+                scanner_.scan(const_cast<char *>(data) + pos, len - pos, &used, &status);
             if (r == HeadScanner::Result::error) {
                 log(LogLevel::info, "http: %s: malformed request head (%d)", peer_ip_.c_str(), status);
                 send_error(status, false);
@@ -173,11 +176,34 @@ size_t Connection::consume(const char *data, size_t len) {
         if (phase_ == Phase::body) {
             if (request_ && request_->body_paused) break;
             last_body_activity_ = Loop::now();
+            size_t avail = len - pos;
+            if (chunked_) {
+                // Bytes are validated by the chunk scanner before the parser sees them; a piece
+                // scanned earlier but not yet fed (the body was paused) is not scanned twice.
+                if (chunk_scanned_ == 0) {
+                    size_t used = 0;
+                    int status = 0;
+                    if (chunk_scanner_.scan(data + pos, avail, &used, &status) ==
+                        ChunkScanner::Result::error) {
+                        log(LogLevel::info, "http: %s: malformed chunked body", peer_ip_.c_str());
+                        if (request_ && request_->headers_sent()) {
+                            abort();
+                        } else {
+                            send_error(status, false);
+                        }
+                        pos = len;
+                        break;
+                    }
+                    chunk_scanned_ = used;
+                }
+                if (avail > chunk_scanned_) avail = chunk_scanned_;
+            }
             size_t fed = 0;
-            if (!feed(data + pos, len - pos, &fed)) {
+            if (!feed(data + pos, avail, &fed)) {
                 pos = len;
                 break;
             }
+            if (chunked_) chunk_scanned_ -= fed < chunk_scanned_ ? fed : chunk_scanned_;
             pos += fed;
             continue;
         }
@@ -306,6 +332,17 @@ int Connection::on_url(http_parser *p, const char *at, size_t len) {
 
 int Connection::on_header_field(http_parser *p, const char *at, size_t len) {
     Connection *c = static_cast<Connection *>(p->data);
+    if (c->phase_ == Phase::body) {
+        // A trailer field (after a chunked body): checked, then dropped — RFC 9110 §6.5.1
+        // forbids merging trailers into the header section.
+        for (size_t i = 0; i < len; i++) {
+            if (!is_tchar(static_cast<unsigned char>(at[i]))) {
+                c->error_status_ = 400;
+                return -1;
+            }
+        }
+        return 0;
+    }
     auto &headers = c->request_->headers;
     if (headers.empty() || c->header_value_last_) {
         headers.emplace_back();
@@ -317,6 +354,7 @@ int Connection::on_header_field(http_parser *p, const char *at, size_t len) {
 
 int Connection::on_header_value(http_parser *p, const char *at, size_t len) {
     Connection *c = static_cast<Connection *>(p->data);
+    if (c->phase_ == Phase::body) return 0;  // trailer value: dropped
     auto &headers = c->request_->headers;
     if (headers.empty()) return 0;
     headers.back().value.append(at, len);
@@ -346,6 +384,9 @@ int Connection::on_headers_complete(http_parser *p) {
         return -1;
     }
     c->phase_ = Phase::body;
+    c->chunked_ = (p->flags & F_CHUNKED) != 0;
+    c->chunk_scanned_ = 0;
+    if (c->chunked_) c->chunk_scanner_.reset(c->server_->options.max_header_size);
     bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     if (has_body) {
         c->set_timer(TimerKind::body, req->body_timeout);
@@ -687,7 +728,13 @@ void Connection::resume_body() {
 
 void Connection::abort() {
     phase_ = Phase::closing;
-    if (stream_) stream_->close(EDDY_EPROTO);
+    set_timer(TimerKind::none, 0);
+    if (!stream_) return;
+    Stream *stream = stream_;
+    // From now on the request sees a closed connection (writes give EDDY_ECLOSED); the close
+    // callback still arrives through on_stream_close.
+    stream_ = nullptr;
+    stream->close(EDDY_EPROTO);
 }
 
 void Connection::shutdown() {
@@ -698,20 +745,31 @@ void Connection::shutdown() {
     }
 }
 
+// Synchronous teardown for a server that is being freed: the stream is closed without calling
+// us back, the application learns of the loss now, and the connection object goes at once (the
+// loop may be freed right after, before any posted callback could run).
 void Connection::close_now() {
     if (server_) {
         server_->loop()->timer_stop(&timer_);
         server_->connection_closed(this);
         server_ = nullptr;
     }
+    if (stream_) {
+        stream_->set_close_callback(nullptr, nullptr);
+        stream_->close(0);
+        stream_ = nullptr;
+    }
     if (request_) {
         Request *req = request_;
         request_ = nullptr;
         req->server = nullptr;
-        req->connection_lost();
+        if (req->head_delivered || req->message_complete) {
+            req->connection_lost();
+        } else {
+            delete req;
+        }
     }
-    phase_ = Phase::closing;
-    if (stream_) stream_->close(0);
+    delete this;
 }
 
 void Connection::detach_for_loop_free() {

@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "http/chunk_scanner.hpp"
 #include "http/head_scanner.hpp"
 #include "loop/timer_heap.hpp"
 
@@ -84,6 +85,9 @@ private:
     int peer_port_;
     http_parser parser_;
     HeadScanner scanner_;
+    ChunkScanner chunk_scanner_;
+    bool chunked_ = false;       // the current request body is chunked
+    size_t chunk_scanned_ = 0;   // validated bytes not yet fed to the parser
     Request *request_ = nullptr;
     Phase phase_ = Phase::idle;
     std::string method_buf_;

@@ -1,5 +1,7 @@
 #include "http/request.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <new>
 
@@ -21,6 +23,8 @@ Request::~Request() {
     if (pending_) evbuffer_free(pending_);
     if (free_userdata) free_userdata(userdata);
 }
+
+bool Request::connected() const { return conn && conn->stream(); }
 
 const HeaderField *Request::find_header(std::string_view name) const {
     for (const HeaderField &h : headers)
@@ -117,7 +121,7 @@ int Request::clear_header(std::string_view name) {
 
 int Request::write(const void *data, size_t len) {
     if (finished_) return EDDY_ESTATE;
-    if (!conn) return EDDY_ECLOSED;
+    if (!connected()) return EDDY_ECLOSED;
     if (len == 0) return 0;
     if (!data) return EDDY_EINVAL;
     if (!body_allowed()) return EDDY_ESTATE;
@@ -225,7 +229,7 @@ void Request::move_body_out(bool final) {
 
 int Request::flush(eddy_request_flush_fn cb) {
     if (finished_) return EDDY_ESTATE;
-    if (!conn || !conn->stream()) return EDDY_ECLOSED;
+    if (!connected()) return EDDY_ECLOSED;
     if (!headers_sent_) send_head(false);
     move_body_out(false);
     FlushWaiter *waiter = nullptr;
@@ -236,6 +240,30 @@ int Request::flush(eddy_request_flush_fn cb) {
     }
     conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter);
     return 0;
+}
+
+int Request::send_file(int file_fd, off_t offset, size_t len) {
+    if (finished_ || !body_allowed()) {
+        ::close(file_fd);
+        return EDDY_ESTATE;
+    }
+    if (!connected()) {
+        ::close(file_fd);
+        return EDDY_ECLOSED;
+    }
+    if (declared_length_ >= 0 && body_written_ + len > static_cast<uint64_t>(declared_length_)) {
+        ::close(file_fd);
+        return EDDY_ETOOBIG;
+    }
+    if (!headers_sent_) send_head(false);
+    move_body_out(false);
+    body_written_ += len;
+    if (is_head() || chunked_) {  // the web layer never streams files chunked; HEAD sends none
+        ::close(file_fd);
+        conn->stream()->commit_output();
+        return is_head() ? 0 : EDDY_ESTATE;
+    }
+    return conn->stream()->send_file(file_fd, offset, len);
 }
 
 void Request::on_flushed(Stream *, int status, void *arg) {
@@ -252,7 +280,7 @@ int Request::finish() {
     if (finished_) return EDDY_ESTATE;
     finished_ = true;
     int rc = 0;
-    if (conn && conn->stream()) {
+    if (connected()) {
         if (!headers_sent_) send_head(true);
         move_body_out(true);
         conn->stream()->commit_output();

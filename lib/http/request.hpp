@@ -91,13 +91,18 @@ public:
     int clear_header(std::string_view name);
     int write(const void *data, size_t len);
     int flush(eddy_request_flush_fn cb);
+    // Sends the headers (if not yet sent), then `len` bytes of `file_fd` from `offset` with
+    // sendfile; takes ownership of `file_fd` in every case.
+    int send_file(int file_fd, off_t offset, size_t len);
     int finish();
     bool finished() const { return finished_; }
     bool headers_sent() const { return headers_sent_; }
     int status() const { return status_; }
     int sent_status() const { return headers_sent_ ? status_ : 0; }
-    uint64_t bytes_sent() const { return body_written_; }
+    uint64_t bytes_sent() const { return is_head() ? 0 : body_written_; }
     bool keep_alive_response() const { return keep_alive_; }
+    // The connection is still there to write to.
+    bool connected() const;
 
     // Called by the connection when it goes away before finish().
     void connection_lost();

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -64,6 +65,7 @@ Stream::~Stream() {
 }
 
 void Stream::on_loop_free() {
+    close_files();
     if (!closed_) {
         closed_ = true;
         event_del(&read_ev_);
@@ -129,15 +131,23 @@ ssize_t Stream::transport_read(evbuffer *in, size_t hint) {
     return n;
 }
 
-ssize_t Stream::transport_write(evbuffer *out) {
+ssize_t Stream::transport_sendfile(int file_fd, off_t *offset, size_t len) {
+    return sendfile(fd_, file_fd, offset, len);
+}
+
+ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
     evbuffer_iovec vec[kMaxWriteIovecs];
-    int nvec = evbuffer_peek(out, -1, nullptr, vec, kMaxWriteIovecs);
+    ev_ssize_t want = limit >= static_cast<size_t>(EV_SSIZE_MAX) ? -1 : static_cast<ev_ssize_t>(limit);
+    int nvec = evbuffer_peek(out, want, nullptr, vec, kMaxWriteIovecs);
     if (nvec <= 0) return 0;
     if (nvec > kMaxWriteIovecs) nvec = kMaxWriteIovecs;
     iovec iov[kMaxWriteIovecs];
+    size_t total = 0;
     for (int i = 0; i < nvec; i++) {
         iov[i].iov_base = vec[i].iov_base;
         iov[i].iov_len = vec[i].iov_len;
+        if (total + iov[i].iov_len > limit) iov[i].iov_len = limit - total;  // peek rounds up
+        total += iov[i].iov_len;
     }
     msghdr msg = {};
     msg.msg_iov = iov;
@@ -356,7 +366,7 @@ int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
 void Stream::commit_output(WriteFn cb, void *arg) {
     if (closed_) return;
     // Producers that appended to output() directly are accounted for here.
-    uint64_t total = bytes_written_ + evbuffer_get_length(out_);
+    uint64_t total = bytes_written_ + evbuffer_get_length(out_) + file_bytes_pending_;
     if (total > bytes_queued_) bytes_queued_ = total;
     if (cb) pending_writes_.push_back(PendingWrite{bytes_queued_, cb, arg});
     if (drain_cb_ && evbuffer_get_length(out_) > write_mark_) above_mark_ = true;
@@ -373,8 +383,34 @@ void Stream::on_write_event(evutil_socket_t, short, void *arg) {
 
 void Stream::flush() {
     if (closed_) return;
-    while (evbuffer_get_length(out_) > 0) {
-        ssize_t n = transport_write(out_);
+    for (;;) {
+        if (!files_.empty() && files_.front().position == bytes_written_) {
+            FileSegment &f = files_.front();
+            ssize_t n = transport_sendfile(f.fd, &f.offset, f.remaining);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+                close(error_from_errno(errno));
+                return;
+            }
+            if (n == 0) {  // the file shrank under us: the promised bytes cannot be sent
+                log(LogLevel::error, "stream fd %d: file ended before the bytes to send", fd_);
+                close(EDDY_EIO);
+                return;
+            }
+            bytes_written_ += static_cast<uint64_t>(n);
+            file_bytes_pending_ -= static_cast<uint64_t>(n);
+            f.remaining -= static_cast<size_t>(n);
+            if (f.remaining == 0) {
+                ::close(f.fd);
+                files_.erase(files_.begin());
+            }
+            continue;
+        }
+        // Memory bytes may only go out up to the next file segment.
+        size_t limit = files_.empty() ? SIZE_MAX
+                                      : static_cast<size_t>(files_.front().position - bytes_written_);
+        if (evbuffer_get_length(out_) == 0 || limit == 0) break;
+        ssize_t n = transport_write(out_, limit);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
             close(error_from_errno(errno));
@@ -383,8 +419,33 @@ void Stream::flush() {
         bytes_written_ += static_cast<uint64_t>(n);
         if (n == 0) break;
     }
-    set_write_interest(evbuffer_get_length(out_) > 0);
+    set_write_interest(evbuffer_get_length(out_) > 0 || !files_.empty());
     after_write_progress();
+}
+
+int Stream::send_file(int file_fd, off_t offset, size_t len, WriteFn cb, void *arg) {
+    if (closed_) return EDDY_ECLOSED;
+    if (file_fd < 0 || offset < 0) return EDDY_EINVAL;
+    if (len == 0) {
+        ::close(file_fd);
+        commit_output(cb, arg);
+        return 0;
+    }
+    uint64_t position = bytes_written_ + evbuffer_get_length(out_) + file_bytes_pending_;
+    try {
+        files_.push_back(FileSegment{position, file_fd, offset, len});
+    } catch (...) {
+        return EDDY_ENOMEM;
+    }
+    file_bytes_pending_ += len;
+    commit_output(cb, arg);
+    return 0;
+}
+
+void Stream::close_files() {
+    for (FileSegment &f : files_) ::close(f.fd);
+    files_.clear();
+    file_bytes_pending_ = 0;
 }
 
 void Stream::after_write_progress() {
@@ -406,7 +467,7 @@ void Stream::after_write_progress() {
         if (drain_cb_) drain_cb_(this, drain_arg_);
         if (closed_) return;
     }
-    if (close_when_flushed_ && evbuffer_get_length(out_) == 0 && !lingering_) {
+    if (close_when_flushed_ && evbuffer_get_length(out_) == 0 && files_.empty() && !lingering_) {
         if (linger_seconds_ <= 0) {
             close(0);
             return;
@@ -460,9 +521,10 @@ void Stream::close(int error) {
     if (closed_) return;
     if (error == EDDY_EOF && evbuffer_get_length(out_) > 0) {
         // The peer only closed its sending side as far as we know: give it what we have.
-        transport_write(out_);
+        transport_write(out_, SIZE_MAX);
     }
     closed_ = true;
+    close_files();
     close_error_ = error;
     event_del(&read_ev_);
     event_del(&write_ev_);
@@ -479,7 +541,7 @@ void Stream::close_after_flush(double linger) {
     close_when_flushed_ = true;
     linger_seconds_ = linger;
     read_kind_ = ReadKind::none;
-    if (evbuffer_get_length(out_) == 0) {
+    if (evbuffer_get_length(out_) == 0 && files_.empty()) {
         after_write_progress();
     } else {
         schedule_flush();

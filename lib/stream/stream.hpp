@@ -55,6 +55,11 @@ public:
     // evbuffer_add_reference); call commit_output() afterwards.
     evbuffer *output() { return out_; }
     void commit_output(WriteFn cb = nullptr, void *arg = nullptr);
+    // Sends `len` bytes of `file_fd` from `offset` with sendfile(2), after everything written
+    // before it; the stream takes ownership of `file_fd` (closed when sent or on close).
+    int send_file(int file_fd, off_t offset, size_t len, WriteFn cb = nullptr, void *arg = nullptr);
+    // Bytes held in memory waiting to be sent (file segments are not counted: they cost no
+    // memory).
     size_t write_buffer_size() const { return evbuffer_get_length(out_); }
     size_t read_buffer_size() const { return evbuffer_get_length(in_); }
     void set_write_mark(size_t mark, DrainFn cb, void *arg);
@@ -82,8 +87,11 @@ protected:
     ~Stream() override;
     // Reads into `in`; returns bytes read, 0 at EOF, -1 with errno (EAGAIN when nothing).
     virtual ssize_t transport_read(evbuffer *in, size_t hint);
-    // Writes from `out` (draining what was written); returns bytes, or -1 with errno.
-    virtual ssize_t transport_write(evbuffer *out);
+    // Writes at most `limit` bytes from `out` (draining what was written); returns bytes, or
+    // -1 with errno.
+    virtual ssize_t transport_write(evbuffer *out, size_t limit);
+    // Sends up to `len` bytes of a file from `*offset` (advancing it); returns bytes, or -1.
+    virtual ssize_t transport_sendfile(int file_fd, off_t *offset, size_t len);
 
 private:
     enum class ReadKind : uint8_t { none, until, bytes, until_close, some };
@@ -134,7 +142,17 @@ private:
     ConsumeFn consume_fn_ = nullptr;  // for ReadKind::some
     void *read_arg_ = nullptr;
 
+    struct FileSegment {
+        uint64_t position;  // stream offset of the segment's first byte
+        int fd;
+        off_t offset;
+        size_t remaining;
+    };
+    void close_files();
+
     std::vector<PendingWrite> pending_writes_;
+    std::vector<FileSegment> files_;
+    uint64_t file_bytes_pending_ = 0;
     uint64_t bytes_queued_ = 0;
     uint64_t bytes_written_ = 0;
     size_t write_mark_ = 0;

@@ -124,6 +124,15 @@ Handler *App::route_request(http::Request *req) {
     }
     for (char &c : host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
 
+    for (const StaticMount &m : static_mounts) {
+        if (req->path.compare(0, m.prefix.size(), m.prefix) != 0) continue;
+        Handler *h = new (std::nothrow) Handler(this, nullptr, req);
+        if (!h) return nullptr;
+        h->is_static = true;
+        h->static_root = m.root;
+        h->static_rel = req->path.substr(m.prefix.size());
+        return h;
+    }
     std::vector<std::string> raw;
     Route *found = nullptr;
     for (HostTable *t : host_tables_) {

@@ -12,6 +12,7 @@
 #include "web/app.hpp"
 #include "web/cookies.hpp"
 #include "web/route.hpp"
+#include "web/static_files.hpp"
 
 namespace eddy::web {
 
@@ -141,7 +142,9 @@ void Handler::start() {
     enter();
     req->set_header("Content-Type", "text/html; charset=UTF-8", true);
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
-    if (bad_path_args_) {
+    if (is_static) {
+        serve_static(this, static_root, static_rel);
+    } else if (bad_path_args_) {
         log(LogLevel::info, "web: %s: path arguments are not valid UTF-8", req->path.c_str());
         send_error(400);
     } else if (!route) {
@@ -213,7 +216,7 @@ bool Handler::guard(int *rc) {
         *rc = EDDY_ESTATE;
         return false;
     }
-    if (closed) {
+    if (closed || !req->connected()) {
         *rc = EDDY_ECLOSED;
         return false;
     }

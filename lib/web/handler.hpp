@@ -60,6 +60,14 @@ public:
                    const char *path, double expires, long max_age, int flags, const char *samesite);
     int set_signed_cookie(std::string_view name, std::string_view value, double expires_days);
 
+    // The response body is being produced outside the buffered path (static files): no ETag
+    // or gzip transforms at finish.
+    void mark_flushed() { flushed_ = true; }
+    // Serve this request from a static mount (set by the app when the path is under one).
+    bool is_static = false;
+    std::string static_root;  // canonical directory
+    std::string static_rel;   // the path below the mount's prefix, still percent-encoded
+
     App *app;
     Route *route;  // nullptr: the built-in 404 handler, or the app was freed
     http::Request *req;

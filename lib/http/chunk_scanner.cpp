@@ -1,0 +1,193 @@
+#include "http/chunk_scanner.hpp"
+
+#include "http/httputil.hpp"
+
+namespace eddy::http {
+
+namespace {
+int hex_value(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+bool is_ws(unsigned char c) { return c == ' ' || c == '\t'; }
+// qdtext and the escapable octets of quoted-pair (RFC 9110 §5.6.4), obs-text included.
+bool is_qdtext(unsigned char c) {
+    return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+           (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+}
+}  // namespace
+
+void ChunkScanner::reset(size_t max_trailer_bytes) {
+    state_ = State::size;
+    size_ = 0;
+    digits_ = 0;
+    remaining_ = 0;
+    trailer_bytes_ = 0;
+    max_trailer_ = max_trailer_bytes;
+}
+
+ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *used, int *status) {
+    size_t i = 0;
+    auto fail = [&](int code) {
+        *used = i;
+        *status = code;
+        return Result::error;
+    };
+    // The end of a size line: CR then LF, then data (or trailers after the last chunk).
+    auto end_size_line = [&]() {
+        after_lf_ = size_ == 0 ? State::trailer_start : State::data;
+        remaining_ = size_;
+        state_ = State::line_lf;
+    };
+    for (; i < len; i++) {
+        unsigned char c = static_cast<unsigned char>(data[i]);
+        switch (state_) {
+        case State::size: {
+            int v = hex_value(c);
+            if (v < 0) {
+                if (digits_ == 0) return fail(400);
+                state_ = State::after_size;
+                i--;  // look at this byte again
+                continue;
+            }
+            if (++digits_ > 16) return fail(400);  // would overflow 64 bits
+            size_ = size_ * 16 + static_cast<uint64_t>(v);
+            continue;
+        }
+        case State::after_size:
+        case State::ext_after_name:
+        case State::ext_after_value:
+            if (is_ws(c)) continue;
+            if (c == ';') {
+                state_ = State::ext_name_start;
+            } else if (c == '\r') {
+                end_size_line();
+            } else if (c == '=' && state_ == State::ext_after_name) {
+                state_ = State::ext_value_start;
+            } else {
+                return fail(400);
+            }
+            continue;
+        case State::ext_name_start:
+            if (is_ws(c)) continue;
+            if (!is_tchar(c)) return fail(400);
+            state_ = State::ext_name;
+            continue;
+        case State::ext_name:
+            if (is_tchar(c)) continue;
+            if (c == '=') {
+                state_ = State::ext_value_start;
+            } else if (is_ws(c)) {
+                state_ = State::ext_after_name;
+            } else if (c == ';') {
+                state_ = State::ext_name_start;
+            } else if (c == '\r') {
+                end_size_line();
+            } else {
+                return fail(400);
+            }
+            continue;
+        case State::ext_value_start:
+            if (is_ws(c)) continue;
+            if (c == '"') {
+                state_ = State::ext_quoted;
+            } else if (is_tchar(c)) {
+                state_ = State::ext_token;
+            } else {
+                return fail(400);
+            }
+            continue;
+        case State::ext_token:
+            if (is_tchar(c)) continue;
+            if (is_ws(c)) {
+                state_ = State::ext_after_value;
+            } else if (c == ';') {
+                state_ = State::ext_name_start;
+            } else if (c == '\r') {
+                end_size_line();
+            } else {
+                return fail(400);
+            }
+            continue;
+        case State::ext_quoted:
+            if (c == '"') {
+                state_ = State::ext_after_value;
+            } else if (c == '\\') {
+                state_ = State::ext_quoted_escape;
+            } else if (!is_qdtext(c)) {
+                return fail(400);
+            }
+            continue;
+        case State::ext_quoted_escape:
+            if (!(c == '\t' || (c >= 0x20 && c != 0x7f))) return fail(400);
+            state_ = State::ext_quoted;
+            continue;
+        case State::line_lf:
+            if (c != '\n') return fail(400);
+            state_ = after_lf_;
+            continue;
+        case State::data: {
+            uint64_t take = len - i;
+            if (take > remaining_) take = remaining_;
+            remaining_ -= take;
+            i += static_cast<size_t>(take) - 1;
+            if (remaining_ == 0) state_ = State::data_cr;
+            continue;
+        }
+        case State::data_cr:
+            if (c != '\r') return fail(400);
+            state_ = State::data_lf;
+            continue;
+        case State::data_lf:
+            if (c != '\n') return fail(400);
+            state_ = State::size;
+            size_ = 0;
+            digits_ = 0;
+            continue;
+        case State::trailer_start:
+            if (++trailer_bytes_ > max_trailer_) return fail(431);
+            if (c == '\r') {
+                state_ = State::end_lf;
+            } else if (is_tchar(c)) {
+                state_ = State::trailer_name;
+            } else {
+                return fail(400);  // obs-fold, a bare LF, or junk
+            }
+            continue;
+        case State::trailer_name:
+            if (++trailer_bytes_ > max_trailer_) return fail(431);
+            if (c == ':') {
+                state_ = State::trailer_value;
+            } else if (!is_tchar(c)) {
+                return fail(400);
+            }
+            continue;
+        case State::trailer_value:
+            if (++trailer_bytes_ > max_trailer_) return fail(431);
+            if (c == '\r') {
+                state_ = State::trailer_lf;
+            } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                return fail(400);
+            }
+            continue;
+        case State::trailer_lf:
+            if (c != '\n') return fail(400);
+            state_ = State::trailer_start;
+            continue;
+        case State::end_lf:
+            if (c != '\n') return fail(400);
+            state_ = State::done;
+            *used = i + 1;
+            return Result::done;
+        case State::done:
+            *used = i;
+            return Result::done;
+        }
+    }
+    *used = len;
+    return state_ == State::done ? Result::done : Result::need_more;
+}
+
+}  // namespace eddy::http

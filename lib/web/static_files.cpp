@@ -1,0 +1,235 @@
+#include "web/static_files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "http/httputil.hpp"
+#include "http/request.hpp"
+#include "util/log.hpp"
+#include "web/app.hpp"
+#include "web/handler.hpp"
+
+namespace eddy::web {
+
+namespace {
+
+struct TypeEntry {
+    const char *ext;
+    const char *type;
+};
+
+const TypeEntry kTypes[] = {
+    {"html", "text/html; charset=UTF-8"}, {"htm", "text/html; charset=UTF-8"},
+    {"css", "text/css; charset=UTF-8"},   {"js", "text/javascript; charset=UTF-8"},
+    {"mjs", "text/javascript; charset=UTF-8"}, {"json", "application/json"},
+    {"txt", "text/plain; charset=UTF-8"}, {"md", "text/markdown; charset=UTF-8"},
+    {"xml", "application/xml"},           {"svg", "image/svg+xml"},
+    {"png", "image/png"},                 {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},               {"gif", "image/gif"},
+    {"webp", "image/webp"},               {"ico", "image/vnd.microsoft.icon"},
+    {"wasm", "application/wasm"},         {"pdf", "application/pdf"},
+    {"woff", "font/woff"},                {"woff2", "font/woff2"},
+    {"mp4", "video/mp4"},                 {"webm", "video/webm"},
+    {"map", "application/json"},          {"csv", "text/csv; charset=UTF-8"},
+    {"gz", "application/gzip"},           {"zip", "application/zip"},
+};
+
+// A strong validator from the file's identity and version (nginx's approach): no need to read
+// the file, and it changes whenever the file does.
+std::string make_etag(const struct stat &st, bool gz) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "\"%llx-%llx-%llx%s\"",
+             static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
+                 static_cast<unsigned long long>(st.st_mtim.tv_nsec),
+             static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(st.st_ino),
+             gz ? "-gz" : "");
+    return buf;
+}
+
+bool etag_in_list(std::string_view list, const std::string &etag) {
+    for (std::string_view member : http::split_list(list)) {
+        if (member == "*") return true;
+        if (member.substr(0, 2) == "W/") member.remove_prefix(2);
+        if (member == etag) return true;
+    }
+    return false;
+}
+
+// Parses a single byte range (RFC 9110 §14.1.2). Returns 1 with [start, end] inclusive,
+// 0 when the header is to be ignored (not bytes, several ranges, malformed), -1 when
+// unsatisfiable.
+int parse_range(std::string_view value, uint64_t size, uint64_t &start, uint64_t &end) {
+    if (value.substr(0, 6) != "bytes=") return 0;
+    value.remove_prefix(6);
+    if (value.find(',') != std::string_view::npos) return 0;
+    size_t dash = value.find('-');
+    if (dash == std::string_view::npos) return 0;
+    std::string_view a = value.substr(0, dash), b = value.substr(dash + 1);
+    auto parse = [](std::string_view s, uint64_t &out) {
+        if (s.empty() || s.size() > 18) return false;
+        out = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return false;
+            out = out * 10 + static_cast<uint64_t>(c - '0');
+        }
+        return true;
+    };
+    uint64_t x = 0, y = 0;
+    if (a.empty()) {  // suffix: the last y bytes
+        if (!parse(b, y)) return 0;
+        if (y == 0 || size == 0) return -1;
+        start = y >= size ? 0 : size - y;
+        end = size - 1;
+        return 1;
+    }
+    if (!parse(a, x)) return 0;
+    if (b.empty()) {
+        y = size ? size - 1 : 0;
+    } else if (!parse(b, y) || y < x) {
+        return 0;
+    }
+    if (x >= size) return -1;
+    start = x;
+    end = y >= size ? size - 1 : y;
+    return 1;
+}
+
+bool inside(const std::string &root, const char *resolved) {
+    size_t n = root.size();
+    return strncmp(resolved, root.c_str(), n) == 0 && (resolved[n] == '/' || resolved[n] == '\0');
+}
+
+}  // namespace
+
+const char *content_type_for(const std::string &path) {
+    size_t dot = path.rfind('.');
+    size_t slash = path.rfind('/');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+        return "application/octet-stream";
+    std::string ext = path.substr(dot + 1);
+    for (char &c : ext) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    for (const TypeEntry &t : kTypes)
+        if (ext == t.ext) return t.type;
+    return "application/octet-stream";
+}
+
+void serve_static(Handler *h, const std::string &root, const std::string &rel_encoded) {
+    http::Request *req = h->req;
+    if (req->method != "GET" && req->method != "HEAD") {
+        req->set_header("Allow", "GET, HEAD", true);
+        h->send_error(405);
+        return;
+    }
+    std::string rel;
+    if (!http::percent_decode(rel_encoded, rel, false) || rel.find('\0') != std::string::npos) {
+        h->send_error(400);
+        return;
+    }
+    std::string full = root + "/" + rel;
+    char resolved[PATH_MAX];
+    if (!realpath(full.c_str(), resolved)) {
+        h->send_error(errno == ENOENT || errno == ENOTDIR ? 404 : 403);
+        return;
+    }
+    // ".." and symlinks are resolved by realpath: what is left must still be under the root.
+    if (!inside(root, resolved)) {
+        log(LogLevel::info, "static: %s leaves the root", req->path.c_str());
+        h->send_error(403);
+        return;
+    }
+    struct stat st;
+    if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) {
+        h->send_error(S_ISDIR(st.st_mode) ? 403 : 404);
+        return;
+    }
+    std::string path = resolved;
+    const char *type = content_type_for(path);
+
+    // A precompressed twin is served when the client takes gzip.
+    bool gz = false;
+    const http::HeaderField *ae = req->find_header("Accept-Encoding");
+    if (ae && http::list_contains(ae->value, "gzip")) {
+        std::string gz_path = path + ".gz";
+        char gz_resolved[PATH_MAX];
+        struct stat gz_st;
+        if (realpath(gz_path.c_str(), gz_resolved) && inside(root, gz_resolved) &&
+            stat(gz_resolved, &gz_st) == 0 && S_ISREG(gz_st.st_mode)) {
+            path = gz_resolved;
+            st = gz_st;
+            gz = true;
+        }
+    }
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        h->send_error(errno == EACCES ? 403 : 404);
+        return;
+    }
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    std::string etag = make_etag(st, gz);
+    char last_modified[32];
+    http::format_http_date(st.st_mtim.tv_sec, last_modified);
+
+    req->set_header("Content-Type", type, true);
+    req->set_header("Etag", etag, true);
+    req->set_header("Last-Modified", last_modified, true);
+    req->set_header("Accept-Ranges", "bytes", true);
+    if (ae || gz) req->set_header("Vary", "Accept-Encoding", true);
+    if (gz) req->set_header("Content-Encoding", "gzip", true);
+
+    // Conditional requests (RFC 9110 §13.2.2): If-None-Match wins over If-Modified-Since.
+    const http::HeaderField *inm = req->find_header("If-None-Match");
+    bool not_modified = false;
+    if (inm) {
+        not_modified = etag_in_list(inm->value, etag);
+    } else if (const http::HeaderField *ims = req->find_header("If-Modified-Since")) {
+        time_t since;
+        if (http::parse_http_date(ims->value, since) && st.st_mtim.tv_sec <= since) not_modified = true;
+    }
+    if (not_modified) {
+        ::close(fd);
+        req->set_status(304, {});
+        h->finish();
+        return;
+    }
+
+    uint64_t start = 0, end = size ? size - 1 : 0;
+    bool partial = false;
+    const http::HeaderField *range = req->find_header("Range");
+    const http::HeaderField *if_range = req->find_header("If-Range");
+    if (range && (!if_range || if_range->value == etag)) {
+        int r = parse_range(range->value, size, start, end);
+        if (r < 0) {
+            ::close(fd);
+            char content_range[64];
+            snprintf(content_range, sizeof content_range, "bytes */%llu",
+                     static_cast<unsigned long long>(size));
+            req->reset_response();
+            req->set_header("Content-Range", content_range, true);
+            req->set_status(416, {});
+            h->finish();
+            return;
+        }
+        partial = r == 1;
+    }
+    uint64_t length = size ? end - start + 1 : 0;
+    if (partial) {
+        char content_range[96];
+        snprintf(content_range, sizeof content_range, "bytes %llu-%llu/%llu",
+                 static_cast<unsigned long long>(start), static_cast<unsigned long long>(end),
+                 static_cast<unsigned long long>(size));
+        req->set_status(206, {});
+        req->set_header("Content-Range", content_range, true);
+    }
+    req->set_header("Content-Length", std::to_string(length), true);
+    h->mark_flushed();
+    req->send_file(fd, static_cast<off_t>(start), static_cast<size_t>(length));
+    h->finish();
+}
+
+}  // namespace eddy::web
