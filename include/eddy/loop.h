@@ -139,8 +139,10 @@ EDDY_API void eddy_watch_free(eddy_watch *watch);
 /* Called on the loop thread after `signum` was delivered (deliveries may coalesce). */
 typedef void (*eddy_signal_fn)(eddy_signal *sig, int signum, void *userdata);
 
-/* Handles `signum` on this loop until eddy_signal_free(). Only one loop in a process should
- * handle a given signal. Returns NULL on bad arguments or failure (caller keeps userdata). */
+/* Handles `signum` on this loop until eddy_signal_free(). Only one loop in a process can handle
+ * signals at a time (the backend delivers every signal to a single loop): while signal handlers
+ * are registered on one loop, eddy_signal_new() on another loop fails.
+ * Returns NULL on bad arguments or failure (caller keeps userdata). */
 EDDY_API eddy_signal *eddy_signal_new(eddy_loop *loop, int signum, eddy_signal_fn cb,
                                       void *userdata, eddy_free_fn free_userdata);
 

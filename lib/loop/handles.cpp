@@ -1,7 +1,10 @@
 #include "loop/handles.hpp"
 
 #include <cmath>
+#include <mutex>
 #include <new>
+
+#include "util/log.hpp"
 
 namespace eddy {
 
@@ -70,9 +73,23 @@ void Watch::destroy() {
 
 // ---- Signal ----------------------------------------------------------------------------------
 
+namespace {
+// Fix: libevent delivers every signal to one event_base only (the one that last added a signal
+// or started a loop pass), so handlers on a second loop silently lost their signals. Only one
+// loop may hold signal handlers at a time; eddy_signal_new on another loop now fails instead.
+std::mutex signal_owner_mutex;
+Loop *signal_owner = nullptr;  // the loop holding every live Signal, or nullptr
+int signal_owner_count = 0;
+}  // namespace
+
 Signal *Signal::create(Loop *loop, int signum, eddy_signal_fn cb, void *userdata,
                        eddy_free_fn free_userdata) {
     if (!loop || signum <= 0 || signum >= 65 || !cb) return nullptr;
+    std::lock_guard<std::mutex> guard(signal_owner_mutex);
+    if (signal_owner && signal_owner != loop) {
+        log(LogLevel::warning, "signal %d: another loop already handles signals", signum);
+        return nullptr;
+    }
     Signal *s = new (std::nothrow) Signal();
     if (!s) return nullptr;
     s->loop_ = loop;
@@ -86,6 +103,8 @@ Signal *Signal::create(Loop *loop, int signum, eddy_signal_fn cb, void *userdata
         return nullptr;
     }
     loop->add_resource(s);
+    signal_owner = loop;
+    signal_owner_count++;
     return s;
 }
 
@@ -96,6 +115,10 @@ void Signal::on_event(evutil_socket_t signum, short, void *arg) {
 
 void Signal::release() {
     event_del(&ev_);
+    {
+        std::lock_guard<std::mutex> guard(signal_owner_mutex);
+        if (--signal_owner_count == 0) signal_owner = nullptr;
+    }
     if (free_userdata_) free_userdata_(userdata_);
     delete this;
 }

@@ -173,6 +173,78 @@ static void test_timer_same_deadline_many(void **state) {
     eddy_loop_free(loop);
 }
 
+
+/* Many timers with colliding deadlines, half of them cancelled in random order: the rest run in
+ * (deadline, scheduling order), each exactly once, and every userdata is released once. */
+#define HEAP_N 2000
+
+typedef struct {
+    int order[HEAP_N];
+    int n;
+    int frees[HEAP_N];
+} heap_log;
+
+typedef struct {
+    heap_log *log;
+    int index;
+} heap_item;
+
+static void heap_run(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    heap_item *it = userdata;
+    it->log->order[it->log->n++] = it->index;
+}
+
+static void heap_free(void *userdata) {
+    heap_item *it = userdata;
+    it->log->frees[it->index]++;
+}
+
+static void test_timer_heap_random(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    heap_log *log = calloc(1, sizeof *log);
+    heap_item *items = calloc(HEAP_N, sizeof *items);
+    eddy_call_id *ids = calloc(HEAP_N, sizeof *ids);
+    double *when = calloc(HEAP_N, sizeof *when);
+    unsigned char *cancelled = calloc(HEAP_N, 1);
+    unsigned seed = 12345;
+    double base = eddy_loop_time(loop) + 0.02;
+    for (int i = 0; i < HEAP_N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        when[i] = base + (double)((seed >> 16) % 25) * 0.001;
+        items[i].log = log;
+        items[i].index = i;
+        ids[i] = eddy_loop_call_at(loop, when[i], heap_run, &items[i], heap_free);
+        assert_true(ids[i] != 0);
+    }
+    int expected_runs = HEAP_N;
+    for (int k = 0; k < HEAP_N; k++) {
+        seed = seed * 1103515245u + 12345u;
+        int i = (int)((seed >> 8) % HEAP_N);
+        if (cancelled[i] || (seed & 1)) continue;
+        assert_int_equal(eddy_loop_cancel(loop, ids[i]), 0);
+        cancelled[i] = 1;
+        expected_runs--;
+    }
+    assert_int_equal(run_until_count(loop, &log->n, expected_runs, TEST_WAIT_SECONDS),
+                     expected_runs);
+    for (int i = 0; i < 3; i++) assert_int_equal(eddy_loop_run_once(loop, 0), 0);
+    assert_int_equal(log->n, expected_runs);
+    for (int k = 1; k < log->n; k++) {
+        int a = log->order[k - 1], b = log->order[k];
+        assert_false(cancelled[b]);
+        assert_true(when[a] < when[b] || (when[a] == when[b] && a < b));
+    }
+    for (int i = 0; i < HEAP_N; i++) assert_int_equal(log->frees[i], 1);
+    eddy_loop_free(loop);
+    free(log);
+    free(items);
+    free(ids);
+    free(when);
+    free(cancelled);
+}
+
 /* ---- cancel ------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -639,6 +711,42 @@ static void test_signal(void **state) {
     eddy_loop_free(loop);
 }
 
+
+/* Signals go to one loop per process: a second loop cannot register handlers while the first
+ * has some, and can once they are gone. (Regression: the second loop's handler was accepted and
+ * the first loop's signals were silently lost.) */
+static void test_signal_two_loops(void **state) {
+    (void)state;
+    eddy_loop *a = eddy_loop_new();
+    eddy_loop *b = eddy_loop_new();
+    signal_ctx ca = {0, 0, 0}, cb = {0, 0, 0};
+    eddy_signal *sa = eddy_signal_new(a, SIGUSR1, signal_cb, &ca, signal_free_cb);
+    assert_non_null(sa);
+    int frees = 0;
+    assert_null(eddy_signal_new(b, SIGUSR2, never_signal, &frees, count_free));
+    assert_int_equal(frees, 0); /* caller keeps userdata on failure */
+    /* The first loop still gets its signal. */
+    raise(SIGUSR1);
+    assert_int_equal(run_until_count(a, &ca.calls, 1, TEST_WAIT_SECONDS), 1); /* frees sa */
+    assert_int_equal(ca.frees, 1);
+    /* Now the other loop may handle signals. */
+    eddy_signal *sb = eddy_signal_new(b, SIGUSR2, signal_cb, &cb, signal_free_cb);
+    assert_non_null(sb);
+    raise(SIGUSR2);
+    assert_int_equal(run_until_count(b, &cb.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(cb.signum, SIGUSR2);
+    /* Freeing a loop that holds handlers also releases the claim. */
+    sb = eddy_signal_new(b, SIGUSR2, never_signal, &frees, count_free);
+    assert_non_null(sb);
+    eddy_loop_free(b);
+    assert_int_equal(frees, 1);
+    sa = eddy_signal_new(a, SIGUSR1, never_signal, &frees, count_free);
+    assert_non_null(sa);
+    eddy_signal_free(sa);
+    assert_int_equal(frees, 2);
+    eddy_loop_free(a);
+}
+
 /* ---- fd watches --------------------------------------------------------------------------- */
 
 typedef struct {
@@ -751,6 +859,53 @@ static void test_watch_both_directions(void **state) {
     assert_int_equal(ctx.calls, 1);
     close(sv[0]);
     close(sv[1]);
+    eddy_loop_free(loop);
+}
+
+
+/* Two watches ready in the same pass: whichever runs first frees the other, which then must not
+ * run (its userdata is released once). */
+typedef struct {
+    eddy_watch *w[2];
+    int calls;
+    int frees;
+} pair_ctx;
+
+static void pair_free(void *userdata) { ((pair_ctx *)userdata)->frees++; }
+
+static void pair_cb(eddy_watch *w, int fd, int events, void *userdata) {
+    (void)fd;
+    (void)events;
+    pair_ctx *ctx = userdata;
+    ctx->calls++;
+    int self = ctx->w[0] == w ? 0 : 1;
+    if (ctx->w[1 - self]) {
+        eddy_watch_free(ctx->w[1 - self]);
+        ctx->w[1 - self] = NULL;
+    }
+    eddy_watch_free(w);
+    ctx->w[self] = NULL;
+}
+
+static void test_watch_free_other_in_same_pass(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    int a[2], b[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+    write_all(a[1], "x", 1);
+    write_all(b[1], "y", 1);
+    pair_ctx ctx = {{NULL, NULL}, 0, 0};
+    ctx.w[0] = eddy_watch_new(loop, a[0], EDDY_READABLE, pair_cb, &ctx, pair_free);
+    ctx.w[1] = eddy_watch_new(loop, b[0], EDDY_READABLE, pair_cb, &ctx, pair_free);
+    assert_int_equal(run_until_count(loop, &ctx.calls, 1, TEST_WAIT_SECONDS), 1);
+    for (int i = 0; i < 3; i++) assert_int_equal(eddy_loop_run_once(loop, 0), 0);
+    assert_int_equal(ctx.calls, 1);
+    assert_int_equal(ctx.frees, 2);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
     eddy_loop_free(loop);
 }
 
@@ -1163,6 +1318,7 @@ int main(void) {
         cmocka_unit_test(test_call_soon_next_iteration),
         cmocka_unit_test(test_timer_ordering),
         cmocka_unit_test(test_timer_same_deadline_many),
+        cmocka_unit_test(test_timer_heap_random),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_cancel_timer_from_timer),
         cmocka_unit_test(test_free_releases_userdata),
@@ -1170,8 +1326,10 @@ int main(void) {
         cmocka_unit_test(test_call_soon_threadsafe),
         cmocka_unit_test(test_periodic),
         cmocka_unit_test(test_signal),
+        cmocka_unit_test(test_signal_two_loops),
         cmocka_unit_test(test_watch_pipe),
         cmocka_unit_test(test_watch_both_directions),
+        cmocka_unit_test(test_watch_free_other_in_same_pass),
         cmocka_unit_test(test_run_once),
         cmocka_unit_test(test_embedding_poll_driver),
         cmocka_unit_test(test_far_timers_do_not_spin),

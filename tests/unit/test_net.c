@@ -161,6 +161,19 @@ static void test_listener_reuseport(void **state) {
     server_done(&a);
 }
 
+typedef struct connect_ctx connect_ctx;
+struct connect_ctx {
+    int calls;
+    int error;
+    eddy_stream *stream;
+    int frees;
+    int in_connect_call;
+    int called_inside;
+    eddy_loop *loop;
+};
+static void start_connect(eddy_loop *loop, connect_ctx *c, const char *host, int port,
+                          double timeout);
+
 static int ipv6_loopback_available(void) {
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return 0;
@@ -196,6 +209,13 @@ static void test_listener_ipv6(void **state) {
     assert_true(ctx.last_port > 0);
     echo_roundtrip(ctx.loop, fd, "hello over ipv6\n");
     close(fd);
+    /* eddy_connect over IPv6 too. */
+    connect_ctx c;
+    start_connect(ctx.loop, &c, "::1", port, 5.0);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 2, TEST_WAIT_SECONDS), 2);
+    eddy_stream_close(c.stream);
     server_done(&ctx);
 }
 
@@ -523,15 +543,7 @@ static void test_echo_many_clients(void **state) {
 
 /* ---- eddy_connect ------------------------------------------------------------------------- */
 
-typedef struct {
-    int calls;
-    int error;
-    eddy_stream *stream;
-    int frees;
-    int in_connect_call;
-    int called_inside;
-    eddy_loop *loop;
-} connect_ctx;
+
 
 static void on_connected(eddy_loop *loop, eddy_stream *stream, int error, void *userdata) {
     connect_ctx *c = userdata;
