@@ -57,7 +57,8 @@ const http_parser_settings Connection::kSettings = [] {
 }();
 
 Connection::Connection(Server *server, Stream *stream, std::string peer_ip, int peer_port)
-    : server_(server), stream_(stream), peer_ip_(std::move(peer_ip)), peer_port_(peer_port) {
+    : server_(server), stream_(stream), peer_ip_(std::move(peer_ip)), peer_port_(peer_port),
+      scanner_() {
     timer_.fire = on_timer;
     timer_.owner = this;
     http_parser_init(&parser_, HTTP_REQUEST);
@@ -83,14 +84,14 @@ void Connection::want_read() {
 // ---- timers ----------------------------------------------------------------------------------
 
 void Connection::set_timer(TimerKind kind, double seconds) {
-    Loop *loop = server_->loop();
     if (kind == TimerKind::none || seconds <= 0) {
+        // Left in the heap: when it fires, kind none makes it a no-op. Cheaper than a heap
+        // removal on every request, and the next set_timer moves it anyway.
         timer_kind_ = TimerKind::none;
-        loop->timer_stop(&timer_);
         return;
     }
     timer_kind_ = kind;
-    loop->timer_start(&timer_, Loop::now() + seconds);
+    server_->loop()->timer_start(&timer_, Loop::now() + seconds);
 }
 
 void Connection::on_timer(TimerNode *node) {
@@ -273,6 +274,7 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
     const std::string &feed_method = parser_methods().count(req->method) ? req->method : "GET";
     size_t used = 0;
     phase_ = Phase::head;
+    new (&scanner_) HeadScanner();  // (re)activate the union member
     scanner_.reset(server_->options.max_header_size, req->method.size());
     if (req->method.size() > server_->options.max_header_size) {
         send_error(431, false);
@@ -386,7 +388,10 @@ int Connection::on_headers_complete(http_parser *p) {
     c->phase_ = Phase::body;
     c->chunked_ = (p->flags & F_CHUNKED) != 0;
     c->chunk_scanned_ = 0;
-    if (c->chunked_) c->chunk_scanner_.reset(c->server_->options.max_header_size);
+    if (c->chunked_) {
+        new (&c->chunk_scanner_) ChunkScanner();  // the head scanner is done: switch members
+        c->chunk_scanner_.reset(c->server_->options.max_header_size);
+    }
     bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     if (has_body) {
         c->set_timer(TimerKind::body, req->body_timeout);

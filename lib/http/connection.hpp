@@ -84,8 +84,12 @@ private:
     std::string peer_ip_;
     int peer_port_;
     http_parser parser_;
-    HeadScanner scanner_;
-    ChunkScanner chunk_scanner_;
+    // The head scanner works until the head ends, the chunk scanner only after it: they share
+    // storage (memory per connection matters).
+    union {
+        HeadScanner scanner_;
+        ChunkScanner chunk_scanner_;
+    };
     bool chunked_ = false;       // the current request body is chunked
     size_t chunk_scanned_ = 0;   // validated bytes not yet fed to the parser
     Request *request_ = nullptr;

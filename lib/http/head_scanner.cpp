@@ -17,12 +17,41 @@ HeadScanner::Result HeadScanner::scan(char *data, size_t len, size_t *used, int 
     static const char kVersion[] = "HTTP/d.d";  // 'd' stands for a digit
     size_t trailing_ws = len;  // start (in this piece) of the value's current run of OWS
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = static_cast<unsigned char>(data[i]);
         auto fail = [&](int code) {
             *used = i;
             *status = code;
             return Result::error;
         };
+        // Fast path: skip a run of ordinary bytes of the current part in a tight loop; the
+        // byte that ends the run goes through the state machine below.
+        if (!after_cr_) {
+            size_t j = i;
+            if (state_ == State::target) {
+                while (j < len && static_cast<unsigned char>(data[j]) >= 0x21 &&
+                       static_cast<unsigned char>(data[j]) <= 0x7e)
+                    j++;
+            } else if (state_ == State::field_value && value_started_) {
+                while (j < len && data[j] != '\r' && data[j] != '\n' && data[j] != ' ' &&
+                       data[j] != '\t')
+                    j++;
+                if (j > i) trailing_ws = len;
+            } else if (state_ == State::field_name) {
+                while (j < len && is_tchar(static_cast<unsigned char>(data[j]))) j++;
+                if (j > i) line_start_ = false;
+            }
+            if (j > i) {
+                size_t run = j - i;
+                if (bytes_ + run > max_) {
+                    i += max_ - bytes_;
+                    return fail(state_ == State::target ? 414 : 431);
+                }
+                bytes_ += run;
+                if (state_ != State::field_value) part_len_ += run;
+                i = j;
+                if (i == len) break;
+            }
+        }
+        unsigned char c = static_cast<unsigned char>(data[i]);
         bytes_++;
         if (bytes_ > max_) {
             // A target that alone overflows the limit is "URI Too Long" (RFC 9112 §3).

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <new>
 
 #include "http/connection.hpp"
@@ -133,10 +135,62 @@ int Request::write(const void *data, size_t len) {
     }
     body_written_ += len;
     // HEAD bodies are kept too (the web layer hashes them for ETag) but never sent.
-    if (!pending_ && !(pending_ = evbuffer_new())) return EDDY_ENOMEM;
+    // Small bodies stay in a string (one allocation at most); larger ones move to an evbuffer
+    // whose chains later pass to the socket's buffer without copying.
+    if (!pending_ && small_body_.size() + len <= kSmallBody) {
+        small_body_.append(static_cast<const char *>(data), len);
+        return 0;
+    }
+    if (!pending_body()) return EDDY_ENOMEM;
     if (evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
     return 0;
 }
+
+evbuffer *Request::pending_body() {
+    if (!pending_ && !(pending_ = evbuffer_new())) return nullptr;
+    if (!small_body_.empty()) {
+        evbuffer_add(pending_, small_body_.data(), small_body_.size());
+        small_body_.clear();
+    }
+    return pending_;
+}
+
+namespace {
+
+// Builds a response head in a stack buffer (spilling to the heap only for huge heads), so the
+// common response costs no allocation here.
+class HeadBuilder {
+public:
+    void add(std::string_view s) {
+        if (spill_.empty() && len_ + s.size() <= sizeof buf_) {
+            memcpy(buf_ + len_, s.data(), s.size());
+            len_ += s.size();
+            return;
+        }
+        if (spill_.empty()) spill_.assign(buf_, len_);
+        spill_.append(s);
+    }
+    void add_uint(uint64_t v) {
+        char tmp[24];
+        auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+        add(std::string_view(tmp, static_cast<size_t>(r.ptr - tmp)));
+    }
+    void add_field(std::string_view name, std::string_view value) {
+        add(name);
+        add(": ");
+        add(value);
+        add("\r\n");
+    }
+    const char *data() const { return spill_.empty() ? buf_ : spill_.data(); }
+    size_t size() const { return spill_.empty() ? len_ : spill_.size(); }
+
+private:
+    char buf_[1024];
+    size_t len_ = 0;
+    std::string spill_;
+};
+
+}  // namespace
 
 void Request::send_head(bool final) {
     bool keep = wants_keep_alive && message_complete && !app_wants_close_ &&
@@ -151,66 +205,51 @@ void Request::send_head(bool final) {
     }
     keep_alive_ = keep;
 
-    std::string head;
-    head.reserve(256);
-    head += "HTTP/1.1 ";
-    head += std::to_string(status_);
-    head += ' ';
-    head += reason_.empty() ? reason_phrase(status_) : reason_;
-    head += "\r\n";
+    HeadBuilder head;
+    head.add("HTTP/1.1 ");
+    head.add_uint(static_cast<uint64_t>(status_));
+    head.add(" ");
+    head.add(reason_.empty() ? std::string_view(reason_phrase(status_)) : std::string_view(reason_));
+    head.add("\r\n");
     bool has_server = false, has_date = false;
     for (const HeaderField &h : out_headers_) {
-        if (iequals(h.name, "Server")) has_server = true;
-        if (iequals(h.name, "Date")) has_date = true;
+        if (h.name.size() == 6 && iequals(h.name, "Server")) has_server = true;
+        if (h.name.size() == 4 && iequals(h.name, "Date")) has_date = true;
     }
-    if (!has_server && server && server->options.send_server_header) {
-        head += "Server: ";
-        head += server->options.server_header;
-        head += "\r\n";
-    }
-    if (!has_date) {
-        head += "Date: ";
-        head += http_date_now();
-        head += "\r\n";
-    }
-    for (const HeaderField &h : out_headers_) {
-        head += h.name;
-        head += ": ";
-        head += h.value;
-        head += "\r\n";
-    }
+    if (!has_server && server && server->options.send_server_header)
+        head.add_field("Server", server->options.server_header);
+    if (!has_date) head.add_field("Date", http_date_now());
+    for (const HeaderField &h : out_headers_) head.add_field(h.name, h.value);
     if (with_body) {
         if (chunked_) {
-            head += "Transfer-Encoding: chunked\r\n";
-        } else if (declared_length_ >= 0) {
-            head += "Content-Length: ";
-            head += std::to_string(declared_length_);
-            head += "\r\n";
-        } else if (final) {
-            head += "Content-Length: ";
-            head += std::to_string(body_written_);
-            head += "\r\n";
+            head.add("Transfer-Encoding: chunked\r\n");
+        } else if (declared_length_ >= 0 || final) {
+            head.add("Content-Length: ");
+            head.add_uint(declared_length_ >= 0 ? static_cast<uint64_t>(declared_length_) : body_written_);
+            head.add("\r\n");
         }
     } else if (status_ == 304 && declared_length_ >= 0) {
-        head += "Content-Length: ";
-        head += std::to_string(declared_length_);
-        head += "\r\n";
+        head.add("Content-Length: ");
+        head.add_uint(static_cast<uint64_t>(declared_length_));
+        head.add("\r\n");
     }
     if (!keep) {
-        head += "Connection: close\r\n";
+        head.add("Connection: close\r\n");
     } else if (version_minor == 0) {
-        head += "Connection: keep-alive\r\n";
+        head.add("Connection: keep-alive\r\n");
     }
-    head += "\r\n";
-    evbuffer_add(conn->stream()->output(), head.data(), head.size());
+    head.add("\r\n");
+    if (evbuffer *out = conn->stream()->output()) evbuffer_add(out, head.data(), head.size());
     headers_sent_ = true;
 }
 
 void Request::move_body_out(bool final) {
     evbuffer *out = conn->stream()->output();
-    size_t len = pending_ ? evbuffer_get_length(pending_) : 0;
+    if (!out) return;  // out of memory: the stream closes on its next write attempt
+    size_t len = small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
     if (len > 0 && is_head()) {
-        evbuffer_drain(pending_, len);
+        small_body_.clear();
+        if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
         len = 0;
     }
     if (len > 0) {
@@ -218,11 +257,13 @@ void Request::move_body_out(bool final) {
             char size_line[32];
             int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
             evbuffer_add(out, size_line, static_cast<size_t>(n));
-            evbuffer_add_buffer(out, pending_);
-            evbuffer_add(out, "\r\n", 2);
-        } else {
-            evbuffer_add_buffer(out, pending_);
         }
+        if (!small_body_.empty()) {
+            evbuffer_add(out, small_body_.data(), small_body_.size());
+            small_body_.clear();
+        }
+        if (pending_) evbuffer_add_buffer(out, pending_);
+        if (chunked_) evbuffer_add(out, "\r\n", 2);
     }
     if (final && chunked_) evbuffer_add(out, "0\r\n\r\n", 5);
 }
@@ -310,7 +351,8 @@ void Request::maybe_release() {
 
 int Request::replace_body(const void *data, size_t len) {
     if (headers_sent_ || finished_) return EDDY_ESTATE;
-    if (!pending_ && !(pending_ = evbuffer_new())) return EDDY_ENOMEM;
+    small_body_.clear();
+    if (!pending_body()) return EDDY_ENOMEM;
     evbuffer_drain(pending_, evbuffer_get_length(pending_));
     if (len && evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
     body_written_ = len;
@@ -330,6 +372,7 @@ void Request::reset_response() {
     declared_length_ = -1;
     body_written_ = 0;
     app_wants_close_ = false;
+    small_body_.clear();
     if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
 }
 

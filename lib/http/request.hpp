@@ -113,7 +113,8 @@ public:
     void hold() { holds_++; }
     void unhold();
     void reset_response();
-    evbuffer *pending_body() { return pending_; }
+    // The body written so far as one evbuffer (created on demand; nullptr when out of memory).
+    evbuffer *pending_body();
     // Replaces the body written so far (gzip, 304): only before the first flush.
     int replace_body(const void *data, size_t len);
     const std::vector<HeaderField> &response_headers() const { return out_headers_; }
@@ -135,7 +136,9 @@ private:
     std::vector<HeaderField> out_headers_;
     int64_t declared_length_ = -1;  // Content-Length set by the application
     uint64_t body_written_ = 0;
-    evbuffer *pending_ = nullptr;    // written but not yet flushed
+    static constexpr size_t kSmallBody = 4096;
+    std::string small_body_;         // written but not yet flushed, while small...
+    evbuffer *pending_ = nullptr;    // ...and beyond that (after small_body_'s bytes)
     bool headers_sent_ = false;
     bool finished_ = false;
     bool chunked_ = false;

@@ -393,15 +393,12 @@ void Loop::timer_stop(TimerNode *node) {
 
 void Loop::rearm_timer() {
     if (in_timers_) return;  // run_timers() re-arms once at the end
-    if (timers_.empty()) {
-        if (timer_armed_for_ >= 0) {
-            event_del(&timer_ev_);
-            timer_armed_for_ = -1;
-        }
-        return;
-    }
+    if (timers_.empty()) return;  // an armed event just fires with nothing due
     double deadline = timers_.top()->deadline;
-    if (deadline == timer_armed_for_) return;
+    // Only an earlier deadline needs the libevent timer moved. A later one (the common case:
+    // idle timeouts pushed forward on every request) is found when the armed event fires a bit
+    // early and run_timers() re-arms; this saves an event_add per timer restart.
+    if (timer_armed_for_ >= 0 && deadline >= timer_armed_for_) return;
     timeval tv = to_timeval(deadline - now());
     event_add(&timer_ev_, &tv);
     timer_armed_for_ = deadline;

@@ -48,13 +48,16 @@ Stream::Stream(Loop *loop, int fd) : loop_(loop), fd_(fd) {
     loop_->add_resource(this);
 }
 
-bool Stream::init() {
-    in_ = evbuffer_new();
-    out_ = evbuffer_new();
-    if (!in_ || !out_) return false;
-    event_assign(&read_ev_, loop_->base(), fd_, EV_READ | EV_PERSIST, on_read_event, this);
-    event_assign(&write_ev_, loop_->base(), fd_, EV_WRITE | EV_PERSIST, on_write_event, this);
-    return true;
+bool Stream::init() { return true; }
+
+evbuffer *Stream::output() {
+    if (!out_) out_ = evbuffer_new();
+    return out_;
+}
+
+evbuffer *Stream::in_buf() {
+    if (!in_) in_ = evbuffer_new();
+    return in_;
 }
 
 Stream::~Stream() {
@@ -68,8 +71,8 @@ void Stream::on_loop_free() {
     close_files();
     if (!closed_) {
         closed_ = true;
-        event_del(&read_ev_);
-        event_del(&write_ev_);
+        if (io_flags_) event_del(&io_ev_);
+        io_flags_ = 0;
         if (fd_ >= 0) ::close(fd_);
     }
     loop_->timer_stop(&linger_timer_);
@@ -79,26 +82,34 @@ void Stream::on_loop_free() {
 // ---- interest in socket readiness -------------------------------------------------------------
 
 void Stream::update_read_interest() {
-    bool want = !closed_ && !eof_ &&
-                (lingering_ || read_kind_ != ReadKind::none ||
-                 (close_cb_ != nullptr && evbuffer_get_length(in_) == 0));
-    if (want == reading_socket_) return;
-    if (want) {
-        event_add(&read_ev_, nullptr);
-    } else {
-        event_del(&read_ev_);
-    }
-    reading_socket_ = want;
+    reading_socket_ = !closed_ && !eof_ &&
+                      (lingering_ || read_kind_ != ReadKind::none ||
+                       (close_cb_ != nullptr && in_len() == 0));
+    apply_interest();
 }
 
 void Stream::set_write_interest(bool on) {
-    if (on == writing_socket_ || closed_) return;
-    if (on) {
-        event_add(&write_ev_, nullptr);
-    } else {
-        event_del(&write_ev_);
-    }
+    if (closed_) return;
     writing_socket_ = on;
+    apply_interest();
+}
+
+void Stream::apply_interest() {
+    short want = static_cast<short>((reading_socket_ ? EV_READ : 0) | (writing_socket_ ? EV_WRITE : 0));
+    if (closed_) want = 0;
+    if (want == io_flags_) return;
+    if (io_flags_) event_del(&io_ev_);
+    io_flags_ = want;
+    if (!want) return;
+    // Safe inside this event's own callback: libevent calls persistent callbacks last.
+    event_assign(&io_ev_, loop_->base(), fd_, static_cast<short>(want | EV_PERSIST), on_io_event, this);
+    event_add(&io_ev_, nullptr);
+}
+
+void Stream::on_io_event(evutil_socket_t, short what, void *arg) {
+    Stream *s = static_cast<Stream *>(arg);
+    if (what & EV_WRITE) s->flush();
+    if ((what & EV_READ) && !s->closed_ && s->reading_socket_) s->read_ready();
 }
 
 // ---- transport -------------------------------------------------------------------------------
@@ -128,6 +139,12 @@ ssize_t Stream::transport_read(evbuffer *in, size_t hint) {
         left -= vec[i].iov_len;
     }
     evbuffer_commit_space(in, vec, nvec);
+    return n;
+}
+
+ssize_t Stream::transport_recv(char *buf, size_t len) {
+    ssize_t n = recv(fd_, buf, len, 0);
+    if (n < 0 && errno == ENOTSOCK) n = ::read(fd_, buf, len);
     return n;
 }
 
@@ -224,15 +241,16 @@ void Stream::run_reads(DeferredTask *task) {
 }
 
 void Stream::deliver(size_t n, ReadFn cb, void *arg) {
-    const char *data = n ? reinterpret_cast<const char *>(evbuffer_pullup(in_, static_cast<ev_ssize_t>(n))) : "";
+    const char *data =
+        n ? reinterpret_cast<const char *>(evbuffer_pullup(in_, static_cast<ev_ssize_t>(n))) : "";
     read_kind_ = ReadKind::none;
     scan_from_ = 0;
     cb(this, data, n, arg);
-    evbuffer_drain(in_, n);
+    if (n) evbuffer_drain(in_, n);
 }
 
 bool Stream::try_deliver() {
-    size_t len = evbuffer_get_length(in_);
+    size_t len = in_len();
     switch (read_kind_) {
     case ReadKind::none:
     case ReadKind::until_close:
@@ -247,8 +265,8 @@ bool Stream::try_deliver() {
         read_kind_ = ReadKind::none;
         size_t used = cb(this, static_cast<const char *>(vec.iov_base), vec.iov_len, arg);
         if (used > vec.iov_len) used = vec.iov_len;
-        evbuffer_drain(in_, used);
-        return true;
+        if (in_) evbuffer_drain(in_, used);
+        return used > 0;  // no progress: wait for more bytes instead of spinning
     }
     case ReadKind::bytes: {
         if (len >= read_n_) {
@@ -293,13 +311,13 @@ void Stream::process_reads() {
     if (closed_) return;
     if (eof_) {
         if (read_kind_ == ReadKind::until_close) {
-            deliver(evbuffer_get_length(in_), read_fn_, read_arg_);
+            deliver(in_len(), read_fn_, read_arg_);
             close(0);
             return;
         }
         // The peer is gone and nothing buffered can satisfy the pending read (or, idle, there
         // is nothing left to read at all).
-        if (read_kind_ != ReadKind::none || evbuffer_get_length(in_) == 0) {
+        if (read_kind_ != ReadKind::none || in_len() == 0) {
             close(EDDY_EOF);
             return;
         }
@@ -307,43 +325,89 @@ void Stream::process_reads() {
     update_read_interest();
 }
 
-void Stream::on_read_event(evutil_socket_t, short, void *arg) {
-    Stream *s = static_cast<Stream *>(arg);
-    if (s->closed_) return;
-    if (s->lingering_) {
-        ssize_t n = s->transport_read(s->in_, 16384);
+namespace {
+// One read buffer per thread for the zero-copy path and for discarding while lingering: bytes
+// a consumer takes straight from here never touch an evbuffer (no allocation per read).
+thread_local char t_read_buf[65536];
+}  // namespace
+
+void Stream::read_ready() {
+    if (lingering_) {
+        ssize_t n = transport_recv(t_read_buf, sizeof t_read_buf);
         if (n > 0) {
-            evbuffer_drain(s->in_, evbuffer_get_length(s->in_));
-            s->linger_discarded_ += static_cast<size_t>(n);
-            if (s->linger_discarded_ > kLingerDiscardLimit) s->close(0);
+            linger_discarded_ += static_cast<size_t>(n);
+            if (linger_discarded_ > kLingerDiscardLimit) close(0);
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-            s->close(0);
+            close(0);
         }
         return;
     }
-    ssize_t n = s->transport_read(s->in_, s->read_hint_);
-    if (n > 0) {
-        size_t got = static_cast<size_t>(n);
-        if (got == s->read_hint_ && s->read_hint_ < kMaxReadHint) {
-            s->read_hint_ *= 2;
-        } else if (got < s->read_hint_ / 8 && s->read_hint_ > kMinReadHint) {
-            s->read_hint_ /= 2;
-        }
-        if (evbuffer_get_length(s->in_) > s->max_buffer_) {
-            log(LogLevel::info, "stream fd %d: read buffer over %zu bytes, closing", s->fd_,
-                s->max_buffer_);
-            s->close(EDDY_ETOOBIG);
+    ssize_t n;
+    bool direct = read_kind_ == ReadKind::some && in_len() == 0;
+    if (direct) {
+        n = transport_recv(t_read_buf, sizeof t_read_buf);
+    } else {
+        evbuffer *in = in_buf();
+        if (!in) {
+            close(EDDY_ENOMEM);
             return;
         }
-        s->process_reads();
+        n = transport_read(in, read_hint_);
+    }
+    if (n > 0) {
+        size_t got = static_cast<size_t>(n);
+        if (direct) {
+            deliver_direct(t_read_buf, got);
+            return;
+        }
+        if (got == read_hint_ && read_hint_ < kMaxReadHint) {
+            read_hint_ *= 2;
+        } else if (got < read_hint_ / 8 && read_hint_ > kMinReadHint) {
+            read_hint_ /= 2;
+        }
+        if (in_len() > max_buffer_) {
+            log(LogLevel::info, "stream fd %d: read buffer over %zu bytes, closing", fd_, max_buffer_);
+            close(EDDY_ETOOBIG);
+            return;
+        }
+        process_reads();
         return;
     }
     if (n == 0) {
-        s->handle_eof();
+        handle_eof();
         return;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    s->close(error_from_errno(errno));
+    close(error_from_errno(errno));
+}
+
+// Hands freshly read bytes to a read_some consumer without buffering them; what it does not take
+// is kept in the input buffer for later.
+void Stream::deliver_direct(const char *buf, size_t n) {
+    delivering_ = true;
+    size_t off = 0;
+    while (!closed_ && off < n && read_kind_ == ReadKind::some) {
+        ConsumeFn cb = consume_fn_;
+        read_kind_ = ReadKind::none;
+        size_t used = cb(this, buf + off, n - off, read_arg_);
+        if (used > n - off) used = n - off;
+        off += used;
+        if (used == 0) break;
+    }
+    delivering_ = false;
+    if (closed_) return;
+    if (off < n) {
+        evbuffer *in = in_buf();
+        if (!in || evbuffer_add(in, buf + off, n - off) != 0) {
+            close(EDDY_ENOMEM);
+            return;
+        }
+        if (in_len() > max_buffer_) {
+            close(EDDY_ETOOBIG);
+            return;
+        }
+    }
+    process_reads();
 }
 
 void Stream::handle_eof() {
@@ -357,7 +421,7 @@ void Stream::handle_eof() {
 int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
     if (closed_) return EDDY_ECLOSED;
     if (len && !data) return EDDY_EINVAL;
-    if (len && evbuffer_add(out_, data, len) != 0) return EDDY_ENOMEM;
+    if (len && (!output() || evbuffer_add(out_, data, len) != 0)) return EDDY_ENOMEM;
     bytes_queued_ += len;
     commit_output(cb, arg);
     return 0;
@@ -366,19 +430,15 @@ int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
 void Stream::commit_output(WriteFn cb, void *arg) {
     if (closed_) return;
     // Producers that appended to output() directly are accounted for here.
-    uint64_t total = bytes_written_ + evbuffer_get_length(out_) + file_bytes_pending_;
+    uint64_t total = bytes_written_ + out_len() + file_bytes_pending_;
     if (total > bytes_queued_) bytes_queued_ = total;
     if (cb) pending_writes_.push_back(PendingWrite{bytes_queued_, cb, arg});
-    if (drain_cb_ && evbuffer_get_length(out_) > write_mark_) above_mark_ = true;
+    if (drain_cb_ && out_len() > write_mark_) above_mark_ = true;
     schedule_flush();
 }
 
 void Stream::run_flush(DeferredTask *task) {
     static_cast<Stream *>(task->owner)->flush();
-}
-
-void Stream::on_write_event(evutil_socket_t, short, void *arg) {
-    static_cast<Stream *>(arg)->flush();
 }
 
 void Stream::flush() {
@@ -409,7 +469,7 @@ void Stream::flush() {
         // Memory bytes may only go out up to the next file segment.
         size_t limit = files_.empty() ? SIZE_MAX
                                       : static_cast<size_t>(files_.front().position - bytes_written_);
-        if (evbuffer_get_length(out_) == 0 || limit == 0) break;
+        if (out_len() == 0 || limit == 0) break;
         ssize_t n = transport_write(out_, limit);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
@@ -419,7 +479,12 @@ void Stream::flush() {
         bytes_written_ += static_cast<uint64_t>(n);
         if (n == 0) break;
     }
-    set_write_interest(evbuffer_get_length(out_) > 0 || !files_.empty());
+    set_write_interest(out_len() > 0 || !files_.empty());
+    if (out_ && out_len() == 0) {
+        // Idle connections should not keep an output buffer around (memory per connection).
+        evbuffer_free(out_);
+        out_ = nullptr;
+    }
     after_write_progress();
 }
 
@@ -431,7 +496,7 @@ int Stream::send_file(int file_fd, off_t offset, size_t len, WriteFn cb, void *a
         commit_output(cb, arg);
         return 0;
     }
-    uint64_t position = bytes_written_ + evbuffer_get_length(out_) + file_bytes_pending_;
+    uint64_t position = bytes_written_ + out_len() + file_bytes_pending_;
     try {
         files_.push_back(FileSegment{position, file_fd, offset, len});
     } catch (...) {
@@ -462,12 +527,12 @@ void Stream::after_write_progress() {
         }
         if (closed_) return;
     }
-    if (above_mark_ && evbuffer_get_length(out_) <= write_mark_) {
+    if (above_mark_ && out_len() <= write_mark_) {
         above_mark_ = false;
         if (drain_cb_) drain_cb_(this, drain_arg_);
         if (closed_) return;
     }
-    if (close_when_flushed_ && evbuffer_get_length(out_) == 0 && files_.empty() && !lingering_) {
+    if (close_when_flushed_ && out_len() == 0 && files_.empty() && !lingering_) {
         if (linger_seconds_ <= 0) {
             close(0);
             return;
@@ -479,7 +544,7 @@ void Stream::after_write_progress() {
         eof_ = false;
         loop_->timer_start(&linger_timer_, Loop::now() + linger_seconds_);
         linger_seconds_ = 0;
-        evbuffer_drain(in_, evbuffer_get_length(in_));
+        if (in_) evbuffer_drain(in_, evbuffer_get_length(in_));
         update_read_interest();
     }
 }
@@ -494,7 +559,7 @@ void Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
     write_mark_ = mark;
     drain_cb_ = cb;
     drain_arg_ = arg;
-    above_mark_ = cb && evbuffer_get_length(out_) > mark;
+    above_mark_ = cb && out_len() > mark;
 }
 
 // ---- options ---------------------------------------------------------------------------------
@@ -519,15 +584,15 @@ int Stream::set_nodelay(bool on) {
 
 void Stream::close(int error) {
     if (closed_) return;
-    if (error == EDDY_EOF && evbuffer_get_length(out_) > 0) {
+    if (error == EDDY_EOF && out_len() > 0) {
         // The peer only closed its sending side as far as we know: give it what we have.
         transport_write(out_, SIZE_MAX);
     }
     closed_ = true;
     close_files();
     close_error_ = error;
-    event_del(&read_ev_);
-    event_del(&write_ev_);
+    if (io_flags_) event_del(&io_ev_);
+    io_flags_ = 0;
     reading_socket_ = writing_socket_ = false;
     loop_->undefer(&flush_task_);
     loop_->undefer(&read_task_);
@@ -541,7 +606,7 @@ void Stream::close_after_flush(double linger) {
     close_when_flushed_ = true;
     linger_seconds_ = linger;
     read_kind_ = ReadKind::none;
-    if (evbuffer_get_length(out_) == 0 && files_.empty()) {
+    if (out_len() == 0 && files_.empty()) {
         after_write_progress();
     } else {
         schedule_flush();

@@ -53,15 +53,17 @@ public:
     int write(const void *data, size_t len, WriteFn cb = nullptr, void *arg = nullptr);
     // Direct access for producers that build output in place (e.g. evbuffer_add_printf,
     // evbuffer_add_reference); call commit_output() afterwards.
-    evbuffer *output() { return out_; }
+    // The output buffer (created on demand, released again once drained; nullptr when out of
+    // memory).
+    evbuffer *output();
     void commit_output(WriteFn cb = nullptr, void *arg = nullptr);
     // Sends `len` bytes of `file_fd` from `offset` with sendfile(2), after everything written
     // before it; the stream takes ownership of `file_fd` (closed when sent or on close).
     int send_file(int file_fd, off_t offset, size_t len, WriteFn cb = nullptr, void *arg = nullptr);
     // Bytes held in memory waiting to be sent (file segments are not counted: they cost no
     // memory).
-    size_t write_buffer_size() const { return evbuffer_get_length(out_); }
-    size_t read_buffer_size() const { return evbuffer_get_length(in_); }
+    size_t write_buffer_size() const { return out_len(); }
+    size_t read_buffer_size() const { return in_len(); }
     void set_write_mark(size_t mark, DrainFn cb, void *arg);
 
     void set_close_callback(CloseFn cb, void *arg);
@@ -87,6 +89,8 @@ protected:
     ~Stream() override;
     // Reads into `in`; returns bytes read, 0 at EOF, -1 with errno (EAGAIN when nothing).
     virtual ssize_t transport_read(evbuffer *in, size_t hint);
+    // Reads into a plain buffer (the zero-copy path when nothing is buffered); same results.
+    virtual ssize_t transport_recv(char *buf, size_t len);
     // Writes at most `limit` bytes from `out` (draining what was written); returns bytes, or
     // -1 with errno.
     virtual ssize_t transport_write(evbuffer *out, size_t limit);
@@ -102,8 +106,14 @@ private:
     };
 
     bool init();
+    size_t in_len() const { return in_ ? evbuffer_get_length(in_) : 0; }
+    size_t out_len() const { return out_ ? evbuffer_get_length(out_) : 0; }
+    evbuffer *in_buf();  // the input buffer, created on first need (nullptr: out of memory)
     void update_read_interest();
     void set_write_interest(bool on);
+    void apply_interest();
+    void read_ready();
+    void deliver_direct(const char *buf, size_t n);
     void schedule_flush() { loop_->defer(&flush_task_); }
     void flush();
     void process_reads();
@@ -115,8 +125,7 @@ private:
     void after_write_progress();
     void finish_lingering();
 
-    static void on_read_event(evutil_socket_t fd, short what, void *arg);
-    static void on_write_event(evutil_socket_t fd, short what, void *arg);
+    static void on_io_event(evutil_socket_t fd, short what, void *arg);
     static void run_flush(DeferredTask *task);
     static void run_reads(DeferredTask *task);
     static void run_close(void *arg);
@@ -124,10 +133,14 @@ private:
 
     Loop *loop_;
     int fd_;
+    // The input buffer only holds bytes a consumer did not take yet, so it is created lazily:
+    // most idle connections never need one (memory per idle connection matters).
     evbuffer *in_ = nullptr;
     evbuffer *out_ = nullptr;
-    struct event read_ev_;
-    struct event write_ev_;
+    // One libevent event for both directions (re-assigned when the interest changes): an idle
+    // connection pays for one struct event, not two.
+    struct event io_ev_;
+    short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
     DeferredTask flush_task_;
     DeferredTask read_task_;
     TimerNode linger_timer_;
