@@ -266,6 +266,7 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
     req->body_timeout = server_->options.body_timeout;
     leading_blank_lines_ = 0;
     header_value_last_ = false;
+    expect_ = nullptr;
     error_status_ = 0;
     silent_abort_ = false;
 
@@ -418,7 +419,7 @@ int Connection::on_headers_complete(http_parser *p) {
         return -1;
     }
     // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the body we will read.
-    const HeaderField *expect = req->find_header("Expect");
+    const HeaderField *expect = c->expect_;
     if (expect && req->version_minor >= 1 && has_body && iequals(expect->value, "100-continue")) {
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         c->stream_->write(kContinue, sizeof kContinue - 1);
@@ -548,9 +549,38 @@ int Connection::check_head() {
                          : "";
     }
 
+    // One pass over the fields picks out the ones the server itself acts on (dispatching on the
+    // name's length first keeps this cheap for the common few-header request).
+    const HeaderField *host = nullptr, *te = nullptr, *expect = nullptr, *ce = nullptr;
+    size_t hosts = 0, tes = 0;
+    bool close_token = false, keep_alive_token = false;
+    for (const HeaderField &h : req->headers) {
+        switch (h.name.size()) {
+        case 4:
+            if (iequals(h.name, "Host")) hosts++, host = host ? host : &h;
+            break;
+        case 6:
+            if (iequals(h.name, "Expect")) expect = &h;
+            break;
+        case 10:
+            if (iequals(h.name, "Connection")) {
+                if (list_contains(h.value, "close")) close_token = true;
+                if (list_contains(h.value, "keep-alive")) keep_alive_token = true;
+            }
+            break;
+        case 16:
+            if (iequals(h.name, "Content-Encoding")) ce = &h;
+            break;
+        case 17:
+            if (iequals(h.name, "Transfer-Encoding")) tes++, te = &h;
+            break;
+        default:
+            break;
+        }
+    }
+    expect_ = expect;
+
     // Host (RFC 9112 §3.2): exactly one on HTTP/1.1, valid syntax; absolute-form wins.
-    size_t hosts = req->count_headers("Host");
-    const HeaderField *host = req->find_header("Host");
     if (hosts > 1) return 400;
     if (req->version_minor == 1 && hosts == 0) return 400;
     if (host && !is_valid_host(host->value)) return 400;
@@ -562,27 +592,16 @@ int Connection::check_head() {
     }
 
     // Framing (RFC 9112 §6): http-parser already refused CL+TE, repeated or invalid CL.
-    int te_status = apply_transfer_encoding();
+    int te_status = apply_transfer_encoding(te, tes);
     if (te_status) return te_status;
 
     // Keep-alive as the client asked for it (Connection tokens; HTTP/1.0 needs keep-alive).
-    const HeaderField *connection = nullptr;
-    bool close_token = false, keep_alive_token = false;
-    for (const HeaderField &h : req->headers) {
-        if (!iequals(h.name, "Connection")) continue;
-        connection = &h;
-        if (list_contains(h.value, "close")) close_token = true;
-        if (list_contains(h.value, "keep-alive")) keep_alive_token = true;
-    }
-    (void)connection;
     req->wants_keep_alive = req->version_minor == 1 ? !close_token : (keep_alive_token && !close_token);
 
     // Expect (RFC 9110 §10.1.1): 100-continue is the only expectation we know.
-    const HeaderField *expect = req->find_header("Expect");
     if (expect && req->version_minor == 1 && !iequals(expect->value, "100-continue")) return 417;
 
     // Content-Encoding of the body (decompress_request, gzip only).
-    const HeaderField *ce = req->find_header("Content-Encoding");
     if (ce && server_->options.decompress_request && iequals(ce->value, "gzip")) {
         req->gunzip.reset(new (std::nothrow) GzipDecoder());
         if (!req->gunzip) return 500;
@@ -597,16 +616,8 @@ int Connection::check_head() {
 // Transfer-Encoding on a request (RFC 9112 §6.1): "chunked" must be present exactly once, as the
 // final coding; any other coding before it is one we cannot decode (501); a repeated header
 // field, an obfuscated value or chunked not last is unsafe framing (400).
-int Connection::apply_transfer_encoding() {
+int Connection::apply_transfer_encoding(const HeaderField *te, size_t fields) {
     Request *req = request_;
-    size_t fields = 0;
-    const HeaderField *te = nullptr;
-    for (const HeaderField &h : req->headers) {
-        if (iequals(h.name, "Transfer-Encoding")) {
-            fields++;
-            te = &h;
-        }
-    }
     if (fields == 0) return 0;
     if (fields > 1) return 400;
     if (req->version_minor == 0) return 400;  // HTTP/1.0 has no transfer codings

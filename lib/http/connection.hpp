@@ -23,6 +23,7 @@ namespace eddy::http {
 
 class Request;
 class Server;
+struct HeaderField;
 
 class Connection {
 public:
@@ -60,7 +61,7 @@ private:
     bool feed(const char *data, size_t len, size_t *used);
     bool begin_request_line(const char *data, size_t len, size_t *pos);
     int check_head();  // returns 0 or an error status
-    int apply_transfer_encoding();
+    int apply_transfer_encoding(const HeaderField *te, size_t fields);
     void apply_xheaders();
     void send_error(int status, bool keep_alive);
     void want_read();
@@ -97,6 +98,7 @@ private:
     std::string method_buf_;
     size_t leading_blank_lines_ = 0;
     bool header_value_last_ = false;  // http-parser callback bookkeeping
+    const HeaderField *expect_ = nullptr;  // the request's Expect field, found by check_head
     int error_status_ = 0;            // set by a callback that aborts parsing
     bool silent_abort_ = false;       // abort without an error response (already answered)
     bool in_consume_ = false;

@@ -43,11 +43,6 @@ std::string to_lower(std::string_view s) {
 
 // ---- grammar ---------------------------------------------------------------------------------
 
-bool is_tchar(unsigned char c) {
-    if (is_digit(c) || is_alpha(c)) return true;
-    return c != 0 && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
 bool is_token(std::string_view s) {
     if (s.empty()) return false;
     for (unsigned char c : s)
@@ -161,6 +156,19 @@ bool is_port(std::string_view s) {
 
 bool is_valid_host(std::string_view host) {
     if (host.empty()) return true;
+    // Fast path for the usual "name-or-IPv4[:port]": reg-name characters, then digits.
+    {
+        size_t i = 0;
+        while (i < host.size() && host[i] != ':' && host[i] != '%' &&
+               detail::kRegName.member[static_cast<unsigned char>(host[i])])
+            i++;
+        if (i == host.size()) return true;
+        if (host[i] == ':') {
+            size_t j = i + 1;
+            while (j < host.size() && host[j] >= '0' && host[j] <= '9') j++;
+            if (j == host.size()) return true;
+        }
+    }
     std::string_view port;
     if (host.front() == '[') {
         size_t close = host.find(']');

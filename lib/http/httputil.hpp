@@ -17,8 +17,26 @@ namespace eddy::http {
 
 // ---- grammar ---------------------------------------------------------------------------------
 
+namespace detail {
+// 256-entry character classes, built at compile time: the parsers test a class per byte, so
+// this is a table lookup rather than a strchr.
+struct CharClass {
+    bool member[256];
+};
+constexpr CharClass make_class(std::string_view extra, bool alnum) {
+    CharClass t{};
+    for (int c = 0; c < 256; c++)
+        t.member[c] = alnum && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
+    for (char c : extra) t.member[static_cast<unsigned char>(c)] = true;
+    return t;
+}
+inline constexpr CharClass kTchar = make_class("!#$%&'*+-.^_`|~", true);
+// RFC 3986 unreserved / sub-delims (a reg-name's characters besides pct-encoded).
+inline constexpr CharClass kRegName = make_class("-._~!$&'()*+,;=", true);
+}  // namespace detail
+
 // tchar per RFC 9110 §5.6.2: "!#$%&'*+-.^_`|~" DIGIT ALPHA.
-bool is_tchar(unsigned char c);
+inline bool is_tchar(unsigned char c) { return detail::kTchar.member[c]; }
 // A non-empty token (header names, methods, transfer codings).
 bool is_token(std::string_view s);
 // A field value a server may emit: no CR, LF or NUL (other octets, including obs-text, pass;
