@@ -139,6 +139,7 @@ void Handler::maybe_release() {
 // ---- life cycle ------------------------------------------------------------------------------
 
 void Handler::start() {
+    started_ = true;
     enter();
     req->set_header("Content-Type", "text/html; charset=UTF-8", true);
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
@@ -201,6 +202,14 @@ int Handler::detach() {
 void Handler::on_close(eddy_request *, void *arg) {
     Handler *h = static_cast<Handler *>(arg);
     h->closed = true;
+    if (!h->started_) {
+        // The client left before its body arrived: the application never saw this request
+        // (Tornado creates the handler only then), so it is released quietly.
+        h->finished = true;
+        h->req->finish();
+        h->maybe_release();
+        return;
+    }
     if (h->finished || !h->route || !h->route->on_connection_close) return;
     h->enter();
     h->route->on_connection_close(h->as_c(), h->route->userdata);

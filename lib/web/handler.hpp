@@ -95,6 +95,7 @@ private:
     static void on_data(eddy_request *req, const char *data, size_t len, void *arg);
 
     int busy_ = 0;
+    bool started_ = false;  // the life cycle began (prepare may have run)
     int pending_flushes_ = 0;
     bool flushed_ = false;
     bool cookies_parsed_ = false;
