@@ -49,9 +49,11 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
 }
 
 std::string sha1_hex(const unsigned char *data, size_t len) {
+    // Fetched once: OpenSSL 3 looks the algorithm up (under a lock) on every EVP_sha1() use.
+    static EVP_MD *const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    EVP_Digest(data, len, digest, &n, EVP_sha1(), nullptr);
+    EVP_Digest(data, len, digest, &n, sha1 ? sha1 : EVP_sha1(), nullptr);
     static const char hex[] = "0123456789abcdef";
     std::string s;
     for (unsigned int i = 0; i < n; i++) {
