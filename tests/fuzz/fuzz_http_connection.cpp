@@ -1,0 +1,281 @@
+// libFuzzer target: arbitrary client bytes through a real eddy loop and HTTP server.
+//
+// One loop and one server live for the whole process. Each input gets a fresh socketpair: one
+// end goes to the server (eddy_server_add_connection), the other is the client. The input is
+// written as the client's bytes — split into separate writes at h2o's write-boundary marker
+// "\n--MARK--\n" (the marker itself is not sent; unlike h2o's harness the bytes after the last
+// marker are sent too) — then the client half-closes (SHUT_WR) and the loop is pumped until the
+// client reads EOF or a bounded number of iterations passed. Responses are read and discarded.
+//
+// The request callback varies what it does by request (synchronous answer, chunked flushes,
+// deferred finish from eddy_loop_call_soon, reading headers/arguments/files), and the headers
+// callback streams some bodies, so that the response paths run against every parser state.
+// Nothing may leak per input (run with ASan's leak check, libFuzzer's default).
+#include <eddy/eddy.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace {
+
+constexpr char kMarker[] = "\n--MARK--\n";
+constexpr size_t kMarkerLen = sizeof kMarker - 1;
+constexpr int kMaxIterations = 200;
+
+eddy_loop *g_loop;
+eddy_server *g_server;
+size_t g_sink;  // keeps the "read" results alive so nothing is optimised away
+
+void log_sink(int level, const char *msg, void *) { g_sink += static_cast<size_t>(level) + strlen(msg); }
+
+// A cheap per-request choice: mixes the target's bytes so every target picks a mode.
+unsigned request_mode(eddy_request *req) {
+    size_t len = 0;
+    const char *uri = eddy_request_uri(req, &len);
+    unsigned h = static_cast<unsigned>(len);
+    for (size_t i = 0; i < len; i++) h = h * 31 + static_cast<unsigned char>(uri[i]);
+    return h;
+}
+
+// Touches everything a handler might read, so the lazy parsers (arguments, multipart) run.
+void read_request(eddy_request *req) {
+    size_t len = 0;
+    g_sink += strlen(eddy_request_method(req, &len)) + len;
+    g_sink += strlen(eddy_request_path(req, &len)) + len;
+    g_sink += strlen(eddy_request_query(req, &len)) + len;
+    g_sink += strlen(eddy_request_host(req, &len)) + len;
+    g_sink += strlen(eddy_request_scheme(req)) + strlen(eddy_request_remote_ip(req));
+    g_sink += static_cast<size_t>(eddy_request_version(req) + eddy_request_remote_port(req));
+    size_t n = eddy_request_header_count(req);
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        size_t nl, vl;
+        if (eddy_request_header_at(req, i, &name, &nl, &value, &vl) == 0) g_sink += nl + vl;
+    }
+    const char *v = eddy_request_header(req, "content-type", EDDY_NTS, &len);
+    if (v) g_sink += len;
+    g_sink += strlen(eddy_request_body(req, &len)) + len;
+    n = eddy_request_argument_count(req, EDDY_ARGS_ALL);
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        size_t nl, vl;
+        if (eddy_request_argument_at(req, EDDY_ARGS_ALL, i, &name, &nl, &value, &vl) == 0) g_sink += nl + vl;
+    }
+    v = eddy_request_argument(req, EDDY_ARGS_QUERY, "a", 1, &len);
+    if (v) g_sink += len;
+    n = eddy_request_file_count(req);
+    for (size_t i = 0; i < n; i++) {
+        const char *field, *filename, *ctype, *body;
+        size_t bl;
+        if (eddy_request_file_at(req, i, &field, &filename, &ctype, &body, &bl) == 0)
+            g_sink += strlen(field) + strlen(filename) + strlen(ctype) + bl;
+    }
+}
+
+void respond(eddy_request *req, unsigned mode) {
+    size_t len = 0;
+    const char *path = eddy_request_path(req, &len);
+    switch (mode % 4) {
+    case 0:  // plain answer with a Content-Length
+        eddy_request_set_header(req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
+        eddy_request_write(req, "hello\n", 6);
+        break;
+    case 1:  // echo the path back, chunked in two flushes
+        eddy_request_add_header(req, "X-Mode", EDDY_NTS, "chunked", EDDY_NTS);
+        eddy_request_write(req, path, len);
+        eddy_request_flush(req, nullptr);
+        eddy_request_write(req, "\n", 1);
+        eddy_request_flush(req, nullptr);
+        break;
+    case 2:  // a status without a body, a declared length written short
+        if (mode & 4) {
+            eddy_request_set_status(req, 204, nullptr, 0);
+        } else {
+            eddy_request_set_status(req, 299, "Fuzzy", EDDY_NTS);
+            eddy_request_set_header(req, "Content-Length", EDDY_NTS, "3", 1);
+            eddy_request_write(req, "ab", 2);
+        }
+        break;
+    default:  // echo the body
+    {
+        const char *body = eddy_request_body(req, &len);
+        eddy_request_write(req, body, len);
+        break;
+    }
+    }
+}
+
+// Per-request state (request userdata): whether the request callback ran and whether a
+// deferred finish is queued. A request whose head reached the headers callback belongs to the
+// application from then on: if its connection closes before the body is complete, the request
+// callback never runs and the close callback must finish it (else it leaks, by design).
+struct ReqState {
+    bool reached = false;
+    bool deferred = false;
+};
+
+void free_state(void *p) { delete static_cast<ReqState *>(p); }
+
+void finish_later(eddy_loop *, void *userdata) {
+    auto *req = static_cast<eddy_request *>(userdata);
+    if (!eddy_request_connection_closed(req)) respond(req, request_mode(req) >> 3);
+    eddy_request_finish(req);
+}
+
+bool defer_finish(eddy_request *req) {
+    auto *st = static_cast<ReqState *>(eddy_request_get_userdata(req));
+    if (eddy_loop_call_soon(g_loop, finish_later, req, nullptr) == 0) return false;
+    st->deferred = true;
+    return true;
+}
+
+void on_close(eddy_request *req, void *userdata) {
+    auto *st = static_cast<ReqState *>(userdata);
+    g_sink += 1;
+    if (st->deferred || st->reached) return;  // a queued finish_later releases it
+    // Closed before the request callback: finish it now, or on a later iteration.
+    if ((request_mode(req) & 2) && defer_finish(req)) return;
+    eddy_request_finish(req);
+}
+
+void on_request(eddy_request *req, void *) {
+    auto *st = static_cast<ReqState *>(eddy_request_get_userdata(req));
+    read_request(req);
+    unsigned mode = request_mode(req);
+    st->reached = true;
+    // Deferred: finish on a later iteration (the connection may close before that).
+    if ((mode & 1) && defer_finish(req)) return;
+    respond(req, mode >> 1);
+    eddy_request_finish(req);
+}
+
+void on_data(eddy_request *, const char *data, size_t len, void *) { g_sink += len + (len ? data[0] : 0); }
+
+void on_headers(eddy_request *req, void *) {
+    eddy_request_set_userdata(req, new ReqState, free_state);
+    eddy_request_set_close_callback(req, on_close);
+    size_t len = 0;
+    const char *method = eddy_request_method(req, &len);
+    if (len == 3 && memcmp(method, "PUT", 3) == 0) {
+        eddy_request_stream_body(req, on_data, nullptr);
+    } else if (len == 6 && memcmp(method, "DELETE", 6) == 0) {
+        // Answer from the headers callback: the body is not read, the connection closes after.
+        eddy_request_set_status(req, 403, nullptr, 0);
+        eddy_request_finish(req);
+    } else if (request_mode(req) % 7 == 0) {
+        eddy_request_set_max_body_size(req, 16);
+    }
+}
+
+void access_log(eddy_request *req, void *) {
+    g_sink += static_cast<size_t>(eddy_request_response_status(req)) + eddy_request_bytes_sent(req);
+}
+
+void init() {
+    signal(SIGPIPE, SIG_IGN);
+    eddy_set_log_function(log_sink, nullptr, nullptr);
+    eddy_set_log_level(EDDY_LOG_DEBUG);
+    g_loop = eddy_loop_new();
+    if (!g_loop) abort();
+    g_server = eddy_server_new(g_loop, on_request, nullptr, nullptr);
+    if (!g_server) abort();
+    eddy_server_set_headers_callback(g_server, on_headers);
+    eddy_server_set_access_log(g_server, access_log, nullptr, nullptr);
+    eddy_server_set_max_header_size(g_server, 4096);
+    eddy_server_set_max_body_size(g_server, 8192);
+    eddy_server_set_decompress_request(g_server, 1);
+    eddy_server_set_xheaders(g_server, 1);
+    eddy_server_add_trusted_proxy(g_server, "10.0.0.1");
+    eddy_server_allow_method(g_server, "PROPFIND", EDDY_NTS);
+}
+
+// Reads and discards what the server sent. Returns true once the server closed its end.
+bool drain(int fd) {
+    char buf[16384];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) continue;
+        if (n == 0) return true;
+        if (errno == EINTR) continue;
+        return errno != EAGAIN && errno != EWOULDBLOCK;  // ECONNRESET etc.: closed too
+    }
+}
+
+// Sends one piece, pumping the loop while the socket buffer is full. False: server closed.
+bool send_piece(int fd, const uint8_t *data, size_t len, int *iterations) {
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            data += n;
+            len -= static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && *iterations < kMaxIterations) {
+            eddy_loop_run_once(g_loop, 0);
+            ++*iterations;
+            if (drain(fd)) return false;
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static bool initialised = (init(), true);
+    (void)initialised;
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 0;
+    int client = sv[0];
+    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+    if (eddy_server_add_connection(g_server, sv[1], "127.0.0.1", 40000) != 0) {
+        close(sv[1]);
+        close(client);
+        return 0;
+    }
+
+    // Write each piece before a marker (and the tail) as its own write, with loop turns between.
+    int iterations = 0;
+    bool open = true;
+    const uint8_t *p = data, *end = data + size;
+    while (open) {
+        const uint8_t *mark = static_cast<const uint8_t *>(
+            memmem(p, static_cast<size_t>(end - p), kMarker, kMarkerLen));
+        const uint8_t *stop = mark ? mark : end;
+        open = send_piece(client, p, static_cast<size_t>(stop - p), &iterations);
+        if (!mark) break;
+        p = mark + kMarkerLen;
+        eddy_loop_run_once(g_loop, 0);
+        eddy_loop_run_once(g_loop, 0);
+        iterations += 2;
+        if (open && drain(client)) open = false;
+    }
+    shutdown(client, SHUT_WR);
+
+    // Pump until the server closes its end (it got our EOF) or the bound is reached.
+    bool closed = false;
+    for (int i = 0; i < kMaxIterations && !closed; i++) {
+        eddy_loop_run_once(g_loop, i < 20 ? 0 : 10);
+        closed = drain(client);
+    }
+    close(client);
+    // Let the server see the close and release the connection (and finish deferred requests).
+    for (int i = 0; i < 50 && eddy_server_connection_count(g_server) > 0; i++)
+        eddy_loop_run_once(g_loop, i < 10 ? 0 : 1);
+    for (int i = 0; i < 3; i++) eddy_loop_run_once(g_loop, 0);
+    static const bool strict = getenv("EDDY_FUZZ_STRICT") != nullptr;
+    if (strict && eddy_server_connection_count(g_server) > 0) abort();
+    return 0;
+}
