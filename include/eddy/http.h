@@ -127,6 +127,9 @@ EDDY_API int eddy_server_allow_any_method(eddy_server *server, int on);
  * you may switch the request to streaming (eddy_request_stream_body), change its body limits,
  * or answer at once (then the body is not read and the connection closes after the response).
  * `on_request` still runs when the body is complete, unless the request was finished.
+ * If the connection closes before the body is complete, a request that you did not take (no
+ * close callback set and no streamed body) is released by the server; one you took gets its
+ * close callback and stays yours to finish.
  * Uses the server's userdata. NULL removes it. */
 EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_fn on_headers);
 

@@ -779,7 +779,7 @@ void Connection::close_now() {
         Request *req = request_;
         request_ = nullptr;
         req->server = nullptr;
-        if (req->head_delivered || req->message_complete) {
+        if (req->owned_by_application()) {
             req->connection_lost();
         } else {
             delete req;
@@ -796,7 +796,7 @@ void Connection::detach_for_loop_free() {
         Request *req = request_;
         request_ = nullptr;
         req->server = nullptr;
-        if (req->head_delivered || req->message_complete) {
+        if (req->owned_by_application()) {
             req->conn = nullptr;  // the application still holds it
         } else {
             delete req;
@@ -811,7 +811,7 @@ void Connection::on_stream_close(Stream *, int, void *arg) {
     if (c->request_) {
         Request *req = c->request_;
         c->request_ = nullptr;
-        if (req->head_delivered || req->message_complete) {
+        if (req->owned_by_application()) {
             req->connection_lost();  // the application holds it: tell it
         } else {
             delete req;  // never reached the application

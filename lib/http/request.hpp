@@ -106,6 +106,12 @@ public:
 
     // Called by the connection when it goes away before finish().
     void connection_lost();
+    // Whether the application must finish this request itself when the connection goes away:
+    // once the request callback ran, or when it took the request from the headers callback
+    // (streaming its body, or with a close callback). Otherwise the server releases it.
+    bool owned_by_application() const {
+        return message_complete || (head_delivered && (streaming || close_cb != nullptr));
+    }
 
     // For the web layer: keep the object alive past finish() until unhold() (e.g. so that
     // on_finish can still read the request), reset the response before an error page, and
