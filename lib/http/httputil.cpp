@@ -157,6 +157,34 @@ bool is_port(std::string_view s) {
 
 }  // namespace
 
+bool accepts_coding(std::string_view accept_encoding, std::string_view coding) {
+    bool star = false;
+    for (std::string_view member : split_list(accept_encoding)) {
+        size_t semi = member.find(';');
+        std::string_view name = member.substr(0, semi);
+        while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+        bool nonzero = true;
+        if (semi != std::string_view::npos) {
+            std::string_view params = member.substr(semi + 1);
+            size_t q = params.find_first_of("qQ");
+            if (q != std::string_view::npos) {
+                std::string_view value = params.substr(q + 1);
+                while (!value.empty() && (value.front() == ' ' || value.front() == '=' || value.front() == '\t'))
+                    value.remove_prefix(1);
+                // A weight is 0, 0.0, 0.00 or 0.000 exactly when every digit is zero.
+                nonzero = false;
+                for (char c : value) {
+                    if (c >= '1' && c <= '9') nonzero = true;
+                    if (c != '.' && (c < '0' || c > '9')) break;
+                }
+            }
+        }
+        if (iequals(name, coding)) return nonzero;
+        if (name == "*") star = nonzero;
+    }
+    return star;
+}
+
 bool is_valid_host(std::string_view host) {
     if (host.empty()) return true;
     // Fast path for the usual "name-or-IPv4[:port]": reg-name characters, then digits.

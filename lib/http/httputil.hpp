@@ -54,6 +54,11 @@ std::vector<std::string_view> split_list(std::string_view value);
 // True when the comma-separated list `value` contains `token` (case-insensitive).
 bool list_contains(std::string_view value, std::string_view token);
 
+// True when an Accept-Encoding value accepts `coding` (RFC 9110 §12.5.3): listed with a
+// non-zero weight ("gzip", "gzip;q=0.5"), or covered by "*" with a non-zero weight; "q=0"
+// refuses it.
+bool accepts_coding(std::string_view accept_encoding, std::string_view coding);
+
 // ---- Host ------------------------------------------------------------------------------------
 
 // Validates a Host header value per RFC 9110 §7.2 / RFC 3986 authority without userinfo:

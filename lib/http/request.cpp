@@ -350,12 +350,13 @@ void Request::maybe_release() {
 }
 
 int Request::replace_body(const void *data, size_t len) {
-    if (headers_sent_ || finished_) return EDDY_ESTATE;
+    if (finished_) return EDDY_ESTATE;
+    size_t old_len = small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
     small_body_.clear();
     if (!pending_body()) return EDDY_ENOMEM;
     evbuffer_drain(pending_, evbuffer_get_length(pending_));
     if (len && evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
-    body_written_ = len;
+    body_written_ = body_written_ - old_len + len;
     return 0;
 }
 

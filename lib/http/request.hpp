@@ -121,7 +121,7 @@ public:
     void reset_response();
     // The body written so far as one evbuffer (created on demand; nullptr when out of memory).
     evbuffer *pending_body();
-    // Replaces the body written so far (gzip, 304): only before the first flush.
+    // Replaces the body written since the last flush (gzip, 304).
     int replace_body(const void *data, size_t len);
     const std::vector<HeaderField> &response_headers() const { return out_headers_; }
     int64_t declared_length() const { return declared_length_; }

@@ -444,7 +444,9 @@ void Stream::run_flush(DeferredTask *task) {
 void Stream::flush() {
     if (closed_) return;
     for (;;) {
-        if (!files_.empty() && files_.front().position == bytes_written_) {
+        // Inside a file segment once every byte before it went out (its `offset` and
+        // `remaining` track the progress within it).
+        if (!files_.empty() && bytes_written_ >= files_.front().position) {
             FileSegment &f = files_.front();
             ssize_t n = transport_sendfile(f.fd, &f.offset, f.remaining);
             if (n < 0) {

@@ -109,6 +109,10 @@ Handler::Handler(App *a, Route *r, http::Request *rq) : app(a), route(r), req(rq
 }
 
 Handler::~Handler() {
+    if (gz_) {
+        deflateEnd(gz_);
+        delete gz_;
+    }
     if (app) app->unlink(this);
     if (free_userdata) free_userdata(userdata);
     req->userdata = nullptr;
@@ -266,6 +270,8 @@ int Handler::write(const void *data, size_t len) {
 int Handler::flush(eddy_handler_flush_fn cb) {
     int rc;
     if (!guard(&rc)) return rc;
+    if (!flushed_) start_streaming_gzip();
+    deflate_pending(false);
     rc = req->flush(cb ? on_flushed : nullptr);
     if (rc == 0) {
         flushed_ = true;
@@ -287,6 +293,58 @@ void Handler::on_flushed(eddy_request *, int status, void *arg) {
     h->leave();
 }
 
+// compress_response for a response that starts with a flush (so its size is unknown): decided
+// when the headers go out, then every flushed piece is deflated with a sync flush so the client
+// can decode it as it arrives (Tornado's GZipContentEncoding does the same).
+void Handler::start_streaming_gzip() {
+    if (!app || !app->compress_response || req->headers_sent()) return;
+    req->set_header("Vary", "Accept-Encoding", false);
+    const http::HeaderField *ae = req->find_header("Accept-Encoding");
+    std::string content_type;
+    for (const http::HeaderField &h : req->response_headers()) {
+        if (http::iequals(h.name, "Content-Type")) content_type = h.value;
+        if (http::iequals(h.name, "Content-Encoding")) return;
+    }
+    if (!ae || !http::accepts_coding(ae->value, "gzip") || !compressible(content_type)) return;
+    if (req->status() < 200 || req->status() == 204 || req->status() == 304) return;
+    if (req->method == "HEAD" || req->declared_length() >= 0) return;
+    z_stream *zs = new (std::nothrow) z_stream();
+    if (!zs) return;
+    if (deflateInit2(zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        delete zs;
+        return;
+    }
+    gz_ = zs;
+    req->set_header("Content-Encoding", "gzip", true);
+}
+
+// Deflates what was written since the last flush (Z_SYNC_FLUSH, or Z_FINISH at the end).
+void Handler::deflate_pending(bool final) {
+    if (!gz_) return;
+    evbuffer *body = req->pending_body();
+    size_t len = body ? evbuffer_get_length(body) : 0;
+    unsigned char *in = len ? evbuffer_pullup(body, -1) : nullptr;
+    std::string out;
+    gz_->next_in = in;
+    gz_->avail_in = static_cast<uInt>(len);
+    int flush_mode = final ? Z_FINISH : Z_SYNC_FLUSH;
+    unsigned char chunk[16384];
+    for (;;) {
+        gz_->next_out = chunk;
+        gz_->avail_out = sizeof chunk;
+        int rc = deflate(gz_, flush_mode);
+        out.append(reinterpret_cast<char *>(chunk), sizeof chunk - gz_->avail_out);
+        if (rc == Z_STREAM_END || (gz_->avail_out != 0 && gz_->avail_in == 0)) break;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) break;
+    }
+    req->replace_body(out.data(), out.size());
+    if (final) {
+        deflateEnd(gz_);
+        delete gz_;
+        gz_ = nullptr;
+    }
+}
+
 void Handler::finish_transforms() {
     if (flushed_ || req->headers_sent()) return;
     evbuffer *body = req->pending_body();
@@ -305,7 +363,7 @@ void Handler::finish_transforms() {
             if (http::iequals(h.name, "Content-Type")) content_type = h.value;
             if (http::iequals(h.name, "Content-Encoding")) has_encoding = true;
         }
-        gzip = ae && http::list_contains(ae->value, "gzip") && !has_encoding &&
+        gzip = ae && http::accepts_coding(ae->value, "gzip") && !has_encoding &&
                compressible(content_type) && len >= kMinGzipBytes && req->status() >= 200 &&
                req->status() != 204 && req->status() != 304;
     }
@@ -341,7 +399,10 @@ int Handler::finish() {
         return EDDY_ESTATE;
     }
     enter();
-    if (!closed) finish_transforms();
+    if (!closed) {
+        finish_transforms();
+        deflate_pending(true);
+    }
     finished = true;
     int rc = req->finish();
     if (route && route->on_finish) route->on_finish(as_c(), route->userdata);
@@ -386,6 +447,7 @@ int Handler::send_error(int status) {
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
     if (req->set_status(status, {}) != 0) req->set_status(500, {});
     if (status == 405 && route) req->set_header("Allow", route->allowed_methods(), true);
+    if (status == 405 && is_static) req->set_header("Allow", "GET, HEAD", true);
     if (route && route->write_error && status != 304) {
         route->write_error(as_c(), status, route->userdata);
     } else {

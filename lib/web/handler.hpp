@@ -13,6 +13,8 @@
 
 #include "eddy/web.h"
 
+struct z_stream_s;  // zlib's
+
 namespace eddy::http {
 class Request;
 }
@@ -85,6 +87,8 @@ private:
     bool check_xsrf();
     void write_default_error(int status);
     void finish_transforms();
+    void start_streaming_gzip();
+    void deflate_pending(bool final);
     bool guard(int *rc);  // common checks before a response call; false: return *rc
     void enter() { busy_++; }
     void leave();
@@ -94,6 +98,7 @@ private:
     static void on_flushed(eddy_request *req, int status, void *arg);
     static void on_data(eddy_request *req, const char *data, size_t len, void *arg);
 
+    ::z_stream_s *gz_ = nullptr;  // streaming gzip (compress_response + flush)
     int busy_ = 0;
     bool started_ = false;  // the life cycle began (prepare may have run)
     int pending_flushes_ = 0;

@@ -122,8 +122,7 @@ const char *content_type_for(const std::string &path) {
 void serve_static(Handler *h, const std::string &root, const std::string &rel_encoded) {
     http::Request *req = h->req;
     if (req->method != "GET" && req->method != "HEAD") {
-        req->set_header("Allow", "GET, HEAD", true);
-        h->send_error(405);
+        h->send_error(405);  // with Allow: GET, HEAD
         return;
     }
     std::string rel;
@@ -154,7 +153,7 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     // A precompressed twin is served when the client takes gzip.
     bool gz = false;
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
-    if (ae && http::list_contains(ae->value, "gzip")) {
+    if (ae && http::accepts_coding(ae->value, "gzip")) {
         std::string gz_path = path + ".gz";
         char gz_resolved[PATH_MAX];
         struct stat gz_st;
