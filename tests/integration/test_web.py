@@ -1,0 +1,1348 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the web layer (include/eddy/web.h) over real sockets.
+
+Drives web_test_app (web_test_app.c), started with different options per test class:
+
+    test_web.py --server PATH/TO/web_test_app [unittest options]
+
+Covers routing, the RequestHandler life cycle, the response API, cookies and signed cookies,
+XSRF, ETag/304, gzip and static files. Standard library only (http.client, socket, gzip, json).
+"""
+import email.utils
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+SERVER = None  # path of web_test_app, from --server
+
+EINVAL, ECLOSED, ENOENT, ETOOBIG, ESTATE = -1, -4, -5, -11, -13
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+STATIC = {}  # filled by setUpModule: paths and contents of the static tree
+SECRET = b"TOP-SECRET-CONTENT-outside-the-static-root\n"
+HELLO_MTIME = 1600000000  # Sun, 13 Sep 2020 12:26:40 GMT
+
+
+# ---- the server process ------------------------------------------------------------------------
+
+class ServerProcess:
+    """One web_test_app instance on a free 127.0.0.1 port."""
+
+    def __init__(self, *args):
+        self.stderr_file = tempfile.TemporaryFile()
+        cmd = [SERVER, "--port", "0", "--host", "127.0.0.1"] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr_file)
+        self.port = None
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode("utf-8", "replace")
+            if not line:
+                break
+            lines.append(line)
+            m = re.match(r"listening on (.*):(\d+)$", line.strip())
+            if m:
+                self.port = int(m.group(2))
+                break
+        if self.port is None:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("server did not start: %r %s" % (lines, self.stderr()))
+
+    def stderr(self):
+        self.stderr_file.seek(0)
+        return self.stderr_file.read().decode("utf-8", "replace")
+
+    def stop(self):
+        """Stops with SIGTERM; returns (exit code, stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return "hung (killed)", self.stderr()
+        self.proc.stdout.close()
+        err = self.stderr()
+        self.stderr_file.close()
+        return code, err
+
+
+# ---- a raw HTTP/1.1 client over a socket ---------------------------------------------------------
+
+class Response:
+    def __init__(self, version, status, reason, headers, head_raw):
+        self.version, self.status, self.reason = version, status, reason
+        self.headers, self.head_raw = headers, head_raw
+        self.body, self.chunks, self.complete = b"", None, True
+
+    def get(self, name):
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return None
+
+    def get_all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+
+class Raw:
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
+
+    def _fill(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError("connection closed; buffered %r" % self.buf[:200])
+        self.buf += d
+
+    def read_until(self, delim):
+        while delim not in self.buf:
+            self._fill()
+        i = self.buf.index(delim) + len(delim)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_to_eof(self):
+        while True:
+            try:
+                d = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not d:
+                break
+            self.buf += d
+        out, self.buf = self.buf, b""
+        return out
+
+    def closed_within(self, timeout):
+        """True when the peer closes (EOF or reset) within `timeout` (data before EOF is kept)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                d = self.sock.recv(65536)
+                if not d:
+                    return True
+                self.buf += d
+            return False
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.sock.settimeout(10)
+
+    def read_response(self, method="GET"):
+        """Reads one response. A chunked body cut short by a close gives complete=False."""
+        head = self.read_until(b"\r\n\r\n")
+        lines = head[:-4].split(b"\r\n")
+        m = re.match(rb"(HTTP/1\.[01]) (\d{3}) ?(.*)$", lines[0])
+        if not m:
+            raise AssertionError("bad status line %r" % lines[0])
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+        resp = Response(m.group(1).decode(), int(m.group(2)), m.group(3).decode("latin-1"),
+                        headers, head)
+        te, cl = resp.get("Transfer-Encoding"), resp.get("Content-Length")
+        if method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
+            return resp
+        if te is not None:
+            assert te.lower() == "chunked", te
+            chunks = []
+            try:
+                while True:
+                    size_line = self.read_until(b"\r\n")
+                    size = int(size_line[:-2].split(b";")[0], 16)
+                    if size == 0:
+                        assert self.read_until(b"\r\n") == b"\r\n"
+                        break
+                    chunks.append(self.read_exact(size))
+                    assert self.read_exact(2) == b"\r\n"
+            except EOFError:
+                resp.complete = False
+                if self.buf:
+                    chunks.append(self.buf)
+                    self.buf = b""
+            resp.chunks = chunks
+            resp.body = b"".join(chunks)
+        elif cl is not None:
+            resp.body = self.read_exact(int(cl))
+        else:
+            resp.body = self.read_to_eof()
+        return resp
+
+
+def req_bytes(method, path, headers=None, body=b"", host="127.0.0.1"):
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s" % host]
+    for k, v in (headers or {}).items():
+        lines.append("%s: %s" % (k, v))
+    if body:
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# ---- test case base ----------------------------------------------------------------------------
+
+class WebTestCase(unittest.TestCase):
+    SERVER_ARGS = ()
+    WITH_STATIC = True
+
+    @classmethod
+    def setUpClass(cls):
+        args = list(cls.SERVER_ARGS)
+        if cls.WITH_STATIC:
+            args += ["--static", STATIC["root"]]
+        cls.server = ServerProcess(*args)
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        code, err = cls.server.stop()
+        findings = [m for m in SANITIZER_MARKERS if m in err]
+        if findings or code != 0:
+            raise AssertionError("server exit %r; stderr:\n%s" % (code, err[-12000:]))
+
+    # ---- helpers ----
+
+    def request(self, method, url, body=None, headers=None, host=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        try:
+            hdrs = dict(headers or {})
+            if host is not None:
+                hdrs["Host"] = host
+            c.request(method, url, body=body, headers=hdrs)
+            r = c.getresponse()
+            return r, r.read()
+        finally:
+            c.close()
+
+    def get_json(self, url, method="GET", body=None, headers=None, status=200):
+        r, data = self.request(method, url, body, headers)
+        self.assertEqual(r.status, status, data)
+        return json.loads(data.decode("latin-1"))
+
+    def raw(self, timeout=10):
+        return Raw(self.port, timeout)
+
+    def raw_request(self, method, path, headers=None, body=b"", host="127.0.0.1"):
+        raw = self.raw()
+        try:
+            raw.send(req_bytes(method, path, headers, body, host))
+            return raw.read_response(method)
+        finally:
+            raw.close()
+
+    def stats(self):
+        return self.get_json("/stats")
+
+    def wait_stats(self, pred, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats()
+            if pred(st) or time.monotonic() > deadline:
+                return st
+            time.sleep(0.02)
+
+    def log(self, rid, wait_for=None, timeout=5.0):
+        """The life-cycle events recorded for request id `rid` (waiting for `wait_for`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.get_json("/log?id=" + urllib.parse.quote(rid))
+            if wait_for is None or any(e.startswith(wait_for) for e in events) or \
+                    time.monotonic() > deadline:
+                return events
+            time.sleep(0.02)
+
+    def assert_allow(self, value, expected):
+        self.assertIsNotNone(value, "405 without an Allow header")
+        got = {m.strip() for m in value.split(",") if m.strip()}
+        self.assertEqual(got, set(expected), value)
+
+
+def parse_set_cookie(value):
+    """'n=v; A=b; Flag' → (name, value, {attr-lower: value-or-True})."""
+    parts = [p.strip() for p in value.split(";")]
+    name, _, val = parts[0].partition("=")
+    attrs = {}
+    for p in parts[1:]:
+        if not p:
+            continue
+        k, eq, v = p.partition("=")
+        attrs[k.strip().lower()] = v.strip() if eq else True
+    return name, val, attrs
+
+
+def cookies_by_name(resp_headers):
+    out = {}
+    for v in resp_headers:
+        name, val, attrs = parse_set_cookie(v)
+        out[name] = (val, attrs)
+    return out
+
+
+def default_page(code, reason):
+    text = "%d: %s" % (code, reason)
+    return ("<html><title>%s</title><body>%s</body></html>" % (text, text)).encode()
+
+
+# ---- routing -----------------------------------------------------------------------------------
+
+class RoutingTest(WebTestCase):
+    def test_setup_return_codes(self):
+        st = self.stats()
+        self.assertEqual(st["rc_static"], 0)
+        self.assertEqual(st["rc_static_missing"], ENOENT)
+        self.assertEqual(st["rc_static_badprefix"], EINVAL)
+        self.assertEqual(st["rc_bad_pattern_null"], 1)
+        self.assertEqual(st["rc_default_foreign"], EINVAL)
+        self.assertEqual(st["rc_bad_method"], EINVAL)
+        self.assertEqual(st["rc_reverse_unknown"], ENOENT)
+        self.assertEqual(st["rc_empty_secret"], EINVAL)
+        self.assertEqual(st["rc_route_name"], 0)
+
+    def test_literal_route(self):
+        r, data = self.request("GET", "/hello")
+        self.assertEqual((r.status, data), (200, b"hello"))
+        r, data = self.request("GET", "/hello?x=1&y=2")
+        self.assertEqual((r.status, data), (200, b"hello"))
+
+    def test_positional_captures(self):
+        j = self.get_json("/user/42/post/abc")
+        self.assertEqual(j["count"], 3)
+        self.assertEqual(j["args"], ["42", "abc", ""])  # unmatched optional group: ""
+        self.assertIsNone(j["beyond"])
+        self.assertIsNone(j["kw_first"])
+        j = self.get_json("/user/7/post/xyz/edit")
+        self.assertEqual(j["args"], ["7", "xyz", "/edit"])
+        r, _ = self.request("GET", "/user/x/post/abc")
+        self.assertEqual(r.status, 404)
+
+    def test_named_captures(self):
+        j = self.get_json("/named/x%20y/z%C3%A9")
+        self.assertEqual(j["kw_first"], "x y")
+        self.assertEqual(j["kw_second"].encode("latin-1").decode("utf-8"), "z\u00e9")
+        self.assertIsNone(j["kw_nope"])
+        self.assertEqual(j["count"], 2)
+        self.assertEqual(j["args"][0], "x y")
+
+    def test_percent_decoded_captures(self):
+        j = self.get_json("/decode/a%20b%2Fc+d%3F%25")
+        self.assertEqual(j["args"], ["a b/c+d?%"])  # '+' stays '+' in paths
+        j = self.get_json("/decode/%C3%A9t%C3%A9")
+        self.assertEqual(j["args"][0].encode("latin-1").decode("utf-8"), "\u00e9t\u00e9")
+        j = self.get_json("/decode/")
+        self.assertEqual(j["args"], [""])
+
+    def test_invalid_utf8_capture_is_400(self):
+        for path in ("/decode/%FF", "/decode/abc%C3", "/decode/%C0%AF", "/named/%ED%A0%80/x"):
+            r, data = self.request("GET", path)
+            self.assertEqual(r.status, 400, path)
+            self.assertEqual(data, default_page(400, "Bad Request"), path)
+
+    def test_anchoring(self):
+        self.assertEqual(self.request("GET", "/a")[1], b"a")
+        for path in ("/ab", "/a/", "/aa", "/xa", "/r/12x", "/q/r/12", "/r/", "/hello/", "/hellox"):
+            r, _ = self.request("GET", path)
+            self.assertEqual(r.status, 404, path)
+        r, data = self.request("GET", "/r/12")
+        self.assertEqual((r.status, data), (200, b"r"))
+
+    def test_route_order(self):
+        self.assertEqual(self.request("GET", "/order/special")[1], b"special")
+        self.assertEqual(self.request("GET", "/order/other")[1], b"generic:other")
+        self.assertEqual(self.request("GET", "/order/special2")[1], b"generic:special2")
+
+    def test_404_default_page(self):
+        r, data = self.request("GET", "/no/such/page")
+        self.assertEqual(r.status, 404)
+        self.assertEqual(data, default_page(404, "Not Found"))
+        self.assertTrue(r.getheader("Content-Type", "").startswith("text/html"))
+        # a POST to nowhere is a 404 too, not a 405
+        r, data = self.request("POST", "/no/such/page", body=b"x=1")
+        self.assertEqual(r.status, 404)
+
+    def test_host_routes(self):
+        cases = [
+            ("api.example.com", "/host", 200, b"api"),
+            ("API.Example.COM:8080", "/host", 200, b"api"),
+            ("foo.wild.test", "/host", 200, b"wild"),
+            ("localhost", "/host", 200, b"default"),
+            ("127.0.0.1:1234", "/host", 200, b"default"),
+            ("evilapi.example.com", "/host", 200, b"default"),  # host patterns are anchored
+            ("api.example.com.evil", "/host", 200, b"default"),
+            ("api.example.com", "/apionly", 200, b"apionly"),
+            ("localhost", "/apionly", 404, None),
+            # a host table without the path falls back to the default table
+            ("api.example.com", "/hello", 200, b"hello"),
+        ]
+        for host, path, status, body in cases:
+            resp = self.raw_request("GET", path, host=host)
+            self.assertEqual(resp.status, status, (host, path))
+            if body is not None:
+                self.assertEqual(resp.body, body, (host, path))
+
+    def test_reverse_url(self):
+        original = "a b?c#d%e&f\u00e9"
+        q = urllib.parse.urlencode([("name", "rev"), ("a", original), ("a", "12")])
+        j = self.get_json("/reverse?" + q)
+        self.assertEqual(j["rc"], 0, j)
+        url = j["url"]
+        self.assertEqual(j["len"], len(url))
+        self.assertTrue(url.startswith("/rev/"), url)
+        self.assertTrue(url.endswith("/item/12"), url)
+        for c in " ?#\u00e9":
+            self.assertNotIn(c, url)
+        # the reversed URL routes back to the same arguments
+        j2 = self.get_json(url)
+        self.assertEqual(j2["args"][0].encode("latin-1").decode("utf-8"), original)
+        self.assertEqual(j2["args"][1], "12")
+
+    def test_reverse_url_errors(self):
+        j = self.get_json("/reverse?name=rev&a=onlyone")
+        self.assertEqual(j["rc"], EINVAL)
+        j = self.get_json("/reverse?name=nope&a=x&a=1")
+        self.assertEqual(j["rc"], ENOENT)
+        j = self.get_json("/reverse?name=rev&a=xyz&a=1&size=5")
+        self.assertEqual(j["rc"], ETOOBIG)
+        self.assertEqual(j["len"], len("/rev/xyz/item/1"))
+        j = self.get_json("/reverse?name=rev&a=xyz&a=1&size=%d" % (len("/rev/xyz/item/1") + 1))
+        self.assertEqual((j["rc"], j["url"]), (0, "/rev/xyz/item/1"))
+        j = self.get_json("/reverse?name=lit")
+        self.assertEqual((j["rc"], j["url"]), (0, "/lit/reverse"))
+
+
+class DefaultRouteTest(WebTestCase):
+    SERVER_ARGS = ("--default-route",)
+    WITH_STATIC = False
+
+    def test_default_route(self):
+        self.assertEqual(self.stats()["rc_default_route"], 0)
+        r, data = self.request("GET", "/anything/at/all?x=1")
+        self.assertEqual(r.status, 404)  # the default route's own choice
+        self.assertEqual(data, b"default route: /anything/at/all args=0")
+        # matching routes still win
+        self.assertEqual(self.request("GET", "/hello")[1], b"hello")
+        # and its method table applies: POST is not registered there
+        r, _ = self.request("POST", "/anything", body=b"")
+        self.assertEqual(r.status, 405)
+
+
+# ---- life cycle and methods --------------------------------------------------------------------
+
+class LifeCycleTest(WebTestCase):
+    WITH_STATIC = False
+
+    def test_order_prepare_method_on_finish(self):
+        r, data = self.request("GET", "/life?id=L1")
+        self.assertEqual((r.status, data), (200, b"life"))
+        self.assertEqual(r.getheader("X-Default"), "yes")
+        events = self.log("L1", wait_for="on_finish")
+        self.assertEqual(events, ["prepare", "get", "on_finish finished=1"])
+
+    def test_prepare_that_finishes_skips_method(self):
+        r, data = self.request("GET", "/life?id=L2&finish_in_prepare=1")
+        self.assertEqual((r.status, data), (200, b"finished in prepare"))
+        events = self.log("L2", wait_for="prepare_finish_rc")
+        self.assertNotIn("get", events)
+        self.assertEqual(events[0], "prepare")
+        self.assertIn("on_finish finished=1", events)
+        self.assertIn("prepare_finish_rc=0", events)
+
+    def test_default_headers_on_error_page(self):
+        r, data = self.request("GET", "/life?id=L3&error=503")
+        self.assertEqual(r.status, 503)
+        self.assertEqual(r.getheader("X-Default"), "yes")
+        self.assertEqual(data, default_page(503, "Service Unavailable"))
+        events = self.log("L3", wait_for="on_finish")
+        self.assertEqual(events, ["prepare", "get", "on_finish finished=1"])
+
+    def test_head_falls_back_to_get(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request("GET", "/hello")
+            g = c.getresponse()
+            gbody = g.read()
+            c.request("HEAD", "/hello")
+            h = c.getresponse()
+            hbody = h.read()
+            # the same connection still works: no stray body bytes were sent after HEAD
+            c.request("GET", "/hello")
+            g2 = c.getresponse()
+            self.assertEqual(g2.read(), b"hello")
+        finally:
+            c.close()
+        self.assertEqual(h.status, 200)
+        self.assertEqual(hbody, b"")
+        self.assertEqual(h.getheader("Content-Length"), str(len(gbody)))
+        self.assertEqual(h.getheader("Etag"), g.getheader("Etag"))
+        self.assertIsNone(h.getheader("Transfer-Encoding"))
+        # the GET callback is what runs
+        r, data = self.request("HEAD", "/life?id=L4")
+        self.assertEqual((r.status, data), (200, b""))
+        self.assertEqual(r.getheader("Content-Length"), "4")
+        self.assertIn("get", self.log("L4", wait_for="on_finish"))
+
+    def test_unsupported_method_405_with_allow(self):
+        r, data = self.request("DELETE", "/hello")
+        self.assertEqual(r.status, 405)
+        self.assert_allow(r.getheader("Allow"), ["GET", "HEAD", "POST"])
+        r, data = self.request("PUT", "/life?id=L5", body=b"x")
+        self.assertEqual(r.status, 405)
+        self.assert_allow(r.getheader("Allow"), ["GET", "HEAD", "POST"])
+        self.assertEqual(r.getheader("X-Default"), "yes")  # set_default_headers on error pages
+        # prepare never ran (on_finish does: the 405 is finished like any response)
+        events = self.log("L5", wait_for="on_finish")
+        self.assertNotIn("prepare", events)
+        self.assertNotIn("get", events)
+
+    def test_custom_methods(self):
+        resp = self.raw_request("PROPFIND", "/dav")
+        self.assertEqual((resp.status, resp.body), (207, b"propfind reached"))
+        # a custom method nobody registered: 501 from the server
+        resp = self.raw_request("BREW", "/dav")
+        self.assertEqual(resp.status, 501)
+        # registered on some route but not on this one: 405
+        resp = self.raw_request("PROPFIND", "/hello")
+        self.assertEqual(resp.status, 405)
+        self.assert_allow(resp.get("Allow"), ["GET", "HEAD", "POST"])
+        resp = self.raw_request("GET", "/dav")
+        self.assertEqual(resp.status, 405)
+        self.assert_allow(resp.get("Allow"), ["PROPFIND"])
+
+    def test_detached_delayed_response(self):
+        t0 = time.monotonic()
+        r, data = self.request("GET", "/delayed?ms=300&id=D1")
+        elapsed = time.monotonic() - t0
+        self.assertEqual((r.status, data), (200, b"delayed response"))
+        self.assertGreaterEqual(elapsed, 0.25)
+        st = self.stats()
+        self.assertEqual(st["delayed_detach_rc"], 0)
+        self.assertEqual(st["delayed_finish_rc"], 0)
+        self.assertEqual(self.log("D1"), ["get", "fire"])
+
+    def test_longpoll_client_disconnect(self):
+        before = self.stats()
+        raw = self.raw()
+        raw.send(req_bytes("GET", "/longpoll"))
+        st = self.wait_stats(lambda s: s["lp_started"] > before["lp_started"])
+        self.assertEqual(st["lp_started"], before["lp_started"] + 1)
+        self.assertEqual(st["lp_detach_rc"], 0)
+        self.assertEqual(st["lp_close_cb"], before["lp_close_cb"])  # still open
+        raw.close()
+        st = self.wait_stats(lambda s: s["lp_done"] > before["lp_done"])
+        self.assertEqual(st["lp_close_cb"], before["lp_close_cb"] + 1)
+        self.assertEqual(st["lp_done"], before["lp_done"] + 1)
+        self.assertEqual(st["lp_finished_in_close"], 0)
+        self.assertEqual(st["lp_write_rc"], ECLOSED)
+        self.assertEqual(st["lp_set_header_rc"], ECLOSED)
+        self.assertEqual(st["lp_flush_rc"], ECLOSED)
+        self.assertEqual(st["lp_finish_rc"], ECLOSED)
+
+    def test_state_errors_after_finish(self):
+        r, data = self.request("GET", "/twice")
+        self.assertEqual((r.status, data), (200, b"once"))
+        self.assertIsNone(r.getheader("X-After"))
+        st = self.wait_stats(lambda s: s["twice_count"] > 0)
+        self.assertEqual(st["twice_finish1"], 0)
+        self.assertEqual(st["twice_finished"], 1)
+        for key in ("twice_finish2", "twice_write", "twice_set_header", "twice_set_status",
+                    "twice_flush", "twice_send_error", "twice_redirect", "twice_detach",
+                    "twice_set_cookie"):
+            self.assertEqual(st[key], ESTATE, key)
+
+    def test_set_header_after_flush(self):
+        resp = self.raw_request("GET", "/flushhdr")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.get("Transfer-Encoding"), "chunked")
+        self.assertIsNone(resp.get("X-Late"))
+        self.assertEqual(resp.get_all("Set-Cookie"), [])
+        self.assertTrue(resp.complete)
+        self.assertTrue(resp.body.startswith(b"first;"), resp.body)
+        j = json.loads(resp.body[len(b"first;"):])
+        self.assertEqual(j, {"flush": 0, "set_header": ESTATE, "set_status": ESTATE,
+                             "set_cookie": ESTATE})
+        # no automatic ETag on a flushed response
+        self.assertIsNone(resp.get("Etag"))
+
+
+class ResponseTest(WebTestCase):
+    WITH_STATIC = False
+
+    def test_send_error_with_write_error_hook(self):
+        r, data = self.request("GET", "/err?code=418&id=E1")
+        self.assertEqual(r.status, 418)
+        self.assertEqual(data, b"custom error 418")
+        self.assertEqual(r.getheader("X-Error-Hook"), "1")
+        self.assertEqual(r.getheader("X-Default"), "yes")
+        self.assertIsNone(r.getheader("X-Before-Error"))  # send_error clears the response
+        self.assertEqual(r.getheader("Content-Length"), str(len(data)))
+        self.assertEqual(self.log("E1", wait_for="send_error"), ["send_error=0"])
+
+    def test_send_error_default_page(self):
+        for code, reason in ((404, "Not Found"), (500, "Internal Server Error"),
+                             (403, "Forbidden"), (418, "I'm a Teapot")):
+            r, data = self.request("GET", "/err_plain?code=%d" % code)
+            self.assertEqual(r.status, code)
+            self.assertEqual(r.getheader("X-Default"), "yes")
+            self.assertIsNone(r.getheader("X-Before-Error"))
+            self.assertNotIn(b"discarded", data)
+            if code != 418:  # the reason phrase spelling of 418 varies
+                self.assertEqual(data, default_page(code, reason))
+            else:
+                self.assertTrue(data.startswith(b"<html><title>418: "), data)
+
+    def test_send_error_bad_status_becomes_500(self):
+        r, data = self.request("GET", "/err_plain?code=42")
+        self.assertEqual(r.status, 500)
+        self.assertEqual(data, default_page(500, "Internal Server Error"))
+
+    def test_redirects(self):
+        for status in (301, 302, 303, 307, 308):
+            r, data = self.request("GET", "/redirect?status=%d&url=/target%%3Fa%%3D1" % status)
+            self.assertEqual(r.status, status)
+            self.assertEqual(r.getheader("Location"), "/target?a=1")
+        r, _ = self.request("GET", "/redirect?status=0&url=http://example.com/x")
+        self.assertEqual(r.status, 302)
+        self.assertEqual(r.getheader("Location"), "http://example.com/x")
+
+    def test_redirect_invalid(self):
+        for status in (200, 300, 304, 305, 400):
+            r, data = self.request("GET", "/redirect?status=%d&url=/x" % status)
+            self.assertEqual(r.status, 200, status)
+            self.assertEqual(json.loads(data), {"rc": EINVAL}, status)
+            self.assertIsNone(r.getheader("Location"))
+        resp = self.raw_request("GET", "/redirect?status=302&url=/x%0D%0ASet-Cookie:%20evil=1")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(json.loads(resp.body), {"rc": EINVAL})
+        self.assertEqual(resp.get_all("Set-Cookie"), [])
+        self.assertIsNone(resp.get("Location"))
+
+    def test_require_argument(self):
+        r, data = self.request("GET", "/require?id=R1")
+        self.assertEqual(r.status, 400)
+        self.assertEqual(data, default_page(400, "Bad Request"))
+        self.assertEqual(self.log("R1"), ["require_missing"])
+        r, data = self.request("GET", "/require?name=bob")
+        self.assertEqual((r.status, data), (200, b"name=bob"))
+        r, data = self.request("POST", "/require", body=b"name=alice",
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual((r.status, data), (200, b"name=alice"))
+        r, data = self.request("GET", "/require?name=")  # blank values count as present
+        self.assertEqual((r.status, data), (200, b"name="))
+
+    def test_get_argument_sources(self):
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        j = self.get_json("/args?a=q%20v")
+        self.assertEqual(j, {"query": "q v", "body": None, "all": "q v"})
+        j = self.get_json("/args?a=q", "POST", b"a=b", form)
+        self.assertEqual(j, {"query": "q", "body": "b", "all": "q"})
+        j = self.get_json("/args", "POST", b"a=b+c", form)
+        self.assertEqual(j, {"query": None, "body": "b c", "all": "b c"})
+        j = self.get_json("/args?x=1", "POST", b"y=2", form)
+        self.assertEqual(j, {"query": None, "body": None, "all": None})
+
+
+class SendErrorAfterFlushTest(WebTestCase):
+    """Its own server instance: an abort path, kept apart from the other response tests."""
+    WITH_STATIC = False
+
+    def test_send_error_after_flush_closes(self):
+        before = self.stats()["eaf_count"]
+        raw = self.raw()
+        try:
+            raw.send(req_bytes("GET", "/err_after_flush"))
+            # The connection is closed instead of an error page: either before anything
+            # arrived, or after the flushed part; never with a complete response.
+            try:
+                resp = raw.read_response()
+            except EOFError:
+                resp = None
+            if resp is not None:
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(resp.get("Transfer-Encoding"), "chunked")
+                self.assertFalse(resp.complete, "the chunked body must not be terminated")
+                self.assertEqual(resp.body, b"partial")
+                self.assertTrue(raw.closed_within(5))
+        finally:
+            raw.close()
+        st = self.wait_stats(lambda s: s["eaf_count"] > before)
+        self.assertEqual(st["eaf_send_error_rc"], ESTATE)
+
+
+# ---- cookies -----------------------------------------------------------------------------------
+
+class CookieTest(WebTestCase):
+    WITH_STATIC = False
+
+    def test_get_cookie(self):
+        j = self.get_json("/cookie/get?name=foo", headers={"Cookie": "foo=bar; baz=qux"})
+        self.assertEqual(j["value"], "bar")
+        j = self.get_json("/cookie/get?name=baz", headers={"Cookie": "foo=bar; baz=qux"})
+        self.assertEqual(j["value"], "qux")
+        j = self.get_json("/cookie/get?name=nope", headers={"Cookie": "foo=bar"})
+        self.assertIsNone(j["value"])
+        j = self.get_json("/cookie/get?name=foo")
+        self.assertIsNone(j["value"])
+
+    def test_set_cookie_attributes(self):
+        r, data = self.request("GET", "/cookie/set")
+        rcs = json.loads(data)
+        self.assertEqual(rcs, {"full": 0, "plain": 0, "lax": 0, "bad_name": EINVAL,
+                               "bad_value": EINVAL, "bad_value2": EINVAL,
+                               "bad_samesite": EINVAL})
+        headers = r.msg.get_all("Set-Cookie")
+        by_name = cookies_by_name(headers)
+        self.assertEqual(set(by_name), {"full", "plain", "lax"}, headers)
+        val, attrs = by_name["full"]
+        self.assertEqual(val, "v1")
+        self.assertEqual(attrs.get("domain"), "example.com")
+        self.assertEqual(attrs.get("path"), "/p")
+        self.assertEqual(attrs.get("expires"), email.utils.formatdate(1700000000, usegmt=True))
+        self.assertEqual(attrs.get("max-age"), "3600")
+        self.assertIs(attrs.get("secure"), True)
+        self.assertIs(attrs.get("httponly"), True)
+        self.assertEqual(attrs.get("samesite"), "Strict")
+        val, attrs = by_name["plain"]
+        self.assertEqual((val, attrs), ("v2", {"path": "/"}))
+        val, attrs = by_name["lax"]
+        self.assertEqual(val, "v3")
+        self.assertEqual(attrs.get("samesite"), "Lax")
+        self.assertEqual(attrs.get("max-age"), "0")
+
+    def test_clear_cookie(self):
+        r, data = self.request("GET", "/cookie/clear")
+        self.assertEqual(json.loads(data), {"rc1": 0, "rc2": 0})
+        by_name = cookies_by_name(r.msg.get_all("Set-Cookie"))
+        now = time.time()
+        for name, path, domain in (("gone", "/p", None), ("gone2", "/", "example.com")):
+            val, attrs = by_name[name]
+            self.assertEqual(val, "", name)
+            self.assertEqual(attrs.get("path"), path, name)
+            self.assertEqual(attrs.get("domain"), domain, name)
+            self.assertEqual(attrs.get("max-age"), "0", name)
+            exp = email.utils.parsedate_to_datetime(attrs["expires"]).timestamp()
+            self.assertLess(exp, now - 86400, name)
+
+    def test_signed_cookie_round_trip(self):
+        r, data = self.request("GET", "/signed/set?v=hello%20world%3B%E2%9C%93")
+        self.assertEqual(json.loads(data), {"rc": 0})
+        by_name = cookies_by_name(r.msg.get_all("Set-Cookie"))
+        value, attrs = by_name["sig"]
+        self.assertTrue(value.startswith("2|1:0|"), value)
+        exp = email.utils.parsedate_to_datetime(attrs["expires"]).timestamp()
+        self.assertAlmostEqual(exp, time.time() + 30 * 86400, delta=120)
+        j = self.get_json("/signed/get", headers={"Cookie": "sig=" + value})
+        self.assertEqual(j["value"].encode("latin-1").decode("utf-8"), "hello world;\u2713")
+        # tampering with the signature, the value or the name: NULL
+        forged_sig = value[:-1] + ("0" if value[-1] != "0" else "1")
+        j = self.get_json("/signed/get", headers={"Cookie": "sig=" + forged_sig})
+        self.assertIsNone(j["value"])
+        parts = value.split("|")
+        b64 = parts[4].split(":", 1)[1]
+        other = "aGVsbG8gd29ybGQ="  # "hello world"
+        parts[4] = "%d:%s" % (len(other), other)
+        forged_value = "|".join(parts)
+        self.assertNotEqual(b64, other)
+        j = self.get_json("/signed/get", headers={"Cookie": "sig=" + forged_value})
+        self.assertIsNone(j["value"])
+        j = self.get_json("/signed/get", headers={"Cookie": "sig=garbage"})
+        self.assertIsNone(j["value"])
+        j = self.get_json("/signed/get")
+        self.assertIsNone(j["value"])
+
+
+class NoSecretTest(WebTestCase):
+    SERVER_ARGS = ("--no-secret",)
+    WITH_STATIC = False
+
+    def test_signed_cookie_without_secret(self):
+        r, data = self.request("GET", "/signed/set?v=x")
+        self.assertEqual(json.loads(data), {"rc": ESTATE})
+        self.assertIsNone(r.getheader("Set-Cookie"))
+        j = self.get_json("/signed/get", headers={"Cookie": "sig=2|1:0|10:1700000000|3:sig|4:eA==|"
+                                                          + "0" * 64})
+        self.assertIsNone(j["value"])
+
+
+# ---- XSRF --------------------------------------------------------------------------------------
+
+class XsrfTest(WebTestCase):
+    SERVER_ARGS = ("--xsrf",)
+    WITH_STATIC = False
+    FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    def get_token(self, cookie=None):
+        r, data = self.request("GET", "/xsrf", headers={"Cookie": cookie} if cookie else None)
+        self.assertEqual(r.status, 200, data)
+        j = json.loads(data)
+        by_name = cookies_by_name(r.msg.get_all("Set-Cookie") or [])
+        return j, by_name
+
+    def test_get_needs_no_token_and_sets_cookie(self):
+        j, by_name = self.get_token()
+        self.assertIn("_xsrf", by_name)
+        cookie, attrs = by_name["_xsrf"]
+        self.assertTrue(cookie)
+        self.assertEqual(attrs.get("path"), "/")
+        self.assertTrue(j["token"])
+        self.assertEqual(j["same_again"], 1)
+        # with a valid cookie, no new cookie is set and the token still matches it
+        j2, by_name2 = self.get_token("_xsrf=" + cookie)
+        self.assertNotIn("_xsrf", by_name2)
+        r, data = self.request("POST", "/xsrf?id=X0", body=urllib.parse.urlencode(
+            {"_xsrf": j2["token"]}), headers=dict(self.FORM, Cookie="_xsrf=" + cookie))
+        self.assertEqual((r.status, data), (200, b"posted"))
+
+    def test_post_without_token_is_403_before_prepare(self):
+        r, data = self.request("POST", "/xsrf?id=X1", body=b"a=1", headers=self.FORM)
+        self.assertEqual(r.status, 403)
+        j, by_name = self.get_token()
+        cookie = by_name["_xsrf"][0]
+        # a cookie but no token
+        r, data = self.request("POST", "/xsrf?id=X1", body=b"a=1",
+                               headers=dict(self.FORM, Cookie="_xsrf=" + cookie))
+        self.assertEqual(r.status, 403)
+        # a token but no cookie
+        r, data = self.request("POST", "/xsrf?id=X1",
+                               body=urllib.parse.urlencode({"_xsrf": j["token"]}),
+                               headers=self.FORM)
+        self.assertEqual(r.status, 403)
+        # DELETE and custom methods need one too
+        r, data = self.request("DELETE", "/xsrf?id=X1")
+        self.assertEqual(r.status, 403)
+        resp = self.raw_request("PROPFIND", "/dav")
+        self.assertEqual(resp.status, 403)
+        time.sleep(0.1)
+        self.assertEqual(self.log("X1"), [])  # prepare never ran
+
+    def test_form_field_token(self):
+        j, by_name = self.get_token()
+        cookie = by_name["_xsrf"][0]
+        r, data = self.request("POST", "/xsrf?id=X2",
+                               body=urllib.parse.urlencode({"_xsrf": j["token"], "a": "1"}),
+                               headers=dict(self.FORM, Cookie="_xsrf=" + cookie))
+        self.assertEqual((r.status, data), (200, b"posted"))
+        self.assertEqual(self.log("X2"), ["prepare", "method"])
+        # the token in the query string counts as an argument as well
+        r, data = self.request("POST", "/xsrf?_xsrf=" + urllib.parse.quote(j["token"], safe=""),
+                               body=b"", headers={"Cookie": "_xsrf=" + cookie})
+        self.assertEqual((r.status, data), (200, b"posted"))
+
+    def test_header_token(self):
+        j, by_name = self.get_token()
+        cookie = by_name["_xsrf"][0]
+        for header in ("X-Xsrftoken", "X-Csrftoken"):
+            r, data = self.request("POST", "/xsrf?id=X3", body=b"",
+                                   headers={header: j["token"], "Cookie": "_xsrf=" + cookie})
+            self.assertEqual((r.status, data), (200, b"posted"), header)
+        r, data = self.request("PUT", "/xsrf", body=b"x",
+                               headers={"X-Xsrftoken": j["token"], "Cookie": "_xsrf=" + cookie})
+        self.assertEqual((r.status, data), (200, b"posted"))
+
+    def test_mismatched_token(self):
+        j1, c1 = self.get_token()
+        j2, c2 = self.get_token()
+        self.assertNotEqual(c1["_xsrf"][0], c2["_xsrf"][0])
+        r, data = self.request("POST", "/xsrf?id=X4", body=b"",
+                               headers={"X-Xsrftoken": j1["token"],
+                                        "Cookie": "_xsrf=" + c2["_xsrf"][0]})
+        self.assertEqual(r.status, 403)
+        r, data = self.request("POST", "/xsrf?id=X4", body=b"",
+                               headers={"X-Xsrftoken": "garbage",
+                                        "Cookie": "_xsrf=" + c2["_xsrf"][0]})
+        self.assertEqual(r.status, 403)
+        time.sleep(0.1)
+        self.assertEqual(self.log("X4"), [])
+
+
+# ---- ETag --------------------------------------------------------------------------------------
+
+class ETagTest(WebTestCase):
+    WITH_STATIC = False
+    ETAG = '"%s"' % hashlib.sha1(b"hello").hexdigest()
+
+    def test_automatic_etag(self):
+        r, data = self.request("GET", "/hello")
+        self.assertEqual(r.getheader("Etag"), self.ETAG)
+
+    def test_if_none_match(self):
+        for inm in (self.ETAG, "W/" + self.ETAG, '"abc", %s, "def"' % self.ETAG, "*",
+                    '"abc",W/%s' % self.ETAG):
+            resp = self.raw_request("GET", "/hello", headers={"If-None-Match": inm})
+            self.assertEqual(resp.status, 304, inm)
+            self.assertEqual(resp.get("Etag"), self.ETAG, inm)
+            self.assertIn(resp.get("Content-Length"), (None, "5"), inm)
+            self.assertIsNone(resp.get("Transfer-Encoding"), inm)
+        # nothing may follow the 304's head on the connection
+        raw = self.raw()
+        try:
+            raw.send(req_bytes("GET", "/hello", {"If-None-Match": self.ETAG}) +
+                     req_bytes("GET", "/hello"))
+            first = raw.read_response()
+            second = raw.read_response()
+        finally:
+            raw.close()
+        self.assertEqual((first.status, first.body), (304, b""))
+        self.assertEqual((second.status, second.body), (200, b"hello"))
+        r, data = self.request("GET", "/hello", headers={"If-None-Match": '"abc"'})
+        self.assertEqual((r.status, data), (200, b"hello"))
+        r, data = self.request("HEAD", "/hello", headers={"If-None-Match": self.ETAG})
+        self.assertEqual(r.status, 304)
+
+    def test_post_gets_no_etag(self):
+        r, data = self.request("POST", "/hello", body=b"")
+        self.assertEqual((r.status, data), (200, b"posted"))
+        self.assertIsNone(r.getheader("Etag"))
+        r, data = self.request("POST", "/hello", body=b"", headers={"If-None-Match": "*"})
+        self.assertEqual((r.status, data), (200, b"posted"))
+
+    def test_non_200_gets_no_etag(self):
+        r, data = self.request("GET", "/err_plain?code=404")
+        self.assertEqual(r.status, 404)
+        self.assertIsNone(r.getheader("Etag"))
+
+
+# ---- gzip --------------------------------------------------------------------------------------
+
+def big_body(n):
+    text = b"The quick brown fox jumps over the lazy dog. "
+    return (text * (n // len(text) + 1))[:n]
+
+
+class GzipTest(WebTestCase):
+    SERVER_ARGS = ("--compress",)
+    WITH_STATIC = False
+    GZ = {"Accept-Encoding": "gzip"}
+
+    def assert_vary(self, r):
+        vary = r.getheader("Vary") or ""
+        self.assertIn("accept-encoding", [v.strip().lower() for v in vary.split(",")], vary)
+
+    def test_large_text_is_compressed(self):
+        r, data = self.request("GET", "/big?n=5000", headers=self.GZ)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(r.getheader("Content-Length"), str(len(data)))
+        self.assertLess(len(data), 5000)
+        self.assertEqual(gzip.decompress(data), big_body(5000))
+        self.assert_vary(r)
+        r, data = self.request("GET", "/big?n=5000&type=application/json",
+                               headers={"Accept-Encoding": "deflate, GZIP, br"})
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(data), big_body(5000))
+
+    def test_accept_encoding_with_qvalue(self):
+        # RFC 9110 §12.5.3: codings may carry weights; "gzip;q=0.8" accepts gzip.
+        r, data = self.request("GET", "/big?n=5000",
+                               headers={"Accept-Encoding": "deflate, gzip;q=0.8, br;q=0.1"})
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(data), big_body(5000))
+
+    def test_threshold(self):
+        r, data = self.request("GET", "/big?n=500", headers=self.GZ)
+        self.assertIsNone(r.getheader("Content-Encoding"))
+        self.assertEqual(data, big_body(500))
+        self.assert_vary(r)
+        r, data = self.request("GET", "/big?n=1023", headers=self.GZ)
+        self.assertIsNone(r.getheader("Content-Encoding"))
+        r, data = self.request("GET", "/big?n=1024", headers=self.GZ)
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(data), big_body(1024))
+
+    def test_not_for_png(self):
+        r, data = self.request("GET", "/big?n=5000&type=image/png", headers=self.GZ)
+        self.assertIsNone(r.getheader("Content-Encoding"))
+        self.assertEqual(data, big_body(5000))
+
+    def test_not_without_accept_encoding(self):
+        r, data = self.request("GET", "/big?n=5000")
+        self.assertIsNone(r.getheader("Content-Encoding"))
+        self.assertEqual(data, big_body(5000))
+        self.assert_vary(r)
+        r, data = self.request("GET", "/big?n=5000", headers={"Accept-Encoding": "deflate, br"})
+        self.assertIsNone(r.getheader("Content-Encoding"))
+        self.assertEqual(data, big_body(5000))
+
+    def test_etag_and_304_with_gzip(self):
+        r, data = self.request("GET", "/big?n=5000", headers=self.GZ)
+        etag = r.getheader("Etag")
+        self.assertIsNotNone(etag)
+        r2, _ = self.request("GET", "/big?n=5000")
+        self.assertNotEqual(r2.getheader("Etag"), etag)  # different representations
+        r3, data3 = self.request("GET", "/big?n=5000", headers=dict(self.GZ,
+                                                                     **{"If-None-Match": etag}))
+        self.assertEqual((r3.status, data3), (304, b""))
+
+    def test_head_matches_get(self):
+        r, data = self.request("GET", "/big?n=5000", headers=self.GZ)
+        h, hdata = self.request("HEAD", "/big?n=5000", headers=self.GZ)
+        self.assertEqual(hdata, b"")
+        self.assertEqual(h.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(h.getheader("Content-Length"), r.getheader("Content-Length"))
+
+    def test_streamed_response_has_vary(self):
+        # Tornado adds Vary: Accept-Encoding to every response when compress_response is on.
+        resp = self.raw_request("GET", "/stream?n=2&ms=10")
+        self.assertEqual(resp.status, 200)
+        vary = resp.get("Vary") or ""
+        self.assertIn("accept-encoding", vary.lower(), resp.headers)
+
+    def test_streamed_response_is_compressed(self):
+        # web.h: "...and the body is at least 1024 bytes (or streamed)"; Tornado compresses
+        # chunked responses too.
+        resp = self.raw_request("GET", "/stream?n=3&ms=10", headers=self.GZ)
+        self.assertEqual(resp.status, 200)
+        expected = b"".join(b"chunk-%d: The quick brown fox.\n" % i for i in range(3))
+        self.assertEqual(resp.get("Content-Encoding"), "gzip",
+                         "streamed response not compressed; headers %r" % resp.headers)
+        self.assertEqual(gzip.decompress(resp.body), expected)
+
+
+# ---- streaming ---------------------------------------------------------------------------------
+
+class StreamingTest(WebTestCase):
+    WITH_STATIC = False
+
+    def test_streamed_response(self):
+        before = self.stats()
+        raw = self.raw()
+        try:
+            raw.send(req_bytes("GET", "/stream?n=4&ms=30"))
+            resp = raw.read_response()
+        finally:
+            raw.close()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.get("Transfer-Encoding"), "chunked")
+        self.assertIsNone(resp.get("Content-Length"))
+        self.assertTrue(resp.complete)
+        expected = b"".join(b"chunk-%d: The quick brown fox.\n" % i for i in range(4))
+        self.assertEqual(resp.body, expected)
+        self.assertGreaterEqual(len(resp.chunks), 4)
+        st = self.wait_stats(lambda s: s["flush_ok"] >= before["flush_ok"] + 4)
+        self.assertEqual(st["flush_ok"], before["flush_ok"] + 4)
+        self.assertEqual(st["stream_done"], before["stream_done"] + 1)
+
+    def test_streamed_response_http10(self):
+        raw = self.raw()
+        try:
+            raw.send(b"GET /stream?n=2&ms=10 HTTP/1.0\r\n\r\n")
+            data = raw.read_to_eof()
+        finally:
+            raw.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200"), head)
+        self.assertNotIn(b"chunked", head.lower())
+        self.assertEqual(body, b"chunk-0: The quick brown fox.\nchunk-1: The quick brown fox.\n")
+
+    def test_streaming_request_body(self):
+        body = os.urandom(300000)
+        r, data = self.request("POST", "/upload?id=U1", body=body,
+                               headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200, data)
+        j = json.loads(data)
+        self.assertEqual(j["order"], "prepare,data,method")
+        self.assertEqual(j["bytes"], len(body))
+        self.assertGreaterEqual(j["chunks"], 1)
+        self.assertEqual(j["body_len"], 0)
+        self.assertEqual(self.log("U1"), ["prepare"])
+
+    def test_streaming_request_body_chunked(self):
+        raw = self.raw()
+        try:
+            pieces = [b"a" * 1000, b"b" * 7, b"c" * 65536]
+            head = (b"PUT /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            raw.send(head)
+            for p in pieces:
+                raw.send(b"%x\r\n%s\r\n" % (len(p), p))
+                time.sleep(0.02)
+            raw.send(b"0\r\n\r\n")
+            resp = raw.read_response()
+        finally:
+            raw.close()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual(j["order"], "prepare,data,method")
+        self.assertEqual(j["bytes"], sum(len(p) for p in pieces))
+
+    def test_streaming_request_empty_body(self):
+        j = self.get_json("/upload", "POST", b"")
+        self.assertEqual(j["bytes"], 0)
+        self.assertTrue(j["order"].startswith("prepare"), j)
+        self.assertTrue(j["order"].endswith("method"), j)
+
+
+# ---- static files ------------------------------------------------------------------------------
+
+class StaticTest(WebTestCase):
+    def get(self, path, headers=None, method="GET"):
+        return self.raw_request(method, path, headers)
+
+    def test_basic_file(self):
+        resp = self.get("/static/hello.txt")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, STATIC["hello"])
+        self.assertTrue(resp.get("Content-Type").startswith("text/plain"), resp.get("Content-Type"))
+        self.assertEqual(resp.get("Content-Length"), str(len(STATIC["hello"])))
+        self.assertEqual(resp.get("Last-Modified"), email.utils.formatdate(HELLO_MTIME,
+                                                                           usegmt=True))
+        etag = resp.get("Etag")
+        self.assertIsNotNone(etag)
+        self.assertRegex(etag, r'^"[^"]+"$')
+        resp = self.get("/static/image.png")
+        self.assertEqual(resp.get("Content-Type"), "image/png")
+        self.assertEqual(resp.body, STATIC["png"])
+        resp = self.get("/static/sub/inner.txt")
+        self.assertEqual((resp.status, resp.body), (200, b"inner\n"))
+        # a symlink that stays inside the root is fine
+        resp = self.get("/static/link.txt")
+        self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
+        # percent-encoded names
+        resp = self.get("/static/with%20space.txt")
+        self.assertEqual((resp.status, resp.body), (200, b"space\n"))
+
+    def test_head(self):
+        g = self.get("/static/hello.txt")
+        raw = self.raw()
+        try:
+            raw.send(req_bytes("HEAD", "/static/hello.txt") + req_bytes("GET", "/static/sub/inner.txt"))
+            h = raw.read_response("HEAD")
+            nxt = raw.read_response()
+        finally:
+            raw.close()
+        self.assertEqual(h.status, 200)
+        self.assertEqual(h.get("Content-Length"), str(len(STATIC["hello"])))
+        self.assertEqual(h.get("Etag"), g.get("Etag"))
+        self.assertEqual(h.get("Last-Modified"), g.get("Last-Modified"))
+        self.assertEqual((nxt.status, nxt.body), (200, b"inner\n"))  # no stray body after HEAD
+
+    def test_ranges(self):
+        data = STATIC["hello"]
+        n = len(data)
+        resp = self.get("/static/hello.txt", {"Range": "bytes=0-4"})
+        self.assertEqual(resp.status, 206)
+        self.assertEqual(resp.body, data[:5])
+        self.assertEqual(resp.get("Content-Range"), "bytes 0-4/%d" % n)
+        self.assertEqual(resp.get("Content-Length"), "5")
+        resp = self.get("/static/hello.txt", {"Range": "bytes=-6"})
+        self.assertEqual(resp.status, 206)
+        self.assertEqual(resp.body, data[-6:])
+        self.assertEqual(resp.get("Content-Range"), "bytes %d-%d/%d" % (n - 6, n - 1, n))
+        resp = self.get("/static/hello.txt", {"Range": "bytes=7-"})
+        self.assertEqual(resp.status, 206)
+        self.assertEqual(resp.body, data[7:])
+        self.assertEqual(resp.get("Content-Range"), "bytes 7-%d/%d" % (n - 1, n))
+        resp = self.get("/static/hello.txt", {"Range": "bytes=3-100000"})
+        self.assertEqual((resp.status, resp.body), (206, data[3:]))
+        resp = self.get("/static/hello.txt", {"Range": "bytes=-100000"})
+        self.assertEqual((resp.status, resp.body), (206, data))
+
+    def test_unsatisfiable_range(self):
+        n = len(STATIC["hello"])
+        for rng in ("bytes=%d-" % n, "bytes=%d-%d" % (n + 10, n + 20), "bytes=-0"):
+            resp = self.get("/static/hello.txt", {"Range": rng})
+            self.assertEqual(resp.status, 416, rng)
+            self.assertEqual(resp.get("Content-Range"), "bytes */%d" % n, rng)
+            self.assertNotIn(STATIC["hello"], resp.body)
+
+    def test_multiple_ranges_give_full_file(self):
+        resp = self.get("/static/hello.txt", {"Range": "bytes=0-1,3-4"})
+        self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
+        self.assertIsNone(resp.get("Content-Range"))
+        # not a bytes range, or malformed: ignored
+        for rng in ("items=0-1", "bytes=abc", "bytes=5-2"):
+            resp = self.get("/static/hello.txt", {"Range": rng})
+            self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]), rng)
+
+    def test_conditional(self):
+        g = self.get("/static/hello.txt")
+        etag, lm = g.get("Etag"), g.get("Last-Modified")
+        for inm in (etag, "W/" + etag, '"nope", ' + etag, "*"):
+            resp = self.get("/static/hello.txt", {"If-None-Match": inm})
+            self.assertEqual((resp.status, resp.body), (304, b""), inm)
+            self.assertEqual(resp.get("Etag"), etag)
+        resp = self.get("/static/hello.txt", {"If-None-Match": '"nope"'})
+        self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
+        resp = self.get("/static/hello.txt", {"If-Modified-Since": lm})
+        self.assertEqual((resp.status, resp.body), (304, b""))
+        later = email.utils.formatdate(HELLO_MTIME + 3600, usegmt=True)
+        resp = self.get("/static/hello.txt", {"If-Modified-Since": later})
+        self.assertEqual(resp.status, 304)
+        earlier = email.utils.formatdate(HELLO_MTIME - 3600, usegmt=True)
+        resp = self.get("/static/hello.txt", {"If-Modified-Since": earlier})
+        self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
+        # If-None-Match takes precedence over If-Modified-Since (RFC 9110 §13.2.2)
+        resp = self.get("/static/hello.txt", {"If-None-Match": '"nope"', "If-Modified-Since": lm})
+        self.assertEqual(resp.status, 200)
+
+    def test_precompressed_twin(self):
+        js = STATIC["js"]
+        resp = self.get("/static/app.js", {"Accept-Encoding": "gzip, deflate"})
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.get("Content-Encoding"), "gzip")
+        self.assertEqual(resp.body, STATIC["js_gz"])
+        self.assertEqual(gzip.decompress(resp.body), js)
+        self.assertIn("javascript", resp.get("Content-Type"))
+        self.assertIn("accept-encoding", (resp.get("Vary") or "").lower())
+        gz_etag = resp.get("Etag")
+        resp = self.get("/static/app.js")
+        self.assertEqual(resp.status, 200)
+        self.assertIsNone(resp.get("Content-Encoding"))
+        self.assertEqual(resp.body, js)
+        self.assertIn("javascript", resp.get("Content-Type"))
+        self.assertNotEqual(resp.get("Etag"), gz_etag)
+        resp = self.get("/static/app.js", {"Accept-Encoding": "br"})
+        self.assertEqual((resp.get("Content-Encoding"), resp.body), (None, js))
+        # a file without a twin is sent as is even when gzip is accepted
+        resp = self.get("/static/hello.txt", {"Accept-Encoding": "gzip"})
+        self.assertEqual((resp.get("Content-Encoding"), resp.body), (None, STATIC["hello"]))
+
+    def test_precompressed_twin_weighted_accept(self):
+        # RFC 9110 §12.5.3: a weighted coding is still accepted
+        resp = self.get("/static/app.js", {"Accept-Encoding": "gzip;q=0.9, identity;q=0.5"})
+        self.assertEqual(resp.get("Content-Encoding"), "gzip",
+                         "gzip;q=0.9 not taken as accepting gzip")
+        self.assertEqual(resp.body, STATIC["js_gz"])
+
+    def test_traversal(self):
+        paths = ["/static/../secret.txt", "/static/%2e%2e/secret.txt",
+                 "/static/%2E%2E%2Fsecret.txt", "/static/..%2fsecret.txt",
+                 "/static/sub/../../secret.txt", "/static/sub/%2e%2e/%2e%2e/secret.txt",
+                 "/static/escape.txt", "/static/escape_dir/secret.txt",
+                 "/static/%2fetc%2fpasswd", "/static//etc/passwd"]
+        for path in paths:
+            resp = self.get(path)
+            self.assertIn(resp.status, (403, 404), path)
+            self.assertNotIn(b"TOP-SECRET", resp.body, path)
+            self.assertNotIn(b"root:", resp.body, path)
+
+    def test_directories_and_missing(self):
+        for path in ("/static/sub", "/static/sub/", "/static/"):
+            resp = self.get(path)
+            self.assertIn(resp.status, (403, 404), path)
+        resp = self.get("/static/nope.txt")
+        self.assertEqual(resp.status, 404)
+        resp = self.get("/static/sub/nope/deeper.txt")
+        self.assertEqual(resp.status, 404)
+        resp = self.get("/static/hello.txt/x")  # a file used as a directory
+        self.assertEqual(resp.status, 404)
+
+    def test_big_file_byte_exact(self):
+        data = STATIC["big"]
+        r, body = self.request("GET", "/static/big.bin")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Length"), str(len(data)))
+        self.assertEqual(r.getheader("Content-Type"), "application/octet-stream")
+        self.assertEqual(len(body), len(data))
+        self.assertEqual(hashlib.sha256(body).hexdigest(), hashlib.sha256(data).hexdigest())
+        resp = self.get("/static/big.bin", {"Range": "bytes=1000000-2999999"})
+        self.assertEqual(resp.status, 206)
+        self.assertEqual(resp.body, data[1000000:3000000])
+        # keep-alive after a sendfile response
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            for _ in range(2):
+                c.request("GET", "/static/big.bin")
+                r = c.getresponse()
+                self.assertEqual(hashlib.sha256(r.read()).digest(), hashlib.sha256(data).digest())
+        finally:
+            c.close()
+
+    def test_post_is_405(self):
+        resp = self.raw_request("POST", "/static/hello.txt", body=b"x=1")
+        self.assertEqual(resp.status, 405)
+        self.assertNotIn(STATIC["hello"], resp.body)
+        self.assert_allow(resp.get("Allow"), ["GET", "HEAD"])
+
+    def test_routes_still_work(self):
+        self.assertEqual(self.request("GET", "/hello")[1], b"hello")
+        r, _ = self.request("GET", "/staticx/hello.txt")
+        self.assertEqual(r.status, 404)
+
+
+# ---- module setup ------------------------------------------------------------------------------
+
+def setUpModule():
+    tmp = tempfile.mkdtemp(prefix="eddy-web-")
+    root = os.path.join(tmp, "root")
+    os.makedirs(os.path.join(root, "sub"))
+    STATIC["tmp"] = tmp
+    STATIC["root"] = root
+    with open(os.path.join(tmp, "secret.txt"), "wb") as f:
+        f.write(SECRET)
+    STATIC["hello"] = b"Hello, static world! 0123456789\n"
+    with open(os.path.join(root, "hello.txt"), "wb") as f:
+        f.write(STATIC["hello"])
+    os.utime(os.path.join(root, "hello.txt"), (HELLO_MTIME, HELLO_MTIME))
+    STATIC["png"] = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    with open(os.path.join(root, "image.png"), "wb") as f:
+        f.write(STATIC["png"])
+    STATIC["js"] = b"".join(b"function f%d() { return %d; }\n" % (i, i) for i in range(200))
+    STATIC["js_gz"] = gzip.compress(STATIC["js"], mtime=0)
+    with open(os.path.join(root, "app.js"), "wb") as f:
+        f.write(STATIC["js"])
+    with open(os.path.join(root, "app.js.gz"), "wb") as f:
+        f.write(STATIC["js_gz"])
+    STATIC["big"] = os.urandom(5 * 1024 * 1024)
+    with open(os.path.join(root, "big.bin"), "wb") as f:
+        f.write(STATIC["big"])
+    with open(os.path.join(root, "sub", "inner.txt"), "wb") as f:
+        f.write(b"inner\n")
+    with open(os.path.join(root, "with space.txt"), "wb") as f:
+        f.write(b"space\n")
+    os.symlink(os.path.join(tmp, "secret.txt"), os.path.join(root, "escape.txt"))
+    os.symlink(tmp, os.path.join(root, "escape_dir"))
+    os.symlink("hello.txt", os.path.join(root, "link.txt"))
+
+
+def tearDownModule():
+    if "tmp" in STATIC:
+        shutil.rmtree(STATIC["tmp"], ignore_errors=True)
+
+
+def main():
+    global SERVER
+    argv = list(sys.argv)
+    if "--server" in argv:
+        i = argv.index("--server")
+        SERVER = argv[i + 1]
+        del argv[i:i + 2]
+    SERVER = SERVER or os.environ.get("EDDY_WEB_TEST_APP")
+    if not SERVER or not os.path.exists(SERVER):
+        sys.stderr.write("usage: test_web.py --server PATH [unittest args]\n")
+        sys.exit(2)
+    unittest.main(argv=argv, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
