@@ -37,6 +37,10 @@ public:
 
     // Called by Request::finish() after the response went into the stream.
     void request_finished(Request *req);
+    // Called by Request::finish() when the connection was already aborted.
+    void forget_request(Request *req) {
+        if (request_ == req) request_ = nullptr;
+    }
     // A fatal problem with the response (e.g. more output than Content-Length): close now.
     void abort();
     // Graceful shutdown: close when idle, else after the current response.

@@ -335,6 +335,10 @@ int Request::finish() {
         c->request_finished(this);
     } else {
         rc = EDDY_ECLOSED;
+        // The connection object may still exist (aborted, its close not yet delivered): it
+        // must not keep pointing at a request that is about to be released.
+        if (conn) conn->forget_request(this);
+        conn = nullptr;
     }
     maybe_release();
     return rc;
@@ -369,7 +373,8 @@ void Request::reset_response() {
     if (headers_sent_ || finished_) return;
     status_ = 200;
     reason_.clear();
-    out_headers_.clear();
+    // Cookies survive an error page, as in Tornado (its clear() keeps _new_cookie).
+    std::erase_if(out_headers_, [](const HeaderField &h) { return !iequals(h.name, "Set-Cookie"); });
     declared_length_ = -1;
     body_written_ = 0;
     app_wants_close_ = false;
