@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The demo: a path under build/ (also its CMake target name) and its arguments.
-DEMO=(examples/tcp_echo --port "${PORT:-8888}")
+DEMO=(examples/demo/demo --port "${PORT:-8888}")
 
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config
     libevent-dev libhttp-parser-dev libcmocka-dev libssl-dev zlib1g-dev libpcre2-dev
-    curl python3 python3-tornado clang libclang-rt-14-dev wrk nginx-light
+    curl python3 python3-tornado clang libclang-rt-14-dev wrk nginx-light chromium
     netcat-openbsd # nc, used by the demo instructions in README.md
 )
 

@@ -1,0 +1,628 @@
+/* demo: eddy's tour — Tornado's chat demo with long polling, plus a few small routes.
+ *
+ *     demo [--port 8888] [--address 127.0.0.1] [--static DIR] [--cookie-secret S]
+ *          [--poll-timeout 30]
+ *
+ * Then open http://127.0.0.1:8888/ in two browser windows and chat. Routes:
+ *
+ *   GET  /                      the chat page (static/index.html; sets the _xsrf cookie)
+ *   POST /a/message/new         body=...: adds a message, wakes every waiting poll
+ *   POST /a/message/updates     cursor=N: messages after N as JSON, now or when one arrives
+ *   GET  /static/...            the page's CSS and JS (eddy_app_add_static)
+ *   GET  /plaintext             Hello, World! (text/plain)
+ *   GET  /json                  {"message":"Hello, World!"}
+ *   GET  /hello/NAME            Hello, NAME! (a named route capture, HTML-escaped)
+ *   GET  /form, POST /form      a form whose answer is remembered in a signed cookie
+ *   GET  /delay?seconds=0.5     answers after the delay (eddy_loop_call_later), 0..10 s
+ *   GET  /stream                5 chunks, 100 ms apart (eddy_handler_flush)
+ *
+ * Every POST needs the XSRF token (eddy_app_set_xsrf_cookies), as in Tornado's chat demo: the
+ * page's script sends the _xsrf cookie back as a form field, the form carries a hidden field.
+ *
+ * Prints "demo listening on http://ADDRESS:PORT/" when ready; Ctrl-C (SIGINT) or SIGTERM stops
+ * it, and everything is freed before exit.
+ */
+#define _POSIX_C_SOURCE 200809L /* strndup, readlink */
+#include <eddy/eddy.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef EDDY_DEMO_STATIC_DIR
+#define EDDY_DEMO_STATIC_DIR "" /* CMake compiles in the absolute path of examples/demo/static */
+#endif
+
+#define HISTORY_SIZE 200     /* messages kept for clients that connect later */
+#define MAX_MESSAGE 1000     /* bytes per chat message */
+#define MAX_NAME 100         /* bytes of the /form name */
+#define MAX_BODY (64 * 1024) /* request bodies larger than this get 413 */
+#define STREAM_CHUNKS 5
+#define STREAM_INTERVAL 0.1 /* seconds between /stream chunks */
+#define MAX_DELAY 10.0      /* seconds, for /delay */
+
+/* ---- the application's state ------------------------------------------------------------ */
+
+typedef struct {
+    long id; /* increasing from 1; clients send the last id they saw as their cursor */
+    char *body;
+} message;
+
+/* A POST /a/message/updates that found nothing new and waits (a detached handler). */
+typedef struct waiter {
+    struct demo *demo;
+    eddy_handler *handler;
+    long cursor;
+    eddy_call_id timeout; /* 0 once it fired */
+    struct waiter *prev, *next;
+} waiter;
+
+/* Everything the program owns; the only mutable state, reachable from every callback through
+ * the route userdata. */
+typedef struct demo {
+    eddy_loop *loop;
+    eddy_app *app;
+    char *page; /* index.html, read once at start */
+    size_t page_len;
+    double poll_timeout;
+    message history[HISTORY_SIZE]; /* a ring: the newest message is history[(next_id-1) % N] */
+    long next_id;
+    waiter *waiters;
+} demo;
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+/* A growable string; the demo builds every dynamic body in one. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p) abort(); /* a demo: out of memory is fatal */
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void sb_puts(strbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Text into HTML, so that a name like "<script>" shows as text. */
+static void sb_html(strbuf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '&': sb_puts(b, "&amp;"); break;
+        case '<': sb_puts(b, "&lt;"); break;
+        case '>': sb_puts(b, "&gt;"); break;
+        case '"': sb_puts(b, "&quot;"); break;
+        case '\'': sb_puts(b, "&#39;"); break;
+        default: sb_add(b, s + i, 1);
+        }
+    }
+}
+
+/* A JSON string. The input is valid UTF-8 (checked on the way in), so only quotes, backslashes
+ * and control characters need escaping; '<' is escaped too so the JSON is safe inside HTML. */
+static void sb_json(strbuf *b, const char *s, size_t n) {
+    sb_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            sb_add(b, esc, 2);
+        } else if (c < 0x20 || c == '<') {
+            sb_printf(b, "\\u%04x", c);
+        } else {
+            sb_add(b, s + i, 1);
+        }
+    }
+    sb_add(b, "\"", 1);
+}
+
+/* Form fields are bytes; JSON and HTML want text. Rejects overlong forms and surrogates. */
+static int valid_utf8(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p++;
+        int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (more < 0 || end - p < more) return 0;
+        unsigned cp = more == 0 ? c : more == 1 ? c & 0x1f : more == 2 ? c & 0x0f : c & 0x07;
+        for (int i = 0; i < more; i++) {
+            if ((*p & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (*p++ & 0x3f);
+        }
+        static const unsigned min_cp[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[more] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    }
+    return 1;
+}
+
+/* Sends `body` with `content_type` and finishes (the handler is released after this). */
+static void reply(eddy_handler *h, const char *content_type, const char *body, size_t len) {
+    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, content_type, EDDY_NTS);
+    eddy_handler_write(h, body, len);
+    eddy_handler_finish(h);
+}
+
+static void reply_sb(eddy_handler *h, const char *content_type, strbuf *b) {
+    reply(h, content_type, b->data ? b->data : "", b->len);
+    free(b->data);
+}
+
+/* ---- chat: history ----------------------------------------------------------------------- */
+
+static long oldest_id(const demo *d) {
+    long count = d->next_id - 1 < HISTORY_SIZE ? d->next_id - 1 : HISTORY_SIZE;
+    return d->next_id - count;
+}
+
+static const message *message_by_id(const demo *d, long id) {
+    return &d->history[(size_t)(id - 1) % HISTORY_SIZE];
+}
+
+/* {"messages":[{"id":1,"body":"..."},...]} with the messages after `cursor`. */
+static void messages_json(const demo *d, long cursor, strbuf *out) {
+    long first = cursor + 1 > oldest_id(d) ? cursor + 1 : oldest_id(d);
+    sb_puts(out, "{\"messages\":[");
+    for (long id = first; id < d->next_id; id++) {
+        const message *m = message_by_id(d, id);
+        sb_printf(out, "%s{\"id\":%ld,\"body\":", id == first ? "" : ",", m->id);
+        sb_json(out, m->body, strlen(m->body));
+        sb_puts(out, "}");
+    }
+    sb_puts(out, "]}");
+}
+
+/* Appends a message, dropping the oldest once HISTORY_SIZE are kept. */
+static const message *history_add(demo *d, const char *body, size_t len) {
+    message *m = &d->history[(size_t)(d->next_id - 1) % HISTORY_SIZE];
+    free(m->body);
+    m->body = strndup(body, len);
+    if (!m->body) abort();
+    m->id = d->next_id++;
+    return m;
+}
+
+/* ---- chat: waiting polls ----------------------------------------------------------------- */
+
+static void waiter_unlink(waiter *w) {
+    demo *d = w->demo;
+    if (w->prev) w->prev->next = w->next;
+    else d->waiters = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    if (w->timeout) eddy_loop_cancel(d->loop, w->timeout);
+    w->timeout = 0;
+}
+
+/* Answers a waiting poll with what is new since its cursor (maybe nothing) and lets it go.
+ * The waiter is the handler's userdata: finishing the handler frees it. */
+static void waiter_answer(waiter *w) {
+    strbuf json = {0};
+    waiter_unlink(w);
+    messages_json(w->demo, w->cursor, &json);
+    reply_sb(w->handler, "application/json", &json);
+}
+
+static void waiter_timed_out(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    waiter *w = userdata;
+    w->timeout = 0; /* running now: nothing to cancel */
+    waiter_answer(w); /* an empty list; the client simply polls again */
+}
+
+/* The client went away while waiting (closed the tab): forget it. Finishing a closed handler
+ * writes nothing and releases it, which frees the waiter. */
+static void updates_connection_close(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    waiter *w = eddy_handler_get_userdata(h);
+    if (!w) return;
+    waiter_unlink(w);
+    eddy_handler_finish(h);
+}
+
+/* POST /a/message/updates, cursor=N: Tornado's MessageUpdatesHandler. */
+static void updates_post(eddy_handler *h, void *route_userdata) {
+    demo *d = route_userdata;
+    const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_BODY, "cursor", EDDY_NTS, NULL);
+    char *end = NULL;
+    long cursor = arg && *arg ? strtol(arg, &end, 10) : 0;
+    if (arg && *arg && (*end || cursor < 0)) {
+        eddy_handler_send_error(h, 400);
+        return;
+    }
+    if (cursor + 1 < d->next_id) { /* something new already: answer now */
+        strbuf json = {0};
+        messages_json(d, cursor, &json);
+        reply_sb(h, "application/json", &json);
+        return;
+    }
+    waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        eddy_handler_send_error(h, 503);
+        return;
+    }
+    *w = (waiter){.demo = d, .handler = h, .cursor = cursor, .next = d->waiters};
+    w->timeout = eddy_loop_call_later(d->loop, d->poll_timeout, waiter_timed_out, w, NULL);
+    if (d->waiters) d->waiters->prev = w;
+    d->waiters = w;
+    eddy_handler_set_userdata(h, w, free);
+    eddy_handler_detach(h); /* keep the response open after we return */
+}
+
+/* POST /a/message/new, body=...: Tornado's MessageNewHandler. Answers with the new message. */
+static void message_new_post(eddy_handler *h, void *route_userdata) {
+    demo *d = route_userdata;
+    size_t len = 0;
+    const char *body = eddy_handler_require_argument(h, EDDY_ARGS_BODY, "body", EDDY_NTS, &len);
+    if (!body) return; /* 400 already sent */
+    if (len == 0 || len > MAX_MESSAGE || memchr(body, '\0', len) || !valid_utf8(body, len)) {
+        eddy_handler_send_error(h, 400);
+        return;
+    }
+    const message *m = history_add(d, body, len);
+
+    /* Wake every waiting poll. Answering unlinks it, so take the list first. */
+    waiter *list = d->waiters;
+    while (list) {
+        waiter *next = list->next;
+        waiter_answer(list);
+        list = next;
+    }
+
+    strbuf json = {0};
+    sb_printf(&json, "{\"id\":%ld,\"body\":", m->id);
+    sb_json(&json, m->body, strlen(m->body));
+    sb_puts(&json, "}");
+    reply_sb(h, "application/json", &json);
+}
+
+/* GET /: the chat page. Asking for the XSRF token sets the _xsrf cookie the script sends back. */
+static void chat_page_get(eddy_handler *h, void *route_userdata) {
+    demo *d = route_userdata;
+    eddy_handler_xsrf_token(h, NULL);
+    eddy_handler_write(h, d->page, d->page_len); /* Content-Type defaults to text/html */
+}
+
+/* ---- hello, world ------------------------------------------------------------------------ */
+
+static void plaintext_get(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    reply(h, "text/plain", "Hello, World!", 13);
+}
+
+static void json_get(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    static const char body[] = "{\"message\":\"Hello, World!\"}";
+    reply(h, "application/json", body, sizeof body - 1);
+}
+
+/* GET /hello/(?<name>[^/]+): the capture arrives percent-decoded and may hold markup. */
+static void hello_get(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    size_t len = 0;
+    const char *name = eddy_handler_path_kwarg(h, "name", EDDY_NTS, &len);
+    strbuf page = {0};
+    sb_puts(&page, "Hello, ");
+    sb_html(&page, name, len);
+    sb_puts(&page, "!");
+    reply_sb(h, "text/html; charset=UTF-8", &page);
+}
+
+/* ---- a form and a signed cookie ---------------------------------------------------------- */
+
+/* GET /form: the form, with the remembered name. Signed cookies cannot be forged by the
+ * client: a tampered one reads as missing. */
+static void form_get(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    size_t name_len = 0, token_len = 0;
+    const char *name = eddy_handler_get_signed_cookie(h, "name", EDDY_NTS, 31, &name_len);
+    const char *token = eddy_handler_xsrf_token(h, &token_len);
+    strbuf page = {0};
+    sb_puts(&page, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>eddy form</title>"
+                   "<link rel=\"stylesheet\" href=\"/static/chat.css\"></head><body>\n");
+    if (name) {
+        sb_puts(&page, "<p id=\"greeting\">Welcome back, ");
+        sb_html(&page, name, name_len);
+        sb_puts(&page, "!</p>\n");
+    } else {
+        sb_puts(&page, "<p id=\"greeting\">What is your name?</p>\n");
+    }
+    sb_puts(&page, "<form method=\"post\" action=\"/form\">\n"
+                   "<input name=\"name\" maxlength=\"100\" autofocus>\n"
+                   "<input type=\"hidden\" name=\"_xsrf\" value=\"");
+    sb_html(&page, token ? token : "", token_len);
+    sb_puts(&page, "\">\n<button>Remember me</button>\n</form>\n"
+                   "<p><a href=\"/\">back to the chat</a></p>\n</body></html>\n");
+    reply_sb(h, "text/html; charset=UTF-8", &page);
+}
+
+/* POST /form, name=...: stores the name and redirects with 303, so reloading the page does not
+ * post the form again. */
+static void form_post(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    size_t len = 0;
+    const char *name = eddy_handler_require_argument(h, EDDY_ARGS_BODY, "name", EDDY_NTS, &len);
+    if (!name) return;
+    if (len > MAX_NAME || !valid_utf8(name, len)) {
+        eddy_handler_send_error(h, 400);
+        return;
+    }
+    if (len == 0) eddy_handler_clear_cookie(h, "name", EDDY_NTS, NULL, NULL);
+    else eddy_handler_set_signed_cookie(h, "name", EDDY_NTS, name, len, 30);
+    eddy_handler_redirect(h, "/form", EDDY_NTS, 303);
+}
+
+/* ---- a delayed and a streamed response (detached handlers driven by timers) -------------- */
+
+/* The state of one /delay or /stream response: the handler's userdata, freed with it. */
+typedef struct {
+    eddy_loop *loop;
+    eddy_handler *handler;
+    eddy_call_id timer; /* the pending call_later, 0 when none */
+    int chunks_sent;
+    double seconds;
+} timed;
+
+static timed *timed_start(eddy_handler *h, demo *d) {
+    timed *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->loop = d->loop;
+    t->handler = h;
+    eddy_handler_set_userdata(h, t, free);
+    eddy_handler_detach(h);
+    return t;
+}
+
+/* For both: a client that leaves stops the timer and releases the handler. */
+static void timed_connection_close(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    timed *t = eddy_handler_get_userdata(h);
+    if (!t) return;
+    if (t->timer) eddy_loop_cancel(t->loop, t->timer);
+    t->timer = 0;
+    eddy_handler_finish(h); /* frees t */
+}
+
+static void delay_done(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    timed *t = userdata;
+    t->timer = 0;
+    char text[64];
+    int n = snprintf(text, sizeof text, "Waited %g seconds.\n", t->seconds);
+    reply(t->handler, "text/plain", text, (size_t)n); /* frees t */
+}
+
+/* GET /delay?seconds=S: a slow backend stand-in; the loop serves others meanwhile. */
+static void delay_get(eddy_handler *h, void *route_userdata) {
+    const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_QUERY, "seconds", EDDY_NTS, NULL);
+    char *end = NULL;
+    double seconds = arg ? strtod(arg, &end) : 1.0;
+    if (arg && (end == arg || *end || !isfinite(seconds) || seconds < 0 || seconds > MAX_DELAY)) {
+        eddy_handler_send_error(h, 400);
+        return;
+    }
+    timed *t = timed_start(h, route_userdata);
+    if (!t) {
+        eddy_handler_send_error(h, 503);
+        return;
+    }
+    t->seconds = seconds;
+    t->timer = eddy_loop_call_later(t->loop, seconds, delay_done, t, NULL);
+}
+
+/* One /stream step: write and flush a chunk, then come back in STREAM_INTERVAL seconds. */
+static void stream_step(eddy_loop *loop, void *userdata) {
+    timed *t = userdata;
+    t->timer = 0;
+    char line[64];
+    int n = snprintf(line, sizeof line, "chunk %d of %d\n", t->chunks_sent + 1, STREAM_CHUNKS);
+    eddy_handler_write(t->handler, line, (size_t)n);
+    eddy_handler_flush(t->handler, NULL); /* goes out now, as one HTTP chunk */
+    if (++t->chunks_sent == STREAM_CHUNKS) {
+        eddy_handler_finish(t->handler); /* frees t */
+        return;
+    }
+    t->timer = eddy_loop_call_later(loop, STREAM_INTERVAL, stream_step, t, NULL);
+}
+
+/* GET /stream: a response sent while it is produced (chunked transfer encoding). */
+static void stream_get(eddy_handler *h, void *route_userdata) {
+    timed *t = timed_start(h, route_userdata);
+    if (!t) {
+        eddy_handler_send_error(h, 503);
+        return;
+    }
+    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, "text/plain; charset=UTF-8", EDDY_NTS);
+    stream_step(t->loop, t);
+}
+
+/* ---- setup ------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *address, *static_dir, *cookie_secret;
+    int port;
+    double poll_timeout;
+} options;
+
+static int parse_options(int argc, char **argv, options *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) goto usage;
+        if (strcmp(argv[i], "--port") == 0) o->port = atoi(v);
+        else if (strcmp(argv[i], "--address") == 0) o->address = v;
+        else if (strcmp(argv[i], "--static") == 0) o->static_dir = v;
+        else if (strcmp(argv[i], "--cookie-secret") == 0) o->cookie_secret = v;
+        else if (strcmp(argv[i], "--poll-timeout") == 0) o->poll_timeout = atof(v);
+        else goto usage;
+        i++;
+    }
+    if (o->port < 0 || o->port > 65535 || !(o->poll_timeout > 0)) goto usage;
+    return 0;
+usage:
+    fprintf(stderr, "usage: %s [--port N] [--address A] [--static DIR] [--cookie-secret S] "
+                    "[--poll-timeout SECONDS]\n", argv[0]);
+    return -1;
+}
+
+/* Reads a whole file; NULL when it cannot. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    strbuf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) sb_add(&b, chunk, n);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed || !b.data) {
+        free(b.data);
+        return NULL;
+    }
+    *len = b.len;
+    return b.data;
+}
+
+/* The static directory: --static, else the source tree's (compiled in, so the binary works
+ * from any directory), else "static" next to the executable (an installed copy). */
+static const char *find_static_dir(const char *flag, char *buf, size_t size) {
+    if (flag) return flag;
+    if (EDDY_DEMO_STATIC_DIR[0] && access(EDDY_DEMO_STATIC_DIR "/index.html", R_OK) == 0)
+        return EDDY_DEMO_STATIC_DIR;
+    ssize_t n = readlink("/proc/self/exe", buf, size - sizeof "static");
+    if (n <= 0) return "static";
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    strcpy(slash ? slash + 1 : buf, "static");
+    return buf;
+}
+
+/* Without --cookie-secret, a random secret: cookies then last until the demo restarts. */
+static int random_secret(char *hex, size_t hex_size) {
+    unsigned char bytes[32];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f) return -1;
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    if (n != sizeof bytes || hex_size < 2 * sizeof bytes + 1) return -1;
+    for (size_t i = 0; i < sizeof bytes; i++) snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    return 0;
+}
+
+/* The routing table: tried in order, each pattern matched against the whole path. */
+static const struct {
+    const char *pattern;
+    eddy_handler_fn get, post;
+    eddy_handler_fn on_close; /* for handlers that wait: the client left */
+} routes[] = {
+    {"/", chat_page_get, NULL, NULL},
+    {"/a/message/new", NULL, message_new_post, NULL},
+    {"/a/message/updates", NULL, updates_post, updates_connection_close},
+    {"/plaintext", plaintext_get, NULL, NULL},
+    {"/json", json_get, NULL, NULL},
+    {"/hello/(?<name>[^/]+)", hello_get, NULL, NULL},
+    {"/form", form_get, form_post, NULL},
+    {"/delay", delay_get, NULL, timed_connection_close},
+    {"/stream", stream_get, NULL, timed_connection_close},
+};
+
+static int add_routes(demo *d, const char *static_dir) {
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        eddy_route *r = eddy_app_add_route(d->app, routes[i].pattern, EDDY_NTS, d, NULL);
+        if (!r) return -1;
+        if (routes[i].get) eddy_route_on(r, "GET", EDDY_NTS, routes[i].get);
+        if (routes[i].post) eddy_route_on(r, "POST", EDDY_NTS, routes[i].post);
+        if (routes[i].on_close) eddy_route_set_on_connection_close(r, routes[i].on_close);
+    }
+    return eddy_app_add_static(d->app, "/static/", EDDY_NTS, static_dir, EDDY_NTS);
+}
+
+static void on_signal(eddy_signal *sig, int signum, void *userdata) {
+    (void)sig;
+    (void)signum;
+    eddy_loop_stop(userdata);
+}
+
+/* Frees what the demo owns. Freeing the app closes its connections, which runs the
+ * on_connection_close callbacks of waiting handlers: they finish and free their state. */
+static void demo_free(demo *d) {
+    eddy_app_free(d->app);
+    eddy_loop_free(d->loop);
+    for (size_t i = 0; i < HISTORY_SIZE; i++) free(d->history[i].body);
+    free(d->page);
+}
+
+int main(int argc, char **argv) {
+    options o = {.address = "127.0.0.1", .port = 8888, .poll_timeout = 30};
+    if (parse_options(argc, argv, &o) != 0) return 2;
+
+    char path_buf[PATH_MAX], secret[65], page_path[PATH_MAX + 16];
+    const char *static_dir = find_static_dir(o.static_dir, path_buf, sizeof path_buf);
+    demo d = {.next_id = 1, .poll_timeout = o.poll_timeout};
+    snprintf(page_path, sizeof page_path, "%s/index.html", static_dir);
+    d.page = read_file(page_path, &d.page_len);
+    if (!d.page) {
+        fprintf(stderr, "demo: cannot read %s (use --static DIR)\n", page_path);
+        return 1;
+    }
+    if (!o.cookie_secret && random_secret(secret, sizeof secret) == 0) o.cookie_secret = secret;
+    if (!o.cookie_secret) {
+        fprintf(stderr, "demo: no cookie secret (/dev/urandom unreadable; use --cookie-secret)\n");
+        free(d.page);
+        return 1;
+    }
+
+    d.loop = eddy_loop_new();
+    d.app = d.loop ? eddy_app_new(d.loop) : NULL;
+    eddy_server *server = d.app ? eddy_app_server(d.app) : NULL;
+    if (!server || add_routes(&d, static_dir) != 0 ||
+        eddy_app_set_cookie_secret(d.app, o.cookie_secret, EDDY_NTS) != 0) {
+        fprintf(stderr, "demo: setup failed (static dir %s)\n", static_dir);
+        demo_free(&d);
+        return 1;
+    }
+    eddy_app_set_xsrf_cookies(d.app, 1);
+    eddy_server_set_max_body_size(server, MAX_BODY);
+    eddy_server_set_access_log_fd(server, 2); /* one line per request on stderr */
+
+    int rc = eddy_app_listen(d.app, o.address, o.port);
+    if (rc != 0) {
+        fprintf(stderr, "demo: cannot listen on %s:%d: %s\n", o.address, o.port, eddy_strerror(rc));
+        demo_free(&d);
+        return 1;
+    }
+    eddy_signal *sigint = eddy_signal_new(d.loop, SIGINT, on_signal, d.loop, NULL);
+    eddy_signal *sigterm = eddy_signal_new(d.loop, SIGTERM, on_signal, d.loop, NULL);
+    printf("demo listening on http://%s:%d/ (static files from %s)\n", o.address,
+           eddy_server_port(server), static_dir);
+    fflush(stdout);
+
+    eddy_loop_run(d.loop);
+
+    eddy_signal_free(sigint);
+    eddy_signal_free(sigterm);
+    demo_free(&d);
+    printf("demo stopped\n");
+    return 0;
+}

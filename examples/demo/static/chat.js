@@ -1,0 +1,68 @@
+// The chat page's script: Tornado's chat demo without jQuery.
+//
+// One request is always waiting on /a/message/updates (long polling): the server answers it as
+// soon as a message arrives (or after its timeout, with nothing), and we ask again at once.
+// Posting goes to /a/message/new; the new message then reaches us through the poll, like
+// everyone else's.
+"use strict";
+
+const inbox = document.getElementById("inbox");
+const form = document.getElementById("message-form");
+const input = document.getElementById("message");
+const statusLine = document.getElementById("status");
+let cursor = 0; // the id of the last message shown
+
+// The server checks that POSTs carry the _xsrf cookie's token (eddy_app_set_xsrf_cookies).
+function getCookie(name) {
+  const m = document.cookie.match("(?:^|;)\\s*" + name + "=([^;]*)");
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+function post(url, fields) {
+  const body = new URLSearchParams(fields);
+  body.set("_xsrf", getCookie("_xsrf"));
+  return fetch(url, { method: "POST", body });
+}
+
+function show(message) {
+  if (message.id <= cursor) return; // already shown
+  cursor = message.id;
+  const div = document.createElement("div");
+  div.className = "message";
+  div.id = "m" + message.id;
+  div.textContent = message.body; // textContent, never innerHTML: bodies are untrusted text
+  inbox.append(div);
+  inbox.scrollTop = inbox.scrollHeight;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function poll() {
+  for (;;) {
+    try {
+      const response = await post("/a/message/updates", { cursor });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const data = await response.json();
+      data.messages.forEach(show);
+      statusLine.textContent = "";
+    } catch (err) {
+      statusLine.textContent = "Connection problem (" + err.message + "); retrying...";
+      await sleep(2000); // do not hammer a server that is down
+    }
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = input.value;
+  if (!body.trim()) return;
+  input.value = "";
+  try {
+    const response = await post("/a/message/new", { body });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+  } catch (err) {
+    statusLine.textContent = "Could not post (" + err.message + ")";
+  }
+});
+
+poll();

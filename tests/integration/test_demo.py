@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""The demo program's routes over plain HTTP (examples/demo/demo.c).
+
+    test_demo.py --server PATH/TO/demo [unittest options]
+
+Standard library only. Every test class starts its own demo on a free port and stops it with
+SIGTERM at the end, checking a clean exit (exit status 0, no sanitizer report).
+"""
+import http.client
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+SERVER = None  # path of the demo binary, from --server
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+class DemoProcess:
+    """One demo on 127.0.0.1 with a free port."""
+
+    def __init__(self, *args):
+        self.stderr_file = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([SERVER, "--port", "0", *args], stdout=subprocess.PIPE,
+                                     stderr=self.stderr_file)
+        self.port = None
+        deadline = time.monotonic() + 30
+        lines = []
+        while self.port is None and time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode("utf-8", "replace")
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"listening on http://[^ ]*:(\d+)/", line)
+            if m:
+                self.port = int(m.group(1))
+        if self.port is None:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("demo did not start: %r %s" % (lines, self.stderr()))
+
+    def stderr(self):
+        self.stderr_file.seek(0)
+        return self.stderr_file.read().decode("utf-8", "replace")
+
+    def stop(self):
+        """SIGTERM; returns (exit status, rest of stdout, stderr)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            self.proc.returncode = None  # report "did not stop" rather than the kill's status
+        err = self.stderr()
+        self.stderr_file.close()
+        return self.proc.returncode, out.decode("utf-8", "replace"), err
+
+
+class Client:
+    """http.client plus a cookie jar of one host, enough for the demo's cookies."""
+
+    def __init__(self, port):
+        self.port = port
+        self.cookies = {}
+
+    def request(self, method, path, fields=None, headers=None, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            hdrs = dict(headers or {})
+            body = None
+            if fields is not None:
+                body = urllib.parse.urlencode(fields)
+                hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+            if self.cookies:
+                hdrs["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+            conn.request(method, path, body, hdrs)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        for header in resp.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            value = rest.split(";")[0]
+            if value and "1970" not in header:
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)  # a cleared cookie
+        return resp, data
+
+    def xsrf(self):
+        """The token the chat page's script sends: the _xsrf cookie GET / sets."""
+        if "_xsrf" not in self.cookies:
+            resp, _ = self.request("GET", "/")
+            assert resp.status == 200, resp.status
+        return self.cookies["_xsrf"]
+
+    def post(self, path, fields, timeout=10):
+        return self.request("POST", path, dict(fields, _xsrf=self.xsrf()), timeout=timeout)
+
+    def new_message(self, body):
+        resp, data = self.post("/a/message/new", {"body": body})
+        assert resp.status == 200, (resp.status, data)
+        return json.loads(data)
+
+    def updates(self, cursor, timeout=10):
+        resp, data = self.post("/a/message/updates", {"cursor": str(cursor)}, timeout=timeout)
+        assert resp.status == 200, (resp.status, data)
+        return json.loads(data)["messages"]
+
+
+class DemoTestCase(unittest.TestCase):
+    ARGS = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = DemoProcess(*cls.ARGS)
+
+    @classmethod
+    def tearDownClass(cls):
+        status, out, err = cls.server.stop()
+        if status != 0 or "demo stopped" not in out or any(m in err for m in SANITIZER_MARKERS):
+            raise AssertionError("unclean exit %r\nstdout:\n%s\nstderr:\n%s" % (status, out, err))
+
+    def client(self):
+        return Client(self.server.port)
+
+
+class SimpleRoutes(DemoTestCase):
+    def test_plaintext(self):
+        resp, body = self.client().request("GET", "/plaintext")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(body, b"Hello, World!")
+        self.assertEqual(resp.getheader("Content-Type"), "text/plain")
+
+    def test_json(self):
+        resp, body = self.client().request("GET", "/json")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(json.loads(body), {"message": "Hello, World!"})
+        self.assertEqual(resp.getheader("Content-Type"), "application/json")
+
+    def test_hello(self):
+        resp, body = self.client().request("GET", "/hello/x")
+        self.assertEqual((resp.status, body), (200, b"Hello, x!"))
+        # The capture is percent-decoded, then HTML-escaped.
+        resp, body = self.client().request("GET", "/hello/%3Cb%3E%20%26%C3%A9")
+        self.assertEqual(body.decode(), "Hello, &lt;b&gt; &amp;\u00e9!")
+        self.assertTrue(resp.getheader("Content-Type").startswith("text/html"))
+        resp, _ = self.client().request("GET", "/hello/a/b")
+        self.assertEqual(resp.status, 404)
+
+    def test_chat_page_and_static_files(self):
+        c = self.client()
+        resp, body = c.request("GET", "/")
+        self.assertEqual(resp.status, 200)
+        self.assertIn(b"/static/chat.js", body)
+        self.assertIn("_xsrf", c.cookies)
+        for path, ctype in (("/static/chat.js", "javascript"), ("/static/chat.css", "text/css")):
+            resp, body = c.request("GET", path)
+            self.assertEqual(resp.status, 200, path)
+            self.assertIn(ctype, resp.getheader("Content-Type"))
+            self.assertGreater(len(body), 100)
+        resp, _ = c.request("GET", "/static/../demo.c")
+        self.assertIn(resp.status, (403, 404))
+
+    def test_delay_answers(self):
+        resp, body = self.client().request("GET", "/delay?seconds=0.2")
+        self.assertEqual(resp.status, 200)
+        self.assertIn(b"Waited 0.2 seconds", body)
+        resp, body = self.client().request("GET", "/delay?seconds=0")
+        self.assertEqual(resp.status, 200)
+
+    def test_delay_bounds(self):
+        for bad in ("11", "-1", "abc", "nan", "1e9"):
+            resp, _ = self.client().request("GET", "/delay?seconds=" + bad)
+            self.assertEqual(resp.status, 400, bad)
+
+    def test_delay_client_leaves(self):
+        # The timer is cancelled and the handler released; the server keeps serving.
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+        s.sendall(b"GET /delay?seconds=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        s.close()
+        time.sleep(0.2)
+        resp, _ = self.client().request("GET", "/plaintext")
+        self.assertEqual(resp.status, 200)
+
+    def test_stream_is_five_chunks(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            raw += piece
+        s.close()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertIn(b"Transfer-Encoding: chunked", head)
+        chunks = []
+        while True:
+            size_line, _, body = body.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            chunks.append(body[:size])
+            self.assertEqual(body[size:size + 2], b"\r\n")
+            body = body[size + 2:]
+        self.assertEqual(len(chunks), 5, chunks)
+        self.assertEqual(chunks[0], b"chunk 1 of 5\n")
+        self.assertEqual(chunks[4], b"chunk 5 of 5\n")
+
+    def test_stream_client_leaves(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+        s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.recv(100)
+        s.close()
+        time.sleep(0.6)
+        resp, _ = self.client().request("GET", "/plaintext")
+        self.assertEqual(resp.status, 200)
+
+
+class FormAndCookies(DemoTestCase):
+    ARGS = ("--cookie-secret", "test secret")
+
+    def test_form_flow(self):
+        c = self.client()
+        resp, body = c.request("GET", "/form")
+        self.assertEqual(resp.status, 200)
+        self.assertIn(b"What is your name?", body)
+        token = re.search(rb'name="_xsrf" value="([^"]+)"', body).group(1).decode()
+
+        # The hidden field's token (masked differently from the cookie) is accepted.
+        resp, _ = c.request("POST", "/form", {"name": "<Ann>", "_xsrf": token})
+        self.assertEqual(resp.status, 303)
+        self.assertEqual(resp.getheader("Location"), "/form")
+        self.assertIn("name", c.cookies)
+        self.assertNotIn("Ann", c.cookies["name"])  # signed and base64-encoded, not plain
+
+        resp, body = c.request("GET", "/form")
+        self.assertIn(b"Welcome back, &lt;Ann&gt;!", body)
+
+    def test_forged_cookie_is_ignored(self):
+        c = self.client()
+        c.request("POST", "/form", {"name": "Ann", "_xsrf": c.xsrf()})
+        c.cookies["name"] = c.cookies["name"].replace("QW5u", "Qm9i")  # base64 "Ann" -> "Bob"
+        resp, body = c.request("GET", "/form")
+        self.assertIn(b"What is your name?", body)
+        self.assertNotIn(b"Bob", body)
+
+    def test_form_needs_xsrf(self):
+        c = self.client()
+        c.xsrf()
+        resp, _ = c.request("POST", "/form", {"name": "Ann"})
+        self.assertEqual(resp.status, 403)
+        self.assertNotIn("name", c.cookies)
+
+    def test_form_limits(self):
+        c = self.client()
+        resp, _ = c.post("/form", {"name": "x" * 101})
+        self.assertEqual(resp.status, 400)
+        resp, _ = c.post("/form", {})
+        self.assertEqual(resp.status, 400)
+
+
+class Chat(DemoTestCase):
+    def test_xsrf_required(self):
+        c = self.client()
+        for path, fields in (("/a/message/new", {"body": "x"}),
+                             ("/a/message/updates", {"cursor": "0"})):
+            resp, _ = c.request("POST", path, fields)  # no cookie, no token
+            self.assertEqual(resp.status, 403, path)
+            c.xsrf()
+            resp, _ = c.request("POST", path, fields)  # cookie but no token
+            self.assertEqual(resp.status, 403, path)
+            resp, _ = c.request("POST", path, dict(fields, _xsrf="2|00|11|22"))
+            self.assertEqual(resp.status, 403, path)
+        # The header form works too (as with Tornado).
+        resp, _ = c.request("POST", "/a/message/new", {"body": "via header"},
+                            headers={"X-Xsrftoken": c.cookies["_xsrf"]})
+        self.assertEqual(resp.status, 200)
+
+    def test_new_message_and_immediate_updates(self):
+        c = self.client()
+        m = c.new_message('<b>"hi"</b> \u00e9')
+        self.assertEqual(m["body"], '<b>"hi"</b> \u00e9')  # stored as is; the page escapes
+        messages = c.updates(m["id"] - 1)
+        self.assertEqual(messages, [m])
+
+    def test_long_poll_wakes_on_new_message(self):
+        a, b = self.client(), self.client()
+        cursor = a.new_message("before")["id"]
+        result = {}
+
+        def poll():
+            start = time.monotonic()
+            result["messages"] = b.updates(cursor, timeout=20)
+            result["elapsed"] = time.monotonic() - start
+
+        t = threading.Thread(target=poll)
+        t.start()
+        time.sleep(0.5)
+        self.assertNotIn("messages", result)  # still waiting: nothing new yet
+        m = a.new_message("wake up")
+        t.join(10)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(result["messages"], [m])
+
+    def test_many_waiters_all_wake(self):
+        c = self.client()
+        cursor = c.new_message("start")["id"]
+        results = []
+
+        def poll():
+            results.append(self.client().updates(cursor, timeout=20))
+
+        threads = [threading.Thread(target=poll) for _ in range(5)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        m = c.new_message("everyone")
+        for t in threads:
+            t.join(10)
+        self.assertEqual(results, [[m]] * 5)
+
+    def test_waiter_that_leaves_is_dropped(self):
+        c = self.client()
+        cursor = c.new_message("x")["id"]
+        token = c.xsrf()
+        body = urllib.parse.urlencode({"cursor": cursor, "_xsrf": token}).encode()
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+        s.sendall(b"POST /a/message/updates HTTP/1.1\r\nHost: x\r\nCookie: _xsrf=" +
+                  token.encode() + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.3)
+        s.close()
+        time.sleep(0.3)
+        # Waking the waiters must not touch the one that left (ASan would tell).
+        m = c.new_message("after the leave")
+        self.assertEqual(c.updates(cursor), [m])
+
+    def test_bad_messages(self):
+        c = self.client()
+        for fields in ({"body": ""}, {"body": "x" * 1001}, {}):
+            resp, _ = c.post("/a/message/new", fields)
+            self.assertEqual(resp.status, 400, fields)
+        resp, _ = c.request("POST", "/a/message/new",
+                            headers={"Content-Type": "application/x-www-form-urlencoded",
+                                     "X-Xsrftoken": c.cookies["_xsrf"]})
+        self.assertEqual(resp.status, 400)
+        resp, _ = c.post("/a/message/updates", {"cursor": "abc"})
+        self.assertEqual(resp.status, 400)
+        # Not UTF-8: rejected, so the JSON stays valid.
+        body = b"body=%FF%FE&_xsrf=" + urllib.parse.quote(c.cookies["_xsrf"]).encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        conn.request("POST", "/a/message/new", body, {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": "_xsrf=" + c.cookies["_xsrf"]})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 400)
+
+
+class ChatHistoryAndTimeout(DemoTestCase):
+    ARGS = ("--poll-timeout", "1")
+
+    def test_poll_times_out_empty(self):
+        c = self.client()
+        cursor = c.new_message("x")["id"]
+        start = time.monotonic()
+        self.assertEqual(c.updates(cursor), [])
+        self.assertGreater(time.monotonic() - start, 0.5)
+
+    def test_history_is_capped(self):
+        c = self.client()
+        first = c.new_message("m0")["id"]
+        for i in range(1, 210):
+            c.new_message("m%d" % i)
+        messages = c.updates(0)
+        self.assertEqual(len(messages), 200)
+        self.assertEqual(messages[-1], {"id": first + 209, "body": "m209"})
+        self.assertEqual([m["id"] for m in messages], list(range(first + 10, first + 210)))
+
+
+class ShutdownWithWaiters(unittest.TestCase):
+    def test_sigterm_while_requests_wait(self):
+        server = DemoProcess()
+        c = Client(server.port)
+        cursor = c.new_message("x")["id"]
+        socks = []
+        token = c.xsrf()
+        body = urllib.parse.urlencode({"cursor": cursor, "_xsrf": token}).encode()
+        for request in (b"GET /delay?seconds=9 HTTP/1.1\r\nHost: x\r\n\r\n",
+                        b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n",
+                        b"POST /a/message/updates HTTP/1.1\r\nHost: x\r\nCookie: _xsrf=" +
+                        token.encode() + b"\r\nContent-Type: application/x-www-form-urlencoded"
+                        b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(request)
+            socks.append(s)
+        time.sleep(0.3)
+        status, out, err = server.stop()
+        for s in socks:
+            s.close()
+        self.assertEqual(status, 0, err)
+        self.assertIn("demo stopped", out)
+        for marker in SANITIZER_MARKERS:
+            self.assertNotIn(marker, err)
+
+
+def main():
+    global SERVER
+    argv = list(sys.argv)
+    if "--server" not in argv:
+        sys.exit("usage: test_demo.py --server PATH [unittest options]")
+    i = argv.index("--server")
+    SERVER = argv[i + 1]
+    del argv[i:i + 2]
+    unittest.main(argv=argv, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+#!/usr/bin/env node
+// The demo's chat in a real browser: Debian's Chromium driven by playwright-core.
+//
+//     node test_demo_browser.js --server PATH/TO/demo [--chromium /usr/bin/chromium]
+//
+// Starts the demo on a free port, opens the chat in two browser contexts (separate cookies, so
+// two XSRF tokens), posts from each and waits for the message on the other, checks that a
+// message with markup shows as text, runs the /form flow, fetches /plaintext and /json, and
+// saves a screenshot under /tmp. Exits 0 on success, 1 on any failure; the whole run is
+// bounded by OVERALL_TIMEOUT_MS. run_demo_browser.sh installs playwright-core and runs this.
+"use strict";
+
+const { spawn } = require("child_process");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+
+const OVERALL_TIMEOUT_MS = 85000;
+const STEP_TIMEOUT_MS = 15000; // any single wait: page load, message delivery, ...
+const SCREENSHOT = "/tmp/eddy-demo-browser.png";
+
+function parseArgs(argv) {
+  const args = { server: null, chromium: "/usr/bin/chromium" };
+  for (let i = 2; i < argv.length; i += 2) {
+    if (argv[i] === "--server") args.server = argv[i + 1];
+    else if (argv[i] === "--chromium") args.chromium = argv[i + 1];
+    else throw new Error("unknown argument " + argv[i]);
+  }
+  if (!args.server) throw new Error("usage: test_demo_browser.js --server PATH [--chromium PATH]");
+  return args;
+}
+
+function check(condition, what) {
+  if (!condition) throw new Error("check failed: " + what);
+  console.log("ok - " + what);
+}
+
+// Starts the demo with --port 0; resolves with { proc, base, log } once it prints its port.
+function startDemo(server) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(server, ["--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const log = []; // stderr (the access log), shown when the test fails
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("demo did not start: " + out)), STEP_TIMEOUT_MS);
+    proc.stderr.on("data", (d) => log.push(d.toString()));
+    proc.on("error", (err) => reject(err));
+    proc.on("exit", (code) => reject(new Error("demo exited early with " + code + ": " + log.join(""))));
+    proc.stdout.on("data", (d) => {
+      out += d.toString();
+      const m = out.match(/listening on (http:\/\/[^ ]+:\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, base: m[1], log });
+      }
+    });
+  });
+}
+
+// SIGTERM, then the exit status (null if it had to be killed).
+function stopDemo(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve(proc.exitCode);
+    const timer = setTimeout(() => { proc.kill("SIGKILL"); resolve(null); }, 10000);
+    proc.removeAllListeners("exit");
+    proc.on("exit", (code) => { clearTimeout(timer); resolve(code); });
+    proc.kill("SIGTERM");
+  });
+}
+
+async function openChat(context, base, errors, name) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.on("pageerror", (err) => errors.push(name + ": " + err.message));
+  await page.goto(base + "/");
+  await page.locator("#message-form").waitFor();
+  return page;
+}
+
+// Posts `text` from page `from` and waits until every page in `to` shows it.
+async function say(from, to, text) {
+  await from.fill("#message", text);
+  await from.press("#message", "Enter");
+  for (const page of to) {
+    await page.locator("#inbox .message", { hasText: text }).first().waitFor();
+  }
+}
+
+async function run(args, state) {
+  const { chromium } = require("playwright-core");
+  const demo = await startDemo(args.server);
+  state.demo = demo;
+  const base = demo.base;
+  console.log("demo at " + base);
+
+  // A fresh profile for this run; the persistent context is "user A", a second context of the
+  // same browser is "user B" with its own cookies.
+  state.profile = fs.mkdtempSync(path.join(os.tmpdir(), "eddy-demo-chromium-"));
+  const contextA = await chromium.launchPersistentContext(state.profile, {
+    executablePath: args.chromium,
+    headless: true,
+    timeout: STEP_TIMEOUT_MS,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  state.contextA = contextA;
+  const contextB = await contextA.browser().newContext();
+  console.log("chromium " + contextA.browser().version());
+
+  const errors = [];
+  const pageA = await openChat(contextA, base, errors, "A");
+  const pageB = await openChat(contextB, base, errors, "B");
+  const cookiesA = await contextA.cookies(base);
+  const cookiesB = await contextB.cookies(base);
+  const xsrf = (cookies) => (cookies.find((c) => c.name === "_xsrf") || {}).value;
+  check(xsrf(cookiesA) && xsrf(cookiesB) && xsrf(cookiesA) !== xsrf(cookiesB),
+        "each context got its own _xsrf cookie");
+
+  const stamp = Date.now().toString(36);
+  await say(pageA, [pageA, pageB], "hello from A " + stamp);
+  check(true, "A's message reached B (long poll)");
+  await say(pageB, [pageA, pageB], "hello from B " + stamp);
+  check(true, "B's message reached A (long poll)");
+
+  // Markup in a message is shown as text, never interpreted.
+  const markup = '<b id="injected">bold</b> & "quotes" ' + stamp;
+  await say(pageA, [pageB], markup);
+  const shown = await pageB.locator("#inbox .message").last().textContent();
+  check(shown === markup, "a message with markup shows as text");
+  check((await pageB.locator("#injected").count()) === 0, "no element was injected");
+  check((await pageB.locator("#inbox .message").count()) === 3, "B shows exactly 3 messages");
+
+  await pageB.screenshot({ path: SCREENSHOT, fullPage: true });
+  console.log("screenshot: " + SCREENSHOT);
+
+  // A page opened later gets the history from its first poll.
+  const pageC = await openChat(contextB, base, errors, "C");
+  await pageC.locator("#inbox .message", { hasText: markup }).waitFor();
+  check((await pageC.locator("#inbox .message").count()) === 3, "a new page shows the history");
+  await pageC.close();
+
+  // The form: XSRF hidden field, signed cookie, 303 back to /form.
+  await pageB.goto(base + "/form");
+  await pageB.fill("input[name=name]", "Browser <B>");
+  await Promise.all([pageB.waitForURL(base + "/form"), pageB.click("button")]);
+  const greeting = await pageB.locator("#greeting").textContent();
+  check(greeting === "Welcome back, Browser <B>!", "the form remembers the name: " + greeting);
+
+  // Hello, World as the browser sees it.
+  let response = await pageA.goto(base + "/plaintext");
+  check(response.status() === 200 && (await response.text()) === "Hello, World!", "/plaintext");
+  check(response.headers()["content-type"] === "text/plain", "/plaintext is text/plain");
+  response = await pageA.goto(base + "/json");
+  const json = JSON.parse(await response.text());
+  check(response.status() === 200 && json.message === "Hello, World!", "/json");
+  check(response.headers()["content-type"] === "application/json", "/json is application/json");
+
+  check(errors.length === 0, "no script errors" + (errors.length ? ": " + errors.join("; ") : ""));
+}
+
+async function cleanup(state) {
+  if (state.contextA) {
+    await state.contextA.close().catch(() => {}); // closes the browser and context B too
+  }
+  if (state.profile) fs.rmSync(state.profile, { recursive: true, force: true });
+  if (state.demo) {
+    const code = await stopDemo(state.demo.proc);
+    if (code !== 0) throw new Error("demo did not exit cleanly (status " + code + ")");
+  }
+}
+
+async function main() {
+  const state = {};
+  const watchdog = setTimeout(() => {
+    console.error("FAIL: the test took longer than " + OVERALL_TIMEOUT_MS / 1000 + " s");
+    if (state.demo) state.demo.proc.kill("SIGKILL");
+    process.exit(1);
+  }, OVERALL_TIMEOUT_MS);
+  let failure = null;
+  try {
+    await run(parseArgs(process.argv), state);
+  } catch (err) {
+    failure = err;
+  }
+  try {
+    await cleanup(state);
+  } catch (err) {
+    failure = failure || err;
+  }
+  clearTimeout(watchdog);
+  if (failure) {
+    console.error("FAIL: " + (failure.stack || failure));
+    if (state.demo) console.error("demo's log (tail):\n" + state.demo.log.join("").slice(-4000));
+    process.exit(1);
+  }
+  console.log("PASS");
+}
+
+main();
