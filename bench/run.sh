@@ -58,12 +58,17 @@ HELLO=$BUILD_DIR/bench/hello_server
 if [ -z "${SKIP_BUILD:-}" ]; then
   timeout 900 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DEDDY_BUILD_BENCH=ON -DEDDY_BUILD_TESTS=OFF -DEDDY_BUILD_EXAMPLES=OFF >/dev/null &&
-    timeout 900 cmake --build "$BUILD_DIR" -j"$(nproc)" --target hello_server >/dev/null ||
+    timeout 900 cmake --build "$BUILD_DIR" -j"$(nproc)" --target hello_server web_hello_server >/dev/null ||
     { echo "bench: build failed" >&2; exit 1; }
 fi
 [ -x "$HELLO" ] || { echo "bench: $HELLO missing" >&2; exit 1; }
 
 EDDY_LINE="eddy $PORT $HELLO --port $PORT --backlog 4096"
+# The same answers through the web layer (Application + handler): the demo's /plaintext and
+# /json handlers, to see what routing and the handler life cycle cost over the raw server.
+WEB=$BUILD_DIR/bench/web_hello_server
+WEB_LINE="eddy-web $((PORT + 1)) $WEB --port $((PORT + 1))"
+JSON_LINE="eddy-json $((PORT + 2)) $WEB --port $((PORT + 2)) --json"
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${OUT:-$SCRATCH/results/eddy-$STAMP}; mkdir -p "$OUT"
 echo "bench: $(date -u '+%F %T UTC'), $(nproc) cores, $(uname -r); RUNS=$RUNS DURATION=$DURATION"
@@ -71,10 +76,11 @@ echo "bench: results in $OUT"
 
 # ---- throughput: plain c100, pipelined x16 c100, c1000 ---------------------------------------
 dsec=${DURATION%s}
-nsrv=$(( $(echo "$PEERS" | tr ',' '\n' | grep -c .) + 1 ))
+nsrv=$(( $(echo "$PEERS" | tr ',' '\n' | grep -c .) + 3 ))
 bound=$(( RUNS * nsrv * (3 * (dsec + 35) + 50) + 60 ))
-ONLY="$PEERS,eddy" RUNS=$RUNS DURATION=$DURATION OUTDIR="$OUT/peers" \
-  timeout -k 10 "$bound" bash "$PEERS_DIR/run_peers.sh" "$EDDY_LINE" 2>&1 | tee "$OUT/peers.log"
+ONLY="$PEERS,eddy,eddy-web,eddy-json" RUNS=$RUNS DURATION=$DURATION OUTDIR="$OUT/peers" \
+  timeout -k 10 "$bound" bash "$PEERS_DIR/run_peers.sh" "$EDDY_LINE" "$WEB_LINE" "$JSON_LINE" 2>&1 |
+  tee "$OUT/peers.log"
 
 # ---- memory per idle keep-alive connection ---------------------------------------------------
 if [ -z "${SKIP_IDLE:-}" ]; then

@@ -146,6 +146,14 @@ int Request::write(const void *data, size_t len) {
     return 0;
 }
 
+std::string_view Request::pending_bytes() {
+    if (!pending_ || evbuffer_get_length(pending_) == 0) return small_body_;
+    evbuffer *buf = pending_body();
+    size_t len = buf ? evbuffer_get_length(buf) : 0;
+    if (!len) return {};
+    return std::string_view(reinterpret_cast<const char *>(evbuffer_pullup(buf, -1)), len);
+}
+
 evbuffer *Request::pending_body() {
     if (!pending_ && !(pending_ = evbuffer_new())) return nullptr;
     if (!small_body_.empty()) {

@@ -121,6 +121,9 @@ public:
     void reset_response();
     // The body written so far as one evbuffer (created on demand; nullptr when out of memory).
     evbuffer *pending_body();
+    // The body written since the last flush as one contiguous view, valid until the next
+    // write (small bodies are viewed in place, without an evbuffer).
+    std::string_view pending_bytes();
     // Replaces the body written since the last flush (gzip, 304).
     int replace_body(const void *data, size_t len);
     const std::vector<HeaderField> &response_headers() const { return out_headers_; }

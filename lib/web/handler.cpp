@@ -1,8 +1,9 @@
 #include "web/handler.hpp"
 
-#include <openssl/evp.h>
 #include <zlib.h>
 
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <new>
 
@@ -48,19 +49,29 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
     return rc == Z_STREAM_END;
 }
 
-std::string sha1_hex(const unsigned char *data, size_t len) {
-    // Fetched once: OpenSSL 3 looks the algorithm up (under a lock) on every EVP_sha1() use.
-    static EVP_MD *const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(data, len, digest, &n, sha1 ? sha1 : EVP_sha1(), nullptr);
-    static const char hex[] = "0123456789abcdef";
-    std::string s;
-    for (unsigned int i = 0; i < n; i++) {
-        s += hex[digest[i] >> 4];
-        s += hex[digest[i] & 15];
+// The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
+// validator needs no cryptographic strength (the server computes it from its own bytes), and a
+// SHA-1 per response costs more than the rest of the web layer together.
+uint64_t body_hash(const unsigned char *data, size_t len) {
+    const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xff51afd7ed558ccdull;
+    uint64_t h = k1 ^ (len * k2);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, data + i, 8);
+        h = (h ^ (w * k1)) * k2;
+        h ^= h >> 29;
     }
-    return s;
+    uint64_t tail = 0;
+    for (size_t j = 0; i + j < len; j++) tail |= static_cast<uint64_t>(data[i + j]) << (8 * j);
+    h = (h ^ (tail * k1)) * k2;
+    // Final avalanche (the finaliser of MurmurHash3, a published constant pair).
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
 }
 
 // If-None-Match (RFC 9110 §13.1.2): weak comparison; "*" matches any current representation.
@@ -321,9 +332,9 @@ void Handler::start_streaming_gzip() {
 // Deflates what was written since the last flush (Z_SYNC_FLUSH, or Z_FINISH at the end).
 void Handler::deflate_pending(bool final) {
     if (!gz_) return;
-    evbuffer *body = req->pending_body();
-    size_t len = body ? evbuffer_get_length(body) : 0;
-    unsigned char *in = len ? evbuffer_pullup(body, -1) : nullptr;
+    std::string_view pending = req->pending_bytes();
+    size_t len = pending.size();
+    unsigned char *in = reinterpret_cast<unsigned char *>(const_cast<char *>(pending.data()));
     std::string out;
     gz_->next_in = in;
     gz_->avail_in = static_cast<uInt>(len);
@@ -347,9 +358,9 @@ void Handler::deflate_pending(bool final) {
 
 void Handler::finish_transforms() {
     if (flushed_ || req->headers_sent()) return;
-    evbuffer *body = req->pending_body();
-    size_t len = body ? evbuffer_get_length(body) : 0;
-    const unsigned char *bytes = len ? evbuffer_pullup(body, -1) : nullptr;
+    std::string_view pending = req->pending_bytes();
+    size_t len = pending.size();
+    const unsigned char *bytes = reinterpret_cast<const unsigned char *>(pending.data());
     bool get_or_head = req->method == "GET" || req->method == "HEAD";
 
     // gzip (compress_response): decided first so that the ETag names the representation.
@@ -373,7 +384,14 @@ void Handler::finish_transforms() {
         for (const http::HeaderField &h : req->response_headers())
             if (http::iequals(h.name, "Etag")) has_etag = true;
         if (!has_etag) {
-            std::string etag = "\"" + sha1_hex(bytes, len) + (gzip ? "-gz\"" : "\"");
+            char etag_buf[24];
+            size_t n = 0;
+            uint64_t hash = body_hash(bytes, len);
+            etag_buf[n++] = '"';
+            for (int shift = 60; shift >= 0; shift -= 4) etag_buf[n++] = "0123456789abcdef"[(hash >> shift) & 15];
+            if (gzip) etag_buf[n++] = '-', etag_buf[n++] = 'g', etag_buf[n++] = 'z';
+            etag_buf[n++] = '"';
+            std::string_view etag(etag_buf, n);
             req->set_header("Etag", etag, true);
             const http::HeaderField *inm = req->find_header("If-None-Match");
             if (inm && etag_matches(inm->value, etag)) {
