@@ -7,8 +7,12 @@ PACKAGES=(
     build-essential cmake pkg-config
     libevent-dev libhttp-parser-dev libcmocka-dev libssl-dev zlib1g-dev libpcre2-dev
     curl python3 python3-tornado clang libclang-rt-14-dev wrk nginx-light chromium
-    netcat-openbsd # nc, used by the demo instructions in README.md
 )
+# Node.js runs the browser test (playwright-core from npm). Machines of this kind ship it;
+# elsewhere Debian's nodejs + npm are used — installing them next to another Node would clash.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
