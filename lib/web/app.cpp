@@ -116,13 +116,16 @@ void App::unlink(Handler *h) {
 // Finds the route (host tables first, then the default table, then the default route) and
 // makes the request's handler; nullptr when out of memory.
 Handler *App::route_request(http::Request *req) {
-    std::string host = req->host;
-    if (!host.empty() && host[0] == '[') {
-        host = host.substr(0, host.find(']') + 1);
-    } else {
-        host = host.substr(0, host.find(':'));
+    std::string host;  // the host name, lower-cased, without the port (only host tables need it)
+    if (!host_tables_.empty()) {
+        host = req->host;
+        if (!host.empty() && host[0] == '[') {
+            host = host.substr(0, host.find(']') + 1);
+        } else {
+            host = host.substr(0, host.find(':'));
+        }
+        for (char &c : host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
     }
-    for (char &c : host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
 
     for (const StaticMount &m : static_mounts) {
         if (req->path.compare(0, m.prefix.size(), m.prefix) != 0) continue;

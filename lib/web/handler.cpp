@@ -158,7 +158,6 @@ void Handler::maybe_release() {
 void Handler::start() {
     started_ = true;
     enter();
-    req->set_header("Content-Type", "text/html; charset=UTF-8", true);
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
     if (is_static) {
         serve_static(this, static_root, static_rel);
@@ -260,6 +259,7 @@ int Handler::set_status(int status, std::string_view reason) {
 int Handler::set_header(std::string_view name, std::string_view value, bool replace) {
     int rc;
     if (!guard(&rc)) return rc;
+    if (name.size() == 12 && http::iequals(name, "Content-Type")) default_type_ = false;
     rc = req->set_header(name, value, replace);
     if (rc == EDDY_ESTATE) log(LogLevel::warning, "web: header %.*s set after the first flush",
                                static_cast<int>(name.size()), name.data());
@@ -269,6 +269,7 @@ int Handler::set_header(std::string_view name, std::string_view value, bool repl
 int Handler::clear_header(std::string_view name) {
     int rc;
     if (!guard(&rc)) return rc;
+    if (name.size() == 12 && http::iequals(name, "Content-Type")) default_type_ = false;
     return req->clear_header(name);
 }
 
@@ -281,6 +282,7 @@ int Handler::write(const void *data, size_t len) {
 int Handler::flush(eddy_handler_flush_fn cb) {
     int rc;
     if (!guard(&rc)) return rc;
+    apply_default_type();
     if (!flushed_) start_streaming_gzip();
     deflate_pending(false);
     rc = req->flush(cb ? on_flushed : nullptr);
@@ -302,6 +304,17 @@ void Handler::on_flushed(eddy_request *, int status, void *arg) {
     cb(h->as_c(), status, h->route ? h->route->userdata : nullptr);
     h->pending_flushes_--;
     h->leave();
+}
+
+// Tornado's default Content-Type ("text/html; charset=UTF-8"), added when the head is about to
+// go out unless the handler set or cleared one — deciding late saves a header set and replace
+// on every response that names its own type.
+void Handler::apply_default_type() {
+    if (!default_type_ || req->headers_sent()) return;
+    default_type_ = false;
+    for (const http::HeaderField &h : req->response_headers())
+        if (h.name.size() == 12 && http::iequals(h.name, "Content-Type")) return;
+    req->set_header("Content-Type", "text/html; charset=UTF-8", true);
 }
 
 // compress_response for a response that starts with a flush (so its size is unknown): decided
@@ -418,6 +431,7 @@ int Handler::finish() {
     }
     enter();
     if (!closed) {
+        apply_default_type();
         finish_transforms();
         deflate_pending(true);
     }
@@ -461,7 +475,7 @@ int Handler::send_error(int status) {
     }
     enter();
     req->reset_response();
-    req->set_header("Content-Type", "text/html; charset=UTF-8", true);
+    default_type_ = true;
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
     if (req->set_status(status, {}) != 0) req->set_status(500, {});
     if (status == 405 && route) req->set_header("Allow", route->allowed_methods(), true);

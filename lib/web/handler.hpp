@@ -87,6 +87,7 @@ private:
     bool check_xsrf();
     void write_default_error(int status);
     void finish_transforms();
+    void apply_default_type();
     void start_streaming_gzip();
     void deflate_pending(bool final);
     bool guard(int *rc);  // common checks before a response call; false: return *rc
@@ -100,7 +101,8 @@ private:
 
     ::z_stream_s *gz_ = nullptr;  // streaming gzip (compress_response + flush)
     int busy_ = 0;
-    bool started_ = false;  // the life cycle began (prepare may have run)
+    bool started_ = false;
+    bool default_type_ = true;  // add Tornado's default Content-Type when the head goes out  // the life cycle began (prepare may have run)
     int pending_flushes_ = 0;
     bool flushed_ = false;
     bool cookies_parsed_ = false;
