@@ -88,9 +88,10 @@ int Request::set_status(int code, std::string_view reason) {
 int Request::set_header(std::string_view name, std::string_view value, bool replace) {
     if (finished_ || headers_sent_) return EDDY_ESTATE;
     if (!is_token(name) || !is_safe_field_value(value)) return EDDY_EINVAL;
-    // Framing headers belong to the server: it writes them itself.
-    if (iequals(name, "Transfer-Encoding")) return EDDY_EINVAL;
-    if (iequals(name, "Content-Length")) {
+    // Framing headers belong to the server: it writes them itself. (Dispatch on the length
+    // first: this runs for every header of every response.)
+    if (name.size() == 17 && iequals(name, "Transfer-Encoding")) return EDDY_EINVAL;
+    if (name.size() == 14 && iequals(name, "Content-Length")) {
         if (value.empty() || value.size() > 18) return EDDY_EINVAL;
         int64_t n = 0;
         for (char c : value) {
@@ -100,12 +101,26 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
         declared_length_ = n;
         return 0;
     }
-    if (iequals(name, "Connection")) {
+    if (name.size() == 10 && iequals(name, "Connection")) {
         app_wants_close_ = list_contains(value, "close");
         return 0;
     }
-    if (replace) clear_header(name);
     try {
+        if (replace) {
+            // Replace the first field of that name in place (no allocation when the new value
+            // fits), and drop any others.
+            for (size_t i = 0; i < out_headers_.size(); i++) {
+                if (out_headers_[i].name.size() != name.size() || !iequals(out_headers_[i].name, name))
+                    continue;
+                out_headers_[i].value.assign(value);
+                for (size_t j = out_headers_.size(); j-- > i + 1;) {
+                    if (out_headers_[j].name.size() == name.size() && iequals(out_headers_[j].name, name))
+                        out_headers_.erase(out_headers_.begin() + static_cast<long>(j));
+                }
+                return 0;
+            }
+        }
+        if (out_headers_.empty()) out_headers_.reserve(8);  // one allocation for a typical response
         out_headers_.push_back(HeaderField{std::string(name), std::string(value)});
     } catch (...) {
         return EDDY_ENOMEM;

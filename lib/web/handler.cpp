@@ -397,11 +397,13 @@ void Handler::finish_transforms() {
         for (const http::HeaderField &h : req->response_headers())
             if (http::iequals(h.name, "Etag")) has_etag = true;
         if (!has_etag) {
+            // 13 hex digits (52 bits) plus quotes: 15 characters, which std::string keeps
+            // without a heap allocation.
             char etag_buf[24];
             size_t n = 0;
             uint64_t hash = body_hash(bytes, len);
             etag_buf[n++] = '"';
-            for (int shift = 60; shift >= 0; shift -= 4) etag_buf[n++] = "0123456789abcdef"[(hash >> shift) & 15];
+            for (int shift = 48; shift >= 0; shift -= 4) etag_buf[n++] = "0123456789abcdef"[(hash >> shift) & 15];
             if (gzip) etag_buf[n++] = '-', etag_buf[n++] = 'g', etag_buf[n++] = 'z';
             etag_buf[n++] = '"';
             std::string_view etag(etag_buf, n);
