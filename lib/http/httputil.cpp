@@ -67,13 +67,6 @@ bool is_valid_reason(std::string_view s) {
     return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-    return true;
-}
-
 // The list headers this serves (Connection, Transfer-Encoding, Expect) carry tokens, so quoted
 // strings containing commas are not a concern here.
 std::vector<std::string_view> split_list(std::string_view value) {

@@ -46,7 +46,17 @@ bool is_safe_field_value(std::string_view s);
 bool is_valid_reason(std::string_view s);
 
 // Case-insensitive ASCII comparison.
-bool iequals(std::string_view a, std::string_view b);
+// (Inline: header lookups call it for every field of every request.)
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
 
 // Splits a comma-separated list header value (Connection, Transfer-Encoding, Expect) into its
 // members, trimming SP/HTAB and dropping empty members; members keep their case.

@@ -128,6 +128,16 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
     return 0;
 }
 
+void Request::add_trusted_header(std::string_view name, std::string_view value) {
+    if (finished_ || headers_sent_) return;
+    try {
+        if (out_headers_.empty()) out_headers_.reserve(8);
+        out_headers_.push_back(HeaderField{std::string(name), std::string(value)});
+    } catch (...) {
+        // Out of memory: the response goes out without this optional header.
+    }
+}
+
 int Request::clear_header(std::string_view name) {
     if (finished_ || headers_sent_) return EDDY_ESTATE;
     if (iequals(name, "Content-Length")) declared_length_ = -1;

@@ -89,6 +89,8 @@ public:
     int set_status(int code, std::string_view reason);
     int set_header(std::string_view name, std::string_view value, bool replace);
     int clear_header(std::string_view name);
+    // For the server's own headers (ETag, default Content-Type, Vary): no validation, appended.
+    void add_trusted_header(std::string_view name, std::string_view value);
     int write(const void *data, size_t len);
     int flush(eddy_request_flush_fn cb);
     // Sends the headers (if not yet sent), then `len` bytes of `file_fd` from `offset` with

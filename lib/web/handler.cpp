@@ -314,7 +314,7 @@ void Handler::apply_default_type() {
     default_type_ = false;
     for (const http::HeaderField &h : req->response_headers())
         if (h.name.size() == 12 && http::iequals(h.name, "Content-Type")) return;
-    req->set_header("Content-Type", "text/html; charset=UTF-8", true);
+    req->add_trusted_header("Content-Type", "text/html; charset=UTF-8");
 }
 
 // compress_response for a response that starts with a flush (so its size is unknown): decided
@@ -407,7 +407,7 @@ void Handler::finish_transforms() {
             if (gzip) etag_buf[n++] = '-', etag_buf[n++] = 'g', etag_buf[n++] = 'z';
             etag_buf[n++] = '"';
             std::string_view etag(etag_buf, n);
-            req->set_header("Etag", etag, true);
+            req->add_trusted_header("Etag", etag);  // none is set (checked above)
             const http::HeaderField *inm = req->find_header("If-None-Match");
             if (inm && etag_matches(inm->value, etag)) {
                 req->set_status(304, {});
