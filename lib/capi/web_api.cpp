@@ -170,8 +170,15 @@ EDDY_ROUTE_SETTER(eddy_route_set_on_finish, on_finish, eddy_handler_fn)
 EDDY_ROUTE_SETTER(eddy_route_set_on_connection_close, on_connection_close, eddy_handler_fn)
 EDDY_ROUTE_SETTER(eddy_route_set_default_headers, set_default_headers, eddy_handler_fn)
 EDDY_ROUTE_SETTER(eddy_route_set_write_error, write_error, eddy_handler_error_fn)
-EDDY_ROUTE_SETTER(eddy_route_set_data_received, data_received, eddy_handler_data_fn)
 #undef EDDY_ROUTE_SETTER
+
+EDDY_API int eddy_route_set_data_received(eddy_route *route, eddy_handler_data_fn cb) {
+    if (!route) return EDDY_EINVAL;
+    Route *r = Route::from_c(route);
+    if (cb && !r->data_received && r->app) r->app->streaming_route_added();
+    r->data_received = cb;
+    return 0;
+}
 
 // ---- handlers: request -----------------------------------------------------------------------
 

@@ -33,7 +33,9 @@ http::Server *App::server() {
     if (server_) return server_;
     server_ = http::Server::create(loop_, on_request, this, nullptr);
     if (!server_) return nullptr;
-    server_->on_headers_ = on_headers;
+    // The headers hop is only needed when some route streams its request bodies; without one,
+    // handlers are made when the request is complete (as Tornado does), one callback less.
+    if (streaming_routes_) server_->on_headers_ = on_headers;
     for (const std::string &m : custom_methods_) server_->options.allowed_methods.push_back(m);
     return server_;
 }
@@ -180,10 +182,23 @@ void App::on_headers(eddy_request *creq, void *arg) {
     }
 }
 
-void App::on_request(eddy_request *creq, void *) {
+void App::streaming_route_added() {
+    streaming_routes_++;
+    if (server_) server_->on_headers_ = on_headers;
+}
+
+void App::on_request(eddy_request *creq, void *arg) {
+    App *app = static_cast<App *>(arg);
     http::Request *req = http::Request::from_c(creq);
     Handler *h = static_cast<Handler *>(req->userdata);
-    if (!h) return;  // cannot happen: on_headers made one (or answered)
+    if (!h) {  // no headers hop (no streaming routes): route now
+        h = app->route_request(req);
+        if (!h) {
+            req->set_status(500, {});
+            req->finish();
+            return;
+        }
+    }
     if (h->route && h->route->data_received) {
         h->body_done();
     } else {

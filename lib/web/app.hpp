@@ -42,6 +42,9 @@ public:
     Route *default_route = nullptr;
     Route *find_named(std::string_view name) const;
     void method_registered(std::string_view method);
+    // A route started streaming its request bodies (data_received): handlers must now be made
+    // when the head arrives.
+    void streaming_route_added();
 
     std::string cookie_secret;
     bool xsrf_cookies = false;
@@ -64,6 +67,7 @@ private:
     std::vector<Route *> routes_;  // every route, for ownership and names
     std::vector<std::string> custom_methods_;
     Handler *handlers_ = nullptr;
+    size_t streaming_routes_ = 0;
 };
 
 }  // namespace eddy::web
