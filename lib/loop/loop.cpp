@@ -107,10 +107,8 @@ Loop *Loop::create() {
 }
 
 bool Loop::init() {
-    // libevent does not publish its epoll fd, which embedding hosts need; find it as the one new
-    // epoll fd that appears with our base and watches our wake-up eventfd.
-    std::set<int> epoll_before = list_epoll_fds();
-
+    // libevent does not publish its epoll fd, which embedding hosts need; it is found below as
+    // the epoll fd that watches our wake-up eventfd.
     // Fix: libevent calls exit(1) (event_sock_err in evsig_init_) when it cannot create its
     // internal signal socketpair, e.g. when the process is out of fds, so eddy_loop_new() killed
     // the host instead of returning NULL. Check first that the fds the loop needs are free
@@ -146,7 +144,10 @@ bool Loop::init() {
     if (event_add(&wake_ev_, nullptr) != 0) return false;
 
     for (int fd : list_epoll_fds()) {
-        if (!epoll_before.count(fd) && epoll_watches(fd, wake_fd_)) {
+        // Only our base registered our eventfd, so this identifies its epoll fd even while other
+        // threads create and free loops (a before/after diff of fd numbers would race with
+        // fd numbers being reused).
+        if (epoll_watches(fd, wake_fd_)) {
             backend_fd_ = fd;
             break;
         }
