@@ -143,12 +143,15 @@ EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
 
 /* ==== request: what arrived ================================================================= */
 
-/* The method ("GET"), request target as sent ("/a%20b?x=1"), path ("/a%20b", still
- * percent-encoded; absolute-form targets give their path) and query ("x=1", "" when none).
- * `len` (may be NULL) receives the length. Never NULL for a valid request. */
+/* The method ("GET"). `len` (may be NULL) receives the length; the others below work the same
+ * way. NULL only for a NULL req. */
 EDDY_API const char *eddy_request_method(const eddy_request *req, size_t *len);
+/* The request target as sent ("/a%20b?x=1"). */
 EDDY_API const char *eddy_request_uri(const eddy_request *req, size_t *len);
+/* The path ("/a%20b", still percent-encoded; an absolute-form target gives its path; "*" for
+ * OPTIONS *). */
 EDDY_API const char *eddy_request_path(const eddy_request *req, size_t *len);
+/* The query without the '?' ("x=1"; "" when none). */
 EDDY_API const char *eddy_request_query(const eddy_request *req, size_t *len);
 /* The HTTP version as 10 or 11. */
 EDDY_API int eddy_request_version(const eddy_request *req);
@@ -156,8 +159,9 @@ EDDY_API int eddy_request_version(const eddy_request *req);
 EDDY_API const char *eddy_request_scheme(const eddy_request *req);
 /* The Host header (or an absolute-form target's authority); "" for HTTP/1.0 without one. */
 EDDY_API const char *eddy_request_host(const eddy_request *req, size_t *len);
-/* The client's address ("127.0.0.1"; with xheaders the forwarded one) and port. */
+/* The client's address ("127.0.0.1"; with xheaders the forwarded one); "" for Unix sockets. */
 EDDY_API const char *eddy_request_remote_ip(const eddy_request *req);
+/* The client's TCP port (0 for Unix sockets or a NULL req). */
 EDDY_API int eddy_request_remote_port(const eddy_request *req);
 
 /* The first value of header `name` (case-insensitive), or NULL. */
@@ -199,6 +203,7 @@ EDDY_API int eddy_request_file_at(const eddy_request *req, size_t index, const c
  * released after finish. A previous userdata is released first. */
 EDDY_API void eddy_request_set_userdata(eddy_request *req, void *userdata,
                                         eddy_free_fn free_userdata);
+/* Returns the userdata set with eddy_request_set_userdata() (NULL when none). */
 EDDY_API void *eddy_request_get_userdata(const eddy_request *req);
 /* `cb` runs once if the connection closes before the request is finished (Tornado's
  * on_connection_close). The request stays valid; finish it to release it. */
@@ -212,13 +217,17 @@ EDDY_API int eddy_request_connection_closed(const eddy_request *req);
  * Only from the headers callback. Returns 0, EDDY_ESTATE, EDDY_EINVAL. */
 EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on_data,
                                       eddy_request_event_fn on_end);
-/* Flow control for streamed bodies: while paused, no more data is read from the client.
- * Returns 0 or EDDY_ESTATE. */
+/* Flow control for streamed bodies: while paused, no more data is read from the client (TCP
+ * then slows the sender). Call it inside the data callback. Returns 0 or EDDY_ESTATE. */
 EDDY_API int eddy_request_pause_body(eddy_request *req);
+/* Resumes reading a paused streamed body; pieces may arrive on a later iteration.
+ * Returns 0 or EDDY_ESTATE (not a streamed body). */
 EDDY_API int eddy_request_resume_body(eddy_request *req);
-/* Per-request overrides, from the headers callback (Tornado's set_max_body_size /
- * set_body_timeout). Return 0 or EDDY_ESTATE. */
+/* Per-request body limit, from the headers callback (Tornado's set_max_body_size).
+ * Returns 0 or EDDY_ESTATE (body already started). */
 EDDY_API int eddy_request_set_max_body_size(eddy_request *req, size_t bytes);
+/* Per-request body inactivity timeout in seconds (0 = none), from the headers callback
+ * (Tornado's set_body_timeout). Returns 0, EDDY_EINVAL, or EDDY_ESTATE. */
 EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
 
 /* ==== request: the response ================================================================= */
@@ -260,10 +269,11 @@ EDDY_API int eddy_request_finish(eddy_request *req);
  * inside flush/access-log callbacks). */
 EDDY_API int eddy_request_finished(const eddy_request *req);
 
-/* For access logs: the status sent (0 before headers went out), body bytes sent, and seconds
- * since the request started. */
+/* For access logs: the status sent, or 0 before the headers went out. */
 EDDY_API int eddy_request_response_status(const eddy_request *req);
+/* For access logs: body bytes sent (0 for HEAD). */
 EDDY_API uint64_t eddy_request_bytes_sent(const eddy_request *req);
+/* For access logs: seconds since the request line started to arrive. */
 EDDY_API double eddy_request_duration(const eddy_request *req);
 
 #ifdef __cplusplus

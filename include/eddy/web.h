@@ -119,12 +119,18 @@ EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len
 EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_len,
                            eddy_handler_fn cb);
 
-/* The other parts of the handler; each may be NULL (the default behaviour). Return 0 or
- * EDDY_EINVAL. */
+/* prepare: runs before the method callback; if it finishes the response the method is not
+ * called. NULL removes it. Returns 0 or EDDY_EINVAL (and so do the setters below). */
 EDDY_API int eddy_route_set_prepare(eddy_route *route, eddy_handler_fn cb);
+/* on_finish: runs after the response was finished (the request getters still work in it). */
 EDDY_API int eddy_route_set_on_finish(eddy_route *route, eddy_handler_fn cb);
+/* on_connection_close: the client went away while the handler was still running. */
 EDDY_API int eddy_route_set_on_connection_close(eddy_route *route, eddy_handler_fn cb);
+/* set_default_headers: runs first for every request of the route and again before an error
+ * page, to set headers every response carries. */
 EDDY_API int eddy_route_set_default_headers(eddy_route *route, eddy_handler_fn cb);
+/* write_error: writes the body of an error page (send_error); without it a small HTML page is
+ * used. */
 EDDY_API int eddy_route_set_write_error(eddy_route *route, eddy_handler_error_fn cb);
 /* Streams request bodies of this route to `cb` instead of buffering them (Tornado's
  * stream_request_body + data_received); prepare runs before the first piece. */
@@ -173,6 +179,7 @@ EDDY_API const char *eddy_handler_xsrf_token(eddy_handler *handler, size_t *len)
 /* Per-request state: released through `free_userdata` when the handler is released. */
 EDDY_API void eddy_handler_set_userdata(eddy_handler *handler, void *userdata,
                                         eddy_free_fn free_userdata);
+/* Returns the userdata set with eddy_handler_set_userdata() (NULL when none). */
 EDDY_API void *eddy_handler_get_userdata(const eddy_handler *handler);
 /* Keeps the response open after the current callback returns: finish it later with
  * eddy_handler_finish(). Returns 0 or EDDY_ESTATE (already finished). */
