@@ -6,6 +6,7 @@
 #include <new>
 
 #include "eddy/net.h"
+#include "net/address.hpp"
 #include "net/connect.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
@@ -18,22 +19,6 @@ namespace {
 Listener *Lst(eddy_listener *l) { return reinterpret_cast<Listener *>(l); }
 const Listener *Lst(const eddy_listener *l) { return reinterpret_cast<const Listener *>(l); }
 
-// Formats a peer address as numeric text; returns the port (0 for Unix sockets).
-int format_peer(const sockaddr *peer, char *ip, size_t ip_len) {
-    ip[0] = '\0';
-    if (peer->sa_family == AF_INET) {
-        const sockaddr_in *in = reinterpret_cast<const sockaddr_in *>(peer);
-        inet_ntop(AF_INET, &in->sin_addr, ip, static_cast<socklen_t>(ip_len));
-        return ntohs(in->sin_port);
-    }
-    if (peer->sa_family == AF_INET6) {
-        const sockaddr_in6 *in6 = reinterpret_cast<const sockaddr_in6 *>(peer);
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, static_cast<socklen_t>(ip_len));
-        return ntohs(in6->sin6_port);
-    }
-    return 0;
-}
-
 void accept_trampoline(Listener *l, int fd, const sockaddr *peer, socklen_t, void *) {
     eddy::Stream *stream = eddy::Stream::create(l->loop_for_capi(), fd);
     if (!stream) {
@@ -42,7 +27,7 @@ void accept_trampoline(Listener *l, int fd, const sockaddr *peer, socklen_t, voi
         return;
     }
     char ip[INET6_ADDRSTRLEN];
-    int port = format_peer(peer, ip, sizeof ip);
+    int port = eddy::format_peer(peer, ip, sizeof ip);
     l->c_accept_cb(reinterpret_cast<eddy_listener *>(l), reinterpret_cast<eddy_stream *>(stream),
                    ip, port, l->c_userdata);
 }

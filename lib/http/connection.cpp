@@ -272,8 +272,8 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
 
     http_parser_init(&parser_, HTTP_REQUEST);
     parser_.data = this;
-    const std::string &feed_method = parser_methods().count(req->method) ? req->method : "GET";
-    size_t used = 0;
+    std::string_view feed_method = parser_methods().count(req->method) ? std::string_view(req->method)
+                                                                         : std::string_view("GET");
     phase_ = Phase::head;
     new (&scanner_) HeadScanner();  // (re)activate the union member
     scanner_.reset(server_->options.max_header_size, req->method.size());
@@ -283,7 +283,6 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
         return false;
     }
     http_parser_execute(&parser_, &kSettings, feed_method.data(), feed_method.size());
-    (void)used;
     if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {
         send_error(400, false);
         *pos = len;
@@ -775,48 +774,38 @@ void Connection::close_now() {
         stream_->close(0);
         stream_ = nullptr;
     }
-    if (request_) {
-        Request *req = request_;
-        request_ = nullptr;
-        req->server = nullptr;
-        if (req->owned_by_application()) {
-            req->connection_lost();
-        } else {
-            delete req;
-        }
-    }
+    drop_request(true, true);
     delete this;
+}
+
+// The connection is going away: a request the application owns stays with it (told through
+// its close callback when `notify`); any other never reached it and is released here.
+void Connection::drop_request(bool notify, bool server_gone) {
+    Request *req = request_;
+    if (!req) return;
+    request_ = nullptr;
+    if (server_gone) req->server = nullptr;
+    if (!req->owned_by_application()) {
+        delete req;
+    } else if (notify) {
+        req->connection_lost();
+    } else {
+        req->conn = nullptr;
+    }
 }
 
 void Connection::detach_for_loop_free() {
     if (server_) server_->loop()->timer_stop(&timer_);
     server_ = nullptr;
     stream_ = nullptr;
-    if (request_) {
-        Request *req = request_;
-        request_ = nullptr;
-        req->server = nullptr;
-        if (req->owned_by_application()) {
-            req->conn = nullptr;  // the application still holds it
-        } else {
-            delete req;
-        }
-    }
+    drop_request(false, true);  // no callbacks while the loop is being freed
     delete this;
 }
 
 void Connection::on_stream_close(Stream *, int, void *arg) {
     Connection *c = static_cast<Connection *>(arg);
     c->stream_ = nullptr;
-    if (c->request_) {
-        Request *req = c->request_;
-        c->request_ = nullptr;
-        if (req->owned_by_application()) {
-            req->connection_lost();  // the application holds it: tell it
-        } else {
-            delete req;  // never reached the application
-        }
-    }
+    c->drop_request(true, false);
     if (c->server_) {
         c->server_->loop()->timer_stop(&c->timer_);
         c->server_->connection_closed(c);

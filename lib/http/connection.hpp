@@ -69,6 +69,7 @@ private:
     void apply_xheaders();
     void send_error(int status, bool keep_alive);
     void want_read();
+    void drop_request(bool notify, bool server_gone);
     void set_timer(TimerKind kind, double seconds);
     void deliver_request();
 

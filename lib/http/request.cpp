@@ -34,13 +34,6 @@ const HeaderField *Request::find_header(std::string_view name) const {
     return nullptr;
 }
 
-size_t Request::count_headers(std::string_view name) const {
-    size_t n = 0;
-    for (const HeaderField &h : headers)
-        if (iequals(h.name, name)) n++;
-    return n;
-}
-
 const std::vector<Argument> &Request::query_arguments() const {
     if (!query_parsed_) {
         parse_urlencoded(query, query_args_);

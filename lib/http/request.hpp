@@ -58,7 +58,6 @@ public:
     double start_time = 0;
 
     const HeaderField *find_header(std::string_view name) const;
-    size_t count_headers(std::string_view name) const;
 
     // Arguments are parsed on first use (query) or when the body completes (body).
     const std::vector<Argument> &query_arguments() const;

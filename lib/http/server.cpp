@@ -9,6 +9,7 @@
 #include <new>
 
 #include "http/connection.hpp"
+#include "net/address.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
 #include "util/log.hpp"
@@ -82,21 +83,8 @@ int Server::port() const { return listener_ ? listener_->port() : EDDY_ENOENT; }
 
 void Server::on_accept(Listener *, int fd, const sockaddr *peer, socklen_t, void *arg) {
     Server *s = static_cast<Server *>(arg);
-    char ip[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (peer->sa_family == AF_INET) {
-        auto *in = reinterpret_cast<const sockaddr_in *>(peer);
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        port = ntohs(in->sin_port);
-    } else if (peer->sa_family == AF_INET6) {
-        auto *in6 = reinterpret_cast<const sockaddr_in6 *>(peer);
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        port = ntohs(in6->sin6_port);
-        // Show v4-mapped peers of a dual-stack socket as plain IPv4.
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof ip);
-        }
-    }
+    char ip[INET6_ADDRSTRLEN];
+    int port = format_peer(peer, ip, sizeof ip);
     if (s->options.max_connections && s->connection_count_ >= s->options.max_connections) {
         log(LogLevel::warning, "http: %zu connections open (the limit); refusing %s",
             s->connection_count_, ip);
