@@ -3,11 +3,15 @@
 # everything is present it does nothing (no apt-get update, no root needed).
 set -euo pipefail
 
-PACKAGES=(
-    build-essential cmake pkg-config
-    libevent-dev libhttp-parser-dev libcmocka-dev libssl-dev zlib1g-dev libpcre2-dev
-    curl python3 python3-tornado clang libclang-rt-14-dev wrk nginx-light chromium
-)
+# Each concern lists its packages in scripts/deps/<concern>.txt (one name per line, # comments),
+# so that adding a binding or a test tool touches only its own file.
+PACKAGES=()
+for list in "$(dirname "${BASH_SOURCE[0]}")"/deps/*.txt; do
+    while read -r pkg _; do
+        case "$pkg" in ''|'#'*) continue ;; esac
+        PACKAGES+=("$pkg")
+    done <"$list"
+done
 # Node.js runs the browser test (playwright-core from npm). Machines of this kind ship it;
 # elsewhere Debian's nodejs + npm are used — installing them next to another Node would clash.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
