@@ -12,6 +12,13 @@ for list in "$(dirname "${BASH_SOURCE[0]}")"/deps/*.txt; do
         PACKAGES+=("$pkg")
     done <"$list"
 done
+# A concern whose packages depend on the machine (a toolchain that may already be installed
+# outside dpkg) adds them from scripts/deps/<concern>.sh, sourced here with PACKAGES in scope.
+for hook in "$(dirname "${BASH_SOURCE[0]}")"/deps/*.sh; do
+    [ -e "$hook" ] || continue
+    # shellcheck source=/dev/null
+    . "$hook"
+done
 # Node.js runs the browser test (playwright-core from npm). Machines of this kind ship it;
 # elsewhere Debian's nodejs + npm are used — installing them next to another Node would clash.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
