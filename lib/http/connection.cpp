@@ -19,19 +19,16 @@ namespace {
 constexpr size_t kMaxMethodLength = 32;
 constexpr size_t kMaxLeadingBlankLines = 8;
 
-// The method tokens http-parser itself understands; any other token is fed to it as "GET"
-// so that a well-formed but unknown method can get a 501 on a connection that stays usable.
-const std::unordered_set<std::string> &parser_methods() {
-    static const std::unordered_set<std::string> methods = [] {
-        std::unordered_set<std::string> m;
-        for (int i = 0;; i++) {
-            const char *name = http_method_str(static_cast<http_method>(i));
-            if (!name || strcmp(name, "<unknown>") == 0) break;
-            m.insert(name);
-        }
-        return m;
-    }();
-    return methods;
+// Content-Length = 1*DIGIT (RFC 9110 §8.6), within 2^63 so that sums cannot overflow.
+bool parse_content_length(std::string_view value, uint64_t *out) {
+    if (value.empty() || value.size() > 18) return false;
+    uint64_t n = 0;
+    for (char ch : value) {
+        if (ch < '0' || ch > '9') return false;
+        n = n * 10 + static_cast<uint64_t>(ch - '0');
+    }
+    *out = n;
+    return true;
 }
 
 // The status a request gets for an http-parser error.
@@ -44,13 +41,12 @@ int status_for_parser_error(http_errno err) {
 
 }  // namespace
 
+// http-parser decodes request bodies (Content-Length counting, chunked decoding, trailers);
+// the head is parsed by HeadScanner in the same pass that validates it.
 const http_parser_settings Connection::kSettings = [] {
     http_parser_settings s;
     http_parser_settings_init(&s);
-    s.on_url = on_url;
-    s.on_header_field = on_header_field;
-    s.on_header_value = on_header_value;
-    s.on_headers_complete = on_headers_complete;
+    s.on_header_field = on_trailer_field;
     s.on_body = on_body;
     s.on_message_complete = on_message_complete;
     return s;
@@ -157,21 +153,18 @@ size_t Connection::consume(const char *data, size_t len) {
         if (phase_ == Phase::head) {
             size_t used = 0;
             int status = 0;
-            // The scanner may rewrite OWS tabs in place: the bytes are our stream buffer's.
-            HeadScanner::Result r =
-                scanner_.scan(const_cast<char *>(data) + pos, len - pos, &used, &status);
+            HeadScanner::Result r = scanner_.scan(data + pos, len - pos, &used, &status);
             if (r == HeadScanner::Result::error) {
                 log(LogLevel::info, "http: %s: malformed request head (%d)", peer_ip_.c_str(), status);
                 send_error(status, false);
                 pos = len;
                 break;
             }
-            size_t fed = 0;
-            if (!feed(data + pos, used, &fed)) {
+            pos += used;
+            if (r == HeadScanner::Result::done && !head_complete()) {
                 pos = len;
                 break;
             }
-            pos += fed;
             continue;
         }
         if (phase_ == Phase::body) {
@@ -265,26 +258,15 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
     req->max_body = server_->options.max_body_size;
     req->body_timeout = server_->options.body_timeout;
     leading_blank_lines_ = 0;
-    header_value_last_ = false;
     expect_ = nullptr;
     error_status_ = 0;
     silent_abort_ = false;
 
-    http_parser_init(&parser_, HTTP_REQUEST);
-    parser_.data = this;
-    std::string_view feed_method = parser_methods().count(req->method) ? std::string_view(req->method)
-                                                                         : std::string_view("GET");
     phase_ = Phase::head;
     new (&scanner_) HeadScanner();  // (re)activate the union member
-    scanner_.reset(server_->options.max_header_size, req->method.size());
+    scanner_.reset(server_->options.max_header_size, req->method.size(), &req->uri, &req->headers);
     if (req->method.size() > server_->options.max_header_size) {
         send_error(431, false);
-        *pos = len;
-        return false;
-    }
-    http_parser_execute(&parser_, &kSettings, feed_method.data(), feed_method.size());
-    if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {
-        send_error(400, false);
         *pos = len;
         return false;
     }
@@ -326,41 +308,16 @@ bool Connection::feed(const char *data, size_t len, size_t *used) {
 
 // ---- http-parser callbacks -------------------------------------------------------------------
 
-int Connection::on_url(http_parser *p, const char *at, size_t len) {
+// A trailer field (after a chunked body): checked, then dropped — RFC 9110 §6.5.1 forbids
+// merging trailers into the header section. (ChunkScanner validated the trailer lines too.)
+int Connection::on_trailer_field(http_parser *p, const char *at, size_t len) {
     Connection *c = static_cast<Connection *>(p->data);
-    c->request_->uri.append(at, len);
-    return 0;
-}
-
-int Connection::on_header_field(http_parser *p, const char *at, size_t len) {
-    Connection *c = static_cast<Connection *>(p->data);
-    if (c->phase_ == Phase::body) {
-        // A trailer field (after a chunked body): checked, then dropped — RFC 9110 §6.5.1
-        // forbids merging trailers into the header section.
-        for (size_t i = 0; i < len; i++) {
-            if (!is_tchar(static_cast<unsigned char>(at[i]))) {
-                c->error_status_ = 400;
-                return -1;
-            }
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar(static_cast<unsigned char>(at[i]))) {
+            c->error_status_ = 400;
+            return -1;
         }
-        return 0;
     }
-    auto &headers = c->request_->headers;
-    if (headers.empty() || c->header_value_last_) {
-        headers.emplace_back();
-        c->header_value_last_ = false;
-    }
-    headers.back().name.append(at, len);
-    return 0;
-}
-
-int Connection::on_header_value(http_parser *p, const char *at, size_t len) {
-    Connection *c = static_cast<Connection *>(p->data);
-    if (c->phase_ == Phase::body) return 0;  // trailer value: dropped
-    auto &headers = c->request_->headers;
-    if (headers.empty()) return 0;
-    headers.back().value.append(at, len);
-    c->header_value_last_ = true;
     return 0;
 }
 
@@ -376,54 +333,81 @@ void trim_ows(std::string &s) {
 
 }  // namespace
 
-int Connection::on_headers_complete(http_parser *p) {
-    Connection *c = static_cast<Connection *>(p->data);
-    Request *req = c->request_;
+// The head is complete and scanned: validate it as a whole, pick the body framing, and either
+// hand the request over (no body) or prime http-parser to decode the body. Returns false when
+// the connection is done with the current input (error answered, or closing).
+bool Connection::head_complete() {
+    Request *req = request_;
     for (HeaderField &h : req->headers) trim_ows(h.value);
-    int status = c->check_head();
+    uint64_t content_length = 0;
+    int status = check_head(&content_length);
     if (status) {
-        c->error_status_ = status;
-        return -1;
+        send_error(status, false);
+        return false;
     }
-    c->phase_ = Phase::body;
-    c->chunked_ = (p->flags & F_CHUNKED) != 0;
-    c->chunk_scanned_ = 0;
-    if (c->chunked_) {
-        new (&c->chunk_scanner_) ChunkScanner();  // the head scanner is done: switch members
-        c->chunk_scanner_.reset(c->server_->options.max_header_size);
+    phase_ = Phase::body;
+    chunk_scanned_ = 0;
+    if (chunked_) {
+        new (&chunk_scanner_) ChunkScanner();  // the head scanner is done: switch members
+        chunk_scanner_.reset(server_->options.max_header_size);
     }
-    bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    bool has_body = chunked_ || content_length > 0;
     if (has_body) {
-        c->set_timer(TimerKind::body, req->body_timeout);
-        c->last_body_activity_ = Loop::now();
+        set_timer(TimerKind::body, req->body_timeout);
+        last_body_activity_ = Loop::now();
     } else {
-        c->set_timer(TimerKind::none, 0);
+        set_timer(TimerKind::none, 0);
     }
 
-    if (c->server_->has_headers_callback() && c->server_->method_allowed(req->method)) {
+    if (server_->has_headers_callback() && server_->method_allowed(req->method)) {
         req->head_delivered = true;
-        c->server_->call_on_headers(req);
-        if (c->request_ != req || c->phase_ == Phase::closing) {
+        server_->call_on_headers(req);
+        if (request_ != req || phase_ == Phase::closing) {
             // Answered (or closed) before the body was read: stop reading this connection.
-            c->silent_abort_ = true;
-            return -1;
+            phase_ = Phase::closing;
+            if (stream_) stream_->close_after_flush();
+            return false;
         }
-        if (has_body) c->set_timer(TimerKind::body, req->body_timeout);
+        if (has_body) set_timer(TimerKind::body, req->body_timeout);
     }
-    if (has_body && p->content_length != ULLONG_MAX && p->content_length > req->max_body &&
-        !(p->flags & F_CHUNKED)) {
-        log(LogLevel::info, "http: %s: body of %llu bytes over the limit", c->peer_ip_.c_str(),
-            static_cast<unsigned long long>(p->content_length));
-        c->error_status_ = 413;
-        return -1;
+    if (!chunked_ && content_length > req->max_body) {
+        log(LogLevel::info, "http: %s: body of %llu bytes over the limit", peer_ip_.c_str(),
+            static_cast<unsigned long long>(content_length));
+        send_error(413, false);
+        return false;
+    }
+    if (!has_body) {
+        req->message_complete = true;
+        phase_ = Phase::handling;
+        deliver_request();
+        return phase_ != Phase::closing;
     }
     // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the body we will read.
-    const HeaderField *expect = c->expect_;
-    if (expect && req->version_minor >= 1 && has_body && iequals(expect->value, "100-continue")) {
+    const HeaderField *expect = expect_;
+    if (expect && req->version_minor >= 1 && iequals(expect->value, "100-continue")) {
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        c->stream_->write(kContinue, sizeof kContinue - 1);
+        stream_->write(kContinue, sizeof kContinue - 1);
     }
-    return 0;
+    // http-parser has no entry point for "a body framed like this follows": it is given the
+    // canonical head of that framing (validated already, so it cannot fail) and from then on
+    // decodes the real body bytes.
+    char head[80];
+    int head_len = chunked_ ? snprintf(head, sizeof head, "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+                            : snprintf(head, sizeof head, "PUT / HTTP/1.1\r\nContent-Length: %llu\r\n\r\n",
+                                       static_cast<unsigned long long>(content_length));
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+    static const http_parser_settings kNoCallbacks = [] {
+        http_parser_settings none;
+        http_parser_settings_init(&none);
+        return none;
+    }();
+    http_parser_execute(&parser_, &kNoCallbacks, head, static_cast<size_t>(head_len));
+    if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {  // cannot happen; never decode blind
+        send_error(500, false);
+        return false;
+    }
+    return true;
 }
 
 int Connection::on_body(http_parser *p, const char *at, size_t len) {
@@ -508,12 +492,12 @@ void Connection::deliver_request() {
 
 // ---- validation of the head (RFC 9110/9112) --------------------------------------------------
 
-int Connection::check_head() {
+int Connection::check_head(uint64_t *content_length) {
     Request *req = request_;
-    if (parser_.http_major != 1) return 505;
+    if (scanner_.version_major() != 1) return 505;
     // CONNECT asks us to be a tunnel; we are an origin server (RFC 9110 §9.3.6).
     if (req->method == "CONNECT") return 501;
-    req->version_minor = parser_.http_minor >= 1 ? 1 : 0;
+    req->version_minor = scanner_.version_minor() >= 1 ? 1 : 0;
 
     // Request target: origin-form, absolute-form, or "*" for OPTIONS (RFC 9112 §3.2).
     const std::string &uri = req->uri;
@@ -550,8 +534,9 @@ int Connection::check_head() {
 
     // One pass over the fields picks out the ones the server itself acts on (dispatching on the
     // name's length first keeps this cheap for the common few-header request).
-    const HeaderField *host = nullptr, *te = nullptr, *expect = nullptr, *ce = nullptr;
-    size_t hosts = 0, tes = 0;
+    const HeaderField *host = nullptr, *te = nullptr, *expect = nullptr, *ce = nullptr,
+                      *cl = nullptr;
+    size_t hosts = 0, tes = 0, cls = 0;
     bool close_token = false, keep_alive_token = false;
     for (const HeaderField &h : req->headers) {
         switch (h.name.size()) {
@@ -566,6 +551,9 @@ int Connection::check_head() {
                 if (list_contains(h.value, "close")) close_token = true;
                 if (list_contains(h.value, "keep-alive")) keep_alive_token = true;
             }
+            break;
+        case 14:
+            if (iequals(h.name, "Content-Length")) cls++, cl = &h;
             break;
         case 16:
             if (iequals(h.name, "Content-Encoding")) ce = &h;
@@ -590,9 +578,14 @@ int Connection::check_head() {
         req->host = host->value;
     }
 
-    // Framing (RFC 9112 §6): http-parser already refused CL+TE, repeated or invalid CL.
+    // Framing (RFC 9112 §6). Content-Length is one field of digits: a list ("5, 5"), a repeated
+    // field, a sign or anything else is refused, as is Content-Length with Transfer-Encoding —
+    // the ambiguities request smuggling lives on.
+    if (cls > 1 || (cls && tes)) return 400;
+    if (cl && !parse_content_length(cl->value, content_length)) return 400;
     int te_status = apply_transfer_encoding(te, tes);
     if (te_status) return te_status;
+    chunked_ = tes != 0;
 
     // Keep-alive as the client asked for it (Connection tokens; HTTP/1.0 needs keep-alive).
     req->wants_keep_alive = req->version_minor == 1 ? !close_token : (keep_alive_token && !close_token);
@@ -640,7 +633,6 @@ int Connection::apply_transfer_encoding(const HeaderField *te, size_t fields) {
     }
     if (chunked != 1) return 400;
     if (unknown) return 501;
-    if (!(parser_.flags & F_CHUNKED)) return 400;  // the parser must agree on the framing
     return 0;
 }
 

@@ -1,6 +1,6 @@
 // Connection: HTTP/1.1 on one stream (Tornado's HTTP1ServerConnection + HTTP1Connection).
 //
-// Input flows stream → consume() → (method token, head scanner, http-parser) → Request.
+// Input flows stream → consume() → (method token, head scanner; http-parser for bodies) → Request.
 // Requests are handled one at a time: the parser pauses at every message end and only resumes
 // when the response is finished, so pipelined requests are answered in order; when handlers
 // answer synchronously a whole pipelined batch is answered within one read and leaves in one
@@ -9,6 +9,7 @@
 
 #include <http_parser.h>
 
+#include <cstdint>
 #include <string>
 
 #include "http/chunk_scanner.hpp"
@@ -64,7 +65,8 @@ private:
     size_t consume(const char *data, size_t len);
     bool feed(const char *data, size_t len, size_t *used);
     bool begin_request_line(const char *data, size_t len, size_t *pos);
-    int check_head();  // returns 0 or an error status
+    bool head_complete();
+    int check_head(uint64_t *content_length);  // returns 0 or an error status
     int apply_transfer_encoding(const HeaderField *te, size_t fields);
     void apply_xheaders();
     void send_error(int status, bool keep_alive);
@@ -77,10 +79,7 @@ private:
     static void on_stream_close(Stream *s, int error, void *arg);
     static void on_timer(TimerNode *node);
 
-    static int on_url(http_parser *p, const char *at, size_t len);
-    static int on_header_field(http_parser *p, const char *at, size_t len);
-    static int on_header_value(http_parser *p, const char *at, size_t len);
-    static int on_headers_complete(http_parser *p);
+    static int on_trailer_field(http_parser *p, const char *at, size_t len);
     static int on_body(http_parser *p, const char *at, size_t len);
     static int on_message_complete(http_parser *p);
     static const http_parser_settings kSettings;
@@ -102,7 +101,6 @@ private:
     Phase phase_ = Phase::idle;
     std::string method_buf_;
     size_t leading_blank_lines_ = 0;
-    bool header_value_last_ = false;  // http-parser callback bookkeeping
     const HeaderField *expect_ = nullptr;  // the request's Expect field, found by check_head
     int error_status_ = 0;            // set by a callback that aborts parsing
     bool silent_abort_ = false;       // abort without an error response (already answered)

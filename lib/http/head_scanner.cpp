@@ -1,21 +1,55 @@
 #include "http/head_scanner.hpp"
 
+#include <cstring>
+
 #include "http/httputil.hpp"
+#include "http/request.hpp"
 
 namespace eddy::http {
 
-void HeadScanner::reset(size_t max_bytes, size_t already) {
+namespace {
+
+// Bytes that may appear inside a field value: field-vchar, SP, HTAB and obs-text
+// (RFC 9110 §5.5) — every byte but the other controls, DEL, and CR/LF which end the line.
+struct ValueByteTable {
+    bool member[256];
+    constexpr ValueByteTable() : member() {
+        for (int c = 0; c < 256; c++) member[c] = (c >= 0x20 && c != 0x7f) || c == '\t';
+    }
+};
+constexpr ValueByteTable kValueByte;
+
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+void HeadScanner::reset(size_t max_bytes, size_t already, std::string *target,
+                        std::vector<HeaderField> *fields) {
+    target_ = target;
+    fields_ = fields;
+    version_major_ = version_minor_ = 0;
     max_ = max_bytes;
     bytes_ = already;
     state_ = State::sp1;
     part_len_ = 0;
     after_cr_ = false;
     line_start_ = false;
+    part_open_ = false;
 }
 
-HeadScanner::Result HeadScanner::scan(char *data, size_t len, size_t *used, int *status) {
+void HeadScanner::append_open_part(const char *p, size_t n) {
+    if (n == 0) return;
+    switch (state_) {
+    case State::target: target_->append(p, n); break;
+    case State::field_name: fields_->back().name.append(p, n); break;
+    case State::field_value: fields_->back().value.append(p, n); break;
+    default: break;
+    }
+}
+
+HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used, int *status) {
     static const char kVersion[] = "HTTP/d.d";  // 'd' stands for a digit
-    size_t trailing_ws = len;  // start (in this piece) of the value's current run of OWS
+    size_t mark = 0;  // where the open part's bytes start in this piece
     for (size_t i = 0; i < len; i++) {
         auto fail = [&](int code) {
             *used = i;
@@ -30,14 +64,23 @@ HeadScanner::Result HeadScanner::scan(char *data, size_t len, size_t *used, int 
                 while (j < len && static_cast<unsigned char>(data[j]) >= 0x21 &&
                        static_cast<unsigned char>(data[j]) <= 0x7e)
                     j++;
-            } else if (state_ == State::field_value && value_started_) {
-                while (j < len && data[j] != '\r' && data[j] != '\n' && data[j] != ' ' &&
-                       data[j] != '\t')
-                    j++;
-                if (j > i) trailing_ws = len;
+            } else if (state_ == State::field_value) {
+                while (j < len && kValueByte.member[static_cast<unsigned char>(data[j])]) j++;
+            } else if (state_ == State::version && part_len_ == 0 && len - i >= 8 &&
+                       memcmp(data + i, "HTTP/", 5) == 0 && is_digit(data[i + 5]) &&
+                       data[i + 6] == '.' && is_digit(data[i + 7])) {
+                // The whole version in one piece (nearly always): no byte-by-byte walk.
+                version_major_ = static_cast<unsigned char>(data[i + 5] - '0');
+                version_minor_ = static_cast<unsigned char>(data[i + 7] - '0');
+                j = i + 8;
             } else if (state_ == State::field_name) {
                 while (j < len && is_tchar(static_cast<unsigned char>(data[j]))) j++;
-                if (j > i) line_start_ = false;
+                if (j > i && line_start_) {  // a new field line
+                    line_start_ = false;
+                    fields_->emplace_back();
+                    part_open_ = true;
+                    mark = i;
+                }
             }
             if (j > i) {
                 size_t run = j - i;
@@ -65,8 +108,8 @@ HeadScanner::Result HeadScanner::scan(char *data, size_t len, size_t *used, int 
             if (state_ == State::version && part_len_ != 8) return fail(400);
             if (state_ == State::field_name && !line_start_) return fail(400);
             if (state_ == State::field_value) {
-                for (size_t j = trailing_ws; j < i; j++)
-                    if (data[j] == '\t') data[j] = ' ';
+                append_open_part(data + mark, i - mark);
+                part_open_ = false;
             }
             after_cr_ = true;
             continue;
@@ -76,17 +119,19 @@ HeadScanner::Result HeadScanner::scan(char *data, size_t len, size_t *used, int 
             if (c != ' ') return fail(400);
             state_ = State::target;
             part_len_ = 0;
+            part_open_ = true;
+            mark = i + 1;
             continue;
         case State::target:
             if (c == ' ') {
                 if (part_len_ == 0) return fail(400);  // two SPs after the method
+                append_open_part(data + mark, i - mark);
+                part_open_ = false;
                 state_ = State::version;
                 part_len_ = 0;
                 continue;
             }
-            if (c < 0x21 || c > 0x7e) return fail(400);  // the target is visible ASCII
-            part_len_++;
-            continue;
+            return fail(400);  // the target is visible ASCII (the fast path took the rest)
         case State::version:
             if (c == '\n') {
                 if (part_len_ != 8) return fail(400);
@@ -96,32 +141,24 @@ HeadScanner::Result HeadScanner::scan(char *data, size_t len, size_t *used, int 
                 continue;
             }
             if (part_len_ >= 8) return fail(400);
-            if (kVersion[part_len_] == 'd' ? (c < '0' || c > '9') : c != static_cast<unsigned char>(kVersion[part_len_]))
+            if (kVersion[part_len_] == 'd') {
+                if (c < '0' || c > '9') return fail(400);
+                (part_len_ == 5 ? version_major_ : version_minor_) = static_cast<unsigned char>(c - '0');
+            } else if (c != static_cast<unsigned char>(kVersion[part_len_])) {
                 return fail(400);
+            }
             part_len_++;
             continue;
-        case State::line_end:
         case State::field_value:
-            if (c == '\n') {
-                for (size_t j = trailing_ws; j < i; j++)
-                    if (data[j] == '\t') data[j] = ' ';
+            if (c == '\n') {  // a bare LF ends the line too (RFC 9112 §2.2 allows it)
+                if (part_open_) append_open_part(data + mark, i - mark);
+                part_open_ = false;
                 state_ = State::field_name;
                 line_start_ = true;
                 part_len_ = 0;
-                trailing_ws = len;
                 continue;
             }
-            if (c == ' ' || c == '\t') {
-                if (!value_started_) {
-                    data[i] = ' ';  // leading OWS
-                } else if (trailing_ws == len) {
-                    trailing_ws = i;
-                }
-            } else {
-                value_started_ = true;
-                trailing_ws = len;
-            }
-            continue;
+            return fail(400);  // a control character in the value
         case State::field_name:
             if (c == '\n') {
                 if (line_start_) {  // an empty line: the head ends here
@@ -130,20 +167,18 @@ HeadScanner::Result HeadScanner::scan(char *data, size_t len, size_t *used, int 
                 }
                 return fail(400);  // a field line without a colon
             }
-            if (line_start_ && (c == ' ' || c == '\t')) return fail(400);  // obs-fold
-            line_start_ = false;
+            if (line_start_) return fail(400);  // obs-fold, or a line starting with a non-token
             if (c == ':') {
                 if (part_len_ == 0) return fail(400);
+                append_open_part(data + mark, i - mark);
                 state_ = State::field_value;
-                value_started_ = false;
-                trailing_ws = len;
+                mark = i + 1;
                 continue;
             }
-            if (!is_tchar(c)) return fail(400);  // also refuses whitespace before the colon
-            part_len_++;
-            continue;
+            return fail(400);  // not a tchar: also refuses whitespace before the colon
         }
     }
+    if (part_open_) append_open_part(data + mark, len - mark);
     *used = len;
     return Result::need_more;
 }

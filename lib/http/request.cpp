@@ -131,6 +131,16 @@ void Request::add_trusted_header(std::string_view name, std::string_view value) 
     }
 }
 
+void Request::set_automatic_etag(std::string_view etag) {
+    if (finished_ || headers_sent_) return;
+    if (etag.size() > sizeof etag_) {
+        add_trusted_header("Etag", etag);
+        return;
+    }
+    memcpy(etag_, etag.data(), etag.size());
+    etag_len_ = static_cast<unsigned char>(etag.size());
+}
+
 int Request::clear_header(std::string_view name) {
     if (finished_ || headers_sent_) return EDDY_ESTATE;
     if (iequals(name, "Content-Length")) declared_length_ = -1;
@@ -246,6 +256,7 @@ void Request::send_head(bool final) {
         head.add_field("Server", server->options.server_header);
     if (!has_date) head.add_field("Date", http_date_now());
     for (const HeaderField &h : out_headers_) head.add_field(h.name, h.value);
+    if (etag_len_) head.add_field("Etag", std::string_view(etag_, etag_len_));
     if (with_body) {
         if (chunked_) {
             head.add("Transfer-Encoding: chunked\r\n");

@@ -90,6 +90,9 @@ public:
     int clear_header(std::string_view name);
     // For the server's own headers (ETag, default Content-Type, Vary): no validation, appended.
     void add_trusted_header(std::string_view name, std::string_view value);
+    // The automatic ETag (web layer): kept in a fixed slot, not in the header list, because it
+    // is computed for nearly every GET response.
+    void set_automatic_etag(std::string_view etag);
     int write(const void *data, size_t len);
     int flush(eddy_request_flush_fn cb);
     // Sends the headers (if not yet sent), then `len` bytes of `file_fd` from `offset` with
@@ -149,6 +152,8 @@ private:
     static constexpr size_t kSmallBody = 4096;
     std::string small_body_;         // written but not yet flushed, while small...
     evbuffer *pending_ = nullptr;    // ...and beyond that (after small_body_'s bytes)
+    char etag_[30];               // set_automatic_etag's value (etag_len_ bytes)
+    unsigned char etag_len_ = 0;
     bool headers_sent_ = false;
     bool finished_ = false;
     bool chunked_ = false;

@@ -7,6 +7,7 @@
 // then, so getters work in on_finish and after the connection closed.
 #pragma once
 
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,10 @@ public:
     ~Handler();
     Handler(const Handler &) = delete;
     Handler &operator=(const Handler &) = delete;
+    // One handler per request: freed blocks are kept on a small per-thread list and reused.
+    static void *operator new(size_t size, const std::nothrow_t &) noexcept;
+    static void operator delete(void *block) noexcept;
+    static void operator delete(void *block, const std::nothrow_t &) noexcept;
 
     eddy_handler *as_c() { return reinterpret_cast<eddy_handler *>(this); }
     static Handler *from_c(eddy_handler *h) { return reinterpret_cast<Handler *>(h); }
