@@ -147,6 +147,7 @@ private:
     void connected(Stream *stream);
     void start_tunnel();
     static void on_tunnel_head(Stream *s, const char *data, size_t len, void *arg);
+    static void run_tunnel_tls(void *arg);
     void start_tls(Stream *plain);
     void attach(Stream *s);
     void detach_stream(bool keep);

@@ -224,6 +224,14 @@ void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
         f->finish(EDDY_EPROTO);
         return;
     }
+    // The stream drops the head from its buffer after this callback: hand the socket to TLS
+    // on the next iteration (before any finish of ours could run: posts keep their order).
+    f->client_->loop()->post(run_tunnel_tls, f);
+}
+
+void Fetch::run_tunnel_tls(void *arg) {
+    Fetch *f = static_cast<Fetch *>(arg);
+    if (f->finishing_ || !f->stream_) return;
     Stream *plain = f->stream_;
     f->stream_ = nullptr;
     plain->set_close_callback(nullptr, nullptr);
