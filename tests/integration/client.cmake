@@ -8,3 +8,10 @@ add_test(NAME http_client
                  --fetch $<TARGET_FILE:fetch_tool> --server $<TARGET_FILE:tls_server>
                  --api-server $<TARGET_FILE:http_api_server>)
 set_tests_properties(http_client PROPERTIES TIMEOUT 120)
+
+if(TARGET reverse_proxy)
+  add_test(NAME reverse_proxy_example
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_reverse_proxy.py
+                   --proxy $<TARGET_FILE:reverse_proxy> --api-server $<TARGET_FILE:http_api_server>)
+  set_tests_properties(reverse_proxy_example PROPERTIES TIMEOUT 120)
+endif()
