@@ -62,11 +62,14 @@ taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/err
 PIDS+=($!)
 sleep 1
 
-s_time() {  # port mode -> connections per second
-  timeout $((DURATION + 30)) taskset -c 1 openssl s_time -connect "127.0.0.1:$1" "$2" \
-    -time "$DURATION" 2>/dev/null | awk '/connections in [0-9.]+ real seconds/ {
-      for (i = 1; i <= NF; i++) if ($i == "connections") n = $(i - 1); secs = $(i + 2) }
-      END { if (secs > 0) printf "%.0f", n / secs; else print "n/a" }'
+s_time() {  # port mode -> connections per second (each: handshake, GET /, response, close)
+  # s_time reports whole seconds only: time the run here instead.
+  local start end n
+  start=$(date +%s.%N)
+  n=$(timeout $((DURATION + 30)) taskset -c 1 openssl s_time -connect "127.0.0.1:$1" "$2" \
+      -www / -time "$DURATION" 2>/dev/null | awk '/connections in [0-9.]+ real seconds/ { print $1; exit }')
+  end=$(date +%s.%N)
+  python3 -c "import sys; n, a, b = sys.argv[1:]; print('%.0f' % (int(n) / (float(b) - float(a))) if n else 'n/a')" "${n:-}" "$start" "$end"
 }
 wrk_rps() {
   timeout $((DURATION + 30)) taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" "https://127.0.0.1:$1/" \

@@ -12,6 +12,7 @@
 #include <new>
 
 #include "tls/context.hpp"
+#include "tls/socket_bio.hpp"
 #include "util/log.hpp"
 
 namespace eddy::tls {
@@ -24,6 +25,13 @@ bool set_nonblocking(int fd) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) return false;
     return (flags & O_NONBLOCK) || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+bool attach_bio(SSL *ssl, int fd) {
+    BIO *bio = new_socket_bio(fd);
+    if (!bio) return false;
+    SSL_set_bio(ssl, bio, bio);  // the SSL owns the BIO (one reference for both directions)
+    return true;
 }
 
 bool is_ip_literal(const std::string &host) {
@@ -51,7 +59,7 @@ TlsStream::~TlsStream() {
 
 bool TlsStream::setup(bool server) {
     ssl_ = SSL_new(ctx_->ssl_ctx());
-    if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return false;
+    if (!ssl_ || !attach_bio(ssl_, fd_)) return false;
     SSL_set_app_data(ssl_, this);
     if (server) {
         SSL_set_accept_state(ssl_);
@@ -107,7 +115,7 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
         }
     }
     if (ok) {
-        ok = SSL_set_fd(s->ssl_, fd) == 1;
+        ok = attach_bio(s->ssl_, fd);
         SSL_set_app_data(s->ssl_, s);
         SSL_set_connect_state(s->ssl_);
         s->hs_want_ = EV_WRITE;

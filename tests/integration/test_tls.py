@@ -187,6 +187,20 @@ class TlsServerTest(unittest.TestCase):
             https_get(self.server.port, b"/", ctx=ctx)
         self.assertIn(b"scheme=https", https_get(self.server.port, b"/after"))
 
+    def test_clients_vanishing_mid_response(self):
+        # Resets while the server writes a large response: EPIPE/ECONNRESET on that
+        # connection only (never SIGPIPE for the process).
+        import struct
+        for _ in range(10):
+            raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=20)
+            s = client_context().wrap_socket(raw, server_hostname="localhost")
+            s.sendall(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            s.recv(100)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        self.assertIn(b"path=/alive", https_get(self.server.port, b"/alive"))
+        self.assertIsNone(self.server.proc.poll())
+
     def test_handshake_timeout_closes_silent_client(self):
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as s:
             s.settimeout(20)
