@@ -126,6 +126,7 @@ int main(int argc, char **argv) {
     }
     if (rc != 0) {
         fprintf(stderr, "load cert: %s\n", eddy_strerror(rc));
+        eddy_tls_context_free(ctx); /* leak-free exit under ASan too */
         return 3;
     }
     if (ca && eddy_tls_context_load_ca_file(ctx, ca) != 0) return 3;
