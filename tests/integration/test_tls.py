@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
 
 SERVER = None
+CONNECT = None
 CERTS = None
 
 
@@ -227,6 +228,39 @@ class TlsServerTest(unittest.TestCase):
             self.assertIn(b"scheme=https", r)
 
 
+class TlsConnectTest(unittest.TestCase):
+    """eddy_connect_tls() (the stream C API over TLS) against eddy's HTTPS server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop(unittest.TestCase())
+
+    def run_tool(self, *args, host="localhost"):
+        p = subprocess.run([CONNECT, host, str(self.server.port), *args], capture_output=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout.decode().strip()
+
+    def test_verified_connect_alpn_and_body(self):
+        out = self.run_tool("--ca", CERTS["ca.crt"])
+        self.assertEqual(out, "connect=0 tls=1 alpn=http/1.1 close=0 bytes=%s body=scheme=https path=/connect"
+                         % re.search(r"bytes=(\d+)", out).group(1))
+        out = self.run_tool("--ca", CERTS["ca.crt"], host="127.0.0.1")  # IP SAN
+        self.assertIn("body=scheme=https path=/connect", out)
+
+    def test_untrusted_and_wrong_name_fail(self):
+        self.assertIn("close=EDDY_ETLS bytes=0", self.run_tool())
+        self.assertIn("close=EDDY_ETLS bytes=0", self.run_tool("--ca", CERTS["ca.crt"], "--name", "other.test"))
+        self.assertIn("body=scheme=https", self.run_tool("--no-verify"))
+
+    def test_alpn_h2_only_gets_none(self):
+        self.assertIn("alpn=- ", self.run_tool("--ca", CERTS["ca.crt"], "--alpn", "h2"))
+
+
 class TlsServerVariantsTest(unittest.TestCase):
     def test_cert_from_memory_and_tls13_only(self):
         srv = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"], "--mem",
@@ -274,8 +308,9 @@ class TlsServerVariantsTest(unittest.TestCase):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
+    ap.add_argument("--connect", required=True)
     args, rest = ap.parse_known_args()
-    SERVER = args.server
+    SERVER, CONNECT = args.server, args.connect
     with tempfile.TemporaryDirectory() as d:
         CERTS = make_certs(d)
         unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
