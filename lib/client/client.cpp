@@ -30,6 +30,7 @@ void Client::destroy() {
         f->abort(EDDY_ECANCELED);
     }
     while (!running_.empty()) running_.back()->abort(EDDY_ECANCELED);
+    while (!finishing_.empty()) finishing_.back()->finish_now();
     while (!idle_.empty()) drop_idle(idle_.begin()->second, true);
     delete this;
 }
@@ -44,6 +45,8 @@ void Client::on_loop_free() {
     // Started fetches belong to eddy: release them without callbacks.
     for (Fetch *f : queue_) f->loop_freed();
     for (Fetch *f : running_) f->loop_freed();
+    for (Fetch *f : finishing_) f->loop_freed();
+    finishing_.clear();
     queue_.clear();
     running_.clear();
     delete this;
@@ -89,6 +92,13 @@ void Client::finished(Fetch *f) {
         running_.push_back(next);
         next->run();
     }
+}
+
+void Client::add_finishing(Fetch *f) { finishing_.push_back(f); }
+
+void Client::remove_finishing(Fetch *f) {
+    auto it = std::find(finishing_.begin(), finishing_.end(), f);
+    if (it != finishing_.end()) finishing_.erase(it);
 }
 
 void Client::unqueue(Fetch *f) {

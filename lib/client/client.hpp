@@ -55,6 +55,9 @@ public:
     int submit(Fetch *f);             // queue or run
     void finished(Fetch *f);          // a running fetch is done: run the next queued one
     void unqueue(Fetch *f);           // a queued fetch was cancelled or timed out
+    // Fetches whose `done` is due on the next iteration (run at once if the client goes).
+    void add_finishing(Fetch *f);
+    void remove_finishing(Fetch *f);
     // The pool: an idle connection for `key`, or nullptr. Takes ownership of `s` in put().
     Stream *take_idle(const std::string &key);
     void put_idle(const std::string &key, Stream *s);
@@ -78,6 +81,7 @@ private:
     size_t active_ = 0;
     std::vector<Fetch *> running_;
     std::deque<Fetch *> queue_;
+    std::vector<Fetch *> finishing_;
     std::multimap<std::string, Idle *> idle_;
     bool destroying_ = false;
 };
@@ -120,6 +124,7 @@ public:
     void run();                   // a slot is free: get a connection
     void abort(int error);        // finish with `error` (client freed, queue full, ...)
     void loop_freed();            // the loop is going: release everything, no callbacks
+    void finish_now();            // the client is going: run a due `done` at once
 
     // The response.
     int status = 0;
@@ -147,7 +152,7 @@ private:
     void connected(Stream *stream);
     void start_tunnel();
     static void on_tunnel_head(Stream *s, const char *data, size_t len, void *arg);
-    static void run_tunnel_tls(void *arg);
+    static void run_tunnel_tls(TimerNode *node);
     void start_tls(Stream *plain);
     void attach(Stream *s);
     void detach_stream(bool keep);
@@ -176,11 +181,14 @@ private:
     static const http_parser_settings kSettings;
 
     void finish(int error, bool now = false);
-    static void run_finish(void *arg);
+    static void run_finish(Fetch *f);
+    static void on_finish_timer(TimerNode *node);
+
     static void on_connect_timeout(TimerNode *node);
     static void on_request_timeout(TimerNode *node);
 
     Client *client_;
+    Loop *loop_;  // kept apart: `done` may run after the client was freed
     std::string method_;
     std::string original_method_;
     Phase phase_ = Phase::created;
@@ -196,6 +204,8 @@ private:
     TimerNode connect_timer_;
     TimerNode request_timer_;
     TimerNode continue_timer_;
+    TimerNode finish_timer_;  // `done` on the next iteration (a timer: cancellable, unlike a post)
+    TimerNode tunnel_timer_;  // TLS over the proxy tunnel once the CONNECT head is consumed
     size_t body_sent_ = 0;  // streamed body bytes handed to the stream
     bool retried_ = false;  // a reused connection failed before any response: retried once
 

@@ -23,7 +23,11 @@ bool iequal(const std::string &a, const char *b) { return http::iequals(a, b); }
 }  // namespace
 
 Fetch::Fetch(Client *client, std::string method, std::string text)
-    : url_text(std::move(text)), client_(client), method_(std::move(method)) {
+    : url_text(std::move(text)), client_(client), loop_(client->loop()), method_(std::move(method)) {
+    finish_timer_.fire = on_finish_timer;
+    finish_timer_.owner = this;
+    tunnel_timer_.fire = run_tunnel_tls;
+    tunnel_timer_.owner = this;
     connect_timer_.fire = on_connect_timeout;
     connect_timer_.owner = this;
     request_timer_.fire = on_request_timeout;
@@ -33,12 +37,11 @@ Fetch::Fetch(Client *client, std::string method, std::string text)
 }
 
 Fetch::~Fetch() {
-    Loop *loop = client_ ? client_->loop() : nullptr;
-    if (loop) {
-        loop->timer_stop(&connect_timer_);
-        loop->timer_stop(&request_timer_);
-        loop->timer_stop(&continue_timer_);
-    }
+    loop_->timer_stop(&connect_timer_);
+    loop_->timer_stop(&request_timer_);
+    loop_->timer_stop(&continue_timer_);
+    loop_->timer_stop(&finish_timer_);
+    loop_->timer_stop(&tunnel_timer_);
     if (waiter_) waiter_->fetch = nullptr;
     if (stream_) {
         stream_->set_close_callback(nullptr, nullptr);
@@ -66,7 +69,7 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     userdata_ = userdata;
     free_userdata_ = free_userdata;
     url_text = url.str();
-    Loop *loop = client_->loop();
+    Loop *loop = loop_;
     if (connect_timeout > 0) loop->timer_start(&connect_timer_, Loop::now() + connect_timeout);
     if (request_timeout > 0) loop->timer_start(&request_timer_, Loop::now() + request_timeout);
     phase_ = Phase::queued;
@@ -87,10 +90,10 @@ void Fetch::finish(int error, bool now) {
     if (finishing_) return;
     finishing_ = true;
     error_ = error;
-    Loop *loop = client_->loop();
-    loop->timer_stop(&connect_timer_);
-    loop->timer_stop(&request_timer_);
-    loop->timer_stop(&continue_timer_);
+    loop_->timer_stop(&connect_timer_);
+    loop_->timer_stop(&request_timer_);
+    loop_->timer_stop(&continue_timer_);
+    loop_->timer_stop(&tunnel_timer_);
     if (waiter_) {
         waiter_->fetch = nullptr;
         waiter_ = nullptr;
@@ -102,12 +105,25 @@ void Fetch::finish(int error, bool now) {
     if (now) {
         run_finish(this);
     } else {
-        loop->post(run_finish, this);  // `done` never runs inside a call of the host's
+        // `done` never runs inside a call of the host's: next iteration.
+        client_->add_finishing(this);
+        loop_->timer_start(&finish_timer_, Loop::now());
     }
 }
 
-void Fetch::run_finish(void *arg) {
-    Fetch *f = static_cast<Fetch *>(arg);
+void Fetch::on_finish_timer(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    f->client_->remove_finishing(f);
+    run_finish(f);
+}
+
+void Fetch::finish_now() {
+    loop_->timer_stop(&finish_timer_);
+    client_->remove_finishing(this);
+    run_finish(this);
+}
+
+void Fetch::run_finish(Fetch *f) {
     f->done_(f->as_c(), f->error_, f->userdata_);
     delete f;
 }
@@ -160,7 +176,7 @@ void Fetch::connect_new() {
         return;
     }
     // The fetch's own connect timer bounds the attempt (queue wait included).
-    int rc = Connector::start(client_->loop(), host.c_str(), port, 0, on_connected, waiter_,
+    int rc = Connector::start(loop_, host.c_str(), port, 0, on_connected, waiter_,
                               release_waiter);
     if (rc != 0) {
         delete waiter_;
@@ -225,12 +241,12 @@ void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
         return;
     }
     // The stream drops the head from its buffer after this callback: hand the socket to TLS
-    // on the next iteration (before any finish of ours could run: posts keep their order).
-    f->client_->loop()->post(run_tunnel_tls, f);
+    // on the next iteration (finish() stops this timer).
+    f->loop_->timer_start(&f->tunnel_timer_, Loop::now());
 }
 
-void Fetch::run_tunnel_tls(void *arg) {
-    Fetch *f = static_cast<Fetch *>(arg);
+void Fetch::run_tunnel_tls(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
     if (f->finishing_ || !f->stream_) return;
     Stream *plain = f->stream_;
     f->stream_ = nullptr;
@@ -247,7 +263,7 @@ void Fetch::start_tls(Stream *plain) {
         finish(fd < 0 ? EDDY_EPROTO : EDDY_ENOMEM);
         return;
     }
-    Stream *s = tls::TlsStream::create_client(client_->loop(), fd, ctx, url.host, url.origin());
+    Stream *s = tls::TlsStream::create_client(loop_, fd, ctx, url.host, url.origin());
     if (!s) {
         ::close(fd);
         finish(EDDY_ENOMEM);
@@ -259,7 +275,7 @@ void Fetch::start_tls(Stream *plain) {
 
 void Fetch::attach(Stream *s) {
     stream_ = s;
-    client_->loop()->timer_stop(&connect_timer_);
+    loop_->timer_stop(&connect_timer_);
     s->set_close_callback(on_stream_close, this);
     s->set_nodelay(true);
     reset_response();
@@ -325,7 +341,7 @@ void Fetch::send_request() {
     phase_ = Phase::reading;
     if (wait_continue) {
         phase_ = Phase::waiting_continue;
-        client_->loop()->timer_start(&continue_timer_, Loop::now() + kContinueWait);
+        loop_->timer_start(&continue_timer_, Loop::now() + kContinueWait);
     } else {
         send_body();
     }
@@ -335,7 +351,7 @@ void Fetch::send_request() {
 
 void Fetch::send_body() {
     if (phase_ == Phase::waiting_continue) phase_ = Phase::reading;
-    client_->loop()->timer_stop(&continue_timer_);
+    loop_->timer_stop(&continue_timer_);
     body_flowing_ = true;
     if (!streamed_body) {
         if (!body.empty() && stream_->write(body.data(), body.size()) != 0) finish(EDDY_ENOMEM);

@@ -6,6 +6,8 @@
  *     --connect-timeout S  --timeout S  --max-body N  --no-decompress  --expect-continue
  *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
  *     --max-redirects N  --chunks (stream the body to a chunk callback)
+ *     --pause S (between sequential fetches)  --cancel-after S (cancel every fetch in flight)
+ *     --free-client-after S (eddy_client_free with fetches in flight)
  *
  * Each line: {"url", "error", "status", "reason", "headers": [[n, v]...], "body_len",
  * "body" (first 2000 bytes), "effective_url", "redirects", "reused", "chunks", "saw_headers"}.
@@ -20,7 +22,7 @@
 typedef struct {
     const char *cacert, *proxy, *method, *data, *stream_body;
     int verify, sequential, repeat, decompress, expect, max_redirects, chunks;
-    double connect_timeout, timeout;
+    double connect_timeout, timeout, pause, cancel_after, free_after;
     long long max_body;
     const char *headers[16];
     int nheaders;
@@ -32,6 +34,7 @@ static eddy_loop *g_loop;
 static eddy_client *g_client;
 static char **g_urls;
 static int g_nurls, g_next, g_total, g_done;
+static eddy_fetch *g_inflight[256];
 
 typedef struct {
     size_t chunk_bytes;
@@ -65,8 +68,30 @@ static void on_chunk(eddy_fetch *f, const char *data, size_t len, void *ud) {
     j->chunk_bytes += len;
 }
 
+static void start_next_cb(eddy_loop *loop, void *ud) {
+    (void)loop;
+    (void)ud;
+    start_next();
+}
+
+static void cancel_all(eddy_loop *loop, void *ud) {
+    (void)loop;
+    (void)ud;
+    for (int i = 0; i < 256; i++)
+        if (g_inflight[i]) eddy_fetch_cancel(g_inflight[i]);
+}
+
+static void free_client(eddy_loop *loop, void *ud) {
+    (void)loop;
+    (void)ud;
+    eddy_client_free(g_client); /* every done runs before this returns */
+    g_client = NULL;
+}
+
 static void on_done(eddy_fetch *f, int error, void *ud) {
     job *j = ud;
+    for (int i = 0; i < 256; i++)
+        if (g_inflight[i] == f) g_inflight[i] = NULL;
     size_t len, blen;
     const char *url = eddy_fetch_effective_url(f, &len);
     printf("{\"error\": \"%s\", \"status\": %d, \"effective_url\": ", error ? eddy_err_name(error) : "",
@@ -96,7 +121,8 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     if (g_done == g_total) {
         eddy_loop_stop(g_loop);
     } else if (o.sequential) {
-        start_next();
+        if (o.pause > 0) eddy_loop_call_later(g_loop, o.pause, start_next_cb, NULL, NULL);
+        else start_next();
     }
 }
 
@@ -131,6 +157,11 @@ static void start_next(void) {
         if (g_done == g_total) eddy_loop_stop(g_loop);
         return;
     }
+    for (int k = 0; k < 256; k++)
+        if (!g_inflight[k]) {
+            g_inflight[k] = f;
+            break;
+        }
     if (o.stream_body) { /* in three writes, the last after start */
         size_t n = strlen(o.stream_body), third = n / 3;
         eddy_fetch_write_body(f, o.stream_body, third);
@@ -161,6 +192,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--stream-body")) o.stream_body = argv[++i];
         else if (!strcmp(a, "--max-redirects")) o.max_redirects = atoi(argv[++i]);
         else if (!strcmp(a, "--chunks")) o.chunks = 1;
+        else if (!strcmp(a, "--pause")) o.pause = atof(argv[++i]);
+        else if (!strcmp(a, "--cancel-after")) o.cancel_after = atof(argv[++i]);
+        else if (!strcmp(a, "--free-client-after")) o.free_after = atof(argv[++i]);
         else {
             fprintf(stderr, "bad option %s %s\n", a, v);
             return 2;
@@ -190,8 +224,10 @@ int main(int argc, char **argv) {
     } else {
         while (g_next < g_total) start_next();
     }
+    if (o.cancel_after > 0) eddy_loop_call_later(g_loop, o.cancel_after, cancel_all, NULL, NULL);
+    if (o.free_after > 0) eddy_loop_call_later(g_loop, o.free_after, free_client, NULL, NULL);
     if (g_done < g_total) eddy_loop_run(g_loop);
-    eddy_client_free(g_client);
+    if (g_client) eddy_client_free(g_client);
     eddy_loop_free(g_loop);
     return 0;
 }

@@ -445,6 +445,28 @@ class ClientTest(unittest.TestCase):
             finally:
                 raw.stop()
 
+    def test_cancel_and_client_free(self):
+        silent = RawServer(None)
+        try:
+            url = "http://127.0.0.1:%d/" % silent.port
+            results = fetch("--cancel-after", "0.3", url, url)
+            self.assertEqual([r["error"] for r in results], ["EDDY_ECANCELED"] * 2)
+            # Freed with one running and one queued fetch: both end cancelled, nothing leaks.
+            results = fetch("--max-clients", "1", "--free-client-after", "0.3", url, url)
+            self.assertEqual([r["error"] for r in results], ["EDDY_ECANCELED"] * 2)
+        finally:
+            silent.stop()
+
+    def test_idle_connection_closed_by_server(self):
+        api = Proc([API_SERVER, "--port", "0", "--host", "127.0.0.1", "--idle-timeout", "0.2"])
+        try:
+            url = "http://127.0.0.1:%d/echo" % api.port
+            results = fetch("--sequential", "--repeat", "3", "--pause", "0.6", url)
+            self.assertEqual([r["status"] for r in results], [200, 200, 200])
+            self.assertEqual([r["reused"] for r in results], [0, 0, 0])
+        finally:
+            api.stop()
+
     def test_close_delimited_body(self):
         raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
         try:
