@@ -27,10 +27,10 @@ typedef struct {
 } exchange;
 
 static int hop_by_hop(const char *name) {
-    static const char *const names[] = {"Connection", "Keep-Alive", "Proxy-Connection",
-                                        "Proxy-Authorization", "TE", "Trailer",
-                                        "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
-                                        "Expect", NULL};
+    static const char *const names[] = {"Connection",          "Keep-Alive", "Proxy-Connection",
+                                        "Proxy-Authorization", "TE",         "Trailer",
+                                        "Transfer-Encoding",   "Upgrade",    "Host",
+                                        "Content-Length",      "Expect",     NULL};
     for (int i = 0; names[i]; i++)
         if (strcasecmp(name, names[i]) == 0) return 1;
     return 0;
@@ -136,11 +136,16 @@ int main(int argc, char **argv) {
     const char *cert = NULL, *key = NULL, *upstream_ca = NULL;
     int port = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--upstream")) g_upstream = argv[i + 1];
-        else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--cert")) cert = argv[i + 1];
-        else if (!strcmp(argv[i], "--key")) key = argv[i + 1];
-        else if (!strcmp(argv[i], "--upstream-ca")) upstream_ca = argv[i + 1];
+        if (!strcmp(argv[i], "--upstream"))
+            g_upstream = argv[i + 1];
+        else if (!strcmp(argv[i], "--port"))
+            port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--cert"))
+            cert = argv[i + 1];
+        else if (!strcmp(argv[i], "--key"))
+            key = argv[i + 1];
+        else if (!strcmp(argv[i], "--upstream-ca"))
+            upstream_ca = argv[i + 1];
     }
     if (!g_upstream) {
         fprintf(stderr, "usage: %s --upstream URL [--port N] [--cert C --key K]\n", argv[0]);

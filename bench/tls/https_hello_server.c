@@ -30,9 +30,12 @@ int main(int argc, char **argv) {
     const char *cert = NULL, *key = NULL;
     int port = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--cert")) cert = argv[i + 1];
-        else if (!strcmp(argv[i], "--key")) key = argv[i + 1];
-        else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--cert"))
+            cert = argv[i + 1];
+        else if (!strcmp(argv[i], "--key"))
+            key = argv[i + 1];
+        else if (!strcmp(argv[i], "--port"))
+            port = atoi(argv[i + 1]);
     }
     eddy_tls_context *ctx = eddy_tls_context_new_server();
     if (!cert || !key || !ctx || eddy_tls_context_load_cert_file(ctx, cert, key) != 0) {

@@ -172,9 +172,8 @@ EDDY_API size_t eddy_fetch_response_header_count(const eddy_fetch *fetch);
 
 /* Reads response header line `index` (name and value NUL-terminated; lengths optional).
  * Returns 0 or EDDY_ENOENT. */
-EDDY_API int eddy_fetch_response_header_at(const eddy_fetch *fetch, size_t index,
-                                           const char **name, size_t *name_len,
-                                           const char **value, size_t *value_len);
+EDDY_API int eddy_fetch_response_header_at(const eddy_fetch *fetch, size_t index, const char **name,
+                                           size_t *name_len, const char **value, size_t *value_len);
 
 /* Returns the body collected so far (empty when a chunk callback is set); its length in *len. */
 EDDY_API const char *eddy_fetch_response_body(const eddy_fetch *fetch, size_t *len);

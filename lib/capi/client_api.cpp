@@ -235,9 +235,9 @@ EDDY_API size_t eddy_fetch_response_header_count(const eddy_fetch *fetch) {
     return fetch ? F(fetch)->response_headers.size() : 0;
 }
 
-EDDY_API int eddy_fetch_response_header_at(const eddy_fetch *fetch, size_t index,
-                                           const char **name, size_t *name_len,
-                                           const char **value, size_t *value_len) {
+EDDY_API int eddy_fetch_response_header_at(const eddy_fetch *fetch, size_t index, const char **name,
+                                           size_t *name_len, const char **value,
+                                           size_t *value_len) {
     if (!fetch || index >= F(fetch)->response_headers.size()) return EDDY_ENOENT;
     const eddy::client::Header &h = F(fetch)->response_headers[index];
     const char *n = out(h.name, name_len);

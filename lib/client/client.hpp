@@ -38,7 +38,9 @@ public:
 
     eddy_client *as_c() { return reinterpret_cast<eddy_client *>(this); }
     static Client *from_c(eddy_client *c) { return reinterpret_cast<Client *>(c); }
-    static const Client *from_c(const eddy_client *c) { return reinterpret_cast<const Client *>(c); }
+    static const Client *from_c(const eddy_client *c) {
+        return reinterpret_cast<const Client *>(c);
+    }
 
     Loop *loop() const { return loop_; }
     size_t max_clients = 10;
@@ -52,9 +54,9 @@ public:
     tls::Context *tls();  // the default verifying context is made on first use
 
     // Fetch life cycle.
-    int submit(Fetch *f);             // queue or run
-    void finished(Fetch *f);          // a running fetch is done: run the next queued one
-    void unqueue(Fetch *f);           // a queued fetch was cancelled or timed out
+    int submit(Fetch *f);     // queue or run
+    void finished(Fetch *f);  // a running fetch is done: run the next queued one
+    void unqueue(Fetch *f);   // a queued fetch was cancelled or timed out
     // Fetches whose `done` is due on the next iteration (run at once if the client goes).
     void add_finishing(Fetch *f);
     void remove_finishing(Fetch *f);
@@ -121,10 +123,10 @@ public:
     bool started() const { return started_; }
 
     // Called by the client.
-    void run();                   // a slot is free: get a connection
-    void abort(int error);        // finish with `error` (client freed, queue full, ...)
-    void loop_freed();            // the loop is going: release everything, no callbacks
-    void finish_now();            // the client is going: run a due `done` at once
+    void run();             // a slot is free: get a connection
+    void abort(int error);  // finish with `error` (client freed, queue full, ...)
+    void loop_freed();      // the loop is going: release everything, no callbacks
+    void finish_now();      // the client is going: run a due `done` at once
 
     // The response.
     int status = 0;
@@ -138,7 +140,16 @@ public:
     bool reused = false;
 
 private:
-    enum class Phase { created, queued, connecting, tunnel, sending, waiting_continue, reading, done };
+    enum class Phase {
+        created,
+        queued,
+        connecting,
+        tunnel,
+        sending,
+        waiting_continue,
+        reading,
+        done
+    };
     struct Waiter {  // outlives a cancelled fetch while the connector still runs
         Fetch *fetch;
     };
@@ -206,8 +217,8 @@ private:
     TimerNode continue_timer_;
     TimerNode finish_timer_;  // `done` on the next iteration (a timer: cancellable, unlike a post)
     TimerNode tunnel_timer_;  // TLS over the proxy tunnel once the CONNECT head is consumed
-    size_t body_sent_ = 0;  // streamed body bytes handed to the stream
-    bool retried_ = false;  // a reused connection failed before any response: retried once
+    size_t body_sent_ = 0;    // streamed body bytes handed to the stream
+    bool retried_ = false;    // a reused connection failed before any response: retried once
 
     http_parser parser_;
     std::string field_;
@@ -216,15 +227,15 @@ private:
     size_t body_bytes_ = 0;
     bool got_bytes_ = false;
     bool message_done_ = false;
-    bool final_response_ = false;  // not a 1xx
+    bool final_response_ = false;      // not a 1xx
     bool skip_body_delivery_ = false;  // a redirect that will be followed
     bool close_after_ = false;
-    bool body_flowing_ = false;   // the request body may go out now
+    bool body_flowing_ = false;  // the request body may go out now
     bool body_end_sent_ = false;
-    int parse_error_ = 0;         // an error decided inside a parser callback
-    size_t delivered_ = 0;        // decoded body bytes
-    uint64_t generation_ = 0;     // bumped per response: tells a redirect's new exchange apart
-    Url next_url_;                // where a redirect being followed goes
+    int parse_error_ = 0;      // an error decided inside a parser callback
+    size_t delivered_ = 0;     // decoded body bytes
+    uint64_t generation_ = 0;  // bumped per response: tells a redirect's new exchange apart
+    Url next_url_;             // where a redirect being followed goes
     std::unique_ptr<http::GzipDecoder> gunzip_;
 };
 

@@ -23,7 +23,10 @@ bool iequal(const std::string &a, const char *b) { return http::iequals(a, b); }
 }  // namespace
 
 Fetch::Fetch(Client *client, std::string method, std::string text)
-    : url_text(std::move(text)), client_(client), loop_(client->loop()), method_(std::move(method)) {
+    : url_text(std::move(text)),
+      client_(client),
+      loop_(client->loop()),
+      method_(std::move(method)) {
     finish_timer_.fire = on_finish_timer;
     finish_timer_.owner = this;
     tunnel_timer_.fire = run_tunnel_tls;
@@ -176,8 +179,7 @@ void Fetch::connect_new() {
         return;
     }
     // The fetch's own connect timer bounds the attempt (queue wait included).
-    int rc = Connector::start(loop_, host.c_str(), port, 0, on_connected, waiter_,
-                              release_waiter);
+    int rc = Connector::start(loop_, host.c_str(), port, 0, on_connected, waiter_, release_waiter);
     if (rc != 0) {
         delete waiter_;
         waiter_ = nullptr;
@@ -223,7 +225,8 @@ void Fetch::connected(Stream *stream) {
 
 void Fetch::start_tunnel() {
     phase_ = Phase::tunnel;
-    std::string authority = (url.ipv6() ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
+    std::string authority =
+        (url.ipv6() ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
     std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
     if (stream_->write(req.data(), req.size()) != 0 ||
         stream_->read_until("\r\n\r\n", 4, 16384, on_tunnel_head, this) != 0)
@@ -258,8 +261,10 @@ void Fetch::start_tls(Stream *plain) {
     tls::Context *ctx = client_->tls();
     int fd = plain->take_fd();
     if (fd < 0 || !ctx) {
-        if (fd >= 0) ::close(fd);
-        else plain->close();
+        if (fd >= 0)
+            ::close(fd);
+        else
+            plain->close();
         finish(fd < 0 ? EDDY_EPROTO : EDDY_ENOMEM);
         return;
     }
@@ -417,7 +422,8 @@ void Fetch::follow_redirect() {
         // Credentials for one origin must not leak to another.
         std::vector<Header> kept;
         for (Header &h : headers)
-            if (!iequal(h.name, "Authorization") && !iequal(h.name, "Cookie")) kept.push_back(std::move(h));
+            if (!iequal(h.name, "Authorization") && !iequal(h.name, "Cookie"))
+                kept.push_back(std::move(h));
         headers.swap(kept);
     }
     bool to_get = (status == 303 && method_ != "HEAD") ||

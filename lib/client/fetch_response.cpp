@@ -129,7 +129,8 @@ int Fetch::cb_headers_complete(http_parser *p) {
     }
     if (f->status < 200) {  // interim: 100 Continue lets the body go; others are ignored
         if (f->status == 101) {
-            log(LogLevel::info, "client: %s: unexpected 101 Switching Protocols", f->url_text.c_str());
+            log(LogLevel::info, "client: %s: unexpected 101 Switching Protocols",
+                f->url_text.c_str());
             f->parse_error_ = EDDY_EPROTO;
             return -1;
         }

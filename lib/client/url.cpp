@@ -34,7 +34,8 @@ bool parse_url(const std::string &text, Url *out) {
     if (scheme != "http" && scheme != "https") return false;
     size_t start = colon + 3;
     size_t end = text.find_first_of("/?#", start);
-    std::string authority = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string authority =
+        text.substr(start, end == std::string::npos ? std::string::npos : end - start);
     if (authority.find('@') != std::string::npos) return false;  // no credentials in URLs
     Url u;
     u.scheme = scheme;

@@ -57,7 +57,8 @@ bool Context::init() {
         static const unsigned char sid_ctx[] = "eddy";
         SSL_CTX_set_session_id_context(ctx_, sid_ctx, sizeof sid_ctx - 1);
     } else {
-        SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_set_session_cache_mode(ctx_,
+                                       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
         SSL_CTX_sess_set_new_cb(ctx_, on_new_session);
         if (SSL_CTX_set_default_verify_paths(ctx_) != 1) ERR_clear_error();
         set_verify(EDDY_TLS_VERIFY_REQUIRED);
@@ -96,7 +97,9 @@ bool use_chain(SSL_CTX *ctx, BIO *bio) {
     return true;
 }
 
-size_t text_len(const char *p, size_t len) { return len == static_cast<size_t>(-1) ? strlen(p) : len; }
+size_t text_len(const char *p, size_t len) {
+    return len == static_cast<size_t>(-1) ? strlen(p) : len;
+}
 
 }  // namespace
 
@@ -118,7 +121,8 @@ int Context::load_cert_mem(const char *cert, size_t cert_len, const char *key, s
     BIO *kb = BIO_new_mem_buf(key, static_cast<int>(text_len(key, key_len)));
     bool ok = cb && kb && use_chain(ctx_, cb);
     EVP_PKEY *pkey = ok ? PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr) : nullptr;
-    ok = ok && pkey && SSL_CTX_use_PrivateKey(ctx_, pkey) == 1 && SSL_CTX_check_private_key(ctx_) == 1;
+    ok = ok && pkey && SSL_CTX_use_PrivateKey(ctx_, pkey) == 1 &&
+         SSL_CTX_check_private_key(ctx_) == 1;
     EVP_PKEY_free(pkey);
     BIO_free(cb);
     BIO_free(kb);
@@ -247,10 +251,9 @@ int Context::on_alpn_select(SSL *, const unsigned char **out, unsigned char *out
     Context *self = static_cast<Context *>(arg);
     if (self->alpn_wire_.empty()) return SSL_TLSEXT_ERR_NOACK;
     unsigned char *selected = nullptr;
-    if (SSL_select_next_proto(&selected, outlen,
-                              reinterpret_cast<const unsigned char *>(self->alpn_wire_.data()),
-                              static_cast<unsigned>(self->alpn_wire_.size()), in,
-                              inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(
+            &selected, outlen, reinterpret_cast<const unsigned char *>(self->alpn_wire_.data()),
+            static_cast<unsigned>(self->alpn_wire_.size()), in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;  // nothing in common: carry on without ALPN
     *out = selected;
     return SSL_TLSEXT_ERR_OK;

@@ -23,7 +23,9 @@ int nosignal_write(BIO *b, const char *data, int len) {
     return static_cast<int>(n);
 }
 
-int nosignal_puts(BIO *b, const char *str) { return nosignal_write(b, str, static_cast<int>(strlen(str))); }
+int nosignal_puts(BIO *b, const char *str) {
+    return nosignal_write(b, str, static_cast<int>(strlen(str)));
+}
 
 void make_method() {
     const BIO_METHOD *base = BIO_s_socket();

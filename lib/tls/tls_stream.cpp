@@ -36,7 +36,8 @@ bool attach_bio(SSL *ssl, int fd) {
 
 bool is_ip_literal(const std::string &host) {
     unsigned char buf[16];
-    return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+    return inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+           inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 }  // namespace
 
@@ -104,7 +105,8 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
         bool ip = is_ip_literal(server_name);
         if (!ip) ok = SSL_set_tlsext_host_name(s->ssl_, server_name.c_str()) == 1;
         if (ok && ctx->verify_peer()) {
-            ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl_), server_name.c_str()) == 1
+            ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl_), server_name.c_str()) ==
+                          1
                     : SSL_set1_host(s->ssl_, server_name.c_str()) == 1;
         }
     }
@@ -124,7 +126,8 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
         s->apply_interest();
     }
     if (!ok) {
-        log(LogLevel::error, "tls: cannot set up a client connection: %s", openssl_errors().c_str());
+        log(LogLevel::error, "tls: cannot set up a client connection: %s",
+            openssl_errors().c_str());
         s->fd_ = -1;
         s->on_loop_free();
         return nullptr;
@@ -214,7 +217,8 @@ void TlsStream::on_io(short what) {
 
 short TlsStream::transport_interest(short want) {
     if (!hs_done_) return hs_want_;
-    if (write_wants_read_ && (want & EV_WRITE)) want = static_cast<short>((want & ~EV_WRITE) | EV_READ);
+    if (write_wants_read_ && (want & EV_WRITE))
+        want = static_cast<short>((want & ~EV_WRITE) | EV_READ);
     if (read_wants_write_ && (want & EV_READ)) want = static_cast<short>(want | EV_WRITE);
     // Bytes OpenSSL already decrypted never make the socket readable again: hand them over.
     if ((want & EV_READ) && SSL_pending(ssl_) > 0) loop_->defer(&pending_task_);

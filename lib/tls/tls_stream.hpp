@@ -25,8 +25,8 @@ public:
     static TlsStream *create_server(Loop *loop, int fd, Context *ctx);
     // `server_name`: SNI and the name verified (IP literals are verified as addresses).
     // `session_key`: where resumable sessions are kept in the context ("host:port").
-    static TlsStream *create_client(Loop *loop, int fd, Context *ctx, const std::string &server_name,
-                                    const std::string &session_key);
+    static TlsStream *create_client(Loop *loop, int fd, Context *ctx,
+                                    const std::string &server_name, const std::string &session_key);
 
     bool handshake_done() const { return hs_done_; }
     const char *alpn() const { return alpn_.c_str(); }

@@ -28,8 +28,13 @@ typedef struct {
     int nheaders;
 } options;
 
-static options o = {.verify = 1, .repeat = 1, .decompress = 1, .max_redirects = -1,
-                    .connect_timeout = -1, .timeout = -1, .max_body = -1};
+static options o = {.verify = 1,
+                    .repeat = 1,
+                    .decompress = 1,
+                    .max_redirects = -1,
+                    .connect_timeout = -1,
+                    .timeout = -1,
+                    .max_body = -1};
 static eddy_loop *g_loop;
 static eddy_client *g_client;
 static char **g_urls;
@@ -46,9 +51,12 @@ static void json_str(const char *s, size_t n) {
     putchar('"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20 || c >= 0x7f) printf("\\u%04x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
     }
     putchar('"');
 }
@@ -94,8 +102,8 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
         if (g_inflight[i] == f) g_inflight[i] = NULL;
     size_t len, blen;
     const char *url = eddy_fetch_effective_url(f, &len);
-    printf("{\"error\": \"%s\", \"status\": %d, \"effective_url\": ", error ? eddy_err_name(error) : "",
-           eddy_fetch_response_status(f));
+    printf("{\"error\": \"%s\", \"status\": %d, \"effective_url\": ",
+           error ? eddy_err_name(error) : "", eddy_fetch_response_status(f));
     json_str(url, len);
     const char *reason = eddy_fetch_response_reason(f, &len);
     printf(", \"reason\": ");
@@ -115,14 +123,17 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     printf("], \"body_len\": %zu, \"body\": ", o.chunks ? j->chunk_bytes : blen);
     json_str(body, blen > 2000 ? 2000 : blen);
     printf(", \"redirects\": %d, \"reused\": %d, \"chunks\": %d, \"saw_headers\": %d}\n",
-           eddy_fetch_redirect_count(f), eddy_fetch_connection_reused(f), j->chunks, j->saw_headers);
+           eddy_fetch_redirect_count(f), eddy_fetch_connection_reused(f), j->chunks,
+           j->saw_headers);
     fflush(stdout);
     g_done++;
     if (g_done == g_total) {
         eddy_loop_stop(g_loop);
     } else if (o.sequential) {
-        if (o.pause > 0) eddy_loop_call_later(g_loop, o.pause, start_next_cb, NULL, NULL);
-        else start_next();
+        if (o.pause > 0)
+            eddy_loop_call_later(g_loop, o.pause, start_next_cb, NULL, NULL);
+        else
+            start_next();
     }
 }
 
@@ -130,7 +141,8 @@ static void start_next(void) {
     if (g_next >= g_total) return;
     const char *url = g_urls[g_next % g_nurls];
     g_next++;
-    eddy_fetch *f = eddy_fetch_new(g_client, o.method ? o.method : (o.data || o.stream_body ? "POST" : "GET"), url);
+    eddy_fetch *f = eddy_fetch_new(
+        g_client, o.method ? o.method : (o.data || o.stream_body ? "POST" : "GET"), url);
     for (int i = 0; i < o.nheaders; i++) {
         const char *colon = strchr(o.headers[i], ':');
         if (!colon) continue;
@@ -175,26 +187,46 @@ int main(int argc, char **argv) {
     int i = 1, max_clients = 0;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(a, "--cacert")) o.cacert = argv[++i];
-        else if (!strcmp(a, "--no-verify")) o.verify = 0;
-        else if (!strcmp(a, "--proxy")) o.proxy = argv[++i];
-        else if (!strcmp(a, "--max-clients")) max_clients = atoi(argv[++i]);
-        else if (!strcmp(a, "--sequential")) o.sequential = 1;
-        else if (!strcmp(a, "--repeat")) o.repeat = atoi(argv[++i]);
-        else if (!strcmp(a, "--connect-timeout")) o.connect_timeout = atof(argv[++i]);
-        else if (!strcmp(a, "--timeout")) o.timeout = atof(argv[++i]);
-        else if (!strcmp(a, "--max-body")) o.max_body = atoll(argv[++i]);
-        else if (!strcmp(a, "--no-decompress")) o.decompress = 0;
-        else if (!strcmp(a, "--expect-continue")) o.expect = 1;
-        else if (!strcmp(a, "--header") && o.nheaders < 16) o.headers[o.nheaders++] = argv[++i];
-        else if (!strcmp(a, "--method")) o.method = argv[++i];
-        else if (!strcmp(a, "--data")) o.data = argv[++i];
-        else if (!strcmp(a, "--stream-body")) o.stream_body = argv[++i];
-        else if (!strcmp(a, "--max-redirects")) o.max_redirects = atoi(argv[++i]);
-        else if (!strcmp(a, "--chunks")) o.chunks = 1;
-        else if (!strcmp(a, "--pause")) o.pause = atof(argv[++i]);
-        else if (!strcmp(a, "--cancel-after")) o.cancel_after = atof(argv[++i]);
-        else if (!strcmp(a, "--free-client-after")) o.free_after = atof(argv[++i]);
+        if (!strcmp(a, "--cacert"))
+            o.cacert = argv[++i];
+        else if (!strcmp(a, "--no-verify"))
+            o.verify = 0;
+        else if (!strcmp(a, "--proxy"))
+            o.proxy = argv[++i];
+        else if (!strcmp(a, "--max-clients"))
+            max_clients = atoi(argv[++i]);
+        else if (!strcmp(a, "--sequential"))
+            o.sequential = 1;
+        else if (!strcmp(a, "--repeat"))
+            o.repeat = atoi(argv[++i]);
+        else if (!strcmp(a, "--connect-timeout"))
+            o.connect_timeout = atof(argv[++i]);
+        else if (!strcmp(a, "--timeout"))
+            o.timeout = atof(argv[++i]);
+        else if (!strcmp(a, "--max-body"))
+            o.max_body = atoll(argv[++i]);
+        else if (!strcmp(a, "--no-decompress"))
+            o.decompress = 0;
+        else if (!strcmp(a, "--expect-continue"))
+            o.expect = 1;
+        else if (!strcmp(a, "--header") && o.nheaders < 16)
+            o.headers[o.nheaders++] = argv[++i];
+        else if (!strcmp(a, "--method"))
+            o.method = argv[++i];
+        else if (!strcmp(a, "--data"))
+            o.data = argv[++i];
+        else if (!strcmp(a, "--stream-body"))
+            o.stream_body = argv[++i];
+        else if (!strcmp(a, "--max-redirects"))
+            o.max_redirects = atoi(argv[++i]);
+        else if (!strcmp(a, "--chunks"))
+            o.chunks = 1;
+        else if (!strcmp(a, "--pause"))
+            o.pause = atof(argv[++i]);
+        else if (!strcmp(a, "--cancel-after"))
+            o.cancel_after = atof(argv[++i]);
+        else if (!strcmp(a, "--free-client-after"))
+            o.free_after = atof(argv[++i]);
         else {
             fprintf(stderr, "bad option %s %s\n", a, v);
             return 2;

@@ -54,10 +54,14 @@ int main(int argc, char **argv) {
     const char *ca = NULL, *name = NULL, *alpn = NULL;
     int verify = 1;
     for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "--ca") && i + 1 < argc) ca = argv[++i];
-        else if (!strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
-        else if (!strcmp(argv[i], "--alpn") && i + 1 < argc) alpn = argv[++i];
-        else if (!strcmp(argv[i], "--no-verify")) verify = 0;
+        if (!strcmp(argv[i], "--ca") && i + 1 < argc)
+            ca = argv[++i];
+        else if (!strcmp(argv[i], "--name") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp(argv[i], "--alpn") && i + 1 < argc)
+            alpn = argv[++i];
+        else if (!strcmp(argv[i], "--no-verify"))
+            verify = 0;
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_tls_context *ctx = eddy_tls_context_new_client();

@@ -57,7 +57,8 @@ static void on_request(eddy_request *req, void *userdata) {
     if (plen == 4 && memcmp(path, "/big", 4) == 0) {
         static char block[65536];
         memset(block, 'x', sizeof block);
-        eddy_request_set_header(req, "Content-Type", EDDY_NTS, "application/octet-stream", EDDY_NTS);
+        eddy_request_set_header(req, "Content-Type", EDDY_NTS, "application/octet-stream",
+                                EDDY_NTS);
         for (size_t sent = 0; sent < g_big; sent += sizeof block) {
             size_t n = g_big - sent < sizeof block ? g_big - sent : sizeof block;
             eddy_request_write(req, block, n);
@@ -66,8 +67,8 @@ static void on_request(eddy_request *req, void *userdata) {
         return;
     }
     char body[512];
-    int n = snprintf(body, sizeof body, "scheme=%s path=%.*s\n", eddy_request_scheme(req), (int)plen,
-                     path);
+    int n = snprintf(body, sizeof body, "scheme=%s path=%.*s\n", eddy_request_scheme(req),
+                     (int)plen, path);
     eddy_request_write(req, body, (size_t)n);
     eddy_request_finish(req);
 }
@@ -88,14 +89,22 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--cert") && v) cert = argv[++i];
-        else if (!strcmp(a, "--key") && v) key = argv[++i];
-        else if (!strcmp(a, "--ca") && v) ca = argv[++i];
-        else if (!strcmp(a, "--mem")) mem = 1;
-        else if (!strcmp(a, "--no-tickets")) tickets = 0;
-        else if (!strcmp(a, "--tls13")) tls13 = 1;
-        else if (!strcmp(a, "--big") && v) g_big = (size_t)atol(argv[++i]);
-        else if (!strcmp(a, "--handshake-timeout") && v) hs_timeout = atof(argv[++i]);
+        if (!strcmp(a, "--cert") && v)
+            cert = argv[++i];
+        else if (!strcmp(a, "--key") && v)
+            key = argv[++i];
+        else if (!strcmp(a, "--ca") && v)
+            ca = argv[++i];
+        else if (!strcmp(a, "--mem"))
+            mem = 1;
+        else if (!strcmp(a, "--no-tickets"))
+            tickets = 0;
+        else if (!strcmp(a, "--tls13"))
+            tls13 = 1;
+        else if (!strcmp(a, "--big") && v)
+            g_big = (size_t)atol(argv[++i]);
+        else if (!strcmp(a, "--handshake-timeout") && v)
+            hs_timeout = atof(argv[++i]);
         else if (!strcmp(a, "--verify") && v) {
             i++;
             verify = !strcmp(v, "required") ? EDDY_TLS_VERIFY_REQUIRED : EDDY_TLS_VERIFY_OPTIONAL;

@@ -44,9 +44,20 @@ static void test_parse(void **) {
 
 static void test_reject(void **) {
     Url u;
-    const char *bad[] = {"", "example.com", "ftp://h/", "http://", "http:///p", "http://h:0/",
-                         "http://h:65536/", "http://h:12a/", "http://u:p@h/", "http://h/a b",
-                         "http://h/\r\nX: y", "http://[::1/", "http://[::1]x/", "http://a:b:c/",
+    const char *bad[] = {"",
+                         "example.com",
+                         "ftp://h/",
+                         "http://",
+                         "http:///p",
+                         "http://h:0/",
+                         "http://h:65536/",
+                         "http://h:12a/",
+                         "http://u:p@h/",
+                         "http://h/a b",
+                         "http://h/\r\nX: y",
+                         "http://[::1/",
+                         "http://[::1]x/",
+                         "http://a:b:c/",
                          "http://[127.0.0.1]/"};
     for (const char *s : bad) {
         if (parse_url(s, &u)) fail_msg("accepted %s", s);
