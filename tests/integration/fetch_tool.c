@@ -8,6 +8,7 @@
  *     --max-redirects N  --chunks (stream the body to a chunk callback)
  *     --pause S (between sequential fetches)  --cancel-after S (cancel every fetch in flight)
  *     --free-client-after S (eddy_client_free with fetches in flight)
+ *     --no-reuse (no idle connections kept: every fetch connects anew)
  *
  * Each line: {"url", "error", "status", "reason", "headers": [[n, v]...], "body_len",
  * "body" (first 2000 bytes), "effective_url", "redirects", "reused", "chunks", "saw_headers"}.
@@ -184,7 +185,7 @@ static void start_next(void) {
 }
 
 int main(int argc, char **argv) {
-    int i = 1, max_clients = 0;
+    int i = 1, max_clients = 0, no_reuse = 0;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(a, "--cacert"))
@@ -221,6 +222,8 @@ int main(int argc, char **argv) {
             o.max_redirects = atoi(argv[++i]);
         else if (!strcmp(a, "--chunks"))
             o.chunks = 1;
+        else if (!strcmp(a, "--no-reuse"))
+            no_reuse = 1;
         else if (!strcmp(a, "--pause"))
             o.pause = atof(argv[++i]);
         else if (!strcmp(a, "--cancel-after"))
@@ -240,6 +243,7 @@ int main(int argc, char **argv) {
     g_loop = eddy_loop_new();
     g_client = eddy_client_new(g_loop);
     if (max_clients > 0) eddy_client_set_max_clients(g_client, (size_t)max_clients);
+    if (no_reuse) eddy_client_set_max_idle_per_host(g_client, 0);
     eddy_tls_context *tls = eddy_tls_context_new_client();
     if (o.cacert && eddy_tls_context_load_ca_file(tls, o.cacert) != 0) return 3;
     if (!o.verify) eddy_tls_context_set_verify(tls, EDDY_TLS_VERIFY_NONE);

@@ -64,7 +64,13 @@ class Proc:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.err.seek(0)
+        self.log = self.err.read().decode(errors="replace")
         self.err.close()
+
+
+def srv_log(proc):
+    return proc.log
 
 
 def free_port():
@@ -375,6 +381,19 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(r["error"], "EDDY_ETLS")
         r = one("--no-verify", "https://localhost:%d/x" % self.tls.port)
         self.assertEqual(r["status"], 200)
+
+    def test_tls_session_resumed_on_new_connections(self):
+        srv = Proc([SERVER, "--cert", CERTS["server.crt"], "--key", CERTS["server.key"], "--debug"])
+        try:
+            url = "https://localhost:%d/r" % srv.port
+            results = fetch("--cacert", CERTS["ca.crt"], "--no-reuse", "--sequential", "--repeat", "3", url)
+            self.assertEqual([r["reused"] for r in results], [0, 0, 0])  # new TCP connections
+        finally:
+            srv.stop()
+        # The server's debug log tells full from resumed handshakes.
+        log = srv_log(srv)
+        self.assertEqual(log.count("server handshake done"), 3, log)
+        self.assertEqual(log.count("resumed)"), 2, log)
 
     def test_bad_certificates(self):
         selfsigned = Proc([SERVER, "--cert", CERTS["self.crt"], "--key", CERTS["self.key"]])

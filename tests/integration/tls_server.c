@@ -2,7 +2,7 @@
  *
  *   tls_server --cert C --key K [--mem] [--ca CA --verify optional|required]
  *              [--sni NAME,CERT,KEY]... [--handshake-timeout S] [--no-tickets] [--tls13]
- *              [--big N]
+ *              [--big N] [--debug]
  *
  * Prints "listening on 127.0.0.1:PORT" once ready; SIGTERM/SIGINT stop it (exit 0).
  * Every request is answered with "scheme=<scheme> path=<path>\n"; /big answers N bytes
@@ -101,6 +101,8 @@ int main(int argc, char **argv) {
             tickets = 0;
         else if (!strcmp(a, "--tls13"))
             tls13 = 1;
+        else if (!strcmp(a, "--debug"))
+            eddy_set_log_level(EDDY_LOG_DEBUG);
         else if (!strcmp(a, "--big") && v)
             g_big = (size_t)atol(argv[++i]);
         else if (!strcmp(a, "--handshake-timeout") && v)
