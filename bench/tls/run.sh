@@ -58,7 +58,8 @@ http {
   }
 }
 CONF
-taskset -c 0 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+taskset -c 0 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
 PIDS+=($!)
 sleep 1
 

@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
 
 FETCH = SERVER = API_SERVER = None
+# Debian puts nginx in /usr/sbin, which is not on every user's PATH.
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CERTS = None
 TMP = None
 
@@ -92,7 +94,7 @@ class Nginx:
                 f.write(NGINX_CONF % dict(dir=self.dir, root=root, port=self.port,
                                           tls_port=self.tls_port, api=api_port,
                                           crt=CERTS["server.crt"], key=CERTS["server.key"]))
-            p = subprocess.run(["nginx", "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")],
+            p = subprocess.run([NGINX, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")],
                                capture_output=True, timeout=20)
             if p.returncode == 0:
                 self.pidfile = os.path.join(self.dir, "nginx.pid")
@@ -513,8 +515,8 @@ if __name__ == "__main__":
     ap.add_argument("--api-server", required=True)
     args, rest = ap.parse_known_args()
     FETCH, SERVER, API_SERVER = args.fetch, args.server, args.api_server
-    if not shutil.which("nginx"):
-        print("nginx not installed")
+    if not os.access(NGINX, os.X_OK):
+        print("nginx not installed (scripts/deps/tls.txt: nginx-light)")
         sys.exit(1)
     with tempfile.TemporaryDirectory() as d:
         TMP = d
