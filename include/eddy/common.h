@@ -57,7 +57,9 @@ typedef enum eddy_error {
     EDDY_EIO = -16,         /* another system error; the log line names errno */
     EDDY_EACCES = -17,      /* permission denied */
     EDDY_ECANCELED = -18,   /* the operation was cancelled */
-    EDDY_EPROTO = -19       /* the peer broke the protocol */
+    EDDY_EPROTO = -19,      /* the peer broke the protocol */
+    EDDY_ETLS = -20,        /* TLS handshake failed (e.g. certificate verification) */
+    EDDY_ERESOLVE = -21     /* a host name could not be resolved */
 } eddy_error;
 
 /* A function that releases userdata handed to eddy. */

@@ -15,5 +15,7 @@
 #include "net.h"
 #include "http.h"
 #include "web.h"
+#include "tls.h"
+#include "client.h"
 
 #endif /* EDDY_EDDY_H */

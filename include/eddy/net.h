@@ -71,9 +71,10 @@ typedef void (*eddy_connect_fn)(eddy_loop *loop, eddy_stream *stream, int error,
 
 /* Connects to `host`:`port` without blocking the loop and calls `cb` exactly once, never before
  * this function returns. `host` may be a numeric IPv4/IPv6 address or a name; names are looked
- * up with the system resolver (this may block briefly; asynchronous lookup comes with the HTTP
- * client). Every address is tried in turn. `timeout` (seconds, <= 0 for none) bounds the whole
- * attempt. Userdata is released after `cb` ran, or when the loop is freed first.
+ * up with the system resolver on a worker thread (the loop never blocks; a name that does not
+ * resolve gives EDDY_ERESOLVE). Every address is tried in turn. `timeout` (seconds, <= 0 for
+ * none) bounds the whole attempt. Userdata is released after `cb` ran, or when the loop is
+ * freed first.
  * Returns 0 or EDDY_EINVAL / EDDY_ENOMEM (then `cb` is never called and the caller keeps
  * userdata). */
 EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double timeout,

@@ -19,7 +19,9 @@ struct Request::FlushWaiter {
     eddy_request_flush_fn cb;
 };
 
-Request::Request(Connection *c, Server *s) : conn(c), server(s) {}
+Request::Request(Connection *c, Server *s) : conn(c), server(s) {
+    if (c && c->stream() && c->stream()->is_tls()) scheme = "https";
+}
 
 Request::~Request() {
     if (pending_) evbuffer_free(pending_);

@@ -12,6 +12,8 @@
 #include "net/address.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
+#include "tls/context.hpp"
+#include "tls/tls_stream.hpp"
 #include "util/log.hpp"
 
 namespace eddy::http {
@@ -39,6 +41,13 @@ Server::~Server() {
     if (done_free_) done_free_(done_userdata_);
     if (access_free_) access_free_(access_userdata_);
     if (free_userdata_) free_userdata_(userdata_);
+    if (tls_) tls_->unref();
+}
+
+void Server::set_tls(tls::Context *ctx) {
+    if (ctx) ctx->ref();
+    if (tls_) tls_->unref();
+    tls_ = ctx;
 }
 
 void Server::on_loop_free() {
@@ -53,7 +62,7 @@ void Server::on_loop_free() {
     }
     connection_count_ = 0;
     shutting_down_ = false;
-    delete this;
+    delete this;  // the destructor releases the TLS context
 }
 
 Listener *Server::ensure_listener() {
@@ -95,7 +104,7 @@ void Server::on_accept(Listener *, int fd, const sockaddr *peer, socklen_t, void
 }
 
 int Server::add_connection(int fd, const std::string &peer_ip, int peer_port) {
-    Stream *stream = Stream::create(loop_, fd);
+    Stream *stream = tls_ ? tls::TlsStream::create_server(loop_, fd, tls_) : Stream::create(loop_, fd);
     if (!stream) return EDDY_ENOMEM;
     Connection *conn = new (std::nothrow) Connection(this, stream, peer_ip, peer_port);
     if (!conn) {

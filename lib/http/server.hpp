@@ -14,6 +14,9 @@
 
 namespace eddy {
 class Listener;
+namespace tls {
+class Context;
+}
 }
 
 namespace eddy::http {
@@ -58,6 +61,8 @@ public:
     int add_listening_fd(int fd);
     int add_connection(int fd, const std::string &peer_ip, int peer_port);
     int port() const;
+    // HTTPS for connections accepted from now on (takes a reference; nullptr: plain HTTP).
+    void set_tls(tls::Context *ctx);
     size_t connection_count() const { return connection_count_; }
     int shutdown(eddy_server_done_fn done, void *userdata, eddy_free_fn free_userdata);
     bool shutting_down() const { return shutting_down_; }
@@ -89,6 +94,7 @@ private:
     void *userdata_ = nullptr;
     eddy_free_fn free_userdata_ = nullptr;
     Listener *listener_ = nullptr;
+    tls::Context *tls_ = nullptr;
     Connection *connections_ = nullptr;
     size_t connection_count_ = 0;
 

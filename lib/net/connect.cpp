@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 
+#include "net/resolver.hpp"
 #include "stream/stream.hpp"
 #include "util/errors.hpp"
 
@@ -25,38 +26,41 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
     c->timeout_.fire = on_timeout;
     c->timeout_.owner = c;
 
-    addrinfo hints = {};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    char service[8];
-    snprintf(service, sizeof service, "%d", port);
-    addrinfo *res = nullptr;
-    if (getaddrinfo(host, service, &hints, &res) == 0) {
-        try {
-            for (addrinfo *ai = res; ai; ai = ai->ai_next) {
-                if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-                sockaddr_storage ss = {};
-                memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-                c->addrs_.push_back(ss);
-                c->addr_lens_.push_back(ai->ai_addrlen);
-            }
-        } catch (...) {
-            freeaddrinfo(res);
+    ResolvedAddresses numeric;
+    if (resolve_numeric(host, port, &numeric)) {
+        c->addrs_ = std::move(numeric.addrs);
+        c->addr_lens_ = std::move(numeric.lens);
+    } else {
+        // A name: looked up on a worker thread; the attempt starts when the answer arrives.
+        c->resolving_ = resolve_start(loop, host, port, on_resolved, c);
+        if (!c->resolving_) {
             delete c;
             return EDDY_ENOMEM;
         }
-        freeaddrinfo(res);
     }
     loop->add_resource(c);
     if (timeout > 0) loop->timer_start(&c->timeout_, Loop::now() + timeout);
+    if (c->resolving_) return 0;
     // Start on the next iteration so `done` never runs inside this call.
     c->start_pending_ = true;
     loop->post(on_start, c);
     return 0;
 }
 
+void Connector::on_resolved(void *owner, ResolvedAddresses &result) {
+    Connector *c = static_cast<Connector *>(owner);
+    c->resolving_ = nullptr;
+    if (result.error) {
+        c->finish(nullptr, result.error);
+        return;
+    }
+    c->addrs_ = std::move(result.addrs);
+    c->addr_lens_ = std::move(result.lens);
+    c->try_next();
+}
+
 Connector::~Connector() {
+    if (resolving_) resolve_cancel(resolving_);
     loop_->remove_resource(this);
     loop_->timer_stop(&timeout_);
     if (ev_added_) event_del(&ev_);

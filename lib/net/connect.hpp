@@ -1,5 +1,6 @@
 // Connector: an asynchronous TCP connect with a timeout, trying each resolved address in turn
-// (Tornado's TCPClient, without happy-eyeballs staggering yet).
+// (Tornado's TCPClient, without happy-eyeballs staggering yet). Names are resolved
+// asynchronously (net/resolver.hpp).
 #pragma once
 
 #include <sys/socket.h>
@@ -12,6 +13,8 @@
 namespace eddy {
 
 class Stream;
+class Resolution;
+struct ResolvedAddresses;
 
 class Connector : public LoopResource {
 public:
@@ -32,6 +35,7 @@ private:
     static void on_writable(evutil_socket_t fd, short what, void *arg);
     static void on_timeout(TimerNode *node);
     static void on_start(void *arg);
+    static void on_resolved(void *owner, ResolvedAddresses &result);
 
     Loop *loop_;
     std::vector<sockaddr_storage> addrs_;
@@ -47,6 +51,7 @@ private:
     void (*release_)(void *) = nullptr;
     bool finished_ = false;
     bool start_pending_ = false;
+    Resolution *resolving_ = nullptr;  // a name lookup in flight
 };
 
 }  // namespace eddy

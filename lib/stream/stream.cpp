@@ -96,7 +96,7 @@ void Stream::set_write_interest(bool on) {
 
 void Stream::apply_interest() {
     short want = static_cast<short>((reading_socket_ ? EV_READ : 0) | (writing_socket_ ? EV_WRITE : 0));
-    if (closed_) want = 0;
+    want = closed_ ? 0 : transport_interest(want);
     if (want == io_flags_) return;
     if (io_flags_) event_del(&io_ev_);
     io_flags_ = want;
@@ -107,9 +107,12 @@ void Stream::apply_interest() {
 }
 
 void Stream::on_io_event(evutil_socket_t, short what, void *arg) {
-    Stream *s = static_cast<Stream *>(arg);
-    if (what & EV_WRITE) s->flush();
-    if ((what & EV_READ) && !s->closed_ && s->reading_socket_) s->read_ready();
+    static_cast<Stream *>(arg)->on_io(what);
+}
+
+void Stream::on_io(short what) {
+    if (what & EV_WRITE) flush();
+    if ((what & EV_READ) && !closed_ && reading_socket_) read_ready();
 }
 
 // ---- transport -------------------------------------------------------------------------------
@@ -541,6 +544,7 @@ void Stream::after_write_progress() {
         }
         // Half-close and keep reading (discarding) for a while, so that input still in flight
         // does not make the kernel answer with a reset that destroys our last response.
+        transport_closing();
         shutdown(fd_, SHUT_WR);
         lingering_ = true;
         eof_ = false;
@@ -599,8 +603,25 @@ void Stream::close(int error) {
     loop_->undefer(&flush_task_);
     loop_->undefer(&read_task_);
     loop_->timer_stop(&linger_timer_);
+    if (!lingering_) transport_closing();
     ::close(fd_);
     loop_->post(run_close, this);
+}
+
+int Stream::take_fd() {
+    if (closed_ || in_len() > 0 || out_len() > 0 || !files_.empty()) return -1;
+    int fd = fd_;
+    close_cb_ = nullptr;
+    closed_ = true;
+    if (io_flags_) event_del(&io_ev_);
+    io_flags_ = 0;
+    reading_socket_ = writing_socket_ = false;
+    loop_->undefer(&flush_task_);
+    loop_->undefer(&read_task_);
+    loop_->timer_stop(&linger_timer_);
+    fd_ = -1;
+    loop_->post(run_close, this);  // fails pending write callbacks, then deletes
+    return fd;
 }
 
 void Stream::close_after_flush(double linger) {

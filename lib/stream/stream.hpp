@@ -84,6 +84,13 @@ public:
 
     void on_loop_free() override;
 
+    // True for the TLS variant (the HTTP server reports `https` then).
+    bool is_tls() const { return tls_; }
+    // Hands the socket to a new owner (e.g. to start TLS on it after a proxy's CONNECT): the
+    // stream forgets the fd and frees itself later without calling its close callback.
+    // Returns the fd, or -1 when closed or when bytes are still buffered either way.
+    int take_fd();
+
 protected:
     Stream(Loop *loop, int fd);
     ~Stream() override;
@@ -96,6 +103,23 @@ protected:
     virtual ssize_t transport_write(evbuffer *out, size_t limit);
     // Sends up to `len` bytes of a file from `*offset` (advancing it); returns bytes, or -1.
     virtual ssize_t transport_sendfile(int file_fd, off_t *offset, size_t len);
+    // Socket readiness (`what` = EV_READ/EV_WRITE); the default flushes and reads.
+    virtual void on_io(short what);
+    // The libevent interest to register for what the stream wants (`want`); a TLS stream
+    // substitutes what its handshake or a renegotiation needs.
+    virtual short transport_interest(short want) { return want; }
+    // Called once before the socket is closed or half-closed (TLS sends close_notify here).
+    virtual void transport_closing() {}
+
+    void read_ready();
+    void flush();
+    void apply_interest();
+    bool wants_socket_read() const { return reading_socket_ && !closed_; }
+    bool has_output() const { return out_len() > 0 || !files_.empty(); }
+
+    Loop *loop_;
+    int fd_;
+    bool tls_ = false;
 
 private:
     enum class ReadKind : uint8_t { none, until, bytes, until_close, some };
@@ -111,11 +135,8 @@ private:
     evbuffer *in_buf();  // the input buffer, created on first need (nullptr: out of memory)
     void update_read_interest();
     void set_write_interest(bool on);
-    void apply_interest();
-    void read_ready();
     void deliver_direct(const char *buf, size_t n);
     void schedule_flush() { loop_->defer(&flush_task_); }
-    void flush();
     void process_reads();
     // Tries to satisfy the pending read from the buffer; returns true if a callback ran.
     bool try_deliver();
@@ -131,8 +152,6 @@ private:
     static void run_close(void *arg);
     static void on_linger_timeout(TimerNode *node);
 
-    Loop *loop_;
-    int fd_;
     // The input buffer only holds bytes a consumer did not take yet, so it is created lazily:
     // most idle connections never need one (memory per idle connection matters).
     evbuffer *in_ = nullptr;

@@ -57,6 +57,8 @@ EDDY_API const char *eddy_strerror(int code) {
     case EDDY_EACCES: return "permission denied";
     case EDDY_ECANCELED: return "operation cancelled";
     case EDDY_EPROTO: return "protocol error";
+    case EDDY_ETLS: return "TLS handshake or certificate verification failed";
+    case EDDY_ERESOLVE: return "host name could not be resolved";
     default: return "unknown error";
     }
 }
@@ -83,6 +85,8 @@ EDDY_API const char *eddy_err_name(int code) {
     case EDDY_EACCES: return "EDDY_EACCES";
     case EDDY_ECANCELED: return "EDDY_ECANCELED";
     case EDDY_EPROTO: return "EDDY_EPROTO";
+    case EDDY_ETLS: return "EDDY_ETLS";
+    case EDDY_ERESOLVE: return "EDDY_ERESOLVE";
     default: return "EDDY_EUNKNOWN";
     }
 }

@@ -620,7 +620,7 @@ static void test_connect_refused(void **state) {
     /* A name that does not resolve. */
     start_connect(loop, &c, "no-such-host.invalid", port, 5.0);
     assert_int_equal(run_until_count(loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
-    assert_int_equal(c.error, EDDY_EADDRNOTAVAIL);
+    assert_int_equal(c.error, EDDY_ERESOLVE);
     assert_int_equal(c.frees, 1);
 
     /* Bad arguments: cb never called, userdata not released. */

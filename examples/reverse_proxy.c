@@ -1,0 +1,186 @@
+/* reverse_proxy: a small reverse proxy built from eddy's HTTP server and HTTP client.
+ *
+ *   reverse_proxy --upstream http://127.0.0.1:8080 [--port N] [--cert C --key K]
+ *                 [--upstream-ca CA]
+ *
+ * Every request goes to the upstream with the same method, path, query, headers (minus the
+ * hop-by-hop ones) and body, plus X-Forwarded-For / X-Forwarded-Proto. The response streams
+ * back as it arrives (status, headers, body chunks). An upstream that cannot be reached gives
+ * 502, one that is too slow 504. With --cert/--key the proxy itself serves HTTPS.
+ * Prints "listening on 127.0.0.1:PORT" when ready; SIGINT/SIGTERM stop it.
+ */
+#include <eddy/eddy.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *g_upstream;
+static eddy_client *g_client;
+
+/* One request in flight: the downstream request and the upstream fetch. */
+typedef struct {
+    eddy_request *req;
+    eddy_fetch *fetch;
+    int started_response;
+} exchange;
+
+static int hop_by_hop(const char *name) {
+    static const char *const names[] = {"Connection",          "Keep-Alive", "Proxy-Connection",
+                                        "Proxy-Authorization", "TE",         "Trailer",
+                                        "Transfer-Encoding",   "Upgrade",    "Host",
+                                        "Content-Length",      "Expect",     NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcasecmp(name, names[i]) == 0) return 1;
+    return 0;
+}
+
+static void on_upstream_headers(eddy_fetch *f, void *userdata) {
+    exchange *x = userdata;
+    x->started_response = 1;
+    size_t rlen;
+    const char *reason = eddy_fetch_response_reason(f, &rlen);
+    eddy_request_set_status(x->req, eddy_fetch_response_status(f), reason, rlen);
+    for (size_t i = 0; i < eddy_fetch_response_header_count(f); i++) {
+        const char *name, *value;
+        size_t nl, vl;
+        eddy_fetch_response_header_at(f, i, &name, &nl, &value, &vl);
+        if (hop_by_hop(name) || strcasecmp(name, "Date") == 0 || strcasecmp(name, "Server") == 0)
+            continue;
+        eddy_request_add_header(x->req, name, nl, value, vl);
+    }
+}
+
+static void on_upstream_chunk(eddy_fetch *f, const char *data, size_t len, void *userdata) {
+    (void)f;
+    exchange *x = userdata;
+    eddy_request_write(x->req, data, len);
+    eddy_request_flush(x->req, NULL);
+}
+
+static void on_upstream_done(eddy_fetch *f, int error, void *userdata) {
+    (void)f;
+    exchange *x = userdata;
+    if (error && !x->started_response) {
+        int status = error == EDDY_ETIMEDOUT ? 504 : 502;
+        char body[128];
+        int n = snprintf(body, sizeof body, "upstream error: %s\n", eddy_strerror(error));
+        eddy_request_set_status(x->req, status, NULL, 0);
+        eddy_request_set_header(x->req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
+        eddy_request_write(x->req, body, (size_t)n);
+    }
+    /* A response cut short upstream: finishing closes the connection when the framing cannot
+     * be completed (the server knows what it promised). */
+    eddy_request_set_userdata(x->req, NULL, NULL);
+    eddy_request_finish(x->req);
+    free(x);
+}
+
+static void on_downstream_closed(eddy_request *req, void *userdata) {
+    (void)req;
+    exchange *x = userdata;
+    if (x) eddy_fetch_cancel(x->fetch); /* done still runs and finishes the request */
+}
+
+static void on_request(eddy_request *req, void *userdata) {
+    (void)userdata;
+    size_t ulen, mlen;
+    const char *uri = eddy_request_uri(req, &ulen);
+    const char *method = eddy_request_method(req, &mlen);
+    char url[4096], m[32];
+    snprintf(url, sizeof url, "%s%.*s", g_upstream, (int)ulen, uri);
+    snprintf(m, sizeof m, "%.*s", (int)mlen, method);
+    exchange *x = calloc(1, sizeof *x);
+    eddy_fetch *f = x ? eddy_fetch_new(g_client, m, url) : NULL;
+    if (!f) {
+        free(x);
+        eddy_request_set_status(req, 500, NULL, 0);
+        eddy_request_finish(req);
+        return;
+    }
+    x->req = req;
+    x->fetch = f;
+    for (size_t i = 0; i < eddy_request_header_count(req); i++) {
+        const char *name, *value;
+        size_t nl, vl;
+        eddy_request_header_at(req, i, &name, &nl, &value, &vl);
+        if (!hop_by_hop(name)) eddy_fetch_add_header(f, name, nl, value, vl);
+    }
+    eddy_fetch_add_header(f, "X-Forwarded-For", EDDY_NTS, eddy_request_remote_ip(req), EDDY_NTS);
+    eddy_fetch_add_header(f, "X-Forwarded-Proto", EDDY_NTS, eddy_request_scheme(req), EDDY_NTS);
+    size_t blen;
+    const char *body = eddy_request_body(req, &blen);
+    if (blen) eddy_fetch_set_body(f, body, blen);
+    eddy_fetch_set_decompress(f, 0); /* pass encodings through untouched */
+    eddy_fetch_set_max_redirects(f, 0);
+    eddy_fetch_set_callbacks(f, on_upstream_headers, on_upstream_chunk);
+    eddy_request_set_userdata(req, x, NULL);
+    eddy_request_set_close_callback(req, on_downstream_closed);
+    if (eddy_fetch_start(f, on_upstream_done, x, NULL) != 0) {
+        eddy_fetch_free(f);
+        free(x);
+        eddy_request_set_userdata(req, NULL, NULL);
+        eddy_request_set_status(req, 400, NULL, 0);
+        eddy_request_finish(req);
+    }
+}
+
+static void on_signal(eddy_signal *sig, int signum, void *userdata) {
+    (void)sig;
+    (void)signum;
+    eddy_loop_stop((eddy_loop *)userdata);
+}
+
+int main(int argc, char **argv) {
+    const char *cert = NULL, *key = NULL, *upstream_ca = NULL;
+    int port = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--upstream"))
+            g_upstream = argv[i + 1];
+        else if (!strcmp(argv[i], "--port"))
+            port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--cert"))
+            cert = argv[i + 1];
+        else if (!strcmp(argv[i], "--key"))
+            key = argv[i + 1];
+        else if (!strcmp(argv[i], "--upstream-ca"))
+            upstream_ca = argv[i + 1];
+    }
+    if (!g_upstream) {
+        fprintf(stderr, "usage: %s --upstream URL [--port N] [--cert C --key K]\n", argv[0]);
+        return 2;
+    }
+    eddy_loop *loop = eddy_loop_new();
+    g_client = eddy_client_new(loop);
+    if (upstream_ca) {
+        eddy_tls_context *ctx = eddy_tls_context_new_client();
+        if (eddy_tls_context_load_ca_file(ctx, upstream_ca) != 0) return 1;
+        eddy_client_set_tls(g_client, ctx);
+        eddy_tls_context_free(ctx);
+    }
+    eddy_server *server = eddy_server_new(loop, on_request, NULL, NULL);
+    if (cert && key) {
+        eddy_tls_context *ctx = eddy_tls_context_new_server();
+        if (eddy_tls_context_load_cert_file(ctx, cert, key) != 0 ||
+            eddy_server_set_tls(server, ctx) != 0)
+            return 1;
+        eddy_tls_context_free(ctx);
+    }
+    int rc = eddy_server_listen(server, "127.0.0.1", port, 0);
+    if (rc != 0) {
+        fprintf(stderr, "listen: %s\n", eddy_strerror(rc));
+        return 1;
+    }
+    printf("listening on 127.0.0.1:%d\n", eddy_server_port(server));
+    fflush(stdout);
+    eddy_signal *s1 = eddy_signal_new(loop, SIGINT, on_signal, loop, NULL);
+    eddy_signal *s2 = eddy_signal_new(loop, SIGTERM, on_signal, loop, NULL);
+    eddy_loop_run(loop);
+    eddy_signal_free(s1);
+    eddy_signal_free(s2);
+    eddy_client_free(g_client); /* finishes requests still waiting for the upstream */
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+    return 0;
+}

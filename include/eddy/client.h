@@ -1,0 +1,194 @@
+/* eddy — the asynchronous HTTP client (Tornado's AsyncHTTPClient), run from inside a loop.
+ *
+ * A client keeps a keep-alive connection pool per origin (scheme, host, port) and runs at most
+ * `max_clients` requests at a time; further requests wait in a queue. A request (eddy_fetch) is
+ * made with eddy_fetch_new(), configured with setters, and started with eddy_fetch_start();
+ * from then on eddy owns it and calls its callbacks on the loop's thread:
+ *   headers  once the final response's head arrived (optional),
+ *   chunk    for each piece of the (decoded) body (optional: when set, the body is not kept),
+ *   done     exactly once, with 0 or an error code; the handle is freed after `done` returns.
+ * Inside callbacks the eddy_fetch_response_* getters read the response.
+ *
+ * Supported: http and https URLs (IPv4, IPv6 in brackets, names resolved without blocking),
+ * request bodies from memory or streamed, chunked / Content-Length / close-delimited responses,
+ * gzip decoding, redirects (at most 5 by default; 303, and 301/302 after POST, become GET;
+ * Authorization and Cookie are dropped when the redirect changes origin), Expect:
+ * 100-continue, connect and request timeouts, certificate verification (on by default), an HTTP
+ * proxy (CONNECT for https).
+ *
+ * Errors reported to `done`: EDDY_ERESOLVE (name not found), EDDY_ECONNREFUSED and other
+ * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake or certificate verification failed),
+ * EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO (malformed response),
+ * EDDY_EOF (the connection closed before the response was complete), EDDY_ECANCELED
+ * (eddy_fetch_cancel, or the client was freed), EDDY_EBUSY (queue full), EDDY_EINVAL (bad URL).
+ *
+ * Thread: everything runs on the loop's thread.
+ */
+#ifndef EDDY_CLIENT_H
+#define EDDY_CLIENT_H
+
+#include "tls.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_client eddy_client;
+typedef struct eddy_fetch eddy_fetch;
+
+/* The response head arrived (status and headers readable). */
+typedef void (*eddy_fetch_headers_fn)(eddy_fetch *fetch, void *userdata);
+/* A piece of the response body, decoded (gzip) when decoding is on; valid during the call. */
+typedef void (*eddy_fetch_chunk_fn)(eddy_fetch *fetch, const char *data, size_t len,
+                                    void *userdata);
+/* The request ended: `error` is 0 (a response arrived, whatever its status) or an EDDY_E* code. */
+typedef void (*eddy_fetch_done_fn)(eddy_fetch *fetch, int error, void *userdata);
+
+/* ==== client ================================================================================ */
+
+/* Creates a client on `loop`. Returns NULL on bad arguments or out of memory. */
+EDDY_API eddy_client *eddy_client_new(eddy_loop *loop);
+
+/* Frees the client: requests in flight or queued end with EDDY_ECANCELED (their `done` runs
+ * before this returns), pooled connections close. NULL is ignored. */
+EDDY_API void eddy_client_free(eddy_client *client);
+
+/* At most `n` requests run at once (default 10); the rest wait in the queue. `n` >= 1.
+ * Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_client_set_max_clients(eddy_client *client, size_t n);
+
+/* At most `n` requests wait in the queue (default 1000); more end with EDDY_EBUSY.
+ * Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_client_set_max_queue(eddy_client *client, size_t n);
+
+/* At most `n` idle keep-alive connections are kept per origin (default 4; 0 disables reuse).
+ * Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_client_set_max_idle_per_host(eddy_client *client, size_t n);
+
+/* Seconds an idle pooled connection is kept (default 60). Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_client_set_idle_timeout(eddy_client *client, double seconds);
+
+/* Uses `ctx` (a client context; the client keeps a reference) for https. Default: a context
+ * that verifies certificates against the system's CAs and the host name. Returns 0 or
+ * EDDY_EINVAL (NULL or a server context). */
+EDDY_API int eddy_client_set_tls(eddy_client *client, eddy_tls_context *ctx);
+
+/* Sends every request through the HTTP proxy at `host`:`port` (http: absolute URIs; https: a
+ * CONNECT tunnel, then TLS with the origin). NULL host removes the proxy.
+ * Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
+EDDY_API int eddy_client_set_proxy(eddy_client *client, const char *host, int port);
+
+/* Returns the number of idle pooled connections (all origins). */
+EDDY_API size_t eddy_client_idle_count(const eddy_client *client);
+
+/* ==== requests ============================================================================== */
+
+/* Makes a request for `method` ("GET", "POST", ...) and `url` ("http://host[:port]/path?q",
+ * "https://[::1]:8443/"). The URL is checked by eddy_fetch_start(). The handle is yours until
+ * started (free it with eddy_fetch_free() if you do not start it).
+ * Returns NULL on bad arguments or out of memory. */
+EDDY_API eddy_fetch *eddy_fetch_new(eddy_client *client, const char *method, const char *url);
+
+/* Frees a request that was never started. Started requests are freed by eddy after `done`. */
+EDDY_API void eddy_fetch_free(eddy_fetch *fetch);
+
+/* Adds a request header (copied; EDDY_NTS lengths allowed). Host, Content-Length and
+ * Transfer-Encoding are set by eddy. Returns 0, EDDY_EINVAL (CR/LF or bad name), EDDY_ESTATE
+ * (already started) or EDDY_ENOMEM. */
+EDDY_API int eddy_fetch_add_header(eddy_fetch *fetch, const char *name, size_t name_len,
+                                   const char *value, size_t value_len);
+
+/* Sets the request body (copied). Returns 0, EDDY_EINVAL, EDDY_ESTATE or EDDY_ENOMEM. */
+EDDY_API int eddy_fetch_set_body(eddy_fetch *fetch, const void *data, size_t len);
+
+/* Announces a streamed body: `length` bytes (or -1: unknown, sent chunked) given later with
+ * eddy_fetch_write_body() and ended with eddy_fetch_end_body(). Redirects that would resend
+ * the body are not followed. Returns 0, EDDY_EINVAL or EDDY_ESTATE. */
+EDDY_API int eddy_fetch_set_body_stream(eddy_fetch *fetch, int64_t length);
+
+/* Appends to a streamed body (copied; buffered until the connection is ready). May be called
+ * before or after eddy_fetch_start(), never after eddy_fetch_end_body().
+ * Returns 0, EDDY_EINVAL, EDDY_ESTATE, EDDY_ETOOBIG (more than the announced length) or
+ * EDDY_ENOMEM. */
+EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t len);
+
+/* Ends a streamed body. Returns 0, EDDY_ESTATE, or EDDY_EINVAL when fewer bytes than the
+ * announced length were written. */
+EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch);
+
+/* Seconds to get a connection (queue wait, name lookup, connect, TLS handshake); default 20,
+ * <= 0 for none. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_fetch_set_connect_timeout(eddy_fetch *fetch, double seconds);
+
+/* Seconds for the whole request from eddy_fetch_start() to the end of the response; default
+ * 20, <= 0 for none. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_fetch_set_request_timeout(eddy_fetch *fetch, double seconds);
+
+/* Follows at most `max` redirects (default 5; 0: none). After `max` the last redirect response
+ * is delivered as it is. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_fetch_set_max_redirects(eddy_fetch *fetch, int max);
+
+/* Largest response body accepted, after decoding (default 100 MiB); more ends the request with
+ * EDDY_ETOOBIG. Also bounds the response head (64 KiB). Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_fetch_set_max_body_size(eddy_fetch *fetch, size_t bytes);
+
+/* Non-zero (default): ask for gzip and decode it. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_fetch_set_decompress(eddy_fetch *fetch, int on);
+
+/* Non-zero: send "Expect: 100-continue" and the body only after the server's 100 (or after one
+ * second without an answer). Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_fetch_set_expect_continue(eddy_fetch *fetch, int on);
+
+/* Sets the optional headers and chunk callbacks (NULL: none). Returns 0 or EDDY_ESTATE. */
+EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn on_headers,
+                                      eddy_fetch_chunk_fn on_chunk);
+
+/* Starts the request. `done` is called exactly once, never inside this call; the userdata is
+ * shared by all the request's callbacks and released after `done`.
+ * Returns 0, or EDDY_EINVAL / EDDY_ESTATE (then nothing is called, the handle stays yours
+ * and the caller keeps userdata). */
+EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *userdata,
+                              eddy_free_fn free_userdata);
+
+/* Cancels a started request: `done` runs with EDDY_ECANCELED on the next loop iteration unless
+ * it already ran or is running. Returns 0 or EDDY_ESTATE (not started or already done). */
+EDDY_API int eddy_fetch_cancel(eddy_fetch *fetch);
+
+/* ---- the response (valid in callbacks) ---------------------------------------------------- */
+
+/* Returns the response status (0 when none arrived). */
+EDDY_API int eddy_fetch_response_status(const eddy_fetch *fetch);
+
+/* Returns the reason phrase (NUL-terminated; "" when none), its length in *len if not NULL. */
+EDDY_API const char *eddy_fetch_response_reason(const eddy_fetch *fetch, size_t *len);
+
+/* Returns the first value of response header `name` (case-insensitive, NUL-terminated) or NULL;
+ * its length in *len if not NULL. */
+EDDY_API const char *eddy_fetch_response_header(const eddy_fetch *fetch, const char *name,
+                                                size_t *len);
+
+/* Returns the number of response header lines. */
+EDDY_API size_t eddy_fetch_response_header_count(const eddy_fetch *fetch);
+
+/* Reads response header line `index` (name and value NUL-terminated; lengths optional).
+ * Returns 0 or EDDY_ENOENT. */
+EDDY_API int eddy_fetch_response_header_at(const eddy_fetch *fetch, size_t index, const char **name,
+                                           size_t *name_len, const char **value, size_t *value_len);
+
+/* Returns the body collected so far (empty when a chunk callback is set); its length in *len. */
+EDDY_API const char *eddy_fetch_response_body(const eddy_fetch *fetch, size_t *len);
+
+/* Returns the URL of the last request made (after redirects), NUL-terminated. */
+EDDY_API const char *eddy_fetch_effective_url(const eddy_fetch *fetch, size_t *len);
+
+/* Returns how many redirects were followed. */
+EDDY_API int eddy_fetch_redirect_count(const eddy_fetch *fetch);
+
+/* Returns 1 when the last request went over a pooled (reused) connection, else 0. */
+EDDY_API int eddy_fetch_connection_reused(const eddy_fetch *fetch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDDY_CLIENT_H */

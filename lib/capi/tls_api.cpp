@@ -1,0 +1,169 @@
+// extern "C" shims for eddy/tls.h.
+#include <unistd.h>
+
+#include <new>
+#include <string>
+
+#include "eddy/tls.h"
+#include "http/server.hpp"
+#include "net/connect.hpp"
+#include "stream/stream.hpp"
+#include "tls/context.hpp"
+#include "tls/tls_stream.hpp"
+#include "util/log.hpp"
+
+using eddy::tls::Context;
+
+namespace {
+
+Context *Ctx(eddy_tls_context *c) { return Context::from_c(c); }
+
+struct TlsConnectRequest {
+    eddy_loop *loop;
+    Context *ctx;
+    std::string server_name;
+    std::string session_key;
+    eddy_connect_fn cb;
+    void *userdata;
+    eddy_free_fn free_userdata;
+};
+
+void release_tls_connect(void *arg) {
+    TlsConnectRequest *req = static_cast<TlsConnectRequest *>(arg);
+    if (req->free_userdata) req->free_userdata(req->userdata);
+    req->ctx->unref();
+    delete req;
+}
+
+void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *arg) {
+    TlsConnectRequest *req = static_cast<TlsConnectRequest *>(arg);
+    eddy::Stream *out = nullptr;
+    if (stream) {
+        int fd = stream->take_fd();
+        out = eddy::tls::TlsStream::create_client(eddy::Loop::from_c(req->loop), fd, req->ctx,
+                                                  req->server_name, req->session_key);
+        if (!out) {
+            ::close(fd);
+            error = EDDY_ENOMEM;
+        }
+    }
+    req->cb(req->loop, reinterpret_cast<eddy_stream *>(out), error, req->userdata);
+    release_tls_connect(req);
+}
+
+}  // namespace
+
+extern "C" {
+
+EDDY_API eddy_tls_context *eddy_tls_context_new_server(void) {
+    Context *c = Context::create(true);
+    return c ? c->as_c() : nullptr;
+}
+
+EDDY_API eddy_tls_context *eddy_tls_context_new_client(void) {
+    Context *c = Context::create(false);
+    return c ? c->as_c() : nullptr;
+}
+
+EDDY_API void eddy_tls_context_free(eddy_tls_context *ctx) {
+    if (ctx) Ctx(ctx)->unref();
+}
+
+EDDY_API int eddy_tls_context_load_cert_file(eddy_tls_context *ctx, const char *cert_path,
+                                             const char *key_path) {
+    return ctx ? Ctx(ctx)->load_cert_file(cert_path, key_path) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_tls_context_load_cert_mem(eddy_tls_context *ctx, const char *cert_pem,
+                                            size_t cert_len, const char *key_pem, size_t key_len) {
+    return ctx ? Ctx(ctx)->load_cert_mem(cert_pem, cert_len, key_pem, key_len) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_tls_context_load_ca_file(eddy_tls_context *ctx, const char *path) {
+    return ctx ? Ctx(ctx)->load_ca_file(path) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_tls_context_load_ca_mem(eddy_tls_context *ctx, const char *pem, size_t len) {
+    return ctx ? Ctx(ctx)->load_ca_mem(pem, len) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode) {
+    return ctx ? Ctx(ctx)->set_verify(mode) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_tls_context_set_alpn(eddy_tls_context *ctx, const char *const *protocols,
+                                       size_t count) {
+    return ctx ? Ctx(ctx)->set_alpn(protocols, count) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_tls_context_set_min_version(eddy_tls_context *ctx, int version) {
+    return ctx ? Ctx(ctx)->set_min_version(version) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_tls_context_set_session_tickets(eddy_tls_context *ctx, int enabled) {
+    if (!ctx || !Ctx(ctx)->is_server()) return EDDY_EINVAL;
+    return Ctx(ctx)->set_session_tickets(enabled != 0);
+}
+
+EDDY_API int eddy_tls_context_set_handshake_timeout(eddy_tls_context *ctx, double seconds) {
+    if (!ctx || seconds != seconds) return EDDY_EINVAL;
+    Ctx(ctx)->handshake_timeout = seconds;
+    return 0;
+}
+
+EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_sni_fn cb,
+                                               void *userdata, eddy_free_fn free_userdata) {
+    if (!ctx || !Ctx(ctx)->is_server()) return EDDY_EINVAL;
+    Ctx(ctx)->set_sni_callback(cb, userdata, free_userdata);
+    return 0;
+}
+
+EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx) {
+    if (!server) return EDDY_EINVAL;
+    if (ctx) {
+        if (!Ctx(ctx)->is_server() || !SSL_CTX_get0_certificate(Ctx(ctx)->ssl_ctx()))
+            return EDDY_EINVAL;
+    }
+    eddy::http::Server::from_c(server)->set_tls(ctx ? Ctx(ctx) : nullptr);
+    return 0;
+}
+
+EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, double timeout,
+                              eddy_tls_context *ctx, const char *server_name, eddy_connect_fn cb,
+                              void *userdata, eddy_free_fn free_userdata) {
+    if (!loop || !host || !ctx || !cb || Ctx(ctx)->is_server()) return EDDY_EINVAL;
+    TlsConnectRequest *req = new (std::nothrow) TlsConnectRequest();
+    if (!req) return EDDY_ENOMEM;
+    try {
+        req->server_name = server_name ? server_name : host;
+        req->session_key = std::string(host) + ":" + std::to_string(port);
+    } catch (...) {
+        delete req;
+        return EDDY_ENOMEM;
+    }
+    req->loop = loop;
+    req->ctx = Ctx(ctx);
+    req->cb = cb;
+    req->userdata = userdata;
+    req->free_userdata = free_userdata;
+    int rc = eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout, tls_connect_done,
+                                    req, release_tls_connect);
+    if (rc != 0) {
+        delete req;
+        return rc;
+    }
+    req->ctx->ref();
+    return 0;
+}
+
+EDDY_API int eddy_stream_is_tls(const eddy_stream *stream) {
+    return stream && reinterpret_cast<const eddy::Stream *>(stream)->is_tls() ? 1 : 0;
+}
+
+EDDY_API const char *eddy_stream_tls_alpn(const eddy_stream *stream) {
+    const eddy::Stream *s = reinterpret_cast<const eddy::Stream *>(stream);
+    if (!s || !s->is_tls()) return "";
+    return static_cast<const eddy::tls::TlsStream *>(s)->alpn();
+}
+
+}  // extern "C"

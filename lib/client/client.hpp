@@ -1,0 +1,242 @@
+// The asynchronous HTTP client (Tornado's AsyncHTTPClient): Client owns the limits, the queue
+// and the keep-alive pool; Fetch is one request with its redirects (fetch.cpp) and its
+// response parsing (fetch_response.cpp).
+#pragma once
+
+#include <http_parser.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/url.hpp"
+#include "eddy/client.h"
+#include "loop/loop.hpp"
+
+namespace eddy {
+class Stream;
+class Connector;
+namespace http {
+class GzipDecoder;
+}
+namespace tls {
+class Context;
+}
+}  // namespace eddy
+
+namespace eddy::client {
+
+class Fetch;
+
+class Client : public LoopResource {
+public:
+    static Client *create(Loop *loop);
+    void destroy();  // cancels everything (done callbacks run), then deletes
+    void on_loop_free() override;
+
+    eddy_client *as_c() { return reinterpret_cast<eddy_client *>(this); }
+    static Client *from_c(eddy_client *c) { return reinterpret_cast<Client *>(c); }
+    static const Client *from_c(const eddy_client *c) {
+        return reinterpret_cast<const Client *>(c);
+    }
+
+    Loop *loop() const { return loop_; }
+    size_t max_clients = 10;
+    size_t max_queue = 1000;
+    size_t max_idle_per_host = 4;
+    double idle_timeout = 60;
+    std::string proxy_host;
+    int proxy_port = 0;
+
+    void set_tls(tls::Context *ctx);
+    tls::Context *tls();  // the default verifying context is made on first use
+
+    // Fetch life cycle.
+    int submit(Fetch *f);     // queue or run
+    void finished(Fetch *f);  // a running fetch is done: run the next queued one
+    void unqueue(Fetch *f);   // a queued fetch was cancelled or timed out
+    // Fetches whose `done` is due on the next iteration (run at once if the client goes).
+    void add_finishing(Fetch *f);
+    void remove_finishing(Fetch *f);
+    // The pool: an idle connection for `key`, or nullptr. Takes ownership of `s` in put().
+    Stream *take_idle(const std::string &key);
+    void put_idle(const std::string &key, Stream *s);
+    size_t idle_count() const;
+
+private:
+    explicit Client(Loop *loop) : loop_(loop) {}
+    ~Client() override;
+    struct Idle {
+        Client *client;
+        std::string key;
+        Stream *stream;
+        TimerNode timer;
+    };
+    void drop_idle(Idle *idle, bool close_stream);
+    static void on_idle_close(Stream *s, int error, void *arg);
+    static void on_idle_timeout(TimerNode *node);
+
+    Loop *loop_;
+    tls::Context *tls_ = nullptr;
+    size_t active_ = 0;
+    std::vector<Fetch *> running_;
+    std::deque<Fetch *> queue_;
+    std::vector<Fetch *> finishing_;
+    std::multimap<std::string, Idle *> idle_;
+    bool destroying_ = false;
+};
+
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+class Fetch {
+public:
+    Fetch(Client *client, std::string method, std::string url_text);
+    ~Fetch();
+    eddy_fetch *as_c() { return reinterpret_cast<eddy_fetch *>(this); }
+    static Fetch *from_c(eddy_fetch *f) { return reinterpret_cast<Fetch *>(f); }
+    static const Fetch *from_c(const eddy_fetch *f) { return reinterpret_cast<const Fetch *>(f); }
+
+    // Options (before start).
+    std::vector<Header> headers;
+    std::string body;
+    bool streamed_body = false;
+    int64_t stream_length = -1;
+    bool body_ended = false;
+    double connect_timeout = 20;
+    double request_timeout = 20;
+    int max_redirects = 5;
+    size_t max_body_size = 100u * 1024u * 1024u;
+    bool decompress = true;
+    bool expect_continue = false;
+    eddy_fetch_headers_fn on_headers = nullptr;
+    eddy_fetch_chunk_fn on_chunk = nullptr;
+
+    int start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_userdata);
+    int cancel();
+    int write_body(const char *data, size_t len);
+    int end_body();
+    bool started() const { return started_; }
+
+    // Called by the client.
+    void run();             // a slot is free: get a connection
+    void abort(int error);  // finish with `error` (client freed, queue full, ...)
+    void loop_freed();      // the loop is going: release everything, no callbacks
+    void finish_now();      // the client is going: run a due `done` at once
+
+    // The response.
+    int status = 0;
+    std::string reason;
+    std::vector<Header> response_headers;
+    std::string response_body;
+    const Header *find_response_header(const char *name) const;
+    Url url;
+    std::string url_text;
+    int redirects = 0;
+    bool reused = false;
+
+private:
+    enum class Phase {
+        created,
+        queued,
+        connecting,
+        tunnel,
+        sending,
+        waiting_continue,
+        reading,
+        done
+    };
+    struct Waiter {  // outlives a cancelled fetch while the connector still runs
+        Fetch *fetch;
+    };
+
+    // Connection.
+    std::string pool_key() const;
+    void get_connection();
+    void connect_new();
+    static void on_connected(Connector *c, Stream *stream, int error, void *arg);
+    static void release_waiter(void *arg);
+    void connected(Stream *stream);
+    void start_tunnel();
+    static void on_tunnel_head(Stream *s, const char *data, size_t len, void *arg);
+    static void run_tunnel_tls(TimerNode *node);
+    void start_tls(Stream *plain);
+    void attach(Stream *s);
+    void detach_stream(bool keep);
+
+    // Request.
+    void send_request();
+    void send_body();
+    void flush_streamed();
+    static void on_continue_timer(TimerNode *node);
+
+    // Response (fetch_response.cpp).
+    void reset_response();
+    static size_t on_stream_data(Stream *s, const char *data, size_t len, void *arg);
+    static void on_stream_close(Stream *s, int error, void *arg);
+    size_t feed(const char *data, size_t len);
+    void deliver_body(const char *data, size_t len);
+    void message_complete();
+    void follow_redirect();
+    void handle_eof(int error);
+    static int cb_status(http_parser *p, const char *at, size_t len);
+    static int cb_header_field(http_parser *p, const char *at, size_t len);
+    static int cb_header_value(http_parser *p, const char *at, size_t len);
+    static int cb_headers_complete(http_parser *p);
+    static int cb_body(http_parser *p, const char *at, size_t len);
+    static int cb_message_complete(http_parser *p);
+    static const http_parser_settings kSettings;
+
+    void finish(int error, bool now = false);
+    static void run_finish(Fetch *f);
+    static void on_finish_timer(TimerNode *node);
+
+    static void on_connect_timeout(TimerNode *node);
+    static void on_request_timeout(TimerNode *node);
+
+    Client *client_;
+    Loop *loop_;  // kept apart: `done` may run after the client was freed
+    std::string method_;
+    std::string original_method_;
+    Phase phase_ = Phase::created;
+    bool started_ = false;
+    bool finishing_ = false;
+    int error_ = 0;
+    eddy_fetch_done_fn done_ = nullptr;
+    void *userdata_ = nullptr;
+    eddy_free_fn free_userdata_ = nullptr;
+
+    Waiter *waiter_ = nullptr;
+    Stream *stream_ = nullptr;
+    TimerNode connect_timer_;
+    TimerNode request_timer_;
+    TimerNode continue_timer_;
+    TimerNode finish_timer_;  // `done` on the next iteration (a timer: cancellable, unlike a post)
+    TimerNode tunnel_timer_;  // TLS over the proxy tunnel once the CONNECT head is consumed
+    size_t body_sent_ = 0;    // streamed body bytes handed to the stream
+    bool retried_ = false;    // a reused connection failed before any response: retried once
+
+    http_parser parser_;
+    std::string field_;
+    bool in_value_ = false;
+    size_t head_bytes_ = 0;
+    size_t body_bytes_ = 0;
+    bool got_bytes_ = false;
+    bool message_done_ = false;
+    bool final_response_ = false;      // not a 1xx
+    bool skip_body_delivery_ = false;  // a redirect that will be followed
+    bool close_after_ = false;
+    bool body_flowing_ = false;  // the request body may go out now
+    bool body_end_sent_ = false;
+    int parse_error_ = 0;      // an error decided inside a parser callback
+    size_t delivered_ = 0;     // decoded body bytes
+    uint64_t generation_ = 0;  // bumped per response: tells a redirect's new exchange apart
+    Url next_url_;             // where a redirect being followed goes
+    std::unique_ptr<http::GzipDecoder> gunzip_;
+};
+
+}  // namespace eddy::client

@@ -1,0 +1,446 @@
+// Fetch: one client request — getting a connection (pool, connect, proxy tunnel, TLS), sending
+// the request, redirects and the end of its life. The response side is fetch_response.cpp.
+#include <unistd.h>
+
+#include <cctype>
+#include <cstring>
+#include <new>
+
+#include "client/client.hpp"
+#include "http/httputil.hpp"
+#include "net/connect.hpp"
+#include "stream/stream.hpp"
+#include "tls/context.hpp"
+#include "tls/tls_stream.hpp"
+#include "util/log.hpp"
+
+namespace eddy::client {
+
+namespace {
+constexpr double kContinueWait = 1.0;  // seconds to wait for "100 Continue" before sending
+
+bool iequal(const std::string &a, const char *b) { return http::iequals(a, b); }
+}  // namespace
+
+Fetch::Fetch(Client *client, std::string method, std::string text)
+    : url_text(std::move(text)),
+      client_(client),
+      loop_(client->loop()),
+      method_(std::move(method)) {
+    finish_timer_.fire = on_finish_timer;
+    finish_timer_.owner = this;
+    tunnel_timer_.fire = run_tunnel_tls;
+    tunnel_timer_.owner = this;
+    connect_timer_.fire = on_connect_timeout;
+    connect_timer_.owner = this;
+    request_timer_.fire = on_request_timeout;
+    request_timer_.owner = this;
+    continue_timer_.fire = on_continue_timer;
+    continue_timer_.owner = this;
+}
+
+Fetch::~Fetch() {
+    loop_->timer_stop(&connect_timer_);
+    loop_->timer_stop(&request_timer_);
+    loop_->timer_stop(&continue_timer_);
+    loop_->timer_stop(&finish_timer_);
+    loop_->timer_stop(&tunnel_timer_);
+    if (waiter_) waiter_->fetch = nullptr;
+    if (stream_) {
+        stream_->set_close_callback(nullptr, nullptr);
+        stream_->close();
+    }
+    if (free_userdata_) free_userdata_(userdata_);
+}
+
+void Fetch::loop_freed() {
+    stream_ = nullptr;  // the loop frees streams on its own
+    if (waiter_) waiter_->fetch = nullptr;
+    waiter_ = nullptr;
+    delete this;
+}
+
+int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_userdata) {
+    if (started_) return EDDY_ESTATE;
+    if (!done) return EDDY_EINVAL;
+    if (!parse_url(url_text, &url)) return EDDY_EINVAL;
+    for (char c : method_)
+        if (!isupper(static_cast<unsigned char>(c)) && c != '-' && c != '_') return EDDY_EINVAL;
+    if (method_.empty()) return EDDY_EINVAL;
+    started_ = true;
+    done_ = done;
+    userdata_ = userdata;
+    free_userdata_ = free_userdata;
+    url_text = url.str();
+    Loop *loop = loop_;
+    if (connect_timeout > 0) loop->timer_start(&connect_timer_, Loop::now() + connect_timeout);
+    if (request_timeout > 0) loop->timer_start(&request_timer_, Loop::now() + request_timeout);
+    phase_ = Phase::queued;
+    int rc = client_->submit(this);
+    if (rc != 0) finish(rc);
+    return 0;
+}
+
+int Fetch::cancel() {
+    if (!started_ || finishing_) return EDDY_ESTATE;
+    finish(EDDY_ECANCELED);
+    return 0;
+}
+
+void Fetch::abort(int error) { finish(error, true); }
+
+void Fetch::finish(int error, bool now) {
+    if (finishing_) return;
+    finishing_ = true;
+    error_ = error;
+    loop_->timer_stop(&connect_timer_);
+    loop_->timer_stop(&request_timer_);
+    loop_->timer_stop(&continue_timer_);
+    loop_->timer_stop(&tunnel_timer_);
+    if (waiter_) {
+        waiter_->fetch = nullptr;
+        waiter_ = nullptr;
+    }
+    if (stream_) detach_stream(false);
+    client_->unqueue(this);
+    client_->finished(this);
+    phase_ = Phase::done;
+    if (now) {
+        run_finish(this);
+    } else {
+        // `done` never runs inside a call of the host's: next iteration.
+        client_->add_finishing(this);
+        loop_->timer_start(&finish_timer_, Loop::now());
+    }
+}
+
+void Fetch::on_finish_timer(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    f->client_->remove_finishing(f);
+    run_finish(f);
+}
+
+void Fetch::finish_now() {
+    loop_->timer_stop(&finish_timer_);
+    client_->remove_finishing(this);
+    run_finish(this);
+}
+
+void Fetch::run_finish(Fetch *f) {
+    f->done_(f->as_c(), f->error_, f->userdata_);
+    delete f;
+}
+
+void Fetch::on_connect_timeout(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    log(LogLevel::info, "client: %s: connect timed out", f->url_text.c_str());
+    f->finish(EDDY_ETIMEDOUT);
+}
+
+void Fetch::on_request_timeout(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    log(LogLevel::info, "client: %s: request timed out", f->url_text.c_str());
+    f->finish(EDDY_ETIMEDOUT);
+}
+
+// ---- connections -----------------------------------------------------------------------------
+
+std::string Fetch::pool_key() const {
+    std::string key = url.origin();
+    if (!client_->proxy_host.empty())
+        key += " via " + client_->proxy_host + ":" + std::to_string(client_->proxy_port);
+    return key;
+}
+
+void Fetch::run() {
+    phase_ = Phase::connecting;
+    get_connection();
+}
+
+void Fetch::get_connection() {
+    phase_ = Phase::connecting;
+    if (Stream *s = client_->take_idle(pool_key())) {
+        reused = true;
+        attach(s);
+        send_request();
+        return;
+    }
+    connect_new();
+}
+
+void Fetch::connect_new() {
+    reused = false;
+    bool proxied = !client_->proxy_host.empty();
+    const std::string &host = proxied ? client_->proxy_host : url.host;
+    int port = proxied ? client_->proxy_port : url.port;
+    waiter_ = new (std::nothrow) Waiter{this};
+    if (!waiter_) {
+        finish(EDDY_ENOMEM);
+        return;
+    }
+    // The fetch's own connect timer bounds the attempt (queue wait included).
+    int rc = Connector::start(loop_, host.c_str(), port, 0, on_connected, waiter_, release_waiter);
+    if (rc != 0) {
+        delete waiter_;
+        waiter_ = nullptr;
+        finish(rc);
+    }
+}
+
+void Fetch::release_waiter(void *arg) {
+    Waiter *w = static_cast<Waiter *>(arg);
+    if (w->fetch) w->fetch->waiter_ = nullptr;
+    delete w;
+}
+
+void Fetch::on_connected(Connector *, Stream *stream, int error, void *arg) {
+    Waiter *w = static_cast<Waiter *>(arg);
+    Fetch *f = w->fetch;
+    delete w;
+    if (!f) {  // cancelled or timed out meanwhile
+        if (stream) stream->close();
+        return;
+    }
+    f->waiter_ = nullptr;
+    if (!stream) {
+        log(LogLevel::info, "client: %s: connect failed: %s", f->url_text.c_str(),
+            eddy_strerror(error));
+        f->finish(error ? error : EDDY_EIO);
+        return;
+    }
+    f->connected(stream);
+}
+
+void Fetch::connected(Stream *stream) {
+    if (!url.https()) {
+        attach(stream);
+        send_request();
+    } else if (!client_->proxy_host.empty()) {
+        attach(stream);
+        start_tunnel();
+    } else {
+        start_tls(stream);
+    }
+}
+
+void Fetch::start_tunnel() {
+    phase_ = Phase::tunnel;
+    std::string authority =
+        (url.ipv6() ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
+    std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
+    if (stream_->write(req.data(), req.size()) != 0 ||
+        stream_->read_until("\r\n\r\n", 4, 16384, on_tunnel_head, this) != 0)
+        finish(EDDY_ENOMEM);
+}
+
+void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
+    Fetch *f = static_cast<Fetch *>(arg);
+    // "HTTP/1.1 200 Connection established"
+    bool ok = len > 12 && memcmp(data, "HTTP/1.", 7) == 0 && data[9] == '2';
+    if (!ok) {
+        log(LogLevel::info, "client: %s: the proxy refused the tunnel: %.*s", f->url_text.c_str(),
+            static_cast<int>(std::min<size_t>(len, 64)), data);
+        f->finish(EDDY_EPROTO);
+        return;
+    }
+    // The stream drops the head from its buffer after this callback: hand the socket to TLS
+    // on the next iteration (finish() stops this timer).
+    f->loop_->timer_start(&f->tunnel_timer_, Loop::now());
+}
+
+void Fetch::run_tunnel_tls(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    if (f->finishing_ || !f->stream_) return;
+    Stream *plain = f->stream_;
+    f->stream_ = nullptr;
+    plain->set_close_callback(nullptr, nullptr);
+    f->start_tls(plain);
+}
+
+void Fetch::start_tls(Stream *plain) {
+    tls::Context *ctx = client_->tls();
+    int fd = plain->take_fd();
+    if (fd < 0 || !ctx) {
+        if (fd >= 0)
+            ::close(fd);
+        else
+            plain->close();
+        finish(fd < 0 ? EDDY_EPROTO : EDDY_ENOMEM);
+        return;
+    }
+    Stream *s = tls::TlsStream::create_client(loop_, fd, ctx, url.host, url.origin());
+    if (!s) {
+        ::close(fd);
+        finish(EDDY_ENOMEM);
+        return;
+    }
+    attach(s);
+    send_request();
+}
+
+void Fetch::attach(Stream *s) {
+    stream_ = s;
+    loop_->timer_stop(&connect_timer_);
+    s->set_close_callback(on_stream_close, this);
+    s->set_nodelay(true);
+    reset_response();
+    phase_ = Phase::sending;
+}
+
+void Fetch::detach_stream(bool keep) {
+    Stream *s = stream_;
+    stream_ = nullptr;
+    if (!s) return;
+    s->set_close_callback(nullptr, nullptr);
+    if (keep && !s->closed()) {
+        client_->put_idle(pool_key(), s);
+    } else {
+        s->close();
+    }
+}
+
+// ---- the request -----------------------------------------------------------------------------
+
+void Fetch::send_request() {
+    bool proxied_http = !client_->proxy_host.empty() && !url.https();
+    std::string head;
+    head.reserve(256);
+    head += method_;
+    head += ' ';
+    head += proxied_http ? url.str() : url.target;
+    head += " HTTP/1.1\r\nHost: ";
+    head += url.host_header();
+    head += "\r\n";
+    bool has_ua = false, has_ae = false;
+    for (const Header &h : headers) {
+        if (iequal(h.name, "Host") || iequal(h.name, "Content-Length") ||
+            iequal(h.name, "Transfer-Encoding") || iequal(h.name, "Expect"))
+            continue;
+        if (iequal(h.name, "User-Agent")) has_ua = true;
+        if (iequal(h.name, "Accept-Encoding")) has_ae = true;
+        head += h.name;
+        head += ": ";
+        head += h.value;
+        head += "\r\n";
+    }
+    if (!has_ua) head += "User-Agent: eddy/0.1.0\r\n";
+    if (decompress && !has_ae) head += "Accept-Encoding: gzip\r\n";
+    bool has_body = streamed_body || !body.empty();
+    if (streamed_body && stream_length < 0) {
+        head += "Transfer-Encoding: chunked\r\n";
+    } else if (streamed_body) {
+        head += "Content-Length: " + std::to_string(stream_length) + "\r\n";
+    } else if (has_body || method_ == "POST" || method_ == "PUT" || method_ == "PATCH") {
+        head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    }
+    bool wait_continue = expect_continue && has_body;
+    if (wait_continue) head += "Expect: 100-continue\r\n";
+    head += "\r\n";
+    body_flowing_ = false;
+    body_end_sent_ = false;
+    body_sent_ = 0;
+    if (stream_->write(head.data(), head.size()) != 0) {
+        finish(EDDY_ENOMEM);
+        return;
+    }
+    phase_ = Phase::reading;
+    if (wait_continue) {
+        phase_ = Phase::waiting_continue;
+        loop_->timer_start(&continue_timer_, Loop::now() + kContinueWait);
+    } else {
+        send_body();
+    }
+    if (stream_ && stream_->read_some(on_stream_data, this) != 0 && !finishing_)
+        finish(EDDY_ECLOSED);
+}
+
+void Fetch::send_body() {
+    if (phase_ == Phase::waiting_continue) phase_ = Phase::reading;
+    loop_->timer_stop(&continue_timer_);
+    body_flowing_ = true;
+    if (!streamed_body) {
+        if (!body.empty() && stream_->write(body.data(), body.size()) != 0) finish(EDDY_ENOMEM);
+        return;
+    }
+    flush_streamed();
+}
+
+void Fetch::flush_streamed() {
+    if (!stream_ || !body_flowing_ || !streamed_body) return;
+    bool chunked = stream_length < 0;
+    if (!body.empty()) {
+        // A redirect may replay nothing of a streamed body: what went out is gone.
+        if (chunked) {
+            char size[32];
+            int n = snprintf(size, sizeof size, "%zx\r\n", body.size());
+            stream_->write(size, static_cast<size_t>(n));
+        }
+        stream_->write(body.data(), body.size());
+        if (chunked) stream_->write("\r\n", 2);
+        body_sent_ += body.size();
+        body.clear();
+    }
+    if (body_ended && !body_end_sent_) {
+        body_end_sent_ = true;
+        if (chunked) stream_->write("0\r\n\r\n", 5);
+    }
+}
+
+void Fetch::on_continue_timer(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    if (f->phase_ == Phase::waiting_continue && f->stream_) f->send_body();
+}
+
+int Fetch::write_body(const char *data, size_t len) {
+    if (!streamed_body || body_ended || finishing_) return EDDY_ESTATE;
+    if (len && !data) return EDDY_EINVAL;
+    uint64_t total = body_sent_ + body.size() + len;
+    if (stream_length >= 0 && total > static_cast<uint64_t>(stream_length)) return EDDY_ETOOBIG;
+    try {
+        body.append(data, len);
+    } catch (...) {
+        return EDDY_ENOMEM;
+    }
+    flush_streamed();
+    return 0;
+}
+
+int Fetch::end_body() {
+    if (!streamed_body || body_ended || finishing_) return EDDY_ESTATE;
+    if (stream_length >= 0 && body_sent_ + body.size() != static_cast<uint64_t>(stream_length))
+        return EDDY_EINVAL;
+    body_ended = true;
+    flush_streamed();
+    return 0;
+}
+
+// ---- redirects -------------------------------------------------------------------------------
+
+void Fetch::follow_redirect() {
+    redirects++;
+    if (next_url_.origin() != url.origin()) {
+        // Credentials for one origin must not leak to another.
+        std::vector<Header> kept;
+        for (Header &h : headers)
+            if (!iequal(h.name, "Authorization") && !iequal(h.name, "Cookie"))
+                kept.push_back(std::move(h));
+        headers.swap(kept);
+    }
+    bool to_get = (status == 303 && method_ != "HEAD") ||
+                  ((status == 301 || status == 302) && method_ == "POST");
+    if (to_get) {
+        method_ = "GET";
+        body.clear();
+        streamed_body = false;
+        std::vector<Header> kept;
+        for (Header &h : headers)
+            if (!iequal(h.name, "Content-Type")) kept.push_back(std::move(h));
+        headers.swap(kept);
+    }
+    url = next_url_;
+    url_text = url.str();
+    EDDY_LOG_DEBUG_IF("client: redirect %d to %s", redirects, url_text.c_str());
+    get_connection();
+}
+
+}  // namespace eddy::client

@@ -1,0 +1,287 @@
+// Fetch: parsing the response with http-parser (non-strict in Debian's build, so what matters
+// is checked here too: head size, framing headers, body size), gzip decoding, keep-alive.
+#include <algorithm>
+#include <cstring>
+
+#include "client/client.hpp"
+#include "http/httputil.hpp"
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+
+namespace eddy::client {
+
+namespace {
+constexpr size_t kMaxHead = 64 * 1024;
+constexpr size_t kMaxHeaderLines = 200;
+
+Fetch *self(http_parser *p) { return static_cast<Fetch *>(p->data); }
+}  // namespace
+
+const http_parser_settings Fetch::kSettings = [] {
+    http_parser_settings s;
+    http_parser_settings_init(&s);
+    s.on_status = cb_status;
+    s.on_header_field = cb_header_field;
+    s.on_header_value = cb_header_value;
+    s.on_headers_complete = cb_headers_complete;
+    s.on_body = cb_body;
+    s.on_message_complete = cb_message_complete;
+    return s;
+}();
+
+const Header *Fetch::find_response_header(const char *name) const {
+    for (const Header &h : response_headers)
+        if (http::iequals(h.name, name)) return &h;
+    return nullptr;
+}
+
+void Fetch::reset_response() {
+    http_parser_init(&parser_, HTTP_RESPONSE);
+    parser_.data = this;
+    status = 0;
+    reason.clear();
+    response_headers.clear();
+    response_body.clear();
+    in_value_ = false;
+    head_bytes_ = body_bytes_ = delivered_ = 0;
+    got_bytes_ = message_done_ = final_response_ = skip_body_delivery_ = close_after_ = false;
+    parse_error_ = 0;
+    gunzip_.reset();
+    generation_++;
+}
+
+size_t Fetch::on_stream_data(Stream *s, const char *data, size_t len, void *arg) {
+    Fetch *f = static_cast<Fetch *>(arg);
+    if (f->stream_ != s) return len;
+    return f->feed(data, len);
+}
+
+size_t Fetch::feed(const char *data, size_t len) {
+    got_bytes_ = true;
+    Stream *s = stream_;
+    uint64_t gen = generation_;
+    size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    if (finishing_) return len;
+    if (message_done_ && gen == generation_) {
+        if (n < len) close_after_ = true;  // bytes after the response: not ours to reuse
+        message_complete();
+        return len;
+    }
+    if (gen != generation_) return len;  // a redirect already moved on
+    if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {
+        int err = parse_error_ ? parse_error_ : EDDY_EPROTO;
+        if (err == EDDY_EPROTO)
+            log(LogLevel::info, "client: %s: malformed response: %s", url_text.c_str(),
+                http_errno_description(HTTP_PARSER_ERRNO(&parser_)));
+        finish(err);
+        return len;
+    }
+    if (stream_ == s && s) s->read_some(on_stream_data, this);
+    return len;
+}
+
+int Fetch::cb_status(http_parser *p, const char *at, size_t len) {
+    Fetch *f = self(p);
+    f->head_bytes_ += len;
+    if (f->head_bytes_ > kMaxHead) {
+        f->parse_error_ = EDDY_ETOOBIG;
+        return 1;
+    }
+    f->reason.append(at, len);
+    return 0;
+}
+
+int Fetch::cb_header_field(http_parser *p, const char *at, size_t len) {
+    Fetch *f = self(p);
+    f->head_bytes_ += len;
+    if (f->head_bytes_ > kMaxHead || f->response_headers.size() > kMaxHeaderLines) {
+        f->parse_error_ = EDDY_ETOOBIG;
+        return 1;
+    }
+    if (f->in_value_ || f->response_headers.empty()) {
+        f->response_headers.push_back(Header{});
+        f->in_value_ = false;
+    }
+    f->response_headers.back().name.append(at, len);
+    return 0;
+}
+
+int Fetch::cb_header_value(http_parser *p, const char *at, size_t len) {
+    Fetch *f = self(p);
+    f->head_bytes_ += len;
+    if (f->head_bytes_ > kMaxHead) {
+        f->parse_error_ = EDDY_ETOOBIG;
+        return 1;
+    }
+    if (f->response_headers.empty()) return 1;
+    f->in_value_ = true;
+    f->response_headers.back().value.append(at, len);
+    return 0;
+}
+
+int Fetch::cb_headers_complete(http_parser *p) {
+    Fetch *f = self(p);
+    f->in_value_ = false;
+    f->status = p->status_code;
+    if (f->status < 100 || f->status > 599) {
+        f->parse_error_ = EDDY_EPROTO;
+        return -1;
+    }
+    if (f->status < 200) {  // interim: 100 Continue lets the body go; others are ignored
+        if (f->status == 101) {
+            log(LogLevel::info, "client: %s: unexpected 101 Switching Protocols",
+                f->url_text.c_str());
+            f->parse_error_ = EDDY_EPROTO;
+            return -1;
+        }
+        if (f->status == 100 && f->phase_ == Phase::waiting_continue) f->send_body();
+        f->response_headers.clear();
+        f->reason.clear();
+        f->head_bytes_ = 0;
+        return 0;
+    }
+    f->final_response_ = true;
+    // Framing the parser may let through: several differing Content-Length values, or both
+    // Content-Length and Transfer-Encoding (request smuggling's classic).
+    const Header *cl = nullptr;
+    bool te = false;
+    for (const Header &h : f->response_headers) {
+        if (http::iequals(h.name, "Content-Length")) {
+            if (cl && cl->value != h.value) {
+                f->parse_error_ = EDDY_EPROTO;
+                return -1;
+            }
+            cl = &h;
+        } else if (http::iequals(h.name, "Transfer-Encoding")) {
+            te = true;
+        }
+    }
+    if (cl && te) {
+        f->parse_error_ = EDDY_EPROTO;
+        return -1;
+    }
+    bool head = f->method_ == "HEAD";
+    const Header *ce = f->find_response_header("Content-Encoding");
+    // Redirects we follow: their bodies are read and dropped.
+    const Header *loc = f->find_response_header("Location");
+    int st = f->status;
+    bool redirect = (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) && loc &&
+                    f->redirects < f->max_redirects;
+    if (redirect && f->streamed_body && (st == 307 || st == 308)) redirect = false;  // no replay
+    if (redirect && resolve_location(f->url, loc->value, &f->next_url_)) {
+        f->skip_body_delivery_ = true;
+        return head ? 1 : 0;
+    }
+    if (!head && cl && p->content_length != ULLONG_MAX && p->content_length > f->max_body_size &&
+        !(ce && f->decompress)) {
+        f->parse_error_ = EDDY_ETOOBIG;
+        return -1;
+    }
+    if (f->decompress && ce && http::iequals(ce->value, "gzip") && !head) {
+        f->gunzip_.reset(new (std::nothrow) http::GzipDecoder());
+        if (!f->gunzip_) {
+            f->parse_error_ = EDDY_ENOMEM;
+            return -1;
+        }
+    }
+    if (f->on_headers) {
+        f->on_headers(f->as_c(), f->userdata_);
+        if (f->finishing_) return -1;
+    }
+    return head ? 1 : 0;
+}
+
+void Fetch::deliver_body(const char *data, size_t len) {
+    if (len == 0) return;
+    delivered_ += len;
+    if (delivered_ > max_body_size) {
+        parse_error_ = EDDY_ETOOBIG;
+        return;
+    }
+    if (on_chunk) {
+        on_chunk(as_c(), data, len, userdata_);
+        return;
+    }
+    try {
+        response_body.append(data, len);
+    } catch (...) {
+        parse_error_ = EDDY_ENOMEM;
+    }
+}
+
+int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
+    Fetch *f = self(p);
+    f->body_bytes_ += len;
+    if (f->skip_body_delivery_) return f->body_bytes_ > kMaxHead ? -1 : 0;
+    if (f->gunzip_) {
+        std::string out;
+        size_t room = f->max_body_size - std::min(f->max_body_size, f->delivered_);
+        auto r = f->gunzip_->feed(at, len, out, room);
+        if (r == http::GzipDecoder::Result::too_big) {
+            f->parse_error_ = EDDY_ETOOBIG;
+            return -1;
+        }
+        if (r == http::GzipDecoder::Result::error) {
+            log(LogLevel::info, "client: %s: broken gzip body", f->url_text.c_str());
+            f->parse_error_ = EDDY_EPROTO;
+            return -1;
+        }
+        f->deliver_body(out.data(), out.size());
+    } else {
+        f->deliver_body(at, len);
+    }
+    if (f->parse_error_ || f->finishing_) return -1;
+    return 0;
+}
+
+int Fetch::cb_message_complete(http_parser *p) {
+    Fetch *f = self(p);
+    if (!f->final_response_) return 0;  // an interim response: the real one follows
+    f->message_done_ = true;
+    return -1;  // stop here: message_complete() decides about the connection
+}
+
+void Fetch::message_complete() {
+    bool keep = http_should_keep_alive(&parser_) && !close_after_ &&
+                phase_ != Phase::waiting_continue && (!streamed_body || body_end_sent_);
+    detach_stream(keep);
+    if (skip_body_delivery_) {
+        follow_redirect();
+        return;
+    }
+    finish(0);
+}
+
+void Fetch::on_stream_close(Stream *s, int error, void *arg) {
+    Fetch *f = static_cast<Fetch *>(arg);
+    if (f->stream_ != s) return;
+    f->stream_ = nullptr;
+    f->handle_eof(error);
+}
+
+void Fetch::handle_eof(int error) {
+    if (finishing_) return;
+    if (error == 0 || error == EDDY_EOF) {
+        // A close-delimited body ends here.
+        uint64_t gen = generation_;
+        http_parser_execute(&parser_, &kSettings, nullptr, 0);
+        if (finishing_ || gen != generation_) return;
+        if (message_done_) {
+            message_complete();
+            return;
+        }
+        // A pooled connection the server closed just as we reused it: try once more afresh.
+        if (reused && !got_bytes_ && !retried_ && !(streamed_body && body_sent_ > 0)) {
+            retried_ = true;
+            connect_new();
+            return;
+        }
+        log(LogLevel::info, "client: %s: connection closed before the response ended",
+            url_text.c_str());
+        finish(EDDY_EOF);
+        return;
+    }
+    finish(error);
+}
+
+}  // namespace eddy::client

@@ -1,0 +1,105 @@
+#include "client/url.hpp"
+
+#include <cctype>
+#include <cstdlib>
+
+namespace eddy::client {
+
+namespace {
+bool bad_char(char c) {
+    unsigned char u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+}
+}  // namespace
+
+std::string Url::host_header() const {
+    std::string h = ipv6() ? "[" + host + "]" : host;
+    if (port != (https() ? 443 : 80)) h += ":" + std::to_string(port);
+    return h;
+}
+
+std::string Url::origin() const {
+    return scheme + "://" + (ipv6() ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string Url::str() const { return scheme + "://" + host_header() + target; }
+
+bool parse_url(const std::string &text, Url *out) {
+    for (char c : text)
+        if (bad_char(c)) return false;
+    size_t colon = text.find("://");
+    if (colon == std::string::npos) return false;
+    std::string scheme = text.substr(0, colon);
+    for (char &c : scheme) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    if (scheme != "http" && scheme != "https") return false;
+    size_t start = colon + 3;
+    size_t end = text.find_first_of("/?#", start);
+    std::string authority =
+        text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (authority.find('@') != std::string::npos) return false;  // no credentials in URLs
+    Url u;
+    u.scheme = scheme;
+    u.port = scheme == "https" ? 443 : 80;
+    std::string port_text;
+    if (!authority.empty() && authority[0] == '[') {
+        size_t close = authority.find(']');
+        if (close == std::string::npos) return false;
+        u.host = authority.substr(1, close - 1);
+        if (close + 1 < authority.size()) {
+            if (authority[close + 1] != ':') return false;
+            port_text = authority.substr(close + 2);
+        }
+        if (u.host.find(':') == std::string::npos) return false;
+    } else {
+        size_t pc = authority.rfind(':');
+        if (pc != std::string::npos) {
+            port_text = authority.substr(pc + 1);
+            authority.resize(pc);
+        }
+        u.host = authority;
+        if (u.host.find(':') != std::string::npos) return false;
+    }
+    if (u.host.empty()) return false;
+    for (char &c : u.host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    if (!port_text.empty()) {
+        if (port_text.size() > 5) return false;
+        for (char c : port_text)
+            if (!isdigit(static_cast<unsigned char>(c))) return false;
+        u.port = atoi(port_text.c_str());
+        if (u.port <= 0 || u.port > 65535) return false;
+    }
+    std::string rest = end == std::string::npos ? "" : text.substr(end);
+    size_t hash = rest.find('#');
+    if (hash != std::string::npos) rest.resize(hash);
+    if (rest.empty() || rest[0] != '/') rest = "/" + rest;
+    u.target = rest;
+    *out = u;
+    return true;
+}
+
+bool resolve_location(const Url &base, const std::string &location, Url *out) {
+    if (location.empty()) return false;
+    if (location.find("://") != std::string::npos &&
+        location.find("://") < location.find_first_of("/?#"))
+        return parse_url(location, out);
+    if (location.compare(0, 2, "//") == 0) return parse_url(base.scheme + ":" + location, out);
+    for (char c : location)
+        if (bad_char(c)) return false;
+    Url u = base;
+    std::string loc = location;
+    size_t hash = loc.find('#');
+    if (hash != std::string::npos) loc.resize(hash);
+    if (loc.empty()) return false;
+    if (loc[0] == '/') {
+        u.target = loc;
+    } else if (loc[0] == '?') {
+        u.target = base.target.substr(0, base.target.find('?')) + loc;
+    } else {
+        std::string path = base.target.substr(0, base.target.find('?'));
+        u.target = path.substr(0, path.rfind('/') + 1) + loc;
+    }
+    *out = u;
+    return true;
+}
+
+}  // namespace eddy::client

@@ -1,0 +1,126 @@
+#include "net/resolver.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <thread>
+
+#include "eddy/common.h"
+
+namespace eddy {
+
+// Shared by the worker thread and the owner (two references); the mutex orders the worker's
+// post against the owner's cancel, so the worker never posts to a loop whose owner left.
+class Resolution {
+public:
+    std::mutex mutex;
+    Loop *loop = nullptr;
+    ResolveDoneFn done = nullptr;
+    void *owner = nullptr;  // nullptr once cancelled
+    std::string host;
+    int port = 0;
+    ResolvedAddresses result;
+    std::shared_ptr<Resolution> self;  // the owner's reference, dropped by cancel or delivery
+};
+
+namespace {
+
+void fill(addrinfo *res, ResolvedAddresses *out) {
+    for (addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        sockaddr_storage ss = {};
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        out->addrs.push_back(ss);
+        out->lens.push_back(ai->ai_addrlen);
+    }
+}
+
+int lookup(const char *host, int port, int flags, ResolvedAddresses *out) {
+    addrinfo hints = {};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | flags;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    addrinfo *res = nullptr;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0) return rc == EAI_MEMORY ? EDDY_ENOMEM : EDDY_ERESOLVE;
+    try {
+        fill(res, out);
+    } catch (...) {
+        freeaddrinfo(res);
+        return EDDY_ENOMEM;
+    }
+    freeaddrinfo(res);
+    return out->addrs.empty() ? EDDY_ERESOLVE : 0;
+}
+
+void deliver(eddy_loop *, void *arg) {
+    auto *holder = static_cast<std::shared_ptr<Resolution> *>(arg);
+    Resolution *r = holder->get();
+    ResolveDoneFn done = nullptr;
+    void *owner = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(r->mutex);
+        done = r->done;
+        owner = r->owner;
+        r->owner = nullptr;
+    }
+    if (!owner) return;
+    std::shared_ptr<Resolution> self = std::move(r->self);  // `holder` still keeps r alive
+    done(owner, r->result);
+}
+
+void release_holder(void *arg) { delete static_cast<std::shared_ptr<Resolution> *>(arg); }
+
+}  // namespace
+
+bool resolve_numeric(const char *host, int port, ResolvedAddresses *out) {
+    return lookup(host, port, AI_NUMERICHOST, out) == 0;
+}
+
+Resolution *resolve_start(Loop *loop, const std::string &host, int port, ResolveDoneFn done,
+                          void *owner) {
+    std::shared_ptr<Resolution> r;
+    try {
+        r = std::make_shared<Resolution>();
+        r->host = host;
+    } catch (...) {
+        return nullptr;
+    }
+    r->loop = loop;
+    r->done = done;
+    r->owner = owner;
+    r->port = port;
+    r->self = r;
+    try {
+        std::thread([r]() {
+            r->result.error = lookup(r->host.c_str(), r->port, 0, &r->result);
+            std::lock_guard<std::mutex> lock(r->mutex);
+            if (!r->owner) return;
+            auto *holder = new (std::nothrow) std::shared_ptr<Resolution>(r);
+            if (!holder) return;  // the owner's timeout ends the attempt
+            if (r->loop->call_soon_threadsafe(deliver, holder, release_holder) != 0) delete holder;
+        }).detach();
+    } catch (...) {
+        r->self.reset();
+        return nullptr;
+    }
+    return r.get();
+}
+
+void resolve_cancel(Resolution *r) {
+    std::shared_ptr<Resolution> self;
+    {
+        std::lock_guard<std::mutex> lock(r->mutex);
+        r->owner = nullptr;
+        self = std::move(r->self);
+    }
+    // `self` may be the last reference: released here, after the mutex.
+}
+
+}  // namespace eddy

@@ -1,0 +1,391 @@
+#include "tls/tls_stream.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "tls/context.hpp"
+#include "tls/socket_bio.hpp"
+#include "util/log.hpp"
+
+namespace eddy::tls {
+
+namespace {
+constexpr size_t kRecordSize = 16384;  // one full TLS record per SSL_write
+thread_local char t_file_buf[kRecordSize];
+
+bool set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return false;
+    return (flags & O_NONBLOCK) || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+bool attach_bio(SSL *ssl, int fd) {
+    BIO *bio = new_socket_bio(fd);
+    if (!bio) return false;
+    SSL_set_bio(ssl, bio, bio);  // the SSL owns the BIO (one reference for both directions)
+    return true;
+}
+
+bool is_ip_literal(const std::string &host) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+           inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+}  // namespace
+
+TlsStream::TlsStream(Loop *loop, int fd, Context *ctx) : Stream(loop, fd), ctx_(ctx) {
+    ctx_->ref();
+    tls_ = true;
+    hs_timer_.fire = on_handshake_timeout;
+    hs_timer_.owner = this;
+    pending_task_.run = run_pending;
+    pending_task_.owner = this;
+}
+
+TlsStream::~TlsStream() {
+    loop_->timer_stop(&hs_timer_);
+    loop_->undefer(&pending_task_);
+    if (ssl_) SSL_free(ssl_);
+    if (sni_ctx_) sni_ctx_->unref();
+    ctx_->unref();
+}
+
+bool TlsStream::setup(bool server) {
+    ssl_ = SSL_new(ctx_->ssl_ctx());
+    if (!ssl_ || !attach_bio(ssl_, fd_)) return false;
+    SSL_set_app_data(ssl_, this);
+    if (server) {
+        SSL_set_accept_state(ssl_);
+        hs_want_ = EV_READ;
+    } else {
+        SSL_set_connect_state(ssl_);
+        hs_want_ = EV_WRITE;  // send the ClientHello once the socket is writable
+    }
+    if (ctx_->handshake_timeout > 0)
+        loop_->timer_start(&hs_timer_, Loop::now() + ctx_->handshake_timeout);
+    apply_interest();
+    return true;
+}
+
+TlsStream *TlsStream::create_server(Loop *loop, int fd, Context *ctx) {
+    if (!loop || fd < 0 || !ctx || !ctx->is_server() || !set_nonblocking(fd)) return nullptr;
+    TlsStream *s = new (std::nothrow) TlsStream(loop, fd, ctx);
+    if (!s) return nullptr;
+    if (!s->setup(true)) {
+        log(LogLevel::error, "tls: cannot set up a connection: %s", openssl_errors().c_str());
+        s->fd_ = -1;  // the caller keeps the fd
+        s->on_loop_free();
+        return nullptr;
+    }
+    return s;
+}
+
+TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
+                                    const std::string &server_name,
+                                    const std::string &session_key) {
+    if (!loop || fd < 0 || !ctx || ctx->is_server() || !set_nonblocking(fd)) return nullptr;
+    TlsStream *s = new (std::nothrow) TlsStream(loop, fd, ctx);
+    if (!s) return nullptr;
+    bool ok = true;
+    try {
+        s->session_key_ = session_key;
+    } catch (...) {
+        ok = false;
+    }
+    ok = ok && (s->ssl_ = SSL_new(ctx->ssl_ctx())) != nullptr;
+    if (ok && !server_name.empty()) {
+        bool ip = is_ip_literal(server_name);
+        if (!ip) ok = SSL_set_tlsext_host_name(s->ssl_, server_name.c_str()) == 1;
+        if (ok && ctx->verify_peer()) {
+            ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl_), server_name.c_str()) ==
+                          1
+                    : SSL_set1_host(s->ssl_, server_name.c_str()) == 1;
+        }
+    }
+    if (ok && !session_key.empty()) {
+        if (SSL_SESSION *sess = ctx->take_session(session_key)) {
+            SSL_set_session(s->ssl_, sess);
+            SSL_SESSION_free(sess);
+        }
+    }
+    if (ok) {
+        ok = attach_bio(s->ssl_, fd);
+        SSL_set_app_data(s->ssl_, s);
+        SSL_set_connect_state(s->ssl_);
+        s->hs_want_ = EV_WRITE;
+        if (ctx->handshake_timeout > 0)
+            loop->timer_start(&s->hs_timer_, Loop::now() + ctx->handshake_timeout);
+        s->apply_interest();
+    }
+    if (!ok) {
+        log(LogLevel::error, "tls: cannot set up a client connection: %s",
+            openssl_errors().c_str());
+        s->fd_ = -1;
+        s->on_loop_free();
+        return nullptr;
+    }
+    return s;
+}
+
+void TlsStream::adopt_context(Context *ctx) {
+    ctx->ref();
+    if (sni_ctx_) sni_ctx_->unref();
+    sni_ctx_ = ctx;
+}
+
+// ---- handshake -------------------------------------------------------------------------------
+
+void TlsStream::handshake() {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+        hs_done_ = true;
+        hs_want_ = 0;
+        loop_->timer_stop(&hs_timer_);
+        const unsigned char *proto = nullptr;
+        unsigned len = 0;
+        SSL_get0_alpn_selected(ssl_, &proto, &len);
+        if (proto && len) alpn_.assign(reinterpret_cast<const char *>(proto), len);
+        EDDY_LOG_DEBUG_IF("tls fd %d: %s handshake done (%s, alpn '%s', %s)", fd_,
+                          SSL_is_server(ssl_) ? "server" : "client", SSL_get_version(ssl_),
+                          alpn_.c_str(), SSL_session_reused(ssl_) ? "resumed" : "full");
+        apply_interest();
+        // Whatever waited for the handshake goes now.
+        if (has_output()) flush();
+        if (wants_socket_read()) read_ready();
+        drain_pending();
+        return;
+    }
+    int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ) {
+        hs_want_ = EV_READ;
+    } else if (err == SSL_ERROR_WANT_WRITE) {
+        hs_want_ = EV_WRITE;
+    } else {
+        fail_handshake(err);
+        return;
+    }
+    apply_interest();
+}
+
+void TlsStream::fail_handshake(int ssl_error) {
+    failed_ = true;
+    std::string why;
+    long verify = SSL_get_verify_result(ssl_);
+    if (verify != X509_V_OK) {
+        why = std::string("certificate verification: ") + X509_verify_cert_error_string(verify);
+        ERR_clear_error();
+    } else if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        why = errno ? strerror(errno) : "the peer closed the connection";
+    } else {
+        why = openssl_errors();  // e.g. "http request" for plain HTTP sent to a TLS port
+    }
+    log(LogLevel::info, "tls fd %d: %s handshake failed: %s", fd_,
+        SSL_is_server(ssl_) ? "server" : "client", why.c_str());
+    close(EDDY_ETLS);
+}
+
+void TlsStream::on_handshake_timeout(TimerNode *node) {
+    TlsStream *s = static_cast<TlsStream *>(node->owner);
+    if (s->closed() || s->hs_done_) return;
+    log(LogLevel::info, "tls fd %d: handshake timed out", s->fd_);
+    s->failed_ = true;
+    s->close(EDDY_ETIMEDOUT);
+}
+
+// ---- readiness -------------------------------------------------------------------------------
+
+void TlsStream::on_io(short what) {
+    if (!hs_done_) {
+        handshake();
+        return;
+    }
+    // A renegotiation-like exchange may make a write wait for input or a read wait for output.
+    if ((what & EV_WRITE) || write_wants_read_) flush();
+    if (closed()) return;
+    if (((what & EV_READ) || read_wants_write_) && wants_socket_read()) read_ready();
+    drain_pending();
+}
+
+short TlsStream::transport_interest(short want) {
+    if (!hs_done_) return hs_want_;
+    if (write_wants_read_ && (want & EV_WRITE))
+        want = static_cast<short>((want & ~EV_WRITE) | EV_READ);
+    if (read_wants_write_ && (want & EV_READ)) want = static_cast<short>(want | EV_WRITE);
+    // Bytes OpenSSL already decrypted never make the socket readable again: hand them over.
+    if ((want & EV_READ) && SSL_pending(ssl_) > 0) loop_->defer(&pending_task_);
+    return want;
+}
+
+void TlsStream::drain_pending() {
+    // Bounded: each round consumes decrypted bytes or stops because nobody reads.
+    for (int rounds = 0; rounds < 64 && !closed() && wants_socket_read() && SSL_pending(ssl_) > 0;
+         rounds++)
+        read_ready();
+}
+
+void TlsStream::run_pending(DeferredTask *task) {
+    TlsStream *s = static_cast<TlsStream *>(task->owner);
+    if (!s->closed() && s->hs_done_) s->drain_pending();
+}
+
+// ---- transport -------------------------------------------------------------------------------
+
+ssize_t TlsStream::map_error(int ret, bool reading) {
+    int err = SSL_get_error(ssl_, ret);
+    switch (err) {
+    case SSL_ERROR_WANT_READ:
+        if (!reading) write_wants_read_ = true;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        if (reading) read_wants_write_ = true;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        if (reading) return 0;
+        errno = EPIPE;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_error() == 0) {
+            if (errno == 0) {  // EOF without close_notify
+                if (reading) return 0;
+                errno = EPIPE;
+            }
+            return -1;
+        }
+        [[fallthrough]];
+    default:
+        failed_ = true;
+        log(LogLevel::info, "tls fd %d: %s", fd_, openssl_errors().c_str());
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+ssize_t TlsStream::transport_recv(char *buf, size_t len) {
+    if (!hs_done_) {
+        errno = EAGAIN;
+        return -1;
+    }
+    read_wants_write_ = false;
+    size_t total = 0;
+    while (total < len) {
+        size_t n = 0;
+        ERR_clear_error();
+        errno = 0;
+        if (SSL_read_ex(ssl_, buf + total, len - total, &n) == 1) {
+            total += n;
+            continue;
+        }
+        if (total > 0) {
+            ERR_clear_error();  // the error (or EOF) comes back on the next call
+            break;
+        }
+        return map_error(0, true);
+    }
+    if (read_wants_write_) apply_interest();
+    return static_cast<ssize_t>(total);
+}
+
+ssize_t TlsStream::transport_read(evbuffer *in, size_t hint) {
+    evbuffer_iovec vec[2];
+    int nvec = evbuffer_reserve_space(in, static_cast<ev_ssize_t>(hint), vec, 2);
+    if (nvec <= 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t total = 0;
+    ssize_t last = 0;
+    int used = 0;
+    for (int i = 0; i < nvec; i++) {
+        last = transport_recv(static_cast<char *>(vec[i].iov_base), vec[i].iov_len);
+        if (last <= 0) {
+            vec[i].iov_len = 0;
+            break;
+        }
+        total += static_cast<size_t>(last);
+        used = i + 1;
+        bool full = static_cast<size_t>(last) == vec[i].iov_len;
+        vec[i].iov_len = static_cast<size_t>(last);
+        if (!full) break;
+    }
+    int saved = errno;
+    evbuffer_commit_space(in, vec, used);
+    if (total > 0) return static_cast<ssize_t>(total);
+    errno = saved;
+    return last;
+}
+
+ssize_t TlsStream::transport_write(evbuffer *out, size_t limit) {
+    if (!hs_done_) {
+        errno = EAGAIN;
+        return -1;
+    }
+    write_wants_read_ = false;
+    size_t total = 0;
+    while (total < limit) {
+        size_t avail = std::min(evbuffer_get_length(out), limit - total);
+        if (avail == 0) break;
+        size_t chunk = std::min(avail, kRecordSize);
+        // One contiguous record's worth (a no-op when the first extent already holds it).
+        unsigned char *p = evbuffer_pullup(out, static_cast<ev_ssize_t>(chunk));
+        if (!p) {
+            errno = ENOMEM;
+            return total ? static_cast<ssize_t>(total) : -1;
+        }
+        size_t n = 0;
+        ERR_clear_error();
+        errno = 0;
+        if (SSL_write_ex(ssl_, p, chunk, &n) != 1) {
+            ssize_t r = map_error(0, false);
+            if (write_wants_read_) apply_interest();
+            if (total > 0) return static_cast<ssize_t>(total);
+            return r;
+        }
+        evbuffer_drain(out, n);
+        total += n;
+    }
+    return static_cast<ssize_t>(total);
+}
+
+ssize_t TlsStream::transport_sendfile(int file_fd, off_t *offset, size_t len) {
+    if (!hs_done_) {
+        errno = EAGAIN;
+        return -1;
+    }
+    // No sendfile through userspace TLS: read a record's worth and encrypt it. A retry after
+    // WANT_WRITE reads the same bytes again from the same offset, as OpenSSL requires.
+    write_wants_read_ = false;
+    size_t want = std::min(len, kRecordSize);
+    ssize_t got = pread(file_fd, t_file_buf, want, *offset);
+    if (got <= 0) return got;
+    size_t n = 0;
+    ERR_clear_error();
+    errno = 0;
+    if (SSL_write_ex(ssl_, t_file_buf, static_cast<size_t>(got), &n) != 1) {
+        ssize_t r = map_error(0, false);
+        if (write_wants_read_) apply_interest();
+        return r;
+    }
+    *offset += static_cast<off_t>(n);
+    return static_cast<ssize_t>(n);
+}
+
+void TlsStream::transport_closing() {
+    if (shutdown_sent_ || !hs_done_ || failed_ || !ssl_) return;
+    shutdown_sent_ = true;
+    ERR_clear_error();
+    SSL_shutdown(ssl_);  // best effort: queue close_notify, never wait for the peer's
+    ERR_clear_error();
+}
+
+}  // namespace eddy::tls

@@ -1,0 +1,75 @@
+// TlsStream: the TLS variant of Stream (Tornado's SSLIOStream). OpenSSL works directly on the
+// socket (a socket BIO): the kernel buffers ciphertext, so there is no second buffer to
+// manage and no extra copy; the stream only maps OpenSSL's WANT_READ/WANT_WRITE onto its
+// libevent interest. Every Stream user (HTTP server, client, WebSocket) gets TLS unchanged.
+//
+// Life: the handshake starts at creation (a server waits for the ClientHello, a client sends
+// its hello as soon as the socket is writable) and must finish within the context's handshake
+// timeout. Reads and writes issued meanwhile wait for it. A failed handshake is logged and
+// closes the stream with EDDY_ETLS (EDDY_ETIMEDOUT for the timeout).
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <string>
+
+#include "stream/stream.hpp"
+
+namespace eddy::tls {
+
+class Context;
+
+class TlsStream : public Stream {
+public:
+    // Takes ownership of `fd` on success; nullptr on failure (fd untouched).
+    static TlsStream *create_server(Loop *loop, int fd, Context *ctx);
+    // `server_name`: SNI and the name verified (IP literals are verified as addresses).
+    // `session_key`: where resumable sessions are kept in the context ("host:port").
+    static TlsStream *create_client(Loop *loop, int fd, Context *ctx,
+                                    const std::string &server_name, const std::string &session_key);
+
+    bool handshake_done() const { return hs_done_; }
+    const char *alpn() const { return alpn_.c_str(); }
+    bool session_reused() const { return hs_done_ && SSL_session_reused(ssl_); }
+    // The SNI callback picked another context: keep it alive as long as the connection.
+    void adopt_context(Context *ctx);
+    Context *context() const { return ctx_; }
+    const std::string &session_key() const { return session_key_; }
+
+protected:
+    ~TlsStream() override;
+    ssize_t transport_read(evbuffer *in, size_t hint) override;
+    ssize_t transport_recv(char *buf, size_t len) override;
+    ssize_t transport_write(evbuffer *out, size_t limit) override;
+    ssize_t transport_sendfile(int file_fd, off_t *offset, size_t len) override;
+    void on_io(short what) override;
+    short transport_interest(short want) override;
+    void transport_closing() override;
+
+private:
+    TlsStream(Loop *loop, int fd, Context *ctx);
+    bool setup(bool server);
+    void handshake();
+    void fail_handshake(int ssl_error);
+    // Maps a failed SSL_read/SSL_write to errno and -1 (0 for a clean EOF on reads).
+    ssize_t map_error(int ret, bool reading);
+    void drain_pending();
+    static void on_handshake_timeout(TimerNode *node);
+    static void run_pending(DeferredTask *task);
+
+    Context *ctx_;
+    Context *sni_ctx_ = nullptr;
+    SSL *ssl_ = nullptr;
+    TimerNode hs_timer_;
+    DeferredTask pending_task_;  // decrypted bytes held by OpenSSL wait for a reader
+    std::string alpn_;
+    std::string session_key_;
+    short hs_want_ = EV_READ;
+    bool hs_done_ = false;
+    bool failed_ = false;
+    bool shutdown_sent_ = false;
+    bool read_wants_write_ = false;
+    bool write_wants_read_ = false;
+};
+
+}  // namespace eddy::tls

@@ -1,0 +1,269 @@
+/* fetch_tool: runs eddy HTTP client fetches and prints one JSON line per result (for
+ * test_client.py).
+ *
+ *   fetch_tool [options] URL...
+ *     --cacert F  --no-verify  --proxy HOST:PORT  --max-clients N  --sequential  --repeat N
+ *     --connect-timeout S  --timeout S  --max-body N  --no-decompress  --expect-continue
+ *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
+ *     --max-redirects N  --chunks (stream the body to a chunk callback)
+ *     --pause S (between sequential fetches)  --cancel-after S (cancel every fetch in flight)
+ *     --free-client-after S (eddy_client_free with fetches in flight)
+ *     --no-reuse (no idle connections kept: every fetch connects anew)
+ *
+ * Each line: {"url", "error", "status", "reason", "headers": [[n, v]...], "body_len",
+ * "body" (first 2000 bytes), "effective_url", "redirects", "reused", "chunks", "saw_headers"}.
+ * Exit status 0 once every fetch ended (whatever their errors).
+ */
+#include <eddy/eddy.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *cacert, *proxy, *method, *data, *stream_body;
+    int verify, sequential, repeat, decompress, expect, max_redirects, chunks;
+    double connect_timeout, timeout, pause, cancel_after, free_after;
+    long long max_body;
+    const char *headers[16];
+    int nheaders;
+} options;
+
+static options o = {.verify = 1,
+                    .repeat = 1,
+                    .decompress = 1,
+                    .max_redirects = -1,
+                    .connect_timeout = -1,
+                    .timeout = -1,
+                    .max_body = -1};
+static eddy_loop *g_loop;
+static eddy_client *g_client;
+static char **g_urls;
+static int g_nurls, g_next, g_total, g_done;
+static eddy_fetch *g_inflight[256];
+
+typedef struct {
+    size_t chunk_bytes;
+    int chunks;
+    int saw_headers;
+} job;
+
+static void json_str(const char *s, size_t n) {
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void start_next(void);
+
+static void on_headers(eddy_fetch *f, void *ud) {
+    (void)f;
+    ((job *)ud)->saw_headers = 1;
+}
+
+static void on_chunk(eddy_fetch *f, const char *data, size_t len, void *ud) {
+    (void)f;
+    (void)data;
+    job *j = ud;
+    j->chunks++;
+    j->chunk_bytes += len;
+}
+
+static void start_next_cb(eddy_loop *loop, void *ud) {
+    (void)loop;
+    (void)ud;
+    start_next();
+}
+
+static void cancel_all(eddy_loop *loop, void *ud) {
+    (void)loop;
+    (void)ud;
+    for (int i = 0; i < 256; i++)
+        if (g_inflight[i]) eddy_fetch_cancel(g_inflight[i]);
+}
+
+static void free_client(eddy_loop *loop, void *ud) {
+    (void)loop;
+    (void)ud;
+    eddy_client_free(g_client); /* every done runs before this returns */
+    g_client = NULL;
+}
+
+static void on_done(eddy_fetch *f, int error, void *ud) {
+    job *j = ud;
+    for (int i = 0; i < 256; i++)
+        if (g_inflight[i] == f) g_inflight[i] = NULL;
+    size_t len, blen;
+    const char *url = eddy_fetch_effective_url(f, &len);
+    printf("{\"error\": \"%s\", \"status\": %d, \"effective_url\": ",
+           error ? eddy_err_name(error) : "", eddy_fetch_response_status(f));
+    json_str(url, len);
+    const char *reason = eddy_fetch_response_reason(f, &len);
+    printf(", \"reason\": ");
+    json_str(reason, len);
+    printf(", \"headers\": [");
+    for (size_t i = 0; i < eddy_fetch_response_header_count(f); i++) {
+        const char *n, *v;
+        size_t nl, vl;
+        eddy_fetch_response_header_at(f, i, &n, &nl, &v, &vl);
+        printf("%s[", i ? ", " : "");
+        json_str(n, nl);
+        printf(", ");
+        json_str(v, vl);
+        printf("]");
+    }
+    const char *body = eddy_fetch_response_body(f, &blen);
+    printf("], \"body_len\": %zu, \"body\": ", o.chunks ? j->chunk_bytes : blen);
+    json_str(body, blen > 2000 ? 2000 : blen);
+    printf(", \"redirects\": %d, \"reused\": %d, \"chunks\": %d, \"saw_headers\": %d}\n",
+           eddy_fetch_redirect_count(f), eddy_fetch_connection_reused(f), j->chunks,
+           j->saw_headers);
+    fflush(stdout);
+    g_done++;
+    if (g_done == g_total) {
+        eddy_loop_stop(g_loop);
+    } else if (o.sequential) {
+        if (o.pause > 0)
+            eddy_loop_call_later(g_loop, o.pause, start_next_cb, NULL, NULL);
+        else
+            start_next();
+    }
+}
+
+static void start_next(void) {
+    if (g_next >= g_total) return;
+    const char *url = g_urls[g_next % g_nurls];
+    g_next++;
+    eddy_fetch *f = eddy_fetch_new(
+        g_client, o.method ? o.method : (o.data || o.stream_body ? "POST" : "GET"), url);
+    for (int i = 0; i < o.nheaders; i++) {
+        const char *colon = strchr(o.headers[i], ':');
+        if (!colon) continue;
+        const char *v = colon + 1;
+        while (*v == ' ') v++;
+        eddy_fetch_add_header(f, o.headers[i], (size_t)(colon - o.headers[i]), v, EDDY_NTS);
+    }
+    if (o.data) eddy_fetch_set_body(f, o.data, strlen(o.data));
+    if (o.stream_body) eddy_fetch_set_body_stream(f, -1);
+    if (o.connect_timeout >= 0) eddy_fetch_set_connect_timeout(f, o.connect_timeout);
+    if (o.timeout >= 0) eddy_fetch_set_request_timeout(f, o.timeout);
+    if (o.max_body >= 0) eddy_fetch_set_max_body_size(f, (size_t)o.max_body);
+    if (o.max_redirects >= 0) eddy_fetch_set_max_redirects(f, o.max_redirects);
+    eddy_fetch_set_decompress(f, o.decompress);
+    eddy_fetch_set_expect_continue(f, o.expect);
+    eddy_fetch_set_callbacks(f, on_headers, o.chunks ? on_chunk : NULL);
+    job *j = calloc(1, sizeof *j);
+    int rc = eddy_fetch_start(f, on_done, j, free);
+    if (rc != 0) {
+        printf("{\"start_error\": \"%s\"}\n", eddy_err_name(rc));
+        free(j);
+        eddy_fetch_free(f);
+        g_done++;
+        if (g_done == g_total) eddy_loop_stop(g_loop);
+        return;
+    }
+    for (int k = 0; k < 256; k++)
+        if (!g_inflight[k]) {
+            g_inflight[k] = f;
+            break;
+        }
+    if (o.stream_body) { /* in three writes, the last after start */
+        size_t n = strlen(o.stream_body), third = n / 3;
+        eddy_fetch_write_body(f, o.stream_body, third);
+        eddy_fetch_write_body(f, o.stream_body + third, third);
+        eddy_fetch_write_body(f, o.stream_body + 2 * third, n - 2 * third);
+        eddy_fetch_end_body(f);
+    }
+}
+
+int main(int argc, char **argv) {
+    int i = 1, max_clients = 0, no_reuse = 0;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(a, "--cacert"))
+            o.cacert = argv[++i];
+        else if (!strcmp(a, "--no-verify"))
+            o.verify = 0;
+        else if (!strcmp(a, "--proxy"))
+            o.proxy = argv[++i];
+        else if (!strcmp(a, "--max-clients"))
+            max_clients = atoi(argv[++i]);
+        else if (!strcmp(a, "--sequential"))
+            o.sequential = 1;
+        else if (!strcmp(a, "--repeat"))
+            o.repeat = atoi(argv[++i]);
+        else if (!strcmp(a, "--connect-timeout"))
+            o.connect_timeout = atof(argv[++i]);
+        else if (!strcmp(a, "--timeout"))
+            o.timeout = atof(argv[++i]);
+        else if (!strcmp(a, "--max-body"))
+            o.max_body = atoll(argv[++i]);
+        else if (!strcmp(a, "--no-decompress"))
+            o.decompress = 0;
+        else if (!strcmp(a, "--expect-continue"))
+            o.expect = 1;
+        else if (!strcmp(a, "--header") && o.nheaders < 16)
+            o.headers[o.nheaders++] = argv[++i];
+        else if (!strcmp(a, "--method"))
+            o.method = argv[++i];
+        else if (!strcmp(a, "--data"))
+            o.data = argv[++i];
+        else if (!strcmp(a, "--stream-body"))
+            o.stream_body = argv[++i];
+        else if (!strcmp(a, "--max-redirects"))
+            o.max_redirects = atoi(argv[++i]);
+        else if (!strcmp(a, "--chunks"))
+            o.chunks = 1;
+        else if (!strcmp(a, "--no-reuse"))
+            no_reuse = 1;
+        else if (!strcmp(a, "--pause"))
+            o.pause = atof(argv[++i]);
+        else if (!strcmp(a, "--cancel-after"))
+            o.cancel_after = atof(argv[++i]);
+        else if (!strcmp(a, "--free-client-after"))
+            o.free_after = atof(argv[++i]);
+        else {
+            fprintf(stderr, "bad option %s %s\n", a, v);
+            return 2;
+        }
+    }
+    g_urls = argv + i;
+    g_nurls = argc - i;
+    if (g_nurls == 0) return 2;
+    g_total = g_nurls * o.repeat;
+    eddy_set_log_level(EDDY_LOG_INFO);
+    g_loop = eddy_loop_new();
+    g_client = eddy_client_new(g_loop);
+    if (max_clients > 0) eddy_client_set_max_clients(g_client, (size_t)max_clients);
+    if (no_reuse) eddy_client_set_max_idle_per_host(g_client, 0);
+    eddy_tls_context *tls = eddy_tls_context_new_client();
+    if (o.cacert && eddy_tls_context_load_ca_file(tls, o.cacert) != 0) return 3;
+    if (!o.verify) eddy_tls_context_set_verify(tls, EDDY_TLS_VERIFY_NONE);
+    eddy_client_set_tls(g_client, tls);
+    eddy_tls_context_free(tls);
+    if (o.proxy) {
+        char host[256];
+        const char *colon = strrchr(o.proxy, ':');
+        snprintf(host, sizeof host, "%.*s", (int)(colon - o.proxy), o.proxy);
+        eddy_client_set_proxy(g_client, host, atoi(colon + 1));
+    }
+    if (o.sequential) {
+        start_next();
+    } else {
+        while (g_next < g_total) start_next();
+    }
+    if (o.cancel_after > 0) eddy_loop_call_later(g_loop, o.cancel_after, cancel_all, NULL, NULL);
+    if (o.free_after > 0) eddy_loop_call_later(g_loop, o.free_after, free_client, NULL, NULL);
+    if (g_done < g_total) eddy_loop_run(g_loop);
+    if (g_client) eddy_client_free(g_client);
+    eddy_loop_free(g_loop);
+    return 0;
+}

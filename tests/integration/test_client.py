@@ -1,0 +1,525 @@
+#!/usr/bin/env python3
+"""HTTP client tests: fetch_tool (eddy's client through its C API) against eddy's own servers,
+Debian's nginx on a free loopback port (static files, gzip+chunked, redirects, https, keep-alive
+reuse read back from nginx's access log), a CONNECT proxy, and raw Python servers for errors."""
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tls_certs import make_certs  # noqa: E402
+
+FETCH = SERVER = API_SERVER = None
+# Debian puts nginx in /usr/sbin, which is not on every user's PATH.
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+CERTS = None
+TMP = None
+
+
+def fetch(*args, timeout=60):
+    p = subprocess.run([FETCH, *args], capture_output=True, timeout=timeout)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    return [json.loads(line) for line in p.stdout.decode().splitlines() if line.strip()]
+
+
+def one(*args):
+    results = fetch(*args)
+    assert len(results) == 1, results
+    return results[0]
+
+
+def header(result, name):
+    for n, v in result["headers"]:
+        if n.lower() == name.lower():
+            return v
+    return None
+
+
+class Proc:
+    def __init__(self, cmd, pattern=r"listening on (\S+):(\d+)"):
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err)
+        self.port = None
+        while self.port is None:
+            line = self.proc.stdout.readline().decode()
+            if not line:
+                raise RuntimeError("did not start: %s" % cmd)
+            m = re.search(pattern, line)
+            if m:
+                self.port = int(m.group(2))
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.err.seek(0)
+        self.log = self.err.read().decode(errors="replace")
+        self.err.close()
+
+
+def srv_log(proc):
+    return proc.log
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nginx:
+    """nginx with a temporary prefix and config; retried on another port if it loses a race."""
+
+    def __init__(self, root, api_port):
+        self.dir = tempfile.mkdtemp(dir=TMP)
+        for attempt in range(5):
+            self.port, self.tls_port = free_port(), free_port()
+            conf = os.path.join(self.dir, "nginx.conf")
+            os.chmod(self.dir, 0o755)
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF % dict(dir=self.dir, root=root, port=self.port,
+                                          tls_port=self.tls_port, api=api_port,
+                                          crt=CERTS["server.crt"], key=CERTS["server.key"]))
+            p = subprocess.run([NGINX, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")],
+                               capture_output=True, timeout=20)
+            if p.returncode == 0:
+                self.pidfile = os.path.join(self.dir, "nginx.pid")
+                for _ in range(100):
+                    if os.path.exists(self.pidfile) and os.path.getsize(self.pidfile):
+                        break
+                    time.sleep(0.05)
+                return
+        raise RuntimeError("nginx did not start: %s" % p.stderr)
+
+    def access_log(self):
+        with open(os.path.join(self.dir, "access.log")) as f:
+            return f.read().splitlines()
+
+    def stop(self):
+        with open(self.pidfile) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 15)
+        for _ in range(200):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+
+NGINX_CONF = """
+daemon on;
+worker_processes 1;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log;
+events { worker_connections 64; }
+http {
+    client_body_temp_path %(dir)s/body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    log_format conn '$request_uri $connection $connection_requests';
+    access_log %(dir)s/access.log conn;
+    keepalive_requests 100;
+    gzip on;
+    gzip_min_length 0;
+    gzip_types text/plain;
+    types { text/plain txt; application/octet-stream bin; }
+    server {
+        listen 127.0.0.1:%(port)d;
+        listen 127.0.0.1:%(tls_port)d ssl;
+        ssl_certificate %(crt)s;
+        ssl_certificate_key %(key)s;
+        root %(root)s;
+        location /redir { return 302 /small.txt; }
+        location /redir-rel { return 301 small.txt; }
+        location /loop { return 302 /loop; }
+        location /post303 { return 303 /method; }
+        location /method { default_type text/plain; return 200 "$request_method auth=$http_authorization cookie=$http_cookie"; }
+        location /same-origin { return 302 /method; }
+        location /cross-origin { return 302 http://127.0.0.1:%(api)d/echo; }
+    }
+}
+"""
+
+
+class ConnectProxy(socketserver.ThreadingTCPServer):
+    """A minimal HTTP proxy: CONNECT tunnels and absolute-URI GETs; it records what it saw."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.seen = []
+        super().__init__(("127.0.0.1", 0), ProxyHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class ProxyHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.connection.settimeout(20)
+        line = self.rfile.readline().decode()
+        head = []
+        while True:
+            h = self.rfile.readline()
+            if h in (b"\r\n", b""):
+                break
+            head.append(h)
+        self.server.seen.append(line.strip())
+        method, target, _ = line.split(" ", 2)
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)), timeout=20)
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.wfile.flush()
+            self.pipe(upstream)
+        else:
+            m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
+            upstream = socket.create_connection((m.group(1), int(m.group(2))), timeout=20)
+            upstream.sendall(("%s %s HTTP/1.1\r\n" % (method, m.group(3))).encode() + b"".join(
+                h for h in head if not h.lower().startswith(b"connection")) + b"Connection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = upstream.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            data = data.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+            self.wfile.write(data)
+            upstream.close()
+
+    def pipe(self, upstream):
+        def copy(src, dst):
+            try:
+                while True:
+                    d = src.recv(65536)
+                    if not d:
+                        break
+                    dst.sendall(d)
+            except OSError:
+                pass
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        t = threading.Thread(target=copy, args=(upstream, self.connection), daemon=True)
+        t.start()
+        copy(self.connection, upstream)
+        t.join(20)
+        upstream.close()
+
+
+class RawServer:
+    """Accepts connections and answers each with `reply` (bytes, or None: say nothing)."""
+
+    def __init__(self, reply, close=True):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.reply, self.close = reply, close
+        self.held = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(5)
+            try:
+                c.recv(65536)
+            except OSError:
+                pass
+            if self.reply is None:
+                self.held.append(c)
+                continue
+            c.sendall(self.reply)
+            if self.close:
+                c.close()
+            else:
+                self.held.append(c)
+
+    def stop(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+class ClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        root = os.path.join(TMP, "www")
+        os.mkdir(root)
+        os.chmod(TMP, 0o755)  # nginx's workers may run as another user
+        os.chmod(root, 0o755)
+        cls.big = os.urandom(300_000)
+        with open(os.path.join(root, "big.bin"), "wb") as f:
+            f.write(cls.big)
+        cls.text = ("eddy client test line\n" * 2000).encode()
+        with open(os.path.join(root, "text.txt"), "wb") as f:
+            f.write(cls.text)
+        with open(os.path.join(root, "small.txt"), "w") as f:
+            f.write("small file\n")
+        cls.api = Proc([API_SERVER, "--port", "0", "--host", "127.0.0.1"])
+        cls.api6 = Proc([API_SERVER, "--port", "0", "--host", "::1"])
+        cls.tls = Proc([SERVER, "--cert", CERTS["server.crt"], "--key", CERTS["server.key"]])
+        cls.nginx = Nginx(root, cls.api.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.nginx.stop()
+        for p in (cls.api, cls.api6, cls.tls):
+            p.stop()
+
+    def ng(self, path, tls=False):
+        if tls:
+            return "https://localhost:%d%s" % (self.nginx.tls_port, path)
+        return "http://127.0.0.1:%d%s" % (self.nginx.port, path)
+
+    # ---- nginx --------------------------------------------------------------------------------
+
+    def test_nginx_static_binary(self):
+        r = one(self.ng("/big.bin"))
+        self.assertEqual(r["error"], "")
+        self.assertEqual(r["status"], 200)
+        self.assertEqual(r["body_len"], len(self.big))
+        self.assertEqual(header(r, "Content-Length"), str(len(self.big)))
+
+    def test_nginx_gzip_chunked_decoded(self):
+        r = one("--chunks", self.ng("/text.txt"))
+        self.assertEqual(r["error"], "")
+        self.assertEqual(header(r, "Content-Encoding"), "gzip")
+        self.assertEqual(header(r, "Transfer-Encoding"), "chunked")
+        self.assertEqual(r["body_len"], len(self.text))  # decoded size
+        self.assertGreater(r["chunks"], 0)
+        r = one(self.ng("/text.txt"))
+        self.assertEqual(r["body"], self.text[:2000].decode())
+        r = one("--no-decompress", "--header", "Accept-Encoding: gzip", self.ng("/text.txt"))
+        self.assertEqual(header(r, "Content-Encoding"), "gzip")
+        self.assertLess(r["body_len"], len(self.text))  # still compressed
+
+    def test_nginx_keepalive_reuse_in_access_log(self):
+        marker = "/small.txt?reuse=%d" % os.getpid()
+        results = fetch("--sequential", "--repeat", "3", self.ng(marker))
+        self.assertEqual([r["reused"] for r in results], [0, 1, 1])
+        lines = [l.split() for l in self.nginx.access_log() if l.startswith(marker)]
+        self.assertEqual(len(lines), 3)
+        self.assertEqual(len({l[1] for l in lines}), 1, lines)  # one connection
+        self.assertEqual([l[2] for l in lines], ["1", "2", "3"])
+
+    def test_nginx_https_keepalive(self):
+        results = fetch("--cacert", CERTS["ca.crt"], "--sequential", "--repeat", "2",
+                        self.ng("/small.txt?tls=1", tls=True))
+        self.assertEqual([r["body"] for r in results], ["small file\n"] * 2)
+        self.assertEqual(results[1]["reused"], 1)
+
+    def test_redirects(self):
+        r = one(self.ng("/redir"))
+        self.assertEqual((r["status"], r["redirects"], r["body"]), (200, 1, "small file\n"))
+        self.assertTrue(r["effective_url"].endswith("/small.txt"))
+        r = one(self.ng("/redir-rel"))
+        self.assertEqual((r["status"], r["body"]), (200, "small file\n"))
+        r = one(self.ng("/loop"))
+        self.assertEqual((r["status"], r["redirects"]), (302, 5))
+        r = one("--max-redirects", "0", self.ng("/redir"))
+        self.assertEqual((r["status"], r["redirects"]), (302, 0))
+
+    def test_redirect_303_becomes_get(self):
+        r = one("--data", "payload", self.ng("/post303"))
+        self.assertEqual(r["status"], 200)
+        self.assertTrue(r["body"].startswith("GET "), r["body"])
+
+    def test_redirect_credentials(self):
+        hdrs = ["--header", "Authorization: Bearer secret", "--header", "Cookie: c=1"]
+        r = one(*hdrs, self.ng("/same-origin"))
+        self.assertEqual(r["body"], "GET auth=Bearer secret cookie=c=1")
+        r = one(*hdrs, self.ng("/cross-origin"))
+        self.assertEqual(r["status"], 200)
+        names = [n.lower() for n, _ in json.loads(r["body"])["headers"]]
+        self.assertNotIn("authorization", names)
+        self.assertNotIn("cookie", names)
+
+    # ---- eddy's own servers -------------------------------------------------------------------
+
+    def test_eddy_server_chunked_stream(self):
+        r = one("--chunks", "http://127.0.0.1:%d/stream?n=4&ms=5" % self.api.port)
+        self.assertEqual(header(r, "Transfer-Encoding"), "chunked")
+        self.assertEqual(r["body_len"], len("".join("chunk-%d\n" % i for i in range(4))))
+
+    def test_eddy_server_post_streamed_and_continue(self):
+        url = "http://127.0.0.1:%d/echo" % self.api.port
+        r = one("--data", "hello body", "--expect-continue", url)
+        self.assertEqual(json.loads(r["body"])["body"], "hello body")
+        r = one("--stream-body", "abcdefghij" * 100, url)
+        echoed = json.loads(r["body"])
+        self.assertEqual(echoed["body"], "abcdefghij" * 100)
+        self.assertIn(["Transfer-Encoding", "chunked"], echoed["headers"])
+
+    def test_ipv6(self):
+        r = one("http://[::1]:%d/echo?x=1" % self.api6.port)
+        self.assertEqual(r["status"], 200)
+        self.assertEqual(json.loads(r["body"])["host"], "[::1]:%d" % self.api6.port)
+
+    def test_https_eddy_and_verification(self):
+        r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/x" % self.tls.port)
+        self.assertEqual(r["body"], "scheme=https path=/x\n")
+        r = one("https://localhost:%d/x" % self.tls.port)  # our CA is not trusted by default
+        self.assertEqual(r["error"], "EDDY_ETLS")
+        r = one("--no-verify", "https://localhost:%d/x" % self.tls.port)
+        self.assertEqual(r["status"], 200)
+
+    def test_tls_session_resumed_on_new_connections(self):
+        srv = Proc([SERVER, "--cert", CERTS["server.crt"], "--key", CERTS["server.key"], "--debug"])
+        try:
+            url = "https://localhost:%d/r" % srv.port
+            results = fetch("--cacert", CERTS["ca.crt"], "--no-reuse", "--sequential", "--repeat", "3", url)
+            self.assertEqual([r["reused"] for r in results], [0, 0, 0])  # new TCP connections
+        finally:
+            srv.stop()
+        # The server's debug log tells full from resumed handshakes.
+        log = srv_log(srv)
+        self.assertEqual(log.count("server handshake done"), 3, log)
+        self.assertEqual(log.count("resumed)"), 2, log)
+
+    def test_bad_certificates(self):
+        selfsigned = Proc([SERVER, "--cert", CERTS["self.crt"], "--key", CERTS["self.key"]])
+        other = Proc([SERVER, "--cert", CERTS["other.crt"], "--key", CERTS["other.key"]])
+        try:
+            r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/" % selfsigned.port)
+            self.assertEqual(r["error"], "EDDY_ETLS")
+            r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/" % other.port)  # wrong name
+            self.assertEqual(r["error"], "EDDY_ETLS")
+        finally:
+            selfsigned.stop()
+            other.stop()
+
+    def test_many_concurrent_with_queue(self):
+        urls = ["http://127.0.0.1:%d/echo?i=%d" % (self.api.port, i) for i in range(20)]
+        results = fetch("--max-clients", "3", *urls)
+        self.assertEqual(len(results), 20)
+        self.assertTrue(all(r["status"] == 200 for r in results))
+        self.assertEqual(sorted(json.loads(r["body"])["query"] for r in results),
+                         sorted("i=%d" % i for i in range(20)))
+
+    # ---- proxy --------------------------------------------------------------------------------
+
+    def test_proxy_http_and_connect(self):
+        proxy = ConnectProxy()
+        try:
+            p = "127.0.0.1:%d" % proxy.server_address[1]
+            r = one("--proxy", p, self.ng("/small.txt?proxied=1"))
+            self.assertEqual(r["body"], "small file\n")
+            r = one("--proxy", p, "--cacert", CERTS["ca.crt"], self.ng("/small.txt", tls=True))
+            self.assertEqual(r["body"], "small file\n", r)
+            self.assertIn("GET http://127.0.0.1:%d/small.txt?proxied=1 HTTP/1.1" % self.nginx.port, proxy.seen)
+            self.assertIn("CONNECT localhost:%d HTTP/1.1" % self.nginx.tls_port, proxy.seen)
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+
+    # ---- errors -------------------------------------------------------------------------------
+
+    def test_refused_and_unresolvable(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # bound, not listening: refused
+            r = one("http://127.0.0.1:%d/" % port)
+        self.assertEqual(r["error"], "EDDY_ECONNREFUSED")
+        r = one("http://eddy-test.invalid/")
+        self.assertEqual(r["error"], "EDDY_ERESOLVE")
+        self.assertEqual(fetch("not a url")[0], {"start_error": "EDDY_EINVAL"})
+
+    def test_timeout(self):
+        silent = RawServer(None)
+        try:
+            r = one("--timeout", "0.5", "http://127.0.0.1:%d/" % silent.port)
+            self.assertEqual(r["error"], "EDDY_ETIMEDOUT")
+        finally:
+            silent.stop()
+
+    def test_malformed_responses(self):
+        for reply in (b"HELLO THERE\r\n\r\n",
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+                      b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+                      b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"):
+            raw = RawServer(reply)
+            try:
+                r = one("http://127.0.0.1:%d/" % raw.port)
+                self.assertIn(r["error"], ("EDDY_EPROTO", "EDDY_ETOOBIG", "EDDY_EOF"), (reply[:40], r))
+            finally:
+                raw.stop()
+
+    def test_cancel_and_client_free(self):
+        silent = RawServer(None)
+        try:
+            url = "http://127.0.0.1:%d/" % silent.port
+            results = fetch("--cancel-after", "0.3", url, url)
+            self.assertEqual([r["error"] for r in results], ["EDDY_ECANCELED"] * 2)
+            # Freed with one running and one queued fetch: both end cancelled, nothing leaks.
+            results = fetch("--max-clients", "1", "--free-client-after", "0.3", url, url)
+            self.assertEqual([r["error"] for r in results], ["EDDY_ECANCELED"] * 2)
+        finally:
+            silent.stop()
+
+    def test_idle_connection_closed_by_server(self):
+        api = Proc([API_SERVER, "--port", "0", "--host", "127.0.0.1", "--idle-timeout", "0.2"])
+        try:
+            url = "http://127.0.0.1:%d/echo" % api.port
+            results = fetch("--sequential", "--repeat", "3", "--pause", "0.6", url)
+            self.assertEqual([r["status"] for r in results], [200, 200, 200])
+            self.assertEqual([r["reused"] for r in results], [0, 0, 0])
+        finally:
+            api.stop()
+
+    def test_close_delimited_body(self):
+        raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+        try:
+            r = one("http://127.0.0.1:%d/" % raw.port)
+            self.assertEqual((r["error"], r["body"]), ("", "until the end"))
+        finally:
+            raw.stop()
+
+    def test_gzip_bomb_and_oversized(self):
+        r = one("--max-body", "1000", self.ng("/big.bin"))
+        self.assertEqual(r["error"], "EDDY_ETOOBIG")
+        bomb = gzip.compress(b"\0" * 5_000_000)
+        raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb)
+        try:
+            r = one("--max-body", "100000", "http://127.0.0.1:%d/" % raw.port)
+            self.assertEqual(r["error"], "EDDY_ETOOBIG")
+        finally:
+            raw.stop()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fetch", required=True)
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--api-server", required=True)
+    args, rest = ap.parse_known_args()
+    FETCH, SERVER, API_SERVER = args.fetch, args.server, args.api_server
+    if not os.access(NGINX, os.X_OK):
+        print("nginx not installed (scripts/deps/tls.txt: nginx-light)")
+        sys.exit(1)
+    with tempfile.TemporaryDirectory() as d:
+        TMP = d
+        os.mkdir(os.path.join(d, "certs"))
+        CERTS = make_certs(os.path.join(d, "certs"))
+        unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The reverse proxy example (server + client) in front of http_api_server: requests, bodies,
+streamed chunked responses, forwarded headers, HTTPS on the proxy, 502 when the upstream is
+down, and a client that leaves mid-response."""
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tls_certs import make_certs  # noqa: E402
+
+PROXY = API = None
+CERTS = None
+
+
+class Proc:
+    def __init__(self, cmd):
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err)
+        line = self.proc.stdout.readline().decode()
+        m = re.search(r"listening on \S+:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("did not start: %s %r" % (cmd, line))
+        self.port = int(m.group(1))
+
+    def stop(self, tc=None):
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=10)
+        self.err.seek(0)
+        log = self.err.read().decode(errors="replace")
+        self.err.close()
+        if tc:
+            tc.assertEqual(rc, 0, log)
+
+
+class ReverseProxyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.api = Proc([API, "--port", "0", "--host", "127.0.0.1"])
+        cls.proxy = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % cls.api.port])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop(unittest.TestCase())
+        cls.api.stop()
+
+    def request(self, method, path, body=None, headers=None, port=None):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.proxy.port, timeout=20)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r, data
+
+    def test_get_with_query_and_forwarded_headers(self):
+        r, data = self.request("GET", "/echo?a=1&b=two", headers={"X-Custom": "yes"})
+        self.assertEqual(r.status, 200)
+        echo = json.loads(data)
+        self.assertEqual(echo["path"], "/echo")
+        self.assertEqual(echo["query"], "a=1&b=two")
+        headers = {n.lower(): v for n, v in echo["headers"]}
+        self.assertEqual(headers["x-custom"], "yes")
+        self.assertEqual(headers["x-forwarded-for"], "127.0.0.1")
+        self.assertEqual(headers["x-forwarded-proto"], "http")
+
+    def test_post_body(self):
+        r, data = self.request("POST", "/echo", body=b"x" * 100000,
+                               headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(data)["body"], "x" * 100000)
+
+    def test_status_and_streamed_response(self):
+        r, data = self.request("GET", "/status?code=418&reason=Teapot")
+        self.assertEqual((r.status, r.reason), (418, "Teapot"))
+        r, data = self.request("GET", "/stream?n=5&ms=20")
+        self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+        self.assertEqual(data, b"".join(b"chunk-%d\n" % i for i in range(5)))
+
+    def test_keepalive_many_requests(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.proxy.port, timeout=20)
+        for i in range(20):
+            c.request("GET", "/echo?i=%d" % i)
+            self.assertEqual(json.loads(c.getresponse().read())["query"], "i=%d" % i)
+        c.close()
+
+    def test_client_leaves_mid_response(self):
+        s = socket.create_connection(("127.0.0.1", self.proxy.port), timeout=20)
+        s.sendall(b"GET /longpoll HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.close()
+        r, data = self.request("GET", "/echo?after=1")
+        self.assertEqual(json.loads(data)["query"], "after=1")
+
+    def test_upstream_down_gives_502(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+            p = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % dead])
+            try:
+                r, data = self.request("GET", "/", port=p.port)
+                self.assertEqual(r.status, 502)
+                self.assertIn(b"connection refused", data)
+            finally:
+                p.stop(self)
+
+    def test_https_front(self):
+        p = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % self.api.port,
+                  "--cert", CERTS["server.crt"], "--key", CERTS["server.key"]])
+        try:
+            ctx = ssl.create_default_context(cafile=CERTS["ca.crt"])
+            c = http.client.HTTPSConnection("localhost", p.port, context=ctx, timeout=20)
+            c.request("GET", "/echo?tls=1")
+            echo = json.loads(c.getresponse().read())
+            headers = {n.lower(): v for n, v in echo["headers"]}
+            self.assertEqual(headers["x-forwarded-proto"], "https")
+            c.close()
+        finally:
+            p.stop(self)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--proxy", required=True)
+    ap.add_argument("--api-server", required=True)
+    args, rest = ap.parse_known_args()
+    PROXY, API = args.proxy, args.api_server
+    with tempfile.TemporaryDirectory() as d:
+        CERTS = make_certs(d)
+        unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""HTTPS server tests: openssl s_client, curl --cacert and Python's ssl module against
+tls_server (an eddy server with a TLS context) using certificates generated here."""
+import argparse
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tls_certs import make_certs  # noqa: E402
+
+SERVER = None
+CONNECT = None
+CERTS = None
+
+
+class TlsServer:
+    def __init__(self, *args):
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([SERVER, *args], stdout=subprocess.PIPE, stderr=self.stderr)
+        line = self.proc.stdout.readline().decode()
+        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("server did not start: %r %s" % (line, self.log()))
+        self.port = int(m.group(1))
+
+    def log(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
+
+    def stop(self, testcase):
+        self.proc.terminate()
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = None
+        testcase.assertEqual(rc, 0, self.log())
+        self.stderr.close()
+
+
+def s_client(port, *args, data=b"", timeout=20):
+    cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile", CERTS["ca.crt"],
+           "-verify_return_error", *args]
+    return subprocess.run(cmd, input=data, capture_output=True, timeout=timeout)
+
+
+def curl(port, path="/", *args, host="localhost", more=()):
+    cmd = ["curl", "-sS", "--max-time", "20", "--cacert", CERTS["ca.crt"],
+           "--resolve", "%s:%d:127.0.0.1" % (host, port), *args,
+           "https://%s:%d%s" % (host, port, path), *more]
+    return subprocess.run(cmd, capture_output=True, timeout=30)
+
+
+def client_context(**kw):
+    ctx = ssl.create_default_context(cafile=CERTS["ca.crt"])
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+def https_get(port, path, ctx=None, host="localhost"):
+    ctx = ctx or client_context()
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host.encode()))
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return data
+                data += chunk
+
+
+class TlsServerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"],
+                               "--sni", "other.test,%s,%s" % (CERTS["other.crt"], CERTS["other.key"]),
+                               "--handshake-timeout", "1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop(unittest.TestCase())
+
+    def test_curl_cacert_scheme_https(self):
+        r = curl(self.server.port, "/hello")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"scheme=https path=/hello\n")
+
+    def test_curl_keepalive_several_requests(self):
+        url2 = "https://localhost:%d/second" % self.server.port
+        r = curl(self.server.port, "/first", "-v", more=[url2])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"scheme=https path=/first\nscheme=https path=/second\n")
+        self.assertIn(b"Re-using existing connection", r.stderr)
+
+    def test_s_client_tls12_and_tls13_with_alpn(self):
+        for version, name in (("-tls1_2", b"TLSv1.2"), ("-tls1_3", b"TLSv1.3")):
+            r = s_client(self.server.port, version, "-alpn", "h2,http/1.1",
+                         "-servername", "localhost", "-ign_eof",
+                         data=b"GET /v HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            out = r.stdout
+            self.assertIn(b"Verify return code: 0 (ok)", out)
+            self.assertIn(b"Protocol  : " + name if version == "-tls1_2" else name, out)
+            self.assertIn(b"ALPN protocol: http/1.1", out)
+            self.assertIn(b"scheme=https path=/v", out)
+
+    def test_alpn_no_overlap_still_serves(self):
+        r = s_client(self.server.port, "-alpn", "h2", "-servername", "localhost", "-ign_eof",
+                     data=b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"No ALPN negotiated", r.stdout)
+        self.assertIn(b"scheme=https path=/x", r.stdout)
+
+    def test_sni_picks_certificate(self):
+        r = s_client(self.server.port, "-servername", "other.test", "-verify_hostname", "other.test",
+                     data=b"")
+        self.assertIn(b"subject=CN = other.test", r.stdout)
+        self.assertIn(b"Verify return code: 0 (ok)", r.stdout)
+        body = https_get(self.server.port, b"/sni", host="other.test")
+        self.assertIn(b"scheme=https path=/sni", body)
+        r = s_client(self.server.port, "-servername", "localhost", data=b"")
+        self.assertIn(b"subject=CN = localhost", r.stdout)
+
+    def test_session_resumption_ticket_tls12(self):
+        with tempfile.TemporaryDirectory() as d:
+            sess = os.path.join(d, "sess.pem")
+            r1 = s_client(self.server.port, "-tls1_2", "-sess_out", sess, "-servername", "localhost")
+            self.assertIn(b"New, TLSv1.2", r1.stdout)
+            r2 = s_client(self.server.port, "-tls1_2", "-sess_in", sess, "-servername", "localhost")
+            self.assertIn(b"Reused, TLSv1.2", r2.stdout)
+
+    def test_session_resumption_tls13_python(self):
+        ctx = client_context()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(b"GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                s.recv(4096)  # tickets arrive after the handshake in TLS 1.3
+                session = s.session
+        self.assertIsNotNone(session)
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+                self.assertTrue(s.session_reused)
+                s.sendall(b"GET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                self.assertIn(b"path=/b", s.recv(4096))
+
+    def test_large_response(self):
+        body = https_get(self.server.port, b"/big")
+        head, _, payload = body.partition(b"\r\n\r\n")
+        self.assertIn(b"200 OK", head)
+        self.assertEqual(len(payload), 1 << 20)
+        self.assertEqual(payload, b"x" * (1 << 20))
+
+    def test_plain_http_to_tls_port_is_closed_others_unharmed(self):
+        # A TLS connection open meanwhile must keep working.
+        ctx = client_context()
+        raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=20)
+        keep = ctx.wrap_socket(raw, server_hostname="localhost")
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as plain:
+            plain.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            data = b""
+            try:
+                while True:
+                    chunk = plain.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            except ConnectionResetError:
+                pass
+            self.assertNotIn(b"scheme=", data)
+        keep.sendall(b"GET /still HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"path=/still", keep.recv(4096))
+        keep.close()
+        self.assertIn("handshake failed", self.server.log())
+
+    def test_untrusted_client_side_fails(self):
+        ctx = ssl.create_default_context()  # system CAs only: our CA is unknown
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            https_get(self.server.port, b"/", ctx=ctx)
+        self.assertIn(b"scheme=https", https_get(self.server.port, b"/after"))
+
+    def test_clients_vanishing_mid_response(self):
+        # Resets while the server writes a large response: EPIPE/ECONNRESET on that
+        # connection only (never SIGPIPE for the process).
+        import struct
+        for _ in range(10):
+            raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=20)
+            s = client_context().wrap_socket(raw, server_hostname="localhost")
+            s.sendall(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            s.recv(100)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        self.assertIn(b"path=/alive", https_get(self.server.port, b"/alive"))
+        self.assertIsNone(self.server.proc.poll())
+
+    def test_handshake_timeout_closes_silent_client(self):
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as s:
+            s.settimeout(20)
+            # Say nothing: the server's 1 s handshake timeout must close us.
+            self.assertEqual(s.recv(100), b"")
+        self.assertIn("handshake timed out", self.server.log())
+
+    def test_parallel_clients(self):
+        results = []
+
+        def worker(i):
+            try:
+                results.append(https_get(self.server.port, b"/p%d" % i))
+            except Exception as e:  # noqa: BLE001
+                results.append(repr(e).encode())
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(len(results), 16)
+        for r in results:
+            self.assertIn(b"scheme=https", r)
+
+
+class TlsConnectTest(unittest.TestCase):
+    """eddy_connect_tls() (the stream C API over TLS) against eddy's HTTPS server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop(unittest.TestCase())
+
+    def run_tool(self, *args, host="localhost"):
+        p = subprocess.run([CONNECT, host, str(self.server.port), *args], capture_output=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout.decode().strip()
+
+    def test_verified_connect_alpn_and_body(self):
+        out = self.run_tool("--ca", CERTS["ca.crt"])
+        self.assertEqual(out, "connect=0 tls=1 alpn=http/1.1 close=0 bytes=%s body=scheme=https path=/connect"
+                         % re.search(r"bytes=(\d+)", out).group(1))
+        out = self.run_tool("--ca", CERTS["ca.crt"], host="127.0.0.1")  # IP SAN
+        self.assertIn("body=scheme=https path=/connect", out)
+
+    def test_untrusted_and_wrong_name_fail(self):
+        self.assertIn("close=EDDY_ETLS bytes=0", self.run_tool())
+        self.assertIn("close=EDDY_ETLS bytes=0", self.run_tool("--ca", CERTS["ca.crt"], "--name", "other.test"))
+        self.assertIn("body=scheme=https", self.run_tool("--no-verify"))
+
+    def test_alpn_h2_only_gets_none(self):
+        self.assertIn("alpn=- ", self.run_tool("--ca", CERTS["ca.crt"], "--alpn", "h2"))
+
+
+class TlsServerVariantsTest(unittest.TestCase):
+    def test_cert_from_memory_and_tls13_only(self):
+        srv = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"], "--mem",
+                        "--tls13")
+        try:
+            r = curl(srv.port, "/m")
+            self.assertEqual(r.stdout, b"scheme=https path=/m\n", r.stderr)
+            r = s_client(srv.port, "-tls1_2", "-servername", "localhost")
+            self.assertNotEqual(r.returncode, 0)
+        finally:
+            srv.stop(self)
+
+    def test_client_certificate_required(self):
+        srv = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"],
+                        "--ca", CERTS["ca.crt"], "--verify", "required")
+        try:
+            r = curl(srv.port, "/nocert")
+            self.assertNotEqual(r.returncode, 0)
+            r = curl(srv.port, "/withcert", "--cert", CERTS["client.crt"], "--key", CERTS["client.key"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, b"scheme=https path=/withcert\n")
+            r = curl(srv.port, "/selfcert", "--cert", CERTS["self.crt"], "--key", CERTS["self.key"])
+            self.assertNotEqual(r.returncode, 0)
+        finally:
+            srv.stop(self)
+
+    def test_client_certificate_optional(self):
+        srv = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"],
+                        "--ca", CERTS["ca.crt"], "--verify", "optional")
+        try:
+            r = curl(srv.port, "/nocert")
+            self.assertEqual(r.stdout, b"scheme=https path=/nocert\n", r.stderr)
+            r = curl(srv.port, "/selfcert", "--cert", CERTS["self.crt"], "--key", CERTS["self.key"])
+            self.assertNotEqual(r.returncode, 0)
+        finally:
+            srv.stop(self)
+
+    def test_bad_key_rejected(self):
+        proc = subprocess.run([SERVER, "--cert", CERTS["server.crt"], "--key", CERTS["other.key"]],
+                              capture_output=True, timeout=20)
+        self.assertEqual(proc.returncode, 3)
+        self.assertIn(b"cannot load", proc.stderr)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--connect", required=True)
+    args, rest = ap.parse_known_args()
+    SERVER, CONNECT = args.server, args.connect
+    with tempfile.TemporaryDirectory() as d:
+        CERTS = make_certs(d)
+        unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

@@ -1,0 +1,91 @@
+// Client URL handling (lib/client/url.cpp): absolute URLs, IPv6, ports, and Location
+// resolution for redirects.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include <cmocka.h>
+}
+
+#include <string>
+
+#include "client/url.hpp"
+
+using eddy::client::parse_url;
+using eddy::client::resolve_location;
+using eddy::client::Url;
+
+static void test_parse(void **) {
+    Url u;
+    assert_true(parse_url("http://example.com", &u));
+    assert_string_equal(u.scheme.c_str(), "http");
+    assert_string_equal(u.host.c_str(), "example.com");
+    assert_int_equal(u.port, 80);
+    assert_string_equal(u.target.c_str(), "/");
+    assert_true(parse_url("HTTPS://Example.COM:8443/a/b?x=1#frag", &u));
+    assert_string_equal(u.scheme.c_str(), "https");
+    assert_string_equal(u.host.c_str(), "example.com");
+    assert_int_equal(u.port, 8443);
+    assert_string_equal(u.target.c_str(), "/a/b?x=1");
+    assert_string_equal(u.host_header().c_str(), "example.com:8443");
+    assert_true(parse_url("https://h/?q", &u));
+    assert_string_equal(u.host_header().c_str(), "h");
+    assert_string_equal(u.target.c_str(), "/?q");
+    assert_true(parse_url("http://[::1]:8080/p", &u));
+    assert_string_equal(u.host.c_str(), "::1");
+    assert_int_equal(u.port, 8080);
+    assert_string_equal(u.host_header().c_str(), "[::1]:8080");
+    assert_string_equal(u.origin().c_str(), "http://[::1]:8080");
+    assert_true(parse_url("http://h?x", &u));
+    assert_string_equal(u.target.c_str(), "/?x");
+}
+
+static void test_reject(void **) {
+    Url u;
+    const char *bad[] = {"",
+                         "example.com",
+                         "ftp://h/",
+                         "http://",
+                         "http:///p",
+                         "http://h:0/",
+                         "http://h:65536/",
+                         "http://h:12a/",
+                         "http://u:p@h/",
+                         "http://h/a b",
+                         "http://h/\r\nX: y",
+                         "http://[::1/",
+                         "http://[::1]x/",
+                         "http://a:b:c/",
+                         "http://[127.0.0.1]/"};
+    for (const char *s : bad) {
+        if (parse_url(s, &u)) fail_msg("accepted %s", s);
+    }
+}
+
+static void test_location(void **) {
+    Url base, out;
+    assert_true(parse_url("https://h:444/dir/page?x=1", &base));
+    assert_true(resolve_location(base, "/abs", &out));
+    assert_string_equal(out.str().c_str(), "https://h:444/abs");
+    assert_true(resolve_location(base, "rel?y", &out));
+    assert_string_equal(out.str().c_str(), "https://h:444/dir/rel?y");
+    assert_true(resolve_location(base, "?only", &out));
+    assert_string_equal(out.str().c_str(), "https://h:444/dir/page?only");
+    assert_true(resolve_location(base, "//other/x", &out));
+    assert_string_equal(out.str().c_str(), "https://other/x");
+    assert_true(resolve_location(base, "http://else:81/y#f", &out));
+    assert_string_equal(out.str().c_str(), "http://else:81/y");
+    assert_false(resolve_location(base, "", &out));
+    assert_false(resolve_location(base, "/a\nb", &out));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_location),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
