@@ -1,10 +1,10 @@
 #include "web/route.hpp"
-#include "web/websocket_route.hpp"
 
 #include <cstring>
 #include <new>
 
 #include "util/log.hpp"
+#include "web/websocket_route.hpp"
 
 namespace eddy::web {
 

@@ -49,7 +49,8 @@ public:
     static Session *from_c(eddy_ws *w) { return reinterpret_cast<Session *>(w); }
     static const Session *from_c(const eddy_ws *w) { return reinterpret_cast<const Session *>(w); }
 
-    // Runs `open` (server side) and starts reading; `bytes` were read past the handshake.
+    // Starts the keep-alive timer, runs `open` (server side) and starts reading (bytes that
+    // arrived right after the handshake are still in the stream's buffer).
     void start(bool call_open);
 
     int send_message(const void *data, size_t len, bool binary, eddy_ws_write_fn cb);
