@@ -194,6 +194,21 @@ def raw_tests(port):
     check(head.startswith(b"HTTP/1.1 101"), "same origin → 101")
     s.close()
 
+    # keep-alive: /ping sends a ping every 0.2 s and drops a peer that sends no pong within 1 s
+    s, head, _ = handshake(port, "/ping")
+    s.settimeout(15)
+    pings, eof = 0, False
+    try:
+        while True:
+            op, _, _ = read_frame(s)
+            pings += op == 9
+    except EOFError:
+        eof = True
+    except OSError:
+        pass
+    check(pings >= 1 and eof, f"a peer that never answers pings is dropped ({pings} pings, then EOF)")
+    s.close()
+
     # close timeout: the server starts the close handshake and we never answer: it must drop
     # TCP after its close timeout (5 s by default) instead of waiting forever
     s, head, _ = handshake(port, "/closer")
