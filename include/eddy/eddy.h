@@ -17,5 +17,6 @@
 #include "web.h"
 #include "tls.h"
 #include "client.h"
+#include "websocket.h"
 
 #endif /* EDDY_EDDY_H */
