@@ -15,5 +15,6 @@
 #include "net.h"
 #include "http.h"
 #include "web.h"
+#include "process.h"
 
 #endif /* EDDY_EDDY_H */
