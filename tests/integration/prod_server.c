@@ -3,8 +3,10 @@
  * speaks the PROXY protocol or xheaders when asked; shuts down gracefully on SIGTERM and
  * reloads on SIGHUP (a new process inherits the listening socket, the old one drains).
  *
+ * Options: --threads N, --processes N, --port N, --fd N, --proxy-protocol, --xheaders,
+ * --trusted IP, --idle-timeout S (also the header timeout; 0 = none).
  * Routes: /info -> "pid=P task=T thread=K ip=I port=N scheme=S"; /slow?ms=N -> that after N ms;
- * /big?mb=N -> N MiB of 'x'; /upload (POST) -> the body length.
+ * /big?mb=N -> N MiB of 'x' (with backpressure); /upload (POST) -> the body length.
  * Prints "PORT <n>" on stdout once listening. */
 #define _GNU_SOURCE
 #include <eddy/eddy.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 static int g_proxy_protocol, g_xheaders, g_threads = 1, g_processes = 0;
+static double g_idle_timeout = -1;
 static const char *g_trusted;
 static char **g_argv;
 
@@ -46,6 +49,22 @@ static void finish_later(eddy_loop *loop, void *arg) {
     free(d);
 }
 
+/* A large response written with backpressure: the next 64 KiB only once the previous piece
+ * reached the kernel, so a client that never reads costs one piece, not the whole body. */
+typedef struct { int left; } big_state;
+static void big_next(eddy_request *req, int status, void *userdata) {
+    static char chunk[65536];
+    big_state *b = userdata;
+    if (status != 0 || b->left == 0) {
+        eddy_request_finish(req);
+        return;
+    }
+    if (chunk[0] != 'x') memset(chunk, 'x', sizeof chunk);
+    b->left--;
+    eddy_request_write(req, chunk, sizeof chunk);
+    eddy_request_flush(req, big_next);
+}
+
 static void on_request(eddy_request *req, void *userdata) {
     worker *w = userdata;
     const char *path = eddy_request_path(req, NULL);
@@ -59,11 +78,10 @@ static void on_request(eddy_request *req, void *userdata) {
     }
     if (strcmp(path, "/big") == 0) {
         const char *mb = eddy_request_argument(req, EDDY_ARGS_QUERY, "mb", EDDY_NTS, NULL);
-        static char chunk[65536];
-        memset(chunk, 'x', sizeof chunk);
-        int count = (mb ? atoi(mb) : 1) * 16;
-        for (int i = 0; i < count; i++) eddy_request_write(req, chunk, sizeof chunk);
-        eddy_request_finish(req);
+        big_state *b = malloc(sizeof *b);
+        b->left = (mb ? atoi(mb) : 1) * 16;
+        eddy_request_set_userdata(req, b, free);
+        big_next(req, 0, b);
         return;
     }
     if (strcmp(path, "/upload") == 0) {
@@ -83,6 +101,10 @@ static void configure(worker *w) {
     if (g_proxy_protocol) eddy_server_set_proxy_protocol(w->server, 1);
     if (g_xheaders) eddy_server_set_xheaders(w->server, 1);
     if (g_trusted) eddy_server_add_trusted_proxy(w->server, g_trusted);
+    if (g_idle_timeout >= 0) {
+        eddy_server_set_idle_timeout(w->server, g_idle_timeout);
+        eddy_server_set_header_timeout(w->server, g_idle_timeout);
+    }
     if (w->fd >= 0) {
         if (eddy_server_add_fd(w->server, w->fd) != 0) exit(3);
     } else if (eddy_server_listen(w->server, "127.0.0.1", g_port, EDDY_LISTEN_REUSEPORT) != 0) {
@@ -145,6 +167,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--processes") && i + 1 < argc) g_processes = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) g_port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--fd") && i + 1 < argc) inherited_fd = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) g_idle_timeout = atof(argv[++i]);
     }
     signal(SIGPIPE, SIG_IGN);
     if (g_threads < 1) g_threads = 1;

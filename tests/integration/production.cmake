@@ -3,7 +3,7 @@
 # installed), nginx in front of two eddy processes, graceful shutdown and reload under load.
 add_executable(prod_server ${CMAKE_CURRENT_SOURCE_DIR}/prod_server.c)
 target_link_libraries(prod_server PRIVATE eddy Threads::Threads)
-foreach(_case scaling proxy_protocol graceful proxies)
+foreach(_case scaling proxy_protocol graceful proxies fds)
   add_test(NAME production_${_case}
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_production.py
                    --server $<TARGET_FILE:prod_server> ${_case})

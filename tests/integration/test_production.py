@@ -4,6 +4,7 @@
 Cases (one per ctest entry):
   scaling         threads sharing a port (SO_REUSEPORT) and forked processes with restarts
   proxy_protocol  PROXY v1/v2 headers accepted when configured, rejected otherwise
+  fds             out of file descriptors (ulimit -n 64): every client is still answered
   graceful        SIGTERM drains in-flight requests; SIGHUP reloads under load, nothing lost
   proxies         nginx in front of two eddy processes (xheaders), haproxy send-proxy(-v2)
 Every wait is bounded; every process started is killed by its PID at the end.
@@ -26,8 +27,9 @@ STARTED = []  # Popen objects
 EXTRA_PIDS = set()  # processes started indirectly (reloads), by pid
 
 
-def start(*flags):
-    p = subprocess.Popen([ARGS.server, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def start(*flags, preexec_fn=None):
+    p = subprocess.Popen([ARGS.server, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=preexec_fn)
     STARTED.append(p)
     line = p.stdout.readline().decode()
     assert line.startswith("PORT "), f"server did not start: {line!r} {p.stderr.read()[:500]!r}"
@@ -295,6 +297,37 @@ def case_graceful():
             time.sleep(0.05)
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read()
     os.kill(current, signal.SIGTERM)
+
+
+# ---- fd exhaustion ------------------------------------------------------------------------------
+
+def case_fds():
+    import resource
+    limit = 64
+    p, port = start(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+    n = 3 * limit
+    socks = []
+    for _ in range(n):  # more clients than the server has fds, all at once
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        s.sendall(b"GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        socks.append(s)
+    answered = 0
+    for s in socks:  # the server runs out of fds, pauses accepting, and recovers as they free up
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+        s.close()
+        answered += out.startswith(b"HTTP/1.1 200")
+    assert answered == n, f"{answered} of {n} answered"
+    assert p.poll() is None
+    info(port)
+    p.send_signal(signal.SIGTERM)
+    assert wait_exit(p, 20) == 0
+    err = p.stderr.read().decode()
+    assert "out of file descriptors" in err, err[-2000:]
 
 
 # ---- real proxies ----------------------------------------------------------------------------
