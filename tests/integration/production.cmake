@@ -9,3 +9,9 @@ foreach(_case scaling proxy_protocol graceful proxies fds)
                    --server $<TARGET_FILE:prod_server> ${_case})
   set_tests_properties(production_${_case} PROPERTIES TIMEOUT 120)
 endforeach()
+# The CI-sized variant of bench/abuse/idle_connections.py (100,000 there): 2,000 idle
+# keep-alive connections from 8 source addresses, every one still answering afterwards.
+add_test(NAME production_idle_2000
+         COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/bench/abuse/idle_connections.py
+                 --server $<TARGET_FILE:prod_server> -n 2000 --deadline 100)
+set_tests_properties(production_idle_2000 PROPERTIES TIMEOUT 120)
