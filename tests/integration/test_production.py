@@ -183,6 +183,8 @@ def case_proxy_protocol():
         assert b"ip=203.0.113.7" not in out
     p.send_signal(signal.SIGTERM)
     wait_exit(p, 20)
+    err = p.stderr.read().decode()
+    assert err.count("but the server is not configured for it") == 2, err
 
 
 # ---- graceful shutdown and reload ----------------------------------------------------------------
