@@ -4,9 +4,10 @@
  * reloads on SIGHUP (a new process inherits the listening socket, the old one drains).
  *
  * Options: --threads N, --processes N, --port N, --fd N, --proxy-protocol, --xheaders,
- * --trusted IP, --idle-timeout S (also the header timeout; 0 = none).
+ * --trusted IP, --idle-timeout S (also the header timeout; 0 = none), --max-restarts N.
  * Routes: /info -> "pid=P task=T thread=K ip=I port=N scheme=S"; /slow?ms=N -> that after N ms;
- * /big?mb=N -> N MiB of 'x' (with backpressure); /upload (POST) -> the body length.
+ * /big?mb=N -> N MiB of 'x' (with backpressure); /upload (POST) -> the body length;
+ * /crash -> a forked child exits with status 3 (to test restarts).
  * Prints "PORT <n>" on stdout once listening. */
 #define _GNU_SOURCE
 #include <eddy/eddy.h>
@@ -20,6 +21,7 @@
 
 static int g_proxy_protocol, g_xheaders, g_threads = 1, g_processes = 0;
 static double g_idle_timeout = -1;
+static int g_max_restarts = 20;
 static const char *g_trusted;
 static char **g_argv;
 
@@ -84,6 +86,7 @@ static void on_request(eddy_request *req, void *userdata) {
         big_next(req, 0, b);
         return;
     }
+    if (strcmp(path, "/crash") == 0 && eddy_task_id() >= 0) _exit(3); /* a child "crashes" */
     if (strcmp(path, "/upload") == 0) {
         size_t len = 0;
         eddy_request_body(req, &len);
@@ -168,6 +171,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) g_port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--fd") && i + 1 < argc) inherited_fd = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) g_idle_timeout = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--max-restarts") && i + 1 < argc) g_max_restarts = atoi(argv[++i]);
     }
     signal(SIGPIPE, SIG_IGN);
     if (g_threads < 1) g_threads = 1;
@@ -184,7 +188,7 @@ int main(int argc, char **argv) {
         }
     }
     if (g_processes > 0) {
-        int id = eddy_fork_processes(g_processes, 20);
+        int id = eddy_fork_processes(g_processes, g_max_restarts);
         if (id < 0) return 4;
     }
     g_workers = calloc((size_t)g_threads, sizeof *g_workers);

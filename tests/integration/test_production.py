@@ -118,6 +118,18 @@ def case_scaling():
     err = p.stderr.read().decode()
     assert "killed by signal 9" in err, err
 
+    # Too many restarts: the parent gives up and exits 1.
+    p, port = start("--processes", "1", "--max-restarts", "2")
+    for i in range(3):
+        try:
+            info(port, path="/crash")
+            raise AssertionError("/crash answered")
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            pass
+    assert wait_exit(p, 20) == 1
+    err = p.stderr.read().decode()
+    assert err.count("exited with status 3") == 3 and "too many child restarts" in err, err
+
 
 # ---- PROXY protocol ---------------------------------------------------------------------------
 
