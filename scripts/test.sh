@@ -18,7 +18,8 @@ run_suite() {
     local name=$1 dir=$2
     shift 2
     echo "==== $name: configure + build in $dir/"
-    if ! cmake -S . -B "$dir" "$@" || ! cmake --build "$dir" -j"$JOBS"; then
+    # shellcheck disable=SC2086 # BUILD_ARGS / CTEST_ARGS are word lists
+    if ! cmake -S . -B "$dir" "$@" || ! cmake --build "$dir" -j"$JOBS" ${BUILD_ARGS:-}; then
         echo "==== $name: BUILD FAILED"
         status=1
         failed=$((failed + 1)) # count a failed build as one failure
@@ -26,7 +27,7 @@ run_suite() {
     fi
     echo "==== $name: ctest"
     local log="$dir/ctest-summary.log"
-    (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$JOBS") 2>&1 | tee "$log"
+    (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$JOBS" ${CTEST_ARGS:-}) 2>&1 | tee "$log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
     # "100% tests passed, 0 tests failed out of 12"
     local line total nfail
@@ -48,6 +49,19 @@ export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Bindings load libeddy into other runtimes (CPython, Go, Rust), which do not run under ASan.
 run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=Debug -DEDDY_SANITIZE=ON -DEDDY_BUILD_BINDINGS=OFF
+
+# Fuzz smoke tests: a clang build of the libFuzzer targets only (tests/fuzz), each target run
+# for 10 s over its seeds (label "fuzz"). Skipped when clang is missing.
+unset ASAN_OPTIONS UBSAN_OPTIONS
+if command -v clang++ >/dev/null && command -v clang >/dev/null; then
+    FUZZ_TARGETS="fuzz_http_connection fuzz_chunked fuzz_multipart fuzz_cookies_urls fuzz_websocket_frames fuzz_proxy_protocol"
+    CC=clang CXX=clang++ BUILD_ARGS="--target $FUZZ_TARGETS" CTEST_ARGS="-L fuzz" \
+        run_suite "fuzz" build-fuzz -DEDDY_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DEDDY_BUILD_EXAMPLES=OFF -DEDDY_BUILD_BENCH=OFF -DEDDY_BUILD_BINDINGS=OFF \
+        -DEDDY_FUZZ_SMOKE_SECONDS=10
+else
+    echo "==== fuzz: skipped (clang not installed)"
+fi
 
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed"

@@ -18,5 +18,6 @@
 #include "tls.h"
 #include "client.h"
 #include "websocket.h"
+#include "process.h"
 
 #endif /* EDDY_EDDY_H */

@@ -70,6 +70,12 @@ EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char 
 /* Returns the first listening TCP port, or EDDY_ENOENT. */
 EDDY_API int eddy_server_port(const eddy_server *server);
 
+/* Returns the file descriptor of the server's `index`th listening socket (0 = the first), e.g.
+ * to hand it to a new process during a graceful reload (clear FD_CLOEXEC, exec, and pass it to
+ * eddy_server_add_fd there). The server keeps owning it. Returns EDDY_ENOENT when there is no
+ * such socket, EDDY_EINVAL for a NULL server. */
+EDDY_API int eddy_server_listening_fd(const eddy_server *server, int index);
+
 /* Returns the number of open connections. */
 EDDY_API size_t eddy_server_connection_count(const eddy_server *server);
 
@@ -111,6 +117,17 @@ EDDY_API int eddy_server_set_no_keep_alive(eddy_server *server, int on);
 EDDY_API int eddy_server_set_xheaders(eddy_server *server, int on);
 /* Adds a trusted downstream proxy address (numeric IPv4/IPv6). */
 EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip);
+/* Non-zero: every connection must start with a PROXY protocol header, version 1 (text) or 2
+ * (binary), as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it. The
+ * address it carries becomes the request's remote ip and port (the header's LOCAL and UNKNOWN
+ * forms keep the socket's peer). A connection whose header is missing, malformed or not
+ * complete within the header timeout is closed with a log line. Off (the default): a PROXY
+ * header is not recognized and gets 400 like any malformed request. Only turn it on behind a
+ * proxy that always sends it: anyone who can reach the port can claim any address.
+ * Affects connections accepted afterwards. Not combined with TLS on the same server yet: with
+ * eddy_server_set_tls in effect, turning it on returns EDDY_ENOTSUP (terminate TLS in the proxy,
+ * or use a plain-HTTP server behind it). Returns 0, EDDY_EINVAL or EDDY_ENOTSUP. */
+EDDY_API int eddy_server_set_proxy_protocol(eddy_server *server, int on);
 /* Non-zero: gzip request bodies (Content-Encoding: gzip) are decoded before the callback
  * (the header is renamed X-Consumed-Content-Encoding). Off: such bodies pass through as is. */
 EDDY_API int eddy_server_set_decompress_request(eddy_server *server, int on);

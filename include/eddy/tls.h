@@ -103,7 +103,8 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
  * server context with a certificate; the server keeps a reference). NULL turns TLS off for
  * later connections. Requests on TLS connections report the scheme "https". Handshake
  * failures (including plain HTTP sent to the port) are logged and close only that connection.
- * Returns 0, EDDY_EINVAL (not a server context, or no certificate loaded). */
+ * Returns 0, EDDY_EINVAL (not a server context, or no certificate loaded), EDDY_ENOTSUP (the
+ * server expects PROXY protocol headers: not combined with TLS yet). */
 EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx);
 
 /* Connects like eddy_connect() and then performs a TLS handshake with `ctx` (a client context;

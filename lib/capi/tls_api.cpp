@@ -123,6 +123,7 @@ EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx) {
     if (ctx) {
         if (!Ctx(ctx)->is_server() || !SSL_CTX_get0_certificate(Ctx(ctx)->ssl_ctx()))
             return EDDY_EINVAL;
+        if (eddy::http::Server::from_c(server)->options.proxy_protocol) return EDDY_ENOTSUP;
     }
     eddy::http::Server::from_c(server)->set_tls(ctx ? Ctx(ctx) : nullptr);
     return 0;

@@ -228,6 +228,9 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
         }
         if (c == ' ') break;
         if (!is_tchar(static_cast<unsigned char>(c)) || method_buf_.size() >= kMaxMethodLength) {
+            if (c == '\0' && !requests_served_ && leading_blank_lines_ == 2 && method_buf_.empty())
+                log(LogLevel::warning, "http: %s: PROXY protocol v2 header, but the server is not "
+                    "configured for it (eddy_server_set_proxy_protocol); closing", peer_ip_.c_str());
             log(LogLevel::info, "http: %s: malformed request line", peer_ip_.c_str());
             send_error(method_buf_.size() >= kMaxMethodLength ? 501 : 400, false);
             *pos = len;
@@ -242,6 +245,9 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
         *pos = len;
         return false;
     }
+    if (!requests_served_ && method_buf_ == "PROXY")  // the head scanner answers 400 below
+        log(LogLevel::warning, "http: %s: request starts with PROXY (a PROXY protocol header?), "
+            "but the server is not configured for it (eddy_server_set_proxy_protocol)", peer_ip_.c_str());
 
     Request *req = new (std::nothrow) Request(this, server_);
     if (!req) {

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "http/connection.hpp"
+#include "http/proxy_handshake.hpp"
 #include "net/address.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
@@ -36,6 +37,7 @@ Server::~Server() {
     loop_->remove_resource(this);
     shutting_down_ = false;  // no shutdown completion while tearing down
     if (listener_) listener_->destroy();
+    while (handshakes_) handshakes_->close_now();    // unlinks itself
     while (connections_) connections_->close_now();  // unlinks itself
     loop_->timer_stop(&done_timer_);
     if (done_free_) done_free_(done_userdata_);
@@ -55,6 +57,11 @@ void Server::on_loop_free() {
     // here only the connection objects go, and requests the application still holds are
     // detached so that finishing them later just releases them.
     listener_ = nullptr;
+    while (handshakes_) {
+        ProxyHandshake *h = handshakes_;
+        handshakes_ = h->next;
+        h->detach_for_loop_free();
+    }
     while (connections_) {
         Connection *c = connections_;
         connections_ = c->next;
@@ -106,6 +113,37 @@ void Server::on_accept(Listener *, int fd, const sockaddr *peer, socklen_t, void
 int Server::add_connection(int fd, const std::string &peer_ip, int peer_port) {
     Stream *stream = tls_ ? tls::TlsStream::create_server(loop_, fd, tls_) : Stream::create(loop_, fd);
     if (!stream) return EDDY_ENOMEM;
+    if (options.proxy_protocol) {
+        ProxyHandshake *h = new (std::nothrow) ProxyHandshake(this, stream, peer_ip, peer_port);
+        if (!h) {
+            stream->close();
+            return EDDY_ENOMEM;
+        }
+        h->next = handshakes_;
+        if (handshakes_) handshakes_->prev = h;
+        handshakes_ = h;
+        connection_count_++;
+        h->start();
+        return 0;
+    }
+    return start_connection(stream, peer_ip, peer_port);
+}
+
+int Server::listening_fd(int index) const { return listener_ ? listener_->socket_fd(index) : -1; }
+
+void Server::handshake_ended(ProxyHandshake *h) {
+    if (h->prev) {
+        h->prev->next = h->next;
+    } else if (handshakes_ == h) {
+        handshakes_ = h->next;
+    }
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = nullptr;
+    connection_count_--;
+    maybe_finish_shutdown();
+}
+
+int Server::start_connection(Stream *stream, const std::string &peer_ip, int peer_port) {
     Connection *conn = new (std::nothrow) Connection(this, stream, peer_ip, peer_port);
     if (!conn) {
         stream->close();

@@ -17,11 +17,13 @@ class Listener;
 namespace tls {
 class Context;
 }
+class Stream;
 }
 
 namespace eddy::http {
 
 class Connection;
+class ProxyHandshake;
 class Request;
 
 struct ServerOptions {
@@ -33,6 +35,7 @@ struct ServerOptions {
     size_t max_connections = 0;
     bool no_keep_alive = false;
     bool xheaders = false;
+    bool proxy_protocol = false;  // every connection starts with a PROXY v1/v2 header
     bool decompress_request = false;
     bool allow_any_method = false;
     bool send_server_header = true;
@@ -60,9 +63,14 @@ public:
     int listen_unix(const char *path);
     int add_listening_fd(int fd);
     int add_connection(int fd, const std::string &peer_ip, int peer_port);
+    // Serves HTTP on `stream` (the PROXY handshake calls it once the header was read).
+    int start_connection(Stream *stream, const std::string &peer_ip, int peer_port);
+    // The listening socket at `index` (for handing it to another process), or -1.
+    int listening_fd(int index) const;
     int port() const;
     // HTTPS for connections accepted from now on (takes a reference; nullptr: plain HTTP).
     void set_tls(tls::Context *ctx);
+    bool has_tls() const { return tls_ != nullptr; }
     size_t connection_count() const { return connection_count_; }
     int shutdown(eddy_server_done_fn done, void *userdata, eddy_free_fn free_userdata);
     bool shutting_down() const { return shutting_down_; }
@@ -80,6 +88,8 @@ public:
 
     // Connection bookkeeping (called by Connection).
     void connection_closed(Connection *conn);
+    // Called by a ProxyHandshake when it ends either way (it counts as a connection).
+    void handshake_ended(ProxyHandshake *h);
 
 private:
     explicit Server(Loop *loop) : loop_(loop) {}
@@ -96,6 +106,7 @@ private:
     Listener *listener_ = nullptr;
     tls::Context *tls_ = nullptr;
     Connection *connections_ = nullptr;
+    ProxyHandshake *handshakes_ = nullptr;
     size_t connection_count_ = 0;
 
     eddy_request_fn access_cb_ = nullptr;

@@ -30,6 +30,9 @@ public:
     int add_fd(int fd);
     int port() const;
     int socket_count() const { return static_cast<int>(sockets_.size()); }
+    int socket_fd(int index) const {
+        return index >= 0 && index < socket_count() ? sockets_[static_cast<size_t>(index)]->fd : -1;
+    }
     void stop();
     // Calls stop() and deletes the listener (deferred when inside the accept callback).
     void destroy();

@@ -3,7 +3,8 @@
 #   run_fuzzer.sh FUZZER SECONDS [libFuzzer args...]
 # Seeds: $EDDY_FUZZ_SEEDS, else shared/corpora/h2o-http1-corpus (next to the repo, or
 # /work/shared/corpora) when present; dictionary: http.dict beside them when present.
-# Env: EDDY_FUZZ_CORPUS  keep the working corpus in this folder (default: a temp dir, removed)
+# Env: EDDY_FUZZ_SEEDS  seed folder; EDDY_FUZZ_DICT  dictionary file ("none": no dictionary)
+#      EDDY_FUZZ_CORPUS  keep the working corpus in this folder (default: a temp dir, removed)
 #      EDDY_FUZZ_ARTIFACTS  where crash/leak/timeout inputs go (default /tmp/eddy-fuzz-artifacts)
 set -u
 FUZZER=${1:?usage: run_fuzzer.sh FUZZER SECONDS [args...]}
@@ -15,7 +16,7 @@ for d in "${EDDY_FUZZ_CORPORA:-}" "$HERE/../../../shared/corpora" /work/shared/c
   [ -n "$d" ] && [ -d "$d" ] && { CORPORA=$(cd "$d" && pwd); break; }
 done
 SEEDS=${EDDY_FUZZ_SEEDS:-${CORPORA:+$CORPORA/h2o-http1-corpus}}
-DICT=${CORPORA:+$CORPORA/http.dict}
+DICT=${EDDY_FUZZ_DICT:-${CORPORA:+$CORPORA/http.dict}}
 ART=${EDDY_FUZZ_ARTIFACTS:-/tmp/eddy-fuzz-artifacts}
 mkdir -p "$ART"
 

@@ -150,6 +150,11 @@ int main(int argc, char **argv) {
     eddy_loop *loop = eddy_loop_new();
     eddy_server *server = eddy_server_new(loop, on_request, NULL, NULL);
     if (eddy_server_set_tls(server, ctx) != 0) return 4;
+    /* PROXY protocol is not combined with TLS (the header would be read as TLS): refused. */
+    if (eddy_server_set_proxy_protocol(server, 1) != EDDY_ENOTSUP) {
+        fprintf(stderr, "PROXY protocol accepted on a TLS server\n");
+        return 4;
+    }
     eddy_tls_context_free(ctx); /* the server keeps its own reference */
     if (eddy_server_listen(server, "127.0.0.1", 0, 0) != 0) return 4;
     printf("listening on 127.0.0.1:%d\n", eddy_server_port(server));

@@ -1,0 +1,139 @@
+// eddy_fork_processes and friends: a supervising parent and N children sharing listening
+// sockets (Tornado's fork_processes). The parent waits with sigwaitinfo on blocked signals, so
+// it needs no async signal handlers and never misses a SIGCHLD.
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "eddy/process.h"
+#include "util/log.hpp"
+
+namespace {
+
+int g_task_id = -1;
+
+struct Supervisor {
+    sigset_t old_mask;
+    std::map<pid_t, int> children;  // pid -> task id
+
+    // Forks one child for `id`. Returns true in the child (after restoring its signal state).
+    bool spawn(int id, bool *failed) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            eddy::log(eddy::LogLevel::error, "fork_processes: fork failed: %s", strerror(errno));
+            *failed = true;
+            return false;
+        }
+        if (pid == 0) {
+            g_task_id = id;
+#ifdef __linux__
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+            sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+            return true;
+        }
+        children[pid] = id;
+        return false;
+    }
+
+    void signal_all(int sig) {
+        for (auto &c : children) kill(c.first, sig);
+    }
+};
+
+}  // namespace
+
+extern "C" int eddy_task_id(void) { return g_task_id; }
+
+extern "C" int eddy_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<int>(n) : 1;
+}
+
+extern "C" int eddy_fork_processes(int num_processes, int max_restarts) {
+    if (g_task_id >= 0) return EDDY_ESTATE;
+    if (num_processes <= 0) num_processes = eddy_cpu_count();
+    if (max_restarts < 0) max_restarts = 100;
+
+    Supervisor sup;
+    sigset_t watched;
+    sigemptyset(&watched);
+    sigaddset(&watched, SIGCHLD);
+    sigaddset(&watched, SIGTERM);
+    sigaddset(&watched, SIGINT);
+    sigaddset(&watched, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &watched, &sup.old_mask) != 0) return EDDY_EIO;
+
+    eddy::log(eddy::LogLevel::info, "fork_processes: starting %d processes", num_processes);
+    for (int id = 0; id < num_processes; id++) {
+        bool failed = false;
+        if (sup.spawn(id, &failed)) return id;
+        if (failed) {
+            if (sup.children.empty()) {
+                sigprocmask(SIG_SETMASK, &sup.old_mask, nullptr);
+                return EDDY_EIO;
+            }
+            break;  // supervise the ones we have
+        }
+    }
+
+    int restarts = 0;
+    bool stopping = false;
+    int exit_status = 0;
+    while (!sup.children.empty()) {
+        int status = 0;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            auto it = sup.children.find(pid);
+            if (it == sup.children.end()) continue;
+            int id = it->second;
+            sup.children.erase(it);
+            if (WIFSIGNALED(status)) {
+                eddy::log(eddy::LogLevel::warning, "fork_processes: child %d (pid %d) killed by signal %d",
+                          id, static_cast<int>(pid), WTERMSIG(status));
+            } else if (WEXITSTATUS(status) != 0) {
+                eddy::log(eddy::LogLevel::warning, "fork_processes: child %d (pid %d) exited with status %d",
+                          id, static_cast<int>(pid), WEXITSTATUS(status));
+            } else {
+                eddy::log(eddy::LogLevel::info, "fork_processes: child %d (pid %d) exited normally", id,
+                          static_cast<int>(pid));
+                continue;
+            }
+            if (stopping) continue;
+            if (++restarts > max_restarts) {
+                eddy::log(eddy::LogLevel::error, "fork_processes: too many child restarts (%d), giving up",
+                          max_restarts);
+                stopping = true;
+                exit_status = 1;
+                sup.signal_all(SIGTERM);
+                continue;
+            }
+            bool failed = false;
+            if (sup.spawn(id, &failed)) return id;
+        }
+        if (sup.children.empty()) break;
+        siginfo_t info;
+        int sig = sigwaitinfo(&watched, &info);
+        if (sig == SIGTERM || sig == SIGINT) {
+            stopping = true;
+            sup.signal_all(sig);
+        } else if (sig == SIGHUP) {
+            sup.signal_all(SIGHUP);
+        }
+    }
+    exit(exit_status);
+}
