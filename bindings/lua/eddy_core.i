@@ -48,7 +48,8 @@ static lua_ref *lua_ref_new(lua_State *L, int idx) {
 static void lua_ref_free(void *userdata) {
     lua_ref *box = (lua_ref *)userdata;
     if (!box) return;
-    luaL_unref(box->main_L, LUA_REGISTRYINDEX, box->ref);
+    /* The registry is shared; use the running thread's stack when inside a wrapped call. */
+    luaL_unref(current_L ? current_L : box->main_L, LUA_REGISTRYINDEX, box->ref);
     free(box);
 }
 
@@ -125,7 +126,7 @@ static void web_dispatch(eddy_handler *h, void *route_userdata, const char *even
     if (has_extra == 1) lua_pushinteger(L, extra_int);
     else if (has_extra == 2) lua_pushlstring(L, extra_str, extra_len);
     else lua_pushnil(L);
-    if (call_protected(L, 4) && strcmp(event, "on_finish") != 0 && !eddy_handler_finished(h))
+    if (call_protected(L, 4) && strcmp(event, "on_finish") != 0 && strcmp(event, "write_error") != 0 && !eddy_handler_finished(h))
         eddy_handler_send_error(h, 500);
 }
 
@@ -153,7 +154,9 @@ static void data_trampoline(eddy_handler *h, const char *data, size_t len, void 
              (const char *pattern, size_t pattern_len), (const char *method, size_t method_len),
              (const char *url, size_t url_len), (const char *secret, size_t len),
              (const char *url_prefix, size_t prefix_len), (const char *root, size_t root_len),
-             (const char *host_pattern, size_t host_pattern_len), (const void *data, size_t len) {
+             (const char *host_pattern, size_t host_pattern_len), (const void *data, size_t len),
+             (const char *method, size_t len), (const char *name, size_t len),
+             (const char *value, size_t len) {
     size_t tmp_len = 0;
     $1 = ($1_ltype)luaL_checklstring(L, $input, &tmp_len);
     $2 = tmp_len;
@@ -405,12 +408,13 @@ static int l_reverse_url(lua_State *L) {
     return 1;
 }
 
-/* registry_size() -> number of live entries in the registry (for leak checks). */
+/* registry_size() -> number of live entries in the registry (for leak checks). Slots freed by
+ * luaL_unref hold integers (the free list), so only non-number values count. */
 static int l_registry_size(lua_State *L) {
     lua_Integer n = 0;
     lua_pushnil(L);
     while (lua_next(L, LUA_REGISTRYINDEX)) {
-        n++;
+        if (lua_type(L, -1) != LUA_TNUMBER) n++;
         lua_pop(L, 1);
     }
     lua_pushinteger(L, n);

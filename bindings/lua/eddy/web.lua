@@ -162,6 +162,11 @@ function Handler:finished() return self._done == true end
 -- ---- dispatch -------------------------------------------------------------------------------
 local function report(self, ok, tb, err)
   if ok then return end
+  if self._in_write_error then
+    -- Already rendering an error page: log only (send_error here would recurse).
+    io.stderr:write("eddy-lua: error in write_error: ", tostring(tb), "\n")
+    return
+  end
   if getmetatable(err) == HTTPError then
     if err.message then io.stderr:write("eddy-lua: ", tostring(err), "\n") end
     if not self._done then self:send_error(err.status) end
@@ -225,7 +230,9 @@ local function make_dispatch(app, handlers, kwargs)
       self._closed = true
       if handlers.on_connection_close then run_hook(self, handlers.on_connection_close) end
     elseif event == "write_error" then
-      run_hook(self, handlers.write_error, extra)
+      self._in_write_error = true
+      run_hook(self, handlers.write_error, math.tointeger(extra))
+      self._in_write_error = false
     elseif handlers[event] then
       self._where = event
       run_hook(self, handlers[event], extra)
