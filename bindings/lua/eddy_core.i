@@ -101,36 +101,69 @@ static void signal_trampoline(eddy_signal *s, int signum, void *userdata) { call
 
 static swig_type_info *handler_type(void);
 
+/* eddy_free_fn of a request's state table: marks it released (`_done = true`, so the Lua layer
+ * refuses further calls on a handler kept past its life) and drops the registry entry. */
+static void request_state_free(void *userdata) {
+    lua_ref *box = (lua_ref *)userdata;
+    lua_State *L = current_L ? current_L : box->main_L;
+    lua_checkstack(L, 4);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "_done");
+    lua_pop(L, 1);
+    lua_ref_free(box);
+}
+
 static void push_request_state(lua_State *L, eddy_handler *h) {
     lua_ref *box = (lua_ref *)eddy_handler_get_userdata(h);
     if (box) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
         return;
     }
-    lua_newtable(L);
+    lua_createtable(L, 0, 8);
     box = lua_ref_new(L, -1);
-    if (box) eddy_handler_set_userdata(h, box, lua_ref_free);
+    if (box) eddy_handler_set_userdata(h, box, request_state_free);
 }
 
-/* Runs dispatch for `event`; pushes nothing, leaves the stack balanced. A Lua error answers
- * 500 (unless the response already finished) and the loop goes on. */
+/* Runs dispatch(event, handler, state, extra, ...) and leaves the stack balanced. For "method"
+ * `extra` is the request method and the path captures follow. A Lua error answers 500 (unless
+ * the response already finished, or the error page itself failed) and the loop goes on. */
 static void web_dispatch(eddy_handler *h, void *route_userdata, const char *event, int has_extra,
                          lua_Integer extra_int, const char *extra_str, size_t extra_len) {
     lua_ref *box = (lua_ref *)route_userdata;
     lua_State *L = callback_state(box);
+    int nargs = 4;
     lua_checkstack(L, 16);
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
     lua_pushstring(L, event);
     SWIG_NewPointerObj(L, h, handler_type(), 0);
     push_request_state(L, h);
-    if (has_extra == 1) lua_pushinteger(L, extra_int);
-    else if (has_extra == 2) lua_pushlstring(L, extra_str, extra_len);
-    else lua_pushnil(L);
-    if (call_protected(L, 4) && strcmp(event, "on_finish") != 0 && strcmp(event, "write_error") != 0 && !eddy_handler_finished(h))
+    if (has_extra == 1) {
+        lua_pushinteger(L, extra_int);
+    } else if (has_extra == 2) {
+        lua_pushlstring(L, extra_str, extra_len);
+    } else if (has_extra == 3) {
+        size_t len = 0;
+        const char *method = eddy_request_method(eddy_handler_request(h), &len);
+        lua_pushlstring(L, method, len);
+        size_t count = eddy_handler_path_arg_count(h);
+        if (count > 0 && lua_checkstack(L, (int)count + 4)) {
+            for (size_t i = 0; i < count; i++) {
+                const char *arg = eddy_handler_path_arg(h, i, &len);
+                lua_pushlstring(L, arg ? arg : "", arg ? len : 0);
+            }
+            nargs += (int)count;
+        }
+    } else {
+        lua_pushnil(L);
+    }
+    int failed = call_protected(L, nargs);
+    if (failed && strcmp(event, "on_finish") != 0 && strcmp(event, "write_error") != 0 &&
+        !eddy_handler_finished(h))
         eddy_handler_send_error(h, 500);
 }
 
-static void method_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "method", 0, 0, NULL, 0); }
+static void method_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "method", 3, 0, NULL, 0); }
 static void prepare_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "prepare", 0, 0, NULL, 0); }
 static void on_finish_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "on_finish", 0, 0, NULL, 0); }
 static void on_close_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "on_connection_close", 0, 0, NULL, 0); }

@@ -77,29 +77,73 @@ end
 -- A coroutine run by loop.spawn (and every handler method) may yield a "waiter": a function
 -- that receives `resume` and arranges for it to be called later. loop.sleep and Future:wait
 -- are built on that.
+--
+-- Coroutines are pooled: a worker runs one task, yields DONE with its results, and waits for
+-- the next task (a proper tail call, so the stack does not grow). A task that fails kills its
+-- worker, which is simply not returned to the pool.
 
-local function step(co, on_done, ok, ...)
-  if not ok then return on_done(false, debug.traceback(co, (...)), (...)) end
-  if coroutine.status(co) == "dead" then return on_done(true, ...) end
-  local waiter = ...
-  if type(waiter) ~= "function" then
-    return on_done(false, debug.traceback(co, "eddy: a handler yielded something that is not a waiter"))
-  end
-  local resumed = false
-  waiter(function(...)
-    if resumed then return end
-    resumed = true
-    return step(co, on_done, coroutine.resume(co, ...))
-  end)
+local DONE = {}
+local idle = {}
+local MAX_IDLE = 64
+
+local function worker_main(fn, ...)
+  return worker_main(coroutine.yield(DONE, fn(...)))
 end
 
--- Runs fn(...) as a coroutine driven by the loop. on_done(ok, result_or_traceback, err) runs
--- when it returns or fails; returns true when it finished without yielding.
+local function default_done(ctx, ok, tb)
+  if not ok then io.stderr:write("eddy-lua: error: ", tostring(tb), "\n") end
+end
+
+local step
+local function make_resume(co, on_done, ctx)
+  local resumed = false
+  return function(...)
+    if resumed then return end
+    resumed = true
+    return step(co, on_done, ctx, coroutine.resume(co, ...))
+  end
+end
+
+function step(co, on_done, ctx, ok, first, ...)
+  if not ok then
+    on_done(ctx, false, debug.traceback(co, first), first)
+    return true
+  end
+  if first == DONE then
+    if #idle < MAX_IDLE then idle[#idle + 1] = co end
+    on_done(ctx, true, ...)
+    return true
+  end
+  if type(first) ~= "function" or coroutine.status(co) ~= "suspended" then
+    on_done(ctx, false, debug.traceback(co, "eddy: a coroutine yielded something that is not a waiter"))
+    return true
+  end
+  first(make_resume(co, on_done, ctx))
+  return false
+end
+
+-- Runs fn(...) as a coroutine driven by the loop. on_done(ctx, ok, ...) runs when it returns
+-- (ok = true and its results) or fails (ok = false, a traceback, the error value).
+-- Returns true when it completed (or failed) without yielding.
+function loop.spawn_ctx(fn, on_done, ctx, ...)
+  local n = #idle
+  local co
+  if n > 0 then
+    co = idle[n]
+    idle[n] = nil
+  else
+    co = coroutine.create(worker_main)
+  end
+  return step(co, on_done, ctx, coroutine.resume(co, fn, ...))
+end
+
+-- Runs fn(...) as a loop-driven coroutine; on_done(ok, results_or_traceback, err) (optional)
+-- runs at its end.
 function loop.spawn(fn, on_done, ...)
-  local co = coroutine.create(fn)
-  on_done = on_done or function(ok, tb) if not ok then io.stderr:write("eddy-lua: error: ", tb, "\n") end end
-  step(co, on_done, coroutine.resume(co, ...))
-  return coroutine.status(co) == "dead"
+  if on_done then
+    return loop.spawn_ctx(fn, function(_, ...) return on_done(...) end, nil, ...)
+  end
+  return loop.spawn_ctx(fn, default_done, nil, ...)
 end
 
 local function in_coroutine()

@@ -22,7 +22,7 @@ function web.HTTPError(status, message) return setmetatable({ status = status, m
 
 local STANDARD_METHODS = { get = "GET", post = "POST", put = "PUT", delete = "DELETE", patch = "PATCH",
                            head = "HEAD", options = "OPTIONS" }
-local HOOKS = { "prepare", "write_error", "set_default_headers", "data_received" }
+local HOOKS = { "prepare", "on_finish", "write_error", "set_default_headers", "data_received" }
 
 -- ---- Handler ----------------------------------------------------------------------------
 local Handler = {}
@@ -172,7 +172,12 @@ local function report(self, ok, tb, err)
     if not self._done then self:send_error(err.status) end
     return
   end
-  io.stderr:write("eddy-lua: error in ", self._where or "handler", ": ", tostring(tb), "\n")
+  local where = "handler"
+  if not self._done then
+    local req = core.eddy_handler_request(self.h)
+    where = core.eddy_request_method(req) .. " " .. core.eddy_request_path(req)
+  end
+  io.stderr:write("eddy-lua: error in ", where, ": ", tostring(tb), "\n")
   if not self._done then self:send_error(500) end
 end
 
@@ -188,12 +193,13 @@ local function run_hook(self, fn, ...)
   end
 end
 
+local function method_done(self, ok, tb, err)
+  if not ok then return report(self, false, tb, err) end
+  if self._async and not self._done and not self._detached then self:finish() end
+end
+
 local function run_method(self, fn, ...)
-  local finished_sync = loop.spawn(fn, function(ok, tb, err)
-    if not ok then return report(self, false, tb, err) end
-    if self._async and not self._done and not self._detached then self:finish() end
-  end, self, ...)
-  if not finished_sync and not self._done then
+  if not loop.spawn_ctx(fn, method_done, self, self, ...) and not self._done then
     -- The coroutine yielded: keep the response open until it returns.
     self._async = true
     core.eddy_handler_detach(self.h)
@@ -206,26 +212,19 @@ local function make_dispatch(app, handlers, kwargs)
     if STANDARD_METHODS[k] then method_fns[STANDARD_METHODS[k]] = fn
     elseif type(k) == "string" and k:match("^[A-Z][A-Z0-9_-]*$") then method_fns[k] = fn end
   end
-  return function(event, h, self, extra)
+  if method_fns.GET and not method_fns.HEAD then method_fns.HEAD = method_fns.GET end
+  local initialize = handlers.initialize
+  return function(event, h, self, extra, ...)
     if self.h == nil then
       self.h, self.application, self.kwargs = h, app, kwargs
       setmetatable(self, Handler)
-      if handlers.initialize then run_hook(self, handlers.initialize, kwargs) end
+      if initialize then run_hook(self, initialize, kwargs) end
     end
     if event == "method" then
       if self._done then return end
-      local m = core.eddy_request_method(core.eddy_handler_request(self.h))
-      local fn = method_fns[m] or (m == "HEAD" and method_fns.GET)
+      local fn = method_fns[extra]
       if not fn then return self:send_error(405) end
-      self._where = m .. " " .. (core.eddy_request_path(core.eddy_handler_request(self.h)))
-      local n = core.eddy_handler_path_arg_count(self.h)
-      if n == 0 then return run_method(self, fn) end
-      local args = {}
-      for i = 0, n - 1 do args[i + 1] = core.eddy_handler_path_arg(self.h, i) end
-      return run_method(self, fn, table.unpack(args, 1, n))
-    elseif event == "on_finish" then
-      self._done = true
-      if handlers.on_finish then run_hook(self, handlers.on_finish) end
+      return run_method(self, fn, ...)
     elseif event == "on_connection_close" then
       self._closed = true
       if handlers.on_connection_close then run_hook(self, handlers.on_connection_close) end
@@ -234,7 +233,6 @@ local function make_dispatch(app, handlers, kwargs)
       run_hook(self, handlers.write_error, math.tointeger(extra))
       self._in_write_error = false
     elseif handlers[event] then
-      self._where = event
       run_hook(self, handlers[event], extra)
     end
   end
@@ -280,7 +278,8 @@ function Application:add_route(pattern, handlers, kwargs)
     local m = STANDARD_METHODS[k] or (type(k) == "string" and k:match("^[A-Z][A-Z0-9_-]*$") and k)
     if m then core.route_on(route, m); any = true end
   end
-  core.route_hook(route, "on_finish")
+  -- on_connection_close is always watched (it tells a suspended coroutine's handler that writes
+  -- are pointless); the other hooks only when given.
   core.route_hook(route, "on_connection_close")
   for _, hook in ipairs(HOOKS) do if handlers[hook] then core.route_hook(route, hook) end end
   if kwargs.name then core.eddy_route_set_name(route, kwargs.name) end
