@@ -86,8 +86,14 @@ local DONE = {}
 local idle = {}
 local MAX_IDLE = 64
 
+-- Two functions tail-calling each other so that an idle worker's frame holds only the last
+-- task's results, not the task function and its arguments (which would keep them alive).
+local worker_idle
 local function worker_main(fn, ...)
-  return worker_main(coroutine.yield(DONE, fn(...)))
+  return worker_idle(fn(...))
+end
+function worker_idle(...)
+  return worker_main(coroutine.yield(DONE, ...))
 end
 
 local function default_done(ctx, ok, tb)

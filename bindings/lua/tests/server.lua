@@ -8,6 +8,7 @@ local port = 0
 for i = 1, #arg do if arg[i] == "--port" then port = tonumber(arg[i + 1]) end end
 
 local waiting = eddy.Future()
+local stale
 local ticker = eddy.periodic(0.01, function() stats.ticks = stats.ticks + 1 end)
 ticker:start()
 
@@ -103,6 +104,8 @@ local app = eddy.Application({
       data_received = function(self, chunk) self.size = (self.size or 0) + #chunk end,
       post = function(self) self:write("size=" .. (self.size or 0)) end } },
   { "/custom", { PURGE = function(self) self:write("purged") end } },
+  { "/stale/keep", { get = function(self) stale = self; self:write("kept") end } },
+  { "/stale/use", { get = function(self) stale:write("too late") end } },
   { "/stats", {
       get = function(self)
         collectgarbage("collect")

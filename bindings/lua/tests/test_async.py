@@ -68,6 +68,16 @@ class Async(unittest.TestCase):
         self.assertEqual(self.server.get_json("/stats")["closed"], before + 1)
         self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
 
+    def test_client_leaving_a_sleeping_coroutine(self):
+        # The coroutine wakes after its client left: its writes fail quietly, it is released.
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", self.server.port))
+            sock.sendall(b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.close()
+        time.sleep(0.1)
+        self.assertEqual(self.server.request("GET", "/sleep")[2], b"abc")
+        self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
+
     def test_periodic_callback_ticks(self):
         first = self.server.get_json("/stats")["ticks"]
         deadline = time.monotonic() + 10

@@ -19,6 +19,9 @@ class Errors(unittest.TestCase):
             status, _, _ = server.request("GET", "/write_error_fails")
             self.assertIn(status, (409, 500))
             self.assertEqual(server.request("GET", "/")[2], b"Hello, world")
+            # A handler object kept past its request refuses calls instead of touching freed memory.
+            self.assertEqual(server.request("GET", "/stale/keep")[2], b"kept")
+            self.assertEqual(server.request("GET", "/stale/use")[0], 500)
             self.assertEqual(server.request("POST", "/stop")[2], b"bye")
             server.proc.wait(10)
             self.assertEqual(server.proc.returncode, 0)
@@ -29,6 +32,7 @@ class Errors(unittest.TestCase):
         self.assertIn("after sleep", err)
         self.assertIn("prepare boom", err)
         self.assertIn("write_error itself fails", err)
+        self.assertIn("the handler is already finished", err)
         self.assertGreaterEqual(err.count("stack traceback"), 4, err)
         self.assertIn("server.lua:", err)
         self.assertNotIn("HTTP 403", err)
