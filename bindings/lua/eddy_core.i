@@ -170,6 +170,43 @@ static void on_close_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud,
 static void default_headers_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "set_default_headers", 0, 0, NULL, 0); }
 static void write_error_trampoline(eddy_handler *h, int status, void *ud) { web_dispatch(h, ud, "write_error", 1, status, NULL, 0); }
 static void data_trampoline(eddy_handler *h, const char *data, size_t len, void *ud) { web_dispatch(h, ud, "data_received", 2, 0, data, len); }
+
+/* ---- WebSocket trampolines: dispatch(event, handler, state, ws, ...) with the handshake's
+ * handler and its state table, so that `self` is the same object from prepare to on_close.
+ * A Lua error in open/on_message closes the connection with 1011 (internal error). */
+static swig_type_info *ws_type(void);
+
+static void ws_dispatch(eddy_ws *ws, void *route_userdata, const char *event, int kind,
+                        const char *data, size_t len, int number) {
+    lua_ref *box = (lua_ref *)route_userdata;
+    lua_State *L = callback_state(box);
+    eddy_handler *h = eddy_ws_handler(ws);
+    lua_checkstack(L, 16);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushstring(L, event);
+    SWIG_NewPointerObj(L, h, handler_type(), 0);
+    push_request_state(L, h);
+    SWIG_NewPointerObj(L, ws, ws_type(), 0);
+    int nargs = 4;
+    if (kind == 1) { /* message: data, binary */
+        lua_pushlstring(L, data, len);
+        lua_pushboolean(L, number);
+        nargs += 2;
+    } else if (kind == 2) { /* close: code, reason */
+        lua_pushinteger(L, number);
+        lua_pushlstring(L, data ? data : "", data ? len : 0);
+        nargs += 2;
+    }
+    if (call_protected(L, nargs) && kind != 2) eddy_ws_close(ws, 1011, "handler error", 13);
+}
+
+static void ws_open_trampoline(eddy_ws *ws, void *ud) { ws_dispatch(ws, ud, "ws_open", 0, NULL, 0, 0); }
+static void ws_message_trampoline(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    ws_dispatch(ws, ud, "ws_message", 1, data, len, binary);
+}
+static void ws_close_trampoline(eddy_ws *ws, int code, const char *reason, size_t reason_len, void *ud) {
+    ws_dispatch(ws, ud, "ws_close", 2, reason, reason_len, code);
+}
 %}
 
 /* Every wrapped call records the calling thread's state for trampolines it may trigger. */
@@ -254,6 +291,15 @@ static void data_trampoline(eddy_handler *h, const char *data, size_t len, void 
 %ignore eddy_server_set_headers_callback;
 %ignore eddy_server_set_access_log;
 %ignore eddy_server_set_tls;
+%ignore eddy_route_set_websocket;
+%ignore eddy_route_set_ws_check_origin;
+%ignore eddy_route_set_ws_select_subprotocol;
+%ignore eddy_websocket_connect;
+%ignore eddy_ws_write_message;
+%ignore eddy_ws_set_write_mark;
+%ignore eddy_ws_set_userdata;
+%ignore eddy_ws_get_userdata;
+%ignore eddy_ws_options_set_on_pong;
 
 #define EDDY_API
 %include <stdint.i>
@@ -261,11 +307,13 @@ static void data_trampoline(eddy_handler *h, const char *data, size_t len, void 
 %include "eddy/loop.h"
 %include "eddy/http.h"
 %include "eddy/web.h"
+%include "eddy/websocket.h"
 
 /* ---- natives: callback registrations that take Lua functions ---------------------------- */
 
 %{
 static swig_type_info *handler_type(void) { return SWIGTYPE_p_eddy_handler; }
+static swig_type_info *ws_type(void) { return SWIGTYPE_p_eddy_ws; }
 
 #define CHECK_PTR(var, type, idx, tinfo)                                                          \
     type *var = NULL;                                                                             \
@@ -441,6 +489,51 @@ static int l_reverse_url(lua_State *L) {
     return 1;
 }
 
+static double opt_number(lua_State *L, int idx, const char *field, double fallback) {
+    lua_getfield(L, idx, field);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : fallback;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* route_websocket(route [, opts]) -> rc: the route becomes a WebSocket endpoint whose events
+ * go to its dispatch function. opts: max_message_size, compression (boolean),
+ * ping_interval, ping_timeout, close_timeout. */
+static int l_route_websocket(lua_State *L) {
+    CHECK_PTR(route, eddy_route, 1, SWIGTYPE_p_eddy_route);
+    eddy_ws_options *options = eddy_ws_options_new();
+    if (!options) return luaL_error(L, "out of memory");
+    int rc = 0;
+    if (lua_istable(L, 2)) {
+        double max = opt_number(L, 2, "max_message_size", 0);
+        if (max > 0) rc = eddy_ws_options_set_max_message_size(options, (size_t)max);
+        lua_getfield(L, 2, "compression");
+        int deflate = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (rc == 0 && deflate) rc = eddy_ws_options_set_compression(options, EDDY_WS_DEFLATE, 0);
+        double interval = opt_number(L, 2, "ping_interval", 0);
+        if (rc == 0 && interval > 0)
+            rc = eddy_ws_options_set_ping(options, interval, opt_number(L, 2, "ping_timeout", 0));
+        double close_timeout = opt_number(L, 2, "close_timeout", -1);
+        if (rc == 0 && close_timeout >= 0) rc = eddy_ws_options_set_close_timeout(options, close_timeout);
+    }
+    if (rc == 0)
+        rc = eddy_route_set_websocket(route, ws_open_trampoline, ws_message_trampoline,
+                                      ws_close_trampoline, options);
+    eddy_ws_options_free(options);
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+/* ws_write(ws, data [, binary]) -> rc */
+static int l_ws_write(lua_State *L) {
+    CHECK_PTR(ws, eddy_ws, 1, SWIGTYPE_p_eddy_ws);
+    size_t len = 0;
+    const char *data = luaL_checklstring(L, 2, &len);
+    lua_pushinteger(L, eddy_ws_write_message(ws, data, len, lua_toboolean(L, 3), NULL));
+    return 1;
+}
+
 /* registry_size() -> number of live entries in the registry (for leak checks). Slots freed by
  * luaL_unref hold integers (the free list), so only non-number values count. */
 static int l_registry_size(lua_State *L) {
@@ -466,6 +559,8 @@ static int l_registry_size(lua_State *L) {
 %native(request_headers) int l_request_headers(lua_State *L);
 %native(request_arguments) int l_request_arguments(lua_State *L);
 %native(reverse_url) int l_reverse_url(lua_State *L);
+%native(route_websocket) int l_route_websocket(lua_State *L);
+%native(ws_write) int l_ws_write(lua_State *L);
 %native(registry_size) int l_registry_size(lua_State *L);
 
 /* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */

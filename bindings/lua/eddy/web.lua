@@ -1,7 +1,9 @@
 -- The web layer for Lua (Tornado's Application and RequestHandler). Routes are given as
 -- { pattern, handlers [, kwargs] } where `handlers` is a table of functions: get/post/put/
 -- delete/patch/head/options (or an upper-case custom method), prepare, on_finish,
--- on_connection_close, write_error, set_default_headers, data_received and initialize.
+-- on_connection_close, write_error, set_default_headers, data_received and initialize; or,
+-- for a WebSocket endpoint, open, on_message(self, data, binary) and on_close (kwargs.websocket
+-- holds its options: max_message_size, compression, ping_interval, ping_timeout, close_timeout).
 -- Each function receives a Handler object `self`; method functions also get the path captures.
 --
 -- Method functions run as coroutines: one that yields (loop.sleep, Future:wait) keeps the
@@ -159,6 +161,44 @@ function Handler:detach()
 end
 function Handler:finished() return self._done == true end
 
+-- ---- WebSocket (routes whose handlers table has open / on_message / on_close) ---------------
+local function ws_live(self)
+  if self._ws_closed or not self.ws then error("eddy: the WebSocket is closed", 3) end
+  return self.ws
+end
+-- Sends a message: a string (text, or binary when `binary` is true) or a table as JSON text.
+-- Returns 0 or a negative EDDY_E* code (EDDY_ECLOSED once closing has begun).
+function Handler:write_message(msg, binary)
+  if type(msg) == "table" then msg = json.encode(msg) end
+  return math.tointeger(core.ws_write(ws_live(self), msg, binary))
+end
+-- Starts the close handshake (code default 1000); on_close follows.
+function Handler:close(code, reason)
+  if self._ws_closed or not self.ws then return core.EDDY_ECLOSED end
+  return math.tointeger(core.eddy_ws_close(self.ws, code or 1000, reason))
+end
+function Handler:ping(data) return math.tointeger(core.eddy_ws_ping(ws_live(self), data or "")) end
+function Handler:selected_subprotocol() return (core.eddy_ws_subprotocol(ws_live(self))) end
+
+local function ws_done(self, ok, tb)
+  if ok then return end
+  io.stderr:write("eddy-lua: error in WebSocket handler: ", tostring(tb), "\n")
+  if self.ws and not self._ws_closed then core.eddy_ws_close(self.ws, 1011, "handler error") end
+end
+
+local function ws_event(self, handlers, event, ws, a, b)
+  if event == "ws_open" then
+    self.ws = ws
+    if handlers.open then loop.spawn_ctx(handlers.open, ws_done, self, self) end
+  elseif event == "ws_message" then
+    if handlers.on_message then loop.spawn_ctx(handlers.on_message, ws_done, self, self, a, b) end
+  else -- ws_close: after it returns the handle is gone
+    self._ws_closed, self.close_code, self.close_reason = true, math.tointeger(a), b
+    if handlers.on_close then loop.spawn_ctx(handlers.on_close, ws_done, self, self) end
+    self.ws = nil
+  end
+end
+
 -- ---- dispatch -------------------------------------------------------------------------------
 local function report(self, ok, tb, err)
   if ok then return end
@@ -225,6 +265,8 @@ local function make_dispatch(app, handlers, kwargs)
       local fn = method_fns[extra]
       if not fn then return self:send_error(405) end
       return run_method(self, fn, ...)
+    elseif event:sub(1, 3) == "ws_" then
+      return ws_event(self, handlers, event, extra, ...)
     elseif event == "on_connection_close" then
       self._closed = true
       if handlers.on_connection_close then run_hook(self, handlers.on_connection_close) end
@@ -283,6 +325,10 @@ function Application:add_route(pattern, handlers, kwargs)
   core.route_hook(route, "on_connection_close")
   for _, hook in ipairs(HOOKS) do if handlers[hook] then core.route_hook(route, hook) end end
   if kwargs.name then core.eddy_route_set_name(route, kwargs.name) end
+  if handlers.open or handlers.on_message or handlers.on_close then
+    local rc = core.route_websocket(route, kwargs.websocket)
+    if rc ~= 0 then error("eddy: route " .. pattern .. ": websocket: " .. core.eddy_strerror(rc)) end
+  end
   return route
 end
 

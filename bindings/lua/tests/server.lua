@@ -8,6 +8,7 @@ local port = 0
 for i = 1, #arg do if arg[i] == "--port" then port = tonumber(arg[i + 1]) end end
 
 local waiting = eddy.Future()
+local room = {}
 local stale
 local ticker = eddy.periodic(0.01, function() stats.ticks = stats.ticks + 1 end)
 ticker:start()
@@ -24,6 +25,9 @@ local function make_inner()
         eddy.call_later(0, function() self:finish("later") end)
       end } },
     { "/boom", { get = function(self) error("inner boom") end } },
+    { "/ws", { open = function(self) self:write_message("hi") end,
+               on_message = function(self, m) self:write_message(m) end,
+               on_close = function(self) end } },
   })
   return app
 end
@@ -106,10 +110,30 @@ local app = eddy.Application({
   { "/custom", { PURGE = function(self) self:write("purged") end } },
   { "/stale/keep", { get = function(self) stale = self; self:write("kept") end } },
   { "/stale/use", { get = function(self) stale:write("too late") end } },
+  { "/ws/echo", {
+      prepare = function(self) self.greeting = self:get_argument("greet", "hello") end,
+      open = function(self) self:write_message(self.greeting .. " " .. (self:path() or "")) end,
+      on_message = function(self, data, binary)
+        if data == "close" then return self:close(4000, "asked to") end
+        if data == "boom" then error("ws boom") end
+        if data == "json" then return self:write_message({ kind = "json", n = 1 }) end
+        if data == "slow" then eddy.sleep(0.01); return self:write_message("slept") end
+        self:write_message(data, binary)
+      end,
+      on_close = function(self) stats.ws_closed = (stats.ws_closed or 0) + 1; stats.last_code = self.close_code end,
+    }, { websocket = { max_message_size = 1000 } } },
+  { "/ws/room", {
+      open = function(self) room[self] = true end,
+      on_message = function(self, data) for peer in pairs(room) do peer:write_message(data) end end,
+      on_close = function(self) room[self] = nil end,
+    } },
   { "/stats", {
       get = function(self)
         collectgarbage("collect")
-        self:write({ finished = stats.finished, closed = stats.closed, ticks = stats.ticks,
+        local members = 0
+        for _ in pairs(room) do members = members + 1 end
+        self:write({ ws_closed = stats.ws_closed or 0, last_code = stats.last_code or 0, room = members,
+                     finished = stats.finished, closed = stats.closed, ticks = stats.ticks,
                      inits = stats.inits, registry = math.tointeger(core.registry_size()),
                      memory_kb = collectgarbage("count") })
       end,

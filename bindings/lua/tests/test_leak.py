@@ -1,8 +1,9 @@
 """Lua binding, leaks: create an application, serve requests on it (sync, coroutine, timer and
-failing handlers), free it — many times over. The Lua registry (where every Lua callback is
+failing handlers, a WebSocket), free it — many times over. The Lua registry (where every Lua callback is
 pinned) must come back to the same size and Lua's heap must stay flat, which shows that the
 C API's free callbacks release every reference."""
 import os
+import socket
 import unittest
 
 from luatest import HERE, LuaServer, main
@@ -22,6 +23,18 @@ def cycle(server, n):
             resp.read()
             assert resp.status == want, (path, resp.status)
         conn.close()
+        # A WebSocket that opens, gets its greeting and is dropped (on_close with 1006 or,
+        # when the app is freed first, no callback: its references must go either way).
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        data = b""
+        while not data.endswith(b"\x81\x02hi"):
+            chunk = sock.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 101"), data
+        sock.close()
         status, _, _ = server.request("POST", f"/inner/free?port={port}")
         assert status == 200
 
