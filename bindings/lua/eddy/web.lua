@@ -315,10 +315,9 @@ function Application:add_route(pattern, handlers, kwargs)
   kwargs = kwargs or {}
   local route = core.add_route(self.handle, pattern, make_dispatch(self, handlers, kwargs), kwargs.host)
   if not route then error("eddy: bad route pattern " .. pattern) end
-  local any = false
   for k in pairs(handlers) do
     local m = STANDARD_METHODS[k] or (type(k) == "string" and k:match("^[A-Z][A-Z0-9_-]*$") and k)
-    if m then core.route_on(route, m); any = true end
+    if m then core.route_on(route, m) end
   end
   -- on_connection_close is always watched (it tells a suspended coroutine's handler that writes
   -- are pointless); the other hooks only when given.

@@ -3,6 +3,8 @@
 --   POST /a/message/new          body=<text>: adds a message, answers it as JSON
 --   POST /a/message/updates      cursor=<last id seen>: answers at once with newer messages, or
 --                                waits (a coroutine on a Future) until one arrives
+--   WS   /chatsocket              a WebSocket: every new message arrives as JSON; text sent on
+--                                it is posted as a message
 -- A waiter whose client leaves is dropped (on_connection_close).
 -- Run: lua5.4 examples/chat.lua [--port N]   (prints "listening <port>")
 local eddy = require("eddy")
@@ -12,6 +14,7 @@ for i = 1, #arg do if arg[i] == "--port" then port = tonumber(arg[i + 1]) end en
 
 -- The message buffer: the last 200 messages and the Future that new ones complete.
 local buffer = { messages = {}, next_id = 1, arrived = eddy.Future() }
+local sockets = {} -- open /chatsocket connections
 
 function buffer.since(cursor)
   local out = eddy.json.array()
@@ -27,6 +30,7 @@ function buffer.add(body)
   local arrived = buffer.arrived
   buffer.arrived = eddy.Future()
   arrived:set_result()
+  for ws in pairs(sockets) do ws:write_message(m) end
   return m
 end
 
@@ -64,6 +68,11 @@ local app = eddy.Application({
   { "/a/message/new", { post = function(self)
       self:write(buffer.add(self:get_argument("body")))
     end } },
+  { "/chatsocket", {
+      open = function(self) sockets[self] = true end,
+      on_message = function(self, text) buffer.add(text) end,
+      on_close = function(self) sockets[self] = nil end,
+    } },
   { "/a/message/updates", {
       post = function(self)
         local cursor = tonumber(self:get_argument("cursor", "0")) or 0

@@ -1,12 +1,20 @@
 """Lua binding, the examples: hello world, the JSON API (captures, status codes, an async
 route) and the long-polling chat, each run with lua5.4 and spoken to over real sockets."""
+import asyncio
 import http.client
 import json
+import sys
 import os
 import socket
 import threading
 import time
 import unittest
+
+try:
+    import websockets
+except ImportError:  # a python3 outside Debian's (pyenv): use the Debian package
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import websockets
 
 from luatest import LUA_DIR, LuaServer, main
 
@@ -74,6 +82,22 @@ class Examples(unittest.TestCase):
             server.request("POST", "/a/message/new", body="body=second", headers=form)
             t.join(10)
             self.assertEqual(later, [{"messages": [{"id": 2, "body": "second"}]}])
+            # The WebSocket side: it hears HTTP posts, and what it sends reaches long polls.
+            async def socket_side():
+                async with websockets.connect(f"ws://127.0.0.1:{server.port}/chatsocket") as ws:
+                    t = threading.Thread(target=lambda: server.request(
+                        "POST", "/a/message/new", body="body=third", headers=form))
+                    t.start()
+                    heard = json.loads(await ws.recv())
+                    t.join(10)
+                    await ws.send("from socket")
+                    echoed = json.loads(await ws.recv())
+                    return heard, echoed
+            heard, echoed = asyncio.run(asyncio.wait_for(socket_side(), 20))
+            self.assertEqual(heard, {"id": 3, "body": "third"})
+            self.assertEqual(echoed, {"id": 4, "body": "from socket"})
+            status, _, body = server.request("POST", "/a/message/updates", body="cursor=3", headers=form)
+            self.assertEqual(json.loads(body), {"messages": [{"id": 4, "body": "from socket"}]})
         finally:
             err = server.stop()
         self.assertNotIn("error", err)
