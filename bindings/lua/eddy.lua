@@ -9,7 +9,7 @@ local json = require("eddy.json")
 local eddy = {
   core = require("eddy.core"),
   loop = loop, web = web, json = json,
-  Application = web.Application, HTTPError = web.HTTPError,
+  Application = web.Application, HTTPError = web.HTTPError, HTTPServer = web.HTTPServer,
   start = loop.start, stop = loop.stop, run_once = loop.run_once, time = loop.time,
   call_later = loop.call_later, add_callback = loop.add_callback, periodic = loop.periodic,
   on_signal = loop.on_signal, spawn = loop.spawn, sleep = loop.sleep, Future = loop.Future,

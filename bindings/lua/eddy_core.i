@@ -534,6 +534,49 @@ static int l_ws_write(lua_State *L) {
     return 1;
 }
 
+/* Raw HTTP server (no web layer), for the leanest path: the server's userdata is a lua_ref to
+ * fn(req). The request is finished here after fn returns, unless fn returned true (then the
+ * Lua code finishes it later with eddy_request_finish). A Lua error → 500 when the headers
+ * were not sent yet, and the request is finished. */
+static void raw_request_trampoline(eddy_request *req, void *userdata) {
+    lua_ref *box = (lua_ref *)userdata;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 8);
+    lua_pushcfunction(L, traceback_handler);
+    int handler_idx = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    SWIG_NewPointerObj(L, req, SWIGTYPE_p_eddy_request, 0);
+    int keep = 0;
+    if (lua_pcall(L, 1, 1, handler_idx) != LUA_OK) {
+        fprintf(stderr, "eddy-lua: error: %s\n", lua_tostring(L, -1));
+        fflush(stderr);
+        if (eddy_request_set_status(req, 500, NULL, 0) == 0) {
+            static const char page[] = "500: Internal Server Error";
+            eddy_request_write(req, page, sizeof page - 1);
+        }
+    } else {
+        keep = lua_toboolean(L, -1);
+    }
+    lua_settop(L, handler_idx - 1);
+    if (!keep) eddy_request_finish(req);
+}
+
+/* server_new(loop, fn) -> eddy_server or nil (free it with eddy_server_free). */
+static int l_server_new(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_ref *box = lua_ref_new(L, 2);
+    if (!box) return luaL_error(L, "out of memory");
+    eddy_server *server = eddy_server_new(loop, raw_request_trampoline, box, lua_ref_free);
+    if (!server) {
+        lua_ref_free(box);
+        lua_pushnil(L);
+        return 1;
+    }
+    SWIG_NewPointerObj(L, server, SWIGTYPE_p_eddy_server, 0);
+    return 1;
+}
+
 /* registry_size() -> number of live entries in the registry (for leak checks). Slots freed by
  * luaL_unref hold integers (the free list), so only non-number values count. */
 static int l_registry_size(lua_State *L) {
@@ -561,6 +604,7 @@ static int l_registry_size(lua_State *L) {
 %native(reverse_url) int l_reverse_url(lua_State *L);
 %native(route_websocket) int l_route_websocket(lua_State *L);
 %native(ws_write) int l_ws_write(lua_State *L);
+%native(server_new) int l_server_new(lua_State *L);
 %native(registry_size) int l_registry_size(lua_State *L);
 
 /* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */

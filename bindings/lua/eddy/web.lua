@@ -349,4 +349,25 @@ function Application:close()
   if self.handle then core.eddy_app_free(self.handle); self.handle = nil end
 end
 
+-- ---- raw HTTP server (no routing, no handler life cycle) --------------------------------------
+local RawServer = {}
+RawServer.__index = RawServer
+function RawServer:listen(port, host)
+  local rc = core.eddy_server_listen(self.handle, host, port or 0, 0)
+  if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
+  return math.tointeger(core.eddy_server_port(self.handle))
+end
+function RawServer:close()
+  if self.handle then core.eddy_server_free(self.handle); self.handle = nil end
+end
+
+-- The leanest path: fn(req) gets the raw eddy_request (use core.eddy_request_* on it) and the
+-- request is finished when fn returns — unless fn returns true, then call
+-- core.eddy_request_finish(req) yourself later (and only then). A Lua error → 500.
+function web.HTTPServer(fn)
+  local handle = core.server_new(loop.get(), fn)
+  if not handle then error("eddy: cannot create the server") end
+  return setmetatable({ handle = handle }, RawServer)
+end
+
 return web

@@ -157,9 +157,27 @@ local app = eddy.Application({
 
 core.eddy_server_allow_method(app:server(), "PURGE")
 
+-- The raw HTTP server beside the application: /raw_port tells the tests where it listens.
+local raw = eddy.HTTPServer(function(req)
+  local path = core.eddy_request_path(req)
+  if path == "/boom" then error("raw boom") end
+  if path == "/later" then
+    eddy.call_later(0.01, function()
+      core.eddy_request_write(req, "raw later")
+      core.eddy_request_finish(req)
+    end)
+    return true
+  end
+  core.eddy_request_set_header(req, "Content-Type", "text/plain")
+  core.eddy_request_write(req, "raw " .. core.eddy_request_method(req) .. " " .. path)
+end)
+local raw_port = raw:listen(0, "127.0.0.1")
+app:add_route("/raw_port", { get = function(self) self:write(tostring(raw_port)) end })
+
 port = app:listen(port, "127.0.0.1")
 print("listening " .. port)
 io.stdout:flush()
 eddy.start()
 ticker:close()
+raw:close()
 app:close()

@@ -99,5 +99,20 @@ class Basics(unittest.TestCase):
         status, _, data = self.server.request("POST", "/upload", body=body)
         self.assertEqual((status, data), (200, b"size=300000"))
 
+    def test_raw_http_server(self):
+        port = int(self.server.request("GET", "/raw_port")[2])
+        def get(path):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                return resp.status, resp.read()
+            finally:
+                conn.close()
+        self.assertEqual(get("/x?y=1"), (200, b"raw GET /x"))
+        self.assertEqual(get("/later"), (200, b"raw later"))
+        self.assertEqual(get("/boom")[0], 500)
+        self.assertEqual(get("/again"), (200, b"raw GET /again"))
+
 if __name__ == "__main__":
     main()
