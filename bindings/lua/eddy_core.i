@@ -474,6 +474,7 @@ static int l_reverse_url(lua_State *L) {
     const char *name = luaL_checklstring(L, 2, &name_len);
     int nargs = lua_gettop(L) - 2;
     if (nargs > 32) return luaL_error(L, "too many arguments");
+    luaL_checkstack(L, nargs + 4, "reverse_url arguments");
     const char *args[32];
     size_t lens[32];
     for (int i = 0; i < nargs; i++) args[i] = luaL_tolstring(L, 3 + i, &lens[i]);
