@@ -1,0 +1,17 @@
+-- eddy for Lua: an asynchronous web server (Tornado's model) on libeddy.
+--   local eddy = require("eddy")
+--   local app = eddy.Application({ { "/", { get = function(self) self:write("Hello") end } } })
+--   app:listen(8888); eddy.start()
+local loop = require("eddy.loop")
+local web = require("eddy.web")
+local json = require("eddy.json")
+
+local eddy = {
+  core = require("eddy.core"),
+  loop = loop, web = web, json = json,
+  Application = web.Application, HTTPError = web.HTTPError, HTTPServer = web.HTTPServer,
+  start = loop.start, stop = loop.stop, run_once = loop.run_once, time = loop.time,
+  call_later = loop.call_later, add_callback = loop.add_callback, periodic = loop.periodic,
+  on_signal = loop.on_signal, spawn = loop.spawn, sleep = loop.sleep, Future = loop.Future,
+}
+return eddy

@@ -1,0 +1,373 @@
+-- The web layer for Lua (Tornado's Application and RequestHandler). Routes are given as
+-- { pattern, handlers [, kwargs] } where `handlers` is a table of functions: get/post/put/
+-- delete/patch/head/options (or an upper-case custom method), prepare, on_finish,
+-- on_connection_close, write_error, set_default_headers, data_received and initialize; or,
+-- for a WebSocket endpoint, open, on_message(self, data, binary) and on_close (kwargs.websocket
+-- holds its options: max_message_size, compression, ping_interval, ping_timeout, close_timeout).
+-- Each function receives a Handler object `self`; method functions also get the path captures.
+--
+-- Method functions run as coroutines: one that yields (loop.sleep, Future:wait) keeps the
+-- response open and finishes it when it returns. A function may also call self:detach() and
+-- finish later from a timer. An error → 500 and a logged traceback; web.HTTPError(status) →
+-- that status without a traceback.
+local core = require("eddy.core")
+local loop = require("eddy.loop")
+local json = require("eddy.json")
+
+local web = {}
+
+local HTTPError = {}
+HTTPError.__index = HTTPError
+HTTPError.__tostring = function(e) return "HTTP " .. e.status .. (e.message and (": " .. e.message) or "") end
+-- An error a handler raises to answer with `status` (Tornado's HTTPError).
+function web.HTTPError(status, message) return setmetatable({ status = status, message = message }, HTTPError) end
+
+local STANDARD_METHODS = { get = "GET", post = "POST", put = "PUT", delete = "DELETE", patch = "PATCH",
+                           head = "HEAD", options = "OPTIONS" }
+local HOOKS = { "prepare", "on_finish", "write_error", "set_default_headers", "data_received" }
+
+-- ---- Handler ----------------------------------------------------------------------------
+local Handler = {}
+Handler.__index = Handler
+web.Handler = Handler
+
+local function live(self)
+  if self._done then error("eddy: the handler is already finished", 3) end
+  return self.h
+end
+local function check(rc, what)
+  if rc ~= 0 and rc ~= core.EDDY_ECLOSED then
+    error("eddy: " .. what .. " failed: " .. core.eddy_strerror(rc), 3)
+  end
+  return rc
+end
+
+function Handler:request() return core.eddy_handler_request(live(self)) end
+function Handler:method() return (core.eddy_request_method(self:request())) end
+function Handler:uri() return (core.eddy_request_uri(self:request())) end
+function Handler:path() return (core.eddy_request_path(self:request())) end
+function Handler:query() return (core.eddy_request_query(self:request())) end
+function Handler:body() return (core.eddy_request_body(self:request())) end
+function Handler:host() return (core.eddy_request_host(self:request())) end
+function Handler:remote_ip() return core.eddy_request_remote_ip(self:request()) end
+-- The first value of request header `name` (case-insensitive) or nil.
+function Handler:header(name) return (core.eddy_request_header(self:request(), name)) end
+-- Every request header as a list of {name, value}.
+function Handler:headers() return core.request_headers(self:request()) end
+-- The body decoded as JSON (raises HTTPError 400 when it is not JSON).
+function Handler:json_body()
+  local v, err = json.decode(self:body())
+  if v == nil then error(web.HTTPError(400, err)) end
+  return v
+end
+
+-- The path capture `i` (1-based) or a named capture.
+function Handler:path_arg(i)
+  if type(i) == "string" then return (core.eddy_handler_path_kwarg(live(self), i)) end
+  return (core.eddy_handler_path_arg(live(self), i - 1))
+end
+function Handler:path_args()
+  local h, out = live(self), {}
+  for i = 0, core.eddy_handler_path_arg_count(h) - 1 do out[#out + 1] = core.eddy_handler_path_arg(h, i) end
+  return out
+end
+
+local function argument(self, sources, name, default)
+  local v = core.eddy_handler_get_argument(live(self), sources, name)
+  if v ~= nil then return v end
+  if default == nil then error(web.HTTPError(400, "Missing argument " .. name)) end
+  if default == false then return nil end
+  return default
+end
+-- Tornado's get_argument: query or body; a missing argument without default raises 400.
+-- Pass false as the default to get nil instead.
+function Handler:get_argument(name, default) return argument(self, core.EDDY_ARGS_ALL, name, default) end
+function Handler:get_query_argument(name, default) return argument(self, core.EDDY_ARGS_QUERY, name, default) end
+function Handler:get_body_argument(name, default) return argument(self, core.EDDY_ARGS_BODY, name, default) end
+-- Every value of `name`, or (without a name) every argument as a list of {name, value}.
+function Handler:get_arguments(name)
+  local all = core.request_arguments(self:request(), core.EDDY_ARGS_ALL)
+  if not name then return all end
+  local out = {}
+  for _, kv in ipairs(all) do if kv[1] == name then out[#out + 1] = kv[2] end end
+  return out
+end
+
+function Handler:get_cookie(name, default) return core.eddy_handler_get_cookie(live(self), name) or default end
+-- opts: domain, path, expires (Unix time), max_age (seconds), secure, httponly, samesite.
+function Handler:set_cookie(name, value, opts)
+  opts = opts or {}
+  local flags = (opts.secure and core.EDDY_COOKIE_SECURE or 0) | (opts.httponly and core.EDDY_COOKIE_HTTPONLY or 0)
+  return check(core.eddy_handler_set_cookie(live(self), name, value, opts.domain, opts.path,
+               opts.expires or 0, opts.max_age or -1, flags, opts.samesite), "set_cookie")
+end
+function Handler:clear_cookie(name, opts)
+  opts = opts or {}
+  return check(core.eddy_handler_clear_cookie(live(self), name, opts.path, opts.domain), "clear_cookie")
+end
+function Handler:get_signed_cookie(name, max_age_days)
+  return (core.eddy_handler_get_signed_cookie(live(self), name, max_age_days or 31))
+end
+function Handler:set_signed_cookie(name, value, expires_days)
+  return check(core.eddy_handler_set_signed_cookie(live(self), name, value, expires_days or 30), "set_signed_cookie")
+end
+function Handler:xsrf_token() return (core.eddy_handler_xsrf_token(live(self))) end
+function Handler:reverse_url(name, ...) return self.application:reverse_url(name, ...) end
+
+function Handler:set_status(status, reason)
+  return check(core.eddy_handler_set_status(live(self), status, reason), "set_status")
+end
+function Handler:set_header(name, value)
+  return check(core.eddy_handler_set_header(live(self), name, tostring(value)), "set_header")
+end
+function Handler:add_header(name, value)
+  return check(core.eddy_handler_add_header(live(self), name, tostring(value)), "add_header")
+end
+function Handler:clear_header(name) return check(core.eddy_handler_clear_header(live(self), name), "clear_header") end
+
+-- Appends to the body: a string as is, a table as JSON (and Content-Type application/json).
+function Handler:write(chunk)
+  local h = live(self)
+  if type(chunk) == "table" then
+    core.eddy_handler_set_header(h, "Content-Type", "application/json; charset=UTF-8")
+    chunk = json.encode(chunk)
+  elseif type(chunk) ~= "string" then
+    chunk = tostring(chunk)
+  end
+  return check(core.eddy_handler_write(h, chunk), "write")
+end
+-- Sends what was written so far (chunked).
+function Handler:flush() return check(core.handler_flush(live(self)), "flush") end
+
+local function finishing(self, rc)
+  self._done = true
+  return rc
+end
+-- Finishes the response (optionally writing `chunk` first).
+function Handler:finish(chunk)
+  if chunk ~= nil then self:write(chunk) end
+  return finishing(self, core.eddy_handler_finish(live(self)))
+end
+function Handler:redirect(url, status)
+  return finishing(self, check(core.eddy_handler_redirect(live(self), url, status or 0), "redirect"))
+end
+function Handler:send_error(status)
+  return finishing(self, core.eddy_handler_send_error(live(self), status or 500))
+end
+-- Keeps the response open after the current function returns; finish it later.
+function Handler:detach()
+  self._detached = true
+  return core.eddy_handler_detach(live(self))
+end
+function Handler:finished() return self._done == true end
+
+-- ---- WebSocket (routes whose handlers table has open / on_message / on_close) ---------------
+local function ws_live(self)
+  if self._ws_closed or not self.ws then error("eddy: the WebSocket is closed", 3) end
+  return self.ws
+end
+-- Sends a message: a string (text, or binary when `binary` is true) or a table as JSON text.
+-- Returns 0 or a negative EDDY_E* code (EDDY_ECLOSED once closing has begun).
+function Handler:write_message(msg, binary)
+  if type(msg) == "table" then msg = json.encode(msg) end
+  return math.tointeger(core.ws_write(ws_live(self), msg, binary))
+end
+-- Starts the close handshake (code default 1000); on_close follows.
+function Handler:close(code, reason)
+  if self._ws_closed or not self.ws then return core.EDDY_ECLOSED end
+  return math.tointeger(core.eddy_ws_close(self.ws, code or 1000, reason))
+end
+function Handler:ping(data) return math.tointeger(core.eddy_ws_ping(ws_live(self), data or "")) end
+function Handler:selected_subprotocol() return (core.eddy_ws_subprotocol(ws_live(self))) end
+
+local function ws_done(self, ok, tb)
+  if ok then return end
+  io.stderr:write("eddy-lua: error in WebSocket handler: ", tostring(tb), "\n")
+  if self.ws and not self._ws_closed then core.eddy_ws_close(self.ws, 1011, "handler error") end
+end
+
+local function ws_event(self, handlers, event, ws, a, b)
+  if event == "ws_open" then
+    self.ws = ws
+    if handlers.open then loop.spawn_ctx(handlers.open, ws_done, self, self) end
+  elseif event == "ws_message" then
+    if handlers.on_message then loop.spawn_ctx(handlers.on_message, ws_done, self, self, a, b) end
+  else -- ws_close: after it returns the handle is gone
+    self._ws_closed, self.close_code, self.close_reason = true, math.tointeger(a), b
+    if handlers.on_close then loop.spawn_ctx(handlers.on_close, ws_done, self, self) end
+    self.ws = nil
+  end
+end
+
+-- ---- dispatch -------------------------------------------------------------------------------
+local function report(self, ok, tb, err)
+  if ok then return end
+  if self._in_write_error then
+    -- Already rendering an error page: log only (send_error here would recurse).
+    io.stderr:write("eddy-lua: error in write_error: ", tostring(tb), "\n")
+    return
+  end
+  if getmetatable(err) == HTTPError then
+    if err.message then io.stderr:write("eddy-lua: ", tostring(err), "\n") end
+    if not self._done then self:send_error(err.status) end
+    return
+  end
+  local where = "handler"
+  if not self._done then
+    local req = core.eddy_handler_request(self.h)
+    where = core.eddy_request_method(req) .. " " .. core.eddy_request_path(req)
+  end
+  io.stderr:write("eddy-lua: error in ", where, ": ", tostring(tb), "\n")
+  if not self._done then self:send_error(500) end
+end
+
+-- Runs a synchronous hook (prepare, write_error, ...) with the error policy of methods.
+local function run_hook(self, fn, ...)
+  local ok, err = xpcall(fn, function(e)
+    if getmetatable(e) == HTTPError then return e end
+    return debug.traceback(e, 2)
+  end, self, ...)
+  if not ok then
+    if getmetatable(err) == HTTPError then report(self, false, nil, err)
+    else report(self, false, err, err) end
+  end
+end
+
+local function method_done(self, ok, tb, err)
+  if not ok then return report(self, false, tb, err) end
+  if self._async and not self._done and not self._detached then self:finish() end
+end
+
+local function run_method(self, fn, ...)
+  if not loop.spawn_ctx(fn, method_done, self, self, ...) and not self._done then
+    -- The coroutine yielded: keep the response open until it returns.
+    self._async = true
+    core.eddy_handler_detach(self.h)
+  end
+end
+
+local function make_dispatch(app, handlers, kwargs)
+  local method_fns = {}
+  for k, fn in pairs(handlers) do
+    if STANDARD_METHODS[k] then method_fns[STANDARD_METHODS[k]] = fn
+    elseif type(k) == "string" and k:match("^[A-Z][A-Z0-9_-]*$") then method_fns[k] = fn end
+  end
+  if method_fns.GET and not method_fns.HEAD then method_fns.HEAD = method_fns.GET end
+  local initialize = handlers.initialize
+  return function(event, h, self, extra, ...)
+    if self.h == nil then
+      self.h, self.application, self.kwargs = h, app, kwargs
+      setmetatable(self, Handler)
+      if initialize then run_hook(self, initialize, kwargs) end
+    end
+    if event == "method" then
+      if self._done then return end
+      local fn = method_fns[extra]
+      if not fn then return self:send_error(405) end
+      return run_method(self, fn, ...)
+    elseif event:sub(1, 3) == "ws_" then
+      return ws_event(self, handlers, event, extra, ...)
+    elseif event == "on_connection_close" then
+      self._closed = true
+      if handlers.on_connection_close then run_hook(self, handlers.on_connection_close) end
+    elseif event == "write_error" then
+      self._in_write_error = true
+      run_hook(self, handlers.write_error, math.tointeger(extra))
+      self._in_write_error = false
+    elseif handlers[event] then
+      run_hook(self, handlers[event], extra)
+    end
+  end
+end
+
+-- ---- Application --------------------------------------------------------------------------
+local Application = {}
+Application.__index = Application
+web.Application_class = Application
+
+-- Creates an application. routes: list of { pattern, handlers [, kwargs] } (kwargs may hold
+-- `name` for reverse_url and `host` for a host pattern). settings: cookie_secret, xsrf_cookies,
+-- compress_response, static_path, static_url_prefix (default "/static/"),
+-- default_handler (a handlers table for unmatched paths).
+function web.Application(routes, settings)
+  settings = settings or {}
+  local app = setmetatable({ handle = core.eddy_app_new(loop.get()), settings = settings }, Application)
+  if not app.handle then error("eddy: cannot create an application") end
+  if settings.cookie_secret then core.eddy_app_set_cookie_secret(app.handle, settings.cookie_secret) end
+  if settings.xsrf_cookies then core.eddy_app_set_xsrf_cookies(app.handle, 1) end
+  if settings.compress_response then core.eddy_app_set_compress_response(app.handle, 1) end
+  if settings.static_path then
+    local rc = core.eddy_app_add_static(app.handle, settings.static_url_prefix or "/static/", settings.static_path)
+    if rc ~= 0 then error("eddy: static_path: " .. core.eddy_strerror(rc)) end
+  end
+  for _, r in ipairs(routes or {}) do app:add_route(r[1], r[2], r[3]) end
+  if settings.default_handler then
+    local route = app:add_route("(?!)", settings.default_handler)
+    core.eddy_app_set_default_route(app.handle, route)
+  end
+  return app
+end
+
+-- Adds a route; returns its eddy_route handle.
+function Application:add_route(pattern, handlers, kwargs)
+  if not self.handle then error("eddy: application closed") end
+  if type(handlers) ~= "table" then error("eddy: route " .. pattern .. ": handlers must be a table") end
+  kwargs = kwargs or {}
+  local route = core.add_route(self.handle, pattern, make_dispatch(self, handlers, kwargs), kwargs.host)
+  if not route then error("eddy: bad route pattern " .. pattern) end
+  for k in pairs(handlers) do
+    local m = STANDARD_METHODS[k] or (type(k) == "string" and k:match("^[A-Z][A-Z0-9_-]*$") and k)
+    if m then core.route_on(route, m) end
+  end
+  -- on_connection_close is always watched (it tells a suspended coroutine's handler that writes
+  -- are pointless); the other hooks only when given.
+  core.route_hook(route, "on_connection_close")
+  for _, hook in ipairs(HOOKS) do if handlers[hook] then core.route_hook(route, hook) end end
+  if kwargs.name then core.eddy_route_set_name(route, kwargs.name) end
+  if handlers.open or handlers.on_message or handlers.on_close then
+    local rc = core.route_websocket(route, kwargs.websocket)
+    if rc ~= 0 then error("eddy: route " .. pattern .. ": websocket: " .. core.eddy_strerror(rc)) end
+  end
+  return route
+end
+
+-- Listens on port (0 = pick a free one) and host (nil = every address); returns the port.
+function Application:listen(port, host)
+  local rc = core.eddy_app_listen(self.handle, host, port or 0)
+  if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
+  return math.tointeger(core.eddy_server_port(core.eddy_app_server(self.handle)))
+end
+
+function Application:server() return core.eddy_app_server(self.handle) end
+function Application:reverse_url(name, ...)
+  local url, rc = core.reverse_url(self.handle, name, ...)
+  if not url then error("eddy: reverse_url " .. name .. ": " .. core.eddy_strerror(rc)) end
+  return url
+end
+-- Frees the application, its routes (releasing their Lua functions) and its server.
+function Application:close()
+  if self.handle then core.eddy_app_free(self.handle); self.handle = nil end
+end
+
+-- ---- raw HTTP server (no routing, no handler life cycle) --------------------------------------
+local RawServer = {}
+RawServer.__index = RawServer
+function RawServer:listen(port, host)
+  local rc = core.eddy_server_listen(self.handle, host, port or 0, 0)
+  if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
+  return math.tointeger(core.eddy_server_port(self.handle))
+end
+function RawServer:close()
+  if self.handle then core.eddy_server_free(self.handle); self.handle = nil end
+end
+
+-- The leanest path: fn(req) gets the raw eddy_request (use core.eddy_request_* on it) and the
+-- request is finished when fn returns — unless fn returns true, then call
+-- core.eddy_request_finish(req) yourself later (and only then). A Lua error → 500.
+function web.HTTPServer(fn)
+  local handle = core.server_new(loop.get(), fn)
+  if not handle then error("eddy: cannot create the server") end
+  return setmetatable({ handle = handle }, RawServer)
+end
+
+return web

@@ -1,0 +1,615 @@
+/* SWIG interface for the Lua 5.4 module `eddy.core`: the public C API of eddy (loop, HTTP
+ * request getters, web layer) plus C trampolines that let Lua functions serve as callbacks.
+ *
+ * Ownership: every Lua function or table handed to eddy is pinned in the Lua registry
+ * (luaL_ref) inside a small `lua_ref` box that becomes the C API's userdata; the C API's free
+ * callback (lua_ref_free) drops the registry entry, so Lua values live exactly as long as eddy
+ * holds them.
+ *
+ * Which lua_State runs a callback: callbacks may fire synchronously from inside a wrapped call
+ * made by a coroutine (e.g. finish → on_finish), and a Lua function must only be called on the
+ * running thread, so every wrapper records its caller's state in `current_L` (see %exception)
+ * and the trampolines call into that state.
+ */
+%module(package="eddy") core
+
+%{
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <eddy/eddy.h>
+
+/* The state of the Lua thread that is running the innermost wrapped call. */
+static lua_State *current_L = NULL;
+
+typedef struct lua_ref {
+    lua_State *main_L; /* only used to reach the registry, which all threads share */
+    int ref;
+} lua_ref;
+
+static lua_State *main_state(lua_State *L) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    lua_State *main_L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    return main_L;
+}
+
+/* Pins the value at `idx` and returns a box for it, or NULL when out of memory. */
+static lua_ref *lua_ref_new(lua_State *L, int idx) {
+    lua_ref *box = (lua_ref *)malloc(sizeof *box);
+    if (!box) return NULL;
+    lua_pushvalue(L, idx);
+    box->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    box->main_L = main_state(L);
+    return box;
+}
+
+/* eddy_free_fn for every lua_ref box. */
+static void lua_ref_free(void *userdata) {
+    lua_ref *box = (lua_ref *)userdata;
+    if (!box) return;
+    /* The registry is shared; use the running thread's stack when inside a wrapped call. */
+    luaL_unref(current_L ? current_L : box->main_L, LUA_REGISTRYINDEX, box->ref);
+    free(box);
+}
+
+/* The state to call Lua in: the running thread's, or the main one outside any wrapper. */
+static lua_State *callback_state(lua_ref *box) {
+    return current_L ? current_L : box->main_L;
+}
+
+static int traceback_handler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) msg = luaL_tolstring(L, 1, NULL);
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Calls the function on top of the stack (below it: nothing of ours) with `nargs` arguments
+ * under a traceback handler. On error prints "eddy-lua: error: <traceback>" to stderr and
+ * returns non-zero; the stack is balanced either way. */
+static int call_protected(lua_State *L, int nargs) {
+    int fn_idx = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback_handler);
+    lua_insert(L, fn_idx);
+    int rc = lua_pcall(L, nargs, 0, fn_idx);
+    if (rc != LUA_OK) {
+        fprintf(stderr, "eddy-lua: error: %s\n", lua_tostring(L, -1));
+        fflush(stderr);
+        lua_pop(L, 1);
+    }
+    lua_remove(L, fn_idx);
+    return rc != LUA_OK;
+}
+
+/* ---- loop trampolines: the userdata is a lua_ref to a function of no arguments ---------- */
+
+static void call_ref_noargs(lua_ref *box) {
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 8);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    call_protected(L, 0);
+}
+
+static void loop_trampoline(eddy_loop *loop, void *userdata) { call_ref_noargs((lua_ref *)userdata); }
+static void periodic_trampoline(eddy_periodic *p, void *userdata) { call_ref_noargs((lua_ref *)userdata); }
+static void signal_trampoline(eddy_signal *s, int signum, void *userdata) { call_ref_noargs((lua_ref *)userdata); }
+
+/* ---- web trampolines: the route's userdata is a lua_ref to a dispatch function ----------
+ * dispatch(event, handler_ptr, state, extra) where `state` is the per-request table kept in
+ * the handler's userdata (created here on the first event, released with the handler). */
+
+static swig_type_info *handler_type(void);
+
+/* eddy_free_fn of a request's state table: marks it released (`_done = true`, so the Lua layer
+ * refuses further calls on a handler kept past its life) and drops the registry entry. */
+static void request_state_free(void *userdata) {
+    lua_ref *box = (lua_ref *)userdata;
+    lua_State *L = current_L ? current_L : box->main_L;
+    lua_checkstack(L, 4);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "_done");
+    lua_pop(L, 1);
+    lua_ref_free(box);
+}
+
+static void push_request_state(lua_State *L, eddy_handler *h) {
+    lua_ref *box = (lua_ref *)eddy_handler_get_userdata(h);
+    if (box) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+        return;
+    }
+    lua_createtable(L, 0, 8);
+    box = lua_ref_new(L, -1);
+    if (box) eddy_handler_set_userdata(h, box, request_state_free);
+}
+
+/* Runs dispatch(event, handler, state, extra, ...) and leaves the stack balanced. For "method"
+ * `extra` is the request method and the path captures follow. A Lua error answers 500 (unless
+ * the response already finished, or the error page itself failed) and the loop goes on. */
+static void web_dispatch(eddy_handler *h, void *route_userdata, const char *event, int has_extra,
+                         lua_Integer extra_int, const char *extra_str, size_t extra_len) {
+    lua_ref *box = (lua_ref *)route_userdata;
+    lua_State *L = callback_state(box);
+    int nargs = 4;
+    lua_checkstack(L, 16);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushstring(L, event);
+    SWIG_NewPointerObj(L, h, handler_type(), 0);
+    push_request_state(L, h);
+    if (has_extra == 1) {
+        lua_pushinteger(L, extra_int);
+    } else if (has_extra == 2) {
+        lua_pushlstring(L, extra_str, extra_len);
+    } else if (has_extra == 3) {
+        size_t len = 0;
+        const char *method = eddy_request_method(eddy_handler_request(h), &len);
+        lua_pushlstring(L, method, len);
+        size_t count = eddy_handler_path_arg_count(h);
+        if (count > 0 && lua_checkstack(L, (int)count + 4)) {
+            for (size_t i = 0; i < count; i++) {
+                const char *arg = eddy_handler_path_arg(h, i, &len);
+                lua_pushlstring(L, arg ? arg : "", arg ? len : 0);
+            }
+            nargs += (int)count;
+        }
+    } else {
+        lua_pushnil(L);
+    }
+    int failed = call_protected(L, nargs);
+    if (failed && strcmp(event, "on_finish") != 0 && strcmp(event, "write_error") != 0 &&
+        !eddy_handler_finished(h))
+        eddy_handler_send_error(h, 500);
+}
+
+static void method_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "method", 3, 0, NULL, 0); }
+static void prepare_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "prepare", 0, 0, NULL, 0); }
+static void on_finish_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "on_finish", 0, 0, NULL, 0); }
+static void on_close_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "on_connection_close", 0, 0, NULL, 0); }
+static void default_headers_trampoline(eddy_handler *h, void *ud) { web_dispatch(h, ud, "set_default_headers", 0, 0, NULL, 0); }
+static void write_error_trampoline(eddy_handler *h, int status, void *ud) { web_dispatch(h, ud, "write_error", 1, status, NULL, 0); }
+static void data_trampoline(eddy_handler *h, const char *data, size_t len, void *ud) { web_dispatch(h, ud, "data_received", 2, 0, data, len); }
+
+/* ---- WebSocket trampolines: dispatch(event, handler, state, ws, ...) with the handshake's
+ * handler and its state table, so that `self` is the same object from prepare to on_close.
+ * A Lua error in open/on_message closes the connection with 1011 (internal error). */
+static swig_type_info *ws_type(void);
+
+static void ws_dispatch(eddy_ws *ws, void *route_userdata, const char *event, int kind,
+                        const char *data, size_t len, int number) {
+    lua_ref *box = (lua_ref *)route_userdata;
+    lua_State *L = callback_state(box);
+    eddy_handler *h = eddy_ws_handler(ws);
+    lua_checkstack(L, 16);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushstring(L, event);
+    SWIG_NewPointerObj(L, h, handler_type(), 0);
+    push_request_state(L, h);
+    SWIG_NewPointerObj(L, ws, ws_type(), 0);
+    int nargs = 4;
+    if (kind == 1) { /* message: data, binary */
+        lua_pushlstring(L, data, len);
+        lua_pushboolean(L, number);
+        nargs += 2;
+    } else if (kind == 2) { /* close: code, reason */
+        lua_pushinteger(L, number);
+        lua_pushlstring(L, data ? data : "", data ? len : 0);
+        nargs += 2;
+    }
+    if (call_protected(L, nargs) && kind != 2) eddy_ws_close(ws, 1011, "handler error", 13);
+}
+
+static void ws_open_trampoline(eddy_ws *ws, void *ud) { ws_dispatch(ws, ud, "ws_open", 0, NULL, 0, 0); }
+static void ws_message_trampoline(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    ws_dispatch(ws, ud, "ws_message", 1, data, len, binary);
+}
+static void ws_close_trampoline(eddy_ws *ws, int code, const char *reason, size_t reason_len, void *ud) {
+    ws_dispatch(ws, ud, "ws_close", 2, reason, reason_len, code);
+}
+%}
+
+/* Every wrapped call records the calling thread's state for trampolines it may trigger. */
+%exception {
+    lua_State *saved_L = current_L;
+    current_L = L;
+    $action
+    current_L = saved_L;
+}
+
+/* ---- typemaps --------------------------------------------------------------------------- */
+
+/* Strings in: one Lua string for (pointer, length); binary-safe. */
+%typemap(in) (const char *name, size_t name_len), (const char *value, size_t value_len),
+             (const char *pattern, size_t pattern_len), (const char *method, size_t method_len),
+             (const char *url, size_t url_len), (const char *secret, size_t len),
+             (const char *url_prefix, size_t prefix_len), (const char *root, size_t root_len),
+             (const char *host_pattern, size_t host_pattern_len), (const void *data, size_t len),
+             (const char *method, size_t len), (const char *name, size_t len),
+             (const char *value, size_t len) {
+    size_t tmp_len = 0;
+    $1 = ($1_ltype)luaL_checklstring(L, $input, &tmp_len);
+    $2 = tmp_len;
+}
+/* An optional reason phrase: nil = the standard one. */
+%typemap(in) (const char *reason, size_t reason_len) {
+    size_t tmp_len = 0;
+    $1 = ($1_ltype)luaL_optlstring(L, $input, NULL, &tmp_len);
+    $2 = tmp_len;
+}
+/* Optional NUL-terminated strings (cookie domain/path/samesite, host). */
+%typemap(in) const char *domain, const char *path, const char *samesite, const char *host {
+    $1 = ($1_ltype)luaL_optstring(L, $input, NULL);
+}
+
+/* Strings out as (pointer, *len): the wrapper returns one binary-safe Lua string (or nil). */
+%typemap(in, numinputs=0) size_t *len (size_t tmp_out_len = 0), size_t *value_len (size_t tmp_out_len = 0) {
+    $1 = &tmp_out_len;
+}
+%typemap(argout) size_t *len, size_t *value_len {
+    if (result) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, (const char *)result, *$1);
+    }
+}
+
+/* ---- what is wrapped -------------------------------------------------------------------- */
+
+/* Functions that take C callbacks are replaced by the Lua-aware natives below; the rest of
+ * the headers is wrapped as is. */
+%ignore eddy_set_log_function;
+%ignore eddy_loop_call_soon;
+%ignore eddy_loop_call_later;
+%ignore eddy_loop_call_at;
+%ignore eddy_loop_call_soon_threadsafe;
+%ignore eddy_watch_new;
+%ignore eddy_signal_new;
+%ignore eddy_periodic_new;
+%ignore eddy_app_add_route;
+%ignore eddy_app_add_host_route;
+%ignore eddy_route_on;
+%ignore eddy_route_set_prepare;
+%ignore eddy_route_set_on_finish;
+%ignore eddy_route_set_on_connection_close;
+%ignore eddy_route_set_default_headers;
+%ignore eddy_route_set_write_error;
+%ignore eddy_route_set_data_received;
+%ignore eddy_handler_flush;
+%ignore eddy_handler_set_userdata;
+%ignore eddy_handler_get_userdata;
+%ignore eddy_app_reverse_url;
+%ignore eddy_request_header_at;
+%ignore eddy_request_argument_at;
+%ignore eddy_request_file_at;
+%ignore eddy_request_set_userdata;
+%ignore eddy_request_get_userdata;
+%ignore eddy_request_set_close_callback;
+%ignore eddy_request_stream_body;
+%ignore eddy_request_flush;
+%ignore eddy_server_new;
+%ignore eddy_server_shutdown;
+%ignore eddy_server_set_headers_callback;
+%ignore eddy_server_set_access_log;
+%ignore eddy_server_set_tls;
+%ignore eddy_route_set_websocket;
+%ignore eddy_route_set_ws_check_origin;
+%ignore eddy_route_set_ws_select_subprotocol;
+%ignore eddy_websocket_connect;
+%ignore eddy_ws_write_message;
+%ignore eddy_ws_set_write_mark;
+%ignore eddy_ws_set_userdata;
+%ignore eddy_ws_get_userdata;
+%ignore eddy_ws_options_set_on_pong;
+
+#define EDDY_API
+%include <stdint.i>
+%include "eddy/common.h"
+%include "eddy/loop.h"
+%include "eddy/http.h"
+%include "eddy/web.h"
+%include "eddy/websocket.h"
+
+/* ---- natives: callback registrations that take Lua functions ---------------------------- */
+
+%{
+static swig_type_info *handler_type(void) { return SWIGTYPE_p_eddy_handler; }
+static swig_type_info *ws_type(void) { return SWIGTYPE_p_eddy_ws; }
+
+#define CHECK_PTR(var, type, idx, tinfo)                                                          \
+    type *var = NULL;                                                                             \
+    if (!SWIG_IsOK(SWIG_ConvertPtr(L, idx, (void **)&var, tinfo, 0)) || !var)                     \
+        return luaL_argerror(L, idx, "expected " #type);
+
+/* call_later(loop, delay, fn) -> id (0 on failure). delay < 0 → call_soon. */
+static int l_call_later(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    double delay = luaL_checknumber(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_ref *box = lua_ref_new(L, 3);
+    if (!box) return luaL_error(L, "out of memory");
+    eddy_call_id id = delay < 0 ? eddy_loop_call_soon(loop, loop_trampoline, box, lua_ref_free)
+                                : eddy_loop_call_later(loop, delay, loop_trampoline, box, lua_ref_free);
+    if (id == 0) lua_ref_free(box);
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+/* periodic_new(loop, interval, fn) -> eddy_periodic or nil */
+static int l_periodic_new(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    double interval = luaL_checknumber(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_ref *box = lua_ref_new(L, 3);
+    if (!box) return luaL_error(L, "out of memory");
+    eddy_periodic *p = eddy_periodic_new(loop, interval, periodic_trampoline, box, lua_ref_free);
+    if (!p) {
+        lua_ref_free(box);
+        lua_pushnil(L);
+        return 1;
+    }
+    SWIG_NewPointerObj(L, p, SWIGTYPE_p_eddy_periodic, 0);
+    return 1;
+}
+
+/* signal_new(loop, signum, fn) -> eddy_signal or nil */
+static int l_signal_new(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    int signum = (int)luaL_checkinteger(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_ref *box = lua_ref_new(L, 3);
+    if (!box) return luaL_error(L, "out of memory");
+    eddy_signal *s = eddy_signal_new(loop, signum, signal_trampoline, box, lua_ref_free);
+    if (!s) {
+        lua_ref_free(box);
+        lua_pushnil(L);
+        return 1;
+    }
+    SWIG_NewPointerObj(L, s, SWIGTYPE_p_eddy_signal, 0);
+    return 1;
+}
+
+/* add_route(app, pattern, dispatch [, host_pattern]) -> eddy_route or nil */
+static int l_add_route(lua_State *L) {
+    CHECK_PTR(app, eddy_app, 1, SWIGTYPE_p_eddy_app);
+    size_t plen = 0, hlen = 0;
+    const char *pattern = luaL_checklstring(L, 2, &plen);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    const char *host = luaL_optlstring(L, 4, NULL, &hlen);
+    lua_ref *box = lua_ref_new(L, 3);
+    if (!box) return luaL_error(L, "out of memory");
+    eddy_route *route = host ? eddy_app_add_host_route(app, host, hlen, pattern, plen, box, lua_ref_free)
+                             : eddy_app_add_route(app, pattern, plen, box, lua_ref_free);
+    if (!route) {
+        lua_ref_free(box);
+        lua_pushnil(L);
+        return 1;
+    }
+    SWIG_NewPointerObj(L, route, SWIGTYPE_p_eddy_route, 0);
+    return 1;
+}
+
+/* route_on(route, method): the method's callback becomes dispatch("method", ...). */
+static int l_route_on(lua_State *L) {
+    CHECK_PTR(route, eddy_route, 1, SWIGTYPE_p_eddy_route);
+    size_t len = 0;
+    const char *method = luaL_checklstring(L, 2, &len);
+    lua_pushinteger(L, eddy_route_on(route, method, len, method_trampoline));
+    return 1;
+}
+
+/* route_hook(route, name): name is one of prepare, on_finish, on_connection_close,
+ * set_default_headers, write_error, data_received. */
+static int l_route_hook(lua_State *L) {
+    CHECK_PTR(route, eddy_route, 1, SWIGTYPE_p_eddy_route);
+    const char *name = luaL_checkstring(L, 2);
+    int rc;
+    if (!strcmp(name, "prepare")) rc = eddy_route_set_prepare(route, prepare_trampoline);
+    else if (!strcmp(name, "on_finish")) rc = eddy_route_set_on_finish(route, on_finish_trampoline);
+    else if (!strcmp(name, "on_connection_close")) rc = eddy_route_set_on_connection_close(route, on_close_trampoline);
+    else if (!strcmp(name, "set_default_headers")) rc = eddy_route_set_default_headers(route, default_headers_trampoline);
+    else if (!strcmp(name, "write_error")) rc = eddy_route_set_write_error(route, write_error_trampoline);
+    else if (!strcmp(name, "data_received")) rc = eddy_route_set_data_received(route, data_trampoline);
+    else return luaL_argerror(L, 2, "unknown hook");
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+/* handler_flush(handler) -> rc (no completion callback from Lua). */
+static int l_handler_flush(lua_State *L) {
+    CHECK_PTR(h, eddy_handler, 1, SWIGTYPE_p_eddy_handler);
+    lua_pushinteger(L, eddy_handler_flush(h, NULL));
+    return 1;
+}
+
+/* handler_key(handler) -> a light userdata identifying the handler (for tables). */
+static int l_handler_key(lua_State *L) {
+    CHECK_PTR(h, eddy_handler, 1, SWIGTYPE_p_eddy_handler);
+    lua_pushlightuserdata(L, h);
+    return 1;
+}
+
+/* Pushes a table { {name, value}, ... } built by `count` and `at`. */
+static int l_request_headers(lua_State *L) {
+    CHECK_PTR(req, eddy_request, 1, SWIGTYPE_p_eddy_request);
+    size_t n = eddy_request_header_count(req);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        if (eddy_request_header_at(req, i, &name, &nlen, &value, &vlen) != 0) break;
+        lua_createtable(L, 2, 0);
+        lua_pushlstring(L, name, nlen);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, value, vlen);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* request_arguments(req, sources) -> { {name, value}, ... } */
+static int l_request_arguments(lua_State *L) {
+    CHECK_PTR(req, eddy_request, 1, SWIGTYPE_p_eddy_request);
+    int sources = (int)luaL_optinteger(L, 2, EDDY_ARGS_ALL);
+    size_t n = eddy_request_argument_count(req, sources);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        if (eddy_request_argument_at(req, sources, i, &name, &nlen, &value, &vlen) != 0) break;
+        lua_createtable(L, 2, 0);
+        lua_pushlstring(L, name, nlen);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, value, vlen);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* reverse_url(app, name, ...) -> path or nil, err */
+static int l_reverse_url(lua_State *L) {
+    CHECK_PTR(app, eddy_app, 1, SWIGTYPE_p_eddy_app);
+    size_t name_len = 0;
+    const char *name = luaL_checklstring(L, 2, &name_len);
+    int nargs = lua_gettop(L) - 2;
+    if (nargs > 32) return luaL_error(L, "too many arguments");
+    luaL_checkstack(L, nargs + 4, "reverse_url arguments");
+    const char *args[32];
+    size_t lens[32];
+    for (int i = 0; i < nargs; i++) args[i] = luaL_tolstring(L, 3 + i, &lens[i]);
+    char out[4096];
+    size_t out_len = 0;
+    int rc = eddy_app_reverse_url(app, name, name_len, args, lens, (size_t)nargs, out, sizeof out, &out_len);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushinteger(L, rc);
+        return 2;
+    }
+    lua_pushlstring(L, out, out_len);
+    return 1;
+}
+
+static double opt_number(lua_State *L, int idx, const char *field, double fallback) {
+    lua_getfield(L, idx, field);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : fallback;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* route_websocket(route [, opts]) -> rc: the route becomes a WebSocket endpoint whose events
+ * go to its dispatch function. opts: max_message_size, compression (boolean),
+ * ping_interval, ping_timeout, close_timeout. */
+static int l_route_websocket(lua_State *L) {
+    CHECK_PTR(route, eddy_route, 1, SWIGTYPE_p_eddy_route);
+    eddy_ws_options *options = eddy_ws_options_new();
+    if (!options) return luaL_error(L, "out of memory");
+    int rc = 0;
+    if (lua_istable(L, 2)) {
+        double max = opt_number(L, 2, "max_message_size", 0);
+        if (max > 0) rc = eddy_ws_options_set_max_message_size(options, (size_t)max);
+        lua_getfield(L, 2, "compression");
+        int deflate = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (rc == 0 && deflate) rc = eddy_ws_options_set_compression(options, EDDY_WS_DEFLATE, 0);
+        double interval = opt_number(L, 2, "ping_interval", 0);
+        if (rc == 0 && interval > 0)
+            rc = eddy_ws_options_set_ping(options, interval, opt_number(L, 2, "ping_timeout", 0));
+        double close_timeout = opt_number(L, 2, "close_timeout", -1);
+        if (rc == 0 && close_timeout >= 0) rc = eddy_ws_options_set_close_timeout(options, close_timeout);
+    }
+    if (rc == 0)
+        rc = eddy_route_set_websocket(route, ws_open_trampoline, ws_message_trampoline,
+                                      ws_close_trampoline, options);
+    eddy_ws_options_free(options);
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+/* ws_write(ws, data [, binary]) -> rc */
+static int l_ws_write(lua_State *L) {
+    CHECK_PTR(ws, eddy_ws, 1, SWIGTYPE_p_eddy_ws);
+    size_t len = 0;
+    const char *data = luaL_checklstring(L, 2, &len);
+    lua_pushinteger(L, eddy_ws_write_message(ws, data, len, lua_toboolean(L, 3), NULL));
+    return 1;
+}
+
+/* Raw HTTP server (no web layer), for the leanest path: the server's userdata is a lua_ref to
+ * fn(req). The request is finished here after fn returns, unless fn returned true (then the
+ * Lua code finishes it later with eddy_request_finish). A Lua error → 500 when the headers
+ * were not sent yet, and the request is finished. */
+static void raw_request_trampoline(eddy_request *req, void *userdata) {
+    lua_ref *box = (lua_ref *)userdata;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 8);
+    lua_pushcfunction(L, traceback_handler);
+    int handler_idx = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    SWIG_NewPointerObj(L, req, SWIGTYPE_p_eddy_request, 0);
+    int keep = 0;
+    if (lua_pcall(L, 1, 1, handler_idx) != LUA_OK) {
+        fprintf(stderr, "eddy-lua: error: %s\n", lua_tostring(L, -1));
+        fflush(stderr);
+        if (eddy_request_set_status(req, 500, NULL, 0) == 0) {
+            static const char page[] = "500: Internal Server Error";
+            eddy_request_write(req, page, sizeof page - 1);
+        }
+    } else {
+        keep = lua_toboolean(L, -1);
+    }
+    lua_settop(L, handler_idx - 1);
+    if (!keep) eddy_request_finish(req);
+}
+
+/* server_new(loop, fn) -> eddy_server or nil (free it with eddy_server_free). */
+static int l_server_new(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_ref *box = lua_ref_new(L, 2);
+    if (!box) return luaL_error(L, "out of memory");
+    eddy_server *server = eddy_server_new(loop, raw_request_trampoline, box, lua_ref_free);
+    if (!server) {
+        lua_ref_free(box);
+        lua_pushnil(L);
+        return 1;
+    }
+    SWIG_NewPointerObj(L, server, SWIGTYPE_p_eddy_server, 0);
+    return 1;
+}
+
+/* registry_size() -> number of live entries in the registry (for leak checks). Slots freed by
+ * luaL_unref hold integers (the free list), so only non-number values count. */
+static int l_registry_size(lua_State *L) {
+    lua_Integer n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, LUA_REGISTRYINDEX)) {
+        if (lua_type(L, -1) != LUA_TNUMBER) n++;
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, n);
+    return 1;
+}
+%}
+
+%native(call_later) int l_call_later(lua_State *L);
+%native(periodic_new) int l_periodic_new(lua_State *L);
+%native(signal_new) int l_signal_new(lua_State *L);
+%native(add_route) int l_add_route(lua_State *L);
+%native(route_on) int l_route_on(lua_State *L);
+%native(route_hook) int l_route_hook(lua_State *L);
+%native(handler_flush) int l_handler_flush(lua_State *L);
+%native(handler_key) int l_handler_key(lua_State *L);
+%native(request_headers) int l_request_headers(lua_State *L);
+%native(request_arguments) int l_request_arguments(lua_State *L);
+%native(reverse_url) int l_reverse_url(lua_State *L);
+%native(route_websocket) int l_route_websocket(lua_State *L);
+%native(ws_write) int l_ws_write(lua_State *L);
+%native(server_new) int l_server_new(lua_State *L);
+%native(registry_size) int l_registry_size(lua_State *L);
+
+/* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */
+%wrapper %{
+SWIGEXPORT int luaopen_core(lua_State *L);
+SWIGEXPORT int luaopen_eddy_core(lua_State *L) { return luaopen_core(L); }
+%}

@@ -1,0 +1,183 @@
+-- The Lua test server: routes that exercise the binding, driven over real sockets by the
+-- python3 tests next to it. Usage: lua5.4 server.lua --port 0 ; prints "listening <port>".
+local eddy = require("eddy")
+local core = eddy.core
+
+local stats = { finished = 0, closed = 0, ticks = 0, inits = 0 }
+local port = 0
+for i = 1, #arg do if arg[i] == "--port" then port = tonumber(arg[i + 1]) end end
+
+local waiting = eddy.Future()
+local room = {}
+local stale
+local ticker = eddy.periodic(0.01, function() stats.ticks = stats.ticks + 1 end)
+ticker:start()
+
+-- Leak check: inner applications created and freed on request.
+local inner = {}
+local function make_inner()
+  local app = eddy.Application({
+    { "/", { get = function(self) self:write("inner " .. self:get_argument("n", "0")) end,
+             prepare = function(self) self.t = {} end } },
+    { "/sleep", { get = function(self) eddy.sleep(0); self:write({ slept = true }) end } },
+    { "/later", { get = function(self)
+        self:detach()
+        eddy.call_later(0, function() self:finish("later") end)
+      end } },
+    { "/boom", { get = function(self) error("inner boom") end } },
+    { "/ws", { open = function(self) self:write_message("hi") end,
+               on_message = function(self, m) self:write_message(m) end,
+               on_close = function(self) end } },
+  })
+  return app
+end
+
+local app = eddy.Application({
+  { "/", { get = function(self) self:write("Hello, world") end,
+           on_finish = function(self) stats.finished = stats.finished + 1 end } },
+  { "/items/([0-9]+)", {
+      get = function(self, id) self:write({ id = tonumber(id), kind = self:get_argument("kind", "plain") }) end,
+      put = function(self, id)
+        local body = self:json_body()
+        self:set_status(201)
+        self:write({ id = tonumber(id), got = body })
+      end,
+    }, { name = "item" } },
+  { "/named/(?<who>[a-z]+)", { get = function(self) self:write("who=" .. self:path_arg("who")) end } },
+  { "/reverse", { get = function(self) self:write(self:reverse_url("item", 42)) end } },
+  { "/args", { get = function(self)
+        local all = {}
+        for _, kv in ipairs(self:get_arguments()) do all[#all + 1] = kv[1] .. "=" .. kv[2] end
+        self:write(self:get_argument("name") .. "|" .. table.concat(self:get_arguments("x"), ",")
+                   .. "|" .. table.concat(all, "&"))
+      end,
+      post = function(self) self:write("body:" .. self:get_body_argument("a") .. ":" .. self:body()) end } },
+  { "/headers", { get = function(self)
+        self:set_status(203, "Made Up")
+        self:set_header("X-One", "1")
+        self:add_header("X-Many", "a")
+        self:add_header("X-Many", "b")
+        self:write("ua=" .. (self:header("User-Agent") or "none") .. " n=" .. #self:headers())
+      end } },
+  { "/cookies", { get = function(self)
+        self:set_cookie("plain", "v1", { httponly = true, path = "/" })
+        self:set_signed_cookie("signed", "s1")
+        self:write("plain=" .. (self:get_cookie("plain") or "nil") .. " signed=" .. (self:get_signed_cookie("signed") or "nil"))
+      end } },
+  { "/redirect", { get = function(self) self:redirect("/", tonumber(self:get_argument("status", "302"))) end } },
+  { "/error", { get = function(self) local t = nil; return t.field end } },
+  { "/httperror", { get = function(self) error(eddy.HTTPError(403)) end } },
+  { "/custom_error", {
+      get = function(self) self:send_error(418) end,
+      write_error = function(self, status) self:write("custom error page " .. math.tointeger(status)) end } },
+  { "/write_error_fails", {
+      get = function(self) self:send_error(409) end,
+      write_error = function(self, status) error("write_error itself fails") end } },
+  { "/prepare", {
+      prepare = function(self) if self:get_argument("stop", false) then self:finish("stopped in prepare") end end,
+      get = function(self) self:write("method ran") end } },
+  { "/prepare_error", { prepare = function(self) error("prepare boom") end,
+                        get = function(self) self:write("never") end } },
+  { "/default_headers", { set_default_headers = function(self) self:set_header("X-Default", "yes") end,
+                          get = function(self) self:send_error(404) end } },
+  { "/init", { initialize = function(self, kw) stats.inits = stats.inits + 1; self.greeting = kw.greeting end,
+               get = function(self) self:write(self.greeting) end }, { greeting = "hi from kwargs" } },
+  { "/later", { get = function(self)
+        self:detach()
+        eddy.call_later(0.01, function() self:write("later "); self:finish("done") end)
+      end } },
+  { "/sleep", { get = function(self)
+        self:write("a")
+        eddy.sleep(0.01)
+        self:write("b")
+        eddy.sleep(0)
+        self:write("c")
+      end } },
+  { "/sleep_error", { get = function(self) eddy.sleep(0.01); error("after sleep") end } },
+  { "/wait", { get = function(self) self:write("got " .. tostring(waiting:wait())) end } },
+  { "/notify", { post = function(self)
+        local old = waiting
+        waiting = eddy.Future()
+        old:set_result(self:body())
+        self:write("notified")
+      end } },
+  { "/hang", {
+      get = function(self) self:detach() end,
+      on_connection_close = function(self) stats.closed = stats.closed + 1; self:finish() end } },
+  { "/upload", {
+      data_received = function(self, chunk) self.size = (self.size or 0) + #chunk end,
+      post = function(self) self:write("size=" .. (self.size or 0)) end } },
+  { "/custom", { PURGE = function(self) self:write("purged") end } },
+  { "/stale/keep", { get = function(self) stale = self; self:write("kept") end } },
+  { "/stale/use", { get = function(self) stale:write("too late") end } },
+  { "/ws/echo", {
+      prepare = function(self) self.greeting = self:get_argument("greet", "hello") end,
+      open = function(self) self:write_message(self.greeting .. " " .. (self:path() or "")) end,
+      on_message = function(self, data, binary)
+        if data == "close" then return self:close(4000, "asked to") end
+        if data == "boom" then error("ws boom") end
+        if data == "json" then return self:write_message({ kind = "json", n = 1 }) end
+        if data == "slow" then eddy.sleep(0.01); return self:write_message("slept") end
+        self:write_message(data, binary)
+      end,
+      on_close = function(self) stats.ws_closed = (stats.ws_closed or 0) + 1; stats.last_code = self.close_code end,
+    }, { websocket = { max_message_size = 1000 } } },
+  { "/ws/room", {
+      open = function(self) room[self] = true end,
+      on_message = function(self, data) for peer in pairs(room) do peer:write_message(data) end end,
+      on_close = function(self) room[self] = nil end,
+    } },
+  { "/stats", {
+      get = function(self)
+        collectgarbage("collect")
+        local members = 0
+        for _ in pairs(room) do members = members + 1 end
+        self:write({ ws_closed = stats.ws_closed or 0, last_code = stats.last_code or 0, room = members,
+                     finished = stats.finished, closed = stats.closed, ticks = stats.ticks,
+                     inits = stats.inits, registry = math.tointeger(core.registry_size()),
+                     memory_kb = collectgarbage("count") })
+      end,
+      on_finish = function(self) end } },
+  { "/inner/new", { post = function(self)
+        local a = make_inner()
+        local p = a:listen(0, "127.0.0.1")
+        inner[p] = a
+        self:write({ port = p })
+      end } },
+  { "/inner/free", { post = function(self)
+        local p = tonumber(self:get_argument("port"))
+        if not inner[p] then error(eddy.HTTPError(404)) end
+        inner[p]:close()
+        inner[p] = nil
+        self:write("freed")
+      end } },
+  { "/stop", { post = function(self) self:write("bye"); eddy.call_later(0, eddy.stop) end } },
+}, { cookie_secret = "test secret", default_handler = {
+  get = function(self) self:set_status(404); self:write("nothing at " .. self:path()) end } })
+
+core.eddy_server_allow_method(app:server(), "PURGE")
+
+-- The raw HTTP server beside the application: /raw_port tells the tests where it listens.
+local raw = eddy.HTTPServer(function(req)
+  local path = core.eddy_request_path(req)
+  if path == "/boom" then error("raw boom") end
+  if path == "/later" then
+    eddy.call_later(0.01, function()
+      core.eddy_request_write(req, "raw later")
+      core.eddy_request_finish(req)
+    end)
+    return true
+  end
+  core.eddy_request_set_header(req, "Content-Type", "text/plain")
+  core.eddy_request_write(req, "raw " .. core.eddy_request_method(req) .. " " .. path)
+end)
+local raw_port = raw:listen(0, "127.0.0.1")
+app:add_route("/raw_port", { get = function(self) self:write(tostring(raw_port)) end })
+
+port = app:listen(port, "127.0.0.1")
+print("listening " .. port)
+io.stdout:flush()
+eddy.start()
+ticker:close()
+raw:close()
+app:close()

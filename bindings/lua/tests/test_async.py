@@ -1,0 +1,103 @@
+"""Lua binding, asynchronous handlers: detach + finish from a timer, coroutine handlers that
+sleep or wait on a Future (resumed by the loop), long polls whose client goes away, periodic
+callbacks — over real sockets against tests/server.lua."""
+import http.client
+import os
+import socket
+import threading
+import time
+import unittest
+
+from luatest import HERE, LuaServer, main
+
+class Async(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = LuaServer(os.path.join(HERE, "server.lua"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_finish_from_timer(self):
+        status, _, body = self.server.request("GET", "/later")
+        self.assertEqual((status, body), (200, b"later done"))
+
+    def test_coroutine_sleeps_are_resumed_by_the_loop(self):
+        status, _, body = self.server.request("GET", "/sleep")
+        self.assertEqual((status, body), (200, b"abc"))
+
+    def test_concurrent_coroutines_do_not_block_each_other(self):
+        # Ten sleeping handlers at once, then a plain request still answers: the loop is free.
+        results = []
+        def fetch():
+            results.append(self.server.request("GET", "/sleep")[2])
+        threads = [threading.Thread(target=fetch) for _ in range(10)]
+        for t in threads:
+            t.start()
+        self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
+        for t in threads:
+            t.join(20)
+        self.assertEqual(results, [b"abc"] * 10)
+
+    def test_future_wakes_waiting_handlers(self):
+        results = []
+        def wait():
+            results.append(self.server.request("GET", "/wait")[2])
+        waiters = [threading.Thread(target=wait) for _ in range(3)]
+        for t in waiters:
+            t.start()
+        # Notify until every waiter got a message (a waiter may connect after a notify).
+        deadline = time.monotonic() + 15
+        while len(results) < 3 and time.monotonic() < deadline:
+            self.assertEqual(self.server.request("POST", "/notify", body="m1")[2], b"notified")
+            time.sleep(0.05)
+        for t in waiters:
+            t.join(5)
+        self.assertEqual(results, [b"got m1"] * 3)
+
+    def test_client_leaving_a_long_poll(self):
+        before = self.server.get_json("/stats")["closed"]
+        sock = socket.create_connection(("127.0.0.1", self.server.port))
+        sock.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)  # let the request reach the handler before the client goes away
+        sock.close()
+        deadline = time.monotonic() + 10
+        while self.server.get_json("/stats")["closed"] == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(self.server.get_json("/stats")["closed"], before + 1)
+        self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
+
+    def test_client_leaving_a_sleeping_coroutine(self):
+        # The coroutine wakes after its client left: its writes fail quietly, it is released.
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", self.server.port))
+            sock.sendall(b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.close()
+        time.sleep(0.1)
+        self.assertEqual(self.server.request("GET", "/sleep")[2], b"abc")
+        self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
+
+    def test_periodic_callback_ticks(self):
+        first = self.server.get_json("/stats")["ticks"]
+        deadline = time.monotonic() + 10
+        while self.server.get_json("/stats")["ticks"] < first + 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertGreaterEqual(self.server.get_json("/stats")["ticks"], first + 3)
+
+    def test_pipelined_requests_keep_their_order_across_async_handlers(self):
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        sock.sendall(b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /later HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+        bodies = [part.split(b"\r\n\r\n", 1)[1][:12] for part in data.split(b"HTTP/1.1 200 OK")[1:]]
+        self.assertEqual(bodies, [b"abc", b"Hello, world", b"later done"])
+
+if __name__ == "__main__":
+    main()

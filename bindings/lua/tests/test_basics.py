@@ -1,0 +1,118 @@
+"""Lua binding, synchronous handlers: routing, captures, arguments, headers, cookies, redirects,
+hooks, custom methods, streamed bodies — over real sockets against tests/server.lua."""
+import http.client
+import json
+import os
+import unittest
+
+from luatest import HERE, LuaServer, main
+
+class Basics(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = LuaServer(os.path.join(HERE, "server.lua"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_hello_and_head(self):
+        status, resp, body = self.server.request("GET", "/")
+        self.assertEqual((status, body), (200, b"Hello, world"))
+        status, resp, body = self.server.request("HEAD", "/")
+        self.assertEqual((status, body, resp.getheader("Content-Length")), (200, b"", "12"))
+
+    def test_not_found_goes_to_default_handler_and_bad_method_405(self):
+        status, _, body = self.server.request("GET", "/no/such/path")
+        self.assertEqual((status, body), (404, b"nothing at /no/such/path"))
+        status, resp, _ = self.server.request("DELETE", "/")
+        self.assertEqual(status, 405)
+        self.assertIn("GET", resp.getheader("Allow"))
+
+    def test_json_api_with_capture(self):
+        status, resp, body = self.server.request("GET", "/items/17?kind=big")
+        self.assertEqual(status, 200)
+        self.assertTrue(resp.getheader("Content-Type").startswith("application/json"))
+        self.assertEqual(json.loads(body), {"id": 17, "kind": "big"})
+        status, _, body = self.server.request("PUT", "/items/5", body=json.dumps({"a": [1, "x\u00e9"], "b": None}))
+        self.assertEqual(status, 201)
+        self.assertEqual(json.loads(body), {"id": 5, "got": {"a": [1, "x\u00e9"], "b": None}})
+        status, _, _ = self.server.request("PUT", "/items/5", body="{not json")
+        self.assertEqual(status, 400)
+        self.assertEqual(self.server.request("GET", "/items/abc")[0], 404)
+
+    def test_named_capture_and_reverse_url(self):
+        self.assertEqual(self.server.request("GET", "/named/alice")[2], b"who=alice")
+        self.assertEqual(self.server.request("GET", "/reverse")[2], b"/items/42")
+
+    def test_arguments(self):
+        status, _, body = self.server.request("GET", "/args?name=bob&x=1&x=2%203")
+        self.assertEqual((status, body), (200, b"bob|1,2 3|name=bob&x=1&x=2 3"))
+        self.assertEqual(self.server.request("GET", "/args?x=1")[0], 400)  # missing argument
+        status, _, body = self.server.request("POST", "/args", body="a=b%26c",
+                                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual((status, body), (200, b"body:b&c:a=b%26c"))
+
+    def test_status_and_headers(self):
+        status, resp, body = self.server.request("GET", "/headers", headers={"User-Agent": "lua-test"})
+        self.assertEqual((status, resp.reason), (203, "Made Up"))
+        self.assertEqual(resp.getheader("X-One"), "1")
+        self.assertEqual(resp.headers.get_all("X-Many"), ["a", "b"])
+        self.assertTrue(body.startswith(b"ua=lua-test n="))
+
+    def test_cookies_and_signed_cookies(self):
+        status, resp, body = self.server.request("GET", "/cookies")
+        self.assertEqual(body, b"plain=nil signed=nil")
+        cookies = resp.headers.get_all("Set-Cookie")
+        self.assertTrue(any(c.startswith("plain=v1") and "HttpOnly" in c for c in cookies), cookies)
+        signed = next(c for c in cookies if c.startswith("signed="))
+        jar = "plain=v1; " + signed.split(";")[0]
+        self.assertEqual(self.server.request("GET", "/cookies", headers={"Cookie": jar})[2],
+                         b"plain=v1 signed=s1")
+        forged = jar[:-3] + ("000" if not jar.endswith("000") else "111")
+        self.assertEqual(self.server.request("GET", "/cookies", headers={"Cookie": forged})[2],
+                         b"plain=v1 signed=nil")
+
+    def test_redirect(self):
+        status, resp, _ = self.server.request("GET", "/redirect")
+        self.assertEqual((status, resp.getheader("Location")), (302, "/"))
+        self.assertEqual(self.server.request("GET", "/redirect?status=301")[0], 301)
+
+    def test_hooks(self):
+        self.assertEqual(self.server.request("GET", "/prepare")[2], b"method ran")
+        self.assertEqual(self.server.request("GET", "/prepare?stop=1")[2], b"stopped in prepare")
+        status, resp, _ = self.server.request("GET", "/default_headers")
+        self.assertEqual((status, resp.getheader("X-Default")), (404, "yes"))
+        status, _, body = self.server.request("GET", "/custom_error")
+        self.assertEqual((status, body), (418, b"custom error page 418"))
+        self.assertEqual(self.server.request("GET", "/init")[2], b"hi from kwargs")
+
+    def test_on_finish_runs_per_request(self):
+        before = self.server.get_json("/stats")["finished"]
+        for _ in range(3):
+            self.server.request("GET", "/")
+        self.assertEqual(self.server.get_json("/stats")["finished"], before + 3)
+
+    def test_custom_method_and_streamed_body(self):
+        self.assertEqual(self.server.request("PURGE", "/custom")[:3:2], (200, b"purged"))
+        body = b"z" * 300000
+        status, _, data = self.server.request("POST", "/upload", body=body)
+        self.assertEqual((status, data), (200, b"size=300000"))
+
+    def test_raw_http_server(self):
+        port = int(self.server.request("GET", "/raw_port")[2])
+        def get(path):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                return resp.status, resp.read()
+            finally:
+                conn.close()
+        self.assertEqual(get("/x?y=1"), (200, b"raw GET /x"))
+        self.assertEqual(get("/later"), (200, b"raw later"))
+        self.assertEqual(get("/boom")[0], 500)
+        self.assertEqual(get("/again"), (200, b"raw GET /again"))
+
+if __name__ == "__main__":
+    main()
