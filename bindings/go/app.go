@@ -66,13 +66,19 @@ func (a *App) mustNotBeStarted(what string) {
 }
 
 // SetCookieSecret sets the secret for signed cookies (Tornado's cookie_secret).
-func (a *App) SetCookieSecret(secret string) { a.mustNotBeStarted("SetCookieSecret"); a.cookieSecret = secret }
+func (a *App) SetCookieSecret(secret string) {
+	a.mustNotBeStarted("SetCookieSecret")
+	a.cookieSecret = secret
+}
 
 // SetXSRFCookies turns on Tornado's XSRF check for POST, PUT, DELETE, PATCH and custom methods.
 func (a *App) SetXSRFCookies(on bool) { a.mustNotBeStarted("SetXSRFCookies"); a.xsrfCookies = on }
 
 // SetCompressResponse turns on gzip for compressible responses of clients that accept it.
-func (a *App) SetCompressResponse(on bool) { a.mustNotBeStarted("SetCompressResponse"); a.compress = on }
+func (a *App) SetCompressResponse(on bool) {
+	a.mustNotBeStarted("SetCompressResponse")
+	a.compress = on
+}
 
 // Static serves the files under directory root at URL prefix urlPrefix (e.g. "/static/").
 func (a *App) Static(urlPrefix, root string) {

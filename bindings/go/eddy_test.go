@@ -143,10 +143,10 @@ func TestRequestAccessors(t *testing.T) {
 	expect(t, resp, body, 200, "")
 	var got struct {
 		Method, Path, Query, Kind, ID, Color, Size, Header, Sid, IP, Body string
-		Args                                                         []string
-		HasColor, HasMissing                                         bool
-		All                                                          []Field
-		HeaderCount                                                  int
+		Args                                                              []string
+		HasColor, HasMissing                                              bool
+		All                                                               []Field
+		HeaderCount                                                       int
 	}
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatalf("%v: %s", err, body)
@@ -467,4 +467,3 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("%q %q", ErrClosed.Name(), ErrClosed.Error())
 	}
 }
-

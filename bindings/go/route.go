@@ -79,11 +79,13 @@ func (a *App) HandleFunc(method, pattern string, fn HandlerFunc) *Route {
 }
 
 // Get, Post, Put, Delete and Patch are HandleFunc for that method.
-func (a *App) Get(pattern string, fn HandlerFunc) *Route    { return a.HandleFunc("GET", pattern, fn) }
-func (a *App) Post(pattern string, fn HandlerFunc) *Route   { return a.HandleFunc("POST", pattern, fn) }
-func (a *App) Put(pattern string, fn HandlerFunc) *Route    { return a.HandleFunc("PUT", pattern, fn) }
-func (a *App) Delete(pattern string, fn HandlerFunc) *Route { return a.HandleFunc("DELETE", pattern, fn) }
-func (a *App) Patch(pattern string, fn HandlerFunc) *Route  { return a.HandleFunc("PATCH", pattern, fn) }
+func (a *App) Get(pattern string, fn HandlerFunc) *Route  { return a.HandleFunc("GET", pattern, fn) }
+func (a *App) Post(pattern string, fn HandlerFunc) *Route { return a.HandleFunc("POST", pattern, fn) }
+func (a *App) Put(pattern string, fn HandlerFunc) *Route  { return a.HandleFunc("PUT", pattern, fn) }
+func (a *App) Delete(pattern string, fn HandlerFunc) *Route {
+	return a.HandleFunc("DELETE", pattern, fn)
+}
+func (a *App) Patch(pattern string, fn HandlerFunc) *Route { return a.HandleFunc("PATCH", pattern, fn) }
 
 // HandleFunc sets the handler of method on this route.
 func (r *Route) HandleFunc(method string, fn HandlerFunc) *Route {
