@@ -34,12 +34,9 @@ func goMethod(h *C.eddy_handler, ud unsafe.Pointer, method C.int) {
 	} else {
 		w = newExchange(route, h)
 	}
-	fn := route.handler(int(method), h)
-	w.guard("handler", func() {
-		if fn != nil {
-			fn(w, &w.req)
-		}
-	})
+	if fn := route.handler(int(method), h); fn != nil {
+		w.callHandler(fn)
+	}
 	if !w.detached.Load() {
 		// eddy finishes the response now that the callback returned (Tornado's rule).
 		w.finished.Store(true)
@@ -49,25 +46,36 @@ func goMethod(h *C.eddy_handler, ud unsafe.Pointer, method C.int) {
 	}
 }
 
-// guard runs a user callback; a panic becomes a log line and a 500 (if the response is still
-// open), and the loop goes on.
+// callHandler runs the method handler (the hot path: no closure, an open-coded defer).
+func (w *ResponseWriter) callHandler(fn HandlerFunc) {
+	defer w.recoverPanic("handler")
+	fn(w, &w.req)
+}
+
+// guard runs another user callback the same way.
 func (w *ResponseWriter) guard(what string, fn func()) {
-	defer func() {
-		if p := recover(); p != nil {
-			if !w.released.Load() {
-				what += " of " + w.req.Method() + " " + w.req.Path()
-			}
-			w.app.logPanic(what, p)
-			if !w.finished.Load() && !w.released.Load() {
-				rc := C.eddy_handler_send_error(w.h, 500)
-				if rc != 0 && C.eddy_handler_finished(w.h) == 0 {
-					C.eddy_handler_finish(w.h)
-				}
-				w.finished.Store(true)
-			}
-		}
-	}()
+	defer w.recoverPanic(what)
 	fn()
+}
+
+// recoverPanic, deferred around every user callback: a panic becomes a log line and a 500 (if
+// the response is still open), and the loop goes on.
+func (w *ResponseWriter) recoverPanic(what string) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if !w.released.Load() {
+		what += " of " + w.req.Method() + " " + w.req.Path()
+	}
+	w.app.logPanic(what, p)
+	if !w.finished.Load() && !w.released.Load() {
+		rc := C.eddy_handler_send_error(w.h, 500)
+		if rc != 0 && C.eddy_handler_finished(w.h) == 0 {
+			C.eddy_handler_finish(w.h)
+		}
+		w.finished.Store(true)
+	}
 }
 
 func (a *App) logPanic(what string, p interface{}) {

@@ -102,9 +102,8 @@ func (r *Request) Header(name string) string {
 
 // LookupHeader returns the first value of header name and whether it was present.
 func (r *Request) LookupHeader(name string) (string, bool) {
-	np, nn := strArg(name)
 	var n C.size_t
-	v := C.eddy_request_header(r.c(), np, nn, &n)
+	v := cHeader(r.c(), name, &n)
 	return goStr(v, n), v != nil
 }
 
@@ -147,9 +146,8 @@ func (r *Request) PathArgs() []string {
 // PathVar returns the named capture group name ((?<name>...) in the pattern), "" when missing.
 func (r *Request) PathVar(name string) string {
 	r.c()
-	np, nn := strArg(name)
 	var n C.size_t
-	return goStr(C.eddy_handler_path_kwarg(r.w.h, np, nn, &n), n)
+	return goStr(cPathKwarg(r.w.h, name, &n), n)
 }
 
 // Argument returns the first value of query or body argument name and whether it exists.
@@ -165,9 +163,8 @@ func (r *Request) BodyArgument(name string) (string, bool) { return r.ArgumentFr
 
 // ArgumentFrom returns the first value of argument name from sources (FromQuery|FromBody).
 func (r *Request) ArgumentFrom(sources int, name string) (string, bool) {
-	np, nn := strArg(name)
 	var n C.size_t
-	v := C.eddy_request_argument(r.c(), C.int(sources), np, nn, &n)
+	v := cArgument(r.c(), sources, name, &n)
 	return goStr(v, n), v != nil
 }
 
@@ -215,9 +212,8 @@ func (r *Request) BodyReader() io.Reader { return bytes.NewReader(r.Body()) }
 // Cookie returns the value of request cookie name and whether it was sent.
 func (r *Request) Cookie(name string) (string, bool) {
 	r.c()
-	np, nn := strArg(name)
 	var n C.size_t
-	v := C.eddy_handler_get_cookie(r.w.h, np, nn, &n)
+	v := cCookie(r.w.h, name, &n)
 	return goStr(v, n), v != nil
 }
 
@@ -225,9 +221,8 @@ func (r *Request) Cookie(name string) (string, bool) {
 // means 31); false when missing, forged, expired, or without a cookie secret.
 func (r *Request) SignedCookie(name string, maxAgeDays float64) (string, bool) {
 	r.c()
-	np, nn := strArg(name)
 	var n C.size_t
-	v := C.eddy_handler_get_signed_cookie(r.w.h, np, nn, C.double(maxAgeDays), &n)
+	v := cSignedCookie(r.w.h, name, maxAgeDays, &n)
 	return goStr(v, n), v != nil
 }
 

@@ -143,8 +143,7 @@ func (w *ResponseWriter) SetStatusReason(code int, reason string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	p, n := strArg(reason)
-	return check(C.eddy_handler_set_status(w.h, C.int(code), p, n))
+	return check(cSetStatus(w.h, code, reason))
 }
 
 // SetHeader sets a response header, replacing earlier values.
@@ -155,9 +154,7 @@ func (w *ResponseWriter) SetHeader(name, value string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	np, nn := strArg(name)
-	vp, vn := strArg(value)
-	return check(C.eddy_handler_set_header(w.h, np, nn, vp, vn))
+	return check(cSetHeader(w.h, name, value))
 }
 
 // AddHeader adds a response header (repeats allowed).
@@ -168,9 +165,7 @@ func (w *ResponseWriter) AddHeader(name, value string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	np, nn := strArg(name)
-	vp, vn := strArg(value)
-	return check(C.eddy_handler_add_header(w.h, np, nn, vp, vn))
+	return check(cAddHeader(w.h, name, value))
 }
 
 // ClearHeader removes a response header.
@@ -181,8 +176,7 @@ func (w *ResponseWriter) ClearHeader(name string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	np, nn := strArg(name)
-	return check(C.eddy_handler_clear_header(w.h, np, nn))
+	return check(cClearHeader(w.h, name))
 }
 
 // Write appends p to the response body (io.Writer). Off the loop thread p is copied first.
@@ -217,8 +211,7 @@ func (w *ResponseWriter) WriteString(s string) (int, error) {
 	if len(s) == 0 {
 		return 0, nil
 	}
-	p, n := strArg(s)
-	if err := check(C.eddy_handler_write(w.h, unsafe.Pointer(p), n)); err != nil {
+	if err := check(cWrite(w.h, s)); err != nil {
 		return 0, err
 	}
 	return len(s), nil
@@ -256,8 +249,7 @@ func (w *ResponseWriter) Redirect(url string, status int) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	p, n := strArg(url)
-	err := check(C.eddy_handler_redirect(w.h, p, n, C.int(status)))
+	err := check(cRedirect(w.h, url, status))
 	w.markIfFinished()
 	return err
 }
@@ -335,10 +327,7 @@ func (w *ResponseWriter) SetCookie(name, value string, opts *CookieOptions) erro
 	if opts.HTTPOnly {
 		flags |= C.EDDY_COOKIE_HTTPONLY
 	}
-	np, nn := strArg(name)
-	vp, vn := strArg(value)
-	return check(C.eddy_handler_set_cookie(w.h, np, nn, vp, vn, domain, path, C.double(expires),
-		maxAge, flags, samesite))
+	return check(cSetCookie(w.h, name, value, domain, path, expires, maxAge, flags, samesite))
 }
 
 // ClearCookie deletes a cookie (path "" means "/", domain "" means none).
@@ -358,8 +347,7 @@ func (w *ResponseWriter) ClearCookie(name, path, domain string) error {
 		cdomain = C.CString(domain)
 		defer C.free(unsafe.Pointer(cdomain))
 	}
-	np, nn := strArg(name)
-	return check(C.eddy_handler_clear_cookie(w.h, np, nn, cpath, cdomain))
+	return check(cClearCookie(w.h, name, cpath, cdomain))
 }
 
 // SetSignedCookie sets a cookie signed with the app's cookie secret (Tornado version 2),
@@ -371,18 +359,5 @@ func (w *ResponseWriter) SetSignedCookie(name, value string, expiresDays float64
 	if err := w.live(); err != nil {
 		return err
 	}
-	np, nn := strArg(name)
-	vp, vn := strArg(value)
-	return check(C.eddy_handler_set_signed_cookie(w.h, np, nn, vp, vn, C.double(expiresDays)))
-}
-
-var emptyString = [1]byte{0}
-
-// strArg passes a Go string to C as (pointer, length) without a copy. eddy only reads it during
-// the call (and copies what it keeps); the bytes hold no Go pointers, as cgo's rules require.
-func strArg(s string) (*C.char, C.size_t) {
-	if len(s) == 0 {
-		return (*C.char)(unsafe.Pointer(&emptyString[0])), 0
-	}
-	return (*C.char)(*(*unsafe.Pointer)(unsafe.Pointer(&s))), C.size_t(len(s))
+	return check(cSetSignedCookie(w.h, name, value, expiresDays))
 }

@@ -31,6 +31,7 @@ type Route struct {
 	writeErr func(w *ResponseWriter, r *Request, status int)
 	onData   func(r *Request, data []byte)
 	isDef    bool
+	hooked   bool // set by register: see stateful
 }
 
 // Method indexes, the same as the enum of shim.c.
@@ -134,7 +135,9 @@ func (r *Route) DataReceived(fn func(r *Request, data []byte)) *Route { r.onData
 
 // stateful: the hooks share the request's state with the method handler, so the state lives
 // in the eddy handler's userdata from the first callback on.
-func (r *Route) stateful() bool {
+func (r *Route) stateful() bool { return r.hooked }
+
+func (r *Route) hasHooks() bool {
 	return r.prepare != nil || r.onFinish != nil || r.onData != nil || r.writeErr != nil ||
 		r.defaults != nil
 }
@@ -151,6 +154,7 @@ func (r *Route) handler(method int, h *C.eddy_handler) HandlerFunc {
 // register creates the C route on the loop thread. The route's cgo.Handle is released by
 // eddy_app_free through the free callback.
 func (r *Route) register(capp *C.eddy_app) error {
+	r.hooked = r.hasHooks()
 	h := newHandle(r)
 	ud := C.eddy_go_handle_ptr(C.uintptr_t(h))
 	cp := C.CString(r.pattern)
