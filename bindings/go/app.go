@@ -30,10 +30,12 @@ type App struct {
 	compress      bool
 	statics       [][2]string
 	serverOptions []func(*C.eddy_server) C.int
+	rawFn         HandlerFunc // ServeAll: eddy's HTTP server without the web layer
 
 	// Set on the loop thread during Start, read-only afterwards.
 	loop    *C.eddy_loop
-	capp    *C.eddy_app
+	capp    *C.eddy_app    // the web application, or nil with ServeAll
+	srv     *C.eddy_server // the raw server with ServeAll
 	loopTid int
 	port    int
 	started bool
@@ -166,19 +168,27 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 		ready <- ErrNoMemory
 		return
 	}
-	capp := C.eddy_app_new(loop)
-	if capp == nil {
-		C.eddy_loop_free(loop)
-		ready <- ErrNoMemory
-		return
+	var capp *C.eddy_app
+	if a.rawFn == nil {
+		capp = C.eddy_app_new(loop)
+		if capp == nil {
+			C.eddy_loop_free(loop)
+			ready <- ErrNoMemory
+			return
+		}
 	}
 	a.mu.Lock()
 	a.loop, a.capp = loop, capp
 	a.mu.Unlock()
 
-	err := a.configure(host, port)
-	if err == nil {
-		a.port = int(C.eddy_server_port(C.eddy_app_server(capp)))
+	var err error
+	if capp != nil {
+		err = a.configure(host, port)
+		if err == nil {
+			a.port = int(C.eddy_server_port(C.eddy_app_server(capp)))
+		}
+	} else {
+		err = a.configureRaw(host, port)
 	}
 	if err == nil {
 		ready <- nil
@@ -189,11 +199,46 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 	a.stopped = true
 	a.queue = nil
 	a.mu.Unlock()
-	C.eddy_app_free(capp)  // releases the routes' handles
-	C.eddy_loop_free(loop) // releases the handle of a post that never ran
+	C.eddy_app_free(capp)     // releases the routes' handles
+	C.eddy_server_free(a.srv) // releases the App's handle (ServeAll)
+	C.eddy_loop_free(loop)    // releases the handle of a post that never ran
 	if err != nil {
 		ready <- err
 	}
+}
+
+// ServeAll answers every request with fn through eddy's HTTP server directly, without the web
+// layer: no routes, no Tornado life cycle (no ETag, default headers, error pages, cookie or
+// path-argument getters), the fastest path (bench/bindings.sh's hello server uses it).
+// An App serves either routes or ServeAll.
+func (a *App) ServeAll(fn HandlerFunc) {
+	a.mustNotBeStarted("ServeAll")
+	a.rawFn = fn
+}
+
+func (a *App) configureRaw(host string, port int) error {
+	if len(a.routes) > 0 || len(a.statics) > 0 {
+		return errors.New("eddy: an App serves either routes or ServeAll, not both")
+	}
+	h := newHandle(a)
+	a.srv = C.eddy_server_new(a.loop, C.eddy_request_fn(C.eddy_go_raw_request),
+		C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
+	if a.srv == nil {
+		deleteHandle(h)
+		return ErrNoMemory
+	}
+	for _, opt := range a.serverOptions {
+		if err := check(opt(a.srv)); err != nil {
+			return err
+		}
+	}
+	ch := C.CString(host)
+	defer C.free(unsafe.Pointer(ch))
+	if err := check(C.eddy_server_listen(a.srv, ch, C.int(port), 0)); err != nil {
+		return err
+	}
+	a.port = int(C.eddy_server_port(a.srv))
+	return nil
 }
 
 func (a *App) configure(host string, port int) error {

@@ -69,7 +69,11 @@ func (w *ResponseWriter) recoverPanic(what string) {
 		what += " of " + w.req.Method() + " " + w.req.Path()
 	}
 	w.app.logPanic(what, p)
-	if !w.finished.Load() && !w.released.Load() {
+	if !w.finished.Load() && !w.released.Load() && w.h == nil {
+		C.eddy_request_set_status(w.rq, 500, nil, 0)
+		C.eddy_request_finish(w.rq)
+		w.finished.Store(true)
+	} else if !w.finished.Load() && !w.released.Load() {
 		rc := C.eddy_handler_send_error(w.h, 500)
 		if rc != 0 && C.eddy_handler_finished(w.h) == 0 {
 			C.eddy_handler_finish(w.h)
@@ -156,4 +160,29 @@ func goReleaseExchange(ud unsafe.Pointer) {
 	w.finished.Store(true)
 	w.released.Store(true)
 	deleteHandle(h)
+}
+
+//export goRawRequest
+func goRawRequest(req *C.eddy_request, ud unsafe.Pointer) {
+	a := cgo.Handle(uintptr(ud)).Value().(*App)
+	w := &ResponseWriter{rq: req, app: a}
+	w.req.w = w
+	w.callHandler(a.rawFn)
+	if !w.detached.Load() {
+		if !w.finished.Load() {
+			w.finished.Store(true)
+			C.eddy_request_finish(req) // the raw server leaves that to us
+		}
+		if w.handle == 0 {
+			w.released.Store(true)
+		}
+	}
+}
+
+//export goRawClose
+func goRawClose(req *C.eddy_request, ud unsafe.Pointer) {
+	w := cgo.Handle(uintptr(ud)).Value().(*ResponseWriter)
+	if !w.closed.Swap(true) && w.closedCh != nil {
+		close(w.closedCh)
+	}
 }

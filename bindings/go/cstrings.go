@@ -13,20 +13,23 @@ static inline const char *gs_ptr(_GoString_ s) {
 }
 #define GS(s) gs_ptr(s), _GoStringLen(s)
 
-static int gs_set_status(eddy_handler *h, int code, _GoString_ reason) {
-	return eddy_handler_set_status(h, code, GS(reason));
+// The response calls take either a web-layer handler (h) or a raw request (r, when h is NULL).
+static int gs_set_status(eddy_handler *h, eddy_request *r, int code, _GoString_ reason) {
+	if (h) return eddy_handler_set_status(h, code, GS(reason));
+	return eddy_request_set_status(r, code, _GoStringLen(reason) ? gs_ptr(reason) : NULL,
+	                               _GoStringLen(reason));
 }
-static int gs_set_header(eddy_handler *h, _GoString_ n, _GoString_ v) {
-	return eddy_handler_set_header(h, GS(n), GS(v));
+static int gs_set_header(eddy_handler *h, eddy_request *r, _GoString_ n, _GoString_ v) {
+	return h ? eddy_handler_set_header(h, GS(n), GS(v)) : eddy_request_set_header(r, GS(n), GS(v));
 }
-static int gs_add_header(eddy_handler *h, _GoString_ n, _GoString_ v) {
-	return eddy_handler_add_header(h, GS(n), GS(v));
+static int gs_add_header(eddy_handler *h, eddy_request *r, _GoString_ n, _GoString_ v) {
+	return h ? eddy_handler_add_header(h, GS(n), GS(v)) : eddy_request_add_header(r, GS(n), GS(v));
 }
-static int gs_clear_header(eddy_handler *h, _GoString_ n) {
-	return eddy_handler_clear_header(h, GS(n));
+static int gs_clear_header(eddy_handler *h, eddy_request *r, _GoString_ n) {
+	return h ? eddy_handler_clear_header(h, GS(n)) : eddy_request_clear_header(r, GS(n));
 }
-static int gs_write(eddy_handler *h, _GoString_ s) {
-	return eddy_handler_write(h, _GoStringPtr(s), _GoStringLen(s));
+static int gs_write(eddy_handler *h, eddy_request *r, _GoString_ s) {
+	return eddy_go_write(h, r, _GoStringPtr(s), _GoStringLen(s));
 }
 static int gs_redirect(eddy_handler *h, _GoString_ url, int status) {
 	return eddy_handler_redirect(h, GS(url), status);
@@ -62,13 +65,13 @@ static const char *gs_signed_cookie(eddy_handler *h, _GoString_ n, double max_ag
 */
 import "C"
 
-func cSetStatus(h *C.eddy_handler, code int, reason string) C.int {
-	return C.gs_set_status(h, C.int(code), reason)
+func cSetStatus(w *ResponseWriter, code int, reason string) C.int {
+	return C.gs_set_status(w.h, w.rq, C.int(code), reason)
 }
-func cSetHeader(h *C.eddy_handler, n, v string) C.int { return C.gs_set_header(h, n, v) }
-func cAddHeader(h *C.eddy_handler, n, v string) C.int { return C.gs_add_header(h, n, v) }
-func cClearHeader(h *C.eddy_handler, n string) C.int  { return C.gs_clear_header(h, n) }
-func cWrite(h *C.eddy_handler, s string) C.int        { return C.gs_write(h, s) }
+func cSetHeader(w *ResponseWriter, n, v string) C.int { return C.gs_set_header(w.h, w.rq, n, v) }
+func cAddHeader(w *ResponseWriter, n, v string) C.int { return C.gs_add_header(w.h, w.rq, n, v) }
+func cClearHeader(w *ResponseWriter, n string) C.int  { return C.gs_clear_header(w.h, w.rq, n) }
+func cWrite(w *ResponseWriter, s string) C.int        { return C.gs_write(w.h, w.rq, s) }
 func cRedirect(h *C.eddy_handler, url string, status int) C.int {
 	return C.gs_redirect(h, url, C.int(status))
 }

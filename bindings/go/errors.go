@@ -15,6 +15,7 @@ const (
 	ErrAddrInUse    Error = C.EDDY_EADDRINUSE
 	ErrAddrNotAvail Error = C.EDDY_EADDRNOTAVAIL
 	ErrState        Error = C.EDDY_ESTATE // e.g. a write after the response was finished
+	ErrNotSupported Error = C.EDDY_ENOTSUP
 )
 
 // Error returns eddy's description of the code ("connection closed", ...).

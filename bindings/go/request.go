@@ -39,7 +39,17 @@ func (r *Request) c() *C.eddy_request {
 	if r.w.released.Load() {
 		panic("eddy: Request used after eddy released it (after the response finished)")
 	}
+	if r.w.h == nil {
+		return r.w.rq
+	}
 	return C.eddy_handler_request(r.w.h)
+}
+
+// web reports whether the request came through the web layer (routes): the path arguments,
+// cookies and XSRF getters need it and give zero values for raw requests (App.ServeAll).
+func (r *Request) web() bool {
+	r.c()
+	return r.w.h != nil
 }
 
 func goStr(p *C.char, n C.size_t) string {
@@ -125,8 +135,8 @@ func (r *Request) Headers() []Field {
 // PathArg returns the index-th capture group of the route pattern (percent-decoded), "" when
 // there is no such group.
 func (r *Request) PathArg(index int) string {
-	if r.w.released.Load() {
-		panic("eddy: Request used after eddy released it (after the response finished)")
+	if !r.web() {
+		return ""
 	}
 	var n C.size_t
 	return goStr(C.eddy_handler_path_arg(r.w.h, C.size_t(index), &n), n)
@@ -134,7 +144,9 @@ func (r *Request) PathArg(index int) string {
 
 // PathArgs returns every capture group, in order.
 func (r *Request) PathArgs() []string {
-	r.c()
+	if !r.web() {
+		return nil
+	}
 	count := int(C.eddy_handler_path_arg_count(r.w.h))
 	out := make([]string, count)
 	for i := range out {
@@ -145,7 +157,9 @@ func (r *Request) PathArgs() []string {
 
 // PathVar returns the named capture group name ((?<name>...) in the pattern), "" when missing.
 func (r *Request) PathVar(name string) string {
-	r.c()
+	if !r.web() {
+		return ""
+	}
 	var n C.size_t
 	return goStr(cPathKwarg(r.w.h, name, &n), n)
 }
@@ -211,7 +225,9 @@ func (r *Request) BodyReader() io.Reader { return bytes.NewReader(r.Body()) }
 
 // Cookie returns the value of request cookie name and whether it was sent.
 func (r *Request) Cookie(name string) (string, bool) {
-	r.c()
+	if !r.web() {
+		return "", false
+	}
 	var n C.size_t
 	v := cCookie(r.w.h, name, &n)
 	return goStr(v, n), v != nil
@@ -220,7 +236,9 @@ func (r *Request) Cookie(name string) (string, bool) {
 // SignedCookie returns the verified value of a signed cookie not older than maxAgeDays (<= 0
 // means 31); false when missing, forged, expired, or without a cookie secret.
 func (r *Request) SignedCookie(name string, maxAgeDays float64) (string, bool) {
-	r.c()
+	if !r.web() {
+		return "", false
+	}
 	var n C.size_t
 	v := cSignedCookie(r.w.h, name, maxAgeDays, &n)
 	return goStr(v, n), v != nil
@@ -228,7 +246,9 @@ func (r *Request) SignedCookie(name string, maxAgeDays float64) (string, bool) {
 
 // XSRFToken returns the XSRF token for forms (and sets the _xsrf cookie when needed).
 func (r *Request) XSRFToken() string {
-	r.c()
+	if !r.web() {
+		return ""
+	}
 	var n C.size_t
 	return goStr(C.eddy_handler_xsrf_token(r.w.h, &n), n)
 }

@@ -12,6 +12,8 @@ import (
 )
 
 // ResponseWriter builds the response of one request (Tornado's RequestHandler output side).
+// For raw requests (App.ServeAll) the cookie methods return ErrNotSupported, SendError sends
+// the status with an empty body and Redirect sets Location itself.
 //
 // Thread rule: until Detach is called, use it only inside the callback that received it (the
 // loop thread). After Detach, every method may be called from any goroutine: calls made off the
@@ -19,7 +21,8 @@ import (
 // errors that are already known (ErrState after Finish, ErrClosed once the client left).
 // A detached response must be finished (Finish, Redirect or SendError) exactly once.
 type ResponseWriter struct {
-	h      *C.eddy_handler
+	h      *C.eddy_handler // the web layer's handler, or nil for a raw request (App.ServeAll)
+	rq     *C.eddy_request // the raw request when h is nil
 	app    *App
 	route  *Route
 	req    Request    // the request side of the same exchange (one allocation for both)
@@ -46,8 +49,13 @@ func (w *ResponseWriter) attach() {
 		return
 	}
 	w.handle = newHandle(w)
-	C.eddy_handler_set_userdata(w.h, C.eddy_go_handle_ptr(C.uintptr_t(w.handle)),
-		C.eddy_free_fn(C.eddy_go_release_exchange))
+	ud := C.eddy_go_handle_ptr(C.uintptr_t(w.handle))
+	if w.h == nil {
+		C.eddy_request_set_userdata(w.rq, ud, C.eddy_free_fn(C.eddy_go_release_exchange))
+		C.eddy_request_set_close_callback(w.rq, C.eddy_request_event_fn(C.eddy_go_raw_close))
+		return
+	}
+	C.eddy_handler_set_userdata(w.h, ud, C.eddy_free_fn(C.eddy_go_release_exchange))
 }
 
 // direct reports whether a call may go straight to C: before Detach (callers are on the loop
@@ -94,8 +102,10 @@ func (w *ResponseWriter) Detach() error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	if err := check(C.eddy_handler_detach(w.h)); err != nil {
-		return err
+	if w.h != nil {
+		if err := check(C.eddy_handler_detach(w.h)); err != nil {
+			return err
+		}
 	}
 	w.attach()
 	if w.closedCh == nil {
@@ -143,7 +153,7 @@ func (w *ResponseWriter) SetStatusReason(code int, reason string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	return check(cSetStatus(w.h, code, reason))
+	return check(cSetStatus(w, code, reason))
 }
 
 // SetHeader sets a response header, replacing earlier values.
@@ -154,7 +164,7 @@ func (w *ResponseWriter) SetHeader(name, value string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	return check(cSetHeader(w.h, name, value))
+	return check(cSetHeader(w, name, value))
 }
 
 // AddHeader adds a response header (repeats allowed).
@@ -165,7 +175,7 @@ func (w *ResponseWriter) AddHeader(name, value string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	return check(cAddHeader(w.h, name, value))
+	return check(cAddHeader(w, name, value))
 }
 
 // ClearHeader removes a response header.
@@ -176,7 +186,7 @@ func (w *ResponseWriter) ClearHeader(name string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	return check(cClearHeader(w.h, name))
+	return check(cClearHeader(w, name))
 }
 
 // Write appends p to the response body (io.Writer). Off the loop thread p is copied first.
@@ -194,7 +204,7 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := check(C.eddy_handler_write(w.h, unsafe.Pointer(&p[0]), C.size_t(len(p)))); err != nil {
+	if err := check(C.eddy_go_write(w.h, w.rq, unsafe.Pointer(&p[0]), C.size_t(len(p)))); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -211,7 +221,7 @@ func (w *ResponseWriter) WriteString(s string) (int, error) {
 	if len(s) == 0 {
 		return 0, nil
 	}
-	if err := check(cWrite(w.h, s)); err != nil {
+	if err := check(cWrite(w, s)); err != nil {
 		return 0, err
 	}
 	return len(s), nil
@@ -225,7 +235,7 @@ func (w *ResponseWriter) Flush() error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	return check(C.eddy_handler_flush(w.h, nil))
+	return check(C.eddy_go_flush(w.h, w.rq))
 }
 
 // Finish completes the response (then OnFinish runs). A second Finish returns ErrState.
@@ -237,7 +247,7 @@ func (w *ResponseWriter) Finish() error {
 		return err
 	}
 	w.finished.Store(true)
-	return check(C.eddy_handler_finish(w.h))
+	return check(C.eddy_go_finish(w.h, w.rq))
 }
 
 // Redirect sends a redirect to url (status 301, 302, 303, 307 or 308; 0 means 302) and
@@ -248,6 +258,16 @@ func (w *ResponseWriter) Redirect(url string, status int) error {
 	}
 	if err := w.live(); err != nil {
 		return err
+	}
+	if w.h == nil {
+		if status == 0 {
+			status = 302
+		}
+		w.SetStatus(status)
+		if err := w.SetHeader("Location", url); err != nil {
+			return err
+		}
+		return w.Finish()
 	}
 	err := check(cRedirect(w.h, url, status))
 	w.markIfFinished()
@@ -262,6 +282,10 @@ func (w *ResponseWriter) SendError(status int) error {
 	}
 	if err := w.live(); err != nil {
 		return err
+	}
+	if w.h == nil { // a raw request: the status and an empty body
+		w.SetStatus(status)
+		return w.Finish()
 	}
 	err := check(C.eddy_handler_send_error(w.h, C.int(status)))
 	w.markIfFinished()
@@ -288,6 +312,9 @@ type CookieOptions struct {
 
 // SetCookie sets a cookie. opts may be nil.
 func (w *ResponseWriter) SetCookie(name, value string, opts *CookieOptions) error {
+	if w.h == nil {
+		return ErrNotSupported
+	}
 	if !w.direct() {
 		return w.queue(func() { w.SetCookie(name, value, opts) })
 	}
@@ -332,6 +359,9 @@ func (w *ResponseWriter) SetCookie(name, value string, opts *CookieOptions) erro
 
 // ClearCookie deletes a cookie (path "" means "/", domain "" means none).
 func (w *ResponseWriter) ClearCookie(name, path, domain string) error {
+	if w.h == nil {
+		return ErrNotSupported
+	}
 	if !w.direct() {
 		return w.queue(func() { w.ClearCookie(name, path, domain) })
 	}
@@ -353,6 +383,9 @@ func (w *ResponseWriter) ClearCookie(name, path, domain string) error {
 // SetSignedCookie sets a cookie signed with the app's cookie secret (Tornado version 2),
 // valid for expiresDays (<= 0 means 30).
 func (w *ResponseWriter) SetSignedCookie(name, value string, expiresDays float64) error {
+	if w.h == nil {
+		return ErrNotSupported
+	}
 	if !w.direct() {
 		return w.queue(func() { w.SetSignedCookie(name, value, expiresDays) })
 	}

@@ -29,3 +29,5 @@ void eddy_go_data_received(eddy_handler *h, const char *data, size_t len, void *
 void eddy_go_drain(eddy_loop *loop, void *ud) { goDrain(ud); }
 void eddy_go_release_handle(void *ud) { goReleaseHandle(ud); }
 void eddy_go_release_exchange(void *ud) { goReleaseExchange(ud); }
+void eddy_go_raw_request(eddy_request *req, void *ud) { goRawRequest(req, ud); }
+void eddy_go_raw_close(eddy_request *req, void *ud) { goRawClose(req, ud); }

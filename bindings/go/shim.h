@@ -30,6 +30,21 @@ void eddy_go_drain(eddy_loop *loop, void *ud);
 void eddy_go_release_handle(void *ud);
 void eddy_go_release_exchange(void *ud);
 
+/* The raw HTTP server (App.ServeAll): the request callback and the close callback. */
+void eddy_go_raw_request(eddy_request *req, void *ud);
+void eddy_go_raw_close(eddy_request *req, void *ud);
+
+/* Response calls for both kinds of exchange: a web-layer handler (h) or a raw request (r). */
+static inline int eddy_go_write(eddy_handler *h, eddy_request *r, const void *p, size_t n) {
+    return h ? eddy_handler_write(h, p, n) : eddy_request_write(r, p, n);
+}
+static inline int eddy_go_flush(eddy_handler *h, eddy_request *r) {
+    return h ? eddy_handler_flush(h, NULL) : eddy_request_flush(r, NULL);
+}
+static inline int eddy_go_finish(eddy_handler *h, eddy_request *r) {
+    return h ? eddy_handler_finish(h) : eddy_request_finish(r);
+}
+
 /* A cgo.Handle is an integer; C stores it as void*. */
 static inline void *eddy_go_handle_ptr(uintptr_t h) { return (void *)h; }
 
