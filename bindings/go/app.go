@@ -40,6 +40,9 @@ type App struct {
 	port    int
 	started bool
 	done    chan struct{}
+	// Detached exchanges not yet released (loop thread only): finished at shutdown so that
+	// Stop never leaves a request (and its handle) behind.
+	detached map[*ResponseWriter]struct{}
 
 	// The queue of work posted from other goroutines (see post). mu also guards stopped: once
 	// it is set the loop is being freed and nothing may call into it any more.
@@ -51,7 +54,8 @@ type App struct {
 
 // New returns an empty application.
 func New() *App {
-	return &App{routeByKey: map[string]*Route{}, done: make(chan struct{})}
+	return &App{routeByKey: map[string]*Route{}, done: make(chan struct{}),
+		detached: map[*ResponseWriter]struct{}{}}
 }
 
 func (a *App) logger() *log.Logger {
@@ -199,6 +203,13 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 	a.stopped = true
 	a.queue = nil
 	a.mu.Unlock()
+	// Requests still detached are finished now (their clients get what was written so far);
+	// later calls from their goroutines return ErrState or ErrClosed.
+	for w := range a.detached {
+		if !w.finished.Swap(true) {
+			C.eddy_go_finish(w.h, w.rq)
+		}
+	}
 	C.eddy_app_free(capp)     // releases the routes' handles
 	C.eddy_server_free(a.srv) // releases the App's handle (ServeAll)
 	C.eddy_loop_free(loop)    // releases the handle of a post that never ran

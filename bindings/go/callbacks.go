@@ -157,6 +157,7 @@ func goReleaseHandle(ud unsafe.Pointer) {
 func goReleaseExchange(ud unsafe.Pointer) {
 	h := cgo.Handle(uintptr(ud))
 	w := h.Value().(*ResponseWriter)
+	delete(w.app.detached, w)
 	w.finished.Store(true)
 	w.released.Store(true)
 	deleteHandle(h)

@@ -467,3 +467,36 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("%q %q", ErrClosed.Name(), ErrClosed.Error())
 	}
 }
+
+// Stop with a request still detached: the binding finishes it, so nothing is left behind (the
+// cleanup of start() checks that every handle was released).
+func TestStopFinishesDetachedRequests(t *testing.T) {
+	parked := make(chan *ResponseWriter, 1)
+	app := New()
+	app.Get(`/park`, func(w *ResponseWriter, r *Request) {
+		w.Detach()
+		w.WriteString("partial")
+		parked <- w
+	})
+	base := start(t, app)
+	got := make(chan string, 1)
+	go func() {
+		resp, err := client.Get(base + "/park")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	w := <-parked
+	app.Stop()
+	<-app.Done()
+	if err := w.Finish(); !errors.Is(err, ErrState) {
+		t.Fatalf("Finish after Stop: %v, want ErrState", err)
+	}
+	if b := <-got; b != "partial" && !strings.HasPrefix(b, "error: ") {
+		t.Fatalf("client got %q", b)
+	}
+}

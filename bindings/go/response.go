@@ -111,6 +111,7 @@ func (w *ResponseWriter) Detach() error {
 	if w.closedCh == nil {
 		w.closedCh = make(chan struct{})
 	}
+	w.app.detached[w] = struct{}{}
 	w.detached.Store(true)
 	return nil
 }
