@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Hello world through each language binding beside the C hello world, in one run: pipelined
-# req/s (wrk, 100 connections, 16 requests per round trip) and the ratio to C.
+# req/s (wrk, 100 connections, 16 requests per round trip) and the ratio to C, plus the
+# server's CPU time per request (user+sys from /proc, all threads), which a host loaded by
+# other work disturbs less than req/s.
 #
 #   bash bench/bindings.sh                      # RUNS=3 DURATION=5s
 #   RUNS=5 DURATION=10s bash bench/bindings.sh
@@ -98,14 +100,19 @@ stop_server() {
 
 echo "bindings.sh: $(date -u '+%F %T UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg);" \
      "RUNS=$RUNS DURATION=$DURATION depth $DEPTH, server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
-declare -A SUM COUNT
+declare -A SUM CPU COUNT
+CLK_TCK=$(getconf CLK_TCK)
+# user+sys ticks of a process, all its threads
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 for run in $(seq "$RUNS"); do
   for i in "${!NAMES[@]}"; do
     name=${NAMES[$i]}; port=${PORTS[$i]}
     start_server "${CMDS[$i]}" "$port" || continue
     timeout 30 taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1
+    c0=$(cpu_ticks "$SRV_PID")
     out=$(timeout $((dsec + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c100 -d"$DURATION" \
             -s "$SCRATCH/pipeline.lua" "http://127.0.0.1:$port/" 2>&1)
+    c1=$(cpu_ticks "$SRV_PID")
     stop_server
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     errs=$(awk '/Socket errors|Non-2xx/ {print}' <<<"$out")
@@ -113,19 +120,26 @@ for run in $(seq "$RUNS"); do
       echo "run$run $name: wrk failed: $out" >&2
       continue
     fi
-    printf 'run%s %-8s %12.0f req/s %s\n' "$run" "$name" "$rps" "$errs"
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    us=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN {printf "%.3f", (b - a) / hz * 1e6 / n}')
+    printf 'run%s %-8s %12.0f req/s %8s CPU us/req %s\n' "$run" "$name" "$rps" "$us" "$errs"
     SUM[$name]=$(awk -v a="${SUM[$name]:-0}" -v b="$rps" 'BEGIN {print a + b}')
+    CPU[$name]=$(awk -v a="${CPU[$name]:-0}" -v b="$us" 'BEGIN {print a + b}')
     COUNT[$name]=$(( ${COUNT[$name]:-0} + 1 ))
   done
 done
 
 # ---- table: mean req/s per server and ratio to C ---------------------------------------------
 echo
-echo "| server | pipelined x16 c100 req/s (mean of runs) | x C |"
-echo "|---|---:|---:|"
+echo "| server | req/s (pipelined x16, c100; mean) | x C req/s | CPU us/req (mean) | C CPU / this CPU |"
+echo "|---|---:|---:|---:|---:|"
 c_mean=$(awk -v s="${SUM[c]:-0}" -v n="${COUNT[c]:-0}" 'BEGIN {print (n ? s / n : 0)}')
+c_cpu=$(awk -v s="${CPU[c]:-0}" -v n="${COUNT[c]:-0}" 'BEGIN {print (n ? s / n : 0)}')
 for name in "${NAMES[@]}"; do
-  [ -n "${COUNT[$name]:-}" ] || { echo "| $name | failed | - |"; continue; }
-  awk -v name="$name" -v s="${SUM[$name]}" -v n="${COUNT[$name]}" -v c="$c_mean" \
-    'BEGIN { m = s / n; printf "| %s | %.0f | %s |\n", name, m, (c > 0 ? sprintf("%.2f", m / c) : "-") }'
+  [ -n "${COUNT[$name]:-}" ] || { echo "| $name | failed | - | - | - |"; continue; }
+  awk -v name="$name" -v s="${SUM[$name]}" -v cpu="${CPU[$name]}" -v n="${COUNT[$name]}" \
+      -v c="$c_mean" -v cc="$c_cpu" 'BEGIN {
+    m = s / n; u = cpu / n
+    printf "| %s | %.0f | %s | %.2f | %s |\n", name, m, (c > 0 ? sprintf("%.2f", m / c) : "-"), u,
+           (u > 0 && cc > 0 ? sprintf("%.2f", cc / u) : "-") }'
 done
