@@ -1,6 +1,7 @@
 package eddy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -498,5 +499,65 @@ func TestStopFinishesDetachedRequests(t *testing.T) {
 	}
 	if b := <-got; b != "partial" && !strings.HasPrefix(b, "error: ") {
 		t.Fatalf("client got %q", b)
+	}
+}
+
+// Detached responses finished by goroutines while half of their clients hang up: the others
+// get their answers, nothing crashes, and every request is released (start's cleanup checks
+// that no handle is left).
+func TestDetachedWhileClientsLeave(t *testing.T) {
+	const n = 30
+	parked := make(chan struct{}, n)
+	release := make(chan struct{})
+	app := New()
+	app.Get(`/slow/([0-9]+)`, func(w *ResponseWriter, r *Request) {
+		id := r.PathArg(0)
+		w.Detach()
+		parked <- struct{}{}
+		go func() {
+			<-release
+			w.WriteString("done " + id)
+			w.Finish()
+		}()
+	})
+	base := start(t, app)
+
+	type result struct {
+		i    int
+		body string
+		err  error
+	}
+	results := make(chan result, n)
+	cancels := make([]context.CancelFunc, n)
+	for i := 0; i < n; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancels[i] = cancel
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/slow/%d", base, i), nil)
+		go func(i int) {
+			resp, err := client.Do(req)
+			if err != nil {
+				results <- result{i, "", err}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- result{i, string(b), err}
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		<-parked
+	}
+	for i := 0; i < n; i += 2 {
+		cancels[i]() // the even clients leave while their requests are detached
+	}
+	close(release)
+	for k := 0; k < n; k++ {
+		r := <-results
+		if r.i%2 == 1 && (r.err != nil || r.body != fmt.Sprintf("done %d", r.i)) {
+			t.Errorf("request %d: %q %v", r.i, r.body, r.err)
+		}
+	}
+	for _, cancel := range cancels {
+		cancel()
 	}
 }
