@@ -14,7 +14,8 @@ import (
 // ResponseWriter.Do — copy what a goroutine needs before handing work off. They panic once
 // eddy released the request (after the response finished and OnFinish ran).
 type Request struct {
-	w *ResponseWriter
+	w    *ResponseWriter
+	creq *C.eddy_request // eddy_handler_request(w.h), asked once
 }
 
 // Field is one header or argument (repeats are kept, in arrival order).
@@ -42,7 +43,10 @@ func (r *Request) c() *C.eddy_request {
 	if r.w.h == nil {
 		return r.w.rq
 	}
-	return C.eddy_handler_request(r.w.h)
+	if r.creq == nil {
+		r.creq = C.eddy_handler_request(r.w.h)
+	}
+	return r.creq
 }
 
 // web reports whether the request came through the web layer (routes): the path arguments,
