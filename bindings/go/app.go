@@ -207,7 +207,7 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 	// later calls from their goroutines return ErrState or ErrClosed.
 	for w := range a.detached {
 		if !w.finished.Swap(true) {
-			C.eddy_go_finish(w.h, w.rq)
+			cFinish(w)
 		}
 	}
 	C.eddy_app_free(capp)     // releases the routes' handles

@@ -172,7 +172,7 @@ func goRawRequest(req *C.eddy_request, ud unsafe.Pointer) {
 	if !w.detached.Load() {
 		if !w.finished.Load() {
 			w.finished.Store(true)
-			C.eddy_request_finish(req) // the raw server leaves that to us
+			cFinish(w) // the raw server leaves that to us
 		}
 		if w.handle == 0 {
 			w.released.Store(true)

@@ -13,24 +13,35 @@ static inline const char *gs_ptr(_GoString_ s) {
 }
 #define GS(s) gs_ptr(s), _GoStringLen(s)
 
-// The response calls take either a web-layer handler (h) or a raw request (r, when h is NULL).
-static int gs_set_status(eddy_handler *h, eddy_request *r, int code, _GoString_ reason) {
-	if (h) return eddy_handler_set_status(h, code, GS(reason));
-	return eddy_request_set_status(r, code, _GoStringLen(reason) ? gs_ptr(reason) : NULL,
+// The response calls take either a web-layer handler (h) or a raw request (r, when h is 0).
+// They come as integers: C pointers passed as pointers would cost cgo's run-time pointer check
+// (and an allocation) on every call of the hot path.
+#define GH(h) ((eddy_handler *)(h))
+#define GR(r) ((eddy_request *)(r))
+static int gs_set_status(uintptr_t h, uintptr_t r, int code, _GoString_ reason) {
+	if (h) return eddy_handler_set_status(GH(h), code, GS(reason));
+	return eddy_request_set_status(GR(r), code, _GoStringLen(reason) ? gs_ptr(reason) : NULL,
 	                               _GoStringLen(reason));
 }
-static int gs_set_header(eddy_handler *h, eddy_request *r, _GoString_ n, _GoString_ v) {
-	return h ? eddy_handler_set_header(h, GS(n), GS(v)) : eddy_request_set_header(r, GS(n), GS(v));
+static int gs_set_header(uintptr_t h, uintptr_t r, _GoString_ n, _GoString_ v) {
+	return h ? eddy_handler_set_header(GH(h), GS(n), GS(v))
+	         : eddy_request_set_header(GR(r), GS(n), GS(v));
 }
-static int gs_add_header(eddy_handler *h, eddy_request *r, _GoString_ n, _GoString_ v) {
-	return h ? eddy_handler_add_header(h, GS(n), GS(v)) : eddy_request_add_header(r, GS(n), GS(v));
+static int gs_add_header(uintptr_t h, uintptr_t r, _GoString_ n, _GoString_ v) {
+	return h ? eddy_handler_add_header(GH(h), GS(n), GS(v))
+	         : eddy_request_add_header(GR(r), GS(n), GS(v));
 }
-static int gs_clear_header(eddy_handler *h, eddy_request *r, _GoString_ n) {
-	return h ? eddy_handler_clear_header(h, GS(n)) : eddy_request_clear_header(r, GS(n));
+static int gs_clear_header(uintptr_t h, uintptr_t r, _GoString_ n) {
+	return h ? eddy_handler_clear_header(GH(h), GS(n)) : eddy_request_clear_header(GR(r), GS(n));
 }
-static int gs_write(eddy_handler *h, eddy_request *r, _GoString_ s) {
-	return eddy_go_write(h, r, _GoStringPtr(s), _GoStringLen(s));
+static int gs_write(uintptr_t h, uintptr_t r, _GoString_ s) {
+	return eddy_go_write(GH(h), GR(r), _GoStringPtr(s), _GoStringLen(s));
 }
+static int gs_write_bytes(uintptr_t h, uintptr_t r, uintptr_t p, size_t n) {
+	return eddy_go_write(GH(h), GR(r), (const void *)p, n);
+}
+static int gs_flush(uintptr_t h, uintptr_t r) { return eddy_go_flush(GH(h), GR(r)); }
+static int gs_finish(uintptr_t h, uintptr_t r) { return eddy_go_finish(GH(h), GR(r)); }
 static int gs_redirect(eddy_handler *h, _GoString_ url, int status) {
 	return eddy_handler_redirect(h, GS(url), status);
 }
@@ -65,13 +76,54 @@ static const char *gs_signed_cookie(eddy_handler *h, _GoString_ n, double max_ag
 */
 import "C"
 
-func cSetStatus(w *ResponseWriter, code int, reason string) C.int {
-	return C.gs_set_status(w.h, w.rq, C.int(code), reason)
+import (
+	"runtime"
+	"unsafe"
+)
+
+// hr returns the exchange's handler and request as the integers the wrappers take.
+func (w *ResponseWriter) hr() (C.uintptr_t, C.uintptr_t) {
+	return C.uintptr_t(uintptr(unsafe.Pointer(w.h))), C.uintptr_t(uintptr(unsafe.Pointer(w.rq)))
 }
-func cSetHeader(w *ResponseWriter, n, v string) C.int { return C.gs_set_header(w.h, w.rq, n, v) }
-func cAddHeader(w *ResponseWriter, n, v string) C.int { return C.gs_add_header(w.h, w.rq, n, v) }
-func cClearHeader(w *ResponseWriter, n string) C.int  { return C.gs_clear_header(w.h, w.rq, n) }
-func cWrite(w *ResponseWriter, s string) C.int        { return C.gs_write(w.h, w.rq, s) }
+
+func cSetStatus(w *ResponseWriter, code int, reason string) C.int {
+	h, r := w.hr()
+	return C.gs_set_status(h, r, C.int(code), reason)
+}
+func cSetHeader(w *ResponseWriter, n, v string) C.int {
+	h, r := w.hr()
+	return C.gs_set_header(h, r, n, v)
+}
+func cAddHeader(w *ResponseWriter, n, v string) C.int {
+	h, r := w.hr()
+	return C.gs_add_header(h, r, n, v)
+}
+func cClearHeader(w *ResponseWriter, n string) C.int {
+	h, r := w.hr()
+	return C.gs_clear_header(h, r, n)
+}
+func cWrite(w *ResponseWriter, s string) C.int {
+	h, r := w.hr()
+	return C.gs_write(h, r, s)
+}
+
+// cWriteBytes passes p's address as an integer: p is only read during the call and holds no
+// pointers, which is what cgo's check would verify. KeepAlive keeps p's array alive (and a
+// goroutine's stack does not move while it is in a C call).
+func cWriteBytes(w *ResponseWriter, p []byte) C.int {
+	h, r := w.hr()
+	rc := C.gs_write_bytes(h, r, C.uintptr_t(uintptr(unsafe.Pointer(&p[0]))), C.size_t(len(p)))
+	runtime.KeepAlive(p)
+	return rc
+}
+func cFlush(w *ResponseWriter) C.int {
+	h, r := w.hr()
+	return C.gs_flush(h, r)
+}
+func cFinish(w *ResponseWriter) C.int {
+	h, r := w.hr()
+	return C.gs_finish(h, r)
+}
 func cRedirect(h *C.eddy_handler, url string, status int) C.int {
 	return C.gs_redirect(h, url, C.int(status))
 }

@@ -205,7 +205,7 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := check(C.eddy_go_write(w.h, w.rq, unsafe.Pointer(&p[0]), C.size_t(len(p)))); err != nil {
+	if err := check(cWriteBytes(w, p)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -236,7 +236,7 @@ func (w *ResponseWriter) Flush() error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	return check(C.eddy_go_flush(w.h, w.rq))
+	return check(cFlush(w))
 }
 
 // Finish completes the response (then OnFinish runs). A second Finish returns ErrState.
@@ -248,7 +248,7 @@ func (w *ResponseWriter) Finish() error {
 		return err
 	}
 	w.finished.Store(true)
-	return check(C.eddy_go_finish(w.h, w.rq))
+	return check(cFinish(w))
 }
 
 // Redirect sends a redirect to url (status 301, 302, 303, 307 or 308; 0 means 302) and
