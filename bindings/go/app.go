@@ -162,8 +162,9 @@ func (a *App) Call(fn func()) bool { return a.post(fn) }
 // loopThread is the loop's goroutine, locked to its OS thread for the loop's whole life: eddy's
 // thread rule is one loop per thread, and every call on it from that thread.
 func (a *App) loopThread(host string, port int, ready chan<- error) {
+	// Never unlocked: the thread ends with this goroutine, so no other goroutine can ever run
+	// on a thread whose id is loopTid (see onLoopThread).
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer close(a.done)
 	a.loopTid = syscall.Gettid()
 
