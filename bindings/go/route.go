@@ -32,6 +32,7 @@ type Route struct {
 	onData   func(r *Request, data []byte)
 	isDef    bool
 	hooked   bool // set by register: see stateful
+	ws       *WebSocket
 }
 
 // Method indexes, the same as the enum of shim.c.
@@ -203,6 +204,11 @@ func (r *Route) register(capp *C.eddy_app) error {
 	}
 	if r.onData != nil {
 		C.eddy_route_set_data_received(cr, C.eddy_handler_data_fn(C.eddy_go_data_received))
+	}
+	if r.ws != nil {
+		if err := r.registerWebSocket(cr); err != nil {
+			return errors.New("eddy: WebSocket route " + r.pattern + ": " + err.Error())
+		}
 	}
 	// Always: a detached ResponseWriter learns through it that its client went away.
 	C.eddy_route_set_on_connection_close(cr, C.eddy_handler_fn(C.eddy_go_on_connection_close))
