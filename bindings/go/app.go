@@ -1,0 +1,351 @@
+package eddy
+
+// #include <stdlib.h>
+// #include "shim.h"
+import "C"
+
+import (
+	"errors"
+	"log"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// App is a web application: routes with per-method handlers, served by one eddy loop that runs
+// on its own locked OS thread. Configure it and register routes before Start/Run; after that,
+// only Stop, Call, Port, Wait and the ResponseWriters of detached requests may be used from
+// other goroutines.
+type App struct {
+	// Logger receives the binding's own log lines (handler panics). Default: log.Default().
+	Logger *log.Logger
+
+	routes        []*Route
+	routeByKey    map[string]*Route
+	cookieSecret  string
+	xsrfCookies   bool
+	compress      bool
+	statics       [][2]string
+	serverOptions []func(*C.eddy_server) C.int
+	rawFn         HandlerFunc // ServeAll: eddy's HTTP server without the web layer
+
+	// Set on the loop thread during Start, read-only afterwards.
+	loop    *C.eddy_loop
+	capp    *C.eddy_app    // the web application, or nil with ServeAll
+	srv     *C.eddy_server // the raw server with ServeAll
+	loopTid int
+	port    int
+	started bool
+	done    chan struct{}
+	// Detached exchanges not yet released (loop thread only): finished at shutdown so that
+	// Stop never leaves a request (and its handle) behind.
+	detached map[*ResponseWriter]struct{}
+
+	// The queue of work posted from other goroutines (see post). mu also guards stopped: once
+	// it is set the loop is being freed and nothing may call into it any more.
+	mu      sync.Mutex
+	queue   []func()
+	posted  bool
+	stopped bool
+}
+
+// New returns an empty application.
+func New() *App {
+	return &App{routeByKey: map[string]*Route{}, done: make(chan struct{}),
+		detached: map[*ResponseWriter]struct{}{}}
+}
+
+func (a *App) logger() *log.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return log.Default()
+}
+
+func (a *App) mustNotBeStarted(what string) {
+	if a.started {
+		panic("eddy: " + what + " after Start")
+	}
+}
+
+// SetCookieSecret sets the secret for signed cookies (Tornado's cookie_secret).
+func (a *App) SetCookieSecret(secret string) {
+	a.mustNotBeStarted("SetCookieSecret")
+	a.cookieSecret = secret
+}
+
+// SetXSRFCookies turns on Tornado's XSRF check for POST, PUT, DELETE, PATCH and custom methods.
+func (a *App) SetXSRFCookies(on bool) { a.mustNotBeStarted("SetXSRFCookies"); a.xsrfCookies = on }
+
+// SetCompressResponse turns on gzip for compressible responses of clients that accept it.
+func (a *App) SetCompressResponse(on bool) {
+	a.mustNotBeStarted("SetCompressResponse")
+	a.compress = on
+}
+
+// Static serves the files under directory root at URL prefix urlPrefix (e.g. "/static/").
+func (a *App) Static(urlPrefix, root string) {
+	a.mustNotBeStarted("Static")
+	a.statics = append(a.statics, [2]string{urlPrefix, root})
+}
+
+// SetMaxBodySize limits request bodies (larger ones get 413).
+func (a *App) SetMaxBodySize(bytes int) {
+	a.mustNotBeStarted("SetMaxBodySize")
+	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_max_body_size(s, C.size_t(bytes))
+	})
+}
+
+// SetIdleTimeout closes keep-alive connections idle for this many seconds.
+func (a *App) SetIdleTimeout(seconds float64) {
+	a.mustNotBeStarted("SetIdleTimeout")
+	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_idle_timeout(s, C.double(seconds))
+	})
+}
+
+// Start creates the loop on a new locked OS thread, registers the routes, listens on addr
+// ("127.0.0.1:8080"; port 0 picks a free port, see Port) and returns once the server accepts
+// connections, or with the error that prevented it. An App can be started once.
+func (a *App) Start(addr string) error {
+	a.mustNotBeStarted("Start")
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return errors.New("eddy: bad port in " + strconv.Quote(addr))
+	}
+	a.started = true
+	ready := make(chan error, 1)
+	go a.loopThread(host, port, ready)
+	return <-ready
+}
+
+// Run is Start followed by Wait.
+func (a *App) Run(addr string) error {
+	if err := a.Start(addr); err != nil {
+		return err
+	}
+	a.Wait()
+	return nil
+}
+
+// Port returns the port the server listens on (useful after Start with port 0).
+func (a *App) Port() int { return a.port }
+
+// Stop asks the loop to stop; Wait returns once it did and everything was released.
+// Thread: any goroutine; calling it more than once, or before Start, is harmless.
+func (a *App) Stop() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.loop != nil && !a.stopped {
+		C.eddy_loop_stop(a.loop)
+	}
+}
+
+// Wait blocks until the loop stopped and the application was freed.
+func (a *App) Wait() { <-a.done }
+
+// Done is closed once the loop stopped and the application was freed.
+func (a *App) Done() <-chan struct{} { return a.done }
+
+// Call runs fn on the loop thread, after the work posted before it (FIFO across goroutines).
+// Returns false when the loop has stopped (fn will never run). Thread: any goroutine.
+func (a *App) Call(fn func()) bool { return a.post(fn) }
+
+// loopThread is the loop's goroutine, locked to its OS thread for the loop's whole life: eddy's
+// thread rule is one loop per thread, and every call on it from that thread.
+func (a *App) loopThread(host string, port int, ready chan<- error) {
+	// Never unlocked: the thread ends with this goroutine, so no other goroutine can ever run
+	// on a thread whose id is loopTid (see onLoopThread).
+	runtime.LockOSThread()
+	defer close(a.done)
+	a.loopTid = syscall.Gettid()
+
+	loop := C.eddy_loop_new()
+	if loop == nil {
+		ready <- ErrNoMemory
+		return
+	}
+	var capp *C.eddy_app
+	if a.rawFn == nil {
+		capp = C.eddy_app_new(loop)
+		if capp == nil {
+			C.eddy_loop_free(loop)
+			ready <- ErrNoMemory
+			return
+		}
+	}
+	a.mu.Lock()
+	a.loop, a.capp = loop, capp
+	a.mu.Unlock()
+
+	var err error
+	if capp != nil {
+		err = a.configure(host, port)
+		if err == nil {
+			a.port = int(C.eddy_server_port(C.eddy_app_server(capp)))
+		}
+	} else {
+		err = a.configureRaw(host, port)
+	}
+	if err == nil {
+		ready <- nil
+		C.eddy_loop_run(loop)
+	}
+	// From here on no goroutine may post or stop: the loop is going away.
+	a.mu.Lock()
+	a.stopped = true
+	a.queue = nil
+	a.mu.Unlock()
+	// Requests still detached are finished now (their clients get what was written so far);
+	// later calls from their goroutines return ErrState or ErrClosed.
+	for w := range a.detached {
+		if !w.finished.Swap(true) {
+			cFinish(w)
+		}
+	}
+	C.eddy_app_free(capp)     // releases the routes' handles
+	C.eddy_server_free(a.srv) // releases the App's handle (ServeAll)
+	C.eddy_loop_free(loop)    // releases the handle of a post that never ran
+	if err != nil {
+		ready <- err
+	}
+}
+
+// ServeAll answers every request with fn through eddy's HTTP server directly, without the web
+// layer: no routes, no Tornado life cycle (no ETag, default headers, error pages, cookie or
+// path-argument getters), the fastest path (bench/bindings.sh's hello server uses it).
+// An App serves either routes or ServeAll.
+func (a *App) ServeAll(fn HandlerFunc) {
+	a.mustNotBeStarted("ServeAll")
+	a.rawFn = fn
+}
+
+func (a *App) configureRaw(host string, port int) error {
+	if len(a.routes) > 0 || len(a.statics) > 0 {
+		return errors.New("eddy: an App serves either routes or ServeAll, not both")
+	}
+	h := newHandle(a)
+	a.srv = C.eddy_server_new(a.loop, C.eddy_request_fn(C.eddy_go_raw_request),
+		C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
+	if a.srv == nil {
+		deleteHandle(h)
+		return ErrNoMemory
+	}
+	for _, opt := range a.serverOptions {
+		if err := check(opt(a.srv)); err != nil {
+			return err
+		}
+	}
+	ch := C.CString(host)
+	defer C.free(unsafe.Pointer(ch))
+	if err := check(C.eddy_server_listen(a.srv, ch, C.int(port), 0)); err != nil {
+		return err
+	}
+	a.port = int(C.eddy_server_port(a.srv))
+	return nil
+}
+
+func (a *App) configure(host string, port int) error {
+	capp := a.capp
+	if a.cookieSecret != "" {
+		cs := C.CString(a.cookieSecret)
+		rc := C.eddy_app_set_cookie_secret(capp, cs, C.size_t(len(a.cookieSecret)))
+		C.free(unsafe.Pointer(cs))
+		if err := check(rc); err != nil {
+			return err
+		}
+	}
+	if a.xsrfCookies {
+		C.eddy_app_set_xsrf_cookies(capp, 1)
+	}
+	if a.compress {
+		C.eddy_app_set_compress_response(capp, 1)
+	}
+	for _, st := range a.statics {
+		p, r := C.CString(st[0]), C.CString(st[1])
+		rc := C.eddy_app_add_static(capp, p, C.size_t(len(st[0])), r, C.size_t(len(st[1])))
+		C.free(unsafe.Pointer(p))
+		C.free(unsafe.Pointer(r))
+		if err := check(rc); err != nil {
+			return errors.New("eddy: static " + st[0] + " -> " + st[1] + ": " + err.Error())
+		}
+	}
+	for _, r := range a.routes {
+		if err := r.register(capp); err != nil {
+			return err
+		}
+	}
+	if len(a.serverOptions) > 0 {
+		srv := C.eddy_app_server(capp)
+		if srv == nil {
+			return ErrNoMemory
+		}
+		for _, opt := range a.serverOptions {
+			if err := check(opt(srv)); err != nil {
+				return err
+			}
+		}
+	}
+	ch := C.CString(host)
+	defer C.free(unsafe.Pointer(ch))
+	return check(C.eddy_app_listen(capp, ch, C.int(port)))
+}
+
+// onLoopThread reports whether the caller runs on the loop's thread. The loop goroutine is
+// locked to that thread, so no other goroutine can run there: equal thread ids mean "inside a
+// callback of this loop".
+func (a *App) onLoopThread() bool { return syscall.Gettid() == a.loopTid }
+
+// post queues fn for the loop thread. One eddy_loop_call_soon_threadsafe per batch: the first
+// post into an empty queue schedules a drain, later ones just append. The queue keeps the
+// order of posts from every goroutine (eddy only orders posts per OS thread, and a goroutine
+// may change threads between two posts).
+func (a *App) post(fn func()) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.loop == nil || a.stopped {
+		return false
+	}
+	a.queue = append(a.queue, fn)
+	if !a.posted {
+		h := newHandle(a)
+		rc := C.eddy_loop_call_soon_threadsafe(a.loop, C.eddy_loop_fn(C.eddy_go_drain),
+			C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
+		if rc != 0 {
+			deleteHandle(h) // not taken: eddy did not call the free function
+			a.queue = a.queue[:len(a.queue)-1]
+			return false
+		}
+		a.posted = true
+	}
+	return true
+}
+
+// drain runs the posted work on the loop thread.
+func (a *App) drain() {
+	a.mu.Lock()
+	work := a.queue
+	a.queue = nil
+	a.posted = false
+	a.mu.Unlock()
+	for _, fn := range work {
+		a.runPosted(fn)
+	}
+}
+
+func (a *App) runPosted(fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.logPanic("posted function", p)
+		}
+	}()
+	fn()
+}

@@ -1,0 +1,189 @@
+package eddy
+
+// #include "shim.h"
+import "C"
+
+import (
+	"fmt"
+	"runtime/cgo"
+	"runtime/debug"
+	"unsafe"
+)
+
+// The exported functions below are called by the trampolines of shim.c, on the loop thread.
+
+func routeOf(ud unsafe.Pointer) *Route { return cgo.Handle(uintptr(ud)).Value().(*Route) }
+
+// exchange returns the request state kept in the handler's userdata, creating and attaching it
+// on the first callback of a request.
+func (r *Route) exchange(h *C.eddy_handler) *ResponseWriter {
+	if ud := C.eddy_handler_get_userdata(h); ud != nil {
+		return cgo.Handle(uintptr(ud)).Value().(*ResponseWriter)
+	}
+	w := newExchange(r, h)
+	w.attach()
+	return w
+}
+
+//export goMethod
+func goMethod(h *C.eddy_handler, ud unsafe.Pointer, method C.int) {
+	route := routeOf(ud)
+	var w *ResponseWriter
+	if route.stateful() {
+		w = route.exchange(h)
+	} else {
+		w = newExchange(route, h)
+	}
+	if fn := route.handler(int(method), h); fn != nil {
+		w.callHandler(fn)
+	}
+	if !w.detached.Load() {
+		// eddy finishes the response now that the callback returned (Tornado's rule).
+		w.finished.Store(true)
+		if w.handle == 0 {
+			w.released.Store(true)
+		}
+	}
+}
+
+// callHandler runs the method handler (the hot path: no closure, an open-coded defer).
+func (w *ResponseWriter) callHandler(fn HandlerFunc) {
+	defer w.recoverPanic("handler")
+	fn(w, &w.req)
+}
+
+// guard runs another user callback the same way.
+func (w *ResponseWriter) guard(what string, fn func()) {
+	defer w.recoverPanic(what)
+	fn()
+}
+
+// recoverPanic, deferred around every user callback: a panic becomes a log line and a 500 (if
+// the response is still open), and the loop goes on.
+func (w *ResponseWriter) recoverPanic(what string) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if !w.released.Load() {
+		what += " of " + w.req.Method() + " " + w.req.Path()
+	}
+	w.app.logPanic(what, p)
+	if !w.finished.Load() && !w.released.Load() && w.h == nil {
+		C.eddy_request_set_status(w.rq, 500, nil, 0)
+		C.eddy_request_finish(w.rq)
+		w.finished.Store(true)
+	} else if !w.finished.Load() && !w.released.Load() {
+		rc := C.eddy_handler_send_error(w.h, 500)
+		if rc != 0 && C.eddy_handler_finished(w.h) == 0 {
+			C.eddy_handler_finish(w.h)
+		}
+		w.finished.Store(true)
+	}
+}
+
+func (a *App) logPanic(what string, p interface{}) {
+	a.logger().Printf("eddy: panic in %s: %v\n%s", what, p, debug.Stack())
+}
+
+// Hook kinds, the same as the enum of shim.c.
+const (
+	hookPrepare = iota
+	hookOnFinish
+	hookConnectionClose
+	hookDefaultHeaders
+)
+
+//export goHook
+func goHook(h *C.eddy_handler, ud unsafe.Pointer, kind C.int) {
+	route := routeOf(ud)
+	w := route.exchange(h)
+	switch kind {
+	case hookPrepare:
+		if route.prepare != nil {
+			w.guard("prepare", func() { route.prepare(w, &w.req) })
+		}
+	case hookOnFinish:
+		w.finished.Store(true)
+		if route.onFinish != nil {
+			w.guard("on_finish", func() { route.onFinish(&w.req) })
+		}
+	case hookConnectionClose:
+		if !w.closed.Swap(true) && w.closedCh != nil {
+			close(w.closedCh)
+		}
+		if route.onClose != nil {
+			w.guard("on_connection_close", func() { route.onClose(&w.req) })
+		}
+	case hookDefaultHeaders:
+		if route.defaults != nil {
+			w.guard("default_headers", func() { route.defaults(w) })
+		}
+	}
+}
+
+//export goWriteError
+func goWriteError(h *C.eddy_handler, status C.int, ud unsafe.Pointer) {
+	route := routeOf(ud)
+	w := route.exchange(h)
+	if route.writeErr != nil {
+		w.guard(fmt.Sprintf("write_error(%d)", int(status)), func() {
+			route.writeErr(w, &w.req, int(status))
+		})
+	}
+}
+
+//export goDataReceived
+func goDataReceived(h *C.eddy_handler, data *C.char, n C.size_t, ud unsafe.Pointer) {
+	route := routeOf(ud)
+	w := route.exchange(h)
+	if route.onData != nil {
+		piece := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+		w.guard("data_received", func() { route.onData(&w.req, piece) })
+	}
+}
+
+//export goDrain
+func goDrain(ud unsafe.Pointer) {
+	cgo.Handle(uintptr(ud)).Value().(*App).drain()
+}
+
+//export goReleaseHandle
+func goReleaseHandle(ud unsafe.Pointer) {
+	deleteHandle(cgo.Handle(uintptr(ud)))
+}
+
+//export goReleaseExchange
+func goReleaseExchange(ud unsafe.Pointer) {
+	h := cgo.Handle(uintptr(ud))
+	w := h.Value().(*ResponseWriter)
+	delete(w.app.detached, w)
+	w.finished.Store(true)
+	w.released.Store(true)
+	deleteHandle(h)
+}
+
+//export goRawRequest
+func goRawRequest(req *C.eddy_request, ud unsafe.Pointer) {
+	a := cgo.Handle(uintptr(ud)).Value().(*App)
+	w := &ResponseWriter{rq: req, app: a}
+	w.req.w = w
+	w.callHandler(a.rawFn)
+	if !w.detached.Load() {
+		if !w.finished.Load() {
+			w.finished.Store(true)
+			cFinish(w) // the raw server leaves that to us
+		}
+		if w.handle == 0 {
+			w.released.Store(true)
+		}
+	}
+}
+
+//export goRawClose
+func goRawClose(req *C.eddy_request, ud unsafe.Pointer) {
+	w := cgo.Handle(uintptr(ud)).Value().(*ResponseWriter)
+	if !w.closed.Swap(true) && w.closedCh != nil {
+		close(w.closedCh)
+	}
+}

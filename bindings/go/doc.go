@@ -1,0 +1,13 @@
+// Package eddy embeds the eddy web server (Tornado's architecture as a C library) in Go
+// programs through cgo.
+//
+// An App holds routes (PCRE2 patterns whose groups become path arguments) with a handler per
+// HTTP method and Tornado's hooks (Prepare, OnFinish, OnConnectionClose, ...). Start runs
+// eddy's event loop on a dedicated, locked OS thread; every handler runs there. A handler that
+// answers later calls ResponseWriter.Detach and may then finish the response from any
+// goroutine: the binding posts those calls to the loop thread. A panic in a handler becomes a
+// 500 and a log line.
+//
+// Building: the C headers and libeddy come from CGO_CFLAGS/CGO_LDFLAGS (as eddy's CMake build
+// sets them), or from pkg-config with `-tags eddy_pkgconfig`. See README.md.
+package eddy

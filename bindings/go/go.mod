@@ -1,0 +1,3 @@
+module eddy.dev/eddy
+
+go 1.19

@@ -1,0 +1,236 @@
+package eddy
+
+// #include <stdlib.h>
+// #include "shim.h"
+// #include "shim_ws.h"
+import "C"
+
+import (
+	"runtime/cgo"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// WebSocket describes a WebSocket endpoint (Tornado's WebSocketHandler). The callbacks run on
+// the loop thread; each may be nil.
+type WebSocket struct {
+	// Open runs once the handshake succeeded.
+	Open func(c *Conn)
+	// OnMessage gets each whole message; data is only valid during the call (copy to keep).
+	OnMessage func(c *Conn, data []byte, binary bool)
+	// OnClose runs once when the connection closed: the peer's close code and reason, or 1006
+	// when the TCP connection was lost.
+	OnClose func(c *Conn, code int, reason string)
+
+	MaxMessageSize int           // bytes after decompression (0: eddy's default, 10 MiB)
+	Compression    bool          // accept permessage-deflate
+	PingInterval   time.Duration // keep-alive pings (0: none)
+	PingTimeout    time.Duration // drop the connection without a pong (0: the interval)
+}
+
+// WebSocket makes pattern a WebSocket endpoint (GET requests are upgraded). The route's
+// Prepare and DefaultHeaders still run first; a Prepare that finishes the response refuses
+// the upgrade.
+func (a *App) WebSocket(pattern string, ws WebSocket) *Route {
+	r := a.Route(pattern)
+	r.app.mustNotBeStarted("WebSocket")
+	r.ws = &ws
+	return r
+}
+
+// Conn is one WebSocket connection. Its sending methods may be called from any goroutine:
+// off the loop thread they are queued to it (data copied) and report only the errors known
+// at once (ErrClosed once closing began).
+type Conn struct {
+	ws     *C.eddy_ws
+	app    *App
+	route  *Route
+	handle cgo.Handle
+	view   ResponseWriter // the handshake's handler, for Request()
+
+	closing  atomic.Bool // closing began: sends return ErrClosed
+	released atomic.Bool // eddy freed the connection
+}
+
+// Request returns the handshake request (headers, path arguments, cookies). Loop thread only,
+// until OnClose returned.
+func (c *Conn) Request() *Request { return &c.view.req }
+
+// App returns the application of the connection.
+func (c *Conn) App() *App { return c.app }
+
+func (c *Conn) direct() bool { return c.app.onLoopThread() }
+
+func (c *Conn) post(op func() error) error {
+	if c.closing.Load() || c.released.Load() {
+		return ErrClosed
+	}
+	if !c.app.post(func() {
+		if !c.released.Load() {
+			op()
+		}
+	}) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// WriteMessage sends a text (binary false; must be valid UTF-8) or binary message.
+func (c *Conn) WriteMessage(data []byte, binary bool) error {
+	if !c.direct() {
+		cp := append([]byte(nil), data...)
+		return c.post(func() error { return c.WriteMessage(cp, binary) })
+	}
+	if c.released.Load() {
+		return ErrClosed
+	}
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+	}
+	bin := C.int(0)
+	if binary {
+		bin = 1
+	}
+	return check(C.eddy_ws_write_message(c.ws, p, C.size_t(len(data)), bin, nil))
+}
+
+// WriteText sends a text message.
+func (c *Conn) WriteText(s string) error { return c.WriteMessage([]byte(s), false) }
+
+// Ping sends a ping with up to 125 bytes of payload.
+func (c *Conn) Ping(data []byte) error {
+	if !c.direct() {
+		cp := append([]byte(nil), data...)
+		return c.post(func() error { return c.Ping(cp) })
+	}
+	if c.released.Load() {
+		return ErrClosed
+	}
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+	}
+	return check(C.eddy_ws_ping(c.ws, p, C.size_t(len(data))))
+}
+
+// Close starts the close handshake with code (1000, 1001, 1003, 1007-1014, 3000-4999, or 0 for
+// none) and a reason of at most 123 bytes; OnClose follows.
+func (c *Conn) Close(code int, reason string) error {
+	if !c.direct() {
+		return c.post(func() error { return c.Close(code, reason) })
+	}
+	if c.released.Load() {
+		return ErrClosed
+	}
+	cr := C.CString(reason)
+	defer C.free(unsafe.Pointer(cr))
+	err := check(C.eddy_ws_close(c.ws, C.int(code), cr, C.size_t(len(reason))))
+	if err == nil {
+		c.closing.Store(true)
+	}
+	return err
+}
+
+// Subprotocol returns the negotiated subprotocol ("" when none). Loop thread only.
+func (c *Conn) Subprotocol() string {
+	if c.released.Load() {
+		return ""
+	}
+	var n C.size_t
+	return goStr(C.eddy_ws_subprotocol(c.ws, &n), n)
+}
+
+// registerWebSocket turns the C route into a WebSocket endpoint.
+func (r *Route) registerWebSocket(cr *C.eddy_route) error {
+	opts := C.eddy_ws_options_new()
+	if opts == nil {
+		return ErrNoMemory
+	}
+	defer C.eddy_ws_options_free(opts)
+	if r.ws.MaxMessageSize > 0 {
+		C.eddy_ws_options_set_max_message_size(opts, C.size_t(r.ws.MaxMessageSize))
+	}
+	if r.ws.Compression {
+		C.eddy_ws_options_set_compression(opts, C.EDDY_WS_DEFLATE, 0)
+	}
+	if r.ws.PingInterval > 0 {
+		C.eddy_ws_options_set_ping(opts, C.double(r.ws.PingInterval.Seconds()),
+			C.double(r.ws.PingTimeout.Seconds()))
+	}
+	return check(C.eddy_route_set_websocket(cr, C.eddy_ws_open_fn(C.eddy_go_ws_open),
+		C.eddy_ws_message_fn(C.eddy_go_ws_message), C.eddy_ws_close_fn(C.eddy_go_ws_close), opts))
+}
+
+func connOf(ws *C.eddy_ws) *Conn {
+	ud := C.eddy_ws_get_userdata(ws)
+	if ud == nil {
+		return nil
+	}
+	return cgo.Handle(uintptr(ud)).Value().(*Conn)
+}
+
+// wsGuard runs a user callback of a connection: a panic is logged and closes the connection
+// with 1011 (internal error); the loop goes on.
+func (c *Conn) wsGuard(what string, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.app.logPanic("WebSocket "+what, p)
+			if !c.released.Load() {
+				C.eddy_ws_close(c.ws, 1011, nil, 0)
+				c.closing.Store(true)
+			}
+		}
+	}()
+	fn()
+}
+
+//export goWSOpen
+func goWSOpen(ws *C.eddy_ws, ud unsafe.Pointer) {
+	route := routeOf(ud)
+	c := &Conn{ws: ws, app: route.app, route: route}
+	c.view = ResponseWriter{h: C.eddy_ws_handler(ws), app: route.app, route: route}
+	c.view.req.w = &c.view
+	c.view.finished.Store(true) // the 101 is sent: no response calls through the view
+	c.handle = newHandle(c)
+	C.eddy_ws_set_userdata(ws, C.eddy_go_handle_ptr(C.uintptr_t(c.handle)),
+		C.eddy_free_fn(C.eddy_go_release_ws))
+	if route.ws.Open != nil {
+		c.wsGuard("open", func() { route.ws.Open(c) })
+	}
+}
+
+//export goWSMessage
+func goWSMessage(ws *C.eddy_ws, data *C.char, n C.size_t, binary C.int, ud unsafe.Pointer) {
+	c := connOf(ws)
+	if c == nil || c.route.ws.OnMessage == nil {
+		return
+	}
+	msg := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	c.wsGuard("on_message", func() { c.route.ws.OnMessage(c, msg, binary != 0) })
+}
+
+//export goWSClose
+func goWSClose(ws *C.eddy_ws, code C.int, reason *C.char, n C.size_t, ud unsafe.Pointer) {
+	c := connOf(ws)
+	if c == nil {
+		return
+	}
+	c.closing.Store(true)
+	if c.route.ws.OnClose != nil {
+		text := goStr(reason, n)
+		c.wsGuard("on_close", func() { c.route.ws.OnClose(c, int(code), text) })
+	}
+	c.view.released.Store(true) // the handler goes with the connection
+}
+
+//export goReleaseWS
+func goReleaseWS(ud unsafe.Pointer) {
+	h := cgo.Handle(uintptr(ud))
+	c := h.Value().(*Conn)
+	c.closing.Store(true)
+	c.released.Store(true)
+	c.view.released.Store(true)
+	deleteHandle(h)
+}
