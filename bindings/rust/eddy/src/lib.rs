@@ -24,7 +24,7 @@
 //!   the loop goes on.
 //!
 //! Using the request after it was released is impossible in safe code:
-//! ```compile_fail
+//! ```compile_fail,E0521
 //! use std::cell::RefCell;
 //! use std::rc::Rc;
 //! let lp = eddy::Loop::new().unwrap();
@@ -37,7 +37,7 @@
 //! });
 //! ```
 //! And a [`Response`] cannot go to another thread (only a [`Deferred`] can):
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! let lp = eddy::Loop::new().unwrap();
 //! let mut app = eddy::App::new(&lp).unwrap();
 //! app.route("/").unwrap().get(|_req, res| {
