@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 thread_local! {
     /// How many eddy callbacks are running on this thread (see App's Drop).
-    static DEPTH: Cell<usize> = Cell::new(0);
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
 /// True while an eddy callback is running on this thread.
