@@ -15,5 +15,6 @@
 #include "net.h"
 #include "http.h"
 #include "web.h"
+#include "websocket.h"
 
 #endif /* EDDY_EDDY_H */

@@ -802,6 +802,22 @@ void Connection::detach_for_loop_free() {
     delete this;
 }
 
+Stream *Connection::release_stream(Request *req) {
+    if (req != request_ || !stream_ || stream_->closed() || in_consume_) return nullptr;
+    Stream *stream = stream_;
+    stream->set_close_callback(nullptr, nullptr);
+    stream_ = nullptr;
+    request_ = nullptr;
+    req->conn = nullptr;
+    if (server_) {
+        server_->loop()->timer_stop(&timer_);
+        server_->connection_closed(this);
+        server_ = nullptr;
+    }
+    delete this;
+    return stream;
+}
+
 void Connection::on_stream_close(Stream *, int, void *arg) {
     Connection *c = static_cast<Connection *>(arg);
     c->stream_ = nullptr;

@@ -51,6 +51,11 @@ public:
     void detach_for_loop_free();
     // Flow control for streamed bodies.
     void resume_body();
+    // Protocol switch (WebSocket after its 101): gives the stream, with any bytes read past the
+    // request, to the caller; the connection lets go of `req` and deletes itself. Call it from
+    // the loop, not from inside a request callback. nullptr when the stream is gone or `req`
+    // is not this connection's current request.
+    Stream *release_stream(Request *req);
     // Whether keep-alive is possible at all (server options, shutdown).
     bool keep_alive_allowed() const;
 

@@ -1,4 +1,5 @@
 #include "web/route.hpp"
+#include "web/websocket_route.hpp"
 
 #include <cstring>
 #include <new>
@@ -54,6 +55,7 @@ Route *Route::create(std::string_view pattern, void *userdata, eddy_free_fn free
 }
 
 Route::~Route() {
+    delete websocket;  // drops its live connections while our userdata still exists
     if (match_data_) pcre2_match_data_free(match_data_);
     if (code_) pcre2_code_free(code_);
     if (free_userdata) free_userdata(userdata);

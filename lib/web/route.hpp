@@ -15,6 +15,7 @@
 namespace eddy::web {
 
 class App;
+struct WsEndpoint;
 
 class Route {
 public:
@@ -50,6 +51,7 @@ public:
     eddy_handler_data_fn data_received = nullptr;
     void *userdata = nullptr;
     eddy_free_fn free_userdata = nullptr;
+    WsEndpoint *websocket = nullptr;  // set when the route is a WebSocket endpoint
     App *app = nullptr;  // the owner (custom methods are announced to its server)
     const std::string &pattern() const { return pattern_; }
 

@@ -1,0 +1,214 @@
+/* eddy — WebSocket (RFC 6455) with permessage-deflate (RFC 7692): Tornado's WebSocketHandler
+ * and websocket_connect.
+ *
+ * Server: a route of an eddy_app becomes a WebSocket endpoint with eddy_route_set_websocket().
+ * The route's prepare and set_default_headers still run first (headers they set go into the
+ * 101 response; a prepare that finishes the response refuses the upgrade), then the handshake
+ * is checked (Upgrade/Connection tokens, Sec-WebSocket-Key → 400, Sec-WebSocket-Version other
+ * than 13 → 426, origin → 403), the subprotocol and compression are negotiated, and `open`
+ * runs. Callbacks of a route get the route's userdata.
+ *
+ * Client: eddy_websocket_connect() opens a ws:// URL from the loop. Its callbacks get the
+ * userdata given to it.
+ *
+ * Both sides then share one eddy_ws API: whole messages after reassembly (and decompression)
+ * arrive in `on_message`; eddy_ws_write_message(), eddy_ws_ping(), eddy_ws_close() send.
+ *
+ * Lifetime of an eddy_ws: valid from `open` (server) or the successful connect callback
+ * (client) until its close callback has returned; the close callback runs exactly once per
+ * opened connection (except when the loop or the application is freed first: then no callback
+ * runs, and userdata is still released). Once closing has begun (eddy_ws_close(), a protocol
+ * error, the peer's close, a lost connection) and inside the close callback, sending calls
+ * return EDDY_ECLOSED. Do not use the handle after the close callback returned.
+ *
+ * Thread: everything here runs on the thread of the loop the connection belongs to.
+ */
+#ifndef EDDY_WEBSOCKET_H
+#define EDDY_WEBSOCKET_H
+
+#include "web.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_ws eddy_ws;
+typedef struct eddy_ws_options eddy_ws_options;
+
+/* Close codes (RFC 6455 §7.4.1) reported to and accepted by the close functions. */
+#define EDDY_WS_CLOSE_NORMAL 1000
+#define EDDY_WS_CLOSE_GOING_AWAY 1001
+#define EDDY_WS_CLOSE_PROTOCOL_ERROR 1002
+#define EDDY_WS_CLOSE_NO_STATUS 1005     /* the peer's close frame carried no code */
+#define EDDY_WS_CLOSE_ABNORMAL 1006      /* the TCP connection went without a close frame */
+#define EDDY_WS_CLOSE_INVALID_DATA 1007
+#define EDDY_WS_CLOSE_TOO_BIG 1009
+
+/* Flags for eddy_ws_options_set_compression(). */
+#define EDDY_WS_DEFLATE 0x1                      /* offer (client) / accept (server) compression */
+#define EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER 0x2   /* the server resets its compressor per message */
+#define EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER 0x4   /* the client resets its compressor per message */
+
+/* open: the connection is established (server side, after the 101 was queued). */
+typedef void (*eddy_ws_open_fn)(eddy_ws *ws, void *userdata);
+/* on_message: a whole message; `binary` is 0 for text (valid UTF-8) and 1 for binary. `data`
+ * is valid until the callback returns (NUL-terminated for convenience). */
+typedef void (*eddy_ws_message_fn)(eddy_ws *ws, const char *data, size_t len, int binary,
+                                   void *userdata);
+/* on_close: the connection is closed. `code` and `reason` are the peer's close frame, the code
+ * eddy closed with after a protocol violation, or 1006 when the TCP connection was lost. */
+typedef void (*eddy_ws_close_fn)(eddy_ws *ws, int code, const char *reason, size_t reason_len,
+                                 void *userdata);
+/* on_pong: a pong arrived with this payload. */
+typedef void (*eddy_ws_pong_fn)(eddy_ws *ws, const char *data, size_t len, void *userdata);
+/* Write completion: status 0 once the message was handed to the kernel, EDDY_ECLOSED when the
+ * connection closed first. */
+typedef void (*eddy_ws_write_fn)(eddy_ws *ws, int status, void *userdata);
+/* Backpressure: the write buffer dropped to the mark (eddy_ws_set_write_mark). */
+typedef void (*eddy_ws_drain_fn)(eddy_ws *ws, void *userdata);
+/* check_origin: return non-zero to accept the handshake's Origin (`origin` is NULL when the
+ * request had none). The handler gives access to the request (Host, cookies, ...). */
+typedef int (*eddy_ws_check_origin_fn)(eddy_handler *handler, const char *origin,
+                                       size_t origin_len, void *userdata);
+/* select_subprotocol: pick one of the client's `count` offered subprotocols by returning its
+ * index, or -1 for none. Only called when the client offered at least one. */
+typedef int (*eddy_ws_select_subprotocol_fn)(eddy_handler *handler,
+                                             const char *const *protocols, const size_t *lens,
+                                             size_t count, void *userdata);
+/* Client connect result: status 0 and the new connection, or a negative EDDY_E* code and NULL
+ * (EDDY_EPROTO: the server refused or broke the handshake). */
+typedef void (*eddy_ws_connect_fn)(eddy_ws *ws, int status, void *userdata);
+
+/* ==== options (server routes and clients) =================================================== */
+
+/* Creates an options object with the defaults: max message size 10 MiB, no compression, no
+ * keep-alive pings, close timeout 5 s, connect timeout 20 s. Free it with
+ * eddy_ws_options_free(); routes and connects copy what they need. NULL when out of memory. */
+EDDY_API eddy_ws_options *eddy_ws_options_new(void);
+
+/* Frees an options object. NULL does nothing. */
+EDDY_API void eddy_ws_options_free(eddy_ws_options *options);
+
+/* Largest message accepted, counted after decompression; bigger ones close the connection
+ * with 1009. Returns 0 or EDDY_EINVAL (0 bytes). */
+EDDY_API int eddy_ws_options_set_max_message_size(eddy_ws_options *options, size_t bytes);
+
+/* permessage-deflate: `flags` is 0 (off) or EDDY_WS_DEFLATE plus any *_NO_CONTEXT_TAKEOVER
+ * flags; `max_window_bits` (8..15, 0 = 15) limits this side's compression window. A server
+ * accepts the client's offer and adds these preferences; a client offers them.
+ * Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_set_compression(eddy_ws_options *options, int flags,
+                                             int max_window_bits);
+
+/* Keep-alive: every `interval` seconds (0 = off) a ping is sent; when no pong arrives within
+ * `timeout` seconds after it (0 = the interval) the TCP connection is dropped (close code 1006).
+ * Returns 0 or EDDY_EINVAL (negative values). */
+EDDY_API int eddy_ws_options_set_ping(eddy_ws_options *options, double interval, double timeout);
+
+/* How long to wait for the peer's close frame (and, on the client, for the server to close
+ * TCP) after a close was sent, before the TCP connection is dropped. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_set_close_timeout(eddy_ws_options *options, double seconds);
+
+/* Client: how long the TCP connect plus the handshake may take. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_set_connect_timeout(eddy_ws_options *options, double seconds);
+
+/* Sets the on_pong callback (server routes and clients). NULL removes it. Returns 0 or
+ * EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_set_on_pong(eddy_ws_options *options, eddy_ws_pong_fn cb);
+
+/* Client: offers subprotocol `name` (a token), in the order added. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const char *name,
+                                             size_t len);
+
+/* Client: adds a header to the handshake request (e.g. Origin, Cookie, Authorization).
+ * Returns 0 or EDDY_EINVAL (bad name, CR/LF/NUL in the value). */
+EDDY_API int eddy_ws_options_add_header(eddy_ws_options *options, const char *name,
+                                        size_t name_len, const char *value, size_t value_len);
+
+/* ==== server routes ========================================================================= */
+
+/* Makes `route` a WebSocket endpoint: GET requests are upgraded, and `open`, `on_message` and
+ * `on_close` (each may be NULL) run with the route's userdata. `options` (may be NULL for the
+ * defaults) is copied. Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
+EDDY_API int eddy_route_set_websocket(eddy_route *route, eddy_ws_open_fn open,
+                                      eddy_ws_message_fn on_message, eddy_ws_close_fn on_close,
+                                      const eddy_ws_options *options);
+
+/* Replaces the origin check (the default accepts a missing Origin and an Origin whose host[:port]
+ * equals the Host header, case-insensitively). Rejected handshakes get 403. NULL restores the
+ * default. Returns 0 or EDDY_EINVAL (not a WebSocket route). */
+EDDY_API int eddy_route_set_ws_check_origin(eddy_route *route, eddy_ws_check_origin_fn cb);
+
+/* Sets the subprotocol selection (without one, no subprotocol is chosen). Returns 0 or
+ * EDDY_EINVAL (not a WebSocket route). */
+EDDY_API int eddy_route_set_ws_select_subprotocol(eddy_route *route,
+                                                  eddy_ws_select_subprotocol_fn cb);
+
+/* ==== client ================================================================================ */
+
+/* Connects to `url` ("ws://host[:port][/path][?query]"; DNS is resolved synchronously) and runs
+ * the opening handshake. `on_connect` runs exactly once, later from the loop; after a
+ * successful one `on_message` and `on_close` (may be NULL) follow. `options` may be NULL.
+ * Userdata: released through `free_userdata` exactly once — after the close callback, or
+ * after a failed `on_connect`, or when the loop is freed first.
+ * Returns 0 (the callback will tell the outcome), EDDY_EINVAL (bad URL or arguments; userdata
+ * stays the caller's), EDDY_ENOTSUP (wss://), EDDY_ENOMEM. */
+EDDY_API int eddy_websocket_connect(eddy_loop *loop, const char *url, size_t url_len,
+                                    const eddy_ws_options *options, eddy_ws_connect_fn on_connect,
+                                    eddy_ws_message_fn on_message, eddy_ws_close_fn on_close,
+                                    void *userdata, eddy_free_fn free_userdata);
+
+/* ==== connections =========================================================================== */
+
+/* Sends a text (`binary` 0; must be valid UTF-8, else EDDY_EINVAL) or binary message, compressed
+ * when permessage-deflate was negotiated. `cb` (may be NULL) runs once it was handed to the
+ * kernel or the connection closed. Returns 0, EDDY_EINVAL, EDDY_ECLOSED (cb is not called),
+ * EDDY_ENOMEM. */
+EDDY_API int eddy_ws_write_message(eddy_ws *ws, const void *data, size_t len, int binary,
+                                   eddy_ws_write_fn cb);
+
+/* Sends a ping with up to 125 bytes of payload. Returns 0, EDDY_EINVAL (longer payload),
+ * EDDY_ECLOSED. */
+EDDY_API int eddy_ws_ping(eddy_ws *ws, const void *data, size_t len);
+
+/* Starts the close handshake with `code` (1000, 1001, 1003, 1007-1014, 3000-4999, or 0 for no
+ * code) and a UTF-8 `reason` of at most 123 bytes. The close callback follows once the peer
+ * answered, or after the close timeout. Returns 0, EDDY_EINVAL, EDDY_ECLOSED. */
+EDDY_API int eddy_ws_close(eddy_ws *ws, int code, const char *reason, size_t reason_len);
+
+/* Bytes queued for sending and not yet handed to the kernel. 0 for NULL. */
+EDDY_API size_t eddy_ws_write_buffer_size(const eddy_ws *ws);
+
+/* Backpressure: `cb` runs each time the write buffer drops to `mark` bytes or fewer after it
+ * held more; a producer pauses while eddy_ws_write_buffer_size() > mark. NULL removes it.
+ * Returns 0, EDDY_EINVAL, EDDY_ECLOSED. */
+EDDY_API int eddy_ws_set_write_mark(eddy_ws *ws, size_t mark, eddy_ws_drain_fn cb);
+
+/* Per-connection state, released through `free_userdata` when the connection is released
+ * (after the close callback). Replacing it releases the previous one. */
+EDDY_API void eddy_ws_set_userdata(eddy_ws *ws, void *userdata, eddy_free_fn free_userdata);
+
+/* Returns the per-connection userdata (NULL when none). */
+EDDY_API void *eddy_ws_get_userdata(const eddy_ws *ws);
+
+/* The handshake's handler (request headers, path arguments, cookies) on the server side, valid
+ * until the close callback returned; NULL on the client side. */
+EDDY_API eddy_handler *eddy_ws_handler(eddy_ws *ws);
+
+/* The negotiated subprotocol, NUL-terminated, "" when none; valid while the handle is. */
+EDDY_API const char *eddy_ws_subprotocol(const eddy_ws *ws, size_t *len);
+
+/* Returns 1 when permessage-deflate was negotiated, else 0. */
+EDDY_API int eddy_ws_compressed(const eddy_ws *ws);
+
+/* Returns 1 for a client connection, 0 for a server one. */
+EDDY_API int eddy_ws_is_client(const eddy_ws *ws);
+
+/* Returns 1 once closing has begun (the sending calls then give EDDY_ECLOSED), else 0. */
+EDDY_API int eddy_ws_closing(const eddy_ws *ws);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDDY_WEBSOCKET_H */

@@ -1,0 +1,241 @@
+#include "web/websocket_route.hpp"
+
+#include <new>
+#include <string>
+#include <vector>
+
+#include "http/connection.hpp"
+#include "http/httputil.hpp"
+#include "http/request.hpp"
+#include "http/server.hpp"
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+#include "web/handler.hpp"
+#include "web/route.hpp"
+#include "websocket/protocol.hpp"
+
+namespace eddy::web {
+
+namespace {
+
+// What the handshake check decided, carried to the deferred upgrade.
+struct Upgrade {
+    Handler *handler;
+    std::string accept;
+    std::string subprotocol;
+    bool deflate = false;
+    ws::DeflateParams params;
+    std::string extensions;  // the Sec-WebSocket-Extensions response value
+};
+
+// All values of a (possibly repeated) header field, joined as one list.
+std::string joined_field(const http::Request *req, std::string_view name) {
+    std::string all;
+    for (const http::HeaderField &h : req->headers) {
+        if (!http::iequals(h.name, name)) continue;
+        if (!all.empty()) all += ", ";
+        all += h.value;
+    }
+    return all;
+}
+
+// Tornado's default: no Origin (not a browser) is fine; otherwise the origin's host[:port]
+// must be the Host the request was sent to.
+bool same_origin(const http::Request *req, std::string_view origin) {
+    size_t scheme_end = origin.find("://");
+    if (scheme_end == std::string_view::npos) return false;
+    std::string_view netloc = origin.substr(scheme_end + 3);
+    netloc = netloc.substr(0, netloc.find('/'));
+    return !netloc.empty() && http::iequals(netloc, req->host);
+}
+
+void refuse(Handler *h, int status, std::string_view why) {
+    log(LogLevel::info, "websocket: %s %s: handshake refused (%d): %.*s", h->req->remote_ip.c_str(),
+        h->req->path.c_str(), status, static_cast<int>(why.size()), why.data());
+    h->send_error(status);
+}
+
+// Adds the server's own compression preferences to an accepted offer (RFC 7692 §7.1: a server
+// may add the no_context_takeover parameters and a smaller server window unasked).
+void apply_preferences(const ws::Options &o, ws::DeflateParams &p, std::string &response) {
+    if ((o.compression_flags & EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER) && !p.server_no_context_takeover) {
+        p.server_no_context_takeover = true;
+        response += "; server_no_context_takeover";
+    }
+    if ((o.compression_flags & EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER) && !p.client_no_context_takeover) {
+        p.client_no_context_takeover = true;
+        response += "; client_no_context_takeover";
+    }
+    if (o.max_window_bits < 15 && response.find("server_max_window_bits") == std::string::npos) {
+        p.server_max_window_bits = o.max_window_bits < 9 ? 9 : o.max_window_bits;
+        response += "; server_max_window_bits=" + std::to_string(o.max_window_bits);
+    }
+}
+
+void session_released(ws::Session *s, void *arg) {
+    WsEndpoint *ep = static_cast<WsEndpoint *>(arg);
+    if (ep) {
+        if (s->prev) {
+            s->prev->next = s->next;
+        } else if (ep->sessions == s) {
+            ep->sessions = s->next;
+        }
+        if (s->next) s->next->prev = s->prev;
+        s->prev = s->next = nullptr;
+    }
+    if (s->handler) {
+        Handler *h = Handler::from_c(s->handler);
+        s->handler = nullptr;
+        h->finish();
+    }
+}
+
+// Runs from the loop after the GET callback returned (the HTTP connection is then outside its
+// input processing and can hand its stream over).
+void complete_upgrade(void *arg) {
+    Upgrade *up = static_cast<Upgrade *>(arg);
+    Handler *h = up->handler;
+    Route *route = h->route;
+    http::Request *req = h->req;
+    Stream *stream = nullptr;
+    if (!h->closed && route && route->websocket && req->conn)
+        stream = req->conn->release_stream(req);
+    if (!stream) {  // the client left meanwhile, or the application went away
+        delete up;
+        h->finish();
+        return;
+    }
+    h->closed = true;  // the handler's response calls now give EDDY_ECLOSED
+    WsEndpoint *ep = route->websocket;
+
+    std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\nSec-WebSocket-Accept: " + up->accept + "\r\n";
+    if (!up->subprotocol.empty()) head += "Sec-WebSocket-Protocol: " + up->subprotocol + "\r\n";
+    if (up->deflate) head += "Sec-WebSocket-Extensions: " + up->extensions + "\r\n";
+    if (req->server && req->server->options.send_server_header)
+        head += "Server: " + req->server->options.server_header + "\r\n";
+    // Headers the application set in set_default_headers / prepare (Tornado sends them too),
+    // minus those that would contradict a 101.
+    for (const http::HeaderField &f : req->response_headers()) {
+        if (http::iequals(f.name, "Content-Type") || http::iequals(f.name, "Content-Length") ||
+            http::iequals(f.name, "Transfer-Encoding") || http::iequals(f.name, "Connection") ||
+            http::iequals(f.name, "Upgrade"))
+            continue;
+        head += f.name + ": " + f.value + "\r\n";
+    }
+    head += "\r\n";
+    stream->write(head.data(), head.size());
+
+    ws::Callbacks cbs = ep->callbacks;
+    cbs.userdata = route->userdata;
+    ws::Session *s = ws::Session::create(stream, false, ep->options, cbs,
+                                         up->deflate ? &up->params : nullptr,
+                                         std::move(up->subprotocol));
+    delete up;
+    if (!s) {
+        h->finish();
+        return;
+    }
+    s->handler = h->as_c();
+    s->released = session_released;
+    s->released_arg = ep;
+    s->next = ep->sessions;
+    if (ep->sessions) ep->sessions->prev = s;
+    ep->sessions = s;
+    s->start(true);
+}
+
+// The route's GET callback: checks the opening handshake (RFC 6455 §4.2.1).
+void websocket_get(eddy_handler *handle, void *route_userdata) {
+    Handler *h = Handler::from_c(handle);
+    WsEndpoint *ep = h->route ? h->route->websocket : nullptr;
+    http::Request *req = h->req;
+    if (!ep) return;
+    if (req->version_minor < 1) return refuse(h, 400, "HTTP/1.1 required");
+    const http::HeaderField *upgrade = req->find_header("Upgrade");
+    if (!upgrade || !http::list_contains(upgrade->value, "websocket"))
+        return refuse(h, 400, "no Upgrade: websocket");
+    if (!http::list_contains(joined_field(req, "Connection"), "upgrade"))
+        return refuse(h, 400, "no Connection: upgrade");
+    const http::HeaderField *version = req->find_header("Sec-WebSocket-Version");
+    if (!version || version->value != "13") {
+        // §4.4: tell the client which version we speak.
+        log(LogLevel::info, "websocket: %s: unsupported version", req->remote_ip.c_str());
+        h->set_status(426, {});
+        h->set_header("Sec-WebSocket-Version", "13", true);
+        static const char kBody[] = "Upgrade Required: Sec-WebSocket-Version 13\n";
+        h->write(kBody, sizeof kBody - 1);
+        h->finish();
+        return;
+    }
+    const http::HeaderField *key = req->find_header("Sec-WebSocket-Key");
+    if (!key || !ws::valid_client_key(key->value)) return refuse(h, 400, "bad Sec-WebSocket-Key");
+
+    const http::HeaderField *origin = req->find_header("Origin");
+    if (!origin) origin = req->find_header("Sec-WebSocket-Origin");
+    bool origin_ok = ep->check_origin
+                         ? ep->check_origin(handle, origin ? origin->value.c_str() : nullptr,
+                                            origin ? origin->value.size() : 0, route_userdata) != 0
+                         : (!origin || same_origin(req, origin->value));
+    if (h->finished) return;  // the hook answered itself
+    if (!origin_ok) return refuse(h, 403, "cross-origin");
+
+    Upgrade *up = new (std::nothrow) Upgrade();
+    if (!up) return refuse(h, 500, "out of memory");
+    up->handler = h;
+    up->accept = ws::accept_key(key->value);
+
+    std::string offered = joined_field(req, "Sec-WebSocket-Protocol");
+    if (ep->select_subprotocol && !offered.empty()) {
+        std::vector<std::string_view> names = http::split_list(offered);
+        std::vector<std::string> copies(names.begin(), names.end());
+        std::vector<const char *> ptrs;
+        std::vector<size_t> lens;
+        for (const std::string &n : copies) ptrs.push_back(n.c_str()), lens.push_back(n.size());
+        int pick = ptrs.empty() ? -1
+                                : ep->select_subprotocol(handle, ptrs.data(), lens.data(),
+                                                         ptrs.size(), route_userdata);
+        if (h->finished) {
+            delete up;
+            return;
+        }
+        if (pick >= 0 && static_cast<size_t>(pick) < copies.size()) up->subprotocol = copies[pick];
+    }
+
+    if (ep->options.compression_flags & EDDY_WS_DEFLATE) {
+        std::string extensions = joined_field(req, "Sec-WebSocket-Extensions");
+        if (!extensions.empty() && ws::negotiate_deflate(extensions, up->params, up->extensions)) {
+            up->deflate = true;
+            apply_preferences(ep->options, up->params, up->extensions);
+        }
+    }
+
+    h->detach();
+    req->server->loop()->post(complete_upgrade, up);
+}
+
+}  // namespace
+
+WsEndpoint::~WsEndpoint() {
+    for (ws::Session *s = sessions; s;) {
+        ws::Session *next = s->next;
+        s->prev = s->next = nullptr;
+        s->released_arg = nullptr;  // we are gone: the release hook must not unlink
+        s->abandon();
+        s = next;
+    }
+    sessions = nullptr;
+}
+
+int make_websocket_route(Route *route, const ws::Callbacks &callbacks, const ws::Options &options) {
+    if (!route->websocket) {
+        route->websocket = new (std::nothrow) WsEndpoint();
+        if (!route->websocket) return EDDY_ENOMEM;
+    }
+    route->websocket->callbacks = callbacks;
+    route->websocket->options = options;
+    route->set_method_callback("GET", websocket_get);
+    return 0;
+}
+
+}  // namespace eddy::web

@@ -1,0 +1,276 @@
+// websocket_connect: a ws:// URL → TCP connect (net/connect) → the opening handshake as a
+// client (RFC 6455 §4.1) → a client-side Session.
+#include "websocket/client.hpp"
+
+#include <openssl/evp.h>
+#include <sys/random.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "http/httputil.hpp"
+#include "net/connect.hpp"
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+#include "websocket/protocol.hpp"
+#include "websocket/session.hpp"
+
+namespace eddy::ws {
+
+namespace {
+
+constexpr size_t kMaxResponseHead = 64 * 1024;
+
+bool parse_ws_url(std::string_view url, std::string &host, int &port, std::string &target,
+                  int &error) {
+    error = EDDY_EINVAL;
+    size_t colon = url.find("://");
+    if (colon == std::string_view::npos) return false;
+    std::string_view scheme = url.substr(0, colon);
+    if (http::iequals(scheme, "wss")) {
+        error = EDDY_ENOTSUP;  // no TLS streams yet
+        return false;
+    }
+    if (!http::iequals(scheme, "ws")) return false;
+    std::string_view rest = url.substr(colon + 3);
+    size_t slash = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, slash);
+    target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    if (target[0] == '?') target.insert(0, "/");
+    if (authority.empty() || authority.find('@') != std::string_view::npos) return false;
+    port = 80;
+    std::string_view port_text;
+    if (authority[0] == '[') {
+        size_t close = authority.find(']');
+        if (close == std::string_view::npos) return false;
+        host.assign(authority.substr(1, close - 1));
+        if (close + 1 < authority.size()) {
+            if (authority[close + 1] != ':') return false;
+            port_text = authority.substr(close + 2);
+        }
+    } else {
+        size_t c = authority.rfind(':');
+        host.assign(authority.substr(0, c));
+        if (c != std::string_view::npos) port_text = authority.substr(c + 1);
+    }
+    if (!port_text.empty()) {
+        port = 0;
+        for (char ch : port_text) {
+            if (ch < '0' || ch > '9' || port > 65535) return false;
+            port = port * 10 + (ch - '0');
+        }
+        if (port <= 0 || port > 65535) return false;
+    }
+    for (char ch : target)
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f) return false;
+    return !host.empty();
+}
+
+}  // namespace
+
+// One handshake in flight. Owned by the connector until it connected, then by itself (as a
+// loop resource) until the session takes over or it fails.
+class ClientHandshake : public LoopResource {
+public:
+    Loop *loop;
+    Options options;
+    Callbacks callbacks;
+    eddy_ws_connect_fn on_connect = nullptr;
+    std::string host_header, target, key;
+    Stream *stream = nullptr;
+    TimerNode timer;
+    double deadline = 0;
+    bool registered = false;
+
+    explicit ClientHandshake(Loop *l) : loop(l) {
+        timer.fire = on_timeout;
+        timer.owner = this;
+    }
+    ~ClientHandshake() override {
+        loop->timer_stop(&timer);
+        if (registered) loop->remove_resource(this);
+    }
+    void on_loop_free() override {
+        stream = nullptr;  // freed by the loop
+        release_userdata();
+        delete this;
+    }
+    void release_userdata() {
+        if (callbacks.free_userdata) callbacks.free_userdata(callbacks.userdata);
+        callbacks.free_userdata = nullptr;
+    }
+    // Reports a failure once and goes away.
+    void fail(int status) {
+        if (stream) {
+            stream->set_close_callback(nullptr, nullptr);
+            stream->close(status);
+            stream = nullptr;
+        }
+        if (on_connect) on_connect(nullptr, status, callbacks.userdata);
+        release_userdata();
+        delete this;
+    }
+
+    static void on_timeout(TimerNode *node) {
+        static_cast<ClientHandshake *>(node->owner)->fail(EDDY_ETIMEDOUT);
+    }
+    static void on_release(void *arg) {  // the loop was freed while connecting
+        ClientHandshake *h = static_cast<ClientHandshake *>(arg);
+        h->release_userdata();
+        delete h;
+    }
+    static void on_connected(Connector *, Stream *s, int error, void *arg) {
+        ClientHandshake *h = static_cast<ClientHandshake *>(arg);
+        h->loop->add_resource(h);
+        h->registered = true;
+        if (!s) return h->fail(error ? error : EDDY_EIO);
+        h->stream = s;
+        s->set_close_callback(on_stream_close, h);
+        s->set_nodelay(true);
+        double left = h->deadline - Loop::now();
+        h->loop->timer_start(&h->timer, Loop::now() + (left > 0.05 ? left : 0.05));
+        h->send_request();
+    }
+    static void on_stream_close(Stream *, int error, void *arg) {
+        ClientHandshake *h = static_cast<ClientHandshake *>(arg);
+        h->stream = nullptr;  // being freed by the stream itself
+        h->fail(error ? error : EDDY_EOF);
+    }
+
+    void send_request() {
+        uint8_t raw[16];
+        if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
+            for (uint8_t &b : raw) b = static_cast<uint8_t>(rand());
+        unsigned char b64[32];
+        int n = EVP_EncodeBlock(b64, raw, sizeof raw);
+        key.assign(reinterpret_cast<char *>(b64), static_cast<size_t>(n));
+        std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + host_header +
+                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
+                          key + "\r\nSec-WebSocket-Version: 13\r\n";
+        if (!options.subprotocols.empty()) {
+            req += "Sec-WebSocket-Protocol: ";
+            for (size_t i = 0; i < options.subprotocols.size(); i++)
+                req += (i ? ", " : "") + options.subprotocols[i];
+            req += "\r\n";
+        }
+        if (options.compression_flags & EDDY_WS_DEFLATE) {
+            req += "Sec-WebSocket-Extensions: permessage-deflate";
+            if (options.compression_flags & EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER)
+                req += "; server_no_context_takeover";
+            if (options.compression_flags & EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER)
+                req += "; client_no_context_takeover";
+            req += options.max_window_bits < 15
+                       ? "; client_max_window_bits=" + std::to_string(options.max_window_bits)
+                       : std::string("; client_max_window_bits");
+            req += "\r\n";
+        }
+        for (const auto &[name, value] : options.headers) req += name + ": " + value + "\r\n";
+        req += "\r\n";
+        stream->write(req.data(), req.size());
+        stream->read_until("\r\n\r\n", 4, kMaxResponseHead, on_head, this);
+    }
+
+    static void on_head(Stream *, const char *data, size_t len, void *arg) {
+        static_cast<ClientHandshake *>(arg)->check_response(std::string_view(data, len));
+    }
+
+    void check_response(std::string_view head) {
+        std::vector<std::pair<std::string_view, std::string_view>> fields;
+        size_t eol = head.find("\r\n");
+        std::string_view status_line = head.substr(0, eol);
+        if (status_line.size() < 12 || status_line.substr(0, 9) != "HTTP/1.1 " ||
+            status_line.substr(9, 3) != "101") {
+            log(LogLevel::info, "websocket client: handshake refused: %.*s",
+                static_cast<int>(status_line.size()), status_line.data());
+            return fail(EDDY_EPROTO);
+        }
+        std::string connection, upgrade, accept, protocol, extensions;
+        size_t pos = eol + 2;
+        while (pos < head.size()) {
+            size_t end = head.find("\r\n", pos);
+            if (end == std::string_view::npos || end == pos) break;
+            std::string_view line = head.substr(pos, end - pos);
+            pos = end + 2;
+            size_t colon = line.find(':');
+            if (colon == std::string_view::npos) return fail(EDDY_EPROTO);
+            std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
+            while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+            while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+            auto add = [&](std::string &to) {
+                if (!to.empty()) to += ", ";
+                to.append(value);
+            };
+            if (http::iequals(name, "Connection")) add(connection);
+            else if (http::iequals(name, "Upgrade")) add(upgrade);
+            else if (http::iequals(name, "Sec-WebSocket-Accept")) add(accept);
+            else if (http::iequals(name, "Sec-WebSocket-Protocol")) add(protocol);
+            else if (http::iequals(name, "Sec-WebSocket-Extensions")) add(extensions);
+        }
+        if (!http::list_contains(upgrade, "websocket") || !http::list_contains(connection, "upgrade") ||
+            accept != accept_key(key)) {
+            log(LogLevel::info, "websocket client: bad handshake response");
+            return fail(EDDY_EPROTO);
+        }
+        if (!protocol.empty()) {
+            bool offered = false;
+            for (const std::string &p : options.subprotocols) offered |= p == protocol;
+            if (!offered) return fail(EDDY_EPROTO);
+        }
+        DeflateParams params;
+        bool deflate = false;
+        if (!extensions.empty()) {
+            std::string ignored;
+            // The server's answer has the offer's syntax: the same parser reads it.
+            if (!(options.compression_flags & EDDY_WS_DEFLATE) ||
+                !negotiate_deflate(extensions, params, ignored) ||
+                http::split_list(extensions).size() != 1)
+                return fail(EDDY_EPROTO);
+            if (params.client_max_window_bits > options.max_window_bits)
+                params.client_max_window_bits = options.max_window_bits;
+            deflate = true;
+        }
+        loop->timer_stop(&timer);
+        Stream *s = stream;
+        stream = nullptr;
+        s->set_close_callback(nullptr, nullptr);
+        Callbacks cbs = callbacks;
+        callbacks.free_userdata = nullptr;  // the session releases it from now on
+        eddy_ws_connect_fn connect_cb = on_connect;
+        Session *session =
+            Session::create(s, true, options, cbs, deflate ? &params : nullptr, protocol);
+        delete this;
+        if (!session) {
+            connect_cb(nullptr, EDDY_ENOMEM, cbs.userdata);
+            if (cbs.free_userdata) cbs.free_userdata(cbs.userdata);
+            return;
+        }
+        connect_cb(session->as_c(), 0, cbs.userdata);
+        session->start(false);
+    }
+};
+
+int websocket_connect(Loop *loop, std::string_view url, const Options &options,
+                      eddy_ws_connect_fn on_connect, const Callbacks &callbacks) {
+    std::string host, target;
+    int port = 0, error = 0;
+    if (!parse_ws_url(url, host, port, target, error)) return error;
+    ClientHandshake *h = new (std::nothrow) ClientHandshake(loop);
+    if (!h) return EDDY_ENOMEM;
+    h->options = options;
+    h->callbacks = callbacks;
+    h->on_connect = on_connect;
+    h->target = target;
+    bool v6 = host.find(':') != std::string::npos;
+    h->host_header = (v6 ? "[" + host + "]" : host) + (port != 80 ? ":" + std::to_string(port) : "");
+    h->deadline = Loop::now() + (options.connect_timeout > 0 ? options.connect_timeout : 1e9);
+    int rc = Connector::start(loop, host.c_str(), port, options.connect_timeout,
+                              ClientHandshake::on_connected, h, ClientHandshake::on_release);
+    if (rc != 0) {
+        h->callbacks.free_userdata = nullptr;  // stays the caller's on a synchronous error
+        delete h;
+    }
+    return rc;
+}
+
+}  // namespace eddy::ws

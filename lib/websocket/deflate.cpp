@@ -1,0 +1,120 @@
+#include "websocket/deflate.hpp"
+
+#include <zlib.h>
+
+#include <new>
+
+namespace eddy::ws {
+
+namespace {
+constexpr uint8_t kTail[4] = {0x00, 0x00, 0xFF, 0xFF};
+}
+
+MessageDeflater::~MessageDeflater() {
+    if (z_) {
+        deflateEnd(z_);
+        delete z_;
+    }
+}
+
+bool MessageDeflater::compress(const uint8_t *data, size_t len, std::string &out) {
+    if (!z_) {
+        z_ = new (std::nothrow) z_stream{};
+        if (!z_) return false;
+        // memLevel 8 is zlib's default; raw deflate (negative window bits) as RFC 7692 wants.
+        if (deflateInit2(z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -window_bits_, 8,
+                         Z_DEFAULT_STRATEGY) != Z_OK) {
+            delete z_;
+            z_ = nullptr;
+            return false;
+        }
+    }
+    out.clear();
+    z_->next_in = const_cast<Bytef *>(data);
+    z_->avail_in = static_cast<uInt>(len);
+    size_t bound = deflateBound(z_, static_cast<uLong>(len)) + 16;
+    try {
+        out.resize(bound);
+    } catch (...) {
+        return false;
+    }
+    size_t produced = 0;
+    for (;;) {
+        z_->next_out = reinterpret_cast<Bytef *>(&out[produced]);
+        z_->avail_out = static_cast<uInt>(out.size() - produced);
+        int rc = deflate(z_, Z_SYNC_FLUSH);
+        produced = out.size() - z_->avail_out;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
+        if (z_->avail_in == 0 && z_->avail_out > 0) break;
+        try {
+            out.resize(out.size() * 2);
+        } catch (...) {
+            return false;
+        }
+    }
+    out.resize(produced);
+    if (out.size() >= 4 && out.compare(out.size() - 4, 4, reinterpret_cast<const char *>(kTail), 4) == 0)
+        out.resize(out.size() - 4);
+    if (out.empty()) out.push_back('\0');  // an empty deflate block (§7.2.3.6)
+    if (reset_each_) deflateReset(z_);
+    return true;
+}
+
+MessageInflater::~MessageInflater() {
+    if (z_) {
+        inflateEnd(z_);
+        delete z_;
+    }
+}
+
+MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, std::string &out,
+                                              size_t limit) {
+    if (!z_) {
+        z_ = new (std::nothrow) z_stream{};
+        if (!z_) return Result::error;
+        if (inflateInit2(z_, -window_bits_) != Z_OK) {
+            delete z_;
+            z_ = nullptr;
+            return Result::error;
+        }
+    }
+    z_->next_in = const_cast<Bytef *>(data);
+    z_->avail_in = static_cast<uInt>(len);
+    if (len == 0) return Result::ok;
+    for (;;) {
+        size_t old = out.size();
+        size_t room = limit >= old ? limit - old : 0;
+        // One byte past the limit tells "exactly at the limit" from "over it".
+        size_t grow = room + 1 < 65536 ? room + 1 : 65536;
+        try {
+            out.resize(old + grow);
+        } catch (...) {
+            return Result::error;
+        }
+        z_->next_out = reinterpret_cast<Bytef *>(&out[old]);
+        z_->avail_out = static_cast<uInt>(grow);
+        int rc = inflate(z_, Z_SYNC_FLUSH);
+        size_t left = z_->avail_out;
+        out.resize(old + grow - left);
+        if (out.size() > limit) return Result::too_big;
+        if (rc == Z_STREAM_END) {
+            // A final block inside a message: allowed; a fresh stream for whatever follows.
+            inflateReset(z_);
+            if (z_->avail_in == 0) break;
+            continue;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) return Result::error;
+        // inflate stops when the input is used up or the output is full: room left means the
+        // former.
+        if (left > 0) break;
+    }
+    return Result::ok;
+}
+
+MessageInflater::Result MessageInflater::finish(std::string &out, size_t limit) {
+    Result r = feed(kTail, sizeof kTail, out, limit);
+    if (r == Result::ok && reset_each_ && z_) inflateReset(z_);
+    return r;
+}
+
+}  // namespace eddy::ws

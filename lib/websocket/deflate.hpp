@@ -1,0 +1,50 @@
+// permessage-deflate codecs (RFC 7692) on zlib raw deflate: one compressor for the messages we
+// send and one decompressor for those we receive, created on first use (an idle connection
+// that never compresses pays nothing) and reset per message without context takeover.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+struct z_stream_s;
+
+namespace eddy::ws {
+
+class MessageDeflater {
+public:
+    MessageDeflater(int window_bits, bool no_context_takeover)
+        : window_bits_(window_bits < 9 ? 9 : window_bits), reset_each_(no_context_takeover) {}
+    ~MessageDeflater();
+    MessageDeflater(const MessageDeflater &) = delete;
+    MessageDeflater &operator=(const MessageDeflater &) = delete;
+    // Compresses one whole message into `out` (without the 00 00 FF FF tail, §7.2.1).
+    bool compress(const uint8_t *data, size_t len, std::string &out);
+
+private:
+    z_stream_s *z_ = nullptr;
+    int window_bits_;
+    bool reset_each_;
+};
+
+class MessageInflater {
+public:
+    MessageInflater(int window_bits, bool no_context_takeover)
+        : window_bits_(window_bits), reset_each_(no_context_takeover) {}
+    ~MessageInflater();
+    MessageInflater(const MessageInflater &) = delete;
+    MessageInflater &operator=(const MessageInflater &) = delete;
+    enum class Result { ok, too_big, error };
+    // Appends the decompression of a piece of a message to `out`, refusing to let `out` grow
+    // past `limit` bytes (the size limit applies after decompression).
+    Result feed(const uint8_t *data, size_t len, std::string &out, size_t limit);
+    // The message ended: feeds the 00 00 FF FF tail the sender stripped.
+    Result finish(std::string &out, size_t limit);
+
+private:
+    z_stream_s *z_ = nullptr;
+    int window_bits_;
+    bool reset_each_;
+};
+
+}  // namespace eddy::ws

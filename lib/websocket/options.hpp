@@ -1,0 +1,32 @@
+// Options: what eddy_ws_options holds, shared by server routes and clients.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eddy/websocket.h"
+
+namespace eddy::ws {
+
+struct Options {
+    size_t max_message_size = 10u * 1024u * 1024u;  // Tornado's default
+    int compression_flags = 0;                      // EDDY_WS_* flags
+    int max_window_bits = 15;                       // this side's compression window
+    double ping_interval = 0;                       // 0: no keep-alive pings
+    double ping_timeout = 0;                        // 0: the interval
+    double close_timeout = 5;                       // Tornado waits 5 s for the close handshake
+    double connect_timeout = 20;                    // Tornado's connect_timeout default
+    eddy_ws_pong_fn on_pong = nullptr;
+    std::vector<std::string> subprotocols;                   // client offers
+    std::vector<std::pair<std::string, std::string>> headers;  // client request headers
+
+    eddy_ws_options *as_c() { return reinterpret_cast<eddy_ws_options *>(this); }
+    static Options *from_c(eddy_ws_options *o) { return reinterpret_cast<Options *>(o); }
+    static const Options *from_c(const eddy_ws_options *o) {
+        return reinterpret_cast<const Options *>(o);
+    }
+};
+
+}  // namespace eddy::ws

@@ -1,0 +1,508 @@
+#include "websocket/session.hpp"
+
+#include <sys/random.h>
+
+#include <cstring>
+#include <new>
+
+#include "stream/stream.hpp"
+#include "util/log.hpp"
+
+namespace eddy::ws {
+
+namespace {
+
+// Masking keys must be unpredictable to the page a browser runs (RFC 6455 §10.3); they come
+// from the kernel's CSPRNG, fetched 256 bytes at a time.
+void random_mask(uint8_t mask[4]) {
+    thread_local uint8_t pool[256];
+    thread_local size_t left = 0;
+    if (left < 4) {
+        ssize_t n = getrandom(pool, sizeof pool, 0);
+        if (n < static_cast<ssize_t>(sizeof pool)) {
+            // Practically never; still never send a constant mask.
+            for (size_t i = 0; i < sizeof pool; i++) pool[i] ^= static_cast<uint8_t>(rand());
+        }
+        left = sizeof pool;
+    }
+    left -= 4;
+    memcpy(mask, pool + left, 4);
+}
+
+// A big message buffer is not kept around after delivery: idle connections stay small.
+constexpr size_t kKeepMessageCapacity = 64 * 1024;
+
+}  // namespace
+
+Session *Session::create(Stream *stream, bool client, const Options &options,
+                         const Callbacks &callbacks, const DeflateParams *deflate,
+                         std::string subprotocol) {
+    Session *s = new (std::nothrow) Session(stream, client, options, callbacks);
+    if (!s) {
+        stream->close(EDDY_ENOMEM);
+        return nullptr;
+    }
+    s->subprotocol_ = std::move(subprotocol);
+    if (deflate) {
+        // Our direction's parameters: the server compresses with server_*, the client with
+        // client_*; each inflates the other's.
+        int out_bits = client ? deflate->client_max_window_bits : deflate->server_max_window_bits;
+        bool out_reset = client ? deflate->client_no_context_takeover
+                                : deflate->server_no_context_takeover;
+        int in_bits = client ? deflate->server_max_window_bits : deflate->client_max_window_bits;
+        bool in_reset = client ? deflate->server_no_context_takeover
+                               : deflate->client_no_context_takeover;
+        s->deflater_.reset(new (std::nothrow) MessageDeflater(out_bits, out_reset));
+        s->inflater_.reset(new (std::nothrow) MessageInflater(in_bits, in_reset));
+        if (!s->deflater_ || !s->inflater_) {
+            s->cb_.open = nullptr, s->cb_.message = nullptr, s->cb_.close = nullptr;
+            stream->close(EDDY_ENOMEM);
+            return s;  // released from the stream's close callback
+        }
+    }
+    return s;
+}
+
+Session::Session(Stream *stream, bool client, const Options &options, const Callbacks &callbacks)
+    : stream_(stream), loop_(stream->loop()), client_(client), options_(options), cb_(callbacks) {
+    ping_timer_.fire = on_ping_timer;
+    ping_timer_.owner = this;
+    pong_timer_.fire = on_pong_timer;
+    pong_timer_.owner = this;
+    close_timer_.fire = on_close_timer;
+    close_timer_.owner = this;
+    // Only the data callbacks are the session's; the handshake-only options are not kept.
+    options_.subprotocols.clear();
+    options_.headers.clear();
+    if (!cb_.pong) cb_.pong = options.on_pong;
+    stream_->set_close_callback(on_stream_close, this);
+    loop_->add_resource(this);
+}
+
+Session::~Session() {
+    loop_->timer_stop(&ping_timer_);
+    loop_->timer_stop(&pong_timer_);
+    loop_->timer_stop(&close_timer_);
+    loop_->remove_resource(this);
+    if (free_userdata_) free_userdata_(userdata_);
+    if (cb_.free_userdata) cb_.free_userdata(cb_.userdata);
+}
+
+void Session::on_loop_free() {
+    // The loop frees the stream itself; no callbacks now.
+    stream_ = nullptr;
+    if (released) released(this, released_arg);
+    delete this;
+}
+
+void Session::set_userdata(void *userdata, eddy_free_fn free_userdata) {
+    if (free_userdata_ && userdata_ != userdata) free_userdata_(userdata_);
+    userdata_ = userdata;
+    free_userdata_ = free_userdata;
+}
+
+void Session::start(bool call_open) {
+    if (state_ != State::open || !stream_ || stream_->closed()) return;
+    if (options_.ping_interval > 0)
+        loop_->timer_start(&ping_timer_, Loop::now() + options_.ping_interval);
+    if (call_open && cb_.open) cb_.open(as_c(), cb_.userdata);
+    want_read();
+}
+
+void Session::want_read() {
+    if (stream_ && !stream_->closed() && !stream_->reading())
+        stream_->read_some(on_stream_data, this);
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+size_t Session::on_stream_data(Stream *, const char *data, size_t len, void *arg) {
+    // The bytes are our stream's buffer: unmasking and inflating work on them in place.
+    return static_cast<Session *>(arg)->consume(const_cast<char *>(data), len);
+}
+
+size_t Session::consume(char *data, size_t len) {
+    size_t pos = 0;
+    while (pos < len) {
+        if (state_ == State::closed || close_received_) return len;  // nothing more to read
+        if (!in_frame_) {
+            // Collect the header in our own buffer: it may straddle reads.
+            size_t take = len - pos;
+            if (take > kMaxFrameHeader - header_len_) take = kMaxFrameHeader - header_len_;
+            memcpy(header_buf_ + header_len_, data + pos, take);
+            int code = 0;
+            ParseResult r = parse_frame_header(header_buf_, header_len_ + take, frame_, code);
+            if (r == ParseResult::need_more) {
+                header_len_ += take;
+                pos += take;
+                continue;
+            }
+            if (r == ParseResult::error) {
+                fail(code, "bad frame header");
+                return len;
+            }
+            pos += frame_.header_size - header_len_;
+            header_len_ = 0;
+            in_frame_ = true;
+            frame_got_ = 0;
+            if (!begin_frame()) return len;
+            if (frame_.length == 0 && !end_frame()) return len;
+            continue;
+        }
+        uint64_t want = frame_.length - frame_got_;
+        size_t n = want < len - pos ? static_cast<size_t>(want) : len - pos;
+        uint8_t *p = reinterpret_cast<uint8_t *>(data + pos);
+        if (frame_.masked) apply_mask(p, n, frame_.mask, static_cast<size_t>(frame_got_));
+        frame_got_ += n;
+        pos += n;
+        if (!take_payload(p, n)) return len;
+        if (frame_got_ == frame_.length && !end_frame()) return len;
+    }
+    if (state_ != State::closed) want_read();
+    return len;
+}
+
+// Checks a frame's header against the connection's state; false when the connection failed.
+bool Session::begin_frame() {
+    const FrameHeader &h = frame_;
+    // Clients mask, servers don't (RFC 6455 §5.1): both directions are enforced.
+    if (h.masked == client_) {
+        fail(kCloseProtocolError, client_ ? "masked frame from the server" : "unmasked frame");
+        return false;
+    }
+    if (!rsv_allowed(h, inflater_ != nullptr)) {
+        fail(kCloseProtocolError, "reserved bits set");
+        return false;
+    }
+    if (h.opcode >= 0x8) {  // control: the parser already checked FIN and the 125-byte limit
+        control_.clear();
+        return true;
+    }
+    if (h.opcode == kOpContinuation) {
+        if (!in_message_) {
+            fail(kCloseProtocolError, "continuation without a message");
+            return false;
+        }
+    } else {
+        if (in_message_) {
+            fail(kCloseProtocolError, "new message inside a fragmented one");
+            return false;
+        }
+        in_message_ = true;
+        message_binary_ = h.opcode == kOpBinary;
+        message_compressed_ = h.rsv1;
+        message_.clear();
+        utf8_.reset();
+    }
+    if (!message_compressed_ && message_.size() + h.length > options_.max_message_size) {
+        fail(kCloseTooBig, "message too big");
+        return false;
+    }
+    return true;
+}
+
+// A piece of the current frame's (unmasked) payload; false when the connection failed.
+bool Session::take_payload(uint8_t *p, size_t n) {
+    if (frame_.opcode >= 0x8) {
+        control_.append(reinterpret_cast<char *>(p), n);
+        return true;
+    }
+    size_t before = message_.size();
+    if (message_compressed_) {
+        MessageInflater::Result r = inflater_->feed(p, n, message_, options_.max_message_size);
+        if (r == MessageInflater::Result::too_big) {
+            fail(kCloseTooBig, "message too big");
+            return false;
+        }
+        if (r == MessageInflater::Result::error) {
+            fail(kCloseInvalidData, "bad compressed data");
+            return false;
+        }
+    } else {
+        message_.append(reinterpret_cast<char *>(p), n);
+    }
+    if (!message_binary_ &&
+        !utf8_.feed(reinterpret_cast<const uint8_t *>(message_.data()) + before,
+                    message_.size() - before)) {
+        fail(kCloseInvalidData, "invalid UTF-8 in a text message");
+        return false;
+    }
+    return true;
+}
+
+bool Session::end_frame() {
+    in_frame_ = false;
+    switch (frame_.opcode) {
+    case kOpClose:
+        handle_close_frame();
+        return false;  // nothing after a close frame is read
+    case kOpPing:
+        if (!close_sent_)
+            send_frame(kOpPong, false, reinterpret_cast<const uint8_t *>(control_.data()),
+                       control_.size(), nullptr);
+        return state_ != State::closed;
+    case kOpPong:
+        loop_->timer_stop(&pong_timer_);
+        if (cb_.pong && state_ == State::open)
+            cb_.pong(as_c(), control_.data(), control_.size(), cb_.userdata);
+        return state_ != State::closed;
+    default:
+        break;
+    }
+    if (!frame_.fin) return true;
+    return end_message();
+}
+
+bool Session::end_message() {
+    in_message_ = false;
+    if (message_compressed_) {
+        size_t before = message_.size();
+        MessageInflater::Result r = inflater_->finish(message_, options_.max_message_size);
+        if (r != MessageInflater::Result::ok) {
+            fail(r == MessageInflater::Result::too_big ? kCloseTooBig : kCloseInvalidData,
+                 "bad compressed message");
+            return false;
+        }
+        if (!message_binary_ &&
+            !utf8_.feed(reinterpret_cast<const uint8_t *>(message_.data()) + before,
+                        message_.size() - before)) {
+            fail(kCloseInvalidData, "invalid UTF-8 in a text message");
+            return false;
+        }
+    }
+    if (!message_binary_ && !utf8_.complete()) {
+        fail(kCloseInvalidData, "text message ends inside a character");
+        return false;
+    }
+    // Messages that arrive after we started closing are dropped (Tornado does the same).
+    if (state_ == State::open && cb_.message) {
+        cb_.message(as_c(), message_.c_str(), message_.size(), message_binary_ ? 1 : 0,
+                    cb_.userdata);
+    }
+    if (message_.capacity() > kKeepMessageCapacity) {
+        std::string().swap(message_);
+    } else {
+        message_.clear();
+    }
+    return state_ != State::closed && !close_received_;
+}
+
+void Session::handle_close_frame() {
+    int code = 0;
+    std::string reason;
+    if (!parse_close_payload(reinterpret_cast<const uint8_t *>(control_.data()), control_.size(),
+                             code, reason)) {
+        fail(code, "bad close frame");
+        return;
+    }
+    close_received_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    if (!close_sent_) {
+        // Echo the code (RFC 6455 §5.5.1); "no status" is echoed as an empty close frame.
+        std::string payload = make_close_payload(code, {});
+        send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
+                   payload.size(), nullptr);
+        close_sent_ = true;
+    }
+    state_ = State::closing;
+    loop_->timer_stop(&ping_timer_);
+    loop_->timer_stop(&pong_timer_);
+    if (!stream_ || stream_->closed()) return;
+    if (client_) {
+        // The server closes TCP first (§7.1.1); we wait for that, but not forever.
+        start_close_timer();
+        want_read();
+    } else {
+        stream_->close_after_flush(options_.close_timeout);
+    }
+}
+
+// _Fail the WebSocket Connection_ (§7.1.7): a close frame with the reason code if we can still
+// send one, then the TCP connection goes.
+void Session::fail(int code, std::string_view why) {
+    if (state_ == State::closed) return;
+    log(LogLevel::info, "websocket: fd %d: closing with %d: %.*s", stream_ ? stream_->fd() : -1,
+        code, static_cast<int>(why.size()), why.data());
+    if (!close_sent_ && stream_ && !stream_->closed()) {
+        std::string payload = make_close_payload(code, {});
+        send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
+                   payload.size(), nullptr);
+        close_sent_ = true;
+    }
+    failed_code_ = code;
+    state_ = State::closing;
+    loop_->timer_stop(&ping_timer_);
+    loop_->timer_stop(&pong_timer_);
+    if (stream_) stream_->close_after_flush(options_.close_timeout);
+}
+
+void Session::start_close_timer() {
+    if (options_.close_timeout > 0)
+        loop_->timer_start(&close_timer_, Loop::now() + options_.close_timeout);
+}
+
+void Session::drop(int error) {
+    state_ = State::closing;
+    if (stream_ && !stream_->closed()) stream_->close(error);
+}
+
+void Session::on_close_timer(TimerNode *node) {
+    Session *s = static_cast<Session *>(node->owner);
+    log(LogLevel::info, "websocket: close handshake timed out; dropping the connection");
+    s->drop(EDDY_ETIMEDOUT);
+}
+
+void Session::on_ping_timer(TimerNode *node) {
+    Session *s = static_cast<Session *>(node->owner);
+    if (s->state_ != State::open) return;
+    s->send_frame(kOpPing, false, nullptr, 0, nullptr);
+    if (!s->pong_timer_.queued()) {
+        double timeout = s->options_.ping_timeout > 0 ? s->options_.ping_timeout
+                                                      : s->options_.ping_interval;
+        s->loop_->timer_start(&s->pong_timer_, Loop::now() + timeout);
+    }
+    s->loop_->timer_start(&s->ping_timer_, Loop::now() + s->options_.ping_interval);
+}
+
+void Session::on_pong_timer(TimerNode *node) {
+    Session *s = static_cast<Session *>(node->owner);
+    log(LogLevel::info, "websocket: no pong within the ping timeout; dropping the connection");
+    s->drop(EDDY_ETIMEDOUT);
+}
+
+// ---- writing ---------------------------------------------------------------------------------
+
+int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
+                        eddy_ws_write_fn cb) {
+    if (!stream_ || stream_->closed()) return EDDY_ECLOSED;
+    evbuffer *out = stream_->output();
+    if (!out) return EDDY_ENOMEM;
+    uint8_t header[kMaxFrameHeader];
+    uint8_t mask[4];
+    if (client_) random_mask(mask);
+    size_t hlen = encode_frame_header(header, true, rsv1, opcode, len, client_ ? mask : nullptr);
+    if (evbuffer_add(out, header, hlen) != 0) return EDDY_ENOMEM;
+    if (len) {
+        if (!client_) {
+            if (evbuffer_add(out, data, len) != 0) return EDDY_ENOMEM;
+        } else {
+            evbuffer_iovec vec;
+            if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(len), &vec, 1) != 1)
+                return EDDY_ENOMEM;
+            memcpy(vec.iov_base, data, len);
+            apply_mask(static_cast<uint8_t *>(vec.iov_base), len, mask, 0);
+            vec.iov_len = len;
+            if (evbuffer_commit_space(out, &vec, 1) != 0) return EDDY_ENOMEM;
+        }
+    }
+    if (cb) {
+        try {
+            write_cbs_.push_back(cb);
+        } catch (...) {
+            cb = nullptr;
+        }
+    }
+    stream_->commit_output(cb ? on_write_done : nullptr, cb ? this : nullptr);
+    return 0;
+}
+
+void Session::on_write_done(Stream *, int status, void *arg) {
+    Session *s = static_cast<Session *>(arg);
+    if (s->write_cbs_.empty()) return;
+    eddy_ws_write_fn cb = s->write_cbs_.front();
+    s->write_cbs_.pop_front();
+    cb(s->as_c(), status, s->cb_.userdata);
+}
+
+int Session::send_message(const void *data, size_t len, bool binary, eddy_ws_write_fn cb) {
+    if (state_ != State::open) return EDDY_ECLOSED;
+    if (len && !data) return EDDY_EINVAL;
+    const uint8_t *bytes = static_cast<const uint8_t *>(data);
+    if (!binary && !is_valid_utf8(bytes, len)) return EDDY_EINVAL;
+    uint8_t opcode = binary ? kOpBinary : kOpText;
+    if (deflater_) {
+        std::string packed;
+        if (!deflater_->compress(bytes, len, packed)) return EDDY_ENOMEM;
+        return send_frame(opcode, true, reinterpret_cast<const uint8_t *>(packed.data()),
+                          packed.size(), cb);
+    }
+    return send_frame(opcode, false, bytes, len, cb);
+}
+
+int Session::ping(const void *data, size_t len) {
+    if (state_ != State::open) return EDDY_ECLOSED;
+    if (len > kMaxControlPayload || (len && !data)) return EDDY_EINVAL;
+    return send_frame(kOpPing, false, static_cast<const uint8_t *>(data), len, nullptr);
+}
+
+int Session::close(int code, std::string_view reason) {
+    if (state_ != State::open) return EDDY_ECLOSED;
+    if (code == 0) {
+        if (!reason.empty()) return EDDY_EINVAL;  // a reason needs a code (§5.5.1)
+        code = kCloseNoStatus;
+    } else if (!valid_close_code(code)) {
+        return EDDY_EINVAL;
+    }
+    if (reason.size() > kMaxControlPayload - 2 ||
+        !is_valid_utf8(reinterpret_cast<const uint8_t *>(reason.data()), reason.size()))
+        return EDDY_EINVAL;
+    std::string payload = make_close_payload(code, reason);
+    int rc = send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
+                        payload.size(), nullptr);
+    if (rc != 0) return rc;
+    close_sent_ = true;
+    state_ = State::closing;
+    loop_->timer_stop(&ping_timer_);
+    loop_->timer_stop(&pong_timer_);
+    start_close_timer();  // the peer's close frame (and the TCP close) must come in time
+    want_read();
+    return 0;
+}
+
+size_t Session::write_buffer_size() const {
+    return stream_ && !stream_->closed() ? stream_->write_buffer_size() : 0;
+}
+
+int Session::set_write_mark(size_t mark, eddy_ws_drain_fn cb) {
+    if (!stream_ || stream_->closed() || state_ == State::closed) return EDDY_ECLOSED;
+    drain_cb_ = cb;
+    stream_->set_write_mark(mark, cb ? on_drain : nullptr, this);
+    return 0;
+}
+
+void Session::on_drain(Stream *, void *arg) {
+    Session *s = static_cast<Session *>(arg);
+    if (s->drain_cb_ && s->state_ != State::closed) s->drain_cb_(s->as_c(), s->cb_.userdata);
+}
+
+// ---- the end ---------------------------------------------------------------------------------
+
+void Session::abandon() {
+    cb_.open = nullptr, cb_.message = nullptr, cb_.close = nullptr, cb_.pong = nullptr;
+    drain_cb_ = nullptr;
+    write_cbs_.clear();
+    drop(0);
+}
+
+void Session::on_stream_close(Stream *, int, void *arg) {
+    static_cast<Session *>(arg)->stream_closed();
+}
+
+void Session::stream_closed() {
+    // Pending write completions already ran (the stream fails them before this callback).
+    stream_ = nullptr;
+    state_ = State::closed;
+    // The peer's close frame; else the code we failed the connection with; else the TCP
+    // connection went without a close handshake (1006).
+    if (!close_received_) {
+        close_code_ = failed_code_ ? failed_code_ : kCloseAbnormal;
+        close_reason_.clear();
+    }
+    if (cb_.close)
+        cb_.close(as_c(), close_code_, close_reason_.c_str(), close_reason_.size(), cb_.userdata);
+    if (released) released(this, released_arg);
+    delete this;
+}
+
+}  // namespace eddy::ws

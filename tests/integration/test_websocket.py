@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""WebSocket tests (issue 5) against ws_test_server: every protocol rule with raw frames over a
+socket, python3-websockets (Debian's 10.4) as a real client, and eddy's own client against
+eddy and against a python3-websockets server."""
+import argparse
+import asyncio
+import base64
+import hashlib
+import os
+import resource
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+try:
+    import websockets
+except ImportError:  # a python3 outside Debian's (pyenv): use the Debian package
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import websockets
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+FAILURES = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+# ---- raw frames ------------------------------------------------------------------------------
+
+def frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+    b0 = (0x80 if fin else 0) | rsv | opcode
+    n = len(payload) if length is None else length
+    m = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", b0, m | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, m | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, m | 127, n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+
+
+def handshake(port, path="/ws", extra=b"", key=None, version=b"13"):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    key = key if key is not None else base64.b64encode(os.urandom(16))
+    req = (b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
+           b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+           b"\r\nSec-WebSocket-Version: " + version + b"\r\n" + extra + b"\r\n")
+    s.sendall(req)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return s, head, key
+
+
+def read_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def read_frame(s):
+    b0, b1 = read_exact(s, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", read_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", read_exact(s, 8))[0]
+    return b0 & 0x0F, b0 & 0x80, read_exact(s, n)
+
+
+def expect_close(s, code, what):
+    """Reads frames until a close frame; checks its code and that TCP closes after it."""
+    try:
+        while True:
+            op, _, payload = read_frame(s)
+            if op == 8:
+                break
+        got = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+        rest = s.recv(10)
+        check(got == code and rest == b"", f"{what}: close {code} then TCP close (got {got})")
+    except (EOFError, OSError) as e:
+        check(False, f"{what}: close {code} ({e!r})")
+    s.close()
+
+
+def raw_tests(port):
+    s, head, key = handshake(port)
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    check(head.startswith(b"HTTP/1.1 101") and b"Sec-WebSocket-Accept: " + accept in head,
+          "handshake: 101 with the right Sec-WebSocket-Accept")
+    # fragmented text with an interleaved ping, split across writes byte by byte for the header
+    data = frame(1, b"hel", fin=False) + frame(9, b"p1") + frame(0, b"lo ", fin=False) + frame(0, "wörld".encode())
+    for i in range(0, len(data), 3):
+        s.sendall(data[i:i + 3])
+    op1, _, p1 = read_frame(s)
+    op2, _, p2 = read_frame(s)
+    check((op1, p1) == (10, b"p1") and (op2, p2) == (1, "hello wörld".encode()),
+          "fragmented message with an interleaved ping: pong first, then the whole message")
+    s.sendall(frame(8, struct.pack("!H", 1000) + b"bye"))
+    op, _, p = read_frame(s)
+    check(op == 8 and p[:2] == struct.pack("!H", 1000) and s.recv(10) == b"",
+          "close handshake: the code echoed, then the server closes TCP")
+    s.close()
+
+    rules = [
+        ("unmasked client frame", frame(1, b"x", mask=False), 1002),
+        ("RSV1 without an extension", frame(1, b"x", rsv=0x40), 1002),
+        ("RSV2", frame(1, b"x", rsv=0x20), 1002),
+        ("unknown data opcode 3", frame(3, b"x"), 1002),
+        ("unknown control opcode 0xB", frame(0xB, b"x"), 1002),
+        ("fragmented ping", frame(9, b"x", fin=False), 1002),
+        ("oversized ping (126 bytes)", frame(9, b"x" * 126), 1002),
+        ("continuation without a start", frame(0, b"x"), 1002),
+        ("new message inside a fragmented one", frame(1, b"a", fin=False) + frame(1, b"b"), 1002),
+        ("invalid UTF-8 in text", frame(1, b"\xff\xfe"), 1007),
+        ("invalid UTF-8 across fragments", frame(1, b"\xe2\x82", fin=False) + frame(0, b"\x28"), 1007),
+        ("text ending inside a character", frame(1, b"\xe2\x82"), 1007),
+        ("invalid UTF-8 in a close reason", frame(8, struct.pack("!H", 1000) + b"\xff"), 1007),
+        ("close code 1005 on the wire", frame(8, struct.pack("!H", 1005)), 1002),
+        ("close code 999", frame(8, struct.pack("!H", 999)), 1002),
+        ("close code 5000", frame(8, struct.pack("!H", 5000)), 1002),
+        ("one-byte close payload", frame(8, b"\x03"), 1002),
+    ]
+    for what, data, code in rules:
+        s, head, _ = handshake(port)
+        s.sendall(data)
+        expect_close(s, code, what)
+
+    s, head, _ = handshake(port, "/small")
+    s.sendall(frame(2, b"x" * 1001))
+    expect_close(s, 1009, "message over the limit (1000 bytes)")
+    s, head, _ = handshake(port, "/small")
+    s.sendall(frame(2, b"x" * 600, fin=False) + frame(0, b"x" * 600))
+    expect_close(s, 1009, "fragmented message over the limit")
+    s, head, _ = handshake(port, "/small")
+    s.sendall(frame(2, b"x" * 1000))
+    op, _, p = read_frame(s)
+    check(op == 2 and len(p) == 1000, "a message exactly at the limit is echoed")
+    s.close()
+
+    import zlib
+    s, head, _ = handshake(port, "/ws", b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    check(b"permessage-deflate" in head, "deflate negotiated on raw handshake")
+    c = zlib.compressobj(wbits=-15)
+    small = c.compress(b"hello") + c.flush(zlib.Z_SYNC_FLUSH)
+    s.sendall(frame(1, small[:-4], rsv=0x40))
+    op, _, p = read_frame(s)
+    check(op == 1 and zlib.decompressobj(wbits=-15).decompress(p + b"\0\0\xff\xff") == b"hello",
+          "compressed text echoed compressed")
+    s.close()
+    # a compression bomb: 40 MiB of zeros in ~40 KB; /ws's limit is 32 MiB after inflating
+    c = zlib.compressobj(wbits=-15)
+    big = b""
+    chunk = b"\0" * (1 << 20)
+    for _ in range(40):
+        big += c.compress(chunk)
+    big += c.flush(zlib.Z_SYNC_FLUSH)
+    s, head, _ = handshake(port, "/ws", b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    s.sendall(frame(2, big[:-4], rsv=0x40))
+    expect_close(s, 1009, f"compressed message of {len(big)} bytes inflating past the 32 MiB limit")
+
+    # handshake refusals
+    s, head, _ = handshake(port, version=b"8")
+    check(head.startswith(b"HTTP/1.1 426") and b"Sec-WebSocket-Version: 13" in head,
+          "version 8 → 426 with Sec-WebSocket-Version: 13")
+    s.close()
+    s, head, _ = handshake(port, key=b"short")
+    check(head.startswith(b"HTTP/1.1 400"), "bad Sec-WebSocket-Key → 400")
+    s.close()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(s.recv(100).startswith(b"HTTP/1.1 400"), "no Upgrade header → 400")
+    s.close()
+    s, head, _ = handshake(port, extra=b"Origin: http://evil.example\r\n")
+    check(head.startswith(b"HTTP/1.1 403"), "cross-origin → 403")
+    s.close()
+    s, head, _ = handshake(port, extra=b"Origin: http://127.0.0.1:%d\r\n" % port)
+    check(head.startswith(b"HTTP/1.1 101"), "same origin → 101")
+    s.close()
+
+    # close timeout: the server starts the close handshake and we never answer: it must drop
+    # TCP after its close timeout (5 s by default) instead of waiting forever
+    s, head, _ = handshake(port, "/closer")
+    s.sendall(frame(1, b"x"))
+    op, _, p = read_frame(s)
+    check(op == 8 and p[:2] == struct.pack("!H", 4000), "server-initiated close: 4000 sent")
+    s.settimeout(15)
+    start = time.monotonic()
+    try:
+        rest = s.recv(10)
+    except OSError:
+        rest = None
+    check(rest == b"", "server drops TCP when the client never answers the close "
+          f"(after {time.monotonic() - start:.1f} s)")
+    s.close()
+
+
+# ---- python3-websockets as a client ----------------------------------------------------------
+
+async def client_tests(port):
+    for comp in (None, "deflate"):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression=comp,
+                                      max_size=None) as ws:
+            ok = True
+            for n in (0, 125, 126, 65535, 65536, 16 * 1024 * 1024):
+                await ws.send("é" * (n // 2) + "a" * (n % 2))
+                ok &= await ws.recv() == "é" * (n // 2) + "a" * (n % 2)
+                payload = os.urandom(n) if n < 70000 else bytes(range(256)) * (n // 256)
+                await ws.send(payload)
+                ok &= await ws.recv() == payload
+            await ws.send(["frag", "mented ", "text"])
+            ok &= await ws.recv() == "fragmented text"
+            await ws.send([b"\x00\x01", b"\x02"])
+            ok &= await ws.recv() == b"\x00\x01\x02"
+            ext = ws.response_headers.get("Sec-WebSocket-Extensions")
+            check(ok and (ext is None) == (comp is None),
+                  f"python3-websockets echo 0..16 MiB text+binary, fragmented, compression={comp}")
+    async with websockets.connect(f"ws://127.0.0.1:{port}/proto", subprotocols=["x", "chat"]) as ws:
+        first = await ws.recv()
+        check(ws.subprotocol == "chat" and ws.response_headers.get("X-Extra") == "yes" and
+              first == "proto=chat deflate=1", f"subprotocol + extra header + deflate ({first})")
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ping") as ws:
+        got = await asyncio.wait_for(ws.recv(), 10)
+        check(got == "pong", "keep-alive ping answered by the client → on_pong")
+    async with websockets.connect(f"ws://127.0.0.1:{port}/closer") as ws:
+        await ws.send("x")
+        try:
+            await ws.recv()
+        except websockets.ConnectionClosed:
+            pass
+        check(ws.close_code == 4000 and ws.close_reason == "bye", "server close(4000, bye)")
+
+    # 1,000 concurrent clients, 100 messages each, none lost
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    clients, per = 1000, 100
+
+    async def one(i):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression=None,
+                                      open_timeout=60, ping_interval=None) as ws:
+            for k in range(per):
+                await ws.send(f"{i}:{k}")
+            got = [await ws.recv() for _ in range(per)]
+            return got == [f"{i}:{k}" for k in range(per)]
+
+    results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(clients)),
+                                                    return_exceptions=True), 90)
+    good = sum(1 for r in results if r is True)
+    check(good == clients, f"{clients} concurrent clients x {per} messages echoed in order ({good} ok)")
+
+
+# ---- eddy's client ---------------------------------------------------------------------------
+
+def run_client(server, url, *args):
+    out = subprocess.run([server, "--connect", url, *args], capture_output=True, text=True,
+                         timeout=30)
+    return out.stdout.splitlines()
+
+
+async def python_server_tests(server):
+    async def echo(ws, path=None):
+        async for m in ws:
+            await ws.send(m)
+
+    async with websockets.serve(echo, "127.0.0.1", 0, compression="deflate") as srv:
+        port = srv.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        for extra in ([], ["--deflate"]):
+            lines = await loop.run_in_executor(None, run_client, server,
+                                               f"ws://127.0.0.1:{port}/", *extra, "hi", "b:bin",
+                                               "x" * 70000)
+            check(lines[:1] == [f"connected deflate={1 if extra else 0}"] and
+                  "text 2 hi" in lines and "binary 3" in lines and
+                  f"text 70000 {'x' * 70000}" in lines and lines[-1].startswith("close 1000"),
+                  f"eddy client ↔ python3-websockets server {extra}: {lines[:1]} {lines[-1:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    args = ap.parse_args()
+    proc = subprocess.Popen([args.server, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().split()[-1])
+        raw_tests(port)
+        asyncio.run(client_tests(port))
+        for extra in ([], ["--deflate"]):
+            lines = run_client(args.server, f"ws://127.0.0.1:{port}/ws", *extra, "hi", "b:bin")
+            check(lines == [f"connected deflate={1 if extra else 0}", "text 2 hi", "binary 3",
+                            "close 1000 "], f"eddy client ↔ eddy server {extra}: {lines}")
+        lines = run_client(args.server, f"ws://127.0.0.1:{port}/closer", "x")
+        check(lines[-1:] == ["close 4000 bye"], f"eddy client sees the server's close: {lines}")
+        asyncio.run(python_server_tests(args.server))
+        check(proc.poll() is None, "server still running")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    if FAILURES:
+        print(f"{len(FAILURES)} failure(s)")
+        sys.exit(1)
+    print("all passed")
+
+
+if __name__ == "__main__":
+    main()

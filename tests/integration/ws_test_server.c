@@ -1,0 +1,182 @@
+/* ws_test_server: WebSocket endpoints for test_websocket.py, and a client mode.
+ *
+ *   ws_test_server [--port N]            serve; prints "listening on PORT"
+ *   ws_test_server --connect URL [--deflate] MSG...
+ *                                        connects, sends each MSG as text (a "b:" prefix sends
+ *                                        the rest as binary), prints every message received as
+ *                                        "text <len> <data>" / "binary <len>", then "close
+ *                                        <code>" once the server closed or after all echoes.
+ *
+ * Server routes: /ws echoes (same type, permessage-deflate accepted, 32 MiB limit); /small
+ * echoes with a 1000-byte limit and a close timeout of 1 s; /proto picks the subprotocol
+ * "chat" when offered and adds "X-Extra: yes" from prepare; /closer closes with 4000 "bye"
+ * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong".
+ */
+#include <eddy/eddy.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void echo_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    (void)ud;
+    eddy_ws_write_message(ws, data, len, binary, NULL);
+}
+
+static void closer_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    (void)data, (void)len, (void)binary, (void)ud;
+    eddy_ws_close(ws, 4000, "bye", 3);
+}
+
+static void on_pong(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    (void)data, (void)len, (void)ud;
+    eddy_ws_write_message(ws, "pong", 4, 0, NULL);
+}
+
+static void proto_prepare(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_set_header(h, "X-Extra", EDDY_NTS, "yes", EDDY_NTS);
+}
+
+static int pick_chat(eddy_handler *h, const char *const *protocols, const size_t *lens,
+                     size_t count, void *ud) {
+    (void)h, (void)ud;
+    for (size_t i = 0; i < count; i++)
+        if (lens[i] == 4 && memcmp(protocols[i], "chat", 4) == 0) return (int)i;
+    return -1;
+}
+
+static void proto_open(eddy_ws *ws, void *ud) {
+    (void)ud;
+    size_t len;
+    const char *p = eddy_ws_subprotocol(ws, &len);
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "proto=%s deflate=%d", p, eddy_ws_compressed(ws));
+    eddy_ws_write_message(ws, msg, (size_t)n, 0, NULL);
+}
+
+static void on_signal(eddy_signal *sig, int signum, void *userdata) {
+    (void)sig, (void)signum;
+    eddy_loop_stop((eddy_loop *)userdata);
+}
+
+/* ---- client mode ---- */
+
+struct client {
+    eddy_loop *loop;
+    int expected, received;
+    char **messages;
+    int count;
+};
+
+static void client_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    struct client *c = ud;
+    if (binary) {
+        printf("binary %zu\n", len);
+    } else {
+        printf("text %zu %.*s\n", len, (int)len, data);
+    }
+    if (++c->received == c->expected) eddy_ws_close(ws, 1000, "done", 4);
+}
+
+static void client_close(eddy_ws *ws, int code, const char *reason, size_t len, void *ud) {
+    (void)ws;
+    struct client *c = ud;
+    printf("close %d %.*s\n", code, (int)len, reason);
+    eddy_loop_stop(c->loop);
+}
+
+static void client_connected(eddy_ws *ws, int status, void *ud) {
+    struct client *c = ud;
+    if (status != 0) {
+        printf("connect failed %s\n", eddy_strerror(status));
+        eddy_loop_stop(c->loop);
+        return;
+    }
+    printf("connected deflate=%d\n", eddy_ws_compressed(ws));
+    for (int i = 0; i < c->count; i++) {
+        const char *m = c->messages[i];
+        if (strncmp(m, "b:", 2) == 0) {
+            eddy_ws_write_message(ws, m + 2, strlen(m + 2), 1, NULL);
+        } else {
+            eddy_ws_write_message(ws, m, strlen(m), 0, NULL);
+        }
+    }
+}
+
+static int run_client(const char *url, int deflate, char **messages, int count) {
+    eddy_loop *loop = eddy_loop_new();
+    struct client c = {loop, count, 0, messages, count};
+    eddy_ws_options *o = eddy_ws_options_new();
+    if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
+    eddy_ws_options_set_connect_timeout(o, 10);
+    int rc = eddy_websocket_connect(loop, url, EDDY_NTS, o, client_connected, client_message,
+                                    client_close, &c, NULL);
+    eddy_ws_options_free(o);
+    if (rc != 0) {
+        printf("connect error %s\n", eddy_strerror(rc));
+        eddy_loop_free(loop);
+        return 1;
+    }
+    eddy_loop_run(loop);
+    eddy_loop_free(loop);
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int port = 0;
+    if (argc >= 3 && strcmp(argv[1], "--connect") == 0) {
+        int deflate = argc >= 4 && strcmp(argv[3], "--deflate") == 0;
+        int first = deflate ? 4 : 3;
+        return run_client(argv[2], deflate, argv + first, argc - first);
+    }
+    for (int i = 1; i + 1 < argc; i += 2)
+        if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
+    eddy_loop *loop = eddy_loop_new();
+    eddy_app *app = eddy_app_new(loop);
+
+    eddy_ws_options *o = eddy_ws_options_new();
+    eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
+    eddy_ws_options_set_max_message_size(o, 32u * 1024u * 1024u);
+    eddy_route *r = eddy_app_add_route(app, "/ws", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_max_message_size(o, 1000);
+    eddy_ws_options_set_close_timeout(o, 1);
+    r = eddy_app_add_route(app, "/small", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE | EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER, 0);
+    r = eddy_app_add_route(app, "/proto", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, proto_open, echo_message, NULL, o);
+    eddy_route_set_ws_select_subprotocol(r, pick_chat);
+    eddy_route_set_prepare(r, proto_prepare);
+    eddy_ws_options_free(o);
+
+    r = eddy_app_add_route(app, "/closer", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, closer_message, NULL, NULL);
+
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_ping(o, 0.2, 1);
+    eddy_ws_options_set_on_pong(o, on_pong);
+    r = eddy_app_add_route(app, "/ping", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    if (eddy_app_listen(app, "127.0.0.1", port) != 0) return 1;
+    eddy_signal *sigint = eddy_signal_new(loop, SIGINT, on_signal, loop, NULL);
+    eddy_signal *sigterm = eddy_signal_new(loop, SIGTERM, on_signal, loop, NULL);
+    printf("listening on %d\n", eddy_server_port(eddy_app_server(app)));
+    fflush(stdout);
+    eddy_loop_run(loop);
+    eddy_signal_free(sigint);
+    eddy_signal_free(sigterm);
+    eddy_app_free(app);
+    eddy_loop_free(loop);
+    return 0;
+}
