@@ -1,5 +1,5 @@
 //! Raw declarations of eddy's C API, written by hand from `include/eddy/*.h` (common, loop,
-//! http, web). Every item keeps its C name; the rules (ownership, thread, errors) are the ones
+//! http, web, websocket). Every item keeps its C name; the rules (ownership, thread, errors) are the ones
 //! documented in the headers. Use the `eddy` crate for a safe API.
 //!
 //! Not declared here (yet): eddy/stream.h and eddy/net.h (raw streams and TCP listeners),
@@ -489,4 +489,103 @@ extern "C" {
         value_len: usize,
         expires_days: c_double,
     ) -> c_int;
+}
+
+// ---- websocket.h ---------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct eddy_ws {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+pub struct eddy_ws_options {
+    _opaque: [u8; 0],
+}
+
+pub const EDDY_WS_CLOSE_NORMAL: c_int = 1000;
+pub const EDDY_WS_CLOSE_GOING_AWAY: c_int = 1001;
+pub const EDDY_WS_CLOSE_PROTOCOL_ERROR: c_int = 1002;
+pub const EDDY_WS_CLOSE_NO_STATUS: c_int = 1005;
+pub const EDDY_WS_CLOSE_ABNORMAL: c_int = 1006;
+pub const EDDY_WS_CLOSE_INVALID_DATA: c_int = 1007;
+pub const EDDY_WS_CLOSE_TOO_BIG: c_int = 1009;
+pub const EDDY_WS_DEFLATE: c_int = 0x1;
+pub const EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER: c_int = 0x2;
+pub const EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER: c_int = 0x4;
+
+pub type eddy_ws_open_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, userdata: *mut c_void)>;
+pub type eddy_ws_message_fn = Option<
+    unsafe extern "C" fn(ws: *mut eddy_ws, data: *const c_char, len: usize, binary: c_int, userdata: *mut c_void),
+>;
+pub type eddy_ws_close_fn = Option<
+    unsafe extern "C" fn(ws: *mut eddy_ws, code: c_int, reason: *const c_char, reason_len: usize, userdata: *mut c_void),
+>;
+pub type eddy_ws_pong_fn =
+    Option<unsafe extern "C" fn(ws: *mut eddy_ws, data: *const c_char, len: usize, userdata: *mut c_void)>;
+pub type eddy_ws_write_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, status: c_int, userdata: *mut c_void)>;
+pub type eddy_ws_drain_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, userdata: *mut c_void)>;
+pub type eddy_ws_check_origin_fn = Option<
+    unsafe extern "C" fn(handler: *mut eddy_handler, origin: *const c_char, origin_len: usize, userdata: *mut c_void) -> c_int,
+>;
+pub type eddy_ws_select_subprotocol_fn = Option<
+    unsafe extern "C" fn(
+        handler: *mut eddy_handler,
+        protocols: *const *const c_char,
+        lens: *const usize,
+        count: usize,
+        userdata: *mut c_void,
+    ) -> c_int,
+>;
+pub type eddy_ws_connect_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, status: c_int, userdata: *mut c_void)>;
+
+extern "C" {
+    pub fn eddy_ws_options_new() -> *mut eddy_ws_options;
+    pub fn eddy_ws_options_free(options: *mut eddy_ws_options);
+    pub fn eddy_ws_options_set_max_message_size(options: *mut eddy_ws_options, bytes: usize) -> c_int;
+    pub fn eddy_ws_options_set_compression(options: *mut eddy_ws_options, flags: c_int, max_window_bits: c_int) -> c_int;
+    pub fn eddy_ws_options_set_ping(options: *mut eddy_ws_options, interval: c_double, timeout: c_double) -> c_int;
+    pub fn eddy_ws_options_set_close_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
+    pub fn eddy_ws_options_set_connect_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
+    pub fn eddy_ws_options_set_on_pong(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn) -> c_int;
+    pub fn eddy_ws_options_add_subprotocol(options: *mut eddy_ws_options, name: *const c_char, len: usize) -> c_int;
+    pub fn eddy_ws_options_add_header(
+        options: *mut eddy_ws_options,
+        name: *const c_char,
+        name_len: usize,
+        value: *const c_char,
+        value_len: usize,
+    ) -> c_int;
+    pub fn eddy_route_set_websocket(
+        route: *mut eddy_route,
+        open: eddy_ws_open_fn,
+        on_message: eddy_ws_message_fn,
+        on_close: eddy_ws_close_fn,
+        options: *const eddy_ws_options,
+    ) -> c_int;
+    pub fn eddy_route_set_ws_check_origin(route: *mut eddy_route, cb: eddy_ws_check_origin_fn) -> c_int;
+    pub fn eddy_route_set_ws_select_subprotocol(route: *mut eddy_route, cb: eddy_ws_select_subprotocol_fn) -> c_int;
+    pub fn eddy_websocket_connect(
+        lp: *mut eddy_loop,
+        url: *const c_char,
+        url_len: usize,
+        options: *const eddy_ws_options,
+        on_connect: eddy_ws_connect_fn,
+        on_message: eddy_ws_message_fn,
+        on_close: eddy_ws_close_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+    pub fn eddy_ws_write_message(ws: *mut eddy_ws, data: *const c_void, len: usize, binary: c_int, cb: eddy_ws_write_fn)
+        -> c_int;
+    pub fn eddy_ws_ping(ws: *mut eddy_ws, data: *const c_void, len: usize) -> c_int;
+    pub fn eddy_ws_close(ws: *mut eddy_ws, code: c_int, reason: *const c_char, reason_len: usize) -> c_int;
+    pub fn eddy_ws_write_buffer_size(ws: *const eddy_ws) -> usize;
+    pub fn eddy_ws_set_write_mark(ws: *mut eddy_ws, mark: usize, cb: eddy_ws_drain_fn) -> c_int;
+    pub fn eddy_ws_set_userdata(ws: *mut eddy_ws, userdata: *mut c_void, free_userdata: eddy_free_fn);
+    pub fn eddy_ws_get_userdata(ws: *const eddy_ws) -> *mut c_void;
+    pub fn eddy_ws_handler(ws: *mut eddy_ws) -> *mut eddy_handler;
+    pub fn eddy_ws_subprotocol(ws: *const eddy_ws, len: *mut usize) -> *const c_char;
+    pub fn eddy_ws_compressed(ws: *const eddy_ws) -> c_int;
+    pub fn eddy_ws_is_client(ws: *const eddy_ws) -> c_int;
+    pub fn eddy_ws_closing(ws: *const eddy_ws) -> c_int;
 }

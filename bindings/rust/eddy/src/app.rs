@@ -30,8 +30,9 @@ const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OP
 /// A route's closures: the route userdata, released by eddy when the app is freed. RefCells
 /// because routes can gain closures after registration; each call clones the Rc out first, so
 /// a closure may even register routes while it runs.
-struct RouteCallbacks {
-    remote: Remote,
+pub(crate) struct RouteCallbacks {
+    pub(crate) remote: Remote,
+    pub(crate) ws: RefCell<Option<Rc<crate::websocket::WebSocketHandler>>>,
     slots: RefCell<[Option<Rc<HandlerFn>>; 7]>,
     custom: RefCell<Vec<(String, Rc<HandlerFn>)>>,
     prepare: RefCell<Option<Rc<HandlerFn>>>,
@@ -48,6 +49,10 @@ unsafe extern "C" fn free_route(ud: *mut c_void) {
     if crate::boundary::guard(move || drop(cbs)).is_err() {
         log_error("dropping a route's closures panicked");
     }
+}
+
+pub(crate) unsafe fn route_callbacks<'x>(ud: *mut c_void) -> &'x RouteCallbacks {
+    cbs(ud)
 }
 
 unsafe fn cbs<'x>(ud: *mut c_void) -> &'x RouteCallbacks {
@@ -132,6 +137,7 @@ impl App {
     pub fn route(&mut self, pattern: &str) -> Result<Route<'_>> {
         let cbs = Box::new(RouteCallbacks {
             remote: self.lp.remote(),
+            ws: RefCell::new(None),
             slots: RefCell::new(Default::default()),
             custom: RefCell::new(Vec::new()),
             prepare: RefCell::new(None),
@@ -339,6 +345,14 @@ impl<'a> Route<'a> {
         unsafe { sys::eddy_route_set_data_received(self.ptr, Some(on_data)) };
         self
     }
+    /// Makes the route a WebSocket endpoint (GET requests are upgraded; prepare and
+    /// default_headers still run first).
+    pub fn websocket(self, handler: crate::websocket::WebSocketHandler) -> Result<Self> {
+        handler.install(self.ptr)?;
+        *self.cbs.ws.borrow_mut() = Some(Rc::new(handler));
+        Ok(self)
+    }
+
     /// Names the route (for eddy's reverse_url).
     pub fn name(self, name: &str) -> Result<Self> {
         // SAFETY: live route.

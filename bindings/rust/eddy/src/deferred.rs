@@ -18,7 +18,17 @@ pub(crate) struct Life {
     released: AtomicBool,
 }
 
-unsafe extern "C" fn release_life(ud: *mut c_void) {
+impl Life {
+    pub(crate) fn new() -> Arc<Life> {
+        Arc::new(Life { released: AtomicBool::new(false) })
+    }
+    pub(crate) fn released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+}
+
+/// The free function of a `Box<Arc<Life>>` userdata: marks the object released.
+pub(crate) unsafe extern "C" fn release_life(ud: *mut c_void) {
     // SAFETY: ud is the Box<Arc<Life>> set in Deferred::new; eddy frees it exactly once.
     let life = Box::from_raw(ud as *mut Arc<Life>);
     life.released.store(true, Ordering::Release);

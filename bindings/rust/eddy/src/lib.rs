@@ -54,6 +54,7 @@ mod error;
 mod event_loop;
 mod request;
 mod response;
+mod websocket;
 
 pub use app::{App, Route};
 pub use deferred::Deferred;
@@ -61,6 +62,7 @@ pub use error::{Error, Result};
 pub use event_loop::{CallId, Loop, Remote, SIGINT, SIGTERM};
 pub use request::Request;
 pub use response::{CookieOptions, Response};
+pub use websocket::{Message, WebSocket, WebSocketHandler, WsSender};
 
 /// The version of the libeddy that is running, e.g. "0.1.0".
 pub fn version() -> &'static str {
