@@ -64,7 +64,7 @@ unsafe extern "C" fn on_method<const M: usize>(h: *mut sys::eddy_handler, ud: *m
     let cbs = cbs(ud);
     let f = cbs.slots.borrow()[M].clone();
     if let Some(f) = f {
-        dispatch(h, &cbs.remote, METHODS[M], true, false, |rq, rs| f(rq, rs));
+        dispatch(h, &cbs.remote, "handler", true, false, |rq, rs| f(rq, rs));
     }
 }
 
