@@ -4,7 +4,12 @@
  *
  * GET|HEAD /fixed answers "hello world\n" (text/plain). Every other request is echoed back as
  * JSON: method, uri, path, version, host, the header fields in arrival order, and the body
- * (its bytes as Latin-1 code points). /ws is reserved for the WebSocket echo.
+ * (its bytes as Latin-1 code points). /ws is the WebSocket echo: every message comes back with
+ * the same type; permessage-deflate is accepted when the client offers it; messages up to
+ * 32 MiB.
+ *
+ * The HTTP echo is the application's default route (a handler per method), so that /ws can be
+ * a WebSocket route of the same application on the same port.
  */
 #include <eddy/eddy.h>
 #include <signal.h>
@@ -57,16 +62,21 @@ static void buf_add_json(buf_t *b, const char *s, size_t n) {
     buf_add(b, "\"", 1);
 }
 
-static void on_request(eddy_request *req, void *userdata) {
+/* Response calls go through the handler (the web layer), request getters through its request. */
+static void respond(eddy_handler *h, const char *type, const char *body, size_t len) {
+    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, type, EDDY_NTS);
+    eddy_handler_write(h, body, len);
+}
+
+static void on_request(eddy_handler *h, void *userdata) {
     (void)userdata;
+    eddy_request *req = eddy_handler_request(h);
     size_t method_len, path_len;
     const char *method = eddy_request_method(req, &method_len);
     const char *path = eddy_request_path(req, &path_len);
     int is_get_or_head = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (is_get_or_head && strcmp(path, "/fixed") == 0) {
-        eddy_request_set_header(req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
-        eddy_request_write(req, "hello world\n", 12);
-        eddy_request_finish(req);
+        respond(h, "text/plain", "hello world\n", 12);
         return;
     }
     buf_t b = {0};
@@ -100,10 +110,13 @@ static void on_request(eddy_request *req, void *userdata) {
     s = eddy_request_body(req, &len);
     buf_add_json(&b, s, len);
     buf_adds(&b, "}");
-    eddy_request_set_header(req, "Content-Type", EDDY_NTS, "application/json", EDDY_NTS);
-    eddy_request_write(req, b.data, b.len);
-    eddy_request_finish(req);
+    respond(h, "application/json", b.data, b.len);
     free(b.data);
+}
+
+static void ws_echo(eddy_ws *ws, const char *data, size_t len, int binary, void *userdata) {
+    (void)userdata;
+    eddy_ws_write_message(ws, data, len, binary, NULL);
 }
 
 static void on_signal(eddy_signal *sig, int signum, void *userdata) {
@@ -120,7 +133,20 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--address") == 0) address = argv[i + 1];
     }
     eddy_loop *loop = eddy_loop_new();
-    eddy_server *server = eddy_server_new(loop, on_request, NULL, NULL);
+    eddy_app *app = eddy_app_new(loop);
+    eddy_server *server = eddy_app_server(app);
+    eddy_ws_options *wo = eddy_ws_options_new();
+    eddy_ws_options_set_compression(wo, EDDY_WS_DEFLATE, 0);
+    eddy_ws_options_set_max_message_size(wo, 32u * 1024u * 1024u);
+    eddy_route *ws = eddy_app_add_route(app, "/ws", EDDY_NTS, NULL, NULL);
+    /* Added first: routes are tried in order and the echo route matches /ws too. */
+    eddy_route_set_websocket(ws, NULL, ws_echo, NULL, wo);
+    eddy_ws_options_free(wo);
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    eddy_route *echo = eddy_app_add_route(app, "/.*", EDDY_NTS, NULL, NULL);
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        eddy_route_on(echo, methods[i], EDDY_NTS, on_request);
+    eddy_app_set_default_route(app, echo);
     int rc = eddy_server_listen(server, address, port, 0);
     if (rc != 0) {
         fprintf(stderr, "echo_server: cannot listen on %s:%d: %s\n", address, port, eddy_strerror(rc));
@@ -133,7 +159,7 @@ int main(int argc, char **argv) {
     eddy_loop_run(loop);
     eddy_signal_free(sigint);
     eddy_signal_free(sigterm);
-    eddy_server_free(server);
+    eddy_app_free(app);
     eddy_loop_free(loop);
     return 0;
 }

@@ -8,6 +8,8 @@
  *   GET  /                      the chat page (static/index.html; sets the _xsrf cookie)
  *   POST /a/message/new         body=...: adds a message, wakes every waiting poll
  *   POST /a/message/updates     cursor=N: messages after N as JSON, now or when one arrives
+ *   GET  /?mode=ws              the chat over a WebSocket (/chatsocket) instead of polls
+ *   GET  /chatsocket            WebSocket: the history, then every new message; send bodies
  *   GET  /static/...            the page's CSS and JS (eddy_app_add_static)
  *   GET  /plaintext             Hello, World! (text/plain)
  *   GET  /json                  {"message":"Hello, World!"}
@@ -72,6 +74,8 @@ typedef struct demo {
     message history[HISTORY_SIZE]; /* a ring: the newest message is history[(next_id-1) % N] */
     long next_id;
     waiter *waiters;
+    eddy_ws **sockets; /* the chat's WebSocket clients (?mode=ws) */
+    size_t socket_count, socket_cap;
 } demo;
 
 /* ---- small helpers ----------------------------------------------------------------------- */
@@ -271,6 +275,8 @@ static void updates_post(eddy_handler *h, void *route_userdata) {
     eddy_handler_detach(h); /* keep the response open after we return */
 }
 
+static void chat_publish(demo *d, const message *m);
+
 /* POST /a/message/new, body=...: Tornado's MessageNewHandler. Answers with the new message. */
 static void message_new_post(eddy_handler *h, void *route_userdata) {
     demo *d = route_userdata;
@@ -282,20 +288,75 @@ static void message_new_post(eddy_handler *h, void *route_userdata) {
         return;
     }
     const message *m = history_add(d, body, len);
-
-    /* Wake every waiting poll. Answering unlinks it, so take the list first. */
-    waiter *list = d->waiters;
-    while (list) {
-        waiter *next = list->next;
-        waiter_answer(list);
-        list = next;
-    }
+    chat_publish(d, m); /* wakes the polls and tells the WebSocket clients */
 
     strbuf json = {0};
     sb_printf(&json, "{\"id\":%ld,\"body\":", m->id);
     sb_json(&json, m->body, strlen(m->body));
     sb_puts(&json, "}");
     reply_sb(h, "application/json", &json);
+}
+
+/* ---- chat: WebSocket mode (/?mode=ws) ---------------------------------------------------- */
+
+/* Sends {"messages":[...]} with the messages after `cursor` to one socket. */
+static void socket_send_since(demo *d, eddy_ws *ws, long cursor) {
+    strbuf json = {0};
+    messages_json(d, cursor, &json);
+    eddy_ws_write_message(ws, json.data, json.len, 0, NULL);
+    free(json.data);
+}
+
+/* A new message: every WebSocket client gets it at once, and every waiting poll is answered. */
+static void chat_publish(demo *d, const message *m) {
+    for (size_t i = 0; i < d->socket_count; i++) socket_send_since(d, d->sockets[i], m->id - 1);
+    waiter *list = d->waiters; /* answering unlinks it, so take the list first */
+    while (list) {
+        waiter *next = list->next;
+        waiter_answer(list);
+        list = next;
+    }
+}
+
+/* open: remember the socket and send the history. The handshake's origin check (same origin
+ * as Host, the default) stands in for the XSRF token a POST would need. */
+static void socket_open(eddy_ws *ws, void *route_userdata) {
+    demo *d = route_userdata;
+    if (d->socket_count == d->socket_cap) {
+        size_t cap = d->socket_cap ? d->socket_cap * 2 : 16;
+        eddy_ws **grown = realloc(d->sockets, cap * sizeof *grown);
+        if (!grown) {
+            eddy_ws_close(ws, 1011, "out of memory", EDDY_NTS);
+            return;
+        }
+        d->sockets = grown;
+        d->socket_cap = cap;
+    }
+    d->sockets[d->socket_count++] = ws;
+    socket_send_since(d, ws, 0);
+}
+
+/* A chat message from a socket: a text frame with the body (same rules as a POST). */
+static void socket_message(eddy_ws *ws, const char *data, size_t len, int binary,
+                           void *route_userdata) {
+    demo *d = route_userdata;
+    if (binary || len == 0 || len > MAX_MESSAGE || memchr(data, '\0', len)) {
+        eddy_ws_close(ws, 1003, "chat messages are 1..1000 bytes of text", EDDY_NTS);
+        return;
+    }
+    chat_publish(d, history_add(d, data, len));
+}
+
+static void socket_close(eddy_ws *ws, int code, const char *reason, size_t len,
+                         void *route_userdata) {
+    (void)code, (void)reason, (void)len;
+    demo *d = route_userdata;
+    for (size_t i = 0; i < d->socket_count; i++) {
+        if (d->sockets[i] == ws) {
+            d->sockets[i] = d->sockets[--d->socket_count];
+            break;
+        }
+    }
 }
 
 /* GET /: the chat page. Asking for the XSRF token sets the _xsrf cookie the script sends back. */
@@ -555,6 +616,16 @@ static int add_routes(demo *d, const char *static_dir) {
         if (routes[i].post) eddy_route_on(r, "POST", EDDY_NTS, routes[i].post);
         if (routes[i].on_close) eddy_route_set_on_connection_close(r, routes[i].on_close);
     }
+    eddy_route *chat_socket = eddy_app_add_route(d->app, "/chatsocket", EDDY_NTS, d, NULL);
+    if (!chat_socket) return -1;
+    eddy_ws_options *wo = eddy_ws_options_new();
+    if (!wo) return -1;
+    eddy_ws_options_set_max_message_size(wo, MAX_MESSAGE);
+    eddy_ws_options_set_compression(wo, EDDY_WS_DEFLATE, 0);
+    eddy_ws_options_set_ping(wo, 20, 20); /* notice vanished browsers */
+    int rc = eddy_route_set_websocket(chat_socket, socket_open, socket_message, socket_close, wo);
+    eddy_ws_options_free(wo);
+    if (rc != 0) return -1;
     return eddy_app_add_static(d->app, "/static/", EDDY_NTS, static_dir, EDDY_NTS);
 }
 
@@ -569,6 +640,7 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 static void demo_free(demo *d) {
     eddy_app_free(d->app);
     eddy_loop_free(d->loop);
+    free(d->sockets);
     for (size_t i = 0; i < HISTORY_SIZE; i++) free(d->history[i].body);
     free(d->page);
 }

@@ -67,10 +67,15 @@ function stopDemo(proc) {
   });
 }
 
-async function openChat(context, base, errors, name) {
+async function context_page(context, errors, name) {
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   page.on("pageerror", (err) => errors.push(name + ": " + err.message));
+  return page;
+}
+
+async function openChat(context, base, errors, name) {
+  const page = await context_page(context, errors, name);
   await page.goto(base + "/");
   await page.locator("#message-form").waitFor();
   return page;
@@ -137,6 +142,18 @@ async function run(args, state) {
   await pageC.locator("#inbox .message", { hasText: markup }).waitFor();
   check((await pageC.locator("#inbox .message").count()) === 3, "a new page shows the history");
   await pageC.close();
+
+  // WebSocket mode: the history arrives over the socket, and messages cross between a socket
+  // page and a long-polling page in both directions.
+  const pageW = await context_page(contextA, errors, "W");
+  await pageW.goto(base + "/?mode=ws");
+  await pageW.locator("#inbox .message", { hasText: markup }).waitFor();
+  check((await pageW.locator("#inbox .message").count()) === 3, "WebSocket page gets the history");
+  await say(pageW, [pageW, pageB], "over the socket " + stamp);
+  check(true, "a WebSocket message reached the long-polling page");
+  await say(pageB, [pageW], "back to the socket " + stamp);
+  check(true, "a long-poll post reached the WebSocket page");
+  await pageW.close();
 
   // The form: XSRF hidden field, signed cookie, 303 back to /form.
   await pageB.goto(base + "/form");

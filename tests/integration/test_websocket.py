@@ -270,6 +270,9 @@ async def client_tests(port):
 def run_client(server, url, *args):
     out = subprocess.run([server, "--connect", url, *args], capture_output=True, text=True,
                          timeout=30)
+    # the client exits normally (under ASan: with no leak or error report)
+    check(out.returncode == 0 and "Sanitizer" not in out.stderr,
+          f"client process exit {out.returncode} {out.stderr[-2000:]}")
     return out.stdout.splitlines()
 
 
@@ -310,7 +313,8 @@ def main():
         check(proc.poll() is None, "server still running")
     finally:
         proc.terminate()
-        proc.wait(10)
+        code = proc.wait(30)
+    check(code == 0, f"server exits cleanly on SIGTERM (exit {code}; ASan reports on stderr)")
     if FAILURES:
         print(f"{len(FAILURES)} failure(s)")
         sys.exit(1)

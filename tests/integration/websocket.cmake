@@ -6,3 +6,11 @@ add_test(NAME websocket
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_websocket.py
                  --server $<TARGET_FILE:ws_test_server>)
 set_tests_properties(websocket PROPERTIES TIMEOUT 120)
+
+# The conformance echo server's /ws.
+if(TARGET echo_server)
+  add_test(NAME websocket_echo_server
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_websocket_echo.py
+                   --server $<TARGET_FILE:echo_server>)
+  set_tests_properties(websocket_echo_server PROPERTIES TIMEOUT 60)
+endif()

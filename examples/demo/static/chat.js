@@ -57,6 +57,11 @@ form.addEventListener("submit", async (event) => {
   const body = input.value;
   if (!body.trim()) return;
   input.value = "";
+  if (socket) {
+    if (socket.readyState === WebSocket.OPEN) socket.send(body);
+    else statusLine.textContent = "Could not post (WebSocket not open)";
+    return;
+  }
   try {
     const response = await post("/a/message/new", { body });
     if (!response.ok) throw new Error("HTTP " + response.status);
@@ -65,4 +70,25 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-poll();
+// WebSocket mode (/?mode=ws): one socket to /chatsocket carries both directions; the server
+// sends {"messages":[...]} (the history on connect, then each new message) and we send bodies
+// as text frames.
+let socket = null;
+
+function connectSocket() {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chatsocket";
+  socket = new WebSocket(url);
+  socket.onopen = () => { statusLine.textContent = ""; };
+  socket.onmessage = (event) => JSON.parse(event.data).messages.forEach(show);
+  socket.onclose = () => {
+    statusLine.textContent = "Connection problem (WebSocket closed); retrying...";
+    setTimeout(connectSocket, 2000);
+  };
+}
+
+if (new URLSearchParams(location.search).get("mode") === "ws") {
+  document.body.classList.add("websocket-mode");
+  connectSocket();
+} else {
+  poll();
+}
