@@ -204,3 +204,54 @@ fn custom_methods_and_bad_patterns() {
     assert_eq!(c.response().text(), "deleted");
     assert_eq!(c.response().text(), "custom PURGE");
 }
+
+#[test]
+fn streamed_request_bodies_reach_data_received() {
+    let srv = Server::start(|_, app| {
+        let total = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let (t1, t2) = (total.clone(), total);
+        app.route("/upload")
+            .unwrap()
+            .data_received(move |_, _, chunk| {
+                t1.set(t1.get() + chunk.len());
+                Ok(())
+            })
+            .post(move |req, res| res.write(format!("streamed={} buffered={}", t2.replace(0), req.body().len())));
+    });
+    let mut c = srv.connect();
+    c.send("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    assert_eq!(c.response().text(), "streamed=11 buffered=0");
+}
+
+#[test]
+fn an_app_dropped_by_its_own_handler_is_freed_after_it() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let lp = eddy::Loop::new().unwrap();
+        let slot: Rc<RefCell<Option<eddy::App>>> = Rc::new(RefCell::new(None));
+        let mut app = eddy::App::new(&lp).unwrap();
+        let (s, stopper) = (slot.clone(), lp.clone());
+        app.route("/drop").unwrap().get(move |_, res| {
+            drop(s.borrow_mut().take()); // freed on the next iteration, not under this frame
+            stopper.call_later(0.05, {
+                let l = stopper.clone();
+                move || l.stop()
+            })?;
+            res.write("bye")
+        });
+        app.listen("127.0.0.1", 0).unwrap();
+        tx.send(app.port().unwrap()).unwrap();
+        *slot.borrow_mut() = Some(app);
+        lp.run().unwrap();
+        assert!(slot.borrow().is_none());
+    });
+    let port = rx.recv_timeout(common::IO_TIMEOUT).unwrap();
+    let mut c = common::Client::connect(port);
+    c.send("GET /drop HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().text(), "bye");
+    server.join().expect("server thread");
+    // The app (and its listening socket) is gone.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
