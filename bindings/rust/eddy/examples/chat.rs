@@ -8,18 +8,41 @@
 //!     GET  /poll?cursor=N           → the messages with id > N at once, or (none yet) a long
 //!                                     poll: parked until a message arrives or a loop timer
 //!                                     answers {"messages":[]} after the poll timeout.
+//!     GET  /socket                  → WebSocket: each text message sent is published like a
+//!                                     POST; every published message is pushed to every socket
+//!                                     as {"id":N,"text":...}.
 //!     {"messages":[{"id":1,"text":"hi"},...],"cursor":1}
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use eddy::{App, Deferred, Loop, Response, Result, SIGINT, SIGTERM};
+use eddy::{App, Deferred, Loop, Message, Response, Result, WebSocketHandler, WsSender, SIGINT, SIGTERM};
 
 #[derive(Default)]
 struct Chat {
     messages: Vec<String>,
     waiters: HashMap<u64, (usize, Deferred)>,
     next_waiter: u64,
+    sockets: Vec<WsSender>,
+}
+
+/// Stores a message and answers everyone waiting for it; callable from any thread.
+/// Returns the message's id.
+fn publish(chat: &Mutex<Chat>, text: String) -> usize {
+    let mut chat = chat.lock().unwrap_or_else(|e| e.into_inner());
+    let pushed = format!("{{\"id\":{},\"text\":{}}}", chat.messages.len() + 1, json_string(&text));
+    chat.messages.push(text);
+    let waiters: Vec<(usize, Deferred)> = chat.waiters.drain().map(|(_, w)| w).collect();
+    for (cursor, waiter) in waiters {
+        let body = messages_json(&chat.messages, cursor);
+        // Err only when the server is gone: nothing left to answer.
+        let _ = waiter.finish(move |_, res| send_json(res, &body));
+    }
+    chat.sockets.retain(|s| !s.is_gone());
+    for socket in &chat.sockets {
+        let _ = socket.send_text(pushed.clone());
+    }
+    chat.messages.len()
 }
 
 fn json_string(s: &str) -> String {
@@ -81,20 +104,26 @@ fn main() {
         let chat = c.clone();
         // The work (here: storing and fanning out) happens off the loop thread.
         thread::spawn(move || {
-            let mut chat = chat.lock().unwrap_or_else(|e| e.into_inner());
-            chat.messages.push(text);
-            let id = chat.messages.len();
-            let waiters: Vec<(usize, Deferred)> = chat.waiters.drain().map(|(_, w)| w).collect();
-            for (cursor, waiter) in waiters {
-                let body = messages_json(&chat.messages, cursor);
-                // Err only when the server is gone: nothing left to answer.
-                let _ = waiter.finish(move |_, res| send_json(res, &body));
-            }
-            drop(chat);
+            let id = publish(&chat, text);
             let _ = reply.finish(move |_, res| send_json(res, &format!("{{\"id\":{}}}", id)));
         });
         Ok(())
     });
+
+    let (c1, c2) = (chat.clone(), chat.clone());
+    let sockets = WebSocketHandler::new()
+        .on_open(move |ws| {
+            let sender = ws.sender();
+            c1.lock().unwrap_or_else(|e| e.into_inner()).sockets.push(sender);
+            Ok(())
+        })
+        .on_message(move |_, msg| {
+            if let Message::Text(text) = msg {
+                publish(&c2, text.to_owned());
+            }
+            Ok(())
+        });
+    app.route("/socket").expect("route").websocket(sockets).expect("websocket");
 
     let (c, timers) = (chat, lp.clone());
     app.route("/poll").expect("route").get(move |req, res| {

@@ -191,6 +191,10 @@ impl WsSender {
             unsafe { ws_dispatch(ws, &remote, "websocket sender", true, f) }
         })
     }
+    /// True once eddy released the connection (after its close callback): posts are dropped.
+    pub fn is_gone(&self) -> bool {
+        self.life.released()
+    }
     /// Sends a text message from any thread.
     pub fn send_text(&self, text: impl Into<String>) -> Result<()> {
         let text = text.into();

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use common::{Client, Response};
+use common::{Client, Response, WsClient};
 
 struct Example {
     child: Child,
@@ -112,4 +112,20 @@ fn chat_example_long_polls() {
     let r = ex.request("GET", "/poll?cursor=0", None);
     assert_eq!(r.text(), r#"{"messages":[{"id":1,"text":"hello \"world\""}],"cursor":1}"#);
     assert_eq!(ex.request("POST", "/message", Some("text=")).status, 400);
+}
+
+#[test]
+fn chat_example_websocket_mode() {
+    let ex = Example::start("chat", &["--poll-timeout", "60"]);
+    let mut a = WsClient::connect(ex.port, "/socket");
+    let mut b = WsClient::connect(ex.port, "/socket");
+    a.text("from a socket");
+    // Both sockets get it (pushed from the loop thread)...
+    assert_eq!(a.recv_text(), r#"{"id":1,"text":"from a socket"}"#);
+    assert_eq!(b.recv_text(), r#"{"id":1,"text":"from a socket"}"#);
+    // ...and so does a long poll; a POST (published from a worker thread) reaches the sockets.
+    assert_eq!(ex.request("GET", "/poll?cursor=0", None).text(), r#"{"messages":[{"id":1,"text":"from a socket"}],"cursor":1}"#);
+    assert_eq!(ex.request("POST", "/message", Some("text=posted")).text(), r#"{"id":2}"#);
+    assert_eq!(b.recv_text(), r#"{"id":2,"text":"posted"}"#);
+    assert_eq!(a.recv_text(), r#"{"id":2,"text":"posted"}"#);
 }

@@ -1,94 +1,11 @@
-//! WebSocket routes over real sockets, with a minimal RFC 6455 client written here (masked
-//! frames; the handshake checked against the RFC's own key/accept example).
+//! WebSocket routes over real sockets, with the minimal RFC 6455 client of tests/common.
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use common::{Server, IO_TIMEOUT};
+use common::{Server, WsClient};
 use eddy::{Message, WebSocketHandler};
-
-struct WsClient {
-    reader: BufReader<TcpStream>,
-}
-
-impl WsClient {
-    fn connect(port: u16, path: &str) -> WsClient {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        let mut reader = BufReader::new(s);
-        reader
-            .get_mut()
-            .write_all(
-                format!(
-                    "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                    path, port
-                )
-                .as_bytes(),
-            )
-            .unwrap();
-        let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
-        assert!(status.starts_with("HTTP/1.1 101"), "{}", status);
-        let mut accept = None;
-        loop {
-            let mut l = String::new();
-            reader.read_line(&mut l).unwrap();
-            if l.trim().is_empty() {
-                break;
-            }
-            if let Some((n, v)) = l.split_once(':') {
-                if n.eq_ignore_ascii_case("sec-websocket-accept") {
-                    accept = Some(v.trim().to_owned());
-                }
-            }
-        }
-        // RFC 6455 §1.3: this key's accept value.
-        assert_eq!(accept.as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
-        WsClient { reader }
-    }
-
-    fn send(&mut self, opcode: u8, payload: &[u8]) {
-        assert!(payload.len() < 126);
-        let mask = [0x12u8, 0x34, 0x56, 0x78];
-        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.reader.get_mut().write_all(&frame).unwrap();
-    }
-
-    fn text(&mut self, s: &str) {
-        self.send(1, s.as_bytes());
-    }
-
-    /// (opcode, payload) of the next frame.
-    fn recv(&mut self) -> (u8, Vec<u8>) {
-        let mut head = [0u8; 2];
-        self.reader.read_exact(&mut head).unwrap();
-        let mut len = u64::from(head[1] & 0x7f);
-        if len == 126 {
-            let mut ext = [0u8; 2];
-            self.reader.read_exact(&mut ext).unwrap();
-            len = u64::from(u16::from_be_bytes(ext));
-        } else if len == 127 {
-            let mut ext = [0u8; 8];
-            self.reader.read_exact(&mut ext).unwrap();
-            len = u64::from_be_bytes(ext);
-        }
-        let mut payload = vec![0; len as usize];
-        self.reader.read_exact(&mut payload).unwrap();
-        (head[0] & 0x0f, payload)
-    }
-
-    fn recv_text(&mut self) -> String {
-        let (op, p) = self.recv();
-        assert_eq!(op, 1, "expected a text frame, got opcode {} {:?}", op, p);
-        String::from_utf8(p).unwrap()
-    }
-}
 
 #[test]
 fn echo_threads_panics_and_close_codes() {
