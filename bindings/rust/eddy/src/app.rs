@@ -1,0 +1,362 @@
+//! App (Tornado's Application) and Route (a pattern with its per-method closures).
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::os::raw::{c_char, c_int, c_void};
+use std::rc::Rc;
+
+use eddy_sys as sys;
+
+use crate::boundary::{in_callback, log_error};
+use crate::dispatch::dispatch;
+use crate::error::{check, Error, Result};
+use crate::event_loop::{Loop, Remote};
+use crate::request::Request;
+use crate::response::Response;
+
+type HandlerFn = dyn Fn(&Request<'_>, &mut Response<'_>) -> Result<()>;
+type ErrorFn = dyn Fn(&Request<'_>, &mut Response<'_>, u16) -> Result<()>;
+type DataFn = dyn Fn(&Request<'_>, &mut Response<'_>, &[u8]) -> Result<()>;
+
+// Slots of the standard methods: each has its own trampoline, so dispatch costs no lookup.
+const GET: usize = 0;
+const POST: usize = 1;
+const PUT: usize = 2;
+const DELETE: usize = 3;
+const PATCH: usize = 4;
+const HEAD: usize = 5;
+const OPTIONS: usize = 6;
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+
+/// A route's closures: the route userdata, released by eddy when the app is freed. RefCells
+/// because routes can gain closures after registration; each call clones the Rc out first, so
+/// a closure may even register routes while it runs.
+pub(crate) struct RouteCallbacks {
+    pub(crate) remote: Remote,
+    pub(crate) ws: RefCell<Option<Rc<crate::websocket::WebSocketHandler>>>,
+    slots: RefCell<[Option<Rc<HandlerFn>>; 7]>,
+    custom: RefCell<Vec<(String, Rc<HandlerFn>)>>,
+    prepare: RefCell<Option<Rc<HandlerFn>>>,
+    on_finish: RefCell<Option<Rc<HandlerFn>>>,
+    on_connection_close: RefCell<Option<Rc<HandlerFn>>>,
+    default_headers: RefCell<Option<Rc<HandlerFn>>>,
+    write_error: RefCell<Option<Rc<ErrorFn>>>,
+    data_received: RefCell<Option<Rc<DataFn>>>,
+}
+
+unsafe extern "C" fn free_route(ud: *mut c_void) {
+    // SAFETY: the Box made in App::route; eddy frees it once. A panicking Drop is stopped here.
+    let cbs = Box::from_raw(ud as *mut RouteCallbacks);
+    if crate::boundary::guard(move || drop(cbs)).is_err() {
+        log_error("dropping a route's closures panicked");
+    }
+}
+
+pub(crate) unsafe fn route_callbacks<'x>(ud: *mut c_void) -> &'x RouteCallbacks {
+    cbs(ud)
+}
+
+unsafe fn cbs<'x>(ud: *mut c_void) -> &'x RouteCallbacks {
+    // SAFETY (callers): ud is a route's RouteCallbacks, alive while its app is.
+    &*(ud as *const RouteCallbacks)
+}
+
+unsafe extern "C" fn on_method<const M: usize>(h: *mut sys::eddy_handler, ud: *mut c_void) {
+    let cbs = cbs(ud);
+    let f = cbs.slots.borrow()[M].clone();
+    if let Some(f) = f {
+        dispatch(h, &cbs.remote, "handler", true, false, |rq, rs| f(rq, rs));
+    }
+}
+
+unsafe extern "C" fn on_custom(h: *mut sys::eddy_handler, ud: *mut c_void) {
+    let cbs = cbs(ud);
+    let mut len = 0;
+    let m = sys::eddy_request_method(sys::eddy_handler_request(h), &mut len);
+    let method = std::slice::from_raw_parts(m as *const u8, len);
+    let f = cbs.custom.borrow().iter().find(|(name, _)| name.as_bytes() == method).map(|(_, f)| f.clone());
+    if let Some(f) = f {
+        dispatch(h, &cbs.remote, "handler", true, false, |rq, rs| f(rq, rs));
+    }
+}
+
+macro_rules! hook_trampoline {
+    ($name:ident, $field:ident, $kind:expr) => {
+        unsafe extern "C" fn $name(h: *mut sys::eddy_handler, ud: *mut c_void) {
+            let cbs = cbs(ud);
+            let f = cbs.$field.borrow().clone();
+            if let Some(f) = f {
+                dispatch(h, &cbs.remote, $kind, true, false, |rq, rs| f(rq, rs));
+            }
+        }
+    };
+}
+hook_trampoline!(on_prepare, prepare, "prepare");
+hook_trampoline!(on_finish_cb, on_finish, "on_finish");
+hook_trampoline!(on_close_cb, on_connection_close, "on_connection_close");
+hook_trampoline!(on_default_headers, default_headers, "default_headers");
+
+unsafe extern "C" fn on_write_error(h: *mut sys::eddy_handler, status: c_int, ud: *mut c_void) {
+    let cbs = cbs(ud);
+    let f = cbs.write_error.borrow().clone();
+    if let Some(f) = f {
+        // Runs inside eddy's send_error, which finishes afterwards: no end is applied here.
+        let status = u16::try_from(status).unwrap_or(500);
+        dispatch(h, &cbs.remote, "write_error", false, false, |rq, rs| f(rq, rs, status));
+    }
+}
+
+unsafe extern "C" fn on_data(h: *mut sys::eddy_handler, data: *const c_char, len: usize, ud: *mut c_void) {
+    let cbs = cbs(ud);
+    let f = cbs.data_received.borrow().clone();
+    if let Some(f) = f {
+        let chunk: &[u8] = if len == 0 { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
+        dispatch(h, &cbs.remote, "data_received", true, false, |rq, rs| f(rq, rs, chunk));
+    }
+}
+
+/// An application: routes and the HTTP server that feeds them, on one [`Loop`]. Not `Send`.
+pub struct App {
+    ptr: *mut sys::eddy_app,
+    lp: Loop,
+}
+
+impl App {
+    /// Creates an application on `lp` (it keeps a handle to the loop).
+    pub fn new(lp: &Loop) -> Result<App> {
+        // SAFETY: a live loop on its thread.
+        let ptr = unsafe { sys::eddy_app_new(lp.as_ptr()) };
+        if ptr.is_null() {
+            return Err(Error::NO_MEMORY);
+        }
+        Ok(App { ptr, lp: lp.clone() })
+    }
+
+    /// Adds a route: `pattern` is a PCRE2 expression matched against the whole path; its groups
+    /// become [`Request::path_arg`] / [`Request::path_kwarg`]. Routes are tried in order.
+    /// Err(INVALID) when the pattern does not compile (eddy logs why).
+    pub fn route(&mut self, pattern: &str) -> Result<Route<'_>> {
+        let cbs = Box::new(RouteCallbacks {
+            remote: self.lp.remote(),
+            ws: RefCell::new(None),
+            slots: RefCell::new(Default::default()),
+            custom: RefCell::new(Vec::new()),
+            prepare: RefCell::new(None),
+            on_finish: RefCell::new(None),
+            on_connection_close: RefCell::new(None),
+            default_headers: RefCell::new(None),
+            write_error: RefCell::new(None),
+            data_received: RefCell::new(None),
+        });
+        let ud = Box::into_raw(cbs);
+        // SAFETY: live app; ud is released by free_route, or by us when eddy refuses it.
+        let ptr = unsafe {
+            sys::eddy_app_add_route(self.ptr, pattern.as_ptr() as _, pattern.len(), ud as *mut c_void, Some(free_route))
+        };
+        if ptr.is_null() {
+            // SAFETY: eddy did not take ud.
+            drop(unsafe { Box::from_raw(ud) });
+            return Err(Error::INVALID);
+        }
+        // SAFETY: ud lives until the app is freed, which needs `&mut self` / `self`.
+        Ok(Route { ptr, cbs: unsafe { &*ud } })
+    }
+
+    /// Listens on `host`:`port` (port 0 picks a free one: see [`App::port`]).
+    pub fn listen(&mut self, host: &str, port: u16) -> Result<()> {
+        let host = CString::new(host).map_err(|_| Error::INVALID)?;
+        // SAFETY: live app; host lives across the call.
+        check(unsafe { sys::eddy_app_listen(self.ptr, host.as_ptr(), c_int::from(port)) })
+    }
+
+    fn server(&self) -> Result<*mut sys::eddy_server> {
+        // SAFETY: live app.
+        let s = unsafe { sys::eddy_app_server(self.ptr) };
+        if s.is_null() {
+            Err(Error::NO_MEMORY)
+        } else {
+            Ok(s)
+        }
+    }
+
+    /// The first listening TCP port.
+    pub fn port(&self) -> Option<u16> {
+        let s = self.server().ok()?;
+        // SAFETY: live server.
+        u16::try_from(unsafe { sys::eddy_server_port(s) }).ok()
+    }
+
+    /// Largest request body in bytes (default 100 MiB); over it: 413.
+    pub fn set_max_body_size(&mut self, bytes: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_body_size(self.server()?, bytes) })
+    }
+
+    /// Seconds a kept-alive connection may stay idle (default 75; 0 disables).
+    pub fn set_idle_timeout(&mut self, seconds: f64) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_idle_timeout(self.server()?, seconds) })
+    }
+
+    /// The secret for signed cookies.
+    pub fn set_cookie_secret(&mut self, secret: &str) -> Result<()> {
+        // SAFETY: live app.
+        check(unsafe { sys::eddy_app_set_cookie_secret(self.ptr, secret.as_ptr() as _, secret.len()) })
+    }
+
+    /// gzip responses for clients that accept it.
+    pub fn set_compress_response(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live app.
+        check(unsafe { sys::eddy_app_set_compress_response(self.ptr, c_int::from(on)) })
+    }
+
+    /// Serves the files under `root` at `url_prefix` (e.g. "/static/").
+    pub fn add_static(&mut self, url_prefix: &str, root: &str) -> Result<()> {
+        // SAFETY: live app.
+        check(unsafe {
+            sys::eddy_app_add_static(self.ptr, url_prefix.as_ptr() as _, url_prefix.len(), root.as_ptr() as _, root.len())
+        })
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let ptr = self.ptr;
+        if in_callback() {
+            // Dropped from inside one of the loop's callbacks (perhaps its own handler's):
+            // free it once that returned, so no eddy frame above us sees it vanish.
+            // SAFETY (in the task): the app is freed once, on its loop thread.
+            if self.lp.call_soon(move || unsafe { sys::eddy_app_free(ptr) }).is_ok() {
+                return;
+            }
+            log_error("an App dropped inside a callback is freed at once (out of memory)");
+        }
+        // SAFETY: live app, freed once.
+        unsafe { sys::eddy_app_free(ptr) }
+    }
+}
+
+/// A route being set up: chain the closures for its methods and hooks.
+/// Handlers return `Result<(), Error>`: an Err or a panic becomes a 500 and a log line.
+pub struct Route<'a> {
+    ptr: *mut sys::eddy_route,
+    cbs: &'a RouteCallbacks,
+}
+
+impl<'a> Route<'a> {
+    fn slot(self, m: usize, cb: sys::eddy_handler_fn, f: Rc<HandlerFn>) -> Self {
+        self.cbs.slots.borrow_mut()[m] = Some(f);
+        let name = METHODS[m];
+        // SAFETY: live route; a valid method token (cannot fail).
+        unsafe { sys::eddy_route_on(self.ptr, name.as_ptr() as _, name.len(), cb) };
+        self
+    }
+
+    /// The closure for GET (also HEAD, unless [`Route::head`] is set).
+    pub fn get(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        self.slot(GET, Some(on_method::<GET>), Rc::new(f))
+    }
+    /// The closure for POST.
+    pub fn post(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        self.slot(POST, Some(on_method::<POST>), Rc::new(f))
+    }
+    /// The closure for PUT.
+    pub fn put(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        self.slot(PUT, Some(on_method::<PUT>), Rc::new(f))
+    }
+    /// The closure for DELETE.
+    pub fn delete(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        self.slot(DELETE, Some(on_method::<DELETE>), Rc::new(f))
+    }
+    /// The closure for PATCH.
+    pub fn patch(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        self.slot(PATCH, Some(on_method::<PATCH>), Rc::new(f))
+    }
+    /// The closure for HEAD.
+    pub fn head(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        self.slot(HEAD, Some(on_method::<HEAD>), Rc::new(f))
+    }
+    /// The closure for OPTIONS.
+    pub fn options(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        self.slot(OPTIONS, Some(on_method::<OPTIONS>), Rc::new(f))
+    }
+
+    /// The closure for any method token (standard or custom). Err(INVALID) for a non-token.
+    pub fn on(self, method: &str, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Result<Self> {
+        if let Some(m) = METHODS.iter().position(|&name| name == method) {
+            let cb: sys::eddy_handler_fn = match m {
+                GET => Some(on_method::<GET>),
+                POST => Some(on_method::<POST>),
+                PUT => Some(on_method::<PUT>),
+                DELETE => Some(on_method::<DELETE>),
+                PATCH => Some(on_method::<PATCH>),
+                HEAD => Some(on_method::<HEAD>),
+                _ => Some(on_method::<OPTIONS>),
+            };
+            return Ok(self.slot(m, cb, Rc::new(f)));
+        }
+        // SAFETY: live route; the method passed with its length.
+        check(unsafe { sys::eddy_route_on(self.ptr, method.as_ptr() as _, method.len(), Some(on_custom)) })?;
+        let mut custom = self.cbs.custom.borrow_mut();
+        custom.retain(|(name, _)| name != method);
+        custom.push((method.to_owned(), Rc::new(f)));
+        drop(custom);
+        Ok(self)
+    }
+
+    /// Runs before the method closure; finishing the response there skips the method.
+    pub fn prepare(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        *self.cbs.prepare.borrow_mut() = Some(Rc::new(f));
+        // SAFETY: live route.
+        unsafe { sys::eddy_route_set_prepare(self.ptr, Some(on_prepare)) };
+        self
+    }
+    /// Runs after the response was finished (request getters still work; writes do not).
+    pub fn on_finish(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        *self.cbs.on_finish.borrow_mut() = Some(Rc::new(f));
+        // SAFETY: live route.
+        unsafe { sys::eddy_route_set_on_finish(self.ptr, Some(on_finish_cb)) };
+        self
+    }
+    /// Runs when the client leaves before the response is finished.
+    pub fn on_connection_close(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        *self.cbs.on_connection_close.borrow_mut() = Some(Rc::new(f));
+        // SAFETY: live route.
+        unsafe { sys::eddy_route_set_on_connection_close(self.ptr, Some(on_close_cb)) };
+        self
+    }
+    /// Runs first for every request of the route, and again before an error page.
+    pub fn default_headers(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+        *self.cbs.default_headers.borrow_mut() = Some(Rc::new(f));
+        // SAFETY: live route.
+        unsafe { sys::eddy_route_set_default_headers(self.ptr, Some(on_default_headers)) };
+        self
+    }
+    /// Writes the body of error pages (given the status).
+    pub fn write_error(self, f: impl Fn(&Request<'_>, &mut Response<'_>, u16) -> Result<()> + 'static) -> Self {
+        *self.cbs.write_error.borrow_mut() = Some(Rc::new(f));
+        // SAFETY: live route.
+        unsafe { sys::eddy_route_set_write_error(self.ptr, Some(on_write_error)) };
+        self
+    }
+    /// Streams request bodies to `f` piece by piece instead of buffering them.
+    pub fn data_received(self, f: impl Fn(&Request<'_>, &mut Response<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+        *self.cbs.data_received.borrow_mut() = Some(Rc::new(f));
+        // SAFETY: live route.
+        unsafe { sys::eddy_route_set_data_received(self.ptr, Some(on_data)) };
+        self
+    }
+    /// Makes the route a WebSocket endpoint (GET requests are upgraded; prepare and
+    /// default_headers still run first).
+    pub fn websocket(self, handler: crate::websocket::WebSocketHandler) -> Result<Self> {
+        handler.install(self.ptr)?;
+        *self.cbs.ws.borrow_mut() = Some(Rc::new(handler));
+        Ok(self)
+    }
+
+    /// Names the route (for eddy's reverse_url).
+    pub fn name(self, name: &str) -> Result<Self> {
+        // SAFETY: live route.
+        check(unsafe { sys::eddy_route_set_name(self.ptr, name.as_ptr() as _, name.len()) })?;
+        Ok(self)
+    }
+}

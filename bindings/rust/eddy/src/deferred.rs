@@ -1,0 +1,134 @@
+//! Deferred: a detached response, finished later from any thread.
+use std::os::raw::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use eddy_sys as sys;
+
+use crate::boundary::log_error;
+use crate::dispatch::dispatch;
+use crate::error::Result;
+use crate::event_loop::Remote;
+use crate::request::Request;
+use crate::response::Response;
+
+/// Set when eddy releases the handler (through the handler userdata's free function), so that
+/// a late post never touches freed memory. Read and written on the loop thread only.
+pub(crate) struct Life {
+    released: AtomicBool,
+}
+
+impl Life {
+    pub(crate) fn new() -> Arc<Life> {
+        Arc::new(Life { released: AtomicBool::new(false) })
+    }
+    pub(crate) fn released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+}
+
+/// The free function of a `Box<Arc<Life>>` userdata: marks the object released.
+pub(crate) unsafe extern "C" fn release_life(ud: *mut c_void) {
+    // SAFETY: ud is the Box<Arc<Life>> set in Deferred::new; eddy frees it exactly once.
+    let life = Box::from_raw(ud as *mut Arc<Life>);
+    life.released.store(true, Ordering::Release);
+}
+
+#[derive(Clone, Copy)]
+struct HandlerPtr(*mut sys::eddy_handler);
+// SAFETY: the pointer only travels; it is dereferenced on the loop thread, after checking Life.
+unsafe impl Send for HandlerPtr {}
+impl HandlerPtr {
+    // A method (not `.0`) so that closures capture the Send wrapper, not the raw field.
+    fn get(self) -> *mut sys::eddy_handler {
+        self.0
+    }
+}
+
+/// A response kept open after its callback returned ([`Response::detach`]). It is `Send`:
+/// finish it from a worker thread, a timer, another request's handler... Each use posts a
+/// closure to the loop thread (eddy_loop_call_soon_threadsafe), which runs it with the
+/// request and response unless the response was finished or released meanwhile (then the
+/// closure is dropped unrun). Dropping a Deferred without finishing it sends a 500.
+pub struct Deferred {
+    h: HandlerPtr,
+    life: Arc<Life>,
+    remote: Remote,
+    open: bool,
+}
+
+impl Deferred {
+    /// # Safety
+    /// `h` is a live, detached handler, on its loop's thread.
+    pub(crate) unsafe fn new(h: *mut sys::eddy_handler, remote: Remote) -> Deferred {
+        let ud = sys::eddy_handler_get_userdata(h);
+        let life = if ud.is_null() {
+            let life = Arc::new(Life { released: AtomicBool::new(false) });
+            let boxed = Box::into_raw(Box::new(life.clone()));
+            sys::eddy_handler_set_userdata(h, boxed as *mut c_void, Some(release_life));
+            life
+        } else {
+            // Only this crate sets handler userdata: it is our Box<Arc<Life>>.
+            (*(ud as *const Arc<Life>)).clone()
+        };
+        Deferred { h: HandlerPtr(h), life, remote, open: true }
+    }
+
+    /// Runs `f` with the request and response on the loop thread, then finishes the response
+    /// (unless `f` did, or sent an error). Err(CLOSED) when the loop no longer exists.
+    pub fn finish<F>(mut self, f: F) -> Result<()>
+    where
+        F: FnOnce(&Request<'_>, &mut Response<'_>) -> Result<()> + Send + 'static,
+    {
+        self.open = false;
+        self.post(f, true)
+    }
+
+    /// Runs `f` with the request and response on the loop thread without finishing (e.g. to
+    /// write and flush a piece of a streamed answer).
+    pub fn send<F>(&self, f: F) -> Result<()>
+    where
+        F: FnOnce(&Request<'_>, &mut Response<'_>) -> Result<()> + Send + 'static,
+    {
+        self.post(f, false)
+    }
+
+    fn post<F>(&self, f: F, finish: bool) -> Result<()>
+    where
+        F: FnOnce(&Request<'_>, &mut Response<'_>) -> Result<()> + Send + 'static,
+    {
+        let h = self.h;
+        let life = self.life.clone();
+        let remote = self.remote.clone();
+        self.remote.call_soon(move || {
+            let h = h.get();
+            // SAFETY: on the loop thread; `released` says whether h was freed.
+            if life.released.load(Ordering::Acquire) || unsafe { sys::eddy_handler_finished(h) } != 0 {
+                return;
+            }
+            // SAFETY: h is alive and unfinished, on its loop thread.
+            unsafe { dispatch(h, &remote, "deferred response", true, finish, f) }
+        })
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let h = self.h;
+        let life = self.life.clone();
+        // Err: the loop is gone, nothing can be answered any more.
+        let _ = self.remote.call_soon(move || {
+            let h = h.get();
+            // SAFETY: on the loop thread, checked as in post.
+            if life.released.load(Ordering::Acquire) || unsafe { sys::eddy_handler_finished(h) } != 0 {
+                return;
+            }
+            log_error("a Deferred response was dropped without being finished: 500");
+            // SAFETY: h is alive and unfinished.
+            unsafe { sys::eddy_handler_send_error(h, 500) };
+        });
+    }
+}

@@ -1,0 +1,201 @@
+//! Loop (the thread's event loop) and Remote (its Send + Sync handle for other threads).
+use std::os::raw::c_int;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use eddy_sys as sys;
+
+use crate::boundary::{run_task, task_into_raw, task_reclaim, free_task, Task};
+use crate::error::{check, Error, Result};
+
+/// SIGINT and SIGTERM on Linux, for [`Loop::stop_on_signals`].
+pub const SIGINT: c_int = 2;
+pub const SIGTERM: c_int = 15;
+
+/// The loop pointer as other threads see it: `None` once the loop is freed.
+struct Shared {
+    ptr: Mutex<Option<LoopPtr>>,
+}
+
+struct LoopPtr(*mut sys::eddy_loop);
+// SAFETY: other threads only pass the pointer to the two thread-safe functions
+// (eddy_loop_call_soon_threadsafe, eddy_loop_stop), under the mutex that Drop takes before
+// freeing the loop.
+unsafe impl Send for LoopPtr {}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Option<LoopPtr>> {
+        self.ptr.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+struct Inner {
+    ptr: *mut sys::eddy_loop,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Other threads see the loop gone before it is freed; the lock is released before the
+        // free so that closures dropped by it may still try (and fail) to post.
+        *self.shared.lock() = None;
+        // SAFETY: the last Loop handle is gone; a handle is alive outside any callback while the
+        // loop runs (run borrows it), so this is never inside one of this loop's callbacks.
+        unsafe { sys::eddy_loop_free(self.ptr) };
+    }
+}
+
+/// An event loop: one per thread, used only on the thread that created it (the type is not
+/// `Send`). Clones are handles to the same loop, which is freed with the last one.
+/// Callbacks still pending then never run (their closures are dropped).
+#[derive(Clone)]
+pub struct Loop {
+    inner: Rc<Inner>,
+}
+
+/// The id of a pending [`Loop::call_soon`] / [`Loop::call_later`], for [`Loop::cancel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallId(u64);
+
+impl Loop {
+    /// Creates a loop owned by the calling thread.
+    pub fn new() -> Result<Loop> {
+        // SAFETY: no preconditions.
+        let ptr = unsafe { sys::eddy_loop_new() };
+        if ptr.is_null() {
+            return Err(Error::NO_MEMORY);
+        }
+        let shared = Arc::new(Shared { ptr: Mutex::new(Some(LoopPtr(ptr))) });
+        Ok(Loop { inner: Rc::new(Inner { ptr, shared }) })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::eddy_loop {
+        self.inner.ptr
+    }
+
+    /// Runs until [`Loop::stop`] or [`Remote::stop`]. Err(STATE) when already running.
+    pub fn run(&self) -> Result<()> {
+        // SAFETY: a live loop on its own thread.
+        check(unsafe { sys::eddy_loop_run(self.inner.ptr) })
+    }
+
+    /// Makes [`Loop::run`] return after the current iteration.
+    pub fn stop(&self) {
+        // SAFETY: a live loop.
+        unsafe { sys::eddy_loop_stop(self.inner.ptr) }
+    }
+
+    /// The loop's monotonic time in seconds.
+    pub fn time(&self) -> f64 {
+        // SAFETY: a live loop.
+        unsafe { sys::eddy_loop_time(self.inner.ptr) }
+    }
+
+    /// Runs `f` on the next iteration (FIFO). A panic in `f` is logged; the loop goes on.
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<CallId> {
+        self.schedule(None, Box::new(f))
+    }
+
+    /// Runs `f` once, `seconds` from now.
+    pub fn call_later(&self, seconds: f64, f: impl FnOnce() + 'static) -> Result<CallId> {
+        self.schedule(Some(seconds), Box::new(f))
+    }
+
+    fn schedule(&self, delay: Option<f64>, task: Task) -> Result<CallId> {
+        let ud = task_into_raw(task);
+        // SAFETY: a live loop; ud is released by free_task exactly once, unless C refuses it.
+        let id = unsafe {
+            match delay {
+                None => sys::eddy_loop_call_soon(self.inner.ptr, Some(run_task), ud, Some(free_task)),
+                Some(d) => sys::eddy_loop_call_later(self.inner.ptr, d, Some(run_task), ud, Some(free_task)),
+            }
+        };
+        if id == 0 {
+            // SAFETY: C did not take ud.
+            unsafe { task_reclaim(ud) };
+            return Err(Error::NO_MEMORY);
+        }
+        Ok(CallId(id))
+    }
+
+    /// Cancels a pending call; its closure is dropped now. Err(NOT_FOUND) when it already ran.
+    pub fn cancel(&self, id: CallId) -> Result<()> {
+        // SAFETY: a live loop.
+        check(unsafe { sys::eddy_loop_cancel(self.inner.ptr, id.0) })
+    }
+
+    /// A handle that other threads use to post work to this loop or stop it.
+    pub fn remote(&self) -> Remote {
+        Remote { shared: self.inner.shared.clone() }
+    }
+
+    /// Stops the loop when one of `signals` (e.g. [`SIGINT`], [`SIGTERM`]) arrives. The
+    /// handlers live as long as the loop. Only one loop per process can handle signals.
+    pub fn stop_on_signals(&self, signals: &[c_int]) -> Result<()> {
+        unsafe extern "C" fn on_signal(_sig: *mut sys::eddy_signal, _num: c_int, ud: *mut std::os::raw::c_void) {
+            // SAFETY: ud is the loop, which outlives its signal handles (it frees them).
+            sys::eddy_loop_stop(ud as *mut sys::eddy_loop);
+        }
+        for &signum in signals {
+            // SAFETY: a live loop; no userdata to free (the loop pointer is borrowed).
+            let sig = unsafe {
+                sys::eddy_signal_new(self.inner.ptr, signum, Some(on_signal), self.inner.ptr as *mut _, None)
+            };
+            if sig.is_null() {
+                return Err(Error::INVALID);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A handle to a [`Loop`] for other threads: `Send + Sync + Clone`. Posting after the loop
+/// was freed fails with Err(CLOSED) (the closure is dropped).
+#[derive(Clone)]
+pub struct Remote {
+    shared: Arc<Shared>,
+}
+
+impl Remote {
+    /// Runs `f` on the loop's thread soon (eddy_loop_call_soon_threadsafe). Posts from one
+    /// thread run in the order posted.
+    pub fn call_soon(&self, f: impl FnOnce() + Send + 'static) -> Result<()> {
+        let guard = self.shared.lock();
+        let lp = match guard.as_ref() {
+            Some(p) => p.0,
+            None => {
+                drop(guard);
+                return Err(Error::CLOSED);
+            }
+        };
+        let ud = task_into_raw(Box::new(f));
+        // SAFETY: the loop is alive while we hold the lock; ud is freed by C once, or by us.
+        let rc = unsafe { sys::eddy_loop_call_soon_threadsafe(lp, Some(run_task), ud, Some(free_task)) };
+        drop(guard);
+        if rc != 0 {
+            // SAFETY: C did not take ud (dropped outside the lock: the closure may post again).
+            unsafe { task_reclaim(ud) };
+            return Err(Error::from_code(rc));
+        }
+        Ok(())
+    }
+
+    /// Asks the loop to stop (thread-safe). Does nothing once the loop is freed.
+    pub fn stop(&self) {
+        if let Some(p) = self.shared.lock().as_ref() {
+            // SAFETY: alive under the lock; eddy_loop_stop is thread-safe.
+            unsafe { sys::eddy_loop_stop(p.0) }
+        }
+    }
+
+    /// True while the loop exists.
+    pub fn is_alive(&self) -> bool {
+        self.shared.lock().is_some()
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_remote_is_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Remote>();
+}

@@ -1,0 +1,71 @@
+//! eddy for Rust: an embeddable asynchronous web server (Tornado's architecture) over eddy's
+//! C API, with closures as handlers.
+//!
+//! ```no_run
+//! use eddy::{App, Loop};
+//! let lp = Loop::new().unwrap();
+//! let mut app = App::new(&lp).unwrap();
+//! app.route("/hello/([a-z]+)").unwrap().get(|req, res| {
+//!     res.set_header("Content-Type", "text/plain")?;
+//!     res.write(format!("Hello, {}!", req.path_arg(0).unwrap_or("")))
+//! });
+//! app.listen("127.0.0.1", 8080).unwrap();
+//! lp.run().unwrap();
+//! ```
+//!
+//! Rules the types enforce:
+//! - A [`Loop`] and its [`App`] stay on the thread that created them (they are not `Send`);
+//!   other threads use a [`Remote`] (posts closures, stops the loop) or a [`Deferred`].
+//! - [`Request`] and [`Response`] exist only during one callback: what a closure reads from
+//!   them cannot outlive the callback. Finishing takes effect when the callback returns, so
+//!   a string read before `finish()` stays valid until then. To answer later, `detach()` the
+//!   response: the [`Deferred`] it gives is `Send` and finishes it through the loop thread.
+//! - A panic or an `Err` in a closure is caught at the C boundary: a 500 and a log line;
+//!   the loop goes on.
+//!
+//! Using the request after it was released is impossible in safe code:
+//! ```compile_fail,E0521
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! let lp = eddy::Loop::new().unwrap();
+//! let mut app = eddy::App::new(&lp).unwrap();
+//! let kept: Rc<RefCell<Option<&'static str>>> = Rc::new(RefCell::new(None));
+//! let k = kept.clone();
+//! app.route("/").unwrap().get(move |req, _res| {
+//!     *k.borrow_mut() = Some(req.path()); // error: `req` does not live long enough
+//!     Ok(())
+//! });
+//! ```
+//! And a [`Response`] cannot go to another thread (only a [`Deferred`] can):
+//! ```compile_fail,E0277
+//! let lp = eddy::Loop::new().unwrap();
+//! let mut app = eddy::App::new(&lp).unwrap();
+//! app.route("/").unwrap().get(|_req, res| {
+//!     std::thread::scope(|s| { s.spawn(|| res.write("x")); }); // error: Response is not Send
+//!     Ok(())
+//! });
+//! ```
+
+mod app;
+mod boundary;
+mod deferred;
+mod dispatch;
+mod error;
+mod event_loop;
+mod request;
+mod response;
+mod websocket;
+
+pub use app::{App, Route};
+pub use deferred::Deferred;
+pub use error::{Error, Result};
+pub use event_loop::{CallId, Loop, Remote, SIGINT, SIGTERM};
+pub use request::Request;
+pub use response::{CookieOptions, Response};
+pub use websocket::{Message, WebSocket, WebSocketHandler, WsSender};
+
+/// The version of the libeddy that is running, e.g. "0.1.0".
+pub fn version() -> &'static str {
+    // SAFETY: a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(eddy_sys::eddy_version_string()) }.to_str().unwrap_or("")
+}

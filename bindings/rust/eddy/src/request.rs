@@ -1,0 +1,180 @@
+//! Request: what arrived, borrowed for one callback.
+use std::marker::PhantomData;
+use std::os::raw::{c_char, c_int};
+use std::{slice, str};
+
+use eddy_sys as sys;
+
+/// The request of a handler callback. It exists only during the callback (the closure gets a
+/// reference), so nothing read from it can outlive the handler. Strings that are not valid
+/// UTF-8 come back as `None` from the `&str` getters; the `_bytes` getters give them raw.
+pub struct Request<'a> {
+    h: *mut sys::eddy_handler,
+    req: *mut sys::eddy_request,
+    _callback: PhantomData<&'a ()>,
+}
+
+/// # Safety
+/// `ptr` is NULL or points at `len` bytes valid for `'a`.
+unsafe fn bytes<'a>(ptr: *const c_char, len: usize) -> Option<&'a [u8]> {
+    if ptr.is_null() {
+        None
+    } else if len == 0 {
+        Some(&[])
+    } else {
+        Some(slice::from_raw_parts(ptr as *const u8, len))
+    }
+}
+
+fn text(b: Option<&[u8]>) -> Option<&str> {
+    b.and_then(|b| str::from_utf8(b).ok())
+}
+
+impl<'a> Request<'a> {
+    /// # Safety
+    /// `h` is a live handler for the whole of `'a`, used on its loop's thread.
+    pub(crate) unsafe fn new(h: *mut sys::eddy_handler) -> Request<'a> {
+        Request { h, req: sys::eddy_handler_request(h), _callback: PhantomData }
+    }
+
+    fn view(&self, get: unsafe extern "C" fn(*const sys::eddy_request, *mut usize) -> *const c_char) -> &str {
+        let mut len = 0;
+        // SAFETY: live request; the view is valid until the handler is finished, which cannot
+        // happen while `self` is borrowed (see Response: finishing takes effect after the
+        // callback returns). Method, target, path, query and host are ASCII after parsing.
+        text(unsafe { bytes(get(self.req, &mut len), len) }).unwrap_or("")
+    }
+
+    /// "GET", "POST", ...
+    pub fn method(&self) -> &str {
+        self.view(sys::eddy_request_method)
+    }
+    /// The request target as sent ("/a%20b?x=1").
+    pub fn uri(&self) -> &str {
+        self.view(sys::eddy_request_uri)
+    }
+    /// The path, still percent-encoded.
+    pub fn path(&self) -> &str {
+        self.view(sys::eddy_request_path)
+    }
+    /// The query without '?' ("" when none).
+    pub fn query(&self) -> &str {
+        self.view(sys::eddy_request_query)
+    }
+    /// The Host header (or an absolute-form target's authority).
+    pub fn host(&self) -> &str {
+        self.view(sys::eddy_request_host)
+    }
+    /// 10 for HTTP/1.0, 11 for HTTP/1.1.
+    pub fn version(&self) -> i32 {
+        // SAFETY: live request.
+        unsafe { sys::eddy_request_version(self.req) }
+    }
+    /// The client's address ("127.0.0.1"; "" for Unix sockets).
+    pub fn remote_ip(&self) -> &str {
+        // SAFETY: live request; NUL-terminated view.
+        let p = unsafe { sys::eddy_request_remote_ip(self.req) };
+        if p.is_null() {
+            return "";
+        }
+        unsafe { std::ffi::CStr::from_ptr(p) }.to_str().unwrap_or("")
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        text(self.header_bytes(name))
+    }
+    /// The first value of header `name`, raw.
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        let mut len = 0;
+        // SAFETY: live request; name passed with its length.
+        unsafe { bytes(sys::eddy_request_header(self.req, name.as_ptr() as _, name.len(), &mut len), len) }
+    }
+    /// Every header field in arrival order (repeats kept): (name, raw value).
+    pub fn headers(&self) -> Vec<(&str, &[u8])> {
+        // SAFETY: live request.
+        let n = unsafe { sys::eddy_request_header_count(self.req) };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let (mut name, mut nlen, mut value, mut vlen) = (std::ptr::null(), 0, std::ptr::null(), 0);
+            // SAFETY: live request, index in range, out-pointers valid.
+            let rc = unsafe { sys::eddy_request_header_at(self.req, i, &mut name, &mut nlen, &mut value, &mut vlen) };
+            if rc != 0 {
+                break;
+            }
+            // SAFETY: views valid while the request is.
+            let (n, v) = unsafe { (bytes(name, nlen), bytes(value, vlen)) };
+            if let (Some(n), Some(v)) = (text(n), v) {
+                out.push((n, v));
+            }
+        }
+        out
+    }
+
+    /// The (buffered) request body.
+    pub fn body(&self) -> &[u8] {
+        let mut len = 0;
+        // SAFETY: live request; never NULL.
+        unsafe { bytes(sys::eddy_request_body(self.req, &mut len), len) }.unwrap_or(&[])
+    }
+
+    fn arg(&self, sources: c_int, name: &str) -> Option<&[u8]> {
+        let mut len = 0;
+        // SAFETY: live request.
+        unsafe {
+            bytes(sys::eddy_request_argument(self.req, sources, name.as_ptr() as _, name.len(), &mut len), len)
+        }
+    }
+    /// The first value of argument `name` from the query or a form body.
+    pub fn argument(&self, name: &str) -> Option<&str> {
+        text(self.arg(sys::EDDY_ARGS_ALL, name))
+    }
+    /// The first value of argument `name` from the query only.
+    pub fn query_argument(&self, name: &str) -> Option<&str> {
+        text(self.arg(sys::EDDY_ARGS_QUERY, name))
+    }
+    /// The first value of argument `name` from a form body only.
+    pub fn body_argument(&self, name: &str) -> Option<&str> {
+        text(self.arg(sys::EDDY_ARGS_BODY, name))
+    }
+    /// An argument's raw bytes (query or body).
+    pub fn argument_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.arg(sys::EDDY_ARGS_ALL, name)
+    }
+
+    /// The `index`th capture group of the route pattern (percent-decoded, UTF-8).
+    pub fn path_arg(&self, index: usize) -> Option<&str> {
+        let mut len = 0;
+        // SAFETY: live handler; valid UTF-8 per the C API, checked anyway.
+        text(unsafe { bytes(sys::eddy_handler_path_arg(self.h, index, &mut len), len) })
+    }
+    /// Every capture group, in order.
+    pub fn path_args(&self) -> Vec<&str> {
+        // SAFETY: live handler.
+        let n = unsafe { sys::eddy_handler_path_arg_count(self.h) };
+        (0..n).map(|i| self.path_arg(i).unwrap_or("")).collect()
+    }
+    /// The named capture group `(?P<name>...)`.
+    pub fn path_kwarg(&self, name: &str) -> Option<&str> {
+        let mut len = 0;
+        // SAFETY: live handler.
+        text(unsafe { bytes(sys::eddy_handler_path_kwarg(self.h, name.as_ptr() as _, name.len(), &mut len), len) })
+    }
+
+    /// The value of request cookie `name`.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        let mut len = 0;
+        // SAFETY: live handler; the parsed cookies are kept until the handler is released.
+        text(unsafe { bytes(sys::eddy_handler_get_cookie(self.h, name.as_ptr() as _, name.len(), &mut len), len) })
+    }
+    /// The verified value of a signed cookie no older than `max_age_days` (None when missing,
+    /// forged, expired, or no secret is set). Owned: the C view is reused by the next call.
+    pub fn signed_cookie(&self, name: &str, max_age_days: f64) -> Option<String> {
+        let mut len = 0;
+        // SAFETY: live handler; copied before any other call can overwrite the view.
+        let b = unsafe {
+            bytes(sys::eddy_handler_get_signed_cookie(self.h, name.as_ptr() as _, name.len(), max_age_days, &mut len), len)
+        };
+        b.map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+}

@@ -1,0 +1,265 @@
+//! WebSocket endpoints on routes (eddy/websocket.h): closures for open, message and close, a
+//! WebSocket view valid during one callback, and a Send handle (WsSender) for other threads.
+use std::marker::PhantomData;
+use std::os::raw::{c_char, c_int, c_void};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use eddy_sys as sys;
+
+use crate::boundary::{guard, log_error};
+use crate::deferred::{release_life, Life};
+use crate::error::{check, Error, Result};
+use crate::event_loop::Remote;
+use crate::request::Request;
+
+/// A whole message (reassembled, decompressed). Valid during the callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'m> {
+    Text(&'m str),
+    Binary(&'m [u8]),
+}
+
+type OpenFn = dyn Fn(&mut WebSocket<'_>) -> Result<()>;
+type MessageFn = dyn Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()>;
+type CloseFn = dyn Fn(&mut WebSocket<'_>, u16, &str) -> Result<()>;
+
+/// The closures and options of a WebSocket route, for [`crate::Route::websocket`].
+#[derive(Default)]
+pub struct WebSocketHandler {
+    pub(crate) open: Option<Rc<OpenFn>>,
+    pub(crate) message: Option<Rc<MessageFn>>,
+    pub(crate) close: Option<Rc<CloseFn>>,
+    max_message_size: Option<usize>,
+    compression: bool,
+    ping: Option<(f64, f64)>,
+}
+
+impl WebSocketHandler {
+    pub fn new() -> WebSocketHandler {
+        WebSocketHandler::default()
+    }
+    /// Runs once the connection is open.
+    pub fn on_open(mut self, f: impl Fn(&mut WebSocket<'_>) -> Result<()> + 'static) -> Self {
+        self.open = Some(Rc::new(f));
+        self
+    }
+    /// Runs for each whole message.
+    pub fn on_message(mut self, f: impl Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()> + 'static) -> Self {
+        self.message = Some(Rc::new(f));
+        self
+    }
+    /// Runs once when the connection closed, with the close code and reason (sending no
+    /// longer works there).
+    pub fn on_close(mut self, f: impl Fn(&mut WebSocket<'_>, u16, &str) -> Result<()> + 'static) -> Self {
+        self.close = Some(Rc::new(f));
+        self
+    }
+    /// Largest message accepted (default 10 MiB); bigger ones close with 1009.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+    /// Accept permessage-deflate when the client offers it.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+    /// Keep-alive pings every `interval` seconds; no pong within `timeout` drops the connection.
+    pub fn ping(mut self, interval: f64, timeout: f64) -> Self {
+        self.ping = Some((interval, timeout));
+        self
+    }
+
+    /// Registers the endpoint on `route` (C options are built, copied by eddy, freed).
+    pub(crate) fn install(&self, route: *mut sys::eddy_route) -> Result<()> {
+        // SAFETY: a fresh options object, freed below on every path.
+        let opts = unsafe { sys::eddy_ws_options_new() };
+        if opts.is_null() {
+            return Err(Error::NO_MEMORY);
+        }
+        let rc = (|| {
+            // SAFETY: live options and route.
+            unsafe {
+                if let Some(n) = self.max_message_size {
+                    check(sys::eddy_ws_options_set_max_message_size(opts, n))?;
+                }
+                if self.compression {
+                    check(sys::eddy_ws_options_set_compression(opts, sys::EDDY_WS_DEFLATE, 0))?;
+                }
+                if let Some((interval, timeout)) = self.ping {
+                    check(sys::eddy_ws_options_set_ping(opts, interval, timeout))?;
+                }
+                check(sys::eddy_route_set_websocket(route, Some(ws_open), Some(ws_message), Some(ws_close), opts))
+            }
+        })();
+        // SAFETY: created above.
+        unsafe { sys::eddy_ws_options_free(opts) };
+        rc
+    }
+}
+
+/// A WebSocket connection during one of its callbacks.
+pub struct WebSocket<'a> {
+    ws: *mut sys::eddy_ws,
+    remote: &'a Remote,
+    _callback: PhantomData<&'a ()>,
+}
+
+impl<'a> WebSocket<'a> {
+    fn write(&mut self, data: &[u8], binary: bool) -> Result<()> {
+        // SAFETY: live connection during the callback; data copied by eddy.
+        check(unsafe { sys::eddy_ws_write_message(self.ws, data.as_ptr() as _, data.len(), c_int::from(binary), None) })
+    }
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<()> {
+        self.write(text.as_bytes(), false)
+    }
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<()> {
+        self.write(data, true)
+    }
+    /// Sends a ping (at most 125 bytes).
+    pub fn ping(&mut self, data: &[u8]) -> Result<()> {
+        // SAFETY: live connection.
+        check(unsafe { sys::eddy_ws_ping(self.ws, data.as_ptr() as _, data.len()) })
+    }
+    /// Starts the close handshake.
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<()> {
+        // SAFETY: live connection.
+        check(unsafe { sys::eddy_ws_close(self.ws, c_int::from(code), reason.as_ptr() as _, reason.len()) })
+    }
+    /// True once closing has begun.
+    pub fn is_closing(&self) -> bool {
+        // SAFETY: live connection.
+        unsafe { sys::eddy_ws_closing(self.ws) != 0 }
+    }
+    /// The handshake request (headers, path arguments, cookies).
+    pub fn request(&self) -> Request<'_> {
+        // SAFETY: the handler lives until the close callback returned, longer than `self`.
+        unsafe { Request::new(sys::eddy_ws_handler(self.ws)) }
+    }
+    /// A `Send + Clone` handle that sends on this connection from any thread.
+    pub fn sender(&mut self) -> WsSender {
+        // SAFETY: live connection; only this crate sets its userdata (a Box<Arc<Life>>).
+        let life = unsafe {
+            let ud = sys::eddy_ws_get_userdata(self.ws);
+            if ud.is_null() {
+                let life = Life::new();
+                let boxed = Box::into_raw(Box::new(life.clone()));
+                sys::eddy_ws_set_userdata(self.ws, boxed as *mut c_void, Some(release_life));
+                life
+            } else {
+                (*(ud as *const Arc<Life>)).clone()
+            }
+        };
+        WsSender { ws: WsPtr(self.ws), life, remote: self.remote.clone() }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct WsPtr(*mut sys::eddy_ws);
+// SAFETY: only dereferenced on the loop thread after checking the connection's Life.
+unsafe impl Send for WsPtr {}
+impl WsPtr {
+    fn get(self) -> *mut sys::eddy_ws {
+        self.0
+    }
+}
+
+/// Sends on a WebSocket connection from any thread (posts to the loop thread). Once the
+/// connection is closing or released, posted work is dropped quietly.
+#[derive(Clone)]
+pub struct WsSender {
+    ws: WsPtr,
+    life: Arc<Life>,
+    remote: Remote,
+}
+
+impl WsSender {
+    /// Runs `f` with the connection on the loop thread, if it is still open.
+    /// Err(CLOSED) when the loop no longer exists.
+    pub fn with(&self, f: impl FnOnce(&mut WebSocket<'_>) -> Result<()> + Send + 'static) -> Result<()> {
+        let (ws, life, remote) = (self.ws, self.life.clone(), self.remote.clone());
+        self.remote.call_soon(move || {
+            let ws = ws.get();
+            // SAFETY: loop thread; `released` says whether ws was freed.
+            if life.released() || unsafe { sys::eddy_ws_closing(ws) } != 0 {
+                return;
+            }
+            // SAFETY: open connection on its loop thread.
+            unsafe { ws_dispatch(ws, &remote, "websocket sender", true, f) }
+        })
+    }
+    /// True once eddy released the connection (after its close callback): posts are dropped.
+    pub fn is_gone(&self) -> bool {
+        self.life.released()
+    }
+    /// Sends a text message from any thread.
+    pub fn send_text(&self, text: impl Into<String>) -> Result<()> {
+        let text = text.into();
+        self.with(move |ws| ws.send_text(&text))
+    }
+    /// Starts the close handshake from any thread.
+    pub fn close(&self, code: u16, reason: impl Into<String>) -> Result<()> {
+        let reason = reason.into();
+        self.with(move |ws| ws.close(code, &reason))
+    }
+}
+
+/// Runs `f` for `ws`; a panic or Err (other than CLOSED) is logged and, when `close_on_failure`,
+/// closes the connection with 1011 (internal error).
+unsafe fn ws_dispatch(
+    ws: *mut sys::eddy_ws,
+    remote: &Remote,
+    kind: &str,
+    close_on_failure: bool,
+    f: impl FnOnce(&mut WebSocket<'_>) -> Result<()>,
+) {
+    let mut sock = WebSocket { ws, remote, _callback: PhantomData };
+    let failure = match guard(|| f(&mut sock)) {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) if e == Error::CLOSED => None,
+        Ok(Err(e)) => Some(format!("returned an error: {}", e)),
+        Err(msg) => Some(format!("panicked: {}", msg)),
+    };
+    if let Some(why) = failure {
+        log_error(&format!("rust {} {}", kind, why));
+        if close_on_failure {
+            let reason = "internal error";
+            sys::eddy_ws_close(ws, 1011, reason.as_ptr() as *const c_char, reason.len());
+        }
+    }
+}
+
+unsafe extern "C" fn ws_open(ws: *mut sys::eddy_ws, ud: *mut c_void) {
+    let cbs = crate::app::route_callbacks(ud);
+    let f = cbs.ws.borrow().as_ref().and_then(|w| w.open.clone());
+    if let Some(f) = f {
+        ws_dispatch(ws, &cbs.remote, "websocket open", true, |s| f(s));
+    }
+}
+
+unsafe extern "C" fn ws_message(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, binary: c_int, ud: *mut c_void) {
+    let cbs = crate::app::route_callbacks(ud);
+    let f = cbs.ws.borrow().as_ref().and_then(|w| w.message.clone());
+    if let Some(f) = f {
+        let bytes: &[u8] = if len == 0 { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
+        let msg = match (binary, std::str::from_utf8(bytes)) {
+            (0, Ok(text)) => Message::Text(text),
+            _ => Message::Binary(bytes),
+        };
+        ws_dispatch(ws, &cbs.remote, "websocket on_message", true, |s| f(s, msg));
+    }
+}
+
+unsafe extern "C" fn ws_close(ws: *mut sys::eddy_ws, code: c_int, reason: *const c_char, len: usize, ud: *mut c_void) {
+    let cbs = crate::app::route_callbacks(ud);
+    let f = cbs.ws.borrow().as_ref().and_then(|w| w.close.clone());
+    if let Some(f) = f {
+        let bytes: &[u8] = if len == 0 || reason.is_null() { &[] } else { std::slice::from_raw_parts(reason as *const u8, len) };
+        let reason = String::from_utf8_lossy(bytes);
+        let code = u16::try_from(code).unwrap_or(1006);
+        ws_dispatch(ws, &cbs.remote, "websocket on_close", false, |s| f(s, code, &reason));
+    }
+}

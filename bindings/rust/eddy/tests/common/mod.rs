@@ -1,0 +1,222 @@
+//! Test helpers: a server on its own thread (its own Loop), and a minimal HTTP/1.1 client over
+//! std::net::TcpStream. Every read has a timeout, so no test can hang.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use eddy::{App, Loop, Remote};
+
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running server: stopped and joined on drop.
+pub struct Server {
+    pub port: u16,
+    pub remote: Remote,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts a loop thread, lets `setup` add routes, listens on 127.0.0.1, port 0.
+    pub fn start(setup: impl FnOnce(&Loop, &mut App) + Send + 'static) -> Server {
+        let (tx, rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            let lp = Loop::new().expect("loop");
+            let mut app = App::new(&lp).expect("app");
+            setup(&lp, &mut app);
+            app.listen("127.0.0.1", 0).expect("listen");
+            tx.send((app.port().expect("port"), lp.remote())).unwrap();
+            lp.run().expect("run");
+            drop(app);
+        });
+        let (port, remote) = rx.recv_timeout(IO_TIMEOUT).expect("server start");
+        Server { port, remote, thread: Some(thread) }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    /// One request on a fresh connection.
+    pub fn get(&self, target: &str) -> Response {
+        let mut c = self.connect();
+        c.send(&format!("GET {} HTTP/1.1\r\nHost: t\r\n\r\n", target));
+        c.response()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.remote.stop();
+        if let Some(t) = self.thread.take() {
+            let failed = t.join().is_err();
+            if failed && !thread::panicking() {
+                panic!("server thread panicked");
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(|s| s.as_str())
+    }
+}
+
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Client { reader: BufReader::new(s) }
+    }
+
+    pub fn send(&mut self, raw: &str) {
+        self.reader.get_mut().write_all(raw.as_bytes()).expect("write");
+    }
+
+    pub fn close(self) {
+        let _ = self.reader.get_ref().shutdown(std::net::Shutdown::Both);
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.reader.read_line(&mut l).expect("read line");
+        l.trim_end_matches(&['\r', '\n'][..]).to_owned()
+    }
+
+    /// Reads one response (Content-Length or chunked framing).
+    pub fn response(&mut self) -> Response {
+        let status_line = self.line();
+        let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            panic!("bad status line {:?}", status_line)
+        });
+        let mut headers = HashMap::new();
+        loop {
+            let l = self.line();
+            if l.is_empty() {
+                break;
+            }
+            let (name, value) = l.split_once(':').expect("header line");
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        }
+        let mut body = Vec::new();
+        if headers.get("transfer-encoding").map(|v| v == "chunked").unwrap_or(false) {
+            loop {
+                let size = usize::from_str_radix(self.line().trim(), 16).expect("chunk size");
+                let mut chunk = vec![0; size];
+                self.reader.read_exact(&mut chunk).expect("chunk");
+                self.line();
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+        } else if let Some(len) = headers.get("content-length") {
+            body.resize(len.parse().expect("content-length"), 0);
+            self.reader.read_exact(&mut body).expect("body");
+        }
+        Response { status, headers, body }
+    }
+}
+
+/// A minimal RFC 6455 client: masked frames, payloads under 126 bytes; the handshake is
+/// checked against the RFC's own key/accept example.
+pub struct WsClient {
+    reader: BufReader<TcpStream>,
+}
+
+impl WsClient {
+    pub fn connect(port: u16, path: &str) -> WsClient {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut reader = BufReader::new(s);
+        reader
+            .get_mut()
+            .write_all(
+                format!(
+                    "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                    path, port
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 101"), "{}", status);
+        let mut accept = None;
+        loop {
+            let mut l = String::new();
+            reader.read_line(&mut l).unwrap();
+            if l.trim().is_empty() {
+                break;
+            }
+            if let Some((n, v)) = l.split_once(':') {
+                if n.eq_ignore_ascii_case("sec-websocket-accept") {
+                    accept = Some(v.trim().to_owned());
+                }
+            }
+        }
+        // RFC 6455 §1.3: this key's accept value.
+        assert_eq!(accept.as_deref(), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        WsClient { reader }
+    }
+
+    pub fn send(&mut self, opcode: u8, payload: &[u8]) {
+        assert!(payload.len() < 126);
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.reader.get_mut().write_all(&frame).unwrap();
+    }
+
+    pub fn text(&mut self, s: &str) {
+        self.send(1, s.as_bytes());
+    }
+
+    /// (opcode, payload) of the next frame.
+    pub fn recv(&mut self) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        self.reader.read_exact(&mut head).unwrap();
+        let mut len = u64::from(head[1] & 0x7f);
+        if len == 126 {
+            let mut ext = [0u8; 2];
+            self.reader.read_exact(&mut ext).unwrap();
+            len = u64::from(u16::from_be_bytes(ext));
+        } else if len == 127 {
+            let mut ext = [0u8; 8];
+            self.reader.read_exact(&mut ext).unwrap();
+            len = u64::from_be_bytes(ext);
+        }
+        let mut payload = vec![0; len as usize];
+        self.reader.read_exact(&mut payload).unwrap();
+        (head[0] & 0x0f, payload)
+    }
+
+    pub fn recv_text(&mut self) -> String {
+        let (op, p) = self.recv();
+        assert_eq!(op, 1, "expected a text frame, got opcode {} {:?}", op, p);
+        String::from_utf8(p).unwrap()
+    }
+}
+

@@ -1,0 +1,257 @@
+//! Handlers over real sockets: routing, captures, arguments, headers, cookies, error pages,
+//! pipelining, and the C boundary's panic and error handling.
+mod common;
+
+use common::Server;
+use eddy::{CookieOptions, Error};
+
+#[test]
+fn hello_404_405() {
+    let srv = Server::start(|_, app| {
+        app.route("/hello").unwrap().get(|req, res| {
+            res.set_header("Content-Type", "text/plain")?;
+            res.set_header("X-Method", req.method())?;
+            res.write("Hello, World!")
+        });
+    });
+    let r = srv.get("/hello");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "Hello, World!");
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("x-method"), Some("GET"));
+    assert_eq!(srv.get("/nope").status, 404);
+    let mut c = srv.connect();
+    c.send("POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(c.response().status, 405);
+}
+
+#[test]
+fn captures_and_named_groups() {
+    let srv = Server::start(|_, app| {
+        app.route("/users/(?P<id>[0-9]+)/items/([a-z%0-9]+)").unwrap().get(|req, res| {
+            let args = req.path_args();
+            res.write(format!("id={} item={} n={}", req.path_kwarg("id").unwrap_or("?"), args[1], args.len()))
+        });
+    });
+    let r = srv.get("/users/42/items/caf%c3%a9");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "id=42 item=café n=2");
+    assert_eq!(srv.get("/users/x/items/a").status, 404);
+}
+
+#[test]
+fn body_query_and_form_arguments() {
+    let srv = Server::start(|_, app| {
+        app.route("/echo").unwrap().post(|req, res| {
+            let out = format!(
+                "q={} a={} b={} body={} ua={}",
+                req.query_argument("q").unwrap_or("-"),
+                req.argument("a").unwrap_or("-"),
+                req.body_argument("b").unwrap_or("-"),
+                req.body().len(),
+                req.header("user-agent").unwrap_or("-")
+            );
+            res.set_status(201)?;
+            res.write(out)
+        });
+    });
+    let mut c = srv.connect();
+    let body = "a=1&b=two+words";
+    c.send(&format!(
+        "POST /echo?q=z HTTP/1.1\r\nHost: t\r\nUser-Agent: rust-test\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    ));
+    let r = c.response();
+    assert_eq!(r.status, 201);
+    assert_eq!(r.text(), "q=z a=1 b=two words body=15 ua=rust-test");
+}
+
+#[test]
+fn panic_and_err_become_500_and_the_loop_survives() {
+    let srv = Server::start(|_, app| {
+        app.route("/panic").unwrap().get(|_, res| {
+            res.write("partial")?;
+            panic!("boom in a handler");
+        });
+        app.route("/err").unwrap().get(|_, res| {
+            res.set_header("Bad Name", "x")?; // not a token: Err(INVALID) goes up
+            Ok(())
+        });
+        app.route("/ok").unwrap().get(|_, res| res.write("still here"));
+    });
+    let r = srv.get("/panic");
+    assert_eq!(r.status, 500);
+    assert!(!r.text().contains("partial"), "the error page replaces what was written");
+    assert_eq!(srv.get("/err").status, 500);
+    // Same connection after a panic, then a new one.
+    let mut c = srv.connect();
+    c.send("GET /panic HTTP/1.1\r\nHost: t\r\n\r\nGET /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().status, 500);
+    assert_eq!(c.response().text(), "still here");
+    assert_eq!(srv.get("/ok").text(), "still here");
+}
+
+#[test]
+fn pipelined_requests_answer_in_order() {
+    let srv = Server::start(|_, app| {
+        app.route("/n/([0-9]+)").unwrap().get(|req, res| res.write(req.path_arg(0).unwrap_or("")));
+    });
+    let mut c = srv.connect();
+    let mut raw = String::new();
+    for i in 0..20 {
+        raw.push_str(&format!("GET /n/{} HTTP/1.1\r\nHost: t\r\n\r\n", i));
+    }
+    c.send(&raw);
+    for i in 0..20 {
+        let r = c.response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), i.to_string());
+    }
+}
+
+#[test]
+fn finish_ends_the_response_and_later_calls_fail() {
+    let srv = Server::start(|_, app| {
+        app.route("/f").unwrap().get(|req, res| {
+            let path = req.path(); // read before finishing, used after: still valid
+            res.write("done")?;
+            res.finish()?;
+            assert_eq!(res.write("more"), Err(Error::STATE));
+            assert_eq!(res.finish(), Err(Error::STATE));
+            assert!(res.is_finished());
+            assert_eq!(path, "/f");
+            Ok(())
+        });
+    });
+    let r = srv.get("/f");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "done");
+}
+
+#[test]
+fn prepare_write_error_default_headers_and_on_finish() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let finished = Arc::new(AtomicUsize::new(0));
+    let seen = finished.clone();
+    let srv = Server::start(move |_, app| {
+        app.route("/guarded")
+            .unwrap()
+            .default_headers(|_, res| res.set_header("X-Default", "yes"))
+            .prepare(|req, res| if req.header("x-deny").is_some() { res.send_error(403) } else { Ok(()) })
+            .write_error(|_, res, status| res.write(format!("custom error {}", status)))
+            .on_finish(move |_, _| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .get(|_, res| res.write("allowed"));
+    });
+    let r = srv.get("/guarded");
+    assert_eq!((r.status, r.text().as_str()), (200, "allowed"));
+    assert_eq!(r.header("x-default"), Some("yes"));
+    let mut c = srv.connect();
+    c.send("GET /guarded HTTP/1.1\r\nHost: t\r\nX-Deny: 1\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 403);
+    assert_eq!(r.text(), "custom error 403");
+    assert_eq!(r.header("x-default"), Some("yes"));
+    drop(srv); // joins the loop thread: every on_finish ran
+    assert_eq!(finished.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn cookies_and_redirect() {
+    let srv = Server::start(|_, app| {
+        app.route("/cookie").unwrap().get(|req, res| {
+            let opts = CookieOptions { http_only: true, ..Default::default() };
+            res.set_cookie("seen", "1", &opts)?;
+            res.write(format!("before={}", req.cookie("seen").unwrap_or("none")))
+        });
+        app.route("/go").unwrap().get(|_, res| res.redirect("/cookie", 303));
+    });
+    let r = srv.get("/cookie");
+    assert_eq!(r.text(), "before=none");
+    let set = r.header("set-cookie").unwrap();
+    assert!(set.starts_with("seen=1") && set.contains("HttpOnly"), "{}", set);
+    let mut c = srv.connect();
+    c.send("GET /cookie HTTP/1.1\r\nHost: t\r\nCookie: seen=1\r\n\r\n");
+    assert_eq!(c.response().text(), "before=1");
+    let r = srv.get("/go");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/cookie"));
+}
+
+#[test]
+fn custom_methods_and_bad_patterns() {
+    let srv = Server::start(|_, app| {
+        assert_eq!(app.route("/bad(").err(), Some(Error::INVALID));
+        let route = app.route("/x").unwrap();
+        assert!(route.on("BAD METHOD", |_, _| Ok(())).is_err());
+        let route = app.route("/m").unwrap();
+        route
+            .on("PATCH", |_, res| res.write("patched"))
+            .unwrap()
+            .on("PURGE", |req, res| res.write(format!("custom {}", req.method())))
+            .unwrap()
+            .delete(|_, res| res.write("deleted"));
+    });
+    let mut c = srv.connect();
+    c.send("PATCH /m HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\nDELETE /m HTTP/1.1\r\nHost: t\r\n\r\n\
+             PURGE /m HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().text(), "patched");
+    assert_eq!(c.response().text(), "deleted");
+    assert_eq!(c.response().text(), "custom PURGE");
+}
+
+#[test]
+fn streamed_request_bodies_reach_data_received() {
+    let srv = Server::start(|_, app| {
+        let total = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let (t1, t2) = (total.clone(), total);
+        app.route("/upload")
+            .unwrap()
+            .data_received(move |_, _, chunk| {
+                t1.set(t1.get() + chunk.len());
+                Ok(())
+            })
+            .post(move |req, res| res.write(format!("streamed={} buffered={}", t2.replace(0), req.body().len())));
+    });
+    let mut c = srv.connect();
+    c.send("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    assert_eq!(c.response().text(), "streamed=11 buffered=0");
+}
+
+#[test]
+fn an_app_dropped_by_its_own_handler_is_freed_after_it() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let lp = eddy::Loop::new().unwrap();
+        let slot: Rc<RefCell<Option<eddy::App>>> = Rc::new(RefCell::new(None));
+        let mut app = eddy::App::new(&lp).unwrap();
+        let (s, stopper) = (slot.clone(), lp.clone());
+        app.route("/drop").unwrap().get(move |_, res| {
+            drop(s.borrow_mut().take()); // freed on the next iteration, not under this frame
+            stopper.call_later(0.05, {
+                let l = stopper.clone();
+                move || l.stop()
+            })?;
+            res.write("bye")
+        });
+        app.listen("127.0.0.1", 0).unwrap();
+        tx.send(app.port().unwrap()).unwrap();
+        *slot.borrow_mut() = Some(app);
+        lp.run().unwrap();
+        assert!(slot.borrow().is_none());
+    });
+    let port = rx.recv_timeout(common::IO_TIMEOUT).unwrap();
+    let mut c = common::Client::connect(port);
+    c.send("GET /drop HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().text(), "bye");
+    server.join().expect("server thread");
+    // The app (and its listening socket) is gone.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
