@@ -75,3 +75,25 @@ def recursive_unicode(obj):
     if isinstance(obj, bytes):
         return to_unicode(obj)
     return obj
+
+
+_URL_RE = re.compile(r"\b((?:https?://|www\.)[^\s<>&\"']+)", re.I)
+
+
+def linkify(text, shorten=False, extra_params="", require_protocol=False,
+            permitted_protocols=("http", "https")):
+    """HTML-escapes `text` and turns the http(s) URLs in it into links."""
+    text = to_unicode(text)
+    out = []
+    last = 0
+    for m in _URL_RE.finditer(text):
+        url = m.group(1)
+        if require_protocol and not url.lower().startswith(("http://", "https://")):
+            continue
+        out.append(xhtml_escape(text[last:m.start()]))
+        href = url if "://" in url else "http://" + url
+        extra = (" " + extra_params) if extra_params and not callable(extra_params) else ""
+        out.append('<a href="%s"%s>%s</a>' % (xhtml_escape(href), extra, xhtml_escape(url)))
+        last = m.end()
+    out.append(xhtml_escape(text[last:]))
+    return "".join(out)
