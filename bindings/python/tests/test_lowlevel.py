@@ -151,6 +151,21 @@ class LowLevelLoopTest(unittest.TestCase):
         ll.eddy_server_free(server)
         self.assertEqual(sys.getrefcount(on_request), base - 1)
 
+    def test_run_releases_the_gil(self):
+        # Another Python thread computes while eddy_loop_run waits, then stops the loop from
+        # its thread; with the GIL held by run() it could not, and the test would time out.
+        done = []
+
+        def worker():
+            done.append(sum(range(100000)))
+            ll.eddy_py_call_soon_threadsafe(self.loop, lambda: ll.eddy_loop_stop(self.loop))
+
+        t = threading.Thread(target=worker)
+        t.start()
+        self.assertEqual(ll.eddy_loop_run(self.loop), 0)
+        t.join()
+        self.assertEqual(done, [sum(range(100000))])
+
     def test_errors_and_version(self):
         self.assertEqual(ll.eddy_err_name(ll.EDDY_EINVAL), "EDDY_EINVAL")
         self.assertTrue(ll.eddy_version_string())

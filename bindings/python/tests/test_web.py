@@ -505,5 +505,37 @@ class WebTest(unittest.TestCase):
         conn.close()
 
 
+class IOLoopStartStopTest(unittest.TestCase):
+    def test_start_runs_until_stop(self):
+        result = {}
+
+        def run():
+            aloop = asyncio.new_event_loop()
+            asyncio.set_event_loop(aloop)
+            loop = eddy.ioloop.IOLoop.current()
+            self.assertIs(eddy.ioloop.IOLoop.current(), loop)
+            app = eddy.web.Application([(r"/", HelloHandler)])
+            server = app.listen(0, "127.0.0.1")
+
+            def fetch():
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                conn.request("GET", "/")
+                result["body"] = conn.getresponse().read()
+                conn.close()
+                loop.add_callback(loop.stop)  # from the client thread
+
+            loop.call_later(0.01, lambda: threading.Thread(target=fetch).start())
+            loop.start()
+            result["stopped"] = True
+            server.stop()
+            app.close()
+            loop.close()
+
+        t = threading.Thread(target=run)
+        t.start()
+        t.join(30)
+        self.assertEqual(result, {"body": b"Hello, world", "stopped": True})
+
+
 if __name__ == "__main__":
     unittest.main()
