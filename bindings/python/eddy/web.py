@@ -853,7 +853,8 @@ class _RouteTarget:
         self.kwargs = kwargs
         self.named = tuple(regex.groupindex)
         self.groups = regex.groups
-        self.has_prepare = _overrides(cls, "prepare")
+        # Streamed bodies: prepare runs from the C prepare hook, before the first piece.
+        self.has_prepare = _overrides(cls, "prepare") and not cls._stream_request_body
 
     def _make(self, h):
         app = self.app_ref()
@@ -886,6 +887,12 @@ class _RouteTarget:
             elif kind == 7:  # EDDY_PY_HOOK_FLUSHED
                 if handler is not None:
                     handler._flushed(arg)
+            elif kind == 1:  # EDDY_PY_HOOK_PREPARE (routes with streamed bodies)
+                if handler is None:
+                    handler = self._make(h)
+                result = handler.prepare()
+                if result is not None and _is_awaitable(result):
+                    asyncio.ensure_future(result)
             elif kind == 6:  # EDDY_PY_HOOK_DATA_RECEIVED
                 if handler is None:
                     handler = self._make(h)
@@ -896,7 +903,7 @@ class _RouteTarget:
             if handler is None:
                 app_log.error("Uncaught exception making %s", self.cls.__name__, exc_info=True)
                 _ll.eddy_handler_send_error(h, 500)
-            elif kind in (0, 4, 6):
+            elif kind in (0, 1, 4, 6):
                 handler._handle_request_exception(e)
             else:
                 app_log.error("Uncaught exception in %s", self.cls.__name__, exc_info=True)
@@ -977,6 +984,8 @@ class Application:
             _ll.eddy_py_route_enable(route, "on_finish")
         if cls._stream_request_body:
             _ll.eddy_py_route_enable(route, "data_received")
+            if _overrides(cls, "prepare"):
+                _ll.eddy_py_route_enable(route, "prepare")
         if spec.name:
             _ll.eddy_route_set_name(route, spec.name)
             self.named_handlers[spec.name] = spec

@@ -239,6 +239,19 @@ class CallbacksHandler(RequestHandler):
         self.write({"seen": seen, "ticked": len(ticks) >= 2, "running": pc.is_running()})
 
 
+@eddy.web.stream_request_body
+class StreamHandler(RequestHandler):
+    def prepare(self):
+        self.pieces = []
+
+    def data_received(self, chunk):
+        self.pieces.append(chunk)
+
+    def put(self):
+        self.write({"total": len(b"".join(self.pieces)), "body_buffered": len(self.request.body),
+                    "pieces": len(self.pieces) > 0})
+
+
 class Default404(RequestHandler):
     def prepare(self):
         self.set_status(404)
@@ -268,6 +281,7 @@ def make_app(static_dir):
         (r"/big", BigHandler),
         (r"/flush", FlushHandler),
         (r"/callbacks", CallbacksHandler),
+        (r"/stream", StreamHandler),
         (r"/files/(.*)", eddy.web.StaticFileHandler, {"path": static_dir}),
     ], cookie_secret="test-secret", login_url="/login", compress_response=True,
         static_path=static_dir, default_handler_class=Default404)
@@ -496,6 +510,19 @@ class WebTest(unittest.TestCase):
         self.assertEqual(data["seen"], ["soon", "later", "thread"])
         self.assertTrue(data["ticked"])
         self.assertFalse(data["running"])
+
+    def test_stream_request_body(self):
+        def chunks():
+            for _ in range(50):
+                yield b"y" * 1000
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        conn.request("PUT", "/stream", body=chunks(), encode_chunked=True)
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        conn.close()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(data, {"total": 50000, "body_buffered": 0, "pieces": True})
 
     def test_keep_alive_many_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
