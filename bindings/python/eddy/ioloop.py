@@ -112,6 +112,9 @@ class IOLoop:
     def __init__(self, asyncio_loop=None, make_current=True):
         self.asyncio_loop = asyncio_loop or asyncio.new_event_loop()
         self._eddy = _ll.eddy_loop_new()
+        # eddy_loop_new made this thread the loop's thread; other threads must use the
+        # thread-safe entry point.
+        self._ident = threading.get_ident()
         if self._eddy is None:
             raise RuntimeError("eddy_loop_new failed")
         self._pump = _Pump(self._eddy, self.asyncio_loop)
@@ -211,7 +214,7 @@ class IOLoop:
 
     def add_callback(self, callback, *args, **kwargs):
         fn = functools.partial(self._run_callback, callback, args, kwargs)
-        if threading.get_ident() == self._thread_ident():
+        if threading.get_ident() == self._ident:
             if not _ll.eddy_loop_call_soon(self._eddy, fn):
                 raise RuntimeError("eddy_loop_call_soon failed")
             self._pump.kick()
@@ -289,12 +292,6 @@ class IOLoop:
             _ll.eddy_watch_free(watch)
 
     # ---- internals -------------------------------------------------------------------------
-    def _thread_ident(self):
-        ident = getattr(self, "_ident", None)
-        if ident is None:
-            ident = self._ident = threading.get_ident()
-        return ident
-
     def _run_callback(self, callback, args, kwargs):
         try:
             ret = callback(*args, **kwargs)
