@@ -63,6 +63,7 @@ static void eddy_py_periodic_fn(eddy_periodic *p, void *ud) {
     PyGILState_Release(gil);
 }
 static void eddy_py_log_fn(int level, const char *msg, void *ud) {
+    if (!Py_IsInitialized()) return; /* a loop on another thread logging during shutdown */
     PyGILState_STATE gil = PyGILState_Ensure();
     eddy_py_call((PyObject *)ud, Py_BuildValue("(is)", level, msg));
     PyGILState_Release(gil);

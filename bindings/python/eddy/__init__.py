@@ -20,6 +20,28 @@ _SUBMODULES = ("escape", "gen", "httpserver", "httputil", "ioloop", "locks", "lo
 _ioloop.install_policy()
 
 
+def _forward_logs():
+    """eddy's C log lines go to the `eddy.server` logger (the C level filter follows it)."""
+    import atexit
+    import logging
+
+    logger = logging.getLogger("eddy.server")
+    levels = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR}
+    ll = _lowlevel_proxy
+
+    def sink(level, message):
+        logger.log(levels.get(level, logging.ERROR), "%s", message)
+
+    ll.eddy_set_log_function(sink)
+    level = logger.getEffectiveLevel()
+    ll.eddy_set_log_level(0 if level <= logging.DEBUG else 1 if level <= logging.INFO else 2)
+    # Back to the C default before the interpreter goes away.
+    atexit.register(ll.eddy_set_log_function, None)
+
+
+_forward_logs()
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module("." + name, __name__)
