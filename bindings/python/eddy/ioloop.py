@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
-import math
 import threading
 import weakref
 
@@ -56,6 +55,8 @@ class _Pump:
     def arm(self):
         """Keeps an asyncio timer at eddy's next deadline."""
         ms = _ll.eddy_loop_next_timeout(self.eddy)
+        if self.fd < 0 and (ms < 0 or ms > 10):
+            ms = 10  # a backend without a pollable fd: look at its I/O every 10 ms
         if ms < 0:
             return
         if ms == 0:

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import hmac
 import http.cookies
-import json
 import logging
 import os
 import re

@@ -252,6 +252,19 @@ class StreamHandler(RequestHandler):
                     "pieces": len(self.pieces) > 0})
 
 
+class LegacyCoroutineHandler(RequestHandler):
+    @eddy.gen.coroutine
+    def get(self):
+        yield eddy.gen.sleep(0.001)
+        a, b = yield [self.double(1), self.double(2)]
+        self.write("%d,%d" % (a, b))
+
+    @eddy.gen.coroutine
+    def double(self, x):
+        yield asyncio.sleep(0.001)
+        raise eddy.gen.Return(2 * x)
+
+
 class Default404(RequestHandler):
     def prepare(self):
         self.set_status(404)
@@ -282,6 +295,7 @@ def make_app(static_dir):
         (r"/flush", FlushHandler),
         (r"/callbacks", CallbacksHandler),
         (r"/stream", StreamHandler),
+        (r"/legacy", LegacyCoroutineHandler),
         (r"/files/(.*)", eddy.web.StaticFileHandler, {"path": static_dir}),
     ], cookie_secret="test-secret", login_url="/login", compress_response=True,
         static_path=static_dir, default_handler_class=Default404)
@@ -420,6 +434,9 @@ class WebTest(unittest.TestCase):
         status, _, _, body = self.get("/async")
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body), {"executor_thread_differs": True})
+
+    def test_legacy_gen_coroutine(self):
+        self.assertEqual(self.get("/legacy")[3], b"2,4")
 
     def test_asyncio_open_connection_in_a_handler(self):
         listener = socket.socket()
