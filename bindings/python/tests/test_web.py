@@ -201,6 +201,12 @@ class XsrfHandler(RequestHandler):
         self.write("accepted")
 
 
+class ManualXsrfHandler(RequestHandler):
+    def get(self):
+        self.check_xsrf_cookie()  # GET is not checked by the C layer; this is Python's check
+        self.write("token ok")
+
+
 class BigHandler(RequestHandler):
     def get(self):
         self.write("x" * 5000)
@@ -302,7 +308,8 @@ def make_app(static_dir):
 
 
 def make_xsrf_app():
-    return eddy.web.Application([(r"/form", XsrfHandler)], xsrf_cookies=True)
+    return eddy.web.Application([(r"/form", XsrfHandler), (r"/manual", ManualXsrfHandler)],
+                                xsrf_cookies=True)
 
 
 class WebTest(unittest.TestCase):
@@ -499,6 +506,14 @@ class WebTest(unittest.TestCase):
             "POST", "/form", body="_xsrf=" + urllib.parse.quote(token),
             headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual((status, body), (200, b"accepted"))
+        # check_xsrf_cookie() in Python accepts the C layer's masked tokens and the raw cookie.
+        manual = "/manual?_xsrf=" + urllib.parse.quote(token)
+        self.assertEqual(self.xsrf.request("GET", manual, headers={"Cookie": cookie})[3], b"token ok")
+        raw = "/manual?_xsrf=" + urllib.parse.quote(cookie.split("=", 1)[1])
+        self.assertEqual(self.xsrf.request("GET", raw, headers={"Cookie": cookie})[0], 200)
+        other = self.xsrf.request("GET", "/form")[2]["Set-Cookie"].split(";")[0]
+        self.assertEqual(self.xsrf.request("GET", manual, headers={"Cookie": other})[0], 403)
+        self.assertEqual(self.xsrf.request("GET", "/manual", headers={"Cookie": cookie})[0], 403)
 
     def test_compress_response(self):
         status, _, headers, body = self.get("/big", headers={"Accept-Encoding": "gzip"})
