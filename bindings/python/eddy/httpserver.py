@@ -1,6 +1,20 @@
 """eddy.httpserver: the HTTPServer that Application.listen() returns."""
 
+import logging
+
 from . import _lowlevel as _ll
+
+access_log = logging.getLogger("eddy.access")
+
+
+def _log_request(req):
+    """Tornado's access log line: INFO for < 400, WARNING for 4xx, ERROR for 5xx."""
+    status = _ll.eddy_request_response_status(req)
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if access_log.isEnabledFor(level):
+        method, uri, _, _, _, ip, _, _ = _ll.eddy_py_request_info(req)
+        access_log.log(level, "%d %s %s (%s) %.2fms", status, method, uri, ip,
+                       1000.0 * _ll.eddy_request_duration(req))
 
 
 class HTTPServer:
@@ -30,6 +44,7 @@ class HTTPServer:
             _ll.eddy_server_set_body_timeout(s, float(body_timeout))
         for ip in trusted_downstream or ():
             _ll.eddy_server_add_trusted_proxy(s, ip)
+        _ll.eddy_server_set_access_log(s, _log_request)
         for method in application._methods:
             _ll.eddy_server_allow_method(s, method)
         self._stopped = False
