@@ -79,6 +79,15 @@ class EddyEventLoop(asyncio.SelectorEventLoop):
     """An asyncio loop that also runs the eddy loop of its thread (see the module comment)."""
 
     _eddy_pump = None
+    _eddy_ioloop = None
+
+    def close(self):
+        # asyncio.run() closes its loop: the IOLoop (eddy loop, applications) goes with it.
+        ioloop = self._eddy_ioloop
+        self._eddy_ioloop = None
+        if ioloop is not None:
+            ioloop.close()
+        super().close()
 
     def _run_once(self):
         pump = self._eddy_pump
@@ -121,6 +130,7 @@ class IOLoop:
         self._pump = _Pump(self._eddy, self.asyncio_loop)
         if isinstance(self.asyncio_loop, EddyEventLoop):
             self.asyncio_loop._eddy_pump = self._pump
+            self.asyncio_loop._eddy_ioloop = self
         self._handlers = {}
         self._apps = weakref.WeakSet()  # freed before the eddy loop in close()
         self._servers = set()  # listening servers keep their applications alive
@@ -202,6 +212,7 @@ class IOLoop:
         self._pump.close()
         if isinstance(self.asyncio_loop, EddyEventLoop):
             self.asyncio_loop._eddy_pump = None
+            self.asyncio_loop._eddy_ioloop = None
         with IOLoop._lock:
             IOLoop._by_asyncio.pop(self.asyncio_loop, None)
         _ll.eddy_loop_free(self._eddy)

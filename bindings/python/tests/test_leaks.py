@@ -3,11 +3,14 @@ in a loop, each serving requests, leave no Python objects and no traced memory b
 
 import asyncio
 import gc
+import os
 import http.client
 import sys
 import tracemalloc
 import unittest
 import weakref
+
+import support  # noqa: F401  (quiet access log)
 
 import eddy.gen
 import eddy.ioloop
@@ -106,6 +109,30 @@ class LeakTest(unittest.TestCase):
         self.assertLess(objects_after - objects_before, 60)
         growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
         self.assertLess(growth, 32 * 1024, [str(s) for s in after.compare_to(before, "lineno")[:8]])
+
+class AsyncioRunTest(unittest.TestCase):
+    def test_each_asyncio_run_frees_its_eddy_loop(self):
+        """asyncio.run() closes its loop; the eddy loop, its fd and its apps go with it."""
+
+        async def serve_once():
+            app = eddy.web.Application([(r"/", SyncHandler)])
+            server = app.listen(0, "127.0.0.1")
+            statuses = await asyncio.to_thread(client, server.port)
+            self.assertEqual(statuses[0], 200)
+            return eddy.ioloop.IOLoop.current()
+
+        def open_fds():
+            return len(os.listdir("/proc/self/fd"))
+
+        asyncio.run(serve_once())
+        gc.collect()
+        before = open_fds()
+        loops = [weakref.ref(asyncio.run(serve_once())) for _ in range(10)]
+        gc.collect()
+        self.assertEqual(open_fds(), before)
+        self.assertEqual([ref() for ref in loops if ref() is not None], [])
+        self.assertEqual(len(live_handlers), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

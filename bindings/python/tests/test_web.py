@@ -556,6 +556,16 @@ class WebTest(unittest.TestCase):
         self.assertEqual(resp.status, 200)
         self.assertEqual(data, {"total": 50000, "body_buffered": 0, "pieces": True})
 
+    def test_access_log(self):
+        with self.assertLogs("eddy.access", logging.INFO) as logs:
+            self.get("/?x=1")
+            self.get("/required")
+            self.server.call(lambda: None)
+        self.assertTrue(any(line.startswith("INFO:eddy.access:200 GET /?x=1 (127.0.0.1) ")
+                            for line in logs.output), logs.output)
+        self.assertTrue(any(line.startswith("WARNING:eddy.access:400 GET /required ")
+                            for line in logs.output), logs.output)
+
     def test_keep_alive_many_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
         for i in range(20):
