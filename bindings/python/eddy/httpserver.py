@@ -61,17 +61,21 @@ class HTTPServer:
     @property
     def port(self):
         """The first listening TCP port (eddy's addition, handy with port 0)."""
+        if self.application._app is None:  # the application (and its server) was freed
+            return None
         return _ll.eddy_server_port(self._server)
 
     def stop(self):
         """Stops accepting; requests in flight finish, then their connections close."""
         if not self._stopped:
             self._stopped = True
+            if self.application._app is None:  # freed with its application already
+                return
             _ll.eddy_server_shutdown(self._server, lambda: None)
             self.application._ioloop._servers.discard(self)
 
     async def close_all_connections(self):
         import asyncio
 
-        while _ll.eddy_server_connection_count(self._server):
+        while self.application._app is not None and _ll.eddy_server_connection_count(self._server):
             await asyncio.sleep(0.01)
