@@ -271,6 +271,33 @@ class LegacyCoroutineHandler(RequestHandler):
         raise eddy.gen.Return(2 * x)
 
 
+class FdHandler(RequestHandler):
+    """IOLoop.add_handler on a socketpair, from a handler."""
+
+    async def get(self):
+        loop = eddy.ioloop.IOLoop.current()
+        a, b = socket.socketpair()
+        got = asyncio.get_running_loop().create_future()
+
+        def readable(fd, events):
+            loop.remove_handler(fd)
+            got.set_result((events & loop.READ, a.recv(10)))
+
+        loop.add_handler(a.fileno(), readable, loop.READ)
+        loop.call_later(0.005, b.send, b"data")
+        events, data = await got
+        a.close()
+        b.close()
+        self.write("%d %s" % (events, data.decode()))
+
+
+class CustomMethodHandler(RequestHandler):
+    SUPPORTED_METHODS = RequestHandler.SUPPORTED_METHODS + ("PROPFIND",)
+
+    def propfind(self):
+        self.write("propfind ok")
+
+
 class Default404(RequestHandler):
     def prepare(self):
         self.set_status(404)
@@ -302,6 +329,8 @@ def make_app(static_dir):
         (r"/callbacks", CallbacksHandler),
         (r"/stream", StreamHandler),
         (r"/legacy", LegacyCoroutineHandler),
+        (r"/fd", FdHandler),
+        (r"/custom", CustomMethodHandler),
         (r"/files/(.*)", eddy.web.StaticFileHandler, {"path": static_dir}),
     ], cookie_secret="test-secret", login_url="/login", compress_response=True,
         static_path=static_dir, default_handler_class=Default404)
@@ -555,6 +584,11 @@ class WebTest(unittest.TestCase):
         conn.close()
         self.assertEqual(resp.status, 200)
         self.assertEqual(data, {"total": 50000, "body_buffered": 0, "pieces": True})
+
+    def test_add_handler_and_custom_method(self):
+        self.assertEqual(self.get("/fd")[3], b"1 data")
+        status, _, _, body = self.server.request("PROPFIND", "/custom")
+        self.assertEqual((status, body), (200, b"propfind ok"))
 
     def test_access_log(self):
         with self.assertLogs("eddy.access", logging.INFO) as logs:
