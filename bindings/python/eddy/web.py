@@ -262,10 +262,12 @@ class RequestHandler:
         return self._status_code
 
     def set_header(self, name, value):
-        self._check_header(_ll.eddy_handler_set_header(self._h, name, _header_value(value)))
+        if self._h is not None:
+            self._check_header(_ll.eddy_handler_set_header(self._h, name, _header_value(value)))
 
     def add_header(self, name, value):
-        self._check_header(_ll.eddy_handler_add_header(self._h, name, _header_value(value)))
+        if self._h is not None:
+            self._check_header(_ll.eddy_handler_add_header(self._h, name, _header_value(value)))
 
     def clear_header(self, name):
         if self._h is not None:
@@ -273,10 +275,10 @@ class RequestHandler:
 
     @staticmethod
     def _check_header(rc):
+        # As in Tornado, headers set after they went out are dropped without an error (the C
+        # layer logs it); unsafe names or values raise.
         if rc == _EDDY_EINVAL:
             raise ValueError("Unsafe header name or value")
-        if rc == _EDDY_ESTATE:
-            raise RuntimeError("Cannot set headers after they were sent")
 
     def write(self, chunk):
         if self._finished:
