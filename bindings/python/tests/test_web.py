@@ -298,6 +298,16 @@ class CustomMethodHandler(RequestHandler):
         self.write("propfind ok")
 
 
+class FinishAndPrepareErrorHandler(RequestHandler):
+    def prepare(self):
+        if self.get_argument("deny", None):
+            raise HTTPError(401)
+
+    def get(self):
+        self.write("early ")
+        raise eddy.web.Finish("done")
+
+
 class Default404(RequestHandler):
     def prepare(self):
         self.set_status(404)
@@ -331,9 +341,20 @@ def make_app(static_dir):
         (r"/legacy", LegacyCoroutineHandler),
         (r"/fd", FdHandler),
         (r"/custom", CustomMethodHandler),
+        (r"/finish", FinishAndPrepareErrorHandler),
         (r"/files/(.*)", eddy.web.StaticFileHandler, {"path": static_dir}),
     ], cookie_secret="test-secret", login_url="/login", compress_response=True,
         static_path=static_dir, default_handler_class=Default404)
+
+
+def make_debug_app():
+    return eddy.web.Application([(r"/crash", CrashForDebug)],
+                                debug=True)
+
+
+class CrashForDebug(RequestHandler):
+    def get(self):
+        raise ZeroDivisionError("shown in debug mode")
 
 
 def make_xsrf_app():
@@ -584,6 +605,22 @@ class WebTest(unittest.TestCase):
         conn.close()
         self.assertEqual(resp.status, 200)
         self.assertEqual(data, {"total": 50000, "body_buffered": 0, "pieces": True})
+
+    def test_finish_exception_and_http_error_in_prepare(self):
+        self.assertEqual(self.get("/finish")[3], b"early done")
+        self.assertEqual(self.get("/finish?deny=1")[0], 401)
+
+    def test_debug_serves_traceback(self):
+        server = support.ServerThread(make_debug_app)
+        try:
+            with self.assertLogs("eddy.application", logging.ERROR):
+                status, _, headers, body = server.request("GET", "/crash")
+        finally:
+            server.stop()
+        self.assertEqual(status, 500)
+        self.assertEqual(headers["Content-Type"], "text/plain")
+        self.assertIn(b"Traceback", body)
+        self.assertIn(b"ZeroDivisionError: shown in debug mode", body)
 
     def test_add_handler_and_custom_method(self):
         self.assertEqual(self.get("/fd")[3], b"1 data")
