@@ -1,0 +1,483 @@
+/* SWIG interface of eddy's low-level Python module (eddy.lowlevel / eddy._lowlevel).
+ *
+ * The public C headers are wrapped as they are; what SWIG cannot guess is said here:
+ *  - (pointer, length) string arguments take a Python str (UTF-8) or any bytes-like object;
+ *  - `size_t *len` outputs turn the returned view into bytes (None for NULL);
+ *  - a callback with its (userdata, free_userdata) pair becomes one Python callable: the
+ *    callable is the userdata (a new reference), a C trampoline calls it, and eddy's free
+ *    callback drops the reference exactly once (after the last call, on cancel, or when the
+ *    owner is freed). When registration fails the reference is dropped at once.
+ *  - the web layer's per-route callbacks go to the route's userdata, a callable called as
+ *    `route_callable(kind, handler, instance, arg)` (EDDY_PY_HOOK_* kinds below); `instance` is
+ *    the object bound to the handler with eddy_py_handler_bind() (or None).
+ * Every trampoline takes the GIL itself (PyGILState_Ensure), so eddy may call it with or without
+ * the GIL held; eddy_loop_run and eddy_loop_run_once release the GIL while they wait.
+ * Python exceptions escaping a low-level callback are reported with PyErr_WriteUnraisable (the
+ * pure-Python layer catches its own). */
+%module(package="eddy") lowlevel
+
+%{
+#include "eddy/eddy.h"
+#include <string.h>
+%}
+
+%include <stdint.i>
+
+/* ---- the trampolines ------------------------------------------------------------------- */
+%{
+/* Drops the reference eddy held; after interpreter shutdown there is nothing left to drop. */
+static void eddy_py_decref(void *userdata) {
+    if (!userdata || !Py_IsInitialized()) return;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    Py_DECREF((PyObject *)userdata);
+    PyGILState_Release(gil);
+}
+
+/* Calls `fn(*args)` (args is stolen), reporting an escaping exception. GIL must be held. */
+static void eddy_py_call(PyObject *fn, PyObject *args) {
+    if (!args) { PyErr_WriteUnraisable(fn); return; }
+    PyObject *r = PyObject_CallObject(fn, args);
+    Py_DECREF(args);
+    if (!r) PyErr_WriteUnraisable(fn);
+    Py_XDECREF(r);
+}
+
+static void eddy_py_loop_fn(eddy_loop *loop, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, PyTuple_New(0));
+    PyGILState_Release(gil);
+}
+static void eddy_py_watch_fn(eddy_watch *w, int fd, int events, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(ii)", fd, events));
+    PyGILState_Release(gil);
+}
+static void eddy_py_signal_fn(eddy_signal *s, int signum, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(i)", signum));
+    PyGILState_Release(gil);
+}
+static void eddy_py_periodic_fn(eddy_periodic *p, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, PyTuple_New(0));
+    PyGILState_Release(gil);
+}
+static void eddy_py_log_fn(int level, const char *msg, void *ud) {
+    if (!Py_IsInitialized()) return; /* a loop on another thread logging during shutdown */
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(is)", level, msg));
+    PyGILState_Release(gil);
+}
+static void eddy_py_server_done_fn(eddy_server *server, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, PyTuple_New(0));
+    PyGILState_Release(gil);
+}
+static void eddy_py_request_fn(eddy_request *req, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *r = SWIG_NewPointerObj(SWIG_as_voidptr(req), SWIGTYPE_p_eddy_request, 0);
+    eddy_py_call((PyObject *)ud, r ? Py_BuildValue("(N)", r) : NULL);
+    PyGILState_Release(gil);
+}
+
+/* Route hooks: what the route callable's first argument says. */
+#define EDDY_PY_HOOK_METHOD 0
+#define EDDY_PY_HOOK_PREPARE 1
+#define EDDY_PY_HOOK_ON_FINISH 2
+#define EDDY_PY_HOOK_CONNECTION_CLOSE 3
+#define EDDY_PY_HOOK_DEFAULT_HEADERS 4
+#define EDDY_PY_HOOK_WRITE_ERROR 5
+#define EDDY_PY_HOOK_DATA_RECEIVED 6
+#define EDDY_PY_HOOK_FLUSHED 7
+
+/* The usual method names as interned strings, so the hot path allocates nothing for them. */
+static PyObject *eddy_py_method_name(eddy_handler *h) {
+    static PyObject *cache[8];
+    static const char *const names[8] = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", NULL};
+    size_t len = 0;
+    const char *m = eddy_request_method(eddy_handler_request(h), &len);
+    if (!m) Py_RETURN_NONE;
+    for (int i = 0; names[i]; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], m, len) == 0) {
+            if (!cache[i]) cache[i] = PyUnicode_InternFromString(names[i]);
+            Py_XINCREF(cache[i]);
+            return cache[i];
+        }
+    }
+    return PyUnicode_DecodeLatin1(m, (Py_ssize_t)len, NULL);
+}
+
+/* Calls the route callable as (kind, handler, instance or None, arg); `arg` is stolen. */
+static void eddy_py_hook(eddy_handler *h, void *route_ud, int kind, PyObject *arg) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *inst = (PyObject *)eddy_handler_get_userdata(h);
+    PyObject *hobj = SWIG_NewPointerObj(SWIG_as_voidptr(h), SWIGTYPE_p_eddy_handler, 0);
+    if (kind == EDDY_PY_HOOK_METHOD && !arg) arg = eddy_py_method_name(h);
+    if (!arg) { arg = Py_None; Py_INCREF(arg); }
+    if (hobj && arg) {
+        eddy_py_call((PyObject *)route_ud,
+                     Py_BuildValue("(iNOO)", kind, hobj, inst ? inst : Py_None, arg));
+    } else {
+        Py_XDECREF(hobj);
+        PyErr_WriteUnraisable((PyObject *)route_ud);
+    }
+    Py_XDECREF(arg);
+    PyGILState_Release(gil);
+}
+static void eddy_py_hook_method(eddy_handler *h, void *ud) { eddy_py_hook(h, ud, EDDY_PY_HOOK_METHOD, NULL); }
+static void eddy_py_hook_prepare(eddy_handler *h, void *ud) { eddy_py_hook(h, ud, EDDY_PY_HOOK_PREPARE, NULL); }
+static void eddy_py_hook_on_finish(eddy_handler *h, void *ud) { eddy_py_hook(h, ud, EDDY_PY_HOOK_ON_FINISH, NULL); }
+static void eddy_py_hook_close(eddy_handler *h, void *ud) { eddy_py_hook(h, ud, EDDY_PY_HOOK_CONNECTION_CLOSE, NULL); }
+static void eddy_py_hook_default_headers(eddy_handler *h, void *ud) { eddy_py_hook(h, ud, EDDY_PY_HOOK_DEFAULT_HEADERS, NULL); }
+static void eddy_py_hook_write_error(eddy_handler *h, int status, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *arg = PyLong_FromLong(status);
+    PyGILState_Release(gil);
+    eddy_py_hook(h, ud, EDDY_PY_HOOK_WRITE_ERROR, arg);
+}
+static void eddy_py_hook_data(eddy_handler *h, const char *data, size_t len, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *arg = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+    PyGILState_Release(gil);
+    eddy_py_hook(h, ud, EDDY_PY_HOOK_DATA_RECEIVED, arg);
+}
+static void eddy_py_hook_flushed(eddy_handler *h, int status, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *arg = PyLong_FromLong(status);
+    PyGILState_Release(gil);
+    eddy_py_hook(h, ud, EDDY_PY_HOOK_FLUSHED, arg);
+}
+
+/* Releases the object bound to a handler: calls its `_eddy_release()` method first (when it has
+ * one), so Python code that kept the object can no longer reach the released handler. */
+static void eddy_py_handler_release(void *ud) {
+    if (!ud || !Py_IsInitialized()) return;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *obj = (PyObject *)ud;
+    PyObject *r = PyObject_CallMethod(obj, "_eddy_release", NULL);
+    if (r) Py_DECREF(r);
+    else PyErr_Clear();
+    Py_DECREF(obj);
+    PyGILState_Release(gil);
+}
+
+static PyObject *eddy_py_str(const char *s, size_t len) {
+    return PyUnicode_DecodeUTF8(s ? s : "", s ? (Py_ssize_t)len : 0, "surrogateescape");
+}
+static PyObject *eddy_py_latin1(const char *s, size_t len) {
+    return PyUnicode_DecodeLatin1(s ? s : "", s ? (Py_ssize_t)len : 0, NULL);
+}
+%}
+
+%constant int EDDY_PY_HOOK_METHOD = 0;
+%constant int EDDY_PY_HOOK_PREPARE = 1;
+%constant int EDDY_PY_HOOK_ON_FINISH = 2;
+%constant int EDDY_PY_HOOK_CONNECTION_CLOSE = 3;
+%constant int EDDY_PY_HOOK_DEFAULT_HEADERS = 4;
+%constant int EDDY_PY_HOOK_WRITE_ERROR = 5;
+%constant int EDDY_PY_HOOK_DATA_RECEIVED = 6;
+%constant int EDDY_PY_HOOK_FLUSHED = 7;
+
+/* ---- strings in ------------------------------------------------------------------------ */
+%typemap(in) (const char *STR, size_t LEN) (Py_buffer view, int got_view = 0) {
+    if ($input == Py_None) {
+        $1 = NULL; $2 = 0;
+    } else if (PyUnicode_Check($input)) {
+        Py_ssize_t n = 0;
+        $1 = ($1_ltype)PyUnicode_AsUTF8AndSize($input, &n);
+        if (!$1) SWIG_fail;
+        $2 = (size_t)n;
+    } else {
+        if (PyObject_GetBuffer($input, &view, PyBUF_SIMPLE) < 0) SWIG_fail;
+        got_view = 1;
+        $1 = ($1_ltype)view.buf; $2 = (size_t)view.len;
+    }
+}
+%typemap(freearg) (const char *STR, size_t LEN) {
+    if (got_view$argnum) PyBuffer_Release(&view$argnum);
+}
+%typemap(typecheck, precedence=SWIG_TYPECHECK_STRING) (const char *STR, size_t LEN) {
+    $1 = ($input == Py_None || PyUnicode_Check($input) || PyObject_CheckBuffer($input)) ? 1 : 0;
+}
+%apply (const char *STR, size_t LEN) {
+    (const char *name, size_t name_len), (const char *value, size_t value_len),
+    (const char *value, size_t len), (const char *name, size_t len), (const char *method, size_t len),
+    (const char *pattern, size_t pattern_len), (const char *host_pattern, size_t host_pattern_len),
+    (const char *url, size_t url_len), (const char *url_prefix, size_t prefix_len),
+    (const char *root, size_t root_len), (const char *secret, size_t len),
+    (const char *reason, size_t reason_len), (const void *data, size_t len)
+};
+
+/* ---- strings out: views with a length become bytes ------------------------------------ */
+%typemap(in, numinputs=0) size_t *len (size_t tmp = 0), size_t *value_len (size_t tmp = 0) {
+    $1 = &tmp;
+}
+%typemap(argout) size_t *len, size_t *value_len {
+    Py_XDECREF($result);
+    if (result) {
+        $result = PyBytes_FromStringAndSize((const char *)result, (Py_ssize_t)tmp$argnum);
+    } else {
+        Py_INCREF(Py_None);
+        $result = Py_None;
+    }
+}
+
+/* ---- callables as callbacks ----------------------------------------------------------- */
+/* Registers `$input` as userdata with the free trampoline; FAIL says when registration failed
+ * (eddy then did not take the reference). */
+%define EDDY_PY_CALLBACK(CBTYPE, CBNAME, TRAMPOLINE, FAIL)
+%typemap(in) (CBTYPE CBNAME, void *userdata, eddy_free_fn free_userdata) {
+    if (!PyCallable_Check($input)) {
+        PyErr_SetString(PyExc_TypeError, "a callable is required");
+        SWIG_fail;
+    }
+    $1 = TRAMPOLINE;
+    Py_INCREF($input);
+    $2 = (void *)$input;
+    $3 = eddy_py_decref;
+}
+%typemap(argout) (CBTYPE CBNAME, void *userdata, eddy_free_fn free_userdata) {
+    if (FAIL) Py_DECREF($input);
+}
+%enddef
+
+EDDY_PY_CALLBACK(eddy_loop_fn, cb, eddy_py_loop_fn, result == 0)
+EDDY_PY_CALLBACK(eddy_watch_fn, cb, eddy_py_watch_fn, result == NULL)
+EDDY_PY_CALLBACK(eddy_signal_fn, cb, eddy_py_signal_fn, result == NULL)
+EDDY_PY_CALLBACK(eddy_periodic_fn, cb, eddy_py_periodic_fn, result == NULL)
+EDDY_PY_CALLBACK(eddy_request_fn, on_request, eddy_py_request_fn, result == NULL)
+EDDY_PY_CALLBACK(eddy_request_fn, cb, eddy_py_request_fn, result < 0)
+EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
+
+/* The log sink: None restores the default. */
+%typemap(in) (eddy_log_fn fn, void *userdata, eddy_free_fn free_userdata) {
+    if ($input == Py_None) {
+        $1 = NULL; $2 = NULL; $3 = NULL;
+    } else if (!PyCallable_Check($input)) {
+        PyErr_SetString(PyExc_TypeError, "a callable or None is required");
+        SWIG_fail;
+    } else {
+        Py_INCREF($input);
+        $1 = eddy_py_log_fn; $2 = (void *)$input; $3 = eddy_py_decref;
+    }
+}
+%typemap(argout) (eddy_log_fn fn, void *userdata, eddy_free_fn free_userdata) "";
+
+/* Routes keep any Python object (normally the callable of the web layer) as userdata. */
+%typemap(in) (void *userdata, eddy_free_fn free_userdata) {
+    Py_INCREF($input);
+    $1 = (void *)$input;
+    $2 = eddy_py_decref;
+}
+%typemap(argout) (void *userdata, eddy_free_fn free_userdata) {
+    if (result == NULL) Py_DECREF($input);
+}
+
+/* Flush completions go to the route callable (EDDY_PY_HOOK_FLUSHED). */
+%typemap(in, numinputs=0) eddy_handler_flush_fn cb { $1 = eddy_py_hook_flushed; }
+
+/* The loop waits without the GIL. */
+%exception eddy_loop_run {
+    Py_BEGIN_ALLOW_THREADS
+    $action
+    Py_END_ALLOW_THREADS
+}
+%exception eddy_loop_run_once {
+    Py_BEGIN_ALLOW_THREADS
+    $action
+    Py_END_ALLOW_THREADS
+}
+
+/* Replaced by the helpers below (their C forms need out-arrays or per-call function pointers). */
+%ignore eddy_loop_call_soon_threadsafe;
+%ignore eddy_request_header_at;
+%ignore eddy_request_argument_at;
+%ignore eddy_request_file_at;
+%ignore eddy_request_set_userdata;
+%ignore eddy_request_get_userdata;
+%ignore eddy_request_set_close_callback;
+%ignore eddy_request_stream_body;
+%ignore eddy_request_flush;
+%ignore eddy_server_set_headers_callback;
+%ignore eddy_app_reverse_url;
+%ignore eddy_route_on;
+%ignore eddy_route_set_prepare;
+%ignore eddy_route_set_on_finish;
+%ignore eddy_route_set_on_connection_close;
+%ignore eddy_route_set_default_headers;
+%ignore eddy_route_set_write_error;
+%ignore eddy_route_set_data_received;
+%ignore eddy_handler_set_userdata;
+%ignore eddy_handler_get_userdata;
+
+#define EDDY_API
+%include "eddy/common.h"
+%include "eddy/loop.h"
+%include "eddy/http.h"
+%include "eddy/web.h"
+
+/* ---- helpers for the Python layer ------------------------------------------------------ */
+%typemap(in) PyObject *callable {
+    if (!PyCallable_Check($input)) {
+        PyErr_SetString(PyExc_TypeError, "a callable is required");
+        SWIG_fail;
+    }
+    $1 = $input;
+}
+
+%inline %{
+/* eddy_loop_call_soon_threadsafe with a callable; returns 0 or a negative EDDY_E* code.
+ * Thread: any (the GIL is taken for the reference count only). */
+int eddy_py_call_soon_threadsafe(eddy_loop *loop, PyObject *callable) {
+    Py_INCREF(callable);
+    int rc = eddy_loop_call_soon_threadsafe(loop, eddy_py_loop_fn, callable, eddy_py_decref);
+    if (rc < 0) Py_DECREF(callable);
+    return rc;
+}
+
+/* Binds `obj` to the handler (a new reference, released with the handler after its
+ * `_eddy_release()` method, if it has one, ran). Route hooks receive it as their `instance` argument. */
+void eddy_py_handler_bind(eddy_handler *handler, PyObject *obj) {
+    Py_INCREF(obj);
+    eddy_handler_set_userdata(handler, obj, eddy_py_handler_release);
+}
+
+/* Routes `hook` of `route` to the route callable: an HTTP method name ("GET", ...), or one of
+ * "prepare", "on_finish", "on_connection_close", "set_default_headers", "write_error",
+ * "data_received". Returns 0 or EDDY_EINVAL. */
+int eddy_py_route_enable(eddy_route *route, const char *hook) {
+    if (!route || !hook) return EDDY_EINVAL;
+    if (!strcmp(hook, "prepare")) return eddy_route_set_prepare(route, eddy_py_hook_prepare);
+    if (!strcmp(hook, "on_finish")) return eddy_route_set_on_finish(route, eddy_py_hook_on_finish);
+    if (!strcmp(hook, "on_connection_close"))
+        return eddy_route_set_on_connection_close(route, eddy_py_hook_close);
+    if (!strcmp(hook, "set_default_headers"))
+        return eddy_route_set_default_headers(route, eddy_py_hook_default_headers);
+    if (!strcmp(hook, "write_error")) return eddy_route_set_write_error(route, eddy_py_hook_write_error);
+    if (!strcmp(hook, "data_received"))
+        return eddy_route_set_data_received(route, eddy_py_hook_data);
+    return eddy_route_on(route, hook, EDDY_NTS, eddy_py_hook_method);
+}
+
+/* (method, uri, path, query, version, remote_ip, host, scheme) of a request, as str. */
+PyObject *eddy_py_request_info(eddy_request *req) {
+    size_t ml = 0, ul = 0, pl = 0, ql = 0, hl = 0;
+    const char *m = eddy_request_method(req, &ml), *u = eddy_request_uri(req, &ul);
+    const char *p = eddy_request_path(req, &pl), *q = eddy_request_query(req, &ql);
+    const char *h = eddy_request_host(req, &hl), *ip = eddy_request_remote_ip(req);
+    const char *scheme = eddy_request_scheme(req);
+    if (!m) { PyErr_SetString(PyExc_ValueError, "no request"); return NULL; }
+    return Py_BuildValue("(NNNNisNs)", eddy_py_latin1(m, ml), eddy_py_str(u, ul), eddy_py_str(p, pl),
+                         eddy_py_str(q, ql), eddy_request_version(req), ip ? ip : "",
+                         eddy_py_latin1(h, hl), scheme ? scheme : "http");
+}
+
+/* The request's header fields as a list of (name, value) str pairs (Latin-1, as HTTP has it). */
+PyObject *eddy_py_request_headers(eddy_request *req) {
+    size_t n = eddy_request_header_count(req);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (!list) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NULL, *value = NULL;
+        size_t nl = 0, vl = 0;
+        eddy_request_header_at(req, i, &name, &nl, &value, &vl);
+        PyObject *pair = Py_BuildValue("(NN)", eddy_py_latin1(name, nl), eddy_py_latin1(value, vl));
+        if (!pair) { Py_DECREF(list); return NULL; }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+    }
+    return list;
+}
+
+/* The request body as bytes. */
+PyObject *eddy_py_request_body(eddy_request *req) {
+    size_t len = 0;
+    const char *body = eddy_request_body(req, &len);
+    return PyBytes_FromStringAndSize(body ? body : "", body ? (Py_ssize_t)len : 0);
+}
+
+/* Decoded arguments from `sources` (EDDY_ARGS_*) as a list of (name str, value bytes). */
+PyObject *eddy_py_request_arguments(eddy_request *req, int sources) {
+    size_t n = eddy_request_argument_count(req, sources);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (!list) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NULL, *value = NULL;
+        size_t nl = 0, vl = 0;
+        eddy_request_argument_at(req, sources, i, &name, &nl, &value, &vl);
+        PyObject *pair = Py_BuildValue("(Ny#)", eddy_py_str(name, nl), value ? value : "",
+                                       (Py_ssize_t)(value ? vl : 0));
+        if (!pair) { Py_DECREF(list); return NULL; }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+    }
+    return list;
+}
+
+/* Uploaded files as a list of (field, filename, content_type, body bytes). */
+PyObject *eddy_py_request_files(eddy_request *req) {
+    size_t n = eddy_request_file_count(req);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (!list) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *field = NULL, *filename = NULL, *ctype = NULL, *body = NULL;
+        size_t bl = 0;
+        eddy_request_file_at(req, i, &field, &filename, &ctype, &body, &bl);
+        PyObject *t = Py_BuildValue("(NNNy#)", eddy_py_str(field, field ? strlen(field) : 0),
+                                    eddy_py_str(filename, filename ? strlen(filename) : 0),
+                                    eddy_py_latin1(ctype, ctype ? strlen(ctype) : 0),
+                                    body ? body : "", (Py_ssize_t)(body ? bl : 0));
+        if (!t) { Py_DECREF(list); return NULL; }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    return list;
+}
+
+/* The handler's positional path arguments as a list of str. */
+PyObject *eddy_py_handler_path_args(eddy_handler *handler) {
+    size_t n = eddy_handler_path_arg_count(handler);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (!list) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *a = eddy_handler_path_arg(handler, i, &len);
+        PyObject *s = eddy_py_str(a, len);
+        if (!s) { Py_DECREF(list); return NULL; }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    return list;
+}
+
+/* eddy_app_reverse_url with a sequence of str arguments: the path, or raises KeyError (no such
+ * name) / ValueError (wrong argument count). */
+PyObject *eddy_py_app_reverse_url(eddy_app *app, const char *name, PyObject *args) {
+    PyObject *seq = PySequence_Fast(args, "reverse_url arguments must be a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    const char **ptrs = (const char **)calloc((size_t)n + 1, sizeof(char *));
+    size_t *lens = (size_t *)calloc((size_t)n + 1, sizeof(size_t));
+    PyObject *result = NULL;
+    if (!ptrs || !lens) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t len = 0;
+        ptrs[i] = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &len);
+        if (!ptrs[i]) goto done;
+        lens[i] = (size_t)len;
+    }
+    for (size_t cap = 256;; cap *= 2) {
+        char *out = (char *)malloc(cap);
+        size_t out_len = 0;
+        if (!out) { PyErr_NoMemory(); goto done; }
+        int rc = eddy_app_reverse_url(app, name, strlen(name), ptrs, lens, (size_t)n, out, cap, &out_len);
+        if (rc == 0) result = PyUnicode_DecodeUTF8(out, (Py_ssize_t)out_len, "surrogateescape");
+        free(out);
+        if (rc == EDDY_ETOOBIG && cap < (1u << 24)) continue;
+        if (rc == EDDY_ENOENT) PyErr_Format(PyExc_KeyError, "%s not found in named urls", name);
+        else if (rc < 0) PyErr_Format(PyExc_ValueError, "reverse_url(%s): %s", name, eddy_strerror(rc));
+        break;
+    }
+done:
+    free(ptrs);
+    free(lens);
+    Py_DECREF(seq);
+    return result;
+}
+%}

@@ -1,0 +1,99 @@
+"""eddy.escape: tornado.escape's helpers (HTML, JSON, URL, bytes/str)."""
+
+import html
+import json
+import re
+import urllib.parse
+
+_XHTML_ESCAPE = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+_XHTML_RE = re.compile("[&<>\"']")
+
+
+def xhtml_escape(value):
+    return _XHTML_RE.sub(lambda m: _XHTML_ESCAPE[m.group(0)], to_unicode(value))
+
+
+def xhtml_unescape(value):
+    return html.unescape(to_unicode(value))
+
+
+def json_encode(value):
+    # "</" is escaped so JSON can sit inside a <script> block.
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def json_decode(value):
+    return json.loads(value)
+
+
+def squeeze(value):
+    return re.sub(r"[\x00-\x20]+", " ", value).strip()
+
+
+def url_escape(value, plus=True):
+    quote = urllib.parse.quote_plus if plus else urllib.parse.quote
+    return quote(utf8(value))
+
+
+def url_unescape(value, encoding="utf-8", plus=True):
+    if encoding is None:
+        if plus:
+            value = to_basestring(value).replace("+", " ")
+        return urllib.parse.unquote_to_bytes(value)
+    unquote = urllib.parse.unquote_plus if plus else urllib.parse.unquote
+    return unquote(to_basestring(value), encoding=encoding)
+
+
+def utf8(value):
+    if value is None or isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise TypeError("Expected bytes, unicode, or None; got %r" % type(value))
+    return value.encode("utf-8")
+
+
+def to_unicode(value):
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, bytes):
+        raise TypeError("Expected bytes, unicode, or None; got %r" % type(value))
+    return value.decode("utf-8")
+
+
+native_str = to_unicode
+to_basestring = to_unicode
+_unicode = to_unicode
+
+
+def recursive_unicode(obj):
+    if isinstance(obj, dict):
+        return {recursive_unicode(k): recursive_unicode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [recursive_unicode(i) for i in obj]
+    if isinstance(obj, tuple):
+        return tuple(recursive_unicode(i) for i in obj)
+    if isinstance(obj, bytes):
+        return to_unicode(obj)
+    return obj
+
+
+_URL_RE = re.compile(r"\b((?:https?://|www\.)[^\s<>&\"']+)", re.I)
+
+
+def linkify(text, shorten=False, extra_params="", require_protocol=False,
+            permitted_protocols=("http", "https")):
+    """HTML-escapes `text` and turns the http(s) URLs in it into links."""
+    text = to_unicode(text)
+    out = []
+    last = 0
+    for m in _URL_RE.finditer(text):
+        url = m.group(1)
+        if require_protocol and not url.lower().startswith(("http://", "https://")):
+            continue
+        out.append(xhtml_escape(text[last:m.start()]))
+        href = url if "://" in url else "http://" + url
+        extra = (" " + extra_params) if extra_params and not callable(extra_params) else ""
+        out.append('<a href="%s"%s>%s</a>' % (xhtml_escape(href), extra, xhtml_escape(url)))
+        last = m.end()
+    out.append(xhtml_escape(text[last:]))
+    return "".join(out)

@@ -1,0 +1,378 @@
+"""eddy.ioloop: Tornado's IOLoop and PeriodicCallback over eddy's loop, run inside asyncio.
+
+One thread holds one eddy loop and one asyncio loop. The asyncio loop is the one that waits: it
+watches eddy's backend fd (eddy_loop_backend_fd) and keeps a timer at eddy's next deadline
+(eddy_loop_next_timeout); both run eddy_loop_run_once(loop, 0). Loops made by eddy's policy
+(EddyEventLoop) also check eddy before every iteration, so callbacks that eddy queued while
+Python code ran are never left waiting. On a foreign asyncio loop the same pump is kicked after
+every scheduling call made through this module."""
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import threading
+import weakref
+
+from . import _lowlevel as _ll
+
+app_log = logging.getLogger("eddy.application")
+gen_log = logging.getLogger("eddy.general")
+
+
+class _Pump:
+    """Runs eddy's ready work from an asyncio loop."""
+
+    def __init__(self, eddy_loop, aloop):
+        self.eddy = eddy_loop
+        self.aloop = aloop
+        self.timer = None
+        self.timer_due = None
+        self.kicked = False
+        self.fd = _ll.eddy_loop_backend_fd(eddy_loop)
+        if self.fd >= 0:
+            aloop.add_reader(self.fd, self.run)
+
+    def close(self):
+        if self.fd >= 0 and not self.aloop.is_closed():
+            self.aloop.remove_reader(self.fd)
+        self.fd = -1
+        if self.timer:
+            self.timer.cancel()
+            self.timer = None
+
+    def run(self):
+        self.kicked = False
+        _ll.eddy_loop_run_once(self.eddy, 0)
+        self.arm()
+
+    def kick(self):
+        """Makes the asyncio loop pump eddy soon (after Python code scheduled into eddy)."""
+        if not self.kicked:
+            self.kicked = True
+            self.aloop.call_soon(self.run)
+
+    def arm(self):
+        """Keeps an asyncio timer at eddy's next deadline."""
+        ms = _ll.eddy_loop_next_timeout(self.eddy)
+        if self.fd < 0 and (ms < 0 or ms > 10):
+            ms = 10  # a backend without a pollable fd: look at its I/O every 10 ms
+        if ms < 0:
+            return
+        if ms == 0:
+            self.kick()
+            return
+        due = self.aloop.time() + ms / 1000.0
+        if self.timer is not None:
+            if self.timer_due <= due:
+                return
+            self.timer.cancel()
+        self.timer_due = due
+        self.timer = self.aloop.call_at(due, self._timer_fired)
+
+    def _timer_fired(self):
+        self.timer = None
+        self.run()
+
+
+class EddyEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop that also runs the eddy loop of its thread (see the module comment)."""
+
+    _eddy_pump = None
+    _eddy_ioloop = None
+
+    def close(self):
+        # asyncio.run() closes its loop: the IOLoop (eddy loop, applications) goes with it.
+        ioloop = self._eddy_ioloop
+        self._eddy_ioloop = None
+        if ioloop is not None:
+            ioloop.close()
+        super().close()
+
+    def _run_once(self):
+        pump = self._eddy_pump
+        if pump is not None:
+            pump.arm()
+        super()._run_once()
+
+
+class EddyEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Makes asyncio.run(), asyncio.new_event_loop() and friends create EddyEventLoops."""
+
+    def new_event_loop(self):
+        return EddyEventLoop()
+
+
+def install_policy():
+    if not isinstance(asyncio.get_event_loop_policy(), EddyEventLoopPolicy):
+        asyncio.set_event_loop_policy(EddyEventLoopPolicy())
+
+
+class IOLoop:
+    """Tornado's IOLoop: one per asyncio loop. Use IOLoop.current()."""
+
+    NONE = 0
+    READ = _ll.EDDY_READABLE
+    WRITE = _ll.EDDY_WRITABLE
+    ERROR = 0x8
+
+    _by_asyncio = weakref.WeakKeyDictionary()
+    _lock = threading.Lock()
+
+    def __init__(self, asyncio_loop=None, make_current=True):
+        self.asyncio_loop = asyncio_loop or asyncio.new_event_loop()
+        self._eddy = _ll.eddy_loop_new()
+        # eddy_loop_new made this thread the loop's thread; other threads must use the
+        # thread-safe entry point.
+        self._ident = threading.get_ident()
+        if self._eddy is None:
+            raise RuntimeError("eddy_loop_new failed")
+        self._pump = _Pump(self._eddy, self.asyncio_loop)
+        if isinstance(self.asyncio_loop, EddyEventLoop):
+            self.asyncio_loop._eddy_pump = self._pump
+            self.asyncio_loop._eddy_ioloop = self
+        self._handlers = {}
+        self._apps = weakref.WeakSet()  # freed before the eddy loop in close()
+        self._servers = set()  # listening servers keep their applications alive
+        self._closed = False
+        with IOLoop._lock:
+            IOLoop._by_asyncio[self.asyncio_loop] = self
+        if make_current:
+            self.make_current()
+
+    # ---- which loop ------------------------------------------------------------------------
+    @staticmethod
+    def current(instance=True):
+        try:
+            aloop = asyncio.get_running_loop()
+        except RuntimeError:
+            aloop = None
+        if aloop is None:
+            try:
+                aloop = asyncio.get_event_loop_policy().get_event_loop()
+            except RuntimeError:
+                if not instance:
+                    return None
+                aloop = asyncio.new_event_loop()
+                asyncio.set_event_loop(aloop)
+        with IOLoop._lock:
+            loop = IOLoop._by_asyncio.get(aloop)
+        if loop is None:
+            if not instance:
+                return None
+            loop = IOLoop(aloop, make_current=False)
+        return loop
+
+    @staticmethod
+    def instance():
+        return IOLoop.current()
+
+    def make_current(self):
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None:
+            asyncio.set_event_loop(self.asyncio_loop)
+
+    @staticmethod
+    def clear_current():
+        asyncio.set_event_loop(None)
+
+    # ---- running ---------------------------------------------------------------------------
+    def start(self):
+        self.make_current()
+        self.asyncio_loop.run_forever()
+
+    def stop(self):
+        self.asyncio_loop.stop()
+
+    def run_sync(self, func, timeout=None):
+        async def runner():
+            result = func()
+            if asyncio.iscoroutine(result) or asyncio.isfuture(result):
+                result = await result
+            return result
+
+        coro = runner()
+        if timeout is not None:
+            coro = asyncio.wait_for(coro, timeout)
+        return self.asyncio_loop.run_until_complete(coro)
+
+    def close(self, all_fds=False):
+        """Frees the eddy loop (callbacks not yet run are dropped)."""
+        if self._closed:
+            return
+        self._closed = True
+        for fd in list(self._handlers):
+            self.remove_handler(fd)
+        self._servers.clear()
+        for app in list(self._apps):
+            app.close()
+        self._pump.close()
+        if isinstance(self.asyncio_loop, EddyEventLoop):
+            self.asyncio_loop._eddy_pump = None
+            self.asyncio_loop._eddy_ioloop = None
+        with IOLoop._lock:
+            IOLoop._by_asyncio.pop(self.asyncio_loop, None)
+        _ll.eddy_loop_free(self._eddy)
+        self._eddy = None
+        if not self.asyncio_loop.is_running():
+            self.asyncio_loop.close()
+
+    # ---- time and callbacks (run by eddy's loop) -------------------------------------------
+    def time(self):
+        return _ll.eddy_loop_time(self._eddy)
+
+    def add_callback(self, callback, *args, **kwargs):
+        fn = functools.partial(self._run_callback, callback, args, kwargs)
+        if threading.get_ident() == self._ident:
+            if not _ll.eddy_loop_call_soon(self._eddy, fn):
+                raise RuntimeError("eddy_loop_call_soon failed")
+            self._pump.kick()
+        else:
+            rc = _ll.eddy_py_call_soon_threadsafe(self._eddy, fn)
+            if rc < 0:
+                raise RuntimeError(_ll.eddy_strerror(rc))
+
+    def add_callback_from_signal(self, callback, *args, **kwargs):
+        fn = functools.partial(self._run_callback, callback, args, kwargs)
+        _ll.eddy_py_call_soon_threadsafe(self._eddy, fn)
+
+    def spawn_callback(self, callback, *args, **kwargs):
+        self.add_callback(callback, *args, **kwargs)
+
+    def call_later(self, delay, callback, *args, **kwargs):
+        fn = functools.partial(self._run_callback, callback, args, kwargs)
+        call_id = _ll.eddy_loop_call_later(self._eddy, float(delay), fn)
+        if not call_id:
+            raise RuntimeError("eddy_loop_call_later failed")
+        self._pump.arm()
+        return _Timeout(self, call_id)
+
+    def call_at(self, when, callback, *args, **kwargs):
+        fn = functools.partial(self._run_callback, callback, args, kwargs)
+        call_id = _ll.eddy_loop_call_at(self._eddy, float(when), fn)
+        if not call_id:
+            raise RuntimeError("eddy_loop_call_at failed")
+        self._pump.arm()
+        return _Timeout(self, call_id)
+
+    def add_timeout(self, deadline, callback, *args, **kwargs):
+        if isinstance(deadline, (int, float)):
+            return self.call_at(deadline, callback, *args, **kwargs)
+        return self.call_later(deadline.total_seconds(), callback, *args, **kwargs)
+
+    def remove_timeout(self, timeout):
+        if isinstance(timeout, _Timeout) and timeout.loop is self and self._eddy is not None:
+            _ll.eddy_loop_cancel(self._eddy, timeout.call_id)
+
+    def add_future(self, future, callback):
+        future = asyncio.ensure_future(future, loop=self.asyncio_loop)
+        future.add_done_callback(lambda f: self.add_callback(callback, f))
+
+    def run_in_executor(self, executor, func, *args):
+        """Runs func(*args) on `executor` (a default thread pool when None); returns a future."""
+        if executor is None:
+            if not hasattr(self, "_executor"):
+                self._executor = concurrent.futures.ThreadPoolExecutor()
+            executor = self._executor
+        return self.asyncio_loop.run_in_executor(executor, func, *args)
+
+    def set_default_executor(self, executor):
+        self._executor = executor
+
+    # ---- fd handlers -----------------------------------------------------------------------
+    def add_handler(self, fd, handler, events):
+        fileobj = fd
+        if not isinstance(fd, int):
+            fd = fd.fileno()
+        watch = _ll.eddy_watch_new(self._eddy, fd, events & (self.READ | self.WRITE),
+                                   lambda _fd, ev: self._run_callback(handler, (fileobj, ev), {}))
+        if watch is None:
+            raise ValueError("cannot watch fd %r" % fd)
+        self._handlers[fd] = watch
+
+    def update_handler(self, fd, events):
+        fd = fd if isinstance(fd, int) else fd.fileno()
+        _ll.eddy_watch_set_events(self._handlers[fd], events & (self.READ | self.WRITE))
+
+    def remove_handler(self, fd):
+        fd = fd if isinstance(fd, int) else fd.fileno()
+        watch = self._handlers.pop(fd, None)
+        if watch is not None:
+            _ll.eddy_watch_free(watch)
+
+    # ---- internals -------------------------------------------------------------------------
+    def _run_callback(self, callback, args, kwargs):
+        try:
+            ret = callback(*args, **kwargs)
+            if asyncio.iscoroutine(ret) or asyncio.isfuture(ret):
+                fut = asyncio.ensure_future(ret, loop=self.asyncio_loop)
+                fut.add_done_callback(self._discard_future_result)
+        except Exception:
+            app_log.error("Exception in callback %r", callback, exc_info=True)
+
+    @staticmethod
+    def _discard_future_result(future):
+        if not future.cancelled() and future.exception() is not None:
+            exc = future.exception()
+            app_log.error("Exception in callback", exc_info=(type(exc), exc, exc.__traceback__))
+
+    def __repr__(self):
+        return "<eddy.ioloop.IOLoop %#x>" % id(self)
+
+
+class _Timeout:
+    __slots__ = ("loop", "call_id")
+
+    def __init__(self, loop, call_id):
+        self.loop = loop
+        self.call_id = call_id
+
+
+class PeriodicCallback:
+    """Calls `callback` every `callback_time` milliseconds (Tornado's units), on eddy's
+    periodic timer. `jitter` is accepted for compatibility; eddy's timer has none."""
+
+    def __init__(self, callback, callback_time, jitter=0):
+        if callback_time <= 0:
+            raise ValueError("Periodic callback must have a positive callback_time")
+        self.callback = callback
+        self.callback_time = callback_time
+        self.jitter = jitter
+        self._periodic = None
+        self._loop = None
+
+    def start(self):
+        self._loop = IOLoop.current()
+        if self._periodic is None:
+            interval = (self.callback_time.total_seconds()
+                        if hasattr(self.callback_time, "total_seconds")
+                        else self.callback_time / 1000.0)
+            ref = weakref.ref(self)
+            self._periodic = _ll.eddy_periodic_new(self._loop._eddy, interval,
+                                                   lambda: PeriodicCallback._tick(ref))
+            if self._periodic is None:
+                raise RuntimeError("eddy_periodic_new failed")
+        _ll.eddy_periodic_start(self._periodic)
+        self._loop._pump.arm()
+
+    def stop(self):
+        if self._periodic is not None:
+            _ll.eddy_periodic_free(self._periodic)
+            self._periodic = None
+
+    def is_running(self):
+        return self._periodic is not None and bool(_ll.eddy_periodic_is_running(self._periodic))
+
+    @staticmethod
+    def _tick(ref):
+        self = ref()
+        if self is not None:
+            self._loop._run_callback(self.callback, (), {})
+
+    def __del__(self):
+        if self._periodic is not None and self._loop is not None and self._loop._eddy is not None:
+            _ll.eddy_periodic_free(self._periodic)
+            self._periodic = None

@@ -1,0 +1,1015 @@
+"""eddy.web: Tornado's Application and RequestHandler on eddy's C web layer.
+
+The C layer routes, parses, buffers and sends; this module gives it Tornado's shapes. Each route
+hands its callbacks to a _RouteTarget (the route's userdata in C), which makes one handler
+instance per request and binds it to the C handler; the C handler's release drops it.
+A handler method that returns a coroutine detaches the C handler; the response is finished when
+the coroutine returns (it runs as an asyncio task on the IOLoop's asyncio loop).
+"""
+
+import asyncio
+import binascii
+import datetime
+import functools
+import hashlib
+import hmac
+import http.cookies
+import logging
+import os
+import re
+import sys
+import time
+import traceback
+import urllib.parse
+import weakref
+
+from . import _lowlevel as _ll
+from . import escape, httputil
+from .httputil import HTTPHeaders, HTTPFile
+from .ioloop import IOLoop
+
+access_log = logging.getLogger("eddy.access")
+app_log = logging.getLogger("eddy.application")
+gen_log = logging.getLogger("eddy.general")
+
+_ARG_DEFAULT = object()
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_EDDY_ECLOSED = _ll.EDDY_ECLOSED
+_EDDY_ESTATE = _ll.EDDY_ESTATE
+_EDDY_EINVAL = _ll.EDDY_EINVAL
+
+
+class HTTPError(Exception):
+    """Raise it in a handler to answer with `status_code`; `log_message` goes to the log only."""
+
+    def __init__(self, status_code=500, log_message=None, *args, **kwargs):
+        self.status_code = status_code
+        self.log_message = log_message
+        self.args = args
+        self.reason = kwargs.get("reason", None)
+        if log_message and not args:
+            self.log_message = log_message.replace("%", "%%")
+
+    def __str__(self):
+        message = "HTTP %d: %s" % (
+            self.status_code,
+            self.reason or httputil.responses.get(self.status_code, "Unknown"))
+        if self.log_message:
+            return message + " (" + (self.log_message % self.args) + ")"
+        return message
+
+
+class MissingArgumentError(HTTPError):
+    def __init__(self, arg_name):
+        super().__init__(400, "Missing argument %s" % arg_name)
+        self.arg_name = arg_name
+
+
+class Finish(Exception):
+    """Raise it to end the request without an error (finish() is called with its args)."""
+
+
+class _Done:
+    """What finish() returns: an already completed awaitable (Tornado returns a Future)."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        return iter(())
+
+    def done(self):
+        return True
+
+    def result(self):
+        return None
+
+
+_DONE = _Done()
+
+
+# ---- the request ---------------------------------------------------------------------------
+class _Stream:
+    __slots__ = ("_request",)
+
+    def __init__(self, request):
+        self._request = request
+
+    def closed(self):
+        h = self._request._h
+        return h is None or bool(_ll.eddy_request_connection_closed(_ll.eddy_handler_request(h)))
+
+
+class _Connection:
+    __slots__ = ("stream",)
+
+    def __init__(self, request):
+        self.stream = _Stream(request)
+
+
+class HTTPServerRequest:
+    """The request of a handler (Tornado's HTTPServerRequest). Fields are read from the C request
+    on first use and kept, so they stay readable after the handler finished."""
+
+    def __init__(self, h):
+        self._h = h
+        self._start_time = time.time()
+
+    def _load_info(self):
+        if self._h is None:
+            raise RuntimeError("the request was already released")
+        (self.method, self.uri, self.path, self.query, version, self.remote_ip, self.host,
+         self.protocol) = _ll.eddy_py_request_info(_ll.eddy_handler_request(self._h))
+        self.version = "HTTP/1.1" if version == 11 else "HTTP/1.0"
+        self.host_name = self.host.rsplit(":", 1)[0] if not self.host.endswith("]") else self.host
+
+    def _req(self):
+        if self._h is None:
+            raise RuntimeError("the request was already released")
+        return _ll.eddy_handler_request(self._h)
+
+    def __getattr__(self, name):
+        if name in ("method", "uri", "path", "query", "version", "remote_ip", "host", "protocol",
+                    "host_name"):
+            self._load_info()
+        elif name == "headers":
+            self.headers = HTTPHeaders()
+            for key, value in _ll.eddy_py_request_headers(self._req()):
+                self.headers.add(key, value)
+        elif name == "body":
+            self.body = _ll.eddy_py_request_body(self._req())
+        elif name in ("arguments", "query_arguments", "body_arguments"):
+            req = self._req()
+            self.query_arguments = _group(_ll.eddy_py_request_arguments(req, _ll.EDDY_ARGS_QUERY))
+            self.body_arguments = _group(_ll.eddy_py_request_arguments(req, _ll.EDDY_ARGS_BODY))
+            arguments = {k: list(v) for k, v in self.query_arguments.items()}
+            for k, v in self.body_arguments.items():
+                arguments.setdefault(k, []).extend(v)
+            self.arguments = arguments
+        elif name == "files":
+            self.files = {}
+            for field, filename, ctype, body in _ll.eddy_py_request_files(self._req()):
+                self.files.setdefault(field, []).append(
+                    HTTPFile(filename=filename, body=body, content_type=ctype))
+        elif name == "cookies":
+            self.cookies = http.cookies.SimpleCookie()
+            if "Cookie" in self.headers:
+                try:
+                    self.cookies.load(self.headers["Cookie"])
+                except http.cookies.CookieError:
+                    pass
+        elif name == "connection":
+            self.connection = _Connection(self)
+        else:
+            raise AttributeError(name)
+        return self.__dict__[name]
+
+    def full_url(self):
+        return self.protocol + "://" + self.host + self.uri
+
+    def request_time(self):
+        return time.time() - self._start_time
+
+    def __repr__(self):
+        try:
+            return "%s(protocol=%r, host=%r, method=%r, uri=%r, version=%r, remote_ip=%r)" % (
+                type(self).__name__, self.protocol, self.host, self.method, self.uri,
+                self.version, self.remote_ip)
+        except RuntimeError:
+            return "%s(released)" % type(self).__name__
+
+
+def _group(pairs):
+    out = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+# ---- handlers ------------------------------------------------------------------------------
+class RequestHandler:
+    """Subclass it and define get(), post(), ... (plain or async)."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
+
+    _template_loaders = {}
+    _stream_request_body = False
+
+    def __init__(self, application, request, **kwargs):
+        self.application = application
+        self.request = request
+        self._h = request._h
+        self._done = False
+        self._headers_written = False
+        self._auto_finish = True
+        self._status_code = 200
+        self._reason = "OK"
+        self._in_write_error = False
+        self.path_args = []
+        self.path_kwargs = {}
+        self.ui = {}
+        self.initialize(**kwargs)
+
+    def initialize(self, **kwargs):
+        pass
+
+    @property
+    def settings(self):
+        return self.application.settings
+
+    def _unimplemented_method(self, *args, **kwargs):
+        raise HTTPError(405)
+
+    head = get = post = delete = patch = put = options = _unimplemented_method
+
+    def prepare(self):
+        pass
+
+    def on_finish(self):
+        pass
+
+    def on_connection_close(self):
+        pass
+
+    def set_default_headers(self):
+        pass
+
+    def data_received(self, chunk):
+        raise NotImplementedError()
+
+    @property
+    def _finished(self):
+        return self._done or self._h is None
+
+    def _eddy_release(self):
+        # Called by the C layer when the handler is released: every later call must fail
+        # cleanly instead of touching freed memory.
+        self._h = None
+        self._done = True
+        request = self.__dict__.get("request")
+        if request is not None:
+            request._h = None
+
+    # ---- the response ----------------------------------------------------------------------
+    def set_status(self, status_code, reason=None):
+        if self._h is not None:
+            rc = _ll.eddy_handler_set_status(self._h, status_code, reason)
+            if rc == _EDDY_EINVAL:
+                raise ValueError("invalid status %r or reason %r" % (status_code, reason))
+        self._status_code = status_code
+        self._reason = reason or httputil.responses.get(status_code, "Unknown")
+
+    def get_status(self):
+        return self._status_code
+
+    def set_header(self, name, value):
+        if self._h is not None:
+            self._check_header(_ll.eddy_handler_set_header(self._h, name, _header_value(value)))
+
+    def add_header(self, name, value):
+        if self._h is not None:
+            self._check_header(_ll.eddy_handler_add_header(self._h, name, _header_value(value)))
+
+    def clear_header(self, name):
+        if self._h is not None:
+            _ll.eddy_handler_clear_header(self._h, name)
+
+    @staticmethod
+    def _check_header(rc):
+        # As in Tornado, headers set after they went out are dropped without an error (the C
+        # layer logs it); unsafe names or values raise.
+        if rc == _EDDY_EINVAL:
+            raise ValueError("Unsafe header name or value")
+
+    def write(self, chunk):
+        if self._finished:
+            raise RuntimeError("Cannot write() after finish()")
+        if isinstance(chunk, dict):
+            chunk = escape.json_encode(chunk)
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+        elif not isinstance(chunk, (bytes, str, bytearray, memoryview)):
+            message = "write() only accepts bytes, unicode, and dict objects"
+            if isinstance(chunk, list):
+                message += (". Lists not accepted for security reasons; see "
+                            "http://www.tornadoweb.org/en/stable/web.html"
+                            "#tornado.web.RequestHandler.write")
+            raise TypeError(message)
+        rc = _ll.eddy_handler_write(self._h, chunk)
+        if rc < 0 and rc != _EDDY_ECLOSED:
+            raise RuntimeError("write() failed: %s" % _ll.eddy_strerror(rc))
+
+    def flush(self, include_footers=False):
+        """Sends what was written; the returned future resolves once it reached the kernel."""
+        future = IOLoop.current().asyncio_loop.create_future()
+        if self._h is None:
+            future.set_result(None)
+            return future
+        waiting = self.__dict__.setdefault("_flush_futures", [])
+        rc = _ll.eddy_handler_flush(self._h)
+        self._headers_written = True
+        if rc < 0:
+            future.set_result(None)
+        else:
+            waiting.append(future)
+        return future
+
+    def _flushed(self, status):
+        waiting = self.__dict__.get("_flush_futures")
+        if waiting:
+            future = waiting.pop(0)
+            if not future.done():
+                future.set_result(None)
+
+    def finish(self, chunk=None):
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        if self._in_write_error:
+            return _DONE  # the C layer finishes the error page itself
+        self._done = True
+        _ll.eddy_handler_finish(self._h)
+        return _DONE
+
+    def render(self, template_name, **kwargs):
+        self.finish(self.render_string(template_name, **kwargs))
+
+    def render_string(self, template_name, **kwargs):
+        from . import template
+
+        path = self.get_template_path() or os.path.dirname(
+            os.path.abspath(sys.modules[type(self).__module__].__file__))
+        loader = RequestHandler._template_loaders.get(path)
+        if loader is None:
+            loader = RequestHandler._template_loaders[path] = template.Loader(path)
+        namespace = self.get_template_namespace()
+        namespace.update(kwargs)
+        return loader.load(template_name).generate(**namespace)
+
+    def get_template_path(self):
+        return self.settings.get("template_path")
+
+    def get_template_namespace(self):
+        return dict(handler=self, request=self.request, current_user=self.current_user,
+                    static_url=self.static_url, xsrf_form_html=self.xsrf_form_html,
+                    reverse_url=self.reverse_url, escape=escape.xhtml_escape,
+                    xhtml_escape=escape.xhtml_escape, url_escape=escape.url_escape,
+                    json_encode=escape.json_encode, squeeze=escape.squeeze)
+
+    def redirect(self, url, permanent=False, status=None):
+        if self._headers_written:
+            raise Exception("Cannot redirect after headers have been written")
+        if status is None:
+            status = 301 if permanent else 302
+        elif not 300 <= status <= 399:
+            raise ValueError("invalid redirect status %r" % status)
+        rc = _ll.eddy_handler_redirect(self._h, url, status)
+        if rc == _EDDY_EINVAL:
+            raise ValueError("invalid redirect %r (status %r)" % (url, status))
+        self._done = True
+
+    def send_error(self, status_code=500, **kwargs):
+        if self._headers_written:
+            gen_log.error("Cannot send error response after headers written")
+            if not self._finished:
+                try:
+                    self.finish()
+                except Exception:
+                    gen_log.error("Failed to flush partial response", exc_info=True)
+            return
+        reason = kwargs.get("reason")
+        if "exc_info" in kwargs:
+            exception = kwargs["exc_info"][1]
+            if isinstance(exception, HTTPError) and exception.reason:
+                reason = exception.reason
+        self._error = (reason, kwargs)
+        rc = _ll.eddy_handler_send_error(self._h, status_code)
+        if rc == _EDDY_EINVAL and status_code != 500:
+            rc = _ll.eddy_handler_send_error(self._h, 500)
+        self._error = None
+        self._done = True
+
+    def _write_error_hook(self, status_code):
+        reason, kwargs = getattr(self, "_error", None) or (None, {})
+        self._status_code = status_code
+        if reason:
+            self.set_status(status_code, reason)
+        else:
+            self._reason = httputil.responses.get(status_code, "Unknown")
+        self._in_write_error = True
+        try:
+            self.write_error(status_code, **kwargs)
+        except Exception:
+            app_log.error("Uncaught exception in write_error", exc_info=True)
+        finally:
+            self._in_write_error = False
+
+    def write_error(self, status_code, **kwargs):
+        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+            self.set_header("Content-Type", "text/plain")
+            for line in traceback.format_exception(*kwargs["exc_info"]):
+                self.write(line)
+            self.finish()
+        else:
+            self.finish("<html><title>%(code)d: %(message)s</title>"
+                        "<body>%(code)d: %(message)s</body></html>"
+                        % {"code": status_code, "message": self._reason})
+
+    # ---- arguments -------------------------------------------------------------------------
+    def get_argument(self, name, default=_ARG_DEFAULT, strip=True):
+        return self._get_argument(name, default, self.request.arguments, strip)
+
+    def get_arguments(self, name, strip=True):
+        return self._get_arguments(name, self.request.arguments, strip)
+
+    def get_body_argument(self, name, default=_ARG_DEFAULT, strip=True):
+        return self._get_argument(name, default, self.request.body_arguments, strip)
+
+    def get_body_arguments(self, name, strip=True):
+        return self._get_arguments(name, self.request.body_arguments, strip)
+
+    def get_query_argument(self, name, default=_ARG_DEFAULT, strip=True):
+        return self._get_argument(name, default, self.request.query_arguments, strip)
+
+    def get_query_arguments(self, name, strip=True):
+        return self._get_arguments(name, self.request.query_arguments, strip)
+
+    def _get_argument(self, name, default, source, strip):
+        values = self._get_arguments(name, source, strip)
+        if not values:
+            if default is _ARG_DEFAULT:
+                raise MissingArgumentError(name)
+            return default
+        return values[-1]
+
+    def _get_arguments(self, name, source, strip):
+        values = []
+        for v in source.get(name, []):
+            s = self.decode_argument(v, name=name)
+            if isinstance(s, str):
+                s = _CONTROL_CHARS.sub(" ", s)
+            if strip:
+                s = s.strip()
+            values.append(s)
+        return values
+
+    def decode_argument(self, value, name=None):
+        try:
+            return value.decode("utf-8") if isinstance(value, bytes) else value
+        except UnicodeDecodeError:
+            raise HTTPError(400, "Invalid unicode in %s: %r" % (name or "url", value[:40]))
+
+    # ---- cookies ---------------------------------------------------------------------------
+    @property
+    def cookies(self):
+        return self.request.cookies
+
+    def get_cookie(self, name, default=None):
+        value = _ll.eddy_handler_get_cookie(self._h, name) if self._h is not None else None
+        return default if value is None else value.decode("utf-8", "replace")
+
+    def set_cookie(self, name, value, domain=None, expires=None, path="/", expires_days=None,
+                   **kwargs):
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if expires_days is not None and not expires:
+            expires = time.time() + expires_days * 86400
+        flags = 0
+        max_age = -1
+        samesite = None
+        for key, val in kwargs.items():
+            key = key.lower().replace("-", "_")
+            if key == "secure" and val:
+                flags |= _ll.EDDY_COOKIE_SECURE
+            elif key == "httponly" and val:
+                flags |= _ll.EDDY_COOKIE_HTTPONLY
+            elif key == "max_age":
+                max_age = int(val)
+            elif key == "samesite":
+                samesite = val
+        rc = _ll.eddy_handler_set_cookie(self._h, name, value, domain, path,
+                                        httputil._to_unix_time(expires), max_age, flags, samesite)
+        if rc == _EDDY_EINVAL:
+            raise ValueError("Invalid cookie %r: %r" % (name, value))
+
+    def clear_cookie(self, name, path="/", domain=None, **kwargs):
+        _ll.eddy_handler_clear_cookie(self._h, name, path, domain)
+
+    def clear_all_cookies(self, path="/", domain=None):
+        for name in self.request.cookies:
+            self.clear_cookie(name, path=path, domain=domain)
+
+    def require_setting(self, name, feature="this feature"):
+        if not self.application.settings.get(name):
+            raise Exception("You must define the '%s' setting in your application to use %s"
+                            % (name, feature))
+
+    def set_signed_cookie(self, name, value, expires_days=30, version=None, **kwargs):
+        self.require_setting("cookie_secret", "secure cookies")
+        rc = _ll.eddy_handler_set_signed_cookie(self._h, name, value, float(expires_days or 30))
+        if rc < 0:
+            raise ValueError("cannot set signed cookie %r: %s" % (name, _ll.eddy_strerror(rc)))
+
+    set_secure_cookie = set_signed_cookie
+
+    def get_signed_cookie(self, name, value=None, max_age_days=31, min_version=None):
+        self.require_setting("cookie_secret", "secure cookies")
+        if value is not None:
+            raise NotImplementedError("eddy verifies signed cookies of the request only")
+        return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
+
+    get_secure_cookie = get_signed_cookie
+
+    # ---- users, XSRF -----------------------------------------------------------------------
+    @property
+    def current_user(self):
+        if not hasattr(self, "_current_user"):
+            self._current_user = self.get_current_user()
+        return self._current_user
+
+    @current_user.setter
+    def current_user(self, value):
+        self._current_user = value
+
+    def get_current_user(self):
+        return None
+
+    def get_login_url(self):
+        self.require_setting("login_url", "@tornado.web.authenticated")
+        return self.application.settings["login_url"]
+
+    @property
+    def xsrf_token(self):
+        if not hasattr(self, "_xsrf_token"):
+            self._xsrf_token = _ll.eddy_handler_xsrf_token(self._h)
+        return self._xsrf_token
+
+    def xsrf_form_html(self):
+        return ('<input type="hidden" name="_xsrf" value="'
+                + escape.xhtml_escape(self.xsrf_token) + '"/>')
+
+    def check_xsrf_cookie(self):
+        """Raises HTTPError(403) unless the `_xsrf` argument or header matches the cookie.
+        (With the xsrf_cookies setting the C layer already checks before prepare.)"""
+        token = (self.get_argument("_xsrf", None) or self.request.headers.get("X-Xsrftoken")
+                 or self.request.headers.get("X-Csrftoken"))
+        if not token:
+            raise HTTPError(403, "'_xsrf' argument missing from POST")
+        token = _decode_xsrf_token(token)
+        expected = _decode_xsrf_token(self.get_cookie("_xsrf") or "")
+        if not token or not expected:
+            raise HTTPError(403, "'_xsrf' argument has invalid format")
+        if not hmac.compare_digest(token, expected):
+            raise HTTPError(403, "XSRF cookie does not match POST argument")
+
+    # ---- URLs ------------------------------------------------------------------------------
+    def reverse_url(self, name, *args):
+        return self.application.reverse_url(name, *args)
+
+    def static_url(self, path, include_host=None, **kwargs):
+        self.require_setting("static_path", "static_url")
+        url = self.settings.get("static_url_prefix", "/static/") + path
+        version = _static_version(self.settings["static_path"], path)
+        if version:
+            url += "?v=" + version
+        if include_host or (include_host is None and getattr(self, "include_host", False)):
+            url = self.request.protocol + "://" + self.request.host + url
+        return url
+
+    def compute_etag(self):
+        return None
+
+    def _request_summary(self):
+        return "%s %s (%s)" % (self.request.method, self.request.uri, self.request.remote_ip)
+
+    # ---- the life cycle --------------------------------------------------------------------
+    def _execute(self, target, method):
+        try:
+            if target.named:
+                h = self._h
+                self.path_kwargs = {
+                    name: self.decode_argument(_ll.eddy_handler_path_kwarg(h, name) or b"", name)
+                    for name in target.named}
+            elif target.groups:
+                self.path_args = _ll.eddy_py_handler_path_args(self._h)
+            if method not in self.SUPPORTED_METHODS:
+                raise HTTPError(405)
+            if target.has_prepare:
+                result = self.prepare()
+                if result is not None and _is_awaitable(result):
+                    self._go_async(self._execute_async(result, method))
+                    return
+                if self._finished:
+                    return
+            result = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
+            if result is not None and _is_awaitable(result):
+                self._go_async(self._finish_async(result))
+            elif not self._auto_finish and not self._finished:
+                _ll.eddy_handler_detach(self._h)
+        except Exception as e:
+            self._handle_request_exception(e)
+
+    def _go_async(self, coro):
+        _ll.eddy_handler_detach(self._h)
+        # The task is kept by the handler, which the C handler keeps until it is released.
+        self._task = self.application._ioloop.asyncio_loop.create_task(coro)
+
+    async def _execute_async(self, prepared, method):
+        try:
+            await prepared
+            if self._finished:
+                return
+            result = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
+            if result is not None and _is_awaitable(result):
+                await result
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as e:
+            self._handle_request_exception(e)
+        finally:
+            self.application._ioloop._pump.kick()
+
+    async def _finish_async(self, awaitable):
+        try:
+            await awaitable
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as e:
+            self._handle_request_exception(e)
+        finally:
+            self.application._ioloop._pump.kick()
+
+    def _handle_request_exception(self, e):
+        if isinstance(e, Finish):
+            if not self._finished:
+                self.finish(*e.args)
+            return
+        if isinstance(e, asyncio.CancelledError) and self._finished:
+            return
+        try:
+            self.log_exception(*sys.exc_info())
+        except Exception:
+            app_log.error("Error in exception logger", exc_info=True)
+        if self._finished:
+            return
+        status = e.status_code if isinstance(e, HTTPError) else 500
+        self.send_error(status, exc_info=sys.exc_info())
+
+    def log_exception(self, typ, value, tb):
+        if isinstance(value, HTTPError):
+            if value.log_message:
+                gen_log.warning("%d %s: " + value.log_message, value.status_code,
+                                self._request_summary(), *value.args)
+        else:
+            app_log.error("Uncaught exception %s\n%r", self._request_summary(), self.request,
+                          exc_info=(typ, value, tb))
+
+
+def _is_awaitable(value):
+    return asyncio.iscoroutine(value) or asyncio.isfuture(value) or hasattr(value, "__await__")
+
+
+def _header_value(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        return httputil.format_timestamp(value)
+    raise TypeError("Unsupported header value %r" % value)
+
+
+def _decode_xsrf_token(cookie):
+    """The raw token of an XSRF cookie or argument (version 2 masked, or version 1)."""
+    try:
+        if cookie.startswith("2|"):
+            _, mask, masked, _ts = cookie.split("|")
+            mask = binascii.a2b_hex(mask)
+            masked = binascii.a2b_hex(masked)
+            return bytes(a ^ mask[i % len(mask)] for i, a in enumerate(masked))
+        try:
+            return binascii.a2b_hex(cookie.encode())
+        except (binascii.Error, ValueError):
+            return cookie.encode()
+    except Exception:
+        return None
+
+
+_static_hashes = {}
+
+
+def _static_version(root, path):
+    abspath = os.path.abspath(os.path.join(root, path))
+    if abspath not in _static_hashes:
+        try:
+            with open(abspath, "rb") as f:
+                _static_hashes[abspath] = hashlib.md5(f.read()).hexdigest()
+        except OSError:
+            _static_hashes[abspath] = None
+    return _static_hashes[abspath]
+
+
+def authenticated(method):
+    """Decorate a handler method: no current_user → redirect GET/HEAD to login_url, else 403."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not self.current_user:
+            if self.request.method in ("GET", "HEAD"):
+                url = self.get_login_url()
+                if "?" not in url:
+                    if urllib.parse.urlsplit(url).scheme:
+                        next_url = self.request.full_url()
+                    else:
+                        next_url = self.request.uri
+                    url += "?" + urllib.parse.urlencode(dict(next=next_url))
+                self.redirect(url)
+                return None
+            raise HTTPError(403)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def stream_request_body(cls):
+    """Class decorator: request bodies arrive through data_received() instead of being
+    buffered."""
+    cls._stream_request_body = True
+    return cls
+
+
+def addslash(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if not self.request.path.endswith("/"):
+            if self.request.method in ("GET", "HEAD"):
+                uri = self.request.path + "/"
+                if self.request.query:
+                    uri += "?" + self.request.query
+                self.redirect(uri, permanent=True)
+                return None
+            raise HTTPError(404)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def removeslash(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self.request.path.endswith("/"):
+            if self.request.method in ("GET", "HEAD"):
+                uri = self.request.path.rstrip("/")
+                if uri:
+                    if self.request.query:
+                        uri += "?" + self.request.query
+                    self.redirect(uri, permanent=True)
+                    return None
+            else:
+                raise HTTPError(404)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class RedirectHandler(RequestHandler):
+    """Redirects to `url` (str.format()ted with the path arguments), keeping the query."""
+
+    def initialize(self, url, permanent=True):
+        self._url = url
+        self._permanent = permanent
+
+    def get(self, *args, **kwargs):
+        to_url = self._url.format(*args, **kwargs)
+        if self.request.query_arguments:
+            to_url = httputil.url_concat(
+                to_url, [(k, v.decode("utf-8", "replace"))
+                         for k, vs in self.request.query_arguments.items() for v in vs])
+        self.redirect(to_url, permanent=self._permanent)
+
+
+class StaticFileHandler(RequestHandler):
+    """Served by eddy's C static file code (sendfile, Range, ETag, .gz twins); give it a route
+    whose pattern is a literal prefix followed by one group, e.g. r"/files/(.*)", and
+    {"path": root}."""
+
+    def initialize(self, path, default_filename=None):
+        self.root = path
+        self.default_filename = default_filename
+
+    @classmethod
+    def make_static_url(cls, settings, path, include_version=True):
+        url = settings.get("static_url_prefix", "/static/") + path
+        if include_version:
+            version = _static_version(settings["static_path"], path)
+            if version:
+                url += "?v=" + version
+        return url
+
+
+class ErrorHandler(RequestHandler):
+    """Answers every request with `status_code`."""
+
+    def initialize(self, status_code):
+        self.set_status(status_code)
+
+    def prepare(self):
+        raise HTTPError(self._status_code)
+
+
+# ---- routing -------------------------------------------------------------------------------
+class URLSpec:
+    def __init__(self, pattern, handler, kwargs=None, name=None):
+        if not pattern.endswith("$"):
+            pattern += "$"
+        self.pattern = pattern
+        self.regex = re.compile(pattern)
+        self.handler_class = handler
+        self.kwargs = kwargs or {}
+        self.name = name
+
+    def __repr__(self):
+        return "%s(%r, %s, kwargs=%r, name=%r)" % (type(self).__name__, self.pattern,
+                                                   self.handler_class, self.kwargs, self.name)
+
+
+url = URLSpec
+
+
+def _overrides(cls, name):
+    return getattr(cls, name) is not getattr(RequestHandler, name)
+
+
+class _RouteTarget:
+    """The userdata of one C route: makes the handler instance and runs its life cycle."""
+
+    __slots__ = ("app_ref", "cls", "kwargs", "named", "groups", "has_prepare", "__weakref__")
+
+    def __init__(self, app, cls, kwargs, regex):
+        # A weak reference: the C route keeps this target, and the target must not keep the
+        # application alive (Application.__del__ frees the C application and its routes).
+        self.app_ref = weakref.ref(app)
+        self.cls = cls
+        self.kwargs = kwargs
+        self.named = tuple(regex.groupindex)
+        self.groups = regex.groups
+        # Streamed bodies: prepare runs from the C prepare hook, before the first piece.
+        self.has_prepare = _overrides(cls, "prepare") and not cls._stream_request_body
+
+    def _make(self, h):
+        app = self.app_ref()
+        request = HTTPServerRequest(h)
+        handler = self.cls(app, request, **self.kwargs)
+        _ll.eddy_py_handler_bind(h, handler)
+        return handler
+
+    def __call__(self, kind, h, handler, arg):
+        try:
+            if kind == 0:  # EDDY_PY_HOOK_METHOD
+                if handler is None:
+                    handler = self._make(h)
+                handler._execute(self, arg)
+            elif kind == 3:  # EDDY_PY_HOOK_CONNECTION_CLOSE
+                if handler is not None:
+                    handler.on_connection_close()
+            elif kind == 5:  # EDDY_PY_HOOK_WRITE_ERROR
+                if handler is None:
+                    handler = self._make(h)
+                handler._write_error_hook(arg)
+            elif kind == 4:  # EDDY_PY_HOOK_DEFAULT_HEADERS
+                if handler is None:
+                    handler = self._make(h)
+                handler.set_default_headers()
+            elif kind == 2:  # EDDY_PY_HOOK_ON_FINISH
+                if handler is not None:
+                    handler._done = True
+                    handler.on_finish()
+            elif kind == 7:  # EDDY_PY_HOOK_FLUSHED
+                if handler is not None:
+                    handler._flushed(arg)
+            elif kind == 1:  # EDDY_PY_HOOK_PREPARE (routes with streamed bodies)
+                if handler is None:
+                    handler = self._make(h)
+                result = handler.prepare()
+                if result is not None and _is_awaitable(result):
+                    asyncio.ensure_future(result)
+            elif kind == 6:  # EDDY_PY_HOOK_DATA_RECEIVED
+                if handler is None:
+                    handler = self._make(h)
+                result = handler.data_received(arg)
+                if result is not None and _is_awaitable(result):
+                    asyncio.ensure_future(result)
+        except Exception as e:
+            if handler is None:
+                app_log.error("Uncaught exception making %s", self.cls.__name__, exc_info=True)
+                _ll.eddy_handler_send_error(h, 500)
+            elif kind in (0, 1, 4, 6):
+                handler._handle_request_exception(e)
+            else:
+                app_log.error("Uncaught exception in %s", self.cls.__name__, exc_info=True)
+
+
+class Application:
+    """Tornado's Application: Application([(r"/", MainHandler), ...], **settings)."""
+
+    def __init__(self, handlers=None, default_host=None, transforms=None, **settings):
+        self.settings = settings
+        self.ui_modules = {}
+        self.ui_methods = {}
+        self.default_host = default_host
+        self.named_handlers = {}
+        self._ioloop = IOLoop.current()
+        self._app = _ll.eddy_app_new(self._ioloop._eddy)
+        if self._app is None:
+            raise RuntimeError("eddy_app_new failed")
+        self._ioloop._apps.add(self)
+        self._server = None
+        self._methods = set()
+        if settings.get("debug"):
+            settings.setdefault("serve_traceback", True)
+        if settings.get("cookie_secret"):
+            secret = settings["cookie_secret"]
+            if isinstance(secret, dict):
+                secret = secret[max(secret)]
+            _ll.eddy_app_set_cookie_secret(self._app, secret)
+        if settings.get("xsrf_cookies"):
+            _ll.eddy_app_set_xsrf_cookies(self._app, 1)
+        if settings.get("compress_response") or settings.get("gzip"):
+            _ll.eddy_app_set_compress_response(self._app, 1)
+        if settings.get("static_path"):
+            prefix = settings.get("static_url_prefix", "/static/")
+            self._add_static(prefix, settings["static_path"])
+        if handlers:
+            self.add_handlers(".*$", handlers)
+        if settings.get("default_handler_class"):
+            route = self._add_route(None, URLSpec(r"(?!)", settings["default_handler_class"],
+                                                   settings.get("default_handler_args")))
+            _ll.eddy_app_set_default_route(self._app, route)
+
+    def _add_static(self, prefix, root):
+        rc = _ll.eddy_app_add_static(self._app, prefix, root)
+        if rc < 0:
+            raise ValueError("cannot serve %r at %r: %s" % (root, prefix, _ll.eddy_strerror(rc)))
+
+    def add_handlers(self, host_pattern, host_handlers):
+        host = None if host_pattern in (None, ".*", ".*$") else host_pattern
+        for spec in host_handlers:
+            if isinstance(spec, (tuple, list)):
+                spec = URLSpec(*spec)
+            if issubclass(spec.handler_class, StaticFileHandler):
+                prefix = spec.pattern[:-1] if spec.pattern.endswith("$") else spec.pattern
+                if not prefix.endswith("(.*)") or re.escape(prefix[:-4]) != prefix[:-4]:
+                    raise ValueError("StaticFileHandler needs a pattern like r'/prefix/(.*)'")
+                self._add_static(prefix[:-4], spec.kwargs["path"])
+                continue
+            self._add_route(host, spec)
+
+    def _add_route(self, host, spec):
+        target = _RouteTarget(self, spec.handler_class, spec.kwargs, spec.regex)
+        if host is None:
+            route = _ll.eddy_app_add_route(self._app, spec.pattern, target)
+        else:
+            route = _ll.eddy_app_add_host_route(self._app, host, spec.pattern, target)
+        if route is None:
+            raise ValueError("invalid route pattern %r" % spec.pattern)
+        cls = spec.handler_class
+        for method in cls.SUPPORTED_METHODS:
+            _ll.eddy_py_route_enable(route, method)
+            self._methods.add(method)
+        _ll.eddy_py_route_enable(route, "write_error")
+        _ll.eddy_py_route_enable(route, "on_connection_close")
+        if _overrides(cls, "set_default_headers"):
+            _ll.eddy_py_route_enable(route, "set_default_headers")
+        if _overrides(cls, "on_finish"):
+            _ll.eddy_py_route_enable(route, "on_finish")
+        if cls._stream_request_body:
+            _ll.eddy_py_route_enable(route, "data_received")
+            if _overrides(cls, "prepare"):
+                _ll.eddy_py_route_enable(route, "prepare")
+        if spec.name:
+            _ll.eddy_route_set_name(route, spec.name)
+            self.named_handlers[spec.name] = spec
+        return route
+
+    def reverse_url(self, name, *args):
+        return _ll.eddy_py_app_reverse_url(self._app, name, [str(a) for a in args])
+
+    def listen(self, port, address=None, **kwargs):
+        from .httpserver import HTTPServer
+
+        server = HTTPServer(self, **kwargs)
+        server.listen(port, address)
+        return server
+
+    def close(self):
+        """Frees the C application (eddy's addition; Tornado has none): routes and server go."""
+        if self._app is not None:
+            self._ioloop._apps.discard(self)
+            _ll.eddy_app_free(self._app)
+            self._app = None
+
+    def __del__(self):
+        if getattr(self, "_app", None) is not None and self._ioloop._eddy is not None:
+            _ll.eddy_app_free(self._app)
+            self._app = None
