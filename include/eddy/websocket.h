@@ -26,6 +26,7 @@
 #ifndef EDDY_WEBSOCKET_H
 #define EDDY_WEBSOCKET_H
 
+#include "tls.h"
 #include "web.h"
 
 #ifdef __cplusplus
@@ -112,6 +113,12 @@ EDDY_API int eddy_ws_options_set_close_timeout(eddy_ws_options *options, double 
 /* Client: how long the TCP connect plus the handshake may take. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_set_connect_timeout(eddy_ws_options *options, double seconds);
 
+/* Client: the TLS context for wss:// URLs (a client context from eddy/tls.h; the options keep a
+ * reference, so the caller may free its own). Without one, wss:// uses a default client context:
+ * the system's CA store, certificate and host-name verification required. NULL restores the
+ * default. Returns 0 or EDDY_EINVAL (a server context). */
+EDDY_API int eddy_ws_options_set_tls(eddy_ws_options *options, eddy_tls_context *ctx);
+
 /* Sets the on_pong callback (server routes and clients). NULL removes it. Returns 0 or
  * EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_set_on_pong(eddy_ws_options *options, eddy_ws_pong_fn cb);
@@ -146,13 +153,15 @@ EDDY_API int eddy_route_set_ws_select_subprotocol(eddy_route *route,
 
 /* ==== client ================================================================================ */
 
-/* Connects to `url` ("ws://host[:port][/path][?query]"; DNS is resolved synchronously) and runs
- * the opening handshake. `on_connect` runs exactly once, later from the loop; after a
+/* Connects to `url` ("ws://host[:port][/path][?query]", or "wss://" for WebSocket over TLS:
+ * port 443 by default, SNI and verification against the URL's host with the options' TLS context
+ * — see eddy_ws_options_set_tls) and runs the opening handshake. DNS is resolved off the loop. `on_connect` runs exactly once, later from the loop; after a
  * successful one `on_message` and `on_close` (may be NULL) follow. `options` may be NULL.
  * Userdata: released through `free_userdata` exactly once — after the close callback, or
  * after a failed `on_connect`, or when the loop is freed first.
  * Returns 0 (the callback will tell the outcome), EDDY_EINVAL (bad URL or arguments; userdata
- * stays the caller's), EDDY_ENOTSUP (wss://), EDDY_ENOMEM. */
+ * stays the caller's), EDDY_ENOMEM. A TLS handshake or certificate failure is reported through
+ * `on_connect` with EDDY_ETLS. */
 EDDY_API int eddy_websocket_connect(eddy_loop *loop, const char *url, size_t url_len,
                                     const eddy_ws_options *options, eddy_ws_connect_fn on_connect,
                                     eddy_ws_message_fn on_message, eddy_ws_close_fn on_close,

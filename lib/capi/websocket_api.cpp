@@ -74,6 +74,14 @@ EDDY_API int eddy_ws_options_set_connect_timeout(eddy_ws_options *options, doubl
     return 0;
 }
 
+EDDY_API int eddy_ws_options_set_tls(eddy_ws_options *options, eddy_tls_context *ctx) {
+    if (!options) return EDDY_EINVAL;
+    eddy::tls::Context *c = reinterpret_cast<eddy::tls::Context *>(ctx);
+    if (c && c->is_server()) return EDDY_EINVAL;
+    O(options)->tls.reset(c);
+    return 0;
+}
+
 EDDY_API int eddy_ws_options_set_on_pong(eddy_ws_options *options, eddy_ws_pong_fn cb) {
     if (!options) return EDDY_EINVAL;
     O(options)->on_pong = cb;

@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "http/httputil.hpp"
 #include "net/connect.hpp"
 #include "stream/stream.hpp"
+#include "tls/tls_stream.hpp"
 #include "util/log.hpp"
 #include "websocket/protocol.hpp"
 #include "websocket/session.hpp"
@@ -23,23 +25,20 @@ namespace {
 constexpr size_t kMaxResponseHead = 64 * 1024;
 
 bool parse_ws_url(std::string_view url, std::string &host, int &port, std::string &target,
-                  int &error) {
+                  bool &secure, int &error) {
     error = EDDY_EINVAL;
     size_t colon = url.find("://");
     if (colon == std::string_view::npos) return false;
     std::string_view scheme = url.substr(0, colon);
-    if (http::iequals(scheme, "wss")) {
-        error = EDDY_ENOTSUP;  // no TLS streams yet
-        return false;
-    }
-    if (!http::iequals(scheme, "ws")) return false;
+    secure = http::iequals(scheme, "wss");
+    if (!secure && !http::iequals(scheme, "ws")) return false;
     std::string_view rest = url.substr(colon + 3);
     size_t slash = rest.find_first_of("/?");
     std::string_view authority = rest.substr(0, slash);
     target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
     if (target[0] == '?') target.insert(0, "/");
     if (authority.empty() || authority.find('@') != std::string_view::npos) return false;
-    port = 80;
+    port = secure ? 443 : 80;
     std::string_view port_text;
     if (authority[0] == '[') {
         size_t close = authority.find(']');
@@ -78,6 +77,8 @@ public:
     Callbacks callbacks;
     eddy_ws_connect_fn on_connect = nullptr;
     std::string host_header, target, key;
+    std::string tls_host;  // wss://: the name for SNI and certificate verification
+    bool secure = false;
     Stream *stream = nullptr;
     TimerNode timer;
     double deadline = 0;
@@ -125,6 +126,19 @@ public:
         h->loop->add_resource(h);
         h->registered = true;
         if (!s) return h->fail(error ? error : EDDY_EIO);
+        if (h->secure) {
+            // wss://: TLS on the connected socket; the request below waits in the stream until
+            // the handshake is done, and a failed handshake closes it with EDDY_ETLS.
+            tls::Context *ctx = h->options.tls.get();
+            int fd = s->take_fd();
+            s = fd >= 0 ? tls::TlsStream::create_client(h->loop, fd, ctx, h->tls_host,
+                                                       h->host_header)
+                        : nullptr;
+            if (!s) {
+                if (fd >= 0) ::close(fd);
+                return h->fail(EDDY_ENOMEM);
+            }
+        }
         h->stream = s;
         s->set_close_callback(on_stream_close, h);
         s->set_nodelay(true);
@@ -254,15 +268,29 @@ int websocket_connect(Loop *loop, std::string_view url, const Options &options,
                       eddy_ws_connect_fn on_connect, const Callbacks &callbacks) {
     std::string host, target;
     int port = 0, error = 0;
-    if (!parse_ws_url(url, host, port, target, error)) return error;
+    bool secure = false;
+    if (!parse_ws_url(url, host, port, target, secure, error)) return error;
     ClientHandshake *h = new (std::nothrow) ClientHandshake(loop);
     if (!h) return EDDY_ENOMEM;
     h->options = options;
+    h->secure = secure;
+    h->tls_host = host;
+    if (secure && !h->options.tls.get()) {
+        // No context given: a default client context (system CAs, verification required).
+        tls::Context *ctx = tls::Context::create(false);
+        if (!ctx) {
+            delete h;
+            return EDDY_ENOMEM;
+        }
+        h->options.tls.reset(ctx);
+        ctx->unref();  // the options hold the only reference now
+    }
     h->callbacks = callbacks;
     h->on_connect = on_connect;
     h->target = target;
     bool v6 = host.find(':') != std::string::npos;
-    h->host_header = (v6 ? "[" + host + "]" : host) + (port != 80 ? ":" + std::to_string(port) : "");
+    h->host_header = (v6 ? "[" + host + "]" : host) +
+                     (port != (secure ? 443 : 80) ? ":" + std::to_string(port) : "");
     h->deadline = Loop::now() + (options.connect_timeout > 0 ? options.connect_timeout : 1e9);
     int rc = Connector::start(loop, host.c_str(), port, options.connect_timeout,
                               ClientHandshake::on_connected, h, ClientHandshake::on_release);

@@ -7,8 +7,36 @@
 #include <vector>
 
 #include "eddy/websocket.h"
+#include "tls/context.hpp"
 
 namespace eddy::ws {
+
+// A counted reference to a TLS context that copies with the options that hold it.
+class TlsContextRef {
+public:
+    TlsContextRef() = default;
+    TlsContextRef(const TlsContextRef &o) : ctx_(o.ctx_) {
+        if (ctx_) ctx_->ref();
+    }
+    TlsContextRef &operator=(const TlsContextRef &o) {
+        if (o.ctx_) o.ctx_->ref();
+        if (ctx_) ctx_->unref();
+        ctx_ = o.ctx_;
+        return *this;
+    }
+    ~TlsContextRef() {
+        if (ctx_) ctx_->unref();
+    }
+    void reset(tls::Context *ctx) {  // takes a new reference to `ctx`
+        if (ctx) ctx->ref();
+        if (ctx_) ctx_->unref();
+        ctx_ = ctx;
+    }
+    tls::Context *get() const { return ctx_; }
+
+private:
+    tls::Context *ctx_ = nullptr;
+};
 
 struct Options {
     size_t max_message_size = 10u * 1024u * 1024u;  // Tornado's default
@@ -21,6 +49,7 @@ struct Options {
     eddy_ws_pong_fn on_pong = nullptr;
     std::vector<std::string> subprotocols;                   // client offers
     std::vector<std::pair<std::string, std::string>> headers;  // client request headers
+    TlsContextRef tls;  // client: the context for wss:// (none: a default verifying one)
 
     eddy_ws_options *as_c() { return reinterpret_cast<eddy_ws_options *>(this); }
     static Options *from_c(eddy_ws_options *o) { return reinterpret_cast<Options *>(o); }

@@ -110,6 +110,20 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
     eddy_ws_options *o = eddy_ws_options_new();
     if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_connect_timeout(o, 10);
+    /* wss:// against the test CA (test_wss.py); without it the system's CAs are used. */
+    const char *cafile = getenv("WS_TEST_CAFILE");
+    if (cafile) {
+        eddy_tls_context *tls = eddy_tls_context_new_client();
+        if (!tls || eddy_tls_context_load_ca_file(tls, cafile) != 0 ||
+            eddy_ws_options_set_tls(o, tls) != 0) {
+            printf("bad CA file %s\n", cafile);
+            eddy_tls_context_free(tls);
+            eddy_ws_options_free(o);
+            eddy_loop_free(loop);
+            return 1;
+        }
+        eddy_tls_context_free(tls); /* the options keep their own reference */
+    }
     int rc = eddy_websocket_connect(loop, url, EDDY_NTS, o, client_connected, client_message,
                                     client_close, &c, NULL);
     eddy_ws_options_free(o);
@@ -131,10 +145,21 @@ int main(int argc, char **argv) {
         int first = deflate ? 4 : 3;
         return run_client(argv[2], deflate, argv + first, argc - first);
     }
-    for (int i = 1; i + 1 < argc; i += 2)
+    const char *cert = NULL, *key = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "--tls-cert") == 0) cert = argv[i + 1];
+        if (strcmp(argv[i], "--tls-key") == 0) key = argv[i + 1];
+    }
     eddy_loop *loop = eddy_loop_new();
     eddy_app *app = eddy_app_new(loop);
+    if (cert && key) { /* wss:// (test_wss.py) */
+        eddy_tls_context *tls = eddy_tls_context_new_server();
+        if (!tls || eddy_tls_context_load_cert_file(tls, cert, key) != 0 ||
+            eddy_server_set_tls(eddy_app_server(app), tls) != 0)
+            return 1;
+        eddy_tls_context_free(tls); /* the server keeps its own reference */
+    }
 
     eddy_ws_options *o = eddy_ws_options_new();
     eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
