@@ -148,6 +148,47 @@ static void eddy_py_hook_flushed(eddy_handler *h, int status, void *ud) {
     eddy_py_hook(h, ud, EDDY_PY_HOOK_FLUSHED, arg);
 }
 
+/* WebSocket routes: open / message / close go to the route callable too, as
+ * (kind, handler, instance or None, (ws, payload)); the instance is the object bound to the
+ * handshake's handler, which stays valid until the close callback returned. */
+#define EDDY_PY_HOOK_WS_OPEN 8
+#define EDDY_PY_HOOK_WS_MESSAGE 9
+#define EDDY_PY_HOOK_WS_CLOSE 10
+static void eddy_py_ws_hook(eddy_ws *ws, void *route_ud, int kind, PyObject *payload) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_handler *h = eddy_ws_handler(ws);
+    PyObject *inst = h ? (PyObject *)eddy_handler_get_userdata(h) : NULL;
+    PyObject *hobj = SWIG_NewPointerObj(SWIG_as_voidptr(h), SWIGTYPE_p_eddy_handler, 0);
+    PyObject *wsobj = SWIG_NewPointerObj(SWIG_as_voidptr(ws), SWIGTYPE_p_eddy_ws, 0);
+    if (!payload) { payload = Py_None; Py_INCREF(payload); }
+    if (hobj && wsobj) {
+        eddy_py_call((PyObject *)route_ud, Py_BuildValue("(iNO(NN))", kind, hobj,
+                                                         inst ? inst : Py_None, wsobj, payload));
+    } else {
+        Py_XDECREF(hobj);
+        Py_XDECREF(wsobj);
+        Py_DECREF(payload);
+        PyErr_WriteUnraisable((PyObject *)route_ud);
+    }
+    PyGILState_Release(gil);
+}
+static void eddy_py_ws_open(eddy_ws *ws, void *ud) { eddy_py_ws_hook(ws, ud, EDDY_PY_HOOK_WS_OPEN, NULL); }
+static void eddy_py_ws_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *payload = binary ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len)
+                               : PyUnicode_DecodeUTF8(data, (Py_ssize_t)len, "surrogateescape");
+    PyGILState_Release(gil);
+    if (payload) eddy_py_ws_hook(ws, ud, EDDY_PY_HOOK_WS_MESSAGE, payload);
+}
+static void eddy_py_ws_close(eddy_ws *ws, int code, const char *reason, size_t len, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *payload = Py_BuildValue("(iN)", code,
+                                      PyUnicode_DecodeUTF8(reason ? reason : "", (Py_ssize_t)len,
+                                                           "surrogateescape"));
+    PyGILState_Release(gil);
+    if (payload) eddy_py_ws_hook(ws, ud, EDDY_PY_HOOK_WS_CLOSE, payload);
+}
+
 /* Releases the object bound to a handler: calls its `_eddy_release()` method first (when it has
  * one), so Python code that kept the object can no longer reach the released handler. */
 static void eddy_py_handler_release(void *ud) {
@@ -309,12 +350,23 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %ignore eddy_route_set_data_received;
 %ignore eddy_handler_set_userdata;
 %ignore eddy_handler_get_userdata;
+%ignore eddy_route_set_websocket;
+%ignore eddy_route_set_ws_check_origin;
+%ignore eddy_route_set_ws_select_subprotocol;
+%ignore eddy_websocket_connect;
+%ignore eddy_ws_write_message;
+%ignore eddy_ws_set_write_mark;
+%ignore eddy_ws_set_userdata;
+%ignore eddy_ws_get_userdata;
+%ignore eddy_ws_options_set_on_pong;
+%ignore eddy_ws_options_set_tls;
 
 #define EDDY_API
 %include "eddy/common.h"
 %include "eddy/loop.h"
 %include "eddy/http.h"
 %include "eddy/web.h"
+%include "eddy/websocket.h"
 
 /* ---- helpers for the Python layer ------------------------------------------------------ */
 %typemap(in) PyObject *callable {
@@ -479,5 +531,17 @@ done:
     free(lens);
     Py_DECREF(seq);
     return result;
+}
+
+/* Makes `route` a WebSocket endpoint whose open / message / close go to the route callable
+ * (EDDY_PY_HOOK_WS_*). `options` may be None. Returns 0 or a negative EDDY_E* code. */
+int eddy_py_route_websocket(eddy_route *route, const eddy_ws_options *options) {
+    return eddy_route_set_websocket(route, eddy_py_ws_open, eddy_py_ws_message, eddy_py_ws_close,
+                                    options);
+}
+
+/* eddy_ws_write_message without a completion callback (text must be valid UTF-8). */
+int eddy_py_ws_write(eddy_ws *ws, const void *data, size_t len, int binary) {
+    return eddy_ws_write_message(ws, data, len, binary, NULL);
 }
 %}

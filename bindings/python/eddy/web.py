@@ -894,6 +894,16 @@ class _RouteTarget:
                 result = handler.prepare()
                 if result is not None and _is_awaitable(result):
                     asyncio.ensure_future(result)
+            elif kind >= 8:  # EDDY_PY_HOOK_WS_OPEN / _MESSAGE / _CLOSE (WebSocketHandler)
+                ws, payload = arg
+                if kind == 8:
+                    if handler is None:
+                        handler = self._make(h)
+                    handler._ws_open(ws, self)
+                elif handler is not None and kind == 9:
+                    handler._ws_message(payload)
+                elif handler is not None:
+                    handler._ws_close(*payload)
             elif kind == 6:  # EDDY_PY_HOOK_DATA_RECEIVED
                 if handler is None:
                     handler = self._make(h)
@@ -904,6 +914,8 @@ class _RouteTarget:
             if handler is None:
                 app_log.error("Uncaught exception making %s", self.cls.__name__, exc_info=True)
                 _ll.eddy_handler_send_error(h, 500)
+            elif kind in (8, 9):  # an exception in open / on_message: close with 1011
+                handler._fail(e)
             elif kind in (0, 1, 4, 6):
                 handler._handle_request_exception(e)
             else:
@@ -974,6 +986,9 @@ class Application:
         if route is None:
             raise ValueError("invalid route pattern %r" % spec.pattern)
         cls = spec.handler_class
+        if getattr(cls, "_eddy_websocket", False):
+            self._add_websocket_route(route, cls, spec)
+            return route
         for method in cls.SUPPORTED_METHODS:
             _ll.eddy_py_route_enable(route, method)
             self._methods.add(method)
@@ -991,6 +1006,29 @@ class Application:
             _ll.eddy_route_set_name(route, spec.name)
             self.named_handlers[spec.name] = spec
         return route
+
+    def _add_websocket_route(self, route, cls, spec):
+        """A WebSocketHandler route: the C layer does the handshake and the frames."""
+        options = _ll.eddy_ws_options_new()
+        try:
+            probe = cls.__new__(cls)  # for the per-class settings, without a request
+            probe.application = self
+            _ll.eddy_ws_options_set_max_message_size(options, int(probe.max_message_size))
+            if probe.get_compression_options() is not None:
+                _ll.eddy_ws_options_set_compression(options, 1, 0)  # EDDY_WS_DEFLATE
+            rc = _ll.eddy_py_route_websocket(route, options)
+        finally:
+            _ll.eddy_ws_options_free(options)
+        if rc < 0:
+            raise ValueError("cannot make %r a WebSocket route: %s"
+                             % (spec.pattern, _ll.eddy_strerror(rc)))
+        if _overrides(cls, "set_default_headers"):
+            _ll.eddy_py_route_enable(route, "set_default_headers")
+        if _overrides(cls, "prepare"):
+            _ll.eddy_py_route_enable(route, "prepare")
+        if spec.name:
+            _ll.eddy_route_set_name(route, spec.name)
+            self.named_handlers[spec.name] = spec
 
     def reverse_url(self, name, *args):
         return _ll.eddy_py_app_reverse_url(self._app, name, [str(a) for a in args])
