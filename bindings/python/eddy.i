@@ -208,6 +208,36 @@ static PyObject *eddy_py_str(const char *s, size_t len) {
 static PyObject *eddy_py_latin1(const char *s, size_t len) {
     return PyUnicode_DecodeLatin1(s ? s : "", s ? (Py_ssize_t)len : 0, NULL);
 }
+
+/* The HTTP client's completion: the callable gets (error, status, reason, [(name, value)], body,
+ * effective_url, redirects, reused), read while the response is still valid. */
+static void eddy_py_fetch_done(eddy_fetch *f, int error, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    size_t n = eddy_fetch_response_header_count(f);
+    PyObject *headers = PyList_New(0);
+    for (size_t i = 0; headers && i < n; i++) {
+        const char *name = NULL, *value = NULL;
+        size_t nl = 0, vl = 0;
+        if (eddy_fetch_response_header_at(f, i, &name, &nl, &value, &vl) != 0) continue;
+        PyObject *pair = Py_BuildValue("(NN)", eddy_py_latin1(name, nl), eddy_py_latin1(value, vl));
+        if (!pair || PyList_Append(headers, pair) < 0) Py_CLEAR(headers);
+        Py_XDECREF(pair);
+    }
+    size_t rl = 0, bl = 0, ul = 0;
+    const char *reason = eddy_fetch_response_reason(f, &rl);
+    const char *body = eddy_fetch_response_body(f, &bl);
+    const char *url = eddy_fetch_effective_url(f, &ul);
+    PyObject *args = headers ? Py_BuildValue("((iiNNy#Nii))", error, eddy_fetch_response_status(f),
+                                             eddy_py_latin1(reason ? reason : "", reason ? rl : 0),
+                                             headers, body ? body : "", (Py_ssize_t)(body ? bl : 0),
+                                             eddy_py_str(url ? url : "", url ? ul : 0),
+                                             eddy_fetch_redirect_count(f),
+                                             eddy_fetch_connection_reused(f))
+                             : NULL;
+    eddy_py_call((PyObject *)ud, args);
+    PyGILState_Release(gil);
+}
+
 %}
 
 %constant int EDDY_PY_HOOK_METHOD = 0;
@@ -360,6 +390,10 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %ignore eddy_ws_get_userdata;
 %ignore eddy_ws_options_set_on_pong;
 %ignore eddy_ws_options_set_tls;
+%ignore eddy_client_set_tls;
+%ignore eddy_fetch_set_callbacks;
+%ignore eddy_fetch_start;
+%ignore eddy_fetch_response_header_at;
 
 #define EDDY_API
 %include "eddy/common.h"
@@ -367,6 +401,7 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %include "eddy/http.h"
 %include "eddy/web.h"
 %include "eddy/websocket.h"
+%include "eddy/client.h"
 
 /* ---- helpers for the Python layer ------------------------------------------------------ */
 %typemap(in) PyObject *callable {
@@ -543,5 +578,14 @@ int eddy_py_route_websocket(eddy_route *route, const eddy_ws_options *options) {
 /* eddy_ws_write_message without a completion callback (text must be valid UTF-8). */
 int eddy_py_ws_write(eddy_ws *ws, const void *data, size_t len, int binary) {
     return eddy_ws_write_message(ws, data, len, binary, NULL);
+}
+
+/* eddy_fetch_start with a callable that gets the outcome (see eddy_py_fetch_done). Returns 0 or
+ * a negative EDDY_E* code (then the fetch is still the caller's). */
+int eddy_py_fetch_start(eddy_fetch *fetch, PyObject *callable) {
+    Py_INCREF(callable);
+    int rc = eddy_fetch_start(fetch, eddy_py_fetch_done, callable, eddy_py_decref);
+    if (rc < 0) Py_DECREF(callable);
+    return rc;
 }
 %}

@@ -14,8 +14,8 @@ from . import ioloop as _ioloop
 version = _lowlevel_proxy.eddy_version_string()
 version_info = tuple(int(x) for x in version.split("."))
 
-_SUBMODULES = ("escape", "gen", "httpserver", "httputil", "ioloop", "locks", "lowlevel",
-               "options", "template", "web", "websocket")
+_SUBMODULES = ("escape", "gen", "httpclient", "httpserver", "httputil", "ioloop", "locks",
+               "lowlevel", "options", "template", "web", "websocket")
 
 _ioloop.install_policy()
 

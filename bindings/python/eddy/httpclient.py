@@ -1,0 +1,184 @@
+"""Tornado's AsyncHTTPClient on eddy's C HTTP client (keep-alive pool, redirects, gzip, TLS).
+
+    response = await eddy.httpclient.AsyncHTTPClient().fetch("http://127.0.0.1:8888/")
+    print(response.code, response.headers["Content-Type"], response.body)
+
+As in Tornado, fetch() raises HTTPClientError for a non-2xx answer unless raise_error=False,
+and network failures (refused connection, DNS, timeout, TLS) are HTTPClientError 599.
+The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's singleton."""
+
+import asyncio
+import weakref
+
+from . import lowlevel as _ll
+from .httputil import HTTPHeaders
+from .ioloop import IOLoop
+
+__all__ = ["AsyncHTTPClient", "HTTPRequest", "HTTPResponse", "HTTPClientError", "HTTPError"]
+
+
+class HTTPClientError(Exception):
+    """A failed fetch: `code` is the HTTP status, or 599 when no answer arrived."""
+
+    def __init__(self, code, message=None, response=None):
+        self.code = code
+        self.message = message or ("HTTP %d" % code)
+        self.response = response
+        super().__init__(code, self.message, response)
+
+    def __str__(self):
+        return "HTTP %d: %s" % (self.code, self.message)
+
+
+HTTPError = HTTPClientError  # Tornado's older name
+
+
+class HTTPRequest:
+    """What to fetch (a subset of Tornado's HTTPRequest arguments)."""
+
+    def __init__(self, url, method="GET", headers=None, body=None, connect_timeout=None,
+                 request_timeout=None, follow_redirects=True, max_redirects=None,
+                 decompress_response=True, max_body_size=None, expect_100_continue=False,
+                 **unsupported):
+        if unsupported:
+            raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
+        self.url = url
+        self.method = method.upper()
+        self.headers = HTTPHeaders(headers or {})
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.body = body
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        self.decompress_response = decompress_response
+        self.max_body_size = max_body_size
+        self.expect_100_continue = expect_100_continue
+
+
+class HTTPResponse:
+    def __init__(self, request, code, reason, headers, body, effective_url, error=None,
+                 redirects=0, reused=False):
+        self.request = request
+        self.code = code
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.effective_url = effective_url
+        self.error = error
+        self.redirects = redirects
+        self.connection_reused = reused
+
+    def rethrow(self):
+        if self.error:
+            raise self.error
+
+    def __repr__(self):
+        return "HTTPResponse(code=%r, effective_url=%r)" % (self.code, self.effective_url)
+
+
+class AsyncHTTPClient:
+    """One per IOLoop (AsyncHTTPClient() returns the current loop's); fetch() is awaitable."""
+
+    _by_loop = weakref.WeakKeyDictionary()
+
+    def __new__(cls, force_instance=False, max_clients=10, **kwargs):
+        ioloop = IOLoop.current()
+        if not force_instance and ioloop in cls._by_loop:
+            return cls._by_loop[ioloop]
+        self = super().__new__(cls)
+        self.io_loop = ioloop
+        self._client = _ll.eddy_client_new(ioloop._eddy)
+        if self._client is None:
+            raise RuntimeError("eddy_client_new failed")
+        _ll.eddy_client_set_max_clients(self._client, max_clients)
+        if not force_instance:
+            cls._by_loop[ioloop] = self
+        return self
+
+    def __init__(self, force_instance=False, max_clients=10, **kwargs):
+        pass
+
+    def close(self):
+        """Frees the client: fetches in flight end with HTTPClientError 599."""
+        if self._client is not None:
+            if self.io_loop._eddy is None:  # the loop was freed, and the client with it
+                self._client = None
+                return
+            if self._by_loop.get(self.io_loop) is self:
+                del self._by_loop[self.io_loop]
+            _ll.eddy_client_free(self._client)
+            self._client = None
+
+    def fetch(self, request, raise_error=True, **kwargs):
+        if not isinstance(request, HTTPRequest):
+            request = HTTPRequest(request, **kwargs)
+        elif kwargs:
+            raise ValueError("kwargs can't be used if request is an HTTPRequest object")
+        future = self.io_loop.asyncio_loop.create_future()
+        if self._client is None:
+            future.set_exception(HTTPClientError(599, "client closed"))
+            return future
+        f = _ll.eddy_fetch_new(self._client, request.method, request.url)
+        if f is None:
+            future.set_exception(ValueError("bad method or URL: %r %r" % (request.method, request.url)))
+            return future
+        try:
+            self._configure(f, request)
+        except Exception as e:
+            _ll.eddy_fetch_free(f)
+            future.set_exception(e)
+            return future
+
+        def done(outcome):
+            error, code, reason, headers, body, url, redirects, reused = outcome
+            if future.done():
+                return
+            hdrs = HTTPHeaders()
+            for name, value in headers:
+                hdrs.add(name, value)
+            response = HTTPResponse(request, code if not error else 599, reason, hdrs, body, url,
+                                    redirects=redirects, reused=bool(reused))
+            if error:
+                response.error = HTTPClientError(599, _ll.eddy_strerror(error), response)
+            elif not 200 <= code < 300:
+                response.error = HTTPClientError(code, reason or None, response)
+            if response.error and raise_error:
+                future.set_exception(response.error)
+            else:
+                future.set_result(response)
+
+        rc = _ll.eddy_py_fetch_start(f, done)
+        if rc < 0:
+            _ll.eddy_fetch_free(f)
+            future.set_exception(HTTPClientError(599, _ll.eddy_strerror(rc)))
+        else:
+            self.io_loop._pump.kick()
+        return future
+
+    @staticmethod
+    def _configure(f, request):
+        for name, value in request.headers.get_all():
+            _check(_ll.eddy_fetch_add_header(f, name, str(value)))
+        if request.body is not None:
+            _check(_ll.eddy_fetch_set_body(f, request.body))
+        if request.connect_timeout is not None:
+            _check(_ll.eddy_fetch_set_connect_timeout(f, float(request.connect_timeout)))
+        if request.request_timeout is not None:
+            _check(_ll.eddy_fetch_set_request_timeout(f, float(request.request_timeout)))
+        if not request.follow_redirects:
+            _check(_ll.eddy_fetch_set_max_redirects(f, 0))
+        elif request.max_redirects is not None:
+            _check(_ll.eddy_fetch_set_max_redirects(f, int(request.max_redirects)))
+        if not request.decompress_response:
+            _check(_ll.eddy_fetch_set_decompress(f, 0))
+        if request.max_body_size is not None:
+            _check(_ll.eddy_fetch_set_max_body_size(f, int(request.max_body_size)))
+        if request.expect_100_continue:
+            _check(_ll.eddy_fetch_set_expect_continue(f, 1))
+
+
+def _check(rc):
+    if rc < 0:
+        raise ValueError(_ll.eddy_strerror(rc))
