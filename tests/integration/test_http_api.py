@@ -27,6 +27,9 @@ import unittest
 import urllib.parse
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw_conn import RawConnection  # noqa: E402
+
 SERVER = None  # path of http_api_server, from --server
 
 EINVAL, ECLOSED, ETOOBIG, ESTATE, ENOENT = -1, -4, -11, -13, -5
@@ -177,35 +180,7 @@ class Response:
         return [v for n, v in self.headers if n.lower() == name.lower()]
 
 
-class Raw:
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def close(self):
-        self.sock.close()
-
-    def _fill(self):
-        d = self.sock.recv(65536)
-        if not d:
-            raise EOFError("connection closed; buffered %r" % self.buf[:200])
-        self.buf += d
-
-    def read_until(self, delim):
-        while delim not in self.buf:
-            self._fill()
-        i = self.buf.index(delim) + len(delim)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
-
-    def read_exact(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+class Raw(RawConnection):
 
     def read_to_eof(self):
         while True:

@@ -25,6 +25,9 @@ import time
 import unittest
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw_conn import RawConnection  # noqa: E402
+
 SERVER = None  # path of web_test_app, from --server
 
 EINVAL, ECLOSED, ENOENT, ETOOBIG, ESTATE = -1, -4, -5, -11, -13
@@ -101,35 +104,9 @@ class Response:
         return [v for n, v in self.headers if n.lower() == name.lower()]
 
 
-class Raw:
+class Raw(RawConnection):
     def __init__(self, port, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def close(self):
-        self.sock.close()
-
-    def _fill(self):
-        d = self.sock.recv(65536)
-        if not d:
-            raise EOFError("connection closed; buffered %r" % self.buf[:200])
-        self.buf += d
-
-    def read_until(self, delim):
-        while delim not in self.buf:
-            self._fill()
-        i = self.buf.index(delim) + len(delim)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
-
-    def read_exact(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
+        super().__init__(socket.create_connection(("127.0.0.1", port), timeout=timeout))
 
     def read_to_eof(self):
         while True:

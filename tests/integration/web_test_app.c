@@ -50,61 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a growable buffer and JSON helpers -------------------------------------------------- */
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} buf_t;
-
-static void buf_add(buf_t *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) abort();
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-static void buf_adds(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }
-
-static void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_printf(buf_t *b, const char *fmt, ...) {
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) buf_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* A JSON string whose characters are the bytes of `s` taken as Latin-1; NULL gives null. */
-static void buf_json(buf_t *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    if (!s) {
-        buf_adds(b, "null");
-        return;
-    }
-    buf_add(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            buf_add(b, esc, 2);
-        } else if (c >= 0x20 && c < 0x7f) {
-            buf_add(b, (const char *)&c, 1);
-        } else {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            buf_add(b, esc, 6);
-        }
-    }
-    buf_add(b, "\"", 1);
-}
+#include "json_buf.h"
 
 /* ---- global state ------------------------------------------------------------------------ */
 
