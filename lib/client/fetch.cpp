@@ -18,8 +18,6 @@ namespace eddy::client {
 
 namespace {
 constexpr double kContinueWait = 1.0;  // seconds to wait for "100 Continue" before sending
-
-bool iequal(const std::string &a, const char *b) { return http::iequals(a, b); }
 }  // namespace
 
 Fetch::Fetch(Client *client, std::string method, std::string text)
@@ -313,11 +311,11 @@ void Fetch::send_request() {
     head += "\r\n";
     bool has_ua = false, has_ae = false;
     for (const Header &h : headers) {
-        if (iequal(h.name, "Host") || iequal(h.name, "Content-Length") ||
-            iequal(h.name, "Transfer-Encoding") || iequal(h.name, "Expect"))
+        if (http::iequals(h.name, "Host") || http::iequals(h.name, "Content-Length") ||
+            http::iequals(h.name, "Transfer-Encoding") || http::iequals(h.name, "Expect"))
             continue;
-        if (iequal(h.name, "User-Agent")) has_ua = true;
-        if (iequal(h.name, "Accept-Encoding")) has_ae = true;
+        if (http::iequals(h.name, "User-Agent")) has_ua = true;
+        if (http::iequals(h.name, "Accept-Encoding")) has_ae = true;
         head += h.name;
         head += ": ";
         head += h.value;
@@ -422,7 +420,7 @@ void Fetch::follow_redirect() {
         // Credentials for one origin must not leak to another.
         std::vector<Header> kept;
         for (Header &h : headers)
-            if (!iequal(h.name, "Authorization") && !iequal(h.name, "Cookie"))
+            if (!http::iequals(h.name, "Authorization") && !http::iequals(h.name, "Cookie"))
                 kept.push_back(std::move(h));
         headers.swap(kept);
     }
@@ -434,7 +432,7 @@ void Fetch::follow_redirect() {
         streamed_body = false;
         std::vector<Header> kept;
         for (Header &h : headers)
-            if (!iequal(h.name, "Content-Type")) kept.push_back(std::move(h));
+            if (!http::iequals(h.name, "Content-Type")) kept.push_back(std::move(h));
         headers.swap(kept);
     }
     url = next_url_;

@@ -19,18 +19,6 @@ namespace {
 constexpr size_t kMaxMethodLength = 32;
 constexpr size_t kMaxLeadingBlankLines = 8;
 
-// Content-Length = 1*DIGIT (RFC 9110 §8.6), within 2^63 so that sums cannot overflow.
-bool parse_content_length(std::string_view value, uint64_t *out) {
-    if (value.empty() || value.size() > 18) return false;
-    uint64_t n = 0;
-    for (char ch : value) {
-        if (ch < '0' || ch > '9') return false;
-        n = n * 10 + static_cast<uint64_t>(ch - '0');
-    }
-    *out = n;
-    return true;
-}
-
 // The status a request gets for an http-parser error.
 int status_for_parser_error(http_errno err) {
     switch (err) {

@@ -43,6 +43,17 @@ std::string to_lower(std::string_view s) {
 
 // ---- grammar ---------------------------------------------------------------------------------
 
+bool parse_content_length(std::string_view value, uint64_t *out) {
+    if (value.empty() || value.size() > 18) return false;
+    uint64_t n = 0;
+    for (char ch : value) {
+        if (ch < '0' || ch > '9') return false;
+        n = n * 10 + static_cast<uint64_t>(ch - '0');
+    }
+    *out = n;
+    return true;
+}
+
 bool is_token(std::string_view s) {
     if (s.empty()) return false;
     for (unsigned char c : s)

@@ -87,13 +87,9 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
     // first: this runs for every header of every response.)
     if (name.size() == 17 && iequals(name, "Transfer-Encoding")) return EDDY_EINVAL;
     if (name.size() == 14 && iequals(name, "Content-Length")) {
-        if (value.empty() || value.size() > 18) return EDDY_EINVAL;
-        int64_t n = 0;
-        for (char c : value) {
-            if (c < '0' || c > '9') return EDDY_EINVAL;
-            n = n * 10 + (c - '0');
-        }
-        declared_length_ = n;
+        uint64_t n = 0;
+        if (!parse_content_length(value, &n)) return EDDY_EINVAL;
+        declared_length_ = static_cast<int64_t>(n);  // at most 18 digits: fits
         return 0;
     }
     if (name.size() == 10 && iequals(name, "Connection")) {

@@ -582,15 +582,19 @@ class RequestHandler:
         return "%s %s (%s)" % (self.request.method, self.request.uri, self.request.remote_ip)
 
     # ---- the life cycle --------------------------------------------------------------------
+    def _load_path_args(self, target):
+        """The route's captures: named groups as path_kwargs, else positional path_args."""
+        if target.named:
+            h = self._h
+            self.path_kwargs = {
+                name: self.decode_argument(_ll.eddy_handler_path_kwarg(h, name) or b"", name)
+                for name in target.named}
+        elif target.groups:
+            self.path_args = _ll.eddy_py_handler_path_args(self._h)
+
     def _execute(self, target, method):
         try:
-            if target.named:
-                h = self._h
-                self.path_kwargs = {
-                    name: self.decode_argument(_ll.eddy_handler_path_kwarg(h, name) or b"", name)
-                    for name in target.named}
-            elif target.groups:
-                self.path_args = _ll.eddy_py_handler_path_args(self._h)
+            self._load_path_args(target)
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
             if target.has_prepare:
@@ -987,8 +991,15 @@ class Application:
             raise ValueError("invalid route pattern %r" % spec.pattern)
         cls = spec.handler_class
         if getattr(cls, "_eddy_websocket", False):
-            self._add_websocket_route(route, cls, spec)
-            return route
+            self._enable_websocket(route, cls, spec)
+        else:
+            self._enable_methods(route, cls)
+        if spec.name:
+            _ll.eddy_route_set_name(route, spec.name)
+            self.named_handlers[spec.name] = spec
+        return route
+
+    def _enable_methods(self, route, cls):
         for method in cls.SUPPORTED_METHODS:
             _ll.eddy_py_route_enable(route, method)
             self._methods.add(method)
@@ -1002,12 +1013,8 @@ class Application:
             _ll.eddy_py_route_enable(route, "data_received")
             if _overrides(cls, "prepare"):
                 _ll.eddy_py_route_enable(route, "prepare")
-        if spec.name:
-            _ll.eddy_route_set_name(route, spec.name)
-            self.named_handlers[spec.name] = spec
-        return route
 
-    def _add_websocket_route(self, route, cls, spec):
+    def _enable_websocket(self, route, cls, spec):
         """A WebSocketHandler route: the C layer does the handshake and the frames."""
         options = _ll.eddy_ws_options_new()
         try:
@@ -1026,9 +1033,6 @@ class Application:
             _ll.eddy_py_route_enable(route, "set_default_headers")
         if _overrides(cls, "prepare"):
             _ll.eddy_py_route_enable(route, "prepare")
-        if spec.name:
-            _ll.eddy_route_set_name(route, spec.name)
-            self.named_handlers[spec.name] = spec
 
     def reverse_url(self, name, *args):
         return _ll.eddy_py_app_reverse_url(self._app, name, [str(a) for a in args])

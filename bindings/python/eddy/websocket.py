@@ -72,7 +72,7 @@ class WebSocketHandler(RequestHandler):
         rc = _ll.eddy_py_ws_write(self._ws, data, 1 if binary else 0)
         if rc < 0:
             raise WebSocketClosedError(_ll.eddy_strerror(rc))
-        future = asyncio.get_event_loop().create_future()
+        future = self.application._ioloop.asyncio_loop.create_future()
         future.set_result(None)
         return future
 
@@ -100,12 +100,7 @@ class WebSocketHandler(RequestHandler):
     # ---- the C route's events (see web._RouteTarget) ----
     def _ws_open(self, ws, target):
         self._ws = self.ws_connection = ws
-        if target.named:
-            self.path_kwargs = {
-                name: self.decode_argument(_ll.eddy_handler_path_kwarg(self._h, name) or b"", name)
-                for name in target.named}
-        elif target.groups:
-            self.path_args = _ll.eddy_py_handler_path_args(self._h)
+        self._load_path_args(target)
         self._run(self.open(*self.path_args, **self.path_kwargs))
 
     def _ws_message(self, message):
