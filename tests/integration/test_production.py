@@ -96,12 +96,17 @@ def case_scaling():
     assert wait_exit(p, 20) == 0
 
     p, port = start("--processes", "2")
-    seen = {}
-    for _ in range(200):
-        d = info(port)
-        seen[d["task"]] = d["pid"]
-        if len(seen) == 2:
-            break
+    # The children share one listening socket, so which one accepts is a race that a hot child
+    # can win every time. To reach both deterministically, stop the child that answered (its
+    # accepts stop) and ask again: only the other child can take the connection.
+    first = info(port)
+    seen = {first["task"]: first["pid"]}
+    os.kill(int(first["pid"]), signal.SIGSTOP)
+    try:
+        second = info(port, timeout=20)
+    finally:
+        os.kill(int(first["pid"]), signal.SIGCONT)
+    seen[second["task"]] = second["pid"]
     assert set(seen) == {"0", "1"}, f"tasks seen: {seen}"
     victim = int(seen["0"])
     os.kill(victim, signal.SIGKILL)
