@@ -75,12 +75,34 @@ void Connection::set_timer(TimerKind kind, double seconds) {
         return;
     }
     timer_kind_ = kind;
-    server_->loop()->timer_start(&timer_, Loop::now() + seconds);
+    wait_started_ = Loop::now();
+    double due = wait_started_ + seconds;
+    // Only an earlier deadline moves the queued timer. A later one (the idle timeout renewed
+    // after every response) waits for the queued deadline, where on_timer sees the wait is not
+    // over and re-queues for the rest: one heap operation per timeout instead of per request.
+    if (!timer_.queued() || timer_.deadline > due) server_->loop()->timer_start(&timer_, due);
+}
+
+double Connection::timeout_of(TimerKind kind) const {
+    switch (kind) {
+    case TimerKind::header: return server_->options.header_timeout;
+    case TimerKind::idle: return server_->options.idle_timeout;
+    case TimerKind::body: return request_ ? request_->body_timeout : 0;
+    case TimerKind::none: break;
+    }
+    return 0;
 }
 
 void Connection::on_timer(TimerNode *node) {
     Connection *c = static_cast<Connection *>(node->owner);
     if (!c->stream_) return;
+    if (c->timer_kind_ == TimerKind::none) return;
+    double timeout = c->timeout_of(c->timer_kind_);
+    if (timeout > 0 && Loop::now() < c->wait_started_ + timeout) {
+        // The wait was renewed (or bytes of the body came) since the timer was queued.
+        c->server_->loop()->timer_start(&c->timer_, c->wait_started_ + timeout);
+        return;
+    }
     switch (c->timer_kind_) {
     case TimerKind::none:
         return;
@@ -100,12 +122,6 @@ void Connection::on_timer(TimerNode *node) {
         }
         return;
     case TimerKind::body: {
-        double timeout = c->request_ ? c->request_->body_timeout : 0;
-        double idle_for = Loop::now() - c->last_body_activity_;
-        if (timeout > 0 && idle_for < timeout) {  // bytes came meanwhile: wait the rest
-            c->server_->loop()->timer_start(&c->timer_, c->last_body_activity_ + timeout);
-            return;
-        }
         c->timer_kind_ = TimerKind::none;
         log(LogLevel::info, "http: %s: request body timed out", c->peer_ip_.c_str());
         if (c->request_ && c->request_->headers_sent()) {
@@ -157,7 +173,7 @@ size_t Connection::consume(const char *data, size_t len) {
         }
         if (phase_ == Phase::body) {
             if (request_ && request_->body_paused) break;
-            last_body_activity_ = Loop::now();
+            wait_started_ = Loop::now();  // the body timeout counts from the last bytes
             size_t avail = len - pos;
             if (chunked_) {
                 // Bytes are validated by the chunk scanner before the parser sees them; a piece
@@ -191,6 +207,11 @@ size_t Connection::consume(const char *data, size_t len) {
         }
     }
     in_consume_ = false;
+    if (header_timer_pending_) {
+        header_timer_pending_ = false;
+        if (phase_ == Phase::head || (phase_ == Phase::idle && !method_buf_.empty()))
+            set_timer(TimerKind::header, server_->options.header_timeout);
+    }
     bool paused = phase_ == Phase::body && request_ && request_->body_paused;
     if (phase_ != Phase::handling && phase_ != Phase::closing && !paused) want_read();
     return pos;
@@ -210,10 +231,10 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
             }
             continue;
         }
-        if (method_buf_.empty() && timer_kind_ != TimerKind::header) {
-            // First byte of a new request: the head must now arrive within header_timeout.
-            set_timer(TimerKind::header, server_->options.header_timeout);
-        }
+        // First byte of a new request: the head must now arrive within header_timeout. The
+        // timer is set at the end of this read, and only if the head is still incomplete then
+        // (most heads arrive whole: no timer work for them).
+        if (method_buf_.empty() && timer_kind_ != TimerKind::header) header_timer_pending_ = true;
         if (c == ' ') break;
         if (!is_tchar(static_cast<unsigned char>(c)) || method_buf_.size() >= kMaxMethodLength) {
             if (c == '\0' && !requests_served_ && leading_blank_lines_ == 2 && method_buf_.empty())
@@ -348,7 +369,6 @@ bool Connection::head_complete() {
     bool has_body = chunked_ || content_length > 0;
     if (has_body) {
         set_timer(TimerKind::body, req->body_timeout);
-        last_body_activity_ = Loop::now();
     } else {
         set_timer(TimerKind::none, 0);
     }
@@ -723,7 +743,7 @@ void Connection::request_finished(Request *req) {
 
 void Connection::resume_body() {
     if (phase_ != Phase::body || !stream_) return;
-    last_body_activity_ = Loop::now();
+    wait_started_ = Loop::now();  // the body timeout counts from the last bytes
     if (!in_consume_) want_read();
 }
 

@@ -78,6 +78,7 @@ private:
     void want_read();
     void drop_request(bool notify, bool server_gone);
     void set_timer(TimerKind kind, double seconds);
+    double timeout_of(TimerKind kind) const;  // the configured length of that wait
     void deliver_request();
 
     static size_t on_stream_data(Stream *s, const char *data, size_t len, void *arg);
@@ -110,12 +111,13 @@ private:
     int error_status_ = 0;            // set by a callback that aborts parsing
     bool silent_abort_ = false;       // abort without an error response (already answered)
     bool in_consume_ = false;
+    bool header_timer_pending_ = false;  // a head began in this read (see consume)
     bool shutting_down_ = false;
     bool requests_served_ = false;
 
     TimerNode timer_;
     TimerKind timer_kind_ = TimerKind::none;
-    double last_body_activity_ = 0;
+    double wait_started_ = 0;  // when the current timed wait began (body: the last bytes)
 };
 
 }  // namespace eddy::http

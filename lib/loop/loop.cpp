@@ -22,6 +22,7 @@
 #include <string>
 
 #include "util/log.hpp"
+#include "util/sanitizer.hpp"
 
 namespace eddy {
 
@@ -190,8 +191,32 @@ Loop::~Loop() {
         event_del(&wake_ev_);
         event_del(&defer_ev_);
     }
+    for (evbuffer *buf : spare_buffers_) evbuffer_free(buf);
     if (wake_fd_ >= 0) close(wake_fd_);
     if (base_) event_base_free(base_);
+}
+
+// ---- spare buffers ---------------------------------------------------------------------------
+
+namespace {
+constexpr size_t kMaxSpareBuffers = 64;  // ~10 KiB at most; enough for a busy iteration
+}
+
+evbuffer *Loop::take_buffer() {
+    if (spare_buffers_.empty()) return evbuffer_new();
+    evbuffer *buf = spare_buffers_.back();
+    spare_buffers_.pop_back();
+    return buf;
+}
+
+void Loop::give_buffer(evbuffer *buf) {
+    if (EDDY_UNDER_ASAN || spare_buffers_.size() >= kMaxSpareBuffers ||
+        evbuffer_get_length(buf) != 0) {
+        evbuffer_free(buf);
+        return;
+    }
+    if (spare_buffers_.capacity() == 0) spare_buffers_.reserve(kMaxSpareBuffers);
+    spare_buffers_.push_back(buf);
 }
 
 // ---- running ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
@@ -89,6 +90,14 @@ public:
     void add_resource(LoopResource *r);
     void remove_resource(LoopResource *r);
 
+    // Internal: an empty evbuffer (a spare one when there is one), or nullptr when out of
+    // memory. Streams take one per response and give it back once flushed, so a busy server
+    // does not allocate and free a buffer per request while idle connections still hold none.
+    evbuffer *take_buffer();
+    // Internal: returns an empty buffer taken with take_buffer() (or frees it: the spare list is
+    // short).
+    void give_buffer(evbuffer *buf);
+
 private:
     struct Call;
     struct ReadyItem {
@@ -130,6 +139,7 @@ private:
     bool events_ready_ = false;  // the four events above are assigned
 
     std::vector<ReadyItem> ready_;
+    std::vector<evbuffer *> spare_buffers_;  // empty, for take_buffer()
     bool ready_scheduled_ = false;
     TimerHeap timers_;
     uint64_t timer_seq_ = 0;

@@ -51,7 +51,7 @@ Stream::Stream(Loop *loop, int fd) : loop_(loop), fd_(fd) {
 bool Stream::init() { return true; }
 
 evbuffer *Stream::output() {
-    if (!out_) out_ = evbuffer_new();
+    if (!out_) out_ = loop_->take_buffer();
     return out_;
 }
 
@@ -487,7 +487,7 @@ void Stream::flush() {
     set_write_interest(out_len() > 0 || !files_.empty());
     if (out_ && out_len() == 0) {
         // Idle connections should not keep an output buffer around (memory per connection).
-        evbuffer_free(out_);
+        loop_->give_buffer(out_);
         out_ = nullptr;
     }
     after_write_progress();

@@ -10,6 +10,7 @@
 #include "http/connection.hpp"
 #include "http/request.hpp"
 #include "util/log.hpp"
+#include "util/sanitizer.hpp"
 #include "web/app.hpp"
 #include "web/cookies.hpp"
 #include "web/route.hpp"
@@ -116,16 +117,7 @@ struct Handler::FlushWaiter {
 // A handler lives for one request, so a busy server would malloc and free one per request; a
 // short per-thread list of freed blocks turns that into two pointer moves. The sanitizer build
 // skips the list so that a use after free is still caught.
-#if defined(__SANITIZE_ADDRESS__)
-#define EDDY_HANDLER_CACHE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EDDY_HANDLER_CACHE 0
-#endif
-#endif
-#ifndef EDDY_HANDLER_CACHE
-#define EDDY_HANDLER_CACHE 1
-#endif
+#define EDDY_HANDLER_CACHE (!EDDY_UNDER_ASAN)
 
 namespace {
 

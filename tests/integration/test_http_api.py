@@ -838,6 +838,37 @@ class NoKeepAliveTest(ServerTestCase):
 
 # ---- timeouts ----------------------------------------------------------------------------------
 
+class HeaderTimeoutShorterThanIdleTest(ServerTestCase):
+    # The idle timer queued after a response is renewed lazily; a head that starts on a kept-alive
+    # connection must still get the (shorter) header timeout, answered with 408 — the idle
+    # timeout would close silently.
+    SERVER_ARGS = ("--idle-timeout", "30", "--header-timeout", "0.3")
+
+    def test_partial_head_after_keep_alive_gets_408(self):
+        raw = self.raw(timeout=20)
+        for _ in range(3):
+            raw.send(get_req("/auto_length"))
+            self.assertEqual(raw.read_response().body, b"hello world")
+        raw.send(b"GET /auto_length HTTP/1.1\r\nHost: x\r\n")  # the blank line never comes
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 408)
+        self.assertTrue(raw.closed_within(5))
+        raw.close()
+
+
+class IdleTimeoutAfterRenewalsTest(ServerTestCase):
+    SERVER_ARGS = ("--idle-timeout", "0.4", "--header-timeout", "5")
+
+    def test_idle_close_still_comes_after_many_renewals(self):
+        raw = self.raw(timeout=20)
+        for _ in range(6):
+            raw.send(get_req("/auto_length"))
+            self.assertEqual(raw.read_response().body, b"hello world")
+            time.sleep(0.1)
+        self.assertTrue(raw.closed_within(10))
+        raw.close()
+
+
 class TimeoutsTest(ServerTestCase):
     SERVER_ARGS = ("--idle-timeout", "0.3", "--header-timeout", "0.3", "--body-timeout", "0.3")
 
