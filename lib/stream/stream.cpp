@@ -43,9 +43,17 @@ Stream::Stream(Loop *loop, int fd) : loop_(loop), fd_(fd) {
     flush_task_.owner = this;
     read_task_.run = run_reads;
     read_task_.owner = this;
-    linger_timer_.fire = on_linger_timeout;
-    linger_timer_.owner = this;
     loop_->add_resource(this);
+}
+
+Stream::Extras *Stream::extras() {
+    if (!ext_) {
+        ext_.reset(new (std::nothrow) Extras());
+        if (!ext_) return nullptr;
+        ext_->linger_timer.fire = on_linger_timeout;
+        ext_->linger_timer.owner = this;
+    }
+    return ext_.get();
 }
 
 bool Stream::init() { return true; }
@@ -75,7 +83,7 @@ void Stream::on_loop_free() {
         io_flags_ = 0;
         if (fd_ >= 0) ::close(fd_);
     }
-    loop_->timer_stop(&linger_timer_);
+    stop_linger_timer();
     delete this;
 }
 
@@ -186,8 +194,10 @@ int Stream::read_until(const char *delim, size_t delim_len, size_t max_bytes, Re
     if (!delim || delim_len == 0 || !cb) return EDDY_EINVAL;
     if (closed_) return EDDY_ECLOSED;
     if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
+    Extras *ext = extras();
+    if (!ext) return EDDY_ENOMEM;
     try {
-        delim_.assign(delim, delim_len);
+        ext->delim.assign(delim, delim_len);
     } catch (...) {
         return EDDY_ENOMEM;
     }
@@ -283,11 +293,12 @@ bool Stream::try_deliver() {
         return false;
     }
     case ReadKind::until: {
-        size_t dlen = delim_.size();
+        const std::string &delim = ext_->delim;  // set by read_until
+        size_t dlen = delim.size();
         if (len < dlen) return false;
         evbuffer_ptr start;
         evbuffer_ptr_set(in_, &start, scan_from_, EVBUFFER_PTR_SET);
-        evbuffer_ptr found = evbuffer_search(in_, delim_.data(), dlen, &start);
+        evbuffer_ptr found = evbuffer_search(in_, delim.data(), dlen, &start);
         if (found.pos >= 0) {
             size_t total = static_cast<size_t>(found.pos) + dlen;
             if (read_n_ && total > read_n_) {
@@ -338,8 +349,8 @@ void Stream::read_ready() {
     if (lingering_) {
         ssize_t n = transport_recv(t_read_buf, sizeof t_read_buf);
         if (n > 0) {
-            linger_discarded_ += static_cast<size_t>(n);
-            if (linger_discarded_ > kLingerDiscardLimit) close(0);
+            ext_->linger_discarded += static_cast<size_t>(n);  // lingering implies ext_
+            if (ext_->linger_discarded > kLingerDiscardLimit) close(0);
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             close(0);
         }
@@ -433,10 +444,10 @@ int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
 void Stream::commit_output(WriteFn cb, void *arg) {
     if (closed_) return;
     // Producers that appended to output() directly are accounted for here.
-    uint64_t total = bytes_written_ + out_len() + file_bytes_pending_;
+    uint64_t total = bytes_written_ + out_len() + file_bytes_pending();
     if (total > bytes_queued_) bytes_queued_ = total;
     if (cb) pending_writes_.push_back(PendingWrite{bytes_queued_, cb, arg});
-    if (drain_cb_ && out_len() > write_mark_) above_mark_ = true;
+    if (ext_ && ext_->drain_cb && out_len() > ext_->write_mark) ext_->above_mark = true;
     schedule_flush();
 }
 
@@ -449,8 +460,8 @@ void Stream::flush() {
     for (;;) {
         // Inside a file segment once every byte before it went out (its `offset` and
         // `remaining` track the progress within it).
-        if (!files_.empty() && bytes_written_ >= files_.front().position) {
-            FileSegment &f = files_.front();
+        if (has_files() && bytes_written_ >= ext_->files.front().position) {
+            FileSegment &f = ext_->files.front();
             ssize_t n = transport_sendfile(f.fd, &f.offset, f.remaining);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
@@ -463,17 +474,17 @@ void Stream::flush() {
                 return;
             }
             bytes_written_ += static_cast<uint64_t>(n);
-            file_bytes_pending_ -= static_cast<uint64_t>(n);
+            ext_->file_bytes_pending -= static_cast<uint64_t>(n);
             f.remaining -= static_cast<size_t>(n);
             if (f.remaining == 0) {
                 ::close(f.fd);
-                files_.erase(files_.begin());
+                ext_->files.erase(ext_->files.begin());
             }
             continue;
         }
         // Memory bytes may only go out up to the next file segment.
-        size_t limit = files_.empty() ? SIZE_MAX
-                                      : static_cast<size_t>(files_.front().position - bytes_written_);
+        size_t limit = !has_files() ? SIZE_MAX
+                                    : static_cast<size_t>(ext_->files.front().position - bytes_written_);
         if (out_len() == 0 || limit == 0) break;
         ssize_t n = transport_write(out_, limit);
         if (n < 0) {
@@ -484,7 +495,7 @@ void Stream::flush() {
         bytes_written_ += static_cast<uint64_t>(n);
         if (n == 0) break;
     }
-    set_write_interest(out_len() > 0 || !files_.empty());
+    set_write_interest(out_len() > 0 || has_files());
     if (out_ && out_len() == 0) {
         // Idle connections should not keep an output buffer around (memory per connection).
         loop_->give_buffer(out_);
@@ -501,21 +512,24 @@ int Stream::send_file(int file_fd, off_t offset, size_t len, WriteFn cb, void *a
         commit_output(cb, arg);
         return 0;
     }
-    uint64_t position = bytes_written_ + out_len() + file_bytes_pending_;
+    uint64_t position = bytes_written_ + out_len() + file_bytes_pending();
+    Extras *ext = extras();
+    if (!ext) return EDDY_ENOMEM;
     try {
-        files_.push_back(FileSegment{position, file_fd, offset, len});
+        ext->files.push_back(FileSegment{position, file_fd, offset, len});
     } catch (...) {
         return EDDY_ENOMEM;
     }
-    file_bytes_pending_ += len;
+    ext->file_bytes_pending += len;
     commit_output(cb, arg);
     return 0;
 }
 
 void Stream::close_files() {
-    for (FileSegment &f : files_) ::close(f.fd);
-    files_.clear();
-    file_bytes_pending_ = 0;
+    if (!ext_) return;
+    for (FileSegment &f : ext_->files) ::close(f.fd);
+    ext_->files.clear();
+    ext_->file_bytes_pending = 0;
 }
 
 void Stream::after_write_progress() {
@@ -532,13 +546,15 @@ void Stream::after_write_progress() {
         }
         if (closed_) return;
     }
-    if (above_mark_ && out_len() <= write_mark_) {
-        above_mark_ = false;
-        if (drain_cb_) drain_cb_(this, drain_arg_);
+    if (ext_ && ext_->above_mark && out_len() <= ext_->write_mark) {
+        ext_->above_mark = false;
+        if (ext_->drain_cb) ext_->drain_cb(this, ext_->drain_arg);
         if (closed_) return;
     }
-    if (close_when_flushed_ && out_len() == 0 && files_.empty() && !lingering_) {
-        if (linger_seconds_ <= 0) {
+    if (close_when_flushed_ && out_len() == 0 && !has_files() && !lingering_) {
+        // close_after_flush() created ext_ for a linger; without one (or out of memory) the
+        // connection closes at once.
+        if (!ext_ || ext_->linger_seconds <= 0) {
             close(0);
             return;
         }
@@ -548,8 +564,8 @@ void Stream::after_write_progress() {
         shutdown(fd_, SHUT_WR);
         lingering_ = true;
         eof_ = false;
-        loop_->timer_start(&linger_timer_, Loop::now() + linger_seconds_);
-        linger_seconds_ = 0;
+        loop_->timer_start(&ext_->linger_timer, Loop::now() + ext_->linger_seconds);
+        ext_->linger_seconds = 0;
         if (in_) evbuffer_drain(in_, evbuffer_get_length(in_));
         update_read_interest();
     }
@@ -562,10 +578,12 @@ void Stream::fail_writes(int status) {
 }
 
 void Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
-    write_mark_ = mark;
-    drain_cb_ = cb;
-    drain_arg_ = arg;
-    above_mark_ = cb && out_len() > mark;
+    Extras *ext = cb ? extras() : ext_.get();
+    if (!ext) return;  // no callback to remember (or out of memory: no drain notifications)
+    ext->write_mark = mark;
+    ext->drain_cb = cb;
+    ext->drain_arg = arg;
+    ext->above_mark = cb && out_len() > mark;
 }
 
 // ---- options ---------------------------------------------------------------------------------
@@ -602,14 +620,14 @@ void Stream::close(int error) {
     reading_socket_ = writing_socket_ = false;
     loop_->undefer(&flush_task_);
     loop_->undefer(&read_task_);
-    loop_->timer_stop(&linger_timer_);
+    stop_linger_timer();
     if (!lingering_) transport_closing();
     ::close(fd_);
     loop_->post(run_close, this);
 }
 
 int Stream::take_fd() {
-    if (closed_ || in_len() > 0 || out_len() > 0 || !files_.empty()) return -1;
+    if (closed_ || in_len() > 0 || out_len() > 0 || has_files()) return -1;
     int fd = fd_;
     close_cb_ = nullptr;
     closed_ = true;
@@ -618,7 +636,7 @@ int Stream::take_fd() {
     reading_socket_ = writing_socket_ = false;
     loop_->undefer(&flush_task_);
     loop_->undefer(&read_task_);
-    loop_->timer_stop(&linger_timer_);
+    stop_linger_timer();
     fd_ = -1;
     loop_->post(run_close, this);  // fails pending write callbacks, then deletes
     return fd;
@@ -627,9 +645,13 @@ int Stream::take_fd() {
 void Stream::close_after_flush(double linger) {
     if (closed_ || close_when_flushed_) return;
     close_when_flushed_ = true;
-    linger_seconds_ = linger;
+    if (linger > 0) {
+        if (Extras *ext = extras()) ext->linger_seconds = linger;
+    } else if (ext_) {
+        ext_->linger_seconds = 0;
+    }
     read_kind_ = ReadKind::none;
-    if (out_len() == 0 && files_.empty()) {
+    if (out_len() == 0 && !has_files()) {
         after_write_progress();
     } else {
         schedule_flush();
