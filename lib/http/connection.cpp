@@ -41,8 +41,8 @@ const http_parser_settings Connection::kSettings = [] {
 }();
 
 Connection::Connection(Server *server, Stream *stream, std::string peer_ip, int peer_port)
-    : server_(server), stream_(stream), peer_ip_(std::move(peer_ip)), peer_port_(peer_port),
-      scanner_() {
+    : server_(server), stream_(stream), peer_ip_(std::move(peer_ip)), scanner_(),
+      peer_port_(peer_port) {
     timer_.fire = on_timer;
     timer_.owner = this;
     http_parser_init(&parser_, HTTP_REQUEST);

@@ -64,8 +64,8 @@ public:
     Connection *next = nullptr;
 
 private:
-    enum class Phase { idle, head, body, handling, closing };
-    enum class TimerKind { none, header, idle, body };
+    enum class Phase : uint8_t { idle, head, body, handling, closing };
+    enum class TimerKind : uint8_t { none, header, idle, body };
 
     size_t consume(const char *data, size_t len);
     bool feed(const char *data, size_t len, size_t *used);
@@ -90,34 +90,34 @@ private:
     static int on_message_complete(http_parser *p);
     static const http_parser_settings kSettings;
 
+    // Fields are ordered to leave no padding (memory per idle connection matters).
     Server *server_;
     Stream *stream_;
     std::string peer_ip_;
-    int peer_port_;
     http_parser parser_;
     // The head scanner works until the head ends, the chunk scanner only after it: they share
-    // storage (memory per connection matters).
+    // storage.
     union {
         HeadScanner scanner_;
         ChunkScanner chunk_scanner_;
     };
-    bool chunked_ = false;       // the current request body is chunked
     size_t chunk_scanned_ = 0;   // validated bytes not yet fed to the parser
     Request *request_ = nullptr;
-    Phase phase_ = Phase::idle;
     std::string method_buf_;
     size_t leading_blank_lines_ = 0;
     const HeaderField *expect_ = nullptr;  // the request's Expect field, found by check_head
+    TimerNode timer_;
+    double wait_started_ = 0;  // when the current timed wait began (body: the last bytes)
+    int peer_port_;
     int error_status_ = 0;            // set by a callback that aborts parsing
+    Phase phase_ = Phase::idle;
+    TimerKind timer_kind_ = TimerKind::none;
+    bool chunked_ = false;            // the current request body is chunked
     bool silent_abort_ = false;       // abort without an error response (already answered)
     bool in_consume_ = false;
     bool header_timer_pending_ = false;  // a head began in this read (see consume)
     bool shutting_down_ = false;
     bool requests_served_ = false;
-
-    TimerNode timer_;
-    TimerKind timer_kind_ = TimerKind::none;
-    double wait_started_ = 0;  // when the current timed wait began (body: the last bytes)
 };
 
 }  // namespace eddy::http

@@ -160,13 +160,10 @@ private:
     // One libevent event for both directions (re-assigned when the interest changes): an idle
     // connection pays for one struct event, not two.
     struct event io_ev_;
-    short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
     DeferredTask flush_task_;
     DeferredTask read_task_;
 
     // pending read
-    ReadKind read_kind_ = ReadKind::none;
-    bool read_partial_ = false;
     size_t read_n_ = 0;         // bytes wanted, or max_bytes for read_until (0 = none)
     size_t scan_from_ = 0;      // read_until: the delimiter is not before this offset
     ReadFn read_fn_ = nullptr;
@@ -221,6 +218,10 @@ private:
     bool close_when_flushed_ = false;
     bool lingering_ = false;
     int close_error_ = 0;
+    // Small fields last, where they fill the padding.
+    short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
+    ReadKind read_kind_ = ReadKind::none;  // the pending read
+    bool read_partial_ = false;
 };
 
 }  // namespace eddy
