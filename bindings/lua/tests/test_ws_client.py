@@ -92,6 +92,7 @@ class Client(unittest.TestCase):
         s = r["lua_server"]
         self.assertEqual(s["subprotocol"], "chat")
         self.assertEqual(s["greeting"], "open /ws/sub subprotocol=chat")
+        self.assertEqual(s["headers_seen"], "x-test=1 cookie=v1")
         self.assertEqual(s["pongs"], ["abc"])
         self.assertEqual(s["echo"], "after ping")
         self.assertTrue(s["eof"])

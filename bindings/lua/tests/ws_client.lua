@@ -55,10 +55,13 @@ end
 function scenarios.lua_server()
   local pongs = {}
   local conn, err = eddy.websocket_connect(args.lua .. "/ws/sub", {
-    subprotocols = { "a", "chat" }, headers = { ["X-Test"] = "1", { "Cookie", "c=1" } },
-    on_pong = function(c, data) pongs[#pongs + 1] = data end })
+    subprotocols = { "a", "chat" }, on_pong = function(c, data) pongs[#pongs + 1] = data end })
   assert(conn, err)
   local out = { subprotocol = conn.selected_subprotocol, greeting = conn:read_message() }
+  local h = assert(eddy.websocket_connect(args.lua .. "/ws/headers",
+                                          { headers = { ["X-Test"] = 1, { "Cookie", "c=v1" } } }))
+  out.headers_seen = h:read_message()
+  h:close()
   conn:ping("abc")
   conn:write_message("after ping")
   out.echo = conn:read_message()  -- the server answers the ping before echoing

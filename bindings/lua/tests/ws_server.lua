@@ -31,6 +31,9 @@ end
 
 local app = eddy.Application({
   { "/ws/plain", ws() },
+  { "/ws/headers", ws({ open = function(self)
+      self:write_message("x-test=" .. tostring(self:header("X-Test")) .. " cookie=" .. tostring(self:get_cookie("c")))
+    end }) },
   { "/ws/origin", ws({ check_origin = function(self, origin)
       return origin == "http://trusted.example" or self:default_check_origin(origin)
     end }) },
