@@ -65,14 +65,10 @@ static int traceback_handler(lua_State *L) {
     return 1;
 }
 
-/* Calls the function on top of the stack (below it: nothing of ours) with `nargs` arguments
- * under a traceback handler. On error prints "eddy-lua: error: <traceback>" to stderr and
- * returns non-zero; the stack is balanced either way. */
-static int call_protected_n(lua_State *L, int nargs, int nresults);
-static int call_protected(lua_State *L, int nargs) { return call_protected_n(L, nargs, 0); }
-
-/* call_protected for a function with `nresults` results: they are left on the stack, or as
- * many nils after an error, so the caller always pops `nresults`. */
+/* Calls the function sitting below its `nargs` arguments on top of the stack under a traceback
+ * handler. On error prints "eddy-lua: error: <traceback>" to stderr and returns non-zero. The
+ * `nresults` results are left on the stack, or as many nils after an error, so the caller
+ * always pops `nresults`. */
 static int call_protected_n(lua_State *L, int nargs, int nresults) {
     int fn_idx = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback_handler);
@@ -87,6 +83,9 @@ static int call_protected_n(lua_State *L, int nargs, int nresults) {
     lua_remove(L, fn_idx);
     return rc != LUA_OK;
 }
+
+/* call_protected_n without results: the stack is balanced either way. */
+static int call_protected(lua_State *L, int nargs) { return call_protected_n(L, nargs, 0); }
 
 /* ---- loop trampolines: the userdata is a lua_ref to a function of no arguments ---------- */
 
@@ -642,7 +641,7 @@ static int set_client_options(lua_State *L, int idx, eddy_ws_options *options) {
     if (timeout >= 0) rc = eddy_ws_options_set_connect_timeout(options, timeout);
     lua_getfield(L, idx, "subprotocols");
     if (rc == 0 && lua_istable(L, -1)) {
-        lua_Integer n = luaL_len(L, -1);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
         for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
             lua_rawgeti(L, -1, i);
             size_t len = 0;
