@@ -28,7 +28,7 @@ local outside_refused = not pcall(eddy.websocket_connect, args.echo or "ws://127
 
 local scenarios = {}
 
--- The C echo server: text, binary, JSON, compression, our close code and reason echoed back.
+-- The C echo server: text, binary, JSON, compression, our close code echoed back.
 function scenarios.echo_c()
   local conn, err = eddy.websocket_connect(args.echo, { compression = true, timeout = 10 })
   assert(conn, err)
