@@ -65,22 +65,27 @@ static int traceback_handler(lua_State *L) {
     return 1;
 }
 
-/* Calls the function on top of the stack (below it: nothing of ours) with `nargs` arguments
- * under a traceback handler. On error prints "eddy-lua: error: <traceback>" to stderr and
- * returns non-zero; the stack is balanced either way. */
-static int call_protected(lua_State *L, int nargs) {
+/* Calls the function sitting below its `nargs` arguments on top of the stack under a traceback
+ * handler. On error prints "eddy-lua: error: <traceback>" to stderr and returns non-zero. The
+ * `nresults` results are left on the stack, or as many nils after an error, so the caller
+ * always pops `nresults`. */
+static int call_protected_n(lua_State *L, int nargs, int nresults) {
     int fn_idx = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback_handler);
     lua_insert(L, fn_idx);
-    int rc = lua_pcall(L, nargs, 0, fn_idx);
+    int rc = lua_pcall(L, nargs, nresults, fn_idx);
     if (rc != LUA_OK) {
         fprintf(stderr, "eddy-lua: error: %s\n", lua_tostring(L, -1));
         fflush(stderr);
         lua_pop(L, 1);
+        for (int i = 0; i < nresults; i++) lua_pushnil(L);
     }
     lua_remove(L, fn_idx);
     return rc != LUA_OK;
 }
+
+/* call_protected_n without results: the stack is balanced either way. */
+static int call_protected(lua_State *L, int nargs) { return call_protected_n(L, nargs, 0); }
 
 /* ---- loop trampolines: the userdata is a lua_ref to a function of no arguments ---------- */
 
@@ -196,6 +201,9 @@ static void ws_dispatch(eddy_ws *ws, void *route_userdata, const char *event, in
         lua_pushinteger(L, number);
         lua_pushlstring(L, data ? data : "", data ? len : 0);
         nargs += 2;
+    } else if (kind == 3) { /* pong: data */
+        lua_pushlstring(L, data ? data : "", data ? len : 0);
+        nargs += 1;
     }
     if (call_protected(L, nargs) && kind != 2) eddy_ws_close(ws, 1011, "handler error", 13);
 }
@@ -206,6 +214,106 @@ static void ws_message_trampoline(eddy_ws *ws, const char *data, size_t len, int
 }
 static void ws_close_trampoline(eddy_ws *ws, int code, const char *reason, size_t reason_len, void *ud) {
     ws_dispatch(ws, ud, "ws_close", 2, reason, reason_len, code);
+}
+static void ws_pong_trampoline(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    ws_dispatch(ws, ud, "ws_pong", 3, data, len, 0);
+}
+
+/* Handshake hooks run synchronously inside the upgrade request and answer through their
+ * result: dispatch(event, handler, state, arg) -> value. The Lua layer catches the handler's
+ * own errors (and may answer with an HTTPError's status); an error that still reaches here
+ * refuses the handshake (403 for the origin check, 500 for subprotocol selection). */
+static void push_route_event(lua_State *L, lua_ref *box, const char *event, eddy_handler *h) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushstring(L, event);
+    SWIG_NewPointerObj(L, h, handler_type(), 0);
+    push_request_state(L, h);
+}
+
+static int ws_check_origin_trampoline(eddy_handler *h, const char *origin, size_t origin_len, void *ud) {
+    /* As in Tornado, a handshake without an Origin (a non-browser client) is not checked. */
+    if (!origin) return 1;
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 16);
+    push_route_event(L, box, "ws_check_origin", h);
+    lua_pushlstring(L, origin, origin_len);
+    int failed = call_protected_n(L, 4, 1);
+    int accept = !failed && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return accept;
+}
+
+static int ws_select_subprotocol_trampoline(eddy_handler *h, const char *const *protocols,
+                                            const size_t *lens, size_t count, void *ud) {
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 16);
+    push_route_event(L, box, "ws_select_subprotocol", h);
+    lua_createtable(L, count > 64 ? 64 : (int)count, 0);
+    for (size_t i = 0; i < count; i++) {
+        lua_pushlstring(L, protocols[i], lens[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    int failed = call_protected_n(L, 4, 1);
+    int pick = -1;
+    if (failed) {
+        if (!eddy_handler_finished(h)) eddy_handler_send_error(h, 500);
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t len = 0;
+        const char *chosen = lua_tolstring(L, -1, &len);
+        for (size_t i = 0; i < count && pick < 0; i++)
+            if (lens[i] == len && memcmp(protocols[i], chosen, len) == 0) pick = (int)i;
+        if (pick < 0) {
+            fprintf(stderr, "eddy-lua: select_subprotocol returned \"%s\", which the client did not offer\n", chosen);
+            fflush(stderr);
+        }
+    }
+    lua_pop(L, 1);
+    return pick;
+}
+
+/* ---- WebSocket client: the userdata is a lua_ref to the connection's dispatch function,
+ * dispatch(event, ws, a, b) with event "connect" (ws or nil, status), "message" (data, binary),
+ * "close" (code, reason) or "pong" (data). The Lua layer handles its own callbacks' errors. */
+static void client_dispatch(eddy_ws *ws, lua_ref *box, const char *event, int kind,
+                            const char *data, size_t len, int number) {
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 16);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushstring(L, event);
+    if (ws) SWIG_NewPointerObj(L, ws, ws_type(), 0);
+    else lua_pushnil(L);
+    int nargs = 2;
+    if (kind == 0) { /* connect: status */
+        lua_pushinteger(L, number);
+        nargs += 1;
+    } else if (kind == 1) { /* message: data, binary */
+        lua_pushlstring(L, data, len);
+        lua_pushboolean(L, number);
+        nargs += 2;
+    } else if (kind == 2) { /* close: code, reason */
+        lua_pushinteger(L, number);
+        lua_pushlstring(L, data ? data : "", data ? len : 0);
+        nargs += 2;
+    } else { /* pong: data */
+        lua_pushlstring(L, data ? data : "", data ? len : 0);
+        nargs += 1;
+    }
+    if (call_protected(L, nargs) && ws && kind != 2) eddy_ws_close(ws, 1011, "handler error", 13);
+}
+
+static void client_connect_trampoline(eddy_ws *ws, int status, void *ud) {
+    client_dispatch(ws, (lua_ref *)ud, "connect", 0, NULL, 0, status);
+}
+static void client_message_trampoline(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    client_dispatch(ws, (lua_ref *)ud, "message", 1, data, len, binary);
+}
+static void client_close_trampoline(eddy_ws *ws, int code, const char *reason, size_t reason_len, void *ud) {
+    client_dispatch(ws, (lua_ref *)ud, "close", 2, reason, reason_len, code);
+}
+static void client_pong_trampoline(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    client_dispatch(ws, (lua_ref *)ud, "pong", 3, data, len, 0);
 }
 %}
 
@@ -398,7 +506,8 @@ static int l_route_on(lua_State *L) {
 }
 
 /* route_hook(route, name): name is one of prepare, on_finish, on_connection_close,
- * set_default_headers, write_error, data_received. */
+ * set_default_headers, write_error, data_received; or, on a WebSocket route (after
+ * route_websocket), check_origin and select_subprotocol. */
 static int l_route_hook(lua_State *L) {
     CHECK_PTR(route, eddy_route, 1, SWIGTYPE_p_eddy_route);
     const char *name = luaL_checkstring(L, 2);
@@ -409,6 +518,8 @@ static int l_route_hook(lua_State *L) {
     else if (!strcmp(name, "set_default_headers")) rc = eddy_route_set_default_headers(route, default_headers_trampoline);
     else if (!strcmp(name, "write_error")) rc = eddy_route_set_write_error(route, write_error_trampoline);
     else if (!strcmp(name, "data_received")) rc = eddy_route_set_data_received(route, data_trampoline);
+    else if (!strcmp(name, "check_origin")) rc = eddy_route_set_ws_check_origin(route, ws_check_origin_trampoline);
+    else if (!strcmp(name, "select_subprotocol")) rc = eddy_route_set_ws_select_subprotocol(route, ws_select_subprotocol_trampoline);
     else return luaL_argerror(L, 2, "unknown hook");
     lua_pushinteger(L, rc);
     return 1;
@@ -497,30 +608,136 @@ static double opt_number(lua_State *L, int idx, const char *field, double fallba
     return v;
 }
 
-/* route_websocket(route [, opts]) -> rc: the route becomes a WebSocket endpoint whose events
- * go to its dispatch function. opts: max_message_size, compression (boolean),
- * ping_interval, ping_timeout, close_timeout. */
+static int opt_flag(lua_State *L, int idx, const char *field) {
+    lua_getfield(L, idx, field);
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* compression = true, or a table { server_no_context_takeover, client_no_context_takeover,
+ * max_window_bits } (permessage-deflate with those preferences); false/nil = off. */
+static int set_compression(lua_State *L, int idx, eddy_ws_options *options) {
+    lua_getfield(L, idx, "compression");
+    int rc = 0;
+    if (lua_istable(L, -1)) {
+        int t = lua_gettop(L);
+        int flags = EDDY_WS_DEFLATE;
+        if (opt_flag(L, t, "server_no_context_takeover")) flags |= EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER;
+        if (opt_flag(L, t, "client_no_context_takeover")) flags |= EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER;
+        rc = eddy_ws_options_set_compression(options, flags, (int)opt_number(L, t, "max_window_bits", 0));
+    } else if (lua_toboolean(L, -1)) {
+        rc = eddy_ws_options_set_compression(options, EDDY_WS_DEFLATE, 0);
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* Client only: subprotocols = { "a", "b" } in order of preference; headers = { Name = "value" }
+ * or a list of { name, value } pairs; timeout (alias connect_timeout) in seconds. */
+static int set_client_options(lua_State *L, int idx, eddy_ws_options *options) {
+    int rc = 0;
+    double timeout = opt_number(L, idx, "timeout", opt_number(L, idx, "connect_timeout", -1));
+    if (timeout >= 0) rc = eddy_ws_options_set_connect_timeout(options, timeout);
+    lua_getfield(L, idx, "subprotocols");
+    if (rc == 0 && lua_istable(L, -1)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            size_t len = 0;
+            const char *name = lua_tolstring(L, -1, &len);
+            rc = name ? eddy_ws_options_add_subprotocol(options, name, len) : EDDY_EINVAL;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "headers");
+    if (rc == 0 && lua_istable(L, -1)) {
+        int t = lua_gettop(L);
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, t)) {
+            size_t nlen = 0, vlen = 0;
+            const char *name, *value;
+            if (lua_istable(L, -1)) { /* { name, value } */
+                lua_rawgeti(L, -1, 1);
+                lua_rawgeti(L, -2, 2);
+                name = lua_tolstring(L, -2, &nlen);
+                value = lua_tolstring(L, -1, &vlen);
+                rc = name && value ? eddy_ws_options_add_header(options, name, nlen, value, vlen) : EDDY_EINVAL;
+                lua_pop(L, 2);
+            } else if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+                name = lua_tolstring(L, -2, &nlen);
+                value = lua_tolstring(L, -1, &vlen); /* numbers become strings: only the value */
+                rc = eddy_ws_options_add_header(options, name, nlen, value, vlen);
+            } else {
+                rc = EDDY_EINVAL;
+            }
+            lua_pop(L, 1);
+        }
+        if (rc != 0) lua_settop(L, t); /* leave lua_next early: drop the key */
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* Fills `options` from the table at `idx` (nil = defaults): max_message_size, compression,
+ * ping_interval, ping_timeout, close_timeout. Returns 0 or the first setter's error. */
+static int set_ws_options(lua_State *L, int idx, eddy_ws_options *options) {
+    if (!lua_istable(L, idx)) return 0;
+    int rc = 0;
+    double max = opt_number(L, idx, "max_message_size", 0);
+    if (max > 0) rc = eddy_ws_options_set_max_message_size(options, (size_t)max);
+    if (rc == 0) rc = set_compression(L, idx, options);
+    double interval = opt_number(L, idx, "ping_interval", 0);
+    if (rc == 0 && interval > 0)
+        rc = eddy_ws_options_set_ping(options, interval, opt_number(L, idx, "ping_timeout", 0));
+    double close_timeout = opt_number(L, idx, "close_timeout", -1);
+    if (rc == 0 && close_timeout >= 0) rc = eddy_ws_options_set_close_timeout(options, close_timeout);
+    return rc;
+}
+
+/* route_websocket(route [, opts [, with_pong]]) -> rc: the route becomes a WebSocket endpoint
+ * whose events go to its dispatch function (plus "ws_pong" when with_pong is true). */
 static int l_route_websocket(lua_State *L) {
     CHECK_PTR(route, eddy_route, 1, SWIGTYPE_p_eddy_route);
     eddy_ws_options *options = eddy_ws_options_new();
     if (!options) return luaL_error(L, "out of memory");
-    int rc = 0;
-    if (lua_istable(L, 2)) {
-        double max = opt_number(L, 2, "max_message_size", 0);
-        if (max > 0) rc = eddy_ws_options_set_max_message_size(options, (size_t)max);
-        lua_getfield(L, 2, "compression");
-        int deflate = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        if (rc == 0 && deflate) rc = eddy_ws_options_set_compression(options, EDDY_WS_DEFLATE, 0);
-        double interval = opt_number(L, 2, "ping_interval", 0);
-        if (rc == 0 && interval > 0)
-            rc = eddy_ws_options_set_ping(options, interval, opt_number(L, 2, "ping_timeout", 0));
-        double close_timeout = opt_number(L, 2, "close_timeout", -1);
-        if (rc == 0 && close_timeout >= 0) rc = eddy_ws_options_set_close_timeout(options, close_timeout);
-    }
+    int rc = set_ws_options(L, 2, options);
+    if (rc == 0 && lua_toboolean(L, 3)) rc = eddy_ws_options_set_on_pong(options, ws_pong_trampoline);
     if (rc == 0)
         rc = eddy_route_set_websocket(route, ws_open_trampoline, ws_message_trampoline,
                                       ws_close_trampoline, options);
+    eddy_ws_options_free(options);
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+/* websocket_connect(loop, url, opts, dispatch) -> rc. opts: the route options plus the client
+ * ones (set_client_options) and `on_pong` (true: deliver "pong" events). On 0 the connect
+ * callback follows from the loop and dispatch is released after the close (or failed connect);
+ * on an error nothing is kept. */
+static int l_websocket_connect(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    size_t url_len = 0;
+    const char *url = luaL_checklstring(L, 2, &url_len);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    eddy_ws_options *options = eddy_ws_options_new();
+    if (!options) return luaL_error(L, "out of memory");
+    int rc = set_ws_options(L, 3, options);
+    if (rc == 0 && lua_istable(L, 3)) rc = set_client_options(L, 3, options);
+    if (rc == 0 && lua_istable(L, 3) && opt_flag(L, 3, "on_pong"))
+        rc = eddy_ws_options_set_on_pong(options, client_pong_trampoline);
+    if (rc == 0) {
+        lua_ref *box = lua_ref_new(L, 4);
+        if (!box) {
+            rc = EDDY_ENOMEM;
+        } else {
+            rc = eddy_websocket_connect(loop, url, url_len, options, client_connect_trampoline,
+                                        client_message_trampoline, client_close_trampoline, box,
+                                        lua_ref_free);
+            if (rc != 0) lua_ref_free(box); /* on failure the userdata stays ours */
+        }
+    }
     eddy_ws_options_free(options);
     lua_pushinteger(L, rc);
     return 1;
@@ -605,6 +822,7 @@ static int l_registry_size(lua_State *L) {
 %native(reverse_url) int l_reverse_url(lua_State *L);
 %native(route_websocket) int l_route_websocket(lua_State *L);
 %native(ws_write) int l_ws_write(lua_State *L);
+%native(websocket_connect) int l_websocket_connect(lua_State *L);
 %native(server_new) int l_server_new(lua_State *L);
 %native(registry_size) int l_registry_size(lua_State *L);
 

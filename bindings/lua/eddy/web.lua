@@ -2,8 +2,10 @@
 -- { pattern, handlers [, kwargs] } where `handlers` is a table of functions: get/post/put/
 -- delete/patch/head/options (or an upper-case custom method), prepare, on_finish,
 -- on_connection_close, write_error, set_default_headers, data_received and initialize; or,
--- for a WebSocket endpoint, open, on_message(self, data, binary) and on_close (kwargs.websocket
--- holds its options: max_message_size, compression, ping_interval, ping_timeout, close_timeout).
+-- for a WebSocket endpoint, open, on_message(self, data, binary), on_close, on_pong(self, data)
+-- and the handshake hooks check_origin(self, origin) and select_subprotocol(self, protocols)
+-- (kwargs.websocket holds its options: max_message_size, compression, ping_interval,
+-- ping_timeout, close_timeout; the application's websocket_* settings are their defaults).
 -- Each function receives a Handler object `self`; method functions also get the path captures.
 --
 -- Method functions run as coroutines: one that yields (loop.sleep, Future:wait) keeps the
@@ -192,6 +194,8 @@ local function ws_event(self, handlers, event, ws, a, b)
     if handlers.open then loop.spawn_ctx(handlers.open, ws_done, self, self) end
   elseif event == "ws_message" then
     if handlers.on_message then loop.spawn_ctx(handlers.on_message, ws_done, self, self, a, b) end
+  elseif event == "ws_pong" then
+    if handlers.on_pong then loop.spawn_ctx(handlers.on_pong, ws_done, self, self, a) end
   else -- ws_close: after it returns the handle is gone
     self._ws_closed, self.close_code, self.close_reason = true, math.tointeger(a), b
     if handlers.on_close then loop.spawn_ctx(handlers.on_close, ws_done, self, self) end
@@ -221,16 +225,56 @@ local function report(self, ok, tb, err)
   if not self._done then self:send_error(500) end
 end
 
+-- eddy's default origin check (the one used when the handlers table has no check_origin): the
+-- Origin's host[:port] equals the Host header, case-insensitively. A check_origin function may
+-- call it to extend the default instead of replacing it.
+function Handler:default_check_origin(origin)
+  local netloc = type(origin) == "string" and origin:match("^[^:/]*://([^/]*)")
+  local host = self:host()
+  return netloc ~= nil and netloc ~= "" and host ~= nil and netloc:lower() == host:lower()
+end
+
+local function traceback(e)
+  if getmetatable(e) == HTTPError then return e end
+  return debug.traceback(e, 2)
+end
+-- Reports an error caught with `traceback`: an HTTPError as its status, anything else as 500.
+local function report_error(self, err)
+  if getmetatable(err) == HTTPError then report(self, false, nil, err)
+  else report(self, false, err, err) end
+end
+
+-- Handshake hooks: plain calls (no coroutine: the upgrade waits for their answer). An
+-- HTTPError answers with its status; any other error refuses the handshake — 403 for the
+-- origin check, 500 for the subprotocol choice — and logs the traceback.
+local function ws_check_origin(self, fn, origin)
+  local ok, res = xpcall(fn, traceback, self, origin)
+  if ok then return res and true or false end
+  if getmetatable(res) == HTTPError then
+    if not self._done then self:send_error(res.status) end
+  else
+    io.stderr:write("eddy-lua: error in check_origin (refused with 403): ", tostring(res), "\n")
+  end
+  return false
+end
+
+local function ws_select_subprotocol(self, fn, protocols)
+  local ok, res = xpcall(fn, traceback, self, protocols)
+  if ok then
+    if res ~= nil and type(res) ~= "string" then
+      io.stderr:write("eddy-lua: select_subprotocol must return one of the offered names or nil\n")
+      return nil
+    end
+    return res
+  end
+  report_error(self, res)
+  return nil
+end
+
 -- Runs a synchronous hook (prepare, write_error, ...) with the error policy of methods.
 local function run_hook(self, fn, ...)
-  local ok, err = xpcall(fn, function(e)
-    if getmetatable(e) == HTTPError then return e end
-    return debug.traceback(e, 2)
-  end, self, ...)
-  if not ok then
-    if getmetatable(err) == HTTPError then report(self, false, nil, err)
-    else report(self, false, err, err) end
-  end
+  local ok, err = xpcall(fn, traceback, self, ...)
+  if not ok then report_error(self, err) end
 end
 
 local function method_done(self, ok, tb, err)
@@ -265,6 +309,10 @@ local function make_dispatch(app, handlers, kwargs)
       local fn = method_fns[extra]
       if not fn then return self:send_error(405) end
       return run_method(self, fn, ...)
+    elseif event == "ws_check_origin" then
+      return ws_check_origin(self, handlers.check_origin, extra)
+    elseif event == "ws_select_subprotocol" then
+      return ws_select_subprotocol(self, handlers.select_subprotocol, extra)
     elseif event:sub(1, 3) == "ws_" then
       return ws_event(self, handlers, event, extra, ...)
     elseif event == "on_connection_close" then
@@ -325,10 +373,24 @@ function Application:add_route(pattern, handlers, kwargs)
   for _, hook in ipairs(HOOKS) do if handlers[hook] then core.route_hook(route, hook) end end
   if kwargs.name then core.eddy_route_set_name(route, kwargs.name) end
   if handlers.open or handlers.on_message or handlers.on_close then
-    local rc = core.route_websocket(route, kwargs.websocket)
+    local rc = core.route_websocket(route, self:websocket_options(kwargs.websocket), handlers.on_pong ~= nil)
     if rc ~= 0 then error("eddy: route " .. pattern .. ": websocket: " .. core.eddy_strerror(rc)) end
+    for _, hook in ipairs({ "check_origin", "select_subprotocol" }) do
+      if handlers[hook] then core.route_hook(route, hook) end
+    end
   end
   return route
+end
+
+-- The WebSocket options of a route: its kwargs.websocket over the application's
+-- websocket_* settings (Tornado's websocket_ping_interval, websocket_ping_timeout,
+-- websocket_max_message_size, plus websocket_compression and websocket_close_timeout).
+local APP_WS_SETTINGS = { "ping_interval", "ping_timeout", "max_message_size", "compression", "close_timeout" }
+function Application:websocket_options(route_opts)
+  local merged = {}
+  for _, k in ipairs(APP_WS_SETTINGS) do merged[k] = self.settings["websocket_" .. k] end
+  for k, v in pairs(route_opts or {}) do merged[k] = v end
+  return merged
 end
 
 -- Listens on port (0 = pick a free one) and host (nil = every address); returns the port.

@@ -1,0 +1,162 @@
+-- The WebSocket client for Lua (Tornado's websocket_connect and WebSocketClientConnection) on
+-- eddy_websocket_connect.
+--
+--   -- in a handler method or an eddy.spawn coroutine:
+--   local conn, err = eddy.websocket_connect("ws://127.0.0.1:8888/ws", { subprotocols = { "chat" } })
+--   if not conn then error(err) end
+--   conn:write_message("hello")
+--   local msg, binary = conn:read_message()   -- nil once the connection is closed
+--   conn:close(1000, "bye")
+--
+--   -- or with callbacks, from anywhere on the loop's thread:
+--   eddy.websocket_connect(url, { on_message_callback = function(msg, binary) ... end },
+--                          function(conn, err) ... end)
+--
+-- Options: subprotocols (list, in order of preference), headers ({ Name = value } or a list of
+-- { name, value }), timeout (alias connect_timeout, seconds for TCP connect + handshake;
+-- default 20), compression (true or { server_no_context_takeover, client_no_context_takeover,
+-- max_window_bits }), max_message_size, ping_interval, ping_timeout, close_timeout,
+-- on_message_callback(msg, binary) (every message, then nil at the close; read_message is then
+-- unavailable), on_pong(conn, data).
+local core = require("eddy.core")
+local loop = require("eddy.loop")
+local json = require("eddy.json")
+
+local websocket = {}
+
+local Conn = {}
+Conn.__index = Conn
+websocket.Connection = Conn
+
+-- Sends a message: a string (text, or binary when `binary` is true) or a table as JSON text.
+-- Returns 0 or a negative EDDY_E* code (EDDY_ECLOSED once closing has begun).
+function Conn:write_message(msg, binary)
+  if not self.ws then return core.EDDY_ECLOSED end
+  if type(msg) == "table" then msg = json.encode(msg) end
+  return math.tointeger(core.ws_write(self.ws, msg, binary))
+end
+
+-- The next message and whether it is binary; waits (yielding the running coroutine) when none
+-- is queued. nil once the connection is closed and every received message was read.
+function Conn:read_message()
+  if self._on_message then error("eddy: read_message with an on_message_callback", 2) end
+  local q = self._queue
+  if q.first <= q.last then
+    local item = q[q.first]
+    q[q.first], q.first = nil, q.first + 1
+    return item[1], item[2]
+  end
+  if self.closed then return nil end
+  local _, main = coroutine.running()
+  if main then error("eddy: read_message only works inside a handler or loop.spawn coroutine", 2) end
+  return coroutine.yield(function(resume) self._readers[#self._readers + 1] = resume end)
+end
+
+-- Sends a ping with up to 125 bytes of payload (on_pong gets the answer). Returns 0 or EDDY_E*.
+function Conn:ping(data)
+  if not self.ws then return core.EDDY_ECLOSED end
+  return math.tointeger(core.eddy_ws_ping(self.ws, data or ""))
+end
+
+-- Starts the close handshake (code default 1000); read_message returns nil once it completed,
+-- then close_code / close_reason hold the server's close frame. Returns 0 or EDDY_E*.
+function Conn:close(code, reason)
+  if not self.ws then return core.EDDY_ECLOSED end
+  return math.tointeger(core.eddy_ws_close(self.ws, code or 1000, reason))
+end
+
+-- Queues a message for read_message, or hands it to the first waiting reader.
+local function deliver(conn, msg, binary)
+  if #conn._readers > 0 then
+    return table.remove(conn._readers, 1)(msg, binary)
+  end
+  local q = conn._queue
+  q.last = q.last + 1
+  q[q.last] = { msg, binary }
+end
+
+-- Callbacks run as coroutines (they may read_message, sleep, ...); an error in one is logged
+-- and closes the connection with 1011, as in a server handler.
+local function callback_done(conn, ok, tb)
+  if ok then return end
+  io.stderr:write("eddy-lua: error in WebSocket client callback: ", tostring(tb), "\n")
+  if conn and conn.ws then core.eddy_ws_close(conn.ws, 1011, "handler error") end
+end
+
+local function error_text(status)
+  return core.eddy_strerror(status) .. " (" .. math.tointeger(status) .. ")"
+end
+
+-- Connects to `url` (ws:// or wss://). With `callback`, returns at once and later runs
+-- callback(conn) or callback(nil, err, code). Without, it must run in a coroutine (a handler
+-- method or eddy.spawn) and returns conn, or nil, an error message and the EDDY_E* code
+-- (e.g. a refused connection, a timeout, EDDY_EPROTO when the server refused the handshake).
+function websocket.connect(url, opts, callback)
+  opts = opts or {}
+  if not callback then
+    local _, main = coroutine.running()
+    if main then error("eddy: websocket_connect without a callback only works inside a coroutine", 2) end
+  end
+  local conn = setmetatable({ url = url, closed = false, _readers = {},
+                              _queue = { first = 1, last = 0 },
+                              _on_message = opts.on_message_callback }, Conn)
+  local on_pong = opts.on_pong
+  local connected -- set by the connect event: the values websocket_connect returns
+  local waiter -- resume of the coroutine waiting for the connect
+
+  local function finish_connect(...)
+    if callback then
+      return loop.spawn_ctx(callback, callback_done, conn, ...)
+    end
+    connected = table.pack(...)
+    if waiter then waiter(...) end
+  end
+
+  local function dispatch(event, ws, a, b)
+    if event == "message" then
+      if conn._on_message then return loop.spawn_ctx(conn._on_message, callback_done, conn, a, b) end
+      return deliver(conn, a, b)
+    elseif event == "connect" then
+      if a ~= 0 then
+        conn.closed = true
+        return finish_connect(nil, error_text(a), math.tointeger(a))
+      end
+      conn.ws = ws
+      local sub = core.eddy_ws_subprotocol(ws)
+      conn.selected_subprotocol = (sub ~= nil and sub ~= "") and sub or nil
+      conn.compressed = core.eddy_ws_compressed(ws) == 1
+      return finish_connect(conn)
+    elseif event == "close" then
+      -- After this event the handle is gone.
+      conn.ws, conn.closed = nil, true
+      conn.close_code, conn.close_reason = math.tointeger(a), b
+      local readers = conn._readers
+      conn._readers = {}
+      for _, resume in ipairs(readers) do resume(nil) end
+      if conn._on_message then loop.spawn_ctx(conn._on_message, callback_done, conn, nil) end
+    elseif event == "pong" then
+      if on_pong then loop.spawn_ctx(on_pong, callback_done, conn, conn, a) end
+    end
+  end
+
+  local copts = {}
+  for k, v in pairs(opts) do copts[k] = v end
+  copts.on_pong = on_pong ~= nil
+  copts.on_message_callback = nil
+  local rc = math.tointeger(core.websocket_connect(loop.get(), url, copts, dispatch))
+  if rc ~= 0 then
+    conn.closed = true
+    if callback then
+      loop.add_callback(function() loop.spawn_ctx(callback, callback_done, nil, nil, error_text(rc), rc) end)
+      return nil
+    end
+    return nil, error_text(rc), rc
+  end
+  if callback then return nil end
+  if not connected then
+    coroutine.yield(function(resume) waiter = resume end)
+  end
+  return table.unpack(connected, 1, connected.n)
+end
+
+return websocket

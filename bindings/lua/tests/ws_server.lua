@@ -1,0 +1,71 @@
+-- The Lua WebSocket server of the handshake and client tests: origin checks, subprotocol
+-- selection, on_pong, keep-alive pings, compression and message-size settings (per route and
+-- from the application's websocket_* settings). Usage: lua5.4 ws_server.lua --port 0 ;
+-- prints "listening <port>".
+local eddy = require("eddy")
+
+local port = 0
+for i = 1, #arg do if arg[i] == "--port" then port = tonumber(arg[i + 1]) end end
+
+local stats = { closed = 0, last_code = 0, last_reason = "" }
+
+-- Echo with a few commands, shared by most routes.
+local function echo(self, data, binary)
+  if data == "close" then return self:close(4000, "asked to") end
+  if data:sub(1, 5) == "ping:" then return self:ping(data:sub(6)) end
+  if data == "boom" then error("ws boom") end
+  self:write_message(data, binary)
+end
+local function on_close(self)
+  stats.closed = stats.closed + 1
+  stats.last_code, stats.last_reason = self.close_code, self.close_reason
+end
+local function greet(self)
+  self:write_message("open " .. self:path() .. " subprotocol=" .. self:selected_subprotocol())
+end
+local function ws(extra)
+  local t = { open = greet, on_message = echo, on_close = on_close }
+  for k, v in pairs(extra or {}) do t[k] = v end
+  return t
+end
+
+local app = eddy.Application({
+  { "/ws/plain", ws() },
+  { "/ws/headers", ws({ open = function(self)
+      self:write_message("x-test=" .. tostring(self:header("X-Test")) .. " cookie=" .. tostring(self:get_cookie("c")))
+    end }) },
+  { "/ws/origin", ws({ check_origin = function(self, origin)
+      return origin == "http://trusted.example" or self:default_check_origin(origin)
+    end }) },
+  { "/ws/origin_error", ws({ check_origin = function(self, origin) error("origin boom") end }) },
+  { "/ws/origin_httperror", ws({ check_origin = function(self, origin) error(eddy.HTTPError(401)) end }) },
+  { "/ws/sub", ws({ select_subprotocol = function(self, protocols)
+      for _, p in ipairs(protocols) do if p == "chat" or p == "superchat" then return p end end
+      return nil
+    end }) },
+  { "/ws/sub_error", ws({ select_subprotocol = function(self, protocols) error("subprotocol boom") end }) },
+  { "/ws/sub_bogus", ws({ select_subprotocol = function(self, protocols) return "not-offered" end }) },
+  { "/ws/pong", ws({ on_pong = function(self, data)
+      if data == "fail" then error("pong boom") end
+      self:write_message("pong:" .. data)
+    end }) },
+  -- Keep-alive pings from the route's options: the first pong the client answers is reported.
+  { "/ws/keepalive", ws({ on_pong = function(self, data)
+      if not self.pong_seen then self.pong_seen = true; self:write_message("keepalive pong") end
+    end }), { websocket = { ping_interval = 0.05, ping_timeout = 5 } } },
+  { "/ws/deflate", ws(), { websocket = { compression = { server_no_context_takeover = true } } } },
+  { "/ws/nodeflate", ws(), { websocket = { compression = false } } },
+  -- The application's websocket_max_message_size (2000) overridden per route.
+  { "/ws/big", ws(), { websocket = { max_message_size = 5000 } } },
+  { "/stats", { get = function(self)
+      collectgarbage("collect")
+      self:write({ closed = stats.closed, last_code = stats.last_code, last_reason = stats.last_reason,
+                   registry = math.tointeger(eddy.core.registry_size()) })
+    end } },
+}, { websocket_max_message_size = 2000, websocket_compression = true })
+
+port = app:listen(port, "127.0.0.1")
+print("listening " .. port)
+io.stdout:flush()
+eddy.start()
+app:close()
