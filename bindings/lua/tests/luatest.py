@@ -10,6 +10,12 @@ import sys
 import time
 import unittest
 
+try:
+    import websockets  # noqa: F401  (re-exported for the WebSocket tests)
+except ImportError:  # a python3 outside Debian's (pyenv): use the Debian package
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import websockets  # noqa: F401
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA_DIR = os.path.dirname(HERE)
 

@@ -10,13 +10,7 @@ import threading
 import time
 import unittest
 
-try:
-    import websockets
-except ImportError:  # a python3 outside Debian's (pyenv): use the Debian package
-    sys.path.append("/usr/lib/python3/dist-packages")
-    import websockets
-
-from luatest import LUA_DIR, LuaServer, main
+from luatest import LUA_DIR, LuaServer, main, websockets
 
 EXAMPLES = os.path.join(LUA_DIR, "examples")
 

@@ -6,13 +6,7 @@ import sys
 import time
 import unittest
 
-try:
-    import websockets
-except ImportError:  # a python3 outside Debian's (pyenv): use the Debian package
-    sys.path.append("/usr/lib/python3/dist-packages")
-    import websockets
-
-from luatest import HERE, LuaServer, main
+from luatest import HERE, LuaServer, main, websockets
 
 class WebSocket(unittest.TestCase):
     @classmethod
