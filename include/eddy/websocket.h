@@ -60,7 +60,8 @@ typedef void (*eddy_ws_message_fn)(eddy_ws *ws, const char *data, size_t len, in
  * eddy closed with after a protocol violation, or 1006 when the TCP connection was lost. */
 typedef void (*eddy_ws_close_fn)(eddy_ws *ws, int code, const char *reason, size_t reason_len,
                                  void *userdata);
-/* on_pong: a pong arrived with this payload. */
+/* on_pong / on_ping: a pong (or a ping) arrived with this payload; `data` is valid until the
+ * callback returns. */
 typedef void (*eddy_ws_pong_fn)(eddy_ws *ws, const char *data, size_t len, void *userdata);
 /* Write completion: status 0 once the message was handed to the kernel, EDDY_ECLOSED when the
  * connection closed first. */
@@ -122,6 +123,12 @@ EDDY_API int eddy_ws_options_set_tls(eddy_ws_options *options, eddy_tls_context 
 /* Sets the on_pong callback (server routes and clients). NULL removes it. Returns 0 or
  * EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_set_on_pong(eddy_ws_options *options, eddy_ws_pong_fn cb);
+
+/* Sets the on_ping callback (server routes and clients): called with the ping's payload (0 to
+ * 125 bytes) after eddy has queued the automatic pong, while the connection is open (a ping
+ * that arrives after closing began is neither answered nor reported). It gets the same
+ * userdata as on_message. NULL removes it. Returns 0 or EDDY_EINVAL (NULL options). */
+EDDY_API int eddy_ws_options_set_on_ping(eddy_ws_options *options, eddy_ws_pong_fn cb);
 
 /* Client: offers subprotocol `name` (a token), in the order added. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const char *name,

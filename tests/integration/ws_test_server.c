@@ -10,7 +10,9 @@
  * Server routes: /ws echoes (same type, permessage-deflate accepted, 32 MiB limit); /small
  * echoes with a 1000-byte limit and a close timeout of 1 s; /proto picks the subprotocol
  * "chat" when offered and adds "X-Extra: yes" from prepare; /closer closes with 4000 "bye"
- * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong".
+ * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong";
+ * /onping reports every ping it received as text "ping:<payload>" (from on_ping, which runs
+ * after eddy queued the pong) and closes with 4001 when the payload is "close".
  */
 #include <eddy/eddy.h>
 #include <signal.h>
@@ -31,6 +33,14 @@ static void closer_message(eddy_ws *ws, const char *data, size_t len, int binary
 static void on_pong(eddy_ws *ws, const char *data, size_t len, void *ud) {
     (void)data, (void)len, (void)ud;
     eddy_ws_write_message(ws, "pong", 4, 0, NULL);
+}
+
+static void on_ping(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    (void)ud;
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "ping:%.*s", (int)len, data);
+    eddy_ws_write_message(ws, msg, (size_t)n, 0, NULL);
+    if (len == 5 && memcmp(data, "close", 5) == 0) eddy_ws_close(ws, 4001, "after ping", 10);
 }
 
 static void proto_prepare(eddy_handler *h, void *ud) {
@@ -190,6 +200,12 @@ int main(int argc, char **argv) {
     eddy_ws_options_set_ping(o, 0.2, 1);
     eddy_ws_options_set_on_pong(o, on_pong);
     r = eddy_app_add_route(app, "/ping", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_on_ping(o, on_ping);
+    r = eddy_app_add_route(app, "/onping", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
     eddy_ws_options_free(o);
 
