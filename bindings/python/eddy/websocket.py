@@ -469,14 +469,15 @@ class WebSocketClientConnection:
         self._on_message(None)
 
     def _on_message(self, message):
+        if message is None:  # closed: every waiting read_message gets None
+            readers, self._readers = self._readers, collections.deque()
+            for reader in readers:
+                if not reader.done():
+                    reader.set_result(None)
         if self._on_message_callback is not None:
             self._on_message_callback(message)
             return
         if message is None:
-            while self._readers:
-                reader = self._readers.popleft()
-                if not reader.done():
-                    reader.set_result(None)
             return
         while self._readers:
             reader = self._readers.popleft()
