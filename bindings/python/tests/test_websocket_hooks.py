@@ -4,6 +4,7 @@ order of async open/on_message), over real sockets with python3-websockets as th
 
 import asyncio
 import base64
+import gc
 import os
 import socket
 import struct
@@ -220,6 +221,30 @@ class HooksTest(unittest.TestCase):
                 return await ws.recv()
         self.assertEqual(run(go()), "open done | start 1 | end 1 | start 2 | end 2 | "
                                     "start 3 | end 3")
+
+    def test_no_handler_left_after_accepted_and_refused_handshakes(self):
+        async def go(n):
+            for i in range(n):
+                for origin in ("http://good.example", "http://evil.example", "http://boom.example"):
+                    try:
+                        async with websockets.connect(self.url + "/hooks", origin=origin,
+                                                      subprotocols=["chat", "bogus"][i % 2:]) as ws:
+                            await ws.recv()
+                            await ws.send("ping-me")
+                            await ws.recv()
+                    except websockets.InvalidStatusCode:
+                        pass
+
+        def live():
+            gc.collect()
+            return sum(1 for o in gc.get_objects() if isinstance(o, Hooks))
+        with self.assertLogs("eddy.application", "ERROR"):  # the 500s log their tracebacks
+            run(go(20))
+        for _ in range(200):  # the server may still be finishing the last close handshakes
+            if self.server.call(live) == 0:
+                break
+            run(asyncio.sleep(0.02))
+        self.assertEqual(self.server.call(live), 0, "every Hooks instance was released")
 
 
 class SettingsTest(unittest.TestCase):
