@@ -260,7 +260,8 @@ static int eddy_py_ws_select_subprotocol(eddy_handler *h, const char *const *pro
 
 /* Client connections (eddy_py_websocket_connect): the connect's callable is called as
  * (event, arg): (0, (ws or None, status)) once, then (1, message str/bytes), (3, ping bytes),
- * (4, pong bytes) and finally (2, (code, reason)). */
+ * (4, pong bytes) and finally (2, (code, reason)); (5, (http status, reason)) comes before a
+ * failed (0, ...) when the server answered without a 101. */
 static void eddy_py_client_event(void *ud, int event, PyObject *arg) {
     eddy_py_call((PyObject *)ud, arg ? Py_BuildValue("(iN)", event, arg) : NULL);
 }
@@ -292,6 +293,12 @@ static void eddy_py_client_ping(eddy_ws *ws, const char *data, size_t len, void 
 static void eddy_py_client_pong(eddy_ws *ws, const char *data, size_t len, void *ud) {
     PyGILState_STATE gil = PyGILState_Ensure();
     eddy_py_client_event(ud, 4, PyBytes_FromStringAndSize(data, (Py_ssize_t)len));
+    PyGILState_Release(gil);
+}
+
+static void eddy_py_client_refused(int status, const char *reason, size_t len, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_client_event(ud, 5, Py_BuildValue("(iN)", status, eddy_py_latin1_s(reason, len)));
     PyGILState_Release(gil);
 }
 
@@ -503,6 +510,7 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %ignore eddy_ws_get_userdata;
 %ignore eddy_ws_options_set_on_pong;
 %ignore eddy_ws_options_set_on_ping;
+%ignore eddy_ws_options_set_on_refused;
 %ignore eddy_ws_options_set_tls;
 %ignore eddy_client_set_tls;
 %ignore eddy_fetch_set_callbacks;
@@ -714,6 +722,7 @@ int eddy_py_websocket_connect(eddy_loop *loop, const char *url, size_t url_len,
     if (options) {
         eddy_ws_options_set_on_ping(options, eddy_py_client_ping);
         eddy_ws_options_set_on_pong(options, eddy_py_client_pong);
+        eddy_ws_options_set_on_refused(options, eddy_py_client_refused);
     }
     Py_INCREF(callable);
     int rc = eddy_websocket_connect(loop, url, url_len, options, eddy_py_client_connected,

@@ -77,6 +77,11 @@ typedef int (*eddy_ws_check_origin_fn)(eddy_handler *handler, const char *origin
 typedef int (*eddy_ws_select_subprotocol_fn)(eddy_handler *handler,
                                              const char *const *protocols, const size_t *lens,
                                              size_t count, void *userdata);
+/* Client handshake refused: the server answered with HTTP `status` (not 101) and this reason
+ * phrase (valid until the callback returns). There is no connection handle: `userdata` is the
+ * connect's. */
+typedef void (*eddy_ws_refused_fn)(int status, const char *reason, size_t reason_len,
+                                   void *userdata);
 /* Client connect result: status 0 and the new connection, or a negative EDDY_E* code and NULL
  * (EDDY_EPROTO: the server refused or broke the handshake). */
 typedef void (*eddy_ws_connect_fn)(eddy_ws *ws, int status, void *userdata);
@@ -129,6 +134,12 @@ EDDY_API int eddy_ws_options_set_on_pong(eddy_ws_options *options, eddy_ws_pong_
  * that arrives after closing began is neither answered nor reported). It gets the same
  * userdata as on_message. NULL removes it. Returns 0 or EDDY_EINVAL (NULL options). */
 EDDY_API int eddy_ws_options_set_on_ping(eddy_ws_options *options, eddy_ws_pong_fn cb);
+
+/* Client: sets the refusal callback, run once, just before `on_connect` reports EDDY_EPROTO,
+ * when the server answered the opening handshake with an HTTP status other than 101 (403 from
+ * an origin check, 404, a plain 200 page, ...). Not called for other handshake failures. NULL
+ * removes it. Returns 0 or EDDY_EINVAL (NULL options). */
+EDDY_API int eddy_ws_options_set_on_refused(eddy_ws_options *options, eddy_ws_refused_fn cb);
 
 /* Client: offers subprotocol `name` (a token), in the order added. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const char *name,

@@ -3,7 +3,8 @@
  *   ws_test_server [--port N]            serve; prints "listening on PORT"
  *   ws_test_server --connect URL [--deflate] MSG...
  *                                        connects, sends each MSG as text (a "b:" prefix sends
- *                                        the rest as binary), prints every message received as
+ *                                        the rest as binary), prints "refused <status> <reason>"
+ *                                        when the server answers without a 101, every message as
  *                                        "text <len> <data>" / "binary <len>", then "close
  *                                        <code>" once the server closed or after all echoes.
  *
@@ -96,6 +97,11 @@ static void client_close(eddy_ws *ws, int code, const char *reason, size_t len, 
     eddy_loop_stop(c->loop);
 }
 
+static void client_refused(int status, const char *reason, size_t len, void *ud) {
+    (void)ud;
+    printf("refused %d %.*s\n", status, (int)len, reason);
+}
+
 static void client_connected(eddy_ws *ws, int status, void *ud) {
     struct client *c = ud;
     if (status != 0) {
@@ -120,6 +126,7 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
     eddy_ws_options *o = eddy_ws_options_new();
     if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_connect_timeout(o, 10);
+    eddy_ws_options_set_on_refused(o, client_refused);
     /* wss:// against the test CA (test_wss.py); without it the system's CAs are used. */
     const char *cafile = getenv("WS_TEST_CAFILE");
     if (cafile) {

@@ -328,12 +328,15 @@ class WebSocketHandler(RequestHandler):
 
 # ---- client ------------------------------------------------------------------------------------
 
-_CONNECTED, _CLIENT_MESSAGE, _CLIENT_CLOSE, _CLIENT_PING, _CLIENT_PONG = range(5)
+_CONNECTED, _CLIENT_MESSAGE, _CLIENT_CLOSE, _CLIENT_PING, _CLIENT_PONG, _REFUSED = range(6)
 
 
-def _connect_error(status):
-    """The exception Tornado's websocket_connect raises for a failed connect."""
+def _connect_error(status, refused=None):
+    """The exception Tornado's websocket_connect raises for a failed connect. `refused` is the
+    (HTTP status, reason) of a handshake answered without a 101."""
     from .httpclient import HTTPClientError
+    if status == _ll.EDDY_EPROTO and refused is not None and not 200 <= refused[0] < 300:
+        return HTTPClientError(refused[0], refused[1] or None)
     name = _ll.eddy_strerror(status)
     if status == _ll.EDDY_ECONNREFUSED:
         return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
@@ -364,6 +367,7 @@ class WebSocketClientConnection:
         self._ws = None
         self._closed = False
         self._selected_subprotocol = None
+        self._refused = None  # (status, reason) of a handshake answered without a 101
         self._messages = collections.deque()  # read_message's queue (no on_message_callback)
         self._readers = collections.deque()   # futures of read_message calls waiting
 
@@ -445,6 +449,8 @@ class WebSocketClientConnection:
                 self.on_ping(arg)
             elif event == _CLIENT_PONG:
                 self.on_pong(arg)
+            elif event == _REFUSED:
+                self._refused = arg
         except Exception:
             app_log.error("Uncaught exception in a WebSocket client callback", exc_info=True)
 
@@ -452,7 +458,7 @@ class WebSocketClientConnection:
         if status != 0:
             self._closed = True
             if not self.connect_future.done():
-                self.connect_future.set_exception(_connect_error(status))
+                self.connect_future.set_exception(_connect_error(status, self._refused))
             return
         self._ws = ws
         name = _ll.eddy_ws_subprotocol(ws)
@@ -498,8 +504,9 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
     """Opens a client connection (Tornado's websocket_connect). `url` is a ws:// or wss:// URL
     or an eddy.httpclient.HTTPRequest (its url, headers and connect_timeout are used). Returns a
     Future resolving to a WebSocketClientConnection, or failing with the connect's error
-    (ConnectionRefusedError, HTTPClientError 599 on a timeout, ssl.SSLError, WebSocketError when
-    the server did not upgrade, ...). wss:// verifies the server's certificate against the
+    (ConnectionRefusedError, HTTPClientError 599 on a timeout, HTTPClientError(status) when the
+    server answered with a non-2xx status instead of upgrading, WebSocketError("Non-websocket
+    response") for a 2xx answer, ssl.SSLError, ...). wss:// verifies the server's certificate against the
     system's CAs. `callback` (if given) is called with the Future when it is done."""
     from .httpclient import HTTPRequest
     from .ioloop import IOLoop

@@ -134,13 +134,15 @@ class ClientTest(unittest.TestCase):
             conn.close()
             errors = []
             for request in (HTTPRequest(self.url + "/echo", headers={"Origin": "http://evil.example"}),
-                            self.url + "/plain"):
+                            self.url + "/missing", self.url + "/plain"):
                 try:
                     await websocket_connect(request)
-                except WebSocketError as e:
-                    errors.append(type(e))
+                except (HTTPClientError, WebSocketError) as e:
+                    errors.append((type(e), getattr(e, "code", None)))
             return first, errors
-        self.assertEqual(run(go()), ("token=abc", [WebSocketError, WebSocketError]))
+        # As Tornado: HTTPClientError for a non-2xx answer, WebSocketError for a 2xx page.
+        self.assertEqual(run(go()), ("token=abc", [(HTTPClientError, 403), (HTTPClientError, 404),
+                                                   (WebSocketError, None)]))
 
     def test_ping_reaches_on_ping_and_pong_comes_back(self):
         async def go():
