@@ -24,6 +24,7 @@ from an instance made without a request (they may read `self.settings`)."""
 import asyncio
 import collections
 import errno
+import functools
 import inspect
 import socket
 import ssl
@@ -82,40 +83,40 @@ def _done_future(aloop):
 
 class _Sequencer:
     """Tornado's order of events: on_message is not called before `open` returned, nor before
-    the coroutine of the previous message finished. Messages that arrive meanwhile wait here."""
+    the coroutine of the previous message finished. Messages that arrive meanwhile wait here.
+    The handler is passed in, not kept, so no reference cycle holds it after the close."""
 
-    __slots__ = ("owner", "busy", "pending")
+    __slots__ = ("busy", "pending")
 
-    def __init__(self, owner):
-        self.owner = owner
+    def __init__(self):
         self.busy = False
         self.pending = collections.deque()
 
-    def run(self, fn, *args, **kwargs):
+    def run(self, owner, fn, *args, **kwargs):
         """Calls fn(*args, **kwargs); an awaitable it returns runs as a task and holds the next
         messages back. Exceptions go to owner._fail."""
         try:
             result = fn(*args, **kwargs)
         except Exception as e:
-            self.owner._fail(e)
+            owner._fail(e)
             return
         if result is not None and inspect.isawaitable(result):
             self.busy = True
-            task = asyncio.ensure_future(result, loop=self.owner._aloop())
-            task.add_done_callback(self._finished)
+            task = asyncio.ensure_future(result, loop=owner._aloop())
+            task.add_done_callback(functools.partial(self._finished, owner))
 
-    def message(self, message):
+    def message(self, owner, message):
         if self.busy:
             self.pending.append(message)
         else:
-            self.run(self.owner.on_message, message)
+            self.run(owner, owner.on_message, message)
 
-    def _finished(self, task):
+    def _finished(self, owner, task):
         self.busy = False
         if not task.cancelled() and task.exception() is not None:
-            self.owner._fail(task.exception())
-        while self.pending and not self.busy and not self.owner._ws_gone():
-            self.run(self.owner.on_message, self.pending.popleft())
+            owner._fail(task.exception())
+        while self.pending and not self.busy and not owner._ws_gone():
+            self.run(owner, owner.on_message, self.pending.popleft())
 
     def drop(self):
         self.pending.clear()
@@ -134,7 +135,7 @@ class WebSocketHandler(RequestHandler):
         self._selected_subprotocol = None
         self._subprotocol_asked = False
         self._on_close_called = False
-        self._events = _Sequencer(self)
+        self._events = _Sequencer()
         super().__init__(application, request, **kwargs)
 
     # ---- what subclasses override ----
@@ -268,7 +269,7 @@ class WebSocketHandler(RequestHandler):
     def _ws_event(self, kind, arg, target):
         if kind == _MESSAGE:
             if self._ws is not None:
-                self._events.message(arg[1])
+                self._events.message(self, arg[1])
         elif kind == _OPEN:
             self._ws_open(arg[0], target)
         elif kind == _CLOSE:
@@ -300,7 +301,7 @@ class WebSocketHandler(RequestHandler):
             self._subprotocol_asked = True
             self.select_subprotocol([])
         self._load_path_args(target)
-        self._events.run(self.open, *self.path_args, **self.path_kwargs)
+        self._events.run(self, self.open, *self.path_args, **self.path_kwargs)
 
     def _ws_close(self, code, reason):
         self.close_code, self.close_reason = _peer_close(code, reason)
