@@ -148,6 +148,10 @@ static void eddy_py_hook_flushed(eddy_handler *h, int status, void *ud) {
     eddy_py_hook(h, ud, EDDY_PY_HOOK_FLUSHED, arg);
 }
 
+static PyObject *eddy_py_latin1_s(const char *s, size_t len) {
+    return PyUnicode_DecodeLatin1(s ? s : "", s ? (Py_ssize_t)len : 0, NULL);
+}
+
 /* WebSocket routes: open / message / close go to the route callable too, as
  * (kind, handler, instance or None, (ws, payload)); the instance is the object bound to the
  * handshake's handler, which stays valid until the close callback returned. */
@@ -187,6 +191,115 @@ static void eddy_py_ws_close(eddy_ws *ws, int code, const char *reason, size_t l
                                                            "surrogateescape"));
     PyGILState_Release(gil);
     if (payload) eddy_py_ws_hook(ws, ud, EDDY_PY_HOOK_WS_CLOSE, payload);
+}
+
+#define EDDY_PY_HOOK_WS_PING 11
+#define EDDY_PY_HOOK_WS_PONG 12
+static void eddy_py_ws_control(eddy_ws *ws, const char *data, size_t len, void *ud, int kind) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *payload = PyBytes_FromStringAndSize(data, (Py_ssize_t)len);
+    PyGILState_Release(gil);
+    if (payload) eddy_py_ws_hook(ws, ud, kind, payload);
+}
+static void eddy_py_ws_ping(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    eddy_py_ws_control(ws, data, len, ud, EDDY_PY_HOOK_WS_PING);
+}
+static void eddy_py_ws_pong(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    eddy_py_ws_control(ws, data, len, ud, EDDY_PY_HOOK_WS_PONG);
+}
+
+/* The handshake's questions: the route callable is called as (kind, handler, instance or None,
+ * arg) and its result is the answer — truthy to accept the Origin (arg: the origin str), or the
+ * index of the chosen subprotocol / -1 (arg: the offered names as a list of str). A failed call
+ * (the Python layer catches its own exceptions) refuses the origin / chooses none. */
+#define EDDY_PY_HOOK_WS_CHECK_ORIGIN 13
+#define EDDY_PY_HOOK_WS_SELECT_SUBPROTOCOL 14
+static PyObject *eddy_py_ask(eddy_handler *h, void *route_ud, int kind, PyObject *arg) {
+    PyObject *inst = (PyObject *)eddy_handler_get_userdata(h);
+    PyObject *hobj = SWIG_NewPointerObj(SWIG_as_voidptr(h), SWIGTYPE_p_eddy_handler, 0);
+    PyObject *r = NULL;
+    if (hobj && arg) {
+        PyObject *args = Py_BuildValue("(iNOO)", kind, hobj, inst ? inst : Py_None, arg);
+        hobj = NULL;
+        if (args) {
+            r = PyObject_CallObject((PyObject *)route_ud, args);
+            Py_DECREF(args);
+        }
+    }
+    Py_XDECREF(hobj);
+    Py_XDECREF(arg);
+    if (!r) PyErr_WriteUnraisable((PyObject *)route_ud);
+    return r;
+}
+static int eddy_py_ws_check_origin(eddy_handler *h, const char *origin, size_t len, void *ud) {
+    if (!origin) return 1; /* Tornado does not ask about requests without an Origin */
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *r = eddy_py_ask(h, ud, EDDY_PY_HOOK_WS_CHECK_ORIGIN, eddy_py_latin1_s(origin, len));
+    int ok = r ? PyObject_IsTrue(r) : 0;
+    if (ok < 0) { PyErr_Clear(); ok = 0; }
+    Py_XDECREF(r);
+    PyGILState_Release(gil);
+    return ok;
+}
+static int eddy_py_ws_select_subprotocol(eddy_handler *h, const char *const *protocols,
+                                         const size_t *lens, size_t count, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *list = PyList_New((Py_ssize_t)count);
+    for (size_t i = 0; list && i < count; i++) {
+        PyObject *name = eddy_py_latin1_s(protocols[i], lens[i]);
+        if (!name) { Py_CLEAR(list); break; }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, name);
+    }
+    PyObject *r = eddy_py_ask(h, ud, EDDY_PY_HOOK_WS_SELECT_SUBPROTOCOL, list);
+    long pick = r && PyLong_Check(r) ? PyLong_AsLong(r) : -1;
+    if (pick == -1 && PyErr_Occurred()) PyErr_Clear();
+    Py_XDECREF(r);
+    PyGILState_Release(gil);
+    return pick >= 0 && (size_t)pick < count ? (int)pick : -1;
+}
+
+/* Client connections (eddy_py_websocket_connect): the connect's callable is called as
+ * (event, arg): (0, (ws or None, status)) once, then (1, message str/bytes), (3, ping bytes),
+ * (4, pong bytes) and finally (2, (code, reason)); (5, (http status, reason)) comes before a
+ * failed (0, ...) when the server answered without a 101. */
+static void eddy_py_client_event(void *ud, int event, PyObject *arg) {
+    eddy_py_call((PyObject *)ud, arg ? Py_BuildValue("(iN)", event, arg) : NULL);
+}
+static void eddy_py_client_connected(eddy_ws *ws, int status, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *wsobj = ws ? SWIG_NewPointerObj(SWIG_as_voidptr(ws), SWIGTYPE_p_eddy_ws, 0)
+                         : (Py_INCREF(Py_None), Py_None);
+    eddy_py_client_event(ud, 0, wsobj ? Py_BuildValue("(Ni)", wsobj, status) : NULL);
+    PyGILState_Release(gil);
+}
+static void eddy_py_client_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_client_event(ud, 1, binary ? PyBytes_FromStringAndSize(data, (Py_ssize_t)len)
+                                       : PyUnicode_DecodeUTF8(data, (Py_ssize_t)len, "surrogateescape"));
+    PyGILState_Release(gil);
+}
+static void eddy_py_client_close(eddy_ws *ws, int code, const char *reason, size_t len, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_client_event(ud, 2, Py_BuildValue("(iN)", code,
+                                              PyUnicode_DecodeUTF8(reason ? reason : "", (Py_ssize_t)len,
+                                                                   "surrogateescape")));
+    PyGILState_Release(gil);
+}
+static void eddy_py_client_ping(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_client_event(ud, 3, PyBytes_FromStringAndSize(data, (Py_ssize_t)len));
+    PyGILState_Release(gil);
+}
+static void eddy_py_client_pong(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_client_event(ud, 4, PyBytes_FromStringAndSize(data, (Py_ssize_t)len));
+    PyGILState_Release(gil);
+}
+
+static void eddy_py_client_refused(int status, const char *reason, size_t len, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_client_event(ud, 5, Py_BuildValue("(iN)", status, eddy_py_latin1_s(reason, len)));
+    PyGILState_Release(gil);
 }
 
 /* Releases the object bound to a handler: calls its `_eddy_release()` method first (when it has
@@ -248,6 +361,13 @@ static void eddy_py_fetch_done(eddy_fetch *f, int error, void *ud) {
 %constant int EDDY_PY_HOOK_WRITE_ERROR = 5;
 %constant int EDDY_PY_HOOK_DATA_RECEIVED = 6;
 %constant int EDDY_PY_HOOK_FLUSHED = 7;
+%constant int EDDY_PY_HOOK_WS_OPEN = 8;
+%constant int EDDY_PY_HOOK_WS_MESSAGE = 9;
+%constant int EDDY_PY_HOOK_WS_CLOSE = 10;
+%constant int EDDY_PY_HOOK_WS_PING = 11;
+%constant int EDDY_PY_HOOK_WS_PONG = 12;
+%constant int EDDY_PY_HOOK_WS_CHECK_ORIGIN = 13;
+%constant int EDDY_PY_HOOK_WS_SELECT_SUBPROTOCOL = 14;
 
 /* ---- strings in ------------------------------------------------------------------------ */
 %typemap(in) (const char *STR, size_t LEN) (Py_buffer view, int got_view = 0) {
@@ -389,6 +509,8 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %ignore eddy_ws_set_userdata;
 %ignore eddy_ws_get_userdata;
 %ignore eddy_ws_options_set_on_pong;
+%ignore eddy_ws_options_set_on_ping;
+%ignore eddy_ws_options_set_on_refused;
 %ignore eddy_ws_options_set_tls;
 %ignore eddy_client_set_tls;
 %ignore eddy_fetch_set_callbacks;
@@ -573,6 +695,41 @@ done:
 int eddy_py_route_websocket(eddy_route *route, const eddy_ws_options *options) {
     return eddy_route_set_websocket(route, eddy_py_ws_open, eddy_py_ws_message, eddy_py_ws_close,
                                     options);
+}
+
+/* Sends the route's pings / pongs (EDDY_PY_HOOK_WS_PING / _PONG) to the route callable, per
+ * flag, on options later given to eddy_py_route_websocket. Returns 0 or EDDY_EINVAL. */
+int eddy_py_ws_options_route_hooks(eddy_ws_options *options, int on_ping, int on_pong) {
+    int rc = eddy_ws_options_set_on_ping(options, on_ping ? eddy_py_ws_ping : NULL);
+    return rc ? rc : eddy_ws_options_set_on_pong(options, on_pong ? eddy_py_ws_pong : NULL);
+}
+
+/* Asks the route callable about the Origin (EDDY_PY_HOOK_WS_CHECK_ORIGIN) and / or the
+ * subprotocol (EDDY_PY_HOOK_WS_SELECT_SUBPROTOCOL), per flag; otherwise eddy's defaults apply
+ * (same-host origin rule, no subprotocol). Returns 0 or EDDY_EINVAL. */
+int eddy_py_route_ws_questions(eddy_route *route, int check_origin, int select_subprotocol) {
+    int rc = eddy_route_set_ws_check_origin(route, check_origin ? eddy_py_ws_check_origin : NULL);
+    return rc ? rc : eddy_route_set_ws_select_subprotocol(
+                         route, select_subprotocol ? eddy_py_ws_select_subprotocol : NULL);
+}
+
+/* eddy_websocket_connect with a callable that gets the connection's events (see
+ * eddy_py_client_connected). `options` may be None; its ping / pong hooks are replaced. The
+ * callable's reference is dropped after the close event or a failed connect (or when the loop
+ * is freed first). Returns 0 or a negative EDDY_E* code (then nothing will be called). */
+int eddy_py_websocket_connect(eddy_loop *loop, const char *url, size_t url_len,
+                              eddy_ws_options *options, PyObject *callable) {
+    if (options) {
+        eddy_ws_options_set_on_ping(options, eddy_py_client_ping);
+        eddy_ws_options_set_on_pong(options, eddy_py_client_pong);
+        eddy_ws_options_set_on_refused(options, eddy_py_client_refused);
+    }
+    Py_INCREF(callable);
+    int rc = eddy_websocket_connect(loop, url, url_len, options, eddy_py_client_connected,
+                                    eddy_py_client_message, eddy_py_client_close, callable,
+                                    eddy_py_decref);
+    if (rc < 0) Py_DECREF(callable);
+    return rc;
 }
 
 /* eddy_ws_write_message without a completion callback (text must be valid UTF-8). */

@@ -60,7 +60,8 @@ typedef void (*eddy_ws_message_fn)(eddy_ws *ws, const char *data, size_t len, in
  * eddy closed with after a protocol violation, or 1006 when the TCP connection was lost. */
 typedef void (*eddy_ws_close_fn)(eddy_ws *ws, int code, const char *reason, size_t reason_len,
                                  void *userdata);
-/* on_pong: a pong arrived with this payload. */
+/* on_pong / on_ping: a pong (or a ping) arrived with this payload; `data` is valid until the
+ * callback returns. */
 typedef void (*eddy_ws_pong_fn)(eddy_ws *ws, const char *data, size_t len, void *userdata);
 /* Write completion: status 0 once the message was handed to the kernel, EDDY_ECLOSED when the
  * connection closed first. */
@@ -76,6 +77,11 @@ typedef int (*eddy_ws_check_origin_fn)(eddy_handler *handler, const char *origin
 typedef int (*eddy_ws_select_subprotocol_fn)(eddy_handler *handler,
                                              const char *const *protocols, const size_t *lens,
                                              size_t count, void *userdata);
+/* Client handshake refused: the server answered with HTTP `status` (not 101) and this reason
+ * phrase (valid until the callback returns). There is no connection handle: `userdata` is the
+ * connect's. */
+typedef void (*eddy_ws_refused_fn)(int status, const char *reason, size_t reason_len,
+                                   void *userdata);
 /* Client connect result: status 0 and the new connection, or a negative EDDY_E* code and NULL
  * (EDDY_EPROTO: the server refused or broke the handshake). */
 typedef void (*eddy_ws_connect_fn)(eddy_ws *ws, int status, void *userdata);
@@ -122,6 +128,18 @@ EDDY_API int eddy_ws_options_set_tls(eddy_ws_options *options, eddy_tls_context 
 /* Sets the on_pong callback (server routes and clients). NULL removes it. Returns 0 or
  * EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_set_on_pong(eddy_ws_options *options, eddy_ws_pong_fn cb);
+
+/* Sets the on_ping callback (server routes and clients): called with the ping's payload (0 to
+ * 125 bytes) after eddy has queued the automatic pong, while the connection is open (a ping
+ * that arrives after closing began is neither answered nor reported). It gets the same
+ * userdata as on_message. NULL removes it. Returns 0 or EDDY_EINVAL (NULL options). */
+EDDY_API int eddy_ws_options_set_on_ping(eddy_ws_options *options, eddy_ws_pong_fn cb);
+
+/* Client: sets the refusal callback, run once, just before `on_connect` reports EDDY_EPROTO,
+ * when the server answered the opening handshake with an HTTP status other than 101 (403 from
+ * an origin check, 404, a plain 200 page, ...). Not called for other handshake failures. NULL
+ * removes it. Returns 0 or EDDY_EINVAL (NULL options). */
+EDDY_API int eddy_ws_options_set_on_refused(eddy_ws_options *options, eddy_ws_refused_fn cb);
 
 /* Client: offers subprotocol `name` (a token), in the order added. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const char *name,

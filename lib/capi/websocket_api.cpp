@@ -88,6 +88,18 @@ EDDY_API int eddy_ws_options_set_on_pong(eddy_ws_options *options, eddy_ws_pong_
     return 0;
 }
 
+EDDY_API int eddy_ws_options_set_on_ping(eddy_ws_options *options, eddy_ws_pong_fn cb) {
+    if (!options) return EDDY_EINVAL;
+    O(options)->on_ping = cb;
+    return 0;
+}
+
+EDDY_API int eddy_ws_options_set_on_refused(eddy_ws_options *options, eddy_ws_refused_fn cb) {
+    if (!options) return EDDY_EINVAL;
+    O(options)->on_refused = cb;
+    return 0;
+}
+
 EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const char *name,
                                              size_t len) {
     std::string_view n = view(name, len);

@@ -189,6 +189,22 @@ public:
         static_cast<ClientHandshake *>(arg)->check_response(std::string_view(data, len));
     }
 
+    // An HTTP answer other than 101 ("HTTP/1.x NNN reason"): the application may want the
+    // status (Tornado raises HTTPClientError(403) for a refused origin, for instance).
+    void report_refusal(std::string_view line) {
+        if (!options.on_refused || line.size() < 12 || line.substr(0, 7) != "HTTP/1." ||
+            line[8] != ' ')
+            return;
+        int status = 0;
+        for (size_t i = 9; i < 12; i++) {
+            if (line[i] < '0' || line[i] > '9') return;
+            status = status * 10 + (line[i] - '0');
+        }
+        if (status < 100 || (line.size() > 12 && line[12] != ' ')) return;
+        std::string_view reason = line.size() > 13 ? line.substr(13) : std::string_view();
+        options.on_refused(status, reason.data(), reason.size(), callbacks.userdata);
+    }
+
     void check_response(std::string_view head) {
         std::vector<std::pair<std::string_view, std::string_view>> fields;
         size_t eol = head.find("\r\n");
@@ -197,6 +213,7 @@ public:
             status_line.substr(9, 3) != "101") {
             log(LogLevel::info, "websocket client: handshake refused: %.*s",
                 static_cast<int>(status_line.size()), status_line.data());
+            report_refusal(status_line);
             return fail(EDDY_EPROTO);
         }
         std::string connection, upgrade, accept, protocol, extensions;

@@ -47,6 +47,8 @@ struct Options {
     double close_timeout = 5;                       // Tornado waits 5 s for the close handshake
     double connect_timeout = 20;                    // Tornado's connect_timeout default
     eddy_ws_pong_fn on_pong = nullptr;
+    eddy_ws_pong_fn on_ping = nullptr;  // runs after the automatic pong was queued
+    eddy_ws_refused_fn on_refused = nullptr;  // client: the server answered without a 101
     std::vector<std::string> subprotocols;                   // client offers
     std::vector<std::pair<std::string, std::string>> headers;  // client request headers
     TlsContextRef tls;  // client: the context for wss:// (none: a default verifying one)

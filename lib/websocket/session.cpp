@@ -75,6 +75,7 @@ Session::Session(Stream *stream, bool client, const Options &options, const Call
     options_.subprotocols.clear();
     options_.headers.clear();
     if (!cb_.pong) cb_.pong = options.on_pong;
+    if (!cb_.ping) cb_.ping = options.on_ping;
     stream_->set_close_callback(on_stream_close, this);
     loop_->add_resource(this);
 }
@@ -240,6 +241,10 @@ bool Session::end_frame() {
         if (!close_sent_)
             send_frame(kOpPong, false, reinterpret_cast<const uint8_t *>(control_.data()),
                        control_.size(), nullptr);
+        // The application hears of the ping after its pong is queued (Tornado's order), and
+        // only while the connection is open, as with on_pong.
+        if (cb_.ping && state_ == State::open)
+            cb_.ping(as_c(), control_.data(), control_.size(), cb_.userdata);
         return state_ != State::closed;
     case kOpPong:
         loop_->timer_stop(&pong_timer_);
@@ -480,6 +485,7 @@ void Session::on_drain(Stream *, void *arg) {
 
 void Session::abandon() {
     cb_.open = nullptr, cb_.message = nullptr, cb_.close = nullptr, cb_.pong = nullptr;
+    cb_.ping = nullptr;
     drain_cb_ = nullptr;
     write_cbs_.clear();
     drop(0);

@@ -33,6 +33,7 @@ struct Callbacks {
     eddy_ws_message_fn message = nullptr;
     eddy_ws_close_fn close = nullptr;
     eddy_ws_pong_fn pong = nullptr;
+    eddy_ws_pong_fn ping = nullptr;
     void *userdata = nullptr;  // the route's or the connect's
     eddy_free_fn free_userdata = nullptr;  // the connect's: released with the session
 };

@@ -194,6 +194,26 @@ def raw_tests(port):
     check(head.startswith(b"HTTP/1.1 101"), "same origin → 101")
     s.close()
 
+    # on_ping (eddy_ws_options_set_on_ping): runs with the payload after the automatic pong
+    s, head, _ = handshake(port, "/onping")
+    s.sendall(frame(9, b"abc") + frame(9, b"") + frame(1, b"echo"))
+    got = [read_frame(s) for _ in range(5)]
+    check([(op, p) for op, _, p in got] ==
+          [(10, b"abc"), (1, b"ping:abc"), (10, b""), (1, b"ping:"), (1, b"echo")],
+          f"on_ping: pong first, then the callback with the payload, in order ({got})")
+    s.sendall(frame(9, b"close") + frame(9, b"late"))
+    got = [read_frame(s) for _ in range(3)]
+    check([(op, p[:2]) for op, _, p in got] ==
+          [(10, b"cl"), (1, b"pi"), (8, struct.pack("!H", 4001))],
+          "on_ping may close the connection; a ping after that is neither answered nor reported")
+    s.sendall(frame(8, struct.pack("!H", 1000)))
+    try:
+        rest = s.recv(100)
+    except OSError:
+        rest = None
+    check(rest == b"", f"connection closed after the close handshake ({rest!r})")
+    s.close()
+
     # keep-alive: /ping sends a ping every 0.2 s and drops a peer that sends no pong within 1 s
     s, head, _ = handshake(port, "/ping")
     s.settimeout(15)
@@ -322,6 +342,9 @@ def main():
             lines = run_client(args.server, f"ws://127.0.0.1:{port}/ws", *extra, "hi", "b:bin")
             check(lines == [f"connected deflate={1 if extra else 0}", "text 2 hi", "binary 3",
                             "close 1000 "], f"eddy client ↔ eddy server {extra}: {lines}")
+        lines = run_client(args.server, f"ws://127.0.0.1:{port}/no-such-route", "x")
+        check(lines == ["refused 404 Not Found", "connect failed protocol error"],
+              f"eddy client: a non-101 answer → on_refused with the status, then EDDY_EPROTO: {lines}")
         lines = run_client(args.server, f"ws://127.0.0.1:{port}/closer", "x")
         check(lines[-1:] == ["close 4000 bye"], f"eddy client sees the server's close: {lines}")
         asyncio.run(python_server_tests(args.server))

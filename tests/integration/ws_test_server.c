@@ -3,14 +3,17 @@
  *   ws_test_server [--port N]            serve; prints "listening on PORT"
  *   ws_test_server --connect URL [--deflate] MSG...
  *                                        connects, sends each MSG as text (a "b:" prefix sends
- *                                        the rest as binary), prints every message received as
+ *                                        the rest as binary), prints "refused <status> <reason>"
+ *                                        when the server answers without a 101, every message as
  *                                        "text <len> <data>" / "binary <len>", then "close
  *                                        <code>" once the server closed or after all echoes.
  *
  * Server routes: /ws echoes (same type, permessage-deflate accepted, 32 MiB limit); /small
  * echoes with a 1000-byte limit and a close timeout of 1 s; /proto picks the subprotocol
  * "chat" when offered and adds "X-Extra: yes" from prepare; /closer closes with 4000 "bye"
- * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong".
+ * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong";
+ * /onping reports every ping it received as text "ping:<payload>" (from on_ping, which runs
+ * after eddy queued the pong) and closes with 4001 when the payload is "close".
  */
 #include <eddy/eddy.h>
 #include <signal.h>
@@ -31,6 +34,14 @@ static void closer_message(eddy_ws *ws, const char *data, size_t len, int binary
 static void on_pong(eddy_ws *ws, const char *data, size_t len, void *ud) {
     (void)data, (void)len, (void)ud;
     eddy_ws_write_message(ws, "pong", 4, 0, NULL);
+}
+
+static void on_ping(eddy_ws *ws, const char *data, size_t len, void *ud) {
+    (void)ud;
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "ping:%.*s", (int)len, data);
+    eddy_ws_write_message(ws, msg, (size_t)n, 0, NULL);
+    if (len == 5 && memcmp(data, "close", 5) == 0) eddy_ws_close(ws, 4001, "after ping", 10);
 }
 
 static void proto_prepare(eddy_handler *h, void *ud) {
@@ -86,6 +97,11 @@ static void client_close(eddy_ws *ws, int code, const char *reason, size_t len, 
     eddy_loop_stop(c->loop);
 }
 
+static void client_refused(int status, const char *reason, size_t len, void *ud) {
+    (void)ud;
+    printf("refused %d %.*s\n", status, (int)len, reason);
+}
+
 static void client_connected(eddy_ws *ws, int status, void *ud) {
     struct client *c = ud;
     if (status != 0) {
@@ -110,6 +126,7 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
     eddy_ws_options *o = eddy_ws_options_new();
     if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_connect_timeout(o, 10);
+    eddy_ws_options_set_on_refused(o, client_refused);
     /* wss:// against the test CA (test_wss.py); without it the system's CAs are used. */
     const char *cafile = getenv("WS_TEST_CAFILE");
     if (cafile) {
@@ -190,6 +207,12 @@ int main(int argc, char **argv) {
     eddy_ws_options_set_ping(o, 0.2, 1);
     eddy_ws_options_set_on_pong(o, on_pong);
     r = eddy_app_add_route(app, "/ping", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_on_ping(o, on_ping);
+    r = eddy_app_add_route(app, "/onping", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
     eddy_ws_options_free(o);
 

@@ -898,16 +898,11 @@ class _RouteTarget:
                 result = handler.prepare()
                 if result is not None and _is_awaitable(result):
                     asyncio.ensure_future(result)
-            elif kind >= 8:  # EDDY_PY_HOOK_WS_OPEN / _MESSAGE / _CLOSE (WebSocketHandler)
-                ws, payload = arg
-                if kind == 8:
-                    if handler is None:
-                        handler = self._make(h)
-                    handler._ws_open(ws, self)
-                elif handler is not None and kind == 9:
-                    handler._ws_message(payload)
-                elif handler is not None:
-                    handler._ws_close(*payload)
+            elif kind >= 8:  # EDDY_PY_HOOK_WS_*: WebSocketHandler events (eddy.websocket)
+                if handler is None and kind in (8, 13, 14):  # open, check_origin, subprotocol
+                    handler = self._make(h)
+                if handler is not None:
+                    return handler._ws_event(kind, arg, self)
             elif kind == 6:  # EDDY_PY_HOOK_DATA_RECEIVED
                 if handler is None:
                     handler = self._make(h)
@@ -918,9 +913,9 @@ class _RouteTarget:
             if handler is None:
                 app_log.error("Uncaught exception making %s", self.cls.__name__, exc_info=True)
                 _ll.eddy_handler_send_error(h, 500)
-            elif kind in (8, 9):  # an exception in open / on_message: close with 1011
+            elif kind in (8, 9, 11, 12):  # open / on_message / on_ping / on_pong: close, 1011
                 handler._fail(e)
-            elif kind in (0, 1, 4, 6):
+            elif kind in (0, 1, 4, 6, 13, 14):  # before the upgrade: an error response
                 handler._handle_request_exception(e)
             else:
                 app_log.error("Uncaught exception in %s", self.cls.__name__, exc_info=True)
@@ -1016,16 +1011,7 @@ class Application:
 
     def _enable_websocket(self, route, cls, spec):
         """A WebSocketHandler route: the C layer does the handshake and the frames."""
-        options = _ll.eddy_ws_options_new()
-        try:
-            probe = cls.__new__(cls)  # for the per-class settings, without a request
-            probe.application = self
-            _ll.eddy_ws_options_set_max_message_size(options, int(probe.max_message_size))
-            if probe.get_compression_options() is not None:
-                _ll.eddy_ws_options_set_compression(options, 1, 0)  # EDDY_WS_DEFLATE
-            rc = _ll.eddy_py_route_websocket(route, options)
-        finally:
-            _ll.eddy_ws_options_free(options)
+        rc = cls._eddy_route_setup(self, route)
         if rc < 0:
             raise ValueError("cannot make %r a WebSocket route: %s"
                              % (spec.pattern, _ll.eddy_strerror(rc)))

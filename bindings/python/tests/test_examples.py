@@ -1,6 +1,9 @@
-"""The examples run as shipped: Tornado's hello world and the long-polling chat demo."""
+"""The examples run as shipped: Tornado's hello world, the long-polling chat demo and the
+WebSocket chat demo (driven by eddy's own websocket_connect)."""
 
+import asyncio
 import http.client
+import json
 import importlib.util
 import os
 import socket
@@ -30,6 +33,34 @@ class HelloWorldTest(unittest.TestCase):
         try:
             status, _, _, body = server.request("GET", "/")
             self.assertEqual((status, body), (200, b"Hello, world"))
+        finally:
+            server.stop()
+
+
+class WebSocketChatDemoTest(unittest.TestCase):
+    def test_message_is_broadcast_to_every_socket_and_kept_in_the_page(self):
+        from eddy.websocket import websocket_connect
+
+        demo = load(os.path.join(EXAMPLES, "websocket_chat", "chatdemo.py"), "ws_chatdemo")
+        server = support.ServerThread(demo.make_app)
+        url = "ws://127.0.0.1:%d/chatsocket" % server.port
+        try:
+            async def go():
+                alice = await websocket_connect(url)
+                bob = await websocket_connect(url)
+                alice.write_message(json.dumps({"body": "hi <b> http://example.org"}))
+                got = [json.loads(await alice.read_message()), json.loads(await bob.read_message())]
+                alice.close()
+                bob.close()
+                return got
+            got = asyncio.run(asyncio.wait_for(go(), 20))
+            self.assertEqual(got[0], got[1])
+            self.assertEqual(got[0]["body"], "hi <b> http://example.org")
+            self.assertIn('hi &lt;b&gt; <a href="http://example.org">', got[0]["html"])
+            status, _, _, page = server.request("GET", "/")
+            self.assertEqual(status, 200)
+            self.assertIn(b"/static/chat.js?v=", page)
+            self.assertIn(('id="m%s"' % got[0]["id"]).encode(), page)
         finally:
             server.stop()
 

@@ -1,0 +1,299 @@
+"""WebSocketHandler's per-connection questions and hooks (Tornado's check_origin,
+select_subprotocol, on_ping, on_pong, close_code/close_reason, the websocket_* settings, the
+order of async open/on_message), over real sockets with python3-websockets as the client."""
+
+import asyncio
+import base64
+import gc
+import os
+import socket
+import struct
+import sys
+import unittest
+
+import support
+
+try:
+    import websockets
+except ImportError:  # a Python that does not see Debian's packages
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import websockets
+
+import eddy.web
+from eddy.websocket import WebSocketClosedError, WebSocketHandler
+
+calls = []  # what the handlers saw, appended on the server's loop thread
+
+
+class Hooks(WebSocketHandler):
+    def check_origin(self, origin):
+        calls.append(("origin", origin))
+        if origin == "http://boom.example":
+            raise RuntimeError("check_origin failed")
+        return origin == "http://good.example"
+
+    def select_subprotocol(self, subprotocols):
+        calls.append(("select", list(subprotocols)))
+        if "bogus" in subprotocols:
+            return "never-offered"
+        return "chat" if "chat" in subprotocols else None
+
+    def open(self):
+        self.set_nodelay(True)
+        self.write_message("open proto=%s" % self.selected_subprotocol)
+
+    def on_message(self, message):
+        if message == "ping-me":
+            self.ping(b"srv")
+        elif message == "close-then-write":
+            self.close(4005, "then write")
+            try:
+                self.write_message("late")
+            except WebSocketClosedError:
+                calls.append("WebSocketClosedError")
+        elif message == "close-no-code":
+            self.close()
+        else:
+            self.write_message(message)
+
+    def on_ping(self, data):
+        self.write_message("on_ping:" + data.decode())
+
+    def on_pong(self, data):
+        self.write_message("on_pong:" + data.decode())
+
+    def on_close(self):
+        calls.append(("close", self.close_code, self.close_reason))
+
+
+class KeepAlive(WebSocketHandler):
+    def open(self):
+        self.ponged = False
+
+    def on_message(self, message):
+        self.write_message(message, binary=isinstance(message, bytes))
+
+    def on_pong(self, data):
+        if not self.ponged:  # the first keep-alive pong the client answered
+            self.ponged = True
+            self.write_message("pong seen, interval=%s" % self.ping_interval)
+
+
+class Ordered(WebSocketHandler):
+    async def open(self):
+        self.log = []
+        await asyncio.sleep(0.05)
+        self.log.append("open done")
+
+    async def on_message(self, message):
+        self.log.append("start " + message)
+        await asyncio.sleep(0.01)
+        self.log.append("end " + message)
+        if message == "3":
+            self.write_message(" | ".join(self.log))
+
+
+def make_app():
+    return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered)])
+
+
+def make_settings_app():
+    return eddy.web.Application([(r"/keepalive", KeepAlive)], websocket_ping_interval=0.1,
+                                websocket_ping_timeout=0.5, websocket_max_message_size=1000)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+class HooksTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = support.ServerThread(make_app)
+        cls.url = "ws://127.0.0.1:%d" % cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def seen(self):
+        return self.server.call(lambda: list(calls))
+
+    def wait_seen(self, item):
+        for _ in range(100):
+            if item in self.seen():
+                return True
+            run(asyncio.sleep(0.02))
+        return False
+
+    def test_check_origin_accepts_and_refuses_with_403(self):
+        async def go(origin):
+            async with websockets.connect(self.url + "/hooks", origin=origin) as ws:
+                return await ws.recv()
+        self.assertEqual(run(go("http://good.example")), "open proto=None")
+        self.assertIn(("origin", "http://good.example"), self.seen())
+        with self.assertRaises(websockets.InvalidStatusCode) as cm:
+            run(go("http://evil.example"))
+        self.assertEqual(cm.exception.status_code, 403)
+        self.assertIn(("origin", "http://evil.example"), self.seen())
+        # Without an Origin header check_origin is not asked (Tornado's rule) and it connects.
+        before = [c for c in self.seen() if c[0] == "origin"]
+        self.assertEqual(run(go(None)), "open proto=None")
+        self.assertEqual([c for c in self.seen() if c[0] == "origin"], before)
+
+    def test_check_origin_exception_is_500(self):
+        async def go():
+            async with websockets.connect(self.url + "/hooks", origin="http://boom.example"):
+                pass
+        with self.assertRaises(websockets.InvalidStatusCode) as cm, self.assertLogs(
+                "eddy.application", "ERROR"):
+            run(go())
+        self.assertEqual(cm.exception.status_code, 500)
+
+    def test_select_subprotocol(self):
+        async def go(protocols):
+            async with websockets.connect(self.url + "/hooks", subprotocols=protocols) as ws:
+                return ws.subprotocol, await ws.recv()
+        self.assertEqual(run(go(["x", "chat", "y"])), ("chat", "open proto=chat"))
+        self.assertIn(("select", ["x", "chat", "y"]), self.seen())
+        self.assertEqual(run(go(["x"])), (None, "open proto=None"))
+        # Called exactly once even when nothing was offered, with an empty list.
+        n = self.seen().count(("select", []))
+        self.assertEqual(run(go(None)), (None, "open proto=None"))
+        self.assertEqual(self.seen().count(("select", [])), n + 1)
+
+    def test_select_subprotocol_returning_unoffered_value_is_500(self):
+        async def go():
+            async with websockets.connect(self.url + "/hooks", subprotocols=["bogus"]):
+                pass
+        with self.assertRaises(websockets.InvalidStatusCode) as cm, self.assertLogs(
+                "eddy.application", "ERROR"):
+            run(go())
+        self.assertEqual(cm.exception.status_code, 500)
+
+    def test_on_ping_and_on_pong(self):
+        async def go():
+            async with websockets.connect(self.url + "/hooks") as ws:
+                await ws.recv()  # open
+                pong = await ws.ping(b"cli")
+                await pong  # eddy's automatic pong came back...
+                got = [await ws.recv()]  # ...and then on_ping ran with the payload
+                await ws.send("ping-me")  # the handler pings; the client's pong → on_pong
+                got.append(await ws.recv())
+                return got
+        self.assertEqual(run(go()), ["on_ping:cli", "on_pong:srv"])
+
+    def test_close_codes_and_write_after_close(self):
+        async def go(message):
+            async with websockets.connect(self.url + "/hooks") as ws:
+                await ws.recv()
+                await ws.send(message)
+                with self.assertRaises(websockets.ConnectionClosed):
+                    await ws.recv()
+                return ws.close_code, ws.close_reason
+        self.assertEqual(run(go("close-then-write")), (4005, "then write"))
+        self.assertTrue(self.wait_seen("WebSocketClosedError"))
+        # close_code / close_reason are the peer's close frame (python3-websockets echoes both)
+        self.assertTrue(self.wait_seen(("close", 4005, "then write")))
+        # close() without arguments sends an empty close frame: the peer sees 1005 (no status)
+        self.assertEqual(run(go("close-no-code")), (1005, ""))
+        self.assertTrue(self.wait_seen(("close", None, None)))
+
+        async def client_closes():
+            async with websockets.connect(self.url + "/hooks") as ws:
+                await ws.recv()
+                await ws.close(4010, "client says")
+        run(client_closes())
+        self.assertTrue(self.wait_seen(("close", 4010, "client says")))
+
+    def test_compression_off_when_get_compression_options_is_none(self):
+        async def go():
+            async with websockets.connect(self.url + "/hooks", compression="deflate") as ws:
+                await ws.recv()
+                return ws.response_headers.get("Sec-WebSocket-Extensions")
+        self.assertIsNone(run(go()))
+
+    def test_async_open_and_on_message_run_in_order(self):
+        async def go():
+            async with websockets.connect(self.url + "/ordered") as ws:
+                for m in ("1", "2", "3"):  # sent at once, while open() still sleeps
+                    await ws.send(m)
+                return await ws.recv()
+        self.assertEqual(run(go()), "open done | start 1 | end 1 | start 2 | end 2 | "
+                                    "start 3 | end 3")
+
+    def test_no_handler_left_after_accepted_and_refused_handshakes(self):
+        async def go(n):
+            for i in range(n):
+                for origin in ("http://good.example", "http://evil.example", "http://boom.example"):
+                    try:
+                        async with websockets.connect(self.url + "/hooks", origin=origin,
+                                                      subprotocols=["chat", "bogus"][i % 2:]) as ws:
+                            await ws.recv()
+                            await ws.send("ping-me")
+                            await ws.recv()
+                    except websockets.InvalidStatusCode:
+                        pass
+
+        def live():
+            gc.collect()
+            return sum(1 for o in gc.get_objects() if isinstance(o, Hooks))
+        with self.assertLogs("eddy.application", "ERROR"):  # the 500s log their tracebacks
+            run(go(20))
+        for _ in range(200):  # the server may still be finishing the last close handshakes
+            if self.server.call(live) == 0:
+                break
+            run(asyncio.sleep(0.02))
+        self.assertEqual(self.server.call(live), 0, "every Hooks instance was released")
+
+
+class SettingsTest(unittest.TestCase):
+    """websocket_ping_interval, websocket_ping_timeout, websocket_max_message_size."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = support.ServerThread(make_settings_app)
+        cls.url = "ws://127.0.0.1:%d/keepalive" % cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_ping_interval_pings_and_on_pong_hears_the_answer(self):
+        async def go():
+            async with websockets.connect(self.url, ping_interval=None) as ws:
+                return await ws.recv()
+        self.assertEqual(run(go()), "pong seen, interval=0.1")
+
+    def test_ping_timeout_drops_a_silent_peer(self):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        key = base64.b64encode(os.urandom(16))
+        s.sendall(b"GET /keepalive HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                  b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        data = b""
+        try:
+            while True:  # the 101, then pings we never answer, then EOF
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 101"))
+        self.assertIn(b"\x89\x00", data, "a ping was sent before the connection was dropped")
+
+    def test_max_message_size_closes_with_1009(self):
+        async def go():
+            async with websockets.connect(self.url) as ws:
+                await ws.send(b"y" * 1000)
+                echoed = await ws.recv()
+                await ws.send(b"y" * 1001)
+                with self.assertRaises(websockets.ConnectionClosed):
+                    await ws.recv()
+                return len(echoed), ws.close_code
+        self.assertEqual(run(go()), (1000, 1009))
+
+
+if __name__ == "__main__":
+    unittest.main()
