@@ -24,6 +24,7 @@ void ChunkScanner::reset(size_t max_trailer_bytes) {
     size_ = 0;
     digits_ = 0;
     remaining_ = 0;
+    bws_ = false;
     trailer_bytes_ = 0;
     max_trailer_ = max_trailer_bytes;
 }
@@ -49,6 +50,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             if (v < 0) {
                 if (digits_ == 0) return fail(400);
                 state_ = State::after_size;
+                bws_ = false;
                 i--;  // look at this byte again
                 continue;
             }
@@ -59,10 +61,15 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
         case State::after_size:
         case State::ext_after_name:
         case State::ext_after_value:
-            if (is_ws(c)) continue;
+            // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ) (RFC 9112 §7.1.1):
+            // whitespace only before ';' or '=', never at the end of the line.
+            if (is_ws(c)) {
+                bws_ = true;
+                continue;
+            }
             if (c == ';') {
                 state_ = State::ext_name_start;
-            } else if (c == '\r') {
+            } else if (c == '\r' && !bws_) {
                 end_size_line();
             } else if (c == '=' && state_ == State::ext_after_name) {
                 state_ = State::ext_value_start;
@@ -81,6 +88,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
                 state_ = State::ext_value_start;
             } else if (is_ws(c)) {
                 state_ = State::ext_after_name;
+                bws_ = true;
             } else if (c == ';') {
                 state_ = State::ext_name_start;
             } else if (c == '\r') {
@@ -103,6 +111,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             if (is_tchar(c)) continue;
             if (is_ws(c)) {
                 state_ = State::ext_after_value;
+                bws_ = true;
             } else if (c == ';') {
                 state_ = State::ext_name_start;
             } else if (c == '\r') {
@@ -114,6 +123,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
         case State::ext_quoted:
             if (c == '"') {
                 state_ = State::ext_after_value;
+                bws_ = false;
             } else if (c == '\\') {
                 state_ = State::ext_quoted_escape;
             } else if (!is_qdtext(c)) {

@@ -33,6 +33,7 @@ private:
     uint64_t size_ = 0;
     unsigned digits_ = 0;
     uint64_t remaining_ = 0;
+    bool bws_ = false;  // whitespace was just skipped in a size line: ';' or '=' must follow
     size_t trailer_bytes_ = 0;
     size_t max_trailer_ = 0;
 };

@@ -106,7 +106,8 @@ private:
     Phase phase_ = Phase::idle;
     std::string method_buf_;
     size_t leading_blank_lines_ = 0;
-    const HeaderField *expect_ = nullptr;  // the request's Expect field, found by check_head
+    bool leading_cr_ = false;          // a CR among the blank lines before a request: LF must follow
+    bool expect_continue_ = false;     // the request expects 100-continue (found by check_head)
     int error_status_ = 0;            // set by a callback that aborts parsing
     bool silent_abort_ = false;       // abort without an error response (already answered)
     bool in_consume_ = false;
