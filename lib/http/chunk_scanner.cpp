@@ -22,7 +22,7 @@ bool is_qdtext(unsigned char c) {
 void ChunkScanner::reset(size_t max_trailer_bytes) {
     state_ = State::size;
     size_ = 0;
-    digits_ = 0;
+    has_digit_ = false;
     remaining_ = 0;
     bws_ = false;
     trailer_bytes_ = 0;
@@ -48,14 +48,16 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
         case State::size: {
             int v = hex_value(c);
             if (v < 0) {
-                if (digits_ == 0) return fail(400);
+                if (!has_digit_) return fail(400);
                 state_ = State::after_size;
                 bws_ = false;
                 i--;  // look at this byte again
                 continue;
             }
-            if (++digits_ > 16) return fail(400);  // would overflow 64 bits
+            // A 17th significant digit would overflow 64 bits; leading zeros are just 1*HEXDIG.
+            if (size_ >> 60) return fail(400);
             size_ = size_ * 16 + static_cast<uint64_t>(v);
+            has_digit_ = true;
             continue;
         }
         case State::after_size:
@@ -154,7 +156,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             if (c != '\n') return fail(400);
             state_ = State::size;
             size_ = 0;
-            digits_ = 0;
+            has_digit_ = false;
             continue;
         case State::trailer_start:
             if (++trailer_bytes_ > max_trailer_) return fail(431);

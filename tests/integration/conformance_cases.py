@@ -210,6 +210,8 @@ CASES = [
          "9112 7.1", echo={"body": "abc"}),
     case("chunk size followed by SP", post(CHUNKED, b"3 \r\nabc\r\n0\r\n\r\n"), 400, "close",
          "9112 7.1: BWS only before a chunk-ext"),
+    case("chunk size with 20 leading zeros", post(CHUNKED, b"00000000000000000003\r\nabc\r\n0\r\n\r\n"),
+         200, "open", "9112 7.1: 1*HEXDIG", echo={"body": "abc"}),
     case("chunk size overflow", post(CHUNKED, b"10000000000000003\r\nabc\r\n0\r\n\r\n"), 400, "close",
          "9112 7.1: anticipate overflow"),
     case("chunk size 0x prefix", post(CHUNKED, b"0x3\r\nabc\r\n0\r\n\r\n"), 400, "close", "9112 7.1"),

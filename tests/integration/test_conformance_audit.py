@@ -185,6 +185,20 @@ class DemoAudit(Audit, unittest.TestCase):
     def cases(self):
         return error_cases()
 
+    def test_405_lists_allowed_methods(self):
+        # RFC 9110 15.5.6: a 405 MUST carry Allow. The body was framed, so the connection
+        # stays usable.
+        conn = RawConn(self.server.port)
+        self.addCleanup(conn.close)
+        conn.send(b"POST /hello/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc")
+        resp = conn.read_response()
+        self.assertEqual(resp.status, 405)
+        self.check_well_formed(resp, False)
+        allow = [m.strip() for m in (resp.get("Allow") or "").split(",")]
+        self.assertIn("GET", allow, resp)
+        self.assertNotIn("POST", allow, resp)
+        self.assert_usable(conn, "after 405")
+
 
 # ---- third-party inputs: crash / hang / well-formedness ------------------------------------
 

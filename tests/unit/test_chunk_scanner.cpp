@@ -49,6 +49,9 @@ void expect(std::string_view body, ChunkScanner::Result want) {
 void test_valid_bodies(void **) {
     expect("3\r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::done);
     expect("0003\r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::done);
+    // Leading zeros do not count towards the 16 hex digits that fit in 64 bits.
+    expect("00000000000000000000003\r\nabc\r\n0000000000000000000\r\n\r\n",
+           ChunkScanner::Result::done);
     expect("3;a\r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::done);
     expect("3 ; a = b\r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::done);
     expect("3;a=\"b;c\\\"d\"\r\nabc\r\n0;e\r\n\r\n", ChunkScanner::Result::done);
@@ -70,6 +73,7 @@ void test_bad_framing(void **) {
     for (std::string_view bad : {"x\r\n", "0x3\r\nabc\r\n", "+3\r\nabc\r\n", " 3\r\nabc\r\n",
                                  "3\nabc\r\n", "3\r\nabcX\r\n", "3\r\nabc\n", "3;\r\nabc\r\n",
                                  "3;a=\"b\r\nabc\r\n", "10000000000000003\r\n",
+                                 "00010000000000000003\r\n",
                                  "3\r\nabc\r\n0\r\nX : 1\r\n\r\n", "3\r\nabc\r\n0\r\nX: \x01\r\n\r\n"})
         expect(bad, ChunkScanner::Result::error);
 }
