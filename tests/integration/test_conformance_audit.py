@@ -9,7 +9,8 @@
    status of each response, the connection closed or still usable after it, and every
    response well-formed (HTTP/1.1 status line, Date, Server, never both Content-Length and
    Transfer-Encoding, Connection: close when the server closes).
-2. 204/304/HEAD framing on the raw API server.
+2. 204/304/HEAD framing on the raw API server; If-Match (412) on the echo server; the
+   demo's 405 carries Allow.
 3. Crash/hang check with third-party inputs read at run time from ../shared/corpora (never
    copied here): every llhttp request vector and every file of h2o's fuzz corpus, each sent on
    its own connection and half-closed; the server must close within the bound, everything it
@@ -136,6 +137,34 @@ class Audit:
 
 class EchoAudit(Audit, unittest.TestCase):
     kind = "echo"
+
+    def _conditional(self, method, fields):
+        conn = RawConn(self.server.port)
+        self.addCleanup(conn.close)
+        conn.send(b"%s /fixed HTTP/1.1\r\nHost: a\r\n%s\r\n" % (method, fields))
+        resp = conn.read_response(method.decode())
+        self.check_well_formed(resp, False)
+        self.assert_usable(conn, "after a conditional request")
+        return resp
+
+    def test_if_match(self):
+        # RFC 9110 13.1.1: strong comparison; false -> 412 (13.2.2 step 1, before If-None-Match).
+        etag = self._conditional(b"GET", b"").get("Etag").encode()
+        self.assertTrue(etag.startswith(b'"'), etag)
+        for method in (b"GET", b"HEAD"):
+            for fields, status in ((b"If-Match: " + etag + b"\r\n", 200),
+                                   (b"If-Match: \"x\", " + etag + b"\r\n", 200),
+                                   (b"If-Match: \"x\"\r\nIf-Match: " + etag + b"\r\n", 200),
+                                   (b"If-Match: *\r\n", 200),
+                                   (b"If-Match: \"x\"\r\n", 412),
+                                   (b"If-Match: W/" + etag + b"\r\n", 412),
+                                   (b"If-Match: \"x\"\r\nIf-None-Match: " + etag + b"\r\n", 412),
+                                   (b"If-Match: " + etag + b"\r\nIf-None-Match: " + etag + b"\r\n", 304)):
+                with self.subTest(method=method, fields=fields):
+                    resp = self._conditional(method, fields)
+                    self.assertEqual(resp.status, status, resp)
+                    if status == 200 and method == b"GET":
+                        self.assertEqual(resp.body, b"hello world\n")
 
 
 def error_cases():
