@@ -13,7 +13,6 @@ show; only the protocol handling does.
 """
 
 import argparse
-import os
 import re
 import socket
 import subprocess
