@@ -22,8 +22,9 @@ bool is_qdtext(unsigned char c) {
 void ChunkScanner::reset(size_t max_trailer_bytes) {
     state_ = State::size;
     size_ = 0;
-    digits_ = 0;
+    has_digit_ = false;
     remaining_ = 0;
+    bws_ = false;
     trailer_bytes_ = 0;
     max_trailer_ = max_trailer_bytes;
 }
@@ -47,22 +48,30 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
         case State::size: {
             int v = hex_value(c);
             if (v < 0) {
-                if (digits_ == 0) return fail(400);
+                if (!has_digit_) return fail(400);
                 state_ = State::after_size;
+                bws_ = false;
                 i--;  // look at this byte again
                 continue;
             }
-            if (++digits_ > 16) return fail(400);  // would overflow 64 bits
+            // A 17th significant digit would overflow 64 bits; leading zeros are just 1*HEXDIG.
+            if (size_ >> 60) return fail(400);
             size_ = size_ * 16 + static_cast<uint64_t>(v);
+            has_digit_ = true;
             continue;
         }
         case State::after_size:
         case State::ext_after_name:
         case State::ext_after_value:
-            if (is_ws(c)) continue;
+            // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ) (RFC 9112 §7.1.1):
+            // whitespace only before ';' or '=', never at the end of the line.
+            if (is_ws(c)) {
+                bws_ = true;
+                continue;
+            }
             if (c == ';') {
                 state_ = State::ext_name_start;
-            } else if (c == '\r') {
+            } else if (c == '\r' && !bws_) {
                 end_size_line();
             } else if (c == '=' && state_ == State::ext_after_name) {
                 state_ = State::ext_value_start;
@@ -81,6 +90,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
                 state_ = State::ext_value_start;
             } else if (is_ws(c)) {
                 state_ = State::ext_after_name;
+                bws_ = true;
             } else if (c == ';') {
                 state_ = State::ext_name_start;
             } else if (c == '\r') {
@@ -103,6 +113,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             if (is_tchar(c)) continue;
             if (is_ws(c)) {
                 state_ = State::ext_after_value;
+                bws_ = true;
             } else if (c == ';') {
                 state_ = State::ext_name_start;
             } else if (c == '\r') {
@@ -114,6 +125,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
         case State::ext_quoted:
             if (c == '"') {
                 state_ = State::ext_after_value;
+                bws_ = false;
             } else if (c == '\\') {
                 state_ = State::ext_quoted_escape;
             } else if (!is_qdtext(c)) {
@@ -144,7 +156,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             if (c != '\n') return fail(400);
             state_ = State::size;
             size_ = 0;
-            digits_ = 0;
+            has_digit_ = false;
             continue;
         case State::trailer_start:
             if (++trailer_bytes_ > max_trailer_) return fail(431);

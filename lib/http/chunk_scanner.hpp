@@ -31,8 +31,9 @@ private:
     State state_ = State::size;
     State after_lf_ = State::data;  // where a size line's LF leads
     uint64_t size_ = 0;
-    unsigned digits_ = 0;
+    bool has_digit_ = false;  // the size line has a hex digit so far
     uint64_t remaining_ = 0;
+    bool bws_ = false;  // whitespace was just skipped in a size line: ';' or '=' must follow
     size_t trailer_bytes_ = 0;
     size_t max_trailer_ = 0;
 };

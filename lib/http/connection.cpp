@@ -223,13 +223,22 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
     size_t i = *pos;
     for (; i < len; i++) {
         char c = data[i];
-        if (method_buf_.empty() && (c == '\r' || c == '\n')) {
+        // The blank lines are CRLF or a bare LF (RFC 9112 §2.2); a bare CR is an error.
+        bool bare_cr = leading_cr_ && c != '\n';
+        if (!bare_cr && method_buf_.empty() && (c == '\r' || c == '\n')) {
+            leading_cr_ = c == '\r';
             if (c == '\n' && ++leading_blank_lines_ > kMaxLeadingBlankLines) {
                 send_error(400, false);
                 *pos = len;
                 return false;
             }
             continue;
+        }
+        if (bare_cr) {
+            log(LogLevel::info, "http: %s: bare CR before the request line", peer_ip_.c_str());
+            send_error(400, false);
+            *pos = len;
+            return false;
         }
         // First byte of a new request: the head must now arrive within header_timeout. The
         // timer is set at the end of this read, and only if the head is still incomplete then
@@ -273,7 +282,8 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
     req->max_body = server_->options.max_body_size;
     req->body_timeout = server_->options.body_timeout;
     leading_blank_lines_ = 0;
-    expect_ = nullptr;
+    leading_cr_ = false;
+    expect_continue_ = false;
     error_status_ = 0;
     silent_abort_ = false;
 
@@ -397,8 +407,7 @@ bool Connection::head_complete() {
         return phase_ != Phase::closing;
     }
     // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the body we will read.
-    const HeaderField *expect = expect_;
-    if (expect && req->version_minor >= 1 && iequals(expect->value, "100-continue")) {
+    if (expect_continue_) {
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         stream_->write(kContinue, sizeof kContinue - 1);
     }
@@ -548,8 +557,8 @@ int Connection::check_head(uint64_t *content_length) {
 
     // One pass over the fields picks out the ones the server itself acts on (dispatching on the
     // name's length first keeps this cheap for the common few-header request).
-    const HeaderField *host = nullptr, *te = nullptr, *expect = nullptr, *ce = nullptr,
-                      *cl = nullptr;
+    const HeaderField *host = nullptr, *te = nullptr, *ce = nullptr, *cl = nullptr;
+    bool expect_continue = false, expect_other = false;
     size_t hosts = 0, tes = 0, cls = 0;
     bool close_token = false, keep_alive_token = false;
     for (const HeaderField &h : req->headers) {
@@ -558,7 +567,11 @@ int Connection::check_head(uint64_t *content_length) {
             if (iequals(h.name, "Host")) hosts++, host = host ? host : &h;
             break;
         case 6:
-            if (iequals(h.name, "Expect")) expect = &h;
+            if (iequals(h.name, "Expect")) {
+                // Repeated fields form one list (RFC 9110 §5.3): every member counts.
+                for (std::string_view member : split_list(h.value))
+                    (iequals(member, "100-continue") ? expect_continue : expect_other) = true;
+            }
             break;
         case 10:
             if (iequals(h.name, "Connection")) {
@@ -579,7 +592,6 @@ int Connection::check_head(uint64_t *content_length) {
             break;
         }
     }
-    expect_ = expect;
 
     // Host (RFC 9112 §3.2): exactly one on HTTP/1.1, valid syntax; absolute-form wins.
     if (hosts > 1) return 400;
@@ -604,8 +616,12 @@ int Connection::check_head(uint64_t *content_length) {
     // Keep-alive as the client asked for it (Connection tokens; HTTP/1.0 needs keep-alive).
     req->wants_keep_alive = req->version_minor == 1 ? !close_token : (keep_alive_token && !close_token);
 
-    // Expect (RFC 9110 §10.1.1): 100-continue is the only expectation we know.
-    if (expect && req->version_minor == 1 && !iequals(expect->value, "100-continue")) return 417;
+    // Expect (RFC 9110 §10.1.1): 100-continue is the only expectation we know; HTTP/1.0
+    // requests' expectations are ignored (a 1.0 client cannot handle an interim response).
+    if (req->version_minor == 1) {
+        if (expect_other) return 417;
+        expect_continue_ = expect_continue;
+    }
 
     // Content-Encoding of the body (decompress_request, gzip only).
     if (ce && server_->options.decompress_request && iequals(ce->value, "gzip")) {

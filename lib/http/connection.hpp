@@ -105,7 +105,6 @@ private:
     Request *request_ = nullptr;
     std::string method_buf_;
     size_t leading_blank_lines_ = 0;
-    const HeaderField *expect_ = nullptr;  // the request's Expect field, found by check_head
     TimerNode timer_;
     double wait_started_ = 0;  // when the current timed wait began (body: the last bytes)
     int peer_port_;
@@ -113,6 +112,8 @@ private:
     Phase phase_ = Phase::idle;
     TimerKind timer_kind_ = TimerKind::none;
     bool chunked_ = false;            // the current request body is chunked
+    bool leading_cr_ = false;         // a CR among the blank lines before a request: LF must follow
+    bool expect_continue_ = false;    // the request expects 100-continue (found by check_head)
     bool silent_abort_ = false;       // abort without an error response (already answered)
     bool in_consume_ = false;
     bool header_timer_pending_ = false;  // a head began in this read (see consume)

@@ -41,7 +41,8 @@ inline bool is_tchar(unsigned char c) { return detail::kTchar.member[c]; }
 // A non-empty token (header names, methods, transfer codings).
 bool is_token(std::string_view s);
 // A Content-Length value (RFC 9110 §8.6): 1*DIGIT and nothing else — no sign, list or
-// whitespace — of at most 18 digits, so that sums of lengths cannot overflow.
+// whitespace — of at most 18 significant digits (leading zeros aside), so that sums of lengths
+// cannot overflow.
 bool parse_content_length(std::string_view value, uint64_t *out);
 // A field value a server may emit: no CR, LF or NUL (other octets, including obs-text, pass;
 // HTAB allowed). Used to refuse header injection.

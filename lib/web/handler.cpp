@@ -88,6 +88,17 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
     return false;
 }
 
+// If-Match (RFC 9110 §13.1.1): strong comparison (a weak tag never matches); "*" matches any
+// current representation. Repeated fields form one list.
+bool if_match_holds(const http::Request *req, std::string_view etag) {
+    for (const http::HeaderField &h : req->headers) {
+        if (!http::iequals(h.name, "If-Match")) continue;
+        for (std::string_view member : http::split_list(h.value))
+            if (member == "*" || (member.substr(0, 2) != "W/" && member == etag)) return true;
+    }
+    return false;
+}
+
 // Tornado's lenient unquote: malformed escapes stay as they are.
 std::string unquote_lenient(std::string_view in) {
     std::string out;
@@ -463,6 +474,14 @@ void Handler::finish_transforms() {
             etag_buf[n++] = '"';
             std::string_view etag(etag_buf, n);
             req->set_automatic_etag(etag);  // none is set (checked above)
+            // Preconditions in RFC 9110 §13.2.2 order: If-Match first (false: 412), then
+            // If-None-Match (false: 304). Only a retrieval can be refused this late; other
+            // methods' preconditions are for the handler to check before it acts.
+            if (req->find_header("If-Match") && !if_match_holds(req, etag)) {
+                req->set_status(412, {});
+                req->replace_body(nullptr, 0);
+                return;
+            }
             const http::HeaderField *inm = req->find_header("If-None-Match");
             if (inm && etag_matches(inm->value, etag)) {
                 req->set_status(304, {});

@@ -56,13 +56,14 @@ MAX_HEAD = 64 * 1024  # eddy's documented default head limit
 # ---- the server process ------------------------------------------------------------------------
 
 class EchoServer:
-    """One echo_server process on 127.0.0.1 with a kernel-chosen port."""
+    """One echo_server process on 127.0.0.1 with a kernel-chosen port. `args` replaces the
+    default command-line options (for other eddy servers that print a "listening" line)."""
 
-    def __init__(self, path):
+    def __init__(self, path, args=("--port", "0", "--address", "127.0.0.1")):
         self.path = path
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [path, "--port", "0", "--address", "127.0.0.1"],
+            [path, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log)
         self.port = None
         deadline = time.monotonic() + START_TIMEOUT

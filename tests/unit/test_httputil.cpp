@@ -55,6 +55,25 @@ void test_grammar(void **) {
     assert_false(iequals("\xc9", "\xe9"));  // no Latin-1 case folding
 }
 
+void test_content_length(void **) {
+    uint64_t n = 99;
+    assert_true(parse_content_length("0", &n));
+    assert_int_equal(n, 0);
+    assert_true(parse_content_length("123456789012345678", &n));  // 18 digits
+    assert_int_equal(n, 123456789012345678ULL);
+    // Leading zeros are 1*DIGIT too (RFC 9110 8.6) and do not count against the 18 digits.
+    assert_true(parse_content_length("0000000000000000000000003", &n));
+    assert_int_equal(n, 3);
+    assert_true(parse_content_length("00000000000000000000", &n));
+    assert_int_equal(n, 0);
+    assert_true(parse_content_length("000123456789012345678", &n));
+    assert_int_equal(n, 123456789012345678ULL);
+    assert_false(parse_content_length("1234567890123456789", &n));  // 19 significant digits
+    assert_false(parse_content_length("0001234567890123456789", &n));
+    for (const char *bad : {"", "+3", "-1", "3 ", " 3", "3,3", "0x3", "3.0", "1e3"})
+        assert_false(parse_content_length(bad, &n));
+}
+
 void test_lists(void **) {
     auto v = split_list(" keep-alive ,, Upgrade\t,");
     assert_int_equal(v.size(), 2);
@@ -706,6 +725,7 @@ int main(void) {
         cmocka_unit_test(test_gzip_roundtrip),
         cmocka_unit_test(test_gzip_limits_and_errors),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_content_length),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
