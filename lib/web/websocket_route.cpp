@@ -151,6 +151,8 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     WsEndpoint *ep = h->route ? h->route->websocket : nullptr;
     http::Request *req = h->req;
     if (!ep) return;
+    // The web layer runs GET callbacks for HEAD too; a handshake is a GET only (§4.2.1).
+    if (req->method != "GET") return refuse(h, 405, "the opening handshake is a GET");
     if (req->version_minor < 1) return refuse(h, 400, "HTTP/1.1 required");
     const http::HeaderField *upgrade = req->find_header("Upgrade");
     if (!upgrade || !http::list_contains(upgrade->value, "websocket"))

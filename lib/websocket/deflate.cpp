@@ -93,13 +93,13 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
         }
         z_->next_out = reinterpret_cast<Bytef *>(&out[old]);
         z_->avail_out = static_cast<uInt>(grow);
+        at_stream_end_ = false;
         int rc = inflate(z_, Z_SYNC_FLUSH);
         size_t left = z_->avail_out;
         out.resize(old + grow - left);
         if (out.size() > limit) return Result::too_big;
         if (rc == Z_STREAM_END) {
-            // A final block inside a message: allowed; a fresh stream for whatever follows.
-            inflateReset(z_);
+            if (!restart_after_final_block()) return Result::error;
             if (z_->avail_in == 0) break;
             continue;
         }
@@ -111,8 +111,31 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
     return Result::ok;
 }
 
+bool MessageInflater::restart_after_final_block() {
+    // The sender began a new stream; without no_context_takeover it may keep its window
+    // (deflateSetDictionary), so the new stream starts with ours. A sender that did not
+    // keep it never refers back, and the dictionary is then unused.
+    unsigned char *window = nullptr;
+    uInt window_len = 0;
+    if (!reset_each_) {
+        window = new (std::nothrow) unsigned char[1u << window_bits_];
+        if (!window || inflateGetDictionary(z_, window, &window_len) != Z_OK) {
+            delete[] window;
+            return false;
+        }
+    }
+    bool ok = inflateReset(z_) == Z_OK &&
+              (window_len == 0 || inflateSetDictionary(z_, window, window_len) == Z_OK);
+    delete[] window;
+    at_stream_end_ = true;
+    return ok;
+}
+
 MessageInflater::Result MessageInflater::finish(std::string &out, size_t limit) {
-    Result r = feed(kTail, sizeof kTail, out, limit);
+    // After a final block the 4 tail bytes would start a bogus stored block in the next
+    // stream: they are not fed.
+    Result r = at_stream_end_ ? Result::ok : feed(kTail, sizeof kTail, out, limit);
+    at_stream_end_ = false;
     if (r == Result::ok && reset_each_ && z_) inflateReset(z_);
     return r;
 }
