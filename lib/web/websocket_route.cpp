@@ -172,6 +172,10 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     }
     const http::HeaderField *key = req->find_header("Sec-WebSocket-Key");
     if (!key || !ws::valid_client_key(key->value)) return refuse(h, 400, "bad Sec-WebSocket-Key");
+    // §11.3.1: the key MUST NOT appear more than once (which one would the accept answer?).
+    size_t keys = 0;
+    for (const http::HeaderField &f : req->headers) keys += http::iequals(f.name, "Sec-WebSocket-Key");
+    if (keys != 1) return refuse(h, 400, "more than one Sec-WebSocket-Key");
 
     const http::HeaderField *origin = req->find_header("Origin");
     if (!origin) origin = req->find_header("Sec-WebSocket-Origin");

@@ -92,6 +92,16 @@ def cat1(port):
     # non-minimal length encodings are legal (RFC 6455 §5.2 only says "minimal" for senders)
     raw = struct.pack("!BBH", 0x81, 0x80 | 126, 5) + b"\0\0\0\0" + b"hello"
     run_case(port, "1 text with a 16-bit length for 5 bytes", raw, [("text", b"hello")])
+    raw = struct.pack("!BBQ", 0x82, 0x80 | 127, 3) + b"\0\0\0\0" + b"abc"
+    run_case(port, "1 binary with a 64-bit length for 3 bytes", raw, [("binary", b"abc")])
+    run_case(port, "1 64-bit length with the top bit set",
+             struct.pack("!BBQ", 0x82, 0x80 | 127, 1 << 63) + b"\0\0\0\0", [], fail=1002)
+    run_case(port, "1 a frame announcing 2^62 bytes (over the 32 MiB limit)",
+             struct.pack("!BBQ", 0x82, 0x80 | 127, 1 << 62) + b"\0\0\0\0", [], fail=1009)
+    run_case(port, "1 fragments adding up past the limit",
+             lambda c: c.send(frame(BINARY, b"", fin=False, length=17 << 20) +
+                              b"\0" * (17 << 20) + frame(0, b"", length=17 << 20)),
+             [], fail=1009, timeout=60)
 
 
 # ---- 2 pings and pongs -----------------------------------------------------------------------
@@ -583,7 +593,9 @@ def cat12_13(port):
                     {"client_no_context_takeover": None})
     deflate_session(port, "12 default Autobahn offer, binary, 256-byte fragments", ab_default,
                     {}, binary=True, frag=256, sizes=(8192, 131072), count=4)
-    deflate_session(port, "12 plain offer, 4096-byte fragments", "permessage-deflate", {},
+    deflate_session(port, "12 plain offer, 4096-byte fragments", "permessage-deflate",
+                    {"client_max_window_bits": "absent", "server_max_window_bits": "absent",
+                     "server_no_context_takeover": "absent"},
                     frag=4096, sizes=(131072,), count=4)
     deflate_session(port, "13.2 server_no_context_takeover",
                     ab_default + "; server_no_context_takeover",
@@ -640,6 +652,12 @@ def cat12_13(port):
         frame(TEXT, c.deflate.compress(b"abc")[:2], fin=False, rsv=4) +
         frame(0, b"\x00", rsv=4)), [], fail=1002, ext=pm)
     run_case(port, "12 RSV1 on a ping", frame(PING, b"x", rsv=4), [], fail=1002, ext=pm)
+    def three_with_ping(c):
+        p = c.deflate.compress(b"compressed " * 30)
+        c.send(frame(TEXT, p[:3], fin=False, rsv=4) + frame(PING, b"between") +
+               frame(0, p[3:6], fin=False) + frame(0, p[6:]))
+    run_case(port, "12 compressed message in 3 fragments with a ping between", three_with_ping,
+             [("pong", b"between"), ("text", b"compressed " * 30)], ext=pm)
     run_case(port, "12 uncompressed message with deflate on", frame(TEXT, b"plain text"),
              [("text", b"plain text")], ext=pm)
     run_case(port, "12 empty compressed message (one 00 byte)", frame(TEXT, b"\x00", rsv=4),
@@ -732,6 +750,8 @@ def handshake_cases(port):
         ("key with a bad character", req(key=b"dGhlIHNhbXBsZSBub25j*Q=="), {400}),
         ("key not base64 at all", req(key=b"not base64 at all!!!!!!!"), {400}),
         ("key of 24 characters without padding", req(key=b"AAAAAAAAAAAAAAAAAAAAAAAA"), {400}),
+        ("two Sec-WebSocket-Key fields", req(extra=b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"),
+         {400}),
         ("version 8", req(ws_version=b"8"), {426}),
         ("version 14", req(ws_version=b"14"), {426}),
         ("no version", req(ws_version=None), {400, 426}),
@@ -746,7 +766,10 @@ def handshake_cases(port):
         status, head = raw_request(port, request)
         extra_ok = True
         if status == 101:
+            lower = head.lower()
             extra_ok = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head and \
+                "\r\nupgrade: websocket\r\n" in lower + "\r\n" and \
+                "\r\nconnection: upgrade\r\n" in lower + "\r\n" and \
                 "Sec-WebSocket-Extensions" not in head and "Sec-WebSocket-Protocol" not in head
         if status == 426:
             extra_ok = "Sec-WebSocket-Version: 13" in head
