@@ -587,7 +587,6 @@ void test_deflate_offers(void **) {
     }
 }
 
-
 // Raw deflate of `text` as a sender would put it in a message: flushed (tail stripped) or
 // ended with a final block; `dict` presets the window (a new stream that keeps the old one).
 std::string raw_deflate(const std::string &text, bool final_block, const std::string &dict = {}) {
