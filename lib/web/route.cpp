@@ -190,7 +190,8 @@ std::string Route::allowed_methods() const {
         if (m.first == "GET") has_get = true;
         if (m.first == "HEAD") has_head = true;
     }
-    if (has_get && !has_head) allow += ", HEAD";
+    // GET callbacks answer HEAD too, except a WebSocket endpoint's (its handshake is a GET).
+    if (has_get && !has_head && !websocket) allow += ", HEAD";
     return allow;
 }
 

@@ -151,6 +151,8 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     WsEndpoint *ep = h->route ? h->route->websocket : nullptr;
     http::Request *req = h->req;
     if (!ep) return;
+    // The web layer runs GET callbacks for HEAD too; a handshake is a GET only (§4.2.1).
+    if (req->method != "GET") return refuse(h, 405, "the opening handshake is a GET");
     if (req->version_minor < 1) return refuse(h, 400, "HTTP/1.1 required");
     const http::HeaderField *upgrade = req->find_header("Upgrade");
     if (!upgrade || !http::list_contains(upgrade->value, "websocket"))
@@ -170,6 +172,10 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     }
     const http::HeaderField *key = req->find_header("Sec-WebSocket-Key");
     if (!key || !ws::valid_client_key(key->value)) return refuse(h, 400, "bad Sec-WebSocket-Key");
+    // §11.3.1: the key MUST NOT appear more than once (which one would the accept answer?).
+    size_t keys = 0;
+    for (const http::HeaderField &f : req->headers) keys += http::iequals(f.name, "Sec-WebSocket-Key");
+    if (keys != 1) return refuse(h, 400, "more than one Sec-WebSocket-Key");
 
     const http::HeaderField *origin = req->find_header("Origin");
     if (!origin) origin = req->find_header("Sec-WebSocket-Origin");

@@ -81,38 +81,61 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
     z_->next_in = const_cast<Bytef *>(data);
     z_->avail_in = static_cast<uInt>(len);
     if (len == 0) return Result::ok;
+    // Inflated into a small buffer and appended: growing `out` before each inflate call would
+    // zero-fill a whole chunk every time, which costs more than the data when frames are small
+    // (a compressed message in 256-byte fragments).
+    unsigned char chunk[16384];
     for (;;) {
-        size_t old = out.size();
-        size_t room = limit >= old ? limit - old : 0;
-        // One byte past the limit tells "exactly at the limit" from "over it".
-        size_t grow = room + 1 < 65536 ? room + 1 : 65536;
+        z_->next_out = chunk;
+        z_->avail_out = sizeof chunk;
+        at_stream_end_ = false;
+        int rc = inflate(z_, Z_SYNC_FLUSH);
+        size_t produced = sizeof chunk - z_->avail_out;
+        size_t room = limit >= out.size() ? limit - out.size() : 0;
+        if (produced > room) return Result::too_big;
         try {
-            out.resize(old + grow);
+            out.append(reinterpret_cast<const char *>(chunk), produced);
         } catch (...) {
             return Result::error;
         }
-        z_->next_out = reinterpret_cast<Bytef *>(&out[old]);
-        z_->avail_out = static_cast<uInt>(grow);
-        int rc = inflate(z_, Z_SYNC_FLUSH);
-        size_t left = z_->avail_out;
-        out.resize(old + grow - left);
-        if (out.size() > limit) return Result::too_big;
         if (rc == Z_STREAM_END) {
-            // A final block inside a message: allowed; a fresh stream for whatever follows.
-            inflateReset(z_);
+            if (!restart_after_final_block()) return Result::error;
             if (z_->avail_in == 0) break;
             continue;
         }
         if (rc != Z_OK && rc != Z_BUF_ERROR) return Result::error;
         // inflate stops when the input is used up or the output is full: room left means the
         // former.
-        if (left > 0) break;
+        if (z_->avail_out > 0) break;
     }
     return Result::ok;
 }
 
+bool MessageInflater::restart_after_final_block() {
+    // The sender began a new stream; without no_context_takeover it may keep its window
+    // (deflateSetDictionary), so the new stream starts with ours. A sender that did not
+    // keep it never refers back, and the dictionary is then unused.
+    unsigned char *window = nullptr;
+    uInt window_len = 0;
+    if (!reset_each_) {
+        window = new (std::nothrow) unsigned char[1u << window_bits_];
+        if (!window || inflateGetDictionary(z_, window, &window_len) != Z_OK) {
+            delete[] window;
+            return false;
+        }
+    }
+    bool ok = inflateReset(z_) == Z_OK &&
+              (window_len == 0 || inflateSetDictionary(z_, window, window_len) == Z_OK);
+    delete[] window;
+    at_stream_end_ = true;
+    return ok;
+}
+
 MessageInflater::Result MessageInflater::finish(std::string &out, size_t limit) {
-    Result r = feed(kTail, sizeof kTail, out, limit);
+    // After a final block the 4 tail bytes would start a bogus stored block in the next
+    // stream: they are not fed.
+    Result r = at_stream_end_ ? Result::ok : feed(kTail, sizeof kTail, out, limit);
+    at_stream_end_ = false;
     if (r == Result::ok && reset_each_ && z_) inflateReset(z_);
     return r;
 }

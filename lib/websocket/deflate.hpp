@@ -38,13 +38,19 @@ public:
     // Appends the decompression of a piece of a message to `out`, refusing to let `out` grow
     // past `limit` bytes (the size limit applies after decompression).
     Result feed(const uint8_t *data, size_t len, std::string &out, size_t limit);
-    // The message ended: feeds the 00 00 FF FF tail the sender stripped.
+    // The message ended: feeds the 00 00 FF FF tail the sender stripped (unless the message
+    // ended with a final block, after which the tail is no deflate data).
     Result finish(std::string &out, size_t limit);
 
 private:
+    // A final block (BFINAL, RFC 7692 §7.2.3.4) ended the deflate stream: the next data is a
+    // new stream, which with context takeover may still refer to the bytes before it.
+    bool restart_after_final_block();
+
     z_stream_s *z_ = nullptr;
     int window_bits_;
     bool reset_each_;
+    bool at_stream_end_ = false;  // nothing was fed since a final block ended the stream
 };
 
 }  // namespace eddy::ws

@@ -1,6 +1,7 @@
 // Unit tests for lib/websocket/protocol: the handshake key, frame headers (RFC 6455 §5.7
 // examples and every error rule), masking, the incremental UTF-8 validator, close payloads and
-// permessage-deflate negotiation — including hostile inputs.
+// permessage-deflate negotiation and the message inflater — including hostile inputs.
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -15,6 +16,9 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include <zlib.h>
+
+#include "websocket/deflate.hpp"
 #include "websocket/protocol.hpp"
 
 using namespace eddy::ws;
@@ -583,6 +587,89 @@ void test_deflate_offers(void **) {
     }
 }
 
+// Raw deflate of `text` as a sender would put it in a message: flushed (tail stripped) or
+// ended with a final block; `dict` presets the window (a new stream that keeps the old one).
+std::string raw_deflate(const std::string &text, bool final_block, const std::string &dict = {}) {
+    z_stream z{};
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    if (!dict.empty())
+        deflateSetDictionary(&z, reinterpret_cast<const Bytef *>(dict.data()),
+                             static_cast<uInt>(dict.size()));
+    std::string out(deflateBound(&z, text.size()) + 16, '\0');
+    z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(text.data()));
+    z.avail_in = static_cast<uInt>(text.size());
+    z.next_out = reinterpret_cast<Bytef *>(&out[0]);
+    z.avail_out = static_cast<uInt>(out.size());
+    assert_true(deflate(&z, final_block ? Z_FINISH : Z_SYNC_FLUSH) >= Z_OK);
+    out.resize(out.size() - z.avail_out);
+    deflateEnd(&z);
+    if (!final_block) out.resize(out.size() - 4);  // the 00 00 FF FF tail
+    return out;
+}
+
+// Inflates one message fed in pieces of `piece` bytes.
+MessageInflater::Result inflate_message(MessageInflater &inf, const std::string &packed,
+                                        size_t piece, size_t limit, std::string &out) {
+    out.clear();
+    for (size_t i = 0; i < packed.size(); i += piece) {
+        size_t n = std::min(piece, packed.size() - i);
+        MessageInflater::Result r =
+            inf.feed(reinterpret_cast<const uint8_t *>(packed.data()) + i, n, out, limit);
+        if (r != MessageInflater::Result::ok) return r;
+    }
+    return inf.finish(out, limit);
+}
+
+std::string sample_text(size_t n) {
+    std::string s;
+    std::mt19937 rng(7);
+    while (s.size() < n) s += "word" + std::to_string(rng() % 500) + (rng() % 7 ? " " : "\n");
+    s.resize(n);
+    return s;
+}
+
+void test_inflater_limit(void **) {
+    // The size limit applies to the inflated bytes: exactly at it is fine, one more is not,
+    // whatever the pieces the compressed bytes arrive in.
+    const std::string text = sample_text(100000);
+    const std::string packed = raw_deflate(text, false);
+    for (size_t piece : {size_t{1}, size_t{7}, size_t{256}, packed.size()}) {
+        std::string out;
+        MessageInflater at(15, false);
+        assert_int_equal(static_cast<int>(inflate_message(at, packed, piece, text.size(), out)),
+                         static_cast<int>(MessageInflater::Result::ok));
+        assert_true(out == text);
+        MessageInflater below(15, false);
+        assert_int_equal(static_cast<int>(inflate_message(below, packed, piece, text.size() - 1, out)),
+                         static_cast<int>(MessageInflater::Result::too_big));
+    }
+}
+
+void test_inflater_final_block(void **) {
+    // RFC 7692 §7.2.3.4: a message may end with a final block. The tail must not be fed to a
+    // new stream (it would start a bogus stored block), and with context takeover the next
+    // stream may use the previous window as its dictionary.
+    const std::string first = sample_text(5000), second = first.substr(0, 3000) + " new";
+    for (bool takeover : {true, false}) {
+        MessageInflater inf(15, !takeover);
+        std::string out;
+        assert_int_equal(static_cast<int>(inflate_message(inf, raw_deflate(first, true), 100,
+                                                          1 << 20, out)),
+                         static_cast<int>(MessageInflater::Result::ok));
+        assert_true(out == first);
+        const std::string next = raw_deflate(second, false, takeover ? first : std::string());
+        assert_int_equal(static_cast<int>(inflate_message(inf, next, 100, 1 << 20, out)),
+                         static_cast<int>(MessageInflater::Result::ok));
+        assert_true(out == second);
+        // and a plain flushed message after that
+        const std::string third = raw_deflate("plain", false);
+        MessageInflater fresh(15, true);
+        assert_int_equal(static_cast<int>(inflate_message(fresh, third, 1, 100, out)),
+                         static_cast<int>(MessageInflater::Result::ok));
+        assert_true(out == "plain");
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -602,6 +689,8 @@ int main() {
         cmocka_unit_test(test_close_payload),
         cmocka_unit_test(test_deflate_basic),
         cmocka_unit_test(test_deflate_offers),
+        cmocka_unit_test(test_inflater_limit),
+        cmocka_unit_test(test_inflater_final_block),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -1,0 +1,226 @@
+"""A small RFC 6455 client over a raw socket, for conformance tests and the 9.x-style timing
+script: it builds any frame (masking, fragmentation, reserved bits and opcodes, permessage-deflate
+with zlib), sends it in chosen chops, and reads back what the server does as a list of events.
+
+Standard library only (CI has no PyPI)."""
+import base64
+import hashlib
+import os
+import socket
+import struct
+import zlib
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+TEXT, BINARY, CLOSE, PING, PONG = 1, 2, 8, 9, 10
+
+
+def mask_bytes(payload, key):
+    """XORs payload with the 4-byte key, fast enough for 16 MiB (one big-integer XOR)."""
+    n = len(payload)
+    if n == 0:
+        return b""
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(k, "little")).to_bytes(n, "little")
+
+
+def frame(opcode, payload=b"", fin=True, rsv=0, mask=True, length=None):
+    """One frame. rsv is the 3-bit RSV field as Autobahn numbers it (4 = RSV1, 2 = RSV2,
+    1 = RSV3); length overrides the encoded payload length."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    b0 = (0x80 if fin else 0) | ((rsv & 7) << 4) | (opcode & 0x0F)
+    n = len(payload) if length is None else length
+    m = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", b0, m | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, m | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, m | 127, n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + mask_bytes(payload, key)
+
+
+def close_payload(code=None, reason=b""):
+    return b"" if code is None else struct.pack("!H", code) + reason
+
+
+def fragments(opcode, payload, size, rsv_first=0):
+    """A message as frames of at most `size` payload bytes (at least one frame)."""
+    parts = [payload[i:i + size] for i in range(0, len(payload), size)] or [b""]
+    out = []
+    for i, p in enumerate(parts):
+        out.append(frame(opcode if i == 0 else 0, p, fin=i == len(parts) - 1,
+                         rsv=rsv_first if i == 0 else 0))
+    return b"".join(out)
+
+
+def parse_extension(value):
+    """'permessage-deflate; a; b=c' → ('permessage-deflate', {'a': None, 'b': 'c'})."""
+    parts = [p.strip() for p in value.split(";")]
+    params = {}
+    for p in parts[1:]:
+        name, _, v = p.partition("=")
+        params[name.strip()] = v.strip().strip('"') if _ else None
+    return parts[0], params
+
+
+class Deflate:
+    """Our side of permessage-deflate, from the server's response parameters. The window we
+    inflate the server's messages with is exactly the one it agreed to, so a server that
+    compresses with a larger window than it promised fails our inflate."""
+
+    def __init__(self, params):
+        self.params = params
+        self.server_bits = int(params.get("server_max_window_bits") or 15)
+        self.client_bits = int(params.get("client_max_window_bits") or 15)
+        self.server_reset = "server_no_context_takeover" in params
+        self.client_reset = "client_no_context_takeover" in params
+        self._c = self._d = None
+
+    def compress(self, data):
+        if self._c is None or self.client_reset:
+            # zlib cannot deflate raw streams with an 8-bit window; 9 keeps every match
+            # distance under 256 anyway (zlib's MAX_DIST is the window minus 262).
+            self._c = zlib.compressobj(6, zlib.DEFLATED, -max(self.client_bits, 9))
+        out = self._c.compress(data) + self._c.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        return out[:-4]
+
+    def decompress(self, data):
+        if self._d is None or self.server_reset:
+            self._d = zlib.decompressobj(-self.server_bits)
+        return self._d.decompress(data + b"\x00\x00\xff\xff")
+
+
+class Conn:
+    """One WebSocket connection after a (checked) opening handshake."""
+
+    def __init__(self, port, path="/ws", extensions=None, extra=b"", timeout=15,
+                 first_bytes=b""):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        key = base64.b64encode(os.urandom(16))
+        req = (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+               % (path.encode(), port, key))
+        if extensions is not None:
+            req += b"Sec-WebSocket-Extensions: " + extensions.encode() + b"\r\n"
+        self.sock.sendall(req + extra + b"\r\n" + first_bytes)
+        head = self._read_until(b"\r\n\r\n").decode("latin-1")
+        lines = head.split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                self.headers.setdefault(name.strip().lower(), []).append(value.strip())
+        want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
+        self.accept_ok = self.headers.get("sec-websocket-accept") == [want]
+        ext = self.headers.get("sec-websocket-extensions")
+        self.extension = ext[0] if ext else None
+        self.deflate = None
+        if ext:
+            name, params = parse_extension(ext[0])
+            if name == "permessage-deflate":
+                self.deflate = Deflate(params)
+        self.frames_seen = []  # (fin, rsv, opcode) of every frame read, for RSV checks
+
+    # -- raw I/O -----------------------------------------------------------------------------
+
+    def _fill(self):
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+
+    def _read_until(self, marker):
+        while marker not in self.buf:
+            self._fill()
+        i = self.buf.index(marker) + len(marker)
+        out = bytes(self.buf[:i])
+        del self.buf[:i]
+        return out
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def send(self, data, chop=None):
+        """Sends bytes at once, or in chops of `chop` bytes (each its own send with
+        TCP_NODELAY, like Autobahn's octet-wise and frame-wise chopping). A peer that already
+        failed the connection may reset it: that is not our error, the events tell."""
+        try:
+            if not chop:
+                self.sock.sendall(data)
+            else:
+                for i in range(0, len(data), chop):
+                    self.sock.sendall(data[i:i + chop])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def send_frames(self, frames):
+        """Sends frames one send() each (frame-wise chops)."""
+        for f in frames:
+            self.send(f)
+
+    def read_frame(self):
+        b0, b1 = self._read(2)
+        if b1 & 0x80:
+            raise AssertionError("the server masked a frame")
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._read(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._read(8))[0]
+        fin, rsv, opcode = bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F
+        self.frames_seen.append((fin, rsv, opcode))
+        return fin, rsv, opcode, self._read(n)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def next_event(self):
+        """The next thing the server did: ('text'|'binary', bytes), ('ping'|'pong', bytes),
+        ('close', code or None, reason). Reassembles and inflates data messages. EOFError
+        when the TCP connection ends."""
+        message, opcode, compressed = [], None, False
+        while True:
+            fin, rsv, op, payload = self.read_frame()
+            if op >= 8:
+                if op == CLOSE:
+                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                    return ("close", code, payload[2:])
+                return ("ping" if op == PING else "pong" if op == PONG else f"op{op}", payload)
+            if opcode is None:
+                opcode, compressed = op, bool(rsv & 4)
+            message.append(payload)
+            if fin:
+                data = b"".join(message)
+                if compressed:
+                    data = self.deflate.decompress(data)
+                return ("text" if opcode == TEXT else "binary" if opcode == BINARY else
+                        f"op{opcode}", data)
+
+    def events_until_eof(self):
+        """Every event until the server closes TCP; a trailing ('eof',) tells that it did."""
+        events = []
+        try:
+            while True:
+                events.append(self.next_event())
+        except EOFError:
+            events.append(("eof",))
+        except socket.timeout:
+            events.append(("timeout",))
+        return events
+
+    def close(self):
+        self.sock.close()
