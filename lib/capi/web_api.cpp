@@ -317,6 +317,14 @@ EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status) {
     return handler ? H(handler)->send_error(status) : EDDY_EINVAL;
 }
 
+EDDY_API int eddy_handler_clear(eddy_handler *handler) {
+    return handler ? H(handler)->clear() : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *etag, size_t len) {
+    return handler ? H(handler)->set_etag(etag, len) : EDDY_EINVAL;
+}
+
 EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, size_t name_len,
                                      const char *value, size_t value_len, const char *domain,
                                      const char *path, double expires, long max_age, int flags,

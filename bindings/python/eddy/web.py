@@ -25,6 +25,10 @@ import weakref
 
 from . import _lowlevel as _ll
 from . import escape, httputil
+from ._signing import (  # noqa: F401  (tornado.web's names)
+    DEFAULT_SIGNED_VALUE_MIN_VERSION, DEFAULT_SIGNED_VALUE_VERSION,
+    MAX_SUPPORTED_SIGNED_VALUE_VERSION, MIN_SUPPORTED_SIGNED_VALUE_VERSION, create_signed_value,
+    decode_signed_value, get_signature_key_version)
 from .httputil import HTTPHeaders, HTTPFile
 from .ioloop import IOLoop
 
@@ -204,6 +208,7 @@ class RequestHandler:
         self._status_code = 200
         self._reason = "OK"
         self._in_write_error = False
+        self._etag_header = None
         self.path_args = []
         self.path_kwargs = {}
         self.ui = {}
@@ -263,15 +268,34 @@ class RequestHandler:
 
     def set_header(self, name, value):
         if self._h is not None:
-            self._check_header(_ll.eddy_handler_set_header(self._h, name, _header_value(value)))
+            value = _header_value(value)
+            self._check_header(_ll.eddy_handler_set_header(self._h, name, value))
+            if len(name) == 4 and name.lower() == "etag":
+                self._etag_header = value
 
     def add_header(self, name, value):
         if self._h is not None:
-            self._check_header(_ll.eddy_handler_add_header(self._h, name, _header_value(value)))
+            value = _header_value(value)
+            self._check_header(_ll.eddy_handler_add_header(self._h, name, value))
+            if len(name) == 4 and name.lower() == "etag":
+                self._etag_header = value
 
     def clear_header(self, name):
         if self._h is not None:
             _ll.eddy_handler_clear_header(self._h, name)
+            if len(name) == 4 and name.lower() == "etag":
+                self._etag_header = None
+
+    def clear(self):
+        """Drops the headers (cookies excepted) and the body written so far, sets status 200 and
+        runs set_default_headers() again — as Tornado's clear()."""
+        if self._h is not None:
+            rc = _ll.eddy_handler_clear(self._h)
+            if rc == _EDDY_ESTATE:
+                raise RuntimeError("Cannot clear() after the headers were sent or finish()")
+        self._status_code = 200
+        self._reason = "OK"
+        self._etag_header = None
 
     @staticmethod
     def _check_header(rc):
@@ -326,6 +350,8 @@ class RequestHandler:
             self.write(chunk)
         if self._in_write_error:
             return _DONE  # the C layer finishes the error page itself
+        if _overrides(type(self), "compute_etag"):
+            self._apply_etag()
         self._done = True
         _ll.eddy_handler_finish(self._h)
         return _DONE
@@ -513,11 +539,36 @@ class RequestHandler:
 
     def get_signed_cookie(self, name, value=None, max_age_days=31, min_version=None):
         self.require_setting("cookie_secret", "secure cookies")
-        if value is not None:
-            raise NotImplementedError("eddy verifies signed cookies of the request only")
-        return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
+        if value is None and min_version is None:  # the request's cookie: verified in C
+            return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
+        if value is None:
+            value = self.get_cookie(name)
+        return decode_signed_value(self.application.settings["cookie_secret"], name, value,
+                                   max_age_days=max_age_days, min_version=min_version)
 
     get_secure_cookie = get_signed_cookie
+
+    def create_signed_value(self, name, value, version=None):
+        """A signed value for `name` (what set_signed_cookie sends), e.g. for a header."""
+        self.require_setting("cookie_secret", "secure cookies")
+        secret = self.application.settings["cookie_secret"]
+        key_version = None
+        if isinstance(secret, dict):
+            if self.application.settings.get("key_version") is None:
+                raise Exception("key_version setting must be used for secret_key dicts")
+            key_version = self.application.settings["key_version"]
+        return create_signed_value(secret, name, value, version=version,
+                                   key_version=key_version)
+
+    def get_signed_cookie_key_version(self, name, value=None):
+        self.require_setting("cookie_secret", "secure cookies")
+        if value is None:
+            value = self.get_cookie(name)
+        if value is None:
+            return None
+        return get_signature_key_version(value)
+
+    get_secure_cookie_key_version = get_signed_cookie_key_version
 
     # ---- users, XSRF -----------------------------------------------------------------------
     @property
@@ -566,17 +617,49 @@ class RequestHandler:
         return self.application.reverse_url(name, *args)
 
     def static_url(self, path, include_host=None, **kwargs):
+        """The URL of a file under the static_path setting, with ?v=<content hash> unless
+        include_version=False; include_host=True makes it absolute."""
         self.require_setting("static_path", "static_url")
-        url = self.settings.get("static_url_prefix", "/static/") + path
-        version = _static_version(self.settings["static_path"], path)
-        if version:
-            url += "?v=" + version
-        if include_host or (include_host is None and getattr(self, "include_host", False)):
-            url = self.request.protocol + "://" + self.request.host + url
-        return url
+        make = self.settings.get("static_handler_class", StaticFileHandler).make_static_url
+        if include_host is None:
+            include_host = getattr(self, "include_host", False)
+        base = self.request.protocol + "://" + self.request.host if include_host else ""
+        return base + make(self.settings, path, **kwargs)
 
     def compute_etag(self):
+        """The Etag of a 200 answer to GET/HEAD. eddy's default (None here) leaves it to the C
+        layer, which hashes the body at finish; override it to return your own Etag, or None
+        for no Etag (and no 304) — as in Tornado."""
         return None
+
+    def set_etag_header(self):
+        etag = self.compute_etag()
+        if etag is not None:
+            self.set_header("Etag", etag)
+
+    def check_etag_header(self):
+        """True when the request's If-None-Match matches the Etag header set so far (weak
+        comparison; "*" matches any)."""
+        computed = escape.utf8(self._etag_header or "")
+        etags = re.findall(rb'\*|(?:W/)?"[^"]*"',
+                           escape.utf8(self.request.headers.get("If-None-Match", "")))
+        if not computed or not etags:
+            return False
+        if etags[0] == b"*":
+            return True
+
+        def strong(tag):
+            return tag[2:] if tag.startswith(b"W/") else tag
+
+        return any(strong(tag) == strong(computed) for tag in etags)
+
+    def _apply_etag(self):
+        """An overridden compute_etag() replaces the C layer's body hash (at finish, for a 200
+        answer to GET/HEAD without an Etag header, as Tornado's finish() does)."""
+        if (self._h is not None and self._status_code == 200 and self._etag_header is None
+                and self.request.method in ("GET", "HEAD")):
+            etag = self.compute_etag()
+            _ll.eddy_handler_set_etag(self._h, None if etag is None else _header_value(etag))
 
     def _request_summary(self):
         return "%s %s (%s)" % (self.request.method, self.request.uri, self.request.remote_ip)
@@ -591,6 +674,9 @@ class RequestHandler:
                 for name in target.named}
         elif target.groups:
             self.path_args = _ll.eddy_py_handler_path_args(self._h)
+            if target.decodes_args:
+                self.path_args = [self.decode_argument(a.encode("utf-8"))
+                                  for a in self.path_args]
 
     def _execute(self, target, method):
         try:
@@ -609,6 +695,8 @@ class RequestHandler:
                 self._go_async(self._finish_async(result))
             elif not self._auto_finish and not self._finished:
                 _ll.eddy_handler_detach(self._h)
+            elif target.computes_etag and not self._finished:
+                self._apply_etag()  # the C layer finishes right after this returns
         except Exception as e:
             self._handle_request_exception(e)
 
@@ -704,11 +792,13 @@ _static_hashes = {}
 
 
 def _static_version(root, path):
+    """The SHA-512 of a static file's content (Tornado's get_content_version), cached per path
+    until StaticFileHandler.reset()."""
     abspath = os.path.abspath(os.path.join(root, path))
     if abspath not in _static_hashes:
         try:
             with open(abspath, "rb") as f:
-                _static_hashes[abspath] = hashlib.md5(f.read()).hexdigest()
+                _static_hashes[abspath] = hashlib.sha512(f.read()).hexdigest()
         except OSError:
             _static_hashes[abspath] = None
     return _static_hashes[abspath]
@@ -805,11 +895,20 @@ class StaticFileHandler(RequestHandler):
     @classmethod
     def make_static_url(cls, settings, path, include_version=True):
         url = settings.get("static_url_prefix", "/static/") + path
-        if include_version:
-            version = _static_version(settings["static_path"], path)
-            if version:
-                url += "?v=" + version
-        return url
+        if not include_version:
+            return url
+        version = cls.get_version(settings, path)
+        return url + "?v=" + version if version else url
+
+    @classmethod
+    def get_version(cls, settings, path):
+        """The content hash static_url() appends (None when the file cannot be read)."""
+        return _static_version(settings["static_path"], path)
+
+    @classmethod
+    def reset(cls):
+        """Forgets the cached content hashes (files changed on disk)."""
+        _static_hashes.clear()
 
 
 class ErrorHandler(RequestHandler):
@@ -848,7 +947,8 @@ def _overrides(cls, name):
 class _RouteTarget:
     """The userdata of one C route: makes the handler instance and runs its life cycle."""
 
-    __slots__ = ("app_ref", "cls", "kwargs", "named", "groups", "has_prepare", "__weakref__")
+    __slots__ = ("app_ref", "cls", "kwargs", "named", "groups", "has_prepare", "decodes_args",
+                 "computes_etag", "__weakref__")
 
     def __init__(self, app, cls, kwargs, regex):
         # A weak reference: the C route keeps this target, and the target must not keep the
@@ -860,6 +960,8 @@ class _RouteTarget:
         self.groups = regex.groups
         # Streamed bodies: prepare runs from the C prepare hook, before the first piece.
         self.has_prepare = _overrides(cls, "prepare") and not cls._stream_request_body
+        self.decodes_args = _overrides(cls, "decode_argument")
+        self.computes_etag = _overrides(cls, "compute_etag")
 
     def _make(self, h):
         app = self.app_ref()
