@@ -44,6 +44,15 @@ def url_unescape(value, encoding="utf-8", plus=True):
     return unquote(to_basestring(value), encoding=encoding)
 
 
+def parse_qs_bytes(qs, keep_blank_values=False, strict_parsing=False):
+    """urllib.parse.parse_qs with bytes values (the query may hold any encoding)."""
+    if isinstance(qs, bytes):
+        qs = qs.decode("latin1")
+    result = urllib.parse.parse_qs(qs, keep_blank_values, strict_parsing, encoding="latin1",
+                                   errors="strict")
+    return {k: [v.encode("latin1") for v in vs] for k, vs in result.items()}
+
+
 def utf8(value):
     if value is None or isinstance(value, bytes):
         return value

@@ -17,6 +17,8 @@ import weakref
 from . import _lowlevel as _ll
 
 app_log = logging.getLogger("eddy.application")
+
+TimeoutError = asyncio.TimeoutError  # tornado.ioloop.TimeoutError (run_sync's)
 gen_log = logging.getLogger("eddy.general")
 
 
@@ -167,6 +169,51 @@ class IOLoop:
     def instance():
         return IOLoop.current()
 
+    def install(self):
+        """Deprecated in Tornado: makes this loop current."""
+        self.make_current()
+
+    @staticmethod
+    def clear_instance():
+        IOLoop.clear_current()
+
+    @classmethod
+    def configure(cls, impl, **kwargs):
+        """Tornado 6 only accepts asyncio-based loops; eddy has one implementation, so a
+        configure() naming Tornado's asyncio loops (or this class) is accepted and anything
+        else is refused."""
+        name = impl if isinstance(impl, str) else getattr(impl, "__name__", "")
+        if impl is not cls and name.rsplit(".", 1)[-1] not in ("AsyncIOLoop", "AsyncIOMainLoop",
+                                                               "IOLoop"):
+            raise ValueError("eddy's IOLoop cannot be configured to use %r" % (impl,))
+
+    @classmethod
+    def configured_class(cls):
+        return cls
+
+    def initialize(self, make_current=True):
+        if make_current:
+            self.make_current()
+
+    @staticmethod
+    def split_fd(fd):
+        """(fd number, object) for an int or an object with fileno()."""
+        if isinstance(fd, int):
+            return fd, fd
+        return fd.fileno(), fd
+
+    @staticmethod
+    def close_fd(fd):
+        import os
+
+        try:
+            if isinstance(fd, int):
+                os.close(fd)
+            else:
+                fd.close()
+        except OSError:
+            pass
+
     def make_current(self):
         try:
             running = asyncio.get_running_loop()
@@ -268,6 +315,12 @@ class IOLoop:
             _ll.eddy_loop_cancel(self._eddy, timeout.call_id)
 
     def add_future(self, future, callback):
+        """Calls callback(future) on this loop once `future` (an asyncio or concurrent future,
+        or an awaitable) is done."""
+        if isinstance(future, concurrent.futures.Future):
+            # Done on a worker thread maybe: add_callback is the thread-safe way back.
+            future.add_done_callback(lambda f: self.add_callback(callback, f))
+            return
         future = asyncio.ensure_future(future, loop=self.asyncio_loop)
         future.add_done_callback(lambda f: self.add_callback(callback, f))
 

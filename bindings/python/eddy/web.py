@@ -29,7 +29,7 @@ from ._signing import (  # noqa: F401  (tornado.web's names)
     DEFAULT_SIGNED_VALUE_MIN_VERSION, DEFAULT_SIGNED_VALUE_VERSION,
     MAX_SUPPORTED_SIGNED_VALUE_VERSION, MIN_SUPPORTED_SIGNED_VALUE_VERSION, create_signed_value,
     decode_signed_value, get_signature_key_version)
-from .httputil import HTTPHeaders, HTTPFile
+from .httputil import HTTPFile, HTTPHeaders, ObjectDict  # noqa: F401
 from .ioloop import IOLoop
 
 access_log = logging.getLogger("eddy.access")
@@ -197,6 +197,8 @@ class RequestHandler:
 
     _template_loaders = {}
     _stream_request_body = False
+    path_args = None
+    path_kwargs = None
 
     def __init__(self, application, request, **kwargs):
         self.application = application
@@ -360,16 +362,27 @@ class RequestHandler:
         self.finish(self.render_string(template_name, **kwargs))
 
     def render_string(self, template_name, **kwargs):
-        from . import template
-
+        """The template rendered (bytes, as Tornado's), from get_template_path() or the
+        directory of the handler's module; the template_loader setting replaces the loader."""
         path = self.get_template_path() or os.path.dirname(
             os.path.abspath(sys.modules[type(self).__module__].__file__))
         loader = RequestHandler._template_loaders.get(path)
         if loader is None:
-            loader = RequestHandler._template_loaders[path] = template.Loader(path)
+            loader = self.settings.get("template_loader") or self.create_template_loader(path)
+            RequestHandler._template_loaders[path] = loader
         namespace = self.get_template_namespace()
         namespace.update(kwargs)
         return loader.load(template_name).generate(**namespace)
+
+    def create_template_loader(self, template_path):
+        from . import template
+
+        kwargs = {}
+        if "autoescape" in self.settings:
+            kwargs["autoescape"] = self.settings["autoescape"]
+        if "template_whitespace" in self.settings:
+            kwargs["whitespace"] = self.settings["template_whitespace"]
+        return template.Loader(template_path, **kwargs)
 
     def get_template_path(self):
         return self.settings.get("template_path")
@@ -932,12 +945,61 @@ class URLSpec:
         self.kwargs = kwargs or {}
         self.name = name
 
+    def reverse(self, *args):
+        """The path for these group values (each URL-escaped); ValueError on a wrong count,
+        or a pattern too complex to reverse."""
+        parts = _reverse_parts(self.pattern)
+        if parts is None:
+            raise ValueError("Cannot reverse url regex " + self.pattern)
+        if len(args) != len(parts) - 1:
+            raise ValueError("wrong number of arguments for %s" % self.pattern)
+        out = [parts[0]]
+        for arg, literal in zip(args, parts[1:]):
+            if not isinstance(arg, (str, bytes)):
+                arg = str(arg)
+            out.append(escape.url_escape(escape.utf8(arg), plus=False))
+            out.append(literal)
+        return "".join(out)
+
     def __repr__(self):
         return "%s(%r, %s, kwargs=%r, name=%r)" % (type(self).__name__, self.pattern,
                                                    self.handler_class, self.kwargs, self.name)
 
 
 url = URLSpec
+
+
+def _reverse_parts(pattern):
+    """The literal pieces around the top-level groups of a simple pattern ("/a/(\\d+)/b$" →
+    ["/a/", "/b"]), or None when a piece is not a plain literal."""
+    if pattern.startswith("^"):
+        pattern = pattern[1:]
+    if pattern.endswith("$"):
+        pattern = pattern[:-1]
+    parts, literal, depth, i = [], "", 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            if depth == 0:
+                if pattern[i + 1].isalnum():
+                    return None  # \d, \w... outside a group: not a literal
+                literal += pattern[i + 1]
+            i += 2
+            continue
+        if c == "(":
+            if depth == 0:
+                parts.append(literal)
+                literal = ""
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0:
+            if c in ".*+?[]{}|^$":
+                return None
+            literal += c
+        i += 1
+    parts.append(literal)
+    return parts
 
 
 def _overrides(cls, name):
@@ -1059,7 +1121,7 @@ class Application:
             prefix = settings.get("static_url_prefix", "/static/")
             self._add_static(prefix, settings["static_path"])
         if handlers:
-            self.add_handlers(".*$", handlers)
+            self._add_specs(None, handlers)
         if settings.get("default_handler_class"):
             route = self._add_route(None, URLSpec(r"(?!)", settings["default_handler_class"],
                                                    settings.get("default_handler_args")))
@@ -1071,7 +1133,17 @@ class Application:
             raise ValueError("cannot serve %r at %r: %s" % (root, prefix, _ll.eddy_strerror(rc)))
 
     def add_handlers(self, host_pattern, host_handlers):
-        host = None if host_pattern in (None, ".*", ".*$") else host_pattern
+        """Routes for requests whose host name (lower-cased, no port) matches host_pattern.
+        Host patterns are tried in the order added, before the Application's own handlers;
+        when default_host matches host_pattern, these handlers also serve requests for
+        unknown hosts (as in Tornado)."""
+        if not host_pattern.endswith("$"):
+            host_pattern += "$"
+        self._add_specs(host_pattern, host_handlers)
+        if self.default_host is not None and re.match(host_pattern, self.default_host):
+            self._add_specs(None, host_handlers)
+
+    def _add_specs(self, host, host_handlers):
         for spec in host_handlers:
             if isinstance(spec, (tuple, list)):
                 spec = URLSpec(*spec)
@@ -1139,12 +1211,33 @@ class Application:
     def reverse_url(self, name, *args):
         return _ll.eddy_py_app_reverse_url(self._app, name, [str(a) for a in args])
 
-    def listen(self, port, address=None, **kwargs):
+    def listen(self, port, address=None, *, family=None, backlog=128, flags=None,
+               reuse_port=False, **kwargs):
+        """Serves this application on port (0: a free one, see the result's .port); kwargs
+        are HTTPServer options (xheaders, max_body_size, ...). Returns the HTTPServer."""
         from .httpserver import HTTPServer
 
         server = HTTPServer(self, **kwargs)
-        server.listen(port, address)
+        server.listen(port, address, family=family, backlog=backlog, flags=flags,
+                      reuse_port=reuse_port)
         return server
+
+    def log_request(self, handler):
+        """Writes the access log line of a finished request; the log_function setting replaces
+        it. eddy calls it (and log_function) with a stand-in for the handler that offers
+        get_status(), request (method, uri, path, version, remote_ip, host, request_time()) and
+        _request_summary(): the handler object itself is released by then."""
+        if "log_function" in self.settings:
+            self.settings["log_function"](handler)
+            return
+        status = handler.get_status()
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        if access_log.isEnabledFor(level):
+            access_log.log(level, "%d %s %.2fms", status, handler._request_summary(),
+                           1000.0 * handler.request.request_time())
+
+    def _logs_in_python(self):
+        return "log_function" in self.settings or type(self).log_request is not Application.log_request
 
     def close(self):
         """Frees the C application (eddy's addition; Tornado has none): routes and server go."""
