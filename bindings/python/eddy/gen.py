@@ -19,8 +19,9 @@ def is_future(x):
 
 
 def is_coroutine_function(func):
-    """True for an `async def` function or one decorated with gen.coroutine."""
-    return getattr(func, "__tornado_coroutine__", False) or inspect.iscoroutinefunction(func)
+    """True for a function decorated with gen.coroutine (as in Tornado, not for `async def`:
+    use inspect.iscoroutinefunction for those)."""
+    return getattr(func, "__tornado_coroutine__", False)
 
 
 def maybe_future(x):

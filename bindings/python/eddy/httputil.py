@@ -99,27 +99,31 @@ def parse_cookie(cookie):
 
 def parse_body_arguments(content_type, body, arguments, files, headers=None):
     """Adds a form body's fields to `arguments` (name → [bytes]) and its uploads to `files`
-    (name → [HTTPFile]): application/x-www-form-urlencoded and multipart/form-data."""
-    if headers and "Content-Encoding" in headers:
-        gen_log.warning("Unsupported Content-Encoding: %s", headers["Content-Encoding"])
-        return
-    if content_type.startswith("application/x-www-form-urlencoded"):
+    (name → [HTTPFile]): application/x-www-form-urlencoded and multipart/form-data. Raises
+    HTTPInputError for a malformed body; other content types are left alone."""
+    form = content_type.startswith("application/x-www-form-urlencoded")
+    multipart = content_type.startswith("multipart/form-data")
+    if (form or multipart) and headers and "Content-Encoding" in headers:
+        raise HTTPInputError("Unsupported Content-Encoding: %s" % headers["Content-Encoding"])
+    if form:
         try:
             parsed = parse_qs_bytes(body, keep_blank_values=True)
         except Exception as e:
-            gen_log.warning("Invalid x-www-form-urlencoded body: %s", e)
-            parsed = {}
+            raise HTTPInputError("Invalid x-www-form-urlencoded body: %s" % e) from e
         for name, values in parsed.items():
             if values:
                 arguments.setdefault(name, []).extend(values)
-    elif content_type.startswith("multipart/form-data"):
-        for field in content_type.split(";"):
-            k, sep, v = field.strip().partition("=")
-            if k == "boundary" and v:
-                parse_multipart_form_data(utf8(v), body, arguments, files)
-                break
-        else:
-            gen_log.warning("Invalid multipart/form-data: no boundary")
+    elif multipart:
+        try:
+            for field in content_type.split(";"):
+                k, _, v = field.strip().partition("=")
+                if k == "boundary" and v:
+                    parse_multipart_form_data(utf8(v), body, arguments, files)
+                    break
+            else:
+                raise HTTPInputError("multipart boundary not found")
+        except Exception as e:
+            raise HTTPInputError("Invalid multipart/form-data: %s" % e) from e
 
 
 def parse_multipart_form_data(boundary, data, arguments, files):
@@ -128,30 +132,24 @@ def parse_multipart_form_data(boundary, data, arguments, files):
         boundary = boundary[1:-1]
     end = data.rfind(b"--" + boundary + b"--")
     if end == -1:
-        gen_log.warning("Invalid multipart/form-data: no final boundary")
-        return
+        raise HTTPInputError("Invalid multipart/form-data: no final boundary found")
     for part in data[:end].split(b"--" + boundary + b"\r\n"):
         if not part:
             continue
         head_end = part.find(b"\r\n\r\n")
         if head_end == -1:
-            gen_log.warning("multipart/form-data missing headers")
-            continue
+            raise HTTPInputError("multipart/form-data missing headers")
         headers = HTTPHeaders.parse(part[:head_end].decode("utf-8"))
         disposition = headers.get("Content-Disposition", "")
-        if not disposition.startswith("form-data;"):
-            gen_log.warning("Invalid multipart/form-data")
-            continue
+        if not disposition.startswith("form-data;") or not part.endswith(b"\r\n"):
+            raise HTTPInputError("Invalid multipart/form-data")
         params = {}
         for item in disposition.split(";")[1:]:
             k, _, v = item.strip().partition("=")
             params[k] = v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v
-        value = part[head_end + 4:]
-        if value.endswith(b"\r\n"):
-            value = value[:-2]
+        value = part[head_end + 4:-2]
         if not params.get("name"):
-            gen_log.warning("multipart/form-data value missing name")
-            continue
+            raise HTTPInputError("multipart/form-data missing name")
         name = params["name"]
         if "filename" in params:
             files.setdefault(name, []).append(HTTPFile(

@@ -124,7 +124,7 @@ class HTTPServerRequest:
         (self.method, self.uri, self.path, self.query, version, self.remote_ip, self.host,
          self.protocol) = _ll.eddy_py_request_info(_ll.eddy_handler_request(self._h))
         self.version = "HTTP/1.1" if version == 11 else "HTTP/1.0"
-        self.host_name = self.host.rsplit(":", 1)[0] if not self.host.endswith("]") else self.host
+        self.host_name = httputil.split_host_and_port(self.host.lower())[0]
 
     def _req(self):
         if self._h is None:
@@ -946,13 +946,13 @@ class URLSpec:
         self.name = name
 
     def reverse(self, *args):
-        """The path for these group values (each URL-escaped); ValueError on a wrong count,
-        or a pattern too complex to reverse."""
+        """The path for these group values (each URL-escaped); ValueError for a pattern too
+        complex to reverse."""
         parts = _reverse_parts(self.pattern)
         if parts is None:
             raise ValueError("Cannot reverse url regex " + self.pattern)
-        if len(args) != len(parts) - 1:
-            raise ValueError("wrong number of arguments for %s" % self.pattern)
+        # An AssertionError, as Tornado's reverse() raises.
+        assert len(args) == len(parts) - 1, "required number of arguments not found"
         out = [parts[0]]
         for arg, literal in zip(args, parts[1:]):
             if not isinstance(arg, (str, bytes)):
@@ -970,8 +970,11 @@ url = URLSpec
 
 
 def _reverse_parts(pattern):
-    """The literal pieces around the top-level groups of a simple pattern ("/a/(\\d+)/b$" →
-    ["/a/", "/b"]), or None when a piece is not a plain literal."""
+    """The literal pieces around the groups of a simple pattern ("/a/(\\d+)/b$" → ["/a/", "/b"]),
+    or None when it cannot be reversed (nested or non-capturing groups, escapes like \\d
+    outside a group)."""
+    if re.compile(pattern).groups != pattern.count("("):
+        return None
     if pattern.startswith("^"):
         pattern = pattern[1:]
     if pattern.endswith("$"):
@@ -979,11 +982,10 @@ def _reverse_parts(pattern):
     parts, literal, depth, i = [], "", 0, 0
     while i < len(pattern):
         c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            if depth == 0:
-                if pattern[i + 1].isalnum():
-                    return None  # \d, \w... outside a group: not a literal
-                literal += pattern[i + 1]
+        if c == "\\" and depth == 0:
+            if i + 1 >= len(pattern) or pattern[i + 1].isalnum():
+                return None  # \\d, \\w...: not a literal
+            literal += pattern[i + 1]
             i += 2
             continue
         if c == "(":
@@ -994,8 +996,6 @@ def _reverse_parts(pattern):
         elif c == ")":
             depth -= 1
         elif depth == 0:
-            if c in ".*+?[]{}|^$":
-                return None
             literal += c
         i += 1
     parts.append(literal)

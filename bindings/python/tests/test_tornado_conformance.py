@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import unittest
 import urllib.parse
 
@@ -299,6 +300,33 @@ def build_routes(web, gen):
     ], NotFound
 
 
+def build_hosts(web):
+    """add_handlers() after construction: host patterns, tried before the constructor's."""
+
+    class Host(web.RequestHandler):
+        def initialize(self, tag):
+            self.tag = tag
+
+        def get(self, *args):
+            self.write("%s %s %s" % (self.tag, self.request.host_name, list(args)))
+
+    return [
+        (r"vhost\.test", [(r"/vhost", Host, dict(tag="vhost")),
+                          (r"/finish_dict", Host, dict(tag="shadow"))]),
+        (r".*\.other\.test", [(r"/other/(\w+)", Host, dict(tag="other"))]),
+    ]
+
+
+def make_application(web, gen, log):
+    routes, default = build_routes(web, gen)
+    app = web.Application(routes, default_handler_class=default, default_host="vhost.test",
+                          log_function=lambda h: log.append(
+                              (h.get_status(), h.request.method, h.request.uri)), **SETTINGS)
+    for host, specs in build_hosts(web):
+        app.add_handlers(host, specs)
+    return app
+
+
 # Headers compared on every answer (the others are implementation details).
 COMPARED = ("content-type", "location", "etag", "set-cookie", "vary", "content-encoding")
 
@@ -318,20 +346,19 @@ def _normalize(name, value):
 class TornadoThread:
     """python3-tornado serving `routes` on 127.0.0.1:<free port>, on a plain asyncio loop."""
 
-    def __init__(self, routes, default, settings):
+    def __init__(self, make_app):
         self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(routes, default, settings),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(make_app,), daemon=True)
         self.thread.start()
         if not self.ready.wait(20):
             raise RuntimeError("tornado did not start")
 
-    def _run(self, routes, default, settings):
+    def _run(self, make_app):
         self.aloop = asyncio.SelectorEventLoop()
         asyncio.set_event_loop(self.aloop)
 
         async def start():
-            app = tornado.web.Application(routes, default_handler_class=default, **settings)
+            app = make_app()
             self.server = app.listen(0, "127.0.0.1")
             self.port = list(self.server._sockets.values())[0].getsockname()[1]
 
@@ -370,14 +397,11 @@ class Conformance(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        routes, default = build_routes(tornado.web, tornado.gen)
-        cls.tornado = TornadoThread(routes, default, SETTINGS)
-
-        def make_app():
-            routes, default = build_routes(eddy.web, eddy.gen)
-            return eddy.web.Application(routes, default_handler_class=default, **SETTINGS)
-
-        cls.eddy = support.ServerThread(make_app)
+        cls.tornado_log, cls.eddy_log = [], []
+        cls.tornado = TornadoThread(
+            lambda: make_application(tornado.web, tornado.gen, cls.tornado_log))
+        cls.eddy = support.ServerThread(
+            lambda: make_application(eddy.web, eddy.gen, cls.eddy_log))
 
     @classmethod
     def tearDownClass(cls):
@@ -482,6 +506,43 @@ class Conformance(unittest.TestCase):
         self.same("GET", "/needs_setting")
         self.same("GET", "/settings", headers={"Host": "h.example"})
         self.same("GET", "/render")
+
+    def test_hosts(self):
+        for host, path in (("vhost.test", "/vhost"), ("VHOST.test:81", "/vhost"),
+                           ("vhost.test", "/finish_dict"), ("conformance.test", "/vhost"),
+                           ("a.other.test", "/other/x"), ("conformance.test", "/other/x"),
+                           ("a.other.test", "/finish_dict"), ("a.other.test", "/nowhere")):
+            self.same("GET", path, headers={"Host": host})
+
+    def test_log_function(self):
+        """log_function sees each finished request: status, method, uri, in order."""
+        requests = [("GET", "/etag?log"), ("GET", "/missing?log"), ("POST", "/only_get?log"),
+                    ("GET", "/custom_error/value?log"), ("GET", "/redirect?kind=perm&log")]
+        logged = []
+        for port, log in ((self.tornado.port, self.tornado_log), (self.eddy.port, self.eddy_log)):
+            for method, path in requests:
+                fetch(port, method, path, body="" if method == "POST" else None)
+            # Both log after the answer went out: wait (bounded) for the last line.
+            deadline = time.monotonic() + 10
+            mine = []
+            while len(mine) < len(requests) and time.monotonic() < deadline:
+                time.sleep(0.01)
+                mine = [entry for entry in list(log) if "log" in entry[2]]
+            logged.append(mine)
+        self.assertEqual(logged[1], logged[0])
+        self.assertEqual([entry[0] for entry in logged[1]], [200, 400, 405, 500, 301])
+
+    def test_urlspec_reverse(self):
+        for pattern, args in ((r"/a/(\d+)/b/([^/]+)$", (1, "x y/z")), (r"/plain", ()),
+                              (r"/(?P<name>\w+)/edit", ("é",))):
+            with self.subTest(pattern=pattern):
+                self.assertEqual(eddy.web.URLSpec(pattern, None).reverse(*args),
+                                 tornado.web.URLSpec(pattern, None).reverse(*args))
+        for bad, error in ((r"/a\d+/(\w+)", ValueError), (r"/(?:x|y)/(\w+)", ValueError),
+                           (r"/x.*", AssertionError)):  # the last: too many arguments
+            with self.subTest(pattern=bad):
+                self.assertRaises(error, tornado.web.URLSpec(bad, None).reverse, "1")
+                self.assertRaises(error, eddy.web.URLSpec(bad, None).reverse, "1")
 
     def test_cookies(self):
         self.same("GET", "/cookies", headers={"Cookie": "c=seen"})

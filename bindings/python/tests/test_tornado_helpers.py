@@ -1,0 +1,178 @@
+"""escape, httputil and template helpers: the same inputs through tornado's and eddy's, same
+outputs; and HTTPServer's listen/bind/start/add_sockets over real sockets."""
+
+import asyncio
+import datetime
+import http.client
+import socket
+import unittest
+
+import support
+
+import eddy.escape
+import eddy.httpserver
+import eddy.httputil
+import eddy.web
+
+try:
+    import tornado.escape
+    import tornado.httputil
+except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
+    tornado = None
+
+MULTIPART = (b'--1234\r\nContent-Disposition: form-data; name="title"\r\n\r\nhello\r\n'
+             b'--1234\r\nContent-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
+             b'Content-Type: text/plain\r\n\r\nfile\r\nbody\r\n'
+             b'--1234\r\nContent-Disposition: form-data; name="title"\r\n\r\nagain\r\n--1234--\r\n')
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class SameOutput(unittest.TestCase):
+    def same(self, fn_name, *args, module="httputil", **kwargs):
+        theirs = getattr(getattr(tornado, module), fn_name)(*args, **kwargs)
+        mine = getattr(getattr(eddy, module), fn_name)(*args, **kwargs)
+        self.assertEqual(mine, theirs, "%s%r" % (fn_name, args))
+        return mine
+
+    def test_escape(self):
+        for value in ("<a href='x'>&amp;</a>", "plain", "é\"", b"bytes<"):
+            self.same("xhtml_escape", value, module="escape")
+        for value in ("a b&c=d/é", b"x y"):
+            self.same("url_escape", value, module="escape")
+            self.same("url_escape", value, plus=False, module="escape")
+        self.same("url_unescape", "a+b%2Fc%C3%A9", module="escape")
+        self.same("url_unescape", "a+b%2F", encoding=None, module="escape")
+        self.same("url_unescape", "a+b", plus=False, module="escape")
+        self.same("json_encode", {"a": "</script>", "b": [1, None]}, module="escape")
+        self.same("json_decode", '{"a": [1, 2]}', module="escape")
+        self.same("squeeze", "  a \t\n b  ", module="escape")
+        self.same("parse_qs_bytes", "a=1&a=%FF&b=&c=x+y", module="escape")
+        self.same("parse_qs_bytes", b"a=1&b=", keep_blank_values=True, module="escape")
+        self.same("recursive_unicode", {b"k": [b"v", (b"t",)]}, module="escape")
+        for text in ("see http://example.com/a?b=1&c=2 <now>.", "www.x.org/(a) and ftp://f/x",
+                     "(http://p.org/x_(y)), 'https://q.org/\"z'", "no links here"):
+            self.same("linkify", text, module="escape")
+            self.same("linkify", text, require_protocol=True, extra_params='rel="nofollow"',
+                      module="escape")
+            self.same("linkify", text, permitted_protocols=["http", "ftp"],
+                      extra_params=lambda href: 'class="ext"' if "x" in href else "",
+                      module="escape")
+
+    def test_httputil_functions(self):
+        self.same("url_concat", "http://h/p?a=1", {"b": "2"})
+        self.same("url_concat", "http://h/p", [("a", "1"), ("a", "2")])
+        self.same("url_concat", "/p?x=1#frag", None)
+        for netloc in ("example.com:8080", "example.com", "[::1]:80", "h:x"):
+            self.same("split_host_and_port", netloc)
+        self.same("parse_cookie", 'a=1; b="quoted"; c; d=x=y; ;e=')
+        self.same("format_timestamp", 1600000000)
+        self.same("format_timestamp", datetime.datetime(2020, 5, 6, 7, 8, 9))
+        self.same("encode_username_password", "user", "pä")
+        self.same("parse_request_start_line", "GET /a?b HTTP/1.1")
+        self.same("parse_response_start_line", "HTTP/1.1 404 Not Found")
+        for bad in ("GET /a", "GET /a HTTP/2"):
+            with self.assertRaises(tornado.httputil.HTTPInputError):
+                tornado.httputil.parse_request_start_line(bad)
+            with self.assertRaises(eddy.httputil.HTTPInputError):
+                eddy.httputil.parse_request_start_line(bad)
+        self.assertEqual(sorted(eddy.httputil.qs_to_qsl({"a": [1, 2], "b": [3]})),
+                         sorted(tornado.httputil.qs_to_qsl({"a": [1, 2], "b": [3]})))
+
+    def test_headers(self):
+        text = "Content-Type: text/html\r\nX-Multi: 1\r\nX-Multi: 2\r\nX-Long: a\r\n  b\r\n"
+        mine = eddy.httputil.HTTPHeaders.parse(text)
+        theirs = tornado.httputil.HTTPHeaders.parse(text)
+        self.assertEqual(sorted(mine.get_all()), sorted(theirs.get_all()))
+        self.assertEqual(mine["x-multi"], theirs["x-multi"])
+        self.assertEqual(mine.get_list("X-MULTI"), theirs.get_list("X-MULTI"))
+        self.assertEqual(mine["X-Long"], theirs["X-Long"])
+        self.assertEqual(sorted(mine), sorted(theirs))
+
+    def test_body_arguments(self):
+        for ctype, body in (("application/x-www-form-urlencoded", b"a=1&a=2&b=&c=%20x"),
+                            ("multipart/form-data; boundary=1234", MULTIPART),
+                            ('multipart/form-data; boundary="1234"', MULTIPART),
+                            ("multipart/form-data", MULTIPART),  # no boundary
+                            ("multipart/form-data; boundary=1234", MULTIPART[:-10]),
+                            ("multipart/form-data; boundary=1234",
+                             MULTIPART.replace(b"form-data; name", b"inline; name")),
+                            ("text/plain", b"a=1")):
+            with self.subTest(ctype=ctype, body=body[-20:]):
+                results = []
+                for mod in (tornado.httputil, eddy.httputil):
+                    arguments, files = {}, {}
+                    try:
+                        mod.parse_body_arguments(ctype, body, arguments, files)
+                        error = None
+                    except mod.HTTPInputError as e:
+                        error = str(e)
+                    results.append((arguments, {k: [(f.filename, f.body, f.content_type)
+                                                    for f in v] for k, v in files.items()},
+                                    error))
+                self.assertEqual(results[1], results[0])
+
+
+class Hello(eddy.web.RequestHandler):
+    def get(self):
+        self.write("hello %d" % self.request.connection.stream.closed())
+
+
+def get(port, path="/"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class Listening(unittest.TestCase):
+    def serve(self, start):
+        """Runs start(app) on a fresh loop thread; returns (thread, app's port)."""
+        box = {}
+
+        def make_app():
+            app = eddy.web.Application([(r"/", Hello)])
+            box["port"] = start(app)
+            return app
+
+        thread = support.ServerThread(make_app)
+        self.addCleanup(thread.stop)
+        return box["port"]
+
+    def test_reuse_port(self):
+        port = self.serve(lambda app: app.listen(0, "127.0.0.1", reuse_port=True).port)
+        second = self.serve(lambda app: app.listen(port, "127.0.0.1", reuse_port=True).port)
+        self.assertEqual(second, port)
+        self.assertEqual(get(port), (200, b"hello 0"))
+        with self.assertRaises(OSError):  # without SO_REUSEPORT the port is taken
+            self.serve(lambda app: app.listen(port, "127.0.0.1").port)
+
+    def test_backlog_bind_start_add_sockets(self):
+        port = self.serve(lambda app: app.listen(0, "127.0.0.1", backlog=16).port)
+        self.assertEqual(get(port), (200, b"hello 0"))
+
+        def bind_start(app):
+            server = eddy.httpserver.HTTPServer(app)
+            server.bind(0, "127.0.0.1")
+            server.start()
+            self.assertRaises(NotImplementedError, server.start, 2)
+            return server.port
+
+        self.assertEqual(get(self.serve(bind_start)), (200, b"hello 0"))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.setblocking(False)
+        self.addCleanup(sock.close)
+
+        def add_sockets(app):
+            eddy.httpserver.HTTPServer(app).add_sockets([sock])
+            return sock.getsockname()[1]
+
+        self.assertEqual(get(self.serve(add_sockets)), (200, b"hello 0"))
+
+
+if __name__ == "__main__":
+    unittest.main()
