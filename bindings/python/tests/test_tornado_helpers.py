@@ -12,11 +12,13 @@ import support
 import eddy.escape
 import eddy.httpserver
 import eddy.httputil
+import eddy.template
 import eddy.web
 
 try:
     import tornado.escape
     import tornado.httputil
+    import tornado.template
 except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
     tornado = None
 
@@ -110,6 +112,56 @@ class SameOutput(unittest.TestCase):
                                                     for f in v] for k, v in files.items()},
                                     error))
                 self.assertEqual(results[1], results[0])
+
+
+TEMPLATES = {
+    "base.html": "<html>\n  <head><title>{% block title %}Default{% end %}</title></head>\n"
+                 "  <body>\n    {% block body %}base body{% end %}\n"
+                 "    {% include 'footer.html' %}\n  </body>\n</html>\n",
+    "footer.html": "<footer>{{ footer }}   &   more</footer>",
+    "page.html": "{% extends 'base.html' %}\n{% block title %}{{ title }}{% end %}\n"
+                 "{% block body %}\n  <ul>\n  {% for i, item in enumerate(items) %}\n"
+                 "    {% if i == 1 %}{% continue %}{% elif item == 'stop' %}{% break %}"
+                 "{% else %}<li>{{ item }}</li>{% end %}\n  {% end %}\n  </ul>\n"
+                 "  {% set total = sum(range(4)) %}total={{ total }}\n"
+                 "  {% raw '<b>raw</b>' %} {{! not a tag }} {%! nor this %} {#! nor that #}\n"
+                 "  {% apply shout %}  several    spaces  {% end %}\n"
+                 "  {% comment ignored %}{# also ignored #}{{ json_encode({'a': '</x>'}) }}\n"
+                 "  {% try %}{{ 1 / 0 }}{% except ZeroDivisionError %}div0{% finally %}!{% end %}\n"
+                 "  {% while items %}{{ items.pop() }}{% end %}\n"
+                 "  {% import math %}{% from os import path %}{{ math.floor(2.5) }}{{ path.sep }}\n"
+                 "  {{ url_escape('a b') }} {{ linkify('x http://e.org/') }} {{ b'bytes' }}\n"
+                 "  <pre>\n    kept   as is\n  </pre>\n{% end %}\n",
+    "noescape.html": "{% autoescape None %}{{ '<i>' }}{% whitespace oneline %}a\n\n  b",
+    "plain.txt": "keeps   all\n\n   whitespace {{ '<' }}",
+    "sub/child.html": "{% extends '../base.html' %}{% block body %}child{% end %}",
+}
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class SameTemplates(unittest.TestCase):
+    def render(self, module, name, **loader_kwargs):
+        loader = module.DictLoader(TEMPLATES, **loader_kwargs)
+        return loader.load(name).generate(title="T<1>", items=["a", "skip", "c", "stop", "d"],
+                                          footer="F&F", shout=lambda b: b.upper())
+
+    def test_same_output(self):
+        for name in TEMPLATES:
+            for kwargs in ({}, {"autoescape": None}, {"whitespace": "all"}):
+                with self.subTest(name=name, kwargs=kwargs):
+                    self.assertEqual(self.render(eddy.template, name, **kwargs),
+                                     self.render(tornado.template, name, **kwargs))
+
+    def test_string_templates_and_errors(self):
+        for text in ("a  {{ 1 + 1 }}\n\n b", "{{{ x }}}", "{ {x}", "x{", "{% if 1 %}{% end %}"):
+            with self.subTest(text=text):
+                self.assertEqual(eddy.template.Template(text).generate(x=1),
+                                 tornado.template.Template(text).generate(x=1))
+        for bad in ("{% if 1 %}", "{% end %}", "{% else %}", "{% for x in y %}{% except %}"
+                    "{% end %}", "{% break %}", "{{ }}", "{% bogus %}", "{{ x", "{% x"):
+            with self.subTest(bad=bad):
+                self.assertRaises(tornado.template.ParseError, tornado.template.Template, bad)
+                self.assertRaises(eddy.template.ParseError, eddy.template.Template, bad)
 
 
 class Hello(eddy.web.RequestHandler):
