@@ -113,6 +113,11 @@ EDDY_API int eddy_app_add_static(eddy_app *app, const char *url_prefix, size_t p
 /* Names the route for eddy_app_reverse_url. Returns 0, EDDY_EINVAL. */
 EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len);
 
+/* `on` 0: requests to this route skip the application's XSRF check (eddy_app_set_xsrf_cookies),
+ * e.g. because the host runs its own (Tornado's overridden check_xsrf_cookie) or the route is
+ * an API authenticated otherwise. Default 1. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_route_set_xsrf_check(eddy_route *route, int on);
+
 /* Sets the callback for `method` ("GET", "POST", ... or a custom token). HEAD falls back to
  * GET (body dropped) when no HEAD callback is set. A method without a callback gets 405 with
  * an Allow header. Returns 0 or EDDY_EINVAL. */

@@ -148,6 +148,12 @@ EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len
     return 0;
 }
 
+EDDY_API int eddy_route_set_xsrf_check(eddy_route *route, int on) {
+    if (!route) return EDDY_EINVAL;
+    Route::from_c(route)->xsrf_check = on != 0;
+    return 0;
+}
+
 EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_len,
                            eddy_handler_fn cb) {
     if (!route || !method) return EDDY_EINVAL;

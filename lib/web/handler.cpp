@@ -224,7 +224,7 @@ void Handler::start() {
     } else if (!route->method_callback(req->method) &&
                !(req->method == "HEAD" && route->method_callback("GET"))) {
         send_error(405);
-    } else if (app && app->xsrf_cookies && !check_xsrf()) {
+    } else if (app && app->xsrf_cookies && route->xsrf_check && !check_xsrf()) {
         log(LogLevel::info, "web: %s %s: XSRF check failed", req->method.c_str(), req->path.c_str());
         send_error(403);
     } else {

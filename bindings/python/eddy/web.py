@@ -613,7 +613,8 @@ class RequestHandler:
 
     def check_xsrf_cookie(self):
         """Raises HTTPError(403) unless the `_xsrf` argument or header matches the cookie.
-        (With the xsrf_cookies setting the C layer already checks before prepare.)"""
+        With the xsrf_cookies setting the C layer runs this check before prepare(); a class
+        that overrides this method gets its own version called instead (as in Tornado)."""
         token = (self.get_argument("_xsrf", None) or self.request.headers.get("X-Xsrftoken")
                  or self.request.headers.get("X-Csrftoken"))
         if not token:
@@ -691,11 +692,19 @@ class RequestHandler:
                 self.path_args = [self.decode_argument(a.encode("utf-8"))
                                   for a in self.path_args]
 
+    def _own_xsrf_check(self):
+        """An overridden check_xsrf_cookie() replaces the C layer's check (same methods)."""
+        if (self.request.method not in ("GET", "HEAD", "OPTIONS")
+                and self.settings.get("xsrf_cookies")):
+            self.check_xsrf_cookie()
+
     def _execute(self, target, method):
         try:
             self._load_path_args(target)
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            if target.own_xsrf and not self._stream_request_body:
+                self._own_xsrf_check()
             if target.has_prepare:
                 result = self.prepare()
                 if result is not None and _is_awaitable(result):
@@ -1010,7 +1019,7 @@ class _RouteTarget:
     """The userdata of one C route: makes the handler instance and runs its life cycle."""
 
     __slots__ = ("app_ref", "cls", "kwargs", "named", "groups", "has_prepare", "decodes_args",
-                 "computes_etag", "__weakref__")
+                 "computes_etag", "own_xsrf", "__weakref__")
 
     def __init__(self, app, cls, kwargs, regex):
         # A weak reference: the C route keeps this target, and the target must not keep the
@@ -1024,6 +1033,7 @@ class _RouteTarget:
         self.has_prepare = _overrides(cls, "prepare") and not cls._stream_request_body
         self.decodes_args = _overrides(cls, "decode_argument")
         self.computes_etag = _overrides(cls, "compute_etag")
+        self.own_xsrf = _overrides(cls, "check_xsrf_cookie")
 
     def _make(self, h):
         app = self.app_ref()
@@ -1059,6 +1069,8 @@ class _RouteTarget:
             elif kind == 1:  # EDDY_PY_HOOK_PREPARE (routes with streamed bodies)
                 if handler is None:
                     handler = self._make(h)
+                if self.own_xsrf:
+                    handler._own_xsrf_check()
                 result = handler.prepare()
                 if result is not None and _is_awaitable(result):
                     asyncio.ensure_future(result)
@@ -1183,9 +1195,11 @@ class Application:
             _ll.eddy_py_route_enable(route, "set_default_headers")
         if _overrides(cls, "on_finish"):
             _ll.eddy_py_route_enable(route, "on_finish")
+        if _overrides(cls, "check_xsrf_cookie"):
+            _ll.eddy_route_set_xsrf_check(route, 0)  # the class checks (or not) by itself
         if cls._stream_request_body:
             _ll.eddy_py_route_enable(route, "data_received")
-            if _overrides(cls, "prepare"):
+            if _overrides(cls, "prepare") or _overrides(cls, "check_xsrf_cookie"):
                 _ll.eddy_py_route_enable(route, "prepare")
 
     def _enable_websocket(self, route, cls, spec):

@@ -9,6 +9,7 @@ import asyncio
 import datetime
 import http.client
 import json
+import logging
 import os
 import re
 import tempfile
@@ -28,6 +29,9 @@ try:
     import tornado.web
 except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
     tornado = None
+# The expected errors of both servers would bury real failures.
+logging.getLogger("tornado").setLevel(logging.CRITICAL)
+logging.getLogger("eddy").setLevel(logging.CRITICAL)
 
 STATIC_DIR = tempfile.mkdtemp(prefix="eddy-conf-static-")
 with open(os.path.join(STATIC_DIR, "app.js"), "w") as _f:
@@ -327,6 +331,43 @@ def make_application(web, gen, log):
     return app
 
 
+def make_xsrf_application(web, gen, log):
+    """xsrf_cookies on: the default check, a class that exempts itself, one with its own."""
+
+    class Protected(web.RequestHandler):
+        def post(self):
+            self.write("protected ok")
+
+        def get(self):
+            self.write("get needs no token")
+
+    class Exempt(web.RequestHandler):
+        def check_xsrf_cookie(self):
+            pass
+
+        def post(self):
+            self.write("exempt ok")
+
+    class Custom(web.RequestHandler):
+        def check_xsrf_cookie(self):
+            if self.request.headers.get("X-Ok") != "yes":
+                raise web.HTTPError(418, reason="No X-Ok")
+
+        def prepare(self):
+            self.write("prepared ")
+
+        def post(self):
+            self.write("custom ok")
+
+    @web.stream_request_body
+    class Streamed(Exempt):
+        def data_received(self, chunk):
+            pass
+
+    return web.Application([(r"/protected", Protected), (r"/exempt", Exempt),
+                            (r"/custom", Custom), (r"/streamed", Streamed)], xsrf_cookies=True)
+
+
 # Headers compared on every answer (the others are implementation details).
 COMPARED = ("content-type", "location", "etag", "set-cookie", "vary", "content-encoding")
 
@@ -391,17 +432,19 @@ def fetch(port, method, path, body=None, headers=None):
         conn.close()
 
 
-@unittest.skipIf(tornado is None, "python3-tornado is not installed")
-class Conformance(unittest.TestCase):
+class ServerPair(unittest.TestCase):
+    """Serves make_app(web, gen, log) on python3-tornado and on eddy for the class's tests."""
+
     maxDiff = None
+    make_app = staticmethod(make_application)
 
     @classmethod
     def setUpClass(cls):
         cls.tornado_log, cls.eddy_log = [], []
         cls.tornado = TornadoThread(
-            lambda: make_application(tornado.web, tornado.gen, cls.tornado_log))
+            lambda: cls.make_app(tornado.web, tornado.gen, cls.tornado_log))
         cls.eddy = support.ServerThread(
-            lambda: make_application(eddy.web, eddy.gen, cls.eddy_log))
+            lambda: cls.make_app(eddy.web, eddy.gen, cls.eddy_log))
 
     @classmethod
     def tearDownClass(cls):
@@ -419,6 +462,27 @@ class Conformance(unittest.TestCase):
         with self.subTest(method=method, path=path, headers=headers):
             self.assertEqual(e, t)
         return e
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class XsrfConformance(ServerPair):
+    make_app = staticmethod(make_xsrf_application)
+
+    def test_xsrf(self):
+        token = {"Cookie": "_xsrf=abc123", "X-Xsrftoken": "abc123"}
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        for path in ("/protected", "/exempt", "/custom", "/streamed"):
+            self.same("POST", path, body="a=1", headers=form)
+            self.same("POST", path, body="a=1", headers=dict(token, **form))
+            self.same("POST", path, body="_xsrf=abc123", headers=dict(form, Cookie="_xsrf=abc123"))
+            self.same("POST", path, body="a=1", headers=dict(form, **{"X-Ok": "yes"}))
+        self.same("GET", "/protected")
+        self.same("POST", "/protected", body="a", headers={"Cookie": "_xsrf=abc123",
+                                                           "X-Xsrftoken": "wrong"})
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class Conformance(ServerPair):
 
     def test_request_attributes(self):
         self.same("POST", "/req?a=1&a=2&q=%C3%A9", body="a=3&b=x+y",
