@@ -24,7 +24,8 @@ import urllib.parse
 import weakref
 
 from . import _lowlevel as _ll
-from . import escape, httputil
+from . import _ui, escape, httputil
+from ._ui import TemplateModule, UIModule  # noqa: F401  (tornado.web's names)
 from ._signing import (  # noqa: F401  (tornado.web's names)
     DEFAULT_SIGNED_VALUE_MIN_VERSION, DEFAULT_SIGNED_VALUE_VERSION,
     MAX_SUPPORTED_SIGNED_VALUE_VERSION, MIN_SUPPORTED_SIGNED_VALUE_VERSION, create_signed_value,
@@ -213,7 +214,6 @@ class RequestHandler:
         self._etag_header = None
         self.path_args = []
         self.path_kwargs = {}
-        self.ui = {}
         self.initialize(**kwargs)
 
     def initialize(self, **kwargs):
@@ -222,6 +222,20 @@ class RequestHandler:
     @property
     def settings(self):
         return self.application.settings
+
+    @property
+    def ui(self):
+        """The UI methods (bound to this handler) and `modules`, as templates see them."""
+        ui = self.__dict__.get("_ui")
+        if ui is None:
+            ui = self.__dict__["_ui"] = _ui.handler_ui(self)
+        return ui
+
+    def _ui_module(self, name, cls):
+        active = self.__dict__.setdefault("_active_modules", {})
+        if name not in active:
+            active[name] = cls(self)
+        return active[name].render
 
     def _unimplemented_method(self, *args, **kwargs):
         raise HTTPError(405)
@@ -359,7 +373,27 @@ class RequestHandler:
         return _DONE
 
     def render(self, template_name, **kwargs):
-        self.finish(self.render_string(template_name, **kwargs))
+        """Renders the template and finishes with it; the CSS and JavaScript of the UI modules
+        it used go before </head> and </body>."""
+        if self._finished:
+            raise RuntimeError("Cannot render() after finish()")
+        html = self.render_string(template_name, **kwargs)
+        return self.finish(_ui.insert_resources(self, html))
+
+    def render_linked_js(self, js_files):
+        return "".join('<script src="' + escape.xhtml_escape(p) + '" type="text/javascript">'
+                       "</script>" for p in _ui.unique_static_urls(self, js_files))
+
+    def render_embed_js(self, js_embed):
+        return (b'<script type="text/javascript">\n//<![CDATA[\n' + b"\n".join(js_embed)
+                + b"\n//]]>\n</script>")
+
+    def render_linked_css(self, css_files):
+        return "".join('<link href="' + escape.xhtml_escape(p) + '" type="text/css" '
+                       'rel="stylesheet"/>' for p in _ui.unique_static_urls(self, css_files))
+
+    def render_embed_css(self, css_embed):
+        return b'<style type="text/css">\n' + b"\n".join(css_embed) + b"\n</style>"
 
     def render_string(self, template_name, **kwargs):
         """The template rendered (bytes, as Tornado's), from get_template_path() or the
@@ -388,11 +422,11 @@ class RequestHandler:
         return self.settings.get("template_path")
 
     def get_template_namespace(self):
-        return dict(handler=self, request=self.request, current_user=self.current_user,
-                    static_url=self.static_url, xsrf_form_html=self.xsrf_form_html,
-                    reverse_url=self.reverse_url, escape=escape.xhtml_escape,
-                    xhtml_escape=escape.xhtml_escape, url_escape=escape.url_escape,
-                    json_encode=escape.json_encode, squeeze=escape.squeeze)
+        namespace = dict(handler=self, request=self.request, current_user=self.current_user,
+                         static_url=self.static_url, xsrf_form_html=self.xsrf_form_html,
+                         reverse_url=self.reverse_url)
+        namespace.update(self.ui)
+        return namespace
 
     def redirect(self, url, permanent=False, status=None):
         if self._headers_written:
@@ -1107,8 +1141,9 @@ class Application:
 
     def __init__(self, handlers=None, default_host=None, transforms=None, **settings):
         self.settings = settings
-        self.ui_modules = {}
-        self.ui_methods = {}
+        self.ui_modules = _ui.load_modules(settings.get("ui_modules", {}),
+                                           dict(_ui.DEFAULT_MODULES))
+        self.ui_methods = _ui.load_methods(settings.get("ui_methods", {}), {})
         self.default_host = default_host
         self.named_handlers = {}
         self._ioloop = IOLoop.current()

@@ -41,6 +41,15 @@ with open(os.path.join(TEMPLATE_DIR, "page.html"), "w") as _f:
     _f.write("<p>{{ name }}</p>{% for i in items %}<i>{{ i }}</i>{% end %}"
              "{% raw raw_html %}|{{ handler.settings['custom'] }}|{{ static_url('app.js') }}\n")
 
+with open(os.path.join(TEMPLATE_DIR, "modules.html"), "w") as _f:
+    _f.write("<html><head><title>m</title></head><body>\n"
+             "{% module Entry('first') %}{% module Entry('second') %}\n"
+             "{{ shout('quiet') }} {% module linkify('see http://example.com') %}\n"
+             "{% module Template('entry_part.html', word='w<') %}\n"
+             "{{ modules.Entry('via modules') }}</body></html>\n")
+with open(os.path.join(TEMPLATE_DIR, "entry_part.html"), "w") as _f:
+    _f.write("<p>{{ word }}</p>{{ set_resources(embedded_css='.part{}', "
+             "javascript_files=['part.js', 'http://cdn.example/x.js']) }}")
 SETTINGS = dict(static_path=STATIC_DIR, template_path=TEMPLATE_DIR, custom="from-settings",
                 cookie_secret="conformance-secret")
 
@@ -321,11 +330,46 @@ def build_hosts(web):
     ]
 
 
+def build_ui(web):
+    class Entry(web.UIModule):
+        def render(self, title):
+            return "<div class='entry'>%s by %s</div>" % (title, type(self.handler).__name__)
+
+        def embedded_css(self):
+            return ".entry { color: red }"
+
+        def css_files(self):
+            return ["entry.css", "/abs/entry.css"]
+
+        def embedded_javascript(self):
+            return "var entries = 1;"
+
+        def javascript_files(self):
+            return "entry.js"
+
+        def html_head(self):
+            return "<meta name='entry'>"
+
+        def html_body(self):
+            return "<!-- entry -->"
+
+    def shout(handler, text):
+        return text.upper() + "/" + handler.request.method
+
+    class Modules(web.RequestHandler):
+        def get(self):
+            self.render("modules.html")
+
+    return dict(ui_modules={"Entry": Entry}, ui_methods={"shout": shout}), [(r"/modules", Modules)]
+
+
 def make_application(web, gen, log):
     routes, default = build_routes(web, gen)
-    app = web.Application(routes, default_handler_class=default, default_host="vhost.test",
-                          log_function=lambda h: log.append(
-                              (h.get_status(), h.request.method, h.request.uri)), **SETTINGS)
+    ui_settings, ui_routes = build_ui(web)
+    app = web.Application(routes + ui_routes, default_handler_class=default,
+                          default_host="vhost.test", log_function=lambda h: log.append(
+                              (h.get_status(), h.request.method, h.request.uri)),
+                          **ui_settings, **SETTINGS)
     for host, specs in build_hosts(web):
         app.add_handlers(host, specs)
     return app
@@ -570,6 +614,7 @@ class Conformance(ServerPair):
         self.same("GET", "/needs_setting")
         self.same("GET", "/settings", headers={"Host": "h.example"})
         self.same("GET", "/render")
+        self.same("GET", "/modules")
 
     def test_hosts(self):
         for host, path in (("vhost.test", "/vhost"), ("VHOST.test:81", "/vhost"),
