@@ -4,6 +4,7 @@ outputs; and HTTPServer's listen/bind/start/add_sockets over real sockets."""
 import asyncio
 import datetime
 import http.client
+import os
 import socket
 import unittest
 
@@ -12,12 +13,14 @@ import support
 import eddy.escape
 import eddy.httpserver
 import eddy.httputil
+import eddy.options
 import eddy.template
 import eddy.web
 
 try:
     import tornado.escape
     import tornado.httputil
+    import tornado.options
     import tornado.template
 except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
     tornado = None
@@ -162,6 +165,73 @@ class SameTemplates(unittest.TestCase):
             with self.subTest(bad=bad):
                 self.assertRaises(tornado.template.ParseError, tornado.template.Template, bad)
                 self.assertRaises(eddy.template.ParseError, eddy.template.Template, bad)
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class SameOptions(unittest.TestCase):
+    def parser(self, module):
+        p = module.OptionParser()
+        p.define("port", default=8888, type=int, help="port", group="server")
+        p.define("debug", default=False, group="app")
+        p.define("name", default="x")
+        p.define("ids", type=int, multiple=True)
+        p.define("tags", type=str, multiple=True, default=["a"])
+        p.define("ratio", type=float, default=0.5)
+        p.define("wait", type=datetime.timedelta)
+        p.define("with_underscore", default="u")
+        seen = []
+        p.define("watched", type=int, callback=seen.append)
+        p.add_parse_callback(lambda: seen.append("parsed"))
+        return p, seen
+
+    def both(self, action):
+        results = []
+        for module in (tornado.options, eddy.options):
+            p, seen = self.parser(module)
+            try:
+                out = action(p)
+                results.append((out, sorted(p.as_dict().items(), key=str),
+                                sorted(p.groups(), key=str), p.group_dict("server"), seen))
+            except module.Error as e:
+                results.append(("Error", str(e).split(":")[0]))
+        self.assertEqual(results[1], results[0])
+
+    def test_command_line(self):
+        self.both(lambda p: p.parse_command_line(
+            ["prog", "--port=80", "--debug", "--name=y", "--ids=1,3:5", "--tags=b,c",
+             "--ratio=2.5", "--wait=1m 30s", "--with-underscore=v", "--watched=7", "rest", "--x"]))
+        self.both(lambda p: p.parse_command_line(["prog", "--debug=false", "--", "--port=1"],
+                                                 final=False))
+        self.both(lambda p: p.parse_command_line(["prog", "--port"]))  # needs a value
+        for wait in ("2h", "90", "1.5 min", "3 days", "1w 2d", "250ms"):
+            self.both(lambda p: p.parse_command_line(["prog", "--wait=" + wait]))
+
+    def test_config_file(self):
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write("port = 81\nname = 'cfg'\nids = [4, 5]\ntags = 'p,q'\nunknown = 1\n"
+                    "wait = '2h'\n")
+        self.addCleanup(os.unlink, f.name)
+        self.both(lambda p: p.parse_config_file(f.name))
+        with open(f.name, "w") as out:
+            out.write("port = 'eighty'\n")
+        for module in (tornado.options, eddy.options):
+            p, _ = self.parser(module)
+            self.assertRaises(ValueError, p.parse_config_file, f.name)
+
+    def test_attributes(self):
+        for module in (tornado.options, eddy.options):
+            p, seen = self.parser(module)
+            p.port = 9
+            p["name"] = "z"
+            with self.assertRaises(module.Error):
+                p.port = "nine"
+            with self.assertRaises(AttributeError):
+                p.nothing
+            self.assertEqual((p.port, p.name, "port" in p, "with-underscore" in p, seen),
+                             (9, "z", True, True, []))
+        self.assertIn("logging", eddy.options.options)  # the global parser has them
 
 
 class Hello(eddy.web.RequestHandler):
