@@ -16,7 +16,7 @@ class UIModule:
         self.handler = handler
         self.request = handler.request
         self.ui = handler.ui
-        self.locale = getattr(handler, "locale", None)
+        self.locale = handler.locale
 
     @property
     def current_user(self):

@@ -423,8 +423,9 @@ class RequestHandler:
 
     def get_template_namespace(self):
         namespace = dict(handler=self, request=self.request, current_user=self.current_user,
-                         static_url=self.static_url, xsrf_form_html=self.xsrf_form_html,
-                         reverse_url=self.reverse_url)
+                         locale=self.locale, _=self.locale.translate,
+                         pgettext=self.locale.pgettext, static_url=self.static_url,
+                         xsrf_form_html=self.xsrf_form_html, reverse_url=self.reverse_url)
         namespace.update(self.ui)
         return namespace
 
@@ -630,6 +631,44 @@ class RequestHandler:
 
     def get_current_user(self):
         return None
+
+    @property
+    def locale(self):
+        """The user's eddy.locale.Locale: get_user_locale(), else Accept-Language's."""
+        if not hasattr(self, "_locale"):
+            loc = self.get_user_locale()
+            self._locale = loc if loc is not None else self.get_browser_locale()
+        return self._locale
+
+    @locale.setter
+    def locale(self, value):
+        self._locale = value
+
+    def get_user_locale(self):
+        """Override to pick the locale from the user's settings (None: use the browser's)."""
+        return None
+
+    def get_browser_locale(self, default="en_US"):
+        """The closest supported locale to the request's Accept-Language (by q-value)."""
+        from . import locale
+
+        wanted = []
+        for language in self.request.headers.get("Accept-Language", "").split(","):
+            parts = language.strip().split(";")
+            score = 1.0
+            if len(parts) > 1 and parts[1].strip().startswith("q="):
+                try:
+                    score = float(parts[1].strip()[2:])
+                    if score < 0:
+                        raise ValueError()
+                except (ValueError, TypeError):
+                    score = 0.0
+            if score > 0 and parts[0]:
+                wanted.append((parts[0], score))
+        if wanted:
+            wanted.sort(key=lambda pair: pair[1], reverse=True)  # stable: ties keep order
+            return locale.get(*[code for code, _ in wanted])
+        return locale.get(default)
 
     def get_login_url(self):
         self.require_setting("login_url", "@tornado.web.authenticated")

@@ -21,10 +21,12 @@ import urllib.parse
 import support
 
 import eddy.gen
+import eddy.locale
 import eddy.web
 
 try:
     import tornado.gen
+    import tornado.locale
     import tornado.ioloop
     import tornado.web
 except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
@@ -50,6 +52,16 @@ with open(os.path.join(TEMPLATE_DIR, "modules.html"), "w") as _f:
 with open(os.path.join(TEMPLATE_DIR, "entry_part.html"), "w") as _f:
     _f.write("<p>{{ word }}</p>{{ set_resources(embedded_css='.part{}', "
              "javascript_files=['part.js', 'http://cdn.example/x.js']) }}")
+with open(os.path.join(TEMPLATE_DIR, "locale.html"), "w") as _f:
+    _f.write("{{ _('Hello') }}|{{ locale.code }}|{{ locale.list(['a', 'b', 'c']) }}|"
+             "{{ _('%(n)d apple', '%(n)d apples', 2) % {'n': 2} }}|{{ pgettext('ctx', 'Hello') }}")
+LOCALE_DIR = tempfile.mkdtemp(prefix="eddy-conf-locale-")
+for _code, _rows in (("es", [("Hello", "Hola"), ("%(n)d apple", "%(n)d manzana", "singular"),
+                             ("%(n)d apples", "%(n)d manzanas", "plural"),
+                             ("%(commas)s and %(last)s", "%(commas)s y %(last)s")]),
+                     ("fr_FR", [("Hello", "Bonjour"), ("bad", "row", "neither")])):
+    with open(os.path.join(LOCALE_DIR, _code + ".csv"), "w") as _f:
+        _f.write("\n".join(",".join('"%s"' % c for c in row) for row in _rows) + "\n")
 SETTINGS = dict(static_path=STATIC_DIR, template_path=TEMPLATE_DIR, custom="from-settings",
                 cookie_secret="conformance-secret")
 
@@ -356,11 +368,21 @@ def build_ui(web):
     def shout(handler, text):
         return text.upper() + "/" + handler.request.method
 
+    class Localized(web.RequestHandler):
+        def get(self):
+            if self.get_argument("render", None):
+                self.render("locale.html")
+                return
+            self.write({"code": self.locale.code, "rtl": self.locale.rtl,
+                        "hello": self.locale.translate("Hello"),
+                        "one": self.locale.translate("%(n)d apple", "%(n)d apples", 1)})
+
     class Modules(web.RequestHandler):
         def get(self):
             self.render("modules.html")
 
-    return dict(ui_modules={"Entry": Entry}, ui_methods={"shout": shout}), [(r"/modules", Modules)]
+    return (dict(ui_modules={"Entry": Entry}, ui_methods={"shout": shout}),
+            [(r"/modules", Modules), (r"/locale", Localized)])
 
 
 def make_application(web, gen, log):
@@ -484,6 +506,8 @@ class ServerPair(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        tornado.locale.load_translations(LOCALE_DIR)
+        eddy.locale.load_translations(LOCALE_DIR)
         cls.tornado_log, cls.eddy_log = [], []
         cls.tornado = TornadoThread(
             lambda: cls.make_app(tornado.web, tornado.gen, cls.tornado_log))
@@ -652,6 +676,13 @@ class Conformance(ServerPair):
             with self.subTest(pattern=bad):
                 self.assertRaises(error, tornado.web.URLSpec(bad, None).reverse, "1")
                 self.assertRaises(error, eddy.web.URLSpec(bad, None).reverse, "1")
+
+    def test_locale(self):
+        for accept in (None, "es", "es-MX,en;q=0.5", "de;q=0.9, fr-fr;q=0.95", "fr", "xx-yy-zz",
+                       "en;q=0, es;q=0.1", "es;q=bad, fr_FR", "ar"):
+            headers = {"Accept-Language": accept} if accept else {}
+            self.same("GET", "/locale", headers=headers)
+            self.same("GET", "/locale?render=1", headers=headers)
 
     def test_cookies(self):
         self.same("GET", "/cookies", headers={"Cookie": "c=seen"})
