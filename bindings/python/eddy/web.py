@@ -578,8 +578,15 @@ class RequestHandler:
                             % (name, feature))
 
     def set_signed_cookie(self, name, value, expires_days=30, version=None, **kwargs):
+        """Signs and timestamps `value` (Tornado's format); kwargs are set_cookie's."""
         self.require_setting("cookie_secret", "secure cookies")
-        rc = _ll.eddy_handler_set_signed_cookie(self._h, name, value, float(expires_days or 30))
+        if (kwargs or version is not None or expires_days is None
+                or isinstance(self.settings["cookie_secret"], dict)):
+            # Cookie attributes, an old version or key versions: signed here in Python.
+            self.set_cookie(name, self.create_signed_value(name, value, version=version),
+                            expires_days=expires_days, **kwargs)
+            return
+        rc = _ll.eddy_handler_set_signed_cookie(self._h, name, value, float(expires_days))
         if rc < 0:
             raise ValueError("cannot set signed cookie %r: %s" % (name, _ll.eddy_strerror(rc)))
 
@@ -587,7 +594,9 @@ class RequestHandler:
 
     def get_signed_cookie(self, name, value=None, max_age_days=31, min_version=None):
         self.require_setting("cookie_secret", "secure cookies")
-        if value is None and min_version is None:  # the request's cookie: verified in C
+        if (value is None and min_version is None
+                and not isinstance(self.settings["cookie_secret"], dict)):
+            # The request's cookie with one secret: verified in C.
             return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
         if value is None:
             value = self.get_cookie(name)

@@ -257,6 +257,11 @@ def build_routes(web, gen):
             if self.get_argument("set", None):
                 self.set_secure_cookie("s", self.get_argument("set"))
                 return
+            if self.get_argument("attrs", None):
+                self.set_secure_cookie("s", self.get_argument("attrs"), expires_days=None,
+                                       path="/signed", httponly=True)
+                self.set_secure_cookie("v1", "old", version=1, expires_days=2)
+                return
             self.write({
                 "from_request": (self.get_secure_cookie("s") or b"").decode(),
                 "given": (self.get_secure_cookie("s", value=self.get_argument("v", "")) or
@@ -699,6 +704,15 @@ class Conformance(ServerPair):
         set_cookie = fetch(self.eddy.port, "GET", "/signed?set=c-value")["headers"]["set-cookie"]
         value = set_cookie[0].split(";")[0].split("=", 1)[1].strip('"')
         self.assertEqual(tornado.web.decode_signed_value(secret, "s", value), b"c-value")
+        # With cookie attributes or version 1: same attributes, values Tornado verifies.
+        answers = [fetch(port, "GET", "/signed?attrs=a-value")["headers"]["set-cookie"]
+                   for port in (self.tornado.port, self.eddy.port)]
+        for mine, theirs in zip(answers[1], answers[0]):
+            self.assertEqual(mine.split(";")[1:], theirs.split(";")[1:])
+            name, value = mine.split(";")[0].split("=", 1)
+            self.assertEqual(tornado.web.decode_signed_value(secret, name, value.strip('"')),
+                             b"a-value" if name == "s" else b"old")
+        self.assertTrue(answers[1][1].split("=", 1)[1].split("|")[0] != "2")  # version 1
 
     def test_methods(self):
         self.same("GET", "/async")
@@ -718,6 +732,15 @@ class Conformance(ServerPair):
         self.assertIsNone(eddy.web.decode_signed_value("wrong", "name", signed))
         self.assertIsNone(eddy.web.decode_signed_value(secret, "name", signed,
                                                        max_age_days=-1))
+        keys = {1: "one", 2: "two"}
+        for key_version in (1, 2):
+            mine = eddy.web.create_signed_value(keys, "n", "kv", key_version=key_version)
+            self.assertEqual(tornado.web.decode_signed_value(keys, "n", mine), b"kv")
+            self.assertEqual(tornado.web.get_signature_key_version(mine), key_version)
+            theirs = tornado.web.create_signed_value(keys, "n", "kv", key_version=key_version)
+            self.assertEqual(eddy.web.decode_signed_value(keys, "n", theirs), b"kv")
+            self.assertEqual(eddy.web.get_signature_key_version(theirs), key_version)
+        self.assertIsNone(eddy.web.decode_signed_value({3: "x"}, "n", theirs))
 
 
 if __name__ == "__main__":
