@@ -292,6 +292,46 @@ def build_routes(web, gen):
         def get(self):
             self.write("get body")
 
+    class Misc(web.RequestHandler):
+        async def prepare(self):
+            kind = self.get_argument("kind", "")
+            if kind == "prepare_error":
+                raise web.HTTPError(409)
+            if kind == "prepare_finish":
+                await gen.sleep(0)
+                self.finish("finished in prepare")
+
+        def get(self):
+            kind = self.get_argument("kind", "")
+            if kind == "chunks":
+                self.write("one,")
+                self.flush()
+                self.write("two,")
+                self.finish("three")
+            elif kind == "bad_status":
+                self.set_status(1000)
+            elif kind == "bad_redirect":
+                self.redirect("/x", status=200)
+            elif kind == "bad_header":
+                self.set_header("X-Bad", "a\r\nb")
+            elif kind == "none":
+                self.write(None)
+            elif kind == "blank":
+                self.write({"a": self.get_argument("a", "dflt"), "args": {
+                    k: [v.decode() for v in vs] for k, vs in self.request.arguments.items()}})
+            elif kind == "twice":
+                self.finish("once")
+                self.finish("twice")
+            elif kind == "status_after_write":
+                self.write("body first ")
+                self.set_status(202)
+                self.write(str(self.get_status()))
+            elif kind == "header_types":
+                self.set_header("X-Bytes", b"raw")
+                self.write("ok")
+            elif kind == "float_header":
+                self.set_header("X-Float", 1.5)
+
     class OnlyGet(web.RequestHandler):
         def get(self):
             self.write("only get")
@@ -325,6 +365,7 @@ def build_routes(web, gen):
         (r"/async", Async),
         (r"/head", Head),
         (r"/only_get", OnlyGet),
+        (r"/misc", Misc),
         (r"/go/(\w+)", web.RedirectHandler, dict(url="/gone/{0}")),
         (r"/gone_forever", web.ErrorHandler, dict(status_code=410)),
     ], NotFound
@@ -713,6 +754,19 @@ class Conformance(ServerPair):
             self.assertEqual(tornado.web.decode_signed_value(secret, name, value.strip('"')),
                              b"a-value" if name == "s" else b"old")
         self.assertTrue(answers[1][1].split("=", 1)[1].split("|")[0] != "2")  # version 1
+
+    def test_misc(self):
+        # (set_status(1000) is left out: Tornado 6.2 sends "HTTP/1.1 1000 Unknown", eddy a 500.)
+        for kind in ("prepare_error", "prepare_finish", "chunks", "bad_redirect",
+                     "bad_header", "none", "twice", "status_after_write", "header_types",
+                     "float_header"):
+            self.same("GET", "/misc?kind=" + kind)
+        self.assertEqual(fetch(self.eddy.port, "GET", "/misc?kind=bad_status")["status"], 500)
+        self.same("GET", "/misc?kind=blank&a=&b=1&b=")
+        self.same("POST", "/misc?kind=blank", body='{"a": 1}',
+                  headers={"Content-Type": "application/json"})
+        self.same("POST", "/misc?kind=blank", body="a=+x+&c=%zz",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
 
     def test_methods(self):
         self.same("GET", "/async")
