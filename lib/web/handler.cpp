@@ -431,6 +431,12 @@ void Handler::deflate_pending(bool final) {
 void Handler::not_modified() {
     req->set_status(304, {});
     req->replace_body(nullptr, 0);
+    clear_representation_headers();
+}
+
+void Handler::clear_representation_headers() {
+    if (req->headers_sent()) return;
+    default_type_ = false;
     req->clear_header("Content-Type");
     req->clear_header("Content-Encoding");
     req->clear_header("Content-Language");
@@ -512,7 +518,13 @@ int Handler::finish() {
     }
     enter();
     if (!closed) {
-        apply_default_type();
+        int status = req->status();
+        if (status == 204 || status == 304 || (status >= 100 && status < 200)) {
+            // No body: none of the headers that would describe one (as Tornado's finish).
+            clear_representation_headers();
+        } else {
+            apply_default_type();
+        }
         finish_transforms();
         deflate_pending(true);
     }

@@ -95,6 +95,7 @@ private:
     void write_default_error(int status);
     void finish_transforms();
     void not_modified();
+    void clear_representation_headers();
     void apply_default_type();
     void start_streaming_gzip();
     void deflate_pending(bool final);

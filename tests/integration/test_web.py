@@ -946,6 +946,12 @@ class ETagTest(WebTestCase):
         r, data = self.request("GET", "/hello", headers={"If-None-Match": self.ETAG})
         self.assertEqual((r.status, r.getheader("Content-Type")), (304, None))
 
+    def test_no_body_statuses_drop_representation_headers(self):
+        r, data = self.request("GET", "/no_content")
+        self.assertEqual((r.status, data, r.getheader("X-Kept")), (204, b"", "1"))
+        self.assertIsNone(r.getheader("Content-Type"))
+        self.assertIsNone(r.getheader("Content-Language"))
+
     def test_clear(self):
         # eddy_handler_clear: headers, status and body written so far are gone
         r, data = self.request("GET", "/clear")

@@ -542,6 +542,13 @@ static void etag_custom_get(eddy_handler *h, void *ud) {
     write_rc_json(h, "bad", rc_bad);
 }
 
+static void no_content_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_set_header(h, "Content-Language", EDDY_NTS, "en", EDDY_NTS);
+    eddy_handler_set_header(h, "X-Kept", EDDY_NTS, "1", EDDY_NTS);
+    eddy_handler_set_status(h, 204, NULL, 0);
+}
+
 static void xsrf_exempt_post(eddy_handler *h, void *ud) {
     (void)ud;
     write_str(h, "exempt");
@@ -892,6 +899,7 @@ int main(int argc, char **argv) {
         die("xsrf check");
     on(r, "POST", xsrf_exempt_post);
     on(route("/clear", NULL), "GET", clear_get);
+    on(route("/no_content", NULL), "GET", no_content_get);
     on(route("/clear_after_flush", NULL), "GET", clear_after_flush_get);
     on(route("/etag_custom", NULL), "GET", etag_custom_get);
 

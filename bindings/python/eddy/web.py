@@ -24,7 +24,7 @@ import urllib.parse
 import weakref
 
 from . import _lowlevel as _ll
-from . import _ui, escape, httputil
+from . import _static, _ui, escape, httputil
 from ._ui import TemplateModule, UIModule  # noqa: F401  (tornado.web's names)
 from ._signing import (  # noqa: F401  (tornado.web's names)
     DEFAULT_SIGNED_VALUE_MIN_VERSION, DEFAULT_SIGNED_VALUE_VERSION,
@@ -987,10 +987,11 @@ class RedirectHandler(RequestHandler):
         self.redirect(to_url, permanent=self._permanent)
 
 
-class StaticFileHandler(RequestHandler):
-    """Served by eddy's C static file code (sendfile, Range, ETag, .gz twins); give it a route
-    whose pattern is a literal prefix followed by one group, e.g. r"/files/(.*)", and
-    {"path": root}."""
+class StaticFileHandler(_static.StaticFileMethods, RequestHandler):
+    """Files under {"path": root} for a route like r"/files/(.*)". The plain class with such a
+    pattern (a literal prefix plus one group) is served by eddy's C static file code (sendfile,
+    Range, ETag, .gz twins); a subclass that overrides its methods, or another pattern, is
+    served in Python by the methods Tornado documents (see eddy._static)."""
 
     def initialize(self, path, default_filename=None):
         self.root = path
@@ -1013,6 +1014,18 @@ class StaticFileHandler(RequestHandler):
     def reset(cls):
         """Forgets the cached content hashes (files changed on disk)."""
         _static_hashes.clear()
+        _static.StaticFileMethods._version_cache.clear()
+
+    @classmethod
+    def _served_in_c(cls, pattern):
+        """The route prefix when the C layer can serve this class at `pattern`, else None."""
+        if any(getattr(cls, name) is not getattr(StaticFileHandler, name)
+               for name in _static.OVERRIDABLE):
+            return None
+        prefix = pattern[:-1] if pattern.endswith("$") else pattern
+        if not prefix.endswith("(.*)") or re.escape(prefix[:-4]) != prefix[:-4]:
+            return None
+        return prefix[:-4]
 
 
 class ErrorHandler(RequestHandler):
@@ -1214,7 +1227,15 @@ class Application:
             _ll.eddy_app_set_compress_response(self._app, 1)
         if settings.get("static_path"):
             prefix = settings.get("static_url_prefix", "/static/")
-            self._add_static(prefix, settings["static_path"])
+            static_class = settings.get("static_handler_class", StaticFileHandler)
+            static_args = dict(settings.get("static_handler_args", {}), path=settings["static_path"])
+            pattern = re.escape(prefix) + r"(.*)"
+            if static_class._served_in_c(pattern) is not None:
+                self._add_static(prefix, settings["static_path"])
+            else:  # a subclass with its own behaviour: a Python route, tried first
+                self._add_route(None, URLSpec(pattern, static_class, static_args))
+            for pattern in (r"/(favicon\.ico)", r"/(robots\.txt)"):  # as Tornado does
+                self._add_route(None, URLSpec(pattern, static_class, static_args))
         if handlers:
             self._add_specs(None, handlers)
         if settings.get("default_handler_class"):
@@ -1243,11 +1264,10 @@ class Application:
             if isinstance(spec, (tuple, list)):
                 spec = URLSpec(*spec)
             if issubclass(spec.handler_class, StaticFileHandler):
-                prefix = spec.pattern[:-1] if spec.pattern.endswith("$") else spec.pattern
-                if not prefix.endswith("(.*)") or re.escape(prefix[:-4]) != prefix[:-4]:
-                    raise ValueError("StaticFileHandler needs a pattern like r'/prefix/(.*)'")
-                self._add_static(prefix[:-4], spec.kwargs["path"])
-                continue
+                prefix = spec.handler_class._served_in_c(spec.pattern)
+                if prefix is not None and host is None:
+                    self._add_static(prefix, spec.kwargs["path"])
+                    continue
             self._add_route(host, spec)
 
     def _add_route(self, host, spec):

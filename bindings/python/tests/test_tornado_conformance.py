@@ -38,6 +38,11 @@ logging.getLogger("eddy").setLevel(logging.CRITICAL)
 STATIC_DIR = tempfile.mkdtemp(prefix="eddy-conf-static-")
 with open(os.path.join(STATIC_DIR, "app.js"), "w") as _f:
     _f.write("console.log('static');\n")
+with open(os.path.join(STATIC_DIR, "favicon.ico"), "wb") as _f:
+    _f.write(bytes(range(256)))
+os.mkdir(os.path.join(STATIC_DIR, "sub"))
+with open(os.path.join(STATIC_DIR, "sub", "index.html"), "w") as _f:
+    _f.write("<p>index</p>")
 TEMPLATE_DIR = tempfile.mkdtemp(prefix="eddy-conf-templates-")
 with open(os.path.join(TEMPLATE_DIR, "page.html"), "w") as _f:
     _f.write("<p>{{ name }}</p>{% for i in items %}<i>{{ i }}</i>{% end %}"
@@ -329,8 +334,15 @@ def build_routes(web, gen):
             elif kind == "header_types":
                 self.set_header("X-Bytes", b"raw")
                 self.write("ok")
+            elif kind == "no_content":
+                self.set_header("Content-Language", "en")
+                self.set_status(204)
             elif kind == "float_header":
                 self.set_header("X-Float", 1.5)
+
+    class NoCache(web.StaticFileHandler):
+        def set_extra_headers(self, path):
+            self.set_header("X-Static", path)
 
     class OnlyGet(web.RequestHandler):
         def get(self):
@@ -365,6 +377,7 @@ def build_routes(web, gen):
         (r"/async", Async),
         (r"/head", Head),
         (r"/only_get", OnlyGet),
+        (r"/nocache/(.*)", NoCache, dict(path=STATIC_DIR, default_filename="index.html")),
         (r"/misc", Misc),
         (r"/go/(\w+)", web.RedirectHandler, dict(url="/gone/{0}")),
         (r"/gone_forever", web.ErrorHandler, dict(status_code=410)),
@@ -481,7 +494,16 @@ def make_xsrf_application(web, gen, log):
 
 
 # Headers compared on every answer (the others are implementation details).
-COMPARED = ("content-type", "location", "etag", "set-cookie", "vary", "content-encoding")
+COMPARED = ("content-type", "location", "etag", "set-cookie", "vary", "content-encoding",
+            "cache-control", "accept-ranges", "content-range", "last-modified", "content-length")
+
+
+# Reason phrases RFC 9110 renamed: eddy's C layer sends the new ones, Tornado the ones of the
+# running Python's http.client table (the old ones before Python 3.13).
+RENAMED_REASONS = {"Request Entity Too Large": "Content Too Large",
+                   "Request-URI Too Long": "URI Too Long",
+                   "Requested Range Not Satisfiable": "Range Not Satisfiable",
+                   "Unprocessable Entity": "Unprocessable Content"}
 
 
 def _normalize(name, value):
@@ -538,7 +560,8 @@ def fetch(port, method, path, body=None, headers=None):
             name = name.lower()
             if name in COMPARED or name.startswith("x-"):
                 hdrs.setdefault(name, []).append(_normalize(name, value))
-        return {"status": resp.status, "reason": resp.reason, "headers": hdrs,
+        return {"status": resp.status, "reason": RENAMED_REASONS.get(resp.reason, resp.reason),
+                "headers": hdrs,
                 "body": resp.read()}
     finally:
         conn.close()
@@ -759,7 +782,7 @@ class Conformance(ServerPair):
         # (set_status(1000) is left out: Tornado 6.2 sends "HTTP/1.1 1000 Unknown", eddy a 500.)
         for kind in ("prepare_error", "prepare_finish", "chunks", "bad_redirect",
                      "bad_header", "none", "twice", "status_after_write", "header_types",
-                     "float_header"):
+                     "float_header", "no_content"):
             self.same("GET", "/misc?kind=" + kind)
         self.assertEqual(fetch(self.eddy.port, "GET", "/misc?kind=bad_status")["status"], 500)
         self.same("GET", "/misc?kind=blank&a=&b=1&b=")
@@ -767,6 +790,27 @@ class Conformance(ServerPair):
                   headers={"Content-Type": "application/json"})
         self.same("POST", "/misc?kind=blank", body="a=+x+&c=%zz",
                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    def test_static_subclass(self):
+        """A StaticFileHandler subclass runs Tornado's documented methods (Python path)."""
+        etag = fetch(self.eddy.port, "GET", "/nocache/app.js")["headers"]["etag"][0]
+        modified = fetch(self.eddy.port, "GET", "/nocache/app.js")["headers"]["last-modified"][0]
+        for path, headers in (("/nocache/app.js", {}), ("/nocache/app.js?v=1", {}),
+                              ("/nocache/app.js", {"Range": "bytes=0-3"}),
+                              ("/nocache/app.js", {"Range": "bytes=-5"}),
+                              ("/nocache/app.js", {"Range": "bytes=5-"}),
+                              ("/nocache/app.js", {"Range": "bytes=100-"}),
+                              ("/nocache/app.js", {"Range": "bytes=0-1000"}),
+                              ("/nocache/app.js", {"Range": "bytes=3-1"}),
+                              ("/nocache/app.js", {"If-None-Match": etag}),
+                              ("/nocache/app.js", {"If-Modified-Since": modified}),
+                              ("/nocache/app.js", {"If-Modified-Since": "Thu, 01 Jan 1998 "
+                                                                        "00:00:00 GMT"}),
+                              ("/nocache/missing.js", {}), ("/nocache/../etc/passwd", {}),
+                              ("/nocache/sub", {}), ("/nocache/sub/", {}),
+                              ("/favicon.ico", {}), ("/robots.txt", {})):
+            self.same("GET", path, headers=headers, etag=True)
+        self.same("HEAD", "/nocache/app.js", etag=True)
 
     def test_methods(self):
         self.same("GET", "/async")
