@@ -10,6 +10,8 @@ every scheduling call made through this module."""
 import asyncio
 import concurrent.futures
 import functools
+import math
+import random
 import logging
 import threading
 import weakref
@@ -385,26 +387,35 @@ class _Timeout:
 
 
 class PeriodicCallback:
-    """Calls `callback` every `callback_time` milliseconds (Tornado's units), on eddy's
-    periodic timer. `jitter` is accepted for compatibility; eddy's timer has none."""
+    """Calls `callback` every `callback_time` milliseconds (or a timedelta), on eddy's periodic
+    timer. As in Tornado, a callback that returns an awaitable is not called again until it
+    completed (the ticks in between are skipped), and `jitter` (a fraction) varies each
+    period randomly; with jitter the schedule runs on one-shot eddy timers instead."""
 
     def __init__(self, callback, callback_time, jitter=0):
+        if hasattr(callback_time, "total_seconds"):
+            callback_time = callback_time.total_seconds() * 1000.0
         if callback_time <= 0:
             raise ValueError("Periodic callback must have a positive callback_time")
         self.callback = callback
         self.callback_time = callback_time
         self.jitter = jitter
         self._periodic = None
+        self._timeout = None
+        self._pending = None
+        self._running = False
         self._loop = None
 
     def start(self):
         self._loop = IOLoop.current()
+        self._running = True
+        ref = weakref.ref(self)
+        if self.jitter:
+            self._next_timeout = self._loop.time()
+            self._schedule_next()
+            return
         if self._periodic is None:
-            interval = (self.callback_time.total_seconds()
-                        if hasattr(self.callback_time, "total_seconds")
-                        else self.callback_time / 1000.0)
-            ref = weakref.ref(self)
-            self._periodic = _ll.eddy_periodic_new(self._loop._eddy, interval,
+            self._periodic = _ll.eddy_periodic_new(self._loop._eddy, self.callback_time / 1000.0,
                                                    lambda: PeriodicCallback._tick(ref))
             if self._periodic is None:
                 raise RuntimeError("eddy_periodic_new failed")
@@ -412,18 +423,62 @@ class PeriodicCallback:
         self._loop._pump.arm()
 
     def stop(self):
+        self._running = False
         if self._periodic is not None:
             _ll.eddy_periodic_free(self._periodic)
             self._periodic = None
+        if self._timeout is not None:
+            self._loop.remove_timeout(self._timeout)
+            self._timeout = None
 
     def is_running(self):
-        return self._periodic is not None and bool(_ll.eddy_periodic_is_running(self._periodic))
+        return self._running
 
     @staticmethod
     def _tick(ref):
         self = ref()
         if self is not None:
-            self._loop._run_callback(self.callback, (), {})
+            self._run()
+
+    def _run(self):
+        if not self._running or (self._pending is not None and not self._pending.done()):
+            return  # still awaiting the last call: skip this tick
+        try:
+            result = self.callback()
+            if result is not None and (asyncio.iscoroutine(result) or asyncio.isfuture(result)
+                                       or hasattr(result, "__await__")):
+                self._pending = asyncio.ensure_future(result, loop=self._loop.asyncio_loop)
+                self._pending.add_done_callback(self._log_failure)
+        except Exception:
+            app_log.error("Exception in callback %r", self.callback, exc_info=True)
+
+    def _log_failure(self, future):
+        if not future.cancelled() and future.exception() is not None:
+            exc = future.exception()
+            app_log.error("Exception in callback %r", self.callback,
+                          exc_info=(type(exc), exc, exc.__traceback__))
+        if self.jitter and self._running:
+            self._schedule_next()
+
+    def _jittered_run(self):
+        self._timeout = None
+        self._run()
+        if self._pending is None or self._pending.done():
+            self._schedule_next()
+        # else: _log_failure schedules the next run once the awaitable completed
+
+    def _schedule_next(self):
+        """The next deadline on the original grid (cycles missed are skipped), with jitter."""
+        if not self._running or self._timeout is not None:
+            return
+        now = self._loop.time()
+        period = self.callback_time / 1000.0
+        period *= 1 + self.jitter * (random.random() - 0.5)
+        if self._next_timeout <= now:
+            self._next_timeout += (math.floor((now - self._next_timeout) / period) + 1) * period
+        else:
+            self._next_timeout += period
+        self._timeout = self._loop.call_at(self._next_timeout, self._jittered_run)
 
     def __del__(self):
         if self._periodic is not None and self._loop is not None and self._loop._eddy is not None:

@@ -93,6 +93,32 @@ async def scenario(gen, locks, queues, ioloop, trace):
         await got.wait()
         trace.append(("run_in_executor", await loop.run_in_executor(None, sum, [3, 4])))
 
+    # PeriodicCallback: an async callback is not called again before it completed.
+    state = {"running": 0, "max": 0, "runs": 0}
+    release = asyncio.Event()
+
+    async def periodic():
+        state["running"] += 1
+        state["runs"] += 1
+        state["max"] = max(state["max"], state["running"])
+        if state["runs"] == 1:
+            await release.wait()  # the first call spans many periods
+        state["running"] -= 1
+
+    for jitter in (0, 0.5):
+        state.update(running=0, max=0, runs=0)
+        release.clear()
+        pc = ioloop.PeriodicCallback(periodic, 5, jitter=jitter)
+        pc.start()
+        while state["runs"] < 1:
+            await gen.sleep(0.005)
+        await gen.sleep(0.05)
+        release.set()
+        while state["runs"] < 3:
+            await gen.sleep(0.005)
+        pc.stop()
+        trace.append(("periodic", jitter, state["max"], pc.is_running()))
+
     # ---- locks -----------------------------------------------------------------------------
     lock = locks.Lock()
     entered = []
