@@ -94,21 +94,22 @@ async def scenario(gen, locks, queues, ioloop, trace):
         trace.append(("run_in_executor", await loop.run_in_executor(None, sum, [3, 4])))
 
     # PeriodicCallback: an async callback is not called again before it completed.
-    state = {"running": 0, "max": 0, "runs": 0}
-    release = asyncio.Event()
+    def counting_callback(state, release):
+        async def periodic():
+            state["running"] += 1
+            state["runs"] += 1
+            state["max"] = max(state["max"], state["running"])
+            if state["runs"] == 1:
+                await release.wait()  # the first call spans many periods
+            state["running"] -= 1
 
-    async def periodic():
-        state["running"] += 1
-        state["runs"] += 1
-        state["max"] = max(state["max"], state["running"])
-        if state["runs"] == 1:
-            await release.wait()  # the first call spans many periods
-        state["running"] -= 1
+        return periodic
 
     for jitter in (0, 0.5):
-        state.update(running=0, max=0, runs=0)
-        release.clear()
-        pc = ioloop.PeriodicCallback(periodic, 5, jitter=jitter)
+        # Each round has its own state: a call started just before stop() cannot leak over.
+        state = {"running": 0, "max": 0, "runs": 0}
+        release = asyncio.Event()
+        pc = ioloop.PeriodicCallback(counting_callback(state, release), 5, jitter=jitter)
         pc.start()
         while state["runs"] < 1:
             await gen.sleep(0.005)
