@@ -246,7 +246,12 @@ class IOLoop:
         coro = runner()
         if timeout is not None:
             coro = asyncio.wait_for(coro, timeout)
-        return self.asyncio_loop.run_until_complete(coro)
+        try:
+            return self.asyncio_loop.run_until_complete(coro)
+        except TimeoutError as e:
+            if timeout is None or e.args:
+                raise
+            raise TimeoutError("Operation timed out after %s seconds" % timeout) from None
 
     def close(self, all_fds=False):
         """Frees the eddy loop (callbacks not yet run are dropped)."""
