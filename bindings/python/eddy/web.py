@@ -1114,7 +1114,7 @@ class _RouteTarget:
     """The userdata of one C route: makes the handler instance and runs its life cycle."""
 
     __slots__ = ("app_ref", "cls", "kwargs", "named", "groups", "has_prepare", "decodes_args",
-                 "computes_etag", "own_xsrf", "__weakref__")
+                 "computes_etag", "own_xsrf", "reload", "__weakref__")
 
     def __init__(self, app, cls, kwargs, regex):
         # A weak reference: the C route keeps this target, and the target must not keep the
@@ -1129,9 +1129,17 @@ class _RouteTarget:
         self.decodes_args = _overrides(cls, "decode_argument")
         self.computes_etag = _overrides(cls, "compute_etag")
         self.own_xsrf = _overrides(cls, "check_xsrf_cookie")
+        self.reload = not (app.settings.get("compiled_template_cache", True)
+                           and app.settings.get("static_hash_cache", True))
 
     def _make(self, h):
         app = self.app_ref()
+        if self.reload:
+            if not app.settings.get("compiled_template_cache", True):
+                for loader in RequestHandler._template_loaders.values():
+                    loader.reset()
+            if not app.settings.get("static_hash_cache", True):
+                app.settings.get("static_handler_class", StaticFileHandler).reset()
         request = HTTPServerRequest(h)
         handler = self.cls(app, request, **self.kwargs)
         _ll.eddy_py_handler_bind(h, handler)
@@ -1216,6 +1224,9 @@ class Application:
         self._methods = set()
         if settings.get("debug"):
             settings.setdefault("serve_traceback", True)
+            # Templates and static hashes are read again for every request (as in Tornado).
+            settings.setdefault("compiled_template_cache", False)
+            settings.setdefault("static_hash_cache", False)
         if settings.get("cookie_secret"):
             secret = settings["cookie_secret"]
             if isinstance(secret, dict):

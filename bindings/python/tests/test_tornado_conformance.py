@@ -493,6 +493,20 @@ def make_xsrf_application(web, gen, log):
                             (r"/custom", Custom), (r"/streamed", Streamed)], xsrf_cookies=True)
 
 
+LIVE_DIR = tempfile.mkdtemp(prefix="eddy-conf-live-")
+
+
+def make_debug_application(web, gen, log):
+    """debug=True: templates and static hashes are read again for each request."""
+
+    class Live(web.RequestHandler):
+        def get(self):
+            self.render("live.html")
+
+    return web.Application([(r"/live", Live)], debug=True, autoreload=False,
+                           template_path=LIVE_DIR, static_path=LIVE_DIR)
+
+
 # Headers compared on every answer (the others are implementation details).
 COMPARED = ("content-type", "location", "etag", "set-cookie", "vary", "content-encoding",
             "cache-control", "accept-ranges", "content-range", "last-modified", "content-length")
@@ -618,6 +632,19 @@ class XsrfConformance(ServerPair):
         self.same("GET", "/protected")
         self.same("POST", "/protected", body="a", headers={"Cookie": "_xsrf=abc123",
                                                            "X-Xsrftoken": "wrong"})
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class DebugConformance(ServerPair):
+    make_app = staticmethod(make_debug_application)
+
+    def test_templates_and_static_hashes_reload(self):
+        for version in ("one", "two"):
+            with open(os.path.join(LIVE_DIR, "live.html"), "w") as f:
+                f.write("version %s {{ static_url('s.css') }}" % version)
+            with open(os.path.join(LIVE_DIR, "s.css"), "w") as f:
+                f.write("/* %s */" % version)
+            self.assertIn(b"version " + version.encode(), self.same("GET", "/live")["body"])
 
 
 @unittest.skipIf(tornado is None, "python3-tornado is not installed")
