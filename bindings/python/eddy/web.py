@@ -113,11 +113,40 @@ class _Connection:
 
 class HTTPServerRequest:
     """The request of a handler (Tornado's HTTPServerRequest). Fields are read from the C request
-    on first use and kept, so they stay readable after the handler finished."""
+    on first use and kept, so they stay readable after the handler finished. Built by hand
+    (HTTPServerRequest(method="GET", uri="/x?a=1", headers=..., body=...), e.g. in tests), it
+    holds what it was given, as Tornado's does."""
 
-    def __init__(self, h):
-        self._h = h
+    def __init__(self, method=None, uri=None, version="HTTP/1.0", headers=None, body=None,
+                 host=None, files=None, connection=None, start_line=None,
+                 server_connection=None, _h=None):
+        self._h = _h
         self._start_time = time.time()
+        if _h is not None:
+            return
+        if start_line is not None:
+            method, uri, version = start_line
+        self.method, self.uri, self.version = method, uri, version
+        self.headers = headers if headers is not None else HTTPHeaders()
+        self.body = body or b""
+        self.remote_ip = getattr(getattr(connection, "context", None), "remote_ip", None)
+        self.protocol = getattr(getattr(connection, "context", None), "protocol", "http")
+        self.host = host or self.headers.get("Host") or "127.0.0.1"
+        self.host_name = httputil.split_host_and_port(self.host.lower())[0]
+        self.files = files or {}
+        self.connection = connection
+        self.server_connection = server_connection
+        self.path, _, self.query = (uri or "").partition("?")
+        self.query_arguments = escape.parse_qs_bytes(self.query, keep_blank_values=True)
+        self.arguments = {k: list(v) for k, v in self.query_arguments.items()}
+        self.body_arguments = {}
+
+    def _parse_body(self):
+        """Hand-built requests parse their body when asked (Tornado's _parse_body)."""
+        httputil.parse_body_arguments(self.headers.get("Content-Type", ""), self.body,
+                                      self.body_arguments, self.files, self.headers)
+        for k, v in self.body_arguments.items():
+            self.arguments.setdefault(k, []).extend(v)
 
     def _load_info(self):
         if self._h is None:
@@ -1140,7 +1169,7 @@ class _RouteTarget:
                     loader.reset()
             if not app.settings.get("static_hash_cache", True):
                 app.settings.get("static_handler_class", StaticFileHandler).reset()
-        request = HTTPServerRequest(h)
+        request = HTTPServerRequest(_h=h)
         handler = self.cls(app, request, **self.kwargs)
         _ll.eddy_py_handler_bind(h, handler)
         return handler

@@ -83,6 +83,20 @@ class SameOutput(unittest.TestCase):
         self.assertEqual(sorted(eddy.httputil.qs_to_qsl({"a": [1, 2], "b": [3]})),
                          sorted(tornado.httputil.qs_to_qsl({"a": [1, 2], "b": [3]})))
 
+    def test_hand_built_request(self):
+        results = []
+        for module in (tornado.httputil, eddy.httputil):
+            headers = module.HTTPHeaders({"Host": "Example.com:8080", "Cookie": "a=1; b=2",
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+            r = module.HTTPServerRequest(method="POST", uri="/p/a?x=1&x=2&e=", version="HTTP/1.1",
+                                         headers=headers, body=b"f=3&x=4")
+            r._parse_body()
+            results.append((r.method, r.uri, r.path, r.query, r.version, r.host, r.host_name,
+                            r.protocol, r.body, r.arguments, r.query_arguments,
+                            r.body_arguments, sorted(r.cookies), r.full_url(),
+                            r.request_time() >= 0))
+        self.assertEqual(results[1], results[0])
+
     def test_headers(self):
         text = "Content-Type: text/html\r\nX-Multi: 1\r\nX-Multi: 2\r\nX-Long: a\r\n  b\r\n"
         mine = eddy.httputil.HTTPHeaders.parse(text)
