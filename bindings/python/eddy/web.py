@@ -25,7 +25,7 @@ import weakref
 
 from . import _lowlevel as _ll
 from . import _static, _ui, escape, httputil
-from ._ui import TemplateModule, UIModule  # noqa: F401  (tornado.web's names)
+from ._ui import TemplateModule, UIModule, is_absolute  # noqa: F401  (tornado.web's names)
 from ._signing import (  # noqa: F401  (tornado.web's names)
     DEFAULT_SIGNED_VALUE_MIN_VERSION, DEFAULT_SIGNED_VALUE_VERSION,
     MAX_SUPPORTED_SIGNED_VALUE_VERSION, MIN_SUPPORTED_SIGNED_VALUE_VERSION, create_signed_value,
