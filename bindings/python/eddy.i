@@ -524,6 +524,10 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %include "eddy/web.h"
 %include "eddy/websocket.h"
 %include "eddy/client.h"
+%include "eddy/process.h"
+/* Listening flags of net.h (the rest of net.h, raw TCP, is left to asyncio). */
+%constant int EDDY_LISTEN_REUSEPORT = EDDY_LISTEN_REUSEPORT;
+%constant int EDDY_LISTEN_IPV6ONLY = EDDY_LISTEN_IPV6ONLY;
 
 /* ---- helpers for the Python layer ------------------------------------------------------ */
 %typemap(in) PyObject *callable {

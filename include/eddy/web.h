@@ -113,6 +113,11 @@ EDDY_API int eddy_app_add_static(eddy_app *app, const char *url_prefix, size_t p
 /* Names the route for eddy_app_reverse_url. Returns 0, EDDY_EINVAL. */
 EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len);
 
+/* `on` 0: requests to this route skip the application's XSRF check (eddy_app_set_xsrf_cookies),
+ * e.g. because the host runs its own (Tornado's overridden check_xsrf_cookie) or the route is
+ * an API authenticated otherwise. Default 1. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_route_set_xsrf_check(eddy_route *route, int on);
+
 /* Sets the callback for `method` ("GET", "POST", ... or a custom token). HEAD falls back to
  * GET (body dropped) when no HEAD callback is set. A method without a callback gets 405 with
  * an Allow header. Returns 0 or EDDY_EINVAL. */
@@ -214,6 +219,17 @@ EDDY_API int eddy_handler_finish(eddy_handler *handler);
  * Returns 0, EDDY_EINVAL (bad status or URL with CR/LF), EDDY_ESTATE. */
 EDDY_API int eddy_handler_redirect(eddy_handler *handler, const char *url, size_t url_len,
                                    int status);
+/* Tornado's clear(): drops the headers (Set-Cookie excepted) and the body written so far, sets
+ * status 200 and runs the route's set_default_headers callback again. Only before the first
+ * flush. Returns 0, EDDY_EINVAL (NULL handler), EDDY_ESTATE (headers already sent, or finished),
+ * EDDY_ECLOSED. */
+EDDY_API int eddy_handler_clear(eddy_handler *handler);
+/* Replaces this response's automatic ETag (the host's compute_etag()). At finish, a 200 answer
+ * to GET/HEAD without an Etag header gets `value` (sent as given, e.g. "\"v1\"") and a matching
+ * If-None-Match turns it into 304 without a body. `value` NULL: no ETag and no 304 at all.
+ * The string is copied. Returns 0, EDDY_EINVAL (CR, LF or NUL in value; NULL handler),
+ * EDDY_ESTATE (finished), EDDY_ECLOSED. */
+EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *value, size_t len);
 /* Discards what was written, sets `status`, lets write_error (or the default HTML page) write
  * the body, and finishes. Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already flushed: the
  * connection is closed instead). */

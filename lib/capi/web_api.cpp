@@ -148,6 +148,12 @@ EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len
     return 0;
 }
 
+EDDY_API int eddy_route_set_xsrf_check(eddy_route *route, int on) {
+    if (!route) return EDDY_EINVAL;
+    Route::from_c(route)->xsrf_check = on != 0;
+    return 0;
+}
+
 EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_len,
                            eddy_handler_fn cb) {
     if (!route || !method) return EDDY_EINVAL;
@@ -315,6 +321,14 @@ EDDY_API int eddy_handler_redirect(eddy_handler *handler, const char *url, size_
 
 EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status) {
     return handler ? H(handler)->send_error(status) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_handler_clear(eddy_handler *handler) {
+    return handler ? H(handler)->clear() : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *etag, size_t len) {
+    return handler ? H(handler)->set_etag(etag, len) : EDDY_EINVAL;
 }
 
 EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, size_t name_len,

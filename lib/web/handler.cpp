@@ -227,7 +227,7 @@ void Handler::start() {
     } else if (!route->method_callback(req->method) &&
                !(req->method == "HEAD" && route->method_callback("GET"))) {
         send_error(405);
-    } else if (app && app->xsrf_cookies && !check_xsrf()) {
+    } else if (app && app->xsrf_cookies && route->xsrf_check && !check_xsrf()) {
         log(LogLevel::info, "web: %s %s: XSRF check failed", req->method.c_str(), req->path.c_str());
         send_error(403);
     } else {
@@ -429,6 +429,22 @@ void Handler::deflate_pending(bool final) {
     }
 }
 
+// 304 for a matching If-None-Match: no body, and none of the headers that describe one
+// (Tornado's _clear_representation_headers; RFC 9110 §15.4.5).
+void Handler::not_modified() {
+    req->set_status(304, {});
+    req->replace_body(nullptr, 0);
+    clear_representation_headers();
+}
+
+void Handler::clear_representation_headers() {
+    if (req->headers_sent()) return;
+    default_type_ = false;
+    req->clear_header("Content-Type");
+    req->clear_header("Content-Encoding");
+    req->clear_header("Content-Language");
+}
+
 void Handler::finish_transforms() {
     if (flushed_ || req->headers_sent()) return;
     std::string_view pending = req->pending_bytes();
@@ -456,7 +472,14 @@ void Handler::finish_transforms() {
         bool has_etag = false;
         for (const http::HeaderField &h : req->response_headers())
             if (http::iequals(h.name, "Etag")) has_etag = true;
-        if (!has_etag) {
+        if (!has_etag && etag_mode_ == 1) {
+            req->set_automatic_etag(etag_);
+            const http::HeaderField *inm = req->find_header("If-None-Match");
+            if (inm && etag_matches(inm->value, etag_)) {
+                not_modified();
+                return;
+            }
+        } else if (!has_etag && etag_mode_ == 0) {
             // 13 hex digits (52 bits) plus quotes: 15 characters, which std::string keeps
             // without a heap allocation.
             char etag_buf[24];
@@ -484,8 +507,7 @@ void Handler::finish_transforms() {
             }
             const http::HeaderField *inm = req->find_header("If-None-Match");
             if (inm && etag_matches(inm->value, etag)) {
-                req->set_status(304, {});
-                req->replace_body(nullptr, 0);
+                not_modified();
                 return;
             }
         }
@@ -507,7 +529,13 @@ int Handler::finish() {
     }
     enter();
     if (!closed) {
-        apply_default_type();
+        int status = req->status();
+        if (status == 204 || status == 304 || (status >= 100 && status < 200)) {
+            // No body: none of the headers that would describe one (as Tornado's finish).
+            clear_representation_headers();
+        } else {
+            apply_default_type();
+        }
         finish_transforms();
         deflate_pending(true);
     }
@@ -563,6 +591,36 @@ int Handler::send_error(int status) {
     }
     if (!finished) finish();
     leave();
+    return 0;
+}
+
+int Handler::clear() {
+    int rc;
+    if (!guard(&rc)) return rc;
+    if (req->headers_sent()) return EDDY_ESTATE;
+    enter();
+    req->reset_response();
+    default_type_ = true;
+    etag_mode_ = 0;
+    etag_.clear();
+    if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
+    leave();
+    return 0;
+}
+
+int Handler::set_etag(const char *etag, size_t len) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    if (!etag) {
+        etag_mode_ = 2;
+        etag_.clear();
+        return 0;
+    }
+    std::string_view value(etag, len);
+    for (unsigned char c : value)
+        if (c == '\r' || c == '\n' || c == '\0') return EDDY_EINVAL;
+    etag_mode_ = 1;
+    etag_.assign(value);
     return 0;
 }
 

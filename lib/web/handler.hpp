@@ -58,6 +58,8 @@ public:
     int redirect(std::string_view url, int status);
     int send_error(int status);
     int detach();
+    int clear();
+    int set_etag(const char *etag, size_t len);
 
     // Request helpers.
     const char *cookie(std::string_view name, size_t *len);
@@ -92,6 +94,8 @@ private:
     bool check_xsrf();
     void write_default_error(int status);
     void finish_transforms();
+    void not_modified();
+    void clear_representation_headers();
     void apply_default_type();
     void start_streaming_gzip();
     void deflate_pending(bool final);
@@ -112,6 +116,10 @@ private:
     bool flushed_ = false;
     bool cookies_parsed_ = false;
     bool bad_path_args_ = false;
+    // compute_etag overridden by the host: etag_mode_ 1 = use etag_ instead of the body hash,
+    // 2 = no automatic ETag at all (0 = the body hash).
+    int etag_mode_ = 0;
+    std::string etag_;
     std::vector<eddy_handler_flush_fn> flush_callbacks_;  // in flush order
     std::vector<std::pair<std::string, std::string>> cookies_;
     std::string signed_value_;

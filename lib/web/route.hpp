@@ -52,6 +52,7 @@ public:
     void *userdata = nullptr;
     eddy_free_fn free_userdata = nullptr;
     WsEndpoint *websocket = nullptr;  // set when the route is a WebSocket endpoint
+    bool xsrf_check = true;  // false: the host checks XSRF itself (eddy_route_set_xsrf_check)
     App *app = nullptr;  // the owner (custom methods are announced to its server)
     const std::string &pattern() const { return pattern_; }
 

@@ -862,6 +862,13 @@ class XsrfTest(WebTestCase):
         time.sleep(0.1)
         self.assertEqual(self.log("X4"), [])
 
+    def test_route_without_check(self):
+        # eddy_route_set_xsrf_check(route, 0): no token needed there, still needed elsewhere
+        r, data = self.request("POST", "/xsrf_exempt", body=b"a=1", headers=self.FORM)
+        self.assertEqual((r.status, data), (200, b"exempt"))
+        r, data = self.request("POST", "/xsrf", body=b"a=1", headers=self.FORM)
+        self.assertEqual(r.status, 403)
+
 
 # ---- ETag --------------------------------------------------------------------------------------
 
@@ -918,6 +925,43 @@ class ETagTest(WebTestCase):
         self.assertIsNone(r.getheader("Etag"))
         r, data = self.request("POST", "/hello", body=b"", headers={"If-None-Match": "*"})
         self.assertEqual((r.status, data), (200, b"posted"))
+
+    def test_replaced_etag(self):
+        # eddy_handler_set_etag: the given value instead of the hash, and 304 against it
+        r, data = self.request("GET", "/etag_custom?v=%22v1%22")
+        self.assertEqual((r.status, r.getheader("Etag")), (200, '"v1"'))
+        self.assertEqual(json.loads(data), {"bad": -1})  # EDDY_EINVAL: CR/LF refused
+        for inm in ('"v1"', 'W/"v1"', '"x", "v1"', "*"):
+            r, data = self.request("GET", "/etag_custom?v=%22v1%22",
+                                   headers={"If-None-Match": inm})
+            self.assertEqual((r.status, data, r.getheader("Etag")), (304, b"", '"v1"'), inm)
+            self.assertIsNone(r.getheader("Content-Type"))  # no representation headers
+        r, data = self.request("GET", "/etag_custom?v=%22v2%22", headers={"If-None-Match": '"v1"'})
+        self.assertEqual((r.status, r.getheader("Etag")), (200, '"v2"'))
+        # NULL: no ETag, and no 304 even for "*"
+        r, data = self.request("GET", "/etag_custom?none=1", headers={"If-None-Match": "*"})
+        self.assertEqual((r.status, r.getheader("Etag")), (200, None))
+
+    def test_automatic_304_drops_representation_headers(self):
+        r, data = self.request("GET", "/hello", headers={"If-None-Match": self.ETAG})
+        self.assertEqual((r.status, r.getheader("Content-Type")), (304, None))
+
+    def test_no_body_statuses_drop_representation_headers(self):
+        r, data = self.request("GET", "/no_content")
+        self.assertEqual((r.status, data, r.getheader("X-Kept")), (204, b"", "1"))
+        self.assertIsNone(r.getheader("Content-Type"))
+        self.assertIsNone(r.getheader("Content-Language"))
+
+    def test_clear(self):
+        # eddy_handler_clear: headers, status and body written so far are gone
+        r, data = self.request("GET", "/clear")
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(r.getheader("X-Before"))
+        self.assertEqual(json.loads(data), {"clear": 0, "null": -1})  # NULL: EDDY_EINVAL
+        r, data = self.request("GET", "/clear_after_flush")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(data.startswith(b"flushed;"), data)
+        self.assertEqual(json.loads(data[len(b"flushed;"):]), {"clear": -13})  # EDDY_ESTATE
 
     def test_non_200_gets_no_etag(self):
         r, data = self.request("GET", "/err_plain?code=404")

@@ -510,6 +510,50 @@ static void xsrf_post(eddy_handler *h, void *ud) {
     write_str(h, "posted");
 }
 
+/* ---- clear, replaced ETags ------------------------------------------------------------------ */
+
+static void clear_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_set_header(h, "X-Before", EDDY_NTS, "1", EDDY_NTS);
+    eddy_handler_set_status(h, 404, NULL, 0);
+    write_str(h, "junk");
+    int rc = eddy_handler_clear(h);
+    buf_t b = {0};
+    buf_printf(&b, "{\"clear\":%d,\"null\":%d}", rc, eddy_handler_clear(NULL));
+    write_buf(h, &b);
+}
+
+static void clear_after_flush_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    write_str(h, "flushed;");
+    eddy_handler_flush(h, NULL);
+    write_rc_json(h, "clear", eddy_handler_clear(h));
+}
+
+/* ?v=<etag> replaces the body hash; ?none=1 turns ETags off; ?bad=1 tries a CR. */
+static void etag_custom_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    size_t len = 0;
+    const char *v = eddy_handler_get_argument(h, EDDY_ARGS_QUERY, "v", EDDY_NTS, &len);
+    int rc_bad = eddy_handler_set_etag(h, "\"a\r\nb\"", EDDY_NTS);
+    if (eddy_handler_get_argument(h, EDDY_ARGS_QUERY, "none", EDDY_NTS, NULL)) eddy_handler_set_etag(h, NULL, 0);
+    else if (v) eddy_handler_set_etag(h, v, len);
+    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
+    write_rc_json(h, "bad", rc_bad);
+}
+
+static void no_content_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_set_header(h, "Content-Language", EDDY_NTS, "en", EDDY_NTS);
+    eddy_handler_set_header(h, "X-Kept", EDDY_NTS, "1", EDDY_NTS);
+    eddy_handler_set_status(h, 204, NULL, 0);
+}
+
+static void xsrf_exempt_post(eddy_handler *h, void *ud) {
+    (void)ud;
+    write_str(h, "exempt");
+}
+
 /* ---- gzip, streaming ----------------------------------------------------------------------- */
 
 static void big_get(eddy_handler *h, void *ud) {
@@ -849,6 +893,15 @@ int main(int argc, char **argv) {
     on(r, "POST", xsrf_post);
     on(r, "PUT", xsrf_post);
     on(r, "DELETE", xsrf_post);
+
+    r = route("/xsrf_exempt", NULL);
+    if (eddy_route_set_xsrf_check(r, 0) != 0 || eddy_route_set_xsrf_check(NULL, 0) != EDDY_EINVAL)
+        die("xsrf check");
+    on(r, "POST", xsrf_exempt_post);
+    on(route("/clear", NULL), "GET", clear_get);
+    on(route("/no_content", NULL), "GET", no_content_get);
+    on(route("/clear_after_flush", NULL), "GET", clear_after_flush_get);
+    on(route("/etag_custom", NULL), "GET", etag_custom_get);
 
     on(route("/big", NULL), "GET", big_get);
     on(route("/stream", NULL), "GET", stream_get);

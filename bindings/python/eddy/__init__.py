@@ -15,7 +15,7 @@ version = _lowlevel_proxy.eddy_version_string()
 version_info = tuple(int(x) for x in version.split("."))
 
 _SUBMODULES = ("escape", "gen", "httpclient", "httpserver", "httputil", "ioloop", "locks",
-               "lowlevel", "options", "template", "web", "websocket")
+               "locale", "lowlevel", "options", "queues", "template", "testing", "web", "websocket")
 
 _ioloop.install_policy()
 

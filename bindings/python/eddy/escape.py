@@ -44,6 +44,15 @@ def url_unescape(value, encoding="utf-8", plus=True):
     return unquote(to_basestring(value), encoding=encoding)
 
 
+def parse_qs_bytes(qs, keep_blank_values=False, strict_parsing=False):
+    """urllib.parse.parse_qs with bytes values (the query may hold any encoding)."""
+    if isinstance(qs, bytes):
+        qs = qs.decode("latin1")
+    result = urllib.parse.parse_qs(qs, keep_blank_values, strict_parsing, encoding="latin1",
+                                   errors="strict")
+    return {k: [v.encode("latin1") for v in vs] for k, vs in result.items()}
+
+
 def utf8(value):
     if value is None or isinstance(value, bytes):
         return value
@@ -77,23 +86,37 @@ def recursive_unicode(obj):
     return obj
 
 
-_URL_RE = re.compile(r"\b((?:https?://|www\.)[^\s<>&\"']+)", re.I)
+# A URL inside already-escaped text: a scheme with 1-3 slashes (or "www."), then characters
+# other than spaces, "&" and parentheses (the entities &amp; and &quot; allowed) or a
+# parenthesized run, the last one not punctuation, so "see http://x.org/a." stops before ".".
+_URL_CHAR = r"(?:[^\s&()]|&amp;|&quot;)"
+_URL_RE = re.compile(
+    r"\b((?:([\w-]+):(/{1,3})|www[.])"
+    r"(?:(?:%s*[^!\"#$%%&'()*+,.:;<=>?@\[\]^`{|}~\s])|(?:\(%s*\)))+)" % (_URL_CHAR, _URL_CHAR))
 
 
 def linkify(text, shorten=False, extra_params="", require_protocol=False,
             permitted_protocols=("http", "https")):
-    """HTML-escapes `text` and turns the http(s) URLs in it into links."""
-    text = to_unicode(text)
-    out = []
-    last = 0
-    for m in _URL_RE.finditer(text):
+    """HTML-escapes `text` and turns the URLs in it into links. extra_params: attributes for
+    each <a> (or a function of the URL returning them); require_protocol: skip "www." links;
+    permitted_protocols: the schemes that become links; shorten: clip long link texts."""
+    if extra_params and not callable(extra_params):
+        extra_params = " " + extra_params.strip()
+
+    def make_link(m):
         url = m.group(1)
-        if require_protocol and not url.lower().startswith(("http://", "https://")):
-            continue
-        out.append(xhtml_escape(text[last:m.start()]))
-        href = url if "://" in url else "http://" + url
-        extra = (" " + extra_params) if extra_params and not callable(extra_params) else ""
-        out.append('<a href="%s"%s>%s</a>' % (xhtml_escape(href), extra, xhtml_escape(url)))
-        last = m.end()
-    out.append(xhtml_escape(text[last:]))
-    return "".join(out)
+        proto = m.group(2)
+        if require_protocol and not proto:
+            return url
+        if proto and proto not in permitted_protocols:
+            return url
+        href = url if proto else "http://" + url
+        params = extra_params(href).strip() if callable(extra_params) else extra_params
+        if callable(extra_params) and params:
+            params = " " + params
+        if shorten and len(url) > 30:
+            params += ' title="%s"' % href
+            url = url[:27] + "..."
+        return '<a href="%s"%s>%s</a>' % (href, params, url)
+
+    return _URL_RE.sub(make_link, xhtml_escape(text))

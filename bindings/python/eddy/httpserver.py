@@ -1,6 +1,7 @@
 """eddy.httpserver: the HTTPServer that Application.listen() returns."""
 
 import logging
+import weakref
 
 from . import _lowlevel as _ll
 
@@ -15,6 +16,38 @@ def _log_request(req):
         method, uri, _, _, _, ip, _, _ = _ll.eddy_py_request_info(req)
         access_log.log(level, "%d %s %s (%s) %.2fms", status, method, uri, ip,
                        1000.0 * _ll.eddy_request_duration(req))
+
+
+class _LoggedRequest:
+    """What Application.log_request (and a log_function setting) gets for a finished request:
+    the parts of a handler that log functions read."""
+
+    __slots__ = ("_status", "request")
+
+    def __init__(self, req):
+        self._status = _ll.eddy_request_response_status(req)
+        self.request = _FinishedRequest(req)
+
+    def get_status(self):
+        return self._status
+
+    def _request_summary(self):
+        r = self.request
+        return "%s %s (%s)" % (r.method, r.uri, r.remote_ip)
+
+
+class _FinishedRequest:
+    __slots__ = ("method", "uri", "path", "query", "version", "remote_ip", "host", "protocol",
+                 "_duration")
+
+    def __init__(self, req):
+        (self.method, self.uri, self.path, self.query, version, self.remote_ip, self.host,
+         self.protocol) = _ll.eddy_py_request_info(req)
+        self.version = "HTTP/1.1" if version == 11 else "HTTP/1.0"
+        self._duration = _ll.eddy_request_duration(req)
+
+    def request_time(self):
+        return self._duration
 
 
 class HTTPServer:
@@ -44,17 +77,81 @@ class HTTPServer:
             _ll.eddy_server_set_body_timeout(s, float(body_timeout))
         for ip in trusted_downstream or ():
             _ll.eddy_server_add_trusted_proxy(s, ip)
-        _ll.eddy_server_set_access_log(s, _log_request)
+        if application._logs_in_python():
+            # Weak: the C server belongs to the application and must not keep it alive.
+            app_ref = weakref.ref(application)
+
+            def log_request(req):
+                app = app_ref()
+                if app is not None:
+                    app.log_request(_LoggedRequest(req))
+
+            _ll.eddy_server_set_access_log(s, log_request)
+        else:
+            _ll.eddy_server_set_access_log(s, _log_request)
         for method in application._methods:
             _ll.eddy_server_allow_method(s, method)
         self._stopped = False
 
-    def listen(self, port, address=None, **kwargs):
+    def listen(self, port, address=None, family=None, backlog=128, flags=None,
+               reuse_port=False):
         """Listens on address:port (every address when address is None or ""; port 0 picks a
-        free port, see .port). Raises OSError when the address cannot be bound."""
-        rc = _ll.eddy_app_listen(self.application._app, address or None, int(port))
+        free port, see .port). reuse_port sets SO_REUSEPORT; backlog is the accept queue.
+        Raises OSError when the address cannot be bound."""
+        listen_flags = _ll.EDDY_LISTEN_REUSEPORT if reuse_port else 0
+        if backlog == 128 and flags is None:
+            rc = _ll.eddy_server_listen(self._server, address or None, int(port), listen_flags)
+            if rc < 0:
+                raise OSError("cannot listen on %s:%s: %s"
+                              % (address or "*", port, _ll.eddy_strerror(rc)))
+        else:
+            self.add_socket(self._bind(port, address, backlog, listen_flags))
+        self._started()
+
+    def bind(self, port, address=None, family=None, backlog=128, flags=None, reuse_port=False):
+        """Binds now; start() begins serving (Tornado's bind/start pair)."""
+        fd = self._bind(port, address, backlog,
+                        _ll.EDDY_LISTEN_REUSEPORT if reuse_port else 0)
+        self.__dict__.setdefault("_pending_fds", []).append(fd)
+
+    def start(self, num_processes=1, max_restarts=None):
+        """Serves the sockets given to bind(). Only num_processes=1: eddy's loop already exists
+        in this process, and forking it would share it with the children."""
+        if num_processes != 1:
+            raise NotImplementedError("eddy: start(num_processes != 1) is not supported; run "
+                                      "one process per port with reuse_port=True instead")
+        for fd in self.__dict__.pop("_pending_fds", []):
+            self._add_fd(fd)
+        self._started()
+
+    def add_sockets(self, sockets):
+        for sock in sockets:
+            self.add_socket(sock)
+
+    def add_socket(self, socket):
+        """Serves an already listening socket (a socket object, or an fd that eddy then owns).
+        A socket object keeps its own fd; eddy serves a duplicate."""
+        import os
+
+        fd = socket if isinstance(socket, int) else os.dup(socket.fileno())
+        self._add_fd(fd)
+        self._started()
+
+    def _bind(self, port, address, backlog, listen_flags):
+        fd = _ll.eddy_bind_socket(address or None, int(port), int(backlog), listen_flags)
+        if fd < 0:
+            raise OSError("cannot bind %s:%s: %s" % (address or "*", port, _ll.eddy_strerror(fd)))
+        return fd
+
+    def _add_fd(self, fd):
+        rc = _ll.eddy_server_add_fd(self._server, fd)
         if rc < 0:
-            raise OSError("cannot listen on %s:%s: %s" % (address or "*", port, _ll.eddy_strerror(rc)))
+            import os
+
+            os.close(fd)
+            raise OSError("cannot serve fd %d: %s" % (fd, _ll.eddy_strerror(rc)))
+
+    def _started(self):
         # Listening keeps the application (and so its routes) alive until stop().
         self.application._ioloop._servers.add(self)
 

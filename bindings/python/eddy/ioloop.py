@@ -10,6 +10,8 @@ every scheduling call made through this module."""
 import asyncio
 import concurrent.futures
 import functools
+import math
+import random
 import logging
 import threading
 import weakref
@@ -17,6 +19,8 @@ import weakref
 from . import _lowlevel as _ll
 
 app_log = logging.getLogger("eddy.application")
+
+TimeoutError = asyncio.TimeoutError  # tornado.ioloop.TimeoutError (run_sync's)
 gen_log = logging.getLogger("eddy.general")
 
 
@@ -167,6 +171,51 @@ class IOLoop:
     def instance():
         return IOLoop.current()
 
+    def install(self):
+        """Deprecated in Tornado: makes this loop current."""
+        self.make_current()
+
+    @staticmethod
+    def clear_instance():
+        IOLoop.clear_current()
+
+    @classmethod
+    def configure(cls, impl, **kwargs):
+        """Tornado 6 only accepts asyncio-based loops; eddy has one implementation, so a
+        configure() naming Tornado's asyncio loops (or this class) is accepted and anything
+        else is refused."""
+        name = impl if isinstance(impl, str) else getattr(impl, "__name__", "")
+        if impl is not cls and name.rsplit(".", 1)[-1] not in ("AsyncIOLoop", "AsyncIOMainLoop",
+                                                               "IOLoop"):
+            raise ValueError("eddy's IOLoop cannot be configured to use %r" % (impl,))
+
+    @classmethod
+    def configured_class(cls):
+        return cls
+
+    def initialize(self, make_current=True):
+        if make_current:
+            self.make_current()
+
+    @staticmethod
+    def split_fd(fd):
+        """(fd number, object) for an int or an object with fileno()."""
+        if isinstance(fd, int):
+            return fd, fd
+        return fd.fileno(), fd
+
+    @staticmethod
+    def close_fd(fd):
+        import os
+
+        try:
+            if isinstance(fd, int):
+                os.close(fd)
+            else:
+                fd.close()
+        except OSError:
+            pass
+
     def make_current(self):
         try:
             running = asyncio.get_running_loop()
@@ -197,7 +246,12 @@ class IOLoop:
         coro = runner()
         if timeout is not None:
             coro = asyncio.wait_for(coro, timeout)
-        return self.asyncio_loop.run_until_complete(coro)
+        try:
+            return self.asyncio_loop.run_until_complete(coro)
+        except TimeoutError as e:
+            if timeout is None or e.args:
+                raise
+            raise TimeoutError("Operation timed out after %s seconds" % timeout) from None
 
     def close(self, all_fds=False):
         """Frees the eddy loop (callbacks not yet run are dropped)."""
@@ -268,6 +322,12 @@ class IOLoop:
             _ll.eddy_loop_cancel(self._eddy, timeout.call_id)
 
     def add_future(self, future, callback):
+        """Calls callback(future) on this loop once `future` (an asyncio or concurrent future,
+        or an awaitable) is done."""
+        if isinstance(future, concurrent.futures.Future):
+            # Done on a worker thread maybe: add_callback is the thread-safe way back.
+            future.add_done_callback(lambda f: self.add_callback(callback, f))
+            return
         future = asyncio.ensure_future(future, loop=self.asyncio_loop)
         future.add_done_callback(lambda f: self.add_callback(callback, f))
 
@@ -332,26 +392,35 @@ class _Timeout:
 
 
 class PeriodicCallback:
-    """Calls `callback` every `callback_time` milliseconds (Tornado's units), on eddy's
-    periodic timer. `jitter` is accepted for compatibility; eddy's timer has none."""
+    """Calls `callback` every `callback_time` milliseconds (or a timedelta), on eddy's periodic
+    timer. As in Tornado, a callback that returns an awaitable is not called again until it
+    completed (the ticks in between are skipped), and `jitter` (a fraction) varies each
+    period randomly; with jitter the schedule runs on one-shot eddy timers instead."""
 
     def __init__(self, callback, callback_time, jitter=0):
+        if hasattr(callback_time, "total_seconds"):
+            callback_time = callback_time.total_seconds() * 1000.0
         if callback_time <= 0:
             raise ValueError("Periodic callback must have a positive callback_time")
         self.callback = callback
         self.callback_time = callback_time
         self.jitter = jitter
         self._periodic = None
+        self._timeout = None
+        self._pending = None
+        self._running = False
         self._loop = None
 
     def start(self):
         self._loop = IOLoop.current()
+        self._running = True
+        ref = weakref.ref(self)
+        if self.jitter:
+            self._next_timeout = self._loop.time()
+            self._schedule_next()
+            return
         if self._periodic is None:
-            interval = (self.callback_time.total_seconds()
-                        if hasattr(self.callback_time, "total_seconds")
-                        else self.callback_time / 1000.0)
-            ref = weakref.ref(self)
-            self._periodic = _ll.eddy_periodic_new(self._loop._eddy, interval,
+            self._periodic = _ll.eddy_periodic_new(self._loop._eddy, self.callback_time / 1000.0,
                                                    lambda: PeriodicCallback._tick(ref))
             if self._periodic is None:
                 raise RuntimeError("eddy_periodic_new failed")
@@ -359,18 +428,62 @@ class PeriodicCallback:
         self._loop._pump.arm()
 
     def stop(self):
+        self._running = False
         if self._periodic is not None:
             _ll.eddy_periodic_free(self._periodic)
             self._periodic = None
+        if self._timeout is not None:
+            self._loop.remove_timeout(self._timeout)
+            self._timeout = None
 
     def is_running(self):
-        return self._periodic is not None and bool(_ll.eddy_periodic_is_running(self._periodic))
+        return self._running
 
     @staticmethod
     def _tick(ref):
         self = ref()
         if self is not None:
-            self._loop._run_callback(self.callback, (), {})
+            self._run()
+
+    def _run(self):
+        if not self._running or (self._pending is not None and not self._pending.done()):
+            return  # still awaiting the last call: skip this tick
+        try:
+            result = self.callback()
+            if result is not None and (asyncio.iscoroutine(result) or asyncio.isfuture(result)
+                                       or hasattr(result, "__await__")):
+                self._pending = asyncio.ensure_future(result, loop=self._loop.asyncio_loop)
+                self._pending.add_done_callback(self._log_failure)
+        except Exception:
+            app_log.error("Exception in callback %r", self.callback, exc_info=True)
+
+    def _log_failure(self, future):
+        if not future.cancelled() and future.exception() is not None:
+            exc = future.exception()
+            app_log.error("Exception in callback %r", self.callback,
+                          exc_info=(type(exc), exc, exc.__traceback__))
+        if self.jitter and self._running:
+            self._schedule_next()
+
+    def _jittered_run(self):
+        self._timeout = None
+        self._run()
+        if self._pending is None or self._pending.done():
+            self._schedule_next()
+        # else: _log_failure schedules the next run once the awaitable completed
+
+    def _schedule_next(self):
+        """The next deadline on the original grid (cycles missed are skipped), with jitter."""
+        if not self._running or self._timeout is not None:
+            return
+        now = self._loop.time()
+        period = self.callback_time / 1000.0
+        period *= 1 + self.jitter * (random.random() - 0.5)
+        if self._next_timeout <= now:
+            self._next_timeout += (math.floor((now - self._next_timeout) / period) + 1) * period
+        else:
+            self._next_timeout += period
+        self._timeout = self._loop.call_at(self._next_timeout, self._jittered_run)
 
     def __del__(self):
         if self._periodic is not None and self._loop is not None and self._loop._eddy is not None:

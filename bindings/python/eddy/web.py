@@ -24,8 +24,13 @@ import urllib.parse
 import weakref
 
 from . import _lowlevel as _ll
-from . import escape, httputil
-from .httputil import HTTPHeaders, HTTPFile
+from . import _static, _ui, escape, httputil
+from ._ui import TemplateModule, UIModule, is_absolute  # noqa: F401  (tornado.web's names)
+from ._signing import (  # noqa: F401  (tornado.web's names)
+    DEFAULT_SIGNED_VALUE_MIN_VERSION, DEFAULT_SIGNED_VALUE_VERSION,
+    MAX_SUPPORTED_SIGNED_VALUE_VERSION, MIN_SUPPORTED_SIGNED_VALUE_VERSION, create_signed_value,
+    decode_signed_value, get_signature_key_version)
+from .httputil import HTTPFile, HTTPHeaders, ObjectDict  # noqa: F401
 from .ioloop import IOLoop
 
 access_log = logging.getLogger("eddy.access")
@@ -108,11 +113,40 @@ class _Connection:
 
 class HTTPServerRequest:
     """The request of a handler (Tornado's HTTPServerRequest). Fields are read from the C request
-    on first use and kept, so they stay readable after the handler finished."""
+    on first use and kept, so they stay readable after the handler finished. Built by hand
+    (HTTPServerRequest(method="GET", uri="/x?a=1", headers=..., body=...), e.g. in tests), it
+    holds what it was given, as Tornado's does."""
 
-    def __init__(self, h):
-        self._h = h
+    def __init__(self, method=None, uri=None, version="HTTP/1.0", headers=None, body=None,
+                 host=None, files=None, connection=None, start_line=None,
+                 server_connection=None, _h=None):
+        self._h = _h
         self._start_time = time.time()
+        if _h is not None:
+            return
+        if start_line is not None:
+            method, uri, version = start_line
+        self.method, self.uri, self.version = method, uri, version
+        self.headers = headers if headers is not None else HTTPHeaders()
+        self.body = body or b""
+        self.remote_ip = getattr(getattr(connection, "context", None), "remote_ip", None)
+        self.protocol = getattr(getattr(connection, "context", None), "protocol", "http")
+        self.host = host or self.headers.get("Host") or "127.0.0.1"
+        self.host_name = httputil.split_host_and_port(self.host.lower())[0]
+        self.files = files or {}
+        self.connection = connection
+        self.server_connection = server_connection
+        self.path, _, self.query = (uri or "").partition("?")
+        self.query_arguments = escape.parse_qs_bytes(self.query, keep_blank_values=True)
+        self.arguments = {k: list(v) for k, v in self.query_arguments.items()}
+        self.body_arguments = {}
+
+    def _parse_body(self):
+        """Hand-built requests parse their body when asked (Tornado's _parse_body)."""
+        httputil.parse_body_arguments(self.headers.get("Content-Type", ""), self.body,
+                                      self.body_arguments, self.files, self.headers)
+        for k, v in self.body_arguments.items():
+            self.arguments.setdefault(k, []).extend(v)
 
     def _load_info(self):
         if self._h is None:
@@ -120,7 +154,7 @@ class HTTPServerRequest:
         (self.method, self.uri, self.path, self.query, version, self.remote_ip, self.host,
          self.protocol) = _ll.eddy_py_request_info(_ll.eddy_handler_request(self._h))
         self.version = "HTTP/1.1" if version == 11 else "HTTP/1.0"
-        self.host_name = self.host.rsplit(":", 1)[0] if not self.host.endswith("]") else self.host
+        self.host_name = httputil.split_host_and_port(self.host.lower())[0]
 
     def _req(self):
         if self._h is None:
@@ -193,6 +227,8 @@ class RequestHandler:
 
     _template_loaders = {}
     _stream_request_body = False
+    path_args = None
+    path_kwargs = None
 
     def __init__(self, application, request, **kwargs):
         self.application = application
@@ -204,9 +240,9 @@ class RequestHandler:
         self._status_code = 200
         self._reason = "OK"
         self._in_write_error = False
+        self._etag_header = None
         self.path_args = []
         self.path_kwargs = {}
-        self.ui = {}
         self.initialize(**kwargs)
 
     def initialize(self, **kwargs):
@@ -215,6 +251,20 @@ class RequestHandler:
     @property
     def settings(self):
         return self.application.settings
+
+    @property
+    def ui(self):
+        """The UI methods (bound to this handler) and `modules`, as templates see them."""
+        ui = self.__dict__.get("_ui")
+        if ui is None:
+            ui = self.__dict__["_ui"] = _ui.handler_ui(self)
+        return ui
+
+    def _ui_module(self, name, cls):
+        active = self.__dict__.setdefault("_active_modules", {})
+        if name not in active:
+            active[name] = cls(self)
+        return active[name].render
 
     def _unimplemented_method(self, *args, **kwargs):
         raise HTTPError(405)
@@ -263,15 +313,34 @@ class RequestHandler:
 
     def set_header(self, name, value):
         if self._h is not None:
-            self._check_header(_ll.eddy_handler_set_header(self._h, name, _header_value(value)))
+            value = _header_value(value)
+            self._check_header(_ll.eddy_handler_set_header(self._h, name, value))
+            if len(name) == 4 and name.lower() == "etag":
+                self._etag_header = value
 
     def add_header(self, name, value):
         if self._h is not None:
-            self._check_header(_ll.eddy_handler_add_header(self._h, name, _header_value(value)))
+            value = _header_value(value)
+            self._check_header(_ll.eddy_handler_add_header(self._h, name, value))
+            if len(name) == 4 and name.lower() == "etag":
+                self._etag_header = value
 
     def clear_header(self, name):
         if self._h is not None:
             _ll.eddy_handler_clear_header(self._h, name)
+            if len(name) == 4 and name.lower() == "etag":
+                self._etag_header = None
+
+    def clear(self):
+        """Drops the headers (cookies excepted) and the body written so far, sets status 200 and
+        runs set_default_headers() again — as Tornado's clear()."""
+        if self._h is not None:
+            rc = _ll.eddy_handler_clear(self._h)
+            if rc == _EDDY_ESTATE:
+                raise RuntimeError("Cannot clear() after the headers were sent or finish()")
+        self._status_code = 200
+        self._reason = "OK"
+        self._etag_header = None
 
     @staticmethod
     def _check_header(rc):
@@ -326,34 +395,68 @@ class RequestHandler:
             self.write(chunk)
         if self._in_write_error:
             return _DONE  # the C layer finishes the error page itself
+        if _overrides(type(self), "compute_etag"):
+            self._apply_etag()
         self._done = True
         _ll.eddy_handler_finish(self._h)
         return _DONE
 
     def render(self, template_name, **kwargs):
-        self.finish(self.render_string(template_name, **kwargs))
+        """Renders the template and finishes with it; the CSS and JavaScript of the UI modules
+        it used go before </head> and </body>."""
+        if self._finished:
+            raise RuntimeError("Cannot render() after finish()")
+        html = self.render_string(template_name, **kwargs)
+        return self.finish(_ui.insert_resources(self, html))
+
+    def render_linked_js(self, js_files):
+        return "".join('<script src="' + escape.xhtml_escape(p) + '" type="text/javascript">'
+                       "</script>" for p in _ui.unique_static_urls(self, js_files))
+
+    def render_embed_js(self, js_embed):
+        return (b'<script type="text/javascript">\n//<![CDATA[\n' + b"\n".join(js_embed)
+                + b"\n//]]>\n</script>")
+
+    def render_linked_css(self, css_files):
+        return "".join('<link href="' + escape.xhtml_escape(p) + '" type="text/css" '
+                       'rel="stylesheet"/>' for p in _ui.unique_static_urls(self, css_files))
+
+    def render_embed_css(self, css_embed):
+        return b'<style type="text/css">\n' + b"\n".join(css_embed) + b"\n</style>"
 
     def render_string(self, template_name, **kwargs):
-        from . import template
-
+        """The template rendered (bytes, as Tornado's), from get_template_path() or the
+        directory of the handler's module; the template_loader setting replaces the loader."""
         path = self.get_template_path() or os.path.dirname(
             os.path.abspath(sys.modules[type(self).__module__].__file__))
         loader = RequestHandler._template_loaders.get(path)
         if loader is None:
-            loader = RequestHandler._template_loaders[path] = template.Loader(path)
+            loader = self.settings.get("template_loader") or self.create_template_loader(path)
+            RequestHandler._template_loaders[path] = loader
         namespace = self.get_template_namespace()
         namespace.update(kwargs)
         return loader.load(template_name).generate(**namespace)
+
+    def create_template_loader(self, template_path):
+        from . import template
+
+        kwargs = {}
+        if "autoescape" in self.settings:
+            kwargs["autoescape"] = self.settings["autoescape"]
+        if "template_whitespace" in self.settings:
+            kwargs["whitespace"] = self.settings["template_whitespace"]
+        return template.Loader(template_path, **kwargs)
 
     def get_template_path(self):
         return self.settings.get("template_path")
 
     def get_template_namespace(self):
-        return dict(handler=self, request=self.request, current_user=self.current_user,
-                    static_url=self.static_url, xsrf_form_html=self.xsrf_form_html,
-                    reverse_url=self.reverse_url, escape=escape.xhtml_escape,
-                    xhtml_escape=escape.xhtml_escape, url_escape=escape.url_escape,
-                    json_encode=escape.json_encode, squeeze=escape.squeeze)
+        namespace = dict(handler=self, request=self.request, current_user=self.current_user,
+                         locale=self.locale, _=self.locale.translate,
+                         pgettext=self.locale.pgettext, static_url=self.static_url,
+                         xsrf_form_html=self.xsrf_form_html, reverse_url=self.reverse_url)
+        namespace.update(self.ui)
+        return namespace
 
     def redirect(self, url, permanent=False, status=None):
         if self._headers_written:
@@ -504,8 +607,15 @@ class RequestHandler:
                             % (name, feature))
 
     def set_signed_cookie(self, name, value, expires_days=30, version=None, **kwargs):
+        """Signs and timestamps `value` (Tornado's format); kwargs are set_cookie's."""
         self.require_setting("cookie_secret", "secure cookies")
-        rc = _ll.eddy_handler_set_signed_cookie(self._h, name, value, float(expires_days or 30))
+        if (kwargs or version is not None or expires_days is None
+                or isinstance(self.settings["cookie_secret"], dict)):
+            # Cookie attributes, an old version or key versions: signed here in Python.
+            self.set_cookie(name, self.create_signed_value(name, value, version=version),
+                            expires_days=expires_days, **kwargs)
+            return
+        rc = _ll.eddy_handler_set_signed_cookie(self._h, name, value, float(expires_days))
         if rc < 0:
             raise ValueError("cannot set signed cookie %r: %s" % (name, _ll.eddy_strerror(rc)))
 
@@ -513,11 +623,38 @@ class RequestHandler:
 
     def get_signed_cookie(self, name, value=None, max_age_days=31, min_version=None):
         self.require_setting("cookie_secret", "secure cookies")
-        if value is not None:
-            raise NotImplementedError("eddy verifies signed cookies of the request only")
-        return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
+        if (value is None and min_version is None
+                and not isinstance(self.settings["cookie_secret"], dict)):
+            # The request's cookie with one secret: verified in C.
+            return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
+        if value is None:
+            value = self.get_cookie(name)
+        return decode_signed_value(self.application.settings["cookie_secret"], name, value,
+                                   max_age_days=max_age_days, min_version=min_version)
 
     get_secure_cookie = get_signed_cookie
+
+    def create_signed_value(self, name, value, version=None):
+        """A signed value for `name` (what set_signed_cookie sends), e.g. for a header."""
+        self.require_setting("cookie_secret", "secure cookies")
+        secret = self.application.settings["cookie_secret"]
+        key_version = None
+        if isinstance(secret, dict):
+            if self.application.settings.get("key_version") is None:
+                raise Exception("key_version setting must be used for secret_key dicts")
+            key_version = self.application.settings["key_version"]
+        return create_signed_value(secret, name, value, version=version,
+                                   key_version=key_version)
+
+    def get_signed_cookie_key_version(self, name, value=None):
+        self.require_setting("cookie_secret", "secure cookies")
+        if value is None:
+            value = self.get_cookie(name)
+        if value is None:
+            return None
+        return get_signature_key_version(value)
+
+    get_secure_cookie_key_version = get_signed_cookie_key_version
 
     # ---- users, XSRF -----------------------------------------------------------------------
     @property
@@ -532,6 +669,44 @@ class RequestHandler:
 
     def get_current_user(self):
         return None
+
+    @property
+    def locale(self):
+        """The user's eddy.locale.Locale: get_user_locale(), else Accept-Language's."""
+        if not hasattr(self, "_locale"):
+            loc = self.get_user_locale()
+            self._locale = loc if loc is not None else self.get_browser_locale()
+        return self._locale
+
+    @locale.setter
+    def locale(self, value):
+        self._locale = value
+
+    def get_user_locale(self):
+        """Override to pick the locale from the user's settings (None: use the browser's)."""
+        return None
+
+    def get_browser_locale(self, default="en_US"):
+        """The closest supported locale to the request's Accept-Language (by q-value)."""
+        from . import locale
+
+        wanted = []
+        for language in self.request.headers.get("Accept-Language", "").split(","):
+            parts = language.strip().split(";")
+            score = 1.0
+            if len(parts) > 1 and parts[1].strip().startswith("q="):
+                try:
+                    score = float(parts[1].strip()[2:])
+                    if score < 0:
+                        raise ValueError()
+                except (ValueError, TypeError):
+                    score = 0.0
+            if score > 0 and parts[0]:
+                wanted.append((parts[0], score))
+        if wanted:
+            wanted.sort(key=lambda pair: pair[1], reverse=True)  # stable: ties keep order
+            return locale.get(*[code for code, _ in wanted])
+        return locale.get(default)
 
     def get_login_url(self):
         self.require_setting("login_url", "@tornado.web.authenticated")
@@ -549,7 +724,8 @@ class RequestHandler:
 
     def check_xsrf_cookie(self):
         """Raises HTTPError(403) unless the `_xsrf` argument or header matches the cookie.
-        (With the xsrf_cookies setting the C layer already checks before prepare.)"""
+        With the xsrf_cookies setting the C layer runs this check before prepare(); a class
+        that overrides this method gets its own version called instead (as in Tornado)."""
         token = (self.get_argument("_xsrf", None) or self.request.headers.get("X-Xsrftoken")
                  or self.request.headers.get("X-Csrftoken"))
         if not token:
@@ -566,17 +742,49 @@ class RequestHandler:
         return self.application.reverse_url(name, *args)
 
     def static_url(self, path, include_host=None, **kwargs):
+        """The URL of a file under the static_path setting, with ?v=<content hash> unless
+        include_version=False; include_host=True makes it absolute."""
         self.require_setting("static_path", "static_url")
-        url = self.settings.get("static_url_prefix", "/static/") + path
-        version = _static_version(self.settings["static_path"], path)
-        if version:
-            url += "?v=" + version
-        if include_host or (include_host is None and getattr(self, "include_host", False)):
-            url = self.request.protocol + "://" + self.request.host + url
-        return url
+        make = self.settings.get("static_handler_class", StaticFileHandler).make_static_url
+        if include_host is None:
+            include_host = getattr(self, "include_host", False)
+        base = self.request.protocol + "://" + self.request.host if include_host else ""
+        return base + make(self.settings, path, **kwargs)
 
     def compute_etag(self):
+        """The Etag of a 200 answer to GET/HEAD. eddy's default (None here) leaves it to the C
+        layer, which hashes the body at finish; override it to return your own Etag, or None
+        for no Etag (and no 304) — as in Tornado."""
         return None
+
+    def set_etag_header(self):
+        etag = self.compute_etag()
+        if etag is not None:
+            self.set_header("Etag", etag)
+
+    def check_etag_header(self):
+        """True when the request's If-None-Match matches the Etag header set so far (weak
+        comparison; "*" matches any)."""
+        computed = escape.utf8(self._etag_header or "")
+        etags = re.findall(rb'\*|(?:W/)?"[^"]*"',
+                           escape.utf8(self.request.headers.get("If-None-Match", "")))
+        if not computed or not etags:
+            return False
+        if etags[0] == b"*":
+            return True
+
+        def strong(tag):
+            return tag[2:] if tag.startswith(b"W/") else tag
+
+        return any(strong(tag) == strong(computed) for tag in etags)
+
+    def _apply_etag(self):
+        """An overridden compute_etag() replaces the C layer's body hash (at finish, for a 200
+        answer to GET/HEAD without an Etag header, as Tornado's finish() does)."""
+        if (self._h is not None and self._status_code == 200 and self._etag_header is None
+                and self.request.method in ("GET", "HEAD")):
+            etag = self.compute_etag()
+            _ll.eddy_handler_set_etag(self._h, None if etag is None else _header_value(etag))
 
     def _request_summary(self):
         return "%s %s (%s)" % (self.request.method, self.request.uri, self.request.remote_ip)
@@ -591,12 +799,23 @@ class RequestHandler:
                 for name in target.named}
         elif target.groups:
             self.path_args = _ll.eddy_py_handler_path_args(self._h)
+            if target.decodes_args:
+                self.path_args = [self.decode_argument(a.encode("utf-8"))
+                                  for a in self.path_args]
+
+    def _own_xsrf_check(self):
+        """An overridden check_xsrf_cookie() replaces the C layer's check (same methods)."""
+        if (self.request.method not in ("GET", "HEAD", "OPTIONS")
+                and self.settings.get("xsrf_cookies")):
+            self.check_xsrf_cookie()
 
     def _execute(self, target, method):
         try:
             self._load_path_args(target)
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            if target.own_xsrf and not self._stream_request_body:
+                self._own_xsrf_check()
             if target.has_prepare:
                 result = self.prepare()
                 if result is not None and _is_awaitable(result):
@@ -609,6 +828,8 @@ class RequestHandler:
                 self._go_async(self._finish_async(result))
             elif not self._auto_finish and not self._finished:
                 _ll.eddy_handler_detach(self._h)
+            elif target.computes_etag and not self._finished:
+                self._apply_etag()  # the C layer finishes right after this returns
         except Exception as e:
             self._handle_request_exception(e)
 
@@ -704,11 +925,13 @@ _static_hashes = {}
 
 
 def _static_version(root, path):
+    """The SHA-512 of a static file's content (Tornado's get_content_version), cached per path
+    until StaticFileHandler.reset()."""
     abspath = os.path.abspath(os.path.join(root, path))
     if abspath not in _static_hashes:
         try:
             with open(abspath, "rb") as f:
-                _static_hashes[abspath] = hashlib.md5(f.read()).hexdigest()
+                _static_hashes[abspath] = hashlib.sha512(f.read()).hexdigest()
         except OSError:
             _static_hashes[abspath] = None
     return _static_hashes[abspath]
@@ -793,10 +1016,11 @@ class RedirectHandler(RequestHandler):
         self.redirect(to_url, permanent=self._permanent)
 
 
-class StaticFileHandler(RequestHandler):
-    """Served by eddy's C static file code (sendfile, Range, ETag, .gz twins); give it a route
-    whose pattern is a literal prefix followed by one group, e.g. r"/files/(.*)", and
-    {"path": root}."""
+class StaticFileHandler(_static.StaticFileMethods, RequestHandler):
+    """Files under {"path": root} for a route like r"/files/(.*)". The plain class with such a
+    pattern (a literal prefix plus one group) is served by eddy's C static file code (sendfile,
+    Range, ETag, .gz twins); a subclass that overrides its methods, or another pattern, is
+    served in Python by the methods Tornado documents (see eddy._static)."""
 
     def initialize(self, path, default_filename=None):
         self.root = path
@@ -805,11 +1029,32 @@ class StaticFileHandler(RequestHandler):
     @classmethod
     def make_static_url(cls, settings, path, include_version=True):
         url = settings.get("static_url_prefix", "/static/") + path
-        if include_version:
-            version = _static_version(settings["static_path"], path)
-            if version:
-                url += "?v=" + version
-        return url
+        if not include_version:
+            return url
+        version = cls.get_version(settings, path)
+        return url + "?v=" + version if version else url
+
+    @classmethod
+    def get_version(cls, settings, path):
+        """The content hash static_url() appends (None when the file cannot be read)."""
+        return _static_version(settings["static_path"], path)
+
+    @classmethod
+    def reset(cls):
+        """Forgets the cached content hashes (files changed on disk)."""
+        _static_hashes.clear()
+        _static.StaticFileMethods._version_cache.clear()
+
+    @classmethod
+    def _served_in_c(cls, pattern):
+        """The route prefix when the C layer can serve this class at `pattern`, else None."""
+        if any(getattr(cls, name) is not getattr(StaticFileHandler, name)
+               for name in _static.OVERRIDABLE):
+            return None
+        prefix = pattern[:-1] if pattern.endswith("$") else pattern
+        if not prefix.endswith("(.*)") or re.escape(prefix[:-4]) != prefix[:-4]:
+            return None
+        return prefix[:-4]
 
 
 class ErrorHandler(RequestHandler):
@@ -833,12 +1078,61 @@ class URLSpec:
         self.kwargs = kwargs or {}
         self.name = name
 
+    def reverse(self, *args):
+        """The path for these group values (each URL-escaped); ValueError for a pattern too
+        complex to reverse."""
+        parts = _reverse_parts(self.pattern)
+        if parts is None:
+            raise ValueError("Cannot reverse url regex " + self.pattern)
+        # An AssertionError, as Tornado's reverse() raises.
+        assert len(args) == len(parts) - 1, "required number of arguments not found"
+        out = [parts[0]]
+        for arg, literal in zip(args, parts[1:]):
+            if not isinstance(arg, (str, bytes)):
+                arg = str(arg)
+            out.append(escape.url_escape(escape.utf8(arg), plus=False))
+            out.append(literal)
+        return "".join(out)
+
     def __repr__(self):
         return "%s(%r, %s, kwargs=%r, name=%r)" % (type(self).__name__, self.pattern,
                                                    self.handler_class, self.kwargs, self.name)
 
 
 url = URLSpec
+
+
+def _reverse_parts(pattern):
+    """The literal pieces around the groups of a simple pattern ("/a/(\\d+)/b$" → ["/a/", "/b"]),
+    or None when it cannot be reversed (nested or non-capturing groups, escapes like \\d
+    outside a group)."""
+    if re.compile(pattern).groups != pattern.count("("):
+        return None
+    if pattern.startswith("^"):
+        pattern = pattern[1:]
+    if pattern.endswith("$"):
+        pattern = pattern[:-1]
+    parts, literal, depth, i = [], "", 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and depth == 0:
+            if i + 1 >= len(pattern) or pattern[i + 1].isalnum():
+                return None  # \\d, \\w...: not a literal
+            literal += pattern[i + 1]
+            i += 2
+            continue
+        if c == "(":
+            if depth == 0:
+                parts.append(literal)
+                literal = ""
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0:
+            literal += c
+        i += 1
+    parts.append(literal)
+    return parts
 
 
 def _overrides(cls, name):
@@ -848,7 +1142,8 @@ def _overrides(cls, name):
 class _RouteTarget:
     """The userdata of one C route: makes the handler instance and runs its life cycle."""
 
-    __slots__ = ("app_ref", "cls", "kwargs", "named", "groups", "has_prepare", "__weakref__")
+    __slots__ = ("app_ref", "cls", "kwargs", "named", "groups", "has_prepare", "decodes_args",
+                 "computes_etag", "own_xsrf", "reload", "__weakref__")
 
     def __init__(self, app, cls, kwargs, regex):
         # A weak reference: the C route keeps this target, and the target must not keep the
@@ -860,10 +1155,21 @@ class _RouteTarget:
         self.groups = regex.groups
         # Streamed bodies: prepare runs from the C prepare hook, before the first piece.
         self.has_prepare = _overrides(cls, "prepare") and not cls._stream_request_body
+        self.decodes_args = _overrides(cls, "decode_argument")
+        self.computes_etag = _overrides(cls, "compute_etag")
+        self.own_xsrf = _overrides(cls, "check_xsrf_cookie")
+        self.reload = not (app.settings.get("compiled_template_cache", True)
+                           and app.settings.get("static_hash_cache", True))
 
     def _make(self, h):
         app = self.app_ref()
-        request = HTTPServerRequest(h)
+        if self.reload:
+            if not app.settings.get("compiled_template_cache", True):
+                for loader in RequestHandler._template_loaders.values():
+                    loader.reset()
+            if not app.settings.get("static_hash_cache", True):
+                app.settings.get("static_handler_class", StaticFileHandler).reset()
+        request = HTTPServerRequest(_h=h)
         handler = self.cls(app, request, **self.kwargs)
         _ll.eddy_py_handler_bind(h, handler)
         return handler
@@ -895,6 +1201,8 @@ class _RouteTarget:
             elif kind == 1:  # EDDY_PY_HOOK_PREPARE (routes with streamed bodies)
                 if handler is None:
                     handler = self._make(h)
+                if self.own_xsrf:
+                    handler._own_xsrf_check()
                 result = handler.prepare()
                 if result is not None and _is_awaitable(result):
                     asyncio.ensure_future(result)
@@ -926,8 +1234,9 @@ class Application:
 
     def __init__(self, handlers=None, default_host=None, transforms=None, **settings):
         self.settings = settings
-        self.ui_modules = {}
-        self.ui_methods = {}
+        self.ui_modules = _ui.load_modules(settings.get("ui_modules", {}),
+                                           dict(_ui.DEFAULT_MODULES))
+        self.ui_methods = _ui.load_methods(settings.get("ui_methods", {}), {})
         self.default_host = default_host
         self.named_handlers = {}
         self._ioloop = IOLoop.current()
@@ -939,6 +1248,9 @@ class Application:
         self._methods = set()
         if settings.get("debug"):
             settings.setdefault("serve_traceback", True)
+            # Templates and static hashes are read again for every request (as in Tornado).
+            settings.setdefault("compiled_template_cache", False)
+            settings.setdefault("static_hash_cache", False)
         if settings.get("cookie_secret"):
             secret = settings["cookie_secret"]
             if isinstance(secret, dict):
@@ -950,9 +1262,17 @@ class Application:
             _ll.eddy_app_set_compress_response(self._app, 1)
         if settings.get("static_path"):
             prefix = settings.get("static_url_prefix", "/static/")
-            self._add_static(prefix, settings["static_path"])
+            static_class = settings.get("static_handler_class", StaticFileHandler)
+            static_args = dict(settings.get("static_handler_args", {}), path=settings["static_path"])
+            pattern = re.escape(prefix) + r"(.*)"
+            if static_class._served_in_c(pattern) is not None:
+                self._add_static(prefix, settings["static_path"])
+            else:  # a subclass with its own behaviour: a Python route, tried first
+                self._add_route(None, URLSpec(pattern, static_class, static_args))
+            for pattern in (r"/(favicon\.ico)", r"/(robots\.txt)"):  # as Tornado does
+                self._add_route(None, URLSpec(pattern, static_class, static_args))
         if handlers:
-            self.add_handlers(".*$", handlers)
+            self._add_specs(None, handlers)
         if settings.get("default_handler_class"):
             route = self._add_route(None, URLSpec(r"(?!)", settings["default_handler_class"],
                                                    settings.get("default_handler_args")))
@@ -964,16 +1284,25 @@ class Application:
             raise ValueError("cannot serve %r at %r: %s" % (root, prefix, _ll.eddy_strerror(rc)))
 
     def add_handlers(self, host_pattern, host_handlers):
-        host = None if host_pattern in (None, ".*", ".*$") else host_pattern
+        """Routes for requests whose host name (lower-cased, no port) matches host_pattern.
+        Host patterns are tried in the order added, before the Application's own handlers;
+        when default_host matches host_pattern, these handlers also serve requests for
+        unknown hosts (as in Tornado)."""
+        if not host_pattern.endswith("$"):
+            host_pattern += "$"
+        self._add_specs(host_pattern, host_handlers)
+        if self.default_host is not None and re.match(host_pattern, self.default_host):
+            self._add_specs(None, host_handlers)
+
+    def _add_specs(self, host, host_handlers):
         for spec in host_handlers:
             if isinstance(spec, (tuple, list)):
                 spec = URLSpec(*spec)
             if issubclass(spec.handler_class, StaticFileHandler):
-                prefix = spec.pattern[:-1] if spec.pattern.endswith("$") else spec.pattern
-                if not prefix.endswith("(.*)") or re.escape(prefix[:-4]) != prefix[:-4]:
-                    raise ValueError("StaticFileHandler needs a pattern like r'/prefix/(.*)'")
-                self._add_static(prefix[:-4], spec.kwargs["path"])
-                continue
+                prefix = spec.handler_class._served_in_c(spec.pattern)
+                if prefix is not None and host is None:
+                    self._add_static(prefix, spec.kwargs["path"])
+                    continue
             self._add_route(host, spec)
 
     def _add_route(self, host, spec):
@@ -1004,9 +1333,11 @@ class Application:
             _ll.eddy_py_route_enable(route, "set_default_headers")
         if _overrides(cls, "on_finish"):
             _ll.eddy_py_route_enable(route, "on_finish")
+        if _overrides(cls, "check_xsrf_cookie"):
+            _ll.eddy_route_set_xsrf_check(route, 0)  # the class checks (or not) by itself
         if cls._stream_request_body:
             _ll.eddy_py_route_enable(route, "data_received")
-            if _overrides(cls, "prepare"):
+            if _overrides(cls, "prepare") or _overrides(cls, "check_xsrf_cookie"):
                 _ll.eddy_py_route_enable(route, "prepare")
 
     def _enable_websocket(self, route, cls, spec):
@@ -1023,12 +1354,33 @@ class Application:
     def reverse_url(self, name, *args):
         return _ll.eddy_py_app_reverse_url(self._app, name, [str(a) for a in args])
 
-    def listen(self, port, address=None, **kwargs):
+    def listen(self, port, address=None, *, family=None, backlog=128, flags=None,
+               reuse_port=False, **kwargs):
+        """Serves this application on port (0: a free one, see the result's .port); kwargs
+        are HTTPServer options (xheaders, max_body_size, ...). Returns the HTTPServer."""
         from .httpserver import HTTPServer
 
         server = HTTPServer(self, **kwargs)
-        server.listen(port, address)
+        server.listen(port, address, family=family, backlog=backlog, flags=flags,
+                      reuse_port=reuse_port)
         return server
+
+    def log_request(self, handler):
+        """Writes the access log line of a finished request; the log_function setting replaces
+        it. eddy calls it (and log_function) with a stand-in for the handler that offers
+        get_status(), request (method, uri, path, version, remote_ip, host, request_time()) and
+        _request_summary(): the handler object itself is released by then."""
+        if "log_function" in self.settings:
+            self.settings["log_function"](handler)
+            return
+        status = handler.get_status()
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        if access_log.isEnabledFor(level):
+            access_log.log(level, "%d %s %.2fms", status, handler._request_summary(),
+                           1000.0 * handler.request.request_time())
+
+    def _logs_in_python(self):
+        return "log_function" in self.settings or type(self).log_request is not Application.log_request
 
     def close(self):
         """Frees the C application (eddy's addition; Tornado has none): routes and server go."""

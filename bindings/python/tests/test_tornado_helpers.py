@@ -1,0 +1,314 @@
+"""escape, httputil and template helpers: the same inputs through tornado's and eddy's, same
+outputs; and HTTPServer's listen/bind/start/add_sockets over real sockets."""
+
+import asyncio
+import datetime
+import http.client
+import os
+import socket
+import unittest
+
+import support
+
+import eddy.escape
+import eddy.httpserver
+import eddy.httputil
+import eddy.options
+import eddy.template
+import eddy.web
+
+try:
+    import tornado.escape
+    import tornado.httputil
+    import tornado.options
+    import tornado.template
+except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
+    tornado = None
+
+MULTIPART = (b'--1234\r\nContent-Disposition: form-data; name="title"\r\n\r\nhello\r\n'
+             b'--1234\r\nContent-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
+             b'Content-Type: text/plain\r\n\r\nfile\r\nbody\r\n'
+             b'--1234\r\nContent-Disposition: form-data; name="title"\r\n\r\nagain\r\n--1234--\r\n')
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class SameOutput(unittest.TestCase):
+    def same(self, fn_name, *args, module="httputil", **kwargs):
+        theirs = getattr(getattr(tornado, module), fn_name)(*args, **kwargs)
+        mine = getattr(getattr(eddy, module), fn_name)(*args, **kwargs)
+        self.assertEqual(mine, theirs, "%s%r" % (fn_name, args))
+        return mine
+
+    def test_escape(self):
+        for value in ("<a href='x'>&amp;</a>", "plain", "é\"", b"bytes<"):
+            self.same("xhtml_escape", value, module="escape")
+        for value in ("a b&c=d/é", b"x y"):
+            self.same("url_escape", value, module="escape")
+            self.same("url_escape", value, plus=False, module="escape")
+        self.same("url_unescape", "a+b%2Fc%C3%A9", module="escape")
+        self.same("url_unescape", "a+b%2F", encoding=None, module="escape")
+        self.same("url_unescape", "a+b", plus=False, module="escape")
+        self.same("json_encode", {"a": "</script>", "b": [1, None]}, module="escape")
+        self.same("json_decode", '{"a": [1, 2]}', module="escape")
+        self.same("squeeze", "  a \t\n b  ", module="escape")
+        self.same("parse_qs_bytes", "a=1&a=%FF&b=&c=x+y", module="escape")
+        self.same("parse_qs_bytes", b"a=1&b=", keep_blank_values=True, module="escape")
+        self.same("recursive_unicode", {b"k": [b"v", (b"t",)]}, module="escape")
+        for text in ("see http://example.com/a?b=1&c=2 <now>.", "www.x.org/(a) and ftp://f/x",
+                     "(http://p.org/x_(y)), 'https://q.org/\"z'", "no links here"):
+            self.same("linkify", text, module="escape")
+            self.same("linkify", text, require_protocol=True, extra_params='rel="nofollow"',
+                      module="escape")
+            self.same("linkify", text, permitted_protocols=["http", "ftp"],
+                      extra_params=lambda href: 'class="ext"' if "x" in href else "",
+                      module="escape")
+
+    def test_httputil_functions(self):
+        self.same("url_concat", "http://h/p?a=1", {"b": "2"})
+        self.same("url_concat", "http://h/p", [("a", "1"), ("a", "2")])
+        self.same("url_concat", "/p?x=1#frag", None)
+        for netloc in ("example.com:8080", "example.com", "[::1]:80", "h:x"):
+            self.same("split_host_and_port", netloc)
+        self.same("parse_cookie", 'a=1; b="quoted"; c; d=x=y; ;e=')
+        self.same("format_timestamp", 1600000000)
+        self.same("format_timestamp", datetime.datetime(2020, 5, 6, 7, 8, 9))
+        self.same("encode_username_password", "user", "pä")
+        self.same("parse_request_start_line", "GET /a?b HTTP/1.1")
+        self.same("parse_response_start_line", "HTTP/1.1 404 Not Found")
+        for bad in ("GET /a", "GET /a HTTP/2"):
+            with self.assertRaises(tornado.httputil.HTTPInputError):
+                tornado.httputil.parse_request_start_line(bad)
+            with self.assertRaises(eddy.httputil.HTTPInputError):
+                eddy.httputil.parse_request_start_line(bad)
+        self.assertEqual(sorted(eddy.httputil.qs_to_qsl({"a": [1, 2], "b": [3]})),
+                         sorted(tornado.httputil.qs_to_qsl({"a": [1, 2], "b": [3]})))
+
+    def test_hand_built_request(self):
+        results = []
+        for module in (tornado.httputil, eddy.httputil):
+            headers = module.HTTPHeaders({"Host": "Example.com:8080", "Cookie": "a=1; b=2",
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+            r = module.HTTPServerRequest(method="POST", uri="/p/a?x=1&x=2&e=", version="HTTP/1.1",
+                                         headers=headers, body=b"f=3&x=4")
+            r._parse_body()
+            results.append((r.method, r.uri, r.path, r.query, r.version, r.host, r.host_name,
+                            r.protocol, r.body, r.arguments, r.query_arguments,
+                            r.body_arguments, sorted(r.cookies), r.full_url(),
+                            r.request_time() >= 0))
+        self.assertEqual(results[1], results[0])
+
+    def test_headers(self):
+        text = "Content-Type: text/html\r\nX-Multi: 1\r\nX-Multi: 2\r\nX-Long: a\r\n  b\r\n"
+        mine = eddy.httputil.HTTPHeaders.parse(text)
+        theirs = tornado.httputil.HTTPHeaders.parse(text)
+        self.assertEqual(sorted(mine.get_all()), sorted(theirs.get_all()))
+        self.assertEqual(mine["x-multi"], theirs["x-multi"])
+        self.assertEqual(mine.get_list("X-MULTI"), theirs.get_list("X-MULTI"))
+        self.assertEqual(mine["X-Long"], theirs["X-Long"])
+        self.assertEqual(sorted(mine), sorted(theirs))
+
+    def test_body_arguments(self):
+        for ctype, body in (("application/x-www-form-urlencoded", b"a=1&a=2&b=&c=%20x"),
+                            ("multipart/form-data; boundary=1234", MULTIPART),
+                            ('multipart/form-data; boundary="1234"', MULTIPART),
+                            ("multipart/form-data", MULTIPART),  # no boundary
+                            ("multipart/form-data; boundary=1234", MULTIPART[:-10]),
+                            ("multipart/form-data; boundary=1234",
+                             MULTIPART.replace(b"form-data; name", b"inline; name")),
+                            ("text/plain", b"a=1")):
+            with self.subTest(ctype=ctype, body=body[-20:]):
+                results = []
+                for mod in (tornado.httputil, eddy.httputil):
+                    arguments, files = {}, {}
+                    try:
+                        mod.parse_body_arguments(ctype, body, arguments, files)
+                        error = None
+                    except mod.HTTPInputError as e:
+                        error = str(e)
+                    results.append((arguments, {k: [(f.filename, f.body, f.content_type)
+                                                    for f in v] for k, v in files.items()},
+                                    error))
+                self.assertEqual(results[1], results[0])
+
+
+TEMPLATES = {
+    "base.html": "<html>\n  <head><title>{% block title %}Default{% end %}</title></head>\n"
+                 "  <body>\n    {% block body %}base body{% end %}\n"
+                 "    {% include 'footer.html' %}\n  </body>\n</html>\n",
+    "footer.html": "<footer>{{ footer }}   &   more</footer>",
+    "page.html": "{% extends 'base.html' %}\n{% block title %}{{ title }}{% end %}\n"
+                 "{% block body %}\n  <ul>\n  {% for i, item in enumerate(items) %}\n"
+                 "    {% if i == 1 %}{% continue %}{% elif item == 'stop' %}{% break %}"
+                 "{% else %}<li>{{ item }}</li>{% end %}\n  {% end %}\n  </ul>\n"
+                 "  {% set total = sum(range(4)) %}total={{ total }}\n"
+                 "  {% raw '<b>raw</b>' %} {{! not a tag }} {%! nor this %} {#! nor that #}\n"
+                 "  {% apply shout %}  several    spaces  {% end %}\n"
+                 "  {% comment ignored %}{# also ignored #}{{ json_encode({'a': '</x>'}) }}\n"
+                 "  {% try %}{{ 1 / 0 }}{% except ZeroDivisionError %}div0{% finally %}!{% end %}\n"
+                 "  {% while items %}{{ items.pop() }}{% end %}\n"
+                 "  {% import math %}{% from os import path %}{{ math.floor(2.5) }}{{ path.sep }}\n"
+                 "  {{ url_escape('a b') }} {{ linkify('x http://e.org/') }} {{ b'bytes' }}\n"
+                 "  <pre>\n    kept   as is\n  </pre>\n{% end %}\n",
+    "noescape.html": "{% autoescape None %}{{ '<i>' }}{% whitespace oneline %}a\n\n  b",
+    "plain.txt": "keeps   all\n\n   whitespace {{ '<' }}",
+    "sub/child.html": "{% extends '../base.html' %}{% block body %}child{% end %}",
+}
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class SameTemplates(unittest.TestCase):
+    def render(self, module, name, **loader_kwargs):
+        loader = module.DictLoader(TEMPLATES, **loader_kwargs)
+        return loader.load(name).generate(title="T<1>", items=["a", "skip", "c", "stop", "d"],
+                                          footer="F&F", shout=lambda b: b.upper())
+
+    def test_same_output(self):
+        for name in TEMPLATES:
+            for kwargs in ({}, {"autoescape": None}, {"whitespace": "all"}):
+                with self.subTest(name=name, kwargs=kwargs):
+                    self.assertEqual(self.render(eddy.template, name, **kwargs),
+                                     self.render(tornado.template, name, **kwargs))
+
+    def test_string_templates_and_errors(self):
+        for text in ("a  {{ 1 + 1 }}\n\n b", "{{{ x }}}", "{ {x}", "x{", "{% if 1 %}{% end %}"):
+            with self.subTest(text=text):
+                self.assertEqual(eddy.template.Template(text).generate(x=1),
+                                 tornado.template.Template(text).generate(x=1))
+        for bad in ("{% if 1 %}", "{% end %}", "{% else %}", "{% for x in y %}{% except %}"
+                    "{% end %}", "{% break %}", "{{ }}", "{% bogus %}", "{{ x", "{% x"):
+            with self.subTest(bad=bad):
+                self.assertRaises(tornado.template.ParseError, tornado.template.Template, bad)
+                self.assertRaises(eddy.template.ParseError, eddy.template.Template, bad)
+
+
+@unittest.skipIf(tornado is None, "python3-tornado is not installed")
+class SameOptions(unittest.TestCase):
+    def parser(self, module):
+        p = module.OptionParser()
+        p.define("port", default=8888, type=int, help="port", group="server")
+        p.define("debug", default=False, group="app")
+        p.define("name", default="x")
+        p.define("ids", type=int, multiple=True)
+        p.define("tags", type=str, multiple=True, default=["a"])
+        p.define("ratio", type=float, default=0.5)
+        p.define("wait", type=datetime.timedelta)
+        p.define("with_underscore", default="u")
+        seen = []
+        p.define("watched", type=int, callback=seen.append)
+        p.add_parse_callback(lambda: seen.append("parsed"))
+        return p, seen
+
+    def both(self, action):
+        results = []
+        for module in (tornado.options, eddy.options):
+            p, seen = self.parser(module)
+            try:
+                out = action(p)
+                results.append((out, sorted(p.as_dict().items(), key=str),
+                                sorted(p.groups(), key=str), p.group_dict("server"), seen))
+            except module.Error as e:
+                results.append(("Error", str(e).split(":")[0]))
+        self.assertEqual(results[1], results[0])
+
+    def test_command_line(self):
+        self.both(lambda p: p.parse_command_line(
+            ["prog", "--port=80", "--debug", "--name=y", "--ids=1,3:5", "--tags=b,c",
+             "--ratio=2.5", "--wait=1m 30s", "--with-underscore=v", "--watched=7", "rest", "--x"]))
+        self.both(lambda p: p.parse_command_line(["prog", "--debug=false", "--", "--port=1"],
+                                                 final=False))
+        self.both(lambda p: p.parse_command_line(["prog", "--port"]))  # needs a value
+        for wait in ("2h", "90", "1.5 min", "3 days", "1w 2d", "250ms"):
+            self.both(lambda p: p.parse_command_line(["prog", "--wait=" + wait]))
+
+    def test_config_file(self):
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write("port = 81\nname = 'cfg'\nids = [4, 5]\ntags = 'p,q'\nunknown = 1\n"
+                    "wait = '2h'\n")
+        self.addCleanup(os.unlink, f.name)
+        self.both(lambda p: p.parse_config_file(f.name))
+        with open(f.name, "w") as out:
+            out.write("port = 'eighty'\n")
+        for module in (tornado.options, eddy.options):
+            p, _ = self.parser(module)
+            self.assertRaises(ValueError, p.parse_config_file, f.name)
+
+    def test_attributes(self):
+        for module in (tornado.options, eddy.options):
+            p, seen = self.parser(module)
+            p.port = 9
+            p["name"] = "z"
+            with self.assertRaises(module.Error):
+                p.port = "nine"
+            with self.assertRaises(AttributeError):
+                p.nothing
+            self.assertEqual((p.port, p.name, "port" in p, "with-underscore" in p, seen),
+                             (9, "z", True, True, []))
+        self.assertIn("logging", eddy.options.options)  # the global parser has them
+
+
+class Hello(eddy.web.RequestHandler):
+    def get(self):
+        self.write("hello %d" % self.request.connection.stream.closed())
+
+
+def get(port, path="/"):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class Listening(unittest.TestCase):
+    def serve(self, start):
+        """Runs start(app) on a fresh loop thread; returns (thread, app's port)."""
+        box = {}
+
+        def make_app():
+            app = eddy.web.Application([(r"/", Hello)])
+            box["port"] = start(app)
+            return app
+
+        thread = support.ServerThread(make_app)
+        self.addCleanup(thread.stop)
+        return box["port"]
+
+    def test_reuse_port(self):
+        port = self.serve(lambda app: app.listen(0, "127.0.0.1", reuse_port=True).port)
+        second = self.serve(lambda app: app.listen(port, "127.0.0.1", reuse_port=True).port)
+        self.assertEqual(second, port)
+        self.assertEqual(get(port), (200, b"hello 0"))
+        with self.assertRaises(OSError):  # without SO_REUSEPORT the port is taken
+            self.serve(lambda app: app.listen(port, "127.0.0.1").port)
+
+    def test_backlog_bind_start_add_sockets(self):
+        port = self.serve(lambda app: app.listen(0, "127.0.0.1", backlog=16).port)
+        self.assertEqual(get(port), (200, b"hello 0"))
+
+        def bind_start(app):
+            server = eddy.httpserver.HTTPServer(app)
+            server.bind(0, "127.0.0.1")
+            server.start()
+            self.assertRaises(NotImplementedError, server.start, 2)
+            return server.port
+
+        self.assertEqual(get(self.serve(bind_start)), (200, b"hello 0"))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.setblocking(False)
+        self.addCleanup(sock.close)
+
+        def add_sockets(app):
+            eddy.httpserver.HTTPServer(app).add_sockets([sock])
+            return sock.getsockname()[1]
+
+        self.assertEqual(get(self.serve(add_sockets)), (200, b"hello 0"))
+
+
+if __name__ == "__main__":
+    unittest.main()
