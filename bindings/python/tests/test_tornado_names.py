@@ -14,7 +14,7 @@ except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
     tornado = None
 
 MODULES = ("web", "ioloop", "gen", "escape", "httputil", "locks", "queues", "httpserver",
-           "options", "template", "locale", "testing")
+           "options", "template", "locale", "testing", "websocket")
 
 # What eddy does not offer, with the reason (see the binding README's "Differences").
 KNOWN_GAPS = {
@@ -45,6 +45,19 @@ KNOWN_GAPS = {
     "locale.GettextLocale.format_date", "locale.GettextLocale.format_day",
     # testing helpers for Tornado's own suite
     "testing.AsyncHTTPSTestCase", "testing.setup_with_context_manager",
+    # Tornado's WebSocket protocol objects and its client's HTTP-connection plumbing (eddy's
+    # protocol and client are C)
+    "websocket.WebSocketProtocol", "websocket.WebSocketProtocol13",
+    "websocket.WebSocketHandler.get_websocket_protocol",
+    "websocket.WebSocketHandler.on_ws_connection_close", "websocket.WebSocketHandler.detach",
+    "websocket.WebSocketClientConnection.data_received",
+    "websocket.WebSocketClientConnection.finish",
+    "websocket.WebSocketClientConnection.get_websocket_protocol",
+    "websocket.WebSocketClientConnection.headers_received",
+    "websocket.WebSocketClientConnection.log_exception",
+    "websocket.WebSocketClientConnection.on_connection_close",
+    "websocket.WebSocketClientConnection.on_ws_connection_close",
+    "websocket.WebSocketClientConnection.protocol", "websocket.WebSocketClientConnection.run",
 }
 
 
