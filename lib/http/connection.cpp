@@ -579,6 +579,11 @@ int Connection::check_head(uint64_t *content_length) {
                 if (list_contains(h.value, "keep-alive")) keep_alive_token = true;
             }
             break;
+        case 8:
+        case 13:  // If-Match, If-None-Match: noted, so that responses without them skip lookups
+            if (iequals(h.name, "If-Match") || iequals(h.name, "If-None-Match"))
+                req->has_preconditions = true;
+            break;
         case 14:
             if (iequals(h.name, "Content-Length")) cls++, cl = &h;
             break;

@@ -79,6 +79,7 @@ public:
     bool head_delivered = false;     // the headers callback ran
     bool message_complete = false;   // the whole body was read
     bool wants_keep_alive = false;   // what the client asked for
+    bool has_preconditions = false;  // an If-Match or If-None-Match field came (check_head)
     size_t max_body = 0;
     double body_timeout = 0;
     uint64_t body_received = 0;      // decoded body bytes so far

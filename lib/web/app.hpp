@@ -54,13 +54,16 @@ public:
     // Live handlers (so that freeing the app can detach them).
     void link(Handler *h);
     void unlink(Handler *h);
+    void recycle_handler(void *block);  // the memory of a destroyed handler, for the next one
 
 private:
     static void on_headers(eddy_request *req, void *arg);
     static void on_request(eddy_request *req, void *arg);
     Handler *route_request(http::Request *req);
+    Handler *new_handler(Route *route, http::Request *req);  // nullptr when out of memory
 
     Loop *loop_;
+    std::vector<void *> spare_handlers_;  // memory of finished handlers, for the next ones
     http::Server *server_ = nullptr;
     HostTable default_table_;
     std::vector<HostTable *> host_tables_;

@@ -10,7 +10,6 @@
 #include "http/connection.hpp"
 #include "http/request.hpp"
 #include "util/log.hpp"
-#include "util/sanitizer.hpp"
 #include "web/app.hpp"
 #include "web/cookies.hpp"
 #include "web/route.hpp"
@@ -53,6 +52,16 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
 // The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
 // validator needs no cryptographic strength (the server computes it from its own bytes), and a
 // SHA-1 per response costs more than the rest of the web layer together.
+// "000102...ff": the two hex digits of every byte value, copied two at a time.
+struct HexPairs {
+    char text[512];
+    constexpr HexPairs() : text() {
+        const char digits[] = "0123456789abcdef";
+        for (int b = 0; b < 256; b++) text[2 * b] = digits[b >> 4], text[2 * b + 1] = digits[b & 15];
+    }
+};
+constexpr HexPairs kHexPairs;
+
 uint64_t body_hash(const unsigned char *data, size_t len) {
     const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xff51afd7ed558ccdull;
     uint64_t h = k1 ^ (len * k2);
@@ -124,52 +133,6 @@ struct Handler::FlushWaiter {
     eddy_handler_flush_fn cb;
 };
 
-// ---- handler memory ------------------------------------------------------------------------
-// A handler lives for one request, so a busy server would malloc and free one per request; a
-// short per-thread list of freed blocks turns that into two pointer moves. The sanitizer build
-// skips the list so that a use after free is still caught.
-#define EDDY_HANDLER_CACHE (!EDDY_UNDER_ASAN)
-
-namespace {
-
-struct HandlerBlocks {
-    static constexpr int kMax = 64;
-    void *blocks[kMax];
-    int count = 0;
-    ~HandlerBlocks() {
-        while (count > 0) ::operator delete(blocks[--count]);
-    }
-};
-#if EDDY_HANDLER_CACHE
-thread_local HandlerBlocks free_handler_blocks;
-#endif
-
-}  // namespace
-
-void *Handler::operator new(size_t size, const std::nothrow_t &) noexcept {
-#if EDDY_HANDLER_CACHE
-    HandlerBlocks &cache = free_handler_blocks;
-    if (cache.count > 0 && size == sizeof(Handler)) return cache.blocks[--cache.count];
-#endif
-    return ::operator new(size, std::nothrow);
-}
-
-void Handler::operator delete(void *block) noexcept {
-    if (!block) return;
-#if EDDY_HANDLER_CACHE
-    HandlerBlocks &cache = free_handler_blocks;
-    if (cache.count < HandlerBlocks::kMax) {
-        cache.blocks[cache.count++] = block;
-        return;
-    }
-#endif
-    ::operator delete(block);
-}
-
-void Handler::operator delete(void *block, const std::nothrow_t &) noexcept {
-    Handler::operator delete(block);
-}
-
 Handler::Handler(App *a, Route *r, http::Request *rq) : app(a), route(r), req(rq) {
     app->link(this);
     req->hold();
@@ -208,7 +171,14 @@ void Handler::leave() {
 }
 
 void Handler::maybe_release() {
-    if (finished && busy_ == 0 && pending_flushes_ == 0) delete this;
+    if (!finished || busy_ != 0 || pending_flushes_ != 0) return;
+    App *owner = app;  // nullptr once the application is gone
+    this->~Handler();
+    if (owner) {
+        owner->recycle_handler(this);
+    } else {
+        ::operator delete(this);
+    }
 }
 
 // ---- life cycle ------------------------------------------------------------------------------
@@ -224,8 +194,7 @@ void Handler::start() {
         send_error(400);
     } else if (!route) {
         send_error(404);
-    } else if (!route->method_callback(req->method) &&
-               !(req->method == "HEAD" && route->method_callback("GET"))) {
+    } else if (!(method_cb_ = route->callback_for(req->method))) {
         send_error(405);
     } else if (app && app->xsrf_cookies && route->xsrf_check && !check_xsrf()) {
         log(LogLevel::info, "web: %s %s: XSRF check failed", req->method.c_str(), req->path.c_str());
@@ -260,8 +229,8 @@ void Handler::on_data(eddy_request *, const char *data, size_t len, void *arg) {
 }
 
 void Handler::run_method() {
-    eddy_handler_fn cb = route ? route->method_callback(req->method) : nullptr;
-    if (!cb && req->method == "HEAD" && route) cb = route->method_callback("GET");
+    // Looked up once by start(); route is cleared when the application goes away meanwhile.
+    eddy_handler_fn cb = route ? method_cb_ : nullptr;
     if (cb) cb(as_c(), route->userdata);
     // Tornado finishes for the handler when the method returns, unless it went asynchronous.
     if (!finished && !detached) finish();
@@ -474,7 +443,8 @@ void Handler::finish_transforms() {
             if (http::iequals(h.name, "Etag")) has_etag = true;
         if (!has_etag && etag_mode_ == 1) {
             req->set_automatic_etag(etag_);
-            const http::HeaderField *inm = req->find_header("If-None-Match");
+            const http::HeaderField *inm =
+                req->has_preconditions ? req->find_header("If-None-Match") : nullptr;
             if (inm && etag_matches(inm->value, etag_)) {
                 not_modified();
                 return;
@@ -486,12 +456,10 @@ void Handler::finish_transforms() {
             size_t n = 0;
             uint64_t hash = body_hash(bytes, len);
             etag_buf[n++] = '"';
-            static const char kHex[] = "0123456789abcdef";
-            etag_buf[n++] = kHex[(hash >> 48) & 15];
+            etag_buf[n++] = kHexPairs.text[2 * ((hash >> 48) & 15) + 1];
             for (int shift = 40; shift >= 0; shift -= 8) {  // two digits per step
-                unsigned byte = static_cast<unsigned>(hash >> shift) & 0xff;
-                etag_buf[n++] = kHex[byte >> 4];
-                etag_buf[n++] = kHex[byte & 15];
+                memcpy(etag_buf + n, kHexPairs.text + 2 * ((hash >> shift) & 0xff), 2);
+                n += 2;
             }
             if (gzip) etag_buf[n++] = '-', etag_buf[n++] = 'g', etag_buf[n++] = 'z';
             etag_buf[n++] = '"';
@@ -500,15 +468,17 @@ void Handler::finish_transforms() {
             // Preconditions in RFC 9110 §13.2.2 order: If-Match first (false: 412), then
             // If-None-Match (false: 304). Only a retrieval can be refused this late; other
             // methods' preconditions are for the handler to check before it acts.
-            if (req->find_header("If-Match") && !if_match_holds(req, etag)) {
-                req->set_status(412, {});
-                req->replace_body(nullptr, 0);
-                return;
-            }
-            const http::HeaderField *inm = req->find_header("If-None-Match");
-            if (inm && etag_matches(inm->value, etag)) {
-                not_modified();
-                return;
+            if (req->has_preconditions) {
+                if (req->find_header("If-Match") && !if_match_holds(req, etag)) {
+                    req->set_status(412, {});
+                    req->replace_body(nullptr, 0);
+                    return;
+                }
+                const http::HeaderField *inm = req->find_header("If-None-Match");
+                if (inm && etag_matches(inm->value, etag)) {
+                    not_modified();
+                    return;
+                }
             }
         }
     }

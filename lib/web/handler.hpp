@@ -31,10 +31,8 @@ public:
     ~Handler();
     Handler(const Handler &) = delete;
     Handler &operator=(const Handler &) = delete;
-    // One handler per request: freed blocks are kept on a small per-thread list and reused.
-    static void *operator new(size_t size, const std::nothrow_t &) noexcept;
-    static void operator delete(void *block) noexcept;
-    static void operator delete(void *block, const std::nothrow_t &) noexcept;
+    // One handler per request: App::new_handler() makes it, maybe_release() ends it and hands
+    // its memory back to the application for the next request.
 
     eddy_handler *as_c() { return reinterpret_cast<eddy_handler *>(this); }
     static Handler *from_c(eddy_handler *h) { return reinterpret_cast<Handler *>(h); }
@@ -110,8 +108,9 @@ private:
 
     ::z_stream_s *gz_ = nullptr;  // streaming gzip (compress_response + flush)
     int busy_ = 0;
-    bool started_ = false;
-    bool default_type_ = true;  // add Tornado's default Content-Type when the head goes out  // the life cycle began (prepare may have run)
+    eddy_handler_fn method_cb_ = nullptr;  // the route's callback for this method (start())
+    bool started_ = false;      // the life cycle began (prepare may have run)
+    bool default_type_ = true;  // add Tornado's default Content-Type when the head goes out
     int pending_flushes_ = 0;
     bool flushed_ = false;
     bool cookies_parsed_ = false;

@@ -170,6 +170,11 @@ eddy_handler_fn Route::method_callback(std::string_view method) const {
     return nullptr;
 }
 
+eddy_handler_fn Route::callback_for(std::string_view method) const {
+    if (eddy_handler_fn cb = method_callback(method)) return cb;
+    return method == "HEAD" ? method_callback("GET") : nullptr;  // HEAD falls back to GET
+}
+
 void Route::set_method_callback(std::string_view method, eddy_handler_fn cb) {
     for (auto &m : methods_) {
         if (m.first == method) {

@@ -38,6 +38,8 @@ public:
     bool reverse(const std::vector<std::string> &args, std::string &out) const;
 
     eddy_handler_fn method_callback(std::string_view method) const;
+    // The callback that answers `method`: its own, or GET's for HEAD. nullptr: 405.
+    eddy_handler_fn callback_for(std::string_view method) const;
     void set_method_callback(std::string_view method, eddy_handler_fn cb);
     // The methods that have callbacks (for Allow), HEAD included when GET is there.
     std::string allowed_methods() const;

@@ -3,6 +3,7 @@
 Debian's nginx on a free loopback port (static files, gzip+chunked, redirects, https, keep-alive
 reuse read back from nginx's access log), a CONNECT proxy, and raw Python servers for errors."""
 import argparse
+import atexit
 import gzip
 import json
 import os
@@ -98,8 +99,12 @@ class Nginx:
                                capture_output=True, timeout=20)
             if p.returncode == 0:
                 self.pidfile = os.path.join(self.dir, "nginx.pid")
-                for _ in range(100):
+                self.pid = None
+                atexit.register(self.stop)  # also when the suite dies before tearDownClass
+                for _ in range(400):
                     if os.path.exists(self.pidfile) and os.path.getsize(self.pidfile):
+                        with open(self.pidfile) as f:
+                            self.pid = int(f.read().strip())
                         break
                     time.sleep(0.05)
                 return
@@ -110,9 +115,14 @@ class Nginx:
             return f.read().splitlines()
 
     def stop(self):
-        with open(self.pidfile) as f:
-            pid = int(f.read().strip())
-        os.kill(pid, 15)
+        # nginx daemonizes: it is ended by the pid it wrote (read once it appeared), once.
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            return
         for _ in range(200):
             try:
                 os.kill(pid, 0)
