@@ -5,6 +5,7 @@ import asyncio
 import http.client
 import logging
 import threading
+import unittest
 
 import eddy.ioloop
 import eddy.web
@@ -79,3 +80,20 @@ class ServerThread:
             return resp.status, resp.reason, resp.msg, resp.read()
         finally:
             conn.close()
+
+
+class AppServerTestCase(unittest.TestCase):
+    """Serves the class attribute `make_app` (a function) on a ServerThread for the whole class;
+    `url` is its ws:// base plus `url_path`."""
+
+    make_app = None
+    url_path = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ServerThread(cls.make_app)
+        cls.url = "ws://127.0.0.1:%d%s" % (cls.server.port, cls.url_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()

@@ -63,15 +63,8 @@ def make_app():
     ])
 
 
-class WebSocketTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = support.ServerThread(make_app)
-        cls.url = "ws://127.0.0.1:%d" % cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+class WebSocketTest(support.AppServerTestCase):
+    make_app = make_app
 
     def run_async(self, coro):
         return asyncio.run(asyncio.wait_for(coro, 20))

@@ -64,15 +64,8 @@ def closed_port():
     return port
 
 
-class ClientTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = support.ServerThread(make_app)
-        cls.url = "ws://127.0.0.1:%d" % cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+class ClientTest(support.AppServerTestCase):
+    make_app = make_app
 
     def test_echo_text_binary_json_then_client_close(self):
         async def go():

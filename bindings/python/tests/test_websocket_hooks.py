@@ -106,15 +106,8 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 20))
 
 
-class HooksTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = support.ServerThread(make_app)
-        cls.url = "ws://127.0.0.1:%d" % cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+class HooksTest(support.AppServerTestCase):
+    make_app = make_app
 
     def seen(self):
         return self.server.call(lambda: list(calls))
@@ -247,17 +240,11 @@ class HooksTest(unittest.TestCase):
         self.assertEqual(self.server.call(live), 0, "every Hooks instance was released")
 
 
-class SettingsTest(unittest.TestCase):
+class SettingsTest(support.AppServerTestCase):
     """websocket_ping_interval, websocket_ping_timeout, websocket_max_message_size."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.server = support.ServerThread(make_settings_app)
-        cls.url = "ws://127.0.0.1:%d/keepalive" % cls.server.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
+    make_app = make_settings_app
+    url_path = "/keepalive"
 
     def test_ping_interval_pings_and_on_pong_hears_the_answer(self):
         async def go():
