@@ -89,7 +89,7 @@ EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream);
 
 /* Backpressure: `cb` runs each time the write buffer drops to `mark` bytes or fewer after it
  * held more. A producer stops writing while eddy_stream_write_buffer_size() > mark and resumes
- * in `cb`. NULL `cb` removes it. Returns 0 or EDDY_EINVAL. */
+ * in `cb`. NULL `cb` removes it. Returns 0, EDDY_EINVAL or EDDY_ENOMEM (the mark is not set). */
 EDDY_API int eddy_stream_set_write_mark(eddy_stream *stream, size_t mark,
                                         eddy_stream_drain_fn cb);
 

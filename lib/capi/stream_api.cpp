@@ -97,9 +97,9 @@ EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream) {
 EDDY_API int eddy_stream_set_write_mark(eddy_stream *stream, size_t mark,
                                         eddy_stream_drain_fn cb) {
     if (!stream) return EDDY_EINVAL;
-    S(stream)->c_drain_cb = cb;
-    S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr, nullptr);
-    return 0;
+    int rc = S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr, nullptr);
+    if (rc == 0) S(stream)->c_drain_cb = cb;
+    return rc;
 }
 
 EDDY_API int eddy_stream_set_max_buffer_size(eddy_stream *stream, size_t bytes) {

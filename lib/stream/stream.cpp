@@ -577,13 +577,14 @@ void Stream::fail_writes(int status) {
     for (PendingWrite &w : failed) w.cb(this, status, w.arg);
 }
 
-void Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
+int Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
     Extras *ext = cb ? extras() : ext_.get();
-    if (!ext) return;  // no callback to remember (or out of memory: no drain notifications)
+    if (!ext) return cb ? EDDY_ENOMEM : 0;  // nothing to remember without a callback
     ext->write_mark = mark;
     ext->drain_cb = cb;
     ext->drain_arg = arg;
     ext->above_mark = cb && out_len() > mark;
+    return 0;
 }
 
 // ---- options ---------------------------------------------------------------------------------

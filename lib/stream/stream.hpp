@@ -65,7 +65,7 @@ public:
     // memory).
     size_t write_buffer_size() const { return out_len(); }
     size_t read_buffer_size() const { return in_len(); }
-    void set_write_mark(size_t mark, DrainFn cb, void *arg);
+    int set_write_mark(size_t mark, DrainFn cb, void *arg);  // 0 or EDDY_ENOMEM
 
     void set_close_callback(CloseFn cb, void *arg);
     void set_max_buffer_size(size_t bytes) { max_buffer_ = bytes; }

@@ -117,8 +117,6 @@ void App::unlink(Handler *h) {
     h->prev = h->next = nullptr;
 }
 
-// Finds the route (host tables first, then the default table, then the default route) and
-// makes the request's handler; nullptr when out of memory.
 // A handler lives for one request; reusing the memory of finished ones saves a malloc and a free
 // per request. The list is short, and skipped under ASan so that a use after free is caught.
 Handler *App::new_handler(Route *route, http::Request *req) {
@@ -142,6 +140,8 @@ void App::recycle_handler(void *block) {
     spare_handlers_.push_back(block);
 }
 
+// Finds the route (host tables first, then the default table, then the default route) and
+// makes the request's handler; nullptr when out of memory.
 Handler *App::route_request(http::Request *req) {
     std::string host;  // the host name, lower-cased, without the port (only host tables need it)
     if (!host_tables_.empty()) {

@@ -49,9 +49,6 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
     return rc == Z_STREAM_END;
 }
 
-// The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
-// validator needs no cryptographic strength (the server computes it from its own bytes), and a
-// SHA-1 per response costs more than the rest of the web layer together.
 // "000102...ff": the two hex digits of every byte value, copied two at a time.
 struct HexPairs {
     char text[512];
@@ -62,6 +59,9 @@ struct HexPairs {
 };
 constexpr HexPairs kHexPairs;
 
+// The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
+// validator needs no cryptographic strength (the server computes it from its own bytes), and a
+// SHA-1 per response costs more than the rest of the web layer together.
 uint64_t body_hash(const unsigned char *data, size_t len) {
     const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xff51afd7ed558ccdull;
     uint64_t h = k1 ^ (len * k2);

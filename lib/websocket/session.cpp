@@ -471,9 +471,9 @@ size_t Session::write_buffer_size() const {
 
 int Session::set_write_mark(size_t mark, eddy_ws_drain_fn cb) {
     if (!stream_ || stream_->closed() || state_ == State::closed) return EDDY_ECLOSED;
-    drain_cb_ = cb;
-    stream_->set_write_mark(mark, cb ? on_drain : nullptr, this);
-    return 0;
+    int rc = stream_->set_write_mark(mark, cb ? on_drain : nullptr, this);
+    if (rc == 0) drain_cb_ = cb;
+    return rc;
 }
 
 void Session::on_drain(Stream *, void *arg) {
