@@ -57,7 +57,7 @@ void Connection::start() {
     stream_->set_close_callback(on_stream_close, this);
     stream_->set_nodelay(true);
     // The first request must arrive within the header timeout (slowloris on connect).
-    set_timer(TimerKind::header, server_->options.header_timeout);
+    set_timer(TimerKind::header);
     want_read();
 }
 
@@ -67,8 +67,9 @@ void Connection::want_read() {
 
 // ---- timers ----------------------------------------------------------------------------------
 
-void Connection::set_timer(TimerKind kind, double seconds) {
-    if (kind == TimerKind::none || seconds <= 0) {
+void Connection::set_timer(TimerKind kind) {
+    double seconds = timeout_of(kind);
+    if (seconds <= 0) {  // TimerKind::none, or that timeout is off
         // Left in the heap: when it fires, kind none makes it a no-op. Cheaper than a heap
         // removal on every request, and the next set_timer moves it anyway.
         timer_kind_ = TimerKind::none;
@@ -210,7 +211,7 @@ size_t Connection::consume(const char *data, size_t len) {
     if (header_timer_pending_) {
         header_timer_pending_ = false;
         if (phase_ == Phase::head || (phase_ == Phase::idle && !method_buf_.empty()))
-            set_timer(TimerKind::header, server_->options.header_timeout);
+            set_timer(TimerKind::header);
     }
     bool paused = phase_ == Phase::body && request_ && request_->body_paused;
     if (phase_ != Phase::handling && phase_ != Phase::closing && !paused) want_read();
@@ -378,9 +379,9 @@ bool Connection::head_complete() {
     }
     bool has_body = chunked_ || content_length > 0;
     if (has_body) {
-        set_timer(TimerKind::body, req->body_timeout);
+        set_timer(TimerKind::body);
     } else {
-        set_timer(TimerKind::none, 0);
+        set_timer(TimerKind::none);
     }
 
     if (server_->has_headers_callback() && server_->method_allowed(req->method)) {
@@ -392,7 +393,7 @@ bool Connection::head_complete() {
             if (stream_) stream_->close_after_flush();
             return false;
         }
-        if (has_body) set_timer(TimerKind::body, req->body_timeout);
+        if (has_body) set_timer(TimerKind::body);
     }
     if (!chunked_ && content_length > req->max_body) {
         log(LogLevel::info, "http: %s: body of %llu bytes over the limit", peer_ip_.c_str(),
@@ -478,7 +479,7 @@ int Connection::on_message_complete(http_parser *p) {
     Request *req = c->request_;
     req->message_complete = true;
     c->phase_ = Phase::handling;
-    c->set_timer(TimerKind::none, 0);
+    c->set_timer(TimerKind::none);
     // Always stop at a message end: the next request's head goes through the scanner first.
     http_parser_pause(p, 1);
     c->deliver_request();
@@ -737,7 +738,7 @@ void Connection::send_error(int status, bool keep_alive) {
         req->wants_keep_alive = false;
         req->message_complete = false;  // forces Connection: close
     }
-    set_timer(TimerKind::none, 0);
+    set_timer(TimerKind::none);
     req->set_status(status, {});
     req->set_header("Content-Type", "text/html; charset=UTF-8", true);
     const char *reason = reason_phrase(status);
@@ -753,12 +754,12 @@ void Connection::request_finished(Request *req) {
     request_ = nullptr;
     if (!req->keep_alive_response() || shutting_down_ || !stream_) {
         phase_ = Phase::closing;
-        set_timer(TimerKind::none, 0);
+        set_timer(TimerKind::none);
         if (stream_) stream_->close_after_flush();
         return;
     }
     phase_ = Phase::idle;
-    set_timer(TimerKind::idle, server_->options.idle_timeout);
+    set_timer(TimerKind::idle);
     if (!in_consume_) want_read();
 }
 
@@ -770,7 +771,7 @@ void Connection::resume_body() {
 
 void Connection::abort() {
     phase_ = Phase::closing;
-    set_timer(TimerKind::none, 0);
+    set_timer(TimerKind::none);
     if (!stream_) return;
     Stream *stream = stream_;
     // From now on the request sees a closed connection (writes give EDDY_ECLOSED); the close

@@ -77,7 +77,7 @@ private:
     void send_error(int status, bool keep_alive);
     void want_read();
     void drop_request(bool notify, bool server_gone);
-    void set_timer(TimerKind kind, double seconds);
+    void set_timer(TimerKind kind);  // starts (or renews) the wait of that kind
     double timeout_of(TimerKind kind) const;  // the configured length of that wait
     void deliver_request();
 
