@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from ws_wire import frame  # the frame builder of the conformance battery (rsv 4 = RSV1)
+
 try:
     import websockets
 except ImportError:  # a python3 outside Debian's (pyenv): use the Debian package
@@ -31,22 +33,6 @@ def check(cond, what):
 
 
 # ---- raw frames ------------------------------------------------------------------------------
-
-def frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    n = len(payload) if length is None else length
-    m = 0x80 if mask else 0
-    if n < 126:
-        head = struct.pack("!BB", b0, m | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, m | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, m | 127, n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
-
 
 def handshake(port, path="/ws", extra=b"", key=None, version=b"13"):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -120,8 +106,8 @@ def raw_tests(port):
 
     rules = [
         ("unmasked client frame", frame(1, b"x", mask=False), 1002),
-        ("RSV1 without an extension", frame(1, b"x", rsv=0x40), 1002),
-        ("RSV2", frame(1, b"x", rsv=0x20), 1002),
+        ("RSV1 without an extension", frame(1, b"x", rsv=4), 1002),
+        ("RSV2", frame(1, b"x", rsv=2), 1002),
         ("unknown data opcode 3", frame(3, b"x"), 1002),
         ("unknown control opcode 0xB", frame(0xB, b"x"), 1002),
         ("fragmented ping", frame(9, b"x", fin=False), 1002),
@@ -159,7 +145,7 @@ def raw_tests(port):
     check(b"permessage-deflate" in head, "deflate negotiated on raw handshake")
     c = zlib.compressobj(wbits=-15)
     small = c.compress(b"hello") + c.flush(zlib.Z_SYNC_FLUSH)
-    s.sendall(frame(1, small[:-4], rsv=0x40))
+    s.sendall(frame(1, small[:-4], rsv=4))
     op, _, p = read_frame(s)
     check(op == 1 and zlib.decompressobj(wbits=-15).decompress(p + b"\0\0\xff\xff") == b"hello",
           "compressed text echoed compressed")
@@ -172,7 +158,7 @@ def raw_tests(port):
         big += c.compress(chunk)
     big += c.flush(zlib.Z_SYNC_FLUSH)
     s, head, _ = handshake(port, "/ws", b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
-    s.sendall(frame(2, big[:-4], rsv=0x40))
+    s.sendall(frame(2, big[:-4], rsv=4))
     expect_close(s, 1009, f"compressed message of {len(big)} bytes inflating past the 32 MiB limit")
 
     # handshake refusals
