@@ -4,6 +4,7 @@ and small HTTP client helpers (http.client over loopback)."""
 import asyncio
 import http.client
 import logging
+import socket
 import threading
 import unittest
 
@@ -80,6 +81,13 @@ class ServerThread:
             return resp.status, resp.reason, resp.msg, resp.read()
         finally:
             conn.close()
+
+
+def free_port():
+    """A loopback port that was free a moment ago (nothing listens on it now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class AppServerTestCase(unittest.TestCase):

@@ -6,7 +6,6 @@ import http.client
 import json
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -65,16 +64,10 @@ class WebSocketChatDemoTest(unittest.TestCase):
             server.stop()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ChatDemoTest(unittest.TestCase):
     def setUp(self):
         for _ in range(5):
-            self.port = free_port()
+            self.port = support.free_port()
             self.proc = subprocess.Popen(
                 [sys.executable, os.path.join(EXAMPLES, "chat", "chatdemo.py"), "--port=%d" % self.port],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

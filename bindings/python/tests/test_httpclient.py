@@ -2,7 +2,6 @@
 port), as a Tornado program would use it."""
 
 import asyncio
-import socket
 import unittest
 
 import support  # noqa: F401  (quiet access log)
@@ -37,14 +36,6 @@ class Missing(RequestHandler):
 class Big(RequestHandler):
     def get(self):
         self.write("z" * 200000)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class AsyncHTTPClientTest(unittest.TestCase):
@@ -100,7 +91,7 @@ class AsyncHTTPClientTest(unittest.TestCase):
                 await client.fetch(base + "/missing")
             quiet = await client.fetch(base + "/missing", raise_error=False)
             with self.assertRaises(HTTPClientError) as refused:
-                await client.fetch("http://127.0.0.1:%d/" % free_port(), connect_timeout=5)
+                await client.fetch("http://127.0.0.1:%d/" % support.free_port(), connect_timeout=5)
             with self.assertRaises(HTTPClientError) as too_big:
                 await client.fetch(base + "/big", max_body_size=1000)
             return not_found.exception, quiet, refused.exception, too_big.exception

@@ -56,14 +56,6 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 20))
 
 
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class ClientTest(support.AppServerTestCase):
     make_app = make_app
 
@@ -160,7 +152,7 @@ class ClientTest(support.AppServerTestCase):
 
     def test_connection_refused(self):
         async def go():
-            await websocket_connect("ws://127.0.0.1:%d/echo" % closed_port())
+            await websocket_connect("ws://127.0.0.1:%d/echo" % support.free_port())
         with self.assertRaises(ConnectionRefusedError):
             run(go())
 
@@ -235,7 +227,7 @@ class ClientTest(support.AppServerTestCase):
                 while conn.close_code is None:  # set when the close handshake completed
                     await asyncio.sleep(0.005)
             try:
-                await websocket_connect("ws://127.0.0.1:%d/" % closed_port(),
+                await websocket_connect("ws://127.0.0.1:%d/" % support.free_port(),
                                         on_message_callback=on_message)
             except ConnectionRefusedError:
                 pass
