@@ -14,14 +14,14 @@
 
 static void plaintext(eddy_handler *h, void *route_userdata) {
     (void)route_userdata;
-    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
+    eddy_handler_set_header(h, "Content-Type", 12, "text/plain", 10);
     eddy_handler_write(h, "Hello, World!", 13);
 }
 
 static void json(eddy_handler *h, void *route_userdata) {
     (void)route_userdata;
     static const char body[] = "{\"message\":\"Hello, World!\"}";
-    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, "application/json", EDDY_NTS);
+    eddy_handler_set_header(h, "Content-Type", 12, "application/json", 16);
     eddy_handler_write(h, body, sizeof body - 1);
 }
 

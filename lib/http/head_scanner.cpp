@@ -35,6 +35,7 @@ void HeadScanner::reset(size_t max_bytes, size_t already, std::string *target,
     after_cr_ = false;
     line_start_ = false;
     part_open_ = false;
+    value_started_ = false;
 }
 
 void HeadScanner::append_open_part(const char *p, size_t n) {
@@ -65,6 +66,13 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
                        static_cast<unsigned char>(data[j]) <= 0x7e)
                     j++;
             } else if (state_ == State::field_value) {
+                if (!value_started_) {
+                    // Leading OWS is not part of the value (RFC 9112 §5): leaving it out here
+                    // keeps short values (a Host with its port) in the string's inline buffer.
+                    while (j < len && (data[j] == ' ' || data[j] == '\t')) j++;
+                    mark = j;
+                    value_started_ = j < len;
+                }
                 while (j < len && kValueByte.member[static_cast<unsigned char>(data[j])]) j++;
             } else if (state_ == State::version && part_len_ == 0 && len - i >= 8 &&
                        memcmp(data + i, "HTTP/", 5) == 0 && is_digit(data[i + 5]) &&
@@ -77,6 +85,8 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
                 while (j < len && is_tchar(static_cast<unsigned char>(data[j]))) j++;
                 if (j > i && line_start_) {  // a new field line
                     line_start_ = false;
+                    // Room for a typical head at once, instead of growing 1, 2, 4, 8.
+                    if (fields_->empty()) fields_->reserve(8);
                     fields_->emplace_back();
                     part_open_ = true;
                     mark = i;
@@ -172,6 +182,7 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
                 if (part_len_ == 0) return fail(400);
                 append_open_part(data + mark, i - mark);
                 state_ = State::field_value;
+                value_started_ = false;
                 mark = i + 1;
                 continue;
             }

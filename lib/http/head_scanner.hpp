@@ -49,6 +49,7 @@ private:
     bool after_cr_ = false;    // the previous byte was CR: LF must follow
     bool line_start_ = false;  // at the first byte of a field line
     bool part_open_ = false;   // bytes of the target / a name / a value are being collected
+    bool value_started_ = false;  // a byte other than OWS of the current value was seen
     unsigned char version_major_ = 0;
     unsigned char version_minor_ = 0;
 };

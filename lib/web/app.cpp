@@ -177,7 +177,7 @@ Handler *App::route_request(http::Request *req) {
     }
     if (!found) {
         for (Route *r : default_table_.routes) {
-            if (r->match(req->path, raw)) {
+            if (r->is_literal() ? r->matches_literally(req->path) : r->match(req->path, raw)) {
                 found = r;
                 break;
             }

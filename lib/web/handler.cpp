@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -49,15 +50,23 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
     return rc == Z_STREAM_END;
 }
 
-// "000102...ff": the two hex digits of every byte value, copied two at a time.
-struct HexPairs {
-    char text[512];
-    constexpr HexPairs() : text() {
-        const char digits[] = "0123456789abcdef";
-        for (int b = 0; b < 256; b++) text[2 * b] = digits[b >> 4], text[2 * b + 1] = digits[b & 15];
+// The 16 lowercase hex digits of `v`, most significant first, without a loop or a table:
+// each nibble is spread into a byte of its own, then turned into its digit in all bytes at once.
+void hex16(uint64_t v, char out[16]) {
+    for (int half = 0; half < 2; half++) {
+        uint64_t x = half == 0 ? v >> 32 : v & 0xffffffffu;
+        x = ((x & 0xffff0000u) << 16) | (x & 0xffffu);
+        x = ((x & 0x0000ff000000ff00ull) << 8) | (x & 0x000000ff000000ffull);
+        x = ((x & 0x00f000f000f000f0ull) << 4) | (x & 0x000f000f000f000full);
+        // Byte k now holds nibble k (counting from the least significant); 'a'-'9'-1 = 39
+        // is added to the bytes of 10..15, which are those where nibble + 6 carries into bit 4.
+        uint64_t ascii = x + 0x3030303030303030ull +
+                         (((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull) * 39;
+        // The most significant digit goes first: byte 7 of `ascii` to out[0].
+        if constexpr (std::endian::native == std::endian::little) ascii = __builtin_bswap64(ascii);
+        memcpy(out + 8 * half, &ascii, 8);
     }
-};
-constexpr HexPairs kHexPairs;
+}
 
 // The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
 // validator needs no cryptographic strength (the server computes it from its own bytes), and a
@@ -419,7 +428,9 @@ void Handler::finish_transforms() {
     std::string_view pending = req->pending_bytes();
     size_t len = pending.size();
     const unsigned char *bytes = reinterpret_cast<const unsigned char *>(pending.data());
-    bool get_or_head = req->method == "GET" || req->method == "HEAD";
+    const std::string &m = req->method;
+    bool get_or_head = (m.size() == 3 && memcmp(m.data(), "GET", 3) == 0) ||
+                       (m.size() == 4 && memcmp(m.data(), "HEAD", 4) == 0);
 
     // gzip (compress_response): decided first so that the ETag names the representation.
     bool gzip = false;
@@ -455,12 +466,11 @@ void Handler::finish_transforms() {
             char etag_buf[24];
             size_t n = 0;
             uint64_t hash = body_hash(bytes, len);
+            char hex[16];
+            hex16(hash, hex);
             etag_buf[n++] = '"';
-            etag_buf[n++] = kHexPairs.text[2 * ((hash >> 48) & 15) + 1];
-            for (int shift = 40; shift >= 0; shift -= 8) {  // two digits per step
-                memcpy(etag_buf + n, kHexPairs.text + 2 * ((hash >> shift) & 0xff), 2);
-                n += 2;
-            }
+            memcpy(etag_buf + n, hex + 3, 13);  // the low 52 bits
+            n += 13;
             if (gzip) etag_buf[n++] = '-', etag_buf[n++] = 'g', etag_buf[n++] = 'z';
             etag_buf[n++] = '"';
             std::string_view etag(etag_buf, n);
@@ -507,7 +517,7 @@ int Handler::finish() {
             apply_default_type();
         }
         finish_transforms();
-        deflate_pending(true);
+        if (gz_) deflate_pending(true);
     }
     finished = true;
     int rc = req->finish();

@@ -171,11 +171,16 @@ eddy_handler_fn Route::method_callback(std::string_view method) const {
 }
 
 eddy_handler_fn Route::callback_for(std::string_view method) const {
-    if (eddy_handler_fn cb = method_callback(method)) return cb;
-    return method == "HEAD" ? method_callback("GET") : nullptr;  // HEAD falls back to GET
+    // GET and HEAD, nearly every request, without walking the list.
+    if (method.size() == 3 && memcmp(method.data(), "GET", 3) == 0) return get_cb_;
+    if (method.size() == 4 && memcmp(method.data(), "HEAD", 4) == 0)
+        return head_cb_ ? head_cb_ : get_cb_;  // HEAD falls back to GET
+    return method_callback(method);
 }
 
 void Route::set_method_callback(std::string_view method, eddy_handler_fn cb) {
+    if (method == "GET") get_cb_ = cb;
+    if (method == "HEAD") head_cb_ = cb;
     for (auto &m : methods_) {
         if (m.first == method) {
             m.second = cb;

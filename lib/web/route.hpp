@@ -32,6 +32,9 @@ public:
     // percent-encoded; "" for a group that did not take part) and `names` the named groups as
     // (name, index into args).
     bool match(std::string_view path, std::vector<std::string> &args) const;
+    // A pattern without regular-expression syntax matches only itself: compared in place.
+    bool matches_literally(std::string_view path) const { return literal_ && path == pattern_; }
+    bool is_literal() const { return literal_; }
     const std::vector<std::pair<std::string, size_t>> &group_names() const { return names_; }
 
     // reverse_url: fills the pattern's groups with `args` (already encoded).
@@ -70,6 +73,8 @@ private:
     uint32_t group_count_ = 0;
     std::vector<std::pair<std::string, size_t>> names_;
     std::vector<std::pair<std::string, eddy_handler_fn>> methods_;
+    eddy_handler_fn get_cb_ = nullptr;   // methods_' entries for GET and HEAD, for callback_for
+    eddy_handler_fn head_cb_ = nullptr;
     // reverse_url: literal pieces between groups; empty when the pattern is not reversible.
     std::vector<std::string> reverse_pieces_;
     bool reversible_ = false;

@@ -1,0 +1,133 @@
+// Unit tests for lib/http/head_scanner: the request head grammar of RFC 9112 §2-5 that eddy
+// enforces itself, and the parts it hands out (target, field names, values), fed whole and in
+// every smaller piece size (the state, including a value's leading whitespace, survives reads).
+#include <string>
+#include <string_view>
+#include <vector>
+
+// The project's headers first: cmocka's macros must not reach the C++ library's headers.
+#include "http/head_scanner.hpp"
+#include "http/request.hpp"
+
+extern "C" {
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+}
+
+using eddy::http::HeadScanner;
+using eddy::http::HeaderField;
+
+namespace {
+
+struct Scanned {
+    HeadScanner::Result result = HeadScanner::Result::need_more;
+    int status = 0;
+    size_t used = 0;
+    std::string target;
+    std::vector<HeaderField> fields;
+};
+
+// Scans `head` (which starts after the method: " /x HTTP/1.1\r\n...") in pieces of `step`.
+Scanned scan(std::string_view head, size_t step, size_t max = 1024) {
+    Scanned out;
+    HeadScanner s;
+    s.reset(max, 3, &out.target, &out.fields);
+    size_t pos = 0;
+    while (pos < head.size()) {
+        size_t n = head.size() - pos < step ? head.size() - pos : step;
+        size_t used = 0;
+        out.result = s.scan(head.data() + pos, n, &used, &out.status);
+        pos += used;
+        if (out.result != HeadScanner::Result::need_more) break;
+    }
+    out.used = pos;
+    return out;
+}
+
+// Every piece size from 1 to the whole head gives the same parts.
+void expect_fields(std::string_view head, std::string_view target,
+                   const std::vector<std::pair<std::string, std::string>> &want) {
+    for (size_t step = 1; step <= head.size(); step++) {
+        Scanned got = scan(head, step);
+        if (got.result != HeadScanner::Result::done)
+            fail_msg("step %zu: result %d status %d", step, static_cast<int>(got.result), got.status);
+        assert_int_equal(got.used, head.size());
+        assert_string_equal(got.target.c_str(), std::string(target).c_str());
+        assert_int_equal(got.fields.size(), want.size());
+        for (size_t i = 0; i < want.size(); i++) {
+            assert_string_equal(got.fields[i].name.c_str(), want[i].first.c_str());
+            // Leading OWS is left out by the scanner; trailing OWS is the caller's to trim.
+            assert_string_equal(got.fields[i].value.c_str(), want[i].second.c_str());
+        }
+    }
+}
+
+void expect_error(std::string_view head, int status) {
+    for (size_t step = 1; step <= head.size(); step++) {
+        Scanned got = scan(head, step);
+        if (got.result != HeadScanner::Result::error || got.status != status)
+            fail_msg("step %zu: result %d status %d, want error %d", step,
+                     static_cast<int>(got.result), got.status, status);
+    }
+}
+
+void test_parts(void **) {
+    expect_fields(" / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n", "/", {{"Host", "127.0.0.1:8080"}});
+    expect_fields(" /a?b=c HTTP/1.0\r\nA:1\r\nB: \t 2 \r\nC:\r\nD:   \r\n\r\n", "/a?b=c",
+                  {{"A", "1"}, {"B", "2 "}, {"C", ""}, {"D", ""}});
+    // Whitespace inside a value stays; obs-text is a value byte.
+    expect_fields(" * HTTP/1.1\r\nX:  a \t b\xff\r\n\r\n", "*", {{"X", "a \t b\xff"}});
+    // A bare LF ends a field line too.
+    expect_fields(" / HTTP/1.1\nX: 1\n\n", "/", {{"X", "1"}});
+    // More than the 8 fields reserved at once.
+    std::string many = " / HTTP/1.1\r\n";
+    std::vector<std::pair<std::string, std::string>> want;
+    for (int i = 0; i < 20; i++) {
+        many += "F" + std::to_string(i) + ": value number " + std::to_string(i) + "\r\n";
+        want.emplace_back("F" + std::to_string(i), "value number " + std::to_string(i));
+    }
+    many += "\r\n";
+    expect_fields(many, "/", want);
+}
+
+void test_errors(void **) {
+    expect_error("  / HTTP/1.1\r\n\r\n", 400);           // two SPs after the method
+    expect_error(" / HTTP/1.1\r\n Host: x\r\n\r\n", 400);  // obs-fold
+    expect_error(" / HTTP/1.1\r\nHost : x\r\n\r\n", 400);  // whitespace before the colon
+    expect_error(" / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400);   // bare CR in a value
+    expect_error(" / HTTP/1.1\r\nX: \x01\r\n\r\n", 400);   // a control character
+    expect_error(" / HTTP/1.1\r\nX: a\x7f\r\n\r\n", 400);  // DEL
+    expect_error(" / HTTP/x.1\r\n\r\n", 400);
+    expect_error(" /\x01 HTTP/1.1\r\n\r\n", 400);
+}
+
+void test_limits(void **) {
+    std::string long_value = " / HTTP/1.1\r\nX: " + std::string(100, 'v') + "\r\n\r\n";
+    Scanned got = scan(long_value, long_value.size(), 64);
+    assert_int_equal(static_cast<int>(got.result), static_cast<int>(HeadScanner::Result::error));
+    assert_int_equal(got.status, 431);
+    // Leading whitespace counts towards the limit even though it is not kept.
+    std::string spaces = " / HTTP/1.1\r\nX:" + std::string(100, ' ') + "v\r\n\r\n";
+    for (size_t step : {size_t{1}, size_t{7}, spaces.size()}) {
+        got = scan(spaces, step, 64);
+        assert_int_equal(got.status, 431);
+    }
+    std::string long_target = " /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n";
+    got = scan(long_target, long_target.size(), 64);
+    assert_int_equal(got.status, 414);
+}
+
+}  // namespace
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parts),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_limits),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
