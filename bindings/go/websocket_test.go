@@ -246,7 +246,9 @@ func TestWebSocketClientRefusedAndPings(t *testing.T) {
 	closedURL := fmt.Sprintf("ws://%s/", ln.Addr())
 	ln.Close()
 	for u, want := range map[string]string{closedURL: "error EDDY_ECONNREFUSED", "http://127.0.0.1/": "error EDDY_EINVAL"} {
-		app.DialWebSocket(u, refusing())
+		if err := app.DialWebSocket(u, refusing()); err != nil {
+			t.Fatal(err)
+		}
 		if got := clientEvents(t, events, 1); got[0] != want {
 			t.Fatalf("%s: %q, want %q", u, got, want)
 		}
