@@ -283,4 +283,17 @@ func TestWebSocketClientRefusedAndPings(t *testing.T) {
 	if got := clientEvents(t, events, 4); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+
+	// A client still open when the App stops: start's cleanup checks that its handles (the
+	// dial's and the connection's) were released all the same.
+	err = app.DialWebSocket(wsBase+"/ws", WebSocketClient{WebSocket: WebSocket{
+		Open:    func(c *Conn) { events <- "open" },
+		OnClose: func(c *Conn, code int, reason string) { events <- "closed" },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := clientEvents(t, events, 1); got[0] != "open" {
+		t.Fatalf("got %q", got)
+	}
 }

@@ -241,3 +241,33 @@ fn client_and_server_see_each_others_pings() {
     );
     assert_eq!(Rc::strong_count(&events), 1);
 }
+
+#[test]
+fn client_closures_are_released_with_the_loop() {
+    let srv = Server::start(|_, app| {
+        app.route("/ws").unwrap().websocket(WebSocketHandler::new().on_open(|ws| ws.send_text("hi"))).unwrap();
+    });
+    let lp = Loop::new().unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let (seen, closed) = (events.clone(), events.clone());
+    // A Remote, not a Loop clone, stops it: the closures must not keep the loop alive.
+    let remote = lp.remote();
+    WebSocketClient::new()
+        .on_message(move |_, msg| {
+            seen.borrow_mut().push(format!("{:?}", msg));
+            remote.stop();
+            Ok(())
+        })
+        .on_close(move |_, code, _| {
+            closed.borrow_mut().push(format!("closed {}", code));
+            Ok(())
+        })
+        .connect(&lp, &format!("ws://127.0.0.1:{}/ws", srv.port))
+        .unwrap();
+    run_bounded(&lp);
+    assert_eq!(*events.borrow(), ["Text(\"hi\")"]);
+    // Freeing the loop with the connection still open: no close callback, closures dropped.
+    drop(lp);
+    assert_eq!(*events.borrow(), ["Text(\"hi\")"]);
+    assert_eq!(Rc::strong_count(&events), 1);
+}
