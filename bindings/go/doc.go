@@ -8,6 +8,11 @@
 // goroutine: the binding posts those calls to the loop thread. A panic in a handler becomes a
 // 500 and a log line.
 //
+// App.WebSocket makes a route a WebSocket endpoint and App.DialWebSocket opens a client
+// connection on the App's loop; both take Open, OnMessage, OnPing (a ping's payload, after the
+// automatic pong) and OnClose callbacks, and a client also OnError and OnRefused (the HTTP
+// status of a handshake the server refused).
+//
 // Building: the C headers and libeddy come from CGO_CFLAGS/CGO_LDFLAGS (as eddy's CMake build
 // sets them), or from pkg-config with `-tags eddy_pkgconfig`. See README.md.
 package eddy

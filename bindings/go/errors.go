@@ -16,6 +16,9 @@ const (
 	ErrAddrNotAvail Error = C.EDDY_EADDRNOTAVAIL
 	ErrState        Error = C.EDDY_ESTATE // e.g. a write after the response was finished
 	ErrNotSupported Error = C.EDDY_ENOTSUP
+	ErrTimedOut     Error = C.EDDY_ETIMEDOUT
+	ErrConnRefused  Error = C.EDDY_ECONNREFUSED
+	ErrProto        Error = C.EDDY_EPROTO // e.g. a WebSocket handshake the server refused
 )
 
 // Error returns eddy's description of the code ("connection closed", ...).

@@ -1,5 +1,5 @@
-/* C side of the Go binding's WebSocket routes: trampolines calling the exports of
- * websocket.go. */
+/* C side of the Go binding's WebSockets (routes and clients): trampolines calling the exports
+ * of websocket.go and websocket_client.go. */
 #ifndef EDDY_GO_SHIM_WS_H
 #define EDDY_GO_SHIM_WS_H
 
@@ -9,6 +9,10 @@
 void eddy_go_ws_open(eddy_ws *ws, void *ud);
 void eddy_go_ws_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud);
 void eddy_go_ws_close(eddy_ws *ws, int code, const char *reason, size_t len, void *ud);
+void eddy_go_ws_ping(eddy_ws *ws, const char *data, size_t len, void *ud);
 void eddy_go_release_ws(void *ud);
+/* Client: the connect outcome and a refused handshake (userdata: the dial's handle). */
+void eddy_go_ws_connect(eddy_ws *ws, int status, void *ud);
+void eddy_go_ws_refused(int status, const char *reason, size_t len, void *ud);
 
 #endif

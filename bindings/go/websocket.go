@@ -22,6 +22,10 @@ type WebSocket struct {
 	// OnClose runs once when the connection closed: the peer's close code and reason, or 1006
 	// when the TCP connection was lost.
 	OnClose func(c *Conn, code int, reason string)
+	// OnPing gets the payload (0 to 125 bytes, only valid during the call) of each ping the
+	// peer sends, after eddy has queued the automatic pong (Tornado's on_ping); not called for
+	// pings that arrive once closing began.
+	OnPing func(c *Conn, data []byte)
 
 	MaxMessageSize int           // bytes after decompression (0: eddy's default, 10 MiB)
 	Compression    bool          // accept permessage-deflate
@@ -39,23 +43,29 @@ func (a *App) WebSocket(pattern string, ws WebSocket) *Route {
 	return r
 }
 
-// Conn is one WebSocket connection. Its sending methods may be called from any goroutine:
+// Conn is one WebSocket connection, a server's (App.WebSocket) or a client's
+// (App.DialWebSocket). Its sending methods may be called from any goroutine:
 // off the loop thread they are queued to it (data copied) and report only the errors known
 // at once (ErrClosed once closing began).
 type Conn struct {
 	ws     *C.eddy_ws
 	app    *App
-	route  *Route
+	hooks  *WebSocket // the route's callbacks, or the client's
 	handle cgo.Handle
-	view   ResponseWriter // the handshake's handler, for Request()
+	view   ResponseWriter // the handshake's handler, for Request() (server side only)
 
 	closing  atomic.Bool // closing began: sends return ErrClosed
 	released atomic.Bool // eddy freed the connection
 }
 
-// Request returns the handshake request (headers, path arguments, cookies). Loop thread only,
-// until OnClose returned.
-func (c *Conn) Request() *Request { return &c.view.req }
+// Request returns the handshake request (headers, path arguments, cookies) of a server
+// connection, nil for a client connection. Loop thread only, until OnClose returned.
+func (c *Conn) Request() *Request {
+	if c.view.h == nil {
+		return nil
+	}
+	return &c.view.req
+}
 
 // App returns the application of the connection.
 func (c *Conn) App() *App { return c.app }
@@ -159,6 +169,9 @@ func (r *Route) registerWebSocket(cr *C.eddy_route) error {
 		C.eddy_ws_options_set_ping(opts, C.double(r.ws.PingInterval.Seconds()),
 			C.double(r.ws.PingTimeout.Seconds()))
 	}
+	if r.ws.OnPing != nil {
+		C.eddy_ws_options_set_on_ping(opts, C.eddy_ws_pong_fn(C.eddy_go_ws_ping))
+	}
 	return check(C.eddy_route_set_websocket(cr, C.eddy_ws_open_fn(C.eddy_go_ws_open),
 		C.eddy_ws_message_fn(C.eddy_go_ws_message), C.eddy_ws_close_fn(C.eddy_go_ws_close), opts))
 }
@@ -189,26 +202,47 @@ func (c *Conn) wsGuard(what string, fn func()) {
 //export goWSOpen
 func goWSOpen(ws *C.eddy_ws, ud unsafe.Pointer) {
 	route := routeOf(ud)
-	c := &Conn{ws: ws, app: route.app, route: route}
+	c := newConn(ws, route.app, route.ws)
 	c.view = ResponseWriter{h: C.eddy_ws_handler(ws), app: route.app, route: route}
 	c.view.req.w = &c.view
 	c.view.finished.Store(true) // the 101 is sent: no response calls through the view
+	c.opened()
+}
+
+// newConn makes the Go side of an opened connection; the connection's own userdata (released
+// by goReleaseWS) finds it from every later callback, on both sides.
+func newConn(ws *C.eddy_ws, app *App, hooks *WebSocket) *Conn {
+	c := &Conn{ws: ws, app: app, hooks: hooks}
 	c.handle = newHandle(c)
 	C.eddy_ws_set_userdata(ws, C.eddy_go_handle_ptr(C.uintptr_t(c.handle)),
 		C.eddy_free_fn(C.eddy_go_release_ws))
-	if route.ws.Open != nil {
-		c.wsGuard("open", func() { route.ws.Open(c) })
+	return c
+}
+
+func (c *Conn) opened() {
+	if c.hooks.Open != nil {
+		c.wsGuard("open", func() { c.hooks.Open(c) })
 	}
 }
 
 //export goWSMessage
 func goWSMessage(ws *C.eddy_ws, data *C.char, n C.size_t, binary C.int, ud unsafe.Pointer) {
 	c := connOf(ws)
-	if c == nil || c.route.ws.OnMessage == nil {
+	if c == nil || c.hooks.OnMessage == nil {
 		return
 	}
 	msg := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
-	c.wsGuard("on_message", func() { c.route.ws.OnMessage(c, msg, binary != 0) })
+	c.wsGuard("on_message", func() { c.hooks.OnMessage(c, msg, binary != 0) })
+}
+
+//export goWSPing
+func goWSPing(ws *C.eddy_ws, data *C.char, n C.size_t, ud unsafe.Pointer) {
+	c := connOf(ws)
+	if c == nil || c.hooks.OnPing == nil {
+		return
+	}
+	payload := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	c.wsGuard("on_ping", func() { c.hooks.OnPing(c, payload) })
 }
 
 //export goWSClose
@@ -218,9 +252,9 @@ func goWSClose(ws *C.eddy_ws, code C.int, reason *C.char, n C.size_t, ud unsafe.
 		return
 	}
 	c.closing.Store(true)
-	if c.route.ws.OnClose != nil {
+	if c.hooks.OnClose != nil {
 		text := goStr(reason, n)
-		c.wsGuard("on_close", func() { c.route.ws.OnClose(c, int(code), text) })
+		c.wsGuard("on_close", func() { c.hooks.OnClose(c, int(code), text) })
 	}
 	c.view.released.Store(true) // the handler goes with the connection
 }

@@ -158,3 +158,142 @@ func TestWebSocket(t *testing.T) {
 	resp, body := do(t, "GET", base+"/ws/plain", nil, nil)
 	expect(t, resp, body, 400, "")
 }
+
+func TestWebSocketOnPing(t *testing.T) {
+	app := New()
+	app.Logger = log.New(io.Discard, "", 0)
+	app.WebSocket("/ws", WebSocket{
+		// Answers with what it saw, so the client learns the payload and the order.
+		OnPing: func(c *Conn, data []byte) {
+			if string(data) == "panic" {
+				panic("ping boom")
+			}
+			c.WriteMessage(data, true)
+		},
+	})
+	c := wsDial(t, start(t, app), "/ws")
+	for _, payload := range []string{"ping \x00\xff payload", ""} {
+		c.send(t, 9, []byte(payload))
+		// The automatic pong comes first, with the same payload; then what OnPing sent.
+		if op, p := c.read(t); op != 10 || string(p) != payload {
+			t.Fatalf("pong: %d %q, want %q", op, p, payload)
+		}
+		if op, p := c.read(t); op != 2 || string(p) != payload {
+			t.Fatalf("OnPing's answer: %d %q, want %q", op, p, payload)
+		}
+	}
+	// A panic in OnPing closes with 1011, after the pong.
+	c.send(t, 9, []byte("panic"))
+	if op, p := c.read(t); op != 10 || string(p) != "panic" {
+		t.Fatalf("pong: %d %q", op, p)
+	}
+	if op, p := c.read(t); op != 8 || binary.BigEndian.Uint16(p) != 1011 {
+		t.Fatalf("after a panic in OnPing: %d %q", op, p)
+	}
+	c.conn.Close()
+}
+
+// clientEvents collects what the client callbacks saw (on the loop thread) for the test.
+func clientEvents(t *testing.T, events <-chan string, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		select {
+		case e := <-events:
+			got = append(got, e)
+		case <-time.After(15 * time.Second):
+			t.Fatalf("after %q: no more client callbacks", got)
+		}
+	}
+	return got
+}
+
+func TestWebSocketClientRefusedAndPings(t *testing.T) {
+	app := New()
+	// A Prepare that answers refuses the upgrade with its status.
+	app.WebSocket("/private", WebSocket{}).Prepare(func(w *ResponseWriter, r *Request) { w.SendError(403) })
+	app.Get("/page", func(w *ResponseWriter, r *Request) { w.WriteString("a page, not a WebSocket") })
+	app.WebSocket("/ws", WebSocket{
+		Open:      func(c *Conn) { c.Ping([]byte("from the server")) },
+		OnPing:    func(c *Conn, data []byte) { c.WriteText("server saw ping: " + string(data)) },
+		OnMessage: func(c *Conn, data []byte, binary bool) { c.WriteText("echo: " + string(data)) },
+	})
+	base := start(t, app)
+	wsBase := "ws" + strings.TrimPrefix(base, "http")
+	events := make(chan string, 16)
+	refusing := func() WebSocketClient {
+		return WebSocketClient{
+			OnRefused: func(status int, reason string) { events <- fmt.Sprintf("refused %d %s", status, reason) },
+			OnError:   func(err error) { events <- fmt.Sprintf("error %v", err.(Error).Name()) },
+			WebSocket: WebSocket{Open: func(c *Conn) { events <- "connected" }},
+		}
+	}
+	for path, refusal := range map[string]string{
+		"/private": "refused 403 Forbidden", "/page": "refused 200 OK", "/nowhere": "refused 404 Not Found",
+	} {
+		if err := app.DialWebSocket(wsBase+path, refusing()); err != nil {
+			t.Fatal(err)
+		}
+		if got := clientEvents(t, events, 2); got[0] != refusal || got[1] != "error EDDY_EPROTO" {
+			t.Fatalf("%s: %q", path, got)
+		}
+	}
+	// Failures that are not an HTTP answer are no refusal: nothing listening, a bad URL.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := fmt.Sprintf("ws://%s/", ln.Addr())
+	ln.Close()
+	for u, want := range map[string]string{closedURL: "error EDDY_ECONNREFUSED", "http://127.0.0.1/": "error EDDY_EINVAL"} {
+		if err := app.DialWebSocket(u, refusing()); err != nil {
+			t.Fatal(err)
+		}
+		if got := clientEvents(t, events, 1); got[0] != want {
+			t.Fatalf("%s: %q, want %q", u, got, want)
+		}
+	}
+
+	// A client and a server that ping each other: each OnPing sees the other's payload.
+	messages := 0
+	err = app.DialWebSocket(wsBase+"/ws", WebSocketClient{WebSocket: WebSocket{
+		Open: func(c *Conn) {
+			if c.Request() != nil {
+				events <- "a client connection has no handshake request"
+			}
+			c.Ping([]byte("from the client"))
+			c.WriteText("hello")
+		},
+		OnPing: func(c *Conn, data []byte) { events <- "client saw ping: " + string(data) },
+		OnMessage: func(c *Conn, data []byte, binary bool) {
+			events <- string(data)
+			if messages++; messages == 2 {
+				c.Close(1000, "done")
+			}
+		},
+		OnClose: func(c *Conn, code int, reason string) { events <- fmt.Sprintf("closed %d %s", code, reason) },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server's ping leaves from its Open, before it reads anything from the client; its
+	// answers keep the order of the client's frames (ping, then message). OnClose gets the
+	// server's close frame: its echo of the code, without a reason.
+	want := []string{"client saw ping: from the server", "server saw ping: from the client", "echo: hello", "closed 1000 "}
+	if got := clientEvents(t, events, 4); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+
+	// A client still open when the App stops: start's cleanup checks that its handles (the
+	// dial's and the connection's) were released all the same.
+	err = app.DialWebSocket(wsBase+"/ws", WebSocketClient{WebSocket: WebSocket{
+		Open:    func(c *Conn) { events <- "open" },
+		OnClose: func(c *Conn, code int, reason string) { events <- "closed" },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := clientEvents(t, events, 1); got[0] != "open" {
+		t.Fatalf("got %q", got)
+	}
+}

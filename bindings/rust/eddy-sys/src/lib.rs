@@ -30,6 +30,8 @@ pub const EDDY_EIO: c_int = -16;
 pub const EDDY_EACCES: c_int = -17;
 pub const EDDY_ECANCELED: c_int = -18;
 pub const EDDY_EPROTO: c_int = -19;
+pub const EDDY_ETLS: c_int = -20;
+pub const EDDY_ERESOLVE: c_int = -21;
 
 pub const EDDY_LOG_DEBUG: c_int = 0;
 pub const EDDY_LOG_INFO: c_int = 1;
@@ -536,6 +538,8 @@ pub type eddy_ws_select_subprotocol_fn = Option<
         userdata: *mut c_void,
     ) -> c_int,
 >;
+pub type eddy_ws_refused_fn =
+    Option<unsafe extern "C" fn(status: c_int, reason: *const c_char, reason_len: usize, userdata: *mut c_void)>;
 pub type eddy_ws_connect_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, status: c_int, userdata: *mut c_void)>;
 
 extern "C" {
@@ -547,6 +551,8 @@ extern "C" {
     pub fn eddy_ws_options_set_close_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
     pub fn eddy_ws_options_set_connect_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
     pub fn eddy_ws_options_set_on_pong(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn) -> c_int;
+    pub fn eddy_ws_options_set_on_ping(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn) -> c_int;
+    pub fn eddy_ws_options_set_on_refused(options: *mut eddy_ws_options, cb: eddy_ws_refused_fn) -> c_int;
     pub fn eddy_ws_options_add_subprotocol(options: *mut eddy_ws_options, name: *const c_char, len: usize) -> c_int;
     pub fn eddy_ws_options_add_header(
         options: *mut eddy_ws_options,

@@ -20,6 +20,10 @@ impl Error {
     pub const STATE: Error = Error(sys::EDDY_ESTATE);
     pub const TOO_BIG: Error = Error(sys::EDDY_ETOOBIG);
     pub const ADDR_IN_USE: Error = Error(sys::EDDY_EADDRINUSE);
+    pub const TIMED_OUT: Error = Error(sys::EDDY_ETIMEDOUT);
+    pub const CONNECTION_REFUSED: Error = Error(sys::EDDY_ECONNREFUSED);
+    /// The peer broke the protocol (a WebSocket handshake refused or malformed).
+    pub const PROTOCOL: Error = Error(sys::EDDY_EPROTO);
 
     /// Wraps a code returned by the C API.
     pub fn from_code(code: c_int) -> Error {

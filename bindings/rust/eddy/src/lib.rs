@@ -55,6 +55,7 @@ mod event_loop;
 mod request;
 mod response;
 mod websocket;
+mod ws_client;
 
 pub use app::{App, Route};
 pub use deferred::Deferred;
@@ -63,6 +64,7 @@ pub use event_loop::{CallId, Loop, Remote, SIGINT, SIGTERM};
 pub use request::Request;
 pub use response::{CookieOptions, Response};
 pub use websocket::{Message, WebSocket, WebSocketHandler, WsSender};
+pub use ws_client::WebSocketClient;
 
 /// The version of the libeddy that is running, e.g. "0.1.0".
 pub fn version() -> &'static str {

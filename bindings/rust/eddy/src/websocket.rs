@@ -1,5 +1,6 @@
-//! WebSocket endpoints on routes (eddy/websocket.h): closures for open, message and close, a
-//! WebSocket view valid during one callback, and a Send handle (WsSender) for other threads.
+//! WebSocket endpoints on routes (eddy/websocket.h): closures for open, message, ping and close,
+//! a WebSocket view valid during one callback (also the client's, see ws_client.rs), and a Send
+//! handle (WsSender) for other threads.
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int, c_void};
 use std::rc::Rc;
@@ -23,6 +24,7 @@ pub enum Message<'m> {
 type OpenFn = dyn Fn(&mut WebSocket<'_>) -> Result<()>;
 type MessageFn = dyn Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()>;
 type CloseFn = dyn Fn(&mut WebSocket<'_>, u16, &str) -> Result<()>;
+pub(crate) type PingFn = dyn Fn(&mut WebSocket<'_>, &[u8]) -> Result<()>;
 
 /// The closures and options of a WebSocket route, for [`crate::Route::websocket`].
 #[derive(Default)]
@@ -30,6 +32,7 @@ pub struct WebSocketHandler {
     pub(crate) open: Option<Rc<OpenFn>>,
     pub(crate) message: Option<Rc<MessageFn>>,
     pub(crate) close: Option<Rc<CloseFn>>,
+    pub(crate) on_ping: Option<Rc<PingFn>>,
     max_message_size: Option<usize>,
     compression: bool,
     ping: Option<(f64, f64)>,
@@ -53,6 +56,13 @@ impl WebSocketHandler {
     /// longer works there).
     pub fn on_close(mut self, f: impl Fn(&mut WebSocket<'_>, u16, &str) -> Result<()> + 'static) -> Self {
         self.close = Some(Rc::new(f));
+        self
+    }
+    /// Runs for each ping the client sends, with its payload (0 to 125 bytes), after eddy has
+    /// queued the automatic pong (Tornado's `on_ping(data)`); not for pings that arrive once
+    /// closing began.
+    pub fn on_ping(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+        self.on_ping = Some(Rc::new(f));
         self
     }
     /// Largest message accepted (default 10 MiB); bigger ones close with 1009.
@@ -90,6 +100,9 @@ impl WebSocketHandler {
                 if let Some((interval, timeout)) = self.ping {
                     check(sys::eddy_ws_options_set_ping(opts, interval, timeout))?;
                 }
+                if self.on_ping.is_some() {
+                    check(sys::eddy_ws_options_set_on_ping(opts, Some(ws_ping)))?;
+                }
                 check(sys::eddy_route_set_websocket(route, Some(ws_open), Some(ws_message), Some(ws_close), opts))
             }
         })();
@@ -107,6 +120,11 @@ pub struct WebSocket<'a> {
 }
 
 impl<'a> WebSocket<'a> {
+    /// # Safety
+    /// `ws` is a live connection for the whole of `'a`, used on its loop's thread.
+    pub(crate) unsafe fn new(ws: *mut sys::eddy_ws, remote: &'a Remote) -> WebSocket<'a> {
+        WebSocket { ws, remote, _callback: PhantomData }
+    }
     fn write(&mut self, data: &[u8], binary: bool) -> Result<()> {
         // SAFETY: live connection during the callback; data copied by eddy.
         check(unsafe { sys::eddy_ws_write_message(self.ws, data.as_ptr() as _, data.len(), c_int::from(binary), None) })
@@ -134,8 +152,15 @@ impl<'a> WebSocket<'a> {
         // SAFETY: live connection.
         unsafe { sys::eddy_ws_closing(self.ws) != 0 }
     }
-    /// The handshake request (headers, path arguments, cookies).
+    /// True for a connection opened by [`crate::WebSocketClient`].
+    pub fn is_client(&self) -> bool {
+        // SAFETY: live connection.
+        unsafe { sys::eddy_ws_is_client(self.ws) != 0 }
+    }
+    /// The handshake request (headers, path arguments, cookies) of a server connection.
+    /// Panics on a client connection, which has none.
     pub fn request(&self) -> Request<'_> {
+        assert!(!self.is_client(), "WebSocket::request: a client connection has no handshake request");
         // SAFETY: the handler lives until the close callback returned, longer than `self`.
         unsafe { Request::new(sys::eddy_ws_handler(self.ws)) }
     }
@@ -209,14 +234,14 @@ impl WsSender {
 
 /// Runs `f` for `ws`; a panic or Err (other than CLOSED) is logged and, when `close_on_failure`,
 /// closes the connection with 1011 (internal error).
-unsafe fn ws_dispatch(
+pub(crate) unsafe fn ws_dispatch(
     ws: *mut sys::eddy_ws,
     remote: &Remote,
     kind: &str,
     close_on_failure: bool,
     f: impl FnOnce(&mut WebSocket<'_>) -> Result<()>,
 ) {
-    let mut sock = WebSocket { ws, remote, _callback: PhantomData };
+    let mut sock = WebSocket::new(ws, remote);
     let failure = match guard(|| f(&mut sock)) {
         Ok(Ok(())) => None,
         Ok(Err(e)) if e == Error::CLOSED => None,
@@ -244,12 +269,41 @@ unsafe extern "C" fn ws_message(ws: *mut sys::eddy_ws, data: *const c_char, len:
     let cbs = crate::app::route_callbacks(ud);
     let f = cbs.ws.borrow().as_ref().and_then(|w| w.message.clone());
     if let Some(f) = f {
-        let bytes: &[u8] = if len == 0 { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
-        let msg = match (binary, std::str::from_utf8(bytes)) {
-            (0, Ok(text)) => Message::Text(text),
-            _ => Message::Binary(bytes),
-        };
+        let msg = message_of(data, len, binary);
         ws_dispatch(ws, &cbs.remote, "websocket on_message", true, |s| f(s, msg));
+    }
+}
+
+/// The bytes eddy passed (`len` of them at `data`, possibly NULL when 0) for one callback.
+///
+/// # Safety
+/// `data` points at `len` readable bytes (or `len` is 0) for the whole of `'x`.
+pub(crate) unsafe fn payload<'x>(data: *const c_char, len: usize) -> &'x [u8] {
+    if len == 0 || data.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(data as *const u8, len)
+    }
+}
+
+/// A message as eddy passed it: text is valid UTF-8 (eddy checked it).
+///
+/// # Safety
+/// As for [`payload`].
+pub(crate) unsafe fn message_of<'x>(data: *const c_char, len: usize, binary: c_int) -> Message<'x> {
+    let bytes = payload(data, len);
+    match (binary, std::str::from_utf8(bytes)) {
+        (0, Ok(text)) => Message::Text(text),
+        _ => Message::Binary(bytes),
+    }
+}
+
+unsafe extern "C" fn ws_ping(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, ud: *mut c_void) {
+    let cbs = crate::app::route_callbacks(ud);
+    let f = cbs.ws.borrow().as_ref().and_then(|w| w.on_ping.clone());
+    if let Some(f) = f {
+        let data = payload(data, len);
+        ws_dispatch(ws, &cbs.remote, "websocket on_ping", true, |s| f(s, data));
     }
 }
 
@@ -257,8 +311,7 @@ unsafe extern "C" fn ws_close(ws: *mut sys::eddy_ws, code: c_int, reason: *const
     let cbs = crate::app::route_callbacks(ud);
     let f = cbs.ws.borrow().as_ref().and_then(|w| w.close.clone());
     if let Some(f) = f {
-        let bytes: &[u8] = if len == 0 || reason.is_null() { &[] } else { std::slice::from_raw_parts(reason as *const u8, len) };
-        let reason = String::from_utf8_lossy(bytes);
+        let reason = String::from_utf8_lossy(payload(reason, len));
         let code = u16::try_from(code).unwrap_or(1006);
         ws_dispatch(ws, &cbs.remote, "websocket on_close", false, |s| f(s, code, &reason));
     }

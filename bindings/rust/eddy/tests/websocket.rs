@@ -1,11 +1,14 @@
-//! WebSocket routes over real sockets, with the minimal RFC 6455 client of tests/common.
+//! WebSocket routes over real sockets, with the minimal RFC 6455 client of tests/common, and
+//! eddy's own client (WebSocketClient) against them.
 mod common;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use common::{Server, WsClient};
-use eddy::{Message, WebSocketHandler};
+use eddy::{Error, Loop, Message, WebSocketClient, WebSocketHandler};
 
 #[test]
 fn echo_threads_panics_and_close_codes() {
@@ -77,4 +80,194 @@ fn echo_threads_panics_and_close_codes() {
     }
     assert!(closes.contains("1000 bye"), "{}", closes);
     assert!(closes.contains("1011"), "{}", closes);
+}
+
+#[test]
+fn on_ping_gets_the_payload_after_the_pong() {
+    let srv = Server::start(|_, app| {
+        // The closure answers with what it saw, so the client learns the payload and the order.
+        let handler = WebSocketHandler::new().on_ping(|ws, data| {
+            if data == b"panic" {
+                panic!("boom in on_ping");
+            }
+            ws.send_binary(data)
+        });
+        app.route("/ws").unwrap().websocket(handler).unwrap();
+    });
+    let mut c = WsClient::connect(srv.port, "/ws");
+    let payload = b"ping \x00\xff payload".to_vec();
+    c.send(9, &payload);
+    // The automatic pong comes first, with the same payload; then what on_ping sent.
+    assert_eq!(c.recv(), (10, payload.clone()));
+    assert_eq!(c.recv(), (2, payload));
+    c.send(9, b"");
+    assert_eq!(c.recv(), (10, vec![]));
+    assert_eq!(c.recv(), (2, vec![]));
+    // A panic in on_ping closes with 1011 (after the pong was queued).
+    c.send(9, b"panic");
+    assert_eq!(c.recv(), (10, b"panic".to_vec()));
+    let (op, payload) = c.recv();
+    assert_eq!(op, 8);
+    assert_eq!(&payload[..2], &1011u16.to_be_bytes());
+}
+
+/// Runs `lp` until a closure stops it, bounded: a missing callback fails the test instead of
+/// hanging it.
+fn run_bounded(lp: &Loop) {
+    let stopper = lp.clone();
+    let guard = lp.call_later(10.0, move || stopper.stop()).unwrap();
+    lp.run().unwrap();
+    let _ = lp.cancel(guard);
+}
+
+#[test]
+fn client_on_refused_gets_the_status_before_on_connect_fails() {
+    let srv = Server::start(|_, app| {
+        // A prepare that answers refuses the upgrade with its status.
+        app.route("/private")
+            .unwrap()
+            .prepare(|_, res| res.send_error(403))
+            .websocket(WebSocketHandler::new())
+            .unwrap();
+        app.route("/page").unwrap().get(|_, res| res.write("a page, not a WebSocket"));
+    });
+    let lp = Loop::new().unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let cases = [("/private", "refused 403 Forbidden"), ("/page", "refused 200 OK"), ("/nowhere", "refused 404 Not Found")];
+    for (path, refusal) in cases {
+        let (seen, failed, stopper) = (events.clone(), events.clone(), lp.clone());
+        WebSocketClient::new()
+            .connect_timeout(5.0)
+            .on_refused(move |status, reason| seen.borrow_mut().push(format!("refused {} {}", status, reason)))
+            .on_connect(move |outcome| {
+                failed.borrow_mut().push(match outcome {
+                    Ok(_) => "connected".to_owned(),
+                    Err(e) => format!("connect {}", e.name()),
+                });
+                stopper.stop();
+                Ok(())
+            })
+            .connect(&lp, &format!("ws://127.0.0.1:{}{}", srv.port, path))
+            .unwrap();
+        run_bounded(&lp);
+        assert_eq!(events.borrow_mut().drain(..).collect::<Vec<_>>(), [refusal, "connect EDDY_EPROTO"], "{}", path);
+    }
+    // eddy released the clients' closures (and the clones they held) after the failed connects.
+    assert_eq!(Rc::strong_count(&events), 1);
+
+    // A failure that is not an HTTP answer (nothing listens there) is no refusal.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (seen, failed, stopper) = (events.clone(), events.clone(), lp.clone());
+    WebSocketClient::new()
+        .on_refused(move |status, _| seen.borrow_mut().push(format!("refused {}", status)))
+        .on_connect(move |outcome| {
+            failed.borrow_mut().push(format!("connect {:?}", outcome.err()));
+            stopper.stop();
+            Ok(())
+        })
+        .connect(&lp, &format!("ws://127.0.0.1:{}/", port))
+        .unwrap();
+    run_bounded(&lp);
+    assert_eq!(*events.borrow(), [format!("connect {:?}", Some(Error::CONNECTION_REFUSED))]);
+    // A bad URL fails at once; no closure runs and none is kept.
+    let kept = events.clone();
+    let bad = WebSocketClient::new().on_connect(move |_| {
+        kept.borrow_mut().push("ran".to_owned());
+        Ok(())
+    });
+    assert_eq!(bad.connect(&lp, "http://127.0.0.1/"), Err(Error::INVALID));
+    assert_eq!(Rc::strong_count(&events), 1);
+}
+
+#[test]
+fn client_and_server_see_each_others_pings() {
+    let srv = Server::start(|_, app| {
+        let handler = WebSocketHandler::new()
+            .on_open(|ws| ws.ping(b"from the server"))
+            .on_ping(|ws, data| ws.send_text(&format!("server saw ping: {}", String::from_utf8_lossy(data))))
+            .on_message(|ws, msg| match msg {
+                Message::Text(t) => ws.send_text(&format!("echo: {}", t)),
+                Message::Binary(_) => ws.close(1003, "text only"),
+            });
+        app.route("/ws").unwrap().websocket(handler).unwrap();
+    });
+    let lp = Loop::new().unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let (on_ping, on_message, on_close) = (events.clone(), events.clone(), events.clone());
+    let messages = std::cell::Cell::new(0);
+    let stopper = lp.clone();
+    WebSocketClient::new()
+        .on_connect(|outcome| {
+            let ws = outcome?;
+            assert!(ws.is_client());
+            ws.ping(b"from the client")?;
+            ws.send_text("hello")
+        })
+        .on_ping(move |_, data| {
+            on_ping.borrow_mut().push(format!("client saw ping: {}", String::from_utf8_lossy(data)));
+            Ok(())
+        })
+        .on_message(move |ws, msg| {
+            if let Message::Text(t) = msg {
+                on_message.borrow_mut().push(t.to_owned());
+            }
+            messages.set(messages.get() + 1);
+            if messages.get() == 2 {
+                ws.close(1000, "done")?;
+            }
+            Ok(())
+        })
+        .on_close(move |_, code, reason| {
+            on_close.borrow_mut().push(format!("closed {} {}", code, reason));
+            stopper.stop();
+            Ok(())
+        })
+        .connect(&lp, &format!("ws://127.0.0.1:{}/ws", srv.port))
+        .unwrap();
+    run_bounded(&lp);
+    // The server's ping is sent from its open, before anything the client sends is read; the
+    // server's answers keep the order of the client's frames (ping, then message). on_close
+    // gets the server's close frame: its echo of the code, without a reason.
+    assert_eq!(
+        *events.borrow(),
+        [
+            "client saw ping: from the server",
+            "server saw ping: from the client",
+            "echo: hello",
+            "closed 1000 ",
+        ],
+    );
+    assert_eq!(Rc::strong_count(&events), 1);
+}
+
+#[test]
+fn client_closures_are_released_with_the_loop() {
+    let srv = Server::start(|_, app| {
+        app.route("/ws").unwrap().websocket(WebSocketHandler::new().on_open(|ws| ws.send_text("hi"))).unwrap();
+    });
+    let lp = Loop::new().unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let (seen, closed) = (events.clone(), events.clone());
+    // A Remote, not a Loop clone, stops it: the closures must not keep the loop alive.
+    let remote = lp.remote();
+    WebSocketClient::new()
+        .on_message(move |_, msg| {
+            seen.borrow_mut().push(format!("{:?}", msg));
+            remote.stop();
+            Ok(())
+        })
+        .on_close(move |_, code, _| {
+            closed.borrow_mut().push(format!("closed {}", code));
+            Ok(())
+        })
+        .connect(&lp, &format!("ws://127.0.0.1:{}/ws", srv.port))
+        .unwrap();
+    run_bounded(&lp);
+    assert_eq!(*events.borrow(), ["Text(\"hi\")"]);
+    // Freeing the loop with the connection still open: no close callback, closures dropped.
+    drop(lp);
+    assert_eq!(*events.borrow(), ["Text(\"hi\")"]);
+    assert_eq!(Rc::strong_count(&events), 1);
 }
