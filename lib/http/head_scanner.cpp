@@ -1,5 +1,6 @@
 #include "http/head_scanner.hpp"
 
+#include <cstdint>
 #include <cstring>
 
 #include "http/httputil.hpp"
@@ -20,6 +21,28 @@ struct ValueByteTable {
 constexpr ValueByteTable kValueByte;
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Eight bytes at a time (SWAR): whether a word may hold a byte that ends a run. Exact when they
+// say no; a yes only sends the scan back to the byte loop, which decides.
+constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+inline uint64_t load8(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+inline bool has_byte_below(uint64_t w, uint8_t n) {  // n <= 128
+    return ((w - kOnes * n) & ~w & kHighs) != 0;
+}
+inline bool has_byte_equal(uint64_t w, uint8_t b) {
+    uint64_t x = w ^ (kOnes * b);
+    return ((x - kOnes) & ~x & kHighs) != 0;
+}
+// A value byte is anything but the controls (HTAB included: the byte loop admits it) and DEL.
+inline bool maybe_ends_value(uint64_t w) { return has_byte_below(w, 0x20) || has_byte_equal(w, 0x7f); }
+// A target byte is visible ASCII, 0x21..0x7e.
+inline bool maybe_ends_target(uint64_t w) {
+    return has_byte_below(w, 0x21) || (((w + kOnes) | w) & kHighs) != 0;
+}
 
 }  // namespace
 
@@ -62,6 +85,7 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
         if (!after_cr_) {
             size_t j = i;
             if (state_ == State::target) {
+                while (j + 8 <= len && !maybe_ends_target(load8(data + j))) j += 8;
                 while (j < len && static_cast<unsigned char>(data[j]) >= 0x21 &&
                        static_cast<unsigned char>(data[j]) <= 0x7e)
                     j++;
@@ -73,6 +97,7 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
                     mark = j;
                     value_started_ = j < len;
                 }
+                while (j + 8 <= len && !maybe_ends_value(load8(data + j))) j += 8;
                 while (j < len && kValueByte.member[static_cast<unsigned char>(data[j])]) j++;
             } else if (state_ == State::version && part_len_ == 0 && len - i >= 8 &&
                        memcmp(data + i, "HTTP/", 5) == 0 && is_digit(data[i + 5]) &&

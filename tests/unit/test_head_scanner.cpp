@@ -105,6 +105,34 @@ void test_errors(void **) {
     expect_error(" /\x01 HTTP/1.1\r\n\r\n", 400);
 }
 
+// Long runs are scanned eight bytes at a time: a bad byte must be found at every position of
+// a word, and the bytes the word test is unsure of (HTAB, obs-text) must still be admitted.
+void test_long_runs(void **) {
+    std::string base(40, 'v');
+    for (size_t pos = 0; pos < base.size(); pos++) {
+        for (char bad : {'\x00', '\x01', '\x08', '\x0b', '\x1f', '\x7f'}) {
+            std::string value = base;
+            value[pos] = bad;
+            expect_error(" / HTTP/1.1\r\nX: " + value + "\r\n\r\n", 400);
+        }
+        for (char good : {'\t', '\x80', '\xff', ' ', '~', '!'}) {
+            std::string value = base;
+            value[pos] = good;
+            std::string want = value;
+            if (pos == 0 && (good == '\t' || good == ' ')) want.erase(0, 1);  // leading OWS
+            expect_fields(" / HTTP/1.1\r\nX: " + value + "\r\n\r\n", "/", {{"X", want}});
+        }
+        for (char bad : {'\x7f', '\x80', '\xff', '\x01', '\t'}) {
+            std::string target = "/" + base;
+            target[pos + 1] = bad;
+            expect_error(" " + target + " HTTP/1.1\r\n\r\n", 400);
+        }
+        std::string target = "/" + base;
+        target[pos + 1] = '~';
+        expect_fields(" " + target + " HTTP/1.1\r\n\r\n", target, {});
+    }
+}
+
 void test_limits(void **) {
     std::string long_value = " / HTTP/1.1\r\nX: " + std::string(100, 'v') + "\r\n\r\n";
     Scanned got = scan(long_value, long_value.size(), 64);
@@ -127,6 +155,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parts),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_long_runs),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
