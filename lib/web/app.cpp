@@ -22,7 +22,10 @@ App::~App() {
         h = next;
     }
     handlers_ = nullptr;
-    for (void *block : spare_handlers_) ::operator delete(block);
+    while (void *block = spare_handlers_) {
+        spare_handlers_ = *static_cast<void **>(block);
+        ::operator delete(block);
+    }
     for (Route *r : routes_) delete r;
     for (HostTable *t : host_tables_) {
         if (t->match_data) pcre2_match_data_free(t->match_data);
@@ -121,9 +124,10 @@ void App::unlink(Handler *h) {
 // per request. The list is short, and skipped under ASan so that a use after free is caught.
 Handler *App::new_handler(Route *route, http::Request *req) {
     void *block;
-    if (!spare_handlers_.empty()) {
-        block = spare_handlers_.back();
-        spare_handlers_.pop_back();
+    if (spare_handlers_) {
+        block = spare_handlers_;
+        spare_handlers_ = *static_cast<void **>(block);
+        spare_handler_count_--;
     } else if (!(block = ::operator new(sizeof(Handler), std::nothrow))) {
         return nullptr;
     }
@@ -132,12 +136,13 @@ Handler *App::new_handler(Route *route, http::Request *req) {
 
 void App::recycle_handler(void *block) {
     constexpr size_t kMaxSpareHandlers = 64;
-    if (EDDY_UNDER_ASAN || spare_handlers_.size() >= kMaxSpareHandlers) {
+    if (EDDY_UNDER_ASAN || spare_handler_count_ >= kMaxSpareHandlers) {
         ::operator delete(block);
         return;
     }
-    if (spare_handlers_.capacity() == 0) spare_handlers_.reserve(kMaxSpareHandlers);
-    spare_handlers_.push_back(block);
+    *static_cast<void **>(block) = spare_handlers_;  // the list runs through the blocks
+    spare_handlers_ = block;
+    spare_handler_count_++;
 }
 
 // Finds the route (host tables first, then the default table, then the default route) and
@@ -158,9 +163,7 @@ Handler *App::route_request(http::Request *req) {
         if (req->path.compare(0, m.prefix.size(), m.prefix) != 0) continue;
         Handler *h = new_handler(nullptr, req);
         if (!h) return nullptr;
-        h->is_static = true;
-        h->static_root = m.root;
-        h->static_rel = req->path.substr(m.prefix.size());
+        h->set_static(m.root, std::string_view(req->path).substr(m.prefix.size()));
         return h;
     }
     std::vector<std::string> raw;

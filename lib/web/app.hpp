@@ -63,7 +63,10 @@ private:
     Handler *new_handler(Route *route, http::Request *req);  // nullptr when out of memory
 
     Loop *loop_;
-    std::vector<void *> spare_handlers_;  // memory of finished handlers, for the next ones
+    // Memory of finished handlers, for the next ones: a list linked through the blocks' first
+    // bytes (at most kMaxSpareHandlers of them).
+    void *spare_handlers_ = nullptr;
+    size_t spare_handler_count_ = 0;
     http::Server *server_ = nullptr;
     HostTable default_table_;
     std::vector<HostTable *> host_tables_;

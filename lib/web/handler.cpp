@@ -138,15 +138,24 @@ std::string unquote_lenient(std::string_view in) {
 
 }  // namespace
 
-struct Handler::FlushWaiter {
-    eddy_handler_flush_fn cb;
-};
-
 Handler::Handler(App *a, Route *r, http::Request *rq) : app(a), route(r), req(rq) {
     app->link(this);
     req->hold();
     req->userdata = this;
     req->close_cb = on_close;
+}
+
+Handler::Extras *Handler::extras() {
+    if (!extras_) extras_.reset(new (std::nothrow) Extras());
+    return extras_.get();
+}
+
+void Handler::set_static(std::string_view root, std::string_view rel) {
+    is_static = true;
+    if (Extras *x = extras()) {
+        x->static_root.assign(root);
+        x->static_rel.assign(rel);
+    }
 }
 
 Handler::~Handler() {
@@ -197,7 +206,11 @@ void Handler::start() {
     enter();
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
     if (is_static) {
-        serve_static(this, static_root, static_rel);
+        if (extras_) {
+            serve_static(this, extras_->static_root, extras_->static_rel);
+        } else {
+            send_error(500);  // set_static ran out of memory
+        }
     } else if (bad_path_args_) {
         log(LogLevel::info, "web: %s: path arguments are not valid UTF-8", req->path.c_str());
         send_error(400);
@@ -320,6 +333,7 @@ int Handler::write(const void *data, size_t len) {
 int Handler::flush(eddy_handler_flush_fn cb) {
     int rc;
     if (!guard(&rc)) return rc;
+    if (cb && !extras()) return EDDY_ENOMEM;
     apply_default_type();
     if (!flushed_) start_streaming_gzip();
     deflate_pending(false);
@@ -327,7 +341,7 @@ int Handler::flush(eddy_handler_flush_fn cb) {
     if (rc == 0) {
         flushed_ = true;
         if (cb) {
-            flush_callbacks_.push_back(cb);
+            extras_->flush_callbacks.push_back(cb);
             pending_flushes_++;
         }
     }
@@ -336,8 +350,9 @@ int Handler::flush(eddy_handler_flush_fn cb) {
 
 void Handler::on_flushed(eddy_request *, int status, void *arg) {
     Handler *h = static_cast<Handler *>(arg);
-    eddy_handler_flush_fn cb = h->flush_callbacks_.front();
-    h->flush_callbacks_.erase(h->flush_callbacks_.begin());
+    std::vector<eddy_handler_flush_fn> &callbacks = h->extras_->flush_callbacks;
+    eddy_handler_flush_fn cb = callbacks.front();
+    callbacks.erase(callbacks.begin());
     h->enter();
     cb(h->as_c(), status, h->route ? h->route->userdata : nullptr);
     h->pending_flushes_--;
@@ -453,10 +468,11 @@ void Handler::finish_transforms() {
         for (const http::HeaderField &h : req->response_headers())
             if (http::iequals(h.name, "Etag")) has_etag = true;
         if (!has_etag && etag_mode_ == 1) {
-            req->set_automatic_etag(etag_);
+            const std::string &etag = extras_->etag;
+            req->set_automatic_etag(etag);
             const http::HeaderField *inm =
                 req->has_preconditions ? req->find_header("If-None-Match") : nullptr;
-            if (inm && etag_matches(inm->value, etag_)) {
+            if (inm && etag_matches(inm->value, etag)) {
                 not_modified();
                 return;
             }
@@ -582,7 +598,7 @@ int Handler::clear() {
     req->reset_response();
     default_type_ = true;
     etag_mode_ = 0;
-    etag_.clear();
+    if (extras_) extras_->etag.clear();
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
     leave();
     return 0;
@@ -593,29 +609,34 @@ int Handler::set_etag(const char *etag, size_t len) {
     if (!guard(&rc)) return rc;
     if (!etag) {
         etag_mode_ = 2;
-        etag_.clear();
+        if (extras_) extras_->etag.clear();
         return 0;
     }
     std::string_view value(etag, len);
     for (unsigned char c : value)
         if (c == '\r' || c == '\n' || c == '\0') return EDDY_EINVAL;
+    Extras *x = extras();
+    if (!x) return EDDY_ENOMEM;
     etag_mode_ = 1;
-    etag_.assign(value);
+    x->etag.assign(value);
     return 0;
 }
 
 // ---- cookies and XSRF ------------------------------------------------------------------------
 
-void Handler::parse_cookies() {
-    if (cookies_parsed_) return;
+bool Handler::parse_cookies() {
+    Extras *x = extras();
+    if (!x) return false;
+    if (cookies_parsed_) return true;
     cookies_parsed_ = true;
     for (const http::HeaderField &h : req->headers)
-        if (http::iequals(h.name, "Cookie")) parse_cookie_header(h.value, cookies_);
+        if (http::iequals(h.name, "Cookie")) parse_cookie_header(h.value, x->cookies);
+    return true;
 }
 
 const char *Handler::cookie(std::string_view name, size_t *len) {
-    parse_cookies();
-    const std::string *value = find_cookie(cookies_, name);
+    if (!parse_cookies()) return nullptr;
+    const std::string *value = find_cookie(extras_->cookies, name);
     if (!value) return nullptr;
     if (len) *len = value->size();
     return value->c_str();
@@ -628,10 +649,11 @@ const char *Handler::signed_cookie(std::string_view name, double max_age_days, s
     if (!raw) return nullptr;
     if (max_age_days <= 0) max_age_days = 31;
     if (!decode_signed_value(app->cookie_secret, name, std::string_view(raw, raw_len),
-                             max_age_days, static_cast<double>(time(nullptr)), signed_value_))
+                             max_age_days, static_cast<double>(time(nullptr)),
+                             extras_->signed_value))  // cookie() made extras_
         return nullptr;
-    if (len) *len = signed_value_.size();
-    return signed_value_.c_str();
+    if (len) *len = extras_->signed_value.size();
+    return extras_->signed_value.c_str();
 }
 
 int Handler::set_cookie(std::string_view name, std::string_view value, const char *domain,
@@ -666,7 +688,9 @@ int Handler::set_signed_cookie(std::string_view name, std::string_view value,
 // Tornado's xsrf_token: reuse the raw token of a valid _xsrf cookie, else make one and set the
 // cookie; hand out a freshly masked copy (per request) for forms and headers.
 const char *Handler::xsrf_token(size_t *len) {
-    if (xsrf_token_.empty()) {
+    Extras *x = extras();
+    if (!x) return nullptr;
+    if (x->xsrf_token.empty()) {
         size_t cookie_len = 0;
         const char *existing = cookie("_xsrf", &cookie_len);
         std::string raw;
@@ -677,10 +701,10 @@ const char *Handler::xsrf_token(size_t *len) {
             if (!xsrf_new_raw_token(raw) || !xsrf_encode_token(raw, now, cookie_value)) return nullptr;
             set_cookie("_xsrf", cookie_value, nullptr, nullptr, 0, -1, 0, nullptr);
         }
-        if (!xsrf_encode_token(raw, now, xsrf_token_)) return nullptr;
+        if (!xsrf_encode_token(raw, now, x->xsrf_token)) return nullptr;
     }
-    if (len) *len = xsrf_token_.size();
-    return xsrf_token_.c_str();
+    if (len) *len = x->xsrf_token.size();
+    return x->xsrf_token.c_str();
 }
 
 bool Handler::check_xsrf() {

@@ -7,6 +7,7 @@
 // then, so getters work in on_finish and after the connection closed.
 #pragma once
 
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -70,10 +71,11 @@ public:
     // The response body is being produced outside the buffered path (static files): no ETag
     // or gzip transforms at finish.
     void mark_flushed() { flushed_ = true; }
-    // Serve this request from a static mount (set by the app when the path is under one).
+    // Serve this request from a static mount (set by the app when the path is under one):
+    // `root` is the canonical directory, `rel` the path below the mount's prefix, still
+    // percent-encoded. Out of memory, the request is answered with 500 when it starts.
+    void set_static(std::string_view root, std::string_view rel);
     bool is_static = false;
-    std::string static_root;  // canonical directory
-    std::string static_rel;   // the path below the mount's prefix, still percent-encoded
 
     App *app;
     Route *route;  // nullptr: the built-in 404 handler, or the app was freed
@@ -101,7 +103,7 @@ private:
     void enter() { busy_++; }
     void leave();
     void maybe_release();
-    void parse_cookies();
+    bool parse_cookies();  // false when out of memory
     static void on_close(eddy_request *req, void *arg);
     static void on_flushed(eddy_request *req, int status, void *arg);
     static void on_data(eddy_request *req, const char *data, size_t len, void *arg);
@@ -115,15 +117,22 @@ private:
     bool flushed_ = false;
     bool cookies_parsed_ = false;
     bool bad_path_args_ = false;
-    // compute_etag overridden by the host: etag_mode_ 1 = use etag_ instead of the body hash,
+    // compute_etag overridden by the host: etag_mode_ 1 = use Extras::etag instead of the body hash,
     // 2 = no automatic ETag at all (0 = the body hash).
     int etag_mode_ = 0;
-    std::string etag_;
-    std::vector<eddy_handler_flush_fn> flush_callbacks_;  // in flush order
-    std::vector<std::pair<std::string, std::string>> cookies_;
-    std::string signed_value_;
-    std::string xsrf_token_;
-    struct FlushWaiter;
+    // What only some requests need lives apart, allocated on first use, so that the common
+    // request constructs and destroys none of it.
+    struct Extras {
+        std::string static_root;
+        std::string static_rel;
+        std::string etag;  // set_etag's value (etag_mode_ 1)
+        std::vector<eddy_handler_flush_fn> flush_callbacks;  // in flush order
+        std::vector<std::pair<std::string, std::string>> cookies;
+        std::string signed_value;
+        std::string xsrf_token;
+    };
+    Extras *extras();  // nullptr when out of memory
+    std::unique_ptr<Extras> extras_;
 };
 
 }  // namespace eddy::web
