@@ -815,19 +815,21 @@ static int l_server_set_tls(lua_State *L) {
     int bad = 0;
     const char *what = NULL;
     const char *cert = opt_string(L, 2, "certfile", &bad);
+    if (bad || !cert) what = "certfile (a PEM file name) is required";
     const char *key = opt_string(L, 2, "keyfile", &bad);
+    if (bad && !what) what = "keyfile";
     const char *ca = opt_string(L, 2, "ca_certs", &bad);
+    if (bad && !what) what = "ca_certs";
     const char *reqs = opt_string(L, 2, "cert_reqs", &bad);
     int mode = ca ? EDDY_TLS_VERIFY_REQUIRED : EDDY_TLS_VERIFY_NONE;
     if (reqs && !strcmp(reqs, "none")) mode = EDDY_TLS_VERIFY_NONE;
     else if (reqs && !strcmp(reqs, "optional")) mode = EDDY_TLS_VERIFY_OPTIONAL;
     else if (reqs && !strcmp(reqs, "required")) mode = EDDY_TLS_VERIFY_REQUIRED;
-    else if (reqs) bad = 1;
+    else if ((reqs || bad) && !what) what = "cert_reqs (\"none\", \"optional\" or \"required\")";
     int rc = 0;
     eddy_tls_context *ctx = NULL;
-    if (bad || !cert) {
+    if (what) {
         rc = EDDY_EINVAL;
-        what = "ssl_options (certfile, keyfile, ca_certs and cert_reqs are strings; certfile is required)";
     } else if (!(ctx = eddy_tls_context_new_server())) {
         rc = EDDY_ENOMEM;
     } else if ((rc = eddy_tls_context_load_cert_file(ctx, cert, key ? key : cert)) != 0) {
