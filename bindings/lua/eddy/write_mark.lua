@@ -13,6 +13,14 @@ local core = require("eddy.core")
 
 local write_mark = {}
 
+-- Resumes every waiter with `ok` (true: drained, false: closed).
+local function wake(obj, ok)
+  local waiters = obj._drain_waiters
+  if not waiters or #waiters == 0 then return end
+  obj._drain_waiters = {}
+  for _, resume in ipairs(waiters) do resume(ok) end
+end
+
 -- Sets the mark (bytes >= 0; nil removes it). on_drain(obj), when given, runs as a coroutine
 -- each time the buffer drops to the mark after it held more. Returns 0 or a negative EDDY_E*
 -- code (EDDY_ECLOSED once closing has begun).
@@ -28,6 +36,8 @@ function write_mark.set(obj, bytes, on_drain)
   if rc == 0 then
     obj._mark, obj._on_drain = bytes, bytes and on_drain
     obj._drain_waiters = obj._drain_waiters or {}
+    -- A coroutine waiting on the old mark checks the new one (none: it stops waiting).
+    wake(obj, true)
   end
   return rc
 end
@@ -38,26 +48,19 @@ function write_mark.buffer_size(obj)
   return math.tointeger(core.eddy_ws_write_buffer_size(obj.ws))
 end
 
--- Returns true at once when the buffer holds no more than the mark; otherwise yields the
--- running coroutine until it drained (true) or the connection closed (false).
+-- Returns true at once when the buffer holds no more than the mark (or the mark was removed);
+-- otherwise yields the running coroutine until it drained (true) or the connection closed
+-- (false).
 function write_mark.wait(obj)
   if not obj._mark then error("eddy: wait_for_drain needs set_write_mark first", 3) end
   while true do
     if not obj.ws or obj._ws_closed then return false end
-    if core.eddy_ws_write_buffer_size(obj.ws) <= obj._mark then return true end
+    if not obj._mark or core.eddy_ws_write_buffer_size(obj.ws) <= obj._mark then return true end
     local _, main = coroutine.running()
     if main then error("eddy: wait_for_drain only works inside a handler or loop.spawn coroutine", 3) end
     local waiters = obj._drain_waiters
     if not coroutine.yield(function(resume) waiters[#waiters + 1] = resume end) then return false end
   end
-end
-
--- Resumes every waiter with `ok` (true: drained, false: closed).
-local function wake(obj, ok)
-  local waiters = obj._drain_waiters
-  if not waiters or #waiters == 0 then return end
-  obj._drain_waiters = {}
-  for _, resume in ipairs(waiters) do resume(ok) end
 end
 
 -- The drain event from eddy: wake the waiters, then run on_drain(obj) through `spawn`

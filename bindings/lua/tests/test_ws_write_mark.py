@@ -4,7 +4,8 @@ its write buffer is over a 64 KiB mark, to a peer that starts reading only once 
 had to wait and then reads in small pieces. Both the server side (a Lua WebSocket handler,
 read by a raw-socket client) and the client side (eddy.websocket_connect, read by a raw-socket
 server) must: deliver every message intact and in order, never let the buffer grow past the
-mark plus one message, and see the on_drain callback."""
+mark plus one message, and see the on_drain callback. A reader that leaves while the handler
+waits makes wait_for_drain return false, and the server goes on serving."""
 import base64
 import hashlib
 import json
@@ -178,6 +179,27 @@ class WriteMark(unittest.TestCase):
         finally:
             if peer:
                 peer.close()
+            err = server.stop()
+        self.assertNotIn("eddy-lua: error", err)
+
+    def test_waiting_handler_learns_that_the_reader_left(self):
+        server = LuaServer(SCRIPT, *ARGS)
+        try:
+            lines = Lines(server.proc.stdout)
+            peer = slow_client(server.port, "/flood")
+            self.assertEqual(lines.next()["event"], "above_mark")
+            peer.close()  # with unread data: the server's next write fails
+            done = lines.next()
+            self.assertTrue(done.get("closed_while_waiting"), done)  # wait_for_drain → false
+            self.assertLess(done["sent"], COUNT, done)
+            # The server goes on serving.
+            peer = slow_client(server.port, "/flood")
+            self.assertEqual(lines.next()["event"], "above_mark")
+            messages, _ = peer.read_messages()
+            self.assertEqual(len(messages), COUNT)
+            self.assertEqual(lines.next()["sent"], COUNT)
+            peer.close()
+        finally:
             err = server.stop()
         self.assertNotIn("eddy-lua: error", err)
 
