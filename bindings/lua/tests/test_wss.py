@@ -1,11 +1,11 @@
-"""Lua binding over TLS: tests/wss_server.lua serves HTTPS and wss:// (Application:listen with
-ssl_options) and tests/wss_client.lua connects with eddy.websocket_connect's TLS options, all
-with certificates the openssl command line makes at test time. Checked: a self-signed server is
-refused by default (EDDY_ETLS), accepted with ca_certs pointing at its certificate or with
-validate_cert=false; a trusted certificate for another host name is refused (host-name check);
-a server that requires a client certificate accepts client_cert/client_key and refuses a client
-without; bad options are named in the error; Python's ssl client sees the Lua server's
-certificate and the "https" scheme."""
+"""Lua binding over TLS: tests/wss_server.lua serves HTTPS and wss:// (Application:listen and
+the raw HTTPServer's listen with ssl_options) and tests/wss_client.lua connects with
+eddy.websocket_connect's TLS options, all with certificates the openssl command line makes at
+test time. Checked: a self-signed server is refused by default (EDDY_ETLS), accepted with
+ca_certs pointing at its certificate or with validate_cert=false; a trusted certificate for
+another host name is refused (host-name check); a server that requires a client certificate
+accepts client_cert/client_key and refuses a client without; bad options are named in the
+error; Python's ssl client sees the Lua servers' certificate and the "https" scheme."""
 import json
 import os
 import ssl
@@ -40,6 +40,7 @@ class Wss(unittest.TestCase):
     def start(cls, *args):
         server = LuaServer(SERVER, *args)
         cls.servers.append(server)
+        server.raw_port = int(server.proc.stdout.readline().split()[1])  # "raw <port>"
         return server
 
     @classmethod
@@ -55,6 +56,9 @@ class Wss(unittest.TestCase):
         with urllib.request.urlopen("https://127.0.0.1:%d/scheme" % self.self_signed.port,
                                     context=ctx, timeout=10) as resp:
             self.assertEqual(resp.read(), b"https")
+        with urllib.request.urlopen("https://127.0.0.1:%d/" % self.self_signed.raw_port,
+                                    context=ctx, timeout=10) as resp:
+            self.assertEqual(resp.read(), b"raw https")
         # Without trusting it, Python's verification refuses the certificate too.
         with self.assertRaises(urllib.error.URLError) as cm:
             urllib.request.urlopen("https://127.0.0.1:%d/scheme" % self.self_signed.port,

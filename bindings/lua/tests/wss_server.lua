@@ -1,7 +1,8 @@
 -- A Lua WebSocket (and HTTP) server over TLS for test_wss.py. Usage:
 --   lua5.4 wss_server.lua --port 0 --cert FILE --key FILE [--client-ca FILE]
--- (with --client-ca, clients must show a certificate signed by it); prints "listening <port>".
--- /ws greets with the request's scheme then echoes; GET /scheme answers the scheme.
+-- (with --client-ca, clients must show a certificate signed by it); prints "listening <port>"
+-- then "raw <port>". /ws greets with the request's scheme then echoes; GET /scheme answers the
+-- scheme; the raw server answers "raw <scheme>" on every path.
 local eddy = require("eddy")
 local core = eddy.core
 
@@ -22,5 +23,9 @@ local app = eddy.Application({
 local port = app:listen(math.tointeger(args.port) or 0, "127.0.0.1", {
   ssl_options = { certfile = args.cert, keyfile = args.key, ca_certs = args["client-ca"] } })
 print("listening " .. port)
+-- The raw server (eddy.HTTPServer) takes the same ssl_options; its port on a second line.
+local raw = eddy.HTTPServer(function(req) core.eddy_request_write(req, "raw " .. core.eddy_request_scheme(req)) end)
+print("raw " .. raw:listen(0, "127.0.0.1", {
+  ssl_options = { certfile = args.cert, keyfile = args.key, ca_certs = args["client-ca"] } }))
 io.stdout:flush()
 eddy.start()
