@@ -136,7 +136,12 @@ function websocket.connect(url, opts, callback)
     elseif event == "connect" then
       if a ~= 0 then
         conn.closed = true
-        return finish_connect(nil, error_text(a), math.tointeger(a))
+        local err = error_text(a)
+        if a == core.EDDY_ETLS and opts.validate_cert ~= false then
+          -- Mostly an untrusted certificate (the log line at level info says which check failed).
+          err = err .. "; to trust the server's certificate give its CA in ca_certs"
+        end
+        return finish_connect(nil, err, math.tointeger(a))
       end
       conn.ws = ws
       local sub = core.eddy_ws_subprotocol(ws)

@@ -93,6 +93,7 @@ class Wss(unittest.TestCase):
         # with a message that says so.
         refused("default", etls)
         self.assertIn("certificate verification failed", r["default"]["err"])
+        self.assertIn("give its CA in ca_certs", r["default"]["err"])
         refused("validate_true", etls)
         connected("no_validate")
         refused("wrong_host", etls)  # the chain is trusted; the name is not 127.0.0.1
