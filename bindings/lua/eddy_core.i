@@ -218,6 +218,7 @@ static void ws_close_trampoline(eddy_ws *ws, int code, const char *reason, size_
 static void ws_pong_trampoline(eddy_ws *ws, const char *data, size_t len, void *ud) {
     ws_dispatch(ws, ud, "ws_pong", 3, data, len, 0);
 }
+static void ws_drain_trampoline(eddy_ws *ws, void *ud) { ws_dispatch(ws, ud, "ws_drain", 0, NULL, 0, 0); }
 
 /* Handshake hooks run synchronously inside the upgrade request and answer through their
  * result: dispatch(event, handler, state, arg) -> value. The Lua layer catches the handler's
@@ -275,7 +276,8 @@ static int ws_select_subprotocol_trampoline(eddy_handler *h, const char *const *
 
 /* ---- WebSocket client: the userdata is a lua_ref to the connection's dispatch function,
  * dispatch(event, ws, a, b) with event "connect" (ws or nil, status), "message" (data, binary),
- * "close" (code, reason) or "pong" (data). The Lua layer handles its own callbacks' errors. */
+ * "close" (code, reason), "pong" (data) or "drain" (no argument: the write buffer dropped to the
+ * write mark). The Lua layer handles its own callbacks' errors. */
 static void client_dispatch(eddy_ws *ws, lua_ref *box, const char *event, int kind,
                             const char *data, size_t len, int number) {
     lua_State *L = callback_state(box);
@@ -296,10 +298,10 @@ static void client_dispatch(eddy_ws *ws, lua_ref *box, const char *event, int ki
         lua_pushinteger(L, number);
         lua_pushlstring(L, data ? data : "", data ? len : 0);
         nargs += 2;
-    } else { /* pong: data */
+    } else if (kind == 3) { /* pong: data */
         lua_pushlstring(L, data ? data : "", data ? len : 0);
         nargs += 1;
-    }
+    } /* kind 4, drain: no argument */
     if (call_protected(L, nargs) && ws && kind != 2) eddy_ws_close(ws, 1011, "handler error", 13);
 }
 
@@ -314,6 +316,9 @@ static void client_close_trampoline(eddy_ws *ws, int code, const char *reason, s
 }
 static void client_pong_trampoline(eddy_ws *ws, const char *data, size_t len, void *ud) {
     client_dispatch(ws, (lua_ref *)ud, "pong", 3, data, len, 0);
+}
+static void client_drain_trampoline(eddy_ws *ws, void *ud) {
+    client_dispatch(ws, (lua_ref *)ud, "drain", 4, NULL, 0, 0);
 }
 %}
 
@@ -712,10 +717,50 @@ static int l_route_websocket(lua_State *L) {
     return 1;
 }
 
-/* websocket_connect(loop, url, opts, dispatch) -> rc. opts: the route options plus the client
- * ones (set_client_options) and `on_pong` (true: deliver "pong" events). On 0 the connect
- * callback follows from the loop and dispatch is released after the close (or failed connect);
- * on an error nothing is kept. */
+/* A string field of the table at `idx`: NULL when absent; `*bad` set when it is not a string.
+ * The pointer stays valid while the table holds the value. */
+static const char *opt_string(lua_State *L, int idx, const char *field, int *bad) {
+    lua_getfield(L, idx, field);
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (!v && !lua_isnil(L, -1)) *bad = 1;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Client TLS for wss:// with Tornado's names: validate_cert (default true: the certificate
+ * chain and the URL's host are checked), ca_certs (PEM file of CAs trusted in addition to the
+ * system's), client_cert / client_key (PEM files: the certificate to show a server that asks
+ * for one; the key defaults to client_cert's file). Without any of them the C default context
+ * is used. On an error `*what` names the option at fault. Returns 0 or EDDY_E*. */
+static int set_client_tls(lua_State *L, int idx, eddy_ws_options *options, const char **what) {
+    int bad = 0;
+    lua_getfield(L, idx, "validate_cert");
+    int has_validate = !lua_isnil(L, -1), validate = !has_validate || lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    const char *ca = opt_string(L, idx, "ca_certs", &bad);
+    if (bad) return *what = "ca_certs", EDDY_EINVAL;
+    const char *cert = opt_string(L, idx, "client_cert", &bad);
+    if (bad) return *what = "client_cert", EDDY_EINVAL;
+    const char *key = opt_string(L, idx, "client_key", &bad);
+    if (bad || (key && !cert)) return *what = "client_key", EDDY_EINVAL;
+    if (!has_validate && !ca && !cert) return 0;
+    eddy_tls_context *ctx = eddy_tls_context_new_client();
+    if (!ctx) return EDDY_ENOMEM;
+    int rc = 0;
+    if (!validate && (rc = eddy_tls_context_set_verify(ctx, EDDY_TLS_VERIFY_NONE)) != 0) *what = "validate_cert";
+    if (rc == 0 && ca && (rc = eddy_tls_context_load_ca_file(ctx, ca)) != 0) *what = "ca_certs";
+    if (rc == 0 && cert && (rc = eddy_tls_context_load_cert_file(ctx, cert, key ? key : cert)) != 0)
+        *what = "client_cert";
+    if (rc == 0) rc = eddy_ws_options_set_tls(options, ctx);
+    eddy_tls_context_free(ctx); /* the options keep their own reference */
+    return rc;
+}
+
+/* websocket_connect(loop, url, opts, dispatch) -> rc [, option]. opts: the route options plus
+ * the client ones (set_client_options, set_client_tls) and `on_pong` (true: deliver "pong"
+ * events). On 0 the connect callback follows from the loop and dispatch is released after the
+ * close (or failed connect); on an error nothing is kept and, when an option is at fault, its
+ * name comes second. */
 static int l_websocket_connect(lua_State *L) {
     CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
     size_t url_len = 0;
@@ -723,8 +768,10 @@ static int l_websocket_connect(lua_State *L) {
     luaL_checktype(L, 4, LUA_TFUNCTION);
     eddy_ws_options *options = eddy_ws_options_new();
     if (!options) return luaL_error(L, "out of memory");
+    const char *what = NULL;
     int rc = set_ws_options(L, 3, options);
     if (rc == 0 && lua_istable(L, 3)) rc = set_client_options(L, 3, options);
+    if (rc == 0 && lua_istable(L, 3)) rc = set_client_tls(L, 3, options, &what);
     if (rc == 0 && lua_istable(L, 3) && opt_flag(L, 3, "on_pong"))
         rc = eddy_ws_options_set_on_pong(options, client_pong_trampoline);
     if (rc == 0) {
@@ -740,7 +787,65 @@ static int l_websocket_connect(lua_State *L) {
     }
     eddy_ws_options_free(options);
     lua_pushinteger(L, rc);
+    if (rc == 0 || !what) return 1;
+    lua_pushstring(L, what);
+    return 2;
+}
+
+/* ws_set_write_mark(ws, mark, enabled) -> rc: with `enabled`, each time the write buffer drops
+ * to `mark` bytes after it held more, the connection's dispatch gets "ws_drain" (server) or
+ * "drain" (client); without, the mark is removed. */
+static int l_ws_set_write_mark(lua_State *L) {
+    CHECK_PTR(ws, eddy_ws, 1, SWIGTYPE_p_eddy_ws);
+    lua_Integer mark = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, mark >= 0, 2, "the mark is a byte count >= 0");
+    eddy_ws_drain_fn cb = NULL;
+    if (lua_toboolean(L, 3)) cb = eddy_ws_is_client(ws) ? client_drain_trampoline : ws_drain_trampoline;
+    lua_pushinteger(L, eddy_ws_set_write_mark(ws, (size_t)mark, cb));
     return 1;
+}
+
+/* server_set_tls(server, ssl_options) -> rc [, option]: serves HTTPS / wss:// with Tornado's
+ * ssl_options names: certfile, keyfile (default: certfile's file), ca_certs (CAs for client
+ * certificates) and cert_reqs ("none", "optional", "required"; default "required" when
+ * ca_certs is given, else "none"). */
+static int l_server_set_tls(lua_State *L) {
+    CHECK_PTR(server, eddy_server, 1, SWIGTYPE_p_eddy_server);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int bad = 0;
+    const char *what = NULL;
+    const char *cert = opt_string(L, 2, "certfile", &bad);
+    if (bad || !cert) what = "certfile (a PEM file name) is required";
+    const char *key = opt_string(L, 2, "keyfile", &bad);
+    if (bad && !what) what = "keyfile";
+    const char *ca = opt_string(L, 2, "ca_certs", &bad);
+    if (bad && !what) what = "ca_certs";
+    const char *reqs = opt_string(L, 2, "cert_reqs", &bad);
+    int mode = ca ? EDDY_TLS_VERIFY_REQUIRED : EDDY_TLS_VERIFY_NONE;
+    if (reqs && !strcmp(reqs, "none")) mode = EDDY_TLS_VERIFY_NONE;
+    else if (reqs && !strcmp(reqs, "optional")) mode = EDDY_TLS_VERIFY_OPTIONAL;
+    else if (reqs && !strcmp(reqs, "required")) mode = EDDY_TLS_VERIFY_REQUIRED;
+    else if ((reqs || bad) && !what) what = "cert_reqs (\"none\", \"optional\" or \"required\")";
+    int rc = 0;
+    eddy_tls_context *ctx = NULL;
+    if (what) {
+        rc = EDDY_EINVAL;
+    } else if (!(ctx = eddy_tls_context_new_server())) {
+        rc = EDDY_ENOMEM;
+    } else if ((rc = eddy_tls_context_load_cert_file(ctx, cert, key ? key : cert)) != 0) {
+        what = "certfile/keyfile";
+    } else if (ca && (rc = eddy_tls_context_load_ca_file(ctx, ca)) != 0) {
+        what = "ca_certs";
+    } else if ((rc = eddy_tls_context_set_verify(ctx, mode)) != 0) {
+        what = "cert_reqs";
+    } else {
+        rc = eddy_server_set_tls(server, ctx);
+    }
+    eddy_tls_context_free(ctx); /* the server keeps its own reference */
+    lua_pushinteger(L, rc);
+    if (rc == 0 || !what) return 1;
+    lua_pushstring(L, what);
+    return 2;
 }
 
 /* ws_write(ws, data [, binary]) -> rc */
@@ -823,6 +928,8 @@ static int l_registry_size(lua_State *L) {
 %native(route_websocket) int l_route_websocket(lua_State *L);
 %native(ws_write) int l_ws_write(lua_State *L);
 %native(websocket_connect) int l_websocket_connect(lua_State *L);
+%native(ws_set_write_mark) int l_ws_set_write_mark(lua_State *L);
+%native(server_set_tls) int l_server_set_tls(lua_State *L);
 %native(server_new) int l_server_new(lua_State *L);
 %native(registry_size) int l_registry_size(lua_State *L);
 

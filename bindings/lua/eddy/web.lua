@@ -6,6 +6,8 @@
 -- and the handshake hooks check_origin(self, origin) and select_subprotocol(self, protocols)
 -- (kwargs.websocket holds its options: max_message_size, compression, ping_interval,
 -- ping_timeout, close_timeout; the application's websocket_* settings are their defaults).
+-- A WebSocket handler bounds its output with self:set_write_mark(bytes [, on_drain]),
+-- self:write_buffer_size() and self:wait_for_drain() (eddy/write_mark.lua).
 -- Each function receives a Handler object `self`; method functions also get the path captures.
 --
 -- Method functions run as coroutines: one that yields (loop.sleep, Future:wait) keeps the
@@ -15,6 +17,7 @@
 local core = require("eddy.core")
 local loop = require("eddy.loop")
 local json = require("eddy.json")
+local write_mark = require("eddy.write_mark")
 
 local web = {}
 
@@ -181,6 +184,18 @@ function Handler:close(code, reason)
 end
 function Handler:ping(data) return math.tointeger(core.eddy_ws_ping(ws_live(self), data or "")) end
 function Handler:selected_subprotocol() return (core.eddy_ws_subprotocol(ws_live(self))) end
+-- Backpressure: on_drain(self) (optional) runs each time the write buffer drops to `bytes`
+-- after it held more; nil removes the mark. Returns 0 or EDDY_E*.
+function Handler:set_write_mark(bytes, on_drain)
+  if self._ws_closed then return core.EDDY_ECLOSED end
+  ws_live(self)
+  return write_mark.set(self, bytes, on_drain)
+end
+-- Bytes queued for sending and not yet handed to the kernel.
+function Handler:write_buffer_size() return write_mark.buffer_size(self) end
+-- In a coroutine: true once the write buffer is at or below the mark (waiting if needed),
+-- false when the connection closed first.
+function Handler:wait_for_drain() return write_mark.wait(self) end
 
 local function ws_done(self, ok, tb)
   if ok then return end
@@ -196,8 +211,11 @@ local function ws_event(self, handlers, event, ws, a, b)
     if handlers.on_message then loop.spawn_ctx(handlers.on_message, ws_done, self, self, a, b) end
   elseif event == "ws_pong" then
     if handlers.on_pong then loop.spawn_ctx(handlers.on_pong, ws_done, self, self, a) end
+  elseif event == "ws_drain" then
+    write_mark.drained(self, function(fn, h) loop.spawn_ctx(fn, ws_done, h, h) end)
   else -- ws_close: after it returns the handle is gone
     self._ws_closed, self.close_code, self.close_reason = true, math.tointeger(a), b
+    write_mark.closed(self)
     if handlers.on_close then loop.spawn_ctx(handlers.on_close, ws_done, self, self) end
     self.ws = nil
   end
@@ -393,8 +411,23 @@ function Application:websocket_options(route_opts)
   return merged
 end
 
+-- Serves HTTPS and wss:// on `server` with Tornado's ssl_options names (see listen).
+local function use_tls(server, ssl_options)
+  if ssl_options == nil then return end
+  if type(ssl_options) ~= "table" then error("eddy: ssl_options must be a table", 3) end
+  local rc, option = core.server_set_tls(server, ssl_options)
+  rc = math.tointeger(rc)
+  if rc ~= 0 then
+    error("eddy: ssl_options: " .. (option and (option .. ": ") or "") .. core.eddy_strerror(rc), 3)
+  end
+end
+
 -- Listens on port (0 = pick a free one) and host (nil = every address); returns the port.
-function Application:listen(port, host)
+-- opts.ssl_options serves HTTPS / wss:// (Tornado's names): certfile and keyfile (PEM files;
+-- the key defaults to certfile's file), ca_certs (CAs for client certificates) and cert_reqs
+-- ("none", "optional" or "required"; "required" by default when ca_certs is given).
+function Application:listen(port, host, opts)
+  use_tls(core.eddy_app_server(self.handle), opts and opts.ssl_options)
   local rc = core.eddy_app_listen(self.handle, host, port or 0)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
   return math.tointeger(core.eddy_server_port(core.eddy_app_server(self.handle)))
@@ -414,7 +447,9 @@ end
 -- ---- raw HTTP server (no routing, no handler life cycle) --------------------------------------
 local RawServer = {}
 RawServer.__index = RawServer
-function RawServer:listen(port, host)
+-- opts.ssl_options as for Application:listen.
+function RawServer:listen(port, host, opts)
+  use_tls(self.handle, opts and opts.ssl_options)
   local rc = core.eddy_server_listen(self.handle, host, port or 0, 0)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
   return math.tointeger(core.eddy_server_port(self.handle))

@@ -18,9 +18,17 @@
 -- max_window_bits }), max_message_size, ping_interval, ping_timeout, close_timeout,
 -- on_message_callback(msg, binary) (every message, then nil at the close; read_message is then
 -- unavailable), on_pong(conn, data).
+-- TLS for wss:// (Tornado's names): validate_cert (default true: the server's certificate chain
+-- and the URL's host name are checked), ca_certs (PEM file of CAs to trust besides the
+-- system's), client_cert and client_key (PEM files; the key defaults to client_cert's file).
+-- A failed handshake or verification is reported as EDDY_ETLS.
+--
+-- Backpressure: conn:set_write_mark(bytes [, on_drain]), conn:write_buffer_size() and
+-- conn:wait_for_drain() (see eddy/write_mark.lua).
 local core = require("eddy.core")
 local loop = require("eddy.loop")
 local json = require("eddy.json")
+local write_mark = require("eddy.write_mark")
 
 local websocket = {}
 
@@ -64,6 +72,15 @@ function Conn:close(code, reason)
   if not self.ws then return core.EDDY_ECLOSED end
   return math.tointeger(core.eddy_ws_close(self.ws, code or 1000, reason))
 end
+
+-- Bounds the write buffer: on_drain(conn) (optional) runs each time it drops to `bytes` after
+-- it held more; nil removes the mark. Returns 0 or EDDY_E*.
+function Conn:set_write_mark(bytes, on_drain) return write_mark.set(self, bytes, on_drain) end
+-- Bytes queued for sending and not yet handed to the kernel.
+function Conn:write_buffer_size() return write_mark.buffer_size(self) end
+-- In a coroutine: true once the write buffer is at or below the mark (waiting if needed),
+-- false when the connection closed first.
+function Conn:wait_for_drain() return write_mark.wait(self) end
 
 -- Queues a message for read_message, or hands it to the first waiting reader.
 local function deliver(conn, msg, binary)
@@ -119,7 +136,12 @@ function websocket.connect(url, opts, callback)
     elseif event == "connect" then
       if a ~= 0 then
         conn.closed = true
-        return finish_connect(nil, error_text(a), math.tointeger(a))
+        local err = error_text(a)
+        if a == core.EDDY_ETLS and opts.validate_cert ~= false then
+          -- Mostly an untrusted certificate (the log line at level info says which check failed).
+          err = err .. "; to trust the server's certificate give its CA in ca_certs"
+        end
+        return finish_connect(nil, err, math.tointeger(a))
       end
       conn.ws = ws
       local sub = core.eddy_ws_subprotocol(ws)
@@ -130,12 +152,15 @@ function websocket.connect(url, opts, callback)
       -- After this event the handle is gone.
       conn.ws, conn.closed = nil, true
       conn.close_code, conn.close_reason = math.tointeger(a), b
+      write_mark.closed(conn)
       local readers = conn._readers
       conn._readers = {}
       for _, resume in ipairs(readers) do resume(nil) end
       if conn._on_message then loop.spawn_ctx(conn._on_message, callback_done, conn, nil) end
     elseif event == "pong" then
       if on_pong then loop.spawn_ctx(on_pong, callback_done, conn, conn, a) end
+    elseif event == "drain" then
+      write_mark.drained(conn, function(fn, c) loop.spawn_ctx(fn, callback_done, c, c) end)
     end
   end
 
@@ -143,14 +168,21 @@ function websocket.connect(url, opts, callback)
   for k, v in pairs(opts) do copts[k] = v end
   copts.on_pong = on_pong ~= nil
   copts.on_message_callback = nil
-  local rc = math.tointeger(core.websocket_connect(loop.get(), url, copts, dispatch))
+  local rc, option = core.websocket_connect(loop.get(), url, copts, dispatch)
+  rc = math.tointeger(rc)
   if rc ~= 0 then
     conn.closed = true
+    local err = error_text(rc)
+    -- An option eddy refused (an unreadable ca_certs file, ...) is named; the log says why.
+    if option then
+      local value = opts[option]
+      err = option .. (type(value) == "string" and (" " .. value) or "") .. ": " .. err
+    end
     if callback then
-      loop.add_callback(function() loop.spawn_ctx(callback, callback_done, nil, nil, error_text(rc), rc) end)
+      loop.add_callback(function() loop.spawn_ctx(callback, callback_done, nil, nil, err, rc) end)
       return nil
     end
-    return nil, error_text(rc), rc
+    return nil, err, rc
   end
   if callback then return nil end
   if not connected then
