@@ -120,7 +120,18 @@ void Stream::on_io_event(evutil_socket_t, short what, void *arg) {
 
 void Stream::on_io(short what) {
     if (what & EV_WRITE) flush();
-    if ((what & EV_READ) && !closed_ && reading_socket_) read_ready();
+    if ((what & EV_READ) && !closed_ && reading_socket_) {
+        // Writing the answers now rather than after every other ready connection keeps one
+        // output buffer in use at a time: it is reused while still in the cache, and the
+        // loop's spare buffers suffice however many connections are ready at once.
+        in_read_event_ = true;
+        read_ready();
+        in_read_event_ = false;
+        if (flush_after_read_) {
+            flush_after_read_ = false;
+            if (!closed_) flush();
+        }
+    }
 }
 
 // ---- transport -------------------------------------------------------------------------------

@@ -137,7 +137,16 @@ private:
     void update_read_interest();
     void set_write_interest(bool on);
     void deliver_direct(const char *buf, size_t n);
-    void schedule_flush() { loop_->defer(&flush_task_); }
+    // Output written while this stream handles its own read event leaves at the end of that
+    // event (one write for everything the read produced, e.g. a batch of pipelined answers);
+    // other output waits for the end of the loop's pass.
+    void schedule_flush() {
+        if (in_read_event_) {
+            flush_after_read_ = true;
+        } else {
+            loop_->defer(&flush_task_);
+        }
+    }
     void process_reads();
     // Tries to satisfy the pending read from the buffer; returns true if a callback ran.
     bool try_deliver();
@@ -222,6 +231,8 @@ private:
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
     ReadKind read_kind_ = ReadKind::none;  // the pending read
     bool read_partial_ = false;
+    bool in_read_event_ = false;    // inside on_io's read handling (schedule_flush)
+    bool flush_after_read_ = false;  // output was committed during it
 };
 
 }  // namespace eddy
