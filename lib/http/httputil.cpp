@@ -198,9 +198,10 @@ bool is_valid_host(std::string_view host) {
     // Fast path for the usual "name-or-IPv4[:port]": reg-name characters, then digits.
     {
         size_t i = 0;
-        while (i < host.size() && host[i] != ':' && host[i] != '%' &&
-               detail::kRegName.member[static_cast<unsigned char>(host[i])])
-            i++;
+        // (':' and '%' are not reg-name characters: the table stops there too.)
+        const char *p = host.data();
+        size_t n = host.size();
+        while (i < n && detail::kRegName.member[static_cast<unsigned char>(p[i])]) i++;
         if (i == host.size()) return true;
         if (host[i] == ':') {
             size_t j = i + 1;

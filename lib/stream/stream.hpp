@@ -226,13 +226,14 @@ private:
     bool delivering_ = false;
     bool close_when_flushed_ = false;
     bool lingering_ = false;
+    // One byte for both, beside the other flags (idle memory per connection).
+    bool in_read_event_ : 1 = false;     // inside on_io's read handling (schedule_flush)
+    bool flush_after_read_ : 1 = false;  // output was committed during it
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
     ReadKind read_kind_ = ReadKind::none;  // the pending read
     bool read_partial_ = false;
-    bool in_read_event_ = false;    // inside on_io's read handling (schedule_flush)
-    bool flush_after_read_ = false;  // output was committed during it
 };
 
 }  // namespace eddy
