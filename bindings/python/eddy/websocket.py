@@ -551,12 +551,13 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
                       compression_options=None, ping_interval=None, ping_timeout=None,
                       max_message_size=_default_max_message_size, subprotocols=None):
     """Opens a client connection (Tornado's websocket_connect). `url` is a ws:// or wss:// URL
-    or an eddy.httpclient.HTTPRequest (its url, headers and connect_timeout are used). Returns a
+    or an eddy.httpclient.HTTPRequest (its url, headers, connect_timeout and TLS arguments —
+    validate_cert, ca_certs, client_cert, client_key, ssl_options — are used). Returns a
     Future resolving to a WebSocketClientConnection, or failing with the connect's error
     (ConnectionRefusedError, HTTPClientError 599 on a timeout, HTTPClientError(status) when the
     server answered with a non-2xx status instead of upgrading, WebSocketError("Non-websocket
     response") for a 2xx answer, ssl.SSLError, ...). wss:// verifies the server's certificate against the
-    system's CAs. `callback` (if given) is called with the Future when it is done."""
+    system's CAs (plus the request's ca_certs) unless validate_cert=False. `callback` (if given) is called with the Future when it is done."""
     from .httpclient import HTTPRequest
     from .ioloop import IOLoop
 

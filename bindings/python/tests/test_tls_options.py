@@ -5,15 +5,13 @@ websocket_connect over wss://. Certificates come from the openssl command line a
 (tests/integration/tls_certs.py: a CA, a server certificate for 127.0.0.1 signed by it, one for
 another host name, a client certificate, and a self-signed one)."""
 
-import asyncio
-import logging
 import os
 import ssl
 import sys
 import tempfile
-import threading
 import unittest
 
+import impl_pair
 import support
 
 import eddy.httpclient
@@ -23,14 +21,6 @@ import eddy.websocket
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                 "tests", "integration"))
 import tls_certs  # noqa: E402
-
-logging.getLogger("tornado").setLevel(logging.CRITICAL)  # the refused handshakes are expected
-try:
-    import tornado.httpclient
-    import tornado.web
-    import tornado.websocket
-except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
-    tornado = None
 
 
 def make_app(web, websocket):
@@ -45,77 +35,24 @@ def make_app(web, websocket):
     return web.Application([(r"/", Hello), (r"/ws", Echo)])
 
 
-class TornadoServer:
-    """python3-tornado serving make_app on 127.0.0.1 with `ssl_options`, on its own thread."""
-
-    def __init__(self, ssl_options):
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ssl_options,), daemon=True)
-        self.thread.start()
-        if not self.ready.wait(20):
-            raise RuntimeError("tornado did not start")
-
-    def _run(self, ssl_options):
-        self.aloop = asyncio.SelectorEventLoop()
-        asyncio.set_event_loop(self.aloop)
-
-        async def start():
-            app = make_app(tornado.web, tornado.websocket)
-            self.server = app.listen(0, "127.0.0.1", ssl_options=ssl_options)
-            self.port = list(self.server._sockets.values())[0].getsockname()[1]
-
-        self.aloop.run_until_complete(start())
-        self.ready.set()
-        self.aloop.run_forever()
-        self.server.stop()
-        self.aloop.close()
-
-    def stop(self):
-        self.aloop.call_soon_threadsafe(self.aloop.stop)
-        self.thread.join(20)
-
-
 class Impl:
     """One implementation's modules, servers and a way to run its client code."""
 
     def __init__(self, name):
         self.name = name
-        if name == "eddy":
-            self.web, self.websocket, self.httpclient = eddy.web, eddy.websocket, eddy.httpclient
-        else:
-            self.web, self.websocket, self.httpclient = (tornado.web, tornado.websocket,
-                                                         tornado.httpclient)
+        self.web, self.websocket, self.httpclient = impl_pair.modules(name)
         self.servers = {}
 
     def serve(self, key, ssl_options):
-        if self.name == "eddy":
-            server = support.ServerThread(lambda: make_app(eddy.web, eddy.websocket),
-                                          ssl_options=ssl_options)
-        else:
-            server = TornadoServer(ssl_options)
-        self.servers[key] = server
+        self.servers[key] = impl_pair.serve(self.name, lambda: make_app(self.web, self.websocket),
+                                            ssl_options=ssl_options)
 
     def stop(self):
         for server in self.servers.values():
             server.stop()
 
     def run(self, make_coro):
-        """Runs the client coroutine on a fresh loop (eddy's policy for eddy, a plain asyncio
-        loop for tornado) and returns ("ok", result) or ("error", exception)."""
-        async def guarded():
-            try:
-                return "ok", await asyncio.wait_for(make_coro(), 15)
-            except Exception as e:  # what the test compares
-                return "error", e
-        if self.name == "eddy":
-            return asyncio.run(guarded())
-        loop = asyncio.SelectorEventLoop()
-        try:
-            asyncio.set_event_loop(loop)
-            return loop.run_until_complete(guarded())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+        return impl_pair.run(self.name, make_coro)
 
     def fetch(self, server, **tls):
         port = self.servers[server].port
@@ -166,7 +103,7 @@ class TlsOptionsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.certs = c = tls_certs.make_certs(cls.tmp.name)
-        cls.impls = [Impl("eddy")] + ([Impl("tornado")] if tornado is not None else [])
+        cls.impls = [Impl(name) for name in impl_pair.NAMES]
         for impl in cls.impls:
             # A dict as Tornado documents it; the mutual-TLS one requires a client certificate.
             impl.serve("ca", {"certfile": c["server.crt"], "keyfile": c["server.key"]})
@@ -191,8 +128,10 @@ class TlsOptionsTest(unittest.TestCase):
 
     # ---- https:// with AsyncHTTPClient.fetch ----
     def test_fetch_refuses_an_unknown_ca_by_default(self):
-        self.each(lambda impl: self.assertTrue(is_tls_refusal(impl.fetch("ca")),
-                                               impl.fetch("ca")))
+        def check(impl):
+            outcome = impl.fetch("ca")
+            self.assertTrue(is_tls_refusal(outcome), outcome)
+        self.each(check)
 
     def test_fetch_trusts_ca_certs(self):
         def check(impl):
