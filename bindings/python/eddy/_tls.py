@@ -17,7 +17,8 @@ _KNOWN_KEYS = frozenset(("certfile", "keyfile", "ca_certs", "cert_reqs"))
 
 def _check(rc, what):
     if rc < 0:
-        raise ValueError("TLS: cannot use %s (%s; eddy's log says why)" % (what, _ll.eddy_strerror(rc)))
+        raise ValueError("TLS: cannot use %s (%s; eddy's log says why)"
+                         % (what, _ll.eddy_strerror(rc)))
 
 
 def _ssl_options_dict(ssl_options, side):

@@ -101,8 +101,9 @@ class _WriteFutures:
         if status == 0:
             future.set_result(None)
         else:
-            future.set_exception(WebSocketClosedError("connection closed before the message "
-                                                      "was written (%s)" % _ll.eddy_strerror(status)))
+            future.set_exception(WebSocketClosedError(
+                "connection closed before the message was written (%s)"
+                % _ll.eddy_strerror(status)))
             _retrieved(future)
 
     def fail_all(self):
@@ -371,7 +372,8 @@ class WebSocketHandler(RequestHandler):
 
 # ---- client ------------------------------------------------------------------------------------
 
-_CONNECTED, _CLIENT_MESSAGE, _CLIENT_CLOSE, _CLIENT_PING, _CLIENT_PONG, _REFUSED, _CLIENT_WRITTEN = range(7)
+(_CONNECTED, _CLIENT_MESSAGE, _CLIENT_CLOSE, _CLIENT_PING, _CLIENT_PONG, _REFUSED,
+ _CLIENT_WRITTEN) = range(7)
 
 
 def _connect_error(status, refused=None):
@@ -557,7 +559,8 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
     (ConnectionRefusedError, HTTPClientError 599 on a timeout, HTTPClientError(status) when the
     server answered with a non-2xx status instead of upgrading, WebSocketError("Non-websocket
     response") for a 2xx answer, ssl.SSLError, ...). wss:// verifies the server's certificate against the
-    system's CAs (plus the request's ca_certs) unless validate_cert=False. `callback` (if given) is called with the Future when it is done."""
+    system's CAs (plus the request's ca_certs) unless validate_cert=False. `callback` (if
+    given) is called with the Future when it is done."""
     from .httpclient import HTTPRequest
     from .ioloop import IOLoop
 

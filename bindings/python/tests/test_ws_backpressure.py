@@ -149,8 +149,7 @@ class FrameReader:
         data = bytes(self.buf[offset:offset + length])
         del self.buf[:offset + length]
         if mask:
-            data = bytes(a ^ b for a, b in zip(data, mask * (length // 4 + 1))) if length < 256 \
-                else _unmask(data, mask)
+            data = _unmask(data, mask)
         return b0 & 0x0F, data
 
 
@@ -284,7 +283,8 @@ class BackpressureTest(unittest.TestCase):
         thread.start()
 
         async def go():
-            conn = await websocket.websocket_connect("ws://127.0.0.1:%d/" % listener.getsockname()[1])
+            url = "ws://127.0.0.1:%d/" % listener.getsockname()[1]
+            conn = await websocket.websocket_connect(url)
             ws = getattr(conn, "_ws", None)
             await produce(conn, probe, mode,
                           lambda: _ll.eddy_ws_write_buffer_size(ws) if ws is not None else None)
