@@ -302,6 +302,24 @@ static void eddy_py_client_refused(int status, const char *reason, size_t len, v
     PyGILState_Release(gil);
 }
 
+/* Write completions of eddy_py_ws_write(..., notify=1), in write order: status 0 once the
+ * message was handed to the kernel, negative when the connection closed first (always before
+ * the close event). Server side: the route callable gets (EDDY_PY_HOOK_WS_WRITTEN, handler,
+ * instance, (ws, status)); client side: the connect's callable gets (6, status). */
+#define EDDY_PY_HOOK_WS_WRITTEN 15
+static void eddy_py_ws_written(eddy_ws *ws, int status, void *ud) {
+    if (eddy_ws_is_client(ws)) {
+        PyGILState_STATE gil = PyGILState_Ensure();
+        eddy_py_client_event(ud, 6, PyLong_FromLong(status));
+        PyGILState_Release(gil);
+        return;
+    }
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *payload = PyLong_FromLong(status);
+    PyGILState_Release(gil);
+    if (payload) eddy_py_ws_hook(ws, ud, EDDY_PY_HOOK_WS_WRITTEN, payload);
+}
+
 /* Releases the object bound to a handler: calls its `_eddy_release()` method first (when it has
  * one), so Python code that kept the object can no longer reach the released handler. */
 static void eddy_py_handler_release(void *ud) {
@@ -368,6 +386,7 @@ static void eddy_py_fetch_done(eddy_fetch *f, int error, void *ud) {
 %constant int EDDY_PY_HOOK_WS_PONG = 12;
 %constant int EDDY_PY_HOOK_WS_CHECK_ORIGIN = 13;
 %constant int EDDY_PY_HOOK_WS_SELECT_SUBPROTOCOL = 14;
+%constant int EDDY_PY_HOOK_WS_WRITTEN = 15;
 
 /* ---- strings in ------------------------------------------------------------------------ */
 %typemap(in) (const char *STR, size_t LEN) (Py_buffer view, int got_view = 0) {
@@ -396,7 +415,9 @@ static void eddy_py_fetch_done(eddy_fetch *f, int error, void *ud) {
     (const char *pattern, size_t pattern_len), (const char *host_pattern, size_t host_pattern_len),
     (const char *url, size_t url_len), (const char *url_prefix, size_t prefix_len),
     (const char *root, size_t root_len), (const char *secret, size_t len),
-    (const char *reason, size_t reason_len), (const void *data, size_t len)
+    (const char *reason, size_t reason_len), (const void *data, size_t len),
+    (const char *cert_pem, size_t cert_len), (const char *key_pem, size_t key_len),
+    (const char *pem, size_t len)
 };
 
 /* ---- strings out: views with a length become bytes ------------------------------------ */
@@ -511,8 +532,13 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %ignore eddy_ws_options_set_on_pong;
 %ignore eddy_ws_options_set_on_ping;
 %ignore eddy_ws_options_set_on_refused;
-%ignore eddy_ws_options_set_tls;
-%ignore eddy_client_set_tls;
+/* tls.h: contexts and their file / PEM setters are wrapped; SNI callbacks, ALPN lists and raw
+ * TLS streams are not (the Python layer needs none of them). */
+%ignore eddy_tls_context_set_sni_callback;
+%ignore eddy_tls_context_set_alpn;
+%ignore eddy_connect_tls;
+%ignore eddy_stream_is_tls;
+%ignore eddy_stream_tls_alpn;
 %ignore eddy_fetch_set_callbacks;
 %ignore eddy_fetch_start;
 %ignore eddy_fetch_response_header_at;
@@ -521,6 +547,7 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %include "eddy/common.h"
 %include "eddy/loop.h"
 %include "eddy/http.h"
+%include "eddy/tls.h"
 %include "eddy/web.h"
 %include "eddy/websocket.h"
 %include "eddy/client.h"
@@ -736,9 +763,11 @@ int eddy_py_websocket_connect(eddy_loop *loop, const char *url, size_t url_len,
     return rc;
 }
 
-/* eddy_ws_write_message without a completion callback (text must be valid UTF-8). */
-int eddy_py_ws_write(eddy_ws *ws, const void *data, size_t len, int binary) {
-    return eddy_ws_write_message(ws, data, len, binary, NULL);
+/* eddy_ws_write_message (text must be valid UTF-8); with `notify` non-zero its completion is
+ * reported to the connection's callable (see eddy_py_ws_written): exactly once when this
+ * returns 0, never when it fails. */
+int eddy_py_ws_write(eddy_ws *ws, const void *data, size_t len, int binary, int notify) {
+    return eddy_ws_write_message(ws, data, len, binary, notify ? eddy_py_ws_written : NULL);
 }
 
 /* eddy_fetch_start with a callable that gets the outcome (see eddy_py_fetch_done). Returns 0 or

@@ -10,6 +10,7 @@ The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's s
 import asyncio
 import weakref
 
+from . import _tls
 from . import lowlevel as _ll
 from .httputil import HTTPHeaders
 from .ioloop import IOLoop
@@ -39,7 +40,8 @@ class HTTPRequest:
     def __init__(self, url, method="GET", headers=None, body=None, connect_timeout=None,
                  request_timeout=None, follow_redirects=True, max_redirects=None,
                  decompress_response=True, max_body_size=None, expect_100_continue=False,
-                 **unsupported):
+                 validate_cert=True, ca_certs=None, client_cert=None, client_key=None,
+                 ssl_options=None, **unsupported):
         if unsupported:
             raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
         self.url = url
@@ -55,6 +57,15 @@ class HTTPRequest:
         self.decompress_response = decompress_response
         self.max_body_size = max_body_size
         self.expect_100_continue = expect_100_continue
+        # TLS (eddy._tls): validate_cert=False checks neither chain nor host name; ca_certs is
+        # trusted besides the system's CAs; client_cert/client_key for mutual TLS; ssl_options
+        # (a dict) instead of those four. Checked here, so a bad one fails before any I/O.
+        self.validate_cert = validate_cert
+        self.ca_certs = ca_certs
+        self.client_cert = client_cert
+        self.client_key = client_key
+        self.ssl_options = ssl_options
+        _tls.client_key(self)
 
 
 class HTTPResponse:
@@ -93,6 +104,8 @@ class AsyncHTTPClient:
         if self._client is None:
             raise RuntimeError("eddy_client_new failed")
         _ll.eddy_client_set_max_clients(self._client, max_clients)
+        self._max_clients = max_clients
+        self._tls_clients = {}  # _tls.client_key → an eddy client with that TLS context
         if not force_instance:
             cls._by_loop[ioloop] = self
         return self
@@ -105,11 +118,15 @@ class AsyncHTTPClient:
         if self._client is not None:
             if self.io_loop._eddy is None:  # the loop was freed, and the client with it
                 self._client = None
+                self._tls_clients.clear()
                 return
             if self._by_loop.get(self.io_loop) is self:
                 del self._by_loop[self.io_loop]
             _ll.eddy_client_free(self._client)
             self._client = None
+            for client in self._tls_clients.values():
+                _ll.eddy_client_free(client)
+            self._tls_clients.clear()
 
     def fetch(self, request, raise_error=True, **kwargs):
         if not isinstance(request, HTTPRequest):
@@ -120,7 +137,12 @@ class AsyncHTTPClient:
         if self._client is None:
             future.set_exception(HTTPClientError(599, "client closed"))
             return future
-        f = _ll.eddy_fetch_new(self._client, request.method, request.url)
+        try:
+            client = self._client_for(request)
+        except Exception as e:
+            future.set_exception(e)
+            return future
+        f = _ll.eddy_fetch_new(client, request.method, request.url)
         if f is None:
             future.set_exception(ValueError("bad method or URL: %r %r" % (request.method, request.url)))
             return future
@@ -156,6 +178,29 @@ class AsyncHTTPClient:
         else:
             self.io_loop._pump.kick()
         return future
+
+    def _client_for(self, request):
+        """The eddy client whose TLS context matches the request's TLS arguments: eddy sets
+        TLS per client (and pool), so each distinct set of arguments gets its own client."""
+        key = _tls.client_key(request)
+        if key is None:
+            return self._client
+        client = self._tls_clients.get(key)
+        if client is None:
+            ctx = _tls.client_context(key)
+            try:
+                client = _ll.eddy_client_new(self.io_loop._eddy)
+                if client is None:
+                    raise RuntimeError("eddy_client_new failed")
+                rc = _ll.eddy_client_set_tls(client, ctx)
+                if rc < 0:
+                    _ll.eddy_client_free(client)
+                    raise ValueError("eddy_client_set_tls: %s" % _ll.eddy_strerror(rc))
+            finally:
+                _ll.eddy_tls_context_free(ctx)  # the client keeps its own reference
+            _ll.eddy_client_set_max_clients(client, self._max_clients)
+            self._tls_clients[key] = client
+        return client
 
     @staticmethod
     def _configure(f, request):

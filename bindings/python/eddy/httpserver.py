@@ -4,6 +4,7 @@ import logging
 import weakref
 
 from . import _lowlevel as _ll
+from . import _tls
 
 access_log = logging.getLogger("eddy.access")
 
@@ -53,17 +54,30 @@ class _FinishedRequest:
 class HTTPServer:
     """Serves an Application with eddy's HTTP/1.1 server (one server per application).
     Options as Tornado's: xheaders, no_keep_alive, decompress_request, max_header_size,
-    max_body_size, idle_connection_timeout, body_timeout, trusted_downstream."""
+    max_body_size, idle_connection_timeout, body_timeout, trusted_downstream, ssl_options (HTTPS:
+    a dict with certfile, keyfile, ca_certs, cert_reqs; an ssl.SSLContext raises TypeError,
+    see eddy._tls)."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
                  decompress_request=False, max_header_size=None, max_body_size=None,
                  idle_connection_timeout=None, body_timeout=None, trusted_downstream=None,
-                 **kwargs):
+                 ssl_options=None, **kwargs):
         self.application = application
+        # Checked before anything is configured, so a refused ssl_options changes nothing.
+        tls = _tls.server_context(ssl_options) if ssl_options is not None else None
         self._server = _ll.eddy_app_server(application._app)
         if self._server is None:
+            if tls is not None:
+                _ll.eddy_tls_context_free(tls)
             raise RuntimeError("eddy_app_server failed")
         s = self._server
+        if tls is not None:
+            try:
+                rc = _ll.eddy_server_set_tls(s, tls)
+            finally:
+                _ll.eddy_tls_context_free(tls)  # the server keeps its own reference
+            if rc < 0:
+                raise ValueError("ssl_options: %s" % _ll.eddy_strerror(rc))
         _ll.eddy_server_set_xheaders(s, int(bool(xheaders)))
         _ll.eddy_server_set_no_keep_alive(s, int(bool(no_keep_alive)))
         _ll.eddy_server_set_decompress_request(s, int(bool(decompress_request)))

@@ -30,6 +30,7 @@ import socket
 import ssl
 import urllib.parse
 
+from . import _tls
 from . import lowlevel as _ll
 from .escape import json_encode
 from .web import RequestHandler, app_log
@@ -40,7 +41,7 @@ __all__ = ["WebSocketHandler", "WebSocketClosedError", "WebSocketError",
 _default_max_message_size = 10 * 1024 * 1024  # Tornado's default
 
 # Route events from the C layer (eddy.i: EDDY_PY_HOOK_WS_*).
-_OPEN, _MESSAGE, _CLOSE, _PING, _PONG, _CHECK_ORIGIN, _SELECT_SUBPROTOCOL = range(8, 15)
+_OPEN, _MESSAGE, _CLOSE, _PING, _PONG, _CHECK_ORIGIN, _SELECT_SUBPROTOCOL, _WRITTEN = range(8, 16)
 
 
 class WebSocketError(Exception):
@@ -74,11 +75,47 @@ def _payload(message, binary):
     raise TypeError("write_message takes str, bytes or dict, not %s" % type(message).__name__)
 
 
-def _done_future(aloop):
-    # The message is queued in eddy's write buffer; there is no later completion to wait for.
-    future = aloop.create_future()
-    future.set_result(None)
-    return future
+class _WriteFutures:
+    """The futures write_message returned, oldest first. eddy reports each message's
+    completion in write order (eddy.i: eddy_py_ws_written): 0 once the message left eddy's
+    write buffer for the kernel, an error when the connection closed first. So a producer that
+    awaits them never has more than what it wrote since in eddy's buffer (Tornado's semantics:
+    the future of IOStream.write)."""
+
+    __slots__ = ("futures",)
+
+    def __init__(self):
+        self.futures = collections.deque()
+
+    def add(self, aloop):
+        future = aloop.create_future()
+        self.futures.append(future)
+        return future
+
+    def written(self, status):
+        if not self.futures:
+            return
+        future = self.futures.popleft()
+        if future.done():  # cancelled by its awaiter
+            return
+        if status == 0:
+            future.set_result(None)
+        else:
+            future.set_exception(WebSocketClosedError(
+                "connection closed before the message was written (%s)"
+                % _ll.eddy_strerror(status)))
+            _retrieved(future)
+
+    def fail_all(self):
+        """The connection is gone: whatever eddy did not report fails (it reports all first)."""
+        while self.futures:
+            self.written(_ll.EDDY_ECLOSED)
+
+
+def _retrieved(future):
+    # Nobody has to await a write's future: an unread failure must not be logged as
+    # "Future exception was never retrieved" (Tornado does not log those either).
+    future.exception()
 
 
 class _Sequencer:
@@ -136,6 +173,7 @@ class WebSocketHandler(RequestHandler):
         self._subprotocol_asked = False
         self._on_close_called = False
         self._events = _Sequencer()
+        self._writes = _WriteFutures()
         super().__init__(application, request, **kwargs)
 
     # ---- what subclasses override ----
@@ -189,18 +227,20 @@ class WebSocketHandler(RequestHandler):
 
     # ---- what handlers call ----
     def write_message(self, message, binary=False):
-        """Sends a message (str, bytes, or a dict sent as JSON). Returns a Future that is done
-        once the message was queued; raises WebSocketClosedError once closing has begun."""
+        """Sends a message (str, bytes, or a dict sent as JSON). Returns a Future that resolves
+        once the message left eddy's write buffer for the kernel (await it to apply
+        backpressure), or fails with WebSocketClosedError when the connection closes first;
+        raises WebSocketClosedError once closing has begun."""
         ws = self._ws
         if ws is None or self.ws_connection is None or _ll.eddy_ws_closing(ws):
             raise WebSocketClosedError()
-        rc = _ll.eddy_py_ws_write(ws, _payload(message, binary), 1 if binary else 0)
+        rc = _ll.eddy_py_ws_write(ws, _payload(message, binary), 1 if binary else 0, 1)
         if rc == _ll.EDDY_ECLOSED:
             raise WebSocketClosedError()
         if rc < 0:
             raise ValueError("write_message: %s" % _ll.eddy_strerror(rc))
         self.application._ioloop._pump.kick()
-        return _done_future(self._aloop())
+        return self._writes.add(self._aloop())
 
     def ping(self, data=b""):
         """Sends a ping with up to 125 bytes of payload (str is sent as UTF-8)."""
@@ -270,6 +310,8 @@ class WebSocketHandler(RequestHandler):
         if kind == _MESSAGE:
             if self._ws is not None:
                 self._events.message(self, arg[1])
+        elif kind == _WRITTEN:
+            self._writes.written(arg[1])
         elif kind == _OPEN:
             self._ws_open(arg[0], target)
         elif kind == _CLOSE:
@@ -308,6 +350,7 @@ class WebSocketHandler(RequestHandler):
         # The C connection is released when this returns: no call may reach it afterwards.
         self._ws = self.ws_connection = None
         self._events.drop()
+        self._writes.fail_all()
         if not self._on_close_called:
             self._on_close_called = True
             self.on_close()
@@ -329,7 +372,8 @@ class WebSocketHandler(RequestHandler):
 
 # ---- client ------------------------------------------------------------------------------------
 
-_CONNECTED, _CLIENT_MESSAGE, _CLIENT_CLOSE, _CLIENT_PING, _CLIENT_PONG, _REFUSED = range(6)
+(_CONNECTED, _CLIENT_MESSAGE, _CLIENT_CLOSE, _CLIENT_PING, _CLIENT_PONG, _REFUSED,
+ _CLIENT_WRITTEN) = range(7)
 
 
 def _connect_error(status, refused=None):
@@ -371,20 +415,23 @@ class WebSocketClientConnection:
         self._refused = None  # (status, reason) of a handshake answered without a 101
         self._messages = collections.deque()  # read_message's queue (no on_message_callback)
         self._readers = collections.deque()   # futures of read_message calls waiting
+        self._writes = _WriteFutures()
 
     # ---- Tornado's API ----
     def write_message(self, message, binary=False):
-        """Sends a message (str, bytes, or a dict as JSON); returns a Future done once queued.
-        Raises WebSocketClosedError once closing has begun."""
+        """Sends a message (str, bytes, or a dict as JSON); returns a Future that resolves once
+        the message left eddy's write buffer for the kernel, or fails with
+        WebSocketClosedError when the connection closes first. Raises WebSocketClosedError once
+        closing has begun."""
         if self._ws is None or _ll.eddy_ws_closing(self._ws):
             raise WebSocketClosedError("Client connection has been closed")
-        rc = _ll.eddy_py_ws_write(self._ws, _payload(message, binary), 1 if binary else 0)
+        rc = _ll.eddy_py_ws_write(self._ws, _payload(message, binary), 1 if binary else 0, 1)
         if rc == _ll.EDDY_ECLOSED:
             raise WebSocketClosedError("Client connection has been closed")
         if rc < 0:
             raise ValueError("write_message: %s" % _ll.eddy_strerror(rc))
         self.io_loop._pump.kick()
-        return _done_future(self.io_loop.asyncio_loop)
+        return self._writes.add(self.io_loop.asyncio_loop)
 
     def read_message(self, callback=None):
         """A Future for the next message (str or bytes), or None once the connection is closed.
@@ -442,6 +489,8 @@ class WebSocketClientConnection:
         try:
             if event == _CLIENT_MESSAGE:
                 self.on_message(arg)
+            elif event == _CLIENT_WRITTEN:
+                self._writes.written(arg)
             elif event == _CONNECTED:
                 self._connected(*arg)
             elif event == _CLIENT_CLOSE:
@@ -473,6 +522,7 @@ class WebSocketClientConnection:
         self.close_code, self.close_reason = _peer_close(code, reason)
         self._ws = None  # released by eddy when this returns
         self._closed = True
+        self._writes.fail_all()
         self._on_message(None)
 
     def _on_message(self, message):
@@ -503,16 +553,19 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
                       compression_options=None, ping_interval=None, ping_timeout=None,
                       max_message_size=_default_max_message_size, subprotocols=None):
     """Opens a client connection (Tornado's websocket_connect). `url` is a ws:// or wss:// URL
-    or an eddy.httpclient.HTTPRequest (its url, headers and connect_timeout are used). Returns a
+    or an eddy.httpclient.HTTPRequest (its url, headers, connect_timeout and TLS arguments —
+    validate_cert, ca_certs, client_cert, client_key, ssl_options — are used). Returns a
     Future resolving to a WebSocketClientConnection, or failing with the connect's error
     (ConnectionRefusedError, HTTPClientError 599 on a timeout, HTTPClientError(status) when the
     server answered with a non-2xx status instead of upgrading, WebSocketError("Non-websocket
     response") for a 2xx answer, ssl.SSLError, ...). wss:// verifies the server's certificate against the
-    system's CAs. `callback` (if given) is called with the Future when it is done."""
+    system's CAs (plus the request's ca_certs) unless validate_cert=False. `callback` (if
+    given) is called with the Future when it is done."""
     from .httpclient import HTTPRequest
     from .ioloop import IOLoop
 
     headers = ()
+    tls_key = None
     if isinstance(url, HTTPRequest):
         assert connect_timeout is None, "connect_timeout goes into the HTTPRequest"
         request = url
@@ -521,6 +574,7 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
         # eddy writes the handshake's own fields; the others (Origin, Cookie, ...) go along.
         headers = [(k, v) for k, v in request.headers.get_all()
                    if k.lower() not in _HANDSHAKE_FIELDS]
+        tls_key = _tls.client_key(request)
     io_loop = IOLoop.current()
     conn = WebSocketClientConnection(io_loop, on_message_callback)
     future = conn.connect_future
@@ -530,8 +584,16 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
     try:
         _client_options(options, connect_timeout, compression_options, ping_interval,
                         ping_timeout, max_message_size, subprotocols, headers)
+        if tls_key is not None:
+            ctx = _tls.client_context(tls_key)
+            try:
+                rc = _ll.eddy_ws_options_set_tls(options, ctx)
+            finally:
+                _ll.eddy_tls_context_free(ctx)  # the options (and connection) keep their own
+            if rc < 0:
+                raise ValueError("websocket_connect: TLS options (%s)" % _ll.eddy_strerror(rc))
         rc = _ll.eddy_py_websocket_connect(io_loop._eddy, url, options, conn._event)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, RuntimeError) as e:
         future.set_exception(e)
         return future
     finally:
