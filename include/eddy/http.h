@@ -155,7 +155,11 @@ EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_
  * Userdata is released when replaced or when the server is freed. NULL removes it. */
 EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb, void *userdata,
                                         eddy_free_fn free_userdata);
-/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). */
+/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). The lines
+ * of one loop pass are written together at its end (or every 64 KiB), so that a busy server makes
+ * one write(2) per pass rather than per request; pending lines are written before `fd` is
+ * replaced and when the server is freed. If `fd` refuses them (a full non-blocking pipe, a closed
+ * file), the pending lines are dropped and a warning is logged. */
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
 
 /* ==== request: what arrived ================================================================= */

@@ -198,7 +198,7 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
 
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd) {
     if (!server) return EDDY_EINVAL;
-    Srv(server)->access_log_fd = fd;
+    Srv(server)->access_log.set_fd(fd);
     return 0;
 }
 

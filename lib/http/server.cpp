@@ -218,23 +218,7 @@ void Server::set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn fre
 
 void Server::log_access(Request *req) {
     if (access_cb_) access_cb_(req->as_c(), access_userdata_);
-    if (access_log_fd < 0) return;
-    // Common Log Format: host ident authuser [date] "request" status bytes
-    char when[64];
-    time_t now = time(nullptr);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    char line[2048];
-    int n = snprintf(line, sizeof line, "%s - - [%s] \"%s %.*s HTTP/1.%d\" %d %llu\n",
-                     req->remote_ip.empty() ? "-" : req->remote_ip.c_str(), when,
-                     req->method.c_str(), static_cast<int>(req->uri.size() > 1500 ? 1500 : req->uri.size()),
-                     req->uri.c_str(), req->version_minor, req->sent_status(),
-                     static_cast<unsigned long long>(req->bytes_sent()));
-    if (n > 0) {
-        ssize_t w = ::write(access_log_fd, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
-        (void)w;
-    }
+    access_log.add(req);
 }
 
 }  // namespace eddy::http

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "eddy/http.h"
+#include "http/access_log.hpp"
 #include "http/request.hpp"
 #include "loop/loop.hpp"
 
@@ -84,7 +85,7 @@ public:
     eddy_request_fn on_headers_ = nullptr;
     void log_access(Request *req);
     void set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn free_userdata);
-    int access_log_fd = -1;
+    AccessLog access_log;  // the built-in Common Log Format lines (eddy_server_set_access_log_fd)
 
     // Connection bookkeeping (called by Connection).
     void connection_closed(Connection *conn);
@@ -92,7 +93,7 @@ public:
     void handshake_ended(ProxyHandshake *h);
 
 private:
-    explicit Server(Loop *loop) : loop_(loop) {}
+    explicit Server(Loop *loop) : access_log(loop), loop_(loop) {}
     Listener *ensure_listener();
     static void on_accept(Listener *l, int fd, const sockaddr *peer, socklen_t peer_len, void *arg);
     void maybe_finish_shutdown();
