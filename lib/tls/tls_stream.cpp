@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -195,12 +196,13 @@ void TlsStream::handshake() {
 }
 
 void TlsStream::push_ack() {
-    // A client with Nagle's algorithm on (Python's http.client and ssl, s_client, most
-    // libraries that do not set TCP_NODELAY) holds its first request until the segment with
-    // its Finished is acknowledged. The server is in the kernel's interactive mode after
-    // sending its own flight, so that ACK waits for the delayed-ACK timer: 40 ms per resumed
-    // connection on Linux. TCP_QUICKACK sends the pending ACK at once (a no-op when nothing
-    // is pending or unread input remains; ENOPROTOOPT on non-TCP sockets, ignored).
+    // A client with Nagle's algorithm on (Python's ssl and http.client, any client that does
+    // not set TCP_NODELAY) holds its first request until the segment with its Finished is
+    // acknowledged. The server is in the kernel's interactive mode after sending its own
+    // flight, so that ACK waits for the delayed-ACK timer: 40 ms per resumed connection on
+    // Linux. TCP_QUICKACK sends the pending ACK at once; with no ACK pending, or unread input
+    // (the reply will carry the ACK), it only leaves interactive mode. ENOPROTOOPT on non-TCP
+    // sockets is ignored.
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
 }
