@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # HTTPS benchmark: eddy (bench/tls/https_hello_server) beside nginx with the same certificate,
 # in one run. Servers pinned to core 0, clients to core 1 (taskset).
-#   full handshakes/s:   openssl s_time -new (a new TLS session per connection)
-#   resumed handshakes/s: openssl s_time -reuse
-#   keep-alive req/s:    wrk -t1 -c50 over https
+#   full handshakes/s:    openssl s_time -new (a new TLS session per connection), TLS 1.3
+#   resumed handshakes/s: openssl s_time -reuse, TLS 1.3 and TLS 1.2 (the share of connections
+#                         actually resumed is checked: a row says so if some were not)
+#   keep-alive req/s:     wrk -t1 -c50 over https
+#   first request after a resumed TLS 1.2 handshake, client with Nagle on (nagle_probe.py):
+#                         median ms from handshake end to response end
+# Both servers offer TLS 1.2 and 1.3 (nginx 1.22's default ssl_protocols stops at TLS 1.2).
 # Env: DURATION (seconds, default 5), BUILD_DIR (default build), KEY_TYPE (ec|rsa, default ec).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,6 +56,7 @@ http {
   ssl_session_cache shared:SSL:1m;
   server {
     listen 127.0.0.1:$NGINX_PORT ssl;
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate $TMP/cert.pem;
     ssl_certificate_key $TMP/key.pem;
     location / { default_type text/plain; return 200 "Hello, World!"; }
@@ -63,14 +68,30 @@ taskset -c 0 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/
 PIDS+=($!)
 sleep 1
 
-s_time() {  # port mode -> connections per second (each: handshake, GET /, response, close)
+s_time() {  # port mode [version flag] -> connections per second (each: handshake, GET /,
+            # response, close). s_time prints one character per connection: r = resumed.
   # s_time reports whole seconds only: time the run here instead.
-  local start end n
+  local start end out
   start=$(date +%s.%N)
-  n=$(timeout $((DURATION + 30)) taskset -c 1 openssl s_time -connect "127.0.0.1:$1" "$2" \
-      -www / -time "$DURATION" 2>/dev/null | awk '/connections in [0-9.]+ real seconds/ { print $1; exit }')
+  out=$(timeout $((DURATION + 30)) taskset -c 1 openssl s_time -connect "127.0.0.1:$1" "$2" ${3:-} \
+      -www / -time "$DURATION" 2>/dev/null || true)
   end=$(date +%s.%N)
-  python3 -c "import sys; n, a, b = sys.argv[1:]; print('%.0f' % (int(n) / (float(b) - float(a))) if n else 'n/a')" "${n:-}" "$start" "$end"
+  python3 - "$2" "$start" "$end" "$out" <<'PY'
+import re, sys
+mode, start, end, out = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+m = re.search(r"(\d+) connections in [0-9.]+ real seconds", out)
+if not m:
+    print("n/a")
+    sys.exit()
+rate = "%.0f" % (int(m.group(1)) / (end - start))
+if mode == "-reuse":
+    marks = re.search(r"starting\s*([^\n]*)", out)
+    marks = marks.group(1) if marks else ""
+    resumed, total = marks.count("r"), len(marks)
+    if total and resumed < 0.99 * total:
+        rate += " (only %d%% resumed)" % (100 * resumed // total)
+print(rate)
+PY
 }
 wrk_rps() {
   timeout $((DURATION + 30)) taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" "https://127.0.0.1:$1/" \
@@ -78,10 +99,20 @@ wrk_rps() {
 }
 
 printf "| test | eddy | nginx | eddy/nginx |\n|---|---:|---:|---:|\n"
-for t in new reuse wrk; do
-  if [ "$t" = wrk ]; then e=$(wrk_rps "$EDDY_PORT"); n=$(wrk_rps "$NGINX_PORT"); label="keep-alive req/s (wrk -t1 -c50)"
-  else e=$(s_time "$EDDY_PORT" "-$t"); n=$(s_time "$NGINX_PORT" "-$t")
-       label=$([ "$t" = new ] && echo "full handshakes/s (s_time -new)" || echo "resumed handshakes/s (s_time -reuse)"); fi
-  ratio=$(python3 -c "import sys; e,n=sys.argv[1:]; print('%.2f' % (float(e)/float(n)) if e.isdigit() and n.isdigit() and float(n) else 'n/a')" "$e" "$n")
-  printf "| %s | %s | %s | %s |\n" "$label" "$e" "$n" "$ratio"
+row() {  # label eddy nginx
+  ratio=$(python3 -c "
+import re, sys
+num = lambda v: float(v) if re.fullmatch(r'[0-9.]+', v) else None
+e, n = map(num, sys.argv[1:])
+print('%.3g' % (e / n) if e is not None and n else 'n/a')" "$2" "$3")
+  printf "| %s | %s | %s | %s |\n" "$1" "$2" "$3" "$ratio"
+}
+row "full handshakes/s (s_time -new, TLS 1.3)" "$(s_time "$EDDY_PORT" -new)" "$(s_time "$NGINX_PORT" -new)"
+for v in 1_3 1_2; do
+  row "resumed handshakes/s (s_time -reuse, TLS ${v/_/.})" \
+      "$(s_time "$EDDY_PORT" -reuse "-tls$v")" "$(s_time "$NGINX_PORT" -reuse "-tls$v")"
 done
+row "keep-alive req/s (wrk -t1 -c50)" "$(wrk_rps "$EDDY_PORT")" "$(wrk_rps "$NGINX_PORT")"
+probe() { timeout 60 taskset -c 1 python3 bench/tls/nagle_probe.py "$1" 1.2 20 || echo n/a; }
+row "request after resumed TLS 1.2 handshake, Nagle client (median ms, lower is better)" \
+    "$(probe "$EDDY_PORT")" "$(probe "$NGINX_PORT")"

@@ -51,6 +51,7 @@ private:
     bool setup(bool server);
     void handshake();
     void fail_handshake(int ssl_error);
+    void push_ack();  // acknowledge at once the input just read (see tls_stream.cpp)
     // Maps a failed SSL_read/SSL_write to errno and -1 (0 for a clean EOF on reads).
     ssize_t map_error(int ret, bool reading);
     void drain_pending();
