@@ -90,8 +90,10 @@ class Client:
             conn.close()
         for header in resp.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
-            value = rest.split(";")[0]
-            if value and "1970" not in header:
+            value, _, attributes = rest.partition(";")
+            # A cleared cookie expires in 1970; look there only (a token's random hex may hold
+            # "1970" too).
+            if value and "1970" not in attributes:
                 self.cookies[name] = value
             else:
                 self.cookies.pop(name, None)  # a cleared cookie
