@@ -29,7 +29,7 @@ type App struct {
 	xsrfCookies   bool
 	compress      bool
 	statics       [][2]string
-	serverOptions []func(*C.eddy_server) C.int
+	serverOptions []func(*C.eddy_server) error
 	rawFn         HandlerFunc // ServeAll: eddy's HTTP server without the web layer
 
 	// Set on the loop thread during Start, read-only afterwards.
@@ -95,16 +95,16 @@ func (a *App) Static(urlPrefix, root string) {
 // SetMaxBodySize limits request bodies (larger ones get 413).
 func (a *App) SetMaxBodySize(bytes int) {
 	a.mustNotBeStarted("SetMaxBodySize")
-	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) C.int {
-		return C.eddy_server_set_max_body_size(s, C.size_t(bytes))
+	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) error {
+		return check(C.eddy_server_set_max_body_size(s, C.size_t(bytes)))
 	})
 }
 
 // SetIdleTimeout closes keep-alive connections idle for this many seconds.
 func (a *App) SetIdleTimeout(seconds float64) {
 	a.mustNotBeStarted("SetIdleTimeout")
-	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) C.int {
-		return C.eddy_server_set_idle_timeout(s, C.double(seconds))
+	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) error {
+		return check(C.eddy_server_set_idle_timeout(s, C.double(seconds)))
 	})
 }
 
@@ -240,7 +240,7 @@ func (a *App) configureRaw(host string, port int) error {
 		return ErrNoMemory
 	}
 	for _, opt := range a.serverOptions {
-		if err := check(opt(a.srv)); err != nil {
+		if err := opt(a.srv); err != nil {
 			return err
 		}
 	}
@@ -289,7 +289,7 @@ func (a *App) configure(host string, port int) error {
 			return ErrNoMemory
 		}
 		for _, opt := range a.serverOptions {
-			if err := check(opt(srv)); err != nil {
+			if err := opt(srv); err != nil {
 				return err
 			}
 		}

@@ -10,8 +10,9 @@
 //
 // App.WebSocket makes a route a WebSocket endpoint and App.DialWebSocket opens a client
 // connection on the App's loop; both take Open, OnMessage, OnPing (a ping's payload, after the
-// automatic pong) and OnClose callbacks, and a client also OnError and OnRefused (the HTTP
-// status of a handshake the server refused).
+// automatic pong), OnPong and OnClose callbacks; a route also SelectSubprotocol and
+// CheckOrigin, a client also Subprotocols, TLS (wss://), OnError and OnRefused (the HTTP
+// status of a handshake the server refused). App.SetTLS serves HTTPS and wss://.
 //
 // Building: the C headers and libeddy come from CGO_CFLAGS/CGO_LDFLAGS (as eddy's CMake build
 // sets them), or from pkg-config with `-tags eddy_pkgconfig`. See README.md.

@@ -19,6 +19,7 @@ const (
 	ErrTimedOut     Error = C.EDDY_ETIMEDOUT
 	ErrConnRefused  Error = C.EDDY_ECONNREFUSED
 	ErrProto        Error = C.EDDY_EPROTO // e.g. a WebSocket handshake the server refused
+	ErrTLS          Error = C.EDDY_ETLS   // a TLS handshake or certificate check failed
 )
 
 // Error returns eddy's description of the code ("connection closed", ...).

@@ -26,6 +26,20 @@ type WebSocket struct {
 	// peer sends, after eddy has queued the automatic pong (Tornado's on_ping); not called for
 	// pings that arrive once closing began.
 	OnPing func(c *Conn, data []byte)
+	// OnPong gets the payload (only valid during the call) of each pong the peer sends, e.g.
+	// the answer to Conn.Ping or to a keep-alive ping (Tornado's on_pong).
+	OnPong func(c *Conn, data []byte)
+
+	// SelectSubprotocol (server routes only) picks one of the subprotocols the client offered
+	// (in its order; only called when it offered at least one) and returns it, or "" for none
+	// (Tornado's select_subprotocol); an answer that is not one of offered chooses none. nil:
+	// no subprotocol is ever chosen. The chosen one is Conn.Subprotocol on both sides.
+	SelectSubprotocol func(r *Request, offered []string) string
+	// CheckOrigin (server routes only) replaces the origin check (Tornado's check_origin): it
+	// gets the handshake request and its Origin header ("" when absent) and says whether to
+	// accept; refused handshakes get 403. nil: eddy's default, which accepts a missing Origin
+	// and one whose host[:port] is the Host header's.
+	CheckOrigin func(r *Request, origin string) bool
 
 	MaxMessageSize int           // bytes after decompression (0: eddy's default, 10 MiB)
 	Compression    bool          // accept permessage-deflate
@@ -172,8 +186,68 @@ func (r *Route) registerWebSocket(cr *C.eddy_route) error {
 	if r.ws.OnPing != nil {
 		C.eddy_ws_options_set_on_ping(opts, C.eddy_ws_pong_fn(C.eddy_go_ws_ping))
 	}
-	return check(C.eddy_route_set_websocket(cr, C.eddy_ws_open_fn(C.eddy_go_ws_open),
+	if r.ws.OnPong != nil {
+		C.eddy_ws_options_set_on_pong(opts, C.eddy_ws_pong_fn(C.eddy_go_ws_pong))
+	}
+	err := check(C.eddy_route_set_websocket(cr, C.eddy_ws_open_fn(C.eddy_go_ws_open),
 		C.eddy_ws_message_fn(C.eddy_go_ws_message), C.eddy_ws_close_fn(C.eddy_go_ws_close), opts))
+	if err == nil && r.ws.SelectSubprotocol != nil {
+		err = check(C.eddy_route_set_ws_select_subprotocol(cr,
+			C.eddy_ws_select_subprotocol_fn(C.eddy_go_ws_select_subprotocol)))
+	}
+	if err == nil && r.ws.CheckOrigin != nil {
+		err = check(C.eddy_route_set_ws_check_origin(cr, C.eddy_ws_check_origin_fn(C.eddy_go_ws_check_origin)))
+	}
+	return err
+}
+
+// handshakeHook runs a route's check_origin or select_subprotocol hook with a view of the
+// handshake request, valid during the call only; a panic is logged and gives the zero value.
+func handshakeHook[T any](route *Route, h *C.eddy_handler, what string, fn func(r *Request) T) (result T) {
+	view := &ResponseWriter{h: h, app: route.app, route: route}
+	view.req.w = view
+	view.finished.Store(true) // no response calls: eddy answers the handshake
+	defer func() {
+		view.released.Store(true)
+		if p := recover(); p != nil {
+			route.app.logPanic("WebSocket "+what, p)
+		}
+	}()
+	return fn(&view.req)
+}
+
+//export goWSCheckOrigin
+func goWSCheckOrigin(h *C.eddy_handler, origin *C.char, n C.size_t, ud unsafe.Pointer) C.int {
+	route := routeOf(ud)
+	text := goStr(origin, n)
+	if handshakeHook(route, h, "CheckOrigin", func(r *Request) bool { return route.ws.CheckOrigin(r, text) }) {
+		return 1
+	}
+	return 0
+}
+
+//export goWSSelectSubprotocol
+func goWSSelectSubprotocol(h *C.eddy_handler, protocols **C.char, lens *C.size_t, count C.size_t,
+	ud unsafe.Pointer) C.int {
+	route := routeOf(ud)
+	names := unsafe.Slice(protocols, int(count))
+	sizes := unsafe.Slice(lens, int(count))
+	offered := make([]string, count)
+	for i := range offered {
+		offered[i] = goStr(names[i], sizes[i])
+	}
+	chosen := handshakeHook(route, h, "SelectSubprotocol", func(r *Request) string {
+		return route.ws.SelectSubprotocol(r, offered)
+	})
+	for i, name := range offered {
+		if chosen != "" && name == chosen {
+			return C.int(i)
+		}
+	}
+	if chosen != "" {
+		route.app.logger().Printf("eddy: WebSocket SelectSubprotocol chose %q, which was not offered: none chosen", chosen)
+	}
+	return -1
 }
 
 func connOf(ws *C.eddy_ws) *Conn {
@@ -243,6 +317,16 @@ func goWSPing(ws *C.eddy_ws, data *C.char, n C.size_t, ud unsafe.Pointer) {
 	}
 	payload := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
 	c.wsGuard("on_ping", func() { c.hooks.OnPing(c, payload) })
+}
+
+//export goWSPong
+func goWSPong(ws *C.eddy_ws, data *C.char, n C.size_t, ud unsafe.Pointer) {
+	c := connOf(ws)
+	if c == nil || c.hooks.OnPong == nil {
+		return
+	}
+	payload := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	c.wsGuard("on_pong", func() { c.hooks.OnPong(c, payload) })
 }
 
 //export goWSClose

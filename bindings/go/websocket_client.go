@@ -18,8 +18,8 @@ type WebSocketClient struct {
 	// a route. PingInterval/PingTimeout are the client's keep-alive pings.
 	WebSocket
 	// OnError runs instead of Open when the connection could not be opened: ErrProto when the
-	// server refused or broke the handshake, ErrTimedOut, ErrConnRefused, ErrInvalid for a bad
-	// URL or header, ...
+	// server refused or broke the handshake, ErrTLS when the TLS handshake or certificate check
+	// failed, ErrTimedOut, ErrConnRefused, ErrInvalid for a bad URL, header or TLS file, ...
 	OnError func(err error)
 	// OnRefused runs when the server answered the handshake with an HTTP status other than 101
 	// (403 from an origin check, 404, a plain page, ...): that status and its reason phrase,
@@ -28,6 +28,13 @@ type WebSocketClient struct {
 	OnRefused func(status int, reason string)
 	// Headers are added to the handshake request (Origin, Cookie, Authorization, ...).
 	Headers [][2]string
+	// Subprotocols are offered in this order (Tornado's subprotocols); the server's choice is
+	// Conn.Subprotocol once open.
+	Subprotocols []string
+	// TLS configures wss:// URLs (the zero value: system CAs, certificate and host name
+	// verified). A failed TLS handshake or certificate check gives OnError(ErrTLS); an
+	// unreadable file gives OnError with an error wrapping ErrInvalid.
+	TLS ClientTLS
 	// ConnectTimeout bounds the TCP connect plus the handshake (0: eddy's default, 20 s).
 	ConnectTimeout time.Duration
 }
@@ -39,7 +46,8 @@ type dial struct {
 	cl  *WebSocketClient
 }
 
-// DialWebSocket connects to url ("ws://host[:port][/path][?query]") from the App's loop. The
+// DialWebSocket connects to url ("ws://host[:port][/path][?query]", or "wss://" over TLS, see
+// WebSocketClient.TLS) from the App's loop. The
 // outcome comes later, on the loop thread: Open with the Conn, or OnError. Thread: any
 // goroutine once the App started; it returns ErrClosed (and no callback runs) when the loop
 // has stopped or was not started.
@@ -101,8 +109,22 @@ func (cl *WebSocketClient) fill(opts *C.eddy_ws_options) error {
 			return err
 		}
 	}
+	for _, name := range cl.Subprotocols {
+		cn := C.CString(name)
+		rc := C.eddy_ws_options_add_subprotocol(opts, cn, C.size_t(len(name)))
+		C.free(unsafe.Pointer(cn))
+		if err := check(rc); err != nil {
+			return err
+		}
+	}
 	if cl.OnPing != nil {
 		C.eddy_ws_options_set_on_ping(opts, C.eddy_ws_pong_fn(C.eddy_go_ws_ping))
+	}
+	if cl.OnPong != nil {
+		C.eddy_ws_options_set_on_pong(opts, C.eddy_ws_pong_fn(C.eddy_go_ws_pong))
+	}
+	if err := cl.TLS.apply(opts); err != nil {
+		return err
 	}
 	if cl.OnRefused != nil {
 		C.eddy_ws_options_set_on_refused(opts, C.eddy_ws_refused_fn(C.eddy_go_ws_refused))

@@ -1,9 +1,10 @@
 //! Raw declarations of eddy's C API, written by hand from `include/eddy/*.h` (common, loop,
-//! http, web, websocket). Every item keeps its C name; the rules (ownership, thread, errors) are the ones
+//! http, web, websocket, tls). Every item keeps its C name; the rules (ownership, thread, errors) are the ones
 //! documented in the headers. Use the `eddy` crate for a safe API.
 //!
 //! Not declared here (yet): eddy/stream.h and eddy/net.h (raw streams and TCP listeners),
-//! which the safe crate does not use.
+//! which the safe crate does not use, and so neither the functions of eddy/tls.h that take
+//! their types (eddy_connect_tls, eddy_stream_is_tls, eddy_stream_tls_alpn).
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_double, c_int, c_long, c_uint, c_void};
@@ -493,6 +494,59 @@ extern "C" {
     ) -> c_int;
 }
 
+// ---- tls.h ---------------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct eddy_tls_context {
+    _opaque: [u8; 0],
+}
+
+pub const EDDY_TLS_VERIFY_NONE: c_int = 0;
+pub const EDDY_TLS_VERIFY_OPTIONAL: c_int = 1;
+pub const EDDY_TLS_VERIFY_REQUIRED: c_int = 2;
+pub const EDDY_TLS_1_2: c_int = 0x0303;
+pub const EDDY_TLS_1_3: c_int = 0x0304;
+
+pub type eddy_tls_sni_fn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut eddy_tls_context,
+        server_name: *const c_char,
+        userdata: *mut c_void,
+    ) -> *mut eddy_tls_context,
+>;
+
+extern "C" {
+    pub fn eddy_tls_context_new_server() -> *mut eddy_tls_context;
+    pub fn eddy_tls_context_new_client() -> *mut eddy_tls_context;
+    pub fn eddy_tls_context_free(ctx: *mut eddy_tls_context);
+    pub fn eddy_tls_context_load_cert_file(
+        ctx: *mut eddy_tls_context,
+        cert_path: *const c_char,
+        key_path: *const c_char,
+    ) -> c_int;
+    pub fn eddy_tls_context_load_cert_mem(
+        ctx: *mut eddy_tls_context,
+        cert_pem: *const c_char,
+        cert_len: usize,
+        key_pem: *const c_char,
+        key_len: usize,
+    ) -> c_int;
+    pub fn eddy_tls_context_load_ca_file(ctx: *mut eddy_tls_context, path: *const c_char) -> c_int;
+    pub fn eddy_tls_context_load_ca_mem(ctx: *mut eddy_tls_context, pem: *const c_char, len: usize) -> c_int;
+    pub fn eddy_tls_context_set_verify(ctx: *mut eddy_tls_context, mode: c_int) -> c_int;
+    pub fn eddy_tls_context_set_alpn(ctx: *mut eddy_tls_context, protocols: *const *const c_char, count: usize) -> c_int;
+    pub fn eddy_tls_context_set_min_version(ctx: *mut eddy_tls_context, version: c_int) -> c_int;
+    pub fn eddy_tls_context_set_session_tickets(ctx: *mut eddy_tls_context, enabled: c_int) -> c_int;
+    pub fn eddy_tls_context_set_handshake_timeout(ctx: *mut eddy_tls_context, seconds: c_double) -> c_int;
+    pub fn eddy_tls_context_set_sni_callback(
+        ctx: *mut eddy_tls_context,
+        cb: eddy_tls_sni_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+    pub fn eddy_server_set_tls(server: *mut eddy_server, ctx: *mut eddy_tls_context) -> c_int;
+}
+
 // ---- websocket.h ---------------------------------------------------------------------------
 
 #[repr(C)]
@@ -550,6 +604,7 @@ extern "C" {
     pub fn eddy_ws_options_set_ping(options: *mut eddy_ws_options, interval: c_double, timeout: c_double) -> c_int;
     pub fn eddy_ws_options_set_close_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
     pub fn eddy_ws_options_set_connect_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
+    pub fn eddy_ws_options_set_tls(options: *mut eddy_ws_options, ctx: *mut eddy_tls_context) -> c_int;
     pub fn eddy_ws_options_set_on_pong(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn) -> c_int;
     pub fn eddy_ws_options_set_on_ping(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn) -> c_int;
     pub fn eddy_ws_options_set_on_refused(options: *mut eddy_ws_options, cb: eddy_ws_refused_fn) -> c_int;

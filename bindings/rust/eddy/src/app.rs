@@ -178,6 +178,15 @@ impl App {
         }
     }
 
+    /// Serves HTTPS (and wss://) with `ctx`, a server context ([`crate::TlsContext::server`]):
+    /// every connection accepted from now on speaks TLS; requests report the scheme "https".
+    /// The server keeps its own reference to the context. Err(INVALID) for a client context
+    /// or one without a certificate.
+    pub fn set_tls(&mut self, ctx: &crate::TlsContext) -> Result<()> {
+        // SAFETY: live server and context; eddy takes its own reference.
+        check(unsafe { sys::eddy_server_set_tls(self.server()?, ctx.as_ptr()) })
+    }
+
     /// The first listening TCP port.
     pub fn port(&self) -> Option<u16> {
         let s = self.server().ok()?;

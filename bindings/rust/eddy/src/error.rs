@@ -24,6 +24,8 @@ impl Error {
     pub const CONNECTION_REFUSED: Error = Error(sys::EDDY_ECONNREFUSED);
     /// The peer broke the protocol (a WebSocket handshake refused or malformed).
     pub const PROTOCOL: Error = Error(sys::EDDY_EPROTO);
+    /// A TLS handshake or certificate check failed (e.g. wss:// to an untrusted certificate).
+    pub const TLS: Error = Error(sys::EDDY_ETLS);
 
     /// Wraps a code returned by the C API.
     pub fn from_code(code: c_int) -> Error {

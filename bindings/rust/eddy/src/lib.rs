@@ -54,6 +54,7 @@ mod error;
 mod event_loop;
 mod request;
 mod response;
+mod tls;
 mod websocket;
 mod ws_client;
 
@@ -63,6 +64,7 @@ pub use error::{Error, Result};
 pub use event_loop::{CallId, Loop, Remote, SIGINT, SIGTERM};
 pub use request::Request;
 pub use response::{CookieOptions, Response};
+pub use tls::{TlsContext, Verify};
 pub use websocket::{Message, WebSocket, WebSocketHandler, WsSender};
 pub use ws_client::WebSocketClient;
 

@@ -25,6 +25,8 @@ type OpenFn = dyn Fn(&mut WebSocket<'_>) -> Result<()>;
 type MessageFn = dyn Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()>;
 type CloseFn = dyn Fn(&mut WebSocket<'_>, u16, &str) -> Result<()>;
 pub(crate) type PingFn = dyn Fn(&mut WebSocket<'_>, &[u8]) -> Result<()>;
+type SelectFn = dyn Fn(&Request<'_>, &[&str]) -> Option<usize>;
+type OriginFn = dyn Fn(&Request<'_>, Option<&str>) -> bool;
 
 /// The closures and options of a WebSocket route, for [`crate::Route::websocket`].
 #[derive(Default)]
@@ -33,6 +35,9 @@ pub struct WebSocketHandler {
     pub(crate) message: Option<Rc<MessageFn>>,
     pub(crate) close: Option<Rc<CloseFn>>,
     pub(crate) on_ping: Option<Rc<PingFn>>,
+    pub(crate) on_pong: Option<Rc<PingFn>>,
+    pub(crate) select_subprotocol: Option<Rc<SelectFn>>,
+    pub(crate) check_origin: Option<Rc<OriginFn>>,
     max_message_size: Option<usize>,
     compression: bool,
     ping: Option<(f64, f64)>,
@@ -63,6 +68,28 @@ impl WebSocketHandler {
     /// closing began.
     pub fn on_ping(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
         self.on_ping = Some(Rc::new(f));
+        self
+    }
+    /// Runs for each pong the client sends (answering [`WebSocket::ping`] or a keep-alive
+    /// ping), with its payload (Tornado's `on_pong(data)`).
+    pub fn on_pong(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+        self.on_pong = Some(Rc::new(f));
+        self
+    }
+    /// Picks the subprotocol from those the client offered (in its order; only called when it
+    /// offered at least one): the index of the chosen one, or `None` for none (Tornado's
+    /// `select_subprotocol`). Without this closure no subprotocol is chosen. A panic or an
+    /// index out of range chooses none (and is logged).
+    pub fn select_subprotocol(mut self, f: impl Fn(&Request<'_>, &[&str]) -> Option<usize> + 'static) -> Self {
+        self.select_subprotocol = Some(Rc::new(f));
+        self
+    }
+    /// Replaces the origin check (Tornado's `check_origin`): gets the handshake request and its
+    /// Origin header (`None` without one) and returns whether to accept; refused handshakes
+    /// get 403. The default accepts a missing Origin and one whose host\[:port\] is the Host
+    /// header's. A panic refuses (and is logged).
+    pub fn check_origin(mut self, f: impl Fn(&Request<'_>, Option<&str>) -> bool + 'static) -> Self {
+        self.check_origin = Some(Rc::new(f));
         self
     }
     /// Largest message accepted (default 10 MiB); bigger ones close with 1009.
@@ -103,7 +130,17 @@ impl WebSocketHandler {
                 if self.on_ping.is_some() {
                     check(sys::eddy_ws_options_set_on_ping(opts, Some(ws_ping)))?;
                 }
-                check(sys::eddy_route_set_websocket(route, Some(ws_open), Some(ws_message), Some(ws_close), opts))
+                if self.on_pong.is_some() {
+                    check(sys::eddy_ws_options_set_on_pong(opts, Some(ws_pong)))?;
+                }
+                check(sys::eddy_route_set_websocket(route, Some(ws_open), Some(ws_message), Some(ws_close), opts))?;
+                if self.select_subprotocol.is_some() {
+                    check(sys::eddy_route_set_ws_select_subprotocol(route, Some(ws_select_subprotocol)))?;
+                }
+                if self.check_origin.is_some() {
+                    check(sys::eddy_route_set_ws_check_origin(route, Some(ws_check_origin)))?;
+                }
+                Ok(())
             }
         })();
         // SAFETY: created above.
@@ -151,6 +188,16 @@ impl<'a> WebSocket<'a> {
     pub fn is_closing(&self) -> bool {
         // SAFETY: live connection.
         unsafe { sys::eddy_ws_closing(self.ws) != 0 }
+    }
+    /// The negotiated subprotocol, `None` when none was.
+    pub fn subprotocol(&self) -> Option<&str> {
+        let mut len = 0;
+        // SAFETY: live connection; the string lives as long as the handle, longer than `self`.
+        let bytes = unsafe { payload(sys::eddy_ws_subprotocol(self.ws, &mut len), len) };
+        match std::str::from_utf8(bytes) {
+            Ok("") | Err(_) => None,
+            Ok(name) => Some(name),
+        }
     }
     /// True for a connection opened by [`crate::WebSocketClient`].
     pub fn is_client(&self) -> bool {
@@ -305,6 +352,67 @@ unsafe extern "C" fn ws_ping(ws: *mut sys::eddy_ws, data: *const c_char, len: us
         let data = payload(data, len);
         ws_dispatch(ws, &cbs.remote, "websocket on_ping", true, |s| f(s, data));
     }
+}
+
+unsafe extern "C" fn ws_pong(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, ud: *mut c_void) {
+    let cbs = crate::app::route_callbacks(ud);
+    let f = cbs.ws.borrow().as_ref().and_then(|w| w.on_pong.clone());
+    if let Some(f) = f {
+        let data = payload(data, len);
+        ws_dispatch(ws, &cbs.remote, "websocket on_pong", true, |s| f(s, data));
+    }
+}
+
+/// Runs a handshake-time closure: a panic is logged and gives `fallback`.
+fn handshake_guard<T>(kind: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match guard(f) {
+        Ok(v) => v,
+        Err(msg) => {
+            log_error(&format!("rust websocket {} panicked: {}", kind, msg));
+            fallback
+        }
+    }
+}
+
+unsafe extern "C" fn ws_select_subprotocol(
+    h: *mut sys::eddy_handler,
+    protocols: *const *const c_char,
+    lens: *const usize,
+    count: usize,
+    ud: *mut c_void,
+) -> c_int {
+    let cbs = crate::app::route_callbacks(ud);
+    let f = cbs.ws.borrow().as_ref().and_then(|w| w.select_subprotocol.clone());
+    let f = match f {
+        Some(f) => f,
+        None => return -1,
+    };
+    // Offered names are tokens (ASCII); a name that is not UTF-8 is passed as "".
+    let names: Vec<&str> = (0..count)
+        .map(|i| std::str::from_utf8(payload(*protocols.add(i), *lens.add(i))).unwrap_or(""))
+        .collect();
+    let request = Request::new(h);
+    let chosen = handshake_guard("select_subprotocol", None, || f(&request, &names));
+    match chosen {
+        Some(i) if i < count => i as c_int,
+        Some(i) => {
+            log_error(&format!("rust websocket select_subprotocol returned {} of {} offered: none chosen", i, count));
+            -1
+        }
+        None => -1,
+    }
+}
+
+unsafe extern "C" fn ws_check_origin(h: *mut sys::eddy_handler, origin: *const c_char, len: usize, ud: *mut c_void) -> c_int {
+    let cbs = crate::app::route_callbacks(ud);
+    let f = cbs.ws.borrow().as_ref().and_then(|w| w.check_origin.clone());
+    let f = match f {
+        Some(f) => f,
+        None => return 0,
+    };
+    let origin = if origin.is_null() { None } else { Some(String::from_utf8_lossy(payload(origin, len))) };
+    let request = Request::new(h);
+    c_int::from(handshake_guard("check_origin", false, || f(&request, origin.as_deref())))
 }
 
 unsafe extern "C" fn ws_close(ws: *mut sys::eddy_ws, code: c_int, reason: *const c_char, len: usize, ud: *mut c_void) {

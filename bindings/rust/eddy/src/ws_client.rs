@@ -2,12 +2,15 @@
 //! connect outcome, messages, pings, the close and a handshake the server refused.
 use std::cell::RefCell;
 use std::os::raw::{c_char, c_int, c_void};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use eddy_sys as sys;
 
 use crate::boundary::{guard, log_error};
 use crate::error::{check, Error, Result};
 use crate::event_loop::{Loop, Remote};
+use crate::tls::{TlsContext, Verify};
 use crate::websocket::{message_of, payload, ws_dispatch, Message, PingFn, WebSocket};
 
 type ConnectFn = dyn FnOnce(std::result::Result<&mut WebSocket<'_>, Error>) -> Result<()>;
@@ -24,8 +27,14 @@ pub struct WebSocketClient {
     message: Option<Box<MessageFn>>,
     close: Option<Box<CloseFn>>,
     ping: Option<Box<PingFn>>,
+    pong: Option<Box<PingFn>>,
     refused: Option<Box<RefusedFn>>,
     headers: Vec<(String, String)>,
+    subprotocols: Vec<String>,
+    tls: Option<Arc<TlsContext>>,
+    validate_cert: Option<bool>,
+    ca_file: Option<PathBuf>,
+    client_cert: Option<(PathBuf, PathBuf)>,
     max_message_size: Option<usize>,
     compression: bool,
     connect_timeout: Option<f64>,
@@ -40,6 +49,7 @@ struct ClientCallbacks {
     message: Option<Box<MessageFn>>,
     close: Option<Box<CloseFn>>,
     ping: Option<Box<PingFn>>,
+    pong: Option<Box<PingFn>>,
 }
 
 impl WebSocketClient {
@@ -71,6 +81,12 @@ impl WebSocketClient {
         self.ping = Some(Box::new(f));
         self
     }
+    /// Runs for each pong the server sends (answering [`WebSocket::ping`] or a keep-alive
+    /// ping), with its payload (Tornado's `on_pong(data)`).
+    pub fn on_pong(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+        self.pong = Some(Box::new(f));
+        self
+    }
     /// Runs once when the server answered the handshake with an HTTP status other than 101
     /// (403 from an origin check, 404, a plain page, ...), with that status and its reason
     /// phrase, just before `on_connect` gets `Error::PROTOCOL` (Tornado raises
@@ -82,6 +98,37 @@ impl WebSocketClient {
     /// Adds a header to the handshake request (Origin, Cookie, Authorization, ...).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// Offers subprotocol `name` (a token), in the order added (Tornado's `subprotocols`); the
+    /// server's choice is [`WebSocket::subprotocol`] once connected.
+    pub fn subprotocol(mut self, name: &str) -> Self {
+        self.subprotocols.push(name.to_owned());
+        self
+    }
+    /// wss:// with this client context ([`TlsContext::client`], configured as needed) instead
+    /// of the default one (the system's CAs, certificate and host name verified). Not combined
+    /// with `validate_cert`, `ca_file` or `client_cert`: `connect` then fails with INVALID.
+    pub fn tls(mut self, ctx: Arc<TlsContext>) -> Self {
+        self.tls = Some(ctx);
+        self
+    }
+    /// wss://: verify the server's certificate and host name (default true; false accepts
+    /// any certificate, as Tornado's `validate_cert=False`).
+    pub fn validate_cert(mut self, on: bool) -> Self {
+        self.validate_cert = Some(on);
+        self
+    }
+    /// wss://: also trust the CA certificates of this PEM file (Tornado's `ca_certs`), e.g. a
+    /// self-signed server's own certificate. Read by `connect` (Err(INVALID) if unreadable).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+    /// wss://: present this client certificate (PEM chain) and key (Tornado's `client_cert`
+    /// and `client_key`). Read by `connect` (Err(INVALID) if unreadable or not matching).
+    pub fn client_cert(mut self, cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
+        self.client_cert = Some((cert_file.into(), key_file.into()));
         self
     }
     /// Largest message accepted (default 10 MiB); bigger ones close with 1009.
@@ -100,9 +147,10 @@ impl WebSocketClient {
         self
     }
 
-    /// Starts connecting to `url` (`ws://host[:port][/path][?query]`) from `lp`; the outcome
-    /// comes to `on_connect` later, from the loop. Err(INVALID) for a bad URL or header (no
-    /// closure runs then).
+    /// Starts connecting to `url` (`ws://host[:port][/path][?query]`, or `wss://` over TLS)
+    /// from `lp`; the outcome comes to `on_connect` later, from the loop (`Error::TLS` when the
+    /// TLS handshake or the certificate check failed). Err(INVALID) for a bad URL, header or
+    /// TLS file (no closure runs then).
     pub fn connect(self, lp: &Loop, url: &str) -> Result<()> {
         // SAFETY: a fresh options object, freed below on every path.
         let opts = unsafe { sys::eddy_ws_options_new() };
@@ -117,6 +165,7 @@ impl WebSocketClient {
                 message: self.message,
                 close: self.close,
                 ping: self.ping,
+                pong: self.pong,
             };
             let ud = Box::into_raw(Box::new(cbs)) as *mut c_void;
             // SAFETY: live loop and options; eddy copies the URL and options. On success ud
@@ -145,9 +194,43 @@ impl WebSocketClient {
         rc
     }
 
+    /// The client context the TLS settings ask for: the given one, one built from
+    /// validate_cert / ca_file / client_cert, or None for eddy's default.
+    fn tls_context(&self) -> Result<Option<Arc<TlsContext>>> {
+        let own = self.validate_cert.is_some() || self.ca_file.is_some() || self.client_cert.is_some();
+        if let Some(ctx) = &self.tls {
+            return if own { Err(Error::INVALID) } else { Ok(Some(ctx.clone())) };
+        }
+        if !own {
+            return Ok(None);
+        }
+        let mut ctx = TlsContext::client()?;
+        if self.validate_cert == Some(false) {
+            ctx.set_verify(Verify::None)?;
+        }
+        if let Some(path) = &self.ca_file {
+            ctx.load_ca_file(path)?;
+        }
+        if let Some((cert, key)) = &self.client_cert {
+            ctx.load_cert_file(cert, key)?;
+        }
+        Ok(Some(Arc::new(ctx)))
+    }
+
     fn fill(&self, opts: *mut sys::eddy_ws_options) -> Result<()> {
+        if let Some(ctx) = self.tls_context()? {
+            // SAFETY: live options and context; the options keep their own reference, so
+            // dropping `ctx` here is fine.
+            check(unsafe { sys::eddy_ws_options_set_tls(opts, ctx.as_ptr()) })?;
+        }
         // SAFETY: live options; strings are copied by eddy.
         unsafe {
+            for name in &self.subprotocols {
+                check(sys::eddy_ws_options_add_subprotocol(opts, name.as_ptr() as *const c_char, name.len()))?;
+            }
+            if self.pong.is_some() {
+                check(sys::eddy_ws_options_set_on_pong(opts, Some(client_pong)))?;
+            }
             if let Some(n) = self.max_message_size {
                 check(sys::eddy_ws_options_set_max_message_size(opts, n))?;
             }
@@ -232,6 +315,14 @@ unsafe extern "C" fn client_ping(ws: *mut sys::eddy_ws, data: *const c_char, len
     if let Some(f) = &cbs.ping {
         let data = payload(data, len);
         ws_dispatch(ws, &cbs.remote, "websocket client on_ping", true, |s| f(s, data));
+    }
+}
+
+unsafe extern "C" fn client_pong(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, ud: *mut c_void) {
+    let cbs = client(ud);
+    if let Some(f) = &cbs.pong {
+        let data = payload(data, len);
+        ws_dispatch(ws, &cbs.remote, "websocket client on_pong", true, |s| f(s, data));
     }
 }
 

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use common::{Server, WsClient};
+use common::{run_bounded, Server, WsClient};
 use eddy::{Error, Loop, Message, WebSocketClient, WebSocketHandler};
 
 #[test]
@@ -111,14 +111,6 @@ fn on_ping_gets_the_payload_after_the_pong() {
     assert_eq!(&payload[..2], &1011u16.to_be_bytes());
 }
 
-/// Runs `lp` until a closure stops it, bounded: a missing callback fails the test instead of
-/// hanging it.
-fn run_bounded(lp: &Loop) {
-    let stopper = lp.clone();
-    let guard = lp.call_later(10.0, move || stopper.stop()).unwrap();
-    lp.run().unwrap();
-    let _ = lp.cancel(guard);
-}
 
 #[test]
 fn client_on_refused_gets_the_status_before_on_connect_fails() {

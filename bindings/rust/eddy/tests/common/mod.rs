@@ -220,3 +220,11 @@ impl WsClient {
     }
 }
 
+/// Runs `lp` until a closure stops it, bounded: a missing callback fails the test instead of
+/// hanging it.
+pub fn run_bounded(lp: &Loop) {
+    let stopper = lp.clone();
+    let guard = lp.call_later(10.0, move || stopper.stop()).unwrap();
+    lp.run().unwrap();
+    let _ = lp.cancel(guard);
+}

@@ -1,0 +1,152 @@
+//! HTTPS and wss:// served by eddy with a self-signed certificate made at test time (openssl
+//! CLI), checked with curl and with eddy's WebSocket client (trusted through ca_file, refused
+//! by default, accepted without verification, client certificates).
+mod common;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use common::{run_bounded, Server};
+use eddy::{Error, Loop, TlsContext, Verify, WebSocketClient, WebSocketHandler};
+
+/// A temporary directory with self-signed ECDSA certificates: "server" (127.0.0.1, localhost)
+/// and "client"; removed on drop.
+struct Certs {
+    dir: PathBuf,
+}
+
+impl Certs {
+    fn make(name: &str) -> Certs {
+        let dir = std::env::temp_dir().join(format!("eddy-rust-tls-{}-{}", std::process::id(), name));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (who, san) in [("server", "DNS:localhost,IP:127.0.0.1"), ("client", "DNS:client.test")] {
+            let status = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+                .args(["-keyout", &format!("{}.key", who), "-out", &format!("{}.crt", who)])
+                .args(["-subj", &format!("/CN={}", who), "-addext", &format!("subjectAltName={}", san), "-days", "2"])
+                .current_dir(&dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl");
+            assert!(status.success(), "openssl req failed");
+        }
+        Certs { dir }
+    }
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Connects `client` to `url` on a fresh loop: "connected" and the first message, or the error.
+fn outcome(client: WebSocketClient, url: &str) -> Vec<String> {
+    let lp = Loop::new().unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let (connected, message, stop_err, stop_close) = (events.clone(), events.clone(), lp.clone(), lp.clone());
+    client
+        .connect_timeout(5.0)
+        .on_connect(move |outcome| {
+            match outcome {
+                Ok(_) => connected.borrow_mut().push("connected".to_owned()),
+                Err(e) => {
+                    connected.borrow_mut().push(format!("error {}", e.name()));
+                    stop_err.stop();
+                }
+            }
+            Ok(())
+        })
+        .on_message(move |ws, msg| {
+            message.borrow_mut().push(format!("{:?}", msg));
+            ws.close(1000, "")
+        })
+        .on_close(move |_, _, _| {
+            stop_close.stop();
+            Ok(())
+        })
+        .connect(&lp, url)
+        .unwrap();
+    run_bounded(&lp);
+    let seen = events.borrow().clone();
+    seen
+}
+
+/// A TLS server with a WebSocket route and a page; `ctx` configures its context.
+fn tls_server(certs: &Certs, configure: fn(&mut TlsContext, &Certs)) -> Server {
+    let mut ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
+    configure(&mut ctx, certs);
+    Server::start(move |_, app| {
+        app.set_tls(&ctx).unwrap();
+        drop(ctx); // the server keeps its own reference
+        let handler = WebSocketHandler::new().on_open(|ws| ws.send_text(&format!("hello, {:?}", ws.subprotocol())));
+        app.route("/ws").unwrap().websocket(handler).unwrap();
+        app.route("/page").unwrap().get(|req, res| res.write(format!("secure {}", req.uri())));
+    })
+}
+
+fn curl(args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl").args(["-sS", "--max-time", "10"]).args(args).output().expect("curl");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn wss_and_https_with_a_self_signed_certificate() {
+    let certs = Certs::make("selfsigned");
+    let srv = tls_server(&certs, |_, _| {});
+    let ca = certs.path("server.crt");
+    let wss = format!("wss://127.0.0.1:{}/ws", srv.port);
+    let welcomed = ["connected", "Text(\"hello, None\")"];
+
+    // Verification on (the default): nobody trusts this certificate.
+    assert_eq!(outcome(WebSocketClient::new(), &wss), ["error EDDY_ETLS"]);
+    assert_eq!(outcome(WebSocketClient::new().validate_cert(true), &wss), ["error EDDY_ETLS"]);
+    // Trusted through its own file, or not checked at all.
+    assert_eq!(outcome(WebSocketClient::new().ca_file(&ca), &wss), welcomed);
+    assert_eq!(outcome(WebSocketClient::new().validate_cert(false), &wss), welcomed);
+    // A context of one's own, shared (the client keeps a reference).
+    let mut own = TlsContext::client().unwrap();
+    own.load_ca_file(&ca).unwrap();
+    let own = Arc::new(own);
+    assert_eq!(outcome(WebSocketClient::new().tls(own.clone()), &wss), welcomed);
+    // Refused at once: an unreadable CA file, a context plus separate settings.
+    let lp = Loop::new().unwrap();
+    assert_eq!(WebSocketClient::new().ca_file(certs.path("missing.crt")).connect(&lp, &wss), Err(Error::INVALID));
+    assert_eq!(WebSocketClient::new().tls(own).validate_cert(false).connect(&lp, &wss), Err(Error::INVALID));
+
+    // HTTPS, checked with curl: trusted with --cacert, refused without (60: bad certificate).
+    let page = format!("https://127.0.0.1:{}/page?x=1", srv.port);
+    let ca_arg = ca.to_str().unwrap();
+    assert_eq!(curl(&["--cacert", ca_arg, &page]), (0, "secure /page?x=1".to_owned()));
+    assert_eq!(curl(&[&page]).0, 60);
+}
+
+#[test]
+fn client_certificates_checked_by_the_server() {
+    let certs = Certs::make("clientcert");
+    let srv = tls_server(&certs, |ctx, certs| {
+        ctx.load_ca_file(certs.path("client.crt")).unwrap();
+        ctx.set_verify(Verify::Required).unwrap();
+    });
+    let wss = format!("wss://127.0.0.1:{}/ws", srv.port);
+    let trusting = || WebSocketClient::new().ca_file(certs.path("server.crt"));
+    let with_cert = trusting().client_cert(certs.path("client.crt"), certs.path("client.key"));
+    assert_eq!(outcome(with_cert, &wss), ["connected", "Text(\"hello, None\")"]);
+    // Without one the server ends the handshake: no connection.
+    let without = outcome(trusting(), &wss);
+    assert_eq!(without.len(), 1, "{:?}", without);
+    assert!(without[0].starts_with("error "), "{:?}", without);
+    // A certificate the server does not trust (its own server certificate) neither.
+    let wrong = trusting().client_cert(certs.path("server.crt"), certs.path("server.key"));
+    assert!(outcome(wrong, &wss)[0].starts_with("error "));
+    // A key that does not match the certificate is refused before connecting.
+    let lp = Loop::new().unwrap();
+    let mismatched = trusting().client_cert(certs.path("client.crt"), certs.path("server.key"));
+    assert_eq!(mismatched.connect(&lp, &wss), Err(Error::INVALID));
+}
