@@ -56,12 +56,28 @@ class HTTPServer:
     Options as Tornado's: xheaders, no_keep_alive, decompress_request, max_header_size,
     max_body_size, idle_connection_timeout, body_timeout, trusted_downstream, ssl_options (HTTPS:
     a dict with certfile, keyfile, ca_certs, cert_reqs; an ssl.SSLContext raises TypeError,
-    see eddy._tls)."""
+    see eddy._tls), protocol, max_buffer_size (max_body_size's default) and chunk_size (nothing
+    to set in eddy). Any other keyword raises TypeError."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
                  decompress_request=False, max_header_size=None, max_body_size=None,
                  idle_connection_timeout=None, body_timeout=None, trusted_downstream=None,
-                 ssl_options=None, **kwargs):
+                 ssl_options=None, protocol=None, chunk_size=None, max_buffer_size=None,
+                 **kwargs):
+        if kwargs:  # an option eddy does not know must not vanish silently
+            raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
+                            % ", ".join(sorted(kwargs)))
+        # chunk_size: how much Tornado reads per call; eddy reads what the socket has, so there
+        # is nothing to set. max_buffer_size: Tornado's default for max_body_size.
+        del chunk_size
+        if max_body_size is None and max_buffer_size is not None:
+            max_body_size = max_buffer_size
+        if protocol is not None and protocol not in ("http", "https"):
+            raise ValueError("protocol must be 'http' or 'https', not %r" % (protocol,))
+        # Tornado's `protocol`: the scheme of every request (a TLS proxy in front), unless
+        # xheaders took one from the request's X-Scheme / X-Forwarded-Proto.
+        application._server_protocol = protocol
+        application._server_xheaders = bool(xheaders)
         self.application = application
         # Checked before anything is configured, so a refused ssl_options changes nothing.
         tls = _tls.server_context(ssl_options) if ssl_options is not None else None

@@ -310,5 +310,61 @@ class Listening(unittest.TestCase):
         self.assertEqual(get(self.serve(add_sockets)), (200, b"hello 0"))
 
 
+class Scheme(eddy.web.RequestHandler):
+    def get(self):
+        self.write(self.request.protocol)
+
+    def post(self):
+        self.write("%d" % len(self.request.body))
+
+
+def request(port, method="GET", headers=None, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, "/", body, headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class ServerOptions(unittest.TestCase):
+    """Tornado's HTTPServer keywords: protocol, max_buffer_size and chunk_size are honoured (or
+    have nothing to set), and an unknown keyword is refused instead of ignored."""
+
+    def serve(self, **options):
+        thread = support.ServerThread(lambda: eddy.web.Application([(r"/", Scheme)]), **options)
+        self.addCleanup(thread.stop)
+        return thread.port
+
+    def test_protocol(self):
+        self.assertEqual(request(self.serve()), (200, b"http"))
+        port = self.serve(protocol="https")
+        self.assertEqual(request(port), (200, b"https"))
+        # With xheaders, a scheme the proxy names wins over `protocol` (Tornado's order).
+        port = self.serve(protocol="https", xheaders=True)
+        self.assertEqual(request(port), (200, b"https"))
+        self.assertEqual(request(port, headers={"X-Forwarded-Proto": "http"}), (200, b"http"))
+        self.assertEqual(request(port, headers={"X-Scheme": "http",
+                                                "X-Forwarded-Proto": "https"}), (200, b"http"))
+        self.assertEqual(request(port, headers={"X-Forwarded-Proto": "gopher"}), (200, b"https"))
+        with self.assertRaises(ValueError):
+            self.serve(protocol="ftp")
+
+    def test_max_buffer_size_and_chunk_size(self):
+        port = self.serve(max_buffer_size=10, chunk_size=4096)
+        self.assertEqual(request(port, "POST", body=b"x" * 10), (200, b"10"))
+        self.assertEqual(request(port, "POST", body=b"x" * 11)[0], 413)
+        # max_body_size, when given, is the limit (max_buffer_size is only its default).
+        port = self.serve(max_buffer_size=10, max_body_size=100)
+        self.assertEqual(request(port, "POST", body=b"x" * 50), (200, b"50"))
+
+    def test_unknown_keyword_is_refused(self):
+        app = eddy.web.Application([(r"/", Scheme)])
+        with self.assertRaises(TypeError) as cm:
+            eddy.httpserver.HTTPServer(app, no_such_option=1)
+        self.assertIn("no_such_option", str(cm.exception))
+
+
 if __name__ == "__main__":
     unittest.main()
