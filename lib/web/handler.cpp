@@ -1,6 +1,9 @@
 #include "web/handler.hpp"
 
 #include <zlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <bit>
 #include <cstdio>
@@ -50,8 +53,23 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
     return rc == Z_STREAM_END;
 }
 
-// The 16 lowercase hex digits of `v`, most significant first, without a loop or a table:
-// each nibble is spread into a byte of its own, then turned into its digit in all bytes at once.
+// The 16 lowercase hex digits of `v`, most significant first, without a loop or a table.
+#if defined(__SSE2__)
+// SSE2 (every x86-64): the 16 nibbles side by side in one register, all turned into digits at
+// once.
+void hex16(uint64_t v, char out[16]) {
+    __m128i bytes = _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(v)));
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(bytes, low4);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low4);
+    __m128i nibbles = _mm_unpacklo_epi8(hi, lo);  // high nibble of each byte first
+    __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9)),
+                                    _mm_set1_epi8('a' - '0' - 10));
+    __m128i digits = _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters);
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(out), digits);
+}
+#else
+// Elsewhere eight at a time in a 64-bit word: each nibble spread into a byte of its own.
 void hex16(uint64_t v, char out[16]) {
     for (int half = 0; half < 2; half++) {
         uint64_t x = half == 0 ? v >> 32 : v & 0xffffffffu;
@@ -67,6 +85,7 @@ void hex16(uint64_t v, char out[16]) {
         memcpy(out + 8 * half, &ascii, 8);
     }
 }
+#endif
 
 // The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
 // validator needs no cryptographic strength (the server computes it from its own bytes), and a
