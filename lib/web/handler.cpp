@@ -1,7 +1,7 @@
 #include "web/handler.hpp"
 
 #include <zlib.h>
-#if defined(__SSE2__)
+#if defined(__SSE2__) && defined(__x86_64__)
 #include <emmintrin.h>
 #endif
 
@@ -54,7 +54,7 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
 }
 
 // The 16 lowercase hex digits of `v`, most significant first, without a loop or a table.
-#if defined(__SSE2__)
+#if defined(__SSE2__) && defined(__x86_64__)
 // SSE2 (every x86-64): the 16 nibbles side by side in one register, all turned into digits at
 // once.
 void hex16(uint64_t v, char out[16]) {
