@@ -253,14 +253,18 @@ class Hello(eddy.web.RequestHandler):
         self.write("hello %d" % self.request.connection.stream.closed())
 
 
-def get(port, path="/"):
+def request(port, method="GET", path="/", headers=None, body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", path)
+        conn.request(method, path, body, headers or {})
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
         conn.close()
+
+
+def get(port, path="/"):
+    return request(port, path=path)
 
 
 class Listening(unittest.TestCase):
@@ -316,16 +320,6 @@ class Scheme(eddy.web.RequestHandler):
 
     def post(self):
         self.write("%d" % len(self.request.body))
-
-
-def request(port, method="GET", headers=None, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, "/", body, headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 class ServerOptions(unittest.TestCase):
