@@ -8,6 +8,7 @@ and network failures (refused connection, DNS, timeout, TLS) are HTTPClientError
 The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's singleton."""
 
 import asyncio
+import copy
 import weakref
 
 from . import _tls
@@ -40,7 +41,7 @@ class HTTPRequest:
     def __init__(self, url, method="GET", headers=None, body=None, connect_timeout=None,
                  request_timeout=None, follow_redirects=True, max_redirects=None,
                  decompress_response=True, max_body_size=None, expect_100_continue=False,
-                 validate_cert=True, ca_certs=None, client_cert=None, client_key=None,
+                 validate_cert=None, ca_certs=None, client_cert=None, client_key=None,
                  ssl_options=None, **unsupported):
         if unsupported:
             raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
@@ -57,7 +58,8 @@ class HTTPRequest:
         self.decompress_response = decompress_response
         self.max_body_size = max_body_size
         self.expect_100_continue = expect_100_continue
-        # TLS (eddy._tls): validate_cert=False checks neither chain nor host name; ca_certs is
+        # TLS (eddy._tls): validate_cert=False checks neither chain nor host name (None: the
+        # client's defaults, else True, as in Tornado); ca_certs is
         # trusted besides the system's CAs; client_cert/client_key for mutual TLS; ssl_options
         # (a dict) instead of those four. Checked here, so a bad one fails before any I/O.
         self.validate_cert = validate_cert
@@ -94,10 +96,13 @@ class AsyncHTTPClient:
 
     _by_loop = weakref.WeakKeyDictionary()
 
-    def __new__(cls, force_instance=False, max_clients=10, **kwargs):
+    def __new__(cls, force_instance=False, max_clients=10, defaults=None, **kwargs):
         ioloop = IOLoop.current()
         if not force_instance and ioloop in cls._by_loop:
-            return cls._by_loop[ioloop]
+            self = cls._by_loop[ioloop]
+            if defaults is not None:  # as Tornado, which initializes the shared one again
+                self.defaults = dict(defaults)
+            return self
         self = super().__new__(cls)
         self.io_loop = ioloop
         self._client = _ll.eddy_client_new(ioloop._eddy)
@@ -106,11 +111,13 @@ class AsyncHTTPClient:
         _ll.eddy_client_set_max_clients(self._client, max_clients)
         self._max_clients = max_clients
         self._tls_clients = {}  # _tls.client_key → an eddy client with that TLS context
+        # HTTPRequest arguments for the fetches that leave them None (Tornado's `defaults`).
+        self.defaults = dict(defaults or {})
         if not force_instance:
             cls._by_loop[ioloop] = self
         return self
 
-    def __init__(self, force_instance=False, max_clients=10, **kwargs):
+    def __init__(self, force_instance=False, max_clients=10, defaults=None, **kwargs):
         pass
 
     def close(self):
@@ -130,9 +137,18 @@ class AsyncHTTPClient:
 
     def fetch(self, request, raise_error=True, **kwargs):
         if not isinstance(request, HTTPRequest):
-            request = HTTPRequest(request, **kwargs)
+            args = dict(kwargs)
+            for name, value in self.defaults.items():
+                if args.get(name) is None:
+                    args[name] = value
+            request = HTTPRequest(request, **args)
         elif kwargs:
             raise ValueError("kwargs can't be used if request is an HTTPRequest object")
+        elif any(getattr(request, name, None) is None for name in self.defaults):
+            request = copy.copy(request)  # the caller's object stays as it was
+            for name, value in self.defaults.items():
+                if getattr(request, name, None) is None:
+                    setattr(request, name, value)
         future = self.io_loop.asyncio_loop.create_future()
         if self._client is None:
             future.set_exception(HTTPClientError(599, "client closed"))

@@ -6,12 +6,16 @@ test on it. AsyncHTTPTestCase also serves get_app() on a free port of 127.0.0.1 
 self.fetch(path, **kwargs), which returns the HTTPResponse (eddy.httpclient) synchronously."""
 
 import asyncio
+import atexit
 import functools
 import inspect
 import logging
 import os
 import re
+import shutil
 import socket
+import subprocess
+import tempfile
 import unittest
 
 from . import httpclient, ioloop
@@ -146,6 +150,51 @@ class AsyncHTTPTestCase(AsyncTestCase):
         del self.http_server
         del self._app
         super().tearDown()
+
+
+class AsyncHTTPSTestCase(AsyncHTTPTestCase):
+    """AsyncHTTPTestCase over HTTPS. Tornado ships a test certificate; eddy makes one (ECDSA,
+    for localhost and 127.0.0.1) with the openssl command once per process. fetch() does not
+    validate it (the client's defaults say validate_cert=False)."""
+
+    def get_http_client(self):
+        return httpclient.AsyncHTTPClient(force_instance=True, defaults=dict(validate_cert=False))
+
+    def get_httpserver_options(self):
+        return dict(ssl_options=self.get_ssl_options())
+
+    def get_ssl_options(self):
+        return AsyncHTTPSTestCase.default_ssl_options()
+
+    @staticmethod
+    def default_ssl_options():
+        return dict(_test_certificate())
+
+    def get_protocol(self):
+        return "https"
+
+
+_certificate = None
+
+
+def _test_certificate():
+    global _certificate
+    if _certificate is None:
+        directory = tempfile.mkdtemp(prefix="eddy-test-certificate-")
+        atexit.register(shutil.rmtree, directory, True)
+        certfile = os.path.join(directory, "test.crt")
+        keyfile = os.path.join(directory, "test.key")
+        command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyfile, "-out", certfile,
+                   "-days", "365", "-subj", "/CN=localhost",
+                   "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise RuntimeError("AsyncHTTPSTestCase makes its certificate with the openssl "
+                               "command: %s" % e) from e
+        _certificate = dict(certfile=certfile, keyfile=keyfile)
+    return _certificate
 
 
 def gen_test(func=None, timeout=None):

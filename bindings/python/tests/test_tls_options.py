@@ -68,6 +68,20 @@ class Impl:
             return response.body.decode()
         return self.run(go)
 
+    def fetch_with_defaults(self, server, defaults, by_url=False, **tls):
+        """fetch through a client made with AsyncHTTPClient(defaults=...)."""
+        url = "https://127.0.0.1:%d/" % self.servers[server].port
+        request = url if by_url else self.httpclient.HTTPRequest(url, **tls)
+
+        async def go():
+            client = self.httpclient.AsyncHTTPClient(force_instance=True, defaults=defaults)
+            try:
+                response = await client.fetch(request)
+            finally:
+                client.close()
+            return response.body.decode()
+        return self.run(go)
+
     def ws(self, server, **tls):
         port = self.servers[server].port
         request = self.httpclient.HTTPRequest("wss://127.0.0.1:%d/ws" % port, **tls)
@@ -145,6 +159,19 @@ class TlsOptionsTest(unittest.TestCase):
         def check(impl):
             self.assertEqual(impl.fetch("self", validate_cert=False), ("ok", "hello over https"))
             self.assertEqual(impl.fetch("other", validate_cert=False), ("ok", "hello over https"))
+        self.each(check)
+
+    def test_fetch_client_defaults(self):
+        # AsyncHTTPClient(defaults=...) fills what a request leaves unset, by URL or HTTPRequest
+        # (AsyncHTTPSTestCase relies on it); what the request says itself wins.
+        def check(impl):
+            relaxed = dict(validate_cert=False)
+            self.assertEqual(impl.fetch_with_defaults("self", relaxed, by_url=True),
+                             ("ok", "hello over https"))
+            self.assertEqual(impl.fetch_with_defaults("self", relaxed), ("ok", "hello over https"))
+            self.assertTrue(is_tls_refusal(
+                impl.fetch_with_defaults("self", relaxed, validate_cert=True)))
+            self.assertTrue(is_tls_refusal(impl.fetch_with_defaults("self", {})))
         self.each(check)
 
     def test_fetch_mutual_tls(self):

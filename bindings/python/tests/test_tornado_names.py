@@ -44,7 +44,7 @@ KNOWN_GAPS = {
     "locale.CSVLocale.format_date", "locale.CSVLocale.format_day",
     "locale.GettextLocale.format_date", "locale.GettextLocale.format_day",
     # testing helpers for Tornado's own suite
-    "testing.AsyncHTTPSTestCase", "testing.setup_with_context_manager",
+    "testing.setup_with_context_manager",
     # Tornado's WebSocket protocol objects and its client's HTTP-connection plumbing (eddy's
     # protocol and client are C)
     "websocket.WebSocketProtocol", "websocket.WebSocketProtocol13",

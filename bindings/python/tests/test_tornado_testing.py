@@ -3,6 +3,7 @@ ExpectLog) written once and run on tornado.testing and on eddy.testing; every te
 the same way (passed, or failed for the same reason) on both."""
 
 import logging
+import os
 import unittest
 
 import eddy.gen
@@ -80,6 +81,31 @@ def make_suite(testing, web, gen):
     return Cases
 
 
+def make_https_suite(testing, web):
+    class Hello(web.RequestHandler):
+        def get(self):
+            self.write("%s %s" % (self.request.protocol, self.get_argument("n", "x")))
+
+    class HttpsCases(testing.AsyncHTTPSTestCase):
+        def get_app(self):
+            return web.Application([(r"/", Hello)])
+
+        def test_fetch_over_https(self):
+            self.assertTrue(self.get_url("/p").startswith("https://127.0.0.1:"))
+            r = self.fetch("/?n=1")
+            self.assertEqual((r.code, r.body), (200, b"https 1"))
+
+        def test_certificate_is_not_trusted_by_default(self):  # fails on both
+            self.fetch("/", raise_error=True, validate_cert=True)
+
+        def test_ssl_options(self):
+            options = self.get_ssl_options()
+            self.assertTrue(os.path.exists(options["certfile"]))
+            self.assertTrue(os.path.exists(options["keyfile"]))
+
+    return HttpsCases
+
+
 # The failures are expected: their log lines go nowhere (but still reach ExpectLog's filter).
 logging.getLogger().addHandler(logging.NullHandler())
 
@@ -108,6 +134,16 @@ class SameOutcomes(unittest.TestCase):
         # The suite really exercises both ends: passing and failing tests.
         self.assertEqual(sorted(k for k, v in mine.items() if v != "ok"),
                          ["test_expect_log_missing", "test_gen_timeout", "test_wait_timeout"])
+
+    def test_https_suite(self):
+        theirs = outcomes(make_https_suite(tornado.testing, tornado.web))
+        mine = outcomes(make_https_suite(eddy.testing, eddy.web))
+        # Both refuse the untrusted certificate, with their own exception types.
+        for outcome in (theirs, mine):
+            self.assertTrue(outcome["test_certificate_is_not_trusted_by_default"] != "ok")
+            outcome["test_certificate_is_not_trusted_by_default"] = "refused"
+        self.assertEqual(mine, theirs)
+        self.assertEqual(mine["test_fetch_over_https"], "ok")
 
 
 if __name__ == "__main__":
