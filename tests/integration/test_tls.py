@@ -15,36 +15,16 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
+from tls_server_process import TlsServerProcess  # noqa: E402
 
 SERVER = None
 CONNECT = None
 CERTS = None
 
 
-class TlsServer:
+class TlsServer(TlsServerProcess):
     def __init__(self, *args):
-        self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([SERVER, *args], stdout=subprocess.PIPE, stderr=self.stderr)
-        line = self.proc.stdout.readline().decode()
-        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError("server did not start: %r %s" % (line, self.log()))
-        self.port = int(m.group(1))
-
-    def log(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
-
-    def stop(self, testcase):
-        self.proc.terminate()
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = None
-        testcase.assertEqual(rc, 0, self.log())
-        self.stderr.close()
+        super().__init__(SERVER, *args)
 
 
 def s_client(port, *args, data=b"", timeout=20):
