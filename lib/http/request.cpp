@@ -219,14 +219,9 @@ public:
         auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
         add_bytes(tmp, static_cast<size_t>(r.ptr - tmp));
     }
-    template <size_t N>
-    void add_field(const char (&name)[N], std::string_view value) {
-        add(name);
-        add(": ");
-        add(value);
-        add("\r\n");
-    }
-    void add_field(std::string_view name, std::string_view value) {
+    // `name` as a literal (the server's own fields) or a view (the application's).
+    template <typename Name>
+    void add_field(const Name &name, std::string_view value) {
         add(name);
         add(": ");
         add(value);
