@@ -3,13 +3,11 @@
 //! by default, accepted without verification, client certificates).
 mod common;
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::Command;
-use std::rc::Rc;
 use std::sync::Arc;
 
-use common::{run_bounded, Server};
+use common::{client_outcome as outcome, Server};
 use eddy::{Error, Loop, TlsContext, Verify, WebSocketClient, WebSocketHandler};
 
 /// A temporary directory with self-signed ECDSA certificates: "server" (127.0.0.1, localhost)
@@ -46,38 +44,6 @@ impl Drop for Certs {
     }
 }
 
-/// Connects `client` to `url` on a fresh loop: "connected" and the first message, or the error.
-fn outcome(client: WebSocketClient, url: &str) -> Vec<String> {
-    let lp = Loop::new().unwrap();
-    let events = Rc::new(RefCell::new(Vec::new()));
-    let (connected, message, stop_err, stop_close) = (events.clone(), events.clone(), lp.clone(), lp.clone());
-    client
-        .connect_timeout(5.0)
-        .on_connect(move |outcome| {
-            match outcome {
-                Ok(_) => connected.borrow_mut().push("connected".to_owned()),
-                Err(e) => {
-                    connected.borrow_mut().push(format!("error {}", e.name()));
-                    stop_err.stop();
-                }
-            }
-            Ok(())
-        })
-        .on_message(move |ws, msg| {
-            message.borrow_mut().push(format!("{:?}", msg));
-            ws.close(1000, "")
-        })
-        .on_close(move |_, _, _| {
-            stop_close.stop();
-            Ok(())
-        })
-        .connect(&lp, url)
-        .unwrap();
-    run_bounded(&lp);
-    let seen = events.borrow().clone();
-    seen
-}
-
 /// A TLS server with a WebSocket route and a page; `ctx` configures its context.
 fn tls_server(certs: &Certs, configure: fn(&mut TlsContext, &Certs)) -> Server {
     let mut ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
@@ -102,7 +68,7 @@ fn wss_and_https_with_a_self_signed_certificate() {
     let srv = tls_server(&certs, |_, _| {});
     let ca = certs.path("server.crt");
     let wss = format!("wss://127.0.0.1:{}/ws", srv.port);
-    let welcomed = ["connected", "Text(\"hello, None\")"];
+    let welcomed = ["connected None", "Text(\"hello, None\")"];
 
     // Verification on (the default): nobody trusts this certificate.
     assert_eq!(outcome(WebSocketClient::new(), &wss), ["error EDDY_ETLS"]);
@@ -137,7 +103,7 @@ fn client_certificates_checked_by_the_server() {
     let wss = format!("wss://127.0.0.1:{}/ws", srv.port);
     let trusting = || WebSocketClient::new().ca_file(certs.path("server.crt"));
     let with_cert = trusting().client_cert(certs.path("client.crt"), certs.path("client.key"));
-    assert_eq!(outcome(with_cert, &wss), ["connected", "Text(\"hello, None\")"]);
+    assert_eq!(outcome(with_cert, &wss), ["connected None", "Text(\"hello, None\")"]);
     // Without one the server ends the handshake: no connection.
     let without = outcome(trusting(), &wss);
     assert_eq!(without.len(), 1, "{:?}", without);

@@ -7,43 +7,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use common::{run_bounded, Server};
+use common::{client_outcome as outcome, run_bounded, Server};
 use eddy::{Loop, Message, WebSocketClient, WebSocketHandler};
-
-/// Connects `client` to `url` on a fresh loop and returns what it saw: "connected" with the
-/// subprotocol, the first message (then it closes), or the refusal and the error.
-fn outcome(client: WebSocketClient, url: &str) -> Vec<String> {
-    let lp = Loop::new().unwrap();
-    let events = Rc::new(RefCell::new(Vec::new()));
-    let (refused, connected, message, stop_err, stop_close) =
-        (events.clone(), events.clone(), events.clone(), lp.clone(), lp.clone());
-    client
-        .connect_timeout(5.0)
-        .on_refused(move |status, _| refused.borrow_mut().push(format!("refused {}", status)))
-        .on_connect(move |outcome| {
-            match outcome {
-                Ok(ws) => connected.borrow_mut().push(format!("connected {:?}", ws.subprotocol())),
-                Err(e) => {
-                    connected.borrow_mut().push(format!("error {}", e.name()));
-                    stop_err.stop();
-                }
-            }
-            Ok(())
-        })
-        .on_message(move |ws, msg| {
-            message.borrow_mut().push(format!("{:?}", msg));
-            ws.close(1000, "")
-        })
-        .on_close(move |_, _, _| {
-            stop_close.stop();
-            Ok(())
-        })
-        .connect(&lp, url)
-        .unwrap();
-    run_bounded(&lp);
-    let seen = events.borrow().clone();
-    seen
-}
 
 #[test]
 fn subprotocol_chosen_by_the_server_is_seen_by_both_sides() {
