@@ -95,14 +95,48 @@ class Deflate:
         return self._d.decompress(data + b"\x00\x00\xff\xff")
 
 
-class Conn:
+class SocketReader:
+    """Buffered reads from a socket: exactly n bytes, or up to a marker. A peer that ends the
+    connection (or resets it) raises EOFError. `chunk` is the most one recv() takes."""
+
+    def __init__(self, sock, chunk=1 << 20):
+        self.sock = sock
+        self.chunk = chunk
+        self.buf = bytearray()
+
+    def _fill(self):
+        try:
+            chunk = self.sock.recv(self.chunk)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+
+    def _read_until(self, marker):
+        while marker not in self.buf:
+            self._fill()
+        i = self.buf.index(marker) + len(marker)
+        out = bytes(self.buf[:i])
+        del self.buf[:i]
+        return out
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+
+class Conn(SocketReader):
     """One WebSocket connection after a (checked) opening handshake."""
 
     def __init__(self, port, path="/ws", extensions=None, extra=b"", timeout=15,
                  first_bytes=b""):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().__init__(sock)
         key = base64.b64encode(os.urandom(16))
         req = (b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                b"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
@@ -130,30 +164,6 @@ class Conn:
         self.frames_seen = []  # (fin, rsv, opcode) of every frame read, for RSV checks
 
     # -- raw I/O -----------------------------------------------------------------------------
-
-    def _fill(self):
-        try:
-            chunk = self.sock.recv(1 << 20)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            raise EOFError
-        self.buf += chunk
-
-    def _read_until(self, marker):
-        while marker not in self.buf:
-            self._fill()
-        i = self.buf.index(marker) + len(marker)
-        out = bytes(self.buf[:i])
-        del self.buf[:i]
-        return out
-
-    def _read(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
 
     def send(self, data, chop=None):
         """Sends bytes at once, or in chops of `chop` bytes (each its own send with

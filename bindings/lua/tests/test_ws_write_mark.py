@@ -77,34 +77,15 @@ def small_window_socket():
     return sock
 
 
-class SlowPeer:
+class SlowPeer(ws_wire.SocketReader):
     """One end of a WebSocket connection that reads only when asked to, in small pieces."""
 
     def __init__(self, sock):
-        self.sock = sock
-        self.sock.settimeout(20)
-        self.buf = bytearray()
-
-    def _fill(self):
-        chunk = self.sock.recv(4096)
-        if not chunk:
-            raise EOFError
-        self.buf += chunk
+        sock.settimeout(20)
+        super().__init__(sock, chunk=4096)
 
     def read_until(self, marker):
-        while marker not in self.buf:
-            self._fill()
-        i = self.buf.index(marker) + len(marker)
-        out = bytes(self.buf[:i])
-        del self.buf[:i]
-        return out
-
-    def _read(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
+        return self._read_until(marker)
 
     def read_messages(self):
         """Binary messages until the peer's close frame, answered (masked when we are the
