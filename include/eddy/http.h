@@ -157,9 +157,12 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
                                         eddy_free_fn free_userdata);
 /* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). The lines
  * of one loop pass are written together at its end (or every 64 KiB), so that a busy server makes
- * one write(2) per pass rather than per request; pending lines are written before `fd` is
- * replaced and when the server is freed. If `fd` refuses them (a full non-blocking pipe, a closed
- * file), the pending lines are dropped and a warning is logged. */
+ * one write(2) per pass rather than per request. The loop never waits for the log: a pipe, socket
+ * or terminal without room keeps the lines waiting (retried every 50 ms, up to 1 MiB); lines past
+ * that are dropped and their number is logged as a warning once `fd` takes lines again. Pending
+ * lines are written before `fd` is replaced and when the server is freed (waiting at most about a
+ * second for room). If `fd` fails (a closed file, a disk error), the pending lines are dropped and
+ * a warning is logged. */
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
 
 /* ==== request: what arrived ================================================================= */

@@ -1,9 +1,13 @@
 #include "http/access_log.hpp"
 
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstring>
 
 #include "http/request.hpp"
@@ -13,46 +17,111 @@ namespace eddy::http {
 
 namespace {
 constexpr size_t kFlushBytes = 64 * 1024;
-constexpr size_t kMaxUriBytes = 1500;  // a longer target is cut in the log line
+constexpr size_t kMaxPendingBytes = 1024 * 1024;  // beyond this, new lines are dropped (counted)
+constexpr double kRetrySeconds = 0.05;
+constexpr size_t kMaxUriBytes = 1500;   // a longer target is cut in the log line
+constexpr size_t kMaxWordBytes = 64;    // so are a longer method or client address
+
+// Copies `s` (at most `max` bytes) to `out` and moves `out` past it.
+inline void put(char *&out, std::string_view s, size_t max = SIZE_MAX) {
+    size_t n = std::min(s.size(), max);
+    memcpy(out, s.data(), n);
+    out += n;
+}
+template <size_t N>
+inline void put_literal(char *&out, const char (&literal)[N]) {
+    memcpy(out, literal, N - 1);  // constant size: a few moves
+    out += N - 1;
+}
 }  // namespace
 
 AccessLog::AccessLog(Loop *loop) : loop_(loop) {
     flush_task_.run = run_flush;
     flush_task_.owner = this;
+    retry_timer_.fire = on_retry;
+    retry_timer_.owner = this;
 }
 
 AccessLog::~AccessLog() {
-    flush();
+    write_pending(1000);
+    if (!pending_.empty()) drop_pending("still not writable when the server was freed");
     loop_->undefer(&flush_task_);
+    loop_->timer_stop(&retry_timer_);
 }
 
 void AccessLog::set_fd(int fd) {
-    flush();
+    if (fd_ >= 0) {
+        write_pending(1000);
+        if (!pending_.empty()) drop_pending("still not writable when the log fd was replaced");
+    }
+    loop_->timer_stop(&retry_timer_);
+    pending_.clear();
+    dropped_lines_ = 0;
     fd_ = fd;
+    // Regular files (and block devices) always take a write; anything else may make it wait.
+    struct stat st;
+    may_block_ = fd >= 0 && !(fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)));
 }
 
-void AccessLog::run_flush(DeferredTask *task) { static_cast<AccessLog *>(task->owner)->flush(); }
+// At the end of a pass, unless the fd is known to be full (then the retry timer writes).
+void AccessLog::run_flush(DeferredTask *task) {
+    AccessLog *self = static_cast<AccessLog *>(task->owner);
+    if (!self->retry_timer_.queued()) self->flush();
+}
 
-void AccessLog::flush() {
+void AccessLog::on_retry(TimerNode *node) { static_cast<AccessLog *>(node->owner)->flush(); }
+
+void AccessLog::drop_pending(const char *why) {
+    size_t lines = static_cast<size_t>(std::count(pending_.begin(), pending_.end(), '\n'));
+    log(LogLevel::warning, "http: access log fd %d: %s; %zu lines dropped", fd_, why,
+        lines + dropped_lines_);
+    pending_.clear();
+    dropped_lines_ = 0;
+}
+
+void AccessLog::write_pending(int wait_ms) {
     size_t done = 0;
+    double give_up = wait_ms > 0 ? Loop::now() + wait_ms / 1000.0 : 0;
     while (done < pending_.size() && fd_ >= 0) {
-        ssize_t n = ::write(fd_, pending_.data() + done, pending_.size() - done);
+        size_t chunk = pending_.size() - done;
+        if (may_block_) {
+            pollfd p = {fd_, POLLOUT, 0};
+            int left_ms = wait_ms > 0 ? static_cast<int>((give_up - Loop::now()) * 1000) : 0;
+            int ready = poll(&p, 1, std::max(left_ms, 0));
+            if (ready < 0 && errno == EINTR) continue;
+            if (ready == 0) break;  // no room now: kept for the retry
+            // POLLERR/POLLHUP: the write below reports what went wrong.
+            chunk = std::min<size_t>(chunk, PIPE_BUF);
+        }
+        ssize_t n = ::write(fd_, pending_.data() + done, chunk);
         if (n > 0) {
             done += static_cast<size_t>(n);
         } else if (n < 0 && errno == EINTR) {
             continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;  // a non-blocking fd without room: kept for the retry
         } else {
-            // A full non-blocking pipe or a closed file: the lines cannot wait without bound.
-            log(LogLevel::warning, "http: access log fd %d: %s; %zu bytes of log lines dropped", fd_,
-                n < 0 ? strerror(errno) : "nothing written", pending_.size() - done);
-            break;
+            pending_.erase(0, done);
+            drop_pending(n < 0 ? strerror(errno) : "nothing written");
+            return;
         }
     }
-    pending_.clear();
+    pending_.erase(0, done);
+    if (!pending_.empty()) {
+        if (!retry_timer_.queued()) loop_->timer_start(&retry_timer_, Loop::now() + kRetrySeconds);
+        return;
+    }
+    loop_->timer_stop(&retry_timer_);
+    if (dropped_lines_ > 0) {
+        log(LogLevel::warning,
+            "http: access log fd %d: %zu lines dropped while it had no room (over %zu KiB waiting)",
+            fd_, dropped_lines_, kMaxPendingBytes / 1024);
+        dropped_lines_ = 0;
+    }
 }
 
-// "[10/Oct/2000:13:55:36 +0000]" is the same for every line of a second: formatted once.
-void AccessLog::append_date() {
+// "10/Oct/2000:13:55:36 +0000" is the same for every line of a second: formatted once.
+void AccessLog::append_date(char *&out) {
     time_t now = time(nullptr);
     if (now != date_second_) {
         struct tm tm;
@@ -60,35 +129,43 @@ void AccessLog::append_date() {
         date_len_ = strftime(date_, sizeof date_, "%d/%b/%Y:%H:%M:%S +0000", &tm);
         date_second_ = now;
     }
-    pending_.append(date_, date_len_);
+    memcpy(out, date_, sizeof date_);  // constant size (date_len_ of it count)
+    out += date_len_;
 }
 
 // Common Log Format: host ident authuser [date] "request" status bytes
 void AccessLog::add(const Request *req) {
     if (fd_ < 0) return;
-    char number[24];
-    auto append_number = [&](uint64_t v) {
-        auto r = std::to_chars(number, number + sizeof number, v);
-        pending_.append(number, static_cast<size_t>(r.ptr - number));
-    };
-    try {
-        pending_.append(req->remote_ip.empty() ? std::string_view("-") : std::string_view(req->remote_ip));
-        pending_.append(" - - [");
-        append_date();
-        pending_.append("] \"");
-        pending_.append(req->method);
-        pending_.push_back(' ');
-        pending_.append(req->uri, 0, kMaxUriBytes);
-        pending_.append(req->version_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ");
-        append_number(static_cast<uint64_t>(req->sent_status()));
-        pending_.push_back(' ');
-        append_number(req->bytes_sent());
-        pending_.push_back('\n');
-    } catch (...) {
-        flush();  // out of memory: what is complete goes out; the rest of this line is lost
+    if (pending_.size() >= kMaxPendingBytes) {
+        dropped_lines_++;
         return;
     }
-    if (pending_.size() >= kFlushBytes) {
+    char line[2 * kMaxWordBytes + kMaxUriBytes + 128];
+    char *out = line;
+    put(out, req->remote_ip.empty() ? std::string_view("-") : std::string_view(req->remote_ip),
+        kMaxWordBytes);
+    put_literal(out, " - - [");
+    append_date(out);
+    put_literal(out, "] \"");
+    put(out, req->method, kMaxWordBytes);
+    *out++ = ' ';
+    put(out, req->uri, kMaxUriBytes);
+    if (req->version_minor) {
+        put_literal(out, " HTTP/1.1\" ");
+    } else {
+        put_literal(out, " HTTP/1.0\" ");
+    }
+    out = std::to_chars(out, out + 12, static_cast<unsigned>(req->sent_status())).ptr;
+    *out++ = ' ';
+    out = std::to_chars(out, out + 24, req->bytes_sent()).ptr;
+    *out++ = '\n';
+    try {
+        pending_.append(line, static_cast<size_t>(out - line));
+    } catch (...) {
+        dropped_lines_++;  // out of memory: counted, reported with the next successful write
+        return;
+    }
+    if (pending_.size() >= kFlushBytes && !retry_timer_.queued()) {
         flush();
     } else {
         loop_->defer(&flush_task_);

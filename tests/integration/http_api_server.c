@@ -4,7 +4,7 @@
  *   http_api_server [--port N] [--host H] [--unix PATH] [--idle-timeout S]
  *                   [--header-timeout S] [--body-timeout S] [--max-connections N]
  *                   [--xheaders] [--trusted-proxy IP]... [--decompress] [--no-keep-alive]
- *                   [--max-body-size N] [--access-log PATH|-]
+ *                   [--max-body-size N] [--access-log PATH|-|stdout]
  *
  * Prints "listening on unix:PATH" (with --unix) and then "listening on HOST:PORT" once ready.
  * SIGTERM/SIGINT stop the loop; the program frees everything and exits 0.
@@ -638,9 +638,9 @@ int main(int argc, char **argv) {
     if (rc != 0) die("access log", rc);
     int log_fd = -1;
     if (access_log) {
-        log_fd = strcmp(access_log, "-") == 0
-                     ? 2
-                     : open(access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        log_fd = strcmp(access_log, "-") == 0        ? 2
+                 : strcmp(access_log, "stdout") == 0 ? 1
+                 : open(access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (log_fd < 0) die("access log file", EDDY_EIO);
         rc = eddy_server_set_access_log_fd(srv, log_fd);
         if (rc != 0) die("access log fd", rc);

@@ -705,6 +705,66 @@ class DefaultServerTest(ServerTestCase):
             self.assertRegex(line, r'^\S+ - - \[[^\]]+\] "[^"]*" \d{3} \d+$')
 
 
+# ---- the access log on a pipe nobody reads ------------------------------------------------------
+
+class AccessLogPipeTest(ServerTestCase):
+    """The CLF log on stdout, a pipe this test leaves unread (as many process runners do once
+    they saw the "listening" line): the server must keep answering, keep at most 1 MiB of lines
+    waiting, count what it drops, and say so once the pipe has room again."""
+    SERVER_ARGS = ("--access-log", "stdout")
+    LINE = re.compile(r'^127\.0\.0\.1 - - \[[^\]]+\] "GET /auto_length\?i=\d+ HTTP/1\.1" 200 11$')
+
+    def pipelined(self, count, batch=500):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            for start in range(0, count, batch):
+                n = min(batch, count - start)
+                s.sendall(b"".join(get_req("/auto_length?i=%d" % (start + i)) for i in range(n)))
+                data = b""
+                while data.count(b"hello world") < n:
+                    chunk = s.recv(65536)  # a server stuck on its log times out here
+                    self.assertTrue(chunk, "connection closed after %d responses" % start)
+                    data += chunk
+        finally:
+            s.close()
+
+    def drain_stdout(self, quiet=0.5, timeout=30):
+        fd = self.server.proc.stdout.fileno()
+        out = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], quiet)
+            if not r:
+                break
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            out += chunk
+        return out.decode("latin-1")
+
+    def test_unread_pipe_neither_stalls_nor_loses_lines_silently(self):
+        total = 30000  # ~2 MiB of lines: past the pipe's 64 KiB and the 1 MiB kept waiting
+        self.pipelined(total)
+        logged = self.drain_stdout()
+        lines = logged.splitlines()
+        for line in lines:
+            self.assertRegex(line, self.LINE)
+        self.assertLess(len(lines), total)  # some were dropped...
+        deadline = time.monotonic() + 10
+        m = None
+        while time.monotonic() < deadline and not m:
+            m = re.search(r"access log fd 1: (\d+) lines dropped while it had no room",
+                          self.server.stderr())
+            time.sleep(0.05)
+        self.assertIsNotNone(m, self.server.stderr()[-2000:])
+        # ...and every line is either in the log or in the count.
+        self.assertEqual(len(lines) + int(m.group(1)), total)
+        # Logging goes on once the pipe has room.
+        r, data = self.request("GET", "/auto_length?i=after")
+        self.assertEqual(data, b"hello world")
+        self.assertIn('"GET /auto_length?i=after HTTP/1.1" 200 11', self.drain_stdout())
+
+
 # ---- decompress_request ------------------------------------------------------------------------
 
 class DecompressTest(ServerTestCase):
