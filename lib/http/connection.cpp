@@ -520,7 +520,7 @@ int Connection::check_head(uint64_t *content_length) {
     Request *req = request_;
     if (scanner_.version_major() != 1) return 505;
     // CONNECT asks us to be a tunnel; we are an origin server (RFC 9110 §9.3.6).
-    if (req->method == "CONNECT") return 501;
+    if (equals_literal(req->method, "CONNECT")) return 501;
     req->version_minor = scanner_.version_minor() >= 1 ? 1 : 0;
 
     // Request target: origin-form, absolute-form, or "*" for OPTIONS (RFC 9112 §3.2).
@@ -532,7 +532,7 @@ int Connection::check_head(uint64_t *content_length) {
         req->path = uri.substr(0, q);
         req->query = q == std::string::npos ? "" : uri.substr(q + 1);
     } else if (uri == "*") {
-        if (req->method != "OPTIONS") return 400;
+        if (!equals_literal(req->method, "OPTIONS")) return 400;
         req->path = "*";
     } else {
         http_parser_url u;

@@ -50,6 +50,13 @@ bool is_safe_field_value(std::string_view s);
 // A reason phrase per RFC 9112: HTAB / SP / VCHAR / obs-text, and (like Tornado) no '<'.
 bool is_valid_reason(std::string_view s);
 
+// a == `literal` (case-sensitive, e.g. a method): the constant-length comparison is expanded
+// inline by the compiler, where std::string's operator== calls memcmp.
+template <size_t N>
+inline bool equals_literal(std::string_view a, const char (&literal)[N]) {
+    return a.size() == N - 1 && memcmp(a.data(), literal, N - 1) == 0;
+}
+
 // Case-insensitive ASCII comparison.
 // (Inline: header lookups call it for every field of every request. Eight bytes are compared
 // at a time first — names usually arrive in the case they are looked up with — and only a

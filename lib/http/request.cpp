@@ -8,6 +8,7 @@
 #include <new>
 
 #include "http/connection.hpp"
+#include "http/hex.hpp"
 #include "http/server.hpp"
 #include "stream/stream.hpp"
 #include "util/log.hpp"
@@ -96,6 +97,7 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
         app_wants_close_ = list_contains(value, "close");
         return 0;
     }
+    if (name.size() == 4 && iequals(name, "Etag")) etag_field_set_ = true;
     try {
         if (replace) {
             // Replace the first field of that name in place (no allocation when the new value
@@ -121,6 +123,7 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
 
 void Request::add_trusted_header(std::string_view name, std::string_view value) {
     if (finished_ || headers_sent_) return;
+    if (name.size() == 4 && iequals(name, "Etag")) etag_field_set_ = true;
     try {
         if (out_headers_.empty()) out_headers_.reserve(8);
         out_headers_.push_back(HeaderField{std::string(name), std::string(value)});
@@ -131,18 +134,41 @@ void Request::add_trusted_header(std::string_view name, std::string_view value) 
 
 void Request::set_automatic_etag(std::string_view etag) {
     if (finished_ || headers_sent_) return;
-    if (etag.size() > sizeof etag_) {
+    if (etag.size() > sizeof etag_line_ - kEtagPrefix - 2) {
         add_trusted_header("Etag", etag);
         return;
     }
-    memcpy(etag_, etag.data(), etag.size());
-    etag_len_ = static_cast<unsigned char>(etag.size());
+    memcpy(etag_line_, "Etag: ", kEtagPrefix);
+    memcpy(etag_line_ + kEtagPrefix, etag.data(), etag.size());
+    memcpy(etag_line_ + kEtagPrefix + etag.size(), "\r\n", 2);
+    etag_line_len_ = static_cast<unsigned char>(kEtagPrefix + etag.size() + 2);
+}
+
+void Request::set_automatic_etag_hash(uint64_t hash, bool gzip_suffix) {
+    if (finished_ || headers_sent_) return;
+    // The 16 digits land at offset 4, then `Etag: "` (7 bytes) covers the top three: what
+    // remains after the quote is the low 52 bits. Every copy has a constant size.
+    hex16(hash, etag_line_ + 4);
+    memcpy(etag_line_, "Etag: \"", 7);
+    size_t n = 20;
+    if (gzip_suffix) {
+        memcpy(etag_line_ + n, "-gz", 3);
+        n += 3;
+    }
+    memcpy(etag_line_ + n, "\"\r\n", 3);
+    etag_line_len_ = static_cast<unsigned char>(n + 3);
+}
+
+std::string_view Request::automatic_etag() const {
+    if (etag_line_len_ == 0) return {};
+    return std::string_view(etag_line_ + kEtagPrefix, etag_line_len_ - kEtagPrefix - 2);
 }
 
 int Request::clear_header(std::string_view name) {
     if (finished_ || headers_sent_) return EDDY_ESTATE;
     if (iequals(name, "Content-Length")) declared_length_ = -1;
     if (iequals(name, "Connection")) app_wants_close_ = false;
+    if (iequals(name, "Etag")) etag_field_set_ = false;
     std::erase_if(out_headers_, [&](const HeaderField &h) { return iequals(h.name, name); });
     return 0;
 }
@@ -201,20 +227,60 @@ public:
         add_bytes(literal, N - 1);
     }
     void add(std::string_view s) { add_bytes(s.data(), s.size()); }
+    // The first `used` bytes of a fixed-size buffer, copied whole when there is room (a
+    // constant-size copy) and then counted as `used`.
+    template <size_t N>
+    void add_prefix(const char (&buf)[N], size_t used) {
+        if (static_cast<size_t>(end_ - p_) >= N) [[likely]] {
+            memcpy(p_, buf, N);
+            p_ += used;
+            return;
+        }
+        spill(buf, used);
+    }
     [[gnu::always_inline]] void add_bytes(const char *s, size_t n) {
         if (static_cast<size_t>(end_ - p_) >= n) [[likely]] {
-            memcpy(p_, s, n);
+            copy_small(p_, s, n);
             p_ += n;
             return;
         }
         spill(s, n);
+    }
+    // Most pieces (names, values, the date) are under 32 bytes: two overlapping fixed-size
+    // moves copy them without a call to memcpy. (A constant n folds to one branch.)
+    [[gnu::always_inline]] static void copy_small(char *dst, const char *src, size_t n) {
+        if (n >= 8 && n <= 16) {
+            uint64_t a, b;
+            memcpy(&a, src, 8);
+            memcpy(&b, src + n - 8, 8);
+            memcpy(dst, &a, 8);
+            memcpy(dst + n - 8, &b, 8);
+        } else if (n > 16 && n <= 32) {
+            char a[16], b[16];
+            memcpy(a, src, 16);
+            memcpy(b, src + n - 16, 16);
+            memcpy(dst, a, 16);
+            memcpy(dst + n - 16, b, 16);
+        } else if (n >= 4 && n < 8) {
+            uint32_t a, b;
+            memcpy(&a, src, 4);
+            memcpy(&b, src + n - 4, 4);
+            memcpy(dst, &a, 4);
+            memcpy(dst + n - 4, &b, 4);
+        } else if (n > 0 && n < 4) {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        } else if (n > 32) {
+            memcpy(dst, src, n);
+        }
     }
     [[gnu::noinline]] void spill(const char *s, size_t n) {
         if (spill_.empty()) spill_.assign(buf_, static_cast<size_t>(p_ - buf_));
         spill_.append(s, n);
         end_ = p_;  // from now on every piece goes to spill_
     }
-    void add_uint(uint64_t v) {
+    [[gnu::always_inline]] void add_uint(uint64_t v) {
         char tmp[24];
         auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
         add_bytes(tmp, static_cast<size_t>(r.ptr - tmp));
@@ -271,7 +337,7 @@ void Request::send_head(bool final) {
         head.add_field("Server", server->options.server_header);
     if (!has_date) head.add_field("Date", http_date_now());
     for (const HeaderField &h : out_headers_) head.add_field(h.name, h.value);
-    if (etag_len_) head.add_field("Etag", std::string_view(etag_, etag_len_));
+    if (etag_line_len_) head.add_prefix(etag_line_, etag_line_len_);
     if (with_body) {
         if (chunked_) {
             head.add("Transfer-Encoding: chunked\r\n");
@@ -433,6 +499,8 @@ void Request::reset_response() {
     reason_.clear();
     // Cookies survive an error page, as in Tornado (its clear() keeps _new_cookie).
     std::erase_if(out_headers_, [](const HeaderField &h) { return !iequals(h.name, "Set-Cookie"); });
+    etag_field_set_ = false;
+    etag_line_len_ = 0;
     declared_length_ = -1;
     body_written_ = 0;
     app_wants_close_ = false;

@@ -91,9 +91,14 @@ public:
     int clear_header(std::string_view name);
     // For the server's own headers (ETag, default Content-Type, Vary): no validation, appended.
     void add_trusted_header(std::string_view name, std::string_view value);
-    // The automatic ETag (web layer): kept in a fixed slot, not in the header list, because it
-    // is computed for nearly every GET response.
+    // The automatic ETag (web layer): kept as its whole header line in a fixed slot, not in the
+    // header list, because it is computed for nearly every GET response. The _hash form is the
+    // web layer's body hash: `"` + its low 52 bits as 13 hex digits (+ `-gz`) + `"`.
     void set_automatic_etag(std::string_view etag);
+    void set_automatic_etag_hash(uint64_t hash, bool gzip_suffix);
+    std::string_view automatic_etag() const;  // the value set above ("" if none)
+    // An ETag field was set by the application (set_header / add_trusted_header).
+    bool has_etag_field() const { return etag_field_set_; }
     int write(const void *data, size_t len);
     int flush(eddy_request_flush_fn cb);
     // Sends the headers (if not yet sent), then `len` bytes of `file_fd` from `offset` with
@@ -136,7 +141,7 @@ public:
 
 private:
     bool body_allowed() const;
-    bool is_head() const { return method == "HEAD"; }
+    bool is_head() const { return equals_literal(method, "HEAD"); }
     void send_head(bool final);
     void move_body_out(bool final);
     void maybe_release();
@@ -153,8 +158,10 @@ private:
     static constexpr size_t kSmallBody = 4096;
     std::string small_body_;         // written but not yet flushed, while small...
     evbuffer *pending_ = nullptr;    // ...and beyond that (after small_body_'s bytes)
-    char etag_[30];               // set_automatic_etag's value (etag_len_ bytes)
-    unsigned char etag_len_ = 0;
+    static constexpr size_t kEtagPrefix = 6;  // "Etag: "
+    char etag_line_[48];  // "Etag: <value>\r\n" (etag_line_len_ bytes of it; 0: none)
+    unsigned char etag_line_len_ = 0;
+    bool etag_field_set_ = false;
     bool headers_sent_ = false;
     bool finished_ = false;
     bool chunked_ = false;

@@ -103,48 +103,6 @@ Route *App::find_named(std::string_view name) const {
     return nullptr;
 }
 
-void App::link(Handler *h) {
-    h->prev = nullptr;
-    h->next = handlers_;
-    if (handlers_) handlers_->prev = h;
-    handlers_ = h;
-}
-
-void App::unlink(Handler *h) {
-    if (h->prev) {
-        h->prev->next = h->next;
-    } else if (handlers_ == h) {
-        handlers_ = h->next;
-    }
-    if (h->next) h->next->prev = h->prev;
-    h->prev = h->next = nullptr;
-}
-
-// A handler lives for one request; reusing the memory of finished ones saves a malloc and a free
-// per request. The list is short, and skipped under ASan so that a use after free is caught.
-Handler *App::new_handler(Route *route, http::Request *req) {
-    void *block;
-    if (spare_handlers_) {
-        block = spare_handlers_;
-        spare_handlers_ = *static_cast<void **>(block);
-        spare_handler_count_--;
-    } else if (!(block = ::operator new(sizeof(Handler), std::nothrow))) {
-        return nullptr;
-    }
-    return new (block) Handler(this, route, req);
-}
-
-void App::recycle_handler(void *block) {
-    constexpr size_t kMaxSpareHandlers = 64;
-    if (EDDY_UNDER_ASAN || spare_handler_count_ >= kMaxSpareHandlers) {
-        ::operator delete(block);
-        return;
-    }
-    *static_cast<void **>(block) = spare_handlers_;  // the list runs through the blocks
-    spare_handlers_ = block;
-    spare_handler_count_++;
-}
-
 // Finds the route (host tables first, then the default table, then the default route) and
 // makes the request's handler; nullptr when out of memory.
 Handler *App::route_request(http::Request *req) {

@@ -1,9 +1,6 @@
 #include "web/handler.hpp"
 
 #include <zlib.h>
-#if defined(__SSE2__) && defined(__x86_64__)
-#include <emmintrin.h>
-#endif
 
 #include <bit>
 #include <cstdio>
@@ -14,6 +11,7 @@
 #include "http/connection.hpp"
 #include "http/request.hpp"
 #include "util/log.hpp"
+#include "util/sanitizer.hpp"
 #include "web/app.hpp"
 #include "web/cookies.hpp"
 #include "web/route.hpp"
@@ -53,40 +51,6 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
     return rc == Z_STREAM_END;
 }
 
-// The 16 lowercase hex digits of `v`, most significant first, without a loop or a table.
-#if defined(__SSE2__) && defined(__x86_64__)
-// SSE2 (every x86-64): the 16 nibbles side by side in one register, all turned into digits at
-// once.
-void hex16(uint64_t v, char out[16]) {
-    __m128i bytes = _mm_cvtsi64_si128(static_cast<long long>(__builtin_bswap64(v)));
-    const __m128i low4 = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(bytes, low4);
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low4);
-    __m128i nibbles = _mm_unpacklo_epi8(hi, lo);  // high nibble of each byte first
-    __m128i letters = _mm_and_si128(_mm_cmpgt_epi8(nibbles, _mm_set1_epi8(9)),
-                                    _mm_set1_epi8('a' - '0' - 10));
-    __m128i digits = _mm_add_epi8(_mm_add_epi8(nibbles, _mm_set1_epi8('0')), letters);
-    _mm_storeu_si128(reinterpret_cast<__m128i *>(out), digits);
-}
-#else
-// Elsewhere eight at a time in a 64-bit word: each nibble spread into a byte of its own.
-void hex16(uint64_t v, char out[16]) {
-    for (int half = 0; half < 2; half++) {
-        uint64_t x = half == 0 ? v >> 32 : v & 0xffffffffu;
-        x = ((x & 0xffff0000u) << 16) | (x & 0xffffu);
-        x = ((x & 0x0000ff000000ff00ull) << 8) | (x & 0x000000ff000000ffull);
-        x = ((x & 0x00f000f000f000f0ull) << 4) | (x & 0x000f000f000f000full);
-        // Byte k now holds nibble k (counting from the least significant); 'a'-'9'-1 = 39
-        // is added to the bytes of 10..15, which are those where nibble + 6 carries into bit 4.
-        uint64_t ascii = x + 0x3030303030303030ull +
-                         (((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull) * 39;
-        // The most significant digit goes first: byte 7 of `ascii` to out[0].
-        if constexpr (std::endian::native == std::endian::little) ascii = __builtin_bswap64(ascii);
-        memcpy(out + 8 * half, &ascii, 8);
-    }
-}
-#endif
-
 // The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
 // validator needs no cryptographic strength (the server computes it from its own bytes), and a
 // SHA-1 per response costs more than the rest of the web layer together.
@@ -100,8 +64,20 @@ uint64_t body_hash(const unsigned char *data, size_t len) {
         h = (h ^ (w * k1)) * k2;
         h ^= h >> 29;
     }
+    // The last 0..7 bytes, as if copied into a zeroed word. With 8 bytes or more, the word that
+    // ends the body is loaded and shifted (a constant-size load instead of a memcpy call).
     uint64_t tail = 0;
-    memcpy(&tail, data + i, len - i);  // the last 0..7 bytes (little or big endian: both stable)
+    size_t rest = len - i;
+    if (rest != 0 && len >= 8) {
+        memcpy(&tail, data + len - 8, 8);
+        if constexpr (std::endian::native == std::endian::little) {
+            tail >>= 8 * (8 - rest);
+        } else {
+            tail <<= 8 * (8 - rest);
+        }
+    } else {
+        memcpy(&tail, data + i, rest);
+    }
     h = (h ^ (tail * k1)) * k2;
     // Final avalanche (the finaliser of MurmurHash3, a published constant pair).
     h ^= h >> 33;
@@ -157,6 +133,52 @@ std::string unquote_lenient(std::string_view in) {
 
 }  // namespace
 
+// ---- the handler's memory and the app's list of live handlers -----------------------------------
+// (App members, defined here beside the constructor and release that use them once per
+// request, so that the compiler can inline them there.)
+
+void App::link(Handler *h) {
+    h->prev = nullptr;
+    h->next = handlers_;
+    if (handlers_) handlers_->prev = h;
+    handlers_ = h;
+}
+
+void App::unlink(Handler *h) {
+    if (h->prev) {
+        h->prev->next = h->next;
+    } else if (handlers_ == h) {
+        handlers_ = h->next;
+    }
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = nullptr;
+}
+
+// A handler lives for one request; reusing the memory of finished ones saves a malloc and a free
+// per request. The list is short, and skipped under ASan so that a use after free is caught.
+Handler *App::new_handler(Route *route, http::Request *req) {
+    void *block;
+    if (spare_handlers_) {
+        block = spare_handlers_;
+        spare_handlers_ = *static_cast<void **>(block);
+        spare_handler_count_--;
+    } else if (!(block = ::operator new(sizeof(Handler), std::nothrow))) {
+        return nullptr;
+    }
+    return new (block) Handler(this, route, req);
+}
+
+void App::recycle_handler(void *block) {
+    constexpr size_t kMaxSpareHandlers = 64;
+    if (EDDY_UNDER_ASAN || spare_handler_count_ >= kMaxSpareHandlers) {
+        ::operator delete(block);
+        return;
+    }
+    *static_cast<void **>(block) = spare_handlers_;  // the list runs through the blocks
+    spare_handlers_ = block;
+    spare_handler_count_++;
+}
+
 Handler::Handler(App *a, Route *r, http::Request *rq) : app(a), route(r), req(rq) {
     app->link(this);
     req->hold();
@@ -203,8 +225,7 @@ bool Handler::decode_path_args(const std::vector<std::string> &raw) {
 }
 
 void Handler::leave() {
-    busy_--;
-    maybe_release();
+    if (--busy_ == 0) maybe_release();
 }
 
 void Handler::maybe_release() {
@@ -303,6 +324,11 @@ void Handler::on_close(eddy_request *, void *arg) {
 // ---- response --------------------------------------------------------------------------------
 
 bool Handler::guard(int *rc) {
+    if (!finished && !closed && req->connected()) [[likely]] return true;
+    return refuse(rc);
+}
+
+bool Handler::refuse(int *rc) {
     if (finished) {
         log(LogLevel::warning, "web: %s %s: response call after finish", req->method.c_str(),
             req->path.c_str());
@@ -483,9 +509,7 @@ void Handler::finish_transforms() {
     }
 
     if (req->status() == 200 && get_or_head) {
-        bool has_etag = false;
-        for (const http::HeaderField &h : req->response_headers())
-            if (http::iequals(h.name, "Etag")) has_etag = true;
+        bool has_etag = req->has_etag_field();
         if (!has_etag && etag_mode_ == 1) {
             const std::string &etag = extras_->etag;
             req->set_automatic_etag(etag);
@@ -496,24 +520,12 @@ void Handler::finish_transforms() {
                 return;
             }
         } else if (!has_etag && etag_mode_ == 0) {
-            // 13 hex digits (52 bits) plus quotes: 15 characters, which std::string keeps
-            // without a heap allocation.
-            char etag_buf[24];
-            size_t n = 0;
-            uint64_t hash = body_hash(bytes, len);
-            char hex[16];
-            hex16(hash, hex);
-            etag_buf[n++] = '"';
-            memcpy(etag_buf + n, hex + 3, 13);  // the low 52 bits
-            n += 13;
-            if (gzip) etag_buf[n++] = '-', etag_buf[n++] = 'g', etag_buf[n++] = 'z';
-            etag_buf[n++] = '"';
-            std::string_view etag(etag_buf, n);
-            req->set_automatic_etag(etag);  // none is set (checked above)
+            req->set_automatic_etag_hash(body_hash(bytes, len), gzip);  // none is set (above)
             // Preconditions in RFC 9110 §13.2.2 order: If-Match first (false: 412), then
             // If-None-Match (false: 304). Only a retrieval can be refused this late; other
             // methods' preconditions are for the handler to check before it acts.
             if (req->has_preconditions) {
+                std::string_view etag = req->automatic_etag();
                 if (req->find_header("If-Match") && !if_match_holds(req, etag)) {
                     req->set_status(412, {});
                     req->replace_body(nullptr, 0);

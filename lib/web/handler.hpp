@@ -100,6 +100,7 @@ private:
     void start_streaming_gzip();
     void deflate_pending(bool final);
     bool guard(int *rc);  // common checks before a response call; false: return *rc
+    [[gnu::noinline]] bool refuse(int *rc);  // guard's answer (and log line) when they fail
     void enter() { busy_++; }
     void leave();
     void maybe_release();
