@@ -9,11 +9,12 @@ The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's s
 
 import asyncio
 import copy
+import urllib.parse
 import weakref
 
 from . import _tls
 from . import lowlevel as _ll
-from .httputil import HTTPHeaders
+from .httputil import HTTPHeaders, gen_log
 from .ioloop import IOLoop
 
 __all__ = ["AsyncHTTPClient", "HTTPRequest", "HTTPResponse", "HTTPClientError", "HTTPError"]
@@ -96,29 +97,53 @@ class AsyncHTTPClient:
 
     _by_loop = weakref.WeakKeyDictionary()
 
-    def __new__(cls, force_instance=False, max_clients=10, defaults=None, **kwargs):
+    def __new__(cls, force_instance=False, **kwargs):
         ioloop = IOLoop.current()
         if not force_instance and ioloop in cls._by_loop:
-            self = cls._by_loop[ioloop]
-            if defaults is not None:  # as Tornado, which initializes the shared one again
-                self.defaults = dict(defaults)
-            return self
+            # As Tornado: the loop's shared client comes back as it is. Tornado is silent about
+            # the arguments it then ignores; eddy says so.
+            if kwargs:
+                gen_log.warning("AsyncHTTPClient: this IOLoop's client exists already; %s ignored "
+                                "(force_instance=True makes a new one)", ", ".join(sorted(kwargs)))
+            return cls._by_loop[ioloop]
         self = super().__new__(cls)
         self.io_loop = ioloop
         self._client = _ll.eddy_client_new(ioloop._eddy)
         if self._client is None:
             raise RuntimeError("eddy_client_new failed")
-        _ll.eddy_client_set_max_clients(self._client, max_clients)
-        self._max_clients = max_clients
         self._tls_clients = {}  # _tls.client_key → an eddy client with that TLS context
-        # HTTPRequest arguments for the fetches that leave them None (Tornado's `defaults`).
-        self.defaults = dict(defaults or {})
+        try:
+            self._initialize(**kwargs)
+        except Exception:
+            _ll.eddy_client_free(self._client)
+            raise
         if not force_instance:
             cls._by_loop[ioloop] = self
         return self
 
-    def __init__(self, force_instance=False, max_clients=10, defaults=None, **kwargs):
+    def __init__(self, force_instance=False, **kwargs):
         pass
+
+    def _initialize(self, max_clients=10, defaults=None, hostname_mapping=None,
+                    max_buffer_size=104857600, max_body_size=None, **unsupported):
+        """Tornado's SimpleAsyncHTTPClient.initialize arguments. Those eddy cannot honour raise
+        TypeError instead of being ignored (resolver: eddy resolves names itself;
+        max_header_size: the C client has its own fixed limit)."""
+        if unsupported:
+            raise TypeError("AsyncHTTPClient: unsupported argument(s): %s"
+                            % ", ".join(sorted(unsupported)))
+        _ll.eddy_client_set_max_clients(self._client, max_clients)
+        for client in self._tls_clients.values():
+            _ll.eddy_client_set_max_clients(client, max_clients)
+        self._max_clients = max_clients
+        # HTTPRequest arguments for the fetches that leave them None (Tornado's `defaults`).
+        self.defaults = dict(defaults or {})
+        # {host: host} or {(host, port): (host, port)}: where to connect instead (the request
+        # keeps its Host header), as Tornado's OverrideResolver.
+        self.hostname_mapping = dict(hostname_mapping or {})
+        # A response body over this fails with 599 (Tornado: max_body_size, which defaults to
+        # max_buffer_size); a request's own max_body_size wins.
+        self._max_body_size = max_body_size if max_body_size is not None else max_buffer_size
 
     def close(self):
         """Frees the client: fetches in flight end with HTTPClientError 599."""
@@ -158,12 +183,21 @@ class AsyncHTTPClient:
         except Exception as e:
             future.set_exception(e)
             return future
-        f = _ll.eddy_fetch_new(client, request.method, request.url)
+        try:
+            url, host_header = self._mapped(request.url)
+        except Exception as e:
+            future.set_exception(e)
+            return future
+        f = _ll.eddy_fetch_new(client, request.method, url)
         if f is None:
             future.set_exception(ValueError("bad method or URL: %r %r" % (request.method, request.url)))
             return future
         try:
+            if host_header is not None and "Host" not in request.headers:
+                _check(_ll.eddy_fetch_add_header(f, "Host", host_header))
             self._configure(f, request)
+            if request.max_body_size is None and self._max_body_size is not None:
+                _check(_ll.eddy_fetch_set_max_body_size(f, int(self._max_body_size)))
         except Exception as e:
             _ll.eddy_fetch_free(f)
             future.set_exception(e)
@@ -194,6 +228,33 @@ class AsyncHTTPClient:
         else:
             self.io_loop._pump.kick()
         return future
+
+    def _mapped(self, url):
+        """(url to connect to, Host header to send or None) after hostname_mapping."""
+        if not self.hostname_mapping:
+            return url, None
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+        if host is None:
+            return url, None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = self.hostname_mapping.get((host, port))
+        if target is None:
+            target = self.hostname_mapping.get(host)
+            if target is None:
+                return url, None
+            target = (target, port)
+        elif not isinstance(target, tuple):
+            target = (target, port)
+        if parts.scheme == "https":
+            # eddy's client names the connected host in SNI and checks the certificate against
+            # it; Tornado would keep the original name there. Refused rather than different.
+            raise ValueError("hostname_mapping is not supported for https URLs")
+        new_host, new_port = target
+        if ":" in new_host:
+            new_host = "[%s]" % new_host
+        netloc = "%s:%d" % (new_host, new_port)
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), parts.netloc.rpartition("@")[2]
 
     def _client_for(self, request):
         """The eddy client whose TLS context matches the request's TLS arguments: eddy sets

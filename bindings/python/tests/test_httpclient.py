@@ -110,6 +110,52 @@ class AsyncHTTPClientTest(unittest.TestCase):
         # body arrives decoded, and smaller on the wire than the 200,000 bytes it decodes to.
         self.assertEqual(r.body, b"z" * 200000)
 
+    def test_client_arguments(self):
+        """Tornado's client arguments: hostname_mapping, max_body_size / max_buffer_size,
+        max_clients; the ones eddy cannot honour are refused, not ignored."""
+        async def body(base):
+            port = int(base.rsplit(":", 1)[1])
+            mapped = AsyncHTTPClient(force_instance=True,
+                                     hostname_mapping={"eddy.invalid": "127.0.0.1"})
+            by_pair = AsyncHTTPClient(force_instance=True,
+                                      hostname_mapping={("eddy.invalid", 80): ("127.0.0.1", port)})
+            small = AsyncHTTPClient(force_instance=True, max_buffer_size=1000)
+            smaller = AsyncHTTPClient(force_instance=True, max_buffer_size=10**6, max_body_size=1000)
+            try:
+                r1 = await mapped.fetch("http://eddy.invalid:%d/hello" % port,
+                                        headers={"X-Test": "mapped"})
+                r2 = await by_pair.fetch("http://eddy.invalid/hello")
+                with self.assertRaises(HTTPClientError) as too_big:
+                    await small.fetch(base + "/big")
+                with self.assertRaises(HTTPClientError) as too_big2:
+                    await smaller.fetch(base + "/big")
+                fits = await small.fetch(base + "/big", max_body_size=300000)  # the request's wins
+                with self.assertRaises(ValueError):
+                    await mapped.fetch("https://eddy.invalid/hello")
+            finally:
+                for c in (mapped, by_pair, small, smaller):
+                    c.close()
+            return r1, r2, too_big.exception, too_big2.exception, fits
+        r1, r2, too_big, too_big2, fits = self.run_app(body)
+        self.assertEqual((r1.code, r1.body, r1.headers["X-Seen"]), (200, b"hello", "mapped"))
+        self.assertEqual((r2.code, r2.body), (200, b"hello"))
+        self.assertEqual((too_big.code, too_big2.code), (599, 599))
+        self.assertEqual(len(fits.body), 200000)
+
+    def test_unsupported_client_arguments_refused(self):
+        async def body(base):
+            for kwargs in ({"resolver": object()}, {"max_header_size": 100}, {"bogus": 1}):
+                with self.assertRaises(TypeError):
+                    AsyncHTTPClient(force_instance=True, **kwargs)
+            shared = AsyncHTTPClient(max_clients=3)
+            with self.assertLogs("eddy.general", "WARNING") as logs:
+                again = AsyncHTTPClient(max_clients=7)  # as Tornado: the shared one, unchanged
+            return shared, again, logs.output
+        shared, again, output = self.run_app(body)
+        self.assertIs(shared, again)
+        self.assertEqual(shared._max_clients, 3)
+        self.assertIn("max_clients ignored", output[0])
+
 
 if __name__ == "__main__":
     unittest.main()
