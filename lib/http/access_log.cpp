@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "http/request.hpp"
+#include "util/copy_small.hpp"
 #include "util/log.hpp"
 
 namespace eddy::http {
@@ -25,7 +26,7 @@ constexpr size_t kMaxWordBytes = 64;    // so are a longer method or client addr
 // Copies `s` (at most `max` bytes) to `out` and moves `out` past it.
 inline void put(char *&out, std::string_view s, size_t max = SIZE_MAX) {
     size_t n = std::min(s.size(), max);
-    memcpy(out, s.data(), n);
+    copy_small(out, s.data(), n);
     out += n;
 }
 template <size_t N>

@@ -258,7 +258,7 @@ void Handler::start() {
         send_error(404);
     } else if (!(method_cb_ = route->callback_for(req->method))) {
         send_error(405);
-    } else if (app && app->xsrf_cookies && route->xsrf_check && !check_xsrf()) {
+    } else if (app && app->xsrf_cookies && route->xsrf_check && !safe_method() && !check_xsrf()) {
         log(LogLevel::info, "web: %s %s: XSRF check failed", req->method.c_str(), req->path.c_str());
         send_error(403);
     } else {
@@ -738,9 +738,15 @@ const char *Handler::xsrf_token(size_t *len) {
     return x->xsrf_token.c_str();
 }
 
-bool Handler::check_xsrf() {
+// GET, HEAD and OPTIONS change nothing: no XSRF check for them (Tornado's rule).
+bool Handler::safe_method() const {
     const std::string &m = req->method;
-    if (m == "GET" || m == "HEAD" || m == "OPTIONS") return true;
+    return http::equals_literal(m, "GET") || http::equals_literal(m, "HEAD") ||
+           http::equals_literal(m, "OPTIONS");
+}
+
+bool Handler::check_xsrf() {
+    if (safe_method()) return true;
     std::string submitted;
     size_t n = 0;
     const char *arg = eddy_request_argument(req->as_c(), EDDY_ARGS_ALL, "_xsrf", 5, &n);

@@ -91,6 +91,7 @@ public:
 
 private:
     void run_method();
+    bool safe_method() const;
     bool check_xsrf();
     void write_default_error(int status);
     void finish_transforms();

@@ -33,7 +33,11 @@ public:
     // (name, index into args).
     bool match(std::string_view path, std::vector<std::string> &args) const;
     // A pattern without regular-expression syntax matches only itself: compared in place.
-    bool matches_literally(std::string_view path) const { return literal_ && path == pattern_; }
+    // (The last bytes first: routes of the same length usually differ at the end.)
+    bool matches_literally(std::string_view path) const {
+        return literal_ && path.size() == pattern_.size() &&
+               (path.empty() || path.back() == pattern_.back()) && path == pattern_;
+    }
     bool is_literal() const { return literal_; }
     const std::vector<std::pair<std::string, size_t>> &group_names() const { return names_; }
 
