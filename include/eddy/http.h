@@ -162,7 +162,8 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
  * that are dropped and their number is logged as a warning once `fd` takes lines again. Pending
  * lines are written before `fd` is replaced and when the server is freed (waiting at most about a
  * second for room). If `fd` fails (a closed file, a disk error), the pending lines are dropped and
- * a warning is logged. */
+ * a warning is logged; if it is a pipe or socket whose reader went away, the log also turns
+ * itself off (writing on would raise SIGPIPE). */
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
 
 /* ==== request: what arrived ================================================================= */

@@ -91,7 +91,15 @@ void AccessLog::write_pending(int wait_ms) {
             int ready = poll(&p, 1, std::max(left_ms, 0));
             if (ready < 0 && errno == EINTR) continue;
             if (ready == 0) break;  // no room now: kept for the retry
-            // POLLERR/POLLHUP: the write below reports what went wrong.
+            if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) {
+                // A pipe whose reader is gone (a write would raise SIGPIPE and end the host
+                // process), a closed socket: nothing will take lines again. The log stops.
+                pending_.erase(0, done);
+                drop_pending("its reader is gone; access log turned off");
+                fd_ = -1;
+                loop_->timer_stop(&retry_timer_);
+                return;
+            }
             chunk = std::min<size_t>(chunk, PIPE_BUF);
         }
         ssize_t n = ::write(fd_, pending_.data() + done, chunk);

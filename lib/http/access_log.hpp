@@ -8,7 +8,8 @@
 // The loop never waits for the log: a pipe, socket or terminal is written only as far as it
 // has room (poll(2) first, then at most PIPE_BUF bytes per write, which a pipe with room takes
 // without blocking). What does not fit waits, retried every 50 ms, up to 1 MiB; lines beyond
-// that are dropped and counted, and the count is logged once the fd takes lines again. (A
+// that are dropped and counted, and the count is logged once the fd takes lines again; a pipe
+// or socket whose reader is gone turns the log off (a write would raise SIGPIPE). (A
 // server started with its stderr on a pipe nobody reads would otherwise stop answering once
 // the pipe's 64 KiB are full.)
 #pragma once

@@ -707,10 +707,8 @@ class DefaultServerTest(ServerTestCase):
 
 # ---- the access log on a pipe nobody reads ------------------------------------------------------
 
-class AccessLogPipeTest(ServerTestCase):
-    """The CLF log on stdout, a pipe this test leaves unread (as many process runners do once
-    they saw the "listening" line): the server must keep answering, keep at most 1 MiB of lines
-    waiting, count what it drops, and say so once the pipe has room again."""
+class PipeLogServerCase(ServerTestCase):
+    """A server whose CLF log goes to stdout, a pipe the test reads only when it wants to."""
     SERVER_ARGS = ("--access-log", "stdout")
     LINE = re.compile(r'^127\.0\.0\.1 - - \[[^\]]+\] "GET /auto_length\?i=\d+ HTTP/1\.1" 200 11$')
 
@@ -742,6 +740,13 @@ class AccessLogPipeTest(ServerTestCase):
             out += chunk
         return out.decode("latin-1")
 
+
+
+class AccessLogPipeTest(PipeLogServerCase):
+    """The log's pipe left unread (as many process runners do once they saw the "listening"
+    line): the server must keep answering, keep at most 1 MiB of lines waiting, count what it
+    drops, and say so once the pipe has room again."""
+
     def test_unread_pipe_neither_stalls_nor_loses_lines_silently(self):
         total = 30000  # ~2 MiB of lines: past the pipe's 64 KiB and the 1 MiB kept waiting
         self.pipelined(total)
@@ -763,6 +768,21 @@ class AccessLogPipeTest(ServerTestCase):
         r, data = self.request("GET", "/auto_length?i=after")
         self.assertEqual(data, b"hello world")
         self.assertIn('"GET /auto_length?i=after HTTP/1.1" 200 11', self.drain_stdout())
+
+
+class AccessLogReaderGoneTest(PipeLogServerCase):
+    def test_reader_gone_turns_the_log_off_without_sigpipe(self):
+        self.pipelined(100)
+        self.assertEqual(len(self.drain_stdout().splitlines()), 100)
+        self.server.proc.stdout.close()  # no reader left: a write would raise SIGPIPE
+        self.pipelined(3000)  # a server killed by SIGPIPE fails here
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "access log turned off" not in self.server.stderr():
+            time.sleep(0.05)
+        self.assertIn("its reader is gone; access log turned off", self.server.stderr())
+        r, data = self.request("GET", "/auto_length?i=after")
+        self.assertEqual(data, b"hello world")
+        self.assertIsNone(self.server.proc.poll())
 
 
 # ---- decompress_request ------------------------------------------------------------------------
