@@ -93,7 +93,10 @@ typedef enum eddy_log_level {
 typedef void (*eddy_log_fn)(int level, const char *msg, void *userdata);
 
 /* Replaces the process-wide log sink. The default writes lines of level >= WARNING to stderr
- * as "eddy: <level>: <msg>". Passing NULL restores the default. The previous sink's userdata is
+ * as "eddy: <level>: <msg>", never waiting for it: a line that finds stderr without room (a
+ * full pipe, a stopped terminal) is dropped and counted in the next line written, and nothing
+ * is written once stderr's reader is gone (instead of raising SIGPIPE). Passing NULL restores
+ * the default. The previous sink's userdata is
  * released through its free function.
  * Thread: any, but not concurrently with itself; sinks may be called from every loop thread. */
 EDDY_API void eddy_set_log_function(eddy_log_fn fn, void *userdata, eddy_free_fn free_userdata);

@@ -1,7 +1,12 @@
 // Logging: one process-wide sink guarded by a mutex, so loops on several threads can log.
 #include "util/log.hpp"
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <mutex>
 
@@ -25,6 +30,32 @@ const char *level_name(int level) {
     }
 }
 
+size_t stderr_lines_dropped = 0;  // under sink_mutex
+
+// The default sink. A loop thread must not wait for stderr, nor die of it: when stderr is a
+// pipe or terminal without room the line is dropped (and counted in the next line that gets
+// out), and when its reader is gone (a write would raise SIGPIPE) nothing is written.
+void write_to_stderr(const char *level, const char *line) {
+    pollfd p = {STDERR_FILENO, POLLOUT, 0};
+    if (poll(&p, 1, 0) != 1 || (p.revents & (POLLERR | POLLHUP | POLLNVAL)) ||
+        !(p.revents & POLLOUT)) {
+        stderr_lines_dropped++;
+        return;
+    }
+    char text[1200];
+    int n;
+    if (stderr_lines_dropped > 0) {
+        n = snprintf(text, sizeof text, "eddy: %s: %s (and %zu earlier log lines dropped: stderr "
+                     "had no room)\n", level, line, stderr_lines_dropped);
+    } else {
+        n = snprintf(text, sizeof text, "eddy: %s: %s\n", level, line);
+    }
+    if (n < 0) return;
+    size_t len = std::min(static_cast<size_t>(n), sizeof text - 1);
+    // One write of at most PIPE_BUF bytes: a pipe with room takes it whole, without blocking.
+    if (::write(STDERR_FILENO, text, std::min<size_t>(len, PIPE_BUF)) > 0) stderr_lines_dropped = 0;
+}
+
 }  // namespace
 
 bool log_enabled(LogLevel level) { return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed); }
@@ -40,7 +71,7 @@ void log(LogLevel level, const char *fmt, ...) {
     if (sink_fn) {
         sink_fn(static_cast<int>(level), line, sink_userdata);
     } else {
-        fprintf(stderr, "eddy: %s: %s\n", level_name(static_cast<int>(level)), line);
+        write_to_stderr(level_name(static_cast<int>(level)), line);
     }
 }
 

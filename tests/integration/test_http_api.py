@@ -785,6 +785,49 @@ class AccessLogReaderGoneTest(PipeLogServerCase):
         self.assertIsNone(self.server.proc.poll())
 
 
+class StderrReaderGoneTest(unittest.TestCase):
+    """The access log and eddy's own log lines both on stderr (as the demo has them), and the
+    reader of stderr gone: neither may raise SIGPIPE in the server."""
+
+    def test_server_survives_its_stderr_reader(self):
+        proc = subprocess.Popen([SERVER, "--port", "0", "--access-log", "-"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            port = None
+            deadline = time.monotonic() + 30
+            while port is None and time.monotonic() < deadline:
+                line = proc.stdout.readline().decode()
+                if not line:
+                    break
+                m = re.match(r"listening on (.*):(\d+)$", line.strip())
+                port = int(m.group(2)) if m else None
+            self.assertIsNotNone(port, "server did not start")
+            proc.stderr.close()  # nobody reads stderr any more
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            try:
+                for start in range(0, 3000, 500):
+                    s.sendall(b"".join(get_req("/auto_length?i=%d" % i) for i in range(500)))
+                    data = b""
+                    while data.count(b"hello world") < 500:
+                        chunk = s.recv(65536)
+                        self.assertTrue(chunk, "server gone after %d responses" % start)
+                        data += chunk
+            finally:
+                s.close()
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/auto_length")
+            self.assertEqual(c.getresponse().read(), b"hello world")
+            c.close()
+            self.assertIsNone(proc.poll())
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(timeout=20), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
+
 # ---- decompress_request ------------------------------------------------------------------------
 
 class DecompressTest(ServerTestCase):
