@@ -17,12 +17,58 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "http/hex.hpp"
 #include "http/httputil.hpp"
+#include "util/copy_small.hpp"
 
 using namespace eddy::http;
 using namespace std::string_view_literals;
 
 namespace {
+
+// ---- small helpers of the response path ------------------------------------------------------
+
+// copy_small must equal memcpy for every length and alignment, and touch nothing around dst.
+void test_copy_small(void **) {
+    std::mt19937 rng(7);
+    char src[128], dst[160], want[160];
+    for (char &c : src) c = static_cast<char>(rng());
+    for (size_t n = 0; n <= 80; n++) {
+        for (size_t so = 0; so < 8; so++) {
+            for (size_t dof = 0; dof < 8; dof++) {
+                memset(dst, 0x5a, sizeof dst);
+                memset(want, 0x5a, sizeof want);
+                memcpy(want + 16 + dof, src + so, n);
+                eddy::copy_small(dst + 16 + dof, src + so, n);
+                assert_memory_equal(dst, want, sizeof dst);
+            }
+        }
+    }
+}
+
+// hex16 (SSE2 or word-at-a-time) must print what printf prints.
+void test_hex16(void **) {
+    std::mt19937_64 rng(11);
+    std::vector<uint64_t> values = {0, 1, 9, 10, 15, 16, 0xffffffffffffffffull, 0x8000000000000000ull,
+                                    0x0123456789abcdefull, 0xfedcba9876543210ull, 0xa0a0a0a0a0a0a0a0ull};
+    for (int i = 0; i < 100000; i++) values.push_back(rng());
+    for (uint64_t v : values) {
+        char got[17] = {0}, want[17];
+        hex16(v, got);
+        snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(v));
+        assert_string_equal(got, want);
+    }
+}
+
+void test_equals_literal(void **) {
+    assert_true(equals_literal("GET", "GET"));
+    assert_false(equals_literal("GET ", "GET"));
+    assert_false(equals_literal("GE", "GET"));
+    assert_false(equals_literal("get", "GET"));
+    assert_true(equals_literal("", ""));
+    assert_false(equals_literal(std::string_view("HEAD\0", 5), "HEAD"));
+    assert_true(equals_literal(std::string("OPTIONS"), "OPTIONS"));
+}
 
 // ---- grammar ---------------------------------------------------------------------------------
 
@@ -726,6 +772,9 @@ int main(void) {
         cmocka_unit_test(test_gzip_limits_and_errors),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_content_length),
+        cmocka_unit_test(test_copy_small),
+        cmocka_unit_test(test_hex16),
+        cmocka_unit_test(test_equals_literal),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
