@@ -103,20 +103,9 @@ Route *App::find_named(std::string_view name) const {
     return nullptr;
 }
 
-// Finds the route (host tables first, then the default table, then the default route) and
-// makes the request's handler; nullptr when out of memory.
+// Finds the route (static mounts, then host tables, then the default table, then the default
+// route) and makes the request's handler; nullptr when out of memory.
 Handler *App::route_request(http::Request *req) {
-    std::string host;  // the host name, lower-cased, without the port (only host tables need it)
-    if (!host_tables_.empty()) {
-        host = req->host;
-        if (!host.empty() && host[0] == '[') {
-            host = host.substr(0, host.find(']') + 1);
-        } else {
-            host = host.substr(0, host.find(':'));
-        }
-        for (char &c : host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    }
-
     for (const StaticMount &m : static_mounts) {
         // The prefix ends with '/': checking that byte first turns most other paths away
         // without a memcmp call.
@@ -125,8 +114,32 @@ Handler *App::route_request(http::Request *req) {
         if (path.size() < n || path[n - 1] != '/' || path.compare(0, n, m.prefix) != 0) continue;
         Handler *h = new_handler(nullptr, req);
         if (!h) return nullptr;
-        h->set_static(m.root, std::string_view(req->path).substr(m.prefix.size()));
+        h->set_static(m.root, std::string_view(path).substr(m.prefix.size()));
         return h;
+    }
+    // Nearly every application: no host tables, and the request matches one of the literal
+    // routes listed before the first pattern. No host name, no captures to collect.
+    if (host_tables_.empty()) {
+        for (Route *r : default_table_.routes) {
+            if (!r->is_literal()) break;
+            if (r->matches_literally(req->path)) return new_handler(r, req);
+        }
+    }
+    return route_by_pattern(req);
+}
+
+// The general walk: host tables (matched on the host name without its port), then the default
+// table (patterns with captures), then the default route.
+Handler *App::route_by_pattern(http::Request *req) {
+    std::string host;  // lower-cased, without the port (only host tables need it)
+    if (!host_tables_.empty()) {
+        host = req->host;
+        if (!host.empty() && host[0] == '[') {
+            host = host.substr(0, host.find(']') + 1);
+        } else {
+            host = host.substr(0, host.find(':'));
+        }
+        for (char &c : host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
     }
     std::vector<std::string> raw;
     Route *found = nullptr;

@@ -60,6 +60,7 @@ private:
     static void on_headers(eddy_request *req, void *arg);
     static void on_request(eddy_request *req, void *arg);
     Handler *route_request(http::Request *req);
+    Handler *route_by_pattern(http::Request *req);
     Handler *new_handler(Route *route, http::Request *req);  // nullptr when out of memory
 
     Loop *loop_;
