@@ -59,7 +59,7 @@ pub struct HttpClient {
     tls: TlsSettings,
 }
 
-/// A started fetch, to cancel it. Holding it keeps nothing alive; it only knows whether the
+/// A started fetch: to cancel it, or to write a streamed request body. Holding it keeps nothing alive; it only knows whether the
 /// fetch is still running.
 pub struct FetchHandle {
     fetch: Rc<Cell<*mut sys::eddy_fetch>>,
@@ -278,6 +278,29 @@ impl FetchHandle {
         }
         // SAFETY: non-null means eddy has not called on_done / free_callbacks yet.
         check(unsafe { sys::eddy_fetch_cancel(f) })
+    }
+
+    /// Appends `data` to a body announced with [`HttpRequest::body_stream`] (copied, sent as
+    /// the connection allows). Err(TOO_BIG) past the announced length, Err(STATE) without a
+    /// streamed body, after `end_body` or once the fetch ended.
+    pub fn write_body(&self, data: &[u8]) -> Result<()> {
+        let f = self.fetch.get();
+        if f.is_null() {
+            return Err(Error::STATE);
+        }
+        // SAFETY: a live request (see cancel); eddy copies the bytes.
+        check(unsafe { sys::eddy_fetch_write_body(f, data.as_ptr() as *const c_void, data.len()) })
+    }
+
+    /// Ends a streamed body. Err(INVALID) when fewer bytes than the announced length were
+    /// written, Err(STATE) without a streamed body or once the fetch ended.
+    pub fn end_body(&self) -> Result<()> {
+        let f = self.fetch.get();
+        if f.is_null() {
+            return Err(Error::STATE);
+        }
+        // SAFETY: a live request (see cancel).
+        check(unsafe { sys::eddy_fetch_end_body(f) })
     }
 
     /// True once the fetch's callback ran (or the loop was freed before it could).

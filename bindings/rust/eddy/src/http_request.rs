@@ -27,6 +27,7 @@ pub struct HttpRequest {
     pub(crate) url: String,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
+    body_stream: Option<Option<u64>>,
     connect_timeout: Option<f64>,
     request_timeout: Option<f64>,
     follow_redirects: bool,
@@ -47,6 +48,7 @@ impl HttpRequest {
             url: url.to_owned(),
             headers: Vec::new(),
             body: None,
+            body_stream: None,
             connect_timeout: None,
             request_timeout: None,
             follow_redirects: true,
@@ -74,9 +76,20 @@ impl HttpRequest {
         self
     }
 
-    /// The request body, sent with its Content-Length.
+    /// The request body, sent with its Content-Length. Replaces [`HttpRequest::body_stream`].
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
+        self.body_stream = None;
+        self
+    }
+
+    /// Streams the request body (Tornado's `body_producer`): `Some(length)` bytes (sent with
+    /// that Content-Length) or `None` (unknown, sent chunked), given after `fetch` with
+    /// [`crate::FetchHandle::write_body`] and ended with [`crate::FetchHandle::end_body`].
+    /// Redirects that would resend the body are not followed. Replaces [`HttpRequest::body`].
+    pub fn body_stream(mut self, length: Option<u64>) -> Self {
+        self.body_stream = Some(length);
+        self.body = None;
         self
     }
 
@@ -157,6 +170,13 @@ impl HttpRequest {
             }
             if let Some(body) = &self.body {
                 check(sys::eddy_fetch_set_body(f, body.as_ptr() as *const _, body.len()))?;
+            }
+            if let Some(length) = self.body_stream {
+                let length = match length {
+                    Some(n) => i64::try_from(n).map_err(|_| crate::Error::INVALID)?,
+                    None => -1,
+                };
+                check(sys::eddy_fetch_set_body_stream(f, length))?;
             }
             if let Some(s) = self.connect_timeout {
                 check(sys::eddy_fetch_set_connect_timeout(f, s))?;

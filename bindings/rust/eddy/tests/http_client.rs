@@ -61,8 +61,8 @@ fn silent_server() -> (TcpListener, String) {
 }
 
 /// A thread that answers one connection with `raw` after reading the request head, then
-/// closes it.
-fn raw_server(raw: &'static [u8]) -> (thread::JoinHandle<()>, String) {
+/// closes it; joining it gives the head it read.
+fn raw_server(raw: &'static [u8]) -> (thread::JoinHandle<String>, String) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
     let t = thread::spawn(move || {
@@ -73,11 +73,12 @@ fn raw_server(raw: &'static [u8]) -> (thread::JoinHandle<()>, String) {
         while !head.windows(4).any(|w| w == b"\r\n\r\n") {
             let n = s.read(&mut b).unwrap();
             if n == 0 {
-                return;
+                break;
             }
             head.extend_from_slice(&b[..n]);
         }
         let _ = s.write_all(raw);
+        String::from_utf8_lossy(&head).into_owned()
     });
     (t, url)
 }
@@ -426,4 +427,70 @@ fn a_panicking_callback_is_logged_and_the_loop_goes_on() {
         .unwrap();
     run_bounded(&lp);
     assert_eq!(text(&ok(fetch(&lp, &client, HttpRequest::new(&url)))), "fine");
+}
+
+#[test]
+fn streamed_request_body() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/echo").unwrap().post(|req, res| {
+            let framing = match (req.header("transfer-encoding"), req.header("content-length")) {
+                (Some(te), _) => te.to_owned(),
+                (None, Some(cl)) => format!("length {}", cl),
+                (None, None) => "none".to_owned(),
+            };
+            res.write(format!("{}: ", framing))?;
+            res.write(req.body())
+        });
+    });
+    let client = HttpClient::new(&lp).unwrap();
+    let url = format!("{}/echo", base);
+
+    // Unknown length: chunked, pieces written now and from a later loop callback.
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body_stream(None));
+    handle.write_body(b"first ").unwrap();
+    let handle = Rc::new(handle);
+    let h = handle.clone();
+    lp.call_later(0.02, move || {
+        h.write_body(b"second").unwrap();
+        h.end_body().unwrap();
+        assert_eq!(h.write_body(b"late"), Err(Error::STATE));
+    })
+    .unwrap();
+    run_bounded(&lp);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "chunked: first second");
+    assert_eq!(handle.write_body(b"after"), Err(Error::STATE));
+
+    // A known length: Content-Length, and no byte more than announced.
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body_stream(Some(5)));
+    assert_eq!(handle.write_body(b"abcdef"), Err(Error::TOO_BIG));
+    handle.write_body(b"abc").unwrap();
+    assert_eq!(handle.end_body(), Err(Error::INVALID)); // 2 bytes short
+    handle.write_body(b"de").unwrap();
+    handle.end_body().unwrap();
+    run_bounded(&lp);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "length 5: abcde");
+
+    // Without a streamed body there is nothing to write.
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body("x"));
+    assert_eq!(handle.write_body(b"y"), Err(Error::STATE));
+    run_bounded(&lp);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "length 1: x");
+}
+
+#[test]
+fn requests_go_through_the_proxy() {
+    let lp = Loop::new().unwrap();
+    let (proxy, proxy_url) = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy");
+    let port: u16 = proxy_url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
+    let mut client = HttpClient::new(&lp).unwrap();
+    client.set_proxy(Some(("127.0.0.1", port))).unwrap();
+    // The origin is never connected to: its name only appears in the absolute URI.
+    let res = ok(fetch(&lp, &client, HttpRequest::new("http://origin.test:8080/path?q=1")));
+    assert_eq!(text(&res), "via proxy");
+    let head = proxy.join().unwrap();
+    assert!(head.starts_with("GET http://origin.test:8080/path?q=1 HTTP/1.1\r\n"), "{:?}", head);
+    assert!(head.to_ascii_lowercase().contains("\r\nhost: origin.test:8080\r\n"), "{:?}", head);
+    assert_eq!(client.set_proxy(Some(("bad\0host", 1))), Err(Error::INVALID));
+    client.set_proxy(None).unwrap();
 }
