@@ -302,6 +302,30 @@ fn https_to_an_eddy_tls_app() {
 }
 
 #[test]
+fn https_client_certificates() {
+    let certs = Certs::make("httpclient-mutual");
+    let lp = Loop::new().unwrap();
+    let mut ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
+    ctx.load_ca_file(certs.path("client.crt")).unwrap();
+    ctx.set_verify(eddy::Verify::Required).unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.set_tls(&ctx).unwrap();
+        app.route("/").unwrap().get(|_, res| res.write("hello, certified client"));
+    });
+    let url = base.replace("http:", "https:") + "/";
+    let mut with_cert = HttpClient::new(&lp).unwrap();
+    with_cert.ca_file(certs.path("server.crt")).unwrap();
+    with_cert.client_cert(certs.path("client.crt"), certs.path("client.key")).unwrap();
+    assert_eq!(text(&ok(fetch(&lp, &with_cert, HttpRequest::new(&url)))), "hello, certified client");
+    // Without a certificate the server ends the handshake: an error, never a response.
+    let mut without = HttpClient::new(&lp).unwrap();
+    without.ca_file(certs.path("server.crt")).unwrap();
+    assert!(fetch(&lp, &without, HttpRequest::new(&url)).is_err());
+    // A key that does not match is refused at once.
+    assert_eq!(without.client_cert(certs.path("client.crt"), certs.path("server.key")), Err(Error::INVALID));
+}
+
+#[test]
 fn streaming_headers_and_chunks() {
     let lp = Loop::new().unwrap();
     let page: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
@@ -408,6 +432,41 @@ fn cancel_busy_and_drop_with_fetches_in_flight() {
     lp.call_later(0.05, move || drop(c.borrow_mut().take())).unwrap();
     run_bounded(&lp);
     assert_eq!(out.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+}
+
+#[test]
+fn a_client_dropped_in_a_callback_then_its_loop_freed_drops_the_closure_once() {
+    let (_silent, url) = silent_server();
+    let drops = Drops::default();
+    let ran = Rc::new(Cell::new(false));
+    let handle = {
+        let lp = Loop::new().unwrap();
+        let client = Rc::new(RefCell::new(Some(HttpClient::new(&lp).unwrap())));
+        let (token, r) = (drops.token(), ran.clone());
+        let handle = client
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .fetch(HttpRequest::new(&url), move |_| {
+                let _ = &token;
+                r.set(true);
+            })
+            .unwrap();
+        let (c, stop) = (client.clone(), lp.clone());
+        lp.call_later(0.05, move || {
+            drop(c.borrow_mut().take()); // freed on the next iteration...
+            stop.stop(); // ...which never comes: the loop is freed first
+        })
+        .unwrap();
+        run_bounded(&lp);
+        assert!(client.borrow().is_none());
+        handle
+    };
+    // The loop freed the pending fetch without calling it; its closure was dropped once.
+    assert!(!ran.get());
+    assert_eq!(drops.count(), 1);
+    assert!(handle.is_done());
+    assert_eq!(handle.cancel(), Err(Error::STATE));
 }
 
 #[test]
