@@ -1,7 +1,7 @@
 //! HttpClient (Tornado's AsyncHTTPClient, eddy/client.h): a keep-alive pool on a Loop that
 //! fetches [`HttpRequest`]s and hands each outcome to a closure on the loop thread.
 //!
-//! Ownership: every started fetch gets one boxed [`FetchCallbacks`] as C userdata; eddy calls
+//! Ownership: every started fetch gets one boxed `FetchCallbacks` as C userdata; eddy calls
 //! `on_done` exactly once and then `free_callbacks` exactly once (also when the loop is freed
 //! with the fetch pending, then without `on_done`). The [`FetchHandle`] shares only a cell with
 //! the C pointer, cleared by both, so a late `cancel` never reaches a freed request.
@@ -59,8 +59,8 @@ pub struct HttpClient {
     tls: TlsSettings,
 }
 
-/// A started fetch: to cancel it, or to write a streamed request body. Holding it keeps nothing alive; it only knows whether the
-/// fetch is still running.
+/// A started fetch: to cancel it, or to write a streamed request body. Holding it keeps
+/// nothing alive; it only knows whether the fetch is still running. Not `Send` (loop thread).
 pub struct FetchHandle {
     fetch: Rc<Cell<*mut sys::eddy_fetch>>,
 }
