@@ -1,5 +1,5 @@
 //! Raw declarations of eddy's C API, written by hand from `include/eddy/*.h` (common, loop,
-//! http, web, websocket, tls). Every item keeps its C name; the rules (ownership, thread, errors) are the ones
+//! http, web, websocket, tls, client). Every item keeps its C name; the rules (ownership, thread, errors) are the ones
 //! documented in the headers. Use the `eddy` crate for a safe API.
 //!
 //! Not declared here (yet): eddy/stream.h and eddy/net.h (raw streams and TCP listeners),
@@ -649,4 +649,81 @@ extern "C" {
     pub fn eddy_ws_compressed(ws: *const eddy_ws) -> c_int;
     pub fn eddy_ws_is_client(ws: *const eddy_ws) -> c_int;
     pub fn eddy_ws_closing(ws: *const eddy_ws) -> c_int;
+}
+
+// ---- client.h ------------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct eddy_client {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+pub struct eddy_fetch {
+    _opaque: [u8; 0],
+}
+
+pub type eddy_fetch_headers_fn = Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, userdata: *mut c_void)>;
+pub type eddy_fetch_chunk_fn =
+    Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, data: *const c_char, len: usize, userdata: *mut c_void)>;
+pub type eddy_fetch_done_fn = Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, error: c_int, userdata: *mut c_void)>;
+
+extern "C" {
+    pub fn eddy_client_new(lp: *mut eddy_loop) -> *mut eddy_client;
+    pub fn eddy_client_free(client: *mut eddy_client);
+    pub fn eddy_client_set_max_clients(client: *mut eddy_client, n: usize) -> c_int;
+    pub fn eddy_client_set_max_queue(client: *mut eddy_client, n: usize) -> c_int;
+    pub fn eddy_client_set_max_idle_per_host(client: *mut eddy_client, n: usize) -> c_int;
+    pub fn eddy_client_set_idle_timeout(client: *mut eddy_client, seconds: c_double) -> c_int;
+    pub fn eddy_client_set_tls(client: *mut eddy_client, ctx: *mut eddy_tls_context) -> c_int;
+    pub fn eddy_client_set_proxy(client: *mut eddy_client, host: *const c_char, port: c_int) -> c_int;
+    pub fn eddy_client_idle_count(client: *const eddy_client) -> usize;
+
+    pub fn eddy_fetch_new(client: *mut eddy_client, method: *const c_char, url: *const c_char) -> *mut eddy_fetch;
+    pub fn eddy_fetch_free(fetch: *mut eddy_fetch);
+    pub fn eddy_fetch_add_header(
+        fetch: *mut eddy_fetch,
+        name: *const c_char,
+        name_len: usize,
+        value: *const c_char,
+        value_len: usize,
+    ) -> c_int;
+    pub fn eddy_fetch_set_body(fetch: *mut eddy_fetch, data: *const c_void, len: usize) -> c_int;
+    pub fn eddy_fetch_set_body_stream(fetch: *mut eddy_fetch, length: i64) -> c_int;
+    pub fn eddy_fetch_write_body(fetch: *mut eddy_fetch, data: *const c_void, len: usize) -> c_int;
+    pub fn eddy_fetch_end_body(fetch: *mut eddy_fetch) -> c_int;
+    pub fn eddy_fetch_set_connect_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
+    pub fn eddy_fetch_set_request_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
+    pub fn eddy_fetch_set_max_redirects(fetch: *mut eddy_fetch, max: c_int) -> c_int;
+    pub fn eddy_fetch_set_max_body_size(fetch: *mut eddy_fetch, bytes: usize) -> c_int;
+    pub fn eddy_fetch_set_decompress(fetch: *mut eddy_fetch, on: c_int) -> c_int;
+    pub fn eddy_fetch_set_expect_continue(fetch: *mut eddy_fetch, on: c_int) -> c_int;
+    pub fn eddy_fetch_set_callbacks(
+        fetch: *mut eddy_fetch,
+        on_headers: eddy_fetch_headers_fn,
+        on_chunk: eddy_fetch_chunk_fn,
+    ) -> c_int;
+    pub fn eddy_fetch_start(
+        fetch: *mut eddy_fetch,
+        done: eddy_fetch_done_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+    pub fn eddy_fetch_cancel(fetch: *mut eddy_fetch) -> c_int;
+
+    pub fn eddy_fetch_response_status(fetch: *const eddy_fetch) -> c_int;
+    pub fn eddy_fetch_response_reason(fetch: *const eddy_fetch, len: *mut usize) -> *const c_char;
+    pub fn eddy_fetch_response_header(fetch: *const eddy_fetch, name: *const c_char, len: *mut usize) -> *const c_char;
+    pub fn eddy_fetch_response_header_count(fetch: *const eddy_fetch) -> usize;
+    pub fn eddy_fetch_response_header_at(
+        fetch: *const eddy_fetch,
+        index: usize,
+        name: *mut *const c_char,
+        name_len: *mut usize,
+        value: *mut *const c_char,
+        value_len: *mut usize,
+    ) -> c_int;
+    pub fn eddy_fetch_response_body(fetch: *const eddy_fetch, len: *mut usize) -> *const c_char;
+    pub fn eddy_fetch_effective_url(fetch: *const eddy_fetch, len: *mut usize) -> *const c_char;
+    pub fn eddy_fetch_redirect_count(fetch: *const eddy_fetch) -> c_int;
+    pub fn eddy_fetch_connection_reused(fetch: *const eddy_fetch) -> c_int;
 }

@@ -13,19 +13,39 @@ pub struct Error(c_int);
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A bad argument (or, from a fetch, a malformed URL or method).
     pub const INVALID: Error = Error(sys::EDDY_EINVAL);
+    /// Out of memory.
     pub const NO_MEMORY: Error = Error(sys::EDDY_ENOMEM);
+    /// Busy: e.g. an HTTP client's queue is full.
+    pub const BUSY: Error = Error(sys::EDDY_EBUSY);
+    /// The connection or object is closed (a client left, a loop gone).
     pub const CLOSED: Error = Error(sys::EDDY_ECLOSED);
+    /// Nothing by that name or index.
     pub const NOT_FOUND: Error = Error(sys::EDDY_ENOENT);
+    /// Not allowed in the current state (e.g. cancelling a fetch that already ended).
     pub const STATE: Error = Error(sys::EDDY_ESTATE);
+    /// Over a size limit (a body over `max_body_size`, a message over its maximum).
     pub const TOO_BIG: Error = Error(sys::EDDY_ETOOBIG);
+    /// The address is in use (listen).
     pub const ADDR_IN_USE: Error = Error(sys::EDDY_EADDRINUSE);
+    /// A connect, request or handshake timeout passed.
     pub const TIMED_OUT: Error = Error(sys::EDDY_ETIMEDOUT);
+    /// Nobody listens at the address connected to.
     pub const CONNECTION_REFUSED: Error = Error(sys::EDDY_ECONNREFUSED);
-    /// The peer broke the protocol (a WebSocket handshake refused or malformed).
+    /// The peer reset the connection.
+    pub const CONNECTION_RESET: Error = Error(sys::EDDY_ECONNRESET);
+    /// The connection closed before the message or response was complete.
+    pub const EOF: Error = Error(sys::EDDY_EOF);
+    /// Cancelled (a fetch cancelled, or its client dropped).
+    pub const CANCELED: Error = Error(sys::EDDY_ECANCELED);
+    /// The peer broke the protocol (a malformed HTTP response, a WebSocket handshake refused
+    /// or malformed).
     pub const PROTOCOL: Error = Error(sys::EDDY_EPROTO);
     /// A TLS handshake or certificate check failed (e.g. wss:// to an untrusted certificate).
     pub const TLS: Error = Error(sys::EDDY_ETLS);
+    /// A host name could not be resolved.
+    pub const RESOLVE: Error = Error(sys::EDDY_ERESOLVE);
 
     /// Wraps a code returned by the C API.
     pub fn from_code(code: c_int) -> Error {

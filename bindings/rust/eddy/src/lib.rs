@@ -1,5 +1,5 @@
 //! eddy for Rust: an embeddable asynchronous web server (Tornado's architecture) over eddy's
-//! C API, with closures as handlers.
+//! C API, with closures as handlers, and its asynchronous HTTP client ([`HttpClient`]).
 //!
 //! ```no_run
 //! use eddy::{App, Loop};
@@ -52,6 +52,9 @@ mod deferred;
 mod dispatch;
 mod error;
 mod event_loop;
+mod http_client;
+mod http_request;
+mod http_response;
 mod request;
 mod response;
 mod tls;
@@ -62,6 +65,9 @@ pub use app::{App, Route};
 pub use deferred::Deferred;
 pub use error::{Error, Result};
 pub use event_loop::{CallId, Loop, Remote, SIGINT, SIGTERM};
+pub use http_client::{FetchHandle, HttpClient};
+pub use http_request::HttpRequest;
+pub use http_response::{HttpHeaders, HttpResponse};
 pub use request::Request;
 pub use response::{CookieOptions, Response};
 pub use tls::{TlsContext, Verify};

@@ -129,3 +129,31 @@ fn chat_example_websocket_mode() {
     assert_eq!(b.recv_text(), r#"{"id":2,"text":"posted"}"#);
     assert_eq!(a.recv_text(), r#"{"id":2,"text":"posted"}"#);
 }
+
+#[test]
+fn fetch_example_prints_each_outcome() {
+    let srv = common::Server::start(|_, app| {
+        app.route("/page").unwrap().get(|_, res| res.write("twelve bytes"));
+        app.route("/old").unwrap().get(|_, res| res.redirect("/page", 301));
+    });
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{}", srv.port);
+    let urls = [format!("{}/old", base), format!("{}/missing", base), format!("http://127.0.0.1:{}/", refused), "nope://x".to_owned()];
+    let mut path: PathBuf = std::env::current_exe().unwrap();
+    path.pop();
+    path.pop();
+    path.push("examples");
+    path.push("fetch");
+    let out = Command::new(&path).args(&urls).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a fetch failed");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    lines.sort();
+    let mut expected = vec![
+        format!("{}/old 200 OK 12 bytes {}/page", base, base),
+        format!("{}/missing 404 Not Found 69 bytes {}/missing", base, base),
+        format!("{} error EDDY_ECONNREFUSED", urls[2]),
+        "nope://x error EDDY_EINVAL".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(lines, expected);
+}

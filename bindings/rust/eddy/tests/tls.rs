@@ -3,46 +3,12 @@
 //! by default, accepted without verification, client certificates).
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+use common::certs::Certs;
 use common::{client_outcome as outcome, Server};
 use eddy::{Error, Loop, TlsContext, Verify, WebSocketClient, WebSocketHandler};
-
-/// A temporary directory with self-signed ECDSA certificates: "server" (127.0.0.1, localhost)
-/// and "client"; removed on drop.
-struct Certs {
-    dir: PathBuf,
-}
-
-impl Certs {
-    fn make(name: &str) -> Certs {
-        let dir = std::env::temp_dir().join(format!("eddy-rust-tls-{}-{}", std::process::id(), name));
-        std::fs::create_dir_all(&dir).unwrap();
-        for (who, san) in [("server", "DNS:localhost,IP:127.0.0.1"), ("client", "DNS:client.test")] {
-            let status = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
-                .args(["-keyout", &format!("{}.key", who), "-out", &format!("{}.crt", who)])
-                .args(["-subj", &format!("/CN={}", who), "-addext", &format!("subjectAltName={}", san), "-days", "2"])
-                .current_dir(&dir)
-                .stderr(std::process::Stdio::null())
-                .status()
-                .expect("openssl");
-            assert!(status.success(), "openssl req failed");
-        }
-        Certs { dir }
-    }
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
-    }
-}
-
-impl Drop for Certs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// A TLS server with a WebSocket route and a page; `ctx` configures its context.
 fn tls_server(certs: &Certs, configure: fn(&mut TlsContext, &Certs)) -> Server {

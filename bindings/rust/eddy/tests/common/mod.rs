@@ -2,6 +2,8 @@
 //! std::net::TcpStream. Every read has a timeout, so no test can hang.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

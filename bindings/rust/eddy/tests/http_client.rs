@@ -1,0 +1,555 @@
+//! eddy's HTTP client (HttpClient) against eddy Apps served from the same Loop, and against
+//! tiny std::net servers for what an App would not do (never answer, break the framing).
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::thread;
+
+use common::certs::Certs;
+use common::{run_bounded, IO_TIMEOUT};
+use eddy::{App, Error, FetchHandle, HttpClient, HttpRequest, HttpResponse, Loop, TlsContext};
+
+type Outcome = Result<HttpResponse, Error>;
+
+/// A loop with an App on 127.0.0.1 (port 0) that `setup` configured, and its base URL.
+fn serve(lp: &Loop, setup: impl FnOnce(&mut App)) -> (App, String) {
+    let mut app = App::new(lp).unwrap();
+    setup(&mut app);
+    app.listen("127.0.0.1", 0).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port().unwrap());
+    (app, base)
+}
+
+/// Starts `req` and returns the cell its callback fills (stopping the loop).
+fn start(lp: &Loop, client: &HttpClient, req: HttpRequest) -> (Rc<RefCell<Option<Outcome>>>, FetchHandle) {
+    let out = Rc::new(RefCell::new(None));
+    let (o, stop) = (out.clone(), lp.clone());
+    let handle = client
+        .fetch(req, move |r| {
+            assert!(o.borrow().is_none(), "the callback ran twice");
+            *o.borrow_mut() = Some(r);
+            stop.stop();
+        })
+        .unwrap();
+    (out, handle)
+}
+
+/// One fetch, the loop run until its callback (bounded).
+fn fetch(lp: &Loop, client: &HttpClient, req: HttpRequest) -> Outcome {
+    let (out, _handle) = start(lp, client, req);
+    run_bounded(lp);
+    let outcome = out.borrow_mut().take();
+    outcome.expect("the fetch's callback ran")
+}
+
+fn ok(outcome: Outcome) -> HttpResponse {
+    outcome.unwrap_or_else(|e| panic!("fetch failed: {:?}", e))
+}
+
+fn text(res: &HttpResponse) -> String {
+    String::from_utf8_lossy(res.body()).into_owned()
+}
+
+/// A listener that accepts (through the kernel's backlog) and never answers.
+fn silent_server() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+    (l, url)
+}
+
+/// A thread that answers one connection with `raw` after reading the request head, then
+/// closes it; joining it gives the head it read.
+fn raw_server(raw: &'static [u8]) -> (thread::JoinHandle<String>, String) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+    let t = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut b).unwrap();
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&b[..n]);
+        }
+        let _ = s.write_all(raw);
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    (t, url)
+}
+
+/// Counts drops of the values it hands out: proves each closure is freed exactly once.
+#[derive(Clone, Default)]
+struct Drops(Rc<Cell<usize>>);
+struct Token(Rc<Cell<usize>>);
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+impl Drops {
+    fn token(&self) -> Token {
+        Token(self.0.clone())
+    }
+    fn count(&self) -> usize {
+        self.0.get()
+    }
+}
+
+#[test]
+fn get_echoes_headers_and_keeps_repeated_response_headers() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/echo").unwrap().get(|req, res| {
+            let multi: Vec<String> = req
+                .headers()
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-multi"))
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            res.add_header("X-Rep", "first")?;
+            res.add_header("X-Rep", "second")?;
+            res.set_header("Content-Type", "text/plain")?;
+            res.write(format!("{} {} one={} multi={}", req.method(), req.uri(), req.header("x-one").unwrap_or("-"), multi.join(",")))
+        });
+    });
+    let client = HttpClient::new(&lp).unwrap();
+    let url = format!("{}/echo?q=1", base);
+    let req = HttpRequest::new(&url).header("X-One", "uno").header("X-Multi", "a").header("X-Multi", "b");
+    let res = ok(fetch(&lp, &client, req));
+    assert_eq!(res.code(), 200);
+    assert_eq!(res.reason(), "OK");
+    assert_eq!(text(&res), "GET /echo?q=1 one=uno multi=a,b");
+    assert_eq!(res.header("content-TYPE"), Some("text/plain"));
+    assert_eq!(res.headers().get("x-rep"), Some("first"));
+    assert_eq!(res.headers().get_all("X-REP").collect::<Vec<_>>(), ["first", "second"]);
+    let names: Vec<&str> = res.headers().iter().map(|(n, _)| n).filter(|n| n.starts_with("X-")).collect();
+    assert_eq!(names, ["X-Rep", "X-Rep"]);
+    assert_eq!(res.effective_url(), url);
+    assert_eq!(res.redirects(), 0);
+    assert!(!res.connection_reused());
+}
+
+#[test]
+fn post_body_with_and_without_100_continue_and_404_is_a_response() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/echo").unwrap().post(|req, res| {
+            let body: Vec<u8> = req.body().iter().rev().copied().collect();
+            res.set_status(201)?;
+            res.write(format!("{} expect={} ", req.method(), req.header("expect").unwrap_or("-")))?;
+            res.write(body)
+        });
+    });
+    let client = HttpClient::new(&lp).unwrap();
+    let url = format!("{}/echo", base);
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&url).method("POST").body("hello")));
+    assert_eq!((res.code(), text(&res).as_str()), (201, "POST expect=- olleh"));
+    let big = vec![b'x'; 70_000];
+    let req = HttpRequest::new(&url).method("POST").body(big.clone()).expect_100_continue(true);
+    let res = ok(fetch(&lp, &client, req));
+    assert_eq!(res.code(), 201);
+    let mut expected = b"POST expect=100-continue ".to_vec();
+    expected.extend_from_slice(&big);
+    assert_eq!(res.body(), &expected[..]);
+
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/nope", base))));
+    assert_eq!((res.code(), res.reason()), (404, "Not Found"));
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&url))); // GET on a POST-only route
+    assert_eq!(res.code(), 405);
+}
+
+#[test]
+fn keep_alive_connections_are_reused_unless_the_pool_is_off() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/").unwrap().get(|_, res| res.write("x"));
+    });
+    let url = format!("{}/", base);
+    let client = HttpClient::new(&lp).unwrap();
+    assert_eq!(client.idle_count(), 0);
+    assert!(!ok(fetch(&lp, &client, HttpRequest::new(&url))).connection_reused());
+    assert_eq!(client.idle_count(), 1);
+    assert!(ok(fetch(&lp, &client, HttpRequest::new(&url))).connection_reused());
+    assert_eq!(client.idle_count(), 1);
+
+    let mut no_pool = HttpClient::new(&lp).unwrap();
+    no_pool.set_max_idle_per_host(0).unwrap();
+    assert!(!ok(fetch(&lp, &no_pool, HttpRequest::new(&url))).connection_reused());
+    assert!(!ok(fetch(&lp, &no_pool, HttpRequest::new(&url))).connection_reused());
+    assert_eq!(no_pool.idle_count(), 0);
+}
+
+#[test]
+fn redirects_followed_limited_and_not_followed() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/to").unwrap().get(|_, res| res.write("arrived"));
+        app.route("/from").unwrap().get(|_, res| res.redirect("/to", 302));
+        app.route("/twice").unwrap().get(|_, res| res.redirect("/from", 301));
+    });
+    let client = HttpClient::new(&lp).unwrap();
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/twice", base))));
+    assert_eq!((res.code(), text(&res).as_str(), res.redirects()), (200, "arrived", 2));
+    assert_eq!(res.effective_url(), format!("{}/to", base));
+
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/from", base)).follow_redirects(false)));
+    assert_eq!((res.code(), res.header("location"), res.redirects()), (302, Some("/to"), 0));
+    assert_eq!(res.effective_url(), format!("{}/from", base));
+
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/twice", base)).max_redirects(1)));
+    assert_eq!((res.code(), res.header("location"), res.redirects()), (302, Some("/to"), 1));
+}
+
+#[test]
+fn transport_errors() {
+    let lp = Loop::new().unwrap();
+    let client = HttpClient::new(&lp).unwrap();
+    // A port nobody listens on.
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port())
+    };
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&refused)).unwrap_err(), Error::CONNECTION_REFUSED);
+    // A server that never answers.
+    let (_silent, url) = silent_server();
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&url).request_timeout(0.3)).unwrap_err(), Error::TIMED_OUT);
+    // A body cut short, and a status line that is not one.
+    let (t, url) = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&url)).unwrap_err(), Error::EOF);
+    t.join().unwrap();
+    let (t, url) = raw_server(b"HTTP/1.1 abc\r\n\r\n");
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&url)).unwrap_err(), Error::PROTOCOL);
+    t.join().unwrap();
+    // Refused before starting: no closure runs, and it is freed.
+    let drops = Drops::default();
+    let token = drops.token();
+    let bad = client.fetch(HttpRequest::new("ftp://x/"), move |_| {
+        let _ = &token;
+        panic!("must not run")
+    });
+    assert_eq!(bad.err(), Some(Error::INVALID));
+    assert_eq!(drops.count(), 1);
+    assert_eq!(client.fetch(HttpRequest::new(&url).method("get"), |_| {}).err(), Some(Error::INVALID));
+    assert_eq!(client.fetch(HttpRequest::new(&url).header("Bad Name", "v"), |_| {}).err(), Some(Error::INVALID));
+}
+
+#[test]
+fn max_body_size_and_gzip() {
+    let lp = Loop::new().unwrap();
+    let page: String = (0..400).map(|i| format!("line {} of a compressible page\n", i % 7)).collect();
+    let served = page.clone();
+    let (mut app, base) = serve(&lp, move |app| {
+        app.route("/page").unwrap().get(move |_, res| {
+            res.set_header("Content-Type", "text/plain")?;
+            res.write(&served)
+        });
+    });
+    app.set_compress_response(true).unwrap();
+    let client = HttpClient::new(&lp).unwrap();
+    let url = format!("{}/page", base);
+
+    // Decoded (the default): the page itself.
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
+    assert_eq!(text(&res), page);
+    // Not decoded: what the server sent was gzip, and smaller.
+    let raw = ok(fetch(&lp, &client, HttpRequest::new(&url).decompress_response(false).header("Accept-Encoding", "gzip")));
+    assert_eq!(raw.header("content-encoding"), Some("gzip"));
+    assert_eq!(&raw.body()[..2], &[0x1f, 0x8b]);
+    assert!(raw.body().len() < page.len());
+
+    // The limit applies to the decoded body.
+    let limited = fetch(&lp, &client, HttpRequest::new(&url).max_body_size(page.len() - 1));
+    assert_eq!(limited.unwrap_err(), Error::TOO_BIG);
+    assert_eq!(text(&ok(fetch(&lp, &client, HttpRequest::new(&url).max_body_size(page.len())))), page);
+}
+
+#[test]
+fn https_to_an_eddy_tls_app() {
+    let certs = Certs::make("httpclient");
+    let lp = Loop::new().unwrap();
+    let ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.set_tls(&ctx).unwrap();
+        app.route("/page").unwrap().get(|req, res| res.write(format!("secure {}", req.uri())));
+    });
+    let url = base.replace("http:", "https:") + "/page";
+    let secure = |res: Outcome| text(&ok(res)) == "secure /page";
+
+    // Verification on (the default): nobody trusts this certificate.
+    assert_eq!(fetch(&lp, &HttpClient::new(&lp).unwrap(), HttpRequest::new(&url)).unwrap_err(), Error::TLS);
+    let mut trusting = HttpClient::new(&lp).unwrap();
+    trusting.ca_file(certs.path("server.crt")).unwrap();
+    assert!(secure(fetch(&lp, &trusting, HttpRequest::new(&url))));
+    let mut unchecked = HttpClient::new(&lp).unwrap();
+    unchecked.validate_cert(false).unwrap();
+    assert!(secure(fetch(&lp, &unchecked, HttpRequest::new(&url))));
+    let mut own = TlsContext::client().unwrap();
+    own.load_ca_file(certs.path("server.crt")).unwrap();
+    let mut with_ctx = HttpClient::new(&lp).unwrap();
+    with_ctx.set_tls(&own).unwrap();
+    drop(own); // the client keeps its own reference
+    assert!(secure(fetch(&lp, &with_ctx, HttpRequest::new(&url))));
+    // Bad settings are refused at once and change nothing.
+    assert_eq!(trusting.ca_file(certs.path("missing.crt")), Err(Error::INVALID));
+    assert!(secure(fetch(&lp, &trusting, HttpRequest::new(&url))));
+    assert_eq!(trusting.set_tls(&ctx), Err(Error::INVALID)); // a server context
+}
+
+#[test]
+fn https_client_certificates() {
+    let certs = Certs::make("httpclient-mutual");
+    let lp = Loop::new().unwrap();
+    let mut ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
+    ctx.load_ca_file(certs.path("client.crt")).unwrap();
+    ctx.set_verify(eddy::Verify::Required).unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.set_tls(&ctx).unwrap();
+        app.route("/").unwrap().get(|_, res| res.write("hello, certified client"));
+    });
+    let url = base.replace("http:", "https:") + "/";
+    let mut with_cert = HttpClient::new(&lp).unwrap();
+    with_cert.ca_file(certs.path("server.crt")).unwrap();
+    with_cert.client_cert(certs.path("client.crt"), certs.path("client.key")).unwrap();
+    assert_eq!(text(&ok(fetch(&lp, &with_cert, HttpRequest::new(&url)))), "hello, certified client");
+    // Without a certificate the server ends the handshake: an error, never a response.
+    let mut without = HttpClient::new(&lp).unwrap();
+    without.ca_file(certs.path("server.crt")).unwrap();
+    assert!(fetch(&lp, &without, HttpRequest::new(&url)).is_err());
+    // A key that does not match is refused at once.
+    assert_eq!(without.client_cert(certs.path("client.crt"), certs.path("server.key")), Err(Error::INVALID));
+}
+
+#[test]
+fn streaming_headers_and_chunks() {
+    let lp = Loop::new().unwrap();
+    let page: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let served = page.clone();
+    let (_app, base) = serve(&lp, move |app| {
+        app.route("/big").unwrap().get(move |_, res| {
+            res.set_header("Content-Type", "application/octet-stream")?;
+            res.write(&served)
+        });
+    });
+    let client = HttpClient::new(&lp).unwrap();
+    let url = format!("{}/big", base);
+    let events = Rc::new(RefCell::new(Vec::<String>::new()));
+    let received = Rc::new(RefCell::new(Vec::<u8>::new()));
+    let drops = Drops::default();
+    let (ev_h, ev_c, rx, th, tc) = (events.clone(), events.clone(), received.clone(), drops.token(), drops.token());
+    let req = HttpRequest::new(&url)
+        .on_headers(move |head| {
+            let _ = &th;
+            ev_h.borrow_mut().push(format!("headers {} {:?} body={}", head.code(), head.header("content-length"), head.body().len()));
+            Ok(())
+        })
+        .on_chunk(move |piece| {
+            let _ = &tc;
+            if ev_c.borrow().last().map(|e| e != "chunk").unwrap_or(true) {
+                ev_c.borrow_mut().push("chunk".to_owned());
+            }
+            rx.borrow_mut().extend_from_slice(piece);
+            Ok(())
+        });
+    let res = ok(fetch(&lp, &client, req));
+    assert_eq!(res.code(), 200);
+    assert!(res.body().is_empty(), "a streamed body is not kept");
+    assert_eq!(*events.borrow(), ["headers 200 Some(\"300000\") body=0", "chunk"]);
+    assert!(*received.borrow() == page, "the chunks make the page");
+    assert_eq!(drops.count(), 2, "both streaming closures freed once");
+
+    // An Err from on_chunk cancels the fetch.
+    let req = HttpRequest::new(&url).on_chunk(|_| Err(Error::INVALID));
+    assert_eq!(fetch(&lp, &client, req).unwrap_err(), Error::CANCELED);
+    // The client still works after it.
+    assert_eq!(ok(fetch(&lp, &client, HttpRequest::new(&url))).body(), &page[..]);
+}
+
+#[test]
+fn cancel_busy_and_drop_with_fetches_in_flight() {
+    let lp = Loop::new().unwrap();
+    let (_silent, url) = silent_server();
+    let mut client = HttpClient::new(&lp).unwrap();
+
+    // Cancelled while waiting for the answer.
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url));
+    let handle = Rc::new(handle);
+    let h = handle.clone();
+    lp.call_later(0.05, move || h.cancel().unwrap()).unwrap();
+    run_bounded(&lp);
+    assert_eq!(out.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+    assert!(handle.is_done());
+    assert_eq!(handle.cancel(), Err(Error::STATE));
+
+    // A full queue: one running, none may wait.
+    client.set_max_clients(1).unwrap();
+    client.set_max_queue(0).unwrap();
+    let (first, first_handle) = start(&lp, &client, HttpRequest::new(&url));
+    let (second, _) = start(&lp, &client, HttpRequest::new(&url));
+    run_bounded(&lp);
+    assert_eq!(second.borrow_mut().take().unwrap().unwrap_err(), Error::BUSY);
+    assert!(first.borrow().is_none());
+    first_handle.cancel().unwrap();
+    run_bounded(&lp);
+    assert_eq!(first.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+
+    // Dropped outside any callback: the pending callback runs during the drop.
+    client.set_max_queue(10).unwrap();
+    let drops = Drops::default();
+    let token = drops.token();
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    let handle = client
+        .fetch(HttpRequest::new(&url), move |r| {
+            let _ = &token;
+            *s.borrow_mut() = Some(r.map(|_| ()));
+        })
+        .unwrap();
+    // (this one does not stop the loop: a stop outside run would end the next run early)
+    let queued = Rc::new(RefCell::new(None));
+    let q = queued.clone();
+    client.fetch(HttpRequest::new(&url), move |r| *q.borrow_mut() = Some(r)).unwrap();
+    let stopper = lp.clone();
+    lp.call_later(0.05, move || stopper.stop()).unwrap();
+    run_bounded(&lp);
+    assert!(seen.borrow().is_none() && !handle.is_done());
+    drop(client);
+    assert_eq!(*seen.borrow(), Some(Err(Error::CANCELED)));
+    assert_eq!(queued.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+    assert_eq!(drops.count(), 1, "the closure is freed once");
+    assert!(handle.is_done());
+    assert_eq!(handle.cancel(), Err(Error::STATE));
+
+    // Dropped inside a loop callback: freed on the next iteration, the callback then runs.
+    let client = Rc::new(RefCell::new(Some(HttpClient::new(&lp).unwrap())));
+    let (out, _) = start(&lp, client.borrow().as_ref().unwrap(), HttpRequest::new(&url));
+    let c = client.clone();
+    lp.call_later(0.05, move || drop(c.borrow_mut().take())).unwrap();
+    run_bounded(&lp);
+    assert_eq!(out.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+}
+
+#[test]
+fn a_client_dropped_in_a_callback_then_its_loop_freed_drops_the_closure_once() {
+    let (_silent, url) = silent_server();
+    let drops = Drops::default();
+    let ran = Rc::new(Cell::new(false));
+    let handle = {
+        let lp = Loop::new().unwrap();
+        let client = Rc::new(RefCell::new(Some(HttpClient::new(&lp).unwrap())));
+        let (token, r) = (drops.token(), ran.clone());
+        let handle = client
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .fetch(HttpRequest::new(&url), move |_| {
+                let _ = &token;
+                r.set(true);
+            })
+            .unwrap();
+        let (c, stop) = (client.clone(), lp.clone());
+        lp.call_later(0.05, move || {
+            drop(c.borrow_mut().take()); // freed on the next iteration...
+            stop.stop(); // ...which never comes: the loop is freed first
+        })
+        .unwrap();
+        run_bounded(&lp);
+        assert!(client.borrow().is_none());
+        handle
+    };
+    // The loop freed the pending fetch without calling it; its closure was dropped once.
+    assert!(!ran.get());
+    assert_eq!(drops.count(), 1);
+    assert!(handle.is_done());
+    assert_eq!(handle.cancel(), Err(Error::STATE));
+}
+
+#[test]
+fn a_panicking_callback_is_logged_and_the_loop_goes_on() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/").unwrap().get(|_, res| res.write("fine"));
+    });
+    let url = format!("{}/", base);
+    let client = HttpClient::new(&lp).unwrap();
+    let stop = lp.clone();
+    client
+        .fetch(HttpRequest::new(&url), move |_| {
+            stop.stop();
+            panic!("boom in a fetch callback")
+        })
+        .unwrap();
+    run_bounded(&lp);
+    assert_eq!(text(&ok(fetch(&lp, &client, HttpRequest::new(&url)))), "fine");
+}
+
+#[test]
+fn streamed_request_body() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/echo").unwrap().post(|req, res| {
+            let framing = match (req.header("transfer-encoding"), req.header("content-length")) {
+                (Some(te), _) => te.to_owned(),
+                (None, Some(cl)) => format!("length {}", cl),
+                (None, None) => "none".to_owned(),
+            };
+            res.write(format!("{}: ", framing))?;
+            res.write(req.body())
+        });
+    });
+    let client = HttpClient::new(&lp).unwrap();
+    let url = format!("{}/echo", base);
+
+    // Unknown length: chunked, pieces written now and from a later loop callback.
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body_stream(None));
+    handle.write_body(b"first ").unwrap();
+    let handle = Rc::new(handle);
+    let h = handle.clone();
+    lp.call_later(0.02, move || {
+        h.write_body(b"second").unwrap();
+        h.end_body().unwrap();
+        assert_eq!(h.write_body(b"late"), Err(Error::STATE));
+    })
+    .unwrap();
+    run_bounded(&lp);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "chunked: first second");
+    assert_eq!(handle.write_body(b"after"), Err(Error::STATE));
+
+    // A known length: Content-Length, and no byte more than announced.
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body_stream(Some(5)));
+    assert_eq!(handle.write_body(b"abcdef"), Err(Error::TOO_BIG));
+    handle.write_body(b"abc").unwrap();
+    assert_eq!(handle.end_body(), Err(Error::INVALID)); // 2 bytes short
+    handle.write_body(b"de").unwrap();
+    handle.end_body().unwrap();
+    run_bounded(&lp);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "length 5: abcde");
+
+    // Without a streamed body there is nothing to write.
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body("x"));
+    assert_eq!(handle.write_body(b"y"), Err(Error::STATE));
+    run_bounded(&lp);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "length 1: x");
+}
+
+#[test]
+fn requests_go_through_the_proxy() {
+    let lp = Loop::new().unwrap();
+    let (proxy, proxy_url) = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy");
+    let port: u16 = proxy_url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
+    let mut client = HttpClient::new(&lp).unwrap();
+    client.set_proxy(Some(("127.0.0.1", port))).unwrap();
+    // The origin is never connected to: its name only appears in the absolute URI.
+    let res = ok(fetch(&lp, &client, HttpRequest::new("http://origin.test:8080/path?q=1")));
+    assert_eq!(text(&res), "via proxy");
+    let head = proxy.join().unwrap();
+    assert!(head.starts_with("GET http://origin.test:8080/path?q=1 HTTP/1.1\r\n"), "{:?}", head);
+    assert!(head.to_ascii_lowercase().contains("\r\nhost: origin.test:8080\r\n"), "{:?}", head);
+    assert_eq!(client.set_proxy(Some(("bad\0host", 1))), Err(Error::INVALID));
+    client.set_proxy(None).unwrap();
+}
