@@ -53,6 +53,8 @@ struct ClientCallbacks {
 }
 
 impl WebSocketClient {
+    /// A client with no callbacks and eddy's defaults (no subprotocols, certificates verified
+    /// against the system CAs, no compression); configure it, then `connect` from a `Loop`.
     pub fn new() -> WebSocketClient {
         WebSocketClient::default()
     }
