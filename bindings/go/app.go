@@ -43,6 +43,8 @@ type App struct {
 	// Detached exchanges not yet released (loop thread only): finished at shutdown so that
 	// Stop never leaves a request (and its handle) behind.
 	detached map[*ResponseWriter]struct{}
+	// HTTP clients not yet closed (loop thread only): closed at shutdown, before the loop.
+	clients map[*HTTPClient]struct{}
 
 	// The queue of work posted from other goroutines (see post). mu also guards stopped: once
 	// it is set the loop is being freed and nothing may call into it any more.
@@ -55,7 +57,7 @@ type App struct {
 // New returns an empty application.
 func New() *App {
 	return &App{routeByKey: map[string]*Route{}, done: make(chan struct{}),
-		detached: map[*ResponseWriter]struct{}{}}
+		detached: map[*ResponseWriter]struct{}{}, clients: map[*HTTPClient]struct{}{}}
 }
 
 func (a *App) logger() *log.Logger {
@@ -209,6 +211,13 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 	for w := range a.detached {
 		if !w.finished.Swap(true) {
 			cFinish(w)
+		}
+	}
+	// HTTP clients still open end their fetches (ErrCanceled; a done callback may even open
+	// another client, hence the outer loop).
+	for len(a.clients) > 0 {
+		for c := range a.clients {
+			c.closeOnLoop()
 		}
 	}
 	C.eddy_app_free(capp)     // releases the routes' handles
