@@ -45,6 +45,8 @@ type App struct {
 	detached map[*ResponseWriter]struct{}
 	// HTTP clients not yet closed (loop thread only): closed at shutdown, before the loop.
 	clients map[*HTTPClient]struct{}
+	// HTTP clients made before Start, opened by Start.
+	pendingClients []pendingClient
 
 	// The queue of work posted from other goroutines (see post). mu also guards stopped: once
 	// it is set the loop is being freed and nothing may call into it any more.
@@ -196,6 +198,9 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 		}
 	} else {
 		err = a.configureRaw(host, port)
+	}
+	if err == nil {
+		err = a.openClients()
 	}
 	if err == nil {
 		ready <- nil

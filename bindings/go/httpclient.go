@@ -65,11 +65,17 @@ type Fetch struct {
 	cf     *C.eddy_fetch // loop thread: set while eddy runs the request
 }
 
-// NewHTTPClient makes an HTTP client on the App's loop. Thread: any goroutine once the App
-// started (off the loop thread it waits for the loop). Returns ErrClosed when the loop is not
-// running, an error wrapping ErrInvalid for a bad option (proxy address, TLS file).
+// NewHTTPClient makes an HTTP client on the App's loop. Before Start it only records the
+// options: Start opens the client and returns its error (an error wrapping ErrInvalid for a
+// bad proxy address or TLS file). After Start it opens it at once, from any goroutine (off the
+// loop thread it waits for the loop), and returns that error itself, or ErrClosed when the
+// loop has stopped.
 func (a *App) NewHTTPClient(opts HTTPClientOptions) (*HTTPClient, error) {
 	c := &HTTPClient{app: a, queued: map[*Fetch]bool{}, freed: make(chan struct{})}
+	if !a.started {
+		a.pendingClients = append(a.pendingClients, pendingClient{c, opts})
+		return c, nil
+	}
 	if a.onLoopThread() {
 		if err := c.open(opts); err != nil {
 			return nil, err
@@ -89,6 +95,29 @@ func (a *App) NewHTTPClient(opts HTTPClientOptions) (*HTTPClient, error) {
 	case <-a.done:
 		return nil, ErrClosed
 	}
+}
+
+// pendingClient is an HTTPClient made before Start.
+type pendingClient struct {
+	c    *HTTPClient
+	opts HTTPClientOptions
+}
+
+// openClients opens the clients made before Start (loop thread, during Start).
+func (a *App) openClients() error {
+	for _, p := range a.pendingClients {
+		p.c.mu.Lock()
+		closed := p.c.closed
+		p.c.mu.Unlock()
+		if closed {
+			continue
+		}
+		if err := p.c.open(p.opts); err != nil {
+			return err
+		}
+	}
+	a.pendingClients = nil
+	return nil
 }
 
 // open creates and configures the C client (loop thread).
@@ -154,6 +183,12 @@ func configureClient(cc *C.eddy_client, o *HTTPClientOptions) error {
 // that is done; on the loop thread inside a fetch callback the fetches end on the next loop
 // iteration. Calling it again is harmless; the App's stop closes every client.
 func (c *HTTPClient) Close() {
+	if !c.app.started { // made before Start: never opened
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		return
+	}
 	if c.app.onLoopThread() {
 		c.closeOnLoop()
 		return
@@ -199,7 +234,8 @@ func (c *HTTPClient) closeOnLoop() {
 // before the response was complete), ErrCanceled (Cancel, Close, the App stopped), ErrBusy
 // (queue full), ErrInvalid (bad URL, method or header). req is copied, not its Header and
 // Body slices: leave those alone until done. Thread: any goroutine. Returns ErrClosed (and
-// done never runs) when the client was closed or the loop has stopped.
+// done never runs) when the client was closed or the loop is not running (before Start, or
+// stopped).
 func (c *HTTPClient) Fetch(req *HTTPRequest, done func(resp *HTTPResponse, err error)) (*Fetch, error) {
 	f := &Fetch{client: c, req: *req, orig: req, done: done}
 	c.mu.Lock()

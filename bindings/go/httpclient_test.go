@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -55,6 +56,9 @@ func echoHandler(w *ResponseWriter, r *Request) {
 	w.AddHeader("X-Multi", "one")
 	w.AddHeader("X-Multi", "two")
 	fmt.Fprintf(w, "%s x=%s q=%s body=%s", r.Method(), strings.Join(xs, ","), r.RawQuery(), r.Body())
+	if expect, ok := r.LookupHeader("Expect"); ok {
+		fmt.Fprintf(w, " expect=%s", expect)
+	}
 }
 
 // fetch runs req through Do with a bound on the wait.
@@ -145,7 +149,7 @@ func TestHTTPClientGetPostAndHeaders(t *testing.T) {
 	}
 	// With Expect: 100-continue the body still arrives.
 	post.Expect100Continue = true
-	if resp = mustFetch(t, c, post); string(resp.Body) != "POST x= q= body=payload \x00 bytes" {
+	if resp = mustFetch(t, c, post); string(resp.Body) != "POST x= q= body=payload \x00 bytes expect=100-continue" {
 		t.Fatalf("POST with Expect: 100-continue: %q", resp.Body)
 	}
 
@@ -290,6 +294,28 @@ func TestHTTPClientStreaming(t *testing.T) {
 	if len(events) != 2 || events[0] != "headers 200 chunked" || !onLoop {
 		t.Fatalf("events %q, on the loop thread: %v", events, onLoop)
 	}
+
+	// A panic in OnChunk is logged and cancels the fetch; one in done is logged; the loop
+	// goes on.
+	logs := &lockedBuffer{}
+	app.Call(func() { app.Logger = log.New(logs, "", 0) })
+	_, err := fetch(t, c, &HTTPRequest{URL: base + "/pieces", OnChunk: func([]byte) { panic("chunk boom") }})
+	wantError(t, "panic in OnChunk", err, ErrCanceled)
+	after := make(chan string, 1)
+	if _, err := c.Fetch(&HTTPRequest{URL: base + "/echo"}, func(*HTTPResponse, error) {
+		defer func() { after <- "panicked" }()
+		panic("done boom")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-after
+	c.Fetch(&HTTPRequest{URL: base + "/echo"}, func(resp *HTTPResponse, err error) { after <- fmt.Sprint(resp.Code, err) })
+	if got := <-after; got != "200 <nil>" {
+		t.Fatalf("after a panic in done: %s", got)
+	}
+	if l := logs.String(); !strings.Contains(l, "chunk boom") || !strings.Contains(l, "done boom") {
+		t.Fatalf("log: %q", l)
+	}
 }
 
 func TestHTTPClientFetchCallbackAndCancel(t *testing.T) {
@@ -381,6 +407,24 @@ func TestHTTPClientCloseWithFetchesInFlight(t *testing.T) {
 	}
 	c.Close() // harmless
 
+	// Closed on the loop thread before a fetch's posted start ran.
+	c1, err := app.NewHTTPClient(HTTPClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Call(func() {
+		if _, err := c1.Fetch(&HTTPRequest{URL: silent + "/"}, func(_ *HTTPResponse, err error) { errs <- err }); err != nil {
+			errs <- fmt.Errorf("Fetch: %w", err)
+		}
+		c1.Close()
+	})
+	select {
+	case err := <-errs:
+		wantError(t, "fetch not started yet at Close", err, ErrCanceled)
+	case <-time.After(20 * time.Second):
+		t.Fatal("a fetch closed before its start never ended")
+	}
+
 	// The App's stop closes the clients still open: their fetches end with ErrCanceled.
 	c2, err := app.NewHTTPClient(HTTPClientOptions{})
 	if err != nil {
@@ -402,4 +446,60 @@ func TestHTTPClientCloseWithFetchesInFlight(t *testing.T) {
 	if _, err := app.NewHTTPClient(HTTPClientOptions{}); err != ErrClosed {
 		t.Fatalf("NewHTTPClient after Stop: %v", err)
 	}
+}
+
+func TestHTTPClientProxyAndPoolOptions(t *testing.T) {
+	// An HTTP proxy gets absolute URIs; this one answers itself.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proxied %s %s", r.Method, r.RequestURI)
+	}))
+	defer proxy.Close()
+	app, _, base := clientApp(t, HTTPClientOptions{})
+	pc, err := app.NewHTTPClient(HTTPClientOptions{Proxy: strings.TrimPrefix(proxy.URL, "http://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := mustFetch(t, pc, &HTTPRequest{URL: "http://origin.test:8080/path?q=1"})
+	if string(resp.Body) != "proxied GET http://origin.test:8080/path?q=1" {
+		t.Fatalf("through the proxy: %d %q", resp.Code, resp.Body)
+	}
+	// No idle connections kept: the second request opens a new one.
+	nc, err := app.NewHTTPClient(HTTPClientOptions{MaxIdlePerHost: -1, IdleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if resp := mustFetch(t, nc, &HTTPRequest{URL: base + "/echo"}); resp.Code != 200 || resp.Reused {
+			t.Fatalf("request %d without a pool: %d, reused %v", i, resp.Code, resp.Reused)
+		}
+	}
+}
+
+func TestHTTPClientMadeBeforeStart(t *testing.T) {
+	app := New()
+	app.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("root") })
+	c, err := app.NewHTTPClient(HTTPClientOptions{MaxClients: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch(&HTTPRequest{URL: "http://127.0.0.1:1/"}, nil); err != ErrClosed {
+		t.Fatalf("Fetch before Start: %v", err)
+	}
+	base := start(t, app)
+	if resp := mustFetch(t, c, &HTTPRequest{URL: base + "/"}); string(resp.Body) != "root" {
+		t.Fatalf("client made before Start: %d %q", resp.Code, resp.Body)
+	}
+	// Do on the loop thread would wait for itself.
+	inLoop := make(chan error, 1)
+	app.Call(func() { _, err := c.Do(context.Background(), &HTTPRequest{URL: base + "/"}); inLoop <- err })
+	wantError(t, "Do on the loop thread", <-inLoop, ErrState)
+
+	// A bad option of a client made before Start fails Start.
+	bad := New()
+	bad.Get(`/`, func(w *ResponseWriter, r *Request) {})
+	if _, err := bad.NewHTTPClient(HTTPClientOptions{Proxy: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, "Start with a bad client proxy", bad.Start("127.0.0.1:0"), ErrInvalid)
+	<-bad.Done()
 }
