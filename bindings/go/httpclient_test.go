@@ -120,6 +120,39 @@ func silentServer(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
+// rawServer runs answer on each connection after reading the request head.
+func rawServer(t *testing.T, answer func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				buf := make([]byte, 4096)
+				var head []byte
+				for !bytes.Contains(head, []byte("\r\n\r\n")) {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					head = append(head, buf[:n]...)
+				}
+				answer(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
 func TestHTTPClientGetPostAndHeaders(t *testing.T) {
 	_, c, base := clientApp(t, HTTPClientOptions{})
 	req := &HTTPRequest{URL: base + "/echo?a=1"}
@@ -196,6 +229,15 @@ func TestHTTPClientNetworkErrors(t *testing.T) {
 	silent := silentServer(t)
 	_, err = fetch(t, c, &HTTPRequest{URL: silent + "/", RequestTimeout: 300 * time.Millisecond})
 	wantError(t, "server that never answers", err, ErrTimedOut)
+
+	garbage := rawServer(t, func(c net.Conn) { c.Write([]byte("NOT HTTP AT ALL\r\n\r\n")) })
+	_, err = fetch(t, c, &HTTPRequest{URL: garbage + "/"})
+	wantError(t, "malformed response", err, ErrProto)
+	cut := rawServer(t, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"))
+	})
+	_, err = fetch(t, c, &HTTPRequest{URL: cut + "/"})
+	wantError(t, "connection closed mid-body", err, ErrEOF)
 
 	_, err = fetch(t, c, &HTTPRequest{URL: base + "/big/5000", MaxBodySize: 4096})
 	wantError(t, "body over MaxBodySize", err, ErrTooBig)
