@@ -43,6 +43,10 @@ type App struct {
 	// Detached exchanges not yet released (loop thread only): finished at shutdown so that
 	// Stop never leaves a request (and its handle) behind.
 	detached map[*ResponseWriter]struct{}
+	// HTTP clients not yet closed (loop thread only): closed at shutdown, before the loop.
+	clients map[*HTTPClient]struct{}
+	// HTTP clients made before Start, opened by Start.
+	pendingClients []pendingClient
 
 	// The queue of work posted from other goroutines (see post). mu also guards stopped: once
 	// it is set the loop is being freed and nothing may call into it any more.
@@ -55,7 +59,7 @@ type App struct {
 // New returns an empty application.
 func New() *App {
 	return &App{routeByKey: map[string]*Route{}, done: make(chan struct{}),
-		detached: map[*ResponseWriter]struct{}{}}
+		detached: map[*ResponseWriter]struct{}{}, clients: map[*HTTPClient]struct{}{}}
 }
 
 func (a *App) logger() *log.Logger {
@@ -196,6 +200,9 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 		err = a.configureRaw(host, port)
 	}
 	if err == nil {
+		err = a.openClients()
+	}
+	if err == nil {
 		ready <- nil
 		C.eddy_loop_run(loop)
 	}
@@ -209,6 +216,13 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 	for w := range a.detached {
 		if !w.finished.Swap(true) {
 			cFinish(w)
+		}
+	}
+	// HTTP clients still open end their fetches (ErrCanceled; a done callback may even open
+	// another client, hence the outer loop).
+	for len(a.clients) > 0 {
+		for c := range a.clients {
+			c.closeOnLoop()
 		}
 	}
 	C.eddy_app_free(capp)     // releases the routes' handles

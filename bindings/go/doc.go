@@ -14,6 +14,11 @@
 // CheckOrigin, a client also Subprotocols, TLS (wss://), OnError and OnRefused (the HTTP
 // status of a handshake the server refused). App.SetTLS serves HTTPS and wss://.
 //
+// App.NewHTTPClient makes Tornado's AsyncHTTPClient on the App's loop: HTTPClient.Fetch runs
+// its callback on the loop thread, HTTPClient.Do waits for the response from another
+// goroutine; HTTPRequest and HTTPResponse carry Tornado's fields, Fetch.Cancel and
+// HTTPClient.Close end fetches with ErrCanceled.
+//
 // Building: the C headers and libeddy come from CGO_CFLAGS/CGO_LDFLAGS (as eddy's CMake build
 // sets them), or from pkg-config with `-tags eddy_pkgconfig`. See README.md.
 package eddy

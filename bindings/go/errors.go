@@ -18,8 +18,13 @@ const (
 	ErrNotSupported Error = C.EDDY_ENOTSUP
 	ErrTimedOut     Error = C.EDDY_ETIMEDOUT
 	ErrConnRefused  Error = C.EDDY_ECONNREFUSED
-	ErrProto        Error = C.EDDY_EPROTO // e.g. a WebSocket handshake the server refused
-	ErrTLS          Error = C.EDDY_ETLS   // a TLS handshake or certificate check failed
+	ErrProto        Error = C.EDDY_EPROTO    // e.g. a WebSocket handshake the server refused
+	ErrTLS          Error = C.EDDY_ETLS      // a TLS handshake or certificate check failed
+	ErrBusy         Error = C.EDDY_EBUSY     // e.g. the HTTPClient's queue is full
+	ErrTooBig       Error = C.EDDY_ETOOBIG   // a size limit was exceeded (HTTPRequest.MaxBodySize)
+	ErrEOF          Error = C.EDDY_EOF       // the peer closed before the operation completed
+	ErrCanceled     Error = C.EDDY_ECANCELED // Fetch.Cancel, or the HTTPClient was closed
+	ErrResolve      Error = C.EDDY_ERESOLVE  // a host name could not be resolved
 )
 
 // Error returns eddy's description of the code ("connection closed", ...).

@@ -30,8 +30,9 @@ type ServerTLS struct {
 	ClientAuth   ClientAuth
 }
 
-// ClientTLS configures wss:// connections of a WebSocketClient. The zero value is eddy's
-// default: the system's CAs, certificate and host name verified.
+// ClientTLS configures the TLS of client connections: wss:// for a WebSocketClient, https://
+// for an HTTPClient. The zero value is eddy's default: the system's CAs, certificate and host
+// name verified.
 type ClientTLS struct {
 	// InsecureSkipVerify accepts any certificate and host name (Tornado's validate_cert=False).
 	InsecureSkipVerify bool
@@ -94,14 +95,33 @@ func loadCA(ctx *C.eddy_tls_context, caFile string) error {
 
 // apply sets the client context cfg asks for on opts (nothing for the zero value).
 func (cfg *ClientTLS) apply(opts *C.eddy_ws_options) error {
+	ctx, err := cfg.context()
+	if ctx == nil || err != nil {
+		return err
+	}
+	defer C.eddy_tls_context_free(ctx) // the options keep their own reference
+	return check(C.eddy_ws_options_set_tls(opts, ctx))
+}
+
+// context makes the client context cfg asks for: nil (and no error) for the zero value, else a
+// context the caller releases with eddy_tls_context_free once it handed it over.
+func (cfg *ClientTLS) context() (*C.eddy_tls_context, error) {
 	if *cfg == (ClientTLS{}) {
-		return nil
+		return nil, nil
 	}
 	ctx := C.eddy_tls_context_new_client()
 	if ctx == nil {
-		return ErrNoMemory
+		return nil, ErrNoMemory
 	}
-	defer C.eddy_tls_context_free(ctx) // the options keep their own reference
+	err := cfg.configure(ctx)
+	if err != nil {
+		C.eddy_tls_context_free(ctx)
+		return nil, err
+	}
+	return ctx, nil
+}
+
+func (cfg *ClientTLS) configure(ctx *C.eddy_tls_context) error {
 	if cfg.InsecureSkipVerify {
 		if err := check(C.eddy_tls_context_set_verify(ctx, C.EDDY_TLS_VERIFY_NONE)); err != nil {
 			return err
@@ -113,9 +133,7 @@ func (cfg *ClientTLS) apply(opts *C.eddy_ws_options) error {
 		}
 	}
 	if cfg.CertFile != "" || cfg.KeyFile != "" {
-		if err := loadCert(ctx, cfg.CertFile, cfg.KeyFile); err != nil {
-			return err
-		}
+		return loadCert(ctx, cfg.CertFile, cfg.KeyFile)
 	}
-	return check(C.eddy_ws_options_set_tls(opts, ctx))
+	return nil
 }

@@ -1,0 +1,547 @@
+package eddy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clientApp serves a few routes for the client to fetch and returns it started, with an
+// HTTPClient on its loop (closed by the App's stop at the end of the test).
+func clientApp(t *testing.T, opts HTTPClientOptions) (*App, *HTTPClient, string) {
+	t.Helper()
+	app := New()
+	app.Route(`/echo`).
+		HandleFunc("GET", echoHandler).
+		HandleFunc("POST", echoHandler)
+	app.Get(`/redirect`, func(w *ResponseWriter, r *Request) { w.Redirect("/echo?from=redirect", 302) })
+	app.Get(`/big/(\d+)`, func(w *ResponseWriter, r *Request) {
+		var n int
+		fmt.Sscan(r.PathArg(0), &n)
+		w.WriteString(strings.Repeat("x", n))
+	})
+	app.Get(`/pieces`, func(w *ResponseWriter, r *Request) {
+		for i := 0; i < 3; i++ {
+			fmt.Fprintf(w, "piece %d;", i)
+			w.Flush()
+		}
+	})
+	base := start(t, app)
+	c, err := app.NewHTTPClient(opts)
+	if err != nil {
+		t.Fatalf("NewHTTPClient: %v", err)
+	}
+	return app, c, base
+}
+
+// echoHandler answers with the method, the X-Test values, the query and the body, and a
+// repeated response header.
+func echoHandler(w *ResponseWriter, r *Request) {
+	var xs []string
+	for _, f := range r.Headers() {
+		if strings.EqualFold(f.Name, "X-Test") {
+			xs = append(xs, f.Value)
+		}
+	}
+	w.AddHeader("X-Multi", "one")
+	w.AddHeader("X-Multi", "two")
+	fmt.Fprintf(w, "%s x=%s q=%s body=%s", r.Method(), strings.Join(xs, ","), r.RawQuery(), r.Body())
+	if expect, ok := r.LookupHeader("Expect"); ok {
+		fmt.Fprintf(w, " expect=%s", expect)
+	}
+}
+
+// fetch runs req through Do with a bound on the wait.
+func fetch(t *testing.T, c *HTTPClient, req *HTTPRequest) (*HTTPResponse, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := c.Do(ctx, req)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%s: no outcome in 20 s", req.URL)
+	}
+	return resp, err
+}
+
+func mustFetch(t *testing.T, c *HTTPClient, req *HTTPRequest) *HTTPResponse {
+	t.Helper()
+	resp, err := fetch(t, c, req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	return resp
+}
+
+func wantError(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: got error %v, want %v", what, err, want)
+	}
+}
+
+// silentServer accepts connections and never answers; they close when the test ends.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// rawServer runs answer on each connection after reading the request head.
+func rawServer(t *testing.T, answer func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				buf := make([]byte, 4096)
+				var head []byte
+				for !bytes.Contains(head, []byte("\r\n\r\n")) {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					head = append(head, buf[:n]...)
+				}
+				answer(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+func TestHTTPClientGetPostAndHeaders(t *testing.T) {
+	_, c, base := clientApp(t, HTTPClientOptions{})
+	req := &HTTPRequest{URL: base + "/echo?a=1"}
+	req.Header.Add("X-Test", "first")
+	req.Header.Add("x-test", "second")
+	resp := mustFetch(t, c, req)
+	if resp.Code != 200 || resp.Reason != "OK" || string(resp.Body) != "GET x=first,second q=a=1 body=" {
+		t.Fatalf("GET: %d %q %q", resp.Code, resp.Reason, resp.Body)
+	}
+	if got := resp.Header.Values("x-multi"); len(got) != 2 || got[0] != "one" || got[1] != "two" {
+		t.Fatalf("repeated response header: %q in %v", got, resp.Header)
+	}
+	if resp.Header.Get("CONTENT-LENGTH") != fmt.Sprint(len(resp.Body)) || resp.Request != req {
+		t.Fatalf("Content-Length %q for %d bytes; Request %p", resp.Header.Get("Content-Length"), len(resp.Body), resp.Request)
+	}
+	if resp.EffectiveURL != req.URL || resp.Redirects != 0 || resp.Reused {
+		t.Fatalf("first GET: effective %q, %d redirects, reused %v", resp.EffectiveURL, resp.Redirects, resp.Reused)
+	}
+
+	post := &HTTPRequest{Method: "POST", URL: base + "/echo", Body: []byte("payload \x00 bytes")}
+	resp = mustFetch(t, c, post)
+	if resp.Code != 200 || string(resp.Body) != "POST x= q= body=payload \x00 bytes" {
+		t.Fatalf("POST: %d %q", resp.Code, resp.Body)
+	}
+	if !resp.Reused {
+		t.Fatalf("the second request did not reuse the pooled connection")
+	}
+	// With Expect: 100-continue the body still arrives.
+	post.Expect100Continue = true
+	if resp = mustFetch(t, c, post); string(resp.Body) != "POST x= q= body=payload \x00 bytes expect=100-continue" {
+		t.Fatalf("POST with Expect: 100-continue: %q", resp.Body)
+	}
+
+	// 404 is a response, not an error.
+	resp = mustFetch(t, c, &HTTPRequest{URL: base + "/missing"})
+	if resp.Code != 404 || resp.Reason != "Not Found" {
+		t.Fatalf("404: %d %q", resp.Code, resp.Reason)
+	}
+
+	// Refused at once: a bad URL, a bad header.
+	_, err := fetch(t, c, &HTTPRequest{URL: "ftp://127.0.0.1/"})
+	wantError(t, "ftp URL", err, ErrInvalid)
+	bad := &HTTPRequest{URL: base + "/echo"}
+	bad.Header.Add("X-Bad", "line\r\nInjected: yes")
+	_, err = fetch(t, c, bad)
+	wantError(t, "CR/LF in a header", err, ErrInvalid)
+}
+
+func TestHTTPClientRedirects(t *testing.T) {
+	_, c, base := clientApp(t, HTTPClientOptions{})
+	resp := mustFetch(t, c, &HTTPRequest{URL: base + "/redirect"})
+	if resp.Code != 200 || string(resp.Body) != "GET x= q=from=redirect body=" || resp.Redirects != 1 ||
+		resp.EffectiveURL != base+"/echo?from=redirect" {
+		t.Fatalf("followed: %d %q, %d redirects, effective %q", resp.Code, resp.Body, resp.Redirects, resp.EffectiveURL)
+	}
+	resp = mustFetch(t, c, &HTTPRequest{URL: base + "/redirect", NoFollowRedirects: true})
+	if resp.Code != 302 || resp.Header.Get("Location") != "/echo?from=redirect" || resp.Redirects != 0 {
+		t.Fatalf("not followed: %d Location %q, %d redirects", resp.Code, resp.Header.Get("Location"), resp.Redirects)
+	}
+}
+
+func TestHTTPClientNetworkErrors(t *testing.T) {
+	_, c, base := clientApp(t, HTTPClientOptions{})
+	// A port nobody listens on: bind one, then close it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/"
+	ln.Close()
+	_, err = fetch(t, c, &HTTPRequest{URL: closed})
+	wantError(t, "closed port", err, ErrConnRefused)
+
+	silent := silentServer(t)
+	_, err = fetch(t, c, &HTTPRequest{URL: silent + "/", RequestTimeout: 300 * time.Millisecond})
+	wantError(t, "server that never answers", err, ErrTimedOut)
+
+	garbage := rawServer(t, func(c net.Conn) { c.Write([]byte("NOT HTTP AT ALL\r\n\r\n")) })
+	_, err = fetch(t, c, &HTTPRequest{URL: garbage + "/"})
+	wantError(t, "malformed response", err, ErrProto)
+	cut := rawServer(t, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"))
+	})
+	_, err = fetch(t, c, &HTTPRequest{URL: cut + "/"})
+	wantError(t, "connection closed mid-body", err, ErrEOF)
+
+	_, err = fetch(t, c, &HTTPRequest{URL: base + "/big/5000", MaxBodySize: 4096})
+	wantError(t, "body over MaxBodySize", err, ErrTooBig)
+	if resp := mustFetch(t, c, &HTTPRequest{URL: base + "/big/4096", MaxBodySize: 4096}); len(resp.Body) != 4096 {
+		t.Fatalf("body at MaxBodySize: %d bytes", len(resp.Body))
+	}
+}
+
+func TestHTTPClientGzip(t *testing.T) {
+	text := strings.Repeat("compressible text ", 200)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Write([]byte("plain"))
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		gz.Write([]byte(text))
+		gz.Close()
+	}))
+	defer srv.Close()
+	_, c, _ := clientApp(t, HTTPClientOptions{})
+	resp := mustFetch(t, c, &HTTPRequest{URL: srv.URL + "/"})
+	if string(resp.Body) != text {
+		t.Fatalf("decoded body: %d bytes %.40q", len(resp.Body), resp.Body)
+	}
+	resp = mustFetch(t, c, &HTTPRequest{URL: srv.URL + "/", NoDecompressResponse: true})
+	if string(resp.Body) != "plain" {
+		t.Fatalf("without decompression: %.40q", resp.Body)
+	}
+}
+
+func TestHTTPClientHTTPS(t *testing.T) {
+	file := makeCerts(t)
+	// The client runs on the loop of the HTTPS app it fetches from (one App per test: start's
+	// check of live handles counts every App's).
+	app, https, _ := tlsApp(t, ServerTLS{CertFile: file("server.crt"), KeyFile: file("server.key")})
+	for what, cfg := range map[string]ClientTLS{
+		"no verification": {InsecureSkipVerify: true},
+		"CAFile":          {CAFile: file("server.crt")},
+	} {
+		c, err := app.NewHTTPClient(HTTPClientOptions{TLS: cfg})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		resp := mustFetch(t, c, &HTTPRequest{URL: https + "/page?x=1"})
+		if resp.Code != 200 || string(resp.Body) != "https /page?x=1" {
+			t.Fatalf("%s: %d %q", what, resp.Code, resp.Body)
+		}
+		c.Close()
+	}
+	c, err := app.NewHTTPClient(HTTPClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fetch(t, c, &HTTPRequest{URL: https + "/page"})
+	wantError(t, "self-signed certificate, verification on", err, ErrTLS)
+	_, err = app.NewHTTPClient(HTTPClientOptions{TLS: ClientTLS{CAFile: file("missing.crt")}})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "missing.crt") {
+		t.Fatalf("missing CA file: %v", err)
+	}
+	_, err = app.NewHTTPClient(HTTPClientOptions{Proxy: "no-port"})
+	wantError(t, "proxy without a port", err, ErrInvalid)
+}
+
+func TestHTTPClientStreaming(t *testing.T) {
+	app, c, base := clientApp(t, HTTPClientOptions{})
+	var mu sync.Mutex
+	var events []string
+	var streamed bytes.Buffer
+	onLoop := true
+	req := &HTTPRequest{
+		URL: base + "/pieces",
+		OnHeaders: func(head *HTTPResponse) {
+			mu.Lock()
+			defer mu.Unlock()
+			onLoop = onLoop && app.onLoopThread()
+			events = append(events, fmt.Sprintf("headers %d %s", head.Code, head.Header.Get("Transfer-Encoding")))
+		},
+		OnChunk: func(chunk []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			onLoop = onLoop && app.onLoopThread()
+			if len(events) == 1 {
+				events = append(events, "chunk")
+			}
+			streamed.Write(chunk)
+		},
+	}
+	resp := mustFetch(t, c, req)
+	mu.Lock()
+	defer mu.Unlock()
+	if resp.Code != 200 || len(resp.Body) != 0 || streamed.String() != "piece 0;piece 1;piece 2;" {
+		t.Fatalf("streamed: %d, body %q, chunks %q", resp.Code, resp.Body, streamed.String())
+	}
+	if len(events) != 2 || events[0] != "headers 200 chunked" || !onLoop {
+		t.Fatalf("events %q, on the loop thread: %v", events, onLoop)
+	}
+
+	// A panic in OnChunk is logged and cancels the fetch; one in done is logged; the loop
+	// goes on.
+	logs := &lockedBuffer{}
+	app.Call(func() { app.Logger = log.New(logs, "", 0) })
+	_, err := fetch(t, c, &HTTPRequest{URL: base + "/pieces", OnChunk: func([]byte) { panic("chunk boom") }})
+	wantError(t, "panic in OnChunk", err, ErrCanceled)
+	after := make(chan string, 1)
+	if _, err := c.Fetch(&HTTPRequest{URL: base + "/echo"}, func(*HTTPResponse, error) {
+		defer func() { after <- "panicked" }()
+		panic("done boom")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-after
+	c.Fetch(&HTTPRequest{URL: base + "/echo"}, func(resp *HTTPResponse, err error) { after <- fmt.Sprint(resp.Code, err) })
+	if got := <-after; got != "200 <nil>" {
+		t.Fatalf("after a panic in done: %s", got)
+	}
+	if l := logs.String(); !strings.Contains(l, "chunk boom") || !strings.Contains(l, "done boom") {
+		t.Fatalf("log: %q", l)
+	}
+}
+
+func TestHTTPClientFetchCallbackAndCancel(t *testing.T) {
+	app, c, base := clientApp(t, HTTPClientOptions{})
+	silent := silentServer(t)
+	type outcome struct {
+		code   int
+		err    error
+		onLoop bool
+	}
+	results := make(chan outcome, 4)
+	done := func(resp *HTTPResponse, err error) {
+		o := outcome{err: err, onLoop: app.onLoopThread()}
+		if resp != nil {
+			o.code = resp.Code
+		}
+		results <- o
+	}
+	wait := func(what string) outcome {
+		select {
+		case o := <-results:
+			if !o.onLoop {
+				t.Fatalf("%s: done ran off the loop thread", what)
+			}
+			return o
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no outcome", what)
+		}
+		return outcome{}
+	}
+	if _, err := c.Fetch(&HTTPRequest{URL: base + "/echo"}, done); err != nil {
+		t.Fatal(err)
+	}
+	if o := wait("GET"); o.code != 200 || o.err != nil {
+		t.Fatalf("GET: %+v", o)
+	}
+	// Cancel from another goroutine, a request in flight that would never end by itself.
+	f, err := c.Fetch(&HTTPRequest{URL: silent + "/", RequestTimeout: -1, ConnectTimeout: -1}, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Cancel()
+	wantError(t, "cancelled fetch", wait("cancel").err, ErrCanceled)
+	// Cancel from the loop thread, inside the headers callback of a streamed response.
+	var fs *Fetch
+	started := make(chan struct{})
+	fs, err = c.Fetch(&HTTPRequest{URL: base + "/pieces", OnHeaders: func(*HTTPResponse) { <-started; fs.Cancel() },
+		OnChunk: func([]byte) {}}, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(started)
+	wantError(t, "cancelled in OnHeaders", wait("cancel in OnHeaders").err, ErrCanceled)
+	// Do's context cancels too.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	_, err = c.Do(ctx, &HTTPRequest{URL: silent + "/", RequestTimeout: -1})
+	wantError(t, "Do with a cancelled context", err, context.Canceled)
+}
+
+func TestHTTPClientCloseWithFetchesInFlight(t *testing.T) {
+	app, c, _ := clientApp(t, HTTPClientOptions{MaxClients: 1, MaxQueue: 1})
+	silent := silentServer(t)
+	errs := make(chan error, 4)
+	for i := 0; i < 3; i++ {
+		if _, err := c.Fetch(&HTTPRequest{URL: silent + "/", RequestTimeout: -1, ConnectTimeout: -1},
+			func(_ *HTTPResponse, err error) { errs <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One runs, one waits in the queue, the third finds the queue full.
+	select {
+	case err := <-errs:
+		wantError(t, "third fetch", err, ErrBusy)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the queue did not refuse the third fetch")
+	}
+	c.Close()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-errs:
+			wantError(t, "fetch in flight at Close", err, ErrCanceled)
+		default:
+			t.Fatalf("Close returned before fetch %d ended", i)
+		}
+	}
+	if _, err := c.Fetch(&HTTPRequest{URL: silent + "/"}, nil); err != ErrClosed {
+		t.Fatalf("Fetch after Close: %v", err)
+	}
+	c.Close() // harmless
+
+	// Closed on the loop thread before a fetch's posted start ran.
+	c1, err := app.NewHTTPClient(HTTPClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Call(func() {
+		if _, err := c1.Fetch(&HTTPRequest{URL: silent + "/"}, func(_ *HTTPResponse, err error) { errs <- err }); err != nil {
+			errs <- fmt.Errorf("Fetch: %w", err)
+		}
+		c1.Close()
+	})
+	select {
+	case err := <-errs:
+		wantError(t, "fetch not started yet at Close", err, ErrCanceled)
+	case <-time.After(20 * time.Second):
+		t.Fatal("a fetch closed before its start never ended")
+	}
+
+	// The App's stop closes the clients still open: their fetches end with ErrCanceled.
+	c2, err := app.NewHTTPClient(HTTPClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan error, 1)
+	go func() {
+		_, err := c2.Do(context.Background(), &HTTPRequest{URL: silent + "/", RequestTimeout: -1})
+		result <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // usually in flight by now; queued also ends canceled
+	app.Stop()
+	select {
+	case err := <-result:
+		wantError(t, "fetch in flight at the App's stop", err, ErrCanceled)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Do did not return after the App stopped")
+	}
+	if _, err := app.NewHTTPClient(HTTPClientOptions{}); err != ErrClosed {
+		t.Fatalf("NewHTTPClient after Stop: %v", err)
+	}
+}
+
+func TestHTTPClientProxyAndPoolOptions(t *testing.T) {
+	// An HTTP proxy gets absolute URIs; this one answers itself.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proxied %s %s", r.Method, r.RequestURI)
+	}))
+	defer proxy.Close()
+	app, _, base := clientApp(t, HTTPClientOptions{})
+	pc, err := app.NewHTTPClient(HTTPClientOptions{Proxy: strings.TrimPrefix(proxy.URL, "http://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := mustFetch(t, pc, &HTTPRequest{URL: "http://origin.test:8080/path?q=1"})
+	if string(resp.Body) != "proxied GET http://origin.test:8080/path?q=1" {
+		t.Fatalf("through the proxy: %d %q", resp.Code, resp.Body)
+	}
+	// No idle connections kept: the second request opens a new one.
+	nc, err := app.NewHTTPClient(HTTPClientOptions{MaxIdlePerHost: -1, IdleTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if resp := mustFetch(t, nc, &HTTPRequest{URL: base + "/echo"}); resp.Code != 200 || resp.Reused {
+			t.Fatalf("request %d without a pool: %d, reused %v", i, resp.Code, resp.Reused)
+		}
+	}
+}
+
+func TestHTTPClientMadeBeforeStart(t *testing.T) {
+	app := New()
+	app.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("root") })
+	c, err := app.NewHTTPClient(HTTPClientOptions{MaxClients: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch(&HTTPRequest{URL: "http://127.0.0.1:1/"}, nil); err != ErrClosed {
+		t.Fatalf("Fetch before Start: %v", err)
+	}
+	base := start(t, app)
+	if resp := mustFetch(t, c, &HTTPRequest{URL: base + "/"}); string(resp.Body) != "root" {
+		t.Fatalf("client made before Start: %d %q", resp.Code, resp.Body)
+	}
+	// Do on the loop thread would wait for itself.
+	inLoop := make(chan error, 1)
+	app.Call(func() { _, err := c.Do(context.Background(), &HTTPRequest{URL: base + "/"}); inLoop <- err })
+	wantError(t, "Do on the loop thread", <-inLoop, ErrState)
+
+	// A bad option of a client made before Start fails Start.
+	bad := New()
+	bad.Get(`/`, func(w *ResponseWriter, r *Request) {})
+	if _, err := bad.NewHTTPClient(HTTPClientOptions{Proxy: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, "Start with a bad client proxy", bad.Start("127.0.0.1:0"), ErrInvalid)
+	<-bad.Done()
+}
