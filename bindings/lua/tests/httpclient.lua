@@ -85,9 +85,11 @@ local function with_callback(client, url, opts)
   return fut:wait()
 end
 
+local stat = io.open("/proc/self/stat")
+local PID = stat:read("*l"):match("^(%d+)")
+stat:close()
 local function fd_count()
-  local pid = io.open("/proc/self/stat"):read("*l"):match("^(%d+)")
-  local p = io.popen("ls /proc/" .. pid .. "/fd | wc -l")
+  local p = io.popen("ls /proc/" .. PID .. "/fd | wc -l")
   local n = tonumber(p:read("*l"))
   p:close()
   return n
@@ -274,17 +276,31 @@ function scenarios.leak(client)
     try(c, base .. "/nothing")
     if i % 2 == 0 then c:close() end
   end
-  for i = 1, 5 do cycle(i) end
-  eddy.sleep(0.05)
-  collectgarbage(); collectgarbage()
-  eddy.sleep(0.05)
-  local before = { registry = core.registry_size(), fds = fd_count() }
-  for i = 1, 30 do cycle(i) end
+  -- Closing connections takes loop iterations (the server side sees the EOF, a cancelled
+  -- connect finishes): settle until the count stops falling, within 2 s.
+  local function settle(target)
+    collectgarbage(); collectgarbage()
+    local n, deadline = fd_count(), eddy.time() + 2
+    while eddy.time() < deadline and n > (target or 0) do
+      eddy.sleep(0.05)
+      local m = fd_count()
+      if not target and m == n then break end
+      n = m
+    end
+    return { registry = core.registry_size(), fds = n }
+  end
+  -- The cycles run in a coroutine of their own that ends before the count: a dead client
+  -- must not stay reachable from a stale slot of the stack that measures.
+  local function cycles(n)
+    local fut = eddy.Future()
+    eddy.spawn(function() for i = 1, n do cycle(i) end end, function(ok, tb) fut:set_result(ok, tb) end)
+    assert(fut:wait())
+  end
+  cycles(5)
+  local before = settle()
+  cycles(30)
   local peak = fd_count()
-  eddy.sleep(0.05)
-  collectgarbage(); collectgarbage()
-  eddy.sleep(0.05)
-  local after = { registry = core.registry_size(), fds = fd_count() }
+  local after = settle(before.fds)
   emit("leak", { before = before, after = after, peak = peak })
 end
 
