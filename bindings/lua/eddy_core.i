@@ -1,5 +1,6 @@
 /* SWIG interface for the Lua 5.4 module `eddy.core`: the public C API of eddy (loop, HTTP
- * request getters, web layer) plus C trampolines that let Lua functions serve as callbacks.
+ * request getters, web layer, WebSocket, HTTP client) plus C trampolines that let Lua
+ * functions serve as callbacks.
  *
  * Ownership: every Lua function or table handed to eddy is pinned in the Lua registry
  * (luaL_ref) inside a small `lua_ref` box that becomes the C API's userdata; the C API's free
