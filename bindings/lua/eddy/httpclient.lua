@@ -111,25 +111,35 @@ local HTTPRequest = {}
 HTTPRequest.__index = HTTPRequest
 httpclient.HTTPRequest_class = HTTPRequest
 
+-- Internal errors carry no position (level 0); the public function that was called re-raises
+-- them at its caller's position.
+local function fail(message) error(message, 0) end
+
 -- Checks one option's type; an unknown name is an error (a misspelt option must not be ignored).
-local function check_option(name, value, level)
+local function check_option(name, value)
   local want = REQUEST_OPTIONS[name]
-  if not want then error("eddy: unsupported HTTPRequest option " .. tostring(name), level + 1) end
+  if not want then fail("eddy: unsupported HTTPRequest option " .. tostring(name)) end
   if value ~= nil and type(value) ~= want then
-    error("eddy: HTTPRequest option " .. name .. " must be a " .. want, level + 1)
+    fail("eddy: HTTPRequest option " .. name .. " must be a " .. want)
   end
+end
+
+local function build_request(url, opts)
+  if type(url) ~= "string" then fail("eddy: HTTPRequest needs a URL string") end
+  local req = setmetatable({ url = url }, HTTPRequest)
+  for name, value in pairs(opts or {}) do
+    check_option(name, value)
+    req[name] = value
+  end
+  req.method = (req.method or "GET"):upper()
+  return req
 end
 
 -- What to fetch (Tornado's HTTPRequest): HTTPRequest(url, opts) with the options listed at the
 -- top of this file. Raises an error on an unknown option or a value of the wrong type.
 function httpclient.HTTPRequest(url, opts)
-  if type(url) ~= "string" then error("eddy: HTTPRequest needs a URL string", 2) end
-  local req = setmetatable({ url = url }, HTTPRequest)
-  for name, value in pairs(opts or {}) do
-    check_option(name, value, 2)
-    req[name] = value
-  end
-  req.method = (req.method or "GET"):upper()
+  local ok, req = pcall(build_request, url, opts)
+  if not ok then error(req, 2) end
   return req
 end
 
@@ -144,20 +154,20 @@ local CLIENT_OPTIONS = {
 }
 local shared -- the loop's shared client (Tornado's one-per-IOLoop instance)
 
-local function check_rc(rc, what, level)
+local function check_rc(rc, what)
   rc = math.tointeger(rc)
-  if rc ~= 0 then error("eddy: " .. what .. ": " .. core.eddy_strerror(rc), level + 1) end
+  if rc ~= 0 then fail("eddy: " .. what .. ": " .. core.eddy_strerror(rc)) end
 end
 
 -- Applies the client-wide limits to one eddy_client.
 local function configure_client(self, c)
   local o = self._options
-  if o.max_clients then check_rc(core.eddy_client_set_max_clients(c, o.max_clients), "max_clients", 4) end
-  if o.max_queue then check_rc(core.eddy_client_set_max_queue(c, o.max_queue), "max_queue", 4) end
+  if o.max_clients then check_rc(core.eddy_client_set_max_clients(c, o.max_clients), "max_clients") end
+  if o.max_queue then check_rc(core.eddy_client_set_max_queue(c, o.max_queue), "max_queue") end
   if o.max_idle_per_host then
-    check_rc(core.eddy_client_set_max_idle_per_host(c, o.max_idle_per_host), "max_idle_per_host", 4)
+    check_rc(core.eddy_client_set_max_idle_per_host(c, o.max_idle_per_host), "max_idle_per_host")
   end
-  if o.idle_timeout then check_rc(core.eddy_client_set_idle_timeout(c, o.idle_timeout), "idle_timeout", 4) end
+  if o.idle_timeout then check_rc(core.eddy_client_set_idle_timeout(c, o.idle_timeout), "idle_timeout") end
 end
 
 local function gc_client(self)
@@ -194,7 +204,8 @@ function httpclient.AsyncHTTPClient(loop_or_app, opts)
   end
   local defaults = {}
   for name, value in pairs(opts.defaults or {}) do
-    check_option(name, value, 2)
+    local ok, err = pcall(check_option, name, value)
+    if not ok then error(err, 2) end
     defaults[name] = value
   end
   local self = setmetatable({ _options = opts, _clients = {}, _inflight = {}, defaults = defaults,
@@ -220,17 +231,17 @@ local function client_for(self, req)
   local c = self._clients[key]
   if c then return c end
   c = core.eddy_client_new(loop.get())
-  if not c then error("eddy: cannot create the HTTP client", 3) end
+  if not c then fail("eddy: cannot create the HTTP client") end
   local rc, option = core.client_set_tls(c, req)
   rc = math.tointeger(rc)
   if rc ~= 0 then
     core.eddy_client_free(c)
     local value = option and req[option]
-    error("eddy: " .. (option and (option .. (type(value) == "string" and (" " .. value) or "") .. ": ") or "")
-          .. core.eddy_strerror(rc), 3)
+    fail("eddy: " .. (option and (option .. (type(value) == "string" and (" " .. value) or "") .. ": ") or "")
+         .. core.eddy_strerror(rc))
   end
   local ok, err = pcall(configure_client, self, c)
-  if not ok then core.eddy_client_free(c); error(err, 3) end
+  if not ok then core.eddy_client_free(c); fail(err) end
   self._clients[key] = c
   return c
 end
@@ -259,7 +270,7 @@ end
 local function configure_fetch(f, req, client_max_body)
   local function set(rc, what)
     rc = math.tointeger(rc)
-    if rc ~= 0 then error("eddy: HTTPRequest " .. what .. ": " .. core.eddy_strerror(rc), 0) end
+    if rc ~= 0 then fail("eddy: HTTPRequest " .. what .. ": " .. core.eddy_strerror(rc)) end
   end
   if req.headers then set(add_headers(f, req.headers), "headers") end
   if req.user_agent then set(core.eddy_fetch_add_header(f, "User-Agent", req.user_agent), "user_agent") end
@@ -371,18 +382,15 @@ end
 -- True once the response was delivered (or is being delivered).
 function Handle:done() return self._state.response ~= nil end
 
--- Fetches `request` (a URL or an HTTPRequest; opts are HTTPRequest options plus raise_error).
--- With `callback` (also accepted in opts' place), returns a handle with :cancel() at once and
--- later runs callback(response) as a coroutine. Without, it must run in a coroutine (handler
--- method, eddy.spawn) and returns the response — raising response.error (an HTTPClientError)
--- unless opts.raise_error is false. Bad options raise an error at once.
-function Client:fetch(request, opts, callback)
-  if type(opts) == "function" and callback == nil then opts, callback = nil, opts end
+-- Builds and starts the request; returns its state and raise_error. Raises (level 0) on bad
+-- options. A request that cannot start (client closed, a URL eddy refuses) gets its 599
+-- response now (coroutine mode) or on the next iteration (callback mode).
+local function start_fetch(self, request, opts, callback)
   local raise_error = true
   local req
   if getmetatable(request) == HTTPRequest then
     for name, value in pairs(opts or {}) do
-      if name ~= "raise_error" then error("eddy: fetch: options cannot be given with an HTTPRequest", 2) end
+      if name ~= "raise_error" then fail("eddy: fetch: options cannot be given with an HTTPRequest") end
       raise_error = value
     end
     req = request
@@ -391,7 +399,7 @@ function Client:fetch(request, opts, callback)
     for name, value in pairs(opts or {}) do
       if name == "raise_error" then raise_error = value else o[name] = value end
     end
-    req = httpclient.HTTPRequest(request, o)
+    req = build_request(request, o)
   end
   if next(self.defaults) then
     local merged = setmetatable({}, HTTPRequest)
@@ -401,44 +409,53 @@ function Client:fetch(request, opts, callback)
   end
   if not callback then
     local _, main = coroutine.running()
-    if main then error("eddy: fetch without a callback only works inside a coroutine", 2) end
+    if main then fail("eddy: fetch without a callback only works inside a coroutine") end
   end
   local state = { req = req, client = self, callback = callback, start = loop.time() }
 
   local function finish_now(response)
     if callback then
       loop.add_callback(deliver, state, response)
-      return setmetatable({ _state = state }, Handle)
+    else
+      state.response = response
     end
-    state.response = response
   end
 
-  local early
   if self._closed then
-    early = finish_now(failed_response(req, core.EDDY_ECANCELED, "client closed", state.start))
-  else
-    local ok, c = pcall(client_for, self, req)
-    if not ok then error(c, 2) end
-    local f = core.eddy_fetch_new(c, req.method, req.url)
-    if not f then error("eddy: fetch: bad method or URL", 2) end
-    local configured, err = pcall(configure_fetch, f, req, self.max_body_size)
-    if not configured then
-      core.eddy_fetch_free(f)
-      error(err, 2)
-    end
-    local rc = math.tointeger(core.fetch_start(f, make_dispatch(state), req.header_callback ~= nil,
-                                               req.streaming_callback ~= nil))
-    if rc ~= 0 then
-      -- A URL eddy cannot parse (EDDY_EINVAL), ...: a 599 as Tornado's client gives.
-      core.eddy_fetch_free(f)
-      early = finish_now(failed_response(req, rc, nil, state.start))
-    else
-      state.fetch = f
-      self._inflight[state] = true
-      if callback then return setmetatable({ _state = state }, Handle) end
-    end
+    finish_now(failed_response(req, core.EDDY_ECANCELED, "client closed", state.start))
+    return state, raise_error
   end
-  if callback then return early end
+  local c = client_for(self, req)
+  local f = core.eddy_fetch_new(c, req.method, req.url)
+  if not f then fail("eddy: fetch: bad method or URL") end
+  local configured, err = pcall(configure_fetch, f, req, self.max_body_size)
+  if not configured then
+    core.eddy_fetch_free(f)
+    fail(err)
+  end
+  local rc = math.tointeger(core.fetch_start(f, make_dispatch(state), req.header_callback ~= nil,
+                                             req.streaming_callback ~= nil))
+  if rc ~= 0 then
+    -- A URL eddy cannot parse (EDDY_EINVAL), ...: a 599 as Tornado's client gives.
+    core.eddy_fetch_free(f)
+    finish_now(failed_response(req, rc, nil, state.start))
+  else
+    state.fetch = f
+    self._inflight[state] = true
+  end
+  return state, raise_error
+end
+
+-- Fetches `request` (a URL or an HTTPRequest; opts are HTTPRequest options plus raise_error).
+-- With `callback` (also accepted in opts' place), returns a handle with :cancel() at once and
+-- later runs callback(response) as a coroutine. Without, it must run in a coroutine (handler
+-- method, eddy.spawn) and returns the response — raising response.error (an HTTPClientError)
+-- unless opts.raise_error is false. Bad options raise an error at once.
+function Client:fetch(request, opts, callback)
+  if type(opts) == "function" and callback == nil then opts, callback = nil, opts end
+  local ok, state, raise_error = pcall(start_fetch, self, request, opts, callback)
+  if not ok then error(state, 2) end
+  if callback then return setmetatable({ _state = state }, Handle) end
   if not state.response then coroutine.yield(function(resume) state.waiter = resume end) end
   local response = state.response
   if response.error and raise_error ~= false then error(response.error, 0) end

@@ -26,6 +26,7 @@ end
 local BIG = string.rep("0123456789abcdef", 625) -- 10000 bytes
 local TEXT = string.rep("eddy compresses this text. ", 200)
 
+local base -- the plain app's URL
 local handlers = {
   { "/echo", {
     get = function(self)
@@ -45,11 +46,16 @@ local handlers = {
   { "/big", { get = function(self) self:write(BIG) end } },
   { "/text", { get = function(self) self:set_header("Content-Type", "text/plain"); self:write(TEXT) end } },
   { "/sleep", { get = function(self) eddy.sleep(0.3); self:write("slept") end } },
+  -- A handler method is a coroutine: it may fetch (here from the plain app) and answer with it.
+  { "/proxy", { get = function(self)
+    local r = eddy.AsyncHTTPClient():fetch(base .. "/echo", { headers = { ["X-Test"] = "via proxy" } })
+    self:write(r.body)
+  end } },
   { "/scheme", { get = function(self) self:write(core.eddy_request_scheme(self:request())) end } },
 }
 local app = eddy.Application(handlers, { compress_response = true })
 local port = app:listen(0, "127.0.0.1")
-local base = "http://127.0.0.1:" .. port
+base = "http://127.0.0.1:" .. port
 local tls_app = eddy.Application(handlers)
 local tls_port = tls_app:listen(0, "127.0.0.1", { ssl_options = {
   certfile = args.certs .. "/self.crt", keyfile = args.certs .. "/self.key" } })
@@ -118,6 +124,7 @@ function scenarios.basics(client)
   out.post_reused = r.connection_reused
   local req = eddy.HTTPRequest(base .. "/echo", { method = "PUT", body = "put body" })
   out.put = json.decode(client:fetch(req).body)
+  out.proxy = json.decode(client:fetch(base .. "/proxy").body)
   out.shared_same = eddy.AsyncHTTPClient() == client
   out.forced_differs = eddy.AsyncHTTPClient({ force_instance = true }) ~= client
   emit("basics", out)

@@ -133,6 +133,8 @@ class HTTPClient(unittest.TestCase):
                                      "type": "application/x-www-form-urlencoded"})
         self.assertTrue(b["post_reused"])  # the keep-alive pool served the second request
         self.assertEqual(b["put"], {"method": "PUT", "body": "put body"})
+        # A handler that fetches while it handles a request (coroutine handler method).
+        self.assertEqual(b["proxy"]["x_test"], "via proxy")
         self.assertTrue(b["shared_same"])
         self.assertTrue(b["forced_differs"])
 
