@@ -27,56 +27,10 @@
 -- in one ends the request with 599.
 local core = require("eddy.core")
 local loop = require("eddy.loop")
+local httputil = require("eddy.httputil")
 
-local httpclient = {}
-
--- ---- HTTPHeaders ---------------------------------------------------------------------------
--- Response headers in arrival order, repeated names kept; names are case-insensitive.
--- headers:get(name [, default]) → the values joined with "," (Tornado's h[name]), or default;
--- headers:get_list(name) → every value; headers:get_all() → an iterator of name, value;
--- headers["Content-Type"] is headers:get("Content-Type").
-local HTTPHeaders = {}
-local header_methods = {}
-HTTPHeaders.__index = function(h, key)
-  local m = header_methods[key]
-  if m then return m end
-  if type(key) == "string" then return header_methods.get(h, key) end
-end
-httpclient.HTTPHeaders_class = HTTPHeaders
-
-function header_methods.add(h, name, value)
-  local list = rawget(h, "_list")
-  list[#list + 1] = { name, value }
-  local key = name:lower()
-  local by_name = rawget(h, "_by_name")
-  local values = by_name[key]
-  if not values then values = {}; by_name[key] = values end
-  values[#values + 1] = value
-end
-function header_methods.get(h, name, default)
-  local values = rawget(h, "_by_name")[name:lower()]
-  if not values then return default end
-  return table.concat(values, ",")
-end
-function header_methods.get_list(h, name)
-  local values = rawget(h, "_by_name")[name:lower()]
-  return values and table.move(values, 1, #values, 1, {}) or {}
-end
-function header_methods.get_all(h)
-  local list, i = rawget(h, "_list"), 0
-  return function()
-    i = i + 1
-    local pair = list[i]
-    if pair then return pair[1], pair[2] end
-  end
-end
-
--- A new HTTPHeaders, from an optional list of { name, value }.
-function httpclient.HTTPHeaders(pairs_list)
-  local h = setmetatable({ _list = {}, _by_name = {} }, HTTPHeaders)
-  for _, pair in ipairs(pairs_list or {}) do header_methods.add(h, pair[1], pair[2]) end
-  return h
-end
+local httpclient = { HTTPHeaders = httputil.HTTPHeaders }
+local HTTPHeaders = httputil.HTTPHeaders_class
 
 -- ---- HTTPClientError, HTTPResponse -----------------------------------------------------------
 local HTTPClientError = {}
@@ -297,7 +251,7 @@ local function callback_done(_, ok, tb)
 end
 
 local function failed_response(req, eddy_code, message, start)
-  local response = setmetatable({ request = req, code = 599, reason = "", headers = httpclient.HTTPHeaders(),
+  local response = setmetatable({ request = req, code = 599, reason = "", headers = httputil.HTTPHeaders(),
                                   body = "", effective_url = req.url, redirects = 0,
                                   connection_reused = false, request_time = loop.time() - start }, HTTPResponse)
   response.error = httpclient.HTTPClientError(599, message or core.eddy_strerror(eddy_code), response,
@@ -317,7 +271,7 @@ local function make_response(state, err, status, reason, headers, body, url, red
     return response
   end
   local response = setmetatable({ request = req, code = math.tointeger(status), reason = reason,
-                                  headers = httpclient.HTTPHeaders(headers), body = body,
+                                  headers = httputil.HTTPHeaders(headers), body = body,
                                   effective_url = url, redirects = math.tointeger(redirects),
                                   connection_reused = reused,
                                   request_time = loop.time() - state.start }, HTTPResponse)

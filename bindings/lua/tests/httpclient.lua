@@ -125,6 +125,9 @@ function scenarios.basics(client)
   local req = eddy.HTTPRequest(base .. "/echo", { method = "PUT", body = "put body" })
   out.put = json.decode(client:fetch(req).body)
   out.proxy = json.decode(client:fetch(base .. "/proxy").body)
+  local h = eddy.HTTPHeaders()
+  h:add("X-Test", "from HTTPHeaders")
+  out.headers_object = json.decode(client:fetch(base .. "/echo", { headers = h }).body).x_test
   out.shared_same = eddy.AsyncHTTPClient() == client
   out.forced_differs = eddy.AsyncHTTPClient({ force_instance = true }) ~= client
   emit("basics", out)

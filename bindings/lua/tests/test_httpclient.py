@@ -135,6 +135,7 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual(b["put"], {"method": "PUT", "body": "put body"})
         # A handler that fetches while it handles a request (coroutine handler method).
         self.assertEqual(b["proxy"]["x_test"], "via proxy")
+        self.assertEqual(b["headers_object"], "from HTTPHeaders")
         self.assertTrue(b["shared_same"])
         self.assertTrue(b["forced_differs"])
 
