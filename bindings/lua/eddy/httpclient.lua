@@ -103,8 +103,8 @@ Client.__index = Client
 httpclient.AsyncHTTPClient_class = Client
 
 local CLIENT_OPTIONS = {
-  max_clients = true, max_queue = true, max_idle_per_host = true, idle_timeout = true,
-  max_body_size = true, max_buffer_size = true, defaults = true, force_instance = true,
+  max_clients = "number", max_queue = "number", max_idle_per_host = "number", idle_timeout = "number",
+  max_body_size = "number", max_buffer_size = "number", defaults = "table", force_instance = "boolean",
 }
 local shared -- the loop's shared client (Tornado's one-per-IOLoop instance)
 
@@ -146,8 +146,10 @@ function httpclient.AsyncHTTPClient(loop_or_app, opts)
     opts = loop_or_app
   end
   opts = opts or {}
-  for name in pairs(opts) do
-    if not CLIENT_OPTIONS[name] then error("eddy: unsupported AsyncHTTPClient option " .. tostring(name), 2) end
+  for name, value in pairs(opts) do
+    local want = CLIENT_OPTIONS[name]
+    if not want then error("eddy: unsupported AsyncHTTPClient option " .. tostring(name), 2) end
+    if type(value) ~= want then error("eddy: AsyncHTTPClient option " .. name .. " must be a " .. want, 2) end
   end
   if not opts.force_instance and shared and not shared._closed then
     if next(opts) then
@@ -327,8 +329,8 @@ end
 
 local Handle = {}
 Handle.__index = Handle
--- Cancels the request: its response (599, "Operation canceled") follows on the next
--- iteration. Returns true when it was still running.
+-- Cancels the request: its response (599, "operation cancelled", eddy_code EDDY_ECANCELED)
+-- follows on the next iteration. Returns true when it was still running.
 function Handle:cancel()
   local f = self._state.fetch
   return f ~= nil and math.tointeger(core.eddy_fetch_cancel(f)) == 0
@@ -407,6 +409,8 @@ end
 -- unless opts.raise_error is false. Bad options raise an error at once.
 function Client:fetch(request, opts, callback)
   if type(opts) == "function" and callback == nil then opts, callback = nil, opts end
+  if callback ~= nil and type(callback) ~= "function" then error("eddy: fetch: the callback must be a function", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("eddy: fetch: the options must be a table", 2) end
   local ok, state, raise_error = pcall(start_fetch, self, request, opts, callback)
   if not ok then error(state, 2) end
   if callback then return setmetatable({ _state = state }, Handle) end
@@ -417,7 +421,7 @@ function Client:fetch(request, opts, callback)
 end
 
 -- Frees the client and its connections: fetches in flight end at once with 599
--- ("Operation canceled"; callbacks and waiting coroutines get it during this call); later
+-- ("operation cancelled", EDDY_ECANCELED; callbacks and waiting coroutines get it during this call); later
 -- fetches fail with 599 "client closed". Closing twice is harmless.
 function Client:close()
   if self._closed then return end
