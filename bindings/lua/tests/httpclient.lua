@@ -36,7 +36,8 @@ local handlers = {
                    user_agent = self:header("User-Agent") or json.null })
     end,
     post = function(self)
-      self:write({ method = self:method(), body = self:body(), type = self:header("Content-Type") or json.null })
+      self:write({ method = self:method(), body = self:body(), type = self:header("Content-Type") or json.null,
+                   expect = self:header("Expect") or json.null })
     end,
     put = function(self) self:write({ method = self:method(), body = self:body() }) end,
   } },
@@ -122,6 +123,7 @@ function scenarios.basics(client)
                                        headers = { { "Content-Type", "application/x-www-form-urlencoded" } } })
   out.post = json.decode(r.body)
   out.post_reused = r.connection_reused
+  out.expect = json.decode(client:fetch(base .. "/echo", { method = "POST", body = "e", expect_100_continue = true }).body)
   local req = eddy.HTTPRequest(base .. "/echo", { method = "PUT", body = "put body" })
   out.put = json.decode(client:fetch(req).body)
   out.proxy = json.decode(client:fetch(base .. "/proxy").body)
@@ -162,6 +164,12 @@ function scenarios.not_found(client)
 end
 
 function scenarios.failures(client)
+  -- connect_timeout counts the wait for a free slot: with max_clients = 1 busy for 2 s, a queued
+  -- request with connect_timeout = 0.3 (and no request timeout) fails before it gets one.
+  local busy = eddy.AsyncHTTPClient({ force_instance = true, max_clients = 1 })
+  busy:fetch(silent, { request_timeout = 2 }, function() end)
+  local queued_timeout = try(busy, base .. "/echo", { connect_timeout = 0.3, request_timeout = 0 })
+  busy:close()
   local t0 = eddy.time()
   local timeout = try(client, silent, { request_timeout = 0.5 })
   local waited = eddy.time() - t0
@@ -169,7 +177,7 @@ function scenarios.failures(client)
     refused = try(client, refused),
     refused_callback = facts(with_callback(client, refused)),
     timeout = timeout, timeout_waited = waited,
-    connect_timeout = try(client, silent, { connect_timeout = 5, request_timeout = 0.3 }),
+    connect_timeout = queued_timeout,
     too_big = try(client, base .. "/big", { max_body_size = 1000 }),
     big_ok = #client:fetch(base .. "/big", { max_body_size = 10000 }).body,
     client_limit = try(eddy.AsyncHTTPClient({ force_instance = true, max_body_size = 500 }), base .. "/big"),

@@ -130,7 +130,8 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual(b["missing"], "dflt")
         self.assertEqual([n.lower() for n in b["names"]].count("x-multi"), 2)
         self.assertEqual(b["post"], {"method": "POST", "body": "a=1&b=2",
-                                     "type": "application/x-www-form-urlencoded"})
+                                     "type": "application/x-www-form-urlencoded", "expect": None})
+        self.assertEqual((b["expect"]["body"], b["expect"]["expect"]), ("e", "100-continue"))
         self.assertTrue(b["post_reused"])  # the keep-alive pool served the second request
         self.assertEqual(b["put"], {"method": "PUT", "body": "put body"})
         # A handler that fetches while it handles a request (coroutine handler method).
@@ -185,7 +186,7 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual((cb["code"], cb["error_code"], cb["error_eddy_code"]),
                          (599, 599, self.codes["ECONNREFUSED"]))
         self.failed(f["timeout"], "ETIMEDOUT")
-        self.failed(f["connect_timeout"], "ETIMEDOUT")
+        self.failed(f["connect_timeout"], "ETIMEDOUT")  # waiting for a slot of max_clients=1
         self.failed(f["too_big"], "ETOOBIG")
         self.assertEqual(f["big_ok"], 10000)
         self.failed(f["client_limit"], "ETOOBIG")  # the client's max_body_size as the default
