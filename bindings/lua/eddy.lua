@@ -6,14 +6,19 @@ local loop = require("eddy.loop")
 local web = require("eddy.web")
 local json = require("eddy.json")
 local websocket = require("eddy.websocket")
+local httpclient = require("eddy.httpclient")
+local httputil = require("eddy.httputil")
 
 local eddy = {
   core = require("eddy.core"),
-  loop = loop, web = web, json = json, websocket = websocket,
+  loop = loop, web = web, json = json, websocket = websocket, httpclient = httpclient,
+  httputil = httputil,
   Application = web.Application, HTTPError = web.HTTPError, HTTPServer = web.HTTPServer,
   start = loop.start, stop = loop.stop, run_once = loop.run_once, time = loop.time,
   call_later = loop.call_later, add_callback = loop.add_callback, periodic = loop.periodic,
   on_signal = loop.on_signal, spawn = loop.spawn, sleep = loop.sleep, Future = loop.Future,
   websocket_connect = websocket.connect,
+  AsyncHTTPClient = httpclient.AsyncHTTPClient, HTTPRequest = httpclient.HTTPRequest,
+  HTTPClientError = httpclient.HTTPClientError, HTTPHeaders = httputil.HTTPHeaders,
 }
 return eddy

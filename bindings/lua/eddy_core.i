@@ -1,5 +1,6 @@
 /* SWIG interface for the Lua 5.4 module `eddy.core`: the public C API of eddy (loop, HTTP
- * request getters, web layer) plus C trampolines that let Lua functions serve as callbacks.
+ * request getters, web layer, WebSocket, HTTP client) plus C trampolines that let Lua
+ * functions serve as callbacks.
  *
  * Ownership: every Lua function or table handed to eddy is pinned in the Lua registry
  * (luaL_ref) inside a small `lua_ref` box that becomes the C API's userdata; the C API's free
@@ -413,6 +414,10 @@ static void client_drain_trampoline(eddy_ws *ws, void *ud) {
 %ignore eddy_ws_set_userdata;
 %ignore eddy_ws_get_userdata;
 %ignore eddy_ws_options_set_on_pong;
+%ignore eddy_client_set_tls;
+%ignore eddy_fetch_set_callbacks;
+%ignore eddy_fetch_start;
+%ignore eddy_fetch_response_header_at;
 
 #define EDDY_API
 %include <stdint.i>
@@ -421,6 +426,7 @@ static void client_drain_trampoline(eddy_ws *ws, void *ud) {
 %include "eddy/http.h"
 %include "eddy/web.h"
 %include "eddy/websocket.h"
+%include "eddy/client.h"
 
 /* ---- natives: callback registrations that take Lua functions ---------------------------- */
 
@@ -727,13 +733,16 @@ static const char *opt_string(lua_State *L, int idx, const char *field, int *bad
     return v;
 }
 
-/* Client TLS for wss:// with Tornado's names: validate_cert (default true: the certificate
- * chain and the URL's host are checked), ca_certs (PEM file of CAs trusted in addition to the
- * system's), client_cert / client_key (PEM files: the certificate to show a server that asks
- * for one; the key defaults to client_cert's file). Without any of them the C default context
- * is used. On an error `*what` names the option at fault. Returns 0 or EDDY_E*. */
-static int set_client_tls(lua_State *L, int idx, eddy_ws_options *options, const char **what) {
+/* Client TLS with Tornado's names (wss:// and the HTTP client): validate_cert (default true:
+ * the certificate chain and the URL's host are checked), ca_certs (PEM file of CAs trusted in
+ * addition to the system's), client_cert / client_key (PEM files: the certificate to show a
+ * server that asks for one; the key defaults to client_cert's file). Sets *ctx to a new client
+ * context (the caller frees its reference), or leaves it NULL when none of the options is
+ * given (the C default context applies). On an error `*what` names the option at fault.
+ * Returns 0 or EDDY_E*. */
+static int client_tls_context(lua_State *L, int idx, eddy_tls_context **ctx, const char **what) {
     int bad = 0;
+    *ctx = NULL;
     lua_getfield(L, idx, "validate_cert");
     int has_validate = !lua_isnil(L, -1), validate = !has_validate || lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -744,14 +753,27 @@ static int set_client_tls(lua_State *L, int idx, eddy_ws_options *options, const
     const char *key = opt_string(L, idx, "client_key", &bad);
     if (bad || (key && !cert)) return *what = "client_key", EDDY_EINVAL;
     if (!has_validate && !ca && !cert) return 0;
-    eddy_tls_context *ctx = eddy_tls_context_new_client();
-    if (!ctx) return EDDY_ENOMEM;
+    eddy_tls_context *c = eddy_tls_context_new_client();
+    if (!c) return EDDY_ENOMEM;
     int rc = 0;
-    if (!validate && (rc = eddy_tls_context_set_verify(ctx, EDDY_TLS_VERIFY_NONE)) != 0) *what = "validate_cert";
-    if (rc == 0 && ca && (rc = eddy_tls_context_load_ca_file(ctx, ca)) != 0) *what = "ca_certs";
-    if (rc == 0 && cert && (rc = eddy_tls_context_load_cert_file(ctx, cert, key ? key : cert)) != 0)
+    if (!validate && (rc = eddy_tls_context_set_verify(c, EDDY_TLS_VERIFY_NONE)) != 0) *what = "validate_cert";
+    if (rc == 0 && ca && (rc = eddy_tls_context_load_ca_file(c, ca)) != 0) *what = "ca_certs";
+    if (rc == 0 && cert && (rc = eddy_tls_context_load_cert_file(c, cert, key ? key : cert)) != 0)
         *what = "client_cert";
-    if (rc == 0) rc = eddy_ws_options_set_tls(options, ctx);
+    if (rc != 0) {
+        eddy_tls_context_free(c);
+        return rc;
+    }
+    *ctx = c;
+    return 0;
+}
+
+/* The WebSocket client's TLS options (client_tls_context) into `options`. */
+static int set_client_tls(lua_State *L, int idx, eddy_ws_options *options, const char **what) {
+    eddy_tls_context *ctx = NULL;
+    int rc = client_tls_context(L, idx, &ctx, what);
+    if (rc != 0 || !ctx) return rc;
+    rc = eddy_ws_options_set_tls(options, ctx);
     eddy_tls_context_free(ctx); /* the options keep their own reference */
     return rc;
 }
@@ -900,6 +922,109 @@ static int l_server_new(lua_State *L) {
     return 1;
 }
 
+/* ---- HTTP client: a started fetch's userdata is a lua_ref to its dispatch function, called
+ * as dispatch("headers", status, reason, headers), dispatch("chunk", data) and, exactly once,
+ * dispatch("done", error, status, reason, headers, body, effective_url, redirects, reused) —
+ * `headers` being a list of { name, value }. Everything is copied into Lua values: the eddy_fetch
+ * is freed by eddy right after "done", and the box with it (lua_ref_free). The Lua layer
+ * catches its own callbacks' errors. */
+static void push_fetch_head(lua_State *L, eddy_fetch *f) {
+    size_t len = 0;
+    lua_pushinteger(L, eddy_fetch_response_status(f));
+    const char *reason = eddy_fetch_response_reason(f, &len);
+    lua_pushlstring(L, reason ? reason : "", reason ? len : 0);
+    size_t n = eddy_fetch_response_header_count(f);
+    lua_createtable(L, n > 256 ? 256 : (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        if (eddy_fetch_response_header_at(f, i, &name, &nlen, &value, &vlen) != 0) break;
+        lua_createtable(L, 2, 0);
+        lua_pushlstring(L, name, nlen);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, value, vlen);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+static void fetch_headers_trampoline(eddy_fetch *f, void *ud) {
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 16);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushliteral(L, "headers");
+    push_fetch_head(L, f);
+    call_protected(L, 4);
+}
+
+static void fetch_chunk_trampoline(eddy_fetch *f, const char *data, size_t len, void *ud) {
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 8);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushliteral(L, "chunk");
+    lua_pushlstring(L, data, len);
+    call_protected(L, 2);
+}
+
+static void fetch_done_trampoline(eddy_fetch *f, int error, void *ud) {
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    size_t len = 0;
+    lua_checkstack(L, 16);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushliteral(L, "done");
+    lua_pushinteger(L, error);
+    push_fetch_head(L, f);
+    const char *body = eddy_fetch_response_body(f, &len);
+    lua_pushlstring(L, body ? body : "", body ? len : 0);
+    const char *url = eddy_fetch_effective_url(f, &len);
+    lua_pushlstring(L, url ? url : "", url ? len : 0);
+    lua_pushinteger(L, eddy_fetch_redirect_count(f));
+    lua_pushboolean(L, eddy_fetch_connection_reused(f));
+    call_protected(L, 9);
+}
+
+/* fetch_start(fetch, dispatch, with_headers, with_chunks) -> rc: starts a configured fetch
+ * whose events go to dispatch ("headers" only with_headers; with_chunks: "chunk" events and the
+ * body is not kept). On 0 eddy owns the fetch and dispatch is released after "done"; on an
+ * error nothing is kept and the fetch is still the caller's (eddy_fetch_free it). */
+static int l_fetch_start(lua_State *L) {
+    CHECK_PTR(fetch, eddy_fetch, 1, SWIGTYPE_p_eddy_fetch);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    int rc = eddy_fetch_set_callbacks(fetch, lua_toboolean(L, 3) ? fetch_headers_trampoline : NULL,
+                                      lua_toboolean(L, 4) ? fetch_chunk_trampoline : NULL);
+    if (rc == 0) {
+        lua_ref *box = lua_ref_new(L, 2);
+        if (!box) {
+            rc = EDDY_ENOMEM;
+        } else {
+            rc = eddy_fetch_start(fetch, fetch_done_trampoline, box, lua_ref_free);
+            if (rc != 0) lua_ref_free(box); /* on failure the userdata stays ours */
+        }
+    }
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+/* client_set_tls(client, opts) -> rc [, option]: the client's https context from Tornado's
+ * validate_cert / ca_certs / client_cert / client_key in `opts` (client_tls_context); without
+ * any of them the client keeps the default (verifying) context. */
+static int l_client_set_tls(lua_State *L) {
+    CHECK_PTR(client, eddy_client, 1, SWIGTYPE_p_eddy_client);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *what = NULL;
+    eddy_tls_context *ctx = NULL;
+    int rc = client_tls_context(L, 2, &ctx, &what);
+    if (rc == 0 && ctx) rc = eddy_client_set_tls(client, ctx);
+    eddy_tls_context_free(ctx); /* the client keeps its own reference */
+    lua_pushinteger(L, rc);
+    if (rc == 0 || !what) return 1;
+    lua_pushstring(L, what);
+    return 2;
+}
+
 /* registry_size() -> number of live entries in the registry (for leak checks). Slots freed by
  * luaL_unref hold integers (the free list), so only non-number values count. */
 static int l_registry_size(lua_State *L) {
@@ -931,6 +1056,8 @@ static int l_registry_size(lua_State *L) {
 %native(ws_set_write_mark) int l_ws_set_write_mark(lua_State *L);
 %native(server_set_tls) int l_server_set_tls(lua_State *L);
 %native(server_new) int l_server_new(lua_State *L);
+%native(fetch_start) int l_fetch_start(lua_State *L);
+%native(client_set_tls) int l_client_set_tls(lua_State *L);
 %native(registry_size) int l_registry_size(lua_State *L);
 
 /* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */

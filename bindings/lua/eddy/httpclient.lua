@@ -1,0 +1,442 @@
+-- The asynchronous HTTP client for Lua (Tornado's AsyncHTTPClient, HTTPRequest, HTTPResponse
+-- and HTTPClientError) on eddy's C client (include/eddy/client.h: keep-alive pool per origin,
+-- max_clients, redirects, gzip, timeouts, TLS).
+--
+--   local client = eddy.httpclient.AsyncHTTPClient()
+--   -- in a handler method or an eddy.spawn coroutine:
+--   local response = client:fetch("http://127.0.0.1:8888/", { headers = { ["X-A"] = "b" } })
+--   print(response.code, response.headers:get("Content-Type"), response.body)
+--   -- or with a callback, from anywhere on the loop's thread:
+--   client:fetch(url, { method = "POST", body = "x" }, function(response) ... end)
+--
+-- As in Tornado, a response whose status is not 2xx carries `response.error` (an
+-- HTTPClientError with that code), and a request that got no answer (refused connection,
+-- timeout, TLS failure, body over max_body_size, client closed...) is a response with code 599
+-- and `error` = HTTPClientError(599, eddy's message), whose `eddy_code` is the EDDY_E* code.
+-- In a coroutine, fetch raises response.error unless raise_error = false; the callback always
+-- gets the response.
+--
+-- Request options (Tornado's HTTPRequest names): method, headers ({ Name = value }, a list of
+-- { name, value } or an HTTPHeaders), body (a string), connect_timeout, request_timeout
+-- (seconds; default 20 each), follow_redirects (default true), max_redirects (default 5),
+-- decompress_response (default true: asks for gzip and decodes it), max_body_size,
+-- expect_100_continue, user_agent, validate_cert, ca_certs, client_cert, client_key,
+-- streaming_callback(chunk) (the body is then not kept), header_callback(line) (the final
+-- response's head, line by line: "HTTP/1.1 200 OK\r\n", "Name: value\r\n", ..., "\r\n");
+-- plus fetch's raise_error. The two callbacks are plain calls (they must not yield); an error
+-- in one ends the request with 599.
+local core = require("eddy.core")
+local loop = require("eddy.loop")
+local httputil = require("eddy.httputil")
+
+local httpclient = { HTTPHeaders = httputil.HTTPHeaders }
+local HTTPHeaders = httputil.HTTPHeaders_class
+
+-- ---- HTTPClientError, HTTPResponse -----------------------------------------------------------
+local HTTPClientError = {}
+HTTPClientError.__index = HTTPClientError
+HTTPClientError.__tostring = function(e) return "HTTP " .. e.code .. ": " .. e.message end
+httpclient.HTTPClientError_class = HTTPClientError
+
+-- A failed fetch (Tornado's HTTPClientError): `code` is the HTTP status, or 599 when no answer
+-- arrived (then `eddy_code` is the EDDY_E* code); `message`; `response` (may be nil).
+function httpclient.HTTPClientError(code, message, response, eddy_code)
+  return setmetatable({ code = code, message = message or ("HTTP " .. code), response = response,
+                        eddy_code = eddy_code }, HTTPClientError)
+end
+-- True when `value` is an HTTPClientError.
+function httpclient.is_error(value) return getmetatable(value) == HTTPClientError end
+
+local HTTPResponse = {}
+HTTPResponse.__index = HTTPResponse
+httpclient.HTTPResponse_class = HTTPResponse
+-- Raises response.error when there is one.
+function HTTPResponse:rethrow() if self.error then error(self.error, 0) end end
+
+-- ---- HTTPRequest -----------------------------------------------------------------------------
+local REQUEST_OPTIONS = {
+  method = "string", headers = "table", body = "string", connect_timeout = "number",
+  request_timeout = "number", follow_redirects = "boolean", max_redirects = "number",
+  decompress_response = "boolean", max_body_size = "number", expect_100_continue = "boolean",
+  user_agent = "string", validate_cert = "boolean", ca_certs = "string", client_cert = "string",
+  client_key = "string", streaming_callback = "function", header_callback = "function",
+}
+local HTTPRequest = {}
+HTTPRequest.__index = HTTPRequest
+httpclient.HTTPRequest_class = HTTPRequest
+
+-- Internal errors carry no position (level 0); the public function that was called re-raises
+-- them at its caller's position.
+local function fail(message) error(message, 0) end
+
+-- Checks one option's type; an unknown name is an error (a misspelt option must not be ignored).
+local function check_option(name, value)
+  local want = REQUEST_OPTIONS[name]
+  if not want then fail("eddy: unsupported HTTPRequest option " .. tostring(name)) end
+  if value ~= nil and type(value) ~= want then
+    fail("eddy: HTTPRequest option " .. name .. " must be a " .. want)
+  end
+end
+
+local function build_request(url, opts)
+  if type(url) ~= "string" then fail("eddy: HTTPRequest needs a URL string") end
+  local req = setmetatable({ url = url }, HTTPRequest)
+  for name, value in pairs(opts or {}) do
+    check_option(name, value)
+    req[name] = value
+  end
+  req.method = (req.method or "GET"):upper()
+  return req
+end
+
+-- What to fetch (Tornado's HTTPRequest): HTTPRequest(url, opts) with the options listed at the
+-- top of this file. Raises an error on an unknown option or a value of the wrong type.
+function httpclient.HTTPRequest(url, opts)
+  local ok, req = pcall(build_request, url, opts)
+  if not ok then error(req, 2) end
+  return req
+end
+
+-- ---- AsyncHTTPClient -------------------------------------------------------------------------
+local Client = {}
+Client.__index = Client
+httpclient.AsyncHTTPClient_class = Client
+
+local CLIENT_OPTIONS = {
+  max_clients = "number", max_queue = "number", max_idle_per_host = "number", idle_timeout = "number",
+  max_body_size = "number", max_buffer_size = "number", defaults = "table", force_instance = "boolean",
+}
+local shared -- the loop's shared client (Tornado's one-per-IOLoop instance)
+
+local function check_rc(rc, what)
+  rc = math.tointeger(rc)
+  if rc ~= 0 then fail("eddy: " .. what .. ": " .. core.eddy_strerror(rc)) end
+end
+
+-- Applies the client-wide limits to one eddy_client.
+local function configure_client(self, c)
+  local o = self._options
+  if o.max_clients then check_rc(core.eddy_client_set_max_clients(c, o.max_clients), "max_clients") end
+  if o.max_queue then check_rc(core.eddy_client_set_max_queue(c, o.max_queue), "max_queue") end
+  if o.max_idle_per_host then
+    check_rc(core.eddy_client_set_max_idle_per_host(c, o.max_idle_per_host), "max_idle_per_host")
+  end
+  if o.idle_timeout then check_rc(core.eddy_client_set_idle_timeout(c, o.idle_timeout), "idle_timeout") end
+end
+
+local function gc_client(self)
+  -- Collected: nothing is in flight (every started fetch's dispatch keeps its client alive),
+  -- except when the whole Lua state closes; then no Lua callback runs any more.
+  self._finalizing = true
+  self:close()
+end
+
+-- Tornado's AsyncHTTPClient(). AsyncHTTPClient() / AsyncHTTPClient(opts) returns the loop's
+-- shared client (made on first use, with `opts`); opts.force_instance = true makes a new one.
+-- A first argument that is the loop handle or an Application is accepted (one loop per Lua
+-- state: the client always runs on it). opts: max_clients (default 10), max_queue (requests
+-- waiting for a slot, default 1000; more end with 599), max_idle_per_host (pooled keep-alive
+-- connections, default 4), idle_timeout (seconds, default 60), max_body_size (alias
+-- max_buffer_size: the default of the requests' max_body_size), defaults (HTTPRequest options
+-- for the requests that leave them unset). A client that is closed or garbage-collected frees
+-- its connections.
+function httpclient.AsyncHTTPClient(loop_or_app, opts)
+  if opts == nil and (type(loop_or_app) == "table" or loop_or_app == nil)
+     and getmetatable(loop_or_app) == nil then
+    opts = loop_or_app
+  end
+  opts = opts or {}
+  for name, value in pairs(opts) do
+    local want = CLIENT_OPTIONS[name]
+    if not want then error("eddy: unsupported AsyncHTTPClient option " .. tostring(name), 2) end
+    if type(value) ~= want then error("eddy: AsyncHTTPClient option " .. name .. " must be a " .. want, 2) end
+  end
+  if not opts.force_instance and shared and not shared._closed then
+    if next(opts) then
+      io.stderr:write("eddy-lua: AsyncHTTPClient: the loop's client exists already; options ignored",
+                      " (force_instance = true makes a new one)\n")
+    end
+    return shared
+  end
+  local defaults = {}
+  for name, value in pairs(opts.defaults or {}) do
+    local ok, err = pcall(check_option, name, value)
+    if not ok then error(err, 2) end
+    defaults[name] = value
+  end
+  local self = setmetatable({ _options = opts, _clients = {}, _inflight = {}, defaults = defaults,
+                              max_body_size = opts.max_body_size or opts.max_buffer_size },
+                            { __index = Client, __gc = gc_client })
+  local c = core.eddy_client_new(loop.get())
+  if not c then error("eddy: cannot create the HTTP client", 2) end
+  self._clients[""] = c
+  local ok, err = pcall(configure_client, self, c)
+  if not ok then core.eddy_client_free(c); error(err, 2) end
+  if not opts.force_instance then shared = self end
+  return self
+end
+
+-- The eddy_client for the request's TLS options: eddy sets TLS per client (and pool), so each
+-- distinct combination of validate_cert / ca_certs / client_cert / client_key gets its own.
+local function client_for(self, req)
+  if req.validate_cert == nil and not req.ca_certs and not req.client_cert and not req.client_key then
+    return self._clients[""]
+  end
+  local key = table.concat({ tostring(req.validate_cert), req.ca_certs or "", req.client_cert or "",
+                             req.client_key or "" }, "\0")
+  local c = self._clients[key]
+  if c then return c end
+  c = core.eddy_client_new(loop.get())
+  if not c then fail("eddy: cannot create the HTTP client") end
+  local rc, option = core.client_set_tls(c, req)
+  rc = math.tointeger(rc)
+  if rc ~= 0 then
+    core.eddy_client_free(c)
+    local value = option and req[option]
+    fail("eddy: " .. (option and (option .. (type(value) == "string" and (" " .. value) or "") .. ": ") or "")
+         .. core.eddy_strerror(rc))
+  end
+  local ok, err = pcall(configure_client, self, c)
+  if not ok then core.eddy_client_free(c); fail(err) end
+  self._clients[key] = c
+  return c
+end
+
+-- Adds the request's headers to fetch `f`: { Name = value }, a list of { name, value } or an
+-- HTTPHeaders. Returns 0 or the first EDDY_E* code.
+local function add_headers(f, headers)
+  if getmetatable(headers) == HTTPHeaders then
+    for name, value in headers:get_all() do
+      local rc = core.eddy_fetch_add_header(f, name, tostring(value))
+      if rc ~= 0 then return rc end
+    end
+    return 0
+  end
+  for k, v in pairs(headers) do
+    local name, value = k, v
+    if type(v) == "table" then name, value = v[1], v[2] end
+    if type(name) ~= "string" or value == nil then return core.EDDY_EINVAL end
+    local rc = core.eddy_fetch_add_header(f, name, tostring(value))
+    if rc ~= 0 then return rc end
+  end
+  return 0
+end
+
+-- Sets the request's options on fetch `f`; raises an error naming the option eddy refused.
+local function configure_fetch(f, req, client_max_body)
+  local function set(rc, what)
+    rc = math.tointeger(rc)
+    if rc ~= 0 then fail("eddy: HTTPRequest " .. what .. ": " .. core.eddy_strerror(rc)) end
+  end
+  if req.headers then set(add_headers(f, req.headers), "headers") end
+  if req.user_agent then set(core.eddy_fetch_add_header(f, "User-Agent", req.user_agent), "user_agent") end
+  if req.body then set(core.eddy_fetch_set_body(f, req.body), "body") end
+  if req.connect_timeout then set(core.eddy_fetch_set_connect_timeout(f, req.connect_timeout), "connect_timeout") end
+  if req.request_timeout then set(core.eddy_fetch_set_request_timeout(f, req.request_timeout), "request_timeout") end
+  if req.follow_redirects == false then
+    set(core.eddy_fetch_set_max_redirects(f, 0), "follow_redirects")
+  elseif req.max_redirects then
+    set(core.eddy_fetch_set_max_redirects(f, math.tointeger(req.max_redirects) or -1), "max_redirects")
+  end
+  if req.decompress_response == false then set(core.eddy_fetch_set_decompress(f, 0), "decompress_response") end
+  local max_body = req.max_body_size or client_max_body
+  if max_body then
+    if max_body < 0 or max_body ~= math.floor(max_body) then set(core.EDDY_EINVAL, "max_body_size") end
+    set(core.eddy_fetch_set_max_body_size(f, max_body), "max_body_size")
+  end
+  if req.expect_100_continue then set(core.eddy_fetch_set_expect_continue(f, 1), "expect_100_continue") end
+end
+
+-- Errors in the user's callback are logged (it runs as a coroutine, like a handler).
+local function callback_done(_, ok, tb)
+  if not ok then io.stderr:write("eddy-lua: error in HTTP client callback: ", tostring(tb), "\n") end
+end
+
+local function failed_response(req, eddy_code, message, start)
+  local response = setmetatable({ request = req, code = 599, reason = "", headers = httputil.HTTPHeaders(),
+                                  body = "", effective_url = req.url, redirects = 0,
+                                  connection_reused = false, request_time = loop.time() - start }, HTTPResponse)
+  response.error = httpclient.HTTPClientError(599, message or core.eddy_strerror(eddy_code), response,
+                                              eddy_code and math.tointeger(eddy_code))
+  return response
+end
+
+-- The response out of a "done" event.
+local function make_response(state, err, status, reason, headers, body, url, redirects, reused)
+  local req = state.req
+  err = math.tointeger(err)
+  if err == 0 and state.callback_error then err = core.EDDY_ECANCELED end
+  if err ~= 0 then
+    local message = state.callback_error or core.eddy_strerror(err)
+    local response = failed_response(req, err, message, state.start)
+    response.effective_url = url ~= "" and url or req.url
+    return response
+  end
+  local response = setmetatable({ request = req, code = math.tointeger(status), reason = reason,
+                                  headers = httputil.HTTPHeaders(headers), body = body,
+                                  effective_url = url, redirects = math.tointeger(redirects),
+                                  connection_reused = reused,
+                                  request_time = loop.time() - state.start }, HTTPResponse)
+  if response.code < 200 or response.code >= 300 then
+    response.error = httpclient.HTTPClientError(response.code, reason ~= "" and reason or nil, response)
+  end
+  return response
+end
+
+-- Hands the response over: the callback (as a coroutine) or the waiting coroutine.
+local function deliver(state, response)
+  state.response = response
+  if state.client._finalizing then return end
+  if state.callback then
+    loop.spawn_ctx(state.callback, callback_done, nil, response)
+  elseif state.waiter then
+    state.waiter()
+  end
+end
+
+-- Runs a streaming/header callback; an error ends the request (cancelled on the next
+-- iteration, outside eddy's parser) and is reported as the response's error.
+local function run_stream_callback(state, fn, value, what)
+  if state.callback_error then return end
+  local ok, err = pcall(fn, value)
+  if ok then return end
+  state.callback_error = what .. ": " .. tostring(err)
+  loop.add_callback(function()
+    if state.fetch then core.eddy_fetch_cancel(state.fetch) end
+  end)
+end
+
+local function make_dispatch(state)
+  local req = state.req
+  return function(event, a, b, c, ...)
+    if event == "chunk" then
+      return run_stream_callback(state, req.streaming_callback, a, "streaming_callback")
+    elseif event == "headers" then
+      local fn = req.header_callback
+      run_stream_callback(state, fn, "HTTP/1.1 " .. math.tointeger(a) .. " " .. b .. "\r\n", "header_callback")
+      for _, pair in ipairs(c) do
+        run_stream_callback(state, fn, pair[1] .. ": " .. pair[2] .. "\r\n", "header_callback")
+      end
+      return run_stream_callback(state, fn, "\r\n", "header_callback")
+    elseif event == "done" then
+      -- eddy frees the fetch (and this function's registry entry) when this returns.
+      state.fetch = nil
+      state.client._inflight[state] = nil
+      return deliver(state, make_response(state, a, b, c, ...))
+    end
+  end
+end
+
+local Handle = {}
+Handle.__index = Handle
+-- Cancels the request: its response (599, "operation cancelled", eddy_code EDDY_ECANCELED)
+-- follows on the next iteration. Returns true when it was still running.
+function Handle:cancel()
+  local f = self._state.fetch
+  return f ~= nil and math.tointeger(core.eddy_fetch_cancel(f)) == 0
+end
+-- True once the response was delivered (or is being delivered).
+function Handle:done() return self._state.response ~= nil end
+
+-- Builds and starts the request; returns its state and raise_error. Raises (level 0) on bad
+-- options. A request that cannot start (client closed, a URL eddy refuses) gets its 599
+-- response now (coroutine mode) or on the next iteration (callback mode).
+local function start_fetch(self, request, opts, callback)
+  local raise_error = true
+  local req
+  if getmetatable(request) == HTTPRequest then
+    for name, value in pairs(opts or {}) do
+      if name ~= "raise_error" then fail("eddy: fetch: options cannot be given with an HTTPRequest") end
+      raise_error = value
+    end
+    req = request
+  else
+    local o = {}
+    for name, value in pairs(opts or {}) do
+      if name == "raise_error" then raise_error = value else o[name] = value end
+    end
+    req = build_request(request, o)
+  end
+  if next(self.defaults) then
+    local merged = setmetatable({}, HTTPRequest)
+    for name, value in pairs(req) do merged[name] = value end
+    for name, value in pairs(self.defaults) do if merged[name] == nil then merged[name] = value end end
+    req = merged
+  end
+  if not callback then
+    local _, main = coroutine.running()
+    if main then fail("eddy: fetch without a callback only works inside a coroutine") end
+  end
+  local state = { req = req, client = self, callback = callback, start = loop.time() }
+
+  local function finish_now(response)
+    if callback then
+      loop.add_callback(deliver, state, response)
+    else
+      state.response = response
+    end
+  end
+
+  if self._closed then
+    finish_now(failed_response(req, core.EDDY_ECANCELED, "client closed", state.start))
+    return state, raise_error
+  end
+  local c = client_for(self, req)
+  local f = core.eddy_fetch_new(c, req.method, req.url)
+  if not f then fail("eddy: fetch: bad method or URL") end
+  local configured, err = pcall(configure_fetch, f, req, self.max_body_size)
+  if not configured then
+    core.eddy_fetch_free(f)
+    fail(err)
+  end
+  local rc = math.tointeger(core.fetch_start(f, make_dispatch(state), req.header_callback ~= nil,
+                                             req.streaming_callback ~= nil))
+  if rc ~= 0 then
+    -- A URL eddy cannot parse (EDDY_EINVAL), ...: a 599 as Tornado's client gives.
+    core.eddy_fetch_free(f)
+    finish_now(failed_response(req, rc, nil, state.start))
+  else
+    state.fetch = f
+    self._inflight[state] = true
+  end
+  return state, raise_error
+end
+
+-- Fetches `request` (a URL or an HTTPRequest; opts are HTTPRequest options plus raise_error).
+-- With `callback` (also accepted in opts' place), returns a handle with :cancel() at once and
+-- later runs callback(response) as a coroutine. Without, it must run in a coroutine (handler
+-- method, eddy.spawn) and returns the response — raising response.error (an HTTPClientError)
+-- unless opts.raise_error is false. Bad options raise an error at once.
+function Client:fetch(request, opts, callback)
+  if type(opts) == "function" and callback == nil then opts, callback = nil, opts end
+  if callback ~= nil and type(callback) ~= "function" then error("eddy: fetch: the callback must be a function", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("eddy: fetch: the options must be a table", 2) end
+  local ok, state, raise_error = pcall(start_fetch, self, request, opts, callback)
+  if not ok then error(state, 2) end
+  if callback then return setmetatable({ _state = state }, Handle) end
+  if not state.response then coroutine.yield(function(resume) state.waiter = resume end) end
+  local response = state.response
+  if response.error and raise_error ~= false then error(response.error, 0) end
+  return response
+end
+
+-- Frees the client and its connections: fetches in flight end at once with 599
+-- ("operation cancelled", EDDY_ECANCELED; callbacks and waiting coroutines get it during this call); later
+-- fetches fail with 599 "client closed". Closing twice is harmless.
+function Client:close()
+  if self._closed then return end
+  self._closed = true
+  if shared == self then shared = nil end
+  local clients = self._clients
+  self._clients = {}
+  for _, c in pairs(clients) do core.eddy_client_free(c) end
+end
+
+-- The number of requests started and not yet answered.
+function Client:active_count()
+  local n = 0
+  for _ in pairs(self._inflight) do n = n + 1 end
+  return n
+end
+
+return httpclient

@@ -1,0 +1,258 @@
+"""Lua binding, HTTP client (eddy.AsyncHTTPClient): tests/httpclient.lua fetches from an eddy
+app served from its own loop (plain and HTTPS with a self-signed certificate made by the openssl
+command line) and from raw servers run here — one that records each request and answers with
+repeated Set-Cookie lines, one that accepts and never answers, and a port nothing listens on —
+then reports what it saw as JSON lines that are checked here: header echo, POST/PUT bodies,
+repeated and case-insensitive headers, redirects followed or not, 404 as a response with .error
+(raised in coroutine mode unless raise_error=false), 599 for a refused port, a timeout, a body
+over max_body_size and a failed certificate check, gzip decoding, validate_cert / ca_certs,
+close() and cancel() with fetches in flight, max_clients/max_queue, streaming and header
+callbacks, option errors, and a flat Lua registry and descriptor count over many clients that
+are closed or garbage-collected."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+
+from luatest import HERE, lua_binary, main
+
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
+import tls_certs  # noqa: E402
+
+CAPTURE_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nSet-Cookie: a=1\r\n"
+                    b"Set-Cookie: b=2\r\nConnection: close\r\n\r\ncaptured")
+
+
+class RawServers:
+    """The capture server, the silent server and a refused port (bound, never listening)."""
+
+    def __init__(self):
+        self.captured = []
+        self.held = []
+        self.capture = socket.create_server(("127.0.0.1", 0))
+        self.silent = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.refused = socket.socket()
+        self.refused.bind(("127.0.0.1", 0))
+        self.stopping = False
+        for target in (self._serve_capture, self._serve_silent):
+            threading.Thread(target=target, daemon=True).start()
+
+    def port(self, sock):
+        return str(sock.getsockname()[1])
+
+    def _serve_capture(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.capture.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(body) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                self.captured.append((head.decode("latin-1"), body))
+                conn.sendall(CAPTURE_RESPONSE)
+
+    def _serve_silent(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.silent.accept()
+            except OSError:
+                return
+            self.held.append(conn)  # never answered, closed at the end
+
+    def close(self):
+        self.stopping = True
+        for s in [self.capture, self.silent, self.refused, *self.held]:
+            s.close()
+
+
+class HTTPClient(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        tls_certs.make_certs(cls.tmp.name)
+        cls.raw = RawServers()
+        proc = subprocess.run([lua_binary(), os.path.join(HERE, "httpclient.lua"),
+                               "--capture", cls.raw.port(cls.raw.capture),
+                               "--silent", cls.raw.port(cls.raw.silent),
+                               "--refused", cls.raw.port(cls.raw.refused),
+                               "--certs", cls.tmp.name],
+                              capture_output=True, text=True, timeout=45)
+        cls.stderr = proc.stderr
+        lines = proc.stdout.splitlines()
+        assert proc.returncode == 0 and lines and lines[-1] == "done", \
+            (proc.returncode, proc.stdout, proc.stderr)
+        cls.r = {}
+        for line in lines[:-1]:
+            obj = json.loads(line)
+            cls.r[obj.pop("name")] = obj
+        cls.codes = cls.r["failures"]["codes"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.raw.close()
+        cls.tmp.cleanup()
+
+    def failed(self, facts, code):
+        """A 599 raised in coroutine mode with the EDDY_E* `code`."""
+        self.assertTrue(facts.get("raised"), facts)
+        self.assertEqual((facts["code"], facts["eddy_code"]), (599, self.codes[code]), facts)
+        self.assertTrue(facts["text"].startswith("HTTP 599: "), facts)
+
+    def test_get_post_and_headers(self):
+        b = self.r["basics"]
+        self.assertEqual((b["code"], b["reason"], b["error_code"]), (200, "OK", None))
+        self.assertEqual(b["json"], {"method": "GET", "x_test": "hdr-1", "user_agent": "lua-test/1"})
+        self.assertTrue(b["effective_url"].endswith("/echo"), b)
+        self.assertEqual(b["multi"], "one,two")
+        self.assertEqual(b["multi_list"], ["one", "two"])
+        self.assertTrue(b["index"].startswith("application/json"), b)
+        self.assertEqual(b["missing"], "dflt")
+        self.assertEqual([n.lower() for n in b["names"]].count("x-multi"), 2)
+        self.assertEqual(b["post"], {"method": "POST", "body": "a=1&b=2",
+                                     "type": "application/x-www-form-urlencoded", "expect": None})
+        self.assertEqual((b["expect"]["body"], b["expect"]["expect"]), ("e", "100-continue"))
+        self.assertTrue(b["post_reused"])  # the keep-alive pool served the second request
+        self.assertEqual(b["put"], {"method": "PUT", "body": "put body"})
+        # A handler that fetches while it handles a request (coroutine handler method).
+        self.assertEqual(b["proxy"]["x_test"], "via proxy")
+        self.assertEqual(b["headers_object"], "from HTTPHeaders")
+        self.assertTrue(b["shared_same"])
+        self.assertTrue(b["forced_differs"])
+
+    def test_raw_server_sees_the_request(self):
+        c = self.r["capture"]
+        self.assertEqual((c["code"], c["body"]), (200, "captured"))
+        self.assertEqual(c["cookies"], ["a=1", "b=2"])
+        self.assertEqual(c["joined"], "a=1,b=2")
+        self.assertEqual(len(self.raw.captured), 1)
+        head, body = self.raw.captured[0]
+        lines = head.split("\r\n")
+        self.assertEqual(lines[0], "POST /cap?q=1 HTTP/1.1")
+        fields = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+        self.assertEqual(fields["host"], "127.0.0.1:" + self.raw.port(self.raw.capture))
+        self.assertEqual(fields["x-cap"], "c1")
+        self.assertEqual(fields["content-length"], "16")
+        self.assertEqual(body, b"raw body \0 bytes")
+
+    def test_redirects(self):
+        r = self.r["redirects"]
+        f = r["followed"]
+        self.assertEqual((f["code"], f["redirects"], f["error_code"]), (200, 1, None), f)
+        self.assertTrue(f["effective_url"].endswith("/echo"), f)
+        self.assertEqual(json.loads(f["body"])["method"], "GET")
+        self.assertEqual(json.loads(r["post_303"]["body"])["method"], "GET")  # 303 → GET
+        n = r["not_followed"]
+        self.assertEqual((n["code"], n["error_code"], n["location"]), (302, 302, "/echo"), n)
+        self.assertTrue(n["effective_url"].endswith("/redirect"), n)
+        self.assertEqual((r["not_followed_raises"]["raised"], r["not_followed_raises"]["code"]), (True, 302))
+        t = r["too_many"]
+        self.assertEqual((t["code"], t["redirects"], t["error_code"]), (302, 2, 302), t)
+
+    def test_404_is_a_response_with_error(self):
+        n = self.r["not_found"]
+        self.assertEqual((n["raised"]["raised"], n["raised"]["code"], n["raised"]["response_code"]),
+                         (True, 404, 404))
+        self.assertEqual(n["raised"]["text"], "HTTP 404: Not Found")
+        for facts in (n["response"], n["callback"]):
+            self.assertEqual((facts["code"], facts["error_code"], facts["error_eddy_code"]), (404, 404, None))
+            self.assertIn("404", facts["body"])
+        self.assertEqual(n["callback_rethrow"], 404)
+
+    def test_network_failures_are_599(self):
+        f = self.r["failures"]
+        self.failed(f["refused"], "ECONNREFUSED")
+        cb = f["refused_callback"]
+        self.assertEqual((cb["code"], cb["error_code"], cb["error_eddy_code"]),
+                         (599, 599, self.codes["ECONNREFUSED"]))
+        self.failed(f["timeout"], "ETIMEDOUT")
+        self.failed(f["connect_timeout"], "ETIMEDOUT")  # waiting for a slot of max_clients=1
+        self.failed(f["too_big"], "ETOOBIG")
+        self.assertEqual(f["big_ok"], 10000)
+        self.failed(f["client_limit"], "ETOOBIG")  # the client's max_body_size as the default
+        self.failed(f["bad_url"], "EINVAL")
+
+    def test_gzip_decoded(self):
+        g = self.r["gzip"]
+        self.assertTrue(g["decoded_ok"], g)
+        self.assertEqual(g["decoded_len"], g["text_len"])
+        # ...and it did arrive compressed (eddy keeps the Content-Encoding line after decoding).
+        self.assertEqual(g["decoded_encoding"], "gzip")
+        # The server really compressed: undecoded, the body is gzip and much shorter.
+        self.assertEqual((g["raw_magic"], g["raw_encoding"]), ("1f8b", "gzip"))
+        self.assertLess(g["raw_len"], g["text_len"] // 4)
+        self.assertEqual((g["plain_ok"], g["plain_encoding"]), (True, None))
+
+    def test_https(self):
+        h = self.r["https"]
+        for case in ("no_validate", "ca_certs"):
+            self.assertEqual((h[case]["code"], h[case]["body"]), (200, "https"), (case, h[case]))
+        self.failed(h["default"], "ETLS")  # a self-signed certificate is not trusted by default
+        self.failed(h["validate_true"], "ETLS")
+        self.assertIn("ca_certs " + os.path.join(self.tmp.name, "missing.pem"), h["missing_ca"])
+        self.assertIn("client_key", h["key_without_cert"])
+
+    def test_close_and_cancel_in_flight(self):
+        c = self.r["cancel"]
+        self.assertEqual((c["active_before"], c["active_after"]), (2, 0))
+        cb = c["during_close"]["callback"]
+        self.assertEqual((cb["code"], cb["error_eddy_code"]), (599, self.codes["ECANCELED"]))
+        self.failed(c["during_close"]["coroutine"], "ECANCELED")
+        self.assertEqual(c["after_close"]["text"], "HTTP 599: client closed")
+        self.assertTrue(c["cancel_rc"])
+        self.assertEqual((c["cancelled"]["code"], c["cancelled"]["error_eddy_code"]),
+                         (599, self.codes["ECANCELED"]))
+        self.assertFalse(c["cancel_again"])
+        self.assertTrue(c["handle_done"])
+        codes = sorted((x["code"], x["error_eddy_code"]) for x in c["limited"])
+        self.assertEqual(codes, [(200, None), (599, self.codes["EBUSY"])])
+
+    def test_streaming_and_header_callbacks(self):
+        s = self.r["streaming"]
+        self.assertEqual(s["body"], "")  # not kept when streamed
+        self.assertTrue(s["streamed_ok"], s)
+        self.assertGreaterEqual(s["chunks"], 1)
+        self.assertEqual(s["first_line"], "HTTP/1.1 200 OK\r\n")
+        self.assertEqual(s["last_line"], "\r\n")
+        self.assertTrue(s["has_length"])
+        self.assertEqual(s["failing"]["code"], 599)
+        self.assertIn("streaming_callback", s["failing"]["message"])
+        self.assertIn("stop here", s["failing"]["message"])
+
+    def test_option_errors(self):
+        e = self.r["errors"]
+        self.assertIn("only works inside a coroutine", e["outside"])
+        self.assertIn("unsupported HTTPRequest option methd", e["unknown_option"])
+        self.assertIn("request_timeout must be a number", e["bad_type"])
+        self.assertIn("headers", e["bad_header"])
+        self.assertIn("unsupported AsyncHTTPClient option max_client", e["unknown_client_option"])
+        self.assertEqual((e["defaults"], e["defaults_overridden"]), ("from defaults", "own"))
+
+    def test_no_leak(self):
+        leak = self.r["leak"]
+        self.assertEqual(leak["after"], leak["before"], leak)
+        self.assertNotIn("eddy-lua: error", self.stderr)
+
+
+if __name__ == "__main__":
+    main()
