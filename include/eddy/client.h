@@ -132,7 +132,9 @@ EDDY_API int eddy_fetch_set_max_redirects(eddy_fetch *fetch, int max);
  * EDDY_ETOOBIG. Also bounds the response head (64 KiB). Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_fetch_set_max_body_size(eddy_fetch *fetch, size_t bytes);
 
-/* Non-zero (default): ask for gzip and decode it. Returns 0 or EDDY_EINVAL. */
+/* Non-zero (default): ask for gzip and decode it. A decoded response's Content-Encoding field
+ * is renamed X-Consumed-Content-Encoding (as Tornado does), so the headers describe the body
+ * the callbacks get. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_fetch_set_decompress(eddy_fetch *fetch, int on);
 
 /* Non-zero: send "Expect: 100-continue" and the body only after the server's 100 (or after one

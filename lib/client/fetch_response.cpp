@@ -183,6 +183,10 @@ int Fetch::cb_headers_complete(http_parser *p) {
             f->parse_error_ = EDDY_ENOMEM;
             return -1;
         }
+        // The body the application gets is not gzip: as Tornado, the field is renamed so that
+        // nobody decodes it twice, and says what was undone.
+        for (Header &h : f->response_headers)
+            if (&h == ce) h.name = "X-Consumed-Content-Encoding";
     }
     if (f->on_headers) {
         f->on_headers(f->as_c(), f->userdata_);

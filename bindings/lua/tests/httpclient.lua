@@ -196,6 +196,7 @@ function scenarios.gzip(client)
   local plain = client:fetch(base .. "/text", { decompress_response = false })
   emit("gzip", { decoded_ok = decoded.body == TEXT, decoded_len = #decoded.body,
                  decoded_encoding = decoded.headers:get("Content-Encoding") or json.null,
+                 decoded_consumed = decoded.headers:get("X-Consumed-Content-Encoding") or json.null,
                  raw_magic = string.format("%02x%02x", raw.body:byte(1, 2)), raw_len = #raw.body,
                  raw_encoding = raw.headers:get("Content-Encoding") or json.null,
                  text_len = #TEXT, plain_ok = plain.body == TEXT,
