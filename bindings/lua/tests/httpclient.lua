@@ -7,21 +7,12 @@
 local eddy = require("eddy")
 local core, json = eddy.core, eddy.json
 
-local args = {}
-for i = 1, #arg - 1 do
-  if arg[i]:sub(1, 2) == "--" then args[arg[i]:sub(3)] = arg[i + 1] end
-end
+local harness = require("tests.script_harness")
+local args = harness.args()
 
-eddy.call_later(30, function()
-  io.stderr:write("httpclient.lua: gave up after 30 s\n")
-  os.exit(3)
-end)
+harness.watchdog("httpclient.lua", 30)
 
-local function emit(name, t)
-  t.name = name
-  print(json.encode(t))
-  io.stdout:flush()
-end
+local emit = harness.emit_named
 
 local BIG = string.rep("0123456789abcdef", 625) -- 10000 bytes
 local TEXT = string.rep("eddy compresses this text. ", 200)

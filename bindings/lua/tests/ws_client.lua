@@ -5,22 +5,12 @@
 local eddy = require("eddy")
 local core, json = eddy.core, eddy.json
 
-local args = {}
-for i = 1, #arg - 1 do
-  if arg[i]:sub(1, 2) == "--" then args[arg[i]:sub(3)] = arg[i + 1] end
-end
+local harness = require("tests.script_harness")
+local args = harness.args()
 
-local function emit(name, t)
-  t.name = name
-  print(json.encode(t))
-  io.stdout:flush()
-end
+local emit = harness.emit_named
 
--- Bound the whole run: a hang must fail the test, not stall it.
-eddy.call_later(30, function()
-  io.stderr:write("ws_client.lua: gave up after 30 s\n")
-  os.exit(3)
-end)
+harness.watchdog("ws_client.lua", 30)
 
 -- Without a callback, websocket_connect must run in a coroutine: here (the main chunk) it
 -- raises an error instead of blocking.

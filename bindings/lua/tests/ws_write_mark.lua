@@ -6,18 +6,12 @@
 --   lua5.4 ws_write_mark.lua --port 0 --mark BYTES --size BYTES --count N   (server: /flood)
 --   lua5.4 ws_write_mark.lua --client ws://... --mark BYTES --size BYTES --count N
 local eddy = require("eddy")
-local json = eddy.json
 
-local args = {}
-for i = 1, #arg - 1 do
-  if arg[i]:sub(1, 2) == "--" then args[arg[i]:sub(3)] = arg[i + 1] end
-end
+local harness = require("tests.script_harness")
+local args = harness.args()
 local MARK, SIZE, COUNT = math.tointeger(args.mark), math.tointeger(args.size), math.tointeger(args.count)
 
-local function emit(t)
-  print(json.encode(t))
-  io.stdout:flush()
-end
+local emit = harness.emit
 
 
 -- Sends everything through `conn` (a server Handler or a client Connection).
@@ -50,10 +44,7 @@ end
 
 if args.client then
   -- Bound the run: a drain that never comes must fail the test, not stall it.
-  eddy.call_later(20, function()
-    io.stderr:write("ws_write_mark.lua: gave up after 20 s\n")
-    os.exit(3)
-  end)
+  harness.watchdog("ws_write_mark.lua", 20)
   eddy.spawn(function()
     local conn, err = eddy.websocket_connect(args.client)
     if not conn then emit({ event = "error", error = err }); os.exit(1) end

@@ -7,22 +7,13 @@
 local eddy = require("eddy")
 local core, json = eddy.core, eddy.json
 
-local args = {}
-for i = 1, #arg - 1 do
-  if arg[i]:sub(1, 2) == "--" then args[arg[i]:sub(3)] = arg[i + 1] end
-end
+local harness = require("tests.script_harness")
+local args = harness.args()
 local certs = args.certs
 
-eddy.call_later(30, function()
-  io.stderr:write("wss_client.lua: gave up after 30 s\n")
-  os.exit(3)
-end)
+harness.watchdog("wss_client.lua", 30)
 
-local function emit(name, t)
-  t.name = name
-  print(json.encode(t))
-  io.stdout:flush()
-end
+local emit = harness.emit_named
 
 -- Connects with `opts`; on success exchanges one message. Returns what happened.
 local function attempt(url, opts)
