@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "http/request.hpp"
+#include "http/request_pool.hpp"
 #include "http/server.hpp"
 #include "stream/stream.hpp"
 #include "util/log.hpp"
@@ -268,7 +269,7 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
         log(LogLevel::warning, "http: %s: request starts with PROXY (a PROXY protocol header?), "
             "but the server is not configured for it (eddy_server_set_proxy_protocol)", peer_ip_.c_str());
 
-    Request *req = new (std::nothrow) Request(this, server_);
+    Request *req = RequestPool::make(server_->request_pool(), this, server_);
     if (!req) {
         stream_->close(EDDY_ENOMEM);
         *pos = len;
@@ -723,7 +724,7 @@ bool Connection::keep_alive_allowed() const {
 void Connection::send_error(int status, bool keep_alive) {
     Request *req = request_;
     if (!req) {
-        req = new (std::nothrow) Request(this, server_);
+        req = RequestPool::make(server_ ? server_->request_pool() : nullptr, this, server_);
         if (!req) {
             stream_->close(EDDY_ENOMEM);
             return;
@@ -814,7 +815,7 @@ void Connection::drop_request(bool notify, bool server_gone) {
     request_ = nullptr;
     if (server_gone) req->server = nullptr;
     if (!req->owned_by_application()) {
-        delete req;
+        RequestPool::release(req);
     } else if (notify) {
         req->connection_lost();
     } else {

@@ -14,6 +14,7 @@
 
 #include "http/chunk_scanner.hpp"
 #include "http/head_scanner.hpp"
+#include "http/request.hpp"
 #include "loop/timer_heap.hpp"
 
 namespace eddy {
@@ -120,5 +121,7 @@ private:
     bool shutting_down_ = false;
     bool requests_served_ = false;
 };
+
+inline bool Request::connected() const { return conn && conn->stream(); }
 
 }  // namespace eddy::http

@@ -9,6 +9,7 @@
 
 #include "http/connection.hpp"
 #include "http/hex.hpp"
+#include "http/request_pool.hpp"
 #include "http/server.hpp"
 #include "stream/stream.hpp"
 #include "util/copy_small.hpp"
@@ -29,8 +30,6 @@ Request::~Request() {
     if (pending_) evbuffer_free(pending_);
     if (free_userdata) free_userdata(userdata);
 }
-
-bool Request::connected() const { return conn && conn->stream(); }
 
 const HeaderField *Request::find_header(std::string_view name) const {
     for (const HeaderField &h : headers)
@@ -199,8 +198,8 @@ int Request::write(const void *data, size_t len) {
     return 0;
 }
 
-std::string_view Request::pending_bytes() {
-    if (!pending_ || evbuffer_get_length(pending_) == 0) return small_body_;
+std::string_view Request::pending_evbuffer_bytes() {
+    if (evbuffer_get_length(pending_) == 0) return small_body_;
     evbuffer *buf = pending_body();
     size_t len = buf ? evbuffer_get_length(buf) : 0;
     if (!len) return {};
@@ -255,7 +254,9 @@ public:
     [[gnu::always_inline]] void add_uint(uint64_t v) {
         char tmp[24];
         auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
-        add_bytes(tmp, static_cast<size_t>(r.ptr - tmp));
+        size_t n = static_cast<size_t>(r.ptr - tmp);
+        if (n > sizeof tmp) __builtin_unreachable();  // tells the compiler copy_small's n > 32 path is dead
+        add_bytes(tmp, n);
     }
     // `name` as a literal (the server's own fields) or a view (the application's).
     template <typename Name>
@@ -446,7 +447,7 @@ void Request::connection_lost() {
 }
 
 void Request::maybe_release() {
-    if (finished_ && pending_flushes_ == 0 && holds_ == 0) delete this;
+    if (finished_ && pending_flushes_ == 0 && holds_ == 0) RequestPool::release(this);
 }
 
 int Request::replace_body(const void *data, size_t len) {

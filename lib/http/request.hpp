@@ -23,6 +23,7 @@ class Stream;
 namespace eddy::http {
 
 class Connection;
+class RequestPool;
 class Server;
 
 struct HeaderField {
@@ -111,8 +112,9 @@ public:
     int sent_status() const { return headers_sent_ ? status_ : 0; }
     uint64_t bytes_sent() const { return is_head() ? 0 : body_written_; }
     bool keep_alive_response() const { return keep_alive_; }
-    // The connection is still there to write to.
-    bool connected() const;
+    // The connection is still there to write to. Inline, defined in connection.hpp (it reads
+    // the Connection): every response call checks it.
+    inline bool connected() const;
 
     // Called by the connection when it goes away before finish().
     void connection_lost();
@@ -133,7 +135,10 @@ public:
     evbuffer *pending_body();
     // The body written since the last flush as one contiguous view, valid until the next
     // write (small bodies are viewed in place, without an evbuffer).
-    std::string_view pending_bytes();
+    std::string_view pending_bytes() {
+        if (!pending_) return small_body_;  // the common case, without a call
+        return pending_evbuffer_bytes();
+    }
     // Replaces the body written since the last flush (gzip, 304).
     int replace_body(const void *data, size_t len);
     const std::vector<HeaderField> &response_headers() const { return out_headers_; }
@@ -141,6 +146,7 @@ public:
 
 private:
     bool body_allowed() const;
+    std::string_view pending_evbuffer_bytes();
     bool is_head() const { return equals_literal(method, "HEAD"); }
     void send_head(bool final);
     void move_body_out(bool final);
@@ -169,7 +175,9 @@ private:
     bool app_wants_close_ = false;
     int pending_flushes_ = 0;
     int holds_ = 0;
+    RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)
 
+    friend class RequestPool;
     struct FlushWaiter;
 };
 

@@ -10,6 +10,7 @@
 
 #include "http/connection.hpp"
 #include "http/proxy_handshake.hpp"
+#include "http/request_pool.hpp"
 #include "net/address.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
@@ -29,6 +30,7 @@ Server *Server::create(Loop *loop, eddy_request_fn on_request, void *userdata,
     s->free_userdata_ = free_userdata;
     s->done_timer_.fire = run_shutdown_done;
     s->done_timer_.owner = s;
+    s->request_pool_ = new (std::nothrow) RequestPool();  // without it: plain allocation
     loop->add_resource(s);
     return s;
 }
@@ -44,6 +46,7 @@ Server::~Server() {
     if (access_free_) access_free_(access_userdata_);
     if (free_userdata_) free_userdata_(userdata_);
     if (tls_) tls_->unref();
+    if (request_pool_) request_pool_->close();  // after the connections: they release requests
 }
 
 void Server::set_tls(tls::Context *ctx) {

@@ -86,6 +86,8 @@ public:
     void log_access(Request *req);
     void set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn free_userdata);
     AccessLog access_log;  // the built-in Common Log Format lines (eddy_server_set_access_log_fd)
+    // Where connections get their Request objects (nullptr: plain allocation).
+    RequestPool *request_pool() const { return request_pool_; }
 
     // Connection bookkeeping (called by Connection).
     void connection_closed(Connection *conn);
@@ -109,6 +111,7 @@ private:
     Connection *connections_ = nullptr;
     ProxyHandshake *handshakes_ = nullptr;
     size_t connection_count_ = 0;
+    RequestPool *request_pool_ = nullptr;  // closed (not deleted) by the destructor
 
     eddy_request_fn access_cb_ = nullptr;
     void *access_userdata_ = nullptr;

@@ -776,6 +776,28 @@ class PersistenceTests(ServerTestCase):
                                  (m, t, b.decode("latin-1")))
         self.assertOpen(conn)
 
+    def test_each_request_starts_fresh(self):
+        # The server reuses the memory of finished requests (and their header lists): nothing
+        # of one request may show in the next, on the same connection or another one, whether
+        # the earlier one had many fields (a list too long to keep), a few, or a body.
+        many = [("Host", "a")] + [("X-Many-%d" % i, "v%d" % i) for i in range(40)]
+        few = [("Host", "b"), ("X-One", "1"), ("X-Two", "2")]
+        plan = [("POST", "/many", many, b"first body"), ("GET", "/few", few, b""),
+                ("GET", "/host-only", [("Host", "c")], b""), ("PUT", "/few2", few, b"x"),
+                ("GET", "/bare", [("Host", "d")], b"")]
+        first = self.connect()
+        for method, target, headers, body in plan:
+            for conn in (first, self.connect()):
+                conn.send(req(method, target, headers=headers, body=body))
+                echo = conn.read_response().json()
+                sent = [[n, v] for n, v in headers]
+                if body:
+                    sent.append(["Content-Length", str(len(body))])
+                self.assertEqual((echo["method"], echo["path"], echo["host"]),
+                                 (method, target, headers[0][1]))
+                self.assertEqual(echo["headers"], sent)
+                self.assertEqual(echo["body"], body.decode("latin-1"))
+
     def test_pipelining_split_at_odd_places(self):
         conn = self.connect()
         data = b"".join(req("POST", "/s%d" % i, body=b"body%d" % i) for i in range(5))
