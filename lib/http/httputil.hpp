@@ -57,25 +57,64 @@ inline bool equals_literal(std::string_view a, const char (&literal)[N]) {
     return a.size() == N - 1 && memcmp(a.data(), literal, N - 1) == 0;
 }
 
+// a == b for strings of the same length `n`: up to 16 bytes as two overlapping words (no
+// memcmp call for the short keys routes and header names are), longer ones with memcmp.
+inline bool same_bytes(const char *a, const char *b, size_t n) {
+    if (n > 16) return memcmp(a, b, n) == 0;
+    if (n >= 8) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 // Case-insensitive ASCII comparison.
 // (Inline: header lookups call it for every field of every request. Eight bytes are compared
-// at a time first — names usually arrive in the case they are looked up with — and only a
-// differing word is compared letter by letter, so the result stays exact for any bytes.)
+// at a time first — names usually arrive in the case they are looked up with — the last word
+// overlapping the one before it, and only a differing word is compared letter by letter, so
+// the result stays exact for any bytes.)
 inline bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
-    size_t n = a.size(), i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, a.data() + i, 8);
-        memcpy(&y, b.data() + i, 8);
-        if (x == y) continue;
-        for (size_t j = i; j < i + 8; j++)
+    auto same_letters = [&](size_t from, size_t to) {
+        for (size_t j = from; j < to; j++)
             if (lower(a[j]) != lower(b[j])) return false;
+        return true;
+    };
+    size_t n = a.size();
+    if (n < 8) {
+        if (n >= 4) {
+            uint32_t x0, x1, y0, y1;
+            memcpy(&x0, a.data(), 4);
+            memcpy(&x1, a.data() + n - 4, 4);
+            memcpy(&y0, b.data(), 4);
+            memcpy(&y1, b.data() + n - 4, 4);
+            if (((x0 ^ y0) | (x1 ^ y1)) == 0) return true;
+        }
+        return same_letters(0, n);
     }
-    for (; i < n; i++)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
+    for (size_t i = 0;; i += 8) {
+        size_t at = i + 8 <= n ? i : n - 8;  // the last word may overlap the one before
+        uint64_t x, y;
+        memcpy(&x, a.data() + at, 8);
+        memcpy(&y, b.data() + at, 8);
+        if (x != y && !same_letters(at, at + 8)) return false;
+        if (at + 8 == n) return true;
+    }
 }
 
 // Splits a comma-separated list header value (Connection, Transfer-Encoding, Expect) into its

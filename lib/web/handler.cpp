@@ -54,38 +54,64 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
 // The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
 // validator needs no cryptographic strength (the server computes it from its own bytes), and a
 // SHA-1 per response costs more than the rest of the web layer together.
-uint64_t body_hash(const unsigned char *data, size_t len) {
-    const uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xff51afd7ed558ccdull;
-    uint64_t h = k1 ^ (len * k2);
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, data + i, 8);
-        h = (h ^ (w * k1)) * k2;
-        h ^= h >> 29;
-    }
-    // The last 0..7 bytes, as if copied into a zeroed word. With 8 bytes or more, the word that
-    // ends the body is loaded and shifted (a constant-size load instead of a memcpy call).
-    uint64_t tail = 0;
-    size_t rest = len - i;
-    if (rest != 0 && len >= 8) {
-        memcpy(&tail, data + len - 8, 8);
-        if constexpr (std::endian::native == std::endian::little) {
-            tail >>= 8 * (8 - rest);
-        } else {
-            tail <<= 8 * (8 - rest);
-        }
-    } else {
-        memcpy(&tail, data + i, rest);
-    }
-    h = (h ^ (tail * k1)) * k2;
-    // Final avalanche (the finaliser of MurmurHash3, a published constant pair).
+constexpr uint64_t kHashK1 = 0x9e3779b97f4a7c15ull, kHashK2 = 0xff51afd7ed558ccdull;
+
+// Final avalanche (the finaliser of MurmurHash3, a published constant pair).
+inline uint64_t hash_finish(uint64_t h, uint64_t tail) {
+    h = (h ^ (tail * kHashK1)) * kHashK2;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     return h;
+}
+
+// Bodies over 16 bytes: eight bytes at a time, then the word that ends the body, shifted (a
+// constant-size load for the last 1..7 bytes).
+[[gnu::noinline]] uint64_t body_hash_long(const unsigned char *data, size_t len) {
+    uint64_t h = kHashK1 ^ (len * kHashK2);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, data + i, 8);
+        h = (h ^ (w * kHashK1)) * kHashK2;
+        h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    size_t rest = len - i;
+    if (rest != 0) {
+        memcpy(&tail, data + len - 8, 8);
+        if constexpr (std::endian::native == std::endian::little) {
+            tail >>= 8 * (8 - rest);
+        } else {
+            tail <<= 8 * (8 - rest);
+        }
+    }
+    return hash_finish(h, tail);
+}
+
+inline uint64_t body_hash(const unsigned char *data, size_t len) {
+    if (len > 16) return body_hash_long(data, len);
+    // Short bodies (the common API answer), inline: the first and the last up to 8 bytes,
+    // loaded with constant-size moves (they overlap below 16 bytes; with the length mixed in,
+    // two bodies of one length still differ in one of the words).
+    uint64_t head = 0, tail = 0;
+    if (len >= 8) {
+        memcpy(&head, data, 8);
+        memcpy(&tail, data + len - 8, 8);
+    } else if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, data, 4);
+        memcpy(&b, data + len - 4, 4);
+        head = a;
+        tail = b;
+    } else if (len > 0) {
+        head = data[0] | (uint64_t{data[len / 2]} << 8) | (uint64_t{data[len - 1]} << 16);
+    }
+    uint64_t h = ((kHashK1 ^ (len * kHashK2)) ^ (head * kHashK1)) * kHashK2;
+    h ^= h >> 29;
+    return hash_finish(h, tail);
 }
 
 // If-None-Match (RFC 9110 §13.1.2): weak comparison; "*" matches any current representation.
@@ -323,11 +349,6 @@ void Handler::on_close(eddy_request *, void *arg) {
 
 // ---- response --------------------------------------------------------------------------------
 
-bool Handler::guard(int *rc) {
-    if (!finished && !closed && req->connected()) [[likely]] return true;
-    return refuse(rc);
-}
-
 bool Handler::refuse(int *rc) {
     if (finished) {
         log(LogLevel::warning, "web: %s %s: response call after finish", req->method.c_str(),
@@ -350,16 +371,16 @@ int Handler::set_status(int status, std::string_view reason) {
     return rc;
 }
 
-int Handler::set_header(std::string_view name, std::string_view value, bool replace) {
-    int rc;
-    if (!guard(&rc)) return rc;
-    if (default_type_ && name.size() == 12 &&
-        (memcmp(name.data(), "Content-Type", 12) == 0 || http::iequals(name, "Content-Type")))
+// A 12-byte header name: the application names its own Content-Type (no default then).
+void Handler::note_content_type(std::string_view name) {
+    if (memcmp(name.data(), "Content-Type", 12) == 0 || http::iequals(name, "Content-Type"))
         default_type_ = false;
-    rc = req->set_header(name, value, replace);
-    if (rc == EDDY_ESTATE) log(LogLevel::warning, "web: header %.*s set after the first flush",
-                               static_cast<int>(name.size()), name.data());
-    return rc;
+}
+
+// Out of line, so that set_header itself needs no frame for a variadic call.
+void Handler::warn_late_header(std::string_view name) {
+    log(LogLevel::warning, "web: header %.*s set after the first flush",
+        static_cast<int>(name.size()), name.data());
 }
 
 int Handler::clear_header(std::string_view name) {
@@ -367,12 +388,6 @@ int Handler::clear_header(std::string_view name) {
     if (!guard(&rc)) return rc;
     if (name.size() == 12 && http::iequals(name, "Content-Type")) default_type_ = false;
     return req->clear_header(name);
-}
-
-int Handler::write(const void *data, size_t len) {
-    int rc;
-    if (!guard(&rc)) return rc;
-    return req->write(data, len);
 }
 
 int Handler::flush(eddy_handler_flush_fn cb) {
@@ -486,66 +501,76 @@ void Handler::clear_representation_headers() {
 void Handler::finish_transforms() {
     if (flushed_ || req->headers_sent()) return;
     std::string_view pending = req->pending_bytes();
-    size_t len = pending.size();
-    const unsigned char *bytes = reinterpret_cast<const unsigned char *>(pending.data());
-    const std::string &m = req->method;
-    bool get_or_head = (m.size() == 3 && memcmp(m.data(), "GET", 3) == 0) ||
-                       (m.size() == 4 && memcmp(m.data(), "HEAD", 4) == 0);
+    bool gzip = app && app->compress_response && gzip_wanted(pending.size());
+    if (req->status() == 200 && !req->has_etag_field() && etag_mode_ != 2 &&
+        (http::equals_literal(req->method, "GET") || http::equals_literal(req->method, "HEAD"))) {
+        if (etag_mode_ == 0 && !req->has_preconditions) [[likely]] {
+            // The common response: the body hash, nothing to compare it with.
+            req->set_automatic_etag_hash(
+                body_hash(reinterpret_cast<const unsigned char *>(pending.data()), pending.size()),
+                gzip);
+        } else if (!etag_and_preconditions(pending, gzip)) {
+            return;  // answered 304 or 412 instead
+        }
+    }
+    if (gzip) gzip_pending(pending);
+}
 
-    // gzip (compress_response): decided first so that the ETag names the representation.
-    bool gzip = false;
-    if (app && app->compress_response) {
-        req->set_header("Vary", "Accept-Encoding", false);
-        const http::HeaderField *ae = req->find_header("Accept-Encoding");
-        std::string content_type;
-        bool has_encoding = false;
-        for (const http::HeaderField &h : req->response_headers()) {
-            if (http::iequals(h.name, "Content-Type")) content_type = h.value;
-            if (http::iequals(h.name, "Content-Encoding")) has_encoding = true;
-        }
-        gzip = ae && http::accepts_coding(ae->value, "gzip") && !has_encoding &&
-               compressible(content_type) && len >= kMinGzipBytes && req->status() >= 200 &&
-               req->status() != 204 && req->status() != 304;
+// compress_response: decided before the ETag so that the ETag names the representation.
+bool Handler::gzip_wanted(size_t len) {
+    req->set_header("Vary", "Accept-Encoding", false);
+    const http::HeaderField *ae = req->find_header("Accept-Encoding");
+    std::string content_type;
+    bool has_encoding = false;
+    for (const http::HeaderField &h : req->response_headers()) {
+        if (http::iequals(h.name, "Content-Type")) content_type = h.value;
+        if (http::iequals(h.name, "Content-Encoding")) has_encoding = true;
     }
+    return ae && http::accepts_coding(ae->value, "gzip") && !has_encoding &&
+           compressible(content_type) && len >= kMinGzipBytes && req->status() >= 200 &&
+           req->status() != 204 && req->status() != 304;
+}
 
-    if (req->status() == 200 && get_or_head) {
-        bool has_etag = req->has_etag_field();
-        if (!has_etag && etag_mode_ == 1) {
-            const std::string &etag = extras_->etag;
-            req->set_automatic_etag(etag);
-            const http::HeaderField *inm =
-                req->has_preconditions ? req->find_header("If-None-Match") : nullptr;
-            if (inm && etag_matches(inm->value, etag)) {
-                not_modified();
-                return;
-            }
-        } else if (!has_etag && etag_mode_ == 0) {
-            req->set_automatic_etag_hash(body_hash(bytes, len), gzip);  // none is set (above)
-            // Preconditions in RFC 9110 §13.2.2 order: If-Match first (false: 412), then
-            // If-None-Match (false: 304). Only a retrieval can be refused this late; other
-            // methods' preconditions are for the handler to check before it acts.
-            if (req->has_preconditions) {
-                std::string_view etag = req->automatic_etag();
-                if (req->find_header("If-Match") && !if_match_holds(req, etag)) {
-                    req->set_status(412, {});
-                    req->replace_body(nullptr, 0);
-                    return;
-                }
-                const http::HeaderField *inm = req->find_header("If-None-Match");
-                if (inm && etag_matches(inm->value, etag)) {
-                    not_modified();
-                    return;
-                }
-            }
-        }
+void Handler::gzip_pending(std::string_view pending) {
+    std::string compressed;
+    if (gzip_bytes(reinterpret_cast<const unsigned char *>(pending.data()), pending.size(),
+                   compressed)) {
+        req->set_header("Content-Encoding", "gzip", true);
+        req->replace_body(compressed.data(), compressed.size());
     }
-    if (gzip) {
-        std::string compressed;
-        if (gzip_bytes(bytes, len, compressed)) {
-            req->set_header("Content-Encoding", "gzip", true);
-            req->replace_body(compressed.data(), compressed.size());
+}
+
+// The ETag of a 200 answer to GET/HEAD when the handler chose it (set_etag) or the request has
+// preconditions. False: the response became a 304 or 412 (nothing else to do).
+bool Handler::etag_and_preconditions(std::string_view pending, bool gzip) {
+    if (etag_mode_ == 1) {
+        const std::string &etag = extras_->etag;
+        req->set_automatic_etag(etag);
+        const http::HeaderField *inm =
+            req->has_preconditions ? req->find_header("If-None-Match") : nullptr;
+        if (inm && etag_matches(inm->value, etag)) {
+            not_modified();
+            return false;
         }
+        return true;
     }
+    req->set_automatic_etag_hash(
+        body_hash(reinterpret_cast<const unsigned char *>(pending.data()), pending.size()), gzip);
+    // Preconditions in RFC 9110 §13.2.2 order: If-Match first (false: 412), then If-None-Match
+    // (false: 304). Only a retrieval can be refused this late; other methods' preconditions are
+    // for the handler to check before it acts.
+    std::string_view etag = req->automatic_etag();
+    if (req->find_header("If-Match") && !if_match_holds(req, etag)) {
+        req->set_status(412, {});
+        req->replace_body(nullptr, 0);
+        return false;
+    }
+    const http::HeaderField *inm = req->find_header("If-None-Match");
+    if (inm && etag_matches(inm->value, etag)) {
+        not_modified();
+        return false;
+    }
+    return true;
 }
 
 int Handler::finish() {

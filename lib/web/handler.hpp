@@ -14,12 +14,10 @@
 #include <vector>
 
 #include "eddy/web.h"
+#include "http/connection.hpp"  // Request::connected(), inline: guard() runs on every call
+#include "http/request.hpp"
 
 struct z_stream_s;  // zlib's
-
-namespace eddy::http {
-class Request;
-}
 
 namespace eddy::web {
 
@@ -95,6 +93,9 @@ private:
     bool check_xsrf();
     void write_default_error(int status);
     void finish_transforms();
+    [[gnu::noinline]] bool gzip_wanted(size_t len);
+    [[gnu::noinline]] void gzip_pending(std::string_view pending);
+    [[gnu::noinline]] bool etag_and_preconditions(std::string_view pending, bool gzip);
     void not_modified();
     void clear_representation_headers();
     void apply_default_type();
@@ -102,6 +103,8 @@ private:
     void deflate_pending(bool final);
     bool guard(int *rc);  // common checks before a response call; false: return *rc
     [[gnu::noinline]] bool refuse(int *rc);  // guard's answer (and log line) when they fail
+    [[gnu::noinline, gnu::cold]] static void warn_late_header(std::string_view name);
+    [[gnu::noinline]] void note_content_type(std::string_view name);
     void enter() { busy_++; }
     void leave();
     void maybe_release();
@@ -136,5 +139,27 @@ private:
     Extras *extras();  // nullptr when out of memory
     std::unique_ptr<Extras> extras_;
 };
+
+// The calls every response makes, inline so that the C API's wrappers reach the request
+// directly.
+inline bool Handler::guard(int *rc) {
+    if (!finished && !closed && req->connected()) [[likely]] return true;
+    return refuse(rc);
+}
+
+inline int Handler::set_header(std::string_view name, std::string_view value, bool replace) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    if (default_type_ && name.size() == 12) note_content_type(name);
+    rc = req->set_header(name, value, replace);
+    if (rc == EDDY_ESTATE) [[unlikely]] warn_late_header(name);
+    return rc;
+}
+
+inline int Handler::write(const void *data, size_t len) {
+    int rc;
+    if (!guard(&rc)) return rc;
+    return req->write(data, len);
+}
 
 }  // namespace eddy::web

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "eddy/web.h"
+#include "http/httputil.hpp"
 
 namespace eddy::web {
 
@@ -36,7 +37,8 @@ public:
     // (The last bytes first: routes of the same length usually differ at the end.)
     bool matches_literally(std::string_view path) const {
         return literal_ && path.size() == pattern_.size() &&
-               (path.empty() || path.back() == pattern_.back()) && path == pattern_;
+               (path.empty() || path.back() == pattern_.back()) &&
+               http::same_bytes(path.data(), pattern_.data(), path.size());
     }
     bool is_literal() const { return literal_; }
     const std::vector<std::pair<std::string, size_t>> &group_names() const { return names_; }

@@ -919,6 +919,28 @@ class ETagTest(WebTestCase):
         r, data = self.request("HEAD", "/hello", headers={"If-None-Match": self.ETAG})
         self.assertEqual(r.status, 304)
 
+    def test_etag_follows_every_byte(self):
+        # Bodies of every length around the hash's word sizes (0-36 bytes), and bodies that
+        # differ in one byte at each position: distinct bodies get distinct ETags, the same
+        # body the same one. (/word/X answers with X.)
+        seen = {}
+        words = ["a" * n for n in range(0, 37)]
+        for n in (1, 2, 3, 5, 7, 11, 12, 13, 17, 25):
+            for pos in range(n):
+                words.append("a" * pos + "b" + "a" * (n - pos - 1))
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            for word in words + words[:5]:
+                conn.request("GET", "/word/" + word)
+                resp = conn.getresponse()
+                body = resp.read()
+                etag = resp.getheader("Etag")
+                self.assertEqual(body, word.encode())
+                self.assertEqual(seen.setdefault(etag, body), body, (word, etag))
+        finally:
+            conn.close()
+        self.assertEqual(len(seen), len(set(words)))
+
     def test_post_gets_no_etag(self):
         r, data = self.request("POST", "/hello", body=b"")
         self.assertEqual((r.status, data), (200, b"posted"))

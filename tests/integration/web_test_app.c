@@ -166,6 +166,15 @@ static void path_args_json(eddy_handler *h, void *ud) {
     write_buf(h, &b);
 }
 
+/* GET /word/X: the capture itself as the body (short bodies of any length and content). */
+static void word_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    size_t len = 0;
+    const char *word = eddy_handler_path_arg(h, 0, &len);
+    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
+    eddy_handler_write(h, word, len);
+}
+
 static void order_generic(eddy_handler *h, void *ud) {
     (void)ud;
     size_t len = 0;
@@ -813,6 +822,7 @@ int main(int argc, char **argv) {
     on(route("/user/([0-9]+)/post/([a-z]+)(/edit)?", NULL), "GET", path_args_json);
     on(route("/named/(?P<first>[^/]+)/(?P<second>[^/]+)", NULL), "GET", path_args_json);
     on(route("/decode/(.*)", NULL), "GET", path_args_json);
+    on(route("/word/(.*)", NULL), "GET", word_get);
     on(route("/order/special", "special"), "GET", say_userdata);
     on(route("/order/(.*)", NULL), "GET", order_generic);
 

@@ -70,6 +70,33 @@ void test_equals_literal(void **) {
     assert_true(equals_literal(std::string("OPTIONS"), "OPTIONS"));
 }
 
+// iequals and same_bytes compare words of 4 or 8 bytes (overlapping at the end) before any
+// letter: against a byte-by-byte reference, for every length up to 40, a difference (or a case
+// difference, or a non-letter that differs by 0x20) at every position.
+void test_word_comparisons(void **) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+    for (size_t n = 0; n <= 40; n++) {
+        std::string base;
+        for (size_t i = 0; i < n; i++) base += static_cast<char>('a' + i % 26);
+        assert_true(iequals(base, base));
+        assert_true(same_bytes(base.data(), base.data(), n));
+        for (size_t pos = 0; pos < n; pos++) {
+            const char variants[] = {'A', '@', '`', '[', '{', '\xc1', '\xe1', 'z', '\0'};
+            for (char v : variants) {
+                std::string other = base;
+                other[pos] = static_cast<char>(v == 'A' ? base[pos] - 32 : v);  // 'A': upper case
+                bool same_case_insensitive = true;
+                for (size_t i = 0; i < n; i++)
+                    if (lower(base[i]) != lower(other[i])) same_case_insensitive = false;
+                assert_int_equal(iequals(base, other), same_case_insensitive);
+                assert_int_equal(iequals(other, base), same_case_insensitive);
+                assert_int_equal(same_bytes(base.data(), other.data(), n), base == other);
+            }
+        }
+        if (n > 0) assert_false(iequals(base, base.substr(1)));
+    }
+}
+
 // ---- grammar ---------------------------------------------------------------------------------
 
 void test_grammar(void **) {
@@ -775,6 +802,7 @@ int main(void) {
         cmocka_unit_test(test_copy_small),
         cmocka_unit_test(test_hex16),
         cmocka_unit_test(test_equals_literal),
+        cmocka_unit_test(test_word_comparisons),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
