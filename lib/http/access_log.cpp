@@ -22,6 +22,9 @@ constexpr size_t kMaxPendingBytes = 1024 * 1024;  // beyond this, new lines are 
 constexpr double kRetrySeconds = 0.05;
 constexpr size_t kMaxUriBytes = 1500;   // a longer target is cut in the log line
 constexpr size_t kMaxWordBytes = 64;    // so are a longer method or client address
+// The longest line: address, method and target at their caps, plus the fixed parts (date,
+// version, status, a 20-digit byte count, separators: under 100 bytes).
+constexpr size_t kMaxLineBytes = 2 * kMaxWordBytes + kMaxUriBytes + 128;
 
 // Copies `s` (at most `max` bytes) to `out` and moves `out` past it.
 inline void put(char *&out, std::string_view s, size_t max = SIZE_MAX) {
@@ -45,7 +48,7 @@ AccessLog::AccessLog(Loop *loop) : loop_(loop) {
 
 AccessLog::~AccessLog() {
     write_pending(1000);
-    if (!pending_.empty()) drop_pending("still not writable when the server was freed");
+    if (pending_len_ != 0) drop_pending("still not writable when the server was freed");
     loop_->undefer(&flush_task_);
     loop_->timer_stop(&retry_timer_);
 }
@@ -53,10 +56,10 @@ AccessLog::~AccessLog() {
 void AccessLog::set_fd(int fd) {
     if (fd_ >= 0) {
         write_pending(1000);
-        if (!pending_.empty()) drop_pending("still not writable when the log fd was replaced");
+        if (pending_len_ != 0) drop_pending("still not writable when the log fd was replaced");
     }
     loop_->timer_stop(&retry_timer_);
-    pending_.clear();
+    pending_len_ = 0;
     dropped_lines_ = 0;
     fd_ = fd;
     // Regular files (and block devices) always take a write; anything else may make it wait.
@@ -73,18 +76,26 @@ void AccessLog::run_flush(DeferredTask *task) {
 void AccessLog::on_retry(TimerNode *node) { static_cast<AccessLog *>(node->owner)->flush(); }
 
 void AccessLog::drop_pending(const char *why) {
-    size_t lines = static_cast<size_t>(std::count(pending_.begin(), pending_.end(), '\n'));
+    size_t lines =
+        static_cast<size_t>(std::count(pending_.data(), pending_.data() + pending_len_, '\n'));
     log(LogLevel::warning, "http: access log fd %d: %s; %zu lines dropped", fd_, why,
         lines + dropped_lines_);
-    pending_.clear();
+    pending_len_ = 0;
     dropped_lines_ = 0;
+}
+
+// Forgets the first `n` pending bytes (written); after a burst, gives the space back.
+void AccessLog::consume(size_t n) {
+    memmove(pending_.data(), pending_.data() + n, pending_len_ - n);
+    pending_len_ -= n;
+    if (pending_len_ == 0 && pending_.size() > 2 * kFlushBytes) std::string().swap(pending_);
 }
 
 void AccessLog::write_pending(int wait_ms) {
     size_t done = 0;
     double give_up = wait_ms > 0 ? Loop::now() + wait_ms / 1000.0 : 0;
-    while (done < pending_.size() && fd_ >= 0) {
-        size_t chunk = pending_.size() - done;
+    while (done < pending_len_ && fd_ >= 0) {
+        size_t chunk = pending_len_ - done;
         if (may_block_) {
             pollfd p = {fd_, POLLOUT, 0};
             int left_ms = wait_ms > 0 ? static_cast<int>((give_up - Loop::now()) * 1000) : 0;
@@ -94,7 +105,7 @@ void AccessLog::write_pending(int wait_ms) {
             if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) {
                 // A pipe whose reader is gone (a write would raise SIGPIPE and end the host
                 // process), a closed socket: nothing will take lines again. The log stops.
-                pending_.erase(0, done);
+                consume(done);
                 drop_pending("its reader is gone; access log turned off");
                 fd_ = -1;
                 loop_->timer_stop(&retry_timer_);
@@ -110,13 +121,13 @@ void AccessLog::write_pending(int wait_ms) {
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             break;  // a non-blocking fd without room: kept for the retry
         } else {
-            pending_.erase(0, done);
+            consume(done);
             drop_pending(n < 0 ? strerror(errno) : "nothing written");
             return;
         }
     }
-    pending_.erase(0, done);
-    if (!pending_.empty()) {
+    consume(done);
+    if (pending_len_ != 0) {
         if (!retry_timer_.queued()) loop_->timer_start(&retry_timer_, Loop::now() + kRetrySeconds);
         return;
     }
@@ -145,12 +156,22 @@ void AccessLog::append_date(char *&out) {
 // Common Log Format: host ident authuser [date] "request" status bytes
 void AccessLog::add(const Request *req) {
     if (fd_ < 0) return;
-    if (pending_.size() >= kMaxPendingBytes) {
+    if (pending_len_ >= kMaxPendingBytes) {
         dropped_lines_++;
         return;
     }
-    char line[2 * kMaxWordBytes + kMaxUriBytes + 128];
-    char *out = line;
+    // The line is built in place at the end of the pending bytes: room for the longest one first
+    // (the buffer only grows while lines wait, so this is rarely more than a compare).
+    if (pending_.size() - pending_len_ < kMaxLineBytes) {
+        try {
+            pending_.resize(std::max(2 * pending_.size(), pending_len_ + kMaxLineBytes));
+        } catch (...) {
+            dropped_lines_++;  // out of memory: counted, reported with the next successful write
+            return;
+        }
+    }
+    char *start = pending_.data() + pending_len_;
+    char *out = start;
     put(out, req->remote_ip.empty() ? std::string_view("-") : std::string_view(req->remote_ip),
         kMaxWordBytes);
     put_literal(out, " - - [");
@@ -164,17 +185,20 @@ void AccessLog::add(const Request *req) {
     } else {
         put_literal(out, " HTTP/1.0\" ");
     }
-    out = std::to_chars(out, out + 12, static_cast<unsigned>(req->sent_status())).ptr;
+    unsigned status = static_cast<unsigned>(req->sent_status());
+    if (status >= 100 && status <= 999) {  // every status a response can have: three digits
+        out[0] = static_cast<char>('0' + status / 100);
+        out[1] = static_cast<char>('0' + status / 10 % 10);
+        out[2] = static_cast<char>('0' + status % 10);
+        out += 3;
+    } else {
+        out = std::to_chars(out, out + 12, status).ptr;
+    }
     *out++ = ' ';
     out = std::to_chars(out, out + 24, req->bytes_sent()).ptr;
     *out++ = '\n';
-    try {
-        pending_.append(line, static_cast<size_t>(out - line));
-    } catch (...) {
-        dropped_lines_++;  // out of memory: counted, reported with the next successful write
-        return;
-    }
-    if (pending_.size() >= kFlushBytes && !retry_timer_.queued()) {
+    pending_len_ += static_cast<size_t>(out - start);
+    if (pending_len_ >= kFlushBytes && !retry_timer_.queued()) {
         flush();
     } else {
         loop_->defer(&flush_task_);

@@ -49,7 +49,10 @@ private:
     Loop *loop_;
     int fd_ = -1;
     bool may_block_ = false;  // fd_ is a pipe, socket or terminal: written only when it has room
+    void consume(size_t n);
+    // Lines not yet written: the first pending_len_ bytes of pending_ (its size is the room).
     std::string pending_;
+    size_t pending_len_ = 0;
     size_t dropped_lines_ = 0;  // lines not kept while pending_ was full
     DeferredTask flush_task_;
     TimerNode retry_timer_;
