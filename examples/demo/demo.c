@@ -1,7 +1,7 @@
 /* demo: eddy's tour — Tornado's chat demo with long polling, plus a few small routes.
  *
  *     demo [--port 8888] [--address 127.0.0.1] [--static DIR] [--cookie-secret S]
- *          [--poll-timeout 30]
+ *          [--poll-timeout 30] [--access-log | --no-access-log]
  *
  * Then open http://127.0.0.1:8888/ in two browser windows and chat. Routes:
  *
@@ -20,6 +20,9 @@
  *
  * Every POST needs the XSRF token (eddy_app_set_xsrf_cookies), as in Tornado's chat demo: the
  * page's script sends the _xsrf cookie back as a form field, the form carries a hidden field.
+ *
+ * Requests are logged to stderr in Common Log Format when stderr is a terminal (--access-log:
+ * always, --no-access-log: never).
  *
  * Prints "demo listening on http://ADDRESS:PORT/" when ready; Ctrl-C (SIGINT) or SIGTERM stops
  * it, and everything is freed before exit.
@@ -162,9 +165,10 @@ static int valid_utf8(const char *s, size_t n) {
     return 1;
 }
 
-/* Sends `body` with `content_type` and finishes (the handler is released after this). */
-static void reply(eddy_handler *h, const char *content_type, const char *body, size_t len) {
-    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, content_type, EDDY_NTS);
+/* Sends `body` with `content_type` and finishes (the handler is released after this).
+ * Inline with explicit lengths: for a literal type the compiler counts them, not strlen. */
+static inline void reply(eddy_handler *h, const char *content_type, const char *body, size_t len) {
+    eddy_handler_set_header(h, "Content-Type", 12, content_type, strlen(content_type));
     eddy_handler_write(h, body, len);
     eddy_handler_finish(h);
 }
@@ -525,10 +529,15 @@ typedef struct {
     const char *address, *static_dir, *cookie_secret;
     int port;
     double poll_timeout;
+    int access_log; /* 1 on, 0 off, -1: on when stderr is a terminal */
 } options;
 
 static int parse_options(int argc, char **argv, options *o) {
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--access-log") == 0 || strcmp(argv[i], "--no-access-log") == 0) {
+            o->access_log = argv[i][2] == 'a';
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) goto usage;
         if (strcmp(argv[i], "--port") == 0) o->port = atoi(v);
@@ -543,7 +552,7 @@ static int parse_options(int argc, char **argv, options *o) {
     return 0;
 usage:
     fprintf(stderr, "usage: %s [--port N] [--address A] [--static DIR] [--cookie-secret S] "
-                    "[--poll-timeout SECONDS]\n", argv[0]);
+                    "[--poll-timeout SECONDS] [--access-log | --no-access-log]\n", argv[0]);
     return -1;
 }
 
@@ -646,7 +655,7 @@ static void demo_free(demo *d) {
 }
 
 int main(int argc, char **argv) {
-    options o = {.address = "127.0.0.1", .port = 8888, .poll_timeout = 30};
+    options o = {.address = "127.0.0.1", .port = 8888, .poll_timeout = 30, .access_log = -1};
     if (parse_options(argc, argv, &o) != 0) return 2;
 
     char path_buf[PATH_MAX], secret[65], page_path[PATH_MAX + 16];
@@ -676,7 +685,9 @@ int main(int argc, char **argv) {
     }
     eddy_app_set_xsrf_cookies(d.app, 1);
     eddy_server_set_max_body_size(server, MAX_BODY);
-    eddy_server_set_access_log_fd(server, 2); /* one line per request on stderr */
+    /* One line per request on stderr for a person watching; a run under a process manager or a
+     * benchmark harness (stderr a file or pipe) skips the formatting unless --access-log. */
+    if (o.access_log == 1 || (o.access_log == -1 && isatty(2))) eddy_server_set_access_log_fd(server, 2);
 
     int rc = eddy_app_listen(d.app, o.address, o.port);
     if (rc != 0) {

@@ -394,6 +394,33 @@ class ChatHistoryAndTimeout(DemoTestCase):
         self.assertEqual([m["id"] for m in messages], list(range(first + 10, first + 210)))
 
 
+class AccessLog(unittest.TestCase):
+    """Request lines on stderr: on with --access-log; off by default when stderr is not a
+    terminal (here a file), and with --no-access-log."""
+
+    def run_demo(self, *args):
+        server = DemoProcess(*args)
+        try:
+            for path in ("/plaintext", "/json", "/missing"):
+                Client(server.port).request("GET", path)
+        finally:
+            status, out, err = server.stop()
+        self.assertEqual(status, 0, err)
+        return err
+
+    def test_on_when_asked(self):
+        err = self.run_demo("--access-log")
+        for path, status, size in (("/plaintext", 200, 13), ("/json", 200, 27), ("/missing", 404, None)):
+            pattern = r'^127\.0\.0\.1 - - \[[^\]]+\] "GET %s HTTP/1\.1" %d %s$' % (
+                re.escape(path), status, size if size is not None else r"\d+")
+            self.assertRegex(err, re.compile(pattern, re.M))
+
+    def test_off_by_default_without_a_terminal_and_when_asked(self):
+        for args in ((), ("--no-access-log",)):
+            with self.subTest(args=args):
+                self.assertNotIn('"GET /plaintext', self.run_demo(*args))
+
+
 class ShutdownWithWaiters(unittest.TestCase):
     def test_sigterm_while_requests_wait(self):
         server = DemoProcess()
