@@ -7,6 +7,10 @@
 
 namespace eddy::http {
 
+namespace {
+const size_t kInlineBytes = std::string().capacity();  // what a string holds without malloc
+}
+
 Request *RequestPool::make(RequestPool *pool, Connection *conn, Server *server) {
     Request *req;
     if (pool && !pool->spares_.empty()) {
@@ -14,6 +18,8 @@ Request *RequestPool::make(RequestPool *pool, Connection *conn, Server *server) 
         req = new (spare.block) Request(conn, server);
         req->headers.swap(spare.headers);
         req->out_headers_.swap(spare.out_headers);
+        // (Moves, not swap: a string's swap takes a generic path for inline contents.)
+        if (spare.body.capacity() > kInlineBytes) req->small_body_ = std::move(spare.body);
         pool->spares_.pop_back();
     } else {
         req = new (std::nothrow) Request(conn, server);
@@ -49,6 +55,11 @@ void RequestPool::release(Request *req) {
         spare.headers.clear();
         spare.out_headers.swap(req->out_headers_);
         spare.out_headers.clear();
+        size_t body_capacity = req->small_body_.capacity();
+        if (body_capacity > kInlineBytes && body_capacity <= kMaxKeptBody) {
+            spare.body = std::move(req->small_body_);
+            spare.body.clear();
+        }
         req->~Request();
     } else {
         delete req;
