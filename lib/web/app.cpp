@@ -88,6 +88,18 @@ Route *App::add_route(std::string_view host_pattern, std::string_view pattern, v
     route->free_userdata = free_userdata;
     table->routes.push_back(route);
     routes_.push_back(route);
+    if (table == &default_table_ && literal_prefix_open_) {
+        if (route->is_literal()) {
+            const std::string &p = route->pattern();
+            try {
+                literal_keys_.push_back({p.size(), p.empty() ? '\0' : p.back(), route});
+            } catch (...) {
+                literal_prefix_open_ = false;  // the general walk finds it (and the rest)
+            }
+        } else {
+            literal_prefix_open_ = false;
+        }
+    }
     return route;
 }
 
@@ -120,9 +132,11 @@ Handler *App::route_request(http::Request *req) {
     // Nearly every application: no host tables, and the request matches one of the literal
     // routes listed before the first pattern. No host name, no captures to collect.
     if (host_tables_.empty()) {
-        for (Route *r : default_table_.routes) {
-            if (!r->is_literal()) break;
-            if (r->matches_literally(req->path)) return new_handler(r, req);
+        const std::string &path = req->path;
+        char last = path.empty() ? '\0' : path.back();
+        for (const LiteralKey &k : literal_keys_) {
+            if (k.size == path.size() && k.last == last && k.route->matches_literally(path))
+                return new_handler(k.route, req);
         }
     }
     return route_by_pattern(req);

@@ -72,6 +72,15 @@ private:
     HostTable default_table_;
     std::vector<HostTable *> host_tables_;
     std::vector<Route *> routes_;  // every route, for ownership and names
+    // The default table's literal routes listed before its first pattern, as compact keys: the
+    // request path is compared with their length and last byte before any of their bytes.
+    struct LiteralKey {
+        size_t size;
+        char last;
+        Route *route;
+    };
+    std::vector<LiteralKey> literal_keys_;
+    bool literal_prefix_open_ = true;  // no pattern route in the default table yet
     std::vector<std::string> custom_methods_;
     Handler *handlers_ = nullptr;
     size_t streaming_routes_ = 0;

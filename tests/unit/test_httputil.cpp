@@ -97,6 +97,22 @@ void test_word_comparisons(void **) {
     }
 }
 
+// is_safe_field_value checks eight bytes at a time: every byte value at every position of
+// values of 0-24 bytes, against the rule (no CR, LF or NUL anywhere).
+void test_safe_field_value_words(void **) {
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t pos = 0; pos < n; pos++) {
+            for (int b = 0; b < 256; b++) {
+                std::string v(n, 'x');
+                v[pos] = static_cast<char>(b);
+                bool safe = b != '\r' && b != '\n' && b != 0;
+                assert_int_equal(is_safe_field_value(v), safe);
+            }
+        }
+    }
+    assert_true(is_safe_field_value(""));
+}
+
 // ---- grammar ---------------------------------------------------------------------------------
 
 void test_grammar(void **) {
@@ -803,6 +819,7 @@ int main(void) {
         cmocka_unit_test(test_hex16),
         cmocka_unit_test(test_equals_literal),
         cmocka_unit_test(test_word_comparisons),
+        cmocka_unit_test(test_safe_field_value_words),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
