@@ -73,8 +73,8 @@ void RequestPool::close() {
 }
 
 RequestPool::~RequestPool() {
-    // The block held a Request of the same size: its memory came from operator new.
-    for (Spare &spare : spares_) ::operator delete(spare.block, sizeof(Request));
+    // The blocks came from operator new (via new Request).
+    for (Spare &spare : spares_) ::operator delete(spare.block);
 }
 
 }  // namespace eddy::http
