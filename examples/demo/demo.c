@@ -687,7 +687,8 @@ int main(int argc, char **argv) {
     eddy_server_set_max_body_size(server, MAX_BODY);
     /* One line per request on stderr for a person watching; a run under a process manager or a
      * benchmark harness (stderr a file or pipe) skips the formatting unless --access-log. */
-    if (o.access_log == 1 || (o.access_log == -1 && isatty(2))) eddy_server_set_access_log_fd(server, 2);
+    if (o.access_log == 1 || (o.access_log == -1 && isatty(2)))
+        eddy_server_set_access_log_fd(server, 2);
 
     int rc = eddy_app_listen(d.app, o.address, o.port);
     if (rc != 0) {

@@ -255,7 +255,8 @@ public:
         char tmp[24];
         auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
         size_t n = static_cast<size_t>(r.ptr - tmp);
-        if (n > sizeof tmp) __builtin_unreachable();  // tells the compiler copy_small's n > 32 path is dead
+        // Tells the compiler that copy_small's n > 32 path is dead (no overread warning).
+        if (n > sizeof tmp) __builtin_unreachable();
         add_bytes(tmp, n);
     }
     // `name` as a literal (the server's own fields) or a view (the application's).
