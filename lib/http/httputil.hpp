@@ -57,26 +57,24 @@ inline bool equals_literal(std::string_view a, const char (&literal)[N]) {
     return a.size() == N - 1 && memcmp(a.data(), literal, N - 1) == 0;
 }
 
+// The first and the last sizeof(Word) bytes of a and b (n >= sizeof(Word); they overlap when
+// n < 2 * sizeof(Word)) are the same.
+template <typename Word>
+inline bool same_end_words(const char *a, const char *b, size_t n) {
+    Word a0, a1, b0, b1;
+    memcpy(&a0, a, sizeof a0);
+    memcpy(&a1, a + n - sizeof a1, sizeof a1);
+    memcpy(&b0, b, sizeof b0);
+    memcpy(&b1, b + n - sizeof b1, sizeof b1);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 // a == b for strings of the same length `n`: up to 16 bytes as two overlapping words (no
 // memcmp call for the short keys routes and header names are), longer ones with memcmp.
 inline bool same_bytes(const char *a, const char *b, size_t n) {
     if (n > 16) return memcmp(a, b, n) == 0;
-    if (n >= 8) {
-        uint64_t a0, a1, b0, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&a1, a + n - 8, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&b1, b + n - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    if (n >= 4) {
-        uint32_t a0, a1, b0, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
+    if (n >= 8) return same_end_words<uint64_t>(a, b, n);
+    if (n >= 4) return same_end_words<uint32_t>(a, b, n);
     for (size_t i = 0; i < n; i++)
         if (a[i] != b[i]) return false;
     return true;
@@ -97,14 +95,7 @@ inline bool iequals(std::string_view a, std::string_view b) {
     };
     size_t n = a.size();
     if (n < 8) {
-        if (n >= 4) {
-            uint32_t x0, x1, y0, y1;
-            memcpy(&x0, a.data(), 4);
-            memcpy(&x1, a.data() + n - 4, 4);
-            memcpy(&y0, b.data(), 4);
-            memcpy(&y1, b.data() + n - 4, 4);
-            if (((x0 ^ y0) | (x1 ^ y1)) == 0) return true;
-        }
+        if (n >= 4 && same_end_words<uint32_t>(a.data(), b.data(), n)) return true;
         return same_letters(0, n);
     }
     for (size_t i = 0;; i += 8) {
