@@ -5,6 +5,7 @@
 
 #include "http/httputil.hpp"
 #include "http/request.hpp"
+#include "util/swar.hpp"
 
 namespace eddy::http {
 
@@ -22,26 +23,13 @@ constexpr ValueByteTable kValueByte;
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-// Eight bytes at a time (SWAR): whether a word may hold a byte that ends a run. Exact when they
-// say no; a yes only sends the scan back to the byte loop, which decides.
-constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
-inline uint64_t load8(const char *p) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return w;
-}
-inline bool has_byte_below(uint64_t w, uint8_t n) {  // n <= 128
-    return ((w - kOnes * n) & ~w & kHighs) != 0;
-}
-inline bool has_byte_equal(uint64_t w, uint8_t b) {
-    uint64_t x = w ^ (kOnes * b);
-    return ((x - kOnes) & ~x & kHighs) != 0;
-}
+// Eight bytes at a time (util/swar.hpp): whether a word may hold a byte that ends a run. Exact
+// when they say no; a yes only sends the scan back to the byte loop, which decides.
 // A value byte is anything but the controls (HTAB included: the byte loop admits it) and DEL.
 inline bool maybe_ends_value(uint64_t w) { return has_byte_below(w, 0x20) || has_byte_equal(w, 0x7f); }
 // A target byte is visible ASCII, 0x21..0x7e.
 inline bool maybe_ends_target(uint64_t w) {
-    return has_byte_below(w, 0x21) || (((w + kOnes) | w) & kHighs) != 0;
+    return has_byte_below(w, 0x21) || (((w + kSwarOnes) | w) & kSwarHighs) != 0;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include <cstring>
 
+#include "util/swar.hpp"
+
 namespace eddy::http {
 namespace {
 
@@ -69,13 +71,10 @@ bool is_safe_field_value(std::string_view s) {
     // Eight bytes at a time: a word with no byte below 0x0e (CR is 0x0d, LF 0x0a, NUL 0) is
     // safe — the test is exact in that direction; a word that has one is checked byte by byte.
     // (string_view::find_first_of would call memchr once per byte of `s`.)
-    constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
     auto unsafe_byte = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
     size_t n = s.size(), i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s.data() + i, 8);
-        if (((w - kOnes * 0x0e) & ~w & kHighs) == 0) continue;
+        if (!has_byte_below(load8(s.data() + i), 0x0e)) continue;
         for (size_t j = i; j < i + 8; j++)
             if (unsafe_byte(s[j])) return false;
     }

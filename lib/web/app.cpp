@@ -135,7 +135,9 @@ Handler *App::route_request(http::Request *req) {
         const std::string &path = req->path;
         char last = path.empty() ? '\0' : path.back();
         for (const LiteralKey &k : literal_keys_) {
-            if (k.size == path.size() && k.last == last && k.route->matches_literally(path))
+            // Length and last byte first; then the bytes (every key is a literal route).
+            if (k.size == path.size() && k.last == last &&
+                http::same_bytes(path.data(), k.route->pattern().data(), k.size))
                 return new_handler(k.route, req);
         }
     }
