@@ -98,38 +98,17 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
         return 0;
     }
     if (name.size() == 4 && iequals(name, "Etag")) etag_field_set_ = true;
-    try {
-        if (replace) {
-            // Replace the first field of that name in place (no allocation when the new value
-            // fits), and drop any others.
-            for (size_t i = 0; i < out_headers_.size(); i++) {
-                if (out_headers_[i].name.size() != name.size() || !iequals(out_headers_[i].name, name))
-                    continue;
-                out_headers_[i].value.assign(value);
-                for (size_t j = out_headers_.size(); j-- > i + 1;) {
-                    if (out_headers_[j].name.size() == name.size() && iequals(out_headers_[j].name, name))
-                        out_headers_.erase(out_headers_.begin() + static_cast<long>(j));
-                }
-                return 0;
-            }
-        }
-        if (out_headers_.empty()) out_headers_.reserve(8);  // one allocation for a typical response
-        out_headers_.push_back(HeaderField{std::string(name), std::string(value)});
-    } catch (...) {
-        return EDDY_ENOMEM;
-    }
-    return 0;
+    if (replace && !out_headers_.empty() && out_headers_.replace(name, value)) return 0;
+    return out_headers_.add(name, value) ? 0 : EDDY_ENOMEM;
 }
 
 void Request::add_trusted_header(std::string_view name, std::string_view value) {
     if (finished_ || headers_sent_) return;
+    // The fields' invariant (and the wire) wants no CR/LF/NUL; a computed value is checked.
+    if (!is_safe_field_value(value)) return;
     if (name.size() == 4 && iequals(name, "Etag")) etag_field_set_ = true;
-    try {
-        if (out_headers_.empty()) out_headers_.reserve(8);
-        out_headers_.push_back(HeaderField{std::string(name), std::string(value)});
-    } catch (...) {
-        // Out of memory: the response goes out without this optional header.
-    }
+    // Out of memory: the response goes out without this optional header.
+    (void)out_headers_.add(name, value);
 }
 
 void Request::set_automatic_etag(std::string_view etag) {
@@ -169,7 +148,7 @@ int Request::clear_header(std::string_view name) {
     if (iequals(name, "Content-Length")) declared_length_ = -1;
     if (iequals(name, "Connection")) app_wants_close_ = false;
     if (iequals(name, "Etag")) etag_field_set_ = false;
-    std::erase_if(out_headers_, [&](const HeaderField &h) { return iequals(h.name, name); });
+    out_headers_.remove(name);
     return 0;
 }
 
@@ -302,15 +281,10 @@ void Request::send_head(bool final) {
         head.add(reason_.empty() ? std::string_view(reason_phrase(status_)) : std::string_view(reason_));
         head.add("\r\n");
     }
-    bool has_server = false, has_date = false;
-    for (const HeaderField &h : out_headers_) {
-        if (h.name.size() == 6 && iequals(h.name, "Server")) has_server = true;
-        if (h.name.size() == 4 && iequals(h.name, "Date")) has_date = true;
-    }
-    if (!has_server && server && server->options.send_server_header)
+    if (!out_headers_.names_server() && server && server->options.send_server_header)
         head.add_field("Server", server->options.server_header);
-    if (!has_date) head.add_field("Date", http_date_now());
-    for (const HeaderField &h : out_headers_) head.add_field(h.name, h.value);
+    if (!out_headers_.names_date()) head.add_field("Date", http_date_now());
+    head.add(out_headers_.lines());
     if (etag_line_len_) head.add_prefix(etag_line_, etag_line_len_);
     if (with_body) {
         if (chunked_) {
@@ -472,7 +446,7 @@ void Request::reset_response() {
     status_ = 200;
     reason_.clear();
     // Cookies survive an error page, as in Tornado (its clear() keeps _new_cookie).
-    std::erase_if(out_headers_, [](const HeaderField &h) { return !iequals(h.name, "Set-Cookie"); });
+    out_headers_.keep_only("Set-Cookie");
     etag_field_set_ = false;
     etag_line_len_ = 0;
     declared_length_ = -1;

@@ -15,6 +15,7 @@
 
 #include "eddy/http.h"
 #include "http/httputil.hpp"
+#include "http/response_fields.hpp"
 
 namespace eddy {
 class Stream;
@@ -141,7 +142,7 @@ public:
     }
     // Replaces the body written since the last flush (gzip, 304).
     int replace_body(const void *data, size_t len);
-    const std::vector<HeaderField> &response_headers() const { return out_headers_; }
+    const ResponseFields &response_headers() const { return out_headers_; }
     int64_t declared_length() const { return declared_length_; }
 
 private:
@@ -158,7 +159,7 @@ private:
 
     int status_ = 200;
     std::string reason_;
-    std::vector<HeaderField> out_headers_;
+    ResponseFields out_headers_;
     int64_t declared_length_ = -1;  // Content-Length set by the application
     uint64_t body_written_ = 0;
     static constexpr size_t kSmallBody = 4096;

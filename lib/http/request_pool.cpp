@@ -17,7 +17,7 @@ Request *RequestPool::make(RequestPool *pool, Connection *conn, Server *server) 
         Spare &spare = pool->spares_.back();
         req = new (spare.block) Request(conn, server);
         req->headers.swap(spare.headers);
-        req->out_headers_.swap(spare.out_headers);
+        req->out_headers_.swap(spare.out_fields);
         // (Moves, not swap: a string's swap takes a generic path for inline contents.)
         if (spare.body.capacity() > kInlineBytes) req->small_body_ = std::move(spare.body);
         pool->spares_.pop_back();
@@ -40,7 +40,7 @@ void RequestPool::release(Request *req) {
     }
     bool keep = !pool->closed_ && pool->spares_.size() < kMaxSpares &&
                 req->headers.capacity() <= kMaxKeptFields &&
-                req->out_headers_.capacity() <= kMaxKeptFields;
+                req->out_headers_.capacity() <= kMaxKeptFieldBytes;
     if (keep && pool->spares_.capacity() == 0) {
         try {
             pool->spares_.reserve(kMaxSpares);  // once: emplace_back below never allocates
@@ -53,8 +53,8 @@ void RequestPool::release(Request *req) {
         spare.block = req;
         spare.headers.swap(req->headers);
         spare.headers.clear();
-        spare.out_headers.swap(req->out_headers_);
-        spare.out_headers.clear();
+        spare.out_fields.swap(req->out_headers_);
+        spare.out_fields.clear();
         size_t body_capacity = req->small_body_.capacity();
         if (body_capacity > kInlineBytes && body_capacity <= kMaxKeptBody) {
             spare.body = std::move(req->small_body_);

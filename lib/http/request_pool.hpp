@@ -1,12 +1,12 @@
 // RequestPool: the memory of released requests, kept for the next ones of the same server.
 //
-// A request costs three allocations (the object, its request-header and response-header
-// vectors), four with a body over std::string's inline 15 bytes; on a keep-alive connection
-// that is three or four malloc/free pairs per request, about a tenth of the server's work for a
-// small response. The pool keeps a bounded number of released blocks with their vectors' and
-// body buffer's storage. A request made from it is still constructed fresh (placement new) and
+// A request costs three allocations (the object, its request-header vector and its response
+// fields' buffer), four with a body over std::string's inline 15 bytes; on a keep-alive
+// connection that is three or four malloc/free pairs per request, about a tenth of the
+// server's work for a small response. The pool keeps a bounded number of released blocks with
+// the storage of their header vector, response fields and body buffer. A request made from it is still constructed fresh (placement new) and
 // gets them empty, so nothing of one request can reach the next.
-// (Keeping the header fields' string buffers as well was measured and dropped: moving and
+// (Keeping the request header fields' string buffers as well was measured and dropped: moving and
 // reassigning the strings cost more than glibc's malloc/free of a short value.)
 //
 // Ownership: the server creates the pool and closes it when it goes away; requests the
@@ -42,11 +42,12 @@ private:
     struct Spare {
         void *block;
         std::vector<HeaderField> headers;      // empty, with capacity
-        std::vector<HeaderField> out_headers;  // empty, with capacity
+        ResponseFields out_fields;             // empty, with capacity
         std::string body;                      // empty; kept only when it has a heap buffer
     };
     static constexpr size_t kMaxSpares = 64;      // blocks kept (~1.7 KiB each with vectors)
     static constexpr size_t kMaxKeptFields = 32;  // a vector grown beyond this is not kept
+    static constexpr size_t kMaxKeptFieldBytes = 4096;  // nor response fields beyond this
     static constexpr size_t kMaxKeptBody = 1024;  // nor a body buffer beyond this
 
     std::vector<Spare> spares_;

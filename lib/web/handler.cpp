@@ -425,8 +425,7 @@ void Handler::on_flushed(eddy_request *, int status, void *arg) {
 void Handler::apply_default_type() {
     if (!default_type_ || req->headers_sent()) return;
     default_type_ = false;
-    for (const http::HeaderField &h : req->response_headers())
-        if (h.name.size() == 12 && http::iequals(h.name, "Content-Type")) return;
+    if (req->response_headers().contains("Content-Type")) return;
     req->add_trusted_header("Content-Type", "text/html; charset=UTF-8");
 }
 
@@ -437,11 +436,9 @@ void Handler::start_streaming_gzip() {
     if (!app || !app->compress_response || req->headers_sent()) return;
     req->set_header("Vary", "Accept-Encoding", false);
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
-    std::string content_type;
-    for (const http::HeaderField &h : req->response_headers()) {
-        if (http::iequals(h.name, "Content-Type")) content_type = h.value;
-        if (http::iequals(h.name, "Content-Encoding")) return;
-    }
+    const http::ResponseFields &fields = req->response_headers();
+    if (fields.contains("Content-Encoding")) return;
+    std::string_view content_type = fields.last_value("Content-Type");
     if (!ae || !http::accepts_coding(ae->value, "gzip") || !compressible(content_type)) return;
     if (req->status() < 200 || req->status() == 204 || req->status() == 304) return;
     if (req->method == "HEAD" || req->declared_length() >= 0) return;
@@ -520,12 +517,9 @@ void Handler::finish_transforms() {
 bool Handler::gzip_wanted(size_t len) {
     req->set_header("Vary", "Accept-Encoding", false);
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
-    std::string content_type;
-    bool has_encoding = false;
-    for (const http::HeaderField &h : req->response_headers()) {
-        if (http::iequals(h.name, "Content-Type")) content_type = h.value;
-        if (http::iequals(h.name, "Content-Encoding")) has_encoding = true;
-    }
+    const http::ResponseFields &fields = req->response_headers();
+    std::string_view content_type = fields.last_value("Content-Type");
+    bool has_encoding = fields.contains("Content-Encoding");
     return ae && http::accepts_coding(ae->value, "gzip") && !has_encoding &&
            compressible(content_type) && len >= kMinGzipBytes && req->status() >= 200 &&
            req->status() != 204 && req->status() != 304;

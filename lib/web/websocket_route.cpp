@@ -116,12 +116,12 @@ void complete_upgrade(void *arg) {
         head += "Server: " + req->server->options.server_header + "\r\n";
     // Headers the application set in set_default_headers / prepare (Tornado sends them too),
     // minus those that would contradict a 101.
-    for (const http::HeaderField &f : req->response_headers()) {
+    for (const http::FieldView &f : req->response_headers()) {
         if (http::iequals(f.name, "Content-Type") || http::iequals(f.name, "Content-Length") ||
             http::iequals(f.name, "Transfer-Encoding") || http::iequals(f.name, "Connection") ||
             http::iequals(f.name, "Upgrade"))
             continue;
-        head += f.name + ": " + f.value + "\r\n";
+        head.append(f.name).append(": ").append(f.value).append("\r\n");
     }
     head += "\r\n";
     stream->write(head.data(), head.size());

@@ -15,6 +15,8 @@
  *   /headers                   set/add/clear header and header-injection return codes
  *   /after_flush               set_status/set_header after the first flush (chunk = rcs)
  *   /cookies                   two Set-Cookie via add_header
+ *   /own_fields                the application's own Server and Date (any case), and a
+ *                              replace that grows a value between other fields
  *   /auto_length               "hello world" with the automatic Content-Length
  *   /cl_exact                  declared Content-Length 5, "hello"
  *   /cl_over[?flush=1]         declared Content-Length 5, writes 6 bytes (rcs in /stats)
@@ -503,6 +505,17 @@ static void on_request(eddy_request *req, void *userdata) {
         eddy_request_add_header(req, "Set-Cookie", EDDY_NTS, "a=1; Path=/", EDDY_NTS);
         eddy_request_add_header(req, "Set-Cookie", EDDY_NTS, "b=2", EDDY_NTS);
         reply(req, 0, "text/plain", "cookies", 7);
+    } else if (path_is(req, "/own_fields")) {
+        eddy_request_set_header(req, "X-First", EDDY_NTS, "1", EDDY_NTS);
+        eddy_request_set_header(req, "server", EDDY_NTS, "own-server/2", EDDY_NTS);
+        eddy_request_add_header(req, "X-Grow", EDDY_NTS, "short", EDDY_NTS);
+        eddy_request_add_header(req, "X-Middle", EDDY_NTS, "m", EDDY_NTS);
+        eddy_request_add_header(req, "x-grow", EDDY_NTS, "second", EDDY_NTS);
+        eddy_request_set_header(req, "DATE", EDDY_NTS, "Tue, 01 Jan 2030 00:00:00 GMT", EDDY_NTS);
+        eddy_request_set_header(req, "X-Grow", EDDY_NTS,
+                                "a value much longer than the one it replaces, to move the rest",
+                                EDDY_NTS);
+        reply(req, 0, "text/plain", "own", 3);
     } else if (path_is(req, "/auto_length")) {
         eddy_request_set_header(req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
         eddy_request_write(req, "hello", 5);

@@ -316,6 +316,25 @@ class DefaultServerTest(ServerTestCase):
             self.assertRegex(line, rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+: [^\r\n\x00]*$")
         raw.close()
 
+    def test_own_server_date_and_replace(self):
+        # The application's Server and Date replace the server's own (whatever their case);
+        # set_header on a repeated name keeps the first place with the new value and drops
+        # the later ones; the fields around it keep their order.
+        raw = self.raw()
+        raw.send(get_req("/own_fields"))
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.get_all("Server"), ["own-server/2"])
+        self.assertEqual(resp.get_all("Date"), ["Tue, 01 Jan 2030 00:00:00 GMT"])
+        self.assertEqual(resp.get_all("X-Grow"),
+                         ["a value much longer than the one it replaces, to move the rest"])
+        names = [line.split(b":", 1)[0].lower()
+                 for line in resp.head_raw[:-4].split(b"\r\n")[1:]]
+        order = [n for n in names if n in (b"x-first", b"server", b"x-grow", b"x-middle", b"date")]
+        self.assertEqual(order, [b"x-first", b"server", b"x-grow", b"x-middle", b"date"])
+        self.assertEqual(resp.body, b"own")
+        raw.close()
+
     def test_headers_refused_after_first_flush(self):
         raw = self.raw()
         raw.send(get_req("/after_flush"))
