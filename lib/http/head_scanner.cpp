@@ -47,6 +47,55 @@ void HeadScanner::reset(size_t max_bytes, size_t already, std::string *target,
     line_start_ = false;
     part_open_ = false;
     value_started_ = false;
+    fresh_ = true;
+}
+
+bool HeadScanner::scan_whole(const char *data, size_t len, size_t *used) {
+    // SP request-target SP: the target is visible ASCII, at least one byte.
+    if (len < 12 || data[0] != ' ') return false;
+    size_t j = 1;
+    while (j + 8 <= len && !maybe_ends_target(load8(data + j))) j += 8;
+    while (j < len && static_cast<unsigned char>(data[j]) >= 0x21 &&
+           static_cast<unsigned char>(data[j]) <= 0x7e)
+        j++;
+    if (j == 1 || len - j < 11 || data[j] != ' ') return false;
+    const char *v = data + j + 1;  // "HTTP/" DIGIT "." DIGIT CRLF
+    if (memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' || !is_digit(v[7]) ||
+        v[8] != '\r' || v[9] != '\n')
+        return false;
+    size_t target_at = target_->size(), fields_at = fields_->size();
+    target_->append(data + 1, j - 1);
+    size_t p = j + 11;
+    // Field lines: token ":" OWS value CRLF, until the empty line.
+    for (;;) {
+        if (len - p < 2) break;
+        if (data[p] == '\r') {
+            if (data[p + 1] != '\n' || bytes_ + p + 2 > max_) break;
+            *used = p + 2;
+            bytes_ += p + 2;
+            version_major_ = static_cast<unsigned char>(v[5] - '0');
+            version_minor_ = static_cast<unsigned char>(v[7] - '0');
+            return true;
+        }
+        size_t q = p;
+        while (q < len && is_tchar(static_cast<unsigned char>(data[q]))) q++;
+        if (q == p || q == len || data[q] != ':') break;
+        size_t value = q + 1;
+        while (value < len && (data[value] == ' ' || data[value] == '\t')) value++;
+        size_t end = value;
+        while (end + 8 <= len && !maybe_ends_value(load8(data + end))) end += 8;
+        while (end < len && kValueByte.member[static_cast<unsigned char>(data[end])]) end++;
+        if (len - end < 2 || data[end] != '\r' || data[end + 1] != '\n') break;
+        if (fields_->empty()) fields_->reserve(8);  // room for a typical head at once
+        HeaderField &field = fields_->emplace_back();
+        field.name.assign(data + p, q - p);
+        field.value.assign(data + value, end - value);
+        p = end + 2;
+    }
+    // Not the plain case (or not all here): undo, and let the state machine decide.
+    target_->resize(target_at);
+    fields_->resize(fields_at);
+    return false;
 }
 
 void HeadScanner::append_open_part(const char *p, size_t n) {
@@ -61,6 +110,10 @@ void HeadScanner::append_open_part(const char *p, size_t n) {
 
 HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used, int *status) {
     static const char kVersion[] = "HTTP/d.d";  // 'd' stands for a digit
+    if (fresh_) {
+        fresh_ = false;
+        if (scan_whole(data, len, used)) return Result::done;
+    }
     size_t mark = 0;  // where the open part's bytes start in this piece
     for (size_t i = 0; i < len; i++) {
         auto fail = [&](int code) {

@@ -38,6 +38,10 @@ public:
 private:
     enum class State { sp1, target, version, field_name, field_value };
 
+    // The common case at the cost of a straight walk: the whole head is in the first piece and
+    // in its plainest form (CRLF line ends, no limit reached). True when it was taken whole;
+    // false leaves target and fields as they were, and the state machine starts over.
+    bool scan_whole(const char *data, size_t len, size_t *used);
     void append_open_part(const char *p, size_t n);
 
     std::string *target_ = nullptr;
@@ -50,6 +54,7 @@ private:
     bool line_start_ = false;  // at the first byte of a field line
     bool part_open_ = false;   // bytes of the target / a name / a value are being collected
     bool value_started_ = false;  // a byte other than OWS of the current value was seen
+    bool fresh_ = false;          // nothing of this head was scanned yet
     unsigned char version_major_ = 0;
     unsigned char version_minor_ = 0;
 };

@@ -1,6 +1,7 @@
 // Unit tests for lib/http/head_scanner: the request head grammar of RFC 9112 §2-5 that eddy
 // enforces itself, and the parts it hands out (target, field names, values), fed whole and in
 // every smaller piece size (the state, including a value's leading whitespace, survives reads).
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -149,6 +150,93 @@ void test_limits(void **) {
     assert_int_equal(got.status, 414);
 }
 
+// Scans `data` whole, then one byte per call, with a given limit; every outcome must agree.
+// Whole, a plain head is taken by the scanner's straight walk (scan_whole); byte by byte it
+// goes through the state machine, so this compares the two on every input.
+struct Full {
+    Scanned parts;
+    int major = -1, minor = -1;
+};
+Full scan_full(std::string_view data, size_t step, size_t max) {
+    Full out;
+    HeadScanner s;
+    s.reset(max, 3, &out.parts.target, &out.parts.fields);
+    size_t pos = 0;
+    while (pos < data.size()) {
+        size_t n = data.size() - pos < step ? data.size() - pos : step;
+        size_t used = 0;
+        out.parts.result = s.scan(data.data() + pos, n, &used, &out.parts.status);
+        pos += used;
+        if (out.parts.result != HeadScanner::Result::need_more) break;
+    }
+    out.parts.used = pos;
+    if (out.parts.result == HeadScanner::Result::done) {
+        out.major = s.version_major();
+        out.minor = s.version_minor();
+    }
+    return out;
+}
+
+void test_whole_walk_agrees_with_state_machine(void **) {
+    std::mt19937 rng(20261128);
+    auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+    // Pieces of heads, mostly plain, some of them each way wrong.
+    const char *const targets[] = {"/", "/plaintext", "/a/b?c=d&e=f", "*", "/\x7f", "/x\x80y", ""};
+    const char *const versions[] = {"HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "HTTP/1.x", "HTTP/11",
+                                    "http/1.1"};
+    const char *const names[] = {"Host", "Accept", "X-Long-Header-Name", "Content-Length",
+                                 "Bad Name", "", "A"};
+    const char *const values[] = {"127.0.0.1:8080", "", "  spaced  ", "\ttab", "text/html, */*",
+                                  "a\rb", "ctl\x01", "obs\xff-text", "del\x7f",
+                                  "a value long enough to take several words of eight bytes"};
+    const char *const ends[] = {"\r\n", "\r\n", "\r\n", "\n", "\r", "\r\r\n"};
+    int done_count = 0, error_count = 0;
+    for (int round = 0; round < 20000; round++) {
+        std::string head = " ";
+        head += targets[pick(5) ? pick(4) : pick(std::size(targets))];
+        head += pick(20) ? " " : "  ";
+        head += versions[pick(10) ? pick(2) : pick(std::size(versions))];
+        head += ends[pick(8) ? 0 : pick(std::size(ends))];
+        size_t fields = pick(6);
+        for (size_t f = 0; f < fields; f++) {
+            if (pick(30) == 0) head += " ";  // obs-fold
+            head += names[pick(8) ? pick(4) : pick(std::size(names))];
+            head += pick(30) ? ":" : " :";
+            if (pick(2)) head += " ";
+            head += values[pick(3) ? pick(5) : pick(std::size(values))];
+            head += ends[pick(10) ? 0 : pick(std::size(ends))];
+        }
+        head += ends[pick(10) ? 0 : pick(std::size(ends))];
+        if (pick(2)) head += "body bytes after the head";
+        if (pick(4) == 0) head.resize(pick(head.size() + 1));  // cut short
+        size_t max = pick(4) ? 1024 : 8 + pick(80);
+        Full whole = scan_full(head, head.size() ? head.size() : 1, max);
+        Full bytes = scan_full(head, 1, max);
+        // (The parts are compared when the head is done: after an error or mid-way they are
+        // whatever the pieces happened to deliver, and nobody reads them.)
+        bool done = whole.parts.result == HeadScanner::Result::done;
+        done_count += done;
+        error_count += whole.parts.result == HeadScanner::Result::error;
+        if (whole.parts.result != bytes.parts.result || whole.parts.status != bytes.parts.status ||
+            whole.parts.used != bytes.parts.used ||
+            (done && (whole.parts.target != bytes.parts.target || whole.major != bytes.major ||
+                      whole.minor != bytes.minor ||
+                      whole.parts.fields.size() != bytes.parts.fields.size())))
+            fail_msg("round %d: whole and byte-wise scans differ on \"%s\" (max %zu): "
+                     "result %d/%d status %d/%d used %zu/%zu fields %zu/%zu", round, head.c_str(),
+                     max, static_cast<int>(whole.parts.result), static_cast<int>(bytes.parts.result),
+                     whole.parts.status, bytes.parts.status, whole.parts.used, bytes.parts.used,
+                     whole.parts.fields.size(), bytes.parts.fields.size());
+        for (size_t i = 0; done && i < whole.parts.fields.size(); i++) {
+            assert_true(whole.parts.fields[i].name == bytes.parts.fields[i].name);
+            assert_true(whole.parts.fields[i].value == bytes.parts.fields[i].value);
+        }
+    }
+    // Both kinds of outcome were compared often (the mix above gives about a third done).
+    assert_true(done_count > 3000);
+    assert_true(error_count > 3000);
+}
+
 }  // namespace
 
 int main(void) {
@@ -157,6 +245,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_long_runs),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_whole_walk_agrees_with_state_machine),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
