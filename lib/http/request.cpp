@@ -98,7 +98,11 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
         return 0;
     }
     if (name.size() == 4 && iequals(name, "Etag")) etag_field_set_ = true;
-    if (replace && !out_headers_.empty() && out_headers_.replace(name, value)) return 0;
+    if (replace && !out_headers_.empty()) {
+        ResponseFields::Replaced r = out_headers_.replace(name, value);
+        if (r == ResponseFields::Replaced::yes) return 0;
+        if (r == ResponseFields::Replaced::out_of_memory) return EDDY_ENOMEM;
+    }
     return out_headers_.add(name, value) ? 0 : EDDY_ENOMEM;
 }
 

@@ -31,13 +31,14 @@ void ResponseFields::cut(size_t from, size_t to) {
     size_ -= to - from;
 }
 
-bool ResponseFields::replace(std::string_view name, std::string_view value) {
+ResponseFields::Replaced ResponseFields::replace(std::string_view name, std::string_view value) {
     for (iterator it = begin(); it != end(); ++it) {
         if (!iequals(it->name, name)) continue;
         // Offsets, not pointers: reserve() may move the buffer.
         size_t value_at = static_cast<size_t>(it->value.data() - data_);
         size_t old_len = it->value.size();
-        if (value.size() > old_len && !reserve(size_ + value.size() - old_len)) return false;
+        if (value.size() > old_len && !reserve(size_ + value.size() - old_len))
+            return Replaced::out_of_memory;
         char *at = data_ + value_at;
         memmove(at + value.size(), at + old_len, size_ - value_at - old_len);
         memcpy(at, value.data(), value.size());
@@ -57,9 +58,9 @@ bool ResponseFields::replace(std::string_view name, std::string_view value) {
             }
             if (!cut_one) break;
         }
-        return true;
+        return Replaced::yes;
     }
-    return false;
+    return Replaced::none_named;
 }
 
 void ResponseFields::remove(std::string_view name) {

@@ -65,8 +65,9 @@ public:
         return true;
     }
     // Gives the first field named `name` (case-insensitive) this value and removes the later
-    // ones of that name. False when there is none, or when out of memory (nothing changed).
-    bool replace(std::string_view name, std::string_view value);
+    // ones of that name. Out of memory changes nothing.
+    enum class Replaced { yes, none_named, out_of_memory };
+    Replaced replace(std::string_view name, std::string_view value);
     // Removes every field named `name`.
     void remove(std::string_view name);
     // Removes every field whose name is not `name` (an error page keeps only the cookies).
