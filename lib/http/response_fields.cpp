@@ -50,7 +50,8 @@ ResponseFields::Replaced ResponseFields::replace(std::string_view name, std::str
             for (iterator later(data_ + rest, data_ + size_); later != end(); ++later) {
                 if (!iequals(later->name, name)) continue;
                 size_t from = static_cast<size_t>(later->name.data() - data_);
-                size_t to = static_cast<size_t>(later->value.data() - data_) + later->value.size() + 2;
+                size_t to =
+                    static_cast<size_t>(later->value.data() - data_) + later->value.size() + 2;
                 cut(from, to);
                 rest = from;
                 cut_one = true;

@@ -130,8 +130,11 @@ private:
 inline void ResponseFields::iterator::parse() {
     if (p_ >= end_) return;
     // A name holds no ':' and a value no CR (the invariant), so both searches end in the line.
-    const char *colon = static_cast<const char *>(memchr(p_, ':', static_cast<size_t>(end_ - p_)));
-    const char *cr = static_cast<const char *>(memchr(colon, '\r', static_cast<size_t>(end_ - colon)));
+    auto find = [this](const char *from, char c) {
+        return static_cast<const char *>(memchr(from, c, static_cast<size_t>(end_ - from)));
+    };
+    const char *colon = find(p_, ':');
+    const char *cr = find(colon, '\r');
     field_.name = std::string_view(p_, static_cast<size_t>(colon - p_));
     field_.value = std::string_view(colon + 2, static_cast<size_t>(cr - colon - 2));
     next_ = cr + 2;

@@ -224,7 +224,8 @@ void test_whole_walk_agrees_with_state_machine(void **) {
                       whole.parts.fields.size() != bytes.parts.fields.size())))
             fail_msg("round %d: whole and byte-wise scans differ on \"%s\" (max %zu): "
                      "result %d/%d status %d/%d used %zu/%zu fields %zu/%zu", round, head.c_str(),
-                     max, static_cast<int>(whole.parts.result), static_cast<int>(bytes.parts.result),
+                     max, static_cast<int>(whole.parts.result),
+                     static_cast<int>(bytes.parts.result),
                      whole.parts.status, bytes.parts.status, whole.parts.used, bytes.parts.used,
                      whole.parts.fields.size(), bytes.parts.fields.size());
         for (size_t i = 0; done && i < whole.parts.fields.size(); i++) {

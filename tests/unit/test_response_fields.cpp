@@ -139,7 +139,8 @@ void test_random_against_model(void **) {
                         first = i;
                         break;
                     }
-                assert_true((f.replace(name, v) == ResponseFields::Replaced::yes) == (first < m.size()));
+                bool replaced = f.replace(name, v) == ResponseFields::Replaced::yes;
+                assert_int_equal(replaced, first < m.size());
                 if (first < m.size()) {
                     m[first].second = v;
                     Model kept;
