@@ -14,7 +14,7 @@ local eddy = {
   loop = loop, web = web, json = json, websocket = websocket, httpclient = httpclient,
   httputil = httputil,
   Application = web.Application, HTTPError = web.HTTPError, HTTPServer = web.HTTPServer,
-  start = loop.start, stop = loop.stop, run_once = loop.run_once, time = loop.time,
+  start = loop.start, stop = loop.stop, run_once = loop.run_once, time = loop.time, close = loop.close,
   call_later = loop.call_later, add_callback = loop.add_callback, periodic = loop.periodic,
   on_signal = loop.on_signal, spawn = loop.spawn, sleep = loop.sleep, Future = loop.Future,
   websocket_connect = websocket.connect,

@@ -108,7 +108,8 @@ static void signal_trampoline(eddy_signal *s, int signum, void *userdata) { call
 static swig_type_info *handler_type(void);
 
 /* eddy_free_fn of a request's state table: marks it released (`_done = true`, so the Lua layer
- * refuses further calls on a handler kept past its life) and drops the registry entry. */
+ * refuses further calls on a handler kept past its life; `ws = nil`, as a WebSocket freed with
+ * its application or loop gets no close callback) and drops the registry entry. */
 static void request_state_free(void *userdata) {
     lua_ref *box = (lua_ref *)userdata;
     lua_State *L = current_L ? current_L : box->main_L;
@@ -116,6 +117,8 @@ static void request_state_free(void *userdata) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "_done");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "ws");
     lua_pop(L, 1);
     lua_ref_free(box);
 }

@@ -17,14 +17,22 @@
 -- gets the response.
 --
 -- Request options (Tornado's HTTPRequest names): method, headers ({ Name = value }, a list of
--- { name, value } or an HTTPHeaders), body (a string), connect_timeout, request_timeout
--- (seconds; default 20 each), follow_redirects (default true), max_redirects (default 5),
--- decompress_response (default true: asks for gzip and decodes it), max_body_size,
--- expect_100_continue, user_agent, validate_cert, ca_certs, client_cert, client_key,
--- streaming_callback(chunk) (the body is then not kept), header_callback(line) (the final
--- response's head, line by line: "HTTP/1.1 200 OK\r\n", "Name: value\r\n", ..., "\r\n");
--- plus fetch's raise_error. The two callbacks are plain calls (they must not yield); an error
--- in one ends the request with 599.
+-- { name, value } or an HTTPHeaders), body (a string), body_producer(write) (a streamed body,
+-- see below), auth_username / auth_password / auth_mode (only "basic": an Authorization:
+-- Basic header), connect_timeout, request_timeout (seconds; default 20 each),
+-- follow_redirects (default true), max_redirects (default 5), decompress_response (default
+-- true: asks for gzip and decodes it), max_body_size, expect_100_continue, user_agent,
+-- validate_cert, ca_certs, client_cert, client_key, streaming_callback(chunk) (the body is then
+-- not kept), header_callback(line) (the final response's head, line by line:
+-- "HTTP/1.1 200 OK\r\n", "Name: value\r\n", ..., "\r\n"); plus fetch's raise_error. The
+-- two callbacks are plain calls (they must not yield); an error in one ends the request with 599.
+--
+-- body_producer(write) runs as a coroutine once the request started (it may eddy.sleep, wait
+-- on Futures, fetch...): write(chunk) sends a piece of the body and returns true, or false once
+-- the request has ended (the producer may just return); the body ends when the producer
+-- returns. With a Content-Length header it is sent with that length (writing more raises,
+-- returning with fewer fails the request), else chunked — as Tornado's body_producer, whose
+-- Future is here the coroutine's return. An error in the producer ends the request with 599.
 local core = require("eddy.core")
 local loop = require("eddy.loop")
 local httputil = require("eddy.httputil")
@@ -55,7 +63,8 @@ function HTTPResponse:rethrow() if self.error then error(self.error, 0) end end
 
 -- ---- HTTPRequest -----------------------------------------------------------------------------
 local REQUEST_OPTIONS = {
-  method = "string", headers = "table", body = "string", connect_timeout = "number",
+  method = "string", headers = "table", body = "string", body_producer = "function",
+  auth_username = "string", auth_password = "string", auth_mode = "string", connect_timeout = "number",
   request_timeout = "number", follow_redirects = "boolean", max_redirects = "number",
   decompress_response = "boolean", max_body_size = "number", expect_100_continue = "boolean",
   user_agent = "string", validate_cert = "boolean", ca_certs = "string", client_cert = "string",
@@ -78,6 +87,14 @@ local function check_option(name, value)
   end
 end
 
+-- Options that are wrong together, or values eddy cannot honour.
+local function check_request(req)
+  if req.body and req.body_producer then fail("eddy: HTTPRequest: give body or body_producer, not both") end
+  if req.auth_mode and req.auth_mode ~= "basic" then
+    fail("eddy: HTTPRequest: unsupported auth_mode " .. req.auth_mode .. " (only \"basic\")")
+  end
+end
+
 local function build_request(url, opts)
   if type(url) ~= "string" then fail("eddy: HTTPRequest needs a URL string") end
   local req = setmetatable({ url = url }, HTTPRequest)
@@ -86,6 +103,7 @@ local function build_request(url, opts)
     req[name] = value
   end
   req.method = (req.method or "GET"):upper()
+  check_request(req)
   return req
 end
 
@@ -131,6 +149,13 @@ local function gc_client(self)
   self:close()
 end
 
+-- The loop's closer (loop.attach): eddy.close() closes the client like close() does; when the
+-- Lua state closes, its fetches' callbacks are not run.
+local function close_with_loop(self, finalizing)
+  if finalizing then self._finalizing = true end
+  self:close()
+end
+
 -- Tornado's AsyncHTTPClient(). AsyncHTTPClient() / AsyncHTTPClient(opts) returns the loop's
 -- shared client (made on first use, with `opts`); opts.force_instance = true makes a new one.
 -- A first argument that is the loop handle or an Application is accepted (one loop per Lua
@@ -172,6 +197,7 @@ function httpclient.AsyncHTTPClient(loop_or_app, opts)
   self._clients[""] = c
   local ok, err = pcall(configure_client, self, c)
   if not ok then core.eddy_client_free(c); error(err, 2) end
+  loop.attach("clients", self, close_with_loop)
   if not opts.force_instance then shared = self end
   return self
 end
@@ -202,12 +228,13 @@ local function client_for(self, req)
   return c
 end
 
--- Adds the request's headers to fetch `f`: { Name = value }, a list of { name, value } or an
--- HTTPHeaders. Returns 0 or the first EDDY_E* code.
-local function add_headers(f, headers)
+-- Calls fn(name, value) for each of the request's headers: { Name = value }, a list of
+-- { name, value } or an HTTPHeaders. Stops at, and returns, the first non-zero result of fn;
+-- EDDY_EINVAL for an entry that is not a header.
+local function each_header(headers, fn)
   if getmetatable(headers) == HTTPHeaders then
     for name, value in headers:get_all() do
-      local rc = core.eddy_fetch_add_header(f, name, tostring(value))
+      local rc = fn(name, tostring(value))
       if rc ~= 0 then return rc end
     end
     return 0
@@ -216,10 +243,61 @@ local function add_headers(f, headers)
     local name, value = k, v
     if type(v) == "table" then name, value = v[1], v[2] end
     if type(name) ~= "string" or value == nil then return core.EDDY_EINVAL end
-    local rc = core.eddy_fetch_add_header(f, name, tostring(value))
+    local rc = fn(name, tostring(value))
     if rc ~= 0 then return rc end
   end
   return 0
+end
+
+-- Adds the request's headers to fetch `f`, except those named `skip` (lower case; those the
+-- request sets otherwise). Returns 0 or the first EDDY_E* code.
+local function add_headers(f, headers, skip)
+  return each_header(headers, function(name, value)
+    if skip and name:lower() == skip then return 0 end
+    return core.eddy_fetch_add_header(f, name, value)
+  end)
+end
+
+-- The value of header `wanted` (lower case) among the request's headers, or nil.
+local function find_header(headers, wanted)
+  local found
+  each_header(headers, function(name, value)
+    if name:lower() == wanted then found = value; return 1 end
+    return 0
+  end)
+  return found
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+-- Standard base64 (RFC 4648, with padding) of the bytes of `s`.
+local function base64(s)
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local quad = { (n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63 }
+    for j = 1, 4 do quad[j] = B64:sub(quad[j] + 1, quad[j] + 1) end
+    if not b then quad[3] = "=" end
+    if not c then quad[4] = "=" end
+    out[#out + 1] = table.concat(quad)
+  end
+  return table.concat(out)
+end
+
+-- Tornado's auth_mode "basic": "Basic " .. base64(username:password); the password defaults to
+-- "". It replaces an Authorization header given in `headers` (as Tornado's assignment does).
+local function basic_authorization(req)
+  return "Basic " .. base64(req.auth_username .. ":" .. (req.auth_password or ""))
+end
+
+-- The announced length of a body_producer's body: the Content-Length header (eddy writes the
+-- field itself from this), or -1 for chunked.
+local function stream_length(headers)
+  local value = headers and find_header(headers, "content-length")
+  if value == nil then return -1 end
+  local n = math.tointeger(tonumber(value:match("^%s*(%d+)%s*$")))
+  if not n then fail("eddy: HTTPRequest headers: Content-Length " .. value .. " is not a byte count") end
+  return n
 end
 
 -- Sets the request's options on fetch `f`; raises an error naming the option eddy refused.
@@ -228,9 +306,15 @@ local function configure_fetch(f, req, client_max_body)
     rc = math.tointeger(rc)
     if rc ~= 0 then fail("eddy: HTTPRequest " .. what .. ": " .. core.eddy_strerror(rc)) end
   end
-  if req.headers then set(add_headers(f, req.headers), "headers") end
+  check_request(req) -- again: the client's defaults were merged in
+  local auth = req.auth_username and "authorization"
+  if req.headers then set(add_headers(f, req.headers, auth), "headers") end
+  if auth then set(core.eddy_fetch_add_header(f, "Authorization", basic_authorization(req)), "auth_username") end
   if req.user_agent then set(core.eddy_fetch_add_header(f, "User-Agent", req.user_agent), "user_agent") end
   if req.body then set(core.eddy_fetch_set_body(f, req.body), "body") end
+  if req.body_producer then
+    set(core.eddy_fetch_set_body_stream(f, stream_length(req.headers)), "body_producer")
+  end
   if req.connect_timeout then set(core.eddy_fetch_set_connect_timeout(f, req.connect_timeout), "connect_timeout") end
   if req.request_timeout then set(core.eddy_fetch_set_request_timeout(f, req.request_timeout), "request_timeout") end
   if req.follow_redirects == false then
@@ -294,16 +378,54 @@ local function deliver(state, response)
   end
 end
 
--- Runs a streaming/header callback; an error ends the request (cancelled on the next
--- iteration, outside eddy's parser) and is reported as the response's error.
-local function run_stream_callback(state, fn, value, what)
+-- Ends the request because of a Lua error in one of its callbacks: it is cancelled on the next
+-- iteration (outside eddy's parser) and `message` becomes the response's error.
+local function fail_request(state, message)
   if state.callback_error then return end
-  local ok, err = pcall(fn, value)
-  if ok then return end
-  state.callback_error = what .. ": " .. tostring(err)
+  state.callback_error = message
   loop.add_callback(function()
     if state.fetch then core.eddy_fetch_cancel(state.fetch) end
   end)
+end
+
+-- Runs a streaming/header callback; an error ends the request.
+local function run_stream_callback(state, fn, value, what)
+  if state.callback_error then return end
+  local ok, err = pcall(fn, value)
+  if not ok then fail_request(state, what .. ": " .. tostring(err)) end
+end
+
+-- ---- body_producer: a streamed request body -------------------------------------------------
+-- True while the request can still take body bytes.
+local function producing(state) return state.fetch ~= nil and not state.callback_error end
+
+-- The producer returned (ok) or failed: end the body, or end the request with its error. Once
+-- the request is over there is nobody to tell but the log.
+local function producer_done(state, ok, tb, err)
+  if not producing(state) then
+    if not ok then io.stderr:write("eddy-lua: error in body_producer: ", tostring(tb), "\n") end
+    return
+  end
+  if not ok then return fail_request(state, "body_producer: " .. tostring(err)) end
+  local rc = math.tointeger(core.eddy_fetch_end_body(state.fetch))
+  if rc == core.EDDY_EINVAL then
+    fail_request(state, "body_producer: it wrote fewer bytes than the Content-Length")
+  elseif rc ~= 0 then
+    fail_request(state, "body_producer: " .. core.eddy_strerror(rc))
+  end
+end
+
+-- Runs req.body_producer(write) as a coroutine for a started request (see the top of the file).
+local function start_producer(state)
+  local function write(chunk)
+    if type(chunk) ~= "string" then error("eddy: body_producer's write takes a string", 2) end
+    if not producing(state) then return false end
+    local rc = math.tointeger(core.eddy_fetch_write_body(state.fetch, chunk))
+    if rc == core.EDDY_ETOOBIG then error("eddy: body_producer wrote more than the Content-Length", 2) end
+    if rc ~= 0 then error("eddy: body_producer's write: " .. core.eddy_strerror(rc), 2) end
+    return true
+  end
+  loop.spawn_ctx(state.req.body_producer, producer_done, state, write)
 end
 
 local function make_dispatch(state)
@@ -398,6 +520,7 @@ local function start_fetch(self, request, opts, callback)
   else
     state.fetch = f
     self._inflight[state] = true
+    if req.body_producer then start_producer(state) end
   end
   return state, raise_error
 end
@@ -427,6 +550,7 @@ function Client:close()
   if self._closed then return end
   self._closed = true
   if shared == self then shared = nil end
+  loop.detach("clients", self)
   local clients = self._clients
   self._clients = {}
   for _, c in pairs(clients) do core.eddy_client_free(c) end

@@ -1,23 +1,117 @@
--- The event loop for Lua (Tornado's IOLoop): one loop per Lua state, created on first use.
--- Callbacks are plain Lua functions; an error in one is logged with its traceback and the loop
--- keeps running.
+-- The event loop for Lua (Tornado's IOLoop): one loop per Lua state, created on first use and
+-- freed by loop.close() or, at the latest, when the Lua state closes. Callbacks are plain Lua
+-- functions; an error in one is logged with its traceback and the loop keeps running.
 local core = require("eddy.core")
 
 local loop = {}
-local current
+local current      -- the eddy_loop handle; nil before first use and once freed
+local holder       -- its sentinel: collected when the Lua state closes (lua_close), see at_exit
+local closing, closed = false, false
+local running = 0  -- start()/run_once() calls in progress: the loop must not be freed inside one
+
+-- ---- what is attached to the loop -----------------------------------------------------------
+-- eddy_loop_free must come last: what owns watches and timers of the loop is closed first, in
+-- the order of GROUPS: applications and raw servers (this may run on_connection_close hooks),
+-- the handlers they left open (finished), HTTP clients (cancelled fetches run their
+-- callbacks), periodic callbacks and signal handlers. The loop frees WebSocket client
+-- connections itself, without callbacks: their Lua objects are only marked closed, so that
+-- nothing touches the freed handles.
+-- Each group maps an object to the function that closes it, closer(obj, finalizing); a
+-- weak group holds objects that something else keeps alive while they need closing.
+local GROUPS = { "servers", "handlers", "clients", "timers", "connections" }
+local attached = {
+  servers = {},                                   -- kept until closed, like the C objects
+  handlers = setmetatable({}, { __mode = "k" }),  -- pinned by eddy until finished
+  clients = setmetatable({}, { __mode = "k" }),   -- a collected client closes itself (__gc)
+  timers = {},
+  connections = setmetatable({}, { __mode = "k" }),
+}
+local closed_groups = {} -- the groups loop.close() is done with
+
+-- Registers `obj` of `group` to be closed by closer(obj, finalizing) before the loop is freed.
+-- A callback that close() runs may still attach to a group it has not reached; to one it is
+-- done with, obj is closed at once and an error raised (nothing may stay on a freed loop).
+function loop.attach(group, obj, closer)
+  if closed_groups[group] then
+    closer(obj, false)
+    error("eddy: the event loop is closing", 0)
+  end
+  attached[group][obj] = closer
+end
+
+-- Forgets `obj` (it was closed by its owner).
+function loop.detach(group, obj) attached[group][obj] = nil end
+
+-- Closes what is attached, group by group; returns the first error a closer raised (the others
+-- are closed all the same: nothing may outlive the loop). A closer may run Lua code that
+-- closes other objects, so each step takes whatever is first in its group now.
+local function close_attached(finalizing)
+  local first_err
+  for _, name in ipairs(GROUPS) do
+    local group = attached[name]
+    local obj, closer = next(group)
+    while obj ~= nil do
+      group[obj] = nil
+      local ok, err = pcall(closer, obj, finalizing)
+      if not ok and first_err == nil then first_err = err end
+      obj, closer = next(group)
+    end
+    closed_groups[name] = true
+  end
+  return first_err
+end
+
+-- Closes what is attached, then frees the loop. `finalizing` (the Lua state is closing) keeps
+-- HTTP clients from running their callbacks.
+local function close_loop(finalizing)
+  if closing or closed then return end
+  closing = true
+  local err = close_attached(finalizing)
+  if current then core.eddy_loop_free(current) end
+  current, closing, closed = nil, false, true
+  if err ~= nil then error(err, 0) end
+end
+
+-- Frees the loop after closing everything attached to it (Tornado's IOLoop.close): pending
+-- callbacks never run and later loop functions raise "eddy: the event loop is closed". As in
+-- Tornado the loop must be stopped first: calling this inside a loop callback is an error.
+-- Closing twice, or before the loop was ever used, is harmless.
+function loop.close()
+  if running > 0 then
+    error("eddy: close() inside a loop callback: stop the loop, let start() return, then close", 2)
+  end
+  return close_loop(false)
+end
+
+-- The sentinel's __gc: lua_close collects it (and the Lua values that eddy holds are still
+-- alive then). A state closed from inside a callback (os.exit(code, true) in a handler) keeps
+-- its loop: freeing it there would pull the loop out from under the running iteration.
+local function at_exit()
+  if running == 0 then close_loop(true) end
+end
 
 -- Returns the process's loop (an eddy_loop handle), creating it on first use.
 function loop.get()
-  if not current then
-    current = core.eddy_loop_new()
-    if not current then error("eddy: cannot create the event loop") end
-  end
+  if current then return current end
+  if closed then error("eddy: the event loop is closed (eddy.close() was called)", 0) end
+  current = core.eddy_loop_new()
+  if not current then error("eddy: cannot create the event loop") end
+  holder = holder or setmetatable({}, { __gc = at_exit })
   return current
+end
+
+-- Runs fn(...) (an eddy_loop_run*) with the loop marked as running: close() is refused meanwhile.
+local function run(fn, ...)
+  running = running + 1
+  local ok, rc = pcall(fn, ...)
+  running = running - 1
+  if not ok then error(rc, 0) end
+  return rc
 end
 
 -- Runs the loop until loop.stop() (Tornado's IOLoop.start).
 function loop.start()
-  local rc = core.eddy_loop_run(loop.get())
+  local rc = run(core.eddy_loop_run, loop.get())
   if rc ~= 0 then error("eddy: loop run failed: " .. core.eddy_strerror(rc)) end
 end
 
@@ -25,7 +119,7 @@ end
 function loop.stop() core.eddy_loop_stop(loop.get()) end
 
 -- Runs one iteration, waiting at most `timeout_ms` (default 0) for something to happen.
-function loop.run_once(timeout_ms) return core.eddy_loop_run_once(loop.get(), timeout_ms or 0) end
+function loop.run_once(timeout_ms) return run(core.eddy_loop_run_once, loop.get(), timeout_ms or 0) end
 
 -- The loop's monotonic clock in seconds.
 function loop.time() return core.eddy_loop_time(loop.get()) end
@@ -51,26 +145,45 @@ function loop.add_callback(fn, ...) return schedule(-1, fn, ...) end
 
 local Periodic = {}
 Periodic.__index = Periodic
-function Periodic:start() core.eddy_periodic_start(self.handle); return self end
-function Periodic:stop() core.eddy_periodic_stop(self.handle); return self end
-function Periodic:is_running() return core.eddy_periodic_is_running(self.handle) == 1 end
+local function periodic_handle(self)
+  if not self.handle then error("eddy: the periodic callback is closed", 3) end
+  return self.handle
+end
+function Periodic:start() core.eddy_periodic_start(periodic_handle(self)); return self end
+function Periodic:stop() core.eddy_periodic_stop(periodic_handle(self)); return self end
+function Periodic:is_running() return self.handle ~= nil and core.eddy_periodic_is_running(self.handle) == 1 end
 -- Stops it for good and releases the Lua function.
 function Periodic:close()
-  if self.handle then core.eddy_periodic_free(self.handle); self.handle = nil end
+  local h = self.handle
+  if not h then return end
+  self.handle = nil
+  loop.detach("timers", self)
+  core.eddy_periodic_free(h)
 end
 
 -- A stopped PeriodicCallback running fn every `interval` seconds once :start()ed.
 function loop.periodic(interval, fn)
   local h = core.periodic_new(loop.get(), interval, fn)
   if not h then error("eddy: bad periodic interval " .. tostring(interval)) end
-  return setmetatable({ handle = h }, Periodic)
+  local p = setmetatable({ handle = h }, Periodic)
+  loop.attach("timers", p, Periodic.close)
+  return p
 end
 
 -- Calls fn() on the loop thread whenever signal `signum` arrives; returns a handle to free.
 function loop.on_signal(signum, fn)
   local h = core.signal_new(loop.get(), signum, fn)
   if not h then error("eddy: cannot handle signal " .. tostring(signum)) end
-  return { close = function() if h then core.eddy_signal_free(h); h = nil end end }
+  local handle = {}
+  function handle.close()
+    if not h then return end
+    local s = h
+    h = nil
+    loop.detach("timers", handle)
+    core.eddy_signal_free(s)
+  end
+  loop.attach("timers", handle, handle.close)
+  return handle
 end
 
 -- ---- coroutines ---------------------------------------------------------------------------

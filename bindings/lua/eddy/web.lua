@@ -32,6 +32,7 @@ local STANDARD_METHODS = { get = "GET", post = "POST", put = "PUT", delete = "DE
 local HOOKS = { "prepare", "on_finish", "write_error", "set_default_headers", "data_received" }
 
 -- ---- Handler ----------------------------------------------------------------------------
+local finish_abandoned
 local Handler = {}
 Handler.__index = Handler
 web.Handler = Handler
@@ -161,10 +162,21 @@ function Handler:send_error(status)
 end
 -- Keeps the response open after the current function returns; finish it later.
 function Handler:detach()
+  local h = live(self)
   self._detached = true
-  return core.eddy_handler_detach(live(self))
+  loop.attach("handlers", self, finish_abandoned)
+  return core.eddy_handler_detach(h)
 end
 function Handler:finished() return self._done == true end
+
+-- The loop's closer for a handler kept open (detached, or suspended in a coroutine that waits
+-- on a timer or a Future): eddy keeps it valid until finished, even after its application was
+-- freed, and once the loop is gone nothing would finish it. Runs after the applications closed.
+function finish_abandoned(self)
+  if self._done then return end
+  self._done = true
+  core.eddy_handler_finish(self.h)
+end
 
 -- ---- WebSocket (routes whose handlers table has open / on_message / on_close) ---------------
 local function ws_live(self)
@@ -304,6 +316,7 @@ local function run_method(self, fn, ...)
   if not loop.spawn_ctx(fn, method_done, self, self, ...) and not self._done then
     -- The coroutine yielded: keep the response open until it returns.
     self._async = true
+    loop.attach("handlers", self, finish_abandoned)
     core.eddy_handler_detach(self.h)
   end
 end
@@ -359,6 +372,7 @@ function web.Application(routes, settings)
   settings = settings or {}
   local app = setmetatable({ handle = core.eddy_app_new(loop.get()), settings = settings }, Application)
   if not app.handle then error("eddy: cannot create an application") end
+  loop.attach("servers", app, Application.close)
   if settings.cookie_secret then core.eddy_app_set_cookie_secret(app.handle, settings.cookie_secret) end
   if settings.xsrf_cookies then core.eddy_app_set_xsrf_cookies(app.handle, 1) end
   if settings.compress_response then core.eddy_app_set_compress_response(app.handle, 1) end
@@ -374,9 +388,15 @@ function web.Application(routes, settings)
   return app
 end
 
+-- The eddy_app handle; an error once the application is closed (by close() or eddy.close()).
+local function app_handle(self)
+  if not self.handle then error("eddy: application closed", 3) end
+  return self.handle
+end
+
 -- Adds a route; returns its eddy_route handle.
 function Application:add_route(pattern, handlers, kwargs)
-  if not self.handle then error("eddy: application closed") end
+  app_handle(self)
   if type(handlers) ~= "table" then error("eddy: route " .. pattern .. ": handlers must be a table") end
   kwargs = kwargs or {}
   local route = core.add_route(self.handle, pattern, make_dispatch(self, handlers, kwargs), kwargs.host)
@@ -427,21 +447,26 @@ end
 -- the key defaults to certfile's file), ca_certs (CAs for client certificates) and cert_reqs
 -- ("none", "optional" or "required"; "required" by default when ca_certs is given).
 function Application:listen(port, host, opts)
-  use_tls(core.eddy_app_server(self.handle), opts and opts.ssl_options)
-  local rc = core.eddy_app_listen(self.handle, host, port or 0)
+  local h = app_handle(self)
+  use_tls(core.eddy_app_server(h), opts and opts.ssl_options)
+  local rc = core.eddy_app_listen(h, host, port or 0)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
-  return math.tointeger(core.eddy_server_port(core.eddy_app_server(self.handle)))
+  return math.tointeger(core.eddy_server_port(core.eddy_app_server(h)))
 end
 
-function Application:server() return core.eddy_app_server(self.handle) end
+function Application:server() return core.eddy_app_server(app_handle(self)) end
 function Application:reverse_url(name, ...)
-  local url, rc = core.reverse_url(self.handle, name, ...)
+  local url, rc = core.reverse_url(app_handle(self), name, ...)
   if not url then error("eddy: reverse_url " .. name .. ": " .. core.eddy_strerror(rc)) end
   return url
 end
 -- Frees the application, its routes (releasing their Lua functions) and its server.
 function Application:close()
-  if self.handle then core.eddy_app_free(self.handle); self.handle = nil end
+  local h = self.handle
+  if not h then return end
+  self.handle = nil -- first: hooks that run during the free may call close() again
+  loop.detach("servers", self)
+  core.eddy_app_free(h)
 end
 
 -- ---- raw HTTP server (no routing, no handler life cycle) --------------------------------------
@@ -449,13 +474,19 @@ local RawServer = {}
 RawServer.__index = RawServer
 -- opts.ssl_options as for Application:listen.
 function RawServer:listen(port, host, opts)
-  use_tls(self.handle, opts and opts.ssl_options)
-  local rc = core.eddy_server_listen(self.handle, host, port or 0, 0)
+  local h = self.handle
+  if not h then error("eddy: server closed", 2) end
+  use_tls(h, opts and opts.ssl_options)
+  local rc = core.eddy_server_listen(h, host, port or 0, 0)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
-  return math.tointeger(core.eddy_server_port(self.handle))
+  return math.tointeger(core.eddy_server_port(h))
 end
 function RawServer:close()
-  if self.handle then core.eddy_server_free(self.handle); self.handle = nil end
+  local h = self.handle
+  if not h then return end
+  self.handle = nil
+  loop.detach("servers", self)
+  core.eddy_server_free(h)
 end
 
 -- The leanest path: fn(req) gets the raw eddy_request (use core.eddy_request_* on it) and the
@@ -464,7 +495,9 @@ end
 function web.HTTPServer(fn)
   local handle = core.server_new(loop.get(), fn)
   if not handle then error("eddy: cannot create the server") end
-  return setmetatable({ handle = handle }, RawServer)
+  local server = setmetatable({ handle = handle }, RawServer)
+  loop.attach("servers", server, RawServer.close)
+  return server
 end
 
 return web

@@ -100,6 +100,12 @@ local function callback_done(conn, ok, tb)
   if conn and conn.ws then core.eddy_ws_close(conn.ws, 1011, "handler error") end
 end
 
+-- The loop's closer (loop.attach): the loop frees a connection itself, without callbacks, so
+-- the Lua object only forgets its handle (sending then returns EDDY_ECLOSED).
+local function abandon(conn)
+  conn.ws, conn.closed = nil, true
+end
+
 local function error_text(status)
   return core.eddy_strerror(status) .. " (" .. math.tointeger(status) .. ")"
 end
@@ -136,6 +142,7 @@ function websocket.connect(url, opts, callback)
     elseif event == "connect" then
       if a ~= 0 then
         conn.closed = true
+        loop.detach("connections", conn)
         local err = error_text(a)
         if a == core.EDDY_ETLS and opts.validate_cert ~= false then
           -- Mostly an untrusted certificate (the log line at level info says which check failed).
@@ -151,6 +158,7 @@ function websocket.connect(url, opts, callback)
     elseif event == "close" then
       -- After this event the handle is gone.
       conn.ws, conn.closed = nil, true
+      loop.detach("connections", conn)
       conn.close_code, conn.close_reason = math.tointeger(a), b
       write_mark.closed(conn)
       local readers = conn._readers
@@ -168,10 +176,13 @@ function websocket.connect(url, opts, callback)
   for k, v in pairs(opts) do copts[k] = v end
   copts.on_pong = on_pong ~= nil
   copts.on_message_callback = nil
-  local rc, option = core.websocket_connect(loop.get(), url, copts, dispatch)
+  local handle = loop.get()
+  loop.attach("connections", conn, abandon)
+  local rc, option = core.websocket_connect(handle, url, copts, dispatch)
   rc = math.tointeger(rc)
   if rc ~= 0 then
     conn.closed = true
+    loop.detach("connections", conn)
     local err = error_text(rc)
     -- An option eddy refused (an unreadable ca_certs file, ...) is named; the log says why.
     if option then

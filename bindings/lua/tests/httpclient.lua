@@ -76,6 +76,12 @@ local function try(client, url, opts)
   return facts(r)
 end
 
+-- The error fn() raises, as a string ("no error" when it raises none).
+local function raised(fn)
+  local ok, e = pcall(fn)
+  return ok and "no error" or tostring(e)
+end
+
 -- fetch with a callback; waits for the response.
 local function with_callback(client, url, opts)
   local fut = eddy.Future()
@@ -273,6 +279,72 @@ function scenarios.errors(client)
   emit("errors", out)
 end
 
+-- Streamed request bodies (Tornado's body_producer): chunked and with a Content-Length to the
+-- capture server (test_httpclient.py checks the framing and the bytes it received), echoed by
+-- the eddy app in callback mode, and the producer's failures.
+local PIECES = { "first piece|", string.rep("0123456789", 7000), "|binary \0 bytes|", "last" }
+local PRODUCED = table.concat(PIECES)
+
+-- A body_producer writing `pieces`, pausing `pause` seconds between them (each write then goes
+-- out as its own chunk); it records what write returned in `log` when given.
+local function producer(pieces, pause, log)
+  return function(write)
+    for i, piece in ipairs(pieces) do
+      if i > 1 and pause then eddy.sleep(pause) end
+      local ok = write(piece)
+      if log then log[#log + 1] = ok end
+    end
+  end
+end
+
+function scenarios.producer(client)
+  local cap = "http://127.0.0.1:" .. args.capture
+  local total = tostring(#PRODUCED)
+  local out = {
+    chunked = facts(client:fetch(cap .. "/produce/chunked", { method = "POST", body_producer = producer(PIECES, 0.05) })),
+    fixed = facts(client:fetch(cap .. "/produce/fixed", { method = "PUT", headers = { { "Content-Length", total } },
+                                                          body_producer = producer(PIECES, 0.05) })),
+    produced_len = #PRODUCED,
+  }
+  -- In callback mode, to a Lua server, through a reusable HTTPRequest.
+  local req = eddy.HTTPRequest(base .. "/echo", { method = "POST", body_producer = producer({ "a", "b", "c" }, 0) })
+  out.echo = json.decode(with_callback(client, req).body).body
+  out.echo_again = json.decode(client:fetch(req).body).body
+  out.too_much = try(client, base .. "/echo", { method = "POST", headers = { ["Content-Length"] = "3" },
+                                                 body_producer = producer({ "abcd" }) })
+  out.too_few = try(client, base .. "/echo", { method = "POST", headers = { ["Content-Length"] = "10" },
+                                                body_producer = producer({ "abc" }) })
+  out.raising = try(client, base .. "/echo", { method = "POST",
+                                                body_producer = function(write) write("x"); error("producer broke") end })
+  -- The request ends (a timeout) while the producer sleeps: its next write returns false.
+  local log, finished = {}, eddy.Future()
+  out.timeout = try(client, silent, { method = "POST", request_timeout = 0.3, body_producer = function(write)
+    producer({ "a", "b" }, 0.6, log)(write)
+    finished:set_result(true)
+  end })
+  finished:wait()
+  out.writes_after_end = log
+  out.both = raised(function() client:fetch(base .. "/echo", { body = "b", body_producer = producer({}) }) end)
+  out.bad_length = raised(function()
+    client:fetch(base .. "/echo", { method = "POST", headers = { ["Content-Length"] = "many" }, body_producer = producer({}) })
+  end)
+  emit("producer", out)
+end
+
+-- auth_username / auth_password (auth_mode "basic") to the capture server, which reports the
+-- Authorization lines it received.
+function scenarios.auth(client)
+  local cap = "http://127.0.0.1:" .. args.capture
+  local out = {}
+  out.basic = client:fetch(cap .. "/auth/basic", { auth_username = "Aladdin", auth_password = "open sesame" }).code
+  out.replaces = client:fetch(cap .. "/auth/replaces", { auth_username = "user", auth_password = "p\xc3\xa4:ss",
+    auth_mode = "basic", headers = { Authorization = "Bearer not-sent" } }).code
+  out.no_password = client:fetch(cap .. "/auth/no_password", { auth_username = "only" }).code
+  out.digest = raised(function() client:fetch(cap .. "/auth/digest", { auth_username = "u", auth_mode = "digest" }) end)
+  out.digest_request = raised(function() eddy.HTTPRequest(cap .. "/", { auth_mode = "Digest" }) end)
+  emit("auth", out)
+end
+
 -- Many clients that fetch and are then closed or dropped: the Lua registry comes back to its
 -- size and the process's descriptors too (a dropped client's pooled connection is closed when
 -- it is garbage-collected).
@@ -318,7 +390,7 @@ eddy.spawn(function()
   local client = eddy.AsyncHTTPClient()
   local only = args.only
   for _, name in ipairs({ "basics", "capture", "redirects", "not_found", "failures", "gzip", "https",
-                          "cancel", "streaming", "errors", "leak" }) do
+                          "cancel", "streaming", "producer", "auth", "errors", "leak" }) do
     if not only or only == name then scenarios[name](client) end
   end
   print("done")

@@ -7,8 +7,11 @@ repeated and case-insensitive headers, redirects followed or not, 404 as a respo
 (raised in coroutine mode unless raise_error=false), 599 for a refused port, a timeout, a body
 over max_body_size and a failed certificate check, gzip decoding, validate_cert / ca_certs,
 close() and cancel() with fetches in flight, max_clients/max_queue, streaming and header
-callbacks, option errors, and a flat Lua registry and descriptor count over many clients that
-are closed or garbage-collected."""
+callbacks, streamed request bodies (body_producer: the capture server checks the chunked or
+Content-Length framing and the bytes), auth_username / auth_password (the Authorization line
+the capture server received), option errors, and a flat Lua registry and descriptor count over
+many clients that are closed or garbage-collected."""
+import base64
 import json
 import os
 import socket
@@ -27,8 +30,48 @@ CAPTURE_RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nSet-Cookie: a=1\r\
                     b"Set-Cookie: b=2\r\nConnection: close\r\n\r\ncaptured")
 
 
+class Reader:
+    """Reads a request from a socket: lines and exact byte counts over one buffer."""
+
+    def __init__(self, conn):
+        self.conn, self.buf = conn, b""
+
+    def fill(self):
+        chunk = self.conn.recv(65536)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+
+    def until(self, sep):
+        while sep not in self.buf:
+            self.fill()
+        out, _, self.buf = self.buf.partition(sep)
+        return out
+
+    def exactly(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
+def read_chunked(reader):
+    """A chunked body: returns (the decoded body, how many chunks it came in)."""
+    body, chunks = b"", 0
+    while True:
+        size = int(reader.until(b"\r\n").split(b";")[0], 16)
+        if size == 0:
+            reader.until(b"\r\n")  # no trailers: the empty line
+            return body, chunks
+        body += reader.exactly(size)
+        chunks += 1
+        assert reader.exactly(2) == b"\r\n"
+
+
 class RawServers:
-    """The capture server, the silent server and a refused port (bound, never listening)."""
+    """The capture server, the silent server and a refused port (bound, never listening).
+    The capture server records (head, body, chunks) for each request: chunks is None for a
+    Content-Length body, else the number of chunks of a chunked one."""
 
     def __init__(self):
         self.captured = []
@@ -52,25 +95,32 @@ class RawServers:
                 return
             with conn:
                 conn.settimeout(10)
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                while len(body) < length:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    body += chunk
-                self.captured.append((head.decode("latin-1"), body))
-                conn.sendall(CAPTURE_RESPONSE)
+                try:
+                    self.captured.append(self._read_request(Reader(conn)))
+                    conn.sendall(CAPTURE_RESPONSE)
+                except (EOFError, OSError, ValueError, AssertionError):
+                    pass  # a request the client gave up on
+
+    @staticmethod
+    def _read_request(reader):
+        head = reader.until(b"\r\n\r\n")
+        fields = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        if fields.get(b"transfer-encoding", b"").lower() == b"chunked":
+            body, chunks = read_chunked(reader)
+        else:
+            body, chunks = reader.exactly(int(fields.get(b"content-length", b"0"))), None
+        return head.decode("latin-1"), body, chunks
+
+    def request(self, target):
+        """The captured request whose request line targets `target`: head lines and body."""
+        for head, body, chunks in self.captured:
+            lines = head.split("\r\n")
+            if lines[0].split(" ")[1] == target:
+                return lines, body, chunks
+        raise AssertionError(f"no captured request for {target}: {[c[0][:40] for c in self.captured]}")
 
     def _serve_silent(self):
         while not self.stopping:
@@ -145,9 +195,7 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual((c["code"], c["body"]), (200, "captured"))
         self.assertEqual(c["cookies"], ["a=1", "b=2"])
         self.assertEqual(c["joined"], "a=1,b=2")
-        self.assertEqual(len(self.raw.captured), 1)
-        head, body = self.raw.captured[0]
-        lines = head.split("\r\n")
+        lines, body, _ = self.raw.request("/cap?q=1")
         self.assertEqual(lines[0], "POST /cap?q=1 HTTP/1.1")
         fields = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
         self.assertEqual(fields["host"], "127.0.0.1:" + self.raw.port(self.raw.capture))
@@ -238,6 +286,61 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual(s["failing"]["code"], 599)
         self.assertIn("streaming_callback", s["failing"]["message"])
         self.assertIn("stop here", s["failing"]["message"])
+
+    def test_body_producer(self):
+        p = self.r["producer"]
+        self.assertEqual((p["chunked"]["code"], p["fixed"]["code"]), (200, 200), p)
+        pieces = [b"first piece|", b"0123456789" * 7000, b"|binary \0 bytes|", b"last"]
+        want = b"".join(pieces)
+        self.assertEqual(p["produced_len"], len(want))
+        # Without Content-Length: chunked, one chunk per write (the producer pauses between
+        # them), the bytes intact.
+        lines, body, chunks = self.raw.request("/produce/chunked")
+        fields = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+        self.assertEqual(lines[0], "POST /produce/chunked HTTP/1.1")
+        self.assertEqual(fields.get("transfer-encoding"), "chunked")
+        self.assertNotIn("content-length", fields)
+        self.assertEqual(body, want)
+        self.assertEqual(chunks, len(pieces))
+        # With a Content-Length header: that framing, sent once, and the same bytes.
+        lines, body, chunks = self.raw.request("/produce/fixed")
+        self.assertEqual(lines[0], "PUT /produce/fixed HTTP/1.1")
+        lengths = [l.split(":", 1)[1].strip() for l in lines[1:] if l.lower().startswith("content-length:")]
+        self.assertEqual(lengths, [str(len(want))])
+        self.assertFalse(any(l.lower().startswith("transfer-encoding:") for l in lines[1:]), lines)
+        self.assertEqual((body, chunks), (want, None))
+        # Callback mode and a reused HTTPRequest, echoed by the Lua app.
+        self.assertEqual((p["echo"], p["echo_again"]), ("abc", "abc"))
+        # The producer's failures end the request with 599 and say why.
+        for case, text in (("too_much", "more than the Content-Length"), ("too_few", "fewer bytes"),
+                           ("raising", "producer broke")):
+            self.assertEqual(p[case]["code"], 599, (case, p[case]))
+            self.assertIn("body_producer", p[case]["message"], (case, p[case]))
+            self.assertIn(text, p[case]["message"], (case, p[case]))
+        self.failed(p["timeout"], "ETIMEDOUT")
+        self.assertEqual(p["writes_after_end"], [True, False])  # write after the end → false
+        self.assertIn("body or body_producer, not both", p["both"])
+        self.assertIn("Content-Length many is not a byte count", p["bad_length"])
+
+    def test_basic_auth(self):
+        a = self.r["auth"]
+        self.assertEqual((a["basic"], a["replaces"], a["no_password"]), (200, 200, 200), a)
+
+        def authorization(target):
+            lines, _, _ = self.raw.request(target)
+            return [l.split(":", 1)[1].strip() for l in lines[1:] if l.lower().startswith("authorization:")]
+
+        # RFC 7617's example, then UTF-8 and a colon in the password; the header given in
+        # `headers` is replaced (one Authorization line only); no password means "".
+        self.assertEqual(authorization("/auth/basic"), ["Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="])
+        self.assertEqual(authorization("/auth/replaces"),
+                         ["Basic " + base64.b64encode("user:pä:ss".encode()).decode()])
+        self.assertEqual(authorization("/auth/no_password"), ["Basic " + base64.b64encode(b"only:").decode()])
+        self.assertEqual(authorization("/cap?q=1"), [])
+        for case in ("digest", "digest_request"):
+            self.assertIn("unsupported auth_mode", a[case], a)
+        self.assertIn("auth_mode digest", a["digest"])
+        self.assertNotIn("/auth/digest", [c[0].split(" ")[1] for c in self.raw.captured])
 
     def test_option_errors(self):
         e = self.r["errors"]
