@@ -122,6 +122,18 @@ void test_grammar(void **) {
     assert_false(is_token("a b"));
     assert_false(is_token("a:b"));
     assert_false(is_token("a\x80"));
+    // Every byte at every position of names up to 13 bytes long (is_token checks four bytes per
+    // step: a refused byte must be found in any lane and in the tail).
+    for (size_t len = 1; len <= 13; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 0; c < 256; c++) {
+                std::string name(len, 'n');
+                name[at] = static_cast<char>(c);
+                if (is_token(name) != is_tchar(static_cast<unsigned char>(c)))
+                    fail_msg("len %zu at %zu byte 0x%02x", len, at, c);
+            }
+        }
+    }
     assert_false(is_tchar('('));
     assert_false(is_tchar(0));
     assert_true(is_tchar('~'));
@@ -205,6 +217,24 @@ void test_host_invalid(void **) {
                         (c >= '0' && c <= '9') || std::strchr("-._~!$&'()*+,;=:", c) != nullptr;
         if (c == 0) expected = false;
         if (is_valid_host(h) != expected) fail_msg("byte 0x%02x", c);
+    }
+    // The same at every position of names and ports of every length up to 13 (the fast path
+    // takes reg-name bytes four at a time: a refused byte must be found in any lane).
+    static const int kBytes[] = {' ', '/', '@', '[', 0x80, 0xff, 0x7f, 0x01, 'Z', '~'};
+    for (size_t len = 1; len <= 13; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c : kBytes) {
+                std::string name(len, 'h');
+                name[at] = static_cast<char>(c);
+                bool ok = c == 'Z' || c == '~';
+                if (is_valid_host(name) != ok || is_valid_host(name + ":8080") != ok)
+                    fail_msg("name len %zu at %zu byte 0x%02x", len, at, c);
+                std::string port(len, '1');
+                port[at] = static_cast<char>(c);
+                if (is_valid_host("host:" + port))
+                    fail_msg("port len %zu at %zu byte 0x%02x", len, at, c);
+            }
+        }
     }
 }
 
