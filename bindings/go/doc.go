@@ -17,7 +17,9 @@
 // App.NewHTTPClient makes Tornado's AsyncHTTPClient on the App's loop: HTTPClient.Fetch runs
 // its callback on the loop thread, HTTPClient.Do waits for the response from another
 // goroutine; HTTPRequest and HTTPResponse carry Tornado's fields, Fetch.Cancel and
-// HTTPClient.Close end fetches with ErrCanceled.
+// HTTPClient.Close end fetches with ErrCanceled, Fetch.WriteBody and Fetch.EndBody stream a
+// request body (HTTPRequest.BodyStream). HTTPClientOptions.Defaults and HostnameMapping are
+// Tornado's defaults and hostname_mapping.
 //
 // Building: the C headers and libeddy come from CGO_CFLAGS/CGO_LDFLAGS (as eddy's CMake build
 // sets them), or from pkg-config with `-tags eddy_pkgconfig`. See README.md.

@@ -35,6 +35,21 @@ type HTTPClientOptions struct {
 	// client_key; the zero value verifies against the system's CAs). A failed handshake or
 	// certificate check ends a fetch with ErrTLS.
 	TLS ClientTLS
+	// Defaults fills what a fetched HTTPRequest leaves at its zero value (Tornado's
+	// defaults): Header fields whose name the request lacks are added, and UserAgent,
+	// ConnectTimeout, RequestTimeout, NoFollowRedirects, MaxRedirects, NoDecompressResponse,
+	// MaxBodySize and Expect100Continue apply when the request's are zero/false. URL, Method,
+	// Body, BodyStream and the callbacks belong to one request: setting them here is ErrInvalid.
+	Defaults HTTPRequest
+	// HostnameMapping maps "host" or "host:port" (as in the URL; the port defaults to 80) to
+	// the "host" or "host:port" to connect to instead (Tornado's hostname_mapping; a target
+	// without a port keeps the URL's). The URL's host stays the Host field and EffectiveURL.
+	// Only http:// URLs can be mapped (https:// ones fail with ErrInvalid), not together with
+	// Proxy. How: each mapped address gets its own pool, with these options, that reaches it
+	// as an HTTP proxy, so the request line is the absolute URI ("GET http://host:port/path"),
+	// which RFC 9112 servers must accept (eddy's do; Tornado's do not); redirects of a mapped
+	// fetch go to the same address.
+	HostnameMapping map[string]string
 }
 
 // HTTPClient is Tornado's AsyncHTTPClient on an App's loop: a keep-alive connection pool per
@@ -54,15 +69,27 @@ type HTTPClient struct {
 	// owns its completion, so done runs exactly once even when the loop stops first.
 	queued map[*Fetch]bool
 	freed  chan struct{} // closed once the C client is freed
+
+	// Loop thread, set by open: the options (Defaults merged into each fetch) and the parsed
+	// HostnameMapping with the clients made for its addresses ("host:port" → client).
+	opts    HTTPClientOptions
+	mapping map[hostPort]hostPort
+	mapped  map[string]*C.eddy_client
 }
 
-// Fetch is one request started by HTTPClient.Fetch; Cancel ends it early.
+// Fetch is one request started by HTTPClient.Fetch; Cancel ends it early, WriteBody and
+// EndBody give its streamed body.
 type Fetch struct {
 	client *HTTPClient
 	req    HTTPRequest // the caller's request, copied when Fetch was called
 	orig   *HTTPRequest
 	done   func(*HTTPResponse, error)
 	cf     *C.eddy_fetch // loop thread: set while eddy runs the request
+	phase  fetchPhase    // loop thread
+	// Loop thread: a streamed body written before the posted start ran (see WriteBody).
+	early      [][]byte
+	earlyBytes int64
+	earlyEnd   bool
 }
 
 // NewHTTPClient makes an HTTP client on the App's loop. Before Start it only records the
@@ -122,6 +149,16 @@ func (a *App) openClients() error {
 
 // open creates and configures the C client (loop thread).
 func (c *HTTPClient) open(opts HTTPClientOptions) error {
+	if err := checkDefaults(&opts.Defaults); err != nil {
+		return err
+	}
+	mapping, err := parseMapping(opts.HostnameMapping)
+	if err == nil && len(mapping) > 0 && opts.Proxy != "" {
+		err = fmt.Errorf("eddy: HTTPClientOptions: HostnameMapping with a Proxy: %w", ErrInvalid)
+	}
+	if err != nil {
+		return err
+	}
 	cc := C.eddy_client_new(c.app.loop)
 	if cc == nil {
 		return ErrNoMemory
@@ -130,6 +167,10 @@ func (c *HTTPClient) open(opts HTTPClientOptions) error {
 		C.eddy_client_free(cc)
 		return err
 	}
+	// The caller may reuse its slice and map: keep copies.
+	opts.Defaults.Header = append(HTTPHeader(nil), opts.Defaults.Header...)
+	opts.HostnameMapping = nil
+	c.opts, c.mapping, c.mapped = opts, mapping, map[string]*C.eddy_client{}
 	c.c = cc
 	c.app.clients[c] = struct{}{}
 	return nil
@@ -221,9 +262,12 @@ func (c *HTTPClient) closeOnLoop() {
 		c.app.post(c.closeOnLoop)
 		return
 	}
-	cc := c.c
-	c.c = nil
+	cc, mapped := c.c, c.mapped
+	c.c, c.mapped = nil, nil
 	C.eddy_client_free(cc) // the done callbacks of the fetches in flight run in here
+	for _, m := range mapped {
+		C.eddy_client_free(m)
+	}
 	delete(c.app.clients, c)
 	close(c.freed)
 }
@@ -233,9 +277,10 @@ func (c *HTTPClient) closeOnLoop() {
 // ErrTimedOut, ErrResolve, ErrTLS, ErrTooBig, ErrProto (malformed response), ErrEOF (closed
 // before the response was complete), ErrCanceled (Cancel, Close, the App stopped), ErrBusy
 // (queue full), ErrInvalid (bad URL, method or header). req is copied, not its Header and
-// Body slices: leave those alone until done. Thread: any goroutine. Returns ErrClosed (and
-// done never runs) when the client was closed or the loop is not running (before Start, or
-// stopped).
+// Body slices: leave those alone until done; the client's Defaults fill the copy. With
+// req.BodyStream the returned Fetch takes the body (WriteBody, EndBody). Thread: any
+// goroutine. Returns ErrClosed (and done never runs) when the client was closed or the loop
+// is not running (before Start, or stopped).
 func (c *HTTPClient) Fetch(req *HTTPRequest, done func(resp *HTTPResponse, err error)) (*Fetch, error) {
 	f := &Fetch{client: c, req: *req, orig: req, done: done}
 	c.mu.Lock()

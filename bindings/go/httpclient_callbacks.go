@@ -40,6 +40,7 @@ func (f *Fetch) response(cf *C.eddy_fetch, withBody bool) *HTTPResponse {
 
 // deliver runs the user's done callback; a panic there is logged.
 func (f *Fetch) deliver(resp *HTTPResponse, err error) {
+	f.phase = fetchEnded
 	if f.done == nil {
 		return
 	}

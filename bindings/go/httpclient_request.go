@@ -19,6 +19,16 @@ type HTTPRequest struct {
 	Header HTTPHeader
 	// Body is sent with a Content-Length (copied when the fetch starts).
 	Body []byte
+	// BodyStream announces a body given after Fetch with Fetch.WriteBody and ended with
+	// Fetch.EndBody (Tornado's body_producer) instead of Body: BodyStreamLength bytes sent
+	// with that Content-Length, or, when BodyStreamLength is 0, of unknown length sent
+	// chunked. Redirects that would resend the body are not followed. With Do there is no
+	// Fetch to write to: use Fetch.
+	BodyStream       bool
+	BodyStreamLength int64
+	// UserAgent is sent as User-Agent, replacing such a Header field (Tornado's user_agent;
+	// "" and no field: eddy's own "eddy/<version>").
+	UserAgent string
 	// ConnectTimeout bounds getting a connection: queue wait, name lookup, connect and TLS
 	// handshake (0: 20 s; negative: none). Exceeded: ErrTimedOut.
 	ConnectTimeout time.Duration

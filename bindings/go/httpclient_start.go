@@ -20,6 +20,7 @@ func (f *Fetch) start() error {
 		return ErrCanceled
 	}
 	r := &f.req
+	r.withDefaults(&c.opts.Defaults) // r is the fetch's copy: the caller's request stays as it was
 	method := r.Method
 	if method == "" {
 		method = "GET"
@@ -27,8 +28,12 @@ func (f *Fetch) start() error {
 	if strings.IndexByte(method, 0) >= 0 || strings.IndexByte(r.URL, 0) >= 0 {
 		return fmt.Errorf("eddy: NUL byte in the method or URL: %w", ErrInvalid)
 	}
+	cc, err := c.clientFor(r.URL)
+	if err != nil {
+		return err
+	}
 	cm, cu := C.CString(method), C.CString(r.URL)
-	cf := C.eddy_fetch_new(c.c, cm, cu)
+	cf := C.eddy_fetch_new(cc, cm, cu)
 	C.free(unsafe.Pointer(cm))
 	C.free(unsafe.Pointer(cu))
 	if cf == nil {
@@ -38,6 +43,10 @@ func (f *Fetch) start() error {
 		C.eddy_fetch_free(cf)
 		return err
 	}
+	if err := f.flushEarlyBody(cf); err != nil {
+		C.eddy_fetch_free(cf)
+		return fmt.Errorf("eddy: streamed body of %s: %w", r.URL, err)
+	}
 	h := newHandle(f)
 	rc := C.eddy_fetch_start(cf, C.eddy_fetch_done_fn(C.eddy_go_fetch_done),
 		C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
@@ -46,7 +55,7 @@ func (f *Fetch) start() error {
 		C.eddy_fetch_free(cf)
 		return fmt.Errorf("eddy: fetch %s %s: %w", method, r.URL, Error(rc))
 	}
-	f.cf = cf
+	f.cf, f.phase = cf, fetchRunning
 	return nil
 }
 
@@ -64,18 +73,35 @@ func seconds(d time.Duration) (C.double, bool) {
 // configure applies r to a fetch that is not started yet.
 func (r *HTTPRequest) configure(cf *C.eddy_fetch) error {
 	for _, hf := range r.Header {
-		n, v := C.CString(hf.Name), C.CString(hf.Value)
-		rc := C.eddy_fetch_add_header(cf, n, C.size_t(len(hf.Name)), v, C.size_t(len(hf.Value)))
-		C.free(unsafe.Pointer(n))
-		C.free(unsafe.Pointer(v))
-		if err := check(rc); err != nil {
-			return fmt.Errorf("eddy: request header %q: %w", hf.Name, err)
+		if r.UserAgent != "" && strings.EqualFold(hf.Name, "User-Agent") {
+			continue // replaced by UserAgent below
+		}
+		if err := addFetchHeader(cf, hf.Name, hf.Value); err != nil {
+			return err
+		}
+	}
+	if r.UserAgent != "" {
+		if err := addFetchHeader(cf, "User-Agent", r.UserAgent); err != nil {
+			return err
 		}
 	}
 	rc := C.int(0)
 	if len(r.Body) > 0 {
 		// eddy copies the body during the call; the bytes hold no Go pointers.
 		rc = C.eddy_fetch_set_body(cf, unsafe.Pointer(&r.Body[0]), C.size_t(len(r.Body)))
+	}
+	if r.BodyStream {
+		if len(r.Body) > 0 || r.BodyStreamLength < 0 {
+			return fmt.Errorf("eddy: HTTPRequest: Body with BodyStream, or BodyStreamLength < 0: %w",
+				ErrInvalid)
+		}
+		length := C.int64_t(-1) // eddy's "unknown: chunked"
+		if r.BodyStreamLength > 0 {
+			length = C.int64_t(r.BodyStreamLength)
+		}
+		if rc == 0 {
+			rc = C.eddy_fetch_set_body_stream(cf, length)
+		}
 	}
 	if s, ok := seconds(r.ConnectTimeout); ok && rc == 0 {
 		rc = C.eddy_fetch_set_connect_timeout(cf, s)
@@ -110,6 +136,17 @@ func (r *HTTPRequest) configure(cf *C.eddy_fetch) error {
 	}
 	if err := check(rc); err != nil {
 		return fmt.Errorf("eddy: HTTPRequest: %w", err)
+	}
+	return nil
+}
+
+func addFetchHeader(cf *C.eddy_fetch, name, value string) error {
+	n, v := C.CString(name), C.CString(value)
+	rc := C.eddy_fetch_add_header(cf, n, C.size_t(len(name)), v, C.size_t(len(value)))
+	C.free(unsafe.Pointer(n))
+	C.free(unsafe.Pointer(v))
+	if err := check(rc); err != nil {
+		return fmt.Errorf("eddy: request header %q: %w", name, err)
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ func clientApp(t *testing.T, opts HTTPClientOptions) (*App, *HTTPClient, string)
 		fmt.Sscan(r.PathArg(0), &n)
 		w.WriteString(strings.Repeat("x", n))
 	})
+	app.Route(`/head`).HandleFunc("GET", headHandler).HandleFunc("POST", headHandler)
 	app.Get(`/pieces`, func(w *ResponseWriter, r *Request) {
 		for i := 0; i < 3; i++ {
 			fmt.Fprintf(w, "piece %d;", i)
@@ -59,6 +60,15 @@ func echoHandler(w *ResponseWriter, r *Request) {
 	if expect, ok := r.LookupHeader("Expect"); ok {
 		fmt.Fprintf(w, " expect=%s", expect)
 	}
+}
+
+// headHandler answers with the request fields the client options decide, and the body.
+func headHandler(w *ResponseWriter, r *Request) {
+	for _, name := range []string{"Host", "User-Agent", "X-Default", "X-Own", "Transfer-Encoding",
+		"Content-Length"} {
+		fmt.Fprintf(w, "%s=%s\n", name, r.Header(name))
+	}
+	fmt.Fprintf(w, "body=%s", r.Body())
 }
 
 // fetch runs req through Do with a bound on the wait.
@@ -544,4 +554,181 @@ func TestHTTPClientMadeBeforeStart(t *testing.T) {
 	}
 	wantError(t, "Start with a bad client proxy", bad.Start("127.0.0.1:0"), ErrInvalid)
 	<-bad.Done()
+}
+
+func TestHTTPClientDefaults(t *testing.T) {
+	defaults := HTTPRequest{UserAgent: "default-agent/1", MaxBodySize: 4096,
+		RequestTimeout: 300 * time.Millisecond, NoFollowRedirects: true}
+	defaults.Header.Add("X-Default", "from defaults")
+	defaults.Header.Add("X-Own", "default value")
+	app, c, base := clientApp(t, HTTPClientOptions{Defaults: defaults})
+	// Applied where the request leaves them unset; the request's own values win.
+	resp := mustFetch(t, c, &HTTPRequest{URL: base + "/head"})
+	for _, want := range []string{"User-Agent=default-agent/1\n", "X-Default=from defaults\n",
+		"X-Own=default value\n"} {
+		if !strings.Contains(string(resp.Body), want) {
+			t.Fatalf("defaults not applied: %q lacks %q", resp.Body, want)
+		}
+	}
+	own := &HTTPRequest{URL: base + "/head", UserAgent: "own-agent/2"}
+	own.Header.Add("X-Own", "request value")
+	resp = mustFetch(t, c, own)
+	if b := string(resp.Body); !strings.Contains(b, "User-Agent=own-agent/2\n") ||
+		!strings.Contains(b, "X-Own=request value\n") || !strings.Contains(b, "X-Default=from defaults\n") {
+		t.Fatalf("the request's own values: %q", b)
+	}
+	if len(own.Header) != 1 {
+		t.Fatalf("the caller's Header was changed: %v", own.Header)
+	}
+	asHeader := &HTTPRequest{URL: base + "/head"}
+	asHeader.Header.Add("user-agent", "header-agent/3") // a field beats the default UserAgent
+	if b := string(mustFetch(t, c, asHeader).Body); !strings.Contains(b, "User-Agent=header-agent/3\n") {
+		t.Fatalf("User-Agent field: %q", b)
+	}
+	// The default timeout ends a fetch that would otherwise wait 20 s; a request's own wins.
+	silent := silentServer(t)
+	began := time.Now()
+	_, err := fetch(t, c, &HTTPRequest{URL: silent + "/"})
+	wantError(t, "default RequestTimeout", err, ErrTimedOut)
+	if d := time.Since(began); d > 5*time.Second {
+		t.Fatalf("default RequestTimeout: ended after %v", d)
+	}
+	began = time.Now()
+	_, err = fetch(t, c, &HTTPRequest{URL: silent + "/", RequestTimeout: time.Second})
+	wantError(t, "own RequestTimeout", err, ErrTimedOut)
+	if d := time.Since(began); d < time.Second {
+		t.Fatalf("own RequestTimeout of 1 s: ended after %v", d)
+	}
+	// NoFollowRedirects and MaxBodySize.
+	if resp = mustFetch(t, c, &HTTPRequest{URL: base + "/redirect"}); resp.Code != 302 {
+		t.Fatalf("default NoFollowRedirects: %d", resp.Code)
+	}
+	_, err = fetch(t, c, &HTTPRequest{URL: base + "/big/5000"})
+	wantError(t, "default MaxBodySize", err, ErrTooBig)
+	if resp = mustFetch(t, c, &HTTPRequest{URL: base + "/big/5000", MaxBodySize: 5000}); len(resp.Body) != 5000 {
+		t.Fatalf("own MaxBodySize: %d bytes", len(resp.Body))
+	}
+	// What belongs to one request is refused as a default.
+	_, err = app.NewHTTPClient(HTTPClientOptions{Defaults: HTTPRequest{URL: base}})
+	wantError(t, "URL as a default", err, ErrInvalid)
+}
+
+func TestHTTPClientHostnameMapping(t *testing.T) {
+	app, _, base := clientApp(t, HTTPClientOptions{})
+	port := base[strings.LastIndexByte(base, ':')+1:]
+	c, err := app.NewHTTPClient(HTTPClientOptions{HostnameMapping: map[string]string{
+		"example.invalid": "127.0.0.1", "EXAMPLE.invalid:80": "127.0.0.1:" + port}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mapped name reaches the local server, which sees it as the Host, with the URL's
+	// port (host form) or the default one (host:port form).
+	for u, host := range map[string]string{
+		"http://example.invalid:" + port + "/head": "example.invalid:" + port,
+		"http://example.invalid/head":              "example.invalid",
+	} {
+		resp := mustFetch(t, c, &HTTPRequest{URL: u})
+		if resp.Code != 200 || !strings.Contains(string(resp.Body), "Host="+host+"\n") || resp.EffectiveURL != u {
+			t.Fatalf("%s: %d %q, effective %q", u, resp.Code, resp.Body, resp.EffectiveURL)
+		}
+	}
+	// A relative redirect stays on the mapped name; unmapped hosts are fetched as usual.
+	resp := mustFetch(t, c, &HTTPRequest{URL: "http://example.invalid/redirect"})
+	if resp.Code != 200 || resp.EffectiveURL != "http://example.invalid/echo?from=redirect" {
+		t.Fatalf("redirect of a mapped fetch: %d, effective %q", resp.Code, resp.EffectiveURL)
+	}
+	if resp = mustFetch(t, c, &HTTPRequest{URL: base + "/head"}); !strings.Contains(string(resp.Body), "Host=127.0.0.1:"+port) {
+		t.Fatalf("unmapped: %q", resp.Body)
+	}
+	_, err = fetch(t, c, &HTTPRequest{URL: "https://example.invalid/"})
+	wantError(t, "mapped https URL", err, ErrInvalid)
+	for what, opts := range map[string]HTTPClientOptions{
+		"bad target": {HostnameMapping: map[string]string{"a.invalid": "b:port"}},
+		"with Proxy": {HostnameMapping: map[string]string{"a.invalid": "b"}, Proxy: "127.0.0.1:1"},
+	} {
+		_, err = app.NewHTTPClient(opts)
+		wantError(t, what, err, ErrInvalid)
+	}
+}
+
+func TestHTTPClientStreamedBody(t *testing.T) {
+	app, c, base := clientApp(t, HTTPClientOptions{})
+	type outcome struct {
+		resp *HTTPResponse
+		err  error
+	}
+	results := make(chan outcome, 1)
+	done := func(resp *HTTPResponse, err error) { results <- outcome{resp, err} }
+	wait := func(what, want string) {
+		t.Helper()
+		select {
+		case o := <-results:
+			if o.err != nil || o.resp.Code != 200 || !strings.HasSuffix(string(o.resp.Body), want) {
+				var body []byte
+				if o.resp != nil {
+					body = o.resp.Body
+				}
+				t.Fatalf("%s: %v, %d bytes %.120q", what, o.err, len(body), body)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no outcome", what)
+		}
+	}
+	var payload bytes.Buffer
+	for i := 0; payload.Len() < 150000; i++ {
+		fmt.Fprintf(&payload, "line %d;", i)
+	}
+	data := payload.Bytes()
+
+	// Unknown length, written from this goroutine: chunked.
+	f, err := c.Fetch(&HTTPRequest{Method: "POST", URL: base + "/head", BodyStream: true}, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rest := data; len(rest) > 0; {
+		piece := rest
+		if len(piece) > 10000 {
+			piece = piece[:10000]
+		}
+		rest = rest[len(piece):]
+		if err := f.WriteBody(piece); err != nil {
+			t.Fatalf("WriteBody: %v", err)
+		}
+	}
+	if err := f.EndBody(); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, "WriteBody after EndBody", f.WriteBody([]byte("late")), ErrState)
+	wait("chunked", "Transfer-Encoding=chunked\nContent-Length=\nbody="+string(data))
+	wantError(t, "WriteBody after the end", f.WriteBody([]byte("x")), ErrState)
+
+	// A known length, written on the loop thread before the fetch started, then after.
+	n := int64(len(data))
+	errs := make(chan error, 8)
+	app.Call(func() {
+		f, err := c.Fetch(&HTTPRequest{Method: "POST", URL: base + "/head", BodyStream: true,
+			BodyStreamLength: n}, done)
+		if err != nil {
+			errs <- err
+			return
+		}
+		errs <- f.WriteBody(make([]byte, n+1)) // ErrTooBig
+		errs <- f.WriteBody(data[:1000])
+		errs <- f.EndBody() // ErrInvalid: short
+		app.Call(func() { errs <- f.WriteBody(data[1000:]); errs <- f.EndBody() })
+	})
+	for i, want := range []error{ErrTooBig, nil, ErrInvalid, nil, nil} {
+		if err := <-errs; err != want {
+			t.Fatalf("fixed length, call %d: %v, want %v", i, err, want)
+		}
+	}
+	wait("fixed length", fmt.Sprintf("Transfer-Encoding=\nContent-Length=%d\nbody=%s", n, data))
+
+	// Without BodyStream there is nothing to write.
+	f, err = c.Fetch(&HTTPRequest{URL: base + "/head"}, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, "WriteBody without BodyStream", f.WriteBody([]byte("x")), ErrState)
+	wait("no stream", "body=")
 }

@@ -16,6 +16,7 @@ use eddy_sys as sys;
 use crate::boundary::{guard, in_callback, log_error};
 use crate::error::{check, Error, Result};
 use crate::event_loop::Loop;
+use crate::host_mapping::HostMapping;
 use crate::http_request::{ChunkFn, HeadersFn, HttpRequest};
 use crate::http_response::HttpResponse;
 use crate::tls::{TlsContext, Verify};
@@ -49,6 +50,9 @@ struct TlsSettings {
 /// lp.run().unwrap();
 /// ```
 ///
+/// Tornado's client arguments: [`HttpClient::set_defaults`] (`defaults`) and
+/// [`HttpClient::hostname_mapping`] (`hostname_mapping`).
+///
 /// Not `Send`: it lives on its loop's thread, and every callback runs there. It keeps a
 /// handle to the loop. Dropping it ends the fetches in flight or queued with
 /// `Err(Error::CANCELED)` (their callbacks run during the drop; dropped inside a loop
@@ -57,6 +61,9 @@ pub struct HttpClient {
     ptr: *mut sys::eddy_client,
     lp: Loop,
     tls: TlsSettings,
+    defaults: Option<HttpRequest>,
+    mapping: HostMapping,
+    proxied: bool,
 }
 
 /// A started fetch: to cancel it, or to write a streamed request body. Holding it keeps
@@ -83,39 +90,89 @@ impl HttpClient {
         if ptr.is_null() {
             return Err(Error::NO_MEMORY);
         }
-        Ok(HttpClient { ptr, lp: lp.clone(), tls: TlsSettings::default() })
+        let (defaults, mapping) = (None, HostMapping::default());
+        Ok(HttpClient { ptr, lp: lp.clone(), tls: TlsSettings::default(), defaults, mapping, proxied: false })
+    }
+
+    /// Applies a pool setting to this client and the clients of mapped addresses.
+    fn set_pool(&mut self, set: impl Fn(*mut sys::eddy_client) -> c_int) -> Result<()> {
+        check(set(self.ptr))?;
+        self.mapping.each_client(|c| check(set(c)))
     }
 
     /// At most `n` requests run at once (default 10); the others wait in the queue.
     /// Err(INVALID) for 0.
     pub fn set_max_clients(&mut self, n: usize) -> Result<()> {
-        // SAFETY: live client.
-        check(unsafe { sys::eddy_client_set_max_clients(self.ptr, n) })
+        // SAFETY: live clients.
+        self.set_pool(|c| unsafe { sys::eddy_client_set_max_clients(c, n) })?;
+        self.mapping.pool.max_clients = Some(n);
+        Ok(())
     }
 
     /// At most `n` requests wait in the queue (default 1000); a fetch beyond them ends with
     /// `Err(Error::BUSY)`.
     pub fn set_max_queue(&mut self, n: usize) -> Result<()> {
-        // SAFETY: live client.
-        check(unsafe { sys::eddy_client_set_max_queue(self.ptr, n) })
+        // SAFETY: live clients.
+        self.set_pool(|c| unsafe { sys::eddy_client_set_max_queue(c, n) })?;
+        self.mapping.pool.max_queue = Some(n);
+        Ok(())
     }
 
     /// At most `n` idle keep-alive connections are kept per origin (default 4; 0: none, every
     /// request opens its own connection).
     pub fn set_max_idle_per_host(&mut self, n: usize) -> Result<()> {
-        // SAFETY: live client.
-        check(unsafe { sys::eddy_client_set_max_idle_per_host(self.ptr, n) })
+        // SAFETY: live clients.
+        self.set_pool(|c| unsafe { sys::eddy_client_set_max_idle_per_host(c, n) })?;
+        self.mapping.pool.max_idle_per_host = Some(n);
+        Ok(())
     }
 
     /// Seconds an idle pooled connection is kept (default 60). Err(INVALID) when negative.
     pub fn set_idle_timeout(&mut self, seconds: f64) -> Result<()> {
-        // SAFETY: live client.
-        check(unsafe { sys::eddy_client_set_idle_timeout(self.ptr, seconds) })
+        // SAFETY: live clients.
+        self.set_pool(|c| unsafe { sys::eddy_client_set_idle_timeout(c, seconds) })?;
+        self.mapping.pool.idle_timeout = Some(seconds);
+        Ok(())
+    }
+
+    /// Tornado's `defaults`: settings for every fetch that leaves them unset, given as an
+    /// [`HttpRequest`] without a URL: `HttpRequest::default().user_agent("bot/1")
+    /// .header("X-Team", "a").request_timeout(5.0)`. Headers whose name the request lacks are
+    /// added; `user_agent`, `connect_timeout`, `request_timeout`, `follow_redirects`,
+    /// `max_redirects`, `decompress_response`, `max_body_size` and `expect_100_continue` apply
+    /// when the request did not set them. Replaces earlier defaults. Err(INVALID) for what
+    /// belongs to one request: a URL, a method, a body or body stream, streaming closures.
+    /// TLS (`validate_cert`, `ca_file`) is the client's own setting already.
+    pub fn set_defaults(&mut self, defaults: HttpRequest) -> Result<()> {
+        defaults.check_defaults()?;
+        self.defaults = Some(defaults);
+        Ok(())
+    }
+
+    /// Tornado's `hostname_mapping`, one entry per call: fetches of `from` ("host", or
+    /// "host:port" for one port, the URL's port defaulting to 80) connect to `to` ("host",
+    /// keeping the URL's port, or "host:port") instead; the URL's host stays the Host header
+    /// and the effective URL. Only http:// URLs can be mapped (`fetch` of a mapped https one
+    /// is Err(INVALID)), and not with [`HttpClient::set_proxy`] (Err(INVALID)).
+    ///
+    /// How: each mapped address gets its own pool (with this client's pool settings) that
+    /// reaches it as an HTTP proxy, so the request line is the absolute URI (`GET
+    /// http://host:port/path`), which RFC 9112 servers must accept (eddy's do; Tornado's do
+    /// not); redirects of a mapped fetch go to the same address.
+    pub fn hostname_mapping(&mut self, from: &str, to: &str) -> Result<()> {
+        if self.proxied {
+            return Err(Error::INVALID);
+        }
+        self.mapping.insert(from, to)
     }
 
     /// Sends every request through the HTTP proxy `Some((host, port))` (http: absolute URIs;
-    /// https: a CONNECT tunnel); `None` removes it. Err(INVALID) for a bad host or port.
+    /// https: a CONNECT tunnel); `None` removes it. Err(INVALID) for a bad host or port, or
+    /// with a [`HttpClient::hostname_mapping`].
     pub fn set_proxy(&mut self, proxy: Option<(&str, u16)>) -> Result<()> {
+        if proxy.is_some() && !self.mapping.is_empty() {
+            return Err(Error::INVALID);
+        }
         let rc = match proxy {
             None => {
                 // SAFETY: live client; NULL removes the proxy.
@@ -127,7 +184,9 @@ impl HttpClient {
                 unsafe { sys::eddy_client_set_proxy(self.ptr, host.as_ptr(), c_int::from(port)) }
             }
         };
-        check(rc)
+        check(rc)?;
+        self.proxied = proxy.is_some();
+        Ok(())
     }
 
     /// https with this client context ([`TlsContext::client`], configured as needed) instead
@@ -184,10 +243,15 @@ impl HttpClient {
         Ok(())
     }
 
-    /// The number of idle pooled connections (all origins).
+    /// The number of idle pooled connections (all origins, mapped addresses included).
     pub fn idle_count(&self) -> usize {
-        // SAFETY: live client.
-        unsafe { sys::eddy_client_idle_count(self.ptr) }
+        let mut n = 0;
+        // SAFETY: live clients.
+        let _ = self.mapping.each_client(|c| {
+            n += unsafe { sys::eddy_client_idle_count(c) };
+            Ok(())
+        });
+        n + unsafe { sys::eddy_client_idle_count(self.ptr) }
     }
 
     /// Starts `request`. `callback` runs exactly once, on the loop thread, never inside this
@@ -198,17 +262,22 @@ impl HttpClient {
     /// response was complete), `CANCELED` ([`FetchHandle::cancel`], a streaming closure's
     /// `Err`, or the client dropped), `BUSY` (queue full).
     ///
-    /// Err(INVALID) at once, and no closure runs, for a malformed URL or method, a bad header
-    /// or a name with a NUL byte. A panic in `callback` is logged; the loop goes on.
+    /// Err(INVALID) at once, and no closure runs, for a malformed URL or method, a bad header,
+    /// a name with a NUL byte or a mapped https URL. A panic in `callback` is logged; the loop
+    /// goes on. The client's defaults fill what `request` left unset.
     pub fn fetch(
         &self,
-        request: HttpRequest,
+        mut request: HttpRequest,
         callback: impl FnOnce(Result<HttpResponse>) + 'static,
     ) -> Result<FetchHandle> {
+        if let Some(defaults) = &self.defaults {
+            request.apply_defaults(defaults);
+        }
+        let client = self.mapping.client_for(&self.lp, &request.url)?.unwrap_or(self.ptr);
         let method = CString::new(request.method.as_str()).map_err(|_| Error::INVALID)?;
         let url = CString::new(request.url.as_str()).map_err(|_| Error::INVALID)?;
         // SAFETY: live client; eddy copies both strings.
-        let f = unsafe { sys::eddy_fetch_new(self.ptr, method.as_ptr(), url.as_ptr()) };
+        let f = unsafe { sys::eddy_fetch_new(client, method.as_ptr(), url.as_ptr()) };
         if f.is_null() {
             return Err(Error::INVALID);
         }
@@ -252,18 +321,21 @@ impl HttpClient {
 
 impl Drop for HttpClient {
     fn drop(&mut self) {
-        let ptr = self.ptr;
+        let mut clients = self.mapping.take_clients();
+        clients.insert(0, self.ptr);
+        // SAFETY (both uses): live clients, each freed once, on the loop thread; fetches'
+        // done callbacks run inside (guarded).
+        let free_all = |clients: Vec<*mut sys::eddy_client>| clients.into_iter().for_each(|c| unsafe { sys::eddy_client_free(c) });
         if in_callback() {
             // Perhaps inside one of this client's own callbacks: free it once that returned,
             // so no eddy frame above us sees its fetch vanish.
-            // SAFETY (in the task): the client is freed once, on its loop thread.
-            if self.lp.call_soon(move || unsafe { sys::eddy_client_free(ptr) }).is_ok() {
+            let later = clients.clone();
+            if self.lp.call_soon(move || free_all(later)).is_ok() {
                 return;
             }
             log_error("an HttpClient dropped inside a callback is freed at once (out of memory)");
         }
-        // SAFETY: live client, freed once; fetches' done callbacks run inside (guarded).
-        unsafe { sys::eddy_client_free(ptr) }
+        free_all(clients)
     }
 }
 

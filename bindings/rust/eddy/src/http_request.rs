@@ -4,7 +4,7 @@ use std::os::raw::{c_char, c_int};
 
 use eddy_sys as sys;
 
-use crate::error::{check, Result};
+use crate::error::{check, Error, Result};
 use crate::http_response::HttpResponse;
 
 pub(crate) type HeadersFn = dyn FnMut(&HttpResponse) -> Result<()>;
@@ -20,8 +20,11 @@ pub(crate) type ChunkFn = dyn FnMut(&[u8]) -> Result<()>;
 ///     .request_timeout(5.0);
 /// ```
 ///
-/// Settings left alone keep eddy's defaults: GET, connect and request timeouts of 20 s,
-/// redirects followed (at most 5), gzip asked for and decoded, bodies up to 100 MiB.
+/// Settings left alone keep the client's defaults ([`crate::HttpClient::set_defaults`]), else
+/// eddy's: GET, connect and request timeouts of 20 s, redirects followed (at most 5), gzip asked
+/// for and decoded, bodies up to 100 MiB.
+///
+/// `HttpRequest::default()` is one without a URL, for `set_defaults`.
 pub struct HttpRequest {
     pub(crate) method: String,
     pub(crate) url: String,
@@ -30,11 +33,13 @@ pub struct HttpRequest {
     body_stream: Option<Option<u64>>,
     connect_timeout: Option<f64>,
     request_timeout: Option<f64>,
-    follow_redirects: bool,
+    // Options, not plain values, so that a client's defaults fill only what was not set.
+    follow_redirects: Option<bool>,
     max_redirects: Option<u32>,
     decompress_response: Option<bool>,
     max_body_size: Option<usize>,
-    expect_100_continue: bool,
+    expect_100_continue: Option<bool>,
+    user_agent: Option<String>,
     pub(crate) on_headers: Option<Box<HeadersFn>>,
     pub(crate) on_chunk: Option<Box<ChunkFn>>,
 }
@@ -51,11 +56,12 @@ impl HttpRequest {
             body_stream: None,
             connect_timeout: None,
             request_timeout: None,
-            follow_redirects: true,
+            follow_redirects: None,
             max_redirects: None,
             decompress_response: None,
             max_body_size: None,
-            expect_100_continue: false,
+            expect_100_continue: None,
+            user_agent: None,
             on_headers: None,
             on_chunk: None,
         }
@@ -109,7 +115,7 @@ impl HttpRequest {
 
     /// Follow redirects (default true). With false a 3xx answer is the response.
     pub fn follow_redirects(mut self, on: bool) -> Self {
-        self.follow_redirects = on;
+        self.follow_redirects = Some(on);
         self
     }
 
@@ -135,7 +141,14 @@ impl HttpRequest {
     /// Send `Expect: 100-continue` and the body only after the server's 100 Continue (or one
     /// second without an answer).
     pub fn expect_100_continue(mut self, on: bool) -> Self {
-        self.expect_100_continue = on;
+        self.expect_100_continue = Some(on);
+        self
+    }
+
+    /// The User-Agent to send (Tornado's `user_agent`), replacing a `User-Agent` header; by
+    /// default eddy sends "eddy/<version>".
+    pub fn user_agent(mut self, agent: &str) -> Self {
+        self.user_agent = Some(agent.to_owned());
         self
     }
 
@@ -155,11 +168,50 @@ impl HttpRequest {
         self
     }
 
+    /// Err(INVALID) for what only one request can carry, as a client's defaults: a URL, a
+    /// method other than GET, a body or body stream, streaming closures (refused, not ignored).
+    pub(crate) fn check_defaults(&self) -> Result<()> {
+        let per_request = !self.url.is_empty()
+            || self.method != "GET"
+            || self.body.is_some()
+            || self.body_stream.is_some()
+            || self.on_headers.is_some()
+            || self.on_chunk.is_some();
+        if per_request {
+            Err(Error::INVALID)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Fills what this request left unset from the client's defaults `d` (Tornado's
+    /// `defaults`): headers whose name it lacks are added; its own values always win.
+    pub(crate) fn apply_defaults(&mut self, d: &HttpRequest) {
+        let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        // A User-Agent header of the request's own beats a default user_agent.
+        if self.user_agent.is_none() && !has(&self.headers, "User-Agent") {
+            self.user_agent = d.user_agent.clone();
+        }
+        let missing: Vec<(String, String)> = d.headers.iter().filter(|(n, _)| !has(&self.headers, n)).cloned().collect();
+        self.headers.extend(missing);
+        self.connect_timeout = self.connect_timeout.or(d.connect_timeout);
+        self.request_timeout = self.request_timeout.or(d.request_timeout);
+        self.follow_redirects = self.follow_redirects.or(d.follow_redirects);
+        self.max_redirects = self.max_redirects.or(d.max_redirects);
+        self.decompress_response = self.decompress_response.or(d.decompress_response);
+        self.max_body_size = self.max_body_size.or(d.max_body_size);
+        self.expect_100_continue = self.expect_100_continue.or(d.expect_100_continue);
+    }
+
     /// Copies the settings into a fresh, unstarted C request.
     pub(crate) fn configure(&self, f: *mut sys::eddy_fetch) -> Result<()> {
+        let agent = self.user_agent.as_ref().map(|a| ("User-Agent".to_owned(), a.clone()));
+        // user_agent replaces the header fields of that name.
+        let replaced = |name: &str| agent.is_some() && name.eq_ignore_ascii_case("User-Agent");
+        let headers = self.headers.iter().filter(|(n, _)| !replaced(n)).chain(agent.iter());
         // SAFETY: `f` is a live, unstarted request; eddy copies every string and buffer.
         unsafe {
-            for (name, value) in &self.headers {
+            for (name, value) in headers {
                 check(sys::eddy_fetch_add_header(
                     f,
                     name.as_ptr() as *const c_char,
@@ -173,7 +225,7 @@ impl HttpRequest {
             }
             if let Some(length) = self.body_stream {
                 let length = match length {
-                    Some(n) => i64::try_from(n).map_err(|_| crate::Error::INVALID)?,
+                    Some(n) => i64::try_from(n).map_err(|_| Error::INVALID)?,
                     None => -1,
                 };
                 check(sys::eddy_fetch_set_body_stream(f, length))?;
@@ -184,7 +236,7 @@ impl HttpRequest {
             if let Some(s) = self.request_timeout {
                 check(sys::eddy_fetch_set_request_timeout(f, s))?;
             }
-            let redirects = if self.follow_redirects { self.max_redirects } else { Some(0) };
+            let redirects = if self.follow_redirects == Some(false) { Some(0) } else { self.max_redirects };
             if let Some(n) = redirects {
                 check(sys::eddy_fetch_set_max_redirects(f, c_int::try_from(n).unwrap_or(c_int::MAX)))?;
             }
@@ -194,10 +246,17 @@ impl HttpRequest {
             if let Some(n) = self.max_body_size {
                 check(sys::eddy_fetch_set_max_body_size(f, n))?;
             }
-            if self.expect_100_continue {
+            if self.expect_100_continue == Some(true) {
                 check(sys::eddy_fetch_set_expect_continue(f, 1))?;
             }
         }
         Ok(())
+    }
+}
+
+impl Default for HttpRequest {
+    /// A request without a URL: the template given to [`crate::HttpClient::set_defaults`].
+    fn default() -> Self {
+        HttpRequest::new("")
     }
 }

@@ -52,6 +52,7 @@ mod deferred;
 mod dispatch;
 mod error;
 mod event_loop;
+mod host_mapping;
 mod http_client;
 mod http_request;
 mod http_response;

@@ -553,3 +553,88 @@ fn requests_go_through_the_proxy() {
     assert_eq!(client.set_proxy(Some(("bad\0host", 1))), Err(Error::INVALID));
     client.set_proxy(None).unwrap();
 }
+
+/// An App whose /head route answers with the request fields the client options decide.
+fn head_app(lp: &Loop) -> (App, String) {
+    serve(lp, |app| {
+        app.route("/head").unwrap().get(|req, res| {
+            for name in ["Host", "User-Agent", "X-Default", "X-Own"] {
+                res.write(format!("{}={}\n", name, req.header(name).unwrap_or("")))?;
+            }
+            Ok(())
+        });
+        app.route("/to").unwrap().get(|_, res| res.write("arrived"));
+        app.route("/from").unwrap().get(|_, res| res.redirect("/to", 302));
+    })
+}
+
+#[test]
+fn defaults_fill_what_the_request_leaves_unset() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = head_app(&lp);
+    let mut client = HttpClient::new(&lp).unwrap();
+    let defaults = HttpRequest::default()
+        .user_agent("default-agent/1")
+        .header("X-Default", "from defaults")
+        .header("X-Own", "default value")
+        .request_timeout(0.3)
+        .follow_redirects(false);
+    client.set_defaults(defaults).unwrap();
+    let url = format!("{}/head", base);
+    let seen = text(&ok(fetch(&lp, &client, HttpRequest::new(&url))));
+    for want in ["User-Agent=default-agent/1\n", "X-Default=from defaults\n", "X-Own=default value\n"] {
+        assert!(seen.contains(want), "{:?} lacks {:?}", seen, want);
+    }
+    // The request's own values win: user_agent, a header, a User-Agent header.
+    let own = HttpRequest::new(&url).user_agent("own-agent/2").header("x-own", "request value");
+    let seen = text(&ok(fetch(&lp, &client, own)));
+    assert!(seen.contains("User-Agent=own-agent/2\nX-Default=from defaults\nX-Own=request value\n"), "{:?}", seen);
+    let seen = text(&ok(fetch(&lp, &client, HttpRequest::new(&url).header("User-Agent", "header-agent/3"))));
+    assert!(seen.contains("User-Agent=header-agent/3\n"), "{:?}", seen);
+    // follow_redirects(false) by default, true for one request.
+    let from = format!("{}/from", base);
+    assert_eq!(ok(fetch(&lp, &client, HttpRequest::new(&from))).code(), 302);
+    assert_eq!(text(&ok(fetch(&lp, &client, HttpRequest::new(&from).follow_redirects(true)))), "arrived");
+    // The default timeout ends a fetch that would otherwise wait 20 s; a request's own wins.
+    let (_silent, silent) = silent_server();
+    let began = std::time::Instant::now();
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&silent)).unwrap_err(), Error::TIMED_OUT);
+    assert!(began.elapsed().as_secs_f64() < 5.0, "default request_timeout: {:?}", began.elapsed());
+    let began = std::time::Instant::now();
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&silent).request_timeout(1.0)).unwrap_err(), Error::TIMED_OUT);
+    assert!(began.elapsed().as_secs_f64() >= 1.0, "own request_timeout: {:?}", began.elapsed());
+    // What belongs to one request is refused as a default.
+    assert_eq!(client.set_defaults(HttpRequest::new(&url)), Err(Error::INVALID));
+    assert_eq!(client.set_defaults(HttpRequest::default().body("x")), Err(Error::INVALID));
+}
+
+#[test]
+fn hostname_mapping_connects_elsewhere_and_keeps_the_host() {
+    let lp = Loop::new().unwrap();
+    let (_app, base) = head_app(&lp);
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let mut client = HttpClient::new(&lp).unwrap();
+    client.hostname_mapping("example.invalid", "127.0.0.1").unwrap();
+    client.hostname_mapping("EXAMPLE.invalid:80", &format!("127.0.0.1:{}", port)).unwrap();
+    // The host form keeps the URL's port; the host:port form maps the default port.
+    for (url, host) in [
+        (format!("http://example.invalid:{}/head", port), format!("example.invalid:{}", port)),
+        ("http://example.invalid/head".to_owned(), "example.invalid".to_owned()),
+    ] {
+        let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
+        assert!(text(&res).starts_with(&format!("Host={}\n", host)), "{}: {:?}", url, text(&res));
+        assert_eq!(res.effective_url(), url);
+    }
+    // A relative redirect stays on the mapped name; unmapped hosts are fetched as usual.
+    let res = ok(fetch(&lp, &client, HttpRequest::new("http://example.invalid/from")));
+    assert_eq!((text(&res).as_str(), res.effective_url()), ("arrived", "http://example.invalid/to"));
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/head", base))));
+    assert!(text(&res).starts_with(&format!("Host=127.0.0.1:{}\n", port)), "{:?}", text(&res));
+    // Refused: a mapped https URL, a bad target, a proxy with a mapping.
+    assert_eq!(client.fetch(HttpRequest::new("https://example.invalid/"), |_| {}).err(), Some(Error::INVALID));
+    assert_eq!(client.hostname_mapping("a.invalid", "b:port"), Err(Error::INVALID));
+    assert_eq!(client.set_proxy(Some(("127.0.0.1", 1))), Err(Error::INVALID));
+    let mut proxied = HttpClient::new(&lp).unwrap();
+    proxied.set_proxy(Some(("127.0.0.1", 1))).unwrap();
+    assert_eq!(proxied.hostname_mapping("a.invalid", "b"), Err(Error::INVALID));
+}

@@ -1,0 +1,118 @@
+package eddy
+
+// #include "shim.h"
+import "C"
+
+import "unsafe"
+
+// fetchPhase is where a Fetch is in its life (loop thread).
+type fetchPhase int
+
+const (
+	fetchQueued  fetchPhase = iota // Fetch posted its start, which did not run yet
+	fetchRunning                   // eddy runs it (cf set)
+	fetchEnded                     // done ran or is running
+)
+
+// WriteBody appends p to the body announced with HTTPRequest.BodyStream (copied; sent as the
+// connection allows). Thread: any goroutine; off the loop thread it waits until the loop took
+// the bytes, so its error is the real one. Errors: ErrTooBig past BodyStreamLength, ErrState
+// without BodyStream, after EndBody or once the fetch ended, ErrClosed once the loop stopped.
+func (f *Fetch) WriteBody(p []byte) error {
+	return f.onLoop(func() error { return f.writeBody(p) })
+}
+
+// EndBody ends a streamed body. Thread: any goroutine (as WriteBody). Errors: ErrInvalid when
+// fewer than BodyStreamLength bytes were written, ErrState without BodyStream, after EndBody
+// or once the fetch ended, ErrClosed once the loop stopped.
+func (f *Fetch) EndBody() error { return f.onLoop(f.endBody) }
+
+// onLoop runs fn on the loop thread and returns its error.
+func (f *Fetch) onLoop(fn func() error) error {
+	a := f.client.app
+	if a.onLoopThread() {
+		return fn()
+	}
+	result := make(chan error, 1)
+	if !a.post(func() { result <- fn() }) {
+		return ErrClosed
+	}
+	select {
+	case err := <-result:
+		return err
+	case <-a.done:
+		select { // it may have run just before the loop ended
+		case err := <-result:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// writeBody (loop thread). Before the start ran (Fetch then WriteBody on the loop thread)
+// there is no eddy_fetch yet: the bytes wait in f.early, checked as eddy would check them.
+func (f *Fetch) writeBody(p []byte) error {
+	if !f.req.BodyStream {
+		return ErrState
+	}
+	switch f.phase {
+	case fetchQueued:
+		n := f.req.BodyStreamLength
+		if f.earlyEnd {
+			return ErrState
+		}
+		if n > 0 && f.earlyBytes+int64(len(p)) > n {
+			return ErrTooBig
+		}
+		f.early = append(f.early, append([]byte(nil), p...))
+		f.earlyBytes += int64(len(p))
+		return nil
+	case fetchRunning:
+		return writeFetchBody(f.cf, p)
+	}
+	return ErrState
+}
+
+func (f *Fetch) endBody() error {
+	if !f.req.BodyStream {
+		return ErrState
+	}
+	switch f.phase {
+	case fetchQueued:
+		if f.earlyEnd {
+			return ErrState
+		}
+		if n := f.req.BodyStreamLength; n > 0 && f.earlyBytes != n {
+			return ErrInvalid
+		}
+		f.earlyEnd = true
+		return nil
+	case fetchRunning:
+		return check(C.eddy_fetch_end_body(f.cf))
+	}
+	return ErrState
+}
+
+// flushEarlyBody hands what WriteBody/EndBody kept before the start to the new eddy_fetch
+// (eddy accepts body writes before eddy_fetch_start).
+func (f *Fetch) flushEarlyBody(cf *C.eddy_fetch) error {
+	for _, p := range f.early {
+		if err := writeFetchBody(cf, p); err != nil {
+			return err
+		}
+	}
+	f.early = nil
+	if f.earlyEnd {
+		return check(C.eddy_fetch_end_body(cf))
+	}
+	return nil
+}
+
+func writeFetchBody(cf *C.eddy_fetch, p []byte) error {
+	var data unsafe.Pointer
+	if len(p) > 0 {
+		data = unsafe.Pointer(&p[0]) // eddy copies the bytes, which hold no Go pointers
+	}
+	return check(C.eddy_fetch_write_body(cf, data, C.size_t(len(p))))
+}
