@@ -141,6 +141,15 @@ EDDY_API int eddy_fetch_set_decompress(eddy_fetch *fetch, int on);
  * second without an answer). Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_fetch_set_expect_continue(eddy_fetch *fetch, int on);
 
+/* Connects to `host` (a name or an address; IPv6 with or without brackets) and `port` (0: the
+ * URL's) instead of the URL's host and port, while the request still names the URL: its Host
+ * field, request target, TLS server name and certificate check are the URL's (curl's
+ * --connect-to, Tornado's hostname_mapping). It applies to the URL's origin only: a redirect to
+ * another origin connects there. Pooled connections are kept apart from direct ones. `host`
+ * NULL removes it. Not with a client proxy: eddy_fetch_start() then returns EDDY_EINVAL.
+ * Returns 0, EDDY_EINVAL (bad host or port), EDDY_ESTATE (already started) or EDDY_ENOMEM. */
+EDDY_API int eddy_fetch_set_connect_to(eddy_fetch *fetch, const char *host, int port);
+
 /* Sets the optional headers and chunk callbacks (NULL: none). Returns 0 or EDDY_ESTATE. */
 EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn on_headers,
                                       eddy_fetch_chunk_fn on_chunk);

@@ -194,6 +194,32 @@ EDDY_API int eddy_fetch_set_expect_continue(eddy_fetch *fetch, int on) {
     return 0;
 }
 
+EDDY_API int eddy_fetch_set_connect_to(eddy_fetch *fetch, const char *host, int port) {
+    if (!fetch) return EDDY_EINVAL;
+    Fetch *f = F(fetch);
+    if (f->started()) return EDDY_ESTATE;
+    if (!host) {
+        f->connect_host.clear();
+        f->connect_port = 0;
+        return 0;
+    }
+    if (!*host || port < 0 || port > 65535) return EDDY_EINVAL;
+    // A bracketed IPv6 literal is taken as the address inside the brackets.
+    std::string_view h(host);
+    if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    for (char c : h)
+        if (static_cast<unsigned char>(c) <= ' ' || c == '/' || c == '[' || c == ']')
+            return EDDY_EINVAL;
+    if (h.empty()) return EDDY_EINVAL;
+    try {
+        f->connect_host.assign(h);
+    } catch (...) {
+        return EDDY_ENOMEM;
+    }
+    f->connect_port = port;
+    return 0;
+}
+
 EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn on_headers,
                                       eddy_fetch_chunk_fn on_chunk) {
     if (!fetch) return EDDY_EINVAL;

@@ -113,6 +113,9 @@ public:
     size_t max_body_size = 100u * 1024u * 1024u;
     bool decompress = true;
     bool expect_continue = false;
+    // eddy_fetch_set_connect_to: where to connect for the URL's origin (empty: its own host).
+    std::string connect_host;
+    int connect_port = 0;  // 0: the URL's port
     eddy_fetch_headers_fn on_headers = nullptr;
     eddy_fetch_chunk_fn on_chunk = nullptr;
 
@@ -156,6 +159,9 @@ private:
 
     // Connection.
     std::string pool_key() const;
+    // connect_to applies to the first URL's origin only: a redirect elsewhere connects there.
+    bool connects_elsewhere() const { return !connect_host.empty() && url.origin() == connect_origin_; }
+    std::string connect_origin_;
     void get_connection();
     void connect_new();
     static void on_connected(Connector *c, Stream *stream, int error, void *arg);

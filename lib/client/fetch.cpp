@@ -65,6 +65,15 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     for (char c : method_)
         if (!isupper(static_cast<unsigned char>(c)) && c != '-' && c != '_') return EDDY_EINVAL;
     if (method_.empty()) return EDDY_EINVAL;
+    // Where a proxy connects is the proxy's business: the two cannot be combined.
+    if (!connect_host.empty() && !client_->proxy_host.empty()) return EDDY_EINVAL;
+    if (!connect_host.empty()) {
+        try {
+            connect_origin_ = url.origin();
+        } catch (...) {
+            return EDDY_ENOMEM;
+        }
+    }
     started_ = true;
     done_ = done;
     userdata_ = userdata;
@@ -147,6 +156,8 @@ std::string Fetch::pool_key() const {
     std::string key = url.origin();
     if (!client_->proxy_host.empty())
         key += " via " + client_->proxy_host + ":" + std::to_string(client_->proxy_port);
+    if (connects_elsewhere())
+        key += " to " + connect_host + ":" + std::to_string(connect_port ? connect_port : url.port);
     return key;
 }
 
@@ -169,15 +180,22 @@ void Fetch::get_connection() {
 void Fetch::connect_new() {
     reused = false;
     bool proxied = !client_->proxy_host.empty();
-    const std::string &host = proxied ? client_->proxy_host : url.host;
-    int port = proxied ? client_->proxy_port : url.port;
+    const std::string *host = &url.host;
+    int port = url.port;
+    if (proxied) {
+        host = &client_->proxy_host;
+        port = client_->proxy_port;
+    } else if (connects_elsewhere()) {  // the request itself still names url.host
+        host = &connect_host;
+        if (connect_port) port = connect_port;
+    }
     waiter_ = new (std::nothrow) Waiter{this};
     if (!waiter_) {
         finish(EDDY_ENOMEM);
         return;
     }
     // The fetch's own connect timer bounds the attempt (queue wait included).
-    int rc = Connector::start(loop_, host.c_str(), port, 0, on_connected, waiter_, release_waiter);
+    int rc = Connector::start(loop_, host->c_str(), port, 0, on_connected, waiter_, release_waiter);
     if (rc != 0) {
         delete waiter_;
         waiter_ = nullptr;

@@ -2,7 +2,7 @@
  * test_client.py).
  *
  *   fetch_tool [options] URL...
- *     --cacert F  --no-verify  --proxy HOST:PORT  --max-clients N  --sequential  --repeat N
+ *     --cacert F  --no-verify  --proxy HOST:PORT  --connect-to HOST:PORT  --max-clients N  --sequential  --repeat N
  *     --connect-timeout S  --timeout S  --max-body N  --no-decompress  --expect-continue
  *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
  *     --max-redirects N  --chunks (stream the body to a chunk callback)
@@ -21,7 +21,7 @@
 #include <string.h>
 
 typedef struct {
-    const char *cacert, *proxy, *method, *data, *stream_body;
+    const char *cacert, *proxy, *connect_to, *method, *data, *stream_body;
     int verify, sequential, repeat, decompress, expect, max_redirects, chunks;
     double connect_timeout, timeout, pause, cancel_after, free_after;
     long long max_body;
@@ -159,6 +159,19 @@ static void start_next(void) {
     if (o.max_redirects >= 0) eddy_fetch_set_max_redirects(f, o.max_redirects);
     eddy_fetch_set_decompress(f, o.decompress);
     eddy_fetch_set_expect_continue(f, o.expect);
+    if (o.connect_to) { /* HOST:PORT, the last colon separating the port */
+        char host[256];
+        const char *colon = strrchr(o.connect_to, ':');
+        size_t n = colon ? (size_t)(colon - o.connect_to) : 0;
+        if (!colon || n >= sizeof host) {
+            fprintf(stderr, "fetch_tool: --connect-to HOST:PORT\n");
+            exit(2);
+        }
+        memcpy(host, o.connect_to, n);
+        host[n] = '\0';
+        int rc = eddy_fetch_set_connect_to(f, host, atoi(colon + 1));
+        if (rc != 0) printf("{\"connect_to_error\": \"%s\"}\n", eddy_err_name(rc));
+    }
     eddy_fetch_set_callbacks(f, on_headers, o.chunks ? on_chunk : NULL);
     job *j = calloc(1, sizeof *j);
     int rc = eddy_fetch_start(f, on_done, j, free);
@@ -194,6 +207,8 @@ int main(int argc, char **argv) {
             o.verify = 0;
         else if (!strcmp(a, "--proxy"))
             o.proxy = argv[++i];
+        else if (!strcmp(a, "--connect-to"))
+            o.connect_to = argv[++i];
         else if (!strcmp(a, "--max-clients"))
             max_clients = atoi(argv[++i]);
         else if (!strcmp(a, "--sequential"))

@@ -445,6 +445,62 @@ class ClientTest(unittest.TestCase):
             proxy.shutdown()
             proxy.server_close()
 
+    # ---- connect_to (Tornado's hostname_mapping) ----------------------------------------------
+
+    def test_connect_to_keeps_the_request_naming_the_url(self):
+        port = self.api.port
+        r = one("--connect-to", "127.0.0.1:%d" % port, "http://example.invalid:%d/echo?x=1" % port)
+        self.assertEqual(r["status"], 200, r)
+        seen = json.loads(r["body"])
+        self.assertEqual(seen["uri"], "/echo?x=1")  # origin-form, not a proxy's absolute URL
+        self.assertEqual(seen["host"], "example.invalid:%d" % port)
+        self.assertEqual(r["effective_url"], "http://example.invalid:%d/echo?x=1" % port)
+        # port 0: the URL's port; an IPv6 literal with or without brackets
+        r = one("--connect-to", "127.0.0.1:0", "http://mapped.invalid:%d/echo" % port)
+        self.assertEqual(json.loads(r["body"])["host"], "mapped.invalid:%d" % port)
+        for literal in ("::1", "[::1]"):
+            r = one("--connect-to", "%s:%d" % (literal, self.api6.port),
+                    "http://six.invalid:%d/echo" % self.api6.port)
+            self.assertEqual(json.loads(r["body"])["remote_ip"], "::1", r)
+        # without it the name does not resolve
+        r = one("http://example.invalid:%d/echo" % port)
+        self.assertEqual(r["error"], "EDDY_ERESOLVE", r)
+
+    def test_connect_to_over_tls_checks_the_urls_name(self):
+        tls = self.nginx.tls_port
+        r = one("--connect-to", "127.0.0.1:%d" % tls, "--cacert", CERTS["ca.crt"],
+                "https://localhost:%d/small.txt" % tls)
+        self.assertEqual((r["status"], r["body"]), (200, "small file\n"), r)
+        # The certificate names localhost and 127.0.0.1: checked against the URL's name (not the
+        # address connected to), other.test fails.
+        r = one("--connect-to", "127.0.0.1:%d" % tls, "--cacert", CERTS["ca.crt"],
+                "https://other.test:%d/small.txt" % tls)
+        self.assertEqual(r["error"], "EDDY_ETLS", r)
+
+    def test_connect_to_only_for_the_urls_origin(self):
+        # A redirect to another origin connects there (here: to the real 127.0.0.1 nginx).
+        r = one("--connect-to", "127.0.0.1:%d" % self.nginx.port,
+                "http://first.invalid:%d/redir" % self.nginx.port)
+        self.assertEqual(r["status"], 200, r)
+        self.assertEqual(r["redirects"], 1)
+        self.assertEqual(r["body"], "small file\n")
+        # It maps an origin whose host is an address too, and the mapped connection is pooled
+        # for it: both fetches reach eddy's API server (its 404), the second on the same
+        # connection.
+        results = fetch("--sequential", "--connect-to", "127.0.0.1:%d" % self.api.port,
+                        "http://127.0.0.1:%d/small.txt" % self.nginx.port,
+                        "http://127.0.0.1:%d/small.txt" % self.nginx.port)
+        self.assertEqual([(r["status"], r["body"], r["reused"]) for r in results],
+                         [(404, "not found", 0), (404, "not found", 1)], results)
+
+    def test_connect_to_refused_with_proxy_and_bad_arguments(self):
+        r = fetch("--proxy", "127.0.0.1:9", "--connect-to", "127.0.0.1:%d" % self.api.port,
+                  "http://example.invalid/")
+        self.assertEqual(r[-1], {"start_error": "EDDY_EINVAL"})
+        for bad in ("a b:80", "[:80", ":80", "127.0.0.1:70000"):
+            r = fetch("--connect-to", bad, "http://127.0.0.1:%d/echo" % self.api.port)
+            self.assertEqual(r[0], {"connect_to_error": "EDDY_EINVAL"}, (bad, r))
+
     # ---- errors -------------------------------------------------------------------------------
 
     def test_refused_and_unresolvable(self):
