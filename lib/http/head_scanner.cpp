@@ -32,6 +32,22 @@ inline bool maybe_ends_target(uint64_t w) {
     return has_byte_below(w, 0x21) || (((w + kSwarOnes) | w) & kSwarHighs) != 0;
 }
 
+// Where a run of target bytes starting at data[j] ends (at most len).
+inline size_t target_run_end(const char *data, size_t j, size_t len) {
+    while (j + 8 <= len && !maybe_ends_target(load8(data + j))) j += 8;
+    while (j < len && static_cast<unsigned char>(data[j]) >= 0x21 &&
+           static_cast<unsigned char>(data[j]) <= 0x7e)
+        j++;
+    return j;
+}
+
+// Where a run of field-value bytes starting at data[j] ends (at most len).
+inline size_t value_run_end(const char *data, size_t j, size_t len) {
+    while (j + 8 <= len && !maybe_ends_value(load8(data + j))) j += 8;
+    while (j < len && kValueByte.member[static_cast<unsigned char>(data[j])]) j++;
+    return j;
+}
+
 }  // namespace
 
 void HeadScanner::reset(size_t max_bytes, size_t already, std::string *target,
@@ -53,11 +69,7 @@ void HeadScanner::reset(size_t max_bytes, size_t already, std::string *target,
 bool HeadScanner::scan_whole(const char *data, size_t len, size_t *used) {
     // SP request-target SP: the target is visible ASCII, at least one byte.
     if (len < 12 || data[0] != ' ') return false;
-    size_t j = 1;
-    while (j + 8 <= len && !maybe_ends_target(load8(data + j))) j += 8;
-    while (j < len && static_cast<unsigned char>(data[j]) >= 0x21 &&
-           static_cast<unsigned char>(data[j]) <= 0x7e)
-        j++;
+    size_t j = target_run_end(data, 1, len);
     if (j == 1 || len - j < 11 || data[j] != ' ') return false;
     const char *v = data + j + 1;  // "HTTP/" DIGIT "." DIGIT CRLF
     if (memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' || !is_digit(v[7]) ||
@@ -82,9 +94,7 @@ bool HeadScanner::scan_whole(const char *data, size_t len, size_t *used) {
         if (q == p || q == len || data[q] != ':') break;
         size_t value = q + 1;
         while (value < len && (data[value] == ' ' || data[value] == '\t')) value++;
-        size_t end = value;
-        while (end + 8 <= len && !maybe_ends_value(load8(data + end))) end += 8;
-        while (end < len && kValueByte.member[static_cast<unsigned char>(data[end])]) end++;
+        size_t end = value_run_end(data, value, len);
         if (len - end < 2 || data[end] != '\r' || data[end + 1] != '\n') break;
         if (fields_->empty()) fields_->reserve(8);  // room for a typical head at once
         HeaderField &field = fields_->emplace_back();
@@ -126,10 +136,7 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
         if (!after_cr_) {
             size_t j = i;
             if (state_ == State::target) {
-                while (j + 8 <= len && !maybe_ends_target(load8(data + j))) j += 8;
-                while (j < len && static_cast<unsigned char>(data[j]) >= 0x21 &&
-                       static_cast<unsigned char>(data[j]) <= 0x7e)
-                    j++;
+                j = target_run_end(data, j, len);
             } else if (state_ == State::field_value) {
                 if (!value_started_) {
                     // Leading OWS is not part of the value (RFC 9112 §5): leaving it out here
@@ -138,8 +145,7 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
                     mark = j;
                     value_started_ = j < len;
                 }
-                while (j + 8 <= len && !maybe_ends_value(load8(data + j))) j += 8;
-                while (j < len && kValueByte.member[static_cast<unsigned char>(data[j])]) j++;
+                j = value_run_end(data, j, len);
             } else if (state_ == State::version && part_len_ == 0 && len - i >= 8 &&
                        memcmp(data + i, "HTTP/", 5) == 0 && is_digit(data[i + 5]) &&
                        data[i + 6] == '.' && is_digit(data[i + 7])) {

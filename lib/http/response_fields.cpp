@@ -64,25 +64,16 @@ ResponseFields::Replaced ResponseFields::replace(std::string_view name, std::str
     return Replaced::none_named;
 }
 
-void ResponseFields::remove(std::string_view name) {
+void ResponseFields::remove(std::string_view name) { keep_where_named(name, false); }
+
+void ResponseFields::keep_only(std::string_view name) { keep_where_named(name, true); }
+
+void ResponseFields::keep_where_named(std::string_view name, bool named) {
     size_t kept = 0;  // compacts in place: every kept line moves down over the removed ones
     for (const FieldView &f : *this) {
         size_t from = static_cast<size_t>(f.name.data() - data_);
         size_t len = static_cast<size_t>(f.value.data() - f.name.data()) + f.value.size() + 2;
-        if (iequals(f.name, name)) continue;
-        memmove(data_ + kept, data_ + from, len);
-        kept += len;
-    }
-    size_ = kept;
-    recount_names();
-}
-
-void ResponseFields::keep_only(std::string_view name) {
-    size_t kept = 0;
-    for (const FieldView &f : *this) {
-        size_t from = static_cast<size_t>(f.name.data() - data_);
-        size_t len = static_cast<size_t>(f.value.data() - f.name.data()) + f.value.size() + 2;
-        if (!iequals(f.name, name)) continue;
+        if (iequals(f.name, name) != named) continue;
         memmove(data_ + kept, data_ + from, len);
         kept += len;
     }

@@ -117,6 +117,8 @@ private:
     bool reserve(size_t total);
     void note_name(std::string_view name);
     void recount_names();
+    // Keeps the fields whose name is `name` (named) or is not (!named), in order.
+    void keep_where_named(std::string_view name, bool named);
     // Removes [from, to) of the buffer.
     void cut(size_t from, size_t to);
 
