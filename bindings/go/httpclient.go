@@ -41,14 +41,13 @@ type HTTPClientOptions struct {
 	// MaxBodySize and Expect100Continue apply when the request's are zero/false. URL, Method,
 	// Body, BodyStream and the callbacks belong to one request: setting them here is ErrInvalid.
 	Defaults HTTPRequest
-	// HostnameMapping maps "host" or "host:port" (as in the URL; the port defaults to 80) to
-	// the "host" or "host:port" to connect to instead (Tornado's hostname_mapping; a target
-	// without a port keeps the URL's). The URL's host stays the Host field and EffectiveURL.
-	// Only http:// URLs can be mapped (https:// ones fail with ErrInvalid), not together with
-	// Proxy. How: each mapped address gets its own pool, with these options, that reaches it
-	// as an HTTP proxy, so the request line is the absolute URI ("GET http://host:port/path"),
-	// which RFC 9112 servers must accept (eddy's do; Tornado's do not); redirects of a mapped
-	// fetch go to the same address.
+	// HostnameMapping maps "host" or "host:port" (as in the URL; without one, the scheme's:
+	// 80 or 443) to the "host" or "host:port" to connect to instead (Tornado's
+	// hostname_mapping; a target without a port keeps the URL's; IPv6 in brackets). The
+	// request still names the URL: Host field, request line, EffectiveURL and, for https, the
+	// TLS server name and certificate check. Redirects on the URL's origin stay mapped; one to
+	// another origin connects there (unlike Tornado, it is not looked up again). Not together
+	// with Proxy (ErrInvalid).
 	HostnameMapping map[string]string
 }
 
@@ -71,10 +70,9 @@ type HTTPClient struct {
 	freed  chan struct{} // closed once the C client is freed
 
 	// Loop thread, set by open: the options (Defaults merged into each fetch) and the parsed
-	// HostnameMapping with the clients made for its addresses ("host:port" → client).
+	// HostnameMapping.
 	opts    HTTPClientOptions
 	mapping map[hostPort]hostPort
-	mapped  map[string]*C.eddy_client
 }
 
 // Fetch is one request started by HTTPClient.Fetch; Cancel ends it early, WriteBody and
@@ -154,7 +152,9 @@ func (c *HTTPClient) open(opts HTTPClientOptions) error {
 	}
 	mapping, err := parseMapping(opts.HostnameMapping)
 	if err == nil && len(mapping) > 0 && opts.Proxy != "" {
-		err = fmt.Errorf("eddy: HTTPClientOptions: HostnameMapping with a Proxy: %w", ErrInvalid)
+		// Where a proxy connects is the proxy's business (eddy would refuse each fetch).
+		err = fmt.Errorf("eddy: HTTPClientOptions: HostnameMapping cannot be combined with a Proxy: %w",
+			ErrInvalid)
 	}
 	if err != nil {
 		return err
@@ -170,7 +170,7 @@ func (c *HTTPClient) open(opts HTTPClientOptions) error {
 	// The caller may reuse its slice and map: keep copies.
 	opts.Defaults.Header = append(HTTPHeader(nil), opts.Defaults.Header...)
 	opts.HostnameMapping = nil
-	c.opts, c.mapping, c.mapped = opts, mapping, map[string]*C.eddy_client{}
+	c.opts, c.mapping = opts, mapping
 	c.c = cc
 	c.app.clients[c] = struct{}{}
 	return nil
@@ -262,12 +262,9 @@ func (c *HTTPClient) closeOnLoop() {
 		c.app.post(c.closeOnLoop)
 		return
 	}
-	cc, mapped := c.c, c.mapped
-	c.c, c.mapped = nil, nil
+	cc := c.c
+	c.c = nil
 	C.eddy_client_free(cc) // the done callbacks of the fetches in flight run in here
-	for _, m := range mapped {
-		C.eddy_client_free(m)
-	}
 	delete(c.app.clients, c)
 	close(c.freed)
 }

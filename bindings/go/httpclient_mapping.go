@@ -1,5 +1,6 @@
 package eddy
 
+// #include <stdlib.h>
 // #include "shim.h"
 import "C"
 
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // hostPort is a HostnameMapping key or target: a lower-case host and a port, "" for none.
@@ -56,22 +58,21 @@ func parseMapping(m map[string]string) (map[hostPort]hostPort, error) {
 	return out, nil
 }
 
-// clientFor returns the C client a fetch of rawURL goes through (loop thread): the client's
-// own, or for a mapped host the one that reaches the mapped address as an HTTP proxy. eddy's
-// client drops a Host field given by the caller and connects to the URL's host, so proxying
-// is how the C API connects elsewhere while the URL (hence the Host field) stays.
-func (c *HTTPClient) clientFor(rawURL string) (*C.eddy_client, error) {
+// connectTo applies HostnameMapping to the unstarted fetch cf of rawURL (loop thread): eddy
+// then connects to the mapped address while the request — Host field, origin-form target,
+// TLS server name and certificate check — still names the URL, as Tornado's does.
+func (c *HTTPClient) connectTo(cf *C.eddy_fetch, rawURL string) error {
 	if len(c.mapping) == 0 {
-		return c.c, nil
+		return nil
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
-		return c.c, nil // eddy refuses it with ErrInvalid itself
+		return nil // eddy refuses it with ErrInvalid itself
 	}
-	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	port := u.Port()
 	if port == "" {
 		port = "80"
-		if scheme == "https" {
+		if strings.EqualFold(u.Scheme, "https") {
 			port = "443"
 		}
 	}
@@ -79,31 +80,18 @@ func (c *HTTPClient) clientFor(rawURL string) (*C.eddy_client, error) {
 	to, ok := c.mapping[hostPort{host, port}]
 	if !ok {
 		if to, ok = c.mapping[hostPort{host, ""}]; !ok {
-			return c.c, nil
+			return nil
 		}
 	}
-	if scheme != "http" {
-		// Through a proxy eddy would send CONNECT to the mapped address, which is no proxy.
-		return nil, fmt.Errorf("eddy: HostnameMapping of %s: only http:// URLs can be mapped: %w",
-			rawURL, ErrInvalid)
+	toPort := 0 // eddy's "the URL's port"
+	if to.port != "" {
+		toPort, _ = strconv.Atoi(to.port) // checked by parseHostPort
 	}
-	if to.port == "" {
-		to.port = port
+	ch := C.CString(to.host)
+	rc := C.eddy_fetch_set_connect_to(cf, ch, C.int(toPort))
+	C.free(unsafe.Pointer(ch))
+	if err := check(rc); err != nil {
+		return fmt.Errorf("eddy: HostnameMapping of %s to %q: %w", host, to.host, err)
 	}
-	addr := net.JoinHostPort(to.host, to.port)
-	if cc := c.mapped[addr]; cc != nil {
-		return cc, nil
-	}
-	cc := C.eddy_client_new(c.app.loop)
-	if cc == nil {
-		return nil, ErrNoMemory
-	}
-	opts := c.opts // the pool options; TLS is moot for http
-	opts.Proxy, opts.TLS = addr, ClientTLS{}
-	if err := configureClient(cc, &opts); err != nil {
-		C.eddy_client_free(cc)
-		return nil, err
-	}
-	c.mapped[addr] = cc
-	return cc, nil
+	return nil
 }

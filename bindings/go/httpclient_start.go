@@ -28,16 +28,16 @@ func (f *Fetch) start() error {
 	if strings.IndexByte(method, 0) >= 0 || strings.IndexByte(r.URL, 0) >= 0 {
 		return fmt.Errorf("eddy: NUL byte in the method or URL: %w", ErrInvalid)
 	}
-	cc, err := c.clientFor(r.URL)
-	if err != nil {
-		return err
-	}
 	cm, cu := C.CString(method), C.CString(r.URL)
-	cf := C.eddy_fetch_new(cc, cm, cu)
+	cf := C.eddy_fetch_new(c.c, cm, cu)
 	C.free(unsafe.Pointer(cm))
 	C.free(unsafe.Pointer(cu))
 	if cf == nil {
 		return ErrInvalid
+	}
+	if err := c.connectTo(cf, r.URL); err != nil {
+		C.eddy_fetch_free(cf)
+		return err
 	}
 	if err := r.configure(cf); err != nil {
 		C.eddy_fetch_free(cf)

@@ -614,34 +614,40 @@ func TestHTTPClientDefaults(t *testing.T) {
 }
 
 func TestHTTPClientHostnameMapping(t *testing.T) {
+	// net/http reports the request target as received (RequestURI) and the Host field.
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "/landed?from=redirect", http.StatusFound)
+			return
+		}
+		fmt.Fprintf(w, "%s %s %s host=%s", r.Method, r.RequestURI, r.Proto, r.Host)
+	}))
+	defer target.Close()
+	tport := target.URL[strings.LastIndexByte(target.URL, ':')+1:]
 	app, _, base := clientApp(t, HTTPClientOptions{})
-	port := base[strings.LastIndexByte(base, ':')+1:]
 	c, err := app.NewHTTPClient(HTTPClientOptions{HostnameMapping: map[string]string{
-		"example.invalid": "127.0.0.1", "EXAMPLE.invalid:80": "127.0.0.1:" + port}})
+		"example.invalid": "127.0.0.1", "EXAMPLE.invalid:80": "127.0.0.1:" + tport}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The mapped name reaches the local server, which sees it as the Host, with the URL's
-	// port (host form) or the default one (host:port form).
-	for u, host := range map[string]string{
-		"http://example.invalid:" + port + "/head": "example.invalid:" + port,
-		"http://example.invalid/head":              "example.invalid",
+	// The mapped name reaches the local server with an origin-form request line and itself as
+	// the Host, with the URL's port (host form) or the default one (host:port form); the
+	// same-origin redirect stays mapped.
+	for u, want := range map[string]string{
+		"http://example.invalid:" + tport + "/path?q=1": "GET /path?q=1 HTTP/1.1 host=example.invalid:" + tport,
+		"http://example.invalid/path":                   "GET /path HTTP/1.1 host=example.invalid",
+		"http://example.invalid/redirect":               "GET /landed?from=redirect HTTP/1.1 host=example.invalid",
 	} {
 		resp := mustFetch(t, c, &HTTPRequest{URL: u})
-		if resp.Code != 200 || !strings.Contains(string(resp.Body), "Host="+host+"\n") || resp.EffectiveURL != u {
+		effective := strings.Replace(u, "/redirect", "/landed?from=redirect", 1)
+		if resp.Code != 200 || string(resp.Body) != want || resp.EffectiveURL != effective {
 			t.Fatalf("%s: %d %q, effective %q", u, resp.Code, resp.Body, resp.EffectiveURL)
 		}
 	}
-	// A relative redirect stays on the mapped name; unmapped hosts are fetched as usual.
-	resp := mustFetch(t, c, &HTTPRequest{URL: "http://example.invalid/redirect"})
-	if resp.Code != 200 || resp.EffectiveURL != "http://example.invalid/echo?from=redirect" {
-		t.Fatalf("redirect of a mapped fetch: %d, effective %q", resp.Code, resp.EffectiveURL)
-	}
-	if resp = mustFetch(t, c, &HTTPRequest{URL: base + "/head"}); !strings.Contains(string(resp.Body), "Host=127.0.0.1:"+port) {
+	// Unmapped hosts are fetched as usual.
+	if resp := mustFetch(t, c, &HTTPRequest{URL: base + "/head"}); !strings.Contains(string(resp.Body), "Host="+strings.TrimPrefix(base, "http://")+"\n") {
 		t.Fatalf("unmapped: %q", resp.Body)
 	}
-	_, err = fetch(t, c, &HTTPRequest{URL: "https://example.invalid/"})
-	wantError(t, "mapped https URL", err, ErrInvalid)
 	for what, opts := range map[string]HTTPClientOptions{
 		"bad target": {HostnameMapping: map[string]string{"a.invalid": "b:port"}},
 		"with Proxy": {HostnameMapping: map[string]string{"a.invalid": "b"}, Proxy: "127.0.0.1:1"},
@@ -649,6 +655,28 @@ func TestHTTPClientHostnameMapping(t *testing.T) {
 		_, err = app.NewHTTPClient(opts)
 		wantError(t, what, err, ErrInvalid)
 	}
+}
+
+func TestHTTPClientHostnameMappingHTTPS(t *testing.T) {
+	file := makeCerts(t)
+	// named.crt carries example.invalid only: neither 127.0.0.1 (where the client connects) nor
+	// other.invalid. The URL's name is the one checked, as in Tornado.
+	app, https, _ := tlsApp(t, ServerTLS{CertFile: file("named.crt"), KeyFile: file("named.key")})
+	port := https[strings.LastIndexByte(https, ':')+1:]
+	c, err := app.NewHTTPClient(HTTPClientOptions{TLS: ClientTLS{CAFile: file("named.crt")},
+		HostnameMapping: map[string]string{"example.invalid": "127.0.0.1", "other.invalid": "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "https://example.invalid:" + port + "/page?x=1"
+	resp := mustFetch(t, c, &HTTPRequest{URL: u})
+	if resp.Code != 200 || string(resp.Body) != "https /page?x=1" || resp.EffectiveURL != u {
+		t.Fatalf("%s: %d %q, effective %q", u, resp.Code, resp.Body, resp.EffectiveURL)
+	}
+	_, err = fetch(t, c, &HTTPRequest{URL: "https://other.invalid:" + port + "/page"})
+	wantError(t, "a mapped name the certificate lacks", err, ErrTLS)
+	_, err = fetch(t, c, &HTTPRequest{URL: https + "/page"})
+	wantError(t, "the address itself, unmapped", err, ErrTLS)
 }
 
 func TestHTTPClientStreamedBody(t *testing.T) {

@@ -16,11 +16,13 @@ import (
 )
 
 // makeCerts writes self-signed ECDSA certificates made with the openssl command into a
-// temporary directory: "server" (127.0.0.1, localhost) and "client".
+// temporary directory: "server" (127.0.0.1, localhost), "client" and "named" (example.invalid
+// only, for HostnameMapping over https).
 func makeCerts(t *testing.T) func(name string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, c := range [][2]string{{"server", "DNS:localhost,IP:127.0.0.1"}, {"client", "DNS:client.test"}} {
+	for _, c := range [][2]string{{"server", "DNS:localhost,IP:127.0.0.1"}, {"client", "DNS:client.test"},
+		{"named", "DNS:example.invalid"}} {
 		cmd := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
 			"-nodes", "-keyout", c[0]+".key", "-out", c[0]+".crt", "-subj", "/CN="+c[0],
 			"-addext", "subjectAltName="+c[1], "-days", "2")

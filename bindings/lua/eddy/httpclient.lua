@@ -123,6 +123,7 @@ httpclient.AsyncHTTPClient_class = Client
 local CLIENT_OPTIONS = {
   max_clients = "number", max_queue = "number", max_idle_per_host = "number", idle_timeout = "number",
   max_body_size = "number", max_buffer_size = "number", defaults = "table", force_instance = "boolean",
+  hostname_mapping = "table",
 }
 local shared -- the loop's shared client (Tornado's one-per-IOLoop instance)
 
@@ -140,6 +141,56 @@ local function configure_client(self, c)
     check_rc(core.eddy_client_set_max_idle_per_host(c, o.max_idle_per_host), "max_idle_per_host")
   end
   if o.idle_timeout then check_rc(core.eddy_client_set_idle_timeout(c, o.idle_timeout), "idle_timeout") end
+end
+
+-- "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address: the lower-case host and the
+-- port (nil when none), or nil when malformed.
+local function parse_host_port(s)
+  local host, port = s:match("^%[([^%]]+)%]$"), nil
+  if not host then host, port = s:match("^%[([^%]]+)%]:(%d+)$") end
+  if not host and not s:find("[%[%]]") then
+    if select(2, s:gsub(":", "")) == 1 then
+      host, port = s:match("^([^:]+):(%d+)$")
+    else
+      host = s -- no colon, or a bare IPv6 address
+    end
+  end
+  port = port and math.tointeger(tonumber(port))
+  if not host or host == "" or (port and (port < 1 or port > 65535)) then return nil end
+  return host:lower(), port
+end
+
+-- hostname_mapping (Tornado's): { ["host" or "host:port"] = "host" or "host:port" }, checked and
+-- keyed as host .. "\0" .. port ("" for any port). Raises (level 0) on a malformed entry.
+local function parse_mapping(mapping)
+  local out = {}
+  for from, to in pairs(mapping) do
+    local host, port, to_host, to_port
+    if type(from) == "string" then host, port = parse_host_port(from) end
+    if type(to) == "string" then to_host, to_port = parse_host_port(to) end
+    if not host or not to_host then
+      fail("eddy: AsyncHTTPClient hostname_mapping " .. tostring(from) .. " = " .. tostring(to)
+           .. ": \"host\" or \"host:port\" strings expected")
+    end
+    out[host .. "\0" .. (port or "")] = { to_host, to_port or 0 } -- 0: eddy keeps the URL's port
+  end
+  return out
+end
+
+-- Connects the unstarted fetch `f` of `url` to the mapped address, if its host is mapped (a
+-- "host:port" key first, then the host alone). eddy_fetch_set_connect_to keeps the request on
+-- the URL: Host, origin-form target, TLS server name and certificate check, as Tornado's.
+local function connect_mapped(mapping, f, url)
+  if not next(mapping) then return end
+  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then return end -- eddy refuses the URL itself
+  local host, port = parse_host_port(authority:match("([^@]*)$"))
+  if not host then return end
+  port = port or (scheme:lower() == "https" and 443 or 80)
+  local to = mapping[host .. "\0" .. port] or mapping[host .. "\0"]
+  if not to then return end
+  local rc = math.tointeger(core.eddy_fetch_set_connect_to(f, to[1], to[2]))
+  if rc ~= 0 then fail("eddy: hostname_mapping of " .. host .. " to " .. to[1] .. ": " .. core.eddy_strerror(rc)) end
 end
 
 local function gc_client(self)
@@ -163,8 +214,10 @@ end
 -- waiting for a slot, default 1000; more end with 599), max_idle_per_host (pooled keep-alive
 -- connections, default 4), idle_timeout (seconds, default 60), max_body_size (alias
 -- max_buffer_size: the default of the requests' max_body_size), defaults (HTTPRequest options
--- for the requests that leave them unset). A client that is closed or garbage-collected frees
--- its connections.
+-- for the requests that leave them unset), hostname_mapping ({ ["host" or "host:port"] = "host"
+-- or "host:port" }: where to connect instead; the request still names the URL, TLS name and
+-- certificate check included). A client that is closed or garbage-collected frees its
+-- connections.
 function httpclient.AsyncHTTPClient(loop_or_app, opts)
   if opts == nil and (type(loop_or_app) == "table" or loop_or_app == nil)
      and getmetatable(loop_or_app) == nil then
@@ -189,8 +242,10 @@ function httpclient.AsyncHTTPClient(loop_or_app, opts)
     if not ok then error(err, 2) end
     defaults[name] = value
   end
+  local parsed, mapping = pcall(parse_mapping, opts.hostname_mapping or {})
+  if not parsed then error(mapping, 2) end
   local self = setmetatable({ _options = opts, _clients = {}, _inflight = {}, defaults = defaults,
-                              max_body_size = opts.max_body_size or opts.max_buffer_size },
+                              _mapping = mapping, max_body_size = opts.max_body_size or opts.max_buffer_size },
                             { __index = Client, __gc = gc_client })
   local c = core.eddy_client_new(loop.get())
   if not c then error("eddy: cannot create the HTTP client", 2) end
@@ -506,7 +561,10 @@ local function start_fetch(self, request, opts, callback)
   local c = client_for(self, req)
   local f = core.eddy_fetch_new(c, req.method, req.url)
   if not f then fail("eddy: fetch: bad method or URL") end
-  local configured, err = pcall(configure_fetch, f, req, self.max_body_size)
+  local configured, err = pcall(function()
+    connect_mapped(self._mapping, f, req.url)
+    configure_fetch(f, req, self.max_body_size)
+  end)
   if not configured then
     core.eddy_fetch_free(f)
     fail(err)

@@ -3,7 +3,8 @@
 -- (checked there), then "done". Usage:
 --   lua5.4 httpclient.lua --capture PORT --silent PORT --refused PORT --certs DIR
 -- capture: a raw server that records each request and answers 200 with two Set-Cookie lines;
--- silent: accepts connections and never answers; refused: nothing listens; DIR: self.crt/key.
+-- silent: accepts connections and never answers; refused: nothing listens; DIR: tls_certs'
+-- files (self.crt/key; ca.crt and other.crt/key for hostname_mapping).
 local eddy = require("eddy")
 local core, json = eddy.core, eddy.json
 
@@ -44,6 +45,9 @@ local handlers = {
     self:write(r.body)
   end } },
   { "/scheme", { get = function(self) self:write(core.eddy_request_scheme(self:request())) end } },
+  { "/seen", { get = function(self)
+    self:write({ host = self:header("Host"), uri = self:uri(), scheme = core.eddy_request_scheme(self:request()) })
+  end } },
 }
 local app = eddy.Application(handlers, { compress_response = true })
 local port = app:listen(0, "127.0.0.1")
@@ -52,6 +56,10 @@ local tls_app = eddy.Application(handlers)
 local tls_port = tls_app:listen(0, "127.0.0.1", { ssl_options = {
   certfile = args.certs .. "/self.crt", keyfile = args.certs .. "/self.key" } })
 local tls_base = "https://127.0.0.1:" .. tls_port
+-- For hostname_mapping over https: other.crt (tls_certs' CA) carries the name other.test only.
+local named_app = eddy.Application(handlers)
+local named_port = named_app:listen(0, "127.0.0.1", { ssl_options = {
+  certfile = args.certs .. "/other.crt", keyfile = args.certs .. "/other.key" } })
 local silent = "http://127.0.0.1:" .. args.silent .. "/"
 local refused = "http://127.0.0.1:" .. args.refused .. "/"
 
@@ -331,6 +339,35 @@ function scenarios.producer(client)
   emit("producer", out)
 end
 
+-- hostname_mapping: mapped names reach the capture server (which records the request line and
+-- Host it got) and the plain app; an https URL is checked against its own name.
+function scenarios.mapping()
+  local mapped = eddy.AsyncHTTPClient({ force_instance = true, hostname_mapping = {
+    ["mapped.invalid"] = "127.0.0.1", ["PAIRED.invalid:80"] = "127.0.0.1:" .. port,
+    ["other.test"] = "127.0.0.1", ["wrong.test"] = "127.0.0.1" } })
+  -- The outcome, never raised (a broken mapping must fail this scenario only), and what the
+  -- app's /seen reported.
+  local function seen(url, opts)
+    local o = { raise_error = false }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local r = mapped:fetch(url, o)
+    return { code = r.code, effective_url = r.effective_url, body = r.body,
+             seen = r.code == 200 and r.body:sub(1, 1) == "{" and json.decode(r.body) or json.null }
+  end
+  local cap_url = "http://mapped.invalid:" .. args.capture .. "/map/target?q=1"
+  local ca = { ca_certs = args.certs .. "/ca.crt" }
+  emit("mapping", {
+    capture = seen(cap_url), capture_url = cap_url,
+    paired = seen("http://paired.invalid/seen"),
+    redirected = seen("http://paired.invalid/redirect"),
+    https = seen("https://other.test:" .. named_port .. "/seen", ca),
+    https_url = "https://other.test:" .. named_port .. "/seen",
+    wrong_name = try(mapped, "https://wrong.test:" .. named_port .. "/seen", ca),
+    bad = raised(function() eddy.AsyncHTTPClient({ force_instance = true, hostname_mapping = { a = "b:port" } }) end),
+  })
+  mapped:close()
+end
+
 -- auth_username / auth_password (auth_mode "basic") to the capture server, which reports the
 -- Authorization lines it received.
 function scenarios.auth(client)
@@ -390,7 +427,7 @@ eddy.spawn(function()
   local client = eddy.AsyncHTTPClient()
   local only = args.only
   for _, name in ipairs({ "basics", "capture", "redirects", "not_found", "failures", "gzip", "https",
-                          "cancel", "streaming", "producer", "auth", "errors", "leak" }) do
+                          "cancel", "streaming", "producer", "mapping", "auth", "errors", "leak" }) do
     if not only or only == name then scenarios[name](client) end
   end
   print("done")

@@ -8,7 +8,8 @@ repeated and case-insensitive headers, redirects followed or not, 404 as a respo
 over max_body_size and a failed certificate check, gzip decoding, validate_cert / ca_certs,
 close() and cancel() with fetches in flight, max_clients/max_queue, streaming and header
 callbacks, streamed request bodies (body_producer: the capture server checks the chunked or
-Content-Length framing and the bytes), auth_username / auth_password (the Authorization line
+Content-Length framing and the bytes), hostname_mapping (the capture server sees the URL's Host
+and an origin-form request line; https checked against the URL's name), auth_username / auth_password (the Authorization line
 the capture server received), option errors, and a flat Lua registry and descriptor count over
 many clients that are closed or garbage-collected."""
 import base64
@@ -321,6 +322,31 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual(p["writes_after_end"], [True, False])  # write after the end → false
         self.assertIn("body or body_producer, not both", p["both"])
         self.assertIn("Content-Length many is not a byte count", p["bad_length"])
+
+    def test_hostname_mapping(self):
+        m = self.r["mapping"]
+        port = self.raw.port(self.raw.capture)
+        # The capture server, reached for mapped.invalid, got an origin-form request line and
+        # the URL's Host; effective_url is the URL.
+        c = m["capture"]
+        self.assertEqual((c["code"], c["body"], c["effective_url"]), (200, "captured", m["capture_url"]))
+        lines, _, _ = self.raw.request("/map/target?q=1")
+        self.assertEqual(lines[0], "GET /map/target?q=1 HTTP/1.1")
+        fields = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+        self.assertEqual(fields["host"], "mapped.invalid:" + port)
+        # A "host:port" key for the URL's default port; a same-origin redirect stays mapped.
+        p = m["paired"]
+        self.assertEqual((p["code"], p["effective_url"]), (200, "http://paired.invalid/seen"), p)
+        self.assertEqual(p["seen"], {"host": "paired.invalid", "uri": "/seen", "scheme": "http"})
+        self.assertEqual((m["redirected"]["code"], m["redirected"]["effective_url"]),
+                         (200, "http://paired.invalid/echo"), m["redirected"])
+        # https: the certificate (other.test's) is checked against the URL's name, not the
+        # address connected to; a name it does not carry fails.
+        h = m["https"]
+        self.assertEqual((h["code"], h["effective_url"]), (200, m["https_url"]), h)
+        self.assertEqual(h["seen"], {"host": m["https_url"].split("/")[2], "uri": "/seen", "scheme": "https"})
+        self.failed(m["wrong_name"], "ETLS")
+        self.assertIn("hostname_mapping a = b:port", m["bad"])
 
     def test_basic_auth(self):
         a = self.r["auth"]

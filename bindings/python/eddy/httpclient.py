@@ -138,8 +138,8 @@ class AsyncHTTPClient:
         self._max_clients = max_clients
         # HTTPRequest arguments for the fetches that leave them None (Tornado's `defaults`).
         self.defaults = dict(defaults or {})
-        # {host: host} or {(host, port): (host, port)}: where to connect instead (the request
-        # keeps its Host header), as Tornado's OverrideResolver.
+        # {host: host} or {(host, port): (host, port)}: where to connect instead, as Tornado's
+        # OverrideResolver; the request (Host, TLS name and certificate check) keeps the URL.
         self.hostname_mapping = dict(hostname_mapping or {})
         # A response body over this fails with 599 (Tornado: max_body_size, which defaults to
         # max_buffer_size); a request's own max_body_size wins.
@@ -183,18 +183,12 @@ class AsyncHTTPClient:
         except Exception as e:
             future.set_exception(e)
             return future
-        try:
-            url, host_header = self._mapped(request.url)
-        except Exception as e:
-            future.set_exception(e)
-            return future
-        f = _ll.eddy_fetch_new(client, request.method, url)
+        f = _ll.eddy_fetch_new(client, request.method, request.url)
         if f is None:
             future.set_exception(ValueError("bad method or URL: %r %r" % (request.method, request.url)))
             return future
         try:
-            if host_header is not None and "Host" not in request.headers:
-                _check(_ll.eddy_fetch_add_header(f, "Host", host_header))
+            self._connect_mapped(f, request.url)
             self._configure(f, request)
             if request.max_body_size is None and self._max_body_size is not None:
                 _check(_ll.eddy_fetch_set_max_body_size(f, int(self._max_body_size)))
@@ -229,32 +223,30 @@ class AsyncHTTPClient:
             self.io_loop._pump.kick()
         return future
 
-    def _mapped(self, url):
-        """(url to connect to, Host header to send or None) after hostname_mapping."""
+    def _connect_mapped(self, f, url):
+        """hostname_mapping, as Tornado's OverrideResolver: a (host, port) key first, then the
+        host alone. eddy connects to the target while the request (Host, request target, TLS
+        name and certificate check) still names the URL, as Tornado's does."""
         if not self.hostname_mapping:
-            return url, None
+            return
         parts = urllib.parse.urlsplit(url)
-        host = parts.hostname
+        try:
+            host, port = parts.hostname, parts.port
+        except ValueError:  # a bad port: eddy_fetch_start refuses the URL itself
+            return
         if host is None:
-            return url, None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+            return
+        port = port or (443 if parts.scheme == "https" else 80)
         target = self.hostname_mapping.get((host, port))
         if target is None:
             target = self.hostname_mapping.get(host)
             if target is None:
-                return url, None
-            target = (target, port)
-        elif not isinstance(target, tuple):
-            target = (target, port)
-        if parts.scheme == "https":
-            # eddy's client names the connected host in SNI and checks the certificate against
-            # it; Tornado would keep the original name there. Refused rather than different.
-            raise ValueError("hostname_mapping is not supported for https URLs")
-        new_host, new_port = target
-        if ":" in new_host:
-            new_host = "[%s]" % new_host
-        netloc = "%s:%d" % (new_host, new_port)
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), parts.netloc.rpartition("@")[2]
+                return
+        # A bare host keeps the URL's port (0 tells eddy so).
+        new_host, new_port = target if isinstance(target, tuple) else (target, 0)
+        rc = _ll.eddy_fetch_set_connect_to(f, str(new_host), int(new_port))
+        if rc < 0:
+            raise ValueError("hostname_mapping %r -> %r: %s" % (host, target, _ll.eddy_strerror(rc)))
 
     def _client_for(self, request):
         """The eddy client whose TLS context matches the request's TLS arguments: eddy sets

@@ -2,6 +2,10 @@
 port), as a Tornado program would use it."""
 
 import asyncio
+import json
+import os
+import sys
+import tempfile
 import unittest
 
 import support  # noqa: F401  (quiet access log)
@@ -10,6 +14,10 @@ import eddy.httpclient
 import eddy.web
 from eddy.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from eddy.web import RequestHandler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "integration"))
+import tls_certs  # noqa: E402
 
 
 class Hello(RequestHandler):
@@ -38,12 +46,21 @@ class Big(RequestHandler):
         self.write("z" * 200000)
 
 
+class Seen(RequestHandler):
+    """What the server received: the Host header, the request target and the scheme."""
+
+    def get(self):
+        self.write({"host": self.request.headers.get("Host"), "uri": self.request.uri,
+                    "protocol": self.request.protocol})
+
+
 class AsyncHTTPClientTest(unittest.TestCase):
     def run_app(self, body):
         async def main():
             app = eddy.web.Application([(r"/hello", Hello), (r"/echo", Echo),
                                         (r"/redirect", Redirect), (r"/missing", Missing),
-                                        (r"/big", Big)], compress_response=True)
+                                        (r"/big", Big), (r"/seen", Seen)],
+                                       compress_response=True)
             server = app.listen(0, "127.0.0.1")
             try:
                 return await asyncio.wait_for(body("http://127.0.0.1:%d" % server.port), 20)
@@ -110,35 +127,53 @@ class AsyncHTTPClientTest(unittest.TestCase):
         # body arrives decoded, and smaller on the wire than the 200,000 bytes it decodes to.
         self.assertEqual(r.body, b"z" * 200000)
 
-    def test_client_arguments(self):
-        """Tornado's client arguments: hostname_mapping, max_body_size / max_buffer_size,
-        max_clients; the ones eddy cannot honour are refused, not ignored."""
+    def test_hostname_mapping(self):
+        """Tornado's hostname_mapping: the server (reached at the mapped address) sees the URL's
+        Host and an origin-form request target; effective_url stays the URL."""
         async def body(base):
             port = int(base.rsplit(":", 1)[1])
             mapped = AsyncHTTPClient(force_instance=True,
                                      hostname_mapping={"eddy.invalid": "127.0.0.1"})
             by_pair = AsyncHTTPClient(force_instance=True,
                                       hostname_mapping={("eddy.invalid", 80): ("127.0.0.1", port)})
+            try:
+                r1 = await mapped.fetch("http://eddy.invalid:%d/seen?x=1" % port)
+                r2 = await by_pair.fetch("http://eddy.invalid/seen")
+                moved = await mapped.fetch("http://eddy.invalid:%d/redirect" % port)
+                direct = await mapped.fetch(base + "/seen")  # an unmapped host as usual
+            finally:
+                for c in (mapped, by_pair):
+                    c.close()
+            return port, r1, r2, moved, direct
+        port, r1, r2, moved, direct = self.run_app(body)
+        self.assertEqual(json.loads(r1.body),
+                         {"host": "eddy.invalid:%d" % port, "uri": "/seen?x=1", "protocol": "http"})
+        self.assertEqual(r1.effective_url, "http://eddy.invalid:%d/seen?x=1" % port)
+        self.assertEqual(json.loads(r2.body),
+                         {"host": "eddy.invalid", "uri": "/seen", "protocol": "http"})
+        self.assertEqual(r2.effective_url, "http://eddy.invalid/seen")
+        # A redirect on the same origin stays mapped.
+        self.assertEqual((moved.code, moved.body, moved.effective_url),
+                         (200, b"hello", "http://eddy.invalid:%d/hello" % port))
+        self.assertEqual(json.loads(direct.body)["host"], "127.0.0.1:%d" % port)
+
+    def test_client_arguments(self):
+        """Tornado's client arguments: max_body_size / max_buffer_size, max_clients; the ones
+        eddy cannot honour are refused, not ignored."""
+        async def body(base):
             small = AsyncHTTPClient(force_instance=True, max_buffer_size=1000)
             smaller = AsyncHTTPClient(force_instance=True, max_buffer_size=10**6, max_body_size=1000)
             try:
-                r1 = await mapped.fetch("http://eddy.invalid:%d/hello" % port,
-                                        headers={"X-Test": "mapped"})
-                r2 = await by_pair.fetch("http://eddy.invalid/hello")
                 with self.assertRaises(HTTPClientError) as too_big:
                     await small.fetch(base + "/big")
                 with self.assertRaises(HTTPClientError) as too_big2:
                     await smaller.fetch(base + "/big")
                 fits = await small.fetch(base + "/big", max_body_size=300000)  # the request's wins
-                with self.assertRaises(ValueError):
-                    await mapped.fetch("https://eddy.invalid/hello")
             finally:
-                for c in (mapped, by_pair, small, smaller):
+                for c in (small, smaller):
                     c.close()
-            return r1, r2, too_big.exception, too_big2.exception, fits
-        r1, r2, too_big, too_big2, fits = self.run_app(body)
-        self.assertEqual((r1.code, r1.body, r1.headers["X-Seen"]), (200, b"hello", "mapped"))
-        self.assertEqual((r2.code, r2.body), (200, b"hello"))
+            return too_big.exception, too_big2.exception, fits
+        too_big, too_big2, fits = self.run_app(body)
         self.assertEqual((too_big.code, too_big2.code), (599, 599))
         self.assertEqual(len(fits.body), 200000)
 
@@ -155,6 +190,46 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertIs(shared, again)
         self.assertEqual(shared._max_clients, 3)
         self.assertIn("max_clients ignored", output[0])
+
+
+class HostnameMappingTLSTest(unittest.TestCase):
+    """hostname_mapping of an https URL: eddy connects to 127.0.0.1, and the certificate (made
+    for other.test by tls_certs' CA) is checked against the URL's name, as in Tornado."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.certs = tls_certs.make_certs(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_https_mapping_checks_the_urls_name(self):
+        c = self.certs
+
+        async def main():
+            app = eddy.web.Application([(r"/seen", Seen)])
+            server = app.listen(0, "127.0.0.1", ssl_options={"certfile": c["other.crt"],
+                                                             "keyfile": c["other.key"]})
+            port = server.port
+            client = AsyncHTTPClient(force_instance=True, hostname_mapping={
+                "other.test": "127.0.0.1", "wrong.test": "127.0.0.1"})
+            try:
+                url = "https://other.test:%d/seen" % port
+                good = await client.fetch(url, ca_certs=c["ca.crt"])
+                with self.assertRaises(HTTPClientError) as wrong:  # not the certificate's name
+                    await client.fetch("https://wrong.test:%d/seen" % port, ca_certs=c["ca.crt"])
+            finally:
+                client.close()
+                server.stop()
+            return port, url, good, wrong.exception
+        port, url, good, wrong = asyncio.run(asyncio.wait_for(main(), 20))
+        self.assertEqual(json.loads(good.body),
+                         {"host": "other.test:%d" % port, "uri": "/seen", "protocol": "https"})
+        self.assertEqual(good.effective_url, url)
+        self.assertEqual((wrong.code, wrong.message),
+                         (599, "TLS handshake or certificate verification failed"))
 
 
 if __name__ == "__main__":

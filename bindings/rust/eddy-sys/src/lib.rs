@@ -697,6 +697,7 @@ extern "C" {
     pub fn eddy_fetch_set_max_body_size(fetch: *mut eddy_fetch, bytes: usize) -> c_int;
     pub fn eddy_fetch_set_decompress(fetch: *mut eddy_fetch, on: c_int) -> c_int;
     pub fn eddy_fetch_set_expect_continue(fetch: *mut eddy_fetch, on: c_int) -> c_int;
+    pub fn eddy_fetch_set_connect_to(fetch: *mut eddy_fetch, host: *const c_char, port: c_int) -> c_int;
     pub fn eddy_fetch_set_callbacks(
         fetch: *mut eddy_fetch,
         on_headers: eddy_fetch_headers_fn,

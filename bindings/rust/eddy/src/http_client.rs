@@ -94,45 +94,31 @@ impl HttpClient {
         Ok(HttpClient { ptr, lp: lp.clone(), tls: TlsSettings::default(), defaults, mapping, proxied: false })
     }
 
-    /// Applies a pool setting to this client and the clients of mapped addresses.
-    fn set_pool(&mut self, set: impl Fn(*mut sys::eddy_client) -> c_int) -> Result<()> {
-        check(set(self.ptr))?;
-        self.mapping.each_client(|c| check(set(c)))
-    }
-
     /// At most `n` requests run at once (default 10); the others wait in the queue.
     /// Err(INVALID) for 0.
     pub fn set_max_clients(&mut self, n: usize) -> Result<()> {
-        // SAFETY: live clients.
-        self.set_pool(|c| unsafe { sys::eddy_client_set_max_clients(c, n) })?;
-        self.mapping.pool.max_clients = Some(n);
-        Ok(())
+        // SAFETY: live client.
+        check(unsafe { sys::eddy_client_set_max_clients(self.ptr, n) })
     }
 
     /// At most `n` requests wait in the queue (default 1000); a fetch beyond them ends with
     /// `Err(Error::BUSY)`.
     pub fn set_max_queue(&mut self, n: usize) -> Result<()> {
-        // SAFETY: live clients.
-        self.set_pool(|c| unsafe { sys::eddy_client_set_max_queue(c, n) })?;
-        self.mapping.pool.max_queue = Some(n);
-        Ok(())
+        // SAFETY: live client.
+        check(unsafe { sys::eddy_client_set_max_queue(self.ptr, n) })
     }
 
     /// At most `n` idle keep-alive connections are kept per origin (default 4; 0: none, every
     /// request opens its own connection).
     pub fn set_max_idle_per_host(&mut self, n: usize) -> Result<()> {
-        // SAFETY: live clients.
-        self.set_pool(|c| unsafe { sys::eddy_client_set_max_idle_per_host(c, n) })?;
-        self.mapping.pool.max_idle_per_host = Some(n);
-        Ok(())
+        // SAFETY: live client.
+        check(unsafe { sys::eddy_client_set_max_idle_per_host(self.ptr, n) })
     }
 
     /// Seconds an idle pooled connection is kept (default 60). Err(INVALID) when negative.
     pub fn set_idle_timeout(&mut self, seconds: f64) -> Result<()> {
-        // SAFETY: live clients.
-        self.set_pool(|c| unsafe { sys::eddy_client_set_idle_timeout(c, seconds) })?;
-        self.mapping.pool.idle_timeout = Some(seconds);
-        Ok(())
+        // SAFETY: live client.
+        check(unsafe { sys::eddy_client_set_idle_timeout(self.ptr, seconds) })
     }
 
     /// Tornado's `defaults`: settings for every fetch that leaves them unset, given as an
@@ -150,15 +136,14 @@ impl HttpClient {
     }
 
     /// Tornado's `hostname_mapping`, one entry per call: fetches of `from` ("host", or
-    /// "host:port" for one port, the URL's port defaulting to 80) connect to `to` ("host",
-    /// keeping the URL's port, or "host:port") instead; the URL's host stays the Host header
-    /// and the effective URL. Only http:// URLs can be mapped (`fetch` of a mapped https one
-    /// is Err(INVALID)), and not with [`HttpClient::set_proxy`] (Err(INVALID)).
-    ///
-    /// How: each mapped address gets its own pool (with this client's pool settings) that
-    /// reaches it as an HTTP proxy, so the request line is the absolute URI (`GET
-    /// http://host:port/path`), which RFC 9112 servers must accept (eddy's do; Tornado's do
-    /// not); redirects of a mapped fetch go to the same address.
+    /// "host:port" for one port, the URL's port defaulting to its scheme's 80 or 443) connect
+    /// to `to` ("host", keeping the URL's port, or "host:port"; IPv6 in brackets) instead.
+    /// The request still names the URL: Host header, origin-form request line, effective URL,
+    /// and for https the TLS server name and certificate check (the certificate must name the
+    /// URL's host, as in Tornado). Redirects on the URL's origin stay mapped; one to another
+    /// origin connects there (Tornado would look it up again). Mapped connections are pooled
+    /// apart. Err(INVALID) for a bad `from` or `to`, or with [`HttpClient::set_proxy`]: where
+    /// a proxy connects is the proxy's business.
     pub fn hostname_mapping(&mut self, from: &str, to: &str) -> Result<()> {
         if self.proxied {
             return Err(Error::INVALID);
@@ -243,15 +228,10 @@ impl HttpClient {
         Ok(())
     }
 
-    /// The number of idle pooled connections (all origins, mapped addresses included).
+    /// The number of idle pooled connections (all origins, mapped ones included).
     pub fn idle_count(&self) -> usize {
-        let mut n = 0;
-        // SAFETY: live clients.
-        let _ = self.mapping.each_client(|c| {
-            n += unsafe { sys::eddy_client_idle_count(c) };
-            Ok(())
-        });
-        n + unsafe { sys::eddy_client_idle_count(self.ptr) }
+        // SAFETY: live client.
+        unsafe { sys::eddy_client_idle_count(self.ptr) }
     }
 
     /// Starts `request`. `callback` runs exactly once, on the loop thread, never inside this
@@ -262,9 +242,9 @@ impl HttpClient {
     /// response was complete), `CANCELED` ([`FetchHandle::cancel`], a streaming closure's
     /// `Err`, or the client dropped), `BUSY` (queue full).
     ///
-    /// Err(INVALID) at once, and no closure runs, for a malformed URL or method, a bad header,
-    /// a name with a NUL byte or a mapped https URL. A panic in `callback` is logged; the loop
-    /// goes on. The client's defaults fill what `request` left unset.
+    /// Err(INVALID) at once, and no closure runs, for a malformed URL or method, a bad header
+    /// or a name with a NUL byte. A panic in `callback` is logged; the loop goes on. The
+    /// client's defaults fill what `request` left unset.
     pub fn fetch(
         &self,
         mut request: HttpRequest,
@@ -273,11 +253,10 @@ impl HttpClient {
         if let Some(defaults) = &self.defaults {
             request.apply_defaults(defaults);
         }
-        let client = self.mapping.client_for(&self.lp, &request.url)?.unwrap_or(self.ptr);
         let method = CString::new(request.method.as_str()).map_err(|_| Error::INVALID)?;
         let url = CString::new(request.url.as_str()).map_err(|_| Error::INVALID)?;
         // SAFETY: live client; eddy copies both strings.
-        let f = unsafe { sys::eddy_fetch_new(client, method.as_ptr(), url.as_ptr()) };
+        let f = unsafe { sys::eddy_fetch_new(self.ptr, method.as_ptr(), url.as_ptr()) };
         if f.is_null() {
             return Err(Error::INVALID);
         }
@@ -292,6 +271,7 @@ impl HttpClient {
     }
 
     fn start(&self, f: *mut sys::eddy_fetch, mut request: HttpRequest, done: Box<DoneFn>) -> Result<FetchHandle> {
+        self.mapping.apply(f, &request.url)?;
         request.configure(f)?;
         let (headers, chunk) = (request.on_headers.take(), request.on_chunk.take());
         let headers_cb: sys::eddy_fetch_headers_fn = if headers.is_some() { Some(on_headers) } else { None };
@@ -321,21 +301,18 @@ impl HttpClient {
 
 impl Drop for HttpClient {
     fn drop(&mut self) {
-        let mut clients = self.mapping.take_clients();
-        clients.insert(0, self.ptr);
-        // SAFETY (both uses): live clients, each freed once, on the loop thread; fetches'
-        // done callbacks run inside (guarded).
-        let free_all = |clients: Vec<*mut sys::eddy_client>| clients.into_iter().for_each(|c| unsafe { sys::eddy_client_free(c) });
+        let ptr = self.ptr;
         if in_callback() {
             // Perhaps inside one of this client's own callbacks: free it once that returned,
             // so no eddy frame above us sees its fetch vanish.
-            let later = clients.clone();
-            if self.lp.call_soon(move || free_all(later)).is_ok() {
+            // SAFETY (in the task): the client is freed once, on its loop thread.
+            if self.lp.call_soon(move || unsafe { sys::eddy_client_free(ptr) }).is_ok() {
                 return;
             }
             log_error("an HttpClient dropped inside a callback is freed at once (out of memory)");
         }
-        free_all(clients)
+        // SAFETY: live client, freed once; fetches' done callbacks run inside (guarded).
+        unsafe { sys::eddy_client_free(ptr) }
     }
 }
 

@@ -616,6 +616,15 @@ fn hostname_mapping_connects_elsewhere_and_keeps_the_host() {
     let mut client = HttpClient::new(&lp).unwrap();
     client.hostname_mapping("example.invalid", "127.0.0.1").unwrap();
     client.hostname_mapping("EXAMPLE.invalid:80", &format!("127.0.0.1:{}", port)).unwrap();
+    // The server at the mapped address gets an origin-form request line and the URL's Host.
+    let (raw, raw_url) = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    let raw_port = raw_url.trim_end_matches('/').rsplit(':').next().unwrap().to_owned();
+    let url = format!("http://example.invalid:{}/path?q=1", raw_port);
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
+    assert_eq!((text(&res).as_str(), res.effective_url()), ("ok", url.as_str()));
+    let head = raw.join().unwrap();
+    assert!(head.starts_with("GET /path?q=1 HTTP/1.1\r\n"), "{:?}", head);
+    assert!(head.to_ascii_lowercase().contains(&format!("\r\nhost: example.invalid:{}\r\n", raw_port)), "{:?}", head);
     // The host form keeps the URL's port; the host:port form maps the default port.
     for (url, host) in [
         (format!("http://example.invalid:{}/head", port), format!("example.invalid:{}", port)),
@@ -625,16 +634,42 @@ fn hostname_mapping_connects_elsewhere_and_keeps_the_host() {
         assert!(text(&res).starts_with(&format!("Host={}\n", host)), "{}: {:?}", url, text(&res));
         assert_eq!(res.effective_url(), url);
     }
-    // A relative redirect stays on the mapped name; unmapped hosts are fetched as usual.
+    // A same-origin redirect stays mapped; unmapped hosts are fetched as usual.
     let res = ok(fetch(&lp, &client, HttpRequest::new("http://example.invalid/from")));
     assert_eq!((text(&res).as_str(), res.effective_url()), ("arrived", "http://example.invalid/to"));
     let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/head", base))));
     assert!(text(&res).starts_with(&format!("Host=127.0.0.1:{}\n", port)), "{:?}", text(&res));
-    // Refused: a mapped https URL, a bad target, a proxy with a mapping.
-    assert_eq!(client.fetch(HttpRequest::new("https://example.invalid/"), |_| {}).err(), Some(Error::INVALID));
+    // Refused: a bad target, a proxy with a mapping (either way round).
     assert_eq!(client.hostname_mapping("a.invalid", "b:port"), Err(Error::INVALID));
     assert_eq!(client.set_proxy(Some(("127.0.0.1", 1))), Err(Error::INVALID));
     let mut proxied = HttpClient::new(&lp).unwrap();
     proxied.set_proxy(Some(("127.0.0.1", 1))).unwrap();
     assert_eq!(proxied.hostname_mapping("a.invalid", "b"), Err(Error::INVALID));
 }
+
+#[test]
+fn hostname_mapping_over_https_checks_the_urls_name() {
+    let certs = Certs::make("httpclient-mapping");
+    let lp = Loop::new().unwrap();
+    // named.crt carries example.invalid only: neither 127.0.0.1 (where the client connects)
+    // nor other.invalid. The URL's name is the one checked, as in Tornado.
+    let ctx = TlsContext::server(certs.path("named.crt"), certs.path("named.key")).unwrap();
+    let (_app, base) = serve(&lp, |app| {
+        app.set_tls(&ctx).unwrap();
+        app.route("/page").unwrap().get(|req, res| res.write(format!("{} {}", req.uri(), req.header("Host").unwrap_or(""))));
+    });
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let mut client = HttpClient::new(&lp).unwrap();
+    client.ca_file(certs.path("named.crt")).unwrap();
+    client.hostname_mapping("example.invalid", "127.0.0.1").unwrap();
+    client.hostname_mapping("other.invalid", "127.0.0.1").unwrap();
+    let url = format!("https://example.invalid:{}/page?x=1", port);
+    let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
+    assert_eq!(text(&res), format!("/page?x=1 example.invalid:{}", port));
+    assert_eq!(res.effective_url(), url);
+    let other = format!("https://other.invalid:{}/page", port);
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&other)).unwrap_err(), Error::TLS);
+    let direct = base.replace("http:", "https:") + "/page";
+    assert_eq!(fetch(&lp, &client, HttpRequest::new(&direct)).unwrap_err(), Error::TLS);
+}
+

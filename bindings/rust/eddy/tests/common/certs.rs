@@ -2,8 +2,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// A temporary directory with self-signed ECDSA certificates: "server" (127.0.0.1, localhost)
-/// and "client"; removed on drop.
+/// A temporary directory with self-signed ECDSA certificates: "server" (127.0.0.1, localhost),
+/// "client" and "named" (example.invalid only, for hostname_mapping over https); removed on
+/// drop.
 pub struct Certs {
     dir: PathBuf,
 }
@@ -12,7 +13,8 @@ impl Certs {
     pub fn make(name: &str) -> Certs {
         let dir = std::env::temp_dir().join(format!("eddy-rust-tls-{}-{}", std::process::id(), name));
         std::fs::create_dir_all(&dir).unwrap();
-        for (who, san) in [("server", "DNS:localhost,IP:127.0.0.1"), ("client", "DNS:client.test")] {
+        let made = [("server", "DNS:localhost,IP:127.0.0.1"), ("client", "DNS:client.test"), ("named", "DNS:example.invalid")];
+        for (who, san) in made {
             let status = Command::new("openssl")
                 .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
                 .args(["-keyout", &format!("{}.key", who), "-out", &format!("{}.crt", who)])
