@@ -26,11 +26,6 @@ void ResponseFields::recount_names() {
     for (const FieldView &f : *this) note_name(f.name);
 }
 
-void ResponseFields::cut(size_t from, size_t to) {
-    memmove(data_ + from, data_ + to, size_ - to);
-    size_ -= to - from;
-}
-
 ResponseFields::Replaced ResponseFields::replace(std::string_view name, std::string_view value) {
     for (iterator it = begin(); it != end(); ++it) {
         if (!iequals(it->name, name)) continue;
@@ -44,33 +39,21 @@ ResponseFields::Replaced ResponseFields::replace(std::string_view name, std::str
         memcpy(at, value.data(), value.size());
         size_ = size_ - old_len + value.size();
         // Later fields of the same name go: the first one now says it all.
-        size_t rest = value_at + value.size() + 2;
-        for (;;) {
-            bool cut_one = false;
-            for (iterator later(data_ + rest, data_ + size_); later != end(); ++later) {
-                if (!iequals(later->name, name)) continue;
-                size_t from = static_cast<size_t>(later->name.data() - data_);
-                size_t to =
-                    static_cast<size_t>(later->value.data() - data_) + later->value.size() + 2;
-                cut(from, to);
-                rest = from;
-                cut_one = true;
-                break;
-            }
-            if (!cut_one) break;
-        }
+        keep_where_named(name, false, value_at + value.size() + 2);
         return Replaced::yes;
     }
     return Replaced::none_named;
 }
 
-void ResponseFields::remove(std::string_view name) { keep_where_named(name, false); }
+void ResponseFields::remove(std::string_view name) { keep_where_named(name, false, 0); }
 
-void ResponseFields::keep_only(std::string_view name) { keep_where_named(name, true); }
+void ResponseFields::keep_only(std::string_view name) { keep_where_named(name, true, 0); }
 
-void ResponseFields::keep_where_named(std::string_view name, bool named) {
-    size_t kept = 0;  // compacts in place: every kept line moves down over the removed ones
-    for (const FieldView &f : *this) {
+void ResponseFields::keep_where_named(std::string_view name, bool named, size_t from_line) {
+    // Compacts in place: every kept line moves down over the removed ones.
+    size_t kept = from_line;
+    for (iterator it(data_ + from_line, data_ + size_), stop = end(); it != stop; ++it) {
+        const FieldView &f = *it;
         size_t from = static_cast<size_t>(f.name.data() - data_);
         size_t len = static_cast<size_t>(f.value.data() - f.name.data()) + f.value.size() + 2;
         if (iequals(f.name, name) != named) continue;

@@ -117,10 +117,9 @@ private:
     bool reserve(size_t total);
     void note_name(std::string_view name);
     void recount_names();
-    // Keeps the fields whose name is `name` (named) or is not (!named), in order.
-    void keep_where_named(std::string_view name, bool named);
-    // Removes [from, to) of the buffer.
-    void cut(size_t from, size_t to);
+    // Of the lines from offset `from_line` on (a line start), keeps those whose name is `name`
+    // (named) or is not (!named), in order; the lines before it stay.
+    void keep_where_named(std::string_view name, bool named, size_t from_line);
 
     char *data_ = nullptr;
     size_t size_ = 0;
