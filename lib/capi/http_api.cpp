@@ -388,10 +388,19 @@ EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *
     return Req(req)->set_status(status, view(reason, reason_len));
 }
 
+// With EDDY_NTS lengths (out of line: the common call with lengths then needs no frame).
+[[gnu::noinline]] static int set_header_nts(eddy_request *req, const char *name, size_t name_len,
+                                            const char *value, size_t value_len) {
+    return Req(req)->set_header(view(name, name_len), view(value, value_len), true);
+}
+
 EDDY_API int eddy_request_set_header(eddy_request *req, const char *name, size_t name_len,
                                      const char *value, size_t value_len) {
     if (!req || !name || !value) return EDDY_EINVAL;
-    return Req(req)->set_header(view(name, name_len), view(value, value_len), true);
+    if (name_len == EDDY_NTS || value_len == EDDY_NTS)
+        return set_header_nts(req, name, name_len, value, value_len);
+    return Req(req)->set_header(std::string_view(name, name_len),
+                                std::string_view(value, value_len), true);
 }
 
 EDDY_API int eddy_request_add_header(eddy_request *req, const char *name, size_t name_len,

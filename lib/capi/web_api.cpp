@@ -284,10 +284,19 @@ EDDY_API int eddy_handler_set_status(eddy_handler *handler, int status, const ch
     return handler ? H(handler)->set_status(status, view(reason, reason_len)) : EDDY_EINVAL;
 }
 
+// With EDDY_NTS lengths (out of line: the common call with lengths then needs no frame).
+[[gnu::noinline]] static int set_header_nts(eddy_handler *handler, const char *name,
+                                            size_t name_len, const char *value, size_t value_len) {
+    return H(handler)->set_header(view(name, name_len), view(value, value_len), true);
+}
+
 EDDY_API int eddy_handler_set_header(eddy_handler *handler, const char *name, size_t name_len,
                                      const char *value, size_t value_len) {
     if (!handler || !name || !value) return EDDY_EINVAL;
-    return H(handler)->set_header(view(name, name_len), view(value, value_len), true);
+    if (name_len == EDDY_NTS || value_len == EDDY_NTS)
+        return set_header_nts(handler, name, name_len, value, value_len);
+    return H(handler)->set_header(std::string_view(name, name_len),
+                                  std::string_view(value, value_len), true);
 }
 
 EDDY_API int eddy_handler_add_header(eddy_handler *handler, const char *name, size_t name_len,

@@ -81,8 +81,15 @@ int Request::set_status(int code, std::string_view reason) {
     return 0;
 }
 
+// Out of line and cold, so that set_header needs no frame for a variadic call.
+int Request::late_header(std::string_view name) const {
+    log(LogLevel::warning, "http: header %.*s set after the response head went out; not sent",
+        static_cast<int>(name.size()), name.data());
+    return EDDY_ESTATE;
+}
+
 int Request::set_header(std::string_view name, std::string_view value, bool replace) {
-    if (finished_ || headers_sent_) return EDDY_ESTATE;
+    if (finished_ || headers_sent_) [[unlikely]] return late_header(name);
     if (!is_token(name) || !is_safe_field_value(value)) return EDDY_EINVAL;
     // Framing headers belong to the server: it writes them itself. (Dispatch on the length
     // first: this runs for every header of every response.)

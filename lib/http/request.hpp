@@ -89,6 +89,7 @@ public:
 
     // ---- response ----
     int set_status(int code, std::string_view reason);
+    // EDDY_ESTATE (and a log line) once the head went out or the response finished.
     int set_header(std::string_view name, std::string_view value, bool replace);
     int clear_header(std::string_view name);
     // For the server's own headers (ETag, default Content-Type, Vary): no validation, appended.
@@ -146,6 +147,7 @@ public:
     int64_t declared_length() const { return declared_length_; }
 
 private:
+    [[gnu::noinline, gnu::cold]] int late_header(std::string_view name) const;
     bool body_allowed() const;
     std::string_view pending_evbuffer_bytes();
     bool is_head() const { return equals_literal(method, "HEAD"); }

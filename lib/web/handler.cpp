@@ -349,55 +349,41 @@ void Handler::on_close(eddy_request *, void *arg) {
 
 // ---- response --------------------------------------------------------------------------------
 
-bool Handler::refuse(int *rc) {
+int Handler::refusal() const {
     if (finished) {
         log(LogLevel::warning, "web: %s %s: response call after finish", req->method.c_str(),
             req->path.c_str());
-        *rc = EDDY_ESTATE;
-        return false;
+        return EDDY_ESTATE;
     }
-    if (closed || !req->connected()) {
-        *rc = EDDY_ECLOSED;
-        return false;
-    }
-    return true;
+    return EDDY_ECLOSED;
 }
 
 int Handler::set_status(int status, std::string_view reason) {
-    int rc;
-    if (!guard(&rc)) return rc;
-    rc = req->set_status(status, reason);
+    if (!answerable()) [[unlikely]] return refusal();
+    int rc = req->set_status(status, reason);
     if (rc == EDDY_ESTATE) log(LogLevel::warning, "web: set_status after the headers were sent");
     return rc;
 }
 
-// A 12-byte header name: the application names its own Content-Type (no default then).
-void Handler::note_content_type(std::string_view name) {
-    if (memcmp(name.data(), "Content-Type", 12) == 0 || http::iequals(name, "Content-Type"))
-        default_type_ = false;
-}
-
-// Out of line, so that set_header itself needs no frame for a variadic call.
-void Handler::warn_late_header(std::string_view name) {
-    log(LogLevel::warning, "web: header %.*s set after the first flush",
-        static_cast<int>(name.size()), name.data());
+// A 12-byte header name not spelled "Content-Type": the application may name its own
+// content type in another case (no default then either).
+void Handler::note_content_type_any_case(std::string_view name) {
+    if (http::iequals(name, "Content-Type")) default_type_ = false;
 }
 
 int Handler::clear_header(std::string_view name) {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     if (name.size() == 12 && http::iequals(name, "Content-Type")) default_type_ = false;
     return req->clear_header(name);
 }
 
 int Handler::flush(eddy_handler_flush_fn cb) {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     if (cb && !extras()) return EDDY_ENOMEM;
     apply_default_type();
     if (!flushed_) start_streaming_gzip();
     deflate_pending(false);
-    rc = req->flush(cb ? on_flushed : nullptr);
+    int rc = req->flush(cb ? on_flushed : nullptr);
     if (rc == 0) {
         flushed_ = true;
         if (cb) {
@@ -593,8 +579,7 @@ int Handler::finish() {
 }
 
 int Handler::redirect(std::string_view url, int status) {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     if (status == 0) status = 302;
     if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
         return EDDY_EINVAL;
@@ -641,8 +626,7 @@ int Handler::send_error(int status) {
 }
 
 int Handler::clear() {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     if (req->headers_sent()) return EDDY_ESTATE;
     enter();
     req->reset_response();
@@ -655,8 +639,7 @@ int Handler::clear() {
 }
 
 int Handler::set_etag(const char *etag, size_t len) {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     if (!etag) {
         etag_mode_ = 2;
         if (extras_) extras_->etag.clear();
@@ -709,8 +692,7 @@ const char *Handler::signed_cookie(std::string_view name, double max_age_days, s
 int Handler::set_cookie(std::string_view name, std::string_view value, const char *domain,
                         const char *path, double expires, long max_age, int flags,
                         const char *samesite) {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     CookieAttributes attrs;
     attrs.domain = domain ? domain : "";
     attrs.path = path ? path : "/";
@@ -758,12 +740,6 @@ const char *Handler::xsrf_token(size_t *len) {
 }
 
 // GET, HEAD and OPTIONS change nothing: no XSRF check for them (Tornado's rule).
-bool Handler::safe_method() const {
-    const std::string &m = req->method;
-    return http::equals_literal(m, "GET") || http::equals_literal(m, "HEAD") ||
-           http::equals_literal(m, "OPTIONS");
-}
-
 bool Handler::check_xsrf() {
     if (safe_method()) return true;
     std::string submitted;

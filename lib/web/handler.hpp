@@ -7,6 +7,7 @@
 // then, so getters work in on_finish and after the connection closed.
 #pragma once
 
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -73,7 +74,6 @@ public:
     // `root` is the canonical directory, `rel` the path below the mount's prefix, still
     // percent-encoded. Out of memory, the request is answered with 500 when it starts.
     void set_static(std::string_view root, std::string_view rel);
-    bool is_static = false;
 
     App *app;
     Route *route;  // nullptr: the built-in 404 handler, or the app was freed
@@ -81,9 +81,6 @@ public:
     std::vector<std::string> args;
     void *userdata = nullptr;
     eddy_free_fn free_userdata = nullptr;
-    bool finished = false;
-    bool detached = false;
-    bool closed = false;  // the connection went away
     Handler *prev = nullptr;  // the app's list of live handlers
     Handler *next = nullptr;
 
@@ -101,10 +98,12 @@ private:
     void apply_default_type();
     void start_streaming_gzip();
     void deflate_pending(bool final);
-    bool guard(int *rc);  // common checks before a response call; false: return *rc
-    [[gnu::noinline]] bool refuse(int *rc);  // guard's answer (and log line) when they fail
-    [[gnu::noinline, gnu::cold]] static void warn_late_header(std::string_view name);
-    [[gnu::noinline]] void note_content_type(std::string_view name);
+    // The common check before a response call: the request is neither finished nor closed.
+    // Returns no value, so that the calls that pass it end in a tail call.
+    bool answerable() const;
+    [[gnu::noinline, gnu::cold]] int refusal() const;  // the error code (and log line) otherwise
+    void note_content_type(std::string_view name);
+    [[gnu::noinline]] void note_content_type_any_case(std::string_view name);
     void enter() { busy_++; }
     void leave();
     void maybe_release();
@@ -114,17 +113,27 @@ private:
     static void on_data(eddy_request *req, const char *data, size_t len, void *arg);
 
     ::z_stream_s *gz_ = nullptr;  // streaming gzip (compress_response + flush)
-    int busy_ = 0;
     eddy_handler_fn method_cb_ = nullptr;  // the route's callback for this method (start())
+    int busy_ = 0;
+    int pending_flushes_ = 0;
+
+    // The flags, side by side (public and private), so that a new handler sets them with one
+    // or two stores.
+public:
+    bool is_static = false;
+    bool finished = false;
+    bool detached = false;
+    bool closed = false;  // the connection went away
+
+private:
     bool started_ = false;      // the life cycle began (prepare may have run)
     bool default_type_ = true;  // add Tornado's default Content-Type when the head goes out
-    int pending_flushes_ = 0;
     bool flushed_ = false;
     bool cookies_parsed_ = false;
     bool bad_path_args_ = false;
     // compute_etag overridden by the host: etag_mode_ 1 = use Extras::etag instead of the body hash,
     // 2 = no automatic ETag at all (0 = the body hash).
-    int etag_mode_ = 0;
+    unsigned char etag_mode_ = 0;
     // What only some requests need lives apart, allocated on first use, so that the common
     // request constructs and destroys none of it.
     struct Extras {
@@ -142,23 +151,35 @@ private:
 
 // The calls every response makes, inline so that the C API's wrappers reach the request
 // directly.
-inline bool Handler::guard(int *rc) {
-    if (!finished && !closed && req->connected()) [[likely]] return true;
-    return refuse(rc);
+// GET, HEAD and OPTIONS: the methods the XSRF check lets through (Tornado's list). Inline:
+// an application with xsrf_cookies asks this on every request.
+inline bool Handler::safe_method() const {
+    const std::string &m = req->method;
+    return http::equals_literal(m, "GET") || http::equals_literal(m, "HEAD") ||
+           http::equals_literal(m, "OPTIONS");
+}
+
+inline bool Handler::answerable() const { return !finished && !closed && req->connected(); }
+
+// A 12-byte header name: the application names its own Content-Type (no default then). The
+// usual spelling is compared inline (two loads), any other case out of line.
+inline void Handler::note_content_type(std::string_view name) {
+    if (memcmp(name.data(), "Content-Type", 12) == 0) {
+        default_type_ = false;
+    } else {
+        note_content_type_any_case(name);
+    }
 }
 
 inline int Handler::set_header(std::string_view name, std::string_view value, bool replace) {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     if (default_type_ && name.size() == 12) note_content_type(name);
-    rc = req->set_header(name, value, replace);
-    if (rc == EDDY_ESTATE) [[unlikely]] warn_late_header(name);
-    return rc;
+    // (A header after the first flush: Request::set_header logs it and says EDDY_ESTATE.)
+    return req->set_header(name, value, replace);
 }
 
 inline int Handler::write(const void *data, size_t len) {
-    int rc;
-    if (!guard(&rc)) return rc;
+    if (!answerable()) [[unlikely]] return refusal();
     return req->write(data, len);
 }
 

@@ -571,6 +571,8 @@ class LifeCycleTest(WebTestCase):
                              "set_cookie": ESTATE})
         # no automatic ETag on a flushed response
         self.assertIsNone(resp.get("Etag"))
+        # and the dropped header is named in the log
+        self.assertIn("header X-Late set after the response head went out", self.server.stderr())
 
 
 class ResponseTest(WebTestCase):
