@@ -231,7 +231,9 @@ EDDY_API void eddy_request_set_userdata(eddy_request *req, void *userdata,
 /* Returns the userdata set with eddy_request_set_userdata() (NULL when none). */
 EDDY_API void *eddy_request_get_userdata(const eddy_request *req);
 /* `cb` runs once if the connection closes before the request is finished (Tornado's
- * on_connection_close). The request stays valid; finish it to release it. */
+ * on_connection_close), or when the server itself answers a request taken in the headers
+ * callback with an error (a malformed, oversized or late body: 400/408/413). The request stays
+ * valid; finish it to release it (after a server's answer, finish returns EDDY_ESTATE). */
 EDDY_API int eddy_request_set_close_callback(eddy_request *req, eddy_request_event_fn cb);
 /* Returns 1 when the connection is gone (writes would fail), else 0. */
 EDDY_API int eddy_request_connection_closed(const eddy_request *req);

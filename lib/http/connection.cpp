@@ -747,7 +747,13 @@ void Connection::send_error(int status, bool keep_alive) {
                        "</title><body>" + std::to_string(status) + ": " + reason +
                        "</body></html>";
     req->write(body.data(), body.size());
+    // A request the application took from the headers callback with a close callback (the web
+    // layer's handlers do) must not vanish under it: it is kept until the application finishes
+    // it, and the close callback tells it (Tornado's on_connection_close).
+    bool held_by_application = req->head_delivered && req->close_cb != nullptr;
+    if (held_by_application) req->hold();
     req->finish();
+    if (held_by_application) req->finished_by_server();
 }
 
 void Connection::request_finished(Request *req) {

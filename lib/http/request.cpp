@@ -401,7 +401,13 @@ void Request::on_flushed(Stream *, int status, void *arg) {
 }
 
 int Request::finish() {
-    if (finished_) return EDDY_ESTATE;
+    if (finished_) [[unlikely]] {
+        if (server_hold_) {  // the server answered it; the application is done with it now
+            server_hold_ = false;
+            unhold();
+        }
+        return EDDY_ESTATE;
+    }
     finished_ = true;
     int rc = 0;
     if (connected()) {
@@ -430,6 +436,13 @@ int Request::finish() {
 void Request::connection_lost() {
     conn = nullptr;
     if (!finished_ && close_cb) close_cb(as_c(), userdata);
+}
+
+void Request::finished_by_server() {
+    // The connection moves on without this request: nothing may reach it through conn.
+    conn = nullptr;
+    server_hold_ = true;  // before the callback: it may call finish() and release the request
+    close_cb(as_c(), userdata);
 }
 
 void Request::maybe_release() {

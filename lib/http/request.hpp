@@ -120,6 +120,11 @@ public:
 
     // Called by the connection when it goes away before finish().
     void connection_lost();
+    // Called by the connection after it answered a request with an error of its own (a bad or
+    // oversized body) while the application holds it (its close callback is set): the
+    // application is told through that callback, and the request stays valid until the
+    // application's finish() (which then returns EDDY_ESTATE and releases it).
+    void finished_by_server();
     // Whether the application must finish this request itself when the connection goes away:
     // once the request callback ran, or when it took the request from the headers callback
     // (streaming its body, or with a close callback). Otherwise the server releases it.
@@ -178,6 +183,7 @@ private:
     bool app_wants_close_ = false;
     int pending_flushes_ = 0;
     int holds_ = 0;
+    bool server_hold_ = false;  // finished_by_server(): a hold the application's finish() ends
     RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)
 
     friend class RequestPool;

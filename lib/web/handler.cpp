@@ -341,9 +341,14 @@ void Handler::on_close(eddy_request *, void *arg) {
         h->maybe_release();
         return;
     }
-    if (h->finished || !h->route || !h->route->on_connection_close) return;
+    if (h->finished) return;
     h->enter();
-    h->route->on_connection_close(h->as_c(), h->route->userdata);
+    if (h->route && h->route->on_connection_close)
+        h->route->on_connection_close(h->as_c(), h->route->userdata);
+    // A handler waiting for its streamed body (prepare ran, no callback running, not detached)
+    // would wait forever: its method never runs now. Finished here, it is released; a
+    // detached handler stays the application's to finish.
+    if (!h->finished && !h->detached && h->busy_ == 1) h->finish();
     h->leave();
 }
 

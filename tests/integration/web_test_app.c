@@ -84,6 +84,7 @@ static struct {
     long flush_ok, flush_closed, stream_done;
     /* /upload */
     long upload_close_cb;
+    long upload_released;  /* upload handlers' userdata freed: the handler was released */
 } g;
 
 /* The request's `id` query argument ("-" when missing). */
@@ -636,6 +637,7 @@ typedef struct {
 
 static void upload_state_free(void *p) {
     upload_state *st = p;
+    g.upload_released++;
     free(st->order.data);
     free(st);
 }
@@ -732,9 +734,9 @@ static void stats_get(eddy_handler *h, void *ud) {
                g.twice_finished, g.twice_set_cookie, g.twice_flush);
     buf_printf(&b,
                "\"eaf_count\":%ld,\"eaf_send_error_rc\":%d,\"flush_ok\":%ld,\"flush_closed\":%ld,"
-               "\"stream_done\":%ld,\"upload_close_cb\":%ld}",
+               "\"stream_done\":%ld,\"upload_close_cb\":%ld,\"upload_released\":%ld}",
                g.eaf_count, g.eaf_send_error_rc, g.flush_ok, g.flush_closed, g.stream_done,
-               g.upload_close_cb);
+               g.upload_close_cb, g.upload_released);
     write_buf(h, &b);
 }
 
