@@ -744,7 +744,8 @@ const char *Handler::xsrf_token(size_t *len) {
     return x->xsrf_token.c_str();
 }
 
-// GET, HEAD and OPTIONS change nothing: no XSRF check for them (Tornado's rule).
+// Tornado's XSRF check: a form's _xsrf argument or an X-Xsrftoken/X-Csrftoken header must match
+// the _xsrf cookie, for every method but the safe ones.
 bool Handler::check_xsrf() {
     if (safe_method()) return true;
     std::string submitted;

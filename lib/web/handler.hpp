@@ -99,7 +99,8 @@ private:
     void start_streaming_gzip();
     void deflate_pending(bool final);
     // The common check before a response call: the request is neither finished nor closed.
-    // Returns no value, so that the calls that pass it end in a tail call.
+    // A plain bool (the error code comes from refusal()), so that the calls that pass it can
+    // end in a tail call into the request.
     bool answerable() const;
     [[gnu::noinline, gnu::cold]] int refusal() const;  // the error code (and log line) otherwise
     void note_content_type(std::string_view name);
@@ -149,8 +150,6 @@ private:
     std::unique_ptr<Extras> extras_;
 };
 
-// The calls every response makes, inline so that the C API's wrappers reach the request
-// directly.
 // GET, HEAD and OPTIONS: the methods the XSRF check lets through (Tornado's list). Inline:
 // an application with xsrf_cookies asks this on every request.
 inline bool Handler::safe_method() const {
@@ -159,6 +158,8 @@ inline bool Handler::safe_method() const {
            http::equals_literal(m, "OPTIONS");
 }
 
+// The calls every response makes, inline so that the C API's wrappers reach the request
+// directly.
 inline bool Handler::answerable() const { return !finished && !closed && req->connected(); }
 
 // A 12-byte header name: the application names its own Content-Type (no default then). The
