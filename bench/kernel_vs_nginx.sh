@@ -27,26 +27,9 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${ROUNDS:-2}
 WINDOW=${WINDOW:-3}  # seconds: perf window and strace run
-BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
-PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/bench-peers}
-SCRATCH=${SCRATCH:-/tmp/eddy_kernel_vs_nginx}
-EDDY_BIN=${EDDY_BIN:-$BUILD_DIR/bench/hello_server}
-EDDY_PORT=${EDDY_PORT:-18190}
-# hello_server makes its listening socket with nginx's backlog (4096); web_hello_server has
-# no such option.
-if [ "$(basename "$EDDY_BIN")" = hello_server ]; then EDDY_ARGS=${EDDY_ARGS:---backlog 4096}; fi
-EDDY_ARGS=${EDDY_ARGS:-}
-NGINX_PORT=18081  # fixed by the shared nginx.conf
-if [ ! -x "$EDDY_BIN" ]; then
-  timeout 900 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DEDDY_BUILD_TESTS=OFF -DEDDY_BUILD_EXAMPLES=OFF >/dev/null &&
-    timeout 900 cmake --build "$BUILD_DIR" -j"$(nproc)" --target hello_server web_hello_server \
-      >/dev/null || { echo "kernel_vs_nginx: build failed" >&2; exit 1; }
-fi
-for c in wrk taskset curl nginx; do
-  command -v $c >/dev/null || { echo "kernel_vs_nginx: $c missing (bench/run.sh installs it)" >&2; exit 2; }
-done
-[ -f "$PEERS_DIR/nginx.conf" ] || { echo "kernel_vs_nginx: no $PEERS_DIR/nginx.conf" >&2; exit 2; }
+NAME=kernel_vs_nginx
+# shellcheck source=bench/vs_nginx_setup.sh
+source "$ROOT/bench/vs_nginx_setup.sh"
 HAVE_PERF=1 HAVE_STRACE=1
 command -v perf >/dev/null || { HAVE_PERF=0; echo "kernel_vs_nginx: perf missing, no kernel profile"; }
 command -v strace >/dev/null || { HAVE_STRACE=0; echo "kernel_vs_nginx: strace missing, no syscall counts"; }
