@@ -115,6 +115,7 @@ private:
     bool init();
     void schedule_ready();
     void rearm_timer();
+    void arm_timer_fd(double deadline);
     void run_ready();
     void run_timers();
     void run_deferred();
@@ -127,11 +128,11 @@ private:
     static void on_wake_event(evutil_socket_t, short, void *arg);
     static void on_defer_event(evutil_socket_t, short, void *arg);
     static void on_call_timer(TimerNode *node);
-    static void on_run_once_timeout(evutil_socket_t, short, void *arg);
 
     event_base *base_ = nullptr;
     int backend_fd_ = -1;
-    int wake_fd_ = -1;  // eventfd: cross-thread posts and stop()
+    int wake_fd_ = -1;   // eventfd: cross-thread posts and stop()
+    int timer_fd_ = -1;  // timerfd (CLOCK_MONOTONIC): the earliest deadline of timers_
     struct event ready_ev_;
     struct event timer_ev_;
     struct event wake_ev_;
@@ -143,7 +144,7 @@ private:
     bool ready_scheduled_ = false;
     TimerHeap timers_;
     uint64_t timer_seq_ = 0;
-    double timer_armed_for_ = -1;  // deadline timer_ev_ is armed for, or -1
+    double timer_armed_for_ = -1;  // deadline timer_fd_ is armed for, or -1
     bool in_timers_ = false;
 
     std::unordered_map<eddy_call_id, Call *> calls_;

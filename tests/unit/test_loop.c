@@ -942,6 +942,66 @@ static void test_run_once(void **state) {
     eddy_loop_free(loop);
 }
 
+/* Timers run at or after their deadline on the loop's clock, never before it, whether the
+ * earliest deadline arrives before or after later ones (the timer fd is re-armed only when an
+ * earlier deadline comes in); a bounded run_once waits its whole bound when nothing is due,
+ * and a bound shorter than the next timer does not run it early. */
+typedef struct {
+    eddy_loop *loop;
+    double due;
+    double ran_at;
+    int runs;
+} due_timer;
+
+static void due_timer_run(eddy_loop *loop, void *userdata) {
+    due_timer *t = userdata;
+    t->ran_at = eddy_loop_time(loop);
+    t->runs++;
+}
+
+static void test_timers_never_early(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    enum { N = 24 };
+    due_timer timers[N];
+    double start = eddy_loop_time(loop);
+    for (int i = 0; i < N; i++) {
+        /* Later and earlier deadlines interleaved, 0 to ~70 ms ahead, some equal. */
+        double delay = 0.003 * (double)((i * 7) % N);
+        timers[i] = (due_timer){loop, start + delay, 0, 0};
+        assert_true(eddy_loop_call_at(loop, timers[i].due, due_timer_run, &timers[i], NULL) != 0);
+    }
+    int done = 0;
+    while (done < N && eddy_loop_time(loop) < start + TEST_WAIT_SECONDS) {
+        assert_int_equal(eddy_loop_run_once(loop, -1), 0);
+        done = 0;
+        for (int i = 0; i < N; i++) done += timers[i].runs;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(timers[i].runs, 1);
+        assert_true(timers[i].ran_at >= timers[i].due);
+    }
+
+    /* Nothing scheduled: run_once(30) returns once its 30 ms are over, not before. */
+    double before = eddy_loop_time(loop);
+    assert_int_equal(eddy_loop_run_once(loop, 30), 0);
+    assert_true(eddy_loop_time(loop) >= before + 0.030 - 1e-6);
+
+    /* A timer 80 ms ahead and a 10 ms bound: the call ends on the bound without running it;
+     * later calls run it on time. */
+    due_timer late = {loop, eddy_loop_time(loop) + 0.08, 0, 0};
+    assert_true(eddy_loop_call_at(loop, late.due, due_timer_run, &late, NULL) != 0);
+    before = eddy_loop_time(loop);
+    assert_int_equal(eddy_loop_run_once(loop, 10), 0);
+    assert_true(eddy_loop_time(loop) >= before + 0.010 - 1e-6);
+    if (late.runs) assert_true(late.ran_at >= late.due); /* only if the host stalled 70 ms */
+    while (late.runs == 0 && eddy_loop_time(loop) < before + TEST_WAIT_SECONDS)
+        assert_int_equal(eddy_loop_run_once(loop, 1000), 0);
+    assert_int_equal(late.runs, 1);
+    assert_true(late.ran_at >= late.due);
+    eddy_loop_free(loop);
+}
+
 /* ---- embedding: a poll() driver that never calls eddy_loop_run ---------------------------- */
 
 typedef struct {
@@ -1331,6 +1391,7 @@ int main(void) {
         cmocka_unit_test(test_watch_both_directions),
         cmocka_unit_test(test_watch_free_other_in_same_pass),
         cmocka_unit_test(test_run_once),
+        cmocka_unit_test(test_timers_never_early),
         cmocka_unit_test(test_embedding_poll_driver),
         cmocka_unit_test(test_far_timers_do_not_spin),
         cmocka_unit_test(test_loops_in_threads),
