@@ -144,9 +144,9 @@ EDDY_API int eddy_server_allow_any_method(eddy_server *server, int on);
  * you may switch the request to streaming (eddy_request_stream_body), change its body limits,
  * or answer at once (then the body is not read and the connection closes after the response).
  * `on_request` still runs when the body is complete, unless the request was finished.
- * If the connection closes before the body is complete, a request that you did not take (no
- * close callback set and no streamed body) is released by the server; one you took gets its
- * close callback and stays yours to finish.
+ * If the connection closes before the body is complete, a request without a close callback
+ * (streamed or not) is released by the server; one with a close callback gets that call and
+ * stays yours to finish.
  * Uses the server's userdata. NULL removes it. */
 EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_fn on_headers);
 
@@ -241,6 +241,10 @@ EDDY_API int eddy_request_connection_closed(const eddy_request *req);
 /* Streams this request's body: `on_data` gets each piece as it arrives (already de-chunked,
  * decompressed when decompress_request is on), `on_end` (may be NULL) runs after the last one,
  * then the server's request callback runs as usual with an empty eddy_request_body().
+ * Without a close callback the request is yours only inside these callbacks: if the body is
+ * cut short (the connection is lost, or the server answers 400/408/413 itself), the request is
+ * released without a call. To keep the pointer past a callback (e.g. to resume a paused body
+ * later), set a close callback first (eddy_request_set_close_callback).
  * Only from the headers callback. Returns 0, EDDY_ESTATE, EDDY_EINVAL. */
 EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on_data,
                                       eddy_request_event_fn on_end);

@@ -127,9 +127,12 @@ public:
     void finished_by_server();
     // Whether the application must finish this request itself when the connection goes away:
     // once the request callback ran, or when it took the request from the headers callback
-    // (streaming its body, or with a close callback). Otherwise the server releases it.
+    // with a close callback (the call that tells it). Otherwise the server releases it — a
+    // streamed body without a close callback too: kept, it would wait forever for an on_end
+    // nobody sends (a client hanging up mid-body would leak one request each time), and it
+    // matches what send_error() does when the server answers such a body itself.
     bool owned_by_application() const {
-        return message_complete || (head_delivered && (streaming || close_cb != nullptr));
+        return message_complete || (head_delivered && close_cb != nullptr);
     }
 
     // For the web layer: keep the object alive past finish() until unhold() (e.g. so that

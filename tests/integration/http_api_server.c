@@ -27,6 +27,8 @@
  *   /longpoll                  never answered; close callback, later write/finish (in /stats)
  *   /echo                      JSON: request line, headers, body, arguments, files, peer
  *   /upload[?pause=1]          streamed body (headers callback): bytes, adler32, chunks
+ *   /sink                      streamed body without a close callback: {"bytes":N,"ended":E};
+ *                              its userdata's release is counted (sink_released in /stats)
  *   /limited                   per-request max body size 1024
  *   /forbidden                 403 answered from the headers callback
  *   /shutdown                  eddy_server_shutdown(); "shutdown done" printed from done
@@ -68,6 +70,7 @@ static struct {
     long headers_cb;
     int limited_rc;
     long upload_close_cb;
+    long sink_started, sink_released;
     long access_count;
     access_entry access[LOG_ENTRIES];
     int shutdown_started;
@@ -242,6 +245,36 @@ static void upload_reply(eddy_request *req) {
     reply_buf(req, &b);
 }
 
+/* A streamed body without a close callback: the request is ours only inside the callbacks, and
+ * when the body is cut short the server releases it (and this userdata) without a call. */
+typedef struct {
+    unsigned long long bytes;
+    int ended;
+} sink_state;
+
+static void sink_release(void *userdata) {
+    g.sink_released++;
+    free(userdata);
+}
+
+static void sink_data(eddy_request *req, const char *data, size_t len, void *userdata) {
+    (void)req;
+    (void)data;
+    ((sink_state *)userdata)->bytes += len;
+}
+
+static void sink_end(eddy_request *req, void *userdata) {
+    (void)req;
+    ((sink_state *)userdata)->ended++;
+}
+
+static void sink_reply(eddy_request *req) {
+    sink_state *s = eddy_request_get_userdata(req);
+    buf_t b = {0};
+    buf_printf(&b, "{\"bytes\":%llu,\"ended\":%d}", s ? s->bytes : 0ULL, s ? s->ended : 0);
+    reply_buf(req, &b);
+}
+
 /* ---- headers callback ---------------------------------------------------------------------- */
 
 static void on_headers(eddy_request *req, void *userdata) {
@@ -257,6 +290,10 @@ static void on_headers(eddy_request *req, void *userdata) {
         eddy_request_set_close_callback(req, upload_closed);
         int rc = eddy_request_stream_body(req, upload_data, upload_end);
         if (rc != 0) u->bad_rc = rc;
+    } else if (path_is(req, "/sink")) {
+        g.sink_started++;
+        eddy_request_set_userdata(req, calloc(1, sizeof(sink_state)), sink_release);
+        eddy_request_stream_body(req, sink_data, sink_end);
     } else if (path_is(req, "/limited")) {
         g.limited_rc = eddy_request_set_max_body_size(req, 1024);
     } else if (path_is(req, "/forbidden")) {
@@ -463,6 +500,8 @@ static void route_stats(eddy_request *req) {
                g.cl_over_finish_rc, g.headers_cb, g.limited_rc);
     buf_printf(&b, ",\"upload_close_cb\":%ld,\"access_count\":%ld", g.upload_close_cb,
                g.access_count);
+    buf_printf(&b, ",\"sink_started\":%ld,\"sink_released\":%ld", g.sink_started,
+               g.sink_released);
     buf_printf(&b, ",\"connections\":%zu}", eddy_server_connection_count(g.server));
     reply_buf(req, &b);
 }
@@ -572,6 +611,8 @@ static void on_request(eddy_request *req, void *userdata) {
         route_echo(req);
     } else if (path_is(req, "/upload")) {
         upload_reply(req);
+    } else if (path_is(req, "/sink")) {
+        sink_reply(req);
     } else if (path_is(req, "/limited")) {
         size_t len = 0;
         eddy_request_body(req, &len);

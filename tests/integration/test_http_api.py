@@ -641,6 +641,36 @@ class DefaultServerTest(ServerTestCase):
         j = json.loads(resp.body)
         self.assertEqual((j["bytes"], j["adler32"], j["ended"]), (5, zlib.adler32(b"hello"), 1))
 
+    def test_streamed_body_without_close_callback(self):
+        def released(n):
+            st = self.wait_stats(lambda s: s["sink_released"] >= st0["sink_released"] + n)
+            self.assertEqual(st["sink_released"], st0["sink_released"] + n)
+            return st
+
+        # Complete: the callbacks see every byte and the end, and the request is released
+        # after the response like any other.
+        st0 = self.stats()
+        raw = self.raw(timeout=5)
+        raw.send(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        self.assertEqual(json.loads(raw.read_response().body), {"bytes": 5, "ended": 1})
+        raw.close()
+        released(1)
+        # Cut short by the client (mid-body) and by the server (a bad chunk: 400): the
+        # application took no close callback, so the server releases the request (and its
+        # userdata) itself instead of keeping it for an on_end that never comes.
+        raw = self.raw(timeout=5)
+        raw.send(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
+        st = self.wait_stats(lambda s: s["sink_started"] == st0["sink_started"] + 2)
+        self.assertEqual(st["sink_released"], st0["sink_released"] + 1)  # still in use
+        raw.close()
+        released(2)
+        raw = self.raw(timeout=5)
+        raw.send(b"POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"3\r\nabc\r\nzz\r\n")
+        self.assertEqual(raw.read_response().status, 400)
+        raw.close()
+        self.assertEqual(released(3)["sink_started"], st0["sink_started"] + 3)
+
     def test_per_request_max_body_size(self):
         r, data = self.request("POST", "/limited", b"x" * 500)
         self.assertEqual(r.status, 200)
