@@ -2,10 +2,9 @@
 // Application (eddy/web.h).
 //
 // One loop and one application live for the whole process; the application's own server
-// (eddy_app_server) takes the connections. Per input, as in fuzz_http_connection.cpp: a fresh
-// socketpair, one end handed to the server with eddy_server_add_connection, the input written
-// from the other end in pieces split at h2o's marker "\n--MARK--\n" (loop turns in between),
-// then SHUT_WR, the loop pumped a bounded number of iterations, responses read and discarded.
+// (eddy_app_server) takes the connections. Each input is one client connection, as in
+// fuzz_http_connection.cpp (feed_connection.hpp: a socketpair, the bytes split into writes at
+// h2o's "\n--MARK--\n" marker, SHUT_WR, bounded pumping, responses read and discarded).
 //
 // The application has literal routes, PCRE2 routes with positional and named captures, a host
 // table, a streaming route (data_received), a custom method, a route without the XSRF check,
@@ -35,11 +34,10 @@
 
 #include <string>
 
+#include "feed_connection.hpp"
+
 namespace {
 
-constexpr char kMarker[] = "\n--MARK--\n";
-constexpr size_t kMarkerLen = sizeof kMarker - 1;
-constexpr int kMaxIterations = 200;
 constexpr char kSecret[] = "fuzz-cookie-secret";
 
 eddy_loop *g_loop;
@@ -505,39 +503,6 @@ void init() {
     eddy_server_add_trusted_proxy(g_server, "10.0.0.1");
 }
 
-// Reads and discards what the server sent. Returns true once the server closed its end.
-bool drain(int fd) {
-    char buf[16384];
-    for (;;) {
-        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n > 0) continue;
-        if (n == 0) return true;
-        if (errno == EINTR) continue;
-        return errno != EAGAIN && errno != EWOULDBLOCK;  // ECONNRESET etc.: closed too
-    }
-}
-
-// Sends one piece, pumping the loop while the socket buffer is full. False: server closed.
-bool send_piece(int fd, const uint8_t *data, size_t len, int *iterations) {
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) {
-            data += n;
-            len -= static_cast<size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && *iterations < kMaxIterations) {
-            eddy_loop_run_once(g_loop, 0);
-            ++*iterations;
-            if (drain(fd)) return false;
-            continue;
-        }
-        return false;
-    }
-    return true;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -545,48 +510,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)initialised;
 
     size_t live_before = g_live_handlers;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 0;
-    int client = sv[0];
-    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
-    if (eddy_server_add_connection(g_server, sv[1], "127.0.0.1", 40000) != 0) {
-        close(sv[1]);
-        close(client);
-        return 0;
-    }
-
-    // Write each piece before a marker (and the tail) as its own write, with loop turns between.
-    int iterations = 0;
-    bool open = true;
-    const uint8_t *p = data, *end = data + size;
-    while (open) {
-        const uint8_t *mark = static_cast<const uint8_t *>(
-            memmem(p, static_cast<size_t>(end - p), kMarker, kMarkerLen));
-        const uint8_t *stop = mark ? mark : end;
-        open = send_piece(client, p, static_cast<size_t>(stop - p), &iterations);
-        if (!mark) break;
-        p = mark + kMarkerLen;
-        eddy_loop_run_once(g_loop, 0);
-        eddy_loop_run_once(g_loop, 0);
-        iterations += 2;
-        if (open && drain(client)) open = false;
-    }
-    shutdown(client, SHUT_WR);
-
-    // Pump until the server closes its end (it got our EOF) or the bound is reached.
-    bool closed = false;
-    for (int i = 0; i < kMaxIterations && !closed; i++) {
-        eddy_loop_run_once(g_loop, i < 20 ? 0 : 10);
-        closed = drain(client);
-    }
-    close(client);
-    // Let the server see the close and release the connection; detached handlers are finished
-    // by their queued call (or flush callback) on these iterations.
-    for (int i = 0; i < 50 && eddy_server_connection_count(g_server) > 0; i++)
-        eddy_loop_run_once(g_loop, i < 10 ? 0 : 1);
-    for (int i = 0; i < 3; i++) eddy_loop_run_once(g_loop, 0);
-    static const bool strict = getenv("EDDY_FUZZ_STRICT") != nullptr;
-    if (strict && eddy_server_connection_count(g_server) > 0) abort();
+    fuzz_feed::feed_connection(g_loop, g_server, data, size);
     if (g_live_handlers > live_before && eddy_server_connection_count(g_server) == 0) {
         fprintf(stderr, "fuzz_web_app: %zu handler(s) never released\n", g_live_handlers - live_before);
         abort();
