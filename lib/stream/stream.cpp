@@ -188,11 +188,18 @@ ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
         if (total + iov[i].iov_len > limit) iov[i].iov_len = limit - total;  // peek rounds up
         total += iov[i].iov_len;
     }
-    msghdr msg = {};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(nvec);
     // MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the host with SIGPIPE.
-    ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    ssize_t n;
+    if (nvec == 1) {
+        // The common case (one response, or a batch of them, in one chunk): send(2) spares
+        // the kernel the msghdr and iovec copies of sendmsg(2).
+        n = send(fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        msghdr msg = {};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = static_cast<size_t>(nvec);
+        n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    }
     if (n < 0 && errno == ENOTSOCK) n = writev(fd_, iov, nvec);
     if (n > 0) evbuffer_drain(out, static_cast<size_t>(n));
     return n;
