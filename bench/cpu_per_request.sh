@@ -1,0 +1,39 @@
+# shellcheck shell=bash
+# Sourced by cpu_vs_nginx.sh and ab_cpu.sh: runs one server under keep-alive load and reports
+# its CPU time per request, user and kernel apart (from /proc/PID/stat, the server's process
+# and its children). The server is pinned to core 0, wrk (one thread, -c100, no pipelining) to
+# core 1; a 1 s warm-up precedes the measured run. Expects SCRATCH (for the server's log) and
+# DURATION (wrk's -d).
+HZ=$(getconf CLK_TCK)
+
+ticks() {  # pid -> "utime stime" summed over the pid and its children (nginx's worker)
+  local u=0 s=0 p fields
+  for p in $1 $(pgrep -P "$1"); do
+    fields=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12, $13}')
+    [ -n "$fields" ] || continue
+    u=$((u + ${fields% *})); s=$((s + ${fields#* }))
+  done
+  echo "$u $s"
+}
+
+run_one() {  # name port command... -> "req/s user_us kernel_us" per request
+  local name=$1 port=$2; shift 2
+  taskset -c 0 "$@" >"$SCRATCH/$name.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  timeout 30 taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1  # warm-up
+  local before after out
+  before=$(ticks "$pid")
+  out=$(timeout 120 taskset -c 1 wrk -t1 -c100 -d"$DURATION" "http://127.0.0.1:$port/" 2>/dev/null)
+  after=$(ticks "$pid")
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  local requests
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  local rps
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  awk -v b="$before" -v a="$after" -v n="${requests:-0}" -v rps="${rps:-0}" -v hz="$HZ" 'BEGIN {
+    split(b, x, " "); split(a, y, " ")
+    if (n <= 0) { print "0 0 0"; exit }
+    printf "%.0f %.2f %.2f\n", rps, (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) * 1e6 / hz / n }'
+}
