@@ -232,13 +232,17 @@ class WebTestCase(unittest.TestCase):
     def raw(self, timeout=10):
         return Raw(self.port, timeout)
 
-    def raw_request(self, method, path, headers=None, body=b"", host="127.0.0.1"):
+    def raw_exchange(self, data, method="GET"):
+        """Sends the bytes `data` on a new connection and reads one response."""
         raw = self.raw()
         try:
-            raw.send(req_bytes(method, path, headers, body, host))
+            raw.send(data)
             return raw.read_response(method)
         finally:
             raw.close()
+
+    def raw_request(self, method, path, headers=None, body=b"", host="127.0.0.1"):
+        return self.raw_exchange(req_bytes(method, path, headers, body, host), method)
 
     def stats(self):
         return self.get_json("/stats")
@@ -1096,12 +1100,7 @@ class StreamingTest(WebTestCase):
 
     def test_streamed_response(self):
         before = self.stats()
-        raw = self.raw()
-        try:
-            raw.send(req_bytes("GET", "/stream?n=4&ms=30"))
-            resp = raw.read_response()
-        finally:
-            raw.close()
+        resp = self.raw_request("GET", "/stream?n=4&ms=30")
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.get("Transfer-Encoding"), "chunked")
         self.assertIsNone(resp.get("Content-Length"))
@@ -1174,24 +1173,15 @@ class StreamingTest(WebTestCase):
         # sees it otherwise). The connection closes; the server keeps serving.
         before = self.stats()
         for path in (b"/upload", b"/hello", b"/static/hello.txt"):
-            raw = self.raw()
-            try:
-                raw.send(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n"
-                         b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
-                resp = raw.read_response()
-            finally:
-                raw.close()
+            resp = self.raw_exchange(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n"
+                                     b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
             self.assertEqual(resp.status, 400, path)
         st = self.wait_stats(lambda s: s["upload_released"] >= before["upload_released"] + 1)
         self.assertEqual(st["upload_close_cb"], before["upload_close_cb"] + 1)
         self.assertEqual(st["upload_released"], before["upload_released"] + 1)
         # and an oversized body (413) for the streaming route
-        raw = self.raw()
-        try:
-            raw.send(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
-            resp = raw.read_response()
-        finally:
-            raw.close()
+        resp = self.raw_exchange(
+            b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
         self.assertEqual(resp.status, 413)
         st = self.wait_stats(lambda s: s["upload_released"] >= before["upload_released"] + 2)
         self.assertEqual(st["upload_close_cb"], before["upload_close_cb"] + 2)
