@@ -18,6 +18,7 @@
 #include <cstdlib>
 
 #include "feed_connection.hpp"
+#include "touch_request.hpp"
 
 namespace {
 
@@ -34,41 +35,6 @@ unsigned request_mode(eddy_request *req) {
     unsigned h = static_cast<unsigned>(len);
     for (size_t i = 0; i < len; i++) h = h * 31 + static_cast<unsigned char>(uri[i]);
     return h;
-}
-
-// Touches everything a handler might read, so the lazy parsers (arguments, multipart) run.
-void read_request(eddy_request *req) {
-    size_t len = 0;
-    g_sink += strlen(eddy_request_method(req, &len)) + len;
-    g_sink += strlen(eddy_request_path(req, &len)) + len;
-    g_sink += strlen(eddy_request_query(req, &len)) + len;
-    g_sink += strlen(eddy_request_host(req, &len)) + len;
-    g_sink += strlen(eddy_request_scheme(req)) + strlen(eddy_request_remote_ip(req));
-    g_sink += static_cast<size_t>(eddy_request_version(req) + eddy_request_remote_port(req));
-    size_t n = eddy_request_header_count(req);
-    for (size_t i = 0; i < n; i++) {
-        const char *name, *value;
-        size_t nl, vl;
-        if (eddy_request_header_at(req, i, &name, &nl, &value, &vl) == 0) g_sink += nl + vl;
-    }
-    const char *v = eddy_request_header(req, "content-type", EDDY_NTS, &len);
-    if (v) g_sink += len;
-    g_sink += strlen(eddy_request_body(req, &len)) + len;
-    n = eddy_request_argument_count(req, EDDY_ARGS_ALL);
-    for (size_t i = 0; i < n; i++) {
-        const char *name, *value;
-        size_t nl, vl;
-        if (eddy_request_argument_at(req, EDDY_ARGS_ALL, i, &name, &nl, &value, &vl) == 0) g_sink += nl + vl;
-    }
-    v = eddy_request_argument(req, EDDY_ARGS_QUERY, "a", 1, &len);
-    if (v) g_sink += len;
-    n = eddy_request_file_count(req);
-    for (size_t i = 0; i < n; i++) {
-        const char *field, *filename, *ctype, *body;
-        size_t bl;
-        if (eddy_request_file_at(req, i, &field, &filename, &ctype, &body, &bl) == 0)
-            g_sink += strlen(field) + strlen(filename) + strlen(ctype) + bl;
-    }
 }
 
 void respond(eddy_request *req, unsigned mode) {
@@ -139,7 +105,7 @@ void on_close(eddy_request *req, void *userdata) {
 
 void on_request(eddy_request *req, void *) {
     auto *st = static_cast<ReqState *>(eddy_request_get_userdata(req));
-    read_request(req);
+    g_sink += touch_request(req);
     unsigned mode = request_mode(req);
     st->reached = true;
     // Deferred: finish on a later iteration (the connection may close before that).

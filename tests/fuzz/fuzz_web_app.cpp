@@ -35,6 +35,7 @@
 #include <string>
 
 #include "feed_connection.hpp"
+#include "touch_request.hpp"
 
 namespace {
 
@@ -65,29 +66,11 @@ unsigned target_hash(eddy_handler *h) {
     return x ^ (x >> 13);
 }
 
-// Touches what a handler might read, so the lazy parsers (arguments, multipart) run.
+// Touches what a handler might read: the request (touch_request.hpp), and the route's captures.
 void read_request(eddy_handler *h) {
-    eddy_request *req = eddy_handler_request(h);
+    g_sink += touch_request(eddy_handler_request(h));
     size_t len = 0;
-    g_sink += strlen(eddy_request_method(req, &len)) + len;
-    g_sink += strlen(eddy_request_path(req, &len)) + len;
-    g_sink += strlen(eddy_request_query(req, &len)) + len;
-    g_sink += strlen(eddy_request_host(req, &len)) + len;
-    g_sink += strlen(eddy_request_scheme(req)) + strlen(eddy_request_remote_ip(req));
-    size_t n = eddy_request_argument_count(req, EDDY_ARGS_ALL);
-    for (size_t i = 0; i < n; i++) {
-        const char *name, *value;
-        size_t nl, vl;
-        if (eddy_request_argument_at(req, EDDY_ARGS_ALL, i, &name, &nl, &value, &vl) == 0) g_sink += nl + vl;
-    }
-    n = eddy_request_file_count(req);
-    for (size_t i = 0; i < n; i++) {
-        const char *field, *filename, *ctype, *body;
-        size_t bl;
-        if (eddy_request_file_at(req, i, &field, &filename, &ctype, &body, &bl) == 0)
-            g_sink += strlen(field) + strlen(filename) + strlen(ctype) + bl;
-    }
-    n = eddy_handler_path_arg_count(h);
+    size_t n = eddy_handler_path_arg_count(h);
     for (size_t i = 0; i <= n; i++) {  // one past the end: NULL
         const char *a = eddy_handler_path_arg(h, i, &len);
         if (a) g_sink += len + strlen(a);
