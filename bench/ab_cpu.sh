@@ -30,19 +30,10 @@ source "$ROOT/bench/cpu_per_request.sh"
 ratios=()
 for r in $(seq "$ROUNDS"); do
   # shellcheck disable=SC2086  # SERVER_ARGS is a list of words
-  read -r a_rps a_user a_sys < <(run_one a "$PORT" "$A_BIN" --port "$PORT" $SERVER_ARGS)
+  a_cpu=$(run_one a "$PORT" "$A_BIN" --port "$PORT" $SERVER_ARGS)
   # shellcheck disable=SC2086
-  read -r b_rps b_user b_sys < <(run_one b "$PORT" "$B_BIN" --port "$PORT" $SERVER_ARGS)
-  line=$(awk -v ar="$a_rps" -v au="$a_user" -v as="$a_sys" -v br="$b_rps" -v bu="$b_user" -v bs="$b_sys" 'BEGIN {
-    at = au + as; bt = bu + bs
-    ratio = (at > 0 && bt > 0) ? sprintf("%.3f", bt / at) : "n/a"
-    printf "A %6.0f req/s %5.2f+%5.2f=%5.2f us | B %6.0f req/s %5.2f+%5.2f=%5.2f us | %s",
-           ar, au, as, at, br, bu, bs, bt, ratio }')
-  echo "round $r: $line   (req/s, user+kernel=total CPU us per request, B/A)"
-  ratios+=("${line##* }")
+  b_cpu=$(run_one b "$PORT" "$B_BIN" --port "$PORT" $SERVER_ARGS)
+  compare_round "$r" A "$a_cpu" B "$b_cpu"
+  ratios+=("$round_ratio")
 done
-printf '%s\n' "${ratios[@]}" | grep -v n/a | sort -n |
-  awk '{ v[NR] = $1 } END {
-    if (!NR) exit
-    median = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "median B/A CPU per request: %.3f (%d rounds)\n", median, NR }'
+printf '%s\n' "${ratios[@]}" | median_ratio B/A

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by cpu_vs_nginx.sh and ab_cpu.sh: runs one server under keep-alive load and reports
 # its CPU time per request, user and kernel apart (from /proc/PID/stat, the server's process
-# and its children). The server is pinned to core 0, wrk (one thread, -c100, no pipelining) to
+# and its children); compares two servers' figures of a round, and takes the median of the
+# rounds. The server is pinned to core 0, wrk (one thread, -c100, no pipelining) to
 # core 1; a 1 s warm-up precedes the measured run. Expects SCRATCH (for the server's log) and
 # DURATION (wrk's -d).
 HZ=$(getconf CLK_TCK)
@@ -36,4 +37,27 @@ run_one() {  # name port command... -> "req/s user_us kernel_us" per request
     split(b, x, " "); split(a, y, " ")
     if (n <= 0) { print "0 0 0"; exit }
     printf "%.0f %.2f %.2f\n", rps, (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) * 1e6 / hz / n }'
+}
+
+# compare_round R NAME_A "rps user kernel" NAME_B "rps user kernel": prints the round's line
+# and sets round_ratio to B/A of the total CPU per request ("n/a" when either is missing).
+compare_round() {
+  local line
+  line=$(awk -v na="$2" -v a="$3" -v nb="$4" -v b="$5" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    at = x[2] + x[3]; bt = y[2] + y[3]
+    ratio = (at > 0 && bt > 0) ? sprintf("%.3f", bt / at) : "n/a"
+    printf "%s %6.0f req/s %5.2f+%5.2f=%5.2f us | %s %6.0f req/s %5.2f+%5.2f=%5.2f us | %s",
+           na, x[1], x[2], x[3], at, nb, y[1], y[2], y[3], bt, ratio }')
+  # shellcheck disable=SC2034  # read by the caller
+  round_ratio=${line##* }
+  echo "round $1: $line   (req/s, user+kernel=total CPU us per request, $4/$2)"
+}
+
+# median_ratio LABEL < ratios (one per line, "n/a" skipped) -> "median LABEL CPU per request: M"
+median_ratio() {
+  grep -v n/a | sort -n | awk -v label="$1" '{ v[NR] = $1 } END {
+    if (!NR) exit
+    median = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "median %s CPU per request: %.3f (%d rounds)\n", label, median, NR }'
 }

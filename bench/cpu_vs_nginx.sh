@@ -24,20 +24,11 @@ source "$ROOT/bench/cpu_per_request.sh"
 
 ratios=()
 for r in $(seq "$ROUNDS"); do
-  read -r n_rps n_user n_sys < <(run_one nginx "$NGINX_PORT" nginx -p "$SCRATCH/nginx" \
+  nginx_cpu=$(run_one nginx "$NGINX_PORT" nginx -p "$SCRATCH/nginx" \
       -c "$PEERS_DIR/nginx.conf" -g "daemon off; pid $SCRATCH/nginx/nginx.pid;")
   # shellcheck disable=SC2086  # EDDY_ARGS is a list of words
-  read -r e_rps e_user e_sys < <(run_one eddy "$EDDY_PORT" "$EDDY_BIN" --port "$EDDY_PORT" $EDDY_ARGS)
-  line=$(awk -v nr="$n_rps" -v nu="$n_user" -v ns="$n_sys" -v er="$e_rps" -v eu="$e_user" -v es="$e_sys" 'BEGIN {
-    nt = nu + ns; et = eu + es
-    ratio = (nt > 0 && et > 0) ? sprintf("%.2f", et / nt) : "n/a"
-    printf "nginx %6.0f req/s %5.2f+%5.2f=%5.2f us | eddy %6.0f req/s %5.2f+%5.2f=%5.2f us | %s",
-           nr, nu, ns, nt, er, eu, es, et, ratio }')
-  echo "round $r: $line   (req/s, user+kernel=total CPU us per request, eddy/nginx)"
-  ratios+=("${line##* }")
+  eddy_cpu=$(run_one eddy "$EDDY_PORT" "$EDDY_BIN" --port "$EDDY_PORT" $EDDY_ARGS)
+  compare_round "$r" nginx "$nginx_cpu" eddy "$eddy_cpu"
+  ratios+=("$round_ratio")
 done
-printf '%s\n' "${ratios[@]}" | grep -v n/a | sort -n |
-  awk '{ v[NR] = $1 } END {
-    if (!NR) exit
-    median = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "median eddy/nginx CPU per request: %.2f (%d rounds)\n", median, NR }'
+printf '%s\n' "${ratios[@]}" | median_ratio eddy/nginx
