@@ -350,6 +350,14 @@ void Stream::process_reads() {
         // The peer is gone and nothing buffered can satisfy the pending read (or, idle, there
         // is nothing left to read at all).
         if (read_kind_ != ReadKind::none || in_len() == 0) {
+            if (flush_on_eof_ && has_output()) {
+                // The rest goes out first; after_write_progress() closes with EDDY_EOF then.
+                close_when_flushed_ = true;
+                if (ext_) ext_->linger_seconds = 0;  // the peer sends nothing more
+                update_read_interest();
+                schedule_flush();
+                return;
+            }
             close(EDDY_EOF);
             return;
         }
@@ -569,11 +577,17 @@ void Stream::after_write_progress() {
         if (ext_->drain_cb) ext_->drain_cb(this, ext_->drain_arg);
         if (closed_) return;
     }
+    if (ext_ && ext_->sent_cb && !has_output()) {
+        DrainFn cb = ext_->sent_cb;
+        ext_->sent_cb = nullptr;
+        cb(this, ext_->sent_arg);
+        if (closed_) return;
+    }
     if (close_when_flushed_ && out_len() == 0 && !has_files() && !lingering_) {
         // close_after_flush() created ext_ for a linger; without one (or out of memory) the
         // connection closes at once.
         if (!ext_ || ext_->linger_seconds <= 0) {
-            close(0);
+            close(eof_ ? EDDY_EOF : 0);
             return;
         }
         // Half-close and keep reading (discarding) for a while, so that input still in flight
@@ -603,6 +617,19 @@ int Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
     ext->drain_arg = arg;
     ext->above_mark = cb && out_len() > mark;
     return 0;
+}
+
+int Stream::notify_when_sent(DrainFn cb, void *arg) {
+    if (!cb) {
+        if (ext_) ext_->sent_cb = nullptr;
+        return 0;
+    }
+    if (closed_ || !has_output()) return 0;
+    Extras *ext = extras();
+    if (!ext) return EDDY_ENOMEM;
+    ext->sent_cb = cb;
+    ext->sent_arg = arg;
+    return 1;
 }
 
 // ---- options ---------------------------------------------------------------------------------

@@ -66,8 +66,22 @@ public:
     size_t write_buffer_size() const { return out_len(); }
     size_t read_buffer_size() const { return in_len(); }
     int set_write_mark(size_t mark, DrainFn cb, void *arg);  // 0 or EDDY_ENOMEM
+    // Whether anything written is still to be sent (bytes in memory or file segments).
+    bool has_output() const { return out_len() > 0 || has_files(); }
+    // Bytes handed to the transport so far (memory and files): grows while the peer reads.
+    uint64_t bytes_sent() const { return bytes_written_; }
+    // Calls `cb` once, from the loop, when everything written so far (and anything written
+    // before then) has been sent; not on close. Returns 1 when registered, 0 when nothing is
+    // pending (`cb` is not called), EDDY_ENOMEM. A null `cb` cancels; one registration at a
+    // time (a new one replaces it). An owner that lets go of the stream must cancel.
+    int notify_when_sent(DrainFn cb, void *arg);
 
     void set_close_callback(CloseFn cb, void *arg);
+    // On: when the peer closes its side while output is still queued, the stream sends that
+    // output before it closes (with EDDY_EOF), because a peer that only half-closed still reads
+    // (an HTTP client that sent its last request). Off (the default, Tornado's IOStream): it
+    // closes at once. A peer that is gone altogether makes the sending fail and close sooner.
+    void set_flush_on_eof(bool on) { flush_on_eof_ = on; }
     void set_max_buffer_size(size_t bytes) { max_buffer_ = bytes; }
     int set_nodelay(bool on);
 
@@ -116,7 +130,6 @@ protected:
     void flush();
     void apply_interest();
     bool wants_socket_read() const { return reading_socket_ && !closed_; }
-    bool has_output() const { return out_len() > 0 || has_files(); }
 
     Loop *loop_;
     int fd_;
@@ -198,6 +211,8 @@ private:
         DrainFn drain_cb = nullptr;
         void *drain_arg = nullptr;
         bool above_mark = false;
+        DrainFn sent_cb = nullptr;  // notify_when_sent
+        void *sent_arg = nullptr;
         TimerNode linger_timer;
         double linger_seconds = 0;
         size_t linger_discarded = 0;
@@ -226,9 +241,10 @@ private:
     bool delivering_ = false;
     bool close_when_flushed_ = false;
     bool lingering_ = false;
-    // One byte for both, beside the other flags (idle memory per connection).
+    // One byte for these, beside the other flags (idle memory per connection).
     bool in_read_event_ : 1 = false;     // inside on_io's read handling (schedule_flush)
     bool flush_after_read_ : 1 = false;  // output was committed during it
+    bool flush_on_eof_ : 1 = false;      // set_flush_on_eof
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
