@@ -2,7 +2,9 @@
  *
  * A server accepts connections, parses requests strictly (RFC 9110/9112) and calls your
  * request callback once per complete request, in order per connection (pipelined requests are
- * answered one after another). Bad requests never reach you: the server answers them itself
+ * answered one after another; once 64 KiB of answers wait unsent, the next request waits until
+ * they have been sent, so a client that does not read cannot make the server buffer without
+ * bound). Bad requests never reach you: the server answers them itself
  * with the right status (400, 413, 417, 431, 501, 505, ...) and closes when framing is unsafe.
  *
  * The request handle (eddy_request) is both the request and its response. It is valid from the
@@ -80,7 +82,8 @@ EDDY_API int eddy_server_listening_fd(const eddy_server *server, int index);
 EDDY_API size_t eddy_server_connection_count(const eddy_server *server);
 
 /* Graceful shutdown: stops accepting, closes idle connections at once, lets requests in flight
- * finish (their connections close after the response), then calls `done` (may be NULL) on a
+ * finish (their connections close after the response; an answer still being sent counts as in
+ * flight and is sent whole), then calls `done` (may be NULL) on a
  * later iteration. Userdata is released after `done` ran or when the server is freed.
  * Returns 0, EDDY_EINVAL, or EDDY_ESTATE when a shutdown is already under way. */
 EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done, void *userdata,
@@ -100,7 +103,9 @@ EDDY_API int eddy_server_set_max_body_size(eddy_server *server, size_t bytes);
  * request after connecting), default 30. Then: 408 and close. 0 disables. */
 EDDY_API int eddy_server_set_header_timeout(eddy_server *server, double seconds);
 /* Seconds a kept-alive connection may sit idle between requests, default 75. Then: close.
- * 0 disables. */
+ * The wait starts once the last answer has been sent: a client slowly reading a long answer
+ * is not idle, but one that takes none of its bytes for this long is closed (nginx's
+ * send_timeout). 0 disables both. */
 EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds);
 /* Seconds without any body bytes while a body is being received, default 60. Then: 408 and
  * close. 0 disables. */

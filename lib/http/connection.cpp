@@ -19,6 +19,10 @@ namespace {
 
 constexpr size_t kMaxMethodLength = 32;
 constexpr size_t kMaxLeadingBlankLines = 8;
+// Unsent answers a connection may queue before it stops taking further pipelined requests.
+// Enough for a batch of small answers to leave in one write; a client that sends requests
+// without reading the answers is held here instead of making us buffer them without bound.
+constexpr size_t kMaxQueuedOutput = 64 * 1024;
 
 // The status a request gets for an http-parser error.
 int status_for_parser_error(http_errno err) {
@@ -57,6 +61,8 @@ Connection::~Connection() {
 void Connection::start() {
     stream_->set_close_callback(on_stream_close, this);
     stream_->set_nodelay(true);
+    // A client that half-closes after its last request still gets the answers queued for it.
+    stream_->set_flush_on_eof(true);
     // The first request must arrive within the header timeout (slowloris on connect).
     set_timer(TimerKind::header);
     want_read();
@@ -64,6 +70,33 @@ void Connection::start() {
 
 void Connection::want_read() {
     if (stream_ && !stream_->closed() && !stream_->reading()) stream_->read_some(on_stream_data, this);
+}
+
+// Before the next request starts: past kMaxQueuedOutput bytes of unsent answers it waits until
+// they have left (Tornado reads the next request only once the previous answer was written).
+// Input stays in the stream meanwhile, which reads no more from the socket than one buffer.
+bool Connection::wait_for_output() {
+    if (output_wait_) return true;
+    if (stream_->write_buffer_size() <= kMaxQueuedOutput) return false;
+    int rc = stream_->notify_when_sent(on_output_sent, this);
+    if (rc < 0) {  // out of memory: the answers still leave, the connection ends after them
+        phase_ = Phase::closing;
+        stream_->close_after_flush();
+        return true;
+    }
+    output_wait_ = rc > 0;
+    return output_wait_;
+}
+
+// Everything queued has been sent: a connection held by wait_for_output() takes its next
+// request, and an idle wait that began while an answer was still leaving starts over now.
+void Connection::on_output_sent(Stream *, void *arg) {
+    Connection *c = static_cast<Connection *>(arg);
+    if (c->timer_kind_ == TimerKind::idle) c->wait_started_ = Loop::now();
+    if (c->output_wait_) {
+        c->output_wait_ = false;
+        if (c->phase_ == Phase::idle) c->want_read();
+    }
 }
 
 // ---- timers ----------------------------------------------------------------------------------
@@ -109,6 +142,20 @@ void Connection::on_timer(TimerNode *node) {
     case TimerKind::none:
         return;
     case TimerKind::idle:
+        if (c->stream_->has_output()) {
+            // The last answer is still leaving: not idle while the peer keeps taking bytes.
+            // The idle wait starts over once it is sent (on_output_sent); a peer that took
+            // nothing for a whole wait is closed below.
+            uint64_t sent = c->stream_->bytes_sent();
+            if (sent != c->sent_at_check_ && c->stream_->notify_when_sent(on_output_sent, c) >= 0) {
+                c->sent_at_check_ = sent;
+                c->wait_started_ = Loop::now();
+                c->server_->loop()->timer_start(&c->timer_, c->wait_started_ + timeout);
+                return;
+            }
+            log(LogLevel::info, "http: %s: answer not read for %g s, closing", c->peer_ip_.c_str(),
+                timeout);
+        }
         c->timer_kind_ = TimerKind::none;
         c->phase_ = Phase::closing;
         c->stream_->close(EDDY_ETIMEDOUT);
@@ -153,7 +200,7 @@ size_t Connection::consume(const char *data, size_t len) {
         }
         if (phase_ == Phase::handling) break;
         if (phase_ == Phase::idle) {
-            if (!begin_request_line(data, len, &pos)) break;
+            if (wait_for_output() || !begin_request_line(data, len, &pos)) break;
             continue;
         }
         if (phase_ == Phase::head) {
@@ -214,7 +261,7 @@ size_t Connection::consume(const char *data, size_t len) {
         if (phase_ == Phase::head || (phase_ == Phase::idle && !method_buf_.empty()))
             set_timer(TimerKind::header);
     }
-    bool paused = phase_ == Phase::body && request_ && request_->body_paused;
+    bool paused = (phase_ == Phase::body && request_ && request_->body_paused) || output_wait_;
     if (phase_ != Phase::handling && phase_ != Phase::closing && !paused) want_read();
     return pos;
 }
@@ -759,15 +806,22 @@ void Connection::send_error(int status, bool keep_alive) {
 void Connection::request_finished(Request *req) {
     if (req != request_) return;
     request_ = nullptr;
-    if (!req->keep_alive_response() || shutting_down_ || !stream_) {
+    if (!stream_) {
         phase_ = Phase::closing;
         set_timer(TimerKind::none);
-        if (stream_) stream_->close_after_flush();
+        return;
+    }
+    // The idle wait also watches the answer still leaving (see on_timer): a peer that takes
+    // none of it for a whole idle timeout is closed, with or without keep-alive.
+    set_timer(TimerKind::idle);
+    sent_at_check_ = stream_->bytes_sent();
+    if (!req->keep_alive_response() || shutting_down_) {
+        phase_ = Phase::closing;
+        stream_->close_after_flush();
         return;
     }
     phase_ = Phase::idle;
-    set_timer(TimerKind::idle);
-    if (!in_consume_) want_read();
+    if (!in_consume_ && !wait_for_output()) want_read();
 }
 
 void Connection::resume_body() {
@@ -791,7 +845,12 @@ void Connection::shutdown() {
     shutting_down_ = true;
     if (phase_ == Phase::idle && !request_ && method_buf_.empty()) {
         phase_ = Phase::closing;
-        stream_->close(0);
+        // An answer still leaving is in flight: it is sent before the connection closes.
+        if (stream_->has_output()) {
+            stream_->close_after_flush();
+        } else {
+            stream_->close(0);
+        }
     }
 }
 
@@ -806,6 +865,7 @@ void Connection::close_now() {
     }
     if (stream_) {
         stream_->set_close_callback(nullptr, nullptr);
+        stream_->notify_when_sent(nullptr, nullptr);
         stream_->close(0);
         stream_ = nullptr;
     }
@@ -841,6 +901,7 @@ Stream *Connection::release_stream(Request *req) {
     if (req != request_ || !stream_ || stream_->closed() || in_consume_) return nullptr;
     Stream *stream = stream_;
     stream->set_close_callback(nullptr, nullptr);
+    stream->notify_when_sent(nullptr, nullptr);
     stream_ = nullptr;
     request_ = nullptr;
     req->conn = nullptr;

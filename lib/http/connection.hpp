@@ -77,6 +77,7 @@ private:
     void apply_xheaders();
     void send_error(int status, bool keep_alive);
     void want_read();
+    bool wait_for_output();  // true: the next request waits until the queued answers left
     void drop_request(bool notify, bool server_gone);
     void set_timer(TimerKind kind);  // starts (or renews) the wait of that kind
     double timeout_of(TimerKind kind) const;  // the configured length of that wait
@@ -85,6 +86,7 @@ private:
     static size_t on_stream_data(Stream *s, const char *data, size_t len, void *arg);
     static void on_stream_close(Stream *s, int error, void *arg);
     static void on_timer(TimerNode *node);
+    static void on_output_sent(Stream *s, void *arg);
 
     static int on_trailer_field(http_parser *p, const char *at, size_t len);
     static int on_body(http_parser *p, const char *at, size_t len);
@@ -105,9 +107,9 @@ private:
     size_t chunk_scanned_ = 0;   // validated bytes not yet fed to the parser
     Request *request_ = nullptr;
     std::string method_buf_;
-    size_t leading_blank_lines_ = 0;
     TimerNode timer_;
     double wait_started_ = 0;  // when the current timed wait began (body: the last bytes)
+    uint64_t sent_at_check_ = 0;  // the stream's bytes_sent() when the idle wait was last checked
     int peer_port_;
     int error_status_ = 0;            // set by a callback that aborts parsing
     Phase phase_ = Phase::idle;
@@ -120,6 +122,8 @@ private:
     bool header_timer_pending_ = false;  // a head began in this read (see consume)
     bool shutting_down_ = false;
     bool requests_served_ = false;
+    bool output_wait_ = false;  // reading stopped until the queued answers are sent
+    uint8_t leading_blank_lines_ = 0;
 };
 
 inline bool Request::connected() const { return conn && conn->stream(); }

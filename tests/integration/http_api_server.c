@@ -24,6 +24,7 @@
  *   /nobody?code=N             status N (204/304); X-Write-RC: rc of a write
  *   /stream?n=N&ms=M           N chunks "chunk-i\n", each flushed, M ms apart
  *   /deferred?ms=M&id=X        finished from eddy_loop_call_later after M ms
+ *   /big?kb=N                  N KiB of 'x' (declared length), written at once and finished
  *   /longpoll                  never answered; close callback, later write/finish (in /stats)
  *   /echo                      JSON: request line, headers, body, arguments, files, peer
  *   /upload[?pause=1]          streamed body (headers callback): bytes, adler32, chunks
@@ -524,6 +525,18 @@ static void route_accesslog(eddy_request *req) {
     reply_buf(req, &b);
 }
 
+/* A large answer queued whole: what a slow or absent reader leaves in the server's buffers. */
+static void route_big(eddy_request *req, size_t kb) {
+    static char block[1024];
+    if (!block[0]) memset(block, 'x', sizeof block);
+    char len[32];
+    snprintf(len, sizeof len, "%zu", kb * sizeof block);
+    eddy_request_set_header(req, "Content-Type", EDDY_NTS, "application/octet-stream", EDDY_NTS);
+    eddy_request_set_header(req, "Content-Length", EDDY_NTS, len, EDDY_NTS);
+    for (size_t i = 0; i < kb; i++) eddy_request_write(req, block, sizeof block);
+    eddy_request_finish(req);
+}
+
 static void on_request(eddy_request *req, void *userdata) {
     (void)userdata;
     const char *s;
@@ -604,6 +617,8 @@ static void on_request(eddy_request *req, void *userdata) {
     } else if (path_is(req, "/deferred")) {
         double ms = (s = arg(req, "ms")) ? atof(s) : 100;
         eddy_loop_call_later(g.loop, ms / 1000.0, deferred_fire, req, NULL);
+    } else if (path_is(req, "/big")) {
+        route_big(req, (s = arg(req, "kb")) ? (size_t)atol(s) : 1024);
     } else if (path_is(req, "/longpoll")) {
         g.longpoll_started++;
         eddy_request_set_close_callback(req, longpoll_closed);

@@ -756,6 +756,79 @@ class DefaultServerTest(ServerTestCase):
 
 # ---- the access log on a pipe nobody reads ------------------------------------------------------
 
+def server_rss_kib(server):
+    with open("/proc/%d/status" % server.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class QueuedOutputTest(ServerTestCase):
+    """A client that pipelines requests without reading the answers must not make the server
+    queue answers without bound (RFC 9112 9.3.2 lets the server process pipelined requests
+    in parallel, not buffer their answers forever): once 64 KiB of answers wait, the server
+    stops taking requests until they were sent, and TCP flow control stops the client."""
+
+    def test_pipelining_client_that_does_not_read_is_held(self):
+        request = get_req("/auto_length")
+        batch = request * 512
+        raw = self.raw()
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        rss_before = server_rss_kib(self.server)
+        raw.sock.settimeout(0.5)
+        sent = 0
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline and sent < (256 << 20):
+            try:
+                n = raw.sock.send(batch)
+            except socket.timeout:
+                break  # held: the server reads no more
+            sent += n
+            if n < len(batch):
+                break
+        # Held after the socket buffers filled (~4 MiB here); without the hold the server reads
+        # on, and queues ~700 MiB of answers within the 4 s.
+        self.assertLess(sent, 32 << 20, "the server kept reading requests it could not answer")
+        growth = server_rss_kib(self.server) - rss_before
+        # (Under ASan, freed memory waits in its quarantine: ~75 MiB for the ~130,000 requests.)
+        self.assertLess(growth, 160 * 1024, "server RSS grew by %d KiB" % growth)
+        # Other connections are served meanwhile.
+        self.assertEqual(self.request("GET", "/auto_length")[1], b"hello world")
+        # Every request sent is answered, in order, once the client reads: complete the last
+        # one (it may have been cut), then ask to close.
+        partial = sent % len(request)
+        count = sent // len(request) + (1 if partial else 0)
+        raw.sock.settimeout(30)
+        tail = (request[partial:] if partial else b"") + get_req(
+            "/auto_length", extra=b"Connection: close\r\n")
+        sender = threading.Thread(target=raw.sock.sendall, args=(tail,))
+        sender.start()
+        data = raw.read_to_eof()
+        sender.join()
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK\r\n"), count + 1)
+        self.assertEqual(data.count(b"hello world"), count + 1)
+        self.assertTrue(data.endswith(b"hello world"))
+        raw.close()
+
+    def test_half_closing_client_gets_every_answer(self):
+        # A client that sends its requests and then half-closes (shutdown(SHUT_WR)) still
+        # reads: the answers queued when its FIN arrives are sent whole before the close.
+        for requests, count, size in ((get_req("/big?kb=8192"), 1, 8 << 20),
+                                      (get_req("/big?kb=1024") * 12, 12, 1 << 20)):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.settimeout(10)
+            s.connect(("127.0.0.1", self.port))
+            raw = Raw(s)
+            raw.send(requests)
+            s.shutdown(socket.SHUT_WR)
+            for _ in range(count):
+                self.assertEqual(len(raw.read_response().body), size)
+            self.assertEqual(raw.read_to_eof(), b"")
+            raw.close()
+
+
 class PipeLogServerCase(ServerTestCase):
     """A server whose CLF log goes to stdout, a pipe the test reads only when it wants to."""
     SERVER_ARGS = ("--access-log", "stdout")
@@ -1070,6 +1143,54 @@ class TimeoutsTest(ServerTestCase):
         self.assertEqual(raw.read_response().body, b"deferred id=slow")
         raw.close()
 
+    def test_slow_reader_of_long_answer_is_not_idle(self):
+        # 16 MiB read in 64 KiB pieces over ~2 s (idle timeout 0.3 s): an answer the client
+        # keeps taking is not an idle connection; it is sent whole, then the idle wait begins.
+        size = 16 << 20
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", self.port))
+        raw = Raw(s)
+        raw.send(get_req("/big?kb=%d" % (size >> 10)))
+        head = raw.read_until(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: %d\r\n" % size, head)
+        got = len(raw.buf)
+        raw.buf = b""
+        while got < size:
+            time.sleep(0.008)
+            d = s.recv(65536)
+            if not d:
+                break
+            got += len(d)
+        self.assertEqual(got, size, "answer cut before its end")
+        self.assertTrue(raw.closed_within(3), "idle timeout after the answer")
+        raw.close()
+
+    def test_unread_answer_closes_after_idle_timeout(self):
+        # A client that takes nothing of a long answer for a whole idle timeout is closed.
+        size = 64 << 20
+        raw = self.raw()
+        raw.send(get_req("/big?kb=%d" % (size >> 10)))
+        time.sleep(1.2)
+        data = raw.read_to_eof()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertLess(len(data), size)
+        raw.close()
+        self.assertEqual(self.request("GET", "/auto_length")[1], b"hello world")
+
+    def test_unread_last_answer_closes_after_idle_timeout(self):
+        # The same for an answer after which the connection closes (Connection: close): it is
+        # not kept open for ever while the client reads nothing (a slow-read attack).
+        size = 64 << 20
+        raw = self.raw()
+        raw.send(get_req("/big?kb=%d" % (size >> 10), extra=b"Connection: close\r\n"))
+        time.sleep(1.2)
+        data = raw.read_to_eof()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertLess(len(data), size)
+        raw.close()
+
     def test_header_timeout_slowloris(self):
         raw = self.raw()
         request = get_req("/auto_length", extra=b"X-Slow: " + b"a" * 40 + b"\r\n")
@@ -1220,6 +1341,31 @@ class ShutdownTest(unittest.TestCase):
             rest = server.read_stdout_rest(2)
             self.assertIn("shutdown done\n", server.stdout_lines + rest)
             self.assertEqual(code, 0)
+        finally:
+            code, err = server.stop()
+        self.assertFalse([m for m in SANITIZER_MARKERS if m in err], err)
+
+    def test_shutdown_lets_an_answer_still_leaving_finish(self):
+        # A finished answer whose bytes are still being sent is in flight: shutdown sends it
+        # whole before closing the connection.
+        server = ServerProcess()
+        try:
+            size = 32 << 20
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.settimeout(10)
+            s.connect(("127.0.0.1", server.port))
+            big = Raw(s)
+            big.send(get_req("/big?kb=%d" % (size >> 10)))
+            big.read_until(b"\r\n\r\n")
+            trigger = Raw(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+            trigger.send(get_req("/shutdown"))
+            self.assertEqual(trigger.read_response().status, 200)
+            body = big.read_to_eof()
+            self.assertEqual(len(body), size)
+            for r in (big, trigger):
+                r.close()
+            self.assertEqual(server.proc.wait(timeout=10), 0)
         finally:
             code, err = server.stop()
         self.assertFalse([m for m in SANITIZER_MARKERS if m in err], err)
