@@ -214,7 +214,10 @@ size_t Connection::consume(const char *data, size_t len) {
                 break;
             }
             pos += used;
-            if (r == HeadScanner::Result::done && !head_complete()) {
+            last_in_read_ = pos == len;
+            bool go_on = r != HeadScanner::Result::done || head_complete();
+            last_in_read_ = false;
+            if (!go_on) {
                 pos = len;
                 break;
             }

@@ -60,6 +60,9 @@ public:
     Stream *release_stream(Request *req);
     // Whether keep-alive is possible at all (server options, shutdown).
     bool keep_alive_allowed() const;
+    // Whether a whole answer finished now may go to the socket at once (Stream::write_now):
+    // not while this read still holds pipelined requests, whose answers must join it.
+    bool may_answer_now() const { return !in_consume_ || last_in_read_; }
 
     Connection *prev = nullptr;  // the server's list
     Connection *next = nullptr;
@@ -123,6 +126,7 @@ private:
     bool shutting_down_ = false;
     bool requests_served_ = false;
     bool output_wait_ = false;  // reading stopped until the queued answers are sent
+    bool last_in_read_ = false;  // the head being handled ends the bytes of this read
     uint8_t leading_blank_lines_ = 0;
 };
 

@@ -269,7 +269,7 @@ private:
 
 }  // namespace
 
-void Request::send_head(bool final) {
+bool Request::send_head(bool final) {
     bool keep = wants_keep_alive && message_complete && !app_wants_close_ &&
                 conn->keep_alive_allowed();
     bool with_body = body_allowed();
@@ -322,8 +322,14 @@ void Request::send_head(bool final) {
         head.add(small_body_);
         small_body_.clear();
     }
-    if (evbuffer *out = conn->stream()->output()) evbuffer_add(out, head.data(), head.size());
     headers_sent_ = true;
+    bool whole = final && small_body_.empty() && (!pending_ || evbuffer_get_length(pending_) == 0);
+    if (whole && conn->may_answer_now()) {
+        conn->stream()->write_now(head.data(), head.size());
+        return true;
+    }
+    if (evbuffer *out = conn->stream()->output()) evbuffer_add(out, head.data(), head.size());
+    return false;
 }
 
 void Request::move_body_out(bool final) {
@@ -411,9 +417,10 @@ int Request::finish() {
     finished_ = true;
     int rc = 0;
     if (connected()) {
-        if (!headers_sent_) send_head(true);
-        move_body_out(true);
-        conn->stream()->commit_output();
+        if (headers_sent_ || !send_head(true)) {
+            move_body_out(true);
+            conn->stream()->commit_output();
+        }
         if (declared_length_ >= 0 && body_written_ < static_cast<uint64_t>(declared_length_) &&
             body_allowed() && !is_head()) {
             log(LogLevel::error, "http: response shorter than its Content-Length; closing");

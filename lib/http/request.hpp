@@ -159,7 +159,9 @@ private:
     bool body_allowed() const;
     std::string_view pending_evbuffer_bytes();
     bool is_head() const { return equals_literal(method, "HEAD"); }
-    void send_head(bool final);
+    // Writes the head (with the whole body when `final` and it fits); true when that was the
+    // whole answer and it went to the socket at once.
+    bool send_head(bool final);
     void move_body_out(bool final);
     void maybe_release();
     static void on_flushed(Stream *s, int status, void *arg);

@@ -467,6 +467,23 @@ int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
     return 0;
 }
 
+int Stream::write_now(const void *data, size_t len) {
+    if (closed_ || tls_ || len == 0 || has_output() || close_when_flushed_) return write(data, len);
+    ssize_t n = send(fd_, data, len, MSG_NOSIGNAL);
+    if (n < 0) {
+        // Anything but a full socket buffer (a reset, ENOTSOCK) is left to the flush, which
+        // writes to non-sockets too and closes on errors.
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return write(data, len);
+        n = 0;
+    }
+    bytes_written_ += static_cast<uint64_t>(n);
+    size_t sent = static_cast<size_t>(n);
+    if (sent < len) return write(static_cast<const char *>(data) + sent, len - sent);
+    if (bytes_queued_ < bytes_written_) bytes_queued_ = bytes_written_;
+    after_write_progress();
+    return 0;
+}
+
 void Stream::commit_output(WriteFn cb, void *arg) {
     if (closed_) return;
     // Producers that appended to output() directly are accounted for here.

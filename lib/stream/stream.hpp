@@ -52,6 +52,11 @@ public:
     int read_some(ConsumeFn cb, void *arg);
 
     int write(const void *data, size_t len, WriteFn cb = nullptr, void *arg = nullptr);
+    // As write() without a callback, but when nothing else is queued the bytes go to the
+    // socket at once, with no copy into the output buffer; what the socket does not take is
+    // queued. For a whole answer that no other output will join before the next flush (a
+    // batch of pipelined answers must still be written by write(), to leave in one piece).
+    int write_now(const void *data, size_t len);
     // Direct access for producers that build output in place (e.g. evbuffer_add_printf,
     // evbuffer_add_reference); call commit_output() afterwards.
     // The output buffer (created on demand, released again once drained; nullptr when out of

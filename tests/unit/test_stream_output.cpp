@@ -1,0 +1,190 @@
+// Unit tests for the output side of lib/stream (internal API, over a real socketpair):
+// write_now (straight to the socket when nothing is queued, the rest queued in order),
+// notify_when_sent (once, when everything queued has left) and set_flush_on_eof (a peer that
+// half-closes still gets what was queued; without it the stream closes at once).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+// Before cmocka.h, whose fail() macro breaks the standard library's headers.
+#include "eddy/common.h"
+#include "loop/loop.hpp"
+#include "stream/stream.hpp"
+
+extern "C" {
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+}
+
+using eddy::Loop;
+using eddy::Stream;
+
+namespace {
+
+struct Pair {
+    Loop *loop = nullptr;
+    Stream *stream = nullptr;
+    int peer = -1;  // the other end, non-blocking, read by the test
+    int closes = 0;
+    int close_error = 1;
+    int sent_calls = 0;
+};
+
+void on_close(Stream *, int error, void *arg) {
+    Pair *p = static_cast<Pair *>(arg);
+    p->closes++;
+    p->close_error = error;
+    p->stream = nullptr;  // released when this returns
+}
+
+void on_sent(Stream *, void *arg) { static_cast<Pair *>(arg)->sent_calls++; }
+
+// A stream on one end of a socketpair whose send buffer is `sndbuf` bytes (0: the default).
+void open_pair(Pair *p, int sndbuf) {
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    if (sndbuf) setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+    p->loop = Loop::create();
+    assert_non_null(p->loop);
+    p->stream = Stream::create(p->loop, sv[0]);
+    assert_non_null(p->stream);
+    p->stream->set_close_callback(on_close, p);
+    p->peer = sv[1];
+}
+
+void close_pair(Pair *p) {
+    if (p->stream) p->stream->close(0);
+    for (int i = 0; i < 10 && p->stream; i++) p->loop->run_once(10);
+    delete p->loop;
+    if (p->peer >= 0) close(p->peer);
+}
+
+// Whatever the peer can read now.
+std::string drain_peer(Pair *p) {
+    std::string got;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(p->peer, buf, sizeof buf);
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+}
+
+// Runs the loop and reads the peer until `want` bytes arrived (or 2000 passes).
+std::string read_peer(Pair *p, size_t want) {
+    std::string got;
+    for (int i = 0; i < 2000 && got.size() < want; i++) {
+        got += drain_peer(p);
+        if (got.size() < want) p->loop->run_once(5);
+    }
+    return got;
+}
+
+std::string pattern(size_t n, char seed) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; i++) s[i] = static_cast<char>(seed + i % 23);
+    return s;
+}
+
+void test_write_now_sends_at_once(void **) {
+    Pair p;
+    open_pair(&p, 0);
+    assert_int_equal(p.stream->notify_when_sent(on_sent, &p), 0);  // nothing pending
+    assert_int_equal(p.stream->write_now("hello", 5), 0);
+    // No loop pass needed: the bytes are in the socket already.
+    assert_false(p.stream->has_output());
+    assert_int_equal(p.stream->bytes_sent(), 5);
+    assert_string_equal(drain_peer(&p).c_str(), "hello");
+    close_pair(&p);
+    assert_int_equal(p.sent_calls, 0);
+}
+
+void test_write_now_queues_what_the_socket_refuses(void **) {
+    Pair p;
+    open_pair(&p, 4096);
+    std::string first = pattern(1 << 20, 'a');
+    assert_int_equal(p.stream->write_now(first.data(), first.size()), 0);
+    assert_true(p.stream->has_output());  // a 4 KiB socket buffer took only a part
+    // Queued output goes first: these go after it, in order, not to the socket directly.
+    assert_int_equal(p.stream->write_now("tail-1", 6), 0);
+    assert_int_equal(p.stream->write("tail-2", 6), 0);
+    assert_int_equal(p.stream->notify_when_sent(on_sent, &p), 1);
+    std::string want = first + "tail-1tail-2";
+    std::string got = read_peer(&p, want.size());
+    for (int i = 0; i < 5; i++) p.loop->run_once(1);
+    assert_int_equal(got.size(), want.size());
+    assert_true(got == want);
+    assert_false(p.stream->has_output());
+    assert_int_equal(p.stream->bytes_sent(), want.size());
+    assert_int_equal(p.sent_calls, 1);  // once, when the last byte left
+    close_pair(&p);
+    assert_int_equal(p.sent_calls, 1);  // not again on close
+}
+
+void test_notify_cancelled(void **) {
+    Pair p;
+    open_pair(&p, 4096);
+    std::string big = pattern(256 << 10, 'k');
+    assert_int_equal(p.stream->write(big.data(), big.size()), 0);
+    assert_int_equal(p.stream->notify_when_sent(on_sent, &p), 1);
+    assert_int_equal(p.stream->notify_when_sent(nullptr, nullptr), 0);
+    assert_int_equal(read_peer(&p, big.size()).size(), big.size());
+    for (int i = 0; i < 5; i++) p.loop->run_once(1);
+    assert_int_equal(p.sent_calls, 0);
+    close_pair(&p);
+}
+
+// The peer half-closes while 1 MiB is queued, then reads: with flush_on_eof it gets all of it
+// and the close reports EDDY_EOF; without, the stream closes at once and the rest is lost.
+void half_close_with_queued_output(bool flush_on_eof, size_t *received, int *close_error) {
+    Pair p;
+    open_pair(&p, 4096);
+    p.stream->set_flush_on_eof(flush_on_eof);
+    std::string big = pattern(1 << 20, 'q');
+    assert_int_equal(p.stream->write(big.data(), big.size()), 0);
+    p.loop->run_once(1);  // a first flush fills the socket buffer
+    shutdown(p.peer, SHUT_WR);
+    std::string got;
+    for (int i = 0; i < 4000 && p.closes == 0; i++) {
+        got += drain_peer(&p);
+        p.loop->run_once(2);
+    }
+    got += drain_peer(&p);
+    assert_int_equal(p.closes, 1);
+    if (got.size() == big.size()) assert_true(got == big);
+    *received = got.size();
+    *close_error = p.close_error;
+    close_pair(&p);
+}
+
+void test_flush_on_eof(void **) {
+    size_t received = 0;
+    int error = 0;
+    half_close_with_queued_output(true, &received, &error);
+    assert_int_equal(received, 1 << 20);
+    assert_int_equal(error, EDDY_EOF);
+    half_close_with_queued_output(false, &received, &error);
+    assert_true(received < (1u << 20));
+    assert_int_equal(error, EDDY_EOF);
+}
+
+}  // namespace
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_now_sends_at_once),
+        cmocka_unit_test(test_write_now_queues_what_the_socket_refuses),
+        cmocka_unit_test(test_notify_cancelled),
+        cmocka_unit_test(test_flush_on_eof),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
