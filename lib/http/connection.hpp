@@ -126,7 +126,7 @@ private:
     bool shutting_down_ = false;
     bool requests_served_ = false;
     bool output_wait_ = false;  // reading stopped until the queued answers are sent
-    bool last_in_read_ = false;  // the head being handled ends the bytes of this read
+    bool last_in_read_ = false;  // the head being handled ends the bytes consume() was given
     uint8_t leading_blank_lines_ = 0;
 };
 
