@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# User-space instructions per request of a server under keep-alive load, from callgrind: the
+# one measure of a user-space change that this kind of VM gives without noise (it has no
+# hardware counters, and CPU time per request varies by ±10% between runs of one binary).
+#
+#   bash bench/instructions_per_request.sh [SERVER_BIN] [-- server args]
+#   BIN_A=old/bench/hello_server BIN_B=build-bench/bench/hello_server bash bench/instructions_per_request.sh
+#
+# The server runs under `valgrind --tool=callgrind` (about 50x slower), `wrk -t1 -c100` loads it
+# for DURATION (default 4s) over loopback, and the total of instructions (startup included,
+# ~0.1% of the total) is divided by the requests wrk completed. With BIN_A and BIN_B, both are
+# measured and the ratio B/A printed. Needs valgrind (callgrind_annotate) and wrk; PORT (18114),
+# KEEP (a directory to keep the callgrind outputs in, for callgrind_annotate).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${DURATION:-4s}
+PORT=${PORT:-18114}
+SCRATCH=$(mktemp -d /tmp/eddy_ipr.XXXXXX)
+trap 'rm -rf "$SCRATCH"' EXIT
+
+for tool in valgrind callgrind_annotate wrk curl; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install valgrind wrk curl)" >&2; exit 2; }
+done
+
+measure() {  # name bin args... -> prints "name: N requests, M instructions per request"
+  local name=$1 bin=$2; shift 2
+  local out=$SCRATCH/$name.callgrind
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --port "$PORT" "$@" \
+    >"$SCRATCH/$name.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.2; done
+  timeout 60 wrk -t1 -c100 -d"$DURATION" "http://127.0.0.1:$PORT/" >"$SCRATCH/$name.wrk" 2>&1 || true
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local requests total
+  requests=$(awk '/requests in/ {print $1}' "$SCRATCH/$name.wrk")
+  total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  if [ -z "$requests" ] || [ -z "$total" ] || [ "$requests" -eq 0 ]; then
+    echo "$name: no measurement (see $SCRATCH/$name.log)" >&2
+    return 1
+  fi
+  [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$out" "$KEEP/"
+  echo "$name: $requests requests, $((total / requests)) instructions per request"
+  eval "ipr_$name=$((total / requests))"
+}
+
+if [ -n "${BIN_A:-}" ] && [ -n "${BIN_B:-}" ]; then
+  measure A "$BIN_A" "$@"
+  measure B "$BIN_B" "$@"
+  # shellcheck disable=SC2154  # set by measure through eval
+  awk -v a="$ipr_A" -v b="$ipr_B" 'BEGIN { printf "B/A instructions per request: %.3f\n", b / a }'
+else
+  BIN=${1:-$ROOT/build-bench/bench/hello_server}
+  [ $# -gt 0 ] && shift
+  [ "${1:-}" = "--" ] && shift
+  measure server "$BIN" "$@"
+fi
