@@ -754,7 +754,7 @@ class DefaultServerTest(ServerTestCase):
             self.assertRegex(line, r'^\S+ - - \[[^\]]+\] "[^"]*" \d{3} \d+$')
 
 
-# ---- the access log on a pipe nobody reads ------------------------------------------------------
+# ---- answers queued for clients that do not read them ------------------------------------------
 
 def server_rss_kib(server):
     with open("/proc/%d/status" % server.proc.pid) as f:
@@ -766,9 +766,9 @@ def server_rss_kib(server):
 
 class QueuedOutputTest(ServerTestCase):
     """A client that pipelines requests without reading the answers must not make the server
-    queue answers without bound (RFC 9112 9.3.2 lets the server process pipelined requests
-    in parallel, not buffer their answers forever): once 64 KiB of answers wait, the server
-    stops taking requests until they were sent, and TCP flow control stops the client."""
+    queue answers without bound (RFC 9112 9.3.2 asks for the answers in order, not for a
+    server to hold any number of them): once 64 KiB of answers wait, the server stops taking
+    requests until they were sent, and TCP flow control stops the client."""
 
     def test_pipelining_client_that_does_not_read_is_held(self):
         request = get_req("/auto_length")
@@ -828,6 +828,8 @@ class QueuedOutputTest(ServerTestCase):
             self.assertEqual(raw.read_to_eof(), b"")
             raw.close()
 
+
+# ---- the access log on a pipe nobody reads ------------------------------------------------------
 
 class PipeLogServerCase(ServerTestCase):
     """A server whose CLF log goes to stdout, a pipe the test reads only when it wants to."""
