@@ -7,7 +7,8 @@
 // control does the rest).
 //
 // Writes: appended to the output evbuffer and flushed by a deferred task at the end of the
-// loop pass, so a batch of pipelined responses leaves in one writev().
+// loop pass, so a batch of pipelined responses leaves in one writev(). write_now() skips the
+// buffer for a whole answer when nothing is queued: it goes to the socket at once.
 //
 // Transport: raw socket I/O goes through two virtual functions so a TLS variant can override
 // them without touching callers.
