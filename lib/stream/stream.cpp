@@ -351,11 +351,9 @@ void Stream::process_reads() {
         // is nothing left to read at all).
         if (read_kind_ != ReadKind::none || in_len() == 0) {
             if (flush_on_eof_ && has_output()) {
-                // The rest goes out first; after_write_progress() closes with EDDY_EOF then.
-                close_when_flushed_ = true;
-                if (ext_) ext_->linger_seconds = 0;  // the peer sends nothing more
-                update_read_interest();
-                schedule_flush();
+                // The rest goes out first, then the stream closes with EDDY_EOF (see
+                // after_write_progress); no linger: the peer sends nothing more.
+                close_after_flush(0);
                 return;
             }
             close(EDDY_EOF);
