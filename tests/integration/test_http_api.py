@@ -250,6 +250,16 @@ class Raw(RawConnection):
         return resp
 
 
+def small_window_raw(port):
+    """A raw connection whose receive buffer is 64 KiB, set before connecting so that the
+    advertised window stays small: a long answer backs up in the server's buffers at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    return Raw(s)
+
+
 def get_req(path, version="HTTP/1.1", extra=b"", method="GET"):
     return (("%s %s %s\r\nHost: 127.0.0.1\r\n" % (method, path, version)).encode() + extra +
             b"\r\n")
@@ -816,13 +826,9 @@ class QueuedOutputTest(ServerTestCase):
         # reads: the answers queued when its FIN arrives are sent whole before the close.
         for requests, count, size in ((get_req("/big?kb=8192"), 1, 8 << 20),
                                       (get_req("/big?kb=1024") * 12, 12, 1 << 20)):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            s.settimeout(10)
-            s.connect(("127.0.0.1", self.port))
-            raw = Raw(s)
+            raw = small_window_raw(self.port)
             raw.send(requests)
-            s.shutdown(socket.SHUT_WR)
+            raw.sock.shutdown(socket.SHUT_WR)
             for _ in range(count):
                 self.assertEqual(len(raw.read_response().body), size)
             self.assertEqual(raw.read_to_eof(), b"")
@@ -1149,11 +1155,7 @@ class TimeoutsTest(ServerTestCase):
         # 16 MiB read in 64 KiB pieces over ~2 s (idle timeout 0.3 s): an answer the client
         # keeps taking is not an idle connection; it is sent whole, then the idle wait begins.
         size = 16 << 20
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        s.settimeout(10)
-        s.connect(("127.0.0.1", self.port))
-        raw = Raw(s)
+        raw = small_window_raw(self.port)
         raw.send(get_req("/big?kb=%d" % (size >> 10)))
         head = raw.read_until(b"\r\n\r\n")
         self.assertIn(b"Content-Length: %d\r\n" % size, head)
@@ -1161,7 +1163,7 @@ class TimeoutsTest(ServerTestCase):
         raw.buf = b""
         while got < size:
             time.sleep(0.008)
-            d = s.recv(65536)
+            d = raw.sock.recv(65536)
             if not d:
                 break
             got += len(d)
@@ -1173,11 +1175,7 @@ class TimeoutsTest(ServerTestCase):
         """Asks for 16 MiB and reads nothing for 1.5 s (five idle timeouts), then reads to the
         end: returns what arrived before the server closed."""
         size = 16 << 20
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        s.settimeout(10)
-        s.connect(("127.0.0.1", self.port))
-        raw = Raw(s)
+        raw = small_window_raw(self.port)
         raw.send(get_req("/big?kb=%d" % (size >> 10), extra=extra))
         time.sleep(1.5)
         data = raw.read_to_eof()
@@ -1358,11 +1356,7 @@ class ShutdownTest(unittest.TestCase):
         server = ServerProcess()
         try:
             size = 32 << 20
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-            s.settimeout(10)
-            s.connect(("127.0.0.1", server.port))
-            big = Raw(s)
+            big = small_window_raw(server.port)
             big.send(get_req("/big?kb=%d" % (size >> 10)))
             big.read_until(b"\r\n\r\n")
             trigger = Raw(socket.create_connection(("127.0.0.1", server.port), timeout=10))
