@@ -34,6 +34,11 @@ bool attach_bio(SSL *ssl, int fd) {
     BIO *bio = new_socket_bio(fd);
     if (!bio) return false;
     SSL_set_bio(ssl, bio, bio);  // the SSL owns the BIO (one reference for both directions)
+    // Read ahead: one recv takes whatever the socket holds (up to OpenSSL's ~16 KiB record
+    // buffer) instead of a 5-byte record header, then its body, then a last recv that says
+    // EAGAIN: a keep-alive request costs one read instead of three. The buffer is still
+    // released between records (SSL_MODE_RELEASE_BUFFERS) when nothing is left in it.
+    SSL_set_read_ahead(ssl, 1);
     return true;
 }
 
@@ -251,14 +256,22 @@ short TlsStream::transport_interest(short want) {
     if (write_wants_read_ && (want & EV_WRITE))
         want = static_cast<short>((want & ~EV_WRITE) | EV_READ);
     if (read_wants_write_ && (want & EV_READ)) want = static_cast<short>(want | EV_WRITE);
-    // Bytes OpenSSL already decrypted never make the socket readable again: hand them over.
-    if ((want & EV_READ) && SSL_pending(ssl_) > 0) loop_->defer(&pending_task_);
+    // Bytes OpenSSL already took from the socket never make it readable again: hand them over.
+    if ((want & EV_READ) && has_buffered_input()) loop_->defer(&pending_task_);
     return want;
 }
 
+bool TlsStream::has_buffered_input() const {
+    // Decrypted bytes, or (read ahead) raw records not yet looked at. Raw bytes that OpenSSL
+    // already found to be an incomplete record wait for the socket (need_socket_), otherwise
+    // the pending task would spin on them.
+    return SSL_pending(ssl_) > 0 || (!need_socket_ && SSL_has_pending(ssl_));
+}
+
 void TlsStream::drain_pending() {
-    // Bounded: each round consumes decrypted bytes or stops because nobody reads.
-    for (int rounds = 0; rounds < 64 && !closed() && wants_socket_read() && SSL_pending(ssl_) > 0;
+    // Bounded: each round consumes buffered bytes, finds them incomplete (need_socket_) or
+    // stops because nobody reads.
+    for (int rounds = 0; rounds < 64 && !closed() && wants_socket_read() && has_buffered_input();
          rounds++)
         read_ready();
 }
@@ -315,8 +328,14 @@ ssize_t TlsStream::transport_recv(char *buf, size_t len) {
         errno = 0;
         if (SSL_read_ex(ssl_, buf + total, len - total, &n) == 1) {
             total += n;
+            need_socket_ = false;
+            // Nothing left in OpenSSL: another SSL_read would only ask the socket, which the
+            // read-ahead recv just emptied (or, if more arrived, level-triggered readiness
+            // brings us back). Saves a recv that says EAGAIN per read.
+            if (!SSL_has_pending(ssl_)) break;
             continue;
         }
+        if (SSL_get_error(ssl_, 0) == SSL_ERROR_WANT_READ) need_socket_ = true;
         if (total > 0) {
             ERR_clear_error();  // the error (or EOF) comes back on the next call
             break;

@@ -55,6 +55,7 @@ private:
     // Maps a failed SSL_read/SSL_write to errno and -1 (0 for a clean EOF on reads).
     ssize_t map_error(int ret, bool reading);
     void drain_pending();
+    bool has_buffered_input() const;  // input OpenSSL holds that a read can make progress on
     static void on_handshake_timeout(TimerNode *node);
     static void run_pending(DeferredTask *task);
 
@@ -71,6 +72,7 @@ private:
     bool shutdown_sent_ = false;
     bool read_wants_write_ = false;
     bool write_wants_read_ = false;
+    bool need_socket_ = false;  // the last SSL_read wanted more bytes from the socket
 };
 
 }  // namespace eddy::tls

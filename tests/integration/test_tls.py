@@ -3,7 +3,9 @@
 tls_server (an eddy server with a TLS context) using certificates generated here."""
 import argparse
 import os
+import random
 import re
+import select
 import socket
 import ssl
 import subprocess
@@ -58,6 +60,57 @@ def https_get(port, path, ctx=None, host="localhost"):
                 if not chunk:
                     return data
                 data += chunk
+
+
+def tls_pipeline(port, n, cut, deadline=60):
+    """Sends n pipelined GET /p<i> over one TLS connection as TLS records cut from the byte
+    stream by cut(stream) (a list of record sizes), reading answers whenever the socket allows
+    (non-blocking, so neither side waits on the other). Returns the paths answered, in order."""
+    rng = random.Random(n)
+    stream = b"".join(b"GET /p%d HTTP/1.1\r\nHost: localhost\r\nX-Pad: %s\r\n\r\n"
+                      % (i, b"x" * rng.randrange(0, 80)) for i in range(n))
+    records, at = [], 0
+    for size in cut(stream):
+        records.append(stream[at:at + size])
+        at += size
+    assert b"".join(records) == stream
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s = client_context().wrap_socket(raw, server_hostname="localhost")
+    s.setblocking(False)
+    got = b""
+    end = time.monotonic() + deadline
+    try:
+        while got.count(b"scheme=") < n and time.monotonic() < end:
+            readable, writable, _ = select.select([s], [s] if records else [], [], 1)
+            if writable and records:
+                try:
+                    sent = s.send(records[0])  # one record (a retry sends the same bytes)
+                    records[0] = records[0][sent:]
+                    if not records[0]:
+                        records.pop(0)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+            while readable or s.pending():
+                readable = False
+                try:
+                    chunk = s.recv(65536)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                if not chunk:
+                    end = 0  # closed
+                    break
+                got += chunk
+    finally:
+        s.close()
+    return re.findall(rb"scheme=https path=(\S+)\n", got)
+
+
+def record_sizes(total, pick):
+    sizes = []
+    while total > 0:
+        sizes.append(min(total, pick()))
+        total -= sizes[-1]
+    return sizes
 
 
 class TlsServerTest(unittest.TestCase):
@@ -139,6 +192,42 @@ class TlsServerTest(unittest.TestCase):
         self.assertIn(b"200 OK", head)
         self.assertEqual(len(payload), 1 << 20)
         self.assertEqual(payload, b"x" * (1 << 20))
+
+    def test_pipelined_requests_in_many_records(self):
+        # The server reads ahead: one recv takes many records, which OpenSSL then holds while
+        # the connection works through them (and while it waits for its answers to leave).
+        # Every request must be answered, in order, whether each is a record of its own or
+        # records carry many requests, and with the answers read only while sending.
+        rng = random.Random(7)
+        cuts = {
+            "a request per record": lambda b: [m.end() - m.start() for m in
+                                               re.finditer(rb"GET .*?\r\n\r\n", b, re.S)],
+            "records of 1-600 bytes, cut anywhere": lambda b: record_sizes(
+                len(b), lambda: rng.randrange(1, 601)),
+            "16 KiB records": lambda b: record_sizes(len(b), lambda: 16384),
+        }
+        for name, cut in cuts.items():
+            paths = tls_pipeline(self.server.port, 3000, cut)
+            self.assertEqual(paths, [b"/p%d" % i for i in range(3000)], name)
+
+    def test_large_upload(self):
+        # 5 MiB of body in 16 KiB records, and in one sendall: read ahead must lose nothing.
+        body = bytes(range(256)) * (5 * 4096)
+        fnv = 2166136261
+        for b in body:
+            fnv = ((fnv ^ b) * 16777619) & 0xFFFFFFFF
+        expect = b"path=/up body=%d fnv=%08x\n" % (len(body), fnv)
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as raw:
+            with client_context().wrap_socket(raw, server_hostname="localhost") as s:
+                for _ in range(2):
+                    s.sendall(b"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+                              % len(body) + body)
+                    got = b""
+                    while not got.endswith(b"\n") or b"\r\n\r\n" not in got:
+                        chunk = s.recv(4096)
+                        self.assertTrue(chunk, "closed early: %r" % got)
+                        got += chunk
+                    self.assertIn(expect, got)
 
     def test_plain_http_to_tls_port_is_closed_others_unharmed(self):
         # A TLS connection open meanwhile must keep working.

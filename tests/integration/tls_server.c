@@ -5,11 +5,14 @@
  *              [--big N] [--debug]
  *
  * Prints "listening on 127.0.0.1:PORT" once ready; SIGTERM/SIGINT stop it (exit 0).
- * Every request is answered with "scheme=<scheme> path=<path>\n"; /big answers N bytes
- * (--big) written in pieces, to exercise large TLS writes. --mem loads the pair from memory.
+ * Every request is answered with "scheme=<scheme> path=<path>\n", or, when it has a body,
+ * "scheme=<scheme> path=<path> body=<length> fnv=<FNV-1a 32 of the body, hex>\n"; /big
+ * answers N bytes (--big) written in pieces, to exercise large TLS writes. --mem loads the
+ * pair from memory.
  */
 #include <eddy/eddy.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +69,19 @@ static void on_request(eddy_request *req, void *userdata) {
         eddy_request_finish(req);
         return;
     }
+    size_t blen;
+    const unsigned char *in = (const unsigned char *)eddy_request_body(req, &blen);
     char body[512];
-    int n = snprintf(body, sizeof body, "scheme=%s path=%.*s\n", eddy_request_scheme(req),
+    int n;
+    if (blen) {
+        uint32_t fnv = 2166136261u;
+        for (size_t i = 0; i < blen; i++) fnv = (fnv ^ in[i]) * 16777619u;
+        n = snprintf(body, sizeof body, "scheme=%s path=%.*s body=%zu fnv=%08x\n",
+                     eddy_request_scheme(req), (int)plen, path, blen, (unsigned)fnv);
+    } else {
+        n = snprintf(body, sizeof body, "scheme=%s path=%.*s\n", eddy_request_scheme(req),
                      (int)plen, path);
+    }
     eddy_request_write(req, body, (size_t)n);
     eddy_request_finish(req);
 }

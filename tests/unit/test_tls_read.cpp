@@ -1,0 +1,192 @@
+// Unit tests for the read side of lib/tls/tls_stream.cpp (internal API) over a socketpair, with
+// a plain OpenSSL client on the other end that writes records of chosen sizes. The server reads
+// ahead: one recv takes every record the socket holds, and SSL_read hands them out one at a
+// time. Records OpenSSL still holds when the reader's buffer is full never make the socket
+// readable again; they must reach the reader anyway, whatever the record and read sizes.
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+// Before cmocka.h, whose fail() macro breaks the standard library's headers.
+#include "eddy/common.h"
+#include "loop/loop.hpp"
+#include "tls/context.hpp"
+#include "tls/tls_stream.hpp"
+
+extern "C" {
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+}
+
+using eddy::Loop;
+using eddy::Stream;
+using eddy::tls::Context;
+using eddy::tls::TlsStream;
+
+namespace {
+
+std::string pem_of(int (*write)(BIO *, void *), void *obj) {
+    BIO *mem = BIO_new(BIO_s_mem());
+    assert_int_equal(write(mem, obj), 1);
+    char *data = nullptr;
+    long len = BIO_get_mem_data(mem, &data);
+    std::string pem(data, static_cast<size_t>(len));
+    BIO_free(mem);
+    return pem;
+}
+
+int write_key(BIO *b, void *k) {
+    return PEM_write_bio_PrivateKey(b, static_cast<EVP_PKEY *>(k), nullptr, nullptr, 0, nullptr,
+                                    nullptr);
+}
+int write_cert(BIO *b, void *x) { return PEM_write_bio_X509(b, static_cast<X509 *>(x)); }
+
+// A server context with a fresh self-signed P-256 certificate for "localhost".
+Context *server_context() {
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    assert_non_null(key);
+    X509 *x = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char *>("localhost"), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    std::string cert = pem_of(write_cert, x), pkey = pem_of(write_key, key);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    Context *ctx = Context::create(true);
+    assert_non_null(ctx);
+    assert_int_equal(ctx->load_cert_mem(cert.data(), cert.size(), pkey.data(), pkey.size()), 0);
+    return ctx;
+}
+
+struct Conn {
+    Loop *loop = nullptr;
+    TlsStream *server = nullptr;
+    SSL_CTX *client_ctx = nullptr;
+    SSL *client = nullptr;
+    int client_fd = -1;
+    std::string sent;
+    std::string received;
+    size_t read_size = 0;
+    bool partial = false;
+};
+
+void on_close(Stream *, int, void *arg) { static_cast<Conn *>(arg)->server = nullptr; }
+
+void on_read(Stream *s, const char *data, size_t len, void *arg) {
+    Conn *c = static_cast<Conn *>(arg);
+    c->received.append(data, len);
+    assert_int_equal(s->read_bytes(c->read_size, c->partial, on_read, c), 0);  // and again
+}
+
+void open_conn(Conn *c, Context *ctx) {
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+    c->loop = Loop::create();
+    assert_non_null(c->loop);
+    c->server = TlsStream::create_server(c->loop, sv[0], ctx);
+    assert_non_null(c->server);
+    c->server->set_close_callback(on_close, c);
+    c->client_ctx = SSL_CTX_new(TLS_client_method());
+    c->client = SSL_new(c->client_ctx);
+    SSL_set_fd(c->client, sv[1]);
+    c->client_fd = sv[1];
+    SSL_set_connect_state(c->client);
+    bool client_done = false;
+    for (int i = 0; i < 1000 && !(client_done && c->server->handshake_done()); i++) {
+        if (!client_done) client_done = SSL_do_handshake(c->client) == 1;
+        c->loop->run_once(1);
+    }
+    assert_true(client_done);
+    assert_true(c->server->handshake_done());
+}
+
+void close_conn(Conn *c) {
+    if (c->server) c->server->close(0);
+    for (int i = 0; i < 10 && c->server; i++) c->loop->run_once(1);
+    SSL_free(c->client);
+    SSL_CTX_free(c->client_ctx);
+    close(c->client_fd);
+    delete c->loop;
+}
+
+// The client writes `records` records of `size` bytes at once (all fit in the socket), then
+// the server's loop runs until the reader has every byte it can have (everything when reads
+// are partial, whole read_size pieces otherwise) or stops making progress for 50 passes.
+// Returns whether it got them, and that they are the bytes sent.
+bool send_batch(Conn *c, size_t records, size_t size) {
+    // The records go to a memory BIO first, then into the socket in one write: the receiver
+    // finds them all there at once, and many small writes would not fit in a socketpair.
+    BIO *mem = BIO_new(BIO_s_mem());
+    SSL_set0_wbio(c->client, mem);  // the SSL owns it; the socket BIO stays for reading
+    for (size_t i = 0; i < records; i++) {
+        std::string rec(size, static_cast<char>('a' + c->sent.size() % 26));
+        c->sent += rec;
+        assert_int_equal(SSL_write(c->client, rec.data(), static_cast<int>(rec.size())),
+                         static_cast<int>(rec.size()));
+    }
+    char *cipher = nullptr;
+    long len = BIO_get_mem_data(mem, &cipher);
+    assert_int_equal(write(c->client_fd, cipher, static_cast<size_t>(len)), len);
+    size_t want = c->partial ? c->sent.size() : c->sent.size() - c->sent.size() % c->read_size;
+    for (int idle = 0; idle < 50 && c->received.size() < want;) {
+        size_t had = c->received.size();
+        c->loop->run_once(1);
+        idle = c->received.size() == had ? idle + 1 : 0;
+    }
+    return c->received.size() == want && c->sent.compare(0, want, c->received) == 0;
+}
+
+void test_records_held_by_openssl_reach_the_reader(void **) {
+    Context *ctx = server_context();
+    const size_t record_sizes[] = {8, 16, 32, 64, 128, 256, 1000, 4096};
+    const size_t read_sizes[] = {1024, 4096, 65536};
+    for (size_t size : record_sizes) {
+        for (size_t read_size : read_sizes) {
+            for (bool partial : {true, false}) {
+                Conn c;
+                open_conn(&c, ctx);
+                c.read_size = read_size;
+                c.partial = partial;
+                assert_int_equal(c.server->read_bytes(read_size, partial, on_read, &c), 0);
+                // About one read-ahead buffer of records (~16.7 KB, with ~22 bytes of framing
+                // per record), give or take, so that the reader's buffer fills at many offsets.
+                size_t fit = 16000 / (size + 22);
+                for (size_t records : {fit / 2 + 1, fit, fit + 3, 3 * fit}) {
+                    if (!send_batch(&c, records, size))
+                        fail_msg("record size %zu, read size %zu%s, batch of %zu records: the "
+                                 "reader has %zu of %zu bytes sent",
+                                 size, read_size, partial ? " (partial)" : "", records,
+                                 c.received.size(), c.sent.size());
+                }
+                close_conn(&c);
+            }
+        }
+    }
+    ctx->unref();
+}
+
+}  // namespace
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_records_held_by_openssl_reach_the_reader),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
