@@ -100,6 +100,15 @@ EDDY_API void eddy_ws_options_free(eddy_ws_options *options);
  * with 1009. Returns 0 or EDDY_EINVAL (0 bytes). */
 EDDY_API int eddy_ws_options_set_max_message_size(eddy_ws_options *options, size_t bytes);
 
+/* Backpressure: while more than `bytes` of this connection's output waits to be sent, eddy
+ * reads no further frames from the peer; TCP flow control then holds it back, and reading
+ * resumes once everything queued has been sent. This bounds what a peer that sends but does
+ * not read (echoes it never collects, a flood of pings) makes the server queue. Default 4 MiB;
+ * 0 turns the bound off (Tornado's behaviour: output queues without limit). An application
+ * that deliberately keeps more than this queued for a slow peer (see eddy_ws_set_write_mark)
+ * reads that peer's messages only as its output drains. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_set_max_queued_output(eddy_ws_options *options, size_t bytes);
+
 /* permessage-deflate: `flags` is 0 (off) or EDDY_WS_DEFLATE plus any *_NO_CONTEXT_TAKEOVER
  * flags; `max_window_bits` (8..15, 0 = 15) limits this side's compression window. A server
  * accepts the client's offer and adds these preferences; a client offers them.

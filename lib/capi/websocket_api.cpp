@@ -43,6 +43,12 @@ EDDY_API int eddy_ws_options_set_max_message_size(eddy_ws_options *options, size
     return 0;
 }
 
+EDDY_API int eddy_ws_options_set_max_queued_output(eddy_ws_options *options, size_t bytes) {
+    if (!options) return EDDY_EINVAL;
+    O(options)->max_queued_output = bytes;
+    return 0;
+}
+
 EDDY_API int eddy_ws_options_set_compression(eddy_ws_options *options, int flags,
                                              int max_window_bits) {
     const int known = EDDY_WS_DEFLATE | EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER |

@@ -81,6 +81,7 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
     z_->next_in = const_cast<Bytef *>(data);
     z_->avail_in = static_cast<uInt>(len);
     if (len == 0) return Result::ok;
+    fed_ = true;
     // Inflated into a small buffer and appended: growing `out` before each inflate call would
     // zero-fill a whole chunk every time, which costs more than the data when frames are small
     // (a compressed message in 256-byte fragments).
@@ -134,8 +135,17 @@ bool MessageInflater::restart_after_final_block() {
 MessageInflater::Result MessageInflater::finish(std::string &out, size_t limit) {
     // After a final block the 4 tail bytes would start a bogus stored block in the next
     // stream: they are not fed.
+    bool had_data = fed_;
     Result r = at_stream_end_ ? Result::ok : feed(kTail, sizeof kTail, out, limit);
+    // The tail is the empty stored block of the sender's sync flush (RFC 7692 7.2.2): after it
+    // a whole message leaves the inflater between blocks (zlib's data_type bit 128). A message
+    // cut short, or padded with bytes that are not deflate data, leaves it inside a block: its
+    // last bytes would otherwise vanish silently, and the next message would not inflate.
+    // (An empty payload is an empty message, which some senders produce for "".)
+    if (r == Result::ok && had_data && !at_stream_end_ && !(z_->data_type & 128))
+        r = Result::error;
     at_stream_end_ = false;
+    fed_ = false;
     if (r == Result::ok && reset_each_ && z_) inflateReset(z_);
     return r;
 }

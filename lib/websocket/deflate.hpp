@@ -51,6 +51,7 @@ private:
     int window_bits_;
     bool reset_each_;
     bool at_stream_end_ = false;  // nothing was fed since a final block ended the stream
+    bool fed_ = false;            // the current message had compressed bytes
 };
 
 }  // namespace eddy::ws

@@ -40,6 +40,7 @@ private:
 
 struct Options {
     size_t max_message_size = 10u * 1024u * 1024u;  // Tornado's default
+    size_t max_queued_output = 4u * 1024u * 1024u;  // reading pauses above it (0: never)
     int compression_flags = 0;                      // EDDY_WS_* flags
     int max_window_bits = 15;                       // this side's compression window
     double ping_interval = 0;                       // 0: no keep-alive pings

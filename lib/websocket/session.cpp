@@ -111,8 +111,26 @@ void Session::start(bool call_open) {
 }
 
 void Session::want_read() {
-    if (stream_ && !stream_->closed() && !stream_->reading())
+    if (stream_ && !stream_->closed() && !stream_->reading() && !held_for_output_)
         stream_->read_some(on_stream_data, this);
+}
+
+// A peer that sends faster than it reads (an echo it never reads, a flood of pings) would make
+// us queue replies without end. Past max_queued_output, the next frame waits until everything
+// queued has been sent: its bytes stay in the stream, which stops reading the socket, and TCP
+// flow control holds the peer.
+bool Session::output_backlogged() {
+    if (held_for_output_) return true;
+    if (!options_.max_queued_output || stream_->write_buffer_size() <= options_.max_queued_output)
+        return false;
+    held_for_output_ = stream_->notify_when_sent(on_output_sent, this) == 1;
+    return held_for_output_;
+}
+
+void Session::on_output_sent(Stream *, void *arg) {
+    Session *s = static_cast<Session *>(arg);
+    s->held_for_output_ = false;
+    if (s->state_ != State::closed) s->want_read();
 }
 
 // ---- reading ---------------------------------------------------------------------------------
@@ -127,6 +145,7 @@ size_t Session::consume(char *data, size_t len) {
     while (pos < len) {
         if (state_ == State::closed || close_received_) return len;  // nothing more to read
         if (!in_frame_) {
+            if (output_backlogged()) return pos;  // the rest waits in the stream
             // Collect the header in our own buffer: it may straddle reads.
             size_t take = len - pos;
             if (take > kMaxFrameHeader - header_len_) take = kMaxFrameHeader - header_len_;

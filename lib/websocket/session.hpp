@@ -97,6 +97,7 @@ private:
     int send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
                    eddy_ws_write_fn cb);
     void want_read();
+    bool output_backlogged();
     void start_close_timer();
     void drop(int error);
     void stream_closed();
@@ -105,6 +106,7 @@ private:
     static void on_stream_close(Stream *s, int error, void *arg);
     static void on_write_done(Stream *s, int status, void *arg);
     static void on_drain(Stream *s, void *arg);
+    static void on_output_sent(Stream *s, void *arg);
     static void on_ping_timer(TimerNode *node);
     static void on_pong_timer(TimerNode *node);
     static void on_close_timer(TimerNode *node);
@@ -123,6 +125,7 @@ private:
     uint8_t header_buf_[kMaxFrameHeader];
     size_t header_len_ = 0;
     bool in_frame_ = false;
+    bool held_for_output_ = false;  // reading waits until our queued output has been sent
     FrameHeader frame_{};
     uint64_t frame_got_ = 0;
     std::string control_;  // the current control frame's payload

@@ -8,10 +8,12 @@ import base64
 import hashlib
 import os
 import resource
+import select
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 from ws_wire import frame  # the frame builder of the conformance battery (rsv 4 = RSV1)
@@ -149,6 +151,22 @@ def raw_tests(port):
     op, _, p = read_frame(s)
     check(op == 1 and zlib.decompressobj(wbits=-15).decompress(p + b"\0\0\xff\xff") == b"hello",
           "compressed text echoed compressed")
+    # An empty compressed payload is the empty message (some senders produce it for "").
+    s.sendall(frame(1, b"", rsv=4))
+    op, _, p = read_frame(s)
+    check(op == 1 and zlib.decompressobj(wbits=-15).decompress(p + b"\0\0\xff\xff") == b"",
+          "an empty compressed payload is the empty message")
+    # A compressed message cut short (its sync flush stripped, then 3 more bytes) does not end
+    # between deflate blocks: 1007, not a silently shortened message.
+    s.close()
+    s, head, _ = handshake(port, "/ws", b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = c.compress(b"hello hello hello hello unique tail text") + c.flush(zlib.Z_SYNC_FLUSH)
+    s.sendall(frame(2, body[:-4][:-3], rsv=4) + frame(1, b"after"))
+    op, _, p = read_frame(s)
+    check(op == 8 and p[:2] == struct.pack("!H", 1007),
+          "a truncated compressed message fails the connection with 1007, no echo (%d %r)"
+          % (op, p[:40]))
     s.close()
     # a compression bomb: 40 MiB of zeros in ~40 KB; /ws's limit is 32 MiB after inflating
     c = zlib.compressobj(wbits=-15)
@@ -286,6 +304,102 @@ async def client_tests(port):
     check(good == clients, f"{clients} concurrent clients x {per} messages echoed in order ({good} ok)")
 
 
+# ---- a peer that sends but does not read ----------------------------------------------------
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def small_window_handshake(port, path="/ws"):
+    """A raw WebSocket connection whose receive buffer is 64 KiB (set before connect, so the
+    window stays small): a client that reads slowly, or not at all."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key +
+              b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    return s, head
+
+
+def send_until_held(s, frames, limit, hold=2.0):
+    """Sends frames (cycling) until the server takes nothing for `hold` seconds or `limit`
+    bytes went out. Returns (frames begun, bytes sent, the unsent rest of the last frame)."""
+    s.setblocking(False)
+    count = sent = 0
+    rest = b""
+    while sent < limit:
+        if not rest:
+            rest = frames[count % len(frames)]
+            count += 1
+        if not select.select([], [s], [], hold)[1]:
+            break  # held
+        n = s.send(rest)
+        sent += n
+        rest = rest[n:]
+    s.setblocking(True)
+    return count, sent, rest
+
+
+def backpressure_tests(port, pid):
+    # Echoes of 1 MiB messages that the client never reads: past 4 MiB of queued output
+    # (eddy_ws_options_set_max_queued_output's default) the server reads no more frames, so TCP
+    # holds the client back. Before, it queued every echo: 480 MiB of RSS for 480 MiB sent.
+    s, head = small_window_handshake(port)
+    check(b" 101 " in head, "backpressure: handshake")
+    messages = [frame(2, struct.pack("!I", i) + bytes([i % 251]) * ((1 << 20) - 4))
+                for i in range(8)]
+    rss_before = rss_kib(pid)
+    count, sent, rest = send_until_held(s, messages, 256 << 20)
+    grown = (rss_kib(pid) - rss_before) >> 10
+    print("     held after %d messages (%.1f MiB), server RSS +%d MiB" % (count, sent / 2**20, grown))
+    check(sent < (64 << 20), "a client that never reads is held (%.1f MiB sent)" % (sent / 2**20))
+    check(grown < 160, "server memory stays bounded (+%d MiB)" % grown)
+    other, head, _ = handshake(port)
+    other.sendall(frame(1, b"still here"))
+    check(read_frame(other) == (1, 0x80, b"still here"), "another connection is served meanwhile")
+    other.close()
+    # Now the client reads (in a thread) while it sends the rest of its last frame and one more
+    # message: every message comes back, in order.
+    s.settimeout(20)
+    echoes = []
+
+    def reader():
+        try:
+            for _ in range(count + 1):
+                echoes.append(read_frame(s))
+        except (OSError, EOFError):
+            pass
+
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(rest + frame(2, b"last"))
+    t.join(60)
+    check(len(echoes) == count + 1 and
+          all(op == 2 and len(p) == 1 << 20 and p[:4] == struct.pack("!I", i % 8)
+              for i, (op, _, p) in enumerate(echoes[:count])) and
+          echoes[-1] == (2, 0x80, b"last"),
+          "all %d echoes arrive in order once the client reads (%d)" % (count + 1, len(echoes)))
+    s.close()
+
+    # A flood of pings: the pongs are the queued output.
+    s, head = small_window_handshake(port)
+    pings = [b"".join(frame(9, b"p" * 125) for _ in range(4000))]
+    rss_before = rss_kib(pid)
+    count, sent, _ = send_until_held(s, pings, 512 << 20)
+    grown = (rss_kib(pid) - rss_before) >> 10
+    check(sent < (64 << 20) and grown < 160,
+          "a ping flood that never reads its pongs is held (%.1f MiB sent, RSS +%d MiB)"
+          % (sent / 2**20, grown))
+    s.close()
+
+
 # ---- eddy's client ---------------------------------------------------------------------------
 
 def run_client(server, url, *args):
@@ -323,6 +437,7 @@ def main():
     try:
         port = int(proc.stdout.readline().split()[-1])
         raw_tests(port)
+        backpressure_tests(port, proc.pid)
         asyncio.run(client_tests(port))
         for extra in ([], ["--deflate"]):
             lines = run_client(args.server, f"ws://127.0.0.1:{port}/ws", *extra, "hi", "b:bin")
