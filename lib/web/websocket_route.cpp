@@ -154,13 +154,13 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     // The web layer runs GET callbacks for HEAD too; a handshake is a GET only (§4.2.1).
     if (req->method != "GET") return refuse(h, 405, "the opening handshake is a GET");
     if (req->version_minor < 1) return refuse(h, 400, "HTTP/1.1 required");
-    const http::HeaderField *upgrade = req->find_header("Upgrade");
-    if (!upgrade || !http::list_contains(upgrade->value, "websocket"))
+    // Upgrade and Connection are lists, which may come as several field lines (RFC 9110 5.3).
+    if (!http::list_contains(joined_field(req, "Upgrade"), "websocket"))
         return refuse(h, 400, "no Upgrade: websocket");
     if (!http::list_contains(joined_field(req, "Connection"), "upgrade"))
         return refuse(h, 400, "no Connection: upgrade");
-    const http::HeaderField *version = req->find_header("Sec-WebSocket-Version");
-    if (!version || version->value != "13") {
+    // Exactly one version, 13: repeated lines read as the list "13, 8", which is not 13.
+    if (joined_field(req, "Sec-WebSocket-Version") != "13") {
         // §4.4: tell the client which version we speak.
         log(LogLevel::info, "websocket: %s: unsupported version", req->remote_ip.c_str());
         h->set_status(426, {});

@@ -184,6 +184,16 @@ def raw_tests(port):
     check(head.startswith(b"HTTP/1.1 426") and b"Sec-WebSocket-Version: 13" in head,
           "version 8 → 426 with Sec-WebSocket-Version: 13")
     s.close()
+    s, head, _ = handshake(port, extra=b"Sec-WebSocket-Version: 8\r\n")
+    check(head.startswith(b"HTTP/1.1 426"), "two Sec-WebSocket-Version lines (13, 8) → 426")
+    s.close()
+    # Upgrade is a list: field lines combine (RFC 9110 5.3), whichever line names websocket.
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: h2c\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) +
+              b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    check(s.recv(4096).startswith(b"HTTP/1.1 101"), "Upgrade: h2c and Upgrade: websocket lines → 101")
+    s.close()
     s, head, _ = handshake(port, key=b"short")
     check(head.startswith(b"HTTP/1.1 400"), "bad Sec-WebSocket-Key → 400")
     s.close()
