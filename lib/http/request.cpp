@@ -105,6 +105,7 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
         return 0;
     }
     if (name.size() == 4 && iequals(name, "Etag")) etag_field_set_ = true;
+    if (name.size() == 7 && iequals(name, "Upgrade")) upgrade_offered_ = true;
     if (replace && !out_headers_.empty()) {
         ResponseFields::Replaced r = out_headers_.replace(name, value);
         if (r == ResponseFields::Replaced::yes) return 0;
@@ -159,6 +160,7 @@ int Request::clear_header(std::string_view name) {
     if (iequals(name, "Content-Length")) declared_length_ = -1;
     if (iequals(name, "Connection")) app_wants_close_ = false;
     if (iequals(name, "Etag")) etag_field_set_ = false;
+    if (iequals(name, "Upgrade")) upgrade_offered_ = false;
     out_headers_.remove(name);
     return 0;
 }
@@ -310,7 +312,14 @@ bool Request::send_head(bool final) {
         head.add_uint(static_cast<uint64_t>(declared_length_));
         head.add("\r\n");
     }
-    if (!keep) {
+    // The Connection field is ours: close or keep-alive as decided above, and "upgrade" when
+    // the answer carries Upgrade (a 426, or 101 written by hand), which RFC 9110 §7.8 asks of
+    // every sender of Upgrade.
+    if (upgrade_offered_) {
+        head.add(!keep ? "Connection: upgrade, close\r\n"
+                       : version_minor == 0 ? "Connection: upgrade, keep-alive\r\n"
+                                            : "Connection: upgrade\r\n");
+    } else if (!keep) {
         head.add("Connection: close\r\n");
     } else if (version_minor == 0) {
         head.add("Connection: keep-alive\r\n");
@@ -483,6 +492,7 @@ void Request::reset_response() {
     declared_length_ = -1;
     body_written_ = 0;
     app_wants_close_ = false;
+    upgrade_offered_ = false;
     small_body_.clear();
     if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
 }

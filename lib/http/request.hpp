@@ -186,6 +186,7 @@ private:
     bool chunked_ = false;
     bool keep_alive_ = false;
     bool app_wants_close_ = false;
+    bool upgrade_offered_ = false;  // the application set Upgrade: Connection names it
     int pending_flushes_ = 0;
     int holds_ = 0;
     bool server_hold_ = false;  // finished_by_server(): a hold the application's finish() ends

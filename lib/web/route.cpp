@@ -200,8 +200,9 @@ std::string Route::allowed_methods() const {
         if (m.first == "GET") has_get = true;
         if (m.first == "HEAD") has_head = true;
     }
-    // GET callbacks answer HEAD too, except a WebSocket endpoint's (its handshake is a GET).
-    if (has_get && !has_head && !websocket) allow += ", HEAD";
+    // GET callbacks answer HEAD too (a WebSocket endpoint answers HEAD as it answers a GET
+    // that is no handshake: 400).
+    if (has_get && !has_head) allow += ", HEAD";
     return allow;
 }
 

@@ -152,6 +152,8 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     http::Request *req = h->req;
     if (!ep) return;
     // The web layer runs GET callbacks for HEAD too; a handshake is a GET only (§4.2.1).
+    // HEAD gets what a GET without a valid handshake gets (RFC 9110 §9.3.2); it cannot upgrade.
+    if (req->method == "HEAD") return refuse(h, 400, "HEAD cannot open a WebSocket");
     if (req->method != "GET") return refuse(h, 405, "the opening handshake is a GET");
     if (req->version_minor < 1) return refuse(h, 400, "HTTP/1.1 required");
     // Upgrade and Connection are lists, which may come as several field lines (RFC 9110 5.3).
@@ -164,6 +166,10 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
         // §4.4: tell the client which version we speak.
         log(LogLevel::info, "websocket: %s: unsupported version", req->remote_ip.c_str());
         h->set_status(426, {});
+        // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (the HTTP layer then lists
+        // "upgrade" in Connection, §7.8).
+        h->set_header("Upgrade", "websocket", true);
+        h->set_header("Content-Type", "text/plain; charset=UTF-8", true);
         h->set_header("Sec-WebSocket-Version", "13", true);
         static const char kBody[] = "Upgrade Required: Sec-WebSocket-Version 13\n";
         h->write(kBody, sizeof kBody - 1);

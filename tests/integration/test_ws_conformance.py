@@ -756,7 +756,7 @@ def handshake_cases(port):
         ("version 14", req(ws_version=b"14"), {426}),
         ("no version", req(ws_version=None), {400, 426}),
         ("POST", req(method=b"POST", extra=b"Content-Length: 0\r\n"), {400, 405}),
-        ("HEAD", req(method=b"HEAD"), {400, 405}),
+        ("HEAD", req(method=b"HEAD"), {400}),  # what a GET that is no handshake gets
         ("HTTP/1.0", req(version=b"HTTP/1.0"), {400}),
     ]
     for what, request, statuses in cases:
@@ -765,16 +765,18 @@ def handshake_cases(port):
             continue
         status, head = raw_request(port, request)
         extra_ok = True
+        lower = head.lower()
         if status == 101:
-            lower = head.lower()
             extra_ok = "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head and \
                 "\r\nupgrade: websocket\r\n" in lower + "\r\n" and \
                 "\r\nconnection: upgrade\r\n" in lower + "\r\n" and \
                 "Sec-WebSocket-Extensions" not in head and "Sec-WebSocket-Protocol" not in head
-        if status == 426:
-            extra_ok = "Sec-WebSocket-Version: 13" in head
-        if status == 405:  # Allow names what the endpoint takes: the handshake's GET only
-            extra_ok = "\r\nAllow: GET\r\n" in head + "\r\n"
+        if status == 426:  # RFC 9110 15.5.22: a 426 names the protocol in Upgrade
+            extra_ok = "Sec-WebSocket-Version: 13" in head and \
+                "\r\nupgrade: websocket\r\n" in lower + "\r\n" and \
+                "\r\nconnection: upgrade\r\n" in lower + "\r\n"
+        if status == 405:  # Allow names what the endpoint takes: GET (the handshake) and HEAD
+            extra_ok = "\r\nAllow: GET, HEAD\r\n" in head + "\r\n"
         check(status in statuses and extra_ok,
               f"{name} → {status} (want {sorted(statuses)})" +
               ("" if extra_ok else f" headers: {head!r}"))
