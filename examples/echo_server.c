@@ -4,7 +4,7 @@
  *
  * GET|HEAD /fixed answers "hello world\n" (text/plain). Every other request is echoed back as
  * JSON: method, uri, path, version, host, the header fields in arrival order, and the body
- * (its bytes as Latin-1 code points). /ws is the WebSocket echo: every message comes back with
+ * (its bytes as Latin-1 code points); a HEAD gets the header fields of the GET echo. /ws is the WebSocket echo: every message comes back with
  * the same type; permessage-deflate is accepted when the client offers it; messages up to
  * 32 MiB.
  *
@@ -83,7 +83,12 @@ static void on_request(eddy_handler *h, void *userdata) {
     size_t len;
     const char *s;
     buf_adds(&b, "{\"method\":");
-    buf_add_json(&b, method, method_len);
+    /* HEAD answers with the header fields GET would get (RFC 9110 §9.3.2), Content-Length and
+     * ETag included: the body it does not send is the GET one. */
+    if (strcmp(method, "HEAD") == 0)
+        buf_add_json(&b, "GET", 3);
+    else
+        buf_add_json(&b, method, method_len);
     buf_adds(&b, ",\"uri\":");
     s = eddy_request_uri(req, &len);
     buf_add_json(&b, s, len);

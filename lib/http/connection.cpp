@@ -458,7 +458,15 @@ bool Connection::head_complete() {
         deliver_request();
         return phase_ != Phase::closing;
     }
-    // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the body we will read.
+    // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the body we will read,
+    // unless the method is one we will refuse anyway: then the 501 goes at once, the body is
+    // not asked for, and the connection closes (the client may still send it).
+    if (expect_continue_ && !server_->method_allowed(req->method)) {
+        log(LogLevel::info, "http: %s: method %s not implemented", peer_ip_.c_str(),
+            req->method.c_str());
+        send_error(501, false);
+        return false;
+    }
     if (expect_continue_) {
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         stream_->write(kContinue, sizeof kContinue - 1);
@@ -586,25 +594,23 @@ int Connection::check_head(uint64_t *content_length) {
         if (!equals_literal(req->method, "OPTIONS")) return 400;
         req->path = "*";
     } else {
-        http_parser_url u;
-        http_parser_url_init(&u);
-        if (http_parser_parse_url(uri.data(), uri.size(), 0, &u) != 0 ||
-            !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
+        // absolute-form (RFC 9112 §3.2.2): "http" or "https" "://" authority path-abempty
+        // [ "?" query ]. The authority is checked below with the Host rules (is_valid_host), so
+        // that a host is accepted in the target exactly when it is accepted in Host; userinfo
+        // is refused (RFC 9110 §4.2.4), and so is an empty host (§4.2.1).
+        size_t colon = uri.find("://");
+        if (colon == std::string::npos) return 400;
+        std::string_view scheme(uri.data(), colon);
+        if (!iequals(scheme, "http") && !iequals(scheme, "https")) return 400;
+        size_t start = colon + 3;
+        size_t end = uri.find_first_of("/?", start);
+        if (end == std::string::npos) end = uri.size();
+        authority = uri.substr(start, end - start);
+        if (authority.empty() || authority[0] == ':' || authority.find('@') != std::string::npos)
             return 400;
-        std::string schema = uri.substr(u.field_data[UF_SCHEMA].off, u.field_data[UF_SCHEMA].len);
-        if (!iequals(schema, "http") && !iequals(schema, "https")) return 400;
-        if (u.field_set & (1 << UF_USERINFO)) return 400;  // RFC 9110 §4.2.4
-        size_t host_off = u.field_data[UF_HOST].off;
-        size_t host_end = host_off + u.field_data[UF_HOST].len;
-        if (host_off > 0 && uri[host_off - 1] == '[') host_off--, host_end++;
-        if (u.field_set & (1 << UF_PORT)) host_end = u.field_data[UF_PORT].off + u.field_data[UF_PORT].len;
-        authority = uri.substr(host_off, host_end - host_off);
-        req->path = (u.field_set & (1 << UF_PATH))
-                        ? uri.substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len)
-                        : "/";
-        req->query = (u.field_set & (1 << UF_QUERY))
-                         ? uri.substr(u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len)
-                         : "";
+        size_t q = uri.find('?', end);
+        req->path = end < uri.size() && uri[end] == '/' ? uri.substr(end, q - end) : "/";
+        req->query = q == std::string::npos ? "" : uri.substr(q + 1);
     }
 
     // One pass over the fields picks out the ones the server itself acts on (dispatching on the

@@ -159,14 +159,24 @@ class EchoAudit(Audit, unittest.TestCase):
                 ran += 1
         self.assertGreater(ran, 50)
 
-    def _conditional(self, method, fields):
+    def _conditional(self, method, fields, path=b"/fixed"):
         conn = RawConn(self.server.port)
         self.addCleanup(conn.close)
-        conn.send(b"%s /fixed HTTP/1.1\r\nHost: a\r\n%s\r\n" % (method, fields))
+        conn.send(b"%s %s HTTP/1.1\r\nHost: a\r\n%s\r\n" % (method, path, fields))
         resp = conn.read_response(method.decode())
         self.check_well_formed(resp, False)
         self.assert_usable(conn, "after a conditional request")
         return resp
+
+    def test_head_gets_the_header_fields_of_get(self):
+        # RFC 9110 9.3.2: the fields GET would get; 8.6: a Content-Length on HEAD is the GET's.
+        # The echo body names the method, so HEAD renders the GET echo to measure it.
+        fields = {}
+        for method in (b"GET", b"HEAD"):
+            resp = self._conditional(method, b"X-Probe: 1\r\n", b"/echo?x=1")
+            fields[method] = (resp.status, resp.get("Content-Length"), resp.get("Etag"))
+        self.assertEqual(fields[b"GET"][0], 200)
+        self.assertEqual(fields[b"HEAD"], fields[b"GET"])
 
     def test_if_match(self):
         # RFC 9110 13.1.1: strong comparison; false -> 412 (13.2.2 step 1, before If-None-Match).

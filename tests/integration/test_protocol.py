@@ -971,6 +971,16 @@ class ExpectTests(ServerTestCase):
         self.assertEqual(resp.status, 413)
         self.assertClosed(conn)
 
+    def test_100_continue_unknown_method_gets_501_at_once(self):
+        # A method that will be refused: the 501 comes instead of 100, without the body.
+        conn = self.connect()
+        conn.send(b"FROB /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        resp = conn.read_response()
+        self.assertEqual(resp.interim, [])
+        self.assertEqual(resp.status, 501)
+        self.assertClosed(conn)
+
     def test_unknown_expectation_417(self):
         # RFC 9110 10.1.1: MAY answer 417 to an expectation other than 100-continue.
         self.assertRejected(b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
