@@ -19,17 +19,19 @@ bool is_qdtext(unsigned char c) {
 }
 }  // namespace
 
-void ChunkScanner::reset(size_t max_trailer_bytes) {
+void ChunkScanner::reset(size_t max_line_bytes) {
     state_ = State::size;
     size_ = 0;
     has_digit_ = false;
     remaining_ = 0;
     bws_ = false;
+    line_bytes_ = 0;
     trailer_bytes_ = 0;
-    max_trailer_ = max_trailer_bytes;
+    max_line_ = max_line_bytes;
 }
 
-ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *used, int *status) {
+ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *used, int *status,
+                                        DataFn on_data, void *ctx) {
     size_t i = 0;
     auto fail = [&](int code) {
         *used = i;
@@ -44,6 +46,9 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
     };
     for (; i < len; i++) {
         unsigned char c = static_cast<unsigned char>(data[i]);
+        // A size line, extensions included, is bounded like a header section: an endless one
+        // would otherwise hold the connection for nothing.
+        if (state_ < State::line_lf && ++line_bytes_ > max_line_) return fail(400);
         switch (state_) {
         case State::size: {
             int v = hex_value(c);
@@ -139,13 +144,18 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
         case State::line_lf:
             if (c != '\n') return fail(400);
             state_ = after_lf_;
+            line_bytes_ = 0;
             continue;
         case State::data: {
             uint64_t take = len - i;
             if (take > remaining_) take = remaining_;
             remaining_ -= take;
-            i += static_cast<size_t>(take) - 1;
             if (remaining_ == 0) state_ = State::data_cr;
+            if (on_data && !on_data(ctx, data + i, static_cast<size_t>(take))) {
+                *used = i + static_cast<size_t>(take);
+                return Result::need_more;
+            }
+            i += static_cast<size_t>(take) - 1;
             continue;
         }
         case State::data_cr:
@@ -159,7 +169,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             has_digit_ = false;
             continue;
         case State::trailer_start:
-            if (++trailer_bytes_ > max_trailer_) return fail(431);
+            if (++trailer_bytes_ > max_line_) return fail(431);
             if (c == '\r') {
                 state_ = State::end_lf;
             } else if (is_tchar(c)) {
@@ -169,7 +179,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             }
             continue;
         case State::trailer_name:
-            if (++trailer_bytes_ > max_trailer_) return fail(431);
+            if (++trailer_bytes_ > max_line_) return fail(431);
             if (c == ':') {
                 state_ = State::trailer_value;
             } else if (!is_tchar(c)) {
@@ -177,7 +187,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             }
             continue;
         case State::trailer_value:
-            if (++trailer_bytes_ > max_trailer_) return fail(431);
+            if (++trailer_bytes_ > max_line_) return fail(431);
             if (c == '\r') {
                 state_ = State::trailer_lf;
             } else if ((c < 0x20 && c != '\t') || c == 0x7f) {

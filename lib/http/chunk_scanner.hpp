@@ -1,10 +1,11 @@
-// ChunkScanner: validates a chunked request body (RFC 9112 §7.1) byte by byte before
-// http-parser decodes it. Debian's http-parser is built without HTTP_PARSER_STRICT and accepts
-// junk after a chunk size ("3 x"), extensions without a name ("2;") and control characters in
-// extensions; lenient chunk framing is a classic request-smuggling vector, so eddy checks the
-// grammar itself: chunk-size [chunk-ext] CRLF data CRLF ... last-chunk trailer-section CRLF,
-// with CRLF (not a bare LF) ending every framing line, and trailer field lines that are
-// well-formed (token name, no obs-fold, no control characters).
+// ChunkScanner: decodes a chunked request body (RFC 9112 §7.1) byte by byte, checking the
+// grammar as it goes: chunk-size [chunk-ext] CRLF data CRLF ... last-chunk trailer-section
+// CRLF, with CRLF (not a bare LF) ending every framing line, BWS (spaces and tabs) where
+// chunk-ext allows it, and trailer field lines that are well-formed (token name, no obs-fold,
+// no control characters) and otherwise ignored (RFC 9110 §6.5.1: never merged into the header
+// section). Lenient chunk framing is a classic request-smuggling vector, and http-parser's is
+// both too lenient (junk after a size, "2;") and too strict (a tab before ';', a trailer
+// Content-Length it validates as if it framed the message), so eddy decodes chunks itself.
 #pragma once
 
 #include <cstddef>
@@ -15,11 +16,16 @@ namespace eddy::http {
 class ChunkScanner {
 public:
     enum class Result { need_more, done, error };
+    // Receives each piece of chunk data as it is scanned; false stops the scan right after it.
+    using DataFn = bool (*)(void *ctx, const char *data, size_t len);
 
-    void reset(size_t max_trailer_bytes);
+    // `max_line_bytes` bounds a chunk-size line (extensions included) and the trailer section.
+    void reset(size_t max_line_bytes);
     // Scans data[0..len). `*used` is how many bytes belong to the body (all unless it ends
-    // inside). On error `*status` is 400 (or 431 for an oversized trailer section).
-    Result scan(const char *data, size_t len, size_t *used, int *status);
+    // inside, or on_data stopped the scan: then need_more, with `*used` just past that piece).
+    // On error `*status` is 400 (or 431 for an oversized trailer section).
+    Result scan(const char *data, size_t len, size_t *used, int *status,
+                DataFn on_data = nullptr, void *ctx = nullptr);
 
 private:
     enum class State {
@@ -34,8 +40,9 @@ private:
     bool has_digit_ = false;  // the size line has a hex digit so far
     uint64_t remaining_ = 0;
     bool bws_ = false;  // whitespace was just skipped in a size line: ';' or '=' must follow
+    size_t line_bytes_ = 0;     // of the current size line
     size_t trailer_bytes_ = 0;
-    size_t max_trailer_ = 0;
+    size_t max_line_ = 0;
 };
 
 }  // namespace eddy::http

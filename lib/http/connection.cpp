@@ -34,12 +34,11 @@ int status_for_parser_error(http_errno err) {
 
 }  // namespace
 
-// http-parser decodes request bodies (Content-Length counting, chunked decoding, trailers);
-// the head is parsed by HeadScanner in the same pass that validates it.
+// http-parser counts Content-Length bodies; chunked bodies are decoded by ChunkScanner, and the
+// head is parsed by HeadScanner in the same pass that validates it.
 const http_parser_settings Connection::kSettings = [] {
     http_parser_settings s;
     http_parser_settings_init(&s);
-    s.on_header_field = on_trailer_field;
     s.on_body = on_body;
     s.on_message_complete = on_message_complete;
     return s;
@@ -228,32 +227,31 @@ size_t Connection::consume(const char *data, size_t len) {
             wait_started_ = Loop::now();  // the body timeout counts from the last bytes
             size_t avail = len - pos;
             if (chunked_) {
-                // Bytes are validated by the chunk scanner before the parser sees them; a piece
-                // scanned earlier but not yet fed (the body was paused) is not scanned twice.
-                if (chunk_scanned_ == 0) {
-                    size_t used = 0;
-                    int status = 0;
-                    if (chunk_scanner_.scan(data + pos, avail, &used, &status) ==
-                        ChunkScanner::Result::error) {
-                        log(LogLevel::info, "http: %s: malformed chunked body", peer_ip_.c_str());
-                        if (request_ && request_->headers_sent()) {
-                            abort();
-                        } else {
-                            send_error(status, false);
-                        }
-                        pos = len;
-                        break;
-                    }
-                    chunk_scanned_ = used;
+                size_t used = 0;
+                int status = 0;
+                ChunkScanner::Result r =
+                    chunk_scanner_.scan(data + pos, avail, &used, &status, on_chunk_data, this);
+                pos += used;
+                if (r == ChunkScanner::Result::error) {
+                    log(LogLevel::info, "http: %s: malformed chunked body", peer_ip_.c_str());
+                    body_failed(status);
+                    pos = len;
+                    break;
                 }
-                if (avail > chunk_scanned_) avail = chunk_scanned_;
+                if (error_status_ || silent_abort_) {  // on_chunk_data refused the data
+                    body_failed(0);
+                    pos = len;
+                    break;
+                }
+                if (r == ChunkScanner::Result::done) body_complete();
+                // need_more: all taken, or the delegate paused the body (checked above)
+                continue;
             }
             size_t fed = 0;
             if (!feed(data + pos, avail, &fed)) {
                 pos = len;
                 break;
             }
-            if (chunked_) chunk_scanned_ -= fed < chunk_scanned_ ? fed : chunk_scanned_;
             pos += fed;
             continue;
         }
@@ -365,38 +363,31 @@ bool Connection::feed(const char *data, size_t len, size_t *used) {
         }
         return phase_ != Phase::closing;
     }
+    if (!error_status_ && !silent_abort_)
+        log(LogLevel::info, "http: %s: bad request (%s)", peer_ip_.c_str(), http_errno_name(err));
+    body_failed(status_for_parser_error(err));
+    return false;
+}
+
+// The body cannot go on: the application already answered (silent_abort_), a body callback
+// refused it (error_status_), or its framing is bad (`status`). Answers the error unless an
+// answer has begun, and closes.
+void Connection::body_failed(int status) {
     if (silent_abort_) {  // the application already answered (early response)
         phase_ = Phase::closing;
         if (stream_) stream_->close_after_flush();
-        return false;
+        return;
     }
-    int status = error_status_ ? error_status_ : status_for_parser_error(err);
-    if (!error_status_) {
-        log(LogLevel::info, "http: %s: bad request (%s)", peer_ip_.c_str(), http_errno_name(err));
-    }
+    if (error_status_) status = error_status_;
     if (request_ && request_->headers_sent()) {
         phase_ = Phase::closing;
         stream_->close_after_flush();
     } else {
         send_error(status, false);
     }
-    return false;
 }
 
-// ---- http-parser callbacks -------------------------------------------------------------------
-
-// A trailer field (after a chunked body): checked, then dropped — RFC 9110 §6.5.1 forbids
-// merging trailers into the header section. (ChunkScanner validated the trailer lines too.)
-int Connection::on_trailer_field(http_parser *p, const char *at, size_t len) {
-    Connection *c = static_cast<Connection *>(p->data);
-    for (size_t i = 0; i < len; i++) {
-        if (!is_tchar(static_cast<unsigned char>(at[i]))) {
-            c->error_status_ = 400;
-            return -1;
-        }
-    }
-    return 0;
-}
+// ---- body callbacks (http-parser for Content-Length, ChunkScanner for chunked) ---------------
 
 namespace {
 
@@ -423,7 +414,6 @@ bool Connection::head_complete() {
         return false;
     }
     phase_ = Phase::body;
-    chunk_scanned_ = 0;
     if (chunked_) {
         new (&chunk_scanner_) ChunkScanner();  // the head scanner is done: switch members
         chunk_scanner_.reset(server_->options.max_header_size);
@@ -471,13 +461,13 @@ bool Connection::head_complete() {
         static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
         stream_->write(kContinue, sizeof kContinue - 1);
     }
-    // http-parser has no entry point for "a body framed like this follows": it is given the
-    // canonical head of that framing (validated already, so it cannot fail) and from then on
-    // decodes the real body bytes.
+    if (chunked_) return true;  // ChunkScanner decodes it
+    // http-parser has no entry point for "a body of N bytes follows": it is given the canonical
+    // head of that framing (validated already, so it cannot fail) and from then on counts the
+    // real body bytes.
     char head[80];
-    int head_len = chunked_ ? snprintf(head, sizeof head, "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
-                            : snprintf(head, sizeof head, "PUT / HTTP/1.1\r\nContent-Length: %llu\r\n\r\n",
-                                       static_cast<unsigned long long>(content_length));
+    int head_len = snprintf(head, sizeof head, "PUT / HTTP/1.1\r\nContent-Length: %llu\r\n\r\n",
+                            static_cast<unsigned long long>(content_length));
     http_parser_init(&parser_, HTTP_REQUEST);
     parser_.data = this;
     static const http_parser_settings kNoCallbacks = [] {
@@ -495,7 +485,21 @@ bool Connection::head_complete() {
 
 int Connection::on_body(http_parser *p, const char *at, size_t len) {
     Connection *c = static_cast<Connection *>(p->data);
-    Request *req = c->request_;
+    if (!c->body_data(at, len)) return -1;
+    if (c->request_->body_paused) http_parser_pause(p, 1);
+    return 0;
+}
+
+bool Connection::on_chunk_data(void *ctx, const char *at, size_t len) {
+    Connection *c = static_cast<Connection *>(ctx);
+    return c->body_data(at, len) && !c->request_->body_paused;  // false stops the scan
+}
+
+// A piece of the body (decoded from its framing): inflated if it is gzip, counted against the
+// limit, kept or handed to the streaming delegate. False when the body cannot go on
+// (error_status_ or silent_abort_ says why).
+bool Connection::body_data(const char *at, size_t len) {
+    Request *req = request_;
     const char *data = at;
     size_t n = len;
     std::string decoded;
@@ -503,46 +507,47 @@ int Connection::on_body(http_parser *p, const char *at, size_t len) {
         size_t room = req->max_body > req->body_received ? req->max_body - req->body_received : 0;
         GzipDecoder::Result r = req->gunzip->feed(at, len, decoded, room);
         if (r == GzipDecoder::Result::too_big) {
-            c->error_status_ = 413;
-            return -1;
+            error_status_ = 413;
+            return false;
         }
         if (r == GzipDecoder::Result::error) {
-            log(LogLevel::info, "http: %s: bad gzip request body", c->peer_ip_.c_str());
-            c->error_status_ = 400;
-            return -1;
+            log(LogLevel::info, "http: %s: bad gzip request body", peer_ip_.c_str());
+            error_status_ = 400;
+            return false;
         }
         data = decoded.data();
         n = decoded.size();
     }
     if (req->body_received + n > req->max_body) {
-        log(LogLevel::info, "http: %s: request body over %zu bytes", c->peer_ip_.c_str(), req->max_body);
-        c->error_status_ = 413;
-        return -1;
+        log(LogLevel::info, "http: %s: request body over %zu bytes", peer_ip_.c_str(), req->max_body);
+        error_status_ = 413;
+        return false;
     }
     req->body_received += n;
     if (!req->streaming) {
         req->body.append(data, n);
-        return 0;
+        return true;
     }
     if (n && req->on_data) req->on_data(req->as_c(), data, n, req->userdata);
-    if (c->request_ != req || c->phase_ == Phase::closing) {
-        c->silent_abort_ = true;
-        return -1;
+    if (request_ != req || phase_ == Phase::closing) {
+        silent_abort_ = true;
+        return false;
     }
-    if (req->body_paused) http_parser_pause(p, 1);
-    return 0;
+    return true;
 }
 
 int Connection::on_message_complete(http_parser *p) {
-    Connection *c = static_cast<Connection *>(p->data);
-    Request *req = c->request_;
-    req->message_complete = true;
-    c->phase_ = Phase::handling;
-    c->set_timer(TimerKind::none);
     // Always stop at a message end: the next request's head goes through the scanner first.
     http_parser_pause(p, 1);
-    c->deliver_request();
+    static_cast<Connection *>(p->data)->body_complete();
     return 0;
+}
+
+void Connection::body_complete() {
+    request_->message_complete = true;
+    phase_ = Phase::handling;
+    set_timer(TimerKind::none);
+    deliver_request();
 }
 
 void Connection::deliver_request() {

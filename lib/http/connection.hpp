@@ -91,7 +91,10 @@ private:
     static void on_timer(TimerNode *node);
     static void on_output_sent(Stream *s, void *arg);
 
-    static int on_trailer_field(http_parser *p, const char *at, size_t len);
+    bool body_data(const char *at, size_t len);
+    void body_complete();
+    void body_failed(int status);
+    static bool on_chunk_data(void *ctx, const char *at, size_t len);
     static int on_body(http_parser *p, const char *at, size_t len);
     static int on_message_complete(http_parser *p);
     static const http_parser_settings kSettings;
@@ -107,7 +110,6 @@ private:
         HeadScanner scanner_;
         ChunkScanner chunk_scanner_;
     };
-    size_t chunk_scanned_ = 0;   // validated bytes not yet fed to the parser
     Request *request_ = nullptr;
     std::string method_buf_;
     TimerNode timer_;

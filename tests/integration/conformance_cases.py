@@ -234,6 +234,11 @@ CASES = [
          "open", "9112 7.1.1", echo={"body": "abc"}),
     case("chunk extension with BWS", post(CHUNKED, b"3 ; a = b\r\nabc\r\n0\r\n\r\n"), 200, "open",
          "9112 7.1.1", echo={"body": "abc"}),
+    case("chunk extension after HTAB", post(CHUNKED, b"3\t;a\r\nabc\r\n0\t;b\r\n\r\n"), 200, "open",
+         "9112 7.1.1: BWS is SP or HTAB", echo={"body": "abc"}),
+    case("chunk extension over 64 KiB", post(CHUNKED, b"3;" + b"a" * 70000 + b"\r\nabc\r\n0\r\n\r\n"),
+         400, "close", "9112 7.1.1: a server MAY limit extensions (appropriate 4xx)",
+         "bounded like a header section (max_header_size)"),
     case("chunk extension, quote left open", post(CHUNKED, b"3;a=\"b\r\nabc\r\n0\r\n\r\n"), 400, "close",
          "9112 7.1.1"),
     case("chunk extension, bare LF in it", post(CHUNKED, b"3;a\nabc\r\n0\r\n\r\n"), 400, "close",
@@ -247,6 +252,11 @@ CASES = [
     case("trailer Content-Length is not merged", post(CHUNKED, b"3\r\nabc\r\n0\r\nContent-Length: 9\r\n\r\n"),
          200, "open", "9110 6.5.1: MUST NOT merge/act on trailers it does not know",
          echo={"body": "abc"}),
+    case("trailer Content-Length that is no number", post(CHUNKED, b"3\r\nabc\r\n0\r\n"
+         b"Content-Length: abc\r\n\r\n"), 200, "open", "9110 6.5.1: not acted on, so not checked",
+         echo={"body": "abc"}),
+    case("two trailer Content-Length fields", post(CHUNKED, b"3\r\nabc\r\n0\r\nContent-Length: 3\r\n"
+         b"Content-Length: 3\r\n\r\n"), 200, "open", "9110 6.5.1", echo={"body": "abc"}),
     case("trailer Host is not merged", post(CHUNKED, b"3\r\nabc\r\n0\r\nHost: evil\r\n\r\n"), 200,
          "open", "9110 6.5.1", echo={"host": "a"}),
     case("trailer with SP before colon", post(CHUNKED, b"3\r\nabc\r\n0\r\nX : 1\r\n\r\n"), 400, "close",

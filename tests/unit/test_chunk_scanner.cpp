@@ -1,5 +1,5 @@
-// Unit tests for lib/http/chunk_scanner: the chunked body grammar of RFC 9112 §7.1, fed whole
-// and one byte per call (the state survives between reads).
+// Unit tests for lib/http/chunk_scanner: the chunked body grammar of RFC 9112 §7.1 and the
+// data it decodes, fed whole and one byte per call (the state survives between reads).
 #include <string>
 #include <string_view>
 
@@ -18,17 +18,24 @@ using eddy::http::ChunkScanner;
 
 namespace {
 
-// Scans `body` in pieces of `step` bytes; returns the final result and the bytes it used.
-ChunkScanner::Result scan(std::string_view body, size_t step, size_t *used_total) {
+bool collect(void *ctx, const char *data, size_t len) {
+    static_cast<std::string *>(ctx)->append(data, len);
+    return true;
+}
+
+// Scans `body` in pieces of `step` bytes; returns the final result and the bytes it used, and
+// appends the decoded data to `decoded` (when given).
+ChunkScanner::Result scan(std::string_view body, size_t step, size_t *used_total,
+                          std::string *decoded = nullptr, size_t max_line = 1024) {
     ChunkScanner s;
-    s.reset(1024);
+    s.reset(max_line);
     size_t pos = 0;
     ChunkScanner::Result r = ChunkScanner::Result::need_more;
     while (pos < body.size()) {
         size_t n = body.size() - pos < step ? body.size() - pos : step;
         size_t used = 0;
         int status = 0;
-        r = s.scan(body.data() + pos, n, &used, &status);
+        r = s.scan(body.data() + pos, n, &used, &status, decoded ? collect : nullptr, decoded);
         pos += used;
         if (r != ChunkScanner::Result::need_more) break;
     }
@@ -46,6 +53,16 @@ void expect(std::string_view body, ChunkScanner::Result want) {
     }
 }
 
+void expect_data(std::string_view body, std::string_view want) {
+    for (size_t step : {body.size(), size_t{1}, size_t{5}}) {
+        size_t used = 0;
+        std::string decoded;
+        assert_int_equal(scan(body, step, &used, &decoded), ChunkScanner::Result::done);
+        assert_int_equal(used, body.size());
+        assert_true(decoded == want);
+    }
+}
+
 void test_valid_bodies(void **) {
     expect("3\r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::done);
     expect("0003\r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::done);
@@ -57,6 +74,53 @@ void test_valid_bodies(void **) {
     expect("3;a=\"b;c\\\"d\"\r\nabc\r\n0;e\r\n\r\n", ChunkScanner::Result::done);
     expect("3;a=\"b\" ;c\r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::done);
     expect("3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", ChunkScanner::Result::done);
+    // BWS is SP or HTAB (RFC 9110 §5.6.3), before ';' as anywhere else in chunk-ext.
+    expect("3\t;a\r\nabc\r\n0\t;b\t=\tc\r\n\r\n", ChunkScanner::Result::done);
+    // Trailer fields are not acted on, so a Content-Length there is just a field line.
+    expect("3\r\nabc\r\n0\r\nContent-Length: abc\r\nContent-Length: 9\r\n\r\n",
+           ChunkScanner::Result::done);
+}
+
+void test_decoded_data(void **) {
+    expect_data("3\r\nabc\r\n0\r\n\r\n", "abc");
+    expect_data("3;x=\"a b\"\r\nabc\r\nA\r\n0123456789\r\n1\r\n\r\r\n0\r\nT: v\r\n\r\n",
+                "abc0123456789\r");
+    expect_data("0\r\n\r\n", "");
+}
+
+bool take_one_piece(void *ctx, const char *data, size_t len) {
+    static_cast<std::string *>(ctx)->append(data, len);
+    return false;  // stop after each piece
+}
+
+void test_stop_after_a_piece(void **) {
+    // The consumer pauses after each piece: the scan stops just past it, and the next call
+    // carries on from there.
+    std::string_view body = "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    ChunkScanner s;
+    s.reset(1024);
+    std::string got;
+    size_t pos = 0, calls = 0;
+    ChunkScanner::Result r = ChunkScanner::Result::need_more;
+    while (r == ChunkScanner::Result::need_more && calls++ < 10) {
+        size_t used = 0;
+        int status = 0;
+        r = s.scan(body.data() + pos, body.size() - pos, &used, &status, take_one_piece, &got);
+        pos += used;
+        if (got == "abc") assert_int_equal(pos, 6);  // "3\r\nabc"
+    }
+    assert_int_equal(r, ChunkScanner::Result::done);
+    assert_int_equal(pos, body.size());
+    assert_string_equal(got.c_str(), "abcde");
+}
+
+void test_size_line_is_bounded(void **) {
+    size_t used = 0;
+    std::string ext(100, 'a');
+    std::string body = "3;" + ext + "\r\nabc\r\n0\r\n\r\n";
+    assert_int_equal(scan(body, body.size(), &used, nullptr, 64), ChunkScanner::Result::error);
+    assert_int_equal(scan(body, 1, &used, nullptr, 64), ChunkScanner::Result::error);
+    assert_int_equal(scan(body, body.size(), &used, nullptr, 200), ChunkScanner::Result::done);
 }
 
 void test_whitespace_only_before_separators(void **) {
@@ -85,6 +149,9 @@ int main() {
         cmocka_unit_test(test_valid_bodies),
         cmocka_unit_test(test_whitespace_only_before_separators),
         cmocka_unit_test(test_bad_framing),
+        cmocka_unit_test(test_decoded_data),
+        cmocka_unit_test(test_stop_after_a_piece),
+        cmocka_unit_test(test_size_line_is_bounded),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
