@@ -1,6 +1,7 @@
 // Connection: HTTP/1.1 on one stream (Tornado's HTTP1ServerConnection + HTTP1Connection).
 //
-// Input flows stream → consume() → (method token, head scanner; http-parser for bodies) → Request.
+// Input flows stream → consume() → (method token, head scanner; then ChunkScanner for chunked
+// bodies, http-parser for Content-Length ones) → Request.
 // Requests are handled one at a time: the parser pauses at every message end and only resumes
 // when the response is finished, so pipelined requests are answered in order; when handlers
 // answer synchronously a whole pipelined batch is answered within one read and leaves in one

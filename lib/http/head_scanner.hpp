@@ -2,7 +2,7 @@
 // the head ends (body bytes are never scanned), counts its size against the limit, enforces the
 // grammar of RFC 9112 where Debian's http-parser (built without HTTP_PARSER_STRICT) is lenient,
 // and hands out the parts as it goes — so the head is walked once, not once here and once more
-// by http-parser (which then only decodes bodies; see Connection):
+// by http-parser (which then only counts Content-Length bodies; see Connection):
 //  - request-line = method SP request-target SP HTTP-version, with exactly one SP each time, a
 //    target of visible ASCII only, and a version of the form "HTTP/" DIGIT "." DIGIT;
 //  - field names are tokens directly followed by ':' (no whitespace before the colon);
