@@ -18,14 +18,17 @@ ticks() {  # pid -> "utime stime" summed over the pid and its children (nginx's 
 }
 
 run_one() {  # name port command... -> "req/s user_us kernel_us" per request
+  # SCHEME (http, or https with any certificate) and CONNS (wrk's -c, default 100) from the
+  # environment.
   local name=$1 port=$2; shift 2
+  local url="${SCHEME:-http}://127.0.0.1:$port/" conns=${CONNS:-100}
   taskset -c 0 "$@" >"$SCRATCH/$name.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-  timeout 30 taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null 2>&1  # warm-up
+  for _ in $(seq 50); do curl -sk -o /dev/null "$url" && break; sleep 0.1; done
+  timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1  # warm-up
   local before after out
   before=$(ticks "$pid")
-  out=$(timeout 120 taskset -c 1 wrk -t1 -c100 -d"$DURATION" "http://127.0.0.1:$port/" 2>/dev/null)
+  out=$(timeout 120 taskset -c 1 wrk -t1 -c"$conns" -d"$DURATION" "$url" 2>/dev/null)
   after=$(ticks "$pid")
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null

@@ -4,7 +4,8 @@
 #   full handshakes/s:    openssl s_time -new (a new TLS session per connection), TLS 1.3
 #   resumed handshakes/s: openssl s_time -reuse, TLS 1.3 and TLS 1.2 (the share of connections
 #                         actually resumed is checked: a row says so if some were not)
-#   keep-alive req/s:     wrk -t1 -c50 over https
+#   keep-alive req/s:     wrk -t1 -c50 over https, and the server's CPU time per request in
+#                         that run (user + system, /proc/PID/stat; nginx: master + worker)
 #   first request after a resumed TLS 1.2 handshake, client with Nagle on (nagle_probe.py):
 #                         median ms from handshake end to response end
 # Both servers offer TLS 1.2 and 1.3 (nginx 1.22's default ssl_protocols stops at TLS 1.2).
@@ -21,51 +22,25 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-if [ "$KEY_TYPE" = rsa ]; then
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
-    -subj /CN=localhost -days 1 2>/dev/null
-else
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/key.pem" \
-    -out "$TMP/cert.pem" -subj /CN=localhost -days 1 2>/dev/null
-fi
+# shellcheck source=bench/tls/setup.sh
+source bench/tls/setup.sh
+make_cert "$TMP" "$KEY_TYPE"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # eddy
 taskset -c 0 "$SERVER" --cert "$TMP/cert.pem" --key "$TMP/key.pem" > "$TMP/eddy.out" &
 PIDS+=($!)
+EDDY_PID=$!
 for _ in $(seq 50); do grep -q listening "$TMP/eddy.out" 2>/dev/null && break; sleep 0.1; done
 EDDY_PORT=$(sed -n 's/.*://p' "$TMP/eddy.out")
 
 # nginx, same certificate, one worker, no access log
 NGINX_PORT=$(free_port)
-mkdir -p "$TMP/nginx"
-cat > "$TMP/nginx/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx/body;
-  proxy_temp_path $TMP/nginx/proxy;
-  fastcgi_temp_path $TMP/nginx/fastcgi;
-  uwsgi_temp_path $TMP/nginx/uwsgi;
-  scgi_temp_path $TMP/nginx/scgi;
-  keepalive_requests 100000;
-  ssl_session_cache shared:SSL:1m;
-  server {
-    listen 127.0.0.1:$NGINX_PORT ssl;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate $TMP/cert.pem;
-    ssl_certificate_key $TMP/key.pem;
-    location / { default_type text/plain; return 200 "Hello, World!"; }
-  }
-}
-CONF
+write_nginx_conf "$TMP" "$NGINX_PORT"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 taskset -c 0 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
 PIDS+=($!)
+NGINX_PID=$!
 sleep 1
 
 s_time() {  # port mode [version flag] -> connections per second (each: handshake, GET /,
@@ -93,9 +68,18 @@ if mode == "-reuse":
 print(rate)
 PY
 }
-wrk_rps() {
-  timeout $((DURATION + 30)) taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" "https://127.0.0.1:$1/" \
-    2>/dev/null | awk '/Requests\/sec/ { printf "%.0f", $2 }'
+# shellcheck source=bench/cpu_per_request.sh
+source bench/cpu_per_request.sh  # ticks PID: user and system clock ticks of PID and its children
+wrk_rps() {  # port server_pid -> "req/s cpu_us_per_request"
+  local before after out
+  before=$(ticks "$2")
+  out=$(timeout $((DURATION + 30)) taskset -c 1 wrk -t1 -c50 -d"${DURATION}s" "https://127.0.0.1:$1/" \
+    2>/dev/null)
+  after=$(ticks "$2")
+  echo "$out" | awk -v b="$before" -v a="$after" -v hz="$HZ" '
+    /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+    END { split(b, x, " "); split(a, y, " ")
+          if (n > 0) printf "%.0f %.2f", rps, (y[1] + y[2] - x[1] - x[2]) * 1e6 / hz / n }'
 }
 
 printf "| test | eddy | nginx | eddy/nginx |\n|---|---:|---:|---:|\n"
@@ -112,7 +96,10 @@ for v in 1_3 1_2; do
   row "resumed handshakes/s (s_time -reuse, TLS ${v/_/.})" \
       "$(s_time "$EDDY_PORT" -reuse "-tls$v")" "$(s_time "$NGINX_PORT" -reuse "-tls$v")"
 done
-row "keep-alive req/s (wrk -t1 -c50)" "$(wrk_rps "$EDDY_PORT")" "$(wrk_rps "$NGINX_PORT")"
+read -r eddy_rps eddy_cpu <<<"$(wrk_rps "$EDDY_PORT" "$EDDY_PID")"
+read -r nginx_rps nginx_cpu <<<"$(wrk_rps "$NGINX_PORT" "$NGINX_PID")"
+row "keep-alive req/s (wrk -t1 -c50)" "${eddy_rps:-n/a}" "${nginx_rps:-n/a}"
+row "server CPU us per keep-alive request (lower is better)" "${eddy_cpu:-n/a}" "${nginx_cpu:-n/a}"
 probe() { timeout 60 taskset -c 1 python3 bench/tls/nagle_probe.py "$1" 1.2 20 || echo n/a; }
 row "request after resumed TLS 1.2 handshake, Nagle client (median ms, lower is better)" \
     "$(probe "$EDDY_PORT")" "$(probe "$NGINX_PORT")"
