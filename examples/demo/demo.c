@@ -29,6 +29,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* strndup, readlink */
 #include <eddy/eddy.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -255,11 +256,15 @@ static void updates_post(eddy_handler *h, void *route_userdata) {
     demo *d = route_userdata;
     const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_BODY, "cursor", EDDY_NTS, NULL);
     char *end = NULL;
+    errno = 0;
     long cursor = arg && *arg ? strtol(arg, &end, 10) : 0;
-    if (arg && *arg && (*end || cursor < 0)) {
+    if (arg && *arg && (*end || cursor < 0 || errno == ERANGE)) {
         eddy_handler_send_error(h, 400);
         return;
     }
+    /* A cursor past the newest message (a stale or made-up one) waits for the next message;
+     * clamping it also keeps cursor + 1 from overflowing. */
+    if (cursor >= d->next_id) cursor = d->next_id - 1;
     if (cursor + 1 < d->next_id) { /* something new already: answer now */
         strbuf json = {0};
         messages_json(d, cursor, &json);

@@ -298,6 +298,23 @@ class Chat(DemoTestCase):
         messages = c.updates(m["id"] - 1)
         self.assertEqual(messages, [m])
 
+    def test_cursor_out_of_range(self):
+        # A cursor past the newest message waits like an up-to-date one; one past LONG_MAX is
+        # a 400. (LONG_MAX itself used to overflow cursor + 1: a UBSan abort.)
+        c = self.client()
+        for cursor in ("99999999999999999999", "-1", "1x"):
+            resp, _ = c.post("/a/message/updates", {"cursor": cursor})
+            self.assertEqual(resp.status, 400, cursor)
+        result = {}
+        t = threading.Thread(target=lambda: result.update(
+            messages=c.updates(9223372036854775807, timeout=20)))
+        t.start()
+        time.sleep(0.5)
+        self.assertNotIn("messages", result)  # waiting for the next message
+        m = self.client().new_message("after a far cursor")
+        t.join(10)
+        self.assertEqual(result.get("messages"), [m])
+
     def test_long_poll_wakes_on_new_message(self):
         a, b = self.client(), self.client()
         cursor = a.new_message("before")["id"]
