@@ -268,8 +268,9 @@ EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
 
 /* ==== request: the response ================================================================= */
 
-/* Sets the status (100..599; 101 is refused here) and reason (NULL = the standard phrase; a
- * reason with CR, LF, NUL or '<' is refused). Only before the first flush.
+/* Sets the status (200..599: a 1xx is an interim answer, never the final one) and reason
+ * (NULL = the standard phrase; a reason with CR, LF, NUL or '<' is refused). Only before the
+ * first flush. 204, 205 and 304 carry no body (writes are refused; a 205 says Content-Length: 0).
  * Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already sent or finished). */
 EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *reason,
                                      size_t reason_len);

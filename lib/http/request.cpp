@@ -69,12 +69,15 @@ bool Request::parse_body_arguments(std::string &error) {
 // ---- response --------------------------------------------------------------------------------
 
 bool Request::body_allowed() const {
-    return !(status_ < 200 || status_ == 204 || status_ == 304);
+    // 205 too: RFC 9110 §15.3.6 forbids content in it (send_head declares an empty one).
+    return !(status_ < 200 || status_ == 204 || status_ == 205 || status_ == 304);
 }
 
 int Request::set_status(int code, std::string_view reason) {
     if (finished_ || headers_sent_) return EDDY_ESTATE;
-    if (code < 100 || code > 599 || code == 101) return EDDY_EINVAL;
+    // 1xx are interim answers (RFC 9110 §15.2): one as the final status would leave the
+    // client waiting for the real answer, and then read the next one as this one's.
+    if (code < 200 || code > 599) return EDDY_EINVAL;
     if (!reason.empty() && !is_valid_reason(reason)) return EDDY_EINVAL;
     status_ = code;
     reason_.assign(reason);
@@ -311,6 +314,10 @@ bool Request::send_head(bool final) {
         head.add("Content-Length: ");
         head.add_uint(static_cast<uint64_t>(declared_length_));
         head.add("\r\n");
+    } else if (status_ == 205) {
+        // Unlike 204 and 304, a 205 is not body-less by definition (RFC 9112 §6.3): without a
+        // length the client would read until the connection closes.
+        head.add("Content-Length: 0\r\n");
     }
     // The Connection field is ours: close or keep-alive as decided above, and "upgrade" when
     // the answer carries Upgrade (a 426, or 101 written by hand), which RFC 9110 §7.8 asks of

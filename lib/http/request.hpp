@@ -153,10 +153,11 @@ public:
     int replace_body(const void *data, size_t len);
     const ResponseFields &response_headers() const { return out_headers_; }
     int64_t declared_length() const { return declared_length_; }
+    // Whether the status allows content (not 1xx, 204, 205 or 304).
+    bool body_allowed() const;
 
 private:
     [[gnu::noinline, gnu::cold]] int late_header(std::string_view name) const;
-    bool body_allowed() const;
     std::string_view pending_evbuffer_bytes();
     bool is_head() const { return equals_literal(method, "HEAD"); }
     // Writes the head (with the whole body when `final` and it fits); true when that was the

@@ -596,7 +596,7 @@ int Handler::redirect(std::string_view url, int status) {
 }
 
 void Handler::write_default_error(int status) {
-    if (status == 304 || status == 204 || status < 200) return;
+    if (!req->body_allowed()) return;  // 1xx, 204, 205, 304: no content
     std::string code = std::to_string(status);
     std::string text = code + ": " + http::reason_phrase(status);
     std::string page = "<html><title>" + text + "</title><body>" + text + "</body></html>";
@@ -617,7 +617,10 @@ int Handler::send_error(int status) {
     req->reset_response();
     default_type_ = true;
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
-    if (req->set_status(status, {}) != 0) req->set_status(500, {});
+    if (req->set_status(status, {}) != 0) {  // e.g. a 1xx, which cannot be a final answer
+        status = 500;
+        req->set_status(status, {});
+    }
     if (status == 405 && route) req->set_header("Allow", route->allowed_methods(), true);
     if (status == 405 && is_static) req->set_header("Allow", "GET, HEAD", true);
     if (route && route->write_error && status != 304) {

@@ -467,13 +467,16 @@ static void route_after_flush(eddy_request *req) {
 }
 
 static void route_reason_check(eddy_request *req) {
-    int rc[10];
+    int rc[12];
     int i = 0;
     rc[i++] = eddy_request_set_status(req, 200, "bad<reason", EDDY_NTS);
     rc[i++] = eddy_request_set_status(req, 200, "bad\rreason", EDDY_NTS);
     rc[i++] = eddy_request_set_status(req, 200, "bad\nreason", EDDY_NTS);
     rc[i++] = eddy_request_set_status(req, 200, "bad\0reason", 10);
     rc[i++] = eddy_request_set_status(req, 101, NULL, 0);
+    rc[i++] = eddy_request_set_status(req, 100, NULL, 0);
+    rc[i++] = eddy_request_set_status(req, 103, NULL, 0);
+    rc[i++] = eddy_request_set_status(req, 199, NULL, 0);
     rc[i++] = eddy_request_set_status(req, 99, NULL, 0);
     rc[i++] = eddy_request_set_status(req, 600, NULL, 0);
     rc[i++] = eddy_request_set_status(req, 299, "Custom OK", EDDY_NTS);

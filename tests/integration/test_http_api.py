@@ -293,10 +293,21 @@ class DefaultServerTest(ServerTestCase):
         r, data = self.request("GET", "/status?code=599")
         self.assertEqual(r.status, 599)
 
+    def test_205_has_no_content_and_a_zero_length(self):
+        # RFC 9110 15.3.6: no content in a 205; and since 205 is not body-less by definition
+        # (RFC 9112 6.3), Content-Length: 0 keeps the connection in step.
+        raw = self.raw()
+        raw.send(get_req("/status?code=205") + get_req("/status?code=200"))
+        first = raw.read_response()
+        self.assertEqual((first.status, first.get("Content-Length"), first.body), (205, "0", b""))
+        second = raw.read_response()
+        self.assertEqual((second.status, json.loads(second.body)), (200, {"rc": 0}))
+
     def test_status_reason_validation(self):
         r, data = self.request("GET", "/reason_check")
-        # "<", CR, LF, NUL in the reason; 101, 99, 600 as codes: EINVAL; then 299 "Custom OK"
-        self.assertEqual(json.loads(data)["rcs"], [EINVAL] * 7 + [0])
+        # "<", CR, LF, NUL in the reason; 101, 100, 103, 199 (1xx are interim, never final), 99,
+        # 600 as codes: EINVAL; then 299 "Custom OK"
+        self.assertEqual(json.loads(data)["rcs"], [EINVAL] * 10 + [0])
         self.assertEqual((r.status, r.reason), (299, "Custom OK"))
         for reason in ("a%3Cb", "a%0Db", "a%0Ab"):
             r, data = self.request("GET", "/status?code=202&reason=" + reason)

@@ -606,9 +606,18 @@ class ResponseTest(WebTestCase):
                 self.assertTrue(data.startswith(b"<html><title>418: "), data)
 
     def test_send_error_bad_status_becomes_500(self):
-        r, data = self.request("GET", "/err_plain?code=42")
-        self.assertEqual(r.status, 500)
-        self.assertEqual(data, default_page(500, "Internal Server Error"))
+        # 42 is no status; a 1xx is an interim answer and can never be the final one.
+        for code in (42, 100, 103, 199):
+            r, data = self.request("GET", "/err_plain?code=%d" % code)
+            self.assertEqual(r.status, 500, code)
+            self.assertEqual(data, default_page(500, "Internal Server Error"))
+
+    def test_send_error_205_has_no_content(self):
+        # RFC 9110 15.3.6: no default page in a 205, and the length says so.
+        r, data = self.request("GET", "/err_plain?code=205")
+        self.assertEqual((r.status, r.getheader("Content-Length"), data), (205, "0", b""))
+        r, data = self.request("GET", "/err_plain?code=404")  # the connection is still in step
+        self.assertEqual(r.status, 404)
 
     def test_redirects(self):
         for status in (301, 302, 303, 307, 308):
