@@ -14,6 +14,7 @@
 #include "util/sanitizer.hpp"
 #include "web/app.hpp"
 #include "web/cookies.hpp"
+#include "web/preconditions.hpp"
 #include "web/route.hpp"
 #include "web/static_files.hpp"
 
@@ -112,30 +113,6 @@ inline uint64_t body_hash(const unsigned char *data, size_t len) {
     uint64_t h = ((kHashK1 ^ (len * kHashK2)) ^ (head * kHashK1)) * kHashK2;
     h ^= h >> 29;
     return hash_finish(h, tail);
-}
-
-// If-None-Match (RFC 9110 §13.1.2): weak comparison; "*" matches any current representation.
-bool etag_matches(std::string_view if_none_match, std::string_view etag) {
-    auto strip_weak = [](std::string_view t) {
-        if (t.substr(0, 2) == "W/") t.remove_prefix(2);
-        return t;
-    };
-    for (std::string_view member : http::split_list(if_none_match)) {
-        if (member == "*") return true;
-        if (strip_weak(member) == strip_weak(etag)) return true;
-    }
-    return false;
-}
-
-// If-Match (RFC 9110 §13.1.1): strong comparison (a weak tag never matches); "*" matches any
-// current representation. Repeated fields form one list.
-bool if_match_holds(const http::Request *req, std::string_view etag) {
-    for (const http::HeaderField &h : req->headers) {
-        if (!http::iequals(h.name, "If-Match")) continue;
-        for (std::string_view member : http::split_list(h.value))
-            if (member == "*" || (member.substr(0, 2) != "W/" && member == etag)) return true;
-    }
-    return false;
 }
 
 // Tornado's lenient unquote: malformed escapes stay as they are.
@@ -425,7 +402,7 @@ void Handler::apply_default_type() {
 // can decode it as it arrives (Tornado's GZipContentEncoding does the same).
 void Handler::start_streaming_gzip() {
     if (!app || !app->compress_response || req->headers_sent()) return;
-    req->set_header("Vary", "Accept-Encoding", false);
+    vary_on_accept_encoding();
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
     const http::ResponseFields &fields = req->response_headers();
     if (fields.contains("Content-Encoding")) return;
@@ -505,8 +482,16 @@ void Handler::finish_transforms() {
 }
 
 // compress_response: decided before the ETag so that the ETag names the representation.
-bool Handler::gzip_wanted(size_t len) {
+// The answer depends on Accept-Encoding: say so once (a static file's answer, or the
+// application, may have said it already).
+void Handler::vary_on_accept_encoding() {
+    for (const http::FieldView &f : req->response_headers())
+        if (http::iequals(f.name, "Vary") && http::list_contains(f.value, "Accept-Encoding")) return;
     req->set_header("Vary", "Accept-Encoding", false);
+}
+
+bool Handler::gzip_wanted(size_t len) {
+    vary_on_accept_encoding();
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
     const http::ResponseFields &fields = req->response_headers();
     std::string_view content_type = fields.last_value("Content-Type");
@@ -521,6 +506,9 @@ void Handler::gzip_pending(std::string_view pending) {
     if (gzip_bytes(reinterpret_cast<const unsigned char *>(pending.data()), pending.size(),
                    compressed)) {
         req->set_header("Content-Encoding", "gzip", true);
+        // A Content-Length the application declared counts the uncompressed bytes: the
+        // compressed body's own length is sent instead (as Tornado's GZipContentEncoding does).
+        if (req->declared_length() >= 0) req->clear_header("Content-Length");
         req->replace_body(compressed.data(), compressed.size());
     }
 }
@@ -528,30 +516,26 @@ void Handler::gzip_pending(std::string_view pending) {
 // The ETag of a 200 answer to GET/HEAD when the handler chose it (set_etag) or the request has
 // preconditions. False: the response became a 304 or 412 (nothing else to do).
 bool Handler::etag_and_preconditions(std::string_view pending, bool gzip) {
+    std::string_view etag;
     if (etag_mode_ == 1) {
-        const std::string &etag = extras_->etag;
+        etag = extras_->etag;  // the handler's own (set_etag), of any length
         req->set_automatic_etag(etag);
-        const http::HeaderField *inm =
-            req->has_preconditions ? req->find_header("If-None-Match") : nullptr;
-        if (inm && etag_matches(inm->value, etag)) {
-            not_modified();
-            return false;
-        }
-        return true;
+    } else {
+        req->set_automatic_etag_hash(
+            body_hash(reinterpret_cast<const unsigned char *>(pending.data()), pending.size()),
+            gzip);
+        etag = req->automatic_etag();
     }
-    req->set_automatic_etag_hash(
-        body_hash(reinterpret_cast<const unsigned char *>(pending.data()), pending.size()), gzip);
+    if (!req->has_preconditions) return true;
     // Preconditions in RFC 9110 §13.2.2 order: If-Match first (false: 412), then If-None-Match
     // (false: 304). Only a retrieval can be refused this late; other methods' preconditions are
     // for the handler to check before it acts.
-    std::string_view etag = req->automatic_etag();
-    if (req->find_header("If-Match") && !if_match_holds(req, etag)) {
+    if (if_match_fails(req, etag)) {
         req->set_status(412, {});
         req->replace_body(nullptr, 0);
         return false;
     }
-    const http::HeaderField *inm = req->find_header("If-None-Match");
-    if (inm && etag_matches(inm->value, etag)) {
+    if (if_none_match_matches(req, etag)) {
         not_modified();
         return false;
     }

@@ -8,12 +8,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "http/httputil.hpp"
 #include "http/request.hpp"
 #include "util/log.hpp"
 #include "web/app.hpp"
 #include "web/handler.hpp"
+#include "web/preconditions.hpp"
 
 namespace eddy::web {
 
@@ -50,15 +52,6 @@ std::string make_etag(const struct stat &st, bool gz) {
              static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(st.st_ino),
              gz ? "-gz" : "");
     return buf;
-}
-
-bool etag_in_list(std::string_view list, const std::string &etag) {
-    for (std::string_view member : http::split_list(list)) {
-        if (member == "*") return true;
-        if (member.substr(0, 2) == "W/") member.remove_prefix(2);
-        if (member == etag) return true;
-    }
-    return false;
 }
 
 // Parses a single byte range (RFC 9110 §14.1.2). Returns 1 with [start, end] inclusive,
@@ -101,6 +94,7 @@ int parse_range(std::string_view value, uint64_t size, uint64_t &start, uint64_t
 }
 
 bool inside(const std::string &root, const char *resolved) {
+    if (root == "/") return resolved[0] == '/';  // everything is under "/" (its name ends in '/')
     size_t n = root.size();
     return strncmp(resolved, root.c_str(), n) == 0 && (resolved[n] == '/' || resolved[n] == '\0');
 }
@@ -171,8 +165,12 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     }
     uint64_t size = static_cast<uint64_t>(st.st_size);
     std::string etag = make_etag(st, gz);
+    // A modification time in the future is sent as now (RFC 9110 §8.8.2.1: Last-Modified MUST
+    // NOT be later than Date), and If-Modified-Since is compared with the same value.
+    time_t now = time(nullptr);
+    time_t modified = st.st_mtim.tv_sec < now ? st.st_mtim.tv_sec : now;
     char last_modified[32];
-    http::format_http_date(st.st_mtim.tv_sec, last_modified);
+    http::format_http_date(modified, last_modified);
 
     req->set_header("Content-Type", type, true);
     req->set_header("Etag", etag, true);
@@ -181,14 +179,20 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     if (ae || gz) req->set_header("Vary", "Accept-Encoding", true);
     if (gz) req->set_header("Content-Encoding", "gzip", true);
 
-    // Conditional requests (RFC 9110 §13.2.2): If-None-Match wins over If-Modified-Since.
-    const http::HeaderField *inm = req->find_header("If-None-Match");
+    // Conditional requests (RFC 9110 §13.2.2): If-Match first (false: 412), then If-None-Match,
+    // which wins over If-Modified-Since.
+    if (if_match_fails(req, etag)) {
+        ::close(fd);
+        req->set_status(412, {});
+        h->finish();
+        return;
+    }
     bool not_modified = false;
-    if (inm) {
-        not_modified = etag_in_list(inm->value, etag);
+    if (req->find_header("If-None-Match")) {
+        not_modified = if_none_match_matches(req, etag);
     } else if (const http::HeaderField *ims = req->find_header("If-Modified-Since")) {
         time_t since;
-        if (http::parse_http_date(ims->value, since) && st.st_mtim.tv_sec <= since) not_modified = true;
+        if (http::parse_http_date(ims->value, since) && modified <= since) not_modified = true;
     }
     if (not_modified) {
         ::close(fd);

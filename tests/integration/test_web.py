@@ -181,8 +181,10 @@ class Raw(RawConnection):
 
 
 def req_bytes(method, path, headers=None, body=b"", host="127.0.0.1"):
+    """`headers`: a dict, or a list of (name, value) pairs (a name may repeat)."""
     lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s" % host]
-    for k, v in (headers or {}).items():
+    pairs = headers.items() if isinstance(headers, dict) else (headers or [])
+    for k, v in pairs:
         lines.append("%s: %s" % (k, v))
     if body:
         lines.append("Content-Length: %d" % len(body))
@@ -975,6 +977,11 @@ class ETagTest(WebTestCase):
             self.assertIsNone(r.getheader("Content-Type"))  # no representation headers
         r, data = self.request("GET", "/etag_custom?v=%22v2%22", headers={"If-None-Match": '"v1"'})
         self.assertEqual((r.status, r.getheader("Etag")), (200, '"v2"'))
+        # If-Match against the handler's ETag too (RFC 9110 13.1.1: strong comparison)
+        for im, status in (('"v1"', 200), ('"x", "v1"', 200), ("*", 200), ('"other"', 412),
+                           ('W/"v1"', 412)):
+            r, data = self.request("GET", "/etag_custom?v=%22v1%22", headers={"If-Match": im})
+            self.assertEqual(r.status, status, im)
         # NULL: no ETag, and no 304 even for "*"
         r, data = self.request("GET", "/etag_custom?none=1", headers={"If-None-Match": "*"})
         self.assertEqual((r.status, r.getheader("Etag")), (200, None))
@@ -1034,6 +1041,16 @@ class GzipTest(WebTestCase):
                                headers={"Accept-Encoding": "deflate, GZIP, br"})
         self.assertEqual(r.getheader("Content-Encoding"), "gzip")
         self.assertEqual(gzip.decompress(data), big_body(5000))
+
+    def test_declared_content_length_is_replaced(self):
+        # The application's Content-Length counts the uncompressed bytes: the compressed
+        # answer carries its own (Tornado's GZipContentEncoding does the same).
+        r, data = self.request("GET", "/big?n=5000&cl=1", headers=self.GZ)
+        self.assertEqual((r.status, r.getheader("Content-Encoding")), (200, "gzip"))
+        self.assertEqual(r.getheader("Content-Length"), str(len(data)))
+        self.assertEqual(gzip.decompress(data), big_body(5000))
+        r, data = self.request("GET", "/big?n=5000&cl=1")
+        self.assertEqual((r.getheader("Content-Length"), data), ("5000", big_body(5000)))
 
     def test_accept_encoding_with_qvalue(self):
         # RFC 9110 §12.5.3: codings may carry weights; "gzip;q=0.8" accepts gzip.
@@ -1103,6 +1120,18 @@ class GzipTest(WebTestCase):
 
 
 # ---- streaming ---------------------------------------------------------------------------------
+
+class GzipStaticTest(WebTestCase):
+    SERVER_ARGS = ("--compress",)
+
+    def test_304_of_a_precompressed_twin_says_vary_once(self):
+        gz = {"Accept-Encoding": "gzip"}
+        etag = self.raw_request("GET", "/static/app.js", gz).get("Etag")
+        resp = self.raw_request("GET", "/static/app.js", dict(gz, **{"If-None-Match": etag}))
+        self.assertEqual(resp.status, 304)
+        varies = [v for n, v in resp.headers if n.lower() == "vary"]
+        self.assertEqual(varies, ["Accept-Encoding"])
+
 
 class StreamingTest(WebTestCase):
     WITH_STATIC = False
@@ -1306,6 +1335,33 @@ class StaticTest(WebTestCase):
         resp = self.get("/static/hello.txt", {"If-None-Match": '"nope"', "If-Modified-Since": lm})
         self.assertEqual(resp.status, 200)
 
+    def test_if_match(self):
+        # RFC 9110 13.1.1: strong comparison, "*" for any; false: 412, checked before
+        # If-None-Match (13.2.2).
+        etag = self.get("/static/hello.txt").get("Etag")
+        for im, status in ((etag, 200), ('"nope", ' + etag, 200), ("*", 200), ('"nope"', 412),
+                           ("W/" + etag, 412)):
+            resp = self.get("/static/hello.txt", {"If-Match": im})
+            self.assertEqual(resp.status, status, im)
+        resp = self.get("/static/hello.txt", {"If-Match": '"nope"', "If-None-Match": etag})
+        self.assertEqual(resp.status, 412)
+
+    def test_repeated_if_none_match_fields(self):
+        # RFC 9110 5.3: field lines of a list combine; the second line's tag matches.
+        etag = self.get("/static/hello.txt").get("Etag")
+        resp = self.get("/static/hello.txt", [("If-None-Match", '"x"'), ("If-None-Match", etag)])
+        self.assertEqual((resp.status, resp.body), (304, b""))
+
+    def test_last_modified_never_after_date(self):
+        # RFC 9110 8.8.2.1: a modification time in the future is sent as the Date.
+        resp = self.get("/static/future.txt")
+        self.assertEqual(resp.status, 200)
+        last_modified = email.utils.parsedate_to_datetime(resp.get("Last-Modified"))
+        date = email.utils.parsedate_to_datetime(resp.get("Date"))
+        self.assertLessEqual(last_modified, date)
+        resp = self.get("/static/future.txt", {"If-Modified-Since": resp.get("Last-Modified")})
+        self.assertEqual(resp.status, 304)
+
     def test_precompressed_twin(self):
         js = STATIC["js"]
         resp = self.get("/static/app.js", {"Accept-Encoding": "gzip, deflate"})
@@ -1405,6 +1461,10 @@ def setUpModule():
     with open(os.path.join(root, "hello.txt"), "wb") as f:
         f.write(STATIC["hello"])
     os.utime(os.path.join(root, "hello.txt"), (HELLO_MTIME, HELLO_MTIME))
+    with open(os.path.join(root, "future.txt"), "wb") as f:
+        f.write(b"from the future\n")
+    future = time.time() + 10 * 365 * 86400
+    os.utime(os.path.join(root, "future.txt"), (future, future))
     STATIC["png"] = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
     with open(os.path.join(root, "image.png"), "wb") as f:
         f.write(STATIC["png"])

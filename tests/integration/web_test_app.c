@@ -36,7 +36,7 @@
  *   /cookie/get?name=N, /cookie/set, /cookie/clear
  *   /signed/set?v=V, /signed/get
  *   /xsrf                     GET → token; POST/PUT → "posted" (prepare logged)
- *   /big?n=N&type=T           N bytes of text with Content-Type T
+ *   /big?n=N&type=T[&cl=1]    N bytes of text with Content-Type T (cl: Content-Length set)
  *   /stream?n=N&ms=M          N flushed chunks M ms apart (flush callbacks in /stats)
  *   /upload                   streamed request body (data_received)
  *   /static/...               eddy_app_add_static on --static DIR
@@ -572,6 +572,11 @@ static void big_get(eddy_handler *h, void *ud) {
     const char *type = qarg(h, "type");
     size_t n = n_s ? (size_t)atol(n_s) : 5000;
     eddy_handler_set_header(h, "Content-Type", EDDY_NTS, type ? type : "text/plain", EDDY_NTS);
+    if (qarg(h, "cl")) { /* the application declares the length itself */
+        char cl[32];
+        snprintf(cl, sizeof cl, "%zu", n);
+        eddy_handler_set_header(h, "Content-Length", EDDY_NTS, cl, EDDY_NTS);
+    }
     char *body = malloc(n + 1);
     if (!body) abort();
     static const char text[] = "The quick brown fox jumps over the lazy dog. ";
