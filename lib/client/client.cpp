@@ -114,8 +114,9 @@ Stream *Client::take_idle(const std::string &key) {
         if (it == idle_.end()) return nullptr;
         Idle *idle = it->second;
         Stream *s = idle->stream;
-        // Bytes that arrived while idle cannot belong to a request of ours: retire it.
-        bool dirty = s->read_buffer_size() > 0;
+        // Bytes that arrived while idle cannot belong to a request of ours: retire it. So is
+        // one the server already closed whose close callback has not run yet.
+        bool dirty = s->read_buffer_size() > 0 || s->closed();
         drop_idle(idle, dirty);
         if (!dirty) return s;
     }

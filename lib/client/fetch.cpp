@@ -355,8 +355,8 @@ void Fetch::send_request() {
     body_flowing_ = false;
     body_end_sent_ = false;
     body_sent_ = 0;
-    if (stream_->write(head.data(), head.size()) != 0) {
-        finish(EDDY_ENOMEM);
+    if (int rc = stream_->write(head.data(), head.size()); rc != 0) {
+        finish(rc);  // EDDY_ENOMEM, or EDDY_ECLOSED
         return;
     }
     phase_ = Phase::reading;
@@ -375,7 +375,9 @@ void Fetch::send_body() {
     loop_->timer_stop(&continue_timer_);
     body_flowing_ = true;
     if (!streamed_body) {
-        if (!body.empty() && stream_->write(body.data(), body.size()) != 0) finish(EDDY_ENOMEM);
+        if (!body.empty()) {
+            if (int rc = stream_->write(body.data(), body.size()); rc != 0) finish(rc);
+        }
         return;
     }
     flush_streamed();

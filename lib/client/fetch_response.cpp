@@ -98,6 +98,14 @@ int Fetch::cb_header_field(http_parser *p, const char *at, size_t len) {
         f->parse_error_ = EDDY_ETOOBIG;
         return 1;
     }
+    // After the final response's head, fields are trailers: counted, never merged into the
+    // header section (RFC 9110 §6.5.1: a Location or Set-Cookie there must not take effect).
+    if (f->final_response_) return 0;
+    // A field line starting with whitespace before any field (RFC 9112 §2.2: reject it).
+    if (f->response_headers.empty() && len && (at[0] == ' ' || at[0] == '\t')) {
+        f->parse_error_ = EDDY_EPROTO;
+        return 1;
+    }
     if (f->in_value_ || f->response_headers.empty()) {
         f->response_headers.push_back(Header{});
         f->in_value_ = false;
@@ -113,6 +121,7 @@ int Fetch::cb_header_value(http_parser *p, const char *at, size_t len) {
         f->parse_error_ = EDDY_ETOOBIG;
         return 1;
     }
+    if (f->final_response_) return 0;  // a trailer (see cb_header_field)
     if (f->response_headers.empty()) return 1;
     f->in_value_ = true;
     f->response_headers.back().value.append(at, len);
@@ -138,7 +147,7 @@ int Fetch::cb_headers_complete(http_parser *p) {
         f->response_headers.clear();
         f->reason.clear();
         f->head_bytes_ = 0;
-        return 0;
+        return 1;  // a 1xx ends at its head, whatever its fields say (RFC 9112 §6.3)
     }
     f->final_response_ = true;
     // Framing the parser may let through: several differing Content-Length values, or both
@@ -192,7 +201,9 @@ int Fetch::cb_headers_complete(http_parser *p) {
         f->on_headers(f->as_c(), f->userdata_);
         if (f->finishing_) return -1;
     }
-    return head ? 1 : 0;
+    // 204 and 304 end at their head too (RFC 9112 §6.3): a Content-Length on a 304 describes
+    // the representation (RFC 9110 §8.6), not bytes that follow.
+    return head || f->status == 204 || f->status == 304 ? 1 : 0;
 }
 
 void Fetch::deliver_body(const char *data, size_t len) {
@@ -219,8 +230,8 @@ int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
     if (f->skip_body_delivery_) return f->body_bytes_ > kMaxHead ? -1 : 0;
     if (f->gunzip_) {
         std::string out;
-        size_t room = f->max_body_size - std::min(f->max_body_size, f->delivered_);
-        auto r = f->gunzip_->feed(at, len, out, room);
+        // The decoder counts its whole output against the limit itself.
+        auto r = f->gunzip_->feed(at, len, out, f->max_body_size);
         if (r == http::GzipDecoder::Result::too_big) {
             f->parse_error_ = EDDY_ETOOBIG;
             return -1;
@@ -246,6 +257,13 @@ int Fetch::cb_message_complete(http_parser *p) {
 }
 
 void Fetch::message_complete() {
+    if (gunzip_ && body_bytes_ > 0 && !gunzip_->finished() && !skip_body_delivery_) {
+        // The framing ended but the gzip stream did not: the body was cut short.
+        log(LogLevel::info, "client: %s: gzip body ends early", url_text.c_str());
+        detach_stream(false);
+        finish(EDDY_EPROTO);
+        return;
+    }
     bool keep = http_should_keep_alive(&parser_) && !close_after_ &&
                 phase_ != Phase::waiting_continue && (!streamed_body || body_end_sent_);
     detach_stream(keep);
@@ -265,7 +283,8 @@ void Fetch::on_stream_close(Stream *s, int error, void *arg) {
 
 void Fetch::handle_eof(int error) {
     if (finishing_) return;
-    if (error == 0 || error == EDDY_EOF) {
+    bool clean = error == 0 || error == EDDY_EOF;
+    if (clean) {
         // A close-delimited body ends here.
         uint64_t gen = generation_;
         http_parser_execute(&parser_, &kSettings, nullptr, 0);
@@ -274,18 +293,23 @@ void Fetch::handle_eof(int error) {
             message_complete();
             return;
         }
-        // A pooled connection the server closed just as we reused it: try once more afresh.
-        if (reused && !got_bytes_ && !retried_ && !(streamed_body && body_sent_ > 0)) {
-            retried_ = true;
-            connect_new();
-            return;
-        }
-        log(LogLevel::info, "client: %s: connection closed before the response ended",
-            url_text.c_str());
-        finish(EDDY_EOF);
+    }
+    // A pooled connection the server closed just as we reused it: its FIN (or, when our
+    // request reached the closed socket first, a reset) is all that came back. Try once more
+    // on a new connection.
+    if ((clean || error == EDDY_ECONNRESET) && reused && !got_bytes_ && !retried_ &&
+        !(streamed_body && body_sent_ > 0)) {
+        retried_ = true;
+        connect_new();
         return;
     }
-    finish(error);
+    if (!clean) {
+        finish(error);
+        return;
+    }
+    log(LogLevel::info, "client: %s: connection closed before the response ended",
+        url_text.c_str());
+    finish(EDDY_EOF);
 }
 
 }  // namespace eddy::client

@@ -504,8 +504,8 @@ bool Connection::body_data(const char *at, size_t len) {
     size_t n = len;
     std::string decoded;
     if (req->gunzip) {
-        size_t room = req->max_body > req->body_received ? req->max_body - req->body_received : 0;
-        GzipDecoder::Result r = req->gunzip->feed(at, len, decoded, room);
+        // The decoder counts its whole output against the limit itself.
+        GzipDecoder::Result r = req->gunzip->feed(at, len, decoded, req->max_body);
         if (r == GzipDecoder::Result::too_big) {
             error_status_ = 413;
             return false;

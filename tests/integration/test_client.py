@@ -526,7 +526,8 @@ class ClientTest(unittest.TestCase):
                       b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
                       b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
                       b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
-                      b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"):
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+                      b"HTTP/1.1 200 OK\r\n Content-Length: 3\r\n\r\nabc"):  # RFC 9112 2.2
             raw = RawServer(reply)
             try:
                 r = one("http://127.0.0.1:%d/" % raw.port)
@@ -563,6 +564,62 @@ class ClientTest(unittest.TestCase):
             self.assertEqual((r["error"], r["body"]), ("", "until the end"))
         finally:
             raw.stop()
+
+    def raw_one(self, reply, *args, close=True):
+        raw = RawServer(reply, close=close)
+        try:
+            return one("--timeout", "5", *args, "http://127.0.0.1:%d/" % raw.port)
+        finally:
+            raw.stop()
+
+    def test_pooled_connection_the_server_closed(self):
+        # The server answers with keep-alive framing, then closes: the next fetch must not take
+        # that connection from the pool (it failed with EDDY_ENOMEM), but a new one.
+        raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        try:
+            results = fetch("--sequential", "--repeat", "4", "http://127.0.0.1:%d/" % raw.port)
+            self.assertEqual([(r["error"], r["body"]) for r in results], [("", "hello")] * 4)
+        finally:
+            raw.stop()
+
+    def test_bodiless_statuses_end_at_their_head(self):
+        # RFC 9112 6.3: 1xx, 204 and 304 end at the empty line, whatever their fields say (a
+        # 304 may carry the representation's Content-Length, RFC 9110 8.6). The connection is
+        # held open: reading a body would wait for the timeout.
+        r = self.raw_one(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n", close=False)
+        self.assertEqual((r["error"], r["status"], r["body"]), ("", 304, ""))
+        r = self.raw_one(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", close=False)
+        self.assertEqual((r["error"], r["status"], r["body"]), ("", 204, ""))
+        r = self.raw_one(b"HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n\r\n"
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", close=False)
+        self.assertEqual((r["error"], r["status"], r["body"]), ("", 200, "ok"))
+
+    def test_trailers_are_not_merged(self):
+        # RFC 9110 6.5.1: trailer fields never join the header section (a Location there must
+        # not redirect anything), and they must not run into the last real field either.
+        r = self.raw_one(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked"
+                         b"\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: tv\r\nLocation: http://evil/\r\n\r\n")
+        self.assertEqual((r["error"], r["body"]), ("", "hello"))
+        self.assertEqual([h[0] for h in r["headers"]], ["Content-Type", "Transfer-Encoding"])
+        self.assertEqual(header(r, "Transfer-Encoding"), "chunked")
+
+    def test_truncated_gzip_is_an_error(self):
+        whole = gzip.compress(os.urandom(1300))
+        for body in (whole[: len(whole) // 2], whole[:-8]):  # cut in half; no CRC/length trailer
+            r = self.raw_one(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+                             % len(body) + body)
+            self.assertEqual(r["error"], "EDDY_EPROTO", len(body))
+
+    def test_gzip_body_limit_counts_decoded_bytes_once(self):
+        # 600 KB decoded, in 16 KiB chunks, under a 1 MB limit: within it (the limit used to
+        # be counted twice, failing at about half of it).
+        data = os.urandom(600_000)
+        z = gzip.compress(data)
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(z[i:i + 16384]), z[i:i + 16384])
+                          for i in range(0, len(z), 16384))
+        r = self.raw_one(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked"
+                         b"\r\n\r\n" + chunks + b"0\r\n\r\n", "--max-body", "1000000")
+        self.assertEqual((r["error"], r["body_len"]), ("", 600_000))
 
     def test_gzip_bomb_and_oversized(self):
         r = one("--max-body", "1000", self.ng("/big.bin"))

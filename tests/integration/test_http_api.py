@@ -1012,6 +1012,26 @@ class DecompressTest(ServerTestCase):
         self.assertTrue(raw.closed_within(2))
         raw.close()
 
+    def test_gzip_body_near_the_limit_in_many_pieces(self):
+        # 60,000 decoded bytes under the 65,536 limit, sent chunk by chunk so that the decoder
+        # runs many times: the limit counts decoded bytes once (it was counted twice, so a body
+        # over about half the limit got 413).
+        payload = random.Random(7).randbytes(60000)
+        z = gzip.compress(payload)
+        raw = self.raw()
+        raw.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")
+        for i in range(0, len(z), 4096):
+            piece = z[i:i + 4096]
+            raw.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            time.sleep(0.002)  # separate reads on the server
+        raw.send(b"0\r\n\r\n")
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body[:200])
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["adler32"]), (len(payload), zlib.adler32(payload)))
+        raw.close()
+
     def test_bad_gzip_is_400(self):
         r, data = self.request("POST", "/echo", b"not gzip at all", {"Content-Encoding": "gzip"})
         self.assertEqual(r.status, 400)
