@@ -77,6 +77,47 @@ bool parse_url(const std::string &text, Url *out) {
     return true;
 }
 
+namespace {
+
+// RFC 3986 §5.2.4: "." and ".." segments of a path (no query) removed, as a resolved
+// reference must be ("/a/b/../c" is "/a/c"; ".." never climbs above the root).
+std::string remove_dot_segments(std::string_view in) {
+    std::string out;
+    while (!in.empty()) {
+        if (in.substr(0, 3) == "../") {
+            in.remove_prefix(3);
+        } else if (in.substr(0, 2) == "./") {
+            in.remove_prefix(2);
+        } else if (in.substr(0, 3) == "/./") {
+            in.remove_prefix(2);
+        } else if (in == "/.") {
+            in = "/";
+        } else if (in.substr(0, 4) == "/../" || in == "/..") {
+            in = in.size() == 3 ? std::string_view("/") : in.substr(3);
+            size_t slash = out.rfind('/');
+            out.resize(slash == std::string::npos ? 0 : slash);
+        } else if (in == "." || in == "..") {
+            in = {};
+        } else {
+            size_t next = in.find('/', 1);
+            if (next == std::string_view::npos) next = in.size();
+            out.append(in.substr(0, next));
+            in.remove_prefix(next);
+        }
+    }
+    return out;
+}
+
+// The target with its path's dot segments removed (the query is left as it is).
+std::string normalized_target(const std::string &target) {
+    size_t q = target.find('?');
+    std::string path = remove_dot_segments(std::string_view(target).substr(0, q));
+    if (path.empty() || path[0] != '/') path.insert(0, "/");
+    return q == std::string::npos ? path : path + target.substr(q);
+}
+
+}  // namespace
+
 bool resolve_location(const Url &base, const std::string &location, Url *out) {
     if (location.empty()) return false;
     if (location.find("://") != std::string::npos &&
@@ -98,6 +139,7 @@ bool resolve_location(const Url &base, const std::string &location, Url *out) {
         std::string path = base.target.substr(0, base.target.find('?'));
         u.target = path.substr(0, path.rfind('/') + 1) + loc;
     }
+    u.target = normalized_target(u.target);
     *out = u;
     return true;
 }

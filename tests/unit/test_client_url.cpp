@@ -79,6 +79,19 @@ static void test_location(void **) {
     assert_string_equal(out.str().c_str(), "http://else:81/y");
     assert_false(resolve_location(base, "", &out));
     assert_false(resolve_location(base, "/a\nb", &out));
+    // RFC 3986 5.2.4 / 5.4: dot segments are removed, never above the root; the query stays.
+    Url deep;
+    assert_true(parse_url("http://h/x/y/a", &deep));
+    const char *const cases[][2] = {
+        {"../../../b", "http://h/b"},      {"../b?q=../x", "http://h/x/b?q=../x"},
+        {"./c", "http://h/x/y/c"},          {".", "http://h/x/y/"},
+        {"..", "http://h/x/"},              {"/p/./q/../r", "http://h/p/r"},
+        {"g/..", "http://h/x/y/"},          {"/..", "http://h/"},
+    };
+    for (const auto &c : cases) {
+        assert_true(resolve_location(deep, c[0], &out));
+        if (out.str() != c[1]) fail_msg("%s -> %s, want %s", c[0], out.str().c_str(), c[1]);
+    }
 }
 
 int main(void) {
