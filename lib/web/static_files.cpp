@@ -58,7 +58,7 @@ std::string make_etag(const struct stat &st, bool gz) {
 // 0 when the header is to be ignored (not bytes, several ranges, malformed), -1 when
 // unsatisfiable.
 int parse_range(std::string_view value, uint64_t size, uint64_t &start, uint64_t &end) {
-    if (value.substr(0, 6) != "bytes=") return 0;
+    if (!http::iequals(value.substr(0, 6), "bytes=")) return 0;  // units are case-insensitive
     value.remove_prefix(6);
     if (value.find(',') != std::string_view::npos) return 0;
     size_t dash = value.find('-');
@@ -127,7 +127,8 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     std::string full = root + "/" + rel;
     char resolved[PATH_MAX];
     if (!realpath(full.c_str(), resolved)) {
-        h->send_error(errno == ENOENT || errno == ENOTDIR ? 404 : 403);
+        // A name too long for the file system names no file either.
+        h->send_error(errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG ? 404 : 403);
         return;
     }
     // ".." and symlinks are resolved by realpath: what is left must still be under the root.
@@ -137,7 +138,11 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
         return;
     }
     struct stat st;
-    if (stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (stat(resolved, &st) != 0) {  // gone since realpath
+        h->send_error(404);
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
         h->send_error(S_ISDIR(st.st_mode) ? 403 : 404);
         return;
     }
@@ -181,7 +186,15 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
 
     // Conditional requests (RFC 9110 §13.2.2): If-Match first (false: 412), then If-None-Match,
     // which wins over If-Modified-Since.
-    if (if_match_fails(req, etag)) {
+    // If-Unmodified-Since counts only without If-Match (§13.1.4).
+    bool precondition_failed = if_match_fails(req, etag);
+    if (!req->find_header("If-Match")) {
+        time_t since;
+        const http::HeaderField *ius = req->find_header("If-Unmodified-Since");
+        if (ius && http::parse_http_date(ius->value, since) && modified > since)
+            precondition_failed = true;
+    }
+    if (precondition_failed) {
         ::close(fd);
         req->set_status(412, {});
         h->finish();
@@ -205,7 +218,13 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     bool partial = false;
     const http::HeaderField *range = req->find_header("Range");
     const http::HeaderField *if_range = req->find_header("If-Range");
-    if (range && (!if_range || if_range->value == etag)) {
+    // If-Range (§13.1.5): the strong ETag, or exactly the Last-Modified date when that date is
+    // a strong validator (at least a second before now).
+    time_t if_range_date;
+    bool range_current = !if_range || if_range->value == etag ||
+                         (http::parse_http_date(if_range->value, if_range_date) &&
+                          if_range_date == modified && modified < now);
+    if (range && range_current) {
         int r = parse_range(range->value, size, start, end);
         if (r < 0) {
             ::close(fd);

@@ -1346,6 +1346,31 @@ class StaticTest(WebTestCase):
         resp = self.get("/static/hello.txt", {"If-Match": '"nope"', "If-None-Match": etag})
         self.assertEqual(resp.status, 412)
 
+    def test_if_unmodified_since(self):
+        # RFC 9110 13.1.4: modified after the date: 412; ignored when If-Match is present.
+        earlier = email.utils.formatdate(HELLO_MTIME - 3600, usegmt=True)
+        later = email.utils.formatdate(HELLO_MTIME + 3600, usegmt=True)
+        self.assertEqual(self.get("/static/hello.txt", {"If-Unmodified-Since": earlier}).status, 412)
+        self.assertEqual(self.get("/static/hello.txt", {"If-Unmodified-Since": later}).status, 200)
+        self.assertEqual(self.get("/static/hello.txt", {"If-Unmodified-Since": earlier,
+                                                        "If-Match": "*"}).status, 200)
+
+    def test_range_details(self):
+        g = self.get("/static/hello.txt")
+        # range units are case-insensitive (RFC 9110 14.1)
+        resp = self.get("/static/hello.txt", {"Range": "Bytes=0-4"})
+        self.assertEqual((resp.status, resp.body), (206, STATIC["hello"][:5]))
+        # If-Range with the exact Last-Modified date (a strong validator here): the range
+        resp = self.get("/static/hello.txt", {"Range": "bytes=0-4",
+                                              "If-Range": g.get("Last-Modified")})
+        self.assertEqual((resp.status, resp.body), (206, STATIC["hello"][:5]))
+        other = email.utils.formatdate(HELLO_MTIME - 1, usegmt=True)
+        resp = self.get("/static/hello.txt", {"Range": "bytes=0-4", "If-Range": other})
+        self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
+
+    def test_name_too_long_is_404(self):
+        self.assertEqual(self.get("/static/" + "a" * 300).status, 404)
+
     def test_repeated_if_none_match_fields(self):
         # RFC 9110 5.3: field lines of a list combine; the second line's tag matches.
         etag = self.get("/static/hello.txt").get("Etag")
