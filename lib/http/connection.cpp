@@ -692,7 +692,9 @@ int Connection::check_head(uint64_t *content_length) {
     }
 
     // Content-Encoding of the body (decompress_request, gzip only).
-    if (ce && server_->options.decompress_request && iequals(ce->value, "gzip")) {
+    // "x-gzip" is gzip too (RFC 9110 §8.4.1.3).
+    if (ce && server_->options.decompress_request &&
+        (iequals(ce->value, "gzip") || iequals(ce->value, "x-gzip"))) {
         req->gunzip.reset(new (std::nothrow) GzipDecoder());
         if (!req->gunzip) return 500;
         for (HeaderField &h : req->headers)

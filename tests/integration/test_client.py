@@ -603,6 +603,13 @@ class ClientTest(unittest.TestCase):
         self.assertEqual([h[0] for h in r["headers"]], ["Content-Type", "Transfer-Encoding"])
         self.assertEqual(header(r, "Transfer-Encoding"), "chunked")
 
+    def test_x_gzip_is_decoded(self):
+        # RFC 9110 8.4.1.3: "x-gzip" is gzip.
+        body = gzip.compress(b"x-gzip body " * 20)
+        r = self.raw_one(b"HTTP/1.1 200 OK\r\nContent-Encoding: x-gzip\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+        self.assertEqual((r["error"], r["body"]), ("", "x-gzip body " * 20))
+
     def test_truncated_gzip_is_an_error(self):
         whole = gzip.compress(os.urandom(1300))
         for body in (whole[: len(whole) // 2], whole[:-8]):  # cut in half; no CRC/length trailer

@@ -984,6 +984,12 @@ class DecompressTest(ServerTestCase):
         self.assertEqual(headers.get("x-consumed-content-encoding"), "gzip")
         self.assertNotIn("content-encoding", headers)
 
+    def test_x_gzip_is_gzip(self):
+        # RFC 9110 8.4.1.3: a recipient SHOULD treat "x-gzip" as "gzip".
+        payload = b"hello x-gzip " * 50
+        j = self.get_json("/echo", "POST", gzip.compress(payload), {"Content-Encoding": "x-gzip"})
+        self.assertEqual(j["body"].encode("latin-1"), payload)
+
     def test_gzip_form_body_arguments(self):
         j = self.get_json("/echo", "POST", gzip.compress(b"a=1&b=two"),
                           {"Content-Encoding": "gzip",
