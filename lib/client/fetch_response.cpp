@@ -150,6 +150,17 @@ int Fetch::cb_headers_complete(http_parser *p) {
         return 1;  // a 1xx ends at its head, whatever its fields say (RFC 9112 §6.3)
     }
     f->final_response_ = true;
+    // RFC 9112 §5.1: no whitespace between a field name and its colon (the parser keeps it in
+    // the name: "Content-Length " would frame the body under a name nobody looks up), and the
+    // whitespace around a value is not part of it.
+    for (Header &h : f->response_headers) {
+        if (h.name.find_first_of(" \t") != std::string::npos) {
+            f->parse_error_ = EDDY_EPROTO;
+            return -1;
+        }
+        size_t end = h.value.find_last_not_of(" \t");
+        h.value.resize(end == std::string::npos ? 0 : end + 1);
+    }
     // Framing the parser may let through: several differing Content-Length values, or both
     // Content-Length and Transfer-Encoding (request smuggling's classic).
     const Header *cl = nullptr;

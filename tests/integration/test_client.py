@@ -527,7 +527,8 @@ class ClientTest(unittest.TestCase):
                       b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
                       b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
                       b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
-                      b"HTTP/1.1 200 OK\r\n Content-Length: 3\r\n\r\nabc"):  # RFC 9112 2.2
+                      b"HTTP/1.1 200 OK\r\n Content-Length: 3\r\n\r\nabc",  # RFC 9112 2.2
+                      b"HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc"):  # RFC 9112 5.1
             raw = RawServer(reply)
             try:
                 r = one("http://127.0.0.1:%d/" % raw.port)
@@ -602,6 +603,11 @@ class ClientTest(unittest.TestCase):
         self.assertEqual((r["error"], r["body"]), ("", "hello"))
         self.assertEqual([h[0] for h in r["headers"]], ["Content-Type", "Transfer-Encoding"])
         self.assertEqual(header(r, "Transfer-Encoding"), "chunked")
+
+    def test_field_values_lose_trailing_whitespace(self):
+        r = self.raw_one(b"HTTP/1.1 200 OK\r\nX-A: a b \t\r\nContent-Length: 2  \r\n\r\nok")
+        self.assertEqual((r["error"], r["body"]), ("", "ok"))
+        self.assertEqual([h[1] for h in r["headers"]], ["a b", "2"])
 
     def test_x_gzip_is_decoded(self):
         # RFC 9110 8.4.1.3: "x-gzip" is gzip.
