@@ -230,6 +230,7 @@ private:
     std::string field_;
     bool in_value_ = false;
     size_t head_bytes_ = 0;
+    const char *feed_end_ = nullptr;  // the end of the bytes http-parser is working on
     size_t body_bytes_ = 0;
     bool got_bytes_ = false;
     bool message_done_ = false;

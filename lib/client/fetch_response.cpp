@@ -15,6 +15,14 @@ constexpr size_t kMaxHead = 64 * 1024;
 constexpr size_t kMaxHeaderLines = 200;
 
 Fetch *self(http_parser *p) { return static_cast<Fetch *>(p->data); }
+
+// http-parser ends a status line or a field value at a CR and, without HTTP_PARSER_STRICT,
+// takes what follows a bare CR as something else (the field lines then became body). RFC 9112
+// §2.2: a bare CR makes the element invalid. `p` is just past the element, `end` the end of
+// the bytes in hand (a CR that ends them is not judged here).
+bool bare_cr_at(const char *p, const char *end) {
+    return p + 1 < end && p[0] == '\r' && p[1] != '\n';
+}
 }  // namespace
 
 const http_parser_settings Fetch::kSettings = [] {
@@ -60,7 +68,9 @@ size_t Fetch::feed(const char *data, size_t len) {
     got_bytes_ = true;
     Stream *s = stream_;
     uint64_t gen = generation_;
+    feed_end_ = data + len;
     size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    feed_end_ = nullptr;
     if (finishing_) return len;
     if (message_done_ && gen == generation_) {
         if (n < len) close_after_ = true;  // bytes after the response: not ours to reuse
@@ -85,6 +95,10 @@ int Fetch::cb_status(http_parser *p, const char *at, size_t len) {
     f->head_bytes_ += len;
     if (f->head_bytes_ > kMaxHead) {
         f->parse_error_ = EDDY_ETOOBIG;
+        return 1;
+    }
+    if (bare_cr_at(at + len, f->feed_end_)) {
+        f->parse_error_ = EDDY_EPROTO;
         return 1;
     }
     f->reason.append(at, len);
@@ -119,6 +133,10 @@ int Fetch::cb_header_value(http_parser *p, const char *at, size_t len) {
     f->head_bytes_ += len;
     if (f->head_bytes_ > kMaxHead) {
         f->parse_error_ = EDDY_ETOOBIG;
+        return 1;
+    }
+    if (bare_cr_at(at + len, f->feed_end_)) {
+        f->parse_error_ = EDDY_EPROTO;
         return 1;
     }
     if (f->final_response_) return 0;  // a trailer (see cb_header_field)

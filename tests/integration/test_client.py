@@ -528,7 +528,9 @@ class ClientTest(unittest.TestCase):
                       b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
                       b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
                       b"HTTP/1.1 200 OK\r\n Content-Length: 3\r\n\r\nabc",  # RFC 9112 2.2
-                      b"HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc"):  # RFC 9112 5.1
+                      b"HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc",  # RFC 9112 5.1
+                      b"HTTP/1.1 200 O\rK\r\nContent-Length: 5\r\n\r\nhello",  # bare CR, 2.2
+                      b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 5\r\n\r\nhello"):
             raw = RawServer(reply)
             try:
                 r = one("http://127.0.0.1:%d/" % raw.port)
