@@ -215,9 +215,7 @@ int Fetch::cb_headers_complete(http_parser *p) {
         f->parse_error_ = EDDY_ETOOBIG;
         return -1;
     }
-    // "x-gzip" is gzip too (RFC 9110 §8.4.1.3).
-    if (f->decompress && ce && !head &&
-        (http::iequals(ce->value, "gzip") || http::iequals(ce->value, "x-gzip"))) {
+    if (f->decompress && ce && !head && http::is_gzip_coding(ce->value)) {
         f->gunzip_.reset(new (std::nothrow) http::GzipDecoder());
         if (!f->gunzip_) {
             f->parse_error_ = EDDY_ENOMEM;

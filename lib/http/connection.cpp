@@ -232,14 +232,12 @@ size_t Connection::consume(const char *data, size_t len) {
                 ChunkScanner::Result r =
                     chunk_scanner_.scan(data + pos, avail, &used, &status, on_chunk_data, this);
                 pos += used;
-                if (r == ChunkScanner::Result::error) {
-                    log(LogLevel::info, "http: %s: malformed chunked body", peer_ip_.c_str());
+                // Bad framing (`status`), or on_chunk_data refused the data (error_status_,
+                // silent_abort_: body_failed knows which).
+                if (r == ChunkScanner::Result::error || error_status_ || silent_abort_) {
+                    if (r == ChunkScanner::Result::error)
+                        log(LogLevel::info, "http: %s: malformed chunked body", peer_ip_.c_str());
                     body_failed(status);
-                    pos = len;
-                    break;
-                }
-                if (error_status_ || silent_abort_) {  // on_chunk_data refused the data
-                    body_failed(0);
                     pos = len;
                     break;
                 }
@@ -391,6 +389,15 @@ void Connection::body_failed(int status) {
 
 namespace {
 
+// path-abempty [ "?" query ] of a target, after its authority if any; an empty path is "/"
+// (RFC 9112 §3.2.1).
+void set_path_and_query(Request *req, std::string_view target) {
+    size_t q = target.find('?');
+    std::string_view path = target.substr(0, q);
+    req->path.assign(path.empty() ? std::string_view("/") : path);
+    req->query.assign(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+}
+
 // RFC 9110 §5.5: leading and trailing whitespace is not part of a field value.
 void trim_ows(std::string &s) {
     size_t b = 0, e = s.size();
@@ -452,9 +459,7 @@ bool Connection::head_complete() {
     // unless the method is one we will refuse anyway: then the 501 goes at once, the body is
     // not asked for, and the connection closes (the client may still send it).
     if (expect_continue_ && !server_->method_allowed(req->method)) {
-        log(LogLevel::info, "http: %s: method %s not implemented", peer_ip_.c_str(),
-            req->method.c_str());
-        send_error(501, false);
+        refuse_method(false);
         return false;
     }
     if (expect_continue_) {
@@ -550,12 +555,17 @@ void Connection::body_complete() {
     deliver_request();
 }
 
+// A well-formed method not implemented here (RFC 9110 §9.1): 501.
+void Connection::refuse_method(bool keep_alive) {
+    log(LogLevel::info, "http: %s: method %s not implemented", peer_ip_.c_str(),
+        request_->method.c_str());
+    send_error(501, keep_alive);
+}
+
 void Connection::deliver_request() {
     Request *req = request_;
     if (!server_->method_allowed(req->method)) {
-        // Well-formed but not implemented here (RFC 9110 §9.1): 501, connection stays usable.
-        log(LogLevel::info, "http: %s: method %s not implemented", peer_ip_.c_str(), req->method.c_str());
-        send_error(501, true);
+        refuse_method(true);  // the body was read: the connection stays usable
         return;
     }
     if (req->gunzip && !req->gunzip->finished()) {
@@ -592,9 +602,7 @@ int Connection::check_head(uint64_t *content_length) {
     if (uri.empty() || uri.find('#') != std::string::npos) return 400;
     std::string authority;
     if (uri[0] == '/') {
-        size_t q = uri.find('?');
-        req->path = uri.substr(0, q);
-        req->query = q == std::string::npos ? "" : uri.substr(q + 1);
+        set_path_and_query(req, uri);
     } else if (uri == "*") {
         if (!equals_literal(req->method, "OPTIONS")) return 400;
         req->path = "*";
@@ -613,9 +621,7 @@ int Connection::check_head(uint64_t *content_length) {
         authority = uri.substr(start, end - start);
         if (authority.empty() || authority[0] == ':' || authority.find('@') != std::string::npos)
             return 400;
-        size_t q = uri.find('?', end);
-        req->path = end < uri.size() && uri[end] == '/' ? uri.substr(end, q - end) : "/";
-        req->query = q == std::string::npos ? "" : uri.substr(q + 1);
+        set_path_and_query(req, std::string_view(uri).substr(end));
     }
 
     // One pass over the fields picks out the ones the server itself acts on (dispatching on the
@@ -692,9 +698,7 @@ int Connection::check_head(uint64_t *content_length) {
     }
 
     // Content-Encoding of the body (decompress_request, gzip only).
-    // "x-gzip" is gzip too (RFC 9110 §8.4.1.3).
-    if (ce && server_->options.decompress_request &&
-        (iequals(ce->value, "gzip") || iequals(ce->value, "x-gzip"))) {
+    if (ce && server_->options.decompress_request && is_gzip_coding(ce->value)) {
         req->gunzip.reset(new (std::nothrow) GzipDecoder());
         if (!req->gunzip) return 500;
         for (HeaderField &h : req->headers)

@@ -80,6 +80,7 @@ private:
     int apply_transfer_encoding(const HeaderField *te, size_t fields);
     void apply_xheaders();
     void send_error(int status, bool keep_alive);
+    void refuse_method(bool keep_alive);
     void want_read();
     bool wait_for_output();  // true: the next request waits until the queued answers left
     void drop_request(bool notify, bool server_gone);

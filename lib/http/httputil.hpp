@@ -118,6 +118,11 @@ bool list_contains(std::string_view value, std::string_view token);
 // non-zero weight ("gzip", "gzip;q=0.5"), or covered by "*" with a non-zero weight; "q=0"
 // refuses it.
 bool accepts_coding(std::string_view accept_encoding, std::string_view coding);
+// True when a Content-Encoding value is gzip: "gzip" or, equivalently, "x-gzip" (RFC 9110
+// §8.4.1.3), in any case.
+inline bool is_gzip_coding(std::string_view coding) {
+    return iequals(coding, "gzip") || iequals(coding, "x-gzip");
+}
 
 // ---- Host ------------------------------------------------------------------------------------
 

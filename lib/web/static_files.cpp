@@ -93,6 +93,12 @@ int parse_range(std::string_view value, uint64_t size, uint64_t &start, uint64_t
     return 1;
 }
 
+// The HTTP-date in field `name`: false when the field is absent or no valid date.
+bool header_date(const http::Request *req, std::string_view name, time_t *out) {
+    const http::HeaderField *f = req->find_header(name);
+    return f && http::parse_http_date(f->value, *out);
+}
+
 bool inside(const std::string &root, const char *resolved) {
     if (root == "/") return resolved[0] == '/';  // everything is under "/" (its name ends in '/')
     size_t n = root.size();
@@ -187,26 +193,20 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     // Conditional requests (RFC 9110 §13.2.2): If-Match first (false: 412), then If-None-Match,
     // which wins over If-Modified-Since.
     // If-Unmodified-Since counts only without If-Match (§13.1.4).
-    bool precondition_failed = if_match_fails(req, etag);
-    if (!req->find_header("If-Match")) {
-        time_t since;
-        const http::HeaderField *ius = req->find_header("If-Unmodified-Since");
-        if (ius && http::parse_http_date(ius->value, since) && modified > since)
-            precondition_failed = true;
-    }
+    time_t since;
+    bool precondition_failed =
+        if_match_fails(req, etag) || (!req->find_header("If-Match") &&
+                                      header_date(req, "If-Unmodified-Since", &since) &&
+                                      modified > since);
     if (precondition_failed) {
         ::close(fd);
         req->set_status(412, {});
         h->finish();
         return;
     }
-    bool not_modified = false;
-    if (req->find_header("If-None-Match")) {
-        not_modified = if_none_match_matches(req, etag);
-    } else if (const http::HeaderField *ims = req->find_header("If-Modified-Since")) {
-        time_t since;
-        if (http::parse_http_date(ims->value, since) && modified <= since) not_modified = true;
-    }
+    bool not_modified = req->find_header("If-None-Match")
+                            ? if_none_match_matches(req, etag)
+                            : header_date(req, "If-Modified-Since", &since) && modified <= since;
     if (not_modified) {
         ::close(fd);
         req->set_status(304, {});
