@@ -50,7 +50,9 @@ typedef void (*eddy_fetch_done_fn)(eddy_fetch *fetch, int error, void *userdata)
 EDDY_API eddy_client *eddy_client_new(eddy_loop *loop);
 
 /* Frees the client: requests in flight or queued end with EDDY_ECANCELED (their `done` runs
- * before this returns), pooled connections close. NULL is ignored. */
+ * before this returns), pooled connections close. Safe inside a `done` callback. Also after its
+ * loop was freed (which ended its requests without callbacks): free it all the same.
+ * NULL is ignored. */
 EDDY_API void eddy_client_free(eddy_client *client);
 
 /* At most `n` requests run at once (default 10); the rest wait in the queue. `n` >= 1.
@@ -85,7 +87,8 @@ EDDY_API size_t eddy_client_idle_count(const eddy_client *client);
 
 /* Makes a request for `method` ("GET", "POST", ...) and `url` ("http://host[:port]/path?q",
  * "https://[::1]:8443/"). The URL is checked by eddy_fetch_start(). The handle is yours until
- * started (free it with eddy_fetch_free() if you do not start it).
+ * started (free it with eddy_fetch_free() if you do not start it). Once the client's loop was
+ * freed, eddy_fetch_start() refuses it with EDDY_ESTATE.
  * Returns NULL on bad arguments or out of memory. */
 EDDY_API eddy_fetch *eddy_fetch_new(eddy_client *client, const char *method, const char *url);
 

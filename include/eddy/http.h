@@ -89,8 +89,15 @@ EDDY_API size_t eddy_server_connection_count(const eddy_server *server);
 EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done, void *userdata,
                                   eddy_free_fn free_userdata);
 
-/* Frees the server now: listening sockets and every connection are closed; open requests get
- * their close callback and stay valid until you finish them. NULL does nothing. */
+/* Frees the server: listening sockets and every connection are closed; open requests get
+ * their close callback and stay valid until you finish them. Its userdata is released before
+ * this returns, and no callback of the server runs afterwards.
+ * Inside one of its own callbacks (a request callback, the shutdown `done`): the server stops
+ * listening at once, its connections close after their current answer (so the request in hand
+ * is still answered, and requests that arrive meanwhile get 503), and the memory goes when the
+ * loop next runs (or when the loop is freed).
+ * After its loop was freed (which closed it without callbacks), free it all the same; calls
+ * that need the loop then return EDDY_ESTATE. NULL does nothing. */
 EDDY_API void eddy_server_free(eddy_server *server);
 
 /* ---- limits and options (each returns 0 or EDDY_EINVAL) ---------------------------------- */

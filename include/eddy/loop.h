@@ -39,9 +39,13 @@ typedef void (*eddy_loop_fn)(eddy_loop *loop, void *userdata);
 EDDY_API eddy_loop *eddy_loop_new(void);
 
 /* Frees the loop. Pending callbacks never run; their userdata is released through their free
- * functions. Watches, signals and periodics still registered are freed the same way (their
- * handles become invalid). Must not be called from inside a callback of this loop.
- * Passing NULL does nothing. */
+ * functions. Watches, signals, periodics, streams and WebSocket connections still open are
+ * freed the same way (their handles become invalid). Servers, apps, HTTP clients and listeners
+ * are closed without callbacks (userdata released, fetches in flight dropped; requests a handler
+ * holds stay valid until finished) but stay valid
+ * handles: free them with their own free function, before or after the loop — both orders are
+ * safe (libuv instead refuses to close a loop with open handles). Must not be called from
+ * inside a callback of this loop. Passing NULL does nothing. */
 EDDY_API void eddy_loop_free(eddy_loop *loop);
 
 /* Runs the loop until eddy_loop_stop() is called. Returns 0 after a stop, EDDY_ESTATE when the

@@ -61,8 +61,9 @@ EDDY_API int eddy_listener_socket_count(const eddy_listener *listener);
  * Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_listener_stop(eddy_listener *listener);
 
-/* Stops the listener and frees it with its userdata. Safe inside the accept callback.
- * NULL does nothing. */
+/* Stops the listener and frees it with its userdata. Safe inside the accept callback. Also
+ * after its loop was freed (which closed its sockets and released its userdata; binding then
+ * returns EDDY_ESTATE): free it all the same. NULL does nothing. */
 EDDY_API void eddy_listener_free(eddy_listener *listener);
 
 /* The result of eddy_connect(): `stream` is a connected stream that is now yours (NULL on

@@ -47,14 +47,19 @@ typedef void (*eddy_handler_flush_fn)(eddy_handler *handler, int status, void *r
 EDDY_API eddy_app *eddy_app_new(eddy_loop *loop);
 
 /* Frees the application, its routes (their userdata is released) and its server. Handlers still
- * detached stay valid until finished. NULL does nothing. */
+ * detached stay valid until finished. Inside one of its handlers: the server closes as
+ * eddy_server_free() says for that case (the handler in hand still answers), and the app, its
+ * routes and their userdata go when the loop next runs (or when the loop is freed). After its
+ * loop was freed, free it all the same. NULL does nothing. */
 EDDY_API void eddy_app_free(eddy_app *app);
 
 /* Returns the application's HTTP server (created on first use), for listening and for the
- * server options of eddy/http.h. Owned by the application. NULL when out of memory. */
+ * server options of eddy/http.h. Owned by the application. NULL when out of memory, or when
+ * none was made before the loop was freed. */
 EDDY_API eddy_server *eddy_app_server(eddy_app *app);
 
-/* Listens on `host`:`port` (see eddy_server_listen). Returns 0 or a negative EDDY_E* code. */
+/* Listens on `host`:`port` (see eddy_server_listen). Returns 0 or a negative EDDY_E* code
+ * (EDDY_ESTATE once the loop was freed). */
 EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port);
 
 /* Adds a route for every host (the default host table). `pattern` is a PCRE2 regular

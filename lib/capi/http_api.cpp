@@ -89,7 +89,7 @@ EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done,
 }
 
 EDDY_API void eddy_server_free(eddy_server *server) {
-    if (server) delete Srv(server);
+    if (server) Srv(server)->destroy();
 }
 
 EDDY_API int eddy_server_set_max_header_size(eddy_server *server, size_t bytes) {

@@ -42,7 +42,7 @@ EDDY_API eddy_app *eddy_app_new(eddy_loop *loop) {
 }
 
 EDDY_API void eddy_app_free(eddy_app *app) {
-    if (app) delete App::from_c(app);
+    if (app) App::from_c(app)->destroy();
 }
 
 EDDY_API eddy_server *eddy_app_server(eddy_app *app) {
@@ -53,7 +53,7 @@ EDDY_API eddy_server *eddy_app_server(eddy_app *app) {
 
 EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port) {
     eddy_server *s = eddy_app_server(app);
-    if (!s) return app ? EDDY_ENOMEM : EDDY_EINVAL;
+    if (!s) return !app ? EDDY_EINVAL : App::from_c(app)->loop() ? EDDY_ENOMEM : EDDY_ESTATE;
     return eddy_server_listen(s, host, port, 0);
 }
 

@@ -17,7 +17,7 @@ Client *Client::create(Loop *loop) {
 }
 
 Client::~Client() {
-    loop_->remove_resource(this);
+    if (loop_) loop_->remove_resource(this);
     if (tls_) tls_->unref();
 }
 
@@ -49,7 +49,9 @@ void Client::on_loop_free() {
     finishing_.clear();
     queue_.clear();
     running_.clear();
-    delete this;
+    active_ = 0;
+    // The client itself stays until eddy_client_free, inert: new fetches are refused.
+    loop_ = nullptr;
 }
 
 void Client::set_tls(tls::Context *ctx) {

@@ -38,11 +38,13 @@ Fetch::Fetch(Client *client, std::string method, std::string text)
 }
 
 Fetch::~Fetch() {
-    loop_->timer_stop(&connect_timer_);
-    loop_->timer_stop(&request_timer_);
-    loop_->timer_stop(&continue_timer_);
-    loop_->timer_stop(&finish_timer_);
-    loop_->timer_stop(&tunnel_timer_);
+    if (started_) {  // a fetch never started has no timer (and its client's loop may be gone)
+        loop_->timer_stop(&connect_timer_);
+        loop_->timer_stop(&request_timer_);
+        loop_->timer_stop(&continue_timer_);
+        loop_->timer_stop(&finish_timer_);
+        loop_->timer_stop(&tunnel_timer_);
+    }
     if (waiter_) waiter_->fetch = nullptr;
     if (stream_) {
         stream_->set_close_callback(nullptr, nullptr);
@@ -61,6 +63,7 @@ void Fetch::loop_freed() {
 int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_userdata) {
     if (started_) return EDDY_ESTATE;
     if (!done) return EDDY_EINVAL;
+    if (!client_->loop()) return EDDY_ESTATE;  // the client's loop was freed
     if (!parse_url(url_text, &url)) return EDDY_EINVAL;
     for (char c : method_)
         if (!isupper(static_cast<unsigned char>(c)) && c != '-' && c != '_') return EDDY_EINVAL;

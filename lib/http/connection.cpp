@@ -186,7 +186,13 @@ void Connection::on_timer(TimerNode *node) {
 // ---- input -----------------------------------------------------------------------------------
 
 size_t Connection::on_stream_data(Stream *, const char *data, size_t len, void *arg) {
-    return static_cast<Connection *>(arg)->consume(data, len);
+    Connection *c = static_cast<Connection *>(arg);
+    // Callbacks run from here may free the server: it then waits until this read is over.
+    Server *server = c->server_;
+    server->enter_dispatch();
+    size_t used = c->consume(data, len);
+    server->leave_dispatch();
+    return used;
 }
 
 size_t Connection::consume(const char *data, size_t len) {

@@ -36,17 +36,27 @@ Server *Server::create(Loop *loop, eddy_request_fn on_request, void *userdata,
 }
 
 Server::~Server() {
-    loop_->remove_resource(this);
     shutting_down_ = false;  // no shutdown completion while tearing down
     if (listener_) listener_->destroy();
-    while (handshakes_) handshakes_->close_now();    // unlinks itself
-    while (connections_) connections_->close_now();  // unlinks itself
-    loop_->timer_stop(&done_timer_);
+    if (loop_) {
+        loop_->remove_resource(this);
+        while (handshakes_) handshakes_->close_now();    // unlinks itself
+        while (connections_) connections_->close_now();  // unlinks itself
+        loop_->timer_stop(&done_timer_);
+    }
+    release_userdata();
+    if (request_pool_) request_pool_->close();  // after the connections: they release requests
+}
+
+void Server::release_userdata() {
     if (done_free_) done_free_(done_userdata_);
     if (access_free_) access_free_(access_userdata_);
     if (free_userdata_) free_userdata_(userdata_);
+    done_free_ = access_free_ = free_userdata_ = nullptr;
+    done_cb_ = nullptr;
+    access_cb_ = nullptr;
     if (tls_) tls_->unref();
-    if (request_pool_) request_pool_->close();  // after the connections: they release requests
+    tls_ = nullptr;
 }
 
 void Server::set_tls(tls::Context *ctx) {
@@ -56,10 +66,10 @@ void Server::set_tls(tls::Context *ctx) {
 }
 
 void Server::on_loop_free() {
-    // The loop frees streams and the listener as resources of their own (without callbacks);
-    // here only the connection objects go, and requests the application still holds are
-    // detached so that finishing them later just releases them.
-    listener_ = nullptr;
+    // The loop frees the streams (without callbacks); here the connection objects go, and
+    // requests the application still holds are detached so that finishing them later just
+    // releases them. The server itself stays until its owner frees it (eddy_server_free or
+    // its app), inert: the listener lets go of the loop on its own.
     while (handshakes_) {
         ProxyHandshake *h = handshakes_;
         handshakes_ = h->next;
@@ -72,28 +82,68 @@ void Server::on_loop_free() {
     }
     connection_count_ = 0;
     shutting_down_ = false;
-    delete this;  // the destructor releases the TLS context
+    loop_->timer_stop(&done_timer_);
+    release_userdata();
+    loop_ = nullptr;
+}
+
+void Server::destroy() {
+    if (!dispatching_ || !loop_) {
+        delete this;
+        return;
+    }
+    retire();
+    // Deleted by the call's free function: after it ran, or when the loop is freed first.
+    auto noop = [](eddy_loop *, void *) {};
+    auto free_server = [](void *server) { delete static_cast<Server *>(server); };
+    if (!loop_->call_soon(noop, this, free_server))
+        log(LogLevel::error, "http: out of memory: a server freed inside its callback is leaked");
+}
+
+void Server::retire() {
+    if (retired_ || !loop_) return;
+    retired_ = true;
+    release_userdata();
+    on_request_ = answer_unavailable;
+    on_headers_ = nullptr;
+    if (listener_) listener_->stop();
+    for (ProxyHandshake *h = handshakes_; h;) {
+        ProxyHandshake *next = h->next;
+        h->close_now();
+        h = next;
+    }
+    for (Connection *c = connections_; c;) {
+        Connection *next = c->next;
+        c->shutdown();
+        c = next;
+    }
+}
+
+void Server::answer_unavailable(eddy_request *creq, void *) {
+    Request *req = Request::from_c(creq);
+    req->set_status(503, {});
+    req->finish();
 }
 
 Listener *Server::ensure_listener() {
-    if (!listener_) listener_ = Listener::create(loop_, on_accept, this);
+    if (!listener_ && loop_) listener_ = Listener::create(loop_, on_accept, this);
     return listener_;
 }
 
 int Server::listen(const char *host, int port, int flags) {
-    if (shutting_down_) return EDDY_ESTATE;
+    if (shutting_down_ || !loop_) return EDDY_ESTATE;
     Listener *l = ensure_listener();
     return l ? l->bind_tcp(host, port, 0, flags) : EDDY_ENOMEM;
 }
 
 int Server::listen_unix(const char *path) {
-    if (shutting_down_) return EDDY_ESTATE;
+    if (shutting_down_ || !loop_) return EDDY_ESTATE;
     Listener *l = ensure_listener();
     return l ? l->bind_unix(path, 0) : EDDY_ENOMEM;
 }
 
 int Server::add_listening_fd(int fd) {
-    if (shutting_down_) return EDDY_ESTATE;
+    if (shutting_down_ || !loop_) return EDDY_ESTATE;
     Listener *l = ensure_listener();
     return l ? l->add_fd(fd) : EDDY_ENOMEM;
 }
@@ -114,6 +164,7 @@ void Server::on_accept(Listener *, int fd, const sockaddr *peer, socklen_t, void
 }
 
 int Server::add_connection(int fd, const std::string &peer_ip, int peer_port) {
+    if (!loop_) return EDDY_ESTATE;  // its loop was freed
     Stream *stream = tls_ ? tls::TlsStream::create_server(loop_, fd, tls_) : Stream::create(loop_, fd);
     if (!stream) return EDDY_ENOMEM;
     if (options.proxy_protocol) {
@@ -183,7 +234,7 @@ bool Server::method_allowed(const std::string &method) const {
 }
 
 int Server::shutdown(eddy_server_done_fn done, void *userdata, eddy_free_fn free_userdata) {
-    if (shutting_down_) return EDDY_ESTATE;
+    if (shutting_down_ || !loop_) return EDDY_ESTATE;
     shutting_down_ = true;
     done_cb_ = done;
     done_userdata_ = userdata;
@@ -207,11 +258,16 @@ void Server::maybe_finish_shutdown() {
 void Server::run_shutdown_done(TimerNode *node) {
     Server *s = static_cast<Server *>(node->owner);
     eddy_server_done_fn cb = s->done_cb_;
+    void *userdata = s->done_userdata_;
+    eddy_free_fn free_userdata = s->done_free_;
     s->done_cb_ = nullptr;
-    if (cb) cb(s->as_c(), s->done_userdata_);
-    if (s->done_free_) s->done_free_(s->done_userdata_);
     s->done_free_ = nullptr;
     s->done_userdata_ = nullptr;
+    // The callback may free the server (the usual end of a graceful shutdown).
+    s->enter_dispatch();
+    if (cb) cb(s->as_c(), userdata);
+    s->leave_dispatch();
+    if (free_userdata) free_userdata(userdata);
 }
 
 void Server::set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn free_userdata) {

@@ -52,6 +52,17 @@ public:
                           eddy_free_fn free_userdata);
     ~Server() override;
     void on_loop_free() override;
+    // eddy_server_free: deletes now, or — inside one of this server's callbacks, whose callers
+    // still use it — closes it now (retire) and deletes it when the loop next runs.
+    void destroy();
+    // No further callbacks from now on (userdata released; requests that still arrive get 503),
+    // no new connections, open ones close after their current answer. Used by destroy() and by
+    // an app freed inside its own callback.
+    void retire();
+    // Inside a callback of this server (a read being dispatched, the shutdown callback).
+    bool dispatching() const { return dispatching_ > 0; }
+    void enter_dispatch() { dispatching_++; }
+    void leave_dispatch() { dispatching_--; }
 
     eddy_server *as_c() { return reinterpret_cast<eddy_server *>(this); }
     static Server *from_c(eddy_server *s) { return reinterpret_cast<Server *>(s); }
@@ -99,6 +110,8 @@ private:
     Listener *ensure_listener();
     static void on_accept(Listener *l, int fd, const sockaddr *peer, socklen_t peer_len, void *arg);
     void maybe_finish_shutdown();
+    void release_userdata();  // the callbacks' userdata and the TLS context
+    static void answer_unavailable(eddy_request *req, void *userdata);  // a retired server's
     static void run_shutdown_done(TimerNode *node);
     TimerNode done_timer_;
 
@@ -119,6 +132,8 @@ private:
 
     bool shutting_down_ = false;
     bool shutdown_done_posted_ = false;
+    bool retired_ = false;
+    unsigned dispatching_ = 0;
     eddy_server_done_fn done_cb_ = nullptr;
     void *done_userdata_ = nullptr;
     eddy_free_fn done_free_ = nullptr;

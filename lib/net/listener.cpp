@@ -29,12 +29,21 @@ Listener *Listener::create(Loop *loop, AcceptFn cb, void *arg) {
 }
 
 Listener::~Listener() {
-    stop();
-    loop_->remove_resource(this);
+    if (loop_) {
+        stop();
+        loop_->remove_resource(this);
+    }
     if (c_free_userdata) c_free_userdata(c_userdata);
 }
 
-void Listener::on_loop_free() { delete this; }
+void Listener::on_loop_free() {
+    // Its owner (the C API's caller, or a server) still frees it: it only lets go of the loop.
+    stop();
+    if (c_free_userdata) c_free_userdata(c_userdata);
+    c_free_userdata = nullptr;
+    c_userdata = nullptr;
+    loop_ = nullptr;
+}
 
 int Listener::listen_fd(int fd, const std::string &unix_path) {
     Socket *sock = new (std::nothrow) Socket();
@@ -75,6 +84,7 @@ int local_port(int fd) {
 }  // namespace
 
 int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
+    if (!loop_) return EDDY_ESTATE;  // its loop was freed
     if (port < 0 || port > 65535) return EDDY_EINVAL;
     if (backlog <= 0) backlog = EDDY_DEFAULT_BACKLOG;
     addrinfo hints = {};
@@ -147,6 +157,7 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
 }
 
 int Listener::bind_unix(const char *path, int backlog) {
+    if (!loop_) return EDDY_ESTATE;
     if (!path || !*path) return EDDY_EINVAL;
     sockaddr_un addr = {};
     addr.sun_family = AF_UNIX;
@@ -187,6 +198,7 @@ int Listener::bind_unix(const char *path, int backlog) {
 }
 
 int Listener::add_fd(int fd) {
+    if (!loop_) return EDDY_ESTATE;
     int accepting = 0;
     socklen_t len = sizeof accepting;
     if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting)
@@ -211,7 +223,7 @@ void Listener::stop() {
         delete sock;
     }
     sockets_.clear();
-    loop_->timer_stop(&resume_timer_);
+    if (loop_) loop_->timer_stop(&resume_timer_);
     paused_ = false;
 }
 

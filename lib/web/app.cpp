@@ -11,6 +11,7 @@
 namespace eddy::web {
 
 App::~App() {
+    if (loop_) loop_->remove_resource(this);
     // The server first: closing its connections runs on_connection_close of live handlers
     // while their routes still exist.
     if (server_) delete server_;
@@ -34,8 +35,20 @@ App::~App() {
     }
 }
 
+void App::destroy() {
+    if (!server_ || !server_->dispatching() || !loop_) {
+        delete this;
+        return;
+    }
+    server_->retire();
+    auto noop = [](eddy_loop *, void *) {};
+    auto free_app = [](void *app) { delete static_cast<App *>(app); };
+    if (!loop_->call_soon(noop, this, free_app))
+        log(LogLevel::error, "web: out of memory: an app freed inside its callback is leaked");
+}
+
 http::Server *App::server() {
-    if (server_) return server_;
+    if (server_ || !loop_) return server_;
     server_ = http::Server::create(loop_, on_request, this, nullptr);
     if (!server_) return nullptr;
     // The headers hop is only needed when some route streams its request bodies; without one,

@@ -23,10 +23,15 @@ struct StaticMount {
     std::string root;    // canonical directory path
 };
 
-class App {
+// A loop resource only so that it knows when its loop is freed (then it makes no server).
+class App : public LoopResource {
 public:
-    explicit App(Loop *loop) : loop_(loop) {}
-    ~App();
+    explicit App(Loop *loop) : loop_(loop) { loop->add_resource(this); }
+    ~App() override;
+    void on_loop_free() override { loop_ = nullptr; }  // its owner still frees it
+    // eddy_app_free: deletes now, or — inside a callback of one of its requests, whose callers
+    // still use it — closes its server now and deletes it when the loop next runs.
+    void destroy();
     App(const App &) = delete;
     App &operator=(const App &) = delete;
 

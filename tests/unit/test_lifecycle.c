@@ -1,0 +1,244 @@
+/* Life-cycle rules of the C API's long-lived objects (servers, apps, HTTP clients, listeners),
+ * over real sockets with eddy's own HTTP client on the same loop:
+ * - freeing the loop first leaves them inert but valid: freeing them afterwards is safe, and
+ *   what needs the loop answers EDDY_ESTATE;
+ * - a server or app freed inside its own request callback (a "/shutdown" endpoint), or inside
+ *   the shutdown callback, still answers the request in hand and is gone afterwards.
+ * The sanitizer build is what finds a use after free or a leak here. */
+#include "test_common.h"
+
+static int frees;
+static void note_free(void *p) {
+    (void)p;
+    frees++;
+}
+
+/* ---- an HTTP client on the test's loop ---------------------------------------------------- */
+
+typedef struct {
+    int done;
+    int error;
+    int status;
+    char body[64];
+} fetch_result;
+
+static void on_fetch_done(eddy_fetch *fetch, int error, void *userdata) {
+    fetch_result *r = userdata;
+    r->done = 1;
+    r->error = error;
+    r->status = error ? 0 : eddy_fetch_response_status(fetch);
+    size_t len = 0;
+    const char *body = error ? NULL : eddy_fetch_response_body(fetch, &len);
+    if (body && len < sizeof r->body) memcpy(r->body, body, len);
+}
+
+static void start_get(eddy_client *client, int port, fetch_result *r) {
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    memset(r, 0, sizeof *r);
+    eddy_fetch *f = eddy_fetch_new(client, "GET", url);
+    assert_non_null(f);
+    assert_int_equal(eddy_fetch_start(f, on_fetch_done, r, NULL), 0);
+}
+
+static void get(eddy_loop *loop, eddy_client *client, int port, fetch_result *r) {
+    start_get(client, port, r);
+    assert_true(run_until_flag(loop, &r->done, TEST_WAIT_SECONDS));
+}
+
+/* ---- the loop freed before the objects on it ---------------------------------------------- */
+
+static void answer_ok(eddy_request *req, void *userdata) {
+    (void)userdata;
+    eddy_request_write(req, "ok", 2);
+    eddy_request_finish(req);
+}
+
+static void handler_ok(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    eddy_handler_write(h, "ok", 2);
+}
+
+static void on_accept(eddy_listener *l, eddy_stream *s, const char *peer_ip, int peer_port,
+                      void *userdata) {
+    (void)l;
+    (void)peer_ip;
+    (void)peer_port;
+    (void)userdata;
+    eddy_stream_close(s);
+}
+
+static void test_loop_freed_first(void **state) {
+    (void)state;
+    frees = 0;
+    eddy_loop *loop = eddy_loop_new();
+    assert_non_null(loop);
+    eddy_server *server = eddy_server_new(loop, answer_ok, NULL, note_free);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    eddy_app *app = eddy_app_new(loop);
+    eddy_route *route = eddy_app_add_route(app, "/", EDDY_NTS, NULL, note_free);
+    assert_int_equal(eddy_route_on(route, "GET", EDDY_NTS, handler_ok), 0);
+    assert_int_equal(eddy_app_listen(app, "127.0.0.1", 0), 0);
+    eddy_app *app_without_server = eddy_app_new(loop);
+    eddy_listener *listener = eddy_listener_new(loop, on_accept, NULL, note_free);
+    assert_int_equal(eddy_listener_bind(listener, "127.0.0.1", 0, 0, 0), 0);
+    eddy_client *client = eddy_client_new(loop);
+
+    /* Both servers answer; then a fetch is left in flight and a connection left open. */
+    fetch_result r;
+    get(loop, client, eddy_server_port(server), &r);
+    assert_int_equal(r.status, 200);
+    get(loop, client, eddy_server_port(eddy_app_server(app)), &r);
+    assert_int_equal(r.status, 200);
+    fetch_result in_flight;
+    start_get(client, eddy_server_port(server), &in_flight);
+    eddy_fetch *unstarted = eddy_fetch_new(client, "GET", "http://127.0.0.1:1/");
+    assert_non_null(unstarted);
+
+    eddy_loop_free(loop);
+    assert_int_equal(in_flight.done, 0); /* no callbacks while the loop is freed */
+    assert_int_equal(frees, 2);          /* the server's and the listener's userdata */
+
+    /* Inert, but still valid handles. */
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), EDDY_ESTATE);
+    assert_int_equal(eddy_server_shutdown(server, NULL, NULL, NULL), EDDY_ESTATE);
+    assert_int_equal(eddy_listener_bind(listener, "127.0.0.1", 0, 0, 0), EDDY_ESTATE);
+    assert_true(eddy_app_listen(app_without_server, "127.0.0.1", 0) < 0);
+    assert_int_equal(eddy_fetch_start(unstarted, on_fetch_done, &r, NULL), EDDY_ESTATE);
+    eddy_fetch_free(unstarted);
+    eddy_fetch *late = eddy_fetch_new(client, "GET", "http://127.0.0.1:1/");
+    if (late) {
+        assert_int_equal(eddy_fetch_start(late, on_fetch_done, &r, NULL), EDDY_ESTATE);
+        eddy_fetch_free(late);
+    }
+
+    eddy_server_free(server);
+    eddy_app_free(app);
+    eddy_app_free(app_without_server);
+    eddy_listener_free(listener);
+    eddy_client_free(client);
+    assert_int_equal(frees, 3); /* and the route's, with its app */
+}
+
+/* ---- a server freed inside its own callbacks ---------------------------------------------- */
+
+typedef struct {
+    eddy_server *server;
+    int requests;
+} self_freeing;
+
+static void answer_then_free_server(eddy_request *req, void *userdata) {
+    self_freeing *sf = userdata;
+    sf->requests++;
+    eddy_request_write(req, "bye", 3);
+    eddy_request_finish(req);
+    eddy_server_free(sf->server); /* userdata released now: no callback after this */
+    assert_int_equal(frees, 1);
+}
+
+static void test_server_freed_in_request_callback(void **state) {
+    (void)state;
+    frees = 0;
+    eddy_loop *loop = eddy_loop_new();
+    self_freeing sf = {0};
+    sf.server = eddy_server_new(loop, answer_then_free_server, &sf, note_free);
+    assert_int_equal(eddy_server_listen(sf.server, "127.0.0.1", 0, 0), 0);
+    int port = eddy_server_port(sf.server);
+    eddy_client *client = eddy_client_new(loop);
+
+    fetch_result r;
+    get(loop, client, port, &r);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "bye");
+    assert_int_equal(sf.requests, 1);
+    /* The server is gone: its port refuses. */
+    get(loop, client, port, &r);
+    assert_true(r.error < 0);
+    assert_int_equal(sf.requests, 1);
+    eddy_client_free(client);
+    eddy_loop_free(loop);
+    assert_int_equal(frees, 1);
+}
+
+static void free_server_when_done(eddy_server *server, void *userdata) {
+    (void)userdata;
+    eddy_server_free(server);
+}
+
+static void test_server_freed_in_shutdown_callback(void **state) {
+    (void)state;
+    frees = 0;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, answer_ok, NULL, NULL);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    assert_int_equal(eddy_server_shutdown(server, free_server_when_done, NULL, note_free), 0);
+    assert_int_equal(run_until_count(loop, &frees, 1, TEST_WAIT_SECONDS), 1);
+    eddy_loop_free(loop);
+}
+
+/* ---- an app freed inside one of its handlers ---------------------------------------------- */
+
+static eddy_app *the_app;
+
+static void handler_then_free_app(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    eddy_app_free(the_app);
+    the_app = NULL;
+    /* The handler stays usable until it returns: its answer still goes out. */
+    assert_int_equal(eddy_handler_write(h, "bye", 3), 0);
+}
+
+static void test_app_freed_in_handler(void **state) {
+    (void)state;
+    frees = 0;
+    eddy_loop *loop = eddy_loop_new();
+    the_app = eddy_app_new(loop);
+    eddy_route *route = eddy_app_add_route(the_app, "/", EDDY_NTS, NULL, note_free);
+    assert_int_equal(eddy_route_on(route, "GET", EDDY_NTS, handler_then_free_app), 0);
+    assert_int_equal(eddy_app_listen(the_app, "127.0.0.1", 0), 0);
+    int port = eddy_server_port(eddy_app_server(the_app));
+    eddy_client *client = eddy_client_new(loop);
+
+    fetch_result r;
+    get(loop, client, port, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "bye");
+    /* Freed once the loop ran again. */
+    assert_int_equal(run_until_count(loop, &frees, 1, TEST_WAIT_SECONDS), 1);
+    get(loop, client, port, &r);
+    assert_true(r.error < 0);
+    eddy_client_free(client);
+    eddy_loop_free(loop);
+}
+
+/* Freed inside its handler, then the loop freed before it ran again. */
+static void test_app_freed_in_handler_then_loop_freed(void **state) {
+    (void)state;
+    frees = 0;
+    eddy_loop *loop = eddy_loop_new();
+    the_app = eddy_app_new(loop);
+    eddy_route *route = eddy_app_add_route(the_app, "/", EDDY_NTS, NULL, note_free);
+    assert_int_equal(eddy_route_on(route, "GET", EDDY_NTS, handler_then_free_app), 0);
+    assert_int_equal(eddy_app_listen(the_app, "127.0.0.1", 0), 0);
+    eddy_client *client = eddy_client_new(loop);
+    fetch_result r;
+    start_get(client, eddy_server_port(eddy_app_server(the_app)), &r);
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (the_app && mono_now() < deadline) assert_int_equal(eddy_loop_run_once(loop, 50), 0);
+    assert_null(the_app);
+    eddy_client_free(client);
+    eddy_loop_free(loop);
+    assert_int_equal(frees, 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loop_freed_first),
+        cmocka_unit_test(test_server_freed_in_request_callback),
+        cmocka_unit_test(test_server_freed_in_shutdown_callback),
+        cmocka_unit_test(test_app_freed_in_handler),
+        cmocka_unit_test(test_app_freed_in_handler_then_loop_freed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
