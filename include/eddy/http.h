@@ -147,7 +147,8 @@ EDDY_API int eddy_server_set_decompress_request(eddy_server *server, int on);
  * Default "eddy/<version>". */
 EDDY_API int eddy_server_set_server_header(eddy_server *server, const char *value, size_t len);
 /* Lets `method` (a token) through to the callback. By default GET, HEAD, POST, PUT, DELETE,
- * PATCH and OPTIONS pass; any other well-formed method gets 501 from the server. */
+ * PATCH and OPTIONS pass; any other well-formed method gets 501 from the server.
+ * Returns 0, or EDDY_EINVAL (not a token; CONNECT, which always gets 501: eddy is no tunnel). */
 EDDY_API int eddy_server_allow_method(eddy_server *server, const char *method, size_t len);
 /* Non-zero: every well-formed method reaches the callback (CONNECT excepted: always 501). */
 EDDY_API int eddy_server_allow_any_method(eddy_server *server, int on);
@@ -210,7 +211,8 @@ EDDY_API size_t eddy_request_header_count(const eddy_request *req);
 EDDY_API int eddy_request_header_at(const eddy_request *req, size_t index, const char **name,
                                     size_t *name_len, const char **value, size_t *value_len);
 
-/* The request body (not for streamed bodies). Never NULL; "" when empty. */
+/* The request body (not for streamed bodies), valid until the request is finished; "" when
+ * empty, NULL only for a NULL req. */
 EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len);
 
 /* Where arguments come from. */

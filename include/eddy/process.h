@@ -12,6 +12,7 @@
 #define EDDY_PROCESS_H
 
 #include "common.h"
+#include "net.h" /* EDDY_DEFAULT_BACKLOG and EDDY_LISTEN_* for eddy_bind_socket */
 
 #ifdef __cplusplus
 extern "C" {

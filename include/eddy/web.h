@@ -99,11 +99,12 @@ EDDY_API int eddy_app_set_cookie_secret(eddy_app *app, const char *secret, size_
 
 /* Non-zero: POST, PUT, DELETE, PATCH and custom methods must carry a valid XSRF token (the
  * `_xsrf` argument or an X-Xsrftoken / X-Csrftoken header matching the `_xsrf` cookie), else
- * 403 before prepare. */
+ * 403 before prepare. Returns 0, or EDDY_EINVAL for a NULL app. */
 EDDY_API int eddy_app_set_xsrf_cookies(eddy_app *app, int on);
 
 /* Non-zero: responses are gzip-compressed when the client accepts gzip, the type is
- * compressible and the body is at least 1024 bytes (or streamed). */
+ * compressible and the body is at least 1024 bytes (or streamed). Returns 0, or EDDY_EINVAL
+ * for a NULL app. */
 EDDY_API int eddy_app_set_compress_response(eddy_app *app, int on);
 
 /* Serves files under directory `root` at URL prefix `url_prefix` (e.g. "/static/"), with

@@ -173,6 +173,7 @@ EDDY_API int eddy_server_allow_method(eddy_server *server, const char *method, s
     if (!server || !method) return EDDY_EINVAL;
     std::string_view m = view(method, len);
     if (!eddy::http::is_token(m)) return EDDY_EINVAL;
+    if (m == "CONNECT") return EDDY_EINVAL;  // eddy is no tunnel: CONNECT always gets 501
     Srv(server)->options.allowed_methods.emplace_back(m);
     return 0;
 }

@@ -89,6 +89,8 @@ EDDY_API int eddy_app_reverse_url(eddy_app *app, const char *name, size_t name_l
     if (!app || !name || (nargs && !args) || (!out && out_size)) return EDDY_EINVAL;
     Route *r = App::from_c(app)->find_named(view(name, name_len));
     if (!r) return EDDY_ENOENT;
+    // Checked before `args` is read: a wrong count must not read past the caller's array.
+    if (nargs != r->reverse_arity()) return EDDY_EINVAL;
     std::vector<std::string> encoded;
     for (size_t i = 0; i < nargs; i++) {
         size_t len = arg_lens ? arg_lens[i] : EDDY_NTS;

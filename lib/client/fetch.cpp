@@ -11,6 +11,7 @@
 #include "net/connect.hpp"
 #include "stream/stream.hpp"
 #include "tls/context.hpp"
+#include "util/errors.hpp"
 #include "tls/tls_stream.hpp"
 #include "util/log.hpp"
 
@@ -342,7 +343,7 @@ void Fetch::send_request() {
         head += h.value;
         head += "\r\n";
     }
-    if (!has_ua) head += "User-Agent: eddy/0.1.0\r\n";
+    if (!has_ua) head += "User-Agent: eddy/" EDDY_VERSION_TEXT "\r\n";
     if (decompress && !has_ae) head += "Accept-Encoding: gzip\r\n";
     bool has_body = streamed_body || !body.empty();
     if (streamed_body && stream_length < 0) {

@@ -12,6 +12,7 @@
 #include "http/access_log.hpp"
 #include "http/request.hpp"
 #include "loop/loop.hpp"
+#include "util/errors.hpp"
 
 namespace eddy {
 class Listener;
@@ -40,7 +41,7 @@ struct ServerOptions {
     bool decompress_request = false;
     bool allow_any_method = false;
     bool send_server_header = true;
-    std::string server_header = "eddy/0.1.0";
+    std::string server_header = "eddy/" EDDY_VERSION_TEXT;
     std::vector<std::string> allowed_methods = {"GET",    "HEAD",  "POST",   "PUT",
                                                 "DELETE", "PATCH", "OPTIONS"};
     std::unordered_set<std::string> trusted_proxies;

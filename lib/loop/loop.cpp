@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -101,7 +102,20 @@ double Loop::now() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+namespace {
+// libevent's own warnings go where eddy's log lines go (eddy_set_log_function), not to stderr.
+void libevent_log(int severity, const char *message) {
+    LogLevel level = severity == EVENT_LOG_DEBUG ? LogLevel::debug
+                     : severity == EVENT_LOG_MSG ? LogLevel::info
+                     : severity == EVENT_LOG_WARN ? LogLevel::warning
+                                                   : LogLevel::error;
+    log(level, "libevent: %s", message);
+}
+}  // namespace
+
 Loop *Loop::create() {
+    static std::once_flag log_hooked;
+    std::call_once(log_hooked, [] { event_set_log_callback(libevent_log); });
     Loop *loop = new (std::nothrow) Loop();
     if (!loop) return nullptr;
     if (!loop->init()) {

@@ -189,7 +189,8 @@ int Context::set_verify(int mode) {
 }
 
 int Context::set_alpn(const char *const *protocols, size_t count) {
-    if (count && !protocols) return EDDY_EINVAL;
+    // The list's wire form has a 2-byte length: each name takes at least 2 bytes of it.
+    if ((count && !protocols) || count > 32767) return EDDY_EINVAL;
     std::string wire;
     for (size_t i = 0; i < count; i++) {
         size_t n = protocols[i] ? strlen(protocols[i]) : 0;
@@ -197,6 +198,7 @@ int Context::set_alpn(const char *const *protocols, size_t count) {
         wire += static_cast<char>(n);
         wire.append(protocols[i], n);
     }
+    if (wire.size() > 65535) return EDDY_EINVAL;
     alpn_wire_ = wire;
     // A client sends the list in its hello; a server answers from on_alpn_select.
     if (!server_ &&

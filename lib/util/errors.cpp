@@ -93,11 +93,6 @@ EDDY_API const char *eddy_err_name(int code) {
 
 EDDY_API unsigned eddy_version(void) { return EDDY_VERSION_HEX; }
 
-#define EDDY_STR2(x) #x
-#define EDDY_STR(x) EDDY_STR2(x)
-EDDY_API const char *eddy_version_string(void) {
-    return EDDY_STR(EDDY_VERSION_MAJOR) "." EDDY_STR(EDDY_VERSION_MINOR) "." EDDY_STR(
-        EDDY_VERSION_PATCH);
-}
+EDDY_API const char *eddy_version_string(void) { return EDDY_VERSION_TEXT; }
 
 }  // extern "C"

@@ -1,5 +1,13 @@
-// Mapping from errno values to the C API's EDDY_E* codes.
+// Mapping from errno values to the C API's EDDY_E* codes; the version as text.
 #pragma once
+
+#include "eddy/common.h"
+
+#define EDDY_STR2(x) #x
+#define EDDY_STR(x) EDDY_STR2(x)
+// "0.1.0", from EDDY_VERSION_* (the Server and User-Agent fields name it).
+#define EDDY_VERSION_TEXT                                                                          \
+    EDDY_STR(EDDY_VERSION_MAJOR) "." EDDY_STR(EDDY_VERSION_MINOR) "." EDDY_STR(EDDY_VERSION_PATCH)
 
 namespace eddy {
 

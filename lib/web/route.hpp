@@ -45,6 +45,8 @@ public:
 
     // reverse_url: fills the pattern's groups with `args` (already encoded).
     bool reverse(const std::vector<std::string> &args, std::string &out) const;
+    // How many arguments reverse() takes (0 for a pattern that cannot be reversed).
+    size_t reverse_arity() const { return reversible_ ? reverse_pieces_.size() - 1 : 0; }
 
     eddy_handler_fn method_callback(std::string_view method) const;
     // The callback that answers `method`: its own, or GET's for HEAD. nullptr: 405.

@@ -25,16 +25,13 @@ pc=$(find "$prefix" -name eddy.pc -path '*/pkgconfig/*' | head -n1)
 libdir=$(dirname "$(dirname "$pc")")
 echo "installed libdir: ${libdir#"$tmp"/}"
 for f in "$libdir/libeddy.so.0" "$libdir/libeddy.a" "$prefix/include/eddy/eddy.h" \
-    "$libdir/cmake/eddy/eddyConfig.cmake"; do
+    "$libdir/cmake/eddy/eddyConfig.cmake" "$prefix/share/doc/eddy/LICENSE" \
+    "$prefix/share/doc/eddy/README.md" "$prefix/share/doc/eddy/http-conformance.md"; do
     [ -e "$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
 
-# eddy.pc names the prefix the build was configured with (cmake --install --prefix does not
-# change it), so use a copy whose prefix line points at the temporary one; the rest is as
-# installed.
-mkdir "$tmp/pc"
-sed "s|^prefix=.*|prefix=$prefix|" "$pc" >"$tmp/pc/eddy.pc"
-PKG_CONFIG_PATH=$tmp/pc
+# eddy.pc is relocatable (its prefix is ${pcfiledir}/../..): used where it was installed.
+PKG_CONFIG_PATH=$(dirname "$pc")
 export PKG_CONFIG_PATH
 pkgconf() { pkg-config "$@" eddy; }
 [ "$(pkgconf --modversion)" = "$(sed -n 's/^Version: //p' "$pc")" ]
