@@ -17,7 +17,7 @@
  * proxy (CONNECT for https).
  *
  * Errors reported to `done`: EDDY_ERESOLVE (name not found), EDDY_ECONNREFUSED and other
- * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake or certificate verification failed),
+ * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake, certificate verification or a TLS alert failed it),
  * EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO (malformed response),
  * EDDY_EOF (the connection closed before the response was complete), EDDY_ECANCELED
  * (eddy_fetch_cancel, or the client was freed), EDDY_EBUSY (queue full), EDDY_EINVAL (bad URL).
@@ -76,7 +76,9 @@ EDDY_API int eddy_client_set_idle_timeout(eddy_client *client, double seconds);
 EDDY_API int eddy_client_set_tls(eddy_client *client, eddy_tls_context *ctx);
 
 /* Sends every request through the HTTP proxy at `host`:`port` (http: absolute URIs; https: a
- * CONNECT tunnel, then TLS with the origin). NULL host removes the proxy.
+ * CONNECT tunnel, then TLS with the origin). NULL host removes the proxy. A request's
+ * Proxy-Authorization header goes to the proxy: on the CONNECT for https (never into the
+ * tunnel), with the request itself for http.
  * Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_client_set_proxy(eddy_client *client, const char *host, int port);
 

@@ -58,7 +58,7 @@ typedef enum eddy_error {
     EDDY_EACCES = -17,      /* permission denied */
     EDDY_ECANCELED = -18,   /* the operation was cancelled */
     EDDY_EPROTO = -19,      /* the peer broke the protocol */
-    EDDY_ETLS = -20,        /* TLS handshake failed (e.g. certificate verification) */
+    EDDY_ETLS = -20,        /* TLS failed: handshake, certificate verification, a TLS alert */
     EDDY_ERESOLVE = -21     /* a host name could not be resolved */
 } eddy_error;
 

@@ -171,7 +171,10 @@ private:
     static void on_tunnel_head(Stream *s, const char *data, size_t len, void *arg);
     static void run_tunnel_tls(TimerNode *node);
     void start_tls(Stream *plain);
-    void attach(Stream *s);
+    // `connected`: the connection is ready (the connect timeout ends); false while a TLS
+    // handshake or a proxy's CONNECT is still to come.
+    void attach(Stream *s, bool connected = true);
+    static void handshake_done(void *fetch);
     void detach_stream(bool keep);
 
     // Request.
@@ -188,7 +191,8 @@ private:
     void deliver_body(const char *data, size_t len);
     void message_complete();
     void follow_redirect();
-    void handle_eof(int error);
+    // `tls_unconfirmed`: a TLS connection that ended without the server's close_notify.
+    void handle_eof(int error, bool tls_unconfirmed = false);
     static int cb_status(http_parser *p, const char *at, size_t len);
     static int cb_header_field(http_parser *p, const char *at, size_t len);
     static int cb_header_value(http_parser *p, const char *at, size_t len);
@@ -236,6 +240,7 @@ private:
     bool message_done_ = false;
     bool final_response_ = false;      // not a 1xx
     bool skip_body_delivery_ = false;  // a redirect that will be followed
+    int interim_responses_ = 0;         // 1xx heads before the final one
     bool close_after_ = false;
     bool body_flowing_ = false;  // the request body may go out now
     bool body_end_sent_ = false;

@@ -236,7 +236,7 @@ void Fetch::connected(Stream *stream) {
         attach(stream);
         send_request();
     } else if (!client_->proxy_host.empty()) {
-        attach(stream);
+        attach(stream, false);  // the connect timeout covers the CONNECT and the TLS handshake
         start_tunnel();
     } else {
         start_tls(stream);
@@ -247,7 +247,13 @@ void Fetch::start_tunnel() {
     phase_ = Phase::tunnel;
     std::string authority =
         (url.ipv6() ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
-    std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
+    std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
+    // Credentials for the proxy go to the proxy (RFC 9110 §11.7.2), never into the tunnel.
+    for (const Header &h : headers) {
+        if (!http::iequals(h.name, "Proxy-Authorization")) continue;
+        req += h.name + ": " + h.value + "\r\n";
+    }
+    req += "\r\n";
     if (stream_->write(req.data(), req.size()) != 0 ||
         stream_->read_until("\r\n\r\n", 4, 16384, on_tunnel_head, this) != 0)
         finish(EDDY_ENOMEM);
@@ -288,19 +294,26 @@ void Fetch::start_tls(Stream *plain) {
         finish(fd < 0 ? EDDY_EPROTO : EDDY_ENOMEM);
         return;
     }
-    Stream *s = tls::TlsStream::create_client(loop_, fd, ctx, url.host, url.origin());
+    tls::TlsStream *s = tls::TlsStream::create_client(loop_, fd, ctx, url.host, url.origin());
     if (!s) {
         ::close(fd);
         finish(EDDY_ENOMEM);
         return;
     }
-    attach(s);
+    // The connect timeout lasts until the handshake is done (Tornado's does too).
+    s->on_handshake_done(handshake_done, this);
+    attach(s, false);
     send_request();
 }
 
-void Fetch::attach(Stream *s) {
+void Fetch::handshake_done(void *fetch) {
+    Fetch *f = static_cast<Fetch *>(fetch);
+    f->loop_->timer_stop(&f->connect_timer_);
+}
+
+void Fetch::attach(Stream *s, bool connected) {
     stream_ = s;
-    loop_->timer_stop(&connect_timer_);
+    if (connected) loop_->timer_stop(&connect_timer_);
     s->set_close_callback(on_stream_close, this);
     s->set_nodelay(true);
     reset_response();
@@ -312,6 +325,7 @@ void Fetch::detach_stream(bool keep) {
     stream_ = nullptr;
     if (!s) return;
     s->set_close_callback(nullptr, nullptr);
+    if (s->is_tls()) static_cast<tls::TlsStream *>(s)->on_handshake_done(nullptr, nullptr);
     if (keep && !s->closed()) {
         client_->put_idle(pool_key(), s);
     } else {
@@ -323,6 +337,7 @@ void Fetch::detach_stream(bool keep) {
 
 void Fetch::send_request() {
     bool proxied_http = !client_->proxy_host.empty() && !url.https();
+    bool tunnelled = !client_->proxy_host.empty() && url.https();
     std::string head;
     head.reserve(256);
     head += method_;
@@ -336,6 +351,7 @@ void Fetch::send_request() {
         if (http::iequals(h.name, "Host") || http::iequals(h.name, "Content-Length") ||
             http::iequals(h.name, "Transfer-Encoding") || http::iequals(h.name, "Expect"))
             continue;
+        if (tunnelled && http::iequals(h.name, "Proxy-Authorization")) continue;  // on CONNECT
         if (http::iequals(h.name, "User-Agent")) has_ua = true;
         if (http::iequals(h.name, "Accept-Encoding")) has_ae = true;
         head += h.name;

@@ -6,6 +6,7 @@
 #include "client/client.hpp"
 #include "http/httputil.hpp"
 #include "stream/stream.hpp"
+#include "tls/tls_stream.hpp"
 #include "util/log.hpp"
 
 namespace eddy::client {
@@ -13,6 +14,7 @@ namespace eddy::client {
 namespace {
 constexpr size_t kMaxHead = 64 * 1024;
 constexpr size_t kMaxHeaderLines = 200;
+constexpr int kMaxInterimResponses = 100;
 
 Fetch *self(http_parser *p) { return static_cast<Fetch *>(p->data); }
 
@@ -53,6 +55,7 @@ void Fetch::reset_response() {
     in_value_ = false;
     head_bytes_ = body_bytes_ = delivered_ = 0;
     got_bytes_ = message_done_ = final_response_ = skip_body_delivery_ = close_after_ = false;
+    interim_responses_ = 0;
     parse_error_ = 0;
     gunzip_.reset();
     generation_++;
@@ -150,7 +153,8 @@ int Fetch::cb_headers_complete(http_parser *p) {
     Fetch *f = self(p);
     f->in_value_ = false;
     f->status = p->status_code;
-    if (f->status < 100 || f->status > 599) {
+    // An HTTP/1.1 client talks to HTTP/1.x servers: "HTTP/2.0 200" is a confused peer.
+    if (p->http_major != 1 || f->status < 100 || f->status > 599) {
         f->parse_error_ = EDDY_EPROTO;
         return -1;
     }
@@ -165,6 +169,14 @@ int Fetch::cb_headers_complete(http_parser *p) {
         f->response_headers.clear();
         f->reason.clear();
         f->head_bytes_ = 0;
+        // A server may send several interim responses, not endless ones (each resets the head
+        // limit, so nothing else would end them).
+        if (++f->interim_responses_ > kMaxInterimResponses) {
+            log(LogLevel::info, "client: %s: over %d interim responses", f->url_text.c_str(),
+                kMaxInterimResponses);
+            f->parse_error_ = EDDY_EPROTO;
+            return -1;
+        }
         return 1;  // a 1xx ends at its head, whatever its fields say (RFC 9112 §6.3)
     }
     f->final_response_ = true;
@@ -256,7 +268,11 @@ void Fetch::deliver_body(const char *data, size_t len) {
 int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
     Fetch *f = self(p);
     f->body_bytes_ += len;
-    if (f->skip_body_delivery_) return f->body_bytes_ > kMaxHead ? -1 : 0;
+    if (f->skip_body_delivery_) {  // a redirect's body: read and dropped, up to max_body_size
+        if (f->body_bytes_ <= f->max_body_size) return 0;
+        f->parse_error_ = EDDY_ETOOBIG;
+        return -1;
+    }
     if (f->gunzip_) {
         std::string out;
         // The decoder counts its whole output against the limit itself.
@@ -307,17 +323,28 @@ void Fetch::on_stream_close(Stream *s, int error, void *arg) {
     Fetch *f = static_cast<Fetch *>(arg);
     if (f->stream_ != s) return;
     f->stream_ = nullptr;
-    f->handle_eof(error);
+    bool tls_unconfirmed =
+        s->is_tls() && !static_cast<tls::TlsStream *>(s)->close_notify_received();
+    f->handle_eof(error, tls_unconfirmed);
 }
 
-void Fetch::handle_eof(int error) {
+void Fetch::handle_eof(int error, bool tls_unconfirmed) {
     if (finishing_) return;
     bool clean = error == 0 || error == EDDY_EOF;
     if (clean) {
         // A close-delimited body ends here.
+        bool done_before = message_done_;
         uint64_t gen = generation_;
         http_parser_execute(&parser_, &kSettings, nullptr, 0);
         if (finishing_ || gen != generation_) return;
+        if (message_done_ && !done_before && tls_unconfirmed) {
+            // Over TLS such a body is complete only with the server's close_notify (RFC 9112
+            // §9.8): a bare TCP close may be an attacker's truncation.
+            log(LogLevel::info, "client: %s: TLS closed without close_notify: body may be cut",
+                url_text.c_str());
+            finish(EDDY_EOF);
+            return;
+        }
         if (message_done_) {
             message_complete();
             return;

@@ -16,6 +16,7 @@
 
 #include "tls/context.hpp"
 #include "tls/socket_bio.hpp"
+#include "util/errors.hpp"
 #include "util/log.hpp"
 
 namespace eddy::tls {
@@ -107,6 +108,14 @@ TlsStream *TlsStream::create_server(Loop *loop, int fd, Context *ctx) {
     return s;
 }
 
+// Notes a close_notify from the peer: an EOF without one may be a truncation (RFC 9112 §9.8),
+// which SSL_OP_IGNORE_UNEXPECTED_EOF otherwise makes look like a clean close.
+void TlsStream::note_alert(const SSL *ssl, int where, int value) {
+    // SSL_CB_READ_ALERT is two bits (alert, read): both must be set, not either.
+    if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT && (value & 0xff) == SSL3_AD_CLOSE_NOTIFY)
+        static_cast<TlsStream *>(SSL_get_app_data(ssl))->close_notify_received_ = true;
+}
+
 TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
                                     const std::string &server_name,
                                     const std::string &session_key) {
@@ -127,6 +136,10 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
             ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl_), server_name.c_str()) ==
                           1
                     : SSL_set1_host(s->ssl_, server_name.c_str()) == 1;
+            // RFC 9525 §6.3: names come from subjectAltName only (no fallback to the subject's
+            // CN) and a wildcard is a whole left-most label ("*.example.com", not "a*.example.com").
+            SSL_set_hostflags(s->ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                           X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
         }
     }
     if (ok && !session_key.empty()) {
@@ -138,6 +151,7 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
     if (ok) {
         ok = attach_bio(s->ssl_, fd);
         SSL_set_app_data(s->ssl_, s);
+        SSL_set_info_callback(s->ssl_, note_alert);
         SSL_set_connect_state(s->ssl_);
         s->hs_want_ = EV_WRITE;
         if (ctx->handshake_timeout > 0)
@@ -181,6 +195,10 @@ void TlsStream::handshake() {
         EDDY_LOG_DEBUG_IF("tls fd %d: %s handshake done (%s, alpn '%s', %s)", fd_,
                           SSL_is_server(ssl_) ? "server" : "client", SSL_get_version(ssl_),
                           alpn_.c_str(), SSL_session_reused(ssl_) ? "resumed" : "full");
+        if (auto fn = hs_done_fn_) {
+            hs_done_fn_ = nullptr;
+            fn(hs_done_arg_);
+        }
         apply_interest();
         // Whatever waited for the handshake goes now.
         if (has_output()) flush();
@@ -265,7 +283,7 @@ bool TlsStream::has_buffered_input() const {
     // Decrypted bytes, or (read ahead) raw records not yet looked at. Raw bytes that OpenSSL
     // already found to be an incomplete record wait for the socket (need_socket_), otherwise
     // the pending task would spin on them.
-    return SSL_pending(ssl_) > 0 || (!need_socket_ && SSL_has_pending(ssl_));
+    return SSL_pending(ssl_) > 0 || (!need_socket_ && SSL_has_pending(ssl_)) || eof_pending_;
 }
 
 void TlsStream::drain_pending() {
@@ -310,7 +328,7 @@ ssize_t TlsStream::map_error(int ret, bool reading) {
     default:
         failed_ = true;
         log(LogLevel::info, "tls fd %d: %s", fd_, openssl_errors().c_str());
-        errno = EPROTO;
+        errno = kTlsFailureErrno;  // EDDY_ETLS, not a malformed HTTP message
         return -1;
     }
 }
@@ -335,9 +353,14 @@ ssize_t TlsStream::transport_recv(char *buf, size_t len) {
             if (!SSL_has_pending(ssl_)) break;
             continue;
         }
-        if (SSL_get_error(ssl_, 0) == SSL_ERROR_WANT_READ) need_socket_ = true;
+        int err = SSL_get_error(ssl_, 0);
+        if (err == SSL_ERROR_WANT_READ) need_socket_ = true;
         if (total > 0) {
-            ERR_clear_error();  // the error (or EOF) comes back on the next call
+            // The error (or EOF) comes back on the next call. A close_notify read with the
+            // data must bring that call about itself: the socket may never be readable again
+            // (a peer that waits for our close_notify before it closes).
+            if (err == SSL_ERROR_ZERO_RETURN) eof_pending_ = true;
+            ERR_clear_error();
             break;
         }
         return map_error(0, true);

@@ -29,6 +29,15 @@ public:
                                     const std::string &server_name, const std::string &session_key);
 
     bool handshake_done() const { return hs_done_; }
+    // A client stream: whether the peer sent close_notify (a server's clean end of a response
+    // that is delimited by the close).
+    bool close_notify_received() const { return close_notify_received_; }
+    // Calls `fn(arg)` once when the handshake completes (nullptr: no longer). The HTTP client's
+    // connect timeout lasts until then.
+    void on_handshake_done(void (*fn)(void *arg), void *arg) {
+        hs_done_fn_ = fn;
+        hs_done_arg_ = arg;
+    }
     const char *alpn() const { return alpn_.c_str(); }
     bool session_reused() const { return hs_done_ && SSL_session_reused(ssl_); }
     // The SNI callback picked another context: keep it alive as long as the connection.
@@ -57,6 +66,7 @@ private:
     void drain_pending();
     bool has_buffered_input() const;  // input OpenSSL holds that a read can make progress on
     static void on_handshake_timeout(TimerNode *node);
+    static void note_alert(const SSL *ssl, int where, int value);
     static void run_pending(DeferredTask *task);
 
     Context *ctx_;
@@ -66,8 +76,12 @@ private:
     DeferredTask pending_task_;  // decrypted bytes held by OpenSSL wait for a reader
     std::string alpn_;
     std::string session_key_;
+    void (*hs_done_fn_)(void *arg) = nullptr;
+    void *hs_done_arg_ = nullptr;
     short hs_want_ = EV_READ;
     bool hs_done_ = false;
+    bool close_notify_received_ = false;
+    bool eof_pending_ = false;  // a close_notify came with the last data read (see transport_recv)
     bool failed_ = false;
     bool shutdown_sent_ = false;
     bool read_wants_write_ = false;

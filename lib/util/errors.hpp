@@ -1,6 +1,8 @@
 // Mapping from errno values to the C API's EDDY_E* codes; the version as text.
 #pragma once
 
+#include <cerrno>
+
 #include "eddy/common.h"
 
 #define EDDY_STR2(x) #x
@@ -13,5 +15,10 @@ namespace eddy {
 
 // Returns the EDDY_E* code for an errno value (EDDY_EIO for anything without its own code).
 int error_from_errno(int err);
+
+// The errno a TLS stream reports for a TLS failure after the handshake (an alert such as TLS
+// 1.3's certificate_required, a bad record): EBADE, which no socket call returns, maps to
+// EDDY_ETLS.
+constexpr int kTlsFailureErrno = EBADE;
 
 }  // namespace eddy

@@ -33,6 +33,9 @@ bool parse_ws_url(std::string_view url, std::string &host, int &port, std::strin
     secure = http::iequals(scheme, "wss");
     if (!secure && !http::iequals(scheme, "ws")) return false;
     std::string_view rest = url.substr(colon + 3);
+    // A fragment means nothing to a WebSocket URI (RFC 6455 §3) and is no part of a request
+    // target: it is dropped, as Tornado and eddy's HTTP client do.
+    rest = rest.substr(0, rest.find('#'));
     size_t slash = rest.find_first_of("/?");
     std::string_view authority = rest.substr(0, slash);
     target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));

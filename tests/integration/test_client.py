@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -175,6 +176,7 @@ class ConnectProxy(socketserver.ThreadingTCPServer):
 
     def __init__(self):
         self.seen = []
+        self.heads = []  # (request line, header lines)
         super().__init__(("127.0.0.1", 0), ProxyHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -190,6 +192,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
                 break
             head.append(h)
         self.server.seen.append(line.strip())
+        self.server.heads.append((line.strip(), b"".join(head).decode()))
         method, target, _ = line.split(" ", 2)
         if method == "CONNECT":
             host, port = target.rsplit(":", 1)
@@ -269,6 +272,50 @@ class RawServer:
         self.sock.close()
         for c in self.held:
             c.close()
+
+
+class TlsServer:
+    """A TLS server that answers each connection with `reply` and closes, with a close_notify
+    (`notify`) or without one (a bare TCP close, as an attacker cutting the stream would); it
+    records the requests it read."""
+
+    def __init__(self, reply, notify, cert="server"):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(CERTS[cert + ".crt"], CERTS[cert + ".key"])
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.reply, self.notify = reply, notify
+        self.requests = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                return
+            raw.settimeout(5)
+            c = raw
+            try:
+                c = self.ctx.wrap_socket(raw, server_side=True)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.requests.append(data)
+                c.sendall(self.reply)
+                if self.notify:
+                    c = c.unwrap()  # close_notify; then the plain socket
+            except (OSError, ssl.SSLError):
+                pass
+            c.close()  # an SSLSocket closes without close_notify
+
+    def stop(self):
+        self.sock.close()
 
 
 class ClientTest(unittest.TestCase):
@@ -445,6 +492,91 @@ class ClientTest(unittest.TestCase):
             proxy.shutdown()
             proxy.server_close()
 
+    def test_proxy_authorization_goes_on_connect_not_into_the_tunnel(self):
+        proxy = ConnectProxy()
+        origin = TlsServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", notify=True)
+        try:
+            r = one("--proxy", "127.0.0.1:%d" % proxy.server_address[1], "--cacert", CERTS["ca.crt"],
+                    "--header", "Proxy-Authorization: Basic cHJveHk6c2VjcmV0",
+                    "https://localhost:%d/" % origin.port)
+            self.assertEqual((r["error"], r["body"]), ("", "ok"), r)
+            line, head = proxy.heads[0]
+            self.assertTrue(line.startswith("CONNECT "), line)
+            self.assertIn("Proxy-Authorization: Basic cHJveHk6c2VjcmV0\r\n", head)
+            self.assertEqual(len(origin.requests), 1)
+            self.assertNotIn(b"proxy-authorization", origin.requests[0].lower())
+        finally:
+            origin.stop()
+            proxy.shutdown()
+            proxy.server_close()
+
+    # ---- TLS: the connect timeout, truncation -------------------------------------------------
+
+    def test_connect_timeout_covers_the_tls_handshake(self):
+        silent = RawServer(None)  # accepts, never answers the ClientHello
+        try:
+            p = subprocess.run([FETCH, "--connect-timeout", "1", "--timeout", "0",
+                                "https://localhost:%d/" % silent.port],
+                               capture_output=True, timeout=60)
+            r = json.loads(p.stdout.decode().splitlines()[0])
+            self.assertEqual(r["error"], "EDDY_ETIMEDOUT")
+            # The fetch's connect timer ended it, not the TLS context's 10 s handshake timer.
+            self.assertIn(b"connect timed out", p.stderr)
+            self.assertNotIn(b"handshake timed out", p.stderr)
+        finally:
+            silent.stop()
+
+    def test_host_names_only_from_san_and_no_partial_wildcards(self):
+        # RFC 9525 §6.3: no fallback to the subject's CN; a wildcard is a whole left-most label.
+        d = os.path.dirname(CERTS["ca.crt"])
+        for name, subj, ext in (("cnonly", "/CN=localhost", None),
+                                ("partial", "/CN=x", "subjectAltName=DNS:a*.eddy.test"),
+                                ("wild", "/CN=x", "subjectAltName=DNS:*.eddy.test")):
+            subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+                            "-subj", subj, "-out", name + ".csr"], cwd=d, check=True,
+                           capture_output=True, timeout=30)
+            cmd = ["openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey",
+                   "ca.key", "-CAcreateserial", "-days", "2", "-out", name + ".crt"]
+            if ext:
+                with open(os.path.join(d, name + ".ext"), "w") as f:
+                    f.write(ext + "\n")
+                cmd += ["-extfile", name + ".ext"]
+            subprocess.run(cmd, cwd=d, check=True, capture_output=True, timeout=30)
+            CERTS[name + ".crt"] = os.path.join(d, name + ".crt")
+            CERTS[name + ".key"] = os.path.join(d, name + ".key")
+        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        for cert, host, expected in (("cnonly", "localhost", "EDDY_ETLS"),
+                                     ("partial", "abc.eddy.test", "EDDY_ETLS"),
+                                     ("wild", "abc.eddy.test", "")):
+            server = TlsServer(ok, notify=True, cert=cert)
+            try:
+                r = one("--cacert", CERTS["ca.crt"], "--connect-to", "127.0.0.1:%d" % server.port,
+                        "https://%s:%d/" % (host, server.port))
+                self.assertEqual(r["error"], expected, (cert, r))
+            finally:
+                server.stop()
+
+    def test_tls_close_delimited_body_needs_close_notify(self):
+        reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody-until-close"
+        for notify, expected in ((True, ("", "body-until-close")), (False, ("EDDY_EOF", None))):
+            server = TlsServer(reply, notify)
+            try:
+                r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/" % server.port)
+                self.assertEqual(r["error"], expected[0], (notify, r))
+                if expected[1] is not None:
+                    self.assertEqual(r["body"], expected[1])
+            finally:
+                server.stop()
+        # Framed bodies need no close_notify.
+        server = TlsServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                           notify=False)
+        try:
+            r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/" % server.port)
+            self.assertEqual((r["error"], r["body"]), ("", "ok"), r)
+        finally:
+            server.stop()
+
     # ---- connect_to (Tornado's hostname_mapping) ----------------------------------------------
 
     def test_connect_to_keeps_the_request_naming_the_url(self):
@@ -559,6 +691,27 @@ class ClientTest(unittest.TestCase):
             self.assertEqual([r["reused"] for r in results], [0, 0, 0])
         finally:
             api.stop()
+
+    def test_redirect_with_a_large_body_is_followed(self):
+        target = "http://127.0.0.1:%d/echo" % self.api.port
+        page = b"<html>" + b" " * 100_000 + b"</html>"
+        raw = RawServer(b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: %d\r\n\r\n"
+                        % (target.encode(), len(page)) + page)
+        try:
+            r = one("http://127.0.0.1:%d/start" % raw.port)
+            self.assertEqual((r["error"], r["status"], r["redirects"]), ("", 200, 1), r)
+        finally:
+            raw.stop()
+
+    def test_status_line_version_and_interim_responses(self):
+        r = self.raw_one(b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual(r["error"], "EDDY_EPROTO")
+        final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        r = self.raw_one(b"HTTP/1.1 102 Processing\r\n\r\n" * 3 + final)
+        self.assertEqual((r["error"], r["body"]), ("", "ok"))
+        # Endless interim responses are cut off (each resets the head limit).
+        r = self.raw_one(b"HTTP/1.1 102 Processing\r\n\r\n" * 150 + final)
+        self.assertEqual(r["error"], "EDDY_EPROTO")
 
     def test_close_delimited_body(self):
         raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
