@@ -58,7 +58,7 @@ EDDY_API const char *eddy_strerror(int code) {
     case EDDY_EACCES: return "permission denied";
     case EDDY_ECANCELED: return "operation cancelled";
     case EDDY_EPROTO: return "protocol error";
-    case EDDY_ETLS: return "TLS handshake or certificate verification failed (or a TLS alert)";
+    case EDDY_ETLS: return "TLS handshake or certificate verification failed";
     case EDDY_ERESOLVE: return "host name could not be resolved";
     default: return "unknown error";
     }
