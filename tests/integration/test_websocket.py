@@ -438,6 +438,19 @@ async def python_server_tests(server):
                   f"text 70000 {'x' * 70000}" in lines and lines[-1].startswith("close 1000"),
                   f"eddy client ↔ python3-websockets server {extra}: {lines[:1]} {lines[-1:]}")
 
+    # A URL's fragment is no part of the request target (RFC 6455 §3): it is dropped.
+    async def tell_path(ws, path=None):
+        await ws.send(path if path is not None else ws.path)
+
+    async with websockets.serve(tell_path, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        for url, target in ((f"ws://127.0.0.1:{port}/p?q=1#frag", "/p?q=1"),
+                            (f"ws://127.0.0.1:{port}#frag", "/")):
+            lines = await loop.run_in_executor(None, run_client, server, url)
+            check(f"text {len(target)} {target}" in lines,
+                  f"eddy client sends {url} as {target}: {lines}")
+
 
 def main():
     ap = argparse.ArgumentParser()
