@@ -56,7 +56,8 @@ EDDY_API int eddy_loop_run(eddy_loop *loop);
 /* Runs one iteration: waits up to `timeout_ms` (0 = do not wait, -1 = until something is
  * ready) for I/O or a timer, then runs everything that is due, including the ready queue as it
  * was when the iteration started. Used by hosts that drive the loop from their own event loop.
- * Returns: 0, EDDY_ESTATE when called re-entrantly, EDDY_EIO on backend failure. */
+ * Returns: 0, EDDY_EINVAL (NULL loop, timeout_ms below -1), EDDY_ESTATE when called
+ * re-entrantly, EDDY_EIO on backend failure. */
 EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
 
 /* Asks the loop to return from eddy_loop_run() after the current iteration. A stop requested
@@ -98,7 +99,8 @@ EDDY_API eddy_call_id eddy_loop_call_soon(eddy_loop *loop, eddy_loop_fn cb, void
 EDDY_API eddy_call_id eddy_loop_call_later(eddy_loop *loop, double delay, eddy_loop_fn cb,
                                            void *userdata, eddy_free_fn free_userdata);
 
-/* Runs `cb` once at loop time `when` (see eddy_loop_time()). Same rules as call_later. */
+/* Runs `cb` once at loop time `when` (see eddy_loop_time()). Same rules as call_later (a NaN
+ * `when` counts as now). */
 EDDY_API eddy_call_id eddy_loop_call_at(eddy_loop *loop, double when, eddy_loop_fn cb,
                                         void *userdata, eddy_free_fn free_userdata);
 

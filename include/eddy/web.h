@@ -237,8 +237,9 @@ EDDY_API int eddy_handler_clear(eddy_handler *handler);
  * EDDY_ESTATE (finished), EDDY_ECLOSED. */
 EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *value, size_t len);
 /* Discards what was written, sets `status`, lets write_error (or the default HTML page) write
- * the body, and finishes. Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already flushed: the
- * connection is closed instead). */
+ * the body, and finishes. A `status` that cannot be a final status (outside 200-599) is sent
+ * as 500, as Tornado does. Returns 0, EDDY_EINVAL (NULL handler), EDDY_ESTATE (headers already
+ * flushed: the connection is closed instead). */
 EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status);
 
 /* Flags for eddy_handler_set_cookie. */

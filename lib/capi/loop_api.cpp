@@ -26,7 +26,7 @@ EDDY_API void eddy_loop_free(eddy_loop *loop) {
 EDDY_API int eddy_loop_run(eddy_loop *loop) { return loop ? L(loop)->run() : EDDY_EINVAL; }
 
 EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms) {
-    return loop ? L(loop)->run_once(timeout_ms) : EDDY_EINVAL;
+    return loop && timeout_ms >= -1 ? L(loop)->run_once(timeout_ms) : EDDY_EINVAL;
 }
 
 EDDY_API void eddy_loop_stop(eddy_loop *loop) {
