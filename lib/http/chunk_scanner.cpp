@@ -24,6 +24,7 @@ void ChunkScanner::reset(size_t max_line_bytes) {
     size_ = 0;
     has_digit_ = false;
     remaining_ = 0;
+    declared_ = 0;
     bws_ = false;
     line_bytes_ = 0;
     trailer_bytes_ = 0;
@@ -42,6 +43,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
     auto end_size_line = [&]() {
         after_lf_ = size_ == 0 ? State::trailer_start : State::data;
         remaining_ = size_;
+        declared_ = size_ > UINT64_MAX - declared_ ? UINT64_MAX : declared_ + size_;  // saturates
         state_ = State::line_lf;
     };
     for (; i < len; i++) {

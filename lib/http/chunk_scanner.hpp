@@ -27,6 +27,10 @@ public:
     Result scan(const char *data, size_t len, size_t *used, int *status,
                 DataFn on_data = nullptr, void *ctx = nullptr);
 
+    // Data bytes the chunk-size lines scanned so far announce (the current chunk's included):
+    // a body limit refuses a chunk once its size line is read, before its data.
+    uint64_t declared_bytes() const { return declared_; }
+
 private:
     enum class State {
         size, after_size, ext_name_start, ext_name, ext_after_name, ext_value_start, ext_token,
@@ -39,6 +43,7 @@ private:
     uint64_t size_ = 0;
     bool has_digit_ = false;  // the size line has a hex digit so far
     uint64_t remaining_ = 0;
+    uint64_t declared_ = 0;
     bool bws_ = false;  // whitespace was just skipped in a size line: ';' or '=' must follow
     size_t line_bytes_ = 0;     // of the current size line
     size_t trailer_bytes_ = 0;

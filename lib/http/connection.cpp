@@ -240,6 +240,14 @@ size_t Connection::consume(const char *data, size_t len) {
                 pos += used;
                 // Bad framing (`status`), or on_chunk_data refused the data (error_status_,
                 // silent_abort_: body_failed knows which).
+                // A chunk announcing more than the limit is refused at its size line, not after
+                // its data (or the body timeout) has come.
+                if (r != ChunkScanner::Result::error && !error_status_ && request_ &&
+                    chunk_scanner_.declared_bytes() > request_->max_body) {
+                    log(LogLevel::info, "http: %s: chunked body over %zu bytes", peer_ip_.c_str(),
+                        request_->max_body);
+                    error_status_ = 413;
+                }
                 if (r == ChunkScanner::Result::error || error_status_ || silent_abort_) {
                     if (r == ChunkScanner::Result::error)
                         log(LogLevel::info, "http: %s: malformed chunked body", peer_ip_.c_str());
@@ -576,7 +584,8 @@ void Connection::deliver_request() {
         refuse_method(true);  // the body was read: the connection stays usable
         return;
     }
-    if (req->gunzip && !req->gunzip->finished()) {
+    // An empty body labelled gzip is just empty (Tornado decodes it to nothing too).
+    if (req->gunzip && !req->gunzip->finished() && req->gunzip->bytes_fed() > 0) {
         send_error(400, true);
         return;
     }
@@ -636,7 +645,7 @@ int Connection::check_head(uint64_t *content_length) {
     // name's length first keeps this cheap for the common few-header request).
     const HeaderField *host = nullptr, *te = nullptr, *ce = nullptr, *cl = nullptr;
     bool expect_continue = false, expect_other = false;
-    size_t hosts = 0, tes = 0, cls = 0;
+    size_t hosts = 0, tes = 0, cls = 0, ces = 0;
     bool close_token = false, keep_alive_token = false;
     for (const HeaderField &h : req->headers) {
         switch (h.name.size()) {
@@ -665,7 +674,7 @@ int Connection::check_head(uint64_t *content_length) {
             if (iequals(h.name, "Content-Length")) cls++, cl = &h;
             break;
         case 16:
-            if (iequals(h.name, "Content-Encoding")) ce = &h;
+            if (iequals(h.name, "Content-Encoding")) ces++, ce = &h;
             break;
         case 17:
             if (iequals(h.name, "Transfer-Encoding")) tes++, te = &h;
@@ -705,8 +714,9 @@ int Connection::check_head(uint64_t *content_length) {
         expect_continue_ = expect_continue;
     }
 
-    // Content-Encoding of the body (decompress_request, gzip only).
-    if (ce && server_->options.decompress_request && is_gzip_coding(ce->value)) {
+    // Content-Encoding of the body (decompress_request, gzip only). Several field lines form
+    // one list (RFC 9110 §5.3): a body coded twice is left as it came, as Tornado does.
+    if (ces == 1 && server_->options.decompress_request && is_gzip_coding(ce->value)) {
         req->gunzip.reset(new (std::nothrow) GzipDecoder());
         if (!req->gunzip) return 500;
         for (HeaderField &h : req->headers)
@@ -748,21 +758,35 @@ int Connection::apply_transfer_encoding(const HeaderField *te, size_t fields) {
     return 0;
 }
 
+namespace {
+
+// Every field line of `name`, joined into one list (RFC 9110 §5.3): a client's own line
+// before the proxy's must not win.
+std::string joined_field(const Request *req, std::string_view name, size_t *lines) {
+    std::string all;
+    *lines = 0;
+    for (const HeaderField &h : req->headers) {
+        if (!iequals(h.name, name)) continue;
+        if ((*lines)++) all += ',';
+        all += h.value;
+    }
+    return all;
+}
+
+}  // namespace
+
 void Connection::apply_xheaders() {
     Request *req = request_;
     const auto &trusted = server_->options.trusted_proxies;
     if (!trusted.empty() && !trusted.count(peer_ip_)) return;
     std::string ip;
-    if (const HeaderField *real = req->find_header("X-Real-IP")) {
-        ip = real->value;
-    } else {
+    size_t lines = 0;
+    std::string real = joined_field(req, "X-Real-IP", &lines);
+    if (lines == 1) {
+        ip = real;
+    } else {  // none, or several (one of them the client's): X-Forwarded-For decides
         // X-Forwarded-For: the right-most address that is not one of our trusted proxies.
-        std::string all;
-        for (const HeaderField &h : req->headers) {
-            if (!iequals(h.name, "X-Forwarded-For")) continue;
-            if (!all.empty()) all += ',';
-            all += h.value;
-        }
+        std::string all = joined_field(req, "X-Forwarded-For", &lines);
         std::vector<std::string_view> hops = split_list(all);
         for (size_t i = hops.size(); i-- > 0;) {
             std::string hop(hops[i]);
@@ -776,13 +800,11 @@ void Connection::apply_xheaders() {
         if (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1)
             req->remote_ip = ip;
     }
-    std::string proto;
-    if (const HeaderField *scheme = req->find_header("X-Scheme")) {
-        proto = scheme->value;
-    } else if (const HeaderField *fwd = req->find_header("X-Forwarded-Proto")) {
-        std::vector<std::string_view> values = split_list(fwd->value);
-        if (!values.empty()) proto = std::string(values.back());
-    }
+    // The scheme: the last member (the nearest proxy's) of X-Scheme, else of X-Forwarded-Proto.
+    std::string scheme = joined_field(req, "X-Scheme", &lines);
+    if (!lines) scheme = joined_field(req, "X-Forwarded-Proto", &lines);
+    std::vector<std::string_view> values = split_list(scheme);
+    std::string proto = values.empty() ? std::string() : std::string(values.back());
     for (char &ch : proto) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
     if (proto == "http" || proto == "https") req->scheme = proto;
 }

@@ -216,10 +216,12 @@ public:
     GzipDecoder &operator=(const GzipDecoder &) = delete;
     enum class Result { ok, error, too_big };
     // Appends the decompressed form of `data` to `out`. Fails with too_big once the total
-    // output would exceed `max_output`.
+    // output, or the total input, would exceed `max_output`.
     Result feed(const char *data, size_t len, std::string &out, size_t max_output);
     // True once the gzip stream's end was seen.
     bool finished() const;
+    // Compressed bytes fed so far.
+    size_t bytes_fed() const;
 
 private:
     struct State;

@@ -16,6 +16,7 @@ struct GzipDecoder::State {
     bool failed = false;       // sticky: a broken stream stays broken
     Result failure = Result::error;
     size_t total_out = 0;      // bytes produced over all feeds
+    size_t total_in = 0;       // bytes fed
 };
 
 GzipDecoder::GzipDecoder() : state_(std::make_unique<State>()) {
@@ -29,6 +30,8 @@ GzipDecoder::~GzipDecoder() {
 
 bool GzipDecoder::finished() const { return state_->finished; }
 
+size_t GzipDecoder::bytes_fed() const { return state_->total_in; }
+
 GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string &out,
                                       size_t max_output) {
     State &s = *state_;
@@ -39,6 +42,10 @@ GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string 
         s.failure = r;
         return r;
     };
+    // The compressed bytes count too: a series of empty gzip members produces nothing and
+    // would otherwise be an endless body.
+    s.total_in += len;
+    if (s.total_in > max_output) return fail(Result::too_big);
 
     unsigned char buf[16384];
     while (true) {

@@ -1042,6 +1042,53 @@ class DecompressTest(ServerTestCase):
         r, data = self.request("POST", "/echo", b"not gzip at all", {"Content-Encoding": "gzip"})
         self.assertEqual(r.status, 400)
 
+    def test_empty_body_labelled_gzip_is_empty(self):
+        j = self.get_json("/echo", "POST", b"", {"Content-Encoding": "gzip"})
+        self.assertEqual(j["body_len"], 0)
+
+    def test_chunk_over_the_limit_refused_at_its_size_line(self):
+        # 0x20000 bytes announced against a 65,536-byte limit: 413 at once, not after the data
+        # or the body timeout (60 s here; the read below gives up after 10 s).
+        raw = self.raw()
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"20000\r\nabc")
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 413)
+        self.assertTrue(raw.closed_within(2))
+        raw.close()
+
+    def test_compressed_bytes_count_against_the_limit(self):
+        # Empty gzip members decode to nothing: 80 KB of them still pass the 64 KiB limit.
+        member = gzip.compress(b"")
+        raw = self.raw()
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            for _ in range(20):
+                piece = member * 200
+                raw.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            raw.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertEqual(raw.read_response().status, 413)
+        raw.close()
+
+    def test_repeated_content_encoding_is_left_coded(self):
+        # Two field lines are the list "gzip, gzip" (RFC 9110 5.3): the body is not decoded
+        # once and then called decoded; it is left as it came, with its fields.
+        twice = gzip.compress(gzip.compress(b"hello"))
+        raw = self.raw()
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                 b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(twice), twice))
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200)
+        j = json.loads(resp.body.decode("latin-1"))
+        self.assertEqual(j["body"].encode("latin-1"), twice)
+        names = [h[0].lower() for h in j["headers"]]
+        self.assertEqual(names.count("content-encoding"), 2)
+        self.assertNotIn("x-consumed-content-encoding", names)
+        raw.close()
+
 
 # ---- xheaders ----------------------------------------------------------------------------------
 
@@ -1098,6 +1145,18 @@ class TrustedPeerTest(ServerTestCase):
         self.assertEqual((j["remote_ip"], j["scheme"]), ("1.2.3.4", "https"))
         j = self.get_json("/echo", headers={"X-Real-IP": "4.3.2.1"})
         self.assertEqual(j["remote_ip"], "4.3.2.1")
+
+    def test_repeated_lines_form_one_list(self):
+        # A client's own line before the proxy's does not win (RFC 9110 5.3): the last member
+        # of X-Forwarded-Proto counts, and two X-Real-IP lines leave X-Forwarded-For to decide.
+        raw = self.raw()
+        raw.send(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Forwarded-Proto: https\r\n"
+                 b"X-Forwarded-Proto: http\r\nX-Real-IP: 6.6.6.6\r\nX-Real-IP: 7.7.7.7\r\n"
+                 b"X-Forwarded-For: 1.2.3.4\r\n\r\n")
+        resp = raw.read_response()
+        j = json.loads(resp.body.decode("latin-1"))
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("1.2.3.4", "http"))
+        raw.close()
 
 
 # ---- no_keep_alive --------------------------------------------------------------------------------

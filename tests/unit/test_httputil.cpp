@@ -712,8 +712,24 @@ void test_gzip_roundtrip(void **) {
         std::string out;
         assert_true(d.feed(nullptr, 0, out, 10) == GzipDecoder::Result::ok);
         std::string e = gzip("");
-        assert_true(d.feed(e.data(), e.size(), out, 0) == GzipDecoder::Result::ok);
+        assert_true(d.feed(e.data(), e.size(), out, e.size()) == GzipDecoder::Result::ok);
         assert_true(d.finished());
+        assert_true(out.empty());
+        assert_int_equal(d.bytes_fed(), e.size());
+    }
+    {
+        // The compressed bytes count against the limit too: a series of empty members makes
+        // no output, and would otherwise never end.
+        GzipDecoder d;
+        std::string out, e = gzip("");
+        size_t fed = 0;
+        GzipDecoder::Result r = GzipDecoder::Result::ok;
+        while (r == GzipDecoder::Result::ok && fed < 10000) {
+            r = d.feed(e.data(), e.size(), out, 1000);
+            fed += e.size();
+        }
+        assert_true(r == GzipDecoder::Result::too_big);
+        assert_true(fed > 1000 && fed <= 1000 + e.size());
         assert_true(out.empty());
     }
 }
