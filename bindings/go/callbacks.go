@@ -127,9 +127,14 @@ func goWriteError(h *C.eddy_handler, status C.int, ud unsafe.Pointer) {
 	route := routeOf(ud)
 	w := route.exchange(h)
 	if route.writeErr != nil {
-		w.guard(fmt.Sprintf("write_error(%d)", int(status)), func() {
-			route.writeErr(w, &w.req, int(status))
-		})
+		// A panic here is logged and no error page is sent for it: that would run this hook
+		// again (and panic again) until the stack ran out. eddy finishes the response.
+		defer func() {
+			if p := recover(); p != nil {
+				w.app.logPanic(fmt.Sprintf("write_error(%d)", int(status)), p)
+			}
+		}()
+		route.writeErr(w, &w.req, int(status))
 	}
 }
 

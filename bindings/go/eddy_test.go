@@ -381,6 +381,51 @@ func TestPanicGives500AndTheLoopSurvives(t *testing.T) {
 	}
 }
 
+// A panic in the WriteError hook is logged once and the response still ends (it used to send
+// the error page again, run the hook again, and recurse until the stack ran out).
+func TestPanicInWriteErrorHook(t *testing.T) {
+	logs := &lockedBuffer{}
+	app := New()
+	app.Logger = log.New(logs, "", 0)
+	app.Route(`/missing`).
+		HandleFunc("GET", func(w *ResponseWriter, r *Request) { w.SendError(404) }).
+		WriteError(func(w *ResponseWriter, r *Request, status int) { panic("bug in error page") })
+	app.Get(`/ok`, func(w *ResponseWriter, r *Request) { w.WriteString("fine") })
+	base := start(t, app)
+	resp, _ := do(t, "GET", base+"/missing", nil, nil)
+	if resp.StatusCode != 404 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	resp, body := do(t, "GET", base+"/ok", nil, nil)
+	expect(t, resp, body, 200, "fine")
+	if n := strings.Count(logs.String(), "panic in write_error(404)"); n != 1 {
+		t.Fatalf("%d panic log lines:\n%s", n, logs.String())
+	}
+}
+
+// A writer handed to a goroutine without Detach is refused there (ErrState), not used from
+// the wrong thread (that raced the loop into a crash).
+func TestWriterOffTheLoopWithoutDetach(t *testing.T) {
+	errs := make(chan error, 1)
+	app := New()
+	app.Logger = log.New(&lockedBuffer{}, "", 0)
+	app.Get(`/leak`, func(w *ResponseWriter, r *Request) {
+		done := make(chan struct{})
+		go func() {
+			errs <- func() error { _, err := w.WriteString("x"); return err }()
+			close(done)
+		}()
+		<-done // still inside the handler: the request is alive, only the thread is wrong
+		w.WriteString("ok")
+	})
+	base := start(t, app)
+	resp, body := do(t, "GET", base+"/leak", nil, nil)
+	expect(t, resp, body, 200, "ok")
+	if err := <-errs; err != ErrState {
+		t.Fatalf("off-loop write without Detach: %v", err)
+	}
+}
+
 // A detached request whose client leaves: Closed() fires, OnConnectionClose runs, and the
 // late Finish reports ErrClosed (and still releases the request).
 func TestClientGoesAway(t *testing.T) {

@@ -16,9 +16,10 @@ import (
 // the status with an empty body and Redirect sets Location itself.
 //
 // Thread rule: until Detach is called, use it only inside the callback that received it (the
-// loop thread). After Detach, every method may be called from any goroutine: calls made off the
-// loop thread are posted to it in order (eddy_loop_call_soon_threadsafe) and report only the
-// errors that are already known (ErrState after Finish, ErrClosed once the client left).
+// loop thread; from another goroutine its methods return ErrState). After Detach, every method
+// may be called from any goroutine: calls made off the loop thread are posted to it in order
+// (eddy_loop_call_soon_threadsafe) and report only the errors that are already known
+// (ErrState after Finish, ErrClosed once the client left).
 // A detached response must be finished (Finish, Redirect or SendError) exactly once.
 type ResponseWriter struct {
 	h      *C.eddy_handler // the web layer's handler, or nil for a raw request (App.ServeAll)
@@ -58,13 +59,20 @@ func (w *ResponseWriter) attach() {
 	C.eddy_handler_set_userdata(w.h, ud, C.eddy_free_fn(C.eddy_go_release_exchange))
 }
 
-// direct reports whether a call may go straight to C: before Detach (callers are on the loop
-// thread by the thread rule), or on the loop thread itself.
-func (w *ResponseWriter) direct() bool { return !w.detached.Load() || w.app.onLoopThread() }
+// direct reports whether a call may go straight to C: only on the loop thread. (A writer
+// handed to another goroutine without Detach used to be trusted to be on it, and raced the
+// loop into a crash: the thread is checked, at the cost of one gettid.)
+func (w *ResponseWriter) direct() bool { return w.app.onLoopThread() }
 
-// queue posts op to the loop thread; errors known now are returned at once.
+// queue posts op to the loop thread; errors known now are returned at once. Off the loop
+// thread only a detached writer may be used: any other gets ErrState (and a log line), since
+// its request may be finished and freed by the time a posted call would run.
 func (w *ResponseWriter) queue(op func()) error {
 	if w.finished.Load() {
+		return ErrState
+	}
+	if !w.detached.Load() {
+		w.app.logger().Printf("eddy: ResponseWriter used outside its handler without Detach\n")
 		return ErrState
 	}
 	// Posted even when the client already left: a Finish must still reach eddy to release
