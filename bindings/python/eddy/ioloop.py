@@ -259,7 +259,7 @@ class IOLoop:
             return
         self._closed = True
         for fd in list(self._handlers):
-            self.remove_handler(fd)
+            self._remove_handler(fd)
         self._servers.clear()
         for app in list(self._apps):
             app.close()
@@ -296,7 +296,15 @@ class IOLoop:
     def spawn_callback(self, callback, *args, **kwargs):
         self.add_callback(callback, *args, **kwargs)
 
+    def _on_loop_thread(self, what):
+        # eddy's loop is not thread-safe: from another thread only add_callback may be used
+        # (as in Tornado). Calling C from a worker while the loop thread runs crashed.
+        if threading.get_ident() != self._ident:
+            raise RuntimeError("IOLoop.%s called from another thread; use add_callback, which "
+                               "is thread-safe, to get onto the loop's thread" % what)
+
     def call_later(self, delay, callback, *args, **kwargs):
+        self._on_loop_thread("call_later")
         fn = functools.partial(self._run_callback, callback, args, kwargs)
         call_id = _ll.eddy_loop_call_later(self._eddy, float(delay), fn)
         if not call_id:
@@ -305,6 +313,7 @@ class IOLoop:
         return _Timeout(self, call_id)
 
     def call_at(self, when, callback, *args, **kwargs):
+        self._on_loop_thread("call_at")
         fn = functools.partial(self._run_callback, callback, args, kwargs)
         call_id = _ll.eddy_loop_call_at(self._eddy, float(when), fn)
         if not call_id:
@@ -318,6 +327,7 @@ class IOLoop:
         return self.call_later(deadline.total_seconds(), callback, *args, **kwargs)
 
     def remove_timeout(self, timeout):
+        self._on_loop_thread("remove_timeout")
         if isinstance(timeout, _Timeout) and timeout.loop is self and self._eddy is not None:
             _ll.eddy_loop_cancel(self._eddy, timeout.call_id)
 
@@ -344,6 +354,7 @@ class IOLoop:
 
     # ---- fd handlers -----------------------------------------------------------------------
     def add_handler(self, fd, handler, events):
+        self._on_loop_thread("add_handler")
         fileobj = fd
         if not isinstance(fd, int):
             fd = fd.fileno()
@@ -354,10 +365,15 @@ class IOLoop:
         self._handlers[fd] = watch
 
     def update_handler(self, fd, events):
+        self._on_loop_thread("update_handler")
         fd = fd if isinstance(fd, int) else fd.fileno()
         _ll.eddy_watch_set_events(self._handlers[fd], events & (self.READ | self.WRITE))
 
     def remove_handler(self, fd):
+        self._on_loop_thread("remove_handler")
+        self._remove_handler(fd)
+
+    def _remove_handler(self, fd):
         fd = fd if isinstance(fd, int) else fd.fileno()
         watch = self._handlers.pop(fd, None)
         if watch is not None:

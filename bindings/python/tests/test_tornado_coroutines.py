@@ -278,5 +278,31 @@ class SameTrace(unittest.TestCase):
             asyncio.set_event_loop(None)
 
 
+class OtherThreads(unittest.TestCase):
+    def test_only_add_callback_from_another_thread(self):
+        # The loop is not thread-safe: call_later from a worker while the loop ran crashed the
+        # process. Now it is refused; add_callback still works from any thread.
+        async def main():
+            io = eddy.ioloop.IOLoop.current()
+            got = asyncio.get_running_loop().create_future()
+
+            def worker():
+                errors = []
+                for call in (lambda: io.call_later(0.01, lambda: None),
+                             lambda: io.call_at(io.time(), lambda: None),
+                             lambda: io.add_handler(0, lambda fd, ev: None, io.READ)):
+                    try:
+                        call()
+                    except RuntimeError as e:
+                        errors.append("another thread" in str(e))
+                io.add_callback(lambda: got.set_result(errors))
+
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                await asyncio.get_running_loop().run_in_executor(pool, worker)
+            return await asyncio.wait_for(got, 10)
+
+        self.assertEqual(asyncio.run(main()), [True, True, True])
+
+
 if __name__ == "__main__":
     unittest.main()
