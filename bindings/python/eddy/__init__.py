@@ -14,7 +14,7 @@ from . import ioloop as _ioloop
 version = _lowlevel_proxy.eddy_version_string()
 version_info = tuple(int(x) for x in version.split("."))
 
-_SUBMODULES = ("escape", "gen", "httpclient", "httpserver", "httputil", "ioloop", "locks",
+_SUBMODULES = ("escape", "gen", "httpclient", "httpserver", "httputil", "ioloop", "iostream", "locks",
                "locale", "lowlevel", "options", "queues", "template", "testing", "web", "websocket")
 
 _ioloop.install_policy()

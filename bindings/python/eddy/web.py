@@ -32,6 +32,7 @@ from ._signing import (  # noqa: F401  (tornado.web's names)
     decode_signed_value, get_signature_key_version)
 from .httputil import HTTPFile, HTTPHeaders, ObjectDict  # noqa: F401
 from .ioloop import IOLoop
+from .iostream import StreamClosedError
 
 access_log = logging.getLogger("eddy.access")
 app_log = logging.getLogger("eddy.application")
@@ -40,6 +41,11 @@ gen_log = logging.getLogger("eddy.general")
 _ARG_DEFAULT = object()
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _EDDY_ECLOSED = _ll.EDDY_ECLOSED
+
+
+def _fail_closed(future):
+    future.set_exception(StreamClosedError())
+    future.exception()  # retrieved: no "never retrieved" warning when nobody awaits it
 _EDDY_ESTATE = _ll.EDDY_ESTATE
 _EDDY_EINVAL = _ll.EDDY_EINVAL
 
@@ -384,7 +390,9 @@ class RequestHandler:
             raise RuntimeError("write() failed: %s" % _ll.eddy_strerror(rc))
 
     def flush(self, include_footers=False):
-        """Sends what was written; the returned future resolves once it reached the kernel."""
+        """Sends what was written; the returned future resolves once it reached the kernel, or
+        fails with eddy.iostream.StreamClosedError once the client has gone away (as Tornado's
+        does: a streaming loop of write() and `await flush()` ends there)."""
         future = IOLoop.current().asyncio_loop.create_future()
         if self._h is None:
             future.set_result(None)
@@ -392,7 +400,9 @@ class RequestHandler:
         waiting = self.__dict__.setdefault("_flush_futures", [])
         rc = _ll.eddy_handler_flush(self._h)
         self._headers_written = True
-        if rc < 0:
+        if rc == _EDDY_ECLOSED:
+            _fail_closed(future)
+        elif rc < 0:
             future.set_result(None)
         else:
             waiting.append(future)
@@ -403,7 +413,10 @@ class RequestHandler:
         if waiting:
             future = waiting.pop(0)
             if not future.done():
-                future.set_result(None)
+                if status == _EDDY_ECLOSED:
+                    _fail_closed(future)
+                else:
+                    future.set_result(None)
 
     def finish(self, chunk=None):
         if self._finished:

@@ -212,6 +212,20 @@ class BigHandler(RequestHandler):
         self.write("x" * 5000)
 
 
+class EndlessStreamHandler(RequestHandler):
+    # Tornado's streaming loop: it ends when flush() fails because the client went away.
+    async def get(self):
+        n = 0
+        try:
+            while n < 1_000_000:
+                self.write("chunk %d\n" % n)
+                await self.flush()
+                n += 1
+            events.append(("endless", "never closed"))
+        except eddy.iostream.StreamClosedError:
+            events.append(("endless", "StreamClosedError"))
+
+
 class FlushHandler(RequestHandler):
     async def get(self):
         self.write("part1,")
@@ -336,6 +350,7 @@ def make_app(static_dir):
         (r"/login_required", LoginHandler),
         (r"/big", BigHandler),
         (r"/flush", FlushHandler),
+        (r"/endless", EndlessStreamHandler),
         (r"/callbacks", CallbacksHandler),
         (r"/stream", StreamHandler),
         (r"/legacy", LegacyCoroutineHandler),
@@ -537,6 +552,18 @@ class WebTest(unittest.TestCase):
         self.assertIn(("on_connection_close", "/longpoll"), events)
         self.assertIn(("cancelled", "/longpoll"), events)
         self.assertEqual(self.get("/")[0], 200)
+
+    def test_flush_fails_once_the_client_is_gone(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        conn.request("GET", "/endless")
+        r = conn.getresponse()
+        self.assertTrue(r.read(100).startswith(b"chunk 0"))
+        conn.close()
+        for _ in range(1000):
+            if any(e[0] == "endless" for e in self.server.call(lambda: list(events))):
+                break
+            threading.Event().wait(0.01)
+        self.assertIn(("endless", "StreamClosedError"), events)
 
     def test_authenticated(self):
         status, _, headers, _ = self.get("/login_required")
