@@ -148,10 +148,8 @@ class AsyncHTTPClient:
     def close(self):
         """Frees the client: fetches in flight end with HTTPClientError 599."""
         if self._client is not None:
-            if self.io_loop._eddy is None:  # the loop was freed, and the client with it
-                self._client = None
-                self._tls_clients.clear()
-                return
+            # Also after the loop was freed: eddy closed the clients then (no callbacks), and
+            # their handles still need freeing.
             if self._by_loop.get(self.io_loop) is self:
                 del self._by_loop[self.io_loop]
             _ll.eddy_client_free(self._client)

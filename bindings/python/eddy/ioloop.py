@@ -12,6 +12,7 @@ import concurrent.futures
 import functools
 import math
 import random
+import sys
 import logging
 import threading
 import weakref
@@ -263,6 +264,12 @@ class IOLoop:
         self._servers.clear()
         for app in list(self._apps):
             app.close()
+        # The loop's shared AsyncHTTPClient goes with it: it holds the loop, so the cache keyed
+        # by the loop would otherwise keep both alive for good.
+        httpclient = sys.modules.get("eddy.httpclient")
+        shared = httpclient and httpclient.AsyncHTTPClient._by_loop.get(self)
+        if shared is not None:
+            shared.close()
         self._pump.close()
         if isinstance(self.asyncio_loop, EddyEventLoop):
             self.asyncio_loop._eddy_pump = None

@@ -408,6 +408,13 @@ class RequestHandler:
             waiting.append(future)
         return future
 
+    def _fail_pending_flushes(self):
+        # The connection is gone: what was being flushed never arrives (Tornado fails the
+        # write futures with StreamClosedError).
+        for future in self.__dict__.pop("_flush_futures", ()):
+            if not future.done():
+                _fail_closed(future)
+
     def _flushed(self, status):
         waiting = self.__dict__.get("_flush_futures")
         if waiting:
@@ -1213,6 +1220,7 @@ class _RouteTarget:
                 handler._execute(self, arg)
             elif kind == 3:  # EDDY_PY_HOOK_CONNECTION_CLOSE
                 if handler is not None:
+                    handler._fail_pending_flushes()
                     handler.on_connection_close()
             elif kind == 5:  # EDDY_PY_HOOK_WRITE_ERROR
                 if handler is None:

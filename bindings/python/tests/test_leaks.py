@@ -13,6 +13,7 @@ import weakref
 import support  # noqa: F401  (quiet access log)
 
 import eddy.gen
+import eddy.httpclient
 import eddy.ioloop
 import eddy.web
 
@@ -132,6 +133,24 @@ class AsyncioRunTest(unittest.TestCase):
         self.assertEqual(open_fds(), before)
         self.assertEqual([ref() for ref in loops if ref() is not None], [])
         self.assertEqual(len(live_handlers), 0)
+
+    def test_the_shared_http_client_goes_with_its_loop(self):
+        """AsyncHTTPClient() (the loop's shared client, never closed by the program) held its
+        loop, which the cache keyed by that loop then kept alive for good."""
+
+        async def fetch_once():
+            app = eddy.web.Application([(r"/", SyncHandler)])
+            server = app.listen(0, "127.0.0.1")
+            response = await eddy.httpclient.AsyncHTTPClient().fetch(
+                "http://127.0.0.1:%d/" % server.port)
+            self.assertEqual(response.code, 200)
+            return eddy.ioloop.IOLoop.current()
+
+        asyncio.run(fetch_once())
+        loops = [weakref.ref(asyncio.run(fetch_once())) for _ in range(5)]
+        gc.collect()
+        self.assertEqual([ref() for ref in loops if ref() is not None], [])
+        self.assertEqual(len(eddy.httpclient.AsyncHTTPClient._by_loop), 0)
 
 
 if __name__ == "__main__":
