@@ -337,14 +337,14 @@ class RequestHandler:
     def set_header(self, name, value):
         if self._h is not None:
             value = _header_value(value)
-            self._check_header(_ll.eddy_handler_set_header(self._h, name, value))
+            self._check_header(_ll.eddy_handler_set_header(self._h, name, _wire(value)))
             if len(name) == 4 and name.lower() == "etag":
                 self._etag_header = value
 
     def add_header(self, name, value):
         if self._h is not None:
             value = _header_value(value)
-            self._check_header(_ll.eddy_handler_add_header(self._h, name, value))
+            self._check_header(_ll.eddy_handler_add_header(self._h, name, _wire(value)))
             if len(name) == 4 and name.lower() == "etag":
                 self._etag_header = value
 
@@ -940,6 +940,13 @@ def _header_value(value):
     if isinstance(value, datetime.datetime):
         return httputil.format_timestamp(value)
     raise TypeError("Unsupported header value %r" % value)
+
+
+def _wire(value):
+    """A header value's bytes on the wire: Latin-1, as Tornado writes them and as request
+    headers are read (so a request header echoed back keeps its bytes); a character beyond
+    U+00FF raises UnicodeEncodeError, as in Tornado."""
+    return value.encode("latin-1")
 
 
 def _decode_xsrf_token(cookie):

@@ -67,6 +67,11 @@ class HeadersHandler(RequestHandler):
         self.write("str")
 
 
+class EchoHeaderHandler(RequestHandler):
+    def get(self):
+        self.set_header("X-Echo", self.request.headers.get("X-Raw", ""))
+
+
 class ErrorsHandler(RequestHandler):
     def get(self, kind):
         if kind == "http":
@@ -335,6 +340,7 @@ def make_app(static_dir):
         (r"/echo/(\w+)", EchoHandler),
         (r"/required", RequiredHandler),
         (r"/headers", HeadersHandler),
+        (r"/echo-header", EchoHeaderHandler),
         (r"/errors/(\w+)", ErrorsHandler),
         (r"/cookie", CookieHandler),
         (r"/redirect", RedirectMe),
@@ -552,6 +558,19 @@ class WebTest(unittest.TestCase):
         self.assertIn(("on_connection_close", "/longpoll"), events)
         self.assertIn(("cancelled", "/longpoll"), events)
         self.assertEqual(self.get("/")[0], 200)
+
+    def test_header_bytes_round_trip_as_latin1(self):
+        # Request headers are read as Latin-1 (as Tornado): written back, the bytes are the same.
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as s:
+            s.sendall(b"GET /echo-header HTTP/1.1\r\nHost: x\r\nX-Raw: \xff\xe9t\xe9\r\n"
+                      b"Connection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertIn(b"\r\nX-Echo: \xff\xe9t\xe9\r\n", data)
 
     def test_flush_fails_once_the_client_is_gone(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
