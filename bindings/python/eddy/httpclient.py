@@ -9,6 +9,9 @@ The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's s
 
 import asyncio
 import copy
+import errno
+import socket
+import ssl
 import urllib.parse
 import weakref
 
@@ -17,7 +20,8 @@ from . import lowlevel as _ll
 from .httputil import HTTPHeaders, gen_log
 from .ioloop import IOLoop
 
-__all__ = ["AsyncHTTPClient", "HTTPRequest", "HTTPResponse", "HTTPClientError", "HTTPError"]
+__all__ = ["AsyncHTTPClient", "HTTPRequest", "HTTPResponse", "HTTPClientError", "HTTPError",
+           "HTTPTimeoutError", "HTTPStreamClosedError"]
 
 
 class HTTPClientError(Exception):
@@ -34,6 +38,46 @@ class HTTPClientError(Exception):
 
 
 HTTPError = HTTPClientError  # Tornado's older name
+
+
+class HTTPTimeoutError(HTTPClientError):
+    """599: the connect or request timeout ran out (tornado.simple_httpclient's name)."""
+
+    def __init__(self, message):
+        super().__init__(599, message=message)
+
+    def __str__(self):
+        return self.message or "Timeout"
+
+
+class HTTPStreamClosedError(HTTPClientError):
+    """599: the connection closed before the response was complete (Tornado's name)."""
+
+    def __init__(self, message):
+        super().__init__(599, message=message)
+
+    def __str__(self):
+        return self.message or "Stream closed"
+
+
+def _network_error(status):
+    """The exception Tornado's simple_httpclient gives for a fetch that got no response: the
+    OS's own error for a refused connection or an unknown name, ssl.SSLError for TLS, the 599
+    classes for timeouts and closed streams."""
+    name = _ll.eddy_strerror(status)
+    if status == _ll.EDDY_ECONNREFUSED:
+        return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    if status == _ll.EDDY_ERESOLVE:
+        return socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    if status == _ll.EDDY_ETLS:
+        return ssl.SSLError(name)
+    if status == _ll.EDDY_ETIMEDOUT:
+        return HTTPTimeoutError("Timeout")
+    if status in (_ll.EDDY_EOF, _ll.EDDY_ECLOSED, _ll.EDDY_ECONNRESET):
+        return HTTPStreamClosedError("Stream closed")
+    if status == _ll.EDDY_EINVAL:
+        return ValueError("invalid request (URL, method or header): %s" % name)
+    return HTTPClientError(599, name)
 
 
 class HTTPRequest:
@@ -205,10 +249,14 @@ class AsyncHTTPClient:
             response = HTTPResponse(request, code if not error else 599, reason, hdrs, body, url,
                                     redirects=redirects, reused=bool(reused))
             if error:
-                response.error = HTTPClientError(599, _ll.eddy_strerror(error), response)
+                response.error = _network_error(error)
+                if isinstance(response.error, HTTPClientError):
+                    response.error.response = response
             elif not 200 <= code < 300:
                 response.error = HTTPClientError(code, reason or None, response)
-            if response.error and raise_error:
+            # As Tornado 6: raise_error=False only keeps a response's own status from raising; a
+            # fetch that got no response (refused, timed out, TLS...) raises all the same.
+            if response.error and (raise_error or error):
                 future.set_exception(response.error)
             else:
                 future.set_result(response)
@@ -216,7 +264,7 @@ class AsyncHTTPClient:
         rc = _ll.eddy_py_fetch_start(f, done)
         if rc < 0:
             _ll.eddy_fetch_free(f)
-            future.set_exception(HTTPClientError(599, _ll.eddy_strerror(rc)))
+            future.set_exception(_network_error(rc))
         else:
             self.io_loop._pump.kick()
         return future

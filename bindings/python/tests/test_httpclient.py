@@ -2,8 +2,11 @@
 port), as a Tornado program would use it."""
 
 import asyncio
+import errno
 import json
 import os
+import socket
+import ssl
 import sys
 import tempfile
 import unittest
@@ -107,8 +110,13 @@ class AsyncHTTPClientTest(unittest.TestCase):
             with self.assertRaises(HTTPClientError) as not_found:
                 await client.fetch(base + "/missing")
             quiet = await client.fetch(base + "/missing", raise_error=False)
-            with self.assertRaises(HTTPClientError) as refused:
-                await client.fetch("http://127.0.0.1:%d/" % support.free_port(), connect_timeout=5)
+            with self.assertRaises(ConnectionRefusedError) as refused:  # as Tornado
+                await client.fetch("http://127.0.0.1:%d/" % support.free_port(), connect_timeout=5,
+                                   raise_error=False)
+            with self.assertRaises(socket.gaierror):
+                await client.fetch("http://eddy-test.invalid/")
+            with self.assertRaises(ValueError):
+                await client.fetch("htp://127.0.0.1/")
             with self.assertRaises(HTTPClientError) as too_big:
                 await client.fetch(base + "/big", max_body_size=1000)
             return not_found.exception, quiet, refused.exception, too_big.exception
@@ -116,7 +124,7 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertEqual(not_found.code, 404)
         self.assertEqual(not_found.response.code, 404)
         self.assertEqual((quiet.code, type(quiet.error)), (404, HTTPClientError))
-        self.assertEqual(refused.code, 599)
+        self.assertEqual(refused.errno, errno.ECONNREFUSED)
         self.assertEqual(too_big.code, 599)
 
     def test_gzip_decoded(self):
@@ -218,7 +226,7 @@ class HostnameMappingTLSTest(unittest.TestCase):
             try:
                 url = "https://other.test:%d/seen" % port
                 good = await client.fetch(url, ca_certs=c["ca.crt"])
-                with self.assertRaises(HTTPClientError) as wrong:  # not the certificate's name
+                with self.assertRaises(ssl.SSLError) as wrong:  # not the certificate's name
                     await client.fetch("https://wrong.test:%d/seen" % port, ca_certs=c["ca.crt"])
             finally:
                 client.close()
@@ -228,8 +236,7 @@ class HostnameMappingTLSTest(unittest.TestCase):
         self.assertEqual(json.loads(good.body),
                          {"host": "other.test:%d" % port, "uri": "/seen", "protocol": "https"})
         self.assertEqual(good.effective_url, url)
-        self.assertEqual((wrong.code, wrong.message),
-                         (599, "TLS handshake or certificate verification failed"))
+        self.assertIn("certificate verification failed", str(wrong))
 
 
 if __name__ == "__main__":
