@@ -11,8 +11,8 @@
 #include "net/connect.hpp"
 #include "stream/stream.hpp"
 #include "tls/context.hpp"
-#include "util/errors.hpp"
 #include "tls/tls_stream.hpp"
+#include "util/errors.hpp"
 #include "util/log.hpp"
 
 namespace eddy::client {
