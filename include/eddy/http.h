@@ -117,8 +117,9 @@ EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds);
 /* Seconds without any body bytes while a body is being received, default 60. Then: 408 and
  * close. 0 disables. */
 EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds);
-/* Most connections open at once (0 = no limit, the default). Beyond it, new connections are
- * closed at once and a warning is logged. */
+/* Most connections open at once (0 = no limit, the default). At the limit, the oldest idle
+ * keep-alive connection is closed to make room for a new one (as nginx does); when none is
+ * idle, the new connection is closed at once and a warning is logged. */
 EDDY_API int eddy_server_set_max_connections(eddy_server *server, size_t count);
 /* Non-zero: every response closes its connection (Tornado's no_keep_alive). */
 EDDY_API int eddy_server_set_no_keep_alive(eddy_server *server, int on);

@@ -37,6 +37,10 @@ public:
     Server *server() const { return server_; }
     Stream *stream() const { return stream_; }
     bool idle() const { return phase_ == Phase::idle && !request_; }
+    // Idle between requests with nothing of the next one read: shutdown() closes it at once.
+    bool reclaimable() const {
+        return phase_ == Phase::idle && !request_ && method_buf_.empty() && !shutting_down_;
+    }
 
     // Called by Request::finish() after the response went into the stream.
     void request_finished(Request *req);

@@ -154,13 +154,28 @@ void Server::on_accept(Listener *, int fd, const sockaddr *peer, socklen_t, void
     Server *s = static_cast<Server *>(arg);
     char ip[INET6_ADDRSTRLEN];
     int port = format_peer(peer, ip, sizeof ip);
-    if (s->options.max_connections && s->connection_count_ >= s->options.max_connections) {
-        log(LogLevel::warning, "http: %zu connections open (the limit); refusing %s",
+    if (s->options.max_connections && s->connection_count_ >= s->options.max_connections &&
+        !s->reclaim_idle_connection()) {
+        log(LogLevel::warning, "http: %zu connections open (the limit), none idle; refusing %s",
             s->connection_count_, ip);
         ::close(fd);
         return;
     }
     s->add_connection(fd, ip, port);
+}
+
+// At the connection limit, the oldest idle keep-alive connection makes room for a new one (as
+// nginx does when it runs out of connections): clients holding idle connections cannot lock
+// everyone else out. Its close is under way when this returns (the count drops once it ran).
+bool Server::reclaim_idle_connection() {
+    Connection *oldest = nullptr;
+    for (Connection *c = connections_; c; c = c->next)  // newest first
+        if (c->reclaimable()) oldest = c;
+    if (!oldest) return false;
+    log(LogLevel::info, "http: %zu connections open (the limit); closing an idle one",
+        connection_count_);
+    oldest->shutdown();
+    return true;
 }
 
 int Server::add_connection(int fd, const std::string &peer_ip, int peer_port) {
