@@ -496,7 +496,8 @@ class RequestHandler:
         return namespace
 
     def redirect(self, url, permanent=False, status=None):
-        if self._headers_written:
+        # Finished (or released by eddy since): the answer is gone, as Tornado says.
+        if self._headers_written or self._finished or self._h is None:
             raise Exception("Cannot redirect after headers have been written")
         if status is None:
             status = 301 if permanent else 302
@@ -508,9 +509,9 @@ class RequestHandler:
         self._done = True
 
     def send_error(self, status_code=500, **kwargs):
-        if self._headers_written:
+        if self._headers_written or self._finished or self._h is None:
             gen_log.error("Cannot send error response after headers written")
-            if not self._finished:
+            if not self._finished and self._h is not None:
                 try:
                     self.finish()
                 except Exception:

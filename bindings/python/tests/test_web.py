@@ -67,6 +67,17 @@ class HeadersHandler(RequestHandler):
         self.write("str")
 
 
+class AfterFinishHandler(RequestHandler):
+    def get(self):
+        self.finish("done")
+        try:
+            self.redirect("/")
+        except Exception as e:  # as Tornado: the answer is gone
+            events.append(("after_finish_redirect", str(e)))
+        self.send_error(500)  # logged, no effect
+        events.append(("after_finish_send_error", "returned"))
+
+
 class EchoHeaderHandler(RequestHandler):
     def get(self):
         self.set_header("X-Echo", self.request.headers.get("X-Raw", ""))
@@ -341,6 +352,7 @@ def make_app(static_dir):
         (r"/required", RequiredHandler),
         (r"/headers", HeadersHandler),
         (r"/echo-header", EchoHeaderHandler),
+        (r"/after-finish", AfterFinishHandler),
         (r"/errors/(\w+)", ErrorsHandler),
         (r"/cookie", CookieHandler),
         (r"/redirect", RedirectMe),
@@ -558,6 +570,14 @@ class WebTest(unittest.TestCase):
         self.assertIn(("on_connection_close", "/longpoll"), events)
         self.assertIn(("cancelled", "/longpoll"), events)
         self.assertEqual(self.get("/")[0], 200)
+
+    def test_redirect_and_send_error_after_finish(self):
+        status, _, _, body = self.get("/after-finish")
+        self.assertEqual((status, body), (200, b"done"))
+        got = self.server.call(lambda: list(events))
+        self.assertIn(("after_finish_redirect", "Cannot redirect after headers have been written"),
+                      got)
+        self.assertIn(("after_finish_send_error", "returned"), got)
 
     def test_header_bytes_round_trip_as_latin1(self):
         # Request headers are read as Latin-1 (as Tornado): written back, the bytes are the same.
