@@ -1,6 +1,6 @@
 //! Loop (the thread's event loop) and Remote (its Send + Sync handle for other threads).
 use std::os::raw::c_int;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use eddy_sys as sys;
@@ -48,6 +48,11 @@ impl Drop for Inner {
 /// An event loop: one per thread, used only on the thread that created it (the type is not
 /// `Send`). Clones are handles to the same loop, which is freed with the last one.
 /// Callbacks still pending then never run (their closures are dropped).
+///
+/// A pending callback owns its closure, so a closure that holds a `Loop` clone keeps the loop
+/// alive until it has run: a `call_later(3600.0, ...)` holding one keeps the loop (and its fds)
+/// for an hour after every other handle is gone. Capture [`Loop::downgrade`] instead and
+/// upgrade inside the closure.
 #[derive(Clone)]
 pub struct Loop {
     inner: Rc<Inner>,
@@ -124,6 +129,12 @@ impl Loop {
         check(unsafe { sys::eddy_loop_cancel(self.inner.ptr, id.0) })
     }
 
+    /// A handle that does not keep the loop alive (for closures the loop itself holds, see
+    /// above): [`WeakLoop::upgrade`] gives the loop back while it exists.
+    pub fn downgrade(&self) -> WeakLoop {
+        WeakLoop { inner: Rc::downgrade(&self.inner) }
+    }
+
     /// A handle that other threads use to post work to this loop or stop it.
     pub fn remote(&self) -> Remote {
         Remote { shared: self.inner.shared.clone() }
@@ -146,6 +157,19 @@ impl Loop {
             }
         }
         Ok(())
+    }
+}
+
+/// A [`Loop`] handle that does not keep the loop alive (from [`Loop::downgrade`]).
+#[derive(Clone)]
+pub struct WeakLoop {
+    inner: Weak<Inner>,
+}
+
+impl WeakLoop {
+    /// The loop, while some [`Loop`] handle still exists.
+    pub fn upgrade(&self) -> Option<Loop> {
+        self.inner.upgrade().map(|inner| Loop { inner })
     }
 }
 

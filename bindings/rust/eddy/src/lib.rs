@@ -65,7 +65,7 @@ mod ws_client;
 pub use app::{App, Route};
 pub use deferred::Deferred;
 pub use error::{Error, Result};
-pub use event_loop::{CallId, Loop, Remote, SIGINT, SIGTERM};
+pub use event_loop::{CallId, Loop, Remote, WeakLoop, SIGINT, SIGTERM};
 pub use http_client::{FetchHandle, HttpClient};
 pub use http_request::HttpRequest;
 pub use http_response::{HttpHeaders, HttpResponse};

@@ -193,3 +193,23 @@ fn remote_posts_from_threads_and_fails_once_the_loop_is_gone() {
     assert_eq!(remote.call_soon(|| ()), Err(Error::CLOSED));
     remote.stop(); // harmless
 }
+
+#[test]
+fn a_weak_loop_in_a_pending_callback_does_not_keep_the_loop() {
+    // A pending closure holding a Loop clone would keep the loop (and its fds) alive until it
+    // ran; one holding a WeakLoop lets the loop go with its last handle.
+    let lp = Loop::new().unwrap();
+    let weak = lp.downgrade();
+    let inside = weak.clone();
+    lp.call_later(3600.0, move || {
+        if let Some(lp) = inside.upgrade() {
+            lp.stop();
+        }
+    })
+    .unwrap();
+    let remote = lp.remote();
+    assert!(weak.upgrade().is_some());
+    drop(lp);
+    assert!(weak.upgrade().is_none());
+    assert!(!remote.is_alive(), "the loop was freed with its last handle");
+}
