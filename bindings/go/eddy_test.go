@@ -426,6 +426,28 @@ func TestWriterOffTheLoopWithoutDetach(t *testing.T) {
 	}
 }
 
+// Reading the Request from another goroutine's thread panics with a clear message instead of
+// racing the loop.
+func TestRequestOffTheLoopPanics(t *testing.T) {
+	got := make(chan interface{}, 1)
+	app := New()
+	app.Get(`/peek`, func(w *ResponseWriter, r *Request) {
+		done := make(chan struct{})
+		go func() {
+			defer func() { got <- recover(); close(done) }()
+			_ = r.Path()
+		}()
+		<-done
+		w.WriteString("ok")
+	})
+	base := start(t, app)
+	resp, body := do(t, "GET", base+"/peek", nil, nil)
+	expect(t, resp, body, 200, "ok")
+	if p, _ := (<-got).(string); !strings.Contains(p, "off the loop thread") {
+		t.Fatalf("recovered %v", p)
+	}
+}
+
 // A detached request whose client leaves: Closed() fires, OnConnectionClose runs, and the
 // late Finish reports ErrClosed (and still releases the request).
 func TestClientGoesAway(t *testing.T) {

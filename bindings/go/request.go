@@ -12,7 +12,8 @@ import (
 // Request is what arrived (Tornado's RequestHandler input side). Its methods read eddy's
 // request on the loop thread: call them in the handler, in a route hook, or inside
 // ResponseWriter.Do — copy what a goroutine needs before handing work off. They panic once
-// eddy released the request (after the response finished and OnFinish ran).
+// eddy released the request (after the response finished and OnFinish ran), and when called
+// from another goroutine's thread.
 type Request struct {
 	w    *ResponseWriter
 	creq *C.eddy_request // eddy_handler_request(w.h), asked once
@@ -39,6 +40,12 @@ const (
 func (r *Request) c() *C.eddy_request {
 	if r.w.released.Load() {
 		panic("eddy: Request used after eddy released it (after the response finished)")
+	}
+	// Off the loop thread the read would race the loop (which may finish and free the
+	// request meanwhile): a clear panic instead of a use after free now and then.
+	if !r.w.app.onLoopThread() {
+		panic("eddy: Request used off the loop thread (copy what a goroutine needs in the " +
+			"handler, or read it inside ResponseWriter.Do)")
 	}
 	if r.w.h == nil {
 		return r.w.rq
