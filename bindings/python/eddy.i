@@ -369,6 +369,38 @@ static void eddy_py_fetch_done(eddy_fetch *f, int error, void *ud) {
     PyGILState_Release(gil);
 }
 
+/* A fetch's response head, before its body: ("headers", status, reason, [(name, value)...]) to
+ * the fetch's callable (see eddy_py_fetch_start_streaming). */
+static void eddy_py_fetch_headers(eddy_fetch *f, void *ud) {
+    PyGILState_STATE gil = PyGILState_Ensure();
+    size_t n = eddy_fetch_response_header_count(f);
+    PyObject *headers = PyList_New(0);
+    for (size_t i = 0; headers && i < n; i++) {
+        const char *name = NULL, *value = NULL;
+        size_t nl = 0, vl = 0;
+        if (eddy_fetch_response_header_at(f, i, &name, &nl, &value, &vl) != 0) continue;
+        PyObject *pair = Py_BuildValue("(NN)", eddy_py_latin1(name, nl), eddy_py_latin1(value, vl));
+        if (!pair || PyList_Append(headers, pair) < 0) Py_CLEAR(headers);
+        Py_XDECREF(pair);
+    }
+    size_t rl = 0;
+    const char *reason = eddy_fetch_response_reason(f, &rl);
+    PyObject *args = headers ? Py_BuildValue("((siNN))", "headers", eddy_fetch_response_status(f),
+                                             eddy_py_latin1(reason ? reason : "", reason ? rl : 0),
+                                             headers)
+                             : NULL;
+    eddy_py_call((PyObject *)ud, args);
+    PyGILState_Release(gil);
+}
+
+/* A piece of a fetch's body: ("chunk", bytes) to the fetch's callable. */
+static void eddy_py_fetch_chunk(eddy_fetch *f, const char *data, size_t len, void *ud) {
+    (void)f;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("((sy#))", "chunk", data, (Py_ssize_t)len));
+    PyGILState_Release(gil);
+}
+
 %}
 
 %constant int EDDY_PY_HOOK_METHOD = 0;
@@ -777,5 +809,15 @@ int eddy_py_fetch_start(eddy_fetch *fetch, PyObject *callable) {
     int rc = eddy_fetch_start(fetch, eddy_py_fetch_done, callable, eddy_py_decref);
     if (rc < 0) Py_DECREF(callable);
     return rc;
+}
+
+/* eddy_py_fetch_start that also sends the callable the response head (("headers", ...), see
+ * eddy_py_fetch_headers) and / or the body's pieces (("chunk", bytes)), per flag, before the
+ * outcome. With chunks on, the outcome's body is empty: the pieces went to the callable. */
+int eddy_py_fetch_start_streaming(eddy_fetch *fetch, int headers, int chunks,
+                                  PyObject *callable) {
+    int rc = eddy_fetch_set_callbacks(fetch, headers ? eddy_py_fetch_headers : NULL,
+                                      chunks ? eddy_py_fetch_chunk : NULL);
+    return rc ? rc : eddy_py_fetch_start(fetch, callable);
 }
 %}

@@ -8,6 +8,7 @@ and network failures (refused connection, DNS, timeout, TLS) are HTTPClientError
 The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's singleton."""
 
 import asyncio
+import base64
 import copy
 import errno
 import socket
@@ -87,7 +88,9 @@ class HTTPRequest:
                  request_timeout=None, follow_redirects=True, max_redirects=None,
                  decompress_response=True, max_body_size=None, expect_100_continue=False,
                  validate_cert=None, ca_certs=None, client_cert=None, client_key=None,
-                 ssl_options=None, **unsupported):
+                 ssl_options=None, streaming_callback=None, header_callback=None,
+                 user_agent=None, auth_username=None, auth_password=None, auth_mode=None,
+                 **unsupported):
         if unsupported:
             raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
         self.url = url
@@ -113,6 +116,18 @@ class HTTPRequest:
         self.client_key = client_key
         self.ssl_options = ssl_options
         _tls.client_key(self)
+        # As Tornado's: streaming_callback(chunk) gets the body's pieces (the response's body
+        # is then empty); header_callback(line) gets the status line, each header line and the
+        # final "\r\n"; user_agent sets User-Agent; auth_username/auth_password send basic
+        # auth (the only auth_mode of Tornado's simple client).
+        self.streaming_callback = streaming_callback
+        self.header_callback = header_callback
+        self.user_agent = user_agent
+        self.auth_username = auth_username
+        self.auth_password = auth_password
+        self.auth_mode = auth_mode
+        if auth_mode not in (None, "basic"):
+            raise ValueError("unsupported auth_mode %s" % auth_mode)
 
 
 class HTTPResponse:
@@ -239,9 +254,37 @@ class AsyncHTTPClient:
             future.set_exception(e)
             return future
 
+        callback_error = []  # the first exception a streaming or header callback raised
+        ended = []  # set once the outcome arrived: eddy frees the fetch after it
+
+        def cancel_unless_ended():
+            if not ended:
+                _ll.eddy_fetch_cancel(f)
+
         def done(outcome):
+            if outcome[0] in ("chunk", "headers"):
+                if future.done() or callback_error:
+                    return
+                try:
+                    if outcome[0] == "chunk":
+                        request.streaming_callback(outcome[1])
+                    else:
+                        _, code, reason, headers = outcome
+                        request.header_callback("HTTP/1.1 %d %s\r\n" % (code, reason))
+                        for name, value in headers:
+                            request.header_callback("%s: %s\r\n" % (name, value))
+                        request.header_callback("\r\n")
+                except Exception as e:  # as Tornado: the fetch fails with it
+                    callback_error.append(e)
+                    # Not from inside eddy's body callback: on the loop's next pass.
+                    self.io_loop.add_callback(cancel_unless_ended)
+                return
+            ended.append(True)
             error, code, reason, headers, body, url, redirects, reused = outcome
             if future.done():
+                return
+            if callback_error:
+                future.set_exception(callback_error[0])
                 return
             hdrs = HTTPHeaders()
             for name, value in headers:
@@ -261,7 +304,8 @@ class AsyncHTTPClient:
             else:
                 future.set_result(response)
 
-        rc = _ll.eddy_py_fetch_start(f, done)
+        rc = _ll.eddy_py_fetch_start_streaming(f, request.header_callback is not None,
+                                               request.streaming_callback is not None, done)
         if rc < 0:
             _ll.eddy_fetch_free(f)
             future.set_exception(_network_error(rc))
@@ -321,6 +365,13 @@ class AsyncHTTPClient:
     def _configure(f, request):
         for name, value in request.headers.get_all():
             _check(_ll.eddy_fetch_add_header(f, name, str(value)))
+        if request.user_agent is not None and "User-Agent" not in request.headers:
+            _check(_ll.eddy_fetch_add_header(f, "User-Agent", request.user_agent))
+        if request.auth_username is not None and "Authorization" not in request.headers:
+            credentials = "%s:%s" % (request.auth_username, request.auth_password or "")
+            _check(_ll.eddy_fetch_add_header(
+                f, "Authorization",
+                "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")))
         if request.body is not None:
             _check(_ll.eddy_fetch_set_body(f, request.body))
         if request.connect_timeout is not None:

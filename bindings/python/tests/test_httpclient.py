@@ -49,6 +49,14 @@ class Big(RequestHandler):
         self.write("z" * 200000)
 
 
+class Who(RequestHandler):
+    """The User-Agent and Authorization the server received."""
+
+    def get(self):
+        self.write({"agent": self.request.headers.get("User-Agent"),
+                    "auth": self.request.headers.get("Authorization")})
+
+
 class Seen(RequestHandler):
     """What the server received: the Host header, the request target and the scheme."""
 
@@ -62,7 +70,7 @@ class AsyncHTTPClientTest(unittest.TestCase):
         async def main():
             app = eddy.web.Application([(r"/hello", Hello), (r"/echo", Echo),
                                         (r"/redirect", Redirect), (r"/missing", Missing),
-                                        (r"/big", Big), (r"/seen", Seen)],
+                                        (r"/big", Big), (r"/seen", Seen), (r"/who", Who)],
                                        compress_response=True)
             server = app.listen(0, "127.0.0.1")
             try:
@@ -126,6 +134,37 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertEqual((quiet.code, type(quiet.error)), (404, HTTPClientError))
         self.assertEqual(refused.errno, errno.ECONNREFUSED)
         self.assertEqual(too_big.code, 599)
+
+    def test_streaming_and_header_callbacks(self):
+        async def body(base):
+            chunks, lines = [], []
+            r = await AsyncHTTPClient().fetch(base + "/big", streaming_callback=chunks.append,
+                                              header_callback=lines.append)
+
+            def fail(chunk):
+                raise KeyError("stop here")
+            with self.assertRaises(KeyError):  # as Tornado: the callback's exception ends it
+                await AsyncHTTPClient().fetch(base + "/big", streaming_callback=fail)
+            return r, chunks, lines
+        r, chunks, lines = self.run_app(body)
+        self.assertEqual((r.code, r.body), (200, b""))
+        self.assertEqual(b"".join(chunks), b"z" * 200000)
+        self.assertEqual(lines[0], "HTTP/1.1 200 OK\r\n")
+        self.assertEqual(lines[-1], "\r\n")
+        self.assertIn("Content-Type: text/html; charset=UTF-8\r\n", lines)
+
+    def test_user_agent_and_basic_auth(self):
+        async def body(base):
+            plain = await AsyncHTTPClient().fetch(base + "/who")
+            named = await AsyncHTTPClient().fetch(base + "/who", user_agent="tester/1",
+                                                  auth_username="ann", auth_password="pw")
+            return json.loads(plain.body), json.loads(named.body)
+        plain, named = self.run_app(body)
+        self.assertTrue(plain["agent"].startswith("eddy/"))
+        self.assertIsNone(plain["auth"])
+        self.assertEqual(named, {"agent": "tester/1", "auth": "Basic YW5uOnB3"})
+        with self.assertRaises(ValueError):
+            eddy.httpclient.HTTPRequest("http://x/", auth_mode="digest")
 
     def test_gzip_decoded(self):
         async def body(base):
