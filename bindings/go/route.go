@@ -105,7 +105,7 @@ func (r *Route) HandleFunc(method string, fn HandlerFunc) *Route {
 	return r
 }
 
-// Name names the route (for reverse URLs in the C API).
+// Name names the route, for App.ReverseURL (Tornado's reverse_url).
 func (r *Route) Name(name string) *Route { r.name = name; return r }
 
 // Default makes this route answer requests that match no pattern (instead of 404).
