@@ -218,12 +218,42 @@ impl App {
         check(unsafe { sys::eddy_app_set_compress_response(self.ptr, c_int::from(on)) })
     }
 
+    /// The path of the route named with [`Route::name`], its groups filled with `args` in
+    /// order (percent-encoded): Tornado's `reverse_url`. Err(NOT_FOUND): no route of that name;
+    /// Err(INVALID): the argument count does not fit, or the pattern cannot be reversed.
+    pub fn reverse_url(&self, name: &str, args: &[&str]) -> Result<String> {
+        reverse_url(self.ptr, name, args)
+    }
+
     /// Serves the files under `root` at `url_prefix` (e.g. "/static/").
     pub fn add_static(&mut self, url_prefix: &str, root: &str) -> Result<()> {
         // SAFETY: live app.
         check(unsafe {
             sys::eddy_app_add_static(self.ptr, url_prefix.as_ptr() as _, url_prefix.len(), root.as_ptr() as _, root.len())
         })
+    }
+}
+
+/// eddy_app_reverse_url for [`App::reverse_url`] and [`Response::reverse_url`].
+pub(crate) fn reverse_url(app: *mut sys::eddy_app, name: &str, args: &[&str]) -> Result<String> {
+    let ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr() as *const c_char).collect();
+    let lens: Vec<usize> = args.iter().map(|a| a.len()).collect();
+    let mut out = vec![0u8; 256];
+    loop {
+        let mut len = 0usize;
+        // SAFETY: a live app; every argument is given with its length (no NUL needed); `out`
+        // holds out.len() bytes.
+        let rc = unsafe {
+            sys::eddy_app_reverse_url(app, name.as_ptr() as _, name.len(), ptrs.as_ptr(), lens.as_ptr(),
+                                      args.len(), out.as_mut_ptr() as _, out.len(), &mut len)
+        };
+        if rc == sys::EDDY_ETOOBIG && len + 1 > out.len() {
+            out.resize(len + 1, 0);
+            continue;
+        }
+        check(rc)?;
+        out.truncate(len);
+        return String::from_utf8(out).map_err(|_| Error::INVALID);
     }
 }
 

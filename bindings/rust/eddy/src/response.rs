@@ -57,6 +57,16 @@ impl<'a> Response<'a> {
         Response { h, remote, end: None, _callback: PhantomData }
     }
 
+    /// The path of a named route of this request's app (see [`crate::App::reverse_url`]).
+    pub fn reverse_url(&self, name: &str, args: &[&str]) -> Result<String> {
+        // SAFETY: live handler; its app outlives it.
+        let app = unsafe { sys::eddy_handler_app(self.h) };
+        if app.is_null() {
+            return Err(Error::STATE);
+        }
+        crate::app::reverse_url(app, name, args)
+    }
+
     pub(crate) fn take_end(&mut self) -> Option<End> {
         self.end.take()
     }

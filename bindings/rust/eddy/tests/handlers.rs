@@ -255,3 +255,20 @@ fn an_app_dropped_by_its_own_handler_is_freed_after_it() {
     // The app (and its listening socket) is gone.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn reverse_url_from_the_app_and_a_handler() {
+    let srv = Server::start(|_, app| {
+        app.route("/user/([a-z ]+)/([0-9]+)").unwrap().name("user").unwrap().get(|_, res| res.write("user"));
+        app.route("/where").unwrap().get(|_, res| {
+            let url = res.reverse_url("user", &["a b", "7"])?;
+            res.write(url)
+        });
+        assert_eq!(app.reverse_url("user", &["ann", "1"]).unwrap(), "/user/ann/1");
+        assert_eq!(app.reverse_url("nobody", &[]), Err(Error::NOT_FOUND));
+        assert_eq!(app.reverse_url("user", &["one"]), Err(Error::INVALID));
+    });
+    let r = srv.get("/where");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "/user/a%20b/7");
+}
