@@ -354,16 +354,18 @@ static void eddy_py_fetch_done(eddy_fetch *f, int error, void *ud) {
         if (!pair || PyList_Append(headers, pair) < 0) Py_CLEAR(headers);
         Py_XDECREF(pair);
     }
-    size_t rl = 0, bl = 0, ul = 0;
+    size_t rl = 0, bl = 0, ul = 0, dl = 0;
     const char *reason = eddy_fetch_response_reason(f, &rl);
     const char *body = eddy_fetch_response_body(f, &bl);
     const char *url = eddy_fetch_effective_url(f, &ul);
-    PyObject *args = headers ? Py_BuildValue("((iiNNy#Nii))", error, eddy_fetch_response_status(f),
+    const char *detail = eddy_fetch_error_detail(f, &dl);
+    PyObject *args = headers ? Py_BuildValue("((iiNNy#NiiN))", error, eddy_fetch_response_status(f),
                                              eddy_py_latin1(reason ? reason : "", reason ? rl : 0),
                                              headers, body ? body : "", (Py_ssize_t)(body ? bl : 0),
                                              eddy_py_str(url ? url : "", url ? ul : 0),
                                              eddy_fetch_redirect_count(f),
-                                             eddy_fetch_connection_reused(f))
+                                             eddy_fetch_connection_reused(f),
+                                             eddy_py_latin1(detail ? detail : "", detail ? dl : 0))
                              : NULL;
     eddy_py_call((PyObject *)ud, args);
     PyGILState_Release(gil);

@@ -194,6 +194,12 @@ EDDY_API int eddy_fetch_response_header_at(const eddy_fetch *fetch, size_t index
 /* Returns the body collected so far (empty when a chunk callback is set); its length in *len. */
 EDDY_API const char *eddy_fetch_response_body(const eddy_fetch *fetch, size_t *len);
 
+/* Returns what eddy knows of the error `done` got beyond its code (NUL-terminated; "" when
+ * nothing): for EDDY_ETLS, why the handshake or the certificate check failed ("certificate
+ * verification: certificate has expired", "...: hostname mismatch", a TLS alert). Valid, as
+ * the other getters here, until `done` returns; its length in *len if not NULL. */
+EDDY_API const char *eddy_fetch_error_detail(const eddy_fetch *fetch, size_t *len);
+
 /* Returns the URL of the last request made (after redirects), NUL-terminated. */
 EDDY_API const char *eddy_fetch_effective_url(const eddy_fetch *fetch, size_t *len);
 

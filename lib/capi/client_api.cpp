@@ -281,6 +281,14 @@ EDDY_API const char *eddy_fetch_response_body(const eddy_fetch *fetch, size_t *l
     return out(F(fetch)->response_body, len);
 }
 
+EDDY_API const char *eddy_fetch_error_detail(const eddy_fetch *fetch, size_t *len) {
+    if (!fetch) {
+        if (len) *len = 0;
+        return "";
+    }
+    return out(F(fetch)->error_detail, len);
+}
+
 EDDY_API const char *eddy_fetch_effective_url(const eddy_fetch *fetch, size_t *len) {
     if (!fetch) {
         if (len) *len = 0;

@@ -134,6 +134,7 @@ public:
     // The response.
     int status = 0;
     std::string reason;
+    std::string error_detail;  // what eddy knows beyond the error code (a TLS failure's reason)
     std::vector<Header> response_headers;
     std::string response_body;
     const Header *find_response_header(const char *name) const;

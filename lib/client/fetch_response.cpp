@@ -323,8 +323,12 @@ void Fetch::on_stream_close(Stream *s, int error, void *arg) {
     Fetch *f = static_cast<Fetch *>(arg);
     if (f->stream_ != s) return;
     f->stream_ = nullptr;
-    bool tls_unconfirmed =
-        s->is_tls() && !static_cast<tls::TlsStream *>(s)->close_notify_received();
+    bool tls_unconfirmed = false;
+    if (s->is_tls()) {
+        auto *tls = static_cast<tls::TlsStream *>(s);
+        tls_unconfirmed = !tls->close_notify_received();
+        if (!tls->failure().empty()) f->error_detail = tls->failure();
+    }
     f->handle_eof(error, tls_unconfirmed);
 }
 

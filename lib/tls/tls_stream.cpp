@@ -244,6 +244,7 @@ void TlsStream::fail_handshake(int ssl_error) {
     }
     log(LogLevel::info, "tls fd %d: %s handshake failed: %s", fd_,
         SSL_is_server(ssl_) ? "server" : "client", why.c_str());
+    failure_ = std::move(why);
     close(EDDY_ETLS);
 }
 
@@ -327,7 +328,8 @@ ssize_t TlsStream::map_error(int ret, bool reading) {
         [[fallthrough]];
     default:
         failed_ = true;
-        log(LogLevel::info, "tls fd %d: %s", fd_, openssl_errors().c_str());
+        failure_ = openssl_errors();
+        log(LogLevel::info, "tls fd %d: %s", fd_, failure_.c_str());
         errno = kTlsFailureErrno;  // EDDY_ETLS, not a malformed HTTP message
         return -1;
     }

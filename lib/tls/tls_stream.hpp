@@ -32,6 +32,9 @@ public:
     // A client stream: whether the peer sent close_notify (a server's clean end of a response
     // that is delimited by the close).
     bool close_notify_received() const { return close_notify_received_; }
+    // Why the handshake or a later TLS read failed ("certificate verification: certificate has
+    // expired", an alert), "" when it did not: the HTTP client reports it with the error.
+    const std::string &failure() const { return failure_; }
     // Calls `fn(arg)` once when the handshake completes (nullptr: no longer). The HTTP client's
     // connect timeout lasts until then.
     void on_handshake_done(void (*fn)(void *arg), void *arg) {
@@ -76,6 +79,7 @@ private:
     DeferredTask pending_task_;  // decrypted bytes held by OpenSSL wait for a reader
     std::string alpn_;
     std::string session_key_;
+    std::string failure_;
     void (*hs_done_fn_)(void *arg) = nullptr;
     void *hs_done_arg_ = nullptr;
     short hs_want_ = EV_READ;

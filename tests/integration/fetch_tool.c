@@ -11,7 +11,8 @@
  *     --no-reuse (no idle connections kept: every fetch connects anew)
  *
  * Each line: {"url", "error", "status", "reason", "headers": [[n, v]...], "body_len",
- * "body" (first 2000 bytes), "effective_url", "redirects", "reused", "chunks", "saw_headers"}.
+ * "body" (first 2000 bytes), "effective_url", "redirects", "reused", "chunks", "saw_headers",
+ * "detail" (eddy_fetch_error_detail)}.
  * Exit status 0 once every fetch ended (whatever their errors).
  */
 #include <eddy/eddy.h>
@@ -123,9 +124,13 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     const char *body = eddy_fetch_response_body(f, &blen);
     printf("], \"body_len\": %zu, \"body\": ", o.chunks ? j->chunk_bytes : blen);
     json_str(body, blen > 2000 ? 2000 : blen);
-    printf(", \"redirects\": %d, \"reused\": %d, \"chunks\": %d, \"saw_headers\": %d}\n",
+    printf(", \"redirects\": %d, \"reused\": %d, \"chunks\": %d, \"saw_headers\": %d",
            eddy_fetch_redirect_count(f), eddy_fetch_connection_reused(f), j->chunks,
            j->saw_headers);
+    const char *detail = eddy_fetch_error_detail(f, &len);
+    printf(", \"detail\": ");
+    json_str(detail, len);
+    printf("}\n");
     fflush(stdout);
     g_done++;
     if (g_done == g_total) {

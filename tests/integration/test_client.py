@@ -462,8 +462,13 @@ class ClientTest(unittest.TestCase):
         try:
             r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/" % selfsigned.port)
             self.assertEqual(r["error"], "EDDY_ETLS")
+            # The reason comes with the code (eddy_fetch_error_detail), not only in the log.
+            self.assertIn("certificate verification: self-signed certificate", r["detail"])
             r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/" % other.port)  # wrong name
             self.assertEqual(r["error"], "EDDY_ETLS")
+            self.assertEqual(r["detail"], "certificate verification: hostname mismatch")
+            r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/" % self.tls.port)
+            self.assertEqual((r["error"], r["detail"]), ("", ""))
         finally:
             selfsigned.stop()
             other.stop()

@@ -61,17 +61,18 @@ class HTTPStreamClosedError(HTTPClientError):
         return self.message or "Stream closed"
 
 
-def _network_error(status):
+def _network_error(status, detail=""):
     """The exception Tornado's simple_httpclient gives for a fetch that got no response: the
-    OS's own error for a refused connection or an unknown name, ssl.SSLError for TLS, the 599
-    classes for timeouts and closed streams."""
+    OS's own error for a refused connection or an unknown name, ssl.SSLError for TLS (with
+    eddy's reason: "certificate verification: certificate has expired"...), the 599 classes for
+    timeouts and closed streams."""
     name = _ll.eddy_strerror(status)
     if status == _ll.EDDY_ECONNREFUSED:
         return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
     if status == _ll.EDDY_ERESOLVE:
         return socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     if status == _ll.EDDY_ETLS:
-        return ssl.SSLError(name)
+        return ssl.SSLError("%s: %s" % (name, detail) if detail else name)
     if status == _ll.EDDY_ETIMEDOUT:
         return HTTPTimeoutError("Timeout")
     if status in (_ll.EDDY_EOF, _ll.EDDY_ECLOSED, _ll.EDDY_ECONNRESET):
@@ -280,7 +281,7 @@ class AsyncHTTPClient:
                     self.io_loop.add_callback(cancel_unless_ended)
                 return
             ended.append(True)
-            error, code, reason, headers, body, url, redirects, reused = outcome
+            error, code, reason, headers, body, url, redirects, reused, detail = outcome
             if future.done():
                 return
             if callback_error:
@@ -292,7 +293,7 @@ class AsyncHTTPClient:
             response = HTTPResponse(request, code if not error else 599, reason, hdrs, body, url,
                                     redirects=redirects, reused=bool(reused))
             if error:
-                response.error = _network_error(error)
+                response.error = _network_error(error, detail)
                 if isinstance(response.error, HTTPClientError):
                     response.error.response = response
             elif not 200 <= code < 300:

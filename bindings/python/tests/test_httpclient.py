@@ -276,6 +276,7 @@ class HostnameMappingTLSTest(unittest.TestCase):
                          {"host": "other.test:%d" % port, "uri": "/seen", "protocol": "https"})
         self.assertEqual(good.effective_url, url)
         self.assertIn("certificate verification failed", str(wrong))
+        self.assertIn("hostname mismatch", str(wrong))  # eddy_fetch_error_detail
 
 
 if __name__ == "__main__":

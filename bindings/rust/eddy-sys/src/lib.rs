@@ -724,6 +724,7 @@ extern "C" {
         value_len: *mut usize,
     ) -> c_int;
     pub fn eddy_fetch_response_body(fetch: *const eddy_fetch, len: *mut usize) -> *const c_char;
+    pub fn eddy_fetch_error_detail(fetch: *const eddy_fetch, len: *mut usize) -> *const c_char;
     pub fn eddy_fetch_effective_url(fetch: *const eddy_fetch, len: *mut usize) -> *const c_char;
     pub fn eddy_fetch_redirect_count(fetch: *const eddy_fetch) -> c_int;
     pub fn eddy_fetch_connection_reused(fetch: *const eddy_fetch) -> c_int;
