@@ -60,12 +60,18 @@ if [ "$mode" = pkgconfig ]; then
 fi
 
 if [ "$mode" = cmake ]; then
-    # 3. CMake: find_package(eddy REQUIRED) + eddy::eddy
-    "$cmake" -S "$here/consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    # 3. CMake: find_package(eddy REQUIRED) + eddy::eddy, and COMPONENTS static +
+    # eddy::eddy_static
+    "$cmake" -S "$here/consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DWITH_STATIC=ON \
         -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" \
         >"$tmp/cmake.log" 2>&1 || { cat "$tmp/cmake.log"; echo "FAIL: consumer configure"; exit 1; }
     "$cmake" --build "$tmp/cmake-build" >"$tmp/build.log" 2>&1 ||
         { cat "$tmp/build.log"; echo "FAIL: consumer build"; exit 1; }
     "$tmp/cmake-build/hello_cmake"
+    env -u LD_LIBRARY_PATH "$tmp/cmake-build/hello_cmake_static"
+    if readelf -d "$tmp/cmake-build/hello_cmake_static" | grep -q 'NEEDED.*libeddy'; then
+        echo "FAIL: hello_cmake_static still needs libeddy.so"
+        exit 1
+    fi
 fi
 echo "install check ($mode) passed"
