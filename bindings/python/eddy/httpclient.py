@@ -91,7 +91,7 @@ class HTTPRequest:
                  validate_cert=None, ca_certs=None, client_cert=None, client_key=None,
                  ssl_options=None, streaming_callback=None, header_callback=None,
                  user_agent=None, auth_username=None, auth_password=None, auth_mode=None,
-                 **unsupported):
+                 body_producer=None, **unsupported):
         if unsupported:
             raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
         self.url = url
@@ -129,6 +129,12 @@ class HTTPRequest:
         self.auth_mode = auth_mode
         if auth_mode not in (None, "basic"):
             raise ValueError("unsupported auth_mode %s" % auth_mode)
+        # As Tornado's: body_producer(write) is awaited after the request starts; each
+        # write(chunk) goes out (chunked, or as the Content-Length header announced); the body
+        # ends when it returns. Not with `body`.
+        self.body_producer = body_producer
+        if body is not None and body_producer is not None:
+            raise ValueError("body and body_producer are mutually exclusive")
 
 
 class HTTPResponse:
@@ -310,9 +316,45 @@ class AsyncHTTPClient:
         if rc < 0:
             _ll.eddy_fetch_free(f)
             future.set_exception(_network_error(rc))
-        else:
-            self.io_loop._pump.kick()
+            return future
+        self.io_loop._pump.kick()
+        if request.body_producer is not None:
+            asyncio.ensure_future(self._produce(request, f, ended, callback_error,
+                                                cancel_unless_ended),
+                                  loop=self.io_loop.asyncio_loop)
         return future
+
+    async def _produce(self, request, f, ended, errors, cancel):
+        """Runs the request's body_producer; the fetch (freed by eddy once it ended) is only
+        touched while it has not."""
+        aloop = self.io_loop.asyncio_loop
+
+        def write(chunk):
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8")
+            written = aloop.create_future()
+            if ended:
+                written.set_exception(HTTPStreamClosedError("Stream closed"))
+                written.exception()
+                return written
+            rc = _ll.eddy_fetch_write_body(f, bytes(chunk))
+            if rc < 0:
+                raise ValueError("body_producer write: %s" % _ll.eddy_strerror(rc))
+            self.io_loop._pump.kick()
+            written.set_result(None)
+            return written
+
+        try:
+            result = request.body_producer(write)
+            if result is not None:
+                await result
+            if not ended:
+                _check(_ll.eddy_fetch_end_body(f))
+                self.io_loop._pump.kick()
+        except Exception as e:  # as Tornado: the fetch fails with the producer's exception
+            if not ended and not errors:
+                errors.append(e)
+                cancel()
 
     def _connect_mapped(self, f, url):
         """hostname_mapping, as Tornado's OverrideResolver: a (host, port) key first, then the
@@ -375,6 +417,9 @@ class AsyncHTTPClient:
                 "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")))
         if request.body is not None:
             _check(_ll.eddy_fetch_set_body(f, request.body))
+        if request.body_producer is not None:
+            length = request.headers.get("Content-Length")
+            _check(_ll.eddy_fetch_set_body_stream(f, int(length) if length is not None else -1))
         if request.connect_timeout is not None:
             _check(_ll.eddy_fetch_set_connect_timeout(f, float(request.connect_timeout)))
         if request.request_timeout is not None:

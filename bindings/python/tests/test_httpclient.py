@@ -153,6 +153,30 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertEqual(lines[-1], "\r\n")
         self.assertIn("Content-Type: text/html; charset=UTF-8\r\n", lines)
 
+    def test_body_producer(self):
+        async def body(base):
+            async def produce(write):
+                for part in ("a=", "1", "23"):
+                    await write(part)
+                    await asyncio.sleep(0)
+
+            chunked = await AsyncHTTPClient().fetch(base + "/echo", method="POST",
+                                                    headers={"Content-Type": "text/plain"},
+                                                    body_producer=produce)
+            sized = await AsyncHTTPClient().fetch(base + "/echo", method="POST",
+                                                  headers={"Content-Length": "5"},
+                                                  body_producer=produce)
+
+            async def broken(write):
+                await write("x")
+                raise KeyError("producer failed")
+            with self.assertRaises(KeyError):
+                await AsyncHTTPClient().fetch(base + "/echo", method="POST", body_producer=broken)
+            return json.loads(chunked.body), json.loads(sized.body)
+        chunked, sized = self.run_app(body)
+        self.assertEqual(chunked, {"got": "a=123", "type": "text/plain"})
+        self.assertEqual(sized["got"], "a=123")
+
     def test_user_agent_and_basic_auth(self):
         async def body(base):
             plain = await AsyncHTTPClient().fetch(base + "/who")
