@@ -3,8 +3,9 @@
     response = await eddy.httpclient.AsyncHTTPClient().fetch("http://127.0.0.1:8888/")
     print(response.code, response.headers["Content-Type"], response.body)
 
-As in Tornado, fetch() raises HTTPClientError for a non-2xx answer unless raise_error=False,
-and network failures (refused connection, DNS, timeout, TLS) are HTTPClientError 599.
+As in Tornado, fetch() raises HTTPClientError for a non-2xx answer unless raise_error=False;
+a fetch that got no answer raises whatever raise_error says: ConnectionRefusedError,
+socket.gaierror, ssl.SSLError, HTTPTimeoutError or HTTPStreamClosedError (599).
 The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's singleton."""
 
 import asyncio
