@@ -24,8 +24,17 @@ func (a *App) ReverseURL(name string, args ...string) (string, error) {
 		}) {
 			return "", ErrState
 		}
-		r := <-ch
-		return r.url, r.err
+		select {
+		case r := <-ch:
+			return r.url, r.err
+		case <-a.done: // the loop stopped before it ran the call (posted work is dropped then)
+			select {
+			case r := <-ch:
+				return r.url, r.err
+			default:
+				return "", ErrState
+			}
+		}
 	}
 	if a.capp == nil {
 		return "", ErrState
