@@ -93,10 +93,7 @@ void Server::destroy() {
         return;
     }
     retire();
-    // Deleted by the call's free function: after it ran, or when the loop is freed first.
-    auto noop = [](eddy_loop *, void *) {};
-    auto free_server = [](void *server) { delete static_cast<Server *>(server); };
-    if (!loop_->call_soon(noop, this, free_server))
+    if (!loop_->delete_soon(this))
         log(LogLevel::error, "http: out of memory: a server freed inside its callback is leaked");
 }
 
@@ -106,15 +103,19 @@ void Server::retire() {
     release_userdata();
     on_request_ = answer_unavailable;
     on_headers_ = nullptr;
-    if (listener_) listener_->stop();
     for (ProxyHandshake *h = handshakes_; h;) {
         ProxyHandshake *next = h->next;
         h->close_now();
         h = next;
     }
+    stop_accepting();
+}
+
+void Server::stop_accepting() {
+    if (listener_) listener_->stop();
     for (Connection *c = connections_; c;) {
         Connection *next = c->next;
-        c->shutdown();
+        c->shutdown();  // closes it when idle, else after its current answer
         c = next;
     }
 }
@@ -254,12 +255,7 @@ int Server::shutdown(eddy_server_done_fn done, void *userdata, eddy_free_fn free
     done_cb_ = done;
     done_userdata_ = userdata;
     done_free_ = free_userdata;
-    if (listener_) listener_->stop();
-    for (Connection *c = connections_; c;) {
-        Connection *next = c->next;
-        c->shutdown();
-        c = next;
-    }
+    stop_accepting();
     maybe_finish_shutdown();
     return 0;
 }

@@ -112,6 +112,8 @@ private:
     static void on_accept(Listener *l, int fd, const sockaddr *peer, socklen_t peer_len, void *arg);
     void maybe_finish_shutdown();
     bool reclaim_idle_connection();  // closes the oldest idle connection; false when none
+    // Stops listening; each connection closes once idle (shutdown and retire share this).
+    void stop_accepting();
     void release_userdata();  // the callbacks' userdata and the TLS context
     static void answer_unavailable(eddy_request *req, void *userdata);  // a retired server's
     static void run_shutdown_done(TimerNode *node);

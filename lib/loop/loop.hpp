@@ -74,6 +74,16 @@ public:
     int cancel(eddy_call_id id);
     int call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata);
 
+    // Deletes `object` on the next iteration, or when the loop is freed first (the call's free
+    // function does it either way): for an object freed inside its own callback, whose callers
+    // still use it. False when out of memory (then it is not deleted).
+    template <class T>
+    bool delete_soon(T *object) {
+        auto noop = [](eddy_loop *, void *) {};
+        auto free_object = [](void *p) { delete static_cast<T *>(p); };
+        return call_soon(noop, object, free_object) != 0;
+    }
+
     // Internal: queue fn(arg) for the next iteration (no id, cannot be cancelled; `arg` must
     // stay valid until it runs — used for deferred close callbacks).
     void post(void (*fn)(void *arg), void *arg);

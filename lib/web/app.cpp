@@ -41,9 +41,7 @@ void App::destroy() {
         return;
     }
     server_->retire();
-    auto noop = [](eddy_loop *, void *) {};
-    auto free_app = [](void *app) { delete static_cast<App *>(app); };
-    if (!loop_->call_soon(noop, this, free_app))
+    if (!loop_->delete_soon(this))
         log(LogLevel::error, "web: out of memory: an app freed inside its callback is leaked");
 }
 
