@@ -758,35 +758,18 @@ int Connection::apply_transfer_encoding(const HeaderField *te, size_t fields) {
     return 0;
 }
 
-namespace {
-
-// Every field line of `name`, joined into one list (RFC 9110 §5.3): a client's own line
-// before the proxy's must not win.
-std::string joined_field(const Request *req, std::string_view name, size_t *lines) {
-    std::string all;
-    *lines = 0;
-    for (const HeaderField &h : req->headers) {
-        if (!iequals(h.name, name)) continue;
-        if ((*lines)++) all += ',';
-        all += h.value;
-    }
-    return all;
-}
-
-}  // namespace
-
 void Connection::apply_xheaders() {
     Request *req = request_;
     const auto &trusted = server_->options.trusted_proxies;
     if (!trusted.empty() && !trusted.count(peer_ip_)) return;
     std::string ip;
     size_t lines = 0;
-    std::string real = joined_field(req, "X-Real-IP", &lines);
+    std::string real = req->joined_header("X-Real-IP", &lines);
     if (lines == 1) {
         ip = real;
     } else {  // none, or several (one of them the client's): X-Forwarded-For decides
         // X-Forwarded-For: the right-most address that is not one of our trusted proxies.
-        std::string all = joined_field(req, "X-Forwarded-For", &lines);
+        std::string all = req->joined_header("X-Forwarded-For");
         std::vector<std::string_view> hops = split_list(all);
         for (size_t i = hops.size(); i-- > 0;) {
             std::string hop(hops[i]);
@@ -800,9 +783,10 @@ void Connection::apply_xheaders() {
         if (inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1)
             req->remote_ip = ip;
     }
-    // The scheme: the last member (the nearest proxy's) of X-Scheme, else of X-Forwarded-Proto.
-    std::string scheme = joined_field(req, "X-Scheme", &lines);
-    if (!lines) scheme = joined_field(req, "X-Forwarded-Proto", &lines);
+    // The scheme: the last member (the nearest proxy's) of X-Scheme, else of X-Forwarded-Proto
+    // (each line counts: a client's own line before the proxy's must not win).
+    std::string scheme = req->joined_header("X-Scheme", &lines);
+    if (!lines) scheme = req->joined_header("X-Forwarded-Proto");
     std::vector<std::string_view> values = split_list(scheme);
     std::string proto = values.empty() ? std::string() : std::string(values.back());
     for (char &ch : proto) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));

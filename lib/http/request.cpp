@@ -37,6 +37,19 @@ const HeaderField *Request::find_header(std::string_view name) const {
     return nullptr;
 }
 
+std::string Request::joined_header(std::string_view name, size_t *lines) const {
+    std::string all;
+    size_t count = 0;
+    for (const HeaderField &h : headers) {
+        if (!iequals(h.name, name)) continue;
+        count++;
+        if (!all.empty()) all += ", ";  // empty list elements are ignored (RFC 9110 §5.6.1)
+        all += h.value;
+    }
+    if (lines) *lines = count;
+    return all;
+}
+
 const std::vector<Argument> &Request::query_arguments() const {
     if (!query_parsed_) {
         parse_urlencoded(query, query_args_);

@@ -60,6 +60,9 @@ public:
     double start_time = 0;
 
     const HeaderField *find_header(std::string_view name) const;
+    // Every field line of `name` joined as one list, ", " between lines (RFC 9110 §5.3: a
+    // repeated field is its lines' list); how many lines in *lines when not null.
+    std::string joined_header(std::string_view name, size_t *lines = nullptr) const;
 
     // Arguments are parsed on first use (query) or when the body completes (body).
     const std::vector<Argument> &query_arguments() const;

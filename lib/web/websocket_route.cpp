@@ -28,17 +28,6 @@ struct Upgrade {
     std::string extensions;  // the Sec-WebSocket-Extensions response value
 };
 
-// All values of a (possibly repeated) header field, joined as one list.
-std::string joined_field(const http::Request *req, std::string_view name) {
-    std::string all;
-    for (const http::HeaderField &h : req->headers) {
-        if (!http::iequals(h.name, name)) continue;
-        if (!all.empty()) all += ", ";
-        all += h.value;
-    }
-    return all;
-}
-
 // Tornado's default: no Origin (not a browser) is fine; otherwise the origin's host[:port]
 // must be the Host the request was sent to.
 bool same_origin(const http::Request *req, std::string_view origin) {
@@ -157,12 +146,12 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     if (req->method != "GET") return refuse(h, 405, "the opening handshake is a GET");
     if (req->version_minor < 1) return refuse(h, 400, "HTTP/1.1 required");
     // Upgrade and Connection are lists, which may come as several field lines (RFC 9110 5.3).
-    if (!http::list_contains(joined_field(req, "Upgrade"), "websocket"))
+    if (!http::list_contains(req->joined_header("Upgrade"), "websocket"))
         return refuse(h, 400, "no Upgrade: websocket");
-    if (!http::list_contains(joined_field(req, "Connection"), "upgrade"))
+    if (!http::list_contains(req->joined_header("Connection"), "upgrade"))
         return refuse(h, 400, "no Connection: upgrade");
     // Exactly one version, 13: repeated lines read as the list "13, 8", which is not 13.
-    if (joined_field(req, "Sec-WebSocket-Version") != "13") {
+    if (req->joined_header("Sec-WebSocket-Version") != "13") {
         // §4.4: tell the client which version we speak.
         log(LogLevel::info, "websocket: %s: unsupported version", req->remote_ip.c_str());
         h->set_status(426, {});
@@ -197,7 +186,7 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     up->handler = h;
     up->accept = ws::accept_key(key->value);
 
-    std::string offered = joined_field(req, "Sec-WebSocket-Protocol");
+    std::string offered = req->joined_header("Sec-WebSocket-Protocol");
     if (ep->select_subprotocol && !offered.empty()) {
         std::vector<std::string_view> names = http::split_list(offered);
         std::vector<std::string> copies(names.begin(), names.end());
@@ -215,7 +204,7 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     }
 
     if (ep->options.compression_flags & EDDY_WS_DEFLATE) {
-        std::string extensions = joined_field(req, "Sec-WebSocket-Extensions");
+        std::string extensions = req->joined_header("Sec-WebSocket-Extensions");
         if (!extensions.empty() && ws::negotiate_deflate(extensions, up->params, up->extensions)) {
             up->deflate = true;
             apply_preferences(ep->options, up->params, up->extensions);
