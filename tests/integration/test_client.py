@@ -255,18 +255,21 @@ class RawServer:
             except OSError:
                 return
             c.settimeout(5)
-            try:
-                c.recv(65536)
-            except OSError:
-                pass
-            if self.reply is None:
-                self.held.append(c)
-                continue
-            c.sendall(self.reply)
-            if self.close:
-                c.close()
-            else:
-                self.held.append(c)
+            self.answer(c)
+
+    def answer(self, c):
+        try:
+            c.recv(65536)
+        except OSError:
+            pass
+        if self.reply is None:
+            self.held.append(c)
+            return
+        c.sendall(self.reply)
+        if self.close:
+            c.close()
+        else:
+            self.held.append(c)
 
     def stop(self):
         self.sock.close()
@@ -274,7 +277,7 @@ class RawServer:
             c.close()
 
 
-class TlsServer:
+class TlsServer(RawServer):
     """A TLS server that answers each connection with `reply` and closes, with a close_notify
     (`notify`) or without one (a bare TCP close, as an attacker cutting the stream would); it
     records the requests it read."""
@@ -282,40 +285,27 @@ class TlsServer:
     def __init__(self, reply, notify, cert="server"):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(CERTS[cert + ".crt"], CERTS[cert + ".key"])
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.reply, self.notify = reply, notify
+        self.notify = notify
         self.requests = []
-        threading.Thread(target=self.serve, daemon=True).start()
+        super().__init__(reply)
 
-    def serve(self):
-        while True:
-            try:
-                raw, _ = self.sock.accept()
-            except OSError:
-                return
-            raw.settimeout(5)
-            c = raw
-            try:
-                c = self.ctx.wrap_socket(raw, server_side=True)
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data)
-                c.sendall(self.reply)
-                if self.notify:
-                    c = c.unwrap()  # close_notify; then the plain socket
-            except (OSError, ssl.SSLError):
-                pass
-            c.close()  # an SSLSocket closes without close_notify
-
-    def stop(self):
-        self.sock.close()
+    def answer(self, raw):
+        c = raw
+        try:
+            c = self.ctx.wrap_socket(raw, server_side=True)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.requests.append(data)
+            c.sendall(self.reply)
+            if self.notify:
+                c = c.unwrap()  # close_notify; then the plain socket
+        except (OSError, ssl.SSLError):
+            pass
+        c.close()  # an SSLSocket closes without close_notify
 
 
 class ClientTest(unittest.TestCase):

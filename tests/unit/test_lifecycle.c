@@ -189,15 +189,21 @@ static void handler_then_free_app(eddy_handler *h, void *route_userdata) {
     assert_int_equal(eddy_handler_write(h, "bye", 3), 0);
 }
 
-static void test_app_freed_in_handler(void **state) {
-    (void)state;
+/* Makes the_app on `loop`: GET / frees it in its handler, and the route's userdata release is
+ * counted in `frees`. Returns its port. */
+static int listen_self_freeing_app(eddy_loop *loop) {
     frees = 0;
-    eddy_loop *loop = eddy_loop_new();
     the_app = eddy_app_new(loop);
     eddy_route *route = eddy_app_add_route(the_app, "/", EDDY_NTS, NULL, note_free);
     assert_int_equal(eddy_route_on(route, "GET", EDDY_NTS, handler_then_free_app), 0);
     assert_int_equal(eddy_app_listen(the_app, "127.0.0.1", 0), 0);
-    int port = eddy_server_port(eddy_app_server(the_app));
+    return eddy_server_port(eddy_app_server(the_app));
+}
+
+static void test_app_freed_in_handler(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    int port = listen_self_freeing_app(loop);
     eddy_client *client = eddy_client_new(loop);
 
     fetch_result r;
@@ -215,15 +221,11 @@ static void test_app_freed_in_handler(void **state) {
 /* Freed inside its handler, then the loop freed before it ran again. */
 static void test_app_freed_in_handler_then_loop_freed(void **state) {
     (void)state;
-    frees = 0;
     eddy_loop *loop = eddy_loop_new();
-    the_app = eddy_app_new(loop);
-    eddy_route *route = eddy_app_add_route(the_app, "/", EDDY_NTS, NULL, note_free);
-    assert_int_equal(eddy_route_on(route, "GET", EDDY_NTS, handler_then_free_app), 0);
-    assert_int_equal(eddy_app_listen(the_app, "127.0.0.1", 0), 0);
+    int port = listen_self_freeing_app(loop);
     eddy_client *client = eddy_client_new(loop);
     fetch_result r;
-    start_get(client, eddy_server_port(eddy_app_server(the_app)), &r);
+    start_get(client, port, &r);
     double deadline = mono_now() + TEST_WAIT_SECONDS;
     while (the_app && mono_now() < deadline) assert_int_equal(eddy_loop_run_once(loop, 50), 0);
     assert_null(the_app);
