@@ -4,7 +4,8 @@
  * reloads on SIGHUP (a new process inherits the listening socket, the old one drains).
  *
  * Options: --threads N, --processes N, --port N, --fd N, --proxy-protocol, --xheaders,
- * --trusted IP, --idle-timeout S (also the header timeout; 0 = none), --max-restarts N.
+ * --trusted IP, --idle-timeout S (also the header timeout; 0 = none), --max-restarts N,
+ * --private-fds (with --threads: each loop thread gets its own fd table, see below).
  * Routes: /info -> "pid=P task=T thread=K ip=I port=N scheme=S"; /slow?ms=N -> that after N ms;
  * /big?mb=N -> N MiB of 'x' (with backpressure); /upload (POST) -> the body length;
  * /crash -> a forked child exits with status 3 (to test restarts).
@@ -13,13 +14,14 @@
 #include <eddy/eddy.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int g_proxy_protocol, g_xheaders, g_threads = 1, g_processes = 0;
+static int g_proxy_protocol, g_xheaders, g_threads = 1, g_processes = 0, g_private_fds;
 static double g_idle_timeout = -1;
 static int g_max_restarts = 20;
 static const char *g_trusted;
@@ -153,9 +155,40 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
     shutdown_all();
 }
 
+/* --private-fds: RLIMIT_NOFILE bounds the fd *numbers* of one fd table, and a container may
+ * cap it (the development one at 20,000, with CAP_SYS_RESOURCE dropped). A thread that
+ * unshares its fd table (CLONE_FILES, no privilege needed) gets a copy of the process's table
+ * and its own 20,000, so N loop threads hold N times that many connections in one process.
+ * Everything a thread shares with the others (loops, their wake-up fds, listeners) is created
+ * before the copy, so its number means the same in every table; what a loop accepts lives only
+ * in its own thread's table, so each thread frees its own server and loop. Each thread closes
+ * its copies of the other loops' listeners: a listener that stayed open in another table would
+ * keep taking connections after its own loop closed it (at shutdown) that no one accepts. */
+static int unshare_fd_table(const worker *self) {
+    if (!g_private_fds) return 0;
+    if (unshare(CLONE_FILES) != 0) {
+        perror("prod_server: unshare(CLONE_FILES)");
+        return -1;
+    }
+    for (int i = 0; i < g_threads; i++) {
+        if (&g_workers[i] == self) continue;
+        int fd;
+        for (int k = 0; (fd = eddy_server_listening_fd(g_workers[i].server, k)) >= 0; k++)
+            close(fd);
+    }
+    return 0;
+}
+
+static void run_and_free(worker *w) {
+    eddy_loop_run(w->loop);
+    eddy_server_free(w->server);
+    eddy_loop_free(w->loop);
+}
+
 static void *run_worker(void *arg) {
     worker *w = arg;
-    eddy_loop_run(w->loop);
+    if (unshare_fd_table(w) != 0) _exit(5);
+    run_and_free(w);
     return NULL;
 }
 
@@ -172,6 +205,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--fd") && i + 1 < argc) inherited_fd = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) g_idle_timeout = atof(argv[++i]);
         else if (!strcmp(argv[i], "--max-restarts") && i + 1 < argc) g_max_restarts = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--private-fds")) g_private_fds = 1;
     }
     signal(SIGPIPE, SIG_IGN);
     if (g_threads < 1) g_threads = 1;
@@ -211,12 +245,9 @@ int main(int argc, char **argv) {
     (void)term;
     (void)hup;
     for (int i = 1; i < g_threads; i++) pthread_create(&g_workers[i].thread, NULL, run_worker, &g_workers[i]);
-    eddy_loop_run(g_workers[0].loop);
+    if (unshare_fd_table(&g_workers[0]) != 0) return 5;
+    run_and_free(&g_workers[0]);
     for (int i = 1; i < g_threads; i++) pthread_join(g_workers[i].thread, NULL);
-    for (int i = 0; i < g_threads; i++) {
-        eddy_server_free(g_workers[i].server);
-        eddy_loop_free(g_workers[i].loop);
-    }
     free(g_workers);
     return 0;
 }
