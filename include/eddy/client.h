@@ -98,8 +98,8 @@ EDDY_API eddy_fetch *eddy_fetch_new(eddy_client *client, const char *method, con
 EDDY_API void eddy_fetch_free(eddy_fetch *fetch);
 
 /* Adds a request header (copied; EDDY_NTS lengths allowed). Host, Content-Length and
- * Transfer-Encoding are set by eddy. Returns 0, EDDY_EINVAL (CR/LF or bad name), EDDY_ESTATE
- * (already started) or EDDY_ENOMEM. */
+ * Transfer-Encoding are set by eddy. Returns 0, EDDY_EINVAL (a control character in the value,
+ * or a bad name), EDDY_ESTATE (already started) or EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_add_header(eddy_fetch *fetch, const char *name, size_t name_len,
                                    const char *value, size_t value_len);
 

@@ -285,7 +285,8 @@ EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
 EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *reason,
                                      size_t reason_len);
 /* Sets a response header, replacing earlier values of the same name (case-insensitive).
- * The name must be a token and the value free of CR, LF and NUL: else EDDY_EINVAL (nothing is
+ * The name must be a token and the value free of control characters other than tab (CR, LF,
+ * NUL, ...; RFC 9110 §5.5): else EDDY_EINVAL (nothing is
  * sent). Only before the first flush: else EDDY_ESTATE. Setting Content-Length declares the
  * body length: writing more is an error that closes the connection; finishing short closes it
  * too. */

@@ -39,7 +39,8 @@ typedef void (*eddy_loop_fn)(eddy_loop *loop, void *userdata);
 EDDY_API eddy_loop *eddy_loop_new(void);
 
 /* Frees the loop. Pending callbacks never run; their userdata is released through their free
- * functions. Watches, signals, periodics, streams and WebSocket connections still open are
+ * functions (calls that those free functions schedule or post are released the same way).
+ * Watches, signals, periodics, streams and WebSocket connections still open are
  * freed the same way (their handles become invalid). Servers, apps, HTTP clients and listeners
  * are closed without callbacks (userdata released, fetches in flight dropped; requests a handler
  * holds stay valid until finished) but stay valid
@@ -56,6 +57,7 @@ EDDY_API int eddy_loop_run(eddy_loop *loop);
 /* Runs one iteration: waits up to `timeout_ms` (0 = do not wait, -1 = until something is
  * ready) for I/O or a timer, then runs everything that is due, including the ready queue as it
  * was when the iteration started. Used by hosts that drive the loop from their own event loop.
+ * A stop requested before or during it is kept for the next eddy_loop_run().
  * Returns: 0, EDDY_EINVAL (NULL loop, timeout_ms below -1), EDDY_ESTATE when called
  * re-entrantly, EDDY_EIO on backend failure. */
 EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
@@ -94,7 +96,8 @@ EDDY_API eddy_call_id eddy_loop_call_soon(eddy_loop *loop, eddy_loop_fn cb, void
                                           eddy_free_fn free_userdata);
 
 /* Runs `cb` once, `delay` seconds from now (negative or NaN delays count as 0). Callbacks due at
- * the same time run in the order they were scheduled. Userdata and return value as for
+ * the same time run in the order they were scheduled, after the eddy_loop_call_soon()
+ * callbacks queued before they came due. Userdata and return value as for
  * eddy_loop_call_soon(). */
 EDDY_API eddy_call_id eddy_loop_call_later(eddy_loop *loop, double delay, eddy_loop_fn cb,
                                            void *userdata, eddy_free_fn free_userdata);
@@ -110,7 +113,10 @@ EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id);
 
 /* Queues `cb` like eddy_loop_call_soon(), from any thread, and wakes the loop. Wake-ups
  * coalesce: many posts before the loop wakes cost one wake-up. Callbacks posted from one thread
- * run in the order posted. If the loop is freed first, userdata is released (on the thread
+ * run in the order posted. Posted from the loop's own thread while eddy_loop_run() or
+ * eddy_loop_run_once() runs, `cb` joins the ready queue at once, in order with
+ * eddy_loop_call_soon(); posted from elsewhere (or before the loop runs), it joins the queue
+ * when the loop wakes up, after the callbacks already there. If the loop is freed first, userdata is released (on the thread
  * that frees the loop) and `cb` never runs.
  * Thread: any (this and eddy_loop_stop are the only such functions).
  * Returns: 0, EDDY_EINVAL, or EDDY_ENOMEM (then `free_userdata` is not called). */
@@ -161,7 +167,8 @@ EDDY_API void eddy_signal_free(eddy_signal *sig);
 typedef void (*eddy_periodic_fn)(eddy_periodic *periodic, void *userdata);
 
 /* Creates a stopped periodic callback that runs every `interval` seconds once started. As in
- * Tornado, ticks missed because the loop was busy are skipped, not run in a burst.
+ * Tornado, ticks missed because the loop was busy (or the callback itself ran past them) are
+ * skipped, not run in a burst.
  * Returns NULL when `interval` is not > 0 or on failure (caller keeps userdata). */
 EDDY_API eddy_periodic *eddy_periodic_new(eddy_loop *loop, double interval, eddy_periodic_fn cb,
                                           void *userdata, eddy_free_fn free_userdata);

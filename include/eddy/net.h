@@ -35,6 +35,9 @@ EDDY_API eddy_listener *eddy_listener_new(eddy_loop *loop, eddy_accept_fn cb, vo
  * for every local address, one socket per address family) and `port` (0 picks a free port;
  * when several sockets are made they share it). SO_REUSEADDR is always set. `backlog` <= 0
  * means EDDY_DEFAULT_BACKLOG. May be called more than once to listen on several addresses.
+ * Every address `host` names must be bound (an address family the host lacks is skipped): if
+ * one fails, the sockets of this call are closed again and its error is returned, as Tornado's
+ * bind_sockets raises.
  * Returns 0, EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL, EDDY_EACCES, EDDY_EINVAL, or EDDY_EIO. */
 EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int port,
                                 int backlog, int flags);

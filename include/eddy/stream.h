@@ -40,9 +40,11 @@ typedef void (*eddy_stream_close_fn)(eddy_stream *stream, int error, void *userd
 /* The write buffer dropped to or below the mark set with eddy_stream_set_write_mark(). */
 typedef void (*eddy_stream_drain_fn)(eddy_stream *stream, void *userdata);
 
-/* Wraps a connected socket. The stream takes ownership of `fd` (it is closed with the stream)
- * and makes it non-blocking. Returns NULL on bad arguments or out of memory; then `fd` is
- * still the caller's. */
+/* Wraps a connected socket (a pipe or a terminal works too). The stream takes ownership of `fd`
+ * (it is closed with the stream) and makes it non-blocking. A peer that went away never raises
+ * SIGPIPE: writes fail and the stream closes. Returns NULL on bad arguments (including regular
+ * files and directories, which the loop cannot watch) or out of memory; then `fd` is still
+ * the caller's. */
 EDDY_API eddy_stream *eddy_stream_new(eddy_loop *loop, int fd);
 
 /* Attaches userdata, passed to every callback of this stream. A previous userdata is released
@@ -79,7 +81,9 @@ EDDY_API int eddy_stream_read_until_close(eddy_stream *stream, eddy_stream_read_
 EDDY_API int eddy_stream_reading(const eddy_stream *stream);
 
 /* Copies `len` bytes into the write buffer; they are sent at the end of this loop pass.
- * `cb` (may be NULL) runs once they have been handed to the kernel.
+ * `cb` (may be NULL) runs once they have been handed to the kernel. Bytes written from inside
+ * a write callback may wait for the next pass, so a writer that keeps up cannot starve the
+ * loop.
  * Returns 0, EDDY_ECLOSED (cb is not called), EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_stream_write(eddy_stream *stream, const void *data, size_t len,
                                eddy_stream_write_fn cb);

@@ -204,7 +204,8 @@ EDDY_API int eddy_handler_finished(const eddy_handler *handler);
  * finish: EDDY_ESTATE and a log line; after the connection closed: EDDY_ECLOSED. */
 EDDY_API int eddy_handler_set_status(eddy_handler *handler, int status, const char *reason,
                                      size_t reason_len);
-/* Sets a response header (replacing); CR, LF, NUL or a non-token name → EDDY_EINVAL. */
+/* Sets a response header (replacing); a control character other than tab in the value (CR, LF,
+ * NUL, ...) or a non-token name → EDDY_EINVAL. */
 EDDY_API int eddy_handler_set_header(eddy_handler *handler, const char *name, size_t name_len,
                                      const char *value, size_t value_len);
 /* Adds a response header (repeats allowed). */
@@ -233,7 +234,7 @@ EDDY_API int eddy_handler_clear(eddy_handler *handler);
 /* Replaces this response's automatic ETag (the host's compute_etag()). At finish, a 200 answer
  * to GET/HEAD without an Etag header gets `value` (sent as given, e.g. "\"v1\"") and a matching
  * If-None-Match turns it into 304 without a body. `value` NULL: no ETag and no 304 at all.
- * The string is copied. Returns 0, EDDY_EINVAL (CR, LF or NUL in value; NULL handler),
+ * The string is copied. Returns 0, EDDY_EINVAL (a control character in value; NULL handler),
  * EDDY_ESTATE (finished), EDDY_ECLOSED. */
 EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *value, size_t len);
 /* Discards what was written, sets `status`, lets write_error (or the default HTML page) write

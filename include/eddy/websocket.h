@@ -155,7 +155,7 @@ EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const cha
                                              size_t len);
 
 /* Client: adds a header to the handshake request (e.g. Origin, Cookie, Authorization).
- * Returns 0 or EDDY_EINVAL (bad name, CR/LF/NUL in the value). */
+ * Returns 0 or EDDY_EINVAL (bad name, a control character other than tab in the value). */
 EDDY_API int eddy_ws_options_add_header(eddy_ws_options *options, const char *name,
                                         size_t name_len, const char *value, size_t value_len);
 

@@ -339,7 +339,9 @@ EDDY_API int eddy_handler_clear(eddy_handler *handler) {
 }
 
 EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *etag, size_t len) {
-    return handler ? H(handler)->set_etag(etag, len) : EDDY_EINVAL;
+    if (!handler) return EDDY_EINVAL;
+    if (etag && len == EDDY_NTS) len = strlen(etag);
+    return H(handler)->set_etag(etag, len);
 }
 
 EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, size_t name_len,

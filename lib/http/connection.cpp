@@ -462,7 +462,9 @@ bool Connection::head_complete() {
     if (!chunked_ && content_length > req->max_body) {
         log(LogLevel::info, "http: %s: body of %llu bytes over the limit", peer_ip_.c_str(),
             static_cast<unsigned long long>(content_length));
-        send_error(413, false);
+        // (Checked after the headers callback, which may raise the limit; it may also have
+        // started the answer, which then ends cut short rather than with a 413 inside it.)
+        body_failed(413);
         return false;
     }
     if (!has_body) {
@@ -804,6 +806,15 @@ bool Connection::keep_alive_allowed() const {
 // so the connection may carry on if the client wants that.
 void Connection::send_error(int status, bool keep_alive) {
     Request *req = request_;
+    if (req && req->headers_sent()) {
+        // An answer already started: an error page now would become part of its body. Cut
+        // the answer short instead (the client sees it incomplete).
+        log(LogLevel::info, "http: %s: error %d after the answer started; closing",
+            peer_ip_.c_str(), status);
+        phase_ = Phase::closing;
+        stream_->close_after_flush();
+        return;
+    }
     if (!req) {
         req = RequestPool::make(server_ ? server_->request_pool() : nullptr, this, server_);
         if (!req) {

@@ -76,13 +76,19 @@ bool is_token(std::string_view s) {
 }
 
 bool is_safe_field_value(std::string_view s) {
-    // Eight bytes at a time: a word with no byte below 0x0e (CR is 0x0d, LF 0x0a, NUL 0) is
-    // safe — the test is exact in that direction; a word that has one is checked byte by byte.
+    // RFC 9110 §5.5: field-vchar, SP and HTAB, and obs-text; no other control character (CR,
+    // LF and NUL would split or end the field; the rest are refused as Tornado refuses them).
+    // Eight bytes at a time: a word with no byte below 0x20 and no DEL is safe — the test is
+    // exact in that direction; a word that has one is checked byte by byte (a HTAB among them).
     // (string_view::find_first_of would call memchr once per byte of `s`.)
-    auto unsafe_byte = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
+    auto unsafe_byte = [](char c) {
+        unsigned char u = static_cast<unsigned char>(c);
+        return (u < 0x20 && u != '\t') || u == 0x7f;
+    };
     size_t n = s.size(), i = 0;
     for (; i + 8 <= n; i += 8) {
-        if (!has_byte_below(load8(s.data() + i), 0x0e)) continue;
+        uint64_t w = load8(s.data() + i);
+        if (!has_byte_below(w, 0x20) && !has_byte_equal(w, 0x7f)) continue;
         for (size_t j = i; j < i + 8; j++)
             if (unsafe_byte(s[j])) return false;
     }

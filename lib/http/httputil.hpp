@@ -44,8 +44,8 @@ bool is_token(std::string_view s);
 // whitespace — of at most 18 significant digits (leading zeros aside), so that sums of lengths
 // cannot overflow.
 bool parse_content_length(std::string_view value, uint64_t *out);
-// A field value a server may emit: no CR, LF or NUL (other octets, including obs-text, pass;
-// HTAB allowed). Used to refuse header injection.
+// A field value a server may emit: no control character but HTAB, no DEL (obs-text passes).
+// Used to refuse header injection.
 bool is_safe_field_value(std::string_view s);
 // A reason phrase per RFC 9112: HTAB / SP / VCHAR / obs-text, and (like Tornado) no '<'.
 bool is_valid_reason(std::string_view s);

@@ -299,6 +299,7 @@ bool Request::send_head(bool final) {
         }
     }
     keep_alive_ = keep;
+    if (!with_body) drop_unsendable_body();
 
     HeadBuilder head;
     if (status_ == 200 && reason_.empty()) {
@@ -361,11 +362,22 @@ bool Request::send_head(bool final) {
     return false;
 }
 
+void Request::drop_unsendable_body() {
+    // Written before the status became one without content (204, 205, 304: RFC 9110 §15):
+    // sent after the head, these bytes would be read as the start of the next response.
+    size_t len = small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
+    if (len == 0) return;
+    log(LogLevel::warning, "http: a %d response has no content; dropping the %zu bytes written",
+        status_, len);
+    small_body_.clear();
+    if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
+}
+
 void Request::move_body_out(bool final) {
     evbuffer *out = conn->stream()->output();
     if (!out) return;  // out of memory: the stream closes on its next write attempt
     size_t len = small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
-    if (len > 0 && is_head()) {
+    if (len > 0 && (is_head() || !body_allowed())) {
         small_body_.clear();
         if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
         len = 0;

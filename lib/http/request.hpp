@@ -166,6 +166,7 @@ private:
     // Writes the head (with the whole body when `final` and it fits); true when that was the
     // whole answer and it went to the socket at once.
     bool send_head(bool final);
+    void drop_unsendable_body();
     void move_body_out(bool final);
     void maybe_release();
     static void on_flushed(Stream *s, int status, void *arg);

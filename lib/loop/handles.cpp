@@ -172,6 +172,16 @@ void Periodic::on_timer(TimerNode *node) {
         p->loop_->timer_stop(&p->timer_);
         if (p->free_userdata_) p->free_userdata_(p->userdata_);
         delete p;
+        return;
+    }
+    // A callback that ran past the next tick skips it too (Tornado schedules after the
+    // callback): unless the callback restarted us, move a deadline it overran.
+    if (p->running_ && p->timer_.queued() && p->timer_.deadline == next) {
+        double after = Loop::now();
+        if (next <= after) {
+            next += (std::floor((after - next) / p->interval_) + 1) * p->interval_;
+            p->loop_->timer_start(&p->timer_, next);
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 #include "loop/loop.hpp"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -190,25 +191,39 @@ Loop::~Loop() {
         remove_resource(r);
         r->on_loop_free();
     }
-    for (auto &entry : calls_) {
-        Call *call = entry.second;
-        if (call->free_userdata) call->free_userdata(call->userdata);
-        if (call->timer.queued()) {
-            timers_.remove(&call->timer);
-            delete call;
-        } else {
-            call->cancelled = true;  // sits in the ready queue: deleted just below
+    // Free functions may schedule calls or post to this loop: those are released as well (never
+    // run), round after round, and no lock is held while a free function runs.
+    for (bool released = true; released;) {
+        released = false;
+        while (!calls_.empty()) {
+            released = true;
+            std::unordered_map<eddy_call_id, Call *> batch;
+            batch.swap(calls_);
+            for (auto &entry : batch) {
+                Call *call = entry.second;
+                eddy_free_fn free_userdata = call->free_userdata;
+                void *userdata = call->userdata;
+                if (call->timer.queued()) {
+                    timers_.remove(&call->timer);
+                    delete call;
+                } else {
+                    call->cancelled = true;  // sits in the ready queue: deleted below
+                }
+                if (free_userdata) free_userdata(userdata);
+            }
+        }
+        std::vector<ForeignCall> posted;
+        {
+            std::lock_guard<std::mutex> guard(foreign_mutex_);
+            posted.swap(foreign_);
+        }
+        for (ForeignCall &fc : posted) {
+            released = true;
+            if (fc.free_userdata) fc.free_userdata(fc.userdata);
         }
     }
     for (ReadyItem &item : ready_) {
         if (item.call) delete item.call;  // every call left in the queue is cancelled by now
-    }
-    calls_.clear();
-    {
-        std::lock_guard<std::mutex> guard(foreign_mutex_);
-        for (ForeignCall &fc : foreign_)
-            if (fc.free_userdata) fc.free_userdata(fc.userdata);
-        foreign_.clear();
     }
     if (events_ready_) {
         event_del(&ready_ev_);
@@ -250,14 +265,18 @@ void Loop::give_buffer(evbuffer *buf) {
 int Loop::run() {
     if (running_) return EDDY_ESTATE;
     running_ = true;
+    running_thread_.store(static_cast<unsigned long>(pthread_self()));
     int rc = 0;
-    for (;;) {
-        if (event_base_loop(base_, EVLOOP_ONCE) < 0) {
+    // A stop requested before run(): one iteration that runs what is ready without waiting.
+    const int first_flags = stop_requested_.load() ? EVLOOP_ONCE | EVLOOP_NONBLOCK : EVLOOP_ONCE;
+    for (int flags = first_flags;; flags = EVLOOP_ONCE) {
+        if (event_base_loop(base_, flags) < 0) {
             rc = EDDY_EIO;
             break;
         }
         if (stop_requested_.exchange(false)) break;
     }
+    running_thread_.store(0);
     running_ = false;
     return rc;
 }
@@ -265,6 +284,7 @@ int Loop::run() {
 int Loop::run_once(int timeout_ms) {
     if (running_) return EDDY_ESTATE;
     running_ = true;
+    running_thread_.store(static_cast<unsigned long>(pthread_self()));
     int rc;
     if (timeout_ms == 0) {
         rc = event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NONBLOCK);
@@ -279,8 +299,13 @@ int Loop::run_once(int timeout_ms) {
     }
     // A host may call us slightly after our timer's deadline: run what is due now rather than
     // waiting for libevent's own notion of the deadline.
-    if (rc >= 0 && !timers_.empty() && timers_.top()->deadline <= now()) run_timers();
-    stop_requested_.store(false);
+    // (Not while callbacks wait in the ready queue: they were queued first and run first, in
+    // the next iteration, with these timers after them.)
+    if (rc >= 0 && ready_.empty() && !timers_.empty() && timers_.top()->deadline <= now())
+        run_timers();
+    // A stop requested before or during this iteration is left for the next run(), as
+    // eddy_loop_stop() documents: run_once() is one iteration whatever it says.
+    running_thread_.store(0);
     running_ = false;
     return rc < 0 ? EDDY_EIO : 0;
 }
@@ -465,7 +490,15 @@ void Loop::on_timer_event(evutil_socket_t, short, void *arg) {
     ssize_t n = read(loop->timer_fd_, &expirations, sizeof expirations);  // clears readiness
     (void)n;  // EAGAIN: re-armed since it expired; run_timers() finds what is due either way
     loop->timer_armed_for_ = -1;  // one-shot: it expired
+    // Callbacks queued before these timers came due run first, as in asyncio (libevent would
+    // run the timerfd's event before the ready queue's zero timeout). What they queue, and
+    // what the timers queue, waits for the next pass.
+    if (loop->ready_scheduled_) {
+        event_del(&loop->ready_ev_);
+        loop->run_ready();
+    }
     loop->run_timers();
+    if (!loop->ready_.empty()) loop->schedule_ready();
 }
 
 void Loop::run_timers() {
@@ -491,6 +524,8 @@ void Loop::run_timers() {
 // ---- cross-thread calls ----------------------------------------------------------------------
 
 int Loop::call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata) {
+    if (running_thread_.load() == static_cast<unsigned long>(pthread_self()))
+        return call_soon(cb, userdata, free_userdata) ? 0 : EDDY_ENOMEM;
     try {
         std::lock_guard<std::mutex> guard(foreign_mutex_);
         foreign_.push_back(ForeignCall{cb, userdata, free_userdata});
@@ -522,8 +557,10 @@ void Loop::drain_foreign() {
         std::lock_guard<std::mutex> guard(foreign_mutex_);
         batch.swap(foreign_);
     }
+    // Into the ready queue, after the callbacks queued before the wake-up (not ahead of them).
     for (ForeignCall &fc : batch) {
-        fc.cb(as_c(), fc.userdata);
+        if (call_soon(fc.cb, fc.userdata, fc.free_userdata)) continue;
+        fc.cb(as_c(), fc.userdata);  // out of memory: run it now rather than drop it
         if (fc.free_userdata) fc.free_userdata(fc.userdata);
     }
 }
@@ -542,8 +579,14 @@ void Loop::defer(DeferredTask *task) {
     defer_tail_ = task;
     if (!defer_active_) {
         defer_active_ = true;
-        // Activated (not added): runs in this pass, after the events already active.
-        event_active(&defer_ev_, 0, 0);
+        if (in_deferred_) {
+            // Queued by a deferred task: the next pass (a zero timeout, like the ready queue).
+            static const timeval zero = {0, 0};
+            event_add(&defer_ev_, &zero);
+        } else {
+            // Activated (not added): runs in this pass, after the events already active.
+            event_active(&defer_ev_, 0, 0);
+        }
     }
 }
 
@@ -558,6 +601,7 @@ void Loop::undefer(DeferredTask *task) {
             defer_head_ = t->next;
         }
         if (defer_tail_ == t) defer_tail_ = prev;
+        if (defer_batch_end_ == t) defer_batch_end_ = prev;  // nullptr: the pass has no more
         break;
     }
     task->queued = false;
@@ -570,13 +614,20 @@ void Loop::on_defer_event(evutil_socket_t, short, void *arg) {
 
 void Loop::run_deferred() {
     defer_active_ = false;
-    while (DeferredTask *task = defer_head_) {
+    in_deferred_ = true;
+    // Only the tasks queued when this started: the ones they queue are appended after
+    // defer_batch_end_ and wait for the next pass (defer() schedules it).
+    defer_batch_end_ = defer_tail_;
+    while (defer_batch_end_) {
+        DeferredTask *task = defer_head_;
+        if (task == defer_batch_end_) defer_batch_end_ = nullptr;
         defer_head_ = task->next;
         if (!defer_head_) defer_tail_ = nullptr;
         task->queued = false;
         task->next = nullptr;
         task->run(task);
     }
+    in_deferred_ = false;
 }
 
 // ---- resources -------------------------------------------------------------------------------

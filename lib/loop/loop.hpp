@@ -92,7 +92,9 @@ public:
     void timer_start(TimerNode *node, double deadline);
     void timer_stop(TimerNode *node);
 
-    // Internal: run `task` later in this pass. Queuing an already queued task does nothing.
+    // Internal: run `task` later in this pass; a task queued while the deferred tasks run
+    // waits for the next pass (so a write callback that writes again cannot hold one pass
+    // forever). Queuing an already queued task does nothing.
     void defer(DeferredTask *task);
     // Internal: unqueue a task whose owner is going away (O(queued tasks); rare).
     void undefer(DeferredTask *task);
@@ -162,7 +164,9 @@ private:
 
     DeferredTask *defer_head_ = nullptr;
     DeferredTask *defer_tail_ = nullptr;
+    DeferredTask *defer_batch_end_ = nullptr;  // while run_deferred(): the last task of its pass
     bool defer_active_ = false;
+    bool in_deferred_ = false;
 
     std::mutex foreign_mutex_;
     std::vector<ForeignCall> foreign_;
@@ -170,6 +174,9 @@ private:
     std::atomic<bool> stop_requested_{false};
 
     bool running_ = false;
+    // The thread inside run()/run_once(), or 0: call_soon_threadsafe() from it joins the ready
+    // queue directly, in order with call_soon(). Atomic: other threads read it.
+    std::atomic<unsigned long> running_thread_{0};
     LoopResource *resources_ = nullptr;
 };
 

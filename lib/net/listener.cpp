@@ -58,11 +58,21 @@ int Listener::listen_fd(int fd, const std::string &unix_path) {
         return EDDY_ENOMEM;
     }
     event_assign(&sock->ev, loop_->base(), fd, EV_READ | EV_PERSIST, on_accept_event, sock);
-    if (!paused_) event_add(&sock->ev, nullptr);
+    if (!paused_ && event_add(&sock->ev, nullptr) != 0) {
+        log(LogLevel::warning, "listen: fd %d cannot be watched", fd);
+        sockets_.pop_back();
+        delete sock;
+        return EDDY_EINVAL;
+    }
     return 0;
 }
 
 namespace {
+
+// An address of a family the host lacks (no IPv6, say) is skipped, not an error.
+bool family_unavailable(int err) {
+    return err == EAFNOSUPPORT || err == EADDRNOTAVAIL || err == EPROTONOSUPPORT;
+}
 
 int set_nonblock_cloexec(int fd) {
     int flags = fcntl(fd, F_GETFL);
@@ -105,8 +115,13 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
         log(LogLevel::warning, "listen: cannot resolve %s: %s", host ? host : "*", gai_strerror(gai));
         return EDDY_EADDRNOTAVAIL;
     }
+    // Every address must be bound, as Tornado's bind_sockets requires (a server listening on
+    // one family of two would refuse the other's clients with no sign of it), except an address
+    // family this host does not have.
+    const size_t sockets_before = sockets_.size();
     int bound = 0;
     int first_error = 0;
+    int fatal_errno = 0;
     int chosen_port = port;
     for (addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
@@ -120,6 +135,7 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
         int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             if (!first_error) first_error = error_from_errno(errno);
+            if (!family_unavailable(errno)) fatal_errno = errno;
             continue;
         }
         int one = 1;
@@ -135,18 +151,32 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
             int err = errno;
             ::close(fd);
             if (!first_error) first_error = error_from_errno(err);
+            if (!family_unavailable(err)) fatal_errno = err;
             continue;
         }
         int rc = listen_fd(fd, std::string());
         if (rc != 0) {
             ::close(fd);
             if (!first_error) first_error = rc;
+            fatal_errno = EINVAL;
             continue;
         }
         if (chosen_port == 0) chosen_port = local_port(fd);
         bound++;
     }
     freeaddrinfo(res);
+    if (bound > 0 && fatal_errno) {
+        // Undo this call's sockets only: earlier calls may have added others.
+        while (sockets_.size() > sockets_before) {
+            Socket *sock = sockets_.back();
+            sockets_.pop_back();
+            if (!paused_) event_del(&sock->ev);
+            ::close(sock->fd);
+            delete sock;
+        }
+        first_error = error_from_errno(fatal_errno);
+        bound = 0;
+    }
     if (bound == 0) {
         if (!first_error) first_error = EDDY_EADDRNOTAVAIL;
         log(LogLevel::warning, "listen: cannot listen on %s:%d: %s", host ? host : "*", port,

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 
 #include "util/errors.hpp"
 #include "util/log.hpp"
+#include "util/no_sigpipe.hpp"
 
 namespace eddy {
 
@@ -25,6 +27,12 @@ constexpr size_t kLingerDiscardLimit = 1024 * 1024;
 
 Stream *Stream::create(Loop *loop, int fd) {
     if (!loop || fd < 0) return nullptr;
+    // epoll cannot watch regular files or directories: such a stream would never read.
+    struct stat st;
+    if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+        log(LogLevel::warning, "stream: fd %d is not a socket, pipe or terminal", fd);
+        return nullptr;
+    }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) return nullptr;
     if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return nullptr;
@@ -111,7 +119,12 @@ void Stream::apply_interest() {
     if (!want) return;
     // Safe inside this event's own callback: libevent calls persistent callbacks last.
     event_assign(&io_ev_, loop_->base(), fd_, static_cast<short>(want | EV_PERSIST), on_io_event, this);
-    event_add(&io_ev_, nullptr);
+    if (event_add(&io_ev_, nullptr) != 0) {
+        // Nothing would ever wake this stream: close it rather than leave it hanging.
+        io_flags_ = 0;
+        log(LogLevel::warning, "stream: fd %d cannot be watched", fd_);
+        close(EDDY_EIO);
+    }
 }
 
 void Stream::on_io_event(evutil_socket_t, short what, void *arg) {
@@ -171,7 +184,8 @@ ssize_t Stream::transport_recv(char *buf, size_t len) {
 }
 
 ssize_t Stream::transport_sendfile(int file_fd, off_t *offset, size_t len) {
-    return sendfile(fd_, file_fd, offset, len);
+    // sendfile(2) has no MSG_NOSIGNAL, and a reset peer makes it raise SIGPIPE.
+    return without_sigpipe([&] { return sendfile(fd_, file_fd, offset, len); });
 }
 
 ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
@@ -200,7 +214,7 @@ ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
         msg.msg_iovlen = static_cast<size_t>(nvec);
         n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
     }
-    if (n < 0 && errno == ENOTSOCK) n = writev(fd_, iov, nvec);
+    if (n < 0 && errno == ENOTSOCK) n = without_sigpipe([&] { return writev(fd_, iov, nvec); });
     if (n > 0) evbuffer_drain(out, static_cast<size_t>(n));
     return n;
 }

@@ -533,6 +533,8 @@ bool Handler::etag_and_preconditions(std::string_view pending, bool gzip) {
     if (if_match_fails(req, etag)) {
         req->set_status(412, {});
         req->replace_body(nullptr, 0);
+        // The handler's Content-Length described the body this 412 replaces.
+        req->clear_header("Content-Length");
         return false;
     }
     if (if_none_match_matches(req, etag)) {
@@ -597,22 +599,32 @@ int Handler::send_error(int status) {
         finish();
         return EDDY_ESTATE;
     }
+    // Called again from this send_error's own hooks (write_error calling require_argument, say):
+    // running them again would recurse until the stack runs out. As Tornado, which logs an
+    // error raised in write_error and finishes: the default page, without the hooks.
+    const bool from_hooks = in_send_error_;
+    if (from_hooks)
+        log(LogLevel::error, "web: %s %s: error %d inside write_error or set_default_headers; "
+            "sending the default page", req->method.c_str(), req->path.c_str(), status);
     enter();
+    in_send_error_ = true;
     req->reset_response();
     default_type_ = true;
-    if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
+    if (!from_hooks && route && route->set_default_headers)
+        route->set_default_headers(as_c(), route->userdata);
     if (req->set_status(status, {}) != 0) {  // e.g. a 1xx, which cannot be a final answer
         status = 500;
         req->set_status(status, {});
     }
     if (status == 405 && route) req->set_header("Allow", route->allowed_methods(), true);
     if (status == 405 && is_static) req->set_header("Allow", "GET, HEAD", true);
-    if (route && route->write_error && status != 304) {
+    if (!from_hooks && !finished && route && route->write_error && status != 304) {
         route->write_error(as_c(), status, route->userdata);
-    } else {
+    } else if (!finished) {
         write_default_error(status);
     }
     if (!finished) finish();
+    in_send_error_ = from_hooks;
     leave();
     return 0;
 }
@@ -737,13 +749,15 @@ bool Handler::check_xsrf() {
     if (safe_method()) return true;
     std::string submitted;
     size_t n = 0;
+    // The first non-empty one, as Tornado's `argument or header or header`.
     const char *arg = eddy_request_argument(req->as_c(), EDDY_ARGS_ALL, "_xsrf", 5, &n);
-    if (arg) {
+    const http::HeaderField *h = nullptr;
+    if (arg && n > 0) {
         submitted.assign(arg, n);
-    } else if (const http::HeaderField *h = req->find_header("X-Xsrftoken")) {
+    } else if ((h = req->find_header("X-Xsrftoken")) && !h->value.empty()) {
         submitted = h->value;
-    } else if (const http::HeaderField *h2 = req->find_header("X-Csrftoken")) {
-        submitted = h2->value;
+    } else if ((h = req->find_header("X-Csrftoken")) && !h->value.empty()) {
+        submitted = h->value;
     } else {
         return false;
     }

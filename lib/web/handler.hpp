@@ -133,6 +133,7 @@ private:
     bool flushed_ = false;
     bool cookies_parsed_ = false;
     bool bad_path_args_ = false;
+    bool in_send_error_ = false;  // its hooks run: a send_error from them must not recurse
     // compute_etag overridden by the host: etag_mode_ 1 = use Extras::etag instead of the body hash,
     // 2 = no automatic ETag at all (0 = the body hash).
     unsigned char etag_mode_ = 0;
