@@ -119,7 +119,8 @@ EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds);
 EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds);
 /* Most connections open at once (0 = no limit, the default). At the limit, the oldest idle
  * keep-alive connection is closed to make room for a new one (as nginx does); when none is
- * idle, the new connection is closed at once and a warning is logged. */
+ * idle, the new connection is closed at once and a warning is logged. A connection upgraded to
+ * a WebSocket leaves the server, and with it this count: limit sessions in the application. */
 EDDY_API int eddy_server_set_max_connections(eddy_server *server, size_t count);
 /* Non-zero: every response closes its connection (Tornado's no_keep_alive). */
 EDDY_API int eddy_server_set_no_keep_alive(eddy_server *server, int on);

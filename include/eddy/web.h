@@ -47,10 +47,11 @@ typedef void (*eddy_handler_flush_fn)(eddy_handler *handler, int status, void *r
 EDDY_API eddy_app *eddy_app_new(eddy_loop *loop);
 
 /* Frees the application, its routes (their userdata is released) and its server. Handlers still
- * detached stay valid until finished. Inside one of its handlers: the server closes as
+ * detached stay valid until finished. Inside one of its handlers' callbacks: the server closes as
  * eddy_server_free() says for that case (the handler in hand still answers), and the app, its
- * routes and their userdata go when the loop next runs (or when the loop is freed). After its
- * loop was freed, free it all the same. NULL does nothing. */
+ * routes and their userdata go when the loop next runs (or when the loop is freed). Elsewhere
+ * (a timer, say) every connection closes at once, so detached handlers get EDDY_ECLOSED from
+ * write and finish. After its loop was freed, free it all the same. NULL does nothing. */
 EDDY_API void eddy_app_free(eddy_app *app);
 
 /* Returns the application's HTTP server (created on first use), for listening and for the
@@ -219,8 +220,10 @@ EDDY_API int eddy_handler_write(eddy_handler *handler, const void *data, size_t 
  * reached the kernel. Headers can no longer change afterwards. */
 EDDY_API int eddy_handler_flush(eddy_handler *handler, eddy_handler_flush_fn cb);
 /* Finishes the response (ETag/304, Content-Length, gzip, cookies), then on_finish runs and the
- * handler is released. Returns 0, EDDY_ESTATE (second finish), EDDY_ECLOSED (connection
- * gone; released anyway). */
+ * handler is released: called outside one of its callbacks (a detached handler, from a timer),
+ * the handler is freed before this returns and must not be used again. Returns 0, EDDY_ESTATE
+ * (second finish, within the callback that finished it), EDDY_ECLOSED (connection gone;
+ * released anyway). */
 EDDY_API int eddy_handler_finish(eddy_handler *handler);
 /* Sends a redirect (301, 302, 303, 307 or 308; 0 means 302) to `url` and finishes.
  * Returns 0, EDDY_EINVAL (bad status or URL with CR/LF), EDDY_ESTATE. */
@@ -250,7 +253,8 @@ EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status);
 /* Sets a cookie. `domain`, `path` (NULL = "/"), and `samesite` ("Strict", "Lax", "None" or
  * NULL) are NUL-terminated; `expires` is a Unix time (0 = none); `max_age` in seconds (< 0 =
  * none). Names must be tokens and values must not contain control characters, spaces, ';' or
- * ','. Returns 0, EDDY_EINVAL, EDDY_ESTATE. */
+ * ','. Setting a name again in the same response replaces the earlier Set-Cookie (as Tornado).
+ * Returns 0, EDDY_EINVAL, EDDY_ESTATE. */
 EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, size_t name_len,
                                      const char *value, size_t value_len, const char *domain,
                                      const char *path, double expires, long max_age, int flags,

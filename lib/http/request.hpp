@@ -95,6 +95,10 @@ public:
     // EDDY_ESTATE (and a log line) once the head went out or the response finished.
     int set_header(std::string_view name, std::string_view value, bool replace);
     int clear_header(std::string_view name);
+    // Drops the Set-Cookie fields for cookie `name` set so far (a new value replaces them).
+    void forget_set_cookie(std::string_view name) {
+        if (!headers_sent_ && !finished_) out_headers_.remove_set_cookie(name);
+    }
     // For the server's own headers (ETag, default Content-Type, Vary): no validation, appended.
     void add_trusted_header(std::string_view name, std::string_view value);
     // The automatic ETag (web layer): kept as its whole header line in a fixed slot, not in the

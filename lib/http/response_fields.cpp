@@ -64,6 +64,22 @@ void ResponseFields::keep_where_named(std::string_view name, bool named, size_t 
     recount_names();
 }
 
+void ResponseFields::remove_set_cookie(std::string_view cookie) {
+    size_t kept = 0;
+    for (iterator it = begin(), stop = end(); it != stop; ++it) {
+        const FieldView &f = *it;
+        size_t from = static_cast<size_t>(f.name.data() - data_);
+        size_t len = static_cast<size_t>(f.value.data() - f.name.data()) + f.value.size() + 2;
+        bool sets_it = iequals(f.name, "Set-Cookie") && f.value.size() > cookie.size() &&
+                       f.value.compare(0, cookie.size(), cookie) == 0 &&
+                       f.value[cookie.size()] == '=';
+        if (sets_it) continue;
+        memmove(data_ + kept, data_ + from, len);
+        kept += len;
+    }
+    size_ = kept;
+}
+
 bool ResponseFields::contains(std::string_view name) const {
     for (const FieldView &f : *this)
         if (iequals(f.name, name)) return true;

@@ -72,6 +72,8 @@ public:
     void remove(std::string_view name);
     // Removes every field whose name is not `name` (an error page keeps only the cookies).
     void keep_only(std::string_view name);
+    // Removes the Set-Cookie fields that set `cookie` (a value that starts with "cookie=").
+    void remove_set_cookie(std::string_view cookie);
     bool contains(std::string_view name) const;
     // The value of the last field named `name` (empty when none; `found` says which).
     std::string_view last_value(std::string_view name, bool *found = nullptr) const;

@@ -409,7 +409,12 @@ void Handler::start_streaming_gzip() {
     std::string_view content_type = fields.last_value("Content-Type");
     if (!ae || !http::accepts_coding(ae->value, "gzip") || !compressible(content_type)) return;
     if (req->status() < 200 || req->status() == 204 || req->status() == 304) return;
-    if (req->method == "HEAD" || req->declared_length() >= 0) return;
+    if (req->declared_length() >= 0) return;
+    if (req->method == "HEAD") {
+        // No body to deflate, but the same head as GET's (RFC 9110 §9.3.2).
+        req->set_header("Content-Encoding", "gzip", true);
+        return;
+    }
     z_stream *zs = new (std::nothrow) z_stream();
     if (!zs) return;
     if (deflateInit2(zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
@@ -707,6 +712,8 @@ int Handler::set_cookie(std::string_view name, std::string_view value, const cha
     attrs.samesite = samesite ? samesite : "";
     std::string header;
     if (!format_set_cookie(name, value, attrs, header)) return EDDY_EINVAL;
+    // One Set-Cookie per name, the last one set (Tornado keeps its cookies in a dict by name).
+    req->forget_set_cookie(name);
     return req->set_header("Set-Cookie", header, false);
 }
 

@@ -155,18 +155,23 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     std::string path = resolved;
     const char *type = content_type_for(path);
 
-    // A precompressed twin is served when the client takes gzip.
+    // A precompressed twin is served when the client takes gzip. Its existence alone makes the
+    // answer vary with Accept-Encoding (RFC 9110 §12.5.5), whatever this request sent.
     bool gz = false;
+    bool has_twin = false;
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
-    if (ae && http::accepts_coding(ae->value, "gzip")) {
+    {
         std::string gz_path = path + ".gz";
         char gz_resolved[PATH_MAX];
         struct stat gz_st;
         if (realpath(gz_path.c_str(), gz_resolved) && inside(root, gz_resolved) &&
             stat(gz_resolved, &gz_st) == 0 && S_ISREG(gz_st.st_mode)) {
-            path = gz_resolved;
-            st = gz_st;
-            gz = true;
+            has_twin = true;
+            if (ae && http::accepts_coding(ae->value, "gzip")) {
+                path = gz_resolved;
+                st = gz_st;
+                gz = true;
+            }
         }
     }
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -187,7 +192,7 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     req->set_header("Etag", etag, true);
     req->set_header("Last-Modified", last_modified, true);
     req->set_header("Accept-Ranges", "bytes", true);
-    if (ae || gz) req->set_header("Vary", "Accept-Encoding", true);
+    if (ae || has_twin) req->set_header("Vary", "Accept-Encoding", true);
     if (gz) req->set_header("Content-Encoding", "gzip", true);
 
     // Conditional requests (RFC 9110 §13.2.2): If-Match first (false: 412), then If-None-Match,

@@ -92,7 +92,8 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
         at_stream_end_ = false;
         int rc = inflate(z_, Z_SYNC_FLUSH);
         size_t produced = sizeof chunk - z_->avail_out;
-        size_t room = limit >= out.size() ? limit - out.size() : 0;
+        size_t used = out.size() + restart_charge_;
+        size_t room = limit >= used ? limit - used : 0;
         if (produced > room) return Result::too_big;
         try {
             out.append(reinterpret_cast<const char *>(chunk), produced);
@@ -100,6 +101,8 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
             return Result::error;
         }
         if (rc == Z_STREAM_END) {
+            restart_charge_ += size_t{1} << window_bits_;
+            if (restart_charge_ > limit) return Result::too_big;
             if (!restart_after_final_block()) return Result::error;
             if (z_->avail_in == 0) break;
             continue;
@@ -136,7 +139,9 @@ MessageInflater::Result MessageInflater::finish(std::string &out, size_t limit) 
     // After a final block the 4 tail bytes would start a bogus stored block in the next
     // stream: they are not fed.
     bool had_data = fed_;
-    Result r = at_stream_end_ ? Result::ok : feed(kTail, sizeof kTail, out, limit);
+    // An empty payload is an empty message: feeding the tail alone would leave the inflater
+    // inside a stored block's header and break the next message of the context.
+    Result r = at_stream_end_ || !had_data ? Result::ok : feed(kTail, sizeof kTail, out, limit);
     // The tail is the empty stored block of the sender's sync flush (RFC 7692 7.2.2): after it
     // a whole message leaves the inflater between blocks (zlib's data_type bit 128). A message
     // cut short, or padded with bytes that are not deflate data, leaves it inside a block: its
@@ -146,6 +151,7 @@ MessageInflater::Result MessageInflater::finish(std::string &out, size_t limit) 
         r = Result::error;
     at_stream_end_ = false;
     fed_ = false;
+    restart_charge_ = 0;
     if (r == Result::ok && reset_each_ && z_) inflateReset(z_);
     return r;
 }

@@ -339,6 +339,9 @@ void Session::handle_close_frame() {
         want_read();
     } else {
         stream_->close_after_flush(options_.close_timeout);
+        // The linger above starts once our close frame is out; a peer that stops reading
+        // would hold it (and what is queued) forever. The close timeout bounds the flush too.
+        start_close_timer();
     }
 }
 
@@ -359,6 +362,7 @@ void Session::fail(int code, std::string_view why) {
     loop_->timer_stop(&ping_timer_);
     loop_->timer_stop(&pong_timer_);
     if (stream_) stream_->close_after_flush(options_.close_timeout);
+    start_close_timer();  // the flush as well: see handle_close_frame()
 }
 
 void Session::start_close_timer() {

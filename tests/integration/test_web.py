@@ -791,6 +791,80 @@ class NoSecretTest(WebTestCase):
 
 # ---- XSRF --------------------------------------------------------------------------------------
 
+class ResponseIntegrityTest(WebTestCase):
+    """What a handler writes or sets cannot corrupt the connection's response stream, and its
+    hooks cannot take the server down (fixes of the 2026-11-29 web audit)."""
+    WITH_STATIC = False
+
+    def test_body_written_before_a_status_without_content_is_dropped(self):
+        # RFC 9110 §15: 204, 205 and 304 carry no content. The bytes used to follow the head,
+        # where the client read them as the start of the next response.
+        for code in (204, 205, 304):
+            raw = self.raw()
+            try:
+                raw.send(req_bytes("GET", "/nobody?code=%d" % code) + req_bytes("GET", "/hello"))
+                first = raw.read_response()
+                self.assertEqual(first.status, code)
+                second = raw.read_response()
+                self.assertEqual((second.status, second.body), (200, b"hello"), code)
+            finally:
+                raw.close()
+        self.assertIn("has no content; dropping", self.server.stderr())
+
+    def test_send_error_inside_write_error_does_not_recurse(self):
+        # The hook's require_argument sends a 400 from inside the hook: that used to call the
+        # hook again, without end, until the stack overflowed (SIGSEGV).
+        r, data = self.request("GET", "/err_recursive")
+        self.assertEqual(r.status, 400)
+        self.assertNotIn(b"hook body", data)
+        r, data = self.request("GET", "/hello")
+        self.assertEqual(data, b"hello")
+        self.assertIn("inside write_error", self.server.stderr())
+
+    def test_412_does_not_keep_the_handlers_content_length(self):
+        raw = self.raw()
+        try:
+            raw.send(req_bytes("GET", "/big?n=2000&type=text/plain&cl=1",
+                               {"If-Match": '"nope"'}) + req_bytes("GET", "/hello"))
+            first = raw.read_response()
+            self.assertEqual(first.status, 412)
+            self.assertEqual(first.get("Content-Length"), "0")
+            second = raw.read_response()
+            self.assertEqual((second.status, second.body), (200, b"hello"))
+        finally:
+            raw.close()
+
+    def test_body_over_the_limit_after_the_answer_started_cuts_it_short(self):
+        # prepare flushed "started"; the declared body is over the 100 MiB default limit. A 413
+        # page used to be sent as part of the 200's chunked body, which then ended cleanly.
+        raw = self.raw()
+        try:
+            raw.send(b"POST /upload?flush=1 HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 200000000\r\n\r\n")
+            r = raw.read_response("POST")
+            self.assertEqual(r.status, 200)
+            self.assertFalse(r.complete)
+            self.assertNotIn(b"413", r.body)
+            self.assertEqual(r.body, b"started\n")
+        finally:
+            raw.close()
+
+    def test_set_etag_takes_a_nul_terminated_string(self):
+        r, data = self.request("GET", "/etag_nts")
+        self.assertEqual(data, b"set_etag=0")
+        self.assertEqual(r.getheader("Etag"), '"v1"')
+
+    def test_setting_a_cookie_again_replaces_it(self):
+        r, _ = self.request("GET", "/cookie/twice")
+        self.assertEqual(sorted(r.msg.get_all("Set-Cookie")), ["a=2; Path=/", "b=x; Path=/"])
+
+    def test_header_values_refuse_control_characters_but_tab(self):
+        r, data = self.request("GET", "/ctl_header")
+        self.assertEqual(json.loads(data), {"ctl": EINVAL, "del": EINVAL, "tab": 0})
+        self.assertIsNone(r.getheader("X-Ctl"))
+        self.assertEqual(r.getheader("X-Tab"), "a\tb")
+
+
 class XsrfTest(WebTestCase):
     SERVER_ARGS = ("--xsrf",)
     WITH_STATIC = False
@@ -817,6 +891,19 @@ class XsrfTest(WebTestCase):
         r, data = self.request("POST", "/xsrf?id=X0", body=urllib.parse.urlencode(
             {"_xsrf": j2["token"]}), headers=dict(self.FORM, Cookie="_xsrf=" + cookie))
         self.assertEqual((r.status, data), (200, b"posted"))
+
+    def test_empty_token_sources_fall_through_to_the_next(self):
+        # Tornado: `get_argument("_xsrf") or X-Xsrftoken or X-Csrftoken`: empty ones are skipped.
+        j, by_name = self.get_token()
+        cookie, token = by_name["_xsrf"][0], j["token"]
+        r, _ = self.request("POST", "/xsrf?id=XE", body=b"_xsrf=",
+                            headers=dict(self.FORM, Cookie="_xsrf=" + cookie,
+                                         **{"X-Xsrftoken": token}))
+        self.assertEqual(r.status, 200)
+        r, _ = self.request("POST", "/xsrf?id=XE2", body=b"",
+                            headers={"Cookie": "_xsrf=" + cookie, "X-Xsrftoken": "",
+                                     "X-Csrftoken": token})
+        self.assertEqual(r.status, 200)
 
     def test_post_without_token_is_403_before_prepare(self):
         r, data = self.request("POST", "/xsrf?id=X1", body=b"a=1", headers=self.FORM)
@@ -1118,6 +1205,13 @@ class GzipTest(WebTestCase):
                          "streamed response not compressed; headers %r" % resp.headers)
         self.assertEqual(gzip.decompress(resp.body), expected)
 
+    def test_head_of_a_streamed_response_says_gzip_as_get_does(self):
+        # RFC 9110 §9.3.2: HEAD's header fields are GET's.
+        get = self.raw_request("GET", "/stream?n=2&ms=10", headers=self.GZ)
+        head = self.raw_request("HEAD", "/stream?n=2&ms=10", headers=self.GZ)
+        self.assertEqual(get.get("Content-Encoding"), "gzip")
+        self.assertEqual(head.get("Content-Encoding"), "gzip", head.headers)
+
 
 # ---- streaming ---------------------------------------------------------------------------------
 
@@ -1131,6 +1225,14 @@ class GzipStaticTest(WebTestCase):
         self.assertEqual(resp.status, 304)
         varies = [v for n, v in resp.headers if n.lower() == "vary"]
         self.assertEqual(varies, ["Accept-Encoding"])
+
+    def test_a_precompressed_twin_makes_the_plain_answer_vary_too(self):
+        # RFC 9110 §12.5.5: a cache must not give this identity answer to a gzip client (or
+        # the other way round) when the request had no Accept-Encoding at all.
+        resp = self.raw_request("GET", "/static/app.js")
+        self.assertEqual(resp.status, 200)
+        self.assertIsNone(resp.get("Content-Encoding"))
+        self.assertEqual(resp.get("Vary"), "Accept-Encoding")
 
 
 class StreamingTest(WebTestCase):

@@ -398,6 +398,24 @@ def backpressure_tests(port, pid):
           "all %d echoes arrive in order once the client reads (%d)" % (count + 1, len(echoes)))
     s.close()
 
+    # A client that stops reading with echoes queued (below the route's 64 MiB queue limit, so
+    # frames are still read), then sends a close: the server answers it, and its close timeout
+    # (1 s on /deepqueue) bounds the wait for that answer to leave too. Before, the flush had no
+    # limit: the connection, and everything queued for it, stayed as long as the client liked.
+    def open_fds():
+        return len(os.listdir("/proc/%d/fd" % pid))
+    fds_before = open_fds()
+    s, head = small_window_handshake(port, "/deepqueue")
+    for i in range(12):  # 12 MiB of echoes: more than the kernel's buffers take
+        s.sendall(frame(2, bytes([i]) * (1 << 20)))
+    s.sendall(frame(8, struct.pack("!H", 1000)))
+    deadline = time.monotonic() + 15
+    while open_fds() > fds_before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(open_fds() <= fds_before, "a client that answers nothing after its close frame is "
+          "dropped at the close timeout (fds %d, before %d)" % (open_fds(), fds_before))
+    s.close()
+
     # A flood of pings: the pongs are the queued output.
     s, head = small_window_handshake(port)
     pings = [b"".join(frame(9, b"p" * 125) for _ in range(4000))]

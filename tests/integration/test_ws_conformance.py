@@ -665,6 +665,22 @@ def cat12_13(port):
     run_case(port, "12 empty compressed message (no payload)", frame(BINARY, b"", rsv=4),
              [("binary", b"")], ext=pm)
 
+    def empty_then_next(c):
+        # an empty payload is an empty message; with context takeover it must not disturb the
+        # inflater for the next message (it used to leave it inside a block header: 1007)
+        c.send(frame(TEXT, c.deflate.compress(b"hello"), rsv=4) + frame(TEXT, b"", rsv=4) +
+               frame(TEXT, c.deflate.compress(b"world"), rsv=4))
+    run_case(port, "12 empty compressed message (no payload) between two others",
+             empty_then_next, [("text", b"hello"), ("text", b""), ("text", b"world")], ext=pm)
+
+    def many_final_blocks(c):
+        # each final block restarts the inflater, copying its 32 KiB window out and back in;
+        # the copies count against the message size limit (32 MiB here), so 2 bytes of input
+        # cannot buy 32 KiB of work without end: 1100 restarts are over it
+        c.send(frame(BINARY, b"\x03\x00" * 1100, rsv=4))
+    run_case(port, "12 a message of 1100 empty final blocks is over the size limit",
+             many_final_blocks, [], fail=1009, ext=pm)
+
     def bfinal(c):
         # a sender may end a message with a final block (RFC 7692 §7.2.3.4); the next
         # message then starts a new deflate stream

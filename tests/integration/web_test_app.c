@@ -40,6 +40,12 @@
  *   /stream?n=N&ms=M          N flushed chunks M ms apart (flush callbacks in /stats)
  *   /upload                   streamed request body (data_received)
  *   /static/...               eddy_app_add_static on --static DIR
+ *   /upload?flush=1           the same, prepare flushes "started" first
+ *   /nobody?code=N            writes "LEAKED-BODY", then set_status(N) (204/205/304)
+ *   /err_recursive            write_error hook calls require_argument "lang" (send_error again)
+ *   /etag_nts                 set_etag("\"v1\"", EDDY_NTS)
+ *   /cookie/twice             set_cookie a=1, then a=2
+ *   /ctl_header               set_header with 0x01 and with a tab (rcs in the body)
  *   /log?id=X, /stats
  */
 #include <eddy/eddy.h>
@@ -654,6 +660,11 @@ static void upload_prepare(eddy_handler *h, void *ud) {
     buf_adds(&st->order, "prepare");
     eddy_handler_set_userdata(h, st, upload_state_free);
     log_event(h, "prepare");
+    const char *flush = qarg(h, "flush");
+    if (flush && atoi(flush)) {  /* the answer starts before the body is read */
+        write_str(h, "started\n");
+        eddy_handler_flush(h, NULL);
+    }
 }
 
 static void upload_data(eddy_handler *h, const char *data, size_t len, void *ud) {
@@ -686,6 +697,53 @@ static void upload_close(eddy_handler *h, void *ud) {
     (void)h;
     (void)ud;
     g.upload_close_cb++;
+}
+
+/* ---- probes of the 2026-11-29 audit fixes ---------------------------------------------------- */
+
+static void nobody_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    const char *code = qarg(h, "code");
+    write_str(h, "LEAKED-BODY");
+    eddy_handler_set_status(h, code ? atoi(code) : 304, NULL, EDDY_NTS);
+}
+
+static void recursive_write_error(eddy_handler *h, int status, void *ud) {
+    (void)status;
+    (void)ud;
+    /* A missing argument: require_argument sends a 400 from inside this hook. */
+    eddy_handler_require_argument(h, EDDY_ARGS_ALL, "lang", EDDY_NTS, NULL);
+    write_str(h, "hook body");
+}
+
+static void err_recursive_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_send_error(h, 503);
+}
+
+static void etag_nts_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    char body[32];
+    int n = snprintf(body, sizeof body, "set_etag=%d", eddy_handler_set_etag(h, "\"v1\"", EDDY_NTS));
+    eddy_handler_write(h, body, (size_t)n);
+}
+
+static void cookie_twice_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_set_cookie(h, "a", EDDY_NTS, "1", EDDY_NTS, NULL, NULL, 0, -1, 0, NULL);
+    eddy_handler_set_cookie(h, "b", EDDY_NTS, "x", EDDY_NTS, NULL, NULL, 0, -1, 0, NULL);
+    eddy_handler_set_cookie(h, "a", EDDY_NTS, "2", EDDY_NTS, NULL, NULL, 0, -1, 0, NULL);
+    write_str(h, "ok");
+}
+
+static void ctl_header_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    char body[64];
+    int ctl = eddy_handler_set_header(h, "X-Ctl", EDDY_NTS, "a\x01b", EDDY_NTS);
+    int del = eddy_handler_set_header(h, "X-Del", EDDY_NTS, "a\x7f", EDDY_NTS);
+    int tab = eddy_handler_set_header(h, "X-Tab", EDDY_NTS, "a\tb", EDDY_NTS);
+    int n = snprintf(body, sizeof body, "{\"ctl\":%d,\"del\":%d,\"tab\":%d}", ctl, del, tab);
+    eddy_handler_write(h, body, (size_t)n);
 }
 
 /* ---- /log, /stats -------------------------------------------------------------------------- */
@@ -929,6 +987,14 @@ int main(int argc, char **argv) {
     eddy_route_set_on_connection_close(r, upload_close);
     on(r, "POST", upload_method);
     on(r, "PUT", upload_method);
+
+    on(route("/nobody", NULL), "GET", nobody_get);
+    r = route("/err_recursive", NULL);
+    eddy_route_set_write_error(r, recursive_write_error);
+    on(r, "GET", err_recursive_get);
+    on(route("/etag_nts", NULL), "GET", etag_nts_get);
+    on(route("/cookie/twice", NULL), "GET", cookie_twice_get);
+    on(route("/ctl_header", NULL), "GET", ctl_header_get);
 
     on(route("/log", NULL), "GET", log_get);
     on(route("/stats", NULL), "GET", stats_get);

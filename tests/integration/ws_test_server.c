@@ -9,7 +9,8 @@
  *                                        <code>" once the server closed or after all echoes.
  *
  * Server routes: /ws echoes (same type, permessage-deflate accepted, 32 MiB limit); /small
- * echoes with a 1000-byte limit and a close timeout of 1 s; /proto picks the subprotocol
+ * echoes with a 1000-byte limit and a close timeout of 1 s; /deepqueue echoes with 64 MiB of
+ * output allowed to queue and a close timeout of 1 s; /proto picks the subprotocol
  * "chat" when offered and adds "X-Extra: yes" from prepare; /closer closes with 4000 "bye"
  * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong";
  * /onping reports every ping it received as text "ping:<payload>" (from on_ping, which runs
@@ -189,6 +190,15 @@ int main(int argc, char **argv) {
     eddy_ws_options_set_max_message_size(o, 1000);
     eddy_ws_options_set_close_timeout(o, 1);
     r = eddy_app_add_route(app, "/small", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    /* Room for 64 MiB of queued echoes (more than the kernel's socket buffers hold) and a 1 s
+     * close timeout: for a client that stops reading, then closes. */
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_max_queued_output(o, 64u * 1024u * 1024u);
+    eddy_ws_options_set_close_timeout(o, 1);
+    r = eddy_app_add_route(app, "/deepqueue", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
     eddy_ws_options_free(o);
 
