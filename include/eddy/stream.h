@@ -42,9 +42,9 @@ typedef void (*eddy_stream_drain_fn)(eddy_stream *stream, void *userdata);
 
 /* Wraps a connected socket (a pipe or a terminal works too). The stream takes ownership of `fd`
  * (it is closed with the stream) and makes it non-blocking. A peer that went away never raises
- * SIGPIPE: writes fail and the stream closes. Returns NULL on bad arguments (including regular
- * files and directories, which the loop cannot watch) or out of memory; then `fd` is still
- * the caller's. */
+ * SIGPIPE: writes fail and the stream closes. Returns NULL on bad arguments (including fds the
+ * loop cannot watch: regular files, directories, /dev/null) or out of memory; then `fd` is
+ * still the caller's. */
 EDDY_API eddy_stream *eddy_stream_new(eddy_loop *loop, int fd);
 
 /* Attaches userdata, passed to every callback of this stream. A previous userdata is released

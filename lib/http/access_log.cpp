@@ -13,6 +13,7 @@
 #include "http/request.hpp"
 #include "util/copy_small.hpp"
 #include "util/log.hpp"
+#include "util/no_sigpipe.hpp"
 
 namespace eddy::http {
 
@@ -113,7 +114,8 @@ void AccessLog::write_pending(int wait_ms) {
             }
             chunk = std::min<size_t>(chunk, PIPE_BUF);
         }
-        ssize_t n = ::write(fd_, pending_.data() + done, chunk);
+        // (The reader may go between poll and write: no SIGPIPE for the host then either.)
+        ssize_t n = without_sigpipe([&] { return ::write(fd_, pending_.data() + done, chunk); });
         if (n > 0) {
             done += static_cast<size_t>(n);
         } else if (n < 0 && errno == EINTR) {

@@ -524,10 +524,16 @@ void Loop::run_timers() {
 // ---- cross-thread calls ----------------------------------------------------------------------
 
 int Loop::call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata) {
-    if (running_thread_.load() == static_cast<unsigned long>(pthread_self()))
-        return call_soon(cb, userdata, free_userdata) ? 0 : EDDY_ENOMEM;
+    const bool on_loop_thread = running_thread_.load() == static_cast<unsigned long>(pthread_self());
     try {
         std::lock_guard<std::mutex> guard(foreign_mutex_);
+        // From inside the loop, with no earlier post of ours still waiting for the wake-up:
+        // the ready queue, in order with call_soon() (Tornado's add_callback is one queue).
+        // (An earlier post that waits — made before run_once, say — keeps its place ahead.)
+        if (on_loop_thread && foreign_.empty()) {
+            // (call_soon takes no lock; ours only orders this against other posts.)
+            return call_soon(cb, userdata, free_userdata) ? 0 : EDDY_ENOMEM;
+        }
         foreign_.push_back(ForeignCall{cb, userdata, free_userdata});
     } catch (...) {
         return EDDY_ENOMEM;
@@ -548,7 +554,14 @@ void Loop::on_wake_event(evutil_socket_t fd, short, void *arg) {
     (void)n;
     // Clear the flag before taking the queue: a post that lands after the swap must wake us.
     loop->wake_pending_.store(false);
+    // Callbacks queued before the posts arrived run first; the posts then run now, in this
+    // iteration, so that a post followed by eddy_loop_stop() still runs before run() returns.
+    if (loop->ready_scheduled_) {
+        event_del(&loop->ready_ev_);
+        loop->run_ready();
+    }
     loop->drain_foreign();
+    if (!loop->ready_.empty()) loop->schedule_ready();
 }
 
 void Loop::drain_foreign() {
@@ -557,10 +570,8 @@ void Loop::drain_foreign() {
         std::lock_guard<std::mutex> guard(foreign_mutex_);
         batch.swap(foreign_);
     }
-    // Into the ready queue, after the callbacks queued before the wake-up (not ahead of them).
     for (ForeignCall &fc : batch) {
-        if (call_soon(fc.cb, fc.userdata, fc.free_userdata)) continue;
-        fc.cb(as_c(), fc.userdata);  // out of memory: run it now rather than drop it
+        fc.cb(as_c(), fc.userdata);
         if (fc.free_userdata) fc.free_userdata(fc.userdata);
     }
 }

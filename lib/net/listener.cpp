@@ -69,6 +69,17 @@ int Listener::listen_fd(int fd, const std::string &unix_path) {
 
 namespace {
 
+// Whether an earlier answer of `res` has the same address as `ai` (Tornado's bind_sockets
+// makes a set of getaddrinfo's answers for the same reason: the second bind would fail).
+bool listed_before(const addrinfo *res, const addrinfo *ai) {
+    for (const addrinfo *p = res; p != ai; p = p->ai_next) {
+        if (p->ai_family == ai->ai_family && p->ai_addrlen == ai->ai_addrlen &&
+            memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
+            return true;
+    }
+    return false;
+}
+
 // An address of a family the host lacks (no IPv6, say) is skipped, not an error.
 bool family_unavailable(int err) {
     return err == EAFNOSUPPORT || err == EADDRNOTAVAIL || err == EPROTONOSUPPORT;
@@ -125,6 +136,7 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
     int chosen_port = port;
     for (addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        if (listed_before(res, ai)) continue;  // /etc/hosts may list an address twice
         // With port 0, every family's socket uses the port the first one got.
         if (chosen_port != 0) {
             if (ai->ai_family == AF_INET)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,12 +26,28 @@ constexpr int kMaxWriteIovecs = 64;
 constexpr size_t kLingerDiscardLimit = 1024 * 1024;
 }  // namespace
 
+namespace {
+
+bool epoll_can_watch(int fd) {
+    int probe = epoll_create1(EPOLL_CLOEXEC);
+    if (probe < 0) return false;
+    epoll_event ev = {};
+    ev.events = EPOLLIN;
+    bool ok = epoll_ctl(probe, EPOLL_CTL_ADD, fd, &ev) == 0;
+    ::close(probe);
+    return ok;
+}
+
+}  // namespace
+
 Stream *Stream::create(Loop *loop, int fd) {
     if (!loop || fd < 0) return nullptr;
-    // epoll cannot watch regular files or directories: such a stream would never read.
+    // epoll cannot watch every fd (regular files, directories, /dev/null): such a stream
+    // would never read, or close at its first wait. Sockets always can; anything else is tried.
     struct stat st;
-    if (fstat(fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
-        log(LogLevel::warning, "stream: fd %d is not a socket, pipe or terminal", fd);
+    if (fstat(fd, &st) != 0 || (!S_ISSOCK(st.st_mode) && !epoll_can_watch(fd))) {
+        log(LogLevel::warning, "stream: fd %d cannot be watched (not a socket, pipe or terminal)",
+            fd);
         return nullptr;
     }
     int flags = fcntl(fd, F_GETFL);

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "eddy/common.h"
+#include "util/no_sigpipe.hpp"
 
 namespace eddy {
 namespace {
@@ -53,7 +54,10 @@ void write_to_stderr(const char *level, const char *line) {
     if (n < 0) return;
     size_t len = std::min(static_cast<size_t>(n), sizeof text - 1);
     // One write of at most PIPE_BUF bytes: a pipe with room takes it whole, without blocking.
-    if (::write(STDERR_FILENO, text, std::min<size_t>(len, PIPE_BUF)) > 0) stderr_lines_dropped = 0;
+    // (Its reader may go between poll and write: no SIGPIPE for the host then either.)
+    size_t out = std::min<size_t>(len, PIPE_BUF);
+    if (without_sigpipe([&] { return ::write(STDERR_FILENO, text, out); }) > 0)
+        stderr_lines_dropped = 0;
 }
 
 }  // namespace

@@ -655,8 +655,7 @@ int Handler::set_etag(const char *etag, size_t len) {
         return 0;
     }
     std::string_view value(etag, len);
-    for (unsigned char c : value)
-        if (c == '\r' || c == '\n' || c == '\0') return EDDY_EINVAL;
+    if (!http::is_safe_field_value(value)) return EDDY_EINVAL;
     Extras *x = extras();
     if (!x) return EDDY_ENOMEM;
     etag_mode_ = 1;

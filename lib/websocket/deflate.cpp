@@ -101,9 +101,8 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
             return Result::error;
         }
         if (rc == Z_STREAM_END) {
-            restart_charge_ += size_t{1} << window_bits_;
-            if (restart_charge_ > limit) return Result::too_big;
             if (!restart_after_final_block()) return Result::error;
+            if (restart_charge_ > limit) return Result::too_big;
             if (z_->avail_in == 0) break;
             continue;
         }
@@ -132,6 +131,8 @@ bool MessageInflater::restart_after_final_block() {
               (window_len == 0 || inflateSetDictionary(z_, window, window_len) == Z_OK);
     delete[] window;
     at_stream_end_ = true;
+    // The bytes copied twice, plus the reset: what this restart cost (see restart_charge_).
+    restart_charge_ += 2 * static_cast<size_t>(window_len) + 64;
     return ok;
 }
 

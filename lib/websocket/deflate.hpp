@@ -53,8 +53,8 @@ private:
     bool at_stream_end_ = false;  // nothing was fed since a final block ended the stream
     bool fed_ = false;            // the current message had compressed bytes
     // What the current message's final-block restarts cost, counted against its size limit:
-    // each copies the window out and back in, so a message of tiny final blocks would
-    // otherwise buy ~32 KiB of copying per 2 bytes of input, without limit.
+    // each copies the window (up to 32 KiB) out and back in, so a message of tiny final blocks
+    // would otherwise buy that much copying per 2 bytes of input, without limit.
     size_t restart_charge_ = 0;
 };
 

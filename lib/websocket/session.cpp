@@ -377,7 +377,11 @@ void Session::drop(int error) {
 
 void Session::on_close_timer(TimerNode *node) {
     Session *s = static_cast<Session *>(node->owner);
-    log(LogLevel::info, "websocket: close handshake timed out; dropping the connection");
+    if (s->close_received_)  // we answered the peer's close: it did not take it, or leave, in time
+        log(LogLevel::info, "websocket: the peer did not take our close or end TCP in time; "
+            "dropping the connection");
+    else
+        log(LogLevel::info, "websocket: close handshake timed out; dropping the connection");
     s->drop(EDDY_ETIMEDOUT);
 }
 

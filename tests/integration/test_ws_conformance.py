@@ -674,12 +674,21 @@ def cat12_13(port):
              empty_then_next, [("text", b"hello"), ("text", b""), ("text", b"world")], ext=pm)
 
     def many_final_blocks(c):
-        # each final block restarts the inflater, copying its 32 KiB window out and back in;
-        # the copies count against the message size limit (32 MiB here), so 2 bytes of input
-        # cannot buy 32 KiB of work without end: 1100 restarts are over it
-        c.send(frame(BINARY, b"\x03\x00" * 1100, rsv=4))
-    run_case(port, "12 a message of 1100 empty final blocks is over the size limit",
-             many_final_blocks, [], fail=1009, ext=pm)
+        # each final block restarts the inflater, copying its window (32 KiB once full) out
+        # and back in; the copies count against the message size limit (32 MiB here), so 2
+        # bytes of input cannot buy 64 KiB of copying without end: 600 restarts are over it
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        fill = z.compress(corpus(40000, 7)) + z.flush(zlib.Z_FINISH)
+        c.send(frame(BINARY, fill + b"\x03\x00" * 600, rsv=4))
+    run_case(port, "12 a message of 600 empty final blocks after a full window is over the "
+             "size limit", many_final_blocks, [], fail=1009, ext=pm)
+
+    def small_final_block(c):
+        # ... while an ordinary message ending in a final block costs almost nothing
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        c.send(frame(TEXT, z.compress(b"hello") + z.flush(zlib.Z_FINISH), rsv=4))
+    run_case(port, "12 a short message ending in a final block", small_final_block,
+             [("text", b"hello")], ext=pm)
 
     def bfinal(c):
         # a sender may end a message with a final block (RFC 7692 §7.2.3.4); the next

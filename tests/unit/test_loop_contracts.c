@@ -66,6 +66,63 @@ static void test_post_before_run_does_not_jump_ahead(void **state) {
     eddy_loop_free(loop);
 }
 
+/* A post followed by a stop, from another thread: the post still runs before run() returns. */
+typedef struct {
+    eddy_loop *loop;
+    int ran;
+} post_and_stop;
+
+static void count_run(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    ((post_and_stop *)userdata)->ran++;
+}
+
+static void *post_then_stop(void *arg) {
+    post_and_stop *p = arg;
+    sleep_ms(50);  /* the loop is waiting by then (not needed for the result either way) */
+    assert_int_equal(eddy_loop_call_soon_threadsafe(p->loop, count_run, p, NULL), 0);
+    eddy_loop_stop(p->loop);
+    return NULL;
+}
+
+static void test_post_then_stop_runs_the_post(void **state) {
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        eddy_loop *loop = eddy_loop_new();
+        test_guard guard;
+        arm_guard(loop, &guard, TEST_WAIT_SECONDS);
+        post_and_stop p = {loop, 0};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, post_then_stop, &p), 0);
+        assert_int_equal(eddy_loop_run(loop), 0);
+        pthread_join(t, NULL);
+        assert_int_equal(guard.fired, 0);
+        assert_int_equal(p.ran, 1);
+        eddy_loop_free(loop);
+    }
+}
+
+/* Posts from one thread run in the order posted, also when the first waits for the wake-up
+ * (posted between iterations) and the second is posted from inside the loop. */
+static void post_y(eddy_loop *loop, void *userdata) {
+    order_mark *marks = userdata;
+    assert_int_equal(eddy_loop_call_soon_threadsafe(loop, mark, &marks[1], NULL), 0);
+}
+
+static void test_posts_from_one_thread_keep_their_order(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    order_trace t = {loop, {0}, 0};
+    order_mark marks[2] = {{&t, 'X'}, {&t, 'Y'}};
+    assert_true(eddy_loop_call_later(loop, 0, post_y, marks, NULL) != 0);
+    sleep_ms(5);  /* the timer is due: the next iteration runs it */
+    assert_int_equal(eddy_loop_call_soon_threadsafe(loop, mark, &marks[0], NULL), 0);
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (t.n < 2 && mono_now() < deadline) assert_int_equal(eddy_loop_run_once(loop, 50), 0);
+    assert_string_equal(t.seq, "XY");
+    eddy_loop_free(loop);
+}
+
 /* ---- a write callback that writes again ------------------------------------------------------ */
 
 typedef struct {
@@ -301,18 +358,24 @@ static void test_pipe_without_reader_does_not_raise_sigpipe(void **state) {
     eddy_loop_free(loop);
 }
 
-/* epoll cannot watch a regular file: refused at once instead of a stream that never reads. */
-static void test_stream_over_a_regular_file_is_refused(void **state) {
+/* epoll cannot watch a regular file or /dev/null: refused at once instead of a stream that
+ * never reads (or closes at its first wait). */
+static void test_streams_over_unwatchable_fds_are_refused(void **state) {
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     char path[] = "/tmp/eddy_test_stream_fileXXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
+    int fds[2];
+    fds[0] = mkstemp(path);
+    assert_true(fds[0] >= 0);
     unlink(path);
-    assert_null(eddy_stream_new(loop, fd));
-    struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);  /* still the caller's */
-    close(fd);
+    fds[1] = open("/dev/null", O_RDWR | O_CLOEXEC);
+    assert_true(fds[1] >= 0);
+    for (int i = 0; i < 2; i++) {
+        assert_null(eddy_stream_new(loop, fds[i]));
+        struct stat st;
+        assert_int_equal(fstat(fds[i], &st), 0);  /* still the caller's */
+        close(fds[i]);
+    }
     eddy_loop_free(loop);
 }
 
@@ -320,13 +383,15 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ready_queue_order),
         cmocka_unit_test(test_post_before_run_does_not_jump_ahead),
+        cmocka_unit_test(test_post_then_stop_runs_the_post),
+        cmocka_unit_test(test_posts_from_one_thread_keep_their_order),
         cmocka_unit_test(test_write_callback_chain_does_not_starve_the_loop),
         cmocka_unit_test(test_free_functions_that_schedule_during_loop_free),
         cmocka_unit_test(test_periodic_skips_the_tick_its_callback_overran),
         cmocka_unit_test(test_stop_survives_run_once),
         cmocka_unit_test(test_listen_on_all_families_or_none),
         cmocka_unit_test(test_pipe_without_reader_does_not_raise_sigpipe),
-        cmocka_unit_test(test_stream_over_a_regular_file_is_refused),
+        cmocka_unit_test(test_streams_over_unwatchable_fds_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
