@@ -32,7 +32,12 @@ typedef struct eddy_tls_context eddy_tls_context;
 /* Picks the context for a server name sent by a client (SNI). Return `ctx` (or NULL) to keep
  * the default context, or another server context (borrowed: it must stay alive until the
  * callback returns; the connection takes its own reference). `server_name` is NUL-terminated
- * and valid during the call. Runs on the thread of the loop that accepted the connection. */
+ * and valid during the call. Runs on the thread of the loop that accepted the connection.
+ * The picked context gives the connection its certificate, its verification mode and its ALPN
+ * list; the protocol versions, session tickets and handshake timeout stay the default
+ * context's (OpenSSL has settled them before the callback runs). Sessions are resumed only
+ * under the context, and (TLS 1.3) the name, they were made for; so connections whose name
+ * picks another context than the default make full handshakes. */
 typedef eddy_tls_context *(*eddy_tls_sni_fn)(eddy_tls_context *ctx, const char *server_name,
                                              void *userdata);
 
@@ -61,7 +66,8 @@ EDDY_API int eddy_tls_context_load_cert_mem(eddy_tls_context *ctx, const char *c
                                             size_t cert_len, const char *key_pem, size_t key_len);
 
 /* Adds trusted CA certificates from a PEM file (clients: in addition to the system's; servers:
- * for client certificates). Returns 0 or EDDY_EINVAL. */
+ * for client certificates, and their names to those the server sends when it asks for one).
+ * Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_tls_context_load_ca_file(eddy_tls_context *ctx, const char *path);
 
 /* As eddy_tls_context_load_ca_file() from PEM text in memory (length may be EDDY_NTS).
@@ -71,11 +77,13 @@ EDDY_API int eddy_tls_context_load_ca_mem(eddy_tls_context *ctx, const char *pem
 /* Sets peer verification: EDDY_TLS_VERIFY_NONE, _OPTIONAL (servers only) or _REQUIRED.
  * Client default REQUIRED (certificate chain and host name); server default NONE. A server with
  * OPTIONAL or REQUIRED asks clients for a certificate signed by the CAs loaded with
- * eddy_tls_context_load_ca_*. Returns 0 or EDDY_EINVAL. */
+ * eddy_tls_context_load_ca_*. (This version has no call that tells a request whether, or which,
+ * certificate its client presented: use REQUIRED where it matters.) Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode);
 
-/* Sets the ALPN protocols, most preferred first (e.g. {"h2", "http/1.1"}); names of 1-255
- * bytes. A server picks the first of its list the client offers (none in common: no ALPN); a
+/* Sets the ALPN protocols, most preferred first (e.g. {"http/1.1"}; a client of another
+ * protocol may offer {"h2", "http/1.1"}, but an eddy HTTP server speaks HTTP/1.1 only: list no
+ * other protocol on its context); names of 1-255 bytes. A server picks the first of its list the client offers (none in common: no ALPN); a
  * client offers them. count 0 turns ALPN off. Default {"http/1.1"}.
  * Returns 0, EDDY_EINVAL (a name of 0 or over 255 bytes, more than fit ALPN's 65,535-byte
  * list: over 32,767 names) or EDDY_ENOMEM. */
@@ -91,7 +99,8 @@ EDDY_API int eddy_tls_context_set_min_version(eddy_tls_context *ctx, int version
 EDDY_API int eddy_tls_context_set_session_tickets(eddy_tls_context *ctx, int enabled);
 
 /* Seconds a connection may spend in the TLS handshake before it is closed (default 10; <= 0
- * means no limit). Returns 0 or EDDY_EINVAL. */
+ * means no limit). A pending handshake holds ~10-45 KB: a public server also sets
+ * eddy_server_set_max_connections(). Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_tls_context_set_handshake_timeout(eddy_tls_context *ctx, double seconds);
 
 /* Server: sets the SNI callback that picks a context per server name (replacing any previous
@@ -103,8 +112,10 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
 /* Serves HTTPS: every connection the server accepts from now on speaks TLS with `ctx` (a
  * server context with a certificate; the server keeps a reference). NULL turns TLS off for
  * later connections. Requests on TLS connections report the scheme "https". Handshake
- * failures (including plain HTTP sent to the port) are logged and close only that connection.
- * Returns 0, EDDY_EINVAL (not a server context, or no certificate loaded), EDDY_ENOTSUP (the
+ * failures (including plain HTTP sent to the port) are logged and close only that connection;
+ * so is a peer that floods post-handshake messages (TLS 1.3 KeyUpdates, renegotiation
+ * attempts: 32 at once, then one per 10 s). Returns 0, EDDY_EINVAL (not a server context, or
+ * no certificate with its matching key loaded), EDDY_ENOTSUP (the
  * server expects PROXY protocol headers: not combined with TLS yet). */
 EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx);
 

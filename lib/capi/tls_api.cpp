@@ -1,4 +1,5 @@
 // extern "C" shims for eddy/tls.h.
+#include <openssl/err.h>
 #include <unistd.h>
 
 #include <new>
@@ -121,8 +122,14 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
 EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx) {
     if (!server) return EDDY_EINVAL;
     if (ctx) {
-        if (!Ctx(ctx)->is_server() || !SSL_CTX_get0_certificate(Ctx(ctx)->ssl_ctx()))
+        // A certificate, and the key that goes with it (a failed key load leaves the first
+        // without the second, and every handshake would then fail).
+        SSL_CTX *ssl_ctx = Ctx(ctx)->ssl_ctx();
+        if (!Ctx(ctx)->is_server() || !SSL_CTX_get0_certificate(ssl_ctx) ||
+            SSL_CTX_check_private_key(ssl_ctx) != 1) {
+            ERR_clear_error();
             return EDDY_EINVAL;
+        }
         if (eddy::http::Server::from_c(server)->options.proxy_protocol) return EDDY_ENOTSUP;
     }
     eddy::http::Server::from_c(server)->set_tls(ctx ? Ctx(ctx) : nullptr);

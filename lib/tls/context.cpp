@@ -4,6 +4,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <strings.h>
+
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -54,8 +58,15 @@ bool Context::init() {
         SSL_CTX_set_tlsext_servername_arg(ctx_, this);
         SSL_CTX_set_alpn_select_cb(ctx_, on_alpn_select, this);
         SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_SERVER);
-        static const unsigned char sid_ctx[] = "eddy";
-        SSL_CTX_set_session_id_context(ctx_, sid_ctx, sizeof sid_ctx - 1);
+        // One session id context per server context: a TLS 1.2 session (id or ticket) made
+        // under one SNI context is then never resumed under another, whose checks (a required
+        // client certificate, say) it did not pass. (TLS 1.3 resumes before the SNI callback:
+        // on_servername checks the name instead.)
+        static std::atomic<uint64_t> contexts_made{0};
+        uint64_t serial = ++contexts_made;
+        memcpy(sid_ctx_, "eddy", 4);
+        memcpy(sid_ctx_ + 4, &serial, sizeof serial);
+        SSL_CTX_set_session_id_context(ctx_, sid_ctx_, sizeof sid_ctx_);
     } else {
         SSL_CTX_set_session_cache_mode(ctx_,
                                        SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -141,8 +152,14 @@ int Context::load_ca_file(const char *path) {
         return EDDY_EINVAL;
     }
     if (server_) {
-        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(path);
-        if (names) SSL_CTX_set_client_CA_list(ctx_, names);
+        // Added to the names already sent in the CertificateRequest (as load_ca_mem does): a
+        // second file must not hide the first one's CAs from clients choosing a certificate.
+        STACK_OF(X509_NAME) *list = SSL_CTX_get_client_CA_list(ctx_);
+        if (!list) {
+            SSL_CTX_set_client_CA_list(ctx_, sk_X509_NAME_new_null());
+            list = SSL_CTX_get_client_CA_list(ctx_);
+        }
+        if (!list || SSL_add_file_cert_subjects_to_stack(list, path) != 1) ERR_clear_error();
     }
     ca_loaded_ = true;
     return 0;
@@ -229,10 +246,25 @@ void Context::set_sni_callback(eddy_tls_sni_fn cb, void *userdata, eddy_free_fn 
     sni_free_ = free_userdata;
 }
 
-int Context::on_servername(SSL *ssl, int *, void *arg) {
+int Context::on_servername(SSL *ssl, int *alert, void *arg) {
     Context *self = static_cast<Context *>(arg);
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!name || !self->sni_cb_) return SSL_TLSEXT_ERR_OK;
+    if (!self->sni_cb_) return SSL_TLSEXT_ERR_OK;
+    // OpenSSL decides on resumption before this callback, in the default context: a session
+    // made for another name would carry that name's checks (no client certificate, say) into
+    // this one's (nginx's CVE-2025-23419). Resume only under the name the session was made for.
+    if (SSL_session_reused(ssl)) {
+        const SSL_SESSION *session = SSL_get_session(ssl);
+        const char *made_for = session ? SSL_SESSION_get0_hostname(session) : nullptr;
+        bool same = made_for && name ? strcasecmp(made_for, name) == 0 : made_for == name;
+        if (!same) {
+            log(LogLevel::info, "tls: refused to resume a session of %s under %s",
+                made_for ? made_for : "(no name)", name ? name : "(no name)");
+            *alert = SSL_AD_ACCESS_DENIED;
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+    }
+    if (!name) return SSL_TLSEXT_ERR_OK;
     eddy_tls_context *picked = self->sni_cb_(self->as_c(), name, self->sni_userdata_);
     Context *other = picked ? from_c(picked) : nullptr;
     if (!other || other == self) return SSL_TLSEXT_ERR_OK;
@@ -243,6 +275,10 @@ int Context::on_servername(SSL *ssl, int *, void *arg) {
     TlsStream *stream = static_cast<TlsStream *>(SSL_get_app_data(ssl));
     if (stream) stream->adopt_context(other);
     SSL_set_SSL_CTX(ssl, other->ctx_);
+    // The new session (TLS 1.2) was made with the default context's id context before this
+    // callback: it must name the picked one, or it could be resumed under the default's name.
+    if (SSL_SESSION *session = SSL_get_session(ssl))
+        SSL_SESSION_set1_id_context(session, other->sid_ctx_, sizeof other->sid_ctx_);
     // SSL_set_SSL_CTX keeps the original verify settings; take the picked context's.
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(other->ctx_), nullptr);
     return SSL_TLSEXT_ERR_OK;

@@ -58,6 +58,7 @@ private:
     int verify_mode_ = EDDY_TLS_VERIFY_NONE;
     bool ca_loaded_ = false;
     std::string alpn_wire_;  // length-prefixed protocol names, preference order
+    unsigned char sid_ctx_[12] = {};  // this server context's session id context (see init)
     eddy_tls_sni_fn sni_cb_ = nullptr;
     void *sni_userdata_ = nullptr;
     eddy_free_fn sni_free_ = nullptr;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
@@ -82,6 +83,7 @@ bool TlsStream::setup(bool server) {
     ssl_ = SSL_new(ctx_->ssl_ctx());
     if (!ssl_ || !attach_bio(ssl_, fd_)) return false;
     SSL_set_app_data(ssl_, this);
+    SSL_set_msg_callback(ssl_, note_message);
     if (server) {
         SSL_set_accept_state(ssl_);
         hs_want_ = EV_READ;
@@ -114,6 +116,37 @@ void TlsStream::note_alert(const SSL *ssl, int where, int value) {
     // SSL_CB_READ_ALERT is two bits (alert, read): both must be set, not either.
     if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT && (value & 0xff) == SSL3_AD_CLOSE_NOTIFY)
         static_cast<TlsStream *>(SSL_get_app_data(ssl))->close_notify_received_ = true;
+}
+
+namespace {
+// Post-handshake messages allowed at once, and the seconds that earn one more. Legitimate peers
+// send a few (session tickets, a rare KeyUpdate); a peer that sends them without end made one
+// SSL_read answer each in turn — every KeyUpdate asking for ours is a write — and held the
+// loop for seconds (193,406 sends, two epoll_waits, for 200,000 KeyUpdates).
+constexpr double kPostHandshakeBurst = 32;
+constexpr double kSecondsPerPostHandshakeMessage = 10;
+}  // namespace
+
+void TlsStream::note_message(int write_p, int, int content_type, const void *, size_t, SSL *ssl,
+                             void *) {
+    if (write_p || content_type != SSL3_RT_HANDSHAKE) return;
+    TlsStream *s = static_cast<TlsStream *>(SSL_get_app_data(ssl));
+    if (s && s->hs_done_) s->count_post_handshake_message();
+}
+
+void TlsStream::count_post_handshake_message() {
+    double now = Loop::now();
+    post_hs_budget_ = std::min(kPostHandshakeBurst,
+                               post_hs_budget_ + (now - post_hs_time_) / kSecondsPerPostHandshakeMessage);
+    post_hs_time_ = now;
+    post_hs_budget_ -= 1;
+    if (post_hs_budget_ >= 0 || flooded_) return;
+    flooded_ = true;
+    log(LogLevel::warning, "tls fd %d: too many post-handshake messages (a KeyUpdate or "
+        "renegotiation flood); closing", fd_);
+    // OpenSSL is inside SSL_read, working through records it already holds: with the socket
+    // shut, its next answer fails to be sent and SSL_read returns the error at once.
+    ::shutdown(fd_, SHUT_RDWR);
 }
 
 TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
@@ -152,6 +185,7 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
         ok = attach_bio(s->ssl_, fd);
         SSL_set_app_data(s->ssl_, s);
         SSL_set_info_callback(s->ssl_, note_alert);
+        SSL_set_msg_callback(s->ssl_, note_message);
         SSL_set_connect_state(s->ssl_);
         s->hs_want_ = EV_WRITE;
         if (ctx->handshake_timeout > 0)
@@ -187,6 +221,8 @@ void TlsStream::handshake() {
         if (SSL_is_server(ssl_) && BIO_number_written(bio) == written_before) push_ack();
         hs_done_ = true;
         hs_want_ = 0;
+        post_hs_budget_ = kPostHandshakeBurst;
+        post_hs_time_ = Loop::now();
         loop_->timer_stop(&hs_timer_);
         const unsigned char *proto = nullptr;
         unsigned len = 0;

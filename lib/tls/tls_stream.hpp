@@ -70,6 +70,9 @@ private:
     bool has_buffered_input() const;  // input OpenSSL holds that a read can make progress on
     static void on_handshake_timeout(TimerNode *node);
     static void note_alert(const SSL *ssl, int where, int value);
+    static void note_message(int write_p, int version, int content_type, const void *buf,
+                             size_t len, SSL *ssl, void *arg);
+    void count_post_handshake_message();
     static void run_pending(DeferredTask *task);
 
     Context *ctx_;
@@ -82,11 +85,16 @@ private:
     std::string failure_;
     void (*hs_done_fn_)(void *arg) = nullptr;
     void *hs_done_arg_ = nullptr;
+    // Post-handshake handshake messages the peer may still send (KeyUpdate, NewSessionTicket,
+    // a renegotiation attempt): a bucket of kPostHandshakeBurst, refilled over time.
+    double post_hs_budget_ = 0;
+    double post_hs_time_ = 0;
     short hs_want_ = EV_READ;
     bool hs_done_ = false;
     bool close_notify_received_ = false;
     bool eof_pending_ = false;  // a close_notify came with the last data read (see transport_recv)
     bool failed_ = false;
+    bool flooded_ = false;  // over the post-handshake budget: the socket was shut down
     bool shutdown_sent_ = false;
     bool read_wants_write_ = false;
     bool write_wants_read_ = false;

@@ -21,6 +21,7 @@ from tls_server_process import TlsServerProcess  # noqa: E402
 
 SERVER = None
 CONNECT = None
+KEYUPDATE = None
 CERTS = None
 
 
@@ -374,12 +375,81 @@ class TlsServerVariantsTest(unittest.TestCase):
         self.assertIn(b"cannot load", proc.stderr)
 
 
+class TlsAbuseTest(unittest.TestCase):
+    """Peers that abuse TLS itself (fixes of the 2026-11-29 TLS server audit)."""
+
+    def test_keyupdate_flood_is_cut_off_and_others_are_served(self):
+        # Every KeyUpdate(update_requested) makes the server send one of its own; one
+        # SSL_read answered them all in turn, and 200,000 of them held the loop for seconds.
+        srv = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"])
+        try:
+            p = subprocess.run([KEYUPDATE, str(srv.port), "20000"], capture_output=True,
+                               timeout=60)
+            out = p.stdout.decode().split("\n")
+            sent = int(out[0].split()[1])
+            self.assertEqual(out[1], "closed", p.stdout)
+            self.assertLess(sent, 20000, p.stdout)
+            self.assertIn("too many post-handshake messages", srv.log())
+            self.assertTrue(https_get(srv.port, b"/other").endswith(b"scheme=https path=/other\n"))
+        finally:
+            srv.stop(self)
+
+    def test_a_few_keyupdates_are_fine(self):
+        srv = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"])
+        try:
+            p = subprocess.run([KEYUPDATE, str(srv.port), "5"], capture_output=True, timeout=60)
+            self.assertEqual(p.stdout.decode().split("\n")[:2], ["sent 5", "answer HTTP/1.1 200 OK"])
+        finally:
+            srv.stop(self)
+
+    def test_no_resumption_across_sni_contexts(self):
+        # A session made under other.test (no client certificate asked) resumed with the SNI
+        # of the default context, which requires one: it used to get 200 without a certificate
+        # (the same as nginx's CVE-2025-23419, in TLS 1.3 and TLS 1.2).
+        srv = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"],
+                        "--ca", CERTS["ca.crt"], "--verify", "required",
+                        "--sni", "other.test,%s,%s" % (CERTS["other.crt"], CERTS["other.key"]))
+        try:
+            for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                ctx.minimum_version = ctx.maximum_version = version
+
+                def get(name, session=None):
+                    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as raw:
+                        with ctx.wrap_socket(raw, server_hostname=name, session=session) as s:
+                            s.sendall(b"GET /x HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                                      % name.encode())
+                            data = b""
+                            try:
+                                while True:
+                                    chunk = s.recv(4096)
+                                    if not chunk:
+                                        break
+                                    data += chunk
+                            except (ssl.SSLError, OSError):
+                                pass
+                            return data, s.session, s.session_reused
+
+                data, session, _ = get("other.test")
+                self.assertTrue(data.startswith(b"HTTP/1.1 200"), (version, data))
+                try:
+                    data, _, reused = get("localhost", session)
+                except (ssl.SSLError, OSError):
+                    data, reused = b"", False
+                self.assertFalse(data.startswith(b"HTTP/1.1 200"), (version, data, reused))
+        finally:
+            srv.stop(self)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--connect", required=True)
+    ap.add_argument("--keyupdate", required=True)
     args, rest = ap.parse_known_args()
-    SERVER, CONNECT = args.server, args.connect
+    SERVER, CONNECT, KEYUPDATE = args.server, args.connect, args.keyupdate
     with tempfile.TemporaryDirectory() as d:
         CERTS = make_certs(d)
         unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

@@ -4,7 +4,11 @@ add_executable(tls_server ${CMAKE_CURRENT_SOURCE_DIR}/tls_server.c)
 target_link_libraries(tls_server PRIVATE eddy)
 add_executable(tls_connect_tool ${CMAKE_CURRENT_SOURCE_DIR}/tls_connect_tool.c)
 target_link_libraries(tls_connect_tool PRIVATE eddy)
+# A plain OpenSSL client that floods TLS 1.3 KeyUpdates (eddy's own client never sends them).
+add_executable(tls_keyupdate_tool ${CMAKE_CURRENT_SOURCE_DIR}/tls_keyupdate_tool.c)
+target_link_libraries(tls_keyupdate_tool PRIVATE OpenSSL::SSL)
 add_test(NAME tls_server
          COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_tls.py
-                 --server $<TARGET_FILE:tls_server> --connect $<TARGET_FILE:tls_connect_tool>)
+                 --server $<TARGET_FILE:tls_server> --connect $<TARGET_FILE:tls_connect_tool>
+                 --keyupdate $<TARGET_FILE:tls_keyupdate_tool>)
 set_tests_properties(tls_server PROPERTIES TIMEOUT 120)
