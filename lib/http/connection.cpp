@@ -157,7 +157,7 @@ void Connection::on_timer(TimerNode *node) {
         }
         c->timer_kind_ = TimerKind::none;
         c->phase_ = Phase::closing;
-        c->stream_->close(EDDY_ETIMEDOUT);
+        c->close_stream(EDDY_ETIMEDOUT);
         return;
     case TimerKind::header:
         c->timer_kind_ = TimerKind::none;
@@ -174,7 +174,7 @@ void Connection::on_timer(TimerNode *node) {
         log(LogLevel::info, "http: %s: request body timed out", c->peer_ip_.c_str());
         if (c->request_ && c->request_->headers_sent()) {
             c->phase_ = Phase::closing;
-            c->stream_->close(EDDY_ETIMEDOUT);
+            c->stream_->close_abruptly(EDDY_ETIMEDOUT);  // the answer that started ends cut short
         } else {
             c->send_error(408, false);
         }
@@ -883,7 +883,7 @@ void Connection::abort() {
     // From now on the request sees a closed connection (writes give EDDY_ECLOSED); the close
     // callback still arrives through on_stream_close.
     stream_ = nullptr;
-    stream->close(EDDY_EPROTO);
+    stream->close_abruptly(EDDY_EPROTO);
 }
 
 void Connection::shutdown() {
@@ -902,6 +902,18 @@ void Connection::shutdown() {
 // Synchronous teardown for a server that is being freed: the stream is closed without calling
 // us back, the application learns of the loss now, and the connection object goes at once (the
 // loop may be freed right after, before any posted callback could run).
+// Closes the stream; abruptly (no TLS close_notify) when an answer is cut short: its head went
+// out but not all of it.
+void Connection::close_stream(int error) {
+    bool cut_short = (request_ && request_->headers_sent() && !request_->finished()) ||
+                     stream_->has_output();
+    if (cut_short) {
+        stream_->close_abruptly(error);
+    } else {
+        stream_->close(error);
+    }
+}
+
 void Connection::close_now() {
     if (server_) {
         server_->loop()->timer_stop(&timer_);
@@ -911,7 +923,7 @@ void Connection::close_now() {
     if (stream_) {
         stream_->set_close_callback(nullptr, nullptr);
         stream_->notify_when_sent(nullptr, nullptr);
-        stream_->close(0);
+        close_stream(0);
         stream_ = nullptr;
     }
     drop_request(true, true);

@@ -89,6 +89,7 @@ private:
     bool wait_for_output();  // true: the next request waits until the queued answers left
     void drop_request(bool notify, bool server_gone);
     void set_timer(TimerKind kind);  // starts (or renews) the wait of that kind
+    void close_stream(int error);    // abruptly when an answer is cut short (no close_notify)
     double timeout_of(TimerKind kind) const;  // the configured length of that wait
     void deliver_request();
 

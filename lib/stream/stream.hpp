@@ -93,6 +93,14 @@ public:
 
     // Closes now (see eddy_stream_close). `error` is what the close callback reports.
     void close(int error = 0);
+    // Closes with `error` as the end of an interrupted exchange (an answer cut short): a TLS
+    // stream then sends no close_notify, which would make the truncated data look complete
+    // (RFC 8446 §6.1, RFC 9112 §9.8).
+    void close_abruptly(int error) {
+        abrupt_ = true;
+        close(error);
+    }
+    bool closing_abruptly() const { return abrupt_; }
     // Sends what is buffered, then half-closes and discards input for up to `linger` seconds
     // (so the peer reads our last response instead of a reset), then closes with error 0.
     void close_after_flush(double linger = 2.0);
@@ -251,6 +259,7 @@ private:
     bool in_read_event_ : 1 = false;     // inside on_io's read handling (schedule_flush)
     bool flush_after_read_ : 1 = false;  // output was committed during it
     bool flush_on_eof_ : 1 = false;      // set_flush_on_eof
+    bool abrupt_ : 1 = false;            // close_abruptly: not an orderly end of the stream
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered

@@ -492,7 +492,7 @@ ssize_t TlsStream::transport_sendfile(int file_fd, off_t *offset, size_t len) {
 }
 
 void TlsStream::transport_closing() {
-    if (shutdown_sent_ || !hs_done_ || failed_ || !ssl_) return;
+    if (shutdown_sent_ || !hs_done_ || failed_ || !ssl_ || closing_abruptly()) return;
     shutdown_sent_ = true;
     ERR_clear_error();
     SSL_shutdown(ssl_);  // best effort: queue close_notify, never wait for the peer's
