@@ -39,6 +39,7 @@ int main(int argc, char **argv) {
            SSL_do_handshake(ssl) == 1)
         sent++;
     printf("sent %ld\n", sent);
+    fflush(stdout);
     static const char request[] = "GET /after HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     char answer[256];
     int n = 0;
@@ -51,5 +52,9 @@ int main(int argc, char **argv) {
     } else {
         printf("closed\n");
     }
+    fflush(stdout);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
     return 0;
 }
