@@ -115,9 +115,11 @@ EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id);
  * coalesce: many posts before the loop wakes cost one wake-up. Callbacks posted from one thread
  * run in the order posted. Posted from the loop's own thread while eddy_loop_run() or
  * eddy_loop_run_once() runs, `cb` joins the ready queue at once, in order with
- * eddy_loop_call_soon(); posted from elsewhere (or before the loop runs), it joins the queue
- * when the loop wakes up, after the callbacks already there. If the loop is freed first, userdata is released (on the thread
- * that frees the loop) and `cb` never runs.
+ * eddy_loop_call_soon() (unless an earlier post of that thread still waits); posted from
+ * elsewhere (or before the loop runs), it runs when the loop wakes up, in that iteration, after
+ * the callbacks queued before it, so a post followed by eddy_loop_stop() runs before
+ * eddy_loop_run() returns. If the loop is freed first, userdata is released (on the thread that
+ * frees the loop) and `cb` never runs.
  * Thread: any (this and eddy_loop_stop are the only such functions).
  * Returns: 0, EDDY_EINVAL, or EDDY_ENOMEM (then `free_userdata` is not called). */
 EDDY_API int eddy_loop_call_soon_threadsafe(eddy_loop *loop, eddy_loop_fn cb, void *userdata,

@@ -524,7 +524,8 @@ void Loop::run_timers() {
 // ---- cross-thread calls ----------------------------------------------------------------------
 
 int Loop::call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata) {
-    const bool on_loop_thread = running_thread_.load() == static_cast<unsigned long>(pthread_self());
+    const bool on_loop_thread =
+        running_thread_.load() == static_cast<unsigned long>(pthread_self());
     try {
         std::lock_guard<std::mutex> guard(foreign_mutex_);
         // From inside the loop, with no earlier post of ours still waiting for the wake-up:

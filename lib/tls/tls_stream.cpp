@@ -136,8 +136,8 @@ void TlsStream::note_message(int write_p, int, int content_type, const void *, s
 
 void TlsStream::count_post_handshake_message() {
     double now = Loop::now();
-    post_hs_budget_ = std::min(kPostHandshakeBurst,
-                               post_hs_budget_ + (now - post_hs_time_) / kSecondsPerPostHandshakeMessage);
+    double earned = (now - post_hs_time_) / kSecondsPerPostHandshakeMessage;
+    post_hs_budget_ = std::min(kPostHandshakeBurst, post_hs_budget_ + earned);
     post_hs_time_ = now;
     post_hs_budget_ -= 1;
     if (post_hs_budget_ >= 0 || flooded_) return;
