@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -284,6 +285,7 @@ int Loop::run() {
 int Loop::run_once(int timeout_ms) {
     if (running_) return EDDY_ESTATE;
     running_ = true;
+    const uint64_t timers_before = timer_seq_;
     running_thread_.store(static_cast<unsigned long>(pthread_self()));
     int rc;
     if (timeout_ms == 0) {
@@ -298,11 +300,10 @@ int Loop::run_once(int timeout_ms) {
         rc = event_base_loop(base_, EVLOOP_ONCE);
     }
     // A host may call us slightly after our timer's deadline: run what is due now rather than
-    // waiting for libevent's own notion of the deadline.
-    // (Not while callbacks wait in the ready queue: they were queued first and run first, in
-    // the next iteration, with these timers after them.)
-    if (rc >= 0 && ready_.empty() && !timers_.empty() && timers_.top()->deadline <= now())
-        run_timers();
+    // waiting for libevent's own notion of the deadline (timers due microseconds apart then run
+    // in one iteration, as asyncio runs them). Not the timers started during this iteration:
+    // callbacks queued in it were queued first and run first, in the next one.
+    if (rc >= 0 && !timers_.empty() && timers_.top()->deadline <= now()) run_timers(timers_before);
     // A stop requested before or during this iteration is left for the next run(), as
     // eddy_loop_stop() documents: run_once() is one iteration whatever it says.
     running_thread_.store(0);
@@ -501,11 +502,12 @@ void Loop::on_timer_event(evutil_socket_t, short, void *arg) {
     if (!loop->ready_.empty()) loop->schedule_ready();
 }
 
-void Loop::run_timers() {
+void Loop::run_timers(uint64_t started_before) {
     bool armed = timer_armed_for_ >= 0;
     in_timers_ = true;
     double t = now();
-    uint64_t limit = timer_seq_;  // timers started from now on wait for the next pass
+    // Timers started from now on wait for the next pass.
+    uint64_t limit = std::min(timer_seq_, started_before);
     while (TimerNode *top = timers_.top()) {
         if (top->deadline > t || top->seq >= limit) break;
         timers_.pop();

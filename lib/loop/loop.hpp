@@ -129,7 +129,9 @@ private:
     void rearm_timer();
     void arm_timer_fd(double deadline);
     void run_ready();
-    void run_timers();
+    // Runs the timers due now, except those started from sequence number `started_before` on
+    // (and those started while it runs: they wait for the next pass).
+    void run_timers(uint64_t started_before = UINT64_MAX);
     void run_deferred();
     void drain_foreign();
     void finish_call(Call *call);  // release userdata, unregister, delete
