@@ -491,15 +491,18 @@ void Loop::on_timer_event(evutil_socket_t, short, void *arg) {
     ssize_t n = read(loop->timer_fd_, &expirations, sizeof expirations);  // clears readiness
     (void)n;  // EAGAIN: re-armed since it expired; run_timers() finds what is due either way
     loop->timer_armed_for_ = -1;  // one-shot: it expired
-    // Callbacks queued before these timers came due run first, as in asyncio (libevent would
-    // run the timerfd's event before the ready queue's zero timeout). What they queue, and
-    // what the timers queue, waits for the next pass.
-    if (loop->ready_scheduled_) {
-        event_del(&loop->ready_ev_);
-        loop->run_ready();
-    }
+    // Callbacks queued before these timers came due run first, as in asyncio.
+    loop->run_ready_first();
     loop->run_timers();
-    if (!loop->ready_.empty()) loop->schedule_ready();
+}
+
+void Loop::run_ready_first() {
+    // libevent runs fd events (the timerfd, the wake-up eventfd) before the ready queue's zero
+    // timeout in a pass: run the queue that was waiting now, ahead of them. What the callbacks
+    // queue waits for the next pass (call_soon schedules it, run_ready having cleared the flag).
+    if (!ready_scheduled_) return;
+    event_del(&ready_ev_);
+    run_ready();
 }
 
 void Loop::run_timers(uint64_t started_before) {
@@ -559,12 +562,8 @@ void Loop::on_wake_event(evutil_socket_t fd, short, void *arg) {
     loop->wake_pending_.store(false);
     // Callbacks queued before the posts arrived run first; the posts then run now, in this
     // iteration, so that a post followed by eddy_loop_stop() still runs before run() returns.
-    if (loop->ready_scheduled_) {
-        event_del(&loop->ready_ev_);
-        loop->run_ready();
-    }
+    loop->run_ready_first();
     loop->drain_foreign();
-    if (!loop->ready_.empty()) loop->schedule_ready();
 }
 
 void Loop::drain_foreign() {

@@ -129,6 +129,7 @@ private:
     void rearm_timer();
     void arm_timer_fd(double deadline);
     void run_ready();
+    void run_ready_first();  // the waiting ready queue, ahead of the fd event that runs it
     // Runs the timers due now, except those started from sequence number `started_before` on
     // (and those started while it runs: they wait for the next pass).
     void run_timers(uint64_t started_before = UINT64_MAX);
