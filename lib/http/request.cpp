@@ -362,24 +362,32 @@ bool Request::send_head(bool final) {
     return false;
 }
 
+size_t Request::held_body_length() const {
+    return small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
+}
+
+void Request::discard_held_body() {
+    small_body_.clear();
+    if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
+}
+
 void Request::drop_unsendable_body() {
     // Written before the status became one without content (204, 205, 304: RFC 9110 §15):
-    // sent after the head, these bytes would be read as the start of the next response.
-    size_t len = small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
+    // sent after the head, these bytes would be read as the start of the next response. (Once
+    // the head is out the status is fixed, and write() refuses bytes such a status cannot carry.)
+    size_t len = held_body_length();
     if (len == 0) return;
     log(LogLevel::warning, "http: a %d response has no content; dropping the %zu bytes written",
         status_, len);
-    small_body_.clear();
-    if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
+    discard_held_body();
 }
 
 void Request::move_body_out(bool final) {
     evbuffer *out = conn->stream()->output();
     if (!out) return;  // out of memory: the stream closes on its next write attempt
-    size_t len = small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
-    if (len > 0 && (is_head() || !body_allowed())) {
-        small_body_.clear();
-        if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
+    size_t len = held_body_length();
+    if (len > 0 && is_head()) {
+        discard_held_body();
         len = 0;
     }
     if (len > 0) {
@@ -499,10 +507,9 @@ void Request::maybe_release() {
 
 int Request::replace_body(const void *data, size_t len) {
     if (finished_) return EDDY_ESTATE;
-    size_t old_len = small_body_.size() + (pending_ ? evbuffer_get_length(pending_) : 0);
-    small_body_.clear();
+    size_t old_len = held_body_length();
+    discard_held_body();
     if (!pending_body()) return EDDY_ENOMEM;
-    evbuffer_drain(pending_, evbuffer_get_length(pending_));
     if (len && evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
     body_written_ = body_written_ - old_len + len;
     return 0;
@@ -525,8 +532,7 @@ void Request::reset_response() {
     body_written_ = 0;
     app_wants_close_ = false;
     upgrade_offered_ = false;
-    small_body_.clear();
-    if (pending_) evbuffer_drain(pending_, evbuffer_get_length(pending_));
+    discard_held_body();
 }
 
 }  // namespace eddy::http

@@ -170,6 +170,9 @@ private:
     // Writes the head (with the whole body when `final` and it fits); true when that was the
     // whole answer and it went to the socket at once.
     bool send_head(bool final);
+    // The body written and not yet moved to the stream (small_body_, then pending_).
+    size_t held_body_length() const;
+    void discard_held_body();
     void drop_unsendable_body();
     void move_body_out(bool final);
     void maybe_release();
