@@ -49,14 +49,15 @@ void ResponseFields::remove(std::string_view name) { keep_where_named(name, fals
 
 void ResponseFields::keep_only(std::string_view name) { keep_where_named(name, true, 0); }
 
-void ResponseFields::keep_where_named(std::string_view name, bool named, size_t from_line) {
+template <class Keep>
+void ResponseFields::keep_where(size_t from_line, Keep keep) {
     // Compacts in place: every kept line moves down over the removed ones.
     size_t kept = from_line;
     for (iterator it(data_ + from_line, data_ + size_), stop = end(); it != stop; ++it) {
         const FieldView &f = *it;
         size_t from = static_cast<size_t>(f.name.data() - data_);
         size_t len = static_cast<size_t>(f.value.data() - f.name.data()) + f.value.size() + 2;
-        if (iequals(f.name, name) != named) continue;
+        if (!keep(f)) continue;
         memmove(data_ + kept, data_ + from, len);
         kept += len;
     }
@@ -64,20 +65,17 @@ void ResponseFields::keep_where_named(std::string_view name, bool named, size_t 
     recount_names();
 }
 
+void ResponseFields::keep_where_named(std::string_view name, bool named, size_t from_line) {
+    keep_where(from_line, [&](const FieldView &f) { return iequals(f.name, name) == named; });
+}
+
 void ResponseFields::remove_set_cookie(std::string_view cookie) {
-    size_t kept = 0;
-    for (iterator it = begin(), stop = end(); it != stop; ++it) {
-        const FieldView &f = *it;
-        size_t from = static_cast<size_t>(f.name.data() - data_);
-        size_t len = static_cast<size_t>(f.value.data() - f.name.data()) + f.value.size() + 2;
+    keep_where(0, [&](const FieldView &f) {
         bool sets_it = iequals(f.name, "Set-Cookie") && f.value.size() > cookie.size() &&
                        f.value.compare(0, cookie.size(), cookie) == 0 &&
                        f.value[cookie.size()] == '=';
-        if (sets_it) continue;
-        memmove(data_ + kept, data_ + from, len);
-        kept += len;
-    }
-    size_ = kept;
+        return !sets_it;
+    });
 }
 
 bool ResponseFields::contains(std::string_view name) const {

@@ -122,6 +122,9 @@ private:
     // Of the lines from offset `from_line` on (a line start), keeps those whose name is `name`
     // (named) or is not (!named), in order; the lines before it stay.
     void keep_where_named(std::string_view name, bool named, size_t from_line);
+    // Of the lines from offset `from_line` on, keeps those `keep(field)` says, in order.
+    template <class Keep>
+    void keep_where(size_t from_line, Keep keep);
 
     char *data_ = nullptr;
     size_t size_ = 0;
