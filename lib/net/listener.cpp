@@ -180,11 +180,8 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
     if (bound > 0 && fatal_errno) {
         // Undo this call's sockets only: earlier calls may have added others.
         while (sockets_.size() > sockets_before) {
-            Socket *sock = sockets_.back();
+            close_socket(sockets_.back());
             sockets_.pop_back();
-            if (!paused_) event_del(&sock->ev);
-            ::close(sock->fd);
-            delete sock;
         }
         first_error = error_from_errno(fatal_errno);
         bound = 0;
@@ -257,13 +254,15 @@ int Listener::port() const {
     return EDDY_ENOENT;
 }
 
+void Listener::close_socket(Socket *sock) {
+    event_del(&sock->ev);  // (harmless when paused: not added)
+    ::close(sock->fd);
+    if (!sock->unix_path.empty()) unlink(sock->unix_path.c_str());
+    delete sock;
+}
+
 void Listener::stop() {
-    for (Socket *sock : sockets_) {
-        event_del(&sock->ev);
-        ::close(sock->fd);
-        if (!sock->unix_path.empty()) unlink(sock->unix_path.c_str());
-        delete sock;
-    }
+    for (Socket *sock : sockets_) close_socket(sock);
     sockets_.clear();
     if (loop_) loop_->timer_stop(&resume_timer_);
     paused_ = false;

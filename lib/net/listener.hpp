@@ -56,6 +56,7 @@ private:
 
     explicit Listener(Loop *loop) : loop_(loop) {}
     int listen_fd(int fd, const std::string &unix_path);
+    void close_socket(Socket *sock);  // stops watching, closes, removes a Unix socket's file
     void accept_ready(Socket *sock);
     void pause_accepting();
     static void on_accept_event(evutil_socket_t fd, short what, void *arg);
