@@ -174,7 +174,7 @@ void Connection::on_timer(TimerNode *node) {
         log(LogLevel::info, "http: %s: request body timed out", c->peer_ip_.c_str());
         if (c->request_ && c->request_->headers_sent()) {
             c->phase_ = Phase::closing;
-            c->stream_->close_abruptly(EDDY_ETIMEDOUT);  // the answer that started ends cut short
+            c->close_stream(EDDY_ETIMEDOUT);  // the answer that started ends cut short
         } else {
             c->send_error(408, false);
         }
@@ -391,12 +391,7 @@ void Connection::body_failed(int status) {
         return;
     }
     if (error_status_) status = error_status_;
-    if (request_ && request_->headers_sent()) {
-        phase_ = Phase::closing;
-        stream_->close_after_flush();
-    } else {
-        send_error(status, false);
-    }
+    send_error(status, false);  // (which cuts short an answer that has begun)
 }
 
 // ---- body callbacks (http-parser for Content-Length, ChunkScanner for chunked) ---------------
