@@ -807,6 +807,7 @@ void Connection::send_error(int status, bool keep_alive) {
         log(LogLevel::info, "http: %s: error %d after the answer started; closing",
             peer_ip_.c_str(), status);
         phase_ = Phase::closing;
+        stream_->end_abruptly();  // no TLS close_notify: the answer must not look complete
         stream_->close_after_flush();
         return;
     }

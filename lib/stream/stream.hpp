@@ -97,9 +97,11 @@ public:
     // stream then sends no close_notify, which would make the truncated data look complete
     // (RFC 8446 §6.1, RFC 9112 §9.8).
     void close_abruptly(int error) {
-        abrupt_ = true;
+        end_abruptly();
         close(error);
     }
+    // The same for a close that comes later (close_after_flush: what is queued still goes).
+    void end_abruptly() { abrupt_ = true; }
     bool closing_abruptly() const { return abrupt_; }
     // Sends what is buffered, then half-closes and discards input for up to `linger` seconds
     // (so the peer reads our last response instead of a reset), then closes with error 0.
