@@ -104,8 +104,10 @@ EDDY_API int eddy_app_set_cookie_secret(eddy_app *app, const char *secret, size_
 EDDY_API int eddy_app_set_xsrf_cookies(eddy_app *app, int on);
 
 /* Non-zero: responses are gzip-compressed when the client accepts gzip, the type is
- * compressible and the body is at least 1024 bytes (or streamed). Returns 0, or EDDY_EINVAL
- * for a NULL app. */
+ * compressible and the body is at least 1024 bytes (or streamed). The automatic ETag names
+ * the gzip form apart (a "-gz" suffix); a strong ETag of the handler's own (set_etag or an
+ * Etag header) is sent weak (W/) on the gzip form, as a strong validator must change with the
+ * content coding (RFC 9110 §8.8.1). Returns 0, or EDDY_EINVAL for a NULL app. */
 EDDY_API int eddy_app_set_compress_response(eddy_app *app, int on);
 
 /* Serves files under directory `root` at URL prefix `url_prefix` (e.g. "/static/"), with

@@ -52,6 +52,12 @@ bool gzip_bytes(const unsigned char *data, size_t len, std::string &out) {
     return rc == Z_STREAM_END;
 }
 
+std::string weak_etag(std::string_view strong) {
+    std::string weak("W/");
+    weak.append(strong);
+    return weak;
+}
+
 // The automatic ETag: a 64-bit hash of the body (plus its length). Tornado uses SHA-1; a
 // validator needs no cryptographic strength (the server computes it from its own bytes), and a
 // SHA-1 per response costs more than the rest of the web layer together.
@@ -412,7 +418,7 @@ void Handler::start_streaming_gzip() {
     if (req->declared_length() >= 0) return;
     if (req->method == "HEAD") {
         // No body to deflate, but the same head as GET's (RFC 9110 §9.3.2).
-        req->set_header("Content-Encoding", "gzip", true);
+        mark_gzip_encoded();
         return;
     }
     z_stream *zs = new (std::nothrow) z_stream();
@@ -422,7 +428,7 @@ void Handler::start_streaming_gzip() {
         return;
     }
     gz_ = zs;
-    req->set_header("Content-Encoding", "gzip", true);
+    mark_gzip_encoded();
 }
 
 // Deflates what was written since the last flush (Z_SYNC_FLUSH, or Z_FINISH at the end).
@@ -495,6 +501,18 @@ void Handler::vary_on_accept_encoding() {
     req->set_header("Vary", "Accept-Encoding", false);
 }
 
+// The answer goes out gzip-encoded. A strong ETag the handler set as a header names the
+// identity bytes, and a strong validator must change with the content coding (RFC 9110
+// §8.8.1): it is sent weak, as nginx's gzip filter does. If-None-Match still matches it (weak
+// comparison); If-Match, which compares strongly, no longer does — rightly, since these are
+// not the bytes it named.
+void Handler::mark_gzip_encoded() {
+    req->set_header("Content-Encoding", "gzip", true);
+    bool found = false;
+    std::string_view etag = req->response_headers().last_value("Etag", &found);
+    if (found && !etag.starts_with("W/")) req->set_header("Etag", weak_etag(etag), true);
+}
+
 bool Handler::gzip_wanted(size_t len) {
     vary_on_accept_encoding();
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
@@ -510,7 +528,7 @@ void Handler::gzip_pending(std::string_view pending) {
     std::string compressed;
     if (gzip_bytes(reinterpret_cast<const unsigned char *>(pending.data()), pending.size(),
                    compressed)) {
-        req->set_header("Content-Encoding", "gzip", true);
+        mark_gzip_encoded();
         // A Content-Length the application declared counts the uncompressed bytes: the
         // compressed body's own length is sent instead (as Tornado's GZipContentEncoding does).
         if (req->declared_length() >= 0) req->clear_header("Content-Length");
@@ -522,8 +540,14 @@ void Handler::gzip_pending(std::string_view pending) {
 // preconditions. False: the response became a 304 or 412 (nothing else to do).
 bool Handler::etag_and_preconditions(std::string_view pending, bool gzip) {
     std::string_view etag;
+    std::string weakened;
     if (etag_mode_ == 1) {
         etag = extras_->etag;  // the handler's own (set_etag), of any length
+        if (gzip && !etag.starts_with("W/")) {
+            // As mark_gzip_encoded says for an Etag header: weak on the gzip form.
+            weakened = weak_etag(etag);
+            etag = weakened;
+        }
         req->set_automatic_etag(etag);
     } else {
         req->set_automatic_etag_hash(

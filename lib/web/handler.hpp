@@ -92,6 +92,7 @@ private:
     void finish_transforms();
     [[gnu::noinline]] bool gzip_wanted(size_t len);
     void vary_on_accept_encoding();
+    void mark_gzip_encoded();
     [[gnu::noinline]] void gzip_pending(std::string_view pending);
     [[gnu::noinline]] bool etag_and_preconditions(std::string_view pending, bool gzip);
     void not_modified();

@@ -1181,6 +1181,36 @@ class GzipTest(WebTestCase):
                                                                      **{"If-None-Match": etag}))
         self.assertEqual((r3.status, data3), (304, b""))
 
+    def test_own_strong_etag_is_weak_on_gzip_form(self):
+        # RFC 9110 §8.8.1: a strong validator changes with the content coding. The handler's
+        # strong ETag names the identity bytes, so the gzip form carries it weak (as nginx).
+        for how in ("etag", "etag_header"):
+            with self.subTest(how=how):
+                path = "/big?n=5000&%s=%%22v1%%22" % how
+                r, data = self.request("GET", path, headers=self.GZ)
+                self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+                self.assertEqual(r.getheader("Etag"), 'W/"v1"')
+                self.assertEqual(gzip.decompress(data), big_body(5000))
+                r, data = self.request("GET", path)
+                self.assertIsNone(r.getheader("Content-Encoding"))
+                self.assertEqual(r.getheader("Etag"), '"v1"')
+                h, _ = self.request("HEAD", path, headers=self.GZ)
+                self.assertEqual(h.getheader("Etag"), 'W/"v1"')
+                # An already weak one is left as it is.
+                r, _ = self.request("GET", "/big?n=5000&%s=W/%%22v2%%22" % how, headers=self.GZ)
+                self.assertEqual(r.getheader("Etag"), 'W/"v2"')
+        # If-None-Match compares weakly: either form of the tag revalidates the gzip answer.
+        for inm in ('"v1"', 'W/"v1"'):
+            r, data = self.request("GET", '/big?n=5000&etag=%22v1%22',
+                                   headers=dict(self.GZ, **{"If-None-Match": inm}))
+            self.assertEqual((r.status, data), (304, b""), inm)
+        # If-Match compares strongly: the strong tag does not name the gzip bytes.
+        r, _ = self.request("GET", '/big?n=5000&etag=%22v1%22',
+                            headers=dict(self.GZ, **{"If-Match": '"v1"'}))
+        self.assertEqual(r.status, 412)
+        r, _ = self.request("GET", '/big?n=5000&etag=%22v1%22', headers={"If-Match": '"v1"'})
+        self.assertEqual(r.status, 200)
+
     def test_head_matches_get(self):
         r, data = self.request("GET", "/big?n=5000", headers=self.GZ)
         h, hdata = self.request("HEAD", "/big?n=5000", headers=self.GZ)

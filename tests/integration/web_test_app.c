@@ -583,6 +583,9 @@ static void big_get(eddy_handler *h, void *ud) {
         snprintf(cl, sizeof cl, "%zu", n);
         eddy_handler_set_header(h, "Content-Length", EDDY_NTS, cl, EDDY_NTS);
     }
+    const char *etag = qarg(h, "etag"), *etag_header = qarg(h, "etag_header");
+    if (etag) eddy_handler_set_etag(h, etag, EDDY_NTS);
+    if (etag_header) eddy_handler_set_header(h, "Etag", EDDY_NTS, etag_header, EDDY_NTS);
     char *body = malloc(n + 1);
     if (!body) abort();
     static const char text[] = "The quick brown fox jumps over the lazy dog. ";
