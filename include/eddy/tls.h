@@ -84,8 +84,10 @@ EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode);
 /* Sets the ALPN protocols, most preferred first (e.g. {"http/1.1"}; a client of another
  * protocol may offer {"h2", "http/1.1"}, but an eddy HTTP server speaks HTTP/1.1 only: list no
  * other protocol on its context); names of 1-255 bytes. A server picks the first of its list
- * the client offers (none in common: no ALPN); a client offers them. count 0 turns ALPN off.
- * Default {"http/1.1"}.
+ * the client offers; when the client offers ALPN and none of its names is on the list, the
+ * handshake fails with the no_application_protocol alert (RFC 7301 §3.2; a client that offers
+ * no ALPN at all is served). A client offers them. count 0 turns ALPN off (a server then
+ * ignores what clients offer). Default {"http/1.1"}.
  * Returns 0, EDDY_EINVAL (a name of 0 or over 255 bytes, more than fit ALPN's 65,535-byte
  * list: over 32,767 names) or EDDY_ENOMEM. */
 EDDY_API int eddy_tls_context_set_alpn(eddy_tls_context *ctx, const char *const *protocols,

@@ -292,7 +292,10 @@ int Context::on_alpn_select(SSL *, const unsigned char **out, unsigned char *out
     if (SSL_select_next_proto(
             &selected, outlen, reinterpret_cast<const unsigned char *>(self->alpn_wire_.data()),
             static_cast<unsigned>(self->alpn_wire_.size()), in, inlen) != OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_NOACK;  // nothing in common: carry on without ALPN
+        // Nothing in common: RFC 7301 §3.2 says the server SHALL answer with the fatal
+        // no_application_protocol alert (nginx and Go do; carrying on would let a client that
+        // speaks only, say, h2 send its preface to an HTTP/1.1 parser).
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
 }

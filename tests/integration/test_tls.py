@@ -148,11 +148,27 @@ class TlsServerTest(unittest.TestCase):
             self.assertIn(b"ALPN protocol: http/1.1", out)
             self.assertIn(b"scheme=https path=/v", out)
 
-    def test_alpn_no_overlap_still_serves(self):
-        r = s_client(self.server.port, "-alpn", "h2", "-servername", "localhost", "-ign_eof",
-                     data=b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        self.assertIn(b"No ALPN negotiated", r.stdout)
-        self.assertIn(b"scheme=https path=/x", r.stdout)
+    def test_alpn_no_overlap_is_refused_with_alert(self):
+        # RFC 7301 §3.2: no protocol in common -> fatal no_application_protocol alert.
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            with self.subTest(version=version):
+                ctx = client_context()
+                ctx.maximum_version = version
+                ctx.set_alpn_protocols(["h2"])
+                with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
+                    with self.assertRaises(ssl.SSLError) as caught:
+                        ctx.wrap_socket(raw, server_hostname="localhost")
+                self.assertIn("NO APPLICATION PROTOCOL", str(caught.exception).upper())
+        # A client that offers no ALPN at all is served, and so is one offering http/1.1 among
+        # others; the server is still up for both after the refusals.
+        for alpn in (None, ["h2", "http/1.1"]):
+            ctx = client_context()
+            if alpn:
+                ctx.set_alpn_protocols(alpn)
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    self.assertEqual(tls.selected_alpn_protocol(), "http/1.1" if alpn else None)
+            self.assertIn(b"scheme=https path=/x", https_get(self.server.port, b"/x", ctx))
 
     def test_sni_picks_certificate(self):
         r = s_client(self.server.port, "-servername", "other.test", "-verify_hostname", "other.test",
@@ -327,8 +343,9 @@ class TlsConnectTest(unittest.TestCase):
         self.assertIn("close=EDDY_ETLS bytes=0", self.run_tool("--ca", CERTS["ca.crt"], "--name", "other.test"))
         self.assertIn("body=scheme=https", self.run_tool("--no-verify"))
 
-    def test_alpn_h2_only_gets_none(self):
-        self.assertIn("alpn=- ", self.run_tool("--ca", CERTS["ca.crt"], "--alpn", "h2"))
+    def test_alpn_h2_only_is_refused(self):
+        # eddy's own client sees the server's no_application_protocol alert as a TLS failure.
+        self.assertIn("close=EDDY_ETLS bytes=0", self.run_tool("--ca", CERTS["ca.crt"], "--alpn", "h2"))
 
 
 class TlsServerVariantsTest(unittest.TestCase):
