@@ -573,6 +573,9 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %ignore eddy_connect_tls;
 %ignore eddy_stream_is_tls;
 %ignore eddy_stream_tls_alpn;
+%ignore eddy_stream_tls_server_name;
+%ignore eddy_stream_tls_peer_certificate;
+%ignore eddy_request_tls_peer_certificate; /* eddy_py_request_tls_peer_certificate instead */
 %ignore eddy_fetch_set_callbacks;
 %ignore eddy_fetch_start;
 %ignore eddy_fetch_response_header_at;
@@ -667,6 +670,21 @@ PyObject *eddy_py_request_body(eddy_request *req) {
     size_t len = 0;
     const char *body = eddy_request_body(req, &len);
     return PyBytes_FromStringAndSize(body ? body : "", body ? (Py_ssize_t)len : 0);
+}
+
+/* The certificate the request's client presented (DER bytes), or None: none presented, not
+ * TLS, or the connection is gone. */
+PyObject *eddy_py_request_tls_peer_certificate(eddy_request *req) {
+    size_t need = 0;
+    if (eddy_request_tls_peer_certificate(req, NULL, &need) != EDDY_ETOOBIG) Py_RETURN_NONE;
+    PyObject *der = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need);
+    if (!der) return NULL;
+    size_t len = need;
+    if (eddy_request_tls_peer_certificate(req, (unsigned char *)PyBytes_AS_STRING(der), &len) != 0) {
+        Py_DECREF(der);
+        Py_RETURN_NONE;
+    }
+    return der;
 }
 
 /* Decoded arguments from `sources` (EDDY_ARGS_*) as a list of (name str, value bytes). */

@@ -77,8 +77,8 @@ EDDY_API int eddy_tls_context_load_ca_mem(eddy_tls_context *ctx, const char *pem
 /* Sets peer verification: EDDY_TLS_VERIFY_NONE, _OPTIONAL (servers only) or _REQUIRED.
  * Client default REQUIRED (certificate chain and host name); server default NONE. A server with
  * OPTIONAL or REQUIRED asks clients for a certificate signed by the CAs loaded with
- * eddy_tls_context_load_ca_*. (This version has no call that tells a request whether, or which,
- * certificate its client presented: use REQUIRED where it matters.) Returns 0 or EDDY_EINVAL. */
+ * eddy_tls_context_load_ca_*; eddy_request_tls_peer_certificate() tells a request which one its
+ * client presented (none is possible with OPTIONAL). Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode);
 
 /* Sets the ALPN protocols, most preferred first (e.g. {"http/1.1"}; a client of another
@@ -139,6 +139,29 @@ EDDY_API int eddy_stream_is_tls(const eddy_stream *stream);
 /* Returns the ALPN protocol agreed on `stream` (NUL-terminated, valid while the stream lives)
  * or "" when none (or not TLS, or the handshake is not done). */
 EDDY_API const char *eddy_stream_tls_alpn(const eddy_stream *stream);
+
+/* Returns the server name the client sent (SNI) in the handshake of a server-side `stream`, or
+ * the name a client-side stream asked for; NUL-terminated, valid while the stream lives. NULL
+ * when none was sent, or not TLS. Thread: the stream's loop. */
+EDDY_API const char *eddy_stream_tls_server_name(const eddy_stream *stream);
+
+/* Copies the peer's certificate (DER; parse it with OpenSSL's d2i_X509) into `buf`. `*len` is
+ * the room in `buf` on entry and the certificate's size on return. On a server stream the peer
+ * is the client: it presents one only when its context asks (EDDY_TLS_VERIFY_OPTIONAL or
+ * REQUIRED), and a presented one has passed verification (else the handshake failed). Returns
+ * 0, EDDY_ETOOBIG (`buf` NULL or too small: nothing copied, `*len` says how much is needed),
+ * EDDY_ENOENT (no certificate, or not TLS), EDDY_EINVAL (NULL stream or len). Thread: the
+ * stream's loop. */
+EDDY_API int eddy_stream_tls_peer_certificate(const eddy_stream *stream, unsigned char *buf,
+                                              size_t *len);
+
+/* The same two for the connection a request arrived on (NULL / EDDY_ECLOSED once that
+ * connection is gone). A server answers 421 (Misdirected Request) by itself to a request for
+ * a host other than the SNI name unless the certificate in use covers that host and the SNI
+ * callback would pick the same context for it (RFC 9110 §7.4). */
+EDDY_API const char *eddy_request_tls_server_name(const eddy_request *req);
+EDDY_API int eddy_request_tls_peer_certificate(const eddy_request *req, unsigned char *buf,
+                                               size_t *len);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "eddy/tls.h"
+#include "http/connection.hpp"
+#include "http/request.hpp"
 #include "http/server.hpp"
 #include "net/connect.hpp"
 #include "stream/stream.hpp"
@@ -18,6 +20,30 @@ using eddy::tls::Context;
 namespace {
 
 Context *Ctx(eddy_tls_context *c) { return Context::from_c(c); }
+
+const eddy::tls::TlsStream *tls_of(const eddy_stream *stream) {
+    const eddy::Stream *s = reinterpret_cast<const eddy::Stream *>(stream);
+    return s && s->is_tls() ? static_cast<const eddy::tls::TlsStream *>(s) : nullptr;
+}
+
+// The TLS stream of a request's connection; *closed is set when the connection is gone.
+const eddy::tls::TlsStream *tls_of(const eddy_request *r, bool *closed) {
+    const eddy::http::Request *req = eddy::http::Request::from_c(r);
+    *closed = !req->connected();
+    if (*closed) return nullptr;
+    return tls_of(reinterpret_cast<const eddy_stream *>(req->conn->stream()));
+}
+
+int copy_certificate(X509 *cert, unsigned char *buf, size_t *len) {
+    if (!cert) return EDDY_ENOENT;
+    int need = i2d_X509(cert, nullptr);
+    if (need <= 0) return EDDY_ENOMEM;
+    size_t cap = *len;
+    *len = static_cast<size_t>(need);
+    if (!buf || cap < static_cast<size_t>(need)) return EDDY_ETOOBIG;
+    unsigned char *p = buf;
+    return i2d_X509(cert, &p) == need ? 0 : EDDY_ENOMEM;
+}
 
 struct TlsConnectRequest {
     eddy_loop *loop;
@@ -172,6 +198,34 @@ EDDY_API const char *eddy_stream_tls_alpn(const eddy_stream *stream) {
     const eddy::Stream *s = reinterpret_cast<const eddy::Stream *>(stream);
     if (!s || !s->is_tls()) return "";
     return static_cast<const eddy::tls::TlsStream *>(s)->alpn();
+}
+
+EDDY_API const char *eddy_stream_tls_server_name(const eddy_stream *stream) {
+    const eddy::tls::TlsStream *tls = tls_of(stream);
+    return tls ? tls->server_name() : nullptr;
+}
+
+EDDY_API int eddy_stream_tls_peer_certificate(const eddy_stream *stream, unsigned char *buf,
+                                              size_t *len) {
+    if (!stream || !len) return EDDY_EINVAL;
+    const eddy::tls::TlsStream *tls = tls_of(stream);
+    return copy_certificate(tls ? tls->peer_certificate() : nullptr, buf, len);
+}
+
+EDDY_API const char *eddy_request_tls_server_name(const eddy_request *req) {
+    if (!req) return nullptr;
+    bool closed;
+    const eddy::tls::TlsStream *tls = tls_of(req, &closed);
+    return tls ? tls->server_name() : nullptr;
+}
+
+EDDY_API int eddy_request_tls_peer_certificate(const eddy_request *req, unsigned char *buf,
+                                               size_t *len) {
+    if (!req || !len) return EDDY_EINVAL;
+    bool closed;
+    const eddy::tls::TlsStream *tls = tls_of(req, &closed);
+    if (closed) return EDDY_ECLOSED;
+    return copy_certificate(tls ? tls->peer_certificate() : nullptr, buf, len);
 }
 
 }  // extern "C"

@@ -691,6 +691,12 @@ int Connection::check_head(uint64_t *content_length) {
     } else if (host) {
         req->host = host->value;
     }
+    if (stream_ && stream_->is_tls() && !req->host.empty() && !stream_->serves_host(req->host))
+        [[unlikely]] {
+        log(LogLevel::info, "http: %s: request for %s on a TLS connection made for another host",
+            peer_ip_.c_str(), req->host.c_str());
+        return 421;
+    }
 
     // Framing (RFC 9112 §6). Content-Length is one field of digits: a list ("5, 5"), a repeated
     // field, a sign or anything else is refused, as is Content-Length with Transfer-Encoding —

@@ -117,6 +117,13 @@ public:
 
     // True for the TLS variant (the HTTP server reports `https` then).
     bool is_tls() const { return tls_; }
+    // Whether a request for `host` (a Host value: name or IP literal, optional port) belongs
+    // on this connection. Plain streams serve any; TLS checks it against the name the client
+    // gave in the handshake (see TlsStream).
+    virtual bool serves_host(std::string_view host) const {
+        (void)host;
+        return true;
+    }
     // Hands the socket to a new owner (e.g. to start TLS on it after a proxy's CONNECT): the
     // stream forgets the fd and frees itself later without calling its close callback.
     // Returns the fd, or -1 when closed or when bytes are still buffered either way.

@@ -246,6 +246,14 @@ void Context::set_sni_callback(eddy_tls_sni_fn cb, void *userdata, eddy_free_fn 
     sni_free_ = free_userdata;
 }
 
+Context *Context::context_for_name(const char *name) {
+    if (!sni_cb_) return this;
+    eddy_tls_context *picked = sni_cb_(as_c(), name, sni_userdata_);
+    Context *other = picked ? from_c(picked) : nullptr;
+    if (!other || !other->server_) return this;
+    return other;
+}
+
 int Context::on_servername(SSL *ssl, int *alert, void *arg) {
     Context *self = static_cast<Context *>(arg);
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);

@@ -36,6 +36,9 @@ public:
     int set_min_version(int version);
     int set_session_tickets(bool on);
     void set_sni_callback(eddy_tls_sni_fn cb, void *userdata, eddy_free_fn free_userdata);
+    // The server context the SNI callback picks for `name` (this one when there is no callback
+    // or it keeps the default).
+    Context *context_for_name(const char *name);
 
     double handshake_timeout = 10;
 

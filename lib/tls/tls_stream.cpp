@@ -208,6 +208,57 @@ void TlsStream::adopt_context(Context *ctx) {
     sni_ctx_ = ctx;
 }
 
+const char *TlsStream::server_name() const {
+    return SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+}
+
+X509 *TlsStream::peer_certificate() const {
+    return SSL_get0_peer_certificate(ssl_);
+}
+
+namespace {
+// The name part of a Host value: no port, no IPv6 brackets, no final dot ("Example.com." and
+// "example.com" name one host).
+std::string_view host_name_part(std::string_view host) {
+    if (!host.empty() && host.front() == '[') {
+        size_t close = host.find(']');
+        return host.substr(1, close == std::string_view::npos ? host.npos : close - 1);
+    }
+    size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos) host = host.substr(0, colon);
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    return host;
+}
+}  // namespace
+
+// A request on this connection must be for a host the handshake was for (RFC 9110 §7.4: an
+// "https" request is served only over a connection secured with a certificate valid for its
+// origin, §4.2.2; 421 otherwise). Without SNI there is no claim to compare with (an IP literal,
+// a client that sends none). A Host other than the SNI name is served when the certificate in
+// use covers it and the SNI callback would pick this same context for it — otherwise a request
+// could reach, over a connection made for a name without client certificates, a host whose
+// context demands one (nginx answers 421 there too).
+bool TlsStream::serves_host(std::string_view host) const {
+    if (!ssl_ || !SSL_is_server(ssl_)) return true;
+    const char *sni = server_name();
+    if (!sni) return true;
+    std::string name(host_name_part(host));
+    std::string_view claimed(sni);
+    if (!claimed.empty() && claimed.back() == '.') claimed.remove_suffix(1);
+    if (name.size() == claimed.size() && strncasecmp(name.data(), claimed.data(), name.size()) == 0)
+        return true;
+    if (name.empty()) return false;
+    X509 *cert = SSL_get_certificate(ssl_);
+    unsigned char addr[16];
+    bool is_ip = inet_pton(AF_INET, name.c_str(), addr) == 1 ||
+                 inet_pton(AF_INET6, name.c_str(), addr) == 1;
+    bool covered = cert && (is_ip ? X509_check_ip_asc(cert, name.c_str(), 0) == 1
+                                  : X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1);
+    if (!covered) return false;
+    Context *in_use = sni_ctx_ ? sni_ctx_ : ctx_;
+    return ctx_->context_for_name(name.c_str()) == in_use;
+}
+
 // ---- handshake -------------------------------------------------------------------------------
 
 void TlsStream::handshake() {

@@ -46,6 +46,11 @@ public:
     // The SNI callback picked another context: keep it alive as long as the connection.
     void adopt_context(Context *ctx);
     Context *context() const { return ctx_; }
+    // The server name the client sent (SNI), nullptr when none.
+    const char *server_name() const;
+    // The peer's certificate (borrowed, valid while the stream lives), nullptr when none.
+    X509 *peer_certificate() const;
+    bool serves_host(std::string_view host) const override;
     const std::string &session_key() const { return session_key_; }
 
 protected:

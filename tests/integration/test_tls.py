@@ -170,6 +170,51 @@ class TlsServerTest(unittest.TestCase):
                     self.assertEqual(tls.selected_alpn_protocol(), "http/1.1" if alpn else None)
             self.assertIn(b"scheme=https path=/x", https_get(self.server.port, b"/x", ctx))
 
+    def raw_exchange(self, request, server_hostname="localhost"):
+        """Sends `request` over a new TLS connection (SNI `server_hostname`, None: no SNI, not
+        verified) and reads until the server closes; returns the bytes."""
+        ctx = client_context()
+        if server_hostname is None:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname=server_hostname) as s:
+                s.sendall(request)
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return data
+                    data += chunk
+
+    def test_misdirected_request_421(self):
+        # RFC 9110 §7.4, §15.5.20: a request for a host the connection's certificate (picked by
+        # SNI) is not valid for is answered 421, and the connection closes.
+        def get(host, sni="localhost", version=b"1.1"):
+            head = b"GET /tlsinfo HTTP/" + version + b"\r\n"
+            if host is not None:
+                head += b"Host: " + host + b"\r\n"
+            return self.raw_exchange(head + b"Connection: close\r\n\r\n", sni)
+        for host, sni in ((b"other.test", "localhost"), (b"localhost", "other.test"),
+                          (b"evil.example:443", "localhost")):
+            with self.subTest(host=host, sni=sni):
+                out = get(host, sni)
+                self.assertTrue(out.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), out[:200])
+        # The name the handshake was for, in any case, with a port or a final dot; a host the
+        # same certificate covers and the SNI callback maps to the same context (the IP SAN);
+        # no SNI at all (nothing claimed); HTTP/1.0 without Host.
+        for host, sni, version in ((b"localhost", "localhost", b"1.1"),
+                                   (b"LocalHost.:8443", "localhost", b"1.1"),
+                                   (b"127.0.0.1", "localhost", b"1.1"),
+                                   (b"other.test", "other.test", b"1.1"),
+                                   (b"other.test", None, b"1.1"),
+                                   (None, "localhost", b"1.0")):
+            with self.subTest(host=host, sni=sni, version=version):
+                out = get(host, sni, version)
+                self.assertIn(b" 200 OK\r\n", out[:20], out[:200])
+                want = b"sni=%s probe=-5 peer=-5 der=" % (sni.encode() if sni else b"-")
+                self.assertIn(want, out)
+
     def test_sni_picks_certificate(self):
         r = s_client(self.server.port, "-servername", "other.test", "-verify_hostname", "other.test",
                      data=b"")
@@ -369,6 +414,11 @@ class TlsServerVariantsTest(unittest.TestCase):
             r = curl(srv.port, "/withcert", "--cert", CERTS["client.crt"], "--key", CERTS["client.key"])
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout, b"scheme=https path=/withcert\n")
+            # The request sees the certificate its client presented (DER, byte for byte).
+            with open(CERTS["client.crt"]) as f:
+                der = ssl.PEM_cert_to_DER_cert(f.read())
+            r = curl(srv.port, "/tlsinfo", "--cert", CERTS["client.crt"], "--key", CERTS["client.key"])
+            self.assertEqual(r.stdout, b"sni=localhost probe=-11 peer=0 der=%s\n" % der.hex().encode())
             r = curl(srv.port, "/selfcert", "--cert", CERTS["self.crt"], "--key", CERTS["self.key"])
             self.assertNotEqual(r.returncode, 0)
         finally:
@@ -380,6 +430,8 @@ class TlsServerVariantsTest(unittest.TestCase):
         try:
             r = curl(srv.port, "/nocert")
             self.assertEqual(r.stdout, b"scheme=https path=/nocert\n", r.stderr)
+            r = curl(srv.port, "/tlsinfo")  # OPTIONAL and none presented: ENOENT (-5)
+            self.assertEqual(r.stdout, b"sni=localhost probe=-5 peer=-5 der=\n", r.stderr)
             r = curl(srv.port, "/selfcert", "--cert", CERTS["self.crt"], "--key", CERTS["self.key"])
             self.assertNotEqual(r.returncode, 0)
         finally:

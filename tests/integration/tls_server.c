@@ -69,6 +69,28 @@ static void on_request(eddy_request *req, void *userdata) {
         eddy_request_finish(req);
         return;
     }
+    if (plen == 8 && memcmp(path, "/tlsinfo", 8) == 0) {
+        /* sni=<name or -> peer=<rc> der=<hex of the client's certificate> */
+        const char *sni = eddy_request_tls_server_name(req);
+        size_t need = 0;
+        int probe = eddy_request_tls_peer_certificate(req, NULL, &need);
+        unsigned char *der = need ? malloc(need) : NULL;
+        size_t len = need;
+        int rc = der ? eddy_request_tls_peer_certificate(req, der, &len) : probe;
+        char head[300];
+        int n = snprintf(head, sizeof head, "sni=%s probe=%d peer=%d der=", sni ? sni : "-",
+                         probe, rc);
+        eddy_request_write(req, head, (size_t)n);
+        for (size_t i = 0; rc == 0 && i < len; i++) {
+            char hex[3];
+            snprintf(hex, sizeof hex, "%02x", der[i]);
+            eddy_request_write(req, hex, 2);
+        }
+        free(der);
+        eddy_request_write(req, "\n", 1);
+        eddy_request_finish(req);
+        return;
+    }
     size_t blen;
     const unsigned char *in = (const unsigned char *)eddy_request_body(req, &blen);
     char body[512];

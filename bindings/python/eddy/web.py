@@ -17,7 +17,9 @@ import http.cookies
 import logging
 import os
 import re
+import ssl
 import sys
+import tempfile
 import time
 import traceback
 import urllib.parse
@@ -223,6 +225,18 @@ class HTTPServerRequest:
     def full_url(self):
         return self.protocol + "://" + self.host + self.uri
 
+    def get_ssl_certificate(self, binary_form=False):
+        """The certificate the client presented (Tornado's): None when it presented none (the
+        server asks for one only with ssl_options' cert_reqs), over plain HTTP, or once the
+        connection is gone. binary_form=True gives the DER bytes; otherwise the dict that
+        ssl.SSLSocket.getpeercert() gives (a presented certificate has passed verification)."""
+        if self._h is None:
+            return None
+        der = _ll.eddy_py_request_tls_peer_certificate(self._req())
+        if der is None or binary_form:
+            return der
+        return _decode_certificate(der)
+
     def request_time(self):
         return time.time() - self._start_time
 
@@ -233,6 +247,18 @@ class HTTPServerRequest:
                 self.version, self.remote_ip)
         except RuntimeError:
             return "%s(released)" % type(self).__name__
+
+
+def _decode_certificate(der):
+    """getpeercert()'s dict for a DER certificate. The ssl module decodes certificates only
+    from a file (the same decoder getpeercert uses, under its test name)."""
+    fd, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(ssl.DER_cert_to_PEM_cert(der))
+        return ssl._ssl._test_decode_cert(path)
+    finally:
+        os.unlink(path)
 
 
 def _group(pairs):

@@ -5,6 +5,7 @@ websocket_connect over wss://. Certificates come from the openssl command line a
 (tests/integration/tls_certs.py: a CA, a server certificate for 127.0.0.1 signed by it, one for
 another host name, a client certificate, and a self-signed one)."""
 
+import hashlib
 import os
 import ssl
 import sys
@@ -23,10 +24,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import tls_certs  # noqa: E402
 
 
+def cert_digest(der):
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
 def make_app(web, websocket):
     class Hello(web.RequestHandler):
         def get(self):
             self.write("hello over " + self.request.protocol)
+            der = self.request.get_ssl_certificate(binary_form=True)
+            if der:  # the client's certificate, both forms (mutual TLS)
+                subject = dict(pair[0] for pair in self.request.get_ssl_certificate()["subject"])
+                self.write(" from %s %s" % (subject["commonName"], cert_digest(der)))
 
     class Echo(websocket.WebSocketHandler):
         def on_message(self, message):
@@ -178,16 +187,21 @@ class TlsOptionsTest(unittest.TestCase):
         def check(impl):
             ca = self.certs["ca.crt"]
             self.assertTrue(is_tls_refusal(impl.fetch("mutual", ca_certs=ca)))
+            # The handler sees the client's certificate: get_ssl_certificate(), both forms.
             self.assertEqual(impl.fetch("mutual", ca_certs=ca, **self.client_cert()),
-                             ("ok", "hello over https"))
+                             ("ok", "hello over https from eddy test client " + self.client_digest()))
         self.each(check)
+
+    def client_digest(self):
+        with open(self.certs["client.crt"]) as f:
+            return cert_digest(ssl.PEM_cert_to_DER_cert(f.read()))
 
     def test_fetch_ssl_options_dict(self):
         def check(impl):
             c = self.certs
             self.assertEqual(impl.fetch("mutual", ssl_options={
                 "ca_certs": c["ca.crt"], "certfile": c["client.crt"], "keyfile": c["client.key"]}),
-                ("ok", "hello over https"))
+                ("ok", "hello over https from eddy test client " + self.client_digest()))
             self.assertEqual(impl.fetch("self", ssl_options={"cert_reqs": ssl.CERT_NONE}),
                              ("ok", "hello over https"))
             self.assertTrue(is_tls_refusal(impl.fetch("self", ssl_options={})))

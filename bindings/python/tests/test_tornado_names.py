@@ -37,7 +37,7 @@ KNOWN_GAPS = {
     "gen.ReturnValueIgnoredError", "gen.UnknownKeyError",
     # the HTTP/1 connection interfaces (eddy's connection is C)
     "httputil.HTTPConnection", "httputil.HTTPMessageDelegate",
-    "httputil.HTTPServerConnectionDelegate", "httputil.HTTPServerRequest.get_ssl_certificate",
+    "httputil.HTTPServerConnectionDelegate",
     "httputil.doctests",
     # dates in the locale's words
     "locale.Locale.format_date", "locale.Locale.format_day",
