@@ -324,6 +324,11 @@ void TlsStream::fail_handshake(int ssl_error) {
     if (verify != X509_V_OK) {
         why = std::string("certificate verification: ") + X509_verify_cert_error_string(verify);
         ERR_clear_error();
+    } else if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+        // A clean end of the stream before the handshake completed (a client that connects and
+        // leaves, a port scanner): OpenSSL queues no error for it.
+        ERR_clear_error();
+        why = "the peer closed the connection";
     } else if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
         why = errno ? strerror(errno) : "the peer closed the connection";
     } else {

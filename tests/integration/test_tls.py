@@ -313,6 +313,19 @@ class TlsServerTest(unittest.TestCase):
         keep.close()
         self.assertIn("handshake failed", self.server.log())
 
+    def test_client_leaving_mid_handshake_is_logged_plainly(self):
+        # Connect and leave, or leave in the middle of the ClientHello: the log says what
+        # happened (OpenSSL queues no error for a clean end of stream).
+        for cut in (0, 40):
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as s:
+                if cut:
+                    s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(cut - 11))
+        deadline = time.time() + 10
+        while self.server.log().count("handshake failed: the peer closed the connection") < 2:
+            self.assertLess(time.time(), deadline, self.server.log()[-2000:])
+            time.sleep(0.05)
+        self.assertNotIn("no OpenSSL error queued", self.server.log())
+
     def test_untrusted_client_side_fails(self):
         ctx = ssl.create_default_context()  # system CAs only: our CA is unknown
         with self.assertRaises(ssl.SSLCertVerificationError):
