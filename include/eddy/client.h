@@ -88,7 +88,10 @@ EDDY_API size_t eddy_client_idle_count(const eddy_client *client);
 /* ==== requests ============================================================================== */
 
 /* Makes a request for `method` ("GET", "POST", ...) and `url` ("http://host[:port]/path?q",
- * "https://[::1]:8443/"). The URL is checked by eddy_fetch_start(). The handle is yours until
+ * "https://[::1]:8443/"). The URL is checked by eddy_fetch_start(). Credentials in it
+ * ("http://user:pass@host/", percent-encoded) are sent as basic authentication unless an
+ * Authorization header was added, and never as part of a URL (the effective URL and log lines
+ * leave them out); a redirect keeps them within the same origin (as curl does). The handle is yours until
  * started (free it with eddy_fetch_free() if you do not start it). Once the client's loop was
  * freed, eddy_fetch_start() refuses it with EDDY_ESTATE.
  * Returns NULL on bad arguments or out of memory. */
@@ -97,9 +100,11 @@ EDDY_API eddy_fetch *eddy_fetch_new(eddy_client *client, const char *method, con
 /* Frees a request that was never started. Started requests are freed by eddy after `done`. */
 EDDY_API void eddy_fetch_free(eddy_fetch *fetch);
 
-/* Adds a request header (copied; EDDY_NTS lengths allowed). Host, Content-Length and
- * Transfer-Encoding are set by eddy. Returns 0, EDDY_EINVAL (a control character in the value,
- * or a bad name), EDDY_ESTATE (already started) or EDDY_ENOMEM. */
+/* Adds a request header (copied; EDDY_NTS lengths allowed). Content-Length and
+ * Transfer-Encoding are set by eddy. A Host header replaces the URL's authority in the request
+ * sent for the URL as given (as Tornado's client); after a redirect, the Location's is sent.
+ * Returns 0, EDDY_EINVAL (a control character in the value, or a bad name), EDDY_ESTATE
+ * (already started) or EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_add_header(eddy_fetch *fetch, const char *name, size_t name_len,
                                    const char *value, size_t value_len);
 

@@ -1,5 +1,6 @@
 // Fetch: one client request — getting a connection (pool, connect, proxy tunnel, TLS), sending
 // the request, redirects and the end of its life. The response side is fetch_response.cpp.
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -19,6 +20,25 @@ namespace eddy::client {
 
 namespace {
 constexpr double kContinueWait = 1.0;  // seconds to wait for "100 Continue" before sending
+
+// "Authorization: Basic ..." from a URL's userinfo ("user:password", percent-encoded), as
+// Tornado's client and curl send it (RFC 7617: base64 of user ":" password).
+void append_basic_credentials(std::string &head, const std::string &userinfo) {
+    size_t colon = userinfo.find(':');
+    std::string user, password;
+    http::percent_decode(std::string_view(userinfo).substr(0, colon), user, false);
+    if (colon != std::string::npos)
+        http::percent_decode(std::string_view(userinfo).substr(colon + 1), password, false);
+    std::string plain = user + ":" + password;
+    std::string b64(4 * ((plain.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(b64.data()),
+                            reinterpret_cast<const unsigned char *>(plain.data()),
+                            static_cast<int>(plain.size()));
+    b64.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    head += "Authorization: Basic ";
+    head += b64;
+    head += "\r\n";
+}
 }  // namespace
 
 Fetch::Fetch(Client *client, std::string method, std::string text)
@@ -344,9 +364,15 @@ void Fetch::send_request() {
     head += ' ';
     head += proxied_http ? url.str() : url.target;
     head += " HTTP/1.1\r\nHost: ";
-    head += url.host_header();
+    // The application's own Host (virtual hosts behind an address, as Tornado sends it) names
+    // the URL it was given for: a redirect goes to the Location's host.
+    const Header *own_host = nullptr;
+    if (redirects == 0)
+        for (const Header &h : headers)
+            if (http::iequals(h.name, "Host")) own_host = &h;
+    head += own_host ? own_host->value : url.host_header();
     head += "\r\n";
-    bool has_ua = false, has_ae = false;
+    bool has_ua = false, has_ae = false, has_auth = false;
     for (const Header &h : headers) {
         if (http::iequals(h.name, "Host") || http::iequals(h.name, "Content-Length") ||
             http::iequals(h.name, "Transfer-Encoding") || http::iequals(h.name, "Expect"))
@@ -354,12 +380,14 @@ void Fetch::send_request() {
         if (tunnelled && http::iequals(h.name, "Proxy-Authorization")) continue;  // on CONNECT
         if (http::iequals(h.name, "User-Agent")) has_ua = true;
         if (http::iequals(h.name, "Accept-Encoding")) has_ae = true;
+        if (http::iequals(h.name, "Authorization")) has_auth = true;
         head += h.name;
         head += ": ";
         head += h.value;
         head += "\r\n";
     }
     if (!has_ua) head += "User-Agent: eddy/" EDDY_VERSION_TEXT "\r\n";
+    if (!has_auth && !url.userinfo.empty()) append_basic_credentials(head, url.userinfo);
     if (decompress && !has_ae) head += "Accept-Encoding: gzip\r\n";
     bool has_body = streamed_body || !body.empty();
     if (streamed_body && stream_length < 0) {
@@ -463,6 +491,8 @@ void Fetch::follow_redirect() {
             if (!http::iequals(h.name, "Authorization") && !http::iequals(h.name, "Cookie"))
                 kept.push_back(std::move(h));
         headers.swap(kept);
+    } else if (next_url_.userinfo.empty()) {
+        next_url_.userinfo = url.userinfo;  // the URL's credentials too, within the origin
     }
     bool to_get = (status == 303 && method_ != "HEAD") ||
                   ((status == 301 || status == 302) && method_ == "POST");

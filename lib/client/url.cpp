@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
+#include <string_view>
 
 namespace eddy::client {
 
@@ -9,6 +11,21 @@ namespace {
 bool bad_char(char c) {
     unsigned char u = static_cast<unsigned char>(c);
     return u <= 0x20 || u == 0x7f;
+}
+
+// RFC 3986 §3.2.1: userinfo = *( unreserved / pct-encoded / sub-delims / ":" ).
+bool valid_userinfo(std::string_view s) {
+    for (size_t i = 0; i < s.size(); i++) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (isalnum(c) || strchr("-._~!$&'()*+,;=:", c)) continue;
+        if (c == '%' && i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+            isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+            i += 2;
+            continue;
+        }
+        return false;
+    }
+    return true;
 }
 }  // namespace
 
@@ -36,8 +53,13 @@ bool parse_url(const std::string &text, Url *out) {
     size_t end = text.find_first_of("/?#", start);
     std::string authority =
         text.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (authority.find('@') != std::string::npos) return false;  // no credentials in URLs
     Url u;
+    size_t at = authority.rfind('@');
+    if (at != std::string::npos) {
+        u.userinfo = authority.substr(0, at);
+        if (!valid_userinfo(u.userinfo)) return false;
+        authority.erase(0, at + 1);
+    }
     u.scheme = scheme;
     u.port = scheme == "https" ? 443 : 80;
     std::string port_text;

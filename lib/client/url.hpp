@@ -10,6 +10,9 @@ struct Url {
     std::string host;    // without brackets for IPv6
     int port = 0;
     std::string target;  // path and query, at least "/"; no fragment
+    // "user[:password]" of the authority, still percent-encoded ("" when none): sent as basic
+    // credentials (Authorization), never on the wire as part of a URL.
+    std::string userinfo;
 
     bool https() const { return scheme == "https"; }
     bool ipv6() const { return host.find(':') != std::string::npos; }
@@ -17,7 +20,7 @@ struct Url {
     std::string host_header() const;
     // "scheme://host:port": connections are pooled per origin.
     std::string origin() const;
-    std::string str() const;  // the whole URL again
+    std::string str() const;  // the whole URL again, without userinfo
 };
 
 // Parses an absolute http(s) URL; false when it is not one (or has bad characters).

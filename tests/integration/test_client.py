@@ -4,6 +4,7 @@ Debian's nginx on a free loopback port (static files, gzip+chunked, redirects, h
 reuse read back from nginx's access log), a CONNECT proxy, and raw Python servers for errors."""
 import argparse
 import atexit
+import base64
 import gzip
 import json
 import os
@@ -164,6 +165,7 @@ http {
         location /method { default_type text/plain; return 200 "$request_method auth=$http_authorization cookie=$http_cookie"; }
         location /same-origin { return 302 /method; }
         location /cross-origin { return 302 http://127.0.0.1:%(api)d/echo; }
+        location /host { default_type text/plain; return 200 "host=$http_host auth=$http_authorization"; }
     }
 }
 """
@@ -403,6 +405,40 @@ class ClientTest(unittest.TestCase):
         names = [n.lower() for n, _ in json.loads(r["body"])["headers"]]
         self.assertNotIn("authorization", names)
         self.assertNotIn("cookie", names)
+
+    def test_own_host_header(self):
+        # Tornado's client sends the application's Host as given (virtual hosts behind one
+        # address); after a redirect the Location names the host.
+        r = one("--header", "Host: vhost.example", self.ng("/host"))
+        self.assertEqual(r["body"], "host=vhost.example auth=")
+        r = one("--header", "Host: vhost.example", self.ng("/cross-origin"))
+        self.assertEqual(r["status"], 200)
+        hosts = [v for n, v in json.loads(r["body"])["headers"] if n.lower() == "host"]
+        self.assertEqual(hosts, ["127.0.0.1:%d" % self.api.port])
+
+    def test_url_credentials_become_basic_auth(self):
+        # RFC 7617 basic credentials from the URL's userinfo (percent-decoded), as Tornado and
+        # curl send them; never in the effective URL.
+        url = self.ng("/host").replace("http://", "http://us%65r:p%40ss:w@")
+        r = one(url)
+        basic = "Basic " + base64.b64encode(b"user:p@ss:w").decode()
+        self.assertEqual(r["body"], "host=127.0.0.1:%d auth=%s" % (self.nginx.port, basic))
+        self.assertNotIn("@", r["effective_url"])
+        self.assertNotIn("p%40ss", r["effective_url"])
+        r = one(self.ng("/host").replace("http://", "http://alone@"))  # no password
+        self.assertTrue(r["body"].endswith("auth=Basic " + base64.b64encode(b"alone:").decode()))
+        # An Authorization header of the application's own wins.
+        r = one("--header", "Authorization: Bearer t", url)
+        self.assertTrue(r["body"].endswith("auth=Bearer t"), r["body"])
+        # Kept over a same-origin redirect, dropped on a cross-origin one.
+        r = one(self.ng("/same-origin").replace("http://", "http://us%65r:p%40ss:w@"))
+        self.assertEqual(r["body"], "GET auth=%s cookie=" % basic)
+        r = one(self.ng("/cross-origin").replace("http://", "http://us%65r:p%40ss:w@"))
+        names = [n.lower() for n, _ in json.loads(r["body"])["headers"]]
+        self.assertNotIn("authorization", names)
+        # Userinfo outside RFC 3986's grammar is refused before anything is sent.
+        r = one(self.ng("/host").replace("http://", "http://us[er@"))
+        self.assertEqual(r, {"start_error": "EDDY_EINVAL"})
 
     # ---- eddy's own servers -------------------------------------------------------------------
 
