@@ -419,6 +419,8 @@ void trim_ows(std::string &s) {
 
 }  // namespace
 
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
 // The head is complete and scanned: validate it as a whole, pick the body framing, and either
 // hand the request over (no body) or prime http-parser to decode the body. Returns false when
 // the connection is done with the current input (error answered, or closing).
@@ -463,6 +465,12 @@ bool Connection::head_complete() {
         return false;
     }
     if (!has_body) {
+        // RFC 9110 §7.8: a server that switches protocols on a request with 100-continue MUST
+        // send the 100 before the 101 — even with no content to ask for (which the client
+        // should not have announced then, §10.1.1). Other requests without content get their
+        // final answer at once.
+        if (expect_continue_ && req->find_header("Upgrade")) [[unlikely]]
+            stream_->write(kContinue, sizeof kContinue - 1);
         req->message_complete = true;
         phase_ = Phase::handling;
         deliver_request();
@@ -475,10 +483,7 @@ bool Connection::head_complete() {
         refuse_method(false);
         return false;
     }
-    if (expect_continue_) {
-        static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        stream_->write(kContinue, sizeof kContinue - 1);
-    }
+    if (expect_continue_) stream_->write(kContinue, sizeof kContinue - 1);
     if (chunked_) return true;  // ChunkScanner decodes it
     // http-parser has no entry point for "a body of N bytes follows": it is given the canonical
     // head of that framing (validated already, so it cannot fail) and from then on counts the

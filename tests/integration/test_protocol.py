@@ -953,6 +953,21 @@ class ExpectTests(ServerTestCase):
         self.assertEqual(resp.json()["body"], "hello")
         self.assertOpen(conn)
 
+    def test_100_continue_before_101_without_content(self):
+        # RFC 9110 7.8: with Upgrade and 100-continue the server MUST send the 100 before the
+        # 101, also when the request has no content; without Upgrade, no 100 is needed.
+        for extra in (b"", b"Content-Length: 0\r\n"):
+            conn = self.connect()
+            conn.send(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + extra +
+                      b"Expect: 100-continue\r\n\r\n")
+            self.assertEqual(conn._read_line(), b"HTTP/1.1 100 Continue\r\n")
+            self.assertEqual(conn._read_line(), b"\r\n")
+            self.assertEqual(conn._read_line(), b"HTTP/1.1 101 Switching Protocols\r\n")
+        resp, conn = self.exchange(b"GET /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n")
+        self.assertEqual((resp.status, resp.interim), (200, []))
+
     def test_100_continue_ignored_on_http10(self):
         # RFC 9110 10.1.1: MUST ignore 100-continue in HTTP/1.0; 15.2: no 1xx to 1.0 clients.
         resp, conn = self.exchange(self._expect("100-continue", "HTTP/1.0") + b"hello")
