@@ -232,7 +232,7 @@ bool is_valid_host(std::string_view host) {
         while (i + 4 <= n && (reg[u[i]] & reg[u[i + 1]] & reg[u[i + 2]] & reg[u[i + 3]])) i += 4;
         while (i < n && reg[u[i]]) i++;
         if (i == host.size()) return true;
-        if (host[i] == ':') {
+        if (host[i] == ':' && i > 0) {
             size_t j = i + 1;
             while (j < host.size() && host[j] >= '0' && host[j] <= '9') j++;
             if (j == host.size()) return true;
@@ -253,8 +253,11 @@ bool is_valid_host(std::string_view host) {
         if (colon != std::string_view::npos) {
             port = host.substr(colon + 1);
             host = host.substr(0, colon);
+            // ":80" names no host: the URI it makes ("http://:80/") must be rejected as
+            // invalid (RFC 9110 §4.2.1), as the same authority in absolute-form is. (A Host
+            // that is wholly empty stays valid: RFC 9112 §3.2, a URI without authority.)
+            if (host.empty()) return false;
         }
-        // The reg-name may be empty (":80"): RFC 3986 allows it and it is harmless here.
         if (!is_reg_name(host)) return false;
     }
     return is_port(port);  // a second ':' fails here, as any non-digit does

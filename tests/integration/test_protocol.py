@@ -1226,7 +1226,7 @@ class HostTests(ServerTestCase):
 
     def test_invalid_host_values(self):
         for host in (b"a b", b"a/b", b"[::1", b"::1]", b"host:port:x", b"a@b", b"host:abc",
-                     b"a?b", b"a#b", b"[::1]x", b"a\\b"):
+                     b"a?b", b"a#b", b"[::1]x", b"a\\b", b":80", b":"):
             with self.subTest(host=host):
                 self.assertRejected(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n", 400)
 
