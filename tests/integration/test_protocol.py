@@ -1010,6 +1010,16 @@ class ExpectTests(ServerTestCase):
 # ================================================================================================
 
 class RequestLineErrorTests(ServerTestCase):
+
+    def test_malformed_percent_escape_in_path(self):
+        # RFC 3986 2.1: '%' starts a pct-encoded octet; RFC 9112 3: an invalid request-line
+        # SHOULD get 400 (nginx answers 400 too).
+        for target in (b"/%zz", b"/a%4", b"/%", b"/%%41", b"/x%g0/y", b"http://a/%zz"):
+            with self.subTest(target=target):
+                self.assertRejected(b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+        # Well-formed escapes, and a query, which is passed on as it came.
+        echo, _, _ = self.assertEcho(b"GET /%41%2f%e9?q=100%&r=%zz HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual((echo["path"], echo["uri"]), ("/%41%2f%e9", "/%41%2f%e9?q=100%&r=%zz"))
     """Recipients of an invalid request-line SHOULD respond with 400 (RFC 9112 3.2). The RFC
     also lets a recipient parse on whitespace boundaries (a MAY); eddy documents strict parsing,
     so whitespace variants are expected to get 400 too."""
