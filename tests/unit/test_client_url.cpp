@@ -40,6 +40,12 @@ static void test_parse(void **) {
     assert_string_equal(u.origin().c_str(), "http://[::1]:8080");
     assert_true(parse_url("http://h?x", &u));
     assert_string_equal(u.target.c_str(), "/?x");
+    // Userinfo is kept apart (for basic credentials) and never part of the URL text.
+    assert_true(parse_url("http://us%65r:p%40ss:w@h:81/p", &u));
+    assert_string_equal(u.userinfo.c_str(), "us%65r:p%40ss:w");
+    assert_string_equal(u.host.c_str(), "h");
+    assert_int_equal(u.port, 81);
+    assert_string_equal(u.str().c_str(), "http://h:81/p");
 }
 
 static void test_reject(void **) {
@@ -52,7 +58,10 @@ static void test_reject(void **) {
                          "http://h:0/",
                          "http://h:65536/",
                          "http://h:12a/",
-                         "http://u:p@h/",
+                         "http://u[@h/",
+                         "http://u%zz@h/",
+                         "http://u:p@/",
+                         "http://u:p@ss@h/",
                          "http://h/a b",
                          "http://h/\r\nX: y",
                          "http://[::1/",
