@@ -239,8 +239,12 @@ EDDY_API int eddy_handler_clear(eddy_handler *handler);
 /* Replaces this response's automatic ETag (the host's compute_etag()). At finish, a 200 answer
  * to GET/HEAD without an Etag header gets `value` (sent as given, e.g. "\"v1\"") and a matching
  * If-None-Match turns it into 304 without a body. `value` NULL: no ETag and no 304 at all.
- * The string is copied. Returns 0, EDDY_EINVAL (a control character in value; NULL handler),
- * EDDY_ESTATE (finished), EDDY_ECLOSED. */
+ * The string is copied. Preconditions are evaluated for GET and HEAD only (If-Match: 412,
+ * If-None-Match: 304, at finish); on other methods (PUT, DELETE, ...) they are the handler's
+ * to evaluate before it acts, as RFC 9110 §13.1.1 asks of an origin server (answer a false
+ * one with eddy_handler_send_error(handler, 412)), as in Tornado.
+ * Returns 0, EDDY_EINVAL (a control character in value; NULL handler), EDDY_ESTATE (finished),
+ * EDDY_ECLOSED. */
 EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *value, size_t len);
 /* Discards what was written, sets `status`, lets write_error (or the default HTML page) write
  * the body, and finishes. A `status` that cannot be a final status (outside 200-599) is sent

@@ -198,6 +198,7 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
             continue;
         case State::trailer_lf:
             if (c != '\n') return fail(400);
+            if (++trailer_bytes_ > max_line_) return fail(431);  // every byte of the section
             state_ = State::trailer_start;
             continue;
         case State::end_lf:

@@ -858,8 +858,10 @@ void Connection::send_error(int status, bool keep_alive) {
     req->set_header("Content-Type", "text/html; charset=UTF-8", true);
     const char *reason = reason_phrase(status);
     std::string body = "<html><title>" + std::to_string(status) + ": " + reason +
-                       "</title><body>" + std::to_string(status) + ": " + reason +
-                       "</body></html>";
+                       "</title><body>" + std::to_string(status) + ": " + reason;
+    // RFC 9110 §15.6.6: a 505 SHOULD say why and what the server speaks instead.
+    if (status == 505) body += ". This server speaks HTTP/1.1 and HTTP/1.0.";
+    body += "</body></html>";
     req->write(body.data(), body.size());
     // A request the application took from the headers callback with a close callback (the web
     // layer's handlers do) must not vanish under it: it is kept until the application finishes

@@ -1127,7 +1127,9 @@ class RequestLineErrorTests(ServerTestCase):
 class VersionTests(ServerTestCase):
 
     def test_http2_version_505(self):
-        self.assertRejected(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "GET")
+        resp = self.assertRejected(b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "GET")
+        # RFC 9110 15.6.6: the 505 SHOULD say what the server supports.
+        self.assertIn(b"HTTP/1.1 and HTTP/1.0", resp.body)
 
     def test_http3_version_505(self):
         self.assertRejected(b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505, "GET")

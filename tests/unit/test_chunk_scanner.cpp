@@ -123,6 +123,21 @@ void test_size_line_is_bounded(void **) {
     assert_int_equal(scan(body, body.size(), &used, nullptr, 200), ChunkScanner::Result::done);
 }
 
+void test_trailer_section_is_bounded(void **) {
+    // Every byte of the trailer section counts against the limit, line ends included (64
+    // bytes here: fifteen "t:\r\n" lines and the final CR fit; sixteen do not).
+    size_t used = 0;
+    for (int lines : {15, 16}) {
+        std::string body = "3\r\nabc\r\n0\r\n";
+        for (int i = 0; i < lines; i++) body += "t:\r\n";
+        body += "\r\n";
+        ChunkScanner::Result want =
+            lines == 15 ? ChunkScanner::Result::done : ChunkScanner::Result::error;
+        assert_int_equal(scan(body, body.size(), &used, nullptr, 64), want);
+        assert_int_equal(scan(body, 1, &used, nullptr, 64), want);
+    }
+}
+
 void test_whitespace_only_before_separators(void **) {
     // chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): BWS never ends the line.
     expect("3 \r\nabc\r\n0\r\n\r\n", ChunkScanner::Result::error);
@@ -152,6 +167,7 @@ int main() {
         cmocka_unit_test(test_decoded_data),
         cmocka_unit_test(test_stop_after_a_piece),
         cmocka_unit_test(test_size_line_is_bounded),
+        cmocka_unit_test(test_trailer_section_is_bounded),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
