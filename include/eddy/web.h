@@ -112,6 +112,9 @@ EDDY_API int eddy_app_set_compress_response(eddy_app *app, int on);
 
 /* Serves files under directory `root` at URL prefix `url_prefix` (e.g. "/static/"), with
  * sendfile, Range, ETag, Last-Modified, HEAD and a precompressed ".gz" twin when accepted.
+ * With compress_response, a compressible file of 1024 bytes or more that has no twin is
+ * gzipped as it is read, for clients that take gzip (chunked, 32 KiB per write as the client
+ * drains; Range is not offered on that form and its ETag is weak).
  * Paths leaving the root (also via symlinks) get 403, missing files 404.
  * Returns 0, EDDY_EINVAL or EDDY_ENOENT (root is not a directory). */
 EDDY_API int eddy_app_add_static(eddy_app *app, const char *url_prefix, size_t prefix_len,

@@ -513,6 +513,10 @@ void Handler::mark_gzip_encoded() {
     if (found && !etag.starts_with("W/")) req->set_header("Etag", weak_etag(etag), true);
 }
 
+bool Handler::compresses(std::string_view type, uint64_t size) const {
+    return app && app->compress_response && compressible(type) && size >= kMinGzipBytes;
+}
+
 bool Handler::gzip_wanted(size_t len) {
     vary_on_accept_encoding();
     const http::HeaderField *ae = req->find_header("Accept-Encoding");

@@ -7,6 +7,9 @@
 // then, so getters work in on_finish and after the connection closed.
 #pragma once
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -74,6 +77,12 @@ public:
     // `root` is the canonical directory, `rel` the path below the mount's prefix, still
     // percent-encoded. Out of memory, the request is answered with 500 when it starts.
     void set_static(std::string_view root, std::string_view rel);
+    // compress_response for a static file (static_files.cpp): whether an answer of `size`
+    // bytes of `type` is one to gzip for clients that take it.
+    bool compresses(std::string_view type, uint64_t size) const;
+    // Sends the open file `fd` (the handler's from here) through the streaming gzip, a piece
+    // per flush, then finishes (static_files.cpp).
+    void stream_file(int fd);
 
     App *app;
     Route *route;  // nullptr: the built-in 404 handler, or the app was freed
@@ -114,6 +123,8 @@ private:
     static void on_close(eddy_request *req, void *arg);
     static void on_flushed(eddy_request *req, int status, void *arg);
     static void on_data(eddy_request *req, const char *data, size_t len, void *arg);
+    void stream_next_piece();
+    static void on_piece_flushed(eddy_handler *h, int status, void *route_userdata);
 
     ::z_stream_s *gz_ = nullptr;  // streaming gzip (compress_response + flush)
     eddy_handler_fn method_cb_ = nullptr;  // the route's callback for this method (start())
@@ -148,6 +159,13 @@ private:
         std::vector<std::pair<std::string, std::string>> cookies;
         std::string signed_value;
         std::string xsrf_token;
+        int file_fd = -1;  // stream_file's file, until it is sent (or the handler goes)
+        Extras() = default;
+        Extras(const Extras &) = delete;
+        Extras &operator=(const Extras &) = delete;
+        ~Extras() {
+            if (file_fd >= 0) ::close(file_fd);
+        }
     };
     Extras *extras();  // nullptr when out of memory
     std::unique_ptr<Extras> extras_;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -180,7 +181,13 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
         return;
     }
     uint64_t size = static_cast<uint64_t>(st.st_size);
-    std::string etag = make_etag(st, gz);
+    // compress_response without a twin: a compressible file is gzipped as it is read, for a
+    // client that takes gzip (as Tornado's transform and nginx's gzip filter do). Its size is
+    // then unknown until the end (chunked), so Range is not offered on that form, and its
+    // validator is weak (the bytes are zlib's, not the file's).
+    bool compressible = !has_twin && h->compresses(type, size);
+    bool gzip_now = compressible && ae && http::accepts_coding(ae->value, "gzip");
+    std::string etag = gzip_now ? "W/" + make_etag(st, true) : make_etag(st, gz);
     // A modification time in the future is sent as now (RFC 9110 §8.8.2.1: Last-Modified MUST
     // NOT be later than Date), and If-Modified-Since is compared with the same value.
     time_t now = time(nullptr);
@@ -191,8 +198,8 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     req->set_header("Content-Type", type, true);
     req->set_header("Etag", etag, true);
     req->set_header("Last-Modified", last_modified, true);
-    req->set_header("Accept-Ranges", "bytes", true);
-    if (ae || has_twin) req->set_header("Vary", "Accept-Encoding", true);
+    if (!gzip_now) req->set_header("Accept-Ranges", "bytes", true);
+    if (ae || has_twin || compressible) req->set_header("Vary", "Accept-Encoding", true);
     if (gz) req->set_header("Content-Encoding", "gzip", true);
 
     // Conditional requests (RFC 9110 §13.2.2): If-Match first (false: 412), then If-None-Match,
@@ -219,6 +226,10 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
         return;
     }
 
+    if (gzip_now) {
+        h->stream_file(fd);  // Range ignored (RFC 9110 §14.2: a server MAY), 200 in full
+        return;
+    }
     uint64_t start = 0, end = size ? size - 1 : 0;
     bool partial = false;
     const http::HeaderField *range = req->find_header("Range");
@@ -257,6 +268,62 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     h->mark_flushed();
     req->send_file(fd, static_cast<off_t>(start), static_cast<size_t>(length));
     h->finish();
+}
+
+// ---- compress_response for files ------------------------------------------------------------
+
+void Handler::stream_file(int fd) {
+    Extras *x = extras();
+    if (!x) {
+        ::close(fd);
+        send_error(500);
+        return;
+    }
+    x->file_fd = fd;
+    if (req->method == "HEAD") {
+        // GET's head (Content-Encoding, chunked), no body: the flush sends the head.
+        flush(nullptr);
+        ::close(x->file_fd);
+        x->file_fd = -1;
+        finish();
+        return;
+    }
+    stream_next_piece();
+}
+
+// One piece per flush: the next is read when the last reached the kernel, so a slow client
+// holds one piece of the file in memory, not all of it.
+void Handler::stream_next_piece() {
+    Extras *x = extras_.get();
+    char piece[32768];
+    ssize_t n;
+    do {
+        n = ::read(x->file_fd, piece, sizeof piece);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        if (write(piece, static_cast<size_t>(n)) == 0 && flush(on_piece_flushed) == 0) return;
+        // The connection went: nothing more to send (finish below releases the handler).
+    }
+    int read_errno = errno;
+    ::close(x->file_fd);
+    x->file_fd = -1;
+    if (n < 0) {
+        log(LogLevel::error, "static: reading %s: %s", req->path.c_str(), strerror(read_errno));
+        send_error(500);  // the answer began: the connection is cut, the body not ended
+        return;
+    }
+    finish();
+}
+
+void Handler::on_piece_flushed(eddy_handler *c, int status, void *) {
+    Handler *h = from_c(c);
+    if (status != 0 || h->closed) {
+        ::close(h->extras_->file_fd);
+        h->extras_->file_fd = -1;
+        h->finish();  // EDDY_ECLOSED; releases the handler
+        return;
+    }
+    h->stream_next_piece();
 }
 
 }  // namespace eddy::web

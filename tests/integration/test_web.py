@@ -1265,6 +1265,86 @@ class GzipStaticTest(WebTestCase):
         self.assertEqual(resp.get("Vary"), "Accept-Encoding")
 
 
+class GzipStaticOnTheFlyTest(WebTestCase):
+    """compress_response and a compressible static file without a .gz twin: gzipped as read."""
+    SERVER_ARGS = ("--compress",)
+    GZ = {"Accept-Encoding": "gzip"}
+
+    def test_gzipped_as_it_is_read(self):
+        resp = self.raw_request("GET", "/static/style.css", self.GZ)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.get("Content-Encoding"), "gzip")
+        self.assertEqual(resp.get("Transfer-Encoding"), "chunked")
+        self.assertEqual(resp.get("Vary"), "Accept-Encoding")
+        self.assertIsNone(resp.get("Accept-Ranges"))  # no Range on the gzip form
+        self.assertTrue(resp.get("Etag").startswith('W/"'), resp.get("Etag"))
+        self.assertTrue(resp.complete)
+        self.assertEqual(gzip.decompress(resp.body), STATIC["css"])
+        self.assertLess(len(resp.body), len(STATIC["css"]) // 3)
+
+    def test_identity_for_a_client_without_gzip(self):
+        resp = self.raw_request("GET", "/static/style.css")
+        self.assertEqual(resp.status, 200)
+        self.assertIsNone(resp.get("Content-Encoding"))
+        self.assertEqual(resp.get("Content-Length"), str(len(STATIC["css"])))
+        self.assertEqual(resp.get("Vary"), "Accept-Encoding")  # the answer varies with it
+        self.assertEqual(resp.get("Accept-Ranges"), "bytes")
+        self.assertEqual(resp.body, STATIC["css"])
+        gz = self.raw_request("GET", "/static/style.css", self.GZ)
+        self.assertNotEqual(gz.get("Etag").lstrip("W/"), resp.get("Etag"))
+
+    def test_validators_range_and_head(self):
+        etag = self.raw_request("GET", "/static/style.css", self.GZ).get("Etag")
+        resp = self.raw_request("GET", "/static/style.css", dict(self.GZ, **{"If-None-Match": etag}))
+        self.assertEqual((resp.status, resp.body), (304, b""))
+        # Range is ignored on the gzip form (the offsets would name no stable bytes): 200.
+        resp = self.raw_request("GET", "/static/style.css", dict(self.GZ, Range="bytes=0-9"))
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(gzip.decompress(resp.body), STATIC["css"])
+        # ... and honoured on the identity form.
+        resp = self.raw_request("GET", "/static/style.css", {"Range": "bytes=0-9"})
+        self.assertEqual((resp.status, resp.body), (206, STATIC["css"][:10]))
+        head = self.raw_request("HEAD", "/static/style.css", self.GZ)
+        self.assertEqual((head.status, head.body), (200, b""))
+        self.assertEqual(head.get("Content-Encoding"), "gzip")
+        self.assertEqual(head.get("Etag"), etag)
+
+    def test_small_and_binary_files_are_sent_as_they_are(self):
+        for path, body in (("/static/hello.txt", STATIC["hello"]), ("/static/image.png", STATIC["png"])):
+            with self.subTest(path=path):
+                resp = self.raw_request("GET", path, self.GZ)
+                self.assertIsNone(resp.get("Content-Encoding"))
+                self.assertEqual(resp.body, body)
+
+    def test_many_clients_at_once(self):
+        # Each answer is read piece by piece as its client drains it; all complete and equal.
+        conns = [socket.create_connection(("127.0.0.1", self.port), timeout=15) for _ in range(8)]
+        try:
+            for c in conns:
+                c.sendall(req_bytes("GET", "/static/style.css", dict(self.GZ, Connection="close")))
+            for c in conns:
+                data = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                self.assertIn(b"Content-Encoding: gzip", head)
+                decoded, rest = b"", body
+                while True:
+                    size_line, _, rest = rest.partition(b"\r\n")
+                    size = int(size_line, 16)
+                    if size == 0:
+                        break
+                    decoded += rest[:size]
+                    rest = rest[size + 2:]
+                self.assertEqual(gzip.decompress(decoded), STATIC["css"])
+        finally:
+            for c in conns:
+                c.close()
+
+
 class StreamingTest(WebTestCase):
     WITH_STATIC = False
 
@@ -1631,6 +1711,10 @@ def setUpModule():
         f.write(STATIC["js"])
     with open(os.path.join(root, "app.js.gz"), "wb") as f:
         f.write(STATIC["js_gz"])
+    STATIC["css"] = b"".join(b".c%d { color: #%06x; }\n" % (i, i * 997 % 0xFFFFFF)
+                             for i in range(4000))  # ~100 KB: several pieces when gzipped
+    with open(os.path.join(root, "style.css"), "wb") as f:
+        f.write(STATIC["css"])
     STATIC["big"] = os.urandom(5 * 1024 * 1024)
     with open(os.path.join(root, "big.bin"), "wb") as f:
         f.write(STATIC["big"])
