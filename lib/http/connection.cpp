@@ -399,8 +399,6 @@ void Connection::body_failed(int status) {
 
 namespace {
 
-// path-abempty [ "?" query ] of a target, after its authority if any; an empty path is "/"
-// (RFC 9112 §3.2.1).
 // A '%' in a path must start a pct-encoded octet (RFC 3986 §2.1): "/%zz" or "/50%" is not a
 // request-target, and RFC 9112 §3 asks for 400 rather than a guess (nginx answers 400 too; a
 // query is passed on as it came, as nginx does, for applications to parse leniently).
@@ -413,7 +411,8 @@ bool valid_percent_escapes(std::string_view path) {
     return true;
 }
 
-// False when the path is not one (see valid_percent_escapes).
+// path-abempty [ "?" query ] of a target, after its authority if any; an empty path is "/"
+// (RFC 9112 §3.2.1). False when the path is not one (see valid_percent_escapes).
 bool set_path_and_query(Request *req, std::string_view target) {
     size_t q = target.find('?');
     std::string_view path = target.substr(0, q);

@@ -281,7 +281,8 @@ void Handler::stream_file(int fd) {
     }
     x->file_fd = fd;
     if (req->method == "HEAD") {
-        // GET's head (Content-Encoding, chunked), no body: the flush sends the head.
+        // GET's head as far as it is known without reading the file (Content-Encoding, the
+        // weak ETag; no length): the flush sends it, then the answer ends without a body.
         flush(nullptr);
         ::close(x->file_fd);
         x->file_fd = -1;
