@@ -46,8 +46,9 @@ impl Drop for Inner {
 }
 
 /// An event loop: one per thread, used only on the thread that created it (the type is not
-/// `Send`). Clones are handles to the same loop, which is freed with the last one.
-/// Callbacks still pending then never run (their closures are dropped).
+/// `Send`). Clones are handles to the same loop, which is freed with the last one (or by
+/// [`Loop::close`] on the last one). Callbacks still pending then never run (their closures are
+/// dropped).
 ///
 /// A pending callback owns its closure, so a closure that holds a `Loop` clone keeps the loop
 /// alive until it has run: a `call_later(3600.0, ...)` holding one keeps the loop (and its fds)
@@ -72,6 +73,46 @@ impl Loop {
         }
         let shared = Arc::new(Shared { ptr: Mutex::new(Some(LoopPtr(ptr))) });
         Ok(Loop { inner: Rc::new(Inner { ptr, shared }) })
+    }
+
+    /// Frees the loop now (Tornado's `IOLoop.close()`), where dropping a handle frees it only
+    /// when it is the last one.
+    ///
+    /// Ownership: consumes this handle. The loop is freed only if this is its last `Loop`
+    /// handle: other clones, every [`App`](crate::App) and [`HttpClient`](crate::HttpClient)
+    /// made on it, and pending closures that captured a clone each hold one (drop those first;
+    /// give closures a [`WeakLoop`]). Otherwise nothing is freed, this handle is dropped and the
+    /// loop lives on with the others (freed with the last one, as without `close`).
+    ///
+    /// What goes with the loop (`eddy_loop_free`): pending `call_soon` / `call_later` closures
+    /// are dropped without running, and so are closures posted through a [`Remote`] that have
+    /// not run; WebSocket connections still open are freed without `on_close` (a
+    /// [`WsSender`](crate::WsSender) then does nothing); [`Remote::call_soon`] returns
+    /// `Err(CLOSED)`, [`Remote::is_alive`] is false and [`WeakLoop::upgrade`] gives `None`
+    /// from then on.
+    ///
+    /// Thread: the loop's (a `Loop` is not `Send`), and neither inside one of its callbacks nor
+    /// while [`Loop::run`] runs (Tornado: stop, let `start` return, then close): both hold
+    /// another handle, so `close` is refused there.
+    ///
+    /// Errors: `Err(BUSY)` when another handle exists (the cases above); the loop is not freed.
+    ///
+    /// ```
+    /// let lp = eddy::Loop::new().unwrap();
+    /// let remote = lp.remote();
+    /// lp.call_later(3600.0, || unreachable!()).unwrap(); // dropped, never run
+    /// lp.close().unwrap();
+    /// assert!(!remote.is_alive());
+    /// ```
+    pub fn close(self) -> Result<()> {
+        match Rc::try_unwrap(self.inner) {
+            // Inner's Drop frees the loop (and tells the Remotes first).
+            Ok(inner) => {
+                drop(inner);
+                Ok(())
+            }
+            Err(_shared) => Err(Error::BUSY),
+        }
     }
 
     pub(crate) fn as_ptr(&self) -> *mut sys::eddy_loop {
