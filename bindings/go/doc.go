@@ -8,6 +8,9 @@
 // goroutine: the binding posts those calls to the loop thread. A panic in a handler becomes a
 // 500 and a log line.
 //
+// App.CallLater, App.CallAt and App.RemoveTimeout are Tornado's IOLoop timers (App.Time is its
+// clock) and App.NewPeriodicCallback its PeriodicCallback; the functions run on the loop thread.
+//
 // App.WebSocket makes a route a WebSocket endpoint and App.DialWebSocket opens a client
 // connection on the App's loop; both take Open, OnMessage, OnPing (a ping's payload, after the
 // automatic pong), OnPong and OnClose callbacks; a route also SelectSubprotocol and

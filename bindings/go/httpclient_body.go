@@ -27,28 +27,8 @@ func (f *Fetch) WriteBody(p []byte) error {
 // or once the fetch ended, ErrClosed once the loop stopped.
 func (f *Fetch) EndBody() error { return f.onLoop(f.endBody) }
 
-// onLoop runs fn on the loop thread and returns its error.
-func (f *Fetch) onLoop(fn func() error) error {
-	a := f.client.app
-	if a.onLoopThread() {
-		return fn()
-	}
-	result := make(chan error, 1)
-	if !a.post(func() { result <- fn() }) {
-		return ErrClosed
-	}
-	select {
-	case err := <-result:
-		return err
-	case <-a.done:
-		select { // it may have run just before the loop ended
-		case err := <-result:
-			return err
-		default:
-			return ErrClosed
-		}
-	}
-}
+// onLoop runs fn on the loop thread and returns its error (App.onLoop).
+func (f *Fetch) onLoop(fn func() error) error { return f.client.app.onLoop(fn) }
 
 // writeBody (loop thread). Before the start ran (Fetch then WriteBody on the loop thread)
 // there is no eddy_fetch yet: the bytes wait in f.early, checked as eddy would check them.
