@@ -15,7 +15,8 @@
 // connection on the App's loop; both take Open, OnMessage, OnPing (a ping's payload, after the
 // automatic pong), OnPong and OnClose callbacks; a route also SelectSubprotocol and
 // CheckOrigin, a client also Subprotocols, TLS (wss://), OnError and OnRefused (the HTTP
-// status of a handshake the server refused). App.SetTLS serves HTTPS and wss://.
+// status of a handshake the server refused). Conn.SetWriteMark and Conn.WriteBufferSize are the
+// backpressure of a producer. App.SetTLS serves HTTPS and wss://.
 //
 // App.NewHTTPClient makes Tornado's AsyncHTTPClient on the App's loop: HTTPClient.Fetch runs
 // its callback on the loop thread, HTTPClient.Do waits for the response from another

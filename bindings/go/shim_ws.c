@@ -22,6 +22,7 @@ int eddy_go_ws_select_subprotocol(eddy_handler *h, const char *const *protocols,
     return goWSSelectSubprotocol(h, (char **)protocols, (size_t *)lens, count, ud);
 }
 void eddy_go_release_ws(void *ud) { goReleaseWS(ud); }
+void eddy_go_ws_drain(eddy_ws *ws, void *ud) { goWSDrain(ws); }
 void eddy_go_ws_connect(eddy_ws *ws, int status, void *ud) { goWSConnect(ws, status, ud); }
 void eddy_go_ws_refused(int status, const char *reason, size_t len, void *ud) {
     goWSRefused(status, (char *)reason, len, ud);

@@ -16,6 +16,8 @@ int eddy_go_ws_check_origin(eddy_handler *h, const char *origin, size_t len, voi
 int eddy_go_ws_select_subprotocol(eddy_handler *h, const char *const *protocols,
                                   const size_t *lens, size_t count, void *ud);
 void eddy_go_release_ws(void *ud);
+/* Backpressure: the write buffer dropped to the mark (userdata: the route's or the dial's). */
+void eddy_go_ws_drain(eddy_ws *ws, void *ud);
 /* Client: the connect outcome and a refused handshake (userdata: the dial's handle). */
 void eddy_go_ws_connect(eddy_ws *ws, int status, void *ud);
 void eddy_go_ws_refused(int status, const char *reason, size_t len, void *ud);

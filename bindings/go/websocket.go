@@ -67,6 +67,8 @@ type Conn struct {
 	hooks  *WebSocket // the route's callbacks, or the client's
 	handle cgo.Handle
 	view   ResponseWriter // the handshake's handler, for Request() (server side only)
+	// onDrain is SetWriteMark's callback (loop thread only).
+	onDrain func(c *Conn)
 
 	closing  atomic.Bool // closing began: sends return ErrClosed
 	released atomic.Bool // eddy freed the connection
