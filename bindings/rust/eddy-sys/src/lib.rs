@@ -4,7 +4,9 @@
 //!
 //! Not declared here (yet): eddy/stream.h and eddy/net.h (raw streams and TCP listeners),
 //! which the safe crate does not use, and so neither the functions of eddy/tls.h that take
-//! their types (eddy_connect_tls, eddy_stream_is_tls, eddy_stream_tls_alpn).
+//! their types (eddy_connect_tls, eddy_stream_is_tls, eddy_stream_tls_alpn,
+//! eddy_stream_tls_server_name, eddy_stream_tls_peer_certificate). Their request forms,
+//! eddy_request_tls_server_name and eddy_request_tls_peer_certificate, are declared.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_double, c_int, c_long, c_uint, c_void};
@@ -545,6 +547,8 @@ extern "C" {
         free_userdata: eddy_free_fn,
     ) -> c_int;
     pub fn eddy_server_set_tls(server: *mut eddy_server, ctx: *mut eddy_tls_context) -> c_int;
+    pub fn eddy_request_tls_server_name(req: *const eddy_request) -> *const c_char;
+    pub fn eddy_request_tls_peer_certificate(req: *const eddy_request, buf: *mut u8, len: *mut usize) -> c_int;
 }
 
 // ---- websocket.h ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@ use std::{slice, str};
 
 use eddy_sys as sys;
 
+use crate::error::{Error, Result};
+
 /// The request of a handler callback. It exists only during the callback (the closure gets a
 /// reference), so nothing read from it can outlive the handler. Strings that are not valid
 /// UTF-8 come back as `None` from the `&str` getters; the `_bytes` getters give them raw.
@@ -78,6 +80,50 @@ impl<'a> Request<'a> {
             return "";
         }
         unsafe { std::ffi::CStr::from_ptr(p) }.to_str().unwrap_or("")
+    }
+
+    /// The server name (SNI) the client sent in the TLS handshake of the connection this
+    /// request arrived on: `None` over plain HTTP, when the client sent none (it connected to
+    /// an IP address), or once the connection is gone. Owned: the C string lives with the
+    /// connection, which may go before the request. Thread: the loop's (a `Request` is not
+    /// `Send`). No errors.
+    pub fn tls_server_name(&self) -> Option<String> {
+        // SAFETY: live request; the NUL-terminated name is valid while the connection lives,
+        // which it does during this call (nothing runs the loop in between); copied at once.
+        let p = unsafe { sys::eddy_request_tls_server_name(self.req) };
+        if p.is_null() {
+            return None;
+        }
+        Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+
+    /// The certificate the client presented in the TLS handshake, as DER bytes (Tornado's
+    /// `get_ssl_certificate(binary_form=True)`; parse it with an X.509 crate). A server asks
+    /// for one only when its [`TlsContext`](crate::TlsContext) verifies clients
+    /// (`set_verify(Verify::Optional / Required)` with CAs loaded), and a presented one has
+    /// passed that check. Owned copy. Thread: the loop's.
+    ///
+    /// Errors: `Err(NOT_FOUND)` when there is none (plain HTTP, or the client sent none),
+    /// `Err(CLOSED)` once the connection is gone.
+    pub fn tls_peer_certificate(&self) -> Result<Vec<u8>> {
+        let mut len = 0usize;
+        // The size first (buf NULL: EDDY_ETOOBIG with the size), then the copy; a size that
+        // changed in between (it cannot for one connection) is asked again.
+        for _ in 0..3 {
+            let mut buf = vec![0u8; len];
+            let ptr = if buf.is_empty() { std::ptr::null_mut() } else { buf.as_mut_ptr() };
+            // SAFETY: live request; buf has room for len bytes (or is NULL with len 0).
+            let rc = unsafe { sys::eddy_request_tls_peer_certificate(self.req, ptr, &mut len) };
+            match rc {
+                0 => {
+                    buf.truncate(len);
+                    return Ok(buf);
+                }
+                sys::EDDY_ETOOBIG => continue,
+                _ => return Err(Error::from_code(rc)),
+            }
+        }
+        Err(Error::TOO_BIG)
     }
 
     /// The first value of header `name` (case-insensitive).
