@@ -67,7 +67,8 @@ EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
  * Thread: any. Safe from a signal handler only through eddy_signal, not directly. */
 EDDY_API void eddy_loop_stop(eddy_loop *loop);
 
-/* Returns the loop's monotonic time in seconds. */
+/* Returns the loop's monotonic time in seconds (CLOCK_MONOTONIC: the clock the loop's
+ * timers and eddy_loop_call_at use). Thread: any (it reads the clock, not the loop's state). */
 EDDY_API double eddy_loop_time(const eddy_loop *loop);
 
 /* ---- embedding -------------------------------------------------------------------------- */

@@ -217,7 +217,9 @@ EDDY_API size_t eddy_ws_write_buffer_size(const eddy_ws *ws);
 
 /* Backpressure: `cb` runs each time the write buffer drops to `mark` bytes or fewer after it
  * held more; a producer pauses while eddy_ws_write_buffer_size() > mark. NULL removes it.
- * Returns 0, EDDY_EINVAL, EDDY_ECLOSED or EDDY_ENOMEM (the mark is not set). */
+ * A connection in its close handshake still takes a mark (its queued output still drains).
+ * Returns 0, EDDY_EINVAL, EDDY_ECLOSED (the connection has closed) or EDDY_ENOMEM (the mark
+ * is not set). */
 EDDY_API int eddy_ws_set_write_mark(eddy_ws *ws, size_t mark, eddy_ws_drain_fn cb);
 
 /* Per-connection state, released through `free_userdata` when the connection is released
