@@ -1318,28 +1318,15 @@ class GzipStaticOnTheFlyTest(WebTestCase):
 
     def test_many_clients_at_once(self):
         # Each answer is read piece by piece as its client drains it; all complete and equal.
-        conns = [socket.create_connection(("127.0.0.1", self.port), timeout=15) for _ in range(8)]
+        conns = [Raw(self.port, timeout=15) for _ in range(8)]
         try:
             for c in conns:
-                c.sendall(req_bytes("GET", "/static/style.css", dict(self.GZ, Connection="close")))
+                c.send(req_bytes("GET", "/static/style.css", dict(self.GZ, Connection="close")))
             for c in conns:
-                data = b""
-                while True:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                head, _, body = data.partition(b"\r\n\r\n")
-                self.assertIn(b"Content-Encoding: gzip", head)
-                decoded, rest = b"", body
-                while True:
-                    size_line, _, rest = rest.partition(b"\r\n")
-                    size = int(size_line, 16)
-                    if size == 0:
-                        break
-                    decoded += rest[:size]
-                    rest = rest[size + 2:]
-                self.assertEqual(gzip.decompress(decoded), STATIC["css"])
+                resp = c.read_response()
+                self.assertEqual(resp.get("Content-Encoding"), "gzip")
+                self.assertTrue(resp.complete)
+                self.assertEqual(gzip.decompress(resp.body), STATIC["css"])
         finally:
             for c in conns:
                 c.close()
