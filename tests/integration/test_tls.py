@@ -17,7 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
-from tls_server_process import TlsServerProcess  # noqa: E402
+from tls_server_process import TlsServerProcess, read_to_eof  # noqa: E402
 
 SERVER = None
 CONNECT = None
@@ -50,21 +50,12 @@ def client_context(**kw):
     return ctx
 
 
-def recv_to_eof(s):
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-
-
 def https_get(port, path, ctx=None, host="localhost"):
     ctx = ctx or client_context()
     with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
         with ctx.wrap_socket(raw, server_hostname=host) as s:
             s.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, host.encode()))
-            return recv_to_eof(s)
+            return read_to_eof(s)
 
 
 def tls_pipeline(port, n, cut, deadline=60):
@@ -184,7 +175,7 @@ class TlsServerTest(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
             with ctx.wrap_socket(raw, server_hostname=server_hostname) as s:
                 s.sendall(request)
-                return recv_to_eof(s)
+                return read_to_eof(s)
 
     def test_misdirected_request_421(self):
         # RFC 9110 §7.4, §15.5.20: a request for a host the connection's certificate (picked by

@@ -30,7 +30,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
-from tls_server_process import TlsServerProcess  # noqa: E402
+from tls_server_process import TlsServerProcess, read_to_eof  # noqa: E402
 
 SERVER = None
 CERTS = None
@@ -46,15 +46,6 @@ def client_context(version):
     ctx = ssl.create_default_context(cafile=CERTS["ca.crt"])
     ctx.minimum_version = ctx.maximum_version = version
     return ctx
-
-
-def read_to_eof(s):
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
 
 
 def delayed_acks():

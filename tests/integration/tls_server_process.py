@@ -1,9 +1,20 @@
 """The tls_server test binary as a child process: started with its arguments, the port read from
 its "listening on" line, stopped with SIGTERM (and a clean exit asserted), its stderr kept for
-failure messages. Shared by test_tls.py and test_tls_resume.py."""
+failure messages; and reading a socket to its end. Shared by test_tls.py and
+test_tls_resume.py."""
 import re
 import subprocess
 import tempfile
+
+
+def read_to_eof(s):
+    """Everything `s` (a socket, plain or TLS) delivers until the peer ends the stream."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
 
 
 class TlsServerProcess:
