@@ -9,7 +9,7 @@
 // The application has literal routes, PCRE2 routes with positional and named captures, a host
 // table, a streaming route (data_received), a custom method, a route without the XSRF check,
 // a static mount over a temporary directory (files, a .gz twin, a subdirectory, a symlink out
-// of the root, an empty file), xsrf_cookies, compress_response and a cookie secret. The method
+// of the root, an empty file, a compressible file gzipped as it is read), xsrf_cookies, compress_response and a cookie secret. The method
 // callbacks pick what to do by a hash of the request target (as fuzz_http_connection's
 // request_mode): plain bodies (automatic ETag / If-None-Match), large compressible bodies
 // (gzip), chunked flushes with callbacks, detach + finish from eddy_loop_call_soon, detach +
@@ -365,7 +365,7 @@ void remove_static_root() {
     if (!g_static_root[0]) return;
     std::string root = g_static_root;
     for (const char *f : {"/index.html", "/big.txt", "/big.txt.gz", "/empty.txt", "/sub/a.css",
-                          "/sub/data.json", "/escape"})
+                          "/sub/data.json", "/sub/wide.css", "/escape"})
         unlink((root + f).c_str());
     rmdir((root + "/sub").c_str());
     rmdir(root.c_str());
@@ -387,6 +387,8 @@ void make_static_root() {
     if (mkdir((root + "/sub").c_str(), 0700) != 0) abort();
     write_file(root + "/sub/a.css", "body { color: red }\n");
     write_file(root + "/sub/data.json", "{\"k\": [1, 2, 3]}\n");
+    // Compressible, no twin, over a 32 KiB piece: gzipped as it is read, in two flushes.
+    write_file(root + "/sub/wide.css", big_text('c', 40000));
     if (symlink("/etc", (root + "/escape").c_str()) != 0) abort();  // leaves the root: 403
 }
 
