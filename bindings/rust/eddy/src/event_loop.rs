@@ -59,7 +59,9 @@ pub struct Loop {
     inner: Rc<Inner>,
 }
 
-/// The id of a pending [`Loop::call_soon`] / [`Loop::call_later`], for [`Loop::cancel`].
+/// The id of a pending [`Loop::call_soon`] / [`Loop::call_later`] / [`Loop::call_at`], for
+/// [`Loop::cancel`] (Tornado's timeout handle for `remove_timeout`). Ids are never reused
+/// within one loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallId(u64);
 
@@ -131,7 +133,9 @@ impl Loop {
         unsafe { sys::eddy_loop_stop(self.inner.ptr) }
     }
 
-    /// The loop's monotonic time in seconds.
+    /// The loop's monotonic time in seconds (Tornado's `IOLoop.time()`): the clock
+    /// [`Loop::call_at`] takes and timers run on. It does not jump when the wall clock is
+    /// changed; its zero is arbitrary (compare it only with itself).
     pub fn time(&self) -> f64 {
         // SAFETY: a live loop.
         unsafe { sys::eddy_loop_time(self.inner.ptr) }
@@ -139,21 +143,53 @@ impl Loop {
 
     /// Runs `f` on the next iteration (FIFO). A panic in `f` is logged; the loop goes on.
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<CallId> {
-        self.schedule(None, Box::new(f))
+        self.schedule(When::Soon, Box::new(f))
     }
 
-    /// Runs `f` once, `seconds` from now.
+    /// Runs `f` once, `seconds` from now (Tornado's `IOLoop.call_later`; a negative or NaN
+    /// delay counts as 0). Calls due at the same time run in the order they were scheduled.
     pub fn call_later(&self, seconds: f64, f: impl FnOnce() + 'static) -> Result<CallId> {
-        self.schedule(Some(seconds), Box::new(f))
+        self.schedule(When::Later(seconds), Box::new(f))
     }
 
-    fn schedule(&self, delay: Option<f64>, task: Task) -> Result<CallId> {
+    /// Runs `f` once when the loop's clock ([`Loop::time`]) reaches `when` (Tornado's
+    /// `IOLoop.call_at`, over `eddy_loop_call_at`); a time already past runs on the next
+    /// iteration. Calls due at the same time run in the order they were scheduled, whether
+    /// by `call_at` or [`Loop::call_later`] (`call_later(d, f)` is `call_at(lp.time() + d, f)`).
+    ///
+    /// Ownership: `f` is owned by the loop until it ran, was [`cancel`](Loop::cancel)led, or
+    /// the loop was freed (then it is dropped unrun); a clone of the `Loop` inside `f` keeps
+    /// the loop alive until then (capture a [`WeakLoop`]). Thread: the loop's; `f` runs there.
+    /// A panic in `f` is logged (`eddy: error: a loop callback panicked: ...`) and the loop
+    /// goes on.
+    ///
+    /// Errors: `Err(INVALID)` when `when` is NaN (`f` is dropped); `Err(NO_MEMORY)`.
+    ///
+    /// ```
+    /// let lp = eddy::Loop::new().unwrap();
+    /// let weak = lp.downgrade();
+    /// let id = lp.call_at(lp.time() + 0.01, move || weak.upgrade().unwrap().stop()).unwrap();
+    /// # let w = lp.downgrade(); lp.call_later(10.0, move || w.upgrade().unwrap().stop()).unwrap();
+    /// lp.run().unwrap();
+    /// assert_eq!(lp.cancel(id), Err(eddy::Error::NOT_FOUND)); // it ran
+    /// ```
+    pub fn call_at(&self, when: f64, f: impl FnOnce() + 'static) -> Result<CallId> {
+        if when.is_nan() {
+            return Err(Error::INVALID);
+        }
+        self.schedule(When::At(when), Box::new(f))
+    }
+
+    fn schedule(&self, when: When, task: Task) -> Result<CallId> {
         let ud = task_into_raw(task);
+        let lp = self.inner.ptr;
+        let (cb, free): (sys::eddy_loop_fn, sys::eddy_free_fn) = (Some(run_task), Some(free_task));
         // SAFETY: a live loop; ud is released by free_task exactly once, unless C refuses it.
         let id = unsafe {
-            match delay {
-                None => sys::eddy_loop_call_soon(self.inner.ptr, Some(run_task), ud, Some(free_task)),
-                Some(d) => sys::eddy_loop_call_later(self.inner.ptr, d, Some(run_task), ud, Some(free_task)),
+            match when {
+                When::Soon => sys::eddy_loop_call_soon(lp, cb, ud, free),
+                When::Later(d) => sys::eddy_loop_call_later(lp, d, cb, ud, free),
+                When::At(t) => sys::eddy_loop_call_at(lp, t, cb, ud, free),
             }
         };
         if id == 0 {
@@ -164,7 +200,9 @@ impl Loop {
         Ok(CallId(id))
     }
 
-    /// Cancels a pending call; its closure is dropped now. Err(NOT_FOUND) when it already ran.
+    /// Cancels a pending [`call_soon`](Loop::call_soon), [`call_later`](Loop::call_later) or
+    /// [`call_at`](Loop::call_at) (Tornado's `remove_timeout`); its closure is dropped now.
+    /// Err(NOT_FOUND) when it already ran, is running, or was cancelled.
     pub fn cancel(&self, id: CallId) -> Result<()> {
         // SAFETY: a live loop.
         check(unsafe { sys::eddy_loop_cancel(self.inner.ptr, id.0) })
@@ -199,6 +237,13 @@ impl Loop {
         }
         Ok(())
     }
+}
+
+/// When a scheduled closure runs.
+enum When {
+    Soon,
+    Later(f64),
+    At(f64),
 }
 
 /// A [`Loop`] handle that does not keep the loop alive (from [`Loop::downgrade`]).
