@@ -37,7 +37,9 @@ typedef struct eddy_tls_context eddy_tls_context;
  * list; the protocol versions, session tickets and handshake timeout stay the default
  * context's (OpenSSL has settled them before the callback runs). Sessions are resumed only
  * under the context, and (TLS 1.3) the name, they were made for; so connections whose name
- * picks another context than the default make full handshakes. */
+ * picks another context than the default make full handshakes. The server also asks it, for a
+ * request whose Host is not the SNI name, which context that host would get (another one:
+ * 421, see eddy_request_tls_server_name): keep it a lookup without side effects. */
 typedef eddy_tls_context *(*eddy_tls_sni_fn)(eddy_tls_context *ctx, const char *server_name,
                                              void *userdata);
 
