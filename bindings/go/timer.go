@@ -27,15 +27,9 @@ type timer struct {
 
 // Time returns the loop's monotonic clock in seconds (Tornado's IOLoop.time(), eddy_loop_time):
 // the clock App.CallAt takes. It does not jump when the wall clock is changed. Thread: any
-// goroutine; off the loop thread it asks the loop and waits. Returns 0 when the loop is not
-// running (before Start, after it stopped).
+// goroutine, whether the loop runs or not (it reads the clock, not the loop).
 func (a *App) Time() float64 {
-	var now float64
-	a.onLoop(func() error {
-		now = float64(C.eddy_loop_time(a.loop))
-		return nil
-	})
-	return now
+	return float64(C.eddy_loop_time(nil))
 }
 
 // CallLater runs fn once on the loop thread, delay from now (Tornado's IOLoop.call_later; a

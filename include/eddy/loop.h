@@ -68,7 +68,8 @@ EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
 EDDY_API void eddy_loop_stop(eddy_loop *loop);
 
 /* Returns the loop's monotonic time in seconds (CLOCK_MONOTONIC: the clock the loop's
- * timers and eddy_loop_call_at use). Thread: any (it reads the clock, not the loop's state). */
+ * timers and eddy_loop_call_at use). Thread: any (it reads the clock, not the loop's state:
+ * `loop` may be NULL, or a loop already freed). */
 EDDY_API double eddy_loop_time(const eddy_loop *loop);
 
 /* ---- embedding -------------------------------------------------------------------------- */
