@@ -153,7 +153,10 @@ void init() {
     eddy_server_set_max_body_size(g_server, 8192);
     eddy_server_set_decompress_request(g_server, 1);
     eddy_server_set_xheaders(g_server, 1);
+    // The fed connections come from 127.0.0.1 (feed_connection.hpp): trusting it is what
+    // makes xheaders run (X-Real-IP, the X-Forwarded-For walk past 10.0.0.1, X-Scheme).
     eddy_server_add_trusted_proxy(g_server, "10.0.0.1");
+    eddy_server_add_trusted_proxy(g_server, "127.0.0.1");
     eddy_server_allow_method(g_server, "PROPFIND", EDDY_NTS);
 }
 
