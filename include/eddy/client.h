@@ -91,9 +91,9 @@ EDDY_API size_t eddy_client_idle_count(const eddy_client *client);
  * "https://[::1]:8443/"). The URL is checked by eddy_fetch_start(). Credentials in it
  * ("http://user:pass@host/", percent-encoded) are sent as basic authentication unless an
  * Authorization header was added, and never as part of a URL (the effective URL and log lines
- * leave them out); a redirect keeps them within the same origin (as curl does). The handle is yours until
- * started (free it with eddy_fetch_free() if you do not start it). Once the client's loop was
- * freed, eddy_fetch_start() refuses it with EDDY_ESTATE.
+ * leave them out); a redirect keeps them within the same origin (as curl does). The handle is
+ * yours until started (free it with eddy_fetch_free() if you do not start it). Once the
+ * client's loop was freed, eddy_fetch_start() refuses it with EDDY_ESTATE.
  * Returns NULL on bad arguments or out of memory. */
 EDDY_API eddy_fetch *eddy_fetch_new(eddy_client *client, const char *method, const char *url);
 
