@@ -2,8 +2,8 @@
 
 #include <cctype>
 #include <cstdlib>
-#include <cstring>
-#include <string_view>
+
+#include "http/httputil.hpp"
 
 namespace eddy::client {
 
@@ -13,20 +13,6 @@ bool bad_char(char c) {
     return u <= 0x20 || u == 0x7f;
 }
 
-// RFC 3986 §3.2.1: userinfo = *( unreserved / pct-encoded / sub-delims / ":" ).
-bool valid_userinfo(std::string_view s) {
-    for (size_t i = 0; i < s.size(); i++) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (isalnum(c) || strchr("-._~!$&'()*+,;=:", c)) continue;
-        if (c == '%' && i + 2 < s.size() && isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-            isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            i += 2;
-            continue;
-        }
-        return false;
-    }
-    return true;
-}
 }  // namespace
 
 std::string Url::host_header() const {
@@ -57,7 +43,7 @@ bool parse_url(const std::string &text, Url *out) {
     size_t at = authority.rfind('@');
     if (at != std::string::npos) {
         u.userinfo = authority.substr(0, at);
-        if (!valid_userinfo(u.userinfo)) return false;
+        if (!http::is_userinfo(u.userinfo)) return false;
         authority.erase(0, at + 1);
     }
     u.scheme = scheme;

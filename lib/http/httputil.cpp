@@ -137,23 +137,29 @@ bool is_unreserved(unsigned char c) {
 
 bool is_sub_delim(unsigned char c) { return c != 0 && std::strchr("!$&'()*+,;=", c) != nullptr; }
 
-// reg-name = *( unreserved / pct-encoded / sub-delims ). IPv4address is a subset of it, so one
-// check covers both host forms outside brackets.
-bool is_reg_name(std::string_view s) {
+// Whether s[at] ('%') starts a pct-encoded octet: two hex digits follow.
+bool pct_encoded_at(std::string_view s, size_t at) {
+    return at + 2 < s.size() && hex_value(static_cast<unsigned char>(s[at + 1])) >= 0 &&
+           hex_value(static_cast<unsigned char>(s[at + 2])) >= 0;
+}
+
+// *( unreserved / pct-encoded / sub-delims ), plus ':' when `colon`: RFC 3986's reg-name
+// (without) and userinfo (with).
+bool only_unreserved_pct_subdelims(std::string_view s, bool colon) {
     for (size_t i = 0; i < s.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (c == '%') {
-            if (i + 2 >= s.size()) return false;  // needs two more bytes
-            if (hex_value(static_cast<unsigned char>(s[i + 1])) < 0 ||
-                hex_value(static_cast<unsigned char>(s[i + 2])) < 0)
-                return false;
+            if (!pct_encoded_at(s, i)) return false;
             i += 2;
-        } else if (!is_unreserved(c) && !is_sub_delim(c)) {
+        } else if (!is_unreserved(c) && !is_sub_delim(c) && !(colon && c == ':')) {
             return false;
         }
     }
     return true;
 }
+
+// reg-name: IPv4address is a subset of it, so one check covers both host forms outside brackets.
+bool is_reg_name(std::string_view s) { return only_unreserved_pct_subdelims(s, false); }
 
 // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
 bool is_ipvfuture(std::string_view s) {
@@ -216,6 +222,19 @@ bool accepts_coding(std::string_view accept_encoding, std::string_view coding) {
         if (name == "*") star = nonzero;
     }
     return star;
+}
+
+bool is_userinfo(std::string_view s) { return only_unreserved_pct_subdelims(s, true); }
+
+bool has_valid_percent_escapes(std::string_view s) {
+    for (size_t at = s.find('%'); at != std::string_view::npos; at = s.find('%', at + 3))
+        if (!pct_encoded_at(s, at)) return false;
+    return true;
+}
+
+std::string_view host_without_port(std::string_view host) {
+    if (!host.empty() && host.front() == '[') return host.substr(0, host.find(']') + 1);
+    return host.substr(0, host.find(':'));
 }
 
 bool is_valid_host(std::string_view host) {

@@ -131,6 +131,12 @@ inline bool is_gzip_coding(std::string_view coding) {
 // (unreserved / pct-encoded / sub-delims), and port is digits (may be empty). An empty value is
 // valid syntax (RFC allows it when the URI has no authority). Returns true if valid.
 bool is_valid_host(std::string_view host);
+// The uri-host of a valid Host value: without its port; an IP-literal keeps its brackets.
+std::string_view host_without_port(std::string_view host);
+// RFC 3986 userinfo: *( unreserved / pct-encoded / sub-delims / ":" ).
+bool is_userinfo(std::string_view s);
+// True when every '%' in `s` starts a pct-encoded octet (RFC 3986 §2.1: "%zz", "50%" fail).
+bool has_valid_percent_escapes(std::string_view s);
 
 // ---- URL pieces ------------------------------------------------------------------------------
 

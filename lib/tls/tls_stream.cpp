@@ -15,6 +15,7 @@
 #include <cstring>
 #include <new>
 
+#include "http/httputil.hpp"
 #include "tls/context.hpp"
 #include "tls/socket_bio.hpp"
 #include "util/errors.hpp"
@@ -220,12 +221,8 @@ namespace {
 // The name part of a Host value: no port, no IPv6 brackets, no final dot ("Example.com." and
 // "example.com" name one host).
 std::string_view host_name_part(std::string_view host) {
-    if (!host.empty() && host.front() == '[') {
-        size_t close = host.find(']');
-        return host.substr(1, close == std::string_view::npos ? host.npos : close - 1);
-    }
-    size_t colon = host.rfind(':');
-    if (colon != std::string_view::npos) host = host.substr(0, colon);
+    host = http::host_without_port(host);
+    if (!host.empty() && host.front() == '[') return host.substr(1, host.size() - 2);
     if (!host.empty() && host.back() == '.') host.remove_suffix(1);
     return host;
 }

@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "http/httputil.hpp"
 #include "http/request.hpp"
 #include "http/server.hpp"
 #include "util/log.hpp"
@@ -160,12 +161,7 @@ Handler *App::route_request(http::Request *req) {
 Handler *App::route_by_pattern(http::Request *req) {
     std::string host;  // lower-cased, without the port (only host tables need it)
     if (!host_tables_.empty()) {
-        host = req->host;
-        if (!host.empty() && host[0] == '[') {
-            host = host.substr(0, host.find(']') + 1);
-        } else {
-            host = host.substr(0, host.find(':'));
-        }
+        host = http::host_without_port(req->host);
         for (char &c : host) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
     }
     std::vector<std::string> raw;

@@ -199,6 +199,21 @@ void test_host_valid(void **) {
     }
 }
 
+void test_host_parts(void **) {
+    assert_true(host_without_port("example.com:8080") == "example.com");
+    assert_true(host_without_port("example.com") == "example.com");
+    assert_true(host_without_port("[::1]:443") == "[::1]");
+    assert_true(host_without_port("[::1]") == "[::1]");
+    assert_true(host_without_port("") == "");
+    assert_true(is_userinfo("us%65r:p%40ss:w") && is_userinfo("") && is_userinfo("a!$&'()*+,;=-._~"));
+    for (const char *bad : {"a@b", "a b", "%4", "%zz", "a[b", "a/b"})
+        if (is_userinfo(bad)) fail_msg("userinfo should be invalid: %s", bad);
+    for (const char *good : {"", "/", "/a%2Fb%e9", "%41", "/x%00y"})
+        if (!has_valid_percent_escapes(good)) fail_msg("escapes should be valid: %s", good);
+    for (const char *bad : {"%", "/%zz", "/a%4", "/50%", "/%%41", "/x%g0"})
+        if (has_valid_percent_escapes(bad)) fail_msg("escapes should be invalid: %s", bad);
+}
+
 void test_host_invalid(void **) {
     const char *bad[] = {"exa mple.com", " example.com", "example.com ", "a\tb", "user@host",
                          "a/b",          "a?b",          "a#b",          "[::1",  "host:port:x",
@@ -844,6 +859,7 @@ int main(void) {
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_host_valid),
         cmocka_unit_test(test_host_invalid),
+        cmocka_unit_test(test_host_parts),
         cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_urlencoded),
