@@ -409,11 +409,10 @@ void Handler::apply_default_type() {
 void Handler::start_streaming_gzip() {
     if (!app || !app->compress_response || req->headers_sent()) return;
     vary_on_accept_encoding();
-    const http::HeaderField *ae = req->find_header("Accept-Encoding");
     const http::ResponseFields &fields = req->response_headers();
     if (fields.contains("Content-Encoding")) return;
     std::string_view content_type = fields.last_value("Content-Type");
-    if (!ae || !http::accepts_coding(ae->value, "gzip") || !compressible(content_type)) return;
+    if (!client_takes_gzip() || !compressible(content_type)) return;
     if (req->status() < 200 || req->status() == 204 || req->status() == 304) return;
     if (req->declared_length() >= 0) return;
     if (req->method == "HEAD") {
@@ -517,14 +516,16 @@ bool Handler::compresses(std::string_view type, uint64_t size) const {
     return app && app->compress_response && compressible(type) && size >= kMinGzipBytes;
 }
 
+bool Handler::client_takes_gzip() const {
+    const http::HeaderField *ae = req->find_header("Accept-Encoding");
+    return ae && http::accepts_coding(ae->value, "gzip");
+}
+
 bool Handler::gzip_wanted(size_t len) {
     vary_on_accept_encoding();
-    const http::HeaderField *ae = req->find_header("Accept-Encoding");
     const http::ResponseFields &fields = req->response_headers();
-    std::string_view content_type = fields.last_value("Content-Type");
-    bool has_encoding = fields.contains("Content-Encoding");
-    return ae && http::accepts_coding(ae->value, "gzip") && !has_encoding &&
-           compressible(content_type) && len >= kMinGzipBytes && req->status() >= 200 &&
+    return client_takes_gzip() && !fields.contains("Content-Encoding") &&
+           compresses(fields.last_value("Content-Type"), len) && req->status() >= 200 &&
            req->status() != 204 && req->status() != 304;
 }
 

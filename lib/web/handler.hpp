@@ -100,6 +100,7 @@ private:
     void write_default_error(int status);
     void finish_transforms();
     [[gnu::noinline]] bool gzip_wanted(size_t len);
+    bool client_takes_gzip() const;  // the request's Accept-Encoding takes gzip
     void vary_on_accept_encoding();
     void mark_gzip_encoded();
     [[gnu::noinline]] void gzip_pending(std::string_view pending);

@@ -161,6 +161,7 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     bool gz = false;
     bool has_twin = false;
     const http::HeaderField *ae = req->find_header("Accept-Encoding");
+    const bool takes_gzip = ae && http::accepts_coding(ae->value, "gzip");
     {
         std::string gz_path = path + ".gz";
         char gz_resolved[PATH_MAX];
@@ -168,7 +169,7 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
         if (realpath(gz_path.c_str(), gz_resolved) && inside(root, gz_resolved) &&
             stat(gz_resolved, &gz_st) == 0 && S_ISREG(gz_st.st_mode)) {
             has_twin = true;
-            if (ae && http::accepts_coding(ae->value, "gzip")) {
+            if (takes_gzip) {
                 path = gz_resolved;
                 st = gz_st;
                 gz = true;
@@ -186,7 +187,7 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     // then unknown until the end (chunked), so Range is not offered on that form, and its
     // validator is weak (the bytes are zlib's, not the file's).
     bool compressible = !has_twin && h->compresses(type, size);
-    bool gzip_now = compressible && ae && http::accepts_coding(ae->value, "gzip");
+    bool gzip_now = compressible && takes_gzip;
     std::string etag = gzip_now ? "W/" + make_etag(st, true) : make_etag(st, gz);
     // A modification time in the future is sent as now (RFC 9110 §8.8.2.1: Last-Modified MUST
     // NOT be later than Date), and If-Modified-Since is compared with the same value.
