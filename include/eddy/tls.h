@@ -157,11 +157,17 @@ EDDY_API const char *eddy_stream_tls_server_name(const eddy_stream *stream);
 EDDY_API int eddy_stream_tls_peer_certificate(const eddy_stream *stream, unsigned char *buf,
                                               size_t *len);
 
-/* The same two for the connection a request arrived on (NULL / EDDY_ECLOSED once that
- * connection is gone). A server answers 421 (Misdirected Request) by itself to a request for
- * a host other than the SNI name unless the certificate in use covers that host and the SNI
- * callback would pick the same context for it (RFC 9110 §7.4). */
+/* eddy_stream_tls_server_name() for the connection `req` arrived on: NULL also once that
+ * connection is gone (or for a NULL req). A server answers 421 (Misdirected Request) by itself
+ * to a request for a host other than the SNI name unless the certificate in use covers that
+ * host and the SNI callback would pick the same context for it (RFC 9110 §7.4). Thread: the
+ * request's loop. */
 EDDY_API const char *eddy_request_tls_server_name(const eddy_request *req);
+/* eddy_stream_tls_peer_certificate() for the connection `req` arrived on: the certificate its
+ * client presented (DER, copied into `buf`; `*len` in: room, out: size). Returns 0,
+ * EDDY_ETOOBIG (`*len` says how much is needed), EDDY_ENOENT (none presented, or not TLS),
+ * EDDY_ECLOSED (the connection is gone), EDDY_EINVAL (NULL req or len). Thread: the request's
+ * loop. */
 EDDY_API int eddy_request_tls_peer_certificate(const eddy_request *req, unsigned char *buf,
                                                size_t *len);
 
