@@ -182,7 +182,10 @@ EDDY_API int eddy_route_set_ws_select_subprotocol(eddy_route *route,
 
 /* Connects to `url` ("ws://host[:port][/path][?query]", or "wss://" for WebSocket over TLS:
  * port 443 by default, SNI and verification against the URL's host with the options' TLS context
- * — see eddy_ws_options_set_tls) and runs the opening handshake. DNS is resolved off the loop. `on_connect` runs exactly once, later from the loop; after a
+ * — see eddy_ws_options_set_tls) and runs the opening handshake. DNS is resolved off the loop.
+ * Credentials in the URL ("ws://user:password@host/") are sent as "Authorization: Basic" (not
+ * in the request target), unless the options' headers carry an Authorization of their own.
+ * `on_connect` runs exactly once, later from the loop; after a
  * successful one `on_message` and `on_close` (may be NULL) follow. `options` may be NULL.
  * Userdata: released through `free_userdata` exactly once — after the close callback, or
  * after a failed `on_connect`, or when the loop is freed first.

@@ -1,6 +1,5 @@
 // Fetch: one client request — getting a connection (pool, connect, proxy tunnel, TLS), sending
 // the request, redirects and the end of its life. The response side is fetch_response.cpp.
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -20,25 +19,6 @@ namespace eddy::client {
 
 namespace {
 constexpr double kContinueWait = 1.0;  // seconds to wait for "100 Continue" before sending
-
-// "Authorization: Basic ..." from a URL's userinfo ("user:password", percent-encoded), as
-// Tornado's client and curl send it (RFC 7617: base64 of user ":" password).
-void append_basic_credentials(std::string &head, const std::string &userinfo) {
-    size_t colon = userinfo.find(':');
-    std::string user, password;
-    http::percent_decode(std::string_view(userinfo).substr(0, colon), user, false);
-    if (colon != std::string::npos)
-        http::percent_decode(std::string_view(userinfo).substr(colon + 1), password, false);
-    std::string plain = user + ":" + password;
-    std::string b64(4 * ((plain.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(b64.data()),
-                            reinterpret_cast<const unsigned char *>(plain.data()),
-                            static_cast<int>(plain.size()));
-    b64.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    head += "Authorization: Basic ";
-    head += b64;
-    head += "\r\n";
-}
 }  // namespace
 
 Fetch::Fetch(Client *client, std::string method, std::string text)
@@ -252,7 +232,7 @@ void Fetch::on_connected(Connector *, Stream *stream, int error, void *arg) {
 }
 
 void Fetch::connected(Stream *stream) {
-    if (!url.https()) {
+    if (!url.secure()) {
         attach(stream);
         send_request();
     } else if (!client_->proxy_host.empty()) {
@@ -356,8 +336,8 @@ void Fetch::detach_stream(bool keep) {
 // ---- the request -----------------------------------------------------------------------------
 
 void Fetch::send_request() {
-    bool proxied_http = !client_->proxy_host.empty() && !url.https();
-    bool tunnelled = !client_->proxy_host.empty() && url.https();
+    bool proxied_http = !client_->proxy_host.empty() && !url.secure();
+    bool tunnelled = !client_->proxy_host.empty() && url.secure();
     std::string head;
     head.reserve(256);
     head += method_;
@@ -387,7 +367,8 @@ void Fetch::send_request() {
         head += "\r\n";
     }
     if (!has_ua) head += "User-Agent: eddy/" EDDY_VERSION_TEXT "\r\n";
-    if (!has_auth && !url.userinfo.empty()) append_basic_credentials(head, url.userinfo);
+    if (!has_auth && !url.userinfo.empty())
+        head += "Authorization: " + basic_credentials(url.userinfo) + "\r\n";
     if (decompress && !has_ae) head += "Accept-Encoding: gzip\r\n";
     bool has_body = streamed_body || !body.empty();
     if (streamed_body && stream_length < 0) {

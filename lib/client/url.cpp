@@ -1,5 +1,7 @@
 #include "client/url.hpp"
 
+#include <openssl/evp.h>
+
 #include <cctype>
 #include <cstdlib>
 
@@ -17,7 +19,7 @@ bool bad_char(char c) {
 
 std::string Url::host_header() const {
     std::string h = ipv6() ? "[" + host + "]" : host;
-    if (port != (https() ? 443 : 80)) h += ":" + std::to_string(port);
+    if (port != (secure() ? 443 : 80)) h += ":" + std::to_string(port);
     return h;
 }
 
@@ -27,14 +29,19 @@ std::string Url::origin() const {
 
 std::string Url::str() const { return scheme + "://" + host_header() + target; }
 
-bool parse_url(const std::string &text, Url *out) {
+namespace {
+
+// An absolute URL whose scheme is `plain` or `secure` (compared without case): the two share
+// one authority grammar and differ in the default port only.
+bool parse_absolute_url(const std::string &text, const char *plain, const char *secure,
+                        Url *out) {
     for (char c : text)
         if (bad_char(c)) return false;
     size_t colon = text.find("://");
     if (colon == std::string::npos) return false;
     std::string scheme = text.substr(0, colon);
     for (char &c : scheme) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    if (scheme != "http" && scheme != "https") return false;
+    if (scheme != plain && scheme != secure) return false;
     size_t start = colon + 3;
     size_t end = text.find_first_of("/?#", start);
     std::string authority =
@@ -47,7 +54,7 @@ bool parse_url(const std::string &text, Url *out) {
         authority.erase(0, at + 1);
     }
     u.scheme = scheme;
-    u.port = scheme == "https" ? 443 : 80;
+    u.port = u.secure() ? 443 : 80;
     std::string port_text;
     if (!authority.empty() && authority[0] == '[') {
         size_t close = authority.find(']');
@@ -83,6 +90,31 @@ bool parse_url(const std::string &text, Url *out) {
     u.target = rest;
     *out = u;
     return true;
+}
+
+}  // namespace
+
+bool parse_url(const std::string &text, Url *out) {
+    return parse_absolute_url(text, "http", "https", out);
+}
+
+bool parse_ws_url(const std::string &text, Url *out) {
+    return parse_absolute_url(text, "ws", "wss", out);
+}
+
+std::string basic_credentials(const std::string &userinfo) {
+    size_t colon = userinfo.find(':');
+    std::string user, password;
+    http::percent_decode(std::string_view(userinfo).substr(0, colon), user, false);
+    if (colon != std::string::npos)
+        http::percent_decode(std::string_view(userinfo).substr(colon + 1), password, false);
+    std::string plain = user + ":" + password;
+    std::string b64(4 * ((plain.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(b64.data()),
+                            reinterpret_cast<const unsigned char *>(plain.data()),
+                            static_cast<int>(plain.size()));
+    b64.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return "Basic " + b64;
 }
 
 namespace {

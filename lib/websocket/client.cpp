@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 
+#include "client/url.hpp"
 #include "http/httputil.hpp"
 #include "net/connect.hpp"
 #include "stream/stream.hpp"
@@ -24,51 +25,6 @@ namespace {
 
 constexpr size_t kMaxResponseHead = 64 * 1024;
 
-bool parse_ws_url(std::string_view url, std::string &host, int &port, std::string &target,
-                  bool &secure, int &error) {
-    error = EDDY_EINVAL;
-    size_t colon = url.find("://");
-    if (colon == std::string_view::npos) return false;
-    std::string_view scheme = url.substr(0, colon);
-    secure = http::iequals(scheme, "wss");
-    if (!secure && !http::iequals(scheme, "ws")) return false;
-    std::string_view rest = url.substr(colon + 3);
-    // A fragment means nothing to a WebSocket URI (RFC 6455 §3) and is no part of a request
-    // target: it is dropped, as Tornado and eddy's HTTP client do.
-    rest = rest.substr(0, rest.find('#'));
-    size_t slash = rest.find_first_of("/?");
-    std::string_view authority = rest.substr(0, slash);
-    target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-    if (target[0] == '?') target.insert(0, "/");
-    if (authority.empty() || authority.find('@') != std::string_view::npos) return false;
-    port = secure ? 443 : 80;
-    std::string_view port_text;
-    if (authority[0] == '[') {
-        size_t close = authority.find(']');
-        if (close == std::string_view::npos) return false;
-        host.assign(authority.substr(1, close - 1));
-        if (close + 1 < authority.size()) {
-            if (authority[close + 1] != ':') return false;
-            port_text = authority.substr(close + 2);
-        }
-    } else {
-        size_t c = authority.rfind(':');
-        host.assign(authority.substr(0, c));
-        if (c != std::string_view::npos) port_text = authority.substr(c + 1);
-    }
-    if (!port_text.empty()) {
-        port = 0;
-        for (char ch : port_text) {
-            if (ch < '0' || ch > '9' || port > 65535) return false;
-            port = port * 10 + (ch - '0');
-        }
-        if (port <= 0 || port > 65535) return false;
-    }
-    for (char ch : target)
-        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f) return false;
-    return !host.empty();
-}
-
 }  // namespace
 
 // One handshake in flight. Owned by the connector until it connected, then by itself (as a
@@ -80,6 +36,7 @@ public:
     Callbacks callbacks;
     eddy_ws_connect_fn on_connect = nullptr;
     std::string host_header, target, key;
+    std::string userinfo;  // of the URL: sent as basic credentials, as the HTTP client does
     std::string tls_host;  // wss://: the name for SNI and certificate verification
     bool secure = false;
     Stream *stream = nullptr;
@@ -182,7 +139,13 @@ public:
                        : std::string("; client_max_window_bits");
             req += "\r\n";
         }
-        for (const auto &[name, value] : options.headers) req += name + ": " + value + "\r\n";
+        bool has_auth = false;
+        for (const auto &[name, value] : options.headers) {
+            req += name + ": " + value + "\r\n";
+            if (http::iequals(name, "Authorization")) has_auth = true;
+        }
+        if (!has_auth && !userinfo.empty())
+            req += "Authorization: " + client::basic_credentials(userinfo) + "\r\n";
         req += "\r\n";
         stream->write(req.data(), req.size());
         stream->read_until("\r\n\r\n", 4, kMaxResponseHead, on_head, this);
@@ -286,16 +249,14 @@ public:
 
 int websocket_connect(Loop *loop, std::string_view url, const Options &options,
                       eddy_ws_connect_fn on_connect, const Callbacks &callbacks) {
-    std::string host, target;
-    int port = 0, error = 0;
-    bool secure = false;
-    if (!parse_ws_url(url, host, port, target, secure, error)) return error;
+    client::Url parsed;
+    if (!client::parse_ws_url(std::string(url), &parsed)) return EDDY_EINVAL;
     ClientHandshake *h = new (std::nothrow) ClientHandshake(loop);
     if (!h) return EDDY_ENOMEM;
     h->options = options;
-    h->secure = secure;
-    h->tls_host = host;
-    if (secure && !h->options.tls.get()) {
+    h->secure = parsed.secure();
+    h->tls_host = parsed.host;
+    if (h->secure && !h->options.tls.get()) {
         // No context given: a default client context (system CAs, verification required).
         tls::Context *ctx = tls::Context::create(false);
         if (!ctx) {
@@ -307,12 +268,11 @@ int websocket_connect(Loop *loop, std::string_view url, const Options &options,
     }
     h->callbacks = callbacks;
     h->on_connect = on_connect;
-    h->target = target;
-    bool v6 = host.find(':') != std::string::npos;
-    h->host_header = (v6 ? "[" + host + "]" : host) +
-                     (port != (secure ? 443 : 80) ? ":" + std::to_string(port) : "");
+    h->target = parsed.target;
+    h->host_header = parsed.host_header();
+    h->userinfo = parsed.userinfo;
     h->deadline = Loop::now() + (options.connect_timeout > 0 ? options.connect_timeout : 1e9);
-    int rc = Connector::start(loop, host.c_str(), port, options.connect_timeout,
+    int rc = Connector::start(loop, parsed.host.c_str(), parsed.port, options.connect_timeout,
                               ClientHandshake::on_connected, h, ClientHandshake::on_release);
     if (rc != 0) {
         h->callbacks.free_userdata = nullptr;  // stays the caller's on a synchronous error

@@ -469,6 +469,22 @@ async def python_server_tests(server):
             check(f"text {len(target)} {target}" in lines,
                   f"eddy client sends {url} as {target}: {lines}")
 
+    # Credentials in the URL go as basic credentials, never in the request target (as the HTTP
+    # client and Tornado do); the server sees the target and the Authorization field.
+    async def tell_auth(ws, path=None):
+        await ws.send((path if path is not None else ws.path) + " " +
+                      ws.request_headers.get("Authorization", "none"))
+
+    async with websockets.serve(tell_auth, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        for url, seen in ((f"ws://Aladdin:open%20sesame@127.0.0.1:{port}/a",
+                           "/a Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+                          (f"ws://127.0.0.1:{port}/b", "/b none")):
+            lines = await loop.run_in_executor(None, run_client, server, url)
+            check(f"text {len(seen)} {seen}" in lines,
+                  f"eddy client sends the userinfo of {url} as basic credentials: {lines}")
+
 
 def main():
     ap = argparse.ArgumentParser()

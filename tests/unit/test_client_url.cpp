@@ -13,7 +13,9 @@ extern "C" {
 
 #include "client/url.hpp"
 
+using eddy::client::basic_credentials;
 using eddy::client::parse_url;
+using eddy::client::parse_ws_url;
 using eddy::client::resolve_location;
 using eddy::client::Url;
 
@@ -73,6 +75,40 @@ static void test_reject(void **) {
     }
 }
 
+// ws and wss share http's authority grammar (RFC 6455 §3) and differ in the default port.
+static void test_ws(void **) {
+    Url u;
+    assert_true(parse_ws_url("WSS://Example.com/chat?room=1#frag", &u));
+    assert_string_equal(u.scheme.c_str(), "wss");
+    assert_true(u.secure());
+    assert_int_equal(u.port, 443);
+    assert_string_equal(u.target.c_str(), "/chat?room=1");
+    assert_string_equal(u.host_header().c_str(), "example.com");
+    assert_true(parse_ws_url("ws://u:p@[::1]:9000?x", &u));
+    assert_false(u.secure());
+    assert_string_equal(u.host.c_str(), "::1");
+    assert_int_equal(u.port, 9000);
+    assert_string_equal(u.target.c_str(), "/?x");
+    assert_string_equal(u.userinfo.c_str(), "u:p");
+    assert_string_equal(u.host_header().c_str(), "[::1]:9000");
+    assert_true(parse_ws_url("ws://h:80/", &u));
+    assert_string_equal(u.host_header().c_str(), "h");
+    const char *bad[] = {"http://h/", "wss:/h/", "ws://", "ws://h:70000/", "ws://h/a b",
+                         "ws://[::1/", "ws://u%zz@h/"};
+    for (const char *s : bad) {
+        if (parse_ws_url(s, &u)) fail_msg("accepted %s", s);
+    }
+    // And the http parser does not take ws URLs.
+    assert_false(parse_url("ws://h/", &u));
+}
+
+// RFC 7617's example, and percent-decoded userinfo with an empty password.
+static void test_basic_credentials(void **) {
+    assert_string_equal(basic_credentials("Aladdin:open%20sesame").c_str(),
+                        "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    assert_string_equal(basic_credentials("us%65r").c_str(), "Basic dXNlcjo=");
+}
+
 static void test_location(void **) {
     Url base, out;
     assert_true(parse_url("https://h:444/dir/page?x=1", &base));
@@ -107,6 +143,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_ws),
+        cmocka_unit_test(test_basic_credentials),
         cmocka_unit_test(test_location),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
