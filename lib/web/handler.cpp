@@ -369,7 +369,7 @@ int Handler::flush(eddy_handler_flush_fn cb) {
     if (!answerable()) [[unlikely]] return refusal();
     if (cb && !extras()) return EDDY_ENOMEM;
     apply_default_type();
-    if (!flushed_) start_streaming_gzip();
+    if (!flushed_ && streaming_gzip_wanted()) start_streaming_gzip();
     deflate_pending(false);
     int rc = req->flush(cb ? on_flushed : nullptr);
     if (rc == 0) {
@@ -405,16 +405,19 @@ void Handler::apply_default_type() {
 
 // compress_response for a response that starts with a flush (so its size is unknown): decided
 // when the headers go out, then every flushed piece is deflated with a sync flush so the client
-// can decode it as it arrives (Tornado's GZipContentEncoding does the same).
-void Handler::start_streaming_gzip() {
-    if (!app || !app->compress_response || req->headers_sent()) return;
+// can decode it as it arrives (Tornado's GZipContentEncoding does the same). Static files
+// decide for themselves (they know their size) and call start_streaming_gzip() directly.
+bool Handler::streaming_gzip_wanted() {
+    if (!app || !app->compress_response || req->headers_sent()) return false;
     vary_on_accept_encoding();
     const http::ResponseFields &fields = req->response_headers();
-    if (fields.contains("Content-Encoding")) return;
-    std::string_view content_type = fields.last_value("Content-Type");
-    if (!client_takes_gzip() || !compressible(content_type)) return;
-    if (req->status() < 200 || req->status() == 204 || req->status() == 304) return;
-    if (req->declared_length() >= 0) return;
+    if (fields.contains("Content-Encoding")) return false;
+    if (!client_takes_gzip() || !compressible(fields.last_value("Content-Type"))) return false;
+    if (req->status() < 200 || req->status() == 204 || req->status() == 304) return false;
+    return req->declared_length() < 0;
+}
+
+void Handler::start_streaming_gzip() {
     if (req->method == "HEAD") {
         // No body to deflate, but the same head as GET's (RFC 9110 §9.3.2).
         mark_gzip_encoded();

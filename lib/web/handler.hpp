@@ -81,7 +81,8 @@ public:
     // bytes of `type` is one to gzip for clients that take it.
     bool compresses(std::string_view type, uint64_t size) const;
     // Sends the open file `fd` (the handler's from here) through the streaming gzip, a piece
-    // per flush, then finishes (static_files.cpp).
+    // per flush, then finishes (static_files.cpp). The caller decided to gzip it (compresses()
+    // and the client takes gzip); the flushes do not decide again.
     void stream_file(int fd);
 
     App *app;
@@ -108,6 +109,7 @@ private:
     void not_modified();
     void clear_representation_headers();
     void apply_default_type();
+    bool streaming_gzip_wanted();  // compress_response's rule for a response of unknown length
     void start_streaming_gzip();
     void deflate_pending(bool final);
     // The common check before a response call: the request is neither finished nor closed.

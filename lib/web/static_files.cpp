@@ -281,6 +281,7 @@ void Handler::stream_file(int fd) {
         return;
     }
     x->file_fd = fd;
+    start_streaming_gzip();  // before the first flush, which then sees Content-Encoding
     if (req->method == "HEAD") {
         // GET's head as far as it is known without reading the file (Content-Encoding, the
         // weak ETag; no length): the flush sends it, then the answer ends without a body.
