@@ -8,15 +8,9 @@
 // Input: byte 0 picks the route (each with its own options) and the extension offer; bit 0x80
 // says how the rest is read.
 // - raw (bit clear): the rest follows the handshake as the client's bytes, as they are.
-// - frames (bit set): the rest is a list of records, each three header bytes then a payload:
-//     A: 0x0f opcode (reserved ones too), 0x10 RSV1, 0x20 RSV2, 0x40 FIN, 0x80 "deflate the
-//        payload first" (raw deflate ending in a sync flush, RFC 7692 §7.2.1: its empty final
-//        block is left off on a FIN frame, and RSV1 is set on a message's first frame only,
-//        so the fragments of one compressed message concatenate into one valid stream)
-//     B: 0x7f length code (0-125 literal; 126 and 127: the next two bytes give the length, sent
-//        in the 16-bit or the — non-minimal — 64-bit form), 0x80 unmasked (a violation)
-//     C: 0x01 a write boundary after this frame, 0x02 one inside it, 0xfc the mask key's seed
-//   and the harness encodes and masks the frames, so the fuzzer need not learn to mask.
+// - frames (bit set): the rest is a list of frame records (ws_frame_records.hpp: opcode and
+//   flags, length, masking, deflate, write boundaries) that the harness encodes and masks, so
+//   the fuzzer need not learn to mask or compress.
 // Either way the bytes go through feed_connection.hpp (socketpair, writes split at the
 // "\n--MARK--\n" marker, SHUT_WR, bounded pumping). What the server does with a message depends
 // on its first byte (echo, close with a code, ping, a big write past the output limit, a write
@@ -31,11 +25,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include <string>
 
 #include "feed_connection.hpp"
+#include "ws_frame_records.hpp"
 
 namespace {
 
@@ -182,65 +176,6 @@ std::string handshake(uint8_t selector) {
     return req;
 }
 
-// permessage-deflate's form of a payload: raw deflate ended by a sync flush, whose empty stored
-// block (00 00 ff ff) is left off at the end of a message (RFC 7692 §7.2.1). A fresh
-// compressor per frame is valid whatever context takeover was agreed: it refers to nothing
-// sent before, and sync-flushed pieces concatenate into one stream.
-std::string deflate_payload(const uint8_t *data, size_t len, bool message_end) {
-    z_stream zs{};
-    if (deflateInit2(&zs, 6, Z_DEFLATED, -9, 8, Z_DEFAULT_STRATEGY) != Z_OK) abort();
-    std::string out(deflateBound(&zs, len) + 16, '\0');
-    zs.next_in = const_cast<uint8_t *>(data);
-    zs.avail_in = static_cast<uInt>(len);
-    zs.next_out = reinterpret_cast<Bytef *>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    deflate(&zs, Z_SYNC_FLUSH);
-    out.resize(out.size() - zs.avail_out);
-    deflateEnd(&zs);
-    if (message_end && out.size() >= 4) out.resize(out.size() - 4);
-    return out;
-}
-
-void append_frame(std::string &out, uint8_t a, uint8_t b, uint8_t c, const uint8_t *payload,
-                  size_t len) {
-    std::string body(reinterpret_cast<const char *>(payload), len);
-    uint8_t first = static_cast<uint8_t>((a & 0x40 ? 0x80 : 0) | (a & 0x10 ? 0x40 : 0) |
-                                         (a & 0x20 ? 0x20 : 0) | (a & 0x0f));
-    if (a & 0x80) {
-        body = deflate_payload(payload, len, a & 0x40);
-        if (a & 0x0f) first |= 0x40;  // not on continuation frames
-    }
-    bool masked = !(b & 0x80);
-    uint8_t code = b & 0x7f;
-    std::string frame(1, static_cast<char>(first));
-    uint8_t mask_bit = masked ? 0x80 : 0;
-    if (code == 127) {
-        frame += static_cast<char>(mask_bit | 127);
-        for (int shift = 56; shift >= 0; shift -= 8)
-            frame += static_cast<char>((static_cast<uint64_t>(body.size()) >> shift) & 0xff);
-    } else if (code == 126 || body.size() > 125) {
-        frame += static_cast<char>(mask_bit | 126);
-        frame += static_cast<char>((body.size() >> 8) & 0xff);
-        frame += static_cast<char>(body.size() & 0xff);
-    } else {
-        frame += static_cast<char>(mask_bit | body.size());
-    }
-    if (masked) {
-        uint8_t key[4] = {static_cast<uint8_t>(c & 0xfc), 0x5a, static_cast<uint8_t>(c * 7), 0xa5};
-        frame.append(reinterpret_cast<const char *>(key), 4);
-        for (size_t i = 0; i < body.size(); i++) body[i] = static_cast<char>(body[i] ^ key[i % 4]);
-    }
-    if (c & 0x02) {  // a write boundary inside the frame: after its header, or mid-payload
-        size_t at = frame.size() + body.size() / 2;
-        frame += body;
-        frame.insert(at, fuzz_feed::kMarker, fuzz_feed::kMarkerLen);
-    } else {
-        frame += body;
-    }
-    out += frame;
-    if (c & 0x01) out.append(fuzz_feed::kMarker, fuzz_feed::kMarkerLen);
-}
-
 std::string client_bytes(const uint8_t *data, size_t size) {
     std::string out = handshake(data[0]);
     const uint8_t *p = data + 1, *end = data + size;
@@ -248,19 +183,7 @@ std::string client_bytes(const uint8_t *data, size_t size) {
         out.append(reinterpret_cast<const char *>(p), static_cast<size_t>(end - p));
         return out;
     }
-    while (end - p >= 3) {
-        uint8_t a = p[0], b = p[1], c = p[2];
-        p += 3;
-        size_t len = b & 0x7f;
-        if (len >= 126) {
-            if (end - p < 2) break;
-            len = static_cast<size_t>(p[0]) << 8 | p[1];
-            p += 2;
-        }
-        if (len > static_cast<size_t>(end - p)) len = static_cast<size_t>(end - p);
-        append_frame(out, a, b, c, p, len);
-        p += len;
-    }
+    ws_records::append_frames(out, p, end, /*masked=*/true);
     return out;
 }
 
