@@ -1,6 +1,6 @@
 /* SWIG interface for the Lua 5.4 module `eddy.core`: the public C API of eddy (loop, HTTP
- * request getters, web layer, WebSocket, HTTP client) plus C trampolines that let Lua
- * functions serve as callbacks.
+ * request getters, web layer, WebSocket, HTTP client; a request's TLS facts in request_tls.i)
+ * plus C trampolines that let Lua functions serve as callbacks.
  *
  * Ownership: every Lua function or table handed to eddy is pinned in the Lua registry
  * (luaL_ref) inside a small `lua_ref` box that becomes the C API's userdata; the C API's free
@@ -1062,6 +1062,8 @@ static int l_registry_size(lua_State *L) {
 %native(fetch_start) int l_fetch_start(lua_State *L);
 %native(client_set_tls) int l_client_set_tls(lua_State *L);
 %native(registry_size) int l_registry_size(lua_State *L);
+
+%include "request_tls.i"
 
 /* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */
 %wrapper %{

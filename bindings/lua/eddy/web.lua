@@ -56,6 +56,21 @@ function Handler:query() return (core.eddy_request_query(self:request())) end
 function Handler:body() return (core.eddy_request_body(self:request())) end
 function Handler:host() return (core.eddy_request_host(self:request())) end
 function Handler:remote_ip() return core.eddy_request_remote_ip(self:request()) end
+-- The TLS facts of the request's connection (eddy/tls.h). The server name (SNI) the client
+-- sent, or nil: plain HTTP, no SNI (it connected to an IP address), the connection gone.
+function Handler:tls_server_name() return core.eddy_request_tls_server_name(self:request()) end
+-- The certificate the client presented, DER-encoded (Tornado's
+-- get_ssl_certificate(binary_form=True): Lua has no X.509 decoder for the dict form, so an
+-- explicit false is refused rather than silently answered in another form). nil and the
+-- EDDY_E* code when there is none: EDDY_ENOENT (plain HTTP, or none presented: the server asks
+-- only with ssl_options' ca_certs / cert_reqs), EDDY_ECLOSED (the connection is gone).
+function Handler:get_ssl_certificate(binary_form)
+  if binary_form == false then
+    error("eddy: get_ssl_certificate gives the DER form only (binary_form = true)", 2)
+  end
+  local der, code = core.request_tls_peer_certificate(self:request())
+  return der, code and math.tointeger(code)
+end
 -- The first value of request header `name` (case-insensitive) or nil.
 function Handler:header(name) return (core.eddy_request_header(self:request(), name)) end
 -- Every request header as a list of {name, value}.
