@@ -927,8 +927,9 @@ static int l_server_new(lua_State *L) {
 
 /* ---- HTTP client: a started fetch's userdata is a lua_ref to its dispatch function, called
  * as dispatch("headers", status, reason, headers), dispatch("chunk", data) and, exactly once,
- * dispatch("done", error, status, reason, headers, body, effective_url, redirects, reused) —
- * `headers` being a list of { name, value }. Everything is copied into Lua values: the eddy_fetch
+ * dispatch("done", error, status, reason, headers, body, effective_url, redirects, reused,
+ * detail) — `headers` being a list of { name, value }, `detail` eddy_fetch_error_detail ("" when
+ * eddy knows nothing beyond the error code). Everything is copied into Lua values: the eddy_fetch
  * is freed by eddy right after "done", and the box with it (lua_ref_free). The Lua layer
  * catches its own callbacks' errors. */
 static void push_fetch_head(lua_State *L, eddy_fetch *f) {
@@ -986,7 +987,9 @@ static void fetch_done_trampoline(eddy_fetch *f, int error, void *ud) {
     lua_pushlstring(L, url ? url : "", url ? len : 0);
     lua_pushinteger(L, eddy_fetch_redirect_count(f));
     lua_pushboolean(L, eddy_fetch_connection_reused(f));
-    call_protected(L, 9);
+    const char *detail = eddy_fetch_error_detail(f, &len);
+    lua_pushlstring(L, detail ? detail : "", detail ? len : 0);
+    call_protected(L, 10);
 }
 
 /* fetch_start(fetch, dispatch, with_headers, with_chunks) -> rc: starts a configured fetch

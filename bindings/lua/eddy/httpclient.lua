@@ -12,7 +12,9 @@
 -- As in Tornado, a response whose status is not 2xx carries `response.error` (an
 -- HTTPClientError with that code), and a request that got no answer (refused connection,
 -- timeout, TLS failure, body over max_body_size, client closed...) is a response with code 599
--- and `error` = HTTPClientError(599, eddy's message), whose `eddy_code` is the EDDY_E* code.
+-- and `error` = HTTPClientError(599, eddy's message), whose `eddy_code` is the EDDY_E* code;
+-- when eddy knows why (a TLS failure: "...: certificate verification: hostname mismatch") the
+-- message ends with that detail, also in `error.detail`.
 -- In a coroutine, fetch raises response.error unless raise_error = false; the callback always
 -- gets the response.
 --
@@ -47,7 +49,8 @@ HTTPClientError.__tostring = function(e) return "HTTP " .. e.code .. ": " .. e.m
 httpclient.HTTPClientError_class = HTTPClientError
 
 -- A failed fetch (Tornado's HTTPClientError): `code` is the HTTP status, or 599 when no answer
--- arrived (then `eddy_code` is the EDDY_E* code); `message`; `response` (may be nil).
+-- arrived (then `eddy_code` is the EDDY_E* code, and `detail` what eddy knows beyond it, or
+-- nil); `message`; `response` (may be nil).
 function httpclient.HTTPClientError(code, message, response, eddy_code)
   return setmetatable({ code = code, message = message or ("HTTP " .. code), response = response,
                         eddy_code = eddy_code }, HTTPClientError)
@@ -400,15 +403,23 @@ local function failed_response(req, eddy_code, message, start)
   return response
 end
 
--- The response out of a "done" event.
-local function make_response(state, err, status, reason, headers, body, url, redirects, reused)
+-- The response out of a "done" event. `detail` is what eddy knows of a failure beyond its code
+-- (eddy_fetch_error_detail: why a TLS handshake or certificate check failed, e.g.
+-- "certificate verification: hostname mismatch"); it ends the error's message, as Python's
+-- binding puts it in its ssl.SSLError, and is kept apart in `error.detail`.
+local function make_response(state, err, status, reason, headers, body, url, redirects, reused, detail)
   local req = state.req
   err = math.tointeger(err)
   if err == 0 and state.callback_error then err = core.EDDY_ECANCELED end
   if err ~= 0 then
-    local message = state.callback_error or core.eddy_strerror(err)
+    local message, known = state.callback_error, nil
+    if not message then
+      message = core.eddy_strerror(err)
+      if detail ~= "" then message, known = message .. ": " .. detail, detail end
+    end
     local response = failed_response(req, err, message, state.start)
     response.effective_url = url ~= "" and url or req.url
+    response.error.detail = known
     return response
   end
   local response = setmetatable({ request = req, code = math.tointeger(status), reason = reason,

@@ -67,6 +67,7 @@ local refused = "http://127.0.0.1:" .. args.refused .. "/"
 local function facts(r)
   if eddy.httpclient.is_error(r) then
     return { raised = true, code = r.code, message = r.message, eddy_code = r.eddy_code or json.null,
+             detail = r.detail or json.null,
              text = tostring(r), response_code = r.response and r.response.code or json.null }
   end
   return { code = r.code, reason = r.reason, body = r.body, effective_url = r.effective_url,

@@ -9,7 +9,8 @@ over max_body_size and a failed certificate check, gzip decoding, validate_cert 
 close() and cancel() with fetches in flight, max_clients/max_queue, streaming and header
 callbacks, streamed request bodies (body_producer: the capture server checks the chunked or
 Content-Length framing and the bytes), hostname_mapping (the capture server sees the URL's Host
-and an origin-form request line; https checked against the URL's name), auth_username / auth_password (the Authorization line
+and an origin-form request line; https checked against the URL's name, a name the certificate
+lacks failing with eddy's detail "hostname mismatch" in the error), auth_username / auth_password (the Authorization line
 the capture server received), option errors, and a flat Lua registry and descriptor count over
 many clients that are closed or garbage-collected."""
 import base64
@@ -231,6 +232,7 @@ class HTTPClient(unittest.TestCase):
     def test_network_failures_are_599(self):
         f = self.r["failures"]
         self.failed(f["refused"], "ECONNREFUSED")
+        self.assertEqual(f["refused"]["detail"], None)  # nothing beyond the code
         cb = f["refused_callback"]
         self.assertEqual((cb["code"], cb["error_code"], cb["error_eddy_code"]),
                          (599, 599, self.codes["ECONNREFUSED"]))
@@ -346,6 +348,11 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual((h["code"], h["effective_url"]), (200, m["https_url"]), h)
         self.assertEqual(h["seen"], {"host": m["https_url"].split("/")[2], "uri": "/seen", "scheme": "https"})
         self.failed(m["wrong_name"], "ETLS")
+        # Why, from eddy_fetch_error_detail: in the message (and tostring) and on its own.
+        w = m["wrong_name"]
+        self.assertEqual(w["detail"], "certificate verification: hostname mismatch", w)
+        self.assertTrue(w["message"].endswith(": certificate verification: hostname mismatch"), w)
+        self.assertIn("hostname mismatch", w["text"])
         self.assertIn("hostname_mapping a = b:port", m["bad"])
 
     def test_basic_auth(self):
