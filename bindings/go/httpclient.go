@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -273,10 +274,11 @@ func (c *HTTPClient) closeOnLoop() {
 // the response (whatever its status; err nil) or an error and a nil response — ErrConnRefused,
 // ErrTimedOut, ErrResolve, ErrTLS, ErrTooBig, ErrProto (malformed response), ErrEOF (closed
 // before the response was complete), ErrCanceled (Cancel, Close, the App stopped), ErrBusy
-// (queue full), ErrInvalid (bad URL, method or header). req is copied, not its Header and
-// Body slices: leave those alone until done; the client's Defaults fill the copy. With
-// req.BodyStream the returned Fetch takes the body (WriteBody, EndBody). Thread: any
-// goroutine. Returns ErrClosed (and done never runs) when the client was closed or the loop
+// (queue full), ErrInvalid (bad URL, method or header); compare with errors.Is, as a failure
+// eddy can say more about is a *FetchError with that code and its Detail. req is copied, not
+// its Header and Body slices: leave those alone until done; the client's Defaults fill the
+// copy. With req.BodyStream the returned Fetch takes the body (WriteBody, EndBody). Thread:
+// any goroutine. Returns ErrClosed (and done never runs) when the client was closed or the loop
 // is not running (before Start, or stopped).
 func (c *HTTPClient) Fetch(req *HTTPRequest, done func(resp *HTTPResponse, err error)) (*Fetch, error) {
 	f := &Fetch{client: c, req: *req, orig: req, done: done}
@@ -323,7 +325,7 @@ func (c *HTTPClient) Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse, e
 	case <-ctx.Done():
 		f.Cancel()
 		o := <-ch // done runs exactly once, ErrCanceled at the latest when the App stops
-		if o.err == ErrCanceled {
+		if errors.Is(o.err, ErrCanceled) {
 			return nil, ctx.Err()
 		}
 		return o.resp, o.err

@@ -92,7 +92,7 @@ func goFetchDone(cf *C.eddy_fetch, code C.int, ud unsafe.Pointer) {
 	f.client.callbackDepth++
 	defer func() { f.client.callbackDepth-- }()
 	if code != 0 {
-		f.deliver(nil, Error(code))
+		f.deliver(nil, fetchError(cf, code))
 		return
 	}
 	f.deliver(f.response(cf, f.req.OnChunk == nil), nil)
