@@ -16,12 +16,13 @@ use eddy_sys as sys;
 use crate::boundary::{guard, in_callback, log_error};
 use crate::error::{check, Error, Result};
 use crate::event_loop::Loop;
+use crate::fetch_error::FetchError;
 use crate::host_mapping::HostMapping;
 use crate::http_request::{ChunkFn, HeadersFn, HttpRequest};
 use crate::http_response::HttpResponse;
 use crate::tls::{TlsContext, Verify};
 
-type DoneFn = dyn FnOnce(Result<HttpResponse>);
+type DoneFn = dyn FnOnce(std::result::Result<HttpResponse, FetchError>);
 
 /// The TLS settings given with Tornado's names, from which the client's context is rebuilt.
 #[derive(Clone, Default)]
@@ -240,7 +241,9 @@ impl HttpClient {
     /// `TIMED_OUT`, `TLS` (handshake or certificate check failed), `TOO_BIG` (body over
     /// `max_body_size`), `PROTOCOL` (malformed response), `EOF` (connection closed before the
     /// response was complete), `CANCELED` ([`FetchHandle::cancel`], a streaming closure's
-    /// `Err`, or the client dropped), `BUSY` (queue full).
+    /// `Err`, or the client dropped), `BUSY` (queue full) — as a [`FetchError`], which
+    /// compares equal to those codes and adds what eddy knows beyond them
+    /// ([`FetchError::detail`]: for `TLS`, e.g. "certificate verification: hostname mismatch").
     ///
     /// Err(INVALID) at once, and no closure runs, for a malformed URL or method, a bad header
     /// or a name with a NUL byte. A panic in `callback` is logged; the loop goes on. The
@@ -248,7 +251,7 @@ impl HttpClient {
     pub fn fetch(
         &self,
         mut request: HttpRequest,
-        callback: impl FnOnce(Result<HttpResponse>) + 'static,
+        callback: impl FnOnce(std::result::Result<HttpResponse, FetchError>) + 'static,
     ) -> Result<FetchHandle> {
         if let Some(defaults) = &self.defaults {
             request.apply_defaults(defaults);
@@ -401,7 +404,7 @@ unsafe extern "C" fn on_done(f: *mut sys::eddy_fetch, error: c_int, ud: *mut c_v
     cbs.fetch.set(std::ptr::null_mut());
     let taken = cbs.done.borrow_mut().take();
     if let Some(cb) = taken {
-        let outcome = if error == 0 { Ok(HttpResponse::read(f, !cbs.streamed)) } else { Err(Error::from_code(error)) };
+        let outcome = if error == 0 { Ok(HttpResponse::read(f, !cbs.streamed)) } else { Err(FetchError::read(f, error)) };
         if let Err(msg) = guard(move || cb(outcome)) {
             log_error(&format!("rust http client fetch callback panicked: {}", msg));
         }

@@ -10,9 +10,9 @@ use std::thread;
 
 use common::certs::Certs;
 use common::{run_bounded, IO_TIMEOUT};
-use eddy::{App, Error, FetchHandle, HttpClient, HttpRequest, HttpResponse, Loop, TlsContext};
+use eddy::{App, Error, FetchError, FetchHandle, HttpClient, HttpRequest, HttpResponse, Loop, TlsContext};
 
-type Outcome = Result<HttpResponse, Error>;
+type Outcome = Result<HttpResponse, FetchError>;
 
 /// A loop with an App on 127.0.0.1 (port 0) that `setup` configured, and its base URL.
 fn serve(lp: &Loop, setup: impl FnOnce(&mut App)) -> (App, String) {
@@ -302,6 +302,41 @@ fn https_to_an_eddy_tls_app() {
 }
 
 #[test]
+fn tls_failures_carry_eddys_detail() {
+    let certs = Certs::make("httpclient-detail");
+    let lp = Loop::new().unwrap();
+    // named.crt carries example.invalid only, not the other.invalid the URL names (mapped to
+    // the server's address).
+    let ctx = TlsContext::server(certs.path("named.crt"), certs.path("named.key")).unwrap();
+    let (app, _) = serve(&lp, |app| {
+        app.set_tls(&ctx).unwrap();
+        app.route("/page").unwrap().get(|_, res| res.write("unreachable"));
+    });
+    let url = format!("https://other.invalid:{}/page", app.port().unwrap());
+    let mut trusting = HttpClient::new(&lp).unwrap();
+    trusting.ca_file(certs.path("named.crt")).unwrap();
+    trusting.hostname_mapping("other.invalid", "127.0.0.1").unwrap();
+
+    // A trusted certificate for another name: OpenSSL's reason, from eddy_fetch_error_detail.
+    let e = fetch(&lp, &trusting, HttpRequest::new(&url)).unwrap_err();
+    assert_eq!(e, Error::TLS); // still the code, whatever the detail
+    assert_eq!((e.error(), e.name()), (Error::TLS, "EDDY_ETLS"));
+    assert_eq!(e.detail(), Some("certificate verification: hostname mismatch"));
+    assert_eq!(e.to_string(), format!("{}: certificate verification: hostname mismatch", Error::TLS));
+    assert!(format!("{:?}", e).contains("hostname mismatch"));
+    let plain: Error = e.clone().into(); // `?` into eddy::Result keeps the code
+    assert_eq!(plain, Error::TLS);
+
+    // Nothing beyond the code: no detail, and Display is the code's alone.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+    drop(l);
+    let refused = fetch(&lp, &trusting, HttpRequest::new(&closed)).unwrap_err();
+    assert_eq!((refused.error(), refused.detail()), (Error::CONNECTION_REFUSED, None));
+    assert_eq!(refused.to_string(), Error::CONNECTION_REFUSED.to_string());
+}
+
+#[test]
 fn https_client_certificates() {
     let certs = Certs::make("httpclient-mutual");
     let lp = Loop::new().unwrap();
@@ -407,7 +442,7 @@ fn cancel_busy_and_drop_with_fetches_in_flight() {
     let handle = client
         .fetch(HttpRequest::new(&url), move |r| {
             let _ = &token;
-            *s.borrow_mut() = Some(r.map(|_| ()));
+            *s.borrow_mut() = Some(r.map(|_| ()).map_err(|e| e.error()));
         })
         .unwrap();
     // (this one does not stop the loop: a stop outside run would end the next run early)
