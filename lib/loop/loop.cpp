@@ -27,6 +27,9 @@
 
 #include "util/log.hpp"
 #include "util/sanitizer.hpp"
+#ifdef EDDY_FUZZ_CLOCK
+#include "loop/fuzz_clock.hpp"  // fuzz build only: time moves when the harness says
+#endif
 
 namespace eddy {
 
@@ -99,9 +102,13 @@ bool epoll_watches(int epfd, int fd) {
 }  // namespace
 
 double Loop::now() {
+#ifdef EDDY_FUZZ_CLOCK
+    return fuzz_clock::now();
+#else
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+#endif
 }
 
 namespace {
@@ -287,6 +294,15 @@ int Loop::run_once(int timeout_ms) {
     running_ = true;
     const uint64_t timers_before = timer_seq_;
     running_thread_.store(static_cast<unsigned long>(pthread_self()));
+#ifdef EDDY_FUZZ_CLOCK
+    // The virtual clock jumped since the timerfd was armed: its real expiry is late now. Arm it
+    // from the heap again, so what the jump made due fires in this pass, as a late timer would.
+    if (clock_jumps_seen_ != fuzz_clock::jumps) {
+        clock_jumps_seen_ = fuzz_clock::jumps;
+        timer_armed_for_ = -1;
+        rearm_timer();
+    }
+#endif
     int rc;
     if (timeout_ms == 0) {
         rc = event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NONBLOCK);
@@ -477,7 +493,11 @@ void Loop::rearm_timer() {
 }
 
 void Loop::arm_timer_fd(double deadline) {
+#ifdef EDDY_FUZZ_CLOCK
+    itimerspec spec = to_expiry(fuzz_clock::to_real(deadline));  // the timerfd keeps real time
+#else
     itimerspec spec = to_expiry(deadline);
+#endif
     if (timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
         log(LogLevel::error, "loop: timerfd_settime: %s", strerror(errno));
         return;

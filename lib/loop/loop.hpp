@@ -161,6 +161,9 @@ private:
     uint64_t timer_seq_ = 0;
     double timer_armed_for_ = -1;  // deadline timer_fd_ is armed for, or -1
     bool in_timers_ = false;
+#ifdef EDDY_FUZZ_CLOCK
+    unsigned long clock_jumps_seen_ = 0;  // fuzz build only: see run_once and fuzz_clock.hpp
+#endif
 
     std::unordered_map<eddy_call_id, Call *> calls_;
     eddy_call_id next_id_ = 1;
