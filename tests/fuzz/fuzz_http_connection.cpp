@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "feed_connection.hpp"
 #include "touch_request.hpp"
@@ -40,6 +41,12 @@ unsigned request_mode(eddy_request *req) {
 void respond(eddy_request *req, unsigned mode) {
     size_t len = 0;
     const char *path = eddy_request_path(req, &len);
+    // "/big…": 24 KiB first, so a few pipelined requests queue past the server's 64 KiB output
+    // hold when the client holds its reading ("\n--HOLD--\n").
+    if (len >= 4 && memcmp(path, "/big", 4) == 0) {
+        static const std::string big(24 * 1024, 'b');
+        eddy_request_write(req, big.data(), big.size());
+    }
     switch (mode % 4) {
     case 0:  // plain answer with a Content-Length
         eddy_request_set_header(req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
@@ -77,6 +84,7 @@ void respond(eddy_request *req, unsigned mode) {
 struct ReqState {
     bool reached = false;
     bool deferred = false;
+    bool answered_early = false;  // a streamed body's answer started before the body ended
 };
 
 void free_state(void *p) { delete static_cast<ReqState *>(p); }
@@ -114,7 +122,17 @@ void on_request(eddy_request *req, void *) {
     eddy_request_finish(req);
 }
 
-void on_data(eddy_request *, const char *data, size_t len, void *) { g_sink += len + (len ? data[0] : 0); }
+void on_data(eddy_request *req, const char *data, size_t len, void *) {
+    g_sink += len + (len ? data[0] : 0);
+    // Some streamed bodies get their answer's head before the body is in: a body timeout then
+    // cuts an answer that started (the connection closes instead of a 408).
+    auto *st = static_cast<ReqState *>(eddy_request_get_userdata(req));
+    if (st && !st->answered_early && (request_mode(req) & 16)) {
+        st->answered_early = true;
+        eddy_request_write(req, "early\n", 6);
+        eddy_request_flush(req, nullptr);
+    }
+}
 
 void on_headers(eddy_request *req, void *) {
     eddy_request_set_userdata(req, new ReqState, free_state);
@@ -132,6 +150,9 @@ void on_headers(eddy_request *req, void *) {
         eddy_request_finish(req);
     } else if (request_mode(req) % 7 == 0) {
         eddy_request_set_max_body_size(req, 16);
+    } else if (request_mode(req) % 7 == 1) {
+        // Shorter than the server's 3 s: a tick and a half of silence ends the body.
+        eddy_request_set_body_timeout(req, 1.5);
     }
 }
 
@@ -152,6 +173,11 @@ void init() {
     eddy_server_set_max_header_size(g_server, 4096);
     eddy_server_set_max_body_size(g_server, 8192);
     eddy_server_set_decompress_request(g_server, 1);
+    // Timeouts a few "\n--TICK--\n" (1 s of virtual time each) reach; the clock moves only
+    // on ticks, so they never fire on their own.
+    eddy_server_set_header_timeout(g_server, 2);
+    eddy_server_set_body_timeout(g_server, 3);
+    eddy_server_set_idle_timeout(g_server, 4);
     eddy_server_set_xheaders(g_server, 1);
     // The fed connections come from 127.0.0.1 (feed_connection.hpp): trusting it is what
     // makes xheaders run (X-Real-IP, the X-Forwarded-For walk past 10.0.0.1, X-Scheme).

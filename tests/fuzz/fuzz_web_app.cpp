@@ -484,6 +484,11 @@ void init() {
     eddy_server_set_max_header_size(g_server, 4096);
     eddy_server_set_max_body_size(g_server, 8192);
     eddy_server_set_decompress_request(g_server, 1);
+    // Timeouts a few "\n--TICK--\n" (1 s of virtual time each) reach; the clock moves only
+    // on ticks, so they never fire on their own.
+    eddy_server_set_header_timeout(g_server, 2);
+    eddy_server_set_body_timeout(g_server, 3);
+    eddy_server_set_idle_timeout(g_server, 4);
     eddy_server_set_xheaders(g_server, 1);
     // The fed connections come from 127.0.0.1 (feed_connection.hpp): trusting it is what
     // makes xheaders run (X-Real-IP, the X-Forwarded-For walk past 10.0.0.1, X-Scheme).
