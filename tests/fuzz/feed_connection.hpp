@@ -78,6 +78,25 @@ inline bool send_piece(Client *c, const uint8_t *data, size_t len) {
     return true;
 }
 
+// Writes each piece of [p, end) before an op marker (and the tail) as its own write; after each
+// marker, does what it says and turns the loop twice: the first turn runs the timers the clock
+// made due (run_once runs what is due after its pass), the second sends what they wrote.
+// Stops early once the peer closed (c->open false).
+inline void play_pieces(Client *c, const uint8_t *p, const uint8_t *end) {
+    while (c->open) {
+        Op op;
+        bool more = next_op(p, end, &op);
+        const uint8_t *stop = more ? op.at : end;
+        c->open = send_piece(c, p, static_cast<size_t>(stop - p));
+        if (!more) break;
+        p = op.at + op.len;
+        if (op.kind == OpKind::tick) eddy::fuzz_clock::advance(op.value / 1000.0);
+        if (op.kind == OpKind::hold) c->hold = op.value;
+        c->open = c->open && turn(c, 0);
+        c->open = c->open && turn(c, 0);
+    }
+}
+
 // Plays `data` as one client connection to `server`, as described above. On return the server
 // had the chance to release the connection and to run what the requests queued (deferred
 // finishes, flush callbacks). With EDDY_FUZZ_STRICT set, a connection still open aborts (off
@@ -99,23 +118,8 @@ inline void feed_connection(eddy_loop *loop, eddy_server *server, const uint8_t 
         return;
     }
 
-    // Write each piece before an op marker (and the tail) as its own write; after each marker,
-    // do what it says and turn the loop twice: the first turn runs the timers the clock made
-    // due (run_once runs what is due after its pass), the second sends what they wrote.
     Client c{loop, client};
-    const uint8_t *p = data;
-    while (c.open) {
-        Op op;
-        bool more = next_op(p, end, &op);
-        const uint8_t *stop = more ? op.at : end;
-        c.open = send_piece(&c, p, static_cast<size_t>(stop - p));
-        if (!more) break;
-        p = op.at + op.len;
-        if (op.kind == OpKind::tick) eddy::fuzz_clock::advance(op.value / 1000.0);
-        if (op.kind == OpKind::hold) c.hold = op.value;
-        c.open = c.open && turn(&c, 0);
-        c.open = c.open && turn(&c, 0);
-    }
+    play_pieces(&c, data, end);
     shutdown(client, SHUT_WR);
 
     // Pump until the server closes its end (it got our EOF) or the bound is reached. A hold

@@ -13,7 +13,9 @@
 //           Sec-WebSocket-Protocol field (their values: the input up to the next NUL each),
 //           0x20 HTTP/1.0 in the status line
 //   then frame records (ws_frame_records.hpp), sent unmasked as a server does (a record can
-//   ask for the violation), with write boundaries and loop turns between pieces.
+//   ask for the violation), with write boundaries and loop turns between pieces; the op
+//   markers of input_ops.hpp work too (TICK moves the fuzz build's clock: the client's close
+//   and connect timeouts can fire).
 // Then the harness half-closes, waits (bounded) for the client to close, and closes.
 // Invariants: on_connect runs exactly once; on_close only after a successful connect, at most
 // once; the userdata is released exactly once; nothing leaks (ASan's leak check). With
@@ -127,7 +129,7 @@ eddy_ws_options *client_options(uint8_t selector) {
     if (selector & 0x10) eddy_ws_options_set_max_message_size(o, 1024);
     eddy_ws_options_set_on_ping(o, on_control);
     eddy_ws_options_set_on_pong(o, on_control);
-    // Waits the harness cannot shorten by closing: keep them short so an input ends quickly.
+    // Timeouts within reach of the input's TICK ops (the fuzz build's clock moves on ticks).
     eddy_ws_options_set_close_timeout(o, 0.05);
     eddy_ws_options_set_connect_timeout(o, 2);
     return o;
@@ -210,21 +212,11 @@ void play(const uint8_t *data, size_t size) {
     std::string bytes = response(p, end, request);
     ws_records::append_frames(bytes, p, end, /*masked=*/false);
 
-    // Each piece between markers is its own write, with loop turns between (as feed_connection).
-    int iterations = 0;
-    const char *q = bytes.data(), *stop = bytes.data() + bytes.size();
-    bool open = true;
-    while (open && q < stop) {
-        const char *mark = static_cast<const char *>(
-            memmem(q, static_cast<size_t>(stop - q), fuzz_feed::kMarker, fuzz_feed::kMarkerLen));
-        const char *piece_end = mark ? mark : stop;
-        open = fuzz_feed::send_piece(g_loop, fd, reinterpret_cast<const uint8_t *>(q),
-                                     static_cast<size_t>(piece_end - q), &iterations);
-        q = mark ? mark + fuzz_feed::kMarkerLen : stop;
-        eddy_loop_run_once(g_loop, 0);
-        eddy_loop_run_once(g_loop, 0);
-        if (open && fuzz_feed::drain(fd)) open = false;
-    }
+    // Each piece between op markers is its own write, with loop turns between; TICK and HOLD
+    // work as for the server targets (feed_connection.hpp, input_ops.hpp).
+    fuzz_feed::Client c{g_loop, fd};
+    fuzz_feed::play_pieces(&c, reinterpret_cast<const uint8_t *>(bytes.data()),
+                           reinterpret_cast<const uint8_t *>(bytes.data() + bytes.size()));
     shutdown(fd, SHUT_WR);
     pump(200, [&] { return fuzz_feed::drain(fd); });
     close(fd);

@@ -8,9 +8,11 @@
 //   B: 0x7f length code (0-125 literal; 126 and 127: the next two bytes give the length, sent
 //      in the 16-bit or the — non-minimal — 64-bit form), 0x80 the other masking than the
 //      sender's side should use (a violation)
-//   C: 0x01 a write boundary after this frame, 0x02 one inside it, 0xfc the mask key's seed
+//   C: 0x01 a write boundary after this frame, 0x02 one inside it, 0x04 the clock moves 100 ms
+//      after it (a TICK op), 0x08 the reader pauses after it (a HOLD op), 0xf0 the mask seed
 // The harness encodes (and masks, and deflates) them, so the fuzzer reaches a session's states
-// without learning to mask or compress. Write boundaries are feed_connection.hpp's marker.
+// without learning to mask or compress. Boundaries, ticks and holds become input_ops.hpp's
+// markers in the bytes played.
 // Header-only: each target is one translation unit.
 #pragma once
 
@@ -20,9 +22,13 @@
 
 #include <string>
 
-#include "feed_connection.hpp"
 
 namespace ws_records {
+
+constexpr char kBoundary[] = "\n--MARK--\n";
+constexpr size_t kBoundaryLen = sizeof kBoundary - 1;
+constexpr char kTick[] = "\n--TICK100--\n";
+constexpr char kHold[] = "\n--HOLD--\n";
 
 // permessage-deflate's form of a payload: raw deflate ended by a sync flush, whose empty stored
 // block (00 00 ff ff) is left off at the end of a message (RFC 7692 §7.2.1). A fresh
@@ -70,19 +76,21 @@ inline void append_frame(std::string &out, uint8_t a, uint8_t b, uint8_t c,
         frame += static_cast<char>(mask_bit | body.size());
     }
     if (masked) {
-        uint8_t key[4] = {static_cast<uint8_t>(c & 0xfc), 0x5a, static_cast<uint8_t>(c * 7), 0xa5};
+        uint8_t key[4] = {static_cast<uint8_t>(c & 0xf0), 0x5a, static_cast<uint8_t>(c * 7), 0xa5};
         frame.append(reinterpret_cast<const char *>(key), 4);
         for (size_t i = 0; i < body.size(); i++) body[i] = static_cast<char>(body[i] ^ key[i % 4]);
     }
     if (c & 0x02) {  // a write boundary inside the frame: after its header, or mid-payload
         size_t at = frame.size() + body.size() / 2;
         frame += body;
-        frame.insert(at, fuzz_feed::kMarker, fuzz_feed::kMarkerLen);
+        frame.insert(at, kBoundary, kBoundaryLen);
     } else {
         frame += body;
     }
     out += frame;
-    if (c & 0x01) out.append(fuzz_feed::kMarker, fuzz_feed::kMarkerLen);
+    if (c & 0x01) out.append(kBoundary, kBoundaryLen);
+    if (c & 0x04) out += kTick;
+    if (c & 0x08) out += kHold;
 }
 
 // Appends the frames of every whole record in [p, end).
