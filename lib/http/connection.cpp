@@ -145,10 +145,12 @@ void Connection::on_timer(TimerNode *node) {
         if (c->stream_->has_output()) {
             // The last answer is still leaving: not idle while the peer keeps taking bytes.
             // The idle wait starts over once it is sent (on_output_sent); a peer that took
-            // nothing for a whole wait is closed below.
-            uint64_t sent = c->stream_->bytes_sent();
-            if (sent != c->sent_at_check_ && c->stream_->notify_when_sent(on_output_sent, c) >= 0) {
-                c->sent_at_check_ = sent;
+            // nothing for a whole wait is closed below. Taken, not handed to the kernel: a
+            // steady reader can leave the socket unwritable for longer than the wait.
+            uint64_t progress = c->stream_->output_progress();
+            if (progress != c->progress_at_check_ &&
+                c->stream_->notify_when_sent(on_output_sent, c) >= 0) {
+                c->progress_at_check_ = progress;
                 c->wait_started_ = Loop::now();
                 c->server_->loop()->timer_start(&c->timer_, c->wait_started_ + timeout);
                 return;
@@ -872,7 +874,10 @@ void Connection::request_finished(Request *req) {
     // The idle wait also watches the answer still leaving (see on_timer): a peer that takes
     // none of it for a whole idle timeout is closed, with or without keep-alive.
     set_timer(TimerKind::idle);
-    sent_at_check_ = stream_->bytes_sent();
+    // Measured at the first check, not here: output_progress() is a system call, too dear for
+    // every answer. The first check thus always waits once more (as it did when it counted the
+    // answer's own flush as progress); a peer that takes nothing is closed at the second.
+    progress_at_check_ = kProgressUnmeasured;
     if (!req->keep_alive_response() || shutting_down_) {
         phase_ = Phase::closing;
         stream_->close_after_flush();

@@ -121,7 +121,9 @@ private:
     std::string method_buf_;
     TimerNode timer_;
     double wait_started_ = 0;  // when the current timed wait began (body: the last bytes)
-    uint64_t sent_at_check_ = 0;  // the stream's bytes_sent() when the idle wait was last checked
+    // The stream's output_progress() at the last idle check.
+    static constexpr uint64_t kProgressUnmeasured = UINT64_MAX;
+    uint64_t progress_at_check_ = kProgressUnmeasured;
     int peer_port_;
     int error_status_ = 0;            // set by a callback that aborts parsing
     Phase phase_ = Phase::idle;

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <new>
 
+#include "net/send_queue.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
 #include "util/no_sigpipe.hpp"
@@ -663,6 +664,11 @@ int Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
     ext->drain_arg = arg;
     ext->above_mark = cb && out_len() > mark;
     return 0;
+}
+
+uint64_t Stream::output_progress() const {
+    long unsent = closed_ ? -1 : socket_unsent_bytes(fd_);
+    return bytes_written_ - static_cast<uint64_t>(unsent > 0 ? unsent : 0);
 }
 
 int Stream::notify_when_sent(DrainFn cb, void *arg) {

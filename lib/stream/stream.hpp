@@ -76,6 +76,13 @@ public:
     bool has_output() const { return out_len() > 0 || has_files(); }
     // Bytes handed to the transport so far (memory and files): grows while the peer reads.
     uint64_t bytes_sent() const { return bytes_written_; }
+    // A mark that moves whenever the peer takes output: bytes_sent() less the bytes still in
+    // the kernel's send queue. bytes_sent() alone lags a steady reader by seconds: once the
+    // queue is full the kernel takes more only after the peer drained a good part of it
+    // (Linux: a third of a send buffer that grows to 4 MiB). Compare marks for change only:
+    // exact for plain TCP, but a Unix socket's queue counts buffer memory and a TLS stream's
+    // ciphertext. Where the kernel cannot tell, it is bytes_sent().
+    uint64_t output_progress() const;
     // Calls `cb` once, from the loop, when everything written so far (and anything written
     // before then) has been sent; not on close. Returns 1 when registered, 0 when nothing is
     // pending (`cb` is not called), EDDY_ENOMEM. A null `cb` cancels; one registration at a

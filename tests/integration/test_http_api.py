@@ -1250,6 +1250,9 @@ class TimeoutsTest(ServerTestCase):
     def test_slow_reader_of_long_answer_is_not_idle(self):
         # 16 MiB read in 64 KiB pieces over ~2 s (idle timeout 0.3 s): an answer the client
         # keeps taking is not an idle connection; it is sent whole, then the idle wait begins.
+        # (The server must count what the client took, not what it wrote: with a send buffer
+        # of MiBs the socket can stay unwritable for longer than the wait while the client
+        # reads, and a loaded machine that runs the server late must not cut it either.)
         size = 16 << 20
         raw = small_window_raw(self.port)
         raw.send(get_req("/big?kb=%d" % (size >> 10)))
