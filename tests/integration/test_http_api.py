@@ -1223,9 +1223,11 @@ class TimeoutsTest(ServerTestCase):
 
     def test_idle_timeout_closes_kept_alive_connection(self):
         raw = self.raw()
+        # Timed from before the request: the server's idle wait starts after it, so the close
+        # cannot come sooner than the timeout, however late this client reads the answer.
+        t0 = time.monotonic()
         raw.send(get_req("/auto_length"))
         self.assertEqual(raw.read_response().body, b"hello world")
-        t0 = time.monotonic()
         self.assertTrue(raw.closed_within(3))
         elapsed = time.monotonic() - t0
         self.assertGreaterEqual(elapsed, 0.2)
@@ -1393,7 +1395,9 @@ class MaxConnectionsTest(ServerTestCase):
             raw = self.raw()
             raw.send(b"GET /auto_length HTTP/1.1\r\n")
             raws.append(raw)
-        time.sleep(0.5)  # lets the server read the partial heads (no timing is asserted)
+        # A connection whose bytes the server has not read yet is idle to it, and would make
+        # room for the sixth: wait until the kernel holds none of them for the server.
+        wait_server_read(self.port, [r.sock.getsockname()[1] for r in raws])
         sixth = self.raw()
         try:
             sixth.send(get_req("/auto_length"))
@@ -1410,6 +1414,29 @@ class MaxConnectionsTest(ServerTestCase):
             raw.send(b"Host: x\r\n\r\n")
             self.assertEqual(raw.read_response().body, b"hello world")
             raw.close()
+
+
+def wait_server_read(port, client_ports, timeout=30):
+    """Waits until the server on 127.0.0.1:`port` has read everything the connections from
+    `client_ports` sent: their server-side sockets are accepted and have an empty receive queue
+    in /proc/net/tcp. Without /proc, a pause stands in."""
+    want = {("0100007F:%04X" % port, "0100007F:%04X" % p) for p in client_ports}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/net/tcp") as f:
+                rows = [r for r in (line.split() for line in f.readlines()[1:])
+                        if r[3] == "01"]  # ESTABLISHED
+        except OSError:
+            time.sleep(0.5)
+            return
+        unread = {(r[1], r[2]) for r in rows if (r[1], r[2]) in want and
+                  int(r[4].split(":")[1], 16) > 0}
+        seen = {(r[1], r[2]) for r in rows if (r[1], r[2]) in want}
+        if seen == want and not unread:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the server did not read the connections' bytes within %d s" % timeout)
 
 
 # ---- graceful shutdown ----------------------------------------------------------------------------
