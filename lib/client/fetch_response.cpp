@@ -25,6 +25,24 @@ Fetch *self(http_parser *p) { return static_cast<Fetch *>(p->data); }
 bool bare_cr_at(const char *p, const char *end) {
     return p + 1 < end && p[0] == '\r' && p[1] != '\n';
 }
+
+// Whether the Transfer-Encoding fields (several lines form one list) say "chunked" and nothing
+// else. Our requests carry no TE field, so chunked, once, is the only transfer coding a server
+// may apply (RFC 9112 §7.4, §6.1). http-parser undoes chunked when it is the last coding and
+// nothing else: with "gzip, chunked" the gzip bytes would reach the application as if they
+// were the body, and "chunked, gzip" would be read to the close still coded.
+bool only_chunked(const std::vector<Header> &headers) {
+    size_t codings = 0;
+    bool chunked = true;
+    for (const Header &h : headers) {
+        if (!http::iequals(h.name, "Transfer-Encoding")) continue;
+        for (std::string_view coding : http::split_list(h.value)) {
+            codings++;
+            if (!http::iequals(coding, "chunked")) chunked = false;
+        }
+    }
+    return chunked && codings == 1;
+}
 }  // namespace
 
 const http_parser_settings Fetch::kSettings = [] {
@@ -211,10 +229,17 @@ int Fetch::cb_headers_complete(http_parser *p) {
         return -1;
     }
     bool head = f->method_ == "HEAD";
+    int st = f->status;
+    // A transfer coding we cannot undo (only_chunked). HEAD, 204 and 304 have no body to read:
+    // their field describes another response's.
+    if (te && !head && st != 204 && st != 304 && !only_chunked(f->response_headers)) {
+        log(LogLevel::info, "client: %s: unsupported Transfer-Encoding", f->url_text.c_str());
+        f->parse_error_ = EDDY_EPROTO;
+        return -1;
+    }
     const Header *ce = f->find_response_header("Content-Encoding");
     // Redirects we follow: their bodies are read and dropped.
     const Header *loc = f->find_response_header("Location");
-    int st = f->status;
     bool redirect = (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) && loc &&
                     f->redirects < f->max_redirects;
     if (redirect && f->streamed_body && (st == 307 || st == 308)) redirect = false;  // no replay

@@ -790,6 +790,22 @@ class ClientTest(unittest.TestCase):
         self.assertEqual([h[0] for h in r["headers"]], ["Content-Type", "Transfer-Encoding"])
         self.assertEqual(header(r, "Transfer-Encoding"), "chunked")
 
+    def test_unsupported_transfer_codings_are_refused(self):
+        # RFC 9112 7.4: our requests carry no TE field, so chunked (once, last) is the only
+        # transfer coding a server may apply. The parser undid chunked and left the rest: the
+        # body of "gzip, chunked" came back still gzip-coded, as if it were the content.
+        chunks = b"\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        for te in (b"gzip, chunked", b"chunked, gzip", b"identity", b"chunked, chunked",
+                   b"chunked\r\nTransfer-Encoding: gzip"):  # two field lines: one list
+            r = self.raw_one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + te + chunks)
+            self.assertEqual(r["error"], "EDDY_EPROTO", (te, r))
+        r = self.raw_one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked" + chunks)
+        self.assertEqual((r["error"], r["body"]), ("", "abc"))
+        # A HEAD response reads no body: its field describes the GET's response.
+        r = self.raw_one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                         "--method", "HEAD", close=False)
+        self.assertEqual((r["error"], r["status"], r["body"]), ("", 200, ""))
+
     def test_field_values_lose_trailing_whitespace(self):
         r = self.raw_one(b"HTTP/1.1 200 OK\r\nX-A: a b \t\r\nContent-Length: 2  \r\n\r\nok")
         self.assertEqual((r["error"], r["body"]), ("", "ok"))
