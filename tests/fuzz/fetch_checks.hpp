@@ -8,7 +8,9 @@
 //   - no body for HEAD, 204 and 304; no chunk before the headers callback or after `done` or
 //     after the request was cancelled; chunks and buffered body are exclusive;
 //   - a successful body is exactly the declared Content-Length (when not decoded) and never
-//     over the body limit.
+//     over the body limit;
+//   - what the client sends stays well-formed whatever the responses said (a Location becomes
+//     a request target and a Host field): check_request_head.
 // Header-only: one translation unit.
 #pragma once
 
@@ -126,6 +128,37 @@ inline void on_done(eddy_fetch *f, int error, void *ud) {
     }
     long long cl = declared_length(f);
     check(cl < 0 || static_cast<size_t>(cl) == total, "body length differs from Content-Length");
+}
+
+// A request head the client sent: "METHOD SP target SP HTTP/1.1" and field lines, each ended by
+// CRLF, with no control character but HTAB in a field value and none at all (nor a space) in
+// the method or target. Heads that do not start with one of our methods are not requests: a
+// TLS ClientHello after a CONNECT, or a body sent after "100 Continue".
+inline void check_request_head(const std::string &head) {
+    static const char *const kMethods[] = {"GET ", "HEAD ", "POST ", "CONNECT "};
+    bool ours = false;
+    for (const char *m : kMethods) ours = ours || head.compare(0, strlen(m), m) == 0;
+    if (!ours) return;
+    size_t line_end = head.find("\r\n");
+    std::string line = head.substr(0, line_end);
+    size_t sp1 = line.find(' '), sp2 = line.find(' ', sp1 + 1);
+    check(sp2 != std::string::npos && sp2 > sp1 + 1 && line.compare(sp2, std::string::npos,
+                                                                     " HTTP/1.1") == 0,
+          "a malformed request line");
+    for (size_t i = 0; i < sp2; i++) {
+        unsigned char c = static_cast<unsigned char>(line[i]);
+        check(i == sp1 || (c > 0x20 && c < 0x7f), "a control or space in the request target");
+    }
+    for (size_t i = line_end + 2; i < head.size(); i++) {
+        unsigned char c = static_cast<unsigned char>(head[i]);
+        if (c == '\r') {
+            check(i + 1 < head.size() && head[i + 1] == '\n', "a bare CR in the request head");
+            i++;
+            continue;
+        }
+        check(c != '\n', "a bare LF in the request head");
+        check(c == '\t' || (c >= 0x20 && c != 0x7f), "a control character in a request field");
+    }
 }
 
 inline void on_free(void *ud) {

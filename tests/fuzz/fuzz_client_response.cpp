@@ -172,6 +172,7 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     eddy_set_log_function(log_sink, nullptr, nullptr);
     g_loop = eddy_loop_new();
     if (!g_loop || !g_server.listen_loopback()) abort();
+    g_server.on_request(fuzz_checks::check_request_head);
     g_direct = new_client(false);
     g_proxied = new_client(true);
     return 0;

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace fuzz_server {
@@ -41,6 +42,8 @@ public:
         return true;
     }
     int port() const { return port_; }
+    // Called with each complete request head read.
+    void on_request(std::function<void(const std::string &)> fn) { on_request_ = std::move(fn); }
 
     // Runs the loop until `ready()` or kTurns turns went by. Returns ready().
     bool pump_until(eddy_loop *loop, const std::function<bool()> &ready, int turns = kTurns) {
@@ -129,18 +132,21 @@ private:
         }
     }
 
-    // Reads the request up to its blank line (a body that follows stays to be drained later),
-    // pumping while the client is still writing it. The request's content does not matter.
-    static void read_head(eddy_loop *loop, int fd) {
+    // Reads the request up to its blank line (the rest of that read, a body, is dropped; a body
+    // sent later is read as the next "request"), pumping while the client is still writing it,
+    // and hands the head to the request check.
+    void read_head(eddy_loop *loop, int fd) {
         char buf[4096];
-        size_t seen = 0;  // how much of "\r\n\r\n" the bytes read so far end with
-        static const char kEnd[] = "\r\n\r\n";
+        std::string head;
         for (int turn = 0; turn < kTurns; turn++) {
             ssize_t n;
             while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
-                for (ssize_t i = 0; i < n; i++) {
-                    seen = buf[i] == kEnd[seen] ? seen + 1 : (buf[i] == '\r' ? 1 : 0);
-                    if (seen == 4) return;  // later bytes of this read: a body, dropped
+                head.append(buf, static_cast<size_t>(n));
+                size_t end = head.find("\r\n\r\n");
+                if (end != std::string::npos) {
+                    head.resize(end + 4);
+                    if (on_request_) on_request_(head);
+                    return;
                 }
             }
             if (n == 0) return;
@@ -169,6 +175,7 @@ private:
     int lfd_ = -1;
     int port_ = 0;
     std::vector<int> conns_;
+    std::function<void(const std::string &)> on_request_;
 };
 
 }  // namespace fuzz_server
