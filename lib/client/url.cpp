@@ -15,6 +15,26 @@ bool bad_char(char c) {
     return u <= 0x20 || u == 0x7f;
 }
 
+// A request target is ASCII (RFC 9112 §3.2, RFC 3986): bytes beyond it — a Location with raw
+// UTF-8 ("/café"), as servers do send — went on the wire as they were. They are
+// percent-encoded, as browsers do (WHATWG URL).
+std::string encode_non_ascii(const std::string &target) {
+    static const char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(target.size());
+    for (char c : target) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if (u < 0x80) {
+            out += c;
+        } else {
+            out += '%';
+            out += kHex[u >> 4];
+            out += kHex[u & 15];
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string Url::host_header() const {
@@ -87,7 +107,10 @@ bool parse_absolute_url(const std::string &text, const char *plain, const char *
     size_t hash = rest.find('#');
     if (hash != std::string::npos) rest.resize(hash);
     if (rest.empty() || rest[0] != '/') rest = "/" + rest;
-    u.target = rest;
+    u.target = encode_non_ascii(rest);
+    // The host goes into the Host field, a CONNECT and a name lookup: only what RFC 3986
+    // allows there (a redirect's Location with "exm\xff" in its host was sent as it was).
+    if (!http::is_valid_host(u.host_header())) return false;
     *out = u;
     return true;
 }
@@ -167,7 +190,7 @@ bool resolve_location(const Url &base, const std::string &location, Url *out) {
     for (char c : location)
         if (bad_char(c)) return false;
     Url u = base;
-    std::string loc = location;
+    std::string loc = encode_non_ascii(location);
     size_t hash = loc.find('#');
     if (hash != std::string::npos) loc.resize(hash);
     if (loc.empty()) return false;

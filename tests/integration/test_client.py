@@ -734,6 +734,35 @@ class ClientTest(unittest.TestCase):
         finally:
             raw.stop()
 
+    def test_redirect_location_bytes_beyond_ascii(self):
+        # A Location's host went into the Host field (and a CONNECT, or a name lookup) with
+        # whatever bytes it had: now a host RFC 3986 does not allow is not followed, the
+        # redirect comes back as it is. Raw UTF-8 in a path went into the request line as it
+        # was: now it is percent-encoded, as browsers do.
+        r = self.raw_one(b"HTTP/1.1 302 Found\r\nLocation: http://exm\xff\xff/\r\n"
+                         b"Content-Length: 0\r\n\r\n")
+        self.assertEqual((r["error"], r["status"], r["redirects"]), ("", 302, 0), r)
+        seen = []
+
+        class Echo(RawServer):
+            def answer(self, c):
+                head = c.recv(65536)
+                seen.append(head.split(b"\r\n")[0])
+                if len(seen) == 1:
+                    c.sendall(b"HTTP/1.1 302 Found\r\nLocation: /caf\xc3\xa9?q=\xff\r\n"
+                              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                c.close()
+
+        raw = Echo(None)
+        try:
+            r = one("--timeout", "5", "http://127.0.0.1:%d/start" % raw.port)
+        finally:
+            raw.stop()
+        self.assertEqual((r["error"], r["status"], r["redirects"]), ("", 200, 1), r)
+        self.assertEqual(seen[1], b"GET /caf%C3%A9?q=%FF HTTP/1.1")
+
     def test_status_line_version_and_interim_responses(self):
         r = self.raw_one(b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")
         self.assertEqual(r["error"], "EDDY_EPROTO")

@@ -69,7 +69,12 @@ static void test_reject(void **) {
                          "http://[::1/",
                          "http://[::1]x/",
                          "http://a:b:c/",
-                         "http://[127.0.0.1]/"};
+                         "http://[127.0.0.1]/",
+                         // Not a host RFC 3986 allows (it went into Host, CONNECT, lookups).
+                         "http://exm\xff\xff/",
+                         "http://caf\xc3\xa9.example/",
+                         "http://a<b/",
+                         "http://h\"/"};
     for (const char *s : bad) {
         if (parse_url(s, &u)) fail_msg("accepted %s", s);
     }
@@ -124,6 +129,14 @@ static void test_location(void **) {
     assert_string_equal(out.str().c_str(), "http://else:81/y");
     assert_false(resolve_location(base, "", &out));
     assert_false(resolve_location(base, "/a\nb", &out));
+    // A request target is ASCII: raw UTF-8 in a Location or a URL is percent-encoded.
+    assert_true(resolve_location(base, "/caf\xc3\xa9?q=\xff", &out));
+    assert_string_equal(out.target.c_str(), "/caf%C3%A9?q=%FF");
+    assert_true(resolve_location(base, "r\xe9l", &out));
+    assert_string_equal(out.target.c_str(), "/dir/r%E9l");
+    assert_true(parse_url("http://h/\xc3\xa9", &out));
+    assert_string_equal(out.target.c_str(), "/%C3%A9");
+    assert_false(resolve_location(base, "https://exm\xff/", &out));
     // RFC 3986 5.2.4 / 5.4: dot segments are removed, never above the root; the query stays.
     Url deep;
     assert_true(parse_url("http://h/x/y/a", &deep));
