@@ -47,6 +47,8 @@ void log_sink(int level, const char *msg, void *) { g_sink += static_cast<size_t
 struct Options {
     const char *method = "GET";
     bool post_body = false;
+    bool stream_body = false;   // the POST body through eddy_fetch_write_body, after start
+    bool known_length = false;  // ... with its length announced (else sent chunked)
     bool expect_continue = false;
     bool decompress = false;
     bool streaming = false;
@@ -56,6 +58,7 @@ struct Options {
     double request_timeout = 0;  // none
     bool follow = false;         // through the proxied client, redirects followed
     int cancel_in = 0;
+    bool free_client = false;  // end by freeing the client (done runs inside the free)
 };
 
 Options parse_options(uint8_t b0, uint8_t b1) {
@@ -78,6 +81,9 @@ Options parse_options(uint8_t b0, uint8_t b1) {
     int cancel = (b1 >> 5) & 3;  // 1: from the headers callback, 2: after the first chunk
     if (cancel == 1 && o.headers_cb) o.cancel_in = 1;
     if (cancel == 2 && o.streaming) o.cancel_in = 2;
+    o.free_client = cancel == 3;
+    o.stream_body = o.post_body && (b1 & 128);
+    o.known_length = b1 & 1;
     return o;
 }
 
@@ -95,7 +101,11 @@ bool start_fetch(const Options &o, FetchRecord *r, int n) {
                       (n == 0 ? "/first?q=1" : "/second");
     eddy_fetch *f = eddy_fetch_new(o.follow ? g_proxied : g_direct, o.method, url.c_str());
     if (!f) return false;
-    if (o.post_body) eddy_fetch_set_body(f, kPostBody, sizeof kPostBody - 1);
+    constexpr size_t kPostLen = sizeof kPostBody - 1;
+    if (o.stream_body)
+        eddy_fetch_set_body_stream(f, o.known_length ? static_cast<int64_t>(kPostLen) : -1);
+    else if (o.post_body)
+        eddy_fetch_set_body(f, kPostBody, kPostLen);
     eddy_fetch_set_expect_continue(f, o.expect_continue);
     eddy_fetch_set_decompress(f, o.decompress);
     eddy_fetch_set_max_body_size(f, o.max_body);
@@ -113,6 +123,12 @@ bool start_fetch(const Options &o, FetchRecord *r, int n) {
         r->used = false;
         return false;
     }
+    if (o.stream_body) {  // in two writes, after start: the body goes out as it comes
+        check(eddy_fetch_write_body(f, kPostBody, 5) == 0 &&
+                  eddy_fetch_write_body(f, kPostBody + 5, kPostLen - 5) == 0 &&
+                  eddy_fetch_end_body(f) == 0,
+              "streaming a request body");
+    }
     return true;
 }
 
@@ -128,7 +144,14 @@ eddy_client *new_client(bool proxied) {
 
 // Ends the input: closes the server's side, lets the client see it, cancels what still runs,
 // and checks every request ended exactly once and the pool is empty for the next input.
-void finish_input() {
+void finish_input(const Options &o) {
+    if (o.free_client) {
+        // Freed at once, without a turn of the loop: running requests end inside the free, and
+        // so does a `done` still due on the next turn.
+        eddy_client_free(o.follow ? g_proxied : g_direct);
+        (o.follow ? g_proxied : g_direct) = new_client(o.follow);
+        for (FetchRecord &r : g_records) check(!running(r), "a request outlived its client");
+    }
     g_server.close_all();
     g_server.pump_until(g_loop, [] { return !any_running(); });
     for (FetchRecord &r : g_records) {
@@ -217,6 +240,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         // Until the request is done or asks again (a redirect followed).
         g_server.pump_until(g_loop, [] { return !any_running() || g_server.request_pending(); });
     }
-    finish_input();
+    finish_input(o);
     return 0;
 }
