@@ -93,6 +93,14 @@ struct Header {
     std::string value;
 };
 
+// Whether following a `status` redirect turns `method` into a GET without a body: 303 (but
+// HEAD stays HEAD), and 301/302 after POST, as browsers and Tornado do. Any other redirect
+// sends the same method with the same body again.
+inline bool redirect_becomes_get(int status, const std::string &method) {
+    return (status == 303 && method != "HEAD") ||
+           ((status == 301 || status == 302) && method == "POST");
+}
+
 class Fetch {
 public:
     Fetch(Client *client, std::string method, std::string url_text);

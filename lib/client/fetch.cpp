@@ -475,9 +475,7 @@ void Fetch::follow_redirect() {
     } else if (next_url_.userinfo.empty()) {
         next_url_.userinfo = url.userinfo;  // the URL's credentials too, within the origin
     }
-    bool to_get = (status == 303 && method_ != "HEAD") ||
-                  ((status == 301 || status == 302) && method_ == "POST");
-    if (to_get) {
+    if (redirect_becomes_get(status, method_)) {
         method_ = "GET";
         body.clear();
         streamed_body = false;

@@ -242,7 +242,9 @@ int Fetch::cb_headers_complete(http_parser *p) {
     const Header *loc = f->find_response_header("Location");
     bool redirect = (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) && loc &&
                     f->redirects < f->max_redirects;
-    if (redirect && f->streamed_body && (st == 307 || st == 308)) redirect = false;  // no replay
+    // A streamed body is gone once sent: only a redirect that drops it can be followed (301
+    // after a streamed PUT went on with an empty body).
+    if (redirect && f->streamed_body && !redirect_becomes_get(st, f->method_)) redirect = false;
     if (redirect && resolve_location(f->url, loc->value, &f->next_url_)) {
         f->skip_body_delivery_ = true;
         return head ? 1 : 0;
