@@ -135,7 +135,7 @@ inline void on_done(eddy_fetch *f, int error, void *ud) {
 // the method or target. Heads that do not start with one of our methods are not requests: a
 // TLS ClientHello after a CONNECT, or a body sent after "100 Continue".
 inline void check_request_head(const std::string &head) {
-    static const char *const kMethods[] = {"GET ", "HEAD ", "POST ", "CONNECT "};
+    static const char *const kMethods[] = {"GET ", "HEAD ", "POST ", "PUT ", "CONNECT "};
     bool ours = false;
     for (const char *m : kMethods) ours = ours || head.compare(0, strlen(m), m) == 0;
     if (!ours) return;

@@ -84,6 +84,8 @@ Options parse_options(uint8_t b0, uint8_t b1) {
     o.free_client = cancel == 3;
     o.stream_body = o.post_body && (b1 & 128);
     o.known_length = b1 & 1;
+    // PUT keeps its method (and body) across 301/302, which a streamed body cannot follow.
+    if (o.stream_body && (b1 & 2)) o.method = "PUT";
     return o;
 }
 
