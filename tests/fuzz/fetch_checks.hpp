@@ -142,8 +142,8 @@ inline void check_request_head(const std::string &head) {
     size_t line_end = head.find("\r\n");
     std::string line = head.substr(0, line_end);
     size_t sp1 = line.find(' '), sp2 = line.find(' ', sp1 + 1);
-    check(sp2 != std::string::npos && sp2 > sp1 + 1 && line.compare(sp2, std::string::npos,
-                                                                     " HTTP/1.1") == 0,
+    check(sp2 != std::string::npos && sp2 > sp1 + 1 &&
+              line.compare(sp2, std::string::npos, " HTTP/1.1") == 0,
           "a malformed request line");
     for (size_t i = 0; i < sp2; i++) {
         unsigned char c = static_cast<unsigned char>(line[i]);

@@ -4,7 +4,8 @@
 // One loop lives for the whole process, with two clients: a direct one, and one whose proxy is
 // the harness's own port — the only way redirects can be followed safely, since a fuzzed
 // Location names any host: through the proxy every request, wherever it points, connects to
-// 127.0.0.1 and nothing is resolved (loopback_only.cpp aborts on any other connect()).
+// 127.0.0.1 and nothing is resolved (loopback_only.cpp aborts on any other connect() and on
+// any name lookup).
 //
 // Input: two option bytes, then the server's bytes. Those are split at "\n--NEXT--\n" into up
 // to three exchanges, each the answer to one request, and each split again at h2o's
@@ -12,8 +13,9 @@
 // closes the connection, unless the options keep it open: then a second request follows once
 // the first is done, over the pooled connection when the client kept it. A followed redirect
 // takes the next exchange too. At the end the harness closes everything; a request still
-// running is cancelled, and its `done` must then come on the next turn. fetch_checks.hpp has
-// the invariants; LeakSanitizer (libFuzzer's default) checks that nothing leaks.
+// running is cancelled (its `done` must come within two turns) or its client freed (`done`
+// inside the free). fetch_checks.hpp has the invariants; LeakSanitizer (libFuzzer's default)
+// checks that nothing leaks.
 #include <eddy/eddy.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,7 +43,9 @@ eddy_client *g_proxied;
 fuzz_server::LoopbackServer g_server;
 size_t g_sink;
 
-void log_sink(int level, const char *msg, void *) { g_sink += static_cast<size_t>(level) + strlen(msg); }
+void log_sink(int level, const char *msg, void *) {
+    g_sink += static_cast<size_t>(level) + strlen(msg);
+}
 
 // What the first two bytes choose.
 struct Options {
@@ -66,8 +70,15 @@ Options parse_options(uint8_t b0, uint8_t b1) {
     switch (b0 & 3) {
     case 0: o.method = "GET"; break;
     case 1: o.method = "HEAD"; break;
-    case 2: o.method = "POST"; o.post_body = true; break;
-    default: o.method = "POST"; o.post_body = true; o.expect_continue = true; break;
+    case 2:
+        o.method = "POST";
+        o.post_body = true;
+        break;
+    default:
+        o.method = "POST";
+        o.post_body = true;
+        o.expect_continue = true;
+        break;
     }
     o.decompress = b0 & 4;
     o.streaming = b0 & 8;
@@ -99,8 +110,8 @@ bool start_fetch(const Options &o, FetchRecord *r, int n) {
     r->want_headers = o.headers_cb;
     r->cancel_in = o.cancel_in;
     r->max_body = o.max_body;
-    std::string url = "http://127.0.0.1:" + std::to_string(g_server.port()) +
-                      (n == 0 ? "/first?q=1" : "/second");
+    std::string url =
+        "http://127.0.0.1:" + std::to_string(g_server.port()) + (n == 0 ? "/first?q=1" : "/second");
     eddy_fetch *f = eddy_fetch_new(o.follow ? g_proxied : g_direct, o.method, url.c_str());
     if (!f) return false;
     constexpr size_t kPostLen = sizeof kPostBody - 1;
@@ -161,7 +172,8 @@ void finish_input(const Options &o) {
         check(r.fetch && eddy_fetch_cancel(r.fetch) == 0, "cancel of a running request");
         r.cancelled = true;
     }
-    g_server.pump_until(g_loop, [] { return !any_running(); }, 2);
+    g_server.pump_until(
+        g_loop, [] { return !any_running(); }, 2);
     // EDDY_FUZZ_VERBOSE=1: how each request ended, to check that seeds do what they mean to.
     static const bool verbose = getenv("EDDY_FUZZ_VERBOSE") != nullptr;
     for (FetchRecord &r : g_records) {
@@ -216,8 +228,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *p = data, *end = data + size;
     while (n_ex < kMaxExchanges) {
         const uint8_t *next = n_ex + 1 < kMaxExchanges
-            ? static_cast<const uint8_t *>(memmem(p, static_cast<size_t>(end - p), kNext, kNextLen))
-            : nullptr;
+                                  ? static_cast<const uint8_t *>(
+                                        memmem(p, static_cast<size_t>(end - p), kNext, kNextLen))
+                                  : nullptr;
         ex[n_ex] = p;
         ex_len[n_ex++] = static_cast<size_t>((next ? next : end) - p);
         if (!next) break;

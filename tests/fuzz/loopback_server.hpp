@@ -128,8 +128,7 @@ private:
 
     static void drain(int fd) {
         char buf[4096];
-        while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
-        }
+        while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {}
     }
 
     // Reads the request up to its blank line (the rest of that read, a body, is dropped; a body
