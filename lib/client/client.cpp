@@ -144,8 +144,18 @@ void Client::put_idle(const std::string &key, Stream *s) {
     idle->timer.fire = on_idle_timeout;
     idle->timer.owner = idle;
     if (idle_timeout > 0) loop_->timer_start(&idle->timer, Loop::now() + idle_timeout);
-    // With a close callback and no read pending, the stream watches for the server's close.
     s->set_close_callback(on_idle_close, idle);
+    // A read, not just the close callback: a stream with bytes buffered and no read pending
+    // stops watching the socket, so a server that sent anything while idle and then closed
+    // left a dead connection here (its fd and a pool slot) until reuse or the idle timeout.
+    if (s->read_some(on_idle_bytes, idle) != 0) drop_idle(idle, true);
+}
+
+size_t Client::on_idle_bytes(Stream *, const char *, size_t len, void *arg) {
+    // Nothing may come while no request is out: whatever this is, the connection is done.
+    Idle *idle = static_cast<Idle *>(arg);
+    idle->client->drop_idle(idle, true);
+    return len;
 }
 
 void Client::drop_idle(Idle *idle, bool close_stream) {
@@ -160,7 +170,10 @@ void Client::drop_idle(Idle *idle, bool close_stream) {
     Stream *s = idle->stream;
     delete idle;
     s->set_close_callback(nullptr, nullptr);
-    if (close_stream) s->close();
+    if (close_stream)
+        s->close();
+    else
+        s->cancel_read();  // handed to a request, which reads for itself
 }
 
 size_t Client::idle_count() const { return idle_.size(); }

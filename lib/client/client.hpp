@@ -76,6 +76,7 @@ private:
     };
     void drop_idle(Idle *idle, bool close_stream);
     static void on_idle_close(Stream *s, int error, void *arg);
+    static size_t on_idle_bytes(Stream *s, const char *data, size_t len, void *arg);
     static void on_idle_timeout(TimerNode *node);
 
     Loop *loop_;

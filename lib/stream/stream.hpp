@@ -51,6 +51,12 @@ public:
     int read_bytes(size_t n, bool partial, ReadFn cb, void *arg);
     int read_until_close(ReadFn cb, void *arg);
     int read_some(ConsumeFn cb, void *arg);
+    // Drops the pending read: its callback will not run. For an owner that watched the stream
+    // and hands it on (the HTTP client's pool gives an idle connection to a request).
+    void cancel_read() {
+        read_kind_ = ReadKind::none;
+        update_read_interest();
+    }
 
     int write(const void *data, size_t len, WriteFn cb = nullptr, void *arg = nullptr);
     // As write() without a callback, but when nothing else is queued the bytes go to the

@@ -822,6 +822,46 @@ class ClientTest(unittest.TestCase):
         finally:
             raw.stop()
 
+    def test_pooled_connection_that_receives_bytes_is_dropped(self):
+        # Bytes on an idle pooled connection belong to no request: the connection is useless
+        # from then on. The stream stopped watching once they were buffered, so the server's
+        # close was never seen either, and the dead connection stayed (fd and pool slot) until
+        # reuse or the idle timeout (60 s). Now the client closes it as the bytes arrive.
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        closed_by_client = []
+
+        def serve():
+            c, _ = srv.accept()
+            c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            time.sleep(0.3)
+            c.sendall(b"\r\n")
+            c.settimeout(1.0)
+            try:
+                closed_by_client.append(c.recv(100) == b"")
+            except OSError:
+                closed_by_client.append(False)
+            c.close()
+            c, _ = srv.accept()  # the second fetch: a new connection
+            c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            c.close()
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            results = fetch("--sequential", "--repeat", "2", "--pause", "2.5",
+                            "http://127.0.0.1:%d/" % port)
+        finally:
+            srv.close()
+        t.join(5)
+        self.assertEqual([(r["error"], r["status"], r["reused"]) for r in results],
+                         [("", 200, 0), ("", 200, 0)])
+        self.assertEqual(closed_by_client, [True])
+
     def test_bodiless_statuses_end_at_their_head(self):
         # RFC 9112 6.3: 1xx, 204 and 304 end at the empty line, whatever their fields say (a
         # 304 may carry the representation's Content-Length, RFC 9110 8.6). The connection is
