@@ -184,22 +184,13 @@ void finish_input(const Options &o) {
         check(r.done_calls == 1, "a request whose done never ran");
         check(r.frees == 1, "a request whose userdata was not freed");
     }
-    // Pooled connections saw the close and leave the pool: a later input must not reuse one.
+    // Pooled connections saw the close (or bytes while idle) and left the pool: a later input
+    // must not reuse one, and the client must not keep a dead one.
     g_server.pump_until(g_loop, [] {
         return eddy_client_idle_count(g_direct) == 0 && eddy_client_idle_count(g_proxied) == 0;
     });
-    // Except one that got bytes while idle: the stream stops watching once bytes wait in its
-    // buffer, so it never sees the close; the client retires it when it would reuse it (or
-    // after the idle timeout). Start over with a fresh client then (freeing one with a pooled
-    // connection is a path worth running too).
-    if (eddy_client_idle_count(g_direct) > 0) {
-        eddy_client_free(g_direct);
-        g_direct = new_client(false);
-    }
-    if (eddy_client_idle_count(g_proxied) > 0) {
-        eddy_client_free(g_proxied);
-        g_proxied = new_client(true);
-    }
+    check(eddy_client_idle_count(g_direct) == 0 && eddy_client_idle_count(g_proxied) == 0,
+          "a pooled connection outlived the server's close");
     g_server.close_all();
 }
 
