@@ -25,6 +25,7 @@
 #include <string>
 
 #include "fetch_checks.hpp"
+#include "loop/fuzz_clock.hpp"
 #include "loopback_server.hpp"
 
 namespace {
@@ -36,6 +37,12 @@ constexpr char kNext[] = "\n--NEXT--\n";
 constexpr size_t kNextLen = sizeof kNext - 1;
 constexpr int kMaxExchanges = 3;
 constexpr char kPostBody[] = "name=eddy&kind=fuzz";
+// Time is the fuzz build's virtual clock (lib/loop/fuzz_clock.hpp): it moves kTickSeconds at
+// each "\n--TICK--\n" in the server's bytes, so an input decides when the timers fire: the
+// request timeout (when chosen), the 1 s wait for "100 Continue", the pool's idle timeout.
+constexpr double kTickSeconds = 1.5;
+constexpr double kRequestTimeout = 2.0;  // two ticks
+constexpr double kIdleTimeout = 4.0;     // three ticks
 
 eddy_loop *g_loop;
 eddy_client *g_direct;
@@ -86,8 +93,8 @@ Options parse_options(uint8_t b0, uint8_t b1) {
     o.keep_open = b0 & 32;
     static const size_t kLimits[4] = {100u * 1024u * 1024u, 16, 1024, 65536};
     o.max_body = kLimits[(b0 >> 6) & 3];
-    // Rarely a request timeout short enough to fire mid-response (1 ms): the timer path.
-    if ((b1 & 7) == 7) o.request_timeout = 0.001;
+    // Rarely a request timeout (virtual seconds: it fires after two ticks of the input).
+    if ((b1 & 7) == 7) o.request_timeout = kRequestTimeout;
     o.follow = ((b1 >> 3) & 3) == 3;
     int cancel = (b1 >> 5) & 3;  // 1: from the headers callback, 2: after the first chunk
     if (cancel == 1 && o.headers_cb) o.cancel_in = 1;
@@ -151,7 +158,9 @@ bool any_running() { return running(g_records[0]) || running(g_records[1]); }
 // The direct client, or the one whose proxy is the harness (see the top of this file).
 eddy_client *new_client(bool proxied) {
     eddy_client *c = eddy_client_new(g_loop);
-    if (!c || (proxied && eddy_client_set_proxy(c, "127.0.0.1", g_server.port()) != 0)) abort();
+    if (!c || (proxied && eddy_client_set_proxy(c, "127.0.0.1", g_server.port()) != 0) ||
+        eddy_client_set_idle_timeout(c, kIdleTimeout) != 0)
+        abort();
     return c;
 }
 
@@ -201,6 +210,7 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     g_loop = eddy_loop_new();
     if (!g_loop || !g_server.listen_loopback()) abort();
     g_server.on_request(fuzz_checks::check_request_head);
+    g_server.on_tick([] { eddy::fuzz_clock::advance(kTickSeconds); });
     g_direct = new_client(false);
     g_proxied = new_client(true);
     return 0;

@@ -22,7 +22,9 @@
 namespace fuzz_server {
 
 constexpr char kMarker[] = "\n--MARK--\n";  // h2o's write boundary (as feed_connection.hpp)
+constexpr char kTick[] = "\n--TICK--\n";    // a write boundary where time passes too
 constexpr size_t kMarkerLen = sizeof kMarker - 1;
+static_assert(sizeof kTick - 1 == kMarkerLen, "both markers are cut the same way");
 constexpr int kTurns = 12;  // loop turns a wait may take before giving up
 
 class LoopbackServer {
@@ -44,6 +46,8 @@ public:
     int port() const { return port_; }
     // Called with each complete request head read.
     void on_request(std::function<void(const std::string &)> fn) { on_request_ = std::move(fn); }
+    // Called at each "\n--TICK--\n" (the harness moves the fuzz build's virtual clock there).
+    void on_tick(std::function<void()> fn) { on_tick_ = std::move(fn); }
 
     // Runs the loop until `ready()` or kTurns turns went by. Returns ready().
     bool pump_until(eddy_loop *loop, const std::function<bool()> &ready, int turns = kTurns) {
@@ -87,15 +91,19 @@ public:
     }
 
     // Writes `data` on `fd`, split at the markers into separate writes with loop turns
-    // between (the marker itself is not sent). Stops early when the client stopped reading.
+    // between (a marker itself is not sent; at a tick time passes first). Stops early when the
+    // client stopped reading.
     void write_pieces(eddy_loop *loop, int fd, const uint8_t *data, size_t size) {
         const uint8_t *p = data, *end = data + size;
         for (;;) {
-            const uint8_t *mark = static_cast<const uint8_t *>(
-                memmem(p, static_cast<size_t>(end - p), kMarker, kMarkerLen));
+            const uint8_t *mark = find(p, end, kMarker);
+            const uint8_t *tick = find(p, end, kTick);
+            bool is_tick = tick && (!mark || tick < mark);
+            if (is_tick) mark = tick;
             const uint8_t *stop = mark ? mark : end;
             if (!send_all(loop, fd, p, static_cast<size_t>(stop - p)) || !mark) return;
             p = mark + kMarkerLen;
+            if (is_tick && on_tick_) on_tick_();
             eddy_loop_run_once(loop, 0);
             eddy_loop_run_once(loop, 0);
         }
@@ -118,6 +126,11 @@ public:
     }
 
 private:
+    static const uint8_t *find(const uint8_t *p, const uint8_t *end, const char *marker) {
+        return static_cast<const uint8_t *>(
+            memmem(p, static_cast<size_t>(end - p), marker, kMarkerLen));
+    }
+
     void accept_pending() {
         for (;;) {
             int fd = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -175,6 +188,7 @@ private:
     int port_ = 0;
     std::vector<int> conns_;
     std::function<void(const std::string &)> on_request_;
+    std::function<void()> on_tick_;
 };
 
 }  // namespace fuzz_server
