@@ -19,6 +19,7 @@
 #include <string>
 
 #include "feed_connection.hpp"
+#include "fuzz_loop.hpp"
 #include "touch_request.hpp"
 
 namespace {
@@ -27,7 +28,6 @@ eddy_loop *g_loop;
 eddy_server *g_server;
 size_t g_sink;  // keeps the "read" results alive so nothing is optimised away
 
-void log_sink(int level, const char *msg, void *) { g_sink += static_cast<size_t>(level) + strlen(msg); }
 
 // A cheap per-request choice: mixes the target's bytes so every target picks a mode.
 unsigned request_mode(eddy_request *req) {
@@ -161,11 +161,7 @@ void access_log(eddy_request *req, void *) {
 }
 
 void init() {
-    signal(SIGPIPE, SIG_IGN);
-    eddy_set_log_function(log_sink, nullptr, nullptr);
-    eddy_set_log_level(EDDY_LOG_DEBUG);
-    g_loop = eddy_loop_new();
-    if (!g_loop) abort();
+    g_loop = fuzz_loop::start();
     g_server = eddy_server_new(g_loop, on_request, nullptr, nullptr);
     if (!g_server) abort();
     eddy_server_set_headers_callback(g_server, on_headers);

@@ -35,6 +35,7 @@
 #include <string>
 
 #include "feed_connection.hpp"
+#include "fuzz_loop.hpp"
 #include "touch_request.hpp"
 
 namespace {
@@ -47,7 +48,6 @@ eddy_server *g_server;
 size_t g_sink;  // keeps the "read" results alive so nothing is optimised away
 char g_static_root[64];
 
-void log_sink(int level, const char *msg, void *) { g_sink += static_cast<size_t>(level) + strlen(msg); }
 
 // Per-route userdata: which route a callback runs for.
 enum RouteKind { kRoot, kIndex, kItems, kUser, kStream, kOnlyGet, kApi, kCustom, kReproxy, kHost };
@@ -414,11 +414,7 @@ void on_methods(eddy_route *r, std::initializer_list<const char *> methods) {
 }
 
 void init() {
-    signal(SIGPIPE, SIG_IGN);
-    eddy_set_log_function(log_sink, nullptr, nullptr);
-    eddy_set_log_level(EDDY_LOG_DEBUG);
-    g_loop = eddy_loop_new();
-    if (!g_loop) abort();
+    g_loop = fuzz_loop::start();
     g_app = eddy_app_new(g_loop);
     if (!g_app) abort();
     make_static_root();

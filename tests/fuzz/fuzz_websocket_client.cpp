@@ -38,6 +38,7 @@
 #include <string>
 
 #include "feed_connection.hpp"
+#include "fuzz_loop.hpp"
 #include "ws_frame_records.hpp"
 
 namespace {
@@ -48,7 +49,6 @@ std::string g_url;
 size_t g_sink;
 long g_live;  // client states not yet released
 
-void log_sink(int level, const char *msg, void *) { g_sink += static_cast<size_t>(level) + strlen(msg); }
 
 struct ClientState {
     ClientState() { g_live++; }
@@ -92,11 +92,7 @@ void on_close(eddy_ws *ws, int code, const char *reason, size_t reason_len, void
 void on_control(eddy_ws *, const char *, size_t len, void *) { g_sink += len; }
 
 void init() {
-    signal(SIGPIPE, SIG_IGN);
-    eddy_set_log_function(log_sink, nullptr, nullptr);
-    eddy_set_log_level(EDDY_LOG_DEBUG);
-    g_loop = eddy_loop_new();
-    if (!g_loop) abort();
+    g_loop = fuzz_loop::start();
     g_listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

@@ -29,6 +29,7 @@
 #include <string>
 
 #include "feed_connection.hpp"
+#include "fuzz_loop.hpp"
 #include "ws_frame_records.hpp"
 
 namespace {
@@ -40,7 +41,6 @@ size_t g_sink;
 long g_open;    // connections opened and not yet closed
 long g_states;  // per-connection userdata alive
 
-void log_sink(int level, const char *msg, void *) { g_sink += static_cast<size_t>(level) + strlen(msg); }
 
 struct ConnState {
     ConnState() { g_states++; }
@@ -130,11 +130,7 @@ const RouteSpec kRoutes[] = {
 };
 
 void init() {
-    signal(SIGPIPE, SIG_IGN);
-    eddy_set_log_function(log_sink, nullptr, nullptr);
-    eddy_set_log_level(EDDY_LOG_DEBUG);
-    g_loop = eddy_loop_new();
-    if (!g_loop) abort();
+    g_loop = fuzz_loop::start();
     g_app = eddy_app_new(g_loop);
     if (!g_app) abort();
     g_server = eddy_app_server(g_app);
