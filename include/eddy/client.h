@@ -18,7 +18,8 @@
  *
  * Errors reported to `done`: EDDY_ERESOLVE (name not found), EDDY_ECONNREFUSED and other
  * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake, certificate verification or a TLS alert failed it),
- * EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO (malformed response),
+ * EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO (malformed response, or a
+ * Transfer-Encoding other than a single "chunked", which eddy cannot decode),
  * EDDY_EOF (the connection closed before the response was complete), EDDY_ECANCELED
  * (eddy_fetch_cancel, or the client was freed), EDDY_EBUSY (queue full), EDDY_EINVAL (bad URL).
  *
@@ -88,7 +89,9 @@ EDDY_API size_t eddy_client_idle_count(const eddy_client *client);
 /* ==== requests ============================================================================== */
 
 /* Makes a request for `method` ("GET", "POST", ...) and `url` ("http://host[:port]/path?q",
- * "https://[::1]:8443/"). The URL is checked by eddy_fetch_start(). Credentials in it
+ * "https://[::1]:8443/"). The URL is checked by eddy_fetch_start(): a host RFC 3986 does not
+ * allow is refused (EDDY_EINVAL, also for a redirect's Location), and bytes beyond ASCII in the
+ * path or query are sent percent-encoded, as browsers do. Credentials in it
  * ("http://user:pass@host/", percent-encoded) are sent as basic authentication unless an
  * Authorization header was added, and never as part of a URL (the effective URL and log lines
  * leave them out); a redirect keeps them within the same origin (as curl does). The handle is
