@@ -59,8 +59,8 @@ run_suite "asan+ubsan" build-asan -DCMAKE_BUILD_TYPE=Debug -DEDDY_SANITIZE=ON -D
 # for 10 s over its seeds (label "fuzz"). Skipped when clang is missing.
 unset ASAN_OPTIONS UBSAN_OPTIONS
 if command -v clang++ >/dev/null && command -v clang >/dev/null; then
-    FUZZ_TARGETS="fuzz_http_connection fuzz_chunked fuzz_head_scanner fuzz_multipart fuzz_cookies_urls fuzz_websocket_frames fuzz_proxy_protocol fuzz_web_app"
-    CC=clang CXX=clang++ BUILD_ARGS="--target $FUZZ_TARGETS" CTEST_ARGS="-L fuzz" \
+    # eddy_fuzz_targets: every fuzz_* target of tests/fuzz/CMakeLists.txt, and only those.
+    CC=clang CXX=clang++ BUILD_ARGS="--target eddy_fuzz_targets" CTEST_ARGS="-L fuzz" \
         run_suite "fuzz" build-fuzz -DEDDY_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DEDDY_BUILD_EXAMPLES=OFF -DEDDY_BUILD_BENCH=OFF -DEDDY_BUILD_BINDINGS=OFF \
         -DEDDY_FUZZ_SMOKE_SECONDS=10
