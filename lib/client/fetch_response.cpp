@@ -224,7 +224,9 @@ int Fetch::cb_headers_complete(http_parser *p) {
             te = true;
         }
     }
-    if (cl && te) {
+    // Transfer-Encoding in an HTTP/1.0 message is faulty framing (RFC 9112 §6.1): a 1.0 peer
+    // cannot have meant it, and a proxy on the way may have framed the body otherwise.
+    if (te && (cl || (p->http_major == 1 && p->http_minor == 0))) {
         f->parse_error_ = EDDY_EPROTO;
         return -1;
     }

@@ -894,6 +894,9 @@ class ClientTest(unittest.TestCase):
             self.assertEqual(r["error"], "EDDY_EPROTO", (te, r))
         r = self.raw_one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked" + chunks)
         self.assertEqual((r["error"], r["body"]), ("", "abc"))
+        # RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+        r = self.raw_one(b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked" + chunks)
+        self.assertEqual(r["error"], "EDDY_EPROTO", r)
         # A HEAD response reads no body: its field describes the GET's response.
         r = self.raw_one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
                          "--method", "HEAD", close=False)
