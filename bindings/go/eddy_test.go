@@ -34,6 +34,15 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// newLoggedApp returns a new App whose log lines go to the returned buffer, for tests that
+// check what the binding logged.
+func newLoggedApp() (*App, *lockedBuffer) {
+	logs := &lockedBuffer{}
+	app := New()
+	app.Logger = log.New(logs, "", 0)
+	return app, logs
+}
+
 // start runs app on a free port and, when the test ends, stops it and checks that every
 // handle handed to C was released.
 func start(t *testing.T, app *App) string {
@@ -357,9 +366,7 @@ func TestFlushFromGoroutine(t *testing.T) {
 }
 
 func TestPanicGives500AndTheLoopSurvives(t *testing.T) {
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	app.Get(`/panic`, func(w *ResponseWriter, r *Request) { panic("boom") })
 	app.Get(`/panic-later`, func(w *ResponseWriter, r *Request) {
 		w.Detach()
@@ -384,9 +391,7 @@ func TestPanicGives500AndTheLoopSurvives(t *testing.T) {
 // A panic in the WriteError hook is logged once and the response still ends (it used to send
 // the error page again, run the hook again, and recurse until the stack ran out).
 func TestPanicInWriteErrorHook(t *testing.T) {
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	app.Route(`/missing`).
 		HandleFunc("GET", func(w *ResponseWriter, r *Request) { w.SendError(404) }).
 		WriteError(func(w *ResponseWriter, r *Request, status int) { panic("bug in error page") })

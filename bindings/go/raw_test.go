@@ -3,7 +3,6 @@ package eddy
 import (
 	"errors"
 	"fmt"
-	"log"
 	"net"
 	"strings"
 	"testing"
@@ -12,9 +11,7 @@ import (
 
 // ServeAll: eddy's HTTP server without the web layer, same Request/ResponseWriter types.
 func TestServeAll(t *testing.T) {
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	waiting := make(chan struct{}, 1)
 	finishErr := make(chan error, 1)
 	app.ServeAll(func(w *ResponseWriter, r *Request) {

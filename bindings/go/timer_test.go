@@ -2,7 +2,6 @@ package eddy
 
 import (
 	"errors"
-	"log"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,9 +64,7 @@ func TestTimersBeforeStartAndAfterStop(t *testing.T) {
 }
 
 func TestCallLaterCallAtOrderAndRemoveTimeout(t *testing.T) {
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	start(t, app)
 
 	var order []string // appended on the loop thread only; read after done
@@ -139,9 +136,7 @@ func TestCallLaterCallAtOrderAndRemoveTimeout(t *testing.T) {
 }
 
 func TestPeriodicCallbackTicksStopsAndRestarts(t *testing.T) {
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	start(t, app)
 
 	var ticks atomic.Int64

@@ -2,7 +2,6 @@ package eddy
 
 import (
 	"fmt"
-	"log"
 	"sort"
 	"strings"
 	"sync"
@@ -51,9 +50,7 @@ func sameEvents(t *testing.T, what string, got []string, want ...string) {
 func TestWebSocketSubprotocols(t *testing.T) {
 	var mu sync.Mutex
 	var offers []string
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	chose := func(c *Conn) { c.WriteText(fmt.Sprintf("server chose %q", c.Subprotocol())) }
 	app.WebSocket("/ws", WebSocket{
 		SelectSubprotocol: func(r *Request, offered []string) string {
@@ -96,9 +93,7 @@ func TestWebSocketSubprotocols(t *testing.T) {
 func TestWebSocketCheckOrigin(t *testing.T) {
 	var mu sync.Mutex
 	var origins []string
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	welcome := func(c *Conn) { c.WriteText("welcome") }
 	app.WebSocket("/same", WebSocket{
 		// Same origin only: the Origin must name the Host the client asked for.

@@ -84,9 +84,7 @@ func (c *wsClient) read(t *testing.T) (byte, []byte) {
 
 func TestWebSocket(t *testing.T) {
 	closed := make(chan string, 1)
-	logs := &lockedBuffer{}
-	app := New()
-	app.Logger = log.New(logs, "", 0)
+	app, logs := newLoggedApp()
 	app.WebSocket(`/ws/(\w+)`, WebSocket{
 		Open: func(c *Conn) { c.WriteText("hello " + c.Request().PathArg(0)) },
 		OnMessage: func(c *Conn, data []byte, binary bool) {
