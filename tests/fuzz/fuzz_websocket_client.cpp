@@ -2,9 +2,9 @@
 // the handshake response (status, Upgrade, Sec-WebSocket-Accept, the extension and subprotocol
 // answers) and then the server's frames through a real loop and a client Session.
 //
-// The fuzz process listens on 127.0.0.1 (nothing else is ever contacted: the URL is fixed and
-// numeric, so there is no DNS either); per input the client connects, the harness accepts,
-// reads the request, and answers as the input says:
+// The fuzz process listens on 127.0.0.1 (loopback_server.hpp; nothing else is ever contacted:
+// the URL is fixed and numeric, so there is no DNS either); per input the client connects, the
+// harness accepts, reads the request, and answers as the input says:
 //   byte 0: the client's options — 0x03 compression offer (none, deflate, deflate without
 //           context takeover, deflate with a 9-bit window), 0x04 offer subprotocols, 0x08 an
 //           on_refused callback, 0x10 a 1 KiB message limit
@@ -23,12 +23,8 @@
 #include <eddy/eddy.h>
 #include <eddy/websocket.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +35,15 @@
 
 #include "feed_connection.hpp"
 #include "fuzz_loop.hpp"
+#include "loopback_server.hpp"
 #include "ws_frame_records.hpp"
 
 namespace {
 
 eddy_loop *g_loop;
-int g_listen_fd = -1;
+fuzz_server::LoopbackServer g_server;  // the listening side (loopback_server.hpp)
 std::string g_url;
+std::string g_request;  // the last request head the client sent
 size_t g_sink;
 long g_live;  // client states not yet released
 
@@ -93,16 +91,9 @@ void on_control(eddy_ws *, const char *, size_t len, void *) { g_sink += len; }
 
 void init() {
     g_loop = fuzz_loop::start();
-    g_listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof addr;
-    if (g_listen_fd < 0 || bind(g_listen_fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-        listen(g_listen_fd, 16) != 0 ||
-        getsockname(g_listen_fd, reinterpret_cast<sockaddr *>(&addr), &alen) != 0)
-        abort();
-    g_url = "ws://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/fuzz";
+    if (!g_server.listen_loopback()) abort();
+    g_server.on_request([](const std::string &head) { g_request = head; });
+    g_url = "ws://127.0.0.1:" + std::to_string(g_server.port()) + "/fuzz";
 }
 
 eddy_ws_options *client_options(uint8_t selector) {
@@ -190,22 +181,12 @@ void play(const uint8_t *data, size_t size) {
         delete st;  // stays ours on a synchronous error
         return;
     }
-    int fd = -1;
-    pump(200, [&] {
-        fd = accept4(g_listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        return fd >= 0;
-    });
-    if (fd < 0) abort();  // a loopback connect that never arrives
-    std::string request;
-    pump(200, [&] {
-        char buf[4096];
-        ssize_t n;
-        while ((n = recv(fd, buf, sizeof buf, 0)) > 0) request.append(buf, static_cast<size_t>(n));
-        return request.find("\r\n\r\n") != std::string::npos || n == 0;
-    });
+    g_request.clear();
+    int fd = g_server.await_request(g_loop, [] { return false; });
+    if (fd < 0) abort();  // a loopback connect and request that never arrive
 
     const uint8_t *p = data + 1, *end = data + size;
-    std::string bytes = response(p, end, request);
+    std::string bytes = response(p, end, g_request);
     ws_records::append_frames(bytes, p, end, /*masked=*/false);
 
     // Each piece between op markers is its own write, with loop turns between; TICK and HOLD
@@ -215,7 +196,7 @@ void play(const uint8_t *data, size_t size) {
                            reinterpret_cast<const uint8_t *>(bytes.data() + bytes.size()));
     shutdown(fd, SHUT_WR);
     pump(200, [&] { return fuzz_feed::drain(fd); });
-    close(fd);
+    g_server.close_conn(fd);
     pump(300, [&] { return g_live <= live_before; });
     static const bool strict = getenv("EDDY_FUZZ_STRICT") != nullptr;
     if (strict && g_live != 0) abort();
