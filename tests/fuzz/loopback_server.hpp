@@ -19,12 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "input_ops.hpp"
+
 namespace fuzz_server {
 
-constexpr char kMarker[] = "\n--MARK--\n";  // h2o's write boundary (as feed_connection.hpp)
-constexpr char kTick[] = "\n--TICK--\n";    // a write boundary where time passes too
-constexpr size_t kMarkerLen = sizeof kMarker - 1;
-static_assert(sizeof kTick - 1 == kMarkerLen, "both markers are cut the same way");
 constexpr int kTurns = 12;  // loop turns a wait may take before giving up
 
 class LoopbackServer {
@@ -90,20 +88,20 @@ public:
         return -1;
     }
 
-    // Writes `data` on `fd`, split at the markers into separate writes with loop turns
-    // between (a marker itself is not sent; at a tick time passes first). Stops early when the
-    // client stopped reading.
+    // Writes `data` on `fd`, split at input_ops.hpp's op markers into separate writes with
+    // loop turns between (a marker itself is not sent). At a TICK time passes first, by what
+    // on_tick() does (the marker's own milliseconds are not used); a HOLD is only a boundary
+    // here, since this side reads nothing while it writes. Stops early when the client
+    // stopped reading.
     void write_pieces(eddy_loop *loop, int fd, const uint8_t *data, size_t size) {
         const uint8_t *p = data, *end = data + size;
         for (;;) {
-            const uint8_t *mark = find(p, end, kMarker);
-            const uint8_t *tick = find(p, end, kTick);
-            bool is_tick = tick && (!mark || tick < mark);
-            if (is_tick) mark = tick;
-            const uint8_t *stop = mark ? mark : end;
-            if (!send_all(loop, fd, p, static_cast<size_t>(stop - p)) || !mark) return;
-            p = mark + kMarkerLen;
-            if (is_tick && on_tick_) on_tick_();
+            fuzz_feed::Op op;
+            bool more = fuzz_feed::next_op(p, end, &op);
+            const uint8_t *stop = more ? op.at : end;
+            if (!send_all(loop, fd, p, static_cast<size_t>(stop - p)) || !more) return;
+            p = op.at + op.len;
+            if (op.kind == fuzz_feed::OpKind::tick && on_tick_) on_tick_();
             eddy_loop_run_once(loop, 0);
             eddy_loop_run_once(loop, 0);
         }
@@ -126,11 +124,6 @@ public:
     }
 
 private:
-    static const uint8_t *find(const uint8_t *p, const uint8_t *end, const char *marker) {
-        return static_cast<const uint8_t *>(
-            memmem(p, static_cast<size_t>(end - p), marker, kMarkerLen));
-    }
-
     void accept_pending() {
         for (;;) {
             int fd = accept4(lfd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
