@@ -147,7 +147,9 @@ EDDY_API int eddy_fetch_set_max_body_size(eddy_fetch *fetch, size_t bytes);
 
 /* Non-zero (default): ask for gzip and decode it. A decoded response's Content-Encoding field
  * is renamed X-Consumed-Content-Encoding (as Tornado does), so the headers describe the body
- * the callbacks get. Returns 0 or EDDY_EINVAL. */
+ * the callbacks get. Only a body coded once, with gzip ("gzip" or "x-gzip"), is decoded; one
+ * with other or several codings (one list over all Content-Encoding lines) is delivered as it
+ * came, with its field. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_fetch_set_decompress(eddy_fetch *fetch, int on);
 
 /* Non-zero: send "Expect: 100-continue" and the body only after the server's 100 (or after one

@@ -239,7 +239,15 @@ int Fetch::cb_headers_complete(http_parser *p) {
         f->parse_error_ = EDDY_EPROTO;
         return -1;
     }
-    const Header *ce = f->find_response_header("Content-Encoding");
+    // Content-Encoding: several field lines form one list (RFC 9110 §5.3), codings in the order
+    // they were applied. Only a body coded once, with gzip, is decoded; anything else ("gzip"
+    // then "br", "gzip, gzip", "br") reaches the application as it came, its field intact, as
+    // Tornado does — never half-decoded, never refused.
+    const Header *ce = nullptr;
+    size_t ce_lines = 0;
+    for (const Header &h : f->response_headers)
+        if (http::iequals(h.name, "Content-Encoding") && ce_lines++ == 0) ce = &h;
+    bool gunzip = f->decompress && !head && ce_lines == 1 && http::is_gzip_coding(ce->value);
     // Redirects we follow: their bodies are read and dropped.
     const Header *loc = f->find_response_header("Location");
     bool redirect = (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) && loc &&
@@ -251,12 +259,13 @@ int Fetch::cb_headers_complete(http_parser *p) {
         f->skip_body_delivery_ = true;
         return head ? 1 : 0;
     }
+    // A decoded body is limited by its decoded size (cb_body), not by the coded one.
     if (!head && cl && p->content_length != ULLONG_MAX && p->content_length > f->max_body_size &&
-        !(ce && f->decompress)) {
+        !gunzip) {
         f->parse_error_ = EDDY_ETOOBIG;
         return -1;
     }
-    if (f->decompress && ce && !head && http::is_gzip_coding(ce->value)) {
+    if (gunzip) {
         f->gunzip_.reset(new (std::nothrow) http::GzipDecoder());
         if (!f->gunzip_) {
             f->parse_error_ = EDDY_ENOMEM;

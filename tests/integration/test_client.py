@@ -916,6 +916,27 @@ class ClientTest(unittest.TestCase):
                          % len(body) + body)
         self.assertEqual((r["error"], r["body"]), ("", "x-gzip body " * 20))
 
+    def test_only_a_body_coded_once_with_gzip_is_decoded(self):
+        # RFC 9110 8.4: Content-Encoding lists the codings in the order applied, over all its
+        # field lines (5.3). "gzip" then "br" was fed to the gzip decoder (the first line
+        # alone was looked at) and the response lost as EDDY_EPROTO; such a body reaches the
+        # application as it came, its fields intact.
+        inner = gzip.compress(b"twice " * 30)
+        twice = gzip.compress(inner)
+        for fields, body in ((b"Content-Encoding: gzip\r\nContent-Encoding: br", inner),
+                             (b"Content-Encoding: gzip\r\nContent-Encoding: gzip", twice),
+                             (b"Content-Encoding: gzip, gzip", twice),
+                             (b"Content-Encoding: br", inner)):
+            r = self.raw_one(b"HTTP/1.1 200 OK\r\n" + fields + b"\r\nContent-Length: %d\r\n\r\n"
+                             % len(body) + body, "--max-body", str(len(body)))
+            self.assertEqual((r["error"], r["body_len"]), ("", len(body)), fields)
+            self.assertEqual([h for h in r["headers"] if h[0] == "X-Consumed-Content-Encoding"], [],
+                             fields)
+        # The coded size counts against the limit when nothing is decoded.
+        r = self.raw_one(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: %d\r\n\r\n"
+                         % len(inner) + inner, "--max-body", str(len(inner) - 1))
+        self.assertEqual(r["error"], "EDDY_ETOOBIG")
+
     def test_truncated_gzip_is_an_error(self):
         whole = gzip.compress(os.urandom(1300))
         for body in (whole[: len(whole) // 2], whole[:-8]):  # cut in half; no CRC/length trailer
