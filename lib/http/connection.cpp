@@ -24,6 +24,10 @@ constexpr size_t kMaxLeadingBlankLines = 8;
 // Enough for a batch of small answers to leave in one write; a client that sends requests
 // without reading the answers is held here instead of making us buffer them without bound.
 constexpr size_t kMaxQueuedOutput = 64 * 1024;
+// Files (send_file answers, e.g. static files) a connection may queue the same way: each holds
+// an open descriptor until sent, and a small file weighs little against kMaxQueuedOutput, so
+// a client pipelining requests for files it does not read held ~100 of our descriptors.
+constexpr size_t kMaxQueuedFiles = 8;
 
 // The status a request gets for an http-parser error.
 int status_for_parser_error(http_errno err) {
@@ -72,12 +76,14 @@ void Connection::want_read() {
     if (stream_ && !stream_->closed() && !stream_->reading()) stream_->read_some(on_stream_data, this);
 }
 
-// Before the next request starts: past kMaxQueuedOutput bytes of unsent answers it waits until
-// they have left (Tornado reads the next request only once the previous answer was written).
-// Input stays in the stream meanwhile, which reads no more from the socket than one buffer.
+// Before the next request starts: past kMaxQueuedOutput bytes of unsent answers (in memory or
+// in files) or kMaxQueuedFiles files it waits until they have left (Tornado reads the next
+// request only once the previous answer was written). Input stays in the stream meanwhile,
+// which reads no more from the socket than one buffer.
 bool Connection::wait_for_output() {
     if (output_wait_) return true;
-    if (stream_->write_buffer_size() <= kMaxQueuedOutput) return false;
+    if (stream_->unsent_bytes() <= kMaxQueuedOutput && stream_->queued_files() < kMaxQueuedFiles)
+        return false;
     int rc = stream_->notify_when_sent(on_output_sent, this);
     if (rc < 0) {  // out of memory: the answers still leave, the connection ends after them
         phase_ = Phase::closing;

@@ -76,6 +76,10 @@ public:
     // Bytes held in memory waiting to be sent (file segments are not counted: they cost no
     // memory).
     size_t write_buffer_size() const { return out_len(); }
+    // Output still to be handed to the transport: bytes in memory and in queued file segments.
+    uint64_t unsent_bytes() const { return out_len() + file_bytes_pending(); }
+    // File segments still to be sent (send_file); each holds an open file descriptor.
+    size_t queued_files() const { return ext_ ? ext_->files.size() : 0; }
     size_t read_buffer_size() const { return in_len(); }
     int set_write_mark(size_t mark, DrainFn cb, void *arg);  // 0 or EDDY_ENOMEM
     // Whether anything written is still to be sent (bytes in memory or file segments).
