@@ -1,11 +1,10 @@
 #include "client/url.hpp"
 
-#include <openssl/evp.h>
-
 #include <cctype>
 #include <cstdlib>
 
 #include "http/httputil.hpp"
+#include "util/base64.hpp"
 
 namespace eddy::client {
 
@@ -131,13 +130,9 @@ std::string basic_credentials(const std::string &userinfo) {
     http::percent_decode(std::string_view(userinfo).substr(0, colon), user, false);
     if (colon != std::string::npos)
         http::percent_decode(std::string_view(userinfo).substr(colon + 1), password, false);
-    std::string plain = user + ":" + password;
-    std::string b64(4 * ((plain.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char *>(b64.data()),
-                            reinterpret_cast<const unsigned char *>(plain.data()),
-                            static_cast<int>(plain.size()));
-    b64.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    return "Basic " + b64;
+    std::string credentials = "Basic ";
+    base64_append(credentials, user + ":" + password);
+    return credentials;
 }
 
 namespace {

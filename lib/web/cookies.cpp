@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "http/httputil.hpp"
+#include "util/base64.hpp"
 
 namespace eddy::web {
 
@@ -73,73 +74,6 @@ bool hex_decode(std::string_view in, std::string &out) {
         int lo = hex_value(static_cast<unsigned char>(in[i + 1]));
         if (hi < 0 || lo < 0) return false;
         out.push_back(static_cast<char>(hi << 4 | lo));
-    }
-    return true;
-}
-
-const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-// Standard base64 with '=' padding and no line breaks (base64.b64encode).
-void base64_encode(std::string_view in, std::string &out) {
-    const auto *p = reinterpret_cast<const unsigned char *>(in.data());
-    size_t n = in.size(), i = 0;
-    out.reserve(out.size() + (n + 2) / 3 * 4);
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = uint32_t(p[i]) << 16 | uint32_t(p[i + 1]) << 8 | p[i + 2];
-        out.push_back(kB64[v >> 18]);
-        out.push_back(kB64[(v >> 12) & 63]);
-        out.push_back(kB64[(v >> 6) & 63]);
-        out.push_back(kB64[v & 63]);
-    }
-    if (n - i == 1) {
-        uint32_t v = uint32_t(p[i]) << 16;
-        out.push_back(kB64[v >> 18]);
-        out.push_back(kB64[(v >> 12) & 63]);
-        out.append("==");
-    } else if (n - i == 2) {
-        uint32_t v = uint32_t(p[i]) << 16 | uint32_t(p[i + 1]) << 8;
-        out.push_back(kB64[v >> 18]);
-        out.push_back(kB64[(v >> 12) & 63]);
-        out.push_back(kB64[(v >> 6) & 63]);
-        out.push_back('=');
-    }
-}
-
-int b64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-// Strict base64 decoding: length a multiple of 4, '=' only as the final one or two characters.
-// (Python's non-validating b64decode also skips stray characters; signed values never hold
-// any, since they are only accepted with a valid signature.)
-bool base64_decode(std::string_view in, std::string &out) {
-    if (in.size() % 4 != 0) return false;
-    size_t pad = 0;
-    if (!in.empty() && in.back() == '=') pad = (in.size() >= 2 && in[in.size() - 2] == '=') ? 2 : 1;
-    out.clear();
-    out.reserve(in.size() / 4 * 3);
-    for (size_t i = 0; i < in.size(); i += 4) {
-        bool last = i + 4 == in.size();
-        uint32_t v = 0;
-        for (size_t j = 0; j < 4; j++) {
-            unsigned char c = static_cast<unsigned char>(in[i + j]);
-            int d;
-            if (last && j >= 4 - pad) {
-                d = 0;  // padding, checked above to be '='
-            } else {
-                d = b64_value(c);
-                if (d < 0) return false;
-            }
-            v = v << 6 | uint32_t(d);
-        }
-        out.push_back(static_cast<char>(v >> 16));
-        if (!last || pad < 2) out.push_back(static_cast<char>((v >> 8) & 255));
-        if (!last || pad < 1) out.push_back(static_cast<char>(v & 255));
     }
     return true;
 }
@@ -366,7 +300,7 @@ std::string create_signed_value(std::string_view secret, std::string_view name,
                                 std::string_view value, int64_t timestamp) {
     std::string ts = std::to_string(timestamp);
     std::string b64;
-    base64_encode(value, b64);
+    base64_append(b64, value);
     std::string s = "2|1:0|";
     for (std::string_view field : {std::string_view(ts), name, std::string_view(b64)})
         s.append(std::to_string(field.size())).append(":").append(field).append("|");

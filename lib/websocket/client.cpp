@@ -2,7 +2,6 @@
 // client (RFC 6455 §4.1) → a client-side Session.
 #include "websocket/client.hpp"
 
-#include <openssl/evp.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include "net/connect.hpp"
 #include "stream/stream.hpp"
 #include "tls/tls_stream.hpp"
+#include "util/base64.hpp"
 #include "util/log.hpp"
 #include "websocket/protocol.hpp"
 #include "websocket/session.hpp"
@@ -116,9 +116,8 @@ public:
         uint8_t raw[16];
         if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
             for (uint8_t &b : raw) b = static_cast<uint8_t>(rand());
-        unsigned char b64[32];
-        int n = EVP_EncodeBlock(b64, raw, sizeof raw);
-        key.assign(reinterpret_cast<char *>(b64), static_cast<size_t>(n));
+        key.clear();
+        base64_append(key, raw, sizeof raw);
         std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + host_header +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
                           key + "\r\nSec-WebSocket-Version: 13\r\n";

@@ -10,16 +10,12 @@
 #include <vector>
 
 #include "http/httputil.hpp"
+#include "util/base64.hpp"
 
 namespace eddy::ws {
 namespace {
 
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-bool is_base64_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
 
 bool is_control(uint8_t opcode) { return opcode >= 8; }
 
@@ -46,9 +42,9 @@ std::string accept_key(std::string_view sec_websocket_key) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     if (!EVP_Digest(input.data(), input.size(), digest, &digest_len, md, nullptr)) return {};
-    unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
-    int n = EVP_EncodeBlock(b64, digest, static_cast<int>(digest_len));
-    return std::string(reinterpret_cast<char *>(b64), static_cast<size_t>(n));
+    std::string accept;
+    base64_append(accept, digest, digest_len);
+    return accept;
 }
 
 bool valid_client_key(std::string_view key) {
