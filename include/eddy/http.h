@@ -222,7 +222,10 @@ EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len);
 #define EDDY_ARGS_BODY 0x2
 #define EDDY_ARGS_ALL 0x3
 /* The number of decoded arguments from `sources` (query first, then body: urlencoded and
- * multipart/form-data fields). */
+ * multipart/form-data fields). A body that is not streamed is parsed when it has arrived, and
+ * one the server will not parse is answered 400 and never reaches the request callback: over
+ * 10,000 urlencoded arguments, or multipart with over 100 parts or a part head over 10 KiB
+ * (Tornado's limits), or malformed multipart. */
 EDDY_API size_t eddy_request_argument_count(const eddy_request *req, int sources);
 /* The `index`th argument from `sources`. Returns 0 or EDDY_ENOENT. */
 EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size_t index,

@@ -353,18 +353,21 @@ bool is_valid_utf8(std::string_view s) {
 
 // Like Python's parse_qsl(keep_blank_values=True), which Tornado uses: only '&' separates
 // pairs, empty pairs ("a&&b") are dropped, and a pair without '=' has an empty value.
-void parse_urlencoded(std::string_view data, std::vector<Argument> &out) {
+bool parse_urlencoded(std::string_view data, std::vector<Argument> &out, size_t max_pairs) {
+    size_t pairs = 0;
     while (!data.empty()) {
         size_t amp = data.find('&');
         std::string_view pair = data.substr(0, amp);
         data.remove_prefix(amp == std::string_view::npos ? data.size() : amp + 1);
         if (pair.empty()) continue;
+        if (pairs++ == max_pairs) return false;
         size_t eq = pair.find('=');
         Argument arg;
         decode_lenient(pair.substr(0, eq), arg.name, true);
         if (eq != std::string_view::npos) decode_lenient(pair.substr(eq + 1), arg.value, true);
         out.push_back(std::move(arg));
     }
+    return true;
 }
 
 // ---- Content-Type ----------------------------------------------------------------------------

@@ -157,7 +157,9 @@ struct Argument {
 // Parses application/x-www-form-urlencoded data (a query string or a body) into `out`,
 // appending in order and keeping blank values ("a=&b" → a="", b=""). Pairs whose escapes are
 // malformed are decoded leniently (the bad '%' kept literally), as browsers and Tornado do.
-void parse_urlencoded(std::string_view data, std::vector<Argument> &out);
+// Returns false, having appended `max_pairs`, when `data` holds more pairs than that.
+bool parse_urlencoded(std::string_view data, std::vector<Argument> &out,
+                      size_t max_pairs = SIZE_MAX);
 
 // ---- Content-Type ----------------------------------------------------------------------------
 

@@ -68,7 +68,10 @@ public:
     const std::vector<Argument> &query_arguments() const;
     std::vector<Argument> body_args;
     std::vector<UploadedFile> files;
-    // Parses urlencoded / multipart bodies; returns false on malformed multipart.
+    // Most pairs an urlencoded body may hold (a multipart body has MultipartLimits).
+    static constexpr size_t kMaxBodyArguments = 10000;
+    // Parses urlencoded / multipart bodies; returns false on malformed multipart or a body
+    // over its limits (`error` says which, for the log line).
     bool parse_body_arguments(std::string &error);
 
     // ---- request state ----
