@@ -104,6 +104,11 @@ EDDY_API void eddy_server_free(eddy_server *server);
 
 /* Largest request head (request line + header fields), default 65536 bytes. Over it: 431. */
 EDDY_API int eddy_server_set_max_header_size(eddy_server *server, size_t bytes);
+/* Most header field lines in a request head, default 1000. Over it: 431 and close. Each
+ * field costs the server ~60 bytes however short its line, so this bounds the memory a head
+ * takes besides its size (64 KiB of two-byte lines held 830 KiB). At least 1 (else
+ * EDDY_EINVAL). */
+EDDY_API int eddy_server_set_max_header_fields(eddy_server *server, size_t count);
 /* Largest request body, default 100 MiB (after decompression). Over it: 413 and close. */
 EDDY_API int eddy_server_set_max_body_size(eddy_server *server, size_t bytes);
 /* Seconds for the whole request head to arrive once a request started (and for the first

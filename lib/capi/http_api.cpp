@@ -100,6 +100,12 @@ EDDY_API int eddy_server_set_max_header_size(eddy_server *server, size_t bytes) 
     return 0;
 }
 
+EDDY_API int eddy_server_set_max_header_fields(eddy_server *server, size_t count) {
+    if (!server || count == 0) return EDDY_EINVAL;
+    Srv(server)->options.max_header_fields = count;
+    return 0;
+}
+
 EDDY_API int eddy_server_set_max_body_size(eddy_server *server, size_t bytes) {
     if (!server) return EDDY_EINVAL;
     Srv(server)->options.max_body_size = bytes;

@@ -360,7 +360,8 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
 
     phase_ = Phase::head;
     new (&scanner_) HeadScanner();  // (re)activate the union member
-    scanner_.reset(server_->options.max_header_size, req->method.size(), &req->uri, &req->headers);
+    scanner_.reset(server_->options.max_header_size, req->method.size(), &req->uri, &req->headers,
+                   server_->options.max_header_fields);
     if (req->method.size() > server_->options.max_header_size) {
         send_error(431, false);
         *pos = len;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,10 +26,12 @@ public:
     // next byte scanned is the SP after the method. The request target is appended to `target`
     // and each field line to a new entry of `fields`; values keep their surrounding OWS (the
     // caller trims them once the head is complete: a value may arrive in several pieces).
+    // More than `max_fields` field lines is an error (431) like more than `max_bytes` bytes.
     void reset(size_t max_bytes, size_t already, std::string *target,
-               std::vector<HeaderField> *fields);
+               std::vector<HeaderField> *fields, size_t max_fields = SIZE_MAX);
     // Scans data[0..len). `*used` is how many bytes belong to the head (all of them unless the
-    // head ends inside). On error, `*status` is 400, 414 (request target too long) or 431.
+    // head ends inside). On error, `*status` is 400, 414 (request target too long) or 431
+    // (too many bytes or field lines).
     Result scan(const char *data, size_t len, size_t *used, int *status);
     size_t bytes() const { return bytes_; }
     // The digits of "HTTP/x.y", valid once the request line was scanned.
@@ -47,6 +50,7 @@ private:
     std::string *target_ = nullptr;
     std::vector<HeaderField> *fields_ = nullptr;
     size_t max_ = 0;
+    size_t max_fields_ = SIZE_MAX;
     size_t bytes_ = 0;
     State state_ = State::sp1;
     size_t part_len_ = 0;      // bytes of the current target / version / field name

@@ -30,6 +30,9 @@ class Request;
 
 struct ServerOptions {
     size_t max_header_size = 64 * 1024;
+    // Each field costs ~60 bytes however short: 1000 keep a head's fields within about its
+    // byte limit (Apache, h2o and Envoy allow 100, Node 2000).
+    size_t max_header_fields = 1000;
     size_t max_body_size = 100u * 1024u * 1024u;
     double header_timeout = 30;
     double idle_timeout = 75;

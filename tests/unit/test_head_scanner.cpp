@@ -33,10 +33,10 @@ struct Scanned {
 };
 
 // Scans `head` (which starts after the method: " /x HTTP/1.1\r\n...") in pieces of `step`.
-Scanned scan(std::string_view head, size_t step, size_t max = 1024) {
+Scanned scan(std::string_view head, size_t step, size_t max = 1024, size_t max_fields = SIZE_MAX) {
     Scanned out;
     HeadScanner s;
-    s.reset(max, 3, &out.target, &out.fields);
+    s.reset(max, 3, &out.target, &out.fields, max_fields);
     size_t pos = 0;
     while (pos < head.size()) {
         size_t n = head.size() - pos < step ? head.size() - pos : step;
@@ -148,6 +148,18 @@ void test_limits(void **) {
     std::string long_target = " /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n";
     got = scan(long_target, long_target.size(), 64);
     assert_int_equal(got.status, 414);
+    // Field lines: three fit a limit of three, a fourth is 431 — whole (the straight walk) and
+    // in every piece size (the state machine).
+    std::string three = " / HTTP/1.1\r\nA: 1\r\nB:\r\nC: 3\r\n\r\n";
+    std::string four = " / HTTP/1.1\r\nA: 1\r\nB:\r\nC: 3\r\nD: 4\r\n\r\n";
+    for (size_t step = 1; step <= four.size(); step++) {
+        got = scan(three, step, 1024, 3);
+        assert_int_equal(static_cast<int>(got.result), static_cast<int>(HeadScanner::Result::done));
+        assert_int_equal(got.fields.size(), 3);
+        got = scan(four, step, 1024, 3);
+        assert_int_equal(static_cast<int>(got.result), static_cast<int>(HeadScanner::Result::error));
+        assert_int_equal(got.status, 431);
+    }
 }
 
 // Scans `data` whole, then one byte per call, with a given limit; every outcome must agree.
