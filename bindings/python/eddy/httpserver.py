@@ -57,13 +57,15 @@ class HTTPServer:
     max_body_size, idle_connection_timeout, body_timeout, trusted_downstream, ssl_options (HTTPS:
     a dict with certfile, keyfile, ca_certs, cert_reqs; an ssl.SSLContext raises TypeError,
     see eddy._tls), protocol, max_buffer_size (max_body_size's default) and chunk_size (nothing
-    to set in eddy). Any other keyword raises TypeError."""
+    to set in eddy); and eddy's max_header_fields (most header lines in a request, default
+    1000; more get 431). Any other keyword raises TypeError; a value eddy refuses (a
+    max_header_size under 64, max_header_fields 0, a negative timeout) raises ValueError."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
                  decompress_request=False, max_header_size=None, max_body_size=None,
                  idle_connection_timeout=None, body_timeout=None, trusted_downstream=None,
                  ssl_options=None, protocol=None, chunk_size=None, max_buffer_size=None,
-                 **kwargs):
+                 max_header_fields=None, **kwargs):
         if kwargs:  # an option eddy does not know must not vanish silently
             raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
                             % ", ".join(sorted(kwargs)))
@@ -97,14 +99,22 @@ class HTTPServer:
         _ll.eddy_server_set_xheaders(s, int(bool(xheaders)))
         _ll.eddy_server_set_no_keep_alive(s, int(bool(no_keep_alive)))
         _ll.eddy_server_set_decompress_request(s, int(bool(decompress_request)))
-        if max_header_size is not None:
-            _ll.eddy_server_set_max_header_size(s, int(max_header_size))
-        if max_body_size is not None:
-            _ll.eddy_server_set_max_body_size(s, int(max_body_size))
-        if idle_connection_timeout is not None:
-            _ll.eddy_server_set_idle_timeout(s, float(idle_connection_timeout))
-        if body_timeout is not None:
-            _ll.eddy_server_set_body_timeout(s, float(body_timeout))
+        # Limits the C server refuses must not vanish silently (they did: rc was dropped).
+        for name, value, setter, kind in (
+                ("max_header_size", max_header_size, _ll.eddy_server_set_max_header_size, int),
+                ("max_header_fields", max_header_fields, _ll.eddy_server_set_max_header_fields,
+                 int),
+                ("max_body_size", max_body_size, _ll.eddy_server_set_max_body_size, int),
+                ("idle_connection_timeout", idle_connection_timeout,
+                 _ll.eddy_server_set_idle_timeout, float),
+                ("body_timeout", body_timeout, _ll.eddy_server_set_body_timeout, float)):
+            if value is None:
+                continue
+            if kind is int and value < 0:  # size_t in C: a negative would wrap
+                raise ValueError("%s: %r is negative" % (name, value))
+            rc = setter(s, kind(value))
+            if rc < 0:
+                raise ValueError("%s: %r refused (%s)" % (name, value, _ll.eddy_strerror(rc)))
         for ip in trusted_downstream or ():
             _ll.eddy_server_add_trusted_proxy(s, ip)
         if application._logs_in_python():

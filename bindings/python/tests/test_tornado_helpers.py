@@ -353,6 +353,19 @@ class ServerOptions(unittest.TestCase):
         port = self.serve(max_buffer_size=10, max_body_size=100)
         self.assertEqual(request(port, "POST", body=b"x" * 50), (200, b"50"))
 
+    def test_max_header_fields_and_refused_limits(self):
+        # http.client sends Host and Accept-Encoding: two lines of its own.
+        port = self.serve(max_header_fields=5)
+        three = {"X-1": "a", "X-2": "b", "X-3": "c"}
+        self.assertEqual(request(port, headers=three), (200, b"http"))
+        self.assertEqual(request(port, headers=dict(three, **{"X-4": "d"}))[0], 431)
+        # Values the server refuses raise instead of being dropped.
+        app = eddy.web.Application([(r"/", Scheme)])
+        for bad in ({"max_header_fields": 0}, {"max_header_size": 10}, {"body_timeout": -1},
+                    {"max_body_size": -1}):
+            with self.assertRaises(ValueError, msg=bad):
+                eddy.httpserver.HTTPServer(app, **bad)
+
     def test_unknown_keyword_is_refused(self):
         app = eddy.web.Application([(r"/", Scheme)])
         with self.assertRaises(TypeError) as cm:
