@@ -8,14 +8,17 @@ namespace eddy::ws {
 
 namespace {
 constexpr uint8_t kTail[4] = {0x00, 0x00, 0xFF, 0xFF};
-}
 
-MessageDeflater::~MessageDeflater() {
-    if (z_) {
-        deflateEnd(z_);
-        delete z_;
-    }
+// Frees a codec's zlib state (deflateEnd or inflateEnd first); nothing when there is none.
+void release(z_stream *&z, int (*end)(z_streamp)) {
+    if (!z) return;
+    end(z);
+    delete z;
+    z = nullptr;
 }
+}  // namespace
+
+MessageDeflater::~MessageDeflater() { release(z_, deflateEnd); }
 
 bool MessageDeflater::compress(const uint8_t *data, size_t len, std::string &out) {
     if (!z_) {
@@ -56,16 +59,11 @@ bool MessageDeflater::compress(const uint8_t *data, size_t len, std::string &out
     if (out.size() >= 4 && out.compare(out.size() - 4, 4, reinterpret_cast<const char *>(kTail), 4) == 0)
         out.resize(out.size() - 4);
     if (out.empty()) out.push_back('\0');  // an empty deflate block (§7.2.3.6)
-    if (reset_each_) deflateReset(z_);
+    if (reset_each_) release(z_, deflateEnd);
     return true;
 }
 
-MessageInflater::~MessageInflater() {
-    if (z_) {
-        inflateEnd(z_);
-        delete z_;
-    }
-}
+MessageInflater::~MessageInflater() { release(z_, inflateEnd); }
 
 MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, std::string &out,
                                               size_t limit) {
@@ -153,7 +151,7 @@ MessageInflater::Result MessageInflater::finish(std::string &out, size_t limit) 
     at_stream_end_ = false;
     fed_ = false;
     restart_charge_ = 0;
-    if (r == Result::ok && reset_each_ && z_) inflateReset(z_);
+    if (r == Result::ok && reset_each_) release(z_, inflateEnd);
     return r;
 }
 
