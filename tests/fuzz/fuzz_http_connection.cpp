@@ -167,6 +167,7 @@ void init() {
     eddy_server_set_headers_callback(g_server, on_headers);
     eddy_server_set_access_log(g_server, access_log, nullptr, nullptr);
     eddy_server_set_max_header_size(g_server, 4096);
+    eddy_server_set_max_header_fields(g_server, 32);  // reachable within 4096 bytes
     eddy_server_set_max_body_size(g_server, 8192);
     eddy_server_set_decompress_request(g_server, 1);
     // Timeouts a few "\n--TICK--\n" (1 s of virtual time each) reach; the clock moves only
