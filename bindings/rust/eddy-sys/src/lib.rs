@@ -45,7 +45,8 @@ pub const EDDY_LOG_ERROR: c_int = 3;
 pub const EDDY_NTS: usize = usize::MAX;
 
 pub type eddy_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
-pub type eddy_log_fn = Option<unsafe extern "C" fn(level: c_int, msg: *const c_char, userdata: *mut c_void)>;
+pub type eddy_log_fn =
+    Option<unsafe extern "C" fn(level: c_int, msg: *const c_char, userdata: *mut c_void)>;
 
 // ---- loop.h --------------------------------------------------------------------------------
 
@@ -67,11 +68,13 @@ pub struct eddy_periodic {
 }
 pub type eddy_call_id = u64;
 pub type eddy_loop_fn = Option<unsafe extern "C" fn(lp: *mut eddy_loop, userdata: *mut c_void)>;
-pub type eddy_watch_fn =
-    Option<unsafe extern "C" fn(watch: *mut eddy_watch, fd: c_int, events: c_int, userdata: *mut c_void)>;
+pub type eddy_watch_fn = Option<
+    unsafe extern "C" fn(watch: *mut eddy_watch, fd: c_int, events: c_int, userdata: *mut c_void),
+>;
 pub type eddy_signal_fn =
     Option<unsafe extern "C" fn(sig: *mut eddy_signal, signum: c_int, userdata: *mut c_void)>;
-pub type eddy_periodic_fn = Option<unsafe extern "C" fn(periodic: *mut eddy_periodic, userdata: *mut c_void)>;
+pub type eddy_periodic_fn =
+    Option<unsafe extern "C" fn(periodic: *mut eddy_periodic, userdata: *mut c_void)>;
 
 pub const EDDY_READABLE: c_int = 0x1;
 pub const EDDY_WRITABLE: c_int = 0x2;
@@ -86,14 +89,22 @@ pub struct eddy_server {
 pub struct eddy_request {
     _opaque: [u8; 0],
 }
-pub type eddy_request_fn = Option<unsafe extern "C" fn(req: *mut eddy_request, userdata: *mut c_void)>;
-pub type eddy_request_event_fn = Option<unsafe extern "C" fn(req: *mut eddy_request, userdata: *mut c_void)>;
+pub type eddy_request_fn =
+    Option<unsafe extern "C" fn(req: *mut eddy_request, userdata: *mut c_void)>;
+pub type eddy_request_event_fn =
+    Option<unsafe extern "C" fn(req: *mut eddy_request, userdata: *mut c_void)>;
 pub type eddy_request_flush_fn =
     Option<unsafe extern "C" fn(req: *mut eddy_request, status: c_int, userdata: *mut c_void)>;
 pub type eddy_request_data_fn = Option<
-    unsafe extern "C" fn(req: *mut eddy_request, data: *const c_char, len: usize, userdata: *mut c_void),
+    unsafe extern "C" fn(
+        req: *mut eddy_request,
+        data: *const c_char,
+        len: usize,
+        userdata: *mut c_void,
+    ),
 >;
-pub type eddy_server_done_fn = Option<unsafe extern "C" fn(server: *mut eddy_server, userdata: *mut c_void)>;
+pub type eddy_server_done_fn =
+    Option<unsafe extern "C" fn(server: *mut eddy_server, userdata: *mut c_void)>;
 
 pub const EDDY_LISTEN_REUSEPORT: c_int = 0x1;
 pub const EDDY_LISTEN_IPV6ONLY: c_int = 0x2;
@@ -115,14 +126,22 @@ pub struct eddy_route {
 pub struct eddy_handler {
     _opaque: [u8; 0],
 }
-pub type eddy_handler_fn = Option<unsafe extern "C" fn(handler: *mut eddy_handler, route_userdata: *mut c_void)>;
-pub type eddy_handler_error_fn =
-    Option<unsafe extern "C" fn(handler: *mut eddy_handler, status: c_int, route_userdata: *mut c_void)>;
-pub type eddy_handler_data_fn = Option<
-    unsafe extern "C" fn(handler: *mut eddy_handler, data: *const c_char, len: usize, route_userdata: *mut c_void),
+pub type eddy_handler_fn =
+    Option<unsafe extern "C" fn(handler: *mut eddy_handler, route_userdata: *mut c_void)>;
+pub type eddy_handler_error_fn = Option<
+    unsafe extern "C" fn(handler: *mut eddy_handler, status: c_int, route_userdata: *mut c_void),
 >;
-pub type eddy_handler_flush_fn =
-    Option<unsafe extern "C" fn(handler: *mut eddy_handler, status: c_int, route_userdata: *mut c_void)>;
+pub type eddy_handler_data_fn = Option<
+    unsafe extern "C" fn(
+        handler: *mut eddy_handler,
+        data: *const c_char,
+        len: usize,
+        route_userdata: *mut c_void,
+    ),
+>;
+pub type eddy_handler_flush_fn = Option<
+    unsafe extern "C" fn(handler: *mut eddy_handler, status: c_int, route_userdata: *mut c_void),
+>;
 
 pub const EDDY_COOKIE_SECURE: c_int = 0x1;
 pub const EDDY_COOKIE_HTTPONLY: c_int = 0x2;
@@ -133,7 +152,11 @@ extern "C" {
     pub fn eddy_err_name(code: c_int) -> *const c_char;
     pub fn eddy_version() -> c_uint;
     pub fn eddy_version_string() -> *const c_char;
-    pub fn eddy_set_log_function(f: eddy_log_fn, userdata: *mut c_void, free_userdata: eddy_free_fn);
+    pub fn eddy_set_log_function(
+        f: eddy_log_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    );
     pub fn eddy_set_log_level(level: c_int);
 
     // loop.h
@@ -210,7 +233,12 @@ extern "C" {
         userdata: *mut c_void,
         free_userdata: eddy_free_fn,
     ) -> *mut eddy_server;
-    pub fn eddy_server_listen(server: *mut eddy_server, host: *const c_char, port: c_int, flags: c_int) -> c_int;
+    pub fn eddy_server_listen(
+        server: *mut eddy_server,
+        host: *const c_char,
+        port: c_int,
+        flags: c_int,
+    ) -> c_int;
     pub fn eddy_server_listen_unix(server: *mut eddy_server, path: *const c_char) -> c_int;
     pub fn eddy_server_add_fd(server: *mut eddy_server, fd: c_int) -> c_int;
     pub fn eddy_server_add_connection(
@@ -238,10 +266,21 @@ extern "C" {
     pub fn eddy_server_set_xheaders(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_add_trusted_proxy(server: *mut eddy_server, ip: *const c_char) -> c_int;
     pub fn eddy_server_set_decompress_request(server: *mut eddy_server, on: c_int) -> c_int;
-    pub fn eddy_server_set_server_header(server: *mut eddy_server, value: *const c_char, len: usize) -> c_int;
-    pub fn eddy_server_allow_method(server: *mut eddy_server, method: *const c_char, len: usize) -> c_int;
+    pub fn eddy_server_set_server_header(
+        server: *mut eddy_server,
+        value: *const c_char,
+        len: usize,
+    ) -> c_int;
+    pub fn eddy_server_allow_method(
+        server: *mut eddy_server,
+        method: *const c_char,
+        len: usize,
+    ) -> c_int;
     pub fn eddy_server_allow_any_method(server: *mut eddy_server, on: c_int) -> c_int;
-    pub fn eddy_server_set_headers_callback(server: *mut eddy_server, on_headers: eddy_request_fn) -> c_int;
+    pub fn eddy_server_set_headers_callback(
+        server: *mut eddy_server,
+        on_headers: eddy_request_fn,
+    ) -> c_int;
     pub fn eddy_server_set_access_log(
         server: *mut eddy_server,
         cb: eddy_request_fn,
@@ -303,9 +342,16 @@ extern "C" {
         body: *mut *const c_char,
         body_len: *mut usize,
     ) -> c_int;
-    pub fn eddy_request_set_userdata(req: *mut eddy_request, userdata: *mut c_void, free_userdata: eddy_free_fn);
+    pub fn eddy_request_set_userdata(
+        req: *mut eddy_request,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    );
     pub fn eddy_request_get_userdata(req: *const eddy_request) -> *mut c_void;
-    pub fn eddy_request_set_close_callback(req: *mut eddy_request, cb: eddy_request_event_fn) -> c_int;
+    pub fn eddy_request_set_close_callback(
+        req: *mut eddy_request,
+        cb: eddy_request_event_fn,
+    ) -> c_int;
     pub fn eddy_request_connection_closed(req: *const eddy_request) -> c_int;
     pub fn eddy_request_stream_body(
         req: *mut eddy_request,
@@ -316,8 +362,12 @@ extern "C" {
     pub fn eddy_request_resume_body(req: *mut eddy_request) -> c_int;
     pub fn eddy_request_set_max_body_size(req: *mut eddy_request, bytes: usize) -> c_int;
     pub fn eddy_request_set_body_timeout(req: *mut eddy_request, seconds: c_double) -> c_int;
-    pub fn eddy_request_set_status(req: *mut eddy_request, status: c_int, reason: *const c_char, reason_len: usize)
-        -> c_int;
+    pub fn eddy_request_set_status(
+        req: *mut eddy_request,
+        status: c_int,
+        reason: *const c_char,
+        reason_len: usize,
+    ) -> c_int;
     pub fn eddy_request_set_header(
         req: *mut eddy_request,
         name: *const c_char,
@@ -332,7 +382,11 @@ extern "C" {
         value: *const c_char,
         value_len: usize,
     ) -> c_int;
-    pub fn eddy_request_clear_header(req: *mut eddy_request, name: *const c_char, name_len: usize) -> c_int;
+    pub fn eddy_request_clear_header(
+        req: *mut eddy_request,
+        name: *const c_char,
+        name_len: usize,
+    ) -> c_int;
     pub fn eddy_request_write(req: *mut eddy_request, data: *const c_void, len: usize) -> c_int;
     pub fn eddy_request_flush(req: *mut eddy_request, cb: eddy_request_flush_fn) -> c_int;
     pub fn eddy_request_finish(req: *mut eddy_request) -> c_int;
@@ -374,7 +428,11 @@ extern "C" {
         out_size: usize,
         out_len: *mut usize,
     ) -> c_int;
-    pub fn eddy_app_set_cookie_secret(app: *mut eddy_app, secret: *const c_char, len: usize) -> c_int;
+    pub fn eddy_app_set_cookie_secret(
+        app: *mut eddy_app,
+        secret: *const c_char,
+        len: usize,
+    ) -> c_int;
     pub fn eddy_app_set_xsrf_cookies(app: *mut eddy_app, on: c_int) -> c_int;
     pub fn eddy_app_set_compress_response(app: *mut eddy_app, on: c_int) -> c_int;
     pub fn eddy_app_add_static(
@@ -387,11 +445,16 @@ extern "C" {
 
     // web.h: routes
     pub fn eddy_route_set_name(route: *mut eddy_route, name: *const c_char, len: usize) -> c_int;
-    pub fn eddy_route_on(route: *mut eddy_route, method: *const c_char, method_len: usize, cb: eddy_handler_fn)
-        -> c_int;
+    pub fn eddy_route_on(
+        route: *mut eddy_route,
+        method: *const c_char,
+        method_len: usize,
+        cb: eddy_handler_fn,
+    ) -> c_int;
     pub fn eddy_route_set_prepare(route: *mut eddy_route, cb: eddy_handler_fn) -> c_int;
     pub fn eddy_route_set_on_finish(route: *mut eddy_route, cb: eddy_handler_fn) -> c_int;
-    pub fn eddy_route_set_on_connection_close(route: *mut eddy_route, cb: eddy_handler_fn) -> c_int;
+    pub fn eddy_route_set_on_connection_close(route: *mut eddy_route, cb: eddy_handler_fn)
+        -> c_int;
     pub fn eddy_route_set_default_headers(route: *mut eddy_route, cb: eddy_handler_fn) -> c_int;
     pub fn eddy_route_set_write_error(route: *mut eddy_route, cb: eddy_handler_error_fn) -> c_int;
     pub fn eddy_route_set_data_received(route: *mut eddy_route, cb: eddy_handler_data_fn) -> c_int;
@@ -400,7 +463,11 @@ extern "C" {
     pub fn eddy_handler_request(handler: *mut eddy_handler) -> *mut eddy_request;
     pub fn eddy_handler_app(handler: *mut eddy_handler) -> *mut eddy_app;
     pub fn eddy_handler_path_arg_count(handler: *const eddy_handler) -> usize;
-    pub fn eddy_handler_path_arg(handler: *const eddy_handler, index: usize, len: *mut usize) -> *const c_char;
+    pub fn eddy_handler_path_arg(
+        handler: *const eddy_handler,
+        index: usize,
+        len: *mut usize,
+    ) -> *const c_char;
     pub fn eddy_handler_path_kwarg(
         handler: *const eddy_handler,
         name: *const c_char,
@@ -435,7 +502,11 @@ extern "C" {
         len: *mut usize,
     ) -> *const c_char;
     pub fn eddy_handler_xsrf_token(handler: *mut eddy_handler, len: *mut usize) -> *const c_char;
-    pub fn eddy_handler_set_userdata(handler: *mut eddy_handler, userdata: *mut c_void, free_userdata: eddy_free_fn);
+    pub fn eddy_handler_set_userdata(
+        handler: *mut eddy_handler,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    );
     pub fn eddy_handler_get_userdata(handler: *const eddy_handler) -> *mut c_void;
     pub fn eddy_handler_detach(handler: *mut eddy_handler) -> c_int;
     pub fn eddy_handler_finished(handler: *const eddy_handler) -> c_int;
@@ -459,12 +530,21 @@ extern "C" {
         value: *const c_char,
         value_len: usize,
     ) -> c_int;
-    pub fn eddy_handler_clear_header(handler: *mut eddy_handler, name: *const c_char, name_len: usize) -> c_int;
-    pub fn eddy_handler_write(handler: *mut eddy_handler, data: *const c_void, len: usize) -> c_int;
+    pub fn eddy_handler_clear_header(
+        handler: *mut eddy_handler,
+        name: *const c_char,
+        name_len: usize,
+    ) -> c_int;
+    pub fn eddy_handler_write(handler: *mut eddy_handler, data: *const c_void, len: usize)
+        -> c_int;
     pub fn eddy_handler_flush(handler: *mut eddy_handler, cb: eddy_handler_flush_fn) -> c_int;
     pub fn eddy_handler_finish(handler: *mut eddy_handler) -> c_int;
-    pub fn eddy_handler_redirect(handler: *mut eddy_handler, url: *const c_char, url_len: usize, status: c_int)
-        -> c_int;
+    pub fn eddy_handler_redirect(
+        handler: *mut eddy_handler,
+        url: *const c_char,
+        url_len: usize,
+        status: c_int,
+    ) -> c_int;
     pub fn eddy_handler_send_error(handler: *mut eddy_handler, status: c_int) -> c_int;
     pub fn eddy_handler_set_cookie(
         handler: *mut eddy_handler,
@@ -534,12 +614,26 @@ extern "C" {
         key_len: usize,
     ) -> c_int;
     pub fn eddy_tls_context_load_ca_file(ctx: *mut eddy_tls_context, path: *const c_char) -> c_int;
-    pub fn eddy_tls_context_load_ca_mem(ctx: *mut eddy_tls_context, pem: *const c_char, len: usize) -> c_int;
+    pub fn eddy_tls_context_load_ca_mem(
+        ctx: *mut eddy_tls_context,
+        pem: *const c_char,
+        len: usize,
+    ) -> c_int;
     pub fn eddy_tls_context_set_verify(ctx: *mut eddy_tls_context, mode: c_int) -> c_int;
-    pub fn eddy_tls_context_set_alpn(ctx: *mut eddy_tls_context, protocols: *const *const c_char, count: usize) -> c_int;
+    pub fn eddy_tls_context_set_alpn(
+        ctx: *mut eddy_tls_context,
+        protocols: *const *const c_char,
+        count: usize,
+    ) -> c_int;
     pub fn eddy_tls_context_set_min_version(ctx: *mut eddy_tls_context, version: c_int) -> c_int;
-    pub fn eddy_tls_context_set_session_tickets(ctx: *mut eddy_tls_context, enabled: c_int) -> c_int;
-    pub fn eddy_tls_context_set_handshake_timeout(ctx: *mut eddy_tls_context, seconds: c_double) -> c_int;
+    pub fn eddy_tls_context_set_session_tickets(
+        ctx: *mut eddy_tls_context,
+        enabled: c_int,
+    ) -> c_int;
+    pub fn eddy_tls_context_set_handshake_timeout(
+        ctx: *mut eddy_tls_context,
+        seconds: c_double,
+    ) -> c_int;
     pub fn eddy_tls_context_set_sni_callback(
         ctx: *mut eddy_tls_context,
         cb: eddy_tls_sni_fn,
@@ -548,7 +642,11 @@ extern "C" {
     ) -> c_int;
     pub fn eddy_server_set_tls(server: *mut eddy_server, ctx: *mut eddy_tls_context) -> c_int;
     pub fn eddy_request_tls_server_name(req: *const eddy_request) -> *const c_char;
-    pub fn eddy_request_tls_peer_certificate(req: *const eddy_request, buf: *mut u8, len: *mut usize) -> c_int;
+    pub fn eddy_request_tls_peer_certificate(
+        req: *const eddy_request,
+        buf: *mut u8,
+        len: *mut usize,
+    ) -> c_int;
 }
 
 // ---- websocket.h ---------------------------------------------------------------------------
@@ -575,17 +673,36 @@ pub const EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER: c_int = 0x4;
 
 pub type eddy_ws_open_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, userdata: *mut c_void)>;
 pub type eddy_ws_message_fn = Option<
-    unsafe extern "C" fn(ws: *mut eddy_ws, data: *const c_char, len: usize, binary: c_int, userdata: *mut c_void),
+    unsafe extern "C" fn(
+        ws: *mut eddy_ws,
+        data: *const c_char,
+        len: usize,
+        binary: c_int,
+        userdata: *mut c_void,
+    ),
 >;
 pub type eddy_ws_close_fn = Option<
-    unsafe extern "C" fn(ws: *mut eddy_ws, code: c_int, reason: *const c_char, reason_len: usize, userdata: *mut c_void),
+    unsafe extern "C" fn(
+        ws: *mut eddy_ws,
+        code: c_int,
+        reason: *const c_char,
+        reason_len: usize,
+        userdata: *mut c_void,
+    ),
 >;
-pub type eddy_ws_pong_fn =
-    Option<unsafe extern "C" fn(ws: *mut eddy_ws, data: *const c_char, len: usize, userdata: *mut c_void)>;
-pub type eddy_ws_write_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, status: c_int, userdata: *mut c_void)>;
+pub type eddy_ws_pong_fn = Option<
+    unsafe extern "C" fn(ws: *mut eddy_ws, data: *const c_char, len: usize, userdata: *mut c_void),
+>;
+pub type eddy_ws_write_fn =
+    Option<unsafe extern "C" fn(ws: *mut eddy_ws, status: c_int, userdata: *mut c_void)>;
 pub type eddy_ws_drain_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, userdata: *mut c_void)>;
 pub type eddy_ws_check_origin_fn = Option<
-    unsafe extern "C" fn(handler: *mut eddy_handler, origin: *const c_char, origin_len: usize, userdata: *mut c_void) -> c_int,
+    unsafe extern "C" fn(
+        handler: *mut eddy_handler,
+        origin: *const c_char,
+        origin_len: usize,
+        userdata: *mut c_void,
+    ) -> c_int,
 >;
 pub type eddy_ws_select_subprotocol_fn = Option<
     unsafe extern "C" fn(
@@ -596,23 +713,59 @@ pub type eddy_ws_select_subprotocol_fn = Option<
         userdata: *mut c_void,
     ) -> c_int,
 >;
-pub type eddy_ws_refused_fn =
-    Option<unsafe extern "C" fn(status: c_int, reason: *const c_char, reason_len: usize, userdata: *mut c_void)>;
-pub type eddy_ws_connect_fn = Option<unsafe extern "C" fn(ws: *mut eddy_ws, status: c_int, userdata: *mut c_void)>;
+pub type eddy_ws_refused_fn = Option<
+    unsafe extern "C" fn(
+        status: c_int,
+        reason: *const c_char,
+        reason_len: usize,
+        userdata: *mut c_void,
+    ),
+>;
+pub type eddy_ws_connect_fn =
+    Option<unsafe extern "C" fn(ws: *mut eddy_ws, status: c_int, userdata: *mut c_void)>;
 
 extern "C" {
     pub fn eddy_ws_options_new() -> *mut eddy_ws_options;
     pub fn eddy_ws_options_free(options: *mut eddy_ws_options);
-    pub fn eddy_ws_options_set_max_message_size(options: *mut eddy_ws_options, bytes: usize) -> c_int;
-    pub fn eddy_ws_options_set_compression(options: *mut eddy_ws_options, flags: c_int, max_window_bits: c_int) -> c_int;
-    pub fn eddy_ws_options_set_ping(options: *mut eddy_ws_options, interval: c_double, timeout: c_double) -> c_int;
-    pub fn eddy_ws_options_set_close_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
-    pub fn eddy_ws_options_set_connect_timeout(options: *mut eddy_ws_options, seconds: c_double) -> c_int;
-    pub fn eddy_ws_options_set_tls(options: *mut eddy_ws_options, ctx: *mut eddy_tls_context) -> c_int;
-    pub fn eddy_ws_options_set_on_pong(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn) -> c_int;
-    pub fn eddy_ws_options_set_on_ping(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn) -> c_int;
-    pub fn eddy_ws_options_set_on_refused(options: *mut eddy_ws_options, cb: eddy_ws_refused_fn) -> c_int;
-    pub fn eddy_ws_options_add_subprotocol(options: *mut eddy_ws_options, name: *const c_char, len: usize) -> c_int;
+    pub fn eddy_ws_options_set_max_message_size(
+        options: *mut eddy_ws_options,
+        bytes: usize,
+    ) -> c_int;
+    pub fn eddy_ws_options_set_compression(
+        options: *mut eddy_ws_options,
+        flags: c_int,
+        max_window_bits: c_int,
+    ) -> c_int;
+    pub fn eddy_ws_options_set_ping(
+        options: *mut eddy_ws_options,
+        interval: c_double,
+        timeout: c_double,
+    ) -> c_int;
+    pub fn eddy_ws_options_set_close_timeout(
+        options: *mut eddy_ws_options,
+        seconds: c_double,
+    ) -> c_int;
+    pub fn eddy_ws_options_set_connect_timeout(
+        options: *mut eddy_ws_options,
+        seconds: c_double,
+    ) -> c_int;
+    pub fn eddy_ws_options_set_tls(
+        options: *mut eddy_ws_options,
+        ctx: *mut eddy_tls_context,
+    ) -> c_int;
+    pub fn eddy_ws_options_set_on_pong(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn)
+        -> c_int;
+    pub fn eddy_ws_options_set_on_ping(options: *mut eddy_ws_options, cb: eddy_ws_pong_fn)
+        -> c_int;
+    pub fn eddy_ws_options_set_on_refused(
+        options: *mut eddy_ws_options,
+        cb: eddy_ws_refused_fn,
+    ) -> c_int;
+    pub fn eddy_ws_options_add_subprotocol(
+        options: *mut eddy_ws_options,
+        name: *const c_char,
+        len: usize,
+    ) -> c_int;
     pub fn eddy_ws_options_add_header(
         options: *mut eddy_ws_options,
         name: *const c_char,
@@ -627,8 +780,14 @@ extern "C" {
         on_close: eddy_ws_close_fn,
         options: *const eddy_ws_options,
     ) -> c_int;
-    pub fn eddy_route_set_ws_check_origin(route: *mut eddy_route, cb: eddy_ws_check_origin_fn) -> c_int;
-    pub fn eddy_route_set_ws_select_subprotocol(route: *mut eddy_route, cb: eddy_ws_select_subprotocol_fn) -> c_int;
+    pub fn eddy_route_set_ws_check_origin(
+        route: *mut eddy_route,
+        cb: eddy_ws_check_origin_fn,
+    ) -> c_int;
+    pub fn eddy_route_set_ws_select_subprotocol(
+        route: *mut eddy_route,
+        cb: eddy_ws_select_subprotocol_fn,
+    ) -> c_int;
     pub fn eddy_websocket_connect(
         lp: *mut eddy_loop,
         url: *const c_char,
@@ -640,13 +799,27 @@ extern "C" {
         userdata: *mut c_void,
         free_userdata: eddy_free_fn,
     ) -> c_int;
-    pub fn eddy_ws_write_message(ws: *mut eddy_ws, data: *const c_void, len: usize, binary: c_int, cb: eddy_ws_write_fn)
-        -> c_int;
+    pub fn eddy_ws_write_message(
+        ws: *mut eddy_ws,
+        data: *const c_void,
+        len: usize,
+        binary: c_int,
+        cb: eddy_ws_write_fn,
+    ) -> c_int;
     pub fn eddy_ws_ping(ws: *mut eddy_ws, data: *const c_void, len: usize) -> c_int;
-    pub fn eddy_ws_close(ws: *mut eddy_ws, code: c_int, reason: *const c_char, reason_len: usize) -> c_int;
+    pub fn eddy_ws_close(
+        ws: *mut eddy_ws,
+        code: c_int,
+        reason: *const c_char,
+        reason_len: usize,
+    ) -> c_int;
     pub fn eddy_ws_write_buffer_size(ws: *const eddy_ws) -> usize;
     pub fn eddy_ws_set_write_mark(ws: *mut eddy_ws, mark: usize, cb: eddy_ws_drain_fn) -> c_int;
-    pub fn eddy_ws_set_userdata(ws: *mut eddy_ws, userdata: *mut c_void, free_userdata: eddy_free_fn);
+    pub fn eddy_ws_set_userdata(
+        ws: *mut eddy_ws,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    );
     pub fn eddy_ws_get_userdata(ws: *const eddy_ws) -> *mut c_void;
     pub fn eddy_ws_handler(ws: *mut eddy_ws) -> *mut eddy_handler;
     pub fn eddy_ws_subprotocol(ws: *const eddy_ws, len: *mut usize) -> *const c_char;
@@ -666,10 +839,18 @@ pub struct eddy_fetch {
     _opaque: [u8; 0],
 }
 
-pub type eddy_fetch_headers_fn = Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, userdata: *mut c_void)>;
-pub type eddy_fetch_chunk_fn =
-    Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, data: *const c_char, len: usize, userdata: *mut c_void)>;
-pub type eddy_fetch_done_fn = Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, error: c_int, userdata: *mut c_void)>;
+pub type eddy_fetch_headers_fn =
+    Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, userdata: *mut c_void)>;
+pub type eddy_fetch_chunk_fn = Option<
+    unsafe extern "C" fn(
+        fetch: *mut eddy_fetch,
+        data: *const c_char,
+        len: usize,
+        userdata: *mut c_void,
+    ),
+>;
+pub type eddy_fetch_done_fn =
+    Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, error: c_int, userdata: *mut c_void)>;
 
 extern "C" {
     pub fn eddy_client_new(lp: *mut eddy_loop) -> *mut eddy_client;
@@ -679,10 +860,18 @@ extern "C" {
     pub fn eddy_client_set_max_idle_per_host(client: *mut eddy_client, n: usize) -> c_int;
     pub fn eddy_client_set_idle_timeout(client: *mut eddy_client, seconds: c_double) -> c_int;
     pub fn eddy_client_set_tls(client: *mut eddy_client, ctx: *mut eddy_tls_context) -> c_int;
-    pub fn eddy_client_set_proxy(client: *mut eddy_client, host: *const c_char, port: c_int) -> c_int;
+    pub fn eddy_client_set_proxy(
+        client: *mut eddy_client,
+        host: *const c_char,
+        port: c_int,
+    ) -> c_int;
     pub fn eddy_client_idle_count(client: *const eddy_client) -> usize;
 
-    pub fn eddy_fetch_new(client: *mut eddy_client, method: *const c_char, url: *const c_char) -> *mut eddy_fetch;
+    pub fn eddy_fetch_new(
+        client: *mut eddy_client,
+        method: *const c_char,
+        url: *const c_char,
+    ) -> *mut eddy_fetch;
     pub fn eddy_fetch_free(fetch: *mut eddy_fetch);
     pub fn eddy_fetch_add_header(
         fetch: *mut eddy_fetch,
@@ -701,7 +890,11 @@ extern "C" {
     pub fn eddy_fetch_set_max_body_size(fetch: *mut eddy_fetch, bytes: usize) -> c_int;
     pub fn eddy_fetch_set_decompress(fetch: *mut eddy_fetch, on: c_int) -> c_int;
     pub fn eddy_fetch_set_expect_continue(fetch: *mut eddy_fetch, on: c_int) -> c_int;
-    pub fn eddy_fetch_set_connect_to(fetch: *mut eddy_fetch, host: *const c_char, port: c_int) -> c_int;
+    pub fn eddy_fetch_set_connect_to(
+        fetch: *mut eddy_fetch,
+        host: *const c_char,
+        port: c_int,
+    ) -> c_int;
     pub fn eddy_fetch_set_callbacks(
         fetch: *mut eddy_fetch,
         on_headers: eddy_fetch_headers_fn,
@@ -717,7 +910,11 @@ extern "C" {
 
     pub fn eddy_fetch_response_status(fetch: *const eddy_fetch) -> c_int;
     pub fn eddy_fetch_response_reason(fetch: *const eddy_fetch, len: *mut usize) -> *const c_char;
-    pub fn eddy_fetch_response_header(fetch: *const eddy_fetch, name: *const c_char, len: *mut usize) -> *const c_char;
+    pub fn eddy_fetch_response_header(
+        fetch: *const eddy_fetch,
+        name: *const c_char,
+        len: *mut usize,
+    ) -> *const c_char;
     pub fn eddy_fetch_response_header_count(fetch: *const eddy_fetch) -> usize;
     pub fn eddy_fetch_response_header_at(
         fetch: *const eddy_fetch,

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use eddy::{App, Deferred, Loop, Message, Response, Result, WebSocketHandler, WsSender, SIGINT, SIGTERM};
+use eddy::{
+    App, Deferred, Loop, Message, Response, Result, WebSocketHandler, WsSender, SIGINT, SIGTERM,
+};
 
 #[derive(Default)]
 struct Chat {
@@ -30,7 +32,11 @@ struct Chat {
 /// Returns the message's id.
 fn publish(chat: &Mutex<Chat>, text: String) -> usize {
     let mut chat = chat.lock().unwrap_or_else(|e| e.into_inner());
-    let pushed = format!("{{\"id\":{},\"text\":{}}}", chat.messages.len() + 1, json_string(&text));
+    let pushed = format!(
+        "{{\"id\":{},\"text\":{}}}",
+        chat.messages.len() + 1,
+        json_string(&text)
+    );
     chat.messages.push(text);
     let waiters: Vec<(usize, Deferred)> = chat.waiters.drain().map(|(_, w)| w).collect();
     for (cursor, waiter) in waiters {
@@ -67,7 +73,11 @@ fn messages_json(messages: &[String], cursor: usize) -> String {
         .skip(cursor)
         .map(|(i, text)| format!("{{\"id\":{},\"text\":{}}}", i + 1, json_string(text)))
         .collect();
-    format!("{{\"messages\":[{}],\"cursor\":{}}}", items.join(","), messages.len().max(cursor))
+    format!(
+        "{{\"messages\":[{}],\"cursor\":{}}}",
+        items.join(","),
+        messages.len().max(cursor)
+    )
 }
 
 fn send_json(res: &mut Response<'_>, body: &str) -> Result<()> {
@@ -83,7 +93,9 @@ fn main() {
     for pair in args.chunks(2) {
         match (pair[0].as_str(), pair.get(1)) {
             ("--port", Some(v)) => port = v.parse().expect("--port N"),
-            ("--poll-timeout", Some(v)) => poll_timeout = v.parse().expect("--poll-timeout SECONDS"),
+            ("--poll-timeout", Some(v)) => {
+                poll_timeout = v.parse().expect("--poll-timeout SECONDS")
+            }
             _ => {
                 eprintln!("usage: chat [--port N] [--poll-timeout SECONDS]");
                 std::process::exit(2);
@@ -114,7 +126,10 @@ fn main() {
     let sockets = WebSocketHandler::new()
         .on_open(move |ws| {
             let sender = ws.sender();
-            c1.lock().unwrap_or_else(|e| e.into_inner()).sockets.push(sender);
+            c1.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sockets
+                .push(sender);
             Ok(())
         })
         .on_message(move |_, msg| {
@@ -123,11 +138,17 @@ fn main() {
             }
             Ok(())
         });
-    app.route("/socket").expect("route").websocket(sockets).expect("websocket");
+    app.route("/socket")
+        .expect("route")
+        .websocket(sockets)
+        .expect("websocket");
 
     let (c, timers) = (chat, lp.clone());
     app.route("/poll").expect("route").get(move |req, res| {
-        let cursor: usize = req.argument("cursor").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let cursor: usize = req
+            .argument("cursor")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut chat = c.lock().unwrap_or_else(|e| e.into_inner());
         if chat.messages.len() > cursor {
             return send_json(res, &messages_json(&chat.messages, cursor));
@@ -139,7 +160,11 @@ fn main() {
         // Whoever takes the waiter out of the map answers it: a message or this timer.
         let chat = c.clone();
         timers.call_later(poll_timeout, move || {
-            let waiter = chat.lock().unwrap_or_else(|e| e.into_inner()).waiters.remove(&id);
+            let waiter = chat
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .waiters
+                .remove(&id);
             if let Some((cursor, waiter)) = waiter {
                 let body = format!("{{\"messages\":[],\"cursor\":{}}}", cursor);
                 let _ = waiter.finish(move |_, res| send_json(res, &body));

@@ -32,10 +32,18 @@ fn main() {
             "--insecure" => check(client.validate_cert(false)),
             "--ca" => check(client.ca_file(args.next().unwrap_or_else(|| usage()))),
             "--max-clients" => {
-                let n = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage());
+                let n = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage());
                 check(client.set_max_clients(n));
             }
-            "--timeout" => timeout = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--timeout" => {
+                timeout = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             _ if arg.starts_with("--") => usage(),
             _ => urls.push(arg),
         }
@@ -48,26 +56,29 @@ fn main() {
     for url in urls {
         let (left, failure, lp_done) = (pending.clone(), failed.clone(), lp.clone());
         let shown = url.clone();
-        let started = client.fetch(HttpRequest::new(&url).request_timeout(timeout), move |outcome| {
-            match outcome {
-                Ok(res) => println!(
-                    "{} {} {} {} bytes {}",
-                    shown,
-                    res.code(),
-                    res.reason(),
-                    res.body().len(),
-                    res.effective_url()
-                ),
-                Err(e) => {
-                    println!("{} error {}", shown, e.name());
-                    failure.set(true);
+        let started = client.fetch(
+            HttpRequest::new(&url).request_timeout(timeout),
+            move |outcome| {
+                match outcome {
+                    Ok(res) => println!(
+                        "{} {} {} {} bytes {}",
+                        shown,
+                        res.code(),
+                        res.reason(),
+                        res.body().len(),
+                        res.effective_url()
+                    ),
+                    Err(e) => {
+                        println!("{} error {}", shown, e.name());
+                        failure.set(true);
+                    }
                 }
-            }
-            left.set(left.get() - 1);
-            if left.get() == 0 {
-                lp_done.stop();
-            }
-        });
+                left.set(left.get() - 1);
+                if left.get() == 0 {
+                    lp_done.stop();
+                }
+            },
+        );
         if let Err(e) = started {
             println!("{} error {}", url, e.name());
             failed.set(true);

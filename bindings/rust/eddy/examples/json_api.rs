@@ -44,7 +44,12 @@ fn json_string(s: &str) -> String {
 }
 
 fn item_json(item: &Item) -> String {
-    format!("{{\"id\":{},\"name\":{},\"qty\":{}}}", item.id, json_string(&item.name), item.qty)
+    format!(
+        "{{\"id\":{},\"name\":{},\"qty\":{}}}",
+        item.id,
+        json_string(&item.name),
+        item.qty
+    )
 }
 
 fn send_json(res: &mut Response<'_>, status: u16, body: &str) -> Result<()> {
@@ -61,17 +66,27 @@ fn json_error(_req: &Request<'_>, res: &mut Response<'_>, status: u16) -> Result
         405 => "Method Not Allowed",
         _ => "Error",
     };
-    res.write(format!("{{\"error\":{},\"message\":{}}}", status, json_string(message)))
+    res.write(format!(
+        "{{\"error\":{},\"message\":{}}}",
+        status,
+        json_string(message)
+    ))
 }
 
 fn main() {
     let port: u16 = match std::env::args().nth(1).as_deref() {
-        Some("--port") => std::env::args().nth(2).and_then(|p| p.parse().ok()).expect("--port N"),
+        Some("--port") => std::env::args()
+            .nth(2)
+            .and_then(|p| p.parse().ok())
+            .expect("--port N"),
         _ => 8080,
     };
     let lp = Loop::new().expect("loop");
     let mut app = App::new(&lp).expect("app");
-    let store = Rc::new(RefCell::new(Store { items: Vec::new(), next_id: 1 }));
+    let store = Rc::new(RefCell::new(Store {
+        items: Vec::new(),
+        next_id: 1,
+    }));
 
     let (s1, s2) = (store.clone(), store.clone());
     app.route("/api/items")
@@ -86,14 +101,28 @@ fn main() {
             let qty = req.argument("qty").unwrap_or("1").parse::<i64>();
             let qty = match (name.is_empty(), qty) {
                 (false, Ok(q)) => q,
-                _ => return send_json(res, 400, "{\"error\":400,\"message\":\"name and a numeric qty are required\"}"),
+                _ => {
+                    return send_json(
+                        res,
+                        400,
+                        "{\"error\":400,\"message\":\"name and a numeric qty are required\"}",
+                    )
+                }
             };
             let mut store = s2.borrow_mut();
             let id = store.next_id;
             store.next_id += 1;
-            store.items.push(Item { id, name: name.to_owned(), qty });
+            store.items.push(Item {
+                id,
+                name: name.to_owned(),
+                qty,
+            });
             res.set_header("Location", &format!("/api/items/{}", id))?;
-            send_json(res, 201, &item_json(store.items.last().expect("just pushed")))
+            send_json(
+                res,
+                201,
+                &item_json(store.items.last().expect("just pushed")),
+            )
         });
 
     let (s3, s4) = (store.clone(), store.clone());

@@ -73,7 +73,12 @@ unsafe extern "C" fn on_custom(h: *mut sys::eddy_handler, ud: *mut c_void) {
     let mut len = 0;
     let m = sys::eddy_request_method(sys::eddy_handler_request(h), &mut len);
     let method = std::slice::from_raw_parts(m as *const u8, len);
-    let f = cbs.custom.borrow().iter().find(|(name, _)| name.as_bytes() == method).map(|(_, f)| f.clone());
+    let f = cbs
+        .custom
+        .borrow()
+        .iter()
+        .find(|(name, _)| name.as_bytes() == method)
+        .map(|(_, f)| f.clone());
     if let Some(f) = f {
         dispatch(h, &cbs.remote, "handler", true, false, |rq, rs| f(rq, rs));
     }
@@ -101,16 +106,29 @@ unsafe extern "C" fn on_write_error(h: *mut sys::eddy_handler, status: c_int, ud
     if let Some(f) = f {
         // Runs inside eddy's send_error, which finishes afterwards: no end is applied here.
         let status = u16::try_from(status).unwrap_or(500);
-        dispatch(h, &cbs.remote, "write_error", false, false, |rq, rs| f(rq, rs, status));
+        dispatch(h, &cbs.remote, "write_error", false, false, |rq, rs| {
+            f(rq, rs, status)
+        });
     }
 }
 
-unsafe extern "C" fn on_data(h: *mut sys::eddy_handler, data: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn on_data(
+    h: *mut sys::eddy_handler,
+    data: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = cbs(ud);
     let f = cbs.data_received.borrow().clone();
     if let Some(f) = f {
-        let chunk: &[u8] = if len == 0 { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
-        dispatch(h, &cbs.remote, "data_received", true, false, |rq, rs| f(rq, rs, chunk));
+        let chunk: &[u8] = if len == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(data as *const u8, len)
+        };
+        dispatch(h, &cbs.remote, "data_received", true, false, |rq, rs| {
+            f(rq, rs, chunk)
+        });
     }
 }
 
@@ -128,7 +146,10 @@ impl App {
         if ptr.is_null() {
             return Err(Error::NO_MEMORY);
         }
-        Ok(App { ptr, lp: lp.clone() })
+        Ok(App {
+            ptr,
+            lp: lp.clone(),
+        })
     }
 
     /// Adds a route: `pattern` is a PCRE2 expression matched against the whole path; its groups
@@ -150,7 +171,13 @@ impl App {
         let ud = Box::into_raw(cbs);
         // SAFETY: live app; ud is released by free_route, or by us when eddy refuses it.
         let ptr = unsafe {
-            sys::eddy_app_add_route(self.ptr, pattern.as_ptr() as _, pattern.len(), ud as *mut c_void, Some(free_route))
+            sys::eddy_app_add_route(
+                self.ptr,
+                pattern.as_ptr() as _,
+                pattern.len(),
+                ud as *mut c_void,
+                Some(free_route),
+            )
         };
         if ptr.is_null() {
             // SAFETY: eddy did not take ud.
@@ -158,7 +185,10 @@ impl App {
             return Err(Error::INVALID);
         }
         // SAFETY: ud lives until the app is freed, which needs `&mut self` / `self`.
-        Ok(Route { ptr, cbs: unsafe { &*ud } })
+        Ok(Route {
+            ptr,
+            cbs: unsafe { &*ud },
+        })
     }
 
     /// Listens on `host`:`port` (port 0 picks a free one: see [`App::port`]).
@@ -209,7 +239,9 @@ impl App {
     /// The secret for signed cookies.
     pub fn set_cookie_secret(&mut self, secret: &str) -> Result<()> {
         // SAFETY: live app.
-        check(unsafe { sys::eddy_app_set_cookie_secret(self.ptr, secret.as_ptr() as _, secret.len()) })
+        check(unsafe {
+            sys::eddy_app_set_cookie_secret(self.ptr, secret.as_ptr() as _, secret.len())
+        })
     }
 
     /// gzip responses for clients that accept it.
@@ -229,7 +261,13 @@ impl App {
     pub fn add_static(&mut self, url_prefix: &str, root: &str) -> Result<()> {
         // SAFETY: live app.
         check(unsafe {
-            sys::eddy_app_add_static(self.ptr, url_prefix.as_ptr() as _, url_prefix.len(), root.as_ptr() as _, root.len())
+            sys::eddy_app_add_static(
+                self.ptr,
+                url_prefix.as_ptr() as _,
+                url_prefix.len(),
+                root.as_ptr() as _,
+                root.len(),
+            )
         })
     }
 }
@@ -244,8 +282,17 @@ pub(crate) fn reverse_url(app: *mut sys::eddy_app, name: &str, args: &[&str]) ->
         // SAFETY: a live app; every argument is given with its length (no NUL needed); `out`
         // holds out.len() bytes.
         let rc = unsafe {
-            sys::eddy_app_reverse_url(app, name.as_ptr() as _, name.len(), ptrs.as_ptr(), lens.as_ptr(),
-                                      args.len(), out.as_mut_ptr() as _, out.len(), &mut len)
+            sys::eddy_app_reverse_url(
+                app,
+                name.as_ptr() as _,
+                name.len(),
+                ptrs.as_ptr(),
+                lens.as_ptr(),
+                args.len(),
+                out.as_mut_ptr() as _,
+                out.len(),
+                &mut len,
+            )
         };
         if rc == sys::EDDY_ETOOBIG && len + 1 > out.len() {
             out.resize(len + 1, 0);
@@ -264,7 +311,11 @@ impl Drop for App {
             // Dropped from inside one of the loop's callbacks (perhaps its own handler's):
             // free it once that returned, so no eddy frame above us sees it vanish.
             // SAFETY (in the task): the app is freed once, on its loop thread.
-            if self.lp.call_soon(move || unsafe { sys::eddy_app_free(ptr) }).is_ok() {
+            if self
+                .lp
+                .call_soon(move || unsafe { sys::eddy_app_free(ptr) })
+                .is_ok()
+            {
                 return;
             }
             log_error("an App dropped inside a callback is freed at once (out of memory)");
@@ -303,11 +354,17 @@ impl<'a> Route<'a> {
         self.slot(PUT, Some(on_method::<PUT>), Rc::new(f))
     }
     /// The closure for DELETE.
-    pub fn delete(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+    pub fn delete(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Self {
         self.slot(DELETE, Some(on_method::<DELETE>), Rc::new(f))
     }
     /// The closure for PATCH.
-    pub fn patch(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+    pub fn patch(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Self {
         self.slot(PATCH, Some(on_method::<PATCH>), Rc::new(f))
     }
     /// The closure for HEAD.
@@ -315,12 +372,19 @@ impl<'a> Route<'a> {
         self.slot(HEAD, Some(on_method::<HEAD>), Rc::new(f))
     }
     /// The closure for OPTIONS.
-    pub fn options(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+    pub fn options(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Self {
         self.slot(OPTIONS, Some(on_method::<OPTIONS>), Rc::new(f))
     }
 
     /// The closure for any method token (standard or custom). Err(INVALID) for a non-token.
-    pub fn on(self, method: &str, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Result<Self> {
+    pub fn on(
+        self,
+        method: &str,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Result<Self> {
         if let Some(m) = METHODS.iter().position(|&name| name == method) {
             let cb: sys::eddy_handler_fn = match m {
                 GET => Some(on_method::<GET>),
@@ -334,7 +398,14 @@ impl<'a> Route<'a> {
             return Ok(self.slot(m, cb, Rc::new(f)));
         }
         // SAFETY: live route; the method passed with its length.
-        check(unsafe { sys::eddy_route_on(self.ptr, method.as_ptr() as _, method.len(), Some(on_custom)) })?;
+        check(unsafe {
+            sys::eddy_route_on(
+                self.ptr,
+                method.as_ptr() as _,
+                method.len(),
+                Some(on_custom),
+            )
+        })?;
         let mut custom = self.cbs.custom.borrow_mut();
         custom.retain(|(name, _)| name != method);
         custom.push((method.to_owned(), Rc::new(f)));
@@ -343,42 +414,60 @@ impl<'a> Route<'a> {
     }
 
     /// Runs before the method closure; finishing the response there skips the method.
-    pub fn prepare(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+    pub fn prepare(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Self {
         *self.cbs.prepare.borrow_mut() = Some(Rc::new(f));
         // SAFETY: live route.
         unsafe { sys::eddy_route_set_prepare(self.ptr, Some(on_prepare)) };
         self
     }
     /// Runs after the response was finished (request getters still work; writes do not).
-    pub fn on_finish(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+    pub fn on_finish(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Self {
         *self.cbs.on_finish.borrow_mut() = Some(Rc::new(f));
         // SAFETY: live route.
         unsafe { sys::eddy_route_set_on_finish(self.ptr, Some(on_finish_cb)) };
         self
     }
     /// Runs when the client leaves before the response is finished.
-    pub fn on_connection_close(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+    pub fn on_connection_close(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Self {
         *self.cbs.on_connection_close.borrow_mut() = Some(Rc::new(f));
         // SAFETY: live route.
         unsafe { sys::eddy_route_set_on_connection_close(self.ptr, Some(on_close_cb)) };
         self
     }
     /// Runs first for every request of the route, and again before an error page.
-    pub fn default_headers(self, f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static) -> Self {
+    pub fn default_headers(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,
+    ) -> Self {
         *self.cbs.default_headers.borrow_mut() = Some(Rc::new(f));
         // SAFETY: live route.
         unsafe { sys::eddy_route_set_default_headers(self.ptr, Some(on_default_headers)) };
         self
     }
     /// Writes the body of error pages (given the status).
-    pub fn write_error(self, f: impl Fn(&Request<'_>, &mut Response<'_>, u16) -> Result<()> + 'static) -> Self {
+    pub fn write_error(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>, u16) -> Result<()> + 'static,
+    ) -> Self {
         *self.cbs.write_error.borrow_mut() = Some(Rc::new(f));
         // SAFETY: live route.
         unsafe { sys::eddy_route_set_write_error(self.ptr, Some(on_write_error)) };
         self
     }
     /// Streams request bodies to `f` piece by piece instead of buffering them.
-    pub fn data_received(self, f: impl Fn(&Request<'_>, &mut Response<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+    pub fn data_received(
+        self,
+        f: impl Fn(&Request<'_>, &mut Response<'_>, &[u8]) -> Result<()> + 'static,
+    ) -> Self {
         *self.cbs.data_received.borrow_mut() = Some(Rc::new(f));
         // SAFETY: live route.
         unsafe { sys::eddy_route_set_data_received(self.ptr, Some(on_data)) };

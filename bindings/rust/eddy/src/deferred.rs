@@ -20,7 +20,9 @@ pub(crate) struct Life {
 
 impl Life {
     pub(crate) fn new() -> Arc<Life> {
-        Arc::new(Life { released: AtomicBool::new(false) })
+        Arc::new(Life {
+            released: AtomicBool::new(false),
+        })
     }
     pub(crate) fn released(&self) -> bool {
         self.released.load(Ordering::Acquire)
@@ -63,7 +65,9 @@ impl Deferred {
     pub(crate) unsafe fn new(h: *mut sys::eddy_handler, remote: Remote) -> Deferred {
         let ud = sys::eddy_handler_get_userdata(h);
         let life = if ud.is_null() {
-            let life = Arc::new(Life { released: AtomicBool::new(false) });
+            let life = Arc::new(Life {
+                released: AtomicBool::new(false),
+            });
             let boxed = Box::into_raw(Box::new(life.clone()));
             sys::eddy_handler_set_userdata(h, boxed as *mut c_void, Some(release_life));
             life
@@ -71,7 +75,12 @@ impl Deferred {
             // Only this crate sets handler userdata: it is our Box<Arc<Life>>.
             (*(ud as *const Arc<Life>)).clone()
         };
-        Deferred { h: HandlerPtr(h), life, remote, open: true }
+        Deferred {
+            h: HandlerPtr(h),
+            life,
+            remote,
+            open: true,
+        }
     }
 
     /// Runs `f` with the request and response on the loop thread, then finishes the response
@@ -103,7 +112,9 @@ impl Deferred {
         self.remote.call_soon(move || {
             let h = h.get();
             // SAFETY: on the loop thread; `released` says whether h was freed.
-            if life.released.load(Ordering::Acquire) || unsafe { sys::eddy_handler_finished(h) } != 0 {
+            if life.released.load(Ordering::Acquire)
+                || unsafe { sys::eddy_handler_finished(h) } != 0
+            {
                 return;
             }
             // SAFETY: h is alive and unfinished, on its loop thread.
@@ -123,7 +134,9 @@ impl Drop for Deferred {
         let _ = self.remote.call_soon(move || {
             let h = h.get();
             // SAFETY: on the loop thread, checked as in post.
-            if life.released.load(Ordering::Acquire) || unsafe { sys::eddy_handler_finished(h) } != 0 {
+            if life.released.load(Ordering::Acquire)
+                || unsafe { sys::eddy_handler_finished(h) } != 0
+            {
                 return;
             }
             log_error("a Deferred response was dropped without being finished: 500");

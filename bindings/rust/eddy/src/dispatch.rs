@@ -14,8 +14,14 @@ use crate::response::{End, Response};
 ///
 /// # Safety
 /// `h` is a live handler on its loop's thread, not released before this returns.
-pub(crate) unsafe fn dispatch<F>(h: *mut sys::eddy_handler, remote: &Remote, kind: &str, apply_end: bool, finish_after: bool, f: F)
-where
+pub(crate) unsafe fn dispatch<F>(
+    h: *mut sys::eddy_handler,
+    remote: &Remote,
+    kind: &str,
+    apply_end: bool,
+    finish_after: bool,
+    f: F,
+) where
     F: FnOnce(&Request<'_>, &mut Response<'_>) -> Result<()>,
 {
     let req = Request::new(h);
@@ -29,7 +35,13 @@ where
         Err(msg) => Some(format!("panicked: {}", msg)),
     };
     if let Some(why) = failure {
-        log_error(&format!("rust {} for {} {} {}", kind, req.method(), req.path(), why));
+        log_error(&format!(
+            "rust {} for {} {} {}",
+            kind,
+            req.method(),
+            req.path(),
+            why
+        ));
         end = Some(End::Error(500));
     }
     if !apply_end {

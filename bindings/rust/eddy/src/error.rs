@@ -60,7 +60,9 @@ impl Error {
     /// The symbolic name, e.g. "EDDY_ECLOSED".
     pub fn name(self) -> &'static str {
         // SAFETY: eddy_err_name returns a static NUL-terminated ASCII string, never NULL.
-        unsafe { CStr::from_ptr(sys::eddy_err_name(self.0)) }.to_str().unwrap_or("EDDY_EUNKNOWN")
+        unsafe { CStr::from_ptr(sys::eddy_err_name(self.0)) }
+            .to_str()
+            .unwrap_or("EDDY_EUNKNOWN")
     }
 }
 

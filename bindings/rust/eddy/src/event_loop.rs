@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use eddy_sys as sys;
 
-use crate::boundary::{run_task, task_into_raw, task_reclaim, free_task, Task};
+use crate::boundary::{free_task, run_task, task_into_raw, task_reclaim, Task};
 use crate::error::{check, Error, Result};
 
 /// SIGINT and SIGTERM on Linux, for [`Loop::stop_on_signals`].
@@ -25,7 +25,9 @@ unsafe impl Send for LoopPtr {}
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Option<LoopPtr>> {
-        self.ptr.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.ptr
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -73,8 +75,12 @@ impl Loop {
         if ptr.is_null() {
             return Err(Error::NO_MEMORY);
         }
-        let shared = Arc::new(Shared { ptr: Mutex::new(Some(LoopPtr(ptr))) });
-        Ok(Loop { inner: Rc::new(Inner { ptr, shared }) })
+        let shared = Arc::new(Shared {
+            ptr: Mutex::new(Some(LoopPtr(ptr))),
+        });
+        Ok(Loop {
+            inner: Rc::new(Inner { ptr, shared }),
+        })
     }
 
     /// Frees the loop now (Tornado's `IOLoop.close()`), where dropping a handle frees it only
@@ -211,25 +217,39 @@ impl Loop {
     /// A handle that does not keep the loop alive (for closures the loop itself holds, see
     /// above): [`WeakLoop::upgrade`] gives the loop back while it exists.
     pub fn downgrade(&self) -> WeakLoop {
-        WeakLoop { inner: Rc::downgrade(&self.inner) }
+        WeakLoop {
+            inner: Rc::downgrade(&self.inner),
+        }
     }
 
     /// A handle that other threads use to post work to this loop or stop it.
     pub fn remote(&self) -> Remote {
-        Remote { shared: self.inner.shared.clone() }
+        Remote {
+            shared: self.inner.shared.clone(),
+        }
     }
 
     /// Stops the loop when one of `signals` (e.g. [`SIGINT`], [`SIGTERM`]) arrives. The
     /// handlers live as long as the loop. Only one loop per process can handle signals.
     pub fn stop_on_signals(&self, signals: &[c_int]) -> Result<()> {
-        unsafe extern "C" fn on_signal(_sig: *mut sys::eddy_signal, _num: c_int, ud: *mut std::os::raw::c_void) {
+        unsafe extern "C" fn on_signal(
+            _sig: *mut sys::eddy_signal,
+            _num: c_int,
+            ud: *mut std::os::raw::c_void,
+        ) {
             // SAFETY: ud is the loop, which outlives its signal handles (it frees them).
             sys::eddy_loop_stop(ud as *mut sys::eddy_loop);
         }
         for &signum in signals {
             // SAFETY: a live loop; no userdata to free (the loop pointer is borrowed).
             let sig = unsafe {
-                sys::eddy_signal_new(self.inner.ptr, signum, Some(on_signal), self.inner.ptr as *mut _, None)
+                sys::eddy_signal_new(
+                    self.inner.ptr,
+                    signum,
+                    Some(on_signal),
+                    self.inner.ptr as *mut _,
+                    None,
+                )
             };
             if sig.is_null() {
                 return Err(Error::INVALID);
@@ -280,7 +300,8 @@ impl Remote {
         };
         let ud = task_into_raw(Box::new(f));
         // SAFETY: the loop is alive while we hold the lock; ud is freed by C once, or by us.
-        let rc = unsafe { sys::eddy_loop_call_soon_threadsafe(lp, Some(run_task), ud, Some(free_task)) };
+        let rc =
+            unsafe { sys::eddy_loop_call_soon_threadsafe(lp, Some(run_task), ud, Some(free_task)) };
         drop(guard);
         if rc != 0 {
             // SAFETY: C did not take ud (dropped outside the lock: the closure may post again).

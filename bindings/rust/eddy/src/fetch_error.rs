@@ -35,7 +35,10 @@ impl FetchError {
             let bytes = std::slice::from_raw_parts(p as *const u8, len);
             Some(String::from_utf8_lossy(bytes).into_owned())
         };
-        FetchError { error: Error::from_code(code), detail }
+        FetchError {
+            error: Error::from_code(code),
+            detail,
+        }
     }
 
     /// The code as an [`Error`] (`Error::TLS`, `Error::CANCELED`, ...).

@@ -43,14 +43,19 @@ impl HostMapping {
             Some(parts) => parts,
             None => return Ok(()),
         };
-        let target = self.map.get(&(host.clone(), Some(port))).or_else(|| self.map.get(&(host, None)));
+        let target = self
+            .map
+            .get(&(host.clone(), Some(port)))
+            .or_else(|| self.map.get(&(host, None)));
         let (to_host, to_port) = match target {
             Some(t) => t,
             None => return Ok(()),
         };
         let to_host = CString::new(to_host.as_str()).map_err(|_| Error::INVALID)?;
         // SAFETY: a live, unstarted fetch; eddy copies the host. Port 0 keeps the URL's.
-        check(unsafe { sys::eddy_fetch_set_connect_to(f, to_host.as_ptr(), c_int::from(to_port.unwrap_or(0))) })
+        check(unsafe {
+            sys::eddy_fetch_set_connect_to(f, to_host.as_ptr(), c_int::from(to_port.unwrap_or(0)))
+        })
     }
 }
 
@@ -69,7 +74,12 @@ fn parse_host_port(s: &str) -> Result<HostPort> {
         }
     };
     let port = match port {
-        Some(p) => Some(p.parse::<u16>().ok().filter(|&n| n > 0).ok_or(Error::INVALID)?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or(Error::INVALID)?,
+        ),
         None => None,
     };
     if host.is_empty() {
@@ -84,6 +94,10 @@ fn split_url(url: &str) -> Option<(String, u16)> {
     let authority = rest.split(['/', '?', '#']).next()?;
     let host_port = authority.rsplit('@').next()?; // without userinfo
     let (host, port) = parse_host_port(host_port).ok()?;
-    let port = port.unwrap_or(if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 });
+    let port = port.unwrap_or(if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    });
     Some((host, port))
 }

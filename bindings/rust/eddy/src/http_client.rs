@@ -92,7 +92,14 @@ impl HttpClient {
             return Err(Error::NO_MEMORY);
         }
         let (defaults, mapping) = (None, HostMapping::default());
-        Ok(HttpClient { ptr, lp: lp.clone(), tls: TlsSettings::default(), defaults, mapping, proxied: false })
+        Ok(HttpClient {
+            ptr,
+            lp: lp.clone(),
+            tls: TlsSettings::default(),
+            defaults,
+            mapping,
+            proxied: false,
+        })
     }
 
     /// At most `n` requests run at once (default 10); the others wait in the queue.
@@ -205,7 +212,11 @@ impl HttpClient {
 
     /// https: present this client certificate (PEM chain) and key (Tornado's `client_cert`
     /// and `client_key`). Read now: Err(INVALID) when unreadable or not matching.
-    pub fn client_cert(&mut self, cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Result<()> {
+    pub fn client_cert(
+        &mut self,
+        cert_file: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+    ) -> Result<()> {
         let mut next = self.tls.clone();
         next.client_cert = Some((cert_file.into(), key_file.into()));
         self.apply_tls(next)
@@ -273,12 +284,25 @@ impl HttpClient {
         }
     }
 
-    fn start(&self, f: *mut sys::eddy_fetch, mut request: HttpRequest, done: Box<DoneFn>) -> Result<FetchHandle> {
+    fn start(
+        &self,
+        f: *mut sys::eddy_fetch,
+        mut request: HttpRequest,
+        done: Box<DoneFn>,
+    ) -> Result<FetchHandle> {
         self.mapping.apply(f, &request.url)?;
         request.configure(f)?;
         let (headers, chunk) = (request.on_headers.take(), request.on_chunk.take());
-        let headers_cb: sys::eddy_fetch_headers_fn = if headers.is_some() { Some(on_headers) } else { None };
-        let chunk_cb: sys::eddy_fetch_chunk_fn = if chunk.is_some() { Some(on_chunk) } else { None };
+        let headers_cb: sys::eddy_fetch_headers_fn = if headers.is_some() {
+            Some(on_headers)
+        } else {
+            None
+        };
+        let chunk_cb: sys::eddy_fetch_chunk_fn = if chunk.is_some() {
+            Some(on_chunk)
+        } else {
+            None
+        };
         // SAFETY: live, unstarted request.
         check(unsafe { sys::eddy_fetch_set_callbacks(f, headers_cb, chunk_cb) })?;
         let cell = Rc::new(Cell::new(f));
@@ -309,7 +333,11 @@ impl Drop for HttpClient {
             // Perhaps inside one of this client's own callbacks: free it once that returned,
             // so no eddy frame above us sees its fetch vanish.
             // SAFETY (in the task): the client is freed once, on its loop thread.
-            if self.lp.call_soon(move || unsafe { sys::eddy_client_free(ptr) }).is_ok() {
+            if self
+                .lp
+                .call_soon(move || unsafe { sys::eddy_client_free(ptr) })
+                .is_ok()
+            {
                 return;
             }
             log_error("an HttpClient dropped inside a callback is freed at once (out of memory)");
@@ -373,7 +401,10 @@ unsafe fn run_streaming(f: *mut sys::eddy_fetch, kind: &str, run: impl FnOnce() 
         Ok(Err(e)) => format!("returned an error: {}", e),
         Err(msg) => format!("panicked: {}", msg),
     };
-    log_error(&format!("rust http client {} {}; the fetch is cancelled", kind, failure));
+    log_error(&format!(
+        "rust http client {} {}; the fetch is cancelled",
+        kind, failure
+    ));
     sys::eddy_fetch_cancel(f);
 }
 
@@ -388,11 +419,20 @@ unsafe extern "C" fn on_headers(f: *mut sys::eddy_fetch, ud: *mut c_void) {
     }
 }
 
-unsafe extern "C" fn on_chunk(f: *mut sys::eddy_fetch, data: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn on_chunk(
+    f: *mut sys::eddy_fetch,
+    data: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = callbacks(ud);
     let taken = cbs.chunk.borrow_mut().take();
     if let Some(mut cb) = taken {
-        let piece: &[u8] = if data.is_null() || len == 0 { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
+        let piece: &[u8] = if data.is_null() || len == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(data as *const u8, len)
+        };
         run_streaming(f, "on_chunk", || cb(piece));
         *cbs.chunk.borrow_mut() = Some(cb);
     }
@@ -404,9 +444,16 @@ unsafe extern "C" fn on_done(f: *mut sys::eddy_fetch, error: c_int, ud: *mut c_v
     cbs.fetch.set(std::ptr::null_mut());
     let taken = cbs.done.borrow_mut().take();
     if let Some(cb) = taken {
-        let outcome = if error == 0 { Ok(HttpResponse::read(f, !cbs.streamed)) } else { Err(FetchError::read(f, error)) };
+        let outcome = if error == 0 {
+            Ok(HttpResponse::read(f, !cbs.streamed))
+        } else {
+            Err(FetchError::read(f, error))
+        };
         if let Err(msg) = guard(move || cb(outcome)) {
-            log_error(&format!("rust http client fetch callback panicked: {}", msg));
+            log_error(&format!(
+                "rust http client fetch callback panicked: {}",
+                msg
+            ));
         }
     }
 }

@@ -187,12 +187,19 @@ impl HttpRequest {
     /// Fills what this request left unset from the client's defaults `d` (Tornado's
     /// `defaults`): headers whose name it lacks are added; its own values always win.
     pub(crate) fn apply_defaults(&mut self, d: &HttpRequest) {
-        let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        let has = |headers: &[(String, String)], name: &str| {
+            headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
         // A User-Agent header of the request's own beats a default user_agent.
         if self.user_agent.is_none() && !has(&self.headers, "User-Agent") {
             self.user_agent = d.user_agent.clone();
         }
-        let missing: Vec<(String, String)> = d.headers.iter().filter(|(n, _)| !has(&self.headers, n)).cloned().collect();
+        let missing: Vec<(String, String)> = d
+            .headers
+            .iter()
+            .filter(|(n, _)| !has(&self.headers, n))
+            .cloned()
+            .collect();
         self.headers.extend(missing);
         self.connect_timeout = self.connect_timeout.or(d.connect_timeout);
         self.request_timeout = self.request_timeout.or(d.request_timeout);
@@ -205,10 +212,17 @@ impl HttpRequest {
 
     /// Copies the settings into a fresh, unstarted C request.
     pub(crate) fn configure(&self, f: *mut sys::eddy_fetch) -> Result<()> {
-        let agent = self.user_agent.as_ref().map(|a| ("User-Agent".to_owned(), a.clone()));
+        let agent = self
+            .user_agent
+            .as_ref()
+            .map(|a| ("User-Agent".to_owned(), a.clone()));
         // user_agent replaces the header fields of that name.
         let replaced = |name: &str| agent.is_some() && name.eq_ignore_ascii_case("User-Agent");
-        let headers = self.headers.iter().filter(|(n, _)| !replaced(n)).chain(agent.iter());
+        let headers = self
+            .headers
+            .iter()
+            .filter(|(n, _)| !replaced(n))
+            .chain(agent.iter());
         // SAFETY: `f` is a live, unstarted request; eddy copies every string and buffer.
         unsafe {
             for (name, value) in headers {
@@ -221,7 +235,11 @@ impl HttpRequest {
                 ))?;
             }
             if let Some(body) = &self.body {
-                check(sys::eddy_fetch_set_body(f, body.as_ptr() as *const _, body.len()))?;
+                check(sys::eddy_fetch_set_body(
+                    f,
+                    body.as_ptr() as *const _,
+                    body.len(),
+                ))?;
             }
             if let Some(length) = self.body_stream {
                 let length = match length {
@@ -236,9 +254,16 @@ impl HttpRequest {
             if let Some(s) = self.request_timeout {
                 check(sys::eddy_fetch_set_request_timeout(f, s))?;
             }
-            let redirects = if self.follow_redirects == Some(false) { Some(0) } else { self.max_redirects };
+            let redirects = if self.follow_redirects == Some(false) {
+                Some(0)
+            } else {
+                self.max_redirects
+            };
             if let Some(n) = redirects {
-                check(sys::eddy_fetch_set_max_redirects(f, c_int::try_from(n).unwrap_or(c_int::MAX)))?;
+                check(sys::eddy_fetch_set_max_redirects(
+                    f,
+                    c_int::try_from(n).unwrap_or(c_int::MAX),
+                ))?;
             }
             if let Some(on) = self.decompress_response {
                 check(sys::eddy_fetch_set_decompress(f, c_int::from(on)))?;

@@ -14,12 +14,18 @@ pub struct HttpHeaders {
 impl HttpHeaders {
     /// The first value of header `name` (any case), or None.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.lines.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.lines
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of header `name` (any case), in the order received.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.lines.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.lines
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every (name, value) line in the order received, names as the server spelt them.
@@ -107,14 +113,26 @@ impl HttpResponse {
         for i in 0..sys::eddy_fetch_response_header_count(f) {
             let (mut name, mut name_len, mut value, mut value_len) =
                 (std::ptr::null(), 0usize, std::ptr::null(), 0usize);
-            if sys::eddy_fetch_response_header_at(f, i, &mut name, &mut name_len, &mut value, &mut value_len) == 0 {
+            if sys::eddy_fetch_response_header_at(
+                f,
+                i,
+                &mut name,
+                &mut name_len,
+                &mut value,
+                &mut value_len,
+            ) == 0
+            {
                 lines.push((text(name, name_len), text(value, value_len)));
             }
         }
         let mut len = 0usize;
         let reason = text(sys::eddy_fetch_response_reason(f, &mut len), len);
         let url = text(sys::eddy_fetch_effective_url(f, &mut len), len);
-        let body = if with_body { bytes(sys::eddy_fetch_response_body(f, &mut len), len).to_vec() } else { Vec::new() };
+        let body = if with_body {
+            bytes(sys::eddy_fetch_response_body(f, &mut len), len).to_vec()
+        } else {
+            Vec::new()
+        };
         HttpResponse {
             code: u16::try_from(sys::eddy_fetch_response_status(f)).unwrap_or(0),
             reason,

@@ -82,5 +82,7 @@ pub use ws_client::WebSocketClient;
 /// The version of the libeddy that is running, e.g. "0.1.0".
 pub fn version() -> &'static str {
     // SAFETY: a static NUL-terminated string.
-    unsafe { std::ffi::CStr::from_ptr(eddy_sys::eddy_version_string()) }.to_str().unwrap_or("")
+    unsafe { std::ffi::CStr::from_ptr(eddy_sys::eddy_version_string()) }
+        .to_str()
+        .unwrap_or("")
 }

@@ -173,19 +173,31 @@ impl PeriodicCallback {
             return Err(Error::INVALID);
         }
         let inner = Rc::new_cyclic(|weak: &Weak<Inner>| {
-            let f = make(&PeriodicHandle { inner: weak.clone() });
+            let f = make(&PeriodicHandle {
+                inner: weak.clone(),
+            });
             let tick: Box<Tick> = Box::new(RefCell::new(Box::new(f)));
             let ud = Box::into_raw(tick) as *mut c_void;
             // SAFETY: a live loop on its thread; ud is released by free_periodic exactly once,
             // unless eddy refuses it (NULL), when it stays ours.
             let ptr = unsafe {
-                sys::eddy_periodic_new(lp.as_ptr(), interval, Some(run_periodic), ud, Some(free_periodic))
+                sys::eddy_periodic_new(
+                    lp.as_ptr(),
+                    interval,
+                    Some(run_periodic),
+                    ud,
+                    Some(free_periodic),
+                )
             };
             if ptr.is_null() {
                 // SAFETY: eddy did not take ud.
                 unsafe { free_periodic(ud) };
             }
-            Inner { ptr, interval, _lp: lp.clone() }
+            Inner {
+                ptr,
+                interval,
+                _lp: lp.clone(),
+            }
         });
         if inner.ptr.is_null() {
             return Err(Error::NO_MEMORY); // Inner's Drop: eddy_periodic_free(NULL) does nothing
@@ -233,7 +245,9 @@ impl PeriodicCallback {
     ///
     /// Thread: the loop's (the handle is not `Send`).
     pub fn handle(&self) -> PeriodicHandle {
-        PeriodicHandle { inner: Rc::downgrade(&self.inner) }
+        PeriodicHandle {
+            inner: Rc::downgrade(&self.inner),
+        }
     }
 }
 
@@ -279,7 +293,9 @@ impl PeriodicHandle {
 
     /// [`PeriodicCallback::is_running`]; false once the `PeriodicCallback` was dropped.
     pub fn is_running(&self) -> bool {
-        self.inner.upgrade().map_or(false, |inner| inner.is_running())
+        self.inner
+            .upgrade()
+            .map_or(false, |inner| inner.is_running())
     }
 
     /// True while the `PeriodicCallback` exists (it has not been dropped).
@@ -290,6 +306,8 @@ impl PeriodicHandle {
 
 impl std::fmt::Debug for PeriodicHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeriodicHandle").field("alive", &self.is_alive()).finish()
+        f.debug_struct("PeriodicHandle")
+            .field("alive", &self.is_alive())
+            .finish()
     }
 }

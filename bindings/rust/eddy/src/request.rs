@@ -36,10 +36,17 @@ impl<'a> Request<'a> {
     /// # Safety
     /// `h` is a live handler for the whole of `'a`, used on its loop's thread.
     pub(crate) unsafe fn new(h: *mut sys::eddy_handler) -> Request<'a> {
-        Request { h, req: sys::eddy_handler_request(h), _callback: PhantomData }
+        Request {
+            h,
+            req: sys::eddy_handler_request(h),
+            _callback: PhantomData,
+        }
     }
 
-    fn view(&self, get: unsafe extern "C" fn(*const sys::eddy_request, *mut usize) -> *const c_char) -> &str {
+    fn view(
+        &self,
+        get: unsafe extern "C" fn(*const sys::eddy_request, *mut usize) -> *const c_char,
+    ) -> &str {
         let mut len = 0;
         // SAFETY: live request; the view is valid until the handler is finished, which cannot
         // happen while `self` is borrowed (see Response: finishing takes effect after the
@@ -79,7 +86,9 @@ impl<'a> Request<'a> {
         if p.is_null() {
             return "";
         }
-        unsafe { std::ffi::CStr::from_ptr(p) }.to_str().unwrap_or("")
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_str()
+            .unwrap_or("")
     }
 
     /// The server name (SNI) the client sent in the TLS handshake of the connection this
@@ -94,7 +103,11 @@ impl<'a> Request<'a> {
         if p.is_null() {
             return None;
         }
-        Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        Some(
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 
     /// The certificate the client presented in the TLS handshake, as DER bytes (Tornado's
@@ -111,7 +124,11 @@ impl<'a> Request<'a> {
         // changed in between (it cannot for one connection) is asked again.
         for _ in 0..3 {
             let mut buf = vec![0u8; len];
-            let ptr = if buf.is_empty() { std::ptr::null_mut() } else { buf.as_mut_ptr() };
+            let ptr = if buf.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                buf.as_mut_ptr()
+            };
             // SAFETY: live request; buf has room for len bytes (or is NULL with len 0).
             let rc = unsafe { sys::eddy_request_tls_peer_certificate(self.req, ptr, &mut len) };
             match rc {
@@ -134,7 +151,12 @@ impl<'a> Request<'a> {
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
         let mut len = 0;
         // SAFETY: live request; name passed with its length.
-        unsafe { bytes(sys::eddy_request_header(self.req, name.as_ptr() as _, name.len(), &mut len), len) }
+        unsafe {
+            bytes(
+                sys::eddy_request_header(self.req, name.as_ptr() as _, name.len(), &mut len),
+                len,
+            )
+        }
     }
     /// Every header field in arrival order (repeats kept): (name, raw value).
     pub fn headers(&self) -> Vec<(&str, &[u8])> {
@@ -142,9 +164,14 @@ impl<'a> Request<'a> {
         let n = unsafe { sys::eddy_request_header_count(self.req) };
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
-            let (mut name, mut nlen, mut value, mut vlen) = (std::ptr::null(), 0, std::ptr::null(), 0);
+            let (mut name, mut nlen, mut value, mut vlen) =
+                (std::ptr::null(), 0, std::ptr::null(), 0);
             // SAFETY: live request, index in range, out-pointers valid.
-            let rc = unsafe { sys::eddy_request_header_at(self.req, i, &mut name, &mut nlen, &mut value, &mut vlen) };
+            let rc = unsafe {
+                sys::eddy_request_header_at(
+                    self.req, i, &mut name, &mut nlen, &mut value, &mut vlen,
+                )
+            };
             if rc != 0 {
                 break;
             }
@@ -168,7 +195,16 @@ impl<'a> Request<'a> {
         let mut len = 0;
         // SAFETY: live request.
         unsafe {
-            bytes(sys::eddy_request_argument(self.req, sources, name.as_ptr() as _, name.len(), &mut len), len)
+            bytes(
+                sys::eddy_request_argument(
+                    self.req,
+                    sources,
+                    name.as_ptr() as _,
+                    name.len(),
+                    &mut len,
+                ),
+                len,
+            )
         }
     }
     /// The first value of argument `name` from the query or a form body.
@@ -204,14 +240,24 @@ impl<'a> Request<'a> {
     pub fn path_kwarg(&self, name: &str) -> Option<&str> {
         let mut len = 0;
         // SAFETY: live handler.
-        text(unsafe { bytes(sys::eddy_handler_path_kwarg(self.h, name.as_ptr() as _, name.len(), &mut len), len) })
+        text(unsafe {
+            bytes(
+                sys::eddy_handler_path_kwarg(self.h, name.as_ptr() as _, name.len(), &mut len),
+                len,
+            )
+        })
     }
 
     /// The value of request cookie `name`.
     pub fn cookie(&self, name: &str) -> Option<&str> {
         let mut len = 0;
         // SAFETY: live handler; the parsed cookies are kept until the handler is released.
-        text(unsafe { bytes(sys::eddy_handler_get_cookie(self.h, name.as_ptr() as _, name.len(), &mut len), len) })
+        text(unsafe {
+            bytes(
+                sys::eddy_handler_get_cookie(self.h, name.as_ptr() as _, name.len(), &mut len),
+                len,
+            )
+        })
     }
     /// The verified value of a signed cookie no older than `max_age_days` (None when missing,
     /// forged, expired, or no secret is set). Owned: the C view is reused by the next call.
@@ -219,7 +265,16 @@ impl<'a> Request<'a> {
         let mut len = 0;
         // SAFETY: live handler; copied before any other call can overwrite the view.
         let b = unsafe {
-            bytes(sys::eddy_handler_get_signed_cookie(self.h, name.as_ptr() as _, name.len(), max_age_days, &mut len), len)
+            bytes(
+                sys::eddy_handler_get_signed_cookie(
+                    self.h,
+                    name.as_ptr() as _,
+                    name.len(),
+                    max_age_days,
+                    &mut len,
+                ),
+                len,
+            )
         };
         b.map(|b| String::from_utf8_lossy(b).into_owned())
     }

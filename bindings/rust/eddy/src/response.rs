@@ -43,7 +43,8 @@ pub struct Response<'a> {
 }
 
 fn cstring(s: Option<&str>) -> Result<Option<std::ffi::CString>> {
-    s.map(|s| std::ffi::CString::new(s).map_err(|_| Error::INVALID)).transpose()
+    s.map(|s| std::ffi::CString::new(s).map_err(|_| Error::INVALID))
+        .transpose()
 }
 
 fn opt_ptr(s: &Option<std::ffi::CString>) -> *const std::os::raw::c_char {
@@ -54,7 +55,12 @@ impl<'a> Response<'a> {
     /// # Safety
     /// `h` is a live handler for the whole of `'a`, used on its loop's thread.
     pub(crate) unsafe fn new(h: *mut sys::eddy_handler, remote: &'a Remote) -> Response<'a> {
-        Response { h, remote, end: None, _callback: PhantomData }
+        Response {
+            h,
+            remote,
+            end: None,
+            _callback: PhantomData,
+        }
     }
 
     /// The path of a named route of this request's app (see [`crate::App::reverse_url`]).
@@ -84,14 +90,23 @@ impl<'a> Response<'a> {
     pub fn set_status(&mut self, status: u16) -> Result<()> {
         self.open()?;
         // SAFETY: live handler; NULL reason = the standard phrase.
-        check(unsafe { sys::eddy_handler_set_status(self.h, c_int::from(status), std::ptr::null(), 0) })
+        check(unsafe {
+            sys::eddy_handler_set_status(self.h, c_int::from(status), std::ptr::null(), 0)
+        })
     }
 
     /// Sets the status code with a custom reason phrase.
     pub fn set_status_reason(&mut self, status: u16, reason: &str) -> Result<()> {
         self.open()?;
         // SAFETY: live handler; reason passed with its length.
-        check(unsafe { sys::eddy_handler_set_status(self.h, c_int::from(status), reason.as_ptr() as _, reason.len()) })
+        check(unsafe {
+            sys::eddy_handler_set_status(
+                self.h,
+                c_int::from(status),
+                reason.as_ptr() as _,
+                reason.len(),
+            )
+        })
     }
 
     /// Sets a response header, replacing earlier values. Err(INVALID) for a bad name or value.
@@ -99,7 +114,13 @@ impl<'a> Response<'a> {
         self.open()?;
         // SAFETY: live handler; strings passed with their lengths.
         check(unsafe {
-            sys::eddy_handler_set_header(self.h, name.as_ptr() as _, name.len(), value.as_ptr() as _, value.len())
+            sys::eddy_handler_set_header(
+                self.h,
+                name.as_ptr() as _,
+                name.len(),
+                value.as_ptr() as _,
+                value.len(),
+            )
         })
     }
 
@@ -108,7 +129,13 @@ impl<'a> Response<'a> {
         self.open()?;
         // SAFETY: as set_header.
         check(unsafe {
-            sys::eddy_handler_add_header(self.h, name.as_ptr() as _, name.len(), value.as_ptr() as _, value.len())
+            sys::eddy_handler_add_header(
+                self.h,
+                name.as_ptr() as _,
+                name.len(),
+                value.as_ptr() as _,
+                value.len(),
+            )
         })
     }
 
@@ -144,7 +171,9 @@ impl<'a> Response<'a> {
     /// Redirects to `url` (status 301, 302, 303, 307 or 308) and finishes.
     pub fn redirect(&mut self, url: &str, status: u16) -> Result<()> {
         self.open()?;
-        if ![301, 302, 303, 307, 308].contains(&status) || url.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        if ![301, 302, 303, 307, 308].contains(&status)
+            || url.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+        {
             return Err(Error::INVALID);
         }
         self.set_status(status)?;
@@ -180,8 +209,15 @@ impl<'a> Response<'a> {
         let domain = cstring(opts.domain)?;
         let path = cstring(opts.path)?;
         let same_site = cstring(opts.same_site)?;
-        let flags = if opts.secure { sys::EDDY_COOKIE_SECURE } else { 0 }
-            | if opts.http_only { sys::EDDY_COOKIE_HTTPONLY } else { 0 };
+        let flags = if opts.secure {
+            sys::EDDY_COOKIE_SECURE
+        } else {
+            0
+        } | if opts.http_only {
+            sys::EDDY_COOKIE_HTTPONLY
+        } else {
+            0
+        };
         // SAFETY: live handler; C strings live across the call.
         check(unsafe {
             sys::eddy_handler_set_cookie(
@@ -205,7 +241,13 @@ impl<'a> Response<'a> {
         self.open()?;
         // SAFETY: live handler; NULL path and domain = defaults.
         check(unsafe {
-            sys::eddy_handler_clear_cookie(self.h, name.as_ptr() as _, name.len(), std::ptr::null(), std::ptr::null())
+            sys::eddy_handler_clear_cookie(
+                self.h,
+                name.as_ptr() as _,
+                name.len(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
         })
     }
 

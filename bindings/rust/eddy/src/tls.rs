@@ -66,10 +66,16 @@ impl TlsContext {
 
     /// Loads a PEM certificate chain and its key (a client certificate on a client context;
     /// a server may load one RSA and one ECDSA pair). Blocks on file I/O.
-    pub fn load_cert_file(&mut self, cert_file: impl AsRef<Path>, key_file: impl AsRef<Path>) -> Result<()> {
+    pub fn load_cert_file(
+        &mut self,
+        cert_file: impl AsRef<Path>,
+        key_file: impl AsRef<Path>,
+    ) -> Result<()> {
         let (cert, key) = (c_path(cert_file.as_ref())?, c_path(key_file.as_ref())?);
         // SAFETY: live context; the paths live across the call.
-        check(unsafe { sys::eddy_tls_context_load_cert_file(self.ptr, cert.as_ptr(), key.as_ptr()) })
+        check(unsafe {
+            sys::eddy_tls_context_load_cert_file(self.ptr, cert.as_ptr(), key.as_ptr())
+        })
     }
 
     /// Trusts the CA certificates of a PEM file (a client: in addition to the system's; a

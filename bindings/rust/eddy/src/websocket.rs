@@ -53,26 +53,38 @@ impl WebSocketHandler {
         self
     }
     /// Runs for each whole message.
-    pub fn on_message(mut self, f: impl Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()> + 'static) -> Self {
+    pub fn on_message(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()> + 'static,
+    ) -> Self {
         self.message = Some(Rc::new(f));
         self
     }
     /// Runs once when the connection closed, with the close code and reason (sending no
     /// longer works there).
-    pub fn on_close(mut self, f: impl Fn(&mut WebSocket<'_>, u16, &str) -> Result<()> + 'static) -> Self {
+    pub fn on_close(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, u16, &str) -> Result<()> + 'static,
+    ) -> Self {
         self.close = Some(Rc::new(f));
         self
     }
     /// Runs for each ping the client sends, with its payload (0 to 125 bytes), after eddy has
     /// queued the automatic pong (Tornado's `on_ping(data)`); not for pings that arrive once
     /// closing began.
-    pub fn on_ping(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+    pub fn on_ping(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static,
+    ) -> Self {
         self.on_ping = Some(Rc::new(f));
         self
     }
     /// Runs for each pong the client sends (answering [`WebSocket::ping`] or a keep-alive
     /// ping), with its payload (Tornado's `on_pong(data)`).
-    pub fn on_pong(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+    pub fn on_pong(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static,
+    ) -> Self {
         self.on_pong = Some(Rc::new(f));
         self
     }
@@ -80,7 +92,10 @@ impl WebSocketHandler {
     /// offered at least one): the index of the chosen one, or `None` for none (Tornado's
     /// `select_subprotocol`). Without this closure no subprotocol is chosen. A panic or an
     /// index out of range chooses none (and is logged).
-    pub fn select_subprotocol(mut self, f: impl Fn(&Request<'_>, &[&str]) -> Option<usize> + 'static) -> Self {
+    pub fn select_subprotocol(
+        mut self,
+        f: impl Fn(&Request<'_>, &[&str]) -> Option<usize> + 'static,
+    ) -> Self {
         self.select_subprotocol = Some(Rc::new(f));
         self
     }
@@ -88,7 +103,10 @@ impl WebSocketHandler {
     /// Origin header (`None` without one) and returns whether to accept; refused handshakes
     /// get 403. The default accepts a missing Origin and one whose host\[:port\] is the Host
     /// header's. A panic refuses (and is logged).
-    pub fn check_origin(mut self, f: impl Fn(&Request<'_>, Option<&str>) -> bool + 'static) -> Self {
+    pub fn check_origin(
+        mut self,
+        f: impl Fn(&Request<'_>, Option<&str>) -> bool + 'static,
+    ) -> Self {
         self.check_origin = Some(Rc::new(f));
         self
     }
@@ -122,7 +140,11 @@ impl WebSocketHandler {
                     check(sys::eddy_ws_options_set_max_message_size(opts, n))?;
                 }
                 if self.compression {
-                    check(sys::eddy_ws_options_set_compression(opts, sys::EDDY_WS_DEFLATE, 0))?;
+                    check(sys::eddy_ws_options_set_compression(
+                        opts,
+                        sys::EDDY_WS_DEFLATE,
+                        0,
+                    ))?;
                 }
                 if let Some((interval, timeout)) = self.ping {
                     check(sys::eddy_ws_options_set_ping(opts, interval, timeout))?;
@@ -133,12 +155,24 @@ impl WebSocketHandler {
                 if self.on_pong.is_some() {
                     check(sys::eddy_ws_options_set_on_pong(opts, Some(ws_pong)))?;
                 }
-                check(sys::eddy_route_set_websocket(route, Some(ws_open), Some(ws_message), Some(ws_close), opts))?;
+                check(sys::eddy_route_set_websocket(
+                    route,
+                    Some(ws_open),
+                    Some(ws_message),
+                    Some(ws_close),
+                    opts,
+                ))?;
                 if self.select_subprotocol.is_some() {
-                    check(sys::eddy_route_set_ws_select_subprotocol(route, Some(ws_select_subprotocol)))?;
+                    check(sys::eddy_route_set_ws_select_subprotocol(
+                        route,
+                        Some(ws_select_subprotocol),
+                    ))?;
                 }
                 if self.check_origin.is_some() {
-                    check(sys::eddy_route_set_ws_check_origin(route, Some(ws_check_origin)))?;
+                    check(sys::eddy_route_set_ws_check_origin(
+                        route,
+                        Some(ws_check_origin),
+                    ))?;
                 }
                 Ok(())
             }
@@ -160,11 +194,23 @@ impl<'a> WebSocket<'a> {
     /// # Safety
     /// `ws` is a live connection for the whole of `'a`, used on its loop's thread.
     pub(crate) unsafe fn new(ws: *mut sys::eddy_ws, remote: &'a Remote) -> WebSocket<'a> {
-        WebSocket { ws, remote, _callback: PhantomData }
+        WebSocket {
+            ws,
+            remote,
+            _callback: PhantomData,
+        }
     }
     fn write(&mut self, data: &[u8], binary: bool) -> Result<()> {
         // SAFETY: live connection during the callback; data copied by eddy.
-        check(unsafe { sys::eddy_ws_write_message(self.ws, data.as_ptr() as _, data.len(), c_int::from(binary), None) })
+        check(unsafe {
+            sys::eddy_ws_write_message(
+                self.ws,
+                data.as_ptr() as _,
+                data.len(),
+                c_int::from(binary),
+                None,
+            )
+        })
     }
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<()> {
@@ -182,7 +228,14 @@ impl<'a> WebSocket<'a> {
     /// Starts the close handshake.
     pub fn close(&mut self, code: u16, reason: &str) -> Result<()> {
         // SAFETY: live connection.
-        check(unsafe { sys::eddy_ws_close(self.ws, c_int::from(code), reason.as_ptr() as _, reason.len()) })
+        check(unsafe {
+            sys::eddy_ws_close(
+                self.ws,
+                c_int::from(code),
+                reason.as_ptr() as _,
+                reason.len(),
+            )
+        })
     }
     /// True once closing has begun.
     pub fn is_closing(&self) -> bool {
@@ -207,7 +260,10 @@ impl<'a> WebSocket<'a> {
     /// The handshake request (headers, path arguments, cookies) of a server connection.
     /// Panics on a client connection, which has none.
     pub fn request(&self) -> Request<'_> {
-        assert!(!self.is_client(), "WebSocket::request: a client connection has no handshake request");
+        assert!(
+            !self.is_client(),
+            "WebSocket::request: a client connection has no handshake request"
+        );
         // SAFETY: the handler lives until the close callback returned, longer than `self`.
         unsafe { Request::new(sys::eddy_ws_handler(self.ws)) }
     }
@@ -225,7 +281,11 @@ impl<'a> WebSocket<'a> {
                 (*(ud as *const Arc<Life>)).clone()
             }
         };
-        WsSender { ws: WsPtr(self.ws), life, remote: self.remote.clone() }
+        WsSender {
+            ws: WsPtr(self.ws),
+            life,
+            remote: self.remote.clone(),
+        }
     }
 }
 
@@ -251,7 +311,10 @@ pub struct WsSender {
 impl WsSender {
     /// Runs `f` with the connection on the loop thread, if it is still open.
     /// Err(CLOSED) when the loop no longer exists.
-    pub fn with(&self, f: impl FnOnce(&mut WebSocket<'_>) -> Result<()> + Send + 'static) -> Result<()> {
+    pub fn with(
+        &self,
+        f: impl FnOnce(&mut WebSocket<'_>) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
         let (ws, life, remote) = (self.ws, self.life.clone(), self.remote.clone());
         self.remote.call_soon(move || {
             let ws = ws.get();
@@ -312,7 +375,13 @@ unsafe extern "C" fn ws_open(ws: *mut sys::eddy_ws, ud: *mut c_void) {
     }
 }
 
-unsafe extern "C" fn ws_message(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, binary: c_int, ud: *mut c_void) {
+unsafe extern "C" fn ws_message(
+    ws: *mut sys::eddy_ws,
+    data: *const c_char,
+    len: usize,
+    binary: c_int,
+    ud: *mut c_void,
+) {
     let cbs = crate::app::route_callbacks(ud);
     let f = cbs.ws.borrow().as_ref().and_then(|w| w.message.clone());
     if let Some(f) = f {
@@ -345,7 +414,12 @@ pub(crate) unsafe fn message_of<'x>(data: *const c_char, len: usize, binary: c_i
     }
 }
 
-unsafe extern "C" fn ws_ping(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn ws_ping(
+    ws: *mut sys::eddy_ws,
+    data: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = crate::app::route_callbacks(ud);
     let f = cbs.ws.borrow().as_ref().and_then(|w| w.on_ping.clone());
     if let Some(f) = f {
@@ -354,7 +428,12 @@ unsafe extern "C" fn ws_ping(ws: *mut sys::eddy_ws, data: *const c_char, len: us
     }
 }
 
-unsafe extern "C" fn ws_pong(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn ws_pong(
+    ws: *mut sys::eddy_ws,
+    data: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = crate::app::route_callbacks(ud);
     let f = cbs.ws.borrow().as_ref().and_then(|w| w.on_pong.clone());
     if let Some(f) = f {
@@ -382,7 +461,11 @@ unsafe extern "C" fn ws_select_subprotocol(
     ud: *mut c_void,
 ) -> c_int {
     let cbs = crate::app::route_callbacks(ud);
-    let f = cbs.ws.borrow().as_ref().and_then(|w| w.select_subprotocol.clone());
+    let f = cbs
+        .ws
+        .borrow()
+        .as_ref()
+        .and_then(|w| w.select_subprotocol.clone());
     let f = match f {
         Some(f) => f,
         None => return -1,
@@ -396,31 +479,57 @@ unsafe extern "C" fn ws_select_subprotocol(
     match chosen {
         Some(i) if i < count => i as c_int,
         Some(i) => {
-            log_error(&format!("rust websocket select_subprotocol returned {} of {} offered: none chosen", i, count));
+            log_error(&format!(
+                "rust websocket select_subprotocol returned {} of {} offered: none chosen",
+                i, count
+            ));
             -1
         }
         None => -1,
     }
 }
 
-unsafe extern "C" fn ws_check_origin(h: *mut sys::eddy_handler, origin: *const c_char, len: usize, ud: *mut c_void) -> c_int {
+unsafe extern "C" fn ws_check_origin(
+    h: *mut sys::eddy_handler,
+    origin: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) -> c_int {
     let cbs = crate::app::route_callbacks(ud);
-    let f = cbs.ws.borrow().as_ref().and_then(|w| w.check_origin.clone());
+    let f = cbs
+        .ws
+        .borrow()
+        .as_ref()
+        .and_then(|w| w.check_origin.clone());
     let f = match f {
         Some(f) => f,
         None => return 0,
     };
-    let origin = if origin.is_null() { None } else { Some(String::from_utf8_lossy(payload(origin, len))) };
+    let origin = if origin.is_null() {
+        None
+    } else {
+        Some(String::from_utf8_lossy(payload(origin, len)))
+    };
     let request = Request::new(h);
-    c_int::from(handshake_guard("check_origin", false, || f(&request, origin.as_deref())))
+    c_int::from(handshake_guard("check_origin", false, || {
+        f(&request, origin.as_deref())
+    }))
 }
 
-unsafe extern "C" fn ws_close(ws: *mut sys::eddy_ws, code: c_int, reason: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn ws_close(
+    ws: *mut sys::eddy_ws,
+    code: c_int,
+    reason: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = crate::app::route_callbacks(ud);
     let f = cbs.ws.borrow().as_ref().and_then(|w| w.close.clone());
     if let Some(f) = f {
         let reason = String::from_utf8_lossy(payload(reason, len));
         let code = u16::try_from(code).unwrap_or(1006);
-        ws_dispatch(ws, &cbs.remote, "websocket on_close", false, |s| f(s, code, &reason));
+        ws_dispatch(ws, &cbs.remote, "websocket on_close", false, |s| {
+            f(s, code, &reason)
+        });
     }
 }

@@ -68,24 +68,36 @@ impl WebSocketClient {
         self
     }
     /// Runs for each whole message from the server.
-    pub fn on_message(mut self, f: impl Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()> + 'static) -> Self {
+    pub fn on_message(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()> + 'static,
+    ) -> Self {
         self.message = Some(Box::new(f));
         self
     }
     /// Runs once when an opened connection closed, with the close code and reason.
-    pub fn on_close(mut self, f: impl Fn(&mut WebSocket<'_>, u16, &str) -> Result<()> + 'static) -> Self {
+    pub fn on_close(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, u16, &str) -> Result<()> + 'static,
+    ) -> Self {
         self.close = Some(Box::new(f));
         self
     }
     /// Runs for each ping the server sends, with its payload, after eddy has queued the
     /// automatic pong (Tornado's `on_ping(data)`).
-    pub fn on_ping(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+    pub fn on_ping(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static,
+    ) -> Self {
         self.ping = Some(Box::new(f));
         self
     }
     /// Runs for each pong the server sends (answering [`WebSocket::ping`] or a keep-alive
     /// ping), with its payload (Tornado's `on_pong(data)`).
-    pub fn on_pong(mut self, f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static) -> Self {
+    pub fn on_pong(
+        mut self,
+        f: impl Fn(&mut WebSocket<'_>, &[u8]) -> Result<()> + 'static,
+    ) -> Self {
         self.pong = Some(Box::new(f));
         self
     }
@@ -129,7 +141,11 @@ impl WebSocketClient {
     }
     /// wss://: present this client certificate (PEM chain) and key (Tornado's `client_cert`
     /// and `client_key`). Read by `connect` (Err(INVALID) if unreadable or not matching).
-    pub fn client_cert(mut self, cert_file: impl Into<PathBuf>, key_file: impl Into<PathBuf>) -> Self {
+    pub fn client_cert(
+        mut self,
+        cert_file: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+    ) -> Self {
         self.client_cert = Some((cert_file.into(), key_file.into()));
         self
     }
@@ -199,9 +215,14 @@ impl WebSocketClient {
     /// The client context the TLS settings ask for: the given one, one built from
     /// validate_cert / ca_file / client_cert, or None for eddy's default.
     fn tls_context(&self) -> Result<Option<Arc<TlsContext>>> {
-        let own = self.validate_cert.is_some() || self.ca_file.is_some() || self.client_cert.is_some();
+        let own =
+            self.validate_cert.is_some() || self.ca_file.is_some() || self.client_cert.is_some();
         if let Some(ctx) = &self.tls {
-            return if own { Err(Error::INVALID) } else { Ok(Some(ctx.clone())) };
+            return if own {
+                Err(Error::INVALID)
+            } else {
+                Ok(Some(ctx.clone()))
+            };
         }
         if !own {
             return Ok(None);
@@ -228,7 +249,11 @@ impl WebSocketClient {
         // SAFETY: live options; strings are copied by eddy.
         unsafe {
             for name in &self.subprotocols {
-                check(sys::eddy_ws_options_add_subprotocol(opts, name.as_ptr() as *const c_char, name.len()))?;
+                check(sys::eddy_ws_options_add_subprotocol(
+                    opts,
+                    name.as_ptr() as *const c_char,
+                    name.len(),
+                ))?;
             }
             if self.pong.is_some() {
                 check(sys::eddy_ws_options_set_on_pong(opts, Some(client_pong)))?;
@@ -237,7 +262,11 @@ impl WebSocketClient {
                 check(sys::eddy_ws_options_set_max_message_size(opts, n))?;
             }
             if self.compression {
-                check(sys::eddy_ws_options_set_compression(opts, sys::EDDY_WS_DEFLATE, 0))?;
+                check(sys::eddy_ws_options_set_compression(
+                    opts,
+                    sys::EDDY_WS_DEFLATE,
+                    0,
+                ))?;
             }
             if let Some(s) = self.connect_timeout {
                 check(sys::eddy_ws_options_set_connect_timeout(opts, s))?;
@@ -255,7 +284,10 @@ impl WebSocketClient {
                 check(sys::eddy_ws_options_set_on_ping(opts, Some(client_ping)))?;
             }
             if self.refused.is_some() {
-                check(sys::eddy_ws_options_set_on_refused(opts, Some(client_refused)))?;
+                check(sys::eddy_ws_options_set_on_refused(
+                    opts,
+                    Some(client_refused),
+                ))?;
             }
         }
         Ok(())
@@ -284,14 +316,23 @@ unsafe extern "C" fn client_connect(ws: *mut sys::eddy_ws, status: c_int, ud: *m
     let f = cbs.connect.borrow_mut().take();
     if let Some(f) = f {
         if status == 0 && !ws.is_null() {
-            ws_dispatch(ws, &cbs.remote, "websocket client on_connect", true, |s| f(Ok(s)));
+            ws_dispatch(ws, &cbs.remote, "websocket client on_connect", true, |s| {
+                f(Ok(s))
+            });
         } else {
-            run_logged("websocket client on_connect", || f(Err(Error::from_code(status))));
+            run_logged("websocket client on_connect", || {
+                f(Err(Error::from_code(status)))
+            });
         }
     }
 }
 
-unsafe extern "C" fn client_refused(status: c_int, reason: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn client_refused(
+    status: c_int,
+    reason: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = client(ud);
     let f = cbs.refused.borrow_mut().take();
     if let Some(f) = f {
@@ -304,36 +345,66 @@ unsafe extern "C" fn client_refused(status: c_int, reason: *const c_char, len: u
     }
 }
 
-unsafe extern "C" fn client_message(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, binary: c_int, ud: *mut c_void) {
+unsafe extern "C" fn client_message(
+    ws: *mut sys::eddy_ws,
+    data: *const c_char,
+    len: usize,
+    binary: c_int,
+    ud: *mut c_void,
+) {
     let cbs = client(ud);
     if let Some(f) = &cbs.message {
         let msg = message_of(data, len, binary);
-        ws_dispatch(ws, &cbs.remote, "websocket client on_message", true, |s| f(s, msg));
+        ws_dispatch(ws, &cbs.remote, "websocket client on_message", true, |s| {
+            f(s, msg)
+        });
     }
 }
 
-unsafe extern "C" fn client_ping(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn client_ping(
+    ws: *mut sys::eddy_ws,
+    data: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = client(ud);
     if let Some(f) = &cbs.ping {
         let data = payload(data, len);
-        ws_dispatch(ws, &cbs.remote, "websocket client on_ping", true, |s| f(s, data));
+        ws_dispatch(ws, &cbs.remote, "websocket client on_ping", true, |s| {
+            f(s, data)
+        });
     }
 }
 
-unsafe extern "C" fn client_pong(ws: *mut sys::eddy_ws, data: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn client_pong(
+    ws: *mut sys::eddy_ws,
+    data: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = client(ud);
     if let Some(f) = &cbs.pong {
         let data = payload(data, len);
-        ws_dispatch(ws, &cbs.remote, "websocket client on_pong", true, |s| f(s, data));
+        ws_dispatch(ws, &cbs.remote, "websocket client on_pong", true, |s| {
+            f(s, data)
+        });
     }
 }
 
-unsafe extern "C" fn client_close(ws: *mut sys::eddy_ws, code: c_int, reason: *const c_char, len: usize, ud: *mut c_void) {
+unsafe extern "C" fn client_close(
+    ws: *mut sys::eddy_ws,
+    code: c_int,
+    reason: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
     let cbs = client(ud);
     if let Some(f) = &cbs.close {
         let reason = String::from_utf8_lossy(payload(reason, len));
         let code = u16::try_from(code).unwrap_or(1006);
-        ws_dispatch(ws, &cbs.remote, "websocket client on_close", false, |s| f(s, code, &reason));
+        ws_dispatch(ws, &cbs.remote, "websocket client on_close", false, |s| {
+            f(s, code, &reason)
+        });
     }
 }
 

@@ -81,7 +81,12 @@ fn a_dropped_deferred_sends_500_and_a_panicking_one_too() {
 fn finishing_after_the_client_left_is_harmless() {
     let parked: Arc<Mutex<Vec<Deferred>>> = Arc::new(Mutex::new(Vec::new()));
     let closes = Arc::new(Mutex::new(0));
-    let (p1, p2, c1, c2) = (parked.clone(), parked.clone(), closes.clone(), closes.clone());
+    let (p1, p2, c1, c2) = (
+        parked.clone(),
+        parked.clone(),
+        closes.clone(),
+        closes.clone(),
+    );
     let srv = Server::start(move |_, app| {
         app.route("/park")
             .unwrap()
@@ -101,7 +106,9 @@ fn finishing_after_the_client_left_is_harmless() {
             }
             res.write(format!("released {}", n))
         });
-        app.route("/closes").unwrap().get(move |_, res| res.write(c2.lock().unwrap().to_string()));
+        app.route("/closes")
+            .unwrap()
+            .get(move |_, res| res.write(c2.lock().unwrap().to_string()));
     });
     let mut gone = srv.connect();
     gone.send("GET /park HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -149,7 +156,8 @@ fn loop_callbacks_run_in_order_and_cancel_works() {
     lp.cancel(cancelled).unwrap();
     assert_eq!(lp.cancel(cancelled), Err(Error::NOT_FOUND));
     let l = log.clone();
-    lp.call_soon(|| panic!("a panicking callback is logged, not fatal")).unwrap();
+    lp.call_soon(|| panic!("a panicking callback is logged, not fatal"))
+        .unwrap();
     let stopper = lp.clone();
     lp.call_later(0.02, move || {
         l.borrow_mut().push(3);
@@ -211,5 +219,8 @@ fn a_weak_loop_in_a_pending_callback_does_not_keep_the_loop() {
     assert!(weak.upgrade().is_some());
     drop(lp);
     assert!(weak.upgrade().is_none());
-    assert!(!remote.is_alive(), "the loop was freed with its last handle");
+    assert!(
+        !remote.is_alive(),
+        "the loop was freed with its last handle"
+    );
 }

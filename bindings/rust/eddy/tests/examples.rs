@@ -28,7 +28,9 @@ impl Example {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {}", path.display(), e));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let port = line.trim().rsplit(':').next().and_then(|p| p.parse().ok());
         let port = port.unwrap_or_else(|| {
             let _ = child.kill();
@@ -54,7 +56,10 @@ fn send(c: &mut Client, method: &str, target: &str, form: Option<&str>) {
             body.len(),
             body
         )),
-        None => c.send(&format!("{} {} HTTP/1.1\r\nHost: t\r\n\r\n", method, target)),
+        None => c.send(&format!(
+            "{} {} HTTP/1.1\r\nHost: t\r\n\r\n",
+            method, target
+        )),
     }
 }
 
@@ -80,13 +85,26 @@ fn json_api_example() {
     assert_eq!(r.status, 201);
     assert_eq!(r.text(), r#"{"id":1,"name":"pen \"blue\"","qty":3}"#);
     assert_eq!(r.header("location"), Some("/api/items/1"));
-    assert_eq!(ex.request("POST", "/api/items", Some("name=ink&qty=7")).status, 201);
+    assert_eq!(
+        ex.request("POST", "/api/items", Some("name=ink&qty=7"))
+            .status,
+        201
+    );
     assert_eq!(ex.request("POST", "/api/items", Some("qty=x")).status, 400);
     let r = ex.request("GET", "/api/items", None);
     assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.text(), r#"{"items":[{"id":1,"name":"pen \"blue\"","qty":3},{"id":2,"name":"ink","qty":7}]}"#);
-    assert_eq!(ex.request("GET", "/api/items/2", None).text(), r#"{"id":2,"name":"ink","qty":7}"#);
-    assert_eq!(ex.request("GET", "/api/items/by-name/ink", None).text(), r#"{"id":2,"name":"ink","qty":7}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"items":[{"id":1,"name":"pen \"blue\"","qty":3},{"id":2,"name":"ink","qty":7}]}"#
+    );
+    assert_eq!(
+        ex.request("GET", "/api/items/2", None).text(),
+        r#"{"id":2,"name":"ink","qty":7}"#
+    );
+    assert_eq!(
+        ex.request("GET", "/api/items/by-name/ink", None).text(),
+        r#"{"id":2,"name":"ink","qty":7}"#
+    );
     let r = ex.request("GET", "/api/items/9", None);
     assert_eq!(r.status, 404);
     assert_eq!(r.text(), r#"{"error":404,"message":"Not Found"}"#);
@@ -99,7 +117,10 @@ fn json_api_example() {
 fn chat_example_long_polls() {
     let ex = Example::start("chat", &["--poll-timeout", "0.2"]);
     // A poll with nothing new is answered by the loop timer, empty.
-    assert_eq!(ex.request("GET", "/poll?cursor=0", None).text(), r#"{"messages":[],"cursor":0}"#);
+    assert_eq!(
+        ex.request("GET", "/poll?cursor=0", None).text(),
+        r#"{"messages":[],"cursor":0}"#
+    );
     // A parked poll is answered by the worker thread that handles the POST.
     let ex = Example::start("chat", &["--poll-timeout", "60"]);
     let mut waiting = Client::connect(ex.port);
@@ -108,9 +129,15 @@ fn chat_example_long_polls() {
     // is promised), the waiting client gets the message.
     let r = ex.request("POST", "/message", Some("text=hello%20%22world%22"));
     assert_eq!(r.text(), r#"{"id":1}"#);
-    assert_eq!(waiting.response().text(), r#"{"messages":[{"id":1,"text":"hello \"world\""}],"cursor":1}"#);
+    assert_eq!(
+        waiting.response().text(),
+        r#"{"messages":[{"id":1,"text":"hello \"world\""}],"cursor":1}"#
+    );
     let r = ex.request("GET", "/poll?cursor=0", None);
-    assert_eq!(r.text(), r#"{"messages":[{"id":1,"text":"hello \"world\""}],"cursor":1}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"messages":[{"id":1,"text":"hello \"world\""}],"cursor":1}"#
+    );
     assert_eq!(ex.request("POST", "/message", Some("text=")).status, 400);
 }
 
@@ -124,8 +151,14 @@ fn chat_example_websocket_mode() {
     assert_eq!(a.recv_text(), r#"{"id":1,"text":"from a socket"}"#);
     assert_eq!(b.recv_text(), r#"{"id":1,"text":"from a socket"}"#);
     // ...and so does a long poll; a POST (published from a worker thread) reaches the sockets.
-    assert_eq!(ex.request("GET", "/poll?cursor=0", None).text(), r#"{"messages":[{"id":1,"text":"from a socket"}],"cursor":1}"#);
-    assert_eq!(ex.request("POST", "/message", Some("text=posted")).text(), r#"{"id":2}"#);
+    assert_eq!(
+        ex.request("GET", "/poll?cursor=0", None).text(),
+        r#"{"messages":[{"id":1,"text":"from a socket"}],"cursor":1}"#
+    );
+    assert_eq!(
+        ex.request("POST", "/message", Some("text=posted")).text(),
+        r#"{"id":2}"#
+    );
     assert_eq!(b.recv_text(), r#"{"id":2,"text":"posted"}"#);
     assert_eq!(a.recv_text(), r#"{"id":2,"text":"posted"}"#);
 }
@@ -133,12 +166,25 @@ fn chat_example_websocket_mode() {
 #[test]
 fn fetch_example_prints_each_outcome() {
     let srv = common::Server::start(|_, app| {
-        app.route("/page").unwrap().get(|_, res| res.write("twelve bytes"));
-        app.route("/old").unwrap().get(|_, res| res.redirect("/page", 301));
+        app.route("/page")
+            .unwrap()
+            .get(|_, res| res.write("twelve bytes"));
+        app.route("/old")
+            .unwrap()
+            .get(|_, res| res.redirect("/page", 301));
     });
-    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let refused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let base = format!("http://127.0.0.1:{}", srv.port);
-    let urls = [format!("{}/old", base), format!("{}/missing", base), format!("http://127.0.0.1:{}/", refused), "nope://x".to_owned()];
+    let urls = [
+        format!("{}/old", base),
+        format!("{}/missing", base),
+        format!("http://127.0.0.1:{}/", refused),
+        "nope://x".to_owned(),
+    ];
     let mut path: PathBuf = std::env::current_exe().unwrap();
     path.pop();
     path.pop();
@@ -146,7 +192,10 @@ fn fetch_example_prints_each_outcome() {
     path.push("fetch");
     let out = Command::new(&path).args(&urls).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "a fetch failed");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     lines.sort();
     let mut expected = vec![
         format!("{}/old 200 OK 12 bytes {}/page", base, base),

@@ -28,10 +28,17 @@ fn hello_404_405() {
 #[test]
 fn captures_and_named_groups() {
     let srv = Server::start(|_, app| {
-        app.route("/users/(?P<id>[0-9]+)/items/([a-z%0-9]+)").unwrap().get(|req, res| {
-            let args = req.path_args();
-            res.write(format!("id={} item={} n={}", req.path_kwarg("id").unwrap_or("?"), args[1], args.len()))
-        });
+        app.route("/users/(?P<id>[0-9]+)/items/([a-z%0-9]+)")
+            .unwrap()
+            .get(|req, res| {
+                let args = req.path_args();
+                res.write(format!(
+                    "id={} item={} n={}",
+                    req.path_kwarg("id").unwrap_or("?"),
+                    args[1],
+                    args.len()
+                ))
+            });
     });
     let r = srv.get("/users/42/items/caf%c3%a9");
     assert_eq!(r.status, 200);
@@ -79,11 +86,16 @@ fn panic_and_err_become_500_and_the_loop_survives() {
             res.set_header("Bad Name", "x")?; // not a token: Err(INVALID) goes up
             Ok(())
         });
-        app.route("/ok").unwrap().get(|_, res| res.write("still here"));
+        app.route("/ok")
+            .unwrap()
+            .get(|_, res| res.write("still here"));
     });
     let r = srv.get("/panic");
     assert_eq!(r.status, 500);
-    assert!(!r.text().contains("partial"), "the error page replaces what was written");
+    assert!(
+        !r.text().contains("partial"),
+        "the error page replaces what was written"
+    );
     assert_eq!(srv.get("/err").status, 500);
     // Same connection after a panic, then a new one.
     let mut c = srv.connect();
@@ -96,7 +108,9 @@ fn panic_and_err_become_500_and_the_loop_survives() {
 #[test]
 fn pipelined_requests_answer_in_order() {
     let srv = Server::start(|_, app| {
-        app.route("/n/([0-9]+)").unwrap().get(|req, res| res.write(req.path_arg(0).unwrap_or("")));
+        app.route("/n/([0-9]+)")
+            .unwrap()
+            .get(|req, res| res.write(req.path_arg(0).unwrap_or("")));
     });
     let mut c = srv.connect();
     let mut raw = String::new();
@@ -140,7 +154,13 @@ fn prepare_write_error_default_headers_and_on_finish() {
         app.route("/guarded")
             .unwrap()
             .default_headers(|_, res| res.set_header("X-Default", "yes"))
-            .prepare(|req, res| if req.header("x-deny").is_some() { res.send_error(403) } else { Ok(()) })
+            .prepare(|req, res| {
+                if req.header("x-deny").is_some() {
+                    res.send_error(403)
+                } else {
+                    Ok(())
+                }
+            })
             .write_error(|_, res, status| res.write(format!("custom error {}", status)))
             .on_finish(move |_, _| {
                 seen.fetch_add(1, Ordering::SeqCst);
@@ -165,16 +185,25 @@ fn prepare_write_error_default_headers_and_on_finish() {
 fn cookies_and_redirect() {
     let srv = Server::start(|_, app| {
         app.route("/cookie").unwrap().get(|req, res| {
-            let opts = CookieOptions { http_only: true, ..Default::default() };
+            let opts = CookieOptions {
+                http_only: true,
+                ..Default::default()
+            };
             res.set_cookie("seen", "1", &opts)?;
             res.write(format!("before={}", req.cookie("seen").unwrap_or("none")))
         });
-        app.route("/go").unwrap().get(|_, res| res.redirect("/cookie", 303));
+        app.route("/go")
+            .unwrap()
+            .get(|_, res| res.redirect("/cookie", 303));
     });
     let r = srv.get("/cookie");
     assert_eq!(r.text(), "before=none");
     let set = r.header("set-cookie").unwrap();
-    assert!(set.starts_with("seen=1") && set.contains("HttpOnly"), "{}", set);
+    assert!(
+        set.starts_with("seen=1") && set.contains("HttpOnly"),
+        "{}",
+        set
+    );
     let mut c = srv.connect();
     c.send("GET /cookie HTTP/1.1\r\nHost: t\r\nCookie: seen=1\r\n\r\n");
     assert_eq!(c.response().text(), "before=1");
@@ -193,7 +222,9 @@ fn custom_methods_and_bad_patterns() {
         route
             .on("PATCH", |_, res| res.write("patched"))
             .unwrap()
-            .on("PURGE", |req, res| res.write(format!("custom {}", req.method())))
+            .on("PURGE", |req, res| {
+                res.write(format!("custom {}", req.method()))
+            })
             .unwrap()
             .delete(|_, res| res.write("deleted"));
     });
@@ -216,7 +247,13 @@ fn streamed_request_bodies_reach_data_received() {
                 t1.set(t1.get() + chunk.len());
                 Ok(())
             })
-            .post(move |req, res| res.write(format!("streamed={} buffered={}", t2.replace(0), req.body().len())));
+            .post(move |req, res| {
+                res.write(format!(
+                    "streamed={} buffered={}",
+                    t2.replace(0),
+                    req.body().len()
+                ))
+            });
     });
     let mut c = srv.connect();
     c.send("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
@@ -259,12 +296,19 @@ fn an_app_dropped_by_its_own_handler_is_freed_after_it() {
 #[test]
 fn reverse_url_from_the_app_and_a_handler() {
     let srv = Server::start(|_, app| {
-        app.route("/user/([a-z ]+)/([0-9]+)").unwrap().name("user").unwrap().get(|_, res| res.write("user"));
+        app.route("/user/([a-z ]+)/([0-9]+)")
+            .unwrap()
+            .name("user")
+            .unwrap()
+            .get(|_, res| res.write("user"));
         app.route("/where").unwrap().get(|_, res| {
             let url = res.reverse_url("user", &["a b", "7"])?;
             res.write(url)
         });
-        assert_eq!(app.reverse_url("user", &["ann", "1"]).unwrap(), "/user/ann/1");
+        assert_eq!(
+            app.reverse_url("user", &["ann", "1"]).unwrap(),
+            "/user/ann/1"
+        );
         assert_eq!(app.reverse_url("nobody", &[]), Err(Error::NOT_FOUND));
         assert_eq!(app.reverse_url("user", &["one"]), Err(Error::INVALID));
     });

@@ -10,7 +10,9 @@ use std::thread;
 
 use common::certs::Certs;
 use common::{run_bounded, IO_TIMEOUT};
-use eddy::{App, Error, FetchError, FetchHandle, HttpClient, HttpRequest, HttpResponse, Loop, TlsContext};
+use eddy::{
+    App, Error, FetchError, FetchHandle, HttpClient, HttpRequest, HttpResponse, Loop, TlsContext,
+};
 
 type Outcome = Result<HttpResponse, FetchError>;
 
@@ -24,7 +26,11 @@ fn serve(lp: &Loop, setup: impl FnOnce(&mut App)) -> (App, String) {
 }
 
 /// Starts `req` and returns the cell its callback fills (stopping the loop).
-fn start(lp: &Loop, client: &HttpClient, req: HttpRequest) -> (Rc<RefCell<Option<Outcome>>>, FetchHandle) {
+fn start(
+    lp: &Loop,
+    client: &HttpClient,
+    req: HttpRequest,
+) -> (Rc<RefCell<Option<Outcome>>>, FetchHandle) {
     let out = Rc::new(RefCell::new(None));
     let (o, stop) = (out.clone(), lp.clone());
     let handle = client
@@ -115,20 +121,37 @@ fn get_echoes_headers_and_keeps_repeated_response_headers() {
             res.add_header("X-Rep", "first")?;
             res.add_header("X-Rep", "second")?;
             res.set_header("Content-Type", "text/plain")?;
-            res.write(format!("{} {} one={} multi={}", req.method(), req.uri(), req.header("x-one").unwrap_or("-"), multi.join(",")))
+            res.write(format!(
+                "{} {} one={} multi={}",
+                req.method(),
+                req.uri(),
+                req.header("x-one").unwrap_or("-"),
+                multi.join(",")
+            ))
         });
     });
     let client = HttpClient::new(&lp).unwrap();
     let url = format!("{}/echo?q=1", base);
-    let req = HttpRequest::new(&url).header("X-One", "uno").header("X-Multi", "a").header("X-Multi", "b");
+    let req = HttpRequest::new(&url)
+        .header("X-One", "uno")
+        .header("X-Multi", "a")
+        .header("X-Multi", "b");
     let res = ok(fetch(&lp, &client, req));
     assert_eq!(res.code(), 200);
     assert_eq!(res.reason(), "OK");
     assert_eq!(text(&res), "GET /echo?q=1 one=uno multi=a,b");
     assert_eq!(res.header("content-TYPE"), Some("text/plain"));
     assert_eq!(res.headers().get("x-rep"), Some("first"));
-    assert_eq!(res.headers().get_all("X-REP").collect::<Vec<_>>(), ["first", "second"]);
-    let names: Vec<&str> = res.headers().iter().map(|(n, _)| n).filter(|n| n.starts_with("X-")).collect();
+    assert_eq!(
+        res.headers().get_all("X-REP").collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+    let names: Vec<&str> = res
+        .headers()
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("X-"))
+        .collect();
     assert_eq!(names, ["X-Rep", "X-Rep"]);
     assert_eq!(res.effective_url(), url);
     assert_eq!(res.redirects(), 0);
@@ -142,23 +165,41 @@ fn post_body_with_and_without_100_continue_and_404_is_a_response() {
         app.route("/echo").unwrap().post(|req, res| {
             let body: Vec<u8> = req.body().iter().rev().copied().collect();
             res.set_status(201)?;
-            res.write(format!("{} expect={} ", req.method(), req.header("expect").unwrap_or("-")))?;
+            res.write(format!(
+                "{} expect={} ",
+                req.method(),
+                req.header("expect").unwrap_or("-")
+            ))?;
             res.write(body)
         });
     });
     let client = HttpClient::new(&lp).unwrap();
     let url = format!("{}/echo", base);
-    let res = ok(fetch(&lp, &client, HttpRequest::new(&url).method("POST").body("hello")));
-    assert_eq!((res.code(), text(&res).as_str()), (201, "POST expect=- olleh"));
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&url).method("POST").body("hello"),
+    ));
+    assert_eq!(
+        (res.code(), text(&res).as_str()),
+        (201, "POST expect=- olleh")
+    );
     let big = vec![b'x'; 70_000];
-    let req = HttpRequest::new(&url).method("POST").body(big.clone()).expect_100_continue(true);
+    let req = HttpRequest::new(&url)
+        .method("POST")
+        .body(big.clone())
+        .expect_100_continue(true);
     let res = ok(fetch(&lp, &client, req));
     assert_eq!(res.code(), 201);
     let mut expected = b"POST expect=100-continue ".to_vec();
     expected.extend_from_slice(&big);
     assert_eq!(res.body(), &expected[..]);
 
-    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/nope", base))));
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&format!("{}/nope", base)),
+    ));
     assert_eq!((res.code(), res.reason()), (404, "Not Found"));
     let res = ok(fetch(&lp, &client, HttpRequest::new(&url))); // GET on a POST-only route
     assert_eq!(res.code(), 405);
@@ -190,20 +231,45 @@ fn redirects_followed_limited_and_not_followed() {
     let lp = Loop::new().unwrap();
     let (_app, base) = serve(&lp, |app| {
         app.route("/to").unwrap().get(|_, res| res.write("arrived"));
-        app.route("/from").unwrap().get(|_, res| res.redirect("/to", 302));
-        app.route("/twice").unwrap().get(|_, res| res.redirect("/from", 301));
+        app.route("/from")
+            .unwrap()
+            .get(|_, res| res.redirect("/to", 302));
+        app.route("/twice")
+            .unwrap()
+            .get(|_, res| res.redirect("/from", 301));
     });
     let client = HttpClient::new(&lp).unwrap();
-    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/twice", base))));
-    assert_eq!((res.code(), text(&res).as_str(), res.redirects()), (200, "arrived", 2));
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&format!("{}/twice", base)),
+    ));
+    assert_eq!(
+        (res.code(), text(&res).as_str(), res.redirects()),
+        (200, "arrived", 2)
+    );
     assert_eq!(res.effective_url(), format!("{}/to", base));
 
-    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/from", base)).follow_redirects(false)));
-    assert_eq!((res.code(), res.header("location"), res.redirects()), (302, Some("/to"), 0));
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&format!("{}/from", base)).follow_redirects(false),
+    ));
+    assert_eq!(
+        (res.code(), res.header("location"), res.redirects()),
+        (302, Some("/to"), 0)
+    );
     assert_eq!(res.effective_url(), format!("{}/from", base));
 
-    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/twice", base)).max_redirects(1)));
-    assert_eq!((res.code(), res.header("location"), res.redirects()), (302, Some("/to"), 1));
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&format!("{}/twice", base)).max_redirects(1),
+    ));
+    assert_eq!(
+        (res.code(), res.header("location"), res.redirects()),
+        (302, Some("/to"), 1)
+    );
 }
 
 #[test]
@@ -215,16 +281,28 @@ fn transport_errors() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port())
     };
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&refused)).unwrap_err(), Error::CONNECTION_REFUSED);
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&refused)).unwrap_err(),
+        Error::CONNECTION_REFUSED
+    );
     // A server that never answers.
     let (_silent, url) = silent_server();
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&url).request_timeout(0.3)).unwrap_err(), Error::TIMED_OUT);
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&url).request_timeout(0.3)).unwrap_err(),
+        Error::TIMED_OUT
+    );
     // A body cut short, and a status line that is not one.
     let (t, url) = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&url)).unwrap_err(), Error::EOF);
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&url)).unwrap_err(),
+        Error::EOF
+    );
     t.join().unwrap();
     let (t, url) = raw_server(b"HTTP/1.1 abc\r\n\r\n");
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&url)).unwrap_err(), Error::PROTOCOL);
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&url)).unwrap_err(),
+        Error::PROTOCOL
+    );
     t.join().unwrap();
     // Refused before starting: no closure runs, and it is freed.
     let drops = Drops::default();
@@ -235,14 +313,26 @@ fn transport_errors() {
     });
     assert_eq!(bad.err(), Some(Error::INVALID));
     assert_eq!(drops.count(), 1);
-    assert_eq!(client.fetch(HttpRequest::new(&url).method("get"), |_| {}).err(), Some(Error::INVALID));
-    assert_eq!(client.fetch(HttpRequest::new(&url).header("Bad Name", "v"), |_| {}).err(), Some(Error::INVALID));
+    assert_eq!(
+        client
+            .fetch(HttpRequest::new(&url).method("get"), |_| {})
+            .err(),
+        Some(Error::INVALID)
+    );
+    assert_eq!(
+        client
+            .fetch(HttpRequest::new(&url).header("Bad Name", "v"), |_| {})
+            .err(),
+        Some(Error::INVALID)
+    );
 }
 
 #[test]
 fn max_body_size_and_gzip() {
     let lp = Loop::new().unwrap();
-    let page: String = (0..400).map(|i| format!("line {} of a compressible page\n", i % 7)).collect();
+    let page: String = (0..400)
+        .map(|i| format!("line {} of a compressible page\n", i % 7))
+        .collect();
     let served = page.clone();
     let (mut app, base) = serve(&lp, move |app| {
         app.route("/page").unwrap().get(move |_, res| {
@@ -258,15 +348,32 @@ fn max_body_size_and_gzip() {
     let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
     assert_eq!(text(&res), page);
     // Not decoded: what the server sent was gzip, and smaller.
-    let raw = ok(fetch(&lp, &client, HttpRequest::new(&url).decompress_response(false).header("Accept-Encoding", "gzip")));
+    let raw = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&url)
+            .decompress_response(false)
+            .header("Accept-Encoding", "gzip"),
+    ));
     assert_eq!(raw.header("content-encoding"), Some("gzip"));
     assert_eq!(&raw.body()[..2], &[0x1f, 0x8b]);
     assert!(raw.body().len() < page.len());
 
     // The limit applies to the decoded body.
-    let limited = fetch(&lp, &client, HttpRequest::new(&url).max_body_size(page.len() - 1));
+    let limited = fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&url).max_body_size(page.len() - 1),
+    );
     assert_eq!(limited.unwrap_err(), Error::TOO_BIG);
-    assert_eq!(text(&ok(fetch(&lp, &client, HttpRequest::new(&url).max_body_size(page.len())))), page);
+    assert_eq!(
+        text(&ok(fetch(
+            &lp,
+            &client,
+            HttpRequest::new(&url).max_body_size(page.len())
+        ))),
+        page
+    );
 }
 
 #[test]
@@ -276,13 +383,18 @@ fn https_to_an_eddy_tls_app() {
     let ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
     let (_app, base) = serve(&lp, |app| {
         app.set_tls(&ctx).unwrap();
-        app.route("/page").unwrap().get(|req, res| res.write(format!("secure {}", req.uri())));
+        app.route("/page")
+            .unwrap()
+            .get(|req, res| res.write(format!("secure {}", req.uri())));
     });
     let url = base.replace("http:", "https:") + "/page";
     let secure = |res: Outcome| text(&ok(res)) == "secure /page";
 
     // Verification on (the default): nobody trusts this certificate.
-    assert_eq!(fetch(&lp, &HttpClient::new(&lp).unwrap(), HttpRequest::new(&url)).unwrap_err(), Error::TLS);
+    assert_eq!(
+        fetch(&lp, &HttpClient::new(&lp).unwrap(), HttpRequest::new(&url)).unwrap_err(),
+        Error::TLS
+    );
     let mut trusting = HttpClient::new(&lp).unwrap();
     trusting.ca_file(certs.path("server.crt")).unwrap();
     assert!(secure(fetch(&lp, &trusting, HttpRequest::new(&url))));
@@ -296,7 +408,10 @@ fn https_to_an_eddy_tls_app() {
     drop(own); // the client keeps its own reference
     assert!(secure(fetch(&lp, &with_ctx, HttpRequest::new(&url))));
     // Bad settings are refused at once and change nothing.
-    assert_eq!(trusting.ca_file(certs.path("missing.crt")), Err(Error::INVALID));
+    assert_eq!(
+        trusting.ca_file(certs.path("missing.crt")),
+        Err(Error::INVALID)
+    );
     assert!(secure(fetch(&lp, &trusting, HttpRequest::new(&url))));
     assert_eq!(trusting.set_tls(&ctx), Err(Error::INVALID)); // a server context
 }
@@ -310,19 +425,32 @@ fn tls_failures_carry_eddys_detail() {
     let ctx = TlsContext::server(certs.path("named.crt"), certs.path("named.key")).unwrap();
     let (app, _) = serve(&lp, |app| {
         app.set_tls(&ctx).unwrap();
-        app.route("/page").unwrap().get(|_, res| res.write("unreachable"));
+        app.route("/page")
+            .unwrap()
+            .get(|_, res| res.write("unreachable"));
     });
     let url = format!("https://other.invalid:{}/page", app.port().unwrap());
     let mut trusting = HttpClient::new(&lp).unwrap();
     trusting.ca_file(certs.path("named.crt")).unwrap();
-    trusting.hostname_mapping("other.invalid", "127.0.0.1").unwrap();
+    trusting
+        .hostname_mapping("other.invalid", "127.0.0.1")
+        .unwrap();
 
     // A trusted certificate for another name: OpenSSL's reason, from eddy_fetch_error_detail.
     let e = fetch(&lp, &trusting, HttpRequest::new(&url)).unwrap_err();
     assert_eq!(e, Error::TLS); // still the code, whatever the detail
     assert_eq!((e.error(), e.name()), (Error::TLS, "EDDY_ETLS"));
-    assert_eq!(e.detail(), Some("certificate verification: hostname mismatch"));
-    assert_eq!(e.to_string(), format!("{}: certificate verification: hostname mismatch", Error::TLS));
+    assert_eq!(
+        e.detail(),
+        Some("certificate verification: hostname mismatch")
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: certificate verification: hostname mismatch",
+            Error::TLS
+        )
+    );
     assert!(format!("{:?}", e).contains("hostname mismatch"));
     let plain: Error = e.clone().into(); // `?` into eddy::Result keeps the code
     assert_eq!(plain, Error::TLS);
@@ -332,7 +460,10 @@ fn tls_failures_carry_eddys_detail() {
     let closed = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
     drop(l);
     let refused = fetch(&lp, &trusting, HttpRequest::new(&closed)).unwrap_err();
-    assert_eq!((refused.error(), refused.detail()), (Error::CONNECTION_REFUSED, None));
+    assert_eq!(
+        (refused.error(), refused.detail()),
+        (Error::CONNECTION_REFUSED, None)
+    );
     assert_eq!(refused.to_string(), Error::CONNECTION_REFUSED.to_string());
 }
 
@@ -345,19 +476,29 @@ fn https_client_certificates() {
     ctx.set_verify(eddy::Verify::Required).unwrap();
     let (_app, base) = serve(&lp, |app| {
         app.set_tls(&ctx).unwrap();
-        app.route("/").unwrap().get(|_, res| res.write("hello, certified client"));
+        app.route("/")
+            .unwrap()
+            .get(|_, res| res.write("hello, certified client"));
     });
     let url = base.replace("http:", "https:") + "/";
     let mut with_cert = HttpClient::new(&lp).unwrap();
     with_cert.ca_file(certs.path("server.crt")).unwrap();
-    with_cert.client_cert(certs.path("client.crt"), certs.path("client.key")).unwrap();
-    assert_eq!(text(&ok(fetch(&lp, &with_cert, HttpRequest::new(&url)))), "hello, certified client");
+    with_cert
+        .client_cert(certs.path("client.crt"), certs.path("client.key"))
+        .unwrap();
+    assert_eq!(
+        text(&ok(fetch(&lp, &with_cert, HttpRequest::new(&url)))),
+        "hello, certified client"
+    );
     // Without a certificate the server ends the handshake: an error, never a response.
     let mut without = HttpClient::new(&lp).unwrap();
     without.ca_file(certs.path("server.crt")).unwrap();
     assert!(fetch(&lp, &without, HttpRequest::new(&url)).is_err());
     // A key that does not match is refused at once.
-    assert_eq!(without.client_cert(certs.path("client.crt"), certs.path("server.key")), Err(Error::INVALID));
+    assert_eq!(
+        without.client_cert(certs.path("client.crt"), certs.path("server.key")),
+        Err(Error::INVALID)
+    );
 }
 
 #[test]
@@ -376,11 +517,22 @@ fn streaming_headers_and_chunks() {
     let events = Rc::new(RefCell::new(Vec::<String>::new()));
     let received = Rc::new(RefCell::new(Vec::<u8>::new()));
     let drops = Drops::default();
-    let (ev_h, ev_c, rx, th, tc) = (events.clone(), events.clone(), received.clone(), drops.token(), drops.token());
+    let (ev_h, ev_c, rx, th, tc) = (
+        events.clone(),
+        events.clone(),
+        received.clone(),
+        drops.token(),
+        drops.token(),
+    );
     let req = HttpRequest::new(&url)
         .on_headers(move |head| {
             let _ = &th;
-            ev_h.borrow_mut().push(format!("headers {} {:?} body={}", head.code(), head.header("content-length"), head.body().len()));
+            ev_h.borrow_mut().push(format!(
+                "headers {} {:?} body={}",
+                head.code(),
+                head.header("content-length"),
+                head.body().len()
+            ));
             Ok(())
         })
         .on_chunk(move |piece| {
@@ -394,7 +546,10 @@ fn streaming_headers_and_chunks() {
     let res = ok(fetch(&lp, &client, req));
     assert_eq!(res.code(), 200);
     assert!(res.body().is_empty(), "a streamed body is not kept");
-    assert_eq!(*events.borrow(), ["headers 200 Some(\"300000\") body=0", "chunk"]);
+    assert_eq!(
+        *events.borrow(),
+        ["headers 200 Some(\"300000\") body=0", "chunk"]
+    );
     assert!(*received.borrow() == page, "the chunks make the page");
     assert_eq!(drops.count(), 2, "both streaming closures freed once");
 
@@ -402,7 +557,10 @@ fn streaming_headers_and_chunks() {
     let req = HttpRequest::new(&url).on_chunk(|_| Err(Error::INVALID));
     assert_eq!(fetch(&lp, &client, req).unwrap_err(), Error::CANCELED);
     // The client still works after it.
-    assert_eq!(ok(fetch(&lp, &client, HttpRequest::new(&url))).body(), &page[..]);
+    assert_eq!(
+        ok(fetch(&lp, &client, HttpRequest::new(&url))).body(),
+        &page[..]
+    );
 }
 
 #[test]
@@ -417,7 +575,10 @@ fn cancel_busy_and_drop_with_fetches_in_flight() {
     let h = handle.clone();
     lp.call_later(0.05, move || h.cancel().unwrap()).unwrap();
     run_bounded(&lp);
-    assert_eq!(out.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+    assert_eq!(
+        out.borrow_mut().take().unwrap().unwrap_err(),
+        Error::CANCELED
+    );
     assert!(handle.is_done());
     assert_eq!(handle.cancel(), Err(Error::STATE));
 
@@ -427,11 +588,17 @@ fn cancel_busy_and_drop_with_fetches_in_flight() {
     let (first, first_handle) = start(&lp, &client, HttpRequest::new(&url));
     let (second, _) = start(&lp, &client, HttpRequest::new(&url));
     run_bounded(&lp);
-    assert_eq!(second.borrow_mut().take().unwrap().unwrap_err(), Error::BUSY);
+    assert_eq!(
+        second.borrow_mut().take().unwrap().unwrap_err(),
+        Error::BUSY
+    );
     assert!(first.borrow().is_none());
     first_handle.cancel().unwrap();
     run_bounded(&lp);
-    assert_eq!(first.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+    assert_eq!(
+        first.borrow_mut().take().unwrap().unwrap_err(),
+        Error::CANCELED
+    );
 
     // Dropped outside any callback: the pending callback runs during the drop.
     client.set_max_queue(10).unwrap();
@@ -448,25 +615,38 @@ fn cancel_busy_and_drop_with_fetches_in_flight() {
     // (this one does not stop the loop: a stop outside run would end the next run early)
     let queued = Rc::new(RefCell::new(None));
     let q = queued.clone();
-    client.fetch(HttpRequest::new(&url), move |r| *q.borrow_mut() = Some(r)).unwrap();
+    client
+        .fetch(HttpRequest::new(&url), move |r| *q.borrow_mut() = Some(r))
+        .unwrap();
     let stopper = lp.clone();
     lp.call_later(0.05, move || stopper.stop()).unwrap();
     run_bounded(&lp);
     assert!(seen.borrow().is_none() && !handle.is_done());
     drop(client);
     assert_eq!(*seen.borrow(), Some(Err(Error::CANCELED)));
-    assert_eq!(queued.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+    assert_eq!(
+        queued.borrow_mut().take().unwrap().unwrap_err(),
+        Error::CANCELED
+    );
     assert_eq!(drops.count(), 1, "the closure is freed once");
     assert!(handle.is_done());
     assert_eq!(handle.cancel(), Err(Error::STATE));
 
     // Dropped inside a loop callback: freed on the next iteration, the callback then runs.
     let client = Rc::new(RefCell::new(Some(HttpClient::new(&lp).unwrap())));
-    let (out, _) = start(&lp, client.borrow().as_ref().unwrap(), HttpRequest::new(&url));
+    let (out, _) = start(
+        &lp,
+        client.borrow().as_ref().unwrap(),
+        HttpRequest::new(&url),
+    );
     let c = client.clone();
-    lp.call_later(0.05, move || drop(c.borrow_mut().take())).unwrap();
+    lp.call_later(0.05, move || drop(c.borrow_mut().take()))
+        .unwrap();
     run_bounded(&lp);
-    assert_eq!(out.borrow_mut().take().unwrap().unwrap_err(), Error::CANCELED);
+    assert_eq!(
+        out.borrow_mut().take().unwrap().unwrap_err(),
+        Error::CANCELED
+    );
 }
 
 #[test]
@@ -520,7 +700,10 @@ fn a_panicking_callback_is_logged_and_the_loop_goes_on() {
         })
         .unwrap();
     run_bounded(&lp);
-    assert_eq!(text(&ok(fetch(&lp, &client, HttpRequest::new(&url)))), "fine");
+    assert_eq!(
+        text(&ok(fetch(&lp, &client, HttpRequest::new(&url)))),
+        "fine"
+    );
 }
 
 #[test]
@@ -528,7 +711,10 @@ fn streamed_request_body() {
     let lp = Loop::new().unwrap();
     let (_app, base) = serve(&lp, |app| {
         app.route("/echo").unwrap().post(|req, res| {
-            let framing = match (req.header("transfer-encoding"), req.header("content-length")) {
+            let framing = match (
+                req.header("transfer-encoding"),
+                req.header("content-length"),
+            ) {
                 (Some(te), _) => te.to_owned(),
                 (None, Some(cl)) => format!("length {}", cl),
                 (None, None) => "none".to_owned(),
@@ -541,7 +727,11 @@ fn streamed_request_body() {
     let url = format!("{}/echo", base);
 
     // Unknown length: chunked, pieces written now and from a later loop callback.
-    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body_stream(None));
+    let (out, handle) = start(
+        &lp,
+        &client,
+        HttpRequest::new(&url).method("POST").body_stream(None),
+    );
     handle.write_body(b"first ").unwrap();
     let handle = Rc::new(handle);
     let h = handle.clone();
@@ -552,21 +742,35 @@ fn streamed_request_body() {
     })
     .unwrap();
     run_bounded(&lp);
-    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "chunked: first second");
+    assert_eq!(
+        text(&ok(out.borrow_mut().take().unwrap())),
+        "chunked: first second"
+    );
     assert_eq!(handle.write_body(b"after"), Err(Error::STATE));
 
     // A known length: Content-Length, and no byte more than announced.
-    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body_stream(Some(5)));
+    let (out, handle) = start(
+        &lp,
+        &client,
+        HttpRequest::new(&url).method("POST").body_stream(Some(5)),
+    );
     assert_eq!(handle.write_body(b"abcdef"), Err(Error::TOO_BIG));
     handle.write_body(b"abc").unwrap();
     assert_eq!(handle.end_body(), Err(Error::INVALID)); // 2 bytes short
     handle.write_body(b"de").unwrap();
     handle.end_body().unwrap();
     run_bounded(&lp);
-    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "length 5: abcde");
+    assert_eq!(
+        text(&ok(out.borrow_mut().take().unwrap())),
+        "length 5: abcde"
+    );
 
     // Without a streamed body there is nothing to write.
-    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).method("POST").body("x"));
+    let (out, handle) = start(
+        &lp,
+        &client,
+        HttpRequest::new(&url).method("POST").body("x"),
+    );
     assert_eq!(handle.write_body(b"y"), Err(Error::STATE));
     run_bounded(&lp);
     assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "length 1: x");
@@ -575,17 +779,40 @@ fn streamed_request_body() {
 #[test]
 fn requests_go_through_the_proxy() {
     let lp = Loop::new().unwrap();
-    let (proxy, proxy_url) = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy");
-    let port: u16 = proxy_url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
+    let (proxy, proxy_url) =
+        raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy");
+    let port: u16 = proxy_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut client = HttpClient::new(&lp).unwrap();
     client.set_proxy(Some(("127.0.0.1", port))).unwrap();
     // The origin is never connected to: its name only appears in the absolute URI.
-    let res = ok(fetch(&lp, &client, HttpRequest::new("http://origin.test:8080/path?q=1")));
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new("http://origin.test:8080/path?q=1"),
+    ));
     assert_eq!(text(&res), "via proxy");
     let head = proxy.join().unwrap();
-    assert!(head.starts_with("GET http://origin.test:8080/path?q=1 HTTP/1.1\r\n"), "{:?}", head);
-    assert!(head.to_ascii_lowercase().contains("\r\nhost: origin.test:8080\r\n"), "{:?}", head);
-    assert_eq!(client.set_proxy(Some(("bad\0host", 1))), Err(Error::INVALID));
+    assert!(
+        head.starts_with("GET http://origin.test:8080/path?q=1 HTTP/1.1\r\n"),
+        "{:?}",
+        head
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\nhost: origin.test:8080\r\n"),
+        "{:?}",
+        head
+    );
+    assert_eq!(
+        client.set_proxy(Some(("bad\0host", 1))),
+        Err(Error::INVALID)
+    );
     client.set_proxy(None).unwrap();
 }
 
@@ -599,7 +826,9 @@ fn head_app(lp: &Loop) -> (App, String) {
             Ok(())
         });
         app.route("/to").unwrap().get(|_, res| res.write("arrived"));
-        app.route("/from").unwrap().get(|_, res| res.redirect("/to", 302));
+        app.route("/from")
+            .unwrap()
+            .get(|_, res| res.redirect("/to", 302));
     })
 }
 
@@ -617,30 +846,71 @@ fn defaults_fill_what_the_request_leaves_unset() {
     client.set_defaults(defaults).unwrap();
     let url = format!("{}/head", base);
     let seen = text(&ok(fetch(&lp, &client, HttpRequest::new(&url))));
-    for want in ["User-Agent=default-agent/1\n", "X-Default=from defaults\n", "X-Own=default value\n"] {
+    for want in [
+        "User-Agent=default-agent/1\n",
+        "X-Default=from defaults\n",
+        "X-Own=default value\n",
+    ] {
         assert!(seen.contains(want), "{:?} lacks {:?}", seen, want);
     }
     // The request's own values win: user_agent, a header, a User-Agent header.
-    let own = HttpRequest::new(&url).user_agent("own-agent/2").header("x-own", "request value");
+    let own = HttpRequest::new(&url)
+        .user_agent("own-agent/2")
+        .header("x-own", "request value");
     let seen = text(&ok(fetch(&lp, &client, own)));
-    assert!(seen.contains("User-Agent=own-agent/2\nX-Default=from defaults\nX-Own=request value\n"), "{:?}", seen);
-    let seen = text(&ok(fetch(&lp, &client, HttpRequest::new(&url).header("User-Agent", "header-agent/3"))));
+    assert!(
+        seen.contains("User-Agent=own-agent/2\nX-Default=from defaults\nX-Own=request value\n"),
+        "{:?}",
+        seen
+    );
+    let seen = text(&ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&url).header("User-Agent", "header-agent/3"),
+    )));
     assert!(seen.contains("User-Agent=header-agent/3\n"), "{:?}", seen);
     // follow_redirects(false) by default, true for one request.
     let from = format!("{}/from", base);
     assert_eq!(ok(fetch(&lp, &client, HttpRequest::new(&from))).code(), 302);
-    assert_eq!(text(&ok(fetch(&lp, &client, HttpRequest::new(&from).follow_redirects(true)))), "arrived");
+    assert_eq!(
+        text(&ok(fetch(
+            &lp,
+            &client,
+            HttpRequest::new(&from).follow_redirects(true)
+        ))),
+        "arrived"
+    );
     // The default timeout ends a fetch that would otherwise wait 20 s; a request's own wins.
     let (_silent, silent) = silent_server();
     let began = std::time::Instant::now();
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&silent)).unwrap_err(), Error::TIMED_OUT);
-    assert!(began.elapsed().as_secs_f64() < 5.0, "default request_timeout: {:?}", began.elapsed());
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&silent)).unwrap_err(),
+        Error::TIMED_OUT
+    );
+    assert!(
+        began.elapsed().as_secs_f64() < 5.0,
+        "default request_timeout: {:?}",
+        began.elapsed()
+    );
     let began = std::time::Instant::now();
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&silent).request_timeout(1.0)).unwrap_err(), Error::TIMED_OUT);
-    assert!(began.elapsed().as_secs_f64() >= 1.0, "own request_timeout: {:?}", began.elapsed());
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&silent).request_timeout(1.0)).unwrap_err(),
+        Error::TIMED_OUT
+    );
+    assert!(
+        began.elapsed().as_secs_f64() >= 1.0,
+        "own request_timeout: {:?}",
+        began.elapsed()
+    );
     // What belongs to one request is refused as a default.
-    assert_eq!(client.set_defaults(HttpRequest::new(&url)), Err(Error::INVALID));
-    assert_eq!(client.set_defaults(HttpRequest::default().body("x")), Err(Error::INVALID));
+    assert_eq!(
+        client.set_defaults(HttpRequest::new(&url)),
+        Err(Error::INVALID)
+    );
+    assert_eq!(
+        client.set_defaults(HttpRequest::default().body("x")),
+        Err(Error::INVALID)
+    );
 }
 
 #[test]
@@ -649,37 +919,90 @@ fn hostname_mapping_connects_elsewhere_and_keeps_the_host() {
     let (_app, base) = head_app(&lp);
     let port = base.rsplit(':').next().unwrap().to_owned();
     let mut client = HttpClient::new(&lp).unwrap();
-    client.hostname_mapping("example.invalid", "127.0.0.1").unwrap();
-    client.hostname_mapping("EXAMPLE.invalid:80", &format!("127.0.0.1:{}", port)).unwrap();
+    client
+        .hostname_mapping("example.invalid", "127.0.0.1")
+        .unwrap();
+    client
+        .hostname_mapping("EXAMPLE.invalid:80", &format!("127.0.0.1:{}", port))
+        .unwrap();
     // The server at the mapped address gets an origin-form request line and the URL's Host.
-    let (raw, raw_url) = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-    let raw_port = raw_url.trim_end_matches('/').rsplit(':').next().unwrap().to_owned();
+    let (raw, raw_url) =
+        raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    let raw_port = raw_url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
     let url = format!("http://example.invalid:{}/path?q=1", raw_port);
     let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
-    assert_eq!((text(&res).as_str(), res.effective_url()), ("ok", url.as_str()));
+    assert_eq!(
+        (text(&res).as_str(), res.effective_url()),
+        ("ok", url.as_str())
+    );
     let head = raw.join().unwrap();
     assert!(head.starts_with("GET /path?q=1 HTTP/1.1\r\n"), "{:?}", head);
-    assert!(head.to_ascii_lowercase().contains(&format!("\r\nhost: example.invalid:{}\r\n", raw_port)), "{:?}", head);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("\r\nhost: example.invalid:{}\r\n", raw_port)),
+        "{:?}",
+        head
+    );
     // The host form keeps the URL's port; the host:port form maps the default port.
     for (url, host) in [
-        (format!("http://example.invalid:{}/head", port), format!("example.invalid:{}", port)),
-        ("http://example.invalid/head".to_owned(), "example.invalid".to_owned()),
+        (
+            format!("http://example.invalid:{}/head", port),
+            format!("example.invalid:{}", port),
+        ),
+        (
+            "http://example.invalid/head".to_owned(),
+            "example.invalid".to_owned(),
+        ),
     ] {
         let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
-        assert!(text(&res).starts_with(&format!("Host={}\n", host)), "{}: {:?}", url, text(&res));
+        assert!(
+            text(&res).starts_with(&format!("Host={}\n", host)),
+            "{}: {:?}",
+            url,
+            text(&res)
+        );
         assert_eq!(res.effective_url(), url);
     }
     // A same-origin redirect stays mapped; unmapped hosts are fetched as usual.
-    let res = ok(fetch(&lp, &client, HttpRequest::new("http://example.invalid/from")));
-    assert_eq!((text(&res).as_str(), res.effective_url()), ("arrived", "http://example.invalid/to"));
-    let res = ok(fetch(&lp, &client, HttpRequest::new(&format!("{}/head", base))));
-    assert!(text(&res).starts_with(&format!("Host=127.0.0.1:{}\n", port)), "{:?}", text(&res));
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new("http://example.invalid/from"),
+    ));
+    assert_eq!(
+        (text(&res).as_str(), res.effective_url()),
+        ("arrived", "http://example.invalid/to")
+    );
+    let res = ok(fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&format!("{}/head", base)),
+    ));
+    assert!(
+        text(&res).starts_with(&format!("Host=127.0.0.1:{}\n", port)),
+        "{:?}",
+        text(&res)
+    );
     // Refused: a bad target, a proxy with a mapping (either way round).
-    assert_eq!(client.hostname_mapping("a.invalid", "b:port"), Err(Error::INVALID));
-    assert_eq!(client.set_proxy(Some(("127.0.0.1", 1))), Err(Error::INVALID));
+    assert_eq!(
+        client.hostname_mapping("a.invalid", "b:port"),
+        Err(Error::INVALID)
+    );
+    assert_eq!(
+        client.set_proxy(Some(("127.0.0.1", 1))),
+        Err(Error::INVALID)
+    );
     let mut proxied = HttpClient::new(&lp).unwrap();
     proxied.set_proxy(Some(("127.0.0.1", 1))).unwrap();
-    assert_eq!(proxied.hostname_mapping("a.invalid", "b"), Err(Error::INVALID));
+    assert_eq!(
+        proxied.hostname_mapping("a.invalid", "b"),
+        Err(Error::INVALID)
+    );
 }
 
 #[test]
@@ -691,20 +1014,35 @@ fn hostname_mapping_over_https_checks_the_urls_name() {
     let ctx = TlsContext::server(certs.path("named.crt"), certs.path("named.key")).unwrap();
     let (_app, base) = serve(&lp, |app| {
         app.set_tls(&ctx).unwrap();
-        app.route("/page").unwrap().get(|req, res| res.write(format!("{} {}", req.uri(), req.header("Host").unwrap_or(""))));
+        app.route("/page").unwrap().get(|req, res| {
+            res.write(format!(
+                "{} {}",
+                req.uri(),
+                req.header("Host").unwrap_or("")
+            ))
+        });
     });
     let port = base.rsplit(':').next().unwrap().to_owned();
     let mut client = HttpClient::new(&lp).unwrap();
     client.ca_file(certs.path("named.crt")).unwrap();
-    client.hostname_mapping("example.invalid", "127.0.0.1").unwrap();
-    client.hostname_mapping("other.invalid", "127.0.0.1").unwrap();
+    client
+        .hostname_mapping("example.invalid", "127.0.0.1")
+        .unwrap();
+    client
+        .hostname_mapping("other.invalid", "127.0.0.1")
+        .unwrap();
     let url = format!("https://example.invalid:{}/page?x=1", port);
     let res = ok(fetch(&lp, &client, HttpRequest::new(&url)));
     assert_eq!(text(&res), format!("/page?x=1 example.invalid:{}", port));
     assert_eq!(res.effective_url(), url);
     let other = format!("https://other.invalid:{}/page", port);
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&other)).unwrap_err(), Error::TLS);
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&other)).unwrap_err(),
+        Error::TLS
+    );
     let direct = base.replace("http:", "https:") + "/page";
-    assert_eq!(fetch(&lp, &client, HttpRequest::new(&direct)).unwrap_err(), Error::TLS);
+    assert_eq!(
+        fetch(&lp, &client, HttpRequest::new(&direct)).unwrap_err(),
+        Error::TLS
+    );
 }
-

@@ -26,7 +26,11 @@ fn close_frees_the_loop_and_drops_pending_callbacks() {
     assert_eq!(Arc::strong_count(&pending), 3);
 
     lp.close().unwrap();
-    assert_eq!(Arc::strong_count(&pending), 1, "pending closures are dropped by close");
+    assert_eq!(
+        Arc::strong_count(&pending),
+        1,
+        "pending closures are dropped by close"
+    );
     assert!(!ran.get());
     assert!(!remote.is_alive());
     assert!(weak.upgrade().is_none());
@@ -54,7 +58,10 @@ fn close_is_refused_while_another_handle_exists() {
     assert!(remote.is_alive());
     lp.close().unwrap();
     assert!(!remote.is_alive());
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "the port is closed");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the port is closed"
+    );
 }
 
 #[test]

@@ -21,7 +21,11 @@ fn describe(req: &Request<'_>, kept: &Mutex<Vec<u8>>) -> String {
         }
         Err(e) => e.name().to_owned(),
     };
-    format!("sni={} cert={}", req.tls_server_name().unwrap_or_else(|| "-".to_owned()), cert)
+    format!(
+        "sni={} cert={}",
+        req.tls_server_name().unwrap_or_else(|| "-".to_owned()),
+        cert
+    )
 }
 
 fn who_server(ctx: Option<TlsContext>, kept: Arc<Mutex<Vec<u8>>>) -> Server {
@@ -29,7 +33,9 @@ fn who_server(ctx: Option<TlsContext>, kept: Arc<Mutex<Vec<u8>>>) -> Server {
         if let Some(ctx) = ctx {
             app.set_tls(&ctx).unwrap();
         }
-        app.route("/who").unwrap().get(move |req, res| res.write(describe(req, &kept)));
+        app.route("/who")
+            .unwrap()
+            .get(move |req, res| res.write(describe(req, &kept)));
     })
 }
 
@@ -37,12 +43,22 @@ fn who_server(ctx: Option<TlsContext>, kept: Arc<Mutex<Vec<u8>>>) -> Server {
 fn plain_http_has_no_server_name_and_no_certificate() {
     let srv = who_server(None, Arc::default());
     let resp = srv.get("/who");
-    assert_eq!((resp.status, resp.text()), (200, "sni=- cert=EDDY_ENOENT".to_owned()));
+    assert_eq!(
+        (resp.status, resp.text()),
+        (200, "sni=- cert=EDDY_ENOENT".to_owned())
+    );
 }
 
 fn curl(args: &[&str]) -> (i32, String) {
-    let out = Command::new("curl").args(["-sS", "--max-time", "10"]).args(args).output().expect("curl");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -55,27 +71,57 @@ fn https_gives_the_sni_name_and_the_client_certificate() {
     let srv = who_server(Some(ctx), kept.clone());
     let port = srv.port;
     let ca = certs.path("server.crt");
-    let (ca, cert, key) = (ca.to_str().unwrap(), certs.path("client.crt"), certs.path("client.key"));
+    let (ca, cert, key) = (
+        ca.to_str().unwrap(),
+        certs.path("client.crt"),
+        certs.path("client.key"),
+    );
     // "localhost" resolved to 127.0.0.1 by curl itself: the name is sent as SNI (and Host).
     let resolve = format!("localhost:{}:127.0.0.1", port);
     let by_name = format!("https://localhost:{}/who", port);
 
     // No client certificate (the server asks, optionally).
-    assert_eq!(curl(&["--cacert", ca, "--resolve", &resolve, &by_name]), (0, "sni=localhost cert=EDDY_ENOENT".to_owned()));
+    assert_eq!(
+        curl(&["--cacert", ca, "--resolve", &resolve, &by_name]),
+        (0, "sni=localhost cert=EDDY_ENOENT".to_owned())
+    );
     // An IP address is never sent as SNI.
     let by_ip = format!("https://127.0.0.1:{}/who", port);
-    assert_eq!(curl(&["--cacert", ca, &by_ip]), (0, "sni=- cert=EDDY_ENOENT".to_owned()));
+    assert_eq!(
+        curl(&["--cacert", ca, &by_ip]),
+        (0, "sni=- cert=EDDY_ENOENT".to_owned())
+    );
 
     // With the client's certificate: the DER bytes are the certificate's.
-    let (code, text) = curl(&["--cacert", ca, "--resolve", &resolve, "--cert", cert.to_str().unwrap(), "--key",
-        key.to_str().unwrap(), &by_name]);
+    let (code, text) = curl(&[
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        &by_name,
+    ]);
     let der_path = certs.path("client.der");
     let status = Command::new("openssl")
-        .args(["x509", "-in", cert.to_str().unwrap(), "-outform", "DER", "-out", der_path.to_str().unwrap()])
+        .args([
+            "x509",
+            "-in",
+            cert.to_str().unwrap(),
+            "-outform",
+            "DER",
+            "-out",
+            der_path.to_str().unwrap(),
+        ])
         .status()
         .expect("openssl");
     assert!(status.success());
     let der = std::fs::read(der_path).unwrap();
-    assert_eq!((code, text), (0, format!("sni=localhost cert={}", der.len())));
+    assert_eq!(
+        (code, text),
+        (0, format!("sni=localhost cert={}", der.len()))
+    );
     assert_eq!(*kept.lock().unwrap(), der);
 }

@@ -34,7 +34,8 @@ fn run_bounded(lp: &Loop) {
 /// Runs the loop for `seconds`.
 fn run_for(lp: &Loop, seconds: f64) {
     let weak = lp.downgrade();
-    lp.call_later(seconds, move || weak.upgrade().unwrap().stop()).unwrap();
+    lp.call_later(seconds, move || weak.upgrade().unwrap().stop())
+        .unwrap();
     run_bounded(lp);
 }
 
@@ -60,7 +61,8 @@ fn call_at_runs_in_deadline_order_with_call_later() {
     assert!(now > 0.0);
     lp.call_later(0.3, add("later-300ms")).unwrap();
     lp.call_at(now + 0.03, add("at+30ms")).unwrap();
-    lp.call_later(0.01, || panic!("timer boom (logged; the loop goes on)")).unwrap();
+    lp.call_later(0.01, || panic!("timer boom (logged; the loop goes on)"))
+        .unwrap();
     lp.call_later(-1.0, add("later-negative")).unwrap();
     // A time already past runs on the next iteration; its deadline is earlier than the
     // negative call_later's (which counts as now), so it runs first though scheduled after.
@@ -72,13 +74,17 @@ fn call_at_runs_in_deadline_order_with_call_later() {
     // call_at is exact: a deadline measured on lp.time() is kept.
     let seen = Rc::new(Cell::new(0.0));
     let (s, weak) = (seen.clone(), lp.downgrade());
-    lp.call_at(now + 0.05, move || s.set(weak.upgrade().unwrap().time())).unwrap();
+    lp.call_at(now + 0.05, move || s.set(weak.upgrade().unwrap().time()))
+        .unwrap();
     // Cancelled from inside an earlier callback: never runs.
     let victim = lp.call_at(now + 0.2, add("victim")).unwrap();
     let weak = lp.downgrade();
     let cancelled = Rc::new(Cell::new(None));
     let c = cancelled.clone();
-    lp.call_at(now + 0.15, move || c.set(Some(weak.upgrade().unwrap().cancel(victim)))).unwrap();
+    lp.call_at(now + 0.15, move || {
+        c.set(Some(weak.upgrade().unwrap().cancel(victim)))
+    })
+    .unwrap();
     let o = order.clone();
     let stop = stopper(&lp);
     lp.call_at(now + 0.35, move || {
@@ -90,11 +96,28 @@ fn call_at_runs_in_deadline_order_with_call_later() {
 
     assert_eq!(
         *order.borrow(),
-        ["at-past", "later-negative", "at+30ms", "at+100ms-a", "at+100ms-b", "later-300ms", "last"]
+        [
+            "at-past",
+            "later-negative",
+            "at+30ms",
+            "at+100ms-a",
+            "at+100ms-b",
+            "later-300ms",
+            "last"
+        ]
     );
     assert_eq!(cancelled.get(), Some(Ok(())));
-    assert!(seen.get() >= now + 0.05, "call_at ran early: {} < {}", seen.get(), now + 0.05);
-    assert_eq!(live(&token), 0, "every closure was dropped once it ran or was cancelled");
+    assert!(
+        seen.get() >= now + 0.05,
+        "call_at ran early: {} < {}",
+        seen.get(),
+        now + 0.05
+    );
+    assert_eq!(
+        live(&token),
+        0,
+        "every closure was dropped once it ran or was cancelled"
+    );
 }
 
 #[test]
@@ -183,7 +206,11 @@ fn periodic_ticks_stops_and_restarts() {
     pc.start().unwrap(); // running already: nothing changes
     assert!(pc.is_running());
     run_bounded(&lp);
-    assert_eq!(ticks.get(), 3, "the ticks went on after the panic in the second");
+    assert_eq!(
+        ticks.get(),
+        3,
+        "the ticks went on after the panic in the second"
+    );
     {
         // Never early: the k-th tick comes k intervals after start at the soonest (a late tick
         // does not make the next one late, so only this bound holds under load).
@@ -198,7 +225,11 @@ fn periodic_ticks_stops_and_restarts() {
     pc.stop(); // stopped already: nothing happens
     run_for(&lp, 0.1);
     assert_eq!(ticks.get(), 3, "no tick after stop");
-    assert_eq!(live(&token), 1, "stop keeps the closure (it may start again)");
+    assert_eq!(
+        live(&token),
+        1,
+        "stop keeps the closure (it may start again)"
+    );
 
     // Restarted: ticks again, the first one an interval after the restart.
     times.borrow_mut().clear();
@@ -248,7 +279,8 @@ fn dropping_a_running_periodic_stops_it() {
     pc.start().unwrap();
     let slot = Rc::new(RefCell::new(Some(pc)));
     let s = slot.clone();
-    lp.call_later(0.0, move || drop(s.borrow_mut().take())).unwrap();
+    lp.call_later(0.0, move || drop(s.borrow_mut().take()))
+        .unwrap();
     run_for(&lp, 0.05);
     assert!(slot.borrow().is_none());
     assert_eq!(live(&token), 0);
@@ -261,7 +293,12 @@ fn a_periodic_stops_itself_inside_its_closure_and_restarts() {
     let token = Token::new(());
     let ticks = Rc::new(Cell::new(0));
     let seen_running = Rc::new(RefCell::new(Vec::new()));
-    let (n, seen, t, stop) = (ticks.clone(), seen_running.clone(), token.clone(), stopper(&lp));
+    let (n, seen, t, stop) = (
+        ticks.clone(),
+        seen_running.clone(),
+        token.clone(),
+        stopper(&lp),
+    );
     let pc = PeriodicCallback::new_cyclic(&lp, 0.005, move |me: &PeriodicHandle| {
         // Not usable until new_cyclic returned.
         assert!(!me.is_alive());
@@ -281,11 +318,23 @@ fn a_periodic_stops_itself_inside_its_closure_and_restarts() {
     for round in 1..=3 {
         pc.start().unwrap();
         run_bounded(&lp);
-        assert!(!pc.is_running(), "round {}: still running after stopping itself", round);
+        assert!(
+            !pc.is_running(),
+            "round {}: still running after stopping itself",
+            round
+        );
         run_for(&lp, 0.03);
-        assert_eq!(ticks.get(), 2 * round, "round {}: a tick after it stopped itself", round);
+        assert_eq!(
+            ticks.get(),
+            2 * round,
+            "round {}: a tick after it stopped itself",
+            round
+        );
     }
-    assert_eq!(*seen_running.borrow(), [true, false, true, false, true, false]);
+    assert_eq!(
+        *seen_running.borrow(),
+        [true, false, true, false, true, false]
+    );
     // The closure holds only a PeriodicHandle: dropping the periodic releases it (no cycle).
     assert_eq!(live(&token), 1);
     drop(pc);
@@ -323,7 +372,12 @@ fn a_periodic_restarts_itself_and_one_drops_itself_inside_its_closure() {
     let ticks = Rc::new(Cell::new(0));
     let slot: Rc<RefCell<Option<PeriodicCallback>>> = Rc::new(RefCell::new(None));
     let after_drop = Rc::new(Cell::new(None));
-    let (n, t, s, a) = (ticks.clone(), token.clone(), slot.clone(), after_drop.clone());
+    let (n, t, s, a) = (
+        ticks.clone(),
+        token.clone(),
+        slot.clone(),
+        after_drop.clone(),
+    );
     let stop = stopper(&lp);
     let own = PeriodicCallback::new(&lp, 0.005, move || {
         n.set(n.get() + 1);
@@ -340,7 +394,11 @@ fn a_periodic_restarts_itself_and_one_drops_itself_inside_its_closure() {
     *slot.borrow_mut() = Some(own);
     assert_eq!(live(&token), 2);
     run_bounded(&lp);
-    assert_eq!(after_drop.get(), Some(3), "the closure was alive after dropping its periodic");
+    assert_eq!(
+        after_drop.get(),
+        Some(3),
+        "the closure was alive after dropping its periodic"
+    );
     assert_eq!(live(&token), 1, "released once its call returned");
     restarting.stop();
     run_for(&lp, 0.03);
@@ -372,10 +430,15 @@ fn a_periodic_drops_another_due_in_the_same_iteration() {
     a.start().unwrap();
     slot.borrow().as_ref().unwrap().start().unwrap();
     // Both come due while the loop is busy: they fire in the same timer pass, a first.
-    lp.call_soon(|| std::thread::sleep(std::time::Duration::from_millis(30))).unwrap();
+    lp.call_soon(|| std::thread::sleep(std::time::Duration::from_millis(30)))
+        .unwrap();
     run_bounded(&lp);
     assert!(slot.borrow().is_none());
-    assert_eq!(b_ticks.get(), 0, "b was dropped by a, ahead of it in the same pass");
+    assert_eq!(
+        b_ticks.get(),
+        0,
+        "b was dropped by a, ahead of it in the same pass"
+    );
     assert_eq!(live(&token), 1);
     drop(a);
     assert_eq!(live(&token), 0);
@@ -406,8 +469,9 @@ fn periodic_invalid_intervals_and_loop_ownership() {
     let remote = lp.remote();
     let t = token.clone();
     let pc = PeriodicCallback::new(&lp, 0.01, move || {
-            let _held = &t;
-        }).unwrap();
+        let _held = &t;
+    })
+    .unwrap();
     pc.start().unwrap();
     assert!(format!("{:?}", pc).contains("running: true"));
     let other = lp.clone();

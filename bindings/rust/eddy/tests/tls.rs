@@ -17,15 +17,25 @@ fn tls_server(certs: &Certs, configure: fn(&mut TlsContext, &Certs)) -> Server {
     Server::start(move |_, app| {
         app.set_tls(&ctx).unwrap();
         drop(ctx); // the server keeps its own reference
-        let handler = WebSocketHandler::new().on_open(|ws| ws.send_text(&format!("hello, {:?}", ws.subprotocol())));
+        let handler = WebSocketHandler::new()
+            .on_open(|ws| ws.send_text(&format!("hello, {:?}", ws.subprotocol())));
         app.route("/ws").unwrap().websocket(handler).unwrap();
-        app.route("/page").unwrap().get(|req, res| res.write(format!("secure {}", req.uri())));
+        app.route("/page")
+            .unwrap()
+            .get(|req, res| res.write(format!("secure {}", req.uri())));
     })
 }
 
 fn curl(args: &[&str]) -> (i32, String) {
-    let out = Command::new("curl").args(["-sS", "--max-time", "10"]).args(args).output().expect("curl");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -38,24 +48,47 @@ fn wss_and_https_with_a_self_signed_certificate() {
 
     // Verification on (the default): nobody trusts this certificate.
     assert_eq!(outcome(WebSocketClient::new(), &wss), ["error EDDY_ETLS"]);
-    assert_eq!(outcome(WebSocketClient::new().validate_cert(true), &wss), ["error EDDY_ETLS"]);
+    assert_eq!(
+        outcome(WebSocketClient::new().validate_cert(true), &wss),
+        ["error EDDY_ETLS"]
+    );
     // Trusted through its own file, or not checked at all.
     assert_eq!(outcome(WebSocketClient::new().ca_file(&ca), &wss), welcomed);
-    assert_eq!(outcome(WebSocketClient::new().validate_cert(false), &wss), welcomed);
+    assert_eq!(
+        outcome(WebSocketClient::new().validate_cert(false), &wss),
+        welcomed
+    );
     // A context of one's own, shared (the client keeps a reference).
     let mut own = TlsContext::client().unwrap();
     own.load_ca_file(&ca).unwrap();
     let own = Arc::new(own);
-    assert_eq!(outcome(WebSocketClient::new().tls(own.clone()), &wss), welcomed);
+    assert_eq!(
+        outcome(WebSocketClient::new().tls(own.clone()), &wss),
+        welcomed
+    );
     // Refused at once: an unreadable CA file, a context plus separate settings.
     let lp = Loop::new().unwrap();
-    assert_eq!(WebSocketClient::new().ca_file(certs.path("missing.crt")).connect(&lp, &wss), Err(Error::INVALID));
-    assert_eq!(WebSocketClient::new().tls(own).validate_cert(false).connect(&lp, &wss), Err(Error::INVALID));
+    assert_eq!(
+        WebSocketClient::new()
+            .ca_file(certs.path("missing.crt"))
+            .connect(&lp, &wss),
+        Err(Error::INVALID)
+    );
+    assert_eq!(
+        WebSocketClient::new()
+            .tls(own)
+            .validate_cert(false)
+            .connect(&lp, &wss),
+        Err(Error::INVALID)
+    );
 
     // HTTPS, checked with curl: trusted with --cacert, refused without (60: bad certificate).
     let page = format!("https://127.0.0.1:{}/page?x=1", srv.port);
     let ca_arg = ca.to_str().unwrap();
-    assert_eq!(curl(&["--cacert", ca_arg, &page]), (0, "secure /page?x=1".to_owned()));
+    assert_eq!(
+        curl(&["--cacert", ca_arg, &page]),
+        (0, "secure /page?x=1".to_owned())
+    );
     assert_eq!(curl(&[&page]).0, 60);
 }
 
@@ -69,7 +102,10 @@ fn client_certificates_checked_by_the_server() {
     let wss = format!("wss://127.0.0.1:{}/ws", srv.port);
     let trusting = || WebSocketClient::new().ca_file(certs.path("server.crt"));
     let with_cert = trusting().client_cert(certs.path("client.crt"), certs.path("client.key"));
-    assert_eq!(outcome(with_cert, &wss), ["connected None", "Text(\"hello, None\")"]);
+    assert_eq!(
+        outcome(with_cert, &wss),
+        ["connected None", "Text(\"hello, None\")"]
+    );
     // Without one the server ends the handshake: no connection.
     let without = outcome(trusting(), &wss);
     assert_eq!(without.len(), 1, "{:?}", without);

@@ -34,9 +34,16 @@ fn echo_threads_panics_and_close_codes() {
                 seen.lock().unwrap().push(format!("{} {}", code, reason));
                 Ok(())
             });
-        app.route("/ws/([a-z]+)").unwrap().websocket(handler).unwrap();
-        app.route("/plain").unwrap().get(|_, res| res.write("plain"));
-        app.route("/closes").unwrap().get(move |_, res| res.write(listed.lock().unwrap().join(",")));
+        app.route("/ws/([a-z]+)")
+            .unwrap()
+            .websocket(handler)
+            .unwrap();
+        app.route("/plain")
+            .unwrap()
+            .get(|_, res| res.write("plain"));
+        app.route("/closes")
+            .unwrap()
+            .get(move |_, res| res.write(listed.lock().unwrap().join(",")));
     });
 
     let mut c = WsClient::connect(srv.port, "/ws/lobby");
@@ -111,7 +118,6 @@ fn on_ping_gets_the_payload_after_the_pong() {
     assert_eq!(&payload[..2], &1011u16.to_be_bytes());
 }
 
-
 #[test]
 fn client_on_refused_gets_the_status_before_on_connect_fails() {
     let srv = Server::start(|_, app| {
@@ -121,16 +127,25 @@ fn client_on_refused_gets_the_status_before_on_connect_fails() {
             .prepare(|_, res| res.send_error(403))
             .websocket(WebSocketHandler::new())
             .unwrap();
-        app.route("/page").unwrap().get(|_, res| res.write("a page, not a WebSocket"));
+        app.route("/page")
+            .unwrap()
+            .get(|_, res| res.write("a page, not a WebSocket"));
     });
     let lp = Loop::new().unwrap();
     let events = Rc::new(RefCell::new(Vec::new()));
-    let cases = [("/private", "refused 403 Forbidden"), ("/page", "refused 200 OK"), ("/nowhere", "refused 404 Not Found")];
+    let cases = [
+        ("/private", "refused 403 Forbidden"),
+        ("/page", "refused 200 OK"),
+        ("/nowhere", "refused 404 Not Found"),
+    ];
     for (path, refusal) in cases {
         let (seen, failed, stopper) = (events.clone(), events.clone(), lp.clone());
         WebSocketClient::new()
             .connect_timeout(5.0)
-            .on_refused(move |status, reason| seen.borrow_mut().push(format!("refused {} {}", status, reason)))
+            .on_refused(move |status, reason| {
+                seen.borrow_mut()
+                    .push(format!("refused {} {}", status, reason))
+            })
             .on_connect(move |outcome| {
                 failed.borrow_mut().push(match outcome {
                     Ok(_) => "connected".to_owned(),
@@ -142,7 +157,12 @@ fn client_on_refused_gets_the_status_before_on_connect_fails() {
             .connect(&lp, &format!("ws://127.0.0.1:{}{}", srv.port, path))
             .unwrap();
         run_bounded(&lp);
-        assert_eq!(events.borrow_mut().drain(..).collect::<Vec<_>>(), [refusal, "connect EDDY_EPROTO"], "{}", path);
+        assert_eq!(
+            events.borrow_mut().drain(..).collect::<Vec<_>>(),
+            [refusal, "connect EDDY_EPROTO"],
+            "{}",
+            path
+        );
     }
     // eddy released the clients' closures (and the clones they held) after the failed connects.
     assert_eq!(Rc::strong_count(&events), 1);
@@ -155,14 +175,19 @@ fn client_on_refused_gets_the_status_before_on_connect_fails() {
     WebSocketClient::new()
         .on_refused(move |status, _| seen.borrow_mut().push(format!("refused {}", status)))
         .on_connect(move |outcome| {
-            failed.borrow_mut().push(format!("connect {:?}", outcome.err()));
+            failed
+                .borrow_mut()
+                .push(format!("connect {:?}", outcome.err()));
             stopper.stop();
             Ok(())
         })
         .connect(&lp, &format!("ws://127.0.0.1:{}/", port))
         .unwrap();
     run_bounded(&lp);
-    assert_eq!(*events.borrow(), [format!("connect {:?}", Some(Error::CONNECTION_REFUSED))]);
+    assert_eq!(
+        *events.borrow(),
+        [format!("connect {:?}", Some(Error::CONNECTION_REFUSED))]
+    );
     // A bad URL fails at once; no closure runs and none is kept.
     let kept = events.clone();
     let bad = WebSocketClient::new().on_connect(move |_| {
@@ -178,7 +203,12 @@ fn client_and_server_see_each_others_pings() {
     let srv = Server::start(|_, app| {
         let handler = WebSocketHandler::new()
             .on_open(|ws| ws.ping(b"from the server"))
-            .on_ping(|ws, data| ws.send_text(&format!("server saw ping: {}", String::from_utf8_lossy(data))))
+            .on_ping(|ws, data| {
+                ws.send_text(&format!(
+                    "server saw ping: {}",
+                    String::from_utf8_lossy(data)
+                ))
+            })
             .on_message(|ws, msg| match msg {
                 Message::Text(t) => ws.send_text(&format!("echo: {}", t)),
                 Message::Binary(_) => ws.close(1003, "text only"),
@@ -198,7 +228,10 @@ fn client_and_server_see_each_others_pings() {
             ws.send_text("hello")
         })
         .on_ping(move |_, data| {
-            on_ping.borrow_mut().push(format!("client saw ping: {}", String::from_utf8_lossy(data)));
+            on_ping.borrow_mut().push(format!(
+                "client saw ping: {}",
+                String::from_utf8_lossy(data)
+            ));
             Ok(())
         })
         .on_message(move |ws, msg| {
@@ -212,7 +245,9 @@ fn client_and_server_see_each_others_pings() {
             Ok(())
         })
         .on_close(move |_, code, reason| {
-            on_close.borrow_mut().push(format!("closed {} {}", code, reason));
+            on_close
+                .borrow_mut()
+                .push(format!("closed {} {}", code, reason));
             stopper.stop();
             Ok(())
         })
@@ -237,7 +272,10 @@ fn client_and_server_see_each_others_pings() {
 #[test]
 fn client_closures_are_released_with_the_loop() {
     let srv = Server::start(|_, app| {
-        app.route("/ws").unwrap().websocket(WebSocketHandler::new().on_open(|ws| ws.send_text("hi"))).unwrap();
+        app.route("/ws")
+            .unwrap()
+            .websocket(WebSocketHandler::new().on_open(|ws| ws.send_text("hi")))
+            .unwrap();
     });
     let lp = Loop::new().unwrap();
     let events = Rc::new(RefCell::new(Vec::new()));

@@ -17,7 +17,9 @@ fn subprotocol_chosen_by_the_server_is_seen_by_both_sides() {
     let srv = Server::start(move |_, app| {
         let handler = WebSocketHandler::new()
             .select_subprotocol(move |req, offered| {
-                seen.lock().unwrap().push(format!("{} {:?}", req.path(), offered));
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{} {:?}", req.path(), offered));
                 if offered == ["out-of-range"] {
                     return Some(offered.len()); // a wrong index chooses none
                 }
@@ -26,24 +28,49 @@ fn subprotocol_chosen_by_the_server_is_seen_by_both_sides() {
             .on_open(|ws| ws.send_text(&format!("server chose {:?}", ws.subprotocol())));
         app.route("/ws").unwrap().websocket(handler).unwrap();
         // Without select_subprotocol, no subprotocol is ever chosen.
-        let plain = WebSocketHandler::new().on_open(|ws| ws.send_text(&format!("server chose {:?}", ws.subprotocol())));
+        let plain = WebSocketHandler::new()
+            .on_open(|ws| ws.send_text(&format!("server chose {:?}", ws.subprotocol())));
         app.route("/plain").unwrap().websocket(plain).unwrap();
     });
     let url = format!("ws://127.0.0.1:{}/ws", srv.port);
-    let both = WebSocketClient::new().subprotocol("chat.v1").subprotocol("chat.v2");
-    assert_eq!(outcome(both, &url), ["connected Some(\"chat.v2\")", "Text(\"server chose Some(\\\"chat.v2\\\")\")"]);
+    let both = WebSocketClient::new()
+        .subprotocol("chat.v1")
+        .subprotocol("chat.v2");
+    assert_eq!(
+        outcome(both, &url),
+        [
+            "connected Some(\"chat.v2\")",
+            "Text(\"server chose Some(\\\"chat.v2\\\")\")"
+        ]
+    );
     let other = WebSocketClient::new().subprotocol("other");
-    assert_eq!(outcome(other, &url), ["connected None", "Text(\"server chose None\")"]);
+    assert_eq!(
+        outcome(other, &url),
+        ["connected None", "Text(\"server chose None\")"]
+    );
     let wrong = WebSocketClient::new().subprotocol("out-of-range");
-    assert_eq!(outcome(wrong, &url), ["connected None", "Text(\"server chose None\")"]);
+    assert_eq!(
+        outcome(wrong, &url),
+        ["connected None", "Text(\"server chose None\")"]
+    );
     // None offered: the closure is not asked.
-    assert_eq!(outcome(WebSocketClient::new(), &url), ["connected None", "Text(\"server chose None\")"]);
+    assert_eq!(
+        outcome(WebSocketClient::new(), &url),
+        ["connected None", "Text(\"server chose None\")"]
+    );
     let unasked = WebSocketClient::new().subprotocol("chat.v2");
     let plain_url = format!("ws://127.0.0.1:{}/plain", srv.port);
-    assert_eq!(outcome(unasked, &plain_url), ["connected None", "Text(\"server chose None\")"]);
+    assert_eq!(
+        outcome(unasked, &plain_url),
+        ["connected None", "Text(\"server chose None\")"]
+    );
     assert_eq!(
         *offers.lock().unwrap(),
-        ["/ws [\"chat.v1\", \"chat.v2\"]", "/ws [\"other\"]", "/ws [\"out-of-range\"]"]
+        [
+            "/ws [\"chat.v1\", \"chat.v2\"]",
+            "/ws [\"other\"]",
+            "/ws [\"out-of-range\"]"
+        ]
     );
 }
 
@@ -62,11 +89,16 @@ fn check_origin_refuses_a_foreign_origin_with_403() {
         app.route("/same").unwrap().websocket(same).unwrap();
         // A closure that accepts everything replaces the default check (which refuses a
         // foreign Origin).
-        let any = WebSocketHandler::new().check_origin(|_, _| true).on_open(|ws| ws.send_text("welcome"));
+        let any = WebSocketHandler::new()
+            .check_origin(|_, _| true)
+            .on_open(|ws| ws.send_text("welcome"));
         app.route("/any").unwrap().websocket(any).unwrap();
         let panics = WebSocketHandler::new().check_origin(|_, _| panic!("boom in check_origin"));
         app.route("/panics").unwrap().websocket(panics).unwrap();
-        app.route("/default").unwrap().websocket(WebSocketHandler::new()).unwrap();
+        app.route("/default")
+            .unwrap()
+            .websocket(WebSocketHandler::new())
+            .unwrap();
     });
     let at = |path: &str| format!("ws://127.0.0.1:{}{}", srv.port, path);
     let from = |origin: &str| WebSocketClient::new().header("Origin", origin);
@@ -80,7 +112,11 @@ fn check_origin_refuses_a_foreign_origin_with_403() {
     assert_eq!(outcome(WebSocketClient::new(), &at("/same")), refused);
     assert_eq!(
         *origins.lock().unwrap(),
-        [format!("Some({:?})", own), format!("Some({:?})", foreign), "None".to_owned()]
+        [
+            format!("Some({:?})", own),
+            format!("Some({:?})", foreign),
+            "None".to_owned()
+        ]
     );
     assert_eq!(outcome(from(foreign), &at("/any")), welcomed);
     assert_eq!(outcome(from(foreign), &at("/default")), refused);
@@ -108,7 +144,10 @@ fn on_pong_sees_the_answers_to_each_sides_own_ping() {
     WebSocketClient::new()
         .on_connect(|outcome| outcome?.ping(b"from the client"))
         .on_pong(move |ws, data| {
-            pongs.borrow_mut().push(format!("client got pong: {}", String::from_utf8_lossy(data)));
+            pongs.borrow_mut().push(format!(
+                "client got pong: {}",
+                String::from_utf8_lossy(data)
+            ));
             done(ws, &pongs)
         })
         .on_message(move |ws, msg| {

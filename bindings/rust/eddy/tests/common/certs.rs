@@ -11,14 +11,39 @@ pub struct Certs {
 
 impl Certs {
     pub fn make(name: &str) -> Certs {
-        let dir = std::env::temp_dir().join(format!("eddy-rust-tls-{}-{}", std::process::id(), name));
+        let dir =
+            std::env::temp_dir().join(format!("eddy-rust-tls-{}-{}", std::process::id(), name));
         std::fs::create_dir_all(&dir).unwrap();
-        let made = [("server", "DNS:localhost,IP:127.0.0.1"), ("client", "DNS:client.test"), ("named", "DNS:example.invalid")];
+        let made = [
+            ("server", "DNS:localhost,IP:127.0.0.1"),
+            ("client", "DNS:client.test"),
+            ("named", "DNS:example.invalid"),
+        ];
         for (who, san) in made {
             let status = Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
-                .args(["-keyout", &format!("{}.key", who), "-out", &format!("{}.crt", who)])
-                .args(["-subj", &format!("/CN={}", who), "-addext", &format!("subjectAltName={}", san), "-days", "2"])
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                ])
+                .args([
+                    "-keyout",
+                    &format!("{}.key", who),
+                    "-out",
+                    &format!("{}.crt", who),
+                ])
+                .args([
+                    "-subj",
+                    &format!("/CN={}", who),
+                    "-addext",
+                    &format!("subjectAltName={}", san),
+                    "-days",
+                    "2",
+                ])
                 .current_dir(&dir)
                 .stderr(std::process::Stdio::null())
                 .status()

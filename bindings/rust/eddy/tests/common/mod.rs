@@ -39,7 +39,11 @@ impl Server {
             drop(app);
         });
         let (port, remote) = rx.recv_timeout(IO_TIMEOUT).expect("server start");
-        Server { port, remote, thread: Some(thread) }
+        Server {
+            port,
+            remote,
+            thread: Some(thread),
+        }
     }
 
     pub fn connect(&self) -> Client {
@@ -78,7 +82,9 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(|s| s.as_str())
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(|s| s.as_str())
     }
 }
 
@@ -91,11 +97,16 @@ impl Client {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        Client { reader: BufReader::new(s) }
+        Client {
+            reader: BufReader::new(s),
+        }
     }
 
     pub fn send(&mut self, raw: &str) {
-        self.reader.get_mut().write_all(raw.as_bytes()).expect("write");
+        self.reader
+            .get_mut()
+            .write_all(raw.as_bytes())
+            .expect("write");
     }
 
     pub fn close(self) {
@@ -111,9 +122,11 @@ impl Client {
     /// Reads one response (Content-Length or chunked framing).
     pub fn response(&mut self) -> Response {
         let status_line = self.line();
-        let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            panic!("bad status line {:?}", status_line)
-        });
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {:?}", status_line));
         let mut headers = HashMap::new();
         loop {
             let l = self.line();
@@ -124,7 +137,11 @@ impl Client {
             headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
         }
         let mut body = Vec::new();
-        if headers.get("transfer-encoding").map(|v| v == "chunked").unwrap_or(false) {
+        if headers
+            .get("transfer-encoding")
+            .map(|v| v == "chunked")
+            .unwrap_or(false)
+        {
             loop {
                 let size = usize::from_str_radix(self.line().trim(), 16).expect("chunk size");
                 let mut chunk = vec![0; size];
@@ -139,7 +156,11 @@ impl Client {
             body.resize(len.parse().expect("content-length"), 0);
             self.reader.read_exact(&mut body).expect("body");
         }
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 }
 
@@ -239,14 +260,21 @@ pub fn run_bounded(lp: &Loop) {
 pub fn client_outcome(client: WebSocketClient, url: &str) -> Vec<String> {
     let lp = Loop::new().unwrap();
     let events = Rc::new(RefCell::new(Vec::new()));
-    let (refused, connected, message, stop_err, stop_close) =
-        (events.clone(), events.clone(), events.clone(), lp.clone(), lp.clone());
+    let (refused, connected, message, stop_err, stop_close) = (
+        events.clone(),
+        events.clone(),
+        events.clone(),
+        lp.clone(),
+        lp.clone(),
+    );
     client
         .connect_timeout(5.0)
         .on_refused(move |status, _| refused.borrow_mut().push(format!("refused {}", status)))
         .on_connect(move |outcome| {
             match outcome {
-                Ok(ws) => connected.borrow_mut().push(format!("connected {:?}", ws.subprotocol())),
+                Ok(ws) => connected
+                    .borrow_mut()
+                    .push(format!("connected {:?}", ws.subprotocol())),
                 Err(e) => {
                     connected.borrow_mut().push(format!("error {}", e.name()));
                     stop_err.stop();
