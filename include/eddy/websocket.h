@@ -83,7 +83,8 @@ typedef int (*eddy_ws_select_subprotocol_fn)(eddy_handler *handler,
 typedef void (*eddy_ws_refused_fn)(int status, const char *reason, size_t reason_len,
                                    void *userdata);
 /* Client connect result: status 0 and the new connection, or a negative EDDY_E* code and NULL
- * (EDDY_EPROTO: the server refused or broke the handshake). */
+ * (EDDY_EPROTO: the server refused or broke the handshake). During a failed one,
+ * eddy_websocket_connect_error_detail() says why. */
 typedef void (*eddy_ws_connect_fn)(eddy_ws *ws, int status, void *userdata);
 
 /* ==== options (server routes and clients) =================================================== */
@@ -191,11 +192,29 @@ EDDY_API int eddy_route_set_ws_select_subprotocol(eddy_route *route,
  * after a failed `on_connect`, or when the loop is freed first.
  * Returns 0 (the callback will tell the outcome), EDDY_EINVAL (bad URL or arguments; userdata
  * stays the caller's), EDDY_ENOMEM. A TLS handshake or certificate failure is reported through
- * `on_connect` with EDDY_ETLS. */
+ * `on_connect` with EDDY_ETLS; eddy_websocket_connect_error_detail() tells why a connect
+ * failed. */
 EDDY_API int eddy_websocket_connect(eddy_loop *loop, const char *url, size_t url_len,
                                     const eddy_ws_options *options, eddy_ws_connect_fn on_connect,
                                     eddy_ws_message_fn on_message, eddy_ws_close_fn on_close,
                                     void *userdata, eddy_free_fn free_userdata);
+
+/* Returns what eddy knows of the failure an `on_connect` of `loop` is reporting beyond its code
+ * (NUL-terminated, never NULL; its length in *len if not NULL), the counterpart of
+ * eddy_fetch_error_detail. Call it from inside a failed `on_connect` (status < 0) with the
+ * loop given to eddy_websocket_connect(); the text is eddy's and stays valid until that
+ * callback returns (copy it to keep it). It is "" (length 0) when eddy has nothing more to say
+ * than the code (EDDY_ENOMEM), outside such a callback, for another loop, or for NULL.
+ * Examples: for EDDY_ETLS the TLS stream's reason, in the words of eddy_fetch_error_detail
+ * ("certificate verification: self-signed certificate", "...: hostname mismatch", a TLS
+ * alert); "name resolution: HOST: Name or service not known" (EDDY_ERESOLVE); "connect to
+ * 127.0.0.1:9: Connection refused"; "no connection to HOST:PORT within 20 s" or "no answer to
+ * the WebSocket handshake within 20 s" (EDDY_ETIMEDOUT); for EDDY_EPROTO "the server answered
+ * 403 Forbidden", "no Upgrade: websocket in the handshake response", "Sec-WebSocket-Accept does
+ * not match the key sent". The wording is for people and logs, not a stable format: test the
+ * code, not the text. Keyed by the loop because the callback has no other handle to ask with
+ * (its connection is NULL). Thread: the loop's (the one running the callback). */
+EDDY_API const char *eddy_websocket_connect_error_detail(const eddy_loop *loop, size_t *len);
 
 /* ==== connections =========================================================================== */
 

@@ -7,6 +7,7 @@
 #include "web/route.hpp"
 #include "web/websocket_route.hpp"
 #include "websocket/client.hpp"
+#include "websocket/connect_error.hpp"
 #include "websocket/options.hpp"
 #include "websocket/protocol.hpp"
 #include "websocket/session.hpp"
@@ -181,6 +182,13 @@ EDDY_API int eddy_websocket_connect(eddy_loop *loop, const char *url, size_t url
     } catch (...) {
         return EDDY_ENOMEM;
     }
+}
+
+EDDY_API const char *eddy_websocket_connect_error_detail(const eddy_loop *loop, size_t *len) {
+    size_t n = 0;
+    const char *d = eddy::ws::connect_error_detail(eddy::Loop::from_c(loop), &n);
+    if (len) *len = n;
+    return d;
 }
 
 // ---- connections -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 
+#include "net/address.hpp"
 #include "net/resolver.hpp"
 #include "stream/stream.hpp"
 #include "util/errors.hpp"
@@ -25,6 +26,14 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
     c->release_ = release;
     c->timeout_.fire = on_timeout;
     c->timeout_.owner = c;
+    try {
+        c->host_ = host;
+    } catch (...) {
+        delete c;
+        return EDDY_ENOMEM;
+    }
+    c->port_ = port;
+    c->timeout_seconds_ = timeout;
 
     ResolvedAddresses numeric;
     if (resolve_numeric(host, port, &numeric)) {
@@ -51,6 +60,11 @@ void Connector::on_resolved(void *owner, ResolvedAddresses &result) {
     Connector *c = static_cast<Connector *>(owner);
     c->resolving_ = nullptr;
     if (result.error) {
+        try {
+            if (!result.detail.empty()) c->failure_ = "name resolution: " + result.detail;
+        } catch (...) {
+            c->failure_.clear();  // the code alone still tells what failed
+        }
         c->finish(nullptr, result.error);
         return;
     }
@@ -88,6 +102,7 @@ void Connector::try_next() {
         int fd = socket(addrs_[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             last_error_ = error_from_errno(errno);
+            note_attempt_error(i, errno);
             continue;
         }
         if (connect(fd, reinterpret_cast<sockaddr *>(&addrs_[i]), addr_lens_[i]) == 0 ||
@@ -98,7 +113,9 @@ void Connector::try_next() {
             ev_added_ = true;
             return;
         }
-        last_error_ = error_from_errno(errno);
+        int err = errno;
+        last_error_ = error_from_errno(err);
+        note_attempt_error(i, err);
         ::close(fd);
     }
     finish(nullptr, last_error_);
@@ -114,6 +131,7 @@ void Connector::on_writable(evutil_socket_t fd, short, void *arg) {
         ::close(c->fd_);
         c->fd_ = -1;
         c->last_error_ = error_from_errno(err);
+        c->note_attempt_error(c->next_ - 1, err);
         c->try_next();
         return;
     }
@@ -126,8 +144,38 @@ void Connector::on_writable(evutil_socket_t fd, short, void *arg) {
     c->finish(stream, 0);
 }
 
+void Connector::note_attempt_error(size_t index, int err) {
+    // Only the last attempt's is kept, as its code is (last_error_).
+    char ip[INET6_ADDRSTRLEN + 2];
+    int port = format_peer(reinterpret_cast<const sockaddr *>(&addrs_[index]), ip, sizeof ip);
+    char buf[INET6_ADDRSTRLEN + 160];
+    bool v6 = strchr(ip, ':') != nullptr;
+    snprintf(buf, sizeof buf, "connect to %s%s%s:%d: %s", v6 ? "[" : "", ip, v6 ? "]" : "", port,
+             strerror(err));
+    try {
+        failure_ = buf;
+    } catch (...) {
+        failure_.clear();
+    }
+}
+
 void Connector::on_timeout(TimerNode *node) {
-    static_cast<Connector *>(node->owner)->finish(nullptr, EDDY_ETIMEDOUT);
+    Connector *c = static_cast<Connector *>(node->owner);
+    char buf[INET6_ADDRSTRLEN + 160];
+    if (c->resolving_) {
+        snprintf(buf, sizeof buf, "name resolution of %.100s not done within %g s",
+                 c->host_.c_str(), c->timeout_seconds_);
+    } else {
+        bool v6 = c->host_.find(':') != std::string::npos && c->host_[0] != '[';
+        snprintf(buf, sizeof buf, "no connection to %s%.100s%s:%d within %g s", v6 ? "[" : "",
+                 c->host_.c_str(), v6 ? "]" : "", c->port_, c->timeout_seconds_);
+    }
+    try {
+        c->failure_ = buf;
+    } catch (...) {
+        c->failure_.clear();
+    }
+    c->finish(nullptr, EDDY_ETIMEDOUT);
 }
 
 void Connector::finish(Stream *stream, int error) {

@@ -26,18 +26,27 @@ public:
     static int start(Loop *loop, const char *host, int port, double timeout, DoneFn done,
                      void *arg, void (*release)(void *arg));
     void on_loop_free() override;
+    // Why the connect failed, for `done` (valid while it runs; "" when nothing more than the
+    // code is known): "connect to 127.0.0.1:1: Connection refused", "name resolution:
+    // example.invalid: Name or service not known", "no connection to host:443 within 20 s".
+    const std::string &failure() const { return failure_; }
 
 private:
     Connector(Loop *loop) : loop_(loop) {}
     ~Connector() override;
     void try_next();
     void finish(Stream *stream, int error);
+    void note_attempt_error(size_t index, int err);  // the errno of a failed attempt, as text
     static void on_writable(evutil_socket_t fd, short what, void *arg);
     static void on_timeout(TimerNode *node);
     static void on_start(void *arg);
     static void on_resolved(void *owner, ResolvedAddresses &result);
 
     Loop *loop_;
+    std::string host_;  // as given: for failure_
+    int port_ = 0;
+    double timeout_seconds_ = 0;
+    std::string failure_;
     std::vector<sockaddr_storage> addrs_;
     std::vector<socklen_t> addr_lens_;
     size_t next_ = 0;

@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -39,6 +40,22 @@ void fill(addrinfo *res, ResolvedAddresses *out) {
     }
 }
 
+// Fills out->detail with "host: why" (runs on the worker thread).
+void describe(const char *host, const char *why, ResolvedAddresses *out) {
+    try {
+        out->detail = std::string(host) + ": " + why;
+    } catch (...) {
+        out->detail.clear();  // the code alone still tells what failed
+    }
+}
+
+// getaddrinfo's reason for `rc`; EAI_SYSTEM's is this thread's errno (strerror_r: the worker
+// threads run concurrently).
+const char *gai_reason(int rc, char *buf, size_t len) {
+    if (rc != EAI_SYSTEM) return gai_strerror(rc);  // static texts
+    return strerror_r(errno, buf, len);             // GNU: returns the text (maybe not buf)
+}
+
 int lookup(const char *host, int port, int flags, ResolvedAddresses *out) {
     addrinfo hints = {};
     hints.ai_family = AF_UNSPEC;
@@ -48,7 +65,15 @@ int lookup(const char *host, int port, int flags, ResolvedAddresses *out) {
     snprintf(service, sizeof service, "%d", port);
     addrinfo *res = nullptr;
     int rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0) return rc == EAI_MEMORY ? EDDY_ENOMEM : EDDY_ERESOLVE;
+    if (rc != 0) {
+        if (rc == EAI_MEMORY) return EDDY_ENOMEM;
+        // Not for numeric probes (resolve_numeric): a name there is no failure to explain.
+        if (!(flags & AI_NUMERICHOST)) {
+            char buf[128];
+            describe(host, gai_reason(rc, buf, sizeof buf), out);
+        }
+        return EDDY_ERESOLVE;
+    }
     try {
         fill(res, out);
     } catch (...) {
@@ -56,7 +81,9 @@ int lookup(const char *host, int port, int flags, ResolvedAddresses *out) {
         return EDDY_ENOMEM;
     }
     freeaddrinfo(res);
-    return out->addrs.empty() ? EDDY_ERESOLVE : 0;
+    if (!out->addrs.empty()) return 0;
+    if (!(flags & AI_NUMERICHOST)) describe(host, "no IPv4 or IPv6 address", out);
+    return EDDY_ERESOLVE;
 }
 
 void deliver(eddy_loop *, void *arg) {

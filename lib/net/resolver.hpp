@@ -16,6 +16,9 @@ namespace eddy {
 
 struct ResolvedAddresses {
     int error = 0;  // 0, EDDY_ERESOLVE or EDDY_ENOMEM
+    // With EDDY_ERESOLVE: the host and the resolver's reason ("example.invalid: Name or service
+    // not known"), for error details (a WebSocket connect's).
+    std::string detail;
     std::vector<sockaddr_storage> addrs;
     std::vector<socklen_t> lens;
 };

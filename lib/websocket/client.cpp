@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -16,6 +17,7 @@
 #include "tls/tls_stream.hpp"
 #include "util/base64.hpp"
 #include "util/log.hpp"
+#include "websocket/connect_error.hpp"
 #include "websocket/protocol.hpp"
 #include "websocket/session.hpp"
 
@@ -24,6 +26,7 @@ namespace eddy::ws {
 namespace {
 
 constexpr size_t kMaxResponseHead = 64 * 1024;
+constexpr size_t kMaxQuoted = 120;  // bytes of a server's line or value quoted in a detail
 
 }  // namespace
 
@@ -40,6 +43,8 @@ public:
     std::string tls_host;  // wss://: the name for SNI and certificate verification
     bool secure = false;
     Stream *stream = nullptr;
+    // Why the connect failed beyond the code, published to on_connect (connect_error.hpp).
+    std::string detail;
     TimerNode timer;
     double deadline = 0;
     bool registered = false;
@@ -61,31 +66,53 @@ public:
         if (callbacks.free_userdata) callbacks.free_userdata(callbacks.userdata);
         callbacks.free_userdata = nullptr;
     }
-    // Reports a failure once and goes away.
-    void fail(int status) {
+    // Reports a failure once, with `why` as its detail ("" when there is nothing more to say
+    // than the code), and goes away.
+    void fail(int status, std::string_view why = {}) {
         if (stream) {
             stream->set_close_callback(nullptr, nullptr);
             stream->close(status);
             stream = nullptr;
         }
-        if (on_connect) on_connect(nullptr, status, callbacks.userdata);
+        try {
+            detail.assign(why);
+        } catch (...) {
+            detail.clear();  // the code alone still tells what failed
+        }
+        if (on_connect) {
+            ConnectErrorScope scope(loop, detail);
+            on_connect(nullptr, status, callbacks.userdata);
+        }
         release_userdata();
         delete this;
     }
+    // A handshake response eddy does not accept: logged, reported as EDDY_EPROTO.
+    void fail_handshake(const std::string &why) {
+        log(LogLevel::info, "websocket client: %s", why.c_str());
+        fail(EDDY_EPROTO, why);
+    }
 
     static void on_timeout(TimerNode *node) {
-        static_cast<ClientHandshake *>(node->owner)->fail(EDDY_ETIMEDOUT);
+        // The connector's own timeout covered the TCP connect; this one runs from then on.
+        ClientHandshake *h = static_cast<ClientHandshake *>(node->owner);
+        bool in_tls = h->stream && h->stream->is_tls() &&
+                      !static_cast<tls::TlsStream *>(h->stream)->handshake_done();
+        char why[96];
+        snprintf(why, sizeof why, "%s within %g s",
+                 in_tls ? "TLS handshake not done" : "no answer to the WebSocket handshake",
+                 h->options.connect_timeout);
+        h->fail(EDDY_ETIMEDOUT, why);
     }
     static void on_release(void *arg) {  // the loop was freed while connecting
         ClientHandshake *h = static_cast<ClientHandshake *>(arg);
         h->release_userdata();
         delete h;
     }
-    static void on_connected(Connector *, Stream *s, int error, void *arg) {
+    static void on_connected(Connector *c, Stream *s, int error, void *arg) {
         ClientHandshake *h = static_cast<ClientHandshake *>(arg);
         h->loop->add_resource(h);
         h->registered = true;
-        if (!s) return h->fail(error ? error : EDDY_EIO);
+        if (!s) return h->fail(error ? error : EDDY_EIO, c->failure());
         if (h->secure) {
             // wss://: TLS on the connected socket; the request below waits in the stream until
             // the handshake is done, and a failed handshake closes it with EDDY_ETLS.
@@ -106,10 +133,27 @@ public:
         h->loop->timer_start(&h->timer, Loop::now() + (left > 0.05 ? left : 0.05));
         h->send_request();
     }
-    static void on_stream_close(Stream *, int error, void *arg) {
+    static void on_stream_close(Stream *s, int error, void *arg) {
         ClientHandshake *h = static_cast<ClientHandshake *>(arg);
-        h->stream = nullptr;  // being freed by the stream itself
-        h->fail(error ? error : EDDY_EOF);
+        h->stream = nullptr;  // being freed by the stream itself (still readable here)
+        if (!error) error = EDDY_EOF;
+        h->fail(error, closed_why(s, error));
+    }
+    // Why the connection ended before the handshake response was read. A TLS stream knows
+    // why its handshake failed (the words eddy_fetch_error_detail gives).
+    static std::string closed_why(Stream *s, int error) {
+        if (s->is_tls()) {
+            auto *tls = static_cast<tls::TlsStream *>(s);
+            if (!tls->failure().empty()) return tls->failure();
+            if (error == EDDY_ETIMEDOUT && !tls->handshake_done()) return "TLS handshake timed out";
+        }
+        switch (error) {
+        case EDDY_EOF: return "the server closed the connection before answering the handshake";
+        case EDDY_ETOOBIG: return "handshake response head over 64 KiB";
+        default:
+            return std::string("connection lost before the handshake response: ") +
+                   eddy_strerror(error);
+        }
     }
 
     void send_request() {
@@ -170,16 +214,24 @@ public:
         options.on_refused(status, reason.data(), reason.size(), callbacks.userdata);
     }
 
+    // The detail of a status line other than "HTTP/1.1 101 ...".
+    static std::string refusal_why(std::string_view line) {
+        if (line.size() >= 12 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ') {
+            if (line.substr(9, 3) == "101")  // Switching Protocols, but not over HTTP/1.1
+                return "the server answered 101 over " + printable(line.substr(0, 8), 8);
+            return "the server answered " + printable(line.substr(9), kMaxQuoted);
+        }
+        return "not an HTTP response: " + printable(line, kMaxQuoted);
+    }
+
     void check_response(std::string_view head) {
         std::vector<std::pair<std::string_view, std::string_view>> fields;
         size_t eol = head.find("\r\n");
         std::string_view status_line = head.substr(0, eol);
         if (status_line.size() < 12 || status_line.substr(0, 9) != "HTTP/1.1 " ||
             status_line.substr(9, 3) != "101") {
-            log(LogLevel::info, "websocket client: handshake refused: %.*s",
-                static_cast<int>(status_line.size()), status_line.data());
             report_refusal(status_line);
-            return fail(EDDY_EPROTO);
+            return fail_handshake(refusal_why(status_line));
         }
         std::string connection, upgrade, accept, protocol, extensions;
         size_t pos = eol + 2;
@@ -189,7 +241,9 @@ public:
             std::string_view line = head.substr(pos, end - pos);
             pos = end + 2;
             size_t colon = line.find(':');
-            if (colon == std::string_view::npos) return fail(EDDY_EPROTO);
+            if (colon == std::string_view::npos)
+                return fail_handshake("malformed header line in the handshake response: " +
+                                      printable(line, kMaxQuoted));
             std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
             while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
             while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
@@ -203,25 +257,33 @@ public:
             else if (http::iequals(name, "Sec-WebSocket-Protocol")) add(protocol);
             else if (http::iequals(name, "Sec-WebSocket-Extensions")) add(extensions);
         }
-        if (!http::list_contains(upgrade, "websocket") || !http::list_contains(connection, "upgrade") ||
-            accept != accept_key(key)) {
-            log(LogLevel::info, "websocket client: bad handshake response");
-            return fail(EDDY_EPROTO);
-        }
+        if (!http::list_contains(upgrade, "websocket"))
+            return fail_handshake("no Upgrade: websocket in the handshake response");
+        if (!http::list_contains(connection, "upgrade"))
+            return fail_handshake("no Connection: upgrade in the handshake response");
+        if (accept.empty())
+            return fail_handshake("no Sec-WebSocket-Accept in the handshake response");
+        if (accept != accept_key(key))
+            return fail_handshake("Sec-WebSocket-Accept does not match the key sent");
         if (!protocol.empty()) {
             bool offered = false;
             for (const std::string &p : options.subprotocols) offered |= p == protocol;
-            if (!offered) return fail(EDDY_EPROTO);
+            if (!offered)
+                return fail_handshake("the server chose subprotocol \"" +
+                                      printable(protocol, kMaxQuoted) + "\", which was not offered");
         }
         DeflateParams params;
         bool deflate = false;
         if (!extensions.empty()) {
             std::string ignored;
             // The server's answer has the offer's syntax: the same parser reads it.
-            if (!(options.compression_flags & EDDY_WS_DEFLATE) ||
-                !negotiate_deflate(extensions, params, ignored) ||
+            if (!(options.compression_flags & EDDY_WS_DEFLATE))
+                return fail_handshake("the server answered with extensions, none offered: " +
+                                      printable(extensions, kMaxQuoted));
+            if (!negotiate_deflate(extensions, params, ignored) ||
                 http::split_list(extensions).size() != 1)
-                return fail(EDDY_EPROTO);
+                return fail_handshake("unacceptable Sec-WebSocket-Extensions: " +
+                                      printable(extensions, kMaxQuoted));
             if (params.client_max_window_bits > options.max_window_bits)
                 params.client_max_window_bits = options.max_window_bits;
             deflate = true;
@@ -237,7 +299,7 @@ public:
             Session::create(s, true, options, cbs, deflate ? &params : nullptr, protocol);
         delete this;
         if (!session) {
-            connect_cb(nullptr, EDDY_ENOMEM, cbs.userdata);
+            connect_cb(nullptr, EDDY_ENOMEM, cbs.userdata);  // no detail: none published
             if (cbs.free_userdata) cbs.free_userdata(cbs.userdata);
             return;
         }

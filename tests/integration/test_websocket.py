@@ -501,7 +501,8 @@ def main():
             check(lines == [f"connected deflate={1 if extra else 0}", "text 2 hi", "binary 3",
                             "close 1000 "], f"eddy client ↔ eddy server {extra}: {lines}")
         lines = run_client(args.server, f"ws://127.0.0.1:{port}/no-such-route", "x")
-        check(lines == ["refused 404 Not Found", "connect failed protocol error"],
+        check(lines == ["refused 404 Not Found",
+                        "connect failed protocol error: the server answered 404 Not Found"],
               f"eddy client: a non-101 answer → on_refused with the status, then EDDY_EPROTO: {lines}")
         lines = run_client(args.server, f"ws://127.0.0.1:{port}/closer", "x")
         check(lines[-1:] == ["close 4000 bye"], f"eddy client sees the server's close: {lines}")

@@ -4,7 +4,9 @@
  *   ws_test_server --connect URL [--deflate] MSG...
  *                                        connects, sends each MSG as text (a "b:" prefix sends
  *                                        the rest as binary), prints "refused <status> <reason>"
- *                                        when the server answers without a 101, every message as
+ *                                        when the server answers without a 101, "connect failed
+ *                                        <error>[: <detail>]" for a failed connect (the detail:
+ *                                        eddy_websocket_connect_error_detail), every message as
  *                                        "text <len> <data>" / "binary <len>", then "close
  *                                        <code>" once the server closed or after all echoes.
  *
@@ -106,7 +108,10 @@ static void client_refused(int status, const char *reason, size_t len, void *ud)
 static void client_connected(eddy_ws *ws, int status, void *ud) {
     struct client *c = ud;
     if (status != 0) {
-        printf("connect failed %s\n", eddy_strerror(status));
+        size_t len = 0;
+        const char *detail = eddy_websocket_connect_error_detail(c->loop, &len);
+        printf("connect failed %s%s%.*s\n", eddy_strerror(status), len ? ": " : "", (int)len,
+               detail);
         eddy_loop_stop(c->loop);
         return;
     }
@@ -126,7 +131,9 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
     struct client c = {loop, count, 0, messages, count};
     eddy_ws_options *o = eddy_ws_options_new();
     if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
-    eddy_ws_options_set_connect_timeout(o, 10);
+    /* WS_TEST_CONNECT_TIMEOUT: a short one for a server that never answers (test_ws_connect_detail.py). */
+    const char *timeout = getenv("WS_TEST_CONNECT_TIMEOUT");
+    eddy_ws_options_set_connect_timeout(o, timeout ? atof(timeout) : 10);
     eddy_ws_options_set_on_refused(o, client_refused);
     /* wss:// against the test CA (test_wss.py); without it the system's CAs are used. */
     const char *cafile = getenv("WS_TEST_CAFILE");

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""The detail of a failed WebSocket connect (eddy_websocket_connect_error_detail), as the C
+client ws_test_server --connect prints it ("connect failed <error>: <detail>"): a wss://
+server whose certificate does not verify (untrusted, another name), raw servers that refuse or
+break the opening handshake, a refused port, a server that never answers, and (only when this
+host cannot reach any network, so the lookup fails locally) a name that does not resolve.
+Certificates are made with openssl in a temporary directory (tls_certs.py); every socket is on
+loopback and every wait is bounded."""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.dirname(__file__))
+from tls_certs import make_certs  # noqa: E402
+
+FAILURES = []
+
+
+def check(ok, what):
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    if not ok:
+        FAILURES.append(what)
+
+
+def run_client(binary, url, cafile=None, timeout=None):
+    """ws_test_server --connect: its output lines (a failed connect is one line)."""
+    env = dict(os.environ)
+    env.pop("WS_TEST_CAFILE", None)
+    env.pop("WS_TEST_CONNECT_TIMEOUT", None)
+    if cafile:
+        env["WS_TEST_CAFILE"] = cafile
+    if timeout:
+        env["WS_TEST_CONNECT_TIMEOUT"] = str(timeout)
+    out = subprocess.run([binary, "--connect", url, "x"], capture_output=True, text=True,
+                         timeout=30, env=env)
+    check(out.returncode == 0 and "Sanitizer" not in out.stderr,
+          f"client process exit {out.returncode} {out.stderr[-1500:]}")
+    return out.stdout.splitlines()
+
+
+class RawServer:
+    """Answers each connection's request head with `answer` (bytes, or None: never answers),
+    then closes it. Serves until stopped."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(10)
+                head = b""
+                try:
+                    while b"\r\n\r\n" not in head and len(head) < 65536:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        head += chunk
+                    if self.answer is None:
+                        self.stop.wait(10)  # hold the connection until the client gives up
+                    else:
+                        conn.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(15)
+        self.sock.close()
+
+
+def failed(lines, error, detail_part, what):
+    """The last line is "connect failed <error>: <detail>", whose detail holds `detail_part`
+    (a "refused <status> <reason>" line may come first)."""
+    line = lines[-1] if 1 <= len(lines) <= 2 else ""
+    prefix = f"connect failed {error}: "
+    check(line.startswith(prefix) and detail_part in line[len(prefix):],
+          f"{what}: {lines}")
+
+
+def offline():
+    """True when no route leaves this host (only loopback): a name lookup then fails locally,
+    without sending anything. Read from /proc/net/route and /proc/net/ipv6_route."""
+    try:
+        with open("/proc/net/route") as f:
+            v4 = [line.split()[0] for line in f.readlines()[1:] if line.strip()]
+        with open("/proc/net/ipv6_route") as f:
+            v6 = [line.split()[-1] for line in f if line.strip()]
+    except OSError:
+        return False
+    return all(dev == "lo" for dev in v4 + v6)
+
+
+def tls_cases(binary, certs):
+    TLS = "TLS handshake or certificate verification failed"
+
+    def server(cert, key):
+        proc = subprocess.Popen([binary, "--port", "0", "--tls-cert", cert, "--tls-key", key],
+                                stdout=subprocess.PIPE, text=True)
+        return proc, int(proc.stdout.readline().split()[-1])
+
+    procs = []
+    try:
+        good, port = server(certs["server.crt"], certs["server.key"])
+        procs.append(good)
+        selfsigned, self_port = server(certs["self.crt"], certs["self.key"])
+        procs.append(selfsigned)
+        other, other_port = server(certs["other.crt"], certs["other.key"])
+        procs.append(other)
+        # The CA is not given: the system's store does not know it.
+        failed(run_client(binary, f"wss://127.0.0.1:{port}/ws"), TLS,
+               "certificate verification: ", "wss:// with an unknown CA: EDDY_ETLS and why")
+        failed(run_client(binary, f"wss://127.0.0.1:{self_port}/ws", cafile=certs["ca.crt"]),
+               TLS, "certificate verification: self-signed certificate",
+               "wss:// to a self-signed certificate")
+        failed(run_client(binary, f"wss://127.0.0.1:{other_port}/ws", cafile=certs["ca.crt"]),
+               TLS, "certificate verification: IP address mismatch",
+               "wss:// to a certificate for another name")
+        lines = run_client(binary, f"wss://127.0.0.1:{port}/ws", cafile=certs["ca.crt"])
+        check(lines[:1] == ["connected deflate=0"], f"wss:// with the CA still connects: {lines}")
+    finally:
+        for p in procs:
+            p.terminate()
+            rc = p.wait(timeout=20)
+            check(rc == 0, f"TLS server exit status {rc}")
+
+
+def handshake_cases(binary):
+    cases = [
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", "protocol error",
+         "the server answered 403 Forbidden", "a 403 answer"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", "protocol error",
+         "the server answered 200 OK", "a plain 200 page"),
+        (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+         b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n", "protocol error",
+         "no Upgrade: websocket", "a 101 without Upgrade"),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+         b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n", "protocol error",
+         "no Connection: upgrade", "a 101 without Connection: upgrade"),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n", "protocol error",
+         "Sec-WebSocket-Accept does not match", "a 101 with a wrong accept key"),
+        (b"SSH-2.0-OpenSSH\x01\r\n\r\n", "protocol error",
+         "not an HTTP response: SSH-2.0-OpenSSH\\x01", "no HTTP at all (quoted printable)"),
+        (b"", "end of stream", "the server closed the connection before answering",
+         "closed without an answer"),
+    ]
+    for answer, error, part, what in cases:
+        srv = RawServer(answer)
+        try:
+            failed(run_client(binary, f"ws://127.0.0.1:{srv.port}/ws"), error, part, what)
+        finally:
+            srv.close()
+    srv = RawServer(None)
+    try:
+        failed(run_client(binary, f"ws://127.0.0.1:{srv.port}/ws", timeout=0.5), "timed out",
+               "no answer to the WebSocket handshake within 0.5 s", "a server that never answers")
+    finally:
+        srv.close()
+
+
+def connect_cases(binary):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    failed(run_client(binary, f"ws://127.0.0.1:{port}/ws"), "connection refused",
+           f"connect to 127.0.0.1:{port}: Connection refused", "a refused port")
+    if offline():
+        failed(run_client(binary, "ws://no-such-host.invalid/ws"),
+               "host name could not be resolved", "name resolution: no-such-host.invalid: ",
+               "a name that does not resolve")
+    else:
+        print("skip a name that does not resolve: this host has a network route, the lookup "
+              "would leave loopback", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    binary = ap.parse_args().server
+    with tempfile.TemporaryDirectory() as d:
+        tls_cases(binary, make_certs(d))
+    handshake_cases(binary)
+    connect_cases(binary)
+    if FAILURES:
+        print(f"{len(FAILURES)} check(s) failed")
+        sys.exit(1)
+    print("all connect-detail checks passed")
+
+
+if __name__ == "__main__":
+    main()
