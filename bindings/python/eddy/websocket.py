@@ -376,28 +376,36 @@ class WebSocketHandler(RequestHandler):
  _CLIENT_WRITTEN) = range(7)
 
 
-def _connect_error(status, refused=None):
+def _connect_error(status, refused=None, detail=""):
     """The exception Tornado's websocket_connect raises for a failed connect. `refused` is the
-    (HTTP status, reason) of a handshake answered without a 101."""
+    (HTTP status, reason) of a handshake answered without a 101; `detail` is what eddy knows
+    beyond the code (eddy_websocket_connect_error_detail: "certificate verification: hostname
+    mismatch", "connect to 127.0.0.1:1: Connection refused", "no Upgrade: websocket in the
+    handshake response", ...), put in the exception's message."""
     from .httpclient import HTTPClientError
+
+    def said(text):
+        return "%s: %s" % (text, detail) if detail else text
+
     if status == _ll.EDDY_EPROTO and refused is not None and not 200 <= refused[0] < 300:
-        return HTTPClientError(refused[0], refused[1] or None)
+        return HTTPClientError(refused[0], refused[1] or None)  # Tornado's; the status says it
     name = _ll.eddy_strerror(status)
+    # OSError subclasses: the detail replaces the strerror text, which it repeats.
     if status == _ll.EDDY_ECONNREFUSED:
-        return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        return ConnectionRefusedError(errno.ECONNREFUSED, detail or "Connection refused")
     if status == _ll.EDDY_ECONNRESET:
-        return ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+        return ConnectionResetError(errno.ECONNRESET, said("Connection reset by peer"))
     if status == _ll.EDDY_ETIMEDOUT:
-        return HTTPClientError(599, "Timeout while connecting")
+        return HTTPClientError(599, said("Timeout while connecting"))
     if status == _ll.EDDY_ERESOLVE:
-        return socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return socket.gaierror(socket.EAI_NONAME, detail or "Name or service not known")
     if status == _ll.EDDY_ETLS:
-        return ssl.SSLError("TLS handshake failed (%s)" % name)
+        return ssl.SSLError(said(name))  # as a fetch's (httpclient._network_error)
     if status == _ll.EDDY_EPROTO:
-        return WebSocketError("Non-websocket response")
+        return WebSocketError(said("Non-websocket response"))
     if status in (_ll.EDDY_EOF, _ll.EDDY_ECLOSED):
-        return HTTPClientError(599, "Stream closed")
-    return HTTPClientError(599, name)
+        return HTTPClientError(599, said("Stream closed"))
+    return HTTPClientError(599, said(name))
 
 
 class WebSocketClientConnection:
@@ -507,8 +515,11 @@ class WebSocketClientConnection:
     def _connected(self, ws, status):
         if status != 0:
             self._closed = True
+            # Only readable now, inside eddy's failed on_connect.
+            detail = _ll.eddy_websocket_connect_error_detail(self.io_loop._eddy)
+            detail = detail.decode("utf-8", "replace") if detail else ""
             if not self.connect_future.done():
-                self.connect_future.set_exception(_connect_error(status, self._refused))
+                self.connect_future.set_exception(_connect_error(status, self._refused, detail))
             return
         self._ws = ws
         name = _ll.eddy_ws_subprotocol(ws)

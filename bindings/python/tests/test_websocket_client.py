@@ -123,11 +123,14 @@ class ClientTest(support.AppServerTestCase):
                 try:
                     await websocket_connect(request)
                 except (HTTPClientError, WebSocketError) as e:
-                    errors.append((type(e), getattr(e, "code", None)))
+                    errors.append((type(e), getattr(e, "code", None), str(e)))
             return first, errors
-        # As Tornado: HTTPClientError for a non-2xx answer, WebSocketError for a 2xx page.
-        self.assertEqual(run(go()), ("token=abc", [(HTTPClientError, 403), (HTTPClientError, 404),
-                                                   (WebSocketError, None)]))
+        # As Tornado: HTTPClientError for a non-2xx answer, WebSocketError for a 2xx page (with
+        # eddy's detail of what the server answered).
+        self.assertEqual(run(go()), ("token=abc", [
+            (HTTPClientError, 403, "HTTP 403: Forbidden"),
+            (HTTPClientError, 404, "HTTP 404: Not Found"),
+            (WebSocketError, None, "Non-websocket response: the server answered 200 OK")]))
 
     def test_ping_reaches_on_ping_and_pong_comes_back(self):
         async def go():
@@ -151,10 +154,14 @@ class ClientTest(support.AppServerTestCase):
         self.assertEqual(run(go()), (None, 1009))
 
     def test_connection_refused(self):
+        port = support.free_port()
+
         async def go():
-            await websocket_connect("ws://127.0.0.1:%d/echo" % support.free_port())
-        with self.assertRaises(ConnectionRefusedError):
+            await websocket_connect("ws://127.0.0.1:%d/echo" % port)
+        with self.assertRaises(ConnectionRefusedError) as cm:
             run(go())
+        self.assertEqual(str(cm.exception),
+                         "[Errno 111] connect to 127.0.0.1:%d: Connection refused" % port)
 
     def test_connect_timeout(self):
         # A listening socket that never answers the handshake.
@@ -168,8 +175,45 @@ class ClientTest(support.AppServerTestCase):
             with self.assertRaises(HTTPClientError) as cm:
                 run(go())
             self.assertEqual(cm.exception.code, 599)
+            self.assertIn("Timeout while connecting: no answer to the WebSocket handshake within "
+                          "0.3 s", str(cm.exception))
         finally:
             s.close()
+
+    def test_broken_handshake_says_what_was_wrong(self):
+        # A server answering 101 without "Upgrade: websocket": WebSocketError, as Tornado's,
+        # whose message says which check failed (eddy_websocket_connect_error_detail).
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(20)
+
+        def serve_one():
+            try:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.settimeout(10)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            return
+                        head += chunk
+                    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n")
+            except OSError:
+                pass
+        t = threading.Thread(target=serve_one, daemon=True)
+        t.start()
+        try:
+            async def go():
+                await websocket_connect("ws://127.0.0.1:%d/" % listener.getsockname()[1])
+            with self.assertRaises(WebSocketError) as cm:
+                run(go())
+            self.assertEqual(str(cm.exception), "Non-websocket response: no Upgrade: websocket "
+                             "in the handshake response")
+        finally:
+            t.join(20)
+            listener.close()
 
     def test_bad_url(self):
         async def go():
@@ -208,8 +252,12 @@ class ClientTest(support.AppServerTestCase):
             try:
                 async def go():
                     await websocket_connect("wss://127.0.0.1:%d/" % listener.getsockname()[1])
-                with self.assertRaises(ssl.SSLError):
+                with self.assertRaises(ssl.SSLError) as cm:
                     run(go())
+                # eddy's reason is in the message (eddy_websocket_connect_error_detail), in
+                # the words of a fetch's ssl.SSLError.
+                self.assertIn("certificate verification: self-signed certificate",
+                              str(cm.exception))
             finally:
                 t.join(20)
                 listener.close()
