@@ -21,7 +21,7 @@
 -- TLS for wss:// (Tornado's names): validate_cert (default true: the server's certificate chain
 -- and the URL's host name are checked), ca_certs (PEM file of CAs to trust besides the
 -- system's), client_cert and client_key (PEM files; the key defaults to client_cert's file).
--- A failed handshake or verification is reported as EDDY_ETLS.
+-- A failed handshake or verification is reported as EDDY_ETLS, the failed check as the detail.
 --
 -- Backpressure: conn:set_write_mark(bytes [, on_drain]), conn:write_buffer_size() and
 -- conn:wait_for_drain() (see eddy/write_mark.lua).
@@ -111,9 +111,12 @@ local function error_text(status)
 end
 
 -- Connects to `url` (ws:// or wss://). With `callback`, returns at once and later runs
--- callback(conn) or callback(nil, err, code). Without, it must run in a coroutine (a handler
--- method or eddy.spawn) and returns conn, or nil, an error message and the EDDY_E* code
--- (e.g. a refused connection, a timeout, EDDY_EPROTO when the server refused the handshake).
+-- callback(conn) or callback(nil, err, code, detail). Without, it must run in a coroutine (a
+-- handler method or eddy.spawn) and returns conn, or nil, an error message, the EDDY_E* code
+-- (e.g. a refused connection, a timeout, EDDY_EPROTO when the server refused the handshake)
+-- and eddy's detail of a connect that failed (eddy_websocket_connect_error_detail, e.g.
+-- "certificate verification: hostname mismatch"; nil when none, or when eddy refused the call
+-- itself), which also ends the message.
 function websocket.connect(url, opts, callback)
   opts = opts or {}
   if not callback then
@@ -144,11 +147,16 @@ function websocket.connect(url, opts, callback)
         conn.closed = true
         loop.detach("connections", conn)
         local err = error_text(a)
+        -- Why, beyond the code (only readable now, inside eddy's failed on_connect): it ends
+        -- the message and comes alone fourth, as a fetch error's message and `detail`.
+        local detail = core.eddy_websocket_connect_error_detail(loop.get())
+        if detail == "" then detail = nil end
+        if detail then err = err .. ": " .. detail end
         if a == core.EDDY_ETLS and opts.validate_cert ~= false then
-          -- Mostly an untrusted certificate (the log line at level info says which check failed).
+          -- Mostly an untrusted certificate (the detail says which check failed).
           err = err .. "; to trust the server's certificate give its CA in ca_certs"
         end
-        return finish_connect(nil, err, math.tointeger(a))
+        return finish_connect(nil, err, math.tointeger(a), detail)
       end
       conn.ws = ws
       local sub = core.eddy_ws_subprotocol(ws)

@@ -94,9 +94,15 @@ class Wss(unittest.TestCase):
         refused("default", etls)
         self.assertIn("certificate verification failed", r["default"]["err"])
         self.assertIn("give its CA in ca_certs", r["default"]["err"])
+        # eddy's detail (eddy_websocket_connect_error_detail) comes fourth and ends the message.
+        self.assertEqual(r["default"]["detail"], "certificate verification: self-signed certificate")
+        self.assertIn(": certificate verification: self-signed certificate; to trust",
+                      r["default"]["err"])
         refused("validate_true", etls)
         connected("no_validate")
         refused("wrong_host", etls)  # the chain is trusted; the name is not 127.0.0.1
+        self.assertEqual(r["wrong_host"]["detail"], "certificate verification: IP address mismatch")
+        self.assertNotIn("detail", r["missing_ca"])  # refused by eddy_websocket_connect itself
         connected("wrong_host_no_validate")
         self.assertFalse(r["no_client_cert"]["ok"], r["no_client_cert"])
         connected("client_cert")

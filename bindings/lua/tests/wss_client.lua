@@ -17,8 +17,8 @@ local emit = harness.emit_named
 
 -- Connects with `opts`; on success exchanges one message. Returns what happened.
 local function attempt(url, opts)
-  local conn, err, code = eddy.websocket_connect(url, opts)
-  if not conn then return { ok = false, err = err, code = code } end
+  local conn, err, code, detail = eddy.websocket_connect(url, opts)
+  if not conn then return { ok = false, err = err, code = code, detail = detail } end
   local out = { ok = true, greeting = conn:read_message() }
   conn:write_message("over tls")
   out.echo = conn:read_message()
