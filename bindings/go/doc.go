@@ -14,8 +14,8 @@
 // App.WebSocket makes a route a WebSocket endpoint and App.DialWebSocket opens a client
 // connection on the App's loop; both take Open, OnMessage, OnPing (a ping's payload, after the
 // automatic pong), OnPong and OnClose callbacks; a route also SelectSubprotocol and
-// CheckOrigin, a client also Subprotocols, TLS (wss://), OnError and OnRefused (the HTTP
-// status of a handshake the server refused). Conn.SetWriteMark and Conn.WriteBufferSize are the
+// CheckOrigin, a client also Subprotocols, TLS (wss://), OnError (a *DialError when eddy
+// knows why beyond the code) and OnRefused (the HTTP status of a handshake the server refused). Conn.SetWriteMark and Conn.WriteBufferSize are the
 // backpressure of a producer. App.SetTLS serves HTTPS and wss://.
 //
 // App.NewHTTPClient makes Tornado's AsyncHTTPClient on the App's loop: HTTPClient.Fetch runs

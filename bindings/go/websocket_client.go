@@ -20,6 +20,8 @@ type WebSocketClient struct {
 	// OnError runs instead of Open when the connection could not be opened: ErrProto when the
 	// server refused or broke the handshake, ErrTLS when the TLS handshake or certificate check
 	// failed, ErrTimedOut, ErrConnRefused, ErrInvalid for a bad URL, header or TLS file, ...
+	// When eddy knows why beyond the code, err is a *DialError carrying it (its Error() ends
+	// with the detail): compare with errors.Is(err, ErrTLS), not ==.
 	OnError func(err error)
 	// OnRefused runs when the server answered the handshake with an HTTP status other than 101
 	// (403 from an origin check, 404, a plain page, ...): that status and its reason phrase,
@@ -149,7 +151,8 @@ func goWSConnect(ws *C.eddy_ws, status C.int, ud unsafe.Pointer) {
 	d := dialOf(ud)
 	if status != 0 || ws == nil {
 		if d.cl.OnError != nil {
-			d.app.guardClient("on_error", func() { d.cl.OnError(Error(status)) })
+			err := dialError(d.app.loop, status) // now: the detail is gone once this returns
+			d.app.guardClient("on_error", func() { d.cl.OnError(err) })
 		}
 		return
 	}

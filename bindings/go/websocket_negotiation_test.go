@@ -1,6 +1,7 @@
 package eddy
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -22,8 +23,11 @@ func dialOutcome(t *testing.T, app *App, url string, cl WebSocketClient) []strin
 	cl.OnRefused = func(status int, reason string) { events <- fmt.Sprintf("refused %d", status) }
 	cl.OnError = func(err error) {
 		name := err.Error()
+		var de *DialError
 		if e, ok := err.(Error); ok {
 			name = e.Name()
+		} else if errors.As(err, &de) { // the code, whatever eddy's detail
+			name = de.Code.Name()
 		}
 		events <- "error " + name
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -222,7 +223,11 @@ func TestWebSocketClientRefusedAndPings(t *testing.T) {
 	refusing := func() WebSocketClient {
 		return WebSocketClient{
 			OnRefused: func(status int, reason string) { events <- fmt.Sprintf("refused %d %s", status, reason) },
-			OnError:   func(err error) { events <- fmt.Sprintf("error %v", err.(Error).Name()) },
+			OnError: func(err error) {
+				var e Error
+				errors.As(err, &e) // a *DialError wraps the code
+				events <- fmt.Sprintf("error %v", e.Name())
+			},
 			WebSocket: WebSocket{Open: func(c *Conn) { events <- "connected" }},
 		}
 	}

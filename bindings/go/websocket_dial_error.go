@@ -1,0 +1,35 @@
+package eddy
+
+// #include <eddy/eddy.h>
+import "C"
+
+// DialError is the error WebSocketClient.OnError gets when eddy knows more than the code of a
+// failed connect (eddy_websocket_connect_error_detail): why the TLS handshake or certificate
+// check failed ("certificate verification: hostname mismatch", in the words of a FetchError),
+// the address that refused ("connect to 127.0.0.1:9: Connection refused"), what was wrong
+// with the server's handshake answer ("the server answered 403 Forbidden", "no Upgrade:
+// websocket in the handshake response"), a timeout's stage. It wraps the code, so
+// errors.Is(err, ErrTLS) holds as for a bare Error; errors.As(err, &de) reaches the detail. A
+// failure with nothing beyond its code stays a bare Error.
+type DialError struct {
+	Code   Error  // the EDDY_E* code (ErrTLS, ErrProto, ErrConnRefused, ...)
+	Detail string // what eddy knows beyond it, never ""
+}
+
+// Error returns the code's description followed by the detail: "eddy: TLS handshake or
+// certificate verification failed: certificate verification: self-signed certificate".
+func (e *DialError) Error() string { return e.Code.Error() + ": " + e.Detail }
+
+// Unwrap gives the code, for errors.Is.
+func (e *DialError) Unwrap() error { return e.Code }
+
+// dialError is the error for a failed connect of loop with code status, read while eddy's
+// failed on_connect runs (the only time the detail is there): a *DialError when eddy has a
+// detail, else the bare code.
+func dialError(loop *C.eddy_loop, status C.int) error {
+	var n C.size_t
+	if detail := C.eddy_websocket_connect_error_detail(loop, &n); detail != nil && n > 0 {
+		return &DialError{Code: Error(status), Detail: C.GoStringN(detail, C.int(n))}
+	}
+	return Error(status)
+}
