@@ -799,6 +799,10 @@ extern "C" {
         userdata: *mut c_void,
         free_userdata: eddy_free_fn,
     ) -> c_int;
+    pub fn eddy_websocket_connect_error_detail(
+        lp: *const eddy_loop,
+        len: *mut usize,
+    ) -> *const c_char;
     pub fn eddy_ws_write_message(
         ws: *mut eddy_ws,
         data: *const c_void,

@@ -90,3 +90,16 @@ pub(crate) fn check(rc: c_int) -> Result<()> {
         Err(Error(rc))
     }
 }
+
+/// An error detail eddy lends (eddy_fetch_error_detail, eddy_websocket_connect_error_detail)
+/// as an owned string, `None` when it is empty.
+///
+/// # Safety
+/// `p` is NULL or points at `len` readable bytes.
+pub(crate) unsafe fn owned_detail(p: *const std::os::raw::c_char, len: usize) -> Option<String> {
+    if p.is_null() || len == 0 {
+        return None;
+    }
+    let bytes = std::slice::from_raw_parts(p as *const u8, len);
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}

@@ -4,7 +4,7 @@ use std::os::raw::c_int;
 
 use eddy_sys as sys;
 
-use crate::error::Error;
+use crate::error::{owned_detail, Error};
 
 /// The error an [`HttpClient`](crate::HttpClient) fetch's closure gets: the `EDDY_E*` code as
 /// an [`Error`] and what eddy knows beyond it (`eddy_fetch_error_detail`), e.g. for
@@ -29,15 +29,9 @@ impl FetchError {
     pub(crate) unsafe fn read(f: *mut sys::eddy_fetch, code: c_int) -> FetchError {
         let mut len = 0usize;
         let p = sys::eddy_fetch_error_detail(f, &mut len);
-        let detail = if p.is_null() || len == 0 {
-            None
-        } else {
-            let bytes = std::slice::from_raw_parts(p as *const u8, len);
-            Some(String::from_utf8_lossy(bytes).into_owned())
-        };
         FetchError {
             error: Error::from_code(code),
-            detail,
+            detail: owned_detail(p, len),
         }
     }
 

@@ -48,6 +48,7 @@
 
 mod app;
 mod boundary;
+mod connect_error;
 mod deferred;
 mod dispatch;
 mod error;
@@ -65,6 +66,7 @@ mod websocket;
 mod ws_client;
 
 pub use app::{App, Route};
+pub use connect_error::ConnectError;
 pub use deferred::Deferred;
 pub use error::{Error, Result};
 pub use event_loop::{CallId, Loop, Remote, WeakLoop, SIGINT, SIGTERM};

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use eddy_sys as sys;
 
 use crate::boundary::{guard, log_error};
+use crate::connect_error::ConnectError;
 use crate::error::{check, Error, Result};
 use crate::event_loop::{Loop, Remote};
 use crate::tls::{TlsContext, Verify};
 use crate::websocket::{message_of, payload, ws_dispatch, Message, PingFn, WebSocket};
 
-type ConnectFn = dyn FnOnce(std::result::Result<&mut WebSocket<'_>, Error>) -> Result<()>;
+// One slot for both on_connect forms: the detailed one; on_connect drops the detail.
+type ConnectFn = dyn FnOnce(std::result::Result<&mut WebSocket<'_>, ConnectError>) -> Result<()>;
 type MessageFn = dyn Fn(&mut WebSocket<'_>, Message<'_>) -> Result<()>;
 type CloseFn = dyn Fn(&mut WebSocket<'_>, u16, &str) -> Result<()>;
 type RefusedFn = dyn FnOnce(u16, &str);
@@ -40,10 +42,12 @@ pub struct WebSocketClient {
     connect_timeout: Option<f64>,
 }
 
-/// What the C callbacks get as userdata: the closures and the loop's Remote (for `sender()`).
-/// eddy releases it (free_client) after the close callback, or after a failed connect.
+/// What the C callbacks get as userdata: the closures, the loop's Remote (for `sender()`) and
+/// the loop itself (a failed connect's detail is read with it). eddy releases it (free_client)
+/// after the close callback, or after a failed connect, or when the loop is freed.
 struct ClientCallbacks {
     remote: Remote,
+    lp: *mut sys::eddy_loop,
     connect: RefCell<Option<Box<ConnectFn>>>,
     refused: RefCell<Option<Box<RefusedFn>>>,
     message: Option<Box<MessageFn>>,
@@ -60,9 +64,26 @@ impl WebSocketClient {
     }
     /// Runs once with the outcome: the open connection, or the error (`Error::PROTOCOL` when
     /// the server refused or broke the handshake, `Error::TIMED_OUT`, a refused port, ...).
+    /// [`on_connect_detailed`](Self::on_connect_detailed) gets eddy's reason too; the last of
+    /// the two set is the one that runs.
     pub fn on_connect(
         mut self,
         f: impl FnOnce(std::result::Result<&mut WebSocket<'_>, Error>) -> Result<()> + 'static,
+    ) -> Self {
+        self.connect = Some(Box::new(
+            move |outcome: std::result::Result<&mut WebSocket<'_>, ConnectError>| {
+                f(outcome.map_err(|e| e.error()))
+            },
+        ));
+        self
+    }
+    /// As [`on_connect`](Self::on_connect), but a failure comes as a [`ConnectError`]: the code
+    /// and what eddy knows beyond it (`eddy_websocket_connect_error_detail`), e.g.
+    /// `"certificate verification: self-signed certificate"` with `Error::TLS`, `"the server
+    /// answered 403 Forbidden"` with `Error::PROTOCOL`; its `Display` ends with the detail.
+    pub fn on_connect_detailed(
+        mut self,
+        f: impl FnOnce(std::result::Result<&mut WebSocket<'_>, ConnectError>) -> Result<()> + 'static,
     ) -> Self {
         self.connect = Some(Box::new(f));
         self
@@ -178,6 +199,7 @@ impl WebSocketClient {
         let rc = self.fill(opts).and_then(|()| {
             let cbs = ClientCallbacks {
                 remote: lp.remote(),
+                lp: lp.as_ptr(),
                 connect: RefCell::new(self.connect),
                 refused: RefCell::new(self.refused),
                 message: self.message,
@@ -320,9 +342,9 @@ unsafe extern "C" fn client_connect(ws: *mut sys::eddy_ws, status: c_int, ud: *m
                 f(Ok(s))
             });
         } else {
-            run_logged("websocket client on_connect", || {
-                f(Err(Error::from_code(status)))
-            });
+            // Read now: the detail is there only while eddy's failed on_connect runs.
+            let error = ConnectError::read(cbs.lp, status);
+            run_logged("websocket client on_connect", || f(Err(error)));
         }
     }
 }

@@ -3,12 +3,14 @@
 //! by default, accepted without verification, client certificates).
 mod common;
 
+use std::cell::RefCell;
 use std::process::Command;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use common::certs::Certs;
-use common::{client_outcome as outcome, Server};
-use eddy::{Error, Loop, TlsContext, Verify, WebSocketClient, WebSocketHandler};
+use common::{client_outcome as outcome, run_bounded, Server};
+use eddy::{ConnectError, Error, Loop, TlsContext, Verify, WebSocketClient, WebSocketHandler};
 
 /// A TLS server with a WebSocket route and a page; `ctx` configures its context.
 fn tls_server(certs: &Certs, configure: fn(&mut TlsContext, &Certs)) -> Server {
@@ -24,6 +26,28 @@ fn tls_server(certs: &Certs, configure: fn(&mut TlsContext, &Certs)) -> Server {
             .unwrap()
             .get(|req, res| res.write(format!("secure {}", req.uri())));
     })
+}
+
+/// Connects `client` to `url` with on_connect_detailed and returns the failure (panics when
+/// the connection opened or nothing came).
+fn connect_error(client: WebSocketClient, url: &str) -> ConnectError {
+    let lp = Loop::new().unwrap();
+    let seen = Rc::new(RefCell::new(None));
+    let (got, stop) = (seen.clone(), lp.clone());
+    client
+        .connect_timeout(5.0)
+        .on_connect_detailed(move |outcome| {
+            *got.borrow_mut() = Some(outcome.map(|_| ()));
+            stop.stop();
+            Ok(())
+        })
+        .connect(&lp, url)
+        .unwrap();
+    run_bounded(&lp);
+    let outcome = seen.borrow_mut().take();
+    outcome
+        .expect("no outcome within 10 s")
+        .expect_err("connected")
 }
 
 fn curl(args: &[&str]) -> (i32, String) {
@@ -117,4 +141,37 @@ fn client_certificates_checked_by_the_server() {
     let lp = Loop::new().unwrap();
     let mismatched = trusting().client_cert(certs.path("client.crt"), certs.path("server.key"));
     assert_eq!(mismatched.connect(&lp, &wss), Err(Error::INVALID));
+}
+
+#[test]
+fn a_failed_wss_connect_says_why() {
+    let certs = Certs::make("detail");
+    let srv = tls_server(&certs, |_, _| {});
+    let wss = format!("wss://127.0.0.1:{}/ws", srv.port);
+    // Nobody trusts the certificate: the code, and OpenSSL's reason through
+    // eddy_websocket_connect_error_detail (the words of a FetchError's detail).
+    let e = connect_error(WebSocketClient::new(), &wss);
+    assert_eq!(e, Error::TLS); // still the code, whatever the detail
+    assert_eq!((e.error(), e.name()), (Error::TLS, "EDDY_ETLS"));
+    assert_eq!(
+        e.detail(),
+        Some("certificate verification: self-signed certificate")
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: certificate verification: self-signed certificate",
+            Error::TLS
+        )
+    );
+    // Trusted, but the server refuses the handshake (no such route): what it answered.
+    let missing = format!("wss://127.0.0.1:{}/nowhere", srv.port);
+    let e = connect_error(
+        WebSocketClient::new().ca_file(certs.path("server.crt")),
+        &missing,
+    );
+    assert_eq!(e, Error::PROTOCOL);
+    assert_eq!(e.detail(), Some("the server answered 404 Not Found"));
+    // on_connect keeps its Error (the code alone).
+    assert_eq!(outcome(WebSocketClient::new(), &wss), ["error EDDY_ETLS"]);
 }
