@@ -96,22 +96,6 @@ func (a *App) Static(urlPrefix, root string) {
 	a.statics = append(a.statics, [2]string{urlPrefix, root})
 }
 
-// SetMaxBodySize limits request bodies (larger ones get 413).
-func (a *App) SetMaxBodySize(bytes int) {
-	a.mustNotBeStarted("SetMaxBodySize")
-	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) error {
-		return check(C.eddy_server_set_max_body_size(s, C.size_t(bytes)))
-	})
-}
-
-// SetIdleTimeout closes keep-alive connections idle for this many seconds.
-func (a *App) SetIdleTimeout(seconds float64) {
-	a.mustNotBeStarted("SetIdleTimeout")
-	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) error {
-		return check(C.eddy_server_set_idle_timeout(s, C.double(seconds)))
-	})
-}
-
 // Start creates the loop on a new locked OS thread, registers the routes, listens on addr
 // ("127.0.0.1:8080"; port 0 picks a free port, see Port) and returns once the server accepts
 // connections, or with the error that prevented it. An App can be started once.

@@ -1,0 +1,196 @@
+package eddy
+
+// #include <stdlib.h>
+// #include "shim.h"
+import "C"
+
+import (
+	"fmt"
+	"strings"
+	"unsafe"
+)
+
+// The HTTP server's limits and options (eddy/http.h; Tornado's HTTPServer keywords). Each
+// setter is called before Start and applies to the server that Start creates (the App's, or
+// ServeAll's); a value eddy refuses makes Start return an error that names the setter and
+// wraps ErrInvalid (ErrNotSupported for SetProxyProtocol with SetTLS). Setters may be called
+// more than once: the last value wins (AddTrustedProxy and AllowMethods add to the list).
+
+// serverOption queues apply for Start; its error is returned by Start, naming the setter.
+func (a *App) serverOption(what string, apply func(*C.eddy_server) C.int) {
+	a.mustNotBeStarted(what)
+	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) error {
+		if err := check(apply(s)); err != nil {
+			return fmt.Errorf("eddy: %s: %w", what, err)
+		}
+		return nil
+	})
+}
+
+// sizeOption is serverOption for a size_t limit: a negative value is refused (in C it would
+// wrap to a huge limit).
+func (a *App) sizeOption(what string, n int, apply func(*C.eddy_server, C.size_t) C.int) {
+	a.serverOption(what, func(s *C.eddy_server) C.int {
+		if n < 0 {
+			return C.EDDY_EINVAL
+		}
+		return apply(s, C.size_t(n))
+	})
+}
+
+func cBool(on bool) C.int {
+	if on {
+		return 1
+	}
+	return 0
+}
+
+// SetXHeaders takes the client's address and scheme from X-Real-IP / X-Forwarded-For and
+// X-Scheme / X-Forwarded-Proto (Tornado's xheaders; default off): Request.RemoteIP and
+// Request.Scheme report them. Only turn it on behind a proxy that sets these headers; with
+// AddTrustedProxy, only connections from those addresses are believed.
+func (a *App) SetXHeaders(on bool) {
+	a.serverOption(fmt.Sprintf("SetXHeaders(%v)", on), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_xheaders(s, cBool(on))
+	})
+}
+
+// AddTrustedProxy adds downstream proxy addresses (numeric IPv4 or IPv6, as the connection's
+// peer address reads; Tornado's trusted_downstream). Once any is added, SetXHeaders believes
+// only connections from them, and X-Forwarded-For is read from the right, skipping these
+// addresses. Default: none (every peer is believed). A value that is not a numeric address
+// makes Start fail.
+func (a *App) AddTrustedProxy(ips ...string) {
+	for _, ip := range ips {
+		ip := ip
+		a.serverOption(fmt.Sprintf("AddTrustedProxy(%q)", ip), func(s *C.eddy_server) C.int {
+			if strings.IndexByte(ip, 0) >= 0 { // C would read up to the NUL only
+				return C.EDDY_EINVAL
+			}
+			cs := C.CString(ip)
+			defer C.free(unsafe.Pointer(cs))
+			return C.eddy_server_add_trusted_proxy(s, cs)
+		})
+	}
+}
+
+// SetNoKeepAlive closes every connection after its response (Tornado's no_keep_alive;
+// default off: HTTP/1.1 connections are kept alive). Responses then say Connection: close.
+func (a *App) SetNoKeepAlive(on bool) {
+	a.serverOption(fmt.Sprintf("SetNoKeepAlive(%v)", on), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_no_keep_alive(s, cBool(on))
+	})
+}
+
+// SetDecompressRequest decodes gzip request bodies (Content-Encoding: gzip) before handlers
+// see them; the header is renamed X-Consumed-Content-Encoding (Tornado's decompress_request;
+// default off: such bodies pass through as they came). SetMaxBodySize counts the decoded size.
+func (a *App) SetDecompressRequest(on bool) {
+	a.serverOption(fmt.Sprintf("SetDecompressRequest(%v)", on), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_decompress_request(s, cBool(on))
+	})
+}
+
+// SetMaxHeaderSize limits a request head (request line and header fields) to this many bytes
+// (Tornado's max_header_size; default 65536). Over it: 431 and close. At least 64.
+func (a *App) SetMaxHeaderSize(bytes int) {
+	a.sizeOption(fmt.Sprintf("SetMaxHeaderSize(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
+		return C.eddy_server_set_max_header_size(s, n)
+	})
+}
+
+// SetMaxHeaderFields limits the header field lines of a request head (default 1000). Over it:
+// 431 and close. Each field costs the server memory however short its line, so this bounds
+// what a head of many tiny lines takes. At least 1.
+func (a *App) SetMaxHeaderFields(n int) {
+	a.sizeOption(fmt.Sprintf("SetMaxHeaderFields(%d)", n), n, func(s *C.eddy_server, c C.size_t) C.int {
+		return C.eddy_server_set_max_header_fields(s, c)
+	})
+}
+
+// SetMaxBodySize limits request bodies to this many bytes, counted after decompression
+// (Tornado's max_body_size; default 100 MiB). Over it: 413 and close.
+func (a *App) SetMaxBodySize(bytes int) {
+	a.sizeOption(fmt.Sprintf("SetMaxBodySize(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
+		return C.eddy_server_set_max_body_size(s, n)
+	})
+}
+
+// SetHeaderTimeout gives a request's head this many seconds to arrive once it started (and
+// the first request this long after connecting); default 30. Then: 408 and close. 0 disables;
+// a negative value is refused.
+func (a *App) SetHeaderTimeout(seconds float64) {
+	a.serverOption(fmt.Sprintf("SetHeaderTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_header_timeout(s, C.double(seconds))
+	})
+}
+
+// SetIdleTimeout closes keep-alive connections idle for this many seconds between requests
+// (Tornado's idle_connection_timeout; default 75). The wait starts once the last answer was
+// sent, so a client that takes none of an answer's bytes for this long is closed as well. 0
+// disables both; a negative value is refused.
+func (a *App) SetIdleTimeout(seconds float64) {
+	a.serverOption(fmt.Sprintf("SetIdleTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_idle_timeout(s, C.double(seconds))
+	})
+}
+
+// SetBodyTimeout gives a request body this many seconds without any bytes before the server
+// gives up (Tornado's body_timeout; default 60). Then: 408 and close. 0 disables; a negative
+// value is refused.
+func (a *App) SetBodyTimeout(seconds float64) {
+	a.serverOption(fmt.Sprintf("SetBodyTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_body_timeout(s, C.double(seconds))
+	})
+}
+
+// SetMaxConnections limits the connections open at once (default 0: no limit). At the limit
+// the oldest idle keep-alive connection is closed to make room for a new one (as nginx does);
+// when none is idle, the new connection is closed at once and a warning is logged. A
+// connection upgraded to a WebSocket no longer counts.
+func (a *App) SetMaxConnections(n int) {
+	a.sizeOption(fmt.Sprintf("SetMaxConnections(%d)", n), n, func(s *C.eddy_server, c C.size_t) C.int {
+		return C.eddy_server_set_max_connections(s, c)
+	})
+}
+
+// SetServerHeader sets the Server header of every response (default "eddy/<version>"); ""
+// sends none. A handler's own Server header wins. A value with control characters (CR, LF,
+// NUL, ...) is refused.
+func (a *App) SetServerHeader(value string) {
+	a.serverOption(fmt.Sprintf("SetServerHeader(%q)", value), func(s *C.eddy_server) C.int {
+		if value == "" {
+			return C.eddy_server_set_server_header(s, nil, 0)
+		}
+		cs := C.CString(value)
+		defer C.free(unsafe.Pointer(cs))
+		return C.eddy_server_set_server_header(s, cs, C.size_t(len(value)))
+	})
+}
+
+// SetProxyProtocol requires every connection to start with a PROXY protocol header (version 1
+// or 2, as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it); the
+// address it carries becomes Request.RemoteIP. A connection whose header is missing, malformed
+// or late (SetHeaderTimeout) is closed. Default off. Only behind a proxy that always sends
+// it: anyone who can reach the port can claim any address. Not combined with SetTLS yet
+// (Start returns an error wrapping ErrNotSupported).
+func (a *App) SetProxyProtocol(on bool) {
+	a.serverOption(fmt.Sprintf("SetProxyProtocol(%v)", on), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_proxy_protocol(s, cBool(on))
+	})
+}
+
+// AllowMethods lets requests with these methods (tokens) through to ServeAll's handler; by
+// default GET, HEAD, POST, PUT, DELETE, PATCH and OPTIONS pass and other methods get 501. An
+// App with routes needs none: HandleFunc with a custom method allows it. A method that is not
+// a token, or CONNECT (always 501: eddy is no tunnel), makes Start fail.
+func (a *App) AllowMethods(methods ...string) {
+	for _, m := range methods {
+		m := m
+		a.serverOption(fmt.Sprintf("AllowMethods(%q)", m), func(s *C.eddy_server) C.int {
+			cs := C.CString(m)
+			defer C.free(unsafe.Pointer(cs))
+			return C.eddy_server_allow_method(s, cs, C.size_t(len(m)))
+		})
+	}
+}

@@ -1,0 +1,302 @@
+package eddy
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawConn is a loopback connection to base with a generous deadline on every read and write:
+// the tests wait for events (a response, the close), never for an amount of time.
+type rawConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, base string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{c, bufio.NewReader(c)}
+}
+
+func (c *rawConn) send(t *testing.T, raw string) {
+	t.Helper()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// response reads one response and its body.
+func (c *rawConn) response(t *testing.T) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading a body: %v", err)
+	}
+	return resp, string(b)
+}
+
+// closed waits until the server closed the connection (EOF or a reset; a timeout fails).
+func (c *rawConn) closed(t *testing.T) {
+	t.Helper()
+	b, err := c.r.ReadByte()
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("the server did not close the connection: byte %q, %v", b, err)
+	}
+}
+
+// exchange sends one raw request on a fresh connection and reads the response.
+func exchange(t *testing.T, base, raw string) (*http.Response, string) {
+	t.Helper()
+	c := dialRaw(t, base)
+	c.send(t, raw)
+	return c.response(t)
+}
+
+func ipApp() *App {
+	app := New()
+	app.Get(`/ip`, func(w *ResponseWriter, r *Request) { w.WriteString(r.RemoteIP() + " " + r.Scheme()) })
+	return app
+}
+
+func TestServerXHeadersTrustedProxy(t *testing.T) {
+	t.Run("trusted", func(t *testing.T) { xheadersTrusted(t) })
+	t.Run("untrusted", func(t *testing.T) {
+		// The peer (127.0.0.1) is not one of the trusted proxies: its headers are ignored.
+		untrusted := ipApp()
+		untrusted.SetXHeaders(true)
+		untrusted.AddTrustedProxy("192.0.2.1")
+		base := start(t, untrusted)
+		resp, body := do(t, "GET", base+"/ip", nil, map[string]string{
+			"X-Real-IP": "203.0.113.7", "X-Forwarded-Proto": "https"})
+		expect(t, resp, body, 200, "127.0.0.1 http")
+	})
+	t.Run("off", func(t *testing.T) {
+		// Without xheaders (the default) nobody is believed.
+		base := start(t, ipApp())
+		resp, body := do(t, "GET", base+"/ip", nil, map[string]string{"X-Real-IP": "203.0.113.7"})
+		expect(t, resp, body, 200, "127.0.0.1 http")
+	})
+}
+
+func xheadersTrusted(t *testing.T) {
+	trusting := ipApp()
+	trusting.SetXHeaders(true)
+	trusting.AddTrustedProxy("192.0.2.1", "127.0.0.1")
+	base := start(t, trusting)
+	resp, body := do(t, "GET", base+"/ip", nil, map[string]string{"X-Real-IP": "203.0.113.7"})
+	expect(t, resp, body, 200, "203.0.113.7 http")
+	// X-Forwarded-For is read from the right, skipping the trusted proxies.
+	resp, body = do(t, "GET", base+"/ip", nil, map[string]string{
+		"X-Forwarded-For": "198.51.100.1, 127.0.0.1", "X-Forwarded-Proto": "https"})
+	expect(t, resp, body, 200, "198.51.100.1 https")
+	resp, body = do(t, "GET", base+"/ip", nil, nil)
+	expect(t, resp, body, 200, "127.0.0.1 http")
+}
+
+func TestServerHeaderLimits(t *testing.T) {
+	app := New()
+	app.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("ok") })
+	app.SetMaxHeaderSize(1024)
+	app.SetMaxHeaderFields(5)
+	base := start(t, app)
+
+	resp, body := exchange(t, base, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 2000)+"\r\n\r\n")
+	expect(t, resp, body, 431, "")
+	resp, body = exchange(t, base, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 900)+"\r\n\r\n")
+	expect(t, resp, body, 200, "ok")
+
+	fields := func(n int) string { // n field lines, Host among them
+		var b strings.Builder
+		b.WriteString("GET / HTTP/1.1\r\nHost: x\r\n")
+		for i := 1; i < n; i++ {
+			fmt.Fprintf(&b, "X-%d: v\r\n", i)
+		}
+		b.WriteString("\r\n")
+		return b.String()
+	}
+	resp, body = exchange(t, base, fields(5))
+	expect(t, resp, body, 200, "ok")
+	c := dialRaw(t, base)
+	c.send(t, fields(6))
+	resp, body = c.response(t)
+	expect(t, resp, body, 431, "")
+	c.closed(t)
+}
+
+func TestServerHeaderTimeout(t *testing.T) {
+	app := New()
+	app.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("ok") })
+	app.SetHeaderTimeout(0.2)
+	base := start(t, app)
+
+	c := dialRaw(t, base)
+	c.send(t, "GET / HTTP/1.1\r\nHost: x\r\n") // the head never ends
+	resp, body := c.response(t)
+	expect(t, resp, body, 408, "")
+	c.closed(t)
+	// A whole head is answered as usual.
+	resp, body = exchange(t, base, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	expect(t, resp, body, 200, "ok")
+}
+
+func TestServerNoKeepAlive(t *testing.T) {
+	app := New()
+	app.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("ok") })
+	app.SetNoKeepAlive(true)
+	base := start(t, app)
+	c := dialRaw(t, base)
+	c.send(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := c.response(t)
+	expect(t, resp, body, 200, "ok")
+	if !resp.Close { // net/http reports "Connection: close" here (and drops the field)
+		t.Fatalf("no Connection: close (headers %v)", resp.Header)
+	}
+	c.closed(t)
+}
+
+// One connection at most: a new one closes the idle keep-alive one.
+func TestServerMaxConnections(t *testing.T) {
+	limited := New()
+	limited.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("ok") })
+	limited.SetMaxConnections(1)
+	base := start(t, limited)
+	first := dialRaw(t, base)
+	first.send(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := first.response(t)
+	expect(t, resp, body, 200, "ok")
+	resp, body = exchange(t, base, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	expect(t, resp, body, 200, "ok")
+	first.closed(t)
+}
+
+func TestServerDecompressAndServerHeader(t *testing.T) {
+	app := ipApp()
+	app.Post(`/echo`, func(w *ResponseWriter, r *Request) {
+		w.WriteString(r.Header("X-Consumed-Content-Encoding") + ":" + string(r.Body()))
+	})
+	app.SetDecompressRequest(true)
+	app.SetServerHeader("test-server/1")
+	base := start(t, app)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("hello, decompressed"))
+	zw.Close()
+	resp, body := do(t, "POST", base+"/echo", bytes.NewReader(gz.Bytes()),
+		map[string]string{"Content-Encoding": "gzip"})
+	expect(t, resp, body, 200, "gzip:hello, decompressed")
+	if got := resp.Header.Get("Server"); got != "test-server/1" {
+		t.Fatalf("Server: %q", got)
+	}
+}
+
+func TestServerProxyProtocolWithoutServerHeader(t *testing.T) {
+	quiet := ipApp()
+	quiet.SetServerHeader("")
+	quiet.SetProxyProtocol(true)
+	base := start(t, quiet)
+	resp, body := exchange(t, base, "PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\nGET /ip HTTP/1.1\r\nHost: x\r\n\r\n")
+	expect(t, resp, body, 200, "203.0.113.9 http")
+	if got, ok := resp.Header["Server"]; ok {
+		t.Fatalf("Server header %q sent, want none", got)
+	}
+	// Without the PROXY header the connection is closed unanswered.
+	c := dialRaw(t, base)
+	c.send(t, "GET /ip HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.closed(t)
+}
+
+// ServeAll: a method beyond the standard ones needs AllowMethods.
+func TestServerAllowMethods(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("allow=", allow), func(t *testing.T) {
+			raw := New()
+			raw.ServeAll(func(w *ResponseWriter, r *Request) { w.WriteString(r.Method()) })
+			if allow {
+				raw.AllowMethods("PROPFIND", "PURGE")
+			}
+			base := start(t, raw)
+			resp, body := exchange(t, base, "PROPFIND / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if allow {
+				expect(t, resp, body, 200, "PROPFIND")
+			} else {
+				expect(t, resp, body, 501, "")
+			}
+		})
+	}
+}
+
+func TestServerOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		set   func(*App)
+		want  error
+		names string
+	}{
+		{"header size", func(a *App) { a.SetMaxHeaderSize(10) }, ErrInvalid, "SetMaxHeaderSize(10)"},
+		{"header fields", func(a *App) { a.SetMaxHeaderFields(0) }, ErrInvalid, "SetMaxHeaderFields(0)"},
+		{"negative fields", func(a *App) { a.SetMaxHeaderFields(-1) }, ErrInvalid, "SetMaxHeaderFields(-1)"},
+		{"negative body", func(a *App) { a.SetMaxBodySize(-1) }, ErrInvalid, "SetMaxBodySize(-1)"},
+		{"negative connections", func(a *App) { a.SetMaxConnections(-2) }, ErrInvalid, "SetMaxConnections(-2)"},
+		{"header timeout", func(a *App) { a.SetHeaderTimeout(-1) }, ErrInvalid, "SetHeaderTimeout(-1)"},
+		{"body timeout", func(a *App) { a.SetBodyTimeout(-0.5) }, ErrInvalid, "SetBodyTimeout(-0.5)"},
+		{"idle timeout", func(a *App) { a.SetIdleTimeout(-1) }, ErrInvalid, "SetIdleTimeout(-1)"},
+		{"proxy", func(a *App) { a.AddTrustedProxy("127.0.0.1", "not-an-ip") }, ErrInvalid, `AddTrustedProxy("not-an-ip")`},
+		{"proxy with NUL", func(a *App) { a.AddTrustedProxy("127.0.0.1\x00x") }, ErrInvalid, "AddTrustedProxy"},
+		{"server header", func(a *App) { a.SetServerHeader("a\r\nX-Evil: 1") }, ErrInvalid, "SetServerHeader"},
+		{"method", func(a *App) { a.AllowMethods("CONNECT") }, ErrInvalid, `AllowMethods("CONNECT")`},
+	} {
+		for _, raw := range []bool{false, true} {
+			app := New()
+			if raw {
+				app.ServeAll(func(w *ResponseWriter, r *Request) {})
+			} else {
+				app.Get(`/`, func(w *ResponseWriter, r *Request) {})
+			}
+			app.SetXHeaders(true) // valid options around the refused one do not hide it
+			tc.set(app)
+			err := app.Start("127.0.0.1:0")
+			if !errors.Is(err, tc.want) || !strings.Contains(fmt.Sprint(err), tc.names) {
+				t.Errorf("%s (ServeAll %v): Start gave %v, want %v naming %s", tc.name, raw, err, tc.want, tc.names)
+			}
+			select {
+			case <-app.Done():
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s: the failed App was not released", tc.name)
+			}
+		}
+	}
+	if n := liveHandles.Load(); n != 0 {
+		t.Errorf("%d cgo handles still alive after failed starts", n)
+	}
+
+	// PROXY protocol and TLS are not combined yet: Start says so.
+	file := makeCerts(t)
+	app := New()
+	app.Get(`/`, func(w *ResponseWriter, r *Request) {})
+	app.SetTLS(ServerTLS{CertFile: file("server.crt"), KeyFile: file("server.key")})
+	app.SetProxyProtocol(true)
+	if err := app.Start("127.0.0.1:0"); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "SetProxyProtocol") {
+		t.Fatalf("PROXY protocol with TLS: Start gave %v", err)
+	}
+	<-app.Done()
+}
