@@ -257,6 +257,7 @@ extern "C" {
     ) -> c_int;
     pub fn eddy_server_free(server: *mut eddy_server);
     pub fn eddy_server_set_max_header_size(server: *mut eddy_server, bytes: usize) -> c_int;
+    pub fn eddy_server_set_max_header_fields(server: *mut eddy_server, count: usize) -> c_int;
     pub fn eddy_server_set_max_body_size(server: *mut eddy_server, bytes: usize) -> c_int;
     pub fn eddy_server_set_header_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;
     pub fn eddy_server_set_idle_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;
@@ -265,6 +266,7 @@ extern "C" {
     pub fn eddy_server_set_no_keep_alive(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_set_xheaders(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_add_trusted_proxy(server: *mut eddy_server, ip: *const c_char) -> c_int;
+    pub fn eddy_server_set_proxy_protocol(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_set_decompress_request(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_set_server_header(
         server: *mut eddy_server,

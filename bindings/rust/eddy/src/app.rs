@@ -224,16 +224,124 @@ impl App {
         u16::try_from(unsafe { sys::eddy_server_port(s) }).ok()
     }
 
-    /// Largest request body in bytes (default 100 MiB); over it: 413.
+    // ---- the HTTP server's limits and options (eddy/http.h; Tornado's HTTPServer keywords).
+    // Each applies to connections accepted afterwards: set them before `listen`. A value eddy
+    // refuses is Err(INVALID) and leaves the setting as it was.
+
+    /// Takes the client's address and scheme from X-Real-IP / X-Forwarded-For and X-Scheme /
+    /// X-Forwarded-Proto (Tornado's `xheaders`; default off): [`Request::remote_ip`] and the
+    /// scheme report them. Only behind a proxy that sets these headers; with
+    /// [`App::add_trusted_proxy`], only connections from those addresses are believed.
+    pub fn set_xheaders(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_xheaders(self.server()?, c_int::from(on)) })
+    }
+
+    /// Adds a trusted downstream proxy (a numeric IPv4 or IPv6 address, as the connection's
+    /// peer address reads; Tornado's `trusted_downstream`, one call per address). Once any is
+    /// added, [`App::set_xheaders`] believes only connections from them, and X-Forwarded-For is
+    /// read from the right, skipping these addresses. Default: none (every peer is believed).
+    /// Err(INVALID) for anything but a numeric address.
+    pub fn add_trusted_proxy(&mut self, ip: &str) -> Result<()> {
+        let ip = CString::new(ip).map_err(|_| Error::INVALID)?;
+        // SAFETY: live server; ip lives across the call.
+        check(unsafe { sys::eddy_server_add_trusted_proxy(self.server()?, ip.as_ptr()) })
+    }
+
+    /// Closes every connection after its response (Tornado's `no_keep_alive`; default off:
+    /// HTTP/1.1 connections are kept alive). Responses then say `Connection: close`.
+    pub fn set_no_keep_alive(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_no_keep_alive(self.server()?, c_int::from(on)) })
+    }
+
+    /// Decodes gzip request bodies (`Content-Encoding: gzip`) before the handlers see them; the
+    /// header is renamed X-Consumed-Content-Encoding (Tornado's `decompress_request`; default
+    /// off: such bodies pass through as they came). The body limit counts the decoded size.
+    pub fn set_decompress_request(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_decompress_request(self.server()?, c_int::from(on)) })
+    }
+
+    /// Largest request head (request line and header fields) in bytes (Tornado's
+    /// `max_header_size`; default 65536). Over it: 431 and close. Err(INVALID) under 64.
+    pub fn set_max_header_size(&mut self, bytes: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_header_size(self.server()?, bytes) })
+    }
+
+    /// Most header field lines in a request head (default 1000). Over it: 431 and close. Each
+    /// field costs the server memory however short its line, so this bounds what a head of
+    /// many tiny lines takes. Err(INVALID) for 0.
+    pub fn set_max_header_fields(&mut self, count: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_header_fields(self.server()?, count) })
+    }
+
+    /// Largest request body in bytes, counted after decompression (Tornado's `max_body_size`;
+    /// default 100 MiB). Over it: 413 and close.
     pub fn set_max_body_size(&mut self, bytes: usize) -> Result<()> {
         // SAFETY: live server.
         check(unsafe { sys::eddy_server_set_max_body_size(self.server()?, bytes) })
     }
 
-    /// Seconds a kept-alive connection may stay idle (default 75; 0 disables).
+    /// Seconds for a request's head to arrive once it started, and for the first request after
+    /// connecting (default 30). Then: 408 and close. 0 disables; Err(INVALID) when negative
+    /// or NaN.
+    pub fn set_header_timeout(&mut self, seconds: f64) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_header_timeout(self.server()?, seconds) })
+    }
+
+    /// Seconds a kept-alive connection may stay idle between requests (Tornado's
+    /// `idle_connection_timeout`; default 75). Then: close. The wait starts once the last
+    /// answer was sent, so a client that takes none of an answer's bytes for this long is
+    /// closed as well. 0 disables both; Err(INVALID) when negative or NaN.
     pub fn set_idle_timeout(&mut self, seconds: f64) -> Result<()> {
         // SAFETY: live server.
         check(unsafe { sys::eddy_server_set_idle_timeout(self.server()?, seconds) })
+    }
+
+    /// Seconds without any body bytes while a body is being received (Tornado's
+    /// `body_timeout`; default 60). Then: 408 and close. 0 disables; Err(INVALID) when
+    /// negative or NaN.
+    pub fn set_body_timeout(&mut self, seconds: f64) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_body_timeout(self.server()?, seconds) })
+    }
+
+    /// Most connections open at once (default 0: no limit). At the limit the oldest idle
+    /// keep-alive connection is closed to make room for a new one (as nginx does); when none
+    /// is idle, the new connection is closed at once and a warning is logged. A connection
+    /// upgraded to a WebSocket no longer counts.
+    pub fn set_max_connections(&mut self, count: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_connections(self.server()?, count) })
+    }
+
+    /// The Server header of every response (default `eddy/<version>`); `None` sends none. A
+    /// handler's own Server header wins. Err(INVALID) for a value with control characters
+    /// (CR, LF, NUL, ...).
+    pub fn set_server_header(&mut self, value: Option<&str>) -> Result<()> {
+        let s = self.server()?;
+        // SAFETY: live server; the value is passed with its length (no NUL needed).
+        check(unsafe {
+            match value {
+                Some(v) => sys::eddy_server_set_server_header(s, v.as_ptr() as _, v.len()),
+                None => sys::eddy_server_set_server_header(s, std::ptr::null(), 0),
+            }
+        })
+    }
+
+    /// Requires every connection to start with a PROXY protocol header (version 1 or 2, as
+    /// HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it); the address it
+    /// carries becomes [`Request::remote_ip`]. A connection whose header is missing, malformed
+    /// or late (the header timeout) is closed. Default off. Only behind a proxy that always
+    /// sends it: anyone who can reach the port can claim any address. Not combined with TLS
+    /// yet: with [`App::set_tls`] in effect (either order) it is Err(NOT_SUPPORTED).
+    pub fn set_proxy_protocol(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_proxy_protocol(self.server()?, c_int::from(on)) })
     }
 
     /// The secret for signed cookies.

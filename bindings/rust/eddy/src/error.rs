@@ -46,6 +46,8 @@ impl Error {
     pub const TLS: Error = Error(sys::EDDY_ETLS);
     /// A host name could not be resolved.
     pub const RESOLVE: Error = Error(sys::EDDY_ERESOLVE);
+    /// Not supported (e.g. the PROXY protocol together with TLS on one server).
+    pub const NOT_SUPPORTED: Error = Error(sys::EDDY_ENOTSUP);
 
     /// Wraps a code returned by the C API.
     pub fn from_code(code: c_int) -> Error {

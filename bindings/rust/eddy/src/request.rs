@@ -79,7 +79,19 @@ impl<'a> Request<'a> {
         // SAFETY: live request.
         unsafe { sys::eddy_request_version(self.req) }
     }
-    /// The client's address ("127.0.0.1"; "" for Unix sockets).
+    /// "http" or "https" (Tornado's `request.protocol`): with [`crate::App::set_xheaders`],
+    /// what a trusted proxy's X-Scheme / X-Forwarded-Proto said.
+    pub fn scheme(&self) -> &str {
+        // SAFETY: live request; NUL-terminated view, valid as long as the request.
+        let p = unsafe { sys::eddy_request_scheme(self.req) };
+        if p.is_null() {
+            return "";
+        }
+        // SAFETY: p is a NUL-terminated string of the live request.
+        unsafe { std::ffi::CStr::from_ptr(p) }.to_str().unwrap_or("")
+    }
+    /// The client's address ("127.0.0.1"; "" for Unix sockets; with
+    /// [`crate::App::set_xheaders`], the one a trusted proxy forwarded).
     pub fn remote_ip(&self) -> &str {
         // SAFETY: live request; NUL-terminated view.
         let p = unsafe { sys::eddy_request_remote_ip(self.req) };

@@ -109,8 +109,23 @@ impl Client {
             .expect("write");
     }
 
+    pub fn send_bytes(&mut self, raw: &[u8]) {
+        self.reader.get_mut().write_all(raw).expect("write");
+    }
+
     pub fn close(self) {
         let _ = self.reader.get_ref().shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Waits (up to IO_TIMEOUT) for the server to close the connection: true on EOF or a
+    /// reset, false when bytes arrive or the wait times out.
+    pub fn closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.reader.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        }
     }
 
     fn line(&mut self) -> String {

@@ -1,0 +1,179 @@
+//! The HTTP server's limits and options on App (eddy/http.h; Tornado's HTTPServer keywords),
+//! over loopback sockets: xheaders with trusted and untrusted peers, 431 for the head's size
+//! and field count, 408 on a partial head, Connection: close, max connections, gzip request
+//! bodies, the Server header, the PROXY protocol, and the values eddy refuses.
+mod common;
+
+use common::certs::Certs;
+use common::Server;
+use eddy::{App, Error, Loop, TlsContext};
+
+fn ip_route(app: &mut App) {
+    app.route("/ip").unwrap().get(|req, res| res.write(format!("{} {}", req.remote_ip(), req.scheme())));
+}
+
+fn get_with(srv: &Server, target: &str, headers: &str) -> common::Response {
+    let mut c = srv.connect();
+    c.send(&format!("GET {} HTTP/1.1\r\nHost: t\r\n{}\r\n", target, headers));
+    c.response()
+}
+
+#[test]
+fn xheaders_from_a_trusted_proxy_only() {
+    let trusting = Server::start(|_, app| {
+        ip_route(app);
+        app.set_xheaders(true).unwrap();
+        app.add_trusted_proxy("192.0.2.1").unwrap();
+        app.add_trusted_proxy("127.0.0.1").unwrap();
+    });
+    assert_eq!(get_with(&trusting, "/ip", "X-Real-IP: 203.0.113.7\r\n").text(), "203.0.113.7 http");
+    // X-Forwarded-For is read from the right, skipping the trusted proxies.
+    let r = get_with(&trusting, "/ip", "X-Forwarded-For: 198.51.100.1, 127.0.0.1\r\nX-Forwarded-Proto: https\r\n");
+    assert_eq!(r.text(), "198.51.100.1 https");
+    assert_eq!(trusting.get("/ip").text(), "127.0.0.1 http");
+
+    // The peer (127.0.0.1) is not a trusted proxy: its headers are ignored.
+    let untrusted = Server::start(|_, app| {
+        ip_route(app);
+        app.set_xheaders(true).unwrap();
+        app.add_trusted_proxy("192.0.2.1").unwrap();
+    });
+    let r = get_with(&untrusted, "/ip", "X-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n");
+    assert_eq!(r.text(), "127.0.0.1 http");
+
+    // xheaders off (the default): nobody is believed.
+    let off = Server::start(|_, app| ip_route(app));
+    assert_eq!(get_with(&off, "/ip", "X-Real-IP: 203.0.113.7\r\n").text(), "127.0.0.1 http");
+}
+
+#[test]
+fn header_size_and_field_limits_give_431() {
+    let srv = Server::start(|_, app| {
+        app.route("/").unwrap().get(|_, res| res.write("ok"));
+        app.set_max_header_size(1024).unwrap();
+        app.set_max_header_fields(5).unwrap();
+    });
+    let big = |n: usize| format!("X-Big: {}\r\n", "a".repeat(n));
+    assert_eq!(get_with(&srv, "/", &big(2000)).status, 431);
+    assert_eq!(get_with(&srv, "/", &big(900)).text(), "ok");
+    // n field lines, Host among them.
+    let fields = |n: usize| (1..n).map(|i| format!("X-{}: v\r\n", i)).collect::<String>();
+    assert_eq!(get_with(&srv, "/", &fields(5)).text(), "ok");
+    let mut c = srv.connect();
+    c.send(&format!("GET / HTTP/1.1\r\nHost: t\r\n{}\r\n", fields(6)));
+    assert_eq!(c.response().status, 431);
+    assert!(c.closed(), "the connection stays open after 431");
+}
+
+#[test]
+fn header_timeout_answers_408_and_closes() {
+    let srv = Server::start(|_, app| {
+        app.route("/").unwrap().get(|_, res| res.write("ok"));
+        app.set_header_timeout(0.2).unwrap();
+    });
+    let mut c = srv.connect();
+    c.send("GET / HTTP/1.1\r\nHost: t\r\n"); // the head never ends
+    assert_eq!(c.response().status, 408);
+    assert!(c.closed(), "the connection stays open after 408");
+    assert_eq!(srv.get("/").text(), "ok");
+}
+
+#[test]
+fn no_keep_alive_closes_after_each_response() {
+    let srv = Server::start(|_, app| {
+        app.route("/").unwrap().get(|_, res| res.write("ok"));
+        app.set_no_keep_alive(true).unwrap();
+    });
+    let mut c = srv.connect();
+    c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.text(), "ok");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed());
+}
+
+#[test]
+fn max_connections_closes_the_idle_one() {
+    let srv = Server::start(|_, app| {
+        app.route("/").unwrap().get(|_, res| res.write("ok"));
+        app.set_max_connections(1).unwrap();
+    });
+    let mut first = srv.connect();
+    first.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(first.response().text(), "ok");
+    assert_eq!(srv.get("/").text(), "ok");
+    assert!(first.closed(), "the idle connection was kept over the limit");
+}
+
+// gzip.compress(b"hello, decompressed", mtime=0)
+const GZIPPED: [u8; 39] = [
+    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0xd7, 0x51, 0x48,
+    0x49, 0x4d, 0xce, 0xcf, 0x2d, 0x28, 0x4a, 0x2d, 0x2e, 0x4e, 0x4d, 0x01, 0x00, 0x6a, 0xec, 0xd8, 0xff, 0x13,
+    0x00, 0x00, 0x00,
+];
+
+#[test]
+fn decompress_request_and_server_header() {
+    let srv = Server::start(|_, app| {
+        app.route("/echo").unwrap().post(|req, res| {
+            let enc = req.header("x-consumed-content-encoding").unwrap_or("-").to_owned();
+            res.write(format!("{}:{}", enc, String::from_utf8_lossy(req.body())))
+        });
+        app.set_decompress_request(true).unwrap();
+        app.set_server_header(Some("test-server/1")).unwrap();
+    });
+    let mut c = srv.connect();
+    c.send(&format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", GZIPPED.len()));
+    c.send_bytes(&GZIPPED);
+    let r = c.response();
+    assert_eq!(r.text(), "gzip:hello, decompressed");
+    assert_eq!(r.header("server"), Some("test-server/1"));
+}
+
+#[test]
+fn proxy_protocol_without_server_header() {
+    let srv = Server::start(|_, app| {
+        ip_route(app);
+        app.set_proxy_protocol(true).unwrap();
+        app.set_server_header(None).unwrap();
+    });
+    let mut c = srv.connect();
+    c.send("PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\nGET /ip HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.text(), "203.0.113.9 http");
+    assert_eq!(r.header("server"), None);
+    // Without the PROXY header the connection is closed unanswered.
+    let mut c = srv.connect();
+    c.send("GET /ip HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(c.closed());
+}
+
+#[test]
+fn refused_values_are_errors() {
+    let lp = Loop::new().unwrap();
+    let mut app = App::new(&lp).unwrap();
+    assert_eq!(app.set_max_header_size(63), Err(Error::INVALID));
+    assert_eq!(app.set_max_header_fields(0), Err(Error::INVALID));
+    assert_eq!(app.set_header_timeout(-1.0), Err(Error::INVALID));
+    assert_eq!(app.set_header_timeout(f64::NAN), Err(Error::INVALID));
+    assert_eq!(app.set_body_timeout(-0.5), Err(Error::INVALID));
+    assert_eq!(app.set_idle_timeout(-1.0), Err(Error::INVALID));
+    assert_eq!(app.add_trusted_proxy("not-an-ip"), Err(Error::INVALID));
+    assert_eq!(app.add_trusted_proxy("127.0.0.1\0x"), Err(Error::INVALID));
+    assert_eq!(app.set_server_header(Some("a\r\nX-Evil: 1")), Err(Error::INVALID));
+    // The accepted ones.
+    assert_eq!(app.set_max_header_size(64), Ok(()));
+    assert_eq!(app.set_max_header_fields(1), Ok(()));
+    assert_eq!(app.set_header_timeout(0.0), Ok(()));
+    assert_eq!(app.add_trusted_proxy("::1"), Ok(()));
+    assert_eq!(app.set_max_connections(0), Ok(()));
+
+    // PROXY protocol and TLS are not combined yet, in either order.
+    let certs = Certs::make("server-options");
+    let ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
+    app.set_tls(&ctx).unwrap();
+    assert_eq!(app.set_proxy_protocol(true), Err(Error::NOT_SUPPORTED));
+    let mut other = App::new(&lp).unwrap();
+    other.set_proxy_protocol(true).unwrap();
+    assert_eq!(other.set_tls(&ctx), Err(Error::NOT_SUPPORTED));
+}
