@@ -830,6 +830,16 @@ static int l_ws_set_write_mark(lua_State *L) {
     return 1;
 }
 
+/* server_set_server_header(server, value) -> rc: the Server header of every response; nil
+ * sends none (the wrapped eddy_server_set_server_header takes a string only). */
+static int l_server_set_server_header(lua_State *L) {
+    CHECK_PTR(server, eddy_server, 1, SWIGTYPE_p_eddy_server);
+    size_t len = 0;
+    const char *value = luaL_optlstring(L, 2, NULL, &len);
+    lua_pushinteger(L, eddy_server_set_server_header(server, value, len));
+    return 1;
+}
+
 /* server_set_tls(server, ssl_options) -> rc [, option]: serves HTTPS / wss:// with Tornado's
  * ssl_options names: certfile, keyfile (default: certfile's file), ca_certs (CAs for client
  * certificates) and cert_reqs ("none", "optional", "required"; default "required" when
@@ -1061,6 +1071,7 @@ static int l_registry_size(lua_State *L) {
 %native(websocket_connect) int l_websocket_connect(lua_State *L);
 %native(ws_set_write_mark) int l_ws_set_write_mark(lua_State *L);
 %native(server_set_tls) int l_server_set_tls(lua_State *L);
+%native(server_set_server_header) int l_server_set_server_header(lua_State *L);
 %native(server_new) int l_server_new(lua_State *L);
 %native(fetch_start) int l_fetch_start(lua_State *L);
 %native(client_set_tls) int l_client_set_tls(lua_State *L);

@@ -56,6 +56,9 @@ function Handler:query() return (core.eddy_request_query(self:request())) end
 function Handler:body() return (core.eddy_request_body(self:request())) end
 function Handler:host() return (core.eddy_request_host(self:request())) end
 function Handler:remote_ip() return core.eddy_request_remote_ip(self:request()) end
+-- "http" or "https" (Tornado's request.protocol): with listen's xheaders, what a trusted
+-- proxy's X-Scheme / X-Forwarded-Proto said.
+function Handler:protocol() return core.eddy_request_scheme(self:request()) end
 -- The TLS facts of the request's connection (eddy/tls.h). The server name (SNI) the client
 -- sent, or nil: plain HTTP, no SNI (it connected to an IP address), the connection gone.
 function Handler:tls_server_name() return core.eddy_request_tls_server_name(self:request()) end
@@ -449,21 +452,147 @@ end
 -- Serves HTTPS and wss:// on `server` with Tornado's ssl_options names (see listen).
 local function use_tls(server, ssl_options)
   if ssl_options == nil then return end
-  if type(ssl_options) ~= "table" then error("eddy: ssl_options must be a table", 3) end
+  if type(ssl_options) ~= "table" then error("eddy: ssl_options must be a table", 0) end
   local rc, option = core.server_set_tls(server, ssl_options)
   rc = math.tointeger(rc)
   if rc ~= 0 then
-    error("eddy: ssl_options: " .. (option and (option .. ": ") or "") .. core.eddy_strerror(rc), 3)
+    error("eddy: ssl_options: " .. (option and (option .. ": ") or "") .. core.eddy_strerror(rc), 0)
   end
 end
 
+-- The options of listen (Tornado's HTTPServer keywords, eddy/http.h's limits and options):
+-- name → the type it takes. Sizes are integers (bytes or counts), timeouts seconds.
+local SERVER_OPTIONS = {
+  ssl_options = "table", xheaders = "boolean", trusted_downstream = "table", no_keep_alive = "boolean",
+  decompress_request = "boolean", max_header_size = "size", max_header_fields = "size",
+  max_body_size = "size", max_buffer_size = "size", header_timeout = "number",
+  idle_connection_timeout = "number", body_timeout = "number", max_connections = "size",
+  server_header = "string or false", proxy_protocol = "boolean", chunk_size = "size",
+}
+
+-- Internal errors carry no position (level 0); listen re-raises them at its caller's.
+local function fail(message) error(message, 0) end
+-- A value for an error message: strings quoted, their control characters escaped.
+local function show(v)
+  if type(v) ~= "string" then return tostring(v) end
+  return '"' .. v:gsub('[%c"\\]', function(c) return ("\\%d"):format(c:byte()) end) .. '"'
+end
+
+-- Checks every option's name and type before anything is set: an unknown name (a misspelt
+-- option must not be ignored) or a value of the wrong type is an error naming the option.
+local function check_server_options(opts)
+  if opts == nil then return end
+  if type(opts) ~= "table" then fail("eddy: listen options must be a table") end
+  for name, value in pairs(opts) do
+    local want = SERVER_OPTIONS[name]
+    if not want then fail("eddy: unsupported listen option " .. tostring(name)) end
+    local ok
+    if want == "size" then
+      ok = math.type(value) ~= nil and math.tointeger(value) ~= nil and value >= 0
+      want = "non-negative integer"
+    elseif want == "string or false" then
+      ok = type(value) == "string" or value == false
+    else
+      ok = type(value) == want
+    end
+    if not ok then fail("eddy: listen option " .. name .. " must be a " .. want .. ", not " .. show(value)) end
+  end
+  local trusted = opts.trusted_downstream or {}
+  for k, ip in pairs(trusted) do
+    if math.type(k) ~= "integer" or k < 1 or k > #trusted then
+      fail("eddy: listen option trusted_downstream must be a list of addresses")
+    end
+    if type(ip) ~= "string" then
+      fail("eddy: listen option trusted_downstream[" .. k .. "] must be a string, not " .. show(ip))
+    end
+  end
+end
+
+-- Applies listen's options to `server` (an eddy_server). A value eddy refuses is an error
+-- naming the option; the options before it in this order stay set.
+local function configure_server(server, opts)
+  check_server_options(opts)
+  if opts == nil then return end
+  use_tls(server, opts.ssl_options)
+  local function set(name, rc)
+    rc = math.tointeger(rc)
+    if rc ~= 0 then
+      fail("eddy: listen option " .. name .. " = " .. show(opts[name]) .. " refused: " .. core.eddy_strerror(rc))
+    end
+  end
+  local function flag(v) return v and 1 or 0 end
+  if opts.xheaders ~= nil then set("xheaders", core.eddy_server_set_xheaders(server, flag(opts.xheaders))) end
+  for _, ip in ipairs(opts.trusted_downstream or {}) do
+    local rc = math.tointeger(core.eddy_server_add_trusted_proxy(server, ip))
+    if rc ~= 0 then
+      fail("eddy: listen option trusted_downstream: " .. show(ip) .. " refused: " .. core.eddy_strerror(rc)
+           .. " (a numeric IPv4 or IPv6 address)")
+    end
+  end
+  if opts.no_keep_alive ~= nil then
+    set("no_keep_alive", core.eddy_server_set_no_keep_alive(server, flag(opts.no_keep_alive)))
+  end
+  if opts.decompress_request ~= nil then
+    set("decompress_request", core.eddy_server_set_decompress_request(server, flag(opts.decompress_request)))
+  end
+  local numbers = {
+    { "max_header_size", core.eddy_server_set_max_header_size },
+    { "max_header_fields", core.eddy_server_set_max_header_fields },
+    -- max_buffer_size: Tornado's default for max_body_size.
+    { opts.max_body_size ~= nil and "max_body_size" or "max_buffer_size", core.eddy_server_set_max_body_size },
+    { "max_connections", core.eddy_server_set_max_connections },
+    { "header_timeout", core.eddy_server_set_header_timeout },
+    { "idle_connection_timeout", core.eddy_server_set_idle_timeout },
+    { "body_timeout", core.eddy_server_set_body_timeout },
+  }
+  for _, option in ipairs(numbers) do
+    local name, setter = option[1], option[2]
+    if opts[name] ~= nil then set(name, setter(server, opts[name])) end
+  end
+  if opts.server_header ~= nil then
+    set("server_header", core.server_set_server_header(server, opts.server_header or nil))
+  end
+  if opts.proxy_protocol ~= nil then
+    set("proxy_protocol", core.eddy_server_set_proxy_protocol(server, flag(opts.proxy_protocol)))
+  end
+  -- chunk_size: how much Tornado reads per call; eddy reads what the socket has.
+end
+
 -- Listens on port (0 = pick a free one) and host (nil = every address); returns the port.
--- opts.ssl_options serves HTTPS / wss:// (Tornado's names): certfile and keyfile (PEM files;
--- the key defaults to certfile's file), ca_certs (CAs for client certificates) and cert_reqs
--- ("none", "optional" or "required"; "required" by default when ca_certs is given).
+-- opts are Tornado's HTTPServer keywords (app.listen(port, address, **kwargs)); an unknown
+-- name, a value of the wrong type or one eddy refuses raises an error naming the option:
+--   ssl_options: serves HTTPS / wss:// — certfile and keyfile (PEM files; the key defaults to
+--     certfile's file), ca_certs (CAs for client certificates) and cert_reqs ("none",
+--     "optional" or "required"; "required" by default when ca_certs is given).
+--   xheaders (default false): the client's address and scheme from X-Real-IP /
+--     X-Forwarded-For and X-Scheme / X-Forwarded-Proto (Handler:remote_ip and
+--     Handler:protocol report them).
+--   trusted_downstream: a list of proxy addresses (numeric IPv4/IPv6, else an error); once
+--     given, xheaders are believed only from these peers, and X-Forwarded-For is read from the
+--     right, skipping them. Default: every peer is believed.
+--   no_keep_alive (default false): every response says Connection: close and closes.
+--   decompress_request (default false): gzip request bodies are decoded before the handlers
+--     (the header becomes X-Consumed-Content-Encoding).
+--   max_header_size (bytes, default 65536; at least 64): a larger request head gets 431.
+--   max_header_fields (default 1000; at least 1): more header lines get 431 and close.
+--   max_body_size (bytes, default 100 MiB, counted decompressed; max_buffer_size is its
+--     Tornado default): a larger body gets 413 and close.
+--   header_timeout (seconds, default 30): a head not complete in time gets 408 and close.
+--   idle_connection_timeout (seconds, default 75): an idle keep-alive connection (or one that
+--     takes none of its answer) is closed.
+--   body_timeout (seconds, default 60): a body that sends nothing for that long gets 408.
+--     Timeouts: 0 disables, a negative one is refused.
+--   max_connections (default 0: no limit): at the limit the oldest idle keep-alive connection
+--     is closed for a new one; when none is idle the new one is closed (and logged).
+--   server_header: the Server header (default "eddy/<version>"); false sends none.
+--   proxy_protocol (default false): every connection must start with a PROXY protocol v1/v2
+--     header, whose address becomes the remote ip; others are closed. Not with ssl_options.
+--   chunk_size: accepted and ignored (eddy reads what the socket has).
+-- Options apply to connections accepted afterwards, and stay for later listen calls.
 function Application:listen(port, host, opts)
   local h = app_handle(self)
-  use_tls(core.eddy_app_server(h), opts and opts.ssl_options)
+  local ok, err = pcall(configure_server, core.eddy_app_server(h), opts)
+  if not ok then error(err, 2) end
   local rc = core.eddy_app_listen(h, host, port or 0)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
   return math.tointeger(core.eddy_server_port(core.eddy_app_server(h)))
@@ -487,11 +616,12 @@ end
 -- ---- raw HTTP server (no routing, no handler life cycle) --------------------------------------
 local RawServer = {}
 RawServer.__index = RawServer
--- opts.ssl_options as for Application:listen.
+-- opts as for Application:listen (Tornado's HTTPServer keywords).
 function RawServer:listen(port, host, opts)
   local h = self.handle
   if not h then error("eddy: server closed", 2) end
-  use_tls(h, opts and opts.ssl_options)
+  local ok, err = pcall(configure_server, h, opts)
+  if not ok then error(err, 2) end
   local rc = core.eddy_server_listen(h, host, port or 0, 0)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
   return math.tointeger(core.eddy_server_port(h))

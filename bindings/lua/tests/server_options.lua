@@ -1,0 +1,78 @@
+-- Lua servers for test_server_options.py: Application:listen and RawServer:listen with
+-- Tornado's HTTPServer keywords. Usage: lua5.4 server_options.lua --port 0
+-- Prints "listening <port>" (the first server), then one JSON line: the port of each server
+-- by name, and `refused`: what listen raised (pcall's message) for each bad option table.
+local eddy = require("eddy")
+local harness = require("tests.script_harness")
+local core, json = eddy.core, eddy.json
+local args = harness.args()
+
+-- GET /ip answers "<remote ip> <scheme>"; POST /echo the consumed encoding and the body.
+local function app()
+  return eddy.Application({
+    { "/ip", { get = function(self)
+      self:write(self:remote_ip() .. " " .. self:protocol())
+    end } },
+    { "/echo", { post = function(self)
+      self:write((self:header("X-Consumed-Content-Encoding") or "-") .. ":" .. self:body())
+    end } },
+    { "/", { get = function(self) self:write("ok") end } },
+  })
+end
+
+local ports = {}
+ports.trusting = app():listen(math.tointeger(args.port) or 0, "127.0.0.1",
+  { xheaders = true, trusted_downstream = { "192.0.2.1", "127.0.0.1" } })
+print("listening " .. ports.trusting)
+io.stdout:flush()
+ports.untrusted = app():listen(0, "127.0.0.1", { xheaders = true, trusted_downstream = { "192.0.2.1" } })
+ports.off = app():listen(0, "127.0.0.1")
+ports.limits = app():listen(0, "127.0.0.1", { max_header_size = 1024, max_header_fields = 5 })
+ports.timeout = app():listen(0, "127.0.0.1", { header_timeout = 0.2 })
+ports.no_keep_alive = app():listen(0, "127.0.0.1", { no_keep_alive = true })
+ports.max_connections = app():listen(0, "127.0.0.1", { max_connections = 1 })
+ports.misc = app():listen(0, "127.0.0.1", { decompress_request = true, server_header = "test-server/1",
+  max_body_size = 1000, idle_connection_timeout = 30, body_timeout = 30, chunk_size = 65536 })
+
+-- The raw server takes the same options: PROXY protocol, no Server header, 5 header lines.
+local raw = eddy.HTTPServer(function(req)
+  core.eddy_request_write(req, core.eddy_request_remote_ip(req))
+end)
+ports.raw = raw:listen(0, "127.0.0.1", { proxy_protocol = true, server_header = false, max_header_fields = 5 })
+
+-- Bad option tables: each raises an error naming the option, at the caller's line.
+local refused = {}
+local bad = {
+  unknown = { max_header_sise = 10 },
+  header_size = { max_header_size = 10 },
+  header_fields = { max_header_fields = 0 },
+  negative_body = { max_body_size = -1 },
+  fractional_connections = { max_connections = 1.5 },
+  header_timeout = { header_timeout = -1 },
+  body_timeout = { body_timeout = -0.5 },
+  idle_timeout = { idle_connection_timeout = -1 },
+  nan_timeout = { header_timeout = 0 / 0 },
+  xheaders_type = { xheaders = "yes" },
+  trusted = { trusted_downstream = { "127.0.0.1", "not-an-ip" } },
+  trusted_type = { trusted_downstream = "127.0.0.1" },
+  trusted_map = { trusted_downstream = { proxy = "127.0.0.1" } },
+  trusted_entry = { trusted_downstream = { "127.0.0.1", 10 } },
+  server_header = { server_header = "a\r\nX-Evil: 1" },
+  server_header_true = { server_header = true },
+  proxy_with_tls = { proxy_protocol = true, ssl_options = { certfile = args.cert, keyfile = args.key } },
+  not_a_table = "xheaders",
+}
+for name, opts in pairs(bad) do
+  local a = app()
+  local ok, err = pcall(a.listen, a, 0, "127.0.0.1", opts)
+  refused[name] = ok and "accepted" or tostring(err)
+  local raw_ok, raw_err = pcall(raw.listen, raw, 0, "127.0.0.1", opts)
+  refused["raw_" .. name] = raw_ok and "accepted" or tostring(raw_err)
+end
+-- The error points at the line that called listen.
+local _, where = pcall(function() app():listen(0, "127.0.0.1", { nope = true }) end)
+refused.where = tostring(where)
+
+harness.emit({ ports = ports, refused = refused })
+harness.watchdog("server_options.lua", 120)
+eddy.start()

@@ -1,0 +1,190 @@
+"""Lua binding, the HTTP server's options: Application:listen(port, host, opts) and the raw
+server's listen take Tornado's HTTPServer keywords (tests/server_options.lua starts one server
+per case). Over loopback sockets: xheaders believed from a trusted proxy only (and not at all
+when off), 431 for the head's size and its field count, 408 and close for a head that never
+ends, Connection: close with no_keep_alive, max_connections closing the idle connection, gzip
+request bodies and the Server header, the PROXY protocol on the raw server; and every bad
+option table raising an error that names the option, at the caller's line."""
+import gzip
+import http.client
+import json
+import os
+import socket
+import sys
+import tempfile
+import unittest
+
+from luatest import HERE, LuaServer, main
+
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
+import tls_certs  # noqa: E402
+
+SERVER = os.path.join(HERE, "server_options.lua")
+
+
+class Conn:
+    """A raw loopback connection; every wait is bounded (10 s) and waits for an event."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data):
+        self.sock.sendall(data.encode("latin-1") if isinstance(data, str) else data)
+
+    def response(self):
+        resp = http.client.HTTPResponse(self.sock)
+        resp.begin()
+        body = resp.read()
+        return resp.status, resp, body
+
+    def closed(self):
+        """True once the server closed the connection (EOF or reset); a timeout fails."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+class ServerOptions(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        certs = tls_certs.make_certs(cls.tmp.name)
+        cls.server = LuaServer(SERVER, "--cert", certs["server.crt"], "--key", certs["server.key"])
+        line = cls.server.proc.stdout.readline()
+        info = json.loads(line)
+        cls.ports, cls.refused = info["ports"], info["refused"]
+
+    @classmethod
+    def tearDownClass(cls):
+        err = cls.server.stop()
+        cls.tmp.cleanup()
+        assert "eddy-lua: error" not in err, err
+
+    def exchange(self, name, raw):
+        c = Conn(self.ports[name])
+        try:
+            c.send(raw)
+            return c.response()
+        finally:
+            c.close()
+
+    def get(self, name, path, headers=""):
+        return self.exchange(name, "GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (path, headers))
+
+    def test_xheaders_from_a_trusted_proxy_only(self):
+        self.assertEqual(self.get("trusting", "/ip", "X-Real-IP: 203.0.113.7\r\n")[2],
+                         b"203.0.113.7 http")
+        # X-Forwarded-For is read from the right, skipping the trusted proxies.
+        self.assertEqual(self.get("trusting", "/ip", "X-Forwarded-For: 198.51.100.1, 127.0.0.1\r\n"
+                                  "X-Forwarded-Proto: https\r\n")[2], b"198.51.100.1 https")
+        self.assertEqual(self.get("trusting", "/ip")[2], b"127.0.0.1 http")
+        # The peer (127.0.0.1) is not a trusted proxy: its headers are ignored.
+        self.assertEqual(self.get("untrusted", "/ip", "X-Real-IP: 203.0.113.7\r\n"
+                                  "X-Forwarded-Proto: https\r\n")[2], b"127.0.0.1 http")
+        self.assertEqual(self.get("off", "/ip", "X-Real-IP: 203.0.113.7\r\n")[2], b"127.0.0.1 http")
+
+    def test_header_size_and_fields_give_431(self):
+        self.assertEqual(self.get("limits", "/", "X-Big: %s\r\n" % ("a" * 2000))[0], 431)
+        self.assertEqual(self.get("limits", "/", "X-Big: %s\r\n" % ("a" * 900))[2], b"ok")
+        fields = lambda n: "".join("X-%d: v\r\n" % i for i in range(1, n))  # noqa: E731 (+ Host)
+        self.assertEqual(self.get("limits", "/", fields(5))[2], b"ok")
+        for name in ("limits", "raw"):
+            c = Conn(self.ports[name])
+            try:
+                proxy = "PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\n" if name == "raw" else ""
+                c.send(proxy + "GET / HTTP/1.1\r\nHost: t\r\n" + fields(6) + "\r\n")
+                self.assertEqual(c.response()[0], 431, name)
+                self.assertTrue(c.closed(), name)
+            finally:
+                c.close()
+
+    def test_header_timeout_gives_408_and_closes(self):
+        c = Conn(self.ports["timeout"])
+        try:
+            c.send("GET / HTTP/1.1\r\nHost: t\r\n")  # the head never ends
+            self.assertEqual(c.response()[0], 408)
+            self.assertTrue(c.closed())
+        finally:
+            c.close()
+        self.assertEqual(self.get("timeout", "/")[2], b"ok")
+
+    def test_no_keep_alive(self):
+        c = Conn(self.ports["no_keep_alive"])
+        try:
+            c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, resp, body = c.response()
+            self.assertEqual((status, body), (200, b"ok"))
+            self.assertEqual(resp.getheader("Connection"), "close")
+            self.assertTrue(c.closed())
+        finally:
+            c.close()
+
+    def test_max_connections_closes_the_idle_one(self):
+        first = Conn(self.ports["max_connections"])
+        try:
+            first.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertEqual(first.response()[2], b"ok")
+            self.assertEqual(self.get("max_connections", "/")[2], b"ok")
+            self.assertTrue(first.closed())
+        finally:
+            first.close()
+
+    def test_decompress_request_and_server_header(self):
+        body = gzip.compress(b"hello, decompressed")
+        status, resp, data = self.exchange("misc", (
+            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+            % len(body)).encode() + body)
+        self.assertEqual((status, data), (200, b"gzip:hello, decompressed"))
+        self.assertEqual(resp.getheader("Server"), "test-server/1")
+
+    def test_raw_server_proxy_protocol_without_server_header(self):
+        status, resp, data = self.exchange(
+            "raw", "PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual((status, data), (200, b"203.0.113.9"))
+        self.assertIsNone(resp.getheader("Server"))
+        c = Conn(self.ports["raw"])  # no PROXY header: closed unanswered
+        try:
+            c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertTrue(c.closed())
+        finally:
+            c.close()
+
+    def test_bad_options_raise_naming_the_option(self):
+        expected = {
+            "unknown": "unsupported listen option max_header_sise",
+            "header_size": "listen option max_header_size = 10 refused: ",
+            "header_fields": "listen option max_header_fields = 0 refused: ",
+            "negative_body": "listen option max_body_size must be a non-negative integer",
+            "fractional_connections": "listen option max_connections must be a non-negative integer",
+            "header_timeout": "listen option header_timeout = -1 refused: ",
+            "body_timeout": "listen option body_timeout = -0.5 refused: ",
+            "idle_timeout": "listen option idle_connection_timeout = -1 refused: ",
+            "nan_timeout": "listen option header_timeout = ",
+            "xheaders_type": "listen option xheaders must be a boolean",
+            "trusted": "listen option trusted_downstream: \"not-an-ip\" refused",
+            "trusted_type": "listen option trusted_downstream must be a table",
+            "trusted_map": "listen option trusted_downstream must be a list of addresses",
+            "trusted_entry": "listen option trusted_downstream[2] must be a string, not 10",
+            "server_header": "listen option server_header = ",
+            "server_header_true": "listen option server_header must be a string or false",
+            "proxy_with_tls": "listen option proxy_protocol = true refused: ",
+            "not_a_table": "listen options must be a table",
+        }
+        for name, text in expected.items():
+            for key in (name, "raw_" + name):
+                got = self.refused[key]
+                if key == "raw_proxy_with_tls":  # the raw server has the PROXY protocol already
+                    self.assertIn("ssl_options", got)
+                    continue
+                self.assertIn(text, got, key)
+        self.assertIn("refused: " + "invalid argument", self.refused["header_size"].lower())
+        # Called from a Lua function (not straight from pcall), the error has the caller's line.
+        self.assertRegex(self.refused["where"], r"server_options\.lua:\d+: eddy: unsupported listen option nope")
+
+
+if __name__ == "__main__":
+    main()
