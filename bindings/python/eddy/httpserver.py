@@ -58,14 +58,19 @@ class HTTPServer:
     a dict with certfile, keyfile, ca_certs, cert_reqs; an ssl.SSLContext raises TypeError,
     see eddy._tls), protocol, max_buffer_size (max_body_size's default) and chunk_size (nothing
     to set in eddy); and eddy's max_header_fields (most header lines in a request, default
-    1000; more get 431). Any other keyword raises TypeError; a value eddy refuses (a
-    max_header_size under 64, max_header_fields 0, a negative timeout) raises ValueError."""
+    1000; more get 431 and close), header_timeout (seconds for a request head to arrive once it
+    started, and for the first request after connecting, default 30; then 408 and close; 0
+    disables) and max_connections (most connections open at once, default 0 = no limit; at the
+    limit the oldest idle keep-alive connection is closed for a new one, and when none is idle
+    the new one is closed). Any other keyword raises TypeError; a value eddy refuses (a
+    max_header_size under 64, max_header_fields 0, a negative size or timeout, a
+    trusted_downstream entry that is not a numeric IP address) raises ValueError."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
                  decompress_request=False, max_header_size=None, max_body_size=None,
                  idle_connection_timeout=None, body_timeout=None, trusted_downstream=None,
                  ssl_options=None, protocol=None, chunk_size=None, max_buffer_size=None,
-                 max_header_fields=None, **kwargs):
+                 max_header_fields=None, header_timeout=None, max_connections=None, **kwargs):
         if kwargs:  # an option eddy does not know must not vanish silently
             raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
                             % ", ".join(sorted(kwargs)))
@@ -105,6 +110,8 @@ class HTTPServer:
                 ("max_header_fields", max_header_fields, _ll.eddy_server_set_max_header_fields,
                  int),
                 ("max_body_size", max_body_size, _ll.eddy_server_set_max_body_size, int),
+                ("max_connections", max_connections, _ll.eddy_server_set_max_connections, int),
+                ("header_timeout", header_timeout, _ll.eddy_server_set_header_timeout, float),
                 ("idle_connection_timeout", idle_connection_timeout,
                  _ll.eddy_server_set_idle_timeout, float),
                 ("body_timeout", body_timeout, _ll.eddy_server_set_body_timeout, float)):
@@ -115,8 +122,12 @@ class HTTPServer:
             rc = setter(s, kind(value))
             if rc < 0:
                 raise ValueError("%s: %r refused (%s)" % (name, value, _ll.eddy_strerror(rc)))
+        if isinstance(trusted_downstream, str):  # one address, not a list of its characters
+            raise ValueError("trusted_downstream: a list of addresses, not %r" % (trusted_downstream,))
         for ip in trusted_downstream or ():
-            _ll.eddy_server_add_trusted_proxy(s, ip)
+            rc = _ll.eddy_server_add_trusted_proxy(s, ip) if isinstance(ip, str) else -1
+            if rc < 0:
+                raise ValueError("trusted_downstream: %r is not a numeric IP address" % (ip,))
         if application._logs_in_python():
             # Weak: the C server belongs to the application and must not keep it alive.
             app_ref = weakref.ref(application)

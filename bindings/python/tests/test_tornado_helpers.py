@@ -322,14 +322,96 @@ class Scheme(eddy.web.RequestHandler):
         self.write("%d" % len(self.request.body))
 
 
+class RemoteIP(eddy.web.RequestHandler):
+    def get(self):
+        self.write("%s %s" % (self.request.remote_ip, self.request.protocol))
+
+
+class RawConn:
+    """A loopback connection for what http.client cannot send (a head that never ends, six
+    exact field lines); every wait is bounded and waits for an event, never a duration."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data):
+        self.sock.sendall(data.encode("latin-1"))
+
+    def response(self):
+        resp = http.client.HTTPResponse(self.sock)
+        resp.begin()
+        return resp.status, resp, resp.read()
+
+    def closed(self):
+        """True once the server closed the connection (EOF or reset); a timeout raises."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
 class ServerOptions(unittest.TestCase):
     """Tornado's HTTPServer keywords: protocol, max_buffer_size and chunk_size are honoured (or
     have nothing to set), and an unknown keyword is refused instead of ignored."""
 
     def serve(self, **options):
-        thread = support.ServerThread(lambda: eddy.web.Application([(r"/", Scheme)]), **options)
+        thread = support.ServerThread(
+            lambda: eddy.web.Application([(r"/", Scheme), (r"/ip", RemoteIP)]), **options)
         self.addCleanup(thread.stop)
         return thread.port
+
+    def raw(self, port):
+        conn = RawConn(port)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_xheaders_from_a_trusted_downstream_only(self):
+        port = self.serve(xheaders=True, trusted_downstream=["192.0.2.1", "127.0.0.1"])
+        self.assertEqual(request(port, path="/ip", headers={"X-Real-IP": "203.0.113.7"}),
+                         (200, b"203.0.113.7 http"))
+        # X-Forwarded-For is read from the right, skipping the trusted proxies.
+        self.assertEqual(request(port, path="/ip", headers={
+            "X-Forwarded-For": "198.51.100.1, 127.0.0.1", "X-Forwarded-Proto": "https"}),
+            (200, b"198.51.100.1 https"))
+        # The peer (127.0.0.1) is not a trusted proxy: its headers are ignored.
+        port = self.serve(xheaders=True, trusted_downstream=["192.0.2.1"])
+        self.assertEqual(request(port, path="/ip", headers={
+            "X-Real-IP": "203.0.113.7", "X-Forwarded-Proto": "https"}), (200, b"127.0.0.1 http"))
+        for bad in (["not-an-ip"], "127.0.0.1", [1]):
+            with self.assertRaises(ValueError, msg=bad):
+                self.serve(xheaders=True, trusted_downstream=bad)
+
+    def test_max_header_size_gives_431(self):
+        port = self.serve(max_header_size=1024)
+        self.assertEqual(request(port, headers={"X-Big": "a" * 2000})[0], 431)
+        self.assertEqual(request(port, headers={"X-Big": "a" * 900}), (200, b"http"))
+
+    def test_header_timeout_gives_408_and_closes(self):
+        port = self.serve(header_timeout=0.2)
+        conn = self.raw(port)
+        conn.send("GET / HTTP/1.1\r\nHost: t\r\n")  # the head never ends
+        self.assertEqual(conn.response()[0], 408)
+        self.assertTrue(conn.closed())
+        self.assertEqual(request(port), (200, b"http"))
+
+    def test_no_keep_alive(self):
+        conn = self.raw(self.serve(no_keep_alive=True))
+        conn.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, resp, body = conn.response()
+        self.assertEqual((status, body), (200, b"http"))
+        self.assertEqual(resp.getheader("Connection"), "close")
+        self.assertTrue(conn.closed())
+
+    def test_max_connections_closes_the_idle_one(self):
+        port = self.serve(max_connections=1)
+        first = self.raw(port)
+        first.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(first.response()[2], b"http")
+        self.assertEqual(request(port), (200, b"http"))
+        self.assertTrue(first.closed())
 
     def test_protocol(self):
         self.assertEqual(request(self.serve()), (200, b"http"))
@@ -359,10 +441,16 @@ class ServerOptions(unittest.TestCase):
         three = {"X-1": "a", "X-2": "b", "X-3": "c"}
         self.assertEqual(request(port, headers=three), (200, b"http"))
         self.assertEqual(request(port, headers=dict(three, **{"X-4": "d"}))[0], 431)
+        conn = self.raw(port)  # exactly six field lines: 431 and close
+        conn.send("GET / HTTP/1.1\r\nHost: t\r\n" + "".join("X-%d: v\r\n" % i for i in range(5))
+                  + "\r\n")
+        self.assertEqual(conn.response()[0], 431)
+        self.assertTrue(conn.closed())
         # Values the server refuses raise instead of being dropped.
         app = eddy.web.Application([(r"/", Scheme)])
         for bad in ({"max_header_fields": 0}, {"max_header_size": 10}, {"body_timeout": -1},
-                    {"max_body_size": -1}):
+                    {"max_body_size": -1}, {"header_timeout": -1}, {"max_connections": -1},
+                    {"idle_connection_timeout": float("nan")}):
             with self.assertRaises(ValueError, msg=bad):
                 eddy.httpserver.HTTPServer(app, **bad)
 
