@@ -88,7 +88,9 @@ impl<'a> Request<'a> {
             return "";
         }
         // SAFETY: p is a NUL-terminated string of the live request.
-        unsafe { std::ffi::CStr::from_ptr(p) }.to_str().unwrap_or("")
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_str()
+            .unwrap_or("")
     }
     /// The client's address ("127.0.0.1"; "" for Unix sockets; with
     /// [`crate::App::set_xheaders`], the one a trusted proxy forwarded).

@@ -9,12 +9,17 @@ use common::Server;
 use eddy::{App, Error, Loop, TlsContext};
 
 fn ip_route(app: &mut App) {
-    app.route("/ip").unwrap().get(|req, res| res.write(format!("{} {}", req.remote_ip(), req.scheme())));
+    app.route("/ip")
+        .unwrap()
+        .get(|req, res| res.write(format!("{} {}", req.remote_ip(), req.scheme())));
 }
 
 fn get_with(srv: &Server, target: &str, headers: &str) -> common::Response {
     let mut c = srv.connect();
-    c.send(&format!("GET {} HTTP/1.1\r\nHost: t\r\n{}\r\n", target, headers));
+    c.send(&format!(
+        "GET {} HTTP/1.1\r\nHost: t\r\n{}\r\n",
+        target, headers
+    ));
     c.response()
 }
 
@@ -26,9 +31,16 @@ fn xheaders_from_a_trusted_proxy_only() {
         app.add_trusted_proxy("192.0.2.1").unwrap();
         app.add_trusted_proxy("127.0.0.1").unwrap();
     });
-    assert_eq!(get_with(&trusting, "/ip", "X-Real-IP: 203.0.113.7\r\n").text(), "203.0.113.7 http");
+    assert_eq!(
+        get_with(&trusting, "/ip", "X-Real-IP: 203.0.113.7\r\n").text(),
+        "203.0.113.7 http"
+    );
     // X-Forwarded-For is read from the right, skipping the trusted proxies.
-    let r = get_with(&trusting, "/ip", "X-Forwarded-For: 198.51.100.1, 127.0.0.1\r\nX-Forwarded-Proto: https\r\n");
+    let r = get_with(
+        &trusting,
+        "/ip",
+        "X-Forwarded-For: 198.51.100.1, 127.0.0.1\r\nX-Forwarded-Proto: https\r\n",
+    );
     assert_eq!(r.text(), "198.51.100.1 https");
     assert_eq!(trusting.get("/ip").text(), "127.0.0.1 http");
 
@@ -38,12 +50,19 @@ fn xheaders_from_a_trusted_proxy_only() {
         app.set_xheaders(true).unwrap();
         app.add_trusted_proxy("192.0.2.1").unwrap();
     });
-    let r = get_with(&untrusted, "/ip", "X-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n");
+    let r = get_with(
+        &untrusted,
+        "/ip",
+        "X-Real-IP: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n",
+    );
     assert_eq!(r.text(), "127.0.0.1 http");
 
     // xheaders off (the default): nobody is believed.
     let off = Server::start(|_, app| ip_route(app));
-    assert_eq!(get_with(&off, "/ip", "X-Real-IP: 203.0.113.7\r\n").text(), "127.0.0.1 http");
+    assert_eq!(
+        get_with(&off, "/ip", "X-Real-IP: 203.0.113.7\r\n").text(),
+        "127.0.0.1 http"
+    );
 }
 
 #[test]
@@ -57,7 +76,11 @@ fn header_size_and_field_limits_give_431() {
     assert_eq!(get_with(&srv, "/", &big(2000)).status, 431);
     assert_eq!(get_with(&srv, "/", &big(900)).text(), "ok");
     // n field lines, Host among them.
-    let fields = |n: usize| (1..n).map(|i| format!("X-{}: v\r\n", i)).collect::<String>();
+    let fields = |n: usize| {
+        (1..n)
+            .map(|i| format!("X-{}: v\r\n", i))
+            .collect::<String>()
+    };
     assert_eq!(get_with(&srv, "/", &fields(5)).text(), "ok");
     let mut c = srv.connect();
     c.send(&format!("GET / HTTP/1.1\r\nHost: t\r\n{}\r\n", fields(6)));
@@ -102,28 +125,37 @@ fn max_connections_closes_the_idle_one() {
     first.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(first.response().text(), "ok");
     assert_eq!(srv.get("/").text(), "ok");
-    assert!(first.closed(), "the idle connection was kept over the limit");
+    assert!(
+        first.closed(),
+        "the idle connection was kept over the limit"
+    );
 }
 
 // gzip.compress(b"hello, decompressed", mtime=0)
 const GZIPPED: [u8; 39] = [
-    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0xd7, 0x51, 0x48,
-    0x49, 0x4d, 0xce, 0xcf, 0x2d, 0x28, 0x4a, 0x2d, 0x2e, 0x4e, 0x4d, 0x01, 0x00, 0x6a, 0xec, 0xd8, 0xff, 0x13,
-    0x00, 0x00, 0x00,
+    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0xd7,
+    0x51, 0x48, 0x49, 0x4d, 0xce, 0xcf, 0x2d, 0x28, 0x4a, 0x2d, 0x2e, 0x4e, 0x4d, 0x01, 0x00, 0x6a,
+    0xec, 0xd8, 0xff, 0x13, 0x00, 0x00, 0x00,
 ];
 
 #[test]
 fn decompress_request_and_server_header() {
     let srv = Server::start(|_, app| {
         app.route("/echo").unwrap().post(|req, res| {
-            let enc = req.header("x-consumed-content-encoding").unwrap_or("-").to_owned();
+            let enc = req
+                .header("x-consumed-content-encoding")
+                .unwrap_or("-")
+                .to_owned();
             res.write(format!("{}:{}", enc, String::from_utf8_lossy(req.body())))
         });
         app.set_decompress_request(true).unwrap();
         app.set_server_header(Some("test-server/1")).unwrap();
     });
     let mut c = srv.connect();
-    c.send(&format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n", GZIPPED.len()));
+    c.send(&format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        GZIPPED.len()
+    ));
     c.send_bytes(&GZIPPED);
     let r = c.response();
     assert_eq!(r.text(), "gzip:hello, decompressed");
@@ -160,7 +192,10 @@ fn refused_values_are_errors() {
     assert_eq!(app.set_idle_timeout(-1.0), Err(Error::INVALID));
     assert_eq!(app.add_trusted_proxy("not-an-ip"), Err(Error::INVALID));
     assert_eq!(app.add_trusted_proxy("127.0.0.1\0x"), Err(Error::INVALID));
-    assert_eq!(app.set_server_header(Some("a\r\nX-Evil: 1")), Err(Error::INVALID));
+    assert_eq!(
+        app.set_server_header(Some("a\r\nX-Evil: 1")),
+        Err(Error::INVALID)
+    );
     // The accepted ones.
     assert_eq!(app.set_max_header_size(64), Ok(()));
     assert_eq!(app.set_max_header_fields(1), Ok(()));
