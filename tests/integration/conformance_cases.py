@@ -307,4 +307,8 @@ CASES = [
          "9112 3 / 9110 15.5.15", "the limit is the 64 KiB head limit; nginx's is 8 KiB"),
     case("70000-octet field", b"GET / HTTP/1.1\r\n" + H + b"X: " + b"a" * 70000 + b"\r\n\r\n", 431,
          "close", "RFC 6585 5"),
+    case("1000 field lines", b"GET / HTTP/1.1\r\n" + H + b"a:\r\n" * 999 + b"\r\n", 200, "open",
+         "RFC 6585 5", "the default limit of field lines"),
+    case("1001 field lines", b"GET / HTTP/1.1\r\n" + H + b"a:\r\n" * 1000 + b"\r\n", 431, "close",
+         "RFC 6585 5", "each field costs ~60 bytes however short: the count is bounded too"),
 ]

@@ -104,8 +104,14 @@ async function run(args, state) {
     executablePath: args.chromium,
     headless: true,
     timeout: STEP_TIMEOUT_MS,
+    // Chromium's own services (autofill, accounts, updates) look up Google's names despite
+    // --disable-background-networking: every name but the demo's address fails inside the
+    // browser, so nothing is sent past loopback, not even a DNS query.
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+           "--disable-features=AutofillServerCommunication,OptimizationHints,Translate,MediaRouter",
+           "--disable-domain-reliability", "--no-pings"],
   });
   state.contextA = contextA;
   const contextB = await contextA.browser().newContext();
