@@ -5,7 +5,8 @@ import "C"
 
 // FetchError is the error of a failed fetch when eddy knows more than its code
 // (eddy_fetch_error_detail): why a TLS handshake or certificate check failed, e.g.
-// "certificate verification: hostname mismatch". It wraps the code, so errors.Is(err, ErrTLS)
+// "certificate verification: hostname mismatch", or which address a connect failed on and why
+// ("connect to 127.0.0.1:9: Connection refused"). It wraps the code, so errors.Is(err, ErrTLS)
 // holds as for a bare Error; errors.As(err, &fe) reaches the detail. A failure with nothing
 // beyond its code stays a bare Error, so comparisons with == keep working for those.
 type FetchError struct {

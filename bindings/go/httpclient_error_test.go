@@ -47,14 +47,14 @@ func TestHTTPClientErrorDetail(t *testing.T) {
 	if fe := failedFetch(t, plain, https+"/page", ErrTLS); !strings.HasPrefix(fe.Detail, "certificate verification: ") {
 		t.Fatalf("untrusted: detail %q", fe.Detail)
 	}
-	// Nothing beyond the code: a bare Error, as before.
+	// A refused connect names the address it tried.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := "http://" + ln.Addr().String() + "/"
 	ln.Close()
-	if _, err := fetch(t, plain, &HTTPRequest{URL: closed}); err != ErrConnRefused {
-		t.Fatalf("closed port: %T %v, want the bare ErrConnRefused", err, err)
+	if fe := failedFetch(t, plain, closed, ErrConnRefused); fe.Detail != "connect to "+ln.Addr().String()+": Connection refused" {
+		t.Fatalf("closed port: detail %q", fe.Detail)
 	}
 }

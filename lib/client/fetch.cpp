@@ -213,7 +213,7 @@ void Fetch::release_waiter(void *arg) {
     delete w;
 }
 
-void Fetch::on_connected(Connector *, Stream *stream, int error, void *arg) {
+void Fetch::on_connected(Connector *connector, Stream *stream, int error, void *arg) {
     Waiter *w = static_cast<Waiter *>(arg);
     Fetch *f = w->fetch;
     delete w;
@@ -223,8 +223,15 @@ void Fetch::on_connected(Connector *, Stream *stream, int error, void *arg) {
     }
     f->waiter_ = nullptr;
     if (!stream) {
-        log(LogLevel::info, "client: %s: connect failed: %s", f->url_text.c_str(),
-            eddy_strerror(error));
+        // The address tried and the system's reason, or the resolver's ("connect to
+        // 127.0.0.1:9: Connection refused"): the code alone does not say which host failed.
+        try {
+            f->error_detail = connector->failure();
+        } catch (...) {
+            f->error_detail.clear();
+        }
+        log(LogLevel::info, "client: %s: connect failed: %s%s%s", f->url_text.c_str(),
+            eddy_strerror(error), f->error_detail.empty() ? "" : ": ", f->error_detail.c_str());
         f->finish(error ? error : EDDY_EIO);
         return;
     }

@@ -697,8 +697,11 @@ class ClientTest(unittest.TestCase):
             port = s.getsockname()[1]  # bound, not listening: refused
             r = one("http://127.0.0.1:%d/" % port)
         self.assertEqual(r["error"], "EDDY_ECONNREFUSED")
+        # The detail says which address failed and why (eddy_fetch_error_detail).
+        self.assertEqual(r["detail"], "connect to 127.0.0.1:%d: Connection refused" % port)
         r = one("http://eddy-test!/")  # refused by the resolver itself: no DNS query leaves
         self.assertEqual(r["error"], "EDDY_ERESOLVE")
+        self.assertTrue(r["detail"].startswith("name resolution: eddy-test!: "), r)
         self.assertEqual(fetch("not a url")[0], {"start_error": "EDDY_EINVAL"})
 
     def test_timeout(self):

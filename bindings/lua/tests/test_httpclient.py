@@ -232,7 +232,8 @@ class HTTPClient(unittest.TestCase):
     def test_network_failures_are_599(self):
         f = self.r["failures"]
         self.failed(f["refused"], "ECONNREFUSED")
-        self.assertEqual(f["refused"]["detail"], None)  # nothing beyond the code
+        # The address tried and the system's reason (eddy_fetch_error_detail).
+        self.assertRegex(f["refused"]["detail"], r"^connect to 127\.0\.0\.1:\d+: Connection refused$")
         cb = f["refused_callback"]
         self.assertEqual((cb["code"], cb["error_code"], cb["error_eddy_code"]),
                          (599, 599, self.codes["ECONNREFUSED"]))

@@ -66,12 +66,13 @@ def _network_error(status, detail=""):
     """The exception Tornado's simple_httpclient gives for a fetch that got no response: the
     OS's own error for a refused connection or an unknown name, ssl.SSLError for TLS (with
     eddy's reason: "certificate verification: certificate has expired"...), the 599 classes for
-    timeouts and closed streams."""
+    timeouts and closed streams. OSError subclasses get eddy's detail as their text ("connect to
+    127.0.0.1:9: Connection refused"), as a WebSocket connect's do."""
     name = _ll.eddy_strerror(status)
     if status == _ll.EDDY_ECONNREFUSED:
-        return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        return ConnectionRefusedError(errno.ECONNREFUSED, detail or "Connection refused")
     if status == _ll.EDDY_ERESOLVE:
-        return socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return socket.gaierror(socket.EAI_NONAME, detail or "Name or service not known")
     if status == _ll.EDDY_ETLS:
         return ssl.SSLError("%s: %s" % (name, detail) if detail else name)
     if status == _ll.EDDY_ETIMEDOUT:

@@ -121,8 +121,9 @@ class AsyncHTTPClientTest(unittest.TestCase):
             with self.assertRaises(ConnectionRefusedError) as refused:  # as Tornado
                 await client.fetch("http://127.0.0.1:%d/" % support.free_port(), connect_timeout=5,
                                    raise_error=False)
-            with self.assertRaises(socket.gaierror):  # '!': refused without a DNS query
+            with self.assertRaises(socket.gaierror) as unknown:  # '!': no DNS query is sent
                 await client.fetch("http://eddy-test!/")
+            self.assertTrue(unknown.exception.strerror.startswith("name resolution: eddy-test!: "))
             with self.assertRaises(ValueError):
                 await client.fetch("htp://127.0.0.1/")
             with self.assertRaises(HTTPClientError) as too_big:
@@ -133,6 +134,7 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertEqual(not_found.response.code, 404)
         self.assertEqual((quiet.code, type(quiet.error)), (404, HTTPClientError))
         self.assertEqual(refused.errno, errno.ECONNREFUSED)
+        self.assertRegex(refused.strerror, r"^connect to 127\.0\.0\.1:\d+: Connection refused$")
         self.assertEqual(too_big.code, 599)
 
     def test_streaming_and_header_callbacks(self):

@@ -9,7 +9,8 @@ use crate::error::{owned_detail, Error};
 /// The error an [`HttpClient`](crate::HttpClient) fetch's closure gets: the `EDDY_E*` code as
 /// an [`Error`] and what eddy knows beyond it (`eddy_fetch_error_detail`), e.g. for
 /// `Error::TLS` why the handshake or the certificate check failed:
-/// `"certificate verification: hostname mismatch"`. `Display` shows both ("TLS handshake or
+/// `"certificate verification: hostname mismatch"`, for `Error::CONNECTION_REFUSED` the
+/// address (`"connect to 127.0.0.1:9: Connection refused"`). `Display` shows both ("TLS handshake or
 /// certificate verification failed: certificate verification: hostname mismatch").
 ///
 /// It compares equal to an [`Error`] of the same code (`outcome.unwrap_err() == Error::TLS`),

@@ -455,16 +455,21 @@ fn tls_failures_carry_eddys_detail() {
     let plain: Error = e.clone().into(); // `?` into eddy::Result keeps the code
     assert_eq!(plain, Error::TLS);
 
-    // Nothing beyond the code: no detail, and Display is the code's alone.
+    // A refused connect names the address it tried; Display appends it to the code's text.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+    let port = l.local_addr().unwrap().port();
+    let closed = format!("http://127.0.0.1:{}/", port);
     drop(l);
     let refused = fetch(&lp, &trusting, HttpRequest::new(&closed)).unwrap_err();
+    let detail = format!("connect to 127.0.0.1:{}: Connection refused", port);
     assert_eq!(
         (refused.error(), refused.detail()),
-        (Error::CONNECTION_REFUSED, None)
+        (Error::CONNECTION_REFUSED, Some(detail.as_str()))
     );
-    assert_eq!(refused.to_string(), Error::CONNECTION_REFUSED.to_string());
+    assert_eq!(
+        refused.to_string(),
+        format!("{}: {}", Error::CONNECTION_REFUSED, detail)
+    );
 }
 
 #[test]
