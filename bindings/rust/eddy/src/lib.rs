@@ -50,6 +50,7 @@ mod app;
 mod boundary;
 mod connect_error;
 mod deferred;
+mod detailed_error;
 mod dispatch;
 mod error;
 mod event_loop;
