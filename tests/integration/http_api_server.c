@@ -7,7 +7,8 @@
  *                   [--max-body-size N] [--access-log PATH|-|stdout]
  *
  * Prints "listening on unix:PATH" (with --unix) and then "listening on HOST:PORT" once ready.
- * SIGTERM/SIGINT stop the loop; the program frees everything and exits 0.
+ * SIGTERM/SIGINT stop the loop; the program frees everything and exits 0. SIGUSR1 answers the
+ * requests /held holds.
  *
  * Routes (return codes of API calls are reported in the body or in /stats):
  *   /status?code=N[&reason=R]  set_status(N, R); body {"rc":rc}
@@ -24,6 +25,8 @@
  *   /nobody?code=N             status N (204/304); X-Write-RC: rc of a write
  *   /stream?n=N&ms=M           N chunks "chunk-i\n", each flushed, M ms apart
  *   /deferred?ms=M&id=X        finished from eddy_loop_call_later after M ms
+ *   /held?id=X                 "held id=X", answered only when the process gets SIGUSR1 (a
+ *                              request in flight for as long as a test needs; "held" in /stats)
  *   /big?kb=N                  N KiB of 'x' (declared length), written at once and finished
  *   /longpoll                  never answered; close callback, later write/finish (in /stats)
  *   /echo                      JSON: request line, headers, body, arguments, files, peer
@@ -75,6 +78,8 @@ static struct {
     long access_count;
     access_entry access[LOG_ENTRIES];
     int shutdown_started;
+    eddy_request *held[16];
+    int held_count;
 } g;
 
 static void reply(eddy_request *req, int status, const char *ctype, const char *body, size_t len) {
@@ -317,6 +322,24 @@ static void on_access(eddy_request *req, void *userdata) {
     e->duration = eddy_request_duration(req);
 }
 
+/* ---- /held --------------------------------------------------------------------------------- */
+
+/* SIGUSR1: every held request is answered (or, its client gone, released). */
+static void release_held(eddy_signal *sig, int signum, void *userdata) {
+    (void)sig;
+    (void)signum;
+    (void)userdata;
+    for (int i = 0; i < g.held_count; i++) {
+        eddy_request *req = g.held[i];
+        const char *id = arg(req, "id");
+        buf_t b = {0};
+        buf_printf(&b, "held id=%s", id ? id : "-");
+        reply(req, 0, "text/plain", b.data, b.len);
+        free(b.data);
+    }
+    g.held_count = 0;
+}
+
 /* ---- shutdown ------------------------------------------------------------------------------- */
 
 static void on_shutdown_done(eddy_server *server, void *userdata) {
@@ -506,6 +529,7 @@ static void route_stats(eddy_request *req) {
                g.access_count);
     buf_printf(&b, ",\"sink_started\":%ld,\"sink_released\":%ld", g.sink_started,
                g.sink_released);
+    buf_printf(&b, ",\"held\":%d", g.held_count);
     buf_printf(&b, ",\"connections\":%zu}", eddy_server_connection_count(g.server));
     reply_buf(req, &b);
 }
@@ -620,6 +644,11 @@ static void on_request(eddy_request *req, void *userdata) {
     } else if (path_is(req, "/deferred")) {
         double ms = (s = arg(req, "ms")) ? atof(s) : 100;
         eddy_loop_call_later(g.loop, ms / 1000.0, deferred_fire, req, NULL);
+    } else if (path_is(req, "/held")) {
+        if (g.held_count == (int)(sizeof g.held / sizeof g.held[0]))
+            reply(req, 503, "text/plain", "too many held", 13);
+        else
+            g.held[g.held_count++] = req;
     } else if (path_is(req, "/big")) {
         route_big(req, (s = arg(req, "kb")) ? (size_t)atol(s) : 1024);
     } else if (path_is(req, "/longpoll")) {
@@ -726,11 +755,13 @@ int main(int argc, char **argv) {
     if (rc != 0) die("listen", rc);
     eddy_signal *sigint = eddy_signal_new(g.loop, SIGINT, on_signal, g.loop, NULL);
     eddy_signal *sigterm = eddy_signal_new(g.loop, SIGTERM, on_signal, g.loop, NULL);
+    eddy_signal *sigusr1 = eddy_signal_new(g.loop, SIGUSR1, release_held, NULL, NULL);
     printf("listening on %s:%d\n", host, eddy_server_port(srv));
     fflush(stdout);
     rc = eddy_loop_run(g.loop);
     eddy_signal_free(sigint);
     eddy_signal_free(sigterm);
+    eddy_signal_free(sigusr1);
     eddy_server_free(srv);
     eddy_loop_free(g.loop);
     if (log_fd > 2) close(log_fd);
