@@ -8,6 +8,7 @@ SIGTERM at the end, checking a clean exit (exit status 0, no sanitizer report).
 """
 import http.client
 import json
+import os
 import re
 import signal
 import socket
@@ -18,6 +19,9 @@ import threading
 import time
 import unittest
 import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
 
 SERVER = None  # path of the demo binary, from --server
 
@@ -114,6 +118,16 @@ class Client:
         assert resp.status == 200, (resp.status, data)
         return json.loads(data)
 
+    def poll_socket(self, cursor):
+        """A socket whose long poll for messages after `cursor` was sent (not answered)."""
+        token = self.xsrf()
+        body = urllib.parse.urlencode({"cursor": cursor, "_xsrf": token}).encode()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+        s.sendall(b"POST /a/message/updates HTTP/1.1\r\nHost: x\r\nCookie: _xsrf=" +
+                  token.encode() + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        return s
+
     def updates(self, cursor, timeout=10):
         resp, data = self.post("/a/message/updates", {"cursor": str(cursor)}, timeout=timeout)
         assert resp.status == 200, (resp.status, data)
@@ -190,9 +204,11 @@ class SimpleRoutes(DemoTestCase):
         # The timer is cancelled and the handler released; the server keeps serving.
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
         s.sendall(b"GET /delay?seconds=5 HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.2)
+        port = s.getsockname()[1]
+        wait_server_read(self.server.port, [port])  # the handler waits on its timer
         s.close()
-        time.sleep(0.2)
+        self.assertTrue(wait_server_closed(self.server.port, port),
+                        "the server kept the connection of a client that left")
         resp, _ = self.client().request("GET", "/plaintext")
         self.assertEqual(resp.status, 200)
 
@@ -225,8 +241,10 @@ class SimpleRoutes(DemoTestCase):
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
         s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         s.recv(100)
+        port = s.getsockname()[1]
         s.close()
-        time.sleep(0.6)
+        self.assertTrue(wait_server_closed(self.server.port, port),
+                        "the server kept the connection of a client that left")
         resp, _ = self.client().request("GET", "/plaintext")
         self.assertEqual(resp.status, 200)
 
@@ -305,15 +323,17 @@ class Chat(DemoTestCase):
         for cursor in ("99999999999999999999", "-1", "1x"):
             resp, _ = c.post("/a/message/updates", {"cursor": cursor})
             self.assertEqual(resp.status, 400, cursor)
-        result = {}
-        t = threading.Thread(target=lambda: result.update(
-            messages=c.updates(9223372036854775807, timeout=20)))
-        t.start()
-        time.sleep(0.5)
-        self.assertNotIn("messages", result)  # waiting for the next message
+        # The poll must be waiting before the message is posted (one that came later would
+        # wait for the message after it): the server has read it once its bytes left the
+        # socket's queue.
+        s = c.poll_socket(9223372036854775807)
+        wait_server_read(self.server.port, [s.getsockname()[1]])
         m = self.client().new_message("after a far cursor")
-        t.join(10)
-        self.assertEqual(result.get("messages"), [m])
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(json.loads(resp.read())["messages"], [m])
+        s.close()
 
     def test_long_poll_wakes_on_new_message(self):
         a, b = self.client(), self.client()
@@ -354,15 +374,13 @@ class Chat(DemoTestCase):
     def test_waiter_that_leaves_is_dropped(self):
         c = self.client()
         cursor = c.new_message("x")["id"]
-        token = c.xsrf()
-        body = urllib.parse.urlencode({"cursor": cursor, "_xsrf": token}).encode()
-        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
-        s.sendall(b"POST /a/message/updates HTTP/1.1\r\nHost: x\r\nCookie: _xsrf=" +
-                  token.encode() + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        time.sleep(0.3)
+        s = c.poll_socket(cursor)
+        port = s.getsockname()[1]
+        wait_server_read(self.server.port, [port])  # waiting
         s.close()
-        time.sleep(0.3)
+        # gone, as far as the server knows
+        self.assertTrue(wait_server_closed(self.server.port, port),
+                        "the server kept the connection of a waiter that left")
         # Waking the waiters must not touch the one that left (ASan would tell).
         m = c.new_message("after the leave")
         self.assertEqual(c.updates(cursor), [m])
@@ -443,18 +461,14 @@ class ShutdownWithWaiters(unittest.TestCase):
         server = DemoProcess()
         c = Client(server.port)
         cursor = c.new_message("x")["id"]
-        socks = []
-        token = c.xsrf()
-        body = urllib.parse.urlencode({"cursor": cursor, "_xsrf": token}).encode()
+        socks = [c.poll_socket(cursor)]
         for request in (b"GET /delay?seconds=9 HTTP/1.1\r\nHost: x\r\n\r\n",
-                        b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n",
-                        b"POST /a/message/updates HTTP/1.1\r\nHost: x\r\nCookie: _xsrf=" +
-                        token.encode() + b"\r\nContent-Type: application/x-www-form-urlencoded"
-                        b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body):
+                        b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"):
             s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
             s.sendall(request)
             socks.append(s)
-        time.sleep(0.3)
+        # every request is waiting in the server when SIGTERM comes
+        wait_server_read(server.port, [s.getsockname()[1] for s in socks])
         status, out, err = server.stop()
         for s in socks:
             s.close()
