@@ -22,6 +22,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tcp_state import wait_server_read  # noqa: E402
+
 ARGS = None
 STARTED = []  # Popen objects
 EXTRA_PIDS = set()  # processes started indirectly (reloads), by pid
@@ -209,22 +212,26 @@ def case_proxy_protocol():
 def case_graceful():
     # SIGTERM with slow requests in flight: every one is answered, then the process exits 0.
     p, port = start()
-    results = []
-
-    def slow():
-        try:
-            results.append(info(port, path="/slow?ms=1500")["pid"])
-        except Exception as e:  # noqa: BLE001 - recorded and asserted below
-            results.append(e)
-
-    ts = [threading.Thread(target=slow) for _ in range(8)]
-    for t in ts:
-        t.start()
-    time.sleep(0.5)
+    socks = []
+    for _ in range(8):
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    # All eight are in the server (read, waiting on their timers) when SIGTERM comes: one
+    # still in the listen queue would be refused by the draining server.
+    wait_server_read(port, [s.getsockname()[1] for s in socks])
     p.send_signal(signal.SIGTERM)
-    for t in ts:
-        t.join(20)
-    assert len(results) == 8 and all(isinstance(r, str) for r in results), results
+    results = []
+    for s in socks:
+        r = http.client.HTTPResponse(s)
+        try:
+            r.begin()
+            results.append((r.status, r.read().decode()))
+        except (OSError, http.client.HTTPException) as e:
+            results.append(e)
+        s.close()
+    assert all(isinstance(r, tuple) and r[0] == 200 and r[1].startswith("pid=")
+               for r in results), results
     assert wait_exit(p, 20) == 0
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
@@ -280,13 +287,26 @@ def case_graceful():
         if conn:
             conn.close()
 
+    def under_load(n=100):
+        """Waits until `n` more responses were counted: each reload comes with requests going
+        on, however slow the machine (the waits used to be 1 s sleeps)."""
+        with lock:
+            target = stats["ok"] + n
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with lock:
+                if stats["ok"] >= target or stats["errors"]:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"fewer than {n} responses in 60 s: {stats}")
+
     ts = [threading.Thread(target=client, args=(n,)) for n in range(6)]
     for t in ts:
         t.start()
     current = p.pid
     olds = []
     for _ in range(3):
-        time.sleep(1.0)
+        under_load()
         os.kill(current, signal.SIGHUP)
         olds.append(current)
         deadline = time.time() + 15
@@ -300,7 +320,7 @@ def case_graceful():
         assert new, "no new process answered after SIGHUP"
         EXTRA_PIDS.add(new)
         current = new
-    time.sleep(1.0)
+    under_load()
     stop.set()
     for t in ts:
         t.join(30)
