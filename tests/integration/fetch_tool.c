@@ -7,6 +7,7 @@
  *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
  *     --max-redirects N  --chunks (stream the body to a chunk callback)
  *     --pause S (between sequential fetches)  --cancel-after S (cancel every fetch in flight)
+ *     --pause-stdin (between sequential fetches: until a line comes on stdin; the test says)
  *     --free-client-after S (eddy_client_free with fetches in flight)
  *     --no-reuse (no idle connections kept: every fetch connects anew)
  *
@@ -20,10 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *cacert, *proxy, *connect_to, *method, *data, *stream_body;
-    int verify, sequential, repeat, decompress, expect, max_redirects, chunks;
+    int verify, sequential, repeat, decompress, expect, max_redirects, chunks, pause_stdin;
     double connect_timeout, timeout, pause, cancel_after, free_after;
     long long max_body;
     const char *headers[16];
@@ -84,6 +86,16 @@ static void start_next_cb(eddy_loop *loop, void *ud) {
     start_next();
 }
 
+/* --pause-stdin: the next fetch starts once stdin has a line (or its end). */
+static void on_stdin(eddy_watch *watch, int fd, int events, void *ud) {
+    (void)events;
+    (void)ud;
+    char buf[256];
+    if (read(fd, buf, sizeof buf) < 0) perror("fetch_tool: stdin");
+    eddy_watch_free(watch);
+    start_next();
+}
+
 static void cancel_all(eddy_loop *loop, void *ud) {
     (void)loop;
     (void)ud;
@@ -136,7 +148,9 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     if (g_done == g_total) {
         eddy_loop_stop(g_loop);
     } else if (o.sequential) {
-        if (o.pause > 0)
+        if (o.pause_stdin) {
+            if (!eddy_watch_new(g_loop, 0, EDDY_READABLE, on_stdin, NULL, NULL)) start_next();
+        } else if (o.pause > 0)
             eddy_loop_call_later(g_loop, o.pause, start_next_cb, NULL, NULL);
         else
             start_next();
@@ -246,6 +260,8 @@ int main(int argc, char **argv) {
             no_reuse = 1;
         else if (!strcmp(a, "--pause"))
             o.pause = atof(argv[++i]);
+        else if (!strcmp(a, "--pause-stdin"))
+            o.pause_stdin = 1;
         else if (!strcmp(a, "--cancel-after"))
             o.cancel_after = atof(argv[++i]);
         else if (!strcmp(a, "--free-client-after"))

@@ -787,7 +787,7 @@ class ClientTest(unittest.TestCase):
 
         raw = Echo(None)
         try:
-            r = one("--timeout", "5", "http://127.0.0.1:%d/start" % raw.port)
+            r = one("--timeout", "30", "http://127.0.0.1:%d/start" % raw.port)
         finally:
             raw.stop()
         self.assertEqual((r["error"], r["status"], r["redirects"]), ("", 200, 1), r)
@@ -812,9 +812,11 @@ class ClientTest(unittest.TestCase):
             raw.stop()
 
     def raw_one(self, reply, *args, close=True):
+        # The fetch's timeout only ends a fetch that waits for bytes that never come (a
+        # held-open reply read past its end): 30 s, so a slow machine never reaches it.
         raw = RawServer(reply, close=close)
         try:
-            return one("--timeout", "5", *args, "http://127.0.0.1:%d/" % raw.port)
+            return one("--timeout", "30", *args, "http://127.0.0.1:%d/" % raw.port)
         finally:
             raw.stop()
 
@@ -838,32 +840,53 @@ class ClientTest(unittest.TestCase):
         srv.listen(4)
         port = srv.getsockname()[1]
         closed_by_client = []
+        first_done, close_seen = threading.Event(), threading.Event()
 
         def serve():
-            c, _ = srv.accept()
-            c.recv(65536)
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            time.sleep(0.3)
-            c.sendall(b"\r\n")
-            c.settimeout(1.0)
             try:
-                closed_by_client.append(c.recv(100) == b"")
-            except OSError:
-                closed_by_client.append(False)
-            c.close()
-            c, _ = srv.accept()  # the second fetch: a new connection
-            c.recv(65536)
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            c.close()
+                c, _ = srv.accept()
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                first_done.wait(30)  # the fetch ended: its connection is in the pool
+                c.sendall(b"\r\n")
+                # The client closes as the bytes arrive; the second fetch waits for this (the
+                # test tells it to go on), so only a client that kept the connection waits out
+                # the 30 s, which mean "never".
+                c.settimeout(30)
+                try:
+                    closed_by_client.append(c.recv(100) == b"")
+                except OSError:
+                    closed_by_client.append(False)
+                c.close()
+                close_seen.set()
+                c, _ = srv.accept()  # the second fetch: a new connection
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                c.close()
+            finally:
+                close_seen.set()
 
         t = threading.Thread(target=serve, daemon=True)
         t.start()
+        p = subprocess.Popen([FETCH, "--sequential", "--repeat", "2", "--pause-stdin",
+                              "http://127.0.0.1:%d/" % port],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            results = fetch("--sequential", "--repeat", "2", "--pause", "2.5",
-                            "http://127.0.0.1:%d/" % port)
+            results = [json.loads(p.stdout.readline())]
+            first_done.set()
+            close_seen.wait(60)
+            p.stdin.write(b"go on\n")
+            p.stdin.close()
+            results.append(json.loads(p.stdout.readline()))
+            self.assertEqual(p.wait(timeout=60), 0, p.stderr.read())
         finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
             srv.close()
-        t.join(5)
+        t.join(30)
         self.assertEqual([(r["error"], r["status"], r["reused"]) for r in results],
                          [("", 200, 0), ("", 200, 0)])
         self.assertEqual(closed_by_client, [True])
