@@ -254,12 +254,21 @@ static void test_periodic_skips_the_tick_its_callback_overran(void **state) {
     overrun o = {loop, 0, 0, 0};
     eddy_periodic *p = eddy_periodic_new(loop, 0.1, slow_first_tick, &o, NULL);
     assert_non_null(p);
+    double t0 = eddy_loop_time(loop);
     assert_int_equal(eddy_periodic_start(p), 0);
+    double t1 = eddy_loop_time(loop);
     run_until_count(loop, &o.ticks, 2, TEST_WAIT_SECONDS);
     assert_int_equal(o.ticks, 2);
-    /* Due at 0.2 and overrun (the callback ended near 0.33): the next tick is 0.4's, not an
-     * immediate one. */
-    assert_true(o.second_start - o.first_end > 0.02);
+    /* Ticks are due at start + k * 0.1, start between t0 and t1. The first callback ran past
+     * the tick due at 0.2 (it ended near 0.33): the next tick is the first one due after its
+     * end (0.4's), not the overrun one run at once. That tick's time is at least t0 + k * 0.1
+     * for the smallest k with t1 + k * 0.1 past the end, and a timer never runs early: a late
+     * machine only moves both times, never this order. (The old check, a gap of over 20 ms
+     * after the end, failed when the first tick ran 50-70 ms late: the end then fell just
+     * before 0.4.) */
+    double k = (double)(long)((o.first_end - t1) / 0.1) + 1; /* floor: the end is after t1 */
+    assert_true(o.second_start >= t0 + k * 0.1 - 1e-6);
+    assert_true(o.second_start > o.first_end);
     eddy_periodic_free(p);
     eddy_loop_free(loop);
 }
