@@ -790,7 +790,7 @@ class DefaultServerTest(ServerTestCase):
     def test_access_log_fd_common_log_format(self):
         self.request("GET", "/auto_length?tag=clf")
         self.request("POST", "/status?code=201&tag=clf2", b"")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + HANG_GUARD
         text = ""
         while time.monotonic() < deadline:
             with open(self.log_path, "rb") as f:

@@ -4,11 +4,15 @@ callbacks — over real sockets against tests/server.lua."""
 import http.client
 import os
 import socket
+import sys
 import threading
 import time
 import unittest
 
 from luatest import HERE, LuaServer, main
+
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
+from tcp_state import wait_server_read  # noqa: E402
 
 class Async(unittest.TestCase):
     @classmethod
@@ -60,7 +64,9 @@ class Async(unittest.TestCase):
         before = self.server.get_json("/stats")["closed"]
         sock = socket.create_connection(("127.0.0.1", self.server.port))
         sock.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.1)  # let the request reach the handler before the client goes away
+        # The request reaches the handler before the client goes away (read with its end, it
+        # might not): the server has read it once its bytes left the socket's queue.
+        wait_server_read(self.server.port, [sock.getsockname()[1]])
         sock.close()
         deadline = time.monotonic() + 10
         while self.server.get_json("/stats")["closed"] == before and time.monotonic() < deadline:

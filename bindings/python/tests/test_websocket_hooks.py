@@ -9,6 +9,7 @@ import os
 import socket
 import struct
 import sys
+import time
 import unittest
 
 import support
@@ -113,7 +114,9 @@ class HooksTest(support.AppServerTestCase):
         return self.server.call(lambda: list(calls))
 
     def wait_seen(self, item):
-        for _ in range(100):
+        # 20 s: only a server that never does it waits this out; a passing run returns at once.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
             if item in self.seen():
                 return True
             run(asyncio.sleep(0.02))
@@ -233,7 +236,9 @@ class HooksTest(support.AppServerTestCase):
             return sum(1 for o in gc.get_objects() if isinstance(o, Hooks))
         with self.assertLogs("eddy.application", "ERROR"):  # the 500s log their tracebacks
             run(go(20))
-        for _ in range(200):  # the server may still be finishing the last close handshakes
+        # The server may still be finishing the last close handshakes (20 s: a hang guard).
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
             if self.server.call(live) == 0:
                 break
             run(asyncio.sleep(0.02))
