@@ -886,6 +886,7 @@ fn defaults_fill_what_the_request_leaves_unset() {
         "arrived"
     );
     // The default timeout ends a fetch that would otherwise wait 20 s; a request's own wins.
+    // (Under 15 s tells the 0.3 s default from the 20 s one; only a stalled machine nears it.)
     let (_silent, silent) = silent_server();
     let began = std::time::Instant::now();
     assert_eq!(
@@ -893,7 +894,7 @@ fn defaults_fill_what_the_request_leaves_unset() {
         Error::TIMED_OUT
     );
     assert!(
-        began.elapsed().as_secs_f64() < 5.0,
+        began.elapsed().as_secs_f64() < 15.0,
         "default request_timeout: {:?}",
         began.elapsed()
     );
