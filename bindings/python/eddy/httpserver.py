@@ -62,15 +62,19 @@ class HTTPServer:
     started, and for the first request after connecting, default 30; then 408 and close; 0
     disables) and max_connections (most connections open at once, default 0 = no limit; at the
     limit the oldest idle keep-alive connection is closed for a new one, and when none is idle
-    the new one is closed). Any other keyword raises TypeError; a value eddy refuses (a
-    max_header_size under 64, max_header_fields 0, a negative size or timeout, a
-    trusted_downstream entry that is not a numeric IP address) raises ValueError."""
+    the new one is closed), server_header (the Server header's value; False sends none; default
+    "eddy/<version>") and proxy_protocol (True: every connection starts with a PROXY v1/v2
+    header, as HAProxy's send-proxy sends it; only behind such a proxy, not with ssl_options).
+    Any other keyword raises TypeError; a value eddy refuses (a max_header_size under 64,
+    max_header_fields 0, a negative size or timeout, a trusted_downstream entry that is not a
+    numeric IP address, proxy_protocol with ssl_options) raises ValueError."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
                  decompress_request=False, max_header_size=None, max_body_size=None,
                  idle_connection_timeout=None, body_timeout=None, trusted_downstream=None,
                  ssl_options=None, protocol=None, chunk_size=None, max_buffer_size=None,
-                 max_header_fields=None, header_timeout=None, max_connections=None, **kwargs):
+                 max_header_fields=None, header_timeout=None, max_connections=None,
+                 server_header=None, proxy_protocol=False, **kwargs):
         if kwargs:  # an option eddy does not know must not vanish silently
             raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
                             % ", ".join(sorted(kwargs)))
@@ -104,6 +108,17 @@ class HTTPServer:
         _ll.eddy_server_set_xheaders(s, int(bool(xheaders)))
         _ll.eddy_server_set_no_keep_alive(s, int(bool(no_keep_alive)))
         _ll.eddy_server_set_decompress_request(s, int(bool(decompress_request)))
+        if server_header is not None:
+            if server_header is not False and not isinstance(server_header, str):
+                raise ValueError("server_header: a string or False, not %r" % (server_header,))
+            rc = _ll.eddy_server_set_server_header(s, server_header or None)
+            if rc < 0:  # CR, LF or another control character in it
+                raise ValueError("server_header: %r refused (%s)"
+                                 % (server_header, _ll.eddy_strerror(rc)))
+        if proxy_protocol:
+            rc = _ll.eddy_server_set_proxy_protocol(s, 1)
+            if rc < 0:  # EDDY_ENOTSUP with TLS
+                raise ValueError("proxy_protocol: %s" % _ll.eddy_strerror(rc))
         # Limits the C server refuses must not vanish silently (they did: rc was dropped).
         for name, value, setter, kind in (
                 ("max_header_size", max_header_size, _ll.eddy_server_set_max_header_size, int),

@@ -454,6 +454,28 @@ class ServerOptions(unittest.TestCase):
             with self.assertRaises(ValueError, msg=bad):
                 eddy.httpserver.HTTPServer(app, **bad)
 
+    def test_server_header_and_proxy_protocol(self):
+        status, resp, _ = self.raw_get(self.serve(server_header="edge/2"))
+        self.assertEqual((status, resp.getheader("Server")), (200, "edge/2"))
+        status, resp, _ = self.raw_get(self.serve(server_header=False))
+        self.assertEqual((status, resp.getheader("Server")), (200, None))
+        port = self.serve(proxy_protocol=True)
+        conn = self.raw(port)
+        conn.send("PROXY TCP4 10.9.8.7 127.0.0.1 5555 80\r\nGET /ip HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(conn.response()[::2], (200, b"10.9.8.7 http"))
+        conn = self.raw(port)  # without the PROXY header: closed unanswered (http.h)
+        conn.send("GET /ip HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(conn.closed())
+        app = eddy.web.Application([(r"/", Scheme)])
+        for bad in ({"server_header": "a\r\nb"}, {"server_header": 3}):
+            with self.assertRaises(ValueError, msg=bad):
+                eddy.httpserver.HTTPServer(app, **bad)
+
+    def raw_get(self, port):
+        conn = self.raw(port)
+        conn.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        return conn.response()
+
     def test_unknown_keyword_is_refused(self):
         app = eddy.web.Application([(r"/", Scheme)])
         with self.assertRaises(TypeError) as cm:
