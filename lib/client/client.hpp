@@ -215,6 +215,7 @@ private:
     static void run_finish(Fetch *f);
     static void on_finish_timer(TimerNode *node);
 
+    void time_out(const char *what, double seconds);  // detail, log line, EDDY_ETIMEDOUT
     static void on_connect_timeout(TimerNode *node);
     static void on_request_timeout(TimerNode *node);
 

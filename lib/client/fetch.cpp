@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
@@ -142,16 +143,28 @@ void Fetch::run_finish(Fetch *f) {
     delete f;
 }
 
+// The two timeouts say which one ended the fetch (the code is EDDY_ETIMEDOUT for both).
+void Fetch::time_out(const char *what, double seconds) {
+    char text[96];
+    snprintf(text, sizeof text, "%s within %g s", what, seconds);
+    try {
+        error_detail = text;
+    } catch (...) {
+        error_detail.clear();
+    }
+    log(LogLevel::info, "client: %s: %s", url_text.c_str(), text);
+    finish(EDDY_ETIMEDOUT);
+}
+
 void Fetch::on_connect_timeout(TimerNode *node) {
     Fetch *f = static_cast<Fetch *>(node->owner);
-    log(LogLevel::info, "client: %s: connect timed out", f->url_text.c_str());
-    f->finish(EDDY_ETIMEDOUT);
+    // Its timer runs from the start: a wait for a free connection slot counts too.
+    f->time_out("no connection", f->connect_timeout);
 }
 
 void Fetch::on_request_timeout(TimerNode *node) {
     Fetch *f = static_cast<Fetch *>(node->owner);
-    log(LogLevel::info, "client: %s: request timed out", f->url_text.c_str());
-    f->finish(EDDY_ETIMEDOUT);
+    f->time_out("no complete response", f->request_timeout);
 }
 
 // ---- connections -----------------------------------------------------------------------------
