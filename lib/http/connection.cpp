@@ -26,8 +26,9 @@ constexpr size_t kMaxLeadingBlankLines = 8;
 constexpr size_t kMaxQueuedOutput = 64 * 1024;
 // Files (send_file answers, e.g. static files) a connection may queue the same way: each holds
 // an open descriptor until sent, and a small file weighs little against kMaxQueuedOutput, so
-// a client pipelining requests for files it does not read held ~100 of our descriptors.
-constexpr size_t kMaxQueuedFiles = 8;
+// a client pipelining requests for files it does not read held ~190 of our descriptors. 16
+// lets a 16-deep pipeline of static files leave in one batch (8 cost ~10% of its req/s).
+constexpr size_t kMaxQueuedFiles = 16;
 
 // The status a request gets for an http-parser error.
 int status_for_parser_error(http_errno err) {
