@@ -168,6 +168,25 @@ func (a *App) SetServerHeader(value string) {
 	})
 }
 
+// SetProtocol gives every request the scheme "http" or "https" (Tornado's HTTPServer
+// protocol), for a server behind a proxy that terminates TLS without saying so in
+// X-Forwarded-Proto: Request.Scheme reports it. "" (the default): the connection's ("https"
+// over TLS). With SetXHeaders, a scheme the proxy names still wins. Another value makes Start
+// fail.
+func (a *App) SetProtocol(scheme string) {
+	a.serverOption(fmt.Sprintf("SetProtocol(%q)", scheme), func(s *C.eddy_server) C.int {
+		if scheme == "" {
+			return C.eddy_server_set_protocol(s, nil)
+		}
+		if strings.IndexByte(scheme, 0) >= 0 { // C would read up to the NUL only
+			return C.EDDY_EINVAL
+		}
+		cs := C.CString(scheme)
+		defer C.free(unsafe.Pointer(cs))
+		return C.eddy_server_set_protocol(s, cs)
+	})
+}
+
 // SetProxyProtocol requires every connection to start with a PROXY protocol header (version 1
 // or 2, as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it); the
 // address it carries becomes Request.RemoteIP. A connection whose header is missing, malformed

@@ -98,6 +98,19 @@ func TestServerXHeadersTrustedProxy(t *testing.T) {
 	})
 }
 
+func TestServerProtocol(t *testing.T) {
+	// Every request's scheme (a proxy terminating TLS in front); a scheme the proxy names
+	// (xheaders) still wins.
+	app := ipApp()
+	app.SetProtocol("https")
+	app.SetXHeaders(true)
+	base := start(t, app)
+	resp, body := do(t, "GET", base+"/ip", nil, nil)
+	expect(t, resp, body, 200, "127.0.0.1 https")
+	resp, body = do(t, "GET", base+"/ip", nil, map[string]string{"X-Forwarded-Proto": "http"})
+	expect(t, resp, body, 200, "127.0.0.1 http")
+}
+
 func xheadersTrusted(t *testing.T) {
 	trusting := ipApp()
 	trusting.SetXHeaders(true)
@@ -264,6 +277,7 @@ func TestServerOptionErrors(t *testing.T) {
 		{"proxy with NUL", func(a *App) { a.AddTrustedProxy("127.0.0.1\x00x") }, ErrInvalid, "AddTrustedProxy"},
 		{"server header", func(a *App) { a.SetServerHeader("a\r\nX-Evil: 1") }, ErrInvalid, "SetServerHeader"},
 		{"method", func(a *App) { a.AllowMethods("CONNECT") }, ErrInvalid, `AllowMethods("CONNECT")`},
+		{"protocol", func(a *App) { a.SetProtocol("ftp") }, ErrInvalid, `SetProtocol("ftp")`},
 	} {
 		for _, raw := range []bool{false, true} {
 			app := New()

@@ -134,6 +134,11 @@ EDDY_API int eddy_server_set_no_keep_alive(eddy_server *server, int on);
  * eddy_server_add_trusted_proxy(), only connections from them are believed, and
  * X-Forwarded-For is read from the right, skipping trusted addresses. */
 EDDY_API int eddy_server_set_xheaders(eddy_server *server, int on);
+/* Every request's scheme, "http" or "https" (Tornado's HTTPServer `protocol`): for a server
+ * behind a proxy that terminates TLS without saying so in X-Forwarded-Proto. NULL (the
+ * default): the connection's ("https" over TLS). With xheaders, a scheme the proxy names still
+ * wins. Affects requests that start afterwards. Returns 0 or EDDY_EINVAL (another string). */
+EDDY_API int eddy_server_set_protocol(eddy_server *server, const char *scheme);
 /* Adds a trusted downstream proxy address (numeric IPv4/IPv6). */
 EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip);
 /* Non-zero: every connection must start with a PROXY protocol header, version 1 (text) or 2

@@ -106,6 +106,17 @@ EDDY_API int eddy_server_set_max_header_fields(eddy_server *server, size_t count
     return 0;
 }
 
+EDDY_API int eddy_server_set_protocol(eddy_server *server, const char *scheme) {
+    if (!server) return EDDY_EINVAL;
+    if (!scheme) {
+        Srv(server)->options.protocol.clear();
+        return 0;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) return EDDY_EINVAL;
+    Srv(server)->options.protocol = scheme;  // short: no allocation
+    return 0;
+}
+
 EDDY_API int eddy_server_set_max_body_size(eddy_server *server, size_t bytes) {
     if (!server) return EDDY_EINVAL;
     Srv(server)->options.max_body_size = bytes;

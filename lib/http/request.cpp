@@ -23,7 +23,13 @@ struct Request::FlushWaiter {
 };
 
 Request::Request(Connection *c, Server *s) : conn(c), server(s) {
-    if (c && c->stream() && c->stream()->is_tls()) scheme = "https";
+    // Tornado's order: the server's `protocol` (a TLS proxy in front), else the connection's;
+    // xheaders may still replace it (apply_xheaders).
+    if (s && !s->options.protocol.empty()) {
+        scheme = s->options.protocol;
+    } else if (c && c->stream() && c->stream()->is_tls()) {
+        scheme = "https";
+    }
 }
 
 Request::~Request() {

@@ -42,6 +42,8 @@ struct ServerOptions {
     bool xheaders = false;
     bool proxy_protocol = false;  // every connection starts with a PROXY v1/v2 header
     bool decompress_request = false;
+    // eddy_server_set_protocol: every request's scheme ("http"/"https"); empty: by connection.
+    std::string protocol;
     bool allow_any_method = false;
     bool send_server_header = true;
     std::string server_header = "eddy/" EDDY_VERSION_TEXT;

@@ -726,6 +726,7 @@ int main(int argc, char **argv) {
             else if (strcmp(a, "--max-body-size") == 0)
                 rc = eddy_server_set_max_body_size(srv, (size_t)atol(v));
             else if (strcmp(a, "--trusted-proxy") == 0) rc = eddy_server_add_trusted_proxy(srv, v);
+            else if (strcmp(a, "--protocol") == 0) rc = eddy_server_set_protocol(srv, v);
             else {
                 fprintf(stderr, "http_api_server: bad option %s\n", a);
                 return 2;

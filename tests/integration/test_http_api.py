@@ -1132,6 +1132,25 @@ class DecompressTest(ServerTestCase):
         raw.close()
 
 
+# ---- protocol (Tornado's HTTPServer `protocol`) -------------------------------------------------
+
+class ProtocolTest(ServerTestCase):
+    """eddy_server_set_protocol: every request's scheme, for a server behind a proxy that
+    terminates TLS without saying so; a scheme named by a trusted proxy (xheaders) still wins."""
+    SERVER_ARGS = ("--protocol", "https", "--xheaders")
+
+    def test_every_request_gets_the_servers_protocol(self):
+        self.assertEqual(self.get_json("/echo")["scheme"], "https")
+        j = self.get_json("/echo", headers={"X-Forwarded-Proto": "http"})
+        self.assertEqual(j["scheme"], "http")
+
+    def test_other_values_are_refused(self):
+        proc = subprocess.run([SERVER, "--port", "0", "--protocol", "ftp"], capture_output=True,
+                              timeout=30)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(b"--protocol", proc.stderr)
+
+
 # ---- xheaders ----------------------------------------------------------------------------------
 
 class XHeadersTest(ServerTestCase):

@@ -468,6 +468,7 @@ local SERVER_OPTIONS = {
   max_body_size = "size", max_buffer_size = "size", header_timeout = "number",
   idle_connection_timeout = "number", body_timeout = "number", max_connections = "size",
   server_header = "string or false", proxy_protocol = "boolean", chunk_size = "size",
+  protocol = "string",
 }
 
 -- Internal errors carry no position (level 0); listen re-raises them at its caller's.
@@ -555,6 +556,7 @@ local function configure_server(server, opts)
   if opts.proxy_protocol ~= nil then
     set("proxy_protocol", core.eddy_server_set_proxy_protocol(server, flag(opts.proxy_protocol)))
   end
+  if opts.protocol ~= nil then set("protocol", core.eddy_server_set_protocol(server, opts.protocol)) end
   -- chunk_size: how much Tornado reads per call; eddy reads what the socket has.
 end
 
@@ -587,6 +589,8 @@ end
 --   server_header: the Server header (default "eddy/<version>"); false sends none.
 --   proxy_protocol (default false): every connection must start with a PROXY protocol v1/v2
 --     header, whose address becomes the remote ip; others are closed. Not with ssl_options.
+--   protocol ("http" or "https"): every request's scheme (Handler:protocol), for a server
+--     behind a proxy that terminates TLS; with xheaders a scheme the proxy names still wins.
 --   chunk_size: accepted and ignored (eddy reads what the socket has).
 -- Options apply to connections accepted afterwards, and stay for later listen calls.
 function Application:listen(port, host, opts)

@@ -27,6 +27,7 @@ print("listening " .. ports.trusting)
 io.stdout:flush()
 ports.untrusted = app():listen(0, "127.0.0.1", { xheaders = true, trusted_downstream = { "192.0.2.1" } })
 ports.off = app():listen(0, "127.0.0.1")
+ports.https_proxy = app():listen(0, "127.0.0.1", { protocol = "https", xheaders = true })
 ports.limits = app():listen(0, "127.0.0.1", { max_header_size = 1024, max_header_fields = 5 })
 ports.timeout = app():listen(0, "127.0.0.1", { header_timeout = 0.2 })
 ports.no_keep_alive = app():listen(0, "127.0.0.1", { no_keep_alive = true })
@@ -61,6 +62,7 @@ local bad = {
   server_header_true = { server_header = true },
   proxy_with_tls = { proxy_protocol = true, ssl_options = { certfile = args.cert, keyfile = args.key } },
   not_a_table = "xheaders",
+  protocol = { protocol = "ftp" },
 }
 for name, opts in pairs(bad) do
   local a = app()

@@ -87,6 +87,13 @@ class ServerOptions(unittest.TestCase):
                                   "X-Forwarded-Proto: https\r\n")[2], b"127.0.0.1 http")
         self.assertEqual(self.get("off", "/ip", "X-Real-IP: 203.0.113.7\r\n")[2], b"127.0.0.1 http")
 
+    def test_protocol(self):
+        # Every request's scheme (a proxy terminating TLS in front); a scheme the proxy names
+        # (xheaders) still wins.
+        self.assertEqual(self.get("https_proxy", "/ip")[2], b"127.0.0.1 https")
+        self.assertEqual(self.get("https_proxy", "/ip", "X-Forwarded-Proto: http\r\n")[2],
+                         b"127.0.0.1 http")
+
     def test_header_size_and_fields_give_431(self):
         self.assertEqual(self.get("limits", "/", "X-Big: %s\r\n" % ("a" * 2000))[0], 431)
         self.assertEqual(self.get("limits", "/", "X-Big: %s\r\n" % ("a" * 900))[2], b"ok")
@@ -173,6 +180,7 @@ class ServerOptions(unittest.TestCase):
             "server_header_true": "listen option server_header must be a string or false",
             "proxy_with_tls": "listen option proxy_protocol = true refused: ",
             "not_a_table": "listen options must be a table",
+            "protocol": "listen option protocol = \"ftp\" refused: ",
         }
         for name, text in expected.items():
             for key in (name, "raw_" + name):

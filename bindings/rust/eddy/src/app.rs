@@ -248,6 +248,24 @@ impl App {
         check(unsafe { sys::eddy_server_add_trusted_proxy(self.server()?, ip.as_ptr()) })
     }
 
+    /// Every request's scheme, `Some("http")` or `Some("https")` (Tornado's HTTPServer
+    /// `protocol`), for a server behind a proxy that terminates TLS without saying so in
+    /// X-Forwarded-Proto: [`Request::scheme`] reports it. `None` (the default): the
+    /// connection's ("https" over TLS). With [`App::set_xheaders`], a scheme the proxy names
+    /// still wins. Err(INVALID) for another string.
+    pub fn set_protocol(&mut self, scheme: Option<&str>) -> Result<()> {
+        let s = self.server()?;
+        match scheme {
+            Some(v) => {
+                let v = CString::new(v).map_err(|_| Error::INVALID)?;
+                // SAFETY: live server; v lives across the call.
+                check(unsafe { sys::eddy_server_set_protocol(s, v.as_ptr()) })
+            }
+            // SAFETY: live server; NULL restores the connection's scheme.
+            None => check(unsafe { sys::eddy_server_set_protocol(s, std::ptr::null()) }),
+        }
+    }
+
     /// Closes every connection after its response (Tornado's `no_keep_alive`; default off:
     /// HTTP/1.1 connections are kept alive). Responses then say `Connection: close`.
     pub fn set_no_keep_alive(&mut self, on: bool) -> Result<()> {

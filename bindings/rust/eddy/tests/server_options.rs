@@ -181,6 +181,21 @@ fn proxy_protocol_without_server_header() {
 }
 
 #[test]
+fn protocol_names_every_requests_scheme() {
+    // A proxy terminating TLS in front; a scheme the proxy names (xheaders) still wins.
+    let server = Server::start(|_, app| {
+        ip_route(app);
+        app.set_protocol(Some("https")).unwrap();
+        app.set_xheaders(true).unwrap();
+    });
+    assert_eq!(server.get("/ip").text(), "127.0.0.1 https");
+    assert_eq!(
+        get_with(&server, "/ip", "X-Forwarded-Proto: http\r\n").text(),
+        "127.0.0.1 http"
+    );
+}
+
+#[test]
 fn refused_values_are_errors() {
     let lp = Loop::new().unwrap();
     let mut app = App::new(&lp).unwrap();
@@ -192,6 +207,7 @@ fn refused_values_are_errors() {
     assert_eq!(app.set_idle_timeout(-1.0), Err(Error::INVALID));
     assert_eq!(app.add_trusted_proxy("not-an-ip"), Err(Error::INVALID));
     assert_eq!(app.add_trusted_proxy("127.0.0.1\0x"), Err(Error::INVALID));
+    assert_eq!(app.set_protocol(Some("ftp")), Err(Error::INVALID));
     assert_eq!(
         app.set_server_header(Some("a\r\nX-Evil: 1")),
         Err(Error::INVALID)
