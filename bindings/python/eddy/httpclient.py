@@ -76,6 +76,11 @@ def _network_error(status, detail=""):
     if status == _ll.EDDY_ETLS:
         return ssl.SSLError("%s: %s" % (name, detail) if detail else name)
     if status == _ll.EDDY_ETIMEDOUT:
+        # Tornado's words for its two timeouts; eddy's detail says which one ran out.
+        if detail.startswith("no connection"):
+            return HTTPTimeoutError("Timeout while connecting")
+        if detail.startswith("no complete response"):
+            return HTTPTimeoutError("Timeout during request")
         return HTTPTimeoutError("Timeout")
     if status in (_ll.EDDY_EOF, _ll.EDDY_ECLOSED, _ll.EDDY_ECONNRESET):
         return HTTPStreamClosedError("Stream closed")

@@ -15,7 +15,7 @@ import support  # noqa: F401  (quiet access log)
 
 import eddy.httpclient
 import eddy.web
-from eddy.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from eddy.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPTimeoutError
 from eddy.web import RequestHandler
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
@@ -126,6 +126,17 @@ class AsyncHTTPClientTest(unittest.TestCase):
             self.assertTrue(unknown.exception.strerror.startswith("name resolution: eddy-test!: "))
             with self.assertRaises(ValueError):
                 await client.fetch("htp://127.0.0.1/")
+            # A server that takes the connection and never answers: Tornado's words for the
+            # timeout that ran out.
+            silent = socket.socket()
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(1)
+            self.addCleanup(silent.close)
+            with self.assertRaises(HTTPTimeoutError) as late:
+                await client.fetch("http://127.0.0.1:%d/" % silent.getsockname()[1],
+                                   request_timeout=0.3)
+            self.assertEqual(str(late.exception), "Timeout during request")
+            self.assertEqual(late.exception.code, 599)
             with self.assertRaises(HTTPClientError) as too_big:
                 await client.fetch(base + "/big", max_body_size=1000)
             return not_found.exception, quiet, refused.exception, too_big.exception
