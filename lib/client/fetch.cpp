@@ -13,6 +13,7 @@
 #include "stream/stream.hpp"
 #include "tls/context.hpp"
 #include "tls/tls_stream.hpp"
+#include "util/error_detail.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
 
@@ -147,11 +148,7 @@ void Fetch::run_finish(Fetch *f) {
 void Fetch::time_out(const char *what, double seconds) {
     char text[96];
     snprintf(text, sizeof text, "%s within %g s", what, seconds);
-    try {
-        error_detail = text;
-    } catch (...) {
-        error_detail.clear();
-    }
+    set_error_detail(error_detail, {text});
     log(LogLevel::info, "client: %s: %s", url_text.c_str(), text);
     finish(EDDY_ETIMEDOUT);
 }
@@ -238,11 +235,7 @@ void Fetch::on_connected(Connector *connector, Stream *stream, int error, void *
     if (!stream) {
         // The address tried and the system's reason, or the resolver's ("connect to
         // 127.0.0.1:9: Connection refused"): the code alone does not say which host failed.
-        try {
-            f->error_detail = connector->failure();
-        } catch (...) {
-            f->error_detail.clear();
-        }
+        set_error_detail(f->error_detail, {connector->failure()});
         log(LogLevel::info, "client: %s: connect failed: %s%s%s", f->url_text.c_str(),
             eddy_strerror(error), f->error_detail.empty() ? "" : ": ", f->error_detail.c_str());
         f->finish(error ? error : EDDY_EIO);

@@ -12,9 +12,20 @@
 #include "net/address.hpp"
 #include "net/resolver.hpp"
 #include "stream/stream.hpp"
+#include "util/error_detail.hpp"
 #include "util/errors.hpp"
 
 namespace eddy {
+
+namespace {
+
+// "host:port" for a detail, as in a URL: an IPv6 address in brackets; a long name is cut.
+void format_host_port(char *out, size_t len, const char *host, int port) {
+    bool v6 = strchr(host, ':') != nullptr && host[0] != '[';
+    snprintf(out, len, "%s%.100s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+}  // namespace
 
 int Connector::start(Loop *loop, const char *host, int port, double timeout, DoneFn done,
                      void *arg, void (*release)(void *)) {
@@ -60,11 +71,8 @@ void Connector::on_resolved(void *owner, ResolvedAddresses &result) {
     Connector *c = static_cast<Connector *>(owner);
     c->resolving_ = nullptr;
     if (result.error) {
-        try {
-            if (!result.detail.empty()) c->failure_ = "name resolution: " + result.detail;
-        } catch (...) {
-            c->failure_.clear();  // the code alone still tells what failed
-        }
+        if (!result.detail.empty())
+            set_error_detail(c->failure_, {"name resolution: ", result.detail});
         c->finish(nullptr, result.error);
         return;
     }
@@ -148,33 +156,23 @@ void Connector::note_attempt_error(size_t index, int err) {
     // Only the last attempt's is kept, as its code is (last_error_).
     char ip[INET6_ADDRSTRLEN + 2];
     int port = format_peer(reinterpret_cast<const sockaddr *>(&addrs_[index]), ip, sizeof ip);
-    char buf[INET6_ADDRSTRLEN + 160];
-    bool v6 = strchr(ip, ':') != nullptr;
-    snprintf(buf, sizeof buf, "connect to %s%s%s:%d: %s", v6 ? "[" : "", ip, v6 ? "]" : "", port,
-             strerror(err));
-    try {
-        failure_ = buf;
-    } catch (...) {
-        failure_.clear();
-    }
+    char where[128];
+    format_host_port(where, sizeof where, ip, port);
+    set_error_detail(failure_, {"connect to ", where, ": ", strerror(err)});
 }
 
 void Connector::on_timeout(TimerNode *node) {
     Connector *c = static_cast<Connector *>(node->owner);
-    char buf[INET6_ADDRSTRLEN + 160];
+    char buf[256];
     if (c->resolving_) {
         snprintf(buf, sizeof buf, "name resolution of %.100s not done within %g s",
                  c->host_.c_str(), c->timeout_seconds_);
     } else {
-        bool v6 = c->host_.find(':') != std::string::npos && c->host_[0] != '[';
-        snprintf(buf, sizeof buf, "no connection to %s%.100s%s:%d within %g s", v6 ? "[" : "",
-                 c->host_.c_str(), v6 ? "]" : "", c->port_, c->timeout_seconds_);
+        char where[128];
+        format_host_port(where, sizeof where, c->host_.c_str(), c->port_);
+        snprintf(buf, sizeof buf, "no connection to %s within %g s", where, c->timeout_seconds_);
     }
-    try {
-        c->failure_ = buf;
-    } catch (...) {
-        c->failure_.clear();
-    }
+    set_error_detail(c->failure_, {buf});
     c->finish(nullptr, EDDY_ETIMEDOUT);
 }
 

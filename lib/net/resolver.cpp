@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "eddy/common.h"
+#include "util/error_detail.hpp"
 
 namespace eddy {
 
@@ -42,11 +43,7 @@ void fill(addrinfo *res, ResolvedAddresses *out) {
 
 // Fills out->detail with "host: why" (runs on the worker thread).
 void describe(const char *host, const char *why, ResolvedAddresses *out) {
-    try {
-        out->detail = std::string(host) + ": " + why;
-    } catch (...) {
-        out->detail.clear();  // the code alone still tells what failed
-    }
+    set_error_detail(out->detail, {host, ": ", why});
 }
 
 // getaddrinfo's reason for `rc`; EAI_SYSTEM's is this thread's errno (strerror_r: the worker

@@ -16,6 +16,7 @@
 #include "stream/stream.hpp"
 #include "tls/tls_stream.hpp"
 #include "util/base64.hpp"
+#include "util/error_detail.hpp"
 #include "util/log.hpp"
 #include "websocket/connect_error.hpp"
 #include "websocket/protocol.hpp"
@@ -74,11 +75,7 @@ public:
             stream->close(status);
             stream = nullptr;
         }
-        try {
-            detail.assign(why);
-        } catch (...) {
-            detail.clear();  // the code alone still tells what failed
-        }
+        set_error_detail(detail, {why});
         if (on_connect) {
             ConnectErrorScope scope(loop, detail);
             on_connect(nullptr, status, callbacks.userdata);
