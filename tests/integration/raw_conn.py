@@ -1,6 +1,9 @@
-"""A buffered raw socket for the HTTP tests that speak bytes themselves (test_http_api.py,
-test_web.py): exact reads, reads up to a delimiter, with what arrived beyond kept for the next
-read. Each suite adds its own response parsing on top."""
+"""Raw sockets for the HTTP tests that speak bytes themselves. RawConnection (test_http_api.py,
+test_web.py): buffered, exact reads and reads up to a delimiter, with what arrived beyond kept
+for the next read; each suite adds its own response parsing on top. RawHttpConnection (the
+bindings' server-option tests): sends what http.client will not, reads the answer with it."""
+import http.client
+import socket
 
 
 class RawConnection:
@@ -32,3 +35,32 @@ class RawConnection:
             self._fill()
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
+
+
+class RawHttpConnection:
+    """A loopback connection for what http.client cannot send (a head that never ends, exact
+    field lines, a PROXY header), whose answers http.client reads. Every wait is bounded (10 s)
+    and waits for an event, never a duration."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data):
+        """`data`: bytes, or a str sent as Latin-1."""
+        self.sock.sendall(data.encode("latin-1") if isinstance(data, str) else data)
+
+    def response(self):
+        """(status, the http.client response, its body)."""
+        resp = http.client.HTTPResponse(self.sock)
+        resp.begin()
+        return resp.status, resp, resp.read()
+
+    def closed(self):
+        """True once the server closed the connection (EOF or reset); a timeout raises."""
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()

@@ -6,10 +6,8 @@ ends, Connection: close with no_keep_alive, max_connections closing the idle con
 request bodies and the Server header, the PROXY protocol on the raw server; and every bad
 option table raising an error that names the option, at the caller's line."""
 import gzip
-import http.client
 import json
 import os
-import socket
 import sys
 import tempfile
 import unittest
@@ -18,34 +16,9 @@ from luatest import HERE, LuaServer, main
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
 import tls_certs  # noqa: E402
+from raw_conn import RawHttpConnection as Conn  # noqa: E402
 
 SERVER = os.path.join(HERE, "server_options.lua")
-
-
-class Conn:
-    """A raw loopback connection; every wait is bounded (10 s) and waits for an event."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-
-    def send(self, data):
-        self.sock.sendall(data.encode("latin-1") if isinstance(data, str) else data)
-
-    def response(self):
-        resp = http.client.HTTPResponse(self.sock)
-        resp.begin()
-        body = resp.read()
-        return resp.status, resp, body
-
-    def closed(self):
-        """True once the server closed the connection (EOF or reset); a timeout fails."""
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-
-    def close(self):
-        self.sock.close()
 
 
 class ServerOptions(unittest.TestCase):

@@ -6,6 +6,7 @@ import datetime
 import http.client
 import os
 import socket
+import sys
 import unittest
 
 import support
@@ -24,6 +25,10 @@ try:
     import tornado.template
 except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
     tornado = None
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "integration"))
+from raw_conn import RawHttpConnection  # noqa: E402
 
 MULTIPART = (b'--1234\r\nContent-Disposition: form-data; name="title"\r\n\r\nhello\r\n'
              b'--1234\r\nContent-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
@@ -327,32 +332,6 @@ class RemoteIP(eddy.web.RequestHandler):
         self.write("%s %s" % (self.request.remote_ip, self.request.protocol))
 
 
-class RawConn:
-    """A loopback connection for what http.client cannot send (a head that never ends, six
-    exact field lines); every wait is bounded and waits for an event, never a duration."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-
-    def send(self, data):
-        self.sock.sendall(data.encode("latin-1"))
-
-    def response(self):
-        resp = http.client.HTTPResponse(self.sock)
-        resp.begin()
-        return resp.status, resp, resp.read()
-
-    def closed(self):
-        """True once the server closed the connection (EOF or reset); a timeout raises."""
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-
-    def close(self):
-        self.sock.close()
-
-
 class ServerOptions(unittest.TestCase):
     """Tornado's HTTPServer keywords: protocol, max_buffer_size and chunk_size are honoured (or
     have nothing to set), and an unknown keyword is refused instead of ignored."""
@@ -364,7 +343,7 @@ class ServerOptions(unittest.TestCase):
         return thread.port
 
     def raw(self, port):
-        conn = RawConn(port)
+        conn = RawHttpConnection(port)
         self.addCleanup(conn.close)
         return conn
 
