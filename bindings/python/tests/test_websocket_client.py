@@ -3,6 +3,7 @@ server, the C conformance echo server (examples/echo_server.c, /ws) and sockets 
 stall or speak TLS with a certificate nobody trusts; host references are released."""
 
 import asyncio
+import contextlib
 import gc
 import os
 import socket
@@ -20,6 +21,33 @@ from eddy.httpclient import HTTPClientError, HTTPRequest
 from eddy.web import RequestHandler
 from eddy.websocket import (WebSocketClientConnection, WebSocketClosedError, WebSocketError,
                             WebSocketHandler, websocket_connect)
+
+
+@contextlib.contextmanager
+def one_connection_server(handle):
+    """A loopback listener whose first connection `handle(conn)` serves on a thread (socket
+    errors ignored: the client may have given up); yields its port. Bounded: the accept waits
+    20 s, the connection 10 s per read."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(20)
+
+    def serve_one():
+        try:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                handle(conn)
+        except OSError:
+            pass
+    t = threading.Thread(target=serve_one, daemon=True)
+    t.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        t.join(20)
+        listener.close()
 
 
 class Echo(WebSocketHandler):
@@ -183,37 +211,22 @@ class ClientTest(support.AppServerTestCase):
     def test_broken_handshake_says_what_was_wrong(self):
         # A server answering 101 without "Upgrade: websocket": WebSocketError, as Tornado's,
         # whose message says which check failed (eddy_websocket_connect_error_detail).
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        listener.settimeout(20)
+        def answer_without_upgrade(conn):
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n")
 
-        def serve_one():
-            try:
-                conn, _ = listener.accept()
-                with conn:
-                    conn.settimeout(10)
-                    head = b""
-                    while b"\r\n\r\n" not in head:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            return
-                        head += chunk
-                    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n")
-            except OSError:
-                pass
-        t = threading.Thread(target=serve_one, daemon=True)
-        t.start()
-        try:
+        with one_connection_server(answer_without_upgrade) as port:
             async def go():
-                await websocket_connect("ws://127.0.0.1:%d/" % listener.getsockname()[1])
+                await websocket_connect("ws://127.0.0.1:%d/" % port)
             with self.assertRaises(WebSocketError) as cm:
                 run(go())
             self.assertEqual(str(cm.exception), "Non-websocket response: no Upgrade: websocket "
                              "in the handshake response")
-        finally:
-            t.join(20)
-            listener.close()
 
     def test_bad_url(self):
         async def go():
@@ -231,36 +244,23 @@ class ClientTest(support.AppServerTestCase):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(crt, key)
-            listener = socket.socket()
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(1)
-            listener.settimeout(20)
 
-            def serve_one():  # a TLS server whose self-signed certificate nobody trusts
+            # A TLS server whose self-signed certificate nobody trusts.
+            def handshake_and_wait(conn):
                 try:
-                    conn, _ = listener.accept()
-                    with conn:
-                        conn.settimeout(10)
-                        try:
-                            ctx.wrap_socket(conn, server_side=True).recv(10)
-                        except (ssl.SSLError, OSError):
-                            pass
-                except OSError:
+                    ctx.wrap_socket(conn, server_side=True).recv(10)
+                except (ssl.SSLError, OSError):
                     pass
-            t = threading.Thread(target=serve_one, daemon=True)
-            t.start()
-            try:
+
+            with one_connection_server(handshake_and_wait) as port:
                 async def go():
-                    await websocket_connect("wss://127.0.0.1:%d/" % listener.getsockname()[1])
+                    await websocket_connect("wss://127.0.0.1:%d/" % port)
                 with self.assertRaises(ssl.SSLError) as cm:
                     run(go())
                 # eddy's reason is in the message (eddy_websocket_connect_error_detail), in
                 # the words of a fetch's ssl.SSLError.
                 self.assertIn("certificate verification: self-signed certificate",
                               str(cm.exception))
-            finally:
-                t.join(20)
-                listener.close()
 
     def test_references_released_over_repeated_connect_close(self):
         def on_message(m):
