@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::certs::Certs;
-use common::Server;
+use common::{curl, Server};
 use eddy::{Request, TlsContext, Verify};
 
 /// What the handler saw: "sni=<name or ->" and "cert=<byte count or error name>".
@@ -47,18 +47,6 @@ fn plain_http_has_no_server_name_and_no_certificate() {
         (resp.status, resp.text()),
         (200, "sni=- cert=EDDY_ENOENT".to_owned())
     );
-}
-
-fn curl(args: &[&str]) -> (i32, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[test]

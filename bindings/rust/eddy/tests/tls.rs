@@ -4,12 +4,11 @@
 mod common;
 
 use std::cell::RefCell;
-use std::process::Command;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use common::certs::Certs;
-use common::{client_outcome as outcome, run_bounded, Server};
+use common::{client_outcome as outcome, curl, run_bounded, Server};
 use eddy::{ConnectError, Error, Loop, TlsContext, Verify, WebSocketClient, WebSocketHandler};
 
 /// A TLS server with a WebSocket route and a page; `ctx` configures its context.
@@ -48,18 +47,6 @@ fn connect_error(client: WebSocketClient, url: &str) -> ConnectError {
     outcome
         .expect("no outcome within 10 s")
         .expect_err("connected")
-}
-
-fn curl(args: &[&str]) -> (i32, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[test]

@@ -264,6 +264,19 @@ impl WsClient {
     }
 }
 
+/// Runs curl (bounded: 10 s) with `args`; its exit code and what it printed.
+pub fn curl(args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Runs `lp` until a closure stops it, bounded: a missing callback fails the test instead of
 /// hanging it.
 pub fn run_bounded(lp: &Loop) {
