@@ -387,7 +387,10 @@ class HTTPClient(unittest.TestCase):
 
     def test_no_leak(self):
         leak = self.r["leak"]
-        self.assertEqual(leak["after"], leak["before"], leak)
+        # 30 more cycles leave the registry as it was and no more descriptors (a leak in a
+        # cycle would show 30 times over; fewer can happen when "before" caught one closing).
+        self.assertEqual(leak["after"]["registry"], leak["before"]["registry"], leak)
+        self.assertLessEqual(leak["after"]["fds"], leak["before"]["fds"], leak)
         self.assertNotIn("eddy-lua: error", self.stderr)
 
 
