@@ -2,8 +2,8 @@
  *
  *   hello_server [--port N] [--address A] [--backlog N]
  *
- * --backlog N binds the listening socket here with listen(fd, N) and hands it to the server
- * (eddy_server_add_fd); without it eddy_server_listen() uses EDDY_DEFAULT_BACKLOG (128).
+ * --backlog N binds the listening socket with eddy_bind_socket(address, port, N) and hands it to
+ * the server (eddy_server_add_fd); without it eddy_server_listen() uses EDDY_DEFAULT_BACKLOG (128).
  * bench/run.sh passes --backlog 4096, as the nginx peer's `listen ... backlog=4096`.
  *
  * GET / (and every other path) answers 200 "Hello, World!" (text/plain), one loop on one
@@ -11,14 +11,10 @@
  * eddy's default, as the peers send theirs.
  */
 #include <eddy/eddy.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 static const char body[] = "Hello, World!";
 
@@ -27,24 +23,6 @@ static void on_request(eddy_request *req, void *userdata) {
     eddy_request_set_header(req, "Content-Type", 12, "text/plain", 10);
     eddy_request_write(req, body, sizeof body - 1);
     eddy_request_finish(req);
-}
-
-/* A listening TCP socket on address:port with the given backlog, or -1. */
-static int listen_socket(const char *address, int port, int backlog) {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)port);
-    if (inet_pton(AF_INET, address, &sa.sin_addr) != 1) return -1;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, backlog) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 static void on_signal(eddy_signal *sig, int signum, void *userdata) {
@@ -73,8 +51,8 @@ int main(int argc, char **argv) {
     eddy_server_set_idle_timeout(server, 120);
     int rc;
     if (backlog > 0) {
-        int fd = listen_socket(address, port, backlog);
-        rc = fd < 0 ? EDDY_EINVAL : eddy_server_add_fd(server, fd);
+        int fd = eddy_bind_socket(address, port, backlog, 0);
+        rc = fd < 0 ? fd : eddy_server_add_fd(server, fd);
     } else {
         rc = eddy_server_listen(server, address, port, 0);
     }
