@@ -523,6 +523,20 @@ class ClientTest(unittest.TestCase):
             selfsigned.stop()
             other.stop()
 
+    def test_server_that_requires_a_client_certificate(self):
+        # TLS 1.3: the client's handshake is done before the server has looked at the (empty)
+        # certificate it sent; the server's "certificate required" alert comes where the
+        # response was awaited. It must still be EDDY_ETLS with the alert named, not a reset
+        # or a protocol error.
+        srv = Proc([SERVER, "--cert", CERTS["server.crt"], "--key", CERTS["server.key"],
+                    "--ca", CERTS["ca.crt"], "--verify", "required"])
+        try:
+            r = one("--cacert", CERTS["ca.crt"], "https://localhost:%d/x" % srv.port)
+            self.assertEqual((r["error"], r["status"]), ("EDDY_ETLS", 0), r)
+            self.assertIn("alert certificate required", r["detail"])
+        finally:
+            srv.stop()
+
     def test_many_concurrent_with_queue(self):
         urls = ["http://127.0.0.1:%d/echo?i=%d" % (self.api.port, i) for i in range(20)]
         results = fetch("--max-clients", "3", *urls)

@@ -431,6 +431,13 @@ class TlsServerVariantsTest(unittest.TestCase):
             self.assertEqual(r.stdout, b"sni=localhost probe=-11 peer=0 der=%s\n" % der.hex().encode())
             r = curl(srv.port, "/selfcert", "--cert", CERTS["self.crt"], "--key", CERTS["self.key"])
             self.assertNotEqual(r.returncode, 0)
+            # eddy's own stream client without a certificate: under TLS 1.3 its handshake ends
+            # before the server's verdict, which arrives as the "certificate required" alert
+            # where data was awaited: EDDY_ETLS, not a reset.
+            p = subprocess.run([CONNECT, "localhost", str(srv.port), "--ca", CERTS["ca.crt"]],
+                               capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertRegex(p.stdout.decode(), r"^connect=0 tls=1 alpn=\S+ close=EDDY_ETLS bytes=0 ")
         finally:
             srv.stop(self)
 

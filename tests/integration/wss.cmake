@@ -9,9 +9,9 @@ endif()
 
 # Why a WebSocket connect failed (eddy_websocket_connect_error_detail): certificates that do
 # not verify, refused or broken handshakes, a refused port, a silent server.
-if(TARGET ws_test_server)
+if(TARGET ws_test_server AND TARGET tls_server)
   add_test(NAME websocket_connect_detail
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_ws_connect_detail.py
-                   --server $<TARGET_FILE:ws_test_server>)
+                   --server $<TARGET_FILE:ws_test_server> --tls-server $<TARGET_FILE:tls_server>)
   set_tests_properties(websocket_connect_detail PROPERTIES TIMEOUT 120)
 endif()
