@@ -85,11 +85,6 @@ class HTTPServer:
             max_body_size = max_buffer_size
         if protocol is not None and protocol not in ("http", "https"):
             raise ValueError("protocol must be 'http' or 'https', not %r" % (protocol,))
-        # Tornado's `protocol`: the scheme of every request (a TLS proxy in front), unless
-        # xheaders took one from the request's X-Scheme / X-Forwarded-Proto. Given to the C
-        # server too (below), so that what it derives from the scheme agrees.
-        application._server_protocol = protocol
-        application._server_xheaders = bool(xheaders)
         self.application = application
         # Checked before anything is configured, so a refused ssl_options changes nothing.
         tls = _tls.server_context(ssl_options) if ssl_options is not None else None
@@ -109,7 +104,10 @@ class HTTPServer:
         _ll.eddy_server_set_xheaders(s, int(bool(xheaders)))
         _ll.eddy_server_set_no_keep_alive(s, int(bool(no_keep_alive)))
         _ll.eddy_server_set_decompress_request(s, int(bool(decompress_request)))
-        _ll.eddy_server_set_protocol(s, protocol)  # None: the connection's (checked above)
+        # Tornado's `protocol`: the scheme of every request (a TLS proxy in front), unless
+        # xheaders took one from a trusted proxy's X-Scheme / X-Forwarded-Proto; the C server
+        # applies that order, and request.protocol is its scheme. None: the connection's.
+        _ll.eddy_server_set_protocol(s, protocol)
         if server_header is not None:
             if server_header is not False and not isinstance(server_header, str):
                 raise ValueError("server_header: a string or False, not %r" % (server_header,))

@@ -127,9 +127,8 @@ class HTTPServerRequest:
 
     def __init__(self, method=None, uri=None, version="HTTP/1.0", headers=None, body=None,
                  host=None, files=None, connection=None, start_line=None,
-                 server_connection=None, _h=None, _protocol=None, _xheaders=False):
+                 server_connection=None, _h=None):
         self._h = _h
-        self._protocol, self._xheaders = _protocol, _xheaders  # HTTPServer(protocol=...)
         self._start_time = time.time()
         if _h is not None:
             return
@@ -163,23 +162,7 @@ class HTTPServerRequest:
         (self.method, self.uri, self.path, self.query, version, self.remote_ip, self.host,
          self.protocol) = _ll.eddy_py_request_info(_ll.eddy_handler_request(self._h))
         self.version = "HTTP/1.1" if version == 11 else "HTTP/1.0"
-        if self._protocol is not None and not self._proto_from_xheaders():
-            self.protocol = self._protocol
         self.host_name = httputil.split_host_and_port(self.host.lower())[0]
-
-    def _proto_from_xheaders(self):
-        """Whether xheaders set the scheme from the request (Tornado's _apply_xheaders)."""
-        if not self._xheaders:
-            return False
-        req = _ll.eddy_handler_request(self._h)
-        value = None
-        for name, v in _ll.eddy_py_request_headers(req):
-            if name.lower() == "x-scheme":
-                value = v
-                break
-            if name.lower() == "x-forwarded-proto" and value is None:
-                value = v
-        return value is not None and value.split(",")[-1].strip() in ("http", "https")
 
     def _req(self):
         if self._h is None:
@@ -1240,8 +1223,7 @@ class _RouteTarget:
                     loader.reset()
             if not app.settings.get("static_hash_cache", True):
                 app.settings.get("static_handler_class", StaticFileHandler).reset()
-        request = HTTPServerRequest(_h=h, _protocol=getattr(app, "_server_protocol", None),
-                                    _xheaders=getattr(app, "_server_xheaders", False))
+        request = HTTPServerRequest(_h=h)
         handler = self.cls(app, request, **self.kwargs)
         _ll.eddy_py_handler_bind(h, handler)
         return handler
