@@ -111,6 +111,16 @@ EDDY_API int eddy_server_set_max_header_size(eddy_server *server, size_t bytes);
 EDDY_API int eddy_server_set_max_header_fields(eddy_server *server, size_t count);
 /* Largest request body, default 100 MiB (after decompression). Over it: 413 and close. */
 EDDY_API int eddy_server_set_max_body_size(eddy_server *server, size_t bytes);
+/* Most request-body bytes the server holds in memory at once over all its connections,
+ * default 1 GiB (ten bodies of the default largest size); 0 means no limit. Counted: the
+ * bodies being received and those of requests not yet released (a detached handler keeps
+ * its request's); not counted: streamed bodies (eddy_request_stream_body), which the
+ * application consumes. A body that does not fit is refused with 503 Service Unavailable and
+ * the connection closes, with a warning logged: at once when its Content-Length does not fit
+ * (before any 100 Continue), else when the bytes that go over arrive. Without it, clients
+ * that each send most of a large body and stall could take the process's memory (nginx
+ * spools such bodies to disk). Returns 0 or EDDY_EINVAL (NULL server). */
+EDDY_API int eddy_server_set_max_body_memory(eddy_server *server, size_t bytes);
 /* Seconds for the whole request head to arrive once a request started (and for the first
  * request after connecting), default 30. Then: 408 and close. 0 disables. */
 EDDY_API int eddy_server_set_header_timeout(eddy_server *server, double seconds);

@@ -141,6 +141,12 @@ EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds) {
     return server ? set_seconds(&Srv(server)->options.body_timeout, seconds) : EDDY_EINVAL;
 }
 
+EDDY_API int eddy_server_set_max_body_memory(eddy_server *server, size_t bytes) {
+    if (!server) return EDDY_EINVAL;
+    Srv(server)->options.max_body_memory = bytes;
+    return 0;
+}
+
 EDDY_API int eddy_server_set_max_connections(eddy_server *server, size_t count) {
     if (!server) return EDDY_EINVAL;
     Srv(server)->options.max_connections = count;

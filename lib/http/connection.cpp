@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "http/request.hpp"
+#include "http/body_budget.hpp"
 #include "http/request_pool.hpp"
 #include "http/server.hpp"
 #include "stream/stream.hpp"
@@ -478,6 +479,14 @@ bool Connection::head_complete() {
         body_failed(413);
         return false;
     }
+    // A body whose announced length does not fit in what bodies may hold now is refused
+    // before it is asked for (no 100 Continue).
+    if (!chunked_ && !req->streaming && content_length > 0 && server_->body_budget() &&
+        !server_->body_budget()->fits(content_length, server_->options.max_body_memory)) {
+        refuse_body_memory(content_length);
+        body_failed(503);
+        return false;
+    }
     if (!has_body) {
         // RFC 9110 §7.8: a server that switches protocols on a request with 100-continue MUST
         // send the 100 before the 101 — even with no content to ask for (which the client
@@ -562,6 +571,11 @@ bool Connection::body_data(const char *at, size_t len) {
     }
     req->body_received += n;
     if (!req->streaming) {
+        if (server_ && !req->take_body_memory(server_->body_budget(),
+                                              server_->options.max_body_memory, n)) {
+            refuse_body_memory(req->body_received);
+            return false;
+        }
         req->body.append(data, n);
         return true;
     }
@@ -578,6 +592,17 @@ int Connection::on_message_complete(http_parser *p) {
     http_parser_pause(p, 1);
     static_cast<Connection *>(p->data)->body_complete();
     return 0;
+}
+
+// Request bodies held in memory over all connections reached max_body_memory: 503 (RFC 9110
+// §15.6.4, a temporary overload) and close; the body's bytes are not waited for.
+void Connection::refuse_body_memory(uint64_t body_bytes) {
+    log(LogLevel::warning,
+        "http: %s: request body refused (%llu bytes): the server holds %zu bytes of request "
+        "bodies, its max_body_memory is %zu",
+        peer_ip_.c_str(), static_cast<unsigned long long>(body_bytes),
+        server_->body_budget()->held(), server_->options.max_body_memory);
+    error_status_ = 503;
 }
 
 void Connection::body_complete() {

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <new>
 
+#include "http/body_budget.hpp"
 #include "http/connection.hpp"
 #include "http/proxy_handshake.hpp"
 #include "http/request_pool.hpp"
@@ -31,6 +32,7 @@ Server *Server::create(Loop *loop, eddy_request_fn on_request, void *userdata,
     s->done_timer_.fire = run_shutdown_done;
     s->done_timer_.owner = s;
     s->request_pool_ = new (std::nothrow) RequestPool();  // without it: plain allocation
+    s->body_budget_ = new (std::nothrow) BodyBudget();    // without it: bodies are not counted
     loop->add_resource(s);
     return s;
 }
@@ -46,6 +48,7 @@ Server::~Server() {
     }
     release_userdata();
     if (request_pool_) request_pool_->close();  // after the connections: they release requests
+    if (body_budget_) body_budget_->unref();    // requests still held keep it until released
 }
 
 void Server::release_userdata() {

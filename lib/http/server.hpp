@@ -27,6 +27,7 @@ namespace eddy::http {
 class Connection;
 class ProxyHandshake;
 class Request;
+class BodyBudget;
 
 struct ServerOptions {
     size_t max_header_size = 64 * 1024;
@@ -34,6 +35,11 @@ struct ServerOptions {
     // byte limit (Apache, h2o and Envoy allow 100, Node 2000).
     size_t max_header_fields = 1000;
     size_t max_body_size = 100u * 1024u * 1024u;
+    // Request-body bytes held in memory over all connections (0: no limit). Ten bodies of the
+    // largest default size: beyond that, many concurrent uploads (or clients that send most of
+    // a body and stall) could take the process's memory, which nginx avoids by spooling bodies
+    // to disk and eddy by answering 503.
+    size_t max_body_memory = 1024u * 1024u * 1024u;
     double header_timeout = 30;
     double idle_timeout = 75;
     double body_timeout = 60;
@@ -105,6 +111,8 @@ public:
     AccessLog access_log;  // the built-in Common Log Format lines (eddy_server_set_access_log_fd)
     // Where connections get their Request objects (nullptr: plain allocation).
     RequestPool *request_pool() const { return request_pool_; }
+    // The request-body bytes held in memory (max_body_memory); nullptr when out of memory.
+    BodyBudget *body_budget() const { return body_budget_; }
 
     // Connection bookkeeping (called by Connection).
     void connection_closed(Connection *conn);
@@ -134,6 +142,7 @@ private:
     ProxyHandshake *handshakes_ = nullptr;
     size_t connection_count_ = 0;
     RequestPool *request_pool_ = nullptr;  // closed (not deleted) by the destructor
+    BodyBudget *body_budget_ = nullptr;    // shared with requests that hold counted bytes
 
     eddy_request_fn access_cb_ = nullptr;
     void *access_userdata_ = nullptr;

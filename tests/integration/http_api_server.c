@@ -4,7 +4,7 @@
  *   http_api_server [--port N] [--host H] [--unix PATH] [--idle-timeout S]
  *                   [--header-timeout S] [--body-timeout S] [--max-connections N]
  *                   [--xheaders] [--trusted-proxy IP]... [--decompress] [--no-keep-alive]
- *                   [--max-body-size N] [--access-log PATH|-|stdout]
+ *                   [--max-body-size N] [--max-body-memory N] [--access-log PATH|-|stdout]
  *
  * Prints "listening on unix:PATH" (with --unix) and then "listening on HOST:PORT" once ready.
  * SIGTERM/SIGINT stop the loop; the program frees everything and exits 0. SIGUSR1 answers the
@@ -725,6 +725,8 @@ int main(int argc, char **argv) {
                 rc = eddy_server_set_max_connections(srv, (size_t)atol(v));
             else if (strcmp(a, "--max-body-size") == 0)
                 rc = eddy_server_set_max_body_size(srv, (size_t)atol(v));
+            else if (strcmp(a, "--max-body-memory") == 0)
+                rc = eddy_server_set_max_body_memory(srv, (size_t)atol(v));
             else if (strcmp(a, "--trusted-proxy") == 0) rc = eddy_server_add_trusted_proxy(srv, v);
             else if (strcmp(a, "--protocol") == 0) rc = eddy_server_set_protocol(srv, v);
             else {

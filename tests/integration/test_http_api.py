@@ -1134,6 +1134,69 @@ class DecompressTest(ServerTestCase):
 
 # ---- protocol (Tornado's HTTPServer `protocol`) -------------------------------------------------
 
+class BodyMemoryTest(ServerTestCase):
+    """eddy_server_set_max_body_memory: request bodies held in memory over all connections."""
+    SERVER_ARGS = ("--max-body-memory", "100000")
+
+    def post_head(self, raw, length=None, extra=b""):
+        framing = b"Transfer-Encoding: chunked" if length is None else b"Content-Length: %d" % length
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\n%s\r\n%s\r\n" % (framing, extra))
+
+    def held_by_server(self, raw):
+        wait_server_read(self.port, [raw.sock.getsockname()[1]])
+
+    def refused(self, raw):
+        resp = raw.read_response("POST")
+        self.assertEqual(resp.status, 503)
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+
+    def test_bodies_over_the_budget_get_503_and_the_budget_comes_back(self):
+        slow = self.raw()  # 50,000 of its 60,000 bytes, then it stalls
+        self.post_head(slow, 60000)
+        slow.send(b"a" * 50000)
+        self.held_by_server(slow)
+        # An announced length that does not fit now: 503 before the body, no 100 Continue.
+        announced = self.raw()
+        self.post_head(announced, 60000, b"Expect: 100-continue\r\n")
+        resp = announced.read_response("POST")
+        self.assertEqual(resp.status, 503)
+        self.assertNotIn(b"100 Continue", resp.head_raw)
+        self.assertTrue(announced.closed_within(HANG_GUARD))
+        announced.close()
+        # One that fits is served meanwhile.
+        self.assertEqual(self.get_json("/echo", "POST", b"b" * 40000)["body_len"], 40000)
+        # A chunked body is refused when its bytes go over.
+        chunked = self.raw()
+        self.post_head(chunked)
+        chunked.send(b"9c40\r\n" + b"c" * 40000 + b"\r\n")  # 90,000 held: fits
+        self.held_by_server(chunked)
+        try:
+            chunked.send(b"4e20\r\n" + b"c" * 20000 + b"\r\n0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.refused(chunked)
+        chunked.close()
+        # The stalled body completes: its bytes were counted, not refused.
+        slow.send(b"a" * 10000)
+        resp = slow.read_response("POST")
+        self.assertEqual((resp.status, json.loads(resp.body)["body_len"]), (200, 60000))
+        slow.close()
+        # Released requests gave their bytes back: nearly the whole budget fits again.
+        self.assertEqual(self.get_json("/echo", "POST", b"d" * 99000)["body_len"], 99000)
+        r, _ = self.request("POST", "/echo", b"e" * 100001)
+        self.assertEqual(r.status, 503)
+        log = self.server.stderr()
+        self.assertIn("request body refused (60000 bytes): the server holds 50000 bytes", log)
+        self.assertIn("its max_body_memory is 100000", log)
+
+    def test_streamed_bodies_are_not_counted(self):
+        # /upload streams its body to the application (eddy_request_stream_body).
+        payload = random.Random(7).randbytes(300000)
+        r, data = self.request("POST", "/upload", payload)
+        j = json.loads(data)
+        self.assertEqual((r.status, j["bytes"], j["adler32"]), (200, len(payload), zlib.adler32(payload)))
+
+
 class ProtocolTest(ServerTestCase):
     """eddy_server_set_protocol: every request's scheme, for a server behind a proxy that
     terminates TLS without saying so; a scheme named by a trusted proxy (xheaders) still wins."""
