@@ -5,7 +5,8 @@
  *
  * Options: --threads N, --processes N, --port N, --fd N, --proxy-protocol, --xheaders,
  * --trusted IP, --idle-timeout S (also the header timeout; 0 = none), --max-restarts N,
- * --private-fds (with --threads: each loop thread gets its own fd table, see below).
+ * --private-fds (with --threads: each loop thread gets its own fd table, see below),
+ * --max-body-memory N (eddy_server_set_max_body_memory; 0 = no limit).
  * Routes: /info -> "pid=P task=T thread=K ip=I port=N scheme=S"; /slow?ms=N -> that after N ms;
  * /big?mb=N -> N MiB of 'x' (with backpressure); /upload (POST) -> the body length;
  * /crash -> a forked child exits with status 3 (to test restarts).
@@ -23,6 +24,7 @@
 
 static int g_proxy_protocol, g_xheaders, g_threads = 1, g_processes = 0, g_private_fds;
 static double g_idle_timeout = -1;
+static long long g_max_body_memory = -1; /* -1: eddy's default */
 static int g_max_restarts = 20;
 static const char *g_trusted;
 static char **g_argv;
@@ -106,6 +108,7 @@ static void configure(worker *w) {
     if (g_proxy_protocol) eddy_server_set_proxy_protocol(w->server, 1);
     if (g_xheaders) eddy_server_set_xheaders(w->server, 1);
     if (g_trusted) eddy_server_add_trusted_proxy(w->server, g_trusted);
+    if (g_max_body_memory >= 0) eddy_server_set_max_body_memory(w->server, (size_t)g_max_body_memory);
     if (g_idle_timeout >= 0) {
         eddy_server_set_idle_timeout(w->server, g_idle_timeout);
         eddy_server_set_header_timeout(w->server, g_idle_timeout);
@@ -206,6 +209,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) g_idle_timeout = atof(argv[++i]);
         else if (!strcmp(argv[i], "--max-restarts") && i + 1 < argc) g_max_restarts = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--private-fds")) g_private_fds = 1;
+        else if (!strcmp(argv[i], "--max-body-memory") && i + 1 < argc) g_max_body_memory = atoll(argv[++i]);
     }
     signal(SIGPIPE, SIG_IGN);
     if (g_threads < 1) g_threads = 1;
