@@ -161,6 +161,52 @@ static void test_server_freed_in_request_callback(void **state) {
     assert_int_equal(frees, 1);
 }
 
+/* ---- a request that keeps its body after its server was freed ----------------------------- */
+
+typedef struct {
+    eddy_request *req;
+    int got;
+} kept_request;
+
+static void keep_request(eddy_request *req, void *userdata) {
+    kept_request *k = userdata;
+    k->req = req; /* not finished: the application holds it */
+    k->got = 1;
+}
+
+static void test_request_body_outlives_server(void **state) {
+    (void)state;
+    /* The body's bytes are counted against the server's body-memory bound until the request
+     * is released; released after the server is gone, the count must not touch freed memory
+     * (the sanitizer build is what checks it). */
+    eddy_loop *loop = eddy_loop_new();
+    kept_request k = {0};
+    eddy_server *server = eddy_server_new(loop, keep_request, &k, NULL);
+    assert_int_equal(eddy_server_set_max_body_memory(server, 1000), 0);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    eddy_client *client = eddy_client_new(loop);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", eddy_server_port(server));
+    fetch_result r = {0};
+    eddy_fetch *f = eddy_fetch_new(client, "POST", url);
+    assert_int_equal(eddy_fetch_set_body(f, "kept body", 9), 0);
+    assert_int_equal(eddy_fetch_start(f, on_fetch_done, &r, NULL), 0);
+    assert_true(run_until_flag(loop, &k.got, TEST_WAIT_SECONDS));
+    size_t len = 0;
+    const char *body = eddy_request_body(k.req, &len);
+    assert_int_equal(len, 9);
+    assert_memory_equal(body, "kept body", 9);
+
+    eddy_server_free(server); /* its connection closes; the request stays the application's */
+    assert_true(run_until_flag(loop, &r.done, TEST_WAIT_SECONDS));
+    assert_true(r.error < 0); /* the client saw the connection close without an answer */
+    body = eddy_request_body(k.req, &len);
+    assert_int_equal(len, 9);
+    assert_int_equal(eddy_request_finish(k.req), EDDY_ECLOSED); /* released now */
+    eddy_client_free(client);
+    eddy_loop_free(loop);
+}
+
 static void free_server_when_done(eddy_server *server, void *userdata) {
     (void)userdata;
     eddy_server_free(server);
@@ -239,6 +285,7 @@ int main(void) {
         cmocka_unit_test(test_loop_freed_first),
         cmocka_unit_test(test_server_freed_in_request_callback),
         cmocka_unit_test(test_server_freed_in_shutdown_callback),
+        cmocka_unit_test(test_request_body_outlives_server),
         cmocka_unit_test(test_app_freed_in_handler),
         cmocka_unit_test(test_app_freed_in_handler_then_loop_freed),
     };
