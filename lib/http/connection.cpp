@@ -8,8 +8,8 @@
 #include <new>
 #include <unordered_set>
 
-#include "http/request.hpp"
 #include "http/body_budget.hpp"
+#include "http/request.hpp"
 #include "http/request_pool.hpp"
 #include "http/server.hpp"
 #include "stream/stream.hpp"

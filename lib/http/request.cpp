@@ -7,10 +7,10 @@
 #include <cstring>
 #include <new>
 
+#include "http/body_budget.hpp"
 #include "http/connection.hpp"
 #include "http/hex.hpp"
 #include "http/request_pool.hpp"
-#include "http/body_budget.hpp"
 #include "http/server.hpp"
 #include "stream/stream.hpp"
 #include "util/copy_small.hpp"
