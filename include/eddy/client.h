@@ -209,7 +209,9 @@ EDDY_API const char *eddy_fetch_response_body(const eddy_fetch *fetch, size_t *l
  * verification: certificate has expired", "...: hostname mismatch", a TLS alert); for a failed
  * connect, the address and the system's reason ("connect to 127.0.0.1:9: Connection refused")
  * or the resolver's ("name resolution: HOST: Name or service not known"); for EDDY_ETIMEDOUT
- * which timeout ended it ("no connection within 20 s", "no complete response within 20 s").
+ * which timeout ended it ("no connection within 20 s", "no complete response within 20 s",
+ * or "still queued after 20 s (max_clients 10 fetches running)" for a fetch that never left
+ * the client's queue).
  * The wording is for people and logs: test the code, not the text. Valid, as the other getters
  * here, until `done` returns; its length in *len if not NULL. */
 EDDY_API const char *eddy_fetch_error_detail(const eddy_fetch *fetch, size_t *len);

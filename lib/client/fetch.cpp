@@ -147,7 +147,14 @@ void Fetch::run_finish(Fetch *f) {
 // The two timeouts say which one ended the fetch (the code is EDDY_ETIMEDOUT for both).
 void Fetch::time_out(const char *what, double seconds) {
     char text[96];
-    snprintf(text, sizeof text, "%s within %g s", what, seconds);
+    if (phase_ == Phase::queued) {
+        // Either timer may end a fetch that never left the client's queue (Tornado's "Timeout
+        // in request queue"): say so, it is not the server's slowness.
+        snprintf(text, sizeof text, "still queued after %g s (max_clients %zu fetches running)",
+                 seconds, client_->max_clients);
+    } else {
+        snprintf(text, sizeof text, "%s within %g s", what, seconds);
+    }
     set_error_detail(error_detail, {text});
     log(LogLevel::info, "client: %s: %s", url_text.c_str(), text);
     finish(EDDY_ETIMEDOUT);

@@ -595,6 +595,23 @@ class ClientTest(unittest.TestCase):
         finally:
             silent.stop()
 
+    def test_timeout_in_the_queue_says_so(self):
+        # max_clients 1: the first fetch holds the slot (the server never answers) until it is
+        # cancelled; the second one's connect timer ends it while it is still queued.
+        silent = RawServer(None)
+        try:
+            p = subprocess.run([FETCH, "--max-clients", "1", "--connect-timeout", "1", "--timeout",
+                                "0", "--cancel-after", "4", "http://127.0.0.1:%d/a" % silent.port,
+                                "http://127.0.0.1:%d/b" % silent.port],
+                               capture_output=True, timeout=60)
+            results = {json.loads(l)["effective_url"][-1]: json.loads(l)
+                       for l in p.stdout.decode().splitlines()}
+            self.assertEqual(results["b"]["error"], "EDDY_ETIMEDOUT")
+            self.assertEqual(results["b"]["detail"], "still queued after 1 s (max_clients 1 fetches running)")
+            self.assertEqual(results["a"]["error"], "EDDY_ECANCELED", results["a"])
+        finally:
+            silent.stop()
+
     def test_host_names_only_from_san_and_no_partial_wildcards(self):
         # RFC 9525 §6.3: no fallback to the subject's CN; a wildcard is a whole left-most label.
         d = os.path.dirname(CERTS["ca.crt"])

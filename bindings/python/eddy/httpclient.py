@@ -76,7 +76,9 @@ def _network_error(status, detail=""):
     if status == _ll.EDDY_ETLS:
         return ssl.SSLError("%s: %s" % (name, detail) if detail else name)
     if status == _ll.EDDY_ETIMEDOUT:
-        # Tornado's words for its two timeouts; eddy's detail says which one ran out.
+        # Tornado's words for its three timeouts; eddy's detail says which one ran out.
+        if detail.startswith("still queued"):
+            return HTTPTimeoutError("Timeout in request queue")
         if detail.startswith("no connection"):
             return HTTPTimeoutError("Timeout while connecting")
         if detail.startswith("no complete response"):

@@ -137,6 +137,19 @@ class AsyncHTTPClientTest(unittest.TestCase):
                                    request_timeout=0.3)
             self.assertEqual(str(late.exception), "Timeout during request")
             self.assertEqual(late.exception.code, 599)
+            # With max_clients 1 and the slot held by a fetch the silent server never answers,
+            # a second one times out without leaving the queue: Tornado's third wording.
+            one_slot = AsyncHTTPClient(force_instance=True, max_clients=1)
+            silent_url = "http://127.0.0.1:%d/" % silent.getsockname()[1]
+            holder = asyncio.ensure_future(one_slot.fetch(silent_url, request_timeout=3))
+            with self.assertRaises(HTTPTimeoutError) as queued:
+                await one_slot.fetch(silent_url, connect_timeout=0.3, request_timeout=0.3)
+            self.assertEqual(str(queued.exception), "Timeout in request queue")
+            self.assertFalse(holder.done())  # it held the only slot throughout
+            with self.assertRaises(HTTPTimeoutError) as held:
+                await holder
+            self.assertEqual(str(held.exception), "Timeout during request")
+            one_slot.close()
             with self.assertRaises(HTTPClientError) as too_big:
                 await client.fetch(base + "/big", max_body_size=1000)
             return not_found.exception, quiet, refused.exception, too_big.exception
