@@ -116,6 +116,19 @@ func (a *App) SetMaxBodySize(bytes int) {
 	})
 }
 
+// SetMaxBodyMemory limits the request-body bytes the server holds in memory at once over all
+// its connections (default 1 GiB; 0: no limit). Counted: the bodies being received and those
+// of requests not yet finished; not counted: the bodies of routes with DataReceived, which
+// are streamed to the handler. A body that does not fit gets 503 and close, with a warning
+// logged: at once when its Content-Length does not fit (before any 100 Continue), else when
+// the bytes that go over arrive. It keeps clients that each send most of a large body and
+// stall from taking the process's memory.
+func (a *App) SetMaxBodyMemory(bytes int) {
+	a.sizeOption(fmt.Sprintf("SetMaxBodyMemory(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
+		return C.eddy_server_set_max_body_memory(s, n)
+	})
+}
+
 // SetHeaderTimeout gives a request's head this many seconds to arrive once it started (and
 // the first request this long after connecting); default 30. Then: 408 and close. 0 disables;
 // a negative value is refused.

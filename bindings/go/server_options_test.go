@@ -156,6 +156,23 @@ func TestServerHeaderLimits(t *testing.T) {
 	c.closed(t)
 }
 
+// Request bodies held in memory over all connections: one whose Content-Length does not fit
+// in the budget gets 503 and close before its body is sent; one that fits is served.
+func TestServerMaxBodyMemory(t *testing.T) {
+	app := New()
+	app.Post(`/echo`, func(w *ResponseWriter, r *Request) { fmt.Fprint(w, len(r.Body())) })
+	app.SetMaxBodyMemory(100000)
+	base := start(t, app)
+
+	c := dialRaw(t, base)
+	c.send(t, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 150000\r\nExpect: 100-continue\r\n\r\n")
+	resp, body := c.response(t) // a 100 Continue first would be read here instead
+	expect(t, resp, body, 503, "")
+	c.closed(t)
+	resp, body = do(t, "POST", base+"/echo", strings.NewReader(strings.Repeat("a", 50000)), nil)
+	expect(t, resp, body, 200, "50000")
+}
+
 func TestServerHeaderTimeout(t *testing.T) {
 	app := New()
 	app.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("ok") })
@@ -269,6 +286,7 @@ func TestServerOptionErrors(t *testing.T) {
 		{"header fields", func(a *App) { a.SetMaxHeaderFields(0) }, ErrInvalid, "SetMaxHeaderFields(0)"},
 		{"negative fields", func(a *App) { a.SetMaxHeaderFields(-1) }, ErrInvalid, "SetMaxHeaderFields(-1)"},
 		{"negative body", func(a *App) { a.SetMaxBodySize(-1) }, ErrInvalid, "SetMaxBodySize(-1)"},
+		{"negative body memory", func(a *App) { a.SetMaxBodyMemory(-1) }, ErrInvalid, "SetMaxBodyMemory(-1)"},
 		{"negative connections", func(a *App) { a.SetMaxConnections(-2) }, ErrInvalid, "SetMaxConnections(-2)"},
 		{"header timeout", func(a *App) { a.SetHeaderTimeout(-1) }, ErrInvalid, "SetHeaderTimeout(-1)"},
 		{"body timeout", func(a *App) { a.SetBodyTimeout(-0.5) }, ErrInvalid, "SetBodyTimeout(-0.5)"},
