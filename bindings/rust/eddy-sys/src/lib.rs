@@ -259,6 +259,7 @@ extern "C" {
     pub fn eddy_server_set_max_header_size(server: *mut eddy_server, bytes: usize) -> c_int;
     pub fn eddy_server_set_max_header_fields(server: *mut eddy_server, count: usize) -> c_int;
     pub fn eddy_server_set_max_body_size(server: *mut eddy_server, bytes: usize) -> c_int;
+    pub fn eddy_server_set_max_body_memory(server: *mut eddy_server, bytes: usize) -> c_int;
     pub fn eddy_server_set_header_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;
     pub fn eddy_server_set_idle_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;
     pub fn eddy_server_set_body_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;

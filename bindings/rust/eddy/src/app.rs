@@ -303,6 +303,18 @@ impl App {
         check(unsafe { sys::eddy_server_set_max_body_size(self.server()?, bytes) })
     }
 
+    /// Most request-body bytes the server holds in memory at once over all its connections
+    /// (default 1 GiB; 0: no limit). Counted: the bodies being received and those of requests
+    /// not yet finished; not counted: the bodies of routes with `data_received`, which are
+    /// streamed to the handler. A body that does not fit gets 503 and close, with a warning
+    /// logged: at once when its Content-Length does not fit (before any 100 Continue), else
+    /// when the bytes that go over arrive. It keeps clients that each send most of a large body
+    /// and stall from taking the process's memory.
+    pub fn set_max_body_memory(&mut self, bytes: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_body_memory(self.server()?, bytes) })
+    }
+
     /// Seconds for a request's head to arrive once it started, and for the first request after
     /// connecting (default 30). Then: 408 and close. 0 disables; Err(INVALID) when negative
     /// or NaN.

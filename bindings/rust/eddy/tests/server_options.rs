@@ -1,7 +1,8 @@
 //! The HTTP server's limits and options on App (eddy/http.h; Tornado's HTTPServer keywords),
 //! over loopback sockets: xheaders with trusted and untrusted peers, 431 for the head's size
-//! and field count, 408 on a partial head, Connection: close, max connections, gzip request
-//! bodies, the Server header, the PROXY protocol, and the values eddy refuses.
+//! and field count, 408 on a partial head, Connection: close, max connections, 503 for a body
+//! over the body-memory budget, gzip request bodies, the Server header, the PROXY protocol,
+//! and the values eddy refuses.
 mod common;
 
 use common::certs::Certs;
@@ -86,6 +87,31 @@ fn header_size_and_field_limits_give_431() {
     c.send(&format!("GET / HTTP/1.1\r\nHost: t\r\n{}\r\n", fields(6)));
     assert_eq!(c.response().status, 431);
     assert!(c.closed(), "the connection stays open after 431");
+}
+
+#[test]
+fn max_body_memory_refuses_a_body_that_does_not_fit_with_503() {
+    let srv = Server::start(|_, app| {
+        app.route("/echo")
+            .unwrap()
+            .post(|req, res| res.write(req.body().len().to_string()));
+        app.set_max_body_memory(100_000).unwrap();
+    });
+    // Its Content-Length does not fit: 503 and close before the body is asked for (a 100
+    // Continue first would be read here instead).
+    let mut c = srv.connect();
+    c.send(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 150000\r\n\
+         Expect: 100-continue\r\n\r\n",
+    );
+    assert_eq!(c.response().status, 503);
+    assert!(c.closed(), "the connection stays open after 503");
+    // One that fits is served.
+    let mut c = srv.connect();
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50000\r\n\r\n");
+    c.send_bytes(&[b'a'; 50_000]);
+    let r = c.response();
+    assert_eq!((r.status, r.text()), (200, "50000".to_owned()));
 }
 
 #[test]
@@ -218,6 +244,7 @@ fn refused_values_are_errors() {
     assert_eq!(app.set_header_timeout(0.0), Ok(()));
     assert_eq!(app.add_trusted_proxy("::1"), Ok(()));
     assert_eq!(app.set_max_connections(0), Ok(()));
+    assert_eq!(app.set_max_body_memory(0), Ok(()));
 
     // PROXY protocol and TLS are not combined yet, in either order.
     let certs = Certs::make("server-options");
