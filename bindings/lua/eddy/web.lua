@@ -465,10 +465,10 @@ end
 local SERVER_OPTIONS = {
   ssl_options = "table", xheaders = "boolean", trusted_downstream = "table", no_keep_alive = "boolean",
   decompress_request = "boolean", max_header_size = "size", max_header_fields = "size",
-  max_body_size = "size", max_buffer_size = "size", header_timeout = "number",
-  idle_connection_timeout = "number", body_timeout = "number", max_connections = "size",
-  server_header = "string or false", proxy_protocol = "boolean", chunk_size = "size",
-  protocol = "string",
+  max_body_size = "size", max_buffer_size = "size", max_body_memory = "size",
+  header_timeout = "number", idle_connection_timeout = "number", body_timeout = "number",
+  max_connections = "size", server_header = "string or false", proxy_protocol = "boolean",
+  chunk_size = "size", protocol = "string",
 }
 
 -- Internal errors carry no position (level 0); listen re-raises them at its caller's.
@@ -541,6 +541,7 @@ local function configure_server(server, opts)
     { "max_header_fields", core.eddy_server_set_max_header_fields },
     -- max_buffer_size: Tornado's default for max_body_size.
     { opts.max_body_size ~= nil and "max_body_size" or "max_buffer_size", core.eddy_server_set_max_body_size },
+    { "max_body_memory", core.eddy_server_set_max_body_memory },
     { "max_connections", core.eddy_server_set_max_connections },
     { "header_timeout", core.eddy_server_set_header_timeout },
     { "idle_connection_timeout", core.eddy_server_set_idle_timeout },
@@ -579,6 +580,11 @@ end
 --   max_header_fields (default 1000; at least 1): more header lines get 431 and close.
 --   max_body_size (bytes, default 100 MiB, counted decompressed; max_buffer_size is its
 --     Tornado default): a larger body gets 413 and close.
+--   max_body_memory (bytes, default 1 GiB; 0: no limit): the request-body bytes held in memory
+--     over all connections (until each request is finished; bodies streamed to data_received
+--     are not counted). A body that does not fit gets 503 and close: at once when its
+--     Content-Length does not fit (before any 100 Continue), else when the bytes that go over
+--     arrive.
 --   header_timeout (seconds, default 30): a head not complete in time gets 408 and close.
 --   idle_connection_timeout (seconds, default 75): an idle keep-alive connection (or one that
 --     takes none of its answer) is closed.

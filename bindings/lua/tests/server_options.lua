@@ -30,6 +30,7 @@ ports.off = app():listen(0, "127.0.0.1")
 ports.https_proxy = app():listen(0, "127.0.0.1", { protocol = "https", xheaders = true })
 ports.limits = app():listen(0, "127.0.0.1", { max_header_size = 1024, max_header_fields = 5 })
 ports.timeout = app():listen(0, "127.0.0.1", { header_timeout = 0.2 })
+ports.body_memory = app():listen(0, "127.0.0.1", { max_body_memory = 100000 })
 ports.no_keep_alive = app():listen(0, "127.0.0.1", { no_keep_alive = true })
 ports.max_connections = app():listen(0, "127.0.0.1", { max_connections = 1 })
 ports.misc = app():listen(0, "127.0.0.1", { decompress_request = true, server_header = "test-server/1",
@@ -48,6 +49,7 @@ local bad = {
   header_size = { max_header_size = 10 },
   header_fields = { max_header_fields = 0 },
   negative_body = { max_body_size = -1 },
+  negative_body_memory = { max_body_memory = -1 },
   fractional_connections = { max_connections = 1.5 },
   header_timeout = { header_timeout = -1 },
   body_timeout = { body_timeout = -0.5 },

@@ -3,8 +3,9 @@ server's listen take Tornado's HTTPServer keywords (tests/server_options.lua sta
 per case). Over loopback sockets: xheaders believed from a trusted proxy only (and not at all
 when off), 431 for the head's size and its field count, 408 and close for a head that never
 ends, Connection: close with no_keep_alive, max_connections closing the idle connection, gzip
-request bodies and the Server header, the PROXY protocol on the raw server; and every bad
-option table raising an error that names the option, at the caller's line."""
+request bodies and the Server header, 503 and close for a body over max_body_memory, the PROXY
+protocol on the raw server; and every bad option table raising an error that names the
+option, at the caller's line."""
 import gzip
 import json
 import os
@@ -92,6 +93,22 @@ class ServerOptions(unittest.TestCase):
             c.close()
         self.assertEqual(self.get("timeout", "/")[2], b"ok")
 
+    def test_max_body_memory_gives_503_and_closes(self):
+        # Its Content-Length does not fit in the bodies' budget: 503 and close, without waiting
+        # for the body.
+        c = Conn(self.ports["body_memory"])
+        try:
+            c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 150000\r\n"
+                   "Expect: 100-continue\r\n\r\n")
+            self.assertEqual(c.response()[0], 503)
+            self.assertTrue(c.closed())
+        finally:
+            c.close()
+        # One that fits is served.
+        status, _, data = self.exchange("body_memory", b"POST /echo HTTP/1.1\r\nHost: t\r\n"
+                                        b"Content-Length: 50000\r\n\r\n" + b"a" * 50000)
+        self.assertEqual((status, data), (200, b"-:" + b"a" * 50000))
+
     def test_no_keep_alive(self):
         c = Conn(self.ports["no_keep_alive"])
         try:
@@ -139,6 +156,7 @@ class ServerOptions(unittest.TestCase):
             "header_size": "listen option max_header_size = 10 refused: ",
             "header_fields": "listen option max_header_fields = 0 refused: ",
             "negative_body": "listen option max_body_size must be a non-negative integer",
+            "negative_body_memory": "listen option max_body_memory must be a non-negative integer",
             "fractional_connections": "listen option max_connections must be a non-negative integer",
             "header_timeout": "listen option header_timeout = -1 refused: ",
             "body_timeout": "listen option body_timeout = -0.5 refused: ",
