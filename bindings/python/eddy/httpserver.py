@@ -63,8 +63,12 @@ class HTTPServer:
     disables) and max_connections (most connections open at once, default 0 = no limit; at the
     limit the oldest idle keep-alive connection is closed for a new one, and when none is idle
     the new one is closed), server_header (the Server header's value; False sends none; default
-    "eddy/<version>") and proxy_protocol (True: every connection starts with a PROXY v1/v2
-    header, as HAProxy's send-proxy sends it; only behind such a proxy, not with ssl_options).
+    "eddy/<version>"), proxy_protocol (True: every connection starts with a PROXY v1/v2
+    header, as HAProxy's send-proxy sends it; only behind such a proxy, not with ssl_options)
+    and max_body_memory (most request-body bytes held in memory over all connections, default
+    1 GiB, 0 = no limit; counted until each request is finished, stream_request_body handlers'
+    bodies not counted; a body that does not fit gets 503 and close, before any 100 Continue
+    when its Content-Length does not fit).
     Any other keyword raises TypeError; a value eddy refuses (a max_header_size under 64,
     max_header_fields 0, a negative size or timeout, a trusted_downstream entry that is not a
     numeric IP address, proxy_protocol with ssl_options) raises ValueError."""
@@ -74,7 +78,7 @@ class HTTPServer:
                  idle_connection_timeout=None, body_timeout=None, trusted_downstream=None,
                  ssl_options=None, protocol=None, chunk_size=None, max_buffer_size=None,
                  max_header_fields=None, header_timeout=None, max_connections=None,
-                 server_header=None, proxy_protocol=False, **kwargs):
+                 server_header=None, proxy_protocol=False, max_body_memory=None, **kwargs):
         if kwargs:  # an option eddy does not know must not vanish silently
             raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
                             % ", ".join(sorted(kwargs)))
@@ -125,6 +129,7 @@ class HTTPServer:
                 ("max_header_fields", max_header_fields, _ll.eddy_server_set_max_header_fields,
                  int),
                 ("max_body_size", max_body_size, _ll.eddy_server_set_max_body_size, int),
+                ("max_body_memory", max_body_memory, _ll.eddy_server_set_max_body_memory, int),
                 ("max_connections", max_connections, _ll.eddy_server_set_max_connections, int),
                 ("header_timeout", header_timeout, _ll.eddy_server_set_header_timeout, float),
                 ("idle_connection_timeout", idle_connection_timeout,

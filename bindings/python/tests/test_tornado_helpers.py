@@ -414,6 +414,18 @@ class ServerOptions(unittest.TestCase):
         port = self.serve(max_buffer_size=10, max_body_size=100)
         self.assertEqual(request(port, "POST", body=b"x" * 50), (200, b"50"))
 
+    def test_max_body_memory_gives_503_and_closes(self):
+        port = self.serve(max_body_memory=100000)
+        # Its Content-Length does not fit in the bodies' budget: 503 and close, without waiting
+        # for the body.
+        conn = self.raw(port)
+        conn.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 150000\r\n"
+                  "Expect: 100-continue\r\n\r\n")
+        self.assertEqual(conn.response()[0], 503)
+        self.assertTrue(conn.closed())
+        # One that fits is served.
+        self.assertEqual(request(port, "POST", body=b"x" * 50000), (200, b"50000"))
+
     def test_max_header_fields_and_refused_limits(self):
         # http.client sends Host and Accept-Encoding: two lines of its own.
         port = self.serve(max_header_fields=5)
@@ -428,8 +440,8 @@ class ServerOptions(unittest.TestCase):
         # Values the server refuses raise instead of being dropped.
         app = eddy.web.Application([(r"/", Scheme)])
         for bad in ({"max_header_fields": 0}, {"max_header_size": 10}, {"body_timeout": -1},
-                    {"max_body_size": -1}, {"header_timeout": -1}, {"max_connections": -1},
-                    {"idle_connection_timeout": float("nan")}):
+                    {"max_body_size": -1}, {"max_body_memory": -1}, {"header_timeout": -1},
+                    {"max_connections": -1}, {"idle_connection_timeout": float("nan")}):
             with self.assertRaises(ValueError, msg=bad):
                 eddy.httpserver.HTTPServer(app, **bad)
 
