@@ -169,6 +169,9 @@ void init() {
     eddy_server_set_max_header_size(g_server, 4096);
     eddy_server_set_max_header_fields(g_server, 32);  // reachable within 4096 bytes
     eddy_server_set_max_body_size(g_server, 8192);
+    // Under the body limit: a body between the two (or pipelined bodies held together by
+    // deferred answers) meets the 503 of the body-memory bound.
+    eddy_server_set_max_body_memory(g_server, 6000);
     eddy_server_set_decompress_request(g_server, 1);
     // Timeouts a few "\n--TICK--\n" (1 s of virtual time each) reach; the clock moves only
     // on ticks, so they never fire on their own.
