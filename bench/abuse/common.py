@@ -25,12 +25,21 @@ def start_server(binary, *flags):
     return p, int(line.split()[1])
 
 
-def rss_kib(pid):
+def _status_kib(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid):
+    return _status_kib(pid, "VmRSS:")
+
+
+def peak_rss_kib(pid):
+    """The process's highest RSS so far (VmHWM)."""
+    return _status_kib(pid, "VmHWM:")
 
 
 def open_fds(pid):

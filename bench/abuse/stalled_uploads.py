@@ -15,15 +15,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import raise_fd_limit, rss_kib, start_server  # noqa: E402
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+from common import peak_rss_kib, raise_fd_limit, rss_kib, start_server  # noqa: E402
 
 
 def upload(port, size):
@@ -79,7 +71,7 @@ def main():
         probe.close()
         print(f"uploads={a.n} of {a.mib} MiB: held={held} refused={refused} "
               f"rss_before={base // 1024} MiB rss={rss // 1024} MiB "
-              f"peak={vm_hwm_kib(srv.pid) // 1024} MiB; a fresh request: {answer}")
+              f"peak={peak_rss_kib(srv.pid) // 1024} MiB; a fresh request: {answer}")
         return 0 if answer.endswith("200 OK") else 1
     finally:
         for s in socks:
