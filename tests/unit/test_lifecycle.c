@@ -32,13 +32,20 @@ static void on_fetch_done(eddy_fetch *fetch, int error, void *userdata) {
     if (body && len < sizeof r->body) memcpy(r->body, body, len);
 }
 
-static void start_get(eddy_client *client, int port, fetch_result *r) {
+/* `body` NULL: none. */
+static void start_fetch(eddy_client *client, int port, const char *method, const char *body,
+                        fetch_result *r) {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     memset(r, 0, sizeof *r);
-    eddy_fetch *f = eddy_fetch_new(client, "GET", url);
+    eddy_fetch *f = eddy_fetch_new(client, method, url);
     assert_non_null(f);
+    if (body) assert_int_equal(eddy_fetch_set_body(f, body, strlen(body)), 0);
     assert_int_equal(eddy_fetch_start(f, on_fetch_done, r, NULL), 0);
+}
+
+static void start_get(eddy_client *client, int port, fetch_result *r) {
+    start_fetch(client, port, "GET", NULL, r);
 }
 
 static void get(eddy_loop *loop, eddy_client *client, int port, fetch_result *r) {
@@ -185,12 +192,8 @@ static void test_request_body_outlives_server(void **state) {
     assert_int_equal(eddy_server_set_max_body_memory(server, 1000), 0);
     assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
     eddy_client *client = eddy_client_new(loop);
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", eddy_server_port(server));
-    fetch_result r = {0};
-    eddy_fetch *f = eddy_fetch_new(client, "POST", url);
-    assert_int_equal(eddy_fetch_set_body(f, "kept body", 9), 0);
-    assert_int_equal(eddy_fetch_start(f, on_fetch_done, &r, NULL), 0);
+    fetch_result r;
+    start_fetch(client, eddy_server_port(server), "POST", "kept body", &r);
     assert_true(run_until_flag(loop, &k.got, TEST_WAIT_SECONDS));
     size_t len = 0;
     const char *body = eddy_request_body(k.req, &len);
