@@ -20,6 +20,9 @@ IDLE_PEERS=${IDLE_PEERS:-nginx evhttp}
 N=${N:-10000}
 PORT=${PORT:-18090}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+# The servers are started from the harness's own directory: a relative BUILD_DIR (as in
+# "BUILD_DIR=build") is taken from where this script was started.
+case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 SCRATCH=${SCRATCH:-/tmp/bench_peers}
 INSTALL=${INSTALL:-1}
 if [ -z "${PEERS_DIR:-}" ]; then
