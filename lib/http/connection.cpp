@@ -8,12 +8,12 @@
 #include <new>
 #include <unordered_set>
 
-#include "http/body_budget.hpp"
 #include "http/request.hpp"
 #include "http/request_pool.hpp"
 #include "http/server.hpp"
 #include "stream/stream.hpp"
 #include "util/log.hpp"
+#include "util/memory_budget.hpp"
 
 namespace eddy::http {
 
@@ -571,7 +571,7 @@ bool Connection::body_data(const char *at, size_t len) {
     }
     req->body_received += n;
     if (!req->streaming) {
-        if (server_ && !req->take_body_memory(server_->body_budget(),
+        if (server_ && !req->body_memory.take(server_->body_budget(),
                                               server_->options.max_body_memory, n)) {
             refuse_body_memory(req->body_received);
             return false;

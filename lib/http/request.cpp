@@ -7,7 +7,6 @@
 #include <cstring>
 #include <new>
 
-#include "http/body_budget.hpp"
 #include "http/connection.hpp"
 #include "http/hex.hpp"
 #include "http/request_pool.hpp"
@@ -35,23 +34,7 @@ Request::Request(Connection *c, Server *s) : conn(c), server(s) {
 
 Request::~Request() {
     if (pending_) evbuffer_free(pending_);
-    if (body_budget_) {
-        body_budget_->give_back(body_budgeted_);
-        body_budget_->unref();
-    }
     if (free_userdata) free_userdata(userdata);
-}
-
-bool Request::take_body_memory(BodyBudget *budget, size_t limit, size_t n) {
-    if (!budget) return true;
-    if (!budget->fits(n, limit)) return false;
-    if (!body_budget_) {
-        body_budget_ = budget;
-        budget->ref();
-    }
-    budget->take(n);
-    body_budgeted_ += n;
-    return true;
 }
 
 const HeaderField *Request::find_header(std::string_view name) const {

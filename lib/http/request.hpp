@@ -16,6 +16,7 @@
 #include "eddy/http.h"
 #include "http/httputil.hpp"
 #include "http/response_fields.hpp"
+#include "util/memory_budget.hpp"
 
 namespace eddy {
 class Stream;
@@ -25,7 +26,6 @@ namespace eddy::http {
 
 class Connection;
 class RequestPool;
-class BodyBudget;
 class Server;
 
 struct HeaderField {
@@ -92,10 +92,9 @@ public:
     size_t max_body = 0;
     double body_timeout = 0;
     uint64_t body_received = 0;      // decoded body bytes so far
-    // Counts `n` more buffered body bytes against the server's `budget` (nullptr: none) and
-    // its `limit` (0: none) until this request is released; false, counting nothing, when
-    // they do not fit.
-    bool take_body_memory(BodyBudget *budget, size_t limit, size_t n);
+    // The buffered body's bytes, counted against the server's max_body_memory until this
+    // request is released.
+    MemoryShare body_memory;
     std::unique_ptr<GzipDecoder> gunzip;
 
     // ---- response ----
@@ -211,8 +210,6 @@ private:
     int holds_ = 0;
     bool server_hold_ = false;  // finished_by_server(): a hold the application's finish() ends
     RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)
-    BodyBudget *body_budget_ = nullptr;  // take_body_memory(): given back at release
-    size_t body_budgeted_ = 0;
 
     friend class RequestPool;
     struct FlushWaiter;

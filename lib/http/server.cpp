@@ -8,10 +8,10 @@
 #include <ctime>
 #include <new>
 
-#include "http/body_budget.hpp"
 #include "http/connection.hpp"
 #include "http/proxy_handshake.hpp"
 #include "http/request_pool.hpp"
+#include "util/memory_budget.hpp"
 #include "net/address.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
@@ -32,7 +32,7 @@ Server *Server::create(Loop *loop, eddy_request_fn on_request, void *userdata,
     s->done_timer_.fire = run_shutdown_done;
     s->done_timer_.owner = s;
     s->request_pool_ = new (std::nothrow) RequestPool();  // without it: plain allocation
-    s->body_budget_ = new (std::nothrow) BodyBudget();    // without it: bodies are not counted
+    s->body_budget_ = new (std::nothrow) MemoryBudget();  // without it: bodies are not counted
     loop->add_resource(s);
     return s;
 }

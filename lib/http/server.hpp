@@ -22,12 +22,15 @@ class Context;
 class Stream;
 }
 
+namespace eddy {
+class MemoryBudget;
+}
+
 namespace eddy::http {
 
 class Connection;
 class ProxyHandshake;
 class Request;
-class BodyBudget;
 
 struct ServerOptions {
     size_t max_header_size = 64 * 1024;
@@ -112,7 +115,7 @@ public:
     // Where connections get their Request objects (nullptr: plain allocation).
     RequestPool *request_pool() const { return request_pool_; }
     // The request-body bytes held in memory (max_body_memory); nullptr when out of memory.
-    BodyBudget *body_budget() const { return body_budget_; }
+    MemoryBudget *body_budget() const { return body_budget_; }
 
     // Connection bookkeeping (called by Connection).
     void connection_closed(Connection *conn);
@@ -142,7 +145,7 @@ private:
     ProxyHandshake *handshakes_ = nullptr;
     size_t connection_count_ = 0;
     RequestPool *request_pool_ = nullptr;  // closed (not deleted) by the destructor
-    BodyBudget *body_budget_ = nullptr;    // shared with requests that hold counted bytes
+    MemoryBudget *body_budget_ = nullptr;  // shared with requests that hold counted bytes
 
     eddy_request_fn access_cb_ = nullptr;
     void *access_userdata_ = nullptr;
