@@ -101,6 +101,15 @@ EDDY_API void eddy_ws_options_free(eddy_ws_options *options);
  * with 1009. Returns 0 or EDDY_EINVAL (0 bytes). */
 EDDY_API int eddy_ws_options_set_max_message_size(eddy_ws_options *options, size_t bytes);
 
+/* Most bytes of messages being received held at once over every connection made with these
+ * options (a route's sessions, or the clients connected with them), default 1 GiB; 0 means no
+ * limit. A message whose bytes would go over closes its connection with 1013 (Try Again
+ * Later, IANA's registry), with a warning logged. Without it, peers that each send most of a
+ * large message and stall could take the process's memory (max_message_size bounds one
+ * message, not how many are held). The count is shared by copies of the options: a route or
+ * client connect that takes them shares this object's count. Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_set_max_message_memory(eddy_ws_options *options, size_t bytes);
+
 /* Backpressure: while more than `bytes` of this connection's output waits to be sent, eddy
  * reads no further frames from the peer; TCP flow control then holds it back, and reading
  * resumes once everything queued has been sent. This bounds what a peer that sends but does

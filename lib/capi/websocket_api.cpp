@@ -107,6 +107,12 @@ EDDY_API int eddy_ws_options_set_on_refused(eddy_ws_options *options, eddy_ws_re
     return 0;
 }
 
+EDDY_API int eddy_ws_options_set_max_message_memory(eddy_ws_options *options, size_t bytes) {
+    if (!options) return EDDY_EINVAL;
+    O(options)->max_message_memory = bytes;
+    return 0;
+}
+
 EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const char *name,
                                              size_t len) {
     std::string_view n = view(name, len);

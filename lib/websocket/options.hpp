@@ -8,6 +8,7 @@
 
 #include "eddy/websocket.h"
 #include "tls/context.hpp"
+#include "util/memory_budget.hpp"
 
 namespace eddy::ws {
 
@@ -40,6 +41,10 @@ private:
 
 struct Options {
     size_t max_message_size = 10u * 1024u * 1024u;  // Tornado's default
+    // Bytes of messages being received, over every session made with these options (their
+    // copies share `message_budget`); 0: no limit. eddy_ws_options_set_max_message_memory.
+    size_t max_message_memory = 1024u * 1024u * 1024u;
+    SharedBudget message_budget;
     size_t max_queued_output = 4u * 1024u * 1024u;  // reading pauses above it (0: never)
     int compression_flags = 0;                      // EDDY_WS_* flags
     int max_window_bits = 15;                       // this side's compression window

@@ -238,7 +238,9 @@ bool Session::take_payload(uint8_t *p, size_t n) {
             fail(kCloseInvalidData, "bad compressed data");
             return false;
         }
+        if (!count_message_bytes(message_.size() - before)) return false;
     } else {
+        if (!count_message_bytes(n)) return false;
         message_.append(reinterpret_cast<char *>(p), n);
     }
     if (!message_binary_ &&
@@ -248,6 +250,20 @@ bool Session::take_payload(uint8_t *p, size_t n) {
         return false;
     }
     return true;
+}
+
+// Counts `n` more bytes of the message being received against what every session of these
+// options may hold together; over it, the session closes with 1013 (Try Again Later).
+bool Session::count_message_bytes(size_t n) {
+    if (message_memory_.take(options_.message_budget.get(), options_.max_message_memory, n))
+        return true;
+    log(LogLevel::warning,
+        "websocket: fd %d: message refused: the sessions hold %zu bytes of messages being "
+        "received, max_message_memory is %zu",
+        stream_ ? stream_->fd() : -1, options_.message_budget.get()->held(),
+        options_.max_message_memory);
+    fail(kCloseTryAgainLater, "over max_message_memory");
+    return false;
 }
 
 bool Session::end_frame() {
@@ -308,6 +324,7 @@ bool Session::end_message() {
     } else {
         message_.clear();
     }
+    message_memory_.reset();
     return state_ != State::closed && !close_received_;
 }
 

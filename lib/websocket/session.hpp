@@ -90,6 +90,7 @@ private:
     size_t consume(char *data, size_t len);
     bool begin_frame();
     bool take_payload(uint8_t *p, size_t n);
+    bool count_message_bytes(size_t n);
     bool end_frame();
     bool end_message();
     void handle_close_frame();
@@ -133,6 +134,7 @@ private:
     bool message_binary_ = false;
     bool message_compressed_ = false;
     std::string message_;
+    MemoryShare message_memory_;  // message_'s bytes, against options_.max_message_memory
     Utf8Validator utf8_;
 
     // close handshake

@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -316,6 +317,31 @@ async def client_tests(port):
 
 # ---- a peer that sends but does not read ----------------------------------------------------
 
+def message_memory_tests(port, stderr_path):
+    """/budget: messages being received may hold 100,000 bytes over all the route's sessions."""
+    from tcp_state import wait_server_read
+    held, _, _ = handshake(port, "/budget")
+    big = frame(2, b"h" * 80000)
+    held.sendall(big[:-20000])  # 60,000 of its 80,000 bytes, then a stall
+    wait_server_read(port, [held.getsockname()[1]])
+    over, _, _ = handshake(port, "/budget")
+    over.sendall(frame(2, b"o" * 50000))  # 60,000 + 50,000: over
+    expect_close(over, 1013, "a message over the route's max_message_memory")
+    held.sendall(big[-20000:])
+    op, _, payload = read_frame(held)
+    check((op, payload) == (2, b"h" * 80000), "the held message completes and is echoed")
+    fits, _, _ = handshake(port, "/budget")
+    fits.sendall(frame(2, b"f" * 99000))  # the held message's bytes were given back
+    op, _, payload = read_frame(fits)
+    check((op, len(payload)) == (2, 99000), "a message that fits again is echoed (%d)" % len(payload))
+    for s in (held, fits):
+        s.close()
+    with open(stderr_path) as f:
+        log = f.read()
+    check("message refused: the sessions hold 60000 bytes" in log and
+          "max_message_memory is 100000" in log, "the refusal is logged with the count")
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -490,10 +516,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     args = ap.parse_args()
-    proc = subprocess.Popen([args.server, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    stderr_file = tempfile.NamedTemporaryFile(mode="w", suffix=".log")
+    proc = subprocess.Popen([args.server, "--port", "0"], stdout=subprocess.PIPE, text=True,
+                            stderr=stderr_file)
     try:
         port = int(proc.stdout.readline().split()[-1])
         raw_tests(port)
+        message_memory_tests(port, stderr_file.name)
         backpressure_tests(port, proc.pid)
         asyncio.run(client_tests(port))
         for extra in ([], ["--deflate"]):

@@ -11,7 +11,8 @@
  *                                        <code>" once the server closed or after all echoes.
  *
  * Server routes: /ws echoes (same type, permessage-deflate accepted, 32 MiB limit); /small
- * echoes with a 1000-byte limit and a close timeout of 1 s; /deepqueue echoes with 64 MiB of
+ * echoes with a 1000-byte limit and a close timeout of 1 s; /budget echoes with 100,000 bytes
+ * of messages being received allowed over all its sessions (eddy_ws_options_set_max_message_memory); /deepqueue echoes with 64 MiB of
  * output allowed to queue and a close timeout of 1 s; /proto picks the subprotocol
  * "chat" when offered and adds "X-Extra: yes" from prepare; /closer closes with 4000 "bye"
  * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong";
@@ -190,6 +191,14 @@ int main(int argc, char **argv) {
     eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_max_message_size(o, 32u * 1024u * 1024u);
     eddy_route *r = eddy_app_add_route(app, "/ws", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    /* Messages being received may hold 100,000 bytes over all of this route's sessions. */
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_max_message_size(o, 1u << 20);
+    eddy_ws_options_set_max_message_memory(o, 100000);
+    r = eddy_app_add_route(app, "/budget", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
     eddy_ws_options_free(o);
 
