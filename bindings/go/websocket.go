@@ -41,10 +41,16 @@ type WebSocket struct {
 	// and one whose host[:port] is the Host header's.
 	CheckOrigin func(r *Request, origin string) bool
 
-	MaxMessageSize int           // bytes after decompression (0: eddy's default, 10 MiB)
-	Compression    bool          // accept permessage-deflate
-	PingInterval   time.Duration // keep-alive pings (0: none)
-	PingTimeout    time.Duration // drop the connection without a pong (0: the interval)
+	MaxMessageSize int // bytes after decompression (0: eddy's default, 10 MiB)
+	// MaxMessageMemory bounds the bytes of messages being received held at once over all the
+	// route's connections (0: eddy's default, 1 GiB; negative: no limit). A message whose
+	// bytes would go over closes its connection with 1013 (Try Again Later). MaxMessageSize
+	// bounds one message, not how many peers hold one half-sent. On a WebSocketClient it
+	// bounds that one connection (each DialWebSocket has its own count).
+	MaxMessageMemory int
+	Compression      bool          // accept permessage-deflate
+	PingInterval     time.Duration // keep-alive pings (0: none)
+	PingTimeout      time.Duration // drop the connection without a pong (0: the interval)
 }
 
 // WebSocket makes pattern a WebSocket endpoint (GET requests are upgraded). The route's
@@ -168,6 +174,17 @@ func (c *Conn) Subprotocol() string {
 	return goStr(C.eddy_ws_subprotocol(c.ws, &n), n)
 }
 
+// setMaxMessageMemory applies WebSocket.MaxMessageMemory: 0 keeps eddy's default, a negative
+// value means no limit.
+func setMaxMessageMemory(opts *C.eddy_ws_options, bytes int) {
+	if bytes < 0 {
+		bytes = 0
+	} else if bytes == 0 {
+		return
+	}
+	C.eddy_ws_options_set_max_message_memory(opts, C.size_t(bytes))
+}
+
 // registerWebSocket turns the C route into a WebSocket endpoint.
 func (r *Route) registerWebSocket(cr *C.eddy_route) error {
 	opts := C.eddy_ws_options_new()
@@ -178,6 +195,7 @@ func (r *Route) registerWebSocket(cr *C.eddy_route) error {
 	if r.ws.MaxMessageSize > 0 {
 		C.eddy_ws_options_set_max_message_size(opts, C.size_t(r.ws.MaxMessageSize))
 	}
+	setMaxMessageMemory(opts, r.ws.MaxMessageMemory)
 	if r.ws.Compression {
 		C.eddy_ws_options_set_compression(opts, C.EDDY_WS_DEFLATE, 0)
 	}

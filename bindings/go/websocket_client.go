@@ -92,6 +92,7 @@ func (cl *WebSocketClient) fill(opts *C.eddy_ws_options) error {
 	if cl.MaxMessageSize > 0 {
 		C.eddy_ws_options_set_max_message_size(opts, C.size_t(cl.MaxMessageSize))
 	}
+	setMaxMessageMemory(opts, cl.MaxMessageMemory)
 	if cl.Compression {
 		C.eddy_ws_options_set_compression(opts, C.EDDY_WS_DEFLATE, 0)
 	}

@@ -2,6 +2,7 @@ package eddy
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
@@ -51,8 +52,11 @@ func (c *wsClient) send(t *testing.T, opcode byte, payload []byte) {
 	switch n := len(payload); {
 	case n < 126:
 		frame = append(frame, 0x80|byte(n))
-	default:
+	case n < 1<<16:
 		frame = append(frame, 0x80|126, byte(n>>8), byte(n))
+	default:
+		frame = append(frame, 0x80|127)
+		frame = binary.BigEndian.AppendUint64(frame, uint64(n))
 	}
 	mask := []byte{1, 2, 3, 4}
 	frame = append(frame, mask...)
@@ -75,6 +79,10 @@ func (c *wsClient) read(t *testing.T) (byte, []byte) {
 		var ext [2]byte
 		io.ReadFull(c.r, ext[:])
 		n = int(binary.BigEndian.Uint16(ext[:]))
+	} else if n == 127 {
+		var ext [8]byte
+		io.ReadFull(c.r, ext[:])
+		n = int(binary.BigEndian.Uint64(ext[:]))
 	}
 	payload := make([]byte, n)
 	if _, err := io.ReadFull(c.r, payload); err != nil {
@@ -156,6 +164,50 @@ func TestWebSocket(t *testing.T) {
 	// Not an upgrade: the handshake check answers 400.
 	resp, body := do(t, "GET", base+"/ws/plain", nil, nil)
 	expect(t, resp, body, 400, "")
+}
+
+// MaxMessageMemory bounds the bytes of messages being received over all the route's
+// connections: a 150,000-byte message does not fit in 100,000 and closes its connection with
+// 1013 (Try Again Later), while MaxMessageSize (1 MiB) alone would take it; a 50,000-byte one
+// on a new connection is echoed.
+func TestWebSocketMaxMessageMemory(t *testing.T) {
+	closed := make(chan int, 2)
+	app, _ := newLoggedApp()
+	app.WebSocket("/budget", WebSocket{
+		OnMessage: func(c *Conn, data []byte, binary bool) { c.WriteMessage(data, binary) },
+		OnClose:   func(c *Conn, code int, reason string) { closed <- code },
+
+		MaxMessageSize:   1 << 20,
+		MaxMessageMemory: 100000,
+	})
+	base := start(t, app)
+
+	over := wsDial(t, base, "/budget")
+	over.send(t, 2, bytes.Repeat([]byte("o"), 150000))
+	op, p := over.read(t)
+	if op != 8 || len(p) < 2 || binary.BigEndian.Uint16(p) != 1013 {
+		t.Fatalf("a message over MaxMessageMemory: want close 1013, got opcode %d, %d bytes", op, len(p))
+	}
+	if _, err := over.r.ReadByte(); err != io.EOF {
+		t.Fatalf("after the close frame: want the end of the TCP stream, got %v", err)
+	}
+	over.conn.Close()
+	select {
+	case code := <-closed: // its bytes are given back once it is gone
+		if code != 1013 {
+			t.Fatalf("OnClose got %d, want 1013", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("OnClose did not run")
+	}
+
+	fits := wsDial(t, base, "/budget")
+	defer fits.conn.Close()
+	msg := bytes.Repeat([]byte("f"), 50000)
+	fits.send(t, 2, msg)
+	if op, p := fits.read(t); op != 2 || !bytes.Equal(p, msg) {
+		t.Fatalf("a message that fits: want its binary echo, got opcode %d, %d bytes", op, len(p))
+	}
 }
 
 func TestWebSocketOnPing(t *testing.T) {
