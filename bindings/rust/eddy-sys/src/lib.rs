@@ -735,6 +735,10 @@ extern "C" {
         options: *mut eddy_ws_options,
         bytes: usize,
     ) -> c_int;
+    pub fn eddy_ws_options_set_max_message_memory(
+        options: *mut eddy_ws_options,
+        bytes: usize,
+    ) -> c_int;
     pub fn eddy_ws_options_set_compression(
         options: *mut eddy_ws_options,
         flags: c_int,

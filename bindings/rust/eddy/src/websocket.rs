@@ -39,6 +39,7 @@ pub struct WebSocketHandler {
     pub(crate) select_subprotocol: Option<Rc<SelectFn>>,
     pub(crate) check_origin: Option<Rc<OriginFn>>,
     max_message_size: Option<usize>,
+    max_message_memory: Option<usize>,
     compression: bool,
     ping: Option<(f64, f64)>,
 }
@@ -115,6 +116,15 @@ impl WebSocketHandler {
         self.max_message_size = Some(bytes);
         self
     }
+    /// Most bytes of messages being received held at once over all of this route's
+    /// connections (default 1 GiB; 0: no limit). A message whose bytes would go over closes
+    /// its connection with 1013 (Try Again Later). `max_message_size` bounds one message, not
+    /// how many peers hold one half-sent; this keeps peers that each send most of a large
+    /// message and stall from taking the process's memory.
+    pub fn max_message_memory(mut self, bytes: usize) -> Self {
+        self.max_message_memory = Some(bytes);
+        self
+    }
     /// Accept permessage-deflate when the client offers it.
     pub fn compression(mut self, on: bool) -> Self {
         self.compression = on;
@@ -138,6 +148,9 @@ impl WebSocketHandler {
             unsafe {
                 if let Some(n) = self.max_message_size {
                     check(sys::eddy_ws_options_set_max_message_size(opts, n))?;
+                }
+                if let Some(n) = self.max_message_memory {
+                    check(sys::eddy_ws_options_set_max_message_memory(opts, n))?;
                 }
                 if self.compression {
                     check(sys::eddy_ws_options_set_compression(

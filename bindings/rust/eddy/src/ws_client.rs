@@ -38,6 +38,7 @@ pub struct WebSocketClient {
     ca_file: Option<PathBuf>,
     client_cert: Option<(PathBuf, PathBuf)>,
     max_message_size: Option<usize>,
+    max_message_memory: Option<usize>,
     compression: bool,
     connect_timeout: Option<f64>,
 }
@@ -175,6 +176,13 @@ impl WebSocketClient {
         self.max_message_size = Some(bytes);
         self
     }
+    /// Most bytes of messages being received held at once (default 1 GiB; 0: no limit); a
+    /// message whose bytes would go over closes the connection with 1013 (Try Again Later).
+    /// Each `connect` has its own count, so on a client this bounds that one connection.
+    pub fn max_message_memory(mut self, bytes: usize) -> Self {
+        self.max_message_memory = Some(bytes);
+        self
+    }
     /// Offer permessage-deflate.
     pub fn compression(mut self, on: bool) -> Self {
         self.compression = on;
@@ -282,6 +290,9 @@ impl WebSocketClient {
             }
             if let Some(n) = self.max_message_size {
                 check(sys::eddy_ws_options_set_max_message_size(opts, n))?;
+            }
+            if let Some(n) = self.max_message_memory {
+                check(sys::eddy_ws_options_set_max_message_memory(opts, n))?;
             }
             if self.compression {
                 check(sys::eddy_ws_options_set_compression(

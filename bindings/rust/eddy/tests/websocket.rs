@@ -4,7 +4,7 @@ mod common;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use common::{run_bounded, Server, WsClient};
@@ -87,6 +87,49 @@ fn echo_threads_panics_and_close_codes() {
     }
     assert!(closes.contains("1000 bye"), "{}", closes);
     assert!(closes.contains("1011"), "{}", closes);
+}
+
+/// max_message_memory bounds the bytes of messages being received over all the route's
+/// connections: a 150,000-byte message does not fit in 100,000 and closes its connection with
+/// 1013 (Try Again Later), though max_message_size (1 MiB) would take it; a 50,000-byte one on
+/// a new connection is echoed.
+#[test]
+fn max_message_memory_closes_a_message_that_does_not_fit_with_1013() {
+    let (closed_tx, closed) = mpsc::channel();
+    let srv = Server::start(move |_, app| {
+        let handler = WebSocketHandler::new()
+            .max_message_size(1 << 20)
+            .max_message_memory(100_000)
+            .on_message(|ws, msg| match msg {
+                Message::Binary(b) => ws.send_binary(b),
+                Message::Text(t) => ws.send_text(t),
+            })
+            .on_close(move |_, code, _| {
+                let _ = closed_tx.send(code);
+                Ok(())
+            });
+        app.route("/budget").unwrap().websocket(handler).unwrap();
+    });
+
+    let mut over = WsClient::connect(srv.port, "/budget");
+    over.send(2, &vec![b'o'; 150_000]);
+    let (op, payload) = over.recv();
+    assert_eq!(
+        op,
+        8,
+        "a close frame, not the echo ({} bytes)",
+        payload.len()
+    );
+    assert_eq!(&payload[..2], &1013u16.to_be_bytes());
+    assert!(over.closed(), "TCP ends after the close frame");
+    drop(over);
+    // The session's bytes are given back when it is gone (its on_close has run).
+    assert_eq!(closed.recv_timeout(common::IO_TIMEOUT), Ok(1013));
+
+    let mut fits = WsClient::connect(srv.port, "/budget");
+    let msg = vec![b'f'; 50_000];
+    fits.send(2, &msg);
+    assert_eq!(fits.recv(), (2, msg));
 }
 
 #[test]

@@ -182,8 +182,8 @@ impl Client {
     }
 }
 
-/// A minimal RFC 6455 client: masked frames, payloads under 126 bytes; the handshake is
-/// checked against the RFC's own key/accept example.
+/// A minimal RFC 6455 client: masked frames of any length; the handshake is checked against
+/// the RFC's own key/accept example.
 pub struct WsClient {
     reader: BufReader<TcpStream>,
 }
@@ -192,6 +192,7 @@ impl WsClient {
     pub fn connect(port: u16, path: &str) -> WsClient {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         let mut reader = BufReader::new(s);
         reader
             .get_mut()
@@ -226,9 +227,19 @@ impl WsClient {
     }
 
     pub fn send(&mut self, opcode: u8, payload: &[u8]) {
-        assert!(payload.len() < 126);
         let mask = [0x12u8, 0x34, 0x56, 0x78];
-        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        let mut frame = vec![0x80 | opcode];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 1 << 16 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
         frame.extend_from_slice(&mask);
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         self.reader.get_mut().write_all(&frame).unwrap();
@@ -255,6 +266,20 @@ impl WsClient {
         let mut payload = vec![0; len as usize];
         self.reader.read_exact(&mut payload).unwrap();
         (head[0] & 0x0f, payload)
+    }
+
+    /// Whether the server ended the TCP connection (EOF or a reset) rather than sending more
+    /// (bounded by IO_TIMEOUT, then false).
+    pub fn closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.reader.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
     }
 
     pub fn recv_text(&mut self) -> String {
