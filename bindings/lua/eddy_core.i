@@ -694,13 +694,23 @@ static int set_client_options(lua_State *L, int idx, eddy_ws_options *options) {
     return rc;
 }
 
-/* Fills `options` from the table at `idx` (nil = defaults): max_message_size, compression,
- * ping_interval, ping_timeout, close_timeout. Returns 0 or the first setter's error. */
+/* Fills `options` from the table at `idx` (nil = defaults): max_message_size,
+ * max_message_memory (bytes of messages being received over every connection made with these
+ * options; 0: no limit, negative: EDDY_EINVAL), compression, ping_interval, ping_timeout,
+ * close_timeout. Returns 0 or the first setter's error. */
 static int set_ws_options(lua_State *L, int idx, eddy_ws_options *options) {
     if (!lua_istable(L, idx)) return 0;
     int rc = 0;
     double max = opt_number(L, idx, "max_message_size", 0);
     if (max > 0) rc = eddy_ws_options_set_max_message_size(options, (size_t)max);
+    lua_getfield(L, idx, "max_message_memory");
+    if (rc == 0 && lua_isnumber(L, -1)) {
+        double memory = lua_tonumber(L, -1);
+        if (!(memory >= 0)) rc = EDDY_EINVAL; /* negative or NaN */
+        else rc = eddy_ws_options_set_max_message_memory(
+                 options, memory < 0x1p64 ? (size_t)memory : SIZE_MAX);
+    }
+    lua_pop(L, 1);
     if (rc == 0) rc = set_compression(L, idx, options);
     double interval = opt_number(L, idx, "ping_interval", 0);
     if (rc == 0 && interval > 0)

@@ -4,8 +4,9 @@
 -- on_connection_close, write_error, set_default_headers, data_received and initialize; or,
 -- for a WebSocket endpoint, open, on_message(self, data, binary), on_close, on_pong(self, data)
 -- and the handshake hooks check_origin(self, origin) and select_subprotocol(self, protocols)
--- (kwargs.websocket holds its options: max_message_size, compression, ping_interval,
--- ping_timeout, close_timeout; the application's websocket_* settings are their defaults).
+-- (kwargs.websocket holds its options: max_message_size, max_message_memory, compression,
+-- ping_interval, ping_timeout, close_timeout; the application's websocket_* settings are their
+-- defaults).
 -- A WebSocket handler bounds its output with self:set_write_mark(bytes [, on_drain]),
 -- self:write_buffer_size() and self:wait_for_drain() (eddy/write_mark.lua).
 -- Each function receives a Handler object `self`; method functions also get the path captures.
@@ -440,8 +441,10 @@ end
 
 -- The WebSocket options of a route: its kwargs.websocket over the application's
 -- websocket_* settings (Tornado's websocket_ping_interval, websocket_ping_timeout,
--- websocket_max_message_size, plus websocket_compression and websocket_close_timeout).
-local APP_WS_SETTINGS = { "ping_interval", "ping_timeout", "max_message_size", "compression", "close_timeout" }
+-- websocket_max_message_size, plus websocket_max_message_memory, websocket_compression and
+-- websocket_close_timeout).
+local APP_WS_SETTINGS = { "ping_interval", "ping_timeout", "max_message_size", "max_message_memory",
+                          "compression", "close_timeout" }
 function Application:websocket_options(route_opts)
   local merged = {}
   for _, k in ipairs(APP_WS_SETTINGS) do merged[k] = self.settings["websocket_" .. k] end

@@ -1,7 +1,7 @@
 """Lua binding, WebSocket handshake hooks and options on the server side: check_origin (default
 same-origin rule, a Lua rule extending it, errors → 403 / an HTTPError's status),
 select_subprotocol (errors → 500), on_pong (errors → 1011), keep-alive pings, permessage-deflate
-and max message size from routes and application settings. python3-websockets is the client,
+max message size from routes and application settings, and max_message_memory. python3-websockets is the client,
 over real sockets, against tests/ws_server.lua."""
 import asyncio
 import os
@@ -134,6 +134,37 @@ class Handshake(unittest.TestCase):
             return [await size_result("/ws/plain", 1900), await size_result("/ws/plain", 3000),
                     await size_result("/ws/big", 3000), await size_result("/ws/big", 6000)]
         self.assertEqual(self.run_async(go()), [1900, 1009, 3000, 1009])
+
+    def test_max_message_memory_closes_with_1013(self):
+        """/ws/budget: 100,000 bytes of messages being received over the route's connections;
+        a 150,000-byte message (under its 1 MiB max_message_size) closes with 1013, Try Again
+        Later; once that connection is gone a 50,000-byte one is echoed."""
+        closes = self.server.get_json("/stats")["budget_closes"]
+        async def over():
+            async with websockets.connect(self.url + "/ws/budget", compression=None) as ws:
+                await ws.recv()
+                await ws.send(b"o" * 150000)
+                try:
+                    return await ws.recv()
+                except websockets.ConnectionClosed:
+                    return ws.close_code
+        self.assertEqual(self.run_async(over()), 1013)
+        # Its bytes are given back when the connection is gone: wait (bounded) for its on_close.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            stats = self.server.get_json("/stats")
+            if stats["budget_closes"] > closes:
+                break
+            time.sleep(0.01)
+        self.assertEqual((stats["budget_closes"], stats.get("budget_last_code")), (closes + 1, 1013))
+        async def fits():
+            async with websockets.connect(self.url + "/ws/budget", compression=None) as ws:
+                await ws.recv()
+                await ws.send(b"f" * 50000)
+                return await ws.recv()
+        self.assertEqual(self.run_async(fits()), b"f" * 50000)
+        self.assertIn("/ws/bad: websocket: invalid argument",
+                      self.server.get_json("/stats")["negative_memory"].lower())
 
 if __name__ == "__main__":
     main()

@@ -1,13 +1,13 @@
 -- The Lua WebSocket server of the handshake and client tests: origin checks, subprotocol
--- selection, on_pong, keep-alive pings, compression and message-size settings (per route and
--- from the application's websocket_* settings). Usage: lua5.4 ws_server.lua --port 0 ;
+-- selection, on_pong, keep-alive pings, compression, message-size settings (per route and
+-- from the application's websocket_* settings) and max_message_memory. Usage: lua5.4 ws_server.lua --port 0 ;
 -- prints "listening <port>".
 local eddy = require("eddy")
 
 local port = 0
 for i = 1, #arg do if arg[i] == "--port" then port = tonumber(arg[i + 1]) end end
 
-local stats = { closed = 0, last_code = 0, last_reason = "" }
+local stats = { closed = 0, last_code = 0, last_reason = "", budget_codes = {} }
 
 -- Echo with a few commands, shared by most routes.
 local function echo(self, data, binary)
@@ -27,6 +27,14 @@ local function ws(extra)
   local t = { open = greet, on_message = echo, on_close = on_close }
   for k, v in pairs(extra or {}) do t[k] = v end
   return t
+end
+
+-- A negative max_message_memory is refused when the route is added (on a scratch application).
+do
+  local scratch = eddy.Application({})
+  local ok, err = pcall(scratch.add_route, scratch, "/ws/bad", ws(), { websocket = { max_message_memory = -1 } })
+  stats.negative_memory = ok and "accepted" or tostring(err)
+  scratch:close()
 end
 
 local app = eddy.Application({
@@ -57,9 +65,17 @@ local app = eddy.Application({
   { "/ws/nodeflate", ws(), { websocket = { compression = false } } },
   -- The application's websocket_max_message_size (2000) overridden per route.
   { "/ws/big", ws(), { websocket = { max_message_size = 5000 } } },
+  -- Messages being received may hold 100,000 bytes over all of this route's connections; each
+  -- may be up to 1 MiB, so only that bound refuses.
+  { "/ws/budget", ws({ on_close = function(self)
+      table.insert(stats.budget_codes, self.close_code)
+    end }), { websocket = { max_message_size = 1048576, max_message_memory = 100000 } } },
   { "/stats", { get = function(self)
       collectgarbage("collect")
       self:write({ closed = stats.closed, last_code = stats.last_code, last_reason = stats.last_reason,
+                   budget_closes = #stats.budget_codes,
+                   budget_last_code = stats.budget_codes[#stats.budget_codes],
+                   negative_memory = stats.negative_memory,
                    registry = math.tointeger(eddy.core.registry_size()) })
     end } },
 }, { websocket_max_message_size = 2000, websocket_compression = true })
