@@ -18,8 +18,9 @@ The handshake checks (Upgrade/Connection tokens, key, version 13 → 426, origin
 protocol rule run in C. What Tornado asks the handler per connection is asked here too, but only
 when the class overrides it: `check_origin` (else C applies Tornado's same-host rule),
 `select_subprotocol`, `on_ping`, `on_pong`. The per-route settings (`get_compression_options`,
-`ping_interval`, `ping_timeout`, `max_message_size`) are read once, when the route is added,
-from an instance made without a request (they may read `self.settings`)."""
+`ping_interval`, `ping_timeout`, `max_message_size`, and eddy's `max_message_memory`) are read
+once, when the route is added, from an instance made without a request (they may read
+`self.settings`)."""
 
 import asyncio
 import collections
@@ -39,6 +40,7 @@ __all__ = ["WebSocketHandler", "WebSocketClosedError", "WebSocketError",
            "WebSocketClientConnection", "websocket_connect"]
 
 _default_max_message_size = 10 * 1024 * 1024  # Tornado's default
+_default_max_message_memory = 1024 * 1024 * 1024  # eddy's (eddy_ws_options_set_max_message_memory)
 
 # Route events from the C layer (eddy.i: EDDY_PY_HOOK_WS_*).
 _OPEN, _MESSAGE, _CLOSE, _PING, _PONG, _CHECK_ORIGIN, _SELECT_SUBPROTOCOL, _WRITTEN = range(8, 16)
@@ -225,6 +227,17 @@ class WebSocketHandler(RequestHandler):
         a bigger one closes the connection with 1009."""
         return self.settings.get("websocket_max_message_size", _default_max_message_size)
 
+    @property
+    def max_message_memory(self):
+        """Most bytes of messages being received held at once over all of this route's
+        connections (setting `websocket_max_message_memory`, an eddy extension: Tornado has no
+        such bound; default 1 GiB, 0: no limit); a message whose bytes would go over closes its
+        connection with 1013 (Try Again Later). `max_message_size` bounds one message, not how
+        many peers hold one half-sent: this keeps peers that each send most of a large message
+        and stall from taking the process's memory. A negative value raises ValueError when
+        the route is added."""
+        return self.settings.get("websocket_max_message_memory", _default_max_message_memory)
+
     # ---- what handlers call ----
     def write_message(self, message, binary=False):
         """Sends a message (str, bytes, or a dict sent as JSON). Returns a Future that resolves
@@ -286,9 +299,13 @@ class WebSocketHandler(RequestHandler):
 
         probe = cls.__new__(cls)  # for the per-route settings, without a request
         probe.application = app
+        memory = int(probe.max_message_memory)
+        if memory < 0:  # size_t in C: a negative would wrap
+            raise ValueError("websocket_max_message_memory: %r is negative" % (memory,))
         options = _ll.eddy_ws_options_new()
         try:
             _ll.eddy_ws_options_set_max_message_size(options, int(probe.max_message_size))
+            _ll.eddy_ws_options_set_max_message_memory(options, memory)
             if probe.get_compression_options() is not None:
                 _ll.eddy_ws_options_set_compression(options, _ll.EDDY_WS_DEFLATE, 0)
             interval = probe.ping_interval or 0
@@ -562,7 +579,8 @@ _HANDSHAKE_FIELDS = frozenset(("host", "upgrade", "connection", "sec-websocket-k
 
 def websocket_connect(url, callback=None, connect_timeout=None, on_message_callback=None,
                       compression_options=None, ping_interval=None, ping_timeout=None,
-                      max_message_size=_default_max_message_size, subprotocols=None):
+                      max_message_size=_default_max_message_size, subprotocols=None,
+                      max_message_memory=None):
     """Opens a client connection (Tornado's websocket_connect). `url` is a ws:// or wss:// URL
     or an eddy.httpclient.HTTPRequest (its url, headers, connect_timeout and TLS arguments —
     validate_cert, ca_certs, client_cert, client_key, ssl_options — are used). Returns a
@@ -571,7 +589,9 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
     server answered with a non-2xx status instead of upgrading, WebSocketError("Non-websocket
     response") for a 2xx answer, ssl.SSLError, ...). wss:// verifies the server's certificate against the
     system's CAs (plus the request's ca_certs) unless validate_cert=False. `callback` (if
-    given) is called with the Future when it is done."""
+    given) is called with the Future when it is done. `max_message_memory` (an eddy extension)
+    bounds the bytes of the message being received (default 1 GiB, 0: no limit); over it the
+    connection closes with 1013."""
     from .httpclient import HTTPRequest
     from .ioloop import IOLoop
 
@@ -594,7 +614,8 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
     options = _ll.eddy_ws_options_new()
     try:
         _client_options(options, connect_timeout, compression_options, ping_interval,
-                        ping_timeout, max_message_size, subprotocols, headers)
+                        ping_timeout, max_message_size, subprotocols, headers,
+                        max_message_memory)
         if tls_key is not None:
             ctx = _tls.client_context(tls_key)
             try:
@@ -619,7 +640,7 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
 
 
 def _client_options(options, connect_timeout, compression_options, ping_interval, ping_timeout,
-                    max_message_size, subprotocols, headers):
+                    max_message_size, subprotocols, headers, max_message_memory):
     def check(rc, what):
         if rc < 0:
             raise ValueError("websocket_connect: bad %s (%s)" % (what, _ll.eddy_strerror(rc)))
@@ -631,6 +652,11 @@ def _client_options(options, connect_timeout, compression_options, ping_interval
     if max_message_size is not None:
         check(_ll.eddy_ws_options_set_max_message_size(options, int(max_message_size)),
               "max_message_size")
+    if max_message_memory is not None:
+        if int(max_message_memory) < 0:  # size_t in C: a negative would wrap
+            check(_ll.EDDY_EINVAL, "max_message_memory")
+        check(_ll.eddy_ws_options_set_max_message_memory(options, int(max_message_memory)),
+              "max_message_memory")
     if compression_options is not None:
         check(_ll.eddy_ws_options_set_compression(options, _ll.EDDY_WS_DEFLATE, 0),
               "compression_options")

@@ -1,6 +1,6 @@
 """WebSocketHandler's per-connection questions and hooks (Tornado's check_origin,
-select_subprotocol, on_ping, on_pong, close_code/close_reason, the websocket_* settings, the
-order of async open/on_message), over real sockets with python3-websockets as the client."""
+select_subprotocol, on_ping, on_pong, close_code/close_reason, the websocket_* settings and
+eddy's websocket_max_message_memory, the order of async open/on_message), over real sockets with python3-websockets as the client."""
 
 import asyncio
 import base64
@@ -96,6 +96,23 @@ class Ordered(WebSocketHandler):
 
 def make_app():
     return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered)])
+
+
+class Budget(WebSocketHandler):
+    """Echoes; its route's messages being received may hold 100,000 bytes together."""
+    closes = []  # close codes, appended on the server's loop thread
+
+    def on_message(self, message):
+        self.write_message(message, binary=isinstance(message, bytes))
+
+    def on_close(self):
+        Budget.closes.append(self.close_code)
+
+
+def make_budget_app():
+    # Each message may be 1 MiB: only websocket_max_message_memory refuses 150,000 bytes.
+    return eddy.web.Application([(r"/budget", Budget)], websocket_max_message_size=1 << 20,
+                                websocket_max_message_memory=100000)
 
 
 def make_settings_app():
@@ -285,6 +302,38 @@ class SettingsTest(support.AppServerTestCase):
                     await ws.recv()
                 return len(echoed), ws.close_code
         self.assertEqual(run(go()), (1000, 1009))
+
+
+class MessageMemoryTest(support.AppServerTestCase):
+    """websocket_max_message_memory (an eddy extension): the bytes of messages being received
+    over all of a route's connections."""
+
+    make_app = make_budget_app
+    url_path = "/budget"
+
+    def test_a_message_over_the_bound_closes_with_1013(self):
+        async def over():
+            async with websockets.connect(self.url, compression=None) as ws:
+                await ws.send(b"o" * 150000)
+                with self.assertRaises(websockets.ConnectionClosed):
+                    await ws.recv()
+                return ws.close_code
+        self.assertEqual(run(over()), 1013)
+        # Its bytes are given back when that connection is gone: wait (bounded) for on_close.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not self.server.call(lambda: list(Budget.closes)):
+            run(asyncio.sleep(0.02))
+        self.assertEqual(self.server.call(lambda: list(Budget.closes)), [1013])
+
+        async def fits():
+            async with websockets.connect(self.url, compression=None) as ws:
+                await ws.send(b"f" * 50000)
+                return await ws.recv()
+        self.assertEqual(run(fits()), b"f" * 50000)
+
+    def test_negative_is_refused(self):
+        with self.assertRaisesRegex(ValueError, "websocket_max_message_memory: -1 is negative"):
+            eddy.web.Application([(r"/budget", Budget)], websocket_max_message_memory=-1)
 
 
 if __name__ == "__main__":
