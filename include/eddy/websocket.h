@@ -78,8 +78,8 @@ typedef int (*eddy_ws_select_subprotocol_fn)(eddy_handler *handler,
                                              const char *const *protocols, const size_t *lens,
                                              size_t count, void *userdata);
 /* Client handshake refused: the server answered with HTTP `status` (not 101) and this reason
- * phrase (valid until the callback returns). There is no connection handle: `userdata` is the
- * connect's. */
+ * phrase (NUL-terminated, `reason_len` bytes; valid until the callback returns). There is no
+ * connection handle: `userdata` is the connect's. */
 typedef void (*eddy_ws_refused_fn)(int status, const char *reason, size_t reason_len,
                                    void *userdata);
 /* Client connect result: status 0 and the new connection, or a negative EDDY_E* code and NULL

@@ -207,8 +207,10 @@ public:
             status = status * 10 + (line[i] - '0');
         }
         if (status < 100 || (line.size() > 12 && line[12] != ' ')) return;
-        std::string_view reason = line.size() > 13 ? line.substr(13) : std::string_view();
-        options.on_refused(status, reason.data(), reason.size(), callbacks.userdata);
+        // A copy: the line is a view into the read buffer, and the reason is handed out
+        // NUL-terminated as every string eddy gives (the fuzzer's strlen() read past it).
+        std::string reason(line.size() > 13 ? line.substr(13) : std::string_view());
+        options.on_refused(status, reason.c_str(), reason.size(), callbacks.userdata);
     }
 
     // The detail of a status line other than "HTTP/1.1 101 ...".

@@ -376,6 +376,10 @@ void Session::fail(int code, std::string_view why) {
     }
     failed_code_ = code;
     state_ = State::closing;
+    // No message is delivered after a failure: its bytes go now, not when the close handshake
+    // ends (a session refused over max_message_memory would keep holding what it counted).
+    std::string().swap(message_);
+    message_memory_.reset();
     loop_->timer_stop(&ping_timer_);
     loop_->timer_stop(&pong_timer_);
     if (stream_) stream_->close_after_flush(options_.close_timeout);
