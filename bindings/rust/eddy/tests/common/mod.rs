@@ -88,6 +88,20 @@ impl Response {
     }
 }
 
+/// Reads one byte from a connection whose read timeout is set: true when the server ended it
+/// (EOF or a reset), false when bytes arrive or the wait times out.
+fn peer_closed(reader: &mut BufReader<TcpStream>) -> bool {
+    let mut byte = [0u8; 1];
+    match reader.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
 pub struct Client {
     reader: BufReader<TcpStream>,
 }
@@ -120,15 +134,7 @@ impl Client {
     /// Waits (up to IO_TIMEOUT) for the server to close the connection: true on EOF or a
     /// reset, false when bytes arrive or the wait times out.
     pub fn closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        match self.reader.read(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-        }
+        peer_closed(&mut self.reader)
     }
 
     fn line(&mut self) -> String {
@@ -271,15 +277,7 @@ impl WsClient {
     /// Whether the server ended the TCP connection (EOF or a reset) rather than sending more
     /// (bounded by IO_TIMEOUT, then false).
     pub fn closed(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        match self.reader.read(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-        }
+        peer_closed(&mut self.reader)
     }
 
     pub fn recv_text(&mut self) -> String {
