@@ -11,7 +11,6 @@
 #include "http/connection.hpp"
 #include "http/proxy_handshake.hpp"
 #include "http/request_pool.hpp"
-#include "util/memory_budget.hpp"
 #include "net/address.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
@@ -32,7 +31,6 @@ Server *Server::create(Loop *loop, eddy_request_fn on_request, void *userdata,
     s->done_timer_.fire = run_shutdown_done;
     s->done_timer_.owner = s;
     s->request_pool_ = new (std::nothrow) RequestPool();  // without it: plain allocation
-    s->body_budget_ = new (std::nothrow) MemoryBudget();  // without it: bodies are not counted
     loop->add_resource(s);
     return s;
 }
@@ -48,7 +46,6 @@ Server::~Server() {
     }
     release_userdata();
     if (request_pool_) request_pool_->close();  // after the connections: they release requests
-    if (body_budget_) body_budget_->unref();    // requests still held keep it until released
 }
 
 void Server::release_userdata() {

@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <new>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -12,7 +13,9 @@
 #include "http/access_log.hpp"
 #include "http/request.hpp"
 #include "loop/loop.hpp"
+#include "util/counted_ref.hpp"
 #include "util/errors.hpp"
+#include "util/memory_budget.hpp"
 
 namespace eddy {
 class Listener;
@@ -20,10 +23,6 @@ namespace tls {
 class Context;
 }
 class Stream;
-}
-
-namespace eddy {
-class MemoryBudget;
 }
 
 namespace eddy::http {
@@ -115,7 +114,7 @@ public:
     // Where connections get their Request objects (nullptr: plain allocation).
     RequestPool *request_pool() const { return request_pool_; }
     // The request-body bytes held in memory (max_body_memory); nullptr when out of memory.
-    MemoryBudget *body_budget() const { return body_budget_; }
+    MemoryBudget *body_budget() const { return body_budget_.get(); }
 
     // Connection bookkeeping (called by Connection).
     void connection_closed(Connection *conn);
@@ -145,7 +144,9 @@ private:
     ProxyHandshake *handshakes_ = nullptr;
     size_t connection_count_ = 0;
     RequestPool *request_pool_ = nullptr;  // closed (not deleted) by the destructor
-    MemoryBudget *body_budget_ = nullptr;  // shared with requests that hold counted bytes
+    // Shared with requests that hold counted bytes, which may outlive the server.
+    CountedRef<MemoryBudget> body_budget_ =
+        CountedRef<MemoryBudget>::adopt(new (std::nothrow) MemoryBudget());
 
     eddy_request_fn access_cb_ = nullptr;
     void *access_userdata_ = nullptr;

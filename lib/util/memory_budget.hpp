@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <new>
 
 namespace eddy {
 
@@ -31,30 +30,6 @@ public:
 private:
     size_t held_ = 0;
     unsigned refs_ = 1;  // the creator's
-};
-
-// A reference to a budget that copies with the object holding it, every copy sharing one
-// count (the options of a WebSocket route and its sessions). Default-constructed, it makes a
-// new budget; without memory for one, nothing is counted.
-class SharedBudget {
-public:
-    SharedBudget() : budget_(new (std::nothrow) MemoryBudget()) {}
-    SharedBudget(const SharedBudget &o) : budget_(o.budget_) {
-        if (budget_) budget_->ref();
-    }
-    SharedBudget &operator=(const SharedBudget &o) {
-        if (o.budget_) o.budget_->ref();
-        if (budget_) budget_->unref();
-        budget_ = o.budget_;
-        return *this;
-    }
-    ~SharedBudget() {
-        if (budget_) budget_->unref();
-    }
-    MemoryBudget *get() const { return budget_; }
-
-private:
-    MemoryBudget *budget_;
 };
 
 // One owner's share: what it took from a budget, given back at reset() or destruction.

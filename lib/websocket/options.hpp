@@ -2,49 +2,26 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "eddy/websocket.h"
 #include "tls/context.hpp"
+#include "util/counted_ref.hpp"
 #include "util/memory_budget.hpp"
 
 namespace eddy::ws {
 
-// A counted reference to a TLS context that copies with the options that hold it.
-class TlsContextRef {
-public:
-    TlsContextRef() = default;
-    TlsContextRef(const TlsContextRef &o) : ctx_(o.ctx_) {
-        if (ctx_) ctx_->ref();
-    }
-    TlsContextRef &operator=(const TlsContextRef &o) {
-        if (o.ctx_) o.ctx_->ref();
-        if (ctx_) ctx_->unref();
-        ctx_ = o.ctx_;
-        return *this;
-    }
-    ~TlsContextRef() {
-        if (ctx_) ctx_->unref();
-    }
-    void reset(tls::Context *ctx) {  // takes a new reference to `ctx`
-        if (ctx) ctx->ref();
-        if (ctx_) ctx_->unref();
-        ctx_ = ctx;
-    }
-    tls::Context *get() const { return ctx_; }
-
-private:
-    tls::Context *ctx_ = nullptr;
-};
-
 struct Options {
     size_t max_message_size = 10u * 1024u * 1024u;  // Tornado's default
     // Bytes of messages being received, over every session made with these options (their
-    // copies share `message_budget`); 0: no limit. eddy_ws_options_set_max_message_memory.
+    // copies share `message_budget`; without memory for one, nothing is counted); 0: no
+    // limit. eddy_ws_options_set_max_message_memory.
     size_t max_message_memory = 1024u * 1024u * 1024u;
-    SharedBudget message_budget;
+    CountedRef<MemoryBudget> message_budget =
+        CountedRef<MemoryBudget>::adopt(new (std::nothrow) MemoryBudget());
     size_t max_queued_output = 4u * 1024u * 1024u;  // reading pauses above it (0: never)
     int compression_flags = 0;                      // EDDY_WS_* flags
     int max_window_bits = 15;                       // this side's compression window
@@ -57,7 +34,8 @@ struct Options {
     eddy_ws_refused_fn on_refused = nullptr;  // client: the server answered without a 101
     std::vector<std::string> subprotocols;                   // client offers
     std::vector<std::pair<std::string, std::string>> headers;  // client request headers
-    TlsContextRef tls;  // client: the context for wss:// (none: a default verifying one)
+    // Client: the context for wss:// (none: a default verifying one).
+    CountedRef<tls::Context> tls;
 
     eddy_ws_options *as_c() { return reinterpret_cast<eddy_ws_options *>(this); }
     static Options *from_c(eddy_ws_options *o) { return reinterpret_cast<Options *>(o); }

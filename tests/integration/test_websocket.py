@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 
+from tcp_state import wait_server_read
 from ws_wire import frame  # the frame builder of the conformance battery (rsv 4 = RSV1)
 
 try:
@@ -319,7 +320,6 @@ async def client_tests(port):
 
 def message_memory_tests(port, stderr_path):
     """/budget: messages being received may hold 100,000 bytes over all the route's sessions."""
-    from tcp_state import wait_server_read
     held, _, _ = handshake(port, "/budget")
     big = frame(2, b"h" * 80000)
     held.sendall(big[:-20000])  # 60,000 of its 80,000 bytes, then a stall
