@@ -116,6 +116,18 @@ class Nginx:
         with open(os.path.join(self.dir, "access.log")) as f:
             return f.read().splitlines()
 
+    def access_log_lines(self, prefix, count, timeout=10.0):
+        """The log lines starting with prefix, once there are count of them (or the timeout).
+
+        nginx writes a request's line after it sent the answer, so a client that has read the
+        answer can look at the log before the line is there (seen in CI on a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [l for l in self.access_log() if l.startswith(prefix)]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
+
     def stop(self):
         # nginx daemonizes: it is ended by the pid it wrote (read once it appeared), once.
         pid, self.pid = self.pid, None
@@ -369,7 +381,7 @@ class ClientTest(unittest.TestCase):
         marker = "/small.txt?reuse=%d" % os.getpid()
         results = fetch("--sequential", "--repeat", "3", self.ng(marker))
         self.assertEqual([r["reused"] for r in results], [0, 1, 1])
-        lines = [l.split() for l in self.nginx.access_log() if l.startswith(marker)]
+        lines = [l.split() for l in self.nginx.access_log_lines(marker, 3)]
         self.assertEqual(len(lines), 3)
         self.assertEqual(len({l[1] for l in lines}), 1, lines)  # one connection
         self.assertEqual([l[2] for l in lines], ["1", "2", "3"])
