@@ -13,6 +13,7 @@ JOBS=$(nproc)
 passed=0
 failed=0
 skipped=0
+flaky=""
 status=0
 
 # run_suite NAME BUILD_DIR CMAKE_ARGS...
@@ -30,7 +31,26 @@ run_suite() {
     echo "==== $name: ctest"
     local log="$dir/ctest-summary.log"
     (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$JOBS" ${CTEST_ARGS:-}) 2>&1 | tee "$log"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+        # Each test that failed is run once more, alone. One that passes then is reported as
+        # flaky (its first failure is printed above, and it is named on the last line) instead
+        # of failing the run: on a loaded 2-core CI machine a timing race in one test must not
+        # throw away every other result. One that fails again fails the run.
+        local first_failed again_failed name_ rerun_log="$dir/ctest-rerun.log"
+        # ctest lists them as "	 19 - http_client (Failed)".
+        first_failed=$(sed -n -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(.*\)$/\1/p' "$log")
+        if [ -n "$first_failed" ]; then
+            echo "==== $name: rerunning what failed, once, alone:" $first_failed
+            (cd "$dir" && ctest --output-on-failure --timeout 600 --rerun-failed) 2>&1 | tee "$rerun_log"
+            again_failed=$(sed -n -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(.*\)$/\1/p' "$rerun_log")
+            for name_ in $first_failed; do
+                grep -qxF "$name_" <<<"$again_failed" || flaky="$flaky $name_"
+            done
+            # The counts below are read from the first run's summary: make it say what failed twice.
+            sed -i -E "s/^[0-9]+% tests passed, [0-9]+ (tests?) failed out of ([0-9]+)/N% tests passed, $(grep -c . <<<"$again_failed") \\1 failed out of \\2/" "$log"
+        fi
+        [ -n "$first_failed" ] && [ -z "$again_failed" ] || status=1
+    fi
     # "100% tests passed, 0 tests failed out of 12"
     local line total nfail nskip
     line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1)
@@ -69,9 +89,8 @@ else
 fi
 
 [ "$failed" -eq 0 ] || status=1
-if [ "$skipped" -gt 0 ]; then
-    echo "$passed passed, $failed failed, $skipped skipped"
-else
-    echo "$passed passed, $failed failed"
-fi
+summary="$passed passed, $failed failed"
+[ "$skipped" -eq 0 ] || summary="$summary, $skipped skipped"
+[ -z "$flaky" ] || summary="$summary (flaky, failed once and passed when rerun:$flaky)"
+echo "$summary"
 exit "$status"
