@@ -256,7 +256,9 @@ EDDY_API const char *eddy_request_argument(const eddy_request *req, int sources,
                                            size_t name_len, size_t *value_len);
 /* Uploaded files (multipart/form-data parts with a filename). */
 EDDY_API size_t eddy_request_file_count(const eddy_request *req);
-/* The `index`th file. Returns 0 or EDDY_ENOENT. Out-pointers may be NULL. */
+/* The `index`th file. Returns 0 or EDDY_ENOENT. Out-pointers may be NULL. field, filename and
+ * content_type are NUL-terminated; body is not (use body_len): it points into the request
+ * body, so an upload is held once. All are valid until the request is finished. */
 EDDY_API int eddy_request_file_at(const eddy_request *req, size_t index, const char **field,
                                   const char **filename, const char **content_type,
                                   const char **body, size_t *body_len);

@@ -327,7 +327,7 @@ EDDY_API int eddy_request_file_at(const eddy_request *req, size_t index, const c
     if (field) *field = f.field.c_str();
     if (filename) *filename = f.filename.c_str();
     if (content_type) *content_type = f.content_type.c_str();
-    if (body) *body = f.body.c_str();
+    if (body) *body = f.body.data();
     if (body_len) *body_len = f.body.size();
     return 0;
 }

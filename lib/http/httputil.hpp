@@ -184,7 +184,9 @@ struct UploadedFile {
     std::string field;         // the form field name
     std::string filename;      // as sent by the client (not sanitised)
     std::string content_type;  // "application/octet-stream" when absent
-    std::string body;
+    // A view into the multipart body that was parsed (Request::body, which outlives it): an
+    // upload is held once, not twice.
+    std::string_view body;
 };
 
 struct MultipartLimits {
@@ -193,7 +195,7 @@ struct MultipartLimits {
 };
 
 // Parses a complete multipart/form-data body with `boundary`. Parts with a filename go to
-// `files`, the others to `fields`. Returns false (leaving partial results) on malformed input
+// `files` (their bodies are views into `body`), the others to `fields`. Returns false (leaving partial results) on malformed input
 // or a limit exceeded; `error` then says why (for the log line).
 bool parse_multipart(std::string_view body, std::string_view boundary,
                      std::vector<Argument> &fields, std::vector<UploadedFile> &files,

@@ -156,7 +156,7 @@ bool handle_part(std::string_view part, std::vector<Argument> &fields,
         f.filename = *filename;
         std::string_view ctype = trim(h.content_type);
         f.content_type = ctype.empty() ? "application/octet-stream" : std::string(ctype);
-        f.body.assign(content);
+        f.body = content;
         files.push_back(std::move(f));
     } else {
         fields.push_back(Argument{*name, std::string(content)});
