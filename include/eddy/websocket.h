@@ -125,6 +125,15 @@ EDDY_API int eddy_ws_options_set_max_queued_output(eddy_ws_options *options, siz
  * Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_set_compression(eddy_ws_options *options, int flags,
                                              int max_window_bits);
+/* How this side compresses when permessage-deflate is on (Tornado's compression_options):
+ * `level` is zlib's compression level, 0 (stored) to 9 (smallest), or -1 for the default (6, as
+ * Tornado); `mem_level` is zlib's memLevel, 1 to 9, or 0 for the default (8). A compressor
+ * holds about 2^(max_window_bits+2) + 2^(mem_level+9) bytes while context takeover keeps it
+ * (256 KiB with the defaults): a lower mem_level and window trade ratio for memory per
+ * connection. Not negotiated: the peer's messages are inflated whatever it used.
+ * Returns 0 or EDDY_EINVAL. */
+EDDY_API int eddy_ws_options_set_compression_level(eddy_ws_options *options, int level,
+                                                   int mem_level);
 
 /* Keep-alive: every `interval` seconds (0 = off) a ping is sent; when no pong arrives within
  * `timeout` seconds after it (0 = the interval) the TCP connection is dropped (close code 1006).

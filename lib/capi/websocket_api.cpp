@@ -62,6 +62,15 @@ EDDY_API int eddy_ws_options_set_compression(eddy_ws_options *options, int flags
     return 0;
 }
 
+EDDY_API int eddy_ws_options_set_compression_level(eddy_ws_options *options, int level,
+                                                   int mem_level) {
+    if (mem_level == 0) mem_level = 8;
+    if (!options || level < -1 || level > 9 || mem_level < 1 || mem_level > 9) return EDDY_EINVAL;
+    O(options)->compression_level = level;
+    O(options)->compression_mem_level = mem_level;
+    return 0;
+}
+
 EDDY_API int eddy_ws_options_set_ping(eddy_ws_options *options, double interval, double timeout) {
     if (!options || !(interval >= 0) || !(timeout >= 0)) return EDDY_EINVAL;
     O(options)->ping_interval = interval;

@@ -24,9 +24,9 @@ bool MessageDeflater::compress(const uint8_t *data, size_t len, std::string &out
     if (!z_) {
         z_ = new (std::nothrow) z_stream{};
         if (!z_) return false;
-        // memLevel 8 is zlib's default; raw deflate (negative window bits) as RFC 7692 wants.
-        if (deflateInit2(z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -window_bits_, 8,
-                         Z_DEFAULT_STRATEGY) != Z_OK) {
+        // Raw deflate (negative window bits), as RFC 7692 wants.
+        if (deflateInit2(z_, level_, Z_DEFLATED, -window_bits_, mem_level_, Z_DEFAULT_STRATEGY) !=
+            Z_OK) {
             delete z_;
             z_ = nullptr;
             return false;

@@ -15,8 +15,10 @@ namespace eddy::ws {
 
 class MessageDeflater {
 public:
-    MessageDeflater(int window_bits, bool no_context_takeover)
-        : window_bits_(window_bits < 9 ? 9 : window_bits), reset_each_(no_context_takeover) {}
+    // `level` and `mem_level` as zlib's deflateInit2 takes them.
+    MessageDeflater(int window_bits, bool no_context_takeover, int level, int mem_level)
+        : window_bits_(window_bits < 9 ? 9 : window_bits), reset_each_(no_context_takeover),
+          level_(level), mem_level_(mem_level) {}
     ~MessageDeflater();
     MessageDeflater(const MessageDeflater &) = delete;
     MessageDeflater &operator=(const MessageDeflater &) = delete;
@@ -29,6 +31,8 @@ private:
     z_stream_s *z_ = nullptr;
     int window_bits_;
     bool reset_each_;
+    int level_;
+    int mem_level_;
 };
 
 class MessageInflater {

@@ -25,6 +25,8 @@ struct Options {
     size_t max_queued_output = 4u * 1024u * 1024u;  // reading pauses above it (0: never)
     int compression_flags = 0;                      // EDDY_WS_* flags
     int max_window_bits = 15;                       // this side's compression window
+    int compression_level = -1;                     // zlib's: -1 is its default, 6 (Tornado's)
+    int compression_mem_level = 8;                  // zlib's memLevel (its default, Tornado's)
     double ping_interval = 0;                       // 0: no keep-alive pings
     double ping_timeout = 0;                        // 0: the interval
     double close_timeout = 5;                       // Tornado waits 5 s for the close handshake

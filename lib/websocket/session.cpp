@@ -52,7 +52,8 @@ Session *Session::create(Stream *stream, bool client, const Options &options,
         int in_bits = client ? deflate->server_max_window_bits : deflate->client_max_window_bits;
         bool in_reset = client ? deflate->server_no_context_takeover
                                : deflate->client_no_context_takeover;
-        s->deflater_.reset(new (std::nothrow) MessageDeflater(out_bits, out_reset));
+        s->deflater_.reset(new (std::nothrow) MessageDeflater(
+            out_bits, out_reset, options.compression_level, options.compression_mem_level));
         s->inflater_.reset(new (std::nothrow) MessageInflater(in_bits, in_reset));
         if (!s->deflater_ || !s->inflater_) {
             s->cb_.open = nullptr, s->cb_.message = nullptr, s->cb_.close = nullptr;

@@ -170,6 +170,22 @@ def raw_tests(port):
           "a truncated compressed message fails the connection with 1007, no echo (%d %r)"
           % (op, p[:40]))
     s.close()
+    # The route's compression level shows in what comes back: /stored compresses at level 0
+    # (stored blocks: more bytes than the message), /ws at the default (far fewer).
+    text = b"".join(b"word%d " % (i % 50) for i in range(3000))
+    c = zlib.compressobj(wbits=-15)
+    packed = c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH)
+    echoed = {}
+    for path in ("/stored", "/ws"):
+        s, head, _ = handshake(port, path, b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        s.sendall(frame(1, packed[:-4], rsv=4))
+        op, _, p = read_frame(s)
+        check(op == 1 and zlib.decompressobj(wbits=-15).decompress(p + b"\0\0\xff\xff") == text,
+              f"{path}: compressed echo decodes to the message")
+        echoed[path] = len(p)
+        s.close()
+    check(echoed["/stored"] > len(text) > 4 * echoed["/ws"],
+          f"compression level 0 stores, the default compresses ({echoed}, message {len(text)})")
     # a compression bomb: 40 MiB of zeros in ~40 KB; /ws's limit is 32 MiB after inflating
     c = zlib.compressobj(wbits=-15)
     big = b""

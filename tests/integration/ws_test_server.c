@@ -194,6 +194,15 @@ int main(int argc, char **argv) {
     eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
     eddy_ws_options_free(o);
 
+    /* Compression level 0 (stored blocks) with the least memory: what the level changes shows
+     * on the wire. */
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
+    eddy_ws_options_set_compression_level(o, 0, 1);
+    r = eddy_app_add_route(app, "/stored", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
     /* Messages being received may hold 100,000 bytes over all of this route's sessions. */
     o = eddy_ws_options_new();
     eddy_ws_options_set_max_message_size(o, 1u << 20);

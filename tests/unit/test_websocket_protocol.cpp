@@ -18,6 +18,7 @@ extern "C" {
 
 #include <zlib.h>
 
+#include "eddy/websocket.h"
 #include "websocket/deflate.hpp"
 #include "websocket/protocol.hpp"
 
@@ -675,7 +676,7 @@ void test_codecs_keep_state_only_with_context_takeover(void **) {
     // zlib state (~256 KiB for deflate) after a message instead of keeping it reset, so an
     // idle connection holds none. With takeover the state is the context and stays.
     for (bool takeover : {true, false}) {
-        MessageDeflater deflater(15, !takeover);
+        MessageDeflater deflater(15, !takeover, Z_DEFAULT_COMPRESSION, 8);
         MessageInflater inflater(15, !takeover);
         assert_false(deflater.holds_state());
         for (int round = 0; round < 3; round++) {
@@ -690,6 +691,45 @@ void test_codecs_keep_state_only_with_context_takeover(void **) {
             assert_int_equal(inflater.holds_state(), takeover);
         }
     }
+}
+
+void test_compression_level_and_mem_level(void **) {
+    // Tornado's compression_options: level 0 stores (output over the input), 9 packs hardest,
+    // and memLevel 1 (the least memory) still makes a stream any inflater reads.
+    const std::string text = sample_text(20000);
+    size_t sizes[3] = {0, 0, 0};
+    const int settings[3][2] = {{0, 8}, {9, 1}, {9, 9}};
+    for (int i = 0; i < 3; i++) {
+        MessageDeflater deflater(15, false, settings[i][0], settings[i][1]);
+        MessageInflater inflater(15, false);
+        std::string packed, out;
+        for (int round = 0; round < 2; round++) {  // the second message uses the context
+            assert_true(deflater.compress(reinterpret_cast<const uint8_t *>(text.data()),
+                                          text.size(), packed));
+            out.clear();
+            assert_int_equal(static_cast<int>(inflate_message(inflater, packed, 1000, 1 << 20, out)),
+                             static_cast<int>(MessageInflater::Result::ok));
+            assert_true(out == text);
+            if (round == 0) sizes[i] = packed.size();
+        }
+    }
+    assert_true(sizes[0] > text.size());      // stored blocks
+    assert_true(sizes[1] < text.size() / 2);  // compressed even with the smallest memLevel
+    assert_true(sizes[2] < text.size() / 2);
+}
+
+void test_compression_level_arguments(void **) {
+    eddy_ws_options *o = eddy_ws_options_new();
+    assert_non_null(o);
+    assert_int_equal(eddy_ws_options_set_compression_level(o, -1, 0), 0);  // the defaults
+    assert_int_equal(eddy_ws_options_set_compression_level(o, 0, 1), 0);
+    assert_int_equal(eddy_ws_options_set_compression_level(o, 9, 9), 0);
+    assert_int_equal(eddy_ws_options_set_compression_level(o, 10, 8), EDDY_EINVAL);
+    assert_int_equal(eddy_ws_options_set_compression_level(o, -2, 8), EDDY_EINVAL);
+    assert_int_equal(eddy_ws_options_set_compression_level(o, 6, 10), EDDY_EINVAL);
+    assert_int_equal(eddy_ws_options_set_compression_level(o, 6, -1), EDDY_EINVAL);
+    assert_int_equal(eddy_ws_options_set_compression_level(nullptr, 6, 8), EDDY_EINVAL);
+    eddy_ws_options_free(o);
 }
 
 }  // namespace
@@ -714,6 +754,8 @@ int main() {
         cmocka_unit_test(test_inflater_limit),
         cmocka_unit_test(test_inflater_final_block),
         cmocka_unit_test(test_codecs_keep_state_only_with_context_takeover),
+        cmocka_unit_test(test_compression_level_and_mem_level),
+        cmocka_unit_test(test_compression_level_arguments),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
