@@ -592,6 +592,38 @@ static int l_request_arguments(lua_State *L) {
     return 1;
 }
 
+/* request_files(req) -> { [field] = { {filename=, content_type=, body=}, ... } }: the uploaded
+ * files of a multipart/form-data body (Tornado's request.files), each field's files in arrival
+ * order. Bodies are binary (pushed with their length); the strings are NUL-terminated. */
+static int l_request_files(lua_State *L) {
+    CHECK_PTR(req, eddy_request, 1, SWIGTYPE_p_eddy_request);
+    size_t n = eddy_request_file_count(req);
+    lua_createtable(L, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *field = NULL, *filename = NULL, *ctype = NULL, *body = NULL;
+        size_t blen = 0;
+        if (eddy_request_file_at(req, i, &field, &filename, &ctype, &body, &blen) != 0) break;
+        lua_pushstring(L, field ? field : "");
+        if (lua_rawget(L, -2) == LUA_TNIL) {  /* the field's list, made on its first file */
+            lua_pop(L, 1);
+            lua_createtable(L, 1, 0);
+            lua_pushstring(L, field ? field : "");
+            lua_pushvalue(L, -2);
+            lua_rawset(L, -4);
+        }
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, filename ? filename : "");
+        lua_setfield(L, -2, "filename");
+        lua_pushstring(L, ctype ? ctype : "");
+        lua_setfield(L, -2, "content_type");
+        lua_pushlstring(L, body ? body : "", body ? blen : 0);
+        lua_setfield(L, -2, "body");
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
 /* reverse_url(app, name, ...) -> path or nil, err */
 static int l_reverse_url(lua_State *L) {
     CHECK_PTR(app, eddy_app, 1, SWIGTYPE_p_eddy_app);
@@ -1075,6 +1107,7 @@ static int l_registry_size(lua_State *L) {
 %native(handler_key) int l_handler_key(lua_State *L);
 %native(request_headers) int l_request_headers(lua_State *L);
 %native(request_arguments) int l_request_arguments(lua_State *L);
+%native(request_files) int l_request_files(lua_State *L);
 %native(reverse_url) int l_reverse_url(lua_State *L);
 %native(route_websocket) int l_route_websocket(lua_State *L);
 %native(ws_write) int l_ws_write(lua_State *L);

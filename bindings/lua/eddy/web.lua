@@ -118,6 +118,12 @@ function Handler:get_arguments(name)
   return out
 end
 
+-- The uploaded files of a multipart/form-data body (Tornado's request.files): a table
+-- { [field] = { {filename=, content_type=, body=}, ... } }, each field's files in arrival
+-- order; body is the file's bytes as sent; content_type is "application/octet-stream" when
+-- the part had none. Form fields without a filename are arguments, not files.
+function Handler:files() return core.request_files(self:request()) end
+
 function Handler:get_cookie(name, default) return core.eddy_handler_get_cookie(live(self), name) or default end
 -- opts: domain, path, expires (Unix time), max_age (seconds), secure, httponly, samesite.
 function Handler:set_cookie(name, value, opts)

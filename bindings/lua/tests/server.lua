@@ -52,6 +52,26 @@ local app = eddy.Application({
                    .. "|" .. table.concat(all, "&"))
       end,
       post = function(self) self:write("body:" .. self:get_body_argument("a") .. ":" .. self:body()) end } },
+  -- Uploaded files: self:files() as JSON, each body hex-encoded (binary-safe); each file table
+  -- must hold exactly filename, content_type and body; plus the body argument "note".
+  { "/files", { post = function(self)
+        local out = {}
+        for field, list in pairs(self:files()) do
+          local entries = eddy.json.array()
+          for i, f in ipairs(list) do
+            local keys = {}
+            for k in pairs(f) do keys[#keys + 1] = k end
+            table.sort(keys)
+            entries[i] = { filename = f.filename, content_type = f.content_type, size = #f.body,
+                           hex = (f.body:gsub(".", function(c) return string.format("%02x", c:byte()) end)),
+                           keys = table.concat(keys, ",") }
+          end
+          out[field] = entries
+        end
+        local names = eddy.json.array()
+        for _, kv in ipairs(self:get_arguments()) do names[#names + 1] = kv[1] end
+        self:write({ files = out, note = self:get_body_argument("note"), arguments = names })
+      end } },
   { "/headers", { get = function(self)
         self:set_status(203, "Made Up")
         self:set_header("X-One", "1")
@@ -167,6 +187,15 @@ local raw = eddy.HTTPServer(function(req)
       core.eddy_request_finish(req)
     end)
     return true
+  end
+  if path == "/files" then  -- core.request_files on a raw request: the same table
+    local out = {}
+    for field, list in pairs(core.request_files(req)) do
+      for _, f in ipairs(list) do out[#out + 1] = field .. "=" .. f.filename .. ":" .. #f.body end
+    end
+    table.sort(out)
+    core.eddy_request_write(req, table.concat(out, " "))
+    return
   end
   core.eddy_request_set_header(req, "Content-Type", "text/plain")
   core.eddy_request_write(req, "raw " .. core.eddy_request_method(req) .. " " .. path)

@@ -7,6 +7,21 @@ import unittest
 
 from luatest import HERE, LuaServer, main
 
+BOUNDARY = "eddyLuaFilesBoundary"
+
+def multipart(parts):
+    """A multipart/form-data body of (Content-Disposition parameters, Content-Type or None,
+    content) parts, and its Content-Type."""
+    body = b""
+    for disposition, ctype, content in parts:
+        body += b"--" + BOUNDARY.encode() + b"\r\n"
+        body += b"Content-Disposition: form-data; " + disposition.encode() + b"\r\n"
+        if ctype:
+            body += b"Content-Type: " + ctype.encode() + b"\r\n"
+        body += b"\r\n" + content + b"\r\n"
+    body += b"--" + BOUNDARY.encode() + b"--\r\n"
+    return body, "multipart/form-data; boundary=" + BOUNDARY
+
 class Basics(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -52,6 +67,36 @@ class Basics(unittest.TestCase):
         status, _, body = self.server.request("POST", "/args", body="a=b%26c",
                                               headers={"Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual((status, body), (200, b"body:b&c:a=b%26c"))
+
+    def test_files(self):
+        # Tornado's request.files: field -> files in arrival order, across interleaved parts; a
+        # binary body with NUL bytes, CR LF and "--" (and a prefix of the boundary) kept exact;
+        # no Content-Type -> application/octet-stream; a part without filename is an argument.
+        binary = b"\x00\x01\xff\r\n--\r\n--eddyLua\x00\r\n\r\n--\x00end"  # BOUNDARY's prefix
+        body, ctype = multipart([
+            ('name="docs"; filename="a.txt"', "text/plain", b"first file\r\n"),
+            ('name="note"', None, b"just text"),
+            ('name="other"; filename="c.dat"', None, b"third"),
+            ('name="docs"; filename="b.bin"', "application/x-eddy-binary", binary),
+        ])
+        status, _, data = self.server.request("POST", "/files", body=body, headers={"Content-Type": ctype})
+        self.assertEqual(status, 200, data)
+        got = json.loads(data)
+        self.assertEqual(got["note"], "just text")
+        self.assertEqual(got["arguments"], ["note"])
+        self.assertEqual(sorted(got["files"]), ["docs", "other"])
+        def entry(filename, ctype, content):
+            return {"filename": filename, "content_type": ctype, "size": len(content),
+                    "hex": content.hex(), "keys": "body,content_type,filename"}
+        self.assertEqual(got["files"]["docs"], [entry("a.txt", "text/plain", b"first file\r\n"),
+                                                entry("b.bin", "application/x-eddy-binary", binary)])
+        self.assertEqual(got["files"]["other"], [entry("c.dat", "application/octet-stream", b"third")])
+        # Not multipart: no files (an empty table), the arguments as usual.
+        status, _, data = self.server.request(
+            "POST", "/files", body="note=plain",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual((status, json.loads(data)), (200, {"files": {}, "note": "plain",
+                                                            "arguments": ["note"]}))
 
     def test_status_and_headers(self):
         status, resp, body = self.server.request("GET", "/headers", headers={"User-Agent": "lua-test"})
@@ -101,10 +146,10 @@ class Basics(unittest.TestCase):
 
     def test_raw_http_server(self):
         port = int(self.server.request("GET", "/raw_port")[2])
-        def get(path):
+        def get(path, method="GET", body=None, headers={}):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             try:
-                conn.request("GET", path)
+                conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
                 return resp.status, resp.read()
             finally:
@@ -113,6 +158,11 @@ class Basics(unittest.TestCase):
         self.assertEqual(get("/later"), (200, b"raw later"))
         self.assertEqual(get("/boom")[0], 500)
         self.assertEqual(get("/again"), (200, b"raw GET /again"))
+        body, ctype = multipart([('name="f"; filename="x"', None, b"\x00\x00"),
+                                 ('name="f"; filename="y"', None, b"abc"),
+                                 ('name="g"; filename="z"', "text/plain", b"")])
+        self.assertEqual(get("/files", "POST", body, {"Content-Type": ctype}),
+                         (200, b"f=x:2 f=y:3 g=z:0"))
 
 if __name__ == "__main__":
     main()
