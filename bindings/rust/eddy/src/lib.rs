@@ -76,7 +76,7 @@ pub use http_client::{FetchHandle, HttpClient};
 pub use http_request::HttpRequest;
 pub use http_response::{HttpHeaders, HttpResponse};
 pub use periodic::{PeriodicCallback, PeriodicHandle};
-pub use request::Request;
+pub use request::{HttpFile, Request};
 pub use response::{CookieOptions, Response};
 pub use tls::{TlsContext, Verify};
 pub use websocket::{Message, WebSocket, WebSocketHandler, WsSender};

@@ -1,4 +1,5 @@
 //! Request: what arrived, borrowed for one callback.
+use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int};
 use std::{slice, str};
@@ -30,6 +31,33 @@ unsafe fn bytes<'a>(ptr: *const c_char, len: usize) -> Option<&'a [u8]> {
 
 fn text(b: Option<&[u8]>) -> Option<&str> {
     b.and_then(|b| str::from_utf8(b).ok())
+}
+
+/// One uploaded file of a multipart/form-data body (Tornado's `HTTPFile`), as
+/// [`Request::files`] gives it. Owned (copied out of the request), so it can be kept past the
+/// callback or sent to another thread, e.g. with a [`Deferred`](crate::Deferred). The strings
+/// are converted lossily (invalid UTF-8 becomes U+FFFD), as the crate's other owned strings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpFile {
+    /// The form field's name (the part's `Content-Disposition` `name`; the key of Tornado's
+    /// `request.files`).
+    pub field: String,
+    /// The file name the client gave (`Content-Disposition` `filename`).
+    pub filename: String,
+    /// The part's `Content-Type`; "application/octet-stream" when it had none.
+    pub content_type: String,
+    /// The file's bytes exactly as sent (binary: NUL bytes and CR LF kept).
+    pub body: Vec<u8>,
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn owned(p: *const c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
 }
 
 impl<'a> Request<'a> {
@@ -203,6 +231,53 @@ impl<'a> Request<'a> {
         let mut len = 0;
         // SAFETY: live request; never NULL.
         unsafe { bytes(sys::eddy_request_body(self.req, &mut len), len) }.unwrap_or(&[])
+    }
+
+    /// The uploaded files of a multipart/form-data body (Tornado's `request.files`, a dict
+    /// field → list of `HTTPFile`, flattened): every part that has a filename, in arrival order,
+    /// each with its field name (keep those of one field with
+    /// `files.iter().filter(|f| f.field == "docs")`). Form fields without a filename are not
+    /// here: they are arguments ([`Request::body_argument`]). Empty when the body is not
+    /// multipart or carries no file, and for a route that streams its body. Owned copies.
+    pub fn files(&self) -> Vec<HttpFile> {
+        // SAFETY: live request.
+        let n = unsafe { sys::eddy_request_file_count(self.req) };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let (mut field, mut filename, mut ctype, mut body, mut blen) = (
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null(),
+                0,
+            );
+            // SAFETY: live request, index in range, out-pointers valid.
+            let rc = unsafe {
+                sys::eddy_request_file_at(
+                    self.req,
+                    i,
+                    &mut field,
+                    &mut filename,
+                    &mut ctype,
+                    &mut body,
+                    &mut blen,
+                )
+            };
+            if rc != 0 {
+                break;
+            }
+            // SAFETY: NUL-terminated strings and a body of blen bytes, valid while the request
+            // is; copied at once.
+            out.push(unsafe {
+                HttpFile {
+                    field: owned(field),
+                    filename: owned(filename),
+                    content_type: owned(ctype),
+                    body: bytes(body, blen).map(<[u8]>::to_vec).unwrap_or_default(),
+                }
+            });
+        }
+        out
     }
 
     fn arg(&self, sources: c_int, name: &str) -> Option<&[u8]> {

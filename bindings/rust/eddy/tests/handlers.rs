@@ -75,6 +75,117 @@ fn body_query_and_form_arguments() {
     assert_eq!(r.text(), "q=z a=1 b=two words body=15 ua=rust-test");
 }
 
+/// A multipart/form-data body: (Content-Disposition parameters, Content-Type, content) parts.
+fn multipart(boundary: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (disposition, ctype, content) in parts {
+        body.extend_from_slice(format!("--{}\r\n", boundary).as_bytes());
+        body.extend_from_slice(
+            format!("Content-Disposition: form-data; {}\r\n", disposition).as_bytes(),
+        );
+        if let Some(ctype) = ctype {
+            body.extend_from_slice(format!("Content-Type: {}\r\n", ctype).as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{}--\r\n", boundary).as_bytes());
+    body
+}
+
+#[test]
+fn uploaded_files() {
+    // Each file as "field|filename|content_type|len:" + body + "\n", then the body argument:
+    // binary-safe, so the exact bytes, order and count come back.
+    let srv = Server::start(|_, app| {
+        app.route("/files").unwrap().post(|req, res| {
+            let files: Vec<eddy::HttpFile> = req.files();
+            let mut out = Vec::new();
+            for f in &files {
+                let head = format!(
+                    "{}|{}|{}|{}:",
+                    f.field,
+                    f.filename,
+                    f.content_type,
+                    f.body.len()
+                );
+                out.extend_from_slice(head.as_bytes());
+                out.extend_from_slice(&f.body);
+                out.push(b'\n');
+            }
+            let docs = files.iter().filter(|f| f.field == "docs").count();
+            out.extend_from_slice(
+                format!(
+                    "docs={} note={} file-as-arg={}",
+                    docs,
+                    req.body_argument("note").unwrap_or("-"),
+                    req.argument("docs").unwrap_or("-")
+                )
+                .as_bytes(),
+            );
+            res.write(out)
+        });
+    });
+    let boundary = "eddyRustFilesBoundary";
+    // NUL bytes, CR LF, "--" and a prefix of the boundary: all file content, not delimiters.
+    let binary: &[u8] = b"\x00\x01\xff\r\n--\r\n--eddyRust\x00\r\n\r\n--\x00end";
+    let body = multipart(
+        boundary,
+        &[
+            (
+                r#"name="docs"; filename="a.txt""#,
+                Some("text/plain"),
+                b"first file\r\n",
+            ),
+            (r#"name="note""#, None, b"just text"),
+            (r#"name="other"; filename="c.dat""#, None, b"third"),
+            (
+                r#"name="docs"; filename="b.bin""#,
+                Some("application/x-eddy-binary"),
+                binary,
+            ),
+        ],
+    );
+    let mut c = srv.connect();
+    c.send(&format!(
+        "POST /files HTTP/1.1\r\nHost: t\r\n\
+         Content-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n",
+        boundary,
+        body.len()
+    ));
+    c.send_bytes(&body);
+    let r = c.response();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut want = Vec::new();
+    want.extend_from_slice(b"docs|a.txt|text/plain|12:first file\r\n\n");
+    want.extend_from_slice(b"other|c.dat|application/octet-stream|5:third\n");
+    want.extend_from_slice(
+        format!("docs|b.bin|application/x-eddy-binary|{}:", binary.len()).as_bytes(),
+    );
+    want.extend_from_slice(binary);
+    want.extend_from_slice(b"\ndocs=2 note=just text file-as-arg=-");
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        String::from_utf8_lossy(&want)
+    );
+    assert_eq!(r.body, want);
+
+    // Not multipart: no files, the form argument as usual.
+    let form = "note=plain";
+    c.send(&format!(
+        "POST /files HTTP/1.1\r\nHost: t\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
+        form.len(),
+        form
+    ));
+    let r = c.response();
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "docs=0 note=plain file-as-arg=-")
+    );
+}
+
 #[test]
 fn panic_and_err_become_500_and_the_loop_survives() {
     let srv = Server::start(|_, app| {
