@@ -69,6 +69,7 @@ class Proc:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.proc.stdout.close()
         self.err.seek(0)
         self.log = self.err.read().decode(errors="replace")
         self.err.close()
