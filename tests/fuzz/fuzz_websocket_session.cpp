@@ -127,7 +127,7 @@ const RouteSpec kRoutes[] = {
     {"/echo", EDDY_WS_DEFLATE, 0, 64 * 1024, 16 * 1024, 8 * 1024},
     {"/plain", -1, 0, 1024, 0, 0},
     {"/small", EDDY_WS_DEFLATE | EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER | EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER,
-     9, 4096, 4096, 0},
+     9, 4096, 4096, 0},  // also: compression level 1, memLevel 1
     {"/closer", EDDY_WS_DEFLATE, 0, 1024, 0, 0},
 };
 
@@ -144,6 +144,8 @@ void init() {
         eddy_ws_options *o = eddy_ws_options_new();
         if (!r || !o) abort();
         if (spec.compression >= 0) eddy_ws_options_set_compression(o, spec.compression, spec.window_bits);
+        if (strcmp(spec.path, "/small") == 0 && eddy_ws_options_set_compression_level(o, 1, 1) != 0)
+            abort();
         eddy_ws_options_set_max_message_size(o, spec.max_message);
         eddy_ws_options_set_max_queued_output(o, spec.max_output);
         if (spec.max_message_memory)

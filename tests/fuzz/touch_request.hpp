@@ -38,8 +38,11 @@ inline size_t touch_request(eddy_request *req) {
     for (size_t i = 0; i < n; i++) {
         const char *field, *filename, *ctype, *body;
         size_t bl;
-        if (eddy_request_file_at(req, i, &field, &filename, &ctype, &body, &bl) == 0)
+        if (eddy_request_file_at(req, i, &field, &filename, &ctype, &body, &bl) == 0) {
             sum += strlen(field) + strlen(filename) + strlen(ctype) + bl;
+            // Every byte read (ASan checks them): the body is a view into the request's.
+            sum += memchr(body, '\n', bl) != nullptr;
+        }
     }
     return sum;
 }
