@@ -54,6 +54,20 @@ class WebSocketClosedError(WebSocketError):
     """Raised when writing to a closed connection (Tornado's name)."""
 
 
+def _compression_level(options, what):
+    """(level, mem_level) for eddy_ws_options_set_compression_level from Tornado's
+    compression_options: `compression_level` (zlib's -1 to 9; absent: 6, Tornado's
+    GZipContentEncoding.GZIP_LEVEL) and `mem_level` (1 to 9; absent: 8). ValueError for other
+    values, where Tornado fails inside zlib.compressobj."""
+    level = options.get("compression_level", 6)
+    mem_level = options.get("mem_level", 8)
+    for key, value, low in (("compression_level", level, -1), ("mem_level", mem_level, 1)):
+        if not isinstance(value, int) or not low <= value <= 9:
+            raise ValueError("%s: compression_options[%r] is %r, not an int from %d to 9"
+                             % (what, key, value, low))
+    return level, mem_level
+
+
 def _close_args(code, reason):
     """Tornado's close(): no code and no reason → an empty close frame; a reason alone → 1000."""
     if code is None and reason is not None:
@@ -207,7 +221,11 @@ class WebSocketHandler(RequestHandler):
         return None
 
     def get_compression_options(self):
-        """None (the default) turns permessage-deflate off; a dict (even empty) offers it."""
+        """None (the default) turns permessage-deflate off; a dict (even empty) offers it.
+        Its keys `compression_level` (zlib's level: 0 stores, 9 is smallest, -1 zlib's
+        default; default 6) and `mem_level` (zlib's memLevel, 1 to 9, default 8) set how this
+        side compresses, as in Tornado; another value raises ValueError when the route is
+        added (Tornado's zlib.compressobj fails on it)."""
         return None
 
     @property
@@ -302,12 +320,17 @@ class WebSocketHandler(RequestHandler):
         memory = int(probe.max_message_memory)
         if memory < 0:  # size_t in C: a negative would wrap
             raise ValueError("websocket_max_message_memory: %r is negative" % (memory,))
+        compression = probe.get_compression_options()
+        if compression is not None:
+            level, mem_level = _compression_level(compression, "%s.get_compression_options()"
+                                                  % cls.__name__)
         options = _ll.eddy_ws_options_new()
         try:
             _ll.eddy_ws_options_set_max_message_size(options, int(probe.max_message_size))
             _ll.eddy_ws_options_set_max_message_memory(options, memory)
-            if probe.get_compression_options() is not None:
+            if compression is not None:
                 _ll.eddy_ws_options_set_compression(options, _ll.EDDY_WS_DEFLATE, 0)
+                _ll.eddy_ws_options_set_compression_level(options, level, mem_level)
             interval = probe.ping_interval or 0
             if interval > 0:
                 timeout = probe.ping_timeout
@@ -589,7 +612,10 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
     server answered with a non-2xx status instead of upgrading, WebSocketError("Non-websocket
     response") for a 2xx answer, ssl.SSLError, ...). wss:// verifies the server's certificate against the
     system's CAs (plus the request's ca_certs) unless validate_cert=False. `callback` (if
-    given) is called with the Future when it is done. `max_message_memory` (an eddy extension)
+    given) is called with the Future when it is done. `compression_options` (None: no
+    permessage-deflate; a dict, even empty, offers it) may set how this side compresses, as
+    Tornado's: `compression_level` (-1 to 9, default 6) and `mem_level` (1 to 9, default 8);
+    other values fail the Future with ValueError. `max_message_memory` (an eddy extension)
     bounds the bytes of the message being received (default 1 GiB, 0: no limit); over it the
     connection closes with 1013."""
     from .httpclient import HTTPRequest
@@ -658,7 +684,10 @@ def _client_options(options, connect_timeout, compression_options, ping_interval
         check(_ll.eddy_ws_options_set_max_message_memory(options, int(max_message_memory)),
               "max_message_memory")
     if compression_options is not None:
+        level, mem_level = _compression_level(compression_options, "websocket_connect")
         check(_ll.eddy_ws_options_set_compression(options, _ll.EDDY_WS_DEFLATE, 0),
+              "compression_options")
+        check(_ll.eddy_ws_options_set_compression_level(options, level, mem_level),
               "compression_options")
     if ping_interval:
         timeout = ping_timeout if ping_timeout is not None else max(3 * ping_interval, 30)

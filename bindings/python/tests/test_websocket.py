@@ -1,12 +1,17 @@
 """eddy.websocket.WebSocketHandler over real sockets, with python3-websockets as the client."""
 
 import asyncio
+import base64
 import gc
 import http.client
 import logging
+import os
+import socket
+import struct
 import sys
 import time
 import unittest
+import zlib
 
 import support
 
@@ -51,6 +56,21 @@ class AsyncSocket(eddy.websocket.WebSocketHandler):
         self.write_message({"echo": message})
 
 
+class DeflateEcho(eddy.websocket.WebSocketHandler):
+    """Echoes with permessage-deflate at zlib's default level (6) and memLevel (8)."""
+    def get_compression_options(self):
+        return {}
+
+    def on_message(self, message):
+        self.write_message(message, binary=isinstance(message, bytes))
+
+
+class StoredEcho(DeflateEcho):
+    """Tornado's compression_options keys: level 0 stores (deflate's stored blocks)."""
+    def get_compression_options(self):
+        return {"compression_level": 0, "mem_level": 1}
+
+
 class Plain(RequestHandler):
     def get(self):
         self.write("plain")
@@ -60,8 +80,47 @@ def make_app():
     return eddy.web.Application([
         (r"/ws/(\w+)", EchoSocket),
         (r"/async", AsyncSocket),
+        (r"/deflate", DeflateEcho),
+        (r"/stored", StoredEcho),
         (r"/plain", Plain),
     ])
+
+
+def raw_deflate_echo(port, path, text):
+    """Over a raw socket that offers permessage-deflate, sends `text` as one compressed text
+    frame (RSV1, the raw deflate stream without its 00 00 FF FF tail) and returns the echoed
+    frame's (first byte, payload)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        key = base64.b64encode(os.urandom(16))
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                  b"\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+        f = s.makefile("rb")
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            byte = f.read(1)
+            if not byte:
+                raise EOFError("handshake: %r" % head)
+            head += byte
+        assert head.startswith(b"HTTP/1.1 101") and b"permessage-deflate" in head, head
+        c = zlib.compressobj(wbits=-15)
+        packed = (c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        mask = os.urandom(4)
+        s.sendall(bytes([0xC1, 0x80 | 127]) + struct.pack("!Q", len(packed)) + mask +
+                  bytes(b ^ mask[i % 4] for i, b in enumerate(packed)))
+        b0, b1 = f.read(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", f.read(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", f.read(8))[0]
+        payload = f.read(n)
+        assert len(payload) == n, "the echo was cut short"
+        return b0, payload
+    finally:
+        s.close()
 
 
 class WebSocketTest(support.AppServerTestCase):
@@ -125,6 +184,32 @@ class WebSocketTest(support.AppServerTestCase):
         reply, extensions = self.run_async(go())
         self.assertEqual(reply, '{"echo": "%s"}' % ("x" * 1000))
         self.assertTrue(extensions, "permessage-deflate negotiated")
+
+    def test_compression_level_and_mem_level(self):
+        """get_compression_options()'s compression_level 0 makes the route's echo stored
+        blocks (longer than the message); the default level compresses it to under a quarter.
+        Both decode to the message."""
+        text = b"".join(b"word%d " % (i % 50) for i in range(3000))
+        sizes = {}
+        for path in ("/stored", "/deflate"):
+            b0, payload = raw_deflate_echo(self.server.port, path, text)
+            self.assertEqual(b0, 0xC1, "%s: a final compressed (RSV1) text frame" % path)
+            self.assertEqual(zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff"),
+                             text, path)
+            sizes[path] = len(payload)
+        self.assertGreater(sizes["/stored"], len(text), sizes)
+        self.assertGreater(len(text), 4 * sizes["/deflate"], sizes)
+
+    def test_bad_compression_level_or_mem_level_is_refused(self):
+        for options in ({"compression_level": 10}, {"compression_level": -2},
+                        {"mem_level": 0}, {"mem_level": 10}, {"compression_level": "9"}):
+            bad = type("Bad", (DeflateEcho,), {"get_compression_options": lambda self, o=options: o})
+            with self.assertRaisesRegex(ValueError, "Bad.get_compression_options.*%s"
+                                        % next(iter(options))):
+                eddy.web.Application([(r"/bad", bad)])
+        for options in ({"compression_level": -1}, {"compression_level": 9, "mem_level": 9}):
+            good = type("Good", (DeflateEcho,), {"get_compression_options": lambda self, o=options: o})
+            eddy.web.Application([(r"/good", good)])
 
     def test_handshake_refusals(self):
         status, _, _, _ = self.server.request("GET", "/ws/x")  # no Upgrade

@@ -3,16 +3,20 @@ server, the C conformance echo server (examples/echo_server.c, /ws) and sockets 
 stall or speak TLS with a certificate nobody trusts; host references are released."""
 
 import asyncio
+import base64
 import contextlib
 import gc
+import hashlib
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import unittest
+import zlib
 
 import support
 
@@ -48,6 +52,40 @@ def one_connection_server(handle):
     finally:
         t.join(20)
         listener.close()
+
+
+def deflate_frame_report(conn):
+    """A one-message server for one_connection_server: accepts the handshake with
+    permessage-deflate, reads the client's first frame and answers (uncompressed) with its RSV1
+    bit, its payload length and the message it inflates to (wbits -15 plus 00 00 FF FF), then
+    closes."""
+    f = conn.makefile("rb")
+    key = None
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-key":
+            key = value.strip()
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+                 b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    b0, b1 = f.read(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", f.read(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", f.read(8))[0]
+    mask = f.read(4)
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(f.read(n)))
+    if b0 & 0x40:
+        payload = zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff")
+    report = b"%d %d " % (b0 & 0x40, n) + payload
+    conn.sendall(bytes([0x81, 127]) + struct.pack("!Q", len(report)) + report)
+    conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
+    f.read(2)  # the client's answer
 
 
 class Echo(WebSocketHandler):
@@ -227,6 +265,37 @@ class ClientTest(support.AppServerTestCase):
                 run(go())
             self.assertEqual(str(cm.exception), "Non-websocket response: no Upgrade: websocket "
                              "in the handshake response")
+
+    def test_compression_options_level_and_mem_level(self):
+        """Tornado's compression_options keys set the client's compressor: level 0 sends stored
+        blocks (longer than the message), the default compresses it to under a quarter; both
+        inflate to the message. Out-of-range values fail the connect with ValueError."""
+        text = "".join("word%d " % (i % 50) for i in range(3000))
+
+        async def go(port, options):
+            conn = await websocket_connect("ws://127.0.0.1:%d/" % port,
+                                           compression_options=options)
+            conn.write_message(text)
+            report = await conn.read_message()
+            await conn.read_message()  # None: the server closed
+            return report
+
+        sizes = {}
+        for name, options in (("stored", {"compression_level": 0, "mem_level": 1}),
+                              ("default", {})):
+            with one_connection_server(deflate_frame_report) as port:
+                rsv1, size, message = run(go(port, options)).split(" ", 2)
+            self.assertEqual((rsv1, message), ("64", text), name)
+            sizes[name] = int(size)
+        self.assertGreater(sizes["stored"], len(text), sizes)
+        self.assertGreater(len(text), 4 * sizes["default"], sizes)
+
+        for options in ({"compression_level": 10}, {"compression_level": -2},
+                        {"mem_level": 0}, {"mem_level": 10}):
+            async def bad():
+                await websocket_connect(self.url + "/echo", compression_options=options)
+            with self.assertRaisesRegex(ValueError, next(iter(options))):
+                run(bad())
 
     def test_bad_url(self):
         async def go():
