@@ -15,6 +15,7 @@
 %module(package="eddy") core
 
 %{
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,17 +662,39 @@ static int opt_flag(lua_State *L, int idx, const char *field) {
     return v;
 }
 
+/* An integer field of the table at `idx`: `fallback` when absent (nil); `*bad` set when it is
+ * something else than an integer in int's range. */
+static int opt_int(lua_State *L, int idx, const char *field, int fallback, int *bad) {
+    lua_getfield(L, idx, field);
+    int v = fallback;
+    if (!lua_isnil(L, -1)) {
+        int isint = 0;
+        lua_Integer n = lua_tointegerx(L, -1, &isint);
+        if (!isint || n < INT_MIN || n > INT_MAX) *bad = 1;
+        else v = (int)n;
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
 /* compression = true, or a table { server_no_context_takeover, client_no_context_takeover,
- * max_window_bits } (permessage-deflate with those preferences); false/nil = off. */
+ * max_window_bits, compression_level, mem_level } (permessage-deflate with those preferences;
+ * the last two, Tornado's compression_options keys, are how this side compresses: zlib's level
+ * 0..9 or -1 (default: 6), and memLevel 1..9 or 0 (default: 8); other values are EDDY_EINVAL);
+ * false/nil = off. */
 static int set_compression(lua_State *L, int idx, eddy_ws_options *options) {
     lua_getfield(L, idx, "compression");
     int rc = 0;
     if (lua_istable(L, -1)) {
         int t = lua_gettop(L);
-        int flags = EDDY_WS_DEFLATE;
+        int flags = EDDY_WS_DEFLATE, bad = 0;
         if (opt_flag(L, t, "server_no_context_takeover")) flags |= EDDY_WS_SERVER_NO_CONTEXT_TAKEOVER;
         if (opt_flag(L, t, "client_no_context_takeover")) flags |= EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER;
         rc = eddy_ws_options_set_compression(options, flags, (int)opt_number(L, t, "max_window_bits", 0));
+        int level = opt_int(L, t, "compression_level", -1, &bad);
+        int mem_level = opt_int(L, t, "mem_level", 0, &bad);
+        if (rc == 0 && bad) rc = EDDY_EINVAL;
+        if (rc == 0) rc = eddy_ws_options_set_compression_level(options, level, mem_level);
     } else if (lua_toboolean(L, -1)) {
         rc = eddy_ws_options_set_compression(options, EDDY_WS_DEFLATE, 0);
     }

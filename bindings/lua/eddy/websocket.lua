@@ -15,7 +15,8 @@
 -- Options: subprotocols (list, in order of preference), headers ({ Name = value } or a list of
 -- { name, value }), timeout (alias connect_timeout, seconds for TCP connect + handshake;
 -- default 20), compression (true or { server_no_context_takeover, client_no_context_takeover,
--- max_window_bits }), max_message_size, max_message_memory (bytes of the message being received;
+-- max_window_bits, compression_level (zlib's 0..9 or -1: 6), mem_level (1..9 or 0: 8) }),
+-- max_message_size, max_message_memory (bytes of the message being received;
 -- over it the connection closes with 1013), ping_interval, ping_timeout, close_timeout,
 -- on_message_callback(msg, binary) (every message, then nil at the close; read_message is then
 -- unavailable), on_pong(conn, data).

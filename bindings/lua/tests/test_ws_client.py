@@ -2,14 +2,20 @@
 real sockets to the C echo server (examples/echo_server /ws) and to a Lua server
 (tests/ws_server.lua), and reports what it saw as JSON lines that are checked here: echo of
 text/binary/JSON, compression, subprotocol, headers, ping/pong, close codes and reasons both
-ways, refused port, connect timeout, refused handshake, bad arguments, callback form, limits.
+ways, refused port, connect timeout, refused handshake, bad arguments, callback form, limits,
+compression level (against a raw server that reports the client's compressed frame).
 The leak test repeats connect/echo/close cycles and checks that the Lua registry stays flat."""
+import base64
+import hashlib
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import unittest
+import zlib
 
 from luatest import HERE, LuaServer, lua_binary, main
 
@@ -41,6 +47,72 @@ def free_port():
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+def deflate_frame_report(conn):
+    """Accepts the handshake with permessage-deflate, reads the client's first frame and
+    answers (uncompressed) "<RSV1 bit> <payload length> <the message it inflates to>" (wbits
+    -15 plus 00 00 FF FF), then closes."""
+    f = conn.makefile("rb")
+    key = None
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-key":
+            key = value.strip()
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+                 b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    b0, b1 = f.read(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", f.read(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", f.read(8))[0]
+    mask = f.read(4)
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(f.read(n)))
+    if b0 & 0x40:
+        payload = zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff")
+    report = b"%d %d " % (b0 & 0x40, n) + payload
+    conn.sendall(bytes([0x81, 127]) + struct.pack("!Q", len(report)) + report)
+    conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
+    f.read(2)  # the client's answer
+
+class DeflateReporter:
+    """A listener whose connections deflate_frame_report serves, one after the other, on a
+    thread (socket errors ignored: the client may have given up; 10 s per read)."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                conn.settimeout(10)
+                try:
+                    deflate_frame_report(conn)
+                except (OSError, ValueError):
+                    pass
+
+    def stop(self):
+        # shutdown() wakes the thread's accept(); close() alone might not.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+        self.thread.join(10)
+
 def run_client(*args):
     """Runs ws_client.lua; returns {scenario name: JSON object} and its stderr."""
     proc = subprocess.run([lua_binary(), os.path.join(HERE, "ws_client.lua"), *args],
@@ -63,19 +135,23 @@ class Client(unittest.TestCase):
         cls.silent.bind(("127.0.0.1", 0))
         cls.silent.listen(8)
         cls.echo_url = f"ws://127.0.0.1:{cls.echo.port}/ws"
+        cls.deflate = DeflateReporter()
 
     @classmethod
     def tearDownClass(cls):
+        cls.deflate.stop()
         cls.silent.close()
         cls.echo.stop()
         cls.lua.stop()
 
     def test_scenarios(self):
         r, err = run_client("--echo", self.echo_url, "--lua", f"ws://127.0.0.1:{self.lua.port}",
-                            "--refused", str(free_port()), "--silent", str(self.silent.getsockname()[1]))
+                            "--refused", str(free_port()), "--silent", str(self.silent.getsockname()[1]),
+                            "--deflate", str(self.deflate.port))
         for name, obj in r.items():
             self.assertNotIn("error", obj, name)
-        self.assertEqual(set(r), {"echo_c", "lua_server", "failures", "limits", "callbacks"})
+        self.assertEqual(set(r), {"echo_c", "lua_server", "failures", "limits", "callbacks",
+                                  "compression_level"})
 
         e = r["echo_c"]
         self.assertEqual((e["text"], e["text_binary"]), ("héllo", False))
@@ -123,6 +199,16 @@ class Client(unittest.TestCase):
         self.assertEqual(c["messages"], ["one", "two", "<closed>"])
         self.assertEqual(c["close_code"], 1000)
         self.assertEqual((c["failed"], c["code"]), (True, f["econnrefused"]))
+
+        # compression = { compression_level = 0, mem_level = 1 }: the client's frame is stored
+        # blocks, longer than the message; at the default level under a quarter of it. Both
+        # inflate to the message. Out-of-range values: nil, EDDY_EINVAL.
+        z = r["compression_level"]
+        for case in ("stored", "default"):
+            self.assertEqual((z[case]["rsv1"], z[case]["same"], z[case]["eof"]), (64, True, True), case)
+        self.assertGreater(z["stored"]["size"], z["length"], z)
+        self.assertGreater(z["length"], 4 * z["default"]["size"], z)
+        self.assertEqual(z["bad"], [{"conn": False, "code": z["einval"]}] * 5)
 
     def test_registry_flat_over_client_cycles(self):
         r, _ = run_client("--echo", self.echo_url, "--refused", str(free_port()), "--leak", "100")

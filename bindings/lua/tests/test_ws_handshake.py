@@ -4,12 +4,52 @@ select_subprotocol (errors → 500), on_pong (errors → 1011), keep-alive pings
 max message size from routes and application settings, and max_message_memory. python3-websockets is the client,
 over real sockets, against tests/ws_server.lua."""
 import asyncio
+import base64
 import os
+import socket
+import struct
 import sys
 import time
 import unittest
+import zlib
 
 from luatest import HERE, LuaServer, main, websockets
+
+def raw_deflate_echo(port, path, text):
+    """Over a raw socket that offers permessage-deflate, sends `text` as one compressed text
+    frame (RSV1, the raw deflate stream without its 00 00 FF FF tail) and returns the echoed
+    frame's (first byte, payload)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        key = base64.b64encode(os.urandom(16))
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                  b"\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+        f = s.makefile("rb")
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            byte = f.read(1)
+            if not byte:
+                raise EOFError("handshake: %r" % head)
+            head += byte
+        assert head.startswith(b"HTTP/1.1 101") and b"permessage-deflate" in head, head
+        c = zlib.compressobj(wbits=-15)
+        packed = (c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        mask = os.urandom(4)
+        s.sendall(bytes([0xC1, 0x80 | 127]) + struct.pack("!Q", len(packed)) + mask +
+                  bytes(b ^ mask[i % 4] for i, b in enumerate(packed)))
+        b0, b1 = f.read(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", f.read(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", f.read(8))[0]
+        payload = f.read(n)
+        assert len(payload) == n, "the echo was cut short"
+        return b0, payload
+    finally:
+        s.close()
 
 class Handshake(unittest.TestCase):
     @classmethod
@@ -120,6 +160,26 @@ class Handshake(unittest.TestCase):
         self.assertIn("server_no_context_takeover", ext["/ws/deflate"])
         self.assertNotIn("server_no_context_takeover", ext["/ws/plain"])
         self.assertEqual(ext["/ws/nodeflate"], "")  # the route turns it off
+
+    def test_compression_level_and_mem_level(self):
+        """compression = { compression_level = 0, mem_level = 1 } (/ws/stored) echoes in stored
+        blocks, longer than the message; the default level (/ws/deflate_big) compresses it to
+        under a quarter; both inflate to the message. Out-of-range values (or non-integers)
+        are refused when the route is added."""
+        text = b"".join(b"word%d " % (i % 50) for i in range(3000))
+        sizes = {}
+        for path in ("/ws/stored", "/ws/deflate_big"):
+            b0, payload = raw_deflate_echo(self.server.port, path, text)
+            self.assertEqual(b0, 0xC1, f"{path}: a final compressed (RSV1) text frame")
+            self.assertEqual(zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff"),
+                             text, path)
+            sizes[path] = len(payload)
+        self.assertGreater(sizes["/ws/stored"], len(text), sizes)
+        self.assertGreater(len(text), 4 * sizes["/ws/deflate_big"], sizes)
+        bad = self.server.get_json("/stats")["bad_levels"]
+        self.assertEqual(len(bad), 6, bad)
+        for i, err in enumerate(bad, 1):
+            self.assertIn(f"/ws/badlevel{i}: websocket: invalid argument", err.lower())
 
     def test_max_message_size_from_app_settings_and_route(self):
         async def size_result(path, n):

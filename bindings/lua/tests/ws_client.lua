@@ -1,6 +1,7 @@
 -- Drives eddy.websocket_connect against real servers and prints one JSON line per scenario
 -- (test_ws_client.py checks them), then "done". Usage:
 --   lua5.4 ws_client.lua --echo ws://.../ws --lua ws://host:port --refused PORT --silent PORT
+--                        [--deflate PORT]   (a raw server reporting the compressed frames)
 --   lua5.4 ws_client.lua --echo ws://.../ws --refused PORT --leak N   (registry/heap before/after)
 local eddy = require("eddy")
 local core, json = eddy.core, eddy.json
@@ -130,6 +131,33 @@ function scenarios.callbacks()
   emit("callbacks", { messages = got, close_code = code, failed = no_conn, err = err, code = rc })
 end
 
+-- compression = { compression_level, mem_level }: how the client compresses. args.deflate is a
+-- raw server (test_ws_client.py) that accepts permessage-deflate, reads the first frame and
+-- answers "<RSV1 bit> <payload length> <the message it inflated to>", then closes.
+function scenarios.compression_level()
+  local words = {}
+  for i = 0, 2999 do words[#words + 1] = "word" .. (i % 50) .. " " end
+  local text = table.concat(words)
+  local out = { length = #text }
+  for _, case in ipairs({ { "stored", { compression_level = 0, mem_level = 1 } }, { "default", true } }) do
+    local conn, err = eddy.websocket_connect("ws://127.0.0.1:" .. args.deflate .. "/", { compression = case[2] })
+    assert(conn, err)
+    conn:write_message(text)
+    local rsv1, size, message = assert(conn:read_message()):match("^(%d+) (%d+) (.*)$")
+    out[case[1]] = { rsv1 = tonumber(rsv1), size = tonumber(size), same = message == text }
+    out[case[1]].eof = conn:read_message() == nil
+  end
+  -- Out-of-range values: refused before anything is sent.
+  out.bad = {}
+  for _, bad in ipairs({ { compression_level = 10 }, { compression_level = -2 }, { mem_level = 10 },
+                         { mem_level = -1 }, { compression_level = "x" } }) do
+    local conn, err, code = eddy.websocket_connect(args.echo, { compression = bad })
+    out.bad[#out.bad + 1] = { conn = conn ~= nil, code = code }
+  end
+  out.einval = core.EDDY_EINVAL
+  emit("compression_level", out)
+end
+
 -- One connect / echo / close cycle plus a refused connect and a callback-form connect.
 local function cycle()
   local conn = assert(eddy.websocket_connect(args.echo))
@@ -170,6 +198,7 @@ function scenarios.leak()
 end
 
 local order = args.leak and { "leak" } or { "echo_c", "lua_server", "failures", "limits", "callbacks" }
+if args.deflate then order[#order + 1] = "compression_level" end
 eddy.spawn(function()
   for _, name in ipairs(order) do
     local ok, err = xpcall(scenarios[name], debug.traceback)

@@ -1,5 +1,5 @@
 -- The Lua WebSocket server of the handshake and client tests: origin checks, subprotocol
--- selection, on_pong, keep-alive pings, compression, message-size settings (per route and
+-- selection, on_pong, keep-alive pings, compression (and its level), message-size settings (per route and
 -- from the application's websocket_* settings) and max_message_memory. Usage: lua5.4 ws_server.lua --port 0 ;
 -- prints "listening <port>".
 local eddy = require("eddy")
@@ -37,6 +37,18 @@ do
   scratch:close()
 end
 
+-- Out-of-range compression levels are refused when the route is added: the errors, in order.
+do
+  local scratch, errors = eddy.Application({}), {}
+  for i, bad in ipairs({ { compression_level = 10 }, { compression_level = -2 }, { mem_level = 10 },
+                         { mem_level = -1 }, { compression_level = 1.5 }, { mem_level = "x" } }) do
+    local ok, err = pcall(scratch.add_route, scratch, "/ws/badlevel" .. i, ws(), { websocket = { compression = bad } })
+    errors[i] = ok and "accepted" or tostring(err)
+  end
+  stats.bad_levels = errors
+  scratch:close()
+end
+
 local app = eddy.Application({
   { "/ws/plain", ws() },
   { "/ws/headers", ws({ open = function(self)
@@ -63,6 +75,11 @@ local app = eddy.Application({
     end }), { websocket = { ping_interval = 0.05, ping_timeout = 5 } } },
   { "/ws/deflate", ws(), { websocket = { compression = { server_no_context_takeover = true } } } },
   { "/ws/nodeflate", ws(), { websocket = { compression = false } } },
+  -- Plain echoes of big messages (no greeting): compression level 0 (stored blocks) and, from
+  -- the application's websocket_compression, zlib's default level.
+  { "/ws/stored", ws({ open = function() end }),
+    { websocket = { max_message_size = 1048576, compression = { compression_level = 0, mem_level = 1 } } } },
+  { "/ws/deflate_big", ws({ open = function() end }), { websocket = { max_message_size = 1048576 } } },
   -- The application's websocket_max_message_size (2000) overridden per route.
   { "/ws/big", ws(), { websocket = { max_message_size = 5000 } } },
   -- Messages being received may hold 100,000 bytes over all of this route's connections; each
@@ -75,7 +92,7 @@ local app = eddy.Application({
       self:write({ closed = stats.closed, last_code = stats.last_code, last_reason = stats.last_reason,
                    budget_closes = #stats.budget_codes,
                    budget_last_code = stats.budget_codes[#stats.budget_codes],
-                   negative_memory = stats.negative_memory,
+                   negative_memory = stats.negative_memory, bad_levels = stats.bad_levels,
                    registry = math.tointeger(eddy.core.registry_size()) })
     end } },
 }, { websocket_max_message_size = 2000, websocket_compression = true })
