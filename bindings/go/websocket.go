@@ -48,10 +48,25 @@ type WebSocket struct {
 	// bounds one message, not how many peers hold one half-sent. On a WebSocketClient it
 	// bounds that one connection (each DialWebSocket has its own count).
 	MaxMessageMemory int
-	Compression      bool          // accept permessage-deflate
-	PingInterval     time.Duration // keep-alive pings (0: none)
-	PingTimeout      time.Duration // drop the connection without a pong (0: the interval)
+	Compression      bool // accept permessage-deflate
+	// CompressionLevel is how this side compresses once permessage-deflate is negotiated
+	// (Tornado's compression_options "compression_level"): 0 keeps eddy's default (zlib's 6),
+	// 1 (fastest) to 9 (smallest) is that zlib level, and a negative value, e.g.
+	// CompressionStored, is zlib's level 0: stored blocks, no compression. Mind that in zlib
+	// and compress/flate 0 stores and -1 is the default: here the zero value is the default
+	// and -1 stores. Above 9: the route's Start, or the dial (OnError), fails with ErrInvalid.
+	CompressionLevel int
+	// MemLevel is zlib's memLevel for this side's compressor (Tornado's "mem_level"): 0 keeps
+	// the default (8); 1 to 9 trade ratio for memory, a compressor holding about
+	// 2^(MemLevel+9) bytes besides its window. Negative or above 9: ErrInvalid, as above.
+	MemLevel     int
+	PingInterval time.Duration // keep-alive pings (0: none)
+	PingTimeout  time.Duration // drop the connection without a pong (0: the interval)
 }
+
+// CompressionStored, as WebSocket.CompressionLevel, sends permessage-deflate messages as zlib's
+// level 0 makes them: stored blocks, not compressed (any negative level does the same).
+const CompressionStored = -1
 
 // WebSocket makes pattern a WebSocket endpoint (GET requests are upgraded). The route's
 // Prepare and DefaultHeaders still run first; a Prepare that finishes the response refuses
@@ -185,6 +200,23 @@ func setMaxMessageMemory(opts *C.eddy_ws_options, bytes int) {
 	C.eddy_ws_options_set_max_message_memory(opts, C.size_t(bytes))
 }
 
+// setCompressionLevel applies WebSocket.CompressionLevel and MemLevel: both 0 keep eddy's
+// defaults; a negative level is zlib's 0 (stored), 0 is C's -1 (zlib's default, 6).
+func setCompressionLevel(opts *C.eddy_ws_options, level, memLevel int) error {
+	if level == 0 && memLevel == 0 {
+		return nil
+	}
+	if level > 9 || memLevel < 0 || memLevel > 9 { // checked here: a C int could wrap them
+		return ErrInvalid
+	}
+	if level == 0 {
+		level = -1
+	} else if level < 0 {
+		level = 0
+	}
+	return check(C.eddy_ws_options_set_compression_level(opts, C.int(level), C.int(memLevel)))
+}
+
 // registerWebSocket turns the C route into a WebSocket endpoint.
 func (r *Route) registerWebSocket(cr *C.eddy_route) error {
 	opts := C.eddy_ws_options_new()
@@ -198,6 +230,9 @@ func (r *Route) registerWebSocket(cr *C.eddy_route) error {
 	setMaxMessageMemory(opts, r.ws.MaxMessageMemory)
 	if r.ws.Compression {
 		C.eddy_ws_options_set_compression(opts, C.EDDY_WS_DEFLATE, 0)
+	}
+	if err := setCompressionLevel(opts, r.ws.CompressionLevel, r.ws.MemLevel); err != nil {
+		return err
 	}
 	if r.ws.PingInterval > 0 {
 		C.eddy_ws_options_set_ping(opts, C.double(r.ws.PingInterval.Seconds()),

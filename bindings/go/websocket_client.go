@@ -96,6 +96,9 @@ func (cl *WebSocketClient) fill(opts *C.eddy_ws_options) error {
 	if cl.Compression {
 		C.eddy_ws_options_set_compression(opts, C.EDDY_WS_DEFLATE, 0)
 	}
+	if err := setCompressionLevel(opts, cl.CompressionLevel, cl.MemLevel); err != nil {
+		return err
+	}
 	if cl.PingInterval > 0 {
 		C.eddy_ws_options_set_ping(opts, C.double(cl.PingInterval.Seconds()),
 			C.double(cl.PingTimeout.Seconds()))

@@ -3,6 +3,7 @@ package eddy
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
@@ -350,5 +351,231 @@ func TestWebSocketClientRefusedAndPings(t *testing.T) {
 	}
 	if got := clientEvents(t, events, 1); got[0] != "open" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// levelText is a repetitive ~20 KB text message: zlib's default level shrinks it more than 4x,
+// level 0 (stored blocks) makes it a little longer.
+func levelText() []byte {
+	var b bytes.Buffer
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&b, "word%d ", i%50)
+	}
+	return b.Bytes()
+}
+
+// inflate decodes a permessage-deflate payload (raw deflate without its 00 00 FF FF tail; an
+// empty final stored block is appended so that the reader ends cleanly).
+func inflate(t *testing.T, payload []byte) []byte {
+	t.Helper()
+	data := append(append([]byte(nil), payload...), 0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff)
+	out, err := io.ReadAll(flate.NewReader(bytes.NewReader(data)))
+	if err != nil {
+		t.Fatalf("inflating %d bytes: %v", len(payload), err)
+	}
+	return out
+}
+
+// deflateEcho sends text over a raw socket that offered permessage-deflate, as one compressed
+// text frame, and returns the echo's first byte and payload as they came.
+func deflateEcho(t *testing.T, base, path string, text []byte) (byte, []byte) {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"+
+		"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n", path, host, key)
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || !strings.Contains(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") {
+		t.Fatalf("%s: handshake %d %v", path, resp.StatusCode, resp.Header)
+	}
+	var packed bytes.Buffer
+	w, _ := flate.NewWriter(&packed, flate.DefaultCompression)
+	w.Write(text)
+	w.Flush() // ends with the sync flush's 00 00 FF FF, which the frame leaves out
+	c := &wsClient{conn, r}
+	payload := packed.Bytes()[:packed.Len()-4]
+	frame := []byte{0xC1, 0x80 | 127} // FIN, RSV1 (compressed), text; masked, 64-bit length
+	frame = binary.BigEndian.AppendUint64(frame, uint64(len(payload)))
+	frame = append(frame, 0, 0, 0, 0) // a zero mask
+	if _, err := c.conn.Write(append(frame, payload...)); err != nil {
+		t.Fatal(err)
+	}
+	b0, err := r.ReadByte()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.UnreadByte()
+	_, echoed := c.read(t)
+	return b0, echoed
+}
+
+// CompressionLevel and MemLevel set the route's compressor: CompressionStored echoes in stored
+// blocks (longer than the message), the default level compresses it more than 4x; both
+// inflate to the message.
+func TestWebSocketCompressionLevel(t *testing.T) {
+	app, _ := newLoggedApp()
+	echo := func(c *Conn, data []byte, binary bool) { c.WriteMessage(data, binary) }
+	app.WebSocket("/stored", WebSocket{OnMessage: echo, Compression: true,
+		CompressionLevel: CompressionStored, MemLevel: 1})
+	app.WebSocket("/default", WebSocket{OnMessage: echo, Compression: true})
+	base := start(t, app)
+
+	text := levelText()
+	sizes := map[string]int{}
+	for _, path := range []string{"/stored", "/default"} {
+		b0, p := deflateEcho(t, base, path, text)
+		if b0 != 0xC1 {
+			t.Fatalf("%s: want a final compressed (RSV1) text frame, got first byte %#x", path, b0)
+		}
+		if got := inflate(t, p); !bytes.Equal(got, text) {
+			t.Fatalf("%s: the echo inflates to %d bytes, not the message", path, len(got))
+		}
+		sizes[path] = len(p)
+	}
+	if !(sizes["/stored"] > len(text) && len(text) > 4*sizes["/default"]) {
+		t.Fatalf("echo sizes %v for a %d-byte message: want stored > message > 4 x default", sizes, len(text))
+	}
+}
+
+// Out-of-range levels fail the route's Start, or the dial with ErrInvalid.
+func TestWebSocketCompressionLevelInvalid(t *testing.T) {
+	for _, ws := range []WebSocket{{CompressionLevel: 10}, {MemLevel: -1}, {MemLevel: 10},
+		{Compression: true, CompressionLevel: 1 << 40}} {
+		app, _ := newLoggedApp()
+		app.WebSocket("/ws", ws)
+		err := app.Start("127.0.0.1:0")
+		if err == nil || !strings.Contains(err.Error(), "WebSocket route /ws: "+ErrInvalid.Error()) {
+			t.Fatalf("level %d, mem level %d: Start gave %v", ws.CompressionLevel, ws.MemLevel, err)
+		}
+		<-app.Done()
+	}
+	app, _ := newLoggedApp()
+	base := start(t, app)
+	got := dialOutcome(t, app, "ws"+strings.TrimPrefix(base, "http")+"/ws",
+		WebSocketClient{WebSocket: WebSocket{Compression: true, CompressionLevel: 10}})
+	sameEvents(t, "a dial with CompressionLevel 10", got, "error EDDY_EINVAL")
+}
+
+// deflateReporter serves n connections on a raw listener: each accepts permessage-deflate,
+// reads the client's first frame and answers (uncompressed) "<RSV1 bit> <payload length>
+// <the message it inflates to>", then closes with 1000.
+func deflateReporter(t *testing.T, n int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for i := 0; i < n; i++ {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			func() {
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(20 * time.Second))
+				r := bufio.NewReader(conn)
+				req, err := http.ReadRequest(r)
+				if err != nil {
+					return
+				}
+				sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+					"Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+					base64.StdEncoding.EncodeToString(sum[:]))
+				var head [2]byte
+				if _, err := io.ReadFull(r, head[:]); err != nil {
+					return
+				}
+				size := uint64(head[1] & 0x7f)
+				if size == 126 {
+					var ext [2]byte
+					io.ReadFull(r, ext[:])
+					size = uint64(binary.BigEndian.Uint16(ext[:]))
+				} else if size == 127 {
+					var ext [8]byte
+					io.ReadFull(r, ext[:])
+					size = binary.BigEndian.Uint64(ext[:])
+				}
+				var mask [4]byte
+				io.ReadFull(r, mask[:])
+				p := make([]byte, size)
+				if _, err := io.ReadFull(r, p); err != nil {
+					return
+				}
+				for j := range p {
+					p[j] ^= mask[j%4]
+				}
+				if head[0]&0x40 != 0 {
+					data := append(p, 0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff)
+					if p, err = io.ReadAll(flate.NewReader(bytes.NewReader(data))); err != nil {
+						p = []byte("inflate: " + err.Error())
+					}
+				}
+				report := append([]byte(fmt.Sprintf("%d %d ", head[0]&0x40, size)), p...)
+				frame := binary.BigEndian.AppendUint64([]byte{0x81, 127}, uint64(len(report)))
+				conn.Write(append(append(frame, report...), 0x88, 2, 0x03, 0xe8))
+				io.ReadFull(r, head[:]) // the client's close
+			}()
+		}
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+// A WebSocketClient's CompressionLevel and MemLevel set its compressor: the raw server sees
+// stored blocks (longer than the message) with CompressionStored and a frame more than 4x
+// smaller at the default level; both inflate to the message.
+func TestWebSocketClientCompressionLevel(t *testing.T) {
+	app, _ := newLoggedApp()
+	start(t, app)
+	url := deflateReporter(t, 2)
+	text := levelText()
+	sizes := map[string]int{}
+	for _, c := range []struct {
+		name  string
+		level int
+		mem   int
+	}{{"stored", CompressionStored, 1}, {"default", 0, 0}} {
+		reports := make(chan string, 2)
+		err := app.DialWebSocket(url, WebSocketClient{
+			WebSocket: WebSocket{
+				Open:             func(conn *Conn) { conn.WriteMessage(text, false) },
+				OnMessage:        func(conn *Conn, data []byte, binary bool) { reports <- string(data) },
+				OnClose:          func(conn *Conn, code int, reason string) { reports <- fmt.Sprint("closed ", code) },
+				Compression:      true,
+				CompressionLevel: c.level,
+				MemLevel:         c.mem,
+			},
+			OnError: func(err error) { reports <- "error " + err.Error() },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := clientEvents(t, reports, 2)
+		var rsv1, size int
+		var message string
+		if n, _ := fmt.Sscanf(got[0], "%d %d", &rsv1, &size); n == 2 {
+			message = strings.SplitN(got[0], " ", 3)[2]
+		}
+		if rsv1 != 0x40 || message != string(text) || got[1] != "closed 1000" {
+			t.Fatalf("%s: the server saw RSV1 %#x, a %d-byte frame inflating to the message: %v; then %q",
+				c.name, rsv1, size, message == string(text), got[1])
+		}
+		sizes[c.name] = size
+	}
+	if !(sizes["stored"] > len(text) && len(text) > 4*sizes["default"]) {
+		t.Fatalf("client frame sizes %v for a %d-byte message: want stored > message > 4 x default", sizes, len(text))
 	}
 }
