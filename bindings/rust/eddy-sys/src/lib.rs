@@ -744,6 +744,11 @@ extern "C" {
         flags: c_int,
         max_window_bits: c_int,
     ) -> c_int;
+    pub fn eddy_ws_options_set_compression_level(
+        options: *mut eddy_ws_options,
+        level: c_int,
+        mem_level: c_int,
+    ) -> c_int;
     pub fn eddy_ws_options_set_ping(
         options: *mut eddy_ws_options,
         interval: c_double,

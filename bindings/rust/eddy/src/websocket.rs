@@ -41,6 +41,8 @@ pub struct WebSocketHandler {
     max_message_size: Option<usize>,
     max_message_memory: Option<usize>,
     compression: bool,
+    compression_level: Option<i32>,
+    mem_level: Option<i32>,
     ping: Option<(f64, f64)>,
 }
 
@@ -130,6 +132,22 @@ impl WebSocketHandler {
         self.compression = on;
         self
     }
+    /// How this side compresses once permessage-deflate is negotiated (Tornado's
+    /// `compression_options["compression_level"]`): zlib's level, 0 (stored blocks, no
+    /// compression) to 9 (smallest), or -1 for the default (6). Another value makes
+    /// [`crate::Route::websocket`] fail with `Error::INVALID`.
+    pub fn compression_level(mut self, level: i32) -> Self {
+        self.compression_level = Some(level);
+        self
+    }
+    /// zlib's memLevel for this side's compressor (Tornado's `compression_options["mem_level"]`):
+    /// 1 to 9, or 0 for the default (8); a lower one trades ratio for memory, a compressor
+    /// holding about 2^(mem_level+9) bytes besides its window. Another value makes
+    /// [`crate::Route::websocket`] fail with `Error::INVALID`.
+    pub fn mem_level(mut self, level: i32) -> Self {
+        self.mem_level = Some(level);
+        self
+    }
     /// Keep-alive pings every `interval` seconds; no pong within `timeout` drops the connection.
     pub fn ping(mut self, interval: f64, timeout: f64) -> Self {
         self.ping = Some((interval, timeout));
@@ -157,6 +175,13 @@ impl WebSocketHandler {
                         opts,
                         sys::EDDY_WS_DEFLATE,
                         0,
+                    ))?;
+                }
+                if self.compression_level.is_some() || self.mem_level.is_some() {
+                    check(sys::eddy_ws_options_set_compression_level(
+                        opts,
+                        self.compression_level.unwrap_or(-1),
+                        self.mem_level.unwrap_or(0),
                     ))?;
                 }
                 if let Some((interval, timeout)) = self.ping {

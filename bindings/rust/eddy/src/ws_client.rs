@@ -40,6 +40,8 @@ pub struct WebSocketClient {
     max_message_size: Option<usize>,
     max_message_memory: Option<usize>,
     compression: bool,
+    compression_level: Option<i32>,
+    mem_level: Option<i32>,
     connect_timeout: Option<f64>,
 }
 
@@ -188,6 +190,22 @@ impl WebSocketClient {
         self.compression = on;
         self
     }
+    /// How this side compresses once permessage-deflate is negotiated (Tornado's
+    /// `compression_options["compression_level"]`): zlib's level, 0 (stored blocks, no
+    /// compression) to 9 (smallest), or -1 for the default (6). Another value makes `connect`
+    /// fail with `Error::INVALID`.
+    pub fn compression_level(mut self, level: i32) -> Self {
+        self.compression_level = Some(level);
+        self
+    }
+    /// zlib's memLevel for this side's compressor (Tornado's `compression_options["mem_level"]`):
+    /// 1 to 9, or 0 for the default (8); a lower one trades ratio for memory, a compressor
+    /// holding about 2^(mem_level+9) bytes besides its window. Another value makes `connect`
+    /// fail with `Error::INVALID`.
+    pub fn mem_level(mut self, level: i32) -> Self {
+        self.mem_level = Some(level);
+        self
+    }
     /// How long the TCP connect plus the handshake may take (default 20 s).
     pub fn connect_timeout(mut self, seconds: f64) -> Self {
         self.connect_timeout = Some(seconds);
@@ -299,6 +317,13 @@ impl WebSocketClient {
                     opts,
                     sys::EDDY_WS_DEFLATE,
                     0,
+                ))?;
+            }
+            if self.compression_level.is_some() || self.mem_level.is_some() {
+                check(sys::eddy_ws_options_set_compression_level(
+                    opts,
+                    self.compression_level.unwrap_or(-1),
+                    self.mem_level.unwrap_or(0),
                 ))?;
             }
             if let Some(s) = self.connect_timeout {

@@ -3,12 +3,14 @@
 mod common;
 
 use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
-use common::{run_bounded, Server, WsClient};
-use eddy::{Error, Loop, Message, WebSocketClient, WebSocketHandler};
+use common::{run_bounded, Server, WsClient, IO_TIMEOUT};
+use eddy::{App, Error, Loop, Message, WebSocketClient, WebSocketHandler};
 
 #[test]
 fn echo_threads_panics_and_close_codes() {
@@ -343,4 +345,195 @@ fn client_closures_are_released_with_the_loop() {
     drop(lp);
     assert_eq!(*events.borrow(), ["Text(\"hi\")"]);
     assert_eq!(Rc::strong_count(&events), 1);
+}
+
+/// A ~20 KB text message that zlib's default level shrinks more than 4x and level 0 (stored
+/// blocks) makes a little longer.
+fn level_text() -> String {
+    (0..3000).map(|i| format!("word{} ", i % 50)).collect()
+}
+
+/// Relays one direction of a proxied WebSocket connection: the handshake (up to its empty
+/// line), then the first frame, whose first byte and payload length go to `seen` with `dir`,
+/// then the rest; at the end, `to` is shut down for writing.
+fn relay(
+    from: TcpStream,
+    mut to: TcpStream,
+    dir: &'static str,
+    seen: mpsc::Sender<(&'static str, u8, u64)>,
+) {
+    let mut r = BufReader::new(from);
+    let _ = (|| -> std::io::Result<()> {
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line)? == 0 {
+                return Ok(());
+            }
+            to.write_all(&line)?;
+            if line == b"\r\n" {
+                break;
+            }
+        }
+        let mut head = [0u8; 2];
+        r.read_exact(&mut head)?;
+        let mut frame = head.to_vec();
+        let mut len = u64::from(head[1] & 0x7f);
+        if len >= 126 {
+            let mut ext = vec![0u8; if len == 126 { 2 } else { 8 }];
+            r.read_exact(&mut ext)?;
+            frame.extend_from_slice(&ext);
+            len = ext.iter().fold(0, |n, b| n << 8 | u64::from(*b));
+        }
+        let mask = if head[1] & 0x80 != 0 { 4 } else { 0 };
+        let mut rest = vec![0u8; mask + len as usize];
+        r.read_exact(&mut rest)?;
+        frame.extend_from_slice(&rest);
+        to.write_all(&frame)?;
+        let _ = seen.send((dir, head[0], len));
+        std::io::copy(&mut r, &mut to)?;
+        Ok(())
+    })();
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// A TCP proxy for one connection to `port`: returns its port and what it saw, the first
+/// frame each way ("up": client to server, "down": server to client).
+fn frame_proxy(port: u16) -> (u16, mpsc::Receiver<(&'static str, u8, u64)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let (client, _) = listener.accept().unwrap();
+        let server = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for s in [&client, &server] {
+            s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        }
+        let (c2, s2, tx2) = (
+            client.try_clone().unwrap(),
+            server.try_clone().unwrap(),
+            tx.clone(),
+        );
+        let down = thread::spawn(move || relay(s2, c2, "down", tx2));
+        relay(client, server, "up", tx);
+        let _ = down.join();
+    });
+    (proxy_port, rx)
+}
+
+/// compression_level and mem_level set each side's compressor. eddy's client talks to a
+/// route through a proxy that records the first frame each way: the side at level 0 sends
+/// stored blocks (longer than the message), the side at the default level a frame more than
+/// 4x smaller. The echo the client gets is the message: both sides inflated what the other
+/// compressed. Out-of-range values fail with Error::INVALID.
+#[test]
+fn compression_level_and_mem_level_set_each_sides_compressor() {
+    let text = level_text();
+    let echo = |ws: &mut eddy::WebSocket<'_>, msg: Message<'_>| match msg {
+        Message::Text(t) => ws.send_text(t),
+        Message::Binary(b) => ws.send_binary(b),
+    };
+    let srv = Server::start(move |_, app| {
+        let stored = WebSocketHandler::new()
+            .compression(true)
+            .compression_level(0)
+            .mem_level(1)
+            .on_message(echo);
+        app.route("/stored").unwrap().websocket(stored).unwrap();
+        let default = WebSocketHandler::new().compression(true).on_message(echo);
+        app.route("/default").unwrap().websocket(default).unwrap();
+    });
+    // (path, the client's level): which side stores.
+    for (path, client_stores) in [("/stored", false), ("/default", true)] {
+        let (proxy, seen) = frame_proxy(srv.port);
+        let lp = Loop::new().unwrap();
+        let echoed = Rc::new(RefCell::new(None));
+        let (got, stopper, sent, want) = (echoed.clone(), lp.clone(), text.clone(), text.clone());
+        let mut client = WebSocketClient::new().compression(true);
+        if client_stores {
+            client = client.compression_level(0).mem_level(1);
+        }
+        client
+            .on_connect(move |outcome| outcome?.send_text(&sent))
+            .on_message(move |ws, msg| {
+                *got.borrow_mut() = Some(msg == Message::Text(&want));
+                ws.close(1000, "")
+            })
+            .on_close(move |_, _, _| {
+                stopper.stop();
+                Ok(())
+            })
+            .connect(&lp, &format!("ws://127.0.0.1:{}{}", proxy, path))
+            .unwrap();
+        run_bounded(&lp);
+        assert_eq!(
+            *echoed.borrow(),
+            Some(true),
+            "{}: the echo is the message",
+            path
+        );
+        let mut sizes = std::collections::HashMap::new();
+        for _ in 0..2 {
+            let (dir, first, len) = seen.recv_timeout(IO_TIMEOUT).expect("a frame each way");
+            assert_eq!(
+                first & 0x40,
+                0x40,
+                "{} {}: a compressed (RSV1) frame",
+                path,
+                dir
+            );
+            sizes.insert(dir, len);
+        }
+        let (stores, compresses) = if client_stores {
+            ("up", "down")
+        } else {
+            ("down", "up")
+        };
+        let n = text.len() as u64;
+        assert!(
+            sizes[stores] > n && n > 4 * sizes[compresses],
+            "{}: frame sizes {:?} for a {}-byte message",
+            path,
+            sizes,
+            n
+        );
+    }
+
+    // Out of range: the route, or the connect, fails (and no closure runs).
+    let lp = Loop::new().unwrap();
+    let mut app = App::new(&lp).unwrap();
+    for (i, (level, mem)) in [(10, 0), (-2, 0), (-1, 10), (-1, -1)]
+        .into_iter()
+        .enumerate()
+    {
+        let handler = WebSocketHandler::new()
+            .compression_level(level)
+            .mem_level(mem);
+        let route = app.route(&format!("/bad{}", i)).unwrap();
+        assert_eq!(
+            route.websocket(handler).err(),
+            Some(Error::INVALID),
+            "{} {}",
+            level,
+            mem
+        );
+        let client = WebSocketClient::new()
+            .compression(true)
+            .compression_level(level)
+            .mem_level(mem)
+            .on_connect(|_| panic!("a refused connect runs no closure"));
+        let url = format!("ws://127.0.0.1:{}/default", srv.port);
+        assert_eq!(
+            client.connect(&lp, &url),
+            Err(Error::INVALID),
+            "{} {}",
+            level,
+            mem
+        );
+    }
+    assert_eq!(
+        WebSocketClient::new()
+            .compression_level(10)
+            .connect(&lp, "ws://127.0.0.1:1/"),
+        Err(Error::INVALID)
+    );
 }
