@@ -17,7 +17,9 @@
  * "chat" when offered and adds "X-Extra: yes" from prepare; /closer closes with 4000 "bye"
  * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong";
  * /onping reports every ping it received as text "ping:<payload>" (from on_ping, which runs
- * after eddy queued the pong) and closes with 4001 when the payload is "close".
+ * after eddy queued the pong) and closes with 4001 when the payload is "close"; /stored
+ * compresses at level 0 (stored blocks) with memLevel 1; /lowmem compresses at the default
+ * level with memLevel 1 and a 512-byte window (bench/websocket/deflate_memory.py).
  */
 #include <eddy/eddy.h>
 #include <signal.h>
@@ -200,6 +202,14 @@ int main(int argc, char **argv) {
     eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_compression_level(o, 0, 1);
     r = eddy_app_add_route(app, "/stored", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
+    eddy_ws_options_free(o);
+
+    /* A compressor that holds little between messages: memLevel 1, a 2^9-byte window. */
+    o = eddy_ws_options_new();
+    eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 9);
+    eddy_ws_options_set_compression_level(o, -1, 1);
+    r = eddy_app_add_route(app, "/lowmem", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, NULL, echo_message, NULL, o);
     eddy_ws_options_free(o);
 
