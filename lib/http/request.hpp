@@ -92,6 +92,7 @@ public:
     size_t max_body = 0;
     double body_timeout = 0;
     uint64_t body_received = 0;      // decoded body bytes so far
+    uint64_t body_length = 0;        // the Content-Length announced (0: none, or chunked)
     // The buffered body's bytes, counted against the server's max_body_memory until this
     // request is released.
     MemoryShare body_memory;
