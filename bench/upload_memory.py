@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Peak memory a buffered upload costs the server, as a multiple of its size.
+
+  python3 bench/upload_memory.py --server build/tests/integration/http_api_server [--mib 40]
+
+Starts the server (http_api_server, body limit raised to 200 MiB), sends one POST of N MiB of
+random bytes to /auto_length (which answers without reading the body: what is measured is
+what the server itself holds) — once as a raw body, once as a multipart/form-data file — and
+reports the growth of the process's peak RSS (VmHWM) for each, in MiB and per MiB sent.
+A fresh server per upload, so each peak is its own.
+"""
+import argparse
+import os
+import socket
+import subprocess
+
+
+def hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def upload(server, content_type, body):
+    p = subprocess.Popen([server, "--port", "0", "--host", "127.0.0.1", "--max-body-size",
+                          str(200 << 20)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        port = None
+        while port is None:
+            line = p.stdout.readline().decode()
+            if not line:
+                raise SystemExit("server did not start")
+            if "listening" in line:
+                port = int(line.rsplit(":", 1)[1])
+        before = hwm_kib(p.pid)
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+            s.sendall(b"POST /auto_length HTTP/1.1\r\nHost: a\r\nContent-Type: %s\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (content_type, len(body)) + body)
+            status = s.recv(4096).split(b"\r\n")[0]
+        if b" 200 " not in status:
+            raise SystemExit(f"upload answered {status!r}")
+        return (hwm_kib(p.pid) - before) / 1024
+    finally:
+        p.terminate()
+        p.wait(30)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--mib", type=int, default=40)
+    args = ap.parse_args()
+    data = os.urandom(1 << 20) * args.mib + b"x" * 12345  # not a power of two
+    mib = len(data) / (1 << 20)
+    multipart = (b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\r\n"
+                 + data + b"\r\n--XyZ--\r\n")
+    print(f"| upload ({mib:.1f} MiB) | peak RSS growth (MiB) | per MiB sent |")
+    print("|---|---|---|")
+    for label, ctype, body in (("raw body", b"application/octet-stream", data),
+                               ("multipart file", b"multipart/form-data; boundary=XyZ", multipart)):
+        grown = upload(args.server, ctype, body)
+        print(f"| {label} | {grown:.1f} | {grown / mib:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
