@@ -75,6 +75,20 @@ function Handler:get_ssl_certificate(binary_form)
   local der, code = core.request_tls_peer_certificate(self:request())
   return der, code and math.tointeger(code)
 end
+-- "HTTP/1.1" or "HTTP/1.0" (Tornado's request.version).
+function Handler:version()
+  return core.eddy_request_version(self:request()) == 11 and "HTTP/1.1" or "HTTP/1.0"
+end
+-- The host without its port, lower-cased (Tornado's request.host_name): "example.com" for
+-- Host "Example.COM:8080", "[::1]" for "[::1]:8080".
+function Handler:host_name()
+  local host = (self:host() or ""):lower()
+  return host:match("^(.+):%d+$") or host
+end
+-- protocol://host/uri (Tornado's request.full_url()).
+function Handler:full_url() return self:protocol() .. "://" .. (self:host() or "") .. (self:uri() or "") end
+-- Seconds since the request line started to arrive (Tornado's request.request_time()).
+function Handler:request_time() return core.eddy_request_duration(self:request()) end
 -- The first value of request header `name` (case-insensitive) or nil.
 function Handler:header(name) return (core.eddy_request_header(self:request(), name)) end
 -- Every request header as a list of {name, value}.
@@ -118,6 +132,32 @@ function Handler:get_arguments(name)
   return out
 end
 
+-- Every value of `name` from the query / from a form body only, in order (Tornado's
+-- get_query_arguments / get_body_arguments).
+local function values_of(self, sources, name)
+  local out = {}
+  for _, kv in ipairs(core.request_arguments(self:request(), sources)) do
+    if kv[1] == name then out[#out + 1] = kv[2] end
+  end
+  return out
+end
+function Handler:get_query_arguments(name) return values_of(self, core.EDDY_ARGS_QUERY, name) end
+function Handler:get_body_arguments(name) return values_of(self, core.EDDY_ARGS_BODY, name) end
+-- The arguments as Tornado's dicts: { [name] = { value, ... } }, values in arrival order.
+-- arguments(): query and body (query first); query_arguments(), body_arguments(): one source.
+local function grouped(self, sources)
+  local out = {}
+  for _, kv in ipairs(core.request_arguments(self:request(), sources)) do
+    local list = out[kv[1]]
+    if not list then list = {}; out[kv[1]] = list end
+    list[#list + 1] = kv[2]
+  end
+  return out
+end
+function Handler:arguments() return grouped(self, core.EDDY_ARGS_ALL) end
+function Handler:query_arguments() return grouped(self, core.EDDY_ARGS_QUERY) end
+function Handler:body_arguments() return grouped(self, core.EDDY_ARGS_BODY) end
+
 -- The uploaded files of a multipart/form-data body (Tornado's request.files): a table
 -- { [field] = { {filename=, content_type=, body=}, ... } }, each field's files in arrival
 -- order; body is the file's bytes as sent; content_type is "application/octet-stream" when
@@ -125,6 +165,23 @@ end
 function Handler:files() return core.request_files(self:request()) end
 
 function Handler:get_cookie(name, default) return core.eddy_handler_get_cookie(live(self), name) or default end
+-- Every request cookie as { [name] = value } (Tornado's request.cookies, values unquoted).
+-- Names are those of the Cookie header(s); values are what get_cookie gives (the first of a
+-- repeated name; illegal names are left out, as get_cookie does).
+function Handler:cookies()
+  local h, out = live(self), {}
+  for _, kv in ipairs(self:headers()) do
+    if kv[1]:lower() == "cookie" then
+      for chunk in kv[2]:gmatch("[^;]+") do
+        local name = chunk:match("^%s*([^=]-)%s*=")
+        if name and name ~= "" and out[name] == nil then
+          out[name] = core.eddy_handler_get_cookie(h, name)
+        end
+      end
+    end
+  end
+  return out
+end
 -- opts: domain, path, expires (Unix time), max_age (seconds), secure, httponly, samesite.
 function Handler:set_cookie(name, value, opts)
   opts = opts or {}
@@ -136,6 +193,10 @@ function Handler:clear_cookie(name, opts)
   opts = opts or {}
   return check(core.eddy_handler_clear_cookie(live(self), name, opts.path, opts.domain), "clear_cookie")
 end
+-- Deletes every cookie the request sent (Tornado's clear_all_cookies); opts: path, domain.
+function Handler:clear_all_cookies(opts)
+  for name in pairs(self:cookies()) do self:clear_cookie(name, opts) end
+end
 function Handler:get_signed_cookie(name, max_age_days)
   return (core.eddy_handler_get_signed_cookie(live(self), name, max_age_days or 31))
 end
@@ -146,7 +207,19 @@ function Handler:xsrf_token() return (core.eddy_handler_xsrf_token(live(self))) 
 function Handler:reverse_url(name, ...) return self.application:reverse_url(name, ...) end
 
 function Handler:set_status(status, reason)
-  return check(core.eddy_handler_set_status(live(self), status, reason), "set_status")
+  local rc = check(core.eddy_handler_set_status(live(self), status, reason), "set_status")
+  self._status = status
+  return rc
+end
+-- The response status set so far (Tornado's get_status): 200 until set_status, send_error,
+-- redirect or clear changes it.
+function Handler:get_status() return self._status or 200 end
+-- Tornado's clear(): drops the headers (Set-Cookie excepted) and the body written so far, sets
+-- status 200 and runs set_default_headers again. An error once the headers were flushed.
+function Handler:clear()
+  local rc = check(core.eddy_handler_clear(live(self)), "clear")
+  self._status = 200
+  return rc
 end
 function Handler:set_header(name, value)
   return check(core.eddy_handler_set_header(live(self), name, tostring(value)), "set_header")
@@ -180,9 +253,12 @@ function Handler:finish(chunk)
   return finishing(self, core.eddy_handler_finish(live(self)))
 end
 function Handler:redirect(url, status)
+  self._status = (status ~= nil and status ~= 0) and status or 302
   return finishing(self, check(core.eddy_handler_redirect(live(self), url, status or 0), "redirect"))
 end
 function Handler:send_error(status)
+  status = status or 500
+  self._status = (status >= 200 and status <= 599) and status or 500
   return finishing(self, core.eddy_handler_send_error(live(self), status or 500))
 end
 -- Keeps the response open after the current function returns; finish it later.
@@ -375,6 +451,7 @@ local function make_dispatch(app, handlers, kwargs)
       self._closed = true
       if handlers.on_connection_close then run_hook(self, handlers.on_connection_close) end
     elseif event == "write_error" then
+      self._status = math.tointeger(extra)
       self._in_write_error = true
       run_hook(self, handlers.write_error, math.tointeger(extra))
       self._in_write_error = false

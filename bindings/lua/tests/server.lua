@@ -72,6 +72,44 @@ local app = eddy.Application({
         for _, kv in ipairs(self:get_arguments()) do names[#names + 1] = kv[1] end
         self:write({ files = out, note = self:get_body_argument("note"), arguments = names })
       end } },
+  -- Tornado's HTTPServerRequest fields and argument/cookie dicts, as JSON.
+  { "/request_info", { get = function(self)
+        self:write({ version = self:version(), host_name = self:host_name(), full_url = self:full_url(),
+                     request_time = self:request_time(), cookies = self:cookies(),
+                     arguments = self:arguments(), query_arguments = self:query_arguments(),
+                     body_arguments = self:body_arguments(),
+                     query_x = eddy.json.array(self:get_query_arguments("x")),
+                     body_x = eddy.json.array(self:get_body_arguments("x")) })
+      end,
+      post = function(self)
+        eddy.sleep(0.05) -- request_time keeps counting while the handler runs
+        self:write({ arguments = self:arguments(), query_arguments = self:query_arguments(),
+                     body_arguments = self:body_arguments(), query_x = eddy.json.array(self:get_query_arguments("x")),
+                     body_x = eddy.json.array(self:get_body_arguments("x")), request_time = self:request_time() })
+      end } },
+  -- get_status follows set_status, clear (back to 200, headers and body dropped) and send_error.
+  { "/status", {
+      set_default_headers = function(self) self:set_header("X-Default", "again") end,
+      get = function(self)
+        local seen = { self:get_status() }
+        self:set_status(201)
+        seen[#seen + 1] = self:get_status()
+        self:set_header("X-Dropped", "1")
+        self:write("dropped body")
+        self:clear()
+        seen[#seen + 1] = self:get_status()
+        self:set_status(202)
+        seen[#seen + 1] = self:get_status()
+        if self:get_argument("error", false) then
+          self.seen = seen
+          return self:send_error(409)
+        end
+        self:write(table.concat(seen, ","))
+      end,
+      write_error = function(self, status)
+        self:write(table.concat(self.seen, ",") .. " error " .. self:get_status())
+      end } },
+  { "/clear_all_cookies", { get = function(self) self:clear_all_cookies({ path = "/p" }) end } },
   { "/headers", { get = function(self)
         self:set_status(203, "Made Up")
         self:set_header("X-One", "1")

@@ -118,6 +118,51 @@ class Basics(unittest.TestCase):
         self.assertEqual(self.server.request("GET", "/cookies", headers={"Cookie": forged})[2],
                          b"plain=v1 signed=nil")
 
+    def test_request_fields(self):
+        # Tornado's request.version, host_name, full_url(), request_time() and request.cookies.
+        status, _, body = self.server.request(
+            "GET", "/request_info?x=1&y=2&x=3",
+            headers={"Host": "Example.COM:8080", "Cookie": 'a=1; b="q\\"x"; bad name=2; a=dup'})
+        self.assertEqual(status, 200, body)
+        got = json.loads(body)
+        self.assertEqual(got["version"], "HTTP/1.1")
+        self.assertEqual(got["host_name"], "example.com")
+        self.assertEqual(got["full_url"], "http://Example.COM:8080/request_info?x=1&y=2&x=3")
+        self.assertTrue(0 <= got["request_time"] < 5, got["request_time"])
+        self.assertEqual(got["cookies"], {"a": "1", "b": 'q"x'})
+        status, _, body = self.server.request("GET", "/request_info", headers={"Host": "[::1]:80"})
+        self.assertEqual((json.loads(body)["host_name"], json.loads(body)["cookies"]), ("[::1]", {}))
+
+    def test_argument_dicts(self):
+        # Tornado's arguments / query_arguments / body_arguments dicts and get_query_arguments /
+        # get_body_arguments lists.
+        status, _, body = self.server.request(
+            "POST", "/request_info?x=1&y=2&x=3", body="x=b1&z=&x=b2",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200, body)
+        got = json.loads(body)
+        self.assertEqual(got["query_arguments"], {"x": ["1", "3"], "y": ["2"]})
+        self.assertEqual(got["body_arguments"], {"x": ["b1", "b2"], "z": [""]})
+        self.assertEqual(got["arguments"], {"x": ["1", "3", "b1", "b2"], "y": ["2"], "z": [""]})
+        self.assertEqual((got["query_x"], got["body_x"]), (["1", "3"], ["b1", "b2"]))
+        self.assertGreaterEqual(got["request_time"], 0.05)
+
+    def test_get_status_and_clear(self):
+        status, resp, body = self.server.request("GET", "/status")
+        self.assertEqual((status, body), (202, b"200,201,200,202"))
+        self.assertEqual((resp.getheader("X-Dropped"), resp.getheader("X-Default")), (None, "again"))
+        status, _, body = self.server.request("GET", "/status?error=1")
+        self.assertEqual((status, body), (409, b"200,201,200,202 error 409"))
+
+    def test_clear_all_cookies(self):
+        status, resp, _ = self.server.request("GET", "/clear_all_cookies",
+                                              headers={"Cookie": "a=1; b=2"})
+        self.assertEqual(status, 200)
+        cleared = sorted(c.split("=")[0] for c in resp.headers.get_all("Set-Cookie"))
+        self.assertEqual(cleared, ["a", "b"])
+        self.assertTrue(all("Path=/p" in c and "expires=" in c.lower()
+                            for c in resp.headers.get_all("Set-Cookie")))
+
     def test_redirect(self):
         status, resp, _ = self.server.request("GET", "/redirect")
         self.assertEqual((status, resp.getheader("Location")), (302, "/"))
