@@ -549,6 +549,12 @@ extern "C" {
         url_len: usize,
         status: c_int,
     ) -> c_int;
+    pub fn eddy_handler_clear(handler: *mut eddy_handler) -> c_int;
+    pub fn eddy_handler_set_etag(
+        handler: *mut eddy_handler,
+        value: *const c_char,
+        len: usize,
+    ) -> c_int;
     pub fn eddy_handler_send_error(handler: *mut eddy_handler, status: c_int) -> c_int;
     pub fn eddy_handler_set_cookie(
         handler: *mut eddy_handler,

@@ -106,6 +106,7 @@ unsafe extern "C" fn on_write_error(h: *mut sys::eddy_handler, status: c_int, ud
     if let Some(f) = f {
         // Runs inside eddy's send_error, which finishes afterwards: no end is applied here.
         let status = u16::try_from(status).unwrap_or(500);
+        crate::deferred::set_handler_status(h, status);
         dispatch(h, &cbs.remote, "write_error", false, false, |rq, rs| {
             f(rq, rs, status)
         });

@@ -1,6 +1,6 @@
 //! Deferred: a detached response, finished later from any thread.
 use std::os::raw::c_void;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 
 use eddy_sys as sys;
@@ -14,18 +14,65 @@ use crate::response::Response;
 
 /// Set when eddy releases the handler (through the handler userdata's free function), so that
 /// a late post never touches freed memory. Read and written on the loop thread only.
+/// For a handler it also keeps the response status set so far (Tornado's get_status), which
+/// outlives the per-callback [`Response`].
 pub(crate) struct Life {
     released: AtomicBool,
+    status: AtomicU16,
 }
 
 impl Life {
     pub(crate) fn new() -> Arc<Life> {
         Arc::new(Life {
             released: AtomicBool::new(false),
+            status: AtomicU16::new(200),
         })
     }
     pub(crate) fn released(&self) -> bool {
         self.released.load(Ordering::Acquire)
+    }
+}
+
+/// The Life of handler `h`, kept in its userdata (made on first use).
+///
+/// # Safety
+/// `h` is a live handler on its loop's thread.
+pub(crate) unsafe fn handler_life(h: *mut sys::eddy_handler) -> Arc<Life> {
+    let ud = sys::eddy_handler_get_userdata(h);
+    if ud.is_null() {
+        let life = Life::new();
+        let boxed = Box::into_raw(Box::new(life.clone()));
+        sys::eddy_handler_set_userdata(h, boxed as *mut c_void, Some(release_life));
+        life
+    } else {
+        // Only this crate sets handler userdata: it is our Box<Arc<Life>>.
+        (*(ud as *const Arc<Life>)).clone()
+    }
+}
+
+/// Records the status of handler `h`'s response (200 until changed).
+///
+/// # Safety
+/// As [`handler_life`].
+pub(crate) unsafe fn set_handler_status(h: *mut sys::eddy_handler, status: u16) {
+    let ud = sys::eddy_handler_get_userdata(h);
+    if ud.is_null() && status == 200 {
+        return; // the default: no allocation needed
+    }
+    handler_life(h).status.store(status, Ordering::Relaxed);
+}
+
+/// The status recorded for handler `h` (200 when none was set).
+///
+/// # Safety
+/// As [`handler_life`].
+pub(crate) unsafe fn handler_status(h: *mut sys::eddy_handler) -> u16 {
+    let ud = sys::eddy_handler_get_userdata(h);
+    if ud.is_null() {
+        200
+    } else {
+        let life: &Arc<Life> = &*(ud as *const Arc<Life>);
+        life.status.load(Ordering::Relaxed)
     }
 }
 
@@ -63,18 +110,7 @@ impl Deferred {
     /// # Safety
     /// `h` is a live, detached handler, on its loop's thread.
     pub(crate) unsafe fn new(h: *mut sys::eddy_handler, remote: Remote) -> Deferred {
-        let ud = sys::eddy_handler_get_userdata(h);
-        let life = if ud.is_null() {
-            let life = Arc::new(Life {
-                released: AtomicBool::new(false),
-            });
-            let boxed = Box::into_raw(Box::new(life.clone()));
-            sys::eddy_handler_set_userdata(h, boxed as *mut c_void, Some(release_life));
-            life
-        } else {
-            // Only this crate sets handler userdata: it is our Box<Arc<Life>>.
-            (*(ud as *const Arc<Life>)).clone()
-        };
+        let life = handler_life(h);
         Deferred {
             h: HandlerPtr(h),
             life,

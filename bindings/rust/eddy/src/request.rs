@@ -1,4 +1,5 @@
 //! Request: what arrived, borrowed for one callback.
+use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int};
@@ -60,6 +61,40 @@ unsafe fn owned(p: *const c_char) -> String {
     }
 }
 
+/// The cookie names of the request's Cookie header(s), in order, repeats dropped (the values
+/// are for `eddy_handler_get_cookie`, which unquotes them and skips illegal names).
+///
+/// # Safety
+/// `req` is a live request.
+pub(crate) unsafe fn cookie_names(req: *mut sys::eddy_request) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let n = sys::eddy_request_header_count(req);
+    for i in 0..n {
+        let (mut name, mut nlen, mut value, mut vlen) = (std::ptr::null(), 0, std::ptr::null(), 0);
+        if sys::eddy_request_header_at(req, i, &mut name, &mut nlen, &mut value, &mut vlen) != 0 {
+            break;
+        }
+        let value = match (bytes(name, nlen), bytes(value, vlen)) {
+            (Some(name), Some(value)) if name.eq_ignore_ascii_case(b"cookie") => value,
+            _ => continue,
+        };
+        for chunk in value.split(|&b| b == b';') {
+            let key = match chunk.iter().position(|&b| b == b'=') {
+                Some(eq) => match str::from_utf8(&chunk[..eq]) {
+                    Ok(key) => key,
+                    Err(_) => continue,
+                },
+                None => continue,
+            };
+            let key = key.trim_matches(|c: char| c == ' ' || c == '\t');
+            if !key.is_empty() && !names.iter().any(|k| k == key) {
+                names.push(key.to_owned());
+            }
+        }
+    }
+    names
+}
+
 impl<'a> Request<'a> {
     /// # Safety
     /// `h` is a live handler for the whole of `'a`, used on its loop's thread.
@@ -101,6 +136,30 @@ impl<'a> Request<'a> {
     /// The Host header (or an absolute-form target's authority).
     pub fn host(&self) -> &str {
         self.view(sys::eddy_request_host)
+    }
+    /// The host without its port, lower-cased (Tornado's `request.host_name`): "example.com"
+    /// for Host "Example.COM:8080", "[::1]" for "[::1]:8080".
+    pub fn host_name(&self) -> String {
+        let host = self.host().to_ascii_lowercase();
+        match host.rfind(':') {
+            Some(i)
+                if i > 0
+                    && i + 1 < host.len()
+                    && host[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                host[..i].to_owned()
+            }
+            _ => host,
+        }
+    }
+    /// `scheme://host/uri` (Tornado's `request.full_url()`).
+    pub fn full_url(&self) -> String {
+        format!("{}://{}{}", self.scheme(), self.host(), self.uri())
+    }
+    /// Seconds since the request line started to arrive (Tornado's `request.request_time()`).
+    pub fn request_time(&self) -> f64 {
+        // SAFETY: live request.
+        unsafe { sys::eddy_request_duration(self.req) }
     }
     /// 10 for HTTP/1.0, 11 for HTTP/1.1.
     pub fn version(&self) -> i32 {
@@ -308,6 +367,70 @@ impl<'a> Request<'a> {
     pub fn body_argument(&self, name: &str) -> Option<&str> {
         text(self.arg(sys::EDDY_ARGS_BODY, name))
     }
+    fn args_from(&self, sources: c_int) -> Vec<(&str, &str)> {
+        // SAFETY: live request.
+        let n = unsafe { sys::eddy_request_argument_count(self.req, sources) };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let (mut name, mut nlen, mut value, mut vlen) =
+                (std::ptr::null(), 0, std::ptr::null(), 0);
+            // SAFETY: live request, index in range, out-pointers valid.
+            let rc = unsafe {
+                sys::eddy_request_argument_at(
+                    self.req, sources, i, &mut name, &mut nlen, &mut value, &mut vlen,
+                )
+            };
+            if rc != 0 {
+                break;
+            }
+            // SAFETY: views valid while the request is.
+            let (n, v) = unsafe { (text(bytes(name, nlen)), text(bytes(value, vlen))) };
+            if let (Some(n), Some(v)) = (n, v) {
+                out.push((n, v));
+            }
+        }
+        out
+    }
+    fn values_from(&self, sources: c_int, name: &str) -> Vec<&str> {
+        self.args_from(sources)
+            .into_iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .collect()
+    }
+    fn map_from(&self, sources: c_int) -> BTreeMap<&str, Vec<&str>> {
+        let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (n, v) in self.args_from(sources) {
+            out.entry(n).or_default().push(v);
+        }
+        out
+    }
+    /// Every value of argument `name`, query first, then a form body (Tornado's
+    /// `get_arguments`). Values that are not UTF-8 are left out.
+    pub fn arguments(&self, name: &str) -> Vec<&str> {
+        self.values_from(sys::EDDY_ARGS_ALL, name)
+    }
+    /// Every value of argument `name` in the query (Tornado's `get_query_arguments`).
+    pub fn query_arguments(&self, name: &str) -> Vec<&str> {
+        self.values_from(sys::EDDY_ARGS_QUERY, name)
+    }
+    /// Every value of argument `name` in a form body (Tornado's `get_body_arguments`).
+    pub fn body_arguments(&self, name: &str) -> Vec<&str> {
+        self.values_from(sys::EDDY_ARGS_BODY, name)
+    }
+    /// Every argument, name → values in arrival order, query first (Tornado's
+    /// `request.arguments`).
+    pub fn argument_map(&self) -> BTreeMap<&str, Vec<&str>> {
+        self.map_from(sys::EDDY_ARGS_ALL)
+    }
+    /// The query's arguments (Tornado's `request.query_arguments`).
+    pub fn query_argument_map(&self) -> BTreeMap<&str, Vec<&str>> {
+        self.map_from(sys::EDDY_ARGS_QUERY)
+    }
+    /// A form body's arguments (Tornado's `request.body_arguments`).
+    pub fn body_argument_map(&self) -> BTreeMap<&str, Vec<&str>> {
+        self.map_from(sys::EDDY_ARGS_BODY)
+    }
     /// An argument's raw bytes (query or body).
     pub fn argument_bytes(&self, name: &str) -> Option<&[u8]> {
         self.arg(sys::EDDY_ARGS_ALL, name)
@@ -347,6 +470,19 @@ impl<'a> Request<'a> {
                 len,
             )
         })
+    }
+    /// Every request cookie, name → value (Tornado's `request.cookies`): the values are
+    /// [`Request::cookie`]'s (unquoted; the first of a repeated name; illegal names left out).
+    pub fn cookies(&self) -> BTreeMap<String, &str> {
+        // SAFETY: live request.
+        let names = unsafe { cookie_names(self.req) };
+        names
+            .into_iter()
+            .filter_map(|n| {
+                let v = self.cookie(&n)?;
+                Some((n, v))
+            })
+            .collect()
     }
     /// The verified value of a signed cookie no older than `max_age_days` (None when missing,
     /// forged, expired, or no secret is set). Owned: the C view is reused by the next call.

@@ -4,7 +4,7 @@ use std::os::raw::c_int;
 
 use eddy_sys as sys;
 
-use crate::deferred::Deferred;
+use crate::deferred::{handler_status, set_handler_status, Deferred};
 use crate::error::{check, Error, Result};
 use crate::event_loop::Remote;
 
@@ -92,7 +92,52 @@ impl<'a> Response<'a> {
         // SAFETY: live handler; NULL reason = the standard phrase.
         check(unsafe {
             sys::eddy_handler_set_status(self.h, c_int::from(status), std::ptr::null(), 0)
-        })
+        })?;
+        // SAFETY: live handler.
+        unsafe { set_handler_status(self.h, status) };
+        Ok(())
+    }
+
+    /// The status set so far (Tornado's `get_status`): 200 until [`Response::set_status`],
+    /// [`Response::redirect`], [`Response::send_error`] (also in this callback, before the
+    /// page is sent) or [`Response::clear`] changes it; kept across the callbacks of one
+    /// request (prepare, the method, on_finish); in write_error, the error's status.
+    pub fn status(&self) -> u16 {
+        if let Some(End::Error(status)) = self.end {
+            return u16::try_from(status).unwrap_or(500);
+        }
+        // SAFETY: live handler.
+        unsafe { handler_status(self.h) }
+    }
+
+    /// Tornado's `clear()`: drops the headers set so far (Set-Cookie excepted) and the body
+    /// written, sets status 200 and runs the route's default_headers again. Err(STATE) once
+    /// the headers were flushed.
+    pub fn clear(&mut self) -> Result<()> {
+        self.open()?;
+        let before = self.status();
+        // SAFETY: live handler. 200 first: default_headers, which runs inside (with its own
+        // Response), may set another status.
+        unsafe { set_handler_status(self.h, 200) };
+        // SAFETY: live handler.
+        let rc = check(unsafe { sys::eddy_handler_clear(self.h) });
+        if rc.is_err() {
+            // SAFETY: live handler.
+            unsafe { set_handler_status(self.h, before) };
+        }
+        rc
+    }
+
+    /// Replaces the automatic ETag of this response (Tornado's `compute_etag` /
+    /// `set_etag_header`): at finish, a 200 answer to GET or HEAD without an Etag header gets
+    /// `etag` (sent as given, e.g. `"\"v1\""`) and a matching If-None-Match turns it into 304.
+    /// `None`: no ETag and no 304 at all (Tornado's compute_etag returning None).
+    /// Err(INVALID) for a control character.
+    pub fn set_etag(&mut self, etag: Option<&str>) -> Result<()> {
+        self.open()?;
+        let (p, n) = etag.map_or((std::ptr::null(), 0), |e| (e.as_ptr(), e.len()));
+        // SAFETY: live handler; the string passed with its length (copied by eddy).
+        check(unsafe { sys::eddy_handler_set_etag(self.h, p as _, n) })
     }
 
     /// Sets the status code with a custom reason phrase.
@@ -106,7 +151,10 @@ impl<'a> Response<'a> {
                 reason.as_ptr() as _,
                 reason.len(),
             )
-        })
+        })?;
+        // SAFETY: live handler.
+        unsafe { set_handler_status(self.h, status) };
+        Ok(())
     }
 
     /// Sets a response header, replacing earlier values. Err(INVALID) for a bad name or value.
@@ -189,6 +237,8 @@ impl<'a> Response<'a> {
             return Err(Error::INVALID);
         }
         self.end = Some(End::Error(c_int::from(status)));
+        // SAFETY: live handler.
+        unsafe { set_handler_status(self.h, status) };
         Ok(())
     }
 
@@ -249,6 +299,31 @@ impl<'a> Response<'a> {
                 std::ptr::null(),
             )
         })
+    }
+
+    /// Deletes every cookie the request sent (Tornado's `clear_all_cookies`), as
+    /// [`Response::clear_cookie`] does one.
+    pub fn clear_all_cookies(&mut self) -> Result<()> {
+        self.open()?;
+        // SAFETY: live handler and request.
+        let names = unsafe { crate::request::cookie_names(sys::eddy_handler_request(self.h)) };
+        for name in names {
+            // A name eddy's parser skips (not a token) has no cookie to clear.
+            // SAFETY: live handler.
+            let sent = unsafe {
+                !sys::eddy_handler_get_cookie(
+                    self.h,
+                    name.as_ptr() as _,
+                    name.len(),
+                    std::ptr::null_mut(),
+                )
+                .is_null()
+            };
+            if sent {
+                self.clear_cookie(&name)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sets a signed cookie (needs [`crate::App::set_cookie_secret`]).

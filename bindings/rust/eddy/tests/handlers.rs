@@ -427,3 +427,133 @@ fn reverse_url_from_the_app_and_a_handler() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "/user/a%20b/7");
 }
+
+#[test]
+fn request_fields_cookies_and_argument_maps() {
+    let srv = Server::start(|_, app| {
+        app.route("/info").unwrap().post(|req, res| {
+            res.write(format!(
+                "host_name={} full_url={} cookies={:?} args={:?} query={:?} body={:?} x={:?} qx={:?} bx={:?}",
+                req.host_name(),
+                req.full_url(),
+                req.cookies(),
+                req.argument_map(),
+                req.query_argument_map(),
+                req.body_argument_map(),
+                req.arguments("x"),
+                req.query_arguments("x"),
+                req.body_arguments("x"),
+            ))
+        });
+        app.route("/time").unwrap().get(|req, res| {
+            // request_time counts from the request line: the request below sends its head in
+            // two writes 150 ms apart.
+            let t = req.request_time();
+            res.write(if (0.1..5.0).contains(&t) {
+                "ok".to_string()
+            } else {
+                format!("bad {}", t)
+            })
+        });
+    });
+    let mut c = srv.connect();
+    let body = "x=b1&z=&x=b2";
+    c.send(&format!(
+        "POST /info?x=1&y=2&x=3 HTTP/1.1\r\nHost: Example.COM:8080\r\n\
+         Cookie: a=1; b=\"q\\\"x\"; bad name=2; a=dup\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    ));
+    let r = c.response();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.text(),
+        "host_name=example.com full_url=http://Example.COM:8080/info?x=1&y=2&x=3 \
+         cookies={\"a\": \"1\", \"b\": \"q\\\"x\"} \
+         args={\"x\": [\"1\", \"3\", \"b1\", \"b2\"], \"y\": [\"2\"], \"z\": [\"\"]} \
+         query={\"x\": [\"1\", \"3\"], \"y\": [\"2\"]} body={\"x\": [\"b1\", \"b2\"], \"z\": [\"\"]} \
+         x=[\"1\", \"3\", \"b1\", \"b2\"] qx=[\"1\", \"3\"] bx=[\"b1\", \"b2\"]"
+    );
+    c.send("POST /info HTTP/1.1\r\nHost: [::1]:80\r\nContent-Length: 0\r\n\r\n");
+    let text = c.response().text();
+    assert!(
+        text.starts_with("host_name=[::1] full_url=http://[::1]:80/info cookies={} "),
+        "{}",
+        text
+    );
+    c.send("GET /time HTTP/1.1\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    c.send("Host: t\r\n\r\n");
+    assert_eq!(c.response().text(), "ok");
+}
+
+#[test]
+fn status_clear_etag_and_clear_all_cookies() {
+    let srv = Server::start(|_, app| {
+        app.route("/status")
+            .unwrap()
+            .default_headers(|_, res| res.set_header("X-Default", "again"))
+            .prepare(|_, res| res.set_status(201))
+            .write_error(|_, res, status| res.write(format!("error {} {}", status, res.status())))
+            .get(|req, res| {
+                let mut seen = vec![res.status()]; // 201, from prepare
+                res.set_header("X-Dropped", "1")?;
+                res.write("dropped body")?;
+                res.clear()?;
+                seen.push(res.status());
+                res.set_status(202)?;
+                seen.push(res.status());
+                if req.argument("error").is_some() {
+                    res.send_error(409)?;
+                    // send_error takes effect when the callback returns; the status is known now.
+                    assert_eq!(res.status(), 409);
+                    return Ok(());
+                }
+                res.write(format!("{:?}", seen))
+            });
+        app.route("/etag").unwrap().get(|req, res| {
+            match req.argument("tag") {
+                Some("none") => res.set_etag(None)?,
+                Some(tag) => res.set_etag(Some(tag))?,
+                None => {}
+            }
+            res.write("same body")
+        });
+        app.route("/clear_all")
+            .unwrap()
+            .get(|_, res| res.clear_all_cookies());
+    });
+    let r = srv.get("/status");
+    assert_eq!((r.status, r.text().as_str()), (202, "[201, 200, 202]"));
+    assert_eq!(r.header("x-dropped"), None);
+    assert_eq!(r.header("x-default"), Some("again"));
+    let r = srv.get("/status?error=1");
+    assert_eq!((r.status, r.text().as_str()), (409, "error 409 409"));
+
+    let r = srv.get("/etag?tag=%22v1%22");
+    assert_eq!((r.status, r.header("etag")), (200, Some("\"v1\"")));
+    let mut c = srv.connect();
+    c.send("GET /etag?tag=%22v1%22 HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n");
+    assert_eq!(c.response().status, 304);
+    c.send("GET /etag?tag=none HTTP/1.1\r\nHost: t\r\nIf-None-Match: *\r\n\r\n");
+    let r = c.response();
+    assert_eq!((r.status, r.header("etag")), (200, None));
+    assert!(srv.get("/etag").header("etag").is_some()); // eddy's own body hash
+
+    // One Set-Cookie each (the test client keeps one value per header name): an expired
+    // cookie on path "/" for the name sent; none for a name eddy's parser skips.
+    for (jar, name) in [("a=1; bad name=3", "a="), ("bad name=3; b=2", "b=")] {
+        c.send(&format!(
+            "GET /clear_all HTTP/1.1\r\nHost: t\r\nCookie: {}\r\n\r\n",
+            jar
+        ));
+        let r = c.response();
+        assert_eq!(r.status, 200);
+        let set = r.header("set-cookie").unwrap_or("");
+        assert!(set.starts_with(name) && set.contains("Path=/"), "{}", set);
+        assert!(set.to_ascii_lowercase().contains("expires="), "{}", set);
+    }
+    c.send("GET /clear_all HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().header("set-cookie"), None);
+}
