@@ -126,6 +126,7 @@ func goHook(h *C.eddy_handler, ud unsafe.Pointer, kind C.int) {
 func goWriteError(h *C.eddy_handler, status C.int, ud unsafe.Pointer) {
 	route := routeOf(ud)
 	w := route.exchange(h)
+	w.status.Store(int32(status))
 	if route.writeErr != nil {
 		// A panic here is logged and no error page is sent for it: that would run this hook
 		// again (and panic again) until the stack ran out. eddy finishes the response.

@@ -13,6 +13,11 @@ static inline const char *gs_ptr(_GoString_ s) {
 }
 #define GS(s) gs_ptr(s), _GoStringLen(s)
 
+// An empty etag is NULL: no ETag and no 304.
+static int gs_set_etag(eddy_handler *h, _GoString_ etag) {
+	return eddy_handler_set_etag(h, _GoStringLen(etag) ? gs_ptr(etag) : NULL, _GoStringLen(etag));
+}
+
 // The response calls take either a web-layer handler (h) or a raw request (r, when h is 0).
 // They come as integers: C pointers passed as pointers would cost cgo's run-time pointer check
 // (and an allocation) on every call of the hot path.
@@ -90,6 +95,7 @@ func cSetStatus(w *ResponseWriter, code int, reason string) C.int {
 	h, r := w.hr()
 	return C.gs_set_status(h, r, C.int(code), reason)
 }
+func cSetEtag(h *C.eddy_handler, etag string) C.int { return C.gs_set_etag(h, etag) }
 func cSetHeader(w *ResponseWriter, n, v string) C.int {
 	h, r := w.hr()
 	return C.gs_set_header(h, r, n, v)

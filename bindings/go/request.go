@@ -6,6 +6,9 @@ import "C"
 import (
 	"bytes"
 	"io"
+	"net/url"
+	"regexp"
+	"strings"
 	"unsafe"
 )
 
@@ -115,6 +118,33 @@ func (r *Request) RemoteIP() string { return C.GoString(C.eddy_request_remote_ip
 // ProtoMinor returns 1 for HTTP/1.1 and 0 for HTTP/1.0.
 func (r *Request) ProtoMinor() int { return int(C.eddy_request_version(r.c())) % 10 }
 
+// Version returns "HTTP/1.1" or "HTTP/1.0" (Tornado's request.version).
+func (r *Request) Version() string {
+	if C.eddy_request_version(r.c()) == 11 {
+		return "HTTP/1.1"
+	}
+	return "HTTP/1.0"
+}
+
+var hostWithPort = regexp.MustCompile(`^(.+):\d+$`)
+
+// HostName returns the host without its port, lower-cased (Tornado's request.host_name):
+// "example.com" for Host "Example.COM:8080", "[::1]" for "[::1]:8080".
+func (r *Request) HostName() string {
+	host := strings.ToLower(r.Host())
+	if m := hostWithPort.FindStringSubmatch(host); m != nil {
+		return m[1]
+	}
+	return host
+}
+
+// FullURL returns scheme://host/uri (Tornado's request.full_url()).
+func (r *Request) FullURL() string { return r.Scheme() + "://" + r.Host() + r.URI() }
+
+// RequestTime returns the seconds since the request line started to arrive (Tornado's
+// request.request_time()).
+func (r *Request) RequestTime() float64 { return float64(C.eddy_request_duration(r.c())) }
+
 // Header returns the first value of header name (case-insensitive), "" when missing.
 func (r *Request) Header(name string) string {
 	v, _ := r.LookupHeader(name)
@@ -208,6 +238,28 @@ func (r *Request) Arguments(sources int) []Field {
 	return out
 }
 
+// ArgumentValues returns every value of argument name from sources, query first (Tornado's
+// get_arguments, get_query_arguments and get_body_arguments); nil when there is none.
+func (r *Request) ArgumentValues(sources int, name string) []string {
+	var out []string
+	for _, f := range r.Arguments(sources) {
+		if f.Name == name {
+			out = append(out, f.Value)
+		}
+	}
+	return out
+}
+
+// ArgumentMap returns the arguments from sources as name → values in arrival order, query
+// first (Tornado's request.arguments, query_arguments and body_arguments dicts).
+func (r *Request) ArgumentMap(sources int) url.Values {
+	out := url.Values{}
+	for _, f := range r.Arguments(sources) {
+		out[f.Name] = append(out[f.Name], f.Value)
+	}
+	return out
+}
+
 // Files returns the uploaded files of a multipart/form-data body.
 func (r *Request) Files() []File {
 	req := r.c()
@@ -242,6 +294,46 @@ func (r *Request) Cookie(name string) (string, bool) {
 	var n C.size_t
 	v := cCookie(r.w.h, name, &n)
 	return goStr(v, n), v != nil
+}
+
+// cookieNames returns the cookie names of the request's Cookie header(s), in order, repeats
+// dropped (Cookie and ClearCookie then skip the names eddy's parser does not accept).
+func (r *Request) cookieNames() []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, f := range r.Headers() {
+		if !strings.EqualFold(f.Name, "Cookie") {
+			continue
+		}
+		for _, chunk := range strings.Split(f.Value, ";") {
+			eq := strings.IndexByte(chunk, '=')
+			if eq < 0 {
+				continue
+			}
+			name := strings.Trim(chunk[:eq], " \t")
+			if name != "" && !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}
+
+// Cookies returns every request cookie as name → value (Tornado's request.cookies): the
+// values Cookie gives (unquoted; the first of a repeated name; illegal names left out).
+// Empty for raw requests (App.ServeAll).
+func (r *Request) Cookies() map[string]string {
+	out := map[string]string{}
+	if !r.web() {
+		return out
+	}
+	for _, name := range r.cookieNames() {
+		if v, ok := r.Cookie(name); ok {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // SignedCookie returns the verified value of a signed cookie not older than maxAgeDays (<= 0

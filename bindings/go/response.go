@@ -34,6 +34,7 @@ type ResponseWriter struct {
 	released atomic.Bool // eddy freed the handler: not even the request getters may run
 	closed   atomic.Bool
 	closedCh chan struct{} // closed on the loop thread when the client goes away
+	status   atomic.Int32  // the status set so far (Status); 0 means 200
 }
 
 func newExchange(r *Route, h *C.eddy_handler) *ResponseWriter {
@@ -162,7 +163,60 @@ func (w *ResponseWriter) SetStatusReason(code int, reason string) error {
 	if err := w.live(); err != nil {
 		return err
 	}
-	return check(cSetStatus(w, code, reason))
+	if err := check(cSetStatus(w, code, reason)); err != nil {
+		return err
+	}
+	w.status.Store(int32(code))
+	return nil
+}
+
+// Status returns the response status set so far (Tornado's get_status): 200 until SetStatus,
+// Redirect, SendError or Clear changes it; in WriteError, the error's status. Routes with
+// hooks keep it from Prepare to OnFinish. Thread: any goroutine.
+func (w *ResponseWriter) Status() int {
+	if s := w.status.Load(); s != 0 {
+		return int(s)
+	}
+	return 200
+}
+
+// Clear is Tornado's clear(): it drops the headers set so far (Set-Cookie excepted) and the
+// body written, sets status 200 and runs the route's DefaultHeaders again. ErrState once the
+// headers were flushed; ErrNotSupported for raw requests (App.ServeAll).
+func (w *ResponseWriter) Clear() error {
+	if w.h == nil {
+		return ErrNotSupported
+	}
+	if !w.direct() {
+		return w.queue(func() { w.Clear() })
+	}
+	if err := w.live(); err != nil {
+		return err
+	}
+	before := w.status.Swap(200) // first: DefaultHeaders, run inside, may set another
+	if err := check(C.eddy_handler_clear(w.h)); err != nil {
+		w.status.Store(before)
+		return err
+	}
+	return nil
+}
+
+// SetEtag replaces the automatic ETag of this response (Tornado's compute_etag /
+// set_etag_header): at finish, a 200 answer to GET or HEAD without an Etag header gets etag
+// (sent as given, e.g. `"v1"` with its quotes) and a matching If-None-Match turns it into 304.
+// "" means no ETag and no 304 at all (compute_etag returning None). ErrInvalid for a control
+// character; ErrNotSupported for raw requests.
+func (w *ResponseWriter) SetEtag(etag string) error {
+	if w.h == nil {
+		return ErrNotSupported
+	}
+	if !w.direct() {
+		return w.queue(func() { w.SetEtag(etag) })
+	}
+	if err := w.live(); err != nil {
+		return err
+	}
+	return check(cSetEtag(w.h, etag))
 }
 
 // SetHeader sets a response header, replacing earlier values.
@@ -279,6 +333,12 @@ func (w *ResponseWriter) Redirect(url string, status int) error {
 		return w.Finish()
 	}
 	err := check(cRedirect(w.h, url, status))
+	if err == nil {
+		if status == 0 {
+			status = 302
+		}
+		w.status.Store(int32(status))
+	}
 	w.markIfFinished()
 	return err
 }
@@ -296,6 +356,10 @@ func (w *ResponseWriter) SendError(status int) error {
 		w.SetStatus(status)
 		return w.Finish()
 	}
+	if status < 200 || status > 599 {
+		status = 500 // as eddy sends it
+	}
+	w.status.Store(int32(status))
 	err := check(C.eddy_handler_send_error(w.h, C.int(status)))
 	w.markIfFinished()
 	return err
@@ -387,6 +451,26 @@ func (w *ResponseWriter) ClearCookie(name, path, domain string) error {
 		defer C.free(unsafe.Pointer(cdomain))
 	}
 	return check(cClearCookie(w.h, name, cpath, cdomain))
+}
+
+// ClearAllCookies deletes every cookie the request sent (Tornado's clear_all_cookies), with
+// ClearCookie's path and domain.
+func (w *ResponseWriter) ClearAllCookies(path, domain string) error {
+	if w.h == nil {
+		return ErrNotSupported
+	}
+	if !w.direct() {
+		return w.queue(func() { w.ClearAllCookies(path, domain) })
+	}
+	if err := w.live(); err != nil {
+		return err
+	}
+	for name := range w.req.Cookies() {
+		if err := w.ClearCookie(name, path, domain); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetSignedCookie sets a cookie signed with the app's cookie secret (Tornado version 2),
