@@ -234,3 +234,49 @@ class Conn(SocketReader):
 
     def close(self):
         self.sock.close()
+
+
+# ---- permessage-deflate in one call (binding tests, bench/websocket) ------------------------
+
+def compressed_echo(port, path, message, timeout=10):
+    """Offers permessage-deflate on `path`, sends `message` as one compressed text frame and
+    returns the frame the server answered with: (fin, rsv, opcode, payload)."""
+    c = Conn(port, path, extensions="permessage-deflate", timeout=timeout)
+    try:
+        if c.status != 101 or c.deflate is None:
+            raise AssertionError("%s: no permessage-deflate (%d, %r)" % (path, c.status, c.extension))
+        c.send(frame(TEXT, c.deflate.compress(message), rsv=4))
+        return c.read_frame()
+    finally:
+        c.close()
+
+
+def report_first_deflate_frame(conn):
+    """The server side, over an accepted socket: accepts the handshake with
+    permessage-deflate, reads the client's first frame and answers with a text frame
+    "<RSV1 bit> <payload length> <the message it inflates to>" (wbits -15), then closes with
+    1000 and reads the start of the client's answer."""
+    reader = SocketReader(conn)
+    head = reader._read_until(b"\r\n\r\n")
+    key = b""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-key":
+            key = value.strip()
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
+                 b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    b0, b1 = reader._read(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", reader._read(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", reader._read(8))[0]
+    key = reader._read(4)
+    payload = mask_bytes(reader._read(n), key)
+    if b0 & 0x40:
+        payload = zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff")
+    report = b"%d %d " % (b0 & 0x40, n) + payload
+    conn.sendall(frame(TEXT, report, mask=False) + frame(CLOSE, close_payload(1000), mask=False))
+    reader._read(2)

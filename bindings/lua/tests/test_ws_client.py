@@ -5,19 +5,18 @@ text/binary/JSON, compression, subprotocol, headers, ping/pong, close codes and 
 ways, refused port, connect timeout, refused handshake, bad arguments, callback form, limits,
 compression level (against a raw server that reports the client's compressed frame).
 The leak test repeats connect/echo/close cycles and checks that the Lua registry stays flat."""
-import base64
-import hashlib
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import unittest
-import zlib
 
 from luatest import HERE, LuaServer, lua_binary, main
+
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
+import ws_wire  # noqa: E402  (raw frames, shared with the C server's tests)
 
 ECHO_SERVER = None  # path given with --echo-server
 
@@ -47,40 +46,8 @@ def free_port():
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-def deflate_frame_report(conn):
-    """Accepts the handshake with permessage-deflate, reads the client's first frame and
-    answers (uncompressed) "<RSV1 bit> <payload length> <the message it inflates to>" (wbits
-    -15 plus 00 00 FF FF), then closes."""
-    f = conn.makefile("rb")
-    key = None
-    while True:
-        line = f.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"sec-websocket-key":
-            key = value.strip()
-    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
-                 b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-    b0, b1 = f.read(2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", f.read(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", f.read(8))[0]
-    mask = f.read(4)
-    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(f.read(n)))
-    if b0 & 0x40:
-        payload = zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff")
-    report = b"%d %d " % (b0 & 0x40, n) + payload
-    conn.sendall(bytes([0x81, 127]) + struct.pack("!Q", len(report)) + report)
-    conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
-    f.read(2)  # the client's answer
-
 class DeflateReporter:
-    """A listener whose connections deflate_frame_report serves, one after the other, on a
+    """A listener whose connections ws_wire.report_first_deflate_frame serves, one after the other, on a
     thread (socket errors ignored: the client may have given up; 10 s per read)."""
 
     def __init__(self):
@@ -100,8 +67,8 @@ class DeflateReporter:
             with conn:
                 conn.settimeout(10)
                 try:
-                    deflate_frame_report(conn)
-                except (OSError, ValueError):
+                    ws_wire.report_first_deflate_frame(conn)
+                except (OSError, ValueError, EOFError):
                     pass
 
     def stop(self):

@@ -4,10 +4,7 @@ select_subprotocol (errors → 500), on_pong (errors → 1011), keep-alive pings
 max message size from routes and application settings, and max_message_memory. python3-websockets is the client,
 over real sockets, against tests/ws_server.lua."""
 import asyncio
-import base64
 import os
-import socket
-import struct
 import sys
 import time
 import unittest
@@ -15,41 +12,8 @@ import zlib
 
 from luatest import HERE, LuaServer, main, websockets
 
-def raw_deflate_echo(port, path, text):
-    """Over a raw socket that offers permessage-deflate, sends `text` as one compressed text
-    frame (RSV1, the raw deflate stream without its 00 00 FF FF tail) and returns the echoed
-    frame's (first byte, payload)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        key = base64.b64encode(os.urandom(16))
-        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
-                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                  b"\r\nSec-WebSocket-Version: 13\r\n"
-                  b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-        f = s.makefile("rb")
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            byte = f.read(1)
-            if not byte:
-                raise EOFError("handshake: %r" % head)
-            head += byte
-        assert head.startswith(b"HTTP/1.1 101") and b"permessage-deflate" in head, head
-        c = zlib.compressobj(wbits=-15)
-        packed = (c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
-        mask = os.urandom(4)
-        s.sendall(bytes([0xC1, 0x80 | 127]) + struct.pack("!Q", len(packed)) + mask +
-                  bytes(b ^ mask[i % 4] for i, b in enumerate(packed)))
-        b0, b1 = f.read(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", f.read(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", f.read(8))[0]
-        payload = f.read(n)
-        assert len(payload) == n, "the echo was cut short"
-        return b0, payload
-    finally:
-        s.close()
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
+import ws_wire  # noqa: E402  (raw frames, shared with the C server's tests)
 
 class Handshake(unittest.TestCase):
     @classmethod
@@ -169,8 +133,9 @@ class Handshake(unittest.TestCase):
         text = b"".join(b"word%d " % (i % 50) for i in range(3000))
         sizes = {}
         for path in ("/ws/stored", "/ws/deflate_big"):
-            b0, payload = raw_deflate_echo(self.server.port, path, text)
-            self.assertEqual(b0, 0xC1, f"{path}: a final compressed (RSV1) text frame")
+            fin, rsv, opcode, payload = ws_wire.compressed_echo(self.server.port, path, text)
+            self.assertEqual((fin, rsv, opcode), (True, 4, 1),
+                             f"{path}: a final compressed (RSV1) text frame")
             self.assertEqual(zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff"),
                              text, path)
             sizes[path] = len(payload)

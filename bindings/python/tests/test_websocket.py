@@ -1,19 +1,20 @@
 """eddy.websocket.WebSocketHandler over real sockets, with python3-websockets as the client."""
 
 import asyncio
-import base64
 import gc
 import http.client
 import logging
 import os
-import socket
-import struct
 import sys
 import time
 import unittest
 import zlib
 
 import support
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "integration"))
+import ws_wire  # noqa: E402  (raw frames, shared with the C server's tests)
 
 try:
     import websockets
@@ -86,43 +87,6 @@ def make_app():
     ])
 
 
-def raw_deflate_echo(port, path, text):
-    """Over a raw socket that offers permessage-deflate, sends `text` as one compressed text
-    frame (RSV1, the raw deflate stream without its 00 00 FF FF tail) and returns the echoed
-    frame's (first byte, payload)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        key = base64.b64encode(os.urandom(16))
-        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
-                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                  b"\r\nSec-WebSocket-Version: 13\r\n"
-                  b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-        f = s.makefile("rb")
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            byte = f.read(1)
-            if not byte:
-                raise EOFError("handshake: %r" % head)
-            head += byte
-        assert head.startswith(b"HTTP/1.1 101") and b"permessage-deflate" in head, head
-        c = zlib.compressobj(wbits=-15)
-        packed = (c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
-        mask = os.urandom(4)
-        s.sendall(bytes([0xC1, 0x80 | 127]) + struct.pack("!Q", len(packed)) + mask +
-                  bytes(b ^ mask[i % 4] for i, b in enumerate(packed)))
-        b0, b1 = f.read(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", f.read(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", f.read(8))[0]
-        payload = f.read(n)
-        assert len(payload) == n, "the echo was cut short"
-        return b0, payload
-    finally:
-        s.close()
-
-
 class WebSocketTest(support.AppServerTestCase):
     make_app = make_app
 
@@ -192,8 +156,9 @@ class WebSocketTest(support.AppServerTestCase):
         text = b"".join(b"word%d " % (i % 50) for i in range(3000))
         sizes = {}
         for path in ("/stored", "/deflate"):
-            b0, payload = raw_deflate_echo(self.server.port, path, text)
-            self.assertEqual(b0, 0xC1, "%s: a final compressed (RSV1) text frame" % path)
+            fin, rsv, opcode, payload = ws_wire.compressed_echo(self.server.port, path, text)
+            self.assertEqual((fin, rsv, opcode), (True, 4, 1),
+                             "%s: a final compressed (RSV1) text frame" % path)
             self.assertEqual(zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff"),
                              text, path)
             sizes[path] = len(payload)

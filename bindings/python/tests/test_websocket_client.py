@@ -3,22 +3,22 @@ server, the C conformance echo server (examples/echo_server.c, /ws) and sockets 
 stall or speak TLS with a certificate nobody trusts; host references are released."""
 
 import asyncio
-import base64
 import contextlib
 import gc
-import hashlib
 import os
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import unittest
-import zlib
 
 import support
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "integration"))
+import ws_wire  # noqa: E402  (raw frames, shared with the C server's tests)
 
 import eddy.web
 from eddy.httpclient import HTTPClientError, HTTPRequest
@@ -43,7 +43,7 @@ def one_connection_server(handle):
             with conn:
                 conn.settimeout(10)
                 handle(conn)
-        except OSError:
+        except (OSError, EOFError):
             pass
     t = threading.Thread(target=serve_one, daemon=True)
     t.start()
@@ -52,40 +52,6 @@ def one_connection_server(handle):
     finally:
         t.join(20)
         listener.close()
-
-
-def deflate_frame_report(conn):
-    """A one-message server for one_connection_server: accepts the handshake with
-    permessage-deflate, reads the client's first frame and answers (uncompressed) with its RSV1
-    bit, its payload length and the message it inflates to (wbits -15 plus 00 00 FF FF), then
-    closes."""
-    f = conn.makefile("rb")
-    key = None
-    while True:
-        line = f.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"sec-websocket-key":
-            key = value.strip()
-    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
-                 b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-    b0, b1 = f.read(2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", f.read(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", f.read(8))[0]
-    mask = f.read(4)
-    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(f.read(n)))
-    if b0 & 0x40:
-        payload = zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff")
-    report = b"%d %d " % (b0 & 0x40, n) + payload
-    conn.sendall(bytes([0x81, 127]) + struct.pack("!Q", len(report)) + report)
-    conn.sendall(b"\x88\x02\x03\xe8")  # close 1000
-    f.read(2)  # the client's answer
 
 
 class Echo(WebSocketHandler):
@@ -283,7 +249,7 @@ class ClientTest(support.AppServerTestCase):
         sizes = {}
         for name, options in (("stored", {"compression_level": 0, "mem_level": 1}),
                               ("default", {})):
-            with one_connection_server(deflate_frame_report) as port:
+            with one_connection_server(ws_wire.report_first_deflate_frame) as port:
                 rsv1, size, message = run(go(port, options)).split(" ", 2)
             self.assertEqual((rsv1, message), ("64", text), name)
             sizes[name] = int(size)
