@@ -250,6 +250,12 @@ EDDY_API const char *eddy_handler_get_signed_cookie(eddy_handler *handler, const
     return H(handler)->signed_cookie(view(name, name_len), max_age_days, len);
 }
 
+EDDY_API const char *eddy_handler_static_url(eddy_handler *handler, const char *path,
+                                             size_t path_len, size_t *len) {
+    if (!handler || !path) return nullptr;
+    return H(handler)->static_url(view(path, path_len), len);
+}
+
 EDDY_API const char *eddy_handler_xsrf_token(eddy_handler *handler, size_t *len) {
     return handler ? H(handler)->xsrf_token(len) : nullptr;
 }

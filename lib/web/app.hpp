@@ -8,6 +8,7 @@
 #include "eddy/web.h"
 #include "loop/loop.hpp"
 #include "web/route.hpp"
+#include "web/static_versions.hpp"
 
 namespace eddy::http {
 class Server;
@@ -55,6 +56,7 @@ public:
     bool xsrf_cookies = false;
     bool compress_response = false;
     std::vector<StaticMount> static_mounts;
+    StaticVersions static_versions;  // static_url's content versions
 
     // Live handlers (so that freeing the app can detach them).
     void link(Handler *h);

@@ -781,6 +781,13 @@ const char *Handler::xsrf_token(size_t *len) {
     return x->xsrf_token.c_str();
 }
 
+const char *Handler::static_url(std::string_view path, size_t *len) {
+    Extras *x = extras();
+    if (!x || !app || !web::static_url(*app, path, x->static_url)) return nullptr;
+    if (len) *len = x->static_url.size();
+    return x->static_url.c_str();
+}
+
 // Tornado's XSRF check: a form's _xsrf argument or an X-Xsrftoken/X-Csrftoken header must match
 // the _xsrf cookie, for every method but the safe ones.
 bool Handler::check_xsrf() {

@@ -66,6 +66,8 @@ public:
     const char *cookie(std::string_view name, size_t *len);
     const char *signed_cookie(std::string_view name, double max_age_days, size_t *len);
     const char *xsrf_token(size_t *len);
+    // Tornado's static_url (web/static_files.hpp); valid until the next call or the finish.
+    const char *static_url(std::string_view path, size_t *len);
     int set_cookie(std::string_view name, std::string_view value, const char *domain,
                    const char *path, double expires, long max_age, int flags, const char *samesite);
     int set_signed_cookie(std::string_view name, std::string_view value, double expires_days);
@@ -162,6 +164,7 @@ private:
         std::vector<std::pair<std::string, std::string>> cookies;
         std::string signed_value;
         std::string xsrf_token;
+        std::string static_url;
         int file_fd = -1;  // stream_file's file, until it is sent (or the handler goes)
         Extras() = default;
         Extras(const Extras &) = delete;

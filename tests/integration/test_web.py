@@ -1468,6 +1468,57 @@ class StaticTest(WebTestCase):
         resp = self.get("/static/with%20space.txt")
         self.assertEqual((resp.status, resp.body), (200, b"space\n"))
 
+    def static_url(self, path):
+        r, data = self.request("GET", "/static_url?path=" + urllib.parse.quote(path, safe=""))
+        self.assertEqual(r.status, 200)
+        return data.decode()
+
+    def test_static_url_names_the_content_and_is_cached_for_good(self):
+        # Tornado's static_url: ?v= the MD5 of the content; such a URL is cached 10 years.
+        md5 = hashlib.md5(STATIC["hello"]).hexdigest()
+        url = self.static_url("hello.txt")
+        self.assertEqual(url, "/static/hello.txt?v=" + md5)
+        self.assertEqual(self.static_url("/hello.txt"), url)  # a leading slash changes nothing
+        resp = self.get(url)
+        self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
+        self.assertEqual(resp.get("Cache-Control"), "max-age=315360000")
+        expires = email.utils.parsedate_to_datetime(resp.get("Expires")).timestamp()
+        self.assertAlmostEqual(expires, time.time() + 315360000, delta=3600)
+        # The same file without a version is not cached for long.
+        resp = self.get("/static/hello.txt")
+        self.assertEqual(resp.status, 200)
+        self.assertIsNone(resp.get("Cache-Control"))
+        self.assertIsNone(resp.get("Expires"))
+        # Revalidation of a versioned URL keeps its caching headers (RFC 9110 15.4.5).
+        resp = self.get(url, {"If-None-Match": resp.get("Etag")})
+        self.assertEqual(resp.status, 304)
+        self.assertEqual(resp.get("Cache-Control"), "max-age=315360000")
+
+    def test_static_url_encodes_and_follows_subdirectories(self):
+        url = self.static_url("with space.txt")
+        self.assertEqual(url, "/static/with%20space.txt?v=" + hashlib.md5(b"space\n").hexdigest())
+        self.assertEqual(self.get(url).body, b"space\n")
+        self.assertEqual(self.static_url("sub/inner.txt"),
+                         "/static/sub/inner.txt?v=" + hashlib.md5(b"inner\n").hexdigest())
+
+    def test_static_url_without_a_file_has_no_version(self):
+        # A missing file, a directory, and a symlink leaving the root (whose target's content
+        # must not leak as a hash) get the plain URL, and the missing one a log line.
+        self.assertEqual(self.static_url("nope.css"), "/static/nope.css")
+        self.assertEqual(self.static_url("sub"), "/static/sub")
+        self.assertEqual(self.static_url("escape.txt"), "/static/escape.txt")
+        self.assertIn("static_url: no static directory has nope.css", self.server.stderr())
+
+    def test_static_url_follows_a_changed_file(self):
+        path = os.path.join(STATIC["root"], "versioned.txt")
+        self.addCleanup(os.unlink, path)
+        for i, content in enumerate((b"first version\n", b"second version!\n")):
+            with open(path, "wb") as f:
+                f.write(content)
+            os.utime(path, (HELLO_MTIME + i, HELLO_MTIME + i))
+            self.assertEqual(self.static_url("versioned.txt"),
+                             "/static/versioned.txt?v=" + hashlib.md5(content).hexdigest())
+
     def static_files_open(self):
         fd_dir = "/proc/%d/fd" % self.server.proc.pid
         root = os.path.realpath(STATIC["root"])
@@ -1732,6 +1783,14 @@ class StaticTest(WebTestCase):
 
 
 # ---- module setup ------------------------------------------------------------------------------
+
+class StaticUrlWithoutStaticTest(WebTestCase):
+    WITH_STATIC = False
+
+    def test_no_static_directory_gives_null(self):
+        r, data = self.request("GET", "/static_url?path=hello.txt")
+        self.assertEqual((r.status, data), (200, b"(null)"))
+
 
 def setUpModule():
     tmp = tempfile.mkdtemp(prefix="eddy-web-")

@@ -40,6 +40,7 @@
  *   /stream?n=N&ms=M          N flushed chunks M ms apart (flush callbacks in /stats)
  *   /upload                   streamed request body (data_received)
  *   /static/...               eddy_app_add_static on --static DIR
+ *   /static_url?path=P        eddy_handler_static_url(P) ("(null)" for NULL)
  *   /upload?flush=1           the same, prepare flushes "started" first
  *   /nobody?code=N            writes "LEAKED-BODY", then set_status(N) (204/205/304)
  *   /err_recursive            write_error hook calls require_argument "lang" (send_error again)
@@ -506,6 +507,16 @@ static void xsrf_prepare(eddy_handler *h, void *ud) {
     log_event(h, "prepare");
 }
 
+/* /static_url?path=P: eddy_handler_static_url(P), or "(null)". */
+static void static_url_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    const char *path = qarg(h, "path");
+    size_t len = 0;
+    const char *url = eddy_handler_static_url(h, path ? path : "", EDDY_NTS, &len);
+    if (url && strlen(url) != len) url = "(length mismatch)";
+    write_str(h, url ? url : "(null)");
+}
+
 static void xsrf_get(eddy_handler *h, void *ud) {
     (void)ud;
     size_t len = 0;
@@ -965,6 +976,7 @@ int main(int argc, char **argv) {
     on(route("/signed/set", NULL), "GET", signed_set);
     on(route("/signed/get", NULL), "GET", signed_get);
 
+    on(route("/static_url", NULL), "GET", static_url_get);
     r = route("/xsrf", NULL);
     eddy_route_set_prepare(r, xsrf_prepare);
     on(r, "GET", xsrf_get);

@@ -1,0 +1,29 @@
+// Tornado's static_url versions: the MD5 of a file's content as 32 hex digits (Tornado's
+// get_content_version), cached per file and computed again when its size or modification time
+// changes, so that a file replaced on a running server gets a new URL.
+#pragma once
+
+#include <sys/types.h>
+
+#include <ctime>
+#include <string>
+#include <unordered_map>
+
+namespace eddy::web {
+
+class StaticVersions {
+public:
+    // The version of the regular file at canonical path `path`; "" when it cannot be read.
+    // Reads the whole file the first time (and after a change), on the calling thread.
+    std::string version(const std::string &path);
+
+private:
+    struct Entry {
+        off_t size;
+        struct timespec mtime;
+        std::string hash;
+    };
+    std::unordered_map<std::string, Entry> cache_;
+};
+
+}  // namespace eddy::web
