@@ -27,7 +27,7 @@
  * Prints "demo listening on http://ADDRESS:PORT/" when ready; Ctrl-C (SIGINT) or SIGTERM stops
  * it, and everything is freed before exit.
  */
-#define _POSIX_C_SOURCE 200809L /* strndup, readlink */
+#define _GNU_SOURCE /* memmem; strndup and readlink (POSIX 2008) come with it */
 #include <eddy/eddy.h>
 #include <errno.h>
 #include <limits.h>
@@ -368,11 +368,26 @@ static void socket_close(eddy_ws *ws, int code, const char *reason, size_t len,
     }
 }
 
-/* GET /: the chat page. Asking for the XSRF token sets the _xsrf cookie the script sends back. */
+/* GET /: the chat page. Asking for the XSRF token sets the _xsrf cookie the script sends back.
+ * The page links its CSS and JS as Tornado's template does, {{ static_url("chat.css") }}: each
+ * becomes the file's URL with its content version, which browsers may cache until it changes. */
 static void chat_page_get(eddy_handler *h, void *route_userdata) {
+    static const char open_tag[] = "{{ static_url(\"", close_tag[] = "\") }}";
     demo *d = route_userdata;
     eddy_handler_xsrf_token(h, NULL);
-    eddy_handler_write(h, d->page, d->page_len); /* Content-Type defaults to text/html */
+    const char *at = d->page, *end = d->page + d->page_len;
+    const char *tag;
+    while ((tag = memmem(at, (size_t)(end - at), open_tag, sizeof open_tag - 1)) != NULL) {
+        const char *name = tag + sizeof open_tag - 1;
+        const char *name_end = memmem(name, (size_t)(end - name), close_tag, sizeof close_tag - 1);
+        if (!name_end) break;
+        eddy_handler_write(h, at, (size_t)(tag - at));
+        size_t url_len = 0;
+        const char *url = eddy_handler_static_url(h, name, (size_t)(name_end - name), &url_len);
+        if (url) eddy_handler_write(h, url, url_len);
+        at = name_end + sizeof close_tag - 1;
+    }
+    eddy_handler_write(h, at, (size_t)(end - at)); /* Content-Type defaults to text/html */
 }
 
 /* ---- hello, world ------------------------------------------------------------------------ */

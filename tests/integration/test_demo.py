@@ -6,6 +6,7 @@
 Standard library only. Every test class starts its own demo on a free port and stops it with
 SIGTERM at the end, checking a clean exit (exit status 0, no sanitizer report).
 """
+import hashlib
 import http.client
 import json
 import os
@@ -24,6 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
 
 SERVER = None  # path of the demo binary, from --server
+# The files the demo serves (compiled into it as its default --static directory).
+DEMO_STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
+                           "demo", "static")
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer")
@@ -178,13 +182,19 @@ class SimpleRoutes(DemoTestCase):
         c = self.client()
         resp, body = c.request("GET", "/")
         self.assertEqual(resp.status, 200)
-        self.assertIn(b"/static/chat.js", body)
         self.assertIn("_xsrf", c.cookies)
-        for path, ctype in (("/static/chat.js", "javascript"), ("/static/chat.css", "text/css")):
-            resp, body = c.request("GET", path)
-            self.assertEqual(resp.status, 200, path)
+        # The page links its files with static_url: the URL carries the content's MD5, and such
+        # a URL may be cached for 10 years.
+        self.assertNotIn(b"static_url", body)
+        for name, ctype in (("chat.js", "javascript"), ("chat.css", "text/css")):
+            with open(os.path.join(DEMO_STATIC, name), "rb") as f:
+                url = "/static/%s?v=%s" % (name, hashlib.md5(f.read()).hexdigest())
+            self.assertIn(url.encode(), body)
+            resp, data = c.request("GET", url)
+            self.assertEqual(resp.status, 200, url)
             self.assertIn(ctype, resp.getheader("Content-Type"))
-            self.assertGreater(len(body), 100)
+            self.assertEqual(resp.getheader("Cache-Control"), "max-age=315360000")
+            self.assertGreater(len(data), 100)
         resp, _ = c.request("GET", "/static/../demo.c")
         self.assertIn(resp.status, (403, 404))
 
