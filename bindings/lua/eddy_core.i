@@ -344,7 +344,7 @@ static void client_drain_trampoline(eddy_ws *ws, void *ud) {
              (const char *url_prefix, size_t prefix_len), (const char *root, size_t root_len),
              (const char *host_pattern, size_t host_pattern_len), (const void *data, size_t len),
              (const char *method, size_t len), (const char *name, size_t len),
-             (const char *value, size_t len) {
+             (const char *value, size_t len), (const char *path, size_t path_len) {
     size_t tmp_len = 0;
     $1 = ($1_ltype)luaL_checklstring(L, $input, &tmp_len);
     $2 = tmp_len;
@@ -393,6 +393,7 @@ static void client_drain_trampoline(eddy_ws *ws, void *ud) {
 %ignore eddy_route_set_write_error;
 %ignore eddy_route_set_data_received;
 %ignore eddy_handler_flush;
+%ignore eddy_handler_set_etag;
 %ignore eddy_handler_set_userdata;
 %ignore eddy_handler_get_userdata;
 %ignore eddy_app_reverse_url;
@@ -544,6 +545,15 @@ static int l_route_hook(lua_State *L) {
 static int l_handler_flush(lua_State *L) {
     CHECK_PTR(h, eddy_handler, 1, SWIGTYPE_p_eddy_handler);
     lua_pushinteger(L, eddy_handler_flush(h, NULL));
+    return 1;
+}
+
+/* handler_set_etag(handler, value or nil) -> rc. nil passes NULL: no ETag and no 304. */
+static int l_handler_set_etag(lua_State *L) {
+    CHECK_PTR(h, eddy_handler, 1, SWIGTYPE_p_eddy_handler);
+    size_t len = 0;
+    const char *value = luaL_optlstring(L, 2, NULL, &len);
+    lua_pushinteger(L, eddy_handler_set_etag(h, value, len));
     return 1;
 }
 
@@ -1127,6 +1137,7 @@ static int l_registry_size(lua_State *L) {
 %native(route_on) int l_route_on(lua_State *L);
 %native(route_hook) int l_route_hook(lua_State *L);
 %native(handler_flush) int l_handler_flush(lua_State *L);
+%native(handler_set_etag) int l_handler_set_etag(lua_State *L);
 %native(handler_key) int l_handler_key(lua_State *L);
 %native(request_headers) int l_request_headers(lua_State *L);
 %native(request_arguments) int l_request_arguments(lua_State *L);

@@ -205,6 +205,15 @@ function Handler:set_signed_cookie(name, value, expires_days)
 end
 function Handler:xsrf_token() return (core.eddy_handler_xsrf_token(live(self))) end
 function Handler:reverse_url(name, ...) return self.application:reverse_url(name, ...) end
+-- Tornado's static_url: the URL of `path` (relative to the static directory, e.g. "css/a.css")
+-- under the first static mount that has the file, with "?v=" and the MD5 of its content; such
+-- a URL is served with Cache-Control: max-age=315360000. A missing file gets the plain URL
+-- (and a warning in the log). Returns nil, err when the application has no static_path.
+function Handler:static_url(path)
+  local url = core.eddy_handler_static_url(live(self), path)
+  if url == nil then return nil, "eddy: static_url: the application has no static_path" end
+  return url
+end
 
 function Handler:set_status(status, reason)
   local rc = check(core.eddy_handler_set_status(live(self), status, reason), "set_status")
@@ -221,6 +230,9 @@ function Handler:clear()
   self._status = 200
   return rc
 end
+-- Tornado's compute_etag override: `value` (sent as given, e.g. '"v1"') replaces the automatic
+-- ETag of a 200 GET/HEAD answer, and a matching If-None-Match gives 304; nil: no ETag and no 304.
+function Handler:set_etag(value) return check(core.handler_set_etag(live(self), value), "set_etag") end
 function Handler:set_header(name, value)
   return check(core.eddy_handler_set_header(live(self), name, tostring(value)), "set_header")
 end

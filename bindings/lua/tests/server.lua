@@ -5,7 +5,11 @@ local core = eddy.core
 
 local stats = { finished = 0, closed = 0, ticks = 0, inits = 0 }
 local port = 0
-for i = 1, #arg do if arg[i] == "--port" then port = tonumber(arg[i + 1]) end end
+local static_dir -- --static DIR: the application's static_path (none without it)
+for i = 1, #arg do
+  if arg[i] == "--port" then port = tonumber(arg[i + 1]) end
+  if arg[i] == "--static" then static_dir = arg[i + 1] end
+end
 
 local waiting = eddy.Future()
 local room = {}
@@ -45,6 +49,16 @@ local app = eddy.Application({
     }, { name = "item" } },
   { "/named/(?<who>[a-z]+)", { get = function(self) self:write("who=" .. self:path_arg("who")) end } },
   { "/reverse", { get = function(self) self:write(self:reverse_url("item", 42)) end } },
+  -- static_url(path): the versioned URL, or "nil: <err>" without a static_path.
+  { "/static_url", { get = function(self)
+        local url, err = self:static_url(self:get_argument("path"))
+        self:write(url or ("nil: " .. err))
+      end } },
+  -- set_etag: ?etag=<value> is the handler's own ETag; without it, set_etag(nil) (no ETag).
+  { "/etag", { get = function(self)
+        self:set_etag(self:get_argument("etag", false) or nil)
+        self:write("etag body")
+      end } },
   { "/args", { get = function(self)
         local all = {}
         for _, kv in ipairs(self:get_arguments()) do all[#all + 1] = kv[1] .. "=" .. kv[2] end
@@ -210,7 +224,7 @@ local app = eddy.Application({
         self:write("freed")
       end } },
   { "/stop", { post = function(self) self:write("bye"); eddy.call_later(0, eddy.stop) end } },
-}, { cookie_secret = "test secret", default_handler = {
+}, { cookie_secret = "test secret", static_path = static_dir, default_handler = {
   get = function(self) self:set_status(404); self:write("nothing at " .. self:path()) end } })
 
 core.eddy_server_allow_method(app:server(), "PURGE")

@@ -1,8 +1,10 @@
 """Lua binding, synchronous handlers: routing, captures, arguments, headers, cookies, redirects,
 hooks, custom methods, streamed bodies — over real sockets against tests/server.lua."""
+import hashlib
 import http.client
 import json
 import os
+import tempfile
 import unittest
 
 from luatest import HERE, LuaServer, main
@@ -59,6 +61,26 @@ class Basics(unittest.TestCase):
     def test_named_capture_and_reverse_url(self):
         self.assertEqual(self.server.request("GET", "/named/alice")[2], b"who=alice")
         self.assertEqual(self.server.request("GET", "/reverse")[2], b"/items/42")
+
+    def test_static_url_without_static_path(self):
+        status, _, body = self.server.request("GET", "/static_url?path=a.css")
+        self.assertEqual(status, 200)
+        self.assertTrue(body.startswith(b"nil: "), body)
+        self.assertIn(b"static_path", body)
+
+    def test_set_etag(self):
+        # Without set_etag the answer gets the automatic ETag (compare below).
+        self.assertIsNotNone(self.server.request("GET", "/")[1].getheader("ETag"))
+        status, resp, body = self.server.request("GET", '/etag?etag="custom-1"')
+        self.assertEqual((status, body, resp.getheader("ETag")), (200, b"etag body", '"custom-1"'))
+        status, resp, body = self.server.request("GET", '/etag?etag="custom-1"',
+                                                 headers={"If-None-Match": '"custom-1"'})
+        self.assertEqual((status, body), (304, b""))
+        # set_etag(nil): no ETag header at all, and If-None-Match never gives 304.
+        status, resp, body = self.server.request("GET", "/etag")
+        self.assertEqual((status, body, resp.getheader("ETag")), (200, b"etag body", None))
+        status, resp, body = self.server.request("GET", "/etag", headers={"If-None-Match": "*"})
+        self.assertEqual((status, body, resp.getheader("ETag")), (200, b"etag body", None))
 
     def test_arguments(self):
         status, _, body = self.server.request("GET", "/args?name=bob&x=1&x=2%203")
@@ -208,6 +230,35 @@ class Basics(unittest.TestCase):
                                  ('name="g"; filename="z"', "text/plain", b"")])
         self.assertEqual(get("/files", "POST", body, {"Content-Type": ctype}),
                          (200, b"f=x:2 f=y:3 g=z:0"))
+
+class StaticUrl(unittest.TestCase):
+    """Handler:static_url over a static_path holding css/a.css (server.lua --static DIR)."""
+    CONTENT = b"body { color: #c0ffee }\n"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        os.mkdir(os.path.join(cls.tmp.name, "css"))
+        with open(os.path.join(cls.tmp.name, "css", "a.css"), "wb") as f:
+            f.write(cls.CONTENT)
+        cls.server = LuaServer(os.path.join(HERE, "server.lua"), "--static", cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def test_versioned_url_served_with_long_cache(self):
+        status, _, body = self.server.request("GET", "/static_url?path=css/a.css")
+        url = "/static/css/a.css?v=" + hashlib.md5(self.CONTENT).hexdigest()
+        self.assertEqual((status, body.decode()), (200, url))
+        status, resp, body = self.server.request("GET", url)
+        self.assertEqual((status, body), (200, self.CONTENT))
+        self.assertEqual(resp.getheader("Cache-Control"), "max-age=315360000")
+
+    def test_missing_file_gets_plain_url(self):
+        status, _, body = self.server.request("GET", "/static_url?path=css/missing.css")
+        self.assertEqual((status, body), (200, b"/static/css/missing.css"))
 
 if __name__ == "__main__":
     main()
