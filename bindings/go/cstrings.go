@@ -74,6 +74,9 @@ static const char *gs_path_kwarg(eddy_handler *h, _GoString_ n, size_t *len) {
 static const char *gs_cookie(eddy_handler *h, _GoString_ n, size_t *len) {
 	return eddy_handler_get_cookie(h, GS(n), len);
 }
+static const char *gs_static_url(eddy_handler *h, _GoString_ p, size_t *len) {
+	return eddy_handler_static_url(h, GS(p), len);
+}
 static const char *gs_signed_cookie(eddy_handler *h, _GoString_ n, double max_age_days,
                                     size_t *len) {
 	return eddy_handler_get_signed_cookie(h, GS(n), max_age_days, len);
@@ -151,6 +154,9 @@ func cPathKwarg(h *C.eddy_handler, n string, l *C.size_t) *C.char {
 	return C.gs_path_kwarg(h, n, l)
 }
 func cCookie(h *C.eddy_handler, n string, l *C.size_t) *C.char { return C.gs_cookie(h, n, l) }
+func cStaticURL(h *C.eddy_handler, p string, l *C.size_t) *C.char {
+	return C.gs_static_url(h, p, l)
+}
 func cSignedCookie(h *C.eddy_handler, n string, maxAgeDays float64, l *C.size_t) *C.char {
 	return C.gs_signed_cookie(h, n, C.double(maxAgeDays), l)
 }

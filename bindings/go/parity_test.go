@@ -2,11 +2,14 @@ package eddy
 
 import (
 	"bufio"
+	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,4 +173,50 @@ func TestResponseStatusClearEtagAndClearAllCookies(t *testing.T) {
 	if strings.Join(cleared, ",") != "a,b" && strings.Join(cleared, ",") != "b,a" {
 		t.Errorf("cleared %v, want a and b", cleared)
 	}
+}
+
+// Tornado's static_url: the versioned URL under the static mount, served with a 10-year
+// Cache-Control; a missing file gets the plain URL; an app without Static gets an error.
+func TestStaticURL(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "css"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("body { color: #c0ffee }\n")
+	if err := os.WriteFile(filepath.Join(dir, "css", "a.css"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app := New()
+	app.Static("/static/", dir)
+	app.Get(`/static_url`, staticURLHandler)
+	base := start(t, app)
+
+	want := fmt.Sprintf("/static/css/a.css?v=%x", md5.Sum(content))
+	resp, body := do(t, "GET", base+"/static_url?path=css/a.css", nil, nil)
+	expect(t, resp, body, 200, want)
+	resp, body = do(t, "GET", base+want, nil, nil)
+	expect(t, resp, body, 200, string(content))
+	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=315360000" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	resp, body = do(t, "GET", base+"/static_url?path=css/missing.css", nil, nil)
+	expect(t, resp, body, 200, "/static/css/missing.css")
+}
+
+func staticURLHandler(w *ResponseWriter, r *Request) {
+	p, _ := r.Argument("path")
+	u, err := r.StaticURL(p)
+	if err != nil {
+		fmt.Fprintf(w, "error: %v", err)
+		return
+	}
+	w.WriteString(u)
+}
+
+// An app without a static directory: StaticURL gives ErrNotSupported.
+func TestStaticURLWithoutStatic(t *testing.T) {
+	app := New()
+	app.Get(`/static_url`, staticURLHandler)
+	resp, body := do(t, "GET", start(t, app)+"/static_url?path=css/a.css", nil, nil)
+	expect(t, resp, body, 200, "error: "+ErrNotSupported.Error())
 }

@@ -347,6 +347,24 @@ func (r *Request) SignedCookie(name string, maxAgeDays float64) (string, bool) {
 	return goStr(v, n), v != nil
 }
 
+// StaticURL returns Tornado's static_url of path (relative to a static directory, e.g.
+// "css/site.css"): its URL under the first App.Static mount that has the file, with "?v=" and
+// the MD5 of the file's content; a request for such a URL is answered with
+// Cache-Control: max-age=315360000. A file in no mount gets the plain URL (and a warning in
+// the log). ErrNotSupported: the app serves no static directory, or a raw request
+// (App.ServeAll). The string is a Go copy.
+func (r *Request) StaticURL(path string) (string, error) {
+	if !r.web() {
+		return "", ErrNotSupported
+	}
+	var n C.size_t
+	u := cStaticURL(r.w.h, path, &n)
+	if u == nil {
+		return "", ErrNotSupported
+	}
+	return goStr(u, n), nil
+}
+
 // XSRFToken returns the XSRF token for forms (and sets the _xsrf cookie when needed).
 func (r *Request) XSRFToken() string {
 	if !r.web() {
