@@ -505,6 +505,12 @@ extern "C" {
         max_age_days: c_double,
         len: *mut usize,
     ) -> *const c_char;
+    pub fn eddy_handler_static_url(
+        handler: *mut eddy_handler,
+        path: *const c_char,
+        path_len: usize,
+        len: *mut usize,
+    ) -> *const c_char;
     pub fn eddy_handler_xsrf_token(handler: *mut eddy_handler, len: *mut usize) -> *const c_char;
     pub fn eddy_handler_set_userdata(
         handler: *mut eddy_handler,

@@ -73,6 +73,24 @@ impl<'a> Response<'a> {
         crate::app::reverse_url(app, name, args)
     }
 
+    /// Tornado's `static_url`: the URL of `path` (relative to a static directory, e.g.
+    /// "css/site.css") under the first [`crate::App::add_static`] mount that has the file, with
+    /// "?v=" and the MD5 of its content; a request for such a URL is answered with
+    /// `Cache-Control: max-age=315360000`. A file in no mount gets the plain URL (and a
+    /// warning in the log). Err(NOT_SUPPORTED): the app has no static directory.
+    pub fn static_url(&self, path: &str) -> Result<String> {
+        let mut len = 0;
+        // SAFETY: live handler; the text is copied before the next call on the handler.
+        let url = unsafe {
+            let p = sys::eddy_handler_static_url(self.h, path.as_ptr() as _, path.len(), &mut len);
+            if p.is_null() {
+                return Err(Error::NOT_SUPPORTED);
+            }
+            std::slice::from_raw_parts(p as *const u8, len).to_vec()
+        };
+        String::from_utf8(url).map_err(|_| Error::INVALID)
+    }
+
     pub(crate) fn take_end(&mut self) -> Option<End> {
         self.end.take()
     }

@@ -557,3 +557,71 @@ fn status_clear_etag_and_clear_all_cookies() {
     c.send("GET /clear_all HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.response().header("set-cookie"), None);
 }
+
+/// The MD5 of a file as 32 hex digits, by coreutils' md5sum (the crate has no MD5 of its own).
+fn md5_hex(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("md5sum")
+        .arg(path)
+        .output()
+        .expect("md5sum");
+    String::from_utf8(out.stdout).unwrap()[..32].to_owned()
+}
+
+#[test]
+fn static_url_versions_files_and_their_answers_are_cached() {
+    let dir = std::env::temp_dir().join(format!("eddy-rust-static-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("css")).unwrap();
+    let content = "body { color: #c0ffee }\n";
+    std::fs::write(dir.join("css/a.css"), content).unwrap();
+    std::fs::write(dir.join("css/b.css"), "other content\n").unwrap();
+    let root = dir.to_str().unwrap().to_owned();
+    let srv = Server::start(move |_, app| {
+        app.add_static("/static/", &root).unwrap();
+        app.route("/static_url").unwrap().get(|req, res| {
+            let url = res.static_url(req.argument("path").unwrap_or(""))?;
+            res.write(url)
+        });
+    });
+    let a = srv.get("/static_url?path=css/a.css").text();
+    assert_eq!(
+        a,
+        format!("/static/css/a.css?v={}", md5_hex(&dir.join("css/a.css")))
+    );
+    let v = &a["/static/css/a.css?v=".len()..];
+    assert!(
+        v.len() == 32
+            && v.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    let b = srv.get("/static_url?path=css/b.css").text();
+    assert!(
+        b.starts_with("/static/css/b.css?v=") && !b.ends_with(v),
+        "{} {}",
+        a,
+        b
+    );
+
+    let r = srv.get(&a);
+    assert_eq!((r.status, r.text().as_str()), (200, content));
+    assert_eq!(r.header("cache-control"), Some("max-age=315360000"));
+    assert_eq!(
+        srv.get("/static_url?path=css/missing.css").text(),
+        "/static/css/missing.css"
+    );
+    drop(srv);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn static_url_without_a_static_directory_is_not_supported() {
+    let srv = Server::start(|_, app| {
+        app.route("/static_url").unwrap().get(|_, res| {
+            let out = format!("{:?}", res.static_url("css/a.css"));
+            res.write(out)
+        });
+    });
+    assert_eq!(
+        srv.get("/static_url").text(),
+        format!("{:?}", Err::<String, _>(Error::NOT_SUPPORTED))
+    );
+}
