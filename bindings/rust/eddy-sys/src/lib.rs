@@ -449,6 +449,7 @@ extern "C" {
 
     // web.h: routes
     pub fn eddy_route_set_name(route: *mut eddy_route, name: *const c_char, len: usize) -> c_int;
+    pub fn eddy_route_set_xsrf_check(route: *mut eddy_route, on: c_int) -> c_int;
     pub fn eddy_route_on(
         route: *mut eddy_route,
         method: *const c_char,

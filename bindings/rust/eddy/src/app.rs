@@ -383,6 +383,15 @@ impl App {
         })
     }
 
+    /// Tornado's `xsrf_cookies`: POST, PUT, DELETE, PATCH and custom methods must carry the
+    /// token of [`Response::xsrf_token`] (the `_xsrf` form argument, or an X-Xsrftoken /
+    /// X-Csrftoken header) matching the `_xsrf` cookie, else 403 before prepare. Routes opt
+    /// out with [`Route::xsrf_check`]. Default off.
+    pub fn set_xsrf_cookies(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live app.
+        check(unsafe { sys::eddy_app_set_xsrf_cookies(self.ptr, c_int::from(on)) })
+    }
+
     /// gzip responses for clients that accept it.
     pub fn set_compress_response(&mut self, on: bool) -> Result<()> {
         // SAFETY: live app.
@@ -618,6 +627,15 @@ impl<'a> Route<'a> {
         handler.install(self.ptr)?;
         *self.cbs.ws.borrow_mut() = Some(Rc::new(handler));
         Ok(self)
+    }
+
+    /// `false`: requests to this route skip the app's XSRF check ([`App::set_xsrf_cookies`]),
+    /// as Tornado's overridden `check_xsrf_cookie` does, e.g. for an API authenticated
+    /// otherwise. Default `true`.
+    pub fn xsrf_check(self, on: bool) -> Self {
+        // SAFETY: live route (cannot fail).
+        unsafe { sys::eddy_route_set_xsrf_check(self.ptr, c_int::from(on)) };
+        self
     }
 
     /// Names the route (for eddy's reverse_url).

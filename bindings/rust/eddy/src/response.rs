@@ -91,6 +91,22 @@ impl<'a> Response<'a> {
         String::from_utf8(url).map_err(|_| Error::INVALID)
     }
 
+    /// Tornado's `xsrf_token`: the token for forms (the `_xsrf` argument or X-Xsrftoken
+    /// header of a later request), setting the `_xsrf` cookie when the request had none.
+    /// Err(NO_MEMORY) when no token could be made.
+    pub fn xsrf_token(&mut self) -> Result<String> {
+        let mut len = 0;
+        // SAFETY: live handler; the token is copied at once.
+        let token = unsafe {
+            let p = sys::eddy_handler_xsrf_token(self.h, &mut len);
+            if p.is_null() {
+                return Err(Error::NO_MEMORY);
+            }
+            std::slice::from_raw_parts(p as *const u8, len).to_vec()
+        };
+        String::from_utf8(token).map_err(|_| Error::INVALID)
+    }
+
     pub(crate) fn take_end(&mut self) -> Option<End> {
         self.end.take()
     }

@@ -625,3 +625,61 @@ fn static_url_without_a_static_directory_is_not_supported() {
         format!("{:?}", Err::<String, _>(Error::NOT_SUPPORTED))
     );
 }
+
+/// A POST of `body` (a form) to `path` with extra header lines; the status and body.
+fn post_form(srv: &Server, path: &str, headers: &str, body: &str) -> (u16, String) {
+    let mut c = srv.connect();
+    c.send(&format!(
+        "POST {} HTTP/1.1\r\nHost: t\r\n{}Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{}",
+        path,
+        headers,
+        body.len(),
+        body
+    ));
+    let r = c.response();
+    (r.status, r.text())
+}
+
+#[test]
+fn xsrf_cookies_check_posts_and_a_route_opts_out() {
+    let srv = Server::start(|_, app| {
+        app.set_xsrf_cookies(true).unwrap();
+        app.route("/form")
+            .unwrap()
+            .get(|_, res| {
+                let token = res.xsrf_token()?;
+                res.write(token)
+            })
+            .post(|_, res| res.write("posted"));
+        app.route("/api")
+            .unwrap()
+            .xsrf_check(false)
+            .post(|_, res| res.write("api"));
+    });
+    let r = srv.get("/form");
+    assert_eq!(r.status, 200);
+    let token = r.text();
+    let set = r.header("set-cookie").expect("the _xsrf cookie");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("_xsrf="), "{}", set);
+    let field = token.replace('|', "%7C");
+
+    assert_eq!(post_form(&srv, "/form", "", "a=1").0, 403);
+    let jar = format!("Cookie: {}\r\n", cookie);
+    assert_eq!(post_form(&srv, "/form", &jar, "a=1").0, 403);
+    assert_eq!(
+        post_form(&srv, "/form", "", &format!("_xsrf={}", field)).0,
+        403
+    );
+    assert_eq!(
+        post_form(&srv, "/form", &jar, &format!("a=1&_xsrf={}", field)),
+        (200, "posted".to_owned())
+    );
+    let header = format!("{}X-Xsrftoken: {}\r\n", jar, token);
+    assert_eq!(
+        post_form(&srv, "/form", &header, "a=1"),
+        (200, "posted".to_owned())
+    );
+    assert_eq!(post_form(&srv, "/api", "", "a=1"), (200, "api".to_owned()));
+}
