@@ -96,8 +96,8 @@ func TestRequestTornadoFields(t *testing.T) {
 	}
 	var secs float64
 	fmt.Fscan(tr.Body, &secs)
-	if secs < 0.1 || secs > 5 {
-		t.Errorf("request_time %v, want about 0.15", secs)
+	if secs < 0.1 { // a lower bound only: a loaded machine may take any time
+		t.Errorf("request_time %v, want at least the 0.15 s the head took", secs)
 	}
 }
 

