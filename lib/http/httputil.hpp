@@ -195,8 +195,9 @@ struct MultipartLimits {
 };
 
 // Parses a complete multipart/form-data body with `boundary`. Parts with a filename go to
-// `files` (their bodies are views into `body`), the others to `fields`. Returns false (leaving partial results) on malformed input
-// or a limit exceeded; `error` then says why (for the log line).
+// `files` (their bodies are views into `body`), the others to `fields`. Returns false (leaving
+// partial results) on malformed input or a limit exceeded; `error` then says why (for the log
+// line).
 bool parse_multipart(std::string_view body, std::string_view boundary,
                      std::vector<Argument> &fields, std::vector<UploadedFile> &files,
                      std::string &error, const MultipartLimits &limits = MultipartLimits());

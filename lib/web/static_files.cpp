@@ -137,8 +137,11 @@ bool versioned(const http::Request *req) {
 bool static_url(App &app, std::string_view path, std::string &out) {
     if (app.static_mounts.empty()) return false;
     while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    // A NUL would end the file name early: no file is named so.
+    const bool nameable = path.find('\0') == std::string_view::npos;
     try {
         for (const StaticMount &m : app.static_mounts) {
+            if (!nameable) break;
             std::string full = m.root + "/" + std::string(path);
             char resolved[PATH_MAX];
             if (!realpath(full.c_str(), resolved) || !inside(m.root, resolved)) continue;

@@ -1507,6 +1507,9 @@ class StaticTest(WebTestCase):
         self.assertEqual(self.static_url("nope.css"), "/static/nope.css")
         self.assertEqual(self.static_url("sub"), "/static/sub")
         self.assertEqual(self.static_url("escape.txt"), "/static/escape.txt")
+        # A NUL in the name (explicit length) names no file, not the name before it.
+        r, data = self.request("GET", "/static_url?nul=1&path=hello.txt")
+        self.assertEqual(data, b"/static/hello.txt%00x")
         self.assertIn("static_url: no static directory has nope.css", self.server.stderr())
 
     def test_static_url_follows_a_changed_file(self):

@@ -507,12 +507,22 @@ static void xsrf_prepare(eddy_handler *h, void *ud) {
     log_event(h, "prepare");
 }
 
-/* /static_url?path=P: eddy_handler_static_url(P), or "(null)". */
+/* /static_url?path=P: eddy_handler_static_url(P), or "(null)"; with &nul=1, P followed by a
+ * NUL byte and "x" (an explicit length). */
 static void static_url_get(eddy_handler *h, void *ud) {
     (void)ud;
     const char *path = qarg(h, "path");
+    char with_nul[256];
     size_t len = 0;
-    const char *url = eddy_handler_static_url(h, path ? path : "", EDDY_NTS, &len);
+    const char *url;
+    if (path && qarg(h, "nul") && strlen(path) + 2 < sizeof with_nul) {
+        size_t n = strlen(path);
+        memcpy(with_nul, path, n);
+        memcpy(with_nul + n, "\0x", 2);
+        url = eddy_handler_static_url(h, with_nul, n + 2, &len);
+    } else {
+        url = eddy_handler_static_url(h, path ? path : "", EDDY_NTS, &len);
+    }
     if (url && strlen(url) != len) url = "(length mismatch)";
     write_str(h, url ? url : "(null)");
 }
