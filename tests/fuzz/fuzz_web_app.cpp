@@ -79,6 +79,14 @@ void read_request(eddy_handler *h) {
         const char *a = eddy_handler_path_kwarg(h, name, EDDY_NTS, &len);
         if (a) g_sink += len;
     }
+    // static_url of the "rest" capture (any bytes, NUL and ".." included) under /static/.
+    const char *rest = eddy_handler_path_kwarg(h, "rest", EDDY_NTS, &len);
+    if (rest) {
+        size_t url_len = 0;
+        const char *url = eddy_handler_static_url(h, rest, len, &url_len);
+        if (!url || strlen(url) != url_len || strncmp(url, "/static/", 8) != 0) abort();
+        g_sink += url_len;
+    }
 }
 
 // ---- per-handler state ---------------------------------------------------------------------------
