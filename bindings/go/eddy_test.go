@@ -240,6 +240,41 @@ func TestResponseAPI(t *testing.T) {
 	expect(t, resp, body, 418, "custom 418")
 }
 
+// With SetXSRFCookies, a POST needs the _xsrf cookie plus a matching _xsrf field (else 403
+// before the handler); a route with XSRFCheck(false) accepts it without either.
+func TestXSRFCookiesAndARouteOptsOut(t *testing.T) {
+	app := New()
+	app.SetCookieSecret("0123456789abcdef0123456789abcdef")
+	app.SetXSRFCookies(true)
+	posted := func(w *ResponseWriter, r *Request) { w.WriteString("posted " + r.Path()) }
+	app.Route(`/form`).
+		HandleFunc("GET", func(w *ResponseWriter, r *Request) { w.WriteString(r.XSRFToken()) }).
+		HandleFunc("POST", posted)
+	app.Post(`/api`, posted).XSRFCheck(false)
+	base := start(t, app)
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+
+	resp, body := do(t, "POST", base+"/form", strings.NewReader("a=1"), form)
+	expect(t, resp, body, 403, "")
+	resp, body = do(t, "POST", base+"/api", strings.NewReader("a=1"), form)
+	expect(t, resp, body, 200, "posted /api")
+
+	resp, token := do(t, "GET", base+"/form", nil, nil)
+	expect(t, resp, token, 200, "")
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "_xsrf" {
+			cookie = c.Value
+		}
+	}
+	if token == "" || cookie == "" {
+		t.Fatalf("token %q, _xsrf cookie %q", token, cookie)
+	}
+	withToken := map[string]string{"Content-Type": form["Content-Type"], "Cookie": "_xsrf=" + cookie}
+	resp, body = do(t, "POST", base+"/form", strings.NewReader("a=1&_xsrf="+url.QueryEscape(token)), withToken)
+	expect(t, resp, body, 200, "posted /form")
+}
+
 func TestHooks(t *testing.T) {
 	finished := make(chan string, 10)
 	app := New()

@@ -31,6 +31,7 @@ type Route struct {
 	writeErr func(w *ResponseWriter, r *Request, status int)
 	onData   func(r *Request, data []byte)
 	isDef    bool
+	noXSRF   bool // XSRFCheck(false)
 	hooked   bool // set by register: see stateful
 	ws       *WebSocket
 }
@@ -111,6 +112,16 @@ func (r *Route) Name(name string) *Route { r.name = name; return r }
 // Default makes this route answer requests that match no pattern (instead of 404).
 func (r *Route) Default() *Route { r.isDef = true; return r }
 
+// XSRFCheck(false) makes requests to this route skip the app's XSRF check
+// (App.SetXSRFCookies), as overriding check_xsrf_cookie to do nothing on one Tornado handler
+// does: e.g. an API authenticated otherwise, or a host that checks the token itself. The
+// default is true (checked when the app turns XSRF cookies on).
+func (r *Route) XSRFCheck(on bool) *Route {
+	r.app.mustNotBeStarted("XSRFCheck")
+	r.noXSRF = !on
+	return r
+}
+
 // Prepare runs before the method handler; if it finishes the response the handler is skipped.
 func (r *Route) Prepare(fn HandlerFunc) *Route { r.prepare = fn; return r }
 
@@ -189,6 +200,9 @@ func (r *Route) register(capp *C.eddy_app) error {
 	}
 	if r.isDef {
 		C.eddy_app_set_default_route(capp, cr)
+	}
+	if r.noXSRF {
+		C.eddy_route_set_xsrf_check(cr, 0)
 	}
 	if r.prepare != nil {
 		C.eddy_route_set_prepare(cr, C.eddy_handler_fn(C.eddy_go_prepare))
