@@ -479,7 +479,7 @@ Application.__index = Application
 web.Application_class = Application
 
 -- Creates an application. routes: list of { pattern, handlers [, kwargs] } (kwargs may hold
--- `name` for reverse_url and `host` for a host pattern). settings: cookie_secret, xsrf_cookies,
+-- `name` for reverse_url, `host` for a host pattern and `xsrf_check = false`: see add_route). settings: cookie_secret, xsrf_cookies,
 -- compress_response, static_path, static_url_prefix (default "/static/"),
 -- default_handler (a handlers table for unmatched paths).
 function web.Application(routes, settings)
@@ -508,7 +508,10 @@ local function app_handle(self)
   return self.handle
 end
 
--- Adds a route; returns its eddy_route handle.
+-- Adds a route; returns its eddy_route handle. kwargs: name, host, websocket (see above) and
+-- xsrf_check: false makes requests to this route skip the xsrf_cookies check, as overriding
+-- check_xsrf_cookie to do nothing on one Tornado handler does (e.g. an API authenticated
+-- otherwise); default true.
 function Application:add_route(pattern, handlers, kwargs)
   app_handle(self)
   if type(handlers) ~= "table" then error("eddy: route " .. pattern .. ": handlers must be a table") end
@@ -524,6 +527,10 @@ function Application:add_route(pattern, handlers, kwargs)
   core.route_hook(route, "on_connection_close")
   for _, hook in ipairs(HOOKS) do if handlers[hook] then core.route_hook(route, hook) end end
   if kwargs.name then core.eddy_route_set_name(route, kwargs.name) end
+  if kwargs.xsrf_check ~= nil then
+    if type(kwargs.xsrf_check) ~= "boolean" then error("eddy: route " .. pattern .. ": xsrf_check must be a boolean") end
+    core.eddy_route_set_xsrf_check(route, kwargs.xsrf_check and 1 or 0)
+  end
   if handlers.open or handlers.on_message or handlers.on_close then
     local rc = core.route_websocket(route, self:websocket_options(kwargs.websocket), handlers.on_pong ~= nil)
     if rc ~= 0 then error("eddy: route " .. pattern .. ": websocket: " .. core.eddy_strerror(rc)) end

@@ -255,10 +255,21 @@ end)
 local raw_port = raw:listen(0, "127.0.0.1")
 app:add_route("/raw_port", { get = function(self) self:write(tostring(raw_port)) end })
 
+-- An application with xsrf_cookies beside the main one (whose POST routes carry no token):
+-- /form checks the token, /api opts out with xsrf_check = false. /xsrf_port tells where it is.
+local posted = function(self) self:write("posted " .. self:path()) end
+local xsrf_app = eddy.Application({
+  { "/form", { get = function(self) self:write(self:xsrf_token()) end, post = posted } },
+  { "/api", { post = posted }, { xsrf_check = false } },
+}, { cookie_secret = "test secret", xsrf_cookies = true })
+local xsrf_port = xsrf_app:listen(0, "127.0.0.1")
+app:add_route("/xsrf_port", { get = function(self) self:write(tostring(xsrf_port)) end })
+
 port = app:listen(port, "127.0.0.1")
 print("listening " .. port)
 io.stdout:flush()
 eddy.start()
 ticker:close()
 raw:close()
+xsrf_app:close()
 app:close()

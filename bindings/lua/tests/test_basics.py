@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import unittest
+import urllib.parse
 
 from luatest import HERE, LuaServer, main
 
@@ -230,6 +231,30 @@ class Basics(unittest.TestCase):
                                  ('name="g"; filename="z"', "text/plain", b"")])
         self.assertEqual(get("/files", "POST", body, {"Content-Type": ctype}),
                          (200, b"f=x:2 f=y:3 g=z:0"))
+
+    def test_xsrf_cookies_and_a_route_opting_out(self):
+        # server.lua's second application has xsrf_cookies: /form checks the token, /api has
+        # the route option xsrf_check = false.
+        port = int(self.server.request("GET", "/xsrf_port")[2])
+        def req(method, path, body=None, headers={}):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                return resp.status, resp, resp.read()
+            finally:
+                conn.close()
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        self.assertEqual(req("POST", "/form", "a=1", form)[0], 403)
+        status, _, body = req("POST", "/api", "a=1", form)
+        self.assertEqual((status, body), (200, b"posted /api"))
+        status, resp, token = req("GET", "/form")
+        cookie = next((c.split(";")[0].split("=", 1)[1] for c in resp.headers.get_all("Set-Cookie")
+                       if c.startswith("_xsrf=")), None)
+        self.assertTrue(status == 200 and token and cookie, (status, token, cookie))
+        status, _, body = req("POST", "/form", "a=1&_xsrf=" + urllib.parse.quote(token.decode()),
+                              dict(form, Cookie="_xsrf=" + cookie))
+        self.assertEqual((status, body), (200, b"posted /form"))
 
 class StaticUrl(unittest.TestCase):
     """Handler:static_url over a static_path holding css/a.css (server.lua --static DIR)."""
