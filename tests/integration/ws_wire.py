@@ -128,6 +128,19 @@ class SocketReader:
         del self.buf[:n]
         return out
 
+    def read_any_frame(self):
+        """One frame as either side sends it: (first byte, whether it was masked, payload
+        unmasked)."""
+        b0, b1 = self._read(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._read(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._read(8))[0]
+        key = self._read(4) if b1 & 0x80 else b""
+        payload = self._read(n)
+        return b0, bool(key), mask_bytes(payload, key) if key else payload
+
 
 class Conn(SocketReader):
     """One WebSocket connection after a (checked) opening handshake."""
@@ -184,17 +197,12 @@ class Conn(SocketReader):
             self.send(f)
 
     def read_frame(self):
-        b0, b1 = self._read(2)
-        if b1 & 0x80:
+        b0, masked, payload = self.read_any_frame()
+        if masked:
             raise AssertionError("the server masked a frame")
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._read(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._read(8))[0]
         fin, rsv, opcode = bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F
         self.frames_seen.append((fin, rsv, opcode))
-        return fin, rsv, opcode, self._read(n)
+        return fin, rsv, opcode, payload
 
     # -- events ------------------------------------------------------------------------------
 
@@ -267,14 +275,8 @@ def report_first_deflate_frame(conn):
     conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
                  b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-    b0, b1 = reader._read(2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", reader._read(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", reader._read(8))[0]
-    key = reader._read(4)
-    payload = mask_bytes(reader._read(n), key)
+    b0, _, payload = reader.read_any_frame()
+    n = len(payload)
     if b0 & 0x40:
         payload = zlib.decompressobj(wbits=-15).decompress(payload + b"\0\0\xff\xff")
     report = b"%d %d " % (b0 & 0x40, n) + payload

@@ -92,21 +92,12 @@ class SlowPeer(ws_wire.SocketReader):
         client); returns the messages and the close code."""
         messages = []
         while True:
-            b0, b1 = self._read(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", self._read(2))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", self._read(8))[0]
-            key = self._read(4) if b1 & 0x80 else b""
-            payload = self._read(n)
-            if key:
-                payload = ws_wire.mask_bytes(payload, key)
+            b0, masked, payload = self.read_any_frame()
             opcode = b0 & 0x0F
             if opcode == ws_wire.CLOSE:
-                self.sock.sendall(ws_wire.frame(ws_wire.CLOSE, payload[:2], mask=not key))
+                self.sock.sendall(ws_wire.frame(ws_wire.CLOSE, payload[:2], mask=not masked))
                 return messages, struct.unpack("!H", payload[:2])[0]
-            assert opcode == ws_wire.BINARY and b0 & 0x80, (b0, n)
+            assert opcode == ws_wire.BINARY and b0 & 0x80, (b0, len(payload))
             messages.append(payload)
 
     def close(self):
