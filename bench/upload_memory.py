@@ -12,36 +12,24 @@ A fresh server per upload, so each peak is its own.
 import argparse
 import os
 import socket
-import subprocess
+import sys
 
-
-def hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "abuse"))
+from common import peak_rss_kib, start_server  # noqa: E402
 
 
 def upload(server, content_type, body):
-    p = subprocess.Popen([server, "--port", "0", "--host", "127.0.0.1", "--max-body-size",
-                          str(200 << 20)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p, port = start_server(server, "--port", "0", "--host", "127.0.0.1", "--max-body-size",
+                           str(200 << 20))
     try:
-        port = None
-        while port is None:
-            line = p.stdout.readline().decode()
-            if not line:
-                raise SystemExit("server did not start")
-            if "listening" in line:
-                port = int(line.rsplit(":", 1)[1])
-        before = hwm_kib(p.pid)
+        before = peak_rss_kib(p.pid)
         with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
             s.sendall(b"POST /auto_length HTTP/1.1\r\nHost: a\r\nContent-Type: %s\r\n"
                       b"Content-Length: %d\r\n\r\n" % (content_type, len(body)) + body)
             status = s.recv(4096).split(b"\r\n")[0]
         if b" 200 " not in status:
             raise SystemExit(f"upload answered {status!r}")
-        return (hwm_kib(p.pid) - before) / 1024
+        return (peak_rss_kib(p.pid) - before) / 1024
     finally:
         p.terminate()
         p.wait(30)

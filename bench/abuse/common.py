@@ -1,5 +1,7 @@
-"""Shared helpers for the abuse scripts: start prod_server, read its memory, raise fd limits."""
+"""Shared helpers for the bench scripts: start a test server, read its memory, raise fd
+limits."""
 import os
+import re
 import resource
 import subprocess
 
@@ -17,12 +19,16 @@ def raise_fd_limit(want):
 
 
 def start_server(binary, *flags):
+    """Starts one of the test servers; returns (process, port) once its first line named the
+    port: prod_server's "PORT n", ws_test_server's "listening on n", http_api_server's
+    "listening on host:n"."""
     p = subprocess.Popen([binary, *flags], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = p.stdout.readline().decode()
-    if not line.startswith("PORT "):
+    m = re.match(r"(?:PORT |listening on (?:\S*:)?)(\d+)\s*$", line)
+    if not m:
         p.kill()
         raise SystemExit(f"server did not start: {line!r}")
-    return p, int(line.split()[1])
+    return p, int(m.group(1))
 
 
 def _status_kib(pid, field):

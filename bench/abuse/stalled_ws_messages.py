@@ -13,12 +13,11 @@ import base64
 import os
 import socket
 import struct
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import peak_rss_kib, raise_fd_limit, rss_kib  # noqa: E402
+from common import peak_rss_kib, raise_fd_limit, rss_kib, start_server  # noqa: E402
 
 
 def stalled_session(port, mib):
@@ -64,11 +63,9 @@ def main():
     ap.add_argument("--mib", type=int, default=30)
     a = ap.parse_args()
     raise_fd_limit(a.n + 100)
-    srv = subprocess.Popen([a.server, "--port", "0"], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True)
+    srv, port = start_server(a.server, "--port", "0")
     socks = []
     try:
-        port = int(srv.stdout.readline().split()[-1])
         base = rss_kib(srv.pid)
         socks = [stalled_session(port, a.mib) for _ in range(a.n)]
         time.sleep(0.5)

@@ -14,23 +14,20 @@ connected. Reported: (VmRSS with them - VmRSS before) / N, and the echo's compre
 """
 import argparse
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "abuse"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 import ws_wire  # noqa: E402  (raw frames and handshake)
-from common import raise_fd_limit, rss_kib  # noqa: E402
+from common import raise_fd_limit, rss_kib, start_server  # noqa: E402
 
 ROUTES = ("/budget", "/ws", "/lowmem")
 
 
 def measure(server, path, conns, message):
-    proc = subprocess.Popen([server, "--port", "0"], stdout=subprocess.PIPE, text=True,
-                            stderr=subprocess.DEVNULL)
+    proc, port = start_server(server, "--port", "0")
     try:
-        port = int(proc.stdout.readline().split()[-1])
         before = rss_kib(proc.pid)
         conns_open, echoed = [], 0
         for _ in range(conns):
