@@ -1,10 +1,12 @@
-// hex16: the 16 lowercase hex digits of a 64-bit value, most significant first, without a loop
-// or a table (the automatic ETag formats one per response).
+// Lowercase hex: hex16 formats a 64-bit value, most significant first, without a loop or a
+// table (the automatic ETag formats one per response); append_hex formats bytes (digests).
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #if defined(__SSE2__) && defined(__x86_64__)
 #include <emmintrin.h>
 #endif
@@ -43,5 +45,14 @@ inline void hex16(uint64_t v, char out[16]) {
     }
 }
 #endif
+
+// Appends the two lowercase hex digits of each of the `n` bytes at `p` (binascii.hexlify).
+inline void append_hex(std::string &out, const unsigned char *p, size_t n) {
+    static const char kHex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out.push_back(kHex[p[i] >> 4]);
+        out.push_back(kHex[p[i] & 15]);
+    }
+}
 
 }  // namespace eddy::http

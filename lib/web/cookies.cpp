@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <limits>
 
+#include "http/hex.hpp"
 #include "http/httputil.hpp"
 #include "util/base64.hpp"
 
@@ -56,14 +57,6 @@ int hex_value(unsigned char c) {
     return -1;
 }
 
-void append_hex(std::string &out, const unsigned char *p, size_t n) {
-    static const char kHex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out.push_back(kHex[p[i] >> 4]);
-        out.push_back(kHex[p[i] & 15]);
-    }
-}
-
 // binascii.a2b_hex: even length, hex digits of either case.
 bool hex_decode(std::string_view in, std::string &out) {
     if (in.size() % 2 != 0) return false;
@@ -91,7 +84,7 @@ std::string hmac_hex(const EVP_MD *md, std::string_view secret,
               reinterpret_cast<const unsigned char *>(data.data()), data.size(), mac, &mac_len))
         return std::string();
     std::string hex;
-    append_hex(hex, mac, mac_len);
+    http::append_hex(hex, mac, mac_len);
     return hex;
 }
 
@@ -339,9 +332,9 @@ bool xsrf_encode_token(std::string_view raw, int64_t timestamp, std::string &out
     std::string masked(raw);
     for (size_t i = 0; i < masked.size(); i++) masked[i] = static_cast<char>(masked[i] ^ mask[i % 4]);
     std::string s = "2|";
-    append_hex(s, mask, sizeof mask);
+    http::append_hex(s, mask, sizeof mask);
     s.push_back('|');
-    append_hex(s, reinterpret_cast<const unsigned char *>(masked.data()), masked.size());
+    http::append_hex(s, reinterpret_cast<const unsigned char *>(masked.data()), masked.size());
     s.push_back('|');
     s.append(std::to_string(timestamp));
     out = std::move(s);

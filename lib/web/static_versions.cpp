@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "http/hex.hpp"
 #include "util/log.hpp"
 
 namespace eddy::web {
@@ -29,12 +30,8 @@ std::string md5_hex(int fd) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) return {};
-    static const char kHex[] = "0123456789abcdef";
-    std::string out(2 * len, '0');
-    for (unsigned int i = 0; i < len; i++) {
-        out[2 * i] = kHex[digest[i] >> 4];
-        out[2 * i + 1] = kHex[digest[i] & 15];
-    }
+    std::string out;
+    http::append_hex(out, digest, len);
     return out;
 }
 
