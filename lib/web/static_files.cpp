@@ -15,6 +15,7 @@
 #include "http/request.hpp"
 #include "util/log.hpp"
 #include "web/app.hpp"
+#include "web/cookies.hpp"
 #include "web/handler.hpp"
 #include "web/preconditions.hpp"
 
@@ -106,25 +107,6 @@ bool inside(const std::string &root, const char *resolved) {
     return strncmp(resolved, root.c_str(), n) == 0 && (resolved[n] == '/' || resolved[n] == '\0');
 }
 
-// The characters a path segment keeps as they are (RFC 3986 §3.3 pchar, and '/').
-bool url_safe(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           strchr("-._~!$&'()*+,;=:@/", c) != nullptr;
-}
-
-void append_encoded(std::string &out, std::string_view path) {
-    static const char kHex[] = "0123456789ABCDEF";
-    for (unsigned char c : path) {
-        if (c != '\0' && url_safe(c)) {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-}
-
 // Whether the query has a "v" argument (Tornado: the URL names one version of the file).
 bool versioned(const http::Request *req) {
     for (const http::Argument &a : req->query_arguments())
@@ -148,7 +130,7 @@ bool static_url(App &app, std::string_view path, std::string &out) {
             std::string version = app.static_versions.version(resolved);
             if (version.empty()) continue;  // not a readable regular file
             out = m.prefix;
-            append_encoded(out, path);
+            out += percent_encode_path_segment(path);
             out += "?v=";
             out += version;
             return true;
@@ -156,7 +138,7 @@ bool static_url(App &app, std::string_view path, std::string &out) {
         log(LogLevel::warning, "static_url: no static directory has %.*s",
             static_cast<int>(path.size()), path.data());
         out = app.static_mounts.front().prefix;
-        append_encoded(out, path);
+        out += percent_encode_path_segment(path);
         return true;
     } catch (...) {
         return false;
