@@ -16,6 +16,11 @@ skipped=0
 flaky=""
 status=0
 
+# The tests a ctest log lists as failed ("	 19 - http_client (Failed)"), one per line.
+failed_in() {
+    sed -n -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(.*\)$/\1/p' "$1"
+}
+
 # run_suite NAME BUILD_DIR CMAKE_ARGS...
 run_suite() {
     local name=$1 dir=$2
@@ -37,12 +42,11 @@ run_suite() {
         # of failing the run: on a loaded 2-core CI machine a timing race in one test must not
         # throw away every other result. One that fails again fails the run.
         local first_failed again_failed name_ rerun_log="$dir/ctest-rerun.log"
-        # ctest lists them as "	 19 - http_client (Failed)".
-        first_failed=$(sed -n -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(.*\)$/\1/p' "$log")
+        first_failed=$(failed_in "$log")
         if [ -n "$first_failed" ]; then
             echo "==== $name: rerunning what failed, once, alone:" $first_failed
             (cd "$dir" && ctest --output-on-failure --timeout 600 --rerun-failed) 2>&1 | tee "$rerun_log"
-            again_failed=$(sed -n -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) \(.*\)$/\1/p' "$rerun_log")
+            again_failed=$(failed_in "$rerun_log")
             for name_ in $first_failed; do
                 grep -qxF "$name_" <<<"$again_failed" || flaky="$flaky $name_"
             done
