@@ -280,7 +280,9 @@ EDDY_API int eddy_request_header_at(const eddy_request *req, size_t index, const
 }
 
 EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len) {
-    return req ? out(Req(req)->body, len) : nullptr;
+    if (!req) return nullptr;
+    if (len) *len = Req(req)->body.size();
+    return Req(req)->body.c_str();
 }
 
 EDDY_API size_t eddy_request_argument_count(const eddy_request *req, int sources) {

@@ -454,7 +454,6 @@ bool Connection::head_complete() {
         chunk_scanner_.reset(server_->options.max_header_size);
     }
     bool has_body = chunked_ || content_length > 0;
-    req->body_length = chunked_ ? 0 : content_length;
     if (has_body) {
         set_timer(TimerKind::body);
     } else {
@@ -577,10 +576,7 @@ bool Connection::body_data(const char *at, size_t len) {
             refuse_body_memory(req->body_received);
             return false;
         }
-        if (req->body.size() + n > req->body.capacity()) reserve_body(req, n);
-        try {
-            req->body.append(data, n);
-        } catch (...) {
+        if (!req->body.append(data, n)) {
             log(LogLevel::error, "http: %s: out of memory for a request body of %llu bytes",
                 peer_ip_.c_str(), static_cast<unsigned long long>(req->body_received));
             error_status_ = 503;
@@ -594,20 +590,6 @@ bool Connection::body_data(const char *at, size_t len) {
         return false;
     }
     return true;
-}
-
-// A body of announced length grows by doubling until a quarter of it has arrived, then takes
-// its whole length at once. Doubling to the end copies it again at each step and holds up to
-// 1.5 times it during the last copy; reserving it all at the start would let a client that
-// announces 100 MiB and sends nothing reserve that much address space per connection.
-void Connection::reserve_body(Request *req, size_t n) {
-    uint64_t want = req->body.size() + n;
-    if (req->gunzip || req->body_length < want || req->body_length / 4 > want) return;
-    try {
-        req->body.reserve(static_cast<size_t>(req->body_length));
-    } catch (...) {
-        // Left to grow by doubling: the next append fails only if memory is really short.
-    }
 }
 
 int Connection::on_message_complete(http_parser *p) {

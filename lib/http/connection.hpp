@@ -101,7 +101,6 @@ private:
     bool body_data(const char *at, size_t len);
     void body_complete();
     void refuse_body_memory(uint64_t body_bytes);
-    void reserve_body(Request *req, size_t n);
     void body_failed(int status);
     static bool on_chunk_data(void *ctx, const char *at, size_t len);
     static int on_body(http_parser *p, const char *at, size_t len);

@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 
 #include "eddy/http.h"
+#include "http/body_buffer.hpp"
 #include "http/httputil.hpp"
 #include "http/response_fields.hpp"
 #include "util/memory_budget.hpp"
@@ -57,7 +58,7 @@ public:
     int remote_port = 0;
     int version_minor = 1;  // HTTP/1.<minor>; only major 1 is accepted
     std::vector<HeaderField> headers;
-    std::string body;
+    BodyBuffer body;  // the buffered body (not the streamed one)
     double start_time = 0;
 
     const HeaderField *find_header(std::string_view name) const;
@@ -92,7 +93,6 @@ public:
     size_t max_body = 0;
     double body_timeout = 0;
     uint64_t body_received = 0;      // decoded body bytes so far
-    uint64_t body_length = 0;        // the Content-Length announced (0: none, or chunked)
     // The buffered body's bytes, counted against the server's max_body_memory until this
     // request is released.
     MemoryShare body_memory;
