@@ -12,6 +12,7 @@
 
 #include "eddy/common.h"
 #include "util/no_sigpipe.hpp"
+#include "util/no_throw.hpp"
 
 namespace eddy {
 namespace {
@@ -105,3 +106,16 @@ EDDY_API void eddy_set_log_level(int level) {
 }
 
 }  // extern "C"
+
+namespace eddy {
+
+void log_stopped_exception(const char *where, const std::exception *e) noexcept {
+    if (e && dynamic_cast<const std::bad_alloc *>(e)) {
+        log(LogLevel::error, "%s: out of memory", where);
+    } else {
+        log(LogLevel::error, "%s: unexpected exception (%s), a bug in eddy", where,
+            e ? e->what() : "not a std::exception");
+    }
+}
+
+}  // namespace eddy

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""Servers keep serving when memory runs out, and serve normally once it is back.
+
+  test_out_of_memory.py --failmalloc failmalloc.so --echo-server echo_server
+                        [--web-server web_test_app] [--ws-server ws_test_server]
+
+Each server runs under failmalloc (LD_PRELOAD): started unarmed, armed with SIGUSR1 while
+clients load it for a few seconds (about one allocation in FAILMALLOC_EVERY fails, as malloc
+does when memory runs out), disarmed with SIGUSR2. The server must still be running, the
+failures must really have happened (failmalloc counts them), and requests made afterwards must
+all be answered correctly: whatever an allocation failure interrupted was cleaned up (the
+request answered with an error, or its connection closed), nothing left stuck or corrupted.
+Under load, an answer is either right or an error status or a closed connection — never a
+wrong body.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import ws_wire  # noqa: E402
+
+ARGS = None
+LOAD_SECONDS = 3.0
+EVERY = ("50", "400")  # a failure every ~50 allocations (most requests hit one), every ~400
+
+
+class Server:
+    def __init__(self, binary, every, seed, *args):
+        env = dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
+                   FAILMALLOC_EVERY=every, FAILMALLOC_SEED=str(seed))
+        self.proc = subprocess.Popen([binary, "--port", "0", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        line = self.proc.stdout.readline().decode()
+        if "listening" not in line:
+            raise AssertionError(f"no listening line: {line!r} {self.proc.stderr.read()!r}")
+        self.port = int(line.strip().rsplit(":", 1)[-1].split()[-1])
+        self.stderr = b""
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr += line
+
+    def arm(self):
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def disarm(self):
+        """Stops the failures; returns how many allocations failed."""
+        self.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for line in self.stderr.decode(errors="replace").splitlines():
+                if line.startswith("failmalloc: "):
+                    return int(line.split()[1])
+            time.sleep(0.05)
+        raise AssertionError("failmalloc did not report: " + self.stderr.decode(errors="replace"))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc.stdout.close()
+        self._reader.join(5)
+        self.proc.stderr.close()
+
+
+def read_response(f):
+    """(status, headers dict, body) from a buffered socket file; None when it closed first."""
+    line = f.readline()
+    if not line:
+        return None
+    status = int(line.split()[1])
+    headers = {}
+    while True:
+        h = f.readline()
+        if not h:
+            return None
+        if h in (b"\r\n", b"\n"):
+            break
+        name, _, value = h.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        body = f.read(int(headers["content-length"]))
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int(f.readline().split(b";")[0], 16)
+            if size == 0:
+                while f.readline() not in (b"\r\n", b""):
+                    pass
+                break
+            body += f.read(size)
+            f.readline()
+    else:
+        body = f.read()
+    return status, headers, body
+
+
+def chunked(data, size):
+    out = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size])
+                   for i in range(0, len(data), size))
+    return out + b"0\r\n\r\n"
+
+
+class Tally:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts = {}
+        self.wrong = []
+
+    def add(self, what):
+        with self.lock:
+            self.counts[what] = self.counts.get(what, 0) + 1
+
+    def bad(self, what):
+        with self.lock:
+            self.wrong.append(what)
+
+
+class OomCase(unittest.TestCase):
+    """Loads a server from 4 threads while allocations fail; then checks it recovered."""
+
+    binary = None
+    server_args = ()
+
+    def exchange(self, port, rng):
+        """One connection's worth of requests; records outcomes in self.tally."""
+        raise NotImplementedError
+
+    def check_after(self, port):
+        """Requests once memory is back: each must be answered right."""
+        raise NotImplementedError
+
+    def _load(self, port, seed, deadline):
+        import random
+        rng = random.Random(seed)
+        while time.monotonic() < deadline:
+            try:
+                self.exchange(port, rng)
+            except (OSError, EOFError, ValueError, IndexError, AssertionError) as e:
+                if isinstance(e, AssertionError) and str(e).startswith("WRONG"):
+                    self.tally.bad(str(e))
+                self.tally.add("connection failed")
+
+    def run_case(self, every, seed):
+        self.tally = Tally()
+        server = Server(self.binary, every, seed, *self.server_args)
+        try:
+            server.arm()
+            deadline = time.monotonic() + LOAD_SECONDS
+            threads = [threading.Thread(target=self._load, args=(server.port, seed * 10 + i,
+                                                                 deadline))
+                       for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(LOAD_SECONDS + 60)
+            self.assertFalse(any(t.is_alive() for t in threads), "a client hung")
+            failed = server.disarm()
+            log = server.stderr.decode(errors="replace")
+            self.assertTrue(server.alive(), "the server died:\n" + log[-3000:])
+            self.assertGreater(failed, 0, "no allocation failed: the test tested nothing")
+            self.assertEqual(self.tally.wrong, [], "wrong answers under memory pressure")
+            self.check_after(server.port)
+            self.assertTrue(server.alive(), "the server died after the load:\n" + log[-3000:])
+            print(f"\n  {type(self).__name__} every={every}: {failed} allocations failed; "
+                  f"outcomes {sorted(self.tally.counts.items())}", file=sys.stderr)
+        finally:
+            server.stop()
+
+    def test_allocation_failures(self):
+        if self.binary is None:
+            self.skipTest("server not given")
+        for i, every in enumerate(EVERY):
+            with self.subTest(every=every):
+                self.run_case(every, i + 1)
+
+
+class EchoServer(OomCase):
+    """The conformance echo server (raw HTTP server API): pipelined, chunked, large bodies."""
+
+    def exchange(self, port, rng):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            f = s.makefile("rb")
+            for _ in range(rng.randint(1, 8)):
+                kind = rng.choice(["fixed", "post", "chunked", "pipelined", "bad", "big"])
+                if kind == "bad":
+                    s.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\n\r\n")
+                    r = read_response(f)
+                    if r is None:
+                        self.tally.add("closed")
+                        return
+                    if r[0] != 400 and r[0] < 500:
+                        raise AssertionError(f"WRONG status {r[0]} for a bad request")
+                    self.tally.add(r[0])
+                    return
+                if kind == "fixed":
+                    reqs = [(b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n", None)]
+                elif kind == "pipelined":
+                    reqs = [(b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n", None)] * 4
+                else:
+                    size = {"post": rng.choice([0, 10, 3000]), "chunked": rng.choice([1, 5000]),
+                            "big": 300000}[kind]
+                    body = bytes(rng.randrange(33, 127) for _ in range(min(size, 64))) * (
+                        size // 64 + 1)
+                    body = body[:size]
+                    if kind == "chunked":
+                        head = b"POST /c?q=%d HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        reqs = [(head % size + chunked(body, 1000), body)]
+                    else:
+                        reqs = [(b"POST /p?q=%d HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                                 % (size, size) + body, body)]
+                s.sendall(b"".join(r for r, _ in reqs))
+                for _, body in reqs:
+                    r = read_response(f)
+                    if r is None:
+                        self.tally.add("closed")
+                        return
+                    status, _, got = r
+                    self.tally.add(status)
+                    if status == 200:
+                        if body is None and got != b"hello world\n":
+                            raise AssertionError(f"WRONG body {got[:100]!r}")
+                        if body is not None and json.loads(got)["body"] != body.decode():
+                            raise AssertionError("WRONG echo of a body")
+                    elif status < 500:
+                        raise AssertionError(f"WRONG status {status}")
+
+    def check_after(self, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            f = s.makefile("rb")
+            for size in (0, 10, 5000, 300000):
+                body = b"z" * size
+                s.sendall(b"POST /after HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          + chunked(body, 777) if size else
+                          b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n")
+                status, _, got = read_response(f)
+                self.assertEqual(status, 200)
+                if size:
+                    self.assertEqual(json.loads(got)["body"], body.decode())
+                else:
+                    self.assertEqual(got, b"hello world\n")
+
+
+class WebApp(OomCase):
+    """The web layer's test application: routing, handlers, cookies, arguments, gzip."""
+
+    PATHS = [b"/hello", b"/user/12/post/abc", b"/named/x/y", b"/args?a=1&b=2&a=3",
+             b"/cookie/set", b"/rev/x/item/3", b"/reverse", b"/redirect", b"/etag_custom",
+             b"/big", b"/stream", b"/nope", b"/err", b"/decode/%41%42"]
+
+    def exchange(self, port, rng):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            f = s.makefile("rb")
+            for _ in range(rng.randint(1, 8)):
+                path = rng.choice(self.PATHS)
+                extra = rng.choice([b"", b"Accept-Encoding: gzip\r\n", b"Cookie: a=b; c=d\r\n"])
+                s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + extra + b"\r\n")
+                r = read_response(f)
+                if r is None:
+                    self.tally.add("closed")
+                    return
+                self.tally.add(r[0])
+
+    def check_after(self, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            f = s.makefile("rb")
+            for path, want in ((b"/hello", b"Hello, world"), (b"/args?a=1", None)):
+                s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+                status, _, body = read_response(f)
+                self.assertEqual(status, 200, body)
+                if want:
+                    self.assertIn(want, body)
+            s.sendall(b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(read_response(f)[0], 404)
+
+
+class WebSocketServer(OomCase):
+    """The WebSocket echo server: handshakes, messages, fragments, compression."""
+
+    def exchange(self, port, rng):
+        ext = rng.choice([None, "permessage-deflate"])
+        c = ws_wire.Conn(port, "/ws", extensions=ext, timeout=10)
+        try:
+            if c.status != 101:
+                self.tally.add(c.status)
+                return
+            for _ in range(rng.randint(1, 10)):
+                size = rng.choice([1, 100, 20000])
+                msg = bytes(rng.randrange(97, 123) for _ in range(min(size, 50))) * (size // 50 + 1)
+                msg = msg[:size]
+                if rng.random() < 0.3:
+                    c.send_frames(ws_wire.fragments(ws_wire.TEXT, msg, 37))
+                else:
+                    c.send(ws_wire.frame(ws_wire.TEXT, msg))
+                ev = c.next_event()
+                if ev[0] == "close":
+                    self.tally.add("close %s" % ev[1])
+                    return
+                if ev != ("text", msg):
+                    raise AssertionError(f"WRONG echo {ev[0]} of {len(ev[1])} bytes")
+                self.tally.add("echo")
+        finally:
+            c.close()
+
+    def check_after(self, port):
+        for ext in (None, "permessage-deflate"):
+            c = ws_wire.Conn(port, "/ws", extensions=ext, timeout=10)
+            try:
+                self.assertEqual(c.status, 101)
+                for msg in (b"a", b"b" * 20000):
+                    c.send(ws_wire.frame(ws_wire.TEXT, msg))
+                    self.assertEqual(c.next_event(), ("text", msg))
+            finally:
+                c.close()
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--failmalloc", required=True)
+    ap.add_argument("--echo-server")
+    ap.add_argument("--web-server")
+    ap.add_argument("--ws-server")
+    ARGS, rest = ap.parse_known_args()
+    EchoServer.binary = ARGS.echo_server
+    WebApp.binary = ARGS.web_server
+    WebSocketServer.binary = ARGS.ws_server
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
