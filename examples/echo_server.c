@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable byte buffer for building the JSON reply. */
+/* A growable byte buffer for building the JSON reply; `failed` once an append found no memory
+ * (the reply is then a 503, not a truncated echo). */
 typedef struct {
     char *data;
     size_t len, cap;
+    int failed;
 } buf_t;
 
 static int buf_reserve(buf_t *b, size_t extra) {
@@ -28,7 +30,10 @@ static int buf_reserve(buf_t *b, size_t extra) {
     size_t cap = b->cap ? b->cap * 2 : 1024;
     while (cap < b->len + extra) cap *= 2;
     char *p = realloc(b->data, cap);
-    if (!p) return -1;
+    if (!p) {
+        b->failed = 1;
+        return -1;
+    }
     b->data = p;
     b->cap = cap;
     return 0;
@@ -64,8 +69,10 @@ static void buf_add_json(buf_t *b, const char *s, size_t n) {
 
 /* Response calls go through the handler (the web layer), request getters through its request. */
 static void respond(eddy_handler *h, const char *type, const char *body, size_t len) {
-    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, type, EDDY_NTS);
-    eddy_handler_write(h, body, len);
+    /* Out of memory: 503 (RFC 9110 §15.6.4, temporary) rather than an answer missing a part. */
+    if (eddy_handler_set_header(h, "Content-Type", EDDY_NTS, type, EDDY_NTS) != 0 ||
+        eddy_handler_write(h, body, len) != 0)
+        eddy_handler_send_error(h, 503);
 }
 
 static void on_request(eddy_handler *h, void *userdata) {
@@ -115,7 +122,10 @@ static void on_request(eddy_handler *h, void *userdata) {
     s = eddy_request_body(req, &len);
     buf_add_json(&b, s, len);
     buf_adds(&b, "}");
-    respond(h, "application/json", b.data, b.len);
+    if (b.failed)
+        eddy_handler_send_error(h, 503);
+    else
+        respond(h, "application/json", b.data, b.len);
     free(b.data);
 }
 

@@ -65,7 +65,7 @@ EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path);
 EDDY_API int eddy_server_add_fd(eddy_server *server, int fd);
 
 /* Serves an already connected socket `fd` (the server takes it), e.g. one accepted elsewhere.
- * `peer_ip` may be NULL. Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
+ * `peer_ip` may be NULL. Returns 0, EDDY_EINVAL or EDDY_ENOMEM (`fd` is closed then). */
 EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char *peer_ip,
                                         int peer_port);
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <climits>
 #include <cstring>
+#include <exception>
 #include <new>
 #include <unordered_set>
 
@@ -14,10 +15,16 @@
 #include "stream/stream.hpp"
 #include "util/log.hpp"
 #include "util/memory_budget.hpp"
+#include "util/no_throw.hpp"
 
 namespace eddy::http {
 
 namespace {
+
+// An exception thrown in one of http-parser's callbacks waits here while the parser's C frames
+// return, and goes on from feed() (exceptions do not cross C frames: util/no_throw.hpp). One
+// per thread: a loop and its parser run on one.
+thread_local std::exception_ptr parser_callback_exception;
 
 constexpr size_t kMaxMethodLength = 32;
 constexpr size_t kMaxLeadingBlankLines = 8;
@@ -138,6 +145,14 @@ double Connection::timeout_of(TimerKind kind) const {
 
 void Connection::on_timer(TimerNode *node) {
     Connection *c = static_cast<Connection *>(node->owner);
+    // What a timeout runs (an error answer, a close) can run out of memory like a read: this
+    // connection ends, as the stream does for its own events (util/no_throw.hpp).
+    if (!ran_without_exception("http: timer", [&] { c->timer_fired(); }) && c->stream_)
+        c->stream_->close_abruptly(EDDY_ENOMEM);
+}
+
+void Connection::timer_fired() {
+    Connection *c = this;
     if (!c->stream_) return;
     if (c->timer_kind_ == TimerKind::none) return;
     double timeout = c->timeout_of(c->timer_kind_);
@@ -376,6 +391,11 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
 // is finished with this input (error answered, or closing).
 bool Connection::feed(const char *data, size_t len, size_t *used) {
     size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    if (parser_callback_exception) [[unlikely]] {
+        std::exception_ptr e = std::move(parser_callback_exception);
+        parser_callback_exception = nullptr;
+        std::rethrow_exception(e);  // to the stream's event, which closes this connection
+    }
     *used = n;
     http_errno err = HTTP_PARSER_ERRNO(&parser_);
     if (err == HPE_OK || err == HPE_PAUSED) {
@@ -436,6 +456,16 @@ void trim_ows(std::string &s) {
 
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+// The interim 100 (Continue). False when it could not be queued (out of memory): the client
+// would wait for it, so the connection closes instead.
+bool Connection::send_continue() {
+    if (stream_->write(kContinue, sizeof kContinue - 1) == 0) return true;
+    log(LogLevel::error, "http: %s: out of memory for a 100 (Continue); closing", peer_ip_.c_str());
+    phase_ = Phase::closing;
+    stream_->close(EDDY_ENOMEM);
+    return false;
+}
+
 // The head is complete and scanned: validate it as a whole, pick the body framing, and either
 // hand the request over (no body) or prime http-parser to decode the body. Returns false when
 // the connection is done with the current input (error answered, or closing).
@@ -492,8 +522,8 @@ bool Connection::head_complete() {
         // send the 100 before the 101 — even with no content to ask for (which the client
         // should not have announced then, §10.1.1). Other requests without content get their
         // final answer at once.
-        if (expect_continue_ && req->find_header("Upgrade")) [[unlikely]]
-            stream_->write(kContinue, sizeof kContinue - 1);
+        if (expect_continue_ && req->find_header("Upgrade") && !send_continue()) [[unlikely]]
+            return false;
         req->message_complete = true;
         phase_ = Phase::handling;
         deliver_request();
@@ -506,7 +536,7 @@ bool Connection::head_complete() {
         refuse_method(false);
         return false;
     }
-    if (expect_continue_) stream_->write(kContinue, sizeof kContinue - 1);
+    if (expect_continue_ && !send_continue()) return false;
     if (chunked_) return true;  // ChunkScanner decodes it
     // http-parser has no entry point for "a body of N bytes follows": it is given the canonical
     // head of that framing (validated already, so it cannot fail) and from then on counts the
@@ -531,7 +561,12 @@ bool Connection::head_complete() {
 
 int Connection::on_body(http_parser *p, const char *at, size_t len) {
     Connection *c = static_cast<Connection *>(p->data);
-    if (!c->body_data(at, len)) return -1;
+    try {
+        if (!c->body_data(at, len)) return -1;
+    } catch (...) {
+        parser_callback_exception = std::current_exception();
+        return -1;
+    }
     if (c->request_->body_paused) http_parser_pause(p, 1);
     return 0;
 }
@@ -595,7 +630,11 @@ bool Connection::body_data(const char *at, size_t len) {
 int Connection::on_message_complete(http_parser *p) {
     // Always stop at a message end: the next request's head goes through the scanner first.
     http_parser_pause(p, 1);
-    static_cast<Connection *>(p->data)->body_complete();
+    try {
+        static_cast<Connection *>(p->data)->body_complete();
+    } catch (...) {
+        parser_callback_exception = std::current_exception();
+    }
     return 0;
 }
 

@@ -96,6 +96,8 @@ private:
     static size_t on_stream_data(Stream *s, const char *data, size_t len, void *arg);
     static void on_stream_close(Stream *s, int error, void *arg);
     static void on_timer(TimerNode *node);
+    void timer_fired();
+    bool send_continue();
     static void on_output_sent(Stream *s, void *arg);
 
     bool body_data(const char *at, size_t len);

@@ -17,6 +17,7 @@
 #include "tls/context.hpp"
 #include "tls/tls_stream.hpp"
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 
 namespace eddy::http {
 
@@ -179,12 +180,18 @@ bool Server::reclaim_idle_connection() {
     return true;
 }
 
-int Server::add_connection(int fd, const std::string &peer_ip, int peer_port) {
+int Server::add_connection(int fd, std::string_view peer_ip, int peer_port) {
     if (!loop_) return EDDY_ESTATE;  // its loop was freed
     Stream *stream = tls_ ? tls::TlsStream::create_server(loop_, fd, tls_) : Stream::create(loop_, fd);
-    if (!stream) return EDDY_ENOMEM;
+    if (!stream) {
+        ::close(fd);  // taken in every case: the caller (accept, say) has let go of it
+        return EDDY_ENOMEM;
+    }
     if (options.proxy_protocol) {
-        ProxyHandshake *h = new (std::nothrow) ProxyHandshake(this, stream, peer_ip, peer_port);
+        // (Out of memory, the constructor's copies throw, with new(nothrow) as without.)
+        ProxyHandshake *h = no_throw<ProxyHandshake *>("http: new connection", nullptr, [&] {
+            return new ProxyHandshake(this, stream, std::string(peer_ip), peer_port);
+        });
         if (!h) {
             stream->close();
             return EDDY_ENOMEM;
@@ -213,8 +220,10 @@ void Server::handshake_ended(ProxyHandshake *h) {
     maybe_finish_shutdown();
 }
 
-int Server::start_connection(Stream *stream, const std::string &peer_ip, int peer_port) {
-    Connection *conn = new (std::nothrow) Connection(this, stream, peer_ip, peer_port);
+int Server::start_connection(Stream *stream, std::string_view peer_ip, int peer_port) {
+    Connection *conn = no_throw<Connection *>("http: new connection", nullptr, [&] {
+        return new Connection(this, stream, std::string(peer_ip), peer_port);
+    });
     if (!conn) {
         stream->close();
         return EDDY_ENOMEM;

@@ -6,6 +6,7 @@
 
 #include <new>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -88,9 +89,9 @@ public:
     int listen(const char *host, int port, int flags);
     int listen_unix(const char *path);
     int add_listening_fd(int fd);
-    int add_connection(int fd, const std::string &peer_ip, int peer_port);
+    int add_connection(int fd, std::string_view peer_ip, int peer_port);
     // Serves HTTP on `stream` (the PROXY handshake calls it once the header was read).
-    int start_connection(Stream *stream, const std::string &peer_ip, int peer_port);
+    int start_connection(Stream *stream, std::string_view peer_ip, int peer_port);
     // The listening socket at `index` (for handing it to another process), or -1.
     int listening_fd(int index) const;
     int port() const;

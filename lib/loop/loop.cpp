@@ -25,7 +25,11 @@
 #include <set>
 #include <string>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 #include "util/sanitizer.hpp"
 #ifdef EDDY_FUZZ_CLOCK
 #include "loop/fuzz_clock.hpp"  // fuzz build only: time moves when the harness says
@@ -125,6 +129,16 @@ void libevent_log(int severity, const char *message) {
 Loop *Loop::create() {
     static std::once_flag log_hooked;
     std::call_once(log_hooked, [] { event_set_log_callback(libevent_log); });
+    // libcrypto (WebSocket accept keys, signed cookies, TLS) sets itself up on first use, and
+    // a setup that meets a failed allocation leaves it broken for good (seen: a NULL lock in
+    // EVP_MD_fetch, a crash, when the first WebSocket handshake ran out of memory). Done here,
+    // once, while memory is there.
+    // (The default context's algorithm store appears on the first fetch: one fetch makes it.)
+    static std::once_flag crypto_ready;
+    std::call_once(crypto_ready, [] {
+        OPENSSL_init_crypto(0, nullptr);
+        EVP_MD_free(EVP_MD_fetch(nullptr, "SHA1", nullptr));
+    });
     Loop *loop = new (std::nothrow) Loop();
     if (!loop) return nullptr;
     if (!loop->init()) {
@@ -387,9 +401,14 @@ eddy_call_id Loop::call_soon(eddy_loop_fn cb, void *userdata, eddy_free_fn free_
     return id;
 }
 
-void Loop::post(void (*fn)(void *), void *arg) {
-    ready_.push_back(ReadyItem{nullptr, fn, arg});
+bool Loop::post(void (*fn)(void *), void *arg) noexcept {
+    try {
+        ready_.push_back(ReadyItem{nullptr, fn, arg});
+    } catch (...) {
+        return false;
+    }
     schedule_ready();
+    return true;
 }
 
 void Loop::on_ready_event(evutil_socket_t, short, void *arg) {
@@ -402,7 +421,9 @@ void Loop::run_ready() {
     batch.swap(ready_);
     for (ReadyItem &item : batch) {
         if (!item.call) {
-            item.fn(item.arg);
+            // Internal work (a stream's close): an exception it lets out stops here, not in
+            // libevent's C frames (util/no_throw.hpp).
+            ran_without_exception("loop: queued callback", [&] { item.fn(item.arg); });
             continue;
         }
         Call *call = item.call;
@@ -534,7 +555,7 @@ void Loop::run_timers(uint64_t started_before) {
     while (TimerNode *top = timers_.top()) {
         if (top->deadline > t || top->seq >= limit) break;
         timers_.pop();
-        top->fire(top);
+        ran_without_exception("loop: timer", [&] { top->fire(top); });
     }
     in_timers_ = false;
     timer_armed_for_ = -1;
@@ -593,7 +614,8 @@ void Loop::drain_foreign() {
         batch.swap(foreign_);
     }
     for (ForeignCall &fc : batch) {
-        fc.cb(as_c(), fc.userdata);
+        // (Internal ones too: a name lookup's answer starts its connection attempt.)
+        ran_without_exception("loop: posted callback", [&] { fc.cb(as_c(), fc.userdata); });
         if (fc.free_userdata) fc.free_userdata(fc.userdata);
     }
 }
@@ -658,7 +680,7 @@ void Loop::run_deferred() {
         if (!defer_head_) defer_tail_ = nullptr;
         task->queued = false;
         task->next = nullptr;
-        task->run(task);
+        ran_without_exception("loop: deferred task", [&] { task->run(task); });
     }
     in_deferred_ = false;
 }

@@ -85,8 +85,9 @@ public:
     }
 
     // Internal: queue fn(arg) for the next iteration (no id, cannot be cancelled; `arg` must
-    // stay valid until it runs — used for deferred close callbacks).
-    void post(void (*fn)(void *arg), void *arg);
+    // stay valid until it runs — used for deferred close callbacks). False when out of
+    // memory: fn will not run.
+    bool post(void (*fn)(void *arg), void *arg) noexcept;
 
     // Internal timers (node embedded in the owner).
     void timer_start(TimerNode *node, double deadline);

@@ -63,7 +63,10 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
     if (c->resolving_) return 0;
     // Start on the next iteration so `done` never runs inside this call.
     c->start_pending_ = true;
-    loop->post(on_start, c);
+    if (!loop->post(on_start, c)) {
+        delete c;  // out of memory: the caller learns it from the result, as above
+        return EDDY_ENOMEM;
+    }
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "net/send_queue.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 #include "util/no_sigpipe.hpp"
 
 namespace eddy {
@@ -146,7 +147,18 @@ void Stream::apply_interest() {
 }
 
 void Stream::on_io_event(evutil_socket_t, short what, void *arg) {
-    static_cast<Stream *>(arg)->on_io(what);
+    Stream *s = static_cast<Stream *>(arg);
+    if (!ran_without_exception("stream: socket event", [&] { s->on_io(what); }))
+        s->close_after_exception();
+}
+
+// What a stream's event ran (its consumer's parser, an answer being built) let an exception
+// out: out of memory, most likely (util/no_throw.hpp). This connection ends, abruptly (a TLS
+// peer must not take what it got for the whole); the others go on.
+void Stream::close_after_exception() noexcept {
+    in_read_event_ = false;
+    flush_after_read_ = false;
+    close_abruptly(EDDY_ENOMEM);
 }
 
 void Stream::on_io(short what) {
@@ -300,12 +312,19 @@ int Stream::read_some(ConsumeFn cb, void *arg) {
 }
 
 void Stream::run_reads(DeferredTask *task) {
-    static_cast<Stream *>(task->owner)->process_reads();
+    Stream *s = static_cast<Stream *>(task->owner);
+    if (!ran_without_exception("stream: read", [&] { s->process_reads(); }))
+        s->close_after_exception();
 }
 
 void Stream::deliver(size_t n, ReadFn cb, void *arg) {
     const char *data =
         n ? reinterpret_cast<const char *>(evbuffer_pullup(in_, static_cast<ev_ssize_t>(n))) : "";
+    if (!data) {  // making the bytes contiguous needed memory there was not
+        log(LogLevel::error, "stream fd %d: out of memory for a read of %zu bytes", fd_, n);
+        close(EDDY_ENOMEM);
+        return;
+    }
     read_kind_ = ReadKind::none;
     scan_from_ = 0;
     cb(this, data, n, arg);
@@ -469,6 +488,7 @@ void Stream::deliver_direct(const char *buf, size_t n) {
     if (off < n) {
         evbuffer *in = in_buf();
         if (!in || evbuffer_add(in, buf + off, n - off) != 0) {
+            log(LogLevel::error, "stream fd %d: out of memory for %zu bytes read", fd_, n - off);
             close(EDDY_ENOMEM);
             return;
         }
@@ -525,7 +545,8 @@ void Stream::commit_output(WriteFn cb, void *arg) {
 }
 
 void Stream::run_flush(DeferredTask *task) {
-    static_cast<Stream *>(task->owner)->flush();
+    Stream *s = static_cast<Stream *>(task->owner);
+    if (!ran_without_exception("stream: write", [&] { s->flush(); })) s->close_after_exception();
 }
 
 void Stream::flush() {
@@ -721,7 +742,7 @@ void Stream::close(int error) {
     stop_linger_timer();
     if (!lingering_) transport_closing();
     ::close(fd_);
-    loop_->post(run_close, this);
+    queue_close();
 }
 
 int Stream::take_fd() {
@@ -736,7 +757,7 @@ int Stream::take_fd() {
     loop_->undefer(&read_task_);
     stop_linger_timer();
     fd_ = -1;
-    loop_->post(run_close, this);  // fails pending write callbacks, then deletes
+    queue_close();  // fails pending write callbacks, then deletes
     return fd;
 }
 
@@ -762,10 +783,22 @@ void Stream::on_linger_timeout(TimerNode *node) {
 
 void Stream::run_close(void *arg) {
     Stream *s = static_cast<Stream *>(arg);
-    s->fail_writes(EDDY_ECLOSED);
-    s->read_kind_ = ReadKind::none;
-    if (s->close_cb_) s->close_cb_(s, s->close_error_, s->close_arg_);
+    // The stream goes whatever its owner's close handling lets out.
+    ran_without_exception("stream: close", [&] {
+        s->fail_writes(EDDY_ECLOSED);
+        s->read_kind_ = ReadKind::none;
+        if (s->close_cb_) s->close_cb_(s, s->close_error_, s->close_arg_);
+    });
     delete s;
+}
+
+// The close callback and deletion are queued with Loop::post; when that queue cannot grow (out
+// of memory) they go through the stream's own deferred task instead, which needs no memory
+// (its read task: a closed stream reads no more).
+void Stream::queue_close() noexcept {
+    if (loop_->post(run_close, this)) return;
+    read_task_.run = [](DeferredTask *task) { run_close(task->owner); };
+    loop_->defer(&read_task_);
 }
 
 }  // namespace eddy

@@ -210,6 +210,8 @@ private:
     void finish_lingering();
 
     static void on_io_event(evutil_socket_t fd, short what, void *arg);
+    void close_after_exception() noexcept;
+    void queue_close() noexcept;
     static void run_flush(DeferredTask *task);
     static void run_reads(DeferredTask *task);
     static void run_close(void *arg);

@@ -62,7 +62,8 @@ class Server:
                 if line.startswith("failmalloc: "):
                     return int(line.split()[1])
             time.sleep(0.05)
-        raise AssertionError("failmalloc did not report: " + self.stderr.decode(errors="replace"))
+        raise AssertionError(f"failmalloc did not report (server exit status "
+                             f"{self.proc.poll()}): " + self.stderr.decode(errors="replace")[-3000:])
 
     def alive(self):
         return self.proc.poll() is None
@@ -126,7 +127,7 @@ class Tally:
 
     def add(self, what):
         with self.lock:
-            self.counts[what] = self.counts.get(what, 0) + 1
+            self.counts[str(what)] = self.counts.get(str(what), 0) + 1
 
     def bad(self, what):
         with self.lock:
@@ -153,13 +154,18 @@ class OomCase(unittest.TestCase):
         while time.monotonic() < deadline:
             try:
                 self.exchange(port, rng)
+            except socket.timeout:
+                # Neither an answer nor a close: what the failure interrupted was left stuck.
+                self.tally.bad("HUNG: no answer and no close within 10 s, after " +
+                               self.doing.get(threading.get_ident(), "?"))
             except (OSError, EOFError, ValueError, IndexError, AssertionError) as e:
                 if isinstance(e, AssertionError) and str(e).startswith("WRONG"):
                     self.tally.bad(str(e))
-                self.tally.add("connection failed")
+                self.tally.add("connection failed: " + type(e).__name__)
 
     def run_case(self, every, seed):
         self.tally = Tally()
+        self.doing = {}  # thread → what its connection last sent (for the failure message)
         server = Server(self.binary, every, seed, *self.server_args)
         try:
             server.arm()
@@ -200,6 +206,7 @@ class EchoServer(OomCase):
             f = s.makefile("rb")
             for _ in range(rng.randint(1, 8)):
                 kind = rng.choice(["fixed", "post", "chunked", "pipelined", "bad", "big"])
+                self.doing[threading.get_ident()] = kind
                 if kind == "bad":
                     s.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\n\r\n")
                     r = read_response(f)
@@ -238,7 +245,8 @@ class EchoServer(OomCase):
                         if body is None and got != b"hello world\n":
                             raise AssertionError(f"WRONG body {got[:100]!r}")
                         if body is not None and json.loads(got)["body"] != body.decode():
-                            raise AssertionError("WRONG echo of a body")
+                            raise AssertionError(f"WRONG echo of a {len(body)}-byte body: "
+                                                 f"{len(got)} bytes {got[:80]!r}...{got[-40:]!r}")
                     elif status < 500:
                         raise AssertionError(f"WRONG status {status}")
 
