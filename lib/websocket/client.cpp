@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 
 #include "client/url.hpp"
@@ -18,6 +19,7 @@
 #include "util/base64.hpp"
 #include "util/error_detail.hpp"
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 #include "websocket/connect_error.hpp"
 #include "websocket/protocol.hpp"
 #include "websocket/session.hpp"
@@ -83,6 +85,13 @@ public:
         release_userdata();
         delete this;
     }
+    // Runs a step of the handshake from a loop callback: memory running out on the way fails
+    // the connect with EDDY_ENOMEM through on_connect, as any other failure. A step that throws
+    // has not handed the stream on yet (check_response builds everything first).
+    template <class Fn>
+    void guarded(const char *where, Fn &&step) {
+        if (!ran_without_exception(where, step)) fail(EDDY_ENOMEM);
+    }
     // A handshake response eddy does not accept: logged, reported as EDDY_EPROTO.
     void fail_handshake(const std::string &why) {
         log(LogLevel::info, "websocket client: %s", why.c_str());
@@ -110,31 +119,38 @@ public:
         h->loop->add_resource(h);
         h->registered = true;
         if (!s) return h->fail(error ? error : EDDY_EIO, c->failure());
-        if (h->secure) {
+        h->guarded("websocket client: connected", [&] { h->connected(s); });
+    }
+    // The TCP connection is up: TLS for wss://, then the opening handshake's request.
+    void connected(Stream *s) {
+        if (secure) {
             // wss://: TLS on the connected socket; the request below waits in the stream until
             // the handshake is done, and a failed handshake closes it with EDDY_ETLS.
-            tls::Context *ctx = h->options.tls.get();
+            tls::Context *ctx = options.tls.get();
             int fd = s->take_fd();
-            s = fd >= 0 ? tls::TlsStream::create_client(h->loop, fd, ctx, h->tls_host,
-                                                       h->host_header)
+            s = fd >= 0 ? tls::TlsStream::create_client(loop, fd, ctx, tls_host,
+                                                       host_header)
                         : nullptr;
             if (!s) {
                 if (fd >= 0) ::close(fd);
-                return h->fail(EDDY_ENOMEM);
+                return fail(EDDY_ENOMEM);
             }
         }
-        h->stream = s;
-        s->set_close_callback(on_stream_close, h);
+        stream = s;
+        s->set_close_callback(on_stream_close, this);
         s->set_nodelay(true);
-        double left = h->deadline - Loop::now();
-        h->loop->timer_start(&h->timer, Loop::now() + (left > 0.05 ? left : 0.05));
-        h->send_request();
+        double left = deadline - Loop::now();
+        loop->timer_start(&timer, Loop::now() + (left > 0.05 ? left : 0.05));
+        if (int rc = send_request(); rc != 0) fail(rc);
     }
     static void on_stream_close(Stream *s, int error, void *arg) {
         ClientHandshake *h = static_cast<ClientHandshake *>(arg);
         h->stream = nullptr;  // being freed by the stream itself (still readable here)
         if (!error) error = EDDY_EOF;
-        h->fail(error, closed_why(s, error));
+        std::string why;
+        // Without memory for the words, the code alone still tells what failed.
+        ran_without_exception("websocket client: closed", [&] { why = closed_why(s, error); });
+        h->fail(error, why);
     }
     // Why the connection ended before the handshake response was read. A TLS stream knows
     // why its handshake failed (the words eddy_fetch_error_detail gives).
@@ -153,7 +169,8 @@ public:
         }
     }
 
-    void send_request() {
+    // 0, or why the request could not be queued (EDDY_ENOMEM, EDDY_ECLOSED).
+    int send_request() {
         uint8_t raw[16];
         if (getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
             for (uint8_t &b : raw) b = static_cast<uint8_t>(rand());
@@ -187,12 +204,14 @@ public:
         if (!has_auth && !userinfo.empty())
             req += "Authorization: " + client::basic_credentials(userinfo) + "\r\n";
         req += "\r\n";
-        stream->write(req.data(), req.size());
-        stream->read_until("\r\n\r\n", 4, kMaxResponseHead, on_head, this);
+        if (int rc = stream->write(req.data(), req.size()); rc != 0) return rc;
+        return stream->read_until("\r\n\r\n", 4, kMaxResponseHead, on_head, this);
     }
 
     static void on_head(Stream *, const char *data, size_t len, void *arg) {
-        static_cast<ClientHandshake *>(arg)->check_response(std::string_view(data, len));
+        ClientHandshake *h = static_cast<ClientHandshake *>(arg);
+        h->guarded("websocket client: handshake response",
+                   [&] { h->check_response(std::string_view(data, len)); });
     }
 
     // An HTTP answer other than 101 ("HTTP/1.x NNN reason"): the application may want the
@@ -294,8 +313,10 @@ public:
         Callbacks cbs = callbacks;
         callbacks.free_userdata = nullptr;  // the session releases it from now on
         eddy_ws_connect_fn connect_cb = on_connect;
-        Session *session =
-            Session::create(s, true, options, cbs, deflate ? &params : nullptr, protocol);
+        // Nothing from here on throws (the handshake goes away): Session::create and start
+        // stop memory failures themselves, and the subprotocol is moved, not copied.
+        Session *session = Session::create(s, true, options, cbs, deflate ? &params : nullptr,
+                                           std::move(protocol));
         delete this;
         if (!session) {
             connect_cb(nullptr, EDDY_ENOMEM, cbs.userdata);  // no detail: none published
@@ -311,7 +332,10 @@ int websocket_connect(Loop *loop, std::string_view url, const Options &options,
                       eddy_ws_connect_fn on_connect, const Callbacks &callbacks) {
     client::Url parsed;
     if (!client::parse_ws_url(std::string(url), &parsed)) return EDDY_EINVAL;
-    ClientHandshake *h = new (std::nothrow) ClientHandshake(loop);
+    // Owned here until the connector takes it: a copy below that runs out of memory throws
+    // (the C API returns EDDY_ENOMEM) without leaking it; userdata stays the caller's.
+    std::unique_ptr<ClientHandshake> owned(new (std::nothrow) ClientHandshake(loop));
+    ClientHandshake *h = owned.get();
     if (!h) return EDDY_ENOMEM;
     h->options = options;
     h->secure = parsed.secure();
@@ -319,10 +343,7 @@ int websocket_connect(Loop *loop, std::string_view url, const Options &options,
     if (h->secure && !h->options.tls.get()) {
         // No context given: a default client context (system CAs, verification required).
         tls::Context *ctx = tls::Context::create(false);
-        if (!ctx) {
-            delete h;
-            return EDDY_ENOMEM;
-        }
+        if (!ctx) return EDDY_ENOMEM;
         h->options.tls.reset(ctx);
         ctx->unref();  // the options hold the only reference now
     }
@@ -334,10 +355,8 @@ int websocket_connect(Loop *loop, std::string_view url, const Options &options,
     h->deadline = Loop::now() + (options.connect_timeout > 0 ? options.connect_timeout : 1e9);
     int rc = Connector::start(loop, parsed.host.c_str(), parsed.port, options.connect_timeout,
                               ClientHandshake::on_connected, h, ClientHandshake::on_release);
-    if (rc != 0) {
-        h->callbacks.free_userdata = nullptr;  // stays the caller's on a synchronous error
-        delete h;
-    }
+    if (rc == 0) owned.release();  // the connector's now
+    // On a synchronous error userdata stays the caller's: ~ClientHandshake does not release it.
     return rc;
 }
 

@@ -20,6 +20,15 @@ void release(z_stream *&z, int (*end)(z_streamp)) {
 
 MessageDeflater::~MessageDeflater() { release(z_, deflateEnd); }
 
+// Once deflate() took some of a message that is then not sent, the peer's inflater would miss
+// those bytes from its window, and later messages could refer to them: the context goes, and
+// the next message starts a fresh one (what no_context_takeover does each time; valid for any
+// peer, which then keeps a window we no longer refer to).
+bool MessageDeflater::failed() {
+    release(z_, deflateEnd);
+    return false;
+}
+
 bool MessageDeflater::compress(const uint8_t *data, size_t len, std::string &out) {
     if (!z_) {
         z_ = new (std::nothrow) z_stream{};
@@ -47,12 +56,12 @@ bool MessageDeflater::compress(const uint8_t *data, size_t len, std::string &out
         z_->avail_out = static_cast<uInt>(out.size() - produced);
         int rc = deflate(z_, Z_SYNC_FLUSH);
         produced = out.size() - z_->avail_out;
-        if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) return failed();
         if (z_->avail_in == 0 && z_->avail_out > 0) break;
         try {
             out.resize(out.size() * 2);
         } catch (...) {
-            return false;
+            return failed();
         }
     }
     out.resize(produced);
@@ -69,11 +78,11 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
                                               size_t limit) {
     if (!z_) {
         z_ = new (std::nothrow) z_stream{};
-        if (!z_) return Result::error;
-        if (inflateInit2(z_, -window_bits_) != Z_OK) {
+        if (!z_) return Result::out_of_memory;
+        if (inflateInit2(z_, -window_bits_) != Z_OK) {  // Z_MEM_ERROR: nothing else can fail
             delete z_;
             z_ = nullptr;
-            return Result::error;
+            return Result::out_of_memory;
         }
     }
     z_->next_in = const_cast<Bytef *>(data);
@@ -96,14 +105,15 @@ MessageInflater::Result MessageInflater::feed(const uint8_t *data, size_t len, s
         try {
             out.append(reinterpret_cast<const char *>(chunk), produced);
         } catch (...) {
-            return Result::error;
+            return Result::out_of_memory;
         }
         if (rc == Z_STREAM_END) {
-            if (!restart_after_final_block()) return Result::error;
+            if (!restart_after_final_block()) return Result::out_of_memory;
             if (restart_charge_ > limit) return Result::too_big;
             if (z_->avail_in == 0) break;
             continue;
         }
+        if (rc == Z_MEM_ERROR) return Result::out_of_memory;
         if (rc != Z_OK && rc != Z_BUF_ERROR) return Result::error;
         // inflate stops when the input is used up or the output is full: room left means the
         // former.

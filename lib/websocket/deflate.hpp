@@ -22,12 +22,16 @@ public:
     ~MessageDeflater();
     MessageDeflater(const MessageDeflater &) = delete;
     MessageDeflater &operator=(const MessageDeflater &) = delete;
-    // Compresses one whole message into `out` (without the 00 00 FF FF tail, §7.2.1).
+    // Compresses one whole message into `out` (without the 00 00 FF FF tail, §7.2.1). False
+    // when memory ran out; the context then starts afresh with the next message, since the
+    // failed one's bytes, never sent, are in its window.
     bool compress(const uint8_t *data, size_t len, std::string &out);
     // Whether zlib state is allocated now (between messages: only with context takeover).
     bool holds_state() const { return z_ != nullptr; }
 
 private:
+    bool failed();  // drops the context (see compress)
+
     z_stream_s *z_ = nullptr;
     int window_bits_;
     bool reset_each_;
@@ -42,7 +46,9 @@ public:
     ~MessageInflater();
     MessageInflater(const MessageInflater &) = delete;
     MessageInflater &operator=(const MessageInflater &) = delete;
-    enum class Result { ok, too_big, error };
+    // out_of_memory: the message cannot be decoded here (the connection must go: the stream
+    // position is lost).
+    enum class Result { ok, too_big, error, out_of_memory };
     // Appends the decompression of a piece of a message to `out`, refusing to let `out` grow
     // past `limit` bytes (the size limit applies after decompression).
     Result feed(const uint8_t *data, size_t len, std::string &out, size_t limit);

@@ -26,6 +26,7 @@ inline constexpr int kCloseProtocolError = 1002;
 inline constexpr int kCloseNoStatus = 1005;  // never on the wire: "the close frame had no code"
 inline constexpr int kCloseInvalidData = 1007;
 inline constexpr int kCloseTooBig = 1009;
+inline constexpr int kCloseInternalError = 1011;  // we could not go on: out of memory
 inline constexpr int kCloseTryAgainLater = 1013;  // IANA's registry: the server is overloaded
 
 // Control frames carry at most this much payload (RFC 6455 §5.5).

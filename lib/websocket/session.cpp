@@ -2,11 +2,13 @@
 
 #include <sys/random.h>
 
+#include <cstdint>
 #include <cstring>
 #include <new>
 
 #include "stream/stream.hpp"
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 
 namespace eddy::ws {
 
@@ -37,7 +39,10 @@ constexpr size_t kKeepMessageCapacity = 64 * 1024;
 Session *Session::create(Stream *stream, bool client, const Options &options,
                          const Callbacks &callbacks, const DeflateParams *deflate,
                          std::string subprotocol) {
-    Session *s = new (std::nothrow) Session(stream, client, options, callbacks);
+    // new (std::nothrow) covers the object's bytes, not the options it copies.
+    Session *s = no_throw("websocket: new session", static_cast<Session *>(nullptr), [&] {
+        return new (std::nothrow) Session(stream, client, options, callbacks);
+    });
     if (!s) {
         stream->close(EDDY_ENOMEM);
         return nullptr;
@@ -105,10 +110,15 @@ void Session::set_userdata(void *userdata, eddy_free_fn free_userdata) {
 
 void Session::start(bool call_open) {
     if (state_ != State::open || !stream_ || stream_->closed()) return;
-    if (options_.ping_interval > 0)
-        loop_->timer_start(&ping_timer_, Loop::now() + options_.ping_interval);
+    // Out of memory here, the application still hears of the open, then of the close (1011):
+    // start's callers have handed the session on and cannot undo it.
+    bool ok = ran_without_exception("websocket: start", [&] {
+        if (options_.ping_interval > 0)
+            loop_->timer_start(&ping_timer_, Loop::now() + options_.ping_interval);
+    });
     if (call_open && cb_.open) cb_.open(as_c(), cb_.userdata);
-    want_read();
+    if (!ok || !ran_without_exception("websocket: start reading", [&] { want_read(); }))
+        fail_internal();
 }
 
 void Session::want_read() {
@@ -138,7 +148,21 @@ void Session::on_output_sent(Stream *, void *arg) {
 
 size_t Session::on_stream_data(Stream *, const char *data, size_t len, void *arg) {
     // The bytes are our stream's buffer: unmasking and inflating work on them in place.
-    return static_cast<Session *>(arg)->consume(const_cast<char *>(data), len);
+    Session *s = static_cast<Session *>(arg);
+    size_t used = len;
+    if (!ran_without_exception("websocket: reading", [&] {
+            used = s->consume(const_cast<char *>(data), len);
+        }))
+        s->fail_internal();
+    return used;
+}
+
+// Memory ran out assembling a message (or a control frame, or the close reason): where the
+// frame reader stood is lost, so the connection goes, with 1011 if a close frame still fits.
+void Session::fail_internal() {
+    if (!ran_without_exception("websocket: closing with 1011",
+                               [&] { fail(kCloseInternalError, "out of memory"); }))
+        drop(EDDY_ENOMEM);
 }
 
 size_t Session::consume(char *data, size_t len) {
@@ -239,6 +263,10 @@ bool Session::take_payload(uint8_t *p, size_t n) {
             fail(kCloseInvalidData, "bad compressed data");
             return false;
         }
+        if (r == MessageInflater::Result::out_of_memory) {
+            fail(kCloseInternalError, "out of memory inflating a message");
+            return false;
+        }
         if (!count_message_bytes(message_.size() - before)) return false;
     } else {
         if (!count_message_bytes(n)) return false;
@@ -299,6 +327,10 @@ bool Session::end_message() {
     if (message_compressed_) {
         size_t before = message_.size();
         MessageInflater::Result r = inflater_->finish(message_, options_.max_message_size);
+        if (r == MessageInflater::Result::out_of_memory) {
+            fail(kCloseInternalError, "out of memory inflating a message");
+            return false;
+        }
         if (r != MessageInflater::Result::ok) {
             fail(r == MessageInflater::Result::too_big ? kCloseTooBig : kCloseInvalidData,
                  "bad compressed message");
@@ -427,37 +459,53 @@ void Session::on_pong_timer(TimerNode *node) {
 
 // ---- writing ---------------------------------------------------------------------------------
 
+// A frame is queued whole or not at all: a header without its payload would corrupt the
+// stream for good. So the completion's slot comes first and the frame is built in one reserved
+// piece of the output buffer; when memory runs out nothing was queued and the session goes on.
 int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
                         eddy_ws_write_fn cb) {
     if (!stream_ || stream_->closed()) return EDDY_ECLOSED;
     evbuffer *out = stream_->output();
     if (!out) return EDDY_ENOMEM;
-    uint8_t header[kMaxFrameHeader];
-    uint8_t mask[4];
-    if (client_) random_mask(mask);
-    size_t hlen = encode_frame_header(header, true, rsv1, opcode, len, client_ ? mask : nullptr);
-    if (evbuffer_add(out, header, hlen) != 0) return EDDY_ENOMEM;
-    if (len) {
-        if (!client_) {
-            if (evbuffer_add(out, data, len) != 0) return EDDY_ENOMEM;
-        } else {
-            evbuffer_iovec vec;
-            if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(len), &vec, 1) != 1)
-                return EDDY_ENOMEM;
-            memcpy(vec.iov_base, data, len);
-            apply_mask(static_cast<uint8_t *>(vec.iov_base), len, mask, 0);
-            vec.iov_len = len;
-            if (evbuffer_commit_space(out, &vec, 1) != 0) return EDDY_ENOMEM;
-        }
-    }
     if (cb) {
         try {
             write_cbs_.push_back(cb);
         } catch (...) {
-            cb = nullptr;
+            return EDDY_ENOMEM;
         }
     }
-    stream_->commit_output(cb ? on_write_done : nullptr, cb ? this : nullptr);
+    uint8_t header[kMaxFrameHeader];
+    uint8_t mask[4];
+    if (client_) random_mask(mask);
+    size_t hlen = encode_frame_header(header, true, rsv1, opcode, len, client_ ? mask : nullptr);
+    evbuffer_iovec vec;
+    if (len > SIZE_MAX / 2 ||
+        evbuffer_reserve_space(out, static_cast<ev_ssize_t>(hlen + len), &vec, 1) != 1) {
+        if (cb) write_cbs_.pop_back();
+        return EDDY_ENOMEM;
+    }
+    uint8_t *p = static_cast<uint8_t *>(vec.iov_base);
+    memcpy(p, header, hlen);
+    if (len) {
+        memcpy(p + hlen, data, len);
+        if (client_) apply_mask(p + hlen, len, mask, 0);
+    }
+    vec.iov_len = hlen + len;
+    if (evbuffer_commit_space(out, &vec, 1) != 0) {  // only for a vector we did not reserve
+        if (cb) write_cbs_.pop_back();
+        return EDDY_ENOMEM;
+    }
+    try {
+        stream_->commit_output(cb ? on_write_done : nullptr, cb ? this : nullptr);
+    } catch (...) {
+        // The frame is queued but its completion is not registered: the callbacks would be
+        // off by one from here on. The connection goes instead; `cb` is not called.
+        if (cb) write_cbs_.pop_back();
+        log(LogLevel::error, "websocket: fd %d: out of memory queuing a frame; dropping the "
+            "connection", stream_->fd());
+        drop(EDDY_ENOMEM);
+        return EDDY_ENOMEM;
+    }
     return 0;
 }
 

@@ -95,6 +95,7 @@ private:
     bool end_message();
     void handle_close_frame();
     void fail(int code, std::string_view why);
+    void fail_internal();
     int send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
                    eddy_ws_write_fn cb);
     void want_read();
