@@ -4,6 +4,7 @@
 
 #include "eddy/websocket.h"
 #include "http/httputil.hpp"
+#include "util/no_throw.hpp"
 #include "web/route.hpp"
 #include "web/websocket_route.hpp"
 #include "websocket/client.hpp"
@@ -11,7 +12,6 @@
 #include "websocket/options.hpp"
 #include "websocket/protocol.hpp"
 #include "websocket/session.hpp"
-#include "util/no_throw.hpp"
 
 using eddy::web::Route;
 using eddy::ws::Options;
@@ -221,7 +221,7 @@ EDDY_API int eddy_ws_write_message(eddy_ws *ws, const void *data, size_t len, in
 EDDY_API int eddy_ws_ping(eddy_ws *ws, const void *data, size_t len) {
     if (!ws) return EDDY_EINVAL;
     return eddy::no_throw<int>("eddy_ws_ping", EDDY_ENOMEM,
-                          [&] { return Session::from_c(ws)->ping(data, len); });
+                               [&] { return Session::from_c(ws)->ping(data, len); });
 }
 
 EDDY_API int eddy_ws_close(eddy_ws *ws, int code, const char *reason, size_t reason_len) {
@@ -239,7 +239,7 @@ EDDY_API size_t eddy_ws_write_buffer_size(const eddy_ws *ws) {
 EDDY_API int eddy_ws_set_write_mark(eddy_ws *ws, size_t mark, eddy_ws_drain_fn cb) {
     if (!ws) return EDDY_EINVAL;
     return eddy::no_throw<int>("eddy_ws_set_write_mark", EDDY_ENOMEM,
-                          [&] { return Session::from_c(ws)->set_write_mark(mark, cb); });
+                               [&] { return Session::from_c(ws)->set_write_mark(mark, cb); });
 }
 
 EDDY_API void eddy_ws_set_userdata(eddy_ws *ws, void *userdata, eddy_free_fn free_userdata) {

@@ -128,8 +128,7 @@ public:
             // the handshake is done, and a failed handshake closes it with EDDY_ETLS.
             tls::Context *ctx = options.tls.get();
             int fd = s->take_fd();
-            s = fd >= 0 ? tls::TlsStream::create_client(loop, fd, ctx, tls_host,
-                                                       host_header)
+            s = fd >= 0 ? tls::TlsStream::create_client(loop, fd, ctx, tls_host, host_header)
                         : nullptr;
             if (!s) {
                 if (fd >= 0) ::close(fd);

@@ -150,9 +150,8 @@ size_t Session::on_stream_data(Stream *, const char *data, size_t len, void *arg
     // The bytes are our stream's buffer: unmasking and inflating work on them in place.
     Session *s = static_cast<Session *>(arg);
     size_t used = len;
-    if (!ran_without_exception("websocket: reading", [&] {
-            used = s->consume(const_cast<char *>(data), len);
-        }))
+    if (!ran_without_exception("websocket: reading",
+                               [&] { used = s->consume(const_cast<char *>(data), len); }))
         s->fail_internal();
     return used;
 }
@@ -501,8 +500,10 @@ int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t l
         // The frame is queued but its completion is not registered: the callbacks would be
         // off by one from here on. The connection goes instead; `cb` is not called.
         if (cb) write_cbs_.pop_back();
-        log(LogLevel::error, "websocket: fd %d: out of memory queuing a frame; dropping the "
-            "connection", stream_->fd());
+        log(LogLevel::error,
+            "websocket: fd %d: out of memory queuing a frame; dropping the "
+            "connection",
+            stream_->fd());
         drop(EDDY_ENOMEM);
         return EDDY_ENOMEM;
     }
