@@ -6,6 +6,7 @@
 #include "client/client.hpp"
 #include "eddy/client.h"
 #include "tls/context.hpp"
+#include "util/no_throw.hpp"
 
 using eddy::client::Client;
 using eddy::client::Fetch;
@@ -34,12 +35,15 @@ const char *out(const std::string &s, size_t *len) {
 extern "C" {
 
 EDDY_API eddy_client *eddy_client_new(eddy_loop *loop) {
-    Client *c = Client::create(eddy::Loop::from_c(loop));
+    // (The client's queue allocates as it is constructed.)
+    Client *c = eddy::no_throw("eddy_client_new", static_cast<Client *>(nullptr),
+                               [&] { return Client::create(eddy::Loop::from_c(loop)); });
     return c ? c->as_c() : nullptr;
 }
 
 EDDY_API void eddy_client_free(eddy_client *client) {
-    if (client) Client::from_c(client)->destroy();
+    if (client)
+        eddy::ran_without_exception("eddy_client_free", [&] { Client::from_c(client)->destroy(); });
 }
 
 EDDY_API int eddy_client_set_max_clients(eddy_client *client, size_t n) {
@@ -151,11 +155,15 @@ EDDY_API int eddy_fetch_set_body_stream(eddy_fetch *fetch, int64_t length) {
 
 EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t len) {
     if (!fetch) return EDDY_EINVAL;
-    return F(fetch)->write_body(static_cast<const char *>(data), len);
+    return eddy::no_throw<int>("eddy_fetch_write_body", EDDY_ENOMEM, [&] {
+        return F(fetch)->write_body(static_cast<const char *>(data), len);
+    });
 }
 
 EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch) {
-    return fetch ? F(fetch)->end_body() : EDDY_EINVAL;
+    if (!fetch) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_fetch_end_body", EDDY_ENOMEM,
+                               [&] { return F(fetch)->end_body(); });
 }
 
 EDDY_API int eddy_fetch_set_connect_timeout(eddy_fetch *fetch, double seconds) {
@@ -229,13 +237,19 @@ EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn o
     return 0;
 }
 
+// Out of memory before the fetch started: EDDY_ENOMEM, and it is still the caller's (userdata
+// too). Once started, every failure goes through `done` (Fetch::guarded).
 EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *userdata,
                               eddy_free_fn free_userdata) {
-    return fetch ? F(fetch)->start(done, userdata, free_userdata) : EDDY_EINVAL;
+    if (!fetch) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_fetch_start", EDDY_ENOMEM,
+                               [&] { return F(fetch)->start(done, userdata, free_userdata); });
 }
 
 EDDY_API int eddy_fetch_cancel(eddy_fetch *fetch) {
-    return fetch ? F(fetch)->cancel() : EDDY_EINVAL;
+    if (!fetch) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_fetch_cancel", EDDY_ENOMEM,
+                               [&] { return F(fetch)->cancel(); });
 }
 
 EDDY_API int eddy_fetch_response_status(const eddy_fetch *fetch) {

@@ -65,6 +65,19 @@ tls::Context *Client::tls() {
     return tls_;
 }
 
+namespace {
+template <class T>
+void grow_to(std::vector<T> &v, size_t n) {
+    if (v.capacity() < n) v.reserve(std::max(n, 2 * v.capacity()));
+}
+}  // namespace
+
+void Client::make_room() {
+    size_t fetches = running_.size() + queue_.size() + finishing_.size() + 1;
+    grow_to(running_, fetches);
+    grow_to(finishing_, fetches);
+}
+
 int Client::submit(Fetch *f) {
     if (active_ < max_clients) {
         active_++;
@@ -129,12 +142,10 @@ void Client::put_idle(const std::string &key, Stream *s) {
         s->close();
         return;
     }
-    Idle *idle = new (std::nothrow) Idle{this, key, s, {}};
-    if (!idle) {
-        s->close();
-        return;
-    }
+    // Out of memory, the connection is not kept (the key's copy may throw, too).
+    Idle *idle = nullptr;
     try {
+        idle = new Idle{this, key, s, {}};
         idle_.emplace(key, idle);
     } catch (...) {
         delete idle;

@@ -14,6 +14,7 @@
 #include "client/url.hpp"
 #include "eddy/client.h"
 #include "loop/loop.hpp"
+#include "util/no_throw.hpp"
 
 namespace eddy {
 class Stream;
@@ -54,6 +55,10 @@ public:
     tls::Context *tls();  // the default verifying context is made on first use
 
     // Fetch life cycle.
+    // Room in the lists for one more started fetch, taken before it starts (throws
+    // std::bad_alloc): a fetch moving on (queued, running, finishing) then needs no memory,
+    // so that finishing one cannot fail.
+    void make_room();
     int submit(Fetch *f);     // queue or run
     void finished(Fetch *f);  // a running fetch is done: run the next queued one
     void unqueue(Fetch *f);   // a queued fetch was cancelled or timed out
@@ -172,8 +177,26 @@ private:
     // connect_to applies to the first URL's origin only: a redirect elsewhere connects there.
     bool connects_elsewhere() const { return !connect_host.empty() && url.origin() == connect_origin_; }
     std::string connect_origin_;
+    void start_timers();
     void get_connection();
     void connect_new();
+    // Runs a step of the fetch from a loop callback: memory running out on the way finishes
+    // the fetch with EDDY_ENOMEM through its done callback, as any other failure would.
+    template <class Fn>
+    void guarded(const char *where, Fn &&step) {
+        if (!ran_without_exception(where, step)) finish(EDDY_ENOMEM);
+    }
+    // The same for http-parser's callbacks (C: nothing may unwind through it): the parser
+    // stops and feed() finishes the fetch with EDDY_ENOMEM.
+    template <class Fn>
+    static int parser_step(http_parser *p, Fn &&step) {
+        int rc = -1;
+        if (!ran_without_exception("client: reading the response", [&] { rc = step(); })) {
+            static_cast<Fetch *>(p->data)->parse_error_ = EDDY_ENOMEM;
+            return -1;
+        }
+        return rc;
+    }
     static void on_connected(Connector *c, Stream *stream, int error, void *arg);
     static void release_waiter(void *arg);
     void connected(Stream *stream);

@@ -73,25 +73,30 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     if (method_.empty()) return EDDY_EINVAL;
     // Where a proxy connects is the proxy's business: the two cannot be combined.
     if (!connect_host.empty() && !client_->proxy_host.empty()) return EDDY_EINVAL;
-    if (!connect_host.empty()) {
-        try {
-            connect_origin_ = url.origin();
-        } catch (...) {
-            return EDDY_ENOMEM;
-        }
+    // What may run out of memory comes before the fetch counts as started: until then a
+    // failure is EDDY_ENOMEM from here (the C API stops the exception), after it `done` tells.
+    std::string text = url.str();
+    if (!connect_host.empty()) connect_origin_ = url.origin();
+    client_->make_room();
+    if (!ran_without_exception("eddy_fetch_start", [&] { start_timers(); })) {
+        loop_->timer_stop(&connect_timer_);
+        loop_->timer_stop(&request_timer_);
+        return EDDY_ENOMEM;
     }
     started_ = true;
     done_ = done;
     userdata_ = userdata;
     free_userdata_ = free_userdata;
-    url_text = url.str();
-    Loop *loop = loop_;
-    if (connect_timeout > 0) loop->timer_start(&connect_timer_, Loop::now() + connect_timeout);
-    if (request_timeout > 0) loop->timer_start(&request_timer_, Loop::now() + request_timeout);
+    url_text.swap(text);
     phase_ = Phase::queued;
     int rc = client_->submit(this);
     if (rc != 0) finish(rc);
     return 0;
+}
+
+void Fetch::start_timers() {
+    if (connect_timeout > 0) loop_->timer_start(&connect_timer_, Loop::now() + connect_timeout);
+    if (request_timeout > 0) loop_->timer_start(&request_timer_, Loop::now() + request_timeout);
 }
 
 int Fetch::cancel() {
@@ -184,7 +189,7 @@ std::string Fetch::pool_key() const {
 
 void Fetch::run() {
     phase_ = Phase::connecting;
-    get_connection();
+    guarded("client: connecting", [&] { get_connection(); });
 }
 
 void Fetch::get_connection() {
@@ -248,7 +253,10 @@ void Fetch::on_connected(Connector *connector, Stream *stream, int error, void *
         f->finish(error ? error : EDDY_EIO);
         return;
     }
-    f->connected(stream);
+    // Out of memory before attach(), the new stream would be nobody's: closed here.
+    f->stream_ = nullptr;
+    f->guarded("client: connected", [&] { f->connected(stream); });
+    if (!f->stream_ && !stream->closed() && f->finishing_) stream->close();
 }
 
 void Fetch::connected(Stream *stream) {
@@ -291,7 +299,8 @@ void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
     }
     // The stream drops the head from its buffer after this callback: hand the socket to TLS
     // on the next iteration (finish() stops this timer).
-    f->loop_->timer_start(&f->tunnel_timer_, Loop::now());
+    f->guarded("client: proxy tunnel",
+               [&] { f->loop_->timer_start(&f->tunnel_timer_, Loop::now()); });
 }
 
 void Fetch::run_tunnel_tls(TimerNode *node) {
@@ -300,7 +309,8 @@ void Fetch::run_tunnel_tls(TimerNode *node) {
     Stream *plain = f->stream_;
     f->stream_ = nullptr;
     plain->set_close_callback(nullptr, nullptr);
-    f->start_tls(plain);
+    f->guarded("client: TLS through the tunnel", [&] { f->start_tls(plain); });
+    if (!f->stream_ && !plain->closed() && f->finishing_) plain->close();
 }
 
 void Fetch::start_tls(Stream *plain) {
@@ -346,8 +356,10 @@ void Fetch::detach_stream(bool keep) {
     if (!s) return;
     s->set_close_callback(nullptr, nullptr);
     if (s->is_tls()) static_cast<tls::TlsStream *>(s)->on_handshake_done(nullptr, nullptr);
-    if (keep && !s->closed()) {
-        client_->put_idle(pool_key(), s);
+    std::string key;
+    if (keep && !s->closed() &&
+        ran_without_exception("client: keep-alive", [&] { key = pool_key(); })) {
+        client_->put_idle(key, s);
     } else {
         s->close();
     }
@@ -435,27 +447,31 @@ void Fetch::send_body() {
 void Fetch::flush_streamed() {
     if (!stream_ || !body_flowing_ || !streamed_body) return;
     bool chunked = stream_length < 0;
+    // A piece that cannot be queued (out of memory) leaves the body cut: the fetch fails.
+    int rc = 0;
     if (!body.empty()) {
         // A redirect may replay nothing of a streamed body: what went out is gone.
         if (chunked) {
             char size[32];
             int n = snprintf(size, sizeof size, "%zx\r\n", body.size());
-            stream_->write(size, static_cast<size_t>(n));
+            rc = stream_->write(size, static_cast<size_t>(n));
         }
-        stream_->write(body.data(), body.size());
-        if (chunked) stream_->write("\r\n", 2);
+        if (rc == 0) rc = stream_->write(body.data(), body.size());
+        if (rc == 0 && chunked) rc = stream_->write("\r\n", 2);
         body_sent_ += body.size();
         body.clear();
     }
-    if (body_ended && !body_end_sent_) {
+    if (rc == 0 && body_ended && !body_end_sent_) {
         body_end_sent_ = true;
-        if (chunked) stream_->write("0\r\n\r\n", 5);
+        if (chunked) rc = stream_->write("0\r\n\r\n", 5);
     }
+    if (rc != 0) finish(rc);
 }
 
 void Fetch::on_continue_timer(TimerNode *node) {
     Fetch *f = static_cast<Fetch *>(node->owner);
-    if (f->phase_ == Phase::waiting_continue && f->stream_) f->send_body();
+    if (f->phase_ == Phase::waiting_continue && f->stream_)
+        f->guarded("client: request body", [&] { f->send_body(); });
 }
 
 int Fetch::write_body(const char *data, size_t len) {

@@ -7,6 +7,7 @@
 #include "http/httputil.hpp"
 #include "stream/stream.hpp"
 #include "tls/tls_stream.hpp"
+#include "util/error_detail.hpp"
 #include "util/log.hpp"
 
 namespace eddy::client {
@@ -48,12 +49,22 @@ bool only_chunked(const std::vector<Header> &headers) {
 const http_parser_settings Fetch::kSettings = [] {
     http_parser_settings s;
     http_parser_settings_init(&s);
-    s.on_status = cb_status;
-    s.on_header_field = cb_header_field;
-    s.on_header_value = cb_header_value;
-    s.on_headers_complete = cb_headers_complete;
-    s.on_body = cb_body;
-    s.on_message_complete = cb_message_complete;
+    s.on_status = [](http_parser *p, const char *at, size_t len) {
+        return parser_step(p, [&] { return cb_status(p, at, len); });
+    };
+    s.on_header_field = [](http_parser *p, const char *at, size_t len) {
+        return parser_step(p, [&] { return cb_header_field(p, at, len); });
+    };
+    s.on_header_value = [](http_parser *p, const char *at, size_t len) {
+        return parser_step(p, [&] { return cb_header_value(p, at, len); });
+    };
+    s.on_headers_complete = [](http_parser *p) {
+        return parser_step(p, [&] { return cb_headers_complete(p); });
+    };
+    s.on_body = [](http_parser *p, const char *at, size_t len) {
+        return parser_step(p, [&] { return cb_body(p, at, len); });
+    };
+    s.on_message_complete = cb_message_complete;  // allocates nothing
     return s;
 }();
 
@@ -82,7 +93,11 @@ void Fetch::reset_response() {
 size_t Fetch::on_stream_data(Stream *s, const char *data, size_t len, void *arg) {
     Fetch *f = static_cast<Fetch *>(arg);
     if (f->stream_ != s) return len;
-    return f->feed(data, len);
+    // The parser's callbacks stop their own failures; what follows a response (keep-alive,
+    // a redirect's new exchange) may run out of memory too.
+    size_t used = len;
+    f->guarded("client: response", [&] { used = f->feed(data, len); });
+    return used;
 }
 
 size_t Fetch::feed(const char *data, size_t len) {
@@ -365,9 +380,9 @@ void Fetch::on_stream_close(Stream *s, int error, void *arg) {
     if (s->is_tls()) {
         auto *tls = static_cast<tls::TlsStream *>(s);
         tls_unconfirmed = !tls->close_notify_received();
-        if (!tls->failure().empty()) f->error_detail = tls->failure();
+        if (!tls->failure().empty()) set_error_detail(f->error_detail, {tls->failure()});
     }
-    f->handle_eof(error, tls_unconfirmed);
+    f->guarded("client: connection closed", [&] { f->handle_eof(error, tls_unconfirmed); });
 }
 
 void Fetch::handle_eof(int error, bool tls_unconfirmed) {
