@@ -4,6 +4,7 @@
 #include "eddy/loop.h"
 #include "loop/handles.hpp"
 #include "loop/loop.hpp"
+#include "util/no_throw.hpp"
 
 using eddy::Loop;
 
@@ -14,19 +15,27 @@ Loop *L(eddy_loop *loop) { return Loop::from_c(loop); }
 extern "C" {
 
 EDDY_API eddy_loop *eddy_loop_new(void) {
-    Loop *loop = Loop::create();
+    Loop *loop = eddy::no_throw("eddy_loop_new", static_cast<Loop *>(nullptr),
+                                [] { return Loop::create(); });
     return loop ? loop->as_c() : nullptr;
 }
 
 EDDY_API void eddy_loop_free(eddy_loop *loop) {
     if (!loop) return;
-    delete L(loop);
+    eddy::ran_without_exception("eddy_loop_free", [&] { delete L(loop); });
 }
 
-EDDY_API int eddy_loop_run(eddy_loop *loop) { return loop ? L(loop)->run() : EDDY_EINVAL; }
+// The loop's callbacks stop their own exceptions; these catch only what slipped past them,
+// so that it ends the run with EDDY_ENOMEM instead of the process.
+EDDY_API int eddy_loop_run(eddy_loop *loop) {
+    if (!loop) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_loop_run", EDDY_ENOMEM, [&] { return L(loop)->run(); });
+}
 
 EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms) {
-    return loop && timeout_ms >= -1 ? L(loop)->run_once(timeout_ms) : EDDY_EINVAL;
+    if (!loop || timeout_ms < -1) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_loop_run_once", EDDY_ENOMEM,
+                               [&] { return L(loop)->run_once(timeout_ms); });
 }
 
 EDDY_API void eddy_loop_stop(eddy_loop *loop) {
@@ -49,20 +58,25 @@ EDDY_API int eddy_loop_next_timeout(const eddy_loop *loop) {
 EDDY_API eddy_call_id eddy_loop_call_soon(eddy_loop *loop, eddy_loop_fn cb, void *userdata,
                                           eddy_free_fn free_userdata) {
     if (!loop || !cb) return 0;
-    return L(loop)->call_soon(cb, userdata, free_userdata);
+    return eddy::no_throw<eddy_call_id>(
+        "eddy_loop_call_soon", 0, [&] { return L(loop)->call_soon(cb, userdata, free_userdata); });
 }
 
 EDDY_API eddy_call_id eddy_loop_call_later(eddy_loop *loop, double delay, eddy_loop_fn cb,
                                            void *userdata, eddy_free_fn free_userdata) {
     if (!loop || !cb) return 0;
     if (!(delay > 0)) delay = 0;  // negative and NaN count as 0
-    return L(loop)->call_at(Loop::now() + delay, cb, userdata, free_userdata);
+    return eddy::no_throw<eddy_call_id>("eddy_loop_call_later", 0, [&] {
+        return L(loop)->call_at(Loop::now() + delay, cb, userdata, free_userdata);
+    });
 }
 
 EDDY_API eddy_call_id eddy_loop_call_at(eddy_loop *loop, double when, eddy_loop_fn cb,
                                         void *userdata, eddy_free_fn free_userdata) {
     if (!loop || !cb) return 0;
-    return L(loop)->call_at(when, cb, userdata, free_userdata);
+    return eddy::no_throw<eddy_call_id>("eddy_loop_call_at", 0, [&] {
+        return L(loop)->call_at(when, cb, userdata, free_userdata);
+    });
 }
 
 EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id) {
@@ -73,14 +87,18 @@ EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id) {
 EDDY_API int eddy_loop_call_soon_threadsafe(eddy_loop *loop, eddy_loop_fn cb, void *userdata,
                                             eddy_free_fn free_userdata) {
     if (!loop || !cb) return EDDY_EINVAL;
-    return L(loop)->call_soon_threadsafe(cb, userdata, free_userdata);
+    return eddy::no_throw<int>("eddy_loop_call_soon_threadsafe", EDDY_ENOMEM, [&] {
+        return L(loop)->call_soon_threadsafe(cb, userdata, free_userdata);
+    });
 }
 
 // ---- watches ---------------------------------------------------------------------------------
 
 EDDY_API eddy_watch *eddy_watch_new(eddy_loop *loop, int fd, int events, eddy_watch_fn cb,
                                     void *userdata, eddy_free_fn free_userdata) {
-    eddy::Watch *w = eddy::Watch::create(L(loop), fd, events, cb, userdata, free_userdata);
+    eddy::Watch *w = eddy::no_throw("eddy_watch_new", static_cast<eddy::Watch *>(nullptr), [&] {
+        return eddy::Watch::create(L(loop), fd, events, cb, userdata, free_userdata);
+    });
     return reinterpret_cast<eddy_watch *>(w);
 }
 
@@ -101,7 +119,9 @@ EDDY_API void eddy_watch_free(eddy_watch *watch) {
 
 EDDY_API eddy_signal *eddy_signal_new(eddy_loop *loop, int signum, eddy_signal_fn cb,
                                       void *userdata, eddy_free_fn free_userdata) {
-    eddy::Signal *s = eddy::Signal::create(L(loop), signum, cb, userdata, free_userdata);
+    eddy::Signal *s = eddy::no_throw("eddy_signal_new", static_cast<eddy::Signal *>(nullptr), [&] {
+        return eddy::Signal::create(L(loop), signum, cb, userdata, free_userdata);
+    });
     return reinterpret_cast<eddy_signal *>(s);
 }
 
@@ -113,14 +133,19 @@ EDDY_API void eddy_signal_free(eddy_signal *sig) {
 
 EDDY_API eddy_periodic *eddy_periodic_new(eddy_loop *loop, double interval, eddy_periodic_fn cb,
                                           void *userdata, eddy_free_fn free_userdata) {
-    eddy::Periodic *p = eddy::Periodic::create(L(loop), interval, cb, userdata, free_userdata);
+    eddy::Periodic *p = eddy::no_throw(
+        "eddy_periodic_new", static_cast<eddy::Periodic *>(nullptr),
+        [&] { return eddy::Periodic::create(L(loop), interval, cb, userdata, free_userdata); });
     return reinterpret_cast<eddy_periodic *>(p);
 }
 
 EDDY_API int eddy_periodic_start(eddy_periodic *periodic) {
     if (!periodic) return EDDY_EINVAL;
-    reinterpret_cast<eddy::Periodic *>(periodic)->start();
-    return 0;
+    // Its timer joins the loop's (which may have to grow).
+    return eddy::no_throw<int>("eddy_periodic_start", EDDY_ENOMEM, [&] {
+        reinterpret_cast<eddy::Periodic *>(periodic)->start();
+        return 0;
+    });
 }
 
 EDDY_API int eddy_periodic_stop(eddy_periodic *periodic) {

@@ -2,6 +2,7 @@
 // slots (POSIX guarantees function pointers survive a round trip through void *).
 #include "eddy/stream.h"
 #include "stream/stream.hpp"
+#include "util/no_throw.hpp"
 
 using eddy::Stream;
 
@@ -35,7 +36,8 @@ void drain_trampoline(Stream *s, void *) {
 extern "C" {
 
 EDDY_API eddy_stream *eddy_stream_new(eddy_loop *loop, int fd) {
-    return C(Stream::create(eddy::Loop::from_c(loop), fd));
+    return C(eddy::no_throw("eddy_stream_new", static_cast<Stream *>(nullptr),
+                            [&] { return Stream::create(eddy::Loop::from_c(loop), fd); }));
 }
 
 EDDY_API void eddy_stream_set_userdata(eddy_stream *stream, void *userdata,
@@ -64,19 +66,25 @@ EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
                                     size_t delimiter_len, size_t max_bytes,
                                     eddy_stream_read_fn cb) {
     if (!stream || !cb) return EDDY_EINVAL;
-    return S(stream)->read_until(delimiter, delimiter_len, max_bytes, read_trampoline,
-                                 fn_to_ptr(cb));
+    return eddy::no_throw<int>("eddy_stream_read_until", EDDY_ENOMEM, [&] {
+        return S(stream)->read_until(delimiter, delimiter_len, max_bytes, read_trampoline,
+                                     fn_to_ptr(cb));
+    });
 }
 
 EDDY_API int eddy_stream_read_bytes(eddy_stream *stream, size_t n, int partial,
                                     eddy_stream_read_fn cb) {
     if (!stream || !cb) return EDDY_EINVAL;
-    return S(stream)->read_bytes(n, partial != 0, read_trampoline, fn_to_ptr(cb));
+    return eddy::no_throw<int>("eddy_stream_read_bytes", EDDY_ENOMEM, [&] {
+        return S(stream)->read_bytes(n, partial != 0, read_trampoline, fn_to_ptr(cb));
+    });
 }
 
 EDDY_API int eddy_stream_read_until_close(eddy_stream *stream, eddy_stream_read_fn cb) {
     if (!stream || !cb) return EDDY_EINVAL;
-    return S(stream)->read_until_close(read_trampoline, fn_to_ptr(cb));
+    return eddy::no_throw<int>("eddy_stream_read_until_close", EDDY_ENOMEM, [&] {
+        return S(stream)->read_until_close(read_trampoline, fn_to_ptr(cb));
+    });
 }
 
 EDDY_API int eddy_stream_reading(const eddy_stream *stream) {
@@ -86,8 +94,10 @@ EDDY_API int eddy_stream_reading(const eddy_stream *stream) {
 EDDY_API int eddy_stream_write(eddy_stream *stream, const void *data, size_t len,
                                eddy_stream_write_fn cb) {
     if (!stream) return EDDY_EINVAL;
-    if (cb) return S(stream)->write(data, len, write_trampoline, fn_to_ptr(cb));
-    return S(stream)->write(data, len);
+    return eddy::no_throw<int>("eddy_stream_write", EDDY_ENOMEM, [&] {
+        if (cb) return S(stream)->write(data, len, write_trampoline, fn_to_ptr(cb));
+        return S(stream)->write(data, len);
+    });
 }
 
 EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream) {
@@ -97,7 +107,9 @@ EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream) {
 EDDY_API int eddy_stream_set_write_mark(eddy_stream *stream, size_t mark,
                                         eddy_stream_drain_fn cb) {
     if (!stream) return EDDY_EINVAL;
-    int rc = S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr, nullptr);
+    int rc = eddy::no_throw<int>("eddy_stream_set_write_mark", EDDY_ENOMEM, [&] {
+        return S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr, nullptr);
+    });
     if (rc == 0) S(stream)->c_drain_cb = cb;
     return rc;
 }
@@ -115,8 +127,10 @@ EDDY_API int eddy_stream_set_nodelay(eddy_stream *stream, int on) {
 
 EDDY_API int eddy_stream_close(eddy_stream *stream) {
     if (!stream) return EDDY_EINVAL;
-    S(stream)->close(0);
-    return 0;
+    return eddy::no_throw<int>("eddy_stream_close", EDDY_ENOMEM, [&] {
+        S(stream)->close(0);
+        return 0;
+    });
 }
 
 EDDY_API int eddy_stream_closed(const eddy_stream *stream) {

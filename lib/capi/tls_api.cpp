@@ -14,6 +14,7 @@
 #include "tls/context.hpp"
 #include "tls/tls_stream.hpp"
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 
 using eddy::tls::Context;
 
@@ -67,8 +68,10 @@ void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *
     eddy::Stream *out = nullptr;
     if (stream) {
         int fd = stream->take_fd();
-        out = eddy::tls::TlsStream::create_client(eddy::Loop::from_c(req->loop), fd, req->ctx,
-                                                  req->server_name, req->session_key);
+        out = eddy::no_throw("eddy_connect_tls", static_cast<eddy::Stream *>(nullptr), [&] {
+            return eddy::tls::TlsStream::create_client(eddy::Loop::from_c(req->loop), fd, req->ctx,
+                                                       req->server_name, req->session_key);
+        });
         if (!out) {
             ::close(fd);
             error = EDDY_ENOMEM;
@@ -83,12 +86,14 @@ void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *
 extern "C" {
 
 EDDY_API eddy_tls_context *eddy_tls_context_new_server(void) {
-    Context *c = Context::create(true);
+    Context *c = eddy::no_throw("eddy_tls_context_new_server", static_cast<Context *>(nullptr),
+                                [] { return Context::create(true); });
     return c ? c->as_c() : nullptr;
 }
 
 EDDY_API eddy_tls_context *eddy_tls_context_new_client(void) {
-    Context *c = Context::create(false);
+    Context *c = eddy::no_throw("eddy_tls_context_new_client", static_cast<Context *>(nullptr),
+                                [] { return Context::create(false); });
     return c ? c->as_c() : nullptr;
 }
 
@@ -98,20 +103,29 @@ EDDY_API void eddy_tls_context_free(eddy_tls_context *ctx) {
 
 EDDY_API int eddy_tls_context_load_cert_file(eddy_tls_context *ctx, const char *cert_path,
                                              const char *key_path) {
-    return ctx ? Ctx(ctx)->load_cert_file(cert_path, key_path) : EDDY_EINVAL;
+    if (!ctx) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_tls_context_load_cert_file", EDDY_ENOMEM,
+                               [&] { return Ctx(ctx)->load_cert_file(cert_path, key_path); });
 }
 
 EDDY_API int eddy_tls_context_load_cert_mem(eddy_tls_context *ctx, const char *cert_pem,
                                             size_t cert_len, const char *key_pem, size_t key_len) {
-    return ctx ? Ctx(ctx)->load_cert_mem(cert_pem, cert_len, key_pem, key_len) : EDDY_EINVAL;
+    if (!ctx) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_tls_context_load_cert_mem", EDDY_ENOMEM, [&] {
+        return Ctx(ctx)->load_cert_mem(cert_pem, cert_len, key_pem, key_len);
+    });
 }
 
 EDDY_API int eddy_tls_context_load_ca_file(eddy_tls_context *ctx, const char *path) {
-    return ctx ? Ctx(ctx)->load_ca_file(path) : EDDY_EINVAL;
+    if (!ctx) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_tls_context_load_ca_file", EDDY_ENOMEM,
+                               [&] { return Ctx(ctx)->load_ca_file(path); });
 }
 
 EDDY_API int eddy_tls_context_load_ca_mem(eddy_tls_context *ctx, const char *pem, size_t len) {
-    return ctx ? Ctx(ctx)->load_ca_mem(pem, len) : EDDY_EINVAL;
+    if (!ctx) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_tls_context_load_ca_mem", EDDY_ENOMEM,
+                               [&] { return Ctx(ctx)->load_ca_mem(pem, len); });
 }
 
 EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode) {
@@ -120,7 +134,9 @@ EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode) {
 
 EDDY_API int eddy_tls_context_set_alpn(eddy_tls_context *ctx, const char *const *protocols,
                                        size_t count) {
-    return ctx ? Ctx(ctx)->set_alpn(protocols, count) : EDDY_EINVAL;
+    if (!ctx) return EDDY_EINVAL;
+    return eddy::no_throw<int>("eddy_tls_context_set_alpn", EDDY_ENOMEM,
+                               [&] { return Ctx(ctx)->set_alpn(protocols, count); });
 }
 
 EDDY_API int eddy_tls_context_set_min_version(eddy_tls_context *ctx, int version) {
@@ -180,8 +196,10 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
     req->cb = cb;
     req->userdata = userdata;
     req->free_userdata = free_userdata;
-    int rc = eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout, tls_connect_done,
-                                    req, release_tls_connect);
+    int rc = eddy::no_throw<int>("eddy_connect_tls", EDDY_ENOMEM, [&] {
+        return eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout,
+                                      tls_connect_done, req, release_tls_connect);
+    });
     if (rc != 0) {
         delete req;
         return rc;
