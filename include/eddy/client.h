@@ -125,8 +125,8 @@ EDDY_API int eddy_fetch_set_body_stream(eddy_fetch *fetch, int64_t length);
  * EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t len);
 
-/* Ends a streamed body. Returns 0, EDDY_ESTATE, or EDDY_EINVAL when fewer bytes than the
- * announced length were written. */
+/* Ends a streamed body. Returns 0, EDDY_ESTATE, EDDY_EINVAL when fewer bytes than the
+ * announced length were written, or EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch);
 
 /* Seconds to get a connection (queue wait, name lookup, connect, TLS handshake); default 20,
@@ -170,14 +170,16 @@ EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn o
                                       eddy_fetch_chunk_fn on_chunk);
 
 /* Starts the request. `done` is called exactly once, never inside this call; the userdata is
- * shared by all the request's callbacks and released after `done`.
- * Returns 0, or EDDY_EINVAL / EDDY_ESTATE (then nothing is called, the handle stays yours
- * and the caller keeps userdata). */
+ * shared by all the request's callbacks and released after `done`; memory running out later
+ * ends the request there with EDDY_ENOMEM.
+ * Returns 0, or EDDY_EINVAL / EDDY_ESTATE / EDDY_ENOMEM (then nothing is called, the handle
+ * stays yours and the caller keeps userdata). */
 EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *userdata,
                               eddy_free_fn free_userdata);
 
 /* Cancels a started request: `done` runs with EDDY_ECANCELED on the next loop iteration unless
- * it already ran or is running. Returns 0 or EDDY_ESTATE (not started or already done). */
+ * it already ran or is running. Returns 0, EDDY_ESTATE (not started or already done) or
+ * EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_cancel(eddy_fetch *fetch);
 
 /* ---- the response (valid in callbacks) ---------------------------------------------------- */

@@ -50,7 +50,8 @@ EDDY_API eddy_loop *eddy_loop_new(void);
 EDDY_API void eddy_loop_free(eddy_loop *loop);
 
 /* Runs the loop until eddy_loop_stop() is called. Returns 0 after a stop, EDDY_ESTATE when the
- * loop is already running (re-entrant run), or EDDY_EIO when the backend fails.
+ * loop is already running (re-entrant run), EDDY_EIO when the backend fails, or EDDY_ENOMEM
+ * when out of memory where nothing could recover.
  * Note: unlike libuv, an empty loop keeps running (Tornado's IOLoop.start() semantics). */
 EDDY_API int eddy_loop_run(eddy_loop *loop);
 
@@ -59,7 +60,7 @@ EDDY_API int eddy_loop_run(eddy_loop *loop);
  * was when the iteration started. Used by hosts that drive the loop from their own event loop.
  * A stop requested before or during it is kept for the next eddy_loop_run().
  * Returns: 0, EDDY_EINVAL (NULL loop, timeout_ms below -1), EDDY_ESTATE when called
- * re-entrantly, EDDY_EIO on backend failure. */
+ * re-entrantly, EDDY_EIO on backend failure, EDDY_ENOMEM as eddy_loop_run(). */
 EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
 
 /* Asks the loop to return from eddy_loop_run() after the current iteration. A stop requested
@@ -177,7 +178,8 @@ typedef void (*eddy_periodic_fn)(eddy_periodic *periodic, void *userdata);
 EDDY_API eddy_periodic *eddy_periodic_new(eddy_loop *loop, double interval, eddy_periodic_fn cb,
                                           void *userdata, eddy_free_fn free_userdata);
 
-/* Starts the periodic callback; the first run is one interval from now. 0 or EDDY_EINVAL. */
+/* Starts the periodic callback; the first run is one interval from now. 0, EDDY_EINVAL or
+ * EDDY_ENOMEM. */
 EDDY_API int eddy_periodic_start(eddy_periodic *periodic);
 
 /* Stops it; start again later to resume. Safe inside its own callback. 0 or EDDY_EINVAL. */

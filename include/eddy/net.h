@@ -38,7 +38,8 @@ EDDY_API eddy_listener *eddy_listener_new(eddy_loop *loop, eddy_accept_fn cb, vo
  * Every address `host` names must be bound (an address family the host lacks is skipped): if
  * one fails, the sockets of this call are closed again and its error is returned, as Tornado's
  * bind_sockets raises.
- * Returns 0, EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL, EDDY_EACCES, EDDY_EINVAL, or EDDY_EIO. */
+ * Returns 0, EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL, EDDY_EACCES, EDDY_EINVAL, EDDY_EIO, or
+ * EDDY_ENOMEM. */
 EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int port,
                                 int backlog, int flags);
 

@@ -63,7 +63,8 @@ EDDY_API int eddy_stream_set_close_callback(eddy_stream *stream, eddy_stream_clo
 /* Reads until `delimiter` (`delimiter_len` > 0 bytes) and delivers the data including it.
  * When `max_bytes` > 0 and no delimiter is found within `max_bytes` bytes, the stream closes
  * with EDDY_ETOOBIG (Tornado's read_until max_bytes).
- * Returns 0, EDDY_EBUSY when a read is already pending, EDDY_ECLOSED, EDDY_EINVAL. */
+ * Returns 0, EDDY_EBUSY when a read is already pending, EDDY_ECLOSED, EDDY_EINVAL,
+ * EDDY_ENOMEM. */
 EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
                                     size_t delimiter_len, size_t max_bytes,
                                     eddy_stream_read_fn cb);
@@ -107,7 +108,7 @@ EDDY_API int eddy_stream_set_nodelay(eddy_stream *stream, int on);
 
 /* Closes the stream now: the socket is closed, pending data in both buffers is dropped,
  * pending write callbacks get EDDY_ECLOSED and the close callback gets error 0 — all on a later
- * iteration. Closing twice is harmless. Returns 0 or EDDY_EINVAL. */
+ * iteration. Closing twice is harmless. Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_stream_close(eddy_stream *stream);
 
 /* Returns 1 once the stream is closed or closing, else 0. */

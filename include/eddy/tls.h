@@ -58,22 +58,22 @@ EDDY_API void eddy_tls_context_free(eddy_tls_context *ctx);
 /* Loads a PEM certificate chain (leaf first) and its private key from files. A server context
  * may load one RSA and one ECDSA pair. Blocks on file I/O.
  * Returns 0, EDDY_EINVAL (NULL argument, unreadable file, bad PEM, key not matching the
- * certificate; the log says which). */
+ * certificate; the log says which) or EDDY_ENOMEM. */
 EDDY_API int eddy_tls_context_load_cert_file(eddy_tls_context *ctx, const char *cert_path,
                                              const char *key_path);
 
 /* As eddy_tls_context_load_cert_file() from PEM text in memory (copied; lengths may be
- * EDDY_NTS for NUL-terminated text). Returns 0 or EDDY_EINVAL. */
+ * EDDY_NTS for NUL-terminated text). Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_tls_context_load_cert_mem(eddy_tls_context *ctx, const char *cert_pem,
                                             size_t cert_len, const char *key_pem, size_t key_len);
 
 /* Adds trusted CA certificates from a PEM file (clients: in addition to the system's; servers:
  * for client certificates, and their names to those the server sends when it asks for one).
- * Returns 0 or EDDY_EINVAL. */
+ * Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_tls_context_load_ca_file(eddy_tls_context *ctx, const char *path);
 
 /* As eddy_tls_context_load_ca_file() from PEM text in memory (length may be EDDY_NTS).
- * Returns 0 or EDDY_EINVAL. */
+ * Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_tls_context_load_ca_mem(eddy_tls_context *ctx, const char *pem, size_t len);
 
 /* Sets peer verification: EDDY_TLS_VERIFY_NONE, _OPTIONAL (servers only) or _REQUIRED.

@@ -57,7 +57,8 @@ typedef void (*eddy_ws_open_fn)(eddy_ws *ws, void *userdata);
 typedef void (*eddy_ws_message_fn)(eddy_ws *ws, const char *data, size_t len, int binary,
                                    void *userdata);
 /* on_close: the connection is closed. `code` and `reason` are the peer's close frame, the code
- * eddy closed with after a protocol violation, or 1006 when the TCP connection was lost. */
+ * eddy closed with after a protocol violation (1011: out of memory), or 1006 when the TCP
+ * connection was lost. */
 typedef void (*eddy_ws_close_fn)(eddy_ws *ws, int code, const char *reason, size_t reason_len,
                                  void *userdata);
 /* on_pong / on_ping: a pong (or a ping) arrived with this payload; `data` is valid until the
@@ -83,7 +84,7 @@ typedef int (*eddy_ws_select_subprotocol_fn)(eddy_handler *handler,
 typedef void (*eddy_ws_refused_fn)(int status, const char *reason, size_t reason_len,
                                    void *userdata);
 /* Client connect result: status 0 and the new connection, or a negative EDDY_E* code and NULL
- * (EDDY_EPROTO: the server refused or broke the handshake). During a failed one,
+ * (EDDY_EPROTO: the server refused or broke the handshake; EDDY_ENOMEM). During a failed one,
  * eddy_websocket_connect_error_detail() says why. */
 typedef void (*eddy_ws_connect_fn)(eddy_ws *ws, int status, void *userdata);
 
@@ -239,17 +240,18 @@ EDDY_API const char *eddy_websocket_connect_error_detail(const eddy_loop *loop, 
 /* Sends a text (`binary` 0; must be valid UTF-8, else EDDY_EINVAL) or binary message, compressed
  * when permessage-deflate was negotiated. `cb` (may be NULL) runs once it was handed to the
  * kernel or the connection closed. Returns 0, EDDY_EINVAL, EDDY_ECLOSED (cb is not called),
- * EDDY_ENOMEM. */
+ * EDDY_ENOMEM (nothing was sent, cb is not called; the connection stays usable). */
 EDDY_API int eddy_ws_write_message(eddy_ws *ws, const void *data, size_t len, int binary,
                                    eddy_ws_write_fn cb);
 
 /* Sends a ping with up to 125 bytes of payload. Returns 0, EDDY_EINVAL (longer payload),
- * EDDY_ECLOSED. */
+ * EDDY_ECLOSED, EDDY_ENOMEM (no ping sent). */
 EDDY_API int eddy_ws_ping(eddy_ws *ws, const void *data, size_t len);
 
 /* Starts the close handshake with `code` (1000-1003, 1007-1014, 3000-4999, or 0 for no
  * code) and a UTF-8 `reason` of at most 123 bytes. The close callback follows once the peer
- * answered, or after the close timeout. Returns 0, EDDY_EINVAL, EDDY_ECLOSED. */
+ * answered, or after the close timeout. Returns 0, EDDY_EINVAL, EDDY_ECLOSED, EDDY_ENOMEM (the
+ * connection stays open). */
 EDDY_API int eddy_ws_close(eddy_ws *ws, int code, const char *reason, size_t reason_len);
 
 /* Bytes queued for sending and not yet handed to the kernel. 0 for NULL. */
