@@ -66,6 +66,7 @@ static void json_str(const char *s, size_t n) {
 }
 
 static void start_next(void);
+static void one_done(void);
 
 static void on_headers(eddy_fetch *f, void *ud) {
     (void)f;
@@ -144,6 +145,11 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     json_str(detail, len);
     printf("}\n");
     fflush(stdout);
+    one_done();
+}
+
+/* A fetch ended (or could not start): the next one, or the end. */
+static void one_done(void) {
     g_done++;
     if (g_done == g_total) {
         eddy_loop_stop(g_loop);
@@ -193,13 +199,14 @@ static void start_next(void) {
     }
     eddy_fetch_set_callbacks(f, on_headers, o.chunks ? on_chunk : NULL);
     job *j = calloc(1, sizeof *j);
-    int rc = eddy_fetch_start(f, on_done, j, free);
+    /* Out of memory (test_oom_client.py), the fetch or its job may be missing: a start error. */
+    int rc = f && j ? eddy_fetch_start(f, on_done, j, free) : EDDY_ENOMEM;
     if (rc != 0) {
         printf("{\"start_error\": \"%s\"}\n", eddy_err_name(rc));
+        fflush(stdout);
         free(j);
         eddy_fetch_free(f);
-        g_done++;
-        if (g_done == g_total) eddy_loop_stop(g_loop);
+        one_done();
         return;
     }
     for (int k = 0; k < 256; k++)
