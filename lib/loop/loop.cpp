@@ -458,7 +458,11 @@ eddy_call_id Loop::call_at(double when, eddy_loop_fn cb, void *userdata,
         delete call;
         return 0;
     }
-    timer_start(&call->timer, when);
+    if (!timer_start(&call->timer, when)) {
+        calls_.erase(id);
+        delete call;
+        return 0;
+    }
     return id;
 }
 
@@ -488,12 +492,16 @@ int Loop::cancel(eddy_call_id id) {
     return 0;
 }
 
-void Loop::timer_start(TimerNode *node, double deadline) {
+bool Loop::timer_start(TimerNode *node, double deadline) noexcept {
     if (node->queued()) timers_.remove(node);
     node->deadline = deadline;
     node->seq = timer_seq_++;
-    timers_.push(node);
+    if (!timers_.push(node)) {
+        log(LogLevel::error, "loop: out of memory for a timer; it will not fire");
+        return false;
+    }
     rearm_timer();
+    return true;
 }
 
 void Loop::timer_stop(TimerNode *node) {

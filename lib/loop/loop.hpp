@@ -89,8 +89,9 @@ public:
     // memory: fn will not run.
     bool post(void (*fn)(void *arg), void *arg) noexcept;
 
-    // Internal timers (node embedded in the owner).
-    void timer_start(TimerNode *node, double deadline);
+    // Internal timers (node embedded in the owner). timer_start is false, with a log line,
+    // only when out of memory (see TimerHeap::push): the node is not queued then.
+    bool timer_start(TimerNode *node, double deadline) noexcept;
     void timer_stop(TimerNode *node);
 
     // Internal: run `task` later in this pass; a task queued while the deferred tasks run

@@ -2,10 +2,20 @@
 
 namespace eddy {
 
-void TimerHeap::push(TimerNode *node) {
-    nodes_.push_back(node);
+bool TimerHeap::push(TimerNode *node) noexcept {
+    // The heap grows while kHeadroom slots are still free, so a timer is left out only after
+    // that many allocations in a row failed (out of memory), not at the first.
+    if (nodes_.capacity() - nodes_.size() <= kHeadroom) {
+        try {
+            nodes_.reserve(nodes_.capacity() * 2 + kHeadroom + 1);
+        } catch (...) {
+            if (nodes_.size() == nodes_.capacity()) return false;
+        }
+    }
+    nodes_.push_back(node);  // within capacity: does not allocate
     node->heap_index = nodes_.size() - 1;
     sift_up(node->heap_index);
+    return true;
 }
 
 void TimerHeap::remove(TimerNode *node) {

@@ -26,8 +26,9 @@ public:
     size_t size() const { return nodes_.size(); }
     TimerNode *top() const { return nodes_.empty() ? nullptr : nodes_[0]; }
 
-    // Inserts a node that is not queued (the caller sets deadline and seq first).
-    void push(TimerNode *node);
+    // Inserts a node that is not queued (the caller sets deadline and seq first). False when
+    // out of memory (the node stays unqueued).
+    bool push(TimerNode *node) noexcept;
     // Removes a queued node; does nothing when it is not queued.
     void remove(TimerNode *node);
     // Removes and returns the earliest node.
@@ -44,6 +45,7 @@ private:
         node->heap_index = i;
     }
 
+    static constexpr size_t kHeadroom = 16;
     std::vector<TimerNode *> nodes_;
 };
 

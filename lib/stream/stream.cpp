@@ -511,6 +511,8 @@ void Stream::handle_eof() {
 int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
     if (closed_) return EDDY_ECLOSED;
     if (len && !data) return EDDY_EINVAL;
+    // The completion's room first: a write either queues its bytes and its callback, or neither.
+    if (cb && !room_for_completion()) return EDDY_ENOMEM;
     if (len && (!output() || evbuffer_add(out_, data, len) != 0)) return EDDY_ENOMEM;
     bytes_queued_ += len;
     commit_output(cb, arg);
@@ -534,14 +536,32 @@ int Stream::write_now(const void *data, size_t len) {
     return 0;
 }
 
-void Stream::commit_output(WriteFn cb, void *arg) {
-    if (closed_) return;
+int Stream::commit_output(WriteFn cb, void *arg) noexcept {
+    if (closed_) return EDDY_ECLOSED;
     // Producers that appended to output() directly are accounted for here.
     uint64_t total = bytes_written_ + out_len() + file_bytes_pending();
     if (total > bytes_queued_) bytes_queued_ = total;
-    if (cb) pending_writes_.push_back(PendingWrite{bytes_queued_, cb, arg});
+    int rc = 0;
+    if (cb) {
+        if (room_for_completion())
+            pending_writes_.push_back(PendingWrite{bytes_queued_, cb, arg});  // room is there
+        else
+            rc = EDDY_ENOMEM;
+    }
     if (ext_ && ext_->drain_cb && out_len() > ext_->write_mark) ext_->above_mark = true;
     schedule_flush();
+    return rc;
+}
+
+bool Stream::room_for_completion() noexcept {
+    if (pending_writes_.size() < pending_writes_.capacity()) return true;
+    try {
+        pending_writes_.reserve(pending_writes_.size() * 2 + 4);
+    } catch (...) {
+        log(LogLevel::error, "stream fd %d: out of memory for a write callback", fd_);
+        return false;
+    }
+    return true;
 }
 
 void Stream::run_flush(DeferredTask *task) {
@@ -601,6 +621,11 @@ void Stream::flush() {
 int Stream::send_file(int file_fd, off_t offset, size_t len, WriteFn cb, void *arg) {
     if (closed_) return EDDY_ECLOSED;
     if (file_fd < 0 || offset < 0) return EDDY_EINVAL;
+    // Taken in every case from here (out of memory: closed, as it would be once sent).
+    if (cb && !room_for_completion()) {
+        ::close(file_fd);
+        return EDDY_ENOMEM;
+    }
     if (len == 0) {
         ::close(file_fd);
         commit_output(cb, arg);
@@ -608,10 +633,13 @@ int Stream::send_file(int file_fd, off_t offset, size_t len, WriteFn cb, void *a
     }
     uint64_t position = bytes_written_ + out_len() + file_bytes_pending();
     Extras *ext = extras();
-    if (!ext) return EDDY_ENOMEM;
     try {
-        ext->files.push_back(FileSegment{position, file_fd, offset, len});
+        if (ext) ext->files.push_back(FileSegment{position, file_fd, offset, len});
     } catch (...) {
+        ext = nullptr;
+    }
+    if (!ext) {
+        ::close(file_fd);
         return EDDY_ENOMEM;
     }
     ext->file_bytes_pending += len;

@@ -69,7 +69,12 @@ public:
     // The output buffer (created on demand, released again once drained; nullptr when out of
     // memory).
     evbuffer *output();
-    void commit_output(WriteFn cb = nullptr, void *arg = nullptr);
+    // Returns 0; EDDY_ECLOSED (nothing happens); EDDY_ENOMEM when `cb` could not be recorded
+    // (the bytes still go; `cb` will not run): call room_for_completion() first to rule it out.
+    int commit_output(WriteFn cb = nullptr, void *arg = nullptr) noexcept;
+    // Makes room to record one more write completion, so that the next commit_output(cb)
+    // cannot fail. False when out of memory.
+    bool room_for_completion() noexcept;
     // Sends `len` bytes of `file_fd` from `offset` with sendfile(2), after everything written
     // before it; the stream takes ownership of `file_fd` (closed when sent or on close).
     int send_file(int file_fd, off_t offset, size_t len, WriteFn cb = nullptr, void *arg = nullptr);

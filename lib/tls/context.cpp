@@ -16,16 +16,21 @@
 
 namespace eddy::tls {
 
-std::string openssl_errors() {
-    std::string out;
-    unsigned long e;
-    char buf[256];
-    while ((e = ERR_get_error()) != 0) {
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) out += "; ";
-        out += buf;
+std::string openssl_errors() noexcept {
+    try {
+        std::string out;
+        unsigned long e;
+        char buf[256];
+        while ((e = ERR_get_error()) != 0) {
+            ERR_error_string_n(e, buf, sizeof buf);
+            if (!out.empty()) out += "; ";
+            out += buf;
+        }
+        return out.empty() ? std::string("no OpenSSL error queued") : out;
+    } catch (...) {
+        ERR_clear_error();
+        return std::string("out of memory");  // short enough to need no allocation
     }
-    return out.empty() ? std::string("no OpenSSL error queued") : out;
 }
 
 Context *Context::create(bool server) {

@@ -70,6 +70,6 @@ private:
 };
 
 // Formats the OpenSSL error queue (and clears it) for a log line.
-std::string openssl_errors();
+std::string openssl_errors() noexcept;
 
 }  // namespace eddy::tls
