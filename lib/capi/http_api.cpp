@@ -9,7 +9,9 @@
 #include "http/connection.hpp"
 #include "http/request.hpp"
 #include "http/server.hpp"
+#include "util/no_throw.hpp"
 
+using eddy::no_throw;
 using eddy::http::Request;
 using eddy::http::Server;
 
@@ -52,26 +54,35 @@ extern "C" {
 
 EDDY_API eddy_server *eddy_server_new(eddy_loop *loop, eddy_request_fn on_request, void *userdata,
                                       eddy_free_fn free_userdata) {
-    Server *s = Server::create(eddy::Loop::from_c(loop), on_request, userdata, free_userdata);
-    return s ? s->as_c() : nullptr;
+    return no_throw("eddy_server_new", static_cast<eddy_server *>(nullptr), [&] {
+        Server *s = Server::create(eddy::Loop::from_c(loop), on_request, userdata, free_userdata);
+        return s ? s->as_c() : nullptr;
+    });
 }
 
 EDDY_API int eddy_server_listen(eddy_server *server, const char *host, int port, int flags) {
-    return server ? Srv(server)->listen(host, port, flags) : EDDY_EINVAL;
+    if (!server) return EDDY_EINVAL;
+    return no_throw("eddy_server_listen", int{EDDY_ENOMEM},
+                    [&] { return Srv(server)->listen(host, port, flags); });
 }
 
 EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path) {
-    return server ? Srv(server)->listen_unix(path) : EDDY_EINVAL;
+    if (!server) return EDDY_EINVAL;
+    return no_throw("eddy_server_listen_unix", int{EDDY_ENOMEM},
+                    [&] { return Srv(server)->listen_unix(path); });
 }
 
 EDDY_API int eddy_server_add_fd(eddy_server *server, int fd) {
-    return server ? Srv(server)->add_listening_fd(fd) : EDDY_EINVAL;
+    if (!server) return EDDY_EINVAL;
+    return no_throw("eddy_server_add_fd", int{EDDY_ENOMEM},
+                    [&] { return Srv(server)->add_listening_fd(fd); });
 }
 
 EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char *peer_ip,
                                         int peer_port) {
     if (!server || fd < 0) return EDDY_EINVAL;
-    return Srv(server)->add_connection(fd, peer_ip ? peer_ip : "", peer_port);
+    return no_throw("eddy_server_add_connection", int{EDDY_ENOMEM},
+                    [&] { return Srv(server)->add_connection(fd, peer_ip ? peer_ip : "", peer_port); });
 }
 
 EDDY_API int eddy_server_port(const eddy_server *server) {
@@ -85,11 +96,12 @@ EDDY_API size_t eddy_server_connection_count(const eddy_server *server) {
 EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done, void *userdata,
                                   eddy_free_fn free_userdata) {
     if (!server) return EDDY_EINVAL;
-    return Srv(server)->shutdown(done, userdata, free_userdata);
+    return no_throw("eddy_server_shutdown", int{EDDY_ENOMEM},
+                    [&] { return Srv(server)->shutdown(done, userdata, free_userdata); });
 }
 
 EDDY_API void eddy_server_free(eddy_server *server) {
-    if (server) Srv(server)->destroy();
+    if (server) eddy::ran_without_exception("eddy_server_free", [&] { Srv(server)->destroy(); });
 }
 
 EDDY_API int eddy_server_set_max_header_size(eddy_server *server, size_t bytes) {
@@ -169,8 +181,10 @@ EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip) 
     if (!server || !ip) return EDDY_EINVAL;
     unsigned char buf[16];
     if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1) return EDDY_EINVAL;
-    Srv(server)->options.trusted_proxies.insert(ip);
-    return 0;
+    return no_throw("eddy_server_add_trusted_proxy", int{EDDY_ENOMEM}, [&] {
+        Srv(server)->options.trusted_proxies.insert(ip);
+        return 0;
+    });
 }
 
 EDDY_API int eddy_server_set_decompress_request(eddy_server *server, int on) {
@@ -187,9 +201,11 @@ EDDY_API int eddy_server_set_server_header(eddy_server *server, const char *valu
     }
     std::string_view v = view(value, len);
     if (!eddy::http::is_safe_field_value(v)) return EDDY_EINVAL;
-    Srv(server)->options.send_server_header = true;
-    Srv(server)->options.server_header.assign(v);
-    return 0;
+    return no_throw("eddy_server_set_server_header", int{EDDY_ENOMEM}, [&] {
+        Srv(server)->options.server_header.assign(v);
+        Srv(server)->options.send_server_header = true;
+        return 0;
+    });
 }
 
 EDDY_API int eddy_server_allow_method(eddy_server *server, const char *method, size_t len) {
@@ -197,8 +213,10 @@ EDDY_API int eddy_server_allow_method(eddy_server *server, const char *method, s
     std::string_view m = view(method, len);
     if (!eddy::http::is_token(m)) return EDDY_EINVAL;
     if (m == "CONNECT") return EDDY_EINVAL;  // eddy is no tunnel: CONNECT always gets 501
-    Srv(server)->options.allowed_methods.emplace_back(m);
-    return 0;
+    return no_throw("eddy_server_allow_method", int{EDDY_ENOMEM}, [&] {
+        Srv(server)->options.allowed_methods.emplace_back(m);
+        return 0;
+    });
 }
 
 EDDY_API int eddy_server_allow_any_method(eddy_server *server, int on) {
@@ -222,8 +240,10 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
 
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd) {
     if (!server) return EDDY_EINVAL;
-    Srv(server)->access_log.set_fd(fd);
-    return 0;
+    return no_throw("eddy_server_set_access_log_fd", int{EDDY_ENOMEM}, [&] {
+        Srv(server)->access_log.set_fd(fd);
+        return 0;
+    });
 }
 
 // ---- request: what arrived -------------------------------------------------------------------
@@ -285,34 +305,42 @@ EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len) {
     return Req(req)->body.c_str();
 }
 
+// The query arguments are parsed on first use, which may run out of memory.
 EDDY_API size_t eddy_request_argument_count(const eddy_request *req, int sources) {
     if (!req) return 0;
-    size_t n = 0;
-    if (sources & EDDY_ARGS_QUERY) n += Req(req)->query_arguments().size();
-    if (sources & EDDY_ARGS_BODY) n += Req(req)->body_args.size();
-    return n;
+    return no_throw("eddy_request_argument_count", size_t{0}, [&] {
+        size_t n = 0;
+        if (sources & EDDY_ARGS_QUERY) n += Req(req)->query_arguments().size();
+        if (sources & EDDY_ARGS_BODY) n += Req(req)->body_args.size();
+        return n;
+    });
 }
 
 EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size_t index,
                                       const char **name, size_t *name_len, const char **value,
                                       size_t *value_len) {
     if (!req) return EDDY_EINVAL;
-    const eddy::http::Argument *a = argument_at(Req(req), sources, index);
-    if (!a) return EDDY_ENOENT;
-    if (name) *name = out(a->name, name_len);
-    if (value) *value = out(a->value, value_len);
-    return 0;
+    return no_throw("eddy_request_argument_at", int{EDDY_ENOMEM}, [&] {
+        const eddy::http::Argument *a = argument_at(Req(req), sources, index);
+        if (!a) return int{EDDY_ENOENT};
+        if (name) *name = out(a->name, name_len);
+        if (value) *value = out(a->value, value_len);
+        return 0;
+    });
 }
 
 EDDY_API const char *eddy_request_argument(const eddy_request *req, int sources, const char *name,
                                            size_t name_len, size_t *value_len) {
     if (!req || !name) return nullptr;
     std::string_view wanted = view(name, name_len);
-    for (size_t i = 0;; i++) {
-        const eddy::http::Argument *a = argument_at(Req(req), sources, i);
-        if (!a) return nullptr;
-        if (a->name == wanted) return out(a->value, value_len);
-    }
+    return no_throw("eddy_request_argument", static_cast<const char *>(nullptr),
+                    [&]() -> const char * {
+                        for (size_t i = 0;; i++) {
+                            const eddy::http::Argument *a = argument_at(Req(req), sources, i);
+                            if (!a) return nullptr;
+                            if (a->name == wanted) return out(a->value, value_len);
+                        }
+                    });
 }
 
 EDDY_API size_t eddy_request_file_count(const eddy_request *req) {
@@ -386,8 +414,11 @@ EDDY_API int eddy_request_resume_body(eddy_request *req) {
     if (!r->streaming) return EDDY_ESTATE;
     if (!r->body_paused) return 0;
     r->body_paused = false;
-    if (r->conn) r->conn->resume_body();
-    return 0;
+    // Reading again takes the stream's resources.
+    return no_throw("eddy_request_resume_body", int{EDDY_ENOMEM}, [&] {
+        if (r->conn) r->conn->resume_body();
+        return 0;
+    });
 }
 
 EDDY_API int eddy_request_set_max_body_size(eddy_request *req, size_t bytes) {

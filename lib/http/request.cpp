@@ -58,13 +58,32 @@ std::string Request::joined_header(std::string_view name, size_t *lines) const {
 
 const std::vector<Argument> &Request::query_arguments() const {
     if (!query_parsed_) {
-        parse_urlencoded(query, query_args_);
+        try {
+            parse_urlencoded(query, query_args_);
+        } catch (...) {
+            // Out of memory: no half list stays behind (the next call parses again).
+            query_args_.clear();
+            throw;
+        }
         query_parsed_ = true;
     }
     return query_args_;
 }
 
 bool Request::parse_body_arguments(std::string &error) {
+    try {
+        return parse_body_arguments_or_throw(error);
+    } catch (const std::bad_alloc &) {
+        // The request cannot be handled without its arguments: refused like a body over its
+        // limits, with no half list left behind.
+        body_args.clear();
+        files.clear();
+        error.assign("out of memory");  // short: fits the string's own bytes, no allocation
+        return false;
+    }
+}
+
+bool Request::parse_body_arguments_or_throw(std::string &error) {
     const HeaderField *ct = find_header("Content-Type");
     if (!ct || body.empty()) return true;
     if (find_header("Content-Encoding")) return true;  // not ours to decode; left as bytes
@@ -101,8 +120,12 @@ int Request::set_status(int code, std::string_view reason) {
     // client waiting for the real answer, and then read the next one as this one's.
     if (code < 200 || code > 599) return EDDY_EINVAL;
     if (!reason.empty() && !is_valid_reason(reason)) return EDDY_EINVAL;
+    try {
+        reason_.assign(reason);
+    } catch (const std::bad_alloc &) {
+        return EDDY_ENOMEM;  // nothing changed
+    }
     status_ = code;
-    reason_.assign(reason);
     return 0;
 }
 
@@ -202,16 +225,20 @@ int Request::write(const void *data, size_t len) {
         conn->abort();
         return EDDY_ETOOBIG;
     }
-    body_written_ += len;
     // HEAD bodies are kept too (the web layer hashes them for ETag) but never sent.
     // Small bodies stay in a string (one allocation at most); larger ones move to an evbuffer
     // whose chains later pass to the socket's buffer without copying.
+    // Out of memory nothing is counted: the bytes were not taken.
     if (!pending_ && small_body_.size() + len <= kSmallBody) {
-        small_body_.append(static_cast<const char *>(data), len);
-        return 0;
+        try {
+            small_body_.append(static_cast<const char *>(data), len);
+        } catch (const std::bad_alloc &) {
+            return EDDY_ENOMEM;
+        }
+    } else if (!pending_body() || evbuffer_add(pending_, data, len) != 0) {
+        return EDDY_ENOMEM;
     }
-    if (!pending_body()) return EDDY_ENOMEM;
-    if (evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
+    body_written_ += len;
     return 0;
 }
 
@@ -226,7 +253,8 @@ std::string_view Request::pending_evbuffer_bytes() {
 evbuffer *Request::pending_body() {
     if (!pending_ && !(pending_ = evbuffer_new())) return nullptr;
     if (!small_body_.empty()) {
-        evbuffer_add(pending_, small_body_.data(), small_body_.size());
+        // Out of memory the bytes stay where they are (nothing written is lost).
+        if (evbuffer_add(pending_, small_body_.data(), small_body_.size()) != 0) return nullptr;
         small_body_.clear();
     }
     return pending_;
@@ -415,18 +443,48 @@ void Request::move_body_out(bool final) {
     if (final && chunked_) evbuffer_add(out, "0\r\n\r\n", 5);
 }
 
+// Out of memory half-way through a response (a head too large for the stack buffer spills to
+// the heap; the stream's bookkeeping grows): what went out so far cannot be completed, so the
+// connection is cut, as for a response that broke its Content-Length. The application sees a
+// closed connection from here on (its close callback comes as for any other).
+int Request::cut_connection(const char *where) {
+    log(LogLevel::error, "http: %s: out of memory; closing the connection", where);
+    if (conn) conn->abort();
+    return EDDY_ENOMEM;
+}
+
+// The head (if not yet sent) and the body written so far, into the stream's output.
+bool Request::queue_output() noexcept {
+    try {
+        if (!headers_sent_) send_head(false);
+        move_body_out(false);
+        return true;
+    } catch (const std::bad_alloc &) {
+        return false;
+    }
+}
+
 int Request::flush(eddy_request_flush_fn cb) {
     if (finished_) return EDDY_ESTATE;
     if (!connected()) return EDDY_ECLOSED;
-    if (!headers_sent_) send_head(false);
-    move_body_out(false);
     FlushWaiter *waiter = nullptr;
     if (cb) {
         waiter = new (std::nothrow) FlushWaiter{this, cb};
         if (!waiter) return EDDY_ENOMEM;
-        pending_flushes_++;
     }
-    conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter);
+    if (!queue_output()) {
+        delete waiter;
+        return cut_connection("flush");
+    }
+    if (waiter) pending_flushes_++;
+    try {
+        conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter);
+    } catch (const std::bad_alloc &) {
+        // The stream could not record the waiter (its list did not grow): it never calls back.
+        if (waiter) pending_flushes_--;
+        delete waiter;
+        return cut_connection("flush");
+    }
     return 0;
 }
 
@@ -443,8 +501,10 @@ int Request::send_file(int file_fd, off_t offset, size_t len) {
         ::close(file_fd);
         return EDDY_ETOOBIG;
     }
-    if (!headers_sent_) send_head(false);
-    move_body_out(false);
+    if (!queue_output()) {
+        ::close(file_fd);
+        return cut_connection("sending a file");
+    }
     body_written_ += len;
     if (is_head() || chunked_) {  // the web layer never streams files chunked; HEAD sends none
         ::close(file_fd);
@@ -452,6 +512,20 @@ int Request::send_file(int file_fd, off_t offset, size_t len) {
         return is_head() ? 0 : EDDY_ESTATE;
     }
     return conn->stream()->send_file(file_fd, offset, len);
+}
+
+// The whole response into the stream's output (the head with it if not sent yet); false when
+// memory ran out.
+bool Request::queue_end() noexcept {
+    try {
+        if (headers_sent_ || !send_head(true)) {
+            move_body_out(true);
+            conn->stream()->commit_output();
+        }
+        return true;
+    } catch (const std::bad_alloc &) {
+        return false;
+    }
 }
 
 void Request::on_flushed(Stream *, int status, void *arg) {
@@ -474,11 +548,9 @@ int Request::finish() {
     }
     finished_ = true;
     int rc = 0;
+    // Out of memory the connection is cut (and the request ends as on a closed one).
+    if (connected() && !queue_end()) rc = cut_connection("finishing a response");
     if (connected()) {
-        if (headers_sent_ || !send_head(true)) {
-            move_body_out(true);
-            conn->stream()->commit_output();
-        }
         if (declared_length_ >= 0 && body_written_ < static_cast<uint64_t>(declared_length_) &&
             body_allowed() && !is_head()) {
             log(LogLevel::error, "http: response shorter than its Content-Length; closing");
@@ -486,9 +558,16 @@ int Request::finish() {
         }
         if (server) server->log_access(this);
         Connection *c = conn;
-        c->request_finished(this);
+        try {
+            c->request_finished(this);
+        } catch (const std::bad_alloc &) {
+            // The connection could not take its next request: it ends (it already let go of
+            // this one).
+            rc = cut_connection("after a response");
+            conn = nullptr;
+        }
     } else {
-        rc = EDDY_ECLOSED;
+        if (rc == 0) rc = EDDY_ECLOSED;
         // The connection object may still exist (aborted, its close not yet delivered): it
         // must not keep pointing at a request that is about to be released.
         if (conn) conn->forget_request(this);

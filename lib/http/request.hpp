@@ -67,6 +67,7 @@ public:
     std::string joined_header(std::string_view name, size_t *lines = nullptr) const;
 
     // Arguments are parsed on first use (query) or when the body completes (body).
+    // query_arguments() throws std::bad_alloc when memory runs out (and keeps no half list).
     const std::vector<Argument> &query_arguments() const;
     std::vector<Argument> body_args;
     std::vector<UploadedFile> files;
@@ -74,6 +75,7 @@ public:
     static constexpr size_t kMaxBodyArguments = 10000;
     // Parses urlencoded / multipart bodies; returns false on malformed multipart or a body
     // over its limits (`error` says which, for the log line).
+    // Out of memory it also returns false (error "out of memory"), with no arguments kept.
     bool parse_body_arguments(std::string &error);
 
     // ---- request state ----
@@ -178,6 +180,12 @@ private:
     // Writes the head (with the whole body when `final` and it fits); true when that was the
     // whole answer and it went to the socket at once.
     bool send_head(bool final);
+    // send_head and move_body_out for flush/send_file (queue_output) and finish (queue_end):
+    // false when memory ran out on the way.
+    bool queue_output() noexcept;
+    bool queue_end() noexcept;
+    // Out of memory mid-response: logs, closes the connection abruptly, returns EDDY_ENOMEM.
+    [[gnu::cold]] int cut_connection(const char *where);
     // The body written and not yet moved to the stream (small_body_, then pending_).
     size_t held_body_length() const;
     void discard_held_body();
@@ -185,6 +193,8 @@ private:
     void move_body_out(bool final);
     void maybe_release();
     static void on_flushed(Stream *s, int status, void *arg);
+
+    bool parse_body_arguments_or_throw(std::string &error);
 
     mutable std::vector<Argument> query_args_;
     mutable bool query_parsed_ = false;
