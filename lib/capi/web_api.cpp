@@ -10,11 +10,13 @@
 #include "eddy/web.h"
 #include "http/request.hpp"
 #include "http/server.hpp"
+#include "util/no_throw.hpp"
 #include "web/app.hpp"
 #include "web/cookies.hpp"
 #include "web/handler.hpp"
 #include "web/route.hpp"
 
+using eddy::no_throw;
 using eddy::web::App;
 using eddy::web::Handler;
 using eddy::web::Route;
@@ -25,6 +27,9 @@ std::string_view view(const char *p, size_t len) {
     if (!p) return {};
     return len == EDDY_NTS ? std::string_view(p) : std::string_view(p, len);
 }
+
+// eddy_app_add_static's work (it may throw std::bad_alloc).
+int add_static(App *app, std::string_view url_prefix, std::string_view root);
 
 Handler *H(eddy_handler *h) { return Handler::from_c(h); }
 const Handler *H(const eddy_handler *h) { return Handler::from_c(h); }
@@ -37,18 +42,22 @@ extern "C" {
 
 EDDY_API eddy_app *eddy_app_new(eddy_loop *loop) {
     if (!loop) return nullptr;
-    App *app = new (std::nothrow) App(eddy::Loop::from_c(loop));
-    return app ? app->as_c() : nullptr;
+    return no_throw("eddy_app_new", static_cast<eddy_app *>(nullptr), [&] {
+        App *app = new (std::nothrow) App(eddy::Loop::from_c(loop));
+        return app ? app->as_c() : nullptr;
+    });
 }
 
 EDDY_API void eddy_app_free(eddy_app *app) {
-    if (app) App::from_c(app)->destroy();
+    if (app) eddy::ran_without_exception("eddy_app_free", [&] { App::from_c(app)->destroy(); });
 }
 
 EDDY_API eddy_server *eddy_app_server(eddy_app *app) {
     if (!app) return nullptr;
-    eddy::http::Server *s = App::from_c(app)->server();
-    return s ? s->as_c() : nullptr;
+    return no_throw("eddy_app_server", static_cast<eddy_server *>(nullptr), [&] {
+        eddy::http::Server *s = App::from_c(app)->server();  // made on first use
+        return s ? s->as_c() : nullptr;
+    });
 }
 
 EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port) {
@@ -60,8 +69,10 @@ EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port) {
 EDDY_API eddy_route *eddy_app_add_route(eddy_app *app, const char *pattern, size_t pattern_len,
                                         void *userdata, eddy_free_fn free_userdata) {
     if (!app || !pattern) return nullptr;
-    Route *r = App::from_c(app)->add_route({}, view(pattern, pattern_len), userdata, free_userdata);
-    return r ? r->as_c() : nullptr;
+    return no_throw("eddy_app_add_route", static_cast<eddy_route *>(nullptr), [&] {
+        Route *r = App::from_c(app)->add_route({}, view(pattern, pattern_len), userdata, free_userdata);
+        return r ? r->as_c() : nullptr;
+    });
 }
 
 EDDY_API eddy_route *eddy_app_add_host_route(eddy_app *app, const char *host_pattern,
@@ -71,8 +82,11 @@ EDDY_API eddy_route *eddy_app_add_host_route(eddy_app *app, const char *host_pat
     if (!app || !pattern || !host_pattern) return nullptr;
     std::string_view host = view(host_pattern, host_pattern_len);
     if (host.empty()) return nullptr;
-    Route *r = App::from_c(app)->add_route(host, view(pattern, pattern_len), userdata, free_userdata);
-    return r ? r->as_c() : nullptr;
+    return no_throw("eddy_app_add_host_route", static_cast<eddy_route *>(nullptr), [&] {
+        Route *r = App::from_c(app)->add_route(host, view(pattern, pattern_len), userdata,
+                                               free_userdata);
+        return r ? r->as_c() : nullptr;
+    });
 }
 
 EDDY_API int eddy_app_set_default_route(eddy_app *app, eddy_route *route) {
@@ -91,26 +105,30 @@ EDDY_API int eddy_app_reverse_url(eddy_app *app, const char *name, size_t name_l
     if (!r) return EDDY_ENOENT;
     // Checked before `args` is read: a wrong count must not read past the caller's array.
     if (nargs != r->reverse_arity()) return EDDY_EINVAL;
-    std::vector<std::string> encoded;
-    for (size_t i = 0; i < nargs; i++) {
-        size_t len = arg_lens ? arg_lens[i] : EDDY_NTS;
-        if (!args[i]) return EDDY_EINVAL;
-        encoded.push_back(eddy::web::percent_encode_path_segment(view(args[i], len)));
-    }
-    std::string url;
-    if (!r->reverse(encoded, url)) return EDDY_EINVAL;
-    if (out_len) *out_len = url.size();
-    if (url.size() + 1 > out_size) return EDDY_ETOOBIG;
-    memcpy(out, url.c_str(), url.size() + 1);
-    return 0;
+    return no_throw("eddy_app_reverse_url", int{EDDY_ENOMEM}, [&] {
+        std::vector<std::string> encoded;
+        for (size_t i = 0; i < nargs; i++) {
+            size_t len = arg_lens ? arg_lens[i] : EDDY_NTS;
+            if (!args[i]) return int{EDDY_EINVAL};
+            encoded.push_back(eddy::web::percent_encode_path_segment(view(args[i], len)));
+        }
+        std::string url;
+        if (!r->reverse(encoded, url)) return int{EDDY_EINVAL};
+        if (out_len) *out_len = url.size();
+        if (url.size() + 1 > out_size) return int{EDDY_ETOOBIG};
+        memcpy(out, url.c_str(), url.size() + 1);
+        return 0;
+    });
 }
 
 EDDY_API int eddy_app_set_cookie_secret(eddy_app *app, const char *secret, size_t len) {
     if (!app || !secret) return EDDY_EINVAL;
     std::string_view s = view(secret, len);
     if (s.empty()) return EDDY_EINVAL;
-    App::from_c(app)->cookie_secret.assign(s);
-    return 0;
+    return no_throw("eddy_app_set_cookie_secret", int{EDDY_ENOMEM}, [&] {
+        App::from_c(app)->cookie_secret.assign(s);
+        return 0;
+    });
 }
 
 EDDY_API int eddy_app_set_xsrf_cookies(eddy_app *app, int on) {
@@ -128,17 +146,31 @@ EDDY_API int eddy_app_set_compress_response(eddy_app *app, int on) {
 EDDY_API int eddy_app_add_static(eddy_app *app, const char *url_prefix, size_t prefix_len,
                                  const char *root, size_t root_len) {
     if (!app || !url_prefix || !root) return EDDY_EINVAL;
-    std::string prefix(view(url_prefix, prefix_len));
+    return no_throw("eddy_app_add_static", int{EDDY_ENOMEM}, [&] {
+        return add_static(App::from_c(app), view(url_prefix, prefix_len), view(root, root_len));
+    });
+}
+
+}  // extern "C"
+
+namespace {
+
+int add_static(App *app, std::string_view url_prefix, std::string_view root) {
+    std::string prefix(url_prefix);
     if (prefix.empty() || prefix[0] != '/') return EDDY_EINVAL;
     if (prefix.back() != '/') prefix += '/';
-    std::string dir(view(root, root_len));
+    std::string dir(root);
     char resolved[PATH_MAX];
     struct stat st;
     if (!realpath(dir.c_str(), resolved) || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
         return EDDY_ENOENT;
-    App::from_c(app)->static_mounts.push_back({prefix, resolved});
+    app->static_mounts.push_back({prefix, resolved});
     return 0;
 }
+
+}  // namespace
+
+extern "C" {
 
 // ---- routes ----------------------------------------------------------------------------------
 
@@ -146,8 +178,10 @@ EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len
     if (!route || !name) return EDDY_EINVAL;
     std::string_view n = view(name, len);
     if (n.empty()) return EDDY_EINVAL;
-    Route::from_c(route)->name.assign(n);
-    return 0;
+    return no_throw("eddy_route_set_name", int{EDDY_ENOMEM}, [&] {
+        Route::from_c(route)->name.assign(n);
+        return 0;
+    });
 }
 
 EDDY_API int eddy_route_set_xsrf_check(eddy_route *route, int on) {
@@ -162,9 +196,11 @@ EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_
     std::string_view m = view(method, method_len);
     if (!eddy::http::is_token(m)) return EDDY_EINVAL;
     Route *r = Route::from_c(route);
-    r->set_method_callback(m, cb);
-    if (r->app) r->app->method_registered(m);
-    return 0;
+    return no_throw("eddy_route_on", int{EDDY_ENOMEM}, [&] {
+        if (r->app) r->app->method_registered(m);  // the app's list first: the route's may fail
+        r->set_method_callback(m, cb);
+        return 0;
+    });
 }
 
 #define EDDY_ROUTE_SETTER(fn_name, field, type)                                                    \
@@ -247,7 +283,8 @@ EDDY_API const char *eddy_handler_get_signed_cookie(eddy_handler *handler, const
                                                     size_t name_len, double max_age_days,
                                                     size_t *len) {
     if (!handler || !name) return nullptr;
-    return H(handler)->signed_cookie(view(name, name_len), max_age_days, len);
+    return no_throw("eddy_handler_get_signed_cookie", static_cast<const char *>(nullptr),
+                    [&] { return H(handler)->signed_cookie(view(name, name_len), max_age_days, len); });
 }
 
 EDDY_API const char *eddy_handler_static_url(eddy_handler *handler, const char *path,

@@ -597,8 +597,8 @@ int Request::replace_body(const void *data, size_t len) {
     if (finished_) return EDDY_ESTATE;
     size_t old_len = held_body_length();
     discard_held_body();
-    if (!pending_body()) return EDDY_ENOMEM;
-    if (len && evbuffer_add(pending_, data, len) != 0) return EDDY_ENOMEM;
+    // An empty body (304, 412) needs no buffer: it cannot fail.
+    if (len && (!pending_body() || evbuffer_add(pending_, data, len) != 0)) return EDDY_ENOMEM;
     body_written_ = body_written_ - old_len + len;
     return 0;
 }

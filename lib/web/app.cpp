@@ -6,6 +6,7 @@
 #include "http/request.hpp"
 #include "http/server.hpp"
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 #include "util/sanitizer.hpp"
 #include "web/handler.hpp"
 
@@ -29,11 +30,13 @@ App::~App() {
         ::operator delete(block);
     }
     for (Route *r : routes_) delete r;
-    for (HostTable *t : host_tables_) {
-        if (t->match_data) pcre2_match_data_free(t->match_data);
-        if (t->code) pcre2_code_free(t->code);
-        delete t;
-    }
+    for (HostTable *t : host_tables_) free_host_table(t);
+}
+
+void App::free_host_table(HostTable *t) {
+    if (t->match_data) pcre2_match_data_free(t->match_data);
+    if (t->code) pcre2_code_free(t->code);
+    delete t;
 }
 
 void App::destroy() {
@@ -53,7 +56,13 @@ http::Server *App::server() {
     // The headers hop is only needed when some route streams its request bodies; without one,
     // handlers are made when the request is complete (as Tornado does), one callback less.
     if (streaming_routes_) server_->on_headers_ = on_headers;
-    for (const std::string &m : custom_methods_) server_->options.allowed_methods.push_back(m);
+    try {
+        for (const std::string &m : custom_methods_) server_->options.allowed_methods.push_back(m);
+    } catch (const std::bad_alloc &) {
+        // Out of memory: no server rather than one that refuses the app's own methods.
+        delete server_;
+        server_ = nullptr;
+    }
     return server_;
 }
 
@@ -63,8 +72,14 @@ void App::method_registered(std::string_view method) {
         if (method == m) return;
     for (const std::string &m : custom_methods_)
         if (m == method) return;
-    custom_methods_.emplace_back(method);
+    // Both lists or neither (out of memory it throws; the caller says EDDY_ENOMEM).
     if (server_) server_->options.allowed_methods.emplace_back(method);
+    try {
+        custom_methods_.emplace_back(method);
+    } catch (const std::bad_alloc &) {
+        if (server_) server_->options.allowed_methods.pop_back();
+        throw;
+    }
 }
 
 Route *App::add_route(std::string_view host_pattern, std::string_view pattern, void *userdata,
@@ -87,14 +102,28 @@ Route *App::add_route(std::string_view host_pattern, std::string_view pattern, v
                 pcre2_code_free(code);
                 return nullptr;
             }
-            table->host_pattern.assign(host_pattern);
             table->code = code;
             table->match_data = pcre2_match_data_create_from_pattern(code, nullptr);
-            host_tables_.push_back(table);
+            try {
+                table->host_pattern.assign(host_pattern);
+                host_tables_.push_back(table);
+            } catch (const std::bad_alloc &) {
+                free_host_table(table);
+                return nullptr;
+            }
         }
     }
     Route *route = Route::create(pattern, nullptr, nullptr);
     if (!route) return nullptr;
+    // Room in both lists before the route joins either: out of memory the app is unchanged
+    // (an empty host table made above stays; it matches no request to a route).
+    try {
+        table->routes.reserve(table->routes.size() + 1);
+        routes_.reserve(routes_.size() + 1);
+    } catch (const std::bad_alloc &) {
+        delete route;
+        return nullptr;
+    }
     route->app = this;
     route->userdata = userdata;  // only now: on failure the caller keeps its userdata
     route->free_userdata = free_userdata;
@@ -127,9 +156,8 @@ Route *App::find_named(std::string_view name) const {
     return nullptr;
 }
 
-// Finds the route (static mounts, then host tables, then the default table, then the default
-// route) and makes the request's handler; nullptr when out of memory.
-Handler *App::route_request(http::Request *req) {
+// (Inlined into route_request: one call per request, as before the guard.)
+[[gnu::always_inline]] inline Handler *App::route_or_throw(http::Request *req) {
     for (const StaticMount &m : static_mounts) {
         // The prefix ends with '/': checking that byte first turns most other paths away
         // without a memcmp call.
@@ -155,6 +183,21 @@ Handler *App::route_request(http::Request *req) {
     }
     return route_by_pattern(req);
 }
+
+// Finds the route (static mounts, then host tables, then the default table, then the default
+// route) and makes the request's handler; nullptr when out of memory (the walk's strings, or
+// the handler). Once the handler is made nothing throws.
+Handler *App::route_request(http::Request *req) {
+    return no_throw("web: routing a request", static_cast<Handler *>(nullptr),
+                    [&] { return route_or_throw(req); });
+}
+
+// The request could not be routed (out of memory): answered 500 without a handler.
+void App::refuse_unrouted(http::Request *req) {
+    req->set_status(500, {});
+    req->finish();
+}
+
 
 // The general walk: host tables (matched on the host name without its port), then the default
 // table (patterns with captures), then the default route.
@@ -198,11 +241,7 @@ void App::on_headers(eddy_request *creq, void *arg) {
     App *app = static_cast<App *>(arg);
     http::Request *req = http::Request::from_c(creq);
     Handler *h = app->route_request(req);
-    if (!h) {
-        req->set_status(500, {});
-        req->finish();
-        return;
-    }
+    if (!h) return refuse_unrouted(req);
     if (h->route && h->route->data_received) {
         h->start();  // prepare runs now; the body then streams to data_received
     }
@@ -219,11 +258,7 @@ void App::on_request(eddy_request *creq, void *arg) {
     Handler *h = static_cast<Handler *>(req->userdata);
     if (!h) {  // no headers hop (no streaming routes): route now
         h = app->route_request(req);
-        if (!h) {
-            req->set_status(500, {});
-            req->finish();
-            return;
-        }
+        if (!h) return refuse_unrouted(req);
     }
     if (h->route && h->route->data_received) {
         h->body_done();

@@ -67,6 +67,9 @@ private:
     static void on_headers(eddy_request *req, void *arg);
     static void on_request(eddy_request *req, void *arg);
     Handler *route_request(http::Request *req);
+    Handler *route_or_throw(http::Request *req);
+    static void refuse_unrouted(http::Request *req);
+    static void free_host_table(HostTable *t);
     Handler *route_by_pattern(http::Request *req);
     Handler *new_handler(Route *route, http::Request *req);  // nullptr when out of memory
 

@@ -11,6 +11,7 @@
 #include "http/connection.hpp"
 #include "http/request.hpp"
 #include "util/log.hpp"
+#include "util/no_throw.hpp"
 #include "util/sanitizer.hpp"
 #include "web/app.hpp"
 #include "web/cookies.hpp"
@@ -202,9 +203,13 @@ Handler::Extras *Handler::extras() {
 
 void Handler::set_static(std::string_view root, std::string_view rel) {
     is_static = true;
-    if (Extras *x = extras()) {
+    Extras *x = extras();
+    if (!x) return;
+    try {
         x->static_root.assign(root);
         x->static_rel.assign(rel);
+    } catch (const std::bad_alloc &) {
+        extras_.reset();  // a static handler without extras answers 500 (start)
     }
 }
 
@@ -222,13 +227,22 @@ Handler::~Handler() {
 
 bool Handler::decode_path_args(const std::vector<std::string> &raw) {
     args.clear();
-    for (const std::string &a : raw) {
-        std::string decoded = unquote_lenient(a);
-        if (!http::is_valid_utf8(decoded)) {
-            bad_path_args_ = true;
-            return false;
+    try {
+        for (const std::string &a : raw) {
+            std::string decoded = unquote_lenient(a);
+            if (!http::is_valid_utf8(decoded)) {
+                bad_path_args_ = true;
+                return false;
+            }
+            args.push_back(std::move(decoded));
         }
-        args.push_back(std::move(decoded));
+    } catch (const std::bad_alloc &) {
+        // Out of memory: answered 500 when it starts, by the path start() takes for a static
+        // handler whose setup failed (no check added to every request's start).
+        args.clear();
+        is_static = true;
+        extras_.reset();
+        return false;
     }
     return true;
 }
@@ -250,15 +264,57 @@ void Handler::maybe_release() {
 
 // ---- life cycle ------------------------------------------------------------------------------
 
+// Runs `fn` (the web layer's own work for this request, between enter() and leave()); out of
+// memory inside it, the request fails alone (fail_request) and the loop goes on.
+template <class Fn>
+void Handler::guarded(const char *where, Fn &&fn) {
+    if (!ran_without_exception(where, fn)) fail_request();
+}
+
+// The request cannot be answered as planned (out of memory in the web layer's work for it):
+// a 500 if nothing went out yet, else (or if the error page fails too) the connection is cut.
+void Handler::fail_request() noexcept {
+    if (finished) return;
+    if (!req->headers_sent() && !in_send_error_ && answerable()) {
+        send_error(500);
+        if (finished) return;
+    }
+    abandon();
+}
+
+// Cuts the connection and finishes as for a closed one: on_finish runs, the handler is
+// released once no callback of it runs.
+void Handler::abandon() noexcept {
+    log(LogLevel::error, "web: %s %s: out of memory; closing the connection",
+        req->method.c_str(), req->path.c_str());
+    cut_connection();
+    if (finished) return;
+    finished = true;
+    req->finish();  // EDDY_ECLOSED: the connection is gone
+    if (route && route->on_finish) route->on_finish(as_c(), route->userdata);
+}
+
+// The response cannot be completed: the connection closes abruptly (the client sees a cut
+// answer, never a wrong one); the handler learns of it as of any closed connection.
+void Handler::cut_connection() noexcept {
+    closed = true;
+    if (req->conn) req->conn->abort();
+}
+
 void Handler::start() {
     started_ = true;
     enter();
+    guarded("web: starting a request", [this] { start_steps(); });
+    leave();
+}
+
+void Handler::start_steps() {
     if (route && route->set_default_headers) route->set_default_headers(as_c(), route->userdata);
     if (is_static) {
         if (extras_) {
             serve_static(this, extras_->static_root, extras_->static_rel);
         } else {
-            send_error(500);  // set_static ran out of memory
+            send_error(500);  // set_static or decode_path_args ran out of memory
         }
     } else if (bad_path_args_) {
         log(LogLevel::info, "web: %s: path arguments are not valid UTF-8", req->path.c_str());
@@ -280,12 +336,11 @@ void Handler::start() {
             }
         }
     }
-    leave();
 }
 
 void Handler::body_done() {
     enter();
-    if (!finished) run_method();
+    if (!finished) guarded("web: running a request", [this] { run_method(); });
     leave();
 }
 
@@ -367,19 +422,33 @@ int Handler::clear_header(std::string_view name) {
 
 int Handler::flush(eddy_handler_flush_fn cb) {
     if (!answerable()) [[unlikely]] return refusal();
-    if (cb && !extras()) return EDDY_ENOMEM;
+    // The callback's place first: nothing has changed if there is no room for it.
+    if (cb && !(extras() && ran_without_exception("web: flush", [&] {
+                    extras_->flush_callbacks.push_back(cb);
+                })))
+        return EDDY_ENOMEM;
+    int rc;
+    if (ran_without_exception("web: flush", [this] { prepare_flush(); })) {
+        rc = req->flush(cb ? on_flushed : nullptr);
+    } else {
+        // The body is half transformed (gzip): it cannot go out; the connection is cut.
+        cut_connection();
+        rc = EDDY_ENOMEM;
+    }
+    if (rc == 0) {
+        flushed_ = true;
+        if (cb) pending_flushes_++;
+    } else if (cb) {
+        extras_->flush_callbacks.pop_back();
+    }
+    return rc;
+}
+
+// The head's last fields and the body's coding before a flush (may throw std::bad_alloc).
+void Handler::prepare_flush() {
     apply_default_type();
     if (!flushed_ && streaming_gzip_wanted()) start_streaming_gzip();
     deflate_pending(false);
-    int rc = req->flush(cb ? on_flushed : nullptr);
-    if (rc == 0) {
-        flushed_ = true;
-        if (cb) {
-            extras_->flush_callbacks.push_back(cb);
-            pending_flushes_++;
-        }
-    }
-    return rc;
 }
 
 void Handler::on_flushed(eddy_request *, int status, void *arg) {
@@ -452,7 +521,7 @@ void Handler::deflate_pending(bool final) {
         if (rc == Z_STREAM_END || (gz_->avail_out != 0 && gz_->avail_in == 0)) break;
         if (rc != Z_OK && rc != Z_BUF_ERROR) break;
     }
-    req->replace_body(out.data(), out.size());
+    replace_body(out.data(), out.size());
     if (final) {
         deflateEnd(gz_);
         delete gz_;
@@ -464,7 +533,7 @@ void Handler::deflate_pending(bool final) {
 // (Tornado's _clear_representation_headers; RFC 9110 §15.4.5).
 void Handler::not_modified() {
     req->set_status(304, {});
-    req->replace_body(nullptr, 0);
+    replace_body(nullptr, 0);
     clear_representation_headers();
 }
 
@@ -540,7 +609,7 @@ void Handler::gzip_pending(std::string_view pending) {
         // A Content-Length the application declared counts the uncompressed bytes: the
         // compressed body's own length is sent instead (as Tornado's GZipContentEncoding does).
         if (req->declared_length() >= 0) req->clear_header("Content-Length");
-        req->replace_body(compressed.data(), compressed.size());
+        replace_body(compressed.data(), compressed.size());
     }
 }
 
@@ -569,7 +638,7 @@ bool Handler::etag_and_preconditions(std::string_view pending, bool gzip) {
     // for the handler to check before it acts.
     if (if_match_fails(req, etag)) {
         req->set_status(412, {});
-        req->replace_body(nullptr, 0);
+        replace_body(nullptr, 0);
         // The handler's Content-Length described the body this 412 replaces.
         req->clear_header("Content-Length");
         return false;
@@ -588,22 +657,36 @@ int Handler::finish() {
         return EDDY_ESTATE;
     }
     enter();
-    if (!closed) {
-        int status = req->status();
-        if (status == 204 || status == 304 || (status >= 100 && status < 200)) {
-            // No body: none of the headers that would describe one (as Tornado's finish).
-            clear_representation_headers();
-        } else {
-            apply_default_type();
-        }
-        finish_transforms();
-        if (gz_) deflate_pending(true);
-    }
+    // Out of memory in the transforms (ETag, gzip) the body is half made: the connection is
+    // cut, and the request still ends here as on a closed connection.
+    bool cut = !closed && !ran_without_exception("web: finishing a response",
+                                                 [this] { prepare_finish(); });
+    if (cut) cut_connection();
     finished = true;
     int rc = req->finish();
+    if (cut) rc = EDDY_ENOMEM;
     if (route && route->on_finish) route->on_finish(as_c(), route->userdata);
     leave();
     return rc;
+}
+
+// The web layer's last touches to the response (may throw std::bad_alloc).
+void Handler::prepare_finish() {
+    int status = req->status();
+    if (status == 204 || status == 304 || (status >= 100 && status < 200)) {
+        // No body: none of the headers that would describe one (as Tornado's finish).
+        clear_representation_headers();
+    } else {
+        apply_default_type();
+    }
+    finish_transforms();
+    if (gz_) deflate_pending(true);
+}
+
+// A transformed body (gzip) or none (304, 412) in place of the one written; out of memory
+// the body is already gone, so the response cannot go on.
+void Handler::replace_body(const void *data, size_t len) {
+    if (req->replace_body(data, len) != 0) throw std::bad_alloc();
 }
 
 int Handler::redirect(std::string_view url, int status) {
@@ -645,6 +728,16 @@ int Handler::send_error(int status) {
             "sending the default page", req->method.c_str(), req->path.c_str(), status);
     enter();
     in_send_error_ = true;
+    // Out of memory on the way (the page, the Allow list) the connection is cut instead.
+    bool sent = ran_without_exception("web: sending an error page",
+                                      [&] { error_page(status, from_hooks); });
+    if (!sent) abandon();
+    in_send_error_ = from_hooks;
+    leave();
+    return sent ? 0 : EDDY_ENOMEM;
+}
+
+void Handler::error_page(int status, bool from_hooks) {
     req->reset_response();
     default_type_ = true;
     if (!from_hooks && route && route->set_default_headers)
@@ -661,9 +754,6 @@ int Handler::send_error(int status) {
         write_default_error(status);
     }
     if (!finished) finish();
-    in_send_error_ = from_hooks;
-    leave();
-    return 0;
 }
 
 int Handler::clear() {
@@ -690,8 +780,12 @@ int Handler::set_etag(const char *etag, size_t len) {
     if (!http::is_safe_field_value(value)) return EDDY_EINVAL;
     Extras *x = extras();
     if (!x) return EDDY_ENOMEM;
+    try {
+        x->etag.assign(value);
+    } catch (const std::bad_alloc &) {
+        return EDDY_ENOMEM;  // the ETag stays as it was
+    }
     etag_mode_ = 1;
-    x->etag.assign(value);
     return 0;
 }
 
@@ -701,9 +795,14 @@ bool Handler::parse_cookies() {
     Extras *x = extras();
     if (!x) return false;
     if (cookies_parsed_) return true;
+    try {
+        for (const http::HeaderField &h : req->headers)
+            if (http::iequals(h.name, "Cookie")) parse_cookie_header(h.value, x->cookies);
+    } catch (const std::bad_alloc &) {
+        x->cookies.clear();  // no half list: the next call parses again
+        return false;
+    }
     cookies_parsed_ = true;
-    for (const http::HeaderField &h : req->headers)
-        if (http::iequals(h.name, "Cookie")) parse_cookie_header(h.value, x->cookies);
     return true;
 }
 
@@ -733,6 +832,15 @@ int Handler::set_cookie(std::string_view name, std::string_view value, const cha
                         const char *path, double expires, long max_age, int flags,
                         const char *samesite) {
     if (!answerable()) [[unlikely]] return refusal();
+    // Out of memory before the header is set: nothing changed.
+    return no_throw("web: set_cookie", int{EDDY_ENOMEM}, [&] {
+        return set_cookie_header(name, value, domain, path, expires, max_age, flags, samesite);
+    });
+}
+
+int Handler::set_cookie_header(std::string_view name, std::string_view value, const char *domain,
+                               const char *path, double expires, long max_age, int flags,
+                               const char *samesite) {
     CookieAttributes attrs;
     attrs.domain = domain ? domain : "";
     attrs.path = path ? path : "/";
@@ -753,8 +861,12 @@ int Handler::set_signed_cookie(std::string_view name, std::string_view value,
     if (!app || app->cookie_secret.empty()) return EDDY_ESTATE;
     if (expires_days <= 0) expires_days = 30;
     double now = static_cast<double>(time(nullptr));
-    std::string signed_value =
-        create_signed_value(app->cookie_secret, name, value, static_cast<int64_t>(now));
+    std::string signed_value;
+    try {
+        signed_value = create_signed_value(app->cookie_secret, name, value, static_cast<int64_t>(now));
+    } catch (const std::bad_alloc &) {
+        return EDDY_ENOMEM;
+    }
     return set_cookie(name, signed_value, nullptr, nullptr, now + expires_days * 86400, -1, 0,
                       nullptr);
 }
@@ -765,20 +877,31 @@ const char *Handler::xsrf_token(size_t *len) {
     Extras *x = extras();
     if (!x) return nullptr;
     if (x->xsrf_token.empty()) {
-        size_t cookie_len = 0;
-        const char *existing = cookie("_xsrf", &cookie_len);
-        std::string raw;
-        int64_t now = static_cast<int64_t>(time(nullptr));
-        if (!existing || !xsrf_decode_token(std::string_view(existing, cookie_len), raw) ||
-            raw.empty()) {
-            std::string cookie_value;
-            if (!xsrf_new_raw_token(raw) || !xsrf_encode_token(raw, now, cookie_value)) return nullptr;
-            set_cookie("_xsrf", cookie_value, nullptr, nullptr, 0, -1, 0, nullptr);
+        bool made = no_throw("web: xsrf_token", false, [&] { return make_xsrf_token(x); });
+        if (!made) {
+            x->xsrf_token.clear();  // no half token for the next call
+            return nullptr;
         }
-        if (!xsrf_encode_token(raw, now, x->xsrf_token)) return nullptr;
     }
     if (len) *len = x->xsrf_token.size();
     return x->xsrf_token.c_str();
+}
+
+// The raw token (of the _xsrf cookie, or a new one, then set as that cookie), masked into
+// x->xsrf_token. False when a step failed.
+bool Handler::make_xsrf_token(Extras *x) {
+    size_t cookie_len = 0;
+    const char *existing = cookie("_xsrf", &cookie_len);
+    std::string raw;
+    int64_t now = static_cast<int64_t>(time(nullptr));
+    if (!existing || !xsrf_decode_token(std::string_view(existing, cookie_len), raw) ||
+        raw.empty()) {
+        std::string cookie_value;
+        if (!xsrf_new_raw_token(raw) || !xsrf_encode_token(raw, now, cookie_value)) return false;
+        // A token whose cookie could not be set would fail every check it is meant for.
+        if (set_cookie("_xsrf", cookie_value, nullptr, nullptr, 0, -1, 0, nullptr) != 0) return false;
+    }
+    return xsrf_encode_token(raw, now, x->xsrf_token);
 }
 
 const char *Handler::static_url(std::string_view path, size_t *len) {

@@ -97,6 +97,21 @@ public:
     Handler *next = nullptr;
 
 private:
+    // Out of memory (the web layer's own work for a request; see handler.cpp).
+    template <class Fn>
+    void guarded(const char *where, Fn &&fn);
+    void fail_request() noexcept;
+    void abandon() noexcept;
+    void cut_connection() noexcept;
+    // The steps that may throw std::bad_alloc, run under those guards.
+    void start_steps();
+    void prepare_flush();
+    void prepare_finish();
+    void error_page(int status, bool from_hooks);
+    void replace_body(const void *data, size_t len);
+    int set_cookie_header(std::string_view name, std::string_view value, const char *domain,
+                          const char *path, double expires, long max_age, int flags,
+                          const char *samesite);
     void run_method();
     bool safe_method() const;
     bool check_xsrf();
@@ -174,6 +189,7 @@ private:
         }
     };
     Extras *extras();  // nullptr when out of memory
+    bool make_xsrf_token(Extras *x);
     std::unique_ptr<Extras> extras_;
 };
 

@@ -44,8 +44,13 @@ pcre2_code *compile_anchored(std::string_view pattern, std::string &error) {
 Route *Route::create(std::string_view pattern, void *userdata, eddy_free_fn free_userdata) {
     Route *r = new (std::nothrow) Route();
     if (!r) return nullptr;
-    r->pattern_.assign(pattern);
-    if (!r->compile()) {
+    bool compiled = false;
+    try {
+        r->pattern_.assign(pattern);
+        compiled = r->compile();
+    } catch (const std::bad_alloc &) {
+    }
+    if (!compiled) {
         delete r;
         return nullptr;
     }
@@ -179,15 +184,18 @@ eddy_handler_fn Route::callback_for(std::string_view method) const {
 }
 
 void Route::set_method_callback(std::string_view method, eddy_handler_fn cb) {
-    if (method == "GET") get_cb_ = cb;
-    if (method == "HEAD") head_cb_ = cb;
+    // The list first: out of memory (it throws) the route stays as it was.
+    bool listed = false;
     for (auto &m : methods_) {
         if (m.first == method) {
             m.second = cb;
-            return;
+            listed = true;
+            break;
         }
     }
-    methods_.emplace_back(std::string(method), cb);
+    if (!listed) methods_.emplace_back(std::string(method), cb);
+    if (method == "GET") get_cb_ = cb;
+    if (method == "HEAD") head_cb_ = cb;
 }
 
 std::string Route::allowed_methods() const {

@@ -1,5 +1,6 @@
 #include "web/websocket_route.hpp"
 
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -79,6 +80,9 @@ void session_released(ws::Session *s, void *arg) {
     }
 }
 
+std::string switching_head(const Upgrade &up, const http::Request *req);
+void start_session(Handler *h, Route *route, Stream *stream, Upgrade *up);
+
 // Runs from the loop after the GET callback returned (the HTTP connection is then outside its
 // input processing and can hand its stream over).
 void complete_upgrade(void *arg) {
@@ -95,12 +99,28 @@ void complete_upgrade(void *arg) {
         return;
     }
     h->closed = true;  // the handler's response calls now give EDDY_ECLOSED
-    WsEndpoint *ep = route->websocket;
+    std::string head;
+    try {
+        head = switching_head(*up, req);
+    } catch (const std::bad_alloc &) {
+        // The stream is ours now (the HTTP connection let go of it): closed without an answer.
+        log(LogLevel::error, "websocket: %s: out of memory; closing the connection",
+            req->path.c_str());
+        delete up;
+        stream->close_abruptly(EDDY_ENOMEM);
+        h->finish();
+        return;
+    }
+    stream->write(head.data(), head.size());
+    start_session(h, route, stream, up);
+}
 
+// The 101 answer (may throw std::bad_alloc).
+std::string switching_head(const Upgrade &up, const http::Request *req) {
     std::string head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                       "Connection: Upgrade\r\nSec-WebSocket-Accept: " + up->accept + "\r\n";
-    if (!up->subprotocol.empty()) head += "Sec-WebSocket-Protocol: " + up->subprotocol + "\r\n";
-    if (up->deflate) head += "Sec-WebSocket-Extensions: " + up->extensions + "\r\n";
+                       "Connection: Upgrade\r\nSec-WebSocket-Accept: " + up.accept + "\r\n";
+    if (!up.subprotocol.empty()) head += "Sec-WebSocket-Protocol: " + up.subprotocol + "\r\n";
+    if (up.deflate) head += "Sec-WebSocket-Extensions: " + up.extensions + "\r\n";
     if (req->server && req->server->options.send_server_header)
         head += "Server: " + req->server->options.server_header + "\r\n";
     // Headers the application set in set_default_headers / prepare (Tornado sends them too),
@@ -113,8 +133,12 @@ void complete_upgrade(void *arg) {
         head.append(f.name).append(": ").append(f.value).append("\r\n");
     }
     head += "\r\n";
-    stream->write(head.data(), head.size());
+    return head;
+}
 
+// The session on the upgraded stream; it finishes the handler when it is released.
+void start_session(Handler *h, Route *route, Stream *stream, Upgrade *up) {
+    WsEndpoint *ep = route->websocket;
     ws::Callbacks cbs = ep->callbacks;
     cbs.userdata = route->userdata;
     ws::Session *s = ws::Session::create(stream, false, ep->options, cbs,
@@ -181,7 +205,8 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     if (h->finished) return;  // the hook answered itself
     if (!origin_ok) return refuse(h, 403, "cross-origin");
 
-    Upgrade *up = new (std::nothrow) Upgrade();
+    // Owned here until it is posted (out of memory on the way, the handler's guard answers 500).
+    std::unique_ptr<Upgrade> up(new (std::nothrow) Upgrade());
     if (!up) return refuse(h, 500, "out of memory");
     up->handler = h;
     up->accept = ws::accept_key(key->value);
@@ -196,10 +221,7 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
         int pick = ptrs.empty() ? -1
                                 : ep->select_subprotocol(handle, ptrs.data(), lens.data(),
                                                          ptrs.size(), route_userdata);
-        if (h->finished) {
-            delete up;
-            return;
-        }
+        if (h->finished) return;
         if (pick >= 0 && static_cast<size_t>(pick) < copies.size()) up->subprotocol = copies[pick];
     }
 
@@ -211,8 +233,9 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
         }
     }
 
+    req->server->loop()->post(complete_upgrade, up.get());
+    up.release();  // complete_upgrade's now
     h->detach();
-    req->server->loop()->post(complete_upgrade, up);
 }
 
 }  // namespace
