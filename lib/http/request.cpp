@@ -228,15 +228,17 @@ int Request::write(const void *data, size_t len) {
     // HEAD bodies are kept too (the web layer hashes them for ETag) but never sent.
     // Small bodies stay in a string (one allocation at most); larger ones move to an evbuffer
     // whose chains later pass to the socket's buffer without copying.
-    // Out of memory nothing is counted: the bytes were not taken.
+    // Out of memory the bytes are not taken, and the response would go out without them,
+    // complete to the client's eyes (an application that ignores the error then finishes): the
+    // connection is cut instead, so that no wrong answer is ever sent.
     if (!pending_ && small_body_.size() + len <= kSmallBody) {
         try {
             small_body_.append(static_cast<const char *>(data), len);
         } catch (const std::bad_alloc &) {
-            return EDDY_ENOMEM;
+            return cut_connection("write");
         }
     } else if (!pending_body() || evbuffer_add(pending_, data, len) != 0) {
-        return EDDY_ENOMEM;
+        return cut_connection("write");
     }
     body_written_ += len;
     return 0;
