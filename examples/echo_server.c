@@ -40,10 +40,13 @@ static int buf_reserve(buf_t *b, size_t extra) {
 }
 
 static void buf_add(buf_t *b, const char *s, size_t n) {
-    if (buf_reserve(b, n) == 0) {
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
+    if (b->failed) return;
+    if (buf_reserve(b, n) != 0) {
+        b->failed = 1;
+        return;
     }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
 }
 
 static void buf_adds(buf_t *b, const char *s) { buf_add(b, s, strlen(s)); }

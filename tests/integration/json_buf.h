@@ -11,14 +11,19 @@
 typedef struct {
     char *data;
     size_t len, cap;
+    int failed; /* out of memory (tests/oom): bytes were dropped; the answer should be a 500 */
 } buf_t;
 
 static inline void buf_add(buf_t *b, const char *s, size_t n) {
+    if (b->failed) return;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
         while (cap < b->len + n + 1) cap *= 2;
         char *p = realloc(b->data, cap);
-        if (!p) abort();
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
         b->data = p;
         b->cap = cap;
     }

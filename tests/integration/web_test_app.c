@@ -105,7 +105,7 @@ static void log_event(eddy_handler *h, const char *event) {
     const char *id = req_id(h);
     size_t n = strlen(id) + strlen(event) + 2;
     char *e = malloc(n);
-    if (!e) abort();
+    if (!e) return;  /* out of memory (tests/oom): the event goes unrecorded */
     snprintf(e, n, "%s\t%s", id, event);
     g.log[g.log_len++] = e;
 }
@@ -117,8 +117,12 @@ static const char *qarg(eddy_handler *h, const char *name) {
 static void write_str(eddy_handler *h, const char *s) { eddy_handler_write(h, s, strlen(s)); }
 
 static void write_buf(eddy_handler *h, buf_t *b) {
-    eddy_handler_set_header(h, "Content-Type", EDDY_NTS, "application/json", EDDY_NTS);
-    eddy_handler_write(h, b->data ? b->data : "", b->len);
+    if (b->failed) {
+        eddy_handler_send_error(h, 500);
+    } else {
+        eddy_handler_set_header(h, "Content-Type", EDDY_NTS, "application/json", EDDY_NTS);
+        eddy_handler_write(h, b->data ? b->data : "", b->len);
+    }
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
@@ -608,7 +612,10 @@ static void big_get(eddy_handler *h, void *ud) {
     if (etag) eddy_handler_set_etag(h, etag, EDDY_NTS);
     if (etag_header) eddy_handler_set_header(h, "Etag", EDDY_NTS, etag_header, EDDY_NTS);
     char *body = malloc(n + 1);
-    if (!body) abort();
+    if (!body) { /* out of memory (tests/oom): this request fails alone */
+        eddy_handler_send_error(h, 500);
+        return;
+    }
     static const char text[] = "The quick brown fox jumps over the lazy dog. ";
     for (size_t i = 0; i < n; i++) body[i] = text[i % (sizeof text - 1)];
     eddy_handler_write(h, body, n);
@@ -645,13 +652,17 @@ static void stream_step(eddy_loop *loop, void *ud) {
         eddy_handler_finish(h);
         return;
     }
-    eddy_loop_call_later(loop, st->delay, stream_step, st, NULL);
+    if (eddy_loop_call_later(loop, st->delay, stream_step, st, NULL) == 0)
+        eddy_handler_finish(h); /* out of memory: no next step; the answer ends here */
 }
 
 static void stream_get(eddy_handler *h, void *ud) {
     (void)ud;
     stream_state *st = calloc(1, sizeof *st);
-    if (!st) abort();
+    if (!st) { /* out of memory (tests/oom) */
+        eddy_handler_send_error(h, 500);
+        return;
+    }
     const char *s;
     st->h = h;
     st->n = (s = qarg(h, "n")) ? atoi(s) : 3;
@@ -680,7 +691,10 @@ static void upload_state_free(void *p) {
 static void upload_prepare(eddy_handler *h, void *ud) {
     (void)ud;
     upload_state *st = calloc(1, sizeof *st);
-    if (!st) abort();
+    if (!st) { /* out of memory (tests/oom) */
+        eddy_handler_send_error(h, 500);
+        return;
+    }
     buf_adds(&st->order, "prepare");
     eddy_handler_set_userdata(h, st, upload_state_free);
     log_event(h, "prepare");
