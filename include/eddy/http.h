@@ -55,13 +55,14 @@ EDDY_API eddy_server *eddy_server_new(eddy_loop *loop, eddy_request_fn on_reques
 
 /* Listens on `host`:`port` (see eddy_listener_bind: NULL host = every address, port 0 = any
  * free port, EDDY_LISTEN_* flags). May be called several times.
- * Returns 0 or the error of eddy_listener_bind(). */
+ * Returns 0 or the error of eddy_listener_bind() (EDDY_ENOMEM among them). */
 EDDY_API int eddy_server_listen(eddy_server *server, const char *host, int port, int flags);
 
 /* Listens on a Unix socket path. Returns as eddy_listener_bind_unix(). */
 EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path);
 
-/* Accepts on an already listening socket `fd` (the server takes it). Returns 0 or EDDY_EINVAL. */
+/* Accepts on an already listening socket `fd` (the server takes it). Returns 0, EDDY_EINVAL or
+ * EDDY_ENOMEM. */
 EDDY_API int eddy_server_add_fd(eddy_server *server, int fd);
 
 /* Serves an already connected socket `fd` (the server takes it), e.g. one accepted elsewhere.
@@ -85,7 +86,7 @@ EDDY_API size_t eddy_server_connection_count(const eddy_server *server);
  * finish (their connections close after the response; an answer still being sent counts as in
  * flight and is sent whole), then calls `done` (may be NULL) on a
  * later iteration. Userdata is released after `done` ran or when the server is freed.
- * Returns 0, EDDY_EINVAL, or EDDY_ESTATE when a shutdown is already under way. */
+ * Returns 0, EDDY_EINVAL, EDDY_ENOMEM, or EDDY_ESTATE when a shutdown is already under way. */
 EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done, void *userdata,
                                   eddy_free_fn free_userdata);
 
@@ -149,7 +150,8 @@ EDDY_API int eddy_server_set_xheaders(eddy_server *server, int on);
  * default): the connection's ("https" over TLS). With xheaders, a scheme the proxy names still
  * wins. Affects requests that start afterwards. Returns 0 or EDDY_EINVAL (another string). */
 EDDY_API int eddy_server_set_protocol(eddy_server *server, const char *scheme);
-/* Adds a trusted downstream proxy address (numeric IPv4/IPv6). */
+/* Adds a trusted downstream proxy address (numeric IPv4/IPv6). Returns 0, EDDY_EINVAL or
+ * EDDY_ENOMEM. */
 EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip);
 /* Non-zero: every connection must start with a PROXY protocol header, version 1 (text) or 2
  * (binary), as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it. The
@@ -166,11 +168,12 @@ EDDY_API int eddy_server_set_proxy_protocol(eddy_server *server, int on);
  * (the header is renamed X-Consumed-Content-Encoding). Off: such bodies pass through as is. */
 EDDY_API int eddy_server_set_decompress_request(eddy_server *server, int on);
 /* Sets the Server header value (EDDY_NTS-terminated or with length); NULL sends none.
- * Default "eddy/<version>". */
+ * Default "eddy/<version>". Returns 0, EDDY_EINVAL or EDDY_ENOMEM (the old value stays). */
 EDDY_API int eddy_server_set_server_header(eddy_server *server, const char *value, size_t len);
 /* Lets `method` (a token) through to the callback. By default GET, HEAD, POST, PUT, DELETE,
  * PATCH and OPTIONS pass; any other well-formed method gets 501 from the server.
- * Returns 0, or EDDY_EINVAL (not a token; CONNECT, which always gets 501: eddy is no tunnel). */
+ * Returns 0, EDDY_ENOMEM, or EDDY_EINVAL (not a token; CONNECT, which always gets 501: eddy is
+ * no tunnel). */
 EDDY_API int eddy_server_allow_method(eddy_server *server, const char *method, size_t len);
 /* Non-zero: every well-formed method reaches the callback (CONNECT excepted: always 501). */
 EDDY_API int eddy_server_allow_any_method(eddy_server *server, int on);
@@ -198,7 +201,7 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
  * lines are written before `fd` is replaced and when the server is freed (waiting at most about a
  * second for room). If `fd` fails (a closed file, a disk error), the pending lines are dropped and
  * a warning is logged; if it is a pipe or socket whose reader went away, the log also turns
- * itself off (writing on would raise SIGPIPE). */
+ * itself off (writing on would raise SIGPIPE). Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
 
 /* ==== request: what arrived ================================================================= */
@@ -245,13 +248,14 @@ EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len);
  * multipart/form-data fields). A body that is not streamed is parsed when it has arrived, and
  * one the server will not parse is answered 400 and never reaches the request callback: over
  * 10,000 urlencoded arguments, or multipart with over 100 parts or a part head over 10 KiB
- * (Tornado's limits), or malformed multipart. */
+ * (Tornado's limits), or malformed multipart. The query is parsed on first use: 0 when memory
+ * ran out for it. */
 EDDY_API size_t eddy_request_argument_count(const eddy_request *req, int sources);
-/* The `index`th argument from `sources`. Returns 0 or EDDY_ENOENT. */
+/* The `index`th argument from `sources`. Returns 0, EDDY_ENOENT or EDDY_ENOMEM. */
 EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size_t index,
                                       const char **name, size_t *name_len, const char **value,
                                       size_t *value_len);
-/* The first value of argument `name` from `sources`, or NULL when missing. */
+/* The first value of argument `name` from `sources`, or NULL when missing (or out of memory). */
 EDDY_API const char *eddy_request_argument(const eddy_request *req, int sources, const char *name,
                                            size_t name_len, size_t *value_len);
 /* Uploaded files (multipart/form-data parts with a filename). */
@@ -293,7 +297,7 @@ EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on
  * then slows the sender). Call it inside the data callback. Returns 0 or EDDY_ESTATE. */
 EDDY_API int eddy_request_pause_body(eddy_request *req);
 /* Resumes reading a paused streamed body; pieces may arrive on a later iteration.
- * Returns 0 or EDDY_ESTATE (not a streamed body). */
+ * Returns 0, EDDY_ESTATE (not a streamed body) or EDDY_ENOMEM. */
 EDDY_API int eddy_request_resume_body(eddy_request *req);
 /* Per-request body limit, from the headers callback (Tornado's set_max_body_size).
  * Returns 0 or EDDY_ESTATE (body already started). */
@@ -307,7 +311,8 @@ EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
 /* Sets the status (200..599: a 1xx is an interim answer, never the final one) and reason
  * (NULL = the standard phrase; a reason with CR, LF, NUL or '<' is refused). Only before the
  * first flush. 204, 205 and 304 carry no body (writes are refused; a 205 says Content-Length: 0).
- * Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already sent or finished). */
+ * Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already sent or finished), EDDY_ENOMEM (nothing
+ * changed). */
 EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *reason,
                                      size_t reason_len);
 /* Sets a response header, replacing earlier values of the same name (case-insensitive).
@@ -327,17 +332,20 @@ EDDY_API int eddy_request_clear_header(eddy_request *req, const char *name, size
 /* Appends body bytes (buffered until flush or finish). HEAD responses count but never send
  * them. Returns 0, EDDY_ESTATE (finished; or a status that has no body: 1xx, 204, 304),
  * EDDY_ECLOSED (connection gone), EDDY_ETOOBIG (beyond the declared Content-Length: the
- * connection is closed), EDDY_ENOMEM. */
+ * connection is closed), EDDY_ENOMEM (the bytes were not taken and the connection is closed:
+ * the answer cannot be complete; finish the request as after a close). */
 EDDY_API int eddy_request_write(eddy_request *req, const void *data, size_t len);
 /* Sends the headers (first time) and what was written so far: on HTTP/1.1 without a declared
  * Content-Length as a chunk (Transfer-Encoding: chunked); on HTTP/1.0 close-delimited (the
  * response says Connection: close). `cb` (may be NULL) runs when it reached the kernel — use
- * it for backpressure. Returns 0, EDDY_ESTATE, EDDY_ECLOSED. */
+ * it for backpressure. Returns 0, EDDY_ESTATE, EDDY_ECLOSED, EDDY_ENOMEM (the connection is
+ * closed, as for EDDY_ETOOBIG; `cb` will not run). */
 EDDY_API int eddy_request_flush(eddy_request *req, eddy_request_flush_fn cb);
 /* Completes the response (adding Content-Length when nothing was flushed yet) and releases the
  * request once pending flush callbacks ran. Always releases, also after a close.
- * Returns 0, EDDY_ECLOSED (connection was gone; released anyway), EDDY_ESTATE (already
- * finished: nothing happens). */
+ * Returns 0, EDDY_ECLOSED (connection was gone; released anyway), EDDY_ENOMEM (the response
+ * could not be completed: the connection is closed abruptly; released anyway), EDDY_ESTATE
+ * (already finished: nothing happens). */
 EDDY_API int eddy_request_finish(eddy_request *req);
 /* Returns 1 after eddy_request_finish(), else 0 (valid only while you may still use req, i.e.
  * inside flush/access-log callbacks). */

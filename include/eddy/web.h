@@ -89,12 +89,12 @@ EDDY_API int eddy_app_set_default_route(eddy_app *app, eddy_route *route);
 /* Builds the path for the route named `name` with `nargs` arguments (percent-encoded on the
  * way in) into `out` (NUL-terminated, at most `out_size` bytes). `*out_len` gets the length.
  * Returns 0, EDDY_ENOENT (no such name), EDDY_EINVAL (argument count does not fit the
- * pattern's groups), EDDY_ETOOBIG (out too small). */
+ * pattern's groups), EDDY_ETOOBIG (out too small), EDDY_ENOMEM. */
 EDDY_API int eddy_app_reverse_url(eddy_app *app, const char *name, size_t name_len,
                                   const char *const *args, const size_t *arg_lens, size_t nargs,
                                   char *out, size_t out_size, size_t *out_len);
 
-/* Secret for signed cookies (HMAC-SHA256, Tornado version 2 format). Returns 0 or
+/* Secret for signed cookies (HMAC-SHA256, Tornado version 2 format). Returns 0, EDDY_ENOMEM or
  * EDDY_EINVAL (empty secret). */
 EDDY_API int eddy_app_set_cookie_secret(eddy_app *app, const char *secret, size_t len);
 
@@ -116,13 +116,13 @@ EDDY_API int eddy_app_set_compress_response(eddy_app *app, int on);
  * gzipped as it is read, for clients that take gzip (chunked, 32 KiB per write as the client
  * drains; Range is not offered on that form and its ETag is weak).
  * Paths leaving the root (also via symlinks) get 403, missing files 404.
- * Returns 0, EDDY_EINVAL or EDDY_ENOENT (root is not a directory). */
+ * Returns 0, EDDY_EINVAL, EDDY_ENOMEM or EDDY_ENOENT (root is not a directory). */
 EDDY_API int eddy_app_add_static(eddy_app *app, const char *url_prefix, size_t prefix_len,
                                  const char *root, size_t root_len);
 
 /* ==== routes ================================================================================ */
 
-/* Names the route for eddy_app_reverse_url. Returns 0, EDDY_EINVAL. */
+/* Names the route for eddy_app_reverse_url. Returns 0, EDDY_EINVAL, EDDY_ENOMEM. */
 EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len);
 
 /* `on` 0: requests to this route skip the application's XSRF check (eddy_app_set_xsrf_cookies),
@@ -132,7 +132,7 @@ EDDY_API int eddy_route_set_xsrf_check(eddy_route *route, int on);
 
 /* Sets the callback for `method` ("GET", "POST", ... or a custom token). HEAD falls back to
  * GET (body dropped) when no HEAD callback is set. A method without a callback gets 405 with
- * an Allow header. Returns 0 or EDDY_EINVAL. */
+ * an Allow header. Returns 0, EDDY_EINVAL or EDDY_ENOMEM (the route is unchanged). */
 EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_len,
                            eddy_handler_fn cb);
 
@@ -179,12 +179,12 @@ EDDY_API const char *eddy_handler_require_argument(eddy_handler *handler, int so
                                                    const char *name, size_t name_len,
                                                    size_t *len);
 
-/* The value of request cookie `name` or NULL. */
+/* The value of request cookie `name` or NULL (also out of memory). */
 EDDY_API const char *eddy_handler_get_cookie(eddy_handler *handler, const char *name,
                                              size_t name_len, size_t *len);
 /* The verified value of a signed cookie (set with eddy_handler_set_signed_cookie, or by
  * Tornado's set_signed_cookie with the same secret) not older than `max_age_days` (<= 0 means
- * 31), or NULL when missing, forged, expired, or no secret is set. */
+ * 31), or NULL when missing, forged, expired, no secret is set, or out of memory. */
 EDDY_API const char *eddy_handler_get_signed_cookie(eddy_handler *handler, const char *name,
                                                     size_t name_len, double max_age_days,
                                                     size_t *len);
@@ -201,7 +201,7 @@ EDDY_API const char *eddy_handler_get_signed_cookie(eddy_handler *handler, const
  * argument, or out of memory. Reads the file on the loop thread the first time. */
 EDDY_API const char *eddy_handler_static_url(eddy_handler *handler, const char *path,
                                              size_t path_len, size_t *len);
-/* The XSRF token for forms (sets the `_xsrf` cookie when needed). */
+/* The XSRF token for forms (sets the `_xsrf` cookie when needed); NULL when out of memory. */
 EDDY_API const char *eddy_handler_xsrf_token(eddy_handler *handler, size_t *len);
 
 /* ==== handlers: state and life cycle ======================================================== */
@@ -220,7 +220,8 @@ EDDY_API int eddy_handler_finished(const eddy_handler *handler);
 /* ==== handlers: the response ================================================================ */
 
 /* As the eddy_request_* functions of the same names, plus the checks of this layer. After
- * finish: EDDY_ESTATE and a log line; after the connection closed: EDDY_ECLOSED. */
+ * finish: EDDY_ESTATE and a log line; after the connection closed: EDDY_ECLOSED. Out of memory:
+ * EDDY_ENOMEM as there (a write or flush that fails so closes the connection). */
 EDDY_API int eddy_handler_set_status(eddy_handler *handler, int status, const char *reason,
                                      size_t reason_len);
 /* Sets a response header (replacing); a control character other than tab in the value (CR, LF,
@@ -241,10 +242,13 @@ EDDY_API int eddy_handler_flush(eddy_handler *handler, eddy_handler_flush_fn cb)
  * handler is released: called outside one of its callbacks (a detached handler, from a timer),
  * the handler is freed before this returns and must not be used again. Returns 0, EDDY_ESTATE
  * (second finish, within the callback that finished it), EDDY_ECLOSED (connection gone;
- * released anyway). */
+ * released anyway), EDDY_ENOMEM (the response could not be completed: the connection is closed
+ * abruptly; on_finish runs and the handler is released anyway). When the handler's method
+ * returns and the web layer finishes for it, that failure is logged the same way. */
 EDDY_API int eddy_handler_finish(eddy_handler *handler);
 /* Sends a redirect (301, 302, 303, 307 or 308; 0 means 302) to `url` and finishes.
- * Returns 0, EDDY_EINVAL (bad status or URL with CR/LF), EDDY_ESTATE. */
+ * Returns 0, EDDY_EINVAL (bad status or URL with CR/LF), EDDY_ESTATE, or as
+ * eddy_handler_finish(). */
 EDDY_API int eddy_handler_redirect(eddy_handler *handler, const char *url, size_t url_len,
                                    int status);
 /* Tornado's clear(): drops the headers (Set-Cookie excepted) and the body written so far, sets
@@ -260,12 +264,13 @@ EDDY_API int eddy_handler_clear(eddy_handler *handler);
  * to evaluate before it acts, as RFC 9110 §13.1.1 asks of an origin server (answer a false
  * one with eddy_handler_send_error(handler, 412)), as in Tornado.
  * Returns 0, EDDY_EINVAL (a control character in value; NULL handler), EDDY_ESTATE (finished),
- * EDDY_ECLOSED. */
+ * EDDY_ECLOSED, EDDY_ENOMEM. */
 EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *value, size_t len);
 /* Discards what was written, sets `status`, lets write_error (or the default HTML page) write
  * the body, and finishes. A `status` that cannot be a final status (outside 200-599) is sent
  * as 500, as Tornado does. Returns 0, EDDY_EINVAL (NULL handler), EDDY_ESTATE (headers already
- * flushed: the connection is closed instead). */
+ * flushed: the connection is closed instead), EDDY_ENOMEM (the page could not be made: the
+ * connection is closed and the handler finished instead). */
 EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status);
 
 /* Flags for eddy_handler_set_cookie. */
@@ -276,7 +281,7 @@ EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status);
  * NULL) are NUL-terminated; `expires` is a Unix time (0 = none); `max_age` in seconds (< 0 =
  * none). Names must be tokens and values must not contain control characters, spaces, ';' or
  * ','. Setting a name again in the same response replaces the earlier Set-Cookie (as Tornado).
- * Returns 0, EDDY_EINVAL, EDDY_ESTATE. */
+ * Returns 0, EDDY_EINVAL, EDDY_ESTATE, EDDY_ENOMEM (no cookie set). */
 EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, size_t name_len,
                                      const char *value, size_t value_len, const char *domain,
                                      const char *path, double expires, long max_age, int flags,
@@ -285,7 +290,7 @@ EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, si
 EDDY_API int eddy_handler_clear_cookie(eddy_handler *handler, const char *name, size_t name_len,
                                        const char *path, const char *domain);
 /* Sets a signed cookie (Tornado version 2) valid for `expires_days` (<= 0 means 30).
- * Returns 0, EDDY_ESTATE (no cookie secret), EDDY_EINVAL. */
+ * Returns 0, EDDY_ESTATE (no cookie secret), EDDY_EINVAL, EDDY_ENOMEM. */
 EDDY_API int eddy_handler_set_signed_cookie(eddy_handler *handler, const char *name,
                                             size_t name_len, const char *value, size_t value_len,
                                             double expires_days);
