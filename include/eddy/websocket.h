@@ -250,8 +250,9 @@ EDDY_API int eddy_ws_ping(eddy_ws *ws, const void *data, size_t len);
 
 /* Starts the close handshake with `code` (1000-1003, 1007-1014, 3000-4999, or 0 for no
  * code) and a UTF-8 `reason` of at most 123 bytes. The close callback follows once the peer
- * answered, or after the close timeout. Returns 0, EDDY_EINVAL, EDDY_ECLOSED, EDDY_ENOMEM (the
- * connection stays open). */
+ * answered, or after the close timeout. Returns 0, EDDY_EINVAL, EDDY_ECLOSED, EDDY_ENOMEM (no
+ * memory for the close frame: the connection is dropped without one, the close callback
+ * follows as for a peer that vanished). */
 EDDY_API int eddy_ws_close(eddy_ws *ws, int code, const char *reason, size_t reason_len);
 
 /* Bytes queued for sending and not yet handed to the kernel. 0 for NULL. */

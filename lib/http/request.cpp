@@ -247,9 +247,12 @@ int Request::write(const void *data, size_t len) {
 std::string_view Request::pending_evbuffer_bytes() {
     if (evbuffer_get_length(pending_) == 0) return small_body_;
     evbuffer *buf = pending_body();
-    size_t len = buf ? evbuffer_get_length(buf) : 0;
+    if (!buf) throw std::bad_alloc();
+    size_t len = evbuffer_get_length(buf);
     if (!len) return {};
-    return std::string_view(reinterpret_cast<const char *>(evbuffer_pullup(buf, -1)), len);
+    const unsigned char *bytes = evbuffer_pullup(buf, -1);
+    if (!bytes) throw std::bad_alloc();  // not contiguous and no memory to make it so
+    return std::string_view(reinterpret_cast<const char *>(bytes), len);
 }
 
 evbuffer *Request::pending_body() {
@@ -394,10 +397,11 @@ bool Request::send_head(bool final) {
     headers_sent_ = true;
     bool whole = final && small_body_.empty() && (!pending_ || evbuffer_get_length(pending_) == 0);
     if (whole && conn->may_answer_now()) {
-        conn->stream()->write_now(head.data(), head.size());
+        if (conn->stream()->write_now(head.data(), head.size()) == EDDY_ENOMEM) throw std::bad_alloc();
         return true;
     }
-    if (evbuffer *out = conn->stream()->output()) evbuffer_add(out, head.data(), head.size());
+    evbuffer *out = conn->stream()->output();
+    if (!out || evbuffer_add(out, head.data(), head.size()) != 0) throw std::bad_alloc();
     return false;
 }
 
@@ -421,9 +425,15 @@ void Request::drop_unsendable_body() {
     discard_held_body();
 }
 
+// Out of memory, the evbuffer calls fail: that is thrown as std::bad_alloc, like the head's
+// own allocation, for queue_output / queue_end to cut the connection (a part silently missing
+// would leave the client waiting for it, or reading a wrong answer as complete).
 void Request::move_body_out(bool final) {
     evbuffer *out = conn->stream()->output();
-    if (!out) return;  // out of memory: the stream closes on its next write attempt
+    auto added = [](int rc) {
+        if (rc != 0) throw std::bad_alloc();
+    };
+    if (!out) throw std::bad_alloc();
     size_t len = held_body_length();
     if (len > 0 && is_head()) {
         discard_held_body();
@@ -433,16 +443,16 @@ void Request::move_body_out(bool final) {
         if (chunked_) {
             char size_line[32];
             int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-            evbuffer_add(out, size_line, static_cast<size_t>(n));
+            added(evbuffer_add(out, size_line, static_cast<size_t>(n)));
         }
         if (!small_body_.empty()) {
-            evbuffer_add(out, small_body_.data(), small_body_.size());
+            added(evbuffer_add(out, small_body_.data(), small_body_.size()));
             small_body_.clear();
         }
-        if (pending_) evbuffer_add_buffer(out, pending_);
-        if (chunked_) evbuffer_add(out, "\r\n", 2);
+        if (pending_) added(evbuffer_add_buffer(out, pending_));
+        if (chunked_) added(evbuffer_add(out, "\r\n", 2));
     }
-    if (final && chunked_) evbuffer_add(out, "0\r\n\r\n", 5);
+    if (final && chunked_) added(evbuffer_add(out, "0\r\n\r\n", 5));
 }
 
 // Out of memory half-way through a response (a head too large for the stack buffer spills to
@@ -479,11 +489,9 @@ int Request::flush(eddy_request_flush_fn cb) {
         return cut_connection("flush");
     }
     if (waiter) pending_flushes_++;
-    try {
-        conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter);
-    } catch (const std::bad_alloc &) {
+    if (conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter) == EDDY_ENOMEM) {
         // The stream could not record the waiter (its list did not grow): it never calls back.
-        if (waiter) pending_flushes_--;
+        pending_flushes_--;
         delete waiter;
         return cut_connection("flush");
     }

@@ -161,7 +161,8 @@ public:
     // The body written so far as one evbuffer (created on demand; nullptr when out of memory).
     evbuffer *pending_body();
     // The body written since the last flush as one contiguous view, valid until the next
-    // write (small bodies are viewed in place, without an evbuffer).
+    // write (small bodies are viewed in place, without an evbuffer). Throws std::bad_alloc
+    // when it cannot be made contiguous.
     std::string_view pending_bytes() {
         if (!pending_) return small_body_;  // the common case, without a call
         return pending_evbuffer_bytes();

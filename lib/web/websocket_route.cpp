@@ -102,6 +102,7 @@ void complete_upgrade(void *arg) {
     std::string head;
     try {
         head = switching_head(*up, req);
+        if (stream->write(head.data(), head.size()) == EDDY_ENOMEM) throw std::bad_alloc();
     } catch (const std::bad_alloc &) {
         // The stream is ours now (the HTTP connection let go of it): closed without an answer.
         log(LogLevel::error, "websocket: %s: out of memory; closing the connection",
@@ -111,7 +112,6 @@ void complete_upgrade(void *arg) {
         h->finish();
         return;
     }
-    stream->write(head.data(), head.size());
     start_session(h, route, stream, up);
 }
 
@@ -205,7 +205,8 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     if (h->finished) return;  // the hook answered itself
     if (!origin_ok) return refuse(h, 403, "cross-origin");
 
-    // Owned here until it is posted (out of memory on the way, the handler's guard answers 500).
+    // Owned here until it is posted (out of memory on the way: 500, from here or the handler's
+    // guard).
     std::unique_ptr<Upgrade> up(new (std::nothrow) Upgrade());
     if (!up) return refuse(h, 500, "out of memory");
     up->handler = h;
@@ -233,7 +234,8 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
         }
     }
 
-    req->server->loop()->post(complete_upgrade, up.get());
+    if (!req->server->loop()->post(complete_upgrade, up.get()))
+        return refuse(h, 500, "out of memory");
     up.release();  // complete_upgrade's now
     h->detach();
 }

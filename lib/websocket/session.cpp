@@ -550,9 +550,18 @@ int Session::close(int code, std::string_view reason) {
     if (reason.size() > kMaxControlPayload - 2 ||
         !is_valid_utf8(reinterpret_cast<const uint8_t *>(reason.data()), reason.size()))
         return EDDY_EINVAL;
-    std::string payload = make_close_payload(code, reason);
-    int rc = send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
-                        payload.size(), nullptr);
+    int rc = no_throw("websocket: close", static_cast<int>(EDDY_ENOMEM), [&] {
+        std::string payload = make_close_payload(code, reason);
+        return send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
+                          payload.size(), nullptr);
+    });
+    if (rc == EDDY_ENOMEM) {
+        // No memory for the close frame: the connection goes without one (the peer sees
+        // 1006), which is what closing asked for, rather than staying open.
+        log(LogLevel::error, "websocket: out of memory for a close frame; dropping the connection");
+        drop(EDDY_ENOMEM);
+        return EDDY_ENOMEM;
+    }
     if (rc != 0) return rc;
     close_sent_ = true;
     state_ = State::closing;

@@ -29,7 +29,10 @@
 
 static void echo_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
     (void)ud;
-    eddy_ws_write_message(ws, data, len, binary, NULL);
+    /* Out of memory the echo is not sent: close (1011) rather than leave the client waiting
+     * for it (tests/oom). */
+    if (eddy_ws_write_message(ws, data, len, binary, NULL) == EDDY_ENOMEM)
+        eddy_ws_close(ws, 1011, "out of memory", 13);
 }
 
 static void closer_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
