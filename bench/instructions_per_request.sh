@@ -7,8 +7,9 @@
 #   BIN_A=old/bench/hello_server BIN_B=build-bench/bench/hello_server bash bench/instructions_per_request.sh
 #
 # The server runs under `valgrind --tool=callgrind` (about 50x slower), `wrk -t1 -c100` loads it
-# for DURATION (default 4s) over loopback, and the total of instructions (startup included,
-# ~0.1% of the total) is divided by the requests wrk completed. With BIN_A and BIN_B, both are
+# for DURATION (default 4s) over loopback, and the instructions run inside the event loop
+# (eddy::Loop::run: startup and teardown, such as libcrypto's setup at the first loop, are left
+# out) are divided by the requests wrk completed. With BIN_A and BIN_B, both are
 # measured and the ratio B/A printed. Needs valgrind (callgrind_annotate) and wrk; PORT (18114),
 # KEEP (a directory to keep the callgrind outputs in, for callgrind_annotate).
 set -euo pipefail
@@ -25,7 +26,8 @@ done
 measure() {  # name bin args... -> prints "name: N requests, M instructions per request"
   local name=$1 bin=$2; shift 2
   local out=$SCRATCH/$name.callgrind
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --port "$PORT" "$@" \
+  valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect='eddy::Loop::run()' \
+    "$bin" --port "$PORT" "$@" \
     >"$SCRATCH/$name.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.2; done

@@ -20,7 +20,9 @@ public:
     static constexpr size_t kMapThreshold = 256 * 1024;
 
     BodyBuffer() = default;
-    ~BodyBuffer() { release(); }
+    ~BodyBuffer() {
+        if (data_) release();  // most requests have no body: nothing to call
+    }
     BodyBuffer(const BodyBuffer &) = delete;
     BodyBuffer &operator=(const BodyBuffer &) = delete;
 

@@ -71,6 +71,7 @@ const std::vector<Argument> &Request::query_arguments() const {
 }
 
 bool Request::parse_body_arguments(std::string &error) {
+    if (body.empty()) return true;  // most requests: no try block entered, no call made
     try {
         return parse_body_arguments_or_throw(error);
     } catch (const std::bad_alloc &) {
