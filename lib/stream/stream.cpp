@@ -97,6 +97,10 @@ evbuffer *Stream::in_buf() {
 
 Stream::~Stream() {
     loop_->remove_resource(this);
+    // (A close queued through read_task_ — see queue_close — may still be pending when the
+    // loop is freed.)
+    loop_->undefer(&flush_task_);
+    loop_->undefer(&read_task_);
     if (in_) evbuffer_free(in_);
     if (out_) evbuffer_free(out_);
     if (c_free_userdata) c_free_userdata(c_userdata);

@@ -459,7 +459,7 @@ void Session::on_pong_timer(TimerNode *node) {
 // ---- writing ---------------------------------------------------------------------------------
 
 // A frame is queued whole or not at all: a header without its payload would corrupt the
-// stream for good. So the completion's slot comes first and the frame is built in one reserved
+// stream for good. So the completion's slots come first and the frame is built in one reserved
 // piece of the output buffer; when memory runs out nothing was queued and the session goes on.
 int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
                         eddy_ws_write_fn cb) {
@@ -467,6 +467,8 @@ int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t l
     evbuffer *out = stream_->output();
     if (!out) return EDDY_ENOMEM;
     if (cb) {
+        // Both completion slots first, the stream's and ours: nothing queued if either fails.
+        if (!stream_->room_for_completion()) return EDDY_ENOMEM;
         try {
             write_cbs_.push_back(cb);
         } catch (...) {
@@ -494,19 +496,7 @@ int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t l
         if (cb) write_cbs_.pop_back();
         return EDDY_ENOMEM;
     }
-    try {
-        stream_->commit_output(cb ? on_write_done : nullptr, cb ? this : nullptr);
-    } catch (...) {
-        // The frame is queued but its completion is not registered: the callbacks would be
-        // off by one from here on. The connection goes instead; `cb` is not called.
-        if (cb) write_cbs_.pop_back();
-        log(LogLevel::error,
-            "websocket: fd %d: out of memory queuing a frame; dropping the "
-            "connection",
-            stream_->fd());
-        drop(EDDY_ENOMEM);
-        return EDDY_ENOMEM;
-    }
+    stream_->commit_output(cb ? on_write_done : nullptr, cb ? this : nullptr);  // room made above
     return 0;
 }
 
