@@ -334,6 +334,10 @@ int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
             f->parse_error_ = EDDY_ETOOBIG;
             return -1;
         }
+        if (r == http::GzipDecoder::Result::out_of_memory) {
+            f->parse_error_ = EDDY_ENOMEM;
+            return -1;
+        }
         if (r == http::GzipDecoder::Result::error) {
             log(LogLevel::info, "client: %s: broken gzip body", f->url_text.c_str());
             f->parse_error_ = EDDY_EPROTO;

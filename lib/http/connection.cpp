@@ -591,6 +591,11 @@ bool Connection::body_data(const char *at, size_t len) {
             error_status_ = 413;
             return false;
         }
+        if (r == GzipDecoder::Result::out_of_memory) {
+            log(LogLevel::error, "http: %s: out of memory inflating a request body", peer_ip_.c_str());
+            error_status_ = 503;
+            return false;
+        }
         if (r == GzipDecoder::Result::error) {
             log(LogLevel::info, "http: %s: bad gzip request body", peer_ip_.c_str());
             error_status_ = 400;
@@ -676,9 +681,10 @@ void Connection::deliver_request() {
     }
     if (!req->streaming) {
         std::string error;
-        if (!req->parse_body_arguments(error)) {
-            log(LogLevel::info, "http: %s: bad form body: %s", peer_ip_.c_str(), error.c_str());
-            send_error(400, true);
+        if (int status = req->parse_body_arguments(error)) {
+            log(status == 400 ? LogLevel::info : LogLevel::error, "http: %s: form body refused: %s",
+                peer_ip_.c_str(), error.c_str());
+            send_error(status, status == 400);
             return;
         }
     }

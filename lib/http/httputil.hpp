@@ -225,9 +225,10 @@ public:
     ~GzipDecoder();
     GzipDecoder(const GzipDecoder &) = delete;
     GzipDecoder &operator=(const GzipDecoder &) = delete;
-    enum class Result { ok, error, too_big };
+    enum class Result { ok, error, too_big, out_of_memory };
     // Appends the decompressed form of `data` to `out`. Fails with too_big once the total
-    // output, or the total input, would exceed `max_output`.
+    // output, or the total input, would exceed `max_output`; with out_of_memory when zlib or
+    // `out` could not allocate (not the peer's fault: not `error`). A failure is final.
     Result feed(const char *data, size_t len, std::string &out, size_t max_output);
     // True once the gzip stream's end was seen.
     bool finished() const;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <new>
 
 #include "http/httputil.hpp"
 
@@ -12,6 +13,7 @@ namespace eddy::http {
 struct GzipDecoder::State {
     z_stream zs{};
     bool initialised = false;
+    bool init_out_of_memory = false;  // inflateInit2 said Z_MEM_ERROR
     bool finished = false;     // the last member's trailer was read
     bool failed = false;       // sticky: a broken stream stays broken
     Result failure = Result::error;
@@ -21,7 +23,9 @@ struct GzipDecoder::State {
 
 GzipDecoder::GzipDecoder() : state_(std::make_unique<State>()) {
     // 16 + MAX_WBITS: gzip wrapper only. Raw deflate and zlib streams are not "gzip".
-    state_->initialised = inflateInit2(&state_->zs, 16 + MAX_WBITS) == Z_OK;
+    int rc = inflateInit2(&state_->zs, 16 + MAX_WBITS);
+    state_->initialised = rc == Z_OK;
+    state_->init_out_of_memory = rc == Z_MEM_ERROR;
 }
 
 GzipDecoder::~GzipDecoder() {
@@ -35,7 +39,7 @@ size_t GzipDecoder::bytes_fed() const { return state_->total_in; }
 GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string &out,
                                       size_t max_output) {
     State &s = *state_;
-    if (!s.initialised) return Result::error;
+    if (!s.initialised) return s.init_out_of_memory ? Result::out_of_memory : Result::error;
     if (s.failed) return s.failure;
     auto fail = [&s](Result r) {
         s.failed = true;
@@ -74,7 +78,11 @@ GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string 
         int rc = inflate(&s.zs, Z_NO_FLUSH);
         size_t produced = room - s.zs.avail_out;
         if (produced > allowance) return fail(Result::too_big);
-        out.append(reinterpret_cast<const char *>(buf), produced);
+        try {
+            out.append(reinterpret_cast<const char *>(buf), produced);
+        } catch (const std::bad_alloc &) {
+            return fail(Result::out_of_memory);  // inflated bytes lost: the stream cannot go on
+        }
         s.total_out += produced;
         if (rc == Z_STREAM_END) {
             s.finished = true;
@@ -88,7 +96,8 @@ GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string 
             if (s.zs.avail_in == 0) continue;
             return fail(Result::error);
         }
-        if (rc != Z_OK) return fail(Result::error);  // data, dictionary, memory errors
+        if (rc == Z_MEM_ERROR) return fail(Result::out_of_memory);
+        if (rc != Z_OK) return fail(Result::error);  // data or dictionary errors
         // With input used up and output not filled, zlib holds nothing more for us; a full
         // output buffer may hide pending output, so go round again.
         if (input_done && s.zs.avail_out != 0) break;

@@ -70,17 +70,17 @@ const std::vector<Argument> &Request::query_arguments() const {
     return query_args_;
 }
 
-bool Request::parse_body_arguments(std::string &error) {
-    if (body.empty()) return true;  // most requests: no try block entered, no call made
+int Request::parse_body_arguments(std::string &error) {
+    if (body.empty()) return 0;  // most requests: no try block entered, no call made
     try {
-        return parse_body_arguments_or_throw(error);
+        return parse_body_arguments_or_throw(error) ? 0 : 400;
     } catch (const std::bad_alloc &) {
-        // The request cannot be handled without its arguments: refused like a body over its
-        // limits, with no half list left behind.
+        // The request cannot be handled without its arguments: refused (RFC 9110 §15.6.4, a
+        // temporary condition), with no half list left behind.
         body_args.clear();
         files.clear();
         error.assign("out of memory");  // short: fits the string's own bytes, no allocation
-        return false;
+        return 503;
     }
 }
 

@@ -73,10 +73,10 @@ public:
     std::vector<UploadedFile> files;
     // Most pairs an urlencoded body may hold (a multipart body has MultipartLimits).
     static constexpr size_t kMaxBodyArguments = 10000;
-    // Parses urlencoded / multipart bodies; returns false on malformed multipart or a body
-    // over its limits (`error` says which, for the log line).
-    // Out of memory it also returns false (error "out of memory"), with no arguments kept.
-    bool parse_body_arguments(std::string &error);
+    // Parses urlencoded / multipart bodies. Returns 0; 400 for malformed multipart or a body
+    // over its limits (`error` says which, for the log line); 503 out of memory (error "out of
+    // memory", no arguments kept): the status to refuse the request with.
+    int parse_body_arguments(std::string &error);
 
     // ---- request state ----
     Connection *conn;  // nullptr once the connection closed
