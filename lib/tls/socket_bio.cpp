@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -10,8 +11,11 @@ namespace eddy::tls {
 
 namespace {
 
-BIO_METHOD *g_method = nullptr;
-std::once_flag g_once;
+// Made on first use and kept for the process's life. Not with std::call_once: a first attempt
+// that ran out of memory would leave every later TLS connection without a BIO; a failed one is
+// tried again next time instead.
+std::atomic<BIO_METHOD *> g_method{nullptr};
+std::mutex g_method_mutex;
 
 int nosignal_write(BIO *b, const char *data, int len) {
     int fd = -1;
@@ -27,10 +31,10 @@ int nosignal_puts(BIO *b, const char *str) {
     return nosignal_write(b, str, static_cast<int>(strlen(str)));
 }
 
-void make_method() {
+BIO_METHOD *make_method() {
     const BIO_METHOD *base = BIO_s_socket();
     BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "eddy socket");
-    if (!m) return;
+    if (!m) return nullptr;
     // Everything but writing is the stock socket BIO's.
     BIO_meth_set_write(m, nosignal_write);
     BIO_meth_set_puts(m, nosignal_puts);
@@ -38,15 +42,24 @@ void make_method() {
     BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
     BIO_meth_set_create(m, BIO_meth_get_create(base));
     BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
-    g_method = m;
+    return m;
+}
+
+const BIO_METHOD *socket_method() {
+    BIO_METHOD *m = g_method.load(std::memory_order_acquire);
+    if (m) return m;
+    std::lock_guard<std::mutex> lock(g_method_mutex);
+    m = g_method.load(std::memory_order_relaxed);
+    if (!m && (m = make_method())) g_method.store(m, std::memory_order_release);
+    return m;
 }
 
 }  // namespace
 
 BIO *new_socket_bio(int fd) {
-    std::call_once(g_once, make_method);
-    if (!g_method) return nullptr;
-    BIO *b = BIO_new(g_method);
+    const BIO_METHOD *method = socket_method();
+    if (!method) return nullptr;
+    BIO *b = BIO_new(method);
     if (b) BIO_set_fd(b, fd, BIO_NOCLOSE);
     return b;
 }

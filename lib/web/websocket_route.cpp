@@ -211,6 +211,7 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
     if (!up) return refuse(h, 500, "out of memory");
     up->handler = h;
     up->accept = ws::accept_key(key->value);
+    if (up->accept.empty()) return refuse(h, 500, "out of memory");  // no SHA-1 to be had
 
     std::string offered = req->joined_header("Sec-WebSocket-Protocol");
     if (ep->select_subprotocol && !offered.empty()) {

@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -31,10 +32,30 @@ uint64_t load_be(const uint8_t *p, size_t n) {
 
 // ---- handshake -------------------------------------------------------------------------------
 
+namespace {
+
+// SHA-1, fetched once: EVP_MD_fetch does a provider lookup under a lock, and the handshake is
+// on every connection's path. Never freed: it lives as long as the process. A fetch that failed
+// (out of memory) is not kept: the next handshake tries again, instead of every later one
+// failing for good.
+const EVP_MD *sha1() {
+    static std::atomic<EVP_MD *> fetched{nullptr};
+    EVP_MD *md = fetched.load(std::memory_order_acquire);
+    if (md) return md;
+    md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    if (!md) return nullptr;
+    EVP_MD *other = nullptr;
+    if (!fetched.compare_exchange_strong(other, md, std::memory_order_acq_rel)) {
+        EVP_MD_free(md);  // another thread's loop fetched it first
+        return other;
+    }
+    return md;
+}
+
+}  // namespace
+
 std::string accept_key(std::string_view sec_websocket_key) {
-    // Fetched once: EVP_MD_fetch does a provider lookup under a lock, and the handshake is on
-    // every connection's path. Never freed: it lives as long as the process.
-    static EVP_MD *md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    const EVP_MD *md = sha1();
     if (!md) return {};
     std::string input;
     input.reserve(sec_websocket_key.size() + kGuid.size());

@@ -37,7 +37,7 @@ inline constexpr size_t kMaxFrameHeader = 14;
 // ---- handshake -------------------------------------------------------------------------------
 
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + RFC 6455 GUID)).
-std::string accept_key(std::string_view sec_websocket_key);
+std::string accept_key(std::string_view sec_websocket_key);  // empty: out of memory
 // True when the key is base64 of exactly 16 bytes (24 characters ending in "=="), as RFC 6455
 // §4.2.1 requires of a client's Sec-WebSocket-Key.
 bool valid_client_key(std::string_view key);

@@ -3,6 +3,7 @@
 
   test_out_of_memory.py --failmalloc failmalloc.so --echo-server echo_server
                         [--web-server web_test_app] [--ws-server ws_test_server]
+                        [--tls-server tls_server]
 
 Each server runs under failmalloc (LD_PRELOAD): started unarmed, armed with SIGUSR1 while
 clients load it for a few seconds (about one allocation in FAILMALLOC_EVERY fails, as malloc
@@ -33,10 +34,10 @@ EVERY = ("50", "400")  # a failure every ~50 allocations (most requests hit one)
 
 
 class Server:
-    def __init__(self, binary, every, seed, *args):
+    def __init__(self, binary, every, seed, *args, port_args=("--port", "0")):
         env = dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
                    FAILMALLOC_EVERY=every, FAILMALLOC_SEED=str(seed))
-        self.proc = subprocess.Popen([binary, "--port", "0", *args], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([binary, *port_args, *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env)
         line = self.proc.stdout.readline().decode()
         if "listening" not in line:
@@ -139,6 +140,7 @@ class OomCase(unittest.TestCase):
 
     binary = None
     server_args = ()
+    port_args = ("--port", "0")
 
     def exchange(self, port, rng):
         """One connection's worth of requests; records outcomes in self.tally."""
@@ -169,7 +171,7 @@ class OomCase(unittest.TestCase):
     def run_case(self, every, seed):
         self.tally = Tally()
         self.doing = {}  # thread → what its connection last sent (for the failure message)
-        server = Server(self.binary, every, seed, *self.server_args)
+        server = Server(self.binary, every, seed, *self.server_args, port_args=self.port_args)
         try:
             server.arm()
             deadline = time.monotonic() + LOAD_SECONDS
@@ -186,17 +188,23 @@ class OomCase(unittest.TestCase):
             self.assertTrue(server.alive(), "the server died:\n" + log[-3000:])
             self.assertGreater(failed, 0, "no allocation failed: the test tested nothing")
             self.assertEqual(self.tally.wrong, [], "wrong answers under memory pressure")
-            self.check_after(server.port)
+            try:
+                self.check_after(server.port)
+            except Exception as e:
+                raise AssertionError(f"not serving after the failures stopped: {e!r}; server log: "
+                                     + server.stderr.decode(errors="replace")[-3000:]) from e
             self.assertTrue(server.alive(), "the server died after the load:\n" + log[-3000:])
             print(f"\n  {type(self).__name__} every={every}: {failed} allocations failed; "
                   f"outcomes {sorted(self.tally.counts.items())}", file=sys.stderr)
         finally:
             server.stop()
 
+    rates = EVERY
+
     def test_allocation_failures(self):
         if self.binary is None:
             self.skipTest("server not given")
-        for i, every in enumerate(EVERY):
+        for i, every in enumerate(self.rates):
             with self.subTest(every=every):
                 self.run_case(every, i + 1)
 
@@ -344,6 +352,78 @@ class WebSocketServer(OomCase):
                 c.close()
 
 
+class TlsServer(OomCase):
+    """The HTTPS test server (OpenSSL allocates through the same malloc): handshakes and
+    keep-alive requests with bodies. One rate, 1 in 400 (TLS_EVERY): at 1 in 100, one run in
+    three left OpenSSL 3.0 itself unable to handshake afterwards ("digital envelope routines::
+    unsupported" on every later connection: its own state, not eddy's); at 400, ten runs of ten
+    recovered. (Two of eddy's own such traps were found here and fixed: the socket BIO method and
+    the WebSocket SHA-1 were made once, and a first attempt that failed stayed failed.)"""
+
+    port_args = ()  # it picks its own port
+    rates = (os.environ.get("TLS_EVERY", "400"),)
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.binary is None:
+            return
+        import tempfile
+        import tls_certs
+        cls.certs_dir = tempfile.TemporaryDirectory()
+        certs = tls_certs.make_certs(cls.certs_dir.name)
+        cls.server_args = ("--cert", certs["server.crt"], "--key", certs["server.key"])
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.binary is not None:
+            cls.certs_dir.cleanup()
+
+    def connect(self, port):
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            return ctx.wrap_socket(raw)
+        except BaseException:
+            raw.close()
+            raise
+
+    def exchange(self, port, rng):
+        import ssl
+        self.doing[threading.get_ident()] = "handshake"
+        try:
+            s = self.connect(port)
+        except ssl.SSLError:
+            self.tally.add("handshake refused")  # the server's handshake ran out of memory
+            return
+        with s:
+            f = s.makefile("rb")
+            for _ in range(rng.randint(1, 6)):
+                body = b"x" * rng.choice([0, 100, 5000])
+                self.doing[threading.get_ident()] = f"a request with {len(body)} bytes"
+                s.sendall(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                          % len(body) + body)
+                r = read_response(f)
+                if r is None:
+                    self.tally.add("closed")
+                    return
+                status, _, got = r
+                self.tally.add(status)
+                if status == 200 and not got.startswith(b"scheme=https path=/p"):
+                    raise AssertionError(f"WRONG answer {got[:100]!r}")
+
+    def check_after(self, port):
+        s = self.connect(port)
+        with s:
+            f = s.makefile("rb")
+            for _ in range(3):
+                s.sendall(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+                status, _, got = read_response(f)
+                self.assertEqual((status, got), (200, b"scheme=https path=/after\n"))
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -351,10 +431,12 @@ def main():
     ap.add_argument("--echo-server")
     ap.add_argument("--web-server")
     ap.add_argument("--ws-server")
+    ap.add_argument("--tls-server")
     ARGS, rest = ap.parse_known_args()
     EchoServer.binary = ARGS.echo_server
     WebApp.binary = ARGS.web_server
     WebSocketServer.binary = ARGS.ws_server
+    TlsServer.binary = ARGS.tls_server
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
