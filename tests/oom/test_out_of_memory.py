@@ -150,6 +150,13 @@ class OomCase(unittest.TestCase):
         """Requests once memory is back: each must be answered right."""
         raise NotImplementedError
 
+    def next_answer(self, f):
+        """The next response on `f`, counted in the tally by status; None (counted as
+        "closed") when the server closed the connection instead."""
+        r = read_response(f)
+        self.tally.add("closed" if r is None else r[0])
+        return r
+
     def _load(self, port, seed, deadline):
         import random
         rng = random.Random(seed)
@@ -220,13 +227,11 @@ class EchoServer(OomCase):
                 self.doing[threading.get_ident()] = kind
                 if kind == "bad":
                     s.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\n\r\n")
-                    r = read_response(f)
+                    r = self.next_answer(f)
                     if r is None:
-                        self.tally.add("closed")
                         return
                     if r[0] != 400 and r[0] < 500:
                         raise AssertionError(f"WRONG status {r[0]} for a bad request")
-                    self.tally.add(r[0])
                     return
                 if kind == "fixed":
                     reqs = [(b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n", None)]
@@ -246,12 +251,10 @@ class EchoServer(OomCase):
                                  % (size, size) + body, body)]
                 s.sendall(b"".join(r for r, _ in reqs))
                 for _, body in reqs:
-                    r = read_response(f)
+                    r = self.next_answer(f)
                     if r is None:
-                        self.tally.add("closed")
                         return
                     status, _, got = r
-                    self.tally.add(status)
                     if status == 200:
                         if body is None and got != b"hello world\n":
                             raise AssertionError(f"WRONG body {got[:100]!r}")
@@ -291,11 +294,8 @@ class WebApp(OomCase):
                 path = rng.choice(self.PATHS)
                 extra = rng.choice([b"", b"Accept-Encoding: gzip\r\n", b"Cookie: a=b; c=d\r\n"])
                 s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + extra + b"\r\n")
-                r = read_response(f)
-                if r is None:
-                    self.tally.add("closed")
+                if self.next_answer(f) is None:
                     return
-                self.tally.add(r[0])
 
     def check_after(self, port):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -405,12 +405,10 @@ class TlsServer(OomCase):
                 self.doing[threading.get_ident()] = f"a request with {len(body)} bytes"
                 s.sendall(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
                           % len(body) + body)
-                r = read_response(f)
+                r = self.next_answer(f)
                 if r is None:
-                    self.tally.add("closed")
                     return
                 status, _, got = r
-                self.tally.add(status)
                 if status == 200 and not got.startswith(b"scheme=https path=/p"):
                     raise AssertionError(f"WRONG answer {got[:100]!r}")
 
