@@ -36,7 +36,7 @@ extern "C" {
 
 EDDY_API eddy_client *eddy_client_new(eddy_loop *loop) {
     // (The client's queue allocates as it is constructed.)
-    Client *c = eddy::no_throw("eddy_client_new", static_cast<Client *>(nullptr),
+    Client *c = eddy::no_throw("eddy_client_new", nullptr,
                                [&] { return Client::create(eddy::Loop::from_c(loop)); });
     return c ? c->as_c() : nullptr;
 }
@@ -155,15 +155,14 @@ EDDY_API int eddy_fetch_set_body_stream(eddy_fetch *fetch, int64_t length) {
 
 EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t len) {
     if (!fetch) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_fetch_write_body", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_fetch_write_body", EDDY_ENOMEM, [&] {
         return F(fetch)->write_body(static_cast<const char *>(data), len);
     });
 }
 
 EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch) {
     if (!fetch) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_fetch_end_body", EDDY_ENOMEM,
-                               [&] { return F(fetch)->end_body(); });
+    return eddy::no_throw("eddy_fetch_end_body", EDDY_ENOMEM, [&] { return F(fetch)->end_body(); });
 }
 
 EDDY_API int eddy_fetch_set_connect_timeout(eddy_fetch *fetch, double seconds) {
@@ -242,14 +241,13 @@ EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn o
 EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *userdata,
                               eddy_free_fn free_userdata) {
     if (!fetch) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_fetch_start", EDDY_ENOMEM,
-                               [&] { return F(fetch)->start(done, userdata, free_userdata); });
+    return eddy::no_throw("eddy_fetch_start", EDDY_ENOMEM,
+                          [&] { return F(fetch)->start(done, userdata, free_userdata); });
 }
 
 EDDY_API int eddy_fetch_cancel(eddy_fetch *fetch) {
     if (!fetch) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_fetch_cancel", EDDY_ENOMEM,
-                               [&] { return F(fetch)->cancel(); });
+    return eddy::no_throw("eddy_fetch_cancel", EDDY_ENOMEM, [&] { return F(fetch)->cancel(); });
 }
 
 EDDY_API int eddy_fetch_response_status(const eddy_fetch *fetch) {

@@ -54,7 +54,7 @@ extern "C" {
 
 EDDY_API eddy_server *eddy_server_new(eddy_loop *loop, eddy_request_fn on_request, void *userdata,
                                       eddy_free_fn free_userdata) {
-    return no_throw("eddy_server_new", static_cast<eddy_server *>(nullptr), [&] {
+    return no_throw("eddy_server_new", nullptr, [&] {
         Server *s = Server::create(eddy::Loop::from_c(loop), on_request, userdata, free_userdata);
         return s ? s->as_c() : nullptr;
     });
@@ -62,27 +62,28 @@ EDDY_API eddy_server *eddy_server_new(eddy_loop *loop, eddy_request_fn on_reques
 
 EDDY_API int eddy_server_listen(eddy_server *server, const char *host, int port, int flags) {
     if (!server) return EDDY_EINVAL;
-    return no_throw("eddy_server_listen", int{EDDY_ENOMEM},
+    return no_throw("eddy_server_listen", EDDY_ENOMEM,
                     [&] { return Srv(server)->listen(host, port, flags); });
 }
 
 EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path) {
     if (!server) return EDDY_EINVAL;
-    return no_throw("eddy_server_listen_unix", int{EDDY_ENOMEM},
+    return no_throw("eddy_server_listen_unix", EDDY_ENOMEM,
                     [&] { return Srv(server)->listen_unix(path); });
 }
 
 EDDY_API int eddy_server_add_fd(eddy_server *server, int fd) {
     if (!server) return EDDY_EINVAL;
-    return no_throw("eddy_server_add_fd", int{EDDY_ENOMEM},
+    return no_throw("eddy_server_add_fd", EDDY_ENOMEM,
                     [&] { return Srv(server)->add_listening_fd(fd); });
 }
 
 EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char *peer_ip,
                                         int peer_port) {
     if (!server || fd < 0) return EDDY_EINVAL;
-    return no_throw("eddy_server_add_connection", int{EDDY_ENOMEM},
-                    [&] { return Srv(server)->add_connection(fd, peer_ip ? peer_ip : "", peer_port); });
+    return no_throw("eddy_server_add_connection", EDDY_ENOMEM, [&] {
+        return Srv(server)->add_connection(fd, peer_ip ? peer_ip : "", peer_port);
+    });
 }
 
 EDDY_API int eddy_server_port(const eddy_server *server) {
@@ -96,7 +97,7 @@ EDDY_API size_t eddy_server_connection_count(const eddy_server *server) {
 EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done, void *userdata,
                                   eddy_free_fn free_userdata) {
     if (!server) return EDDY_EINVAL;
-    return no_throw("eddy_server_shutdown", int{EDDY_ENOMEM},
+    return no_throw("eddy_server_shutdown", EDDY_ENOMEM,
                     [&] { return Srv(server)->shutdown(done, userdata, free_userdata); });
 }
 
@@ -181,7 +182,7 @@ EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip) 
     if (!server || !ip) return EDDY_EINVAL;
     unsigned char buf[16];
     if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1) return EDDY_EINVAL;
-    return no_throw("eddy_server_add_trusted_proxy", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_server_add_trusted_proxy", EDDY_ENOMEM, [&] {
         Srv(server)->options.trusted_proxies.insert(ip);
         return 0;
     });
@@ -201,7 +202,7 @@ EDDY_API int eddy_server_set_server_header(eddy_server *server, const char *valu
     }
     std::string_view v = view(value, len);
     if (!eddy::http::is_safe_field_value(v)) return EDDY_EINVAL;
-    return no_throw("eddy_server_set_server_header", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_server_set_server_header", EDDY_ENOMEM, [&] {
         Srv(server)->options.server_header.assign(v);
         Srv(server)->options.send_server_header = true;
         return 0;
@@ -213,7 +214,7 @@ EDDY_API int eddy_server_allow_method(eddy_server *server, const char *method, s
     std::string_view m = view(method, len);
     if (!eddy::http::is_token(m)) return EDDY_EINVAL;
     if (m == "CONNECT") return EDDY_EINVAL;  // eddy is no tunnel: CONNECT always gets 501
-    return no_throw("eddy_server_allow_method", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_server_allow_method", EDDY_ENOMEM, [&] {
         Srv(server)->options.allowed_methods.emplace_back(m);
         return 0;
     });
@@ -240,7 +241,7 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
 
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd) {
     if (!server) return EDDY_EINVAL;
-    return no_throw("eddy_server_set_access_log_fd", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_server_set_access_log_fd", EDDY_ENOMEM, [&] {
         Srv(server)->access_log.set_fd(fd);
         return 0;
     });
@@ -320,7 +321,7 @@ EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size
                                       const char **name, size_t *name_len, const char **value,
                                       size_t *value_len) {
     if (!req) return EDDY_EINVAL;
-    return no_throw("eddy_request_argument_at", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_request_argument_at", EDDY_ENOMEM, [&] {
         const eddy::http::Argument *a = argument_at(Req(req), sources, index);
         if (!a) return int{EDDY_ENOENT};
         if (name) *name = out(a->name, name_len);
@@ -333,14 +334,13 @@ EDDY_API const char *eddy_request_argument(const eddy_request *req, int sources,
                                            size_t name_len, size_t *value_len) {
     if (!req || !name) return nullptr;
     std::string_view wanted = view(name, name_len);
-    return no_throw("eddy_request_argument", static_cast<const char *>(nullptr),
-                    [&]() -> const char * {
-                        for (size_t i = 0;; i++) {
-                            const eddy::http::Argument *a = argument_at(Req(req), sources, i);
-                            if (!a) return nullptr;
-                            if (a->name == wanted) return out(a->value, value_len);
-                        }
-                    });
+    return no_throw("eddy_request_argument", nullptr, [&]() -> const char * {
+        for (size_t i = 0;; i++) {
+            const eddy::http::Argument *a = argument_at(Req(req), sources, i);
+            if (!a) return nullptr;
+            if (a->name == wanted) return out(a->value, value_len);
+        }
+    });
 }
 
 EDDY_API size_t eddy_request_file_count(const eddy_request *req) {
@@ -415,7 +415,7 @@ EDDY_API int eddy_request_resume_body(eddy_request *req) {
     if (!r->body_paused) return 0;
     r->body_paused = false;
     // Reading again takes the stream's resources.
-    return no_throw("eddy_request_resume_body", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_request_resume_body", EDDY_ENOMEM, [&] {
         if (r->conn) r->conn->resume_body();
         return 0;
     });

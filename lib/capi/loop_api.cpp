@@ -15,8 +15,7 @@ Loop *L(eddy_loop *loop) { return Loop::from_c(loop); }
 extern "C" {
 
 EDDY_API eddy_loop *eddy_loop_new(void) {
-    Loop *loop = eddy::no_throw("eddy_loop_new", static_cast<Loop *>(nullptr),
-                                [] { return Loop::create(); });
+    Loop *loop = eddy::no_throw("eddy_loop_new", nullptr, [] { return Loop::create(); });
     return loop ? loop->as_c() : nullptr;
 }
 
@@ -29,13 +28,13 @@ EDDY_API void eddy_loop_free(eddy_loop *loop) {
 // so that it ends the run with EDDY_ENOMEM instead of the process.
 EDDY_API int eddy_loop_run(eddy_loop *loop) {
     if (!loop) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_loop_run", EDDY_ENOMEM, [&] { return L(loop)->run(); });
+    return eddy::no_throw("eddy_loop_run", EDDY_ENOMEM, [&] { return L(loop)->run(); });
 }
 
 EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms) {
     if (!loop || timeout_ms < -1) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_loop_run_once", EDDY_ENOMEM,
-                               [&] { return L(loop)->run_once(timeout_ms); });
+    return eddy::no_throw("eddy_loop_run_once", EDDY_ENOMEM,
+                          [&] { return L(loop)->run_once(timeout_ms); });
 }
 
 EDDY_API void eddy_loop_stop(eddy_loop *loop) {
@@ -58,15 +57,15 @@ EDDY_API int eddy_loop_next_timeout(const eddy_loop *loop) {
 EDDY_API eddy_call_id eddy_loop_call_soon(eddy_loop *loop, eddy_loop_fn cb, void *userdata,
                                           eddy_free_fn free_userdata) {
     if (!loop || !cb) return 0;
-    return eddy::no_throw<eddy_call_id>(
-        "eddy_loop_call_soon", 0, [&] { return L(loop)->call_soon(cb, userdata, free_userdata); });
+    return eddy::no_throw("eddy_loop_call_soon", 0,
+                          [&] { return L(loop)->call_soon(cb, userdata, free_userdata); });
 }
 
 EDDY_API eddy_call_id eddy_loop_call_later(eddy_loop *loop, double delay, eddy_loop_fn cb,
                                            void *userdata, eddy_free_fn free_userdata) {
     if (!loop || !cb) return 0;
     if (!(delay > 0)) delay = 0;  // negative and NaN count as 0
-    return eddy::no_throw<eddy_call_id>("eddy_loop_call_later", 0, [&] {
+    return eddy::no_throw("eddy_loop_call_later", 0, [&] {
         return L(loop)->call_at(Loop::now() + delay, cb, userdata, free_userdata);
     });
 }
@@ -74,9 +73,8 @@ EDDY_API eddy_call_id eddy_loop_call_later(eddy_loop *loop, double delay, eddy_l
 EDDY_API eddy_call_id eddy_loop_call_at(eddy_loop *loop, double when, eddy_loop_fn cb,
                                         void *userdata, eddy_free_fn free_userdata) {
     if (!loop || !cb) return 0;
-    return eddy::no_throw<eddy_call_id>("eddy_loop_call_at", 0, [&] {
-        return L(loop)->call_at(when, cb, userdata, free_userdata);
-    });
+    return eddy::no_throw("eddy_loop_call_at", 0,
+                          [&] { return L(loop)->call_at(when, cb, userdata, free_userdata); });
 }
 
 EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id) {
@@ -87,7 +85,7 @@ EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id) {
 EDDY_API int eddy_loop_call_soon_threadsafe(eddy_loop *loop, eddy_loop_fn cb, void *userdata,
                                             eddy_free_fn free_userdata) {
     if (!loop || !cb) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_loop_call_soon_threadsafe", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_loop_call_soon_threadsafe", EDDY_ENOMEM, [&] {
         return L(loop)->call_soon_threadsafe(cb, userdata, free_userdata);
     });
 }
@@ -96,7 +94,7 @@ EDDY_API int eddy_loop_call_soon_threadsafe(eddy_loop *loop, eddy_loop_fn cb, vo
 
 EDDY_API eddy_watch *eddy_watch_new(eddy_loop *loop, int fd, int events, eddy_watch_fn cb,
                                     void *userdata, eddy_free_fn free_userdata) {
-    eddy::Watch *w = eddy::no_throw("eddy_watch_new", static_cast<eddy::Watch *>(nullptr), [&] {
+    eddy::Watch *w = eddy::no_throw("eddy_watch_new", nullptr, [&] {
         return eddy::Watch::create(L(loop), fd, events, cb, userdata, free_userdata);
     });
     return reinterpret_cast<eddy_watch *>(w);
@@ -119,7 +117,7 @@ EDDY_API void eddy_watch_free(eddy_watch *watch) {
 
 EDDY_API eddy_signal *eddy_signal_new(eddy_loop *loop, int signum, eddy_signal_fn cb,
                                       void *userdata, eddy_free_fn free_userdata) {
-    eddy::Signal *s = eddy::no_throw("eddy_signal_new", static_cast<eddy::Signal *>(nullptr), [&] {
+    eddy::Signal *s = eddy::no_throw("eddy_signal_new", nullptr, [&] {
         return eddy::Signal::create(L(loop), signum, cb, userdata, free_userdata);
     });
     return reinterpret_cast<eddy_signal *>(s);
@@ -133,9 +131,9 @@ EDDY_API void eddy_signal_free(eddy_signal *sig) {
 
 EDDY_API eddy_periodic *eddy_periodic_new(eddy_loop *loop, double interval, eddy_periodic_fn cb,
                                           void *userdata, eddy_free_fn free_userdata) {
-    eddy::Periodic *p = eddy::no_throw(
-        "eddy_periodic_new", static_cast<eddy::Periodic *>(nullptr),
-        [&] { return eddy::Periodic::create(L(loop), interval, cb, userdata, free_userdata); });
+    eddy::Periodic *p = eddy::no_throw("eddy_periodic_new", nullptr, [&] {
+        return eddy::Periodic::create(L(loop), interval, cb, userdata, free_userdata);
+    });
     return reinterpret_cast<eddy_periodic *>(p);
 }
 

@@ -21,9 +21,8 @@ Listener *Lst(eddy_listener *l) { return reinterpret_cast<Listener *>(l); }
 const Listener *Lst(const eddy_listener *l) { return reinterpret_cast<const Listener *>(l); }
 
 void accept_trampoline(Listener *l, int fd, const sockaddr *peer, socklen_t, void *) {
-    eddy::Stream *stream = eddy::no_throw("accept", static_cast<eddy::Stream *>(nullptr), [&] {
-        return eddy::Stream::create(l->loop_for_capi(), fd);
-    });
+    eddy::Stream *stream = eddy::no_throw(
+        "accept", nullptr, [&] { return eddy::Stream::create(l->loop_for_capi(), fd); });
     if (!stream) {
         eddy::log(eddy::LogLevel::error, "accept: out of memory, dropping a connection");
         ::close(fd);
@@ -61,7 +60,7 @@ extern "C" {
 EDDY_API eddy_listener *eddy_listener_new(eddy_loop *loop, eddy_accept_fn cb, void *userdata,
                                           eddy_free_fn free_userdata) {
     if (!loop || !cb) return nullptr;
-    Listener *l = eddy::no_throw("eddy_listener_new", static_cast<Listener *>(nullptr), [&] {
+    Listener *l = eddy::no_throw("eddy_listener_new", nullptr, [&] {
         return Listener::create(eddy::Loop::from_c(loop), accept_trampoline, nullptr);
     });
     if (!l) return nullptr;
@@ -74,20 +73,20 @@ EDDY_API eddy_listener *eddy_listener_new(eddy_loop *loop, eddy_accept_fn cb, vo
 EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int port, int backlog,
                                 int flags) {
     if (!listener) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_listener_bind", EDDY_ENOMEM,
-                               [&] { return Lst(listener)->bind_tcp(host, port, backlog, flags); });
+    return eddy::no_throw("eddy_listener_bind", EDDY_ENOMEM,
+                          [&] { return Lst(listener)->bind_tcp(host, port, backlog, flags); });
 }
 
 EDDY_API int eddy_listener_bind_unix(eddy_listener *listener, const char *path, int backlog) {
     if (!listener) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_listener_bind_unix", EDDY_ENOMEM,
-                               [&] { return Lst(listener)->bind_unix(path, backlog); });
+    return eddy::no_throw("eddy_listener_bind_unix", EDDY_ENOMEM,
+                          [&] { return Lst(listener)->bind_unix(path, backlog); });
 }
 
 EDDY_API int eddy_listener_add_fd(eddy_listener *listener, int fd) {
     if (!listener) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_listener_add_fd", EDDY_ENOMEM,
-                               [&] { return Lst(listener)->add_fd(fd); });
+    return eddy::no_throw("eddy_listener_add_fd", EDDY_ENOMEM,
+                          [&] { return Lst(listener)->add_fd(fd); });
 }
 
 EDDY_API int eddy_listener_port(const eddy_listener *listener) {
@@ -114,7 +113,7 @@ EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double ti
     if (!loop || !cb) return EDDY_EINVAL;
     ConnectRequest *req = new (std::nothrow) ConnectRequest{loop, cb, userdata, free_userdata};
     if (!req) return EDDY_ENOMEM;
-    int rc = eddy::no_throw<int>("eddy_connect", EDDY_ENOMEM, [&] {
+    int rc = eddy::no_throw("eddy_connect", EDDY_ENOMEM, [&] {
         return eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout, connect_done,
                                       req, release_connect);
     });

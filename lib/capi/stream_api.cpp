@@ -36,7 +36,7 @@ void drain_trampoline(Stream *s, void *) {
 extern "C" {
 
 EDDY_API eddy_stream *eddy_stream_new(eddy_loop *loop, int fd) {
-    return C(eddy::no_throw("eddy_stream_new", static_cast<Stream *>(nullptr),
+    return C(eddy::no_throw("eddy_stream_new", nullptr,
                             [&] { return Stream::create(eddy::Loop::from_c(loop), fd); }));
 }
 
@@ -66,7 +66,7 @@ EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
                                     size_t delimiter_len, size_t max_bytes,
                                     eddy_stream_read_fn cb) {
     if (!stream || !cb) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_stream_read_until", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_stream_read_until", EDDY_ENOMEM, [&] {
         return S(stream)->read_until(delimiter, delimiter_len, max_bytes, read_trampoline,
                                      fn_to_ptr(cb));
     });
@@ -75,14 +75,14 @@ EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
 EDDY_API int eddy_stream_read_bytes(eddy_stream *stream, size_t n, int partial,
                                     eddy_stream_read_fn cb) {
     if (!stream || !cb) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_stream_read_bytes", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_stream_read_bytes", EDDY_ENOMEM, [&] {
         return S(stream)->read_bytes(n, partial != 0, read_trampoline, fn_to_ptr(cb));
     });
 }
 
 EDDY_API int eddy_stream_read_until_close(eddy_stream *stream, eddy_stream_read_fn cb) {
     if (!stream || !cb) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_stream_read_until_close", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_stream_read_until_close", EDDY_ENOMEM, [&] {
         return S(stream)->read_until_close(read_trampoline, fn_to_ptr(cb));
     });
 }
@@ -94,7 +94,7 @@ EDDY_API int eddy_stream_reading(const eddy_stream *stream) {
 EDDY_API int eddy_stream_write(eddy_stream *stream, const void *data, size_t len,
                                eddy_stream_write_fn cb) {
     if (!stream) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_stream_write", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_stream_write", EDDY_ENOMEM, [&] {
         if (cb) return S(stream)->write(data, len, write_trampoline, fn_to_ptr(cb));
         return S(stream)->write(data, len);
     });
@@ -107,7 +107,7 @@ EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream) {
 EDDY_API int eddy_stream_set_write_mark(eddy_stream *stream, size_t mark,
                                         eddy_stream_drain_fn cb) {
     if (!stream) return EDDY_EINVAL;
-    int rc = eddy::no_throw<int>("eddy_stream_set_write_mark", EDDY_ENOMEM, [&] {
+    int rc = eddy::no_throw("eddy_stream_set_write_mark", EDDY_ENOMEM, [&] {
         return S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr, nullptr);
     });
     if (rc == 0) S(stream)->c_drain_cb = cb;
@@ -127,7 +127,7 @@ EDDY_API int eddy_stream_set_nodelay(eddy_stream *stream, int on) {
 
 EDDY_API int eddy_stream_close(eddy_stream *stream) {
     if (!stream) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_stream_close", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_stream_close", EDDY_ENOMEM, [&] {
         S(stream)->close(0);
         return 0;
     });

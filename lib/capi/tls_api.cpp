@@ -68,7 +68,7 @@ void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *
     eddy::Stream *out = nullptr;
     if (stream) {
         int fd = stream->take_fd();
-        out = eddy::no_throw("eddy_connect_tls", static_cast<eddy::Stream *>(nullptr), [&] {
+        out = eddy::no_throw("eddy_connect_tls", nullptr, [&] {
             return eddy::tls::TlsStream::create_client(eddy::Loop::from_c(req->loop), fd, req->ctx,
                                                        req->server_name, req->session_key);
         });
@@ -86,13 +86,13 @@ void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *
 extern "C" {
 
 EDDY_API eddy_tls_context *eddy_tls_context_new_server(void) {
-    Context *c = eddy::no_throw("eddy_tls_context_new_server", static_cast<Context *>(nullptr),
+    Context *c = eddy::no_throw("eddy_tls_context_new_server", nullptr,
                                 [] { return Context::create(true); });
     return c ? c->as_c() : nullptr;
 }
 
 EDDY_API eddy_tls_context *eddy_tls_context_new_client(void) {
-    Context *c = eddy::no_throw("eddy_tls_context_new_client", static_cast<Context *>(nullptr),
+    Context *c = eddy::no_throw("eddy_tls_context_new_client", nullptr,
                                 [] { return Context::create(false); });
     return c ? c->as_c() : nullptr;
 }
@@ -104,28 +104,28 @@ EDDY_API void eddy_tls_context_free(eddy_tls_context *ctx) {
 EDDY_API int eddy_tls_context_load_cert_file(eddy_tls_context *ctx, const char *cert_path,
                                              const char *key_path) {
     if (!ctx) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_tls_context_load_cert_file", EDDY_ENOMEM,
-                               [&] { return Ctx(ctx)->load_cert_file(cert_path, key_path); });
+    return eddy::no_throw("eddy_tls_context_load_cert_file", EDDY_ENOMEM,
+                          [&] { return Ctx(ctx)->load_cert_file(cert_path, key_path); });
 }
 
 EDDY_API int eddy_tls_context_load_cert_mem(eddy_tls_context *ctx, const char *cert_pem,
                                             size_t cert_len, const char *key_pem, size_t key_len) {
     if (!ctx) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_tls_context_load_cert_mem", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_tls_context_load_cert_mem", EDDY_ENOMEM, [&] {
         return Ctx(ctx)->load_cert_mem(cert_pem, cert_len, key_pem, key_len);
     });
 }
 
 EDDY_API int eddy_tls_context_load_ca_file(eddy_tls_context *ctx, const char *path) {
     if (!ctx) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_tls_context_load_ca_file", EDDY_ENOMEM,
-                               [&] { return Ctx(ctx)->load_ca_file(path); });
+    return eddy::no_throw("eddy_tls_context_load_ca_file", EDDY_ENOMEM,
+                          [&] { return Ctx(ctx)->load_ca_file(path); });
 }
 
 EDDY_API int eddy_tls_context_load_ca_mem(eddy_tls_context *ctx, const char *pem, size_t len) {
     if (!ctx) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_tls_context_load_ca_mem", EDDY_ENOMEM,
-                               [&] { return Ctx(ctx)->load_ca_mem(pem, len); });
+    return eddy::no_throw("eddy_tls_context_load_ca_mem", EDDY_ENOMEM,
+                          [&] { return Ctx(ctx)->load_ca_mem(pem, len); });
 }
 
 EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode) {
@@ -135,8 +135,8 @@ EDDY_API int eddy_tls_context_set_verify(eddy_tls_context *ctx, int mode) {
 EDDY_API int eddy_tls_context_set_alpn(eddy_tls_context *ctx, const char *const *protocols,
                                        size_t count) {
     if (!ctx) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_tls_context_set_alpn", EDDY_ENOMEM,
-                               [&] { return Ctx(ctx)->set_alpn(protocols, count); });
+    return eddy::no_throw("eddy_tls_context_set_alpn", EDDY_ENOMEM,
+                          [&] { return Ctx(ctx)->set_alpn(protocols, count); });
 }
 
 EDDY_API int eddy_tls_context_set_min_version(eddy_tls_context *ctx, int version) {
@@ -196,7 +196,7 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
     req->cb = cb;
     req->userdata = userdata;
     req->free_userdata = free_userdata;
-    int rc = eddy::no_throw<int>("eddy_connect_tls", EDDY_ENOMEM, [&] {
+    int rc = eddy::no_throw("eddy_connect_tls", EDDY_ENOMEM, [&] {
         return eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout,
                                       tls_connect_done, req, release_tls_connect);
     });

@@ -42,7 +42,7 @@ extern "C" {
 
 EDDY_API eddy_app *eddy_app_new(eddy_loop *loop) {
     if (!loop) return nullptr;
-    return no_throw("eddy_app_new", static_cast<eddy_app *>(nullptr), [&] {
+    return no_throw("eddy_app_new", nullptr, [&] {
         App *app = new (std::nothrow) App(eddy::Loop::from_c(loop));
         return app ? app->as_c() : nullptr;
     });
@@ -54,7 +54,7 @@ EDDY_API void eddy_app_free(eddy_app *app) {
 
 EDDY_API eddy_server *eddy_app_server(eddy_app *app) {
     if (!app) return nullptr;
-    return no_throw("eddy_app_server", static_cast<eddy_server *>(nullptr), [&] {
+    return no_throw("eddy_app_server", nullptr, [&] {
         eddy::http::Server *s = App::from_c(app)->server();  // made on first use
         return s ? s->as_c() : nullptr;
     });
@@ -69,7 +69,7 @@ EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port) {
 EDDY_API eddy_route *eddy_app_add_route(eddy_app *app, const char *pattern, size_t pattern_len,
                                         void *userdata, eddy_free_fn free_userdata) {
     if (!app || !pattern) return nullptr;
-    return no_throw("eddy_app_add_route", static_cast<eddy_route *>(nullptr), [&] {
+    return no_throw("eddy_app_add_route", nullptr, [&] {
         Route *r = App::from_c(app)->add_route({}, view(pattern, pattern_len), userdata, free_userdata);
         return r ? r->as_c() : nullptr;
     });
@@ -82,7 +82,7 @@ EDDY_API eddy_route *eddy_app_add_host_route(eddy_app *app, const char *host_pat
     if (!app || !pattern || !host_pattern) return nullptr;
     std::string_view host = view(host_pattern, host_pattern_len);
     if (host.empty()) return nullptr;
-    return no_throw("eddy_app_add_host_route", static_cast<eddy_route *>(nullptr), [&] {
+    return no_throw("eddy_app_add_host_route", nullptr, [&] {
         Route *r = App::from_c(app)->add_route(host, view(pattern, pattern_len), userdata,
                                                free_userdata);
         return r ? r->as_c() : nullptr;
@@ -105,7 +105,7 @@ EDDY_API int eddy_app_reverse_url(eddy_app *app, const char *name, size_t name_l
     if (!r) return EDDY_ENOENT;
     // Checked before `args` is read: a wrong count must not read past the caller's array.
     if (nargs != r->reverse_arity()) return EDDY_EINVAL;
-    return no_throw("eddy_app_reverse_url", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_app_reverse_url", EDDY_ENOMEM, [&] {
         std::vector<std::string> encoded;
         for (size_t i = 0; i < nargs; i++) {
             size_t len = arg_lens ? arg_lens[i] : EDDY_NTS;
@@ -125,7 +125,7 @@ EDDY_API int eddy_app_set_cookie_secret(eddy_app *app, const char *secret, size_
     if (!app || !secret) return EDDY_EINVAL;
     std::string_view s = view(secret, len);
     if (s.empty()) return EDDY_EINVAL;
-    return no_throw("eddy_app_set_cookie_secret", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_app_set_cookie_secret", EDDY_ENOMEM, [&] {
         App::from_c(app)->cookie_secret.assign(s);
         return 0;
     });
@@ -146,7 +146,7 @@ EDDY_API int eddy_app_set_compress_response(eddy_app *app, int on) {
 EDDY_API int eddy_app_add_static(eddy_app *app, const char *url_prefix, size_t prefix_len,
                                  const char *root, size_t root_len) {
     if (!app || !url_prefix || !root) return EDDY_EINVAL;
-    return no_throw("eddy_app_add_static", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_app_add_static", EDDY_ENOMEM, [&] {
         return add_static(App::from_c(app), view(url_prefix, prefix_len), view(root, root_len));
     });
 }
@@ -178,7 +178,7 @@ EDDY_API int eddy_route_set_name(eddy_route *route, const char *name, size_t len
     if (!route || !name) return EDDY_EINVAL;
     std::string_view n = view(name, len);
     if (n.empty()) return EDDY_EINVAL;
-    return no_throw("eddy_route_set_name", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_route_set_name", EDDY_ENOMEM, [&] {
         Route::from_c(route)->name.assign(n);
         return 0;
     });
@@ -196,7 +196,7 @@ EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_
     std::string_view m = view(method, method_len);
     if (!eddy::http::is_token(m)) return EDDY_EINVAL;
     Route *r = Route::from_c(route);
-    return no_throw("eddy_route_on", int{EDDY_ENOMEM}, [&] {
+    return no_throw("eddy_route_on", EDDY_ENOMEM, [&] {
         if (r->app) r->app->method_registered(m);  // the app's list first: the route's may fail
         r->set_method_callback(m, cb);
         return 0;
@@ -283,8 +283,9 @@ EDDY_API const char *eddy_handler_get_signed_cookie(eddy_handler *handler, const
                                                     size_t name_len, double max_age_days,
                                                     size_t *len) {
     if (!handler || !name) return nullptr;
-    return no_throw("eddy_handler_get_signed_cookie", static_cast<const char *>(nullptr),
-                    [&] { return H(handler)->signed_cookie(view(name, name_len), max_age_days, len); });
+    return no_throw("eddy_handler_get_signed_cookie", nullptr, [&] {
+        return H(handler)->signed_cookie(view(name, name_len), max_age_days, len);
+    });
 }
 
 EDDY_API const char *eddy_handler_static_url(eddy_handler *handler, const char *path,

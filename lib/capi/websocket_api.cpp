@@ -213,21 +213,21 @@ EDDY_API const char *eddy_websocket_connect_error_detail(const eddy_loop *loop, 
 EDDY_API int eddy_ws_write_message(eddy_ws *ws, const void *data, size_t len, int binary,
                                    eddy_ws_write_fn cb) {
     if (!ws) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_ws_write_message", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_ws_write_message", EDDY_ENOMEM, [&] {
         return Session::from_c(ws)->send_message(data, len, binary != 0, cb);
     });
 }
 
 EDDY_API int eddy_ws_ping(eddy_ws *ws, const void *data, size_t len) {
     if (!ws) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_ws_ping", EDDY_ENOMEM,
-                               [&] { return Session::from_c(ws)->ping(data, len); });
+    return eddy::no_throw("eddy_ws_ping", EDDY_ENOMEM,
+                          [&] { return Session::from_c(ws)->ping(data, len); });
 }
 
 EDDY_API int eddy_ws_close(eddy_ws *ws, int code, const char *reason, size_t reason_len) {
     if (!ws) return EDDY_EINVAL;
     // The close payload is built before anything changes: out of memory, the session stays open.
-    return eddy::no_throw<int>("eddy_ws_close", EDDY_ENOMEM, [&] {
+    return eddy::no_throw("eddy_ws_close", EDDY_ENOMEM, [&] {
         return Session::from_c(ws)->close(code, view(reason, reason_len));
     });
 }
@@ -238,8 +238,8 @@ EDDY_API size_t eddy_ws_write_buffer_size(const eddy_ws *ws) {
 
 EDDY_API int eddy_ws_set_write_mark(eddy_ws *ws, size_t mark, eddy_ws_drain_fn cb) {
     if (!ws) return EDDY_EINVAL;
-    return eddy::no_throw<int>("eddy_ws_set_write_mark", EDDY_ENOMEM,
-                               [&] { return Session::from_c(ws)->set_write_mark(mark, cb); });
+    return eddy::no_throw("eddy_ws_set_write_mark", EDDY_ENOMEM,
+                          [&] { return Session::from_c(ws)->set_write_mark(mark, cb); });
 }
 
 EDDY_API void eddy_ws_set_userdata(eddy_ws *ws, void *userdata, eddy_free_fn free_userdata) {

@@ -189,7 +189,7 @@ int Server::add_connection(int fd, std::string_view peer_ip, int peer_port) {
     }
     if (options.proxy_protocol) {
         // (Out of memory, the constructor's copies throw, with new(nothrow) as without.)
-        ProxyHandshake *h = no_throw<ProxyHandshake *>("http: new connection", nullptr, [&] {
+        ProxyHandshake *h = no_throw("http: new connection", nullptr, [&] {
             return new ProxyHandshake(this, stream, std::string(peer_ip), peer_port);
         });
         if (!h) {
@@ -221,7 +221,7 @@ void Server::handshake_ended(ProxyHandshake *h) {
 }
 
 int Server::start_connection(Stream *stream, std::string_view peer_ip, int peer_port) {
-    Connection *conn = no_throw<Connection *>("http: new connection", nullptr, [&] {
+    Connection *conn = no_throw("http: new connection", nullptr, [&] {
         return new Connection(this, stream, std::string(peer_ip), peer_port);
     });
     if (!conn) {

@@ -19,9 +19,10 @@ namespace eddy {
 // Logs an exception stopped at `where` (no allocation: the log formats into a stack buffer).
 void log_stopped_exception(const char *where, const std::exception *e) noexcept;
 
-// Runs `fn()` and returns its result; if it throws, logs and returns `failed`.
-template <class R, class Fn>
-R no_throw(const char *where, R failed, Fn &&fn) noexcept {
+// Runs `fn()` and returns its result; if it throws, logs and returns `failed` (converted to
+// fn's result type: `nullptr`, `EDDY_ENOMEM`, `0` need no cast).
+template <class Fn, class R = std::invoke_result_t<Fn &>>
+R no_throw(const char *where, std::type_identity_t<R> failed, Fn &&fn) noexcept {
     try {
         return fn();
     } catch (const std::exception &e) {

@@ -188,8 +188,7 @@ Route *App::find_named(std::string_view name) const {
 // route) and makes the request's handler; nullptr when out of memory (the walk's strings, or
 // the handler). Once the handler is made nothing throws.
 Handler *App::route_request(http::Request *req) {
-    return no_throw("web: routing a request", static_cast<Handler *>(nullptr),
-                    [&] { return route_or_throw(req); });
+    return no_throw("web: routing a request", nullptr, [&] { return route_or_throw(req); });
 }
 
 // The request could not be routed (out of memory): answered 500 without a handler.
@@ -197,7 +196,6 @@ void App::refuse_unrouted(http::Request *req) {
     req->set_status(500, {});
     req->finish();
 }
-
 
 // The general walk: host tables (matched on the host name without its port), then the default
 // table (patterns with captures), then the default route.

@@ -833,7 +833,7 @@ int Handler::set_cookie(std::string_view name, std::string_view value, const cha
                         const char *samesite) {
     if (!answerable()) [[unlikely]] return refusal();
     // Out of memory before the header is set: nothing changed.
-    return no_throw("web: set_cookie", int{EDDY_ENOMEM}, [&] {
+    return no_throw("web: set_cookie", EDDY_ENOMEM, [&] {
         return set_cookie_header(name, value, domain, path, expires, max_age, flags, samesite);
     });
 }

@@ -40,7 +40,7 @@ Session *Session::create(Stream *stream, bool client, const Options &options,
                          const Callbacks &callbacks, const DeflateParams *deflate,
                          std::string subprotocol) {
     // new (std::nothrow) covers the object's bytes, not the options it copies.
-    Session *s = no_throw("websocket: new session", static_cast<Session *>(nullptr), [&] {
+    Session *s = no_throw("websocket: new session", nullptr, [&] {
         return new (std::nothrow) Session(stream, client, options, callbacks);
     });
     if (!s) {
@@ -540,7 +540,7 @@ int Session::close(int code, std::string_view reason) {
     if (reason.size() > kMaxControlPayload - 2 ||
         !is_valid_utf8(reinterpret_cast<const uint8_t *>(reason.data()), reason.size()))
         return EDDY_EINVAL;
-    int rc = no_throw("websocket: close", static_cast<int>(EDDY_ENOMEM), [&] {
+    int rc = no_throw("websocket: close", EDDY_ENOMEM, [&] {
         std::string payload = make_close_payload(code, reason);
         return send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
                           payload.size(), nullptr);
