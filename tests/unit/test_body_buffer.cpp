@@ -18,6 +18,7 @@ extern "C" {
 }
 
 #include "http/body_buffer.hpp"
+#include "util/sanitizer.hpp"
 
 using eddy::http::BodyBuffer;
 
@@ -133,6 +134,13 @@ void test_unwritten_capacity_is_not_resident(void **) {
 // block twice as large each time and holds both during the copy: 2 x 32 MiB at the last
 // growth, 1.56x the body (just past a power of two is the worst case; at one it is 1x).
 void test_growth_is_not_held_twice(void **) {
+    if (EDDY_UNDER_ASAN) {
+        // AddressSanitizer writes shadow memory for the mapping (an eighth of its size) and
+        // keeps freed blocks in quarantine: the peak then measures the sanitizer, not the
+        // buffer (1.13x seen). The normal build asserts it.
+        skip();
+        return;
+    }
     const size_t total = 41u << 20, piece_size = 64u << 10;
     std::string piece = pattern(0, piece_size);
     long before = status_kib("VmHWM");
