@@ -441,7 +441,8 @@ bool set_path_and_query(Request *req, std::string_view target) {
     // through basic_string's general _M_replace (callgrind: ~90 instructions per request).
     req->path = path.empty() ? std::string("/") : std::string(path);
     req->query = q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
-    return has_valid_percent_escapes(path);
+    // RFC 9112 §3: an invalid request-line SHOULD get 400, not be corrected and processed.
+    return is_valid_target_path(path) && is_valid_target_query(req->query);
 }
 
 // RFC 9110 §5.5: leading and trailing whitespace is not part of a field value.
@@ -779,6 +780,10 @@ int Connection::check_head(uint64_t *content_length) {
     if (hosts > 1) return 400;
     if (req->version_minor == 1 && hosts == 0) return 400;
     if (host && !is_valid_host(host->value)) return 400;
+    // An empty Host names no host: the target URI it makes ("http:///") has an empty host,
+    // which a recipient MUST reject as invalid (RFC 9110 §4.2.1; RFC 9112 §3.3 lets a server
+    // reject it). Only absolute-form carries its own authority (§3.2.2: Host is ignored).
+    if (host && host->value.empty() && authority.empty()) return 400;
     if (!authority.empty()) {
         if (!is_valid_host(authority)) return 400;
         req->host = authority;

@@ -226,9 +226,28 @@ bool accepts_coding(std::string_view accept_encoding, std::string_view coding) {
 
 bool is_userinfo(std::string_view s) { return only_unreserved_pct_subdelims(s, true); }
 
-bool has_valid_percent_escapes(std::string_view s) {
-    for (size_t at = s.find('%'); at != std::string_view::npos; at = s.find('%', at + 3))
-        if (!pct_encoded_at(s, at)) return false;
+namespace {
+// Request-target bytes RFC 3986 has no place for (the scanner already refused controls, space,
+// DEL and non-ASCII; '#' is refused with the target as a whole).
+constexpr detail::CharClass kNotInPath = detail::make_class("\"<>\\`{}", false);
+constexpr detail::CharClass kNotInQuery = detail::make_class("\"<>", false);
+}  // namespace
+
+bool is_valid_target_path(std::string_view path) {
+    for (size_t i = 0; i < path.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(path[i]);
+        if (kNotInPath.member[c]) return false;
+        if (c == '%') {
+            if (!pct_encoded_at(path, i)) return false;
+            i += 2;
+        }
+    }
+    return true;
+}
+
+bool is_valid_target_query(std::string_view query) {
+    for (char c : query)
+        if (kNotInQuery.member[static_cast<unsigned char>(c)]) return false;
     return true;
 }
 

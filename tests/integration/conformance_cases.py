@@ -147,7 +147,8 @@ CASES = [
     case("Host IPv6 literal unclosed", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, "close", "9110 7.2"),
     case("Host IPv6 literal and port", b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", 200, "open",
          "9110 7.2", echo={"host": "[::1]:80"}),
-    case("Host empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", 200, "open", "9110 7.2: empty is allowed"),
+    case("Host empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", 400, "close",
+         "9110 4.2.1: an http URI with an empty host MUST be rejected as invalid"),
 
     # ---- Content-Length (RFC 9112 6.2, 6.3; RFC 9110 8.6) ------------------------------------
     case("Content-Length with OWS", post(b"Content-Length:  3 \r\n", b"abc"), 200, "open", "9110 5.5",

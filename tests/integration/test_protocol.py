@@ -665,10 +665,17 @@ class ValidRequestTests(ServerTestCase):
         self.assertEqual(echo["host"], "")  # no Host needed on HTTP/1.0
         self.assertIsNone(resp.get("Transfer-Encoding"), "RFC 9112 6.1: no TE to 1.0 clients")
 
-    def test_empty_host_allowed(self):
-        # RFC 9112 3.2: Host with an empty value is valid (URI without authority).
-        echo, _, _ = self.assertEcho(b"GET /e HTTP/1.1\r\nHost:\r\n\r\n")
-        self.assertEqual(echo["host"], "")
+    def test_empty_host_refused(self):
+        # An empty Host makes the target URI "http:///e", whose empty host a recipient MUST
+        # reject as invalid (RFC 9110 4.2.1; RFC 9112 3.3 lets the server reject). On 1.0 too:
+        # a Host field, when sent, names the host. Absolute-form brings its own authority and
+        # the Host field is then ignored (RFC 9112 3.2.2).
+        for request in (b"GET /e HTTP/1.1\r\nHost:\r\n\r\n", b"GET /e HTTP/1.1\r\nHost: \t \r\n\r\n",
+                        b"OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n", b"GET /e HTTP/1.0\r\nHost:\r\n\r\n"):
+            with self.subTest(request=request):
+                self.assertRejected(request, 400)
+        echo, _, _ = self.assertEcho(b"GET http://a.example/e HTTP/1.1\r\nHost:\r\n\r\n")
+        self.assertEqual((echo["host"], echo["path"]), ("a.example", "/e"))
 
     def test_host_forms_accepted(self):
         for host in ("example.com:8080", "[::1]:8080", "[::1]", "127.0.0.1", "a-b.c_d.example",
@@ -1020,6 +1027,19 @@ class RequestLineErrorTests(ServerTestCase):
         # Well-formed escapes, and a query, which is passed on as it came.
         echo, _, _ = self.assertEcho(b"GET /%41%2f%e9?q=100%&r=%zz HTTP/1.1\r\nHost: a\r\n\r\n")
         self.assertEqual((echo["path"], echo["uri"]), ("/%41%2f%e9", "/%41%2f%e9?q=100%&r=%zz"))
+
+    def test_characters_uri_has_no_place_for(self):
+        # RFC 3986 has no '"' '<' '>' '\\' '`' '{' '}' in a path, nor '"' '<' '>' in a query
+        # (browsers percent-encode them there); RFC 9112 3: SHOULD 400, not "fixed" and served.
+        for target in (b'/a"b', b"/a<b", b"/a>b", b"/a\\b", b"/a`b", b"/a{b", b"/a}b",
+                       b'/?q="x"', b"/?q=<script>", b"/x?a>b", b"http://a/a\\b"):
+            with self.subTest(target=target):
+                self.assertRejected(b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+        # What some browsers send unencoded passes: '|' '^' '[' ']' in a path, and in a query
+        # those and '\\' '`' '{' '}' too (the WHATWG URL standard's encode sets).
+        target = "/a|b^c[d]?x={1}|[2]^`\\"
+        echo, _, _ = self.assertEcho(b"GET " + target.encode() + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(echo["uri"], target)
     """Recipients of an invalid request-line SHOULD respond with 400 (RFC 9112 3.2). The RFC
     also lets a recipient parse on whitespace boundaries (a MAY); eddy documents strict parsing,
     so whitespace variants are expected to get 400 too."""

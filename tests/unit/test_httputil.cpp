@@ -208,10 +208,16 @@ void test_host_parts(void **) {
     assert_true(is_userinfo("us%65r:p%40ss:w") && is_userinfo("") && is_userinfo("a!$&'()*+,;=-._~"));
     for (const char *bad : {"a@b", "a b", "%4", "%zz", "a[b", "a/b"})
         if (is_userinfo(bad)) fail_msg("userinfo should be invalid: %s", bad);
-    for (const char *good : {"", "/", "/a%2Fb%e9", "%41", "/x%00y"})
-        if (!has_valid_percent_escapes(good)) fail_msg("escapes should be valid: %s", good);
-    for (const char *bad : {"%", "/%zz", "/a%4", "/50%", "/%%41", "/x%g0"})
-        if (has_valid_percent_escapes(bad)) fail_msg("escapes should be invalid: %s", bad);
+    for (const char *good :
+         {"", "/", "/a%2Fb%e9", "%41", "/x%00y", "/a|b^c[d]", "/!$&'()*+,;=:@-._~"})
+        if (!is_valid_target_path(good)) fail_msg("path should be valid: %s", good);
+    for (const char *bad : {"%", "/%zz", "/a%4", "/50%", "/%%41", "/x%g0", "/a\"b", "/a<b", "/a>b",
+                            "/a\\b", "/a`b", "/a{b", "/a}b", "/ok%41\\"})
+        if (is_valid_target_path(bad)) fail_msg("path should be invalid: %s", bad);
+    for (const char *good : {"", "a=1&b=2", "q=100%", "a={1}|[2]^`\\", "x=%zz", "/?:@"})
+        if (!is_valid_target_query(good)) fail_msg("query should be valid: %s", good);
+    for (const char *bad : {"a=\"", "a=<", "b>", "ok&x=<script>"})
+        if (is_valid_target_query(bad)) fail_msg("query should be invalid: %s", bad);
 }
 
 void test_host_invalid(void **) {
