@@ -4,18 +4,23 @@
  *
  * GET|HEAD /fixed answers "hello world\n" (text/plain). Every other request is echoed back as
  * JSON: method, uri, path, version, host, the header fields in arrival order, and the body
- * (its bytes as Latin-1 code points); a HEAD gets the header fields of the GET echo. /ws is the WebSocket echo: every message comes back with
- * the same type; permessage-deflate is accepted when the client offers it; messages up to
- * 32 MiB.
+ * (its bytes as Latin-1 code points); a HEAD gets the header fields of the GET echo. /ws is the
+ * WebSocket echo: every message comes back with the same type; permessage-deflate is accepted when
+ * the client offers it; messages up to 32 MiB.
  *
  * The HTTP echo is the application's default route (a handler per method), so that /ws can be
- * a WebSocket route of the same application on the same port.
+ * a WebSocket route of the same application on the same port. Form bodies are not decoded
+ * (eddy_server_set_body_arguments off): every body is echoed as it came, a malformed multipart
+ * one included. OPTIONS answers list the methods in Allow. Conditional requests: GET and HEAD
+ * are compared with the echo's ETag by the web layer (304, 412); the methods that change a
+ * resource are refused with 412 when their precondition fails (see precondition_fails).
  */
 #include <eddy/eddy.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A growable byte buffer for building the JSON reply; `failed` once an append found no memory
  * (the reply is then a 503, not a truncated echo). */
@@ -78,6 +83,34 @@ static void respond(eddy_handler *h, const char *type, const char *body, size_t 
         eddy_handler_send_error(h, 503);
 }
 
+static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+static const char allow[] = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
+
+/* RFC 9110 §13.1.1, §13.1.2 and §13.2.2 for a method that changes a resource (POST, PUT,
+ * DELETE, PATCH): an origin server MUST NOT perform it when a precondition is false, and
+ * answers 412. Every echo resource exists (GET answers 200 on any path), and no entity tag a
+ * client sends can be its current one (the representation echoes the request asking for it, its
+ * conditional fields included). So If-Match "*" holds and a list of tags fails; If-None-Match
+ * "*" fails and a list of tags holds. The echo has no Last-Modified: If-Unmodified-Since is
+ * ignored (§13.1.4). */
+static int precondition_fails(const eddy_request *req) {
+    int if_match = 0, if_match_star = 0, if_none_match_star = 0;
+    size_t count = eddy_request_header_count(req);
+    for (size_t i = 0; i < count; i++) {
+        const char *name, *value;
+        size_t name_len, value_len;
+        if (eddy_request_header_at(req, i, &name, &name_len, &value, &value_len) != 0) continue;
+        int star = value_len == 1 && value[0] == '*';
+        if (name_len == 8 && strncasecmp(name, "If-Match", 8) == 0) {
+            if_match = 1;
+            if_match_star |= star;
+        } else if (name_len == 13 && strncasecmp(name, "If-None-Match", 13) == 0) {
+            if_none_match_star |= star;
+        }
+    }
+    return (if_match && !if_match_star) || if_none_match_star;
+}
+
 static void on_request(eddy_handler *h, void *userdata) {
     (void)userdata;
     eddy_request *req = eddy_handler_request(h);
@@ -85,8 +118,21 @@ static void on_request(eddy_handler *h, void *userdata) {
     const char *method = eddy_request_method(req, &method_len);
     const char *path = eddy_request_path(req, &path_len);
     int is_get_or_head = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int is_options = strcmp(method, "OPTIONS") == 0;
     if (is_get_or_head && strcmp(path, "/fixed") == 0) {
         respond(h, "text/plain", "hello world\n", 12);
+        return;
+    }
+    /* OPTIONS (and CONNECT, TRACE) select no representation: preconditions are ignored
+     * (RFC 9110 §13.2.1). */
+    if (!is_get_or_head && !is_options && precondition_fails(req)) {
+        eddy_handler_send_error(h, 412);
+        return;
+    }
+    /* RFC 9110 §9.3.7: a server generating a successful response to OPTIONS SHOULD send the
+     * header fields that describe optional features, such as Allow. */
+    if (is_options && eddy_handler_set_header(h, "Allow", EDDY_NTS, allow, EDDY_NTS) != 0) {
+        eddy_handler_send_error(h, 503);
         return;
     }
     buf_t b = {0};
@@ -153,6 +199,7 @@ int main(int argc, char **argv) {
     eddy_loop *loop = eddy_loop_new();
     eddy_app *app = eddy_app_new(loop);
     eddy_server *server = eddy_app_server(app);
+    eddy_server_set_body_arguments(server, 0);
     eddy_ws_options *wo = eddy_ws_options_new();
     eddy_ws_options_set_compression(wo, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_max_message_size(wo, 32u * 1024u * 1024u);
@@ -160,7 +207,6 @@ int main(int argc, char **argv) {
     /* Added first: routes are tried in order and the echo route matches /ws too. */
     eddy_route_set_websocket(ws, NULL, ws_echo, NULL, wo);
     eddy_ws_options_free(wo);
-    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
     eddy_route *echo = eddy_app_add_route(app, "/.*", EDDY_NTS, NULL, NULL);
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         eddy_route_on(echo, methods[i], EDDY_NTS, on_request);

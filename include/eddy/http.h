@@ -167,6 +167,14 @@ EDDY_API int eddy_server_set_proxy_protocol(eddy_server *server, int on);
 /* Non-zero: gzip request bodies (Content-Encoding: gzip) are decoded before the callback
  * (the header is renamed X-Consumed-Content-Encoding). Off: such bodies pass through as is. */
 EDDY_API int eddy_server_set_decompress_request(eddy_server *server, int on);
+/* Non-zero (the default, as Tornado): a body that is not streamed and is labelled
+ * application/x-www-form-urlencoded or multipart/form-data is decoded into arguments and files
+ * before the request callback, and one that cannot be (see eddy_request_argument_count) is
+ * answered 400 without calling it. Zero: bodies are not decoded — arguments come from the query
+ * alone, there are no files — and every such request reaches the callback with its body as
+ * bytes: for proxies, echo servers and applications that read their own forms. Affects
+ * requests whose body completes afterwards. Returns 0 or EDDY_EINVAL (NULL server). */
+EDDY_API int eddy_server_set_body_arguments(eddy_server *server, int on);
 /* Sets the Server header value (EDDY_NTS-terminated or with length); NULL sends none.
  * Default "eddy/<version>". Returns 0, EDDY_EINVAL or EDDY_ENOMEM (the old value stays). */
 EDDY_API int eddy_server_set_server_header(eddy_server *server, const char *value, size_t len);
@@ -245,8 +253,9 @@ EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len);
 #define EDDY_ARGS_BODY 0x2
 #define EDDY_ARGS_ALL 0x3
 /* The number of decoded arguments from `sources` (query first, then body: urlencoded and
- * multipart/form-data fields). A body that is not streamed is parsed when it has arrived, and
- * one the server will not parse is answered 400 and never reaches the request callback: over
+ * multipart/form-data fields). A body that is not streamed is parsed when it has arrived
+ * (unless eddy_server_set_body_arguments turned that off), and one the server will not parse
+ * is answered 400 and never reaches the request callback: over
  * 10,000 urlencoded arguments, or multipart with over 100 parts or a part head over 10 KiB
  * (Tornado's limits), or malformed multipart. The query is parsed on first use: 0 when memory
  * ran out for it. */

@@ -194,6 +194,12 @@ EDDY_API int eddy_server_set_decompress_request(eddy_server *server, int on) {
     return 0;
 }
 
+EDDY_API int eddy_server_set_body_arguments(eddy_server *server, int on) {
+    if (!server) return EDDY_EINVAL;
+    Srv(server)->options.parse_body_arguments = on != 0;
+    return 0;
+}
+
 EDDY_API int eddy_server_set_server_header(eddy_server *server, const char *value, size_t len) {
     if (!server) return EDDY_EINVAL;
     if (!value) {

@@ -680,7 +680,7 @@ void Connection::deliver_request() {
         send_error(400, true);
         return;
     }
-    if (!req->streaming) {
+    if (!req->streaming && server_->options.parse_body_arguments) {
         std::string error;
         if (int status = req->parse_body_arguments(error)) {
             log(status == 400 ? LogLevel::info : LogLevel::error, "http: %s: form body refused: %s",

@@ -51,6 +51,7 @@ struct ServerOptions {
     bool xheaders = false;
     bool proxy_protocol = false;  // every connection starts with a PROXY v1/v2 header
     bool decompress_request = false;
+    bool parse_body_arguments = true;  // eddy_server_set_body_arguments
     // eddy_server_set_protocol: every request's scheme ("http"/"https"); empty: by connection.
     std::string protocol;
     bool allow_any_method = false;

@@ -4,6 +4,7 @@
  *   http_api_server [--port N] [--host H] [--unix PATH] [--idle-timeout S]
  *                   [--header-timeout S] [--body-timeout S] [--max-connections N]
  *                   [--xheaders] [--trusted-proxy IP]... [--decompress] [--no-keep-alive]
+ *                   [--no-body-arguments]
  *                   [--max-body-size N] [--max-body-memory N] [--access-log PATH|-|stdout]
  *
  * Prints "listening on unix:PATH" (with --unix) and then "listening on HOST:PORT" once ready.
@@ -709,6 +710,8 @@ int main(int argc, char **argv) {
         if (strcmp(a, "--xheaders") == 0) rc = eddy_server_set_xheaders(srv, 1);
         else if (strcmp(a, "--decompress") == 0) rc = eddy_server_set_decompress_request(srv, 1);
         else if (strcmp(a, "--no-keep-alive") == 0) rc = eddy_server_set_no_keep_alive(srv, 1);
+        else if (strcmp(a, "--no-body-arguments") == 0)
+            rc = eddy_server_set_body_arguments(srv, 0);
         else if (!v) {
             fprintf(stderr, "http_api_server: bad option %s\n", a);
             return 2;

@@ -1285,6 +1285,43 @@ class TrustedPeerTest(ServerTestCase):
 
 # ---- no_keep_alive --------------------------------------------------------------------------------
 
+class NoBodyArgumentsTest(ServerTestCase):
+    """eddy_server_set_body_arguments(server, 0): form bodies reach the callback as bytes."""
+    SERVER_ARGS = ("--no-body-arguments",)
+
+    def test_form_bodies_are_not_decoded(self):
+        for ctype, body in (("application/x-www-form-urlencoded", b"a=1&b=2"),
+                            ("multipart/form-data; boundary=xyz",
+                             b'--xyz\r\nContent-Disposition: form-data; name="a"; filename="f"\r\n'
+                             b"\r\nhi\r\n--xyz--\r\n"),
+                            ("multipart/form-data", b"not multipart at all")):
+            with self.subTest(ctype=ctype):
+                j = self.get_json("/echo?q=1", "POST", body, {"Content-Type": ctype})
+                self.assertEqual(j["body"], body.decode("latin-1"))
+                self.assertEqual(j["args_body"], [])
+                self.assertEqual(j["files"], [])
+                self.assertEqual(j["args_query"], [["q", "1"]])
+
+    def test_default_decodes_and_refuses_malformed(self):
+        # The same bodies on a default server: decoded, and the malformed one answered 400.
+        default = ServerProcess()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", default.port, timeout=10)
+            try:
+                c.request("POST", "/echo", b"a=1&b=2",
+                          {"Content-Type": "application/x-www-form-urlencoded"})
+                r = c.getresponse()
+                self.assertEqual(json.loads(r.read())["args_body"], [["a", "1"], ["b", "2"]])
+                c.request("POST", "/echo", b"not multipart", {"Content-Type": "multipart/form-data"})
+                r = c.getresponse()
+                r.read()
+                self.assertEqual(r.status, 400)
+            finally:
+                c.close()
+        finally:
+            check_clean_exit(self, default)
+
+
 class NoKeepAliveTest(ServerTestCase):
     SERVER_ARGS = ("--no-keep-alive",)
 
