@@ -301,7 +301,10 @@ bool Session::end_frame() {
         handle_close_frame();
         return false;  // nothing after a close frame is read
     case kOpPing:
-        if (!close_sent_)
+        // RFC 6455 §5.5.2: a ping gets its pong unless the peer's close came first (nothing is
+        // read after it) — after our own close too, while we wait for the peer's; but not
+        // once we failed the connection (§7.1.7: its bytes are no longer processed).
+        if (!failed_code_)
             send_frame(kOpPong, false, reinterpret_cast<const uint8_t *>(control_.data()),
                        control_.size(), nullptr);
         // The application hears of the ping after its pong is queued (Tornado's order), and

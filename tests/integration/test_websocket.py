@@ -234,10 +234,11 @@ def raw_tests(port):
           [(10, b"abc"), (1, b"ping:abc"), (10, b""), (1, b"ping:"), (1, b"echo")],
           f"on_ping: pong first, then the callback with the payload, in order ({got})")
     s.sendall(frame(9, b"close") + frame(9, b"late"))
-    got = [read_frame(s) for _ in range(3)]
+    got = [read_frame(s) for _ in range(4)]
     check([(op, p[:2]) for op, _, p in got] ==
-          [(10, b"cl"), (1, b"pi"), (8, struct.pack("!H", 4001))],
-          "on_ping may close the connection; a ping after that is neither answered nor reported")
+          [(10, b"cl"), (1, b"pi"), (8, struct.pack("!H", 4001)), (10, b"la")],
+          "on_ping may close the connection; a ping after that gets its pong (RFC 6455 5.5.2) "
+          f"but is not reported ({got})")
     s.sendall(frame(8, struct.pack("!H", 1000)))
     try:
         rest = s.recv(100)
@@ -275,6 +276,24 @@ def raw_tests(port):
         rest = None
     check(rest == b"", "server drops TCP when the client never answers the close "
           f"(after {time.monotonic() - start:.1f} s)")
+    s.close()
+
+    # RFC 6455 5.5.2: a ping gets its pong "unless it already received a Close frame" — so
+    # also after the server sent its own close and waits for ours; then our close ends it.
+    s, head, _ = handshake(port, "/closer")
+    s.sendall(frame(1, b"x"))
+    op, _, p = read_frame(s)
+    check(op == 8 and p[:2] == struct.pack("!H", 4000), "server-initiated close before a ping")
+    s.sendall(frame(9, b"still?"))
+    op, _, p = read_frame(s)
+    check((op, p) == (10, b"still?"), f"a ping after the server's close gets its pong: {op} {p!r}")
+    s.sendall(frame(8, struct.pack("!H", 4000)))
+    s.settimeout(10)
+    try:
+        rest = s.recv(10)
+    except OSError:
+        rest = None
+    check(rest == b"", f"the close handshake then ends with TCP close: {rest!r}")
     s.close()
 
 
