@@ -219,6 +219,12 @@ def raw_tests(port):
     s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
     check(s.recv(100).startswith(b"HTTP/1.1 400"), "no Upgrade header → 400")
     s.close()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: \r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    check(s.recv(100).startswith(b"HTTP/1.1 400"),
+          "empty Host → 400 (RFC 6455 4.2.1: the server's authority; RFC 9110 4.2.1)")
+    s.close()
     s, head, _ = handshake(port, extra=b"Origin: http://evil.example\r\n")
     check(head.startswith(b"HTTP/1.1 403"), "cross-origin → 403")
     s.close()
