@@ -200,6 +200,11 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
             }
             after_cr_ = true;
             continue;
+        } else if (c == '\n') {
+            // A bare LF. RFC 9112 §2.2 lets a recipient take it as a line end (a MAY), but a
+            // proxy in front that does not would read these bytes as other fields than we do:
+            // the ambiguity request smuggling lives on. Refused (llhttp does too).
+            return fail(400);
         }
         switch (state_) {
         case State::sp1:
@@ -237,7 +242,7 @@ HeadScanner::Result HeadScanner::scan(const char *data, size_t len, size_t *used
             part_len_++;
             continue;
         case State::field_value:
-            if (c == '\n') {  // a bare LF ends the line too (RFC 9112 §2.2 allows it)
+            if (c == '\n') {  // after CR (a bare LF was refused above)
                 if (part_open_) append_open_part(data + mark, i - mark);
                 part_open_ = false;
                 state_ = State::field_name;

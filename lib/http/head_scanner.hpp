@@ -6,7 +6,8 @@
 //  - request-line = method SP request-target SP HTTP-version, with exactly one SP each time, a
 //    target of visible ASCII only, and a version of the form "HTTP/" DIGIT "." DIGIT;
 //  - field names are tokens directly followed by ':' (no whitespace before the colon);
-//  - no obs-fold (a field line starting with whitespace) and no bare CR.
+//  - no obs-fold (a field line starting with whitespace), and lines end with CRLF: a bare CR or
+//    a bare LF is an error.
 #pragma once
 
 #include <cstddef>

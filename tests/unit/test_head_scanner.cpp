@@ -82,8 +82,6 @@ void test_parts(void **) {
                   {{"A", "1"}, {"B", "2 "}, {"C", ""}, {"D", ""}});
     // Whitespace inside a value stays; obs-text is a value byte.
     expect_fields(" * HTTP/1.1\r\nX:  a \t b\xff\r\n\r\n", "*", {{"X", "a \t b\xff"}});
-    // A bare LF ends a field line too.
-    expect_fields(" / HTTP/1.1\nX: 1\n\n", "/", {{"X", "1"}});
     // More than the 8 fields reserved at once.
     std::string many = " / HTTP/1.1\r\n";
     std::vector<std::pair<std::string, std::string>> want;
@@ -100,6 +98,10 @@ void test_errors(void **) {
     expect_error(" / HTTP/1.1\r\n Host: x\r\n\r\n", 400);  // obs-fold
     expect_error(" / HTTP/1.1\r\nHost : x\r\n\r\n", 400);  // whitespace before the colon
     expect_error(" / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400);   // bare CR in a value
+    expect_error(" / HTTP/1.1\nX: 1\r\n\r\n", 400);        // bare LF ending the request line
+    expect_error(" / HTTP/1.1\r\nX: 1\nY: 2\r\n\r\n", 400);  // ... a field line
+    expect_error(" / HTTP/1.1\r\nX: 1\r\n\n", 400);          // ... the empty line
+    expect_error(" / HTTP/1.1\r\nX\n: 1\r\n\r\n", 400);      // ... inside a name
     expect_error(" / HTTP/1.1\r\nX: \x01\r\n\r\n", 400);   // a control character
     expect_error(" / HTTP/1.1\r\nX: a\x7f\r\n\r\n", 400);  // DEL
     expect_error(" / HTTP/x.1\r\n\r\n", 400);
