@@ -442,7 +442,7 @@ bool set_path_and_query(Request *req, std::string_view target) {
     req->path = path.empty() ? std::string("/") : std::string(path);
     req->query = q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
     // RFC 9112 §3: an invalid request-line SHOULD get 400, not be corrected and processed.
-    return is_valid_target_path(path) && is_valid_target_query(req->query);
+    return is_valid_target_path(path);
 }
 
 // RFC 9110 §5.5: leading and trailing whitespace is not part of a field value.

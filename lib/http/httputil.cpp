@@ -230,7 +230,6 @@ namespace {
 // Request-target bytes RFC 3986 has no place for (the scanner already refused controls, space,
 // DEL and non-ASCII; '#' is refused with the target as a whole).
 constexpr detail::CharClass kNotInPath = detail::make_class("\"<>\\`{}", false);
-constexpr detail::CharClass kNotInQuery = detail::make_class("\"<>", false);
 }  // namespace
 
 bool is_valid_target_path(std::string_view path) {
@@ -242,12 +241,6 @@ bool is_valid_target_path(std::string_view path) {
             i += 2;
         }
     }
-    return true;
-}
-
-bool is_valid_target_query(std::string_view query) {
-    for (char c : query)
-        if (kNotInQuery.member[static_cast<unsigned char>(c)]) return false;
     return true;
 }
 

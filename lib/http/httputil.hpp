@@ -138,12 +138,11 @@ bool is_userinfo(std::string_view s);
 // The path of an origin-form request-target (its bytes already visible ASCII, no '#'):
 // false when a '%' does not start a pct-encoded octet (RFC 3986 §2.1: "%zz", "50%") or a byte
 // RFC 3986 has no place for appears: '"' '<' '>' '\' '`' '{' '}'. (Browsers percent-encode
-// all of these in a path; '|' '^' '[' ']', which some send as they are, pass.)
+// all of these in a path; '|' '^' '[' ']', which some send as they are, pass.) The query is
+// not held to RFC 3986 this way: it carries data that programs and users put in as typed
+// (http.client and curl send '"' or '{' raw, "?q=100%" is common), and decoding keeps what is
+// malformed as it is.
 bool is_valid_target_path(std::string_view path);
-// The query of a request-target: false when it holds '"' '<' '>', which no browser sends
-// unencoded. Malformed '%' escapes and the other characters outside RFC 3986 pass here: user
-// agents send queries such as "?q=100%" or "?a={1}" as typed, and decoding keeps them literal.
-bool is_valid_target_query(std::string_view query);
 
 // ---- URL pieces ------------------------------------------------------------------------------
 

@@ -214,10 +214,6 @@ void test_host_parts(void **) {
     for (const char *bad : {"%", "/%zz", "/a%4", "/50%", "/%%41", "/x%g0", "/a\"b", "/a<b", "/a>b",
                             "/a\\b", "/a`b", "/a{b", "/a}b", "/ok%41\\"})
         if (is_valid_target_path(bad)) fail_msg("path should be invalid: %s", bad);
-    for (const char *good : {"", "a=1&b=2", "q=100%", "a={1}|[2]^`\\", "x=%zz", "/?:@"})
-        if (!is_valid_target_query(good)) fail_msg("query should be valid: %s", good);
-    for (const char *bad : {"a=\"", "a=<", "b>", "ok&x=<script>"})
-        if (is_valid_target_query(bad)) fail_msg("query should be invalid: %s", bad);
 }
 
 void test_host_invalid(void **) {
