@@ -91,6 +91,18 @@ func (a *App) SetDecompressRequest(on bool) {
 	})
 }
 
+// SetBodyArguments decides whether form bodies are decoded before handlers run (default on,
+// as Tornado): a body labelled application/x-www-form-urlencoded or multipart/form-data
+// becomes body arguments (Request.BodyArgument, FromBody) and files, and one that cannot be
+// decoded gets 400 without the handler running. Off: form bodies are not decoded (arguments
+// come from the query alone, there are no files) and every request reaches its handler with
+// Request.Body as it came: for proxies, echo servers and handlers that read their own forms.
+func (a *App) SetBodyArguments(on bool) {
+	a.serverOption(fmt.Sprintf("SetBodyArguments(%v)", on), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_body_arguments(s, cBool(on))
+	})
+}
+
 // SetMaxHeaderSize limits a request head (request line and header fields) to this many bytes
 // (Tornado's max_header_size; default 65536). Over it: 431 and close. At least 64.
 func (a *App) SetMaxHeaderSize(bytes int) {

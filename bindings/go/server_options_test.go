@@ -239,6 +239,41 @@ func TestServerDecompressAndServerHeader(t *testing.T) {
 	}
 }
 
+// SetBodyArguments(false): form bodies reach the handler undecoded; by default a malformed
+// one gets 400.
+func TestServerBodyArguments(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint("on=", on), func(t *testing.T) {
+			app := New()
+			app.Post(`/form`, func(w *ResponseWriter, r *Request) {
+				a, ok := r.BodyArgument("a")
+				if !ok {
+					a = "-"
+				}
+				w.WriteString(a + ":" + string(r.Body()))
+			})
+			if !on {
+				app.SetBodyArguments(false)
+			}
+			base := start(t, app)
+			resp, body := do(t, "POST", base+"/form", strings.NewReader("not multipart"),
+				map[string]string{"Content-Type": "multipart/form-data"})
+			if on {
+				expect(t, resp, body, 400, "")
+			} else {
+				expect(t, resp, body, 200, "-:not multipart")
+			}
+			resp, body = do(t, "POST", base+"/form", strings.NewReader("a=1"),
+				map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+			if on {
+				expect(t, resp, body, 200, "1:a=1")
+			} else {
+				expect(t, resp, body, 200, "-:a=1")
+			}
+		})
+	}
+}
+
 func TestServerProxyProtocolWithoutServerHeader(t *testing.T) {
 	quiet := ipApp()
 	quiet.SetServerHeader("")

@@ -569,8 +569,8 @@ end
 -- name → the type it takes. Sizes are integers (bytes or counts), timeouts seconds.
 local SERVER_OPTIONS = {
   ssl_options = "table", xheaders = "boolean", trusted_downstream = "table", no_keep_alive = "boolean",
-  decompress_request = "boolean", max_header_size = "size", max_header_fields = "size",
-  max_body_size = "size", max_buffer_size = "size", max_body_memory = "size",
+  decompress_request = "boolean", body_arguments = "boolean", max_header_size = "size",
+  max_header_fields = "size", max_body_size = "size", max_buffer_size = "size", max_body_memory = "size",
   header_timeout = "number", idle_connection_timeout = "number", body_timeout = "number",
   max_connections = "size", server_header = "string or false", proxy_protocol = "boolean",
   chunk_size = "size", protocol = "string",
@@ -641,6 +641,9 @@ local function configure_server(server, opts)
   if opts.decompress_request ~= nil then
     set("decompress_request", core.eddy_server_set_decompress_request(server, flag(opts.decompress_request)))
   end
+  if opts.body_arguments ~= nil then
+    set("body_arguments", core.eddy_server_set_body_arguments(server, flag(opts.body_arguments)))
+  end
   local numbers = {
     { "max_header_size", core.eddy_server_set_max_header_size },
     { "max_header_fields", core.eddy_server_set_max_header_fields },
@@ -681,6 +684,11 @@ end
 --   no_keep_alive (default false): every response says Connection: close and closes.
 --   decompress_request (default false): gzip request bodies are decoded before the handlers
 --     (the header becomes X-Consumed-Content-Encoding).
+--   body_arguments (default true, as Tornado): an application/x-www-form-urlencoded or
+--     multipart/form-data body is decoded into body arguments and files before the handlers,
+--     and one that cannot be decoded gets 400 without them running. false: form bodies are not
+--     decoded (arguments come from the query alone, no files) and every request reaches its
+--     handler with Handler:body as it came.
 --   max_header_size (bytes, default 65536; at least 64): a larger request head gets 431.
 --   max_header_fields (default 1000; at least 1): more header lines get 431 and close.
 --   max_body_size (bytes, default 100 MiB, counted decompressed; max_buffer_size is its

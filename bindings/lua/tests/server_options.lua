@@ -7,7 +7,8 @@ local harness = require("tests.script_harness")
 local core, json = eddy.core, eddy.json
 local args = harness.args()
 
--- GET /ip answers "<remote ip> <scheme>"; POST /echo the consumed encoding and the body.
+-- GET /ip answers "<remote ip> <scheme>"; POST /echo the consumed encoding and the body;
+-- POST /form the body argument a ("-" without one) and the body.
 local function app()
   return eddy.Application({
     { "/ip", { get = function(self)
@@ -15,6 +16,9 @@ local function app()
     end } },
     { "/echo", { post = function(self)
       self:write((self:header("X-Consumed-Content-Encoding") or "-") .. ":" .. self:body())
+    end } },
+    { "/form", { post = function(self)
+      self:write((self:get_body_argument("a", false) or "-") .. ":" .. self:body())
     end } },
     { "/", { get = function(self) self:write("ok") end } },
   })
@@ -33,6 +37,7 @@ ports.timeout = app():listen(0, "127.0.0.1", { header_timeout = 0.2 })
 ports.body_memory = app():listen(0, "127.0.0.1", { max_body_memory = 100000 })
 ports.no_keep_alive = app():listen(0, "127.0.0.1", { no_keep_alive = true })
 ports.max_connections = app():listen(0, "127.0.0.1", { max_connections = 1 })
+ports.no_body_arguments = app():listen(0, "127.0.0.1", { body_arguments = false })
 ports.misc = app():listen(0, "127.0.0.1", { decompress_request = true, server_header = "test-server/1",
   max_body_size = 1000, idle_connection_timeout = 30, body_timeout = 30, chunk_size = 65536 })
 
@@ -56,6 +61,7 @@ local bad = {
   idle_timeout = { idle_connection_timeout = -1 },
   nan_timeout = { header_timeout = 0 / 0 },
   xheaders_type = { xheaders = "yes" },
+  body_arguments_type = { body_arguments = 0 },
   trusted = { trusted_downstream = { "127.0.0.1", "not-an-ip" } },
   trusted_type = { trusted_downstream = "127.0.0.1" },
   trusted_map = { trusted_downstream = { proxy = "127.0.0.1" } },

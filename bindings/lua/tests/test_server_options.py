@@ -3,8 +3,9 @@ server's listen take Tornado's HTTPServer keywords (tests/server_options.lua sta
 per case). Over loopback sockets: xheaders believed from a trusted proxy only (and not at all
 when off), 431 for the head's size and its field count, 408 and close for a head that never
 ends, Connection: close with no_keep_alive, max_connections closing the idle connection, gzip
-request bodies and the Server header, 503 and close for a body over max_body_memory, the PROXY
-protocol on the raw server; and every bad option table raising an error that names the
+request bodies and the Server header, 503 and close for a body over max_body_memory, form
+bodies left undecoded with body_arguments = false (400 for a malformed one by default), the
+PROXY protocol on the raw server; and every bad option table raising an error that names the
 option, at the caller's line."""
 import gzip
 import json
@@ -138,6 +139,20 @@ class ServerOptions(unittest.TestCase):
         self.assertEqual((status, data), (200, b"gzip:hello, decompressed"))
         self.assertEqual(resp.getheader("Server"), "test-server/1")
 
+    def test_body_arguments(self):
+        def post(name, ctype, body):
+            return self.exchange(name, "POST /form HTTP/1.1\r\nHost: t\r\nContent-Type: %s\r\n"
+                                 "Content-Length: %d\r\n\r\n%s" % (ctype, len(body), body))
+        # false: form bodies are not decoded; each request reaches the handler, body unchanged.
+        status, _, data = post("no_body_arguments", "multipart/form-data", "not multipart")
+        self.assertEqual((status, data), (200, b"-:not multipart"))
+        status, _, data = post("no_body_arguments", "application/x-www-form-urlencoded", "a=1")
+        self.assertEqual((status, data), (200, b"-:a=1"))
+        # The default (true, as Tornado): decoded, and a body that cannot be gets 400.
+        self.assertEqual(post("off", "multipart/form-data", "not multipart")[0], 400)
+        status, _, data = post("off", "application/x-www-form-urlencoded", "a=1")
+        self.assertEqual((status, data), (200, b"1:a=1"))
+
     def test_raw_server_proxy_protocol_without_server_header(self):
         status, resp, data = self.exchange(
             "raw", "PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -163,6 +178,7 @@ class ServerOptions(unittest.TestCase):
             "idle_timeout": "listen option idle_connection_timeout = -1 refused: ",
             "nan_timeout": "listen option header_timeout = ",
             "xheaders_type": "listen option xheaders must be a boolean",
+            "body_arguments_type": "listen option body_arguments must be a boolean",
             "trusted": "listen option trusted_downstream: \"not-an-ip\" refused",
             "trusted_type": "listen option trusted_downstream must be a table",
             "trusted_map": "listen option trusted_downstream must be a list of addresses",

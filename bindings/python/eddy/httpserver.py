@@ -64,21 +64,27 @@ class HTTPServer:
     limit the oldest idle keep-alive connection is closed for a new one, and when none is idle
     the new one is closed), server_header (the Server header's value; False sends none; default
     "eddy/<version>"), proxy_protocol (True: every connection starts with a PROXY v1/v2
-    header, as HAProxy's send-proxy sends it; only behind such a proxy, not with ssl_options)
-    and max_body_memory (most request-body bytes held in memory over all connections, default
+    header, as HAProxy's send-proxy sends it; only behind such a proxy, not with ssl_options),
+    max_body_memory (most request-body bytes held in memory over all connections, default
     1 GiB, 0 = no limit; counted until each request is finished, stream_request_body handlers'
     bodies not counted; a body that does not fit gets 503 and close, before any 100 Continue
-    when its Content-Length does not fit).
+    when its Content-Length does not fit) and body_arguments (default True, as Tornado: an
+    application/x-www-form-urlencoded or multipart/form-data body is decoded into
+    request.body_arguments and request.files, and one that cannot be decoded gets 400 without
+    the handler running; False: form bodies are not decoded, arguments come from the query
+    alone, there are no files, and every request reaches its handler with request.body as it
+    came).
     Any other keyword raises TypeError; a value eddy refuses (a max_header_size under 64,
     max_header_fields 0, a negative size or timeout, a trusted_downstream entry that is not a
     numeric IP address, proxy_protocol with ssl_options) raises ValueError."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
-                 decompress_request=False, max_header_size=None, max_body_size=None,
-                 idle_connection_timeout=None, body_timeout=None, trusted_downstream=None,
-                 ssl_options=None, protocol=None, chunk_size=None, max_buffer_size=None,
-                 max_header_fields=None, header_timeout=None, max_connections=None,
-                 server_header=None, proxy_protocol=False, max_body_memory=None, **kwargs):
+                 decompress_request=False, body_arguments=True, max_header_size=None,
+                 max_body_size=None, idle_connection_timeout=None, body_timeout=None,
+                 trusted_downstream=None, ssl_options=None, protocol=None, chunk_size=None,
+                 max_buffer_size=None, max_header_fields=None, header_timeout=None,
+                 max_connections=None, server_header=None, proxy_protocol=False,
+                 max_body_memory=None, **kwargs):
         if kwargs:  # an option eddy does not know must not vanish silently
             raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
                             % ", ".join(sorted(kwargs)))
@@ -108,6 +114,8 @@ class HTTPServer:
         _ll.eddy_server_set_xheaders(s, int(bool(xheaders)))
         _ll.eddy_server_set_no_keep_alive(s, int(bool(no_keep_alive)))
         _ll.eddy_server_set_decompress_request(s, int(bool(decompress_request)))
+        # body_arguments=False: form bodies reach the handler as bytes (no 400 for a bad one).
+        _ll.eddy_server_set_body_arguments(s, int(bool(body_arguments)))
         # Tornado's `protocol`: the scheme of every request (a TLS proxy in front), unless
         # xheaders took one from a trusted proxy's X-Scheme / X-Forwarded-Proto; the C server
         # applies that order, and request.protocol is its scheme. None: the connection's.

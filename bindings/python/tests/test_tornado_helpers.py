@@ -332,13 +332,20 @@ class RemoteIP(eddy.web.RequestHandler):
         self.write("%s %s" % (self.request.remote_ip, self.request.protocol))
 
 
+class FormEcho(eddy.web.RequestHandler):
+    def post(self):
+        self.write("%r %r %r" % (sorted(self.request.body_arguments),
+                                 sorted(self.request.files), self.request.body))
+
+
 class ServerOptions(unittest.TestCase):
     """Tornado's HTTPServer keywords: protocol, max_buffer_size and chunk_size are honoured (or
     have nothing to set), and an unknown keyword is refused instead of ignored."""
 
     def serve(self, **options):
         thread = support.ServerThread(
-            lambda: eddy.web.Application([(r"/", Scheme), (r"/ip", RemoteIP)]), **options)
+            lambda: eddy.web.Application([(r"/", Scheme), (r"/ip", RemoteIP),
+                                          (r"/form", FormEcho)]), **options)
         self.addCleanup(thread.stop)
         return thread.port
 
@@ -362,6 +369,20 @@ class ServerOptions(unittest.TestCase):
         for bad in (["not-an-ip"], "127.0.0.1", [1]):
             with self.assertRaises(ValueError, msg=bad):
                 self.serve(xheaders=True, trusted_downstream=bad)
+
+    def test_body_arguments(self):
+        multipart = {"Content-Type": "multipart/form-data"}
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        # Off: form bodies are not decoded; each request reaches the handler, body unchanged.
+        port = self.serve(body_arguments=False)
+        self.assertEqual(request(port, "POST", "/form", multipart, b"not multipart"),
+                         (200, b"[] [] b'not multipart'"))
+        self.assertEqual(request(port, "POST", "/form", form, b"a=1"), (200, b"[] [] b'a=1'"))
+        # The default (True, as Tornado): decoded, and a body that cannot be gets 400.
+        port = self.serve()
+        self.assertEqual(request(port, "POST", "/form", multipart, b"not multipart")[0], 400)
+        self.assertEqual(request(port, "POST", "/form", form, b"a=1"),
+                         (200, b"['a'] [] b'a=1'"))
 
     def test_max_header_size_gives_431(self):
         port = self.serve(max_header_size=1024)

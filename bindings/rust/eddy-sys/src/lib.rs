@@ -270,6 +270,7 @@ extern "C" {
     pub fn eddy_server_set_proxy_protocol(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_set_protocol(server: *mut eddy_server, scheme: *const c_char) -> c_int;
     pub fn eddy_server_set_decompress_request(server: *mut eddy_server, on: c_int) -> c_int;
+    pub fn eddy_server_set_body_arguments(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_set_server_header(
         server: *mut eddy_server,
         value: *const c_char,

@@ -282,6 +282,17 @@ impl App {
         check(unsafe { sys::eddy_server_set_decompress_request(self.server()?, c_int::from(on)) })
     }
 
+    /// Whether form bodies are decoded before the handlers run (default on, as Tornado): a body
+    /// labelled `application/x-www-form-urlencoded` or `multipart/form-data` becomes body
+    /// arguments and files, and one that cannot be decoded gets 400 without the handler
+    /// running. Off: form bodies are not decoded (arguments come from the query alone, there
+    /// are no files) and every request reaches its handler with `req.body()` as it came: for
+    /// proxies, echo servers and handlers that read their own forms.
+    pub fn set_body_arguments(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_body_arguments(self.server()?, c_int::from(on)) })
+    }
+
     /// Largest request head (request line and header fields) in bytes (Tornado's
     /// `max_header_size`; default 65536). Over it: 431 and close. Err(INVALID) under 64.
     pub fn set_max_header_size(&mut self, bytes: usize) -> Result<()> {

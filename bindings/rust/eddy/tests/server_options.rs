@@ -1,8 +1,9 @@
 //! The HTTP server's limits and options on App (eddy/http.h; Tornado's HTTPServer keywords),
 //! over loopback sockets: xheaders with trusted and untrusted peers, 431 for the head's size
 //! and field count, 408 on a partial head, Connection: close, max connections, 503 for a body
-//! over the body-memory budget, gzip request bodies, the Server header, the PROXY protocol,
-//! and the values eddy refuses.
+//! over the body-memory budget, gzip request bodies, the Server header, form bodies left
+//! undecoded (and 400 for a malformed one by default), the PROXY protocol, and the values eddy
+//! refuses.
 mod common;
 
 use common::certs::Certs;
@@ -186,6 +187,44 @@ fn decompress_request_and_server_header() {
     let r = c.response();
     assert_eq!(r.text(), "gzip:hello, decompressed");
     assert_eq!(r.header("server"), Some("test-server/1"));
+}
+
+/// POST /form answers the body argument a ("-" without one) and the body as it came.
+fn form_route(app: &mut App) {
+    app.route("/form").unwrap().post(|req, res| {
+        let a = req.body_argument("a").unwrap_or("-").to_owned();
+        res.write(format!("{}:{}", a, String::from_utf8_lossy(req.body())))
+    });
+}
+
+fn post_form(srv: &Server, content_type: &str, body: &str) -> common::Response {
+    let mut c = srv.connect();
+    c.send(&format!(
+        "POST /form HTTP/1.1\r\nHost: t\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
+        content_type,
+        body.len(),
+        body
+    ));
+    c.response()
+}
+
+#[test]
+fn body_arguments_off_leaves_form_bodies_undecoded() {
+    // Off: every request reaches the handler, its body unchanged and not decoded.
+    let off = Server::start(|_, app| {
+        form_route(app);
+        app.set_body_arguments(false).unwrap();
+    });
+    let r = post_form(&off, "multipart/form-data", "not multipart");
+    assert_eq!((r.status, r.text()), (200, "-:not multipart".to_owned()));
+    let r = post_form(&off, "application/x-www-form-urlencoded", "a=1");
+    assert_eq!((r.status, r.text()), (200, "-:a=1".to_owned()));
+    // The default (on, as Tornado): decoded, and a body that cannot be gets 400.
+    let default = Server::start(|_, app| form_route(app));
+    let r = post_form(&default, "multipart/form-data", "not multipart");
+    assert_eq!(r.status, 400);
+    let r = post_form(&default, "application/x-www-form-urlencoded", "a=1");
+    assert_eq!((r.status, r.text()), (200, "1:a=1".to_owned()));
 }
 
 #[test]
