@@ -79,12 +79,12 @@ class HTTPServer:
     numeric IP address, proxy_protocol with ssl_options) raises ValueError."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
-                 decompress_request=False, body_arguments=True, max_header_size=None,
+                 decompress_request=False, max_header_size=None,
                  max_body_size=None, idle_connection_timeout=None, body_timeout=None,
                  trusted_downstream=None, ssl_options=None, protocol=None, chunk_size=None,
                  max_buffer_size=None, max_header_fields=None, header_timeout=None,
                  max_connections=None, server_header=None, proxy_protocol=False,
-                 max_body_memory=None, **kwargs):
+                 max_body_memory=None, body_arguments=True, **kwargs):
         if kwargs:  # an option eddy does not know must not vanish silently
             raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
                             % ", ".join(sorted(kwargs)))
