@@ -12,11 +12,13 @@
  * a WebSocket route of the same application on the same port. Form bodies are not decoded
  * (eddy_server_set_body_arguments off): every body is echoed as it came, a malformed multipart
  * one included. OPTIONS answers list the methods in Allow. Conditional requests: GET and HEAD
- * are compared with the echo's ETag by the web layer (304, 412); the methods that change a
+ * are compared with the echo's ETag by the web layer (304, 412) — an ETag of the echo without
+ * the conditional fields, so that a repeated request revalidates; the methods that change a
  * resource are refused with 412 when their precondition fails (see precondition_fails).
  */
 #include <eddy/eddy.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,70 @@ static int precondition_fails(const eddy_request *req) {
     return (if_match && !if_match_star) || if_none_match_star;
 }
 
+/* RFC 9110 §13.1: the fields that make a request conditional. */
+static int is_conditional_field(const char *name, size_t len) {
+    static const char *const names[] = {"If-Match", "If-None-Match", "If-Modified-Since",
+                                        "If-Unmodified-Since", "If-Range"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && strncasecmp(name, names[i], len) == 0) return 1;
+    return 0;
+}
+
+/* FNV-1a, 64 bits: an entity tag only has to change when the bytes do. */
+static uint64_t fnv1a(const char *data, size_t len) {
+    uint64_t hash = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++) hash = (hash ^ (unsigned char)data[i]) * 1099511628211ull;
+    return hash;
+}
+
+/* The JSON echo of `req` into `b`; the header list leaves out the conditional fields unless
+ * `with_conditional_fields`. Returns whether the request has any. */
+static int build_echo(buf_t *b, const eddy_request *req, int with_conditional_fields) {
+    size_t len, method_len, path_len;
+    const char *method = eddy_request_method(req, &method_len);
+    const char *path = eddy_request_path(req, &path_len);
+    buf_adds(b, "{\"method\":");
+    /* HEAD answers with the header fields GET would get (RFC 9110 §9.3.2), Content-Length and
+     * ETag included: the body it does not send is the GET one. */
+    if (strcmp(method, "HEAD") == 0)
+        buf_add_json(b, "GET", 3);
+    else
+        buf_add_json(b, method, method_len);
+    buf_adds(b, ",\"uri\":");
+    const char *s = eddy_request_uri(req, &len);
+    buf_add_json(b, s, len);
+    buf_adds(b, ",\"path\":");
+    buf_add_json(b, path, path_len);
+    buf_adds(b, eddy_request_version(req) == 10 ? ",\"version\":\"HTTP/1.0\""
+                                                : ",\"version\":\"HTTP/1.1\"");
+    buf_adds(b, ",\"host\":");
+    s = eddy_request_host(req, &len);
+    buf_add_json(b, s, len);
+    buf_adds(b, ",\"headers\":[");
+    int conditional = 0;
+    size_t count = eddy_request_header_count(req), listed = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *name, *value;
+        size_t name_len, value_len;
+        eddy_request_header_at(req, i, &name, &name_len, &value, &value_len);
+        if (is_conditional_field(name, name_len)) {
+            conditional = 1;
+            if (!with_conditional_fields) continue;
+        }
+        if (listed++) buf_add(b, ",", 1);
+        buf_add(b, "[", 1);
+        buf_add_json(b, name, name_len);
+        buf_add(b, ",", 1);
+        buf_add_json(b, value, value_len);
+        buf_add(b, "]", 1);
+    }
+    buf_adds(b, "],\"body\":");
+    s = eddy_request_body(req, &len);
+    buf_add_json(b, s, len);
+    buf_adds(b, "}");
+    return conditional;
+}
+
 static void on_request(eddy_handler *h, void *userdata) {
     (void)userdata;
     eddy_request *req = eddy_handler_request(h);
@@ -136,41 +202,26 @@ static void on_request(eddy_handler *h, void *userdata) {
         return;
     }
     buf_t b = {0};
-    size_t len;
-    const char *s;
-    buf_adds(&b, "{\"method\":");
-    /* HEAD answers with the header fields GET would get (RFC 9110 §9.3.2), Content-Length and
-     * ETag included: the body it does not send is the GET one. */
-    if (strcmp(method, "HEAD") == 0)
-        buf_add_json(&b, "GET", 3);
-    else
-        buf_add_json(&b, method, method_len);
-    buf_adds(&b, ",\"uri\":");
-    s = eddy_request_uri(req, &len);
-    buf_add_json(&b, s, len);
-    buf_adds(&b, ",\"path\":");
-    buf_add_json(&b, path, path_len);
-    buf_adds(&b, eddy_request_version(req) == 10 ? ",\"version\":\"HTTP/1.0\"" : ",\"version\":\"HTTP/1.1\"");
-    buf_adds(&b, ",\"host\":");
-    s = eddy_request_host(req, &len);
-    buf_add_json(&b, s, len);
-    buf_adds(&b, ",\"headers\":[");
-    size_t count = eddy_request_header_count(req);
-    for (size_t i = 0; i < count; i++) {
-        const char *name, *value;
-        size_t name_len, value_len;
-        eddy_request_header_at(req, i, &name, &name_len, &value, &value_len);
-        if (i) buf_add(&b, ",", 1);
-        buf_add(&b, "[", 1);
-        buf_add_json(&b, name, name_len);
-        buf_add(&b, ",", 1);
-        buf_add_json(&b, value, value_len);
-        buf_add(&b, "]", 1);
+    int conditional = build_echo(&b, req, 1);
+    /* The ETag names the representation selected without the conditional fields (RFC 9110
+     * §13.2.1 evaluates them against that one): a client that repeats a request with
+     * If-None-Match set to the ETag it got gets 304, although the 200 body would also echo the
+     * If-None-Match field itself. The web layer compares it (304, 412) for GET and HEAD. */
+    if (is_get_or_head && !b.failed) {
+        uint64_t hash = 0;
+        if (conditional) {
+            buf_t without = {0};
+            build_echo(&without, req, 0);
+            hash = without.failed ? 0 : fnv1a(without.data, without.len);
+            b.failed |= without.failed;
+            free(without.data);
+        } else {
+            hash = fnv1a(b.data, b.len);
+        }
+        char etag[24];
+        int n = snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)hash);
+        if (!b.failed && eddy_handler_set_etag(h, etag, (size_t)n) != 0) b.failed = 1;
     }
-    buf_adds(&b, "],\"body\":");
-    s = eddy_request_body(req, &len);
-    buf_add_json(&b, s, len);
-    buf_adds(&b, "}");
     if (b.failed)
         eddy_handler_send_error(h, 503);
     else

@@ -199,6 +199,32 @@ class EchoAudit(Audit, unittest.TestCase):
                     if status == 200 and method == b"GET":
                         self.assertEqual(resp.body, b"hello world\n")
 
+    def test_revalidating_an_echo(self):
+        # RFC 9110 13.2.1: preconditions are evaluated against the representation selected
+        # without them. The echo's ETag leaves its conditional fields out, so repeating a
+        # request with If-None-Match set to the ETag it got is answered 304 (the 200 body
+        # would echo that field too); any other change to the request changes the ETag.
+        first = self._conditional(b"GET", b"X-A: 1\r\n", b"/thing?q=1")
+        etag = first.get("Etag").encode()
+        self.assertEqual(first.status, 200)
+        for method in (b"GET", b"HEAD"):
+            with self.subTest(method=method):
+                again = self._conditional(method, b"X-A: 1\r\nIf-None-Match: " + etag + b"\r\n",
+                                          b"/thing?q=1")
+                self.assertEqual(again.status, 304, again)
+                self.assertEqual(again.get("Etag"), etag.decode())
+        for fields, target in ((b"X-A: 2\r\n", b"/thing?q=1"), (b"X-A: 1\r\n", b"/thing?q=2")):
+            with self.subTest(fields=fields, target=target):
+                changed = self._conditional(b"GET", fields + b"If-None-Match: " + etag + b"\r\n",
+                                            target)
+                self.assertEqual(changed.status, 200)
+                self.assertIn(["If-None-Match", etag.decode()], changed.json()["headers"])
+        # If-Match with the current tag holds; a stale one is 412.
+        self.assertEqual(self._conditional(b"GET", b"X-A: 1\r\nIf-Match: " + etag + b"\r\n",
+                                           b"/thing?q=1").status, 200)
+        self.assertEqual(self._conditional(b"GET", b"X-A: 2\r\nIf-Match: " + etag + b"\r\n",
+                                           b"/thing?q=1").status, 412)
+
     def test_preconditions_on_methods_that_change_a_resource(self):
         # RFC 9110 13.1.1 / 13.1.2: the method MUST NOT be performed when the condition is
         # false, and a method other than GET/HEAD gets 412. Every echo resource exists, and no
