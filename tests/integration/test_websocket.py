@@ -284,24 +284,6 @@ def raw_tests(port):
           f"(after {time.monotonic() - start:.1f} s)")
     s.close()
 
-    # RFC 6455 5.5.2: a ping gets its pong "unless it already received a Close frame" — so
-    # also after the server sent its own close and waits for ours; then our close ends it.
-    s, head, _ = handshake(port, "/closer")
-    s.sendall(frame(1, b"x"))
-    op, _, p = read_frame(s)
-    check(op == 8 and p[:2] == struct.pack("!H", 4000), "server-initiated close before a ping")
-    s.sendall(frame(9, b"still?"))
-    op, _, p = read_frame(s)
-    check((op, p) == (10, b"still?"), f"a ping after the server's close gets its pong: {op} {p!r}")
-    s.sendall(frame(8, struct.pack("!H", 4000)))
-    s.settimeout(10)
-    try:
-        rest = s.recv(10)
-    except OSError:
-        rest = None
-    check(rest == b"", f"the close handshake then ends with TCP close: {rest!r}")
-    s.close()
-
 
 # ---- python3-websockets as a client ----------------------------------------------------------
 
