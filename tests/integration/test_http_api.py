@@ -1283,7 +1283,7 @@ class TrustedPeerTest(ServerTestCase):
         raw.close()
 
 
-# ---- no_keep_alive --------------------------------------------------------------------------------
+# ---- body arguments left undecoded ---------------------------------------------------------------
 
 class NoBodyArgumentsTest(ServerTestCase):
     """eddy_server_set_body_arguments(server, 0): form bodies reach the callback as bytes."""
@@ -1321,6 +1321,8 @@ class NoBodyArgumentsTest(ServerTestCase):
         finally:
             check_clean_exit(self, default)
 
+
+# ---- no_keep_alive --------------------------------------------------------------------------------
 
 class NoKeepAliveTest(ServerTestCase):
     SERVER_ARGS = ("--no-keep-alive",)
