@@ -93,10 +93,12 @@ EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done,
 /* Frees the server: listening sockets and every connection are closed; open requests get
  * their close callback and stay valid until you finish them. Its userdata is released before
  * this returns, and no callback of the server runs afterwards.
- * Inside one of its own callbacks (a request callback, the shutdown `done`): the server stops
- * listening at once, its connections close after their current answer (so the request in hand
- * is still answered, and requests that arrive meanwhile get 503), and the memory goes when the
- * loop next runs (or when the loop is freed).
+ * Inside one of its own callbacks (a request, headers, close or access-log callback, the
+ * shutdown `done`): the server stops listening at once, its connections close after their
+ * current answer (requests that arrive meanwhile get 503), and the memory goes when the loop
+ * next runs (or when the loop is freed). The request in hand is still answered if you finish it
+ * before then; one you keep longer gets its close callback at that point (and stays valid until
+ * you finish it), as with a free outside the callbacks.
  * After its loop was freed (which closed it without callbacks), free it all the same; calls
  * that need the loop then return EDDY_ESTATE. NULL does nothing. */
 EDDY_API void eddy_server_free(eddy_server *server);
@@ -198,7 +200,8 @@ EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_
 
 /* Calls `cb` after each response was finished (use eddy_request_response_status(),
  * eddy_request_bytes_sent(), eddy_request_duration() and the request getters in it).
- * Userdata is released when replaced or when the server is freed. NULL removes it. */
+ * Userdata is released when replaced or when the server is freed. NULL removes it (userdata
+ * given with NULL is released at once). */
 EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb, void *userdata,
                                         eddy_free_fn free_userdata);
 /* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). The lines
@@ -209,7 +212,8 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
  * lines are written before `fd` is replaced and when the server is freed (waiting at most about a
  * second for room). If `fd` fails (a closed file, a disk error), the pending lines are dropped and
  * a warning is logged; if it is a pipe or socket whose reader went away, the log also turns
- * itself off (writing on would raise SIGPIPE). Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
+ * itself off (writing on would raise SIGPIPE). Returns 0, EDDY_EINVAL (NULL server, fd below -1)
+ * or EDDY_ENOMEM. */
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
 
 /* ==== request: what arrived ================================================================= */
@@ -339,7 +343,8 @@ EDDY_API int eddy_request_add_header(eddy_request *req, const char *name, size_t
 EDDY_API int eddy_request_clear_header(eddy_request *req, const char *name, size_t name_len);
 
 /* Appends body bytes (buffered until flush or finish). HEAD responses count but never send
- * them. Returns 0, EDDY_ESTATE (finished; or a status that has no body: 1xx, 204, 304),
+ * them. Returns 0, EDDY_EINVAL (NULL data with a length, or a length no buffer has: over
+ * PTRDIFF_MAX, as EDDY_NTS), EDDY_ESTATE (finished; or a status that has no body: 1xx, 204, 304),
  * EDDY_ECLOSED (connection gone), EDDY_ETOOBIG (beyond the declared Content-Length: the
  * connection is closed), EDDY_ENOMEM (the bytes were not taken and the connection is closed:
  * the answer cannot be complete; finish the request as after a close). */
@@ -351,10 +356,13 @@ EDDY_API int eddy_request_write(eddy_request *req, const void *data, size_t len)
  * closed, as for EDDY_ETOOBIG; `cb` will not run). */
 EDDY_API int eddy_request_flush(eddy_request *req, eddy_request_flush_fn cb);
 /* Completes the response (adding Content-Length when nothing was flushed yet) and releases the
- * request once pending flush callbacks ran. Always releases, also after a close.
+ * request once pending flush callbacks ran. Always releases, also after a close: once released,
+ * `req` is gone, and any further call with it (a second finish included) uses freed memory, as
+ * with libuv's handles after their close. Until then (a flush callback still pending, or
+ * inside the access-log callback) a second finish returns EDDY_ESTATE.
  * Returns 0, EDDY_ECLOSED (connection was gone; released anyway), EDDY_ENOMEM (the response
  * could not be completed: the connection is closed abruptly; released anyway), EDDY_ESTATE
- * (already finished: nothing happens). */
+ * (already finished, and not yet released: nothing happens). */
 EDDY_API int eddy_request_finish(eddy_request *req);
 /* Returns 1 after eddy_request_finish(), else 0 (valid only while you may still use req, i.e.
  * inside flush/access-log callbacks). */

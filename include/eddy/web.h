@@ -269,8 +269,9 @@ EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *value, siz
 /* Discards what was written, sets `status`, lets write_error (or the default HTML page) write
  * the body, and finishes. A `status` that cannot be a final status (outside 200-599) is sent
  * as 500, as Tornado does. Returns 0, EDDY_EINVAL (NULL handler), EDDY_ESTATE (headers already
- * flushed: the connection is closed instead), EDDY_ENOMEM (the page could not be made: the
- * connection is closed and the handler finished instead). */
+ * flushed: the connection is closed instead; or already finished), EDDY_ECLOSED (the connection
+ * is gone: nothing is sent, and a detached handler is still yours to finish), EDDY_ENOMEM (the
+ * page could not be made: the connection is closed and the handler finished instead). */
 EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status);
 
 /* Flags for eddy_handler_set_cookie. */

@@ -246,7 +246,7 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
 }
 
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd) {
-    if (!server) return EDDY_EINVAL;
+    if (!server || fd < -1) return EDDY_EINVAL;
     return no_throw("eddy_server_set_access_log_fd", EDDY_ENOMEM, [&] {
         Srv(server)->access_log.set_fd(fd);
         return 0;

@@ -375,7 +375,12 @@ EDDY_API int eddy_handler_redirect(eddy_handler *handler, const char *url, size_
 }
 
 EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status) {
-    return handler ? H(handler)->send_error(status) : EDDY_EINVAL;
+    if (!handler) return EDDY_EINVAL;
+    // Gone (a detached handler whose client left): nothing to send, and the handler stays the
+    // application's to finish, as after every other response call (finishing it here released
+    // it under the application's later eddy_handler_finish).
+    if (H(handler)->gone()) return EDDY_ECLOSED;
+    return H(handler)->send_error(status);
 }
 
 EDDY_API int eddy_handler_clear(eddy_handler *handler) {

@@ -145,10 +145,15 @@ double Connection::timeout_of(TimerKind kind) const {
 
 void Connection::on_timer(TimerNode *node) {
     Connection *c = static_cast<Connection *>(node->owner);
+    // A timeout can end the request an application holds (its close callback may free the
+    // server: it then waits until this is over).
+    Server *server = c->server_;
+    server->enter_dispatch();
     // What a timeout runs (an error answer, a close) can run out of memory like a read: this
     // connection ends, as the stream does for its own events (util/no_throw.hpp).
     if (!ran_without_exception("http: timer", [&] { c->timer_fired(); }) && c->stream_)
         c->stream_->close_abruptly(EDDY_ENOMEM);
+    server->leave_dispatch();
 }
 
 void Connection::timer_fired() {
@@ -1080,6 +1085,10 @@ Stream *Connection::release_stream(Request *req) {
 void Connection::on_stream_close(Stream *, int, void *arg) {
     Connection *c = static_cast<Connection *>(arg);
     c->stream_ = nullptr;
+    // The request's close callback may free the server: it then waits until this is over
+    // (else its teardown would close, and delete, this very connection under us).
+    Server *server = c->server_;
+    if (server) server->enter_dispatch();
     c->drop_request(true, false);
     if (c->server_) {
         c->server_->loop()->timer_stop(&c->timer_);
@@ -1087,6 +1096,7 @@ void Connection::on_stream_close(Stream *, int, void *arg) {
         c->server_ = nullptr;
     }
     delete c;
+    if (server) server->leave_dispatch();
 }
 
 }  // namespace eddy::http

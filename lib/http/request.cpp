@@ -218,7 +218,9 @@ int Request::write(const void *data, size_t len) {
     if (finished_) return EDDY_ESTATE;
     if (!connected()) return EDDY_ECLOSED;
     if (len == 0) return 0;
-    if (!data) return EDDY_EINVAL;
+    // No buffer is longer than PTRDIFF_MAX: such a length is EDDY_NTS or a negative one cast,
+    // and the sums below would wrap.
+    if (!data || len > static_cast<size_t>(PTRDIFF_MAX)) return EDDY_EINVAL;
     if (!body_allowed()) return EDDY_ESTATE;
     if (declared_length_ >= 0 && body_written_ + len > static_cast<uint64_t>(declared_length_)) {
         log(LogLevel::error, "http: response body longer than its Content-Length (%lld); closing",

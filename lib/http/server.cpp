@@ -123,6 +123,10 @@ void Server::stop_accepting() {
 
 void Server::answer_unavailable(eddy_request *creq, void *) {
     Request *req = Request::from_c(creq);
+    // One the application took from its headers callback (a close callback or a streamed
+    // body) stays its own to finish, as http.h promises: releasing it here would leave the
+    // application a dangling handle.
+    if (req->owned_by_application()) return;
     req->set_status(503, {});
     req->finish();
 }
@@ -292,14 +296,21 @@ void Server::run_shutdown_done(TimerNode *node) {
 
 void Server::set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn free_userdata) {
     if (access_free_) access_free_(access_userdata_);
+    // Removing the hook with userdata: nothing will use it, so it is released now (every free
+    // function eddy is given runs exactly once).
+    if (!cb && free_userdata) free_userdata(userdata);
     access_cb_ = cb;
     access_userdata_ = cb ? userdata : nullptr;
     access_free_ = cb ? free_userdata : nullptr;
 }
 
 void Server::log_access(Request *req) {
+    // The callback may free the server (also when the request was finished from a timer, not
+    // from one of the server's reads): it then waits until this entry is written.
+    enter_dispatch();
     if (access_cb_) access_cb_(req->as_c(), access_userdata_);
     access_log.add(req);
+    leave_dispatch();
 }
 
 }  // namespace eddy::http

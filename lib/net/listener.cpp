@@ -107,6 +107,9 @@ int local_port(int fd) {
 int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
     if (!loop_) return EDDY_ESTATE;  // its loop was freed
     if (port < 0 || port > 65535) return EDDY_EINVAL;
+    // A flag eddy does not know is refused rather than ignored (a later version's flag, or a
+    // stray value, must not bind as if it had not been asked for).
+    if (flags & ~(EDDY_LISTEN_REUSEPORT | EDDY_LISTEN_IPV6ONLY)) return EDDY_EINVAL;
     if (backlog <= 0) backlog = EDDY_DEFAULT_BACKLOG;
     addrinfo hints = {};
     hints.ai_family = AF_UNSPEC;

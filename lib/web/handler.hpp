@@ -95,6 +95,8 @@ public:
     eddy_free_fn free_userdata = nullptr;
     Handler *prev = nullptr;  // the app's list of live handlers
     Handler *next = nullptr;
+    // Not finished, but its connection is gone (nothing can be sent any more).
+    bool gone() const { return !finished && !answerable(); }
 
 private:
     // Out of memory (the web layer's own work for a request; see handler.cpp).

@@ -3,7 +3,11 @@
  * - freeing the loop first leaves them inert but valid: freeing them afterwards is safe, and
  *   what needs the loop answers EDDY_ESTATE;
  * - a server or app freed inside its own request callback (a "/shutdown" endpoint), or inside
- *   the shutdown callback, still answers the request in hand and is gone afterwards.
+ *   the shutdown callback, still answers the request in hand and is gone afterwards; freed in
+ *   a request's close callback, the access-log callback (of a request finished from a timer) or
+ *   the headers callback, it waits until that callback is over, and a request the application
+ *   holds stays valid;
+ * - a write whose length no buffer has is EDDY_EINVAL (no C++ exception through C frames).
  * The sanitizer build is what finds a use after free or a leak here. */
 #include "test_common.h"
 
@@ -226,6 +230,155 @@ static void test_server_freed_in_shutdown_callback(void **state) {
     eddy_loop_free(loop);
 }
 
+/* ---- a server freed from callbacks outside its reads (close, access log, headers) --------- */
+
+typedef struct {
+    eddy_loop *loop;
+    eddy_server *server;
+    eddy_request *req;
+    int got, closed, logged, write_rc;
+} held_request;
+
+/* A client that sends a GET and, with `hang_up`, closes at once (blocking socket calls). */
+static int raw_get(int port, int hang_up) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(send(fd, get, sizeof get - 1, 0), (ssize_t)(sizeof get - 1));
+    if (hang_up) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void free_server_on_close(eddy_request *req, void *userdata) {
+    (void)req;
+    held_request *h = userdata;
+    h->closed++;
+    eddy_server_free(h->server); /* inside the connection's close: deferred, no use after free */
+}
+
+static void hold_with_close_callback(eddy_request *req, void *userdata) {
+    held_request *h = userdata;
+    h->req = req;
+    h->got = 1;
+    eddy_request_set_userdata(req, h, NULL); /* the close callback's */
+    assert_int_equal(eddy_request_set_close_callback(req, free_server_on_close), 0);
+}
+
+static void test_server_freed_in_close_callback(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    held_request h = {0};
+    h.server = eddy_server_new(loop, hold_with_close_callback, &h, NULL);
+    assert_int_equal(eddy_server_listen(h.server, "127.0.0.1", 0, 0), 0);
+    raw_get(eddy_server_port(h.server), 1);
+    assert_true(run_until_flag(loop, &h.closed, TEST_WAIT_SECONDS));
+    assert_int_equal(eddy_request_finish(h.req), EDDY_ECLOSED); /* still valid, released now */
+    eddy_loop_free(loop);
+}
+
+static void free_server_in_access_log(eddy_request *req, void *userdata) {
+    (void)req;
+    held_request *h = userdata;
+    h->logged++;
+    eddy_server_free(h->server); /* the finish came from a timer, not from a read */
+}
+
+static void finish_later(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    held_request *h = userdata;
+    h->write_rc = eddy_request_write(h->req, "late", 4);
+    eddy_request_finish(h->req);
+}
+
+static void hold_and_finish_later(eddy_request *req, void *userdata) {
+    held_request *h = userdata;
+    h->req = req;
+    assert_true(eddy_loop_call_later(h->loop, 0.01, finish_later, h, NULL) != 0);
+}
+
+static void test_server_freed_in_access_log_callback(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    held_request h = {.loop = loop};
+    h.server = eddy_server_new(loop, hold_and_finish_later, &h, NULL);
+    assert_int_equal(eddy_server_set_access_log(h.server, free_server_in_access_log, &h, NULL), 0);
+    assert_int_equal(eddy_server_listen(h.server, "127.0.0.1", 0, 0), 0);
+    int fd = raw_get(eddy_server_port(h.server), 0);
+    assert_true(run_until_flag(loop, &h.logged, TEST_WAIT_SECONDS));
+    assert_int_equal(h.write_rc, 0);
+    eddy_loop_run_once(loop, 50); /* the deferred free */
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0); /* the answer went out whole */
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
+    assert_non_null(strstr(buf, "\r\n\r\nlate"));
+    close(fd);
+    eddy_loop_free(loop);
+}
+
+static void free_server_in_headers_callback(eddy_request *req, void *userdata) {
+    held_request *h = userdata;
+    h->req = req;
+    h->got = 1;
+    eddy_request_set_userdata(req, h, NULL); /* the close callback's */
+    assert_int_equal(eddy_request_set_close_callback(req, free_server_on_close), 0);
+    eddy_server_free(h->server);
+    h->server = NULL;
+}
+
+static void test_server_freed_in_headers_callback(void **state) {
+    (void)state;
+    /* The request taken with a close callback stays the application's (http.h): the retired
+     * server's 503 must not release it under the application. */
+    eddy_loop *loop = eddy_loop_new();
+    held_request h = {0};
+    eddy_server *server = eddy_server_new(loop, answer_ok, &h, NULL);
+    h.server = server;
+    assert_int_equal(eddy_server_set_headers_callback(server, free_server_in_headers_callback), 0);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    int fd = raw_get(eddy_server_port(server), 0);
+    assert_true(run_until_flag(loop, &h.got, TEST_WAIT_SECONDS));
+    eddy_loop_run_once(loop, 50); /* the server's memory goes; its connection closes */
+    int rc = eddy_request_write(h.req, "x", 1); /* valid: no use after free */
+    assert_true(rc == 0 || rc == EDDY_ECLOSED);
+    assert_true(eddy_request_finish(h.req) <= 0);
+    close(fd);
+    eddy_loop_free(loop);
+}
+
+/* ---- a write whose length no buffer has ---------------------------------------------------- */
+
+static void write_nts(eddy_request *req, void *userdata) {
+    held_request *h = userdata;
+    assert_int_equal(eddy_request_write(req, "hi", 2), 0);
+    h->write_rc = eddy_request_write(req, "abc", EDDY_NTS);
+    eddy_request_finish(req);
+    h->got = 1;
+}
+
+static void test_write_length_no_buffer_has(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    held_request h = {0};
+    eddy_server *server = eddy_server_new(loop, write_nts, &h, NULL);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    eddy_client *client = eddy_client_new(loop);
+    fetch_result r;
+    get(loop, client, eddy_server_port(server), &r);
+    assert_int_equal(h.write_rc, EDDY_EINVAL); /* refused, not thrown through the C frames */
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hi");
+    eddy_client_free(client);
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
 /* ---- an app freed inside one of its handlers ---------------------------------------------- */
 
 static eddy_app *the_app;
@@ -289,6 +442,10 @@ int main(void) {
         cmocka_unit_test(test_server_freed_in_request_callback),
         cmocka_unit_test(test_server_freed_in_shutdown_callback),
         cmocka_unit_test(test_request_body_outlives_server),
+        cmocka_unit_test(test_server_freed_in_close_callback),
+        cmocka_unit_test(test_server_freed_in_access_log_callback),
+        cmocka_unit_test(test_server_freed_in_headers_callback),
+        cmocka_unit_test(test_write_length_no_buffer_has),
         cmocka_unit_test(test_app_freed_in_handler),
         cmocka_unit_test(test_app_freed_in_handler_then_loop_freed),
     };
