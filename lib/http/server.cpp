@@ -123,10 +123,10 @@ void Server::stop_accepting() {
 
 void Server::answer_unavailable(eddy_request *creq, void *) {
     Request *req = Request::from_c(creq);
-    // One the application took from its headers callback (a close callback or a streamed
-    // body) stays its own to finish, as http.h promises: releasing it here would leave the
-    // application a dangling handle.
-    if (req->owned_by_application()) return;
+    // One the application took from its headers callback with a close callback stays its own
+    // to finish, as http.h promises: releasing it here would leave the application a dangling
+    // handle (the connection's close tells it instead).
+    if (req->head_delivered && req->close_cb) return;
     req->set_status(503, {});
     req->finish();
 }

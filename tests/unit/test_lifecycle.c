@@ -352,6 +352,53 @@ static void test_server_freed_in_headers_callback(void **state) {
     eddy_loop_free(loop);
 }
 
+static void free_server_on_get(eddy_request *req, void *userdata) {
+    held_request *h = userdata;
+    size_t len = 0;
+    const char *method = eddy_request_method(req, &len);
+    eddy_request_write(req, "bye", 3);
+    eddy_request_finish(req);
+    if (strcmp(method, "GET") == 0) {
+        eddy_server_free(h->server); /* inside its callback: retired now, freed next pass */
+        h->got = 1;
+    }
+}
+
+static void test_request_completing_after_retire_gets_503(void **state) {
+    (void)state;
+    /* A request whose head came before the server was freed in a callback, and whose body
+     * after: "requests that arrive meanwhile get 503" (http.h), not a hang. */
+    eddy_loop *loop = eddy_loop_new();
+    held_request h = {.loop = loop};
+    h.server = eddy_server_new(loop, free_server_on_get, &h, NULL);
+    assert_int_equal(eddy_server_listen(h.server, "127.0.0.1", 0, 0), 0);
+    int port = eddy_server_port(h.server);
+    int slow = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(slow, (struct sockaddr *)&a, sizeof a), 0);
+    static const char head[] = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n";
+    assert_int_equal(send(slow, head, sizeof head - 1, 0), (ssize_t)(sizeof head - 1));
+    for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 10); /* the head is read */
+    eddy_client *client = eddy_client_new(loop);
+    fetch_result r;
+    start_get(client, port, &r);
+    assert_true(run_until_flag(loop, &h.got, TEST_WAIT_SECONDS));
+    /* The server is retired; its memory goes on the next pass, with the slow connection —
+     * unless the body completes first, within this same pass of the loop. So the body is sent
+     * before the loop runs again. */
+    assert_int_equal(send(slow, "body", 4, 0), 4);
+    for (int i = 0; i < 20; i++) eddy_loop_run_once(loop, 10);
+    char buf[512];
+    ssize_t n = recv(slow, buf, sizeof buf - 1, MSG_DONTWAIT);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 503"));
+    close(slow);
+    eddy_client_free(client);
+    eddy_loop_free(loop);
+}
+
 /* ---- a write whose length no buffer has ---------------------------------------------------- */
 
 static void write_nts(eddy_request *req, void *userdata) {
@@ -445,6 +492,7 @@ int main(void) {
         cmocka_unit_test(test_server_freed_in_close_callback),
         cmocka_unit_test(test_server_freed_in_access_log_callback),
         cmocka_unit_test(test_server_freed_in_headers_callback),
+        cmocka_unit_test(test_request_completing_after_retire_gets_503),
         cmocka_unit_test(test_write_length_no_buffer_has),
         cmocka_unit_test(test_app_freed_in_handler),
         cmocka_unit_test(test_app_freed_in_handler_then_loop_freed),
