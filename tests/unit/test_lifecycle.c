@@ -355,10 +355,10 @@ static void test_server_freed_in_headers_callback(void **state) {
 static void free_server_on_get(eddy_request *req, void *userdata) {
     held_request *h = userdata;
     size_t len = 0;
-    const char *method = eddy_request_method(req, &len);
+    int is_get = strcmp(eddy_request_method(req, &len), "GET") == 0;
     eddy_request_write(req, "bye", 3);
-    eddy_request_finish(req);
-    if (strcmp(method, "GET") == 0) {
+    eddy_request_finish(req); /* req is gone from here on */
+    if (is_get) {
         eddy_server_free(h->server); /* inside its callback: retired now, freed next pass */
         h->got = 1;
     }
