@@ -85,6 +85,11 @@ static void respond(eddy_handler *h, const char *type, const char *body, size_t 
         eddy_handler_send_error(h, 503);
 }
 
+/* Whether a field's name (`len` bytes) is `want`, in any case. */
+static int is_field(const char *name, size_t len, const char *want) {
+    return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
 static const char allow[] = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
@@ -103,10 +108,10 @@ static int precondition_fails(const eddy_request *req) {
         size_t name_len, value_len;
         if (eddy_request_header_at(req, i, &name, &name_len, &value, &value_len) != 0) continue;
         int star = value_len == 1 && value[0] == '*';
-        if (name_len == 8 && strncasecmp(name, "If-Match", 8) == 0) {
+        if (is_field(name, name_len, "If-Match")) {
             if_match = 1;
             if_match_star |= star;
-        } else if (name_len == 13 && strncasecmp(name, "If-None-Match", 13) == 0) {
+        } else if (is_field(name, name_len, "If-None-Match")) {
             if_none_match_star |= star;
         }
     }
@@ -118,7 +123,7 @@ static int is_conditional_field(const char *name, size_t len) {
     static const char *const names[] = {"If-Match", "If-None-Match", "If-Modified-Since",
                                         "If-Unmodified-Since", "If-Range"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == len && strncasecmp(name, names[i], len) == 0) return 1;
+        if (is_field(name, len, names[i])) return 1;
     return 0;
 }
 

@@ -147,13 +147,11 @@ void Connection::on_timer(TimerNode *node) {
     Connection *c = static_cast<Connection *>(node->owner);
     // A timeout can end the request an application holds (its close callback may free the
     // server: it then waits until this is over).
-    Server *server = c->server_;
-    server->enter_dispatch();
+    Server::Dispatch dispatch(c->server_);
     // What a timeout runs (an error answer, a close) can run out of memory like a read: this
     // connection ends, as the stream does for its own events (util/no_throw.hpp).
     if (!ran_without_exception("http: timer", [&] { c->timer_fired(); }) && c->stream_)
         c->stream_->close_abruptly(EDDY_ENOMEM);
-    server->leave_dispatch();
 }
 
 void Connection::timer_fired() {
@@ -219,11 +217,8 @@ void Connection::timer_fired() {
 size_t Connection::on_stream_data(Stream *, const char *data, size_t len, void *arg) {
     Connection *c = static_cast<Connection *>(arg);
     // Callbacks run from here may free the server: it then waits until this read is over.
-    Server *server = c->server_;
-    server->enter_dispatch();
-    size_t used = c->consume(data, len);
-    server->leave_dispatch();
-    return used;
+    Server::Dispatch dispatch(c->server_);
+    return c->consume(data, len);
 }
 
 size_t Connection::consume(const char *data, size_t len) {
@@ -1087,8 +1082,7 @@ void Connection::on_stream_close(Stream *, int, void *arg) {
     c->stream_ = nullptr;
     // The request's close callback may free the server: it then waits until this is over
     // (else its teardown would close, and delete, this very connection under us).
-    Server *server = c->server_;
-    if (server) server->enter_dispatch();
+    Server::Dispatch dispatch(c->server_);
     c->drop_request(true, false);
     if (c->server_) {
         c->server_->loop()->timer_stop(&c->timer_);
@@ -1096,7 +1090,6 @@ void Connection::on_stream_close(Stream *, int, void *arg) {
         c->server_ = nullptr;
     }
     delete c;
-    if (server) server->leave_dispatch();
 }
 
 }  // namespace eddy::http

@@ -143,23 +143,37 @@ bool pct_encoded_at(std::string_view s, size_t at) {
            hex_value(static_cast<unsigned char>(s[at + 2])) >= 0;
 }
 
-// *( unreserved / pct-encoded / sub-delims ), plus ':' when `colon`: RFC 3986's reg-name
-// (without) and userinfo (with).
-bool only_unreserved_pct_subdelims(std::string_view s, bool colon) {
+// *( `allowed` / pct-encoded ): every byte is in the class or starts a pct-encoded octet.
+bool only_class_or_pct(std::string_view s, const detail::CharClass &allowed) {
     for (size_t i = 0; i < s.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (c == '%') {
             if (!pct_encoded_at(s, i)) return false;
             i += 2;
-        } else if (!is_unreserved(c) && !is_sub_delim(c) && !(colon && c == ':')) {
+        } else if (!allowed.member[c]) {
             return false;
         }
     }
     return true;
 }
 
+// RFC 3986 userinfo's characters besides pct-encoded: a reg-name's (unreserved, sub-delims)
+// and ':'.
+constexpr detail::CharClass kUserinfo = detail::make_class("-._~!$&'()*+,;=:", true);
+
+// The bytes a request-target's path may hold besides pct-encoded: visible ASCII without the
+// ones RFC 3986 has no place for and browsers percent-encode in a path ('"' '<' '>' '\' '`'
+// '{' '}'). ('#' never gets here: the target as a whole refuses it.)
+constexpr detail::CharClass make_path_class() {
+    detail::CharClass t{};
+    for (int c = 0x21; c <= 0x7e; c++) t.member[c] = true;
+    for (char c : std::string_view("\"<>\\`{}%")) t.member[static_cast<unsigned char>(c)] = false;
+    return t;
+}
+constexpr detail::CharClass kPathByte = make_path_class();
+
 // reg-name: IPv4address is a subset of it, so one check covers both host forms outside brackets.
-bool is_reg_name(std::string_view s) { return only_unreserved_pct_subdelims(s, false); }
+bool is_reg_name(std::string_view s) { return only_class_or_pct(s, detail::kRegName); }
 
 // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
 bool is_ipvfuture(std::string_view s) {
@@ -224,25 +238,9 @@ bool accepts_coding(std::string_view accept_encoding, std::string_view coding) {
     return star;
 }
 
-bool is_userinfo(std::string_view s) { return only_unreserved_pct_subdelims(s, true); }
+bool is_userinfo(std::string_view s) { return only_class_or_pct(s, kUserinfo); }
 
-namespace {
-// Request-target bytes RFC 3986 has no place for (the scanner already refused controls, space,
-// DEL and non-ASCII; '#' is refused with the target as a whole).
-constexpr detail::CharClass kNotInPath = detail::make_class("\"<>\\`{}", false);
-}  // namespace
-
-bool is_valid_target_path(std::string_view path) {
-    for (size_t i = 0; i < path.size(); ++i) {
-        unsigned char c = static_cast<unsigned char>(path[i]);
-        if (kNotInPath.member[c]) return false;
-        if (c == '%') {
-            if (!pct_encoded_at(path, i)) return false;
-            i += 2;
-        }
-    }
-    return true;
-}
+bool is_valid_target_path(std::string_view path) { return only_class_or_pct(path, kPathByte); }
 
 std::string_view host_without_port(std::string_view host) {
     if (!host.empty() && host.front() == '[') return host.substr(0, host.find(']') + 1);

@@ -287,10 +287,10 @@ void Server::run_shutdown_done(TimerNode *node) {
     s->done_cb_ = nullptr;
     s->done_free_ = nullptr;
     s->done_userdata_ = nullptr;
-    // The callback may free the server (the usual end of a graceful shutdown).
-    s->enter_dispatch();
-    if (cb) cb(s->as_c(), userdata);
-    s->leave_dispatch();
+    {
+        Dispatch dispatch(s);  // the callback may free the server (the usual end of a shutdown)
+        if (cb) cb(s->as_c(), userdata);
+    }
     if (free_userdata) free_userdata(userdata);
 }
 
@@ -307,10 +307,9 @@ void Server::set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn fre
 void Server::log_access(Request *req) {
     // The callback may free the server (also when the request was finished from a timer, not
     // from one of the server's reads): it then waits until this entry is written.
-    enter_dispatch();
+    Dispatch dispatch(this);
     if (access_cb_) access_cb_(req->as_c(), access_userdata_);
     access_log.add(req);
-    leave_dispatch();
 }
 
 }  // namespace eddy::http

@@ -75,10 +75,25 @@ public:
     // no new connections, open ones close after their current answer. Used by destroy() and by
     // an app freed inside its own callback.
     void retire();
-    // Inside a callback of this server (a read being dispatched, the shutdown callback).
+    // Inside a callback of this server (a read, close or timeout of one of its connections
+    // being dispatched, the access log, the shutdown callback).
     bool dispatching() const { return dispatching_ > 0; }
-    void enter_dispatch() { dispatching_++; }
-    void leave_dispatch() { dispatching_--; }
+    // Marks a scope that may run application callbacks: a free of the server inside it waits
+    // until the scope ends (destroy() defers to the loop). `server` may be null.
+    class Dispatch {
+    public:
+        explicit Dispatch(Server *server) : server_(server) {
+            if (server_) server_->dispatching_++;
+        }
+        ~Dispatch() {
+            if (server_) server_->dispatching_--;
+        }
+        Dispatch(const Dispatch &) = delete;
+        Dispatch &operator=(const Dispatch &) = delete;
+
+    private:
+        Server *server_;
+    };
 
     eddy_server *as_c() { return reinterpret_cast<eddy_server *>(this); }
     static Server *from_c(eddy_server *s) { return reinterpret_cast<Server *>(s); }

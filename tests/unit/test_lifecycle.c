@@ -239,14 +239,19 @@ typedef struct {
     int got, closed, logged, write_rc;
 } held_request;
 
-/* A client that sends a GET and, with `hang_up`, closes at once (blocking socket calls). */
-static int raw_get(int port, int hang_up) {
+/* A client socket to 127.0.0.1:`port` that has sent `data` (blocking calls). */
+static int raw_send(int port, const char *data) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    static const char get[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-    assert_int_equal(send(fd, get, sizeof get - 1, 0), (ssize_t)(sizeof get - 1));
+    assert_int_equal(send(fd, data, strlen(data), 0), (ssize_t)strlen(data));
+    return fd;
+}
+
+/* A client that sends a GET and, with `hang_up`, closes at once. */
+static int raw_get(int port, int hang_up) {
+    int fd = raw_send(port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     if (hang_up) {
         close(fd);
         return -1;
@@ -373,12 +378,7 @@ static void test_request_completing_after_retire_gets_503(void **state) {
     h.server = eddy_server_new(loop, free_server_on_get, &h, NULL);
     assert_int_equal(eddy_server_listen(h.server, "127.0.0.1", 0, 0), 0);
     int port = eddy_server_port(h.server);
-    int slow = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(slow, (struct sockaddr *)&a, sizeof a), 0);
-    static const char head[] = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n";
-    assert_int_equal(send(slow, head, sizeof head - 1, 0), (ssize_t)(sizeof head - 1));
+    int slow = raw_send(port, "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n");
     for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 10); /* the head is read */
     eddy_client *client = eddy_client_new(loop);
     fetch_result r;
