@@ -66,7 +66,9 @@ EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path);
 EDDY_API int eddy_server_add_fd(eddy_server *server, int fd);
 
 /* Serves an already connected socket `fd` (the server takes it), e.g. one accepted elsewhere.
- * `peer_ip` may be NULL. Returns 0, EDDY_EINVAL or EDDY_ENOMEM (`fd` is closed then). */
+ * `peer_ip` may be NULL. Returns 0; EDDY_EINVAL when `server` is NULL or `fd` is not an open
+ * socket, or EDDY_ESTATE when the server's loop was freed (`fd` stays the caller's in both);
+ * EDDY_ENOMEM (`fd` is closed then). */
 EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char *peer_ip,
                                         int peer_port);
 
@@ -212,8 +214,8 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
  * lines are written before `fd` is replaced and when the server is freed (waiting at most about a
  * second for room). If `fd` fails (a closed file, a disk error), the pending lines are dropped and
  * a warning is logged; if it is a pipe or socket whose reader went away, the log also turns
- * itself off (writing on would raise SIGPIPE). Returns 0, EDDY_EINVAL (NULL server, fd below -1)
- * or EDDY_ENOMEM. */
+ * itself off (writing on would raise SIGPIPE). Returns 0, EDDY_EINVAL (NULL server, fd below -1),
+ * EDDY_ESTATE (the server's loop was freed) or EDDY_ENOMEM. */
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd);
 
 /* ==== request: what arrived ================================================================= */
@@ -264,7 +266,8 @@ EDDY_API const char *eddy_request_body(const eddy_request *req, size_t *len);
  * (Tornado's limits), or malformed multipart. The query is parsed on first use: 0 when memory
  * ran out for it. */
 EDDY_API size_t eddy_request_argument_count(const eddy_request *req, int sources);
-/* The `index`th argument from `sources`. Returns 0, EDDY_ENOENT or EDDY_ENOMEM. */
+/* The `index`th argument from `sources`. Returns 0, EDDY_ENOENT or EDDY_ENOMEM. Out-pointers may
+ * be NULL (a length is filled without its pointer). */
 EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size_t index,
                                       const char **name, size_t *name_len, const char **value,
                                       size_t *value_len);
@@ -307,7 +310,10 @@ EDDY_API int eddy_request_connection_closed(const eddy_request *req);
 EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on_data,
                                       eddy_request_event_fn on_end);
 /* Flow control for streamed bodies: while paused, no more data is read from the client (TCP
- * then slows the sender). Call it inside the data callback. Returns 0 or EDDY_ESTATE. */
+ * then slows the sender). Call it inside the data callback. Returns 0 or EDDY_ESTATE.
+ * The body timeout keeps running while paused (resuming starts it again). Since nothing is
+ * read, a client that leaves meanwhile is noticed only when reading resumes or the body timeout
+ * fires (408); then the close callback runs. */
 EDDY_API int eddy_request_pause_body(eddy_request *req);
 /* Resumes reading a paused streamed body; pieces may arrive on a later iteration.
  * Returns 0, EDDY_ESTATE (not a streamed body) or EDDY_ENOMEM. */

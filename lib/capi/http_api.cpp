@@ -1,5 +1,6 @@
 // extern "C" shims for eddy/http.h.
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -81,6 +82,10 @@ EDDY_API int eddy_server_add_fd(eddy_server *server, int fd) {
 EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char *peer_ip,
                                         int peer_port) {
     if (!server || fd < 0) return EDDY_EINVAL;
+    // A connection is a socket: an fd that is not open, or is not a socket, is the caller's
+    // mistake (EDDY_EINVAL, the fd left alone), not a failure to watch it (EDDY_ENOMEM).
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return EDDY_EINVAL;
     return no_throw("eddy_server_add_connection", EDDY_ENOMEM, [&] {
         return Srv(server)->add_connection(fd, peer_ip ? peer_ip : "", peer_port);
     });
@@ -247,6 +252,7 @@ EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb,
 
 EDDY_API int eddy_server_set_access_log_fd(eddy_server *server, int fd) {
     if (!server || fd < -1) return EDDY_EINVAL;
+    if (!Srv(server)->loop()) return EDDY_ESTATE;  // the log is written from the loop
     return no_throw("eddy_server_set_access_log_fd", EDDY_ENOMEM, [&] {
         Srv(server)->access_log.set_fd(fd);
         return 0;
@@ -299,10 +305,10 @@ EDDY_API int eddy_request_header_at(const eddy_request *req, size_t index, const
     if (!req) return EDDY_EINVAL;
     const auto &headers = Req(req)->headers;
     if (index >= headers.size()) return EDDY_ENOENT;
-    if (name) *name = out(headers[index].name, name_len);
-    else if (name_len) *name_len = headers[index].name.size();
-    if (value) *value = out(headers[index].value, value_len);
-    else if (value_len) *value_len = headers[index].value.size();
+    const char *n = out(headers[index].name, name_len);
+    const char *v = out(headers[index].value, value_len);
+    if (name) *name = n;
+    if (value) *value = v;
     return 0;
 }
 
@@ -330,8 +336,10 @@ EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size
     return no_throw("eddy_request_argument_at", EDDY_ENOMEM, [&] {
         const eddy::http::Argument *a = argument_at(Req(req), sources, index);
         if (!a) return int{EDDY_ENOENT};
-        if (name) *name = out(a->name, name_len);
-        if (value) *value = out(a->value, value_len);
+        const char *n = out(a->name, name_len);  // fills the length even without `name`
+        const char *v = out(a->value, value_len);
+        if (name) *name = n;
+        if (value) *value = v;
         return 0;
     });
 }

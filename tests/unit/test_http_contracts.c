@@ -1,0 +1,141 @@
+/* Argument contracts of the HTTP server's C API (include/eddy/http.h), through real sockets:
+ * - eddy_server_add_connection takes a connected socket and serves it; an fd that is not open,
+ *   or is not a socket, is EDDY_EINVAL and stays the caller's;
+ * - options refuse what they cannot mean (an access-log fd below -1, an unknown listen flag);
+ * - after the loop was freed, what needs it answers EDDY_ESTATE (the fd stays the caller's);
+ * - eddy_request_header_at and eddy_request_argument_at fill a length without its pointer. */
+#include "test_common.h"
+
+#include <fcntl.h>
+
+static int fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+/* Out-parameters of the request callback, read by the test once the answer arrived. */
+typedef struct {
+    int got;
+    size_t header_name_len, header_value_len;
+    size_t argument_name_len, argument_value_len;
+    int header_rc, argument_rc;
+} lengths_seen;
+
+static void answer_with_lengths(eddy_request *req, void *userdata) {
+    lengths_seen *seen = userdata;
+    seen->header_name_len = seen->header_value_len = 99;
+    seen->argument_name_len = seen->argument_value_len = 99;
+    /* Only the lengths are asked for: the pointers are NULL. */
+    seen->header_rc =
+        eddy_request_header_at(req, 1, NULL, &seen->header_name_len, NULL, &seen->header_value_len);
+    seen->argument_rc = eddy_request_argument_at(
+        req, EDDY_ARGS_QUERY, 0, NULL, &seen->argument_name_len, NULL, &seen->argument_value_len);
+    seen->got = 1;
+    eddy_request_write(req, "ok", 2);
+    eddy_request_finish(req);
+}
+
+/* Sends `request` on `fd` and runs the loop until `seen->got`, then reads the answer's first
+ * bytes into `answer` (NUL-terminated). */
+static void exchange(eddy_loop *loop, int fd, const char *request, lengths_seen *seen, char *answer,
+                     size_t answer_size) {
+    write_all(fd, request, strlen(request));
+    assert_true(run_until_flag(loop, &seen->got, TEST_WAIT_SECONDS));
+    for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 10); /* the answer is written */
+    set_rcv_timeout(fd, TEST_WAIT_SECONDS);
+    ssize_t n = read(fd, answer, answer_size - 1);
+    assert_true(n > 0);
+    answer[n] = '\0';
+}
+
+static void test_add_connection_serves_a_socket(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    lengths_seen seen = {0};
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, &seen, NULL);
+    assert_non_null(server);
+
+    int pair[2];
+    make_pair(TRANSPORT_TCP, pair);
+    assert_int_equal(eddy_server_add_connection(server, pair[0], "127.0.0.1", 1234), 0);
+    char answer[256];
+    exchange(loop, pair[1], "GET /?ab=cde HTTP/1.1\r\nHost: t\r\nX-Four: 12345\r\n\r\n", &seen,
+             answer, sizeof answer);
+    assert_non_null(strstr(answer, "HTTP/1.1 200 OK\r\n"));
+
+    /* header 1 is "X-Four: 12345"; argument 0 is ab=cde. */
+    assert_int_equal(seen.header_rc, 0);
+    assert_int_equal(seen.header_name_len, 6);
+    assert_int_equal(seen.header_value_len, 5);
+    assert_int_equal(seen.argument_rc, 0);
+    assert_int_equal(seen.argument_name_len, 2);
+    assert_int_equal(seen.argument_value_len, 3);
+
+    close(pair[1]);
+    eddy_server_free(server); /* closes pair[0], the server's */
+    eddy_loop_free(loop);
+}
+
+static void test_add_connection_refuses_what_is_not_a_socket(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, NULL, NULL);
+
+    assert_int_equal(eddy_server_add_connection(NULL, 0, NULL, 0), EDDY_EINVAL);
+    assert_int_equal(eddy_server_add_connection(server, -1, NULL, 0), EDDY_EINVAL);
+
+    /* An fd number that is not open (was ENOMEM: "cannot be watched"). */
+    int pipe_fds[2];
+    assert_int_equal(pipe(pipe_fds), 0);
+    int closed_fd = pipe_fds[1];
+    close(closed_fd);
+    assert_int_equal(eddy_server_add_connection(server, closed_fd, NULL, 0), EDDY_EINVAL);
+
+    /* A pipe is open but no connection: refused, and still the caller's. */
+    assert_int_equal(eddy_server_add_connection(server, pipe_fds[0], NULL, 0), EDDY_EINVAL);
+    assert_true(fd_is_open(pipe_fds[0]));
+    assert_int_equal(eddy_server_connection_count(server), 0);
+    close(pipe_fds[0]);
+
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
+static void test_options_refuse_what_they_cannot_mean(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, NULL, NULL);
+
+    assert_int_equal(eddy_server_set_access_log_fd(server, -2), EDDY_EINVAL);
+    assert_int_equal(eddy_server_set_access_log_fd(server, -1), 0); /* off */
+    /* A flag bit eddy does not know is refused, not ignored (nothing is bound). */
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 1 << 30), EDDY_EINVAL);
+    assert_int_equal(eddy_server_port(server), EDDY_ENOENT);
+
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
+static void test_after_the_loop_was_freed(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, NULL, NULL);
+    eddy_loop_free(loop);
+
+    assert_int_equal(eddy_server_set_access_log_fd(server, 2), EDDY_ESTATE);
+    int pair[2];
+    make_pair(TRANSPORT_UNIX, pair);
+    assert_int_equal(eddy_server_add_connection(server, pair[0], NULL, 0), EDDY_ESTATE);
+    assert_true(fd_is_open(pair[0])); /* not taken */
+    close(pair[0]);
+    close(pair[1]);
+
+    eddy_server_free(server);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_connection_serves_a_socket),
+        cmocka_unit_test(test_add_connection_refuses_what_is_not_a_socket),
+        cmocka_unit_test(test_options_refuse_what_they_cannot_mean),
+        cmocka_unit_test(test_after_the_loop_was_freed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
