@@ -112,6 +112,9 @@ void complete_upgrade(void *arg) {
         h->finish();
         return;
     }
+    // The handshake request stays as long as the session (eddy_ws_handler reads it): the room
+    // its field list kept for a next request on the connection would be paid per connection.
+    req->headers.shrink_to_fit();
     start_session(h, route, stream, up);
 }
 

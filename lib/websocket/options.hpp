@@ -46,4 +46,27 @@ struct Options {
     }
 };
 
+// What a session keeps of its Options: the limits and timeouts it reads while open. The
+// handshake's fields (subprotocols, headers, TLS, compression) stay behind, as do the ping and
+// pong callbacks (the session's own callbacks take them): every byte here is paid by each
+// open connection.
+struct SessionOptions {
+    explicit SessionOptions(const Options &o)
+        : max_message_size(o.max_message_size),
+          max_message_memory(o.max_message_memory),
+          message_budget(o.message_budget),
+          max_queued_output(o.max_queued_output),
+          ping_interval(o.ping_interval),
+          ping_timeout(o.ping_timeout),
+          close_timeout(o.close_timeout) {}
+
+    size_t max_message_size;
+    size_t max_message_memory;
+    CountedRef<MemoryBudget> message_budget;
+    size_t max_queued_output;
+    double ping_interval;
+    double ping_timeout;
+    double close_timeout;
+};
+
 }  // namespace eddy::ws

@@ -77,9 +77,6 @@ Session::Session(Stream *stream, bool client, const Options &options, const Call
     pong_timer_.owner = this;
     close_timer_.fire = on_close_timer;
     close_timer_.owner = this;
-    // Only the data callbacks are the session's; the handshake-only options are not kept.
-    options_.subprotocols.clear();
-    options_.headers.clear();
     if (!cb_.pong) cb_.pong = options.on_pong;
     if (!cb_.ping) cb_.ping = options.on_ping;
     stream_->set_close_callback(on_stream_close, this);

@@ -11,13 +11,13 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "eddy/websocket.h"
 #include "loop/loop.hpp"
+#include "util/fifo.hpp"
 #include "websocket/deflate.hpp"
 #include "websocket/options.hpp"
 #include "websocket/protocol.hpp"
@@ -116,7 +116,7 @@ private:
     Stream *stream_;
     Loop *loop_;
     bool client_;
-    Options options_;
+    SessionOptions options_;
     Callbacks cb_;
     std::string subprotocol_;
     std::unique_ptr<MessageDeflater> deflater_;
@@ -146,7 +146,7 @@ private:
     std::string close_reason_;
 
     // writes
-    std::deque<eddy_ws_write_fn> write_cbs_;  // completions in write order
+    Fifo<eddy_ws_write_fn> write_cbs_;  // completions in write order
     eddy_ws_drain_fn drain_cb_ = nullptr;
 
     TimerNode ping_timer_;
