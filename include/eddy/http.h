@@ -67,8 +67,8 @@ EDDY_API int eddy_server_add_fd(eddy_server *server, int fd);
 
 /* Serves an already connected socket `fd` (the server takes it), e.g. one accepted elsewhere.
  * `peer_ip` may be NULL. Returns 0; EDDY_EINVAL when `server` is NULL or `fd` is not an open
- * socket, or EDDY_ESTATE when the server's loop was freed (`fd` stays the caller's in both);
- * EDDY_ENOMEM (`fd` is closed then). */
+ * socket, EDDY_ESTATE when the server is shutting down or its loop was freed (`fd` stays the
+ * caller's in both); EDDY_ENOMEM (`fd` is closed then). */
 EDDY_API int eddy_server_add_connection(eddy_server *server, int fd, const char *peer_ip,
                                         int peer_port);
 

@@ -992,6 +992,8 @@ void Connection::abort() {
     stream->close_abruptly(EDDY_EPROTO);
 }
 
+void Connection::serve_last_request() { shutting_down_ = true; }
+
 void Connection::shutdown() {
     shutting_down_ = true;
     if (phase_ == Phase::idle && !request_ && method_buf_.empty()) {

@@ -52,6 +52,9 @@ public:
     void abort();
     // Graceful shutdown: close when idle, else after the current response.
     void shutdown();
+    // A connection started during a graceful shutdown: it is not closed as idle, but its next
+    // answer is its last (Connection: close); the header timeout bounds a client that sends none.
+    void serve_last_request();
     // The server is being freed: close the stream now.
     void close_now();
     // The loop is being freed: forget the stream (the loop frees it) and delete this.

@@ -66,10 +66,15 @@ size_t ProxyHandshake::on_data(Stream *, const char *data, size_t len, void *arg
     int port = header.has_address ? header.src_port : h->peer_port_;
     Server *server = h->server_;
     Stream *stream = h->stream_;
+    // The stream is no longer ours: a connection that cannot be made closes it without
+    // calling back into this handshake.
+    stream->set_close_callback(nullptr, nullptr);
+    // The connection issues its own read; the rest of this piece goes to it. It counts before
+    // the handshake stops counting, so a graceful shutdown never sees the server empty (and
+    // reports done) in between.
+    server->start_connection(stream, ip, port);
     h->leave_server();
     delete h;
-    // The connection issues its own read; the rest of this piece goes to it.
-    server->start_connection(stream, ip, port);
     return used_here;
 }
 

@@ -186,6 +186,7 @@ bool Server::reclaim_idle_connection() {
 
 int Server::add_connection(int fd, std::string_view peer_ip, int peer_port) {
     if (!loop_) return EDDY_ESTATE;  // its loop was freed
+    if (shutting_down_) return EDDY_ESTATE;  // it takes no new connections, as with listen
     Stream *stream = tls_ ? tls::TlsStream::create_server(loop_, fd, tls_) : Stream::create(loop_, fd);
     if (!stream) {
         ::close(fd);  // taken in every case: the caller (accept, say) has let go of it
@@ -237,6 +238,9 @@ int Server::start_connection(Stream *stream, std::string_view peer_ip, int peer_
     connections_ = conn;
     connection_count_++;
     conn->start();
+    // One whose PROXY header completed during a graceful shutdown: it was accepted before,
+    // so the request it brings is answered (with Connection: close) rather than dropped.
+    if (shutting_down_) conn->serve_last_request();
     return 0;
 }
 

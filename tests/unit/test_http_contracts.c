@@ -3,6 +3,8 @@
  *   or is not a socket, is EDDY_EINVAL and stays the caller's;
  * - options refuse what they cannot mean (an access-log fd below -1, an unknown listen flag);
  * - after the loop was freed, what needs it answers EDDY_ESTATE (the fd stays the caller's);
+ * - a graceful shutdown takes no new connection, and answers the request of one whose PROXY
+ *   header completes during it before it reports done;
  * - eddy_request_header_at and eddy_request_argument_at fill a length without its pointer. */
 #include "test_common.h"
 
@@ -130,12 +132,78 @@ static void test_after_the_loop_was_freed(void **state) {
     eddy_server_free(server);
 }
 
+/* ---- a graceful shutdown takes no new connections, and loses none it had -------------------- */
+
+typedef struct {
+    eddy_server *server;
+    int done;
+    size_t connections_at_done; /* what the server still had open when it said done */
+} shutdown_seen;
+
+static void on_shutdown_done(eddy_server *server, void *userdata) {
+    shutdown_seen *seen = userdata;
+    seen->done = 1;
+    seen->connections_at_done = eddy_server_connection_count(server);
+}
+
+static void test_add_connection_during_shutdown(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, NULL, NULL);
+    shutdown_seen seen = {0};
+    assert_int_equal(eddy_server_shutdown(server, on_shutdown_done, &seen, NULL), 0);
+    int pair[2];
+    make_pair(TRANSPORT_TCP, pair);
+    assert_int_equal(eddy_server_add_connection(server, pair[0], NULL, 0), EDDY_ESTATE);
+    assert_true(fd_is_open(pair[0])); /* not taken */
+    close(pair[0]);
+    close(pair[1]);
+    assert_true(run_until_flag(loop, &seen.done, TEST_WAIT_SECONDS));
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
+/* A client behind a PROXY-protocol proxy was accepted, but its header had not all arrived when
+ * the shutdown began: its request is still answered, as the last on its connection, and the
+ * shutdown reports done only once that connection closed. (It was answered keep-alive, and
+ * done came while it was still open: between the handshake and the connection the server
+ * counted none.) */
+static void test_proxy_handshake_completing_during_shutdown(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    lengths_seen seen_request = {0};
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, &seen_request, NULL);
+    assert_int_equal(eddy_server_set_proxy_protocol(server, 1), 0);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    int fd = tcp_connect_v4(eddy_server_port(server));
+    assert_true(fd >= 0);
+    write_all(fd, "PROXY TCP4 192.0.2.1 ", 21);
+    for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 10); /* accepted, header begun */
+    assert_int_equal(eddy_server_connection_count(server), 1);
+
+    shutdown_seen seen = {0};
+    assert_int_equal(eddy_server_shutdown(server, on_shutdown_done, &seen, NULL), 0);
+    char answer[512];
+    exchange(loop, fd,
+             "127.0.0.1 5555 80\r\nGET /?ab=cde HTTP/1.1\r\nHost: t\r\nX-Four: 12345\r\n\r\n",
+             &seen_request, answer, sizeof answer);
+    assert_non_null(strstr(answer, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(answer, "Connection: close\r\n"));
+    assert_true(run_until_flag(loop, &seen.done, TEST_WAIT_SECONDS));
+    assert_int_equal(seen.connections_at_done, 0);
+    close(fd);
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_connection_serves_a_socket),
         cmocka_unit_test(test_add_connection_refuses_what_is_not_a_socket),
         cmocka_unit_test(test_options_refuse_what_they_cannot_mean),
         cmocka_unit_test(test_after_the_loop_was_freed),
+        cmocka_unit_test(test_add_connection_during_shutdown),
+        cmocka_unit_test(test_proxy_handshake_completing_during_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
