@@ -31,8 +31,12 @@ void random_mask(uint8_t mask[4]) {
     memcpy(mask, pool + left, 4);
 }
 
-// A big message buffer is not kept around after delivery: idle connections stay small.
-constexpr size_t kKeepMessageCapacity = 64 * 1024;
+// A message buffer over this is released after delivery: a connection that goes idle after a
+// large message would otherwise hold its size until it closes (it was 64 KiB: an idle
+// connection then cost up to 25 times its ~2.6 KB). Allocating anew costs little next to
+// reading and copying a message of this size (echoes of 4 KB and 16 KB messages: within 2%,
+// bench/README.md).
+constexpr size_t kKeepMessageCapacity = 1024;
 
 }  // namespace
 
