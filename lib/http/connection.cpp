@@ -21,10 +21,17 @@ namespace eddy::http {
 
 namespace {
 
-// An exception thrown in one of http-parser's callbacks waits here while the parser's C frames
-// return, and goes on from feed() (exceptions do not cross C frames: util/no_throw.hpp). One
-// per thread: a loop and its parser run on one.
-thread_local std::exception_ptr parser_callback_exception;
+// An exception thrown in one of http-parser's callbacks waits in feed()'s frame while the
+// parser's C frames return, and goes on from there (exceptions do not cross C frames:
+// util/no_throw.hpp). The callbacks find that frame's slot through this pointer, one per thread
+// (a loop and its parser run on one). A pointer, not a thread_local std::exception_ptr: that
+// one's destructor is registered with glibc on first use, which is the first exception — when
+// memory has run out, and glibc aborts the process if the registration cannot allocate.
+thread_local std::exception_ptr *parser_exception_slot = nullptr;
+
+void keep_parser_exception() noexcept {
+    if (parser_exception_slot) *parser_exception_slot = std::current_exception();
+}
 
 constexpr size_t kMaxMethodLength = 32;
 constexpr size_t kMaxLeadingBlankLines = 8;
@@ -390,12 +397,13 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
 // Feeds bytes to http-parser and handles what it reports. Returns false when the connection
 // is finished with this input (error answered, or closing).
 bool Connection::feed(const char *data, size_t len, size_t *used) {
+    std::exception_ptr callback_exception;
+    std::exception_ptr *outer_slot = parser_exception_slot;  // (a feed inside a callback's)
+    parser_exception_slot = &callback_exception;
     size_t n = http_parser_execute(&parser_, &kSettings, data, len);
-    if (parser_callback_exception) [[unlikely]] {
-        std::exception_ptr e = std::move(parser_callback_exception);
-        parser_callback_exception = nullptr;
-        std::rethrow_exception(e);  // to the stream's event, which closes this connection
-    }
+    parser_exception_slot = outer_slot;
+    if (callback_exception) [[unlikely]]
+        std::rethrow_exception(callback_exception);  // to the stream's event: closes this one
     *used = n;
     http_errno err = HTTP_PARSER_ERRNO(&parser_);
     if (err == HPE_OK || err == HPE_PAUSED) {
@@ -565,7 +573,7 @@ int Connection::on_body(http_parser *p, const char *at, size_t len) {
     try {
         if (!c->body_data(at, len)) return -1;
     } catch (...) {
-        parser_callback_exception = std::current_exception();
+        keep_parser_exception();
         return -1;
     }
     if (c->request_->body_paused) http_parser_pause(p, 1);
@@ -639,7 +647,7 @@ int Connection::on_message_complete(http_parser *p) {
     try {
         static_cast<Connection *>(p->data)->body_complete();
     } catch (...) {
-        parser_callback_exception = std::current_exception();
+        keep_parser_exception();
     }
     return 0;
 }
