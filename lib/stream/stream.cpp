@@ -757,6 +757,12 @@ int Stream::set_nodelay(bool on) {
 
 // ---- closing ---------------------------------------------------------------------------------
 
+void Stream::close_after_last_write(int error) {
+    if (closed_) return;
+    if (out_len() > 0) transport_write(out_, SIZE_MAX);
+    close(error);
+}
+
 void Stream::close(int error) {
     if (closed_) return;
     if (error == EDDY_EOF && out_len() > 0) {

@@ -115,6 +115,10 @@ public:
 
     // Closes now (see eddy_stream_close). `error` is what the close callback reports.
     void close(int error = 0);
+    // Closes now, after handing what is queued to the socket as far as it takes it without
+    // waiting: a last word to a peer we do not wait for (a WebSocket's 1001 when its
+    // application goes away).
+    void close_after_last_write(int error = 0);
     // Closes with `error` as the end of an interrupted exchange (an answer cut short): a TLS
     // stream then sends no close_notify, which would make the truncated data look complete
     // (RFC 8446 §6.1, RFC 9112 §9.8).

@@ -22,6 +22,7 @@ inline constexpr uint8_t kOpPing = 0x9;
 inline constexpr uint8_t kOpPong = 0xA;
 
 inline constexpr int kCloseNormal = 1000;
+inline constexpr int kCloseGoingAway = 1001;  // the application is going away (app freed)
 inline constexpr int kCloseProtocolError = 1002;
 inline constexpr int kCloseNoStatus = 1005;  // never on the wire: "the close frame had no code"
 inline constexpr int kCloseInvalidData = 1007;

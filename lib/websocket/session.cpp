@@ -589,7 +589,20 @@ void Session::abandon() {
     cb_.ping = nullptr;
     drain_cb_ = nullptr;
     write_cbs_.clear();
-    drop(0);
+    state_ = State::closing;
+    if (!stream_ || stream_->closed()) return;
+    // The peer learns why (1001, RFC 6455 §7.4.1: "a server going down") instead of seeing the
+    // connection vanish (1006): a close frame after what is queued, handed to the socket now,
+    // since nobody will run the loop for us. No waiting for its answer: we are going away.
+    if (!close_sent_) {
+        close_sent_ = no_throw("websocket: going away", EDDY_ENOMEM, [&] {
+                          std::string payload = make_close_payload(kCloseGoingAway, {});
+                          return send_frame(kOpClose, false,
+                                            reinterpret_cast<const uint8_t *>(payload.data()),
+                                            payload.size(), nullptr);
+                      }) == 0;
+    }
+    stream_->close_after_last_write(0);
 }
 
 void Session::on_stream_close(Stream *, int, void *arg) {

@@ -64,8 +64,9 @@ public:
     bool compressed() const { return deflater_ != nullptr; }
     const std::string &subprotocol() const { return subprotocol_; }
 
-    // Drops the connection without the application's callbacks (the owner goes away); the
-    // release hook still runs and userdata is released.
+    // Closes the connection without the application's callbacks (the owner goes away): a
+    // close frame with 1001 follows what is queued, written as far as the socket takes it now;
+    // the release hook still runs and userdata is released.
     void abandon();
 
     void set_userdata(void *userdata, eddy_free_fn free_userdata);

@@ -392,6 +392,43 @@ def idle_memory_after_messages_tests(server):
         proc.wait(30)
 
 
+def going_away_tests(server):
+    """The server stops (SIGTERM: ws_test_server stops its loop and frees its app) with
+    WebSocket connections open: each gets a close frame with 1001 (Going Away), then the end
+    of TCP, instead of a connection that just vanishes (1006) — a raw client, one with a
+    message just echoed, and python3-websockets."""
+    proc = subprocess.Popen([server, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().split()[-1])
+        terminated = []
+        quiet, _, _ = handshake(port)
+        busy, _, _ = handshake(port)
+        busy.sendall(frame(1, b"still here"))
+        check(read_frame(busy)[2] == b"still here", "echo before the server goes away")
+
+        async def python_client():
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws", ping_interval=None) as ws:
+                await ws.send("x")
+                await ws.recv()
+                proc.terminate()
+                terminated.append(True)
+                try:
+                    await asyncio.wait_for(ws.recv(), 10)
+                except websockets.ConnectionClosed as e:
+                    return e.rcvd.code if e.rcvd else None
+            return "no close"
+
+        code = asyncio.run(python_client())
+        check(code == 1001, f"python3-websockets sees the server's close 1001 (got {code})")
+        expect_close(quiet, 1001, "an idle connection when the server goes away")
+        expect_close(busy, 1001, "a connection that just had an echo when the server goes away")
+    finally:
+        if not terminated:  # (a second SIGTERM could meet the server without its handler)
+            proc.terminate()
+        code = proc.wait(30)
+    check(code == 0, f"server exits cleanly after going away (exit {code})")
+
+
 def measure_idle_memory_after_messages(port, pid):
     conns = [handshake(port)[0] for _ in range(5)]  # the first connections' one-time costs
     for s in conns:
@@ -608,6 +645,7 @@ def main():
         check(lines[-1:] == ["close 4000 bye"], f"eddy client sees the server's close: {lines}")
         asyncio.run(python_server_tests(args.server))
         idle_memory_after_messages_tests(args.server)
+        going_away_tests(args.server)
         check(proc.poll() is None, "server still running")
     finally:
         proc.terminate()

@@ -57,6 +57,35 @@ async def python_client(port, ca):
     return text, data
 
 
+def going_away_over_tls(binary, certs):
+    """A server that stops with a wss:// connection open sends it a close frame with 1001
+    (Going Away) through TLS, then ends the connection."""
+    proc, port = start_server(binary, certs["server.crt"], certs["server.key"])
+    terminated = []
+
+    async def client():
+        ctx = ssl.create_default_context(cafile=certs["ca.crt"])
+        async with websockets.connect(f"wss://127.0.0.1:{port}/ws", ssl=ctx,
+                                      ping_interval=None) as ws:
+            await ws.send("x")
+            await ws.recv()
+            proc.terminate()
+            terminated.append(True)
+            try:
+                await asyncio.wait_for(ws.recv(), 10)
+            except websockets.ConnectionClosed as e:
+                return e.rcvd.code if e.rcvd else None
+        return "no close"
+
+    try:
+        code = asyncio.run(client())
+        check(code == 1001, f"wss:// client sees the server's close 1001 (got {code})")
+    finally:
+        if not terminated:  # (a second SIGTERM could meet the server without its handler)
+            proc.terminate()
+        check(proc.wait(timeout=20) == 0, "server exit status after going away")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
@@ -92,6 +121,7 @@ def main():
                   "python3-websockets over wss:// with compression: echo of text and binary")
             lines = run_client(binary, f"wss://127.0.0.1:{port}/ws", "still", cafile=ca)
             check("text 5 still" in lines, "server still serving after the failed handshakes")
+            going_away_over_tls(binary, certs)
         finally:
             for p in (good, other):
                 p.terminate()
