@@ -18,6 +18,7 @@ import threading
 import time
 
 from tcp_state import wait_server_read
+from ws_going_away import close_code_when_stopped
 from ws_wire import frame  # the frame builder of the conformance battery (rsv 4 = RSV1)
 
 try:
@@ -406,19 +407,11 @@ def going_away_tests(server):
         busy.sendall(frame(1, b"still here"))
         check(read_frame(busy)[2] == b"still here", "echo before the server goes away")
 
-        async def python_client():
-            async with websockets.connect(f"ws://127.0.0.1:{port}/ws", ping_interval=None) as ws:
-                await ws.send("x")
-                await ws.recv()
-                proc.terminate()
-                terminated.append(True)
-                try:
-                    await asyncio.wait_for(ws.recv(), 10)
-                except websockets.ConnectionClosed as e:
-                    return e.rcvd.code if e.rcvd else None
-            return "no close"
+        def stop():
+            proc.terminate()
+            terminated.append(True)
 
-        code = asyncio.run(python_client())
+        code = asyncio.run(close_code_when_stopped(f"ws://127.0.0.1:{port}/ws", stop))
         check(code == 1001, f"python3-websockets sees the server's close 1001 (got {code})")
         expect_close(quiet, 1001, "an idle connection when the server goes away")
         expect_close(busy, 1001, "a connection that just had an echo when the server goes away")

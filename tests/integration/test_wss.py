@@ -12,6 +12,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from tls_certs import make_certs  # noqa: E402
+from ws_going_away import close_code_when_stopped  # noqa: E402
 
 try:
     import websockets
@@ -63,22 +64,13 @@ def going_away_over_tls(binary, certs):
     proc, port = start_server(binary, certs["server.crt"], certs["server.key"])
     terminated = []
 
-    async def client():
-        ctx = ssl.create_default_context(cafile=certs["ca.crt"])
-        async with websockets.connect(f"wss://127.0.0.1:{port}/ws", ssl=ctx,
-                                      ping_interval=None) as ws:
-            await ws.send("x")
-            await ws.recv()
-            proc.terminate()
-            terminated.append(True)
-            try:
-                await asyncio.wait_for(ws.recv(), 10)
-            except websockets.ConnectionClosed as e:
-                return e.rcvd.code if e.rcvd else None
-        return "no close"
+    def stop():
+        proc.terminate()
+        terminated.append(True)
 
     try:
-        code = asyncio.run(client())
+        ctx = ssl.create_default_context(cafile=certs["ca.crt"])
+        code = asyncio.run(close_code_when_stopped(f"wss://127.0.0.1:{port}/ws", stop, ssl=ctx))
         check(code == 1001, f"wss:// client sees the server's close 1001 (got {code})")
     finally:
         if not terminated:  # (a second SIGTERM could meet the server without its handler)
