@@ -237,10 +237,11 @@ int Server::start_connection(Stream *stream, std::string_view peer_ip, int peer_
     if (connections_) connections_->prev = conn;
     connections_ = conn;
     connection_count_++;
-    conn->start();
     // One whose PROXY header completed during a graceful shutdown: it was accepted before,
     // so the request it brings is answered (with Connection: close) rather than dropped.
+    // Set before start(), which takes over the bytes that came with the header.
     if (shutting_down_) conn->serve_last_request();
+    conn->start();
     return 0;
 }
 
