@@ -25,8 +25,8 @@ namespace {
 // parser's C frames return, and goes on from there (exceptions do not cross C frames:
 // util/no_throw.hpp). The callbacks find that frame's slot through this pointer, one per thread
 // (a loop and its parser run on one). A pointer, not a thread_local std::exception_ptr: that
-// one's destructor is registered with glibc on first use, which is the first exception — when
-// memory has run out, and glibc aborts the process if the registration cannot allocate.
+// one's destructor is registered with glibc on its first use in a thread (the thread's first
+// request), which allocates, and glibc aborts the process when that allocation fails.
 thread_local std::exception_ptr *parser_exception_slot = nullptr;
 
 void keep_parser_exception() noexcept {

@@ -52,8 +52,8 @@ public:
     void abort();
     // Graceful shutdown: close when idle, else after the current response.
     void shutdown();
-    // A connection started during a graceful shutdown: it is not closed as idle, but its next
-    // answer is its last (Connection: close); the header timeout bounds a client that sends none.
+    // A connection started during a graceful shutdown with its request already arriving (after
+    // a PROXY header): it is not closed as idle, but its next answer is its last.
     void serve_last_request();
     // The server is being freed: close the stream now.
     void close_now();

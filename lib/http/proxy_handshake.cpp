@@ -72,7 +72,7 @@ size_t ProxyHandshake::on_data(Stream *, const char *data, size_t len, void *arg
     // The connection issues its own read; the rest of this piece goes to it. It counts before
     // the handshake stops counting, so a graceful shutdown never sees the server empty (and
     // reports done) in between.
-    server->start_connection(stream, ip, port);
+    server->start_connection(stream, ip, port, used_here < len);
     h->leave_server();
     delete h;
     return used_here;

@@ -167,7 +167,9 @@ void Server::on_accept(Listener *, int fd, const sockaddr *peer, socklen_t, void
         ::close(fd);
         return;
     }
-    s->add_connection(fd, ip, port);
+    // Refused without taking it (a shutdown under way, the loop gone): the fd is ours to close.
+    int rc = s->add_connection(fd, ip, port);
+    if (rc != 0 && rc != EDDY_ENOMEM) ::close(fd);
 }
 
 // At the connection limit, the oldest idle keep-alive connection makes room for a new one (as
@@ -189,7 +191,7 @@ int Server::add_connection(int fd, std::string_view peer_ip, int peer_port) {
     if (shutting_down_) return EDDY_ESTATE;  // it takes no new connections, as with listen
     Stream *stream = tls_ ? tls::TlsStream::create_server(loop_, fd, tls_) : Stream::create(loop_, fd);
     if (!stream) {
-        ::close(fd);  // taken in every case: the caller (accept, say) has let go of it
+        ::close(fd);  // taken from here on: the caller (accept, say) has let go of it
         return EDDY_ENOMEM;
     }
     if (options.proxy_protocol) {
@@ -225,7 +227,8 @@ void Server::handshake_ended(ProxyHandshake *h) {
     maybe_finish_shutdown();
 }
 
-int Server::start_connection(Stream *stream, std::string_view peer_ip, int peer_port) {
+int Server::start_connection(Stream *stream, std::string_view peer_ip, int peer_port,
+                             bool request_waiting) {
     Connection *conn = no_throw("http: new connection", nullptr, [&] {
         return new Connection(this, stream, std::string(peer_ip), peer_port);
     });
@@ -237,11 +240,13 @@ int Server::start_connection(Stream *stream, std::string_view peer_ip, int peer_
     if (connections_) connections_->prev = conn;
     connections_ = conn;
     connection_count_++;
-    // One whose PROXY header completed during a graceful shutdown: it was accepted before,
-    // so the request it brings is answered (with Connection: close) rather than dropped.
-    // Set before start(), which takes over the bytes that came with the header.
-    if (shutting_down_) conn->serve_last_request();
+    // One whose PROXY header completed during a graceful shutdown was accepted before it: a
+    // request that came with the header is answered (with Connection: close) rather than
+    // dropped; without one it is idle, and closed as the shutdown closes idle connections.
+    // Marked before start(), which takes over the bytes that came with the header.
+    if (shutting_down_ && request_waiting) conn->serve_last_request();
     conn->start();
+    if (shutting_down_ && !request_waiting) conn->shutdown();
     return 0;
 }
 

@@ -106,8 +106,10 @@ public:
     int listen_unix(const char *path);
     int add_listening_fd(int fd);
     int add_connection(int fd, std::string_view peer_ip, int peer_port);
-    // Serves HTTP on `stream` (the PROXY handshake calls it once the header was read).
-    int start_connection(Stream *stream, std::string_view peer_ip, int peer_port);
+    // Serves HTTP on `stream` (the PROXY handshake calls it once the header was read;
+    // `request_waiting`: bytes came after the header).
+    int start_connection(Stream *stream, std::string_view peer_ip, int peer_port,
+                         bool request_waiting = false);
     // The listening socket at `index` (for handing it to another process), or -1.
     int listening_fd(int index) const;
     int port() const;

@@ -759,7 +759,15 @@ int Stream::set_nodelay(bool on) {
 
 void Stream::close_after_last_write(int error) {
     if (closed_) return;
-    if (out_len() > 0) transport_write(out_, SIZE_MAX);
+    // Memory bytes queued behind a file segment would overtake the file's: then nothing more.
+    if (!has_files()) {
+        while (out_len() > 0 && transport_write(out_, SIZE_MAX) > 0) {}
+    }
+    // Unread input makes close(2) send a reset, which discards what we just wrote before the
+    // peer reads it: read it away first (bounded: a peer still sending may leave more, whose
+    // arrival after the close then meets a reset, after our last words and FIN).
+    char discard[4096];
+    for (int i = 0; i < 16 && ::recv(fd_, discard, sizeof discard, MSG_DONTWAIT) > 0; i++) {}
     close(error);
 }
 

@@ -9,6 +9,7 @@
 // what it holds. push_back throws std::bad_alloc when memory runs out (nothing changed then).
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <vector>
 
@@ -32,8 +33,13 @@ public:
         items_.push_back(value);
     }
     // Takes back the value just pushed (a write that failed after queuing its callback).
-    void pop_back() { items_.pop_back(); }
+    void pop_back() {
+        assert(!empty());
+        items_.pop_back();
+        if (empty()) clear();
+    }
     void pop_front() {
+        assert(!empty());
         if (++head_ == items_.size()) clear();
     }
     void clear() {

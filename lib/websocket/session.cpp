@@ -589,12 +589,14 @@ void Session::abandon() {
     cb_.ping = nullptr;
     drain_cb_ = nullptr;
     write_cbs_.clear();
-    state_ = State::closing;
+    bool was_open = state_ == State::open;
+    if (was_open) state_ = State::closing;
     if (!stream_ || stream_->closed()) return;
     // The peer learns why (1001, RFC 6455 §7.4.1: "a server going down") instead of seeing the
     // connection vanish (1006): a close frame after what is queued, handed to the socket now,
     // since nobody will run the loop for us. No waiting for its answer: we are going away.
-    if (!close_sent_) {
+    // A session already closing (our close frame queued, or failed) gets no second one.
+    if (was_open && !close_sent_) {
         close_sent_ = no_throw("websocket: going away", EDDY_ENOMEM, [&] {
                           std::string payload = make_close_payload(kCloseGoingAway, {});
                           return send_frame(kOpClose, false,

@@ -191,8 +191,37 @@ static void test_proxy_handshake_completing_during_shutdown(void **state) {
              &seen_request, answer, sizeof answer);
     assert_non_null(strstr(answer, "HTTP/1.1 200 OK\r\n"));
     assert_non_null(strstr(answer, "Connection: close\r\n"));
+    close(fd); /* (the server's close need not linger for it) */
     assert_true(run_until_flag(loop, &seen.done, TEST_WAIT_SECONDS));
     assert_int_equal(seen.connections_at_done, 0);
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
+/* The same, but nothing follows the header: the connection is idle, and closed at once as the
+ * shutdown closes idle connections (it stayed open until the header timeout, holding `done`). */
+static void test_proxy_handshake_without_request_during_shutdown(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, NULL, NULL);
+    assert_int_equal(eddy_server_set_proxy_protocol(server, 1), 0);
+    assert_int_equal(eddy_server_set_header_timeout(server, 60), 0);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    int fd = tcp_connect_v4(eddy_server_port(server));
+    assert_true(fd >= 0);
+    write_all(fd, "PROXY TCP4 192.0.2.1 ", 21);
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (eddy_server_connection_count(server) < 1 && mono_now() < deadline)
+        assert_int_equal(eddy_loop_run_once(loop, 10), 0);
+
+    shutdown_seen seen = {0};
+    assert_int_equal(eddy_server_shutdown(server, on_shutdown_done, &seen, NULL), 0);
+    write_all(fd, "127.0.0.1 5555 80\r\n", 19);
+    assert_true(run_until_flag(loop, &seen.done, TEST_WAIT_SECONDS));
+    assert_int_equal(seen.connections_at_done, 0);
+    set_rcv_timeout(fd, TEST_WAIT_SECONDS);
+    char byte;
+    assert_int_equal(read(fd, &byte, 1), 0); /* closed without an answer */
     close(fd);
     eddy_server_free(server);
     eddy_loop_free(loop);
@@ -206,6 +235,7 @@ int main(void) {
         cmocka_unit_test(test_after_the_loop_was_freed),
         cmocka_unit_test(test_add_connection_during_shutdown),
         cmocka_unit_test(test_proxy_handshake_completing_during_shutdown),
+        cmocka_unit_test(test_proxy_handshake_without_request_during_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
