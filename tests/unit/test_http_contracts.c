@@ -168,11 +168,9 @@ static void test_add_connection_during_shutdown(void **state) {
  * shutdown reports done only once that connection closed. (It was answered keep-alive, and
  * done came while it was still open: between the handshake and the connection the server
  * counted none.) */
-static void test_proxy_handshake_completing_during_shutdown(void **state) {
-    (void)state;
-    eddy_loop *loop = eddy_loop_new();
-    lengths_seen seen_request = {0};
-    eddy_server *server = eddy_server_new(loop, answer_with_lengths, &seen_request, NULL);
+/* A PROXY-protocol server with one client accepted whose header has begun, then a graceful
+ * shutdown begun. Returns the client's fd. */
+static int shutdown_during_proxy_header(eddy_loop *loop, eddy_server *server, shutdown_seen *seen) {
     assert_int_equal(eddy_server_set_proxy_protocol(server, 1), 0);
     assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
     int fd = tcp_connect_v4(eddy_server_port(server));
@@ -182,9 +180,17 @@ static void test_proxy_handshake_completing_during_shutdown(void **state) {
     while (eddy_server_connection_count(server) < 1 && mono_now() < deadline)
         assert_int_equal(eddy_loop_run_once(loop, 10), 0);
     assert_int_equal(eddy_server_connection_count(server), 1);
+    assert_int_equal(eddy_server_shutdown(server, on_shutdown_done, seen, NULL), 0);
+    return fd;
+}
 
+static void test_proxy_handshake_completing_during_shutdown(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    lengths_seen seen_request = {0};
+    eddy_server *server = eddy_server_new(loop, answer_with_lengths, &seen_request, NULL);
     shutdown_seen seen = {0};
-    assert_int_equal(eddy_server_shutdown(server, on_shutdown_done, &seen, NULL), 0);
+    int fd = shutdown_during_proxy_header(loop, server, &seen);
     char answer[512];
     exchange(loop, fd,
              "127.0.0.1 5555 80\r\nGET /?ab=cde HTTP/1.1\r\nHost: t\r\nX-Four: 12345\r\n\r\n",
@@ -204,18 +210,9 @@ static void test_proxy_handshake_without_request_during_shutdown(void **state) {
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     eddy_server *server = eddy_server_new(loop, answer_with_lengths, NULL, NULL);
-    assert_int_equal(eddy_server_set_proxy_protocol(server, 1), 0);
     assert_int_equal(eddy_server_set_header_timeout(server, 60), 0);
-    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
-    int fd = tcp_connect_v4(eddy_server_port(server));
-    assert_true(fd >= 0);
-    write_all(fd, "PROXY TCP4 192.0.2.1 ", 21);
-    double deadline = mono_now() + TEST_WAIT_SECONDS;
-    while (eddy_server_connection_count(server) < 1 && mono_now() < deadline)
-        assert_int_equal(eddy_loop_run_once(loop, 10), 0);
-
     shutdown_seen seen = {0};
-    assert_int_equal(eddy_server_shutdown(server, on_shutdown_done, &seen, NULL), 0);
+    int fd = shutdown_during_proxy_header(loop, server, &seen);
     write_all(fd, "127.0.0.1 5555 80\r\n", 19);
     assert_true(run_until_flag(loop, &seen.done, TEST_WAIT_SECONDS));
     assert_int_equal(seen.connections_at_done, 0);
