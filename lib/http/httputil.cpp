@@ -159,7 +159,12 @@ bool only_class_or_pct(std::string_view s, const detail::CharClass &allowed) {
 
 // RFC 3986 userinfo's characters besides pct-encoded: a reg-name's (unreserved, sub-delims)
 // and ':'.
-constexpr detail::CharClass kUserinfo = detail::make_class("-._~!$&'()*+,;=:", true);
+constexpr detail::CharClass make_userinfo_class() {
+    detail::CharClass t = detail::kRegName;
+    t.member[static_cast<unsigned char>(':')] = true;
+    return t;
+}
+constexpr detail::CharClass kUserinfo = make_userinfo_class();
 
 // The bytes a request-target's path may hold besides pct-encoded: visible ASCII without the
 // ones RFC 3986 has no place for and browsers percent-encode in a path ('"' '<' '>' '\' '`'

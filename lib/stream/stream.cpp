@@ -757,12 +757,16 @@ int Stream::set_nodelay(bool on) {
 
 // ---- closing ---------------------------------------------------------------------------------
 
+// What is queued, handed to the socket as far as it takes it without waiting: the last write
+// before a close. Not past a file segment (the memory bytes behind it would overtake the file's).
+void Stream::write_before_close() {
+    if (has_files()) return;
+    while (out_len() > 0 && transport_write(out_, SIZE_MAX) > 0) {}
+}
+
 void Stream::close_after_last_write(int error) {
     if (closed_) return;
-    // Memory bytes queued behind a file segment would overtake the file's: then nothing more.
-    if (!has_files()) {
-        while (out_len() > 0 && transport_write(out_, SIZE_MAX) > 0) {}
-    }
+    write_before_close();
     // Unread input makes close(2) send a reset, which discards what we just wrote before the
     // peer reads it: read it away first (bounded: a peer still sending may leave more, whose
     // arrival after the close then meets a reset, after our last words and FIN).
@@ -773,10 +777,8 @@ void Stream::close_after_last_write(int error) {
 
 void Stream::close(int error) {
     if (closed_) return;
-    if (error == EDDY_EOF && out_len() > 0) {
-        // The peer only closed its sending side as far as we know: give it what we have.
-        transport_write(out_, SIZE_MAX);
-    }
+    // The peer only closed its sending side as far as we know: give it what we have.
+    if (error == EDDY_EOF) write_before_close();
     closed_ = true;
     close_files();
     close_error_ = error;

@@ -177,6 +177,7 @@ protected:
 
     void read_ready();
     void flush();
+    void write_before_close();
     void apply_interest();
     bool wants_socket_read() const { return reading_socket_ && !closed_; }
 

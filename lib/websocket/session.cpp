@@ -377,9 +377,7 @@ void Session::handle_close_frame() {
     close_reason_ = std::move(reason);
     if (!close_sent_) {
         // Echo the code (RFC 6455 §5.5.1); "no status" is echoed as an empty close frame.
-        std::string payload = make_close_payload(code, {});
-        send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
-                   payload.size(), nullptr);
+        send_close_frame(code, {});
         close_sent_ = true;
     }
     state_ = State::closing;
@@ -405,9 +403,7 @@ void Session::fail(int code, std::string_view why) {
     log(LogLevel::info, "websocket: fd %d: closing with %d: %.*s", stream_ ? stream_->fd() : -1,
         code, static_cast<int>(why.size()), why.data());
     if (!close_sent_ && stream_ && !stream_->closed()) {
-        std::string payload = make_close_payload(code, {});
-        send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
-                   payload.size(), nullptr);
+        send_close_frame(code, {});
         close_sent_ = true;
     }
     failed_code_ = code;
@@ -504,6 +500,14 @@ int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t l
     return 0;
 }
 
+// A close frame with `code` (kCloseNoStatus: an empty one) and `reason`. Returns what
+// send_frame returns; throws std::bad_alloc when its payload cannot be built.
+int Session::send_close_frame(int code, std::string_view reason) {
+    std::string payload = make_close_payload(code, reason);
+    return send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
+                      payload.size(), nullptr);
+}
+
 void Session::on_write_done(Stream *, int status, void *arg) {
     Session *s = static_cast<Session *>(arg);
     if (s->write_cbs_.empty()) return;
@@ -544,11 +548,8 @@ int Session::close(int code, std::string_view reason) {
     if (reason.size() > kMaxControlPayload - 2 ||
         !is_valid_utf8(reinterpret_cast<const uint8_t *>(reason.data()), reason.size()))
         return EDDY_EINVAL;
-    int rc = no_throw("websocket: close", EDDY_ENOMEM, [&] {
-        std::string payload = make_close_payload(code, reason);
-        return send_frame(kOpClose, false, reinterpret_cast<const uint8_t *>(payload.data()),
-                          payload.size(), nullptr);
-    });
+    int rc =
+        no_throw("websocket: close", EDDY_ENOMEM, [&] { return send_close_frame(code, reason); });
     if (rc == EDDY_ENOMEM) {
         // No memory for the close frame: the connection goes without one (the peer sees
         // 1006), which is what closing asked for, rather than staying open.
@@ -597,12 +598,8 @@ void Session::abandon() {
     // since nobody will run the loop for us. No waiting for its answer: we are going away.
     // A session already closing (our close frame queued, or failed) gets no second one.
     if (was_open && !close_sent_) {
-        close_sent_ = no_throw("websocket: going away", EDDY_ENOMEM, [&] {
-                          std::string payload = make_close_payload(kCloseGoingAway, {});
-                          return send_frame(kOpClose, false,
-                                            reinterpret_cast<const uint8_t *>(payload.data()),
-                                            payload.size(), nullptr);
-                      }) == 0;
+        close_sent_ = no_throw("websocket: going away", EDDY_ENOMEM,
+                               [&] { return send_close_frame(kCloseGoingAway, {}); }) == 0;
     }
     stream_->close_after_last_write(0);
 }

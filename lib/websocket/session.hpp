@@ -99,6 +99,7 @@ private:
     void fail_internal();
     int send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
                    eddy_ws_write_fn cb);
+    int send_close_frame(int code, std::string_view reason);
     void want_read();
     bool output_backlogged();
     void start_close_timer();
