@@ -34,6 +34,16 @@ const char *out(const std::string &s, size_t *len) {
     return s.c_str();
 }
 
+// A name/value pair into the C out-parameters, each of which may be NULL (a length is filled
+// without its pointer).
+void out_pair(const std::string &n, const std::string &v, const char **name, size_t *name_len,
+              const char **value, size_t *value_len) {
+    const char *np = out(n, name_len);
+    const char *vp = out(v, value_len);
+    if (name) *name = np;
+    if (value) *value = vp;
+}
+
 // Arguments from `sources`, query first.
 const eddy::http::Argument *argument_at(const Request *r, int sources, size_t index) {
     if (sources & EDDY_ARGS_QUERY) {
@@ -305,10 +315,7 @@ EDDY_API int eddy_request_header_at(const eddy_request *req, size_t index, const
     if (!req) return EDDY_EINVAL;
     const auto &headers = Req(req)->headers;
     if (index >= headers.size()) return EDDY_ENOENT;
-    const char *n = out(headers[index].name, name_len);
-    const char *v = out(headers[index].value, value_len);
-    if (name) *name = n;
-    if (value) *value = v;
+    out_pair(headers[index].name, headers[index].value, name, name_len, value, value_len);
     return 0;
 }
 
@@ -336,10 +343,7 @@ EDDY_API int eddy_request_argument_at(const eddy_request *req, int sources, size
     return no_throw("eddy_request_argument_at", EDDY_ENOMEM, [&] {
         const eddy::http::Argument *a = argument_at(Req(req), sources, index);
         if (!a) return int{EDDY_ENOENT};
-        const char *n = out(a->name, name_len);  // fills the length even without `name`
-        const char *v = out(a->value, value_len);
-        if (name) *name = n;
-        if (value) *value = v;
+        out_pair(a->name, a->value, name, name_len, value, value_len);
         return 0;
     });
 }
