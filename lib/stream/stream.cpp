@@ -107,6 +107,10 @@ Stream::~Stream() {
 }
 
 void Stream::on_loop_free() {
+    if (!closed_ && out_len() > 0 && !has_files()) {
+        write_before_close();
+        discard_pending_input();
+    }
     close_files();
     if (!closed_) {
         closed_ = true;
@@ -767,12 +771,16 @@ void Stream::write_before_close() {
 void Stream::close_after_last_write(int error) {
     if (closed_) return;
     write_before_close();
-    // Unread input makes close(2) send a reset, which discards what we just wrote before the
-    // peer reads it: read it away first (bounded: a peer still sending may leave more, whose
-    // arrival after the close then meets a reset, after our last words and FIN).
+    discard_pending_input();
+    close(error);
+}
+
+// Unread input makes close(2) send a reset, which discards what we just wrote before the peer
+// reads it: read it away first (bounded: a peer still sending may leave more, whose arrival
+// after the close then meets a reset, after our last words and FIN).
+void Stream::discard_pending_input() {
     char discard[4096];
     for (int i = 0; i < 16 && ::recv(fd_, discard, sizeof discard, MSG_DONTWAIT) > 0; i++) {}
-    close(error);
 }
 
 void Stream::close(int error) {

@@ -139,6 +139,9 @@ public:
     eddy_stream_close_fn c_close_cb = nullptr;
     eddy_stream_drain_fn c_drain_cb = nullptr;
 
+    // The loop is being freed: what is queued goes to the socket as far as it takes it without
+    // waiting (a WebSocket session, freed just before its older stream, queues its 1001 there),
+    // then the socket closes; no callbacks run.
     void on_loop_free() override;
 
     // True for the TLS variant (the HTTP server reports `https` then).
@@ -178,6 +181,7 @@ protected:
     void read_ready();
     void flush();
     void write_before_close();
+    void discard_pending_input();
     void apply_interest();
     bool wants_socket_read() const { return reading_socket_ && !closed_; }
 

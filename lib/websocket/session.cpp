@@ -97,7 +97,10 @@ Session::~Session() {
 }
 
 void Session::on_loop_free() {
-    // The loop frees the stream itself; no callbacks now.
+    // The loop frees resources newest first, so our stream (made before us) is still there: a
+    // session still open queues its 1001 in it, and the stream's own on_loop_free hands it to
+    // the socket before closing. No callbacks now.
+    queue_going_away();
     stream_ = nullptr;
     if (released) released(this, released_arg);
     delete this;
@@ -590,18 +593,24 @@ void Session::abandon() {
     cb_.ping = nullptr;
     drain_cb_ = nullptr;
     write_cbs_.clear();
+    if (!queue_going_away()) return;
+    // Handed to the socket now, since nobody will run the loop for us. No waiting for the
+    // answer: we are going away.
+    stream_->close_after_last_write(0);
+}
+
+// The peer learns why (1001, RFC 6455 §7.4.1: "a server going down") instead of seeing the
+// connection vanish (1006): a close frame after what is queued. A session already closing (our
+// close frame queued, or failed) gets no second one. False when the stream is gone.
+bool Session::queue_going_away() {
     bool was_open = state_ == State::open;
     if (was_open) state_ = State::closing;
-    if (!stream_ || stream_->closed()) return;
-    // The peer learns why (1001, RFC 6455 §7.4.1: "a server going down") instead of seeing the
-    // connection vanish (1006): a close frame after what is queued, handed to the socket now,
-    // since nobody will run the loop for us. No waiting for its answer: we are going away.
-    // A session already closing (our close frame queued, or failed) gets no second one.
+    if (!stream_ || stream_->closed()) return false;
     if (was_open && !close_sent_) {
         close_sent_ = no_throw("websocket: going away", EDDY_ENOMEM,
                                [&] { return send_close_frame(kCloseGoingAway, {}); }) == 0;
     }
-    stream_->close_after_last_write(0);
+    return true;
 }
 
 void Session::on_stream_close(Stream *, int, void *arg) {

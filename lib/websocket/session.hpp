@@ -66,7 +66,8 @@ public:
 
     // Closes the connection without the application's callbacks (the owner goes away): a
     // close frame with 1001 follows what is queued, written as far as the socket takes it now;
-    // the release hook still runs and userdata is released.
+    // the release hook still runs and userdata is released. A loop freed first does the same
+    // (on_loop_free).
     void abandon();
 
     void set_userdata(void *userdata, eddy_free_fn free_userdata);
@@ -97,6 +98,7 @@ private:
     void handle_close_frame();
     void fail(int code, std::string_view why);
     void fail_internal();
+    bool queue_going_away();
     int send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
                    eddy_ws_write_fn cb);
     int send_close_frame(int code, std::string_view reason);

@@ -395,12 +395,13 @@ def idle_memory_after_messages_tests(server):
         proc.wait(30)
 
 
-def going_away_tests(server):
-    """The server stops (SIGTERM: ws_test_server stops its loop and frees its app) with
-    WebSocket connections open: each gets a close frame with 1001 (Going Away), then the end
-    of TCP, instead of a connection that just vanishes (1006) — a raw client, one with a
-    message just echoed, and python3-websockets."""
-    proc = subprocess.Popen([server, "--port", "0"], stdout=subprocess.PIPE, text=True)
+def going_away_tests(server, free_order):
+    """The server stops (SIGTERM: ws_test_server stops its loop, then frees its app and loop
+    in `free_order`) with WebSocket connections open: each gets a close frame with 1001 (Going
+    Away), then the end of TCP, instead of a connection that just vanishes (1006) — a raw
+    client, one with a message just echoed, and python3-websockets."""
+    proc = subprocess.Popen([server, "--port", "0", "--free", free_order],
+                            stdout=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline().split()[-1])
         terminated = []
@@ -414,14 +415,16 @@ def going_away_tests(server):
             terminated.append(True)
 
         code = asyncio.run(close_code_when_stopped(f"ws://127.0.0.1:{port}/ws", stop))
-        check(code == 1001, f"python3-websockets sees the server's close 1001 (got {code})")
-        expect_close(quiet, 1001, "an idle connection when the server goes away")
-        expect_close(busy, 1001, "a connection that just had an echo when the server goes away")
+        check(code == 1001,
+              f"{free_order}: python3-websockets sees the server's close 1001 (got {code})")
+        expect_close(quiet, 1001, f"{free_order}: an idle connection when the server goes away")
+        expect_close(busy, 1001,
+                     f"{free_order}: a connection that just had an echo when the server goes away")
     finally:
         if not terminated:  # (a second SIGTERM could meet the server without its handler)
             proc.terminate()
         code = proc.wait(30)
-    check(code == 0, f"server exits cleanly after going away (exit {code})")
+    check(code == 0, f"{free_order}: server exits cleanly after going away (exit {code})")
 
 
 def measure_idle_memory_after_messages(port, pid):
@@ -640,7 +643,8 @@ def main():
         check(lines[-1:] == ["close 4000 bye"], f"eddy client sees the server's close: {lines}")
         asyncio.run(python_server_tests(args.server))
         idle_memory_after_messages_tests(args.server)
-        going_away_tests(args.server)
+        for free_order in ("app-first", "loop-first"):
+            going_away_tests(args.server, free_order)
         check(proc.poll() is None, "server still running")
     finally:
         proc.terminate()

@@ -29,8 +29,8 @@ def check(ok, what):
         FAILURES.append(what)
 
 
-def start_server(binary, cert, key):
-    proc = subprocess.Popen([binary, "--port", "0", "--tls-cert", cert, "--tls-key", key],
+def start_server(binary, cert, key, *extra):
+    proc = subprocess.Popen([binary, "--port", "0", "--tls-cert", cert, "--tls-key", key, *extra],
                             stdout=subprocess.PIPE, text=True)
     return proc, int(proc.stdout.readline().split()[-1])
 
@@ -58,10 +58,12 @@ async def python_client(port, ca):
     return text, data
 
 
-def going_away_over_tls(binary, certs):
+def going_away_over_tls(binary, certs, free_order):
     """A server that stops with a wss:// connection open sends it a close frame with 1001
-    (Going Away) through TLS, then ends the connection."""
-    proc, port = start_server(binary, certs["server.crt"], certs["server.key"])
+    (Going Away) through TLS, then ends the connection, whichever it frees first: its app or
+    its loop (`free_order`)."""
+    proc, port = start_server(binary, certs["server.crt"], certs["server.key"],
+                              "--free", free_order)
     terminated = []
 
     def stop():
@@ -71,11 +73,11 @@ def going_away_over_tls(binary, certs):
     try:
         ctx = ssl.create_default_context(cafile=certs["ca.crt"])
         code = asyncio.run(close_code_when_stopped(f"wss://127.0.0.1:{port}/ws", stop, ssl=ctx))
-        check(code == 1001, f"wss:// client sees the server's close 1001 (got {code})")
+        check(code == 1001, f"{free_order}: wss:// client sees the server's close 1001 (got {code})")
     finally:
         if not terminated:  # (a second SIGTERM could meet the server without its handler)
             proc.terminate()
-        check(proc.wait(timeout=20) == 0, "server exit status after going away")
+        check(proc.wait(timeout=20) == 0, f"{free_order}: server exit status after going away")
 
 
 def main():
@@ -113,7 +115,8 @@ def main():
                   "python3-websockets over wss:// with compression: echo of text and binary")
             lines = run_client(binary, f"wss://127.0.0.1:{port}/ws", "still", cafile=ca)
             check("text 5 still" in lines, "server still serving after the failed handshakes")
-            going_away_over_tls(binary, certs)
+            for free_order in ("app-first", "loop-first"):
+                going_away_over_tls(binary, certs, free_order)
         finally:
             for p in (good, other):
                 p.terminate()

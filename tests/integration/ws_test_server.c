@@ -177,8 +177,10 @@ int main(int argc, char **argv) {
         return run_client(argv[2], deflate, argv + first, argc - first);
     }
     const char *cert = NULL, *key = NULL;
+    int loop_first = 0; /* --free loop-first: free the loop, then the app (both orders are legal) */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "--free") == 0) loop_first = strcmp(argv[i + 1], "loop-first") == 0;
         if (strcmp(argv[i], "--tls-cert") == 0) cert = argv[i + 1];
         if (strcmp(argv[i], "--tls-key") == 0) key = argv[i + 1];
     }
@@ -272,7 +274,12 @@ int main(int argc, char **argv) {
     eddy_loop_run(loop);
     eddy_signal_free(sigint);
     eddy_signal_free(sigterm);
-    eddy_app_free(app);
-    eddy_loop_free(loop);
+    if (loop_first) {
+        eddy_loop_free(loop);
+        eddy_app_free(app);
+    } else {
+        eddy_app_free(app);
+        eddy_loop_free(loop);
+    }
     return 0;
 }
