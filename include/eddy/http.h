@@ -330,8 +330,8 @@ EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
 /* Sets the status (200..599: a 1xx is an interim answer, never the final one) and reason
  * (NULL = the standard phrase; a reason with CR, LF, NUL or '<' is refused). Only before the
  * first flush. 204, 205 and 304 carry no body (writes are refused; a 205 says Content-Length: 0).
- * Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already sent or finished), EDDY_ENOMEM (nothing
- * changed). */
+ * Returns 0, EDDY_EINVAL, EDDY_ESTATE (headers already sent or finished), EDDY_ENOMEM (the
+ * response is lost, as for eddy_request_set_header). */
 EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *reason,
                                      size_t reason_len);
 /* Sets a response header, replacing earlier values of the same name (case-insensitive).
@@ -339,7 +339,9 @@ EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *
  * NUL, ...; RFC 9110 §5.5): else EDDY_EINVAL (nothing is
  * sent). Only before the first flush: else EDDY_ESTATE. Setting Content-Length declares the
  * body length: writing more is an error that closes the connection; finishing short closes it
- * too. */
+ * too. EDDY_ENOMEM: the header could not be stored, and the response will not go out without
+ * it, even if the caller goes on: the connection is closed at the next flush or finish instead
+ * (an error page made with eddy_handler_send_error starts afresh and is sent). */
 EDDY_API int eddy_request_set_header(eddy_request *req, const char *name, size_t name_len,
                                      const char *value, size_t value_len);
 /* Adds a response header (repeats allowed, e.g. Set-Cookie). Same rules. */

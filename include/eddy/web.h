@@ -221,7 +221,9 @@ EDDY_API int eddy_handler_finished(const eddy_handler *handler);
 
 /* As the eddy_request_* functions of the same names, plus the checks of this layer. After
  * finish: EDDY_ESTATE and a log line; after the connection closed: EDDY_ECLOSED. Out of memory:
- * EDDY_ENOMEM as there (a write or flush that fails so closes the connection). */
+ * EDDY_ENOMEM as there (a write or flush that fails so closes the connection; a status, header,
+ * cookie or ETag that cannot be stored makes the response one that is never sent: the
+ * connection is closed at finish instead, unless eddy_handler_send_error replaces it). */
 EDDY_API int eddy_handler_set_status(eddy_handler *handler, int status, const char *reason,
                                      size_t reason_len);
 /* Sets a response header (replacing); a control character other than tab in the value (CR, LF,
@@ -282,7 +284,8 @@ EDDY_API int eddy_handler_send_error(eddy_handler *handler, int status);
  * NULL) are NUL-terminated; `expires` is a Unix time (0 = none); `max_age` in seconds (< 0 =
  * none). Names must be tokens and values must not contain control characters, spaces, ';' or
  * ','. Setting a name again in the same response replaces the earlier Set-Cookie (as Tornado).
- * Returns 0, EDDY_EINVAL, EDDY_ESTATE, EDDY_ENOMEM (no cookie set). */
+ * Returns 0, EDDY_EINVAL, EDDY_ESTATE, EDDY_ENOMEM (no cookie set, and the response will not be
+ * sent without it: see the response functions above). */
 EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, size_t name_len,
                                      const char *value, size_t value_len, const char *domain,
                                      const char *path, double expires, long max_age, int flags,

@@ -124,7 +124,7 @@ int Request::set_status(int code, std::string_view reason) {
     try {
         reason_.assign(reason);
     } catch (const std::bad_alloc &) {
-        return EDDY_ENOMEM;  // nothing changed
+        return lose_response("status");
     }
     status_ = code;
     return 0;
@@ -158,9 +158,16 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
     if (replace && !out_headers_.empty()) {
         ResponseFields::Replaced r = out_headers_.replace(name, value);
         if (r == ResponseFields::Replaced::yes) return 0;
-        if (r == ResponseFields::Replaced::out_of_memory) return EDDY_ENOMEM;
+        if (r == ResponseFields::Replaced::out_of_memory) return lose_response(name);
     }
-    return out_headers_.add(name, value) ? 0 : EDDY_ENOMEM;
+    return out_headers_.add(name, value) ? 0 : lose_response(name);
+}
+
+int Request::lose_response(std::string_view what) {
+    log(LogLevel::error, "http: out of memory setting the response's %.*s; it will not be sent",
+        static_cast<int>(what.size()), what.data());
+    response_lost_ = true;
+    return EDDY_ENOMEM;
 }
 
 void Request::add_trusted_header(std::string_view name, std::string_view value) {
@@ -333,6 +340,8 @@ private:
 }  // namespace
 
 bool Request::send_head(bool final) {
+    if (response_lost_) [[unlikely]]
+        throw std::bad_alloc();
     bool keep = wants_keep_alive && message_complete && !app_wants_close_ &&
                 conn->keep_alive_allowed();
     bool with_body = body_allowed();
@@ -633,6 +642,7 @@ void Request::reset_response() {
     body_written_ = 0;
     app_wants_close_ = false;
     upgrade_offered_ = false;
+    response_lost_ = false;
     discard_held_body();
 }
 

@@ -103,8 +103,15 @@ public:
     // ---- response ----
     int set_status(int code, std::string_view reason);
     // EDDY_ESTATE (and a log line) once the head went out or the response finished.
+    // EDDY_ENOMEM when it cannot be stored: the response is lost (lose_response).
     int set_header(std::string_view name, std::string_view value, bool replace);
     int clear_header(std::string_view name);
+    // Part of the response could not be stored (out of memory): a status, a header (a
+    // Location, a Set-Cookie, the Content-Encoding of a gzipped body...). The response must not
+    // go out without it, even when the application ignores the EDDY_ENOMEM it got: the head is
+    // refused, which cuts the connection as any out-of-memory answer does. An error page
+    // (reset_response) starts afresh. Logs `what`; returns EDDY_ENOMEM.
+    [[gnu::noinline, gnu::cold]] int lose_response(std::string_view what);
     // Drops the Set-Cookie fields for cookie `name` set so far (a new value replaces them).
     void forget_set_cookie(std::string_view name) {
         if (!headers_sent_ && !finished_) out_headers_.remove_set_cookie(name);
@@ -221,6 +228,7 @@ private:
     int pending_flushes_ = 0;
     int holds_ = 0;
     bool server_hold_ = false;  // finished_by_server(): a hold the application's finish() ends
+    bool response_lost_ = false;   // see lose_response: this response must not go out
     RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)
 
     friend class RequestPool;

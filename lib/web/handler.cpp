@@ -779,11 +779,11 @@ int Handler::set_etag(const char *etag, size_t len) {
     std::string_view value(etag, len);
     if (!http::is_safe_field_value(value)) return EDDY_EINVAL;
     Extras *x = extras();
-    if (!x) return EDDY_ENOMEM;
+    if (!x) return req->lose_response("ETag");
     try {
         x->etag.assign(value);
     } catch (const std::bad_alloc &) {
-        return EDDY_ENOMEM;  // the ETag stays as it was
+        return req->lose_response("ETag");
     }
     etag_mode_ = 1;
     return 0;
@@ -832,10 +832,10 @@ int Handler::set_cookie(std::string_view name, std::string_view value, const cha
                         const char *path, double expires, long max_age, int flags,
                         const char *samesite) {
     if (!answerable()) [[unlikely]] return refusal();
-    // Out of memory before the header is set: nothing changed.
-    return no_throw("web: set_cookie", EDDY_ENOMEM, [&] {
+    int rc = no_throw("web: set_cookie", EDDY_ENOMEM, [&] {
         return set_cookie_header(name, value, domain, path, expires, max_age, flags, samesite);
     });
+    return rc == EDDY_ENOMEM ? req->lose_response("Set-Cookie") : rc;
 }
 
 int Handler::set_cookie_header(std::string_view name, std::string_view value, const char *domain,
@@ -859,13 +859,15 @@ int Handler::set_cookie_header(std::string_view name, std::string_view value, co
 int Handler::set_signed_cookie(std::string_view name, std::string_view value,
                                double expires_days) {
     if (!app || app->cookie_secret.empty()) return EDDY_ESTATE;
+    if (!answerable()) [[unlikely]]
+        return refusal();
     if (expires_days <= 0) expires_days = 30;
     double now = static_cast<double>(time(nullptr));
     std::string signed_value;
     try {
         signed_value = create_signed_value(app->cookie_secret, name, value, static_cast<int64_t>(now));
     } catch (const std::bad_alloc &) {
-        return EDDY_ENOMEM;
+        return req->lose_response("Set-Cookie");
     }
     return set_cookie(name, signed_value, nullptr, nullptr, now + expires_days * 86400, -1, 0,
                       nullptr);

@@ -156,8 +156,12 @@ class Conn(SocketReader):
                % (path.encode(), port, key))
         if extensions is not None:
             req += b"Sec-WebSocket-Extensions: " + extensions.encode() + b"\r\n"
-        self.sock.sendall(req + extra + b"\r\n" + first_bytes)
-        head = self._read_until(b"\r\n\r\n").decode("latin-1")
+        try:
+            self.sock.sendall(req + extra + b"\r\n" + first_bytes)
+            head = self._read_until(b"\r\n\r\n").decode("latin-1")
+        except BaseException:  # no handshake answer: nobody else will close the socket
+            sock.close()
+            raise
         lines = head.split("\r\n")
         self.status = int(lines[0].split()[1])
         self.headers = {}

@@ -15,15 +15,18 @@ Under load, an answer is either right or an error status or a closed connection 
 wrong body.
 """
 import argparse
+import gzip
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import ws_wire  # noqa: E402
@@ -34,9 +37,9 @@ EVERY = ("50", "400")  # a failure every ~50 allocations (most requests hit one)
 
 
 class Server:
-    def __init__(self, binary, every, seed, *args, port_args=("--port", "0")):
+    def __init__(self, binary, every, seed, *args, port_args=("--port", "0"), env_extra=None):
         env = dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
-                   FAILMALLOC_EVERY=every, FAILMALLOC_SEED=str(seed))
+                   FAILMALLOC_EVERY=every, FAILMALLOC_SEED=str(seed), **(env_extra or {}))
         self.proc = subprocess.Popen([binary, *port_args, *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env)
         line = self.proc.stdout.readline().decode()
@@ -83,7 +86,8 @@ class Server:
 
 
 def read_response(f):
-    """(status, headers dict, body) from a buffered socket file; None when it closed first."""
+    """(status, headers dict, body) from a buffered socket file; None when it closed first.
+    A repeated field's values are joined by newlines."""
     line = f.readline()
     if not line:
         return None
@@ -96,7 +100,8 @@ def read_response(f):
         if h in (b"\r\n", b"\n"):
             break
         name, _, value = h.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
+        name = name.strip().lower()
+        headers[name] = headers[name] + "\n" + value.strip() if name in headers else value.strip()
     if "content-length" in headers:
         body = f.read(int(headers["content-length"]))
     elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -280,9 +285,45 @@ class EchoServer(OomCase):
                     self.assertEqual(got, b"hello world\n")
 
 
+BIG_TEXT = (b"The quick brown fox jumps over the lazy dog. " * 112)[:5000]  # web_test_app /big
+
+
+def wrong_web_answer(path, status, headers, body):
+    """Why web_test_app's answer to GET `path` is wrong, or None. An error status (5xx) is
+    always acceptable when memory runs out; a success must be whole: every header its handler
+    set (a Location, three Set-Cookie, the Content-Encoding of a gzipped body) and the body it
+    wrote."""
+    if status >= 500:
+        return None
+    if path == b"/big":
+        coding = headers.get("content-encoding")
+        if coding == "gzip":
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError, zlib.error) as e:
+                return f"a gzip body that does not decode ({e})"
+        elif coding is not None:
+            return f"Content-Encoding {coding!r}"
+        if (status, headers.get("content-type"), body) != (200, "text/plain", BIG_TEXT):
+            return (f"status {status}, Content-Type {headers.get('content-type')!r}, "
+                    f"Content-Encoding {coding!r}, {len(body)} body bytes {body[:40]!r}")
+    elif path == b"/redirect":
+        if (status, headers.get("location")) != (302, "/hello"):
+            return f"status {status}, Location {headers.get('location')!r}"
+    elif path == b"/cookie/set":
+        cookies = headers["set-cookie"].split("\n") if "set-cookie" in headers else []
+        if status != 200 or len(cookies) != 3:
+            return f"status {status} with {len(cookies)} Set-Cookie: {cookies} {body[:200]!r}"
+    elif path == b"/hello":
+        if (status, headers.get("content-type"), body) != (200, "text/plain", b"hello"):
+            return f"status {status}, Content-Type {headers.get('content-type')!r}, body {body!r}"
+    return None
+
+
 class WebApp(OomCase):
     """The web layer's test application: routing, handlers, cookies, arguments, gzip."""
 
+    server_args = ("--compress",)
     PATHS = [b"/hello", b"/user/12/post/abc", b"/named/x/y", b"/args?a=1&b=2&a=3",
              b"/cookie/set", b"/rev/x/item/3", b"/reverse", b"/redirect", b"/etag_custom",
              b"/big", b"/stream", b"/nope", b"/err", b"/decode/%41%42"]
@@ -294,8 +335,12 @@ class WebApp(OomCase):
                 path = rng.choice(self.PATHS)
                 extra = rng.choice([b"", b"Accept-Encoding: gzip\r\n", b"Cookie: a=b; c=d\r\n"])
                 s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + extra + b"\r\n")
-                if self.next_answer(f) is None:
+                r = self.next_answer(f)
+                if r is None:
                     return
+                why = wrong_web_answer(path, *r)
+                if why:
+                    raise AssertionError(f"WRONG answer to {path}: {why}")
 
     def check_after(self, port):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -308,6 +353,183 @@ class WebApp(OomCase):
                     self.assertIn(want, body)
             s.sendall(b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n")
             self.assertEqual(read_response(f)[0], 404)
+
+
+def get(path, extra=b""):
+    return b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + extra + b"Connection: close\r\n\r\n"
+
+
+def wrong_echo_answer(request, status, headers, body):
+    """Why echo_server's answer to `request` is wrong, or None (5xx is acceptable)."""
+    if status >= 500:
+        return None
+    if request.startswith(b"GET /fixed "):
+        return None if (status, body) == (200, b"hello world\n") else f"{status} {body[:80]!r}"
+    sent = request.split(b"\r\n\r\n", 1)[1]
+    if b"chunked" in request:
+        sent = b"".join(sent.split(b"\r\n")[1::2])  # the chunks' data (no CRLF inside it)
+    try:
+        echoed = json.loads(body)["body"].encode("latin-1")
+    except (ValueError, KeyError) as e:
+        return f"{status} {body[:80]!r} ({e!r})"
+    return None if (status, echoed) == (200, sent) else f"{status}: echoed {echoed[:60]!r}"
+
+
+class EachAllocationInTurn(unittest.TestCase):
+    """Requests one at a time, the first with its 1st allocation failing, the next with its
+    2nd, and so on (failmalloc's FAILMALLOC_NTH_FILE), until one passes with no allocation left
+    to fail: every allocation such a request makes (its connection's included) fails once,
+    deterministically. Each answer must be right, an error status or a closed connection —
+    never one missing what the handler set, never no answer at all."""
+
+    web_binary = None
+    echo_binary = None
+    ws_binary = None
+    MAX_STEPS = 400  # far more allocations than one of these requests makes
+
+    @staticmethod
+    def ask(port, request):
+        """The answer on a new connection; None when it closed without a whole answer (which
+        the client can tell)."""
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(request)
+            try:
+                r = read_response(s.makefile("rb"))
+            except (ValueError, IndexError, ConnectionResetError):
+                return None  # cut inside the head or a chunk
+        if r is not None and "content-length" in r[1] and len(r[2]) != int(r[1]["content-length"]):
+            return None  # cut inside the body
+        return r
+
+    @classmethod
+    def http(cls, request, wrong_answer):
+        """(name, exchange) for step_through: one request; wrong_answer(request, status,
+        headers, body) says what is wrong with an answer."""
+        def exchange(port):
+            r = cls.ask(port, request)
+            if r is None:
+                return "closed"
+            why = wrong_answer(request, *r)
+            if why:
+                raise AssertionError(f"WRONG answer: {why}")
+            return r[0]
+        return request.split(b"\r\n", 1)[0].decode(), exchange
+
+    @staticmethod
+    def websocket(extensions):
+        """(name, exchange) for step_through: a handshake and one echoed message."""
+        message = bytes(range(97, 123)) * 40
+
+        def exchange(port):
+            try:
+                c = ws_wire.Conn(port, "/ws", extensions=extensions, timeout=10)
+            except (EOFError, ConnectionResetError):
+                return "closed"
+            try:
+                if c.status != 101:
+                    if c.status < 500:
+                        raise AssertionError(f"WRONG handshake answer {c.status}")
+                    return c.status
+                payload = c.deflate.compress(message) if c.deflate else message
+                c.send(ws_wire.frame(ws_wire.TEXT, payload, rsv=4 if c.deflate else 0))
+                try:
+                    ev = c.next_event()
+                except (EOFError, ConnectionResetError):
+                    return "closed"
+                if ev[0] == "close":
+                    return f"close {ev[1]}"
+                if ev != ("text", message):
+                    raise AssertionError(f"WRONG echo {ev[0]} {ev[1][:40]!r}")
+                return "echo"
+            finally:
+                c.close()
+        return f"WebSocket echo ({extensions or 'no extension'})", exchange
+
+    @staticmethod
+    def nth_failed(server, nth_file):
+        """Disarms failmalloc; True when the chosen allocation came (and failed)."""
+        server.proc.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(nth_file) as f:
+                report = f.read()
+            if report.startswith("done "):
+                return report.split()[1] == "1"
+            time.sleep(0.002)
+        raise AssertionError(f"failmalloc did not report (server exit status {server.proc.poll()})")
+
+    def step_through(self, binary, args, exchanges):
+        """Fails each allocation of each exchange in turn. An exchange is (name, function of
+        the port returning an outcome: "closed", a status, ...; AssertionError when wrong)."""
+        with tempfile.TemporaryDirectory() as d:
+            nth_file = os.path.join(d, "nth")
+            with open(nth_file, "w") as f:
+                f.write("0")
+            server = Server(binary, "1", 0, *args, env_extra={"FAILMALLOC_NTH_FILE": nth_file})
+            try:
+                for what, exchange in exchanges:
+                    before = exchange(server.port)  # nothing failing yet
+                    outcomes = {}
+                    for n in range(1, self.MAX_STEPS + 1):
+                        with open(nth_file, "w") as f:
+                            f.write(str(n))
+                        server.proc.send_signal(signal.SIGUSR1)  # handled before it reads on
+                        try:
+                            outcome = exchange(server.port)
+                        except socket.timeout:
+                            self.fail(f"{what}: no answer and no close within 10 s with its "
+                                      f"allocation {n} failing")
+                        except AssertionError as e:
+                            self.fail(f"{what} with its allocation {n} failing: {e}")
+                        failed = self.nth_failed(server, nth_file)
+                        self.assertTrue(server.alive(), f"{what}: the server died at allocation "
+                                        f"{n}:\n" + server.stderr.decode(errors="replace")[-3000:])
+                        if not failed:
+                            break
+                        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                    else:
+                        self.fail(f"{what}: still allocating after {self.MAX_STEPS} steps")
+                    self.assertGreater(n, 1, f"{what}: no allocation failed: nothing was tested")
+                    # Memory is back: the same exchange goes as it went before.
+                    self.assertEqual(exchange(server.port), before, f"{what} after the failures")
+                    print(f"\n  {what}: allocations 1..{n - 1} failed in turn; outcomes "
+                          f"{sorted(outcomes.items(), key=str)}", file=sys.stderr)
+            finally:
+                server.stop()
+
+    def test_web_app(self):
+        if self.web_binary is None:
+            self.skipTest("web server not given")
+        requests = [get(b"/big", b"Accept-Encoding: gzip\r\n"), get(b"/redirect"),
+                    get(b"/cookie/set"), get(b"/hello"), get(b"/args?a=1&b=2&a=3"),
+                    get(b"/user/12/post/abc"), get(b"/stream"), get(b"/err"), get(b"/nope"),
+                    get(b"/etag_custom"), get(b"/decode/%41%42")]
+
+        def wrong(request, status, headers, body):
+            return wrong_web_answer(request.split()[1], status, headers, body)
+
+        self.step_through(self.web_binary, ("--compress",),
+                          [self.http(r, wrong) for r in requests])
+
+    def test_echo_server(self):
+        if self.echo_binary is None:
+            self.skipTest("echo server not given")
+        body = bytes(range(32, 127)) * 40
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000])
+                          for i in range(0, len(body), 1000))
+        requests = [get(b"/fixed"),
+                    b"POST /p?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n"
+                    b"Connection: close\r\n\r\n" % len(body) + body,
+                    b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                    b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n"]
+        self.step_through(self.echo_binary, (),
+                          [self.http(r, wrong_echo_answer) for r in requests])
+
+    def test_websocket(self):
+        if self.ws_binary is None:
+            self.skipTest("WebSocket server not given")
+        self.step_through(self.ws_binary, (), [self.websocket(None),
+                                               self.websocket("permessage-deflate")])
 
 
 class WebSocketServer(OomCase):
@@ -433,6 +655,9 @@ def main():
     ARGS, rest = ap.parse_known_args()
     EchoServer.binary = ARGS.echo_server
     WebApp.binary = ARGS.web_server
+    EachAllocationInTurn.web_binary = ARGS.web_server
+    EachAllocationInTurn.echo_binary = ARGS.echo_server
+    EachAllocationInTurn.ws_binary = ARGS.ws_server
     WebSocketServer.binary = ARGS.ws_server
     TlsServer.binary = ARGS.tls_server
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
