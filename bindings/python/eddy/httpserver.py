@@ -1,6 +1,8 @@
 """eddy.httpserver: the HTTPServer that Application.listen() returns."""
 
 import logging
+import numbers
+import socket
 import weakref
 
 from . import _lowlevel as _ll
@@ -51,6 +53,85 @@ class _FinishedRequest:
         return self._duration
 
 
+_SIZE_MAX = 2 ** 64 - 1  # size_t's largest value (eddy builds for 64-bit Linux)
+
+
+def _check_limit(name, value, kind):
+    """The value for a size (kind: the least one eddy accepts) or a timeout (kind: float)
+    setter, checked as the C setter would; ValueError naming the option otherwise."""
+    if not isinstance(value, numbers.Real):  # "10" would pass int() but is a mistake
+        raise ValueError("%s: a number, not %r" % (name, value))
+    number = value
+    if kind is float:
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a double
+            raise ValueError("%s: %r is too large" % (name, value)) from None
+        if not number >= 0:  # also refuses NaN, as eddy_server_set_*_timeout
+            raise ValueError("%s: %r refused (a timeout is 0 or more seconds)" % (name, value))
+        return number
+    if not (0 <= number < float("inf")):  # size_t in C: a negative would wrap
+        raise ValueError("%s: %r refused (a size is a count of 0 or more)" % (name, value))
+    number = int(number)
+    if number > _SIZE_MAX:
+        raise ValueError("%s: %r is too large" % (name, value))
+    if number < kind:
+        raise ValueError("%s: %r refused (at least %d)" % (name, value, kind))
+    return number
+
+
+def _check_server_header(value):
+    """server_header's value as the C setter takes it (None: no header), or ValueError."""
+    if value is None or value is False:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("server_header: a string or False, not %r" % (value,))
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("server_header: %r is not encodable as UTF-8" % (value,)) from None
+    # eddy_server_set_server_header's rule (RFC 9110 field value): HTAB and bytes from 0x20
+    # on, DEL excepted. CR or LF would split the header.
+    if any((b < 0x20 and b != 0x09) or b == 0x7F for b in data):
+        raise ValueError("server_header: %r refused (control characters)" % (value,))
+    return data or None  # "" sends none, as False
+
+
+def _check_trusted_downstream(value):
+    """trusted_downstream as a list of numeric IPv4/IPv6 addresses, or ValueError."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):  # one address, not a list of its characters
+        raise ValueError("trusted_downstream: a list of addresses, not %r" % (value,))
+    try:
+        ips = list(value)  # read once: it may be an iterator
+    except TypeError:
+        raise ValueError("trusted_downstream: a list of addresses, not %r" % (value,)) from None
+    for ip in ips:
+        if not isinstance(ip, str) or not _is_ip_address(ip):
+            raise ValueError("trusted_downstream: %r is not a numeric IP address" % (ip,))
+    return ips
+
+
+def _is_ip_address(ip):
+    # The test eddy_server_add_trusted_proxy makes (inet_pton, IPv4 then IPv6); a NUL inside
+    # raises ValueError here, where C would have read the address up to it.
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, ip)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+def _applied(name, value, rc):
+    """Raises when a setter refused a value that passed the checks above."""
+    if rc < 0:
+        raise ValueError("%s: %r refused while applying (%s); the options applied before it "
+                         "stay set" % (name, value, _ll.eddy_strerror(rc)))
+
+
 class HTTPServer:
     """Serves an Application with eddy's HTTP/1.1 server (one server per application).
     Options as Tornado's: xheaders, no_keep_alive, decompress_request, max_header_size,
@@ -75,8 +156,18 @@ class HTTPServer:
     alone, there are no files, and every request reaches its handler with request.body as it
     came).
     Any other keyword raises TypeError; a value eddy refuses (a max_header_size under 64,
-    max_header_fields 0, a negative size or timeout, a trusted_downstream entry that is not a
-    numeric IP address, proxy_protocol with ssl_options) raises ValueError."""
+    max_header_fields 0, a negative, NaN or non-numeric size or timeout, a server_header with
+    control characters, a trusted_downstream entry that is not a numeric IP address,
+    proxy_protocol with ssl_options) raises ValueError naming the option.
+    All or nothing: every option is checked before any is applied to the application's server
+    (one per application, shared by every HTTPServer of it), so a refused call leaves that
+    server as it was. The C server can still refuse while applying in two cases, each reported
+    as a ValueError naming the option: ssl_options while an earlier HTTPServer of the
+    application turned proxy_protocol on, or proxy_protocol while an earlier one set
+    ssl_options (both are applied first, so nothing else has changed then); and running out of
+    memory for server_header or a trusted_downstream entry (then what this call applied before
+    it stays: its ssl_options or proxy_protocol, its server_header, the trusted_downstream
+    entries before the refused one)."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
                  decompress_request=False, max_header_size=None,
@@ -91,12 +182,39 @@ class HTTPServer:
         # chunk_size: how much Tornado reads per call; eddy reads what the socket has, so there
         # is nothing to set. max_buffer_size: Tornado's default for max_body_size.
         del chunk_size
+        body_size_name = "max_body_size"
         if max_body_size is None and max_buffer_size is not None:
-            max_body_size = max_buffer_size
+            max_body_size, body_size_name = max_buffer_size, "max_buffer_size"
+        # Every check comes before the first setter: a refused option must not leave the ones
+        # before it applied to the application's server (a later HTTPServer of the same
+        # application would serve with them).
         if protocol is not None and protocol not in ("http", "https"):
             raise ValueError("protocol must be 'http' or 'https', not %r" % (protocol,))
+        server_header_bytes = _check_server_header(server_header)
+        limits = [(name, setter, _check_limit(name, value, kind))
+                  for name, value, setter, kind in (
+                      ("max_header_size", max_header_size,
+                       _ll.eddy_server_set_max_header_size, 64),
+                      ("max_header_fields", max_header_fields,
+                       _ll.eddy_server_set_max_header_fields, 1),
+                      (body_size_name, max_body_size, _ll.eddy_server_set_max_body_size, 0),
+                      ("max_body_memory", max_body_memory,
+                       _ll.eddy_server_set_max_body_memory, 0),
+                      ("max_connections", max_connections,
+                       _ll.eddy_server_set_max_connections, 0),
+                      ("header_timeout", header_timeout,
+                       _ll.eddy_server_set_header_timeout, float),
+                      ("idle_connection_timeout", idle_connection_timeout,
+                       _ll.eddy_server_set_idle_timeout, float),
+                      ("body_timeout", body_timeout, _ll.eddy_server_set_body_timeout, float))
+                  if value is not None]
+        trusted = _check_trusted_downstream(trusted_downstream)
+        if proxy_protocol and ssl_options is not None:  # eddy_server_set_proxy_protocol's rule
+            raise ValueError("proxy_protocol: not supported with ssl_options (terminate TLS in "
+                             "the proxy that sends the PROXY header)")
         self.application = application
-        # Checked before anything is configured, so a refused ssl_options changes nothing.
+        # The context is built (certificates loaded) before anything is configured, so a
+        # refused ssl_options changes nothing either.
         tls = _tls.server_context(ssl_options) if ssl_options is not None else None
         self._server = _ll.eddy_app_server(application._app)
         if self._server is None:
@@ -104,58 +222,45 @@ class HTTPServer:
                 _ll.eddy_tls_context_free(tls)
             raise RuntimeError("eddy_app_server failed")
         s = self._server
+        # Applying. The setters that depend on what earlier HTTPServers of this application
+        # set (TLS and the PROXY protocol exclude each other) go first: when one refuses,
+        # nothing has changed yet.
         if tls is not None:
             try:
                 rc = _ll.eddy_server_set_tls(s, tls)
             finally:
                 _ll.eddy_tls_context_free(tls)  # the server keeps its own reference
             if rc < 0:
-                raise ValueError("ssl_options: %s" % _ll.eddy_strerror(rc))
-        _ll.eddy_server_set_xheaders(s, int(bool(xheaders)))
-        _ll.eddy_server_set_no_keep_alive(s, int(bool(no_keep_alive)))
-        _ll.eddy_server_set_decompress_request(s, int(bool(decompress_request)))
+                raise ValueError("ssl_options: %s%s" % (_ll.eddy_strerror(rc), (
+                    " (an earlier HTTPServer of this application turned proxy_protocol on)"
+                    if rc == _ll.EDDY_ENOTSUP else "")))
+        if proxy_protocol:
+            rc = _ll.eddy_server_set_proxy_protocol(s, 1)
+            if rc < 0:
+                raise ValueError("proxy_protocol: %s%s" % (_ll.eddy_strerror(rc), (
+                    " (an earlier HTTPServer of this application set ssl_options)"
+                    if rc == _ll.EDDY_ENOTSUP else "")))
+        # Then the two that allocate (they fail only when out of memory).
+        if server_header is not None:
+            _applied("server_header", server_header,
+                     _ll.eddy_server_set_server_header(s, server_header_bytes))
+        for ip in trusted:
+            _applied("trusted_downstream", ip, _ll.eddy_server_add_trusted_proxy(s, ip))
+        # The rest cannot be refused once checked; a refusal would be a bug, and says so.
+        _applied("xheaders", xheaders, _ll.eddy_server_set_xheaders(s, int(bool(xheaders))))
+        _applied("no_keep_alive", no_keep_alive,
+                 _ll.eddy_server_set_no_keep_alive(s, int(bool(no_keep_alive))))
+        _applied("decompress_request", decompress_request,
+                 _ll.eddy_server_set_decompress_request(s, int(bool(decompress_request))))
         # body_arguments=False: form bodies reach the handler as bytes (no 400 for a bad one).
-        _ll.eddy_server_set_body_arguments(s, int(bool(body_arguments)))
+        _applied("body_arguments", body_arguments,
+                 _ll.eddy_server_set_body_arguments(s, int(bool(body_arguments))))
         # Tornado's `protocol`: the scheme of every request (a TLS proxy in front), unless
         # xheaders took one from a trusted proxy's X-Scheme / X-Forwarded-Proto; the C server
         # applies that order, and request.protocol is its scheme. None: the connection's.
-        _ll.eddy_server_set_protocol(s, protocol)
-        if server_header is not None:
-            if server_header is not False and not isinstance(server_header, str):
-                raise ValueError("server_header: a string or False, not %r" % (server_header,))
-            rc = _ll.eddy_server_set_server_header(s, server_header or None)
-            if rc < 0:  # CR, LF or another control character in it
-                raise ValueError("server_header: %r refused (%s)"
-                                 % (server_header, _ll.eddy_strerror(rc)))
-        if proxy_protocol:
-            rc = _ll.eddy_server_set_proxy_protocol(s, 1)
-            if rc < 0:  # EDDY_ENOTSUP with TLS
-                raise ValueError("proxy_protocol: %s" % _ll.eddy_strerror(rc))
-        # Limits the C server refuses must not vanish silently (they did: rc was dropped).
-        for name, value, setter, kind in (
-                ("max_header_size", max_header_size, _ll.eddy_server_set_max_header_size, int),
-                ("max_header_fields", max_header_fields, _ll.eddy_server_set_max_header_fields,
-                 int),
-                ("max_body_size", max_body_size, _ll.eddy_server_set_max_body_size, int),
-                ("max_body_memory", max_body_memory, _ll.eddy_server_set_max_body_memory, int),
-                ("max_connections", max_connections, _ll.eddy_server_set_max_connections, int),
-                ("header_timeout", header_timeout, _ll.eddy_server_set_header_timeout, float),
-                ("idle_connection_timeout", idle_connection_timeout,
-                 _ll.eddy_server_set_idle_timeout, float),
-                ("body_timeout", body_timeout, _ll.eddy_server_set_body_timeout, float)):
-            if value is None:
-                continue
-            if kind is int and value < 0:  # size_t in C: a negative would wrap
-                raise ValueError("%s: %r is negative" % (name, value))
-            rc = setter(s, kind(value))
-            if rc < 0:
-                raise ValueError("%s: %r refused (%s)" % (name, value, _ll.eddy_strerror(rc)))
-        if isinstance(trusted_downstream, str):  # one address, not a list of its characters
-            raise ValueError("trusted_downstream: a list of addresses, not %r" % (trusted_downstream,))
-        for ip in trusted_downstream or ():
-            rc = _ll.eddy_server_add_trusted_proxy(s, ip) if isinstance(ip, str) else -1
-            if rc < 0:
-                raise ValueError("trusted_downstream: %r is not a numeric IP address" % (ip,))
+        _applied("protocol", protocol, _ll.eddy_server_set_protocol(s, protocol))
+        for name, setter, value in limits:
+            _applied(name, value, setter(s, value))
         if application._logs_in_python():
             # Weak: the C server belongs to the application and must not keep it alive.
             app_ref = weakref.ref(application)

@@ -7,6 +7,7 @@ import http.client
 import os
 import socket
 import sys
+import tempfile
 import unittest
 
 import support
@@ -29,6 +30,7 @@ except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                 "tests", "integration"))
 from raw_conn import RawHttpConnection  # noqa: E402
+import tls_certs  # noqa: E402
 
 MULTIPART = (b'--1234\r\nContent-Disposition: form-data; name="title"\r\n\r\nhello\r\n'
              b'--1234\r\nContent-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
@@ -482,6 +484,52 @@ class ServerOptions(unittest.TestCase):
         for bad in ({"server_header": "a\r\nb"}, {"server_header": 3}):
             with self.assertRaises(ValueError, msg=bad):
                 eddy.httpserver.HTTPServer(app, **bad)
+
+    def test_a_refused_call_leaves_the_server_as_it_was(self):
+        # An application has one C server, which every HTTPServer of it configures: a call
+        # refused for one option must not leave the options before it applied, or a later
+        # correct listen() serves with them (PROXY protocol on, TLS on, a trusted proxy list
+        # that makes X-Real-IP ignored, a 1 KiB head limit, another Server header).
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        certs = tls_certs.make_certs(tmp.name)
+        tls = {"certfile": certs["server.crt"], "keyfile": certs["server.key"]}
+        refusals = []
+
+        def make_app():
+            app = eddy.web.Application([(r"/", Scheme), (r"/ip", RemoteIP)])
+            for options, name in (
+                    (dict(proxy_protocol=True, max_body_size=-1), "max_body_size"),
+                    (dict(proxy_protocol=True, max_body_size="10"), "max_body_size"),
+                    (dict(ssl_options=tls, proxy_protocol=True), "proxy_protocol"),
+                    (dict(server_header="edge/2", max_header_size=10), "max_header_size"),
+                    (dict(max_header_size=1024, trusted_downstream=["not-an-ip"]),
+                     "trusted_downstream"),
+                    (dict(trusted_downstream=["192.0.2.1", "127.0.0.1\0"]),
+                     "trusted_downstream"),
+                    (dict(server_header="edge/3", max_buffer_size=-5), "max_buffer_size"),
+                    (dict(max_header_size=1024, header_timeout=float("nan")),
+                     "header_timeout")):
+                try:
+                    eddy.httpserver.HTTPServer(app, **options)
+                    refusals.append((name, "accepted"))
+                except (ValueError, TypeError) as e:
+                    refusals.append((name, "%s: %s" % (type(e).__name__, e)))
+            return app
+
+        thread = support.ServerThread(make_app, xheaders=True)  # then a correct call
+        self.addCleanup(thread.stop)
+        # Plain HTTP without a PROXY header is served; the default Server header is sent.
+        status, resp, body = self.raw_get(thread.port)
+        self.assertEqual((status, body), (200, b"http"))
+        self.assertTrue(resp.getheader("Server").startswith("eddy/"), resp.getheader("Server"))
+        self.assertEqual(request(thread.port, headers={"X-Big": "a" * 2000}), (200, b"http"))
+        # No trusted proxy was added: every peer's X-Real-IP is believed (xheaders=True).
+        self.assertEqual(request(thread.port, path="/ip", headers={"X-Real-IP": "203.0.113.7"}),
+                         (200, b"203.0.113.7 http"))
+        # Each call was refused with a ValueError naming the option.
+        for name, message in refusals:
+            self.assertIn("ValueError: " + name, message)
 
     def raw_get(self, port):
         conn = self.raw(port)
