@@ -15,6 +15,7 @@
 %module(package="eddy") core
 
 %{
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -915,6 +916,19 @@ static int l_server_set_server_header(lua_State *L) {
     return 1;
 }
 
+/* is_ip_address(s) -> boolean: whether eddy_server_add_trusted_proxy would take `s` (a numeric
+ * IPv4 or IPv6 address, as inet_pton reads it), so that listen can check trusted_downstream
+ * before it changes anything. A NUL inside is refused: C would read the address up to it. */
+static int l_is_ip_address(lua_State *L) {
+    size_t len = 0;
+    const char *s = luaL_checklstring(L, 1, &len);
+    unsigned char buf[16];
+    int ok = strlen(s) == len &&
+             (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
 /* server_set_tls(server, ssl_options) -> rc [, option]: serves HTTPS / wss:// with Tornado's
  * ssl_options names: certfile, keyfile (default: certfile's file), ca_certs (CAs for client
  * certificates) and cert_reqs ("none", "optional", "required"; default "required" when
@@ -1149,6 +1163,7 @@ static int l_registry_size(lua_State *L) {
 %native(ws_set_write_mark) int l_ws_set_write_mark(lua_State *L);
 %native(server_set_tls) int l_server_set_tls(lua_State *L);
 %native(server_set_server_header) int l_server_set_server_header(lua_State *L);
+%native(is_ip_address) int l_is_ip_address(lua_State *L);
 %native(server_new) int l_server_new(lua_State *L);
 %native(fetch_start) int l_fetch_start(lua_State *L);
 %native(client_set_tls) int l_client_set_tls(lua_State *L);

@@ -554,17 +554,6 @@ function Application:websocket_options(route_opts)
   return merged
 end
 
--- Serves HTTPS and wss:// on `server` with Tornado's ssl_options names (see listen).
-local function use_tls(server, ssl_options)
-  if ssl_options == nil then return end
-  if type(ssl_options) ~= "table" then error("eddy: ssl_options must be a table", 0) end
-  local rc, option = core.server_set_tls(server, ssl_options)
-  rc = math.tointeger(rc)
-  if rc ~= 0 then
-    error("eddy: ssl_options: " .. (option and (option .. ": ") or "") .. core.eddy_strerror(rc), 0)
-  end
-end
-
 -- The options of listen (Tornado's HTTPServer keywords, eddy/http.h's limits and options):
 -- name → the type it takes. Sizes are integers (bytes or counts), timeouts seconds.
 local SERVER_OPTIONS = {
@@ -584,8 +573,16 @@ local function show(v)
   return '"' .. v:gsub('[%c"\\]', function(c) return ("\\%d"):format(c:byte()) end) .. '"'
 end
 
--- Checks every option's name and type before anything is set: an unknown name (a misspelt
--- option must not be ignored) or a value of the wrong type is an error naming the option.
+-- The least value of the sizes that have one, and the timeouts (0 or more seconds): what the C
+-- setters accept.
+local AT_LEAST = { max_header_size = 64, max_header_fields = 1 }
+local TIMEOUTS = { "header_timeout", "idle_connection_timeout", "body_timeout" }
+
+-- Checks every option before anything is set, as the C setters would: an unknown name (a
+-- misspelt option must not be ignored), a value of the wrong type, out of range (a size under
+-- its least, a negative or NaN timeout), a server_header with control characters, a protocol
+-- other than "http" / "https", a trusted_downstream entry that is not a numeric address, or
+-- proxy_protocol with ssl_options is an error naming the option.
 local function check_server_options(opts)
   if opts == nil then return end
   if type(opts) ~= "table" then fail("eddy: listen options must be a table") end
@@ -603,6 +600,24 @@ local function check_server_options(opts)
     end
     if not ok then fail("eddy: listen option " .. name .. " must be a " .. want .. ", not " .. show(value)) end
   end
+  local function refuse(name, why, code)
+    fail("eddy: listen option " .. name .. " = " .. show(opts[name]) .. " refused: "
+         .. core.eddy_strerror(code or core.EDDY_EINVAL) .. " (" .. why .. ")")
+  end
+  for name, least in pairs(AT_LEAST) do
+    if opts[name] ~= nil and opts[name] < least then refuse(name, "at least " .. least) end
+  end
+  for _, name in ipairs(TIMEOUTS) do
+    local v = opts[name]
+    if v ~= nil and not (v >= 0) then refuse(name, "seconds, 0 or more") end -- NaN too
+  end
+  -- A field value: HTAB and the bytes from 0x20 on but DEL (CR or LF would split the header).
+  if type(opts.server_header) == "string" and opts.server_header:find("[\0-\8\10-\31\127]") then
+    refuse("server_header", "control characters")
+  end
+  if opts.protocol ~= nil and opts.protocol ~= "http" and opts.protocol ~= "https" then
+    refuse("protocol", '"http" or "https"')
+  end
   local trusted = opts.trusted_downstream or {}
   for k, ip in pairs(trusted) do
     if math.type(k) ~= "integer" or k < 1 or k > #trusted then
@@ -612,29 +627,76 @@ local function check_server_options(opts)
       fail("eddy: listen option trusted_downstream[" .. k .. "] must be a string, not " .. show(ip))
     end
   end
+  for _, ip in ipairs(trusted) do
+    if not core.is_ip_address(ip) then
+      fail("eddy: listen option trusted_downstream: " .. show(ip) .. " refused: "
+           .. core.eddy_strerror(core.EDDY_EINVAL) .. " (a numeric IPv4 or IPv6 address)")
+    end
+  end
+  if opts.proxy_protocol and opts.ssl_options ~= nil then
+    local why = "not with ssl_options: terminate TLS in the proxy that sends the PROXY header"
+    refuse("proxy_protocol", why, core.EDDY_ENOTSUP)
+  end
 end
 
--- Applies listen's options to `server` (an eddy_server). A value eddy refuses is an error
--- naming the option; the options before it in this order stay set.
+-- TLS (Tornado's ssl_options names, see listen) or the PROXY protocol on `server`. The two
+-- exclude each other also across listen calls (options stay for later ones), so the server may
+-- still refuse one because of an earlier listen: they are applied before any other option, so
+-- that nothing has changed then. ssl_options with proxy_protocol = false turns an earlier
+-- listen's PROXY protocol off for TLS (and back on if TLS is refused all the same).
+local function apply_tls_or_proxy(server, opts)
+  if opts.ssl_options ~= nil then
+    local function set_tls()
+      local rc, option = core.server_set_tls(server, opts.ssl_options)
+      return math.tointeger(rc), option
+    end
+    local rc, option = set_tls()
+    if rc == core.EDDY_ENOTSUP and opts.proxy_protocol == false then
+      core.eddy_server_set_proxy_protocol(server, 0)
+      rc, option = set_tls()
+      if rc ~= 0 then core.eddy_server_set_proxy_protocol(server, 1) end -- as it was
+    end
+    if rc ~= 0 then
+      fail("eddy: ssl_options: " .. (option and (option .. ": ") or "") .. core.eddy_strerror(rc)
+           .. (rc == core.EDDY_ENOTSUP and " (proxy_protocol is on from an earlier listen)" or ""))
+    end
+  elseif opts.proxy_protocol then
+    local rc = math.tointeger(core.eddy_server_set_proxy_protocol(server, 1))
+    if rc ~= 0 then
+      fail("eddy: listen option proxy_protocol = true refused: " .. core.eddy_strerror(rc)
+           .. (rc == core.EDDY_ENOTSUP and " (ssl_options from an earlier listen)" or ""))
+    end
+  end
+end
+
+-- Applies listen's options to `server` (an eddy_server), all or nothing: every option is
+-- checked before the first is set, so a refused one leaves the server as it was. What the
+-- server can still refuse while applying: ssl_options or proxy_protocol because of an earlier
+-- listen (applied first: nothing has changed then), and server_header or a trusted_downstream
+-- entry when out of memory (then this call's TLS or PROXY setting, its server_header and the
+-- entries before the refused one stay set; the error says so).
 local function configure_server(server, opts)
   check_server_options(opts)
   if opts == nil then return end
-  use_tls(server, opts.ssl_options)
-  local function set(name, rc)
+  apply_tls_or_proxy(server, opts)
+  local function set(name, rc, value)
     rc = math.tointeger(rc)
     if rc ~= 0 then
-      fail("eddy: listen option " .. name .. " = " .. show(opts[name]) .. " refused: " .. core.eddy_strerror(rc))
+      fail("eddy: listen option " .. name .. " = " .. show(value == nil and opts[name] or value)
+           .. " refused while applying: " .. core.eddy_strerror(rc)
+           .. " (the options applied before it stay set)")
     end
   end
   local function flag(v) return v and 1 or 0 end
-  if opts.xheaders ~= nil then set("xheaders", core.eddy_server_set_xheaders(server, flag(opts.xheaders))) end
-  for _, ip in ipairs(opts.trusted_downstream or {}) do
-    local rc = math.tointeger(core.eddy_server_add_trusted_proxy(server, ip))
-    if rc ~= 0 then
-      fail("eddy: listen option trusted_downstream: " .. show(ip) .. " refused: " .. core.eddy_strerror(rc)
-           .. " (a numeric IPv4 or IPv6 address)")
-    end
+  -- The two that allocate (refused only when out of memory), then those that cannot be refused
+  -- once checked.
+  if opts.server_header ~= nil then
+    set("server_header", core.server_set_server_header(server, opts.server_header or nil))
   end
+  for _, ip in ipairs(opts.trusted_downstream or {}) do
+    set("trusted_downstream", core.eddy_server_add_trusted_proxy(server, ip), ip)
+  end
+  if opts.xheaders ~= nil then set("xheaders", core.eddy_server_set_xheaders(server, flag(opts.xheaders))) end
   if opts.no_keep_alive ~= nil then
     set("no_keep_alive", core.eddy_server_set_no_keep_alive(server, flag(opts.no_keep_alive)))
   end
@@ -659,11 +721,8 @@ local function configure_server(server, opts)
     local name, setter = option[1], option[2]
     if opts[name] ~= nil then set(name, setter(server, opts[name])) end
   end
-  if opts.server_header ~= nil then
-    set("server_header", core.server_set_server_header(server, opts.server_header or nil))
-  end
-  if opts.proxy_protocol ~= nil then
-    set("proxy_protocol", core.eddy_server_set_proxy_protocol(server, flag(opts.proxy_protocol)))
+  if opts.proxy_protocol == false then -- true was applied first (turning it off cannot fail)
+    set("proxy_protocol", core.eddy_server_set_proxy_protocol(server, 0))
   end
   if opts.protocol ~= nil then set("protocol", core.eddy_server_set_protocol(server, opts.protocol)) end
   -- chunk_size: how much Tornado reads per call; eddy reads what the socket has.
@@ -711,7 +770,9 @@ end
 --   protocol ("http" or "https"): every request's scheme (Handler:protocol), for a server
 --     behind a proxy that terminates TLS; with xheaders a scheme the proxy names still wins.
 --   chunk_size: accepted and ignored (eddy reads what the socket has).
--- Options apply to connections accepted afterwards, and stay for later listen calls.
+-- Options apply to connections accepted afterwards, and stay for later listen calls. A listen
+-- that raises for an option changes none: every option is checked before the first is set
+-- (see configure_server for what the server can still refuse while applying).
 function Application:listen(port, host, opts)
   local h = app_handle(self)
   local ok, err = pcall(configure_server, core.eddy_app_server(h), opts)

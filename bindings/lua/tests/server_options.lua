@@ -83,6 +83,45 @@ end
 local _, where = pcall(function() app():listen(0, "127.0.0.1", { nope = true }) end)
 refused.where = tostring(where)
 
-harness.emit({ ports = ports, refused = refused })
+-- All or nothing: a listen refused for one option leaves the server as it was, so a later
+-- correct listen of the same application does not serve with the options before the refused
+-- one. `then_refused` holds each refused call's message.
+local then_refused = {}
+local function refuse(key, a, opts)
+  local ok, err = pcall(a.listen, a, 0, "127.0.0.1", opts)
+  then_refused[key] = ok and "accepted" or tostring(err)
+end
+local tls = { certfile = args.cert, keyfile = args.key }
+-- A: then a listen without options: xheaders off, no PROXY header expected, plain HTTP, the
+-- default Server header, the default head size.
+local a = app()
+refuse("xheaders", a, { xheaders = true, protocol = "ftp" })
+refuse("proxy", a, { proxy_protocol = true, protocol = "ftp" })
+refuse("tls", a, { ssl_options = tls, server_header = "edge/1", proxy_protocol = true })
+refuse("header_size", a, { max_header_size = 1024, header_timeout = -1 })
+refuse("server_header", a, { server_header = "edge/2", protocol = "ftp" })
+ports.after_refused = a:listen(0, "127.0.0.1")
+-- B: then a listen with xheaders: no trusted proxy was added, so every peer is believed.
+local b = app()
+refuse("trusted", b, { trusted_downstream = { "192.0.2.1" }, max_header_size = 10 })
+refuse("trusted_nul", b, { trusted_downstream = { "192.0.2.2", "127.0.0.1\0x" } })
+ports.after_refused_trusted = b:listen(0, "127.0.0.1", { xheaders = true })
+-- TLS and the PROXY protocol across listen calls: ssl_options with proxy_protocol = false turns
+-- an earlier PROXY protocol off; proxy_protocol after an earlier ssl_options is refused before
+-- anything else is set.
+local c = app()
+c:listen(0, "127.0.0.1", { proxy_protocol = true })
+local tls_ok, tls_port = pcall(c.listen, c, 0, "127.0.0.1",
+                               { ssl_options = tls, proxy_protocol = false })
+if tls_ok then
+  ports.tls_after_proxy = tls_port
+else -- the test reports it
+  then_refused.tls_after_proxy = tostring(tls_port)
+end
+local d = app()
+ports.proxy_after_tls = d:listen(0, "127.0.0.1", { ssl_options = tls })
+refuse("proxy_after_tls", d, { server_header = "edge/3", proxy_protocol = true })
+
+harness.emit({ ports = ports, refused = refused, then_refused = then_refused })
 harness.watchdog("server_options.lua", 120)
 eddy.start()

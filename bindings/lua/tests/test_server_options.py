@@ -32,6 +32,7 @@ class ServerOptions(unittest.TestCase):
         line = cls.server.proc.stdout.readline()
         info = json.loads(line)
         cls.ports, cls.refused = info["ports"], info["refused"]
+        cls.then_refused = info["then_refused"]
 
     @classmethod
     def tearDownClass(cls):
@@ -164,6 +165,51 @@ class ServerOptions(unittest.TestCase):
             self.assertTrue(c.closed())
         finally:
             c.close()
+
+    def test_a_refused_listen_leaves_the_server_as_it_was(self):
+        # None of the options before the refused one was set: the later listen without options
+        # serves plain HTTP without a PROXY header, ignores X-Real-IP, sends the default Server
+        # header and takes a 2000-byte header.
+        status, resp, data = self.get("after_refused", "/ip", "X-Real-IP: 203.0.113.7\r\n")
+        self.assertEqual((status, data), (200, b"127.0.0.1 http"))
+        self.assertTrue(resp.getheader("Server").startswith("eddy/"), resp.getheader("Server"))
+        self.assertEqual(self.get("after_refused", "/", "X-Big: %s\r\n" % ("a" * 2000))[2], b"ok")
+        # No trusted proxy was added: with xheaders, the peer's X-Real-IP is believed.
+        self.assertEqual(self.get("after_refused_trusted", "/ip", "X-Real-IP: 203.0.113.7\r\n")[2],
+                         b"203.0.113.7 http")
+        # Each refused call named its option.
+        for key, option in (("xheaders", "protocol"), ("proxy", "protocol"),
+                            ("tls", "proxy_protocol"), ("header_size", "header_timeout"),
+                            ("server_header", "protocol"), ("trusted", "max_header_size"),
+                            ("trusted_nul", "trusted_downstream"),
+                            ("proxy_after_tls", "proxy_protocol")):
+            self.assertIn("listen option " + option, self.then_refused[key], key)
+        self.assertIn("ssl_options from an earlier listen", self.then_refused["proxy_after_tls"])
+
+    def https_get(self, name):
+        import http.client
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", self.ports[name], timeout=10, context=ctx)
+        try:
+            conn.request("GET", "/ip")
+            resp = conn.getresponse()
+            return resp.status, resp.getheader("Server"), resp.read()
+        finally:
+            conn.close()
+
+    def test_tls_and_proxy_protocol_across_listen_calls(self):
+        # ssl_options with proxy_protocol = false after a listen that turned the PROXY protocol
+        # on: TLS, without PROXY headers.
+        self.assertNotIn("tls_after_proxy", self.then_refused)
+        status, _, data = self.https_get("tls_after_proxy")
+        self.assertEqual((status, data), (200, b"127.0.0.1 https"))
+        # proxy_protocol after an earlier ssl_options was refused before server_header was set.
+        status, server, data = self.https_get("proxy_after_tls")
+        self.assertEqual((status, data), (200, b"127.0.0.1 https"))
+        self.assertTrue(server.startswith("eddy/"), server)
 
     def test_bad_options_raise_naming_the_option(self):
         expected = {
