@@ -294,3 +294,43 @@ fn refused_values_are_errors() {
     other.set_proxy_protocol(true).unwrap();
     assert_eq!(other.set_tls(&ctx), Err(Error::NOT_SUPPORTED));
 }
+
+#[test]
+fn a_refused_setter_leaves_the_server_as_it_was() {
+    // Each setter is one C call that checks its value before it changes anything, so a
+    // refusal keeps what earlier calls set (there is no call that applies several options and
+    // could stop halfway, as Python's HTTPServer(**options) and Lua's listen(opts) must not).
+    let srv = Server::start(|_, app| {
+        ip_route(app);
+        app.set_xheaders(true).unwrap();
+        app.add_trusted_proxy("192.0.2.1").unwrap();
+        // C would read "127.0.0.1" up to the NUL: refused before C sees it, nothing added.
+        assert_eq!(app.add_trusted_proxy("127.0.0.1\0x"), Err(Error::INVALID));
+        app.set_server_header(Some("edge/1")).unwrap();
+        assert_eq!(app.set_server_header(Some("a\r\nb")), Err(Error::INVALID));
+        app.set_max_header_size(1024).unwrap();
+        assert_eq!(app.set_max_header_size(10), Err(Error::INVALID));
+        app.set_proxy_protocol(true).unwrap();
+        // A client context is refused: TLS stays off, the PROXY protocol on.
+        assert_eq!(
+            app.set_tls(&TlsContext::client().unwrap()),
+            Err(Error::INVALID)
+        );
+    });
+    let proxied = |extra: &str| {
+        let mut c = srv.connect();
+        c.send(&format!(
+            "PROXY TCP4 127.0.0.1 127.0.0.1 40000 80\r\nGET /ip HTTP/1.1\r\nHost: t\r\n{}\r\n",
+            extra
+        ));
+        c.response()
+    };
+    // 127.0.0.1 is not a trusted proxy: its X-Real-IP is ignored.
+    let r = proxied("X-Real-IP: 203.0.113.7\r\n");
+    assert_eq!(r.text(), "127.0.0.1 http");
+    assert_eq!(r.header("server"), Some("edge/1"));
+    assert_eq!(
+        proxied(&format!("X-Big: {}\r\n", "a".repeat(2000))).status,
+        431
+    );
+}
