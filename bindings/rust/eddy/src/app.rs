@@ -468,11 +468,13 @@ impl Drop for App {
         let ptr = self.ptr;
         if in_callback() {
             // Dropped from inside one of the loop's callbacks (perhaps its own handler's):
-            // free it once that returned, so no eddy frame above us sees it vanish.
-            // SAFETY (in the task): the app is freed once, on its loop thread.
+            // free it once that returned, so no eddy frame above us sees it vanish — or, when
+            // the loop is freed before its next iteration, just before the loop (defer_free).
+            // SAFETY (in the deferred free): the app is freed once, on its loop thread, before
+            // the loop.
             if self
                 .lp
-                .call_soon(move || unsafe { sys::eddy_app_free(ptr) })
+                .defer_free(move || unsafe { sys::eddy_app_free(ptr) })
                 .is_ok()
             {
                 return;

@@ -1,4 +1,5 @@
 //! Loop (the thread's event loop) and Remote (its Send + Sync handle for other threads).
+use std::cell::{Cell, RefCell};
 use std::os::raw::c_int;
 use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,13 +32,43 @@ impl Shared {
     }
 }
 
+/// A free put off by [`Loop::defer_free`]: taken by whoever runs it first, the loop's next
+/// iteration or the loop's Drop.
+type DeferredFree = Cell<Option<Box<dyn FnOnce()>>>;
+
 struct Inner {
     ptr: *mut sys::eddy_loop,
     shared: Arc<Shared>,
+    /// The frees put off by [`Loop::defer_free`] whose call has not run yet (the call holds the
+    /// only strong reference; a dead Weak is one that ran). Drop runs what is left.
+    deferred_frees: RefCell<Vec<Weak<DeferredFree>>>,
+}
+
+impl Inner {
+    /// Runs the deferred frees whose iteration never came. A free may defer another (a C free
+    /// whose userdata drop drops an object on this loop...), so this repeats until none is left.
+    fn run_deferred_frees(&self) {
+        loop {
+            let pending = std::mem::take(&mut *self.deferred_frees.borrow_mut());
+            if pending.is_empty() {
+                return;
+            }
+            for free in pending.iter().filter_map(Weak::upgrade) {
+                if let Some(f) = free.take() {
+                    f();
+                }
+            }
+        }
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // What was dropped inside a callback and left for the next iteration (an App) is freed
+        // now, before the loop, as when dropped outside the callbacks: freeing the loop would
+        // drop those calls unrun and leak the C objects. Not inside a callback of this loop
+        // (see below), so the C frees take effect at once.
+        self.run_deferred_frees();
         // Other threads see the loop gone before it is freed; the lock is released before the
         // free so that closures dropped by it may still try (and fail) to post.
         *self.shared.lock() = None;
@@ -79,8 +110,32 @@ impl Loop {
             ptr: Mutex::new(Some(LoopPtr(ptr))),
         });
         Ok(Loop {
-            inner: Rc::new(Inner { ptr, shared }),
+            inner: Rc::new(Inner {
+                ptr,
+                shared,
+                deferred_frees: RefCell::new(Vec::new()),
+            }),
         })
+    }
+
+    /// Runs `free` (a C object's free) on the next iteration, for an object dropped inside a
+    /// callback that may be its own: no eddy frame above sees it vanish. If the loop is freed
+    /// before that iteration (stopped in the same one, say), `free` runs then, just before
+    /// `eddy_loop_free`, instead of being dropped unrun with the pending calls. Err(NO_MEMORY)
+    /// when the call cannot be scheduled (`free` is dropped unrun: free at once then).
+    pub(crate) fn defer_free(&self, free: impl FnOnce() + 'static) -> Result<()> {
+        let slot: Rc<DeferredFree> = Rc::new(Cell::new(Some(Box::new(free))));
+        let weak = Rc::downgrade(&slot);
+        self.call_soon(move || {
+            if let Some(f) = slot.take() {
+                f();
+            }
+        })?;
+        let mut pending = self.inner.deferred_frees.borrow_mut();
+        // Forget those that ran, so that the list stays as short as what is pending.
+        pending.retain(|w| w.strong_count() > 0);
+        pending.push(weak);
+        Ok(())
     }
 
     /// Frees the loop now (Tornado's `IOLoop.close()`), where dropping a handle frees it only
@@ -92,7 +147,9 @@ impl Loop {
     /// give closures a [`WeakLoop`]). Otherwise nothing is freed, this handle is dropped and the
     /// loop lives on with the others (freed with the last one, as without `close`).
     ///
-    /// What goes with the loop (`eddy_loop_free`): pending `call_soon` / `call_later` closures
+    /// What goes with the loop (`eddy_loop_free`): an [`App`](crate::App) dropped inside a
+    /// callback, whose free waited for the next iteration, is freed first (before the loop, as
+    /// if dropped outside the callbacks); pending `call_soon` / `call_later` closures
     /// are dropped without running, and so are closures posted through a [`Remote`] that have
     /// not run; WebSocket connections still open are freed without `on_close` (a
     /// [`WsSender`](crate::WsSender) then does nothing); [`Remote::call_soon`] returns

@@ -1,10 +1,13 @@
 //! Loop::close (Tornado's IOLoop.close): frees the loop at once when it is the last handle,
 //! drops what was pending, and is refused (Err(BUSY), nothing freed) while another handle
-//! exists: a clone, an App, a running loop's callback.
-use std::cell::Cell;
+//! exists: a clone, an App, a running loop's callback. An App dropped inside a callback and
+//! left for the next iteration is freed before the loop when that iteration never comes.
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use eddy::{App, Error, Loop};
 
@@ -83,4 +86,87 @@ fn close_inside_a_callback_is_refused_and_the_loop_goes_on() {
     let remote = lp.remote();
     lp.close().unwrap();
     assert!(!remote.is_alive());
+}
+
+/// Counts its drops: held by a route's closure, it tells when eddy released the route's
+/// userdata, i.e. when the C app was freed.
+struct Token(Rc<Cell<usize>>);
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn an_app_dropped_in_its_handler_then_its_loop_freed_is_freed_with_the_loop() {
+    let drops = Rc::new(Cell::new(0));
+    let lp = Loop::new().unwrap();
+    let app = Rc::new(RefCell::new(Some(App::new(&lp).unwrap())));
+    let (token, me, stop) = (Token(drops.clone()), app.clone(), lp.downgrade());
+    {
+        let mut guard = app.borrow_mut();
+        let a = guard.as_mut().unwrap();
+        a.route("/").unwrap().get(move |_, res| {
+            let _ = &token;
+            // The App drops itself inside its own handler: its C free waits for the next
+            // iteration, which never comes: the loop is stopped, then freed.
+            drop(me.borrow_mut().take());
+            stop.upgrade().unwrap().stop();
+            res.write("bye")
+        });
+        a.listen("127.0.0.1", 0).unwrap();
+    }
+    let port = app.borrow().as_ref().unwrap().port().unwrap();
+    let client = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let _ = c.read(&mut buf); // the answer, or the close once the app is freed
+    });
+    let w = lp.downgrade();
+    let bound = lp
+        .call_later(10.0, move || w.upgrade().unwrap().stop())
+        .unwrap();
+    lp.run().unwrap();
+    let _ = lp.cancel(bound);
+    assert!(app.borrow().is_none(), "the handler ran");
+    assert_eq!(
+        drops.get(),
+        0,
+        "not freed yet: its next iteration has not come"
+    );
+    let remote = lp.remote();
+    lp.close().unwrap();
+    assert!(!remote.is_alive());
+    // Freed (its routes' closures released) before the loop, not leaked with it.
+    assert_eq!(drops.get(), 1);
+    client.join().unwrap();
+}
+
+#[test]
+fn an_app_dropped_in_a_timer_then_its_loop_freed_is_freed_with_the_loop() {
+    let drops = Rc::new(Cell::new(0));
+    {
+        let lp = Loop::new().unwrap();
+        let mut app = App::new(&lp).unwrap();
+        let token = Token(drops.clone());
+        app.route("/").unwrap().get(move |_, res| {
+            let _ = &token;
+            res.write("x")
+        });
+        let (app, stop) = (RefCell::new(Some(app)), lp.downgrade());
+        lp.call_soon(move || {
+            drop(app.borrow_mut().take()); // freed on the next iteration...
+            stop.upgrade().unwrap().stop(); // ...which never comes
+        })
+        .unwrap();
+        lp.run().unwrap();
+        assert_eq!(
+            drops.get(),
+            0,
+            "not freed yet: its next iteration has not come"
+        );
+    } // the last handle: the loop is freed
+    assert_eq!(drops.get(), 1);
 }
