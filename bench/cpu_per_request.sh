@@ -4,7 +4,9 @@
 # and its children); compares two servers' figures of a round, and takes the median of the
 # rounds. The server is pinned to core 0, wrk (one thread, -c100, no pipelining) to
 # core 1; a 1 s warm-up precedes the measured run. Expects SCRATCH (for the server's log) and
-# DURATION (wrk's -d).
+# DURATION (the load's length, e.g. 5s). LOADGEN=h2load uses nghttp2's h2load in HTTP/1.1 mode
+# (`h2load --h1 -t1`, DEPTH requests in flight per connection, default 1) instead of wrk: a
+# second client, which writes and reads differently.
 HZ=$(getconf CLK_TCK)
 
 ticks() {  # pid -> "utime stime" summed over the pid and its children (nginx's worker)
@@ -26,16 +28,22 @@ run_one() {  # name port command... -> "req/s user_us kernel_us" per request
   local pid=$!
   for _ in $(seq 50); do curl -sk -o /dev/null "$url" && break; sleep 0.1; done
   timeout 30 taskset -c 1 wrk -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1  # warm-up
-  local before after out
+  local before after out requests rps
   before=$(ticks "$pid")
-  out=$(timeout 120 taskset -c 1 wrk -t1 -c"$conns" -d"$DURATION" "$url" 2>/dev/null)
-  after=$(ticks "$pid")
+  if [ "${LOADGEN:-wrk}" = h2load ]; then
+    out=$(timeout 120 taskset -c 1 h2load --h1 -t1 -c"$conns" -m"${DEPTH:-1}" \
+        -D"${DURATION%s}" "$url" 2>/dev/null)
+    after=$(ticks "$pid")
+    requests=$(echo "$out" | awk '/^requests:/ {print $8}')  # "N succeeded"
+    rps=$(echo "$out" | awk '/^finished in/ {print $4}')
+  else
+    out=$(timeout 120 taskset -c 1 wrk -t1 -c"$conns" -d"$DURATION" "$url" 2>/dev/null)
+    after=$(ticks "$pid")
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  fi
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  local requests
-  requests=$(echo "$out" | awk '/requests in/ {print $1}')
-  local rps
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   awk -v b="$before" -v a="$after" -v n="${requests:-0}" -v rps="${rps:-0}" -v hz="$HZ" 'BEGIN {
     split(b, x, " "); split(a, y, " ")
     if (n <= 0) { print "0 0 0"; exit }

@@ -8,6 +8,7 @@
 #   bash bench/cpu_vs_nginx.sh                     # 6 rounds of 5 s each per server
 #   ROUNDS=10 DURATION=5s BUILD_DIR=build bash bench/cpu_vs_nginx.sh
 #   EDDY_BIN=build/bench/web_hello_server bash bench/cpu_vs_nginx.sh   # the web layer instead
+#   LOADGEN=h2load [DEPTH=16] [CONNS=1000] bash bench/cpu_vs_nginx.sh  # nghttp2's h2load --h1
 #
 # Prints per round each server's req/s and user/kernel/total microseconds of CPU per request,
 # the eddy/nginx ratio of the total, then the median ratio.

@@ -18,7 +18,7 @@ if [ ! -x "$EDDY_BIN" ]; then
     timeout 900 cmake --build "$BUILD_DIR" -j"$(nproc)" --target hello_server web_hello_server \
       >/dev/null || { echo "$NAME: build failed" >&2; exit 1; }
 fi
-for c in wrk taskset curl nginx; do
+for c in wrk taskset curl nginx $([ "${LOADGEN:-wrk}" = h2load ] && echo h2load); do
   command -v $c >/dev/null || { echo "$NAME: $c missing (bench/run.sh installs it)" >&2; exit 2; }
 done
 [ -f "$PEERS_DIR/nginx.conf" ] || { echo "$NAME: no $PEERS_DIR/nginx.conf" >&2; exit 2; }
