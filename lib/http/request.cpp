@@ -175,8 +175,7 @@ void Request::add_trusted_header(std::string_view name, std::string_view value) 
     // The fields' invariant (and the wire) wants no CR/LF/NUL; a computed value is checked.
     if (!is_safe_field_value(value)) return;
     if (name.size() == 4 && iequals(name, "Etag")) etag_field_set_ = true;
-    // Out of memory: the response goes out without this optional header.
-    (void)out_headers_.add(name, value);
+    if (!out_headers_.add(name, value)) lose_response(name);
 }
 
 void Request::set_automatic_etag(std::string_view etag) {

@@ -116,7 +116,8 @@ public:
     void forget_set_cookie(std::string_view name) {
         if (!headers_sent_ && !finished_) out_headers_.remove_set_cookie(name);
     }
-    // For the server's own headers (ETag, default Content-Type, Vary): no validation, appended.
+    // For the server's own headers (ETag, default Content-Type, Vary): no validation, appended
+    // (out of memory: the response is lost, as with set_header).
     void add_trusted_header(std::string_view name, std::string_view value);
     // The automatic ETag (web layer): kept as its whole header line in a fixed slot, not in the
     // header list, because it is computed for nearly every GET response. The _hash form is the
