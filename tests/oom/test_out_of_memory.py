@@ -355,8 +355,10 @@ class WebApp(OomCase):
             self.assertEqual(read_response(f)[0], 404)
 
 
-def get(path, extra=b""):
-    return b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + extra + b"Connection: close\r\n\r\n"
+def get(path, extra=b"", last=True):
+    """A GET request; the last of its connection says Connection: close."""
+    return (b"GET " + path + b" HTTP/1.1\r\nHost: a\r\n" + extra +
+            (b"Connection: close\r\n" if last else b"") + b"\r\n")
 
 
 def wrong_echo_answer(request, status, headers, body):
@@ -388,32 +390,43 @@ class EachAllocationInTurn(unittest.TestCase):
     MAX_STEPS = 400  # far more allocations than one of these requests makes
 
     @staticmethod
-    def ask(port, request):
-        """The answer on a new connection; None when it closed without a whole answer (which
-        the client can tell)."""
+    def ask(port, requests):
+        """The answers to `requests`, sent at once (pipelined) on a new connection, in order; a
+        None ends them when the connection closed without a whole answer (which the client can
+        tell)."""
+        answers = []
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.sendall(request)
-            try:
-                r = read_response(s.makefile("rb"))
-            except (ValueError, IndexError, ConnectionResetError):
-                return None  # cut inside the head or a chunk
-        if r is not None and "content-length" in r[1] and len(r[2]) != int(r[1]["content-length"]):
-            return None  # cut inside the body
-        return r
+            s.sendall(b"".join(requests))
+            f = s.makefile("rb")
+            for _ in requests:
+                try:
+                    r = read_response(f)
+                except (ValueError, IndexError, ConnectionResetError):
+                    r = None  # cut inside a head or a chunk
+                if r is not None and "content-length" in r[1] and \
+                        len(r[2]) != int(r[1]["content-length"]):
+                    r = None  # cut inside the body
+                answers.append(r)
+                if r is None:
+                    break
+        return answers
 
     @classmethod
-    def http(cls, request, wrong_answer):
-        """(name, exchange) for step_through: one request; wrong_answer(request, status,
-        headers, body) says what is wrong with an answer."""
+    def http(cls, requests, wrong_answer):
+        """(name, exchange) for step_through: requests pipelined on one connection;
+        wrong_answer(request, status, headers, body) says what is wrong with an answer."""
         def exchange(port):
-            r = cls.ask(port, request)
-            if r is None:
-                return "closed"
-            why = wrong_answer(request, *r)
-            if why:
-                raise AssertionError(f"WRONG answer: {why}")
-            return r[0]
-        return request.split(b"\r\n", 1)[0].decode(), exchange
+            outcome = []
+            for request, r in zip(requests, cls.ask(port, requests)):
+                if r is None:
+                    outcome.append("closed")
+                    break
+                why = wrong_answer(request, *r)
+                if why:
+                    raise AssertionError(f"WRONG answer to {request[:30]!r}: {why}")
+                outcome.append(r[0])
+            return " ".join(map(str, outcome))
+        return " + ".join(r.split(b"\r\n", 1)[0].decode() for r in requests), exchange
 
     @staticmethod
     def websocket(extensions):
@@ -508,8 +521,11 @@ class EachAllocationInTurn(unittest.TestCase):
         def wrong(request, status, headers, body):
             return wrong_web_answer(request.split()[1], status, headers, body)
 
-        self.step_through(self.web_binary, ("--compress",),
-                          [self.http(r, wrong) for r in requests])
+        exchanges = [self.http([r], wrong) for r in requests]
+        # Keep-alive: the second request reuses the connection (and what the first left).
+        exchanges.append(self.http([get(b"/hello", last=False), get(b"/cookie/set", last=False),
+                                    get(b"/big", b"Accept-Encoding: gzip\r\n")], wrong))
+        self.step_through(self.web_binary, ("--compress",), exchanges)
 
     def test_echo_server(self):
         if self.echo_binary is None:
@@ -522,8 +538,10 @@ class EachAllocationInTurn(unittest.TestCase):
                     b"Connection: close\r\n\r\n" % len(body) + body,
                     b"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
                     b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n"]
-        self.step_through(self.echo_binary, (),
-                          [self.http(r, wrong_echo_answer) for r in requests])
+        exchanges = [self.http([r], wrong_echo_answer) for r in requests]
+        # Pipelined: answered in order, the second after the first's answer went out.
+        exchanges.append(self.http([get(b"/fixed", last=False), requests[1]], wrong_echo_answer))
+        self.step_through(self.echo_binary, (), exchanges)
 
     def test_websocket(self):
         if self.ws_binary is None:
