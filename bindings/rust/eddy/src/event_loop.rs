@@ -40,16 +40,19 @@ struct Inner {
     ptr: *mut sys::eddy_loop,
     shared: Arc<Shared>,
     /// The frees put off by [`Loop::defer_free`] whose call has not run yet (the call holds the
-    /// only strong reference; a dead Weak is one that ran). Drop runs what is left.
+    /// only strong reference; a dead Weak is one that ran). Drop runs what is left: those of
+    /// `deferred_frees` before `eddy_loop_free`, those of `deferred_frees_after` after it.
     deferred_frees: RefCell<Vec<Weak<DeferredFree>>>,
+    deferred_frees_after: RefCell<Vec<Weak<DeferredFree>>>,
 }
 
 impl Inner {
-    /// Runs the deferred frees whose iteration never came. A free may defer another (a C free
-    /// whose userdata drop drops an object on this loop...), so this repeats until none is left.
-    fn run_deferred_frees(&self) {
+    /// Runs the deferred frees of `list` whose iteration never came. A free may defer another
+    /// (a C free whose userdata drop drops an object on this loop...), so this repeats until
+    /// none is left.
+    fn run_deferred_frees(list: &RefCell<Vec<Weak<DeferredFree>>>) {
         loop {
-            let pending = std::mem::take(&mut *self.deferred_frees.borrow_mut());
+            let pending = std::mem::take(&mut *list.borrow_mut());
             if pending.is_empty() {
                 return;
             }
@@ -68,13 +71,24 @@ impl Drop for Inner {
         // now, before the loop, as when dropped outside the callbacks: freeing the loop would
         // drop those calls unrun and leak the C objects. Not inside a callback of this loop
         // (see below), so the C frees take effect at once.
-        self.run_deferred_frees();
+        Inner::run_deferred_frees(&self.deferred_frees);
+        // An HttpClient dropped inside a callback: freed after the loop, which closes it without
+        // calling its fetches back (as for every client the loop outlives). Taken out now: the
+        // loop's free drops the pending calls that hold them.
+        let after: Vec<_> = std::mem::take(&mut *self.deferred_frees_after.borrow_mut())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|free| free.take())
+            .collect();
         // Other threads see the loop gone before it is freed; the lock is released before the
         // free so that closures dropped by it may still try (and fail) to post.
         *self.shared.lock() = None;
         // SAFETY: the last Loop handle is gone; a handle is alive outside any callback while the
         // loop runs (run borrows it), so this is never inside one of this loop's callbacks.
         unsafe { sys::eddy_loop_free(self.ptr) };
+        for free in after {
+            free();
+        }
     }
 }
 
@@ -114,6 +128,7 @@ impl Loop {
                 ptr,
                 shared,
                 deferred_frees: RefCell::new(Vec::new()),
+                deferred_frees_after: RefCell::new(Vec::new()),
             }),
         })
     }
@@ -124,14 +139,30 @@ impl Loop {
     /// `eddy_loop_free`, instead of being dropped unrun with the pending calls. Err(NO_MEMORY)
     /// when the call cannot be scheduled (`free` is dropped unrun: free at once then).
     pub(crate) fn defer_free(&self, free: impl FnOnce() + 'static) -> Result<()> {
-        let slot: Rc<DeferredFree> = Rc::new(Cell::new(Some(Box::new(free))));
+        self.defer_free_into(&self.inner.deferred_frees, Box::new(free))
+    }
+
+    /// As [`Loop::defer_free`], but a free the loop's Drop has to run comes just after
+    /// `eddy_loop_free` (an HTTP client: freed before the loop, it would call its fetches back
+    /// with CANCELED while the loop goes; after it, they were dropped uncalled, as for every
+    /// client the loop outlives).
+    pub(crate) fn defer_free_after_loop(&self, free: impl FnOnce() + 'static) -> Result<()> {
+        self.defer_free_into(&self.inner.deferred_frees_after, Box::new(free))
+    }
+
+    fn defer_free_into(
+        &self,
+        list: &RefCell<Vec<Weak<DeferredFree>>>,
+        free: Box<dyn FnOnce()>,
+    ) -> Result<()> {
+        let slot: Rc<DeferredFree> = Rc::new(Cell::new(Some(free)));
         let weak = Rc::downgrade(&slot);
         self.call_soon(move || {
             if let Some(f) = slot.take() {
                 f();
             }
         })?;
-        let mut pending = self.inner.deferred_frees.borrow_mut();
+        let mut pending = list.borrow_mut();
         // Forget those that ran, so that the list stays as short as what is pending.
         pending.retain(|w| w.strong_count() > 0);
         pending.push(weak);

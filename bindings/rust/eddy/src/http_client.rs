@@ -331,11 +331,12 @@ impl Drop for HttpClient {
         let ptr = self.ptr;
         if in_callback() {
             // Perhaps inside one of this client's own callbacks: free it once that returned,
-            // so no eddy frame above us sees its fetch vanish.
-            // SAFETY (in the task): the client is freed once, on its loop thread.
+            // so no eddy frame above us sees its fetch vanish — or, when the loop is freed
+            // before its next iteration, just after the loop (defer_free_after_loop).
+            // SAFETY (in the deferred free): the client is freed once, on its loop thread.
             if self
                 .lp
-                .call_soon(move || unsafe { sys::eddy_client_free(ptr) })
+                .defer_free_after_loop(move || unsafe { sys::eddy_client_free(ptr) })
                 .is_ok()
             {
                 return;
