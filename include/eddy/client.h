@@ -107,11 +107,13 @@ EDDY_API void eddy_fetch_free(eddy_fetch *fetch);
  * Transfer-Encoding are set by eddy. A Host header replaces the URL's authority in the request
  * sent for the URL as given (as Tornado's client); after a redirect, the Location's is sent.
  * Returns 0, EDDY_EINVAL (a control character in the value, or a bad name), EDDY_ESTATE
- * (already started) or EDDY_ENOMEM. */
+ * (already started) or EDDY_ENOMEM (not stored: the request will not go without it,
+ * eddy_fetch_start() refuses it with EDDY_ENOMEM). */
 EDDY_API int eddy_fetch_add_header(eddy_fetch *fetch, const char *name, size_t name_len,
                                    const char *value, size_t value_len);
 
-/* Sets the request body (copied). Returns 0, EDDY_EINVAL, EDDY_ESTATE or EDDY_ENOMEM. */
+/* Sets the request body (copied). Returns 0, EDDY_EINVAL, EDDY_ESTATE or EDDY_ENOMEM (not
+ * stored: eddy_fetch_start() refuses the request with EDDY_ENOMEM). */
 EDDY_API int eddy_fetch_set_body(eddy_fetch *fetch, const void *data, size_t len);
 
 /* Announces a streamed body: `length` bytes (or -1: unknown, sent chunked) given later with
@@ -122,7 +124,8 @@ EDDY_API int eddy_fetch_set_body_stream(eddy_fetch *fetch, int64_t length);
 /* Appends to a streamed body (copied; buffered until the connection is ready). May be called
  * before or after eddy_fetch_start(), never after eddy_fetch_end_body().
  * Returns 0, EDDY_EINVAL, EDDY_ESTATE, EDDY_ETOOBIG (more than the announced length) or
- * EDDY_ENOMEM. */
+ * EDDY_ENOMEM (the bytes were not taken and the body cannot be complete: a started request
+ * ends with EDDY_ENOMEM, one not started yet is refused by eddy_fetch_start()). */
 EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t len);
 
 /* Ends a streamed body. Returns 0, EDDY_ESTATE, EDDY_EINVAL when fewer bytes than the
@@ -162,7 +165,8 @@ EDDY_API int eddy_fetch_set_expect_continue(eddy_fetch *fetch, int on);
  * --connect-to, Tornado's hostname_mapping). It applies to the URL's origin only: a redirect to
  * another origin connects there. Pooled connections are kept apart from direct ones. `host`
  * NULL removes it. Not with a client proxy: eddy_fetch_start() then returns EDDY_EINVAL.
- * Returns 0, EDDY_EINVAL (bad host or port), EDDY_ESTATE (already started) or EDDY_ENOMEM. */
+ * Returns 0, EDDY_EINVAL (bad host or port), EDDY_ESTATE (already started) or EDDY_ENOMEM
+ * (not stored: eddy_fetch_start() refuses the request with EDDY_ENOMEM). */
 EDDY_API int eddy_fetch_set_connect_to(eddy_fetch *fetch, const char *host, int port);
 
 /* Sets the optional headers and chunk callbacks (NULL: none). Returns 0 or EDDY_ESTATE. */
@@ -173,7 +177,9 @@ EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn o
  * shared by all the request's callbacks and released after `done`; memory running out later
  * ends the request there with EDDY_ENOMEM.
  * Returns 0, or EDDY_EINVAL / EDDY_ESTATE / EDDY_ENOMEM (then nothing is called, the handle
- * stays yours and the caller keeps userdata). */
+ * stays yours and the caller keeps userdata). EDDY_ENOMEM also when a header, the body or the
+ * connect_to address given earlier could not be stored (their setter returned EDDY_ENOMEM):
+ * such a request is never sent; free it. */
 EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *userdata,
                               eddy_free_fn free_userdata);
 

@@ -127,7 +127,7 @@ EDDY_API int eddy_fetch_add_header(eddy_fetch *fetch, const char *name, size_t n
     try {
         F(fetch)->headers.push_back({std::string(n), std::string(v)});
     } catch (...) {
-        return EDDY_ENOMEM;
+        return F(fetch)->lose("header");
     }
     return 0;
 }
@@ -138,7 +138,7 @@ EDDY_API int eddy_fetch_set_body(eddy_fetch *fetch, const void *data, size_t len
     try {
         F(fetch)->body.assign(static_cast<const char *>(data), len);
     } catch (...) {
-        return EDDY_ENOMEM;
+        return F(fetch)->lose("body");
     }
     F(fetch)->streamed_body = false;
     return 0;
@@ -221,7 +221,7 @@ EDDY_API int eddy_fetch_set_connect_to(eddy_fetch *fetch, const char *host, int 
     try {
         f->connect_host.assign(h);
     } catch (...) {
-        return EDDY_ENOMEM;
+        return f->lose("connect_to address");  // it would connect to the URL's host instead
     }
     f->connect_port = port;
     return 0;

@@ -133,6 +133,12 @@ public:
     eddy_fetch_headers_fn on_headers = nullptr;
     eddy_fetch_chunk_fn on_chunk = nullptr;
 
+    // Part of the request could not be stored (out of memory): a header, the body, a piece of
+    // a streamed body, the connect_to address. The request must not go without it, even when
+    // the application ignores the EDDY_ENOMEM it got: start() refuses it; a started fetch
+    // (a streamed body's piece) ends with EDDY_ENOMEM. Logs `what`; returns EDDY_ENOMEM.
+    [[gnu::noinline, gnu::cold]] int lose(const char *what);
+
     int start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_userdata);
     int cancel();
     int write_body(const char *data, size_t len);
@@ -249,6 +255,7 @@ private:
     Phase phase_ = Phase::created;
     bool started_ = false;
     bool finishing_ = false;
+    bool lost_ = false;  // see lose(): this request must not go out
     int error_ = 0;
     eddy_fetch_done_fn done_ = nullptr;
     void *userdata_ = nullptr;

@@ -63,9 +63,20 @@ void Fetch::loop_freed() {
     delete this;
 }
 
+int Fetch::lose(const char *what) {
+    log(LogLevel::error, "client: out of memory storing the request's %s; it will not be sent",
+        what);
+    if (started_)
+        finish(EDDY_ENOMEM);
+    else
+        lost_ = true;
+    return EDDY_ENOMEM;
+}
+
 int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_userdata) {
     if (started_) return EDDY_ESTATE;
     if (!done) return EDDY_EINVAL;
+    if (lost_) return EDDY_ENOMEM;
     if (!client_->loop()) return EDDY_ESTATE;  // the client's loop was freed
     if (!parse_url(url_text, &url)) return EDDY_EINVAL;
     for (char c : method_)
@@ -482,7 +493,7 @@ int Fetch::write_body(const char *data, size_t len) {
     try {
         body.append(data, len);
     } catch (...) {
-        return EDDY_ENOMEM;
+        return lose("body");  // sent without these bytes, the body would be cut
     }
     flush_streamed();
     return 0;

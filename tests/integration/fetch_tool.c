@@ -2,7 +2,8 @@
  * test_client.py).
  *
  *   fetch_tool [options] URL...
- *     --cacert F  --no-verify  --proxy HOST:PORT  --connect-to HOST:PORT  --max-clients N  --sequential  --repeat N
+ *     --cacert F  --no-verify  --proxy HOST:PORT  --connect-to HOST:PORT  --max-clients N
+ *     --sequential  --repeat N
  *     --connect-timeout S  --timeout S  --max-body N  --no-decompress  --expect-continue
  *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
  *     --max-redirects N  --chunks (stream the body to a chunk callback)
@@ -10,13 +11,19 @@
  *     --pause-stdin (between sequential fetches: until a line comes on stdin; the test says)
  *     --free-client-after S (eddy_client_free with fetches in flight)
  *     --no-reuse (no idle connections kept: every fetch connects anew)
+ *     --signal-each-fetch (raise SIGUSR1 just before each fetch is made and SIGUSR2 as it ends:
+ *       first thing in its done callback, or before a start error is printed. Under
+ *       tests/oom's failmalloc with FAILMALLOC_NTH_FILE this fails the chosen allocation of
+ *       exactly that fetch: raise() runs the handler before it returns, so the window is exact
+ *       whatever the test's timing. Without a SIGUSR1 handler it ends the process.)
  *
  * Each line: {"url", "error", "status", "reason", "headers": [[n, v]...], "body_len",
- * "body" (first 2000 bytes), "effective_url", "redirects", "reused", "chunks", "saw_headers",
- * "detail" (eddy_fetch_error_detail)}.
+ * "body" (first 2000 bytes), "body_hash" (FNV-1a 64 of the whole body, hex), "effective_url",
+ * "redirects", "reused", "chunks", "saw_headers", "detail" (eddy_fetch_error_detail)}.
  * Exit status 0 once every fetch ended (whatever their errors).
  */
 #include <eddy/eddy.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,7 @@
 typedef struct {
     const char *cacert, *proxy, *connect_to, *method, *data, *stream_body;
     int verify, sequential, repeat, decompress, expect, max_redirects, chunks, pause_stdin;
+    int signal_each;
     double connect_timeout, timeout, pause, cancel_after, free_after;
     long long max_body;
     const char *headers[16];
@@ -67,6 +75,12 @@ static void json_str(const char *s, size_t n) {
 
 static void start_next(void);
 static void one_done(void);
+
+static unsigned long long fnv1a(const char *s, size_t n) {
+    unsigned long long h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
 
 static void on_headers(eddy_fetch *f, void *ud) {
     (void)f;
@@ -112,6 +126,7 @@ static void free_client(eddy_loop *loop, void *ud) {
 }
 
 static void on_done(eddy_fetch *f, int error, void *ud) {
+    if (o.signal_each) raise(SIGUSR2);
     job *j = ud;
     for (int i = 0; i < 256; i++)
         if (g_inflight[i] == f) g_inflight[i] = NULL;
@@ -137,6 +152,7 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     const char *body = eddy_fetch_response_body(f, &blen);
     printf("], \"body_len\": %zu, \"body\": ", o.chunks ? j->chunk_bytes : blen);
     json_str(body, blen > 2000 ? 2000 : blen);
+    printf(", \"body_hash\": \"%016llx\"", fnv1a(body, blen));
     printf(", \"redirects\": %d, \"reused\": %d, \"chunks\": %d, \"saw_headers\": %d",
            eddy_fetch_redirect_count(f), eddy_fetch_connection_reused(f), j->chunks,
            j->saw_headers);
@@ -167,6 +183,9 @@ static void start_next(void) {
     if (g_next >= g_total) return;
     const char *url = g_urls[g_next % g_nurls];
     g_next++;
+    if (o.signal_each) raise(SIGUSR1);
+    /* The setters' results are not checked, on purpose: a header or body eddy could not store
+     * (out of memory) must keep the request from going without it (test_oom_client.py). */
     eddy_fetch *f = eddy_fetch_new(
         g_client, o.method ? o.method : (o.data || o.stream_body ? "POST" : "GET"), url);
     for (int i = 0; i < o.nheaders; i++) {
@@ -202,6 +221,7 @@ static void start_next(void) {
     /* Out of memory (test_oom_client.py), the fetch or its job may be missing: a start error. */
     int rc = f && j ? eddy_fetch_start(f, on_done, j, free) : EDDY_ENOMEM;
     if (rc != 0) {
+        if (o.signal_each) raise(SIGUSR2);
         printf("{\"start_error\": \"%s\"}\n", eddy_err_name(rc));
         fflush(stdout);
         free(j);
@@ -263,6 +283,8 @@ int main(int argc, char **argv) {
             o.max_redirects = atoi(argv[++i]);
         else if (!strcmp(a, "--chunks"))
             o.chunks = 1;
+        else if (!strcmp(a, "--signal-each-fetch"))
+            o.signal_each = 1;
         else if (!strcmp(a, "--no-reuse"))
             no_reuse = 1;
         else if (!strcmp(a, "--pause"))

@@ -3,12 +3,17 @@
 
   test_oom_client.py --failmalloc failmalloc.so --fetch-tool fetch_tool
 
-fetch_tool runs HTTP fetches one after another against a local server (plain, gzip-coded,
+FetchUnderFailures: fetch_tool runs HTTP fetches one after another against a local server (plain, gzip-coded,
 chunked, redirected, keep-alive) under failmalloc (LD_PRELOAD), armed with SIGUSR1 once the
 first fetch has answered: about one allocation in FAILMALLOC_EVERY fails. The process must not
 die, every fetch must end (its done callback, or an error from eddy_fetch_start) with either
 the right body or an error code — never a wrong body — and once failmalloc is disarmed
 (SIGUSR2) the remaining fetches must all succeed. (The WebSocket client is not loaded here.)
+
+EachAllocationInTurn: one fetch at a time, the first with its 1st allocation failing, the next
+with its 2nd, and so on, until one passes with no allocation left to fail (failmalloc's
+FAILMALLOC_NTH_FILE). fetch_tool arms and disarms failmalloc itself around each fetch
+(--signal-each-fetch), so the window is exactly one fetch whatever the timing here.
 """
 import argparse
 import gzip
@@ -16,9 +21,11 @@ import http.server
 import json
 import os
 import signal
+import select
 import socketserver
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -35,9 +42,31 @@ GZ = gzip.compress(BODY)
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the head and the body go as two writes
 
     def log_message(self, *args):
         pass
+
+    def do_POST(self):
+        """Echoes the request body (Content-Length or chunked) as it came, after the value of
+        its X-Tag field if it has one."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        data = self.headers.get("X-Tag", "").encode() + data
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_GET(self):
         if self.path == "/redirect":
@@ -76,6 +105,25 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         pass  # a client that gave up on a fetch (out of memory) resets its connection
 
 
+def fnv1a(data):
+    """fetch_tool's body_hash."""
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return "%016x" % h
+
+
+def start_server(cls):
+    cls.server = Server(("127.0.0.1", 0), Handler)
+    cls.port = cls.server.server_address[1]
+    threading.Thread(target=cls.server.serve_forever, daemon=True).start()
+
+
+def stop_server(cls):
+    cls.server.shutdown()
+    cls.server.server_close()
+
+
 def env_for(every, seed):
     return dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
                 FAILMALLOC_EVERY=every, FAILMALLOC_SEED=str(seed))
@@ -84,14 +132,11 @@ def env_for(every, seed):
 class FetchUnderFailures(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(("127.0.0.1", 0), Handler)
-        cls.port = cls.server.server_address[1]
-        threading.Thread(target=cls.server.serve_forever, daemon=True).start()
+        start_server(cls)
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.shutdown()
-        cls.server.server_close()
+        stop_server(cls)
 
     def run_case(self, every, seed):
         base = f"http://127.0.0.1:{self.port}"
@@ -153,6 +198,189 @@ class FetchUnderFailures(unittest.TestCase):
         for i, every in enumerate(EVERY):
             with self.subTest(every=every):
                 self.run_case(every, i + 1)
+
+
+POST_BODY = (bytes(range(65, 91)) * 200)[:5000]  # fetch_tool takes it as an argument: text
+
+
+class FetchTool:
+    """A fetch_tool that makes one fetch per line it gets on stdin (--pause-stdin) and arms
+    failmalloc for exactly that fetch (--signal-each-fetch): SIGUSR1 just before the fetch is
+    made reads N from the nth file, SIGUSR2 first thing in its done callback writes "done F"
+    there before the result line is printed. Its first fetch starts at once, before any line:
+    one with nothing failing."""
+
+    def __init__(self, args, nth_file):
+        self.nth_file = nth_file
+        with open(nth_file, "w") as f:
+            f.write("0")
+        self.proc = subprocess.Popen(
+            [ARGS.fetch_tool, "--sequential", "--pause-stdin", "--signal-each-fetch",
+             "--repeat", "1000000", "--timeout", "5", *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
+                     FAILMALLOC_NTH_FILE=nth_file))
+        self.stderr = []
+        self._reader = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr),
+                                         daemon=True)
+        self._reader.start()
+        self.pending = b""
+        self.started = False
+
+    def log(self):
+        return b"".join(self.stderr).decode(errors="replace")[-3000:]
+
+    def fetch(self, nth):
+        """One fetch with its allocation `nth` failing (0: none). Returns (result, whether
+        that allocation came); result is None when fetch_tool gave nothing within 20 s."""
+        if self.started:
+            with open(self.nth_file, "w") as f:
+                f.write(str(nth))
+            self.proc.stdin.write(b"\n")
+            self.proc.stdin.flush()
+        else:
+            assert nth == 0, "the first fetch starts unarmed"
+            self.started = True
+        deadline = time.monotonic() + 20
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None, None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise EOFError(f"fetch_tool ended (status {self.proc.wait(10)}): {self.log()}")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        with open(self.nth_file) as f:
+            report = f.read()
+        if not report.startswith("done "):
+            raise AssertionError(f"failmalloc did not report: {report!r}")
+        return json.loads(line), report.split()[1] == "1"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self._reader.join(10)
+        self.proc.stderr.close()
+
+
+class EachAllocationInTurn(unittest.TestCase):
+    """Each allocation of a fetch fails in turn, one fetch per step: the fetch must end with an
+    error or the right answer (status, length and hash of the whole body) — never a wrong
+    answer reported as success, never no end at all (a fetch still running when its 5 s request
+    timeout ends it counts as hung) — and fetch_tool must live on. Once no allocation is left to
+    fail, the same fetch works as before in the same process (nothing left stuck in the
+    client: its pool, its lists)."""
+
+    MAX_STEPS = 3000  # far more allocations than one of these fetches makes
+
+    @classmethod
+    def setUpClass(cls):
+        start_server(cls)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_server(cls)
+
+    def wrong(self, r, want, redirected):
+        """Why a successful result is wrong, or None."""
+        got = (r["status"], r["body_len"], r["body_hash"], r["redirects"])
+        expected = (200, len(want), fnv1a(want), 1 if redirected else 0)
+        if got != expected:
+            return f"(status, body length, body hash, redirects) {got}, not {expected}"
+        if redirected and not r["effective_url"].endswith("/plain"):
+            return f"effective URL {r['effective_url']}"
+        return None
+
+    def step_through(self, what, path, args=(), want=BODY, redirected=False, pooled=False,
+                     host="127.0.0.1", errors=("EDDY_ENOMEM",)):
+        """Fetches `path` with each of its allocations failing in turn. `pooled`: before each
+        step a fetch with nothing failing leaves one idle connection, which the step's fetch
+        reuses. `errors`: those a failing fetch may end with (out of memory says so)."""
+        url = f"http://{host}:{self.port}{path}"
+        with tempfile.TemporaryDirectory() as d:
+            tool = FetchTool([*args, url], os.path.join(d, "nth"))
+            try:
+                def normal(when):
+                    r, _ = tool.fetch(0)
+                    self.assertIsNotNone(r, f"{what}: no result {when}: {tool.log()}")
+                    self.assertEqual(r.get("start_error") or r["error"], "",
+                                     f"{what} {when}: {r}")
+                    self.assertIsNone(self.wrong(r, want, redirected), f"{what} {when}")
+                    return r
+
+                normal("before the failures")
+                outcomes = {}
+                started = time.monotonic()
+                for n in range(1, self.MAX_STEPS + 1):
+                    if pooled:
+                        normal(f"before step {n} (to pool its connection)")
+                    r, failed = tool.fetch(n)
+                    if r is None:
+                        self.fail(f"{what}: no end within 20 s with its allocation {n} failing: "
+                                  + tool.log())
+                    error = r.get("start_error") or r["error"]
+                    if error == "EDDY_ETIMEDOUT":
+                        self.fail(f"{what}: hung (its request timeout ended it) with its "
+                                  f"allocation {n} failing: {r}")
+                    if error and error not in errors:
+                        self.fail(f"{what}: {error}, not {' or '.join(errors)}, with its "
+                                  f"allocation {n} failing: {r}")
+                    if not error:
+                        why = self.wrong(r, want, redirected)
+                        if why:
+                            self.fail(f"{what}: WRONG answer with its allocation {n} failing: "
+                                      f"{why}")
+                    if not failed:
+                        break
+                    key = ("start " if r.get("start_error") else "") + (error or "right")
+                    outcomes[key] = outcomes.get(key, 0) + 1
+                else:
+                    self.fail(f"{what}: still allocating after {self.MAX_STEPS} steps")
+                self.assertGreater(n, 1, f"{what}: no allocation failed: nothing was tested")
+                r = normal("after the failures")
+                if pooled:
+                    self.assertEqual(r["reused"], 1, f"{what}: the pool is not used after the "
+                                     f"failures: {r}")
+                print(f"\n  {what}: allocations 1..{n - 1} failed in turn "
+                      f"({time.monotonic() - started:.1f} s); outcomes "
+                      f"{sorted(outcomes.items())}", file=sys.stderr)
+            finally:
+                tool.stop()
+
+    def test_content_length(self):
+        self.step_through("GET, Content-Length body", "/plain", ["--no-reuse"])
+
+    def test_chunked(self):
+        self.step_through("GET, chunked body", "/chunked", ["--no-reuse"])
+
+    def test_gzip(self):
+        self.step_through("GET, gzip-coded body", "/gzip", ["--no-reuse"])
+
+    def test_redirect(self):
+        self.step_through("GET, redirected", "/redirect", ["--no-reuse"], redirected=True)
+
+    def test_pooled(self):
+        self.step_through("GET over a pooled connection", "/plain", pooled=True)
+
+    def test_redirect_pooled(self):
+        self.step_through("GET, redirected, over a pooled connection", "/redirect",
+                          redirected=True, pooled=True)
+
+    # fetch_tool does not check what eddy_fetch_set_body, _add_header and _write_body return:
+    # what eddy could not store must not leave a request that goes without it.
+    def test_post(self):
+        self.step_through("POST with a body and a header", "/echo",
+                          ["--no-reuse", "--header", "X-Tag: tagged ", "--data", POST_BODY.decode()],
+                          want=b"tagged " + POST_BODY)
+
+    def test_post_streamed(self):
+        self.step_through("POST with a streamed (chunked) body", "/echo",
+                          ["--no-reuse", "--stream-body", POST_BODY.decode()], want=POST_BODY)
 
 
 def main():
