@@ -235,13 +235,22 @@ Loop::~Loop() {
             }
         }
         std::vector<ForeignCall> posted;
+        ForeignTask *tasks;
         {
             std::lock_guard<std::mutex> guard(foreign_mutex_);
             posted.swap(foreign_);
+            tasks = foreign_tasks_;
+            foreign_tasks_ = nullptr;
         }
         for (ForeignCall &fc : posted) {
             released = true;
             if (fc.free_userdata) fc.free_userdata(fc.userdata);
+        }
+        while (tasks) {
+            released = true;
+            ForeignTask *task = tasks;
+            tasks = task->next;
+            task->release(task);
         }
     }
     for (ReadyItem &item : ready_) {
@@ -593,13 +602,26 @@ int Loop::call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn fre
     } catch (...) {
         return EDDY_ENOMEM;
     }
+    wake_for_posts();
+    return 0;
+}
+
+void Loop::post_threadsafe(ForeignTask *task) noexcept {
+    {
+        std::lock_guard<std::mutex> guard(foreign_mutex_);
+        task->next = foreign_tasks_;
+        foreign_tasks_ = task;
+    }
+    wake_for_posts();
+}
+
+void Loop::wake_for_posts() {
     // Only the first post since the loop last drained the queue writes to the eventfd.
     if (!wake_pending_.exchange(true)) {
         uint64_t one = 1;
         ssize_t n = write(wake_fd_, &one, sizeof one);
         (void)n;
     }
-    return 0;
 }
 
 void Loop::on_wake_event(evutil_socket_t fd, short, void *arg) {
@@ -617,14 +639,23 @@ void Loop::on_wake_event(evutil_socket_t fd, short, void *arg) {
 
 void Loop::drain_foreign() {
     std::vector<ForeignCall> batch;
+    ForeignTask *tasks;
     {
         std::lock_guard<std::mutex> guard(foreign_mutex_);
         batch.swap(foreign_);
+        tasks = foreign_tasks_;
+        foreign_tasks_ = nullptr;
     }
     for (ForeignCall &fc : batch) {
-        // (Internal ones too: a name lookup's answer starts its connection attempt.)
         ran_without_exception("loop: posted callback", [&] { fc.cb(as_c(), fc.userdata); });
         if (fc.free_userdata) fc.free_userdata(fc.userdata);
+    }
+    // Internal ones: a name lookup's answer starts its connection attempt.
+    while (tasks) {
+        ForeignTask *task = tasks;
+        tasks = task->next;
+        ran_without_exception("loop: posted task", [&] { task->run(task); });
+        task->release(task);
     }
 }
 

@@ -44,6 +44,16 @@ struct DeferredTask {
     void *owner = nullptr;  // the object the task is embedded in
 };
 
+// A post from another thread that needs no memory: the node is the poster's (embedded in it),
+// so that a worker thread can always hand its result back — a failed post would leave the
+// loop side waiting for an answer that never comes.
+struct ForeignTask {
+    ForeignTask *next = nullptr;
+    void (*run)(ForeignTask *task) = nullptr;      // on the loop's thread
+    void (*release)(ForeignTask *task) = nullptr;  // after run, or instead when the loop goes
+    void *owner = nullptr;                         // the object the task is embedded in
+};
+
 class Loop {
 public:
     // Returns nullptr when libevent or the system refuses.
@@ -73,6 +83,10 @@ public:
     eddy_call_id call_at(double when, eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata);
     int cancel(eddy_call_id id);
     int call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn free_userdata);
+    // Internal, any thread: runs task->run on the loop's thread (with the posts of
+    // call_soon_threadsafe), then task->release; only task->release if the loop is freed
+    // first. Cannot fail. A task is posted once at a time.
+    void post_threadsafe(ForeignTask *task) noexcept;
 
     // Deletes `object` on the next iteration, or when the loop is freed first (the call's free
     // function does it either way): for an object freed inside its own callback, whose callers
@@ -137,6 +151,7 @@ private:
     void run_timers(uint64_t started_before = UINT64_MAX);
     void run_deferred();
     void drain_foreign();
+    void wake_for_posts();         // any thread: the eventfd, once per drain
     void finish_call(Call *call);  // release userdata, unregister, delete
     eddy_call_id new_call(Call *call);
 
@@ -178,6 +193,7 @@ private:
 
     std::mutex foreign_mutex_;
     std::vector<ForeignCall> foreign_;
+    ForeignTask *foreign_tasks_ = nullptr;  // post_threadsafe's, newest first (order is free)
     std::atomic<bool> wake_pending_{false};
     std::atomic<bool> stop_requested_{false};
 

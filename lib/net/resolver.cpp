@@ -27,6 +27,10 @@ public:
     int port = 0;
     ResolvedAddresses result;
     std::shared_ptr<Resolution> self;  // the owner's reference, dropped by cancel or delivery
+    // The answer's way back, made before the worker starts: out of memory, a post that
+    // allocated could fail, and the owner would wait for nothing until its timeout.
+    ForeignTask delivery;
+    std::shared_ptr<Resolution> posted;  // the delivery's reference, until it ran or the loop went
 };
 
 namespace {
@@ -83,9 +87,8 @@ int lookup(const char *host, int port, int flags, ResolvedAddresses *out) {
     return EDDY_ERESOLVE;
 }
 
-void deliver(eddy_loop *, void *arg) {
-    auto *holder = static_cast<std::shared_ptr<Resolution> *>(arg);
-    Resolution *r = holder->get();
+void deliver(ForeignTask *task) {
+    Resolution *r = static_cast<Resolution *>(task->owner);  // kept alive by r->posted
     ResolveDoneFn done = nullptr;
     void *owner = nullptr;
     {
@@ -95,11 +98,14 @@ void deliver(eddy_loop *, void *arg) {
         r->owner = nullptr;
     }
     if (!owner) return;
-    std::shared_ptr<Resolution> self = std::move(r->self);  // `holder` still keeps r alive
+    std::shared_ptr<Resolution> self = std::move(r->self);  // `posted` still keeps r alive
     done(owner, r->result);
 }
 
-void release_holder(void *arg) { delete static_cast<std::shared_ptr<Resolution> *>(arg); }
+void release_delivery(ForeignTask *task) {
+    // Maybe the last reference: `task` goes with it.
+    std::shared_ptr<Resolution> last = std::move(static_cast<Resolution *>(task->owner)->posted);
+}
 
 }  // namespace
 
@@ -120,15 +126,17 @@ Resolution *resolve_start(Loop *loop, const std::string &host, int port, Resolve
     r->done = done;
     r->owner = owner;
     r->port = port;
+    r->delivery.run = deliver;
+    r->delivery.release = release_delivery;
+    r->delivery.owner = r.get();
     r->self = r;
     try {
         std::thread([r]() {
             r->result.error = lookup(r->host.c_str(), r->port, 0, &r->result);
             std::lock_guard<std::mutex> lock(r->mutex);
             if (!r->owner) return;
-            auto *holder = new (std::nothrow) std::shared_ptr<Resolution>(r);
-            if (!holder) return;  // the owner's timeout ends the attempt
-            if (r->loop->call_soon_threadsafe(deliver, holder, release_holder) != 0) delete holder;
+            r->posted = r;
+            r->loop->post_threadsafe(&r->delivery);  // needs no memory: cannot fail
         }).detach();
     } catch (...) {
         r->self.reset();

@@ -361,6 +361,14 @@ class EachAllocationInTurn(unittest.TestCase):
     def test_gzip(self):
         self.step_through("GET, gzip-coded body", "/gzip", ["--no-reuse"])
 
+    def test_host_name(self):
+        # A name, looked up on a worker thread (the loop thread waits meanwhile: the order of
+        # allocations stays that of one thread).
+        # glibc's getaddrinfo says "Name or service not known" (EDDY_ERESOLVE) when an
+        # allocation fails inside its NSS "files" lookup: its own report, not eddy's.
+        self.step_through("GET by host name", "/plain", ["--no-reuse"], host="localhost",
+                          errors=("EDDY_ENOMEM", "EDDY_ERESOLVE"))
+
     def test_redirect(self):
         self.step_through("GET, redirected", "/redirect", ["--no-reuse"], redirected=True)
 
