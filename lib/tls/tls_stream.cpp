@@ -373,7 +373,8 @@ bool TlsStream::has_buffered_input() const {
     // Decrypted bytes, or (read ahead) raw records not yet looked at. Raw bytes that OpenSSL
     // already found to be an incomplete record wait for the socket (need_socket_), otherwise
     // the pending task would spin on them.
-    return SSL_pending(ssl_) > 0 || (!need_socket_ && SSL_has_pending(ssl_)) || eof_pending_;
+    return SSL_pending(ssl_) > 0 || (!need_socket_ && SSL_has_pending(ssl_)) || eof_pending_ ||
+           error_pending_ != 0;
 }
 
 void TlsStream::drain_pending() {
@@ -429,6 +430,10 @@ ssize_t TlsStream::transport_recv(char *buf, size_t len) {
         errno = EAGAIN;
         return -1;
     }
+    if (error_pending_) {
+        errno = error_pending_;
+        return -1;
+    }
     read_wants_write_ = false;
     size_t total = 0;
     while (total < len) {
@@ -449,8 +454,16 @@ ssize_t TlsStream::transport_recv(char *buf, size_t len) {
         if (total > 0) {
             // The error (or EOF) comes back on the next call. A close_notify read with the
             // data must bring that call about itself: the socket may never be readable again
-            // (a peer that waits for our close_notify before it closes).
-            if (err == SSL_ERROR_ZERO_RETURN) eof_pending_ = true;
+            // (a peer that waits for our close_notify before it closes). So must a failure:
+            // OpenSSL does not report one twice — after a fatal error (a bad record, its own
+            // allocation failing) the next SSL_read says SSL_ERROR_SYSCALL with nothing
+            // queued, which reads as an EOF without close_notify.
+            if (err == SSL_ERROR_ZERO_RETURN) {
+                eof_pending_ = true;
+            } else if ((err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL) &&
+                       map_error(0, true) < 0) {
+                error_pending_ = errno;  // map_error logged it and kept OpenSSL's reason
+            }
             ERR_clear_error();
             break;
         }

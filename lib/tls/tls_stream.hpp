@@ -98,6 +98,7 @@ private:
     bool hs_done_ = false;
     bool close_notify_received_ = false;
     bool eof_pending_ = false;  // a close_notify came with the last data read (see transport_recv)
+    int error_pending_ = 0;     // the errno of a failure that came with the last data read
     bool failed_ = false;
     bool flooded_ = false;  // over the post-handshake budget: the socket was shut down
     bool shutdown_sent_ = false;
