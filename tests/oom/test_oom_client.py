@@ -440,6 +440,12 @@ class EachAllocationInTurn(unittest.TestCase):
                           ["--no-reuse", "--header", "X-Tag: tagged ", "--data", POST_BODY.decode()],
                           want=b"tagged " + POST_BODY)
 
+    def test_post_expect_continue(self):
+        # The body waits for the server's "100 Continue" (an interim response first).
+        self.step_through("POST with Expect: 100-continue", "/echo",
+                          ["--no-reuse", "--expect-continue", "--data", POST_BODY.decode()],
+                          want=POST_BODY)
+
     def test_post_streamed(self):
         self.step_through("POST with a streamed (chunked) body", "/echo",
                           ["--no-reuse", "--stream-body", POST_BODY.decode()], want=POST_BODY)
