@@ -341,7 +341,8 @@ EDDY_API int eddy_request_set_status(eddy_request *req, int status, const char *
  * body length: writing more is an error that closes the connection; finishing short closes it
  * too. EDDY_ENOMEM: the header could not be stored, and the response will not go out without
  * it, even if the caller goes on: the connection is closed at the next flush or finish instead
- * (an error page made with eddy_handler_send_error starts afresh and is sent). */
+ * (an error page made with eddy_handler_send_error starts afresh and is sent, unless the lost
+ * header was a Set-Cookie, which such a page keeps). */
 EDDY_API int eddy_request_set_header(eddy_request *req, const char *name, size_t name_len,
                                      const char *value, size_t value_len);
 /* Adds a response header (repeats allowed, e.g. Set-Cookie). Same rules. */

@@ -42,8 +42,9 @@ EDDY_API eddy_loop *eddy_loop_new(void);
  * functions (calls that those free functions schedule or post are released the same way).
  * Watches, signals, periodics, streams and WebSocket connections still open are
  * freed the same way (their handles become invalid); a stream's queued output goes to the socket
- * first, as far as it takes it without waiting, and a WebSocket connection still open queues a
- * close frame with 1001 (Going Away) before it. Servers, apps, HTTP clients and listeners
+ * first, as far as it takes it without waiting (not past a queued file, nor a TLS handshake not
+ * yet done; no close_notify), and a WebSocket connection still open queues a close frame with
+ * 1001 (Going Away) before it. Servers, apps, HTTP clients and listeners
  * are closed without callbacks (userdata released, fetches in flight dropped; requests a handler
  * holds stay valid until finished) but stay valid
  * handles: free them with their own free function, before or after the loop — both orders are

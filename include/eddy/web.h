@@ -222,8 +222,10 @@ EDDY_API int eddy_handler_finished(const eddy_handler *handler);
 /* As the eddy_request_* functions of the same names, plus the checks of this layer. After
  * finish: EDDY_ESTATE and a log line; after the connection closed: EDDY_ECLOSED. Out of memory:
  * EDDY_ENOMEM as there (a write or flush that fails so closes the connection; a status, header,
- * cookie or ETag that cannot be stored makes the response one that is never sent: the
- * connection is closed at finish instead, unless eddy_handler_send_error replaces it). */
+ * cookie or ETag that cannot be stored makes the response one that is never sent — a WebSocket
+ * upgrade's 101 included: the connection is closed at finish instead, unless
+ * eddy_handler_send_error or eddy_handler_clear starts it afresh, which they do not after a
+ * lost cookie). */
 EDDY_API int eddy_handler_set_status(eddy_handler *handler, int status, const char *reason,
                                      size_t reason_len);
 /* Sets a response header (replacing); a control character other than tab in the value (CR, LF,
@@ -255,8 +257,9 @@ EDDY_API int eddy_handler_redirect(eddy_handler *handler, const char *url, size_
                                    int status);
 /* Tornado's clear(): drops the headers (Set-Cookie excepted) and the body written so far, sets
  * status 200 and runs the route's set_default_headers callback again. Only before the first
- * flush. Returns 0, EDDY_EINVAL (NULL handler), EDDY_ESTATE (headers already sent, or finished),
- * EDDY_ECLOSED. */
+ * flush. A response lost to out of memory (see below) is whole again after it, unless what was
+ * lost was a cookie (the cookies stay, so the answer would still lack that one). Returns 0,
+ * EDDY_EINVAL (NULL handler), EDDY_ESTATE (headers already sent, or finished), EDDY_ECLOSED. */
 EDDY_API int eddy_handler_clear(eddy_handler *handler);
 /* Replaces this response's automatic ETag (the host's compute_etag()). At finish, a 200 answer
  * to GET/HEAD without an Etag header gets `value` (sent as given, e.g. "\"v1\"") and a matching
@@ -266,7 +269,7 @@ EDDY_API int eddy_handler_clear(eddy_handler *handler);
  * to evaluate before it acts, as RFC 9110 §13.1.1 asks of an origin server (answer a false
  * one with eddy_handler_send_error(handler, 412)), as in Tornado.
  * Returns 0, EDDY_EINVAL (a control character in value; NULL handler), EDDY_ESTATE (finished),
- * EDDY_ECLOSED, EDDY_ENOMEM. */
+ * EDDY_ECLOSED, EDDY_ENOMEM (the response is lost, as for a header). */
 EDDY_API int eddy_handler_set_etag(eddy_handler *handler, const char *value, size_t len);
 /* Discards what was written, sets `status`, lets write_error (or the default HTML page) write
  * the body, and finishes. A `status` that cannot be a final status (outside 200-599) is sent
@@ -294,7 +297,8 @@ EDDY_API int eddy_handler_set_cookie(eddy_handler *handler, const char *name, si
 EDDY_API int eddy_handler_clear_cookie(eddy_handler *handler, const char *name, size_t name_len,
                                        const char *path, const char *domain);
 /* Sets a signed cookie (Tornado version 2) valid for `expires_days` (<= 0 means 30).
- * Returns 0, EDDY_ESTATE (no cookie secret), EDDY_EINVAL, EDDY_ENOMEM. */
+ * Returns 0, EDDY_ESTATE (no cookie secret), EDDY_EINVAL, EDDY_ENOMEM (as eddy_handler_set_cookie:
+ * the response will not be sent without it). */
 EDDY_API int eddy_handler_set_signed_cookie(eddy_handler *handler, const char *name,
                                             size_t name_len, const char *value, size_t value_len,
                                             double expires_days);

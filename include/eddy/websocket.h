@@ -17,9 +17,10 @@
  * Lifetime of an eddy_ws: valid from `open` (server) or the successful connect callback
  * (client) until its close callback has returned; the close callback runs exactly once per
  * opened connection (except when the loop or the application is freed first: then no callback
- * runs, and userdata is still released). An application freed while its WebSocket connections
- * are open sends each a close frame with 1001 (Going Away) after what was queued for it, as far
- * as the socket takes it at once, and closes it without waiting for the peer's answer.
+ * runs, and userdata is still released). An application or a loop freed while WebSocket
+ * connections are open (server or client side) sends each a close frame with 1001 (Going Away)
+ * after what was queued for it, as far as the socket takes it at once, and closes it without
+ * waiting for the peer's answer.
  * Once closing has begun (eddy_ws_close(), a protocol error, the peer's close, a lost
  * connection) and inside the close callback, sending calls return EDDY_ECLOSED. Do not use the
  * handle after the close callback returned.

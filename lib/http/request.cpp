@@ -164,9 +164,10 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
 }
 
 int Request::lose_response(std::string_view what) {
-    log(LogLevel::error, "http: out of memory setting the response's %.*s; it will not be sent",
-        static_cast<int>(what.size()), what.data());
-    response_lost_ = true;
+    if (lost_ == Lost::nothing)  // (once: the line says the whole response goes)
+        log(LogLevel::error, "http: out of memory setting the response's %.*s; it will not be sent",
+            static_cast<int>(what.size()), what.data());
+    if (lost_ != Lost::cookie) lost_ = iequals(what, "Set-Cookie") ? Lost::cookie : Lost::field;
     return EDDY_ENOMEM;
 }
 
@@ -339,7 +340,7 @@ private:
 }  // namespace
 
 bool Request::send_head(bool final) {
-    if (response_lost_) [[unlikely]]
+    if (response_lost()) [[unlikely]]
         throw std::bad_alloc();
     bool keep = wants_keep_alive && message_complete && !app_wants_close_ &&
                 conn->keep_alive_allowed();
@@ -641,7 +642,7 @@ void Request::reset_response() {
     body_written_ = 0;
     app_wants_close_ = false;
     upgrade_offered_ = false;
-    response_lost_ = false;
+    if (lost_ == Lost::field) lost_ = Lost::nothing;  // a lost cookie would be missing still
     discard_held_body();
 }
 

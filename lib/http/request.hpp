@@ -110,8 +110,10 @@ public:
     // Location, a Set-Cookie, the Content-Encoding of a gzipped body...). The response must not
     // go out without it, even when the application ignores the EDDY_ENOMEM it got: the head is
     // refused, which cuts the connection as any out-of-memory answer does. An error page
-    // (reset_response) starts afresh. Logs `what`; returns EDDY_ENOMEM.
+    // (reset_response) starts afresh, unless a Set-Cookie was lost: the page keeps the
+    // cookies, so it would go without that one. Logs `what`; returns EDDY_ENOMEM.
     [[gnu::noinline, gnu::cold]] int lose_response(std::string_view what);
+    bool response_lost() const { return lost_ != Lost::nothing; }
     // Drops the Set-Cookie fields for cookie `name` set so far (a new value replaces them).
     void forget_set_cookie(std::string_view name) {
         if (!headers_sent_ && !finished_) out_headers_.remove_set_cookie(name);
@@ -229,7 +231,8 @@ private:
     int pending_flushes_ = 0;
     int holds_ = 0;
     bool server_hold_ = false;  // finished_by_server(): a hold the application's finish() ends
-    bool response_lost_ = false;   // see lose_response: this response must not go out
+    enum class Lost : uint8_t { nothing, field, cookie };
+    Lost lost_ = Lost::nothing;    // see lose_response: this response must not go out
     RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)
 
     friend class RequestPool;

@@ -835,6 +835,7 @@ int Handler::set_cookie(std::string_view name, std::string_view value, const cha
     int rc = no_throw("web: set_cookie", EDDY_ENOMEM, [&] {
         return set_cookie_header(name, value, domain, path, expires, max_age, flags, samesite);
     });
+    // (set_header marked it already when it could not store it; not when building it failed.)
     return rc == EDDY_ENOMEM ? req->lose_response("Set-Cookie") : rc;
 }
 

@@ -101,6 +101,9 @@ void complete_upgrade(void *arg) {
     h->closed = true;  // the handler's response calls now give EDDY_ECLOSED
     std::string head;
     try {
+        // A header or cookie set for the 101 (prepare, set_default_headers) that could not be
+        // stored: no 101 without it (Request::lose_response), as for any other answer.
+        if (req->response_lost()) throw std::bad_alloc();
         head = switching_head(*up, req);
         if (stream->write(head.data(), head.size()) == EDDY_ENOMEM) throw std::bad_alloc();
     } catch (const std::bad_alloc &) {

@@ -564,6 +564,16 @@ static void clear_get(eddy_handler *h, void *ud) {
     write_buf(h, &b);
 }
 
+/* A cookie survives clear() (Tornado): the answer carries it (tests/oom: also when memory ran out
+ * while it was set, the answer then being cut, not sent without it). */
+static void cookie_kept_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_set_cookie(h, "kept", EDDY_NTS, "v", EDDY_NTS, NULL, NULL, 0, -1, 0, NULL);
+    eddy_handler_set_header(h, "X-Before", EDDY_NTS, "1", EDDY_NTS);
+    eddy_handler_clear(h);
+    write_str(h, "cleared");
+}
+
 static void clear_after_flush_get(eddy_handler *h, void *ud) {
     (void)ud;
     write_str(h, "flushed;");
@@ -1013,6 +1023,7 @@ int main(int argc, char **argv) {
         die("xsrf check");
     on(r, "POST", xsrf_exempt_post);
     on(route("/clear", NULL), "GET", clear_get);
+    on(route("/cookie/kept", NULL), "GET", cookie_kept_get);
     on(route("/no_content", NULL), "GET", no_content_get);
     on(route("/clear_after_flush", NULL), "GET", clear_after_flush_get);
     on(route("/etag_custom", NULL), "GET", etag_custom_get);

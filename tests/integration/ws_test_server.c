@@ -56,6 +56,8 @@ static void on_ping(eddy_ws *ws, const char *data, size_t len, void *ud) {
 static void proto_prepare(eddy_handler *h, void *ud) {
     (void)ud;
     eddy_handler_set_header(h, "X-Extra", EDDY_NTS, "yes", EDDY_NTS);
+    /* A cookie in the 101 (tests/oom: never sent without it when its storage failed). */
+    eddy_handler_set_cookie(h, "ws", EDDY_NTS, "1", EDDY_NTS, NULL, NULL, 0, -1, 0, NULL);
 }
 
 static int pick_chat(eddy_handler *h, const char *const *protocols, const size_t *lens,

@@ -314,6 +314,9 @@ def wrong_web_answer(path, status, headers, body):
         cookies = headers["set-cookie"].split("\n") if "set-cookie" in headers else []
         if status != 200 or len(cookies) != 3:
             return f"status {status} with {len(cookies)} Set-Cookie: {cookies} {body[:200]!r}"
+    elif path == b"/cookie/kept":
+        if (status, headers.get("set-cookie", "").split(";")[0], body) != (200, "kept=v", b"cleared"):
+            return f"status {status}, Set-Cookie {headers.get('set-cookie')!r}, body {body[:40]!r}"
     elif path == b"/hello":
         if (status, headers.get("content-type"), body) != (200, "text/plain", b"hello"):
             return f"status {status}, Content-Type {headers.get('content-type')!r}, body {body!r}"
@@ -430,13 +433,15 @@ class EachAllocationInTurn(unittest.TestCase):
         return " + ".join(r.split(b"\r\n", 1)[0].decode() for r in requests), exchange
 
     @staticmethod
-    def websocket(extensions):
-        """(name, exchange) for step_through: a handshake and one echoed message."""
+    def websocket(extensions, path="/ws", extra=b"", want=None, greeting=None):
+        """(name, exchange) for step_through: a handshake and one echoed message. `want`:
+        (field, value) the 101 must carry (set by the route's prepare); `greeting`: the text
+        message the route's open sends first."""
         message = bytes(range(97, 123)) * 40
 
         def exchange(port):
             try:
-                c = ws_wire.Conn(port, "/ws", extensions=extensions, timeout=10)
+                c = ws_wire.Conn(port, path, extensions=extensions, extra=extra, timeout=10)
             except (EOFError, ConnectionResetError):
                 return "closed"
             try:
@@ -444,6 +449,18 @@ class EachAllocationInTurn(unittest.TestCase):
                     if c.status < 500:
                         raise AssertionError(f"WRONG handshake answer {c.status}")
                     return c.status
+                if want and [v.split(";")[0] for v in c.headers.get(want[0], [])] != [want[1]]:
+                    raise AssertionError(f"WRONG: a 101 without {want[0]}: {want[1]} "
+                                         f"({c.headers})")
+                if greeting is not None:
+                    try:
+                        ev = c.next_event()
+                    except (EOFError, ConnectionResetError):
+                        return "closed"
+                    if ev[0] == "close":
+                        return f"close {ev[1]}"
+                    if ev != ("text", greeting):
+                        raise AssertionError(f"WRONG greeting {ev[0]} {ev[1][:40]!r}")
                 payload = c.deflate.compress(message) if c.deflate else message
                 c.send(ws_wire.frame(ws_wire.TEXT, payload, rsv=4 if c.deflate else 0))
                 try:
@@ -457,7 +474,7 @@ class EachAllocationInTurn(unittest.TestCase):
                 return "echo"
             finally:
                 c.close()
-        return f"WebSocket echo ({extensions or 'no extension'})", exchange
+        return f"WebSocket echo on {path} ({extensions or 'no extension'})", exchange
 
     @staticmethod
     def nth_failed(server, nth_file):
@@ -544,7 +561,7 @@ class EachAllocationInTurn(unittest.TestCase):
         requests = [get(b"/big", b"Accept-Encoding: gzip\r\n"), get(b"/redirect"),
                     get(b"/cookie/set"), get(b"/hello"), get(b"/args?a=1&b=2&a=3"),
                     get(b"/user/12/post/abc"), get(b"/stream"), get(b"/err"), get(b"/nope"),
-                    get(b"/etag_custom"), get(b"/decode/%41%42")]
+                    get(b"/etag_custom"), get(b"/decode/%41%42"), get(b"/cookie/kept")]
 
         def wrong(request, status, headers, body):
             return wrong_web_answer(request.split()[1], status, headers, body)
@@ -574,9 +591,13 @@ class EachAllocationInTurn(unittest.TestCase):
     def test_websocket(self):
         if self.ws_binary is None:
             self.skipTest("WebSocket server not given")
-        self.step_through(self.ws_binary, (), [self.websocket(None),
-                                               self.websocket("permessage-deflate")])
-
+        self.step_through(self.ws_binary, (), [
+            self.websocket(None), self.websocket("permessage-deflate"),
+            # prepare sets X-Extra and a cookie: the 101 never goes without them
+            self.websocket(None, "/proto", b"Sec-WebSocket-Protocol: chat\r\n",
+                           ("x-extra", "yes"), b"proto=chat deflate=0"),
+            self.websocket(None, "/proto", b"Sec-WebSocket-Protocol: chat\r\n",
+                           ("set-cookie", "ws=1"), b"proto=chat deflate=0")])
 
     def test_tls(self):
         """One TLS handshake and two requests on its connection per step, a full handshake and

@@ -180,10 +180,11 @@ impl Loop {
     ///
     /// What goes with the loop (`eddy_loop_free`): an [`App`](crate::App) dropped inside a
     /// callback, whose free waited for the next iteration, is freed first (before the loop, as
-    /// if dropped outside the callbacks); pending `call_soon` / `call_later` closures
-    /// are dropped without running, and so are closures posted through a [`Remote`] that have
-    /// not run; WebSocket connections still open are freed without `on_close` (a
-    /// [`WsSender`](crate::WsSender) then does nothing); [`Remote::call_soon`] returns
+    /// if dropped outside the callbacks), an [`HttpClient`](crate::HttpClient) so dropped just
+    /// after it (its fetches in flight dropped uncalled); pending `call_soon` / `call_later`
+    /// closures are dropped without running, and so are closures posted through a [`Remote`]
+    /// that have not run; WebSocket connections still open are freed without `on_close`, their
+    /// peers sent a close frame with 1001 (a [`WsSender`](crate::WsSender) then does nothing); [`Remote::call_soon`] returns
     /// `Err(CLOSED)`, [`Remote::is_alive`] is false and [`WeakLoop::upgrade`] gives `None`
     /// from then on.
     ///
