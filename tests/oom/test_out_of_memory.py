@@ -453,27 +453,27 @@ class EachAllocationInTurn(unittest.TestCase):
                     raise AssertionError(f"WRONG: a 101 without {want[0]}: {want[1]} "
                                          f"({c.headers})")
                 if greeting is not None:
-                    try:
-                        ev = c.next_event()
-                    except (EOFError, ConnectionResetError):
-                        return "closed"
-                    if ev[0] == "close":
-                        return f"close {ev[1]}"
-                    if ev != ("text", greeting):
-                        raise AssertionError(f"WRONG greeting {ev[0]} {ev[1][:40]!r}")
+                    ended = expect_text(c, greeting, "greeting")
+                    if ended:
+                        return ended
                 payload = c.deflate.compress(message) if c.deflate else message
                 c.send(ws_wire.frame(ws_wire.TEXT, payload, rsv=4 if c.deflate else 0))
-                try:
-                    ev = c.next_event()
-                except (EOFError, ConnectionResetError):
-                    return "closed"
-                if ev[0] == "close":
-                    return f"close {ev[1]}"
-                if ev != ("text", message):
-                    raise AssertionError(f"WRONG echo {ev[0]} {ev[1][:40]!r}")
-                return "echo"
+                return expect_text(c, message, "echo") or "echo"
             finally:
                 c.close()
+
+        def expect_text(c, text, what):
+            """None when the next message is `text`; the outcome when the connection ended
+            instead (a close frame, or none); AssertionError for anything else."""
+            try:
+                ev = c.next_event()
+            except (EOFError, ConnectionResetError):
+                return "closed"
+            if ev[0] == "close":
+                return f"close {ev[1]}"
+            if ev != ("text", text):
+                raise AssertionError(f"WRONG {what} {ev[0]} {ev[1][:40]!r}")
+            return None
         return f"WebSocket echo on {path} ({extensions or 'no extension'})", exchange
 
     @staticmethod
