@@ -39,6 +39,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx)
 [ -f /usr/include/event2/event.h ] || need+=(libevent-dev)
 command -v curl >/dev/null || need+=(curl)
+command -v h2load >/dev/null || need+=(nghttp2-client)  # LOADGEN=h2load bench/cpu_vs_nginx.sh
 command -v taskset >/dev/null || need+=(util-linux)
 command -v cmake >/dev/null || need+=(cmake)
 [[ ",$PEERS," == *",h2o,"* ]] && ! command -v h2o >/dev/null && need+=(h2o)
