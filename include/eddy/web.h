@@ -257,7 +257,7 @@ EDDY_API int eddy_handler_redirect(eddy_handler *handler, const char *url, size_
                                    int status);
 /* Tornado's clear(): drops the headers (Set-Cookie excepted) and the body written so far, sets
  * status 200 and runs the route's set_default_headers callback again. Only before the first
- * flush. A response lost to out of memory (see below) is whole again after it, unless what was
+ * flush. A response lost to out of memory (see above) is whole again after it, unless what was
  * lost was a cookie (the cookies stay, so the answer would still lack that one). Returns 0,
  * EDDY_EINVAL (NULL handler), EDDY_ESTATE (headers already sent, or finished), EDDY_ECLOSED. */
 EDDY_API int eddy_handler_clear(eddy_handler *handler);
