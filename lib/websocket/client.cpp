@@ -280,7 +280,10 @@ public:
             return fail_handshake("no Connection: upgrade in the handshake response");
         if (accept.empty())
             return fail_handshake("no Sec-WebSocket-Accept in the handshake response");
-        if (accept != accept_key(key))
+        // An empty expected key: no SHA-1 to be had (out of memory), not the server's fault.
+        std::string expected = accept_key(key);
+        if (expected.empty()) return fail(EDDY_ENOMEM);
+        if (accept != expected)
             return fail_handshake("Sec-WebSocket-Accept does not match the key sent");
         if (!protocol.empty()) {
             bool offered = false;
