@@ -67,6 +67,12 @@ Session *Session::create(Stream *stream, bool client, const Options &options,
         if (!s->deflater_ || !s->inflater_) {
             s->cb_.open = nullptr, s->cb_.message = nullptr, s->cb_.close = nullptr;
             stream->close(EDDY_ENOMEM);
+            // A client's connect then fails with EDDY_ENOMEM, its userdata released by the
+            // caller: not a connect reported made whose close never comes.
+            if (client) {
+                s->cb_.free_userdata = nullptr;
+                return nullptr;
+            }
             return s;  // released from the stream's close callback
         }
     }

@@ -41,7 +41,9 @@ struct Callbacks {
 class Session : public LoopResource {
 public:
     // `deflate` is nullptr when permessage-deflate was not negotiated. Takes the stream (its
-    // close callback becomes ours). Returns nullptr when out of memory (the stream is closed).
+    // close callback becomes ours). Returns nullptr when out of memory (the stream is closed;
+    // a session made already is released from its close callback, without callbacks). A
+    // server's session whose compressor could not be made is returned, without callbacks.
     static Session *create(Stream *stream, bool client, const Options &options,
                            const Callbacks &callbacks, const DeflateParams *deflate,
                            std::string subprotocol);
