@@ -9,17 +9,28 @@
  *                                        eddy_websocket_connect_error_detail), every message as
  *                                        "text <len> <data>" / "binary <len>", then "close
  *                                        <code>" once the server closed or after all echoes.
+ *   ws_test_server --connect-steps URL [--deflate] MSG...
+ *                                        the same exchange once per line on stdin (tests/oom),
+ *                                        in one loop, each printing "text <len> <data>" (and
+ *                                        "binary <len> <data>") per message, then "close <code>"
+ *                                        or "connect failed <error>" or "connect error <error>",
+ *                                        then "end"; "hung" first when an exchange is still
+ *                                        going after 8 s. It raises SIGUSR1 just before
+ *                                        eddy_websocket_connect and SIGUSR2 once the exchange
+ *                                        ended: failmalloc's window (FAILMALLOC_NTH_FILE) is
+ *                                        exactly one exchange. Prints "ready" at start.
  *
  * Server routes: /ws echoes (same type, permessage-deflate accepted, 32 MiB limit); /small
  * echoes with a 1000-byte limit and a close timeout of 1 s; /budget echoes with 100,000 bytes
- * of messages being received allowed over all its sessions (eddy_ws_options_set_max_message_memory); /deepqueue echoes with 64 MiB of
- * output allowed to queue and a close timeout of 1 s; /proto picks the subprotocol
- * "chat" when offered and adds "X-Extra: yes" from prepare; /closer closes with 4000 "bye"
- * after the first message; /ping sends pings every 0.2 s and reports pongs as text "pong";
- * /onping reports every ping it received as text "ping:<payload>" (from on_ping, which runs
- * after eddy queued the pong) and closes with 4001 when the payload is "close"; /stored
- * compresses at level 0 (stored blocks) with memLevel 1; /lowmem compresses at the default
- * level with memLevel 1 and a 512-byte window (bench/websocket/deflate_memory.py).
+ * of messages being received allowed over all its sessions
+ * (eddy_ws_options_set_max_message_memory); /deepqueue echoes with 64 MiB of output allowed to
+ * queue and a close timeout of 1 s; /proto picks the subprotocol "chat" when offered and adds
+ * "X-Extra: yes" from prepare; /closer closes with 4000 "bye" after the first message; /ping sends
+ * pings every 0.2 s and reports pongs as text "pong"; /onping reports every ping it received as
+ * text "ping:<payload>" (from on_ping, which runs after eddy queued the pong) and closes with 4001
+ * when the payload is "close"; /stored compresses at level 0 (stored blocks) with memLevel 1;
+ * /lowmem compresses at the default level with memLevel 1 and a 512-byte window
+ * (bench/websocket/deflate_memory.py).
  */
 #include <eddy/eddy.h>
 #include <signal.h>
@@ -89,11 +100,14 @@ struct client {
     int expected, received;
     char **messages;
     int count;
+    int full_binary; /* print binary messages' data too (--connect-steps) */
 };
 
 static void client_message(eddy_ws *ws, const char *data, size_t len, int binary, void *ud) {
     struct client *c = ud;
-    if (binary) {
+    if (binary && c->full_binary) {
+        printf("binary %zu %.*s\n", len, (int)len, data);
+    } else if (binary) {
         printf("binary %zu\n", len);
     } else {
         printf("text %zu %.*s\n", len, (int)len, data);
@@ -126,17 +140,24 @@ static void client_connected(eddy_ws *ws, int status, void *ud) {
     printf("connected deflate=%d\n", eddy_ws_compressed(ws));
     for (int i = 0; i < c->count; i++) {
         const char *m = c->messages[i];
+        int rc;
         if (strncmp(m, "b:", 2) == 0) {
-            eddy_ws_write_message(ws, m + 2, strlen(m + 2), 1, NULL);
+            rc = eddy_ws_write_message(ws, m + 2, strlen(m + 2), 1, NULL);
         } else {
-            eddy_ws_write_message(ws, m, strlen(m), 0, NULL);
+            rc = eddy_ws_write_message(ws, m, strlen(m), 0, NULL);
+        }
+        /* --connect-steps: a message not sent gets no echo; close (1011) rather than wait. */
+        if (rc != 0 && c->full_binary) {
+            printf("write failed %s\n", eddy_strerror(rc));
+            eddy_ws_close(ws, 1011, "out of memory", 13);
+            return;
         }
     }
 }
 
 static int run_client(const char *url, int deflate, char **messages, int count) {
     eddy_loop *loop = eddy_loop_new();
-    struct client c = {loop, count, 0, messages, count};
+    struct client c = {loop, count, 0, messages, count, 0};
     eddy_ws_options *o = eddy_ws_options_new();
     if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     /* WS_TEST_CONNECT_TIMEOUT: a short one for a server that never answers (test_ws_connect_detail.py). */
@@ -171,8 +192,55 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
     return 0;
 }
 
+/* --connect-steps: eddy_loop_stop from a timer when an exchange goes on too long. */
+static void steps_watchdog(eddy_loop *loop, void *ud) {
+    *(int *)ud = 1;
+    printf("hung\n");
+    eddy_loop_stop(loop);
+}
+
+static int run_client_steps(const char *url, int deflate, char **messages, int count) {
+    eddy_loop *loop = eddy_loop_new();
+    eddy_ws_options *o = eddy_ws_options_new();
+    if (!loop || !o) return 1;
+    if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
+    eddy_ws_options_set_connect_timeout(o, 5);
+    eddy_ws_options_set_close_timeout(o, 2);
+    printf("ready\n");
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        struct client c = {loop, count, 0, messages, count, 1};
+        int hung = 0;
+        /* Scheduled before the window opens: not one of the exchange's allocations. */
+        eddy_call_id watchdog = eddy_loop_call_later(loop, 8, steps_watchdog, &hung, NULL);
+        raise(SIGUSR1);
+        int rc = eddy_websocket_connect(loop, url, EDDY_NTS, o, client_connected, client_message,
+                                        client_close, &c, NULL);
+        if (rc != 0) {
+            raise(SIGUSR2);
+            printf("connect error %s\n", eddy_strerror(rc));
+        } else {
+            eddy_loop_run(loop);
+            raise(SIGUSR2);
+        }
+        if (!hung) eddy_loop_cancel(loop, watchdog);
+        printf("end\n");
+        fflush(stdout);
+        if (hung) break; /* the connection may still use `c` */
+    }
+    eddy_ws_options_free(o);
+    eddy_loop_free(loop);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int port = 0;
+    if (argc >= 3 && strcmp(argv[1], "--connect-steps") == 0) {
+        int deflate = argc >= 4 && strcmp(argv[3], "--deflate") == 0;
+        int first = deflate ? 4 : 3;
+        return run_client_steps(argv[2], deflate, argv + first, argc - first);
+    }
     if (argc >= 3 && strcmp(argv[1], "--connect") == 0) {
         int deflate = argc >= 4 && strcmp(argv[3], "--deflate") == 0;
         int first = deflate ? 4 : 3;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """eddy as a client keeps working when memory runs out, and works normally once it is back.
 
-  test_oom_client.py --failmalloc failmalloc.so --fetch-tool fetch_tool
+  test_oom_client.py --failmalloc failmalloc.so --fetch-tool fetch_tool [--ws-server ws_test_server]
 
 FetchUnderFailures: fetch_tool runs HTTP fetches one after another against a local server (plain, gzip-coded,
 chunked, redirected, keep-alive) under failmalloc (LD_PRELOAD), armed with SIGUSR1 once the
@@ -14,6 +14,11 @@ EachAllocationInTurn: one fetch at a time, the first with its 1st allocation fai
 with its 2nd, and so on, until one passes with no allocation left to fail (failmalloc's
 FAILMALLOC_NTH_FILE). fetch_tool arms and disarms failmalloc itself around each fetch
 (--signal-each-fetch), so the window is exactly one fetch whatever the timing here.
+
+WsClientEachAllocationInTurn: the same for eddy's WebSocket client: ws_test_server
+--connect-steps (under failmalloc) makes one exchange per stdin line (connect, a few messages
+echoed by a second ws_test_server, unarmed, then close), arming failmalloc just before
+eddy_websocket_connect and disarming it once the exchange ended.
 """
 import argparse
 import gzip
@@ -451,11 +456,201 @@ class EachAllocationInTurn(unittest.TestCase):
                           ["--no-reuse", "--stream-body", POST_BODY.decode()], want=POST_BODY)
 
 
+WS_MESSAGES = ["hello", "b:" + "0123456789abcdef" * 4, "x" * 3000 + "end"]
+
+
+class WsStepClient:
+    """ws_test_server --connect-steps under failmalloc: one exchange per stdin line, the nth
+    allocation of it failing (the nth file is read at its SIGUSR1)."""
+
+    def __init__(self, url, deflate, nth_file):
+        self.nth_file = nth_file
+        with open(nth_file, "w") as f:
+            f.write("0")
+        self.proc = subprocess.Popen(
+            [ARGS.ws_server, "--connect-steps", url, *(["--deflate"] if deflate else []),
+             *WS_MESSAGES],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
+                     FAILMALLOC_NTH_FILE=nth_file))
+        self.stderr = []
+        self._reader = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr),
+                                         daemon=True)
+        self._reader.start()
+        self.pending = b""
+        ready = self._lines(10)
+        assert ready == ["ready"], f"ws_test_server did not start: {ready} {self.log()}"
+
+    def log(self):
+        return b"".join(self.stderr).decode(errors="replace")[-3000:]
+
+    def _lines(self, timeout, until=None):
+        """Lines up to and including `until` (or one line); None when none came in time."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        out = []
+        while True:
+            while b"\n" not in self.pending:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    return None
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise EOFError(f"ws_test_server ended (status {self.proc.wait(10)}): "
+                                   f"{out} {self.log()}")
+                self.pending += chunk
+            line, self.pending = self.pending.split(b"\n", 1)
+            out.append(line.decode(errors="replace"))
+            if until is None or out[-1] == until:
+                return out
+
+    def exchange(self, nth):
+        """One exchange with its allocation `nth` failing (0: none): (its lines without
+        "end", whether that allocation came); lines None when it did not end within 20 s."""
+        with open(self.nth_file, "w") as f:
+            f.write(str(nth))
+        self.proc.stdin.write(b"\n")
+        self.proc.stdin.flush()
+        lines = self._lines(20, until="end")
+        if lines is None:
+            return None, None
+        with open(self.nth_file) as f:
+            report = f.read()
+        if not report.startswith("done "):
+            raise AssertionError(f"failmalloc did not report: {report!r}")
+        return lines[:-1], report.split()[1] == "1"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self._reader.join(10)
+        self.proc.stderr.close()
+
+
+class WsClientEachAllocationInTurn(unittest.TestCase):
+    """Each allocation of one WebSocket client exchange fails in turn: the client process must
+    live on and end every exchange (no hang), every message it reports must be exactly the one
+    sent (in order: echoes keep it), and an exchange ends either with all the echoes or with an
+    error (a failed connect: EDDY_ENOMEM; a close code). Once nothing is left to fail, the
+    exchange works as before in the same process."""
+
+    MAX_STEPS = 3000
+
+    @classmethod
+    def setUpClass(cls):
+        if not ARGS.ws_server:
+            raise unittest.SkipTest("no --ws-server")
+        cls.server = subprocess.Popen([ARGS.ws_server, "--port", "0"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL)
+        line = cls.server.stdout.readline().decode()
+        assert line.startswith("listening on "), line
+        cls.port = int(line.split()[2])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.terminate()
+        try:
+            cls.server.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.server.kill()
+            cls.server.wait(10)
+        cls.server.stdout.close()
+
+    def expected(self, m):
+        if m.startswith("b:"):
+            return f"binary {len(m) - 2} {m[2:]}"
+        return f"text {len(m)} {m}"
+
+    def judge(self, lines, deflate):
+        """Why an exchange's lines are wrong, or None; and its outcome."""
+        if not lines:
+            return "nothing printed", None
+        if lines[0] == "hung":
+            return "hung (still going after 8 s)", None
+        last = lines[-1]
+        if last.startswith("connect failed ") or last.startswith("connect error "):
+            if len(lines) != 1:
+                return f"lines before a failed connect: {lines}", None
+            # eddy_strerror(EDDY_ENOMEM), then what eddy_websocket_connect_error_detail adds
+            head = " ".join(last.split()[:2])
+            status = last[len(head) + 1:].split(": ", 1)[0]
+            if status != "out of memory":
+                return f"{last!r}: {status!r}, not out of memory", None
+            return None, f"{head} {status}"
+        if lines[0] != f"connected deflate={int(deflate)}":
+            return f"first line {lines[0]!r}", None
+        if not last.startswith("close "):
+            return f"no close at the end: {last[:200]!r}", None
+        got = lines[1:-1]
+        if got and got[-1].startswith("write failed "):
+            # eddy_ws_write_message failed (out of memory): the client closed with 1011
+            if got[-1] != "write failed out of memory":
+                return f"{got[-1]!r}", None
+            got = got[:-1]
+        want = [self.expected(m) for m in WS_MESSAGES]
+        for i, g in enumerate(got):
+            if i >= len(want) or g != want[i]:
+                return f"WRONG message {i}: {g[:200]!r}", None
+        code = last.split()[1]
+        if len(got) == len(want):
+            return None, "all echoes, close " + code
+        if code == "1000":
+            return f"close 1000 with only {len(got)} of {len(want)} echoes", None
+        return None, f"{len(got)} echoes, close {code}"
+
+    def step_through(self, what, deflate):
+        url = f"ws://127.0.0.1:{self.port}/ws"
+        with tempfile.TemporaryDirectory() as d:
+            client = WsStepClient(url, deflate, os.path.join(d, "nth"))
+            try:
+                def normal(when):
+                    lines, _ = client.exchange(0)
+                    self.assertIsNotNone(lines, f"{what}: no end {when}: {client.log()}")
+                    why, outcome = self.judge(lines, deflate)
+                    self.assertIsNone(why, f"{what} {when}: {lines}")
+                    self.assertEqual(outcome, "all echoes, close 1000", f"{what} {when}")
+
+                normal("before the failures")
+                outcomes = {}
+                started = time.monotonic()
+                for n in range(1, self.MAX_STEPS + 1):
+                    lines, failed = client.exchange(n)
+                    if lines is None:
+                        self.fail(f"{what}: no end within 20 s with its allocation {n} failing: "
+                                  + client.log())
+                    why, outcome = self.judge(lines, deflate)
+                    if why:
+                        self.fail(f"{what}: {why}, with its allocation {n} failing: "
+                                  f"{[l[:200] for l in lines]}")
+                    if not failed:
+                        break
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                else:
+                    self.fail(f"{what}: still allocating after {self.MAX_STEPS} steps")
+                self.assertGreater(n, 1, f"{what}: no allocation failed: nothing was tested")
+                normal("after the failures")
+                print(f"\n  {what}: allocations 1..{n - 1} failed in turn "
+                      f"({time.monotonic() - started:.1f} s); outcomes "
+                      f"{sorted(outcomes.items())}", file=sys.stderr)
+            finally:
+                client.stop()
+
+    def test_plain(self):
+        self.step_through("WebSocket client exchange", False)
+
+    def test_deflate(self):
+        self.step_through("WebSocket client exchange, permessage-deflate", True)
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--failmalloc", required=True)
     ap.add_argument("--fetch-tool", required=True)
+    ap.add_argument("--ws-server")
     ARGS, rest = ap.parse_known_args()
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
 
