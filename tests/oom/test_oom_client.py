@@ -230,21 +230,18 @@ class FetchUnderFailures(unittest.TestCase):
 POST_BODY = (bytes(range(65, 91)) * 200)[:5000]  # fetch_tool takes it as an argument: text
 
 
-class FetchTool:
-    """A fetch_tool that makes one fetch per line it gets on stdin (--pause-stdin) and arms
-    failmalloc for exactly that fetch (--signal-each-fetch): SIGUSR1 just before the fetch is
-    made reads N from the nth file, SIGUSR2 first thing in its done callback writes "done F"
-    there before the result line is printed. Its first fetch starts at once, before any line:
-    one with nothing failing."""
+class SteppedProcess:
+    """A client process under failmalloc (FAILMALLOC_NTH_FILE) that runs one exchange per line
+    it gets on stdin, arming failmalloc for exactly that exchange: SIGUSR1 reads N from the nth
+    file, SIGUSR2 writes "done F" there before the exchange's last line is printed."""
 
-    def __init__(self, args, nth_file):
+    def __init__(self, cmd, nth_file):
         self.nth_file = nth_file
         with open(nth_file, "w") as f:
             f.write("0")
+        self.name = os.path.basename(cmd[0])
         self.proc = subprocess.Popen(
-            [ARGS.fetch_tool, "--sequential", "--pause-stdin", "--signal-each-fetch",
-             "--repeat", "1000000", "--timeout", "5", *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
                      FAILMALLOC_NTH_FILE=nth_file))
         self.stderr = []
@@ -252,38 +249,44 @@ class FetchTool:
                                          daemon=True)
         self._reader.start()
         self.pending = b""
-        self.started = False
 
     def log(self):
         return b"".join(self.stderr).decode(errors="replace")[-3000:]
 
-    def fetch(self, nth):
-        """One fetch with its allocation `nth` failing (0: none). Returns (result, whether
-        that allocation came); result is None when fetch_tool gave nothing within 20 s."""
-        if self.started:
-            with open(self.nth_file, "w") as f:
-                f.write(str(nth))
-            self.proc.stdin.write(b"\n")
-            self.proc.stdin.flush()
-        else:
-            assert nth == 0, "the first fetch starts unarmed"
-            self.started = True
-        deadline = time.monotonic() + 20
+    def next_step(self, nth):
+        """Starts the next exchange with its allocation `nth` failing (0: none)."""
+        with open(self.nth_file, "w") as f:
+            f.write(str(nth))
+        self.proc.stdin.write(b"\n")
+        self.proc.stdin.flush()
+
+    def _lines(self, timeout, until=None):
+        """Lines up to and including `until` (or one line); None when none came in time."""
+        deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self.pending:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return None, None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise EOFError(f"fetch_tool ended (status {self.proc.wait(10)}): {self.log()}")
-            self.pending += chunk
-        line, self.pending = self.pending.split(b"\n", 1)
+        out = []
+        while True:
+            while b"\n" not in self.pending:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    return None
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise EOFError(f"{self.name} ended (status {self.proc.wait(10)}): "
+                                   f"{out} {self.log()}")
+                self.pending += chunk
+            line, self.pending = self.pending.split(b"\n", 1)
+            out.append(line.decode(errors="replace"))
+            if until is None or out[-1] == until:
+                return out
+
+    def nth_failed(self):
+        """Whether the chosen allocation of the exchange that ended came (and failed)."""
         with open(self.nth_file) as f:
             report = f.read()
         if not report.startswith("done "):
             raise AssertionError(f"failmalloc did not report: {report!r}")
-        return json.loads(line), report.split()[1] == "1"
+        return report.split()[1] == "1"
 
     def stop(self):
         if self.proc.poll() is None:
@@ -293,6 +296,31 @@ class FetchTool:
         self.proc.stdout.close()
         self._reader.join(10)
         self.proc.stderr.close()
+
+
+class FetchTool(SteppedProcess):
+    """A fetch_tool that makes one fetch per line it gets on stdin (--pause-stdin) and arms
+    failmalloc for exactly that fetch (--signal-each-fetch): SIGUSR1 just before the fetch is
+    made, SIGUSR2 first thing in its done callback, before the result line is printed. Its
+    first fetch starts at once, before any line: one with nothing failing."""
+
+    def __init__(self, args, nth_file):
+        super().__init__([ARGS.fetch_tool, "--sequential", "--pause-stdin", "--signal-each-fetch",
+                          "--repeat", "1000000", "--timeout", "5", *args], nth_file)
+        self.started = False
+
+    def fetch(self, nth):
+        """One fetch with its allocation `nth` failing (0: none). Returns (result, whether
+        that allocation came); result is None when fetch_tool gave nothing within 20 s."""
+        if self.started:
+            self.next_step(nth)
+        else:
+            assert nth == 0, "the first fetch starts unarmed"
+            self.started = True
+        lines = self._lines(20)
+        if lines is None:
+            return None, None
+        return json.loads(lines[0]), self.nth_failed()
 
 
 class EachAllocationInTurn(unittest.TestCase):
@@ -459,75 +487,24 @@ class EachAllocationInTurn(unittest.TestCase):
 WS_MESSAGES = ["hello", "b:" + "0123456789abcdef" * 4, "x" * 3000 + "end"]
 
 
-class WsStepClient:
+class WsStepClient(SteppedProcess):
     """ws_test_server --connect-steps under failmalloc: one exchange per stdin line, the nth
     allocation of it failing (the nth file is read at its SIGUSR1)."""
 
     def __init__(self, url, deflate, nth_file):
-        self.nth_file = nth_file
-        with open(nth_file, "w") as f:
-            f.write("0")
-        self.proc = subprocess.Popen(
-            [ARGS.ws_server, "--connect-steps", url, *(["--deflate"] if deflate else []),
-             *WS_MESSAGES],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
-                     FAILMALLOC_NTH_FILE=nth_file))
-        self.stderr = []
-        self._reader = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr),
-                                         daemon=True)
-        self._reader.start()
-        self.pending = b""
+        super().__init__([ARGS.ws_server, "--connect-steps", url,
+                          *(["--deflate"] if deflate else []), *WS_MESSAGES], nth_file)
         ready = self._lines(10)
         assert ready == ["ready"], f"ws_test_server did not start: {ready} {self.log()}"
-
-    def log(self):
-        return b"".join(self.stderr).decode(errors="replace")[-3000:]
-
-    def _lines(self, timeout, until=None):
-        """Lines up to and including `until` (or one line); None when none came in time."""
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        out = []
-        while True:
-            while b"\n" not in self.pending:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([fd], [], [], left)[0]:
-                    return None
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    raise EOFError(f"ws_test_server ended (status {self.proc.wait(10)}): "
-                                   f"{out} {self.log()}")
-                self.pending += chunk
-            line, self.pending = self.pending.split(b"\n", 1)
-            out.append(line.decode(errors="replace"))
-            if until is None or out[-1] == until:
-                return out
 
     def exchange(self, nth):
         """One exchange with its allocation `nth` failing (0: none): (its lines without
         "end", whether that allocation came); lines None when it did not end within 20 s."""
-        with open(self.nth_file, "w") as f:
-            f.write(str(nth))
-        self.proc.stdin.write(b"\n")
-        self.proc.stdin.flush()
+        self.next_step(nth)
         lines = self._lines(20, until="end")
         if lines is None:
             return None, None
-        with open(self.nth_file) as f:
-            report = f.read()
-        if not report.startswith("done "):
-            raise AssertionError(f"failmalloc did not report: {report!r}")
-        return lines[:-1], report.split()[1] == "1"
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        self.proc.stdin.close()
-        self.proc.stdout.close()
-        self._reader.join(10)
-        self.proc.stderr.close()
+        return lines[:-1], self.nth_failed()
 
 
 class WsClientEachAllocationInTurn(unittest.TestCase):
