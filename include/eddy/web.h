@@ -46,8 +46,8 @@ typedef void (*eddy_handler_flush_fn)(eddy_handler *handler, int status, void *r
 /* Creates an application on `loop`. Returns NULL when out of memory. */
 EDDY_API eddy_app *eddy_app_new(eddy_loop *loop);
 
-/* Frees the application, its routes (their userdata is released) and its server. Handlers still
- * detached stay valid until finished. Inside one of its handlers' callbacks: the server closes as
+/* Frees the application, its routes (their userdata is released) and its servers. Handlers still
+ * detached stay valid until finished. Inside one of its handlers' callbacks: the servers close as
  * eddy_server_free() says for that case (the handler in hand still answers), and the app, its
  * routes and their userdata go when the loop next runs (or when the loop is freed). Elsewhere
  * (a timer, say) every connection closes at once, so detached handlers get EDDY_ECLOSED from
@@ -58,6 +58,17 @@ EDDY_API void eddy_app_free(eddy_app *app);
  * server options of eddy/http.h. Owned by the application. NULL when out of memory, or when
  * none was made before the loop was freed. */
 EDDY_API eddy_server *eddy_app_server(eddy_app *app);
+
+/* Makes one more HTTP server for the application (Tornado: another HTTPServer of the same
+ * Application): its own options and listeners, the same routes, settings and handlers. For one
+ * application on plain HTTP and on HTTPS at once (eddy_server_set_tls applies to a whole
+ * server), or on two ports with different limits, proxies trusted or PROXY protocol. It starts
+ * with the defaults of eddy_server_new (not the options of eddy_app_server's server), and
+ * accepts the application's own methods (eddy_route_on) as that one does. Owned by the
+ * application: freed, closing its connections, with it (never eddy_server_free it); each call
+ * makes a new one. Returns NULL for a NULL app, when out of memory, or after the loop was freed.
+ * Thread: the loop's. */
+EDDY_API eddy_server *eddy_app_add_server(eddy_app *app);
 
 /* Listens on `host`:`port` (see eddy_server_listen). Returns 0 or a negative EDDY_E* code
  * (EDDY_ESTATE once the loop was freed). */

@@ -60,6 +60,14 @@ EDDY_API eddy_server *eddy_app_server(eddy_app *app) {
     });
 }
 
+EDDY_API eddy_server *eddy_app_add_server(eddy_app *app) {
+    if (!app) return nullptr;
+    return no_throw("eddy_app_add_server", nullptr, [&] {
+        eddy::http::Server *s = App::from_c(app)->add_server();
+        return s ? s->as_c() : nullptr;
+    });
+}
+
 EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port) {
     eddy_server *s = eddy_app_server(app);
     if (!s) return !app ? EDDY_EINVAL : App::from_c(app)->loop() ? EDDY_ENOMEM : EDDY_ESTATE;

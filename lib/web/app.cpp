@@ -14,9 +14,9 @@ namespace eddy::web {
 
 App::~App() {
     if (loop_) loop_->remove_resource(this);
-    // The server first: closing its connections runs on_connection_close of live handlers
+    // The servers first: closing their connections runs on_connection_close of live handlers
     // while their routes still exist.
-    if (server_) delete server_;
+    for (http::Server *s : servers_) delete s;
     for (Handler *h = handlers_; h;) {
         Handler *next = h->next;
         h->route = nullptr;
@@ -39,32 +39,48 @@ void App::free_host_table(HostTable *t) {
     delete t;
 }
 
+bool App::dispatching() const {
+    for (const http::Server *s : servers_)
+        if (s->dispatching()) return true;
+    return false;
+}
+
 void App::destroy() {
-    if (!server_ || !server_->dispatching() || !loop_) {
+    if (!dispatching() || !loop_) {
         delete this;
         return;
     }
-    server_->retire();
+    // Every server stops: one that is not dispatching could still start a request of this app
+    // before the deferred delete.
+    for (http::Server *s : servers_) s->retire();
     if (!loop_->delete_soon(this))
         log(LogLevel::error, "web: out of memory: an app freed inside its callback is leaked");
 }
 
-http::Server *App::server() {
-    if (server_ || !loop_) return server_;
-    server_ = http::Server::create(loop_, on_request, this, nullptr);
-    if (!server_) return nullptr;
+http::Server *App::make_server() {
+    if (!loop_) return nullptr;
+    http::Server *s = http::Server::create(loop_, on_request, this, nullptr);
+    if (!s) return nullptr;
     // The headers hop is only needed when some route streams its request bodies; without one,
     // handlers are made when the request is complete (as Tornado does), one callback less.
-    if (streaming_routes_) server_->on_headers_ = on_headers;
+    if (streaming_routes_) s->on_headers_ = on_headers;
     try {
-        for (const std::string &m : custom_methods_) server_->options.allowed_methods.push_back(m);
+        for (const std::string &m : custom_methods_) s->options.allowed_methods.push_back(m);
+        servers_.push_back(s);
     } catch (const std::bad_alloc &) {
         // Out of memory: no server rather than one that refuses the app's own methods.
-        delete server_;
-        server_ = nullptr;
+        delete s;
+        return nullptr;
     }
-    return server_;
+    return s;
 }
+
+http::Server *App::server() {
+    if (!default_server_) default_server_ = make_server();
+    return default_server_;
+}
+
+http::Server *App::add_server() { return make_server(); }
 
 void App::method_registered(std::string_view method) {
     static const char *const standard[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
@@ -72,12 +88,17 @@ void App::method_registered(std::string_view method) {
         if (method == m) return;
     for (const std::string &m : custom_methods_)
         if (m == method) return;
-    // Both lists or neither (out of memory it throws; the caller says EDDY_ENOMEM).
-    if (server_) server_->options.allowed_methods.emplace_back(method);
+    // Every list or none (out of memory it throws; the caller says EDDY_ENOMEM).
+    custom_methods_.emplace_back(method);
+    size_t added = 0;
     try {
-        custom_methods_.emplace_back(method);
+        for (http::Server *s : servers_) {
+            s->options.allowed_methods.emplace_back(method);
+            added++;
+        }
     } catch (const std::bad_alloc &) {
-        if (server_) server_->options.allowed_methods.pop_back();
+        for (size_t i = 0; i < added; i++) servers_[i]->options.allowed_methods.pop_back();
+        custom_methods_.pop_back();
         throw;
     }
 }
@@ -247,7 +268,7 @@ void App::on_headers(eddy_request *creq, void *arg) {
 
 void App::streaming_route_added() {
     streaming_routes_++;
-    if (server_) server_->on_headers_ = on_headers;
+    for (http::Server *s : servers_) s->on_headers_ = on_headers;
 }
 
 void App::on_request(eddy_request *creq, void *arg) {

@@ -40,7 +40,8 @@ public:
     static App *from_c(eddy_app *a) { return reinterpret_cast<App *>(a); }
 
     Loop *loop() const { return loop_; }
-    http::Server *server();  // created on first use
+    http::Server *server();      // the default server, created on first use
+    http::Server *add_server();  // one more server of this app (eddy_app_add_server)
 
     Route *add_route(std::string_view host_pattern, std::string_view pattern, void *userdata,
                      eddy_free_fn free_userdata);
@@ -72,13 +73,19 @@ private:
     static void free_host_table(HostTable *t);
     Handler *route_by_pattern(http::Request *req);
     Handler *new_handler(Route *route, http::Request *req);  // nullptr when out of memory
+    http::Server *make_server();  // set up for this app's routes; nullptr when out of memory
+    bool dispatching() const;     // inside a request callback of one of its servers
 
     Loop *loop_;
     // Memory of finished handlers, for the next ones: a list linked through the blocks' first
     // bytes (at most kMaxSpareHandlers of them).
     void *spare_handlers_ = nullptr;
     size_t spare_handler_count_ = 0;
-    http::Server *server_ = nullptr;
+    // Its servers, each with its own options and listeners (plain HTTP on one port, HTTPS on
+    // another, say), all dispatching to the routes below. The default one (eddy_app_server,
+    // eddy_app_listen) is made on first use and is not always the first in the list.
+    http::Server *default_server_ = nullptr;
+    std::vector<http::Server *> servers_;
     HostTable default_table_;
     std::vector<HostTable *> host_tables_;
     std::vector<Route *> routes_;  // every route, for ownership and names

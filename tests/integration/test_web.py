@@ -56,7 +56,7 @@ class ServerProcess:
         cmd = [SERVER, "--port", "0", "--host", "127.0.0.1"] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr_file)
         self.port = None
-        lines = []
+        self.lines = lines = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline().decode("utf-8", "replace")
@@ -1440,6 +1440,57 @@ class StreamingTest(WebTestCase):
 
 
 # ---- static files ------------------------------------------------------------------------------
+
+class SecondServerTest(WebTestCase):
+    """eddy_app_add_server: one application on two servers, each with its own options (the
+    second: Server "second", bodies up to 16 bytes), the same routes, methods and streaming."""
+    SERVER_ARGS = ("--second",)
+    WITH_STATIC = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        for line in cls.server.lines:
+            m = re.match(r"second on .*:(\d+)$", line.strip())
+            if m:
+                cls.second = int(m.group(1))
+        assert cls.second != cls.port, cls.server.lines
+
+    def on_second(self, method, url, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.second, timeout=15)
+        try:
+            c.request(method, url, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r, r.read()
+        finally:
+            c.close()
+
+    def test_own_options_same_routes(self):
+        r, data = self.on_second("GET", "/hello")
+        self.assertEqual((r.status, data, r.getheader("Server")), (200, b"hello", "second"))
+        r, data = self.request("GET", "/hello")
+        self.assertEqual((r.status, data), (200, b"hello"))
+        self.assertTrue(r.getheader("Server").startswith("eddy/"), r.getheader("Server"))
+        r, data = self.on_second("POST", "/hello", body=b"x" * 17)
+        self.assertEqual(r.status, 413, data)
+        r, data = self.request("POST", "/hello", body=b"x" * 17)
+        self.assertEqual((r.status, data), (200, b"posted"))
+        j = json.loads(self.on_second("GET", "/user/7/post/abc")[1])
+        self.assertEqual(j, json.loads(self.request("GET", "/user/7/post/abc")[1]))
+
+    def test_methods_and_streaming_added_after_it(self):
+        # The server was made before any route: the routes' own method (PROPFIND) and the
+        # streamed request body of /upload reached it all the same.
+        r, data = self.on_second("PROPFIND", "/dav")
+        self.assertEqual((r.status, data), (207, b"propfind reached"))
+        r, data = self.on_second("BREW", "/dav")
+        self.assertEqual(r.status, 501, data)
+        r, data = self.on_second("POST", "/upload?id=S1", body=b"0123456789",
+                                 headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(r.status, 200, data)
+        j = json.loads(data)
+        self.assertEqual((j["order"], j["bytes"], j["body_len"]), ("prepare,data,method", 10, 0))
+
 
 class StaticTest(WebTestCase):
     def get(self, path, headers=None, method="GET"):

@@ -2,9 +2,12 @@
  * driven by test_web.py over real sockets.
  *
  *   web_test_app [--port N] [--host H] [--static DIR] [--xsrf] [--compress] [--no-secret]
- *                [--default-route]
+ *                [--default-route] [--second]
  *
- * Prints "listening on HOST:PORT" once ready. SIGTERM/SIGINT stop the loop; the program frees
+ * Prints "listening on HOST:PORT" once ready. --second: a second server of the application
+ * (eddy_app_add_server, made before any route so that the routes' methods and streaming reach
+ * it), Server "second", request bodies up to 16 bytes, on another port of HOST: printed first,
+ * as "second on HOST:PORT". SIGTERM/SIGINT stop the loop; the program frees
  * the application and the loop and exits 0.
  *
  * Return codes of API calls are reported in response bodies, in headers, or in /stats.
@@ -891,7 +894,7 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     const char *static_dir = NULL;
-    int port = 0, xsrf = 0, compress = 0, no_secret = 0, default_route = 0;
+    int port = 0, xsrf = 0, compress = 0, no_secret = 0, default_route = 0, second = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -899,6 +902,8 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--compress") == 0) compress = 1;
         else if (strcmp(a, "--no-secret") == 0) no_secret = 1;
         else if (strcmp(a, "--default-route") == 0) default_route = 1;
+        else if (strcmp(a, "--second") == 0)
+            second = 1;
         else if (v && strcmp(a, "--port") == 0) port = atoi(argv[++i]);
         else if (v && strcmp(a, "--host") == 0) host = argv[++i];
         else if (v && strcmp(a, "--static") == 0) static_dir = argv[++i];
@@ -911,6 +916,16 @@ int main(int argc, char **argv) {
     if (!g.loop) die("loop");
     g.app = eddy_app_new(g.loop);
     if (!g.app) die("app");
+    eddy_server *second_server = NULL;
+    if (second) {
+        second_server = eddy_app_add_server(g.app);
+        if (!second_server ||
+            eddy_server_set_server_header(second_server, "second", EDDY_NTS) != 0 ||
+            eddy_server_set_max_body_size(second_server, 16) != 0 ||
+            eddy_server_listen(second_server, host, 0, 0) != 0)
+            die("second server");
+        if (eddy_app_add_server(g.app) == second_server) die("second server made twice");
+    }
 
     if (!no_secret && eddy_app_set_cookie_secret(g.app, "test-secret-0123456789", EDDY_NTS) != 0)
         die("cookie secret");
@@ -1071,6 +1086,7 @@ int main(int argc, char **argv) {
     }
     eddy_signal *sigint = eddy_signal_new(g.loop, SIGINT, on_signal, g.loop, NULL);
     eddy_signal *sigterm = eddy_signal_new(g.loop, SIGTERM, on_signal, g.loop, NULL);
+    if (second_server) printf("second on %s:%d\n", host, eddy_server_port(second_server));
     printf("listening on %s:%d\n", host, eddy_server_port(eddy_app_server(g.app)));
     fflush(stdout);
     rc = eddy_loop_run(g.loop);

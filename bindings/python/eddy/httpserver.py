@@ -128,12 +128,13 @@ def _is_ip_address(ip):
 def _applied(name, value, rc):
     """Raises when a setter refused a value that passed the checks above."""
     if rc < 0:
-        raise ValueError("%s: %r refused while applying (%s); the options applied before it "
-                         "stay set" % (name, value, _ll.eddy_strerror(rc)))
+        raise ValueError("%s: %r refused (%s)" % (name, value, _ll.eddy_strerror(rc)))
 
 
 class HTTPServer:
-    """Serves an Application with eddy's HTTP/1.1 server (one server per application).
+    """Serves an Application with an HTTP/1.1 server of its own (eddy_app_add_server): as in
+    Tornado, each HTTPServer of one application has its own options and sockets (plain HTTP on
+    one port and HTTPS on another, say) and the same routes.
     Options as Tornado's: xheaders, no_keep_alive, decompress_request, max_header_size,
     max_body_size, idle_connection_timeout, body_timeout, trusted_downstream, ssl_options (HTTPS:
     a dict with certfile, keyfile, ca_certs, cert_reqs; an ssl.SSLContext raises TypeError,
@@ -159,15 +160,10 @@ class HTTPServer:
     max_header_fields 0, a negative, NaN or non-numeric size or timeout, a server_header with
     control characters, a trusted_downstream entry that is not a numeric IP address,
     proxy_protocol with ssl_options) raises ValueError naming the option.
-    All or nothing: every option is checked before any is applied to the application's server
-    (one per application, shared by every HTTPServer of it), so a refused call leaves that
-    server as it was. The C server can still refuse while applying in two cases, each reported
-    as a ValueError naming the option: ssl_options while an earlier HTTPServer of the
-    application turned proxy_protocol on, or proxy_protocol while an earlier one set
-    ssl_options (both are applied first, so nothing else has changed then); and running out of
-    memory for server_header or a trusted_downstream entry (then what this call applied before
-    it stays: its ssl_options or proxy_protocol, its server_header, the trusted_downstream
-    entries before the refused one)."""
+    Every option is checked before the C server is made, so a refused call changes nothing
+    that serves. The C server can still refuse while applying when out of memory for
+    server_header or a trusted_downstream entry: a ValueError naming the option, and that
+    server, never listening, stays with the application unused."""
 
     def __init__(self, application, xheaders=False, no_keep_alive=False,
                  decompress_request=False, max_header_size=None,
@@ -185,9 +181,7 @@ class HTTPServer:
         body_size_name = "max_body_size"
         if max_body_size is None and max_buffer_size is not None:
             max_body_size, body_size_name = max_buffer_size, "max_buffer_size"
-        # Every check comes before the first setter: a refused option must not leave the ones
-        # before it applied to the application's server (a later HTTPServer of the same
-        # application would serve with them).
+        # Every check comes before the server is made: a refused call leaves nothing behind.
         if protocol is not None and protocol not in ("http", "https"):
             raise ValueError("protocol must be 'http' or 'https', not %r" % (protocol,))
         server_header_bytes = _check_server_header(server_header)
@@ -216,30 +210,23 @@ class HTTPServer:
         # The context is built (certificates loaded) before anything is configured, so a
         # refused ssl_options changes nothing either.
         tls = _tls.server_context(ssl_options) if ssl_options is not None else None
-        self._server = _ll.eddy_app_server(application._app)
+        self._server = _ll.eddy_app_add_server(application._app)
         if self._server is None:
             if tls is not None:
                 _ll.eddy_tls_context_free(tls)
-            raise RuntimeError("eddy_app_server failed")
+            raise RuntimeError("eddy_app_add_server failed (out of memory, or the loop is gone)")
         s = self._server
-        # Applying. The setters that depend on what earlier HTTPServers of this application
-        # set (TLS and the PROXY protocol exclude each other) go first: when one refuses,
-        # nothing has changed yet.
+        # Applying, to a server of this HTTPServer's own: TLS and the PROXY protocol (checked
+        # above not to come together) cannot be refused; the two that allocate can, when out
+        # of memory.
         if tls is not None:
             try:
                 rc = _ll.eddy_server_set_tls(s, tls)
             finally:
                 _ll.eddy_tls_context_free(tls)  # the server keeps its own reference
-            if rc < 0:
-                raise ValueError("ssl_options: %s%s" % (_ll.eddy_strerror(rc), (
-                    " (an earlier HTTPServer of this application turned proxy_protocol on)"
-                    if rc == _ll.EDDY_ENOTSUP else "")))
+            _applied("ssl_options", ssl_options, rc)
         if proxy_protocol:
-            rc = _ll.eddy_server_set_proxy_protocol(s, 1)
-            if rc < 0:
-                raise ValueError("proxy_protocol: %s%s" % (_ll.eddy_strerror(rc), (
-                    " (an earlier HTTPServer of this application set ssl_options)"
-                    if rc == _ll.EDDY_ENOTSUP else "")))
+            _applied("proxy_protocol", proxy_protocol, _ll.eddy_server_set_proxy_protocol(s, 1))
         # Then the two that allocate (they fail only when out of memory).
         if server_header is not None:
             _applied("server_header", server_header,

@@ -6,6 +6,7 @@ import datetime
 import http.client
 import os
 import socket
+import ssl
 import sys
 import tempfile
 import unittest
@@ -486,10 +487,9 @@ class ServerOptions(unittest.TestCase):
                 eddy.httpserver.HTTPServer(app, **bad)
 
     def test_a_refused_call_leaves_the_server_as_it_was(self):
-        # An application has one C server, which every HTTPServer of it configures: a call
-        # refused for one option must not leave the options before it applied, or a later
-        # correct listen() serves with them (PROXY protocol on, TLS on, a trusted proxy list
-        # that makes X-Real-IP ignored, a 1 KiB head limit, another Server header).
+        # A call refused for one option must leave nothing that a later correct listen()
+        # serves with (PROXY protocol on, TLS on, a trusted proxy list that makes X-Real-IP
+        # ignored, a 1 KiB head limit, another Server header).
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
         certs = tls_certs.make_certs(tmp.name)
@@ -530,6 +530,49 @@ class ServerOptions(unittest.TestCase):
         # Each call was refused with a ValueError naming the option.
         for name, message in refusals:
             self.assertIn("ValueError: " + name, message)
+
+    def test_servers_of_one_application_keep_their_own_options(self):
+        # As in Tornado: HTTPServer(app) twice gives two servers, plain HTTP and HTTPS at once,
+        # each with its own options (nothing carried over from the other, defaults included),
+        # both serving the same routes; stopping one leaves the other serving.
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        certs = tls_certs.make_certs(tmp.name)
+        box = {}
+
+        def make_app():
+            app = eddy.web.Application([(r"/", Scheme), (r"/ip", RemoteIP)])
+            https = app.listen(0, "127.0.0.1", server_header="tls/1", max_body_size=10,
+                               ssl_options={"certfile": certs["server.crt"],
+                                            "keyfile": certs["server.key"]})
+            box["https"] = https
+            box["https_port"] = https.port
+            return app
+
+        thread = support.ServerThread(make_app)  # the plain one, with every default
+        self.addCleanup(thread.stop)
+        context = ssl.create_default_context(cafile=certs["ca.crt"])
+
+        def https_request(method="GET", path="/", body=None):
+            conn = http.client.HTTPSConnection("127.0.0.1", box["https_port"], timeout=10,
+                                               context=context)
+            try:
+                conn.request(method, path, body)
+                resp = conn.getresponse()
+                return resp.status, resp.getheader("Server"), resp.read()
+            finally:
+                conn.close()
+
+        self.assertEqual(https_request(), (200, "tls/1", b"https"))
+        self.assertEqual(https_request("POST", body=b"x" * 11)[0], 413)
+        status, resp, body = self.raw_get(thread.port)
+        self.assertEqual((status, body), (200, b"http"))
+        self.assertTrue(resp.getheader("Server").startswith("eddy/"), resp.getheader("Server"))
+        self.assertEqual(request(thread.port, "POST", body=b"x" * 11), (200, b"11"))
+        thread.call(box["https"].stop)
+        with self.assertRaises(OSError):
+            https_request()
+        self.assertEqual(request(thread.port, path="/ip"), (200, b"127.0.0.1 http"))
 
     def raw_get(self, port):
         conn = self.raw(port)
