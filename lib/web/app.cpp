@@ -57,7 +57,7 @@ void App::destroy() {
         log(LogLevel::error, "web: out of memory: an app freed inside its callback is leaked");
 }
 
-http::Server *App::make_server() {
+http::Server *App::add_server() {
     if (!loop_) return nullptr;
     http::Server *s = http::Server::create(loop_, on_request, this, nullptr);
     if (!s) return nullptr;
@@ -76,11 +76,9 @@ http::Server *App::make_server() {
 }
 
 http::Server *App::server() {
-    if (!default_server_) default_server_ = make_server();
+    if (!default_server_) default_server_ = add_server();
     return default_server_;
 }
-
-http::Server *App::add_server() { return make_server(); }
 
 void App::method_registered(std::string_view method) {
     static const char *const standard[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};

@@ -41,7 +41,9 @@ public:
 
     Loop *loop() const { return loop_; }
     http::Server *server();      // the default server, created on first use
-    http::Server *add_server();  // one more server of this app (eddy_app_add_server)
+    // One more server of this app (eddy_app_add_server), set up for its routes; nullptr when
+    // out of memory or after the loop was freed.
+    http::Server *add_server();
 
     Route *add_route(std::string_view host_pattern, std::string_view pattern, void *userdata,
                      eddy_free_fn free_userdata);
@@ -73,8 +75,7 @@ private:
     static void free_host_table(HostTable *t);
     Handler *route_by_pattern(http::Request *req);
     Handler *new_handler(Route *route, http::Request *req);  // nullptr when out of memory
-    http::Server *make_server();  // set up for this app's routes; nullptr when out of memory
-    bool dispatching() const;     // inside a request callback of one of its servers
+    bool dispatching() const;  // inside a request callback of one of its servers
 
     Loop *loop_;
     // Memory of finished handlers, for the next ones: a list linked through the blocks' first
