@@ -405,6 +405,316 @@ static void eddy_py_fetch_chunk(eddy_fetch *f, const char *data, size_t len, voi
 
 %}
 
+/* ---- a certificate as ssl.SSLSocket.getpeercert() shows it ------------------------------ */
+%{
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+/* Raises ValueError("<what>: <OpenSSL's reason>") (or just `what` when OpenSSL said nothing);
+ * returns NULL. */
+static PyObject *eddy_cert_fail(const char *what) {
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (reason)
+        PyErr_Format(PyExc_ValueError, "%s: %s", what, reason);
+    else
+        PyErr_SetString(PyExc_ValueError, what);
+    return NULL;
+}
+
+/* Bytes read as UTF-8, strictly (what the ssl module does with a certificate's strings: a value
+ * that is not UTF-8 raises UnicodeDecodeError). */
+static PyObject *eddy_cert_utf8(const void *data, int len) {
+    return PyUnicode_DecodeUTF8(len > 0 ? (const char *)data : "", len > 0 ? len : 0, "strict");
+}
+
+static PyObject *eddy_cert_asn1_string(const ASN1_STRING *s) {
+    return eddy_cert_utf8(ASN1_STRING_get0_data(s), ASN1_STRING_length(s));
+}
+
+/* An object identifier as OpenSSL's OBJ_obj2txt spells it: the long name of an OID OpenSSL
+ * knows ("commonName", "emailAddress", "OCSP"), else the dotted numbers. */
+static PyObject *eddy_cert_oid(const ASN1_OBJECT *obj) {
+    char small[256];
+    int len = OBJ_obj2txt(small, (int)sizeof small, obj, 0);
+    if (len < 0) return eddy_cert_fail("cannot read an object identifier");
+    if (len < (int)sizeof small) return eddy_cert_utf8(small, len);
+    char *big = (char *)PyMem_Malloc((size_t)len + 1);
+    if (!big) return PyErr_NoMemory();
+    int got = OBJ_obj2txt(big, len + 1, obj, 0);
+    PyObject *s = got < 0 ? eddy_cert_fail("cannot read an object identifier")
+                          : eddy_cert_utf8(big, got < len ? got : len);
+    PyMem_Free(big);
+    return s;
+}
+
+/* The first line of what a printer wrote into `bio` (what the ssl module reads back from
+ * OpenSSL's printers: BIO_gets into a 2 KiB buffer), as bytes and length in `line`. */
+static int eddy_cert_first_line(BIO *bio, char line[2048]) {
+    int n = BIO_gets(bio, line, 2047);
+    return n > 0 ? n : 0;
+}
+
+/* A distinguished name: a tuple of RDNs, each a tuple of (attribute name, value) pairs; the
+ * entries OpenSSL marks as one set (a multi-valued RDN, "CN=a+UID=b") share a tuple. */
+static PyObject *eddy_cert_name(const X509_NAME *name) {
+    PyObject *dn = PyList_New(0), *rdn = NULL;
+    if (!dn) return NULL;
+    int count = X509_NAME_entry_count(name), set = -1;
+    for (int i = 0; i < count; i++) {
+        const X509_NAME_ENTRY *entry = X509_NAME_get_entry(name, i);
+        int entry_set = X509_NAME_ENTRY_set(entry);
+        if (rdn && entry_set != set) { /* a new RDN begins: the one so far is complete */
+            PyObject *t = PyList_AsTuple(rdn);
+            Py_CLEAR(rdn);
+            if (!t || PyList_Append(dn, t) < 0) {
+                Py_XDECREF(t);
+                goto fail;
+            }
+            Py_DECREF(t);
+        }
+        set = entry_set;
+        if (!rdn && !(rdn = PyList_New(0))) goto fail;
+
+        unsigned char *utf8 = NULL;
+        int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+        if (len < 0) {
+            eddy_cert_fail("cannot convert a name's value to UTF-8");
+            goto fail;
+        }
+        PyObject *value = eddy_cert_utf8(utf8, len);
+        OPENSSL_free(utf8);
+        PyObject *attr =
+            value ? Py_BuildValue("(NN)", eddy_cert_oid(X509_NAME_ENTRY_get_object(entry)), value)
+                  : NULL;
+        if (!attr || PyList_Append(rdn, attr) < 0) {
+            Py_XDECREF(attr);
+            goto fail;
+        }
+        Py_DECREF(attr);
+    }
+    if (rdn) {
+        PyObject *t = PyList_AsTuple(rdn);
+        Py_CLEAR(rdn);
+        if (!t || PyList_Append(dn, t) < 0) {
+            Py_XDECREF(t);
+            goto fail;
+        }
+        Py_DECREF(t);
+    }
+    PyObject *out = PyList_AsTuple(dn);
+    Py_DECREF(dn);
+    return out;
+fail:
+    Py_XDECREF(rdn);
+    Py_DECREF(dn);
+    return NULL;
+}
+
+/* One subjectAltName entry as a (type, value) pair. */
+static PyObject *eddy_cert_general_name(const GENERAL_NAME *gn, BIO *bio) {
+    switch (gn->type) {
+    case GEN_DNS: return Py_BuildValue("(sN)", "DNS", eddy_cert_asn1_string(gn->d.dNSName));
+    case GEN_EMAIL: return Py_BuildValue("(sN)", "email", eddy_cert_asn1_string(gn->d.rfc822Name));
+    case GEN_URI:
+        return Py_BuildValue("(sN)", "URI", eddy_cert_asn1_string(gn->d.uniformResourceIdentifier));
+    case GEN_DIRNAME: return Py_BuildValue("(sN)", "DirName", eddy_cert_name(gn->d.directoryName));
+    case GEN_RID: {
+        /* The ssl module reads the OID into a 2 KiB buffer and says "<INVALID>" past it. */
+        int len = OBJ_obj2txt(NULL, 0, gn->d.registeredID, 0);
+        if (len >= 2048) return Py_BuildValue("(ss)", "Registered ID", "<INVALID>");
+        return Py_BuildValue("(sN)", "Registered ID", eddy_cert_oid(gn->d.registeredID));
+    }
+    case GEN_IPADD: {
+        const unsigned char *ip = ASN1_STRING_get0_data(gn->d.iPAddress);
+        int len = ASN1_STRING_length(gn->d.iPAddress);
+        char text[48];
+        if (len == 4) {
+            snprintf(text, sizeof text, "%d.%d.%d.%d", ip[0], ip[1], ip[2], ip[3]);
+        } else if (len == 16) { /* eight groups, upper-case hex, none left out ("2001:DB8:0:...") */
+            int at = 0;
+            for (int i = 0; i < 16; i += 2)
+                at += snprintf(text + at, sizeof text - (size_t)at, i ? ":%X" : "%X",
+                               (unsigned)(ip[i] << 8 | ip[i + 1]));
+        } else {
+            snprintf(text, sizeof text, "<invalid>");
+        }
+        return Py_BuildValue("(ss)", "IP Address", text);
+    }
+    default: {
+        /* otherName, x400Address, ediPartyName: OpenSSL's printing ("othername:<unsupported>",
+         * "othername:UPN:user@example", "X400Name:<unsupported>", "EdiPartyName:<unsupported>")
+         * split at its first colon, as the ssl module does. */
+        char line[2048];
+        (void)BIO_reset(bio);
+        GENERAL_NAME_print(bio, (GENERAL_NAME *)gn);
+        int len = eddy_cert_first_line(bio, line);
+        const char *colon = memchr(line, ':', (size_t)len);
+        if (!colon) {
+            PyErr_Format(PyExc_ValueError, "Invalid value %.*s", len < 200 ? len : 200, line);
+            return NULL;
+        }
+        return Py_BuildValue("(NN)", eddy_cert_utf8(line, (int)(colon - line)),
+                             eddy_cert_utf8(colon + 1, len - (int)(colon - line) - 1));
+    }
+    }
+}
+
+/* Sets dict[key] to a list's tuple when the list has something; drops the list. 0 or -1. */
+static int eddy_cert_set_nonempty(PyObject *dict, const char *key, PyObject *list) {
+    int rc = 0;
+    if (PyList_GET_SIZE(list) > 0) {
+        PyObject *t = PyList_AsTuple(list);
+        rc = t ? PyDict_SetItemString(dict, key, t) : -1;
+        Py_XDECREF(t);
+    }
+    Py_DECREF(list);
+    return rc;
+}
+
+/* subjectAltName: all its entries, in order (a certificate with the extension twice, or one
+ * that does not parse, has none: X509_get_ext_d2i gives nothing then, for the ssl module too). */
+static int eddy_cert_alt_names(X509 *cert, PyObject *dict, BIO *bio) {
+    GENERAL_NAMES *names =
+        (GENERAL_NAMES *)X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    if (!names) return 0;
+    int n = sk_GENERAL_NAME_num(names), rc = -1;
+    PyObject *t = PyTuple_New(n > 0 ? n : 0);
+    if (!t) goto done;
+    for (int i = 0; i < n; i++) {
+        PyObject *pair = eddy_cert_general_name(sk_GENERAL_NAME_value(names, i), bio);
+        if (!pair) goto done;
+        PyTuple_SET_ITEM(t, i, pair);
+    }
+    rc = PyDict_SetItemString(dict, "subjectAltName", t);
+done:
+    Py_XDECREF(t);
+    GENERAL_NAMES_free(names);
+    return rc;
+}
+
+/* authorityInfoAccess: the URIs of its OCSP and caIssuers entries ("OCSP", "caIssuers"). */
+static int eddy_cert_info_access(X509 *cert, PyObject *dict) {
+    AUTHORITY_INFO_ACCESS *info =
+        (AUTHORITY_INFO_ACCESS *)X509_get_ext_d2i(cert, NID_info_access, NULL, NULL);
+    if (!info) return 0;
+    PyObject *ocsp = PyList_New(0), *issuers = PyList_New(0);
+    int rc = -1;
+    if (!ocsp || !issuers) goto done;
+    for (int i = 0; i < sk_ACCESS_DESCRIPTION_num(info); i++) {
+        const ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(info, i);
+        int nid = OBJ_obj2nid(ad->method);
+        PyObject *into = nid == NID_ad_OCSP ? ocsp : nid == NID_ad_ca_issuers ? issuers : NULL;
+        if (!into || ad->location->type != GEN_URI) continue;
+        PyObject *uri = eddy_cert_asn1_string(ad->location->d.uniformResourceIdentifier);
+        if (!uri || PyList_Append(into, uri) < 0) {
+            Py_XDECREF(uri);
+            goto done;
+        }
+        Py_DECREF(uri);
+    }
+    rc = eddy_cert_set_nonempty(dict, "OCSP", ocsp);
+    ocsp = NULL;
+    if (rc == 0) {
+        rc = eddy_cert_set_nonempty(dict, "caIssuers", issuers);
+        issuers = NULL;
+    }
+done:
+    Py_XDECREF(ocsp);
+    Py_XDECREF(issuers);
+    AUTHORITY_INFO_ACCESS_free(info);
+    return rc;
+}
+
+/* crlDistributionPoints: the URIs of the points' full names, in order. */
+static int eddy_cert_crl_points(X509 *cert, PyObject *dict) {
+    STACK_OF(DIST_POINT) *points =
+        (STACK_OF(DIST_POINT) *)X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    if (!points) return 0;
+    PyObject *uris = PyList_New(0);
+    int rc = -1;
+    if (!uris) goto done;
+    for (int i = 0; i < sk_DIST_POINT_num(points); i++) {
+        const DIST_POINT *dp = sk_DIST_POINT_value(points, i);
+        /* No name, or a name relative to the CRL issuer (a list of name entries, no URI:
+         * the ssl module reads it as if it were a list of general names; not here). */
+        if (!dp->distpoint || dp->distpoint->type != 0) continue;
+        const GENERAL_NAMES *full = dp->distpoint->name.fullname;
+        for (int j = 0; j < sk_GENERAL_NAME_num(full); j++) {
+            const GENERAL_NAME *gn = sk_GENERAL_NAME_value(full, j);
+            if (gn->type != GEN_URI) continue;
+            PyObject *uri = eddy_cert_asn1_string(gn->d.uniformResourceIdentifier);
+            if (!uri || PyList_Append(uris, uri) < 0) {
+                Py_XDECREF(uri);
+                goto done;
+            }
+            Py_DECREF(uri);
+        }
+    }
+    rc = eddy_cert_set_nonempty(dict, "crlDistributionPoints", uris);
+    uris = NULL;
+done:
+    Py_XDECREF(uris);
+    CRL_DIST_POINTS_free(points);
+    return rc;
+}
+
+/* dict[key] = the first line OpenSSL's printer wrote into `bio` (reset first). 0 or -1. */
+static int eddy_cert_set_printed(PyObject *dict, const char *key, BIO *bio) {
+    char line[2048];
+    PyObject *s = eddy_cert_utf8(line, eddy_cert_first_line(bio, line));
+    int rc = s ? PyDict_SetItemString(dict, key, s) : -1;
+    Py_XDECREF(s);
+    return rc;
+}
+
+static PyObject *eddy_cert_decode(X509 *cert) {
+    PyObject *dict = PyDict_New(), *v = NULL;
+    BIO *bio = NULL;
+    if (!dict) return NULL;
+    if (!(v = eddy_cert_name(X509_get_subject_name(cert))) ||
+        PyDict_SetItemString(dict, "subject", v) < 0)
+        goto fail;
+    Py_CLEAR(v);
+    if (!(v = eddy_cert_name(X509_get_issuer_name(cert))) ||
+        PyDict_SetItemString(dict, "issuer", v) < 0)
+        goto fail;
+    Py_CLEAR(v);
+    if (!(v = PyLong_FromLong(X509_get_version(cert) + 1)) ||
+        PyDict_SetItemString(dict, "version", v) < 0)
+        goto fail;
+    Py_CLEAR(v);
+    if (!(bio = BIO_new(BIO_s_mem()))) {
+        eddy_cert_fail("cannot make a memory BIO");
+        goto fail;
+    }
+    /* Upper-case hex, two digits a byte, "-" before a negative one (i2a_ASN1_INTEGER). */
+    i2a_ASN1_INTEGER(bio, X509_get0_serialNumber(cert));
+    if (eddy_cert_set_printed(dict, "serialNumber", bio) < 0) goto fail;
+    (void)BIO_reset(bio);
+    /* "Nov 30 12:00:00 2026 GMT" (ASN1_TIME_print) */
+    ASN1_TIME_print(bio, X509_get0_notBefore(cert));
+    if (eddy_cert_set_printed(dict, "notBefore", bio) < 0) goto fail;
+    (void)BIO_reset(bio);
+    ASN1_TIME_print(bio, X509_get0_notAfter(cert));
+    if (eddy_cert_set_printed(dict, "notAfter", bio) < 0) goto fail;
+    if (eddy_cert_alt_names(cert, dict, bio) < 0 || eddy_cert_info_access(cert, dict) < 0 ||
+        eddy_cert_crl_points(cert, dict) < 0)
+        goto fail;
+    BIO_free(bio);
+    return dict;
+fail:
+    Py_XDECREF(v);
+    BIO_free(bio);
+    Py_DECREF(dict);
+    return NULL;
+}
+%}
+
 %constant int EDDY_PY_HOOK_METHOD = 0;
 %constant int EDDY_PY_HOOK_PREPARE = 1;
 %constant int EDDY_PY_HOOK_ON_FINISH = 2;
@@ -685,6 +995,34 @@ PyObject *eddy_py_request_tls_peer_certificate(eddy_request *req) {
         Py_RETURN_NONE;
     }
     return der;
+}
+
+/* A DER certificate (any bytes-like object) as the dict ssl.SSLSocket.getpeercert() gives:
+ * subject, issuer, version, serialNumber, notBefore, notAfter, and when the certificate has
+ * them subjectAltName, OCSP, caIssuers, crlDistributionPoints; strings read as UTF-8. Raises
+ * ValueError when the bytes are not one DER certificate (nothing before or after it) or a
+ * name's value cannot be converted (the ssl module raises ssl.SSLError there), and
+ * UnicodeDecodeError (a ValueError) for a string that is not UTF-8. OpenSSL's error queue is
+ * left as it was found. */
+PyObject *eddy_py_decode_certificate(PyObject *der) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(der, &view, PyBUF_SIMPLE) < 0) return NULL;
+    PyObject *out = NULL;
+    ERR_set_mark();
+    const unsigned char *p = (const unsigned char *)view.buf;
+    X509 *cert = view.len > 0 ? d2i_X509(NULL, &p, (long)view.len) : NULL;
+    if (view.len == 0)
+        PyErr_SetString(PyExc_ValueError, "not a DER certificate: no bytes");
+    else if (!cert)
+        eddy_cert_fail("not a DER certificate");
+    else if (p != (const unsigned char *)view.buf + view.len)
+        PyErr_SetString(PyExc_ValueError, "not a DER certificate: bytes after its end");
+    else
+        out = eddy_cert_decode(cert);
+    X509_free(cert);
+    ERR_pop_to_mark();
+    PyBuffer_Release(&view);
+    return out;
 }
 
 /* Decoded arguments from `sources` (EDDY_ARGS_*) as a list of (name str, value bytes). */
