@@ -640,10 +640,11 @@ local function check_server_options(opts)
 end
 
 -- TLS (Tornado's ssl_options names, see listen) or the PROXY protocol on `server`. The two
--- exclude each other also across listen calls (options stay for later ones), so the server may
--- still refuse one because of an earlier listen: they are applied before any other option, so
--- that nothing has changed then. ssl_options with proxy_protocol = false turns an earlier
--- listen's PROXY protocol off for TLS (and back on if TLS is refused all the same).
+-- exclude each other also across a raw server's listen calls (its options stay for later ones;
+-- each Application:listen has a server of its own), so the server may still refuse one because
+-- of an earlier listen: they are applied before any other option, so that nothing has changed
+-- then. ssl_options with proxy_protocol = false turns an earlier listen's PROXY protocol off for
+-- TLS (and back on if TLS is refused all the same).
 local function apply_tls_or_proxy(server, opts)
   if opts.ssl_options ~= nil then
     local function set_tls()
@@ -674,11 +675,13 @@ end
 -- server can still refuse while applying: ssl_options or proxy_protocol because of an earlier
 -- listen (applied first: nothing has changed then), and server_header or a trusted_downstream
 -- entry when out of memory (then this call's TLS or PROXY setting, its server_header and the
--- entries before the refused one stay set; the error says so).
-local function configure_server(server, opts)
+-- entries before the refused one stay set; the error says so). `applying`, when given, is
+-- called once nothing has been refused before the first change (after TLS or PROXY).
+local function configure_server(server, opts, applying)
   check_server_options(opts)
   if opts == nil then return end
   apply_tls_or_proxy(server, opts)
+  if applying then applying() end
   local function set(name, rc, value)
     rc = math.tointeger(rc)
     if rc ~= 0 then
@@ -770,25 +773,45 @@ end
 --   protocol ("http" or "https"): every request's scheme (Handler:protocol), for a server
 --     behind a proxy that terminates TLS; with xheaders a scheme the proxy names still wins.
 --   chunk_size: accepted and ignored (eddy reads what the socket has).
--- Options apply to connections accepted afterwards, and stay for later listen calls. A listen
--- that raises for an option changes none: every option is checked before the first is set
--- (see configure_server for what the server can still refuse while applying).
+-- As in Tornado (each app.listen makes an HTTPServer), every listen has a server of its own,
+-- with only its own options and the application's routes: one application may serve plain
+-- HTTP on one port and HTTPS on another, or two ports with different limits. The first listen
+-- uses the application's default server (Application:server()); each later one makes a new
+-- server (eddy_app_add_server), freed with the application. Options apply to that server's
+-- connections. A listen that raises for an option changes none and makes no server: every
+-- option is checked first (see configure_server for what can still be refused while
+-- applying: a server whose certificate files are refused is used again by the next listen,
+-- nothing having changed on it).
 function Application:listen(port, host, opts)
   local h = app_handle(self)
-  local ok, err = pcall(configure_server, core.eddy_app_server(h), opts)
+  local ok, err = pcall(check_server_options, opts)
   if not ok then error(err, 2) end
-  local rc = core.eddy_app_listen(h, host, port or 0)
-  if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
-  return math.tointeger(core.eddy_server_port(core.eddy_app_server(h)))
+  -- The server this listen configures: one left unchanged by a refused listen, else the default
+  -- one the first time and a new one afterwards.
+  local server = self._unchanged_server
+  if not server then
+    server = self._default_taken and core.eddy_app_add_server(h) or core.eddy_app_server(h)
+    if not server then error("eddy: listen failed: no server (out of memory)", 2) end
+    self._default_taken = true
+    self._unchanged_server = server
+  end
+  ok, err = pcall(configure_server, server, opts, function() self._unchanged_server = nil end)
+  if not ok then error(err, 2) end
+  local rc = core.eddy_server_listen(server, host, port or 0, 0)
+  if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc), 2) end
+  self._unchanged_server = nil
+  return math.tointeger(core.eddy_server_port(server))
 end
 
+-- The application's default server (an eddy_server, owned by the application): the first
+-- listen's.
 function Application:server() return core.eddy_app_server(app_handle(self)) end
 function Application:reverse_url(name, ...)
   local url, rc = core.reverse_url(app_handle(self), name, ...)
   if not url then error("eddy: reverse_url " .. name .. ": " .. core.eddy_strerror(rc)) end
   return url
 end
--- Frees the application, its routes (releasing their Lua functions) and its server.
+-- Frees the application, its routes (releasing their Lua functions) and its servers.
 function Application:close()
   local h = self.handle
   if not h then return end

@@ -106,10 +106,16 @@ local b = app()
 refuse("trusted", b, { trusted_downstream = { "192.0.2.1" }, max_header_size = 10 })
 refuse("trusted_nul", b, { trusted_downstream = { "192.0.2.2", "127.0.0.1\0x" } })
 ports.after_refused_trusted = b:listen(0, "127.0.0.1", { xheaders = true })
--- TLS and the PROXY protocol across listen calls: ssl_options with proxy_protocol = false turns
--- an earlier PROXY protocol off; proxy_protocol after an earlier ssl_options is refused before
--- anything else is set.
-local c = app()
+-- TLS and the PROXY protocol across a raw server's listen calls (its options stay for later
+-- ones): ssl_options with proxy_protocol = false turns an earlier PROXY protocol off;
+-- proxy_protocol after an earlier ssl_options is refused before anything else is set. The raw
+-- servers answer "<remote ip> <scheme>".
+local function raw_ip_scheme()
+  return eddy.HTTPServer(function(req)
+    core.eddy_request_write(req, core.eddy_request_remote_ip(req) .. " " .. core.eddy_request_scheme(req))
+  end)
+end
+local c = raw_ip_scheme()
 c:listen(0, "127.0.0.1", { proxy_protocol = true })
 local tls_ok, tls_port = pcall(c.listen, c, 0, "127.0.0.1",
                                { ssl_options = tls, proxy_protocol = false })
@@ -118,9 +124,25 @@ if tls_ok then
 else -- the test reports it
   then_refused.tls_after_proxy = tostring(tls_port)
 end
-local d = app()
+local d = raw_ip_scheme()
 ports.proxy_after_tls = d:listen(0, "127.0.0.1", { ssl_options = tls })
 refuse("proxy_after_tls", d, { server_header = "edge/3", proxy_protocol = true })
+
+-- One application listening three times, each listen a server of its own with only its own
+-- options (as Tornado's app.listen): plain HTTP with the defaults (the application's default
+-- server), HTTPS with its own Server header and a 10-byte body limit, and plain HTTP again
+-- with xheaders. `default_server_port` is the port of Application:server().
+local e = app()
+ports.two_plain = e:listen(0, "127.0.0.1")
+ports.two_https = e:listen(0, "127.0.0.1", { ssl_options = tls, server_header = "tls/1", max_body_size = 10 })
+ports.two_xheaders = e:listen(0, "127.0.0.1", { xheaders = true })
+ports.default_server_port = math.tointeger(core.eddy_server_port(e:server()))
+-- A listen refused for its certificate files leaves the server it took unchanged, for the next
+-- listen (then_refused.bad_cert holds its message).
+local f = app()
+ports.bad_cert_first = f:listen(0, "127.0.0.1")
+refuse("bad_cert", f, { ssl_options = { certfile = args.cert .. ".missing" }, server_header = "edge/4" })
+ports.bad_cert_then = f:listen(0, "127.0.0.1")
 
 harness.emit({ ports = ports, refused = refused, then_refused = then_refused })
 harness.watchdog("server_options.lua", 120)

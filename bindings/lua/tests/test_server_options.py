@@ -5,11 +5,14 @@ when off), 431 for the head's size and its field count, 408 and close for a head
 ends, Connection: close with no_keep_alive, max_connections closing the idle connection, gzip
 request bodies and the Server header, 503 and close for a body over max_body_memory, form
 bodies left undecoded with body_arguments = false (400 for a malformed one by default), the
-PROXY protocol on the raw server; and every bad option table raising an error that names the
-option, at the caller's line."""
+PROXY protocol on the raw server; one application listening on plain HTTP and HTTPS, each
+listen a server with only its own options; and every bad option table raising an error that
+names the option, at the caller's line."""
 import gzip
+import http.client
 import json
 import os
+import ssl
 import sys
 import tempfile
 import unittest
@@ -186,23 +189,54 @@ class ServerOptions(unittest.TestCase):
             self.assertIn("listen option " + option, self.then_refused[key], key)
         self.assertIn("ssl_options from an earlier listen", self.then_refused["proxy_after_tls"])
 
-    def https_get(self, name):
-        import http.client
-        import ssl
+    def https_get(self, name, method="GET", path="/ip", body=None, headers=None):
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         conn = http.client.HTTPSConnection("127.0.0.1", self.ports[name], timeout=10, context=ctx)
         try:
-            conn.request("GET", "/ip")
+            conn.request(method, path, body, headers or {})
             resp = conn.getresponse()
             return resp.status, resp.getheader("Server"), resp.read()
         finally:
             conn.close()
 
+    def post_echo(self, name, size):
+        return self.exchange(name, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+                             % (size, "x" * size))
+
+    def test_each_listen_of_an_application_has_its_own_server(self):
+        # One application, three listens: the same routes on each, every server with only its
+        # own options. The HTTPS one: its Server header and 413 over 10 bytes; X-Real-IP ignored
+        # (the third listen's xheaders are not carried back).
+        status, server, data = self.https_get("two_https", headers={"X-Real-IP": "203.0.113.7"})
+        self.assertEqual((status, server, data), (200, "tls/1", b"127.0.0.1 https"))
+        self.assertEqual(self.https_get("two_https", "POST", "/echo", b"x" * 10)[::2],
+                         (200, b"-:" + b"x" * 10))
+        self.assertEqual(self.https_get("two_https", "POST", "/echo", b"x" * 11)[0], 413)
+        # The first (the application's default server): plain HTTP, the default Server header,
+        # an 11-byte body, X-Real-IP ignored: nothing of the later listens reached it.
+        self.assertEqual(self.ports["default_server_port"], self.ports["two_plain"])
+        for name in ("two_plain", "two_xheaders"):
+            status, resp, data = self.post_echo(name, 11)
+            self.assertEqual((status, data), (200, b"-:" + b"x" * 11), name)
+            self.assertTrue(resp.getheader("Server").startswith("eddy/"), (name, resp.getheader("Server")))
+        self.assertEqual(self.get("two_plain", "/ip", "X-Real-IP: 203.0.113.7\r\n")[2], b"127.0.0.1 http")
+        # The third: its own xheaders, plain HTTP (the second's TLS not carried forward).
+        self.assertEqual(self.get("two_xheaders", "/ip", "X-Real-IP: 203.0.113.7\r\n")[2],
+                         b"203.0.113.7 http")
+        # A listen refused for its certificate files: the next one serves plain HTTP with the
+        # default Server header (nothing of the refused call applied).
+        self.assertIn("ssl_options: certfile/keyfile", self.then_refused["bad_cert"])
+        for name in ("bad_cert_first", "bad_cert_then"):
+            status, resp, data = self.get(name, "/ip")
+            self.assertEqual((status, data), (200, b"127.0.0.1 http"), name)
+            self.assertTrue(resp.getheader("Server").startswith("eddy/"), (name, resp.getheader("Server")))
+
     def test_tls_and_proxy_protocol_across_listen_calls(self):
-        # ssl_options with proxy_protocol = false after a listen that turned the PROXY protocol
-        # on: TLS, without PROXY headers.
+        # The raw server's options stay for its later listens. ssl_options with
+        # proxy_protocol = false after a listen that turned the PROXY protocol on: TLS, without
+        # PROXY headers.
         self.assertNotIn("tls_after_proxy", self.then_refused)
         status, _, data = self.https_get("tls_after_proxy")
         self.assertEqual((status, data), (200, b"127.0.0.1 https"))
