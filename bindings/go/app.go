@@ -6,6 +6,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"log"
 	"net"
 	"runtime"
@@ -18,19 +19,22 @@ import (
 // App is a web application: routes with per-method handlers, served by one eddy loop that runs
 // on its own locked OS thread. Configure it and register routes before Start/Run; after that,
 // only Stop, Call, Port, Wait and the ResponseWriters of detached requests may be used from
-// other goroutines.
+// other goroutines. The server options (SetTLS, SetXHeaders, SetMaxBodySize, ...) apply to
+// the server Start listens with; AddServer gives the App more servers, each with its own.
 type App struct {
 	// Logger receives the binding's own log lines (handler panics). Default: log.Default().
 	Logger *log.Logger
 
-	routes        []*Route
-	routeByKey    map[string]*Route
-	cookieSecret  string
-	xsrfCookies   bool
-	compress      bool
-	statics       [][2]string
-	serverOptions []func(*C.eddy_server) error
-	rawFn         HandlerFunc // ServeAll: eddy's HTTP server without the web layer
+	serverConfig // the options of the server Start(addr) listens with
+
+	routes       []*Route
+	routeByKey   map[string]*Route
+	cookieSecret string
+	xsrfCookies  bool
+	compress     bool
+	statics      [][2]string
+	servers      []*Server   // AddServer's, in order
+	rawFn        HandlerFunc // ServeAll: eddy's HTTP server without the web layer
 
 	// Set on the loop thread during Start, read-only afterwards.
 	loop    *C.eddy_loop
@@ -58,8 +62,53 @@ type App struct {
 
 // New returns an empty application.
 func New() *App {
-	return &App{routeByKey: map[string]*Route{}, done: make(chan struct{}),
+	a := &App{routeByKey: map[string]*Route{}, done: make(chan struct{}),
 		detached: map[*ResponseWriter]struct{}{}, clients: map[*HTTPClient]struct{}{}}
+	a.serverConfig.app = a
+	return a
+}
+
+// Server is one more HTTP server of an App (Tornado: another HTTPServer of the same
+// Application), made by App.AddServer: its own address and options (SetTLS, SetXHeaders,
+// SetMaxBodySize, SetServerHeader, SetProxyProtocol, ... as on the App), the App's routes,
+// settings and handlers. The App owns it: Start creates and listens with it on the App's
+// loop, and it closes with the App.
+type Server struct {
+	serverConfig
+	addr string
+	port int // the port it listens on, set by Start
+}
+
+// AddServer gives the App one more HTTP server, listening on addr ("127.0.0.1:8443"; port 0
+// picks a free port, see Server.Port) when Start runs, with the options set on the returned
+// Server before Start and none of the App's own (it starts from eddy's defaults). For one App
+// on plain HTTP and HTTPS at once (SetTLS applies to a whole server), or on two ports with
+// different limits, proxies trusted or PROXY protocol. Start creates the servers in the order
+// they were added, after the App's own, and returns an error naming addr when one cannot
+// listen (a bad address, a port in use) or refuses an option; nothing is served then. Not
+// with ServeAll. Call before Start (it panics after).
+func (a *App) AddServer(addr string) *Server {
+	a.mustNotBeStarted("AddServer")
+	s := &Server{serverConfig: serverConfig{app: a}, addr: addr}
+	a.servers = append(a.servers, s)
+	return s
+}
+
+// Port returns the port the server listens on, once Start returned without an error (useful
+// with port 0); 0 before. Thread: any goroutine.
+func (s *Server) Port() int { return s.port }
+
+// splitAddr parses "host:port" for listening (port 0 to 65535).
+func splitAddr(addr string) (string, int, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, errors.New("eddy: bad port in " + strconv.Quote(addr))
+	}
+	return host, port, nil
 }
 
 func (a *App) logger() *log.Logger {
@@ -101,13 +150,9 @@ func (a *App) Static(urlPrefix, root string) {
 // connections, or with the error that prevented it. An App can be started once.
 func (a *App) Start(addr string) error {
 	a.mustNotBeStarted("Start")
-	host, portText, err := net.SplitHostPort(addr)
+	host, port, err := splitAddr(addr)
 	if err != nil {
 		return err
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port < 0 || port > 65535 {
-		return errors.New("eddy: bad port in " + strconv.Quote(addr))
 	}
 	a.started = true
 	ready := make(chan error, 1)
@@ -124,7 +169,8 @@ func (a *App) Run(addr string) error {
 	return nil
 }
 
-// Port returns the port the server listens on (useful after Start with port 0).
+// Port returns the port the App's server listens on (useful after Start with port 0); a
+// Server of AddServer has its own Port.
 func (a *App) Port() int { return a.port }
 
 // Stop asks the loop to stop; Wait returns once it did and everything was released.
@@ -177,9 +223,6 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 	var err error
 	if capp != nil {
 		err = a.configure(host, port)
-		if err == nil {
-			a.port = int(C.eddy_server_port(C.eddy_app_server(capp)))
-		}
 	} else {
 		err = a.configureRaw(host, port)
 	}
@@ -230,6 +273,9 @@ func (a *App) configureRaw(host string, port int) error {
 	if len(a.routes) > 0 || len(a.statics) > 0 {
 		return errors.New("eddy: an App serves either routes or ServeAll, not both")
 	}
+	if len(a.servers) > 0 {
+		return errors.New("eddy: AddServer is for an App with routes, not ServeAll")
+	}
 	h := newHandle(a)
 	a.srv = C.eddy_server_new(a.loop, C.eddy_request_fn(C.eddy_go_raw_request),
 		C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
@@ -237,10 +283,8 @@ func (a *App) configureRaw(host string, port int) error {
 		deleteHandle(h)
 		return ErrNoMemory
 	}
-	for _, opt := range a.serverOptions {
-		if err := opt(a.srv); err != nil {
-			return err
-		}
+	if err := a.serverConfig.apply(a.srv); err != nil {
+		return err
 	}
 	ch := C.CString(host)
 	defer C.free(unsafe.Pointer(ch))
@@ -281,20 +325,49 @@ func (a *App) configure(host string, port int) error {
 			return err
 		}
 	}
-	if len(a.serverOptions) > 0 {
-		srv := C.eddy_app_server(capp)
-		if srv == nil {
-			return ErrNoMemory
-		}
-		for _, opt := range a.serverOptions {
-			if err := opt(srv); err != nil {
-				return err
-			}
+	srv := C.eddy_app_server(capp)
+	if srv == nil {
+		return ErrNoMemory
+	}
+	if err := a.serverConfig.apply(srv); err != nil {
+		return err
+	}
+	if err := listen(srv, host, port); err != nil {
+		return err
+	}
+	a.port = int(C.eddy_server_port(srv))
+	for _, s := range a.servers {
+		if err := s.start(capp); err != nil {
+			return fmt.Errorf("eddy: AddServer(%q): %w", s.addr, err)
 		}
 	}
+	return nil
+}
+
+// start creates the server on capp, applies its options and listens.
+func (s *Server) start(capp *C.eddy_app) error {
+	host, port, err := splitAddr(s.addr)
+	if err != nil {
+		return err
+	}
+	srv := C.eddy_app_add_server(capp)
+	if srv == nil {
+		return ErrNoMemory
+	}
+	if err := s.apply(srv); err != nil {
+		return err
+	}
+	if err := listen(srv, host, port); err != nil {
+		return err
+	}
+	s.port = int(C.eddy_server_port(srv))
+	return nil
+}
+
+func listen(srv *C.eddy_server, host string, port int) error {
 	ch := C.CString(host)
 	defer C.free(unsafe.Pointer(ch))
-	return check(C.eddy_app_listen(capp, ch, C.int(port)))
+	return check(C.eddy_server_listen(srv, ch, C.int(port), 0))
 }
 
 // onLoopThread reports whether the caller runs on the loop's thread. The loop goroutine is

@@ -10,16 +10,24 @@ import (
 	"unsafe"
 )
 
-// The HTTP server's limits and options (eddy/http.h; Tornado's HTTPServer keywords). Each
-// setter is called before Start and applies to the server that Start creates (the App's, or
-// ServeAll's); a value eddy refuses makes Start return an error that names the setter and
-// wraps ErrInvalid (ErrNotSupported for SetProxyProtocol with SetTLS). Setters may be called
-// more than once: the last value wins (AddTrustedProxy and AllowMethods add to the list).
+// The HTTP server's limits and options (eddy/http.h; Tornado's HTTPServer keywords). They are
+// methods of serverConfig, which App and Server embed: on an App they apply to the server that
+// Start creates for addr (the App's default one, or ServeAll's), on a Server (App.AddServer)
+// to that server alone. Each setter is called before Start; a value eddy refuses makes Start
+// return an error that names the setter and wraps ErrInvalid (ErrNotSupported for
+// SetProxyProtocol with SetTLS). Setters may be called more than once: the last value wins
+// (AddTrustedProxy and AllowMethods add to the list).
+
+// serverConfig is the options of one HTTP server, applied by Start in the order given.
+type serverConfig struct {
+	app     *App // whose Start applies them
+	options []func(*C.eddy_server) error
+}
 
 // serverOption queues apply for Start; its error is returned by Start, naming the setter.
-func (a *App) serverOption(what string, apply func(*C.eddy_server) C.int) {
-	a.mustNotBeStarted(what)
-	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) error {
+func (c *serverConfig) serverOption(what string, apply func(*C.eddy_server) C.int) {
+	c.app.mustNotBeStarted(what)
+	c.options = append(c.options, func(s *C.eddy_server) error {
 		if err := check(apply(s)); err != nil {
 			return fmt.Errorf("eddy: %s: %w", what, err)
 		}
@@ -27,10 +35,20 @@ func (a *App) serverOption(what string, apply func(*C.eddy_server) C.int) {
 	})
 }
 
+// apply sets the options on s, stopping at the first refused one.
+func (c *serverConfig) apply(s *C.eddy_server) error {
+	for _, opt := range c.options {
+		if err := opt(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sizeOption is serverOption for a size_t limit: a negative value is refused (in C it would
 // wrap to a huge limit).
-func (a *App) sizeOption(what string, n int, apply func(*C.eddy_server, C.size_t) C.int) {
-	a.serverOption(what, func(s *C.eddy_server) C.int {
+func (c *serverConfig) sizeOption(what string, n int, apply func(*C.eddy_server, C.size_t) C.int) {
+	c.serverOption(what, func(s *C.eddy_server) C.int {
 		if n < 0 {
 			return C.EDDY_EINVAL
 		}
@@ -49,8 +67,8 @@ func cBool(on bool) C.int {
 // X-Scheme / X-Forwarded-Proto (Tornado's xheaders; default off): Request.RemoteIP and
 // Request.Scheme report them. Only turn it on behind a proxy that sets these headers; with
 // AddTrustedProxy, only connections from those addresses are believed.
-func (a *App) SetXHeaders(on bool) {
-	a.serverOption(fmt.Sprintf("SetXHeaders(%v)", on), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetXHeaders(on bool) {
+	c.serverOption(fmt.Sprintf("SetXHeaders(%v)", on), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_xheaders(s, cBool(on))
 	})
 }
@@ -60,10 +78,10 @@ func (a *App) SetXHeaders(on bool) {
 // only connections from them, and X-Forwarded-For is read from the right, skipping these
 // addresses. Default: none (every peer is believed). A value that is not a numeric address
 // makes Start fail.
-func (a *App) AddTrustedProxy(ips ...string) {
+func (c *serverConfig) AddTrustedProxy(ips ...string) {
 	for _, ip := range ips {
 		ip := ip
-		a.serverOption(fmt.Sprintf("AddTrustedProxy(%q)", ip), func(s *C.eddy_server) C.int {
+		c.serverOption(fmt.Sprintf("AddTrustedProxy(%q)", ip), func(s *C.eddy_server) C.int {
 			if strings.IndexByte(ip, 0) >= 0 { // C would read up to the NUL only
 				return C.EDDY_EINVAL
 			}
@@ -76,8 +94,8 @@ func (a *App) AddTrustedProxy(ips ...string) {
 
 // SetNoKeepAlive closes every connection after its response (Tornado's no_keep_alive;
 // default off: HTTP/1.1 connections are kept alive). Responses then say Connection: close.
-func (a *App) SetNoKeepAlive(on bool) {
-	a.serverOption(fmt.Sprintf("SetNoKeepAlive(%v)", on), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetNoKeepAlive(on bool) {
+	c.serverOption(fmt.Sprintf("SetNoKeepAlive(%v)", on), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_no_keep_alive(s, cBool(on))
 	})
 }
@@ -85,8 +103,8 @@ func (a *App) SetNoKeepAlive(on bool) {
 // SetDecompressRequest decodes gzip request bodies (Content-Encoding: gzip) before handlers
 // see them; the header is renamed X-Consumed-Content-Encoding (Tornado's decompress_request;
 // default off: such bodies pass through as they came). SetMaxBodySize counts the decoded size.
-func (a *App) SetDecompressRequest(on bool) {
-	a.serverOption(fmt.Sprintf("SetDecompressRequest(%v)", on), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetDecompressRequest(on bool) {
+	c.serverOption(fmt.Sprintf("SetDecompressRequest(%v)", on), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_decompress_request(s, cBool(on))
 	})
 }
@@ -97,16 +115,16 @@ func (a *App) SetDecompressRequest(on bool) {
 // decoded gets 400 without the handler running. Off: form bodies are not decoded (arguments
 // come from the query alone, there are no files) and every request reaches its handler with
 // Request.Body as it came: for proxies, echo servers and handlers that read their own forms.
-func (a *App) SetBodyArguments(on bool) {
-	a.serverOption(fmt.Sprintf("SetBodyArguments(%v)", on), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetBodyArguments(on bool) {
+	c.serverOption(fmt.Sprintf("SetBodyArguments(%v)", on), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_body_arguments(s, cBool(on))
 	})
 }
 
 // SetMaxHeaderSize limits a request head (request line and header fields) to this many bytes
 // (Tornado's max_header_size; default 65536). Over it: 431 and close. At least 64.
-func (a *App) SetMaxHeaderSize(bytes int) {
-	a.sizeOption(fmt.Sprintf("SetMaxHeaderSize(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
+func (c *serverConfig) SetMaxHeaderSize(bytes int) {
+	c.sizeOption(fmt.Sprintf("SetMaxHeaderSize(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
 		return C.eddy_server_set_max_header_size(s, n)
 	})
 }
@@ -114,16 +132,16 @@ func (a *App) SetMaxHeaderSize(bytes int) {
 // SetMaxHeaderFields limits the header field lines of a request head (default 1000). Over it:
 // 431 and close. Each field costs the server memory however short its line, so this bounds
 // what a head of many tiny lines takes. At least 1.
-func (a *App) SetMaxHeaderFields(n int) {
-	a.sizeOption(fmt.Sprintf("SetMaxHeaderFields(%d)", n), n, func(s *C.eddy_server, c C.size_t) C.int {
+func (c *serverConfig) SetMaxHeaderFields(n int) {
+	c.sizeOption(fmt.Sprintf("SetMaxHeaderFields(%d)", n), n, func(s *C.eddy_server, c C.size_t) C.int {
 		return C.eddy_server_set_max_header_fields(s, c)
 	})
 }
 
 // SetMaxBodySize limits request bodies to this many bytes, counted after decompression
 // (Tornado's max_body_size; default 100 MiB). Over it: 413 and close.
-func (a *App) SetMaxBodySize(bytes int) {
-	a.sizeOption(fmt.Sprintf("SetMaxBodySize(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
+func (c *serverConfig) SetMaxBodySize(bytes int) {
+	c.sizeOption(fmt.Sprintf("SetMaxBodySize(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
 		return C.eddy_server_set_max_body_size(s, n)
 	})
 }
@@ -135,8 +153,8 @@ func (a *App) SetMaxBodySize(bytes int) {
 // logged: at once when its Content-Length does not fit (before any 100 Continue), else when
 // the bytes that go over arrive. It keeps clients that each send most of a large body and
 // stall from taking the process's memory.
-func (a *App) SetMaxBodyMemory(bytes int) {
-	a.sizeOption(fmt.Sprintf("SetMaxBodyMemory(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
+func (c *serverConfig) SetMaxBodyMemory(bytes int) {
+	c.sizeOption(fmt.Sprintf("SetMaxBodyMemory(%d)", bytes), bytes, func(s *C.eddy_server, n C.size_t) C.int {
 		return C.eddy_server_set_max_body_memory(s, n)
 	})
 }
@@ -144,8 +162,8 @@ func (a *App) SetMaxBodyMemory(bytes int) {
 // SetHeaderTimeout gives a request's head this many seconds to arrive once it started (and
 // the first request this long after connecting); default 30. Then: 408 and close. 0 disables;
 // a negative value is refused.
-func (a *App) SetHeaderTimeout(seconds float64) {
-	a.serverOption(fmt.Sprintf("SetHeaderTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetHeaderTimeout(seconds float64) {
+	c.serverOption(fmt.Sprintf("SetHeaderTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_header_timeout(s, C.double(seconds))
 	})
 }
@@ -154,8 +172,8 @@ func (a *App) SetHeaderTimeout(seconds float64) {
 // (Tornado's idle_connection_timeout; default 75). The wait starts once the last answer was
 // sent, so a client that takes none of an answer's bytes for this long is closed as well. 0
 // disables both; a negative value is refused.
-func (a *App) SetIdleTimeout(seconds float64) {
-	a.serverOption(fmt.Sprintf("SetIdleTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetIdleTimeout(seconds float64) {
+	c.serverOption(fmt.Sprintf("SetIdleTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_idle_timeout(s, C.double(seconds))
 	})
 }
@@ -163,8 +181,8 @@ func (a *App) SetIdleTimeout(seconds float64) {
 // SetBodyTimeout gives a request body this many seconds without any bytes before the server
 // gives up (Tornado's body_timeout; default 60). Then: 408 and close. 0 disables; a negative
 // value is refused.
-func (a *App) SetBodyTimeout(seconds float64) {
-	a.serverOption(fmt.Sprintf("SetBodyTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetBodyTimeout(seconds float64) {
+	c.serverOption(fmt.Sprintf("SetBodyTimeout(%v)", seconds), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_body_timeout(s, C.double(seconds))
 	})
 }
@@ -173,8 +191,8 @@ func (a *App) SetBodyTimeout(seconds float64) {
 // the oldest idle keep-alive connection is closed to make room for a new one (as nginx does);
 // when none is idle, the new connection is closed at once and a warning is logged. A
 // connection upgraded to a WebSocket no longer counts.
-func (a *App) SetMaxConnections(n int) {
-	a.sizeOption(fmt.Sprintf("SetMaxConnections(%d)", n), n, func(s *C.eddy_server, c C.size_t) C.int {
+func (c *serverConfig) SetMaxConnections(n int) {
+	c.sizeOption(fmt.Sprintf("SetMaxConnections(%d)", n), n, func(s *C.eddy_server, c C.size_t) C.int {
 		return C.eddy_server_set_max_connections(s, c)
 	})
 }
@@ -182,8 +200,8 @@ func (a *App) SetMaxConnections(n int) {
 // SetServerHeader sets the Server header of every response (default "eddy/<version>"); ""
 // sends none. A handler's own Server header wins. A value with control characters (CR, LF,
 // NUL, ...) is refused.
-func (a *App) SetServerHeader(value string) {
-	a.serverOption(fmt.Sprintf("SetServerHeader(%q)", value), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetServerHeader(value string) {
+	c.serverOption(fmt.Sprintf("SetServerHeader(%q)", value), func(s *C.eddy_server) C.int {
 		if value == "" {
 			return C.eddy_server_set_server_header(s, nil, 0)
 		}
@@ -198,8 +216,8 @@ func (a *App) SetServerHeader(value string) {
 // X-Forwarded-Proto: Request.Scheme reports it. "" (the default): the connection's ("https"
 // over TLS). With SetXHeaders, a scheme the proxy names still wins. Another value makes Start
 // fail.
-func (a *App) SetProtocol(scheme string) {
-	a.serverOption(fmt.Sprintf("SetProtocol(%q)", scheme), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetProtocol(scheme string) {
+	c.serverOption(fmt.Sprintf("SetProtocol(%q)", scheme), func(s *C.eddy_server) C.int {
 		if scheme == "" {
 			return C.eddy_server_set_protocol(s, nil)
 		}
@@ -218,8 +236,8 @@ func (a *App) SetProtocol(scheme string) {
 // or late (SetHeaderTimeout) is closed. Default off. Only behind a proxy that always sends
 // it: anyone who can reach the port can claim any address. Not combined with SetTLS yet
 // (Start returns an error wrapping ErrNotSupported).
-func (a *App) SetProxyProtocol(on bool) {
-	a.serverOption(fmt.Sprintf("SetProxyProtocol(%v)", on), func(s *C.eddy_server) C.int {
+func (c *serverConfig) SetProxyProtocol(on bool) {
+	c.serverOption(fmt.Sprintf("SetProxyProtocol(%v)", on), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_proxy_protocol(s, cBool(on))
 	})
 }
@@ -228,10 +246,10 @@ func (a *App) SetProxyProtocol(on bool) {
 // default GET, HEAD, POST, PUT, DELETE, PATCH and OPTIONS pass and other methods get 501. An
 // App with routes needs none: HandleFunc with a custom method allows it. A method that is not
 // a token, or CONNECT (always 501: eddy is no tunnel), makes Start fail.
-func (a *App) AllowMethods(methods ...string) {
+func (c *serverConfig) AllowMethods(methods ...string) {
 	for _, m := range methods {
 		m := m
-		a.serverOption(fmt.Sprintf("AllowMethods(%q)", m), func(s *C.eddy_server) C.int {
+		c.serverOption(fmt.Sprintf("AllowMethods(%q)", m), func(s *C.eddy_server) C.int {
 			cs := C.CString(m)
 			defer C.free(unsafe.Pointer(cs))
 			return C.eddy_server_allow_method(s, cs, C.size_t(len(m)))

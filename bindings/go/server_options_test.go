@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -366,4 +369,118 @@ func TestServerOptionErrors(t *testing.T) {
 		t.Fatalf("PROXY protocol with TLS: Start gave %v", err)
 	}
 	<-app.Done()
+}
+
+// AddServer: one App on plain HTTP (its own server, every default) and HTTPS (a Server of its
+// own with its own Server header and body limit) at once, and a third server with xheaders.
+// Each serves the App's routes with only its own options: nothing carried from one to another.
+func TestAddServerKeepsItsOwnOptions(t *testing.T) {
+	file := makeCerts(t)
+	app := ipApp()
+	app.Post(`/echo`, func(w *ResponseWriter, r *Request) { w.WriteString(string(r.Body())) })
+	https := app.AddServer("127.0.0.1:0")
+	https.SetTLS(ServerTLS{CertFile: file("server.crt"), KeyFile: file("server.key")})
+	https.SetServerHeader("tls/1")
+	https.SetMaxBodySize(10)
+	trusting := app.AddServer("127.0.0.1:0")
+	trusting.SetXHeaders(true)
+	if https.Port() != 0 {
+		t.Fatalf("Port before Start: %d", https.Port())
+	}
+	plain := start(t, app)
+	if https.Port() == 0 || trusting.Port() == 0 || https.Port() == app.Port() || trusting.Port() == https.Port() {
+		t.Fatalf("ports: app %d, https %d, trusting %d", app.Port(), https.Port(), trusting.Port())
+	}
+	trustingBase := fmt.Sprintf("http://127.0.0.1:%d", trusting.Port())
+
+	// The HTTPS server: its Server header, 413 over 10 bytes, X-Real-IP ignored.
+	pem, err := os.ReadFile(file("server.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	tlsClient := &http.Client{Timeout: 20 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	httpsDo := func(method, path, body string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, fmt.Sprintf("https://127.0.0.1:%d%s", https.Port(), path),
+			strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Real-IP", "203.0.113.7")
+		resp, err := tlsClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s over TLS: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+	resp, body := httpsDo("GET", "/ip", "")
+	expect(t, resp, body, 200, "127.0.0.1 https")
+	if got := resp.Header.Get("Server"); got != "tls/1" {
+		t.Fatalf("HTTPS Server header %q, want tls/1", got)
+	}
+	resp, body = httpsDo("POST", "/echo", "0123456789")
+	expect(t, resp, body, 200, "0123456789")
+	resp, body = httpsDo("POST", "/echo", "0123456789a")
+	expect(t, resp, body, 413, "")
+
+	// The App's own server and the third one: plain HTTP, the default Server header, an
+	// 11-byte body; X-Real-IP believed on the third only.
+	for _, base := range []string{plain, trustingBase} {
+		resp, body = do(t, "POST", base+"/echo", strings.NewReader("0123456789a"), nil)
+		expect(t, resp, body, 200, "0123456789a")
+		if got := resp.Header.Get("Server"); !strings.HasPrefix(got, "eddy/") {
+			t.Fatalf("%s: Server header %q, want the default", base, got)
+		}
+	}
+	realIP := map[string]string{"X-Real-IP": "203.0.113.7"}
+	resp, body = do(t, "GET", plain+"/ip", nil, realIP)
+	expect(t, resp, body, 200, "127.0.0.1 http")
+	resp, body = do(t, "GET", trustingBase+"/ip", nil, realIP)
+	expect(t, resp, body, 200, "203.0.113.7 http")
+}
+
+// AddServer's errors: Start names the server's address and wraps eddy's error; nothing is
+// served then.
+func TestAddServerErrors(t *testing.T) {
+	used, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer used.Close()
+	for _, tc := range []struct {
+		name, addr string
+		set        func(*Server)
+		want       string
+	}{
+		{"bad option", "127.0.0.1:0", func(s *Server) { s.SetMaxHeaderSize(10) }, `AddServer("127.0.0.1:0"): eddy: SetMaxHeaderSize(10)`},
+		{"bad port", "127.0.0.1:70000", func(*Server) {}, `AddServer("127.0.0.1:70000"): eddy: bad port`},
+		{"no port", "127.0.0.1", func(*Server) {}, `AddServer("127.0.0.1")`},
+		{"port in use", used.Addr().String(), func(*Server) {}, fmt.Sprintf("AddServer(%q)", used.Addr())},
+	} {
+		app := ipApp()
+		tc.set(app.AddServer(tc.addr))
+		err := app.Start("127.0.0.1:0")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: Start: %v, want %q", tc.name, err, tc.want)
+		}
+		if tc.name == "port in use" && !errors.Is(err, ErrAddrInUse) {
+			t.Fatalf("port in use: %v, want ErrAddrInUse", err)
+		}
+		<-app.Done()
+	}
+	raw := New()
+	raw.ServeAll(func(w *ResponseWriter, r *Request) {})
+	raw.AddServer("127.0.0.1:0")
+	if err := raw.Start("127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "not ServeAll") {
+		t.Fatalf("ServeAll with AddServer: Start: %v", err)
+	}
+	<-raw.Done()
 }

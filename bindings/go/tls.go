@@ -20,7 +20,7 @@ const (
 	RequireAndVerifyClientCert                   // ask; fail the handshake without a good one
 )
 
-// ServerTLS configures HTTPS (and wss://) serving, for App.SetTLS.
+// ServerTLS configures HTTPS (and wss://) serving, for SetTLS (of an App or a Server).
 type ServerTLS struct {
 	CertFile string // PEM certificate chain, leaf first
 	KeyFile  string // PEM private key of the certificate
@@ -40,13 +40,14 @@ type ClientTLS struct {
 	CertFile, KeyFile  string // a client certificate and its key (client_cert, client_key)
 }
 
-// SetTLS makes the App serve HTTPS (and wss://) with cfg: every connection speaks TLS and
-// requests report the scheme "https". The files are read by Start, which returns an error
-// (wrapping ErrInvalid; eddy's log line says why) when one is unreadable, the key does not
-// match, or ClientAuth asks for certificates without a ClientCAFile.
-func (a *App) SetTLS(cfg ServerTLS) {
-	a.mustNotBeStarted("SetTLS")
-	a.serverOptions = append(a.serverOptions, func(s *C.eddy_server) error {
+// SetTLS makes the server (the App's, or a Server of App.AddServer) serve HTTPS (and wss://)
+// with cfg: every connection speaks TLS and requests report the scheme "https". The files are
+// read by Start, which returns an error (wrapping ErrInvalid; eddy's log line says why) when
+// one is unreadable, the key does not match, or ClientAuth asks for certificates without a
+// ClientCAFile.
+func (c *serverConfig) SetTLS(cfg ServerTLS) {
+	c.app.mustNotBeStarted("SetTLS")
+	c.options = append(c.options, func(s *C.eddy_server) error {
 		ctx := C.eddy_tls_context_new_server()
 		if ctx == nil {
 			return ErrNoMemory
