@@ -404,6 +404,7 @@ extern "C" {
     pub fn eddy_app_new(lp: *mut eddy_loop) -> *mut eddy_app;
     pub fn eddy_app_free(app: *mut eddy_app);
     pub fn eddy_app_server(app: *mut eddy_app) -> *mut eddy_server;
+    pub fn eddy_app_add_server(app: *mut eddy_app) -> *mut eddy_server;
     pub fn eddy_app_listen(app: *mut eddy_app, host: *const c_char, port: c_int) -> c_int;
     pub fn eddy_app_add_route(
         app: *mut eddy_app,

@@ -1,6 +1,7 @@
 //! App (Tornado's Application) and Route (a pattern with its per-method closures).
 use std::cell::RefCell;
 use std::ffi::CString;
+use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int, c_void};
 use std::rc::Rc;
 
@@ -133,7 +134,8 @@ unsafe extern "C" fn on_data(
     }
 }
 
-/// An application: routes and the HTTP server that feeds them, on one [`Loop`]. Not `Send`.
+/// An application: routes and the HTTP servers that feed them (its default one, and those of
+/// [`App::add_server`]), on one [`Loop`]. Not `Send`.
 pub struct App {
     ptr: *mut sys::eddy_app,
     lp: Loop,
@@ -192,21 +194,32 @@ impl App {
         })
     }
 
-    /// Listens on `host`:`port` (port 0 picks a free one: see [`App::port`]).
+    /// Listens on `host`:`port` with the application's default server (port 0 picks a free
+    /// one: see [`App::port`]). More servers, each with its own options: [`App::add_server`].
     pub fn listen(&mut self, host: &str, port: u16) -> Result<()> {
-        let host = CString::new(host).map_err(|_| Error::INVALID)?;
-        // SAFETY: live app; host lives across the call.
-        check(unsafe { sys::eddy_app_listen(self.ptr, host.as_ptr(), c_int::from(port)) })
+        self.default_server()?.listen(host, port)
     }
 
-    fn server(&self) -> Result<*mut sys::eddy_server> {
+    /// The default server (eddy_app_server, made on first use): the one `listen`, `port` and
+    /// the setters below act on. Err(NO_MEMORY) when it cannot be made.
+    fn default_server(&self) -> Result<Server<'_>> {
         // SAFETY: live app.
-        let s = unsafe { sys::eddy_app_server(self.ptr) };
-        if s.is_null() {
-            Err(Error::NO_MEMORY)
-        } else {
-            Ok(s)
-        }
+        Server::new(unsafe { sys::eddy_app_server(self.ptr) })
+    }
+
+    /// One more HTTP server for the application (Tornado: another `HTTPServer` of the same
+    /// `Application`): its own options and listeners, the same routes, settings and handlers.
+    /// For one application on plain HTTP and on HTTPS at once ([`Server::set_tls`] applies to a
+    /// whole server), or on two ports with different limits, trusted proxies or PROXY
+    /// protocol. It starts with eddy's defaults, not the options set on the default server
+    /// (the App's own setters, which keep acting on that one). The application owns it: the
+    /// returned [`Server`] is a handle borrowing the App (configure it, [`Server::listen`],
+    /// read [`Server::port`], then drop it: the server keeps serving), and the server closes,
+    /// with its connections, when the App is dropped. Each call makes a new one.
+    /// Err(NO_MEMORY) when out of memory.
+    pub fn add_server(&mut self) -> Result<Server<'_>> {
+        // SAFETY: live app; the server it returns is owned by the app.
+        Server::new(unsafe { sys::eddy_app_add_server(self.ptr) })
     }
 
     /// Serves HTTPS (and wss://) with `ctx`, a server context ([`crate::TlsContext::server`]):
@@ -214,28 +227,25 @@ impl App {
     /// The server keeps its own reference to the context. Err(INVALID) for a client context
     /// or one without a certificate.
     pub fn set_tls(&mut self, ctx: &crate::TlsContext) -> Result<()> {
-        // SAFETY: live server and context; eddy takes its own reference.
-        check(unsafe { sys::eddy_server_set_tls(self.server()?, ctx.as_ptr()) })
+        self.default_server()?.set_tls(ctx)
     }
 
-    /// The first listening TCP port.
+    /// The default server's first listening TCP port; None before [`App::listen`].
     pub fn port(&self) -> Option<u16> {
-        let s = self.server().ok()?;
-        // SAFETY: live server.
-        u16::try_from(unsafe { sys::eddy_server_port(s) }).ok()
+        self.default_server().ok()?.port()
     }
 
-    // ---- the HTTP server's limits and options (eddy/http.h; Tornado's HTTPServer keywords).
-    // Each applies to connections accepted afterwards: set them before `listen`. A value eddy
-    // refuses is Err(INVALID) and leaves the setting as it was.
+    // ---- the HTTP server's limits and options (eddy/http.h; Tornado's HTTPServer keywords),
+    // on the default server (a server of add_server has the same setters). Each applies to
+    // connections accepted afterwards: set them before `listen`. A value eddy refuses is
+    // Err(INVALID) and leaves the setting as it was.
 
     /// Takes the client's address and scheme from X-Real-IP / X-Forwarded-For and X-Scheme /
     /// X-Forwarded-Proto (Tornado's `xheaders`; default off): [`Request::remote_ip`] and the
     /// scheme report them. Only behind a proxy that sets these headers; with
     /// [`App::add_trusted_proxy`], only connections from those addresses are believed.
     pub fn set_xheaders(&mut self, on: bool) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_xheaders(self.server()?, c_int::from(on)) })
+        self.default_server()?.set_xheaders(on)
     }
 
     /// Adds a trusted downstream proxy (a numeric IPv4 or IPv6 address, as the connection's
@@ -244,9 +254,7 @@ impl App {
     /// read from the right, skipping these addresses. Default: none (every peer is believed).
     /// Err(INVALID) for anything but a numeric address.
     pub fn add_trusted_proxy(&mut self, ip: &str) -> Result<()> {
-        let ip = CString::new(ip).map_err(|_| Error::INVALID)?;
-        // SAFETY: live server; ip lives across the call.
-        check(unsafe { sys::eddy_server_add_trusted_proxy(self.server()?, ip.as_ptr()) })
+        self.default_server()?.add_trusted_proxy(ip)
     }
 
     /// Every request's scheme, `Some("http")` or `Some("https")` (Tornado's HTTPServer
@@ -255,31 +263,20 @@ impl App {
     /// connection's ("https" over TLS). With [`App::set_xheaders`], a scheme the proxy names
     /// still wins. Err(INVALID) for another string.
     pub fn set_protocol(&mut self, scheme: Option<&str>) -> Result<()> {
-        let s = self.server()?;
-        match scheme {
-            Some(v) => {
-                let v = CString::new(v).map_err(|_| Error::INVALID)?;
-                // SAFETY: live server; v lives across the call.
-                check(unsafe { sys::eddy_server_set_protocol(s, v.as_ptr()) })
-            }
-            // SAFETY: live server; NULL restores the connection's scheme.
-            None => check(unsafe { sys::eddy_server_set_protocol(s, std::ptr::null()) }),
-        }
+        self.default_server()?.set_protocol(scheme)
     }
 
     /// Closes every connection after its response (Tornado's `no_keep_alive`; default off:
     /// HTTP/1.1 connections are kept alive). Responses then say `Connection: close`.
     pub fn set_no_keep_alive(&mut self, on: bool) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_no_keep_alive(self.server()?, c_int::from(on)) })
+        self.default_server()?.set_no_keep_alive(on)
     }
 
     /// Decodes gzip request bodies (`Content-Encoding: gzip`) before the handlers see them; the
     /// header is renamed X-Consumed-Content-Encoding (Tornado's `decompress_request`; default
     /// off: such bodies pass through as they came). The body limit counts the decoded size.
     pub fn set_decompress_request(&mut self, on: bool) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_decompress_request(self.server()?, c_int::from(on)) })
+        self.default_server()?.set_decompress_request(on)
     }
 
     /// Whether form bodies are decoded before the handlers run (default on, as Tornado): a body
@@ -289,30 +286,26 @@ impl App {
     /// are no files) and every request reaches its handler with `req.body()` as it came: for
     /// proxies, echo servers and handlers that read their own forms.
     pub fn set_body_arguments(&mut self, on: bool) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_body_arguments(self.server()?, c_int::from(on)) })
+        self.default_server()?.set_body_arguments(on)
     }
 
     /// Largest request head (request line and header fields) in bytes (Tornado's
     /// `max_header_size`; default 65536). Over it: 431 and close. Err(INVALID) under 64.
     pub fn set_max_header_size(&mut self, bytes: usize) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_max_header_size(self.server()?, bytes) })
+        self.default_server()?.set_max_header_size(bytes)
     }
 
     /// Most header field lines in a request head (default 1000). Over it: 431 and close. Each
     /// field costs the server memory however short its line, so this bounds what a head of
     /// many tiny lines takes. Err(INVALID) for 0.
     pub fn set_max_header_fields(&mut self, count: usize) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_max_header_fields(self.server()?, count) })
+        self.default_server()?.set_max_header_fields(count)
     }
 
     /// Largest request body in bytes, counted after decompression (Tornado's `max_body_size`;
     /// default 100 MiB). Over it: 413 and close.
     pub fn set_max_body_size(&mut self, bytes: usize) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_max_body_size(self.server()?, bytes) })
+        self.default_server()?.set_max_body_size(bytes)
     }
 
     /// Most request-body bytes the server holds in memory at once over all its connections
@@ -323,16 +316,14 @@ impl App {
     /// when the bytes that go over arrive. It keeps clients that each send most of a large body
     /// and stall from taking the process's memory.
     pub fn set_max_body_memory(&mut self, bytes: usize) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_max_body_memory(self.server()?, bytes) })
+        self.default_server()?.set_max_body_memory(bytes)
     }
 
     /// Seconds for a request's head to arrive once it started, and for the first request after
     /// connecting (default 30). Then: 408 and close. 0 disables; Err(INVALID) when negative
     /// or NaN.
     pub fn set_header_timeout(&mut self, seconds: f64) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_header_timeout(self.server()?, seconds) })
+        self.default_server()?.set_header_timeout(seconds)
     }
 
     /// Seconds a kept-alive connection may stay idle between requests (Tornado's
@@ -340,16 +331,14 @@ impl App {
     /// answer was sent, so a client that takes none of an answer's bytes for this long is
     /// closed as well. 0 disables both; Err(INVALID) when negative or NaN.
     pub fn set_idle_timeout(&mut self, seconds: f64) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_idle_timeout(self.server()?, seconds) })
+        self.default_server()?.set_idle_timeout(seconds)
     }
 
     /// Seconds without any body bytes while a body is being received (Tornado's
     /// `body_timeout`; default 60). Then: 408 and close. 0 disables; Err(INVALID) when
     /// negative or NaN.
     pub fn set_body_timeout(&mut self, seconds: f64) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_body_timeout(self.server()?, seconds) })
+        self.default_server()?.set_body_timeout(seconds)
     }
 
     /// Most connections open at once (default 0: no limit). At the limit the oldest idle
@@ -357,22 +346,14 @@ impl App {
     /// is idle, the new connection is closed at once and a warning is logged. A connection
     /// upgraded to a WebSocket no longer counts.
     pub fn set_max_connections(&mut self, count: usize) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_max_connections(self.server()?, count) })
+        self.default_server()?.set_max_connections(count)
     }
 
     /// The Server header of every response (default `eddy/<version>`); `None` sends none. A
     /// handler's own Server header wins. Err(INVALID) for a value with control characters
     /// (CR, LF, NUL, ...).
     pub fn set_server_header(&mut self, value: Option<&str>) -> Result<()> {
-        let s = self.server()?;
-        // SAFETY: live server; the value is passed with its length (no NUL needed).
-        check(unsafe {
-            match value {
-                Some(v) => sys::eddy_server_set_server_header(s, v.as_ptr() as _, v.len()),
-                None => sys::eddy_server_set_server_header(s, std::ptr::null(), 0),
-            }
-        })
+        self.default_server()?.set_server_header(value)
     }
 
     /// Requires every connection to start with a PROXY protocol header (version 1 or 2, as
@@ -382,8 +363,7 @@ impl App {
     /// sends it: anyone who can reach the port can claim any address. Not combined with TLS
     /// yet: with [`App::set_tls`] in effect (either order) it is Err(NOT_SUPPORTED).
     pub fn set_proxy_protocol(&mut self, on: bool) -> Result<()> {
-        // SAFETY: live server.
-        check(unsafe { sys::eddy_server_set_proxy_protocol(self.server()?, c_int::from(on)) })
+        self.default_server()?.set_proxy_protocol(on)
     }
 
     /// The secret for signed cookies.
@@ -428,6 +408,176 @@ impl App {
                 root.len(),
             )
         })
+    }
+}
+
+/// An HTTP server of an [`App`]: a handle to one made by [`App::add_server`] (Tornado: another
+/// `HTTPServer` of the same `Application`), with its own options and listeners and the App's
+/// routes. It borrows the App, which owns the server: dropping the handle leaves the server
+/// serving, and the server closes, with its connections, when the App is dropped. The setters
+/// apply to connections accepted afterwards (set them before [`Server::listen`]); a value eddy
+/// refuses is Err(INVALID) and leaves the setting as it was.
+pub struct Server<'a> {
+    ptr: *mut sys::eddy_server,
+    _app: PhantomData<&'a mut App>,
+}
+
+impl<'a> Server<'a> {
+    fn new(ptr: *mut sys::eddy_server) -> Result<Server<'a>> {
+        if ptr.is_null() {
+            return Err(Error::NO_MEMORY);
+        }
+        Ok(Server {
+            ptr,
+            _app: PhantomData,
+        })
+    }
+
+    /// Listens on `host`:`port` (port 0 picks a free one: see [`Server::port`]); may be called
+    /// again for more addresses. Err(ADDR_IN_USE) and the like when the socket cannot listen;
+    /// Err(INVALID) for a host with a NUL.
+    pub fn listen(&mut self, host: &str, port: u16) -> Result<()> {
+        let host = CString::new(host).map_err(|_| Error::INVALID)?;
+        // SAFETY: live server; host lives across the call.
+        check(unsafe { sys::eddy_server_listen(self.ptr, host.as_ptr(), c_int::from(port), 0) })
+    }
+
+    /// The first TCP port this server listens on; None before [`Server::listen`].
+    pub fn port(&self) -> Option<u16> {
+        // SAFETY: live server.
+        u16::try_from(unsafe { sys::eddy_server_port(self.ptr) }).ok()
+    }
+
+    /// Serves HTTPS (and wss://) on this server with `ctx`, a server context, as
+    /// [`App::set_tls`] does on the default one. The server keeps its own reference to the
+    /// context. Err(INVALID) for a client context or one without a certificate;
+    /// Err(NOT_SUPPORTED) while [`Server::set_proxy_protocol`] is on.
+    pub fn set_tls(&mut self, ctx: &crate::TlsContext) -> Result<()> {
+        // SAFETY: live server and context; eddy takes its own reference.
+        check(unsafe { sys::eddy_server_set_tls(self.ptr, ctx.as_ptr()) })
+    }
+
+    /// Tornado's `xheaders` for this server: as [`App::set_xheaders`].
+    pub fn set_xheaders(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_xheaders(self.ptr, c_int::from(on)) })
+    }
+
+    /// Adds a trusted downstream proxy of this server: as [`App::add_trusted_proxy`].
+    /// Err(INVALID) for anything but a numeric address.
+    pub fn add_trusted_proxy(&mut self, ip: &str) -> Result<()> {
+        let ip = CString::new(ip).map_err(|_| Error::INVALID)?;
+        // SAFETY: live server; ip lives across the call.
+        check(unsafe { sys::eddy_server_add_trusted_proxy(self.ptr, ip.as_ptr()) })
+    }
+
+    /// Every request's scheme on this server: as [`App::set_protocol`]. Err(INVALID) for
+    /// another string than "http" or "https".
+    pub fn set_protocol(&mut self, scheme: Option<&str>) -> Result<()> {
+        let s = self.ptr;
+        match scheme {
+            Some(v) => {
+                let v = CString::new(v).map_err(|_| Error::INVALID)?;
+                // SAFETY: live server; v lives across the call.
+                check(unsafe { sys::eddy_server_set_protocol(s, v.as_ptr()) })
+            }
+            // SAFETY: live server; NULL restores the connection's scheme.
+            None => check(unsafe { sys::eddy_server_set_protocol(s, std::ptr::null()) }),
+        }
+    }
+
+    /// Tornado's `no_keep_alive` for this server: as [`App::set_no_keep_alive`].
+    pub fn set_no_keep_alive(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_no_keep_alive(self.ptr, c_int::from(on)) })
+    }
+
+    /// Tornado's `decompress_request` for this server: as
+    /// [`App::set_decompress_request`].
+    pub fn set_decompress_request(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_decompress_request(self.ptr, c_int::from(on)) })
+    }
+
+    /// Whether this server decodes form bodies before the handlers run: as
+    /// [`App::set_body_arguments`].
+    pub fn set_body_arguments(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_body_arguments(self.ptr, c_int::from(on)) })
+    }
+
+    /// Largest request head on this server: as [`App::set_max_header_size`]. Err(INVALID)
+    /// under 64.
+    pub fn set_max_header_size(&mut self, bytes: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_header_size(self.ptr, bytes) })
+    }
+
+    /// Most header field lines on this server: as [`App::set_max_header_fields`].
+    /// Err(INVALID) for 0.
+    pub fn set_max_header_fields(&mut self, count: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_header_fields(self.ptr, count) })
+    }
+
+    /// Largest request body on this server: as [`App::set_max_body_size`].
+    pub fn set_max_body_size(&mut self, bytes: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_body_size(self.ptr, bytes) })
+    }
+
+    /// Most request-body bytes this server holds in memory over its connections: as
+    /// [`App::set_max_body_memory`].
+    pub fn set_max_body_memory(&mut self, bytes: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_body_memory(self.ptr, bytes) })
+    }
+
+    /// Request-head timeout of this server: as [`App::set_header_timeout`]. Err(INVALID)
+    /// when negative or NaN.
+    pub fn set_header_timeout(&mut self, seconds: f64) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_header_timeout(self.ptr, seconds) })
+    }
+
+    /// Keep-alive idle timeout of this server: as [`App::set_idle_timeout`]. Err(INVALID)
+    /// when negative or NaN.
+    pub fn set_idle_timeout(&mut self, seconds: f64) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_idle_timeout(self.ptr, seconds) })
+    }
+
+    /// Request-body timeout of this server: as [`App::set_body_timeout`]. Err(INVALID)
+    /// when negative or NaN.
+    pub fn set_body_timeout(&mut self, seconds: f64) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_body_timeout(self.ptr, seconds) })
+    }
+
+    /// Most connections open at once on this server: as [`App::set_max_connections`].
+    pub fn set_max_connections(&mut self, count: usize) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_max_connections(self.ptr, count) })
+    }
+
+    /// The Server header of this server's responses: as [`App::set_server_header`].
+    /// Err(INVALID) for a value with control characters.
+    pub fn set_server_header(&mut self, value: Option<&str>) -> Result<()> {
+        let s = self.ptr;
+        // SAFETY: live server; the value is passed with its length (no NUL needed).
+        check(unsafe {
+            match value {
+                Some(v) => sys::eddy_server_set_server_header(s, v.as_ptr() as _, v.len()),
+                None => sys::eddy_server_set_server_header(s, std::ptr::null(), 0),
+            }
+        })
+    }
+
+    /// Requires the PROXY protocol on this server's connections: as
+    /// [`App::set_proxy_protocol`]. Err(NOT_SUPPORTED) while [`Server::set_tls`] is in effect.
+    pub fn set_proxy_protocol(&mut self, on: bool) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_proxy_protocol(self.ptr, c_int::from(on)) })
     }
 }
 

@@ -66,7 +66,7 @@ mod tls;
 mod websocket;
 mod ws_client;
 
-pub use app::{App, Route};
+pub use app::{App, Route, Server};
 pub use connect_error::ConnectError;
 pub use deferred::Deferred;
 pub use error::{Error, Result};

@@ -2,12 +2,13 @@
 //! over loopback sockets: xheaders with trusted and untrusted peers, 431 for the head's size
 //! and field count, 408 on a partial head, Connection: close, max connections, 503 for a body
 //! over the body-memory budget, gzip request bodies, the Server header, form bodies left
-//! undecoded (and 400 for a malformed one by default), the PROXY protocol, and the values eddy
-//! refuses.
+//! undecoded (and 400 for a malformed one by default), the PROXY protocol, the values eddy
+//! refuses, and one App on plain HTTP and HTTPS at once (App::add_server), each server with
+//! only its own options.
 mod common;
 
 use common::certs::Certs;
-use common::Server;
+use common::{curl, Server};
 use eddy::{App, Error, Loop, TlsContext};
 
 fn ip_route(app: &mut App) {
@@ -293,6 +294,13 @@ fn refused_values_are_errors() {
     let mut other = App::new(&lp).unwrap();
     other.set_proxy_protocol(true).unwrap();
     assert_eq!(other.set_tls(&ctx), Err(Error::NOT_SUPPORTED));
+    // A server of add_server starts from eddy's defaults (TLS next to the default server's
+    // PROXY protocol is fine) and refuses values as the App's setters do.
+    let mut added = other.add_server().unwrap();
+    assert_eq!(added.set_tls(&ctx), Ok(()));
+    assert_eq!(added.set_proxy_protocol(true), Err(Error::NOT_SUPPORTED));
+    assert_eq!(added.set_max_header_size(63), Err(Error::INVALID));
+    assert_eq!(added.set_server_header(Some("a\nb")), Err(Error::INVALID));
 }
 
 #[test]
@@ -333,4 +341,110 @@ fn a_refused_setter_leaves_the_server_as_it_was() {
         proxied(&format!("X-Big: {}\r\n", "a".repeat(2000))).status,
         431
     );
+}
+
+/// `-i` output of curl over HTTPS (trusting `ca`): the status, the Server header and the body.
+fn https_request(ca: &str, url: &str, extra: &[&str]) -> (u16, Option<String>, String) {
+    let mut args = vec!["--cacert", ca, "-i", "-H", "X-Real-IP: 203.0.113.7"];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let (code, out) = curl(&args);
+    assert_eq!(code, 0, "curl {:?}: {}", args, out);
+    let (head, body) = out.split_once("\r\n\r\n").expect("a response head");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let server = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("server")
+            .then(|| value.trim().to_owned())
+    });
+    (status, server, body.to_owned())
+}
+
+fn post_echo(port: u16, body: &str) -> common::Response {
+    let mut c = common::Client::connect(port);
+    c.send(&format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    ));
+    c.response()
+}
+
+#[test]
+fn servers_of_one_app_keep_their_own_options() {
+    // One App on plain HTTP (its default server, every default), HTTPS (add_server, with its
+    // own Server header and body limit) and a third server with xheaders: the same routes on
+    // each, every server with only its own options.
+    let certs = Certs::make("add-server");
+    let ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let plain = Server::start(move |_, app| {
+        ip_route(app);
+        app.route("/echo")
+            .unwrap()
+            .post(|req, res| res.write(String::from_utf8_lossy(req.body()).into_owned()));
+        // The handle goes at the end of the block; the server stays, owned by the App.
+        let https_port = {
+            let mut https = app.add_server().unwrap();
+            assert_eq!(https.port(), None);
+            https.set_tls(&ctx).unwrap();
+            https.set_server_header(Some("tls/1")).unwrap();
+            https.set_max_body_size(10).unwrap();
+            https.listen("127.0.0.1", 0).unwrap();
+            https.port().unwrap()
+        };
+        let mut trusting = app.add_server().unwrap();
+        trusting.set_xheaders(true).unwrap();
+        trusting.listen("127.0.0.1", 0).unwrap();
+        tx.send((https_port, trusting.port().unwrap())).unwrap();
+        // The App's default server is another one, not listening yet (Server::start listens
+        // with it after this setup).
+        assert_eq!(app.port(), None);
+    });
+    let (https_port, trusting_port) = rx.recv().unwrap();
+    assert!(https_port != plain.port && trusting_port != plain.port && https_port != trusting_port);
+
+    // HTTPS: its Server header, 413 over 10 bytes, X-Real-IP ignored.
+    let ca = certs.path("server.crt");
+    let ca = ca.to_str().unwrap();
+    let base = format!("https://127.0.0.1:{}", https_port);
+    assert_eq!(
+        https_request(ca, &format!("{}/ip", base), &[]),
+        (200, Some("tls/1".to_owned()), "127.0.0.1 https".to_owned())
+    );
+    let echo = format!("{}/echo", base);
+    let (status, _, body) = https_request(ca, &echo, &["--data-binary", "0123456789"]);
+    assert_eq!((status, body.as_str()), (200, "0123456789"));
+    assert_eq!(
+        https_request(ca, &echo, &["--data-binary", "0123456789a"]).0,
+        413
+    );
+
+    // The default server and the third: plain HTTP, the default Server header, an 11-byte
+    // body; X-Real-IP believed on the third only.
+    for port in [plain.port, trusting_port] {
+        let r = post_echo(port, "0123456789a");
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "0123456789a".to_owned()),
+            "port {}",
+            port
+        );
+        let server = r.header("server").unwrap_or("");
+        assert!(
+            server.starts_with("eddy/"),
+            "port {}: Server {:?}",
+            port,
+            server
+        );
+    }
+    let real_ip = "X-Real-IP: 203.0.113.7\r\n";
+    assert_eq!(get_with(&plain, "/ip", real_ip).text(), "127.0.0.1 http");
+    let mut c = common::Client::connect(trusting_port);
+    c.send(&format!("GET /ip HTTP/1.1\r\nHost: t\r\n{}\r\n", real_ip));
+    assert_eq!(c.response().text(), "203.0.113.7 http");
 }
