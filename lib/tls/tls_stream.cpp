@@ -83,7 +83,12 @@ TlsStream::~TlsStream() {
 bool TlsStream::setup(bool server) {
     ssl_ = SSL_new(ctx_->ssl_ctx());
     if (!ssl_ || !attach_bio(ssl_, fd_)) return false;
-    SSL_set_app_data(ssl_, this);
+    // The callbacks (note_alert, note_message, the context's SNI and new-session ones) find
+    // the stream through the app data, which OpenSSL keeps in a stack it allocates on first
+    // use: out of memory SSL_set_app_data fails and leaves none, and note_alert dereferenced
+    // that null at the peer's close_notify (the wss:// client crashed with SIGSEGV at the
+    // server's closing alert). Without it there is no connection.
+    if (SSL_set_app_data(ssl_, this) != 1) return false;
     SSL_set_msg_callback(ssl_, note_message);
     if (server) {
         SSL_set_accept_state(ssl_);
@@ -182,9 +187,9 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
             SSL_SESSION_free(sess);
         }
     }
+    // The callbacks find the stream through the SSL's app data (see setup()).
+    ok = ok && attach_bio(s->ssl_, fd) && SSL_set_app_data(s->ssl_, s) == 1;
     if (ok) {
-        ok = attach_bio(s->ssl_, fd);
-        SSL_set_app_data(s->ssl_, s);
         SSL_set_info_callback(s->ssl_, note_alert);
         SSL_set_msg_callback(s->ssl_, note_message);
         SSL_set_connect_state(s->ssl_);
