@@ -326,6 +326,10 @@ void Fetch::run_tunnel_tls(TimerNode *node) {
 
 void Fetch::start_tls(Stream *plain) {
     tls::Context *ctx = client_->tls();
+    // The session cache's key is made before the socket leaves `plain`: out of memory after
+    // take_fd() the exception left the descriptor nobody's (the stream gave it up, nothing
+    // closed it) — one socket leaked per such failure.
+    std::string session_key = url.origin();
     int fd = plain->take_fd();
     if (fd < 0 || !ctx) {
         if (fd >= 0)
@@ -335,7 +339,7 @@ void Fetch::start_tls(Stream *plain) {
         finish(fd < 0 ? EDDY_EPROTO : EDDY_ENOMEM);
         return;
     }
-    tls::TlsStream *s = tls::TlsStream::create_client(loop_, fd, ctx, url.host, url.origin());
+    tls::TlsStream *s = tls::TlsStream::create_client(loop_, fd, ctx, url.host, session_key);
     if (!s) {
         ::close(fd);
         finish(EDDY_ENOMEM);
