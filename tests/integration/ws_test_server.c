@@ -19,6 +19,7 @@
  *                                        eddy_websocket_connect and SIGUSR2 once the exchange
  *                                        ended: failmalloc's window (FAILMALLOC_NTH_FILE) is
  *                                        exactly one exchange. Prints "ready" at start.
+ *                                        wss://: WS_TEST_CAFILE as for --connect.
  *
  * Server routes: /ws echoes (same type, permessage-deflate accepted, 32 MiB limit); /small
  * echoes with a 1000-byte limit and a close timeout of 1 s; /budget echoes with 100,000 bytes
@@ -206,6 +207,17 @@ static int run_client_steps(const char *url, int deflate, char **messages, int c
     if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_connect_timeout(o, 5);
     eddy_ws_options_set_close_timeout(o, 2);
+    /* wss:// against the test CA, as in --connect; made before any exchange (not stepped). */
+    const char *cafile = getenv("WS_TEST_CAFILE");
+    if (cafile) {
+        eddy_tls_context *tls = eddy_tls_context_new_client();
+        if (!tls || eddy_tls_context_load_ca_file(tls, cafile) != 0 ||
+            eddy_ws_options_set_tls(o, tls) != 0) {
+            printf("bad CA file %s\n", cafile);
+            return 1;
+        }
+        eddy_tls_context_free(tls); /* the options keep their own reference */
+    }
     printf("ready\n");
     fflush(stdout);
     char line[64];

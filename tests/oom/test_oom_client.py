@@ -13,20 +13,25 @@ the right body or an error code — never a wrong body — and once failmalloc i
 EachAllocationInTurn: one fetch at a time, the first with its 1st allocation failing, the next
 with its 2nd, and so on, until one passes with no allocation left to fail (failmalloc's
 FAILMALLOC_NTH_FILE). fetch_tool arms and disarms failmalloc itself around each fetch
-(--signal-each-fetch), so the window is exactly one fetch whatever the timing here.
+(--signal-each-fetch), so the window is exactly one fetch whatever the timing here. Some go
+through a small Python proxy (an absolute-URI GET for http, a CONNECT tunnel for https). Once
+the steps are over, fetch_tool holds no more descriptors than before them.
 
 WsClientEachAllocationInTurn: the same for eddy's WebSocket client: ws_test_server
 --connect-steps (under failmalloc) makes one exchange per stdin line (connect, a few messages
 echoed by a second ws_test_server, unarmed, then close), arming failmalloc just before
-eddy_websocket_connect and disarming it once the exchange ended.
+eddy_websocket_connect and disarming it once the exchange ended; ws:// and wss:// (a TLS
+ws_test_server with a certificate from the test CA).
 """
 import argparse
 import gzip
 import http.server
 import json
 import os
+import re
 import signal
 import select
+import socket
 import socketserver
 import ssl
 import subprocess
@@ -132,6 +137,73 @@ class HttpsServer(Server):
         return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 
 
+class Proxy(socketserver.ThreadingTCPServer):
+    """A minimal HTTP forward proxy: CONNECT tunnels, and absolute-URI GETs, one after another
+    on a kept-alive connection (each to the origin on a connection of its own). `seen`: the
+    request lines it got."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.seen = []
+        super().__init__(("127.0.0.1", 0), ProxyHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up on a fetch (out of memory) resets its connection
+
+
+class ProxyHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.connection.settimeout(20)
+        while True:
+            line = self.rfile.readline().decode()
+            head = []
+            while line:
+                h = self.rfile.readline()
+                if h in (b"\r\n", b""):
+                    break
+                head.append(h)
+            if not line.endswith("\r\n"):
+                return  # closed (a fetch cut short leaves an incomplete head)
+            method, target, _ = line.split(" ", 2)
+            self.server.seen.append(f"{method} {target}")
+            if method == "CONNECT":
+                host, port = target.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)), timeout=20)
+                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self.tunnel(upstream)
+                return
+            m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
+            with socket.create_connection((m.group(1), int(m.group(2))), timeout=20) as upstream:
+                upstream.sendall(f"{method} {m.group(3)} HTTP/1.1\r\n".encode() + b"".join(
+                    h for h in head if not h.lower().startswith((b"connection", b"proxy-")))
+                    + b"Connection: close\r\n\r\n")
+                # The origin closes after its answer, which has a Content-Length and no
+                # "Connection: close": the client may keep its connection to the proxy.
+                data = b""
+                while chunk := upstream.recv(65536):
+                    data += chunk
+            self.wfile.write(data)
+
+    def tunnel(self, upstream):
+        def copy(src, dst):
+            try:
+                while d := src.recv(65536):
+                    dst.sendall(d)
+            except OSError:
+                pass
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        t = threading.Thread(target=copy, args=(upstream, self.connection), daemon=True)
+        t.start()
+        copy(self.connection, upstream)
+        t.join(20)
+        upstream.close()
+
+
 def fnv1a(data):
     """fetch_tool's body_hash."""
     h = 0xcbf29ce484222325
@@ -235,7 +307,7 @@ class SteppedProcess:
     it gets on stdin, arming failmalloc for exactly that exchange: SIGUSR1 reads N from the nth
     file, SIGUSR2 writes "done F" there before the exchange's last line is printed."""
 
-    def __init__(self, cmd, nth_file):
+    def __init__(self, cmd, nth_file, env_extra=None):
         self.nth_file = nth_file
         with open(nth_file, "w") as f:
             f.write("0")
@@ -243,7 +315,7 @@ class SteppedProcess:
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(os.environ, LD_PRELOAD=os.path.abspath(ARGS.failmalloc),
-                     FAILMALLOC_NTH_FILE=nth_file))
+                     FAILMALLOC_NTH_FILE=nth_file, **(env_extra or {})))
         self.stderr = []
         self._reader = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr),
                                          daemon=True)
@@ -252,6 +324,29 @@ class SteppedProcess:
 
     def log(self):
         return b"".join(self.stderr).decode(errors="replace")[-3000:]
+
+    def open_fds(self, names=False):
+        """How many descriptors the process has open (their targets with `names`)."""
+        d = f"/proc/{self.proc.pid}/fd"
+        fds = os.listdir(d)
+        if not names:
+            return len(fds)
+        out = []
+        for fd in fds:
+            try:
+                out.append(os.readlink(os.path.join(d, fd)))
+            except OSError:
+                pass
+        return sorted(out)
+
+    def check_fds(self, test, what, before):
+        """Nothing a failure interrupted holds on to a descriptor: no more open than `before`
+        (a little while given for closes the loop makes after the last line)."""
+        deadline = time.monotonic() + 5
+        while self.open_fds() > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        test.assertLessEqual(self.open_fds(), before, f"{what}: descriptors left open by the "
+                             f"failures: {self.open_fds(names=True)}")
 
     def next_step(self, nth):
         """Starts the next exchange with its allocation `nth` failing (0: none)."""
@@ -342,12 +437,15 @@ class EachAllocationInTurn(unittest.TestCase):
         cls.https = HttpsServer(("127.0.0.1", 0), cls.certs)
         cls.https_port = cls.https.server_address[1]
         threading.Thread(target=cls.https.serve_forever, daemon=True).start()
+        cls.proxy = Proxy()
 
     @classmethod
     def tearDownClass(cls):
         stop_server(cls)
         cls.https.shutdown()
         cls.https.server_close()
+        cls.proxy.shutdown()
+        cls.proxy.server_close()
         cls.certs_dir.cleanup()
 
     def wrong(self, r, want, redirected):
@@ -361,13 +459,17 @@ class EachAllocationInTurn(unittest.TestCase):
         return None
 
     def step_through(self, what, path, args=(), want=BODY, redirected=False, pooled=False,
-                     host="127.0.0.1", errors=("EDDY_ENOMEM",)):
+                     host="127.0.0.1", errors=("EDDY_ENOMEM",), proxied=False):
         """Fetches `path` with each of its allocations failing in turn. `pooled`: before each
         step a fetch with nothing failing leaves one idle connection, which the step's fetch
-        reuses. `errors`: those a failing fetch may end with (out of memory says so)."""
+        reuses. `errors`: those a failing fetch may end with (out of memory says so).
+        `proxied`: through the proxy (an absolute URI for http, a CONNECT tunnel for https)."""
         url = f"http://{host}:{self.port}{path}"
         if "--cacert" in args:
             url = f"https://{host}:{self.https_port}{path}"
+        if proxied:
+            args = ["--proxy", f"127.0.0.1:{self.proxy.server_address[1]}", *args]
+            seen = len(self.proxy.seen)
         with tempfile.TemporaryDirectory() as d:
             tool = FetchTool([*args, url], os.path.join(d, "nth"))
             try:
@@ -380,6 +482,7 @@ class EachAllocationInTurn(unittest.TestCase):
                     return r
 
                 normal("before the failures")
+                fds = tool.open_fds()
                 outcomes = {}
                 started = time.monotonic()
                 for n in range(1, self.MAX_STEPS + 1):
@@ -412,6 +515,12 @@ class EachAllocationInTurn(unittest.TestCase):
                 if pooled:
                     self.assertEqual(r["reused"], 1, f"{what}: the pool is not used after the "
                                      f"failures: {r}")
+                tool.check_fds(self, what, fds)
+                if proxied:
+                    want_line = (f"CONNECT {host}:{self.https_port}" if "--cacert" in args
+                                 else f"GET {url}")
+                    self.assertIn(want_line, self.proxy.seen[seen:], f"{what}: not through "
+                                  "the proxy")
                 print(f"\n  {what}: allocations 1..{n - 1} failed in turn "
                       f"({time.monotonic() - started:.1f} s); outcomes "
                       f"{sorted(outcomes.items())}", file=sys.stderr)
@@ -459,6 +568,26 @@ class EachAllocationInTurn(unittest.TestCase):
     def test_redirect(self):
         self.step_through("GET, redirected", "/redirect", ["--no-reuse"], redirected=True)
 
+    def test_proxy(self):
+        self.step_through("GET through a proxy (absolute URI)", "/plain", ["--no-reuse"],
+                          proxied=True)
+
+    def test_proxy_pooled(self):
+        self.step_through("GET through a proxy, over a pooled connection", "/plain",
+                          pooled=True, proxied=True)
+
+    def test_proxy_tunnel(self):
+        # CONNECT, then the TLS handshake with the origin through the tunnel; its first fetch
+        # goes with nothing failing, as test_https's (OpenSSL 3.0's first use of HKDF/HMAC).
+        self.step_through("GET over HTTPS through a proxy's CONNECT tunnel", "/big",
+                          ["--no-reuse", "--cacert", self.certs["ca.crt"]], want=BIG,
+                          errors=self.TLS_ERRORS, proxied=True)
+
+    def test_proxy_tunnel_pooled(self):
+        self.step_through("GET over HTTPS through a CONNECT tunnel, over a pooled connection",
+                          "/big", ["--cacert", self.certs["ca.crt"]], want=BIG, pooled=True,
+                          errors=self.TLS_ERRORS, proxied=True)
+
     def test_pooled(self):
         self.step_through("GET over a pooled connection", "/plain", pooled=True)
 
@@ -491,9 +620,10 @@ class WsStepClient(SteppedProcess):
     """ws_test_server --connect-steps under failmalloc: one exchange per stdin line, the nth
     allocation of it failing (the nth file is read at its SIGUSR1)."""
 
-    def __init__(self, url, deflate, nth_file):
+    def __init__(self, url, deflate, nth_file, cafile=None):
         super().__init__([ARGS.ws_server, "--connect-steps", url,
-                          *(["--deflate"] if deflate else []), *WS_MESSAGES], nth_file)
+                          *(["--deflate"] if deflate else []), *WS_MESSAGES], nth_file,
+                         {"WS_TEST_CAFILE": cafile} if cafile else None)
         ready = self._lines(10)
         assert ready == ["ready"], f"ws_test_server did not start: {ready} {self.log()}"
 
@@ -512,36 +642,56 @@ class WsClientEachAllocationInTurn(unittest.TestCase):
     live on and end every exchange (no hang), every message it reports must be exactly the one
     sent (in order: echoes keep it), and an exchange ends either with all the echoes or with an
     error (a failed connect: EDDY_ENOMEM; a close code). Once nothing is left to fail, the
-    exchange works as before in the same process."""
+    exchange works as before in the same process. wss://: the same over TLS, against a second
+    server with a certificate from the test CA."""
 
     MAX_STEPS = 3000
+
+    @staticmethod
+    def start_ws_server(*args):
+        server = subprocess.Popen([ARGS.ws_server, "--port", "0", *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = server.stdout.readline().decode()
+        assert line.startswith("listening on "), line
+        return server, int(line.split()[2])
+
+    @staticmethod
+    def stop_ws_server(server):
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        server.stdout.close()
 
     @classmethod
     def setUpClass(cls):
         if not ARGS.ws_server:
             raise unittest.SkipTest("no --ws-server")
-        cls.server = subprocess.Popen([ARGS.ws_server, "--port", "0"], stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL)
-        line = cls.server.stdout.readline().decode()
-        assert line.startswith("listening on "), line
-        cls.port = int(line.split()[2])
+        import tls_certs
+        cls.certs_dir = tempfile.TemporaryDirectory()
+        cls.certs = tls_certs.make_certs(cls.certs_dir.name)
+        cls.server, cls.port = cls.start_ws_server()
+        cls.tls_server, cls.tls_port = cls.start_ws_server(
+            "--tls-cert", cls.certs["server.crt"], "--tls-key", cls.certs["server.key"])
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.terminate()
-        try:
-            cls.server.wait(10)
-        except subprocess.TimeoutExpired:
-            cls.server.kill()
-            cls.server.wait(10)
-        cls.server.stdout.close()
+        cls.stop_ws_server(cls.server)
+        cls.stop_ws_server(cls.tls_server)
+        cls.certs_dir.cleanup()
 
     def expected(self, m):
         if m.startswith("b:"):
             return f"binary {len(m) - 2} {m[2:]}"
         return f"text {len(m)} {m}"
 
-    def judge(self, lines, deflate):
+    # OpenSSL's own allocation failing ends the handshake with eddy_strerror(EDDY_ETLS)
+    # (test_https's TLS_ERRORS).
+    TLS_STATUS = "TLS handshake or certificate verification failed"
+
+    def judge(self, lines, deflate, secure=False):
         """Why an exchange's lines are wrong, or None; and its outcome."""
         if not lines:
             return "nothing printed", None
@@ -554,7 +704,7 @@ class WsClientEachAllocationInTurn(unittest.TestCase):
             # eddy_strerror(EDDY_ENOMEM), then what eddy_websocket_connect_error_detail adds
             head = " ".join(last.split()[:2])
             status = last[len(head) + 1:].split(": ", 1)[0]
-            if status != "out of memory":
+            if status != "out of memory" and not (secure and status == self.TLS_STATUS):
                 return f"{last!r}: {status!r}, not out of memory", None
             return None, f"{head} {status}"
         if lines[0] != f"connected deflate={int(deflate)}":
@@ -578,19 +728,24 @@ class WsClientEachAllocationInTurn(unittest.TestCase):
             return f"close 1000 with only {len(got)} of {len(want)} echoes", None
         return None, f"{len(got)} echoes, close {code}"
 
-    def step_through(self, what, deflate):
+    def step_through(self, what, deflate, secure=False):
         url = f"ws://127.0.0.1:{self.port}/ws"
+        if secure:
+            url = f"wss://127.0.0.1:{self.tls_port}/ws"
         with tempfile.TemporaryDirectory() as d:
-            client = WsStepClient(url, deflate, os.path.join(d, "nth"))
+            client = WsStepClient(url, deflate, os.path.join(d, "nth"),
+                                  self.certs["ca.crt"] if secure else None)
             try:
                 def normal(when):
                     lines, _ = client.exchange(0)
                     self.assertIsNotNone(lines, f"{what}: no end {when}: {client.log()}")
-                    why, outcome = self.judge(lines, deflate)
+                    why, outcome = self.judge(lines, deflate, secure)
                     self.assertIsNone(why, f"{what} {when}: {lines}")
                     self.assertEqual(outcome, "all echoes, close 1000", f"{what} {when}")
 
+                # (wss: OpenSSL 3.0's first use of HKDF/HMAC happens here, with nothing failing.)
                 normal("before the failures")
+                fds = client.open_fds()
                 outcomes = {}
                 started = time.monotonic()
                 for n in range(1, self.MAX_STEPS + 1):
@@ -598,7 +753,7 @@ class WsClientEachAllocationInTurn(unittest.TestCase):
                     if lines is None:
                         self.fail(f"{what}: no end within 20 s with its allocation {n} failing: "
                                   + client.log())
-                    why, outcome = self.judge(lines, deflate)
+                    why, outcome = self.judge(lines, deflate, secure)
                     if why:
                         self.fail(f"{what}: {why}, with its allocation {n} failing: "
                                   f"{[l[:200] for l in lines]}")
@@ -609,6 +764,7 @@ class WsClientEachAllocationInTurn(unittest.TestCase):
                     self.fail(f"{what}: still allocating after {self.MAX_STEPS} steps")
                 self.assertGreater(n, 1, f"{what}: no allocation failed: nothing was tested")
                 normal("after the failures")
+                client.check_fds(self, what, fds)
                 print(f"\n  {what}: allocations 1..{n - 1} failed in turn "
                       f"({time.monotonic() - started:.1f} s); outcomes "
                       f"{sorted(outcomes.items())}", file=sys.stderr)
@@ -620,6 +776,9 @@ class WsClientEachAllocationInTurn(unittest.TestCase):
 
     def test_deflate(self):
         self.step_through("WebSocket client exchange, permessage-deflate", True)
+
+    def test_tls(self):
+        self.step_through("WebSocket client exchange over TLS (wss://)", False, secure=True)
 
 
 def main():
