@@ -181,8 +181,8 @@ typedef void (*eddy_periodic_fn)(eddy_periodic *periodic, void *userdata);
 EDDY_API eddy_periodic *eddy_periodic_new(eddy_loop *loop, double interval, eddy_periodic_fn cb,
                                           void *userdata, eddy_free_fn free_userdata);
 
-/* Starts the periodic callback; the first run is one interval from now. 0, EDDY_EINVAL or
- * EDDY_ENOMEM. */
+/* Starts the periodic callback; the first run is one interval from now. Returns 0, or
+ * EDDY_EINVAL for NULL (starting a timer cannot fail, not even out of memory). */
 EDDY_API int eddy_periodic_start(eddy_periodic *periodic);
 
 /* Stops it; start again later to resume. Safe inside its own callback. 0 or EDDY_EINVAL. */

@@ -309,10 +309,8 @@ void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
         return;
     }
     // The stream drops the head from its buffer after this callback: hand the socket to TLS
-    // on the next iteration (finish() stops this timer). timer_start does not throw: out of
-    // memory (the loop's timer heap could not grow) it is false and the timer never fires —
-    // the fetch waited, its tunnel open, until its connect timeout (or for ever without one).
-    if (!f->loop_->timer_start(&f->tunnel_timer_, Loop::now())) f->finish(EDDY_ENOMEM);
+    // on the next iteration (finish() stops this timer).
+    f->loop_->timer_start(&f->tunnel_timer_, Loop::now());
 }
 
 void Fetch::run_tunnel_tls(TimerNode *node) {

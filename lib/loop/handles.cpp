@@ -146,10 +146,10 @@ Periodic *Periodic::create(Loop *loop, double interval, eddy_periodic_fn cb, voi
     return p;
 }
 
-bool Periodic::start() {
-    if (running_) return true;
-    running_ = loop_->timer_start(&timer_, Loop::now() + interval_);  // false: out of memory
-    return running_;
+void Periodic::start() {
+    if (running_) return;
+    loop_->timer_start(&timer_, Loop::now() + interval_);
+    running_ = true;
 }
 
 void Periodic::stop() {

@@ -53,7 +53,7 @@ class Periodic : public LoopResource {
 public:
     static Periodic *create(Loop *loop, double interval, eddy_periodic_fn cb, void *userdata,
                             eddy_free_fn free_userdata);
-    bool start();  // false when out of memory (its timer could not be queued)
+    void start();
     void stop();
     bool running() const { return running_; }
     void destroy();

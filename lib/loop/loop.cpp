@@ -467,11 +467,7 @@ eddy_call_id Loop::call_at(double when, eddy_loop_fn cb, void *userdata,
         delete call;
         return 0;
     }
-    if (!timer_start(&call->timer, when)) {
-        calls_.erase(id);
-        delete call;
-        return 0;
-    }
+    timer_start(&call->timer, when);
     return id;
 }
 
@@ -501,16 +497,17 @@ int Loop::cancel(eddy_call_id id) {
     return 0;
 }
 
-bool Loop::timer_start(TimerNode *node, double deadline) noexcept {
+void Loop::timer_start(TimerNode *node, double deadline) noexcept {
     if (node->queued()) timers_.remove(node);
     node->deadline = deadline;
     node->seq = timer_seq_++;
-    if (!timers_.push(node)) {
-        log(LogLevel::error, "loop: out of memory for a timer; it will not fire");
-        return false;
+    if (!timers_.push(node) && !timer_overflow_logged_) {
+        timer_overflow_logged_ = true;  // once: it is logged under memory pressure
+        log(LogLevel::warning,
+            "loop: out of memory growing the timer heap; timers wait in a "
+            "slower list until it has room (they still fire)");
     }
     rearm_timer();
-    return true;
 }
 
 void Loop::timer_stop(TimerNode *node) {

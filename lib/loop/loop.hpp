@@ -103,9 +103,9 @@ public:
     // memory: fn will not run.
     bool post(void (*fn)(void *arg), void *arg) noexcept;
 
-    // Internal timers (node embedded in the owner). timer_start is false, with a log line,
-    // only when out of memory (see TimerHeap::push): the node is not queued then.
-    bool timer_start(TimerNode *node, double deadline) noexcept;
+    // Internal timers (node embedded in the owner). Starting one cannot fail: out of memory,
+    // it waits in the heap's overflow list and fires all the same (see TimerHeap).
+    void timer_start(TimerNode *node, double deadline) noexcept;
     void timer_stop(TimerNode *node);
 
     // Internal: run `task` later in this pass; a task queued while the deferred tasks run
@@ -176,6 +176,7 @@ private:
     bool ready_scheduled_ = false;
     TimerHeap timers_;
     uint64_t timer_seq_ = 0;
+    bool timer_overflow_logged_ = false;  // the timer heap could not grow, said once
     double timer_armed_for_ = -1;  // deadline timer_fd_ is armed for, or -1
     bool in_timers_ = false;
 #ifdef EDDY_FUZZ_CLOCK
