@@ -95,7 +95,7 @@ func (a *App) AddServer(addr string) *Server {
 }
 
 // Port returns the port the server listens on, once Start returned without an error (useful
-// with port 0); 0 before. Thread: any goroutine.
+// with port 0); 0 before. Thread: any goroutine that saw Start return (Start sets it).
 func (s *Server) Port() int { return s.port }
 
 // splitAddr parses "host:port" for listening (port 0 to 65535).

@@ -54,9 +54,9 @@ EDDY_API eddy_app *eddy_app_new(eddy_loop *loop);
  * write and finish. After its loop was freed, free it all the same. NULL does nothing. */
 EDDY_API void eddy_app_free(eddy_app *app);
 
-/* Returns the application's HTTP server (created on first use), for listening and for the
- * server options of eddy/http.h. Owned by the application. NULL when out of memory, or when
- * none was made before the loop was freed. */
+/* Returns the application's default HTTP server (created on first use; eddy_app_listen listens
+ * with it), for listening and for the server options of eddy/http.h. Owned by the application.
+ * NULL when out of memory, or when none was made before the loop was freed. */
 EDDY_API eddy_server *eddy_app_server(eddy_app *app);
 
 /* Makes one more HTTP server for the application (Tornado: another HTTPServer of the same
@@ -65,13 +65,14 @@ EDDY_API eddy_server *eddy_app_server(eddy_app *app);
  * server), or on two ports with different limits, proxies trusted or PROXY protocol. It starts
  * with the defaults of eddy_server_new (not the options of eddy_app_server's server), and
  * accepts the application's own methods (eddy_route_on) as that one does. Owned by the
- * application: freed, closing its connections, with it (never eddy_server_free it); each call
- * makes a new one. Returns NULL for a NULL app, when out of memory, or after the loop was freed.
- * Thread: the loop's. */
+ * application: freed, closing its connections, with it (never eddy_server_free it; one no
+ * longer needed is stopped with eddy_server_shutdown, and its memory goes with the
+ * application); each call makes a new one. Returns NULL for a NULL app, when out of memory, after
+ * the loop was freed, or while the application is being freed. Thread: the loop's. */
 EDDY_API eddy_server *eddy_app_add_server(eddy_app *app);
 
-/* Listens on `host`:`port` (see eddy_server_listen). Returns 0 or a negative EDDY_E* code
- * (EDDY_ESTATE once the loop was freed). */
+/* Listens on `host`:`port` with the default server (eddy_app_server; see eddy_server_listen).
+ * Returns 0 or a negative EDDY_E* code (EDDY_ESTATE once the loop was freed). */
 EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port);
 
 /* Adds a route for every host (the default host table). `pattern` is a PCRE2 regular

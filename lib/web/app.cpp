@@ -15,8 +15,12 @@ namespace eddy::web {
 App::~App() {
     if (loop_) loop_->remove_resource(this);
     // The servers first: closing their connections runs on_connection_close of live handlers
-    // while their routes still exist.
-    for (http::Server *s : servers_) delete s;
+    // while their routes still exist. Such a callback may ask for a server: it gets none.
+    tearing_down_ = true;
+    default_server_ = nullptr;
+    std::vector<http::Server *> servers;
+    servers.swap(servers_);
+    for (http::Server *s : servers) delete s;
     for (Handler *h = handlers_; h;) {
         Handler *next = h->next;
         h->route = nullptr;
@@ -58,7 +62,7 @@ void App::destroy() {
 }
 
 http::Server *App::add_server() {
-    if (!loop_) return nullptr;
+    if (!loop_ || tearing_down_) return nullptr;
     http::Server *s = http::Server::create(loop_, on_request, this, nullptr);
     if (!s) return nullptr;
     // The headers hop is only needed when some route streams its request bodies; without one,

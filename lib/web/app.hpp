@@ -102,6 +102,7 @@ private:
     std::vector<std::string> custom_methods_;
     Handler *handlers_ = nullptr;
     size_t streaming_routes_ = 0;
+    bool tearing_down_ = false;  // in ~App: no server is made any more
 };
 
 }  // namespace eddy::web

@@ -23,7 +23,8 @@ namespace {
 bool g_fail_allocations = false;  // operator new throws while set
 }
 
-// The replacements pair with each other (malloc and free); GCC cannot see that.
+// Every form of the replaceable allocation functions, so that each new and delete pair up
+// (malloc and free) under the sanitizers too; GCC cannot see that they match.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void *operator new(std::size_t n) {
@@ -31,8 +32,17 @@ void *operator new(std::size_t n) {
     if (void *p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
+void *operator new[](std::size_t n) { return operator new(n); }
+void *operator new(std::size_t n, const std::nothrow_t &) noexcept {
+    return g_fail_allocations ? nullptr : std::malloc(n ? n : 1);
+}
+void *operator new[](std::size_t n, const std::nothrow_t &t) noexcept { return operator new(n, t); }
 void operator delete(void *p) noexcept { std::free(p); }
+void operator delete[](void *p) noexcept { std::free(p); }
 void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void *p, std::size_t) noexcept { std::free(p); }
+void operator delete(void *p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void *p, const std::nothrow_t &) noexcept { std::free(p); }
 #pragma GCC diagnostic pop
 
 using eddy::TimerHeap;
@@ -179,13 +189,40 @@ void test_overflow_node_first_and_stopped(void **) {
     drain_and_check(heap, nodes, live);
 }
 
+// Far more nodes parked than the array held: once memory is back, the next start makes room
+// for all of them at once (no second allocation inside push, which must not throw).
+void test_many_parked_then_memory_back(void **) {
+    std::vector<TimerNode> nodes(600);
+    std::vector<bool> live(nodes.size(), true);
+    TimerHeap heap;
+    uint64_t seq = 0;
+    size_t parked = 0;
+    for (size_t i = 0; i < nodes.size(); i++) {
+        if (i == 17) g_fail_allocations = true;
+        nodes[i].deadline = static_cast<double>((i * 7919) % 600);
+        nodes[i].seq = seq++;
+        if (!heap.push(&nodes[i])) parked++;
+        if (i == nodes.size() - 2) g_fail_allocations = false;  // the last one finds memory
+    }
+    assert_true(parked > 400);
+    for (const TimerNode &n : nodes) assert_false(n.in_overflow());  // all moved in at once
+    drain_and_check(heap, nodes, live);
+}
+
+// Before each test: a failed assertion may have left allocations failing.
+int allocations_work(void **) {
+    g_fail_allocations = false;
+    return 0;
+}
+
 }  // namespace
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_order_and_stop),
-        cmocka_unit_test(test_starting_cannot_fail),
-        cmocka_unit_test(test_overflow_node_first_and_stopped),
+        cmocka_unit_test_setup(test_order_and_stop, allocations_work),
+        cmocka_unit_test_setup(test_starting_cannot_fail, allocations_work),
+        cmocka_unit_test_setup(test_overflow_node_first_and_stopped, allocations_work),
+        cmocka_unit_test_setup(test_many_parked_then_memory_back, allocations_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

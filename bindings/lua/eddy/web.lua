@@ -781,7 +781,9 @@ end
 -- connections. A listen that raises for an option changes none and makes no server: every
 -- option is checked first (see configure_server for what can still be refused while
 -- applying: a server whose certificate files are refused is used again by the next listen,
--- nothing having changed on it).
+-- nothing having changed on it). A listen refused later (out of memory while applying, an
+-- address that cannot be bound) leaves its configured server unused until the application
+-- is closed.
 function Application:listen(port, host, opts)
   local h = app_handle(self)
   local ok, err = pcall(check_server_options, opts)
@@ -790,7 +792,13 @@ function Application:listen(port, host, opts)
   -- one the first time and a new one afterwards.
   local server = self._unchanged_server
   if not server then
-    server = self._default_taken and core.eddy_app_add_server(h) or core.eddy_app_server(h)
+    -- (Not `a and b or c`: a nil from eddy_app_add_server would fall back to the default
+    -- server, already listening, and configure it with this listen's options.)
+    if self._default_taken then
+      server = core.eddy_app_add_server(h)
+    else
+      server = core.eddy_app_server(h)
+    end
     if not server then error("eddy: listen failed: no server (out of memory)", 2) end
     self._default_taken = true
     self._unchanged_server = server

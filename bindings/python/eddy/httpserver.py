@@ -269,6 +269,7 @@ class HTTPServer:
         """Listens on address:port (every address when address is None or ""; port 0 picks a
         free port, see .port). reuse_port sets SO_REUSEPORT; backlog is the accept queue.
         Raises OSError when the address cannot be bound."""
+        self._check_open()
         listen_flags = _ll.EDDY_LISTEN_REUSEPORT if reuse_port else 0
         if backlog == 128 and flags is None:
             rc = _ll.eddy_server_listen(self._server, address or None, int(port), listen_flags)
@@ -314,7 +315,17 @@ class HTTPServer:
             raise OSError("cannot bind %s:%s: %s" % (address or "*", port, _ll.eddy_strerror(fd)))
         return fd
 
+    def _check_open(self):
+        # The C server goes with its application: after Application.close() it is gone.
+        if self.application._app is None:
+            raise RuntimeError("HTTPServer: its application was closed")
+
     def _add_fd(self, fd):
+        if self.application._app is None:
+            import os
+
+            os.close(fd)  # eddy was to own it
+            self._check_open()
         rc = _ll.eddy_server_add_fd(self._server, fd)
         if rc < 0:
             import os

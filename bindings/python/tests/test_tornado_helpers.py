@@ -574,6 +574,33 @@ class ServerOptions(unittest.TestCase):
             https_request()
         self.assertEqual(request(thread.port, path="/ip"), (200, b"127.0.0.1 http"))
 
+    def test_serving_after_the_application_closed(self):
+        # The C server goes with its application: after close() an HTTPServer of it refuses
+        # to serve (RuntimeError) instead of using freed memory, and an fd given to it is closed.
+        def closed_app():
+            app = eddy.web.Application([(r"/", Scheme)])
+            box["server"] = eddy.httpserver.HTTPServer(app)
+            app.close()
+            for call in (lambda: box["server"].listen(0, "127.0.0.1"),
+                         lambda: box["server"].add_socket(box["fd"])):
+                try:
+                    call()
+                    box.setdefault("results", []).append("served")
+                except RuntimeError as e:
+                    box.setdefault("results", []).append(str(e))
+            try:
+                os.fstat(box["fd"])
+                box["fd_closed"] = False
+            except OSError:
+                box["fd_closed"] = True
+            return eddy.web.Application([(r"/", Scheme)])
+
+        box = {"fd": socket.socket().detach()}
+        thread = support.ServerThread(closed_app)
+        self.addCleanup(thread.stop)
+        self.assertEqual(box["results"], ["HTTPServer: its application was closed"] * 2)
+        self.assertTrue(box["fd_closed"])  # by add_socket
+
     def raw_get(self, port):
         conn = self.raw(port)
         conn.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
