@@ -22,6 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
+from tunnel import relay  # noqa: E402
 
 FETCH = SERVER = API_SERVER = None
 # Debian puts nginx in /usr/sbin, which is not on every user's PATH.
@@ -214,7 +215,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             upstream = socket.create_connection((host, int(port)), timeout=20)
             self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             self.wfile.flush()
-            self.pipe(upstream)
+            relay(self.connection, upstream)
         else:
             m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
             upstream = socket.create_connection((m.group(1), int(m.group(2))), timeout=20)
@@ -229,26 +230,6 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             data = data.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
             self.wfile.write(data)
             upstream.close()
-
-    def pipe(self, upstream):
-        def copy(src, dst):
-            try:
-                while True:
-                    d = src.recv(65536)
-                    if not d:
-                        break
-                    dst.sendall(d)
-            except OSError:
-                pass
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-        t = threading.Thread(target=copy, args=(upstream, self.connection), daemon=True)
-        t.start()
-        copy(self.connection, upstream)
-        t.join(20)
-        upstream.close()
 
 
 class RawServer:

@@ -156,6 +156,19 @@ static void client_connected(eddy_ws *ws, int status, void *ud) {
     }
 }
 
+/* wss:// against the test CA in WS_TEST_CAFILE (test_wss.py, the stepped client); without it
+ * the system's CAs are used. 0 (and a line saying why) when the file cannot be used. */
+static int use_test_ca(eddy_ws_options *o) {
+    const char *cafile = getenv("WS_TEST_CAFILE");
+    if (!cafile) return 1;
+    eddy_tls_context *tls = eddy_tls_context_new_client();
+    int ok = tls && eddy_tls_context_load_ca_file(tls, cafile) == 0 &&
+             eddy_ws_options_set_tls(o, tls) == 0;
+    if (!ok) printf("bad CA file %s\n", cafile);
+    eddy_tls_context_free(tls); /* the options keep their own reference */
+    return ok;
+}
+
 static int run_client(const char *url, int deflate, char **messages, int count) {
     eddy_loop *loop = eddy_loop_new();
     struct client c = {loop, count, 0, messages, count, 0};
@@ -165,19 +178,10 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
     const char *timeout = getenv("WS_TEST_CONNECT_TIMEOUT");
     eddy_ws_options_set_connect_timeout(o, timeout ? atof(timeout) : 10);
     eddy_ws_options_set_on_refused(o, client_refused);
-    /* wss:// against the test CA (test_wss.py); without it the system's CAs are used. */
-    const char *cafile = getenv("WS_TEST_CAFILE");
-    if (cafile) {
-        eddy_tls_context *tls = eddy_tls_context_new_client();
-        if (!tls || eddy_tls_context_load_ca_file(tls, cafile) != 0 ||
-            eddy_ws_options_set_tls(o, tls) != 0) {
-            printf("bad CA file %s\n", cafile);
-            eddy_tls_context_free(tls);
-            eddy_ws_options_free(o);
-            eddy_loop_free(loop);
-            return 1;
-        }
-        eddy_tls_context_free(tls); /* the options keep their own reference */
+    if (!use_test_ca(o)) {
+        eddy_ws_options_free(o);
+        eddy_loop_free(loop);
+        return 1;
     }
     int rc = eddy_websocket_connect(loop, url, EDDY_NTS, o, client_connected, client_message,
                                     client_close, &c, NULL);
@@ -207,17 +211,7 @@ static int run_client_steps(const char *url, int deflate, char **messages, int c
     if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_connect_timeout(o, 5);
     eddy_ws_options_set_close_timeout(o, 2);
-    /* wss:// against the test CA, as in --connect; made before any exchange (not stepped). */
-    const char *cafile = getenv("WS_TEST_CAFILE");
-    if (cafile) {
-        eddy_tls_context *tls = eddy_tls_context_new_client();
-        if (!tls || eddy_tls_context_load_ca_file(tls, cafile) != 0 ||
-            eddy_ws_options_set_tls(o, tls) != 0) {
-            printf("bad CA file %s\n", cafile);
-            return 1;
-        }
-        eddy_tls_context_free(tls); /* the options keep their own reference */
-    }
+    if (!use_test_ca(o)) return 1; /* made before any exchange (not stepped) */
     printf("ready\n");
     fflush(stdout);
     char line[64];

@@ -42,6 +42,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from tunnel import relay  # noqa: E402
+
+import proc_fds  # noqa: E402 (beside this file)
 
 ARGS = None
 EVERY = ("50", "400")
@@ -172,7 +175,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
                 host, port = target.rsplit(":", 1)
                 upstream = socket.create_connection((host, int(port)), timeout=20)
                 self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                self.tunnel(upstream)
+                relay(self.connection, upstream)
                 return
             m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
             with socket.create_connection((m.group(1), int(m.group(2))), timeout=20) as upstream:
@@ -185,23 +188,6 @@ class ProxyHandler(socketserver.StreamRequestHandler):
                 while chunk := upstream.recv(65536):
                     data += chunk
             self.wfile.write(data)
-
-    def tunnel(self, upstream):
-        def copy(src, dst):
-            try:
-                while d := src.recv(65536):
-                    dst.sendall(d)
-            except OSError:
-                pass
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-        t = threading.Thread(target=copy, args=(upstream, self.connection), daemon=True)
-        t.start()
-        copy(self.connection, upstream)
-        t.join(20)
-        upstream.close()
 
 
 def fnv1a(data):
@@ -327,17 +313,7 @@ class SteppedProcess:
 
     def open_fds(self, names=False):
         """How many descriptors the process has open (their targets with `names`)."""
-        d = f"/proc/{self.proc.pid}/fd"
-        fds = os.listdir(d)
-        if not names:
-            return len(fds)
-        out = []
-        for fd in fds:
-            try:
-                out.append(os.readlink(os.path.join(d, fd)))
-            except OSError:
-                pass
-        return sorted(out)
+        return proc_fds.open_fds(self.proc.pid, names)
 
     def check_fds(self, test, what, before):
         """Nothing a failure interrupted holds on to a descriptor: no more open than `before`

@@ -31,6 +31,8 @@ import zlib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import ws_wire  # noqa: E402
 
+import proc_fds  # noqa: E402 (beside this file)
+
 ARGS = None
 LOAD_SECONDS = 3.0
 EVERY = ("50", "400")  # a failure every ~50 allocations (most requests hit one), every ~400
@@ -492,17 +494,7 @@ class EachAllocationInTurn(unittest.TestCase):
     @staticmethod
     def open_fds(server, names=False):
         """How many descriptors the server has open (their targets with `names`)."""
-        d = f"/proc/{server.proc.pid}/fd"
-        fds = os.listdir(d)
-        if not names:
-            return len(fds)
-        out = []
-        for fd in fds:
-            try:
-                out.append(os.readlink(os.path.join(d, fd)))
-            except OSError:
-                pass
-        return sorted(out)
+        return proc_fds.open_fds(server.proc.pid, names)
 
     def step_through(self, binary, args, exchanges, port_args=("--port", "0"), max_steps=None):
         """Fails each allocation of each exchange in turn. An exchange is (name, function of
