@@ -87,7 +87,7 @@ class ServerProcess:
             self.proc.wait()
             return "hung (killed)", self.stderr()
         self.proc.stdout.close()
-        err = self.stderr()
+        err = self.stderr_text = self.stderr()
         self.stderr_file.close()
         return code, err
 
@@ -1455,6 +1455,28 @@ class SecondServerTest(WebTestCase):
             if m:
                 cls.second = int(m.group(1))
         assert cls.second != cls.port, cls.server.lines
+
+    @classmethod
+    def tearDownClass(cls):
+        # A long poll still open when the app is freed: its on_connection_close runs while the
+        # app closes its servers, and asks for one more server (web_test_app logs the answer).
+        raw = Raw(cls.port)
+        raw.send(req_bytes("GET", "/longpoll"))
+        deadline = time.monotonic() + HANG_GUARD
+        while time.monotonic() < deadline:
+            c = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=15)
+            c.request("GET", "/stats")
+            started = json.loads(c.getresponse().read())["lp_started"]
+            c.close()
+            if started:
+                break
+            time.sleep(0.02)
+        try:
+            super().tearDownClass()  # also fails on a sanitizer report
+        finally:
+            raw.close()
+        err = getattr(cls.server, "stderr_text", "")
+        assert "while freed: eddy_app_add_server refused" in err, err[-2000:]
 
     def on_second(self, method, url, body=None, headers=None):
         c = http.client.HTTPConnection("127.0.0.1", self.second, timeout=15)

@@ -69,6 +69,7 @@
 static struct {
     eddy_loop *loop;
     eddy_app *app;
+    int freeing_app; /* set just before eddy_app_free at exit */
     char *log[LOG_MAX];
     size_t log_len;
     /* setup return codes */
@@ -327,6 +328,12 @@ static void longpoll_close(eddy_handler *h, void *ud) {
     (void)ud;
     g.lp_close_cb++;
     g.lp_finished_in_close = eddy_handler_finished(h);
+    if (g.freeing_app) { /* the app closes its servers: it makes no new one meanwhile */
+        fprintf(stderr, "while freed: eddy_app_add_server %s\n",
+                eddy_app_add_server(eddy_handler_app(h)) ? "made one" : "refused");
+        eddy_handler_finish(h); /* detached: released once finished (the loop runs no more) */
+        return;
+    }
     eddy_loop_call_later(g.loop, 0.05, longpoll_after_close, h, NULL);
 }
 
@@ -1092,6 +1099,7 @@ int main(int argc, char **argv) {
     rc = eddy_loop_run(g.loop);
     eddy_signal_free(sigint);
     eddy_signal_free(sigterm);
+    g.freeing_app = 1;
     eddy_app_free(g.app);
     eddy_loop_free(g.loop);
     for (size_t i = 0; i < g.log_len; i++) free(g.log[i]);
