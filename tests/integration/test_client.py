@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
-from tunnel import relay  # noqa: E402
+from tunnel import serve_connect  # noqa: E402
 
 FETCH = SERVER = API_SERVER = None
 # Debian puts nginx in /usr/sbin, which is not on every user's PATH.
@@ -211,11 +211,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         self.server.heads.append((line.strip(), b"".join(head).decode()))
         method, target, _ = line.split(" ", 2)
         if method == "CONNECT":
-            host, port = target.rsplit(":", 1)
-            upstream = socket.create_connection((host, int(port)), timeout=20)
-            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            self.wfile.flush()
-            relay(self.connection, upstream)
+            serve_connect(self, target)
         else:
             m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
             upstream = socket.create_connection((m.group(1), int(m.group(2))), timeout=20)

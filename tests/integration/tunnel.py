@@ -1,4 +1,4 @@
-"""A CONNECT tunnel's two-way copy, for the small test proxies (test_client.py, test_oom_client.py)."""
+"""A CONNECT tunnel for the small test proxies (test_client.py, test_oom_client.py)."""
 import socket
 import threading
 
@@ -24,3 +24,13 @@ def relay(client, upstream):
     copy(client, upstream)
     t.join(20)
     upstream.close()
+
+
+def serve_connect(handler, target):
+    """Answers a CONNECT to `target` ("host:port") on a socketserver StreamRequestHandler:
+    connects upstream, says 200, relays until both sides end."""
+    host, port = target.rsplit(":", 1)
+    upstream = socket.create_connection((host, int(port)), timeout=20)
+    handler.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    handler.wfile.flush()
+    relay(handler.connection, upstream)

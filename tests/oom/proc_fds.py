@@ -1,5 +1,6 @@
 """Open descriptors of a running process, from /proc (the out-of-memory tests' leak check)."""
 import os
+import time
 
 
 def open_fds(pid, names=False):
@@ -15,3 +16,12 @@ def open_fds(pid, names=False):
         except OSError:
             pass
     return sorted(out)
+
+
+def open_fds_settled(pid, before, seconds=5):
+    """open_fds(pid) once it is back to `before` or `seconds` went by: the closes a process's
+    loop makes after its last answer take a moment."""
+    deadline = time.monotonic() + seconds
+    while open_fds(pid) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return open_fds(pid)

@@ -42,7 +42,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from tunnel import relay  # noqa: E402
+from tunnel import serve_connect  # noqa: E402
 
 import proc_fds  # noqa: E402 (beside this file)
 
@@ -172,10 +172,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             method, target, _ = line.split(" ", 2)
             self.server.seen.append(f"{method} {target}")
             if method == "CONNECT":
-                host, port = target.rsplit(":", 1)
-                upstream = socket.create_connection((host, int(port)), timeout=20)
-                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                relay(self.connection, upstream)
+                serve_connect(self, target)
                 return
             m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
             with socket.create_connection((m.group(1), int(m.group(2))), timeout=20) as upstream:
@@ -318,11 +315,9 @@ class SteppedProcess:
     def check_fds(self, test, what, before):
         """Nothing a failure interrupted holds on to a descriptor: no more open than `before`
         (a little while given for closes the loop makes after the last line)."""
-        deadline = time.monotonic() + 5
-        while self.open_fds() > before and time.monotonic() < deadline:
-            time.sleep(0.05)
-        test.assertLessEqual(self.open_fds(), before, f"{what}: descriptors left open by the "
-                             f"failures: {self.open_fds(names=True)}")
+        test.assertLessEqual(proc_fds.open_fds_settled(self.proc.pid, before), before,
+                             f"{what}: descriptors left open by the failures: "
+                             f"{self.open_fds(names=True)}")
 
     def next_step(self, nth):
         """Starts the next exchange with its allocation `nth` failing (0: none)."""

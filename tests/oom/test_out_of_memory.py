@@ -535,10 +535,7 @@ class EachAllocationInTurn(unittest.TestCase):
                     # Memory is back: the same exchange goes as it went before.
                     self.assertEqual(exchange(server.port), before, f"{what} after the failures")
                     # Nothing a failure interrupted holds on to its connection.
-                    deadline = time.monotonic() + 5
-                    while self.open_fds(server) > fds and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                    self.assertLessEqual(self.open_fds(server), fds,
+                    self.assertLessEqual(proc_fds.open_fds_settled(server.proc.pid, fds), fds,
                                          f"{what}: connections left open by the failures: "
                                          f"{self.open_fds(server, names=True)}")
                     print(f"\n  {what}: allocations 1..{n - 1} failed in turn "
