@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
-from tunnel import serve_connect  # noqa: E402
+from tunnel import read_head, serve_connect  # noqa: E402
 
 FETCH = SERVER = API_SERVER = None
 # Debian puts nginx in /usr/sbin, which is not on every user's PATH.
@@ -200,13 +200,7 @@ class ConnectProxy(socketserver.ThreadingTCPServer):
 class ProxyHandler(socketserver.StreamRequestHandler):
     def handle(self):
         self.connection.settimeout(20)
-        line = self.rfile.readline().decode()
-        head = []
-        while True:
-            h = self.rfile.readline()
-            if h in (b"\r\n", b""):
-                break
-            head.append(h)
+        line, head = read_head(self.rfile)
         self.server.seen.append(line.strip())
         self.server.heads.append((line.strip(), b"".join(head).decode()))
         method, target, _ = line.split(" ", 2)

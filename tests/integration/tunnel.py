@@ -1,4 +1,5 @@
-"""A CONNECT tunnel for the small test proxies (test_client.py, test_oom_client.py)."""
+"""Request heads and CONNECT tunnels for the small test proxies (test_client.py,
+test_oom_client.py)."""
 import socket
 import threading
 
@@ -34,3 +35,16 @@ def serve_connect(handler, target):
     handler.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
     handler.wfile.flush()
     relay(handler.connection, upstream)
+
+
+def read_head(rfile):
+    """(request line, [field lines as bytes]) from a proxy's client; an empty line when the
+    client closed first (a line without CRLF: cut short)."""
+    line = rfile.readline().decode()
+    head = []
+    while line:
+        h = rfile.readline()
+        if h in (b"\r\n", b""):
+            break
+        head.append(h)
+    return line, head

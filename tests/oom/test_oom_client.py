@@ -42,7 +42,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from tunnel import serve_connect  # noqa: E402
+from tunnel import read_head, serve_connect  # noqa: E402
 
 import proc_fds  # noqa: E402 (beside this file)
 
@@ -160,13 +160,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
     def handle(self):
         self.connection.settimeout(20)
         while True:
-            line = self.rfile.readline().decode()
-            head = []
-            while line:
-                h = self.rfile.readline()
-                if h in (b"\r\n", b""):
-                    break
-                head.append(h)
+            line, head = read_head(self.rfile)
             if not line.endswith("\r\n"):
                 return  # closed (a fetch cut short leaves an incomplete head)
             method, target, _ = line.split(" ", 2)
