@@ -3,6 +3,8 @@
  * Every line a client sends comes back to it. Run it and try:
  *     ./tcp_echo --port 8888 &
  *     printf 'hello\nworld\n' | nc -q1 127.0.0.1 8888
+ * With --certfile F --keyfile K it speaks TLS (Tornado's TCPServer(ssl_options=...)):
+ *     openssl s_client -quiet -connect 127.0.0.1:8888
  * Stop it with Ctrl-C (SIGINT) or SIGTERM.
  */
 #include <eddy/eddy.h>
@@ -49,14 +51,30 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 }
 
 int main(int argc, char **argv) {
-    const char *address = "127.0.0.1";
+    const char *address = "127.0.0.1", *certfile = NULL, *keyfile = NULL;
     int port = 8888;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--address") == 0) address = argv[i + 1];
+        else if (strcmp(argv[i], "--certfile") == 0)
+            certfile = argv[i + 1];
+        else if (strcmp(argv[i], "--keyfile") == 0)
+            keyfile = argv[i + 1];
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_listener *listener = eddy_listener_new(loop, on_accept, NULL, NULL);
+    if (certfile) {
+        eddy_tls_context *tls = eddy_tls_context_new_server();
+        int tls_rc =
+            tls ? eddy_tls_context_load_cert_file(tls, certfile, keyfile ? keyfile : certfile)
+                : EDDY_ENOMEM;
+        if (tls_rc == 0) tls_rc = eddy_listener_set_tls(listener, tls);
+        eddy_tls_context_free(tls); /* the listener keeps its own reference */
+        if (tls_rc != 0) {
+            fprintf(stderr, "cannot serve TLS with %s: %s\n", certfile, eddy_strerror(tls_rc));
+            return 1;
+        }
+    }
     int rc = eddy_listener_bind(listener, address, port, 0, 0);
     if (rc != 0) {
         fprintf(stderr, "cannot listen on %s:%d: %s\n", address, port, eddy_strerror(rc));
@@ -64,7 +82,8 @@ int main(int argc, char **argv) {
     }
     eddy_signal *sigint = eddy_signal_new(loop, SIGINT, on_signal, loop, NULL);
     eddy_signal *sigterm = eddy_signal_new(loop, SIGTERM, on_signal, loop, NULL);
-    printf("tcp_echo listening on %s:%d\n", address, eddy_listener_port(listener));
+    printf("tcp_echo listening on %s:%d%s\n", address, eddy_listener_port(listener),
+           certfile ? " (TLS)" : "");
     fflush(stdout);
     eddy_loop_run(loop);
     eddy_signal_free(sigint);

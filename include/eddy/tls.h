@@ -124,6 +124,17 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
  * server expects PROXY protocol headers: not combined with TLS yet). */
 EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx);
 
+/* Serves TLS on a raw TCP listener (Tornado's TCPServer(ssl_options=...)): every connection
+ * `listener` accepts from now on is a server TLS stream with `ctx` (eddy_stream_is_tls() is 1).
+ * The accept callback gets the stream at once; its handshake is under way, and reads and writes
+ * issued before it completes wait for it. A failed or timed-out handshake (the context's
+ * handshake timeout) is logged and closes the stream with EDDY_ETLS or EDDY_ETIMEDOUT, which its
+ * close callback reports. The listener keeps its own reference to `ctx` (free yours when you
+ * like); NULL serves plain TCP again. Connections already accepted keep what they had.
+ * Returns 0, or EDDY_EINVAL (NULL listener; `ctx` not a server context with a certificate and
+ * its matching key). Thread: the listener's loop. */
+EDDY_API int eddy_listener_set_tls(eddy_listener *listener, eddy_tls_context *ctx);
+
 /* Connects like eddy_connect() and then performs a TLS handshake with `ctx` (a client context;
  * the connection keeps a reference). `server_name` (NULL: `host`) is sent as SNI (unless it is
  * an IP address) and checked against the certificate when the context verifies. `cb` gets the

@@ -10,6 +10,7 @@
 #include "net/connect.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
+#include "tls/tls_stream.hpp"
 #include "util/log.hpp"
 #include "util/no_throw.hpp"
 
@@ -21,8 +22,10 @@ Listener *Lst(eddy_listener *l) { return reinterpret_cast<Listener *>(l); }
 const Listener *Lst(const eddy_listener *l) { return reinterpret_cast<const Listener *>(l); }
 
 void accept_trampoline(Listener *l, int fd, const sockaddr *peer, socklen_t, void *) {
-    eddy::Stream *stream = eddy::no_throw(
-        "accept", nullptr, [&] { return eddy::Stream::create(l->loop_for_capi(), fd); });
+    eddy::Stream *stream = eddy::no_throw("accept", nullptr, [&]() -> eddy::Stream * {
+        if (l->c_tls) return eddy::tls::TlsStream::create_server(l->loop_for_capi(), fd, l->c_tls);
+        return eddy::Stream::create(l->loop_for_capi(), fd);
+    });
     if (!stream) {
         eddy::log(eddy::LogLevel::error, "accept: out of memory, dropping a connection");
         ::close(fd);

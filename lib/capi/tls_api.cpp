@@ -10,6 +10,7 @@
 #include "http/request.hpp"
 #include "http/server.hpp"
 #include "net/connect.hpp"
+#include "net/listener.hpp"
 #include "stream/stream.hpp"
 #include "tls/context.hpp"
 #include "tls/tls_stream.hpp"
@@ -44,6 +45,17 @@ int copy_certificate(X509 *cert, unsigned char *buf, size_t *len) {
     if (!buf || cap < static_cast<size_t>(need)) return EDDY_ETOOBIG;
     unsigned char *p = buf;
     return i2d_X509(cert, &p) == need ? 0 : EDDY_ENOMEM;
+}
+
+// A server context with a certificate and the key that goes with it (a failed key load leaves
+// the first without the second, and every handshake would then fail).
+bool serving_context(eddy_tls_context *ctx) {
+    SSL_CTX *ssl_ctx = Ctx(ctx)->ssl_ctx();
+    if (Ctx(ctx)->is_server() && SSL_CTX_get0_certificate(ssl_ctx) &&
+        SSL_CTX_check_private_key(ssl_ctx) == 1)
+        return true;
+    ERR_clear_error();
+    return false;
 }
 
 struct TlsConnectRequest {
@@ -164,17 +176,16 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
 EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx) {
     if (!server) return EDDY_EINVAL;
     if (ctx) {
-        // A certificate, and the key that goes with it (a failed key load leaves the first
-        // without the second, and every handshake would then fail).
-        SSL_CTX *ssl_ctx = Ctx(ctx)->ssl_ctx();
-        if (!Ctx(ctx)->is_server() || !SSL_CTX_get0_certificate(ssl_ctx) ||
-            SSL_CTX_check_private_key(ssl_ctx) != 1) {
-            ERR_clear_error();
-            return EDDY_EINVAL;
-        }
+        if (!serving_context(ctx)) return EDDY_EINVAL;
         if (eddy::http::Server::from_c(server)->options.proxy_protocol) return EDDY_ENOTSUP;
     }
     eddy::http::Server::from_c(server)->set_tls(ctx ? Ctx(ctx) : nullptr);
+    return 0;
+}
+
+EDDY_API int eddy_listener_set_tls(eddy_listener *listener, eddy_tls_context *ctx) {
+    if (!listener || (ctx && !serving_context(ctx))) return EDDY_EINVAL;
+    reinterpret_cast<eddy::Listener *>(listener)->set_c_tls(ctx ? Ctx(ctx) : nullptr);
     return 0;
 }
 

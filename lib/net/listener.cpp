@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 
+#include "tls/context.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
 
@@ -34,6 +35,13 @@ Listener::~Listener() {
         loop_->remove_resource(this);
     }
     if (c_free_userdata) c_free_userdata(c_userdata);
+    set_c_tls(nullptr);
+}
+
+void Listener::set_c_tls(tls::Context *ctx) {
+    if (ctx) ctx->ref();
+    if (c_tls) c_tls->unref();
+    c_tls = ctx;
 }
 
 void Listener::on_loop_free() {

@@ -13,6 +13,10 @@
 
 namespace eddy {
 
+namespace tls {
+class Context;
+}
+
 class Listener : public LoopResource {
 public:
     // Takes ownership of `fd` (non-blocking, close-on-exec). `peer` is valid during the call.
@@ -45,6 +49,9 @@ public:
     void *c_userdata = nullptr;
     eddy_free_fn c_free_userdata = nullptr;
     eddy_accept_fn c_accept_cb = nullptr;
+    // eddy_listener_set_tls: accepted connections become server TLS streams (a reference held).
+    tls::Context *c_tls = nullptr;
+    void set_c_tls(tls::Context *ctx);
 
 private:
     struct Socket {

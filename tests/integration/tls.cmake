@@ -12,3 +12,11 @@ add_test(NAME tls_server
                  --server $<TARGET_FILE:tls_server> --connect $<TARGET_FILE:tls_connect_tool>
                  --keyupdate $<TARGET_FILE:tls_keyupdate_tool>)
 set_tests_properties(tls_server PROPERTIES TIMEOUT 120)
+
+# TLS on a raw TCP listener (eddy_listener_set_tls): examples/tcp_echo with a certificate.
+if(TARGET tcp_echo)
+  add_test(NAME tls_listener
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_tls_listener.py
+                   --tcp-echo $<TARGET_FILE:tcp_echo>)
+  set_tests_properties(tls_listener PROPERTIES TIMEOUT 120)
+endif()

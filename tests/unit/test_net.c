@@ -104,6 +104,31 @@ static void echo_roundtrip(eddy_loop *loop, int fd, const char *line) {
     assert_memory_equal(buf, line, len);
 }
 
+/* ---- TLS on a listener: what eddy_listener_set_tls refuses ------------------------------------
+ */
+
+static void test_listener_set_tls_refusals(void **state) {
+    (void)state;
+    server_ctx ctx;
+    server_init(&ctx);
+    eddy_tls_context *client = eddy_tls_context_new_client();
+    eddy_tls_context *no_cert = eddy_tls_context_new_server();
+    assert_non_null(client);
+    assert_non_null(no_cert);
+    assert_int_equal(eddy_listener_set_tls(NULL, NULL), EDDY_EINVAL);
+    assert_int_equal(eddy_listener_set_tls(ctx.listener, client), EDDY_EINVAL);
+    assert_int_equal(eddy_listener_set_tls(ctx.listener, no_cert), EDDY_EINVAL);
+    assert_int_equal(eddy_listener_set_tls(ctx.listener, NULL), 0); /* plain TCP: always fine */
+    eddy_tls_context_free(client);
+    eddy_tls_context_free(no_cert);
+    /* Still plain TCP after the refusals: a line comes back unencrypted. */
+    assert_int_equal(eddy_listener_bind(ctx.listener, "127.0.0.1", 0, 0, 0), 0);
+    int fd = tcp_connect_v4(eddy_listener_port(ctx.listener));
+    echo_roundtrip(ctx.loop, fd, "plain\n");
+    close(fd);
+    server_done(&ctx);
+}
+
 /* ---- listener basics ---------------------------------------------------------------------- */
 
 static void test_listener_ipv4_port0(void **state) {
@@ -924,6 +949,7 @@ int main(void) {
         cmocka_unit_test(test_listener_stop_free_in_accept),
         cmocka_unit_test(test_echo_many_clients),
         cmocka_unit_test(test_connect_success),
+        cmocka_unit_test(test_listener_set_tls_refusals),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_connect_loop_freed),
