@@ -164,9 +164,10 @@ EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip);
  * complete within the header timeout is closed with a log line. Off (the default): a PROXY
  * header is not recognized and gets 400 like any malformed request. Only turn it on behind a
  * proxy that always sends it: anyone who can reach the port can claim any address.
- * Affects connections accepted afterwards. Not combined with TLS on the same server yet: with
- * eddy_server_set_tls in effect, turning it on returns EDDY_ENOTSUP (terminate TLS in the proxy,
- * or use a plain-HTTP server behind it). Returns 0, EDDY_EINVAL or EDDY_ENOTSUP. */
+ * With eddy_server_set_tls the header comes first, then the TLS handshake (a proxy passing TLS
+ * through, as HAProxy's `mode tcp` with send-proxy, or nginx's stream module with
+ * proxy_protocol); only the header's bytes are read before the handshake starts.
+ * Affects connections accepted afterwards. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_server_set_proxy_protocol(eddy_server *server, int on);
 /* Non-zero: gzip request bodies (Content-Encoding: gzip) are decoded before the callback
  * (the header is renamed X-Consumed-Content-Encoding). Off: such bodies pass through as is. */

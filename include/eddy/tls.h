@@ -120,8 +120,8 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
  * failures (including plain HTTP sent to the port) are logged and close only that connection;
  * so is a peer that floods post-handshake messages (TLS 1.3 KeyUpdates, renegotiation
  * attempts: 32 at once, then one per 10 s). Returns 0, EDDY_EINVAL (not a server context, or
- * no certificate with its matching key loaded), EDDY_ENOTSUP (the
- * server expects PROXY protocol headers: not combined with TLS yet). */
+ * no certificate with its matching key loaded). With eddy_server_set_proxy_protocol on, each
+ * connection's PROXY header is read before its handshake. */
 EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx);
 
 /* Serves TLS on a raw TCP listener (Tornado's TCPServer(ssl_options=...)): every connection

@@ -7,9 +7,6 @@ using eddy::http::Server;
 
 EDDY_API int eddy_server_set_proxy_protocol(eddy_server *server, int on) {
     if (!server) return EDDY_EINVAL;
-    // The PROXY header precedes the TLS ClientHello on the wire; the handshake reader works on
-    // the (TLS) stream, so the two are not combined yet (see eddy_server_set_tls).
-    if (on && Server::from_c(server)->has_tls()) return EDDY_ENOTSUP;
     Server::from_c(server)->options.proxy_protocol = on != 0;
     return 0;
 }

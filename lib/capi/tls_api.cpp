@@ -177,7 +177,6 @@ EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx) {
     if (!server) return EDDY_EINVAL;
     if (ctx) {
         if (!serving_context(ctx)) return EDDY_EINVAL;
-        if (eddy::http::Server::from_c(server)->options.proxy_protocol) return EDDY_ENOTSUP;
     }
     eddy::http::Server::from_c(server)->set_tls(ctx ? Ctx(ctx) : nullptr);
     return 0;

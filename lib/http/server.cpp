@@ -186,30 +186,43 @@ bool Server::reclaim_idle_connection() {
     return true;
 }
 
+Stream *Server::make_stream(int fd) {
+    Stream *stream = no_throw("http: new connection", nullptr, [&]() -> Stream * {
+        if (tls_) return tls::TlsStream::create_server(loop_, fd, tls_);
+        return Stream::create(loop_, fd);
+    });
+    if (!stream) {
+        log(LogLevel::error, "http: out of memory: dropping a new connection");
+        ::close(fd);
+    }
+    return stream;
+}
+
 int Server::add_connection(int fd, std::string_view peer_ip, int peer_port) {
     if (!loop_) return EDDY_ESTATE;  // its loop was freed
     if (shutting_down_) return EDDY_ESTATE;  // it takes no new connections, as with listen
-    Stream *stream = tls_ ? tls::TlsStream::create_server(loop_, fd, tls_) : Stream::create(loop_, fd);
-    if (!stream) {
-        ::close(fd);  // taken from here on: the caller (accept, say) has let go of it
-        return EDDY_ENOMEM;
-    }
     if (options.proxy_protocol) {
+        // The header is read off the socket first; the stream (plain or TLS) comes after it.
         // (Out of memory, the constructor's copies throw, with new(nothrow) as without.)
         ProxyHandshake *h = no_throw("http: new connection", nullptr, [&] {
-            return new ProxyHandshake(this, stream, std::string(peer_ip), peer_port);
+            return new ProxyHandshake(this, fd, std::string(peer_ip), peer_port);
         });
         if (!h) {
-            stream->close();
+            ::close(fd);  // taken from here on: the caller (accept, say) has let go of it
+            return EDDY_ENOMEM;
+        }
+        if (!h->start()) {
+            delete h;  // closes the fd
             return EDDY_ENOMEM;
         }
         h->next = handshakes_;
         if (handshakes_) handshakes_->prev = h;
         handshakes_ = h;
         connection_count_++;
-        h->start();
         return 0;
     }
+    Stream *stream = make_stream(fd);  // taken from here on, as above
+    if (!stream) return EDDY_ENOMEM;
     return start_connection(stream, peer_ip, peer_port);
 }
 

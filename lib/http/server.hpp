@@ -106,6 +106,9 @@ public:
     int listen_unix(const char *path);
     int add_listening_fd(int fd);
     int add_connection(int fd, std::string_view peer_ip, int peer_port);
+    // The stream of a new connection on `fd` (TLS when the server serves it); nullptr (the fd
+    // closed, a log line) when out of memory.
+    Stream *make_stream(int fd);
     // Serves HTTP on `stream` (the PROXY handshake calls it once the header was read;
     // `request_waiting`: bytes came after the header).
     int start_connection(Stream *stream, std::string_view peer_ip, int peer_port,

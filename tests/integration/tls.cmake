@@ -20,3 +20,9 @@ if(TARGET tcp_echo)
                    --tcp-echo $<TARGET_FILE:tcp_echo>)
   set_tests_properties(tls_listener PROPERTIES TIMEOUT 120)
 endif()
+
+# The PROXY protocol in front of TLS: the header, then the handshake, on one socket.
+add_test(NAME tls_proxy_protocol
+         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_tls_proxy_protocol.py
+                 --server $<TARGET_FILE:tls_server>)
+set_tests_properties(tls_proxy_protocol PROPERTIES TIMEOUT 120)

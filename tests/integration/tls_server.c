@@ -2,13 +2,14 @@
  *
  *   tls_server --cert C --key K [--mem] [--ca CA --verify optional|required]
  *              [--sni NAME,CERT,KEY]... [--handshake-timeout S] [--no-tickets] [--tls13]
- *              [--big N] [--debug]
+ *              [--big N] [--proxy-protocol] [--debug]
  *
  * Prints "listening on 127.0.0.1:PORT" once ready; SIGTERM/SIGINT stop it (exit 0).
  * Every request is answered with "scheme=<scheme> path=<path>\n", or, when it has a body,
  * "scheme=<scheme> path=<path> body=<length> fnv=<FNV-1a 32 of the body, hex>\n"; /big
  * answers N bytes (--big) written in pieces, to exercise large TLS writes. --mem loads the
- * pair from memory.
+ * pair from memory. /peer answers "remote=<ip> port=<port> scheme=<scheme>\n" (with
+ * --proxy-protocol, every connection starts with a PROXY header before its TLS handshake).
  */
 #include <eddy/eddy.h>
 #include <signal.h>
@@ -91,6 +92,15 @@ static void on_request(eddy_request *req, void *userdata) {
         eddy_request_finish(req);
         return;
     }
+    if (plen == 5 && memcmp(path, "/peer", 5) == 0) {
+        char line[200];
+        int n = snprintf(line, sizeof line, "remote=%s port=%d scheme=%s\n",
+                         eddy_request_remote_ip(req), eddy_request_remote_port(req),
+                         eddy_request_scheme(req));
+        eddy_request_write(req, line, (size_t)n);
+        eddy_request_finish(req);
+        return;
+    }
     size_t blen;
     const unsigned char *in = (const unsigned char *)eddy_request_body(req, &blen);
     char body[512];
@@ -116,7 +126,7 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 
 int main(int argc, char **argv) {
     const char *cert = NULL, *key = NULL, *ca = NULL;
-    int verify = EDDY_TLS_VERIFY_NONE, mem = 0, tickets = 1, tls13 = 0;
+    int verify = EDDY_TLS_VERIFY_NONE, mem = 0, tickets = 1, tls13 = 0, proxy_protocol = 0;
     double hs_timeout = -1;
     eddy_set_log_level(EDDY_LOG_INFO); /* the tests look for handshake failures in the log */
     eddy_tls_context *ctx = eddy_tls_context_new_server();
@@ -136,6 +146,8 @@ int main(int argc, char **argv) {
             tickets = 0;
         else if (!strcmp(a, "--tls13"))
             tls13 = 1;
+        else if (!strcmp(a, "--proxy-protocol"))
+            proxy_protocol = 1;
         else if (!strcmp(a, "--debug"))
             eddy_set_log_level(EDDY_LOG_DEBUG);
         else if (!strcmp(a, "--big") && v)
@@ -185,11 +197,7 @@ int main(int argc, char **argv) {
     eddy_loop *loop = eddy_loop_new();
     eddy_server *server = eddy_server_new(loop, on_request, NULL, NULL);
     if (eddy_server_set_tls(server, ctx) != 0) return 4;
-    /* PROXY protocol is not combined with TLS (the header would be read as TLS): refused. */
-    if (eddy_server_set_proxy_protocol(server, 1) != EDDY_ENOTSUP) {
-        fprintf(stderr, "PROXY protocol accepted on a TLS server\n");
-        return 4;
-    }
+    if (proxy_protocol && eddy_server_set_proxy_protocol(server, 1) != 0) return 4;
     eddy_tls_context_free(ctx); /* the server keeps its own reference */
     if (eddy_server_listen(server, "127.0.0.1", 0, 0) != 0) return 4;
     printf("listening on 127.0.0.1:%d\n", eddy_server_port(server));
