@@ -8,11 +8,16 @@ local json = require("eddy.json")
 local websocket = require("eddy.websocket")
 local httpclient = require("eddy.httpclient")
 local httputil = require("eddy.httputil")
+local iostream = require("eddy.iostream")
+local tcpserver = require("eddy.tcpserver")
+local tcpclient = require("eddy.tcpclient")
+local process = require("eddy.process")
 
 local eddy = {
   core = require("eddy.core"),
   loop = loop, web = web, json = json, websocket = websocket, httpclient = httpclient,
-  httputil = httputil,
+  httputil = httputil, iostream = iostream, tcpserver = tcpserver, tcpclient = tcpclient,
+  process = process,
   Application = web.Application, HTTPError = web.HTTPError, HTTPServer = web.HTTPServer,
   start = loop.start, stop = loop.stop, run_once = loop.run_once, time = loop.time, close = loop.close,
   call_later = loop.call_later, add_callback = loop.add_callback, periodic = loop.periodic,
@@ -20,5 +25,9 @@ local eddy = {
   websocket_connect = websocket.connect,
   AsyncHTTPClient = httpclient.AsyncHTTPClient, HTTPRequest = httpclient.HTTPRequest,
   HTTPClientError = httpclient.HTTPClientError, HTTPHeaders = httputil.HTTPHeaders,
+  -- Raw TCP (Tornado's tcpserver, tcpclient, iostream, process and netutil.bind_sockets).
+  TCPServer = tcpserver.new, TCPClient = tcpclient.new,
+  bind_socket = process.bind_socket, socket_port = process.socket_port,
+  fork_processes = process.fork_processes, task_id = process.task_id, cpu_count = process.cpu_count,
 }
 return eddy

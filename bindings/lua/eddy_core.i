@@ -1,6 +1,7 @@
 /* SWIG interface for the Lua 5.4 module `eddy.core`: the public C API of eddy (loop, HTTP
- * request getters, web layer, WebSocket, HTTP client; a request's TLS facts in request_tls.i)
- * plus C trampolines that let Lua functions serve as callbacks.
+ * request getters, web layer, WebSocket, HTTP client; a request's TLS facts in request_tls.i;
+ * streams in stream.i; TCP servers, clients and the process helpers in net.i) plus C
+ * trampolines that let Lua functions serve as callbacks.
  *
  * Ownership: every Lua function or table handed to eddy is pinned in the Lua registry
  * (luaL_ref) inside a small `lua_ref` box that becomes the C API's userdata; the C API's free
@@ -929,42 +930,55 @@ static int l_is_ip_address(lua_State *L) {
     return 1;
 }
 
-/* server_set_tls(server, ssl_options) -> rc [, option]: serves HTTPS / wss:// with Tornado's
- * ssl_options names: certfile, keyfile (default: certfile's file), ca_certs (CAs for client
- * certificates) and cert_reqs ("none", "optional", "required"; default "required" when
- * ca_certs is given, else "none"). */
-static int l_server_set_tls(lua_State *L) {
-    CHECK_PTR(server, eddy_server, 1, SWIGTYPE_p_eddy_server);
-    luaL_checktype(L, 2, LUA_TTABLE);
+/* A server context from Tornado's ssl_options names: certfile, keyfile (default: certfile's
+ * file), ca_certs (CAs for client certificates) and cert_reqs ("none", "optional", "required";
+ * default "required" when ca_certs is given, else "none"). Sets *ctx to a new server context
+ * (the caller frees its reference) or returns EDDY_E* with `*what` naming the field at fault
+ * (NULL when out of memory). Shared by HTTP servers (server_set_tls) and TCP servers
+ * (listener_set_tls). */
+static int server_tls_context(lua_State *L, int idx, eddy_tls_context **ctx, const char **what) {
     int bad = 0;
-    const char *what = NULL;
-    const char *cert = opt_string(L, 2, "certfile", &bad);
-    if (bad || !cert) what = "certfile (a PEM file name) is required";
-    const char *key = opt_string(L, 2, "keyfile", &bad);
-    if (bad && !what) what = "keyfile";
-    const char *ca = opt_string(L, 2, "ca_certs", &bad);
-    if (bad && !what) what = "ca_certs";
-    const char *reqs = opt_string(L, 2, "cert_reqs", &bad);
+    *ctx = NULL;
+    *what = NULL;
+    const char *cert = opt_string(L, idx, "certfile", &bad);
+    if (bad || !cert) *what = "certfile (a PEM file name) is required";
+    const char *key = opt_string(L, idx, "keyfile", &bad);
+    if (bad && !*what) *what = "keyfile";
+    const char *ca = opt_string(L, idx, "ca_certs", &bad);
+    if (bad && !*what) *what = "ca_certs";
+    const char *reqs = opt_string(L, idx, "cert_reqs", &bad);
     int mode = ca ? EDDY_TLS_VERIFY_REQUIRED : EDDY_TLS_VERIFY_NONE;
     if (reqs && !strcmp(reqs, "none")) mode = EDDY_TLS_VERIFY_NONE;
     else if (reqs && !strcmp(reqs, "optional")) mode = EDDY_TLS_VERIFY_OPTIONAL;
     else if (reqs && !strcmp(reqs, "required")) mode = EDDY_TLS_VERIFY_REQUIRED;
-    else if ((reqs || bad) && !what) what = "cert_reqs (\"none\", \"optional\" or \"required\")";
-    int rc = 0;
-    eddy_tls_context *ctx = NULL;
-    if (what) {
-        rc = EDDY_EINVAL;
-    } else if (!(ctx = eddy_tls_context_new_server())) {
-        rc = EDDY_ENOMEM;
-    } else if ((rc = eddy_tls_context_load_cert_file(ctx, cert, key ? key : cert)) != 0) {
-        what = "certfile/keyfile";
-    } else if (ca && (rc = eddy_tls_context_load_ca_file(ctx, ca)) != 0) {
-        what = "ca_certs";
-    } else if ((rc = eddy_tls_context_set_verify(ctx, mode)) != 0) {
-        what = "cert_reqs";
-    } else {
-        rc = eddy_server_set_tls(server, ctx);
+    else if ((reqs || bad) && !*what) *what = "cert_reqs (\"none\", \"optional\" or \"required\")";
+    if (*what) return EDDY_EINVAL;
+    eddy_tls_context *c = eddy_tls_context_new_server();
+    if (!c) return EDDY_ENOMEM;
+    int rc;
+    if ((rc = eddy_tls_context_load_cert_file(c, cert, key ? key : cert)) != 0)
+        *what = "certfile/keyfile";
+    else if (ca && (rc = eddy_tls_context_load_ca_file(c, ca)) != 0)
+        *what = "ca_certs";
+    else if ((rc = eddy_tls_context_set_verify(c, mode)) != 0)
+        *what = "cert_reqs";
+    if (rc != 0) {
+        eddy_tls_context_free(c);
+        return rc;
     }
+    *ctx = c;
+    return 0;
+}
+
+/* server_set_tls(server, ssl_options) -> rc [, option]: serves HTTPS / wss:// with Tornado's
+ * ssl_options names (server_tls_context). */
+static int l_server_set_tls(lua_State *L) {
+    CHECK_PTR(server, eddy_server, 1, SWIGTYPE_p_eddy_server);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *what = NULL;
+    eddy_tls_context *ctx = NULL;
+    int rc = server_tls_context(L, 2, &ctx, &what);
+    if (rc == 0) rc = eddy_server_set_tls(server, ctx);
     eddy_tls_context_free(ctx); /* the server keeps its own reference */
     lua_pushinteger(L, rc);
     if (rc == 0 || !what) return 1;
@@ -1170,6 +1184,8 @@ static int l_registry_size(lua_State *L) {
 %native(registry_size) int l_registry_size(lua_State *L);
 
 %include "request_tls.i"
+%include "stream.i"
+%include "net.i"
 
 /* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */
 %wrapper %{

@@ -100,6 +100,10 @@ function loop.get()
   return current
 end
 
+-- True once the loop was created (even if it was closed since): what may not come after it
+-- (process.fork_processes) asks.
+function loop.ever_created() return current ~= nil or closed end
+
 -- Runs fn(...) (an eddy_loop_run*) with the loop marked as running: close() is refused meanwhile.
 local function run(fn, ...)
   running = running + 1

@@ -4,7 +4,8 @@ pinned) must come back to the same size and Lua's heap must stay flat, which sho
 C API's free callbacks release every reference.
 
 The loop's life cycle (tests/loop_close.lua, under valgrind): a script that attaches an
-application, a raw server, timers, HTTP clients with a fetch in flight and WebSockets to the loop
+application, a raw server, timers, HTTP clients with a fetch in flight, WebSockets, a TCPServer
+and TCP streams (open, with pending read / write / close callbacks) to the loop
 and then ends normally must leave no lost block (lua_close frees the loop, after everything that
 uses it); after eddy.close() the loop's functions raise a Lua error, without touching freed
 memory."""
@@ -103,7 +104,8 @@ def lost_bytes(report, kind):
 class LoopLifeCycle(unittest.TestCase):
     def check_ran(self, lines):
         ran = lines["ran"]
-        self.assertEqual((ran["hello"], ran["raw"], ran["ws"]), ("hello", "raw", "hi"), ran)
+        self.assertEqual((ran["hello"], ran["raw"], ran["ws"], ran["tcp"]),
+                         ("hello", "raw", "hi", "written"), ran)
         # Tornado's rule: close() only once start() returned.
         self.assertIn("close() inside a loop callback", ran["close_in_callback"])
         self.assertEqual(lines["end"], {"ok": True})
@@ -135,6 +137,10 @@ class LoopLifeCycle(unittest.TestCase):
         self.assertFalse(a["periodic_running"])
         self.assertIn("application closed", a["listen"])
         self.assertIn("server closed", a["raw_listen"])
+        self.assertIn("the TCP server is stopped", a["tcp_listen"])
+        # TCP streams are freed by the loop: the Lua objects say closed, no callback ran.
+        self.assertEqual((a["tcp_write"], a["tcp_closed"], a["tcp_callbacks_ran"]),
+                         (a["eclosed"], True, False), a)
         # WebSocket client connections are freed by the loop: the Lua object says closed.
         self.assertEqual((a["ws_client_write"], a["ws_client_closed"]), (a["eclosed"], True))
         self.assertIn("the WebSocket is closed", a["ws_server_write"])

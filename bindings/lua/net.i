@@ -1,0 +1,111 @@
+/* TCP servers and clients (include/eddy/net.h: Tornado's TCPServer and TCPClient) and the
+ * process helpers (include/eddy/process.h: bind_sockets, fork_processes), for
+ * eddy/tcpserver.lua, eddy/tcpclient.lua and eddy/process.lua. %included by eddy_core.i after
+ * stream.i (it uses close_unattached and the TLS context builders).
+ *
+ * Ownership: a listener's userdata is a lua_ref to its dispatch function, released by
+ * eddy_listener_free; a connect's userdata is a lua_ref to its dispatch function, released by
+ * eddy after the callback ran (or when the loop is freed first). A stream handed to Lua code
+ * that does not attach it (stream_attach) is closed here, so that no stream is left unowned. */
+
+%ignore eddy_listener_new;
+%ignore eddy_connect;
+%include "eddy/net.h"
+%include "eddy/process.h"
+
+%{
+/* The accept callback: dispatch(stream, peer_ip, peer_port). The Lua layer wraps the stream and
+ * runs handle_stream, catching its errors. */
+static void listener_accept_trampoline(eddy_listener *listener, eddy_stream *stream,
+                                       const char *peer_ip, int peer_port, void *ud) {
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 8);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    SWIG_NewPointerObj(L, stream, SWIGTYPE_p_eddy_stream, 0);
+    lua_pushstring(L, peer_ip ? peer_ip : "");
+    lua_pushinteger(L, peer_port);
+    call_protected(L, 3);
+    close_unattached(stream);
+}
+
+/* listener_new(loop, dispatch) -> eddy_listener or nil (free it with eddy_listener_free). */
+static int l_listener_new(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_ref *box = lua_ref_new(L, 2);
+    if (!box) return luaL_error(L, "out of memory");
+    eddy_listener *listener = eddy_listener_new(loop, listener_accept_trampoline, box, lua_ref_free);
+    if (!listener) {
+        lua_ref_free(box); /* on failure the userdata stays ours */
+        lua_pushnil(L);
+        return 1;
+    }
+    SWIG_NewPointerObj(L, listener, SWIGTYPE_p_eddy_listener, 0);
+    return 1;
+}
+
+/* The connect callback: dispatch(stream or nil, error). */
+static void tcp_connect_trampoline(eddy_loop *loop, eddy_stream *stream, int error, void *ud) {
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 8);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    if (stream) SWIG_NewPointerObj(L, stream, SWIGTYPE_p_eddy_stream, 0);
+    else lua_pushnil(L);
+    lua_pushinteger(L, error);
+    call_protected(L, 2);
+    close_unattached(stream);
+}
+
+/* tcp_connect(loop, host, port, timeout, tls, dispatch) -> rc [, option]. `tls` nil: plain TCP;
+ * a table: TLS with client_tls_context's names (validate_cert, ca_certs, client_cert,
+ * client_key; none of them: the default context, which verifies the certificate against the
+ * system's CAs and the host name) and server_name (SNI and the name checked; default `host`).
+ * On 0, dispatch runs once from the loop and is released after; on an error nothing is kept
+ * and, when an option is at fault, its name comes second. */
+static int l_tcp_connect(lua_State *L) {
+    CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
+    const char *host = luaL_checkstring(L, 2);
+    int port = (int)luaL_checkinteger(L, 3);
+    double timeout = luaL_optnumber(L, 4, 0);
+    luaL_checktype(L, 6, LUA_TFUNCTION);
+    const char *what = NULL;
+    eddy_tls_context *ctx = NULL;
+    const char *server_name = NULL;
+    int rc = 0;
+    if (lua_istable(L, 5)) {
+        int bad = 0;
+        server_name = opt_string(L, 5, "server_name", &bad);
+        if (bad) {
+            what = "server_hostname";
+            rc = EDDY_EINVAL;
+        } else if ((rc = client_tls_context(L, 5, &ctx, &what)) == 0 && !ctx &&
+                   !(ctx = eddy_tls_context_new_client())) {
+            rc = EDDY_ENOMEM;
+        }
+    } else if (!lua_isnil(L, 5)) {
+        return luaL_argerror(L, 5, "TLS options must be a table or nil");
+    }
+    if (rc == 0) {
+        lua_ref *box = lua_ref_new(L, 6);
+        if (!box) {
+            rc = EDDY_ENOMEM;
+        } else {
+            rc = ctx ? eddy_connect_tls(loop, host, port, timeout, ctx, server_name,
+                                        tcp_connect_trampoline, box, lua_ref_free)
+                     : eddy_connect(loop, host, port, timeout, tcp_connect_trampoline, box,
+                                    lua_ref_free);
+            if (rc != 0) lua_ref_free(box); /* on failure the userdata stays ours */
+        }
+    }
+    eddy_tls_context_free(ctx); /* the connection keeps its own reference */
+    lua_pushinteger(L, rc);
+    if (rc == 0 || !what) return 1;
+    lua_pushstring(L, what);
+    return 2;
+}
+%}
+
+%native(listener_new) int l_listener_new(lua_State *L);
+%native(tcp_connect) int l_tcp_connect(lua_State *L);

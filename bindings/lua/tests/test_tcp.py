@@ -1,0 +1,291 @@
+"""Lua binding, raw TCP: eddy.TCPServer and eddy.IOStream (tests/tcp_server.lua) driven by
+Python sockets, and eddy.TCPClient (tests/tcp_client.lua) against that server, a refused port
+and a listener whose accept queue is full. Checked: read_until, read_bytes exact and partial,
+read_until_close, large writes with completion callbacks and under a write mark, the close
+callback on the peer's close and reset, max_bytes exceeded (EDDY_ETOOBIG), callback-style
+reads and writes, handle_stream raising (logged, connection closed, server unharmed), stop()
+(inside handle_stream: the connection goes on, the port is closed), a Unix socket, and that
+every stream's Lua references are released (registry size back to its baseline)."""
+import json
+import os
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from luatest import HERE, lua_binary, main
+from tcp_events import (WAIT, EventScript, connect, pattern, recv_exactly, recv_line,
+                        recv_until_closed)
+
+SERVER = os.path.join(HERE, "tcp_server.lua")
+CLIENT = os.path.join(HERE, "tcp_client.lua")
+
+
+def codes():
+    """The EDDY_E* codes by name, from the built module."""
+    proc = subprocess.run([lua_binary(), "-e", """
+        local core = require("eddy.core")
+        local out = {}
+        for _, n in ipairs({"EDDY_EOF", "EDDY_ECONNRESET", "EDDY_ETOOBIG", "EDDY_ECLOSED",
+                            "EDDY_ECONNREFUSED", "EDDY_ETIMEDOUT", "EDDY_ETLS", "EDDY_EINVAL"}) do
+          out[#out + 1] = n .. "=" .. math.tointeger(core[n])
+        end
+        print(table.concat(out, " "))"""], capture_output=True, text=True, timeout=20, check=True)
+    return {k: int(v) for k, v in (kv.split("=") for kv in proc.stdout.split())}
+
+
+class TCPServerStreams(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.codes = codes()
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.unix_path = os.path.join(cls.tmp.name, "eddy.sock")
+        cls.server = EventScript(SERVER, "--port", "0", "--unix", cls.unix_path,
+                                 headers=("listening", "stoppable"))
+        cls.port = int(cls.server.header["listening"])
+        cls.stoppable = int(cls.server.header["stoppable"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def open(self, mode):
+        sock = connect(self.port)
+        sock.sendall(mode.encode() + b"\n")
+        return sock
+
+    def test_echo_read_until(self):
+        sock = self.open("echo")
+        with sock:
+            hello = recv_line(sock).split()
+            self.assertEqual(hello[:2], [b"hello", b"127.0.0.1"])
+            port = sock.getsockname()[1]
+            self.assertEqual(int(hello[2]), port)  # handle_stream's port
+            sock.sendall(b"one\ntwo\nthree")
+            self.assertEqual(recv_exactly(sock, 8), b"one\ntwo\n")
+            sock.sendall(b" and more\n")
+            self.assertEqual(recv_line(sock), b"three and more\n")
+        # The peer closed while a read was pending: the read gets EDDY_EOF.
+        ev = self.server.event("echo_end", port=port)
+        self.assertEqual(ev["code"], self.codes["EDDY_EOF"], ev)
+        self.assertIn("(%d)" % self.codes["EDDY_EOF"], ev["err"])
+        self.assertTrue(ev["closed"])
+
+    def test_read_bytes_exact(self):
+        with self.open("bytes") as sock:
+            sock.sendall(b"abc")
+            time.sleep(0.2)  # two segments: an exact read must not answer "abc" alone
+            sock.sendall(b"defghij")
+            self.assertEqual(recv_exactly(sock, 14), b"<abcde><fghij>")
+
+    def test_read_bytes_partial(self):
+        with self.open("partial") as sock:
+            sock.sendall(b"abc")
+            self.assertEqual(recv_exactly(sock, 5), b"<abc>")  # fewer than 100 bytes do
+            sock.sendall(b"xy")
+            self.assertEqual(recv_exactly(sock, 4), b"<xy>")
+
+    def test_read_until_close(self):
+        body = pattern(7, 1 << 20)
+        with self.open("until_close") as sock:
+            sock.sendall(body)
+            sock.shutdown(socket.SHUT_WR)
+            ev = self.server.event("until_close")
+        self.assertEqual(ev["len"], len(body), ev)
+        self.assertEqual(ev["sum"], sum(body) % 1000000007)
+        # The close after a completed read_until_close reports no error.
+        self.assertEqual((ev["close_err"], ev["close_code"]), (None, 0), ev)
+
+    def test_large_writes_complete(self):
+        n, size = 64, 65536
+        with self.open("big %d %d" % (n, size)) as sock:
+            time.sleep(0.2)  # let the kernel buffers fill: the writes must wait for us
+            data, how = recv_until_closed(sock)
+        self.assertEqual(how, "eof")
+        self.assertEqual(len(data), n * size)
+        self.assertEqual(data, pattern(0, n * size))
+        ev = self.server.event("written")
+        self.assertEqual((ev["done"], ev["ok"], ev["left"]), (n, n, 0), ev)
+        self.assertGreater(ev["buffered"], 0, ev)  # write() queued without waiting
+
+    def test_write_mark_bounds_the_buffer(self):
+        n, size = 128, 65536
+        with self.open("mark %d %d" % (n, size)) as sock:
+            time.sleep(0.3)
+            data, how = recv_until_closed(sock)
+        self.assertEqual(len(data), n * size)
+        self.assertEqual(data, pattern(0, n * size))
+        ev = self.server.event("mark")
+        self.assertLessEqual(ev["most"], ev["mark"], ev)  # never written above the mark
+        self.assertGreater(ev["waited"], 0, ev)           # and it did have to wait
+        self.assertGreater(ev["drains"], 0, ev)           # on_drain ran
+
+    def test_close_callback_on_peer_close(self):
+        sock = self.open("idle fin")
+        self.assertEqual(recv_line(sock), b"ready\n")
+        sock.close()
+        ev = self.server.event("closed", tag="fin")
+        self.assertEqual(ev["code"], self.codes["EDDY_EOF"], ev)
+        self.assertIsNotNone(ev["err"])
+
+    def test_close_callback_on_reset(self):
+        sock = self.open("idle rst")
+        self.assertEqual(recv_line(sock), b"ready\n")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST
+        ev = self.server.event("closed", tag="rst")
+        self.assertEqual(ev["code"], self.codes["EDDY_ECONNRESET"], ev)
+
+    def test_max_bytes_exceeded(self):
+        with self.open("limit") as sock:
+            sock.sendall(b"x" * 40)
+            _, how = recv_until_closed(sock)
+        ev = self.server.event("limit")
+        self.assertIsNone(ev["line"])
+        self.assertEqual(ev["code"], ev["etoobig"], ev)
+        self.assertEqual(ev["close_code"], ev["etoobig"], ev)
+        self.assertIn("(%d)" % ev["etoobig"], ev["close_err"])
+
+    def test_callback_style(self):
+        with self.open("callbacks") as sock:
+            sock.sendall(b"ping\n")
+            data, how = recv_until_closed(sock)
+        self.assertEqual(data, b"cb:ping\n")
+        ev = self.server.event("callbacks")
+        self.assertEqual((ev["line"], ev["write_ok"], ev["reading"]), ("ping\n", True, False), ev)
+
+    def test_handle_stream_error_closes_only_that_connection(self):
+        with self.open("boom") as sock:
+            data, _ = recv_until_closed(sock)
+        self.assertEqual(data, b"")
+        deadline = time.monotonic() + WAIT
+        while "boom in handle_stream" not in self.server.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        err = self.server.stderr()
+        self.assertIn("error in handle_stream (closing the connection)", err)
+        self.assertIn("boom in handle_stream", err)
+        with self.open("echo") as sock:  # the server goes on
+            recv_line(sock)
+            sock.sendall(b"still here\n")
+            self.assertEqual(recv_line(sock), b"still here\n")
+
+    def test_stop_inside_handle_stream(self):
+        sock = connect(self.stoppable)
+        with sock:
+            line = recv_line(sock)
+            self.assertTrue(line.startswith(b"stopped "), line)
+            self.assertIn(b"the TCP server is stopped", line)  # listen after stop raises
+            # The port is closed...
+            with self.assertRaises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", self.stoppable), timeout=WAIT).close()
+            # ...and the connection accepted before goes on.
+            sock.sendall(b"echo\nafter stop\n")
+            self.assertEqual(recv_line(sock), b"echo\n")
+            self.assertEqual(recv_line(sock), b"after stop\n")
+
+    def test_unix_socket(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(WAIT)
+        with sock:
+            sock.connect(self.unix_path)
+            sock.sendall(b"echo\nover unix\n")
+            self.assertEqual(recv_line(sock), b"hello  0\n")  # no address, port 0
+            self.assertEqual(recv_line(sock), b"over unix\n")
+
+    def registry(self):
+        with self.open("stats") as sock:
+            return int(recv_line(sock))
+
+    def test_streams_release_their_references(self):
+        def cycle(n):
+            for i in range(n):
+                with self.open("echo") as sock:
+                    recv_line(sock)
+                    sock.sendall(b"x\n")
+                    recv_line(sock)
+                    port = sock.getsockname()[1]
+                self.server.event("echo_end", port=port)
+                with self.open("callbacks") as sock:
+                    sock.sendall(b"y\n")
+                    recv_until_closed(sock)
+                self.server.event("callbacks")
+                sock = self.open("idle leak")
+                recv_line(sock)
+                sock.close()
+                self.server.event("closed", tag="leak")
+        cycle(5)  # warm-up (free lists)
+        before = self.registry()
+        cycle(30)
+        after = self.registry()
+        self.assertEqual(after, before)
+
+
+class TCPClientConnect(unittest.TestCase):
+    """tcp_client.lua against tcp_server.lua, a refused port and a full accept queue."""
+
+    def test_client(self):
+        codes_ = codes()
+        server = EventScript(SERVER, "--port", "0", headers=("listening", "stoppable"))
+        refused = socket.socket()
+        refused.bind(("127.0.0.1", 0))
+        refused_port = refused.getsockname()[1]
+        refused.close()  # nothing listens there now
+        # A listener whose accept queue is full drops further SYNs: a connect there times out.
+        full = socket.socket()
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        fillers = []
+        for _ in range(4):
+            f = socket.socket()
+            f.setblocking(False)
+            try:
+                f.connect(("127.0.0.1", full.getsockname()[1]))
+            except BlockingIOError:
+                pass
+            fillers.append(f)
+        time.sleep(0.05)
+        try:
+            proc = subprocess.run([lua_binary(), CLIENT, "--port", server.header["listening"],
+                                   "--refused", str(refused_port),
+                                   "--full", str(full.getsockname()[1])],
+                                  capture_output=True, text=True, timeout=45)
+        finally:
+            for f in fillers:
+                f.close()
+            full.close()
+            server.stop()
+        self.assertEqual(proc.returncode, 0, (proc.stdout, proc.stderr))
+        r = {}
+        for line in proc.stdout.splitlines():
+            obj = json.loads(line)
+            r[obj.pop("name")] = obj
+        self.assertEqual(r["coroutine"], {"hello": "hello 127.0.0.1", "echo": "round trip\n",
+                                          "nodelay": 0, "is_tls": False, "fileno": True}, r)
+        self.assertEqual(r["callback"], {"echo": "by callback\n", "closed_after": True}, r)
+        self.assertEqual(r["refused"]["code"], codes_["EDDY_ECONNREFUSED"], r)
+        self.assertIn("(%d)" % codes_["EDDY_ECONNREFUSED"], r["refused"]["err"])
+        self.assertEqual(r["refused_cb"]["code"], codes_["EDDY_ECONNREFUSED"], r)
+        if r["timeout"]["code"] == 0:
+            self.skipTest("the kernel accepted past a full backlog: no timeout to test here")
+        self.assertEqual(r["timeout"]["code"], codes_["EDDY_ETIMEDOUT"], r)
+        # Bad input: clear errors, never a crash.
+        e = r["errors"]
+        self.assertIn("unsupported option source_ip", e["unknown_option"])
+        self.assertIn("timeout must be a number", e["bad_timeout"])
+        self.assertIn("only works inside a coroutine", e["no_coroutine"])
+        self.assertEqual(e["bad_port"], codes_["EDDY_EINVAL"])
+        self.assertIn("a read is already pending", e["second_read"])
+        self.assertIn("max_bytes must be an integer > 0", e["bad_max_bytes"])
+        self.assertIn("data must be a string", e["bad_write"])
+        # A closed stream: reads return nil, ECLOSED; writes ECLOSED; closed() true.
+        c = r["closed"]
+        self.assertEqual((c["read_code"], c["write"], c["closed"], c["fileno"]),
+                         (codes_["EDDY_ECLOSED"], codes_["EDDY_ECLOSED"], True, None), c)
+        self.assertEqual(c["late_close_cb"], [None, 0], c)
+
+
+if __name__ == "__main__":
+    main()
