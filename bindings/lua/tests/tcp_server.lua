@@ -1,12 +1,13 @@
 -- A Lua TCPServer for test_tcp.py. Usage:
---   lua5.4 tcp_server.lua --port 0 [--unix PATH] [--cert FILE --key FILE]
+--   lua5.4 tcp_server.lua --port 0 [--unix PATH] [--cert FILE --key FILE [--client-ca FILE]]
 -- Prints "listening <port>", then "stoppable <port>" (a second server that stops itself), then
 -- one JSON line per event the test waits for (harness.emit). With --cert and --key the first
--- server speaks TLS (ssl_options) and the second is plain.
+-- server speaks TLS (ssl_options; --client-ca: it requires a client certificate signed by those
+-- CAs) and the second is plain.
 --
 -- The client's first line picks the mode of its connection:
---   echo            read_until("\n") and write each line back; at the end emit "echo_end" with
---                   what the last read returned
+--   echo            greet "hello <address> <port> tls|plain", then read_until("\n") and write
+--                   each line back; at the end emit "echo_end" with what the last read returned
 --   bytes           read_bytes(5) (exact), answer "<data>", repeat
 --   partial         read_bytes(100, true), answer "<data>", repeat
 --   until_close     read_until_close, emit "until_close" (length, checksum, the close error)
@@ -162,12 +163,16 @@ local function handle_stream(stream, address, port)
     stream:close()
     return
   end
-  if words[1] == "echo" then stream:write("hello " .. address .. " " .. port .. "\n") end
+  if words[1] == "echo" then
+    stream:write(("hello %s %d %s\n"):format(address, port, stream:is_tls() and "tls" or "plain"))
+  end
   mode(stream, table.unpack(words, 2))
 end
 
 local opts
-if args.cert then opts = { ssl_options = { certfile = args.cert, keyfile = args.key } } end
+if args.cert then
+  opts = { ssl_options = { certfile = args.cert, keyfile = args.key, ca_certs = args["client-ca"] } }
+end
 local server = eddy.TCPServer(handle_stream, opts)
 print("listening " .. server:listen(tonumber(args.port) or 0, "127.0.0.1"))
 

@@ -61,7 +61,7 @@ class TCPServerStreams(unittest.TestCase):
         sock = self.open("echo")
         with sock:
             hello = recv_line(sock).split()
-            self.assertEqual(hello[:2], [b"hello", b"127.0.0.1"])
+            self.assertEqual((hello[0], hello[1], hello[3]), (b"hello", b"127.0.0.1", b"plain"))
             port = sock.getsockname()[1]
             self.assertEqual(int(hello[2]), port)  # handle_stream's port
             sock.sendall(b"one\ntwo\nthree")
@@ -192,7 +192,7 @@ class TCPServerStreams(unittest.TestCase):
         with sock:
             sock.connect(self.unix_path)
             sock.sendall(b"echo\nover unix\n")
-            self.assertEqual(recv_line(sock), b"hello  0\n")  # no address, port 0
+            self.assertEqual(recv_line(sock), b"hello  0 plain\n")  # no address, port 0
             self.assertEqual(recv_line(sock), b"over unix\n")
 
     def registry(self):
