@@ -45,6 +45,23 @@ static int l_listener_new(lua_State *L) {
     return 1;
 }
 
+/* listener_set_tls(listener, ssl_options) -> rc [, option]: every connection accepted from now
+ * on speaks TLS, with Tornado's ssl_options names (server_tls_context, as HTTP servers take
+ * them). */
+static int l_listener_set_tls(lua_State *L) {
+    CHECK_PTR(listener, eddy_listener, 1, SWIGTYPE_p_eddy_listener);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *what = NULL;
+    eddy_tls_context *ctx = NULL;
+    int rc = server_tls_context(L, 2, &ctx, &what);
+    if (rc == 0) rc = eddy_listener_set_tls(listener, ctx);
+    eddy_tls_context_free(ctx); /* the listener keeps its own reference */
+    lua_pushinteger(L, rc);
+    if (rc == 0 || !what) return 1;
+    lua_pushstring(L, what);
+    return 2;
+}
+
 /* The connect callback: dispatch(stream or nil, error). */
 static void tcp_connect_trampoline(eddy_loop *loop, eddy_stream *stream, int error, void *ud) {
     lua_ref *box = (lua_ref *)ud;
@@ -108,4 +125,5 @@ static int l_tcp_connect(lua_State *L) {
 %}
 
 %native(listener_new) int l_listener_new(lua_State *L);
+%native(listener_set_tls) int l_listener_set_tls(lua_State *L);
 %native(tcp_connect) int l_tcp_connect(lua_State *L);

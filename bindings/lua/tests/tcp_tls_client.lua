@@ -49,6 +49,24 @@ eddy.spawn(function()
   r.unknown_field = { ok = ok, err = tostring(err) }
   ok, err = pcall(client.connect, client, "127.0.0.1", 1, { ssl_options = { cert_reqs = "optional" } })
   r.bad_reqs = { ok = ok, err = tostring(err) }
+  -- A TLS server's bad options (TCPServer raises, naming the field).
+  local function server_err(opts)
+    local sok, serr = pcall(eddy.TCPServer, function() end, opts)
+    return sok and "no error" or tostring(serr)
+  end
+  r.server_errors = {
+    missing_cert = server_err({ ssl_options = { certfile = cert("missing.pem") } }),
+    no_certfile = server_err({ ssl_options = { keyfile = cert("server.key") } }),
+    bad_reqs = server_err({ ssl_options = { certfile = cert("server.crt"), keyfile = cert("server.key"),
+                                            cert_reqs = "sometimes" } }),
+    bad_type = server_err({ ssl_options = "yes" }),
+    in_listen = (function()
+      local server = eddy.TCPServer(function() end)
+      local lok, lerr = pcall(server.listen, server, 0, "127.0.0.1", { ssl_options = {} })
+      server:stop()
+      return lok and "no error" or tostring(lerr)
+    end)(),
+  }
   for name, v in pairs(r) do harness.emit_named(name, v) end
   eddy.stop()
 end)

@@ -117,6 +117,16 @@ class TCPClientTLS(unittest.TestCase):
         self.assertIn("ssl_options.ca_certs " + self.c("missing.pem"), r["bad_ca"]["err"])
         self.assertIn("unsupported ssl_options field verify", r["unknown_field"]["err"])
         self.assertIn('cert_reqs must be "none" or "required"', r["bad_reqs"]["err"])
+        if server_kind == "lua":  # tcp_server.lua's greeting: the server side is TLS too
+            first = r["trusted"]["first"].split()
+            self.assertEqual((first[0], first[1], first[3]), ("hello", "127.0.0.1", "tls"), r)
+        e = r["server_errors"]
+        self.assertIn("eddy: ssl_options: certfile/keyfile: invalid argument", e["missing_cert"])
+        self.assertIn("certfile (a PEM file name) is required", e["no_certfile"])
+        self.assertIn("cert_reqs", e["bad_reqs"])
+        self.assertIn("option ssl_options must be a table", e["bad_type"])
+        self.assertIn("unsupported option ssl_options (give ssl_options to eddy.TCPServer",
+                      e["in_listen"])
 
     def test_client_against_python_servers(self):
         servers = {
@@ -131,6 +141,53 @@ class TCPClientTLS(unittest.TestCase):
             for s in servers.values():
                 s.stop()
         self.check_client(r, "python")
+
+
+    def lua_server(self, cert, client_ca=None):
+        args = ["--port", "0", "--cert", self.c(cert + ".crt"), "--key", self.c(cert + ".key")]
+        if client_ca:
+            args += ["--client-ca", self.c(client_ca)]
+        return EventScript(SERVER, *args, headers=("listening", "stoppable"))
+
+    def test_client_against_lua_servers(self):
+        servers = {"trusted": self.lua_server("server"), "self": self.lua_server("self"),
+                   "other": self.lua_server("other"),
+                   "mutual": self.lua_server("server", client_ca="ca.crt")}
+        try:
+            r = run_client(self.dir, {k: s.header["listening"] for k, s in servers.items()})
+        finally:
+            for s in servers.values():
+                s.stop()
+        self.check_client(r, "lua")
+
+    def test_python_client_and_plain_bytes(self):
+        server = self.lua_server("server")
+        port = int(server.header["listening"])
+        try:
+            ctx = ssl.create_default_context(cafile=self.c("ca.crt"))
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=WAIT),
+                                 server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"echo\n")
+                hello = recv_line(tls).split()
+                self.assertEqual((hello[0], hello[3]), (b"hello", b"tls"))
+                tls.sendall(b"over tls\n")
+                self.assertEqual(recv_line(tls), b"over tls\n")
+            # Plain bytes to the TLS port: that handshake fails and only that connection closes.
+            with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as plain:
+                plain.sendall(b"echo\nnot tls\n")
+                data, _ = recv_until_closed(plain)
+                self.assertNotIn(b"not tls", data)
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=WAIT),
+                                 server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"echo\nstill\n")
+                recv_line(tls)
+                self.assertEqual(recv_line(tls), b"still\n")
+            # The server's second (plain) TCPServer in the same process is unaffected.
+            with socket.create_connection(("127.0.0.1", int(server.header["stoppable"])),
+                                          timeout=WAIT) as sock:
+                self.assertTrue(recv_line(sock).startswith(b"stopped "))
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":
