@@ -38,6 +38,10 @@ eddy.spawn(function()
     end),
     bad_max_bytes = err_of(stream.read_until, stream, "\n", 0),
     bad_write = err_of(stream.write, stream, { "not a string" }),
+    listen_in_use = err_of(function() eddy.TCPServer(function() end):listen(port, "127.0.0.1") end),
+    listen_bad_port = err_of(function() eddy.TCPServer(function() end):listen(-1) end),
+    listen_bad_option = err_of(function() eddy.TCPServer(function() end):listen(0, nil, { backlog = 0 }) end),
+    server_not_function = err_of(eddy.TCPServer, "handle_stream"),
   }
   local _, _, code = client:connect("127.0.0.1", 0)
   errors.bad_port = code

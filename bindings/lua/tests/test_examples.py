@@ -1,5 +1,6 @@
 """Lua binding, the examples: hello world, the JSON API (captures, status codes, an async
-route) and the long-polling chat, each run with lua5.4 and spoken to over real sockets."""
+route), the long-polling chat and the TCP line echo, each run with lua5.4 and spoken to over
+real sockets."""
 import asyncio
 import http.client
 import json
@@ -19,6 +20,21 @@ class Examples(unittest.TestCase):
         server = LuaServer(os.path.join(EXAMPLES, "hello.lua"))
         try:
             self.assertEqual(server.request("GET", "/")[:3:2], (200, b"Hello, world"))
+        finally:
+            server.stop()
+
+    def test_tcp_echo(self):
+        server = LuaServer(os.path.join(EXAMPLES, "tcp_echo.lua"))
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(b"one\ntwo\nquit\n")
+                data = b""
+                while True:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertEqual(data, b"> one\n> two\nbye 127.0.0.1\n")
         finally:
             server.stop()
 

@@ -229,6 +229,7 @@ class TCPClientConnect(unittest.TestCase):
     def test_client(self):
         codes_ = codes()
         server = EventScript(SERVER, "--port", "0", headers=("listening", "stoppable"))
+        server_port = server.header["listening"]
         refused = socket.socket()
         refused.bind(("127.0.0.1", 0))
         refused_port = refused.getsockname()[1]
@@ -280,6 +281,11 @@ class TCPClientConnect(unittest.TestCase):
         self.assertIn("a read is already pending", e["second_read"])
         self.assertIn("max_bytes must be an integer > 0", e["bad_max_bytes"])
         self.assertIn("data must be a string", e["bad_write"])
+        self.assertIn("eddy: listen on 127.0.0.1:%s failed: address already in use"
+                      % server_port, e["listen_in_use"])
+        self.assertIn("port must be an integer in 0..65535", e["listen_bad_port"])
+        self.assertIn("option backlog must be an integer > 0", e["listen_bad_option"])
+        self.assertIn("handle_stream must be a function", e["server_not_function"])
         # A closed stream: reads return nil, ECLOSED; writes ECLOSED; closed() true.
         c = r["closed"]
         self.assertEqual((c["read_code"], c["write"], c["closed"], c["fileno"]),
