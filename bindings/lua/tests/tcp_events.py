@@ -120,16 +120,22 @@ def recv_line(sock):
 
 
 def recv_until_closed(sock):
-    data = b""
+    """Everything until the peer closes, and how it closed: "eof" or "reset"."""
+    data = bytearray()
     while True:
         try:
             chunk = sock.recv(65536)
         except ConnectionResetError:
-            return data, "reset"
+            return bytes(data), "reset"
         if not chunk:
-            return data, "eof"
+            return bytes(data), "eof"
         data += chunk
 
 
+CYCLE = bytes(range(251))
+
+
 def pattern(offset, size):
-    return bytes((offset + i) % 251 for i in range(size))
+    """Bytes `offset` .. `offset + size` of the endless sequence 0, 1, .. 250, 0, 1, .."""
+    start = offset % 251
+    return (CYCLE * (size // 251 + 2))[start:start + size]

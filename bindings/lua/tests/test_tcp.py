@@ -116,12 +116,12 @@ class TCPServerStreams(unittest.TestCase):
         with self.open("mark %d %d" % (n, size)) as sock:
             time.sleep(0.3)
             data, how = recv_until_closed(sock)
-        self.assertEqual(len(data), n * size)
-        self.assertEqual(data, pattern(0, n * size))
         ev = self.server.event("mark")
         self.assertLessEqual(ev["most"], ev["mark"], ev)  # never written above the mark
         self.assertGreater(ev["waited"], 0, ev)           # and it did have to wait
         self.assertGreater(ev["drains"], 0, ev)           # on_drain ran
+        self.assertEqual(len(data), n * size)
+        self.assertEqual(data, pattern(0, n * size))
 
     def test_close_callback_on_peer_close(self):
         sock = self.open("idle fin")
