@@ -170,10 +170,11 @@ function IOStream:write(data, callback)
   return rc
 end
 
--- Closes the stream now: the socket is closed, buffered data in both directions is dropped,
--- pending write callbacks get EDDY_ECLOSED, a pending read gets nil and EDDY_ECLOSED, and the
--- close callback runs (with no error) — all on a later loop iteration. Closing twice is
--- harmless.
+-- Closes the stream now: the socket is closed, buffered data in both directions is dropped —
+-- written bytes leave at the end of the loop pass, so a write followed by close() sends nothing:
+-- close in the last write's callback instead — pending write callbacks get EDDY_ECLOSED, a
+-- pending read gets nil and EDDY_ECLOSED, and the close callback runs (with no error), all on a
+-- later loop iteration. Closing twice is harmless.
 function IOStream:close()
   local h = self.handle
   if h then core.eddy_stream_close(h) end

@@ -28,6 +28,13 @@ eddy.spawn(function()
                                     nodelay = stream:set_nodelay(true), is_tls = stream:is_tls(),
                                     fileno = stream:fileno() ~= nil })
 
+  -- A name, looked up off the loop ("localhost": ::1 may come first and be refused, then
+  -- 127.0.0.1 answers).
+  local named = assert(client:connect("localhost", port, { timeout = 10 }))
+  named:write("echo\n")
+  harness.emit_named("by_name", { hello = named:read_until("\n"):match("^(hello %S+)") })
+  named:close()
+
   -- Bad input.
   local errors = {
     unknown_option = err_of(client.connect, client, "127.0.0.1", port, { source_ip = "127.0.0.1" }),

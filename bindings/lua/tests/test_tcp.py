@@ -266,6 +266,7 @@ class TCPClientConnect(unittest.TestCase):
         self.assertEqual(r["coroutine"], {"hello": "hello 127.0.0.1", "echo": "round trip\n",
                                           "nodelay": 0, "is_tls": False, "fileno": True}, r)
         self.assertEqual(r["callback"], {"echo": "by callback\n", "closed_after": True}, r)
+        self.assertEqual(r["by_name"], {"hello": "hello 127.0.0.1"}, r)
         self.assertEqual(r["refused"]["code"], codes_["EDDY_ECONNREFUSED"], r)
         self.assertIn("(%d)" % codes_["EDDY_ECONNREFUSED"], r["refused"]["err"])
         self.assertEqual(r["refused_cb"]["code"], codes_["EDDY_ECONNREFUSED"], r)
