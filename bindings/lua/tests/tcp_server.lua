@@ -129,8 +129,11 @@ function modes.mark(stream, n, size)
     most = math.max(most, stream:write_buffer_size())
     stream:write(pattern(i * size, size))
   end
-  stream:wait_for_drain()
-  emit("mark", { most = most, mark = size, waited = waited, drains = drains })
+  -- Everything out before the close (close() drops unsent bytes): wait for an empty buffer.
+  stream:set_write_mark(0)
+  local drained = stream:wait_for_drain()
+  emit("mark", { most = most, mark = size, waited = waited, drains = drains, drained = drained,
+                 left = stream:write_buffer_size() })
   stream:close()
 end
 

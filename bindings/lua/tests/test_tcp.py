@@ -120,6 +120,7 @@ class TCPServerStreams(unittest.TestCase):
         self.assertLessEqual(ev["most"], ev["mark"], ev)  # never written above the mark
         self.assertGreater(ev["waited"], 0, ev)           # and it did have to wait
         self.assertGreater(ev["drains"], 0, ev)           # on_drain ran
+        self.assertEqual((ev["drained"], ev["left"]), (True, 0), ev)  # a mark of 0: all sent
         self.assertEqual(len(data), n * size)
         self.assertEqual(data, pattern(0, n * size))
 
