@@ -1,12 +1,7 @@
 //! Raw declarations of eddy's C API, written by hand from `include/eddy/*.h` (common, loop,
-//! http, web, websocket, tls, client). Every item keeps its C name; the rules (ownership, thread, errors) are the ones
-//! documented in the headers. Use the `eddy` crate for a safe API.
-//!
-//! Not declared here (yet): eddy/stream.h and eddy/net.h (raw streams and TCP listeners),
-//! which the safe crate does not use, and so neither the functions of eddy/tls.h that take
-//! their types (eddy_connect_tls, eddy_stream_is_tls, eddy_stream_tls_alpn,
-//! eddy_stream_tls_server_name, eddy_stream_tls_peer_certificate). Their request forms,
-//! eddy_request_tls_server_name and eddy_request_tls_peer_certificate, are declared.
+//! stream, net, process, http, web, websocket, tls, client: every public header). Every item
+//! keeps its C name; the rules (ownership, thread, errors) are the ones documented in the
+//! headers. Use the `eddy` crate for a safe API.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_double, c_int, c_long, c_uint, c_void};
@@ -79,6 +74,153 @@ pub type eddy_periodic_fn =
 pub const EDDY_READABLE: c_int = 0x1;
 pub const EDDY_WRITABLE: c_int = 0x2;
 
+// ---- stream.h ------------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct eddy_stream {
+    _opaque: [u8; 0],
+}
+pub type eddy_stream_read_fn = Option<
+    unsafe extern "C" fn(
+        stream: *mut eddy_stream,
+        data: *const c_char,
+        len: usize,
+        userdata: *mut c_void,
+    ),
+>;
+pub type eddy_stream_write_fn =
+    Option<unsafe extern "C" fn(stream: *mut eddy_stream, status: c_int, userdata: *mut c_void)>;
+pub type eddy_stream_close_fn =
+    Option<unsafe extern "C" fn(stream: *mut eddy_stream, error: c_int, userdata: *mut c_void)>;
+pub type eddy_stream_drain_fn =
+    Option<unsafe extern "C" fn(stream: *mut eddy_stream, userdata: *mut c_void)>;
+
+extern "C" {
+    pub fn eddy_stream_new(lp: *mut eddy_loop, fd: c_int) -> *mut eddy_stream;
+    pub fn eddy_stream_set_userdata(
+        stream: *mut eddy_stream,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    );
+    pub fn eddy_stream_get_userdata(stream: *const eddy_stream) -> *mut c_void;
+    pub fn eddy_stream_set_close_callback(
+        stream: *mut eddy_stream,
+        cb: eddy_stream_close_fn,
+    ) -> c_int;
+    pub fn eddy_stream_read_until(
+        stream: *mut eddy_stream,
+        delimiter: *const c_char,
+        delimiter_len: usize,
+        max_bytes: usize,
+        cb: eddy_stream_read_fn,
+    ) -> c_int;
+    pub fn eddy_stream_read_bytes(
+        stream: *mut eddy_stream,
+        n: usize,
+        partial: c_int,
+        cb: eddy_stream_read_fn,
+    ) -> c_int;
+    pub fn eddy_stream_read_until_close(stream: *mut eddy_stream, cb: eddy_stream_read_fn)
+        -> c_int;
+    pub fn eddy_stream_reading(stream: *const eddy_stream) -> c_int;
+    pub fn eddy_stream_write(
+        stream: *mut eddy_stream,
+        data: *const c_void,
+        len: usize,
+        cb: eddy_stream_write_fn,
+    ) -> c_int;
+    pub fn eddy_stream_write_buffer_size(stream: *const eddy_stream) -> usize;
+    pub fn eddy_stream_set_write_mark(
+        stream: *mut eddy_stream,
+        mark: usize,
+        cb: eddy_stream_drain_fn,
+    ) -> c_int;
+    pub fn eddy_stream_set_max_buffer_size(stream: *mut eddy_stream, bytes: usize) -> c_int;
+    pub fn eddy_stream_set_nodelay(stream: *mut eddy_stream, on: c_int) -> c_int;
+    pub fn eddy_stream_close(stream: *mut eddy_stream) -> c_int;
+    pub fn eddy_stream_closed(stream: *const eddy_stream) -> c_int;
+    pub fn eddy_stream_fd(stream: *const eddy_stream) -> c_int;
+    pub fn eddy_stream_loop(stream: *const eddy_stream) -> *mut eddy_loop;
+}
+
+// ---- net.h ---------------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct eddy_listener {
+    _opaque: [u8; 0],
+}
+pub type eddy_accept_fn = Option<
+    unsafe extern "C" fn(
+        listener: *mut eddy_listener,
+        stream: *mut eddy_stream,
+        peer_ip: *const c_char,
+        peer_port: c_int,
+        userdata: *mut c_void,
+    ),
+>;
+pub type eddy_connect_fn = Option<
+    unsafe extern "C" fn(
+        lp: *mut eddy_loop,
+        stream: *mut eddy_stream,
+        error: c_int,
+        userdata: *mut c_void,
+    ),
+>;
+
+pub const EDDY_LISTEN_REUSEPORT: c_int = 0x1;
+pub const EDDY_LISTEN_IPV6ONLY: c_int = 0x2;
+pub const EDDY_DEFAULT_BACKLOG: c_int = 128;
+
+extern "C" {
+    pub fn eddy_listener_new(
+        lp: *mut eddy_loop,
+        cb: eddy_accept_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> *mut eddy_listener;
+    pub fn eddy_listener_bind(
+        listener: *mut eddy_listener,
+        host: *const c_char,
+        port: c_int,
+        backlog: c_int,
+        flags: c_int,
+    ) -> c_int;
+    pub fn eddy_listener_bind_unix(
+        listener: *mut eddy_listener,
+        path: *const c_char,
+        backlog: c_int,
+    ) -> c_int;
+    pub fn eddy_listener_add_fd(listener: *mut eddy_listener, fd: c_int) -> c_int;
+    pub fn eddy_listener_port(listener: *const eddy_listener) -> c_int;
+    pub fn eddy_listener_socket_count(listener: *const eddy_listener) -> c_int;
+    pub fn eddy_listener_stop(listener: *mut eddy_listener) -> c_int;
+    pub fn eddy_listener_free(listener: *mut eddy_listener);
+    pub fn eddy_connect(
+        lp: *mut eddy_loop,
+        host: *const c_char,
+        port: c_int,
+        timeout: c_double,
+        cb: eddy_connect_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+}
+
+// ---- process.h -----------------------------------------------------------------------------
+
+extern "C" {
+    pub fn eddy_bind_socket(
+        host: *const c_char,
+        port: c_int,
+        backlog: c_int,
+        flags: c_int,
+    ) -> c_int;
+    pub fn eddy_socket_port(fd: c_int) -> c_int;
+    pub fn eddy_fork_processes(num_processes: c_int, max_restarts: c_int) -> c_int;
+    pub fn eddy_task_id() -> c_int;
+    pub fn eddy_cpu_count() -> c_int;
+}
+
 // ---- http.h --------------------------------------------------------------------------------
 
 #[repr(C)]
@@ -106,8 +248,6 @@ pub type eddy_request_data_fn = Option<
 pub type eddy_server_done_fn =
     Option<unsafe extern "C" fn(server: *mut eddy_server, userdata: *mut c_void)>;
 
-pub const EDDY_LISTEN_REUSEPORT: c_int = 0x1;
-pub const EDDY_LISTEN_IPV6ONLY: c_int = 0x2;
 pub const EDDY_ARGS_QUERY: c_int = 0x1;
 pub const EDDY_ARGS_BODY: c_int = 0x2;
 pub const EDDY_ARGS_ALL: c_int = 0x3;
@@ -248,6 +388,7 @@ extern "C" {
         peer_port: c_int,
     ) -> c_int;
     pub fn eddy_server_port(server: *const eddy_server) -> c_int;
+    pub fn eddy_server_listening_fd(server: *const eddy_server, index: c_int) -> c_int;
     pub fn eddy_server_connection_count(server: *const eddy_server) -> usize;
     pub fn eddy_server_shutdown(
         server: *mut eddy_server,
@@ -660,6 +801,25 @@ extern "C" {
         free_userdata: eddy_free_fn,
     ) -> c_int;
     pub fn eddy_server_set_tls(server: *mut eddy_server, ctx: *mut eddy_tls_context) -> c_int;
+    pub fn eddy_connect_tls(
+        lp: *mut eddy_loop,
+        host: *const c_char,
+        port: c_int,
+        timeout: c_double,
+        ctx: *mut eddy_tls_context,
+        server_name: *const c_char,
+        cb: eddy_connect_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+    pub fn eddy_stream_is_tls(stream: *const eddy_stream) -> c_int;
+    pub fn eddy_stream_tls_alpn(stream: *const eddy_stream) -> *const c_char;
+    pub fn eddy_stream_tls_server_name(stream: *const eddy_stream) -> *const c_char;
+    pub fn eddy_stream_tls_peer_certificate(
+        stream: *const eddy_stream,
+        buf: *mut u8,
+        len: *mut usize,
+    ) -> c_int;
     pub fn eddy_request_tls_server_name(req: *const eddy_request) -> *const c_char;
     pub fn eddy_request_tls_peer_certificate(
         req: *const eddy_request,
@@ -751,6 +911,10 @@ extern "C" {
         bytes: usize,
     ) -> c_int;
     pub fn eddy_ws_options_set_max_message_memory(
+        options: *mut eddy_ws_options,
+        bytes: usize,
+    ) -> c_int;
+    pub fn eddy_ws_options_set_max_queued_output(
         options: *mut eddy_ws_options,
         bytes: usize,
     ) -> c_int;
