@@ -2,6 +2,7 @@
 use std::cell::{Cell, RefCell};
 use std::os::raw::c_int;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use eddy_sys as sys;
@@ -12,6 +13,15 @@ use crate::error::{check, Error, Result};
 /// SIGINT and SIGTERM on Linux, for [`Loop::stop_on_signals`].
 pub const SIGINT: c_int = 2;
 pub const SIGTERM: c_int = 15;
+
+/// How many loops this crate made are alive in the process (for
+/// [`fork_processes`](crate::fork_processes), which must come before any).
+static LIVE_LOOPS: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of [`Loop`]s alive in the process (any thread).
+pub(crate) fn live_loops() -> usize {
+    LIVE_LOOPS.load(Ordering::SeqCst)
+}
 
 /// The loop pointer as other threads see it: `None` once the loop is freed.
 struct Shared {
@@ -86,6 +96,7 @@ impl Drop for Inner {
         // SAFETY: the last Loop handle is gone; a handle is alive outside any callback while the
         // loop runs (run borrows it), so this is never inside one of this loop's callbacks.
         unsafe { sys::eddy_loop_free(self.ptr) };
+        LIVE_LOOPS.fetch_sub(1, Ordering::SeqCst);
         for free in after {
             free();
         }
@@ -120,6 +131,7 @@ impl Loop {
         if ptr.is_null() {
             return Err(Error::NO_MEMORY);
         }
+        LIVE_LOOPS.fetch_add(1, Ordering::SeqCst);
         let shared = Arc::new(Shared {
             ptr: Mutex::new(Some(LoopPtr(ptr))),
         });

@@ -1,0 +1,169 @@
+//! connect / connect_tls (Tornado's TCPClient.connect) over eddy_connect and eddy_connect_tls:
+//! an asynchronous connect whose outcome, a [`Stream`] or an error, goes to a closure.
+//!
+//! Ownership: the closure is one `Box` given to eddy as userdata; eddy calls back exactly once
+//! and then releases it exactly once (or, when the loop is freed first, releases it uncalled).
+use std::ffi::CString;
+use std::os::raw::{c_char, c_int, c_void};
+
+use eddy_sys as sys;
+
+use crate::boundary::{guard, log_error};
+use crate::error::{check, Error, Result};
+use crate::event_loop::Loop;
+use crate::stream::{run_closure, Stream};
+use crate::tls::TlsContext;
+
+type ConnectFn = dyn FnOnce(Result<Stream>) -> Result<()>;
+
+/// Connects to `host`:`port` without blocking the loop (Tornado's `TCPClient().connect(host,
+/// port, timeout=...)`) and calls `f` once, on the loop, never inside this call: with the
+/// connected [`Stream`], or with the error — `Error::CONNECTION_REFUSED`, `Error::TIMED_OUT`,
+/// `Error::RESOLVE` (a name that does not resolve), or another connect error.
+///
+/// `host` is a numeric IPv4/IPv6 address or a name (looked up on a worker thread; every
+/// address is tried in turn). `timeout` (seconds; 0 or less: none) bounds the whole attempt.
+///
+/// ```no_run
+/// let lp = eddy::Loop::new().unwrap();
+/// let weak = lp.downgrade();
+/// eddy::connect(&lp, "127.0.0.1", 8888, 5.0, move |outcome| {
+///     let stream = outcome?;
+///     stream.write(b"hello\n", None)?;
+///     stream.read_until(b"\n", 1024, move |s, line| {
+///         println!("{}", String::from_utf8_lossy(line));
+///         weak.upgrade().map(|lp| lp.stop());
+///         s.close()
+///     })
+/// })
+/// .unwrap();
+/// lp.run().unwrap();
+/// ```
+///
+/// A panic or an `Err` in `f` is logged (an `Err` that is the connect error itself, passed on
+/// with `?`, too) and closes the stream it got; the loop goes on. The stream is `f`'s, as a
+/// [`TcpServer`](crate::TcpServer)'s accepted one.
+///
+/// Ownership: `f` is kept until it ran, or dropped uncalled when the loop is freed first.
+/// Thread: `lp`'s; `f` runs there.
+///
+/// Errors (then `f` is dropped uncalled): `Err(INVALID)` for a NaN timeout or a host with a
+/// NUL byte, `Err(NO_MEMORY)`.
+pub fn connect(
+    lp: &Loop,
+    host: &str,
+    port: u16,
+    timeout: f64,
+    f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
+) -> Result<()> {
+    start(timeout, Box::new(f), |ud| {
+        let host = CString::new(host).map_err(|_| Error::INVALID)?;
+        // SAFETY: a live loop on its thread; eddy copies the host; ud released as in start.
+        Ok(unsafe {
+            sys::eddy_connect(
+                lp.as_ptr(),
+                host.as_ptr(),
+                c_int::from(port),
+                timeout,
+                Some(on_connect),
+                ud,
+                Some(free_connect),
+            )
+        })
+    })
+}
+
+/// As [`connect`], then a TLS handshake with `ctx`, a client context ([`TlsContext::client`]:
+/// the system's CAs, certificate and host name checked; load a CA or a client certificate, or
+/// `set_verify(Verify::None)`, as needed). `server_name` (`None`: `host`) is sent as SNI
+/// (unless it is an IP address) and checked against the certificate. `f` gets the stream once
+/// connected; the handshake completes before its first bytes are delivered, and a failing
+/// handshake closes the stream with `Error::TLS` (its close closure gets it). The connection
+/// keeps its own reference to `ctx`.
+///
+/// Errors: as [`connect`]; `Err(INVALID)` for a server context too.
+pub fn connect_tls(
+    lp: &Loop,
+    host: &str,
+    port: u16,
+    timeout: f64,
+    ctx: &TlsContext,
+    server_name: Option<&str>,
+    f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
+) -> Result<()> {
+    start(timeout, Box::new(f), |ud| {
+        let host = CString::new(host).map_err(|_| Error::INVALID)?;
+        let name = match server_name {
+            Some(n) => Some(CString::new(n).map_err(|_| Error::INVALID)?),
+            None => None,
+        };
+        let name_ptr = name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
+        // SAFETY: a live loop and context; eddy copies the strings and takes its own reference
+        // to ctx; ud released as in start.
+        Ok(unsafe {
+            sys::eddy_connect_tls(
+                lp.as_ptr(),
+                host.as_ptr(),
+                c_int::from(port),
+                timeout,
+                ctx.as_ptr(),
+                name_ptr as *const c_char,
+                Some(on_connect),
+                ud,
+                Some(free_connect),
+            )
+        })
+    })
+}
+
+/// Hands `f` to eddy through `call` (which returns eddy's code, or an argument error found
+/// before calling it); takes `f` back when eddy refused it.
+fn start(
+    timeout: f64,
+    f: Box<ConnectFn>,
+    call: impl FnOnce(*mut c_void) -> Result<c_int>,
+) -> Result<()> {
+    if timeout.is_nan() {
+        return Err(Error::INVALID);
+    }
+    let slot: Box<Option<Box<ConnectFn>>> = Box::new(Some(f));
+    let ud = Box::into_raw(slot) as *mut c_void;
+    let rc = call(ud).and_then(check);
+    if rc.is_err() {
+        // SAFETY: eddy did not take ud (it refused it, or was never called).
+        unsafe { free_connect(ud) };
+    }
+    rc
+}
+
+unsafe extern "C" fn on_connect(
+    _lp: *mut sys::eddy_loop,
+    p: *mut sys::eddy_stream,
+    error: c_int,
+    ud: *mut c_void,
+) {
+    // SAFETY: the Box<Option<..>> made in start; eddy releases it only after this returned.
+    let slot = &mut *(ud as *mut Option<Box<ConnectFn>>);
+    let f = match slot.take() {
+        Some(f) => f,
+        None => return,
+    };
+    if error == 0 && !p.is_null() {
+        // SAFETY: a fresh connected stream that is now ours.
+        let stream = Stream::adopt(p);
+        run_closure(p, "connect callback", true, || f(Ok(stream)));
+    } else {
+        let error = if error < 0 { error } else { sys::EDDY_EIO };
+        run_closure(std::ptr::null_mut(), "connect callback", false, || {
+            f(Err(Error::from_code(error)))
+        });
+    }
+}
+
+unsafe extern "C" fn free_connect(ud: *mut c_void) {
+    // SAFETY: made in start; released once (by eddy, or by start when eddy refused it).
+    let slot = Box::from_raw(ud as *mut Option<Box<ConnectFn>>);
+    if guard(move || drop(slot)).is_err() {
+        log_error("dropping a connect closure panicked");
+    }
+}
