@@ -801,6 +801,8 @@ extern "C" {
         free_userdata: eddy_free_fn,
     ) -> c_int;
     pub fn eddy_server_set_tls(server: *mut eddy_server, ctx: *mut eddy_tls_context) -> c_int;
+    pub fn eddy_listener_set_tls(listener: *mut eddy_listener, ctx: *mut eddy_tls_context)
+        -> c_int;
     pub fn eddy_connect_tls(
         lp: *mut eddy_loop,
         host: *const c_char,

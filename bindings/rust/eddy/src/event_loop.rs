@@ -185,7 +185,8 @@ impl Loop {
     /// when it is the last one.
     ///
     /// Ownership: consumes this handle. The loop is freed only if this is its last `Loop`
-    /// handle: other clones, every [`App`](crate::App) and [`HttpClient`](crate::HttpClient)
+    /// handle: other clones, every [`App`](crate::App), [`HttpClient`](crate::HttpClient),
+    /// [`TcpServer`](crate::TcpServer) and [`PeriodicCallback`](crate::PeriodicCallback)
     /// made on it, and pending closures that captured a clone each hold one (drop those first;
     /// give closures a [`WeakLoop`]). Otherwise nothing is freed, this handle is dropped and the
     /// loop lives on with the others (freed with the last one, as without `close`).
@@ -196,7 +197,10 @@ impl Loop {
     /// after it (its fetches in flight dropped uncalled); pending `call_soon` / `call_later`
     /// closures are dropped without running, and so are closures posted through a [`Remote`]
     /// that have not run; WebSocket connections still open are freed without `on_close`, their
-    /// peers sent a close frame with 1001 (a [`WsSender`](crate::WsSender) then does nothing); [`Remote::call_soon`] returns
+    /// peers sent a close frame with 1001 (a [`WsSender`](crate::WsSender) then does nothing);
+    /// open [`Stream`](crate::Stream)s are closed and freed without their close closures (their
+    /// closures dropped, their handles then `Err(CLOSED)`), a pending [`connect`](crate::connect)'s
+    /// closure dropped uncalled; [`Remote::call_soon`] returns
     /// `Err(CLOSED)`, [`Remote::is_alive`] is false and [`WeakLoop::upgrade`] gives `None`
     /// from then on.
     ///

@@ -1,5 +1,7 @@
 //! eddy for Rust: an embeddable asynchronous web server (Tornado's architecture) over eddy's
-//! C API, with closures as handlers, and its asynchronous HTTP client ([`HttpClient`]).
+//! C API, with closures as handlers, its asynchronous HTTP client ([`HttpClient`]), and raw TCP
+//! ([`TcpServer`], [`Stream`], [`connect`]; Tornado's TCPServer, IOStream and TCPClient) with
+//! the process helpers ([`bind_socket`], [`fork_processes`]).
 //!
 //! ```no_run
 //! use eddy::{App, Loop};

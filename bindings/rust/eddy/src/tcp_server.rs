@@ -19,7 +19,7 @@ use crate::boundary::{guard, log_error};
 use crate::error::{check, Error, Result};
 use crate::event_loop::Loop;
 use crate::stream::{run_closure, Stream};
-//TLS use crate::tls::TlsContext;
+use crate::tls::TlsContext;
 
 /// The accept closure: the new connection and the peer's address (`None` on a Unix socket).
 type AcceptFn = RefCell<Box<dyn FnMut(Stream, Option<SocketAddr>) -> Result<()>>>;
@@ -161,6 +161,27 @@ impl TcpServer {
         // SAFETY: live listener.
         let n = unsafe { sys::eddy_listener_socket_count(self.ptr) };
         usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Serves TLS with `ctx`, a server context ([`TlsContext::server`]): every connection
+    /// accepted from now on is a TLS stream ([`Stream::is_tls`]) whose handshake starts at
+    /// once; reads and writes issued before it completes wait for it, and a failed handshake
+    /// closes the stream with `Error::TLS` or `Error::TIMED_OUT` (its close closure says
+    /// which; eddy also logs it). The server keeps its own reference to the context.
+    /// Connections already accepted keep what they had.
+    ///
+    /// Errors: `Err(INVALID)` for a client context, or one without a certificate and its
+    /// matching key.
+    pub fn set_tls(&mut self, ctx: &TlsContext) -> Result<()> {
+        // SAFETY: live listener and context; the listener takes its own reference.
+        check(unsafe { sys::eddy_listener_set_tls(self.ptr, ctx.as_ptr()) })
+    }
+
+    /// Serves plain TCP again (undoes [`set_tls`](Self::set_tls)) for connections accepted
+    /// from now on; the listener drops its context reference.
+    pub fn clear_tls(&mut self) {
+        // SAFETY: live listener; NULL turns TLS off and cannot fail for a live listener.
+        unsafe { sys::eddy_listener_set_tls(self.ptr, std::ptr::null_mut()) };
     }
 
     /// Stops accepting and closes every listening socket (Tornado's `stop`); a Unix socket's
