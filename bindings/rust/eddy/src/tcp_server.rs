@@ -103,8 +103,9 @@ impl TcpServer {
     /// is 128. May be called again for more addresses. Every address `host` names must bind,
     /// else none of this call's sockets stays.
     ///
-    /// Errors: `Err(ADDR_IN_USE)`, `Err(INVALID)` (a host that names no address, a NUL byte),
-    /// or another code eddy returns (EADDRNOTAVAIL, EACCES, EIO).
+    /// Errors: `Err(ADDR_IN_USE)`, `Err(INVALID)` (a NUL byte in `host`), or another code
+    /// eddy returns: `EDDY_EADDRNOTAVAIL` (a host that names no local address), `EDDY_EACCES`,
+    /// `EDDY_EIO`.
     pub fn listen(&mut self, host: &str, port: u16) -> Result<()> {
         self.bind(host, port, 0)
     }
@@ -120,8 +121,9 @@ impl TcpServer {
     /// on is replaced; any other existing file is `Err(ADDR_IN_USE)`. The file is removed when
     /// the server stops. Peers have no address: `f` gets `None`.
     ///
-    /// Errors: as [`listen`](Self::listen); `Err(INVALID)` for a path with a NUL byte or too
-    /// long for a socket address.
+    /// Errors: `Err(ADDR_IN_USE)` (see above), `Err(INVALID)` for an empty path, one with a NUL
+    /// byte or too long for a socket address, or another code eddy returns (`EDDY_EACCES`,
+    /// `EDDY_EIO`).
     pub fn bind_unix(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path =
             CString::new(path.as_ref().as_os_str().as_bytes()).map_err(|_| Error::INVALID)?;
