@@ -73,7 +73,12 @@ struct StreamData {
 /// [`Loop`](crate::Loop) clone keeps the loop alive while the stream holds the closure: give
 /// closures a [`WeakLoop`](crate::WeakLoop).
 ///
-/// Thread: the loop's (not `Send`); every closure runs there.
+/// Thread: the loop's (not `Send`); every closure runs there. Another thread cannot get one:
+/// ```compile_fail,E0277
+/// fn give_away(s: eddy::Stream) {
+///     std::thread::spawn(move || drop(s)); // error: `Rc<..>` cannot be sent between threads
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Stream {
     core: Rc<Core>,
