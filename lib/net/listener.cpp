@@ -47,10 +47,14 @@ void Listener::set_c_tls(tls::Context *ctx) {
 void Listener::on_loop_free() {
     // Its owner (the C API's caller, or a server) still frees it: it only lets go of the loop.
     stop();
-    if (c_free_userdata) c_free_userdata(c_userdata);
+    loop_ = nullptr;
+    eddy_free_fn free_userdata = c_free_userdata;
+    void *userdata = c_userdata;
     c_free_userdata = nullptr;
     c_userdata = nullptr;
-    loop_ = nullptr;
+    // Last, with nothing of ours touched after it: the free function may free this listener
+    // (a binding whose listener object goes with its userdata), which is then simply deleted.
+    if (free_userdata) free_userdata(userdata);
 }
 
 int Listener::listen_fd(int fd, const std::string &unix_path) {

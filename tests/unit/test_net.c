@@ -129,6 +129,32 @@ static void test_listener_set_tls_refusals(void **state) {
     server_done(&ctx);
 }
 
+/* A binding whose listener object goes with its userdata frees the listener from the free
+ * function, which runs when the loop is freed first (found by the Python binding's valgrind run:
+ * the listener wrote its fields after being deleted). Checked under ASan. */
+typedef struct {
+    eddy_listener *listener;
+    int frees;
+} self_freeing;
+
+static void free_listener_with_userdata(void *userdata) {
+    self_freeing *owner = userdata;
+    owner->frees++;
+    eddy_listener_free(owner->listener);
+}
+
+static void test_listener_freed_by_its_userdata_at_loop_free(void **state) {
+    (void)state;
+    self_freeing owner = {NULL, 0};
+    eddy_loop *loop = eddy_loop_new();
+    assert_non_null(loop);
+    owner.listener = eddy_listener_new(loop, on_accept, &owner, free_listener_with_userdata);
+    assert_non_null(owner.listener);
+    assert_int_equal(eddy_listener_bind(owner.listener, "127.0.0.1", 0, 0, 0), 0);
+    eddy_loop_free(loop);
+    assert_int_equal(owner.frees, 1);
+}
+
 /* ---- listener basics ---------------------------------------------------------------------- */
 
 static void test_listener_ipv4_port0(void **state) {
@@ -950,6 +976,7 @@ int main(void) {
         cmocka_unit_test(test_echo_many_clients),
         cmocka_unit_test(test_connect_success),
         cmocka_unit_test(test_listener_set_tls_refusals),
+        cmocka_unit_test(test_listener_freed_by_its_userdata_at_loop_free),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_connect_loop_freed),
