@@ -403,6 +403,55 @@ static void eddy_py_fetch_chunk(eddy_fetch *f, const char *data, size_t len, voi
     PyGILState_Release(gil);
 }
 
+/* Raw TCP (eddy.iostream / tcpserver / tcpclient). A stream's userdata is one Python object
+ * (eddy_py_stream_bind): its read, write and close events call it as (event, arg) —
+ * (0, data bytes), (1, write status), (2, close error) — and eddy's free of the userdata
+ * calls its `_eddy_release()` and drops the reference (eddy_py_handler_release), once the close
+ * callback returned or the loop was freed first. */
+static void eddy_py_stream_read(eddy_stream *s, const char *data, size_t len, void *ud) {
+    (void)s;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(iy#)", 0, data, (Py_ssize_t)len));
+    PyGILState_Release(gil);
+}
+static void eddy_py_stream_written(eddy_stream *s, int status, void *ud) {
+    (void)s;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(ii)", 1, status));
+    PyGILState_Release(gil);
+}
+static void eddy_py_stream_closed(eddy_stream *s, int error, void *ud) {
+    (void)s;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(ii)", 2, error));
+    PyGILState_Release(gil);
+}
+
+/* An accepted connection: the listener's callable gets (stream, peer_ip, peer_port). A stream
+ * the callable did not adopt (eddy_py_stream_bind), e.g. because it raised, is closed here so
+ * that it cannot leak. */
+static void eddy_py_accept_fn(eddy_listener *l, eddy_stream *stream, const char *ip, int port,
+                              void *ud) {
+    (void)l;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *sobj = SWIG_NewPointerObj(SWIG_as_voidptr(stream), SWIGTYPE_p_eddy_stream, 0);
+    eddy_py_call((PyObject *)ud, sobj ? Py_BuildValue("(Nsi)", sobj, ip ? ip : "", port) : NULL);
+    if (!eddy_stream_get_userdata(stream)) eddy_stream_close(stream);
+    PyGILState_Release(gil);
+}
+
+/* eddy_connect / eddy_connect_tls: the callable gets (stream or None, error); a stream it did
+ * not adopt is closed, as above. */
+static void eddy_py_connect_fn(eddy_loop *loop, eddy_stream *stream, int error, void *ud) {
+    (void)loop;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *sobj = stream ? SWIG_NewPointerObj(SWIG_as_voidptr(stream), SWIGTYPE_p_eddy_stream, 0)
+                            : (Py_INCREF(Py_None), Py_None);
+    eddy_py_call((PyObject *)ud, sobj ? Py_BuildValue("(Ni)", sobj, error) : NULL);
+    if (stream && !eddy_stream_get_userdata(stream)) eddy_stream_close(stream);
+    PyGILState_Release(gil);
+}
+
 %}
 
 /* ---- a certificate as ssl.SSLSocket.getpeercert() shows it ------------------------------ */
@@ -761,7 +810,7 @@ fail:
     (const char *root, size_t root_len), (const char *secret, size_t len),
     (const char *reason, size_t reason_len), (const void *data, size_t len),
     (const char *cert_pem, size_t cert_len), (const char *key_pem, size_t key_len),
-    (const char *pem, size_t len)
+    (const char *pem, size_t len), (const char *delimiter, size_t delimiter_len)
 };
 
 /* ---- strings out: views with a length become bytes ------------------------------------ */
@@ -804,6 +853,8 @@ EDDY_PY_CALLBACK(eddy_periodic_fn, cb, eddy_py_periodic_fn, result == NULL)
 EDDY_PY_CALLBACK(eddy_request_fn, on_request, eddy_py_request_fn, result == NULL)
 EDDY_PY_CALLBACK(eddy_request_fn, cb, eddy_py_request_fn, result < 0)
 EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
+EDDY_PY_CALLBACK(eddy_accept_fn, cb, eddy_py_accept_fn, result == NULL)
+EDDY_PY_CALLBACK(eddy_connect_fn, cb, eddy_py_connect_fn, result < 0)
 
 /* The log sink: None restores the default. */
 %typemap(in) (eddy_log_fn fn, void *userdata, eddy_free_fn free_userdata) {
@@ -876,32 +927,40 @@ EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 %ignore eddy_ws_options_set_on_pong;
 %ignore eddy_ws_options_set_on_ping;
 %ignore eddy_ws_options_set_on_refused;
-/* tls.h: contexts and their file / PEM setters are wrapped; SNI callbacks, ALPN lists and raw
- * TLS streams are not (the Python layer needs none of them). */
+/* tls.h: contexts and their file / PEM setters are wrapped, and eddy_connect_tls /
+ * eddy_stream_is_tls for eddy.tcpclient; SNI callbacks, ALPN lists and the other TLS stream
+ * queries are not (the Python layer needs none of them). */
 %ignore eddy_tls_context_set_sni_callback;
 %ignore eddy_tls_context_set_alpn;
-%ignore eddy_connect_tls;
-%ignore eddy_stream_is_tls;
 %ignore eddy_stream_tls_alpn;
 %ignore eddy_stream_tls_server_name;
-%ignore eddy_stream_tls_peer_certificate;
+%ignore eddy_stream_tls_peer_certificate; /* eddy_py_stream_tls_peer_certificate instead */
 %ignore eddy_request_tls_peer_certificate; /* eddy_py_request_tls_peer_certificate instead */
 %ignore eddy_fetch_set_callbacks;
 %ignore eddy_fetch_start;
 %ignore eddy_fetch_response_header_at;
 
+/* stream.h: the read / write / userdata / close-callback calls take per-call C function
+ * pointers; the eddy_py_stream_* helpers below replace them. */
+%ignore eddy_stream_set_userdata;
+%ignore eddy_stream_get_userdata;
+%ignore eddy_stream_set_close_callback;
+%ignore eddy_stream_read_until;
+%ignore eddy_stream_read_bytes;
+%ignore eddy_stream_read_until_close;
+%ignore eddy_stream_write;
+%ignore eddy_stream_set_write_mark;
 #define EDDY_API
 %include "eddy/common.h"
 %include "eddy/loop.h"
+%include "eddy/stream.h"
+%include "eddy/net.h"
 %include "eddy/http.h"
 %include "eddy/tls.h"
 %include "eddy/web.h"
 %include "eddy/websocket.h"
 %include "eddy/client.h"
 %include "eddy/process.h"
-/* Listening flags of net.h (the rest of net.h, raw TCP, is left to asyncio). */
-%constant int EDDY_LISTEN_REUSEPORT = EDDY_LISTEN_REUSEPORT;
-%constant int EDDY_LISTEN_IPV6ONLY = EDDY_LISTEN_IPV6ONLY;
 
 /* ---- helpers for the Python layer ------------------------------------------------------ */
 %typemap(in) PyObject *callable {
@@ -1177,5 +1236,50 @@ int eddy_py_fetch_start_streaming(eddy_fetch *fetch, int headers, int chunks,
     int rc = eddy_fetch_set_callbacks(fetch, headers ? eddy_py_fetch_headers : NULL,
                                       chunks ? eddy_py_fetch_chunk : NULL);
     return rc ? rc : eddy_py_fetch_start(fetch, callable);
+}
+
+/* ---- raw TCP streams (eddy.iostream) ----------------------------------------------------- */
+/* Makes `obj` the stream's userdata (a new reference) and turns its close callback on: `obj` is
+ * called as (event, arg) for the stream's reads, writes and close (see eddy_py_stream_read),
+ * and its `_eddy_release()` runs when eddy releases the stream (after the close callback
+ * returned, or when the loop is freed first). Call once per stream. Returns 0 or EDDY_EINVAL. */
+int eddy_py_stream_bind(eddy_stream *stream, PyObject *obj) {
+    if (!stream || eddy_stream_get_userdata(stream)) return EDDY_EINVAL;
+    Py_INCREF(obj);
+    eddy_stream_set_userdata(stream, obj, eddy_py_handler_release);
+    return eddy_stream_set_close_callback(stream, eddy_py_stream_closed);
+}
+
+/* The reads of stream.h, delivered to the bound object as (0, bytes). Return as the C calls. */
+int eddy_py_stream_read_until(eddy_stream *stream, const char *delimiter, size_t delimiter_len,
+                              size_t max_bytes) {
+    if (!delimiter || delimiter_len == 0) return EDDY_EINVAL;
+    return eddy_stream_read_until(stream, delimiter, delimiter_len, max_bytes, eddy_py_stream_read);
+}
+int eddy_py_stream_read_bytes(eddy_stream *stream, size_t n, int partial) {
+    return eddy_stream_read_bytes(stream, n, partial, eddy_py_stream_read);
+}
+int eddy_py_stream_read_until_close(eddy_stream *stream) {
+    return eddy_stream_read_until_close(stream, eddy_py_stream_read);
+}
+
+/* eddy_stream_write whose completion goes to the bound object as (1, status): exactly once when
+ * this returns 0 (in write order), never when it fails. */
+int eddy_py_stream_write(eddy_stream *stream, const void *data, size_t len) {
+    return eddy_stream_write(stream, data ? data : "", len, eddy_py_stream_written);
+}
+
+/* The TLS peer's certificate on `stream` (DER bytes), or None: none presented, not TLS. */
+PyObject *eddy_py_stream_tls_peer_certificate(eddy_stream *stream) {
+    size_t need = 0;
+    if (eddy_stream_tls_peer_certificate(stream, NULL, &need) != EDDY_ETOOBIG) Py_RETURN_NONE;
+    PyObject *der = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)need);
+    if (!der) return NULL;
+    size_t len = need;
+    if (eddy_stream_tls_peer_certificate(stream, (unsigned char *)PyBytes_AS_STRING(der), &len) != 0) {
+        Py_DECREF(der);
+        Py_RETURN_NONE;
+    }
+    return der;
 }
 %}

@@ -15,7 +15,8 @@ version = _lowlevel_proxy.eddy_version_string()
 version_info = tuple(int(x) for x in version.split("."))
 
 _SUBMODULES = ("escape", "gen", "httpclient", "httpserver", "httputil", "ioloop", "iostream", "locks",
-               "locale", "lowlevel", "options", "queues", "template", "testing", "web", "websocket")
+               "locale", "lowlevel", "netutil", "options", "process", "queues", "tcpclient",
+               "tcpserver", "template", "testing", "web", "websocket")
 
 _ioloop.install_policy()
 

@@ -287,11 +287,19 @@ class HTTPServer:
         self.__dict__.setdefault("_pending_fds", []).append(fd)
 
     def start(self, num_processes=1, max_restarts=None):
-        """Serves the sockets given to bind(). Only num_processes=1: eddy's loop already exists
-        in this process, and forking it would share it with the children."""
+        """Serves the sockets given to bind(). Only num_processes=1: the Application already
+        holds this process's eddy loop, and forking it would share its epoll fd with the
+        children. For several processes use Tornado 6's pattern (see eddy.process):
+        sockets = eddy.netutil.bind_sockets(port); eddy.process.fork_processes(n); then in each
+        child asyncio.run(main()), where main() makes the Application and the HTTPServer and
+        calls server.add_sockets(sockets)."""
         if num_processes != 1:
-            raise NotImplementedError("eddy: start(num_processes != 1) is not supported; run "
-                                      "one process per port with reuse_port=True instead")
+            raise NotImplementedError(
+                "eddy: HTTPServer.start(num_processes != 1) is not supported (the Application "
+                "already holds an IOLoop, which must not be forked). Use: sockets = "
+                "eddy.netutil.bind_sockets(port); eddy.process.fork_processes(n); then in each "
+                "child asyncio.run(main()) where main() makes the Application and HTTPServer "
+                "and calls server.add_sockets(sockets)")
         for fd in self.__dict__.pop("_pending_fds", []):
             self._add_fd(fd)
         self._started()

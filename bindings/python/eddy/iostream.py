@@ -1,13 +1,549 @@
-"""What eddy.iostream offers of tornado.iostream: the error a write on a closed connection
-fails with. (eddy's streams themselves are C objects under the HTTP and WebSocket layers; for
-raw TCP in Python, asyncio's streams do the job.)"""
+"""eddy.iostream: Tornado's IOStream over eddy's C stream (include/eddy/stream.h).
+
+An IOStream is a buffered, non-blocking connection: reads are requests (read_until,
+read_bytes, read_until_close, read_into; one pending at a time) and writes are queued and sent
+at the end of the loop pass. Every read and write returns an awaitable (an asyncio Future, as in
+Tornado 6). Streams come from eddy.tcpserver.TCPServer.handle_stream, from
+eddy.tcpclient.TCPClient.connect, or from wrapping a connected socket: IOStream(sock).
+
+Thread: a stream belongs to the IOLoop it was made on; every method must be called on that
+loop's thread (RuntimeError otherwise; IOLoop.add_callback is the way in from elsewhere).
+
+Lifetime: the C stream holds its Python object (and through it the pending futures and the close
+callback) while it is open; when it has closed, the close callback has run and eddy released the
+C stream, the Python object is an ordinary closed stream that may be kept or dropped. A stream
+nobody closes stays open until its peer closes: close() what you no longer use. Freeing the
+IOLoop closes its streams (their pending futures fail with StreamClosedError).
+
+Errors are Tornado's: a read or write pending when the stream closes fails with
+StreamClosedError whose `real_error` says why (None for a plain close or EOF,
+ConnectionResetError, TimeoutError, ssl.SSLError, UnsatisfiableReadError when read_until's
+max_bytes was exceeded, StreamBufferFullError when more than max_buffer_size bytes arrived);
+`stream.error` holds the same. Starting a read or a write on a closed stream raises
+StreamClosedError at once; a second read while one is pending raises AssertionError("Already
+reading"), as Tornado does."""
+
+import collections
+import errno
+import logging
+import socket as _socket
+import ssl
+import threading
+
+from . import _lowlevel as _ll
+
+gen_log = logging.getLogger("eddy.general")
+app_log = logging.getLogger("eddy.application")
 
 
 class StreamClosedError(IOError):
-    """The connection was closed (by the peer, or by us) before the operation could complete,
-    e.g. the future of RequestHandler.flush() once the client has gone away. As in Tornado,
-    `real_error` holds the underlying exception when there is one (None here)."""
+    """The stream was closed (by the peer, by us, or on an error) before the operation could
+    complete; also the failure of RequestHandler.flush() once the client has gone away.
+    `real_error` holds the exception that caused the close, when there is one (None otherwise).
+    As in Tornado, the close callback runs after the pending futures failed with this."""
 
     def __init__(self, real_error=None):
         super().__init__("Stream is closed")
         self.real_error = real_error
+
+
+class UnsatisfiableReadError(Exception):
+    """read_until's max_bytes was exceeded without the delimiter: the stream is closed, the
+    read fails with StreamClosedError(real_error=UnsatisfiableReadError(...)) and
+    `stream.error` is this exception (Tornado's behaviour)."""
+
+
+class StreamBufferFullError(Exception):
+    """A buffer limit was reached: write() raises it when max_write_buffer_size would be
+    exceeded; more than max_buffer_size bytes received closes the stream with it as
+    `real_error` / `stream.error`."""
+
+
+_EV_READ, _EV_WRITTEN, _EV_CLOSED = 0, 1, 2
+
+
+def _close_reason(code, stream):
+    """The exception a C close code stands for (None for a plain close or EOF)."""
+    if code in (0, _ll.EDDY_EOF):
+        return None
+    if code == _ll.EDDY_ECONNRESET:
+        return ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+    if code == _ll.EDDY_ETIMEDOUT:
+        return TimeoutError(errno.ETIMEDOUT, "Connection timed out")
+    if code == _ll.EDDY_ETLS:
+        return ssl.SSLError("TLS failed (handshake, certificate verification or an alert; "
+                            "eddy's log says which)")
+    if code == _ll.EDDY_ETOOBIG:
+        # The C stream says only "a limit": read_until's max_bytes when that read was pending
+        # with a limit not above max_buffer_size (it is reached first), else the buffer limit.
+        if (stream._read_kind == "until" and stream._read_max_bytes
+                and stream._read_max_bytes <= stream._max_buffer_size):
+            err = UnsatisfiableReadError("delimiter not found within %d bytes"
+                                         % stream._read_max_bytes)
+            gen_log.info("Unsatisfiable read, closing connection: %s", err)
+            return err
+        err = StreamBufferFullError("Reached maximum read buffer size")
+        gen_log.warning("error on read: %s", err)
+        return err
+    if code == _ll.EDDY_ENOMEM:
+        return MemoryError("eddy: out of memory on the stream")
+    return OSError("eddy stream closed: %s" % _ll.eddy_strerror(code))
+
+
+def _retrieve(future):
+    # As Tornado: a future failed by a close must not log "exception never retrieved" when
+    # nobody awaits it (a write whose result the caller ignored).
+    if not future.cancelled():
+        future.exception()
+
+
+class _Link:
+    """The C stream's userdata: forwards its events to the stream object. Holding the stream
+    strongly is what keeps an open stream's Python object, futures and close callback alive;
+    eddy drops this link once the C stream is released (see eddy_py_stream_bind)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __call__(self, event, arg):
+        stream = self.stream
+        if stream is not None:
+            stream._on_event(event, arg)
+
+    def _eddy_release(self):
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream._on_release()
+
+
+class BaseIOStream:
+    """Tornado's BaseIOStream: the reads, writes and life cycle shared by IOStream,
+    SSLIOStream and PipeIOStream. Not made directly.
+
+    max_buffer_size: most bytes held unread (default 100 MiB; more closes the stream with
+    StreamBufferFullError); read_chunk_size: accepted for Tornado's signature (eddy reads what
+    the socket has, up to 64 KiB a call); max_write_buffer_size: most bytes waiting to be sent
+    (default no limit; a write that would exceed it raises StreamBufferFullError)."""
+
+    def __init__(self, max_buffer_size=None, read_chunk_size=None, max_write_buffer_size=None):
+        from .ioloop import IOLoop
+
+        self.io_loop = IOLoop.current()
+        self._c = None
+        self._closed = False
+        self.error = None
+        self._max_buffer_size = int(max_buffer_size or 104857600)
+        if self._max_buffer_size <= 0:
+            raise ValueError("max_buffer_size must be positive")
+        self.read_chunk_size = read_chunk_size
+        self.max_write_buffer_size = max_write_buffer_size
+        self._read_future = None
+        self._read_kind = None
+        self._read_max_bytes = None
+        self._read_into = None
+        self._write_futures = collections.deque()  # in write order, as eddy completes them
+        self._failed_writes = []  # dropped by the close: fail once its reason is known
+        self._close_callback = None
+        self._connect_future = None
+
+    # ---- attaching the C stream ------------------------------------------------------------
+    def _attach(self, c_stream):
+        """Adopts `c_stream` (eddy's, already ours to own): events now come to this object."""
+        rc = _ll.eddy_py_stream_bind(c_stream, _Link(self))
+        if rc < 0:
+            raise RuntimeError("eddy_py_stream_bind: %s" % _ll.eddy_strerror(rc))
+        self._c = c_stream
+        if self._max_buffer_size != 104857600:
+            _ll.eddy_stream_set_max_buffer_size(c_stream, self._max_buffer_size)
+
+    @classmethod
+    def _adopt(cls, c_stream, max_buffer_size=None, read_chunk_size=None):
+        """A stream object for a C stream eddy handed over (accepted or connected)."""
+        stream = cls.__new__(cls)
+        BaseIOStream.__init__(stream, max_buffer_size, read_chunk_size)
+        stream._attach(c_stream)
+        return stream
+
+    @property
+    def max_buffer_size(self):
+        """Most bytes held unread; assigning applies it to the open stream."""
+        return self._max_buffer_size
+
+    @max_buffer_size.setter
+    def max_buffer_size(self, value):
+        value = int(value)
+        if value <= 0:
+            raise ValueError("max_buffer_size must be positive")
+        self._max_buffer_size = value
+        if self._c is not None and not self._closed:
+            _ll.eddy_stream_set_max_buffer_size(self._c, value)
+
+    # ---- reads -------------------------------------------------------------------------------
+    def read_until(self, delimiter, max_bytes=None):
+        """Reads up to and including `delimiter` (non-empty bytes); returns a Future of the
+        bytes. With max_bytes, the stream closes when that many bytes arrived without the
+        delimiter (the Future fails with StreamClosedError, real_error UnsatisfiableReadError)."""
+        if not isinstance(delimiter, (bytes, bytearray, memoryview)) or not len(delimiter):
+            raise ValueError("read_until: the delimiter must be non-empty bytes")
+        if max_bytes is not None and max_bytes <= 0:
+            raise ValueError("read_until: max_bytes must be positive")
+        future = self._start_read("until")
+        self._read_max_bytes = max_bytes
+        return self._issue(future, _ll.eddy_py_stream_read_until(self._c, bytes(delimiter),
+                                                                 int(max_bytes or 0)))
+
+    def read_bytes(self, num_bytes, partial=False):
+        """Reads `num_bytes` bytes; with partial=True, as soon as 1..num_bytes are there.
+        Returns a Future of the bytes (b"" for num_bytes 0)."""
+        if not isinstance(num_bytes, int) or num_bytes < 0:
+            raise ValueError("read_bytes: num_bytes must be an int >= 0")
+        future = self._start_read("bytes")
+        if num_bytes == 0:  # nothing to wait for (eddy refuses n == 0)
+            self._read_future = self._read_kind = None
+            future.set_result(b"")
+            return future
+        return self._issue(future, _ll.eddy_py_stream_read_bytes(self._c, num_bytes,
+                                                                 int(bool(partial))))
+
+    def read_into(self, buf, partial=False):
+        """Reads into the writable buffer `buf` until it is full (partial=True: as soon as any
+        bytes came); returns a Future of the count. The bytes are copied in once they arrived
+        (eddy buffers them first)."""
+        view = memoryview(buf).cast("B")
+        if view.readonly:
+            raise TypeError("read_into: the buffer must be writable")
+        future = self._start_read("bytes")
+        if len(view) == 0:
+            self._read_future = self._read_kind = None
+            future.set_result(0)
+            return future
+        self._read_into = view
+        return self._issue(future, _ll.eddy_py_stream_read_bytes(self._c, len(view),
+                                                                 int(bool(partial))))
+
+    def read_until_close(self):
+        """Reads everything until the peer closes; returns a Future of the bytes (the close
+        callback then runs; the stream's error stays None). Limited by max_buffer_size."""
+        future = self._start_read("close")
+        return self._issue(future, _ll.eddy_py_stream_read_until_close(self._c))
+
+    def _start_read(self, kind):
+        self._check_thread()
+        if self._read_future is not None:
+            self._check_closed()
+            raise AssertionError("Already reading")
+        self._check_closed()
+        future = self.io_loop.asyncio_loop.create_future()
+        self._read_future = future
+        self._read_kind = kind
+        self._read_max_bytes = None
+        self._read_into = None
+        return future
+
+    def _issue(self, future, rc):
+        if rc < 0:
+            self._read_future = self._read_kind = self._read_into = None
+            if rc == _ll.EDDY_ECLOSED:
+                raise StreamClosedError(real_error=self.error)
+            if rc == _ll.EDDY_ENOMEM:
+                raise MemoryError("eddy: out of memory for the read")
+            raise ValueError("read refused: %s" % _ll.eddy_strerror(rc))
+        self.io_loop._pump.kick()
+        return future
+
+    # ---- writes ------------------------------------------------------------------------------
+    def write(self, data):
+        """Queues `data` (bytes-like) and returns a Future that resolves once these bytes (and
+        all written before them) were handed to the kernel, or fails with StreamClosedError.
+        Raises StreamClosedError at once on a closed stream, StreamBufferFullError when
+        max_write_buffer_size would be exceeded."""
+        self._check_thread()
+        if isinstance(data, str):
+            raise TypeError("write: bytes expected, not str (encode it first)")
+        self._check_closed()
+        if (self.max_write_buffer_size is not None and
+                _ll.eddy_stream_write_buffer_size(self._c) + len(data) > self.max_write_buffer_size):
+            raise StreamBufferFullError("Reached maximum write buffer size")
+        future = self.io_loop.asyncio_loop.create_future()
+        future.add_done_callback(_retrieve)
+        rc = _ll.eddy_py_stream_write(self._c, data)
+        if rc < 0:
+            future.cancel()
+            if rc == _ll.EDDY_ECLOSED:
+                raise StreamClosedError(real_error=self.error)
+            if rc == _ll.EDDY_ENOMEM:
+                raise MemoryError("eddy: out of memory for the write")
+            raise ValueError("write refused: %s" % _ll.eddy_strerror(rc))
+        self._write_futures.append(future)
+        self.io_loop._pump.kick()
+        return future
+
+    # ---- state -------------------------------------------------------------------------------
+    def reading(self):
+        """True while a read is pending."""
+        return self._read_future is not None
+
+    def writing(self):
+        """True while written bytes wait to be sent."""
+        return bool(self._write_futures)
+
+    def closed(self):
+        """True once the stream is closed or closing."""
+        return self._closed
+
+    def fileno(self):
+        """The socket's fd (owned by the stream), or -1 once closed."""
+        if self._c is None or self._closed:
+            return -1
+        return _ll.eddy_stream_fd(self._c)
+
+    def set_close_callback(self, callback):
+        """Calls `callback()` once the stream closed (after pending futures failed), from the
+        loop. None removes it. Exceptions it raises are logged."""
+        self._close_callback = callback
+
+    def set_nodelay(self, value):
+        """Sets TCP_NODELAY; a no-op on a closed stream or a non-TCP socket, as in Tornado."""
+        self._check_thread()
+        if self._c is not None and not self._closed:
+            rc = _ll.eddy_stream_set_nodelay(self._c, int(bool(value)))
+            if rc < 0 and rc not in (_ll.EDDY_ENOTSUP, _ll.EDDY_ECLOSED):
+                raise OSError("set_nodelay: %s" % _ll.eddy_strerror(rc))
+
+    def close(self, exc_info=False):
+        """Closes the stream now: unsent and unread bytes are dropped, pending futures fail
+        with StreamClosedError (real_error: the exception given by exc_info — True for the one
+        being handled, an exception, or an exc_info tuple — which also becomes `error`), and the
+        close callback runs on a later loop iteration. Closing twice does nothing."""
+        self._check_thread()
+        if self._closed:
+            return
+        if exc_info:
+            if isinstance(exc_info, tuple):
+                self.error = exc_info[1]
+            elif isinstance(exc_info, BaseException):
+                self.error = exc_info
+            else:
+                import sys
+
+                self.error = sys.exc_info()[1]
+        self._closed = True
+        if self._c is not None:
+            _ll.eddy_stream_close(self._c)
+            self.io_loop._pump.kick()
+        self._fail_pending()
+
+    # ---- events from the C stream --------------------------------------------------------
+    def _on_event(self, event, arg):
+        if event == _EV_READ:
+            future, into = self._read_future, self._read_into
+            self._read_future = self._read_kind = self._read_into = None
+            if future is None or future.done():
+                return  # cancelled by its awaiter: as in Tornado, the bytes are dropped
+            if into is not None:
+                into[:len(arg)] = arg
+                future.set_result(len(arg))
+            else:
+                future.set_result(arg)
+        elif event == _EV_WRITTEN:
+            if not self._write_futures:
+                return  # failed already by close()
+            future = self._write_futures.popleft()
+            if arg == 0:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                self._failed_writes.append(future)
+        elif event == _EV_CLOSED:
+            if not self._closed:
+                self._closed = True
+                if self.error is None:
+                    self.error = _close_reason(arg, self)
+            self._fail_pending()
+            self._c = None  # released by eddy when this returns
+            callback, self._close_callback = self._close_callback, None
+            if callback is not None:
+                # After the futures' callbacks (queued just now), as Tornado orders it.
+                self.io_loop.asyncio_loop.call_soon(self.io_loop._run_callback, callback, (), {})
+
+    def _on_release(self):
+        """eddy released the C stream (normally right after the close event; first when the
+        loop is freed)."""
+        self._c = None
+        if not self._closed:
+            self._closed = True
+            try:
+                self._fail_pending()
+            except RuntimeError:  # the asyncio loop is closed already
+                pass
+
+    def _fail_pending(self):
+        futures = []
+        if self._read_future is not None:
+            futures.append(self._read_future)
+        self._read_future = self._read_kind = self._read_into = None
+        futures.extend(self._write_futures)
+        self._write_futures.clear()
+        futures.extend(self._failed_writes)
+        self._failed_writes = []
+        if self._connect_future is not None:
+            futures.append(self._connect_future)
+            self._connect_future = None
+        for future in futures:
+            if not future.done():
+                future.set_exception(StreamClosedError(real_error=self.error))
+                future.add_done_callback(_retrieve)
+
+    # ---- checks --------------------------------------------------------------------------------
+    def _check_closed(self):
+        if self._closed:
+            raise StreamClosedError(real_error=self.error)
+        if self._c is None:
+            raise StreamClosedError(real_error=self.error)
+
+    def _check_thread(self):
+        if threading.get_ident() != self.io_loop._ident:
+            raise RuntimeError("IOStream used from another thread than its IOLoop's; use "
+                               "IOLoop.add_callback to get onto the loop's thread")
+
+    def __repr__(self):
+        return "<%s fd=%d%s>" % (type(self).__name__, self.fileno(),
+                                 " closed" if self._closed else "")
+
+
+class _SocketView:
+    """What Tornado's `stream.socket` is used for, read from the stream's fd: getpeername,
+    getsockname, getsockopt/setsockopt, fileno, family, type. The fd stays the stream's."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _sock(self):
+        fd = self._stream.fileno()
+        if fd < 0:
+            raise OSError(errno.EBADF, "the stream is closed")
+        return _socket.socket(fileno=fd)
+
+    def _with(self, fn):
+        sock = self._sock()
+        try:
+            return fn(sock)
+        finally:
+            sock.detach()  # the fd is the stream's: never close it here
+
+    def fileno(self):
+        return self._stream.fileno()
+
+    def getpeername(self):
+        return self._with(lambda s: s.getpeername())
+
+    def getsockname(self):
+        return self._with(lambda s: s.getsockname())
+
+    def getsockopt(self, *args):
+        return self._with(lambda s: s.getsockopt(*args))
+
+    def setsockopt(self, *args):
+        return self._with(lambda s: s.setsockopt(*args))
+
+    @property
+    def family(self):
+        return self._with(lambda s: s.family)
+
+    @property
+    def type(self):
+        return self._with(lambda s: s.type)
+
+
+class IOStream(BaseIOStream):
+    """Tornado's IOStream over a socket. IOStream(sock) takes over `sock` (the socket object is
+    detached: the stream owns the fd now): a connected socket is wrapped at once; an
+    unconnected one is connected with `await stream.connect(address)` (reads and writes before
+    that raise StreamClosedError). Streams from TCPServer and TCPClient are IOStreams already.
+    `socket` gives getpeername() / getsockname() / getsockopt() / setsockopt() / fileno()."""
+
+    def __init__(self, socket, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pending_socket = None
+        try:
+            socket.getpeername()
+        except OSError:
+            self._pending_socket = socket  # not connected yet: connect() does it
+            return
+        self._wrap(socket)
+
+    def _wrap(self, sock):
+        c_stream = _ll.eddy_stream_new(self.io_loop._eddy, sock.fileno())
+        if c_stream is None:
+            raise ValueError("eddy cannot make a stream of %r" % (sock,))
+        sock.detach()  # eddy owns the fd from here on
+        self._attach(c_stream)
+
+    @property
+    def socket(self):
+        """A view of the stream's socket (see _SocketView); None once closed."""
+        return None if self.fileno() < 0 else _SocketView(self)
+
+    async def connect(self, address, server_hostname=None):
+        """Connects the socket given to IOStream() to `address` (what socket.connect takes) and
+        returns this stream. Raises StreamClosedError (real_error: the OSError) on failure.
+        server_hostname (TLS) is not supported: use TCPClient.connect(ssl_options=...)."""
+        if server_hostname is not None:
+            raise NotImplementedError("eddy: IOStream.connect cannot start TLS; use "
+                                      "TCPClient().connect(host, port, ssl_options=...)")
+        sock = self._pending_socket
+        if sock is None:
+            raise RuntimeError("IOStream.connect: already connected (or closed)")
+        self._check_thread()
+        sock.setblocking(False)
+        try:
+            await self.io_loop.asyncio_loop.sock_connect(sock, address)
+        except OSError as e:
+            self._pending_socket = None
+            sock.close()
+            self.error = e
+            self._closed = True
+            raise StreamClosedError(real_error=e) from e
+        self._pending_socket = None
+        self._wrap(sock)
+        return self
+
+class SSLIOStream(IOStream):
+    """A TLS stream: what TCPServer(ssl_options=...) and TCPClient.connect(ssl_options=...)
+    give. The handshake runs inside eddy as soon as the connection exists; reads and writes
+    issued before it completes wait for it; a failed handshake closes the stream (pending
+    futures fail with StreamClosedError, real_error an ssl.SSLError or TimeoutError).
+    IOStream's methods, plus getpeercert()."""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("eddy: SSLIOStream objects come from TCPServer(ssl_options=...) and "
+                        "TCPClient().connect(..., ssl_options=...), not from wrapping a socket")
+
+    def getpeercert(self, binary_form=False):
+        """The peer's certificate as ssl.SSLSocket.getpeercert() gives it (a dict, or DER bytes
+        with binary_form=True), or None when the peer presented none (a client the server
+        did not ask for one) or the stream is closed."""
+        self._check_thread()
+        if self._c is None or self._closed:
+            return None
+        der = _ll.eddy_py_stream_tls_peer_certificate(self._c)
+        if der is None or binary_form:
+            return der
+        return _ll.eddy_py_decode_certificate(der)
+
+class PipeIOStream(BaseIOStream):
+    """A stream over a pipe fd (or a terminal), which it takes ownership of (closed with the
+    stream), as Tornado's PipeIOStream."""
+
+    def __init__(self, fd, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        c_stream = _ll.eddy_stream_new(self.io_loop._eddy, int(fd))
+        if c_stream is None:
+            raise ValueError("eddy cannot make a stream of fd %r" % (fd,))
+        self._attach(c_stream)
+
+
+__all__ = ["BaseIOStream", "IOStream", "SSLIOStream", "PipeIOStream", "StreamClosedError",
+           "UnsatisfiableReadError", "StreamBufferFullError"]

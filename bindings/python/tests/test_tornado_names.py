@@ -14,7 +14,8 @@ except ImportError:  # CI installs python3-tornado (scripts/deps/core.txt)
     tornado = None
 
 MODULES = ("web", "ioloop", "gen", "escape", "httputil", "locks", "queues", "httpserver",
-           "options", "template", "locale", "testing", "websocket")
+           "options", "template", "locale", "testing", "websocket", "iostream", "tcpserver",
+           "tcpclient", "netutil", "process")
 
 # What eddy does not offer, with the reason (see the binding README's "Differences").
 KNOWN_GAPS = {
@@ -58,6 +59,22 @@ KNOWN_GAPS = {
     "websocket.WebSocketClientConnection.on_connection_close",
     "websocket.WebSocketClientConnection.on_ws_connection_close",
     "websocket.WebSocketClientConnection.protocol", "websocket.WebSocketClientConnection.run",
+    # IOStream: Tornado's transport hooks (eddy's transport is C), regex reads (eddy's stream
+    # matches byte delimiters), upgrading a plain stream to TLS and waiting for the handshake
+    # (eddy makes TLS streams from the start and reads / writes wait for the handshake)
+    *("iostream.%s.%s" % (cls, name)
+      for cls in ("BaseIOStream", "IOStream", "SSLIOStream", "PipeIOStream")
+      for name in ("close_fd", "get_fd_error", "read_from_fd", "write_to_fd",
+                   "read_until_regex")),
+    "iostream.IOStream.start_tls", "iostream.SSLIOStream.start_tls",
+    "iostream.SSLIOStream.wait_for_handshake", "iostream.doctests",
+    # name resolution is eddy's (a worker thread), TLS is OpenSSL in C: no Resolver classes,
+    # no ssl.SSLContext helpers
+    "netutil.BlockingResolver", "netutil.DefaultExecutorResolver", "netutil.DefaultLoopResolver",
+    "netutil.ExecutorResolver", "netutil.OverrideResolver", "netutil.Resolver",
+    "netutil.ThreadedResolver", "netutil.ssl_options_to_context", "netutil.ssl_wrap_socket",
+    # child processes with IOStream pipes: asyncio.create_subprocess_exec does it
+    "process.Subprocess",
 }
 
 

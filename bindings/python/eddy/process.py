@@ -1,0 +1,177 @@
+"""eddy.process: Tornado's multi-process helpers (cpu_count, fork_processes, task_id).
+
+The pattern (Tornado 6's): bind the listening sockets, fork, then make the loop and the server
+in each child and hand them the sockets:
+
+    sockets = eddy.netutil.bind_sockets(8888)
+    eddy.process.fork_processes(0)        # the parent stays here, supervising
+    async def main():
+        server = eddy.httpserver.HTTPServer(app)   # or a TCPServer, or app.listen's server
+        server.add_sockets(sockets)
+        await asyncio.Event().wait()
+    asyncio.run(main())
+
+The children share the sockets' accept queues: no connection is refused while one restarts.
+fork_processes is os.fork in Python (so the interpreter's fork hooks run: random is reseeded,
+locks of the logging module are reset) and refuses to run once an eddy IOLoop exists, whose
+epoll fd the children would share. Thread: the main thread, before any other thread exists."""
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+
+from . import _lowlevel as _ll
+
+gen_log = logging.getLogger("eddy.general")
+
+_task_id = None
+
+# Signals the supervising parent hands on to its children; after SIGTERM or SIGINT it restarts
+# nothing and exits once they are gone.
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_PR_SET_PDEATHSIG = 1
+
+
+def cpu_count():
+    """The number of CPUs this process may run on (its affinity mask; at least 1)."""
+    return _ll.eddy_cpu_count()
+
+
+def task_id():
+    """This process's task id from fork_processes (0 .. n-1), or None when not forked."""
+    return _task_id
+
+
+def fork_processes(num_processes, max_restarts=None):
+    """Forks `num_processes` children (0 or None: cpu_count()) and returns, in each child, its
+    task id 0 .. num_processes-1. The parent does not return: it supervises. A child that dies
+    from a signal or exits with a non-zero status is forked again with the same task id, at
+    most `max_restarts` times in all (default 100; then the remaining children get SIGTERM and
+    the parent raises RuntimeError). A child that exits with status 0 is not restarted; once
+    every child has exited the parent exits with status 0 (sys.exit(0)).
+    SIGTERM, SIGINT and SIGHUP sent to the parent are passed on to every child; after SIGTERM or
+    SIGINT nothing is restarted, so the parent ends once its children did (eddy's addition:
+    Tornado's parent would die and leave its children running). On Linux each child also gets
+    SIGTERM when the parent dies.
+    Raises RuntimeError, before forking anything, when an eddy IOLoop exists in this process or
+    an event loop is running (make them after forking: asyncio.run(main()) in the child), or
+    when called again in a forked child."""
+    global _task_id
+    if sys.platform == "win32":
+        raise RuntimeError("fork_processes needs os.fork (not available on Windows)")
+    if _task_id is not None:
+        raise RuntimeError("fork_processes: already forked (this is child %d)" % _task_id)
+    _refuse_live_ioloop()
+    if max_restarts is None:
+        max_restarts = 100
+    if not num_processes or num_processes <= 0:
+        num_processes = cpu_count()
+    gen_log.info("Starting %d processes", num_processes)
+    parent_pid = os.getpid()
+    children = {}  # pid -> task id
+    stopping = [False]
+    previous = {}
+
+    def forward(signum, frame):
+        if os.getpid() != parent_pid:
+            # A child between fork and restoring its handlers: act as it would have.
+            handler = previous.get(signum)
+            if callable(handler):
+                handler(signum, frame)
+            elif handler != signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            stopping[0] = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def spawn(task):
+        pid = os.fork()
+        if pid == 0:  # the child: back to the signal handling it had, then serve
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            _die_with_parent(parent_pid)
+            return True
+        children[pid] = task
+        return False
+
+    for signum in _FORWARDED:
+        previous[signum] = signal.signal(signum, forward)
+    restarts = 0
+    for task in range(num_processes):
+        if spawn(task):
+            _task_id = task
+            return task
+    while children:
+        pid, status = os.wait()
+        task = children.pop(pid, None)
+        if task is None:
+            continue
+        if os.WIFSIGNALED(status):
+            how = "killed by signal %d" % os.WTERMSIG(status)
+        elif os.WEXITSTATUS(status) != 0:
+            how = "exited with status %d" % os.WEXITSTATUS(status)
+        else:
+            gen_log.info("child %d (pid %d) exited normally", task, pid)
+            continue
+        if stopping[0]:
+            gen_log.info("child %d (pid %d) %s while stopping", task, pid, how)
+            continue
+        gen_log.warning("child %d (pid %d) %s, restarting", task, pid, how)
+        restarts += 1
+        if restarts > max_restarts:
+            for other in list(children):
+                try:
+                    os.kill(other, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            raise RuntimeError("Too many child restarts, giving up")
+        if spawn(task):
+            _task_id = task
+            return task
+    # Every child ended: the parent ends too, instead of returning to the code after
+    # fork_processes (which would then run as if it were a child).
+    sys.exit(0)
+
+
+def _refuse_live_ioloop():
+    import asyncio
+
+    from .ioloop import IOLoop
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # any running event loop: its selector's epoll fd would be shared the same way
+        raise RuntimeError("fork_processes: called from a running event loop; call it before "
+                           "asyncio.run() (bind the sockets, fork, then run the loop)")
+
+    with IOLoop._lock:
+        live = list(IOLoop._by_asyncio.values())
+    if live:
+        raise RuntimeError(
+            "fork_processes: an eddy IOLoop already exists in this process (%d); forking it "
+            "would share its epoll fd among the children. Bind the sockets "
+            "(eddy.netutil.bind_sockets), fork, and only then create the loop (asyncio.run) "
+            "and the server (add_sockets)" % len(live))
+
+
+def _die_with_parent(parent_pid):
+    """Linux: SIGTERM when the parent dies, so a killed supervisor leaves no children."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,275 @@
+"""eddy.tcpclient.TCPClient against an eddy TCPServer and against a plain `socket` server;
+refused and timed-out connects, the arguments eddy does not support; TLS: a TCPServer with
+ssl_options and TCPClient.connect(ssl_options=...) with the test CA (tests/integration/
+tls_certs.py), Python's ssl module as the other side of each, and a client that does not trust
+the server's certificate."""
+
+import asyncio
+import datetime
+import os
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import unittest
+
+from support import free_port
+from tcp_support import (TIMEOUT, AsyncTestCase, HandlerServer, StreamClosedError, in_thread,
+                         recv_all, recv_exactly)
+
+import eddy.gen
+import eddy.iostream
+import eddy.tcpclient
+import eddy.tcpserver
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "integration"))
+import tls_certs  # noqa: E402
+
+
+async def echo_lines(stream, address):
+    lines = 0
+    try:
+        while True:
+            await stream.write(await stream.read_until(b"\n"))
+            lines += 1
+    except StreamClosedError:
+        return lines
+
+
+class PlainServer:
+    """A blocking socket server on a thread: sends `greeting`, then echoes until EOF."""
+
+    def __init__(self, greeting=b""):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.greeting = greeting
+        self.received = b""
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        self.sock.settimeout(TIMEOUT)
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.sendall(self.greeting)
+            self.received = recv_all(conn)
+            conn.sendall(b"bye")
+        self.sock.close()
+
+
+class Connect(AsyncTestCase):
+    def test_connect_to_a_tcpserver(self):
+        async def main():
+            server = HandlerServer(echo_lines)
+            server.listen(0, "127.0.0.1")
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            self.assertIsInstance(stream, eddy.iostream.IOStream)
+            for i in range(3):
+                await stream.write(b"line %d\n" % i)
+                self.assertEqual(await stream.read_until(b"\n"), b"line %d\n" % i)
+            stream.close()
+            self.assertEqual(await server.result(), 3)
+            # A name, looked up by eddy, and af restricting it to IPv4.
+            stream = await eddy.tcpclient.TCPClient().connect("localhost", server.port,
+                                                              af=socket.AF_INET)
+            await stream.write(b"by name\n")
+            self.assertEqual(await stream.read_until(b"\n"), b"by name\n")
+            stream.close()
+            server.stop()
+
+        self.run_async(main())
+
+    def test_connect_to_a_plain_socket_server(self):
+        async def main():
+            peer = PlainServer(greeting=b"hello\n")
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", peer.port,
+                                                              timeout=TIMEOUT)
+            self.assertEqual(await stream.read_until(b"\n"), b"hello\n")
+            self.assertEqual(stream.socket.getpeername(), ("127.0.0.1", peer.port))
+            await stream.write(b"payload")  # resolved: handed to the kernel before the close
+            stream.close()
+            await in_thread(peer.thread.join, TIMEOUT)
+            self.assertEqual(peer.received, b"payload")
+
+        self.run_async(main())
+
+    def test_read_until_close_from_a_plain_server(self):
+        async def main():
+            listener = socket.create_server(("127.0.0.1", 0))
+            port = listener.getsockname()[1]
+
+            def serve():
+                listener.settimeout(TIMEOUT)
+                conn, _ = listener.accept()
+                conn.sendall(b"a" * 100000)
+                conn.close()
+                listener.close()
+
+            task = asyncio.ensure_future(in_thread(serve))
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", port)
+            self.assertEqual(await stream.read_until_close(), b"a" * 100000)
+            await task
+
+        self.run_async(main())
+
+    def test_refused(self):
+        async def main():
+            with self.assertRaises(StreamClosedError) as cm:
+                await eddy.tcpclient.TCPClient().connect("127.0.0.1", free_port())
+            self.assertIsInstance(cm.exception.real_error, ConnectionRefusedError)
+
+        self.run_async(main())
+
+    def test_timeout(self):
+        """A listener whose accept queue is full drops SYNs: the connect hangs, the timeout
+        ends it."""
+
+        async def main():
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0)
+            port = listener.getsockname()[1]
+            fillers = []
+            for _ in range(4):  # fill the queue (its length is backlog + 1 on Linux)
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", port))
+                fillers.append(s)
+            with self.assertRaises(eddy.gen.TimeoutError):
+                await eddy.tcpclient.TCPClient().connect("127.0.0.1", port, timeout=0.5)
+            with self.assertRaises(eddy.gen.TimeoutError):
+                await eddy.tcpclient.TCPClient().connect(
+                    "127.0.0.1", port, timeout=datetime.timedelta(seconds=0.5))
+            for s in fillers:
+                s.close()
+            listener.close()
+
+        self.run_async(main())
+
+    def test_unsupported_arguments_raise(self):
+        async def main():
+            client = eddy.tcpclient.TCPClient()
+            with self.assertRaises(NotImplementedError):
+                await client.connect("127.0.0.1", 1, source_ip="127.0.0.1")
+            with self.assertRaises(NotImplementedError):
+                await client.connect("127.0.0.1", 1, source_port=5000)
+            with self.assertRaises(ValueError):
+                await client.connect("127.0.0.1", 0)
+            with self.assertRaises(ValueError):
+                await client.connect("127.0.0.1", 80, timeout=-1)
+            with self.assertRaises(ValueError):
+                await client.connect("127.0.0.1", 80, af=socket.AF_UNIX)
+            with self.assertRaises(TypeError):
+                await client.connect("127.0.0.1", 80, ssl_options=ssl.create_default_context())
+            with self.assertRaises(ValueError):
+                await client.connect("127.0.0.1", 80, ssl_options={"ciphers": "ALL"})
+            with self.assertRaises(NotImplementedError):
+                eddy.tcpclient.TCPClient(resolver=object())
+
+        self.run_async(main())
+
+
+class TLS(AsyncTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.certs = tls_certs.make_certs(cls.tmp.name)
+        cls.server_options = {"certfile": cls.certs["server.crt"],
+                              "keyfile": cls.certs["server.key"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_tls_server_and_tls_client(self):
+        async def main():
+            server = HandlerServer(echo_lines, ssl_options=self.server_options)
+            server.listen(0, "127.0.0.1")
+            stream = await eddy.tcpclient.TCPClient().connect(
+                "127.0.0.1", server.port, ssl_options={"ca_certs": self.certs["ca.crt"]})
+            self.assertIsInstance(stream, eddy.iostream.SSLIOStream)
+            await stream.write(b"secret\n")
+            self.assertEqual(await stream.read_until(b"\n"), b"secret\n")
+            cert = stream.getpeercert()
+            self.assertIn((("commonName", "localhost"),), cert["subject"])
+            self.assertIsInstance(server.streams[0], eddy.iostream.SSLIOStream)
+            self.assertIsNone(server.streams[0].getpeercert())  # no client certificate asked
+            stream.close()
+            self.assertEqual(await server.result(), 1)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_tls_server_with_python_ssl_client(self):
+        def client(port):
+            ctx = ssl.create_default_context(cafile=self.certs["ca.crt"])
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"over python ssl\n")
+                    return recv_exactly(s, len(b"over python ssl\n"))
+
+        async def main():
+            server = HandlerServer(echo_lines, ssl_options=self.server_options)
+            server.listen(0, "127.0.0.1")
+            self.assertEqual(await in_thread(client, server.port), b"over python ssl\n")
+            server.stop()
+
+        self.run_async(main())
+
+    def test_tls_client_with_python_ssl_server(self):
+        async def main():
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.certs["server.crt"], self.certs["server.key"])
+            listener = socket.create_server(("127.0.0.1", 0))
+            port = listener.getsockname()[1]
+
+            def serve():
+                listener.settimeout(TIMEOUT)
+                conn, _ = listener.accept()
+                with ctx.wrap_socket(conn, server_side=True) as s:
+                    s.sendall(b"from python ssl\n")
+                    line = b""
+                    while not line.endswith(b"\n"):
+                        line += s.recv(100)
+                    return line
+
+            task = asyncio.ensure_future(in_thread(serve))
+            stream = await eddy.tcpclient.TCPClient().connect(
+                "localhost", port, ssl_options={"ca_certs": self.certs["ca.crt"]})
+            self.assertEqual(await stream.read_until(b"\n"), b"from python ssl\n")
+            await stream.write(b"answer\n")
+            self.assertEqual(await task, b"answer\n")
+            stream.close()
+            listener.close()
+
+        self.run_async(main())
+
+    def test_untrusted_certificate_fails_the_first_read(self):
+        async def main():
+            server = HandlerServer(echo_lines, ssl_options=self.server_options)
+            server.listen(0, "127.0.0.1")
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port,
+                                                              ssl_options={})
+            with self.assertRaises(StreamClosedError) as cm:
+                await stream.read_until(b"\n")
+            self.assertIsInstance(cm.exception.real_error, ssl.SSLError)
+            self.assertIs(stream.error, cm.exception.real_error)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_bad_server_ssl_options_raise_at_once(self):
+        with self.assertRaises(TypeError):
+            eddy.tcpserver.TCPServer(ssl_options=ssl.create_default_context())
+        with self.assertRaises(ValueError):
+            eddy.tcpserver.TCPServer(ssl_options={"certfile": "/nonexistent.pem"})
+        with self.assertRaises(ValueError):
+            eddy.tcpserver.TCPServer(ssl_options={"certfile": self.certs["server.crt"],
+                                                  "keyfile": self.certs["server.key"],
+                                                  "ciphers": "ALL"})
+
+
+if __name__ == "__main__":
+    unittest.main()
