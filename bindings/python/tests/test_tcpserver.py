@@ -370,6 +370,28 @@ class Server(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_a_connection_python_could_not_adopt_is_closed(self):
+        """When wrapping the accepted C stream fails, the accept trampoline closes it (and
+        reports the exception as unraisable): the client sees EOF instead of a hang."""
+        import sys
+        import unittest.mock
+
+        async def main():
+            server = serve(lambda s, a: None)
+            unraisable = []
+            hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+            try:
+                with unittest.mock.patch.object(eddy.iostream.IOStream, "_adopt",
+                                                side_effect=RuntimeError("cannot adopt")):
+                    got = await in_thread(read_all_from, server.port)
+            finally:
+                sys.unraisablehook = hook
+            self.assertEqual(got, b"")
+            self.assertEqual([str(u.exc_value) for u in unraisable], ["cannot adopt"])
+            server.stop()
+
+        self.run_async(main())
+
     def test_base_handle_stream_is_abstract(self):
         async def main():
             server = eddy.tcpserver.TCPServer()
