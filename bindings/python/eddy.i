@@ -7,6 +7,9 @@
  *    callable is the userdata (a new reference), a C trampoline calls it, and eddy's free
  *    callback drops the reference exactly once (after the last call, on cancel, or when the
  *    owner is freed). When registration fails the reference is dropped at once.
+ *  - a raw TCP stream's userdata is one Python object (eddy_py_stream_bind) that its reads,
+ *    writes and close are delivered to; accepted / connected streams the Python side did not
+ *    bind are closed by the trampoline, so none can leak;
  *  - the web layer's per-route callbacks go to the route's userdata, a callable called as
  *    `route_callable(kind, handler, instance, arg)` (EDDY_PY_HOOK_* kinds below); `instance` is
  *    the object bound to the handler with eddy_py_handler_bind() (or None).

@@ -146,8 +146,9 @@ class TCPServer:
             if listener is None:
                 raise RuntimeError("eddy_listener_new failed (out of memory, or the loop is gone)")
             if self._tls is not None:
-                set_tls = getattr(_ll, "eddy_listener_set_tls", None)
-                rc = set_tls(listener, self._tls) if set_tls else _ll.EDDY_ENOTSUP
+                # Every accepted connection is a server TLS stream from then on; the listener
+                # keeps its own reference to the context.
+                rc = _ll.eddy_listener_set_tls(listener, self._tls)
                 if rc < 0:
                     _ll.eddy_listener_free(listener)
                     raise ValueError("ssl_options: the listener refused TLS (%s)"

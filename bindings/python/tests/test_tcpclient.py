@@ -260,6 +260,58 @@ class TLS(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_mutual_tls(self):
+        async def peer_subject(stream, address):
+            line = await stream.read_until(b"\n")
+            cert = stream.getpeercert()
+            await stream.write(line)
+            return cert["subject"], len(stream.getpeercert(binary_form=True)) > 0
+
+        async def main():
+            options = dict(self.server_options, ca_certs=self.certs["ca.crt"],
+                           cert_reqs=ssl.CERT_REQUIRED)
+            server = HandlerServer(peer_subject, ssl_options=options)
+            server.listen(0, "127.0.0.1")
+            stream = await eddy.tcpclient.TCPClient().connect(
+                "127.0.0.1", server.port,
+                ssl_options={"ca_certs": self.certs["ca.crt"],
+                             "certfile": self.certs["client.crt"],
+                             "keyfile": self.certs["client.key"]})
+            await stream.write(b"me\n")
+            self.assertEqual(await stream.read_until(b"\n"), b"me\n")
+            subject, has_der = await server.result()
+            self.assertIn((("commonName", "eddy test client"),), subject)
+            self.assertTrue(has_der)
+            stream.close()
+            # Without a client certificate the server's handshake fails: its read reports it.
+            stream = await eddy.tcpclient.TCPClient().connect(
+                "127.0.0.1", server.port, ssl_options={"ca_certs": self.certs["ca.crt"]})
+            stream.write(b"me\n")
+            error = await server.result()
+            self.assertIsInstance(error, StreamClosedError)
+            self.assertIsInstance(error.real_error, ssl.SSLError)
+            stream.close()
+            server.stop()
+
+        self.run_async(main())
+
+    def test_plain_client_to_a_tls_server(self):
+        async def read_line(stream, address):
+            return await stream.read_until(b"\n")
+
+        async def main():
+            server = HandlerServer(read_line, ssl_options=self.server_options)
+            server.listen(0, "127.0.0.1")
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            await stream.write(b"GET / HTTP/1.0\r\n\r\n")
+            error = await server.result()
+            self.assertIsInstance(error, StreamClosedError)
+            self.assertIsInstance(error.real_error, ssl.SSLError)
+            stream.close()
+            server.stop()
+
+        self.run_async(main())
+
     def test_bad_server_ssl_options_raise_at_once(self):
         with self.assertRaises(TypeError):
             eddy.tcpserver.TCPServer(ssl_options=ssl.create_default_context())
