@@ -20,6 +20,7 @@ import inspect
 import logging
 import os
 import socket
+import threading
 
 from . import _lowlevel as _ll
 from . import _tls
@@ -114,6 +115,7 @@ class TCPServer:
     def stop(self):
         """Stops accepting and closes the listening sockets (a Unix socket's file is removed).
         Connections already accepted go on. Safe to call twice, and from handle_stream."""
+        self._check_thread()
         listener, self._listener = self._listener, None
         for sock in self._pending_sockets:
             sock.close()
@@ -137,7 +139,14 @@ class TCPServer:
         eddy.application and the stream is closed (Tornado would leave it open)."""
         raise NotImplementedError()
 
+    def _check_thread(self):
+        # The C listener belongs to its loop's thread (as every eddy object).
+        if self._listener is not None and threading.get_ident() != self._ioloop._ident:
+            raise RuntimeError("TCPServer used from another thread than its IOLoop's; use "
+                               "IOLoop.add_callback to get onto the loop's thread")
+
     def _ensure_listener(self):
+        self._check_thread()
         if self._listener is None:
             from .ioloop import IOLoop
 

@@ -15,6 +15,8 @@ PYTHONPATH=$site "$python" - "$site" <<'PY'
 import asyncio, sys, urllib.request
 import eddy.web
 assert eddy.__file__.startswith(sys.argv[1]), eddy.__file__
+# The raw-TCP modules are installed too (and import from there).
+import eddy.iostream, eddy.netutil, eddy.process, eddy.tcpclient, eddy.tcpserver
 
 class Hello(eddy.web.RequestHandler):
     def get(self):

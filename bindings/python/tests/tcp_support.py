@@ -61,6 +61,23 @@ def recv_all(sock):
         data += chunk
 
 
+def read_all_from(port):
+    with connect(port) as s:
+        return recv_all(s)
+
+
+def send_and_read_all(port, data):
+    with connect(port) as s:
+        s.sendall(data)
+        return recv_all(s)
+
+
+def serve(handler, **kwargs):
+    server = HandlerServer(handler, **kwargs)
+    server.listen(0, "127.0.0.1")
+    return server
+
+
 class AsyncTestCase(unittest.TestCase):
     """Runs each `async def` test body with asyncio.run (a fresh eddy loop per test)."""
 

@@ -1,0 +1,491 @@
+"""eddy.iostream.IOStream against real `socket` peers (streams from a TCPServer, or
+IOStream(sock) / PipeIOStream): the reads (read_until, read_bytes exact and partial, read_into,
+read_until_close), many small writes and a large one with their futures, the close callback, a
+peer's reset, read_until's max_bytes, max_buffer_size and max_write_buffer_size, the errors of
+reads and writes on closed streams, and that a closed stream's Python object is released (the C
+stream let go of it)."""
+
+import asyncio
+import gc
+import hashlib
+import logging
+import os
+import socket
+import struct
+import unittest
+import weakref
+
+from tcp_support import (AsyncTestCase, StreamClosedError, closed_event, connect, in_thread,
+                         read_all_from, recv_all, recv_exactly, serve)
+
+import eddy.iostream
+
+
+class Reads(AsyncTestCase):
+    def test_read_until_echoes_lines_split_anywhere(self):
+        async def echo(stream, address):
+            self.assertEqual(address[0], "127.0.0.1")
+            lines = []
+            while True:
+                try:
+                    line = await stream.read_until(b"\r\n")
+                except StreamClosedError as e:
+                    self.assertIsNone(e.real_error)  # a plain close by the peer
+                    return lines
+                lines.append(line)
+                await stream.write(line.upper())
+
+        def client(port):
+            with connect(port) as s:
+                s.sendall(b"one\r")
+                s.sendall(b"\ntw")
+                s.sendall(b"o\r\nthree\r\n")
+                got = recv_exactly(s, len(b"ONE\r\nTWO\r\nTHREE\r\n"))
+            return got
+
+        async def main():
+            server = serve(echo)
+            got = await in_thread(client, server.port)
+            self.assertEqual(got, b"ONE\r\nTWO\r\nTHREE\r\n")
+            self.assertEqual(await server.result(), [b"one\r\n", b"two\r\n", b"three\r\n"])
+            server.stop()
+
+        self.run_async(main())
+
+    def test_read_bytes_exact_then_partial(self):
+        async def handler(stream, address):
+            exact = await stream.read_bytes(5)
+            await stream.write(b"ok\n")
+            partial = await stream.read_bytes(100, partial=True)
+            await stream.write(b"ok\n")
+            zero = await stream.read_bytes(0)
+            return exact, partial, zero
+
+        def client(port):
+            with connect(port) as s:
+                s.sendall(b"123")
+                s.sendall(b"45")
+                first = recv_exactly(s, 3)
+                s.sendall(b"xyz")  # fewer than 100: partial delivers them
+                second = recv_exactly(s, 3)
+                return first, second
+
+        async def main():
+            server = serve(handler)
+            self.assertEqual(await in_thread(client, server.port), (b"ok\n", b"ok\n"))
+            self.assertEqual(await server.result(), (b"12345", b"xyz", b""))
+            server.stop()
+
+        self.run_async(main())
+
+    def test_read_into_fills_the_buffer(self):
+        async def handler(stream, address):
+            buf = bytearray(6)
+            n = await stream.read_into(buf)
+            small = bytearray(10)
+            m = await stream.read_into(small, partial=True)
+            return n, bytes(buf), m, bytes(small[:m])
+
+        def client(port):
+            with connect(port) as s:
+                s.sendall(b"abc")
+                s.sendall(b"def")
+                s.sendall(b"gh")
+                recv_all(s)
+
+        async def main():
+            server = serve(handler)
+            task = asyncio.ensure_future(in_thread(client, server.port))
+            result = await server.result()
+            server.streams[0].close()
+            await task
+            self.assertEqual(result, (6, b"abcdef", 2, b"gh"))
+            server.stop()
+
+        self.run_async(main())
+
+    def test_read_until_close_then_close_callback(self):
+        async def handler(stream, address):
+            closed = await closed_event(stream)
+            data = await stream.read_until_close()
+            await closed.wait()
+            return data, closed.calls, stream.closed(), stream.error
+
+        payload = os.urandom(300000)
+
+        def client(port):
+            with connect(port) as s:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                return recv_all(s)
+
+        async def main():
+            server = serve(handler)
+            self.assertEqual(await in_thread(client, server.port), b"")
+            data, calls, closed, error = await server.result()
+            self.assertEqual(data, payload)
+            self.assertEqual((calls, closed, error), (1, True, None))
+            server.stop()
+
+        self.run_async(main())
+
+    def test_max_bytes_closes_with_unsatisfiable_read(self):
+        async def handler(stream, address):
+            try:
+                await stream.read_until(b"\n", max_bytes=16)
+            except StreamClosedError as e:
+                return e.real_error, stream.error, stream.closed()
+            return "read completed"
+
+        def client(port):
+            with connect(port) as s:
+                s.sendall(b"x" * 64)  # no delimiter within 16 bytes
+                return recv_all(s)  # the server closes
+
+        async def main():
+            server = serve(handler)
+            with self.assertLogs("eddy.general", logging.INFO):
+                self.assertEqual(await in_thread(client, server.port), b"")
+                real, error, closed = await server.result()
+            self.assertIsInstance(real, eddy.iostream.UnsatisfiableReadError)
+            self.assertIs(error, real)
+            self.assertTrue(closed)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_max_buffer_size_closes_with_buffer_full(self):
+        async def handler(stream, address):
+            self.assertEqual(stream.max_buffer_size, 4096)
+            try:
+                await stream.read_bytes(100000)
+            except StreamClosedError as e:
+                return e.real_error
+            return "read completed"
+
+        def client(port):
+            with connect(port) as s:
+                try:
+                    s.sendall(b"y" * 100000)
+                except OSError:
+                    pass  # the server closed (reset) while we were sending: expected
+                try:
+                    return recv_all(s)
+                except ConnectionResetError:
+                    return b""
+
+        async def main():
+            server = serve(handler, max_buffer_size=4096)
+            with self.assertLogs("eddy.general", logging.WARNING):
+                self.assertEqual(await in_thread(client, server.port), b"")
+                real = await server.result()
+            self.assertIsInstance(real, eddy.iostream.StreamBufferFullError)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_peer_reset_fails_the_pending_read(self):
+        async def handler(stream, address):
+            closed = await closed_event(stream)
+            await stream.write(b"ready")
+            try:
+                await stream.read_until(b"\n")
+            except StreamClosedError as e:
+                await closed.wait()
+                return e.real_error, closed.calls
+            return "read completed"
+
+        def client(port):
+            s = connect(port)
+            recv_exactly(s, 5)
+            # SO_LINGER 0: close() sends a reset instead of a FIN.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+
+        async def main():
+            server = serve(handler)
+            await in_thread(client, server.port)
+            real, calls = await server.result()
+            self.assertIsInstance(real, ConnectionResetError)
+            self.assertEqual(calls, 1)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_second_read_and_reads_after_close_raise(self):
+        async def handler(stream, address):
+            first = stream.read_bytes(1)
+            with self.assertRaises(AssertionError):
+                stream.read_bytes(1)
+            self.assertTrue(stream.reading())
+            stream.close()
+            with self.assertRaises(StreamClosedError):
+                await first
+            self.assertFalse(stream.reading())
+            with self.assertRaises(StreamClosedError):
+                stream.read_bytes(1)
+            with self.assertRaises(StreamClosedError):
+                stream.write(b"x")
+            with self.assertRaises(TypeError):
+                stream.write("text")
+            with self.assertRaises(ValueError):
+                stream.read_until(b"")
+            return "ok"
+
+        async def main():
+            server = serve(handler)
+            task = asyncio.ensure_future(in_thread(lambda: read_all_from(server.port)))
+            self.assertEqual(await server.result(), "ok")
+            self.assertEqual(await task, b"")
+            server.stop()
+
+        self.run_async(main())
+
+
+class Writes(AsyncTestCase):
+    def test_many_small_writes_arrive_in_order(self):
+        async def handler(stream, address):
+            futures = [stream.write(b"%d," % i) for i in range(5000)]
+            self.assertTrue(stream.writing())
+            await futures[-1]
+            # Completions come in write order: every earlier one is done too.
+            self.assertTrue(all(f.done() and f.result() is None for f in futures))
+            stream.close()
+            return "ok"
+
+        expected = b"".join(b"%d," % i for i in range(5000))
+
+        async def main():
+            server = serve(handler)
+            got = await in_thread(lambda: read_all_from(server.port))
+            self.assertEqual(got, expected)
+            self.assertEqual(await server.result(), "ok")
+            server.stop()
+
+        self.run_async(main())
+
+    def test_large_write_future_resolves_once_sent(self):
+        payload = os.urandom(16 * 1024 * 1024)
+
+        async def handler(stream, address):
+            future = stream.write(payload)
+            self.assertFalse(future.done())  # nothing is sent before the loop runs
+            await future
+            self.assertFalse(stream.writing())
+            stream.close()
+            return "sent"
+
+        async def main():
+            server = serve(handler)
+            got = await in_thread(lambda: read_all_from(server.port))
+            self.assertEqual(hashlib.sha256(got).hexdigest(),
+                             hashlib.sha256(payload).hexdigest())
+            self.assertEqual(await server.result(), "sent")
+            server.stop()
+
+        self.run_async(main())
+
+    def test_pending_write_fails_when_the_peer_goes(self):
+        async def handler(stream, address):
+            await stream.write(b"ready")
+            # More than the kernel buffers hold while the peer reads nothing: it stays pending
+            # until the peer resets.
+            future = stream.write(b"z" * (32 * 1024 * 1024))
+            try:
+                await future
+            except StreamClosedError:
+                return "failed", stream.closed()
+            return "written", stream.closed()
+
+        def client(port):
+            s = connect(port)
+            recv_exactly(s, 5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+
+        async def main():
+            server = serve(handler)
+            await in_thread(client, server.port)
+            self.assertEqual(await server.result(), ("failed", True))
+            server.stop()
+
+        self.run_async(main())
+
+    def test_max_write_buffer_size(self):
+        async def main():
+            a, b = socket.socketpair()
+            stream = eddy.iostream.IOStream(a, max_write_buffer_size=10)
+            stream.write(b"12345678")
+            with self.assertRaises(eddy.iostream.StreamBufferFullError):
+                stream.write(b"abc")
+            stream.close()
+            b.close()
+
+        self.run_async(main())
+
+
+class Lifetime(AsyncTestCase):
+    def test_closed_streams_are_released(self):
+        """The C stream holds its Python object only while open: after the close callback ran
+        (exactly once), eddy's free of the userdata lets the object go."""
+        refs = []
+
+        async def handler(stream, address):
+            refs.append(weakref.ref(stream))
+            closed = await closed_event(stream)
+            data = await stream.read_until_close()
+            await closed.wait()
+            return data, closed.calls
+
+        def clients(port):
+            for i in range(20):
+                with connect(port) as s:
+                    s.sendall(b"%d" % i)
+
+        async def main():
+            server = serve(handler)
+            await in_thread(clients, server.port)
+            results = [await server.result() for _ in range(20)]
+            self.assertEqual(sorted(results), sorted((b"%d" % i, 1) for i in range(20)))
+            server.streams.clear()
+            server.stop()
+            await asyncio.sleep(0)
+            gc.collect()
+            self.assertEqual([r for r in refs if r() is not None], [])
+
+        self.run_async(main())
+
+    def test_connect_echo_close_cycles_leave_nothing_behind(self):
+        """Client and server streams, their futures and their fds all go with each closed
+        connection: after 60 connect / echo / close cycles the fd count is back and the object
+        count has not grown by what a leaked stream pair per cycle would leave."""
+        import eddy.tcpclient
+
+        async def echo(stream, address):
+            try:
+                while True:
+                    await stream.write(await stream.read_until(b"\n"))
+            except StreamClosedError:
+                return None
+
+        async def cycle(server):
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            await stream.write(b"x\n")
+            self.assertEqual(await stream.read_until(b"\n"), b"x\n")
+            stream.close()
+            self.assertIsNone(await server.result())  # the server side saw the close
+            server.streams.clear()
+
+        async def main():
+            server = serve(echo)
+            for _ in range(10):  # warm-up: caches, interned strings
+                await cycle(server)
+            await asyncio.sleep(0)
+            gc.collect()
+            fds = len(os.listdir("/proc/self/fd"))
+            objects = len(gc.get_objects())
+            for _ in range(60):
+                await cycle(server)
+            await asyncio.sleep(0)
+            gc.collect()
+            self.assertEqual(len(os.listdir("/proc/self/fd")), fds)
+            self.assertLess(len(gc.get_objects()) - objects, 60)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_streams_of_a_freed_loop_fail_their_futures(self):
+        box = {}
+
+        async def main():
+            a, b = socket.socketpair()
+            stream = eddy.iostream.IOStream(a)
+            box["read"] = stream.read_bytes(10)
+            box["stream"] = weakref.ref(stream)
+            box["peer"] = b
+
+        asyncio.run(main())  # closes its loop: the eddy loop and its streams go
+        self.assertTrue(box["read"].done())
+        self.assertIsInstance(box["read"].exception(), StreamClosedError)
+        gc.collect()
+        self.assertIsNone(box["stream"]())
+        box["peer"].settimeout(20)
+        self.assertEqual(box["peer"].recv(10), b"")  # the fd was closed
+        box["peer"].close()
+
+
+class OtherStreams(AsyncTestCase):
+    def test_iostream_over_a_connected_socket_and_socket_info(self):
+        async def main():
+            a, b = socket.socketpair()
+            stream = eddy.iostream.IOStream(a)
+            self.assertEqual(stream.socket.family, socket.AF_UNIX)
+            stream.set_nodelay(True)  # a no-op on a Unix socket, as in Tornado
+            b.sendall(b"hello\n")
+            self.assertEqual(await stream.read_until(b"\n"), b"hello\n")
+            await stream.write(b"back")
+            self.assertEqual(b.recv(4), b"back")
+            b.close()
+            self.assertEqual(await stream.read_until_close(), b"")
+            self.assertTrue(stream.closed())
+            self.assertEqual(stream.fileno(), -1)
+
+        self.run_async(main())
+
+    def test_iostream_connect(self):
+        async def echo(stream, address):
+            await stream.write(await stream.read_until(b"\n"))
+
+        async def main():
+            server = serve(echo)
+            stream = eddy.iostream.IOStream(socket.socket())
+            with self.assertRaises(StreamClosedError):
+                stream.write(b"early")  # not connected yet
+            self.assertIs(await stream.connect(("127.0.0.1", server.port)), stream)
+            self.assertEqual(stream.socket.getpeername(), ("127.0.0.1", server.port))
+            stream.set_nodelay(True)
+            self.assertEqual(stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
+            await stream.write(b"x\n")
+            self.assertEqual(await stream.read_until(b"\n"), b"x\n")
+            stream.close()
+            refused = eddy.iostream.IOStream(socket.socket())
+            with self.assertRaises(StreamClosedError) as cm:
+                await refused.connect(("127.0.0.1", free_port()))
+            self.assertIsInstance(cm.exception.real_error, ConnectionRefusedError)
+            server.stop()
+
+        from support import free_port
+
+        self.run_async(main())
+
+    def test_pipe_iostream(self):
+        async def main():
+            r, w = os.pipe()
+            reader = eddy.iostream.PipeIOStream(r)
+            writer = eddy.iostream.PipeIOStream(w)
+            await writer.write(b"through a pipe")
+            writer.close()
+            self.assertEqual(await reader.read_until_close(), b"through a pipe")
+
+        self.run_async(main())
+
+    def test_use_from_another_thread_is_refused(self):
+        async def main():
+            a, b = socket.socketpair()
+            stream = eddy.iostream.IOStream(a)
+            with self.assertRaises(RuntimeError):
+                await asyncio.to_thread(stream.write, b"x")
+            stream.close()
+            b.close()
+            server = serve(lambda s, a: None)
+            with self.assertRaises(RuntimeError):
+                await asyncio.to_thread(server.stop)
+            with self.assertRaises(RuntimeError):
+                await asyncio.to_thread(server.listen, 0, "127.0.0.1")
+            server.stop()
+
+        self.run_async(main())
+
+
+if __name__ == "__main__":
+    unittest.main()
