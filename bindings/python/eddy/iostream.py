@@ -21,7 +21,10 @@ ConnectionResetError, TimeoutError, ssl.SSLError, UnsatisfiableReadError when re
 max_bytes was exceeded, StreamBufferFullError when more than max_buffer_size bytes arrived);
 `stream.error` holds the same. Starting a read or a write on a closed stream raises
 StreamClosedError at once; a second read while one is pending raises AssertionError("Already
-reading"), as Tornado does."""
+reading"), as Tornado does.
+
+Not here (see the README's differences): read_until_regex, start_tls, wait_for_handshake and
+Tornado's transport hooks (read_from_fd, write_to_fd, close_fd, get_fd_error)."""
 
 import collections
 import errno
@@ -33,7 +36,6 @@ import threading
 from . import _lowlevel as _ll
 
 gen_log = logging.getLogger("eddy.general")
-app_log = logging.getLogger("eddy.application")
 
 
 class StreamClosedError(IOError):
@@ -263,8 +265,8 @@ class BaseIOStream:
         if isinstance(data, str):
             raise TypeError("write: bytes expected, not str (encode it first)")
         self._check_closed()
-        if (self.max_write_buffer_size is not None and
-                _ll.eddy_stream_write_buffer_size(self._c) + len(data) > self.max_write_buffer_size):
+        limit = self.max_write_buffer_size
+        if limit is not None and _ll.eddy_stream_write_buffer_size(self._c) + len(data) > limit:
             raise StreamBufferFullError("Reached maximum write buffer size")
         future = self.io_loop.asyncio_loop.create_future()
         future.add_done_callback(_retrieve)
@@ -510,6 +512,7 @@ class IOStream(BaseIOStream):
         self._wrap(sock)
         return self
 
+
 class SSLIOStream(IOStream):
     """A TLS stream: what TCPServer(ssl_options=...) and TCPClient.connect(ssl_options=...)
     give. The handshake runs inside eddy as soon as the connection exists; reads and writes
@@ -532,6 +535,7 @@ class SSLIOStream(IOStream):
         if der is None or binary_form:
             return der
         return _ll.eddy_py_decode_certificate(der)
+
 
 class PipeIOStream(BaseIOStream):
     """A stream over a pipe fd (or a terminal), which it takes ownership of (closed with the

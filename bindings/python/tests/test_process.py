@@ -12,11 +12,13 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import unittest
 import unittest.mock
 
 import eddy.ioloop
 import eddy.process
+from support import free_port
 
 TIMEOUT = 30  # only against hangs
 
@@ -55,6 +57,18 @@ def ask(port):
             line += chunk
     task, pid = line.split()
     return int(task), int(pid)
+
+
+def ask_when_listening(port, proc):
+    """ask(port) once the subprocess has bound it (it binds right after starting)."""
+    for _ in range(TIMEOUT * 20):
+        try:
+            return ask(port)
+        except ConnectionRefusedError:
+            if proc.poll() is not None:
+                raise AssertionError("the server process exited with %s" % proc.returncode)
+            time.sleep(0.05)
+    raise AssertionError("nothing listened on port %d" % port)
 
 
 def gone(pid):
@@ -108,6 +122,42 @@ class ForkProcesses(unittest.TestCase):
                 if not gone(pid):
                     os.kill(pid, signal.SIGKILL)
             proc.stdout.close()
+            proc.stderr.close()
+
+    def test_tcpserver_bind_then_start_forks(self):
+        """Tornado's older pattern: TCPServer.bind, start(2) (which forks), then the IOLoop."""
+        script = textwrap.dedent("""
+            import os, sys
+            import eddy.ioloop, eddy.process, eddy.tcpserver
+
+            class Answer(eddy.tcpserver.TCPServer):
+                async def handle_stream(self, stream, address):
+                    self.stop()
+                    await stream.write(b"%d %d\\n" % (eddy.process.task_id(), os.getpid()))
+
+            server = Answer()
+            server.bind(int(sys.argv[1]), "127.0.0.1")
+            server.start(2)
+            eddy.ioloop.IOLoop.current().start()
+        """)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-c", script, str(port)],
+                                stderr=subprocess.PIPE, env=dict(os.environ))
+        children = set()
+        try:
+            answers = [ask_when_listening(port, proc), ask(port)]
+            self.assertEqual({task for task, _ in answers}, {0, 1})
+            children.update(pid for _, pid in answers)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(TIMEOUT), 0)
+            self.assertEqual([pid for pid in children if not gone(pid)], [])
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(TIMEOUT)
+            for pid in children:
+                if not gone(pid):
+                    os.kill(pid, signal.SIGKILL)
             proc.stderr.close()
 
     def test_children_exiting_zero_end_the_parent(self):
