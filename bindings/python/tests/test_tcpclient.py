@@ -148,6 +148,24 @@ class Connect(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_a_cancelled_connect_closes_the_stream_it_gets(self):
+        """The C connect goes on after the awaiting task was cancelled; the stream it then
+        delivers is closed by the trampoline (the server's read sees EOF) instead of leaking."""
+
+        async def main():
+            server = HandlerServer(lambda stream, address: stream.read_until_close())
+            server.listen(0, "127.0.0.1")
+            task = asyncio.ensure_future(eddy.tcpclient.TCPClient().connect("127.0.0.1",
+                                                                            server.port))
+            await asyncio.sleep(0)  # the task issued eddy_connect and waits for it
+            task.cancel()
+            [outcome] = await asyncio.gather(task, return_exceptions=True)
+            self.assertIsInstance(outcome, asyncio.CancelledError)
+            self.assertEqual(await server.result(), b"")
+            server.stop()
+
+        self.run_async(main())
+
     def test_unsupported_arguments_raise(self):
         async def main():
             client = eddy.tcpclient.TCPClient()
