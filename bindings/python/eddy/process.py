@@ -100,6 +100,8 @@ def fork_processes(num_processes, max_restarts=None):
             _die_with_parent(parent_pid)
             return True
         children[pid] = task
+        if stopping[0]:  # SIGTERM / SIGINT came between fork() and the line above
+            os.kill(pid, signal.SIGTERM)
         return False
 
     for signum in _FORWARDED:
