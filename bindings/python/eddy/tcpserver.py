@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import weakref
 
 from . import _lowlevel as _ll
 from . import _tls
@@ -31,6 +32,24 @@ from .iostream import IOStream, SSLIOStream
 app_log = logging.getLogger("eddy.application")
 
 
+class _AcceptRelay:
+    """The C listener's userdata: hands accepted streams to the server through a weak
+    reference. The listener must not keep the server alive itself: eddy releases this userdata
+    from inside eddy_loop_free, and a server dying there would free its listener (__del__)
+    while the loop is still tearing it down. What keeps a listening server alive is its
+    IOLoop (IOLoop._servers, as for HTTPServer) until stop() or IOLoop.close()."""
+
+    __slots__ = ("server",)
+
+    def __init__(self, server):
+        self.server = weakref.ref(server)
+
+    def __call__(self, c_stream, ip, port):
+        server = self.server()
+        if server is not None:  # else the C trampoline closes the unadopted stream
+            server._on_accept(c_stream, ip, port)
+
+
 class TCPServer:
     """A non-blocking TCP server (Tornado's). ssl_options: a dict with certfile, keyfile and
     optionally ca_certs / cert_reqs (client certificates) makes every accepted connection a TLS
@@ -38,7 +57,7 @@ class TCPServer:
     max_buffer_size: each stream's read limit (default 100 MiB); read_chunk_size: accepted as
     in Tornado, nothing to set (eddy reads what the socket has).
 
-    Lifetime: a server with sockets is kept alive by its listener until stop() (or until its
+    Lifetime: a server with sockets is kept alive by its IOLoop until stop() (or until the
     IOLoop is closed, which also closes its sockets); connections already accepted are
     independent of it."""
 
@@ -121,6 +140,7 @@ class TCPServer:
             sock.close()
         self._pending_sockets = []
         if listener is not None:
+            self._ioloop._servers.discard(self)
             _ll.eddy_listener_free(listener)
 
     @property
@@ -151,7 +171,7 @@ class TCPServer:
             from .ioloop import IOLoop
 
             ioloop = IOLoop.current()
-            listener = _ll.eddy_listener_new(ioloop._eddy, self._on_accept)
+            listener = _ll.eddy_listener_new(ioloop._eddy, _AcceptRelay(self))
             if listener is None:
                 raise RuntimeError("eddy_listener_new failed (out of memory, or the loop is gone)")
             if self._tls is not None:
@@ -164,6 +184,7 @@ class TCPServer:
                                      % _ll.eddy_strerror(rc))
             self._ioloop = ioloop
             self._listener = listener
+            ioloop._servers.add(self)  # listening keeps the server alive until stop()
         return self._listener
 
     def _on_accept(self, c_stream, ip, port):
@@ -206,6 +227,8 @@ class TCPServer:
             _ll.eddy_tls_context_free(tls)
         listener, self._listener = getattr(self, "_listener", None), None
         if listener is not None:
-            # Only reached once the loop released the listener's userdata (the bound
-            # _on_accept): freeing is allowed after the loop was freed.
+            # Unreachable while listening (the IOLoop holds the server) until IOLoop.close()
+            # let go of it; then freeing is allowed before, during (from another object's
+            # release: the loop has unlinked what it tears down) and after eddy_loop_free —
+            # never from the listener's own userdata release, which holds the server weakly.
             _ll.eddy_listener_free(listener)

@@ -117,6 +117,45 @@ class Server(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_servers_left_listening_go_with_their_loop(self):
+        """Servers never stopped go when asyncio.run() frees the loop: one nobody holds, one
+        held only by a stream's close callback. The listener's userdata holds its server
+        weakly: when it held it strongly, the loop's release of that userdata freed the server
+        and so (TCPServer.__del__) the listener while eddy_loop_free was still tearing it down
+        (valgrind: invalid writes in Listener::on_loop_free). Run this under valgrind to see
+        that it stays clean."""
+        import gc
+        import weakref
+
+        refs, conns = [], []
+
+        async def keep(stream, address):
+            server = holder.pop()
+            stream.set_close_callback(lambda: server)  # only the stream holds the server now
+            return "accepted"
+
+        holder = []
+
+        async def main():
+            dropped = HandlerServer(keep)
+            dropped.listen(0, "127.0.0.1")
+            refs.append(weakref.ref(dropped))
+            del dropped
+            held = HandlerServer(keep)
+            held.listen(0, "127.0.0.1")
+            refs.append(weakref.ref(held))
+            holder.append(held)
+            conns.append(await in_thread(connect, held.port))  # open until the loop goes
+            self.assertEqual(await held.result(), "accepted")
+            del held
+
+        self.run_async(main())
+        for conn in conns:
+            self.assertEqual(conn.recv(10), b"")  # the freed loop closed the stream
+            conn.close()
+        gc.collect()
+        self.assertEqual([r for r in refs if r() is not None], [])
+
     def test_listen_failure_raises(self):
         async def main():
             first = serve(lambda s, a: None)
