@@ -146,7 +146,8 @@ class HTTPServer:
     limit the oldest idle keep-alive connection is closed for a new one, and when none is idle
     the new one is closed), server_header (the Server header's value; False sends none; default
     "eddy/<version>"), proxy_protocol (True: every connection starts with a PROXY v1/v2
-    header, as HAProxy's send-proxy sends it; only behind such a proxy, not with ssl_options),
+    header, as HAProxy's send-proxy sends it; only behind such a proxy; with ssl_options the
+    header comes first, then the TLS handshake: a proxy passing TLS through),
     max_body_memory (most request-body bytes held in memory over all connections, default
     1 GiB, 0 = no limit; counted until each request is finished, stream_request_body handlers'
     bodies not counted; a body that does not fit gets 503 and close, before any 100 Continue
@@ -158,8 +159,8 @@ class HTTPServer:
     came).
     Any other keyword raises TypeError; a value eddy refuses (a max_header_size under 64,
     max_header_fields 0, a negative, NaN or non-numeric size or timeout, a server_header with
-    control characters, a trusted_downstream entry that is not a numeric IP address,
-    proxy_protocol with ssl_options) raises ValueError naming the option.
+    control characters, a trusted_downstream entry that is not a numeric IP address) raises
+    ValueError naming the option.
     Every option is checked before the C server is made, so a refused call changes nothing
     that serves. The C server can still refuse while applying when out of memory for
     server_header or a trusted_downstream entry: a ValueError naming the option, and that
@@ -203,9 +204,6 @@ class HTTPServer:
                       ("body_timeout", body_timeout, _ll.eddy_server_set_body_timeout, float))
                   if value is not None]
         trusted = _check_trusted_downstream(trusted_downstream)
-        if proxy_protocol and ssl_options is not None:  # eddy_server_set_proxy_protocol's rule
-            raise ValueError("proxy_protocol: not supported with ssl_options (terminate TLS in "
-                             "the proxy that sends the PROXY header)")
         self.application = application
         # The context is built (certificates loaded) before anything is configured, so a
         # refused ssl_options changes nothing either.
@@ -216,9 +214,8 @@ class HTTPServer:
                 _ll.eddy_tls_context_free(tls)
             raise RuntimeError("eddy_app_add_server failed (out of memory, or the loop is gone)")
         s = self._server
-        # Applying, to a server of this HTTPServer's own: TLS and the PROXY protocol (checked
-        # above not to come together) cannot be refused; the two that allocate can, when out
-        # of memory.
+        # Applying, to a server of this HTTPServer's own: TLS (its context checked above) and the
+        # PROXY protocol cannot be refused; the two that allocate can, when out of memory.
         if tls is not None:
             try:
                 rc = _ll.eddy_server_set_tls(s, tls)

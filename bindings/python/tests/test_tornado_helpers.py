@@ -486,6 +486,29 @@ class ServerOptions(unittest.TestCase):
             with self.assertRaises(ValueError, msg=bad):
                 eddy.httpserver.HTTPServer(app, **bad)
 
+    def test_proxy_protocol_in_front_of_tls(self):
+        # A proxy passing TLS through (HAProxy mode tcp + send-proxy): the PROXY header, then
+        # the client's handshake, on one socket; the header's address is the request's.
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        certs = tls_certs.make_certs(tmp.name)
+        port = self.serve(proxy_protocol=True,
+                          ssl_options={"certfile": certs["server.crt"],
+                                       "keyfile": certs["server.key"]})
+        context = ssl.create_default_context(cafile=certs["ca.crt"])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"PROXY TCP4 10.9.8.7 127.0.0.1 5555 443\r\n")
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /ip HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while True:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+        self.assertTrue(answer.endswith(b"\r\n\r\n10.9.8.7 https"), answer)
+
     def test_a_refused_call_leaves_the_server_as_it_was(self):
         # A call refused for one option must leave nothing that a later correct listen()
         # serves with (PROXY protocol on, TLS on, a trusted proxy list that makes X-Real-IP
@@ -501,7 +524,8 @@ class ServerOptions(unittest.TestCase):
             for options, name in (
                     (dict(proxy_protocol=True, max_body_size=-1), "max_body_size"),
                     (dict(proxy_protocol=True, max_body_size="10"), "max_body_size"),
-                    (dict(ssl_options=tls, proxy_protocol=True), "proxy_protocol"),
+                    (dict(ssl_options=tls, proxy_protocol=True, max_body_size=-1),
+                     "max_body_size"),
                     (dict(server_header="edge/2", max_header_size=10), "max_header_size"),
                     (dict(max_header_size=1024, trusted_downstream=["not-an-ip"]),
                      "trusted_downstream"),
