@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <new>
 
 #include "http/proxy_protocol.hpp"
 #include "http/server.hpp"
@@ -55,7 +56,16 @@ void ProxyHandshake::reject(const char *why) {
 }
 
 void ProxyHandshake::on_event(int, short, void *arg) {
-    static_cast<ProxyHandshake *>(arg)->on_readable();
+    ProxyHandshake *h = static_cast<ProxyHandshake *>(arg);
+    try {
+        h->on_readable();
+    } catch (const std::bad_alloc &) {
+        // Gathering a header that came in pieces, or copying its address, before the socket
+        // was handed on (nothing throws after that): this connection only.
+        log(LogLevel::error, "http: %s: out of memory reading a PROXY header; closing",
+            h->peer_ip_.c_str());
+        h->end();
+    }
 }
 
 void ProxyHandshake::on_readable() {

@@ -616,9 +616,10 @@ class EachAllocationInTurn(unittest.TestCase):
                      b"scheme=https path=/after\n")]
         sessions = []
 
-        def exchange(port, resume):
+        def exchange(port, resume, proxy_header=b""):
             raw = socket.create_connection(("127.0.0.1", port), timeout=10)
             try:
+                raw.sendall(proxy_header)  # a PROXY header first (tls_server --proxy-protocol)
                 s = ctx.wrap_socket(raw, session=sessions[0] if resume else None)
             except socket.timeout:
                 raw.close()
@@ -660,6 +661,15 @@ class EachAllocationInTurn(unittest.TestCase):
                 self.tls_binary, ("--cert", certs["server.crt"], "--key", certs["server.key"]),
                 [("TLS full handshake and two requests", lambda port: exchange(port, False)),
                  ("TLS resumed handshake and two requests", lambda port: exchange(port, True))],
+                port_args=(), max_steps=3000)
+            # The PROXY protocol in front of TLS: the header is read off the socket before
+            # the TLS stream exists (its handshake object, then the stream, allocated in turn).
+            header = b"PROXY TCP4 203.0.113.7 192.0.2.1 4444 443\r\n"
+            self.step_through(
+                self.tls_binary, ("--cert", certs["server.crt"], "--key", certs["server.key"],
+                                  "--proxy-protocol"),
+                [("PROXY header, TLS handshake and two requests",
+                  lambda port: exchange(port, False, header))],
                 port_args=(), max_steps=3000)
 
 
