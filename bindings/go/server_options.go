@@ -14,8 +14,8 @@ import (
 // methods of serverConfig, which App and Server embed: on an App they apply to the server that
 // Start creates for addr (the App's default one, or ServeAll's), on a Server (App.AddServer)
 // to that server alone. Each setter is called before Start; a value eddy refuses makes Start
-// return an error that names the setter and wraps ErrInvalid (ErrNotSupported for
-// SetProxyProtocol with SetTLS). Setters may be called more than once: the last value wins
+// return an error that names the setter and wraps ErrInvalid. Setters may be called more than
+// once: the last value wins
 // (AddTrustedProxy and AllowMethods add to the list).
 
 // serverConfig is the options of one HTTP server, applied by Start in the order given.
@@ -234,8 +234,8 @@ func (c *serverConfig) SetProtocol(scheme string) {
 // or 2, as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it); the
 // address it carries becomes Request.RemoteIP. A connection whose header is missing, malformed
 // or late (SetHeaderTimeout) is closed. Default off. Only behind a proxy that always sends
-// it: anyone who can reach the port can claim any address. Not combined with SetTLS yet
-// (Start returns an error wrapping ErrNotSupported).
+// it: anyone who can reach the port can claim any address. With SetTLS the header comes first,
+// then the TLS handshake (a proxy passing TLS through, as HAProxy's mode tcp).
 func (c *serverConfig) SetProxyProtocol(on bool) {
 	c.serverOption(fmt.Sprintf("SetProxyProtocol(%v)", on), func(s *C.eddy_server) C.int {
 		return C.eddy_server_set_proxy_protocol(s, cBool(on))

@@ -293,6 +293,44 @@ func TestServerProxyProtocolWithoutServerHeader(t *testing.T) {
 	c.closed(t)
 }
 
+// SetProxyProtocol with SetTLS: a proxy passing TLS through sends the PROXY header, then the
+// client's handshake, on one connection; the header's address is the request's.
+func TestServerProxyProtocolInFrontOfTLS(t *testing.T) {
+	file := makeCerts(t)
+	app := ipApp()
+	app.SetTLS(ServerTLS{CertFile: file("server.crt"), KeyFile: file("server.key")})
+	app.SetProxyProtocol(true)
+	base := start(t, app)
+	pem, err := os.ReadFile(file("server.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	raw, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := raw.Write([]byte("PROXY TCP4 203.0.113.9 127.0.0.1 40000 443\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	conn := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if _, err := conn.Write([]byte("GET /ip HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")); err != nil {
+		t.Fatalf("TLS after the PROXY header: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "203.0.113.9 https" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+}
+
 // ServeAll: a method beyond the standard ones needs AllowMethods.
 func TestServerAllowMethods(t *testing.T) {
 	for _, allow := range []bool{false, true} {
@@ -358,17 +396,6 @@ func TestServerOptionErrors(t *testing.T) {
 	if n := liveHandles.Load(); n != 0 {
 		t.Errorf("%d cgo handles still alive after failed starts", n)
 	}
-
-	// PROXY protocol and TLS are not combined yet: Start says so.
-	file := makeCerts(t)
-	app := New()
-	app.Get(`/`, func(w *ResponseWriter, r *Request) {})
-	app.SetTLS(ServerTLS{CertFile: file("server.crt"), KeyFile: file("server.key")})
-	app.SetProxyProtocol(true)
-	if err := app.Start("127.0.0.1:0"); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "SetProxyProtocol") {
-		t.Fatalf("PROXY protocol with TLS: Start gave %v", err)
-	}
-	<-app.Done()
 }
 
 // AddServer: one App on plain HTTP (its own server, every default) and HTTPS (a Server of its
