@@ -581,8 +581,8 @@ local TIMEOUTS = { "header_timeout", "idle_connection_timeout", "body_timeout" }
 -- Checks every option before anything is set, as the C setters would: an unknown name (a
 -- misspelt option must not be ignored), a value of the wrong type, out of range (a size under
 -- its least, a negative or NaN timeout), a server_header with control characters, a protocol
--- other than "http" / "https", a trusted_downstream entry that is not a numeric address, or
--- proxy_protocol with ssl_options is an error naming the option.
+-- other than "http" / "https", or a trusted_downstream entry that is not a numeric address is an
+-- error naming the option.
 local function check_server_options(opts)
   if opts == nil then return end
   if type(opts) ~= "table" then fail("eddy: listen options must be a table") end
@@ -600,9 +600,9 @@ local function check_server_options(opts)
     end
     if not ok then fail("eddy: listen option " .. name .. " must be a " .. want .. ", not " .. show(value)) end
   end
-  local function refuse(name, why, code)
+  local function refuse(name, why)
     fail("eddy: listen option " .. name .. " = " .. show(opts[name]) .. " refused: "
-         .. core.eddy_strerror(code or core.EDDY_EINVAL) .. " (" .. why .. ")")
+         .. core.eddy_strerror(core.EDDY_EINVAL) .. " (" .. why .. ")")
   end
   for name, least in pairs(AT_LEAST) do
     if opts[name] ~= nil and opts[name] < least then refuse(name, "at least " .. least) end
@@ -633,54 +633,31 @@ local function check_server_options(opts)
            .. core.eddy_strerror(core.EDDY_EINVAL) .. " (a numeric IPv4 or IPv6 address)")
     end
   end
-  if opts.proxy_protocol and opts.ssl_options ~= nil then
-    local why = "not with ssl_options: terminate TLS in the proxy that sends the PROXY header"
-    refuse("proxy_protocol", why, core.EDDY_ENOTSUP)
-  end
 end
 
--- TLS (Tornado's ssl_options names, see listen) or the PROXY protocol on `server`. The two
--- exclude each other also across a raw server's listen calls (its options stay for later ones;
--- each Application:listen has a server of its own), so the server may still refuse one because
--- of an earlier listen: they are applied before any other option, so that nothing has changed
--- then. ssl_options with proxy_protocol = false turns an earlier listen's PROXY protocol off for
--- TLS (and back on if TLS is refused all the same).
-local function apply_tls_or_proxy(server, opts)
-  if opts.ssl_options ~= nil then
-    local function set_tls()
-      local rc, option = core.server_set_tls(server, opts.ssl_options)
-      return math.tointeger(rc), option
-    end
-    local rc, option = set_tls()
-    if rc == core.EDDY_ENOTSUP and opts.proxy_protocol == false then
-      core.eddy_server_set_proxy_protocol(server, 0)
-      rc, option = set_tls()
-      if rc ~= 0 then core.eddy_server_set_proxy_protocol(server, 1) end -- as it was
-    end
-    if rc ~= 0 then
-      fail("eddy: ssl_options: " .. (option and (option .. ": ") or "") .. core.eddy_strerror(rc)
-           .. (rc == core.EDDY_ENOTSUP and " (proxy_protocol is on from an earlier listen)" or ""))
-    end
-  elseif opts.proxy_protocol then
-    local rc = math.tointeger(core.eddy_server_set_proxy_protocol(server, 1))
-    if rc ~= 0 then
-      fail("eddy: listen option proxy_protocol = true refused: " .. core.eddy_strerror(rc)
-           .. (rc == core.EDDY_ENOTSUP and " (ssl_options from an earlier listen)" or ""))
-    end
+-- TLS (Tornado's ssl_options names, see listen) on `server`: the one option the server refuses
+-- for a value that passed the checks (certificate files it cannot load), so it is applied before
+-- any other, when nothing has changed yet.
+local function apply_tls(server, opts)
+  if opts.ssl_options == nil then return end
+  local rc, option = core.server_set_tls(server, opts.ssl_options)
+  rc = math.tointeger(rc)
+  if rc ~= 0 then
+    fail("eddy: ssl_options: " .. (option and (option .. ": ") or "") .. core.eddy_strerror(rc))
   end
 end
 
 -- Applies listen's options to `server` (an eddy_server), all or nothing: every option is
 -- checked before the first is set, so a refused one leaves the server as it was. What the
--- server can still refuse while applying: ssl_options or proxy_protocol because of an earlier
--- listen (applied first: nothing has changed then), and server_header or a trusted_downstream
--- entry when out of memory (then this call's TLS or PROXY setting, its server_header and the
--- entries before the refused one stay set; the error says so). `applying`, when given, is
--- called once nothing has been refused before the first change (after TLS or PROXY).
+-- server can still refuse while applying: ssl_options whose files it cannot load (applied first:
+-- nothing has changed then), and server_header or a trusted_downstream entry when out of memory
+-- (then this call's TLS setting, its server_header and the entries before the refused one stay
+-- set; the error says so). `applying`, when given, is called once nothing has been refused
+-- before the first change (after TLS).
 local function configure_server(server, opts, applying)
   check_server_options(opts)
   if opts == nil then return end
-  apply_tls_or_proxy(server, opts)
+  apply_tls(server, opts)
   if applying then applying() end
   local function set(name, rc, value)
     rc = math.tointeger(rc)
@@ -724,8 +701,10 @@ local function configure_server(server, opts, applying)
     local name, setter = option[1], option[2]
     if opts[name] ~= nil then set(name, setter(server, opts[name])) end
   end
-  if opts.proxy_protocol == false then -- true was applied first (turning it off cannot fail)
-    set("proxy_protocol", core.eddy_server_set_proxy_protocol(server, 0))
+  -- With ssl_options too, each connection's PROXY header is read before its TLS handshake (a
+  -- proxy passing TLS through); false turns off what an earlier listen of a raw server set.
+  if opts.proxy_protocol ~= nil then
+    set("proxy_protocol", core.eddy_server_set_proxy_protocol(server, flag(opts.proxy_protocol)))
   end
   if opts.protocol ~= nil then set("protocol", core.eddy_server_set_protocol(server, opts.protocol)) end
   -- chunk_size: how much Tornado reads per call; eddy reads what the socket has.
@@ -769,7 +748,9 @@ end
 --     is closed for a new one; when none is idle the new one is closed (and logged).
 --   server_header: the Server header (default "eddy/<version>"); false sends none.
 --   proxy_protocol (default false): every connection must start with a PROXY protocol v1/v2
---     header, whose address becomes the remote ip; others are closed. Not with ssl_options.
+--     header, whose address becomes the remote ip; others are closed. With ssl_options the
+--     header comes first, then the TLS handshake (a proxy passing TLS through, as HAProxy's
+--     mode tcp with send-proxy).
 --   protocol ("http" or "https"): every request's scheme (Handler:protocol), for a server
 --     behind a proxy that terminates TLS; with xheaders a scheme the proxy names still wins.
 --   chunk_size: accepted and ignored (eddy reads what the socket has).

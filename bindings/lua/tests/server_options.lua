@@ -68,7 +68,6 @@ local bad = {
   trusted_entry = { trusted_downstream = { "127.0.0.1", 10 } },
   server_header = { server_header = "a\r\nX-Evil: 1" },
   server_header_true = { server_header = true },
-  proxy_with_tls = { proxy_protocol = true, ssl_options = { certfile = args.cert, keyfile = args.key } },
   not_a_table = "xheaders",
   protocol = { protocol = "ftp" },
 }
@@ -97,7 +96,7 @@ local tls = { certfile = args.cert, keyfile = args.key }
 local a = app()
 refuse("xheaders", a, { xheaders = true, protocol = "ftp" })
 refuse("proxy", a, { proxy_protocol = true, protocol = "ftp" })
-refuse("tls", a, { ssl_options = tls, server_header = "edge/1", proxy_protocol = true })
+refuse("tls", a, { ssl_options = tls, server_header = "edge/1", proxy_protocol = true, protocol = "ftp" })
 refuse("header_size", a, { max_header_size = 1024, header_timeout = -1 })
 refuse("server_header", a, { server_header = "edge/2", protocol = "ftp" })
 ports.after_refused = a:listen(0, "127.0.0.1")
@@ -106,27 +105,32 @@ local b = app()
 refuse("trusted", b, { trusted_downstream = { "192.0.2.1" }, max_header_size = 10 })
 refuse("trusted_nul", b, { trusted_downstream = { "192.0.2.2", "127.0.0.1\0x" } })
 ports.after_refused_trusted = b:listen(0, "127.0.0.1", { xheaders = true })
--- TLS and the PROXY protocol across a raw server's listen calls (its options stay for later
--- ones): ssl_options with proxy_protocol = false turns an earlier PROXY protocol off;
--- proxy_protocol after an earlier ssl_options is refused before anything else is set. The raw
--- servers answer "<remote ip> <scheme>".
+-- The PROXY protocol in front of TLS (a proxy passing TLS through): each connection's PROXY
+-- header, then its TLS handshake. A listen that gives both, on an application and on a raw
+-- server, and a raw server given one option by a listen and the other by a later one (its
+-- options stay for later listens). ssl_options with proxy_protocol = false after a listen that
+-- turned the PROXY protocol on turns it off. `then_refused` holds the message of any of these
+-- listens that raised (the test reports it). The raw servers answer "<remote ip> <scheme>".
+local function listen_reporting(key, server, opts)
+  local ok, port = pcall(server.listen, server, 0, "127.0.0.1", opts)
+  if ok then ports[key] = port else then_refused[key] = tostring(port) end
+end
 local function raw_ip_scheme()
   return eddy.HTTPServer(function(req)
     core.eddy_request_write(req, core.eddy_request_remote_ip(req) .. " " .. core.eddy_request_scheme(req))
   end)
 end
+listen_reporting("proxy_tls", app(), { ssl_options = tls, proxy_protocol = true, server_header = "pt/1" })
+listen_reporting("raw_proxy_tls", raw_ip_scheme(), { ssl_options = tls, proxy_protocol = true })
 local c = raw_ip_scheme()
 c:listen(0, "127.0.0.1", { proxy_protocol = true })
-local tls_ok, tls_port = pcall(c.listen, c, 0, "127.0.0.1",
-                               { ssl_options = tls, proxy_protocol = false })
-if tls_ok then
-  ports.tls_after_proxy = tls_port
-else -- the test reports it
-  then_refused.tls_after_proxy = tostring(tls_port)
-end
+listen_reporting("tls_after_proxy", c, { ssl_options = tls })
 local d = raw_ip_scheme()
-ports.proxy_after_tls = d:listen(0, "127.0.0.1", { ssl_options = tls })
-refuse("proxy_after_tls", d, { server_header = "edge/3", proxy_protocol = true })
+d:listen(0, "127.0.0.1", { ssl_options = tls })
+listen_reporting("proxy_after_tls", d, { server_header = "edge/3", proxy_protocol = true })
+local g = raw_ip_scheme()
+g:listen(0, "127.0.0.1", { proxy_protocol = true })
+listen_reporting("tls_proxy_off", g, { ssl_options = tls, proxy_protocol = false })
 
 -- One application listening three times, each listen a server of its own with only its own
 -- options (as Tornado's app.listen): plain HTTP with the defaults (the application's default

@@ -5,13 +5,15 @@ when off), 431 for the head's size and its field count, 408 and close for a head
 ends, Connection: close with no_keep_alive, max_connections closing the idle connection, gzip
 request bodies and the Server header, 503 and close for a body over max_body_memory, form
 bodies left undecoded with body_arguments = false (400 for a malformed one by default), the
-PROXY protocol on the raw server; one application listening on plain HTTP and HTTPS, each
-listen a server with only its own options; and every bad option table raising an error that
-names the option, at the caller's line."""
+PROXY protocol on the raw server, and in front of TLS (the header, then the handshake, on one
+socket); one application listening on plain HTTP and HTTPS, each listen a server with only its
+own options; and every bad option table raising an error that names the option, at the
+caller's line."""
 import gzip
 import http.client
 import json
 import os
+import socket
 import ssl
 import sys
 import tempfile
@@ -30,7 +32,7 @@ class ServerOptions(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        certs = tls_certs.make_certs(cls.tmp.name)
+        cls.certs = certs = tls_certs.make_certs(cls.tmp.name)
         cls.server = LuaServer(SERVER, "--cert", certs["server.crt"], "--key", certs["server.key"])
         line = cls.server.proc.stdout.readline()
         info = json.loads(line)
@@ -182,12 +184,10 @@ class ServerOptions(unittest.TestCase):
                          b"203.0.113.7 http")
         # Each refused call named its option.
         for key, option in (("xheaders", "protocol"), ("proxy", "protocol"),
-                            ("tls", "proxy_protocol"), ("header_size", "header_timeout"),
+                            ("tls", "protocol"), ("header_size", "header_timeout"),
                             ("server_header", "protocol"), ("trusted", "max_header_size"),
-                            ("trusted_nul", "trusted_downstream"),
-                            ("proxy_after_tls", "proxy_protocol")):
+                            ("trusted_nul", "trusted_downstream")):
             self.assertIn("listen option " + option, self.then_refused[key], key)
-        self.assertIn("ssl_options from an earlier listen", self.then_refused["proxy_after_tls"])
 
     def https_get(self, name, method="GET", path="/ip", body=None, headers=None):
         ctx = ssl.create_default_context()
@@ -233,17 +233,50 @@ class ServerOptions(unittest.TestCase):
             self.assertEqual((status, data), (200, b"127.0.0.1 http"), name)
             self.assertTrue(resp.getheader("Server").startswith("eddy/"), (name, resp.getheader("Server")))
 
-    def test_tls_and_proxy_protocol_across_listen_calls(self):
-        # The raw server's options stay for its later listens. ssl_options with
-        # proxy_protocol = false after a listen that turned the PROXY protocol on: TLS, without
-        # PROXY headers.
-        self.assertNotIn("tls_after_proxy", self.then_refused)
-        status, _, data = self.https_get("tls_after_proxy")
+    def proxied_https_get(self, name, proxy=b"PROXY TCP4 10.9.8.7 127.0.0.1 5555 443\r\n"):
+        # As a proxy passing TLS through (HAProxy mode tcp + send-proxy) does it: the PROXY
+        # header on the TCP socket, then the client's TLS handshake on the same socket. Host:
+        # localhost, the certificate's name (another host gets 421).
+        context = ssl.create_default_context(cafile=self.certs["ca.crt"])
+        with socket.create_connection(("127.0.0.1", self.ports[name]), timeout=10) as raw:
+            raw.sendall(proxy)
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /ip HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                resp = http.client.HTTPResponse(tls)
+                resp.begin()
+                return resp.status, resp.getheader("Server"), resp.read()
+
+    def test_proxy_protocol_in_front_of_tls(self):
+        # ssl_options and proxy_protocol = true in one listen, on an application and on a raw
+        # server, or over two listens of a raw server (in either order): the PROXY header's
+        # address is the request's, its scheme https.
+        for name in ("proxy_tls", "raw_proxy_tls", "tls_after_proxy", "proxy_after_tls"):
+            self.assertNotIn(name, self.then_refused, name)
+            status, server, data = self.proxied_https_get(name)
+            self.assertEqual((status, data), (200, b"10.9.8.7 https"), name)
+            # The options given with the combination are applied too.
+            if name in ("proxy_tls", "proxy_after_tls"):
+                self.assertEqual(server, "pt/1" if name == "proxy_tls" else "edge/3", name)
+            # A TLS client that sends no PROXY header first is closed before its handshake (not
+            # left waiting: a timeout fails).
+            try:
+                self.https_get(name)
+            except OSError as e:
+                self.assertNotIsInstance(e, socket.timeout, name)
+            else:
+                self.fail("%s: served HTTPS without a PROXY header" % name)
+        # A PROXY v2 header (TCP over IPv4, 10.9.8.6 -> 127.0.0.1) in front of the handshake.
+        v2 = (b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21\x11\x00\x0c"
+              + socket.inet_aton("10.9.8.6") + socket.inet_aton("127.0.0.1")
+              + (5555).to_bytes(2, "big") + (443).to_bytes(2, "big"))
+        self.assertEqual(self.proxied_https_get("proxy_tls", v2)[::2], (200, b"10.9.8.6 https"))
+
+    def test_tls_then_proxy_protocol_false(self):
+        # ssl_options with proxy_protocol = false after a listen of a raw server that turned the
+        # PROXY protocol on: TLS without PROXY headers.
+        self.assertNotIn("tls_proxy_off", self.then_refused)
+        status, _, data = self.https_get("tls_proxy_off")
         self.assertEqual((status, data), (200, b"127.0.0.1 https"))
-        # proxy_protocol after an earlier ssl_options was refused before server_header was set.
-        status, server, data = self.https_get("proxy_after_tls")
-        self.assertEqual((status, data), (200, b"127.0.0.1 https"))
-        self.assertTrue(server.startswith("eddy/"), server)
 
     def test_bad_options_raise_naming_the_option(self):
         expected = {
@@ -265,17 +298,12 @@ class ServerOptions(unittest.TestCase):
             "trusted_entry": "listen option trusted_downstream[2] must be a string, not 10",
             "server_header": "listen option server_header = ",
             "server_header_true": "listen option server_header must be a string or false",
-            "proxy_with_tls": "listen option proxy_protocol = true refused: ",
             "not_a_table": "listen options must be a table",
             "protocol": "listen option protocol = \"ftp\" refused: ",
         }
         for name, text in expected.items():
             for key in (name, "raw_" + name):
-                got = self.refused[key]
-                if key == "raw_proxy_with_tls":  # the raw server has the PROXY protocol already
-                    self.assertIn("ssl_options", got)
-                    continue
-                self.assertIn(text, got, key)
+                self.assertIn(text, self.refused[key], key)
         self.assertIn("refused: " + "invalid argument", self.refused["header_size"].lower())
         # Called from a Lua function (not straight from pcall), the error has the caller's line.
         self.assertRegex(self.refused["where"], r"server_options\.lua:\d+: eddy: unsupported listen option nope")
