@@ -225,7 +225,8 @@ impl App {
     /// Serves HTTPS (and wss://) with `ctx`, a server context ([`crate::TlsContext::server`]):
     /// every connection accepted from now on speaks TLS; requests report the scheme "https".
     /// The server keeps its own reference to the context. Err(INVALID) for a client context
-    /// or one without a certificate.
+    /// or one without a certificate. With [`App::set_proxy_protocol`] on, each connection's
+    /// PROXY header is read before its handshake.
     pub fn set_tls(&mut self, ctx: &crate::TlsContext) -> Result<()> {
         self.default_server()?.set_tls(ctx)
     }
@@ -360,8 +361,9 @@ impl App {
     /// HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it); the address it
     /// carries becomes [`Request::remote_ip`]. A connection whose header is missing, malformed
     /// or late (the header timeout) is closed. Default off. Only behind a proxy that always
-    /// sends it: anyone who can reach the port can claim any address. Not combined with TLS
-    /// yet: with [`App::set_tls`] in effect (either order) it is Err(NOT_SUPPORTED).
+    /// sends it: anyone who can reach the port can claim any address. With [`App::set_tls`]
+    /// too (either order), each connection's header is read first, then its TLS handshake
+    /// starts: a proxy passing TLS through, as HAProxy's `mode tcp` with send-proxy-v2.
     pub fn set_proxy_protocol(&mut self, on: bool) -> Result<()> {
         self.default_server()?.set_proxy_protocol(on)
     }
@@ -450,8 +452,9 @@ impl<'a> Server<'a> {
 
     /// Serves HTTPS (and wss://) on this server with `ctx`, a server context, as
     /// [`App::set_tls`] does on the default one. The server keeps its own reference to the
-    /// context. Err(INVALID) for a client context or one without a certificate;
-    /// Err(NOT_SUPPORTED) while [`Server::set_proxy_protocol`] is on.
+    /// context. Err(INVALID) for a client context or one without a certificate. With
+    /// [`Server::set_proxy_protocol`] on, each connection's PROXY header comes before its
+    /// handshake.
     pub fn set_tls(&mut self, ctx: &crate::TlsContext) -> Result<()> {
         // SAFETY: live server and context; eddy takes its own reference.
         check(unsafe { sys::eddy_server_set_tls(self.ptr, ctx.as_ptr()) })
@@ -574,7 +577,8 @@ impl<'a> Server<'a> {
     }
 
     /// Requires the PROXY protocol on this server's connections: as
-    /// [`App::set_proxy_protocol`]. Err(NOT_SUPPORTED) while [`Server::set_tls`] is in effect.
+    /// [`App::set_proxy_protocol`] (with [`Server::set_tls`], the header comes before the
+    /// handshake).
     pub fn set_proxy_protocol(&mut self, on: bool) -> Result<()> {
         // SAFETY: live server.
         check(unsafe { sys::eddy_server_set_proxy_protocol(self.ptr, c_int::from(on)) })

@@ -2,10 +2,15 @@
 //! over loopback sockets: xheaders with trusted and untrusted peers, 431 for the head's size
 //! and field count, 408 on a partial head, Connection: close, max connections, 503 for a body
 //! over the body-memory budget, gzip request bodies, the Server header, form bodies left
-//! undecoded (and 400 for a malformed one by default), the PROXY protocol, the values eddy
+//! undecoded (and 400 for a malformed one by default), the PROXY protocol (in front of TLS
+//! too, as a proxy passing TLS through sends it), the values eddy
 //! refuses, and one App on plain HTTP and HTTPS at once (App::add_server), each server with
 //! only its own options.
 mod common;
+
+use std::io::Write;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
 
 use common::certs::Certs;
 use common::{curl, Server};
@@ -286,21 +291,86 @@ fn refused_values_are_errors() {
     assert_eq!(app.set_max_connections(0), Ok(()));
     assert_eq!(app.set_max_body_memory(0), Ok(()));
 
-    // PROXY protocol and TLS are not combined yet, in either order.
-    let certs = Certs::make("server-options");
-    let ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
-    app.set_tls(&ctx).unwrap();
-    assert_eq!(app.set_proxy_protocol(true), Err(Error::NOT_SUPPORTED));
-    let mut other = App::new(&lp).unwrap();
-    other.set_proxy_protocol(true).unwrap();
-    assert_eq!(other.set_tls(&ctx), Err(Error::NOT_SUPPORTED));
-    // A server of add_server starts from eddy's defaults (TLS next to the default server's
-    // PROXY protocol is fine) and refuses values as the App's setters do.
-    let mut added = other.add_server().unwrap();
-    assert_eq!(added.set_tls(&ctx), Ok(()));
-    assert_eq!(added.set_proxy_protocol(true), Err(Error::NOT_SUPPORTED));
+    // A server of add_server refuses values as the App's setters do.
+    let mut added = app.add_server().unwrap();
     assert_eq!(added.set_max_header_size(63), Err(Error::INVALID));
     assert_eq!(added.set_server_header(Some("a\nb")), Err(Error::INVALID));
+}
+
+/// A proxy passing TLS through (HAProxy's `mode tcp` with send-proxy): accepts one connection
+/// on a port of its own, connects to `backend`, sends `header` there, then relays the bytes
+/// both ways untouched (the client's TLS handshake included). Returns its port. Every read has
+/// a timeout, so the relay ends even if a side never closes.
+fn tls_passthrough_proxy(backend: u16, header: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (client, _) = listener.accept().unwrap();
+        let mut server = TcpStream::connect(("127.0.0.1", backend)).unwrap();
+        server.write_all(&header).unwrap();
+        for s in [&client, &server] {
+            s.set_read_timeout(Some(common::IO_TIMEOUT)).unwrap();
+        }
+        let pipe = |mut from: TcpStream, mut to: TcpStream| {
+            thread::spawn(move || {
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(Shutdown::Write);
+            })
+        };
+        let up = pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+        let down = pipe(server, client);
+        let _ = up.join();
+        let _ = down.join();
+    });
+    port
+}
+
+#[test]
+fn proxy_protocol_in_front_of_tls() {
+    // TLS and the PROXY protocol on one server, set in either order: each connection's PROXY
+    // header comes first, then the client's TLS handshake (curl, through a relay that sends
+    // the header as a TLS-passthrough proxy does). The header's address is the request's
+    // remote_ip, its scheme https.
+    let certs = Certs::make("proxy-tls");
+    let (cert, key) = (certs.path("server.crt"), certs.path("server.key"));
+    let ca = cert.to_str().unwrap().to_owned();
+    for tls_first in [true, false] {
+        let (cert, key) = (cert.clone(), key.clone());
+        let srv = Server::start(move |_, app| {
+            ip_route(app);
+            let ctx = TlsContext::server(cert, key).unwrap();
+            if tls_first {
+                app.set_tls(&ctx).unwrap();
+                app.set_proxy_protocol(true).unwrap();
+            } else {
+                app.set_proxy_protocol(true).unwrap();
+                app.set_tls(&ctx).unwrap();
+            }
+        });
+        let v1 = b"PROXY TCP4 10.9.8.7 127.0.0.1 5555 443\r\n".to_vec();
+        // v2: the signature, PROXY over TCP/IPv4, 12 address bytes: 10.9.8.6 -> 127.0.0.1.
+        let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+        v2.extend_from_slice(&[10, 9, 8, 6, 127, 0, 0, 1, 0x15, 0xb3, 0x01, 0xbb]);
+        for (header, ip) in [(v1, "10.9.8.7"), (v2, "10.9.8.6")] {
+            let relay = tls_passthrough_proxy(srv.port, header);
+            let url = format!("https://127.0.0.1:{}/ip", relay);
+            assert_eq!(
+                curl(&["--cacert", &ca, &url]),
+                (0, format!("{} https", ip)),
+                "tls_first {}",
+                tls_first
+            );
+        }
+        // A TLS client that sends no PROXY header first is closed before its handshake (35:
+        // curl's TLS connect error; not 28, a timeout).
+        let direct = format!("https://127.0.0.1:{}/ip", srv.port);
+        assert_eq!(
+            curl(&["--cacert", &ca, &direct]).0,
+            35,
+            "tls_first {}",
+            tls_first
+        );
+    }
 }
 
 #[test]
