@@ -1259,6 +1259,12 @@ int eddy_py_stream_read_until(eddy_stream *stream, const char *delimiter, size_t
     if (!delimiter || delimiter_len == 0) return EDDY_EINVAL;
     return eddy_stream_read_until(stream, delimiter, delimiter_len, max_bytes, eddy_py_stream_read);
 }
+int eddy_py_stream_read_until_regex(eddy_stream *stream, const char *pattern, size_t pattern_len,
+                                    size_t max_bytes) {
+    if (!pattern) return EDDY_EINVAL;
+    return eddy_stream_read_until_regex(stream, pattern, pattern_len, max_bytes,
+                                        eddy_py_stream_read);
+}
 int eddy_py_stream_read_bytes(eddy_stream *stream, size_t n, int partial) {
     return eddy_stream_read_bytes(stream, n, partial, eddy_py_stream_read);
 }

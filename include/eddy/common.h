@@ -65,6 +65,9 @@ typedef enum eddy_error {
 /* A function that releases userdata handed to eddy. */
 typedef void (*eddy_free_fn)(void *userdata);
 
+/* Length value meaning "the string is NUL-terminated" (for (pointer, length) arguments). */
+#define EDDY_NTS ((size_t)-1)
+
 /* Returns a static, human-readable name for an error code ("invalid argument", ...).
  * Unknown codes give "unknown error". Never returns NULL.
  * Thread: any. */

@@ -30,9 +30,6 @@ extern "C" {
 typedef struct eddy_server eddy_server;
 typedef struct eddy_request eddy_request;
 
-/* Length value meaning "the string is NUL-terminated". */
-#define EDDY_NTS ((size_t)-1)
-
 /* A complete request (or, for the headers callback, its head). `userdata` is the server's. */
 typedef void (*eddy_request_fn)(eddy_request *req, void *userdata);
 /* The request's own callbacks get the request's userdata (eddy_request_set_userdata). */

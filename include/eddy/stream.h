@@ -69,6 +69,20 @@ EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
                                     size_t delimiter_len, size_t max_bytes,
                                     eddy_stream_read_fn cb);
 
+/* Reads until the regular expression `pattern` (PCRE2 syntax, `pattern_len` bytes or EDDY_NTS;
+ * matched against the raw bytes, not as UTF-8) matches, and delivers the data up to the end of
+ * the first match (Tornado's read_until_regex). The buffer is searched from its start each
+ * time bytes arrive; an empty match does not count. The stream keeps the compiled pattern, so
+ * reading again with the same one compiles nothing. `max_bytes` as in
+ * eddy_stream_read_until(): a match ending beyond it, or that many bytes without one, closes
+ * the stream with EDDY_ETOOBIG. Should PCRE2 give up matching (its match limit, on a
+ * pathological pattern) the stream closes with EDDY_EINVAL and a log line.
+ * Returns 0, EDDY_EINVAL (NULL arguments, or a pattern PCRE2 refuses: the log says why),
+ * EDDY_EBUSY, EDDY_ECLOSED, EDDY_ENOMEM. */
+EDDY_API int eddy_stream_read_until_regex(eddy_stream *stream, const char *pattern,
+                                          size_t pattern_len, size_t max_bytes,
+                                          eddy_stream_read_fn cb);
+
 /* Reads exactly `n` (> 0) bytes, or with `partial` non-zero delivers as soon as 1..n bytes are
  * buffered. Returns as eddy_stream_read_until(). */
 EDDY_API int eddy_stream_read_bytes(eddy_stream *stream, size_t n, int partial,

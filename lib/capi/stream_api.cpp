@@ -1,5 +1,7 @@
 // extern "C" shims for eddy/stream.h. C callbacks travel through the C++ stream's `void *arg`
 // slots (POSIX guarantees function pointers survive a round trip through void *).
+#include <cstring>
+
 #include "eddy/stream.h"
 #include "stream/stream.hpp"
 #include "util/no_throw.hpp"
@@ -69,6 +71,17 @@ EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
     return eddy::no_throw("eddy_stream_read_until", EDDY_ENOMEM, [&] {
         return S(stream)->read_until(delimiter, delimiter_len, max_bytes, read_trampoline,
                                      fn_to_ptr(cb));
+    });
+}
+
+EDDY_API int eddy_stream_read_until_regex(eddy_stream *stream, const char *pattern,
+                                          size_t pattern_len, size_t max_bytes,
+                                          eddy_stream_read_fn cb) {
+    if (!stream || !pattern || !cb) return EDDY_EINVAL;
+    if (pattern_len == EDDY_NTS) pattern_len = strlen(pattern);
+    return eddy::no_throw("eddy_stream_read_until_regex", EDDY_ENOMEM, [&] {
+        return S(stream)->read_until_regex(std::string_view(pattern, pattern_len), max_bytes,
+                                           read_trampoline, fn_to_ptr(cb));
     });
 }
 

@@ -14,10 +14,11 @@
 #include <new>
 
 #include "net/send_queue.hpp"
+#include "stream/stream_regex.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
-#include "util/no_throw.hpp"
 #include "util/no_sigpipe.hpp"
+#include "util/no_throw.hpp"
 
 namespace eddy {
 
@@ -281,6 +282,31 @@ int Stream::read_until(const char *delim, size_t delim_len, size_t max_bytes, Re
     return 0;
 }
 
+int Stream::read_until_regex(std::string_view pattern, size_t max_bytes, ReadFn cb, void *arg) {
+    if (!cb) return EDDY_EINVAL;
+    if (closed_) return EDDY_ECLOSED;
+    if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
+    Extras *ext = extras();
+    if (!ext) return EDDY_ENOMEM;
+    if (!ext->regex || !ext->regex->same_pattern(pattern)) {
+        std::string error;
+        StreamRegex *re = StreamRegex::compile(pattern, &error);  // bad_alloc: the caller's
+        if (!re) {
+            log(LogLevel::warning, "stream fd %d: read_until_regex: bad pattern: %s", fd_,
+                error.c_str());
+            return EDDY_EINVAL;
+        }
+        ext->regex.reset(re);
+    }
+    read_kind_ = ReadKind::until_regex;
+    read_n_ = max_bytes;
+    read_fn_ = cb;
+    read_arg_ = arg;
+    if (!delivering_) loop_->defer(&read_task_);
+    update_read_interest();
+    return 0;
+}
+
 int Stream::read_bytes(size_t n, bool partial, ReadFn cb, void *arg) {
     if (n == 0 || !cb) return EDDY_EINVAL;
     if (closed_) return EDDY_ECLOSED;
@@ -367,6 +393,35 @@ bool Stream::try_deliver() {
             deliver(len, read_fn_, read_arg_);
             return true;
         }
+        return false;
+    }
+    case ReadKind::until_regex: {
+        if (len == 0) return false;
+        // The whole buffer, contiguous (it is searched from its start each time, as Tornado
+        // does: a match may span what arrived in several reads).
+        const char *data = reinterpret_cast<const char *>(evbuffer_pullup(in_, -1));
+        if (!data) {
+            log(LogLevel::error, "stream fd %d: out of memory for read_until_regex", fd_);
+            close(EDDY_ENOMEM);
+            return false;
+        }
+        size_t end = 0;
+        int found = ext_->regex->search(data, len, &end);
+        if (found < 0) {
+            log(LogLevel::warning, "stream fd %d: read_until_regex: matching failed (PCRE2 %d)",
+                fd_, found);
+            close(EDDY_EINVAL);
+            return false;
+        }
+        if (found > 0) {
+            if (read_n_ && end > read_n_) {
+                close(EDDY_ETOOBIG);
+                return false;
+            }
+            deliver(end, read_fn_, read_arg_);
+            return true;
+        }
+        if (read_n_ && len >= read_n_) close(EDDY_ETOOBIG);
         return false;
     }
     case ReadKind::until: {

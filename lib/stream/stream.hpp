@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <event2/buffer.h>
@@ -27,6 +28,8 @@
 #include "loop/loop.hpp"
 
 namespace eddy {
+
+class StreamRegex;
 
 class Stream : public LoopResource {
 public:
@@ -48,6 +51,9 @@ public:
     bool reading() const { return read_kind_ != ReadKind::none; }
 
     int read_until(const char *delim, size_t delim_len, size_t max_bytes, ReadFn cb, void *arg);
+    // Until the first non-empty match of a PCRE2 `pattern` (compiled here; the last one is
+    // kept): EDDY_EINVAL for a pattern PCRE2 refuses (logged), else as read_until.
+    int read_until_regex(std::string_view pattern, size_t max_bytes, ReadFn cb, void *arg);
     int read_bytes(size_t n, bool partial, ReadFn cb, void *arg);
     int read_until_close(ReadFn cb, void *arg);
     int read_some(ConsumeFn cb, void *arg);
@@ -190,7 +196,7 @@ protected:
     bool tls_ = false;
 
 private:
-    enum class ReadKind : uint8_t { none, until, bytes, until_close, some };
+    enum class ReadKind : uint8_t { none, until, until_regex, bytes, until_close, some };
     struct PendingWrite {
         uint64_t until;  // done once bytes_written_ reaches this
         WriteFn cb;
@@ -242,7 +248,7 @@ private:
     DeferredTask read_task_;
 
     // pending read
-    size_t read_n_ = 0;         // bytes wanted, or max_bytes for read_until (0 = none)
+    size_t read_n_ = 0;         // bytes wanted, or max_bytes for read_until(_regex) (0 = none)
     size_t scan_from_ = 0;      // read_until: the delimiter is not before this offset
     ReadFn read_fn_ = nullptr;
     ConsumeFn consume_fn_ = nullptr;  // for ReadKind::some
@@ -261,6 +267,7 @@ private:
     // one pointer instead of ~150 bytes (memory per idle connection matters).
     struct Extras {
         std::string delim;
+        std::unique_ptr<StreamRegex> regex;  // read_until_regex's pattern
         std::vector<FileSegment> files;
         uint64_t file_bytes_pending = 0;
         size_t write_mark = 0;

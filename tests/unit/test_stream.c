@@ -373,6 +373,97 @@ static void test_second_read_busy(void **state) {
     stream_teardown(&ctx);
 }
 
+/* ---- read_until_regex ----------------------------------------------------------------------- */
+
+static void never_read(eddy_stream *stream, const char *data, size_t len, void *userdata);
+
+static void on_regex(eddy_stream *stream, const char *data, size_t len, void *userdata) {
+    sctx *ctx = userdata;
+    record_read(ctx, data, len);
+    if (ctx->mode == 1)
+        assert_int_equal(
+            eddy_stream_read_until_regex(stream, ctx->delim, EDDY_NTS, ctx->max_bytes, on_regex),
+            0);
+}
+
+static void check_regex(int transport, const char *pattern, const char *const *chunks, int nchunks,
+                        const char *const *expect, int nexpect) {
+    sctx ctx;
+    stream_setup(&ctx, transport);
+    ctx.delim = pattern;
+    ctx.mode = 1;
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, pattern, EDDY_NTS, 0, on_regex), 0);
+    assert_int_equal(eddy_stream_reading(ctx.stream), 1);
+    feeder f = {ctx.peer, chunks, NULL, nchunks, 0, 0, 0};
+    feeder_start(ctx.loop, &f);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.nreads, nexpect, TEST_WAIT_SECONDS), nexpect);
+    for (int i = 0; i < nexpect; i++) assert_string_equal(ctx.reads[i], expect[i]);
+    run_until_flag(ctx.loop, &f.done, TEST_WAIT_SECONDS);
+    assert_int_equal(ctx.nreads, nexpect);
+    assert_int_equal(ctx.close_calls, 0);
+    stream_teardown(&ctx);
+    assert_int_equal(ctx.close_error, 0);
+}
+
+static void test_read_until_regex(void **state) {
+    int transport = *(int *)*state;
+    /* The end of a message head, with bare or CRLF line ends, split across writes: the match
+     * spans reads (the buffer is searched from its start each time). */
+    static const char *const chunks[] = {
+        "GET / HTTP/1.0\r\nA: b\r", "\n\r", "\n", "x\n\nrest\r\n", "\r\n", "tail\n", "\r\n"};
+    static const char *const expect[] = {"GET / HTTP/1.0\r\nA: b\r\n\r\n", "x\n\n", "rest\r\n\r\n",
+                                         "tail\n\r\n"};
+    check_regex(transport, "\r?\n\r?\n", chunks, 7, expect, 4);
+    /* An empty match does not count: "x*" waits for an x, and the match ends with the x's
+     * that have arrived. */
+    static const char *const xs[] = {"ab", "cxx", "y", "zx"};
+    static const char *const xs_expect[] = {"abcxx", "yzx"};
+    check_regex(transport, "x*", xs, 4, xs_expect, 2);
+}
+
+static void test_read_until_regex_bytes_and_limits(void **state) {
+    int transport = *(int *)*state;
+    sctx ctx;
+    /* Raw bytes, NUL and 0xff included (no UTF-8 check). */
+    stream_setup(&ctx, transport);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "\\x00\\xff", EDDY_NTS, 0, on_bytes),
+                     0);
+    write_all(ctx.peer,
+              "ab\0\xff"
+              "cd",
+              6);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.nreads, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ctx.read_lens[0], 4);
+    assert_memory_equal(ctx.reads[0], "ab\0\xff", 4);
+    /* A bad pattern is refused (the stream stays usable); so are missing arguments. */
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "(", EDDY_NTS, 0, on_bytes),
+                     EDDY_EINVAL);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, NULL, 0, 0, on_bytes), EDDY_EINVAL);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "c", 1, 0, NULL), EDDY_EINVAL);
+    assert_int_equal(eddy_stream_read_until_regex(NULL, "c", 1, 0, on_bytes), EDDY_EINVAL);
+    /* A pattern given with its length (not NUL-terminated): "cd" of "cdX". */
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "cdX", 2, 0, on_bytes), 0);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "cd", 2, 0, on_bytes), EDDY_EBUSY);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.nreads, 2, TEST_WAIT_SECONDS), 2);
+    assert_string_equal(ctx.reads[1], "cd");
+    stream_teardown(&ctx);
+
+    /* No match within max_bytes, and a match ending beyond it: EDDY_ETOOBIG. */
+    stream_setup(&ctx, transport);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "\n", EDDY_NTS, 16, never_read), 0);
+    write_all(ctx.peer, "0123456789abcdefghijklmnop", 26);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.close_calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ctx.close_error, EDDY_ETOOBIG);
+    stream_teardown(&ctx);
+    stream_setup(&ctx, transport);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "[0-9]+;", EDDY_NTS, 8, never_read),
+                     0);
+    write_all(ctx.peer, "1234567890;", 11);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.close_calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ctx.close_error, EDDY_ETOOBIG);
+    stream_teardown(&ctx);
+}
+
 /* ---- limits ------------------------------------------------------------------------------- */
 
 static void never_read(eddy_stream *stream, const char *data, size_t len, void *userdata) {
@@ -859,6 +950,8 @@ int main(void) {
         BOTH(test_read_until_splits),
         BOTH(test_read_until_long_delimiter),
         BOTH(test_read_until_buffered),
+        BOTH(test_read_until_regex),
+        BOTH(test_read_until_regex_bytes_and_limits),
         BOTH(test_read_bytes),
         BOTH(test_read_bytes_large),
         BOTH(test_read_until_close),

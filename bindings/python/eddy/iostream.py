@@ -23,12 +23,13 @@ max_bytes was exceeded, StreamBufferFullError when more than max_buffer_size byt
 StreamClosedError at once; a second read while one is pending raises AssertionError("Already
 reading"), as Tornado does.
 
-Not here (see the README's differences): read_until_regex, start_tls, wait_for_handshake and
-Tornado's transport hooks (read_from_fd, write_to_fd, close_fd, get_fd_error)."""
+Not here (see the README's differences): start_tls, wait_for_handshake and Tornado's transport
+hooks (read_from_fd, write_to_fd, close_fd, get_fd_error)."""
 
 import collections
 import errno
 import logging
+import re
 import socket as _socket
 import ssl
 import threading
@@ -80,7 +81,7 @@ def _close_reason(code, stream):
         # with a limit not above max_buffer_size (it is reached first), else the buffer limit.
         if (stream._read_kind == "until" and stream._read_max_bytes
                 and stream._read_max_bytes <= stream._max_buffer_size):
-            err = UnsatisfiableReadError("delimiter not found within %d bytes"
+            err = UnsatisfiableReadError("delimiter or pattern not found within %d bytes"
                                          % stream._read_max_bytes)
             gen_log.info("Unsatisfiable read, closing connection: %s", err)
             return err
@@ -195,6 +196,27 @@ class BaseIOStream:
         self._read_max_bytes = max_bytes
         return self._issue(future, _ll.eddy_py_stream_read_until(self._c, bytes(delimiter),
                                                                  int(max_bytes or 0)))
+
+    def read_until_regex(self, regex, max_bytes=None):
+        """Reads up to and including the first match of `regex` (bytes, or a compiled bytes
+        pattern); returns a Future of the bytes. eddy matches with PCRE2 over the raw bytes,
+        which reads Python's re syntax for the usual patterns (a pattern Python's re refuses
+        raises re.error, as in Tornado; one PCRE2 refuses, ValueError). An empty match does not
+        count. max_bytes as read_until's."""
+        pattern = regex.pattern if isinstance(regex, re.Pattern) else regex
+        if not isinstance(pattern, (bytes, bytearray)):
+            raise TypeError("read_until_regex: the pattern must be bytes")
+        re.compile(bytes(pattern))  # Python's own error for a bad pattern, before anything
+        if max_bytes is not None and max_bytes <= 0:
+            raise ValueError("read_until_regex: max_bytes must be positive")
+        future = self._start_read("until")
+        self._read_max_bytes = max_bytes
+        rc = _ll.eddy_py_stream_read_until_regex(self._c, bytes(pattern), int(max_bytes or 0))
+        if rc == _ll.EDDY_EINVAL:
+            self._read_future = self._read_kind = None
+            raise ValueError("read_until_regex: PCRE2 refuses the pattern %r (eddy's log says "
+                             "why)" % (bytes(pattern),))
+        return self._issue(future, rc)
 
     def read_bytes(self, num_bytes, partial=False):
         """Reads `num_bytes` bytes; with partial=True, as soon as 1..num_bytes are there.

@@ -1,7 +1,7 @@
 """eddy.iostream.IOStream against real `socket` peers (streams from a TCPServer, or
 IOStream(sock) / PipeIOStream): the reads (read_until, read_bytes exact and partial, read_into,
 read_until_close), many small writes and a large one with their futures, the close callback, a
-peer's reset, read_until's max_bytes, max_buffer_size and max_write_buffer_size, the errors of
+peer's reset, read_until_regex, read_until's max_bytes, max_buffer_size and max_write_buffer_size, the errors of
 reads and writes on closed streams, and that a closed stream's Python object is released (the C
 stream let go of it)."""
 
@@ -10,6 +10,7 @@ import gc
 import hashlib
 import logging
 import os
+import re
 import socket
 import struct
 import unittest
@@ -150,6 +151,43 @@ class Reads(AsyncTestCase):
             self.assertIsInstance(real, eddy.iostream.UnsatisfiableReadError)
             self.assertIs(error, real)
             self.assertTrue(closed)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_read_until_regex(self):
+        # Message heads with bare or CRLF line ends, the end split across sends (the match
+        # spans reads); a compiled pattern works too; max_bytes as read_until's.
+        async def handler(stream, address):
+            heads = [await stream.read_until_regex(rb"\r?\n\r?\n"),
+                     await stream.read_until_regex(re.compile(rb"\r?\n\r?\n")),
+                     await stream.read_until_regex(rb"x+")]  # no empty match: waits for an x
+            await stream.write(b"ok\n")
+            with self.assertRaises(re.error):
+                stream.read_until_regex(b"(")  # Python's error, as Tornado's re.compile
+            with self.assertRaises(TypeError):
+                stream.read_until_regex("text")
+            try:
+                await stream.read_until_regex(rb"[0-9]+;", max_bytes=8)
+            except StreamClosedError as e:
+                heads.append(type(e.real_error).__name__)
+            return heads
+
+        def client(port):
+            with connect(port) as s:
+                for piece in (b"GET / HTTP/1.0\r\nA: b\r", b"\n\r", b"\nB\n", b"\nab", b"cxx"):
+                    s.sendall(piece)
+                recv_exactly(s, 3)
+                s.sendall(b"1234567890;")
+                return recv_all(s)
+
+        async def main():
+            server = serve(handler)
+            with self.assertLogs("eddy.general", logging.INFO):
+                self.assertEqual(await in_thread(client, server.port), b"")
+                heads = await server.result()
+            self.assertEqual(heads, [b"GET / HTTP/1.0\r\nA: b\r\n\r\n", b"B\n\n", b"abcxx",
+                                     "UnsatisfiableReadError"])
             server.stop()
 
         self.run_async(main())

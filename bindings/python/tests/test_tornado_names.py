@@ -59,13 +59,12 @@ KNOWN_GAPS = {
     "websocket.WebSocketClientConnection.on_connection_close",
     "websocket.WebSocketClientConnection.on_ws_connection_close",
     "websocket.WebSocketClientConnection.protocol", "websocket.WebSocketClientConnection.run",
-    # IOStream: Tornado's transport hooks (eddy's transport is C), regex reads (eddy's stream
-    # matches byte delimiters), upgrading a plain stream to TLS and waiting for the handshake
+    # IOStream: Tornado's transport hooks (eddy's transport is C), upgrading a plain stream to
+    # TLS and waiting for the handshake
     # (eddy makes TLS streams from the start and reads / writes wait for the handshake)
     *("iostream.%s.%s" % (cls, name)
       for cls in ("BaseIOStream", "IOStream", "SSLIOStream", "PipeIOStream")
-      for name in ("close_fd", "get_fd_error", "read_from_fd", "write_to_fd",
-                   "read_until_regex")),
+      for name in ("close_fd", "get_fd_error", "read_from_fd", "write_to_fd")),
     "iostream.IOStream.start_tls", "iostream.SSLIOStream.start_tls",
     "iostream.SSLIOStream.wait_for_handshake", "iostream.doctests",
     # name resolution is eddy's (a worker thread), TLS is OpenSSL in C: no Resolver classes,

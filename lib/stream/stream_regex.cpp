@@ -1,0 +1,60 @@
+#include "stream/stream_regex.hpp"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <new>
+
+namespace eddy {
+
+StreamRegex *StreamRegex::compile(std::string_view pattern, std::string *error) {
+    int errcode = 0;
+    PCRE2_SIZE erroffset = 0;
+    // No UTF: stream data are bytes (as Python's re with a bytes pattern).
+    pcre2_code *code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                     0, &errcode, &erroffset, nullptr);
+    if (!code) {
+        if (errcode == PCRE2_ERROR_NOMEMORY) throw std::bad_alloc();
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(errcode, msg, sizeof msg);
+        *error =
+            std::string(reinterpret_cast<char *>(msg)) + " at offset " + std::to_string(erroffset);
+        return nullptr;
+    }
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // the interpreter when JIT is unavailable
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, nullptr);
+    StreamRegex *re = md ? new (std::nothrow) StreamRegex() : nullptr;
+    if (!re) {
+        if (md) pcre2_match_data_free(md);
+        pcre2_code_free(code);
+        throw std::bad_alloc();
+    }
+    re->code_ = code;
+    re->match_data_ = md;
+    try {
+        re->pattern_.assign(pattern);
+    } catch (...) {
+        delete re;
+        throw;
+    }
+    return re;
+}
+
+StreamRegex::~StreamRegex() {
+    pcre2_match_data_free(static_cast<pcre2_match_data *>(match_data_));
+    pcre2_code_free(static_cast<pcre2_code *>(code_));
+}
+
+int StreamRegex::search(const char *data, size_t len, size_t *end) const {
+    auto *md = static_cast<pcre2_match_data *>(match_data_);
+    // NOTEMPTY: an empty match would deliver nothing, and a reader that asks again would
+    // never get further.
+    int rc = pcre2_match(static_cast<pcre2_code *>(code_), reinterpret_cast<PCRE2_SPTR>(data), len,
+                         0, PCRE2_NOTEMPTY, md, nullptr);
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    if (rc < 0) return rc;
+    *end = static_cast<size_t>(pcre2_get_ovector_pointer(md)[1]);
+    return 1;
+}
+
+}  // namespace eddy
