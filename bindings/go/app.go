@@ -9,10 +9,7 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"runtime"
 	"strconv"
-	"sync"
-	"syscall"
 	"unsafe"
 )
 
@@ -36,14 +33,14 @@ type App struct {
 	servers      []*Server   // AddServer's, in order
 	rawFn        HandlerFunc // ServeAll: eddy's HTTP server without the web layer
 
+	// The loop (eventloop.go): its thread, and posting work to it from other goroutines.
+	eventLoop
+
 	// Set on the loop thread during Start, read-only afterwards.
-	loop    *C.eddy_loop
 	capp    *C.eddy_app    // the web application, or nil with ServeAll
 	srv     *C.eddy_server // the raw server with ServeAll
-	loopTid int
 	port    int
 	started bool
-	done    chan struct{}
 	// Detached exchanges not yet released (loop thread only): finished at shutdown so that
 	// Stop never leaves a request (and its handle) behind.
 	detached map[*ResponseWriter]struct{}
@@ -51,20 +48,15 @@ type App struct {
 	clients map[*HTTPClient]struct{}
 	// HTTP clients made before Start, opened by Start.
 	pendingClients []pendingClient
-
-	// The queue of work posted from other goroutines (see post). mu also guards stopped: once
-	// it is set the loop is being freed and nothing may call into it any more.
-	mu      sync.Mutex
-	queue   []func()
-	posted  bool
-	stopped bool
 }
 
 // New returns an empty application.
 func New() *App {
-	a := &App{routeByKey: map[string]*Route{}, done: make(chan struct{}),
+	a := &App{routeByKey: map[string]*Route{},
 		detached: map[*ResponseWriter]struct{}{}, clients: map[*HTTPClient]struct{}{}}
 	a.serverConfig.app = a
+	a.eventLoop.done = make(chan struct{})
+	a.eventLoop.onPanic = a.logPanic
 	return a
 }
 
@@ -155,9 +147,7 @@ func (a *App) Start(addr string) error {
 		return err
 	}
 	a.started = true
-	ready := make(chan error, 1)
-	go a.loopThread(host, port, ready)
-	return <-ready
+	return a.eventLoop.start(func() error { return a.setup(host, port) }, a.teardown)
 }
 
 // Run is Start followed by Wait.
@@ -175,13 +165,7 @@ func (a *App) Port() int { return a.port }
 
 // Stop asks the loop to stop; Wait returns once it did and everything was released.
 // Thread: any goroutine; calling it more than once, or before Start, is harmless.
-func (a *App) Stop() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.loop != nil && !a.stopped {
-		C.eddy_loop_stop(a.loop)
-	}
-}
+func (a *App) Stop() { a.eventLoop.stop() }
 
 // Wait blocks until the loop stopped and the application was freed.
 func (a *App) Wait() { <-a.done }
@@ -193,51 +177,26 @@ func (a *App) Done() <-chan struct{} { return a.done }
 // Returns false when the loop has stopped (fn will never run). Thread: any goroutine.
 func (a *App) Call(fn func()) bool { return a.post(fn) }
 
-// loopThread is the loop's goroutine, locked to its OS thread for the loop's whole life: eddy's
-// thread rule is one loop per thread, and every call on it from that thread.
-func (a *App) loopThread(host string, port int, ready chan<- error) {
-	// Never unlocked: the thread ends with this goroutine, so no other goroutine can ever run
-	// on a thread whose id is loopTid (see onLoopThread).
-	runtime.LockOSThread()
-	defer close(a.done)
-	a.loopTid = syscall.Gettid()
-
-	loop := C.eddy_loop_new()
-	if loop == nil {
-		ready <- ErrNoMemory
-		return
-	}
-	var capp *C.eddy_app
+// setup runs on the loop thread before the loop runs: it creates the application (or the raw
+// server of ServeAll), listens and opens the HTTP clients made before Start.
+func (a *App) setup(host string, port int) error {
 	if a.rawFn == nil {
-		capp = C.eddy_app_new(loop)
-		if capp == nil {
-			C.eddy_loop_free(loop)
-			ready <- ErrNoMemory
-			return
+		a.capp = C.eddy_app_new(a.loop)
+		if a.capp == nil {
+			return ErrNoMemory
 		}
+		if err := a.configure(host, port); err != nil {
+			return err
+		}
+	} else if err := a.configureRaw(host, port); err != nil {
+		return err
 	}
-	a.mu.Lock()
-	a.loop, a.capp = loop, capp
-	a.mu.Unlock()
+	return a.openClients()
+}
 
-	var err error
-	if capp != nil {
-		err = a.configure(host, port)
-	} else {
-		err = a.configureRaw(host, port)
-	}
-	if err == nil {
-		err = a.openClients()
-	}
-	if err == nil {
-		ready <- nil
-		C.eddy_loop_run(loop)
-	}
-	// From here on no goroutine may post or stop: the loop is going away.
-	a.mu.Lock()
-	a.stopped = true
-	a.queue = nil
-	a.mu.Unlock()
+// teardown runs on the loop thread once the loop stopped (or setup failed), before the loop is
+// freed.
+func (a *App) teardown() {
 	// Requests still detached are finished now (their clients get what was written so far);
 	// later calls from their goroutines return ErrState or ErrClosed.
 	for w := range a.detached {
@@ -252,12 +211,8 @@ func (a *App) loopThread(host string, port int, ready chan<- error) {
 			c.closeOnLoop()
 		}
 	}
-	C.eddy_app_free(capp)     // releases the routes' handles
+	C.eddy_app_free(a.capp)   // releases the routes' handles
 	C.eddy_server_free(a.srv) // releases the App's handle (ServeAll)
-	C.eddy_loop_free(loop)    // releases the handle of a post that never ran
-	if err != nil {
-		ready <- err
-	}
 }
 
 // ServeAll answers every request with fn through eddy's HTTP server directly, without the web
@@ -368,55 +323,4 @@ func listen(srv *C.eddy_server, host string, port int) error {
 	ch := C.CString(host)
 	defer C.free(unsafe.Pointer(ch))
 	return check(C.eddy_server_listen(srv, ch, C.int(port), 0))
-}
-
-// onLoopThread reports whether the caller runs on the loop's thread. The loop goroutine is
-// locked to that thread, so no other goroutine can run there: equal thread ids mean "inside a
-// callback of this loop".
-func (a *App) onLoopThread() bool { return syscall.Gettid() == a.loopTid }
-
-// post queues fn for the loop thread. One eddy_loop_call_soon_threadsafe per batch: the first
-// post into an empty queue schedules a drain, later ones just append. The queue keeps the
-// order of posts from every goroutine (eddy only orders posts per OS thread, and a goroutine
-// may change threads between two posts).
-func (a *App) post(fn func()) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.loop == nil || a.stopped {
-		return false
-	}
-	a.queue = append(a.queue, fn)
-	if !a.posted {
-		h := newHandle(a)
-		rc := C.eddy_loop_call_soon_threadsafe(a.loop, C.eddy_loop_fn(C.eddy_go_drain),
-			C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
-		if rc != 0 {
-			deleteHandle(h) // not taken: eddy did not call the free function
-			a.queue = a.queue[:len(a.queue)-1]
-			return false
-		}
-		a.posted = true
-	}
-	return true
-}
-
-// drain runs the posted work on the loop thread.
-func (a *App) drain() {
-	a.mu.Lock()
-	work := a.queue
-	a.queue = nil
-	a.posted = false
-	a.mu.Unlock()
-	for _, fn := range work {
-		a.runPosted(fn)
-	}
-}
-
-func (a *App) runPosted(fn func()) {
-	defer func() {
-		if p := recover(); p != nil {
-			a.logPanic("posted function", p)
-		}
-	}()
-	fn()
 }

@@ -151,7 +151,7 @@ func goDataReceived(h *C.eddy_handler, data *C.char, n C.size_t, ud unsafe.Point
 
 //export goDrain
 func goDrain(ud unsafe.Pointer) {
-	cgo.Handle(uintptr(ud)).Value().(*App).drain()
+	cgo.Handle(uintptr(ud)).Value().(*eventLoop).drain()
 }
 
 //export goReleaseHandle
