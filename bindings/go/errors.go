@@ -10,7 +10,7 @@ type Error int
 const (
 	ErrInvalid      Error = C.EDDY_EINVAL
 	ErrNoMemory     Error = C.EDDY_ENOMEM
-	ErrClosed       Error = C.EDDY_ECLOSED // the client went away
+	ErrClosed       Error = C.EDDY_ECLOSED // the client went away; every *StreamClosedError is one
 	ErrNotFound     Error = C.EDDY_ENOENT
 	ErrAddrInUse    Error = C.EDDY_EADDRINUSE
 	ErrAddrNotAvail Error = C.EDDY_EADDRNOTAVAIL
@@ -18,13 +18,14 @@ const (
 	ErrNotSupported Error = C.EDDY_ENOTSUP
 	ErrTimedOut     Error = C.EDDY_ETIMEDOUT
 	ErrConnRefused  Error = C.EDDY_ECONNREFUSED
-	ErrProto        Error = C.EDDY_EPROTO    // e.g. a WebSocket handshake the server refused
-	ErrTLS          Error = C.EDDY_ETLS      // a TLS handshake or certificate check failed
-	ErrBusy         Error = C.EDDY_EBUSY     // e.g. the HTTPClient's queue is full
-	ErrTooBig       Error = C.EDDY_ETOOBIG   // a size limit was exceeded (HTTPRequest.MaxBodySize)
-	ErrEOF          Error = C.EDDY_EOF       // the peer closed before the operation completed
-	ErrCanceled     Error = C.EDDY_ECANCELED // Fetch.Cancel, or the HTTPClient was closed
-	ErrResolve      Error = C.EDDY_ERESOLVE  // a host name could not be resolved
+	ErrConnReset    Error = C.EDDY_ECONNRESET // the peer reset the connection (a Stream's cause)
+	ErrProto        Error = C.EDDY_EPROTO     // e.g. a WebSocket handshake the server refused
+	ErrTLS          Error = C.EDDY_ETLS       // a TLS handshake or certificate check failed
+	ErrBusy         Error = C.EDDY_EBUSY      // e.g. the HTTPClient's queue is full
+	ErrTooBig       Error = C.EDDY_ETOOBIG    // a size limit was exceeded (HTTPRequest.MaxBodySize)
+	ErrEOF          Error = C.EDDY_EOF        // the peer closed before the operation completed
+	ErrCanceled     Error = C.EDDY_ECANCELED  // Fetch.Cancel, or the HTTPClient was closed
+	ErrResolve      Error = C.EDDY_ERESOLVE   // a host name could not be resolved
 )
 
 // Error returns eddy's description of the code ("connection closed", ...).

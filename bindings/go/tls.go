@@ -48,31 +48,47 @@ type ClientTLS struct {
 func (c *serverConfig) SetTLS(cfg ServerTLS) {
 	c.app.mustNotBeStarted("SetTLS")
 	c.options = append(c.options, func(s *C.eddy_server) error {
-		ctx := C.eddy_tls_context_new_server()
-		if ctx == nil {
-			return ErrNoMemory
-		}
-		defer C.eddy_tls_context_free(ctx) // the server keeps its own reference
-		if err := loadCert(ctx, cfg.CertFile, cfg.KeyFile); err != nil {
+		ctx, err := cfg.context()
+		if err != nil {
 			return err
 		}
-		if cfg.ClientAuth != NoClientCert {
-			if cfg.ClientCAFile == "" {
-				return fmt.Errorf("eddy: TLS ClientAuth without a ClientCAFile: %w", ErrInvalid)
-			}
-			if err := loadCA(ctx, cfg.ClientCAFile); err != nil {
-				return err
-			}
-			mode := C.int(C.EDDY_TLS_VERIFY_OPTIONAL)
-			if cfg.ClientAuth == RequireAndVerifyClientCert {
-				mode = C.EDDY_TLS_VERIFY_REQUIRED
-			}
-			if err := check(C.eddy_tls_context_set_verify(ctx, mode)); err != nil {
-				return err
-			}
-		}
+		defer C.eddy_tls_context_free(ctx) // the server keeps its own reference
 		return check(C.eddy_server_set_tls(s, ctx))
 	})
+}
+
+// context makes the server context cfg describes (loading its files); the caller releases it
+// with eddy_tls_context_free once it handed it over.
+func (cfg *ServerTLS) context() (*C.eddy_tls_context, error) {
+	ctx := C.eddy_tls_context_new_server()
+	if ctx == nil {
+		return nil, ErrNoMemory
+	}
+	if err := cfg.configure(ctx); err != nil {
+		C.eddy_tls_context_free(ctx)
+		return nil, err
+	}
+	return ctx, nil
+}
+
+func (cfg *ServerTLS) configure(ctx *C.eddy_tls_context) error {
+	if err := loadCert(ctx, cfg.CertFile, cfg.KeyFile); err != nil {
+		return err
+	}
+	if cfg.ClientAuth == NoClientCert {
+		return nil
+	}
+	if cfg.ClientCAFile == "" {
+		return fmt.Errorf("eddy: TLS ClientAuth without a ClientCAFile: %w", ErrInvalid)
+	}
+	if err := loadCA(ctx, cfg.ClientCAFile); err != nil {
+		return err
+	}
+	mode := C.int(C.EDDY_TLS_VERIFY_OPTIONAL)
+	if cfg.ClientAuth == RequireAndVerifyClientCert {
+		mode = C.EDDY_TLS_VERIFY_REQUIRED
+	}
+	return check(C.eddy_tls_context_set_verify(ctx, mode))
 }
 
 func loadCert(ctx *C.eddy_tls_context, certFile, keyFile string) error {
@@ -110,6 +126,11 @@ func (cfg *ClientTLS) context() (*C.eddy_tls_context, error) {
 	if *cfg == (ClientTLS{}) {
 		return nil, nil
 	}
+	return cfg.newContext()
+}
+
+// newContext makes a client context for cfg, also for the zero value (eddy's defaults).
+func (cfg *ClientTLS) newContext() (*C.eddy_tls_context, error) {
 	ctx := C.eddy_tls_context_new_client()
 	if ctx == nil {
 		return nil, ErrNoMemory

@@ -1,0 +1,156 @@
+package eddy
+
+// #include <stdlib.h>
+// #include "shim.h"
+// #include "shim_tcp.h"
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// The dial loop: the loop of every stream DialTCP and DialTLS return (Tornado's TCPClient uses
+// the current IOLoop; a Go program has none). One process-wide loop on its own locked OS
+// thread, started by the first dial and kept for the life of the process: a stream's calls need
+// a running loop for as long as the caller holds the stream, which no owner's Stop could know.
+// It runs no user code, so streams of it may be used from any goroutine, also from App
+// handlers and TCPServer handlers (other loops).
+var dialLoopState struct {
+	mu   sync.Mutex
+	loop *eventLoop
+}
+
+func dialLoop() (*eventLoop, error) {
+	dialLoopState.mu.Lock()
+	defer dialLoopState.mu.Unlock()
+	if dialLoopState.loop != nil {
+		return dialLoopState.loop, nil
+	}
+	l := &eventLoop{done: make(chan struct{}), onPanic: func(what string, p interface{}) {
+		log.Printf("eddy: panic in the dial loop's %s: %v", what, p)
+	}}
+	if err := l.start(func() error { return nil }, func() {}); err != nil {
+		return nil, err // a later dial tries again
+	}
+	dialLoopState.loop = l
+	return l, nil
+}
+
+// dialing is the userdata of one eddy_connect: eddy releases it after the connect callback
+// (or when the loop is freed first), and the release hands the outcome to the waiting dial, so
+// that its handle is gone when DialTCP returns.
+type dialing struct {
+	loop   *eventLoop
+	handle cgo.Handle
+	out    dialResult
+	result chan dialResult
+}
+
+type dialResult struct {
+	s   *Stream
+	err error
+}
+
+// DialTCP connects to addr ("127.0.0.1:9000", "[::1]:9000", "localhost:9000": names are looked
+// up without blocking any loop; every address is tried in turn) and returns the connected
+// stream (Tornado's TCPClient.connect), on the dial loop. timeout bounds the whole attempt
+// (<= 0: none). Thread: any goroutine; it waits for the outcome. Errors (compare with
+// errors.Is): ErrConnRefused, ErrTimedOut, ErrResolve (a name that does not resolve),
+// ErrAddrNotAvail, ErrInvalid (a bad address or port), each wrapped with addr.
+func DialTCP(addr string, timeout time.Duration) (*Stream, error) {
+	return dialStream("DialTCP", addr, timeout, nil, "")
+}
+
+// DialTLS is DialTCP followed by a TLS handshake with cfg (the ClientTLS of the WebSocket and
+// HTTP clients; the zero value verifies the server's certificate against the system's CAs and
+// addr's host name, which is also sent as SNI unless it is an IP address). The stream is
+// returned once connected, as eddy_connect_tls hands it over: the handshake completes before
+// its first bytes move, and a failed handshake or certificate check closes it, so the first
+// read or write returns a *StreamClosedError wrapping ErrTLS. Errors as DialTCP's, and an
+// error wrapping ErrInvalid for an unreadable TLS file.
+func DialTLS(addr string, cfg ClientTLS, timeout time.Duration) (*Stream, error) {
+	return dialStream("DialTLS", addr, timeout, &cfg, "")
+}
+
+func dialStream(what, addr string, timeout time.Duration, tlsCfg *ClientTLS, serverName string) (*Stream, error) {
+	host, port, err := splitAddr(addr)
+	if err == nil && port == 0 {
+		err = errors.New("port 0")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eddy: %s(%q): %v: %w", what, addr, err, ErrInvalid)
+	}
+	l, err := dialLoop()
+	if err != nil {
+		return nil, fmt.Errorf("eddy: %s(%q): %w", what, addr, err)
+	}
+	var ctx *C.eddy_tls_context
+	if tlsCfg != nil {
+		// Made here, not on the loop: loading files blocks (eddy's tls.h allows any thread
+		// before the context is used).
+		if ctx, err = tlsCfg.newContext(); err != nil {
+			return nil, fmt.Errorf("eddy: %s(%q): %w", what, addr, err)
+		}
+		defer C.eddy_tls_context_free(ctx) // the connection keeps its own reference
+	}
+	d := &dialing{loop: l, result: make(chan dialResult, 1), out: dialResult{err: ErrClosed}}
+	err = l.onLoop(func() error {
+		chost := C.CString(host)
+		defer C.free(unsafe.Pointer(chost))
+		h := newHandle(d)
+		d.handle = h
+		ud := C.eddy_go_handle_ptr(C.uintptr_t(h))
+		cb := C.eddy_connect_fn(C.eddy_go_tcp_connect)
+		free := C.eddy_free_fn(C.eddy_go_release_dial)
+		var rc C.int
+		if ctx != nil {
+			var cname *C.char
+			if serverName != "" {
+				cname = C.CString(serverName)
+				defer C.free(unsafe.Pointer(cname))
+			}
+			rc = C.eddy_connect_tls(l.loop, chost, C.int(port), C.double(timeout.Seconds()), ctx,
+				cname, cb, ud, free)
+		} else {
+			rc = C.eddy_connect(l.loop, chost, C.int(port), C.double(timeout.Seconds()), cb, ud, free)
+		}
+		if rc != 0 {
+			deleteHandle(h) // not taken: eddy did not call the free function
+		}
+		return check(rc)
+	})
+	if err == nil {
+		r := <-d.result // the release always runs (the dial loop never stops)
+		err = r.err
+		if err == nil {
+			return r.s, nil
+		}
+	}
+	return nil, fmt.Errorf("eddy: %s(%q): %w", what, addr, err)
+}
+
+//export goTCPConnect
+func goTCPConnect(cs *C.eddy_stream, code C.int, ud unsafe.Pointer) {
+	d := cgo.Handle(uintptr(ud)).Value().(*dialing)
+	if cs == nil || code != 0 {
+		if code == 0 {
+			code = C.EDDY_EIO
+		}
+		d.out = dialResult{err: Error(code)}
+		return
+	}
+	d.out = dialResult{s: newStream(d.loop, cs, nil)}
+}
+
+//export goReleaseDial
+func goReleaseDial(ud unsafe.Pointer) {
+	d := cgo.Handle(uintptr(ud)).Value().(*dialing)
+	deleteHandle(d.handle)
+	d.result <- d.out
+}

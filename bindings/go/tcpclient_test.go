@@ -1,0 +1,140 @@
+package eddy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// dialed is DialTCP that fails the test on an error and closes the stream when it ends (Close
+// waits for eddy to release it, so the handle checks of later cleanups see it gone).
+func dialed(t *testing.T, addr string) *Stream {
+	t.Helper()
+	s, err := DialTCP(addr, safety)
+	if err != nil {
+		t.Fatalf("DialTCP(%s): %v", addr, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestDialTCPRoundTripWithTCPServer(t *testing.T) {
+	errs := make(chan error, 1)
+	_, addr := startTCP(t, echoLines(errs))
+	s := dialed(t, addr)
+	if s.RemoteAddr().String() != addr || s.IsTLS() {
+		t.Fatalf("RemoteAddr %v, IsTLS %v", s.RemoteAddr(), s.IsTLS())
+	}
+	if err := s.SetNoDelay(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"ping\n", "pong\n"} {
+		if _, err := s.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.ReadUntil([]byte("\n"), 100); err != nil || string(got) != line {
+			t.Fatalf("got %q, %v", got, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := outcome(t, errs); !errors.Is(err, io.EOF) {
+		t.Fatalf("the server's handler: %v", err)
+	}
+	if _, err := s.ReadBytes(1, true); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a read after Close: %v", err)
+	}
+}
+
+func TestDialTCPToAGoListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(safety))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Fprintf(c, "hello %s", line) // then close: the client reads until close
+	}()
+	s := dialed(t, ln.Addr().String())
+	s.WriteString("eddy\n")
+	got, err := s.ReadUntilClose()
+	if err != nil || string(got) != "hello eddy\n" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	// The stream closed by itself: its error says the peer closed.
+	if err := s.Err(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Err: %v", err)
+	}
+}
+
+func TestDialTCPRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	s, err := DialTCP(addr, safety)
+	if !errors.Is(err, ErrConnRefused) || s != nil {
+		t.Fatalf("got %v, %v; want ErrConnRefused", s, err)
+	}
+	if n := liveHandles.Load(); n != 0 {
+		t.Fatalf("%d handles alive after a refused dial", n)
+	}
+}
+
+func TestDialTCPBadAddresses(t *testing.T) {
+	for _, addr := range []string{"no-port", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:x"} {
+		if _, err := DialTCP(addr, safety); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: %v, want ErrInvalid", addr, err)
+		}
+	}
+	if _, err := DialTCP("no-such-host.invalid:80", safety); !errors.Is(err, ErrResolve) {
+		t.Errorf("an unknown name: %v, want ErrResolve", err)
+	}
+}
+
+// TestDialTCPTimeout connects to a socket whose accept queue is full: Linux drops further SYNs,
+// so the connect never completes and the timeout ends it (the C suite's test_connect_timeout).
+func TestDialTCPTimeout(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; i < 4; i++ { // fill the accept queue (never accepted)
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			defer c.Close()
+		}
+	}
+	s, err := DialTCP(addr, 300*time.Millisecond)
+	if err == nil {
+		s.Close()
+		t.Skip("the kernel accepted a connection over a full backlog: no timeout to test here")
+	}
+	if !errors.Is(err, ErrTimedOut) {
+		t.Fatalf("got %v, want ErrTimedOut", err)
+	}
+}
