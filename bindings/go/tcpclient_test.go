@@ -129,7 +129,14 @@ func TestDialTCPTimeout(t *testing.T) {
 			defer c.Close()
 		}
 	}
-	s, err := DialTCP(addr, 300*time.Millisecond)
+	type result struct {
+		s   *Stream
+		err error
+	}
+	results := make(chan result, 1)
+	go func() { s, err := DialTCP(addr, 300*time.Millisecond); results <- result{s, err} }()
+	r := outcome(t, results) // bounded: a timeout that never fires fails here
+	s, err := r.s, r.err
 	if err == nil {
 		s.Close()
 		t.Skip("the kernel accepted a connection over a full backlog: no timeout to test here")
