@@ -4,8 +4,9 @@ package eddy
 // #include "shim_tcp.h"
 import "C"
 
-// SetTLS makes the server speak TLS with cfg (the same ServerTLS as App.SetTLS): every
-// connection it accepts is a server TLS stream whose handshake starts at once; reads and writes
+// SetTLS makes the server speak TLS with cfg (the same ServerTLS as App.SetTLS, through
+// eddy_listener_set_tls; Tornado's ssl_options): every connection it accepts is a server TLS
+// stream (Stream.IsTLS) whose handshake starts at once; reads and writes
 // issued before it completes wait for it, and a failed handshake closes the stream (its
 // pending call returns a *StreamClosedError wrapping ErrTLS, or ErrTimedOut). The files are
 // read by Start, which returns an error wrapping ErrInvalid when one is unreadable, the key
@@ -21,5 +22,10 @@ func (srv *TCPServer) setTLS() error {
 	if srv.tlsConfig == nil {
 		return nil
 	}
-	return ErrNotSupported // eddy_listener_set_tls: not on main yet
+	ctx, err := srv.tlsConfig.context()
+	if err != nil {
+		return err
+	}
+	defer C.eddy_tls_context_free(ctx) // the listener keeps its own reference
+	return check(C.eddy_listener_set_tls(srv.listener, ctx))
 }
