@@ -25,6 +25,12 @@
 // request body (HTTPRequest.BodyStream). HTTPClientOptions.Defaults and HostnameMapping are
 // Tornado's defaults and hostname_mapping.
 //
+// NewTCPServer is Tornado's TCPServer: each accepted connection is a *Stream (Tornado's
+// IOStream) handed to a handler goroutine; DialTCP and DialTLS are TCPClient.connect. Stream's
+// methods block the calling goroutine while the loop does the work (io.Reader, io.Writer,
+// io.Closer); a closed stream returns a *StreamClosedError. Go cannot fork: processes share a
+// port with TCPServer.SetReusePort instead of Tornado's fork_processes.
+//
 // Building: the C headers and libeddy come from CGO_CFLAGS/CGO_LDFLAGS (as eddy's CMake build
 // sets them), or from pkg-config with `-tags eddy_pkgconfig`. See README.md.
 package eddy

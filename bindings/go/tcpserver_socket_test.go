@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // hello answers every connection with "hello from <name>" and closes it.
@@ -107,5 +109,43 @@ func TestTCPServerStartErrors(t *testing.T) {
 	}
 	if n := liveHandles.Load(); n != 0 {
 		t.Fatalf("%d handles alive after failed starts", n)
+	}
+}
+
+func TestTCPServerAddSocketUnix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "eddy.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	infos := make(chan string, 1)
+	srv := NewTCPServer(func(s *Stream) {
+		defer s.Close()
+		infos <- fmt.Sprintf("%T %v", s.RemoteAddr(), errors.Is(s.SetNoDelay(true), ErrNotSupported))
+		s.WriteString("hello over unix")
+	})
+	if err := srv.AddSocket(ln.(*net.UnixListener)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	stopTCPAtEnd(t, srv)
+	if srv.Port() != 0 {
+		t.Fatalf("Port %d with a Unix socket alone", srv.Port())
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(safety))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "hello over unix" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if info := outcome(t, infos); info != "*net.UnixAddr true" {
+		t.Fatalf("RemoteAddr type and SetNoDelay's ErrNotSupported: %s", info)
 	}
 }
