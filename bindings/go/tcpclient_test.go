@@ -33,6 +33,9 @@ func TestDialTCPRoundTripWithTCPServer(t *testing.T) {
 	if err := s.SetNoDelay(true); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.TLSPeerCertificate(); !errors.Is(err, ErrNotFound) || s.TLSServerName() != "" {
+		t.Fatalf("TLS details of a plain stream: %v, %q", err, s.TLSServerName())
+	}
 	for _, line := range []string{"ping\n", "pong\n"} {
 		if _, err := s.WriteString(line); err != nil {
 			t.Fatal(err)

@@ -113,9 +113,42 @@ func TestDialTLSToATLSServer(t *testing.T) {
 
 func TestTCPServerTLSClientCertificates(t *testing.T) {
 	file := makeCerts(t)
-	addr, tlsSeen, errs := startTLSEcho(t, ServerTLS{CertFile: file("server.crt"),
-		KeyFile: file("server.key"), ClientCAFile: file("client.crt"),
-		ClientAuth: RequireAndVerifyClientCert})
+	type seen struct {
+		subject, serverName string
+		err                 error
+	}
+	certs := make(chan seen, 2)
+	tlsSeen := make(chan bool, 2)
+	errs := make(chan error, 2)
+	echo := echoLines(errs)
+	srv := NewTCPServer(func(s *Stream) {
+		tlsSeen <- s.IsTLS()
+		line, err := s.ReadUntil([]byte("\n"), 1000) // the handshake is done after a read
+		if err != nil {
+			errs <- err
+			return
+		}
+		der, err := s.TLSPeerCertificate()
+		var subject string
+		if err == nil {
+			c, perr := x509.ParseCertificate(der)
+			if perr != nil {
+				err = perr
+			} else {
+				subject = c.Subject.CommonName
+			}
+		}
+		certs <- seen{subject, s.TLSServerName(), err}
+		s.Write(line)
+		echo(s)
+	})
+	srv.SetTLS(ServerTLS{CertFile: file("server.crt"), KeyFile: file("server.key"),
+		ClientCAFile: file("client.crt"), ClientAuth: RequireAndVerifyClientCert})
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	stopTCPAtEnd(t, srv)
+	addr := fmt.Sprintf("localhost:%d", srv.Port()) // a name: sent as SNI
 	s, err := DialTLS(addr, ClientTLS{CAFile: file("server.crt"), CertFile: file("client.crt"),
 		KeyFile: file("client.key")}, safety)
 	if err != nil {
@@ -124,8 +157,17 @@ func TestTCPServerTLSClientCertificates(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	outcome(t, tlsSeen)
 	roundTrip(t, s, "with a certificate\n")
+	if got := outcome(t, certs); got != (seen{"client", "localhost", nil}) {
+		t.Fatalf("the server saw %+v", got)
+	}
+	if der, err := s.TLSPeerCertificate(); err != nil || len(der) == 0 || s.TLSServerName() != "localhost" {
+		t.Fatalf("the client's view: %d bytes, %v, server name %q", len(der), err, s.TLSServerName())
+	}
 	s.Close()
 	outcome(t, errs)
+	if _, err := s.TLSPeerCertificate(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("TLSPeerCertificate after Close: %v", err)
+	}
 
 	// Without one, the server refuses the handshake: its handler's read says ErrTLS.
 	s, err = DialTLS(addr, ClientTLS{CAFile: file("server.crt")}, safety)
