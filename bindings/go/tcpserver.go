@@ -127,7 +127,8 @@ func (srv *TCPServer) AddSocket(sock syscall.Conn) error {
 // "[::1]:0", ":9000" for every local address; port 0 picks a free port, see Port) and on the
 // sockets of AddSocket, and returns once the server accepts connections, or with the error that
 // prevented it (ErrAddrInUse, ErrInvalid for a TLS file, ...; nothing is served then). addr ""
-// listens on AddSocket's sockets alone. A TCPServer can be started once.
+// listens on AddSocket's sockets alone; a nil handler is ErrInvalid. A TCPServer can be started
+// once.
 func (srv *TCPServer) Start(addr string) error {
 	srv.mustNotBeStarted("Start")
 	srv.started = true
@@ -137,6 +138,9 @@ func (srv *TCPServer) Start(addr string) error {
 		host, port, err = splitAddr(addr)
 	} else if len(srv.fds) == 0 {
 		err = errors.New("eddy: TCPServer.Start: no address and no AddSocket")
+	}
+	if srv.handler == nil {
+		err = fmt.Errorf("eddy: TCPServer.Start: NewTCPServer(nil): no handler: %w", ErrInvalid)
 	}
 	if err != nil { // no loop was made: done at once (Wait returns)
 		srv.closeFds()

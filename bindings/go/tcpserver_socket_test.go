@@ -107,6 +107,12 @@ func TestTCPServerStartErrors(t *testing.T) {
 		}
 		srv.Wait()
 	}
+	nilHandler := NewTCPServer(nil)
+	if err := nilHandler.Start("127.0.0.1:0"); !errors.Is(err, ErrInvalid) {
+		nilHandler.Stop()
+		t.Errorf("a nil handler: %v, want ErrInvalid", err)
+	}
+	nilHandler.Wait()
 	if n := liveHandles.Load(); n != 0 {
 		t.Fatalf("%d handles alive after failed starts", n)
 	}
