@@ -94,9 +94,7 @@ func TestDialTCPRefused(t *testing.T) {
 	if !errors.Is(err, ErrConnRefused) || s != nil {
 		t.Fatalf("got %v, %v; want ErrConnRefused", s, err)
 	}
-	if n := liveHandles.Load(); n != 0 {
-		t.Fatalf("%d handles alive after a refused dial", n)
-	}
+	noHandlesLeft(t, "after a refused dial")
 }
 
 func TestDialTCPBadAddresses(t *testing.T) {

@@ -113,9 +113,7 @@ func TestTCPServerStartErrors(t *testing.T) {
 		t.Errorf("a nil handler: %v, want ErrInvalid", err)
 	}
 	nilHandler.Wait()
-	if n := liveHandles.Load(); n != 0 {
-		t.Fatalf("%d handles alive after failed starts", n)
-	}
+	noHandlesLeft(t, "after failed starts")
 }
 
 func TestTCPServerAddSocketUnix(t *testing.T) {

@@ -241,7 +241,5 @@ func TestTCPServerTLSBadFiles(t *testing.T) {
 	if _, err := DialTLS("127.0.0.1:1", ClientTLS{CAFile: file("missing.crt")}, safety); !errors.Is(err, ErrInvalid) {
 		t.Errorf("DialTLS with a missing CA file: %v, want ErrInvalid", err)
 	}
-	if n := liveHandles.Load(); n != 0 {
-		t.Fatalf("%d handles alive", n)
-	}
+	noHandlesLeft(t, "after failed TLS starts and dials")
 }
