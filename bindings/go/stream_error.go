@@ -20,6 +20,8 @@ type StreamClosedError struct {
 	Err error
 }
 
+// Error says the stream closed, and why when Err is set ("eddy: stream closed: eddy: connection
+// reset by peer").
 func (e *StreamClosedError) Error() string {
 	if e.Err == nil {
 		return "eddy: stream closed"
