@@ -142,6 +142,13 @@ void ProxyHandshake::on_timer(TimerNode *node) {
 
 void ProxyHandshake::close_now() { end(); }
 
+bool ProxyHandshake::nothing_received() const {
+    if (!buf_.empty()) return false;
+    char byte;
+    ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 void ProxyHandshake::detach_for_loop_free() {
     server_ = nullptr;  // the loop's timers go with it; the server empties its list itself
     delete this;        // the event is removed while the base still exists

@@ -31,6 +31,9 @@ public:
     void close_now();
     // The loop is being freed: stop watching, close the socket and delete this.
     void detach_for_loop_free();
+    // Nothing has come from the peer yet (a graceful shutdown closes such a connection at once,
+    // as it does an idle one; one whose header has started is left to finish).
+    bool nothing_received() const;
     ~ProxyHandshake();
 
     ProxyHandshake *prev = nullptr;  // the server's list

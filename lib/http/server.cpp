@@ -114,6 +114,12 @@ void Server::retire() {
 
 void Server::stop_accepting() {
     if (listener_) listener_->stop();
+    // A PROXY-protocol connection that has sent nothing yet is as idle as a kept-alive one.
+    for (ProxyHandshake *h = handshakes_; h;) {
+        ProxyHandshake *next = h->next;
+        if (h->nothing_received()) h->close_now();
+        h = next;
+    }
     for (Connection *c = connections_; c;) {
         Connection *next = c->next;
         c->shutdown();  // closes it when idle, else after its current answer

@@ -190,7 +190,29 @@ def case_proxy_protocol():
                 v2(1, 0x11, a4[:6]) + REQ,                             # too short
                 v2(1, 0x12, a4 + b"\0\0\0\0") + REQ]:                  # UDP
         assert raw(port, bad) == b"", bad
+    # A graceful shutdown (SIGTERM) closes a connection that has sent nothing yet at once, as
+    # it closes an idle one (it used to wait for the 30 s header timeout), and lets one whose
+    # header has started finish: its request is answered.
+    silent = socket.create_connection(("127.0.0.1", port), timeout=20)
+    started = socket.create_connection(("127.0.0.1", port), timeout=20)
+    started.sendall(b"PROXY TCP4 203.0.113.5 127.0.0.1 ")
+    wait_server_read(port, [silent.getsockname()[1], started.getsockname()[1]])
     p.send_signal(signal.SIGTERM)
+    try:
+        assert silent.recv(1) == b"", "a silent connection got bytes"
+    except socket.timeout:
+        raise AssertionError("a silent PROXY-protocol connection kept the shutdown waiting")
+    silent.close()
+    started.sendall(b"5555 80\r\nGET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+    out = b""
+    while True:
+        chunk = started.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    started.close()
+    assert body_of(out)["ip"] == "203.0.113.5", out
+    assert b"Connection: close" in out, out
     wait_exit(p, 20)
     err = p.stderr.read().decode()
     assert err.count("PROXY protocol header rejected") >= 8, err
