@@ -5,6 +5,7 @@ import numbers
 import socket
 import weakref
 
+from . import _errors
 from . import _lowlevel as _ll
 from . import _tls
 
@@ -271,8 +272,7 @@ class HTTPServer:
         if backlog == 128 and flags is None:
             rc = _ll.eddy_server_listen(self._server, address or None, int(port), listen_flags)
             if rc < 0:
-                raise OSError("cannot listen on %s:%s: %s"
-                              % (address or "*", port, _ll.eddy_strerror(rc)))
+                raise _errors.os_error(rc, "cannot listen on %s:%s" % (address or "*", port))
         else:
             self.add_socket(self._bind(port, address, backlog, listen_flags))
         self._started()
@@ -317,7 +317,7 @@ class HTTPServer:
     def _bind(self, port, address, backlog, listen_flags):
         fd = _ll.eddy_bind_socket(address or None, int(port), int(backlog), listen_flags)
         if fd < 0:
-            raise OSError("cannot bind %s:%s: %s" % (address or "*", port, _ll.eddy_strerror(fd)))
+            raise _errors.os_error(fd, "cannot bind %s:%s" % (address or "*", port))
         return fd
 
     def _check_open(self):
@@ -336,7 +336,7 @@ class HTTPServer:
             import os
 
             os.close(fd)
-            raise OSError("cannot serve fd %d: %s" % (fd, _ll.eddy_strerror(rc)))
+            raise _errors.os_error(rc, "cannot serve fd %d" % fd)
 
     def _started(self):
         # Listening keeps the application (and so its routes) alive until stop().

@@ -26,39 +26,65 @@ gen_log = logging.getLogger("eddy.general")
 
 
 class _Pump:
-    """Runs eddy's ready work from an asyncio loop."""
+    """Runs eddy's ready work from an asyncio loop.
+
+    Keeps the asyncio handles it scheduled (the reader, the call_soon of kick(), the timer) so
+    close() can cancel them: after IOLoop.close() freed the eddy loop, nothing queued in asyncio
+    may call eddy_loop_run_once on it (that crashed). `depth` counts run() frames on the stack:
+    IOLoop.close() must not free the loop from inside eddy_loop_run_once (loop.h forbids it).
+    A SystemExit / KeyboardInterrupt raised by Python code that eddy called (the C trampoline
+    cannot pass it on) is parked in `interrupt` and raised by run() once eddy_loop_run_once
+    returned, so it reaches asyncio as if an asyncio callback had raised it."""
 
     def __init__(self, eddy_loop, aloop):
         self.eddy = eddy_loop
         self.aloop = aloop
         self.timer = None
         self.timer_due = None
-        self.kicked = False
+        self.kicked = None  # the call_soon handle of a pending kick
+        self.closed = False
+        self.depth = 0
+        self.interrupt = None
         self.fd = _ll.eddy_loop_backend_fd(eddy_loop)
         if self.fd >= 0:
             aloop.add_reader(self.fd, self.run)
 
     def close(self):
+        self.closed = True
         if self.fd >= 0 and not self.aloop.is_closed():
             self.aloop.remove_reader(self.fd)
         self.fd = -1
         if self.timer:
             self.timer.cancel()
             self.timer = None
+        if self.kicked:
+            self.kicked.cancel()
+            self.kicked = None
 
     def run(self):
-        self.kicked = False
-        _ll.eddy_loop_run_once(self.eddy, 0)
+        self.kicked = None
+        if self.closed:
+            return  # the eddy loop is freed (a handle that was already running)
+        self.depth += 1
+        try:
+            _ll.eddy_loop_run_once(self.eddy, 0)
+        finally:
+            self.depth -= 1
+        interrupt, self.interrupt = self.interrupt, None
+        if interrupt is not None:
+            self.kick()  # the rest of eddy's work still runs if the loop goes on
+            raise interrupt
         self.arm()
 
     def kick(self):
         """Makes the asyncio loop pump eddy soon (after Python code scheduled into eddy)."""
-        if not self.kicked:
-            self.kicked = True
-            self.aloop.call_soon(self.run)
+        if not self.kicked and not self.closed:
+            self.kicked = self.aloop.call_soon(self.run)
 
     def arm(self):
         """Keeps an asyncio timer at eddy's next deadline."""
+        if self.closed:
+            return
         ms = _ll.eddy_loop_next_timeout(self.eddy)
         if self.fd < 0 and (ms < 0 or ms > 10):
             ms = 10  # a backend without a pollable fd: look at its I/O every 10 ms
@@ -255,9 +281,16 @@ class IOLoop:
             raise TimeoutError("Operation timed out after %s seconds" % timeout) from None
 
     def close(self, all_fds=False):
-        """Frees the eddy loop (callbacks not yet run are dropped)."""
+        """Frees the eddy loop (callbacks not yet run are dropped). Call it after start() /
+        run_sync() returned, or from a coroutine; from a callback that eddy runs (add_callback,
+        call_later, a synchronous handle_stream, ...) it raises RuntimeError and changes
+        nothing, as asyncio's loop.close() does while the loop runs: eddy cannot free its loop
+        from inside its own callback (stop() there, and close() after start() returned)."""
         if self._closed:
             return
+        if self._pump.depth:
+            raise RuntimeError("IOLoop.close() called from a callback the IOLoop is running; "
+                               "call stop() there and close() after start() returned")
         self._closed = True
         for fd in list(self._handlers):
             self._remove_handler(fd)
@@ -395,6 +428,18 @@ class IOLoop:
                 fut.add_done_callback(self._discard_future_result)
         except Exception:
             app_log.error("Exception in callback %r", callback, exc_info=True)
+        except BaseException as e:  # SystemExit, KeyboardInterrupt: as asyncio, stop the loop
+            self._interrupt(e)
+
+    def _interrupt(self, exc):
+        """Passes a SystemExit / KeyboardInterrupt on to asyncio: re-raised at once outside
+        eddy's callbacks; inside one (the C trampoline would only report it as unraisable) it is
+        raised by the pump once eddy_loop_run_once returned."""
+        if self._pump.depth:
+            if self._pump.interrupt is None:
+                self._pump.interrupt = exc
+            return
+        raise exc
 
     @staticmethod
     def _discard_future_result(future):

@@ -23,6 +23,7 @@ import socket
 import threading
 import weakref
 
+from . import _errors
 from . import _lowlevel as _ll
 from . import _tls
 from . import netutil as _netutil
@@ -82,8 +83,7 @@ class TCPServer:
             rc = _ll.eddy_listener_bind(listener, address or None, int(port), int(backlog),
                                         _ll.EDDY_LISTEN_REUSEPORT if reuse_port else 0)
             if rc < 0:
-                raise OSError("cannot listen on %s:%s: %s"
-                              % (address or "*", port, _ll.eddy_strerror(rc)))
+                raise _errors.os_error(rc, "cannot listen on %s:%s" % (address or "*", port))
             return
         sockets = _netutil.bind_sockets(port, address, family, backlog, flags, reuse_port)
         try:
@@ -107,7 +107,7 @@ class TCPServer:
         rc = _ll.eddy_listener_add_fd(listener, fd)
         if rc < 0:
             os.close(fd)
-            raise OSError("cannot serve %r: %s" % (socket, _ll.eddy_strerror(rc)))
+            raise _errors.os_error(rc, "cannot serve %r" % (socket,))
 
     def bind(self, port, address=None, family=socket.AF_UNSPEC, backlog=128, flags=None,
              reuse_port=False):
@@ -156,7 +156,9 @@ class TCPServer:
         """Override: called for each new connection with its IOStream and the peer's address
         ((ip, port) for IPv4, (ip, port, 0, 0) for IPv6, "" for a Unix socket). May be a
         coroutine. An exception it raises (or its coroutine raises) is logged on
-        eddy.application and the stream is closed (Tornado would leave it open)."""
+        eddy.application and the stream is closed (Tornado would leave it open); a SystemExit /
+        KeyboardInterrupt it raises closes the stream and then stops the loop (start() /
+        run_sync() / asyncio.run() raise it), as from an asyncio callback."""
         raise NotImplementedError()
 
     def _check_thread(self):
@@ -203,6 +205,12 @@ class TCPServer:
         except Exception:
             app_log.error("Exception in handle_stream for %r", address, exc_info=True)
             stream.close()
+            return
+        except BaseException as e:
+            # SystemExit / KeyboardInterrupt: the stream is ours already, so close it, then let
+            # the exception stop the loop as asyncio does (not logged, not swallowed).
+            stream.close()
+            self._ioloop._interrupt(e)
             return
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result, loop=self._ioloop.asyncio_loop)

@@ -1,9 +1,11 @@
 """eddy.tcpserver.TCPServer against real `socket` clients: handle_stream raising (sync and
-async) and an accepted stream Python could not adopt, stop(), listen failures, add_sockets with
-bind_sockets / bind_unix_socket sockets, bind + start, and HTTPServer.add_sockets with
-bind_sockets (the multi-process pattern's hand-over)."""
+async, and KeyboardInterrupt / SystemExit) and an accepted stream Python could not adopt,
+stop(), listen failures (with errno, also HTTPServer's), add_sockets with bind_sockets /
+bind_unix_socket sockets, bind + start, and HTTPServer.add_sockets with bind_sockets (the
+multi-process pattern's hand-over)."""
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -16,6 +18,7 @@ from tcp_support import (AsyncTestCase, HandlerServer, connect, in_thread, read_
                          recv_all, send_and_read_all, serve)
 
 import eddy.httpserver
+import eddy.ioloop
 import eddy.iostream
 import eddy.netutil
 import eddy.tcpserver
@@ -46,6 +49,33 @@ class Server(AsyncTestCase):
                 server.stop()
 
         self.run_async(main())
+
+    def test_handle_stream_raising_keyboard_interrupt_closes_and_stops_the_loop(self):
+        """SystemExit / KeyboardInterrupt from a synchronous handle_stream is not swallowed (the
+        C trampoline used to report it as unraisable, and the stream stayed open): the stream
+        is closed and the exception stops the loop, as from an asyncio callback."""
+
+        class Sync(eddy.tcpserver.TCPServer):
+            def handle_stream(self, stream, address):
+                self.stream = stream
+                raise self.exc_class("stop now")
+
+        for exc_class in (KeyboardInterrupt, SystemExit):
+            loop = eddy.ioloop.IOLoop()
+            try:
+                server = Sync()
+                server.exc_class = exc_class
+                server.listen(0, "127.0.0.1")
+                client = connect(server.port)  # the kernel completes it from the backlog
+                with self.assertRaisesRegex(exc_class, "stop now"):
+                    loop.run_sync(lambda: asyncio.sleep(10))  # ends early only by the exception
+                self.assertTrue(server.stream.closed())
+                server.stop()
+            finally:
+                loop.close()
+                asyncio.set_event_loop(None)
+            self.assertEqual(client.recv(1), b"")
+            client.close()
 
     def test_a_connection_python_could_not_adopt_is_closed(self):
         """When wrapping the accepted C stream fails, the accept trampoline closes it (and
@@ -156,12 +186,23 @@ class Server(AsyncTestCase):
         gc.collect()
         self.assertEqual([r for r in refs if r() is not None], [])
 
-    def test_listen_failure_raises(self):
+    def test_listen_failure_raises_with_errno(self):
+        """As Tornado's (the socket module's), the OSError carries errno: callers test
+        EADDRINUSE. Same for HTTPServer.listen, on both of its paths (eddy_server_listen, and
+        eddy_bind_socket when a backlog is given)."""
+
         async def main():
             first = serve(lambda s, a: None)
             second = HandlerServer(None)
-            with self.assertRaises(OSError):
+            with self.assertRaises(OSError) as cm:
                 second.listen(first.port, "127.0.0.1")
+            self.assertEqual(cm.exception.errno, errno.EADDRINUSE)
+            app = eddy.web.Application([])
+            for kwargs in ({}, {"backlog": 16}):
+                with self.assertRaises(OSError) as cm:
+                    eddy.httpserver.HTTPServer(app).listen(first.port, "127.0.0.1", **kwargs)
+                self.assertEqual(cm.exception.errno, errno.EADDRINUSE, kwargs)
+            app.close()
             first.stop()
 
         self.run_async(main())

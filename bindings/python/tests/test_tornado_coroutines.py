@@ -2,17 +2,22 @@
 
 The scenario records a trace (what each step returned or raised, in which order); both traces
 must be equal. Orders depend only on timer deadlines (a timer due earlier fires first), never
-on how long something took."""
+on how long something took. Also IOLoop.close(): from a coroutine with work still queued, and
+refused inside eddy's own callbacks."""
 
 import asyncio
 import concurrent.futures
 import datetime
+import socket
 import unittest
 
 import eddy.gen
 import eddy.ioloop
+import eddy.iostream
 import eddy.locks
 import eddy.queues
+import eddy.tcpclient
+import eddy.tcpserver
 
 try:
     import tornado.gen
@@ -276,6 +281,78 @@ class SameTrace(unittest.TestCase):
         finally:
             loop.close()
             asyncio.set_event_loop(None)
+
+
+class Close(unittest.TestCase):
+    """IOLoop.close() frees the eddy loop: nothing asyncio still has queued may touch it after
+    (that crashed), and it must not happen inside one of eddy's own callbacks (loop.h)."""
+
+    def test_close_from_a_coroutine_with_work_queued(self):
+        """add_callback queued a pump run in asyncio, call_later armed the pump's timer and a
+        read waits on eddy's fd: after close() none of them may run eddy_loop_run_once."""
+        ran = []
+
+        async def main():
+            io = eddy.ioloop.IOLoop.current()
+            server = eddy.tcpserver.TCPServer()
+            server.handle_stream = lambda stream, address: None
+            server.listen(0, "127.0.0.1")
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            read = stream.read_bytes(1)
+            io.call_later(0.01, ran.append, "timer")
+            io.add_callback(ran.append, "callback")
+            io.close()
+            with self.assertRaises(eddy.iostream.StreamClosedError):
+                await read
+            await asyncio.sleep(0.05)  # past the timer's deadline
+            return "survived"
+
+        self.assertEqual(asyncio.run(main()), "survived")
+        self.assertEqual(ran, [])  # dropped with the loop
+
+    def test_close_inside_an_eddy_callback_raises(self):
+        """From add_callback or a synchronous handle_stream (both run inside
+        eddy_loop_run_once) close() raises RuntimeError and the loop goes on; stop() there and
+        close() after start() returned is the way (as in Tornado)."""
+        errors = []
+
+        def try_close():
+            try:
+                eddy.ioloop.IOLoop.current().close()
+            except RuntimeError as e:
+                errors.append(str(e))
+
+        class Server(eddy.tcpserver.TCPServer):
+            def handle_stream(self, stream, address):
+                try_close()
+                stream.close()
+
+        async def main():
+            io = eddy.ioloop.IOLoop.current()
+            io.add_callback(try_close)
+            server = Server()
+            server.listen(0, "127.0.0.1")
+            client = await asyncio.to_thread(socket.create_connection,
+                                             ("127.0.0.1", server.port), 20)
+            client.settimeout(20)
+            self.assertEqual(await asyncio.to_thread(client.recv, 1), b"")  # handled after all
+            client.close()
+            done = asyncio.get_running_loop().create_future()
+            io.add_callback(done.set_result, "still running")
+            return await done
+
+        self.assertEqual(asyncio.run(main()), "still running")
+        self.assertEqual(len(errors), 2)
+        self.assertTrue(all("called from a callback" in e for e in errors), errors)
+
+        io = eddy.ioloop.IOLoop()
+        try:
+            io.add_callback(io.stop)
+            io.start()
+        finally:
+            io.close()
+            asyncio.set_event_loop(None)
+        self.assertTrue(io._closed)
 
 
 class OtherThreads(unittest.TestCase):
