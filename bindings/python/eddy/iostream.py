@@ -398,12 +398,9 @@ class BaseIOStream:
         self._c = None
         if not self._closed:
             self._closed = True
-            try:
-                self._fail_pending()
-            except RuntimeError:  # the asyncio loop is closed already
-                pass
+            self._fail_pending(loop_may_be_closed=True)
 
-    def _fail_pending(self):
+    def _fail_pending(self, loop_may_be_closed=False):
         futures = []
         if self._read_future is not None:
             futures.append(self._read_future)
@@ -417,8 +414,15 @@ class BaseIOStream:
             self._connect_future = None
         for future in futures:
             if not future.done():
-                future.set_exception(StreamClosedError(real_error=self.error))
-                future.add_done_callback(_retrieve)
+                try:
+                    future.set_exception(StreamClosedError(real_error=self.error))
+                    future.add_done_callback(_retrieve)
+                except RuntimeError:
+                    # The asyncio loop is closed already, so the future's callbacks cannot be
+                    # scheduled (it is done all the same): go on with the others.
+                    if not loop_may_be_closed:
+                        raise
+                    _retrieve(future)
 
     # ---- checks --------------------------------------------------------------------------------
     def _check_closed(self):
@@ -487,6 +491,10 @@ class IOStream(BaseIOStream):
     unconnected one is connected with `await stream.connect(address)` (reads and writes before
     that raise StreamClosedError). Streams from TCPServer and TCPClient are IOStreams already.
     `socket` gives getpeername() / getsockname() / getsockopt() / setsockopt() / fileno()."""
+
+    # The unconnected socket connect() is to connect; None for a stream that is connected
+    # (also one made by _adopt, which skips __init__: connect() on it raises RuntimeError).
+    _pending_socket = None
 
     def __init__(self, socket, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -80,12 +80,19 @@ class TCPClient:
             raise ValueError("af must be AF_UNSPEC, AF_INET or AF_INET6")
         ioloop = IOLoop.current()
         tls = self._tls_context(ssl_options) if ssl_options is not None else None
+        # Taken before the lookup: the timeout bounds the whole attempt, lookup included.
+        deadline = None if timeout is None else ioloop.time() + timeout
         try:
             if af == socket.AF_UNSPEC:
                 targets = [host]
-            else:
+            elif deadline is None:
                 targets = await self._addresses(ioloop, host, port, af)
-            deadline = None if timeout is None else ioloop.time() + timeout
+            else:
+                try:
+                    targets = await asyncio.wait_for(self._addresses(ioloop, host, port, af),
+                                                     max(0.0, deadline - ioloop.time()))
+                except asyncio.TimeoutError:
+                    raise _connect_error(_ll.EDDY_ETIMEDOUT, host, port) from None
             error = None
             for target in targets:
                 left = 0.0 if deadline is None else deadline - ioloop.time()

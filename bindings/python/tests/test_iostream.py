@@ -3,7 +3,8 @@ IOStream(sock) / PipeIOStream): the reads (read_until, read_bytes exact and part
 read_until_close), many small writes and a large one with their futures, the close callback, a
 peer's reset, read_until_regex, read_until's max_bytes, max_buffer_size and max_write_buffer_size, the errors of
 reads and writes on closed streams, and that a closed stream's Python object is released (the C
-stream let go of it)."""
+stream let go of it), also when the asyncio loop was closed before the eddy loop; connect()
+refused on streams that are connected already."""
 
 import asyncio
 import gc
@@ -19,7 +20,9 @@ import weakref
 from tcp_support import (AsyncTestCase, StreamClosedError, closed_event, connect, in_thread,
                          read_all_from, recv_all, recv_exactly, serve)
 
+import eddy.ioloop
 import eddy.iostream
+import eddy.tcpclient
 
 
 class Reads(AsyncTestCase):
@@ -451,6 +454,34 @@ class Lifetime(AsyncTestCase):
         self.assertEqual(box["peer"].recv(10), b"")  # the fd was closed
         box["peer"].close()
 
+    def test_release_after_the_asyncio_loop_closed_fails_every_future(self):
+        """An IOLoop on a foreign asyncio loop closed first: when eddy then releases the stream,
+        failing the first future raises RuntimeError (its callback cannot be scheduled); the
+        other futures must be failed all the same, not left pending for good."""
+        aloop = asyncio.SelectorEventLoop()
+        ioloop = eddy.ioloop.IOLoop(aloop)
+        box = {}
+
+        async def start():
+            a, b = socket.socketpair()
+            stream = eddy.iostream.IOStream(a)
+            box["peer"] = b  # never reads: the big write stays pending
+            box["futures"] = [stream.read_bytes(10), stream.write(b"x" * (16 << 20)),
+                              stream.write(b"y")]
+            for future in box["futures"]:
+                future.add_done_callback(lambda f: None)  # needs the asyncio loop
+
+        try:
+            ioloop.run_sync(start)
+            aloop.close()
+        finally:
+            ioloop.close()  # frees the eddy loop: the stream is released now
+            asyncio.set_event_loop(None)
+        self.assertEqual([f.done() for f in box["futures"]], [True, True, True])
+        for future in box["futures"]:
+            self.assertIsInstance(future.exception(), StreamClosedError)
+        box["peer"].close()
+
 
 class OtherStreams(AsyncTestCase):
     def test_iostream_over_a_connected_socket_and_socket_info(self):
@@ -486,6 +517,14 @@ class OtherStreams(AsyncTestCase):
             await stream.write(b"x\n")
             self.assertEqual(await stream.read_until(b"\n"), b"x\n")
             stream.close()
+            # Streams eddy made (accepted, or TCPClient's) are connected: connect() refuses.
+            accepted = server.streams[0]
+            with self.assertRaisesRegex(RuntimeError, "already connected"):
+                await accepted.connect(("127.0.0.1", server.port))
+            client = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            with self.assertRaisesRegex(RuntimeError, "already connected"):
+                await client.connect(("127.0.0.1", server.port))
+            client.close()
             refused = eddy.iostream.IOStream(socket.socket())
             with self.assertRaises(StreamClosedError) as cm:
                 await refused.connect(("127.0.0.1", free_port()))

@@ -1,8 +1,8 @@
 """eddy.tcpclient.TCPClient against an eddy TCPServer and against a plain `socket` server;
-refused and timed-out connects, the arguments eddy does not support; TLS: a TCPServer with
-ssl_options and TCPClient.connect(ssl_options=...) with the test CA (tests/integration/
-tls_certs.py), Python's ssl module as the other side of each, and a client that does not trust
-the server's certificate."""
+refused and timed-out connects (the name lookup included), the arguments eddy does not support;
+TLS: a TCPServer with ssl_options and TCPClient.connect(ssl_options=...) with the test CA
+(tests/integration/tls_certs.py), Python's ssl module as the other side of each, and a client
+that does not trust the server's certificate."""
 
 import asyncio
 import datetime
@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import unittest
+import unittest.mock
 
 from support import free_port
 from tcp_support import (TIMEOUT, AsyncTestCase, HandlerServer, StreamClosedError, in_thread,
@@ -145,6 +146,22 @@ class Connect(AsyncTestCase):
             for s in fillers:
                 s.close()
             listener.close()
+
+        self.run_async(main())
+
+    def test_timeout_bounds_the_name_lookup(self):
+        """With af=AF_INET the name is looked up in Python (getaddrinfo in the executor); the
+        timeout covers that lookup too. Here the lookup never answers."""
+
+        async def stuck_getaddrinfo(*args, **kwargs):
+            await asyncio.get_running_loop().create_future()
+
+        async def main():
+            loop = asyncio.get_running_loop()
+            with unittest.mock.patch.object(loop, "getaddrinfo", stuck_getaddrinfo):
+                with self.assertRaisesRegex(eddy.gen.TimeoutError, "Timeout connecting"):
+                    await eddy.tcpclient.TCPClient().connect("localhost", free_port(),
+                                                             af=socket.AF_INET, timeout=0.2)
 
         self.run_async(main())
 
