@@ -260,6 +260,15 @@ ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
 
 // ---- reads -----------------------------------------------------------------------------------
 
+void Stream::begin_read(ReadKind kind, size_t n, ReadFn cb, void *arg) {
+    read_kind_ = kind;
+    read_n_ = n;
+    read_fn_ = cb;
+    read_arg_ = arg;
+    if (!delivering_) loop_->defer(&read_task_);  // data already buffered is delivered soon
+    update_read_interest();
+}
+
 int Stream::read_until(const char *delim, size_t delim_len, size_t max_bytes, ReadFn cb,
                        void *arg) {
     if (!delim || delim_len == 0 || !cb) return EDDY_EINVAL;
@@ -272,13 +281,8 @@ int Stream::read_until(const char *delim, size_t delim_len, size_t max_bytes, Re
     } catch (...) {
         return EDDY_ENOMEM;
     }
-    read_kind_ = ReadKind::until;
-    read_n_ = max_bytes;
     scan_from_ = 0;
-    read_fn_ = cb;
-    read_arg_ = arg;
-    if (!delivering_) loop_->defer(&read_task_);
-    update_read_interest();
+    begin_read(ReadKind::until, max_bytes, cb, arg);
     return 0;
 }
 
@@ -298,12 +302,7 @@ int Stream::read_until_regex(std::string_view pattern, size_t max_bytes, ReadFn 
         }
         ext->regex.reset(re);
     }
-    read_kind_ = ReadKind::until_regex;
-    read_n_ = max_bytes;
-    read_fn_ = cb;
-    read_arg_ = arg;
-    if (!delivering_) loop_->defer(&read_task_);
-    update_read_interest();
+    begin_read(ReadKind::until_regex, max_bytes, cb, arg);
     return 0;
 }
 
@@ -311,13 +310,8 @@ int Stream::read_bytes(size_t n, bool partial, ReadFn cb, void *arg) {
     if (n == 0 || !cb) return EDDY_EINVAL;
     if (closed_) return EDDY_ECLOSED;
     if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
-    read_kind_ = ReadKind::bytes;
-    read_n_ = n;
     read_partial_ = partial;
-    read_fn_ = cb;
-    read_arg_ = arg;
-    if (!delivering_) loop_->defer(&read_task_);
-    update_read_interest();
+    begin_read(ReadKind::bytes, n, cb, arg);
     return 0;
 }
 
@@ -325,11 +319,7 @@ int Stream::read_until_close(ReadFn cb, void *arg) {
     if (!cb) return EDDY_EINVAL;
     if (closed_) return EDDY_ECLOSED;
     if (read_kind_ != ReadKind::none) return EDDY_EBUSY;
-    read_kind_ = ReadKind::until_close;
-    read_fn_ = cb;
-    read_arg_ = arg;
-    if (!delivering_) loop_->defer(&read_task_);
-    update_read_interest();
+    begin_read(ReadKind::until_close, 0, cb, arg);
     return 0;
 }
 

@@ -220,6 +220,9 @@ private:
             loop_->defer(&flush_task_);
         }
     }
+    // Records the pending read (read_until, read_until_regex, read_bytes, read_until_close) and
+    // arranges for it to be served.
+    void begin_read(ReadKind kind, size_t n, ReadFn cb, void *arg);
     void process_reads();
     // Tries to satisfy the pending read from the buffer; returns true if a callback ran.
     bool try_deliver();
