@@ -18,6 +18,7 @@
 %ignore eddy_stream_get_userdata;
 %ignore eddy_stream_set_close_callback;
 %ignore eddy_stream_read_until;
+%ignore eddy_stream_read_until_regex;
 %ignore eddy_stream_read_bytes;
 %ignore eddy_stream_read_until_close;
 %ignore eddy_stream_write;
@@ -104,6 +105,19 @@ static int l_stream_read_until(lua_State *L) {
     return 1;
 }
 
+/* stream_read_until_regex(stream, pattern, max_bytes) -> rc: the PCRE2 pattern's bytes as
+ * they are (EDDY_EINVAL: PCRE2 refuses it, eddy logs why); max_bytes as stream_read_until's. */
+static int l_stream_read_until_regex(lua_State *L) {
+    CHECK_PTR(stream, eddy_stream, 1, SWIGTYPE_p_eddy_stream);
+    size_t len = 0;
+    const char *pattern = luaL_checklstring(L, 2, &len);
+    lua_Integer max_bytes = luaL_optinteger(L, 3, 0);
+    luaL_argcheck(L, max_bytes >= 0, 3, "max_bytes is a byte count >= 0");
+    lua_pushinteger(L, eddy_stream_read_until_regex(stream, pattern, len, (size_t)max_bytes,
+                                                    stream_read_trampoline));
+    return 1;
+}
+
 /* stream_read_bytes(stream, n, partial) -> rc */
 static int l_stream_read_bytes(lua_State *L) {
     CHECK_PTR(stream, eddy_stream, 1, SWIGTYPE_p_eddy_stream);
@@ -153,6 +167,7 @@ static void close_unattached(eddy_stream *stream) {
 
 %native(stream_attach) int l_stream_attach(lua_State *L);
 %native(stream_read_until) int l_stream_read_until(lua_State *L);
+%native(stream_read_until_regex) int l_stream_read_until_regex(lua_State *L);
 %native(stream_read_bytes) int l_stream_read_bytes(lua_State *L);
 %native(stream_read_until_close) int l_stream_read_until_close(lua_State *L);
 %native(stream_write) int l_stream_write(lua_State *L);

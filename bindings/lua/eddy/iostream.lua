@@ -134,6 +134,38 @@ function IOStream:read_until(delimiter, max_bytes, callback)
   return start_read(self, "read_until", callback, core.stream_read_until, delimiter, max_bytes or 0)
 end
 
+-- Reads up to and including the first match of `pattern` (Tornado's read_until_regex). The
+-- pattern is PCRE2 syntax (not Lua's string patterns: "\r?\n\r?\n", "[0-9]+;") matched over
+-- the raw bytes; an empty match does not count, so a pattern that can only match "" never
+-- completes. The stream keeps the compiled pattern: reading again with the same one compiles
+-- nothing. A pattern PCRE2 refuses raises an error (eddy's log line says why). `max_bytes` as
+-- read_until's: a match ending beyond it, or that many bytes without one, closes the stream
+-- with EDDY_ETOOBIG. read_until_regex(pattern, callback) works too.
+function IOStream:read_until_regex(pattern, max_bytes, callback)
+  if callback == nil and type(max_bytes) == "function" then max_bytes, callback = nil, max_bytes end
+  if type(pattern) ~= "string" or pattern == "" then
+    error("eddy: read_until_regex: the pattern must be a non-empty string", 2)
+  end
+  if max_bytes ~= nil and (math.type(max_bytes) ~= "integer" or max_bytes <= 0) then
+    error("eddy: read_until_regex: max_bytes must be an integer > 0 or nil", 2)
+  end
+  -- eddy answers EDDY_EINVAL at once for a bad pattern (the handle and the callback are
+  -- valid); a read that fails later reports through the usual nil, message, code instead.
+  local refused = false
+  local function starter(h, ...)
+    local rc = math.tointeger(core.stream_read_until_regex(h, ...))
+    refused = rc == core.EDDY_EINVAL
+    return rc
+  end
+  local r = table.pack(start_read(self, "read_until_regex", callback, starter, pattern,
+                                   max_bytes or 0))
+  if refused then
+    error(("eddy: read_until_regex: PCRE2 refuses the pattern %q (eddy's log says why)")
+          :format(pattern), 2)
+  end
+  return table.unpack(r, 1, r.n)
+end
+
 -- Reads exactly `n` bytes (an integer > 0), or with `partial` true returns as soon as 1..n
 -- bytes are there. read_bytes(n, callback) works too.
 function IOStream:read_bytes(n, partial, callback)

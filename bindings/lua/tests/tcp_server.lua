@@ -12,6 +12,9 @@
 --   partial         read_bytes(100, true), answer "<data>", repeat
 --   until_close     read_until_close, emit "until_close" (length, checksum, the close error)
 --   limit           read_until("\n", 16): a longer line closes with EDDY_ETOOBIG; emit "limit"
+--   regex           read_until_regex: a blank-line pattern (answer "<data>"), a bad and an
+--                   empty pattern (errors), "x+" with a callback (answer "<data>"), then
+--                   "[0-9]+;" with max_bytes 8: emit "regex" with all of it
 --   idle <tag>      no read: set a close callback and emit "closed" (tag, err, code) from it
 --   big <n> <size>  write n chunks of size bytes, each with a callback; emit "written"
 --   mark <n> <size> the same under a write mark of size bytes, waiting for the drain
@@ -89,6 +92,22 @@ function modes.limit(stream)
   eddy.sleep(0)
   emit("limit", { line = line or eddy.json.null, err = err, code = code,
                   close_err = close.err, close_code = close.code, etoobig = core.EDDY_ETOOBIG })
+end
+
+function modes.regex(stream)
+  local close = {}
+  stream:set_close_callback(function(err, code) close.err, close.code = err, code end)
+  local head = assert(stream:read_until_regex("\r?\n\r?\n"))
+  stream:write("<" .. head .. ">")
+  local _, bad = pcall(stream.read_until_regex, stream, "(")
+  local _, empty = pcall(stream.read_until_regex, stream, "")
+  stream:read_until_regex("x+", function(xs)
+    stream:write("<" .. xs .. ">")
+    local data, err, code = stream:read_until_regex("[0-9]+;", 8)
+    eddy.sleep(0)
+    emit("regex", { bad = bad, empty = empty, data = data or eddy.json.null, err = err,
+                    code = code, close_code = close.code, etoobig = core.EDDY_ETOOBIG })
+  end)
 end
 
 function modes.idle(stream, tag)

@@ -2,7 +2,8 @@
 Python sockets, and eddy.TCPClient (tests/tcp_client.lua) against that server, a refused port
 and a listener whose accept queue is full. Checked: read_until, read_bytes exact and partial,
 read_until_close, large writes with completion callbacks and under a write mark, the close
-callback on the peer's close and reset, max_bytes exceeded (EDDY_ETOOBIG), callback-style
+callback on the peer's close and reset, max_bytes exceeded (EDDY_ETOOBIG), read_until_regex
+(a match across sends, max_bytes, bad patterns), callback-style
 reads and writes, handle_stream raising (logged, connection closed, server unharmed), stop()
 (inside handle_stream: the connection goes on, the port is closed), a Unix socket, and that
 every stream's Lua references are released (registry size back to its baseline)."""
@@ -149,6 +150,26 @@ class TCPServerStreams(unittest.TestCase):
         self.assertEqual(ev["code"], ev["etoobig"], ev)
         self.assertEqual(ev["close_code"], ev["etoobig"], ev)
         self.assertIn("(%d)" % ev["etoobig"], ev["close_err"])
+
+    def test_read_until_regex(self):
+        with self.open("regex") as sock:
+            # The blank line's end split across sends (pauses: separate reads), so the match
+            # spans them; bytes after a match stay buffered for the next read.
+            for piece in (b"GET / HTTP/1.0\r\nA: b\r", b"\n\r", b"\nab"):
+                sock.sendall(piece)
+                time.sleep(0.1)
+            self.assertEqual(recv_exactly(sock, 26), b"<GET / HTTP/1.0\r\nA: b\r\n\r\n>")
+            sock.sendall(b"cxx")  # "x+" waits for an x, then takes the whole run
+            self.assertEqual(recv_exactly(sock, 7), b"<abcxx>")
+            sock.sendall(b"1234567890;")  # no match within max_bytes 8
+            recv_until_closed(sock)
+        ev = self.server.event("regex")
+        self.assertIn("read_until_regex: PCRE2 refuses the pattern \"(\"", ev["bad"])
+        self.assertIn("the pattern must be a non-empty string", ev["empty"])
+        self.assertIn("read_until_regex: bad pattern", self.server.stderr())  # eddy's log line
+        # As read_until's max_bytes: the read and the close get EDDY_ETOOBIG.
+        self.assertIsNone(ev["data"])
+        self.assertEqual((ev["code"], ev["close_code"]), (ev["etoobig"], ev["etoobig"]), ev)
 
     def test_callback_style(self):
         with self.open("callbacks") as sock:
