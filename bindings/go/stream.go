@@ -21,11 +21,11 @@ import (
 // read), an io.Writer (Write returns once the bytes were handed to the kernel: that is the
 // backpressure) and an io.Closer, so it composes with bufio and io.Copy.
 //
-// One read at a time (Read, ReadUntil, ReadBytes, ReadUntilClose: another read while one is
-// pending returns an error wrapping ErrBusy), and any number of writes, which leave in the
-// order their calls reached the loop; a read and writes may run at once from different
-// goroutines (full duplex). Close may be called from any goroutine at any time: pending
-// calls then return a *StreamClosedError.
+// One read at a time (Read, ReadUntil, ReadUntilRegex, ReadBytes, ReadUntilClose: another
+// read while one is pending returns an error wrapping ErrBusy), and any number of writes,
+// which leave in the order their calls reached the loop; a read and writes may run at once
+// from different goroutines (full duplex). Close may be called from any goroutine at any
+// time: pending calls then return a *StreamClosedError.
 //
 // Once closed (Close, the peer closed or reset, a limit exceeded, the loop stopped), every
 // method returns a *StreamClosedError (errors.Is(err, ErrClosed); its Err says why). Memory:

@@ -41,6 +41,32 @@ func (s *Stream) ReadUntil(delim []byte, maxBytes int) ([]byte, error) {
 	return r.data, r.err
 }
 
+// ReadUntilRegex reads up to and including the first match of pattern and returns it
+// (Tornado's read_until_regex). pattern is PCRE2 syntax, not Go's regexp (RE2) syntax: the
+// usual patterns read the same, but PCRE2 has backreferences and lookaround, and \z, \Z or
+// (?s) behave as in Perl. It is matched over the raw bytes; an empty match does not count.
+// The stream keeps the compiled pattern, so reading again with the same one compiles nothing.
+// maxBytes as ReadUntil's: a match ending beyond it, or maxBytes bytes without one, closes
+// the stream and the error wraps ErrTooBig. Thread as ReadUntil. Errors as ReadUntil's, and
+// an error wrapping ErrInvalid for an empty pattern, a negative maxBytes or a pattern PCRE2
+// refuses (eddy's log says why).
+func (s *Stream) ReadUntilRegex(pattern string, maxBytes int) ([]byte, error) {
+	if pattern == "" || maxBytes < 0 {
+		return nil, fmt.Errorf("eddy: Stream.ReadUntilRegex(%q, %d): %w", pattern, maxBytes,
+			ErrInvalid)
+	}
+	p := []byte(pattern) // eddy compiles it during the call and keeps no pointer to it
+	r := s.readOp("ReadUntilRegex", nil, func(cs *C.eddy_stream) C.int {
+		return C.eddy_stream_read_until_regex(cs, (*C.char)(unsafe.Pointer(&p[0])),
+			C.size_t(len(p)), C.size_t(maxBytes), C.eddy_stream_read_fn(C.eddy_go_stream_read))
+	})
+	if r.err == ErrInvalid { // refused when the read started: the stream is fine
+		return nil, fmt.Errorf("eddy: Stream.ReadUntilRegex: PCRE2 refuses the pattern %q "+
+			"(eddy's log says why): %w", pattern, ErrInvalid)
+	}
+	return r.data, r.err
+}
+
 // ReadBytes reads exactly n bytes (Tornado's read_bytes), or with partial as soon as 1 to n
 // bytes are there. Thread and errors as ReadUntil; ErrInvalid for n <= 0.
 func (s *Stream) ReadBytes(n int, partial bool) ([]byte, error) {
