@@ -114,6 +114,13 @@ extern "C" {
         max_bytes: usize,
         cb: eddy_stream_read_fn,
     ) -> c_int;
+    pub fn eddy_stream_read_until_regex(
+        stream: *mut eddy_stream,
+        pattern: *const c_char,
+        pattern_len: usize,
+        max_bytes: usize,
+        cb: eddy_stream_read_fn,
+    ) -> c_int;
     pub fn eddy_stream_read_bytes(
         stream: *mut eddy_stream,
         n: usize,

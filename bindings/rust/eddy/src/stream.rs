@@ -180,6 +180,38 @@ impl Stream {
         })
     }
 
+    /// Reads up to and including the first match of `pattern` and gives it to `f` (Tornado's
+    /// `read_until_regex(regex, max_bytes)`). The pattern is PCRE2 syntax (not the `regex`
+    /// crate's) matched over the raw bytes; an empty match does not count. The stream keeps
+    /// the compiled pattern, so reading again with the same one compiles nothing. `max_bytes`
+    /// as [`read_until`](Self::read_until)'s: a match ending beyond it, or that many bytes
+    /// without one, closes the stream with `Error::TOO_BIG`.
+    ///
+    /// Errors: as [`read_until`](Self::read_until); `Err(INVALID)` for an empty pattern or one
+    /// PCRE2 refuses (eddy's log says why); `f` is dropped then.
+    pub fn read_until_regex(
+        &self,
+        pattern: &[u8],
+        max_bytes: usize,
+        f: impl FnOnce(&Stream, &[u8]) -> Result<()> + 'static,
+    ) -> Result<()> {
+        if pattern.is_empty() {
+            return Err(Error::INVALID);
+        }
+        self.read_with(Box::new(f), |p| {
+            // SAFETY: live stream; eddy compiles the pattern during the call.
+            unsafe {
+                sys::eddy_stream_read_until_regex(
+                    p,
+                    pattern.as_ptr() as *const c_char,
+                    pattern.len(),
+                    max_bytes,
+                    Some(on_read),
+                )
+            }
+        })
+    }
+
     /// Reads `n` (> 0) bytes and gives them to `f` (Tornado's `read_bytes(n, partial)`); with
     /// `partial`, `f` gets whatever arrived as soon as 1 to `n` bytes are there.
     ///

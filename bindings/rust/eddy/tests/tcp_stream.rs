@@ -1,13 +1,15 @@
 //! Stream (Tornado's IOStream) over real sockets: a TcpServer on the test's loop, a blocking
-//! std::net peer on another thread. Reads (read_until, read_bytes exact and partial,
-//! read_until_close), writes and their callbacks, the write mark, close reasons (close, peer
-//! close, reset, limits), panics and errors in closures, and handles that outlive their stream.
+//! std::net peer on another thread. Reads (read_until, read_until_regex, read_bytes exact and
+//! partial, read_until_close), writes and their callbacks, the write mark, close reasons (close,
+//! peer close, reset, limits), panics and errors in closures, and handles that outlive their
+//! stream.
 mod common;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::thread;
+use std::time::Duration;
 
 use common::tcp::{live, run_strict, stopper, Log, Peer, Token};
 use eddy::{Error, Loop, Result, Stream, TcpServer};
@@ -277,6 +279,57 @@ fn limits_close_with_too_big() {
         assert!(peer.join().unwrap().is_empty());
         assert_eq!(log.take(), ["closed Some(Error(EDDY_ETOOBIG))"]);
     }
+}
+
+#[test]
+fn read_until_regex_matches_across_reads_and_keeps_max_bytes() {
+    let lp = Loop::new().unwrap();
+    let log = Log::default();
+    let (l, stop) = (log.clone(), stopper(&lp));
+    let (_srv, port) = server(&lp, move |s, _| {
+        log_close(&s, &l, stop.clone());
+        // Refused at once, the stream unharmed: an empty pattern, one PCRE2 refuses.
+        assert_eq!(
+            s.read_until_regex(b"", 0, |_, _| Ok(())),
+            Err(Error::INVALID)
+        );
+        assert_eq!(
+            s.read_until_regex(b"(", 0, |_, _| Ok(())),
+            Err(Error::INVALID)
+        );
+        assert!(!s.reading());
+        let l = l.clone();
+        s.read_until_regex(b"\r?\n\r?\n", 0, move |s, head| {
+            s.write(&[b"<", head, b">"].concat(), None)?;
+            s.read_until_regex(b"x+", 0, move |s, xs| {
+                s.write(&[b"<", xs, b">"].concat(), None)?;
+                s.read_until_regex(b"[0-9]+;", 8, move |_, data| {
+                    l.push(format!("read {:?}", String::from_utf8_lossy(data)));
+                    Ok(())
+                })
+            })
+        })
+    });
+    let peer = thread::spawn(move || {
+        let mut p = Peer::connect(port);
+        // The blank line's end split across sends, with pauses: the match spans reads; "ab"
+        // after it stays buffered for the next read.
+        for piece in [&b"GET / HTTP/1.0\r\nA: b\r"[..], b"\n\r", b"\nab"] {
+            p.send(piece);
+            thread::sleep(Duration::from_millis(100));
+        }
+        let head = p.bytes(26);
+        p.send(b"cxx"); // "x+" waits for an x, then takes the whole run
+        let xs = p.bytes(7);
+        p.send(b"1234567890;"); // no match within max_bytes 8
+        (head, xs, p.rest_or_reset().0)
+    });
+    run_strict(&lp);
+    let (head, xs, rest) = peer.join().unwrap();
+    assert_eq!(head, b"<GET / HTTP/1.0\r\nA: b\r\n\r\n>");
+    assert_eq!(xs, b"<abcxx>");
+    assert!(rest.is_empty());
+    assert_eq!(log.take(), ["closed Some(Error(EDDY_ETOOBIG))"]);
 }
 
 #[test]
