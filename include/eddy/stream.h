@@ -74,9 +74,11 @@ EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
  * the first match (Tornado's read_until_regex). The buffer is searched from its start each
  * time bytes arrive; an empty match does not count. The stream keeps the compiled pattern, so
  * reading again with the same one compiles nothing. `max_bytes` as in
- * eddy_stream_read_until(): a match ending beyond it, or that many bytes without one, closes
- * the stream with EDDY_ETOOBIG. Should PCRE2 give up matching (its match limit, on a
- * pathological pattern) the stream closes with EDDY_EINVAL and a log line.
+ * eddy_stream_read_until(): a match ending beyond it, or more bytes than that without one,
+ * closes the stream with EDDY_ETOOBIG (set it: without a match, every arrival searches the whole
+ * buffer again). Matching uses PCRE2's JIT, and its interpreter where the JIT's stack runs out;
+ * should PCRE2 give up (its match limit, on a pathological pattern) the stream closes with
+ * EDDY_EINVAL and a log line.
  * Returns 0, EDDY_EINVAL (NULL arguments, or a pattern PCRE2 refuses: the log says why),
  * EDDY_EBUSY, EDDY_ECLOSED, EDDY_ENOMEM. */
 EDDY_API int eddy_stream_read_until_regex(eddy_stream *stream, const char *pattern,

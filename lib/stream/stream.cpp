@@ -411,7 +411,9 @@ bool Stream::try_deliver() {
             deliver(end, read_fn_, read_arg_);
             return true;
         }
-        if (read_n_ && len >= read_n_) close(EDDY_ETOOBIG);
+        // Over max_bytes without a match (as Tornado: a pattern with a lookahead may still end
+        // its match at max_bytes once the next byte comes).
+        if (read_n_ && len > read_n_) close(EDDY_ETOOBIG);
         return false;
     }
     case ReadKind::until: {

@@ -14,7 +14,8 @@ StreamRegex *StreamRegex::compile(std::string_view pattern, std::string *error) 
     pcre2_code *code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                      0, &errcode, &erroffset, nullptr);
     if (!code) {
-        if (errcode == PCRE2_ERROR_NOMEMORY) throw std::bad_alloc();
+        if (errcode == PCRE2_ERROR_NOMEMORY || errcode == PCRE2_ERROR_HEAP_FAILED)
+            throw std::bad_alloc();
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof msg);
         *error =
@@ -49,8 +50,13 @@ int StreamRegex::search(const char *data, size_t len, size_t *end) const {
     auto *md = static_cast<pcre2_match_data *>(match_data_);
     // NOTEMPTY: an empty match would deliver nothing, and a reader that asks again would
     // never get further.
-    int rc = pcre2_match(static_cast<pcre2_code *>(code_), reinterpret_cast<PCRE2_SPTR>(data), len,
-                         0, PCRE2_NOTEMPTY, md, nullptr);
+    auto *code = static_cast<pcre2_code *>(code_);
+    auto *subject = reinterpret_cast<PCRE2_SPTR>(data);
+    int rc = pcre2_match(code, subject, len, 0, PCRE2_NOTEMPTY, md, nullptr);
+    // The JIT's default stack (32 KiB) runs out on ordinary backtracking patterns over a few
+    // KiB ("(a|b)*c"); the interpreter keeps its state on the heap, bounded by the match limit.
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(code, subject, len, 0, PCRE2_NOTEMPTY | PCRE2_NO_JIT, md, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
     if (rc < 0) return rc;
     *end = static_cast<size_t>(pcre2_get_ovector_pointer(md)[1]);

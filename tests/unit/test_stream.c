@@ -436,6 +436,27 @@ static void test_read_until_regex_bytes_and_limits(void **state) {
     assert_string_equal(ctx.reads[1], "cd");
     stream_teardown(&ctx);
 
+    /* A backtracking pattern over 64 KiB (beyond the JIT's default stack: the interpreter
+     * takes over) and a lookahead match ending at max_bytes (delivered, as in Tornado). */
+    stream_setup(&ctx, transport);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "(a|b)*c", EDDY_NTS, 0, on_bytes), 0);
+    static char ab[65537];
+    for (size_t i = 0; i < 65536; i++) ab[i] = i % 2 ? 'b' : 'a';
+    ab[65536] = 'c';
+    write_all(ctx.peer, ab, sizeof ab);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.nreads, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ctx.read_lens[0], sizeof ab);
+    assert_int_equal(ctx.close_calls, 0);
+    assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "[0-9]+(?=;)", EDDY_NTS, 3, on_bytes),
+                     0);
+    write_all(ctx.peer, "123", 3);
+    for (int i = 0; i < 5; i++) eddy_loop_run_once(ctx.loop, 10); /* "123" read: no match yet */
+    write_all(ctx.peer, ";", 1);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.nreads, 2, TEST_WAIT_SECONDS), 2);
+    assert_string_equal(ctx.reads[1], "123");
+    assert_int_equal(ctx.close_calls, 0);
+    stream_teardown(&ctx);
+
     /* No match within max_bytes, and a match ending beyond it: EDDY_ETOOBIG. */
     stream_setup(&ctx, transport);
     assert_int_equal(eddy_stream_read_until_regex(ctx.stream, "\n", EDDY_NTS, 16, never_read), 0);
