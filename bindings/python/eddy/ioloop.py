@@ -480,7 +480,10 @@ class PeriodicCallback:
         self._loop = None
 
     def start(self):
-        self._loop = IOLoop.current()
+        loop = IOLoop.current()
+        if self._loop is not loop:
+            self._drop_periodic()  # made on another (perhaps closed) loop
+        self._loop = loop
         self._running = True
         ref = weakref.ref(self)
         if self.jitter:
@@ -497,15 +500,21 @@ class PeriodicCallback:
 
     def stop(self):
         self._running = False
-        if self._periodic is not None:
-            _ll.eddy_periodic_free(self._periodic)
-            self._periodic = None
+        self._drop_periodic()
         if self._timeout is not None:
             self._loop.remove_timeout(self._timeout)
             self._timeout = None
 
     def is_running(self):
         return self._running
+
+    def _drop_periodic(self):
+        """Frees the eddy periodic, unless its loop was closed: eddy_loop_free freed it then,
+        and the handle must not be touched again (loop.h)."""
+        if self._periodic is not None:
+            if self._loop is not None and self._loop._eddy is not None:
+                _ll.eddy_periodic_free(self._periodic)
+            self._periodic = None
 
     @staticmethod
     def _tick(ref):
@@ -522,6 +531,8 @@ class PeriodicCallback:
                                        or hasattr(result, "__await__")):
                 self._pending = asyncio.ensure_future(result, loop=self._loop.asyncio_loop)
                 self._pending.add_done_callback(self._log_failure)
+        except (SystemExit, KeyboardInterrupt) as e:
+            self._loop._interrupt(e)  # raised by the loop, not lost as "unraisable"
         except Exception:
             app_log.error("Exception in callback %r", self.callback, exc_info=True)
 
@@ -554,6 +565,4 @@ class PeriodicCallback:
         self._timeout = self._loop.call_at(self._next_timeout, self._jittered_run)
 
     def __del__(self):
-        if self._periodic is not None and self._loop is not None and self._loop._eddy is not None:
-            _ll.eddy_periodic_free(self._periodic)
-            self._periodic = None
+        self._drop_periodic()

@@ -355,6 +355,53 @@ class Close(unittest.TestCase):
         self.assertTrue(io._closed)
 
 
+    def test_periodic_callback_outlives_its_closed_loop(self):
+        """eddy_loop_free frees a periodic still open: stop() after close() must not free it
+        again (a double free), and start() on a new loop makes a new one."""
+        ticks = []
+        old = eddy.ioloop.IOLoop()
+        try:
+            pc = eddy.ioloop.PeriodicCallback(lambda: ticks.append(1), 1)
+            pc.start()
+        finally:
+            old.close()
+        pc.stop()
+        pc.stop()
+        new = eddy.ioloop.IOLoop()
+        try:
+            pc.start()
+
+            def stop_after_ticks():
+                if len(ticks) >= 2:
+                    new.stop()
+                else:
+                    new.call_later(0.005, stop_after_ticks)
+
+            new.add_callback(stop_after_ticks)
+            new.start()
+            pc.stop()
+        finally:
+            new.close()
+            asyncio.set_event_loop(None)
+        self.assertGreaterEqual(len(ticks), 2)
+
+    def test_keyboard_interrupt_in_a_periodic_callback_reaches_the_loop(self):
+        def interrupt():
+            raise KeyboardInterrupt
+
+        io = eddy.ioloop.IOLoop()
+        try:
+            pc = eddy.ioloop.PeriodicCallback(interrupt, 1)
+            pc.start()
+            io.call_later(5, io.stop)  # bound: without the fix the loop just goes on
+            with self.assertRaises(KeyboardInterrupt):
+                io.start()
+            pc.stop()
+        finally:
+            io.close()
+            asyncio.set_event_loop(None)
+
+
 class OtherThreads(unittest.TestCase):
     def test_only_add_callback_from_another_thread(self):
         # The loop is not thread-safe: call_later from a worker while the loop ran crashed the
