@@ -29,7 +29,7 @@ func (f *Fetch) response(cf *C.eddy_fetch, withBody bool) *HTTPResponse {
 	}
 	if withBody {
 		body := C.eddy_fetch_response_body(cf, &n)
-		resp.Body = C.GoBytes(unsafe.Pointer(body), C.int(n))
+		resp.Body = goBytes(body, n)
 	}
 	url := C.eddy_fetch_effective_url(cf, &n)
 	resp.EffectiveURL = goStr(url, n)
@@ -79,7 +79,7 @@ func goFetchChunk(cf *C.eddy_fetch, data *C.char, n C.size_t, ud unsafe.Pointer)
 	f := fetchOf(ud)
 	f.client.callbackDepth++
 	defer func() { f.client.callbackDepth-- }()
-	chunk := C.GoBytes(unsafe.Pointer(data), C.int(n))
+	chunk := goBytes(data, n)
 	f.streaming("OnChunk", func() { f.req.OnChunk(chunk) })
 }
 

@@ -73,6 +73,16 @@ func goStr(p *C.char, n C.size_t) string {
 	return C.GoStringN(p, C.int(n))
 }
 
+// goBytes copies the n bytes at p into a new slice. (C.GoBytes takes a C.int length, which
+// wraps beyond 2 GiB; eddy's bodies and stream reads may be longer.)
+func goBytes(p *C.char, n C.size_t) []byte {
+	out := make([]byte, int(n))
+	if p != nil && n > 0 {
+		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	}
+	return out
+}
+
 // Writer returns the ResponseWriter of the same request.
 func (r *Request) Writer() *ResponseWriter { return r.w }
 
@@ -270,7 +280,7 @@ func (r *Request) Files() []File {
 		var bn C.size_t
 		if C.eddy_request_file_at(req, C.size_t(i), &field, &filename, &ctype, &body, &bn) == 0 {
 			out = append(out, File{C.GoString(field), C.GoString(filename), C.GoString(ctype),
-				C.GoBytes(unsafe.Pointer(body), C.int(bn))})
+				goBytes(body, bn)})
 		}
 	}
 	return out
@@ -280,7 +290,7 @@ func (r *Request) Files() []File {
 func (r *Request) Body() []byte {
 	var n C.size_t
 	p := C.eddy_request_body(r.c(), &n)
-	return C.GoBytes(unsafe.Pointer(p), C.int(n))
+	return goBytes(p, n)
 }
 
 // BodyReader returns a reader over a copy of the body; it stays usable from any goroutine.

@@ -162,5 +162,5 @@ func goStreamRead(data *C.char, n C.size_t, ud unsafe.Pointer) {
 		r.ch <- readResult{n: copy(r.dst, unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n)))}
 		return
 	}
-	r.ch <- readResult{data: C.GoBytes(unsafe.Pointer(data), C.int(n))}
+	r.ch <- readResult{data: goBytes(data, n)}
 }
