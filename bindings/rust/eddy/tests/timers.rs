@@ -9,6 +9,9 @@ use std::rc::Rc;
 
 use eddy::{Error, Loop, PeriodicCallback, PeriodicHandle};
 
+mod common;
+use common::tcp::run_strict;
+
 /// Counts the closures alive that hold a clone.
 type Token = Rc<()>;
 
@@ -16,27 +19,12 @@ fn live(token: &Token) -> usize {
     Rc::strong_count(token) - 1
 }
 
-/// Runs the loop until something stops it; fails the test if that takes over 10 s.
-fn run_bounded(lp: &Loop) {
-    let fired = Rc::new(Cell::new(false));
-    let (f, weak) = (fired.clone(), lp.downgrade());
-    let watchdog = lp
-        .call_later(10.0, move || {
-            f.set(true);
-            weak.upgrade().unwrap().stop();
-        })
-        .unwrap();
-    lp.run().unwrap();
-    assert!(!fired.get(), "the loop was not stopped within 10 s");
-    lp.cancel(watchdog).unwrap();
-}
-
 /// Runs the loop for `seconds`.
 fn run_for(lp: &Loop, seconds: f64) {
     let weak = lp.downgrade();
     lp.call_later(seconds, move || weak.upgrade().unwrap().stop())
         .unwrap();
-    run_bounded(lp);
+    run_strict(lp);
 }
 
 /// A closure that stops the loop (through a WeakLoop, so it does not keep it).
@@ -92,7 +80,7 @@ fn call_at_runs_in_deadline_order_with_call_later() {
         stop();
     })
     .unwrap();
-    run_bounded(&lp);
+    run_strict(&lp);
 
     assert_eq!(
         *order.borrow(),
@@ -149,7 +137,7 @@ fn call_at_cancel_and_invalid_times() {
             stop();
         })
         .unwrap();
-    run_bounded(&lp);
+    run_strict(&lp);
     assert_eq!(ran.get(), 10, "only the second one ran");
     assert_eq!(lp.cancel(done), Err(Error::NOT_FOUND));
 
@@ -205,7 +193,7 @@ fn periodic_ticks_stops_and_restarts() {
     assert!(pc.is_running());
     pc.start().unwrap(); // running already: nothing changes
     assert!(pc.is_running());
-    run_bounded(&lp);
+    run_strict(&lp);
     assert_eq!(
         ticks.get(),
         3,
@@ -236,7 +224,7 @@ fn periodic_ticks_stops_and_restarts() {
     let restarted = lp.time();
     pc.start().unwrap();
     assert!(pc.is_running());
-    run_bounded(&lp);
+    run_strict(&lp);
     assert_eq!(ticks.get(), 6);
     assert!(times.borrow()[0] >= restarted + interval - 1e-3);
 
@@ -263,7 +251,7 @@ fn dropping_a_running_periodic_stops_it() {
     let pc = make(&lp);
     let handle = pc.handle();
     pc.start().unwrap();
-    run_bounded(&lp);
+    run_strict(&lp);
     assert_eq!(ticks.get(), 1);
     assert!(handle.is_alive() && handle.is_running());
     drop(pc);
@@ -317,7 +305,7 @@ fn a_periodic_stops_itself_inside_its_closure_and_restarts() {
     .unwrap();
     for round in 1..=3 {
         pc.start().unwrap();
-        run_bounded(&lp);
+        run_strict(&lp);
         assert!(
             !pc.is_running(),
             "round {}: still running after stopping itself",
@@ -363,7 +351,7 @@ fn a_periodic_restarts_itself_and_one_drops_itself_inside_its_closure() {
     })
     .unwrap();
     restarting.start().unwrap();
-    run_bounded(&lp);
+    run_strict(&lp);
     assert_eq!(ticks.get(), 3);
     assert!(restarting.is_running());
 
@@ -393,7 +381,7 @@ fn a_periodic_restarts_itself_and_one_drops_itself_inside_its_closure() {
     own.start().unwrap();
     *slot.borrow_mut() = Some(own);
     assert_eq!(live(&token), 2);
-    run_bounded(&lp);
+    run_strict(&lp);
     assert_eq!(
         after_drop.get(),
         Some(3),
@@ -432,7 +420,7 @@ fn a_periodic_drops_another_due_in_the_same_iteration() {
     // Both come due while the loop is busy: they fire in the same timer pass, a first.
     lp.call_soon(|| std::thread::sleep(std::time::Duration::from_millis(30)))
         .unwrap();
-    run_bounded(&lp);
+    run_strict(&lp);
     assert!(slot.borrow().is_none());
     assert_eq!(
         b_ticks.get(),
