@@ -302,6 +302,7 @@ int Stream::read_until_regex(std::string_view pattern, size_t max_bytes, ReadFn 
         }
         ext->regex.reset(re);
     }
+    scan_from_ = 0;
     begin_read(ReadKind::until_regex, max_bytes, cb, arg);
     return 0;
 }
@@ -387,8 +388,9 @@ bool Stream::try_deliver() {
     }
     case ReadKind::until_regex: {
         if (len == 0) return false;
-        // The whole buffer, contiguous (it is searched from its start each time, as Tornado
-        // does: a match may span what arrived in several reads).
+        // The whole buffer, contiguous: a match may span what arrived in several reads, and
+        // lookbehinds may look back before the resume point. (Pulling up a growing buffer is
+        // amortised linear: libevent doubles the chain it gathers into.)
         const char *data = reinterpret_cast<const char *>(evbuffer_pullup(in_, -1));
         if (!data) {
             log(LogLevel::error, "stream fd %d: out of memory for read_until_regex", fd_);
@@ -396,7 +398,8 @@ bool Stream::try_deliver() {
             return false;
         }
         size_t end = 0;
-        int found = ext_->regex->search(data, len, &end);
+        size_t resume = scan_from_;
+        int found = ext_->regex->search(data, len, scan_from_, &end, &resume);
         if (found < 0) {
             log(LogLevel::warning, "stream fd %d: read_until_regex: matching failed (PCRE2 %d)",
                 fd_, found);
@@ -411,6 +414,7 @@ bool Stream::try_deliver() {
             deliver(end, read_fn_, read_arg_);
             return true;
         }
+        scan_from_ = resume;
         // Over max_bytes without a match (as Tornado: a pattern with a lookahead may still end
         // its match at max_bytes once the next byte comes).
         if (read_n_ && len > read_n_) close(EDDY_ETOOBIG);

@@ -252,7 +252,7 @@ private:
 
     // pending read
     size_t read_n_ = 0;         // bytes wanted, or max_bytes for read_until(_regex) (0 = none)
-    size_t scan_from_ = 0;      // read_until: the delimiter is not before this offset
+    size_t scan_from_ = 0;      // read_until(_regex): no match begins before this offset
     ReadFn read_fn_ = nullptr;
     ConsumeFn consume_fn_ = nullptr;  // for ReadKind::some
     void *read_arg_ = nullptr;

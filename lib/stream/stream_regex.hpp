@@ -20,10 +20,14 @@ public:
     StreamRegex &operator=(const StreamRegex &) = delete;
 
     bool same_pattern(std::string_view pattern) const { return pattern == pattern_; }
-    // Searches `data` for the first non-empty match: 1 with `*end` the offset just past it,
-    // 0 when there is none (yet), a negative PCRE2 error when matching gave up (its match
-    // limit, say).
-    int search(const char *data, size_t len, size_t *end) const;
+    // Searches `data` from offset `from` for the first non-empty match: 1 with `*end` the
+    // offset just past it; 0 when there is none yet, with `*resume` the first offset at which
+    // a match could still begin once more bytes follow (the next search starts there, so that
+    // a stream growing by small reads is not searched from its start again and again: linear,
+    // not quadratic); a negative PCRE2 error when matching gave up (its match limit, say).
+    // Bytes before `from` are still seen by lookbehinds, \b and ^, so the result is the one a
+    // search of the whole buffer from 0 gives.
+    int search(const char *data, size_t len, size_t from, size_t *end, size_t *resume) const;
 
 private:
     StreamRegex() = default;

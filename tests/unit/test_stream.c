@@ -409,6 +409,24 @@ static void test_read_until_regex(void **state) {
     check_reads(transport, 1, "x*", xs, 4, xs_expect, 2);
 }
 
+/* Each search starts where the last one showed a match could still begin, yet matches that
+ * look at bytes before that point are found as a search of the whole buffer finds them. */
+static void test_read_until_regex_resumes(void **state) {
+    int transport = *(int *)*state;
+    /* A lookbehind reaching back over earlier reads. */
+    static const char *const behind[] = {"A1234", "5", "Z", "A12", "345Z"};
+    static const char *const behind_expect[] = {"A12345Z", "A12345Z"};
+    check_reads(transport, 1, "(?<=A.....)Z", behind, 5, behind_expect, 2);
+    /* \B at the end of what has arrived: the next byte decides. */
+    static const char *const nb[] = {"za", "b", "ya", "cab"};
+    static const char *const nb_expect[] = {"zab", "yacab"};
+    check_reads(transport, 1, "a\\Bb", nb, 4, nb_expect, 2);
+    /* \b needs the byte before the resume point; "foo" inside a word does not count. */
+    static const char *const words[] = {"xfo", "o", " fo", "o;"};
+    static const char *const words_expect[] = {"xfoo foo"};
+    check_reads(transport, 1, "\\bfoo\\b", words, 4, words_expect, 1);
+}
+
 static void test_read_until_regex_bytes_and_limits(void **state) {
     int transport = *(int *)*state;
     sctx ctx;
@@ -960,6 +978,7 @@ int main(void) {
         BOTH(test_read_until_long_delimiter),
         BOTH(test_read_until_buffered),
         BOTH(test_read_until_regex),
+        BOTH(test_read_until_regex_resumes),
         BOTH(test_read_until_regex_bytes_and_limits),
         BOTH(test_read_bytes),
         BOTH(test_read_bytes_large),
