@@ -65,11 +65,25 @@ EDDY_API eddy_server *eddy_app_server(eddy_app *app);
  * server), or on two ports with different limits, proxies trusted or PROXY protocol. It starts
  * with the defaults of eddy_server_new (not the options of eddy_app_server's server), and
  * accepts the application's own methods (eddy_route_on) as that one does. Owned by the
- * application: freed, closing its connections, with it (never eddy_server_free it; one no
- * longer needed is stopped with eddy_server_shutdown, and its memory goes with the
- * application); each call makes a new one. Returns NULL for a NULL app, when out of memory, after
- * the loop was freed, or while the application is being freed. Thread: the loop's. */
+ * application: freed, closing its connections, with it or by eddy_app_remove_server (never
+ * eddy_server_free it; to let its requests finish first, eddy_server_shutdown it and remove it
+ * from the `done` callback); each call makes a new one. Returns NULL for a NULL app, when out of
+ * memory, after the loop was freed, or while the application is being freed. Thread: the
+ * loop's. */
 EDDY_API eddy_server *eddy_app_add_server(eddy_app *app);
+
+/* Frees one of the application's servers (one of eddy_app_add_server's, or the default one of
+ * eddy_app_server, which is then made anew on its next use): as eddy_server_free, its sockets
+ * and connections close, open requests get their close callback and their handlers stay valid
+ * until finished, its userdata is released, and no callback of it runs afterwards. Inside one
+ * of its own callbacks (a handler of one of its requests, its shutdown `done`): it stops
+ * listening at once, its connections close after their current answer, and its memory goes
+ * once that callback has returned. For a server that a program replaces while the application
+ * lives on (a reload that listens anew); otherwise its memory would stay until the application
+ * is freed. `server` must not be used afterwards.
+ * Returns 0, or EDDY_EINVAL for a NULL argument or a server that is not (or no longer) one of
+ * this application's. Thread: the loop's. */
+EDDY_API int eddy_app_remove_server(eddy_app *app, eddy_server *server);
 
 /* Listens on `host`:`port` with the default server (eddy_app_server; see eddy_server_listen).
  * Returns 0 or a negative EDDY_E* code (EDDY_ESTATE once the loop was freed). */

@@ -68,6 +68,13 @@ EDDY_API eddy_server *eddy_app_add_server(eddy_app *app) {
     });
 }
 
+EDDY_API int eddy_app_remove_server(eddy_app *app, eddy_server *server) {
+    if (!app || !server) return EDDY_EINVAL;
+    return no_throw("eddy_app_remove_server", EDDY_ENOMEM, [&] {
+        return App::from_c(app)->remove_server(eddy::http::Server::from_c(server));
+    });
+}
+
 EDDY_API int eddy_app_listen(eddy_app *app, const char *host, int port) {
     eddy_server *s = eddy_app_server(app);
     if (!s) return !app ? EDDY_EINVAL : App::from_c(app)->loop() ? EDDY_ENOMEM : EDDY_ESTATE;

@@ -1,5 +1,6 @@
 #include "web/app.hpp"
 
+#include <algorithm>
 #include <new>
 
 #include "http/httputil.hpp"
@@ -18,9 +19,12 @@ App::~App() {
     // while their routes still exist. Such a callback may ask for a server: it gets none.
     tearing_down_ = true;
     default_server_ = nullptr;
+    if (loop_) loop_->undefer(&sweep_task_);
     std::vector<http::Server *> servers;
     servers.swap(servers_);
     for (http::Server *s : servers) delete s;
+    for (http::Server *s : departing_) delete s;  // (only after the loop was freed, or inside
+    departing_.clear();                           // a callback of theirs: see destroy())
     for (Handler *h = handlers_; h;) {
         Handler *next = h->next;
         h->route = nullptr;
@@ -45,6 +49,8 @@ void App::free_host_table(HostTable *t) {
 
 bool App::dispatching() const {
     for (const http::Server *s : servers_)
+        if (s->dispatching()) return true;
+    for (const http::Server *s : departing_)
         if (s->dispatching()) return true;
     return false;
 }
@@ -77,6 +83,43 @@ http::Server *App::add_server() {
         return nullptr;
     }
     return s;
+}
+
+int App::remove_server(http::Server *s) {
+    auto it = std::find(servers_.begin(), servers_.end(), s);
+    if (it == servers_.end()) return EDDY_EINVAL;
+    if (s->dispatching() && loop_) {
+        departing_.reserve(departing_.size() + 1);  // bad_alloc: nothing changed yet
+        servers_.erase(it);
+        if (default_server_ == s) default_server_ = nullptr;
+        s->retire();  // stops listening; its connections close after their current answer
+        departing_.push_back(s);
+        sweep_task_.run = sweep_departing;
+        sweep_task_.owner = this;
+        loop_->defer(&sweep_task_);
+        return 0;
+    }
+    // Out of the lists first: closing its connections runs handlers' on_connection_close,
+    // which may add or remove servers.
+    servers_.erase(it);
+    if (default_server_ == s) default_server_ = nullptr;
+    delete s;
+    return 0;
+}
+
+void App::sweep_departing(DeferredTask *task) {
+    App *app = static_cast<App *>(task->owner);
+    std::vector<http::Server *> &departing = app->departing_;
+    for (size_t i = 0; i < departing.size();) {
+        if (departing[i]->dispatching()) {
+            i++;
+            continue;
+        }
+        http::Server *s = departing[i];
+        departing.erase(departing.begin() + static_cast<std::ptrdiff_t>(i));
+        delete s;
+    }
+    if (!departing.empty() && app->loop_) app->loop_->defer(&app->sweep_task_);
 }
 
 http::Server *App::server() {

@@ -44,6 +44,8 @@ public:
     // One more server of this app (eddy_app_add_server), set up for its routes; nullptr when
     // out of memory or after the loop was freed.
     http::Server *add_server();
+    // eddy_app_remove_server: 0, or EDDY_EINVAL when `s` is not one of its servers.
+    int remove_server(http::Server *s);
 
     Route *add_route(std::string_view host_pattern, std::string_view pattern, void *userdata,
                      eddy_free_fn free_userdata);
@@ -76,6 +78,7 @@ private:
     Handler *route_by_pattern(http::Request *req);
     Handler *new_handler(Route *route, http::Request *req);  // nullptr when out of memory
     bool dispatching() const;  // inside a request callback of one of its servers
+    static void sweep_departing(DeferredTask *task);
 
     Loop *loop_;
     // Memory of finished handlers, for the next ones: a list linked through the blocks' first
@@ -87,6 +90,11 @@ private:
     // eddy_app_listen) is made on first use and is not always the first in the list.
     http::Server *default_server_ = nullptr;
     std::vector<http::Server *> servers_;
+    // Servers removed inside their own callbacks: their callers still use them, and this app's
+    // handlers still run in them, so they count for dispatching() until sweep_departing
+    // deletes them once those callbacks have returned.
+    std::vector<http::Server *> departing_;
+    DeferredTask sweep_task_;
     HostTable default_table_;
     std::vector<HostTable *> host_tables_;
     std::vector<Route *> routes_;  // every route, for ownership and names

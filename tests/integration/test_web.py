@@ -1514,6 +1514,114 @@ class SecondServerTest(WebTestCase):
         self.assertEqual((j["order"], j["bytes"], j["body_len"]), ("prepare,data,method", 10, 0))
 
 
+class RemoveServerBase(WebTestCase):
+    """web_test_app --second, for eddy_app_remove_server."""
+    SERVER_ARGS = ("--second",)
+    WITH_STATIC = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        ports = [re.match(r"second on .*:(\d+)$", line.strip()) for line in cls.server.lines]
+        cls.second = [int(m.group(1)) for m in ports if m][0]
+
+    @staticmethod
+    def get(conn, url):
+        conn.request("GET", url)
+        r = conn.getresponse()
+        return r, r.read()
+
+    def refused(self, port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+    def wait_long_poll_done(self, port):
+        """Until the long poll's handler, whose connection closed, finished (web_test_app
+        finishes it 50 ms later; one still detached at exit would be reported as a leak)."""
+        deadline = time.monotonic() + HANG_GUARD
+        while True:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            stats = json.loads(self.get(c, "/stats")[1])
+            c.close()
+            if stats["lp_done"] or time.monotonic() > deadline:
+                return stats["lp_done"]
+            time.sleep(0.02)
+
+
+class RemoveServerTest(RemoveServerBase):
+    """eddy_app_remove_server: a server of the application freed while the application lives
+    on, from a handler of another server (at once) and from a handler of its own (after the
+    answer in hand); the default server is made anew on its next use."""
+
+    def test_remove_servers_while_the_application_lives(self):
+        # A long poll on the default server, detached and never answered.
+        poll = Raw(self.port)
+        poll.send(req_bytes("GET", "/longpoll"))
+        self.wait_stats(lambda st: st["lp_started"] == 1)
+        on_second = http.client.HTTPConnection("127.0.0.1", self.second, timeout=15)
+        try:
+            # From a handler of the second server: the default server goes at once, its
+            # listener and its long poll (whose close callback runs) with it.
+            self.assertEqual(self.get(on_second, "/remove_server?which=default")[1], b"0")
+            self.assertTrue(poll.closed_within(HANG_GUARD))
+            self.assertTrue(self.refused(self.port))
+            stats = json.loads(self.get(on_second, "/stats")[1])
+            self.assertEqual(stats["lp_close_cb"], 1, stats)
+            # The default server is made anew on its next use, with the same routes.
+            r, data = self.get(on_second, "/listen_default")
+            third = int(data)
+            self.assertGreater(third, 0, data)
+            on_third = http.client.HTTPConnection("127.0.0.1", third, timeout=15)
+            self.assertEqual(self.get(on_third, "/hello")[1], b"hello")
+            # From a handler of its own: the answer in hand is sent, then the connection
+            # closes, and no new one is accepted.
+            r, data = self.get(on_second, "/remove_server?which=second")
+            self.assertEqual((r.status, data), (200, b"0"))
+            self.assertEqual(r.getheader("Connection"), "close")
+            self.assertTrue(self.refused(self.second))
+            # Removed already: refused, and the application serves on.
+            r, data = self.get(on_third, "/remove_server?which=second")
+            self.assertEqual(int(data), -1, data)  # EDDY_EINVAL
+            self.assertEqual(self.get(on_third, "/hello")[1], b"hello")
+            on_third.close()
+            self.assertEqual(self.wait_long_poll_done(third), 1)
+        finally:
+            on_second.close()
+            poll.close()
+
+
+class RemoveServerAfterShutdownTest(RemoveServerBase):
+    """The recipe of docs/deployment.md: shut a server down, remove it from the shutdown's
+    `done` callback (inside a callback of its own)."""
+
+    def test_removed_from_its_shutdown_done(self):
+        poll = Raw(self.port)
+        poll.send(req_bytes("GET", "/longpoll"))
+        self.wait_stats(lambda st: st["lp_started"] == 1)
+        on_second = http.client.HTTPConnection("127.0.0.1", self.second, timeout=15)
+        try:
+            self.assertEqual(self.get(on_second, "/shutdown_remove?which=default")[1], b"0")
+            # The detached long poll is in flight: the shutdown waits for it.
+            self.assertEqual(self.get(on_second, "/shutdown_removed")[1], b"waiting")
+            self.assertTrue(self.refused(self.port))  # no longer listening
+            poll.close()  # the long poll is finished once its connection closed
+            deadline = time.monotonic() + HANG_GUARD
+            while True:
+                data = self.get(on_second, "/shutdown_removed")[1]
+                if data != b"waiting" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(data, b"done 0 -1")  # removed, then refused (EDDY_EINVAL)
+            self.assertEqual(self.get(on_second, "/hello")[1], b"hello")
+            self.assertEqual(self.wait_long_poll_done(self.second), 1)
+        finally:
+            on_second.close()
+            poll.close()
+
+
 class StaticTest(WebTestCase):
     def get(self, path, headers=None, method="GET"):
         return self.raw_request(method, path, headers)

@@ -7,7 +7,11 @@
  * Prints "listening on HOST:PORT" once ready. --second: a second server of the application
  * (eddy_app_add_server, made before any route so that the routes' methods and streaming reach
  * it), Server "second", request bodies up to 16 bytes, on another port of HOST: printed first,
- * as "second on HOST:PORT". SIGTERM/SIGINT stop the loop; the program frees
+ * as "second on HOST:PORT"; /remove_server?which=second|default removes one of the two
+ * (eddy_app_remove_server; the body is its return code), /listen_default listens with the
+ * default server (made anew after its removal; the body is its port), /shutdown_remove?which=
+ * shuts one down and removes it from the shutdown's `done`. SIGTERM/SIGINT stop the
+ * loop; the program frees
  * the application and the loop and exits 0.
  *
  * Return codes of API calls are reported in response bodies, in headers, or in /stats.
@@ -69,6 +73,8 @@
 static struct {
     eddy_loop *loop;
     eddy_app *app;
+    eddy_server *second_server; /* --second */
+    const char *host;
     int freeing_app; /* set just before eddy_app_free at exit */
     char *log[LOG_MAX];
     size_t log_len;
@@ -341,6 +347,56 @@ static void longpoll_on_finish(eddy_handler *h, void *ud) {
     (void)h;
     (void)ud;
     g.lp_on_finish++;
+}
+
+/* ---- /remove_server, /listen_default (--second) ---------------------------------------------- */
+
+static void remove_server_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    const char *which = qarg(h, "which");
+    eddy_server *s =
+        which && strcmp(which, "default") == 0 ? eddy_app_server(g.app) : g.second_server;
+    char body[32];
+    snprintf(body, sizeof body, "%d", eddy_app_remove_server(g.app, s));
+    write_str(h, body);
+}
+
+/* /shutdown_remove?which=...: shuts the server down, and removes it from its `done` (the body:
+ * the shutdown's return code); /shutdown_removed: "done RC RC2" once that ran (RC2: a second
+ * removal's), else "waiting". */
+static int shutdown_removed, shutdown_remove_rc, shutdown_remove_again_rc;
+
+static void shutdown_remove_done(eddy_server *server, void *ud) {
+    (void)ud;
+    shutdown_remove_rc = eddy_app_remove_server(g.app, server);
+    shutdown_remove_again_rc = eddy_app_remove_server(g.app, server); /* EDDY_EINVAL */
+    shutdown_removed = 1;
+}
+
+static void shutdown_remove_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    const char *which = qarg(h, "which");
+    eddy_server *s =
+        which && strcmp(which, "default") == 0 ? eddy_app_server(g.app) : g.second_server;
+    char body[32];
+    snprintf(body, sizeof body, "%d", eddy_server_shutdown(s, shutdown_remove_done, NULL, NULL));
+    write_str(h, body);
+}
+
+static void shutdown_removed_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    char body[32];
+    if (shutdown_removed)
+        snprintf(body, sizeof body, "done %d %d", shutdown_remove_rc, shutdown_remove_again_rc);
+    write_str(h, shutdown_removed ? body : "waiting");
+}
+
+static void listen_default_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    char body[32];
+    int rc = eddy_app_listen(g.app, g.host, 0);
+    snprintf(body, sizeof body, "%d", rc == 0 ? eddy_server_port(eddy_app_server(g.app)) : rc);
+    write_str(h, body);
 }
 
 /* ---- finish twice, state errors ------------------------------------------------------------ */
@@ -919,13 +975,14 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    g.host = host;
     g.loop = eddy_loop_new();
     if (!g.loop) die("loop");
     g.app = eddy_app_new(g.loop);
     if (!g.app) die("app");
     eddy_server *second_server = NULL;
     if (second) {
-        second_server = eddy_app_add_server(g.app);
+        second_server = g.second_server = eddy_app_add_server(g.app);
         if (!second_server ||
             eddy_server_set_server_header(second_server, "second", EDDY_NTS) != 0 ||
             eddy_server_set_max_body_size(second_server, 16) != 0 ||
@@ -1070,6 +1127,10 @@ int main(int argc, char **argv) {
 
     on(route("/log", NULL), "GET", log_get);
     on(route("/stats", NULL), "GET", stats_get);
+    on(route("/remove_server", NULL), "GET", remove_server_get);
+    on(route("/listen_default", NULL), "GET", listen_default_get);
+    on(route("/shutdown_remove", NULL), "GET", shutdown_remove_get);
+    on(route("/shutdown_removed", NULL), "GET", shutdown_removed_get);
 
     g.rc_bad_pattern_null = eddy_app_add_route(g.app, "/bad/(", EDDY_NTS, NULL, NULL) == NULL;
     {
