@@ -48,8 +48,9 @@ EDDY_API eddy_loop *eddy_loop_new(void);
  * are closed without callbacks (userdata released, fetches in flight dropped; requests a handler
  * holds stay valid until finished) but stay valid
  * handles: free them with their own free function, before or after the loop — both orders are
- * safe (libuv instead refuses to close a loop with open handles). Must not be called from
- * inside a callback of this loop. Passing NULL does nothing. */
+ * safe (libuv instead refuses to close a loop with open handles). Work given to
+ * eddy_loop_run_in_executor that has not started is dropped; work running now is waited for.
+ * Must not be called from inside a callback of this loop. Passing NULL does nothing. */
 EDDY_API void eddy_loop_free(eddy_loop *loop);
 
 /* Runs the loop until eddy_loop_stop() is called. Returns 0 after a stop, EDDY_ESTATE when the
@@ -130,6 +131,48 @@ EDDY_API int eddy_loop_cancel(eddy_loop *loop, eddy_call_id id);
  * Returns: 0, EDDY_EINVAL, or EDDY_ENOMEM (then `free_userdata` is not called). */
 EDDY_API int eddy_loop_call_soon_threadsafe(eddy_loop *loop, eddy_loop_fn cb, void *userdata,
                                             eddy_free_fn free_userdata);
+
+/* ---- blocking work on worker threads ------------------------------------------------------ */
+
+/* Work run on a worker thread. It must not call eddy functions other than the "Thread: any"
+ * ones (eddy_loop_call_soon_threadsafe, eddy_loop_stop, eddy_loop_time). */
+typedef void (*eddy_work_fn)(void *userdata);
+/* Called on the loop's thread when the work is over: `status` is 0 after `work` returned, or
+ * EDDY_ECANCELED when eddy_loop_cancel_work came first (then `work` never ran). */
+typedef void (*eddy_work_done_fn)(eddy_loop *loop, int status, void *userdata);
+
+/* Runs `work(userdata)` on one of the loop's worker threads, then `done(loop, status, userdata)`
+ * (may be NULL) on the loop's thread, in a later iteration (Tornado's IOLoop.run_in_executor
+ * with the default executor; libuv's uv_queue_work): for blocking calls — a password hash, a
+ * synchronous database driver, file system work — that would otherwise stall every connection.
+ * The workers are made on first use and stay until the loop is freed, at most
+ * eddy_loop_set_executor_threads() of them (4 by default); work items start in the order
+ * queued and run concurrently, so `work` must not assume it runs alone. The workers block all
+ * signals (eddy_signal handlers stay on the loop's thread).
+ * Userdata: handed to `free_userdata` (when not NULL) exactly once, on the loop's thread, after
+ *           `done` ran — or, when the loop is freed first, then without `done`: eddy_loop_free
+ *           drops the work not started yet and waits for the work functions running at that
+ *           moment to return (a work function that never returns hangs eddy_loop_free).
+ * Returns:  an id for eddy_loop_cancel_work(), or 0 on failure (NULL loop or work, out of
+ *           memory, called from a free function while the loop is being freed, or no worker
+ *           thread exists and none could be started — a log line says why); on failure
+ *           `free_userdata` is NOT called. Thread: the loop's. */
+EDDY_API eddy_call_id eddy_loop_run_in_executor(eddy_loop *loop, eddy_work_fn work,
+                                                eddy_work_done_fn done, void *userdata,
+                                                eddy_free_fn free_userdata);
+
+/* Cancels work queued by eddy_loop_run_in_executor that has not started: it never runs, and its
+ * `done` gets EDDY_ECANCELED in a later iteration (then its userdata is released).
+ * Returns: 0, EDDY_EBUSY when the work is running or has run (its `done` still comes, with 0),
+ * EDDY_ENOENT when the id is unknown or its `done` already ran, EDDY_EINVAL for a NULL loop.
+ * Thread: the loop's. */
+EDDY_API int eddy_loop_cancel_work(eddy_loop *loop, eddy_call_id id);
+
+/* Sets how many worker threads eddy_loop_run_in_executor may use (1 to 1024; default 4). A
+ * lower limit does not end threads already started; it stops new ones. Returns 0, or
+ * EDDY_EINVAL (NULL loop, `threads` out of range), EDDY_ENOMEM, EDDY_ESTATE (while the loop is
+ * being freed). Thread: the loop's. */
+EDDY_API int eddy_loop_set_executor_threads(eddy_loop *loop, int threads);
 
 /* ---- fd watches ------------------------------------------------------------------------- */
 

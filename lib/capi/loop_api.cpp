@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "eddy/loop.h"
+#include "loop/executor.hpp"
 #include "loop/handles.hpp"
 #include "loop/loop.hpp"
 #include "util/no_throw.hpp"
@@ -87,6 +88,34 @@ EDDY_API int eddy_loop_call_soon_threadsafe(eddy_loop *loop, eddy_loop_fn cb, vo
     if (!loop || !cb) return EDDY_EINVAL;
     return eddy::no_throw("eddy_loop_call_soon_threadsafe", EDDY_ENOMEM, [&] {
         return L(loop)->call_soon_threadsafe(cb, userdata, free_userdata);
+    });
+}
+
+// ---- worker threads --------------------------------------------------------------------------
+
+EDDY_API eddy_call_id eddy_loop_run_in_executor(eddy_loop *loop, eddy_work_fn work,
+                                                eddy_work_done_fn done, void *userdata,
+                                                eddy_free_fn free_userdata) {
+    if (!loop || !work) return 0;
+    return eddy::no_throw("eddy_loop_run_in_executor", eddy_call_id{0}, [&] {
+        eddy::Executor *executor = L(loop)->executor();
+        return executor ? executor->submit(work, done, userdata, free_userdata) : 0;
+    });
+}
+
+EDDY_API int eddy_loop_cancel_work(eddy_loop *loop, eddy_call_id id) {
+    if (!loop) return EDDY_EINVAL;
+    eddy::Executor *executor = L(loop)->executor_if_made();
+    return executor ? executor->cancel(id) : EDDY_ENOENT;
+}
+
+EDDY_API int eddy_loop_set_executor_threads(eddy_loop *loop, int threads) {
+    if (!loop || threads < 1 || threads > 1024) return EDDY_EINVAL;
+    return eddy::no_throw("eddy_loop_set_executor_threads", EDDY_ENOMEM, [&]() -> int {
+        eddy::Executor *executor = L(loop)->executor();
+        if (!executor) return EDDY_ESTATE;
+        executor->set_max_threads(static_cast<size_t>(threads));
+        return 0;
     });
 }
 

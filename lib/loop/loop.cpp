@@ -9,6 +9,8 @@
 //    pipelined responses leaves in one write.
 #include "loop/loop.hpp"
 
+#include "loop/executor.hpp"
+
 #include <dirent.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
@@ -207,7 +209,13 @@ bool Loop::init() {
 }
 
 Loop::~Loop() {
-    // Resources first: they may stop timers or hold deferred tasks.
+    // The executor first: its work functions still running may post to this loop, and their
+    // completions must be among the posts released below.
+    freeing_ = true;
+    Executor *executor = executor_;
+    executor_ = nullptr;  // free functions that run meanwhile get no executor
+    delete executor;
+    // Resources next: they may stop timers or hold deferred tasks.
     while (resources_) {
         LoopResource *r = resources_;
         remove_resource(r);
@@ -601,6 +609,11 @@ int Loop::call_soon_threadsafe(eddy_loop_fn cb, void *userdata, eddy_free_fn fre
     }
     wake_for_posts();
     return 0;
+}
+
+Executor *Loop::executor() {
+    if (!executor_ && !freeing_) executor_ = new Executor(this);
+    return executor_;
 }
 
 void Loop::post_threadsafe(ForeignTask *task) noexcept {

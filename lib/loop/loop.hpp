@@ -19,6 +19,7 @@
 namespace eddy {
 
 class Loop;
+class Executor;
 
 // Something owned by a loop that must be released if the loop is freed first (watches, signals,
 // periodics, streams, listeners). The loop keeps them in an intrusive list.
@@ -87,6 +88,11 @@ public:
     // call_soon_threadsafe), then task->release; only task->release if the loop is freed
     // first. Cannot fail. A task is posted once at a time.
     void post_threadsafe(ForeignTask *task) noexcept;
+
+    // eddy_loop_run_in_executor's worker threads, made on first use (throws std::bad_alloc);
+    // nullptr while the loop is being freed (a free function there gets none).
+    Executor *executor();
+    Executor *executor_if_made() const { return executor_; }
 
     // Deletes `object` on the next iteration, or when the loop is freed first (the call's free
     // function does it either way): for an object freed inside its own callback, whose callers
@@ -185,6 +191,8 @@ private:
 
     std::unordered_map<eddy_call_id, Call *> calls_;
     eddy_call_id next_id_ = 1;
+    Executor *executor_ = nullptr;
+    bool freeing_ = false;  // in ~Loop
 
     DeferredTask *defer_head_ = nullptr;
     DeferredTask *defer_tail_ = nullptr;
