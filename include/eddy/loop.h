@@ -67,6 +67,21 @@ EDDY_API int eddy_loop_run(eddy_loop *loop);
  * re-entrantly, EDDY_EIO on backend failure, EDDY_ENOMEM as eddy_loop_run(). */
 EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
 
+/* After fork(), in the child: gives a loop that never ran fds of its own (libevent's
+ * event_reinit: a new epoll fd and signal socketpair; a new wake-up eventfd and timerfd), so the
+ * child no longer shares them with the parent — sharing an epoll fd would let one process take
+ * the other's events. Everything made on the loop (watches, timers, callbacks, servers, apps)
+ * stays valid and is registered again; eddy_loop_backend_fd() changes. The parent's loop is not
+ * touched: it may go on, or be freed, in the parent. For Tornado's bind/start(n) pattern, where
+ * the loop was created before the fork but is only run after it.
+ * Thread: the loop's (the thread that forked). Call it before any other use of the loop in the
+ * child, and at most once per fork.
+ * Returns: 0; EDDY_EINVAL for NULL; EDDY_ESTATE when the loop is running or has ever run
+ * (eddy_loop_run / eddy_loop_run_once: work may be half done or posted to threads that the fork
+ * did not copy; make the loop after forking instead); EDDY_EIO when the system refuses an fd
+ * (the loop is then unusable: free it). */
+EDDY_API int eddy_loop_reinit(eddy_loop *loop);
+
 /* Asks the loop to return from eddy_loop_run() after the current iteration. A stop requested
  * while the loop is not running makes the next eddy_loop_run() return after one iteration.
  * Thread: any. Safe from a signal handler only through eddy_signal, not directly. */

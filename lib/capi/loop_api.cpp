@@ -38,6 +38,12 @@ EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms) {
                           [&] { return L(loop)->run_once(timeout_ms); });
 }
 
+EDDY_API int eddy_loop_reinit(eddy_loop *loop) {
+    if (!loop) return EDDY_EINVAL;
+    return eddy::no_throw("eddy_loop_reinit", EDDY_ENOMEM,
+                          [&] { return L(loop)->reinit_after_fork(); });
+}
+
 EDDY_API void eddy_loop_stop(eddy_loop *loop) {
     if (loop) L(loop)->stop();
 }

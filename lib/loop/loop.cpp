@@ -304,6 +304,7 @@ void Loop::give_buffer(evbuffer *buf) {
 int Loop::run() {
     if (running_) return EDDY_ESTATE;
     running_ = true;
+    ever_ran_ = true;
     running_thread_.store(static_cast<unsigned long>(pthread_self()));
     int rc = 0;
     // A stop requested before run(): one iteration that runs what is ready without waiting.
@@ -323,6 +324,7 @@ int Loop::run() {
 int Loop::run_once(int timeout_ms) {
     if (running_) return EDDY_ESTATE;
     running_ = true;
+    ever_ran_ = true;
     const uint64_t timers_before = timer_seq_;
     running_thread_.store(static_cast<unsigned long>(pthread_self()));
 #ifdef EDDY_FUZZ_CLOCK
@@ -356,6 +358,54 @@ int Loop::run_once(int timeout_ms) {
     running_thread_.store(0);
     running_ = false;
     return rc < 0 ? EDDY_EIO : 0;
+}
+
+int Loop::reinit_after_fork() {
+    // Only a loop that never ran: one that ran may have posted work to threads (the resolver's)
+    // that did not survive the fork, or have I/O half done on fds shared with the parent.
+    if (running_ || ever_ran_) return EDDY_ESTATE;
+    // New fds first, so their numbers differ from every fd the parent's epoll instances watch
+    // (the backend fd is found below as the epoll fd that watches both of them).
+    int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (wake < 0 || timer < 0) {
+        if (wake >= 0) close(wake);
+        if (timer >= 0) close(timer);
+        return EDDY_EIO;
+    }
+    // libevent's own fork support: a new epoll fd and signal socketpair, every added event
+    // registered there again. The parent's epoll instance is not touched (it closes its copy).
+    if (event_reinit(base_) != 0) {
+        close(wake);
+        close(timer);
+        return EDDY_EIO;
+    }
+    // Our eventfd and timerfd are shared with the parent (a post in one process would wake the
+    // other, timerfd_settime would move the other's deadline): replace them.
+    event_del(&wake_ev_);
+    event_del(&timer_ev_);
+    close(wake_fd_);
+    close(timer_fd_);
+    wake_fd_ = wake;
+    timer_fd_ = timer;
+    event_assign(&timer_ev_, base_, timer_fd_, EV_READ | EV_PERSIST, on_timer_event, this);
+    event_assign(&wake_ev_, base_, wake_fd_, EV_READ | EV_PERSIST, on_wake_event, this);
+    if (event_add(&wake_ev_, nullptr) != 0 || event_add(&timer_ev_, nullptr) != 0) return EDDY_EIO;
+    if (wake_pending_.load()) {  // a post or stop before the fork: its wake-up stays due
+        uint64_t one = 1;
+        ssize_t n = write(wake_fd_, &one, sizeof one);
+        (void)n;
+    }
+    timer_armed_for_ = -1;  // the new timerfd is not armed: arm it for the earliest timer
+    rearm_timer();
+    backend_fd_ = -1;
+    for (int fd : list_epoll_fds()) {
+        if (epoll_watches(fd, wake_fd_) && epoll_watches(fd, timer_fd_)) {
+            backend_fd_ = fd;
+            break;
+        }
+    }
+    return 0;
 }
 
 void Loop::stop() {

@@ -73,6 +73,8 @@ public:
 
     int run();
     int run_once(int timeout_ms);
+    // In a forked child: fds of the loop's own instead of the parent's (eddy_loop_reinit).
+    int reinit_after_fork();
     void stop();  // any thread
     bool running() const { return running_; }
 
@@ -207,6 +209,7 @@ private:
     std::atomic<bool> stop_requested_{false};
 
     bool running_ = false;
+    bool ever_ran_ = false;  // run() or run_once() was called once: eddy_loop_reinit refuses
     // The thread inside run()/run_once(), or 0: call_soon_threadsafe() from it joins the ready
     // queue directly, in order with call_soon(). Atomic: other threads read it.
     std::atomic<unsigned long> running_thread_{0};

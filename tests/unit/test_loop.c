@@ -1348,6 +1348,108 @@ static void test_loop_new_without_fds(void **state) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- eddy_loop_reinit: a forked child gets an epoll instance of its own ------------------- */
+
+/* True when the epoll fd `epfd` has `fd` registered (its /proc fdinfo lists "tfd: fd"). */
+static int epoll_lists(int epfd, int fd) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[256];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        int tfd;
+        if (sscanf(line, "tfd: %d", &tfd) == 1 && tfd == fd) found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+static void count_call(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    (*(int *)userdata)++;
+}
+
+static void count_watch(eddy_watch *w, int fd, int events, void *userdata) {
+    (void)w;
+    (void)fd;
+    (void)events;
+    (*(int *)userdata)++;
+}
+
+/* The child reinitialises the loop the parent made (and still holds), watches a pipe there and
+ * runs timers and cross-thread posts. The watch must not show up in the parent's epoll instance
+ * (without eddy_loop_reinit it does: the instance is shared), and the loop must work. */
+static void test_reinit_after_fork(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    assert_non_null(loop);
+    int timer_calls = 0;
+    assert_true(eddy_loop_call_later(loop, 0.001, count_call, &timer_calls, NULL) != 0);
+    int report[2], go[2];
+    assert_int_equal(pipe(report), 0);
+    assert_int_equal(pipe(go), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int watched[2];
+        if (pipe(watched) != 0) _exit(10); /* before reinit: a number the parent has no fd for */
+        if (eddy_loop_reinit(loop) != 0) _exit(11);
+        int readable = 0;
+        eddy_watch *w =
+            eddy_watch_new(loop, watched[0], EDDY_READABLE, count_watch, &readable, NULL);
+        if (!w) _exit(12);
+        if (write(report[1], &watched[0], sizeof watched[0]) != sizeof watched[0]) _exit(13);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(14); /* the parent has looked at its instance */
+        /* The timer made before the fork fires on the new timerfd; a post wakes the new eventfd;
+         * the watch reports on the new epoll fd. Each run_once is bounded. */
+        int posted = 0;
+        if (eddy_loop_call_soon_threadsafe(loop, count_call, &posted, NULL) != 0) _exit(15);
+        if (write(watched[1], "x", 1) != 1) _exit(16);
+        for (int i = 0; i < 100 && !(timer_calls && posted && readable); i++)
+            if (eddy_loop_run_once(loop, 50) != 0) _exit(17);
+        if (!timer_calls) _exit(18);
+        if (!posted) _exit(19);
+        if (!readable) _exit(20);
+        if (eddy_loop_reinit(loop) != EDDY_ESTATE) _exit(21); /* it ran: refused */
+        eddy_watch_free(w);
+        eddy_loop_free(loop);
+        _exit(0);
+    }
+    int child_fd = -1;
+    ssize_t n = read(report[0], &child_fd, sizeof child_fd);
+    int parent_epoll = eddy_loop_backend_fd(loop);
+    int listed = n == sizeof child_fd ? epoll_lists(parent_epoll, child_fd) : -2;
+    assert_true(write(go[1], "g", 1) == 1);
+    int status = 0;
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && mono_now() < deadline) sleep_ms(5);
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("child hung");
+    }
+    close(report[0]);
+    close(report[1]);
+    close(go[0]);
+    close(go[1]);
+    assert_int_equal(n, (ssize_t)sizeof child_fd);
+    assert_true(parent_epoll >= 0);
+    assert_int_equal(listed, 0); /* the child's watch is not in the parent's instance */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent's loop is untouched: its own timer still fires here. */
+    for (int i = 0; i < 100 && !timer_calls; i++) assert_int_equal(eddy_loop_run_once(loop, 50), 0);
+    assert_int_equal(timer_calls, 1);
+    assert_int_equal(eddy_loop_reinit(loop), EDDY_ESTATE); /* it ran */
+    assert_int_equal(eddy_loop_reinit(NULL), EDDY_EINVAL);
+    eddy_loop_free(loop);
+}
+
 /* ---- misc API ----------------------------------------------------------------------------- */
 
 static void test_misc_api(void **state) {
@@ -1396,6 +1498,7 @@ int main(void) {
         cmocka_unit_test(test_loops_in_threads),
         cmocka_unit_test(test_embedding_stream),
         cmocka_unit_test(test_loop_new_without_fds),
+        cmocka_unit_test(test_reinit_after_fork),
         cmocka_unit_test(test_misc_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
