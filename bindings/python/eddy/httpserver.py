@@ -284,19 +284,19 @@ class HTTPServer:
         self.__dict__.setdefault("_pending_fds", []).append(fd)
 
     def start(self, num_processes=1, max_restarts=None):
-        """Serves the sockets given to bind(). Only num_processes=1: the Application already
-        holds this process's eddy loop, and forking it would share its epoll fd with the
-        children. For several processes use Tornado 6's pattern (see eddy.process):
-        sockets = eddy.netutil.bind_sockets(port); eddy.process.fork_processes(n); then in each
-        child asyncio.run(main()), where main() makes the Application and the HTTPServer and
-        calls server.add_sockets(sockets)."""
+        """Serves the sockets given to bind(). num_processes != 1 (Tornado's multi-process
+        pattern: app = Application(...); server = HTTPServer(app); server.bind(port);
+        server.start(0); IOLoop.current().start()) first forks that many processes (0 or None:
+        one per CPU) with eddy.process.fork_processes, max_restarts as there; the parent never
+        returns (it supervises: restarts failed children, passes SIGTERM/SIGINT/SIGHUP on), and
+        each child serves the bound sockets on the application's IOLoop, which is given fds of
+        the child's own (eddy_loop_reinit: no epoll fd is shared with the parent).
+        Raises RuntimeError, before forking, when the IOLoop ran already (started, run_sync,
+        or from inside a coroutine): fork first, as in Tornado."""
         if num_processes != 1:
-            raise NotImplementedError(
-                "eddy: HTTPServer.start(num_processes != 1) is not supported (the Application "
-                "already holds an IOLoop, which must not be forked). Use: sockets = "
-                "eddy.netutil.bind_sockets(port); eddy.process.fork_processes(n); then in each "
-                "child asyncio.run(main()) where main() makes the Application and HTTPServer "
-                "and calls server.add_sockets(sockets)")
+            from . import process
+
+            process.fork_processes(num_processes, max_restarts)
         for fd in self.__dict__.pop("_pending_fds", []):
             self._add_fd(fd)
         self._started()

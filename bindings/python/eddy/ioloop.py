@@ -12,6 +12,7 @@ import concurrent.futures
 import functools
 import math
 import random
+import select
 import sys
 import logging
 import threading
@@ -45,6 +46,7 @@ class _Pump:
         self.closed = False
         self.depth = 0
         self.interrupt = None
+        self.ran = False  # the loop ran once: it can no longer be reinitialised after a fork
         self.fd = _ll.eddy_loop_backend_fd(eddy_loop)
         if self.fd >= 0:
             aloop.add_reader(self.fd, self.run)
@@ -65,6 +67,7 @@ class _Pump:
         self.kicked = None
         if self.closed:
             return  # the eddy loop is freed (a handle that was already running)
+        self.ran = True
         self.depth += 1
         try:
             _ll.eddy_loop_run_once(self.eddy, 0)
@@ -123,6 +126,7 @@ class EddyEventLoop(asyncio.SelectorEventLoop):
     def _run_once(self):
         pump = self._eddy_pump
         if pump is not None:
+            pump.ran = True
             pump.arm()
         super()._run_once()
 
@@ -281,13 +285,23 @@ class IOLoop:
             raise TimeoutError("Operation timed out after %s seconds" % timeout) from None
 
     def close(self, all_fds=False):
-        """Frees the eddy loop (callbacks not yet run are dropped). Call it after start() /
-        run_sync() returned, or from a coroutine; from a callback that eddy runs (add_callback,
-        call_later, a synchronous handle_stream, ...) it raises RuntimeError and changes
-        nothing, as asyncio's loop.close() does while the loop runs: eddy cannot free its loop
-        from inside its own callback (stop() there, and close() after start() returned)."""
+        """Frees the eddy loop (callbacks not yet run are dropped). Call it on the loop's
+        thread, after start() / run_sync() returned, or from a coroutine. From another thread
+        it raises RuntimeError and changes nothing while the loop's thread is alive (use
+        add_callback(ioloop.stop) there, then close() on that thread); once that thread ended it
+        closes normally. From a callback that eddy runs (add_callback, call_later, a
+        synchronous handle_stream, ...) it raises RuntimeError and changes nothing, as
+        asyncio's loop.close() does while the loop runs: eddy cannot free its loop from inside
+        its own callback (stop() there, and close() after start() returned)."""
         if self._closed:
             return
+        if threading.get_ident() != self._ident and _thread_alive(self._ident):
+            # eddy's loop belongs to its thread: freeing it here would race that thread's pump
+            # (the closed check against eddy_loop_run_once), as asyncio refuses to close a loop
+            # that runs. Once that thread ended nothing can race, and close() proceeds.
+            raise RuntimeError("IOLoop.close() called from another thread than the loop's; "
+                               "stop it with add_callback(ioloop.stop) and call close() on "
+                               "the loop's thread once start() returned")
         if self._pump.depth:
             raise RuntimeError("IOLoop.close() called from a callback the IOLoop is running; "
                                "call stop() there and close() after start() returned")
@@ -313,6 +327,41 @@ class IOLoop:
         self._eddy = None
         if not self.asyncio_loop.is_running():
             self.asyncio_loop.close()
+
+    def _after_fork(self):
+        """In a child forked by eddy.process.fork_processes (HTTPServer/TCPServer.start(n)):
+        gives this IOLoop, made before the fork but never run, an asyncio loop and eddy loop fds
+        of its own, so that nothing the parent's loop polls is shared with the child. The C
+        objects made on it (applications, servers) stay valid (eddy_loop_reinit). The asyncio
+        loop made in the parent is dropped: its epoll fd is closed in the child without
+        touching the parent's epoll instance, and a new one becomes this thread's current loop.
+        Raises RuntimeError when the eddy loop refuses (it ran). Thread: the forking thread."""
+        old = self.asyncio_loop
+        if not _drop_shared_selector(old):
+            # An asyncio loop whose selector is unknown here: never closed in the child (closing
+            # would unregister its fds from the epoll instance the parent shares), kept for good.
+            _kept_after_fork.append(old)
+        self._pump.close()
+        if isinstance(old, EddyEventLoop):
+            old._eddy_pump = None
+            old._eddy_ioloop = None
+        with IOLoop._lock:
+            IOLoop._by_asyncio.pop(old, None)
+        if old not in _kept_after_fork and not old.is_closed():
+            old.close()
+        rc = _ll.eddy_loop_reinit(self._eddy)
+        if rc < 0:
+            raise RuntimeError("Cannot run in multiple processes: the IOLoop made before the "
+                               "fork cannot be reinitialised (%s)" % _ll.eddy_strerror(rc))
+        self.asyncio_loop = asyncio.new_event_loop()
+        self._pump = _Pump(self._eddy, self.asyncio_loop)
+        if isinstance(self.asyncio_loop, EddyEventLoop):
+            self.asyncio_loop._eddy_pump = self._pump
+            self.asyncio_loop._eddy_ioloop = self
+        with IOLoop._lock:
+            IOLoop._by_asyncio[self.asyncio_loop] = self
+        asyncio.set_event_loop(self.asyncio_loop)
+        self._pump.arm()  # callbacks queued before the fork run once the new loop runs
 
     # ---- time and callbacks (run by eddy's loop) -------------------------------------------
     def time(self):
@@ -431,13 +480,18 @@ class IOLoop:
         except BaseException as e:  # SystemExit, KeyboardInterrupt: as asyncio, stop the loop
             self._interrupt(e)
 
-    def _interrupt(self, exc):
+    def _interrupt(self, exc, from_c=False):
         """Passes a SystemExit / KeyboardInterrupt on to asyncio: re-raised at once outside
         eddy's callbacks; inside one (the C trampoline would only report it as unraisable) it is
-        raised by the pump once eddy_loop_run_once returned."""
-        if self._pump.depth:
-            if self._pump.interrupt is None:
-                self._pump.interrupt = exc
+        raised by the pump once eddy_loop_run_once returned. from_c: the caller is a C
+        trampoline even though the pump is not running (a hook that an eddy call made from
+        Python code ran synchronously): parked too, and the pump is kicked to raise it."""
+        pump = self._pump
+        if pump.depth or from_c:
+            if pump.interrupt is None:
+                pump.interrupt = exc
+            if not pump.depth:
+                pump.kick()
             return
         raise exc
 
@@ -449,6 +503,29 @@ class IOLoop:
 
     def __repr__(self):
         return "<eddy.ioloop.IOLoop %#x>" % id(self)
+
+
+_kept_after_fork = []  # see IOLoop._after_fork
+
+
+def _thread_alive(ident):
+    """True while a thread with this ident runs (threads Python knows of, which includes every
+    thread that made an IOLoop: IOLoop() called threading.get_ident() there)."""
+    return any(t.ident == ident for t in threading.enumerate())
+
+
+def _drop_shared_selector(aloop):
+    """In a forked child: closes the child's copy of the epoll fd of `aloop` (an asyncio
+    selector loop made before the fork) and gives its selector a private, empty epoll instance,
+    so that closing the loop afterwards unregisters nothing from the instance the parent and
+    the other children share. False when `aloop` is not a loop on an epoll selector."""
+    selector = getattr(aloop, "_selector", None)
+    inner = getattr(selector, "_selector", None)
+    if not hasattr(select, "epoll") or not isinstance(inner, select.epoll):
+        return False
+    inner.close()
+    selector._selector = select.epoll()  # unregister() there fails with OSError: ignored
+    return True
 
 
 class _Timeout:

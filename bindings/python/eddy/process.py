@@ -13,8 +13,12 @@ in each child and hand them the sockets:
 
 The children share the sockets' accept queues: no connection is refused while one restarts.
 fork_processes is os.fork in Python (so the interpreter's fork hooks run: random is reseeded,
-locks of the logging module are reset) and refuses to run once an eddy IOLoop exists, whose
-epoll fd the children would share. Thread: the main thread, before any other thread exists."""
+locks of the logging module are reset). An eddy IOLoop that exists but never ran (the one an
+Application made, in Tornado's `HTTPServer(app); server.bind(port); server.start(n)` pattern)
+is reinitialised in each child: an asyncio loop and an eddy epoll fd, eventfd and timerfd of
+the child's own (eddy_loop_reinit), so no child shares what the parent's loop polls. A loop that
+ran already is refused (RuntimeError, as Tornado). Thread: the main thread, before any other
+thread exists."""
 
 import ctypes
 import logging
@@ -55,15 +59,19 @@ def fork_processes(num_processes, max_restarts=None):
     SIGINT nothing is restarted, so the parent ends once its children did (eddy's addition:
     Tornado's parent would die and leave its children running). On Linux each child also gets
     SIGTERM when the parent dies.
-    Raises RuntimeError, before forking anything, when an eddy IOLoop exists in this process or
-    an event loop is running (make them after forking: asyncio.run(main()) in the child), or
-    when called again in a forked child."""
+    An eddy IOLoop that exists but never ran is reinitialised in each child (its own asyncio
+    loop and eddy loop fds; the applications and servers made on it stay), so the caller can
+    go on with IOLoop.current().start() there.
+    Raises RuntimeError, before forking anything, when an eddy IOLoop ran already (started,
+    run_sync, or any of its callbacks run), an event loop is running, or an IOLoop of another
+    thread exists (make them after forking: asyncio.run(main()) in the child), or when called
+    again in a forked child."""
     global _task_id
     if sys.platform == "win32":
         raise RuntimeError("fork_processes needs os.fork (not available on Windows)")
     if _task_id is not None:
         raise RuntimeError("fork_processes: already forked (this is child %d)" % _task_id)
-    _refuse_live_ioloop()
+    loops = _refuse_live_ioloop()
     if max_restarts is None:
         max_restarts = 100
     if not num_processes or num_processes <= 0:
@@ -98,6 +106,8 @@ def fork_processes(num_processes, max_restarts=None):
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             _die_with_parent(parent_pid)
+            for loop in loops:  # made before the fork, never run: fds of the child's own
+                loop._after_fork()
             return True
         children[pid] = task
         if stopping[0]:  # SIGTERM / SIGINT came between fork() and the line above
@@ -146,7 +156,10 @@ def fork_processes(num_processes, max_restarts=None):
 
 
 def _refuse_live_ioloop():
+    """Raises RuntimeError when forking now would share a loop's state with the children;
+    returns the IOLoops that exist but never ran (each child reinitialises them)."""
     import asyncio
+    import threading
 
     from .ioloop import IOLoop
 
@@ -160,12 +173,18 @@ def _refuse_live_ioloop():
 
     with IOLoop._lock:
         live = list(IOLoop._by_asyncio.values())
-    if live:
-        raise RuntimeError(
-            "fork_processes: an eddy IOLoop already exists in this process (%d); forking it "
-            "would share its epoll fd among the children. Bind the sockets "
-            "(eddy.netutil.bind_sockets), fork, and only then create the loop (asyncio.run) "
-            "and the server (add_sockets)" % len(live))
+    for loop in live:
+        if loop._pump.ran or loop.asyncio_loop.is_running():
+            raise RuntimeError(
+                "Cannot run in multiple processes: IOLoop instance has already been "
+                "initialized (it ran before fork_processes / start(num_processes); its work "
+                "cannot be split among the children). Fork before starting the loop: bind "
+                "the sockets, fork, and only then run the IOLoop")
+        if loop._ident != threading.get_ident():
+            raise RuntimeError(
+                "fork_processes: an eddy IOLoop of another thread exists; fork from the "
+                "main thread before any other thread makes a loop")
+    return live
 
 
 def _die_with_parent(parent_pid):

@@ -112,16 +112,18 @@ class TCPServer:
     def bind(self, port, address=None, family=socket.AF_UNSPEC, backlog=128, flags=None,
              reuse_port=False):
         """Binds sockets now (bind_sockets); start() serves them. Tornado's (deprecated)
-        bind/start pair: call bind, then start(num_processes), before any IOLoop exists when
+        bind/start pair: call bind, then start(num_processes), before the IOLoop runs when
         num_processes != 1."""
         self._pending_sockets.extend(_netutil.bind_sockets(port, address, family, backlog,
                                                            flags, reuse_port))
 
     def start(self, num_processes=1, max_restarts=None):
         """Serves the sockets given to bind(). num_processes != 1 first forks that many
-        processes (0 or None: one per CPU) with eddy.process.fork_processes, which refuses when
-        an IOLoop exists already (make none before: the listener is made here, after the
-        fork). The parent never returns from a fork; each child serves."""
+        processes (0 or None: one per CPU; a child that fails is forked again, at most
+        max_restarts times) with eddy.process.fork_processes, which refuses (RuntimeError)
+        once an IOLoop ran; an IOLoop made but not run yet gets fds of its own in each child.
+        The parent never returns from a fork (it supervises); each child serves, and runs
+        IOLoop.current().start() next."""
         if num_processes != 1:
             _process.fork_processes(num_processes, max_restarts)
         sockets, self._pending_sockets = self._pending_sockets, []

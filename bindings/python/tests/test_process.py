@@ -71,6 +71,45 @@ def ask_when_listening(port, proc):
     raise AssertionError("nothing listened on port %d" % port)
 
 
+def http_get(port):
+    """GET / over a new connection: the numbers the child that answered wrote (task id, pid,
+    ...)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise AssertionError("status %d: %r" % (response.status, body))
+    finally:
+        conn.close()
+    return tuple(int(field) for field in body.split())  # task id, pid, then the handler's
+
+
+def get_when_listening(port, proc):
+    """http_get(port) once the subprocess has bound it."""
+    for _ in range(TIMEOUT * 20):
+        try:
+            return http_get(port)
+        except ConnectionRefusedError:
+            if proc.poll() is not None:
+                raise AssertionError("the server process exited with %s: %s"
+                                     % (proc.returncode, proc.stderr.read().decode()))
+            time.sleep(0.05)
+    raise AssertionError("nothing listened on port %d" % port)
+
+
+def epoll_registrations(pid, fd):
+    """The registrations ("tfd: ..." lines) of epoll fd `fd` of process `pid`, from /proc."""
+    with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
+        lines = [line for line in f if line.startswith("tfd:")]
+    if not lines:
+        raise AssertionError("fd %d of pid %d watches nothing" % (fd, pid))
+    return sorted(lines)
+
+
 def gone(pid):
     try:
         os.kill(pid, 0)
@@ -160,6 +199,101 @@ class ForkProcesses(unittest.TestCase):
                     os.kill(pid, signal.SIGKILL)
             proc.stderr.close()
 
+    def test_httpserver_bind_then_start_forks(self):
+        """Tornado's multi-process HTTP pattern: the Application (and its IOLoop) made before
+        the fork, server.bind, server.start(2) forks, IOLoop.current().start() in each child.
+        Two children answer with their own pids, each polling epoll instances (eddy's and
+        asyncio's) that are not the parent's; one killed is restarted (max_restarts) with the
+        same task id; SIGTERM to the parent ends them all."""
+        script = textwrap.dedent("""
+            import os, sys
+            import eddy.httpserver, eddy.ioloop, eddy.process, eddy.web
+            from eddy import _lowlevel
+
+            def epoll_fds():
+                # eddy's backend fd and the asyncio loop's selector fd, as the test reads them
+                # in /proc: the registrations of one epoll instance are the same from any
+                # process holding it.
+                loop = eddy.ioloop.IOLoop.current()
+                return (_lowlevel.eddy_loop_backend_fd(loop._eddy),
+                        loop.asyncio_loop._selector.fileno())
+
+            class Pid(eddy.web.RequestHandler):
+                def get(self):
+                    # One request per child: the next connection must reach another process.
+                    server.stop()
+                    self.set_header("Connection", "close")
+                    self.write("%d %d %d %d\\n" % ((eddy.process.task_id(), os.getpid())
+                                                   + epoll_fds()))
+
+            app = eddy.web.Application([("/", Pid)])
+            server = eddy.httpserver.HTTPServer(app)
+            server.bind(int(sys.argv[1]), "127.0.0.1")
+            print("%d %d" % epoll_fds(), flush=True)
+            server.start(2, max_restarts=5)
+            eddy.ioloop.IOLoop.current().start()
+        """)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-c", script, str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=dict(os.environ))
+        children = set()
+        try:
+            parent_fds = [int(fd) for fd in proc.stdout.readline().split()]
+            first = get_when_listening(port, proc)
+            second = http_get(port)
+            answers = [first, second]
+            children.update(answer[1] for answer in answers)
+            self.assertEqual({answer[0] for answer in answers}, {0, 1})
+            self.assertEqual(len(children), 2)
+            self.assertNotIn(proc.pid, children)
+            # While both children still run: no epoll instance of theirs is the parent's.
+            parent_sets = [epoll_registrations(proc.pid, fd) for fd in parent_fds]
+            for answer in answers:
+                child_sets = [epoll_registrations(answer[1], fd) for fd in answer[2:]]
+                for parent_set, child_set in zip(parent_sets, child_sets):
+                    self.assertNotEqual(parent_set, child_set)
+            os.kill(first[1], signal.SIGKILL)
+            again = http_get(port)  # only the restarted child still accepts
+            children.add(again[1])
+            self.assertEqual(again[0], first[0])
+            self.assertNotIn(again[1], (first[1], second[1]))
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(TIMEOUT), 0)
+            self.assertEqual([pid for pid in children if not gone(pid)], [])
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(TIMEOUT)
+            for pid in children:  # only processes this test's subprocess forked
+                if not gone(pid):
+                    os.kill(pid, signal.SIGKILL)
+            proc.stdout.close()
+            proc.stderr.close()
+
+    @unittest.mock.patch("os.fork", side_effect=AssertionError("forked despite the loop"))
+    def test_httpserver_start_refused_once_the_loop_ran(self, fork):
+        import eddy.httpserver
+        import eddy.web
+
+        loop = asyncio.new_event_loop()
+        ioloop = eddy.ioloop.IOLoop(loop)
+        try:
+            app = eddy.web.Application([])
+            server = eddy.httpserver.HTTPServer(app)
+            server.bind(0, "127.0.0.1")
+            ioloop.run_sync(lambda: None)
+            with self.assertRaisesRegex(RuntimeError, "IOLoop instance has already been "
+                                                      "initialized"):
+                server.start(2)
+            server.start()  # one process: serves on the loop that ran
+            self.assertIsNotNone(server.port)
+            server.stop()
+        finally:
+            ioloop.close()
+            asyncio.set_event_loop(None)
+        fork.assert_not_called()
+
     def test_children_exiting_zero_end_the_parent(self):
         result = run_script(textwrap.dedent("""
             import os, sys
@@ -185,11 +319,13 @@ class ForkProcesses(unittest.TestCase):
         self.assertEqual(result.stdout.decode().split("\n")[:-1], ["start 0"] * 3)
 
     @unittest.mock.patch("os.fork", side_effect=AssertionError("forked despite the loop"))
-    def test_refused_once_an_ioloop_exists(self, fork):
+    def test_refused_once_an_ioloop_ran(self, fork):
         loop = asyncio.new_event_loop()
         ioloop = eddy.ioloop.IOLoop(loop, make_current=False)
         try:
-            with self.assertRaisesRegex(RuntimeError, "IOLoop already exists"):
+            ioloop.run_sync(lambda: None)  # an IOLoop that ran: its work cannot be split
+            with self.assertRaisesRegex(RuntimeError, "IOLoop instance has already been "
+                                                      "initialized"):
                 eddy.process.fork_processes(2)
         finally:
             ioloop.close()
