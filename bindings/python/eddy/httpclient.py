@@ -294,6 +294,10 @@ class AsyncHTTPClient:
                     callback_error.append(e)
                     # Not from inside eddy's body callback: on the loop's next pass.
                     self.io_loop.add_callback(cancel_unless_ended)
+                except (SystemExit, KeyboardInterrupt) as e:
+                    # Stops the loop (start() / run_sync() raise it), as from an asyncio
+                    # callback; the fetch goes on if the loop is run again.
+                    self.io_loop._interrupt(e, from_c=True)
                 return
             ended.append(True)
             error, code, reason, headers, body, url, redirects, reused, detail = outcome

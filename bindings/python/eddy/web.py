@@ -1268,6 +1268,11 @@ class _RouteTarget:
                 result = handler.data_received(arg)
                 if result is not None and _is_awaitable(result):
                     asyncio.ensure_future(result)
+        except (SystemExit, KeyboardInterrupt) as e:
+            # Not swallowed by the C trampoline (it could only report it as unraisable): it
+            # stops the loop, which raises it from start() / run_sync(), as asyncio does.
+            app = self.app_ref()
+            (app._ioloop if app is not None else IOLoop.current())._interrupt(e, from_c=True)
         except Exception as e:
             if handler is None:
                 app_log.error("Uncaught exception making %s", self.cls.__name__, exc_info=True)

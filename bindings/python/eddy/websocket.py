@@ -549,6 +549,8 @@ class WebSocketClientConnection:
                 self.on_pong(arg)
             elif event == _REFUSED:
                 self._refused = arg
+        except (SystemExit, KeyboardInterrupt) as e:  # stops the loop, as in asyncio
+            self.io_loop._interrupt(e, from_c=True)
         except Exception:
             app_log.error("Uncaught exception in a WebSocket client callback", exc_info=True)
 

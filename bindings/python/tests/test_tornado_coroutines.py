@@ -9,6 +9,7 @@ import asyncio
 import concurrent.futures
 import datetime
 import socket
+import threading
 import unittest
 
 import eddy.gen
@@ -426,6 +427,43 @@ class OtherThreads(unittest.TestCase):
             return await asyncio.wait_for(got, 10)
 
         self.assertEqual(asyncio.run(main()), [True, True, True])
+
+    def test_close_from_another_thread_is_refused_while_the_loop_thread_lives(self):
+        """close() from a worker raced the loop thread's pump (its closed check against
+        eddy_loop_run_once); now it raises RuntimeError and the loop goes on. Once the loop's
+        thread ended, close() from another thread works."""
+
+        async def main():
+            io = eddy.ioloop.IOLoop.current()
+
+            def worker():
+                try:
+                    io.close()
+                except RuntimeError as e:
+                    return str(e)
+                return "closed from a worker"
+
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                said = await asyncio.get_running_loop().run_in_executor(pool, worker)
+            self.assertFalse(io._closed)
+            done = asyncio.get_running_loop().create_future()
+            io.add_callback(done.set_result, "still running")  # the eddy loop still works
+            return said, await asyncio.wait_for(done, 10)
+
+        said, running = asyncio.run(main())
+        self.assertIn("another thread", said)
+        self.assertEqual(running, "still running")
+
+        made = []
+
+        def make_loop():
+            made.append(eddy.ioloop.IOLoop(asyncio.new_event_loop(), make_current=False))
+
+        thread = threading.Thread(target=make_loop)
+        thread.start()
+        thread.join()
+        made[0].close()  # its thread is gone: nothing can race
+        self.assertTrue(made[0]._closed)
 
 
 if __name__ == "__main__":
