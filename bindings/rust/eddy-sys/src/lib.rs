@@ -311,6 +311,7 @@ extern "C" {
     pub fn eddy_loop_free(lp: *mut eddy_loop);
     pub fn eddy_loop_run(lp: *mut eddy_loop) -> c_int;
     pub fn eddy_loop_run_once(lp: *mut eddy_loop, timeout_ms: c_int) -> c_int;
+    pub fn eddy_loop_reinit(lp: *mut eddy_loop) -> c_int;
     pub fn eddy_loop_stop(lp: *mut eddy_loop);
     pub fn eddy_loop_time(lp: *const eddy_loop) -> c_double;
     pub fn eddy_loop_backend_fd(lp: *const eddy_loop) -> c_int;
