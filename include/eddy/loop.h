@@ -78,8 +78,10 @@ EDDY_API int eddy_loop_run_once(eddy_loop *loop, int timeout_ms);
  * child, and at most once per fork.
  * Returns: 0; EDDY_EINVAL for NULL; EDDY_ESTATE when the loop is running or has ever run
  * (eddy_loop_run / eddy_loop_run_once: work may be half done or posted to threads that the fork
- * did not copy; make the loop after forking instead); EDDY_EIO when the system refuses an fd
- * (the loop is then unusable: free it). */
+ * did not copy; make the loop after forking instead), or has worker threads
+ * (eddy_loop_run_in_executor, eddy_loop_set_executor_threads); EDDY_EIO when the system refuses
+ * an fd (the loop is then unusable: free it). A name lookup started before the fork (a connect
+ * to a host name) never completes in the child. */
 EDDY_API int eddy_loop_reinit(eddy_loop *loop);
 
 /* Asks the loop to return from eddy_loop_run() after the current iteration. A stop requested

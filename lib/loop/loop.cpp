@@ -364,6 +364,9 @@ int Loop::reinit_after_fork() {
     // Only a loop that never ran: one that ran may have posted work to threads (the resolver's)
     // that did not survive the fork, or have I/O half done on fds shared with the parent.
     if (running_ || ever_ran_) return EDDY_ESTATE;
+    // Nor one with worker threads (eddy_loop_run_in_executor): they are not in the child, and
+    // its work would never complete (or be joined) there.
+    if (executor_) return EDDY_ESTATE;
     // New fds first, so their numbers differ from every fd the parent's epoll instances watch
     // (the backend fd is found below as the epoll fd that watches both of them).
     int wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

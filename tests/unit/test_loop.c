@@ -1448,6 +1448,11 @@ static void test_reinit_after_fork(void **state) {
     assert_int_equal(eddy_loop_reinit(loop), EDDY_ESTATE); /* it ran */
     assert_int_equal(eddy_loop_reinit(NULL), EDDY_EINVAL);
     eddy_loop_free(loop);
+    /* A loop with worker threads (never run): refused, the threads are not in a child. */
+    loop = eddy_loop_new();
+    assert_int_equal(eddy_loop_set_executor_threads(loop, 1), 0);
+    assert_int_equal(eddy_loop_reinit(loop), EDDY_ESTATE);
+    eddy_loop_free(loop);
 }
 
 /* ---- misc API ----------------------------------------------------------------------------- */
