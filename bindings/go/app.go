@@ -139,14 +139,16 @@ func (a *App) Static(urlPrefix, root string) {
 
 // Start creates the loop on a new locked OS thread, registers the routes, listens on addr
 // ("127.0.0.1:8080"; port 0 picks a free port, see Port) and returns once the server accepts
-// connections, or with the error that prevented it. An App can be started once.
+// connections, or with the error that prevented it. An App can be started once, even when
+// Start failed: Done is closed then (Wait returns at once).
 func (a *App) Start(addr string) error {
 	a.mustNotBeStarted("Start")
+	a.started = true
 	host, port, err := splitAddr(addr)
-	if err != nil {
+	if err != nil { // no loop was made: done at once (Wait returns)
+		close(a.done)
 		return err
 	}
-	a.started = true
 	return a.eventLoop.start(func() error { return a.setup(host, port) }, a.teardown)
 }
 
@@ -167,15 +169,19 @@ func (a *App) Port() int { return a.port }
 // Thread: any goroutine; calling it more than once, or before Start, is harmless.
 func (a *App) Stop() { a.eventLoop.stop() }
 
-// Wait blocks until the loop stopped and the application was freed.
+// Wait blocks until the loop stopped and the application was freed; after a Start that
+// failed, it returns at once.
 func (a *App) Wait() { <-a.done }
 
-// Done is closed once the loop stopped and the application was freed.
+// Done is closed once the loop stopped and the application was freed, or once Start failed.
 func (a *App) Done() <-chan struct{} { return a.done }
 
 // Call runs fn on the loop thread, after the work posted before it (FIFO across goroutines).
-// Returns false when the loop has stopped (fn will never run). Thread: any goroutine.
-func (a *App) Call(fn func()) bool { return a.post(fn) }
+// Returns false when fn will never run: the loop is not running (before Start, or stopped;
+// then Done is closed or Start was not called), or eddy could not queue it (out of memory;
+// the loop goes on). A panic in fn is logged (Logger) and the loop goes on. Thread: any
+// goroutine.
+func (a *App) Call(fn func()) bool { return a.post(fn) == nil }
 
 // setup runs on the loop thread before the loop runs: it creates the application (or the raw
 // server of ServeAll), listens and opens the HTTP clients made before Start.

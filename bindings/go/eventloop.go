@@ -6,8 +6,12 @@ import "C"
 import (
 	"runtime"
 	"sync"
-	"syscall"
+	"sync/atomic"
 )
+
+// loopIDs numbers the eventLoops of the process (from 1; never reused): the mark a loop's
+// thread carries (see onLoopThread).
+var loopIDs atomic.Uint64
 
 // eventLoop is one eddy loop on its own locked OS thread, with the binding's way of running Go
 // code there from any goroutine (post, onLoop). An App embeds one, and so does a TCPServer;
@@ -15,10 +19,15 @@ import (
 // every call on it from that thread: the loop's goroutine is locked to its thread for the loop's
 // whole life.
 type eventLoop struct {
-	// Set on the loop thread during start, read-only afterwards.
-	loop    *C.eddy_loop
-	loopTid int
-	done    chan struct{} // closed once the loop stopped and was freed
+	// id is set by start before the loop's goroutine exists, read-only afterwards; loop is set
+	// on the loop thread during start, read-only afterwards.
+	id   uint64
+	loop *C.eddy_loop
+	done chan struct{} // closed once the loop stopped and was freed
+
+	// runErr is eddy_loop_run's error when the loop ended by itself (EDDY_EIO, EDDY_ENOMEM)
+	// rather than by stop: written on the loop thread before done is closed, read after.
+	runErr error
 
 	// onPanic logs a panic of a posted function (the owner's logger).
 	onPanic func(what string, p interface{})
@@ -29,6 +38,9 @@ type eventLoop struct {
 	queue   []func()
 	posted  bool
 	stopped bool
+	// postFault, when not 0, is the code post gets instead of calling
+	// eddy_loop_call_soon_threadsafe (tests: its EDDY_ENOMEM cannot be provoked otherwise).
+	postFault Error
 }
 
 // start runs the loop on a new goroutine locked to its OS thread: setup (on the loop thread,
@@ -37,17 +49,18 @@ type eventLoop struct {
 // and before the loop is freed) releases what the owner holds. Once teardown ran, the loop is
 // freed (releasing every handle eddy still holds) and done is closed.
 func (l *eventLoop) start(setup func() error, teardown func()) error {
+	l.id = loopIDs.Add(1)
 	ready := make(chan error, 1)
 	go l.thread(setup, teardown, ready)
 	return <-ready
 }
 
 func (l *eventLoop) thread(setup func() error, teardown func(), ready chan<- error) {
-	// Never unlocked: the thread ends with this goroutine, so no other goroutine can ever run
-	// on a thread whose id is loopTid (see onLoopThread).
+	// Never unlocked: the thread ends with this goroutine, so no other goroutine ever runs on
+	// the thread that carries the loop's mark (see onLoopThread).
 	runtime.LockOSThread()
 	defer close(l.done)
-	l.loopTid = syscall.Gettid()
+	C.eddy_go_set_thread_loop(C.uint64_t(l.id))
 
 	loop := C.eddy_loop_new()
 	if loop == nil {
@@ -61,7 +74,9 @@ func (l *eventLoop) thread(setup func() error, teardown func(), ready chan<- err
 	err := setup()
 	if err == nil {
 		ready <- nil
-		C.eddy_loop_run(loop)
+		if rerr := check(C.eddy_loop_run(loop)); rerr != nil {
+			l.runErr = rerr // the backend failed: the loop cannot go on
+		}
 	}
 	// From here on no goroutine may post or stop: the loop is going away.
 	l.mu.Lock()
@@ -84,34 +99,48 @@ func (l *eventLoop) stop() {
 	}
 }
 
-// onLoopThread reports whether the caller runs on the loop's thread. The loop goroutine is
-// locked to that thread, so no other goroutine can run there: equal thread ids mean "inside a
-// callback of this loop".
-func (l *eventLoop) onLoopThread() bool { return syscall.Gettid() == l.loopTid }
+// onLoopThread reports whether the caller runs on the loop's thread, i.e. inside a callback of
+// this loop: the loop goroutine is locked to that thread, so no other goroutine runs there.
+// The loop's thread carries the loop's id in a C thread-local (set by thread, never cleared:
+// the thread ends with the loop goroutine). Unlike a thread id, which the kernel may hand to a
+// new thread once the loop's has ended, no other thread can ever carry that id.
+func (l *eventLoop) onLoopThread() bool {
+	return l.id != 0 && uint64(C.eddy_go_thread_loop()) == l.id
+}
 
 // post queues fn for the loop thread. One eddy_loop_call_soon_threadsafe per batch: the first
 // post into an empty queue schedules a drain, later ones just append. The queue keeps the
 // order of posts from every goroutine (eddy only orders posts per OS thread, and a goroutine
-// may change threads between two posts).
-func (l *eventLoop) post(fn func()) bool {
+// may change threads between two posts). Errors (fn will never run then): ErrClosed when the
+// loop is not running (not started, or stopped), eddy's code when it could not queue the
+// drain (ErrNoMemory) — the loop still runs then, so callers must not wait for it to end.
+func (l *eventLoop) post(fn func()) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.loop == nil || l.stopped {
-		return false
+		return ErrClosed
 	}
 	l.queue = append(l.queue, fn)
 	if !l.posted {
+		var rc C.int
 		h := newHandle(l)
-		rc := C.eddy_loop_call_soon_threadsafe(l.loop, C.eddy_loop_fn(C.eddy_go_drain),
-			C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
+		if l.postFault != 0 {
+			rc = C.int(l.postFault)
+		} else {
+			rc = C.eddy_loop_call_soon_threadsafe(l.loop, C.eddy_loop_fn(C.eddy_go_drain),
+				C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
+		}
 		if rc != 0 {
 			deleteHandle(h) // not taken: eddy did not call the free function
 			l.queue = l.queue[:len(l.queue)-1]
-			return false
+			if err := check(rc); err != nil {
+				return err
+			}
+			return ErrInvalid
 		}
 		l.posted = true
 	}
-	return true
+	return nil
 }
 
 // drain runs the posted work on the loop thread.
@@ -137,24 +166,50 @@ func (l *eventLoop) runPosted(fn func()) {
 
 // onLoop runs fn on the loop thread and returns its error: at once on the loop thread,
 // otherwise posted (after the work posted before it) while the caller waits. ErrClosed when the
-// loop is not running (not started, or stopped before fn ran: then fn never runs).
+// loop is not running (not started, or stopped before fn ran: then fn never runs); post's
+// error when it could not queue fn (ErrNoMemory). A panic in fn comes back to the caller: it
+// panics again with the same value in the caller's goroutine, as if fn had run there (fn is
+// the caller's own code, so its bug is the caller's; the loop goes on either way).
 func (l *eventLoop) onLoop(fn func() error) error {
 	if l.onLoopThread() {
 		return fn()
 	}
-	result := make(chan error, 1)
-	if !l.post(func() { result <- fn() }) {
-		return ErrClosed
-	}
-	select {
-	case err := <-result:
+	result := make(chan loopResult, 1)
+	if err := l.post(func() { result <- runCaught(fn) }); err != nil {
 		return err
+	}
+	var r loopResult
+	select {
+	case r = <-result:
 	case <-l.done:
 		select { // it may have run just before the loop ended
-		case err := <-result:
-			return err
+		case r = <-result:
 		default:
 			return ErrClosed
 		}
 	}
+	if r.panicked {
+		panic(r.panicValue)
+	}
+	return r.err
+}
+
+// loopResult is the outcome of a function onLoop ran on the loop thread.
+type loopResult struct {
+	err        error
+	panicked   bool
+	panicValue interface{} // what fn panicked with (may be nil: panic(nil))
+}
+
+// runCaught runs fn and returns its error, or the panic it raised.
+func runCaught(fn func() error) (r loopResult) {
+	r.panicked = true // until fn returns: set even by panic(nil), which recover cannot tell
+	defer func() {
+		if r.panicked {
+			r.panicValue = recover()
+		}
+	}()
+	r.err = fn()
+	r.panicked = false
+	return r
 }

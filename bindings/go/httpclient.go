@@ -102,25 +102,10 @@ func (a *App) NewHTTPClient(opts HTTPClientOptions) (*HTTPClient, error) {
 		a.pendingClients = append(a.pendingClients, pendingClient{c, opts})
 		return c, nil
 	}
-	if a.onLoopThread() {
-		if err := c.open(opts); err != nil {
-			return nil, err
-		}
-		return c, nil
+	if err := a.onLoop(func() error { return c.open(opts) }); err != nil {
+		return nil, err
 	}
-	result := make(chan error, 1)
-	if !a.post(func() { result <- c.open(opts) }) {
-		return nil, ErrClosed
-	}
-	select {
-	case err := <-result:
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	case <-a.done:
-		return nil, ErrClosed
-	}
+	return c, nil
 }
 
 // pendingClient is an HTTPClient made before Start.
@@ -235,7 +220,9 @@ func (c *HTTPClient) Close() {
 		c.closeOnLoop()
 		return
 	}
-	if c.app.post(c.closeOnLoop) {
+	// When eddy cannot queue the close (out of memory), the client stays open until the App
+	// stops, which closes it.
+	if c.app.post(c.closeOnLoop) == nil {
 		select {
 		case <-c.freed:
 		case <-c.app.done:
@@ -259,7 +246,7 @@ func (c *HTTPClient) closeOnLoop() {
 	}
 	if c.callbackDepth > 0 {
 		// Not from inside eddy's callback: next iteration (or the App's stop, which frees
-		// every client still open).
+		// every client still open, also when this post fails for lack of memory).
 		c.app.post(c.closeOnLoop)
 		return
 	}
@@ -290,13 +277,13 @@ func (c *HTTPClient) Fetch(req *HTTPRequest, done func(resp *HTTPResponse, err e
 	c.queued[f] = false
 	c.mu.Unlock()
 	// Started from the loop's queue even on the loop thread, so done never runs inside Fetch.
-	if !c.app.post(func() { c.startQueued(f) }) {
+	if err := c.app.post(func() { c.startQueued(f) }); err != nil {
 		c.mu.Lock()
 		_, mine := c.queued[f]
 		delete(c.queued, f)
 		c.mu.Unlock()
 		if mine {
-			return nil, ErrClosed
+			return nil, err // ErrClosed, or ErrNoMemory (eddy could not queue it)
 		}
 		// The App's stop closed the client meanwhile and ended this fetch already.
 	}

@@ -19,7 +19,8 @@ import (
 // loop thread; from another goroutine its methods return ErrState). After Detach, every method
 // may be called from any goroutine: calls made off the loop thread are posted to it in order
 // (eddy_loop_call_soon_threadsafe) and report only the errors that are already known
-// (ErrState after Finish, ErrClosed once the client left).
+// (ErrState after Finish, ErrClosed once the client left, ErrNoMemory when eddy could not
+// queue the call: it was not made, and may be made again).
 // A detached response must be finished (Finish, Redirect or SendError) exactly once.
 type ResponseWriter struct {
 	h      *C.eddy_handler // the web layer's handler, or nil for a raw request (App.ServeAll)
@@ -78,12 +79,12 @@ func (w *ResponseWriter) queue(op func()) error {
 	}
 	// Posted even when the client already left: a Finish must still reach eddy to release
 	// the request (eddy answers it with EDDY_ECLOSED).
-	if !w.app.post(func() {
+	if err := w.app.post(func() {
 		if !w.finished.Load() {
 			op()
 		}
-	}) {
-		return ErrClosed
+	}); err != nil {
+		return err // ErrClosed (the loop stopped), or ErrNoMemory
 	}
 	if w.closed.Load() {
 		return ErrClosed

@@ -13,28 +13,16 @@ import "unsafe"
 // (off the loop thread the call runs there and is waited for).
 func (a *App) ReverseURL(name string, args ...string) (string, error) {
 	if !a.onLoopThread() {
-		type result struct {
-			url string
-			err error
+		var url string
+		err := a.onLoop(func() error {
+			var err error
+			url, err = a.ReverseURL(name, args...)
+			return err
+		})
+		if err == ErrClosed { // the loop is not running (eddy's reverse_url has no ECLOSED)
+			err = ErrState
 		}
-		ch := make(chan result, 1)
-		if !a.Call(func() {
-			url, err := a.ReverseURL(name, args...)
-			ch <- result{url, err}
-		}) {
-			return "", ErrState
-		}
-		select {
-		case r := <-ch:
-			return r.url, r.err
-		case <-a.done: // the loop stopped before it ran the call (posted work is dropped then)
-			select {
-			case r := <-ch:
-				return r.url, r.err
-			default:
-				return "", ErrState
-			}
-		}
+		return url, err
 	}
 	if a.capp == nil {
 		return "", ErrState

@@ -26,6 +26,11 @@ void eddy_go_write_error(eddy_handler *h, int status, void *ud) { goWriteError(h
 void eddy_go_data_received(eddy_handler *h, const char *data, size_t len, void *ud) {
     goDataReceived(h, (char *)data, len, ud);
 }
+/* Here, not in shim.h: a static thread-local in a header would be one per cgo file. */
+static _Thread_local uint64_t thread_loop;
+void eddy_go_set_thread_loop(uint64_t id) { thread_loop = id; }
+uint64_t eddy_go_thread_loop(void) { return thread_loop; }
+
 void eddy_go_drain(eddy_loop *loop, void *ud) { goDrain(ud); }
 void eddy_go_release_handle(void *ud) { goReleaseHandle(ud); }
 void eddy_go_release_exchange(void *ud) { goReleaseExchange(ud); }

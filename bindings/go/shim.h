@@ -24,6 +24,12 @@ void eddy_go_default_headers(eddy_handler *h, void *ud);
 void eddy_go_write_error(eddy_handler *h, int status, void *ud);
 void eddy_go_data_received(eddy_handler *h, const char *data, size_t len, void *ud);
 
+/* Marks the calling thread as the thread of the Go eventLoop `id` (eventloop.go; 0: none), and
+ * reads that mark. Thread-local, so only the loop thread ever carries its loop's id, and a
+ * thread made later (even one the kernel gives the same thread id) starts unmarked. */
+void eddy_go_set_thread_loop(uint64_t id);
+uint64_t eddy_go_thread_loop(void);
+
 /* Runs the App's queue of posted work on the loop thread. */
 void eddy_go_drain(eddy_loop *loop, void *ud);
 /* Free callbacks: delete the cgo.Handle held in `ud`. */

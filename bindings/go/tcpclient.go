@@ -20,7 +20,9 @@ import (
 // thread, started by the first dial and kept for the life of the process: a stream's calls need
 // a running loop for as long as the caller holds the stream, which no owner's Stop could know.
 // It runs no user code, so streams of it may be used from any goroutine, also from App
-// handlers and TCPServer handlers (other loops).
+// handlers and TCPServer handlers (other loops). Nothing stops it, but its eddy_loop_run may
+// fail (the backend's EDDY_EIO, EDDY_ENOMEM): then its streams close (as at a Stop: Err nil)
+// and the next dial starts a new loop.
 var dialLoopState struct {
 	mu   sync.Mutex
 	loop *eventLoop
@@ -29,8 +31,17 @@ var dialLoopState struct {
 func dialLoop() (*eventLoop, error) {
 	dialLoopState.mu.Lock()
 	defer dialLoopState.mu.Unlock()
-	if dialLoopState.loop != nil {
-		return dialLoopState.loop, nil
+	if l := dialLoopState.loop; l != nil {
+		select {
+		case <-l.done: // it ended: a new one below
+			dialLoopState.loop = nil
+			if l.runErr != nil {
+				log.Printf("eddy: the dial loop failed (%v); a new one takes the next dials",
+					l.runErr)
+			}
+		default:
+			return l, nil
+		}
 	}
 	l := &eventLoop{done: make(chan struct{}), onPanic: func(what string, p interface{}) {
 		log.Printf("eddy: panic in the dial loop's %s: %v", what, p)
@@ -126,7 +137,9 @@ func dialStream(what, addr string, timeout time.Duration, tlsCfg *ClientTLS, ser
 		return check(rc)
 	})
 	if err == nil {
-		r := <-d.result // the release always runs (the dial loop never stops)
+		// The release always runs: after the connect callback, or when the loop ends (its
+		// eddy_loop_run failed) and frees the pending connect (ErrClosed).
+		r := <-d.result
 		err = r.err
 		if err == nil {
 			return r.s, nil

@@ -81,7 +81,8 @@ func (a *App) WebSocket(pattern string, ws WebSocket) *Route {
 // Conn is one WebSocket connection, a server's (App.WebSocket) or a client's
 // (App.DialWebSocket). Its sending methods may be called from any goroutine:
 // off the loop thread they are queued to it (data copied) and report only the errors known
-// at once (ErrClosed once closing began).
+// at once (ErrClosed once closing began; ErrNoMemory when eddy could not queue the call: it
+// was not made).
 type Conn struct {
 	ws     *C.eddy_ws
 	app    *App
@@ -113,12 +114,12 @@ func (c *Conn) post(op func() error) error {
 	if c.closing.Load() || c.released.Load() {
 		return ErrClosed
 	}
-	if !c.app.post(func() {
+	if err := c.app.post(func() {
 		if !c.released.Load() {
 			op()
 		}
-	}) {
-		return ErrClosed
+	}); err != nil {
+		return err // ErrClosed (the loop stopped), or ErrNoMemory
 	}
 	return nil
 }

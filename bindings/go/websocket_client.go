@@ -52,12 +52,10 @@ type dial struct {
 // WebSocketClient.TLS) from the App's loop. The
 // outcome comes later, on the loop thread: Open with the Conn, or OnError. Thread: any
 // goroutine once the App started; it returns ErrClosed (and no callback runs) when the loop
-// has stopped or was not started.
+// has stopped or was not started, ErrNoMemory (no callback runs either) when eddy could not
+// queue the dial.
 func (a *App) DialWebSocket(url string, ws WebSocketClient) error {
-	if !a.post(func() { a.dialWebSocket(url, &ws) }) {
-		return ErrClosed
-	}
-	return nil
+	return a.post(func() { a.dialWebSocket(url, &ws) })
 }
 
 func (a *App) dialWebSocket(url string, cl *WebSocketClient) {
