@@ -70,6 +70,9 @@ pub type eddy_signal_fn =
     Option<unsafe extern "C" fn(sig: *mut eddy_signal, signum: c_int, userdata: *mut c_void)>;
 pub type eddy_periodic_fn =
     Option<unsafe extern "C" fn(periodic: *mut eddy_periodic, userdata: *mut c_void)>;
+pub type eddy_work_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+pub type eddy_work_done_fn =
+    Option<unsafe extern "C" fn(lp: *mut eddy_loop, status: c_int, userdata: *mut c_void)>;
 
 pub const EDDY_READABLE: c_int = 0x1;
 pub const EDDY_WRITABLE: c_int = 0x2;
@@ -343,6 +346,15 @@ extern "C" {
         userdata: *mut c_void,
         free_userdata: eddy_free_fn,
     ) -> c_int;
+    pub fn eddy_loop_run_in_executor(
+        lp: *mut eddy_loop,
+        work: eddy_work_fn,
+        done: eddy_work_done_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> eddy_call_id;
+    pub fn eddy_loop_cancel_work(lp: *mut eddy_loop, id: eddy_call_id) -> c_int;
+    pub fn eddy_loop_set_executor_threads(lp: *mut eddy_loop, threads: c_int) -> c_int;
     pub fn eddy_watch_new(
         lp: *mut eddy_loop,
         fd: c_int,

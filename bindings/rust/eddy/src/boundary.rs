@@ -24,6 +24,11 @@ pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> std::result::Result<R, String> 
 }
 
 fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    payload_text(&*payload)
+}
+
+/// The text of a panic's payload (a `&str` or `String` message), without taking it.
+pub(crate) fn payload_text(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -9,6 +9,7 @@ use eddy_sys as sys;
 
 use crate::boundary::{free_task, run_task, task_into_raw, task_reclaim, Task};
 use crate::error::{check, Error, Result};
+use crate::executor::{self, WorkError, WorkId};
 
 /// SIGINT and SIGTERM on Linux, for [`Loop::stop_on_signals`].
 pub const SIGINT: c_int = 2;
@@ -196,7 +197,9 @@ impl Loop {
     /// if dropped outside the callbacks), an [`HttpClient`](crate::HttpClient) so dropped just
     /// after it (its fetches in flight dropped uncalled); pending `call_soon` / `call_later`
     /// closures are dropped without running, and so are closures posted through a [`Remote`]
-    /// that have not run; WebSocket connections still open are freed without `on_close`, their
+    /// that have not run; [`run_in_executor`](Loop::run_in_executor) work not started is
+    /// dropped unrun, work running is waited for, and their `done` closures are dropped
+    /// uncalled; WebSocket connections still open are freed without `on_close`, their
     /// peers sent a close frame with 1001 (a [`WsSender`](crate::WsSender) then does nothing);
     /// open [`Stream`](crate::Stream)s are closed and freed without their close closures (their
     /// closures dropped, their handles then `Err(CLOSED)`), a pending [`connect`](crate::connect)'s
@@ -317,6 +320,90 @@ impl Loop {
     pub fn cancel(&self, id: CallId) -> Result<()> {
         // SAFETY: a live loop.
         check(unsafe { sys::eddy_loop_cancel(self.inner.ptr, id.0) })
+    }
+
+    /// Runs `work` on one of the loop's worker threads, then `done` with its result on the
+    /// loop's thread, in a later iteration (Tornado's `IOLoop.run_in_executor` with the default
+    /// executor; `eddy_loop_run_in_executor`): for blocking calls (a password hash, a
+    /// synchronous database driver, file system work) that would otherwise stall every
+    /// connection. The workers are made on first use and stay until the loop is freed, at most
+    /// [`set_executor_threads`](Loop::set_executor_threads) of them (4 by default); work starts
+    /// in the order queued and runs concurrently with other work, so `work` must not assume it
+    /// runs alone.
+    ///
+    /// `done` gets `Ok(value)` with what `work` returned, `Err(WorkError::Canceled)` when
+    /// [`cancel_work`](Loop::cancel_work) came first (then `work` never ran), or
+    /// `Err(WorkError::Panicked(payload))` when `work` panicked (the panic is caught on the
+    /// worker thread, logged there as `eddy: error: a work function panicked: ...`, and never
+    /// reaches C; the worker goes on with the next work).
+    ///
+    /// Threads: `work` and its result `T` cross to a worker thread and back, hence `Send`;
+    /// `work` may use a [`Remote`] but nothing else of eddy. `done` is never sent: it is
+    /// called and dropped on the loop's thread only. A panic in `done` is logged
+    /// (`eddy: error: a loop callback panicked: ...`) and the loop goes on.
+    ///
+    /// Ownership: the loop owns both closures until `done` ran. When the loop is freed first
+    /// (its last handle dropped, [`Loop::close`]), work not started is dropped unrun and work
+    /// running then is waited for (a `work` that never returns hangs the free; it may check
+    /// [`Remote::is_alive`]), and `done` is dropped uncalled, with any result. A clone of the
+    /// `Loop` inside `done` keeps the loop alive until then (capture a [`WeakLoop`]).
+    ///
+    /// Errors: `Err(NO_MEMORY)` when the work cannot be queued (out of memory, or no worker
+    /// thread exists and none could be started; a log line says why); both closures are then
+    /// dropped unrun.
+    ///
+    /// ```
+    /// let lp = eddy::Loop::new().unwrap();
+    /// let weak = lp.downgrade();
+    /// lp.run_in_executor(
+    ///     || (1..=10u64).product::<u64>(), // on a worker thread
+    ///     move |result| {
+    ///         // on the loop's thread
+    ///         assert_eq!(result.unwrap(), 3_628_800);
+    ///         weak.upgrade().unwrap().stop();
+    ///     },
+    /// )
+    /// .unwrap();
+    /// lp.run().unwrap();
+    /// ```
+    pub fn run_in_executor<T, W, D>(&self, work: W, done: D) -> Result<WorkId>
+    where
+        T: Send + 'static,
+        W: FnOnce() -> T + Send + 'static,
+        D: FnOnce(std::result::Result<T, WorkError>) + 'static,
+    {
+        executor::submit(self.inner.ptr, work, done)
+    }
+
+    /// Cancels work queued by [`run_in_executor`](Loop::run_in_executor) that no worker has
+    /// started: it never runs (its closure is dropped), and its `done` gets
+    /// `Err(WorkError::Canceled)` in a later iteration. Work already running cannot be stopped
+    /// (Tornado's `Future.cancel()` on an executor future, which is False then too).
+    ///
+    /// Errors: `Err(BUSY)` when the work is running or has run (its `done` still comes, with
+    /// the result); `Err(NOT_FOUND)` when its `done` already ran. Thread: the loop's.
+    pub fn cancel_work(&self, id: WorkId) -> Result<()> {
+        // SAFETY: a live loop on its own thread.
+        check(unsafe { sys::eddy_loop_cancel_work(self.inner.ptr, id.0) })
+    }
+
+    /// Sets how many worker threads [`run_in_executor`](Loop::run_in_executor) may use (1 to
+    /// 1024; 4 by default), like the `max_workers` of the executor Tornado's
+    /// `IOLoop.set_default_executor` takes. A lower limit does not end threads already started;
+    /// it stops new ones.
+    ///
+    /// Errors: `Err(INVALID)` when `threads` is 0 or over 1024; `Err(NO_MEMORY)`. Thread: the
+    /// loop's.
+    ///
+    /// ```
+    /// let lp = eddy::Loop::new().unwrap();
+    /// lp.set_executor_threads(2).unwrap();
+    /// assert_eq!(lp.set_executor_threads(0), Err(eddy::Error::INVALID));
+    /// ```
+    pub fn set_executor_threads(&self, threads: usize) -> Result<()> {
+        let threads = c_int::try_from(threads).map_err(|_| Error::INVALID)?;
+        // SAFETY: a live loop on its own thread.
+        check(unsafe { sys::eddy_loop_set_executor_threads(self.inner.ptr, threads) })
     }
 
     /// A handle that does not keep the loop alive (for closures the loop itself holds, see
