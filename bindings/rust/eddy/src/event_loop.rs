@@ -366,6 +366,14 @@ impl Loop {
     /// .unwrap();
     /// lp.run().unwrap();
     /// ```
+    ///
+    /// `work` goes to another thread, so what it captures must be `Send` (`done` may hold an
+    /// `Rc`, it stays on the loop's thread):
+    /// ```compile_fail,E0277
+    /// let lp = eddy::Loop::new().unwrap();
+    /// let shared = std::rc::Rc::new(5);
+    /// lp.run_in_executor(move || *shared * 2, |_| {}); // error: Rc cannot be sent between threads
+    /// ```
     pub fn run_in_executor<T, W, D>(&self, work: W, done: D) -> Result<WorkId>
     where
         T: Send + 'static,
