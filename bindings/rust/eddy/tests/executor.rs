@@ -134,13 +134,59 @@ fn set_executor_threads_checks_its_range() {
     lp.set_executor_threads(1024).unwrap();
 }
 
+/// Closed until `open`; `wait` returns once it is open, or panics after BOUND.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cond.notify_all();
+    }
+
+    fn wait(&self) {
+        let open = self.open.lock().unwrap();
+        let (_open, timeout) = self.cond.wait_timeout_while(open, BOUND, |o| !*o).unwrap();
+        assert!(!timeout.timed_out(), "the gate was never opened");
+    }
+}
+
+/// How many threads of this process are named `name` (Linux: a thread starts with its
+/// creator's name, so eddy's workers carry the name of the thread that queued their first
+/// work).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
 #[test]
 fn no_more_work_runs_at_once_than_the_thread_limit() {
+    // On a thread of its own, named so that the workers it starts can be counted.
+    const NAME: &str = "eddy-exec-limit";
+    let body = thread::Builder::new()
+        .name(NAME.to_owned())
+        .spawn(|| thread_limit_body(NAME))
+        .unwrap();
+    if let Err(panic) = body.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn thread_limit_body(name: &str) {
     const JOBS: usize = 8;
+    assert_eq!(threads_named(name), 1);
     let lp = Loop::new().unwrap();
     lp.set_executor_threads(2).unwrap();
-    // Each work waits for a second one to run beside it (so 2 at once is reached), and counts
-    // how many run at that moment (never more than 2 with the limit).
+    // Every work waits at the gate until all are queued (so no worker is idle meanwhile, and
+    // one that ignored the limit would start a thread per work), then for a second one to run
+    // beside it (so 2 at once is reached), and counts how many run then.
+    let gate = Arc::new(Gate::default());
     let pair = Arc::new(Rendezvous::new(2));
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
@@ -148,11 +194,17 @@ fn no_more_work_runs_at_once_than_the_thread_limit() {
     let finished = Rc::new(Cell::new(0));
     let stop = stopper(&lp);
     for _ in 0..JOBS {
-        let (pair, running, peak, workers) =
-            (pair.clone(), running.clone(), peak.clone(), workers.clone());
+        let (gate, pair, running, peak, workers) = (
+            gate.clone(),
+            pair.clone(),
+            running.clone(),
+            peak.clone(),
+            workers.clone(),
+        );
         let (finished, stop) = (finished.clone(), stop.clone());
         lp.run_in_executor(
             move || {
+                gate.wait();
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 workers.lock().unwrap().push(thread::current().id());
@@ -170,6 +222,11 @@ fn no_more_work_runs_at_once_than_the_thread_limit() {
         )
         .unwrap();
     }
+    // The workers are started while work is queued: this thread and exactly 2 (counted before
+    // the gate opens, asserted after, so that a failure does not leave the work waiting).
+    let started = threads_named(name);
+    gate.open();
+    assert_eq!(started, 1 + 2, "worker threads started");
     run_strict(&lp);
     assert_eq!(finished.get(), JOBS);
     assert_eq!(peak.load(Ordering::SeqCst), 2);
@@ -178,6 +235,10 @@ fn no_more_work_runs_at_once_than_the_thread_limit() {
     workers.sort_by_key(|id| format!("{:?}", id));
     workers.dedup();
     assert_eq!(workers.len(), 2, "work ran on {:?}", workers);
+    // The workers stay until the loop is freed, which joins them.
+    assert_eq!(threads_named(name), 1 + 2);
+    lp.close().unwrap();
+    assert_eq!(threads_named(name), 1, "worker threads left after close");
 }
 
 #[test]
