@@ -48,6 +48,7 @@ void App::free_host_table(HostTable *t) {
 }
 
 bool App::dispatching() const {
+    if (sweeping_) return true;
     for (const http::Server *s : servers_)
         if (s->dispatching()) return true;
     for (const http::Server *s : departing_)
@@ -92,15 +93,17 @@ int App::remove_server(http::Server *s) {
         departing_.reserve(departing_.size() + 1);  // bad_alloc: nothing changed yet
         servers_.erase(it);
         if (default_server_ == s) default_server_ = nullptr;
-        s->retire();  // stops listening; its connections close after their current answer
-        departing_.push_back(s);
+        departing_.push_back(s);  // counted by dispatching() from here on
         sweep_task_.run = sweep_departing;
         sweep_task_.owner = this;
         loop_->defer(&sweep_task_);
+        // Last, touching nothing after: releasing its userdata runs a free function, which may
+        // free this app (deferred: `s` is dispatching and listed).
+        s->retire();  // stops listening; its connections close after their current answer
         return 0;
     }
     // Out of the lists first: closing its connections runs handlers' on_connection_close,
-    // which may add or remove servers.
+    // which may add or remove servers, or free this app.
     servers_.erase(it);
     if (default_server_ == s) default_server_ = nullptr;
     delete s;
@@ -109,6 +112,9 @@ int App::remove_server(http::Server *s) {
 
 void App::sweep_departing(DeferredTask *task) {
     App *app = static_cast<App *>(task->owner);
+    // Deleting a server closes its connections: an on_connection_close may free this app, which
+    // is then deferred (see dispatching()) so that this loop can go on.
+    app->sweeping_++;
     std::vector<http::Server *> &departing = app->departing_;
     for (size_t i = 0; i < departing.size();) {
         if (departing[i]->dispatching()) {
@@ -119,6 +125,7 @@ void App::sweep_departing(DeferredTask *task) {
         departing.erase(departing.begin() + static_cast<std::ptrdiff_t>(i));
         delete s;
     }
+    app->sweeping_--;
     if (!departing.empty() && app->loop_) app->loop_->defer(&app->sweep_task_);
 }
 

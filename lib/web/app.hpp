@@ -95,6 +95,7 @@ private:
     // deletes them once those callbacks have returned.
     std::vector<http::Server *> departing_;
     DeferredTask sweep_task_;
+    int sweeping_ = 0;  // inside sweep_departing: an eddy_app_free is deferred
     HostTable default_table_;
     std::vector<HostTable *> host_tables_;
     std::vector<Route *> routes_;  // every route, for ownership and names

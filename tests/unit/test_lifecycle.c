@@ -483,6 +483,114 @@ static void test_app_freed_in_handler_then_loop_freed(void **state) {
     assert_int_equal(frees, 1);
 }
 
+/* ---- a server removed from its application (eddy_app_remove_server) ------------------------ */
+
+/* GET /hold is detached and never answered; when its connection closes, its close callback
+ * frees the_app. GET /rm removes the app's default server — the one serving it — from its own
+ * handler: the server is deleted once that handler returned, which closes /hold's connection,
+ * and the app is freed inside that. */
+static int hold_started;
+
+static void hold_get(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    assert_int_equal(eddy_handler_detach(h), 0);
+    hold_started = 1;
+}
+
+static void hold_closed_free_app(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    eddy_handler_finish(h);
+    if (the_app) {
+        eddy_app_free(the_app);
+        the_app = NULL;
+    }
+}
+
+static void remove_own_server(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    eddy_app *app = eddy_handler_app(h);
+    char body[16];
+    snprintf(body, sizeof body, "%d", eddy_app_remove_server(app, eddy_app_server(app)));
+    eddy_handler_write(h, body, strlen(body));
+}
+
+static int listen_removable_app(eddy_loop *loop) {
+    frees = 0;
+    hold_started = 0;
+    the_app = eddy_app_new(loop);
+    eddy_route *hold = eddy_app_add_route(the_app, "/hold", EDDY_NTS, NULL, note_free);
+    assert_int_equal(eddy_route_on(hold, "GET", EDDY_NTS, hold_get), 0);
+    assert_int_equal(eddy_route_set_on_connection_close(hold, hold_closed_free_app), 0);
+    eddy_route *rm = eddy_app_add_route(the_app, "/rm", EDDY_NTS, NULL, NULL);
+    assert_int_equal(eddy_route_on(rm, "GET", EDDY_NTS, remove_own_server), 0);
+    assert_int_equal(eddy_app_listen(the_app, "127.0.0.1", 0), 0);
+    return eddy_server_port(eddy_app_server(the_app));
+}
+
+static void fetch_path(eddy_client *client, int port, const char *path, fetch_result *r) {
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    memset(r, 0, sizeof *r);
+    eddy_fetch *f = eddy_fetch_new(client, "GET", url);
+    assert_non_null(f);
+    assert_int_equal(eddy_fetch_start(f, on_fetch_done, r, NULL), 0);
+}
+
+static void test_app_freed_while_its_removed_server_goes(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    int port = listen_removable_app(loop);
+    eddy_client *client = eddy_client_new(loop);
+    fetch_result held, removed;
+    fetch_path(client, port, "/hold", &held);
+    assert_true(run_until_flag(loop, &hold_started, TEST_WAIT_SECONDS));
+    fetch_path(client, port, "/rm", &removed);
+    assert_true(run_until_flag(loop, &removed.done, TEST_WAIT_SECONDS));
+    assert_int_equal(removed.status, 200);
+    assert_string_equal(removed.body, "0");
+    /* The server went, /hold's connection with it, and the app in its close callback. */
+    assert_true(run_until_flag(loop, &held.done, TEST_WAIT_SECONDS));
+    assert_true(held.error < 0);
+    assert_null(the_app);
+    assert_int_equal(run_until_count(loop, &frees, 1, TEST_WAIT_SECONDS), 1);
+    eddy_client_free(client);
+    eddy_loop_free(loop);
+}
+
+/* The server's access-log userdata is released when it is removed inside its own handler; a
+ * free function that frees the app then finds the app deferred, not gone under the caller. */
+static void free_app_on_release(void *userdata) {
+    (void)userdata;
+    if (the_app) {
+        eddy_app_free(the_app);
+        the_app = NULL;
+    }
+}
+
+static void no_access_log(eddy_request *req, void *userdata) {
+    (void)req;
+    (void)userdata;
+}
+
+static void test_app_freed_by_a_removed_servers_userdata(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    int port = listen_removable_app(loop);
+    assert_int_equal(eddy_server_set_access_log(eddy_app_server(the_app), no_access_log, NULL,
+                                                free_app_on_release),
+                     0);
+    eddy_client *client = eddy_client_new(loop);
+    fetch_result removed;
+    fetch_path(client, port, "/rm", &removed);
+    assert_true(run_until_flag(loop, &removed.done, TEST_WAIT_SECONDS));
+    assert_int_equal(removed.status, 200);
+    assert_string_equal(removed.body, "0");
+    assert_null(the_app);
+    assert_int_equal(run_until_count(loop, &frees, 1, TEST_WAIT_SECONDS), 1);
+    eddy_client_free(client);
+    eddy_loop_free(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_freed_first),
@@ -496,6 +604,8 @@ int main(void) {
         cmocka_unit_test(test_write_length_no_buffer_has),
         cmocka_unit_test(test_app_freed_in_handler),
         cmocka_unit_test(test_app_freed_in_handler_then_loop_freed),
+        cmocka_unit_test(test_app_freed_while_its_removed_server_goes),
+        cmocka_unit_test(test_app_freed_by_a_removed_servers_userdata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
