@@ -164,8 +164,9 @@ typedef void (*eddy_work_done_fn)(eddy_loop *loop, int status, void *userdata);
  * synchronous database driver, file system work — that would otherwise stall every connection.
  * The workers are made on first use and stay until the loop is freed, at most
  * eddy_loop_set_executor_threads() of them (4 by default); work items start in the order
- * queued and run concurrently, so `work` must not assume it runs alone. The workers block all
- * signals (eddy_signal handlers stay on the loop's thread).
+ * queued and run concurrently, so `work` must not assume it runs alone; the `done` callbacks
+ * run in the order the work finished. The workers block all signals (eddy_signal handlers stay
+ * on the loop's thread).
  * Userdata: handed to `free_userdata` (when not NULL) exactly once, on the loop's thread, after
  *           `done` ran — or, when the loop is freed first, then without `done`: eddy_loop_free
  *           drops the work not started yet and waits for the work functions running at that
@@ -180,8 +181,10 @@ EDDY_API eddy_call_id eddy_loop_run_in_executor(eddy_loop *loop, eddy_work_fn wo
 
 /* Cancels work queued by eddy_loop_run_in_executor that has not started: it never runs, and its
  * `done` gets EDDY_ECANCELED in a later iteration (then its userdata is released).
- * Returns: 0, EDDY_EBUSY when the work is running or has run (its `done` still comes, with 0),
- * EDDY_ENOENT when the id is unknown or its `done` already ran, EDDY_EINVAL for a NULL loop.
+ * Returns: 0, EDDY_EBUSY when the work is running, has run or was cancelled already (its `done`
+ * is still to come, with 0 or EDDY_ECANCELED), EDDY_ENOENT when the id is unknown (a call id of
+ * eddy_loop_call_soon is never a work id) or its `done` already ran, EDDY_EINVAL for a NULL
+ * loop.
  * Thread: the loop's. */
 EDDY_API int eddy_loop_cancel_work(eddy_loop *loop, eddy_call_id id);
 

@@ -71,12 +71,17 @@ EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
 
 /* Reads until the regular expression `pattern` (PCRE2 syntax, `pattern_len` bytes or EDDY_NTS;
  * matched against the raw bytes, not as UTF-8) matches, and delivers the data up to the end of
- * the first match (Tornado's read_until_regex). The buffer is searched from its start each
- * time bytes arrive; an empty match does not count. The stream keeps the compiled pattern, so
- * reading again with the same one compiles nothing. `max_bytes` as in
- * eddy_stream_read_until(): a match ending beyond it, or more bytes than that without one,
- * closes the stream with EDDY_ETOOBIG (set it: without a match, every arrival searches the whole
- * buffer again). Matching uses PCRE2's JIT, and its interpreter where the JIT's stack runs out;
+ * the first match (Tornado's read_until_regex). A match may span several arrivals, and an
+ * empty match does not count. Each arrival resumes the search where a match could still begin
+ * (PCRE2's partial matching tells where), so a stream growing by small reads is searched in
+ * linear time; the match found is the one a search of the whole buffer from its start finds
+ * (lookbehinds, \b and ^ see the earlier bytes) — except for \G, which matches at the resume
+ * point, and backtracking verbs such as (*COMMIT), whose effect does not carry over from one
+ * arrival to the next. The stream keeps the compiled pattern, so reading again with the same one
+ * compiles nothing. `max_bytes` as in eddy_stream_read_until(): a match ending beyond it, or
+ * more bytes than that without one, closes the stream with EDDY_ETOOBIG (set it: without it a
+ * peer that never sends a match makes the stream buffer up to its max buffer size). Matching
+ * uses PCRE2's JIT, and its interpreter where the JIT's stack runs out;
  * should PCRE2 give up (its match limit, on a pathological pattern) the stream closes with
  * EDDY_EINVAL and a log line.
  * Returns 0, EDDY_EINVAL (NULL arguments, or a pattern PCRE2 refuses: the log says why),

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <system_error>
 
@@ -27,7 +28,6 @@ Executor::~Executor() {
 eddy_call_id Executor::submit(eddy_work_fn work, eddy_work_done_fn done, void *userdata,
                               eddy_free_fn free_userdata) {
     auto item = std::make_unique<Item>();
-    item->id = next_id_;
     item->work = work;
     item->done = done;
     item->userdata = userdata;
@@ -36,28 +36,34 @@ eddy_call_id Executor::submit(eddy_work_fn work, eddy_work_done_fn done, void *u
     item->delivery.run = deliver;
     item->delivery.release = release;
     item->delivery.owner = item.get();
-    items_.emplace(item->id, item.get());  // bad_alloc: nothing queued
+    char why[160] = "";  // why a worker thread was refused
+    bool no_thread = false;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         // A thread more while the queue outgrows the idle workers, up to the limit.
-        if (queue_.size() + 1 > idle_ && threads_.size() < max_threads_ && !start_thread() &&
-            threads_.empty()) {
-            items_.erase(item->id);
-            return 0;
-        }
-        try {
-            queue_.push_back(item.get());
-        } catch (...) {
-            items_.erase(item->id);
-            throw;
+        if (queue_.size() + 1 > idle_ && threads_.size() < max_threads_ &&
+            !start_thread(why, sizeof why))
+            no_thread = threads_.empty();
+        if (!no_thread) {
+            item->id = loop_->new_id();  // from the loop's calls' count: never one of theirs
+            items_.emplace(item->id, item.get());  // bad_alloc: nothing queued
+            try {
+                queue_.push_back(item.get());
+            } catch (...) {
+                items_.erase(item->id);
+                throw;
+            }
         }
     }
+    if (why[0])
+        log(LogLevel::warning, "executor: cannot start a worker thread (%s); %s", why,
+            no_thread ? "the work is refused" : "the running ones take the work");
+    if (no_thread) return 0;
     wake_.notify_one();
-    next_id_++;
     return item.release()->id;
 }
 
-bool Executor::start_thread() {
+bool Executor::start_thread(char *why, size_t why_size) {
     // Workers take no signals: the process's signal handlers (eddy_signal) stay with the loop.
     sigset_t all, old;
     sigfillset(&all);
@@ -67,10 +73,10 @@ bool Executor::start_thread() {
         threads_.reserve(threads_.size() + 1);
         threads_.emplace_back([this] { worker(); });
     } catch (const std::system_error &e) {
-        log(LogLevel::warning, "executor: cannot start a worker thread (%s); %zu running", e.what(),
-            threads_.size());
+        snprintf(why, why_size, "%s", e.what());
         started = false;
     } catch (const std::bad_alloc &) {
+        snprintf(why, why_size, "out of memory");
         started = false;
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);

@@ -54,14 +54,15 @@ private:
         Executor *executor;
     };
 
-    bool start_thread();  // false when the system refuses one
+    // False when the system refuses one (`*why` says why: logged by the caller, after the
+    // lock: a log sink may call back into eddy).
+    bool start_thread(char *why, size_t why_size);
     void worker();
     static void deliver(ForeignTask *task);  // loop thread: `done`
     static void release(ForeignTask *task);  // userdata, then the item (touches no executor)
 
     Loop *loop_;
     size_t max_threads_ = 4;
-    eddy_call_id next_id_ = 1;
     std::unordered_map<eddy_call_id, Item *> items_;  // loop thread: not yet delivered
 
     std::mutex mutex_;

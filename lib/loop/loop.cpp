@@ -713,7 +713,17 @@ void Loop::drain_foreign() {
         ran_without_exception("loop: posted callback", [&] { fc.cb(as_c(), fc.userdata); });
         if (fc.free_userdata) fc.free_userdata(fc.userdata);
     }
-    // Internal ones: a name lookup's answer starts its connection attempt.
+    // Internal ones: a name lookup's answer starts its connection attempt, a worker's finished
+    // work its done callback. The list is newest first: run them in the order posted (work that
+    // finished first is done first, as Tornado resolves its futures).
+    ForeignTask *oldest_first = nullptr;
+    while (tasks) {
+        ForeignTask *task = tasks;
+        tasks = task->next;
+        task->next = oldest_first;
+        oldest_first = task;
+    }
+    tasks = oldest_first;
     while (tasks) {
         ForeignTask *task = tasks;
         tasks = task->next;

@@ -91,6 +91,8 @@ public:
     // first. Cannot fail. A task is posted once at a time.
     void post_threadsafe(ForeignTask *task) noexcept;
 
+    // A new id from the calls' count (the executor's work ids: never equal to a call's).
+    eddy_call_id new_id() { return next_id_++; }
     // eddy_loop_run_in_executor's worker threads, made on first use (throws std::bad_alloc);
     // nullptr while the loop is being freed (a free function there gets none).
     Executor *executor();
@@ -204,7 +206,7 @@ private:
 
     std::mutex foreign_mutex_;
     std::vector<ForeignCall> foreign_;
-    ForeignTask *foreign_tasks_ = nullptr;  // post_threadsafe's, newest first (order is free)
+    ForeignTask *foreign_tasks_ = nullptr;  // post_threadsafe's, newest first (run oldest first)
     std::atomic<bool> wake_pending_{false};
     std::atomic<bool> stop_requested_{false};
 

@@ -26,7 +26,8 @@ public:
     // a stream growing by small reads is not searched from its start again and again: linear,
     // not quadratic); a negative PCRE2 error when matching gave up (its match limit, say).
     // Bytes before `from` are still seen by lookbehinds, \b and ^, so the result is the one a
-    // search of the whole buffer from 0 gives.
+    // search of the whole buffer from 0 gives — but for \G (it matches at `from`) and
+    // backtracking verbs such as (*COMMIT) (their effect stays in the search that met them).
     int search(const char *data, size_t len, size_t from, size_t *end, size_t *resume) const;
 
 private:

@@ -133,22 +133,32 @@ static void test_work_runs_off_the_loop_and_done_on_it(void **state) {
     eddy_loop_free(loop);
 }
 
+/* A loop limited to `threads` workers with `n` jobs queued (ids in `ids` unless NULL), each held
+ * at `g` once started; returns when `running` of them are at the gate. */
+static void queue_gated(eddy_loop *loop, int threads, shared *sh, job *jobs, int n, gate *g,
+                        eddy_call_id *ids, int running) {
+    assert_int_equal(eddy_loop_set_executor_threads(loop, threads), 0);
+    setup(sh, jobs, n);
+    gate_init(g);
+    sh->gate = g;
+    for (int i = 0; i < n; i++) {
+        eddy_call_id id = eddy_loop_run_in_executor(loop, work, done, &jobs[i], free_job);
+        assert_true(id != 0);
+        if (ids) ids[i] = id;
+    }
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (atomic_load(&sh->running) < running && mono_now() < deadline) sleep_ms(1);
+    assert_int_equal(atomic_load(&sh->running), running);
+}
+
 static void test_thread_limit(void **state) {
     (void)state;
     eddy_loop *loop = eddy_loop_new();
-    assert_int_equal(eddy_loop_set_executor_threads(loop, 2), 0);
     shared sh;
     job jobs[6];
-    setup(&sh, jobs, 6);
     gate g;
-    gate_init(&g);
-    sh.gate = &g;
-    for (int i = 0; i < 6; i++)
-        assert_true(eddy_loop_run_in_executor(loop, work, done, &jobs[i], free_job) != 0);
     /* Two start and wait at the gate; the others wait in the queue. */
-    double deadline = mono_now() + TEST_WAIT_SECONDS;
-    while (atomic_load(&sh.running) < 2 && mono_now() < deadline) sleep_ms(1);
-    assert_int_equal(atomic_load(&sh.running), 2);
+    queue_gated(loop, 2, &sh, jobs, 6, &g, NULL, 2);
     for (int i = 0; i < 10; i++) eddy_loop_run_once(loop, 1);
     assert_int_equal(sh.done_calls, 0);
     gate_open(&g);
@@ -162,20 +172,11 @@ static void test_cancel(void **state) {
     (void)state;
     eddy_loop *loop = eddy_loop_new();
     assert_int_equal(eddy_loop_cancel_work(loop, 1), EDDY_ENOENT); /* no executor yet */
-    assert_int_equal(eddy_loop_set_executor_threads(loop, 1), 0);
     shared sh;
     job jobs[3];
-    setup(&sh, jobs, 3);
     gate g;
-    gate_init(&g);
-    sh.gate = &g;
     eddy_call_id ids[3];
-    for (int i = 0; i < 3; i++) {
-        ids[i] = eddy_loop_run_in_executor(loop, work, done, &jobs[i], free_job);
-        assert_true(ids[i] != 0);
-    }
-    double deadline = mono_now() + TEST_WAIT_SECONDS;
-    while (atomic_load(&sh.running) < 1 && mono_now() < deadline) sleep_ms(1);
+    queue_gated(loop, 1, &sh, jobs, 3, &g, ids, 1);
     assert_int_equal(eddy_loop_cancel_work(loop, ids[0]), EDDY_EBUSY); /* running */
     assert_int_equal(eddy_loop_cancel_work(loop, ids[1]), 0);          /* queued */
     assert_int_equal(eddy_loop_cancel_work(loop, ids[1]), EDDY_EBUSY); /* done still to come */
@@ -196,6 +197,36 @@ static void test_cancel(void **state) {
     eddy_loop_free(loop);
 }
 
+/* Work that finished before the loop ran again: the done callbacks come in the order the work
+ * finished (one worker: the order queued). */
+static int done_order[8], done_order_n;
+
+static void done_in_order(eddy_loop *loop, int status, void *userdata) {
+    (void)loop;
+    assert_int_equal(status, 0);
+    job *j = userdata;
+    j->sh->done_calls++;
+    done_order[done_order_n++] = j->index;
+}
+
+static void test_done_in_the_order_work_finished(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    assert_int_equal(eddy_loop_set_executor_threads(loop, 1), 0);
+    shared sh;
+    job jobs[8];
+    setup(&sh, jobs, 8);
+    done_order_n = 0;
+    for (int i = 0; i < 8; i++)
+        assert_true(eddy_loop_run_in_executor(loop, work, done_in_order, &jobs[i], NULL) != 0);
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (atomic_load(&sh.worked) < 8 && mono_now() < deadline) sleep_ms(1);
+    assert_int_equal(atomic_load(&sh.worked), 8); /* all finished: one batch of completions */
+    run_until_done(loop, &sh, 8);
+    for (int i = 0; i < 8; i++) assert_int_equal(done_order[i], i);
+    eddy_loop_free(loop);
+}
+
 static void *open_gate_later(void *arg) {
     sleep_ms(50);
     gate_open(arg);
@@ -205,17 +236,10 @@ static void *open_gate_later(void *arg) {
 static void test_loop_freed_with_work_running_and_queued(void **state) {
     (void)state;
     eddy_loop *loop = eddy_loop_new();
-    assert_int_equal(eddy_loop_set_executor_threads(loop, 1), 0);
     shared sh;
     job jobs[3];
-    setup(&sh, jobs, 3);
     gate g;
-    gate_init(&g);
-    sh.gate = &g;
-    for (int i = 0; i < 3; i++)
-        assert_true(eddy_loop_run_in_executor(loop, work, done, &jobs[i], free_job) != 0);
-    double deadline = mono_now() + TEST_WAIT_SECONDS;
-    while (atomic_load(&sh.running) < 1 && mono_now() < deadline) sleep_ms(1);
+    queue_gated(loop, 1, &sh, jobs, 3, &g, NULL, 1);
     pthread_t opener;
     pthread_create(&opener, NULL, open_gate_later, &g);
     /* Waits for the running one; drops the queued ones; no done is called. A free function
@@ -229,6 +253,29 @@ static void test_loop_freed_with_work_running_and_queued(void **state) {
     assert_int_equal(atomic_load(&jobs[2].ran), 0);
     assert_int_equal(sh.done_calls, 0);
     for (int i = 0; i < 3; i++) assert_int_equal(jobs[i].freed, 1);
+}
+
+/* Work ids come from the loop's call count: eddy_loop_cancel never takes one for a timer's. */
+static void count_timer(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    (*(int *)userdata)++;
+}
+
+static void test_work_ids_are_not_call_ids(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    shared sh;
+    job jobs[1];
+    setup(&sh, jobs, 1);
+    int timer_runs = 0;
+    eddy_call_id timer = eddy_loop_call_later(loop, 0.001, count_timer, &timer_runs, NULL);
+    eddy_call_id w = eddy_loop_run_in_executor(loop, work, done, &jobs[0], NULL);
+    assert_true(timer != 0 && w != 0 && timer != w);
+    assert_int_equal(eddy_loop_cancel(loop, w), EDDY_ENOENT);
+    assert_int_equal(eddy_loop_cancel_work(loop, timer), EDDY_ENOENT);
+    run_until_done(loop, &sh, 1);
+    assert_int_equal(run_until_count(loop, &timer_runs, 1, TEST_WAIT_SECONDS), 1);
+    eddy_loop_free(loop);
 }
 
 static void test_arguments(void **state) {
@@ -250,7 +297,9 @@ int main(void) {
         cmocka_unit_test(test_work_runs_off_the_loop_and_done_on_it),
         cmocka_unit_test(test_thread_limit),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_done_in_the_order_work_finished),
         cmocka_unit_test(test_loop_freed_with_work_running_and_queued),
+        cmocka_unit_test(test_work_ids_are_not_call_ids),
         cmocka_unit_test(test_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
