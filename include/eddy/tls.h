@@ -146,6 +146,75 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
                               eddy_tls_context *ctx, const char *server_name, eddy_connect_fn cb,
                               void *userdata, eddy_free_fn free_userdata);
 
+/* The end of eddy_stream_start_tls(): `tls_stream` is the new TLS stream with its handshake
+ * completed and `error` is 0; or `tls_stream` is NULL and `error` says why the upgrade failed
+ * (the socket is then closed). From this call on the TLS stream is the receiver's, exactly as
+ * one that eddy_connect_tls() delivered: it has no userdata and no close callback yet, and
+ * closes as any stream does (eddy_stream_close, or the peer). */
+typedef void (*eddy_start_tls_fn)(eddy_loop *loop, eddy_stream *tls_stream, int error,
+                                  void *userdata);
+
+/* Upgrades an established plain stream to TLS on the same connection (STARTTLS: SMTP, IMAP,
+ * POP3, PostgreSQL's SSLRequest...; Tornado's IOStream.start_tls). Plaintext exchanged so far
+ * stays plaintext; every byte after this call is TLS.
+ *
+ * `server_side` non-zero: this end is the TLS server and `ctx` must be a server context with a
+ * certificate and its matching key (as eddy_listener_set_tls requires). Zero: this end is the
+ * client, `ctx` a client context, and `server_hostname` is sent as SNI (unless an IP address)
+ * and verified against the peer's certificate exactly as eddy_connect_tls() does; a context
+ * that verifies (the default) needs it, one with EDDY_TLS_VERIFY_NONE may pass NULL. A server
+ * ignores `server_hostname`. The TLS stream keeps its own reference to `ctx`.
+ *
+ * The stream must be idle, as Tornado requires: no read pending, nothing written that is not
+ * yet sent (or whose callback has not run yet: call this from the write callback of your last
+ * plaintext message, e.g. "220 Ready to start TLS"), and no unread input buffered. Input that
+ * arrived after the command but before the upgrade is refused rather than dropped or fed to the
+ * handshake: a well-behaved peer waits for the answer to its command, and plaintext taken for
+ * TLS is how commands were injected into STARTTLS sessions (CVE-2011-0411). Note that a plain
+ * stream with a close callback reads ahead while idle: upgrade from that write callback, or
+ * remove the close callback first.
+ *
+ * On success (0) `stream` is consumed at once: the handle must not be used again, not even
+ * closed. eddy releases it on a later loop iteration without calling its close callback, and
+ * releases its userdata through its free function then (as Tornado's old IOStream is left
+ * behind). The stream's max buffer size carries over to the TLS stream. `cb` runs once, on a
+ * later iteration, when the handshake has completed (both sides: as Tornado's future, so that
+ * nobody writes into, or reads from, a connection whose peer is not verified yet), or when it
+ * failed: EDDY_ETLS (a handshake or certificate verification failure, a wrong host name, also
+ * a peer that closed or reset the connection during the handshake), EDDY_ETIMEDOUT (the
+ * context's handshake timeout, eddy_tls_context_set_handshake_timeout), EDDY_ECLOSED. Then
+ * `free_userdata(userdata)` runs (also when the loop is freed first, without `cb`).
+ *
+ * Returns 0, or (then `stream` is unchanged, `cb` never runs and the caller keeps userdata):
+ * EDDY_EINVAL (NULL stream, ctx or cb; a context of the wrong kind for `server_side`, or a
+ * server context without a certificate and key; a verifying client context without
+ * `server_hostname`), EDDY_ECLOSED (the stream is closed or closing), EDDY_ESTATE (the stream
+ * already speaks TLS, or unread input is buffered), EDDY_EBUSY (a read is pending, or output
+ * is not sent yet), EDDY_ENOMEM. Thread: the stream's loop. */
+EDDY_API int eddy_stream_start_tls(eddy_stream *stream, eddy_tls_context *ctx, int server_side,
+                                   const char *server_hostname, eddy_start_tls_fn cb,
+                                   void *userdata, eddy_free_fn free_userdata);
+
+/* The end of a TLS stream's handshake for eddy_stream_wait_for_handshake(): `error` is 0 when
+ * it completed, else the error the stream closed with. */
+typedef void (*eddy_handshake_fn)(eddy_stream *stream, int error, void *userdata);
+
+/* Tells when the handshake of a TLS stream has completed (Tornado's
+ * SSLIOStream.wait_for_handshake): useful on a server stream from eddy_listener_set_tls, whose
+ * accept callback gets it while the handshake is under way, before looking at its peer
+ * certificate, SNI name or ALPN protocol. `cb` runs once, on the loop and never inside this
+ * call: with 0 once the handshake has completed (at the end of the current loop pass when it
+ * already had: a stream from eddy_stream_start_tls always has); or, when the stream closes
+ * before that, with the error its close callback gets (EDDY_ETLS, EDDY_ETIMEDOUT, EDDY_EOF...;
+ * EDDY_ECLOSED for eddy_stream_close), just before that close callback. Then
+ * `free_userdata(userdata)` runs (alone when the loop is freed first). Reads and writes need
+ * no waiting: they wait for the handshake by themselves.
+ * Returns 0, or (then `cb` never runs and the caller keeps userdata) EDDY_EINVAL (NULL stream
+ * or cb, or not a TLS stream), EDDY_ECLOSED, EDDY_EBUSY (a wait is already registered on this
+ * stream; Tornado raises "Already waiting"), EDDY_ENOMEM. Thread: the stream's loop. */
+EDDY_API int eddy_stream_wait_for_handshake(eddy_stream *stream, eddy_handshake_fn cb,
+                                            void *userdata, eddy_free_fn free_userdata);
+
 /* Returns 1 when `stream` speaks TLS, else 0. */
 EDDY_API int eddy_stream_is_tls(const eddy_stream *stream);
 

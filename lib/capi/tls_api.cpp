@@ -13,6 +13,7 @@
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
 #include "tls/context.hpp"
+#include "tls/start_tls.hpp"
 #include "tls/tls_stream.hpp"
 #include "util/log.hpp"
 #include "util/no_throw.hpp"
@@ -91,6 +92,33 @@ void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *
     }
     req->cb(req->loop, reinterpret_cast<eddy_stream *>(out), error, req->userdata);
     release_tls_connect(req);
+}
+
+// A C callback and its userdata, for start_tls and wait_for_handshake.
+template <typename Fn>
+struct CCallback {
+    eddy_loop *loop;
+    Fn cb;
+    void *userdata;
+    eddy_free_fn free_userdata;
+};
+
+template <typename Fn>
+void release_c_callback(void *arg) {
+    CCallback<Fn> *c = static_cast<CCallback<Fn> *>(arg);
+    if (c->free_userdata) c->free_userdata(c->userdata);
+    delete c;
+}
+
+void start_tls_done(eddy::tls::TlsStream *stream, int error, void *arg) {
+    auto *c = static_cast<CCallback<eddy_start_tls_fn> *>(arg);
+    c->cb(c->loop, reinterpret_cast<eddy_stream *>(static_cast<eddy::Stream *>(stream)), error,
+          c->userdata);
+}
+
+void handshake_waited(eddy::tls::TlsStream *stream, int error, void *arg) {
+    auto *c = static_cast<CCallback<eddy_handshake_fn> *>(arg);
+    c->cb(reinterpret_cast<eddy_stream *>(static_cast<eddy::Stream *>(stream)), error, c->userdata);
 }
 
 }  // namespace
@@ -216,6 +244,40 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
     }
     req->ctx->ref();
     return 0;
+}
+
+EDDY_API int eddy_stream_start_tls(eddy_stream *stream, eddy_tls_context *ctx, int server_side,
+                                   const char *server_hostname, eddy_start_tls_fn cb,
+                                   void *userdata, eddy_free_fn free_userdata) {
+    if (!stream || !ctx || !cb) return EDDY_EINVAL;
+    if (server_side ? !serving_context(ctx) : Ctx(ctx)->is_server()) return EDDY_EINVAL;
+    // A verifying client without a name would check the chain but not whose it is.
+    if (!server_side && Ctx(ctx)->verify_peer() && (!server_hostname || !*server_hostname))
+        return EDDY_EINVAL;
+    eddy::Stream *s = reinterpret_cast<eddy::Stream *>(stream);
+    auto *c = new (std::nothrow)
+        CCallback<eddy_start_tls_fn>{s->loop()->as_c(), cb, userdata, free_userdata};
+    if (!c) return EDDY_ENOMEM;
+    int rc = eddy::no_throw("eddy_stream_start_tls", EDDY_ENOMEM, [&] {
+        std::string name = !server_side && server_hostname ? server_hostname : "";
+        return eddy::tls::start_tls(s, Ctx(ctx), server_side != 0, name, start_tls_done, c,
+                                    release_c_callback<eddy_start_tls_fn>);
+    });
+    if (rc != 0) delete c;  // the caller keeps userdata
+    return rc;
+}
+
+EDDY_API int eddy_stream_wait_for_handshake(eddy_stream *stream, eddy_handshake_fn cb,
+                                            void *userdata, eddy_free_fn free_userdata) {
+    eddy::Stream *s = reinterpret_cast<eddy::Stream *>(stream);
+    if (!s || !cb || !s->is_tls()) return EDDY_EINVAL;
+    auto *c = new (std::nothrow)
+        CCallback<eddy_handshake_fn>{s->loop()->as_c(), cb, userdata, free_userdata};
+    if (!c) return EDDY_ENOMEM;
+    int rc = static_cast<eddy::tls::TlsStream *>(s)->wait_for_handshake(
+        handshake_waited, c, release_c_callback<eddy_handshake_fn>);
+    if (rc != 0) delete c;
+    return rc;
 }
 
 EDDY_API int eddy_stream_is_tls(const eddy_stream *stream) {

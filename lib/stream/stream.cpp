@@ -352,7 +352,11 @@ void Stream::deliver(size_t n, ReadFn cb, void *arg) {
     }
     read_kind_ = ReadKind::none;
     scan_from_ = 0;
+    read_n_ = n;  // what unread_input() leaves out while the callback runs
+    bool outer = in_deliver_;
+    in_deliver_ = true;
     cb(this, data, n, arg);
+    in_deliver_ = outer;
     if (n) evbuffer_drain(in_, n);
 }
 
@@ -853,7 +857,7 @@ void Stream::close(int error) {
 }
 
 int Stream::take_fd() {
-    if (closed_ || in_len() > 0 || out_len() > 0 || has_files()) return -1;
+    if (closed_ || unread_input() > 0 || out_len() > 0 || has_files()) return -1;
     int fd = fd_;
     close_cb_ = nullptr;
     closed_ = true;
@@ -894,6 +898,7 @@ void Stream::run_close(void *arg) {
     ran_without_exception("stream: close", [&] {
         s->fail_writes(EDDY_ECLOSED);
         s->read_kind_ = ReadKind::none;
+        s->before_close_callback(s->close_error_);
         if (s->close_cb_) s->close_cb_(s, s->close_error_, s->close_arg_);
     });
     delete s;

@@ -92,6 +92,13 @@ public:
     // File segments still to be sent (send_file); each holds an open file descriptor.
     size_t queued_files() const { return ext_ ? ext_->files.size() : 0; }
     size_t read_buffer_size() const { return in_len(); }
+    // Input nobody has taken yet: inside a read callback, the bytes it is being handed count as
+    // taken (they are dropped when it returns), so that it may hand the socket on (take_fd,
+    // STARTTLS after the line that asked for it).
+    size_t unread_input() const {
+        size_t taking = in_deliver_ && read_kind_ == ReadKind::none ? read_n_ : 0;
+        return in_len() > taking ? in_len() - taking : 0;
+    }
     int set_write_mark(size_t mark, DrainFn cb, void *arg);  // 0 or EDDY_ENOMEM
     // Whether anything written is still to be sent (bytes in memory or file segments).
     bool has_output() const { return out_len() > 0 || has_files(); }
@@ -117,6 +124,11 @@ public:
     // closes at once. A peer that is gone altogether makes the sending fail and close sooner.
     void set_flush_on_eof(bool on) { flush_on_eof_ = on; }
     void set_max_buffer_size(size_t bytes) { max_buffer_ = bytes; }
+    size_t max_buffer_size() const { return max_buffer_; }
+    // Write callbacks not run yet (a write whose bytes all left may still wait for the pass).
+    size_t pending_write_count() const { return pending_writes_.size(); }
+    // close_after_flush() was called: the stream is on its way out (lingering, or sending first).
+    bool closing() const { return close_when_flushed_ || lingering_; }
     int set_nodelay(bool on);
 
     // Closes now (see eddy_stream_close). `error` is what the close callback reports.
@@ -161,7 +173,8 @@ public:
     }
     // Hands the socket to a new owner (e.g. to start TLS on it after a proxy's CONNECT): the
     // stream forgets the fd and frees itself later without calling its close callback.
-    // Returns the fd, or -1 when closed or when bytes are still buffered either way.
+    // Returns the fd, or -1 when closed or when bytes are still buffered either way (bytes a
+    // read callback is being handed do not count: see unread_input).
     int take_fd();
 
 protected:
@@ -183,6 +196,9 @@ protected:
     virtual short transport_interest(short want) { return want; }
     // Called once before the socket is closed or half-closed (TLS sends close_notify here).
     virtual void transport_closing() {}
+    // Called on the loop once the stream has closed, just before its close callback, with the
+    // error that callback gets (a TLS stream tells who waits for its handshake first).
+    virtual void before_close_callback(int error) { (void)error; }
 
     void read_ready();
     void flush();
@@ -312,6 +328,7 @@ private:
     bool flush_after_read_ : 1 = false;  // output was committed during it
     bool flush_on_eof_ : 1 = false;      // set_flush_on_eof
     bool abrupt_ : 1 = false;            // close_abruptly: not an orderly end of the stream
+    bool in_deliver_ : 1 = false;        // in deliver()'s callback, handing over read_n_ bytes
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered

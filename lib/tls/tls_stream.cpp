@@ -64,6 +64,10 @@ TlsStream::TlsStream(Loop *loop, int fd, Context *ctx) : Stream(loop, fd), ctx_(
 TlsStream::~TlsStream() {
     loop_->timer_stop(&hs_timer_);
     loop_->undefer(&pending_task_);
+    if (hs_waiter_) {  // gone without callbacks (the loop was freed): only the release runs
+        loop_->undefer(&hs_waiter_->task);
+        if (hs_waiter_->release) hs_waiter_->release(hs_waiter_->arg);
+    }
     if (ssl_) {
         // SSL_free drops the session from the server's cache (and marks it not resumable, which
         // also spoils a client's stored session) unless the shutdown state says "sent". After
@@ -288,6 +292,7 @@ void TlsStream::handshake() {
             hs_done_fn_ = nullptr;
             fn(hs_done_arg_);
         }
+        if (hs_waiter_ && !closed()) notify_handshake_waiter(0);
         apply_interest();
         // Whatever waited for the handshake goes now.
         if (has_output()) flush();
@@ -348,6 +353,36 @@ void TlsStream::on_handshake_timeout(TimerNode *node) {
     log(LogLevel::info, "tls fd %d: handshake timed out", s->fd_);
     s->failed_ = true;
     s->close(EDDY_ETIMEDOUT);
+}
+
+int TlsStream::wait_for_handshake(HandshakeWaitFn fn, void *arg, void (*release)(void *)) {
+    if (!fn) return EDDY_EINVAL;
+    if (closed()) return EDDY_ECLOSED;
+    if (hs_waiter_) return EDDY_EBUSY;
+    hs_waiter_.reset(new (std::nothrow) HandshakeWaiter{fn, arg, release, DeferredTask{}});
+    if (!hs_waiter_) return EDDY_ENOMEM;
+    hs_waiter_->task.run = run_handshake_waiter;
+    hs_waiter_->task.owner = this;
+    // Already done: told at the end of this pass, never inside this call.
+    if (hs_done_) loop_->defer(&hs_waiter_->task);
+    return 0;
+}
+
+void TlsStream::run_handshake_waiter(DeferredTask *task) {
+    static_cast<TlsStream *>(task->owner)->notify_handshake_waiter(0);
+}
+
+void TlsStream::notify_handshake_waiter(int error) {
+    std::unique_ptr<HandshakeWaiter> w = std::move(hs_waiter_);
+    if (!w) return;
+    loop_->undefer(&w->task);
+    w->fn(this, error, w->arg);
+    if (w->release) w->release(w->arg);
+}
+
+void TlsStream::before_close_callback(int error) {
+    // A handshake that completed stays completed, whatever ended the stream since.
+    if (hs_waiter_) notify_handshake_waiter(hs_done_ ? 0 : (error ? error : EDDY_ECLOSED));
 }
 
 // ---- readiness -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 
 #include <openssl/ssl.h>
 
+#include <memory>
 #include <string>
 
 #include "stream/stream.hpp"
@@ -41,6 +42,15 @@ public:
         hs_done_fn_ = fn;
         hs_done_arg_ = arg;
     }
+    // Tornado's wait_for_handshake: `fn(this, error, arg)` runs once, on the loop, with 0 when
+    // the handshake has completed (at the end of this loop pass when it already had), else
+    // with the error the stream closed with (EDDY_ETLS, EDDY_ETIMEDOUT, EDDY_ECLOSED for a
+    // close without one) just before the close callback. `release(arg)` (may be null) runs
+    // after it, or alone when the stream goes without callbacks (its loop freed). Returns 0,
+    // EDDY_EBUSY (a wait is already registered), EDDY_ECLOSED, EDDY_ENOMEM; on failure the
+    // caller keeps `arg`.
+    using HandshakeWaitFn = void (*)(TlsStream *s, int error, void *arg);
+    int wait_for_handshake(HandshakeWaitFn fn, void *arg, void (*release)(void *arg));
     const char *alpn() const { return alpn_.c_str(); }
     bool session_reused() const { return hs_done_ && SSL_session_reused(ssl_); }
     // The SNI callback picked another context: keep it alive as long as the connection.
@@ -79,6 +89,17 @@ private:
                              size_t len, SSL *ssl, void *arg);
     void count_post_handshake_message();
     static void run_pending(DeferredTask *task);
+    void before_close_callback(int error) override;
+    void notify_handshake_waiter(int error);
+    static void run_handshake_waiter(DeferredTask *task);
+    // Who waits for the handshake (wait_for_handshake): apart, as few streams have one.
+    struct HandshakeWaiter {
+        HandshakeWaitFn fn;
+        void *arg;
+        void (*release)(void *arg);
+        DeferredTask task;  // tells a waiter that came after the handshake
+    };
+    std::unique_ptr<HandshakeWaiter> hs_waiter_;
 
     Context *ctx_;
     Context *sni_ctx_ = nullptr;
