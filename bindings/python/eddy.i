@@ -443,8 +443,8 @@ static void eddy_py_accept_fn(eddy_listener *l, eddy_stream *stream, const char 
     PyGILState_Release(gil);
 }
 
-/* eddy_connect / eddy_connect_tls: the callable gets (stream or None, error); a stream it did
- * not adopt is closed, as above. */
+/* eddy_connect / eddy_connect_tls / eddy_stream_start_tls: the callable gets (stream or None,
+ * error); a stream it did not adopt is closed, as above. */
 static void eddy_py_connect_fn(eddy_loop *loop, eddy_stream *stream, int error, void *ud) {
     (void)loop;
     PyGILState_STATE gil = PyGILState_Ensure();
@@ -452,6 +452,14 @@ static void eddy_py_connect_fn(eddy_loop *loop, eddy_stream *stream, int error, 
                             : (Py_INCREF(Py_None), Py_None);
     eddy_py_call((PyObject *)ud, sobj ? Py_BuildValue("(Ni)", sobj, error) : NULL);
     if (stream && !eddy_stream_get_userdata(stream)) eddy_stream_close(stream);
+    PyGILState_Release(gil);
+}
+
+/* eddy_stream_wait_for_handshake: the callable gets (error,): 0 once the handshake completed. */
+static void eddy_py_handshake_fn(eddy_stream *stream, int error, void *ud) {
+    (void)stream;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(i)", error));
     PyGILState_Release(gil);
 }
 
@@ -858,6 +866,8 @@ EDDY_PY_CALLBACK(eddy_request_fn, cb, eddy_py_request_fn, result < 0)
 EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 EDDY_PY_CALLBACK(eddy_accept_fn, cb, eddy_py_accept_fn, result == NULL)
 EDDY_PY_CALLBACK(eddy_connect_fn, cb, eddy_py_connect_fn, result < 0)
+EDDY_PY_CALLBACK(eddy_start_tls_fn, cb, eddy_py_connect_fn, result < 0)
+EDDY_PY_CALLBACK(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 0)
 
 /* The log sink: None restores the default. */
 %typemap(in) (eddy_log_fn fn, void *userdata, eddy_free_fn free_userdata) {
@@ -930,8 +940,9 @@ EDDY_PY_CALLBACK(eddy_connect_fn, cb, eddy_py_connect_fn, result < 0)
 %ignore eddy_ws_options_set_on_pong;
 %ignore eddy_ws_options_set_on_ping;
 %ignore eddy_ws_options_set_on_refused;
-/* tls.h: contexts and their file / PEM setters are wrapped, and eddy_connect_tls /
- * eddy_stream_is_tls for eddy.tcpclient; SNI callbacks, ALPN lists and the other TLS stream
+/* tls.h: contexts and their file / PEM setters are wrapped, eddy_connect_tls /
+ * eddy_stream_is_tls for eddy.tcpclient, eddy_stream_start_tls /
+ * eddy_stream_wait_for_handshake for eddy.iostream; SNI callbacks, ALPN lists and the other TLS stream
  * queries are not (the Python layer needs none of them). */
 %ignore eddy_tls_context_set_sni_callback;
 %ignore eddy_tls_context_set_alpn;

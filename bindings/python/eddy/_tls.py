@@ -77,15 +77,30 @@ def server_context(ssl_options):
     return ctx
 
 
+def _options_key(ssl_options):
+    """client_key() for a client's ssl_options dict."""
+    opts = _ssl_options_dict(ssl_options, "client")
+    validate = opts.get("cert_reqs", ssl.CERT_REQUIRED) != ssl.CERT_NONE
+    if opts.get("cert_reqs") is not None:
+        _verify_mode(opts["cert_reqs"], False)  # a bad value raises here
+    return (validate, opts.get("ca_certs"), opts.get("certfile"), opts.get("keyfile"))
+
+
+def client_context_for_options(ssl_options):
+    """A client context (the caller frees it) for a client's ssl_options (None: eddy's default,
+    which verifies the chain against the system's CAs and the host name); and whether it
+    verifies."""
+    key = (True, None, None, None) if ssl_options is None else _options_key(ssl_options)
+    if key[2] is None and key[3] is not None:
+        raise ValueError("ssl_options: keyfile needs certfile")
+    return client_context(key), key[0]
+
+
 def client_key(request):
     """What tells apart the client contexts a request needs (None: eddy's default context)."""
     ssl_options = getattr(request, "ssl_options", None)
     if ssl_options is not None:
-        opts = _ssl_options_dict(ssl_options, "client")
-        validate = opts.get("cert_reqs", ssl.CERT_REQUIRED) != ssl.CERT_NONE
-        if opts.get("cert_reqs") is not None:
-            _verify_mode(opts["cert_reqs"], False)  # a bad value raises here
-        key = (validate, opts.get("ca_certs"), opts.get("certfile"), opts.get("keyfile"))
+        key = _options_key(ssl_options)
     else:
         validate = request.validate_cert
         key = (True if validate is None else bool(validate), request.ca_certs,

@@ -23,8 +23,12 @@ max_bytes was exceeded, StreamBufferFullError when more than max_buffer_size byt
 StreamClosedError at once; a second read while one is pending raises AssertionError("Already
 reading"), as Tornado does.
 
-Not here (see the README's differences): start_tls, wait_for_handshake and Tornado's transport
-hooks (read_from_fd, write_to_fd, close_fd, get_fd_error)."""
+STARTTLS: IOStream.start_tls(server_side, ssl_options, server_hostname) upgrades an idle stream
+to TLS on the same connection and resolves to a new SSLIOStream once the handshake completed;
+SSLIOStream.wait_for_handshake() tells when a stream's handshake completed.
+
+Not here (see the README's differences): Tornado's transport hooks (read_from_fd, write_to_fd,
+close_fd, get_fd_error)."""
 
 import collections
 import errno
@@ -542,17 +546,135 @@ class IOStream(BaseIOStream):
         self._wrap(sock)
         return self
 
+    def start_tls(self, server_side, ssl_options=None, server_hostname=None):
+        """Upgrades this connection to TLS (STARTTLS: SMTP, IMAP, POP3...) and returns a Future
+        that resolves to a new SSLIOStream once the TLS handshake has completed, on both sides
+        (as Tornado's). From this call on this stream is no longer usable: it reports closed()
+        and its methods raise StreamClosedError; its close callback moves to the new stream.
+
+        server_side=True: ssl_options must be a dict with a 'certfile' (as TCPServer's);
+        False: ssl_options is a client dict ('ca_certs', 'cert_reqs', 'certfile', 'keyfile') or
+        None for the default client context (the system's CAs), and server_hostname is the name
+        sent as SNI and verified against the certificate; a verifying client needs it
+        (ValueError "check_hostname requires server_hostname", as Python's ssl). An
+        ssl.SSLContext raises TypeError, as everywhere in eddy (its settings cannot be read
+        back).
+
+        The stream must be idle, as Tornado requires: no read pending, no write not yet sent
+        (await the write of your last plaintext answer first), and no unread input — bytes the
+        peer sent behind its command would be lost or taken for TLS (CVE-2011-0411): such a
+        stream raises ValueError("IOStream is not idle; cannot convert to SSL") and stays as it
+        was. A failed handshake (certificate, host name, the peer leaving, the context's
+        handshake timeout) fails the Future with StreamClosedError, real_error an ssl.SSLError
+        or TimeoutError, and runs the close callback."""
+        from . import _tls
+
+        self._check_thread()
+        if (self._read_future is not None or self._write_futures or self._failed_writes
+                or self._closed or self._c is None):
+            if self._closed:
+                raise StreamClosedError(real_error=self.error)
+            raise ValueError("IOStream is not idle; cannot convert to SSL")
+        if server_side:
+            if ssl_options is None:
+                raise ValueError("start_tls(server_side=True) needs ssl_options with a "
+                                 "'certfile' (and 'keyfile')")
+            ctx, verifies = _tls.server_context(ssl_options), False
+        else:
+            ctx, verifies = _tls.client_context_for_options(ssl_options)
+        try:
+            if verifies and not server_side and not server_hostname:
+                raise ValueError("check_hostname requires server_hostname")
+            return self._start_tls(ctx, bool(server_side), server_hostname)
+        finally:
+            _ll.eddy_tls_context_free(ctx)  # the TLS stream keeps its own reference
+
+    def _start_tls(self, ctx, server_side, server_hostname):
+        future = self.io_loop.asyncio_loop.create_future()
+        future.add_done_callback(_retrieve)
+        max_buffer_size, read_chunk_size = self._max_buffer_size, self.read_chunk_size
+        close_callback = self._close_callback
+        io_loop = self.io_loop
+
+        def done(c_stream, code):
+            # Called once by eddy: with the handshaken stream (adopted here; one not adopted is
+            # closed by the C trampoline), or None and why the upgrade failed.
+            if c_stream is None:
+                if not future.done():
+                    future.set_exception(StreamClosedError(real_error=_close_reason(code, None)))
+                if close_callback is not None:  # Tornado's SSLIOStream had it: it closed
+                    io_loop.asyncio_loop.call_soon(io_loop._run_callback, close_callback, (), {})
+                return
+            stream = SSLIOStream._adopt(c_stream, max_buffer_size, read_chunk_size)
+            stream.set_close_callback(close_callback)
+            if future.done():  # cancelled by its awaiter: nobody will use the stream
+                stream.close()
+            else:
+                future.set_result(stream)
+
+        rc = _ll.eddy_stream_start_tls(self._c, ctx, int(server_side), server_hostname, done)
+        if rc < 0:
+            future.cancel()
+            if rc in (_ll.EDDY_EBUSY, _ll.EDDY_ESTATE):
+                raise ValueError("IOStream is not idle; cannot convert to SSL (%s)"
+                                 % ("unread input buffered" if rc == _ll.EDDY_ESTATE
+                                    else _ll.eddy_strerror(rc)))
+            if rc == _ll.EDDY_ECLOSED:
+                raise StreamClosedError(real_error=self.error)
+            if rc == _ll.EDDY_ENOMEM:
+                raise MemoryError("eddy: out of memory for start_tls")
+            raise ValueError("start_tls: %s (eddy's log may say more)" % _ll.eddy_strerror(rc))
+        # eddy consumed the C stream: it releases it later without a close event.
+        self._c = None
+        self._closed = True
+        self._close_callback = None
+        self.io_loop._pump.kick()
+        return future
+
 
 class SSLIOStream(IOStream):
-    """A TLS stream: what TCPServer(ssl_options=...) and TCPClient.connect(ssl_options=...)
-    give. The handshake runs inside eddy as soon as the connection exists; reads and writes
+    """A TLS stream: what TCPServer(ssl_options=...), TCPClient.connect(ssl_options=...) and
+    IOStream.start_tls give. The handshake runs inside eddy as soon as the connection exists; reads and writes
     issued before it completes wait for it; a failed handshake closes the stream (pending
     futures fail with StreamClosedError, real_error an ssl.SSLError or TimeoutError).
-    IOStream's methods, plus getpeercert()."""
+    IOStream's methods, plus wait_for_handshake() and getpeercert()."""
 
     def __init__(self, *args, **kwargs):
         raise TypeError("eddy: SSLIOStream objects come from TCPServer(ssl_options=...) and "
                         "TCPClient().connect(..., ssl_options=...), not from wrapping a socket")
+
+    def wait_for_handshake(self):
+        """Returns a Future that resolves to this stream once its TLS handshake has completed
+        (at once, from the loop, when it had: always for a stream from start_tls), or fails
+        with StreamClosedError (real_error an ssl.SSLError, TimeoutError...) when the stream
+        closes first; for a server stream from TCPServer(ssl_options=...) before looking at
+        getpeercert(). Reads and writes need no waiting. A second call while one waits raises
+        RuntimeError("Already waiting"), as Tornado's."""
+        self._check_thread()
+        self._check_closed()
+        future = self.io_loop.asyncio_loop.create_future()
+        future.add_done_callback(_retrieve)
+
+        def done(code):
+            if future.done():
+                return
+            if code == 0:
+                future.set_result(self)
+            else:
+                future.set_exception(StreamClosedError(real_error=_close_reason(code, self)))
+
+        rc = _ll.eddy_stream_wait_for_handshake(self._c, done)
+        if rc < 0:
+            future.cancel()
+            if rc == _ll.EDDY_EBUSY:
+                raise RuntimeError("Already waiting")
+            if rc == _ll.EDDY_ECLOSED:
+                raise StreamClosedError(real_error=self.error)
+            if rc == _ll.EDDY_ENOMEM:
+                raise MemoryError("eddy: out of memory for wait_for_handshake")
+            raise ValueError("wait_for_handshake: %s" % _ll.eddy_strerror(rc))
+        self.io_loop._pump.kick()
+        return future
 
     def getpeercert(self, binary_form=False):
         """The peer's certificate as ssl.SSLSocket.getpeercert() gives it (a dict, or DER bytes

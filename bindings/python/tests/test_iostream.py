@@ -4,7 +4,8 @@ read_until_close), many small writes and a large one with their futures, the clo
 peer's reset, read_until_regex, read_until's max_bytes, max_buffer_size and max_write_buffer_size, the errors of
 reads and writes on closed streams, and that a closed stream's Python object is released (the C
 stream let go of it), also when the asyncio loop was closed before the eddy loop; connect()
-refused on streams that are connected already."""
+refused on streams that are connected already; STARTTLS (start_tls, both sides, against Python's
+ssl module on the same socket after a plaintext exchange) and wait_for_handshake."""
 
 import asyncio
 import gc
@@ -13,7 +14,10 @@ import logging
 import os
 import re
 import socket
+import ssl
 import struct
+import sys
+import tempfile
 import unittest
 import weakref
 
@@ -23,6 +27,10 @@ from tcp_support import (AsyncTestCase, StreamClosedError, closed_event, connect
 import eddy.ioloop
 import eddy.iostream
 import eddy.tcpclient
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "integration"))
+import tls_certs  # noqa: E402
 
 
 class Reads(AsyncTestCase):
@@ -559,6 +567,245 @@ class OtherStreams(AsyncTestCase):
                 await asyncio.to_thread(server.stop)
             with self.assertRaises(RuntimeError):
                 await asyncio.to_thread(server.listen, 0, "127.0.0.1")
+            server.stop()
+
+        self.run_async(main())
+
+
+def read_line(sock):
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class StartTls(AsyncTestCase):
+    """IOStream.start_tls: a line protocol in plaintext, STARTTLS, the same protocol over TLS on
+    the same connection; Python's ssl module (wrap_socket on the connected socket) on the other
+    side."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.certs = tls_certs.make_certs(cls.tmp.name)
+        cls.server_options = {"certfile": cls.certs["server.crt"],
+                              "keyfile": cls.certs["server.key"]}
+        cls.client_options = {"ca_certs": cls.certs["ca.crt"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def python_client(self, port, cafile=None):
+        """The client side of one conversation: EHLO in plaintext, STARTTLS, hello over TLS.
+        Returns what the server answered, or the exception the TLS handshake raised."""
+        ctx = ssl.create_default_context(cafile=cafile or self.certs["ca.crt"])
+        with connect(port) as s:
+            s.sendall(b"EHLO me\r\n")
+            answers = [read_line(s)]
+            s.sendall(b"STARTTLS\r\n")
+            answers.append(read_line(s))
+            try:
+                t = ctx.wrap_socket(s, server_hostname="localhost")
+            except ssl.SSLError as e:
+                return e
+            with t:
+                t.sendall(b"hello\r\n")
+                answers.append(read_line(t))
+                answers.append(t.version())
+            return answers
+
+    async def serve_starttls(self, stream, options):
+        """The server side: answers EHLO, upgrades on STARTTLS, echoes one line over TLS."""
+        line = await stream.read_until(b"\r\n")
+        await stream.write(b"250 plain " + line)
+        self.assertEqual(await stream.read_until(b"\r\n"), b"STARTTLS\r\n")
+        await stream.write(b"220 go ahead\r\n")  # out before the upgrade: it must be idle
+        tls = await stream.start_tls(True, options)
+        self.assertIsInstance(tls, eddy.iostream.SSLIOStream)
+        # The plain stream is spent: closed, every use refused.
+        self.assertTrue(stream.closed())
+        with self.assertRaises(StreamClosedError):
+            stream.read_until(b"\n")
+        self.assertIs(await tls.wait_for_handshake(), tls)  # done already
+        line = await tls.read_until(b"\r\n")
+        await tls.write(b"250 tls " + line)
+        tls.close()
+        return line
+
+    def test_eddy_server_python_client(self):
+        async def main():
+            server = serve(lambda stream, address: self.serve_starttls(stream,
+                                                                       self.server_options))
+            answers = await in_thread(self.python_client, server.port)
+            self.assertEqual(answers[:3], [b"250 plain EHLO me\r\n", b"220 go ahead\r\n",
+                                           b"250 tls hello\r\n"])
+            self.assertIn(answers[3], ("TLSv1.2", "TLSv1.3"))
+            self.assertEqual(await server.result(), b"hello\r\n")
+            server.stop()
+
+        self.run_async(main())
+
+    def test_eddy_client_python_server(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.certs["server.crt"], self.certs["server.key"])
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+
+        def python_server():
+            listener.settimeout(20)
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(20)
+                conn.sendall(b"220 ready\r\n")
+                assert read_line(conn) == b"STARTTLS\r\n"
+                conn.sendall(b"220 go ahead\r\n")
+                with ctx.wrap_socket(conn, server_side=True) as t:
+                    line = read_line(t)
+                    t.sendall(b"250 tls " + line)
+                    return line
+
+        async def main():
+            task = asyncio.ensure_future(in_thread(python_server))
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", port)
+            closes = await closed_event(stream)
+            self.assertEqual(await stream.read_until(b"\r\n"), b"220 ready\r\n")
+            await stream.write(b"STARTTLS\r\n")
+            self.assertEqual(await stream.read_until(b"\r\n"), b"220 go ahead\r\n")
+            tls = await stream.start_tls(False, self.client_options, server_hostname="localhost")
+            self.assertIn((("commonName", "localhost"),), tls.getpeercert()["subject"])
+            await tls.write(b"hello\r\n")
+            self.assertEqual(await tls.read_until(b"\r\n"), b"250 tls hello\r\n")
+            self.assertEqual(await task, b"hello\r\n")
+            # The close callback moved to the TLS stream, as in Tornado.
+            self.assertEqual(closes.calls, 0)
+            tls.close()
+            await asyncio.wait_for(closes.wait(), 20)
+            self.assertEqual(closes.calls, 1)
+            listener.close()
+
+        self.run_async(main())
+
+    def test_eddy_on_both_ends(self):
+        async def main():
+            server = serve(lambda stream, address: self.serve_starttls(stream,
+                                                                       self.server_options))
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            await stream.write(b"EHLO eddy\r\n")
+            self.assertEqual(await stream.read_until(b"\r\n"), b"250 plain EHLO eddy\r\n")
+            await stream.write(b"STARTTLS\r\n")
+            self.assertEqual(await stream.read_until(b"\r\n"), b"220 go ahead\r\n")
+            tls = await stream.start_tls(False, self.client_options, "localhost")
+            await tls.write(b"both\r\n")
+            self.assertEqual(await tls.read_until(b"\r\n"), b"250 tls both\r\n")
+            self.assertEqual(await server.result(), b"both\r\n")
+            tls.close()
+            server.stop()
+
+        self.run_async(main())
+
+    def test_refusals_leave_the_stream_usable(self):
+        async def echo(stream, address):
+            while True:
+                try:
+                    await stream.write(await stream.read_until(b"\n"))
+                except StreamClosedError:
+                    return
+
+        async def main():
+            server = serve(echo)
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            with self.assertRaisesRegex(ValueError, "check_hostname requires server_hostname"):
+                stream.start_tls(False)
+            with self.assertRaises(TypeError):
+                stream.start_tls(False, ssl.create_default_context(), "localhost")
+            with self.assertRaisesRegex(ValueError, "certfile"):
+                stream.start_tls(True)
+            with self.assertRaisesRegex(ValueError, "not supported|does not support"):
+                stream.start_tls(False, {"ciphers": "ALL"}, "localhost")
+            read = stream.read_until(b"\n")
+            with self.assertRaisesRegex(ValueError, "not idle"):
+                stream.start_tls(True, self.server_options)  # a read is pending
+            await stream.write(b"one\n")
+            self.assertEqual(await read, b"one\n")
+            write = stream.write(b"two\n")
+            with self.assertRaisesRegex(ValueError, "not idle"):
+                stream.start_tls(True, self.server_options)  # a write is not sent yet
+            await write
+            # Input that arrived behind what was read: refused, not lost.
+            await stream.write(b"three\nfour\n")
+            self.assertEqual(await stream.read_bytes(6), b"two\nth")
+            self.assertEqual(await stream.read_until(b"\n"), b"ree\n")
+            self.assertEqual(await stream.read_bytes(1), b"f")
+            with self.assertRaisesRegex(ValueError, "unread input"):
+                stream.start_tls(True, self.server_options)
+            self.assertEqual(await stream.read_until(b"\n"), b"our\n")
+            stream.close()
+            with self.assertRaises(StreamClosedError):
+                stream.start_tls(True, self.server_options)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_untrusted_certificate_fails_the_upgrade(self):
+        async def main():
+            server = serve(lambda stream, address: self.serve_starttls(stream,
+                                                                       self.server_options))
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+            closes = await closed_event(stream)
+            await stream.write(b"EHLO eddy\r\n")
+            await stream.read_until(b"\r\n")
+            await stream.write(b"STARTTLS\r\n")
+            await stream.read_until(b"\r\n")
+            with self.assertRaises(StreamClosedError) as cm:
+                await stream.start_tls(False, {}, "localhost")  # the system's CAs only
+            self.assertIsInstance(cm.exception.real_error, ssl.SSLError)
+            await asyncio.wait_for(closes.wait(), 20)  # the connection is gone
+            # The server's upgrade failed too.
+            err = await server.result()
+            self.assertIsInstance(err, StreamClosedError)
+            self.assertIsInstance(err.real_error, ssl.SSLError)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_wait_for_handshake_on_a_tls_server_stream(self):
+        async def handler(stream, address):
+            waiting = stream.wait_for_handshake()
+            with self.assertRaisesRegex(RuntimeError, "Already waiting"):
+                stream.wait_for_handshake()
+            self.assertIs(await waiting, stream)
+            await stream.write(await stream.read_until(b"\n"))
+            return True
+
+        def client(port):
+            ctx = ssl.create_default_context(cafile=self.certs["ca.crt"])
+            with connect(port) as raw, ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(b"hi\n")
+                return read_line_n(s)
+
+        def read_line_n(s):
+            data = b""
+            while not data.endswith(b"\n"):
+                data += s.recv(1)
+            return data
+
+        def plain_client(port):
+            with connect(port) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not TLS
+                return s.recv(100)
+
+        async def main():
+            server = serve(handler, ssl_options=self.server_options)
+            self.assertEqual(await in_thread(client, server.port), b"hi\n")
+            self.assertIs(await server.result(), True)
+            await in_thread(plain_client, server.port)
+            err = await server.result()
+            self.assertIsInstance(err, StreamClosedError)
+            self.assertIsInstance(err.real_error, ssl.SSLError)
             server.stop()
 
         self.run_async(main())

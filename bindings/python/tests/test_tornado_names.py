@@ -59,14 +59,11 @@ KNOWN_GAPS = {
     "websocket.WebSocketClientConnection.on_connection_close",
     "websocket.WebSocketClientConnection.on_ws_connection_close",
     "websocket.WebSocketClientConnection.protocol", "websocket.WebSocketClientConnection.run",
-    # IOStream: Tornado's transport hooks (eddy's transport is C), upgrading a plain stream to
-    # TLS and waiting for the handshake
-    # (eddy makes TLS streams from the start and reads / writes wait for the handshake)
+    # IOStream: Tornado's transport hooks (eddy's transport is C)
     *("iostream.%s.%s" % (cls, name)
       for cls in ("BaseIOStream", "IOStream", "SSLIOStream", "PipeIOStream")
       for name in ("close_fd", "get_fd_error", "read_from_fd", "write_to_fd")),
-    "iostream.IOStream.start_tls", "iostream.SSLIOStream.start_tls",
-    "iostream.SSLIOStream.wait_for_handshake", "iostream.doctests",
+    "iostream.doctests",
     # name resolution is eddy's (a worker thread), TLS is OpenSSL in C: no Resolver classes,
     # no ssl.SSLContext helpers
     "netutil.BlockingResolver", "netutil.DefaultExecutorResolver", "netutil.DefaultLoopResolver",
