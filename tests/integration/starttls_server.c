@@ -24,6 +24,14 @@ static int g_exit = 1;
 
 static void on_line(eddy_stream *s, const char *data, size_t len, void *userdata);
 
+/* Writes; a write eddy refuses (out of memory) ends the connection rather than leave the
+ * client waiting for an answer that will never come. */
+static int put(eddy_stream *s, const char *data, size_t len, eddy_stream_write_fn cb) {
+    int rc = eddy_stream_write(s, data, len, cb);
+    if (rc != 0) eddy_stream_close(s);
+    return rc;
+}
+
 static void next_line(eddy_stream *s) {
     if (eddy_stream_read_until(s, "\r\n", 2, 4096, on_line) != 0) eddy_stream_close(s);
 }
@@ -52,17 +60,15 @@ static void on_go_ahead_sent(eddy_stream *s, int status, void *userdata) {
 static void on_line(eddy_stream *s, const char *data, size_t len, void *userdata) {
     (void)userdata;
     if (len == 10 && !memcmp(data, "STARTTLS\r\n", 10) && !eddy_stream_is_tls(s)) {
-        eddy_stream_write(s, "220 go ahead\r\n", 14, on_go_ahead_sent);
+        put(s, "220 go ahead\r\n", 14, on_go_ahead_sent);
         return; /* no read now: the stream must be idle when it is upgraded */
     }
     if (len == 6 && !memcmp(data, "QUIT\r\n", 6)) {
-        eddy_stream_write(s, "221 bye\r\n", 9, NULL);
+        put(s, "221 bye\r\n", 9, NULL);
         return; /* the client closes */
     }
     const char *prefix = eddy_stream_is_tls(s) ? "250 tls " : "250 plain ";
-    eddy_stream_write(s, prefix, strlen(prefix), NULL);
-    eddy_stream_write(s, data, len, NULL);
-    next_line(s);
+    if (put(s, prefix, strlen(prefix), NULL) == 0 && put(s, data, len, NULL) == 0) next_line(s);
 }
 
 static void on_accept(eddy_listener *l, eddy_stream *s, const char *ip, int port, void *ud) {
@@ -70,8 +76,7 @@ static void on_accept(eddy_listener *l, eddy_stream *s, const char *ip, int port
     (void)ip;
     (void)port;
     (void)ud;
-    eddy_stream_write(s, "220 ready\r\n", 11, NULL);
-    next_line(s);
+    if (put(s, "220 ready\r\n", 11, NULL) == 0) next_line(s);
 }
 
 static void on_signal(eddy_signal *sig, int signum, void *userdata) {

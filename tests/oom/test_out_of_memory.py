@@ -3,7 +3,7 @@
 
   test_out_of_memory.py --failmalloc failmalloc.so --echo-server echo_server
                         [--web-server web_test_app] [--ws-server ws_test_server]
-                        [--tls-server tls_server]
+                        [--tls-server tls_server] [--starttls-server starttls_server]
 
 Each server runs under failmalloc (LD_PRELOAD): started unarmed, armed with SIGUSR1 while
 clients load it for a few seconds (about one allocation in FAILMALLOC_EVERY fails, as malloc
@@ -393,6 +393,7 @@ class EachAllocationInTurn(unittest.TestCase):
     echo_binary = None
     ws_binary = None
     tls_binary = None
+    starttls_binary = None
     MAX_STEPS = 400  # far more allocations than one of these requests makes
 
     @staticmethod
@@ -672,6 +673,68 @@ class EachAllocationInTurn(unittest.TestCase):
                   lambda port: exchange(port, False, header))],
                 port_args=(), max_steps=3000)
 
+    def test_starttls(self):
+        """STARTTLS (eddy_stream_start_tls): a plaintext exchange, the upgrade of the connected
+        socket, a line over TLS, with every allocation of the server's side failing in turn (the
+        upgrade's own, the TLS stream's, OpenSSL's). Each step ends in the right answers, a
+        refused handshake or a closed connection; never a wrong answer, never a hang."""
+        if self.starttls_binary is None:
+            self.skipTest("STARTTLS server not given")
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+
+        def line(sock):
+            data = b""
+            while not data.endswith(b"\r\n"):
+                chunk = sock.recv(1)
+                if not chunk:
+                    return None
+                data += chunk
+            return data
+
+        def exchange(port):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                steps = [(None, b"220 ready\r\n"), (b"EHLO me\r\n", b"250 plain EHLO me\r\n"),
+                         (b"STARTTLS\r\n", b"220 go ahead\r\n")]
+                try:
+                    for send, want in steps:
+                        if send:
+                            raw.sendall(send)
+                        got = line(raw)
+                        if got is None:
+                            return "closed"
+                        if got != want:
+                            raise AssertionError(f"WRONG plaintext answer {got!r}")
+                except (ConnectionResetError, BrokenPipeError):
+                    return "closed"
+                try:
+                    s = ctx.wrap_socket(raw)
+                except ssl.SSLError as e:
+                    return f"handshake refused: {e.reason}"
+                except OSError as e:
+                    return f"handshake refused: {type(e).__name__}"
+                try:
+                    s.sendall(b"hello\r\n")
+                    got = line(s)
+                except (ssl.SSLError, OSError):
+                    got = None
+                finally:
+                    s.close()
+                if got is None:
+                    return "upgraded, then closed"
+                if got != b"250 tls hello\r\n":
+                    raise AssertionError(f"WRONG answer over TLS {got!r}")
+                return "upgraded"
+
+        import tls_certs
+        with tempfile.TemporaryDirectory() as d:
+            certs = tls_certs.make_certs(d)
+            self.step_through(
+                self.starttls_binary, ("--cert", certs["server.crt"], "--key", certs["server.key"]),
+                [("STARTTLS: plaintext, upgrade, a line over TLS", exchange)], max_steps=3000)
+
 
 class WebSocketServer(OomCase):
     """The WebSocket echo server: handshakes, messages, fragments, compression."""
@@ -793,6 +856,7 @@ def main():
     ap.add_argument("--web-server")
     ap.add_argument("--ws-server")
     ap.add_argument("--tls-server")
+    ap.add_argument("--starttls-server")
     ARGS, rest = ap.parse_known_args()
     EchoServer.binary = ARGS.echo_server
     WebApp.binary = ARGS.web_server
@@ -800,6 +864,7 @@ def main():
     EachAllocationInTurn.echo_binary = ARGS.echo_server
     EachAllocationInTurn.ws_binary = ARGS.ws_server
     EachAllocationInTurn.tls_binary = ARGS.tls_server
+    EachAllocationInTurn.starttls_binary = ARGS.starttls_server
     WebSocketServer.binary = ARGS.ws_server
     TlsServer.binary = ARGS.tls_server
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
