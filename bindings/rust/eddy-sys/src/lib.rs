@@ -769,6 +769,16 @@ pub const EDDY_TLS_VERIFY_REQUIRED: c_int = 2;
 pub const EDDY_TLS_1_2: c_int = 0x0303;
 pub const EDDY_TLS_1_3: c_int = 0x0304;
 
+pub type eddy_start_tls_fn = Option<
+    unsafe extern "C" fn(
+        lp: *mut eddy_loop,
+        tls_stream: *mut eddy_stream,
+        error: c_int,
+        userdata: *mut c_void,
+    ),
+>;
+pub type eddy_handshake_fn =
+    Option<unsafe extern "C" fn(stream: *mut eddy_stream, error: c_int, userdata: *mut c_void)>;
 pub type eddy_tls_sni_fn = Option<
     unsafe extern "C" fn(
         ctx: *mut eddy_tls_context,
@@ -831,6 +841,21 @@ extern "C" {
         ctx: *mut eddy_tls_context,
         server_name: *const c_char,
         cb: eddy_connect_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+    pub fn eddy_stream_start_tls(
+        stream: *mut eddy_stream,
+        ctx: *mut eddy_tls_context,
+        server_side: c_int,
+        server_hostname: *const c_char,
+        cb: eddy_start_tls_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+    pub fn eddy_stream_wait_for_handshake(
+        stream: *mut eddy_stream,
+        cb: eddy_handshake_fn,
         userdata: *mut c_void,
         free_userdata: eddy_free_fn,
     ) -> c_int;

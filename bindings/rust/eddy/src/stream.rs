@@ -18,6 +18,8 @@ use crate::boundary::{guard, log_error};
 use crate::error::{check, Error, Result};
 use crate::websocket::payload;
 
+mod start_tls;
+
 /// A read closure: the stream and the bytes read (valid during the call).
 type ReadFn = dyn FnOnce(&Stream, &[u8]) -> Result<()>;
 /// A write's completion closure, see [`Stream::write`].
