@@ -1186,6 +1186,7 @@ static int l_registry_size(lua_State *L) {
 %include "request_tls.i"
 %include "stream.i"
 %include "net.i"
+%include "start_tls.i"
 
 /* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */
 %wrapper %{

@@ -1,6 +1,6 @@
 -- Tornado's IOStream for Lua, over eddy_stream (include/eddy/stream.h): a connected socket
 -- with a read buffer and a write buffer. Streams come from eddy.TCPServer (handle_stream's
--- first argument) and eddy.TCPClient():connect.
+-- first argument), eddy.TCPClient():connect and IOStream:start_tls (STARTTLS).
 --
 --   -- in a coroutine (handle_stream, a connect callback, eddy.spawn, a handler method):
 --   local line, err, code = stream:read_until("\r\n")   -- nil, message, EDDY_E* once closed
@@ -267,6 +267,119 @@ end
 
 -- True when the stream speaks TLS.
 function IOStream:is_tls() return self.handle ~= nil and core.eddy_stream_is_tls(self.handle) == 1 end
+
+-- STARTTLS (Tornado's start_tls): upgrades this idle stream to TLS on the same connection and
+-- returns the new TLS IOStream once its handshake has completed, or nil, a message and the
+-- EDDY_E* code (EDDY_ETLS: a handshake, certificate or host name failure, or the peer leaving;
+-- EDDY_ETIMEDOUT: the handshake timeout; then the close callback runs too, as in Tornado).
+--   server_side true: ssl_options is a table of certfile, keyfile, ca_certs, cert_reqs (as
+--     TCPServer's); false: nil or the table eddy.TCPClient():connect takes (ca_certs,
+--     certfile, keyfile, cert_reqs), and server_hostname the name sent as SNI and verified (a
+--     verifying client needs it).
+-- The stream must be idle: no read pending, nothing written still unsent (call it in the
+-- callback of the last plaintext write, or after it returned in a coroutine), no unread input
+-- (bytes sent behind the command are refused, not dropped: CVE-2011-0411). Refused: nil,
+-- message, EDDY_EBUSY / EDDY_ESTATE / EDDY_ECLOSED / EDDY_EINVAL, and the stream is unchanged.
+-- Once accepted this stream is spent (closed() is true; reads return EDDY_ECLOSED) and its close
+-- callback moves to the TLS stream. Without a callback it must run in a coroutine; with one it
+-- returns true (or nil, message, code when refused) and callback(tls_stream) or callback(nil,
+-- message, code) runs later. Bad option types raise an error.
+function IOStream:start_tls(server_side, ssl_options, server_hostname, callback)
+  if callback == nil and type(server_hostname) == "function" then
+    server_hostname, callback = nil, server_hostname
+  end
+  if ssl_options ~= nil and type(ssl_options) ~= "table" then
+    error("eddy: start_tls: ssl_options must be a table or nil", 2)
+  end
+  if server_hostname ~= nil and type(server_hostname) ~= "string" then
+    error("eddy: start_tls: server_hostname must be a string or nil", 2)
+  end
+  if callback ~= nil and type(callback) ~= "function" then
+    error("eddy: start_tls: the callback must be a function", 2)
+  end
+  if callback == nil then
+    local _, main = coroutine.running()
+    if main then error("eddy: start_tls without a callback only works inside a coroutine", 2) end
+  end
+  local tls
+  if server_side then
+    if not ssl_options then error("eddy: start_tls: server_side needs ssl_options with a certfile", 2) end
+    tls = ssl_options
+  elseif ssl_options then
+    local ok, t = pcall(require("eddy.tcpclient")._tls_table, ssl_options, "start_tls")
+    if not ok then error(t, 2) end
+    tls = t
+  end
+  local h = self.handle
+  if not h then
+    local code = closed_code(self)
+    return nil, error_text(code), code
+  end
+  local result, waiter
+  local function finish(...)
+    if callback then return loop.spawn_ctx(callback, callback_done, (...), ...) end
+    result = table.pack(...)
+    if waiter then waiter(...) end
+  end
+  local close_callback = self._close_callback
+  local function dispatch(handle, status)
+    status = math.tointeger(status)
+    if status ~= 0 then
+      if close_callback then run(nil, close_callback, error_text(status), status) end
+      return finish(nil, error_text(status), status)
+    end
+    local upgraded = iostream.wrap(handle)
+    upgraded._close_callback = close_callback
+    return finish(upgraded)
+  end
+  local rc, option = core.stream_start_tls(h, server_side and true or false, tls,
+                                           server_hostname, dispatch)
+  rc = math.tointeger(rc)
+  if rc ~= 0 then
+    local err = error_text(rc)
+    if option then err = "ssl_options." .. option .. ": " .. err end
+    return nil, err, rc
+  end
+  -- The C stream is eddy's now: it releases it later, without a close event.
+  self.handle = nil
+  self._close_callback = nil
+  if callback then return true end
+  if not result then coroutine.yield(function(resume) waiter = resume end) end
+  return table.unpack(result, 1, result.n)
+end
+
+-- Tornado's wait_for_handshake: in a coroutine, returns the stream once its TLS handshake has
+-- completed (at once when it had: always for a stream from start_tls), or nil, a message and
+-- the error the stream closed with first (EDDY_ETLS, EDDY_ETIMEDOUT, ...). callback(stream) /
+-- callback(nil, message, code) instead when given. Not a TLS stream: nil, message,
+-- EDDY_EINVAL; a wait already registered: EDDY_EBUSY.
+function IOStream:wait_for_handshake(callback)
+  if callback ~= nil and type(callback) ~= "function" then
+    error("eddy: wait_for_handshake: the callback must be a function", 2)
+  end
+  if callback == nil then
+    local _, main = coroutine.running()
+    if main then error("eddy: wait_for_handshake without a callback only works inside a coroutine", 2) end
+  end
+  local h = self.handle
+  if not h then
+    local code = closed_code(self)
+    return nil, error_text(code), code
+  end
+  local result, waiter
+  local function dispatch(status)
+    status = math.tointeger(status)
+    local r = status == 0 and table.pack(self) or table.pack(nil, error_text(status), status)
+    if callback then return run(self, callback, table.unpack(r, 1, r.n)) end
+    result = r
+    if waiter then waiter(table.unpack(r, 1, r.n)) end
+  end
+  local rc = math.tointeger(core.stream_wait_for_handshake(h, dispatch))
+  if rc ~= 0 then return nil, error_text(rc), rc end
+  if callback then return true end
+  if not result then coroutine.yield(function(resume) waiter = resume end) end
+  return table.unpack(result, 1, result.n)
+end
 
 -- Backpressure: on_drain(stream) (optional) runs each time the write buffer drops to `bytes`
 -- after it held more; nil removes the mark. Returns 0 or EDDY_E*.

@@ -29,18 +29,20 @@ local C_NAMES = { validate_cert = "cert_reqs", ca_certs = "ca_certs", client_cer
 
 local function fail(message) error(message, 0) end
 
--- Tornado's ssl_options (the dict form) → the TLS table tcp_connect takes.
-local function tls_table(ssl)
+-- Tornado's ssl_options (the dict form) → the TLS table tcp_connect (and stream_start_tls)
+-- take; `who` names the caller in errors ("connect" by default).
+local function tls_table(ssl, who)
+  who = who or "connect"
   for name, value in pairs(ssl) do
     local want = SSL_OPTIONS[name]
-    if not want then fail("eddy: connect: unsupported ssl_options field " .. tostring(name)) end
+    if not want then fail("eddy: " .. who .. ": unsupported ssl_options field " .. tostring(name)) end
     if type(value) ~= want then
-      fail("eddy: connect: ssl_options." .. name .. " must be a " .. want .. ", not " .. tostring(value))
+      fail("eddy: " .. who .. ": ssl_options." .. name .. " must be a " .. want .. ", not " .. tostring(value))
     end
   end
   local reqs = ssl.cert_reqs
   if reqs ~= nil and reqs ~= "none" and reqs ~= "required" then
-    fail('eddy: connect: ssl_options.cert_reqs must be "none" or "required", not ' .. reqs)
+    fail("eddy: " .. who .. ': ssl_options.cert_reqs must be "none" or "required", not ' .. reqs)
   end
   local t = { ca_certs = ssl.ca_certs, client_cert = ssl.certfile, client_key = ssl.keyfile,
               server_name = ssl.server_hostname }
@@ -132,6 +134,10 @@ function tcpclient.connect(host, port, opts, callback)
   if not connected then coroutine.yield(function(resume) waiter = resume end) end
   return table.unpack(connected, 1, connected.n)
 end
+
+-- For IOStream:start_tls (internal): the client ssl_options conversion and the C names.
+tcpclient._tls_table = tls_table
+tcpclient._c_names = C_NAMES
 
 -- A client (Tornado's TCPClient; it holds nothing: eddy resolves names itself).
 function tcpclient.new() return setmetatable({}, TCPClient) end
