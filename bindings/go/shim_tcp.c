@@ -15,3 +15,5 @@ void eddy_go_tcp_connect(eddy_loop *loop, eddy_stream *stream, int error, void *
     goTCPConnect(stream, error, ud);
 }
 void eddy_go_release_dial(void *ud) { goReleaseDial(ud); }
+void eddy_go_handshake(eddy_stream *stream, int error, void *ud) { goHandshake(error, ud); }
+void eddy_go_release_handshake(void *ud) { goReleaseHandshake(ud); }

@@ -16,5 +16,8 @@ void eddy_go_release_stream(void *ud);
 void eddy_go_tcp_connect(eddy_loop *loop, eddy_stream *stream, int error, void *ud);
 /* The connect's free_userdata: hands the outcome to the waiting DialTCP. */
 void eddy_go_release_dial(void *ud);
+/* eddy_stream_wait_for_handshake's callback and free_userdata (a WaitForHandshake). */
+void eddy_go_handshake(eddy_stream *stream, int error, void *ud);
+void eddy_go_release_handshake(void *ud);
 
 #endif

@@ -42,10 +42,10 @@ type Stream struct {
 	// Loop thread only.
 	cs      *C.eddy_stream // nil once released
 	handle  cgo.Handle
-	read    *pendingRead // the read in progress
-	writes  []chan error // pending writes' waiters, in write order
-	closing bool         // Close was called before the stream closed by itself
-	isShut  bool         // the close callback (or the release) ran
+	read    *pendingRead   // the read in progress
+	writes  []pendingWrite // pending writes, in write order
+	closing bool           // Close was called before the stream closed by itself
+	isShut  bool           // the close callback (or the release) ran
 }
 
 // newStream wraps cs (a new stream of loop l, now ours) on the loop thread: it takes the
@@ -213,7 +213,7 @@ func goReleaseStream(ud unsafe.Pointer) {
 	// Without a close callback first, the loop is being freed (its owner stopped): nil cause.
 	s.shut(nil)
 	for _, w := range s.writes {
-		w <- ErrClosed
+		w.done(ErrClosed)
 	}
 	s.writes = nil
 	s.cs = nil

@@ -31,7 +31,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		if rc != 0 {
 			return Error(rc)
 		}
-		s.writes = append(s.writes, ch)
+		s.writes = append(s.writes, pendingWrite{ch: ch})
 		return nil
 	})
 	if err == nil {
@@ -56,7 +56,23 @@ func goStreamWrite(status C.int, ud unsafe.Pointer) {
 		return
 	}
 	w := s.writes[0]
-	s.writes[0] = nil
+	s.writes[0] = pendingWrite{}
 	s.writes = s.writes[1:]
-	w <- check(status)
+	w.done(check(status))
+}
+
+// pendingWrite is a write whose outcome is awaited: by a goroutine (ch), or by code on the loop
+// thread that must run in the write callback itself (then: StartTLSServer's upgrade).
+type pendingWrite struct {
+	ch   chan error
+	then func(err error)
+}
+
+// done hands the write's outcome over (loop thread).
+func (w pendingWrite) done(err error) {
+	if w.then != nil {
+		w.then(err)
+		return
+	}
+	w.ch <- err
 }
