@@ -140,8 +140,9 @@ EDDY_API int eddy_listener_set_tls(eddy_listener *listener, eddy_tls_context *ct
  * an IP address) and checked against the certificate when the context verifies. `cb` gets the
  * stream once connected; the handshake completes before the first bytes are delivered. A
  * failing handshake closes the stream with EDDY_ETLS (the close callback reports it).
- * Returns 0 or EDDY_EINVAL / EDDY_ENOMEM (then `cb` is never called and the caller keeps
- * userdata). Thread: the loop's. */
+ * Returns 0 or EDDY_EINVAL (also for an empty name to verify with a verifying context: the
+ * chain would be checked but not whose it is) / EDDY_ENOMEM (then `cb` is never called and the
+ * caller keeps userdata). Thread: the loop's. */
 EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, double timeout,
                               eddy_tls_context *ctx, const char *server_name, eddy_connect_fn cb,
                               void *userdata, eddy_free_fn free_userdata);
@@ -203,10 +204,11 @@ typedef void (*eddy_handshake_fn)(eddy_stream *stream, int error, void *userdata
  * SSLIOStream.wait_for_handshake): useful on a server stream from eddy_listener_set_tls, whose
  * accept callback gets it while the handshake is under way, before looking at its peer
  * certificate, SNI name or ALPN protocol. `cb` runs once, on the loop and never inside this
- * call: with 0 once the handshake has completed (at the end of the current loop pass when it
+ * call: with 0 once the handshake has completed (soon after the current callback when it
  * already had: a stream from eddy_stream_start_tls always has); or, when the stream closes
- * before that, with the error its close callback gets (EDDY_ETLS, EDDY_ETIMEDOUT, EDDY_EOF...;
- * EDDY_ECLOSED for eddy_stream_close), just before that close callback. Then
+ * before that, with the error its close callback gets (EDDY_ETLS — also for a peer that left
+ * during the handshake —, EDDY_ETIMEDOUT; EDDY_ECLOSED for eddy_stream_close), just before
+ * that close callback. Then
  * `free_userdata(userdata)` runs (alone when the loop is freed first). Reads and writes need
  * no waiting: they wait for the handshake by themselves.
  * Returns 0, or (then `cb` never runs and the caller keeps userdata) EDDY_EINVAL (NULL stream

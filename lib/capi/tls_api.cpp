@@ -220,6 +220,8 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
                               eddy_tls_context *ctx, const char *server_name, eddy_connect_fn cb,
                               void *userdata, eddy_free_fn free_userdata) {
     if (!loop || !host || !ctx || !cb || Ctx(ctx)->is_server()) return EDDY_EINVAL;
+    // An empty name to verify would check the chain but not whose it is.
+    if (Ctx(ctx)->verify_peer() && (server_name ? !*server_name : !*host)) return EDDY_EINVAL;
     TlsConnectRequest *req = new (std::nothrow) TlsConnectRequest();
     if (!req) return EDDY_ENOMEM;
     try {

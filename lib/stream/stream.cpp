@@ -355,7 +355,12 @@ void Stream::deliver(size_t n, ReadFn cb, void *arg) {
     read_n_ = n;  // what unread_input() leaves out while the callback runs
     bool outer = in_deliver_;
     in_deliver_ = true;
-    cb(this, data, n, arg);
+    try {
+        cb(this, data, n, arg);
+    } catch (...) {  // (a C++ consumer's bad_alloc: the stream closes after it)
+        in_deliver_ = outer;
+        throw;
+    }
     in_deliver_ = outer;
     if (n) evbuffer_drain(in_, n);
 }
@@ -726,9 +731,12 @@ void Stream::after_write_progress() {
                                         pending_writes_.begin() + static_cast<long>(done));
         pending_writes_.erase(pending_writes_.begin(),
                               pending_writes_.begin() + static_cast<long>(done));
-        for (PendingWrite &w : ready) {
-            w.cb(this, 0, w.arg);
+        bool outer = more_write_callbacks_;  // (a callback's own flush may run a batch)
+        for (size_t i = 0; i < ready.size(); i++) {
+            more_write_callbacks_ = outer || i + 1 < ready.size();
+            ready[i].cb(this, 0, ready[i].arg);
         }
+        more_write_callbacks_ = outer;
         if (closed_) return;
     }
     if (ext_ && ext_->above_mark && out_len() <= ext_->write_mark) {

@@ -125,8 +125,11 @@ public:
     void set_flush_on_eof(bool on) { flush_on_eof_ = on; }
     void set_max_buffer_size(size_t bytes) { max_buffer_ = bytes; }
     size_t max_buffer_size() const { return max_buffer_; }
-    // Write callbacks not run yet (a write whose bytes all left may still wait for the pass).
-    size_t pending_write_count() const { return pending_writes_.size(); }
+    // Write callbacks not run yet: writes still sending, or whose bytes all left and whose
+    // callbacks wait for the pass — or run later in the batch now running.
+    bool write_callbacks_pending() const {
+        return !pending_writes_.empty() || more_write_callbacks_;
+    }
     // close_after_flush() was called: the stream is on its way out (lingering, or sending first).
     bool closing() const { return close_when_flushed_ || lingering_; }
     int set_nodelay(bool on);
@@ -329,6 +332,7 @@ private:
     bool flush_on_eof_ : 1 = false;      // set_flush_on_eof
     bool abrupt_ : 1 = false;            // close_abruptly: not an orderly end of the stream
     bool in_deliver_ : 1 = false;        // in deliver()'s callback, handing over read_n_ bytes
+    bool more_write_callbacks_ : 1 = false;  // a write callback runs, and more of its batch follow
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered

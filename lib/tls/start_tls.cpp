@@ -75,7 +75,7 @@ int start_tls_refusal(const Stream *s) {
     // Plaintext the peer sent after its command: the handshake would take it for TLS (and a
     // man in the middle could inject commands that way, CVE-2011-0411). Refused, not dropped.
     if (s->unread_input() > 0) return EDDY_ESTATE;
-    if (s->reading() || s->unsent_bytes() > 0 || s->pending_write_count() > 0) return EDDY_EBUSY;
+    if (s->reading() || s->unsent_bytes() > 0 || s->write_callbacks_pending()) return EDDY_EBUSY;
     return 0;
 }
 

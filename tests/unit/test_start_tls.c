@@ -605,6 +605,210 @@ static void test_wait_for_handshake(void **state) {
     eddy_loop_free(loop);
 }
 
+/* ---- ownership probes (from the review) ------------------------------------------------- */
+
+/* A: the loop goes right after start_tls, before any pass (the plain stream's release is still
+ * posted, the TLS stream has not said hello yet). */
+static void test_loop_freed_at_once(void **state) {
+    (void)state;
+    for (int server = 0; server <= 1; server++) {
+        eddy_loop *loop = eddy_loop_new();
+        eddy_tls_context *sctx = server_context(10), *cctx = client_context(1);
+        int fds[2];
+        make_pair(TRANSPORT_TCP, fds);
+        end e;
+        memset(&e, 0, sizeof e);
+        e.loop = loop;
+        e.server = server;
+        e.ctx = server ? sctx : cctx;
+        e.hostname = "localhost";
+        e.plain = eddy_stream_new(loop, fds[0]);
+        eddy_stream_set_userdata(e.plain, &e, free_plain);
+        eddy_stream_set_close_callback(e.plain, on_plain_close);
+        start(&e);
+        assert_int_equal(e.start_rc, 0);
+        eddy_loop_free(loop);
+        assert_int_equal(e.upgrade_calls, 0);
+        assert_int_equal(e.upgrade_frees, 1);
+        assert_int_equal(e.plain_frees, 1);
+        assert_int_equal(e.plain_closes, 0);
+        close(fds[1]);
+        eddy_tls_context_free(sctx);
+        eddy_tls_context_free(cctx);
+    }
+}
+
+/* B: the receiver closes the TLS stream inside the start_tls callback, after registering a
+ * handshake wait: the wait says 0 (never inside), the close callback runs once. */
+static hs_wait g_b_wait;
+static int g_b_closes;
+static void on_b_close(eddy_stream *s, int error, void *ud) {
+    (void)s;
+    (void)error;
+    (void)ud;
+    g_b_closes++;
+}
+static void on_upgraded_close_at_once(eddy_loop *loop, eddy_stream *tls, int error,
+                                      void *userdata) {
+    (void)loop;
+    end *e = userdata;
+    e->upgrade_calls++;
+    e->upgrade_error = error;
+    if (error) return;
+    g_b_wait.inside_call = 1;
+    assert_int_equal(eddy_stream_wait_for_handshake(tls, on_hs, &g_b_wait, free_hs), 0);
+    g_b_wait.inside_call = 0;
+    eddy_stream_set_close_callback(tls, on_b_close);
+    assert_int_equal(eddy_stream_write(tls, "bye\r\n", 5, NULL), 0);
+    eddy_stream_close(tls);
+}
+static void on_ready_sent_b(eddy_stream *s, int status, void *userdata) {
+    end *e = userdata;
+    assert_int_equal(status, 0);
+    e->start_rc =
+        eddy_stream_start_tls(s, e->ctx, 1, NULL, on_upgraded_close_at_once, e, free_upgrade);
+}
+static void on_server_command_b(eddy_stream *s, const char *data, size_t len, void *userdata) {
+    (void)data;
+    (void)len;
+    (void)userdata;
+    assert_int_equal(eddy_stream_write(s, "220 go ahead\r\n", 14, on_ready_sent_b), 0);
+}
+static void test_close_inside_done(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_tls_context *sctx = server_context(10), *cctx = client_context(1);
+    end srv, cli;
+    make_ends(loop, &srv, &cli, sctx, cctx, "localhost");
+    memset(&g_b_wait, 0, sizeof g_b_wait);
+    assert_int_equal(eddy_stream_read_until(srv.plain, "\r\n", 2, 1024, on_server_command_b), 0);
+    assert_int_equal(eddy_stream_write(cli.plain, "STARTTLS\r\n", 10, NULL), 0);
+    assert_int_equal(eddy_stream_read_until(cli.plain, "\r\n", 2, 1024, on_client_ready), 0);
+    /* the client uses the normal callback; the server closes at once */
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (!(srv.upgrade_calls && cli.upgrade_calls) && mono_now() < deadline)
+        assert_int_equal(eddy_loop_run_once(loop, 50), 0);
+    for (int i = 0; i < 20; i++) assert_int_equal(eddy_loop_run_once(loop, 10), 0);
+    assert_int_equal(srv.upgrade_error, 0);
+    assert_int_equal(g_b_wait.calls, 1);
+    assert_int_equal(g_b_wait.error, 0);
+    assert_int_equal(g_b_wait.frees, 1);
+    assert_int_equal(g_b_closes, 1);
+    assert_int_equal(srv.upgrade_frees, 1);
+    eddy_tls_context_free(sctx);
+    eddy_tls_context_free(cctx);
+    eddy_loop_free(loop);
+}
+
+/* C: a wait registered on a handshaken stream, then the loop freed before the pass ends:
+ * only the release runs. */
+static void test_wait_then_loop_freed(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_tls_context *sctx = server_context(10), *cctx = client_context(1);
+    end srv, cli;
+    make_ends(loop, &srv, &cli, sctx, cctx, "localhost");
+    converse(loop, &srv, &cli);
+    hs_wait w = {0};
+    assert_int_equal(eddy_stream_wait_for_handshake(srv.tls, on_hs, &w, free_hs), 0);
+    hs_wait w2 = {0};
+    assert_int_equal(eddy_stream_wait_for_handshake(cli.tls, on_hs, &w2, free_hs), 0);
+    eddy_stream_close(cli.tls);
+    eddy_loop_free(loop);
+    assert_int_equal(w.calls, 0);
+    assert_int_equal(w.frees, 1);
+    assert_int_equal(w2.frees, 1);
+    eddy_tls_context_free(sctx);
+    eddy_tls_context_free(cctx);
+}
+
+/* D: injection on the client side: the "server" answers 220 and appends plaintext in the same
+ * segment: the client's upgrade (from the read callback) must be refused. */
+static void test_client_injection(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_tls_context *cctx = client_context(1);
+    int fds[2];
+    make_pair(TRANSPORT_TCP, fds);
+    end e;
+    memset(&e, 0, sizeof e);
+    e.loop = loop;
+    e.ctx = cctx;
+    e.hostname = "localhost";
+    e.plain = eddy_stream_new(loop, fds[0]);
+    eddy_stream_set_userdata(e.plain, &e, NULL);
+    write_all(fds[1], "220 go ahead\r\n250 injected\r\n", 28);
+    assert_int_equal(eddy_stream_read_until(e.plain, "\r\n", 2, 1024, on_client_ready), 0);
+    for (int i = 0; i < 50 && !e.start_rc && !e.upgrade_calls; i++)
+        assert_int_equal(eddy_loop_run_once(loop, 10), 0);
+    assert_int_equal(e.start_rc, EDDY_ESTATE);
+    eddy_stream_close(e.plain);
+    close(fds[1]);
+    eddy_loop_run_once(loop, 10);
+    eddy_tls_context_free(cctx);
+    eddy_loop_free(loop);
+}
+
+/* E: two plaintext writes flushed together; the first one's callback upgrades. The header says
+ * the stream must have nothing "written ... whose callback has not run yet": the second write's
+ * callback has not run, so EDDY_EBUSY is expected; the second callback then runs on the spent
+ * stream. */
+static int g_e_second_status = -999, g_e_second_calls, g_e_second_write_rc = -999;
+static void on_e_first(eddy_stream *s, int status, void *userdata) {
+    end *e = userdata;
+    assert_int_equal(status, 0);
+    e->start_rc = eddy_stream_start_tls(s, e->ctx, 1, NULL, on_upgraded, e, free_upgrade);
+}
+static void on_e_second(eddy_stream *s, int status, void *userdata) {
+    (void)userdata;
+    g_e_second_calls++;
+    g_e_second_status = status;
+    g_e_second_write_rc = eddy_stream_write(s, "late\r\n", 6, NULL);
+}
+static void test_first_of_two_write_callbacks(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_tls_context *sctx = server_context(10), *cctx = client_context(1);
+    end srv, cli;
+    make_ends(loop, &srv, &cli, sctx, cctx, "localhost");
+    srv.start_rc = -999;
+    assert_int_equal(eddy_stream_write(srv.plain, "250 a\r\n", 7, on_e_first), 0);
+    assert_int_equal(eddy_stream_write(srv.plain, "220 b\r\n", 7, on_e_second), 0);
+    for (int i = 0; i < 20 && !g_e_second_calls; i++)
+        assert_int_equal(eddy_loop_run_once(loop, 10), 0);
+    for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 10);
+    eddy_tls_context_free(sctx);
+    eddy_tls_context_free(cctx);
+    eddy_loop_free(loop);
+    assert_int_equal(srv.start_rc, EDDY_EBUSY);
+    assert_int_equal(g_e_second_calls, 1);
+    assert_int_equal(g_e_second_status, 0);
+    assert_int_equal(g_e_second_write_rc, 0); /* the stream was not spent */
+}
+
+/* eddy_connect_tls verifies the name it is given: an empty one (which would verify the chain
+ * but not whose it is) is refused with a verifying context, as eddy_stream_start_tls does. */
+static void never_connected(eddy_loop *loop, eddy_stream *stream, int error, void *userdata) {
+    (void)loop;
+    (void)stream;
+    (void)error;
+    (void)userdata;
+    fail();
+}
+
+static void test_connect_tls_refuses_an_empty_name(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_tls_context *cctx = client_context(1);
+    assert_int_equal(
+        eddy_connect_tls(loop, "127.0.0.1", 9, 1.0, cctx, "", never_connected, NULL, NULL),
+        EDDY_EINVAL);
+    assert_int_equal(eddy_connect_tls(loop, "", 9, 1.0, cctx, NULL, never_connected, NULL, NULL),
+                     EDDY_EINVAL);
+    eddy_tls_context_free(cctx);
+    eddy_loop_free(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_starttls_line_protocol),
@@ -615,6 +819,12 @@ int main(void) {
         cmocka_unit_test(test_peer_closes_mid_handshake),
         cmocka_unit_test(test_loop_freed_mid_handshake),
         cmocka_unit_test(test_wait_for_handshake),
+        cmocka_unit_test(test_loop_freed_at_once),
+        cmocka_unit_test(test_close_inside_done),
+        cmocka_unit_test(test_wait_then_loop_freed),
+        cmocka_unit_test(test_client_injection),
+        cmocka_unit_test(test_first_of_two_write_callbacks),
+        cmocka_unit_test(test_connect_tls_refuses_an_empty_name),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -277,7 +277,8 @@ function IOStream:is_tls() return self.handle ~= nil and core.eddy_stream_is_tls
 --     certfile, keyfile, cert_reqs), and server_hostname the name sent as SNI and verified (a
 --     verifying client needs it).
 -- The stream must be idle: no read pending, nothing written still unsent (call it in the
--- callback of the last plaintext write, or after it returned in a coroutine), no unread input
+-- callback of the last plaintext write: write never yields, so right after it the bytes are
+-- still queued and the upgrade is refused with EDDY_EBUSY), no unread input
 -- (bytes sent behind the command are refused, not dropped: CVE-2011-0411). Refused: nil,
 -- message, EDDY_EBUSY / EDDY_ESTATE / EDDY_ECLOSED / EDDY_EINVAL, and the stream is unchanged.
 -- Once accepted this stream is spent (closed() is true; reads return EDDY_ECLOSED) and its close
