@@ -86,18 +86,25 @@ local function complete(self, pending, ...)
   end
 end
 
--- Starts a read with starter(handle, ...) (a core.stream_read_* native); see the header.
-local function start_read(self, name, callback, starter, ...)
+-- The callback argument of `name`: a function, or nil inside a coroutine (the call then waits
+-- there). `level`: the error's level as seen from here (3: the caller of a method that calls
+-- this directly).
+local function check_callback(name, callback, level)
   if callback ~= nil and type(callback) ~= "function" then
-    error("eddy: " .. name .. ": the callback must be a function", 3)
+    error("eddy: " .. name .. ": the callback must be a function", level)
   end
   if callback == nil then
     local _, main = coroutine.running()
     if main then
       error("eddy: " .. name .. " without a callback only works inside a coroutine"
-            .. " (handle_stream, a callback, eddy.spawn)", 3)
+            .. " (handle_stream, a callback, eddy.spawn)", level)
     end
   end
+end
+
+-- Starts a read with starter(handle, ...) (a core.stream_read_* native); see the header.
+local function start_read(self, name, callback, starter, ...)
+  check_callback(name, callback, 4)
   if self._pending then
     error("eddy: " .. name .. ": a read is already pending (" .. error_text(core.EDDY_EBUSY) .. ")", 3)
   end
@@ -295,13 +302,7 @@ function IOStream:start_tls(server_side, ssl_options, server_hostname, callback)
   if server_hostname ~= nil and type(server_hostname) ~= "string" then
     error("eddy: start_tls: server_hostname must be a string or nil", 2)
   end
-  if callback ~= nil and type(callback) ~= "function" then
-    error("eddy: start_tls: the callback must be a function", 2)
-  end
-  if callback == nil then
-    local _, main = coroutine.running()
-    if main then error("eddy: start_tls without a callback only works inside a coroutine", 2) end
-  end
+  check_callback("start_tls", callback, 3)
   local tls
   if server_side then
     if not ssl_options then error("eddy: start_tls: server_side needs ssl_options with a certfile", 2) end
@@ -355,13 +356,7 @@ end
 -- callback(nil, message, code) instead when given. Not a TLS stream: nil, message,
 -- EDDY_EINVAL; a wait already registered: EDDY_EBUSY.
 function IOStream:wait_for_handshake(callback)
-  if callback ~= nil and type(callback) ~= "function" then
-    error("eddy: wait_for_handshake: the callback must be a function", 2)
-  end
-  if callback == nil then
-    local _, main = coroutine.running()
-    if main then error("eddy: wait_for_handshake without a callback only works inside a coroutine", 2) end
-  end
+  check_callback("wait_for_handshake", callback, 3)
   local h = self.handle
   if not h then
     local code = closed_code(self)
