@@ -58,13 +58,7 @@ func (s *Stream) StartTLSServer(cfg ServerTLS, reply []byte) (*Stream, error) {
 			upgrade(nil)
 			return nil
 		}
-		rc := C.eddy_stream_write(s.cs, unsafe.Pointer(&reply[0]), C.size_t(len(reply)),
-			C.eddy_stream_write_fn(C.eddy_go_stream_write))
-		if rc != 0 {
-			return Error(rc)
-		}
-		s.writes = append(s.writes, pendingWrite{then: upgrade})
-		return nil
+		return s.queueWrite(reply, pendingWrite{then: upgrade})
 	})
 	return s.finishUpgrade("StartTLSServer", u, started, err)
 }

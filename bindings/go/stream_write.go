@@ -26,13 +26,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		if s.cs == nil {
 			return ErrClosed
 		}
-		rc := C.eddy_stream_write(s.cs, unsafe.Pointer(&p[0]), C.size_t(len(p)),
-			C.eddy_stream_write_fn(C.eddy_go_stream_write))
-		if rc != 0 {
-			return Error(rc)
-		}
-		s.writes = append(s.writes, pendingWrite{ch: ch})
-		return nil
+		return s.queueWrite(p, pendingWrite{ch: ch})
 	})
 	if err == nil {
 		err = <-ch // the write callback or the release sends it
@@ -63,6 +57,18 @@ func goStreamWrite(status C.int, ud unsafe.Pointer) {
 
 // pendingWrite is a write whose outcome is awaited: by a goroutine (ch), or by code on the loop
 // thread that must run in the write callback itself (then: StartTLSServer's upgrade).
+// queueWrite copies p (not empty) into the stream's output with `w` to learn the outcome from
+// the write callback (loop thread; s.cs open). Errors: eddy's code (then w never hears).
+func (s *Stream) queueWrite(p []byte, w pendingWrite) error {
+	rc := C.eddy_stream_write(s.cs, unsafe.Pointer(&p[0]), C.size_t(len(p)),
+		C.eddy_stream_write_fn(C.eddy_go_stream_write))
+	if rc != 0 {
+		return Error(rc)
+	}
+	s.writes = append(s.writes, w)
+	return nil
+}
+
 type pendingWrite struct {
 	ch   chan error
 	then func(err error)
