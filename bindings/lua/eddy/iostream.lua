@@ -126,19 +126,27 @@ local function start_read(self, name, callback, starter, ...)
   return coroutine.yield(function(resume) pending.resume = resume end)
 end
 
+-- The arguments of read_until / read_until_regex: `what` (the delimiter or pattern, named
+-- `noun`) a non-empty string, max_bytes an integer > 0 or nil; returns max_bytes as the natives
+-- take it (0: none). Errors name the method's caller.
+local function until_args(name, noun, what, max_bytes)
+  if type(what) ~= "string" or what == "" then
+    error("eddy: " .. name .. ": the " .. noun .. " must be a non-empty string", 3)
+  end
+  if max_bytes ~= nil and (math.type(max_bytes) ~= "integer" or max_bytes <= 0) then
+    error("eddy: " .. name .. ": max_bytes must be an integer > 0 or nil", 3)
+  end
+  return max_bytes or 0
+end
+
 -- Reads until `delimiter` (a non-empty string) and returns the data including it. With
 -- `max_bytes` (an integer > 0), no delimiter within that many bytes closes the stream with
 -- EDDY_ETOOBIG (the read gets nil, message, EDDY_ETOOBIG). read_until(delimiter, callback)
 -- works too.
 function IOStream:read_until(delimiter, max_bytes, callback)
   if callback == nil and type(max_bytes) == "function" then max_bytes, callback = nil, max_bytes end
-  if type(delimiter) ~= "string" or delimiter == "" then
-    error("eddy: read_until: the delimiter must be a non-empty string", 2)
-  end
-  if max_bytes ~= nil and (math.type(max_bytes) ~= "integer" or max_bytes <= 0) then
-    error("eddy: read_until: max_bytes must be an integer > 0 or nil", 2)
-  end
-  return start_read(self, "read_until", callback, core.stream_read_until, delimiter, max_bytes or 0)
+  max_bytes = until_args("read_until", "delimiter", delimiter, max_bytes)
+  return start_read(self, "read_until", callback, core.stream_read_until, delimiter, max_bytes)
 end
 
 -- Reads up to and including the first match of `pattern` (Tornado's read_until_regex). The
@@ -150,12 +158,7 @@ end
 -- with EDDY_ETOOBIG. read_until_regex(pattern, callback) works too.
 function IOStream:read_until_regex(pattern, max_bytes, callback)
   if callback == nil and type(max_bytes) == "function" then max_bytes, callback = nil, max_bytes end
-  if type(pattern) ~= "string" or pattern == "" then
-    error("eddy: read_until_regex: the pattern must be a non-empty string", 2)
-  end
-  if max_bytes ~= nil and (math.type(max_bytes) ~= "integer" or max_bytes <= 0) then
-    error("eddy: read_until_regex: max_bytes must be an integer > 0 or nil", 2)
-  end
+  max_bytes = until_args("read_until_regex", "pattern", pattern, max_bytes)
   -- eddy answers EDDY_EINVAL at once for a bad pattern (the handle and the callback are
   -- valid); a read that fails later reports through the usual nil, message, code instead.
   local refused = false
@@ -165,7 +168,7 @@ function IOStream:read_until_regex(pattern, max_bytes, callback)
     return rc
   end
   local r = table.pack(start_read(self, "read_until_regex", callback, starter, pattern,
-                                   max_bytes or 0))
+                                   max_bytes))
   if refused then
     error(("eddy: read_until_regex: PCRE2 refuses the pattern %q (eddy's log says why)")
           :format(pattern), 2)
