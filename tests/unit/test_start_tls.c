@@ -214,6 +214,20 @@ static void make_ends(eddy_loop *loop, end *srv, end *cli, eddy_tls_context *sct
     eddy_stream_set_close_callback(cli->plain, on_plain_close);
 }
 
+/* One end whose peer is the test itself: `e` on fds[0] of a new TCP pair, fds[1] the test's
+ * (no userdata, no close callback). */
+static void lone_end(eddy_loop *loop, end *e, int server, eddy_tls_context *ctx,
+                     const char *hostname, int fds[2]) {
+    make_pair(TRANSPORT_TCP, fds);
+    memset(e, 0, sizeof *e);
+    e->loop = loop;
+    e->server = server;
+    e->ctx = ctx;
+    e->hostname = hostname;
+    e->plain = eddy_stream_new(loop, fds[0]);
+    assert_non_null(e->plain);
+}
+
 /* Runs the plaintext part: the client sends STARTTLS, the server answers and both upgrade. */
 static void converse(eddy_loop *loop, end *srv, end *cli) {
     assert_int_equal(eddy_stream_read_until(srv->plain, "\r\n", 2, 1024, on_server_command), 0);
@@ -443,13 +457,8 @@ static void test_handshake_timeout(void **state) {
     eddy_loop *loop = eddy_loop_new();
     eddy_tls_context *sctx = server_context(0.2);
     int fds[2];
-    make_pair(TRANSPORT_TCP, fds);
     end srv;
-    memset(&srv, 0, sizeof srv);
-    srv.loop = loop;
-    srv.server = 1;
-    srv.ctx = sctx;
-    srv.plain = eddy_stream_new(loop, fds[0]);
+    lone_end(loop, &srv, 1, sctx, NULL, fds);
     start(&srv);
     assert_int_equal(srv.start_rc, 0);
     run_until_count(loop, &srv.upgrade_calls, 1, TEST_WAIT_SECONDS);
@@ -469,14 +478,8 @@ static void test_peer_closes_mid_handshake(void **state) {
     assert_int_equal(eddy_tls_context_set_verify(cctx, EDDY_TLS_VERIFY_NONE), 0);
     for (int server = 0; server <= 1; server++) {
         int fds[2];
-        make_pair(TRANSPORT_TCP, fds);
         end e;
-        memset(&e, 0, sizeof e);
-        e.loop = loop;
-        e.server = server;
-        e.ctx = server ? sctx : cctx;
-        e.hostname = NULL;
-        e.plain = eddy_stream_new(loop, fds[0]);
+        lone_end(loop, &e, server, server ? sctx : cctx, NULL, fds);
         start(&e);
         assert_int_equal(e.start_rc, 0);
         if (!server) { /* the ClientHello is out: the "server" reads it and leaves */
@@ -504,13 +507,8 @@ static void test_loop_freed_mid_handshake(void **state) {
     eddy_loop *loop = eddy_loop_new();
     eddy_tls_context *sctx = server_context(10);
     int fds[2];
-    make_pair(TRANSPORT_TCP, fds);
     end srv;
-    memset(&srv, 0, sizeof srv);
-    srv.loop = loop;
-    srv.server = 1;
-    srv.ctx = sctx;
-    srv.plain = eddy_stream_new(loop, fds[0]);
+    lone_end(loop, &srv, 1, sctx, NULL, fds);
     start(&srv);
     assert_int_equal(srv.start_rc, 0);
     assert_int_equal(eddy_loop_run_once(loop, 10), 0);
@@ -615,14 +613,8 @@ static void test_loop_freed_at_once(void **state) {
         eddy_loop *loop = eddy_loop_new();
         eddy_tls_context *sctx = server_context(10), *cctx = client_context(1);
         int fds[2];
-        make_pair(TRANSPORT_TCP, fds);
         end e;
-        memset(&e, 0, sizeof e);
-        e.loop = loop;
-        e.server = server;
-        e.ctx = server ? sctx : cctx;
-        e.hostname = "localhost";
-        e.plain = eddy_stream_new(loop, fds[0]);
+        lone_end(loop, &e, server, server ? sctx : cctx, "localhost", fds);
         eddy_stream_set_userdata(e.plain, &e, free_plain);
         eddy_stream_set_close_callback(e.plain, on_plain_close);
         start(&e);
@@ -729,13 +721,8 @@ static void test_client_injection(void **state) {
     eddy_loop *loop = eddy_loop_new();
     eddy_tls_context *cctx = client_context(1);
     int fds[2];
-    make_pair(TRANSPORT_TCP, fds);
     end e;
-    memset(&e, 0, sizeof e);
-    e.loop = loop;
-    e.ctx = cctx;
-    e.hostname = "localhost";
-    e.plain = eddy_stream_new(loop, fds[0]);
+    lone_end(loop, &e, 0, cctx, "localhost", fds);
     eddy_stream_set_userdata(e.plain, &e, NULL);
     write_all(fds[1], "220 go ahead\r\n250 injected\r\n", 28);
     assert_int_equal(eddy_stream_read_until(e.plain, "\r\n", 2, 1024, on_client_ready), 0);
