@@ -9,15 +9,16 @@
 #ifndef EDDY_EDDY_H
 #define EDDY_EDDY_H
 
-#include "common.h"
-#include "loop.h"
-#include "stream.h"
-#include "net.h"
-#include "http.h"
-#include "web.h"
-#include "tls.h"
 #include "client.h"
-#include "websocket.h"
+#include "common.h"
+#include "http.h"
+#include "loop.h"
+#include "net.h"
 #include "process.h"
+#include "stream.h"
+#include "subprocess.h"
+#include "tls.h"
+#include "web.h"
+#include "websocket.h"
 
 #endif /* EDDY_EDDY_H */
