@@ -217,9 +217,12 @@ ssize_t Stream::transport_read(evbuffer *in, size_t hint) {
 }
 
 ssize_t Stream::transport_recv(char *buf, size_t len) {
-    ssize_t n = recv(fd_, buf, len, 0);
-    if (n < 0 && errno == ENOTSOCK) n = ::read(fd_, buf, len);
-    return n;
+    if (!not_socket_) {
+        ssize_t n = recv(fd_, buf, len, 0);
+        if (n >= 0 || errno != ENOTSOCK) return n;
+        not_socket_ = true;  // a pipe (a child's stdout): read(2) from now on, one call a time
+    }
+    return ::read(fd_, buf, len);
 }
 
 ssize_t Stream::transport_sendfile(int file_fd, off_t *offset, size_t len) {
@@ -242,6 +245,7 @@ ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
         total += iov[i].iov_len;
     }
     // MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the host with SIGPIPE.
+    if (not_socket_) return transport_write_pipe(out, iov, nvec);
     ssize_t n;
     if (nvec == 1) {
         // The common case (one response, or a batch of them, in one chunk): send(2) spares
@@ -253,7 +257,22 @@ ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
         msg.msg_iovlen = static_cast<size_t>(nvec);
         n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
     }
-    if (n < 0 && errno == ENOTSOCK) n = without_sigpipe([&] { return writev(fd_, iov, nvec); });
+    if (n < 0 && errno == ENOTSOCK) {
+        not_socket_ = true;
+        return transport_write_pipe(out, iov, nvec);
+    }
+    if (n > 0) evbuffer_drain(out, static_cast<size_t>(n));
+    return n;
+}
+
+int Stream::write_error(int err) const {
+    return not_socket_ && err == EPIPE ? EDDY_EOF : error_from_errno(err);
+}
+
+// writev(2) for a pipe or terminal, which send(2) refuses (ENOTSOCK). A pipe without a reader
+// raises SIGPIPE on write, hence without_sigpipe; its EPIPE is the reader's end of the stream.
+ssize_t Stream::transport_write_pipe(evbuffer *out, iovec *iov, int nvec) {
+    ssize_t n = without_sigpipe([&] { return writev(fd_, iov, nvec); });
     if (n > 0) evbuffer_drain(out, static_cast<size_t>(n));
     return n;
 }
@@ -588,7 +607,8 @@ int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
 }
 
 int Stream::write_now(const void *data, size_t len) {
-    if (closed_ || tls_ || len == 0 || has_output() || close_when_flushed_) return write(data, len);
+    if (closed_ || tls_ || not_socket_ || len == 0 || has_output() || close_when_flushed_)
+        return write(data, len);
     ssize_t n = send(fd_, data, len, MSG_NOSIGNAL);
     if (n < 0) {
         // Anything but a full socket buffer (a reset, ENOTSOCK) is left to the flush, which
@@ -647,7 +667,7 @@ void Stream::flush() {
             ssize_t n = transport_sendfile(f.fd, &f.offset, f.remaining);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-                close(error_from_errno(errno));
+                close(write_error(errno));
                 return;
             }
             if (n == 0) {  // the file shrank under us: the promised bytes cannot be sent
@@ -671,7 +691,7 @@ void Stream::flush() {
         ssize_t n = transport_write(out_, limit);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-            close(error_from_errno(errno));
+            close(write_error(errno));
             return;
         }
         bytes_written_ += static_cast<uint64_t>(n);

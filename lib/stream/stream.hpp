@@ -24,6 +24,8 @@
 
 #include <event2/buffer.h>
 
+struct iovec;
+
 #include "eddy/stream.h"
 #include "loop/loop.hpp"
 
@@ -190,6 +192,11 @@ protected:
     // Writes at most `limit` bytes from `out` (draining what was written); returns bytes, or
     // -1 with errno.
     virtual ssize_t transport_write(evbuffer *out, size_t limit);
+    // transport_write's writev for a pipe or terminal (see not_socket_).
+    ssize_t transport_write_pipe(evbuffer *out, iovec *iov, int nvec);
+    // The close error for a failed write's errno: a pipe whose reader closed (EPIPE) ended the
+    // stream (EDDY_EOF); on a socket EPIPE is a reset (EDDY_ECONNRESET).
+    int write_error(int err) const;
     // Sends up to `len` bytes of a file from `*offset` (advancing it); returns bytes, or -1.
     virtual ssize_t transport_sendfile(int file_fd, off_t *offset, size_t len);
     // Socket readiness (`what` = EV_READ/EV_WRITE); the default flushes and reads.
@@ -333,6 +340,7 @@ private:
     bool abrupt_ : 1 = false;            // close_abruptly: not an orderly end of the stream
     bool in_deliver_ : 1 = false;        // in deliver()'s callback, handing over read_n_ bytes
     bool more_write_callbacks_ : 1 = false;  // a write callback runs, and more of its batch follow
+    bool not_socket_ : 1 = false;  // a pipe or terminal (ENOTSOCK seen): read/write, not recv/send
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
