@@ -465,6 +465,47 @@ static void eddy_py_handshake_fn(eddy_stream *stream, int error, void *ud) {
 
 %}
 
+/* ---- child processes (eddy.process.Subprocess) ------------------------------------------ */
+%{
+/* A subprocess's exit: its userdata (the object eddy_py_subprocess_spawn was given) is called
+ * as (exit_status, term_signal). eddy releases the handle when this returns, and with it the
+ * object (eddy_py_handler_release: its `_eddy_release()`, then the reference). */
+static void eddy_py_subprocess_exit(eddy_subprocess *proc, int exit_status, int term_signal,
+                                    void *ud) {
+    (void)proc;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("(ii)", exit_status, term_signal));
+    PyGILState_Release(gil);
+}
+
+/* The bytes objects of the list or tuple `fast` (PySequence_Fast) as a NULL-terminated array of
+ * C strings that point into them (valid while `fast` lives; PyMem_Free the array). NULL with an
+ * exception set: an item that is not bytes (TypeError) or holds a NUL byte (ValueError). */
+static const char **eddy_py_cstr_array(PyObject *fast) {
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    const char **array = (const char **)PyMem_Calloc((size_t)n + 1, sizeof(char *));
+    if (!array) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        char *s = NULL;
+        if (!PyBytes_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "expected bytes, not %.100s", Py_TYPE(item)->tp_name);
+            PyMem_Free(array);
+            return NULL;
+        }
+        if (PyBytes_AsStringAndSize(item, &s, NULL) < 0) { /* ValueError: embedded null byte */
+            PyMem_Free(array);
+            return NULL;
+        }
+        array[i] = s;
+    }
+    return array;
+}
+%}
+
 /* ---- a certificate as ssl.SSLSocket.getpeercert() shows it ------------------------------ */
 %{
 #include <openssl/asn1.h>
@@ -964,6 +1005,22 @@ EDDY_PY_CALLBACK(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 0)
 %ignore eddy_stream_read_until_close;
 %ignore eddy_stream_write;
 %ignore eddy_stream_set_write_mark;
+
+/* subprocess.h: argv / envp arrays and the exit callback; eddy_py_subprocess_spawn and
+ * eddy_py_spawn_options_set_env below replace them. */
+%ignore eddy_subprocess_spawn;
+%ignore eddy_spawn_options_set_env;
+
+/* A working directory: str (encoded as os.fsencode does), bytes, an os.PathLike or None. */
+%typemap(in) const char *dir (PyObject *encoded = NULL) {
+    if ($input == Py_None) {
+        $1 = NULL;
+    } else {
+        if (!PyUnicode_FSConverter($input, &encoded)) SWIG_fail;
+        $1 = PyBytes_AS_STRING(encoded);
+    }
+}
+%typemap(freearg) const char *dir { Py_XDECREF(encoded$argnum); }
 #define EDDY_API
 %include "eddy/common.h"
 %include "eddy/loop.h"
@@ -975,6 +1032,7 @@ EDDY_PY_CALLBACK(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 0)
 %include "eddy/websocket.h"
 %include "eddy/client.h"
 %include "eddy/process.h"
+%include "eddy/subprocess.h"
 
 /* ---- helpers for the Python layer ------------------------------------------------------ */
 %typemap(in) PyObject *callable {
@@ -1301,5 +1359,50 @@ PyObject *eddy_py_stream_tls_peer_certificate(eddy_stream *stream) {
         Py_RETURN_NONE;
     }
     return der;
+}
+
+/* ---- child processes (eddy.process.Subprocess) ------------------------------------------- */
+/* eddy_subprocess_spawn with `argv` a list or tuple of bytes (at least one) and `obj` as the
+ * handle's userdata: `obj` is called as (exit_status, term_signal) once the child exited (see
+ * eddy_subprocess_exit_fn), and its `_eddy_release()` runs when eddy releases the handle (right
+ * after that call, or first when the loop is freed; then the handle must not be used again).
+ * Returns (0, handle), or (negative EDDY_E* code, None) when nothing started (then `obj` is not
+ * kept). Raises TypeError / ValueError (nothing started) for an argv that is not a sequence of
+ * bytes or holds a NUL byte. Thread: the loop's. */
+PyObject *eddy_py_subprocess_spawn(eddy_loop *loop, PyObject *argv,
+                                   const eddy_spawn_options *options, PyObject *callable) {
+    PyObject *fast = PySequence_Fast(argv, "argv must be a list or tuple of bytes");
+    if (!fast) return NULL;
+    const char **array = eddy_py_cstr_array(fast);
+    if (!array) {
+        Py_DECREF(fast);
+        return NULL;
+    }
+    eddy_subprocess *proc = NULL;
+    Py_INCREF(callable);
+    int rc = eddy_subprocess_spawn(loop, array, options, eddy_py_subprocess_exit, callable,
+                                   eddy_py_handler_release, &proc);
+    PyMem_Free(array);
+    Py_DECREF(fast);
+    if (rc < 0) {
+        Py_DECREF(callable); /* eddy did not take it */
+        return Py_BuildValue("(iO)", rc, Py_None);
+    }
+    return Py_BuildValue("(iN)", rc,
+                         SWIG_NewPointerObj(SWIG_as_voidptr(proc), SWIGTYPE_p_eddy_subprocess, 0));
+}
+
+/* eddy_spawn_options_set_env with `envp` a list or tuple of b"NAME=value" (copied), or None for
+ * the parent's environment. Returns 0 or a negative EDDY_E* code; raises TypeError / ValueError
+ * as eddy_py_subprocess_spawn does for its argv. */
+PyObject *eddy_py_spawn_options_set_env(eddy_spawn_options *options, PyObject *envp) {
+    if (envp == Py_None) return PyLong_FromLong(eddy_spawn_options_set_env(options, NULL));
+    PyObject *fast = PySequence_Fast(envp, "env must be a list or tuple of bytes");
+    if (!fast) return NULL;
+    const char **array = eddy_py_cstr_array(fast);
+    int rc = array ? eddy_spawn_options_set_env(options, array) : 0;
+    PyMem_Free(array);
+    Py_DECREF(fast);
+    return array ? PyLong_FromLong(rc) : NULL;
 }
 %}

@@ -1,4 +1,5 @@
-"""eddy.process: Tornado's multi-process helpers (cpu_count, fork_processes, task_id).
+"""eddy.process: Tornado's multi-process helpers (cpu_count, fork_processes, task_id) and its
+Subprocess (child processes with PipeIOStream pipes; eddy/_subprocess.py has it).
 
 The pattern (Tornado 6's): bind the listening sockets, fork, then make the loop and the server
 in each child and hand them the sockets:
@@ -27,6 +28,8 @@ import signal
 import sys
 
 from . import _lowlevel as _ll
+# Child processes with IOStream pipes (Tornado's process.Subprocess), in a module of their own.
+from ._subprocess import CalledProcessError, Subprocess  # noqa: F401
 
 gen_log = logging.getLogger("eddy.general")
 

@@ -69,8 +69,6 @@ KNOWN_GAPS = {
     "netutil.BlockingResolver", "netutil.DefaultExecutorResolver", "netutil.DefaultLoopResolver",
     "netutil.ExecutorResolver", "netutil.OverrideResolver", "netutil.Resolver",
     "netutil.ThreadedResolver", "netutil.ssl_options_to_context", "netutil.ssl_wrap_socket",
-    # child processes with IOStream pipes: asyncio.create_subprocess_exec does it
-    "process.Subprocess",
 }
 
 
