@@ -898,6 +898,25 @@ fail:
 }
 %enddef
 
+/* The same, but released through eddy_py_handler_release: the callable's `_eddy_release()` (when
+ * it has one) runs before the reference is dropped, so a callable that eddy releases without
+ * calling it (its loop was freed first) can still settle what waited for it. */
+%define EDDY_PY_CALLBACK_RELEASED(CBTYPE, CBNAME, TRAMPOLINE, FAIL)
+%typemap(in) (CBTYPE CBNAME, void *userdata, eddy_free_fn free_userdata) {
+    if (!PyCallable_Check($input)) {
+        PyErr_SetString(PyExc_TypeError, "a callable is required");
+        SWIG_fail;
+    }
+    $1 = TRAMPOLINE;
+    Py_INCREF($input);
+    $2 = (void *)$input;
+    $3 = eddy_py_handler_release;
+}
+%typemap(argout) (CBTYPE CBNAME, void *userdata, eddy_free_fn free_userdata) {
+    if (FAIL) Py_DECREF($input);
+}
+%enddef
+
 EDDY_PY_CALLBACK(eddy_loop_fn, cb, eddy_py_loop_fn, result == 0)
 EDDY_PY_CALLBACK(eddy_watch_fn, cb, eddy_py_watch_fn, result == NULL)
 EDDY_PY_CALLBACK(eddy_signal_fn, cb, eddy_py_signal_fn, result == NULL)
@@ -907,8 +926,8 @@ EDDY_PY_CALLBACK(eddy_request_fn, cb, eddy_py_request_fn, result < 0)
 EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 EDDY_PY_CALLBACK(eddy_accept_fn, cb, eddy_py_accept_fn, result == NULL)
 EDDY_PY_CALLBACK(eddy_connect_fn, cb, eddy_py_connect_fn, result < 0)
-EDDY_PY_CALLBACK(eddy_start_tls_fn, cb, eddy_py_connect_fn, result < 0)
-EDDY_PY_CALLBACK(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 0)
+EDDY_PY_CALLBACK_RELEASED(eddy_start_tls_fn, cb, eddy_py_connect_fn, result < 0)
+EDDY_PY_CALLBACK_RELEASED(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 0)
 
 /* The log sink: None restores the default. */
 %typemap(in) (eddy_log_fn fn, void *userdata, eddy_free_fn free_userdata) {

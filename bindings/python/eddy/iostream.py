@@ -125,6 +125,44 @@ class _Link:
             stream._on_release()
 
 
+class _Outcome:
+    """A one-shot C callback (start_tls, wait_for_handshake) that eddy may release without
+    calling: when the IOLoop is freed first, eddy drops it uncalled, and `on_release` then
+    settles the future that waited for it (which would otherwise never complete). Released
+    through eddy_py_handler_release, which calls `_eddy_release()` (see EDDY_PY_CALLBACK_RELEASED
+    in eddy.i)."""
+
+    __slots__ = ("fn", "on_release")
+
+    def __init__(self, fn, on_release):
+        self.fn = fn
+        self.on_release = on_release
+
+    def __call__(self, *args):
+        self.on_release = None  # called: nothing left to settle at the release
+        fn, self.fn = self.fn, None
+        if fn is not None:
+            fn(*args)
+
+    def _eddy_release(self):
+        on_release, self.on_release = self.on_release, None
+        self.fn = None
+        if on_release is not None:
+            on_release()
+
+
+def _fail_unsettled(future, real_error=None):
+    """Fails `future` with StreamClosedError unless it is done; its asyncio loop may be closed
+    already (the future is done all the same then)."""
+    if future.done():
+        return
+    try:
+        future.set_exception(StreamClosedError(real_error=real_error))
+    except RuntimeError:
+        pass  # the loop is closed: set, but its callbacks cannot be scheduled
+    _retrieve(future)
+
+
 class BaseIOStream:
     """Tornado's BaseIOStream: the reads, writes and life cycle shared by IOStream,
     SSLIOStream and PipeIOStream. Not made directly.
@@ -566,7 +604,9 @@ class IOStream(BaseIOStream):
         stream raises ValueError("IOStream is not idle; cannot convert to SSL") and stays as it
         was. A failed handshake (certificate, host name, the peer leaving, the context's
         handshake timeout) fails the Future with StreamClosedError, real_error an ssl.SSLError
-        or TimeoutError, and runs the close callback."""
+        or TimeoutError, and runs the close callback. Closing the IOLoop before the handshake
+        ended fails it with StreamClosedError (real_error None; the close callback does not
+        run then, as for any stream the loop's close closes)."""
         from . import _tls
 
         self._check_thread()
@@ -612,7 +652,9 @@ class IOStream(BaseIOStream):
             else:
                 future.set_result(stream)
 
-        rc = _ll.eddy_stream_start_tls(self._c, ctx, int(server_side), server_hostname, done)
+        # The IOLoop closed mid-handshake: eddy releases `done` uncalled; fail the future then.
+        rc = _ll.eddy_stream_start_tls(self._c, ctx, int(server_side), server_hostname,
+                                       _Outcome(done, lambda: _fail_unsettled(future)))
         if rc < 0:
             future.cancel()
             if rc in (_ll.EDDY_EBUSY, _ll.EDDY_ESTATE):
@@ -649,7 +691,8 @@ class SSLIOStream(IOStream):
         with StreamClosedError (real_error an ssl.SSLError, TimeoutError...) when the stream
         closes first; for a server stream from TCPServer(ssl_options=...) before looking at
         getpeercert(). Reads and writes need no waiting. A second call while one waits raises
-        RuntimeError("Already waiting"), as Tornado's."""
+        RuntimeError("Already waiting"), as Tornado's. Closing the IOLoop while it waits fails
+        it with StreamClosedError."""
         self._check_thread()
         self._check_closed()
         future = self.io_loop.asyncio_loop.create_future()
@@ -663,7 +706,8 @@ class SSLIOStream(IOStream):
             else:
                 future.set_exception(StreamClosedError(real_error=_close_reason(code, self)))
 
-        rc = _ll.eddy_stream_wait_for_handshake(self._c, done)
+        rc = _ll.eddy_stream_wait_for_handshake(
+            self._c, _Outcome(done, lambda: _fail_unsettled(future, self.error)))
         if rc < 0:
             future.cancel()
             if rc == _ll.EDDY_EBUSY:

@@ -27,6 +27,7 @@ from tcp_support import (AsyncTestCase, StreamClosedError, closed_event, connect
 import eddy.ioloop
 import eddy.iostream
 import eddy.tcpclient
+import eddy.tcpserver
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                 "tests", "integration"))
@@ -809,6 +810,46 @@ class StartTls(AsyncTestCase):
             server.stop()
 
         self.run_async(main())
+
+    def test_closing_the_loop_mid_handshake_fails_the_futures(self):
+        """IOLoop.close() while handshakes wait for silent peers: start_tls's future (eddy
+        releases its callback uncalled) and wait_for_handshake's fail with StreamClosedError
+        instead of staying pending for good."""
+        silent = socket.create_server(("127.0.0.1", 0))  # in its backlog; never answers
+        aloop = asyncio.new_event_loop()
+        asyncio.set_event_loop(aloop)
+        io_loop = eddy.ioloop.IOLoop.current()
+        accepted = asyncio.Event()
+        waits = []
+
+        class TlsServer(eddy.tcpserver.TCPServer):
+            def handle_stream(self, stream, address):  # the handshake is under way here
+                waits.append(stream.wait_for_handshake())
+                accepted.set()
+
+        async def start():
+            stream = await eddy.tcpclient.TCPClient().connect("127.0.0.1",
+                                                              silent.getsockname()[1])
+            upgrade = stream.start_tls(False, self.client_options, "localhost")
+            server = TlsServer(ssl_options=self.server_options)
+            server.listen(0, "127.0.0.1")
+            quiet_client = connect(server.port)  # a plain client that never says hello
+            await asyncio.wait_for(accepted.wait(), 20)
+            await asyncio.sleep(0.05)  # a few passes: nothing comes from either peer
+            self.assertFalse(upgrade.done())
+            self.assertFalse(waits[0].done())
+            return upgrade, quiet_client
+
+        try:
+            upgrade, quiet_client = aloop.run_until_complete(start())
+            io_loop.close()
+        finally:
+            asyncio.set_event_loop(None)
+            silent.close()
+        quiet_client.close()
+        for future in (upgrade, waits[0]):
+            self.assertTrue(future.done())
+            self.assertIsInstance(future.exception(), StreamClosedError)
 
 
 if __name__ == "__main__":
