@@ -925,7 +925,7 @@ EDDY_PY_CALLBACK(eddy_request_fn, on_request, eddy_py_request_fn, result == NULL
 EDDY_PY_CALLBACK(eddy_request_fn, cb, eddy_py_request_fn, result < 0)
 EDDY_PY_CALLBACK(eddy_server_done_fn, done, eddy_py_server_done_fn, result < 0)
 EDDY_PY_CALLBACK(eddy_accept_fn, cb, eddy_py_accept_fn, result == NULL)
-EDDY_PY_CALLBACK(eddy_connect_fn, cb, eddy_py_connect_fn, result < 0)
+EDDY_PY_CALLBACK_RELEASED(eddy_connect_fn, cb, eddy_py_connect_fn, result < 0)
 EDDY_PY_CALLBACK_RELEASED(eddy_start_tls_fn, cb, eddy_py_connect_fn, result < 0)
 EDDY_PY_CALLBACK_RELEASED(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 0)
 

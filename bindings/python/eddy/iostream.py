@@ -126,11 +126,11 @@ class _Link:
 
 
 class _Outcome:
-    """A one-shot C callback (start_tls, wait_for_handshake) that eddy may release without
-    calling: when the IOLoop is freed first, eddy drops it uncalled, and `on_release` then
-    settles the future that waited for it (which would otherwise never complete). Released
-    through eddy_py_handler_release, which calls `_eddy_release()` (see EDDY_PY_CALLBACK_RELEASED
-    in eddy.i)."""
+    """A one-shot C callback (connect, start_tls, wait_for_handshake) that eddy may release
+    without calling: when the IOLoop is freed first, eddy drops it uncalled, and `on_release`
+    then settles the future that waited for it (which would otherwise never complete). Released
+    through eddy_py_handler_release, which calls `_eddy_release()` (see
+    EDDY_PY_CALLBACK_RELEASED in eddy.i)."""
 
     __slots__ = ("fn", "on_release")
 

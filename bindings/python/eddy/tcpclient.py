@@ -13,7 +13,7 @@ import types
 from . import _lowlevel as _ll
 from . import _tls
 from .gen import TimeoutError
-from .iostream import IOStream, SSLIOStream, StreamClosedError
+from .iostream import IOStream, SSLIOStream, StreamClosedError, _Outcome
 
 
 def _connect_error(code, host, port):
@@ -21,6 +21,8 @@ def _connect_error(code, host, port):
     where = "%s:%s" % (host, port)
     if code == _ll.EDDY_ETIMEDOUT:
         return TimeoutError("Timeout connecting to %s" % where)
+    if code == _ll.EDDY_ECLOSED:  # the IOLoop was closed while it connected
+        return StreamClosedError()
     if code == _ll.EDDY_ERESOLVE:
         # Tornado's resolver lets the getaddrinfo error through.
         return socket.gaierror(socket.EAI_NONAME, "cannot resolve %r" % (host,))
@@ -61,7 +63,8 @@ class TCPClient:
         attempt, name lookup included.
         Raises, as Tornado: StreamClosedError with real_error ConnectionRefusedError (or the
         OSError) when no address accepted; TimeoutError (eddy.gen's, asyncio's) on timeout;
-        socket.gaierror when the name does not resolve. source_ip / source_port raise
+        socket.gaierror when the name does not resolve; StreamClosedError (real_error None)
+        when the IOLoop is closed while it connects. source_ip / source_port raise
         NotImplementedError (eddy cannot bind the local end). A TLS handshake runs after this
         returns: its failure fails the first read or write with StreamClosedError(real_error=
         ssl.SSLError)."""
@@ -104,7 +107,7 @@ class TCPClient:
                 if stream is not None:
                     return stream
                 error = _connect_error(code, host, port)
-                if code in (_ll.EDDY_ETIMEDOUT, _ll.EDDY_ERESOLVE):
+                if code in (_ll.EDDY_ETIMEDOUT, _ll.EDDY_ERESOLVE, _ll.EDDY_ECLOSED):
                     break
             raise error
         finally:
@@ -150,11 +153,20 @@ class TCPClient:
             except Exception as e:
                 future.set_exception(e)
 
+        def loop_closed():
+            # eddy released `done` uncalled: the IOLoop was closed while it connected.
+            if not future.done():
+                try:
+                    future.set_result((None, _ll.EDDY_ECLOSED))
+                except RuntimeError:
+                    pass  # the asyncio loop is closed too: nobody can await it
+
+        outcome = _Outcome(done, loop_closed)
         if tls is None:
-            rc = _ll.eddy_connect(ioloop._eddy, target, port, float(timeout), done)
+            rc = _ll.eddy_connect(ioloop._eddy, target, port, float(timeout), outcome)
         else:
             rc = _ll.eddy_connect_tls(ioloop._eddy, target, port, float(timeout), tls,
-                                      server_name, done)
+                                      server_name, outcome)
         if rc < 0:
             if rc == _ll.EDDY_EINVAL:
                 raise ValueError("cannot connect to %r port %r: %s"

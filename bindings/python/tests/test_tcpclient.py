@@ -1,5 +1,6 @@
 """eddy.tcpclient.TCPClient against an eddy TCPServer and against a plain `socket` server;
-refused and timed-out connects (the name lookup included), the arguments eddy does not support;
+refused and timed-out connects (the name lookup included), a connect pending when the IOLoop
+is closed, the arguments eddy does not support;
 TLS: a TCPServer with ssl_options and TCPClient.connect(ssl_options=...) with the test CA
 (tests/integration/tls_certs.py), Python's ssl module as the other side of each, and a client
 that does not trust the server's certificate."""
@@ -20,6 +21,7 @@ from tcp_support import (TIMEOUT, AsyncTestCase, HandlerServer, StreamClosedErro
                          recv_all, recv_exactly)
 
 import eddy.gen
+import eddy.ioloop
 import eddy.iostream
 import eddy.tcpclient
 import eddy.tcpserver
@@ -180,6 +182,34 @@ class Connect(AsyncTestCase):
             self.assertIsInstance(outcome, asyncio.CancelledError)
             self.assertEqual(await server.result(), b"")
             server.stop()
+
+        self.run_async(main())
+
+    def test_closing_the_ioloop_fails_a_pending_connect(self):
+        """IOLoop.close() from a coroutine while a connect hangs (a full accept queue drops its
+        SYN): eddy releases the connect's callback uncalled, and the awaiting task gets
+        StreamClosedError instead of waiting for good (the asyncio loop runs on)."""
+
+        async def main():
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0)
+            port = listener.getsockname()[1]
+            fillers = []
+            for _ in range(4):  # fill the queue (its length is backlog + 1 on Linux)
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", port))
+                fillers.append(s)
+            task = asyncio.ensure_future(eddy.tcpclient.TCPClient().connect("127.0.0.1", port))
+            await asyncio.sleep(0)  # the task issued eddy_connect and waits for it
+            eddy.ioloop.IOLoop.current().close()
+            with self.assertRaises(StreamClosedError) as cm:
+                await asyncio.wait_for(task, TIMEOUT)
+            self.assertIsNone(cm.exception.real_error)
+            for s in fillers:
+                s.close()
+            listener.close()
 
         self.run_async(main())
 
