@@ -4,8 +4,9 @@ and CalledProcessError, signals (terminate, kill, send_signal) as negative retur
 signals after the exit ignored, DEVNULL / STDOUT / PIPE / an fd / a file / cwd / env /
 process_group, spawn errors (Popen's exceptions, no fd left behind), set_exit_callback and
 wait_for_exit before and after the exit, many children at once, a Tornado-style coroutine on
-eddy.testing's IOLoop, and the life cycle: the object is held while the child runs and let go
-after its exit, and closing the IOLoop first fails the waiters and drops the handle."""
+eddy.testing's IOLoop, the life cycle (the object is held while the child runs and let go after
+its exit; closing the IOLoop first fails the waiters and drops the handle), and one scenario run
+on eddy and on python3-tornado with the same results."""
 
 import asyncio
 import gc
@@ -19,6 +20,7 @@ import threading
 import unittest
 import weakref
 
+import impl_pair
 from tcp_support import AsyncTestCase, TIMEOUT
 
 import eddy.gen
@@ -461,6 +463,64 @@ class LifeCycle(unittest.TestCase):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
 
+
+# The same scenario on eddy and on python3-tornado, each in a Python process of its own (Tornado's
+# Subprocess installs a SIGCHLD handler for the whole process): what each observes must match.
+SCENARIO = """
+import asyncio, json, subprocess, sys
+if sys.argv[1] == "eddy":
+    import eddy.process as process
+else:
+    import tornado.process as process
+S = process.Subprocess
+
+async def main():
+    seen = {}
+    p = S(["cat"], stdin=S.STREAM, stdout=S.STREAM)
+    seen["types"] = [type(p.stdin).__name__, type(p.stdout).__name__, p.stderr]
+    await p.stdin.write(b"hello\\n")
+    p.stdin.close()
+    seen["cat"] = (await p.stdout.read_until_close()).decode()
+    seen["cat_code"] = await p.wait_for_exit()
+    p = S(["sh", "-c", "echo o; echo e >&2; cat"], stdout=S.STREAM, stderr=subprocess.STDOUT,
+          stdin=subprocess.DEVNULL)
+    seen["merged"] = (await p.stdout.read_until_close()).decode()
+    seen["merged_code"] = await p.wait_for_exit()
+    p = S(["sh", "-c", "exit 3"])
+    try:
+        await p.wait_for_exit()
+    except process.CalledProcessError as e:
+        seen["error"] = [type(e).__name__, e.returncode]
+    seen["returncode"] = p.returncode
+    p = S(["sleep", "30"])
+    got = asyncio.get_running_loop().create_future()
+    p.set_exit_callback(got.set_result)
+    (p.kill if sys.argv[1] == "eddy" else p.proc.kill)()  # Tornado's: its Popen's
+    seen["killed"] = await got
+    seen["killed_returncode"] = p.returncode
+    try:
+        S(["/nonexistent/eddy-program"])
+    except OSError as e:
+        seen["missing"] = [type(e).__name__, e.errno, e.strerror, e.filename]
+    S.initialize()
+    S.uninitialize()
+    print(json.dumps(seen, sort_keys=True))
+
+asyncio.run(main())
+"""
+
+
+@unittest.skipIf(impl_pair.tornado is None, "python3-tornado is not installed")
+class SameAsTornado(unittest.TestCase):
+    def test_scenario(self):
+        results = {}
+        for name in ("eddy", "tornado"):
+            done = subprocess.run([sys.executable, "-c", SCENARIO, name], capture_output=True,
+                                  timeout=TIMEOUT, env=dict(os.environ))
+            self.assertEqual(done.returncode, 0, done.stderr.decode())
+            results[name] = done.stdout
+        self.assertEqual(results["eddy"], results["tornado"])
+        self.assertIn(b'"killed": -9', results["eddy"])
 
 if __name__ == "__main__":
     unittest.main()
