@@ -429,6 +429,28 @@ class LifeCycle(unittest.TestCase):
 
         asyncio.run(asyncio.wait_for(main(), TIMEOUT))
 
+    def test_no_fd_or_object_left_after_many_runs(self):
+        async def main():
+            eddy.ioloop.IOLoop.current()  # the loop's own fds, made on first use
+            before = open_fds()
+            for i in range(30):
+                proc = Subprocess(["sh", "-c", "cat; echo %d >&2" % i], stdin=STREAM,
+                                  stdout=STREAM, stderr=STREAM)
+                await proc.stdin.write(b"x")
+                proc.stdin.close()
+                out, err = await asyncio.gather(proc.stdout.read_until_close(),
+                                                proc.stderr.read_until_close())
+                self.assertEqual((out, err), (b"x", b"%d\n" % i))
+                await proc.wait_for_exit()
+                # Streams the caller never closes: each closes at its EOF (stdout / stderr).
+            del proc
+            await asyncio.sleep(0)
+            gc.collect()
+            self.assertEqual(open_fds(), before)
+            self.assertEqual([o for o in gc.get_objects() if isinstance(o, Subprocess)], [])
+
+        asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+
     def test_ioloop_closed_before_the_exit(self):
         aloop = asyncio.new_event_loop()
         asyncio.set_event_loop(aloop)
