@@ -1,7 +1,7 @@
 //! Raw declarations of eddy's C API, written by hand from `include/eddy/*.h` (common, loop,
-//! stream, net, process, http, web, websocket, tls, client: every public header). Every item
-//! keeps its C name; the rules (ownership, thread, errors) are the ones documented in the
-//! headers. Use the `eddy` crate for a safe API.
+//! stream, net, process, subprocess, http, web, websocket, tls, client: every public header).
+//! Every item keeps its C name; the rules (ownership, thread, errors) are the ones documented
+//! in the headers. Use the `eddy` crate for a safe API.
 #![allow(non_camel_case_types)]
 
 use std::os::raw::{c_char, c_double, c_int, c_long, c_uint, c_void};
@@ -229,6 +229,75 @@ extern "C" {
     pub fn eddy_fork_processes(num_processes: c_int, max_restarts: c_int) -> c_int;
     pub fn eddy_task_id() -> c_int;
     pub fn eddy_cpu_count() -> c_int;
+}
+
+// ---- subprocess.h --------------------------------------------------------------------------
+
+#[repr(C)]
+pub struct eddy_subprocess {
+    _opaque: [u8; 0],
+}
+#[repr(C)]
+pub struct eddy_spawn_options {
+    _opaque: [u8; 0],
+}
+
+pub const EDDY_STDIO_INHERIT: c_int = 0;
+pub const EDDY_STDIO_PIPE: c_int = 1;
+pub const EDDY_STDIO_DEVNULL: c_int = 2;
+pub const EDDY_STDIO_STDOUT: c_int = 3;
+
+pub type eddy_subprocess_exit_fn = Option<
+    unsafe extern "C" fn(
+        proc_: *mut eddy_subprocess,
+        exit_status: c_int,
+        term_signal: c_int,
+        userdata: *mut c_void,
+    ),
+>;
+
+extern "C" {
+    pub fn eddy_spawn_options_new() -> *mut eddy_spawn_options;
+    pub fn eddy_spawn_options_free(options: *mut eddy_spawn_options);
+    pub fn eddy_spawn_options_set_stdio(
+        options: *mut eddy_spawn_options,
+        child_fd: c_int,
+        mode: c_int,
+    ) -> c_int;
+    pub fn eddy_spawn_options_set_stdio_fd(
+        options: *mut eddy_spawn_options,
+        child_fd: c_int,
+        fd: c_int,
+    ) -> c_int;
+    pub fn eddy_spawn_options_set_cwd(
+        options: *mut eddy_spawn_options,
+        dir: *const c_char,
+    ) -> c_int;
+    pub fn eddy_spawn_options_set_env(
+        options: *mut eddy_spawn_options,
+        envp: *const *const c_char,
+    ) -> c_int;
+    pub fn eddy_spawn_options_set_close_fds(options: *mut eddy_spawn_options, on: c_int) -> c_int;
+    pub fn eddy_spawn_options_set_new_process_group(
+        options: *mut eddy_spawn_options,
+        on: c_int,
+    ) -> c_int;
+
+    pub fn eddy_subprocess_spawn(
+        lp: *mut eddy_loop,
+        argv: *const *const c_char,
+        options: *const eddy_spawn_options,
+        on_exit: eddy_subprocess_exit_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+        out: *mut *mut eddy_subprocess,
+    ) -> c_int;
+    pub fn eddy_subprocess_pid(proc_: *const eddy_subprocess) -> c_int;
+    pub fn eddy_subprocess_take_stream(
+        proc_: *mut eddy_subprocess,
+        child_fd: c_int,
+    ) -> *mut eddy_stream;
+    pub fn eddy_subprocess_kill(proc_: *mut eddy_subprocess, signum: c_int) -> c_int;
 }
 
 // ---- http.h --------------------------------------------------------------------------------

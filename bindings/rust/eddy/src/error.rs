@@ -21,7 +21,8 @@ impl Error {
     pub const BUSY: Error = Error(sys::EDDY_EBUSY);
     /// The connection or object is closed (a client left, a loop gone).
     pub const CLOSED: Error = Error(sys::EDDY_ECLOSED);
-    /// Nothing by that name or index.
+    /// Nothing by that name or index (also: no such program or directory, for a
+    /// subprocess; `std::io::ErrorKind::NotFound`).
     pub const NOT_FOUND: Error = Error(sys::EDDY_ENOENT);
     /// Not allowed in the current state (e.g. cancelling a fetch that already ended).
     pub const STATE: Error = Error(sys::EDDY_ESTATE);
@@ -48,6 +49,13 @@ impl Error {
     pub const RESOLVE: Error = Error(sys::EDDY_ERESOLVE);
     /// Not supported (e.g. the PROXY protocol together with TLS on one server).
     pub const NOT_SUPPORTED: Error = Error(sys::EDDY_ENOTSUP);
+    /// Permission denied (a program that is not executable, a signal the process may not
+    /// send); `std::io::ErrorKind::PermissionDenied`.
+    pub const PERMISSION_DENIED: Error = Error(sys::EDDY_EACCES);
+    /// Out of file descriptors (e.g. for a subprocess's pipes).
+    pub const TOO_MANY_FILES: Error = Error(sys::EDDY_EMFILE);
+    /// Another system failure (eddy's log line names the errno).
+    pub const IO: Error = Error(sys::EDDY_EIO);
 
     /// Wraps a code returned by the C API.
     pub fn from_code(code: c_int) -> Error {
@@ -65,6 +73,37 @@ impl Error {
         unsafe { CStr::from_ptr(sys::eddy_err_name(self.0)) }
             .to_str()
             .unwrap_or("EDDY_EUNKNOWN")
+    }
+}
+
+impl Error {
+    /// The closest [`std::io::ErrorKind`]: `NOT_FOUND` is `NotFound`, `PERMISSION_DENIED`
+    /// `PermissionDenied`, `INVALID` `InvalidInput`, `TIMED_OUT`, `CONNECTION_REFUSED`,
+    /// `CONNECTION_RESET`, `ADDR_IN_USE` their namesakes, `EOF` `UnexpectedEof`, `NO_MEMORY`
+    /// `OutOfMemory`, `NOT_SUPPORTED` `Unsupported`; every other code `Other`. The
+    /// `From<Error> for std::io::Error` conversion (for `?` in functions returning
+    /// `std::io::Result`) uses it and keeps this error as the source.
+    pub fn kind(self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self {
+            Error::NOT_FOUND => K::NotFound,
+            Error::PERMISSION_DENIED => K::PermissionDenied,
+            Error::INVALID => K::InvalidInput,
+            Error::TIMED_OUT => K::TimedOut,
+            Error::CONNECTION_REFUSED => K::ConnectionRefused,
+            Error::CONNECTION_RESET => K::ConnectionReset,
+            Error::ADDR_IN_USE => K::AddrInUse,
+            Error::EOF => K::UnexpectedEof,
+            Error::NO_MEMORY => K::OutOfMemory,
+            Error::NOT_SUPPORTED => K::Unsupported,
+            _ => K::Other,
+        }
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
     }
 }
 
