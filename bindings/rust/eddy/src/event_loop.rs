@@ -203,7 +203,9 @@ impl Loop {
     /// peers sent a close frame with 1001 (a [`WsSender`](crate::WsSender) then does nothing);
     /// open [`Stream`](crate::Stream)s are closed and freed without their close closures (their
     /// closures dropped, their handles then `Err(CLOSED)`), a pending [`connect`](crate::connect)'s
-    /// closure dropped uncalled; [`Remote::call_soon`] returns
+    /// closure dropped uncalled; a [`Subprocess`](crate::process::Subprocess) whose child still
+    /// runs is let go: its exit closure dropped uncalled, the child left running (and no longer
+    /// reaped), its `kill` then `Err(CLOSED)`; [`Remote::call_soon`] returns
     /// `Err(CLOSED)`, [`Remote::is_alive`] is false and [`WeakLoop::upgrade`] gives `None`
     /// from then on.
     ///

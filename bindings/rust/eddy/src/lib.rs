@@ -1,7 +1,8 @@
 //! eddy for Rust: an embeddable asynchronous web server (Tornado's architecture) over eddy's
 //! C API, with closures as handlers, its asynchronous HTTP client ([`HttpClient`]), and raw TCP
 //! ([`TcpServer`], [`Stream`], [`connect`]; Tornado's TCPServer, IOStream and TCPClient) with
-//! the process helpers ([`bind_socket`], [`fork_processes`]).
+//! the process helpers ([`bind_socket`], [`fork_processes`]) and child processes whose pipes
+//! are streams ([`process::Subprocess`], Tornado's `process.Subprocess`).
 //!
 //! ```no_run
 //! use eddy::{App, Loop};
@@ -63,7 +64,7 @@ mod http_client;
 mod http_request;
 mod http_response;
 mod periodic;
-mod process;
+pub mod process;
 mod request;
 mod response;
 mod stream;

@@ -1,10 +1,35 @@
-//! Many processes on one port (eddy/process.h; Tornado's `netutil.bind_sockets` and
-//! `process.fork_processes`, `task_id`, `cpu_count`).
+//! Processes (Tornado's `tornado.process`, plus `netutil.bind_sockets`).
 //!
-//! The pattern: [`bind_socket`] first, then [`fork_processes`], then in each child a
-//! [`Loop`](crate::Loop)
-//! and a server handed the socket ([`TcpServer::add_fd`](crate::TcpServer::add_fd)). The
-//! children share one accept queue.
+//! Child processes: [`Command`] describes one (program, arguments, working directory,
+//! environment, where its standard streams go) and [`Command::spawn`] starts it on a
+//! [`Loop`](crate::Loop) as a [`Subprocess`] (Tornado's `process.Subprocess`, over
+//! eddy/subprocess.h): its pipes are [`Stream`](crate::Stream)s, its exit comes to a closure
+//! as an [`ExitStatus`].
+//!
+//! ```
+//! use eddy::process::{Command, Stdio};
+//! let lp = eddy::Loop::new().unwrap();
+//! let child = Command::new("ls").arg("/").stdout(Stdio::Pipe).spawn(&lp).unwrap();
+//! let (handle, weak) = (child.clone(), lp.downgrade());
+//! let stdout = child.take_stdout().unwrap();
+//! stdout
+//!     .read_until_close(move |_s, listing| {
+//!         print!("{}", String::from_utf8_lossy(listing));
+//!         // All the output is in; now the exit (if it came already, the closure runs next).
+//!         handle.set_exit_callback(move |status| {
+//!             assert!(status.success(), "ls: {}", status);
+//!             weak.upgrade().map(|lp| lp.stop());
+//!         })
+//!     })
+//!     .unwrap();
+//! lp.run().unwrap();
+//! ```
+//!
+//! Many processes on one port (eddy/process.h; Tornado's `netutil.bind_sockets` and
+//! `process.fork_processes`, `task_id`, `cpu_count`, also at the crate's root): [`bind_socket`]
+//! first, then [`fork_processes`], then in each child a [`Loop`](crate::Loop) and a server
+//! handed the socket ([`TcpServer::add_fd`](crate::TcpServer::add_fd)). The children share one
+//! accept queue.
 use std::ffi::CString;
 use std::os::raw::c_int;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
@@ -12,6 +37,15 @@ use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
 use eddy_sys as sys;
 
 use crate::error::{Error, Result};
+
+mod command;
+mod exit_status;
+mod subprocess;
+
+pub use crate::event_loop::{SIGINT, SIGTERM};
+pub use command::{Command, Stdio};
+pub use exit_status::ExitStatus;
+pub use subprocess::{Subprocess, SIGKILL};
 
 /// Binds and listens on a TCP socket without a loop (Tornado's `bind_sockets`, one socket), to
 /// be shared by processes: `host` a numeric address or a name (`""`: every IPv4 address),
