@@ -12,12 +12,13 @@ local iostream = require("eddy.iostream")
 local tcpserver = require("eddy.tcpserver")
 local tcpclient = require("eddy.tcpclient")
 local process = require("eddy.process")
+local subprocess = require("eddy.subprocess")
 
 local eddy = {
   core = require("eddy.core"),
   loop = loop, web = web, json = json, websocket = websocket, httpclient = httpclient,
   httputil = httputil, iostream = iostream, tcpserver = tcpserver, tcpclient = tcpclient,
-  process = process,
+  process = process, subprocess = subprocess,
   Application = web.Application, HTTPError = web.HTTPError, HTTPServer = web.HTTPServer,
   start = loop.start, stop = loop.stop, run_once = loop.run_once, time = loop.time, close = loop.close,
   call_later = loop.call_later, add_callback = loop.add_callback, periodic = loop.periodic,
@@ -29,5 +30,7 @@ local eddy = {
   TCPServer = tcpserver.new, TCPClient = tcpclient.new,
   bind_socket = process.bind_socket, socket_port = process.socket_port,
   fork_processes = process.fork_processes, task_id = process.task_id, cpu_count = process.cpu_count,
+  -- Child processes with pipes as IOStreams (Tornado's process.Subprocess).
+  Subprocess = process.Subprocess,
 }
 return eddy

@@ -1,7 +1,7 @@
 /* SWIG interface for the Lua 5.4 module `eddy.core`: the public C API of eddy (loop, HTTP
  * request getters, web layer, WebSocket, HTTP client; a request's TLS facts in request_tls.i;
- * streams in stream.i; TCP servers, clients and the process helpers in net.i) plus C
- * trampolines that let Lua functions serve as callbacks.
+ * streams in stream.i; TCP servers, clients and the process helpers in net.i; child processes
+ * in subprocess.i) plus C trampolines that let Lua functions serve as callbacks.
  *
  * Ownership: every Lua function or table handed to eddy is pinned in the Lua registry
  * (luaL_ref) inside a small `lua_ref` box that becomes the C API's userdata; the C API's free
@@ -1187,6 +1187,7 @@ static int l_registry_size(lua_State *L) {
 %include "stream.i"
 %include "net.i"
 %include "start_tls.i"
+%include "subprocess.i"
 
 /* require("eddy.core") looks for luaopen_eddy_core; SWIG names its entry after the module. */
 %wrapper %{

@@ -1,5 +1,6 @@
 -- Many processes on one port (Tornado's process.fork_processes, task_id, cpu_count and
--- netutil.bind_sockets), over include/eddy/process.h.
+-- netutil.bind_sockets), over include/eddy/process.h; and child processes (Tornado's
+-- process.Subprocess, in eddy/subprocess.lua), re-exported here as Tornado has them.
 --
 --   local fd = eddy.bind_socket(8888, "127.0.0.1")  -- before forking: the children share it
 --   local id = eddy.fork_processes(4)               -- the parent stays in here, supervising
@@ -10,8 +11,17 @@
 -- Thread: Lua's only one; fork_processes must come before the event loop exists.
 local core = require("eddy.core")
 local loop = require("eddy.loop")
+local subprocess = require("eddy.subprocess")
 
 local process = {}
+
+-- Child processes with pipes as IOStreams: see eddy/subprocess.lua.
+process.Subprocess = subprocess.Subprocess
+process.STREAM, process.INHERIT = subprocess.STREAM, subprocess.INHERIT
+process.DEVNULL, process.STDOUT = subprocess.DEVNULL, subprocess.STDOUT
+process.signals = subprocess.signals
+process.CalledProcessError = subprocess.CalledProcessError
+process.is_called_process_error = subprocess.is_called_process_error
 
 local function fail(message, level) error(message, level + 1) end
 
