@@ -131,6 +131,26 @@ function scenarios.stdio_modes()
   return facts
 end
 
+-- A child that exits without reading its stdin: writes fail (EPIPE under the hood, never a
+-- SIGPIPE that would end this script), and the stream closes with an error.
+function scenarios.stdin_reader_gone()
+  local p = eddy.Subprocess({ "true" }, { stdin = STREAM })
+  local rc = p:wait_for_exit()
+  local closed = eddy.Future()
+  p.stdin:set_close_callback(function(err, code) closed:set_result(err, code) end)
+  -- eddy may have seen the pipe break already (write returns EDDY_ECLOSED, no callback), or
+  -- see it when the bytes go (write returns 0, the callback gets EDDY_ECLOSED).
+  local written = eddy.Future()
+  local queued = p.stdin:write(string.rep("x", 1 << 20), function(ok, err, code)
+    written:set_result(ok == true, code)
+  end)
+  if queued ~= 0 then written:set_result(false, queued) end
+  local write_ok, write_code = written:wait()
+  local close_err, close_code = closed:wait()
+  return { returncode = rc, write_ok = write_ok, write_code = jv(write_code),
+           close_err = jv(close_err), close_code = close_code, eclosed = core.EDDY_ECLOSED }
+end
+
 -- A caller's fd: the child's stdout is a copy of the pipe the Python test reads.
 function scenarios.fd()
   local fd = math.tointeger(tonumber(args.fd))
@@ -215,8 +235,8 @@ end
 
 if args.mode == "main" then
   local base = pinned()
-  local order = { "cat_echo", "exit_code", "signals", "stdio_modes", "fd", "cwd_env", "errors",
-                  "many", "callback_error" }
+  local order = { "cat_echo", "exit_code", "signals", "stdio_modes", "stdin_reader_gone", "fd",
+                  "cwd_env", "errors", "many", "callback_error" }
   eddy.spawn(function()
     for _, name in ipairs(order) do
       local ok, facts = pcall(scenarios[name])

@@ -1,6 +1,7 @@
 """Lua binding, eddy.process.Subprocess (tests/subprocess.lua): real children over real pipes —
 cat echoing stdin through the pipe streams, exit codes and CalledProcessError, death by a
-signal (negative returncode) and signals after the exit (no-ops), /dev/null, 2>&1, a caller's
+signal (negative returncode) and signals after the exit (no-ops), /dev/null, 2>&1, a child
+that leaves its stdin unread (writes fail, no SIGPIPE), a caller's
 fd (a pipe this test reads), close_fds, cwd, env, a new process group, spawn errors naming
 their cause, 40 children at once, an error in an exit callback; the registry back to its size
 once every child was released; a loop freed (eddy.close(), and lua_close at the end of a
@@ -117,6 +118,15 @@ class Subprocess(unittest.TestCase):
         self.assertEqual(f["stderr_to_stdout"], "out\nerr\n")
         self.assertEqual(f["stderr_devnull"], "out\n")
         self.assertEqual((f["stderr_pipe"], f["stderr_pipe_rc"]), ("to-err\n", 3))
+
+    def test_stdin_reader_gone(self):
+        f = self.facts("stdin_reader_gone")
+        self.assertEqual(f["returncode"], 0)
+        # The bytes could not go: the write callback says so, the stream closed with an error
+        # (the script itself was not killed by SIGPIPE: it went on to report this).
+        self.assertEqual((f["write_ok"], f["write_code"]), (False, f["eclosed"]))
+        self.assertLess(f["close_code"], 0)
+        self.assertIsNotNone(f["close_err"])
 
     def test_callers_fd_and_close_fds(self):
         f = self.facts("fd")
