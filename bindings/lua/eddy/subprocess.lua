@@ -206,6 +206,10 @@ local function run(fn, ...) loop.spawn_ctx(fn, callback_done, nil, ...) end
 -- cannot be started, naming the cause: `eddy: Subprocess: cannot run "nope": no such program
 -- (EDDY_ENOENT)`, `... permission denied (...) (EDDY_EACCES)`, `... too many open files ...
 -- (EDDY_EMFILE)`. Nothing is started then.
+-- The object's fields: pid; args (a copy); stdin, stdout, stderr (IOStreams, or nil where there
+-- is no pipe); returncode (nil while the child runs, then its exit status, minus the signal
+-- that killed it, or false when the status was lost; see _event); handle (the C handle, nil
+-- once released: internal).
 function subprocess.Subprocess(args, opts)
   local spec, argv = build_spec(args, opts, 2)
   local self = setmetatable({ args = argv }, Subprocess)
