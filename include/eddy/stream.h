@@ -32,7 +32,7 @@ typedef void (*eddy_stream_read_fn)(eddy_stream *stream, const char *data, size_
 typedef void (*eddy_stream_write_fn)(eddy_stream *stream, int status, void *userdata);
 
 /* The stream closed. `error` is 0 after eddy_stream_close(), EDDY_EOF when the peer closed
- * while data was still wanted or when idle (for a pipe: also a write after its reader closed),
+ * while data was still wanted or when idle (a pipe's write end: when its reader closed),
  * EDDY_ECONNRESET on a reset, EDDY_ETOOBIG when a
  * read limit was exceeded, EDDY_ETIMEDOUT, or another code. The stream is released when this
  * returns. */

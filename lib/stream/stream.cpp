@@ -58,6 +58,8 @@ Stream *Stream::create(Loop *loop, int fd) {
     if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return nullptr;
     Stream *s = new (std::nothrow) Stream(loop, fd);
     if (!s) return nullptr;
+    s->not_socket_ = !S_ISSOCK(st.st_mode);
+    s->write_only_ = (flags & O_ACCMODE) == O_WRONLY;
     if (!s->init()) {
         s->fd_ = -1;  // the caller keeps the fd on failure
         delete s;
@@ -173,6 +175,13 @@ void Stream::close_after_exception() noexcept {
 void Stream::on_io(short what) {
     if (what & EV_WRITE) flush();
     if ((what & EV_READ) && !closed_ && reading_socket_) {
+        if (write_only_) {
+            // A pipe's write end is never readable: epoll reports it so (EPOLLERR) once the
+            // reader has gone. That ends the stream as a peer's close ends a socket's (a read
+            // would fail with EBADF, which said "system error").
+            close(EDDY_EOF);
+            return;
+        }
         // Writing the answers now rather than after every other ready connection keeps one
         // output buffer in use at a time: it is reused while still in the cache, and the
         // loop's spare buffers suffice however many connections are ready at once.

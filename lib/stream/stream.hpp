@@ -340,7 +340,8 @@ private:
     bool abrupt_ : 1 = false;            // close_abruptly: not an orderly end of the stream
     bool in_deliver_ : 1 = false;        // in deliver()'s callback, handing over read_n_ bytes
     bool more_write_callbacks_ : 1 = false;  // a write callback runs, and more of its batch follow
-    bool not_socket_ : 1 = false;  // a pipe or terminal (ENOTSOCK seen): read/write, not recv/send
+    bool not_socket_ : 1 = false;            // a pipe or terminal: read/write, not recv/send
+    bool write_only_ : 1 = false;  // opened O_WRONLY (a pipe's write end): never read from
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
     short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered

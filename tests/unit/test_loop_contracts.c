@@ -368,6 +368,27 @@ static void test_pipe_without_reader_does_not_raise_sigpipe(void **state) {
     eddy_loop_free(loop);
 }
 
+/* An idle pipe write end with a close callback: its reader going away ends it with EDDY_EOF
+ * (epoll reports the write end "readable" then; reading it would fail with EBADF). */
+static void test_pipe_reader_gone_while_idle(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    eddy_stream *s = eddy_stream_new(loop, p[1]);
+    assert_non_null(s);
+    close_seen c = {0, 0};
+    eddy_stream_set_userdata(s, &c, NULL);
+    assert_int_equal(eddy_stream_set_close_callback(s, on_close), 0);
+    assert_int_equal(eddy_loop_run_once(loop, 0), 0);
+    assert_false(c.closed);
+    close(p[0]);
+    run_until_flag(loop, &c.closed, TEST_WAIT_SECONDS);
+    assert_true(c.closed);
+    assert_int_equal(c.error, EDDY_EOF);
+    eddy_loop_free(loop);
+}
+
 /* A pipe both ways: the read end and the write end as streams, bytes across, the writer's
  * close an EOF for the reader (the case of a child's pipes, eddy_subprocess_take_stream). */
 typedef struct {
@@ -447,6 +468,7 @@ int main(void) {
         cmocka_unit_test(test_listen_on_all_families_or_none),
         cmocka_unit_test(test_pipe_without_reader_does_not_raise_sigpipe),
         cmocka_unit_test(test_pipe_streams),
+        cmocka_unit_test(test_pipe_reader_gone_while_idle),
         cmocka_unit_test(test_streams_over_unwatchable_fds_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
