@@ -127,7 +127,8 @@ EDDY_API eddy_stream *eddy_subprocess_take_stream(eddy_subprocess *proc, int chi
 /* Sends `signum` to the child (0: only checks that it can be signalled). Uses the pidfd where
  * there is one, so a recycled pid is never hit.
  * Returns 0, EDDY_EINVAL (NULL proc, bad signal number), EDDY_ESTATE (the child has exited:
- * inside the exit callback, or it exited and eddy has not noticed yet), EDDY_EACCES, EDDY_EIO. */
+ * inside the exit callback, or it exited and eddy has not noticed yet, or another part of the
+ * program reaped it), EDDY_EACCES, EDDY_EIO. */
 EDDY_API int eddy_subprocess_kill(eddy_subprocess *proc, int signum);
 
 #ifdef __cplusplus

@@ -246,19 +246,25 @@ void Subprocess::watch_exit() {
     loop_->timer_start(&poll_timer_, Loop::now() + kPollInterval);
 }
 
-bool Subprocess::reap(int *exit_status, int *term_signal) {
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
+// waitid(WEXITED | WNOHANG | `flags`) on this child: 0 or -1 with errno, as waitid.
+int Subprocess::wait_child(siginfo_t *info, int flags) {
+    memset(info, 0, sizeof *info);
     int rc;
     do {
         rc = pidfd_ >= 0 ? waitid(static_cast<idtype_t>(kIdTypePidfd), static_cast<id_t>(pidfd_),
-                                  &info, WEXITED | WNOHANG)
-                         : waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG);
+                                  info, WEXITED | WNOHANG | flags)
+                         : waitid(P_PID, static_cast<id_t>(pid_), info, WEXITED | WNOHANG | flags);
         // Linux 5.3 has pidfds but waits on them only from 5.4: the pid is as good (the child
         // is not reaped yet, so its pid is not reused).
         if (rc != 0 && errno == EINVAL && pidfd_ >= 0)
-            rc = waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG);
+            rc = waitid(P_PID, static_cast<id_t>(pid_), info, WEXITED | WNOHANG | flags);
     } while (rc != 0 && errno == EINTR);
+    return rc;
+}
+
+bool Subprocess::reap(int *exit_status, int *term_signal) {
+    siginfo_t info;
+    int rc = wait_child(&info, 0);
     if (rc != 0) {
         // ECHILD: someone else collected the status (SIGCHLD ignored, a waitpid(-1) elsewhere).
         // The child is gone all the same.
@@ -316,8 +322,13 @@ Stream *Subprocess::take_stream(int child_fd) {
 int Subprocess::kill(int signum) {
     if (signum < 0 || signum >= NSIG) return EDDY_EINVAL;
     if (exited_) return EDDY_ESTATE;
+    // An exited child not reaped yet is a zombie, which kill(2) and pidfd_send_signal(2) still
+    // "signal" with success: look first (WNOWAIT leaves the status for check_exit). ECHILD: its
+    // status was taken elsewhere, so its pid may already be another process's.
+    siginfo_t info;
+    if (wait_child(&info, WNOWAIT) != 0 || info.si_pid != 0) return EDDY_ESTATE;
     // Until eddy reaps it, the pid cannot be reused (an exited child stays a zombie), so kill()
-    // is as safe as the pidfd where there is none.
+    // is as safe as the pidfd where there is none (unless someone else reaps it right now).
     int rc = pidfd_ >= 0 ? signal_pidfd(pidfd_, signum) : ::kill(pid_, signum);
     if (rc == 0) return 0;
     switch (errno) {

@@ -3,6 +3,7 @@
 // the opaque eddy_subprocess; see include/eddy/subprocess.h for the contract.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <event2/event_struct.h>
@@ -43,6 +44,7 @@ private:
     ~Subprocess() override;
     int make_pipes(const SpawnOptions &options, int child_ends[3]);
     void watch_exit();
+    int wait_child(siginfo_t *info, int flags);
     // Collects the exit status if the child has exited; false while it runs.
     bool reap(int *exit_status, int *term_signal);
     void check_exit();

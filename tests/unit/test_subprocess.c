@@ -153,6 +153,29 @@ static void test_kill(void **state) {
     eddy_loop_free(loop);
 }
 
+/* A child that exited but that eddy has not reaped yet (a zombie: kill(2) would still succeed on
+ * it) is refused by eddy_subprocess_kill, as the header promises: it is no longer running. */
+static void test_kill_after_exit_refused(void **state) {
+    eddy_loop *loop = eddy_loop_new();
+    static child c;
+    memset(&c, 0, sizeof c);
+    const char *argv[] = {"true", NULL};
+    eddy_subprocess *proc = NULL;
+    assert_int_equal(eddy_subprocess_spawn(loop, argv, NULL, on_exit_cb, &c, free_child, &proc), 0);
+    /* Wait for the exit without collecting it: the loop does not run, eddy has not noticed. */
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    assert_int_equal(waitid(P_PID, (id_t)eddy_subprocess_pid(proc), &info, WEXITED | WNOWAIT), 0);
+    assert_int_equal(info.si_pid, eddy_subprocess_pid(proc));
+    assert_int_equal(eddy_subprocess_kill(proc, SIGTERM), EDDY_ESTATE);
+    assert_int_equal(eddy_subprocess_kill(proc, 0), EDDY_ESTATE);
+    wait_child(loop, &c, 0);
+    assert_int_equal(c.exit_status, 0); /* it ended on its own: the SIGTERM never reached it */
+    assert_int_equal(c.term_signal, 0);
+    assert_int_equal(c.freed, 1);
+    eddy_loop_free(loop);
+}
+
 static void test_spawn_errors(void **state) {
     eddy_loop *loop = eddy_loop_new();
     static child c;
@@ -552,6 +575,7 @@ int main(void) {
         cmocka_unit_test(test_cat_echoes_stdin),
         cmocka_unit_test(test_exit_status),
         cmocka_unit_test(test_kill),
+        cmocka_unit_test(test_kill_after_exit_refused),
         cmocka_unit_test(test_spawn_errors),
         cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_cwd_and_env),
