@@ -121,6 +121,28 @@ static void test_cat_echoes_stdin(void **state) {
     eddy_loop_free(loop);
 }
 
+/* The stdin stream's reader went away (the child exited without reading): an idle stdin stream
+ * with a close callback notices, and closes as a stream whose peer closed does (EDDY_EOF), not
+ * with an error from reading a pipe's write end. */
+static void test_stdin_reader_gone(void **state) {
+    eddy_loop *loop = eddy_loop_new();
+    eddy_spawn_options *o = pipes_options(EDDY_STDIO_PIPE, EDDY_STDIO_INHERIT, EDDY_STDIO_INHERIT);
+    static child c;
+    memset(&c, 0, sizeof c);
+    const char *argv[] = {"true", NULL};
+    eddy_subprocess *proc = NULL;
+    assert_int_equal(eddy_subprocess_spawn(loop, argv, o, on_exit_cb, &c, free_child, &proc), 0);
+    eddy_spawn_options_free(o);
+    eddy_stream *in = eddy_subprocess_take_stream(proc, 0);
+    assert_non_null(in);
+    eddy_stream_set_userdata(in, &c, NULL);
+    assert_int_equal(eddy_stream_set_close_callback(in, on_out_close), 0);
+    wait_child(loop, &c, 1);
+    assert_int_equal(c.exit_status, 0);
+    assert_int_equal(c.out_close_error, EDDY_EOF);
+    eddy_loop_free(loop);
+}
+
 static void test_exit_status(void **state) {
     eddy_loop *loop = eddy_loop_new();
     static child c;
@@ -573,6 +595,7 @@ static void test_sigchld_ignored(void **state) { run_forked(0); }
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cat_echoes_stdin),
+        cmocka_unit_test(test_stdin_reader_gone),
         cmocka_unit_test(test_exit_status),
         cmocka_unit_test(test_kill),
         cmocka_unit_test(test_kill_after_exit_refused),
