@@ -558,20 +558,12 @@ void Stream::read_ready() {
         process_reads();
         return;
     }
-    if (n == 0 || reader_gone(errno)) {
+    if (n == 0) {
         handle_eof();
         return;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     close(error_from_errno(errno));
-}
-
-// A pipe's write end (a child's stdin) reports its reader's close as an error event, which
-// reaches read_ready; reading it then fails with EBADF. That is the peer's close, not an error.
-bool Stream::reader_gone(int err) const {
-    if (err != EBADF) return false;
-    int flags = fcntl(fd_, F_GETFL);
-    return flags >= 0 && (flags & O_ACCMODE) == O_WRONLY;
 }
 
 // Hands freshly read bytes to a read_some consumer without buffering them; what it does not take

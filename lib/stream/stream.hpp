@@ -254,8 +254,6 @@ private:
     bool try_deliver();
     void deliver(size_t n, ReadFn cb, void *arg);
     void handle_eof();
-    // Whether read_ready's failed read (`err`) means a pipe's write end whose reader left.
-    bool reader_gone(int err) const;
     void fail_writes(int status);
     void after_write_progress();
     void finish_lingering();
