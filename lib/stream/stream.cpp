@@ -46,9 +46,11 @@ bool epoll_can_watch(int fd) {
 Stream *Stream::create(Loop *loop, int fd) {
     if (!loop || fd < 0) return nullptr;
     // epoll cannot watch every fd (regular files, directories, /dev/null): such a stream
-    // would never read, or close at its first wait. Sockets always can; anything else is tried.
+    // would never read, or close at its first wait. Sockets and pipes always can (and the probe
+    // needs an fd of its own, which a process out of fds does not have); anything else is tried.
     struct stat st;
-    if (fstat(fd, &st) != 0 || (!S_ISSOCK(st.st_mode) && !epoll_can_watch(fd))) {
+    if (fstat(fd, &st) != 0 ||
+        (!S_ISSOCK(st.st_mode) && !S_ISFIFO(st.st_mode) && !epoll_can_watch(fd))) {
         log(LogLevel::warning, "stream: fd %d cannot be watched (not a socket, pipe or terminal)",
             fd);
         return nullptr;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -589,6 +590,51 @@ static void run_forked(int no_pidfd) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Out of fds with k (0-4) left, 3 pipes wanted: the spawn fails with EDDY_EMFILE, as the header
+ * says (not EDDY_ENOMEM: a pipe needs no epoll probe fd to become a stream), and gives back
+ * every fd it made. In a forked process: the fd limit is lowered. Returns 0 or the check that
+ * failed. */
+static int run_out_of_fds_checks(void) {
+    eddy_loop *loop = eddy_loop_new();
+    if (!loop) return 20;
+    eddy_loop_run_once(loop, 0);
+    struct rlimit limit = {64, 64};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 21;
+    limit.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return 22;
+    eddy_spawn_options *o = eddy_spawn_options_new();
+    for (int i = 0; i < 3; i++)
+        if (eddy_spawn_options_set_stdio(o, i, EDDY_STDIO_PIPE) != 0) return 23;
+    const char *argv[] = {"true", NULL};
+    for (int left = 0; left <= 4; left++) {
+        int held[64], n = 0;
+        for (int fd; n < 64 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held[n++] = fd;
+        if (n < 8 || errno != EMFILE) return 24;
+        for (int i = 0; i < left; i++) close(held[--n]);
+        int before = count_open_fds();
+        eddy_subprocess *proc = NULL;
+        int rc = eddy_subprocess_spawn(loop, argv, o, NULL, NULL, NULL, &proc);
+        eddy_loop_run_once(loop, 0);
+        int after = count_open_fds();
+        while (n > 0) close(held[--n]);
+        if (rc != EDDY_EMFILE) return 30 + left;
+        if (proc || after != before) return 40 + left;
+    }
+    eddy_spawn_options_free(o);
+    eddy_loop_free(loop);
+    return 0;
+}
+
+static void test_out_of_fds(void **state) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(run_out_of_fds_checks());
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_without_pidfd(void **state) { run_forked(1); }
 static void test_sigchld_ignored(void **state) { run_forked(0); }
 
@@ -611,6 +657,7 @@ int main(void) {
         cmocka_unit_test(test_large_output),
         cmocka_unit_test(test_untaken_streams_closed),
         cmocka_unit_test(test_loop_freed_first),
+        cmocka_unit_test(test_out_of_fds),
         cmocka_unit_test(test_without_pidfd),
         cmocka_unit_test(test_sigchld_ignored),
     };
