@@ -39,10 +39,14 @@ typedef struct eddy_subprocess eddy_subprocess;
 typedef struct eddy_spawn_options eddy_spawn_options;
 
 /* What a child's standard stream (child fd 0, 1 or 2) is connected to. */
-#define EDDY_STDIO_INHERIT 0 /* the parent's own fd 0, 1 or 2 (the default) */
+/* the parent's own fd 0, 1 or 2 (the default; closed in the child when it is closed or
+ * close-on-exec in the parent) */
+#define EDDY_STDIO_INHERIT 0
 #define EDDY_STDIO_PIPE 1    /* a pipe; its parent end is an eddy_stream (take_stream) */
 #define EDDY_STDIO_DEVNULL 2 /* /dev/null */
-#define EDDY_STDIO_STDOUT 3  /* child fd 2 only: the same as the child's fd 1 (2>&1) */
+/* child fd 2 only: the same as the child's fd 1 (2>&1); closed when the child's fd 1 is (an
+ * inherited fd 1 that the parent has closed or marked close-on-exec) */
+#define EDDY_STDIO_STDOUT 3
 
 /* The child exited: `exit_status` is its exit code (0-255) and `term_signal` 0, or it was killed
  * by a signal: `exit_status` is 0 and `term_signal` the signal's number. `exit_status` -1 (and

@@ -95,6 +95,12 @@ struct SpawnAttrs {
     }
 };
 
+// Whether the parent's `fd` reaches a spawned program: open and not close-on-exec.
+bool inheritable(int fd) {
+    int flags = fcntl(fd, F_GETFD);
+    return flags >= 0 && !(flags & FD_CLOEXEC);
+}
+
 // Fills the file actions and attributes from `options`; 0 or an errno value.
 int describe_child(const SpawnOptions &options, const int child_end[3], SpawnAttrs &sa) {
     if (int rc = posix_spawn_file_actions_init(&sa.actions)) return rc;
@@ -112,7 +118,16 @@ int describe_child(const SpawnOptions &options, const int child_end[3], SpawnAtt
             rc = posix_spawn_file_actions_addopen(&sa.actions, i, "/dev/null",
                                                   i == 0 ? O_RDONLY : O_WRONLY, 0);
             break;
-        case EDDY_STDIO_STDOUT: rc = posix_spawn_file_actions_adddup2(&sa.actions, 1, 2); break;
+        case EDDY_STDIO_STDOUT:
+            // 2>&1, after fd 1 is set up. An inherited fd 1 that does not reach the child
+            // (closed, or close-on-exec: a private fd of the parent's that took the number)
+            // leaves the child's fd 2 closed like its fd 1: dup2 would fail, or hand the
+            // child that private fd.
+            if (options.stdio_mode[1] == EDDY_STDIO_INHERIT && !inheritable(1))
+                rc = posix_spawn_file_actions_addclose(&sa.actions, 2);
+            else
+                rc = posix_spawn_file_actions_adddup2(&sa.actions, 1, 2);
+            break;
         default: break;  // inherited
         }
         if (rc) return rc;

@@ -635,6 +635,51 @@ static void test_out_of_fds(void **state) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* 2>&1 with the parent's fd 1 inherited when that fd 1 does not reach the child (closed, or
+ * close-on-exec: some fd of the parent's own that took the number): the child's fd 2 is closed
+ * like its fd 1, never a copy of the parent's private fd, and the spawn succeeds. In a forked
+ * process: fd 1 changes. Returns 0 or the check that failed. */
+static int run_stderr_to_closed_stdout_checks(void) {
+    eddy_loop *loop = eddy_loop_new();
+    if (!loop) return 50;
+    eddy_spawn_options *o =
+        pipes_options(EDDY_STDIO_DEVNULL, EDDY_STDIO_INHERIT, EDDY_STDIO_STDOUT);
+    /* Exits 1 if its fd 1 is open, 2 if its fd 2 is. */
+    const char *argv[] = {
+        "sh", "-c", "[ -e /proc/$$/fd/1 ] && exit 1; [ -e /proc/$$/fd/2 ] && exit 2; exit 0", NULL};
+    for (int cloexec = 0; cloexec <= 1; cloexec++) {
+        close(1);
+        if (cloexec) {
+            char path[] = "/tmp/eddy-test-private-XXXXXX";
+            int fd = mkostemp(path, O_CLOEXEC);
+            unlink(path);
+            if (fd != 1) return 51;
+        }
+        child c;
+        memset(&c, 0, sizeof c);
+        eddy_subprocess *proc = NULL;
+        int rc = eddy_subprocess_spawn(loop, argv, o, on_exit_cb, &c, free_child, &proc);
+        if (rc != 0) return 52 + cloexec;
+        double deadline = mono_now() + TEST_WAIT_SECONDS;
+        while (!c.exited && mono_now() < deadline) eddy_loop_run_once(loop, 50);
+        if (c.exited != 1) return 54;
+        if (c.exit_status != 0) return 60 + 10 * cloexec + c.exit_status;
+    }
+    eddy_spawn_options_free(o);
+    eddy_loop_free(loop);
+    return 0;
+}
+
+static void test_stderr_to_closed_stdout(void **state) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(run_stderr_to_closed_stdout_checks());
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_without_pidfd(void **state) { run_forked(1); }
 static void test_sigchld_ignored(void **state) { run_forked(0); }
 
@@ -650,6 +695,7 @@ int main(void) {
         cmocka_unit_test(test_cwd_and_env),
         cmocka_unit_test(test_stderr_to_stdout_and_devnull),
         cmocka_unit_test(test_stdio_fd),
+        cmocka_unit_test(test_stderr_to_closed_stdout),
         cmocka_unit_test(test_close_fds),
         cmocka_unit_test(test_signals_reset),
         cmocka_unit_test(test_new_process_group),
