@@ -1,8 +1,10 @@
 /* eddy_subprocess_*: child processes with pipes as streams (Tornado's process.Subprocess).
  * Real programs (sh, cat, sleep, head) over real pipes: what the child reads and writes, its exit
  * status or signal, the options (cwd, env, /dev/null, 2>&1, a caller's fd, close_fds, a process
- * group, reset signals), spawn errors, the handle's life cycle (userdata once, untaken streams
- * closed, loop freed first), and the pidfd-less fallback under a seccomp filter. */
+ * group, reset signals; 2>&1 when the parent's fd 1 does not reach the child), spawn errors
+ * (out of fds included), kill once the child exited, the stdin stream once the child left, the
+ * handle's life cycle (userdata once, untaken streams closed, loop freed first), and the
+ * pidfd-less fallback under a seccomp filter. */
 #include "test_common.h"
 
 #include <limits.h>
