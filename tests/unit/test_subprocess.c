@@ -655,7 +655,7 @@ static int run_stderr_to_closed_stdout_checks(void) {
             char path[] = "/tmp/eddy-test-private-XXXXXX";
             int fd = mkostemp(path, O_CLOEXEC);
             unlink(path);
-            if (fd != 1) return 51;
+            if (fd < 0 || (fd != 1 && (dup3(fd, 1, O_CLOEXEC) != 1 || close(fd) != 0))) return 51;
         }
         child c;
         memset(&c, 0, sizeof c);
