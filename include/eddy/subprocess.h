@@ -6,7 +6,7 @@
  * pipe whose parent end becomes an eddy_stream (Tornado's Subprocess.STREAM). The exit callback
  * runs on the loop thread once the child has exited, and eddy reaps the child itself: no
  * SIGCHLD handler is installed (the loop watches a pidfd, Linux 5.3; on older kernels, or where
- * a seccomp policy refuses pidfd_open, it polls the child with waitpid(WNOHANG) every 50 ms), so
+ * a seccomp policy refuses pidfd_open, it polls the child with waitid(WNOHANG) every 50 ms), so
  * it works on every loop of every thread and leaves eddy_signal free for the application.
  *
  * Life cycle: a subprocess handle lives until the child has exited and its exit callback has
@@ -101,7 +101,8 @@ EDDY_API int eddy_spawn_options_set_new_process_group(eddy_spawn_options *option
 
 /* ---- subprocesses --------------------------------------------------------------------------- */
 
-/* Starts `argv[0]` (looked up in PATH when it has no '/') with the arguments `argv`
+/* Starts `argv[0]` (looked up in PATH when it has no '/'; a relative path with a cwd option is
+ * taken from that directory, as Python's subprocess does) with the arguments `argv`
  * (NULL-terminated, at least argv[0]), connected as `options` say (NULL: the defaults of
  * eddy_spawn_options_new). `on_exit` (may be NULL) runs once, on the loop thread, after the child
  * exited.
