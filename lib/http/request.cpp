@@ -490,7 +490,9 @@ bool Request::queue_output() noexcept {
 
 int Request::flush(eddy_request_flush_fn cb) {
     if (finished_) return EDDY_ESTATE;
-    if (!connected()) return EDDY_ECLOSED;
+    // A stream that closed in this pass (a reset read just now) still belongs to its connection
+    // until its close callback runs; it takes no more output, and would drop the callback.
+    if (!connected() || conn->stream()->closed()) return EDDY_ECLOSED;
     FlushWaiter *waiter = nullptr;
     if (cb) {
         waiter = new (std::nothrow) FlushWaiter{this, cb};
@@ -501,11 +503,13 @@ int Request::flush(eddy_request_flush_fn cb) {
         return cut_connection("flush");
     }
     if (waiter) pending_flushes_++;
-    if (conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter) == EDDY_ENOMEM) {
-        // The stream could not record the waiter (its list did not grow): it never calls back.
-        pending_flushes_--;
+    int rc = conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter);
+    if (rc != 0) {
+        // The stream did not record the waiter (its list did not grow, or it closed under the
+        // output just queued): it never calls back.
+        if (waiter) pending_flushes_--;
         delete waiter;
-        return cut_connection("flush");
+        return rc == EDDY_ENOMEM ? cut_connection("flush") : EDDY_ECLOSED;
     }
     return 0;
 }

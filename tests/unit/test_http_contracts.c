@@ -224,6 +224,85 @@ static void test_proxy_handshake_without_request_during_shutdown(void **state) {
     eddy_loop_free(loop);
 }
 
+/* A flush in the same loop pass as the peer's reset, after the connection's stream closed but
+ * before its close callback ran (here: a watch ready in the same epoll batch): it must say
+ * EDDY_ECLOSED, or call back. It used to return 0 with a callback that never came, so the
+ * request, held for that callback, was never released (ASan: a leak). */
+typedef struct {
+    eddy_request *req;
+    int flush_rc, flush_cb_calls, flush_cb_status, closed;
+} reset_flush;
+
+static void keep_request(eddy_request *req, void *userdata) {
+    reset_flush *rf = userdata;
+    rf->req = req;
+    eddy_request_set_status(req, 200, NULL, 0);
+}
+
+static void on_reset_flushed(eddy_request *req, int status, void *userdata) {
+    (void)req;
+    reset_flush *rf = userdata;
+    rf->flush_cb_calls++;
+    rf->flush_cb_status = status;
+}
+
+static void on_reset_closed(eddy_request *req, void *userdata) {
+    (void)req;
+    ((reset_flush *)userdata)->closed = 1;
+}
+
+static void flush_from_watch(eddy_watch *watch, int fd, int events, void *userdata) {
+    (void)events;
+    reset_flush *rf = userdata;
+    char byte;
+    assert_int_equal(read(fd, &byte, 1), 1);
+    eddy_request_write(rf->req, "x", 1);
+    rf->flush_rc = eddy_request_flush(rf->req, on_reset_flushed);
+    eddy_watch_free(watch);
+}
+
+static void test_flush_after_reset_in_the_same_pass(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    reset_flush rf = {NULL, 1, 0, 0, 0};
+    eddy_server *server = eddy_server_new(loop, keep_request, &rf, NULL);
+    int pair[2];
+    make_pair(TRANSPORT_TCP, pair);
+    assert_int_equal(eddy_server_add_connection(server, pair[0], "127.0.0.1", 1234), 0);
+    write_all(pair[1], "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 27);
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (!rf.req && mono_now() < deadline) eddy_loop_run_once(loop, 50);
+    assert_non_null(rf.req);
+    eddy_request_set_userdata(rf.req, &rf, NULL);
+    assert_int_equal(eddy_request_set_close_callback(rf.req, on_reset_closed), 0);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_non_null(eddy_watch_new(loop, p[0], EDDY_READABLE, flush_from_watch, &rf, NULL));
+    /* The reset first, then the pipe: one epoll batch, in that order. */
+    struct linger lg = {1, 0};
+    assert_int_equal(setsockopt(pair[1], SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(pair[1]);
+    sleep_ms(20);
+    assert_int_equal(write(p[1], "!", 1), 1);
+    deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (rf.flush_rc == 1 && mono_now() < deadline) eddy_loop_run_once(loop, 50);
+    run_until_flag(loop, &rf.closed, TEST_WAIT_SECONDS);
+    for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 0);
+    assert_true(rf.closed);
+    if (rf.flush_rc == 0) {
+        assert_int_equal(rf.flush_cb_calls, 1);
+        assert_int_equal(rf.flush_cb_status, EDDY_ECLOSED);
+    } else {
+        assert_int_equal(rf.flush_rc, EDDY_ECLOSED);
+        assert_int_equal(rf.flush_cb_calls, 0);
+    }
+    assert_int_equal(eddy_request_finish(rf.req), EDDY_ECLOSED); /* released */
+    close(p[0]);
+    close(p[1]);
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_connection_serves_a_socket),
@@ -233,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_add_connection_during_shutdown),
         cmocka_unit_test(test_proxy_handshake_completing_during_shutdown),
         cmocka_unit_test(test_proxy_handshake_without_request_during_shutdown),
+        cmocka_unit_test(test_flush_after_reset_in_the_same_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
