@@ -16,8 +16,9 @@ wait_for_exit futures complete even when the caller dropped it). Once the child 
 exit was delivered, eddy releases the handle and every reference it held; the object then only
 reports `returncode`. When the IOLoop is closed first, the handle is released without an exit:
 the child is left running (eddy does not signal it), pending wait_for_exit futures fail with
-RuntimeError, the exit callback is dropped uncalled, and send_signal() becomes a no-op (the pid
-could be reused later: eddy no longer watches it). The pipe streams are independent of the
+RuntimeError, the exit callback is dropped uncalled, and from then on set_exit_callback(),
+wait_for_exit() and send_signal() raise RuntimeError (eddy no longer watches the child, whose pid
+could be reused later: a signal or a wait would be dropped unseen). The pipe streams are independent of the
 child: each is the caller's to read, write and close, as in Tornado."""
 
 import logging
@@ -133,6 +134,7 @@ class Subprocess:
         self._c = None  # the C handle while eddy holds it
         self._exit_callback = None
         self._waiters = []  # (future, raise_error) of wait_for_exit
+        self._orphaned = False  # the IOLoop closed before the exit: eddy let the child go
         argv = _argv(args, shell)
         options = _ll.eddy_spawn_options_new()
         if options is None:
@@ -183,8 +185,10 @@ class Subprocess:
         """Calls callback(returncode) on the loop's thread once the child exited (after this
         call returned; also when it had exited already). A second call replaces the callback not
         yet run, as in Tornado; None removes it. An exception the callback raises is logged
-        (logger eddy.application). Dropped uncalled when the IOLoop is closed first."""
+        (logger eddy.application). Dropped uncalled when the IOLoop is closed first; raises
+        RuntimeError once it was (the exit can no longer be seen)."""
         self._check_thread()
+        self._check_orphaned()
         if callback is not None and not callable(callback):
             raise TypeError("set_exit_callback: a callable or None is required")
         if self.returncode is not None:
@@ -198,9 +202,11 @@ class Subprocess:
         """Returns an asyncio Future that resolves to the returncode once the child exited (done
         already when it had). With raise_error (the default) a non-zero returncode fails it with
         subprocess.CalledProcessError(returncode, args) instead. Fails with RuntimeError when
-        the IOLoop is closed before the child exited. Any number may wait; the exit callback is
-        left as it was (Tornado's replaces it)."""
+        the IOLoop is closed before the child exited; raises RuntimeError when called after
+        that. Any number may wait; the exit callback is left as it was (Tornado's replaces
+        it)."""
         self._check_thread()
+        self._check_orphaned()
         future = self.io_loop.asyncio_loop.create_future()
         if self.returncode is not None:
             self._settle(future, raise_error)
@@ -233,6 +239,7 @@ class Subprocess:
         """eddy released the handle: right after the exit, or first when the loop was freed."""
         self._c = None
         self._exit_callback = None
+        self._orphaned = self.returncode is None
         waiters, self._waiters = self._waiters, []
         for future, _ in waiters:
             if future.done():
@@ -261,10 +268,12 @@ class Subprocess:
     # ---- signals -------------------------------------------------------------------------------
     def send_signal(self, sig):
         """Sends signal `sig` to the child, as Popen.send_signal: nothing once it has exited
-        (also when it exited and eddy has not noticed yet, or the IOLoop was closed first).
-        eddy signals through the child's pidfd, so a reused pid is never hit. Raises OSError
-        (EINVAL) for an invalid signal number, PermissionError when refused."""
+        (also when it exited and eddy has not noticed yet). eddy signals through the child's
+        pidfd, so a reused pid is never hit. Raises OSError (EINVAL) for an invalid signal
+        number, PermissionError when refused, RuntimeError once the IOLoop was closed before
+        the exit (the child may still run, but eddy no longer knows whether the pid is its)."""
         self._check_thread()
+        self._check_orphaned()
         if self._c is None:
             return
         rc = _ll.eddy_subprocess_kill(self._c, int(sig))
@@ -294,6 +303,11 @@ class Subprocess:
     @classmethod
     def uninitialize(cls):
         """Does nothing (see initialize)."""
+
+    def _check_orphaned(self):
+        if self._orphaned:
+            raise RuntimeError("the IOLoop was closed before child %d exited (it was left "
+                               "running; eddy no longer watches it)" % self.pid)
 
     def _check_thread(self):
         if threading.get_ident() != self._ident:

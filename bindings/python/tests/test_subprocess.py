@@ -473,7 +473,11 @@ class LifeCycle(unittest.TestCase):
             self.assertIsInstance(waiting.exception(), RuntimeError)
             self.assertIn("closed", str(waiting.exception()))
             self.assertTrue(proc.stdout.closed())  # the loop's close closed its streams
-            proc.kill()  # the handle is gone: nothing, no crash
+            # eddy no longer watches the child: a signal, a wait or a callback set now would be
+            # dropped unseen, so each is refused.
+            for call in (proc.kill, proc.wait_for_exit, lambda: proc.set_exit_callback(print)):
+                with self.assertRaisesRegex(RuntimeError, "closed"):
+                    call()
             self.assertIsNone(proc.returncode)
             self.assertEqual(calls, [])
             ref = weakref.ref(proc)
