@@ -32,7 +32,9 @@ close_fd, get_fd_error)."""
 
 import collections
 import errno
+import fcntl
 import logging
+import os
 import re
 import socket as _socket
 import ssl
@@ -71,6 +73,10 @@ _EV_READ, _EV_WRITTEN, _EV_CLOSED = 0, 1, 2
 
 def _close_reason(code, stream):
     """The exception a C close code stands for (None for a plain close or EOF)."""
+    if code == _ll.EDDY_EOF and getattr(stream, "_write_only", False):
+        # A pipe's write end (a child's stdin) ends when its reader goes: Tornado reports the
+        # write's EPIPE.
+        return BrokenPipeError(errno.EPIPE, "Broken pipe")
     if code in (0, _ll.EDDY_EOF):
         return None
     if code == _ll.EDDY_ECONNRESET:
@@ -335,6 +341,11 @@ class BaseIOStream:
         future = self.io_loop.asyncio_loop.create_future()
         future.add_done_callback(_retrieve)
         rc = _ll.eddy_py_stream_write(self._c, data)
+        if rc == _ll.EDDY_ECLOSED and self.error is None:
+            # Closed in C during this pass (a reset, a pipe's reader gone), the close callback
+            # still to come: it fails the future with the reason, which is not known yet.
+            self._failed_writes.append(future)
+            return future
         if rc < 0:
             future.cancel()
             if rc == _ll.EDDY_ECLOSED:
@@ -737,12 +748,19 @@ class PipeIOStream(BaseIOStream):
     """A stream over a pipe fd (or a terminal), which it takes ownership of (closed with the
     stream), as Tornado's PipeIOStream."""
 
+    _write_only = False
+
     def __init__(self, fd, *args, **kwargs):
         super().__init__(*args, **kwargs)
         c_stream = _ll.eddy_stream_new(self.io_loop._eddy, int(fd))
         if c_stream is None:
             raise ValueError("eddy cannot make a stream of fd %r" % (fd,))
         self._attach(c_stream)
+
+    def _attach(self, c_stream):
+        super()._attach(c_stream)
+        fd = _ll.eddy_stream_fd(c_stream)
+        self._write_only = fd >= 0 and (fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE) == os.O_WRONLY
 
 
 __all__ = ["BaseIOStream", "IOStream", "SSLIOStream", "PipeIOStream", "StreamClosedError",

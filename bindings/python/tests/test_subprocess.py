@@ -63,6 +63,19 @@ class Pipes(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_write_to_an_exited_childs_stdin_is_a_broken_pipe(self):
+        # As Tornado: the stdin stream closes with BrokenPipeError once its reader is gone.
+        async def main():
+            proc = Subprocess(["true"], stdin=STREAM)
+            self.assertEqual(await proc.wait_for_exit(), 0)
+            with self.assertRaises(eddy.iostream.StreamClosedError) as caught:
+                for _ in range(100):  # the close may come with the first write or before it
+                    await proc.stdin.write(b"x" * 65536)
+            self.assertIsInstance(caught.exception.real_error, BrokenPipeError)
+            self.assertIsInstance(proc.stdin.error, BrokenPipeError)
+
+        self.run_async(main())
+
     def test_stderr_stream_and_stderr_to_stdout(self):
         async def main():
             proc = Subprocess(["sh", "-c", "echo out; echo err >&2"], stdout=STREAM,
