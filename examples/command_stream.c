@@ -7,8 +7,9 @@
  * Each request starts `seq N`; its stdout is read in pieces and each piece is written and
  * flushed to the client (chunked), the next read starting only when the piece reached the
  * kernel: a slow client slows the child down instead of filling the server's memory. A client
- * that leaves early gets the child killed. The response finishes once the output ended and the
- * child exited; a line per child on stdout says how it ended.
+ * that leaves early gets the child killed (SIGTERM; or SIGPIPE, when a write to the gone client
+ * failed first and closed the child's pipe). The response finishes once the output ended and
+ * the child exited; a line per child on stdout says how it ended.
  */
 #include <eddy/eddy.h>
 #include <signal.h>

@@ -129,6 +129,8 @@ class CommandStreamTest(unittest.TestCase):
             self.assertEqual(body, seq_text(n))
 
     def test_client_leaving_kills_the_child(self):
+        # The child dies of the SIGTERM sent when the connection's close is seen, or of SIGPIPE
+        # when a write to the gone client failed first and its pipe was closed (a slower build).
         s = socket.create_connection(("127.0.0.1", self.server.port), timeout=BOUND)
         s.sendall(b"GET /seq/999999999 HTTP/1.1\r\nHost: x\r\n\r\n")
         got = b""
@@ -138,7 +140,7 @@ class CommandStreamTest(unittest.TestCase):
             got += chunk
         self.assertTrue(got.startswith(b"HTTP/1.1 200 OK\r\n"))
         s.close()
-        self.server.wait_line(r"killed by signal 15")
+        self.server.wait_line(r"killed by signal (15|13)")
         # The server goes on serving.
         self.assertEqual(get(self.server.port, "/seq/3")[2], b"1\n2\n3\n")
 
@@ -175,7 +177,7 @@ class CommandStreamTest(unittest.TestCase):
         grown_kib = self.server.rss_kib() - rss_before
         self.assertLess(grown_kib, 64 * 1024, "server RSS grew %d KiB" % grown_kib)
         s.close()
-        self.server.wait_line(r"killed by signal 15")
+        self.server.wait_line(r"killed by signal (15|13)")
 
 
 def main():
