@@ -41,6 +41,22 @@ async def echo_lines(stream, address):
         return lines
 
 
+
+def full_listener():
+    """A listening socket whose accept queue is full, so that the kernel drops new SYNs (a
+    connect to it hangs): (listener, port, the sockets that fill the queue)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):  # fill the queue (its length is backlog + 1 on Linux)
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    return listener, port, fillers
+
 class PlainServer:
     """A blocking socket server on a thread: sends `greeting`, then echoes until EOF."""
 
@@ -130,16 +146,7 @@ class Connect(AsyncTestCase):
         ends it."""
 
         async def main():
-            listener = socket.socket()
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(0)
-            port = listener.getsockname()[1]
-            fillers = []
-            for _ in range(4):  # fill the queue (its length is backlog + 1 on Linux)
-                s = socket.socket()
-                s.setblocking(False)
-                s.connect_ex(("127.0.0.1", port))
-                fillers.append(s)
+            listener, port, fillers = full_listener()
             with self.assertRaises(eddy.gen.TimeoutError):
                 await eddy.tcpclient.TCPClient().connect("127.0.0.1", port, timeout=0.5)
             with self.assertRaises(eddy.gen.TimeoutError):
@@ -191,16 +198,7 @@ class Connect(AsyncTestCase):
         StreamClosedError instead of waiting for good (the asyncio loop runs on)."""
 
         async def main():
-            listener = socket.socket()
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(0)
-            port = listener.getsockname()[1]
-            fillers = []
-            for _ in range(4):  # fill the queue (its length is backlog + 1 on Linux)
-                s = socket.socket()
-                s.setblocking(False)
-                s.connect_ex(("127.0.0.1", port))
-                fillers.append(s)
+            listener, port, fillers = full_listener()
             task = asyncio.ensure_future(eddy.tcpclient.TCPClient().connect("127.0.0.1", port))
             await asyncio.sleep(0)  # the task issued eddy_connect and waits for it
             eddy.ioloop.IOLoop.current().close()
