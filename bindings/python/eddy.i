@@ -330,8 +330,10 @@ static void eddy_py_handler_release(void *ud) {
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *obj = (PyObject *)ud;
     PyObject *r = PyObject_CallMethod(obj, "_eddy_release", NULL);
-    if (r) Py_DECREF(r);
-    else PyErr_Clear();
+    if (r)
+        Py_DECREF(r);
+    else
+        PyErr_WriteUnraisable(obj); /* not lost: a failed release may leave futures waiting */
     Py_DECREF(obj);
     PyGILState_Release(gil);
 }

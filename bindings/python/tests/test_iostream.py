@@ -555,6 +555,36 @@ class OtherStreams(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_an_error_in_a_release_hook_is_reported(self):
+        # eddy calls _eddy_release() on a callback object it lets go of; an exception there
+        # would leave futures waiting with no trace, so it goes to sys.unraisablehook.
+        seen = []
+        old_hook, old_release = sys.unraisablehook, eddy.iostream._Link._eddy_release
+
+        def broken_release(link):
+            old_release(link)
+            raise ValueError("release hook failed")
+
+        async def main():
+            r, w = os.pipe()
+            os.close(w)
+            stream = eddy.iostream.PipeIOStream(r)
+            stream.close()
+            for _ in range(50):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+
+        sys.unraisablehook = seen.append
+        eddy.iostream._Link._eddy_release = broken_release
+        try:
+            self.run_async(main())
+        finally:
+            sys.unraisablehook = old_hook
+            eddy.iostream._Link._eddy_release = old_release
+        self.assertEqual(len(seen), 1)
+        self.assertIsInstance(seen[0].exc_value, ValueError)
+
     def test_use_from_another_thread_is_refused(self):
         async def main():
             a, b = socket.socketpair()
