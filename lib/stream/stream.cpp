@@ -228,12 +228,7 @@ ssize_t Stream::transport_read(evbuffer *in, size_t hint) {
 }
 
 ssize_t Stream::transport_recv(char *buf, size_t len) {
-    if (!not_socket_) {
-        ssize_t n = recv(fd_, buf, len, 0);
-        if (n >= 0 || errno != ENOTSOCK) return n;
-        not_socket_ = true;  // a pipe (a child's stdout): read(2) from now on, one call a time
-    }
-    return ::read(fd_, buf, len);
+    return not_socket_ ? ::read(fd_, buf, len) : recv(fd_, buf, len, 0);
 }
 
 ssize_t Stream::transport_sendfile(int file_fd, off_t *offset, size_t len) {
@@ -256,9 +251,12 @@ ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
         total += iov[i].iov_len;
     }
     // MSG_NOSIGNAL: a peer that went away must give EPIPE, not kill the host with SIGPIPE.
-    if (not_socket_) return transport_write_pipe(out, iov, nvec);
     ssize_t n;
-    if (nvec == 1) {
+    if (not_socket_) {
+        // A pipe or terminal, which send(2) refuses. A pipe without a reader raises SIGPIPE on
+        // write, hence without_sigpipe; its EPIPE is the reader's end of the stream.
+        n = without_sigpipe([&] { return writev(fd_, iov, nvec); });
+    } else if (nvec == 1) {
         // The common case (one response, or a batch of them, in one chunk): send(2) spares
         // the kernel the msghdr and iovec copies of sendmsg(2).
         n = send(fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
@@ -268,24 +266,12 @@ ssize_t Stream::transport_write(evbuffer *out, size_t limit) {
         msg.msg_iovlen = static_cast<size_t>(nvec);
         n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
     }
-    if (n < 0 && errno == ENOTSOCK) {
-        not_socket_ = true;
-        return transport_write_pipe(out, iov, nvec);
-    }
     if (n > 0) evbuffer_drain(out, static_cast<size_t>(n));
     return n;
 }
 
 int Stream::write_error(int err) const {
     return not_socket_ && err == EPIPE ? EDDY_EOF : error_from_errno(err);
-}
-
-// writev(2) for a pipe or terminal, which send(2) refuses (ENOTSOCK). A pipe without a reader
-// raises SIGPIPE on write, hence without_sigpipe; its EPIPE is the reader's end of the stream.
-ssize_t Stream::transport_write_pipe(evbuffer *out, iovec *iov, int nvec) {
-    ssize_t n = without_sigpipe([&] { return writev(fd_, iov, nvec); });
-    if (n > 0) evbuffer_drain(out, static_cast<size_t>(n));
-    return n;
 }
 
 // ---- reads -----------------------------------------------------------------------------------
@@ -622,8 +608,8 @@ int Stream::write_now(const void *data, size_t len) {
         return write(data, len);
     ssize_t n = send(fd_, data, len, MSG_NOSIGNAL);
     if (n < 0) {
-        // Anything but a full socket buffer (a reset, ENOTSOCK) is left to the flush, which
-        // writes to non-sockets too and closes on errors.
+        // Anything but a full socket buffer (a reset) is left to the flush, which closes on
+        // errors.
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return write(data, len);
         n = 0;
     }

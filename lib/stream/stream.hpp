@@ -24,8 +24,6 @@
 
 #include <event2/buffer.h>
 
-struct iovec;
-
 #include "eddy/stream.h"
 #include "loop/loop.hpp"
 
@@ -192,8 +190,6 @@ protected:
     // Writes at most `limit` bytes from `out` (draining what was written); returns bytes, or
     // -1 with errno.
     virtual ssize_t transport_write(evbuffer *out, size_t limit);
-    // transport_write's writev for a pipe or terminal (see not_socket_).
-    ssize_t transport_write_pipe(evbuffer *out, iovec *iov, int nvec);
     // The close error for a failed write's errno: a pipe whose reader closed (EPIPE) ended the
     // stream (EDDY_EOF); on a socket EPIPE is a reset (EDDY_ECONNRESET).
     int write_error(int err) const;
@@ -340,7 +336,7 @@ private:
     bool abrupt_ : 1 = false;            // close_abruptly: not an orderly end of the stream
     bool in_deliver_ : 1 = false;        // in deliver()'s callback, handing over read_n_ bytes
     bool more_write_callbacks_ : 1 = false;  // a write callback runs, and more of its batch follow
-    bool not_socket_ : 1 = false;            // a pipe or terminal: read/write, not recv/send
+    bool not_socket_ : 1 = false;  // a pipe or terminal (create's fstat): read/write, not recv/send
     bool write_only_ : 1 = false;  // opened O_WRONLY (a pipe's write end): never read from
     int close_error_ = 0;
     // Small fields last, where they fill the padding.
