@@ -60,18 +60,11 @@ int move_above_stdio(int fd) {
 }
 
 int spawn_error(int err, const char *program) {
-    switch (err) {
-    case ENOENT:
-    case ENOTDIR: return EDDY_ENOENT;
-    case EACCES:
-    case EPERM: return EDDY_EACCES;
-    case ENOMEM: return EDDY_ENOMEM;
-    case EMFILE:
-    case ENFILE: return EDDY_EMFILE;
-    default:
+    // A path component that is no directory is "no such program" too (or no such cwd).
+    int code = err == ENOTDIR ? EDDY_ENOENT : error_from_errno(err);
+    if (code == EDDY_EIO)
         log(LogLevel::error, "subprocess: cannot start %s: %s", program, strerror(err));
-        return EDDY_EIO;
-    }
+    return code;
 }
 
 // The fds the spawn made in the parent, closed on every way out.
@@ -226,10 +219,7 @@ int Subprocess::spawn(Loop *loop, const char *const *argv, const SpawnOptions &o
             p->pid_ = pid;
     }
     if (rc != 0) {
-        for (Stream *&s : p->pipes_) {
-            if (s) s->close();
-            s = nullptr;
-        }
+        p->close_untaken_pipes();
         delete p;
         return rc;
     }
@@ -313,10 +303,7 @@ void Subprocess::check_exit() {
     }
     loop_->remove_resource(this);
     if (on_exit_) on_exit_(as_c(), exit_status, term_signal, userdata_);
-    for (Stream *&s : pipes_) {
-        if (s) s->close();
-        s = nullptr;
-    }
+    close_untaken_pipes();
     if (free_userdata_) free_userdata_(userdata_);
     delete this;
 }
@@ -326,6 +313,13 @@ void Subprocess::on_pidfd(evutil_socket_t, short, void *arg) {
 }
 
 void Subprocess::on_poll(TimerNode *node) { static_cast<Subprocess *>(node->owner)->check_exit(); }
+
+void Subprocess::close_untaken_pipes() {
+    for (Stream *&s : pipes_) {
+        if (s) s->close();
+        s = nullptr;
+    }
+}
 
 Stream *Subprocess::take_stream(int child_fd) {
     if (child_fd < 0 || child_fd > 2) return nullptr;
@@ -346,15 +340,11 @@ int Subprocess::kill(int signum) {
     // is as safe as the pidfd where there is none (unless someone else reaps it right now).
     int rc = pidfd_ >= 0 ? signal_pidfd(pidfd_, signum) : ::kill(pid_, signum);
     if (rc == 0) return 0;
-    switch (errno) {
-    case ESRCH: return EDDY_ESTATE;
-    case EINVAL: return EDDY_EINVAL;
-    case EPERM: return EDDY_EACCES;
-    default:
+    int code = errno == ESRCH ? EDDY_ESTATE : error_from_errno(errno);
+    if (code == EDDY_EIO)
         log(LogLevel::error, "subprocess %d: cannot signal it: %s", static_cast<int>(pid_),
             strerror(errno));
-        return EDDY_EIO;
-    }
+    return code;
 }
 
 // The loop goes first: the pipe streams are the loop's resources too (it frees them itself),

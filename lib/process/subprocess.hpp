@@ -48,6 +48,7 @@ private:
     // Collects the exit status if the child has exited; false while it runs.
     bool reap(int *exit_status, int *term_signal);
     void check_exit();
+    void close_untaken_pipes();  // the pipe streams the caller never took
     static void on_pidfd(evutil_socket_t fd, short what, void *arg);
     static void on_poll(TimerNode *node);
 
