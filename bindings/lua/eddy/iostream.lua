@@ -75,6 +75,12 @@ local function closed_code(self)
   return core.EDDY_ECLOSED
 end
 
+-- The nil, message, code a call on a closed stream returns.
+local function closed_result(self)
+  local code = closed_code(self)
+  return nil, error_text(code), code
+end
+
 -- Hands a read's outcome to whoever waits for it.
 local function complete(self, pending, ...)
   if pending.callback then
@@ -109,10 +115,7 @@ local function start_read(self, name, callback, starter, ...)
     error("eddy: " .. name .. ": a read is already pending (" .. error_text(core.EDDY_EBUSY) .. ")", 3)
   end
   local h = self.handle
-  if not h then
-    local code = closed_code(self)
-    return nil, error_text(code), code
-  end
+  if not h then return closed_result(self) end
   local pending = { callback = callback }
   self._pending = pending -- before the call: nothing may arrive unclaimed
   local rc = math.tointeger(starter(h, ...))
@@ -316,10 +319,7 @@ function IOStream:start_tls(server_side, ssl_options, server_hostname, callback)
     tls = t
   end
   local h = self.handle
-  if not h then
-    local code = closed_code(self)
-    return nil, error_text(code), code
-  end
+  if not h then return closed_result(self) end
   local result, waiter
   local function finish(...)
     if callback then return loop.spawn_ctx(callback, callback_done, (...), ...) end
@@ -361,10 +361,7 @@ end
 function IOStream:wait_for_handshake(callback)
   check_callback("wait_for_handshake", callback, 3)
   local h = self.handle
-  if not h then
-    local code = closed_code(self)
-    return nil, error_text(code), code
-  end
+  if not h then return closed_result(self) end
   local result, waiter
   local function dispatch(status)
     status = math.tointeger(status)
