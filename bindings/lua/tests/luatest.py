@@ -22,6 +22,25 @@ LUA_DIR = os.path.dirname(HERE)
 def lua_binary():
     return os.environ.get("EDDY_TEST_LUA", "lua5.4")
 
+
+def named_results(lines):
+    """The JSON objects a test script printed, one per line, by their "name" field (which is
+    taken out of each)."""
+    results = {}
+    for line in lines:
+        obj = json.loads(line)
+        results[obj.pop("name")] = obj
+    return results
+
+
+def alive(pid):
+    """Whether `pid` still runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
 class LuaServer:
     """A Lua server process on a free port (it binds port 0 and prints the real one)."""
 

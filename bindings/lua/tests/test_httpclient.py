@@ -23,7 +23,7 @@ import tempfile
 import threading
 import unittest
 
-from luatest import HERE, lua_binary, main
+from luatest import HERE, lua_binary, main, named_results
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
 import tls_certs  # noqa: E402
@@ -154,10 +154,7 @@ class HTTPClient(unittest.TestCase):
         lines = proc.stdout.splitlines()
         assert proc.returncode == 0 and lines and lines[-1] == "done", \
             (proc.returncode, proc.stdout, proc.stderr)
-        cls.r = {}
-        for line in lines[:-1]:
-            obj = json.loads(line)
-            cls.r[obj.pop("name")] = obj
+        cls.r = named_results(lines[:-1])
         cls.codes = cls.r["failures"]["codes"]
 
     @classmethod

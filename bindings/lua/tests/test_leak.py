@@ -9,7 +9,6 @@ and TCP streams (open, with pending read / write / close callbacks) to the loop
 and then ends normally must leave no lost block (lua_close frees the loop, after everything that
 uses it); after eddy.close() the loop's functions raise a Lua error, without touching freed
 memory."""
-import json
 import os
 import re
 import shutil
@@ -17,7 +16,7 @@ import socket
 import subprocess
 import unittest
 
-from luatest import HERE, LuaServer, lua_binary, main
+from luatest import HERE, LuaServer, lua_binary, main, named_results
 
 import http.client
 
@@ -85,11 +84,7 @@ def run_loop_script(mode, valgrind):
                "--suppressions=" + os.path.join(HERE, "valgrind.supp"), *cmd]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=50)
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-4000:])
-    lines = {}
-    for line in proc.stdout.splitlines():
-        obj = json.loads(line)
-        lines[obj.pop("name")] = obj
-    return lines, proc.stderr
+    return named_results(proc.stdout.splitlines()), proc.stderr
 
 
 def lost_bytes(report, kind):

@@ -10,19 +10,10 @@ import subprocess
 import time
 import unittest
 
-from luatest import HERE, lua_binary, main
+from luatest import HERE, alive, lua_binary, main
 from tcp_events import WAIT, EventScript, connect, recv_line
 
 SCRIPT = os.path.join(HERE, "tcp_fork.lua")
-
-
-def alive(pid):
-    """Whether `pid` still runs (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 class ForkProcesses(unittest.TestCase):

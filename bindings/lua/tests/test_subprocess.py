@@ -7,7 +7,6 @@ their cause, 40 children at once, an error in an exit callback; the registry bac
 once every child was released; a loop freed (eddy.close(), and lua_close at the end of a
 script) with a child running — under valgrind when installed; and a status lost to an ignored
 SIGCHLD."""
-import json
 import os
 import shutil
 import signal
@@ -16,19 +15,10 @@ import subprocess
 import tempfile
 import unittest
 
-from luatest import HERE, lua_binary, main
+from luatest import HERE, alive, lua_binary, main, named_results
 
 SCRIPT = os.path.join(HERE, "subprocess.lua")
 VALGRIND = shutil.which("valgrind")
-
-
-def alive(pid):
-    """Whether `pid` still runs (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def run_script(mode, *args, valgrind=False, pass_fds=(), preexec_fn=None):
@@ -41,11 +31,7 @@ def run_script(mode, *args, valgrind=False, pass_fds=(), preexec_fn=None):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=55, pass_fds=pass_fds,
                           preexec_fn=preexec_fn, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-4000:])
-    lines = {}
-    for line in proc.stdout.splitlines():
-        obj = json.loads(line)
-        lines[obj.pop("name")] = obj
-    return lines, proc.stderr
+    return named_results(proc.stdout.splitlines()), proc.stderr
 
 
 class Subprocess(unittest.TestCase):

@@ -7,7 +7,6 @@ callback on the peer's close and reset, max_bytes exceeded (EDDY_ETOOBIG), read_
 reads and writes, handle_stream raising (logged, connection closed, server unharmed), stop()
 (inside handle_stream: the connection goes on, the port is closed), a Unix socket, and that
 every stream's Lua references are released (registry size back to its baseline)."""
-import json
 import os
 import socket
 import struct
@@ -16,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from luatest import HERE, lua_binary, main
+from luatest import HERE, lua_binary, main, named_results
 from tcp_events import (WAIT, EventScript, connect, pattern, recv_exactly, recv_line,
                         recv_until_closed)
 
@@ -281,10 +280,7 @@ class TCPClientConnect(unittest.TestCase):
             full.close()
             server.stop()
         self.assertEqual(proc.returncode, 0, (proc.stdout, proc.stderr))
-        r = {}
-        for line in proc.stdout.splitlines():
-            obj = json.loads(line)
-            r[obj.pop("name")] = obj
+        r = named_results(proc.stdout.splitlines())
         self.assertEqual(r["coroutine"], {"hello": "hello 127.0.0.1", "echo": "round trip\n",
                                           "nodelay": 0, "is_tls": False, "fileno": True}, r)
         self.assertEqual(r["callback"], {"echo": "by callback\n", "closed_after": True}, r)

@@ -7,7 +7,6 @@ the first read) and accepted with cert_reqs = "none" or its own certificate as c
 certificate for another name is refused unless server_hostname names it; a server requiring a
 client certificate refuses a client without and accepts certfile/keyfile; bad options are
 errors naming them; plain bytes sent to a TLS server close only that connection."""
-import json
 import os
 import socket
 import ssl
@@ -17,7 +16,7 @@ import tempfile
 import threading
 import unittest
 
-from luatest import HERE, lua_binary, main
+from luatest import HERE, lua_binary, main, named_results
 from tcp_events import WAIT, EventScript, recv_line, recv_until_closed
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
@@ -72,11 +71,7 @@ def run_client(certs, ports):
                            *[a for name, port in ports.items() for a in ("--" + name, str(port))]],
                           capture_output=True, text=True, timeout=45)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    r = {}
-    for line in proc.stdout.splitlines():
-        obj = json.loads(line)
-        r[obj.pop("name")] = obj
-    return r
+    return named_results(proc.stdout.splitlines())
 
 
 class TCPClientTLS(unittest.TestCase):

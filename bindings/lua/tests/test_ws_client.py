@@ -5,7 +5,6 @@ text/binary/JSON, compression, subprotocol, headers, ping/pong, close codes and 
 ways, refused port, connect timeout, refused handshake, bad arguments, callback form, limits,
 compression level (against a raw server that reports the client's compressed frame).
 The leak test repeats connect/echo/close cycles and checks that the Lua registry stays flat."""
-import json
 import os
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import sys
 import threading
 import unittest
 
-from luatest import HERE, LuaServer, lua_binary, main
+from luatest import HERE, LuaServer, lua_binary, main, named_results
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
 import ws_wire  # noqa: E402  (raw frames, shared with the C server's tests)
@@ -86,11 +85,7 @@ def run_client(*args):
                           capture_output=True, text=True, timeout=45)
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0 and lines and lines[-1] == "done", (proc.returncode, proc.stdout, proc.stderr)
-    results = {}
-    for line in lines[:-1]:
-        obj = json.loads(line)
-        results[obj.pop("name")] = obj
-    return results, proc.stderr
+    return named_results(lines[:-1]), proc.stderr
 
 class Client(unittest.TestCase):
     @classmethod

@@ -6,7 +6,6 @@ ca_certs pointing at its certificate or with validate_cert=false; a trusted cert
 another host name is refused (host-name check); a server that requires a client certificate
 accepts client_cert/client_key and refuses a client without; bad options are named in the
 error; Python's ssl client sees the Lua servers' certificate and the "https" scheme."""
-import json
 import os
 import ssl
 import subprocess
@@ -15,7 +14,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from luatest import HERE, LuaServer, lua_binary, main
+from luatest import HERE, LuaServer, lua_binary, main, named_results
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
 import tls_certs  # noqa: E402  (CA, server, other-name, client and self-signed certificates)
@@ -73,10 +72,7 @@ class Wss(unittest.TestCase):
         lines = proc.stdout.splitlines()
         self.assertTrue(proc.returncode == 0 and lines and lines[-1] == "done",
                         (proc.returncode, proc.stdout, proc.stderr))
-        r = {}
-        for line in lines[:-1]:
-            obj = json.loads(line)
-            r[obj.pop("name")] = obj
+        r = named_results(lines[:-1])
         etls, einval = r["codes"]["etls"], r["codes"]["einval"]
 
         def connected(name):
