@@ -59,6 +59,12 @@ bool serving_context(eddy_tls_context *ctx) {
     return false;
 }
 
+// A verifying client context with no name to verify (NULL or ""): it would check the chain but
+// not whose it is, so the connect or upgrade is refused.
+bool verifies_without_name(eddy_tls_context *ctx, const char *name) {
+    return Ctx(ctx)->verify_peer() && (!name || !*name);
+}
+
 struct TlsConnectRequest {
     eddy_loop *loop;
     Context *ctx;
@@ -220,8 +226,7 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
                               eddy_tls_context *ctx, const char *server_name, eddy_connect_fn cb,
                               void *userdata, eddy_free_fn free_userdata) {
     if (!loop || !host || !ctx || !cb || Ctx(ctx)->is_server()) return EDDY_EINVAL;
-    // An empty name to verify would check the chain but not whose it is.
-    if (Ctx(ctx)->verify_peer() && (server_name ? !*server_name : !*host)) return EDDY_EINVAL;
+    if (verifies_without_name(ctx, server_name ? server_name : host)) return EDDY_EINVAL;
     TlsConnectRequest *req = new (std::nothrow) TlsConnectRequest();
     if (!req) return EDDY_ENOMEM;
     try {
@@ -253,9 +258,7 @@ EDDY_API int eddy_stream_start_tls(eddy_stream *stream, eddy_tls_context *ctx, i
                                    void *userdata, eddy_free_fn free_userdata) {
     if (!stream || !ctx || !cb) return EDDY_EINVAL;
     if (server_side ? !serving_context(ctx) : Ctx(ctx)->is_server()) return EDDY_EINVAL;
-    // A verifying client without a name would check the chain but not whose it is.
-    if (!server_side && Ctx(ctx)->verify_peer() && (!server_hostname || !*server_hostname))
-        return EDDY_EINVAL;
+    if (!server_side && verifies_without_name(ctx, server_hostname)) return EDDY_EINVAL;
     eddy::Stream *s = reinterpret_cast<eddy::Stream *>(stream);
     auto *c = new (std::nothrow)
         CCallback<eddy_start_tls_fn>{s->loop()->as_c(), cb, userdata, free_userdata};
