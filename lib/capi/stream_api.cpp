@@ -25,12 +25,12 @@ void write_trampoline(Stream *s, int status, void *arg) {
     ptr_to_fn<eddy_stream_write_fn>(arg)(C(s), status, s->c_userdata);
 }
 
-void close_trampoline(Stream *s, int error, void *) {
-    if (s->c_close_cb) s->c_close_cb(C(s), error, s->c_userdata);
+void close_trampoline(Stream *s, int error, void *arg) {
+    ptr_to_fn<eddy_stream_close_fn>(arg)(C(s), error, s->c_userdata);
 }
 
-void drain_trampoline(Stream *s, void *) {
-    if (s->c_drain_cb) s->c_drain_cb(C(s), s->c_userdata);
+void drain_trampoline(Stream *s, void *arg) {
+    ptr_to_fn<eddy_stream_drain_fn>(arg)(C(s), s->c_userdata);
 }
 
 }  // namespace
@@ -59,8 +59,8 @@ EDDY_API void *eddy_stream_get_userdata(const eddy_stream *stream) {
 
 EDDY_API int eddy_stream_set_close_callback(eddy_stream *stream, eddy_stream_close_fn cb) {
     if (!stream) return EDDY_EINVAL;
-    S(stream)->c_close_cb = cb;
-    S(stream)->set_close_callback(cb ? close_trampoline : nullptr, nullptr);
+    // The C callback travels as the stream's callback argument (no field for it per stream).
+    S(stream)->set_close_callback(cb ? close_trampoline : nullptr, cb ? fn_to_ptr(cb) : nullptr);
     return 0;
 }
 
@@ -120,11 +120,10 @@ EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream) {
 EDDY_API int eddy_stream_set_write_mark(eddy_stream *stream, size_t mark,
                                         eddy_stream_drain_fn cb) {
     if (!stream) return EDDY_EINVAL;
-    int rc = eddy::no_throw("eddy_stream_set_write_mark", EDDY_ENOMEM, [&] {
-        return S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr, nullptr);
+    return eddy::no_throw("eddy_stream_set_write_mark", EDDY_ENOMEM, [&] {
+        return S(stream)->set_write_mark(mark, cb ? drain_trampoline : nullptr,
+                                         cb ? fn_to_ptr(cb) : nullptr);
     });
-    if (rc == 0) S(stream)->c_drain_cb = cb;
-    return rc;
 }
 
 EDDY_API int eddy_stream_set_max_buffer_size(eddy_stream *stream, size_t bytes) {

@@ -734,10 +734,17 @@ void Loop::drain_foreign() {
 
 // ---- deferred tasks --------------------------------------------------------------------------
 
+namespace {
+DeferredTask queue_end;  // what the last queued task's `next` points at (never run)
+
+DeferredTask *after(const DeferredTask *task) {
+    return task->next == &queue_end ? nullptr : task->next;
+}
+}  // namespace
+
 void Loop::defer(DeferredTask *task) {
-    if (task->queued) return;
-    task->queued = true;
-    task->next = nullptr;
+    if (task->next) return;  // queued already
+    task->next = &queue_end;
     if (defer_tail_) {
         defer_tail_->next = task;
     } else {
@@ -758,20 +765,19 @@ void Loop::defer(DeferredTask *task) {
 }
 
 void Loop::undefer(DeferredTask *task) {
-    if (!task->queued) return;
+    if (!task->next) return;  // not queued
     DeferredTask *prev = nullptr;
-    for (DeferredTask *t = defer_head_; t; prev = t, t = t->next) {
+    for (DeferredTask *t = defer_head_; t; prev = t, t = after(t)) {
         if (t != task) continue;
         if (prev) {
-            prev->next = t->next;
+            prev->next = t->next;  // (the end mark when t was last)
         } else {
-            defer_head_ = t->next;
+            defer_head_ = after(t);
         }
         if (defer_tail_ == t) defer_tail_ = prev;
         if (defer_batch_end_ == t) defer_batch_end_ = prev;  // nullptr: the pass has no more
         break;
     }
-    task->queued = false;
     task->next = nullptr;
 }
 
@@ -788,9 +794,8 @@ void Loop::run_deferred() {
     while (defer_batch_end_) {
         DeferredTask *task = defer_head_;
         if (task == defer_batch_end_) defer_batch_end_ = nullptr;
-        defer_head_ = task->next;
+        defer_head_ = after(task);
         if (!defer_head_) defer_tail_ = nullptr;
-        task->queued = false;
         task->next = nullptr;
         ran_without_exception("loop: deferred task", [&] { task->run(task); });
     }

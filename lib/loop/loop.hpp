@@ -39,8 +39,10 @@ private:
 // Work that must run later in the same libevent pass (after the I/O callbacks already active),
 // e.g. a stream's batched socket write. Embed one in the owning object.
 struct DeferredTask {
+    // nullptr while not queued; the queue's last task points at an end mark. (The task alone
+    // says whether it is queued, even when its loop is gone, and needs no flag: 8 bytes less
+    // in every stream.)
     DeferredTask *next = nullptr;
-    bool queued = false;
     void (*run)(DeferredTask *task) = nullptr;
     void *owner = nullptr;  // the object the task is embedded in
 };

@@ -297,7 +297,7 @@ int Stream::read_until(const char *delim, size_t delim_len, size_t max_bytes, Re
     } catch (...) {
         return EDDY_ENOMEM;
     }
-    scan_from_ = 0;
+    ext->scan_from = 0;
     begin_read(ReadKind::until, max_bytes, cb, arg);
     return 0;
 }
@@ -318,7 +318,7 @@ int Stream::read_until_regex(std::string_view pattern, size_t max_bytes, ReadFn 
         }
         ext->regex.reset(re);
     }
-    scan_from_ = 0;
+    ext->scan_from = 0;
     begin_read(ReadKind::until_regex, max_bytes, cb, arg);
     return 0;
 }
@@ -367,7 +367,7 @@ void Stream::deliver(size_t n, ReadFn cb, void *arg) {
         return;
     }
     read_kind_ = ReadKind::none;
-    scan_from_ = 0;
+    if (ext_) ext_->scan_from = 0;
     read_n_ = n;  // what unread_input() leaves out while the callback runs
     bool outer = in_deliver_;
     in_deliver_ = true;
@@ -423,8 +423,8 @@ bool Stream::try_deliver() {
             return false;
         }
         size_t end = 0;
-        size_t resume = scan_from_;
-        int found = ext_->regex->search(data, len, scan_from_, &end, &resume);
+        size_t resume = ext_->scan_from;
+        int found = ext_->regex->search(data, len, ext_->scan_from, &end, &resume);
         if (found < 0) {
             log(LogLevel::warning, "stream fd %d: read_until_regex: matching failed (PCRE2 %d)",
                 fd_, found);
@@ -439,7 +439,7 @@ bool Stream::try_deliver() {
             deliver(end, read_fn_, read_arg_);
             return true;
         }
-        scan_from_ = resume;
+        ext_->scan_from = resume;
         // Over max_bytes without a match (as Tornado: a pattern with a lookahead may still end
         // its match at max_bytes once the next byte comes).
         if (read_n_ && len > read_n_) close(EDDY_ETOOBIG);
@@ -450,7 +450,7 @@ bool Stream::try_deliver() {
         size_t dlen = delim.size();
         if (len < dlen) return false;
         evbuffer_ptr start;
-        evbuffer_ptr_set(in_, &start, scan_from_, EVBUFFER_PTR_SET);
+        evbuffer_ptr_set(in_, &start, ext_->scan_from, EVBUFFER_PTR_SET);
         evbuffer_ptr found = evbuffer_search(in_, delim.data(), dlen, &start);
         if (found.pos >= 0) {
             size_t total = static_cast<size_t>(found.pos) + dlen;
@@ -461,7 +461,7 @@ bool Stream::try_deliver() {
             deliver(total, read_fn_, read_arg_);
             return true;
         }
-        scan_from_ = len - (dlen - 1);
+        ext_->scan_from = len - (dlen - 1);
         if (read_n_ && len >= read_n_) close(EDDY_ETOOBIG);
         return false;
     }

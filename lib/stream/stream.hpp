@@ -154,11 +154,10 @@ public:
     // (so the peer reads our last response instead of a reset), then closes with error 0.
     void close_after_flush(double linger = 2.0);
 
-    // The C API keeps the host's userdata here.
+    // The C API keeps the host's userdata here (its callbacks travel as the callback
+    // arguments).
     void *c_userdata = nullptr;
     eddy_free_fn c_free_userdata = nullptr;
-    eddy_stream_close_fn c_close_cb = nullptr;
-    eddy_stream_drain_fn c_drain_cb = nullptr;
 
     // The loop is being freed: what is queued goes to the socket as far as it takes it without
     // waiting (a WebSocket session, freed just before its older stream, queues its 1001 there),
@@ -274,9 +273,10 @@ private:
 
     // pending read
     size_t read_n_ = 0;         // bytes wanted, or max_bytes for read_until(_regex) (0 = none)
-    size_t scan_from_ = 0;      // read_until(_regex): no match begins before this offset
-    ReadFn read_fn_ = nullptr;
-    ConsumeFn consume_fn_ = nullptr;  // for ReadKind::some
+    union {                     // read_kind_ says which
+        ReadFn read_fn_ = nullptr;
+        ConsumeFn consume_fn_;  // for ReadKind::some
+    };
     void *read_arg_ = nullptr;
 
     struct FileSegment {
@@ -292,6 +292,7 @@ private:
     // one pointer instead of ~150 bytes (memory per idle connection matters).
     struct Extras {
         std::string delim;
+        size_t scan_from = 0;  // read_until(_regex): no match begins before this offset
         std::unique_ptr<StreamRegex> regex;  // read_until_regex's pattern
         std::vector<FileSegment> files;
         uint64_t file_bytes_pending = 0;
