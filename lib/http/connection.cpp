@@ -66,16 +66,31 @@ const http_parser_settings Connection::kSettings = [] {
 }();
 
 Connection::Connection(Server *server, Stream *stream, std::string peer_ip, int peer_port)
-    : server_(server), stream_(stream), peer_ip_(std::move(peer_ip)), scanner_(),
-      peer_port_(peer_port) {
+    : server_(server), stream_(stream), peer_ip_(std::move(peer_ip)), peer_port_(peer_port) {
     timer_.fire = on_timer;
     timer_.owner = this;
-    http_parser_init(&parser_, HTTP_REQUEST);
-    parser_.data = this;
 }
 
 Connection::~Connection() {
     if (server_) server_->loop()->timer_stop(&timer_);
+    ParseStatePool::give(server_ ? server_->parse_state_pool() : nullptr, parse_);
+}
+
+bool Connection::take_parse_state() {
+    parse_ = ParseStatePool::take(server_ ? server_->parse_state_pool() : nullptr);
+    if (parse_) return true;
+    log(LogLevel::error, "http: %s: out of memory for reading a request; closing",
+        peer_ip_.c_str());
+    phase_ = Phase::closing;
+    stream_->close(EDDY_ENOMEM);
+    return false;
+}
+
+void Connection::give_back_parse_state() {
+    if (!parse_ || phase_ == Phase::head || phase_ == Phase::body || !parse_->method.empty())
+        return;
+    ParseStatePool::give(server_ ? server_->parse_state_pool() : nullptr, parse_);
+    parse_ = nullptr;
 }
 
 void Connection::start() {
@@ -197,7 +212,7 @@ void Connection::timer_fired() {
         return;
     case TimerKind::header:
         c->timer_kind_ = TimerKind::none;
-        if (c->phase_ == Phase::head || (c->phase_ == Phase::idle && !c->method_buf_.empty())) {
+        if (c->phase_ == Phase::head || (c->phase_ == Phase::idle && c->method_pending())) {
             log(LogLevel::info, "http: %s: request head timed out", c->peer_ip_.c_str());
             c->send_error(408, false);
         } else {
@@ -229,6 +244,8 @@ size_t Connection::on_stream_data(Stream *, const char *data, size_t len, void *
 }
 
 size_t Connection::consume(const char *data, size_t len) {
+    if (!parse_ && phase_ != Phase::closing && phase_ != Phase::handling && !take_parse_state())
+        return len;
     in_consume_ = true;
     size_t pos = 0;
     while (pos < len) {
@@ -244,7 +261,7 @@ size_t Connection::consume(const char *data, size_t len) {
         if (phase_ == Phase::head) {
             size_t used = 0;
             int status = 0;
-            HeadScanner::Result r = scanner_.scan(data + pos, len - pos, &used, &status);
+            HeadScanner::Result r = parse_->head.scan(data + pos, len - pos, &used, &status);
             if (r == HeadScanner::Result::error) {
                 log(LogLevel::info, "http: %s: malformed request head (%d)", peer_ip_.c_str(), status);
                 send_error(status, false);
@@ -269,14 +286,14 @@ size_t Connection::consume(const char *data, size_t len) {
                 size_t used = 0;
                 int status = 0;
                 ChunkScanner::Result r =
-                    chunk_scanner_.scan(data + pos, avail, &used, &status, on_chunk_data, this);
+                    parse_->chunks.scan(data + pos, avail, &used, &status, on_chunk_data, this);
                 pos += used;
                 // Bad framing (`status`), or on_chunk_data refused the data (error_status_,
                 // silent_abort_: body_failed knows which).
                 // A chunk announcing more than the limit is refused at its size line, not after
                 // its data (or the body timeout) has come.
                 if (r != ChunkScanner::Result::error && !error_status_ && request_ &&
-                    chunk_scanner_.declared_bytes() > request_->max_body) {
+                    parse_->chunks.declared_bytes() > request_->max_body) {
                     log(LogLevel::info, "http: %s: chunked body over %zu bytes", peer_ip_.c_str(),
                         request_->max_body);
                     error_status_ = 413;
@@ -304,9 +321,10 @@ size_t Connection::consume(const char *data, size_t len) {
     in_consume_ = false;
     if (header_timer_pending_) {
         header_timer_pending_ = false;
-        if (phase_ == Phase::head || (phase_ == Phase::idle && !method_buf_.empty()))
+        if (phase_ == Phase::head || (phase_ == Phase::idle && method_pending()))
             set_timer(TimerKind::header);
     }
+    give_back_parse_state();
     bool paused = (phase_ == Phase::body && request_ && request_->body_paused) || output_wait_;
     if (phase_ != Phase::handling && phase_ != Phase::closing && !paused) want_read();
     return pos;
@@ -315,12 +333,13 @@ size_t Connection::consume(const char *data, size_t len) {
 // Collects the method token (skipping blank lines before a request, RFC 9112 §2.2) and starts
 // a request once the SP after it arrives. Returns false when more input is needed or on error.
 bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
+    std::string &method = parse_->method;
     size_t i = *pos;
     for (; i < len; i++) {
         char c = data[i];
         // The blank lines are CRLF or a bare LF (RFC 9112 §2.2); a bare CR is an error.
         bool bare_cr = leading_cr_ && c != '\n';
-        if (!bare_cr && method_buf_.empty() && (c == '\r' || c == '\n')) {
+        if (!bare_cr && method.empty() && (c == '\r' || c == '\n')) {
             leading_cr_ = c == '\r';
             if (c == '\n' && ++leading_blank_lines_ > kMaxLeadingBlankLines) {
                 send_error(400, false);
@@ -338,27 +357,27 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
         // First byte of a new request: the head must now arrive within header_timeout. The
         // timer is set at the end of this read, and only if the head is still incomplete then
         // (most heads arrive whole: no timer work for them).
-        if (method_buf_.empty() && timer_kind_ != TimerKind::header) header_timer_pending_ = true;
+        if (method.empty() && timer_kind_ != TimerKind::header) header_timer_pending_ = true;
         if (c == ' ') break;
-        if (!is_tchar(static_cast<unsigned char>(c)) || method_buf_.size() >= kMaxMethodLength) {
-            if (c == '\0' && !requests_served_ && leading_blank_lines_ == 2 && method_buf_.empty())
+        if (!is_tchar(static_cast<unsigned char>(c)) || method.size() >= kMaxMethodLength) {
+            if (c == '\0' && !requests_served_ && leading_blank_lines_ == 2 && method.empty())
                 log(LogLevel::warning, "http: %s: PROXY protocol v2 header, but the server is not "
                     "configured for it (eddy_server_set_proxy_protocol); closing", peer_ip_.c_str());
             log(LogLevel::info, "http: %s: malformed request line", peer_ip_.c_str());
-            send_error(method_buf_.size() >= kMaxMethodLength ? 501 : 400, false);
+            send_error(method.size() >= kMaxMethodLength ? 501 : 400, false);
             *pos = len;
             return false;
         }
-        method_buf_ += c;
+        method += c;
     }
     *pos = i;
     if (i == len) return false;  // the method continues in the next read
-    if (method_buf_.empty()) {   // a request line starting with SP
+    if (method.empty()) {        // a request line starting with SP
         send_error(400, false);
         *pos = len;
         return false;
     }
-    if (!requests_served_ && method_buf_ == "PROXY")  // the head scanner answers 400 below
+    if (!requests_served_ && method == "PROXY")  // the head scanner answers 400 below
         log(LogLevel::warning, "http: %s: request starts with PROXY (a PROXY protocol header?), "
             "but the server is not configured for it (eddy_server_set_proxy_protocol)", peer_ip_.c_str());
 
@@ -369,8 +388,8 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
         return false;
     }
     request_ = req;
-    req->method.swap(method_buf_);
-    method_buf_.clear();
+    req->method.swap(method);
+    method.clear();
     req->remote_ip = peer_ip_;
     req->remote_port = peer_port_;
     req->start_time = Loop::now();
@@ -383,9 +402,9 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
     silent_abort_ = false;
 
     phase_ = Phase::head;
-    new (&scanner_) HeadScanner();  // (re)activate the union member
-    scanner_.reset(server_->options.max_header_size, req->method.size(), &req->uri, &req->headers,
-                   server_->options.max_header_fields);
+    new (&parse_->head) HeadScanner();  // (re)activate the union member
+    parse_->head.reset(server_->options.max_header_size, req->method.size(), &req->uri,
+                       &req->headers, server_->options.max_header_fields);
     if (req->method.size() > server_->options.max_header_size) {
         send_error(431, false);
         *pos = len;
@@ -400,14 +419,14 @@ bool Connection::feed(const char *data, size_t len, size_t *used) {
     std::exception_ptr callback_exception;
     std::exception_ptr *outer_slot = parser_exception_slot;  // (a feed inside a callback's)
     parser_exception_slot = &callback_exception;
-    size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    size_t n = http_parser_execute(&parse_->parser, &kSettings, data, len);
     parser_exception_slot = outer_slot;
     if (callback_exception) [[unlikely]]
         std::rethrow_exception(callback_exception);  // to the stream's event: closes this one
     *used = n;
-    http_errno err = HTTP_PARSER_ERRNO(&parser_);
+    http_errno err = HTTP_PARSER_ERRNO(&parse_->parser);
     if (err == HPE_OK || err == HPE_PAUSED) {
-        if (err == HPE_PAUSED && phase_ == Phase::body) http_parser_pause(&parser_, 0);
+        if (err == HPE_PAUSED && phase_ == Phase::body) http_parser_pause(&parse_->parser, 0);
         if (n < len && err == HPE_OK && phase_ == Phase::body) {
             // http-parser stopped early without an error: only an upgrade does that. We do not
             // switch protocols here; the rest is treated as the next request.
@@ -489,8 +508,8 @@ bool Connection::head_complete() {
     }
     phase_ = Phase::body;
     if (chunked_) {
-        new (&chunk_scanner_) ChunkScanner();  // the head scanner is done: switch members
-        chunk_scanner_.reset(server_->options.max_header_size);
+        new (&parse_->chunks) ChunkScanner();  // the head scanner is done: switch members
+        parse_->chunks.reset(server_->options.max_header_size);
     }
     bool has_body = chunked_ || content_length > 0;
     if (has_body) {
@@ -553,15 +572,16 @@ bool Connection::head_complete() {
     char head[80];
     int head_len = snprintf(head, sizeof head, "PUT / HTTP/1.1\r\nContent-Length: %llu\r\n\r\n",
                             static_cast<unsigned long long>(content_length));
-    http_parser_init(&parser_, HTTP_REQUEST);
-    parser_.data = this;
+    http_parser *parser = &parse_->parser;
+    http_parser_init(parser, HTTP_REQUEST);
+    parser->data = this;
     static const http_parser_settings kNoCallbacks = [] {
         http_parser_settings none;
         http_parser_settings_init(&none);
         return none;
     }();
-    http_parser_execute(&parser_, &kNoCallbacks, head, static_cast<size_t>(head_len));
-    if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {  // cannot happen; never decode blind
+    http_parser_execute(parser, &kNoCallbacks, head, static_cast<size_t>(head_len));
+    if (HTTP_PARSER_ERRNO(parser) != HPE_OK) {  // cannot happen; never decode blind
         send_error(500, false);
         return false;
     }
@@ -709,10 +729,10 @@ void Connection::deliver_request() {
 
 int Connection::check_head(uint64_t *content_length) {
     Request *req = request_;
-    if (scanner_.version_major() != 1) return 505;
+    if (parse_->head.version_major() != 1) return 505;
     // CONNECT asks us to be a tunnel; we are an origin server (RFC 9110 §9.3.6).
     if (equals_literal(req->method, "CONNECT")) return 501;
-    req->version_minor = scanner_.version_minor() >= 1 ? 1 : 0;
+    req->version_minor = parse_->head.version_minor() >= 1 ? 1 : 0;
 
     // Request target: origin-form, absolute-form, or "*" for OPTIONS (RFC 9112 §3.2).
     const std::string &uri = req->uri;
@@ -930,7 +950,7 @@ void Connection::send_error(int status, bool keep_alive) {
             stream_->close(EDDY_ENOMEM);
             return;
         }
-        req->method = method_buf_.empty() ? "-" : method_buf_;
+        req->method = method_pending() ? parse_->method : "-";
         req->remote_ip = peer_ip_;
         req->remote_port = peer_port_;
         req->start_time = Loop::now();
@@ -1004,7 +1024,7 @@ void Connection::serve_last_request() { shutting_down_ = true; }
 
 void Connection::shutdown() {
     shutting_down_ = true;
-    if (phase_ == Phase::idle && !request_ && method_buf_.empty()) {
+    if (phase_ == Phase::idle && !request_ && !method_pending()) {
         phase_ = Phase::closing;
         // An answer still leaving is in flight: it is sent before the connection closes.
         if (stream_->has_output()) {

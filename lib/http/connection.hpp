@@ -13,8 +13,7 @@
 #include <cstdint>
 #include <string>
 
-#include "http/chunk_scanner.hpp"
-#include "http/head_scanner.hpp"
+#include "http/parse_state.hpp"
 #include "http/request.hpp"
 #include "loop/timer_heap.hpp"
 
@@ -39,7 +38,7 @@ public:
     bool idle() const { return phase_ == Phase::idle && !request_; }
     // Idle between requests with nothing of the next one read: shutdown() closes it at once.
     bool reclaimable() const {
-        return phase_ == Phase::idle && !request_ && method_buf_.empty() && !shutting_down_;
+        return phase_ == Phase::idle && !request_ && !method_pending() && !shutting_down_;
     }
 
     // Called by Request::finish() after the response went into the stream.
@@ -94,6 +93,14 @@ private:
     void set_timer(TimerKind kind);  // starts (or renews) the wait of that kind
     void close_stream(int error);    // abruptly when an answer is cut short (no close_notify)
     double timeout_of(TimerKind kind) const;  // the configured length of that wait
+    // Bytes of a method token came, its request not begun yet.
+    bool method_pending() const { return parse_ && !parse_->method.empty(); }
+    // The parse state for input that arrived (see ParseState); false when out of memory (the
+    // stream is closed then).
+    bool take_parse_state();
+    // Gives the parse state back unless a head or body is being read (or a method token).
+    // Called at the end of consume() only: nothing uses the state outside it.
+    void give_back_parse_state();
     void deliver_request();
 
     static size_t on_stream_data(Stream *s, const char *data, size_t len, void *arg);
@@ -116,15 +123,8 @@ private:
     Server *server_;
     Stream *stream_;
     std::string peer_ip_;
-    http_parser parser_;
-    // The head scanner works until the head ends, the chunk scanner only after it: they share
-    // storage.
-    union {
-        HeadScanner scanner_;
-        ChunkScanner chunk_scanner_;
-    };
+    ParseState *parse_ = nullptr;  // while a request comes in (see ParseState)
     Request *request_ = nullptr;
-    std::string method_buf_;
     TimerNode timer_;
     double wait_started_ = 0;  // when the current timed wait began (body: the last bytes)
     // The stream's output_progress() at the last idle check.

@@ -12,6 +12,7 @@
 
 #include "eddy/http.h"
 #include "http/access_log.hpp"
+#include "http/parse_state.hpp"
 #include "http/request.hpp"
 #include "loop/loop.hpp"
 #include "util/counted_ref.hpp"
@@ -135,6 +136,8 @@ public:
     AccessLog access_log;  // the built-in Common Log Format lines (eddy_server_set_access_log_fd)
     // Where connections get their Request objects (nullptr: plain allocation).
     RequestPool *request_pool() const { return request_pool_; }
+    // Where connections get the state for reading a request (see ParseState).
+    ParseStatePool *parse_state_pool() { return &parse_state_pool_; }
     // The request-body bytes held in memory (max_body_memory); nullptr when out of memory.
     MemoryBudget *body_budget() const { return body_budget_.get(); }
 
@@ -166,6 +169,7 @@ private:
     ProxyHandshake *handshakes_ = nullptr;
     size_t connection_count_ = 0;
     RequestPool *request_pool_ = nullptr;  // closed (not deleted) by the destructor
+    ParseStatePool parse_state_pool_;      // destroyed after the destructor closed the connections
     // Shared with requests that hold counted bytes, which may outlive the server.
     CountedRef<MemoryBudget> body_budget_ =
         CountedRef<MemoryBudget>::adopt(new (std::nothrow) MemoryBudget());

@@ -1367,6 +1367,21 @@ class HeaderTimeoutShorterThanIdleTest(ServerTestCase):
         self.assertTrue(raw.closed_within(HANG_GUARD))
         raw.close()
 
+    def test_partial_method_after_keep_alive_gets_408(self):
+        # Between requests a connection gives its request-reading state back; the first bytes
+        # of a method take it again and must start the header timeout as a whole head does.
+        raw = self.raw(timeout=20)
+        for _ in range(2):
+            raw.send(get_req("/auto_length"))
+            self.assertEqual(raw.read_response().body, b"hello world")
+        raw.send(b"\r\n")  # a blank line alone: no request yet (RFC 9112 section 2.2)
+        time.sleep(0.05)
+        raw.send(b"GE")  # the rest of the method never comes
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 408)
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
 
 class IdleTimeoutAfterRenewalsTest(ServerTestCase):
     # The idle timer is renewed lazily: a renewal moves the deadline only, and the queued timer,

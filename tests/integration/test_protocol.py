@@ -817,6 +817,24 @@ class PersistenceTests(ServerTestCase):
             echo = conn.read_response().json()
             self.assertEqual((echo["path"], echo["body"]), ("/s%d" % i, "body%d" % i))
 
+    def test_requests_in_pieces_after_idle_waits(self):
+        # Between requests a connection gives back its request-reading state (the method read
+        # so far, the head and chunk scanners, the body parser: memory per idle connection) and
+        # takes it again when bytes come. Requests whose blank-line prefix, method, head and
+        # body arrive in separate reads, each after an idle wait, are read as if sent whole.
+        conn = self.connect()
+        for i in range(3):
+            plain = req("POST", "/p%d" % i, body=b"plain%d" % i)
+            chunky = req("POST", "/c%d" % i,
+                         headers=[("Host", "a"), ("Transfer-Encoding", "chunked")],
+                         body=chunked(b"chunked%d" % i, [3]), content_length=False)
+            for data, path, body in ((plain, "/p%d" % i, "plain%d" % i),
+                                     (chunky, "/c%d" % i, "chunked%d" % i)):
+                time.sleep(0.02)  # idle: the previous answer went out
+                conn.send_pieces(b"\r\n" + data, size=3, pause=0.002)
+                echo = conn.read_response().json()
+                self.assertEqual((echo["method"], echo["path"], echo["body"]), ("POST", path, body))
+
 
 # ================================================================================================
 # Chunked request bodies (RFC 9112 section 7.1)
