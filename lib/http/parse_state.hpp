@@ -73,7 +73,8 @@ public:
 
 private:
     static constexpr size_t kMaxSpares = 64;  // one per request in progress (~150 B each)
-    static constexpr size_t kInlineMethod = std::string().capacity();
+    static inline const size_t kInlineMethod =
+        std::string().capacity();  // (not constexpr for clang)
     ParseState *spares_ = nullptr;
     size_t spare_count_ = 0;
 };
