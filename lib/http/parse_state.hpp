@@ -73,8 +73,8 @@ public:
 
 private:
     static constexpr size_t kMaxSpares = 64;  // one per request in progress (~150 B each)
-    static inline const size_t kInlineMethod =
-        std::string().capacity();  // (not constexpr for clang)
+    // What a string holds without a heap buffer (not constexpr: clang with libstdc++ 12).
+    static inline const size_t kInlineMethod = std::string().capacity();
     ParseState *spares_ = nullptr;
     size_t spare_count_ = 0;
 };
