@@ -484,6 +484,10 @@ void trim_ows(std::string &s) {
 
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+// The longest body http-parser counts (its Content-Length overflow guard, (2^64 - 11) / 10):
+// a longer one, valid as a number, is too large even when the body limit is lifted.
+constexpr uint64_t kMaxCountedBody = (UINT64_MAX - 10) / 10;
+
 // The interim 100 (Continue). False when it could not be queued (out of memory): the client
 // would wait for it, so the connection closes instead.
 bool Connection::send_continue() {
@@ -529,7 +533,7 @@ bool Connection::head_complete() {
         }
         if (has_body) set_timer(TimerKind::body);
     }
-    if (!chunked_ && content_length > req->max_body) {
+    if (!chunked_ && (content_length > req->max_body || content_length > kMaxCountedBody)) {
         log(LogLevel::info, "http: %s: body of %llu bytes over the limit", peer_ip_.c_str(),
             static_cast<unsigned long long>(content_length));
         // (Checked after the headers callback, which may raise the limit; it may also have

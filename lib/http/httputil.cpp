@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstdint>
 #include <cstring>
 
 #include "util/swar.hpp"
@@ -47,14 +48,12 @@ std::string to_lower(std::string_view s) {
 
 bool parse_content_length(std::string_view value, uint64_t *out) {
     if (value.empty()) return false;
-    // 1*DIGIT (RFC 9110 §8.6): leading zeros are allowed and do not count against the 18
-    // significant digits that always fit in 64 bits (more are refused as unrepresentable).
-    while (value.size() > 1 && value.front() == '0') value.remove_prefix(1);
-    if (value.size() > 18) return false;
     uint64_t n = 0;
     for (char ch : value) {
         if (ch < '0' || ch > '9') return false;
-        n = n * 10 + static_cast<uint64_t>(ch - '0');
+        uint64_t digit = static_cast<uint64_t>(ch - '0');
+        if (n > (UINT64_MAX - digit) / 10) return false;  // over 2^64 - 1
+        n = n * 10 + digit;
     }
     *out = n;
     return true;

@@ -41,8 +41,9 @@ inline bool is_tchar(unsigned char c) { return detail::kTchar.member[c]; }
 // A non-empty token (header names, methods, transfer codings).
 bool is_token(std::string_view s);
 // A Content-Length value (RFC 9110 §8.6): 1*DIGIT and nothing else — no sign, list or
-// whitespace — of at most 18 significant digits (leading zeros aside), so that sums of lengths
-// cannot overflow.
+// whitespace; leading zeros allowed. False also for a value over 2^64 - 1, which no integer
+// here can hold (§8.6: such numerals must not overflow into a wrong length). A value that fits
+// may still be far beyond what can be counted or sent: callers bound it (body limits).
 bool parse_content_length(std::string_view value, uint64_t *out);
 // A field value a server may emit: no control character but HTAB, no DEL (obs-text passes).
 // Used to refuse header injection.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -145,8 +146,10 @@ int Request::set_header(std::string_view name, std::string_view value, bool repl
     if (name.size() == 17 && iequals(name, "Transfer-Encoding")) return EDDY_EINVAL;
     if (name.size() == 14 && iequals(name, "Content-Length")) {
         uint64_t n = 0;
-        if (!parse_content_length(value, &n)) return EDDY_EINVAL;
-        declared_length_ = static_cast<int64_t>(n);  // at most 18 digits: fits
+        // (No response can be 2^63 bytes long: such a length is a mistake, refused here.)
+        if (!parse_content_length(value, &n) || n > static_cast<uint64_t>(INT64_MAX))
+            return EDDY_EINVAL;
+        declared_length_ = static_cast<int64_t>(n);
         return 0;
     }
     if (name.size() == 10 && iequals(name, "Connection")) {

@@ -447,7 +447,7 @@ static void route_echo(eddy_request *req) {
 }
 
 static void route_headers(eddy_request *req) {
-    int rc[20];
+    int rc[24];
     int i = 0;
     rc[i++] = eddy_request_set_header(req, "X-A", EDDY_NTS, "1", EDDY_NTS);
     rc[i++] = eddy_request_set_header(req, "x-a", EDDY_NTS, "2", EDDY_NTS); /* replaces */
@@ -465,6 +465,12 @@ static void route_headers(eddy_request *req) {
     rc[i++] = eddy_request_add_header(req, "X-Bad6:", EDDY_NTS, "v", EDDY_NTS);
     rc[i++] = eddy_request_set_header(req, "", EDDY_NTS, "v", EDDY_NTS);
     rc[i++] = eddy_request_add_header(req, "X-Bad7\r\nX-Injected", EDDY_NTS, "7", EDDY_NTS);
+    /* a Content-Length no response can have (2^63, over 2^64) or that is no number */
+    rc[i++] =
+        eddy_request_set_header(req, "Content-Length", EDDY_NTS, "9223372036854775808", EDDY_NTS);
+    rc[i++] =
+        eddy_request_set_header(req, "Content-Length", EDDY_NTS, "18446744073709551616", EDDY_NTS);
+    rc[i++] = eddy_request_set_header(req, "Content-Length", EDDY_NTS, "+5", EDDY_NTS);
     /* a value with length (not NUL-terminated use) and an empty value are fine */
     rc[i++] = eddy_request_set_header(req, "X-Len", EDDY_NTS, "abcdef", 3);
     rc[i++] = eddy_request_set_header(req, "X-Empty", EDDY_NTS, "", EDDY_NTS);

@@ -331,13 +331,14 @@ class DefaultServerTest(ServerTestCase):
         resp = raw.read_response()
         rcs = json.loads(resp.body)["rcs"]
         self.assertEqual(rcs[:7], [0] * 7, rcs)
-        self.assertEqual(rcs[7:15], [EINVAL] * 8, rcs)
-        self.assertEqual(rcs[15:], [0, 0], rcs)
+        self.assertEqual(rcs[7:18], [EINVAL] * 11, rcs)
+        self.assertEqual(rcs[18:], [0, 0], rcs)
         self.assertEqual(resp.get_all("X-A"), ["2"])
         self.assertEqual(resp.get_all("X-B"), ["b1", "b2"])
         self.assertEqual(resp.get_all("X-C"), [])
         self.assertEqual(resp.get_all("X-Len"), ["abc"])
         self.assertEqual(resp.get_all("X-Empty"), [""])
+        self.assertEqual(resp.get_all("Content-Length"), [str(len(resp.body))])
         head = resp.head_raw.lower()
         for bad in (b"x-injected", b"x-bad", b"x bad"):
             self.assertNotIn(bad, head)
@@ -1346,6 +1347,30 @@ class NoKeepAliveTest(ServerTestCase):
         self.assertEqual(r.read(), b"hello world")
         self.assertTrue(r.will_close)
         c.close()
+
+
+class LiftedBodyLimitTest(ServerTestCase):
+    """A body limit raised past anything a connection can carry: a Content-Length beyond what
+    http-parser counts (about 1.8 * 10^18) still gets 413 and a close, not a 500 or a wait."""
+    SERVER_ARGS = ("--max-body-size", "9000000000000000000")
+
+    def test_uncountable_length_gets_413(self):
+        for length in (b"2000000000000000000", b"18446744073709551615"):
+            raw = self.raw()
+            raw.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: " + length +
+                     b"\r\n\r\nabc")
+            resp = raw.read_response()
+            self.assertEqual(resp.status, 413, length)
+            self.assertTrue(raw.closed_within(HANG_GUARD), length)
+            raw.close()
+
+    def test_length_over_2_64_is_invalid(self):
+        raw = self.raw()
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616"
+                 b"\r\n\r\nabc")
+        self.assertEqual(raw.read_response().status, 400)
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
 
 
 # ---- timeouts ----------------------------------------------------------------------------------

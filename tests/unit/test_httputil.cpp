@@ -162,15 +162,24 @@ void test_content_length(void **) {
     assert_int_equal(n, 0);
     assert_true(parse_content_length("123456789012345678", &n));  // 18 digits
     assert_int_equal(n, 123456789012345678ULL);
-    // Leading zeros are 1*DIGIT too (RFC 9110 8.6) and do not count against the 18 digits.
+    // Leading zeros are 1*DIGIT too (RFC 9110 8.6) and do not count against the 64 bits.
     assert_true(parse_content_length("0000000000000000000000003", &n));
     assert_int_equal(n, 3);
     assert_true(parse_content_length("00000000000000000000", &n));
     assert_int_equal(n, 0);
     assert_true(parse_content_length("000123456789012345678", &n));
     assert_int_equal(n, 123456789012345678ULL);
-    assert_false(parse_content_length("1234567890123456789", &n));  // 19 significant digits
-    assert_false(parse_content_length("0001234567890123456789", &n));
+    // Every value that fits in 64 bits is a length; the next one up is not (no overflow).
+    assert_true(parse_content_length("1234567890123456789", &n));  // 19 digits
+    assert_int_equal(n, 1234567890123456789ULL);
+    assert_true(parse_content_length("00018446744073709551615", &n));  // 2^64 - 1
+    assert_int_equal(n, UINT64_MAX);
+    n = 99;
+    assert_false(parse_content_length("18446744073709551616", &n));  // 2^64
+    assert_false(parse_content_length("18446744073709551620", &n));
+    assert_false(parse_content_length("99999999999999999999", &n));
+    assert_false(parse_content_length("184467440737095516150", &n));
+    assert_int_equal(n, 99);  // untouched when refused
     for (const char *bad : {"", "+3", "-1", "3 ", " 3", "3,3", "0x3", "3.0", "1e3"})
         assert_false(parse_content_length(bad, &n));
 }
