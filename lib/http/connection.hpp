@@ -131,20 +131,22 @@ private:
     static constexpr uint64_t kProgressUnmeasured = UINT64_MAX;
     uint64_t progress_at_check_ = kProgressUnmeasured;
     int peer_port_;
-    int error_status_ = 0;            // set by a callback that aborts parsing
+    int16_t error_status_ = 0;  // an HTTP status, set by a callback that aborts parsing
     Phase phase_ = Phase::idle;
     TimerKind timer_kind_ = TimerKind::none;
-    bool chunked_ = false;            // the current request body is chunked
-    bool leading_cr_ = false;         // a CR among the blank lines before a request: LF must follow
-    bool expect_continue_ = false;    // the request expects 100-continue (found by check_head)
-    bool silent_abort_ = false;       // abort without an error response (already answered)
-    bool in_consume_ = false;
-    bool header_timer_pending_ = false;  // a head began in this read (see consume)
-    bool shutting_down_ = false;
-    bool requests_served_ = false;
-    bool output_wait_ = false;  // reading stopped until the queued answers are sent
-    bool last_in_read_ = false;  // the head being handled ends the bytes consume() was given
     uint8_t leading_blank_lines_ = 0;
+    // The flags set or read on every request stay whole bytes; the rare ones share one, so that
+    // the object is 152 bytes, a 160-byte malloc chunk instead of 176 (idle memory).
+    bool chunked_ = false;          // the current request body is chunked
+    bool expect_continue_ = false;  // the request expects 100-continue (found by check_head)
+    bool in_consume_ = false;
+    bool last_in_read_ = false;  // the head being handled ends the bytes consume() was given
+    bool header_timer_pending_ = false;  // a head began in this read (see consume)
+    bool requests_served_ = false;
+    bool leading_cr_ : 1 = false;    // a CR among the blank lines before a request: LF must follow
+    bool silent_abort_ : 1 = false;  // abort without an error response (already answered)
+    bool shutting_down_ : 1 = false;
+    bool output_wait_ : 1 = false;  // reading stopped until the queued answers are sent
 };
 
 inline bool Request::connected() const { return conn && conn->stream(); }

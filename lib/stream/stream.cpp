@@ -147,7 +147,7 @@ void Stream::apply_interest() {
     want = closed_ ? 0 : transport_interest(want);
     if (want == io_flags_) return;
     if (io_flags_) event_del(&io_ev_);
-    io_flags_ = want;
+    io_flags_ = static_cast<uint8_t>(want);  // EV_READ | EV_WRITE: fits
     if (!want) return;
     // Safe inside this event's own callback: libevent calls persistent callbacks last.
     event_assign(&io_ev_, loop_->base(), fd_, static_cast<short>(want | EV_PERSIST), on_io_event, this);

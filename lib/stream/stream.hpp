@@ -321,16 +321,18 @@ private:
     CloseFn close_cb_ = nullptr;
     void *close_arg_ = nullptr;
     size_t max_buffer_ = kDefaultMaxBuffer;
-    size_t read_hint_ = 4096;  // grows while reads fill it
+    uint32_t read_hint_ = 4096;  // grows while reads fill it (up to kMaxReadHint)
 
+    // The flags read on every event stay whole bytes; the others share two, so that the object
+    // is 360 bytes, a 368-byte malloc chunk instead of 384 (idle memory per connection).
     bool reading_socket_ = false;
     bool writing_socket_ = false;
-    bool eof_ = false;
     bool closed_ = false;
     bool delivering_ = false;
-    bool close_when_flushed_ = false;
-    bool lingering_ = false;
-    // One byte for these, beside the other flags (idle memory per connection).
+    bool eof_ : 1 = false;
+    bool close_when_flushed_ : 1 = false;
+    bool lingering_ : 1 = false;
+    bool read_partial_ : 1 = false;
     bool in_read_event_ : 1 = false;     // inside on_io's read handling (schedule_flush)
     bool flush_after_read_ : 1 = false;  // output was committed during it
     bool flush_on_eof_ : 1 = false;      // set_flush_on_eof
@@ -339,11 +341,9 @@ private:
     bool more_write_callbacks_ : 1 = false;  // a write callback runs, and more of its batch follow
     bool not_socket_ : 1 = false;  // a pipe or terminal (create's fstat): read/write, not recv/send
     bool write_only_ : 1 = false;  // opened O_WRONLY (a pipe's write end): never read from
-    int close_error_ = 0;
-    // Small fields last, where they fill the padding.
-    short io_flags_ = 0;  // EV_READ / EV_WRITE currently registered
     ReadKind read_kind_ = ReadKind::none;  // the pending read
-    bool read_partial_ = false;
+    uint8_t io_flags_ = 0;                 // EV_READ / EV_WRITE currently registered
+    int close_error_ = 0;
 };
 
 }  // namespace eddy
