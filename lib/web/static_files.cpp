@@ -78,7 +78,10 @@ int parse_range(std::string_view value, uint64_t size, uint64_t &start, uint64_t
     uint64_t x = 0, y = 0;
     if (a.empty()) {  // suffix: the last y bytes
         if (!parse(b, y)) return 0;
-        if (y == 0 || size == 0) return -1;
+        if (y == 0) return -1;
+        // An empty file: "-N" is satisfiable (§14.1.2), but names no byte a 206 could send, so
+        // the Range is ignored (§14.2: a server MAY): 200, with the empty content.
+        if (size == 0) return 0;
         start = y >= size ? 0 : size - y;
         end = size - 1;
         return 1;
@@ -99,6 +102,23 @@ int parse_range(std::string_view value, uint64_t size, uint64_t &start, uint64_t
 bool header_date(const http::Request *req, std::string_view name, time_t *out) {
     const http::HeaderField *f = req->find_header(name);
     return f && http::parse_http_date(f->value, *out);
+}
+
+// Whether a decoded relative path climbs above its start by its ".." segments (lexically,
+// without asking the file system).
+bool climbs_out(std::string_view rel) {
+    long depth = 0;
+    while (!rel.empty()) {
+        size_t slash = rel.find('/');
+        std::string_view segment = rel.substr(0, slash);
+        rel = slash == std::string_view::npos ? std::string_view() : rel.substr(slash + 1);
+        if (segment == "..") {
+            if (--depth < 0) return true;
+        } else if (!segment.empty() && segment != ".") {
+            depth++;
+        }
+    }
+    return false;
 }
 
 bool inside(const std::string &root, const char *resolved) {
@@ -166,6 +186,14 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     std::string rel;
     if (!http::percent_decode(rel_encoded, rel, false) || rel.find('\0') != std::string::npos) {
         h->send_error(400);
+        return;
+    }
+    // A path that climbs out of the root is refused before the file system is asked: 403
+    // whether or not the file it names exists, so that answers do not map the files outside
+    // (Tornado, too, checks the normalized path before it looks for the file).
+    if (climbs_out(rel)) {
+        log(LogLevel::info, "static: %s leaves the root", req->path.c_str());
+        h->send_error(403);
         return;
     }
     std::string full = root + "/" + rel;
@@ -257,6 +285,10 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
                                       modified > since);
     if (precondition_failed) {
         ::close(fd);
+        // The versioned URL's ten-year freshness belongs to the file, not to this refusal: a
+        // cache must not keep an empty 412 for it (304 keeps them: RFC 9110 §15.4.5).
+        req->clear_header("Cache-Control");
+        req->clear_header("Expires");
         req->set_status(412, {});
         h->finish();
         return;
@@ -285,7 +317,9 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
     bool range_current = !if_range || if_range->value == etag ||
                          (http::parse_http_date(if_range->value, if_range_date) &&
                           if_range_date == modified && modified < now);
-    if (range && range_current) {
+    // Range is defined for GET only: on any other method (HEAD too) it MUST be ignored
+    // (RFC 9110 §14.2), so a HEAD answers 200 with the whole length.
+    if (range && range_current && req->method == "GET") {
         int r = parse_range(range->value, size, start, end);
         if (r < 0) {
             ::close(fd);

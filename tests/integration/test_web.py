@@ -1674,6 +1674,14 @@ class StaticTest(WebTestCase):
         resp = self.get(url, {"If-None-Match": resp.get("Etag")})
         self.assertEqual(resp.status, 304)
         self.assertEqual(resp.get("Cache-Control"), "max-age=315360000")
+        # A failed precondition is no answer to keep for ten years: a shared cache would serve
+        # the empty 412 for the file.
+        for cond in ({"If-Match": '"other"'},
+                     {"If-Unmodified-Since": email.utils.formatdate(HELLO_MTIME - 3600, usegmt=True)}):
+            resp = self.get(url, cond)
+            self.assertEqual(resp.status, 412, cond)
+            self.assertIsNone(resp.get("Cache-Control"), cond)
+            self.assertIsNone(resp.get("Expires"), cond)
 
     def test_static_url_encodes_and_follows_subdirectories(self):
         url = self.static_url("with space.txt")
@@ -1799,6 +1807,35 @@ class StaticTest(WebTestCase):
             self.assertEqual(resp.get("Content-Range"), "bytes */%d" % n, rng)
             self.assertNotIn(STATIC["hello"], resp.body)
 
+    def test_head_ignores_range(self):
+        # RFC 9110 14.2: Range is defined for GET only and MUST be ignored on other methods.
+        n = len(STATIC["hello"])
+        for rng in ("bytes=0-4", "bytes=%d-" % (n + 10)):
+            raw = self.raw()
+            try:
+                raw.send(req_bytes("HEAD", "/static/hello.txt", {"Range": rng}) +
+                         req_bytes("GET", "/static/sub/inner.txt"))
+                head = raw.read_response("HEAD")
+                nxt = raw.read_response()
+            finally:
+                raw.close()
+            self.assertEqual((head.status, head.body), (200, b""), rng)
+            self.assertEqual(head.get("Content-Length"), str(n), rng)
+            self.assertIsNone(head.get("Content-Range"), rng)
+            self.assertEqual((nxt.status, nxt.body), (200, b"inner\n"), rng)
+
+    def test_ranges_of_an_empty_file(self):
+        # RFC 9110 14.1.2: on an empty representation only a suffix range is satisfiable, and it
+        # names no byte: ignored (200, empty). Any other range is not satisfiable: 416.
+        for rng in ("bytes=-5", "bytes=-1"):
+            resp = self.get("/static/empty.txt", {"Range": rng})
+            self.assertEqual((resp.status, resp.body), (200, b""), rng)
+            self.assertEqual(resp.get("Content-Length"), "0", rng)
+        for rng in ("bytes=0-", "bytes=0-0", "bytes=-0"):
+            resp = self.get("/static/empty.txt", {"Range": rng})
+            self.assertEqual(resp.status, 416, rng)
+            self.assertEqual(resp.get("Content-Range"), "bytes */0", rng)
+
     def test_multiple_ranges_give_full_file(self):
         resp = self.get("/static/hello.txt", {"Range": "bytes=0-1,3-4"})
         self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
@@ -1922,6 +1959,20 @@ class StaticTest(WebTestCase):
             self.assertNotIn(b"TOP-SECRET", resp.body, path)
             self.assertNotIn(b"root:", resp.body, path)
 
+    def test_leaving_the_root_is_403_whether_or_not_the_file_exists(self):
+        # The answer must not tell which files exist outside the root.
+        for name in ("secret.txt", "no-such-file.txt"):
+            for path in ("/static/../" + name, "/static/%2e%2e/" + name, "/static/..%2f" + name,
+                         "/static/sub/../../" + name, "/static/./sub/%2e%2e/../" + name):
+                resp = self.get(path)
+                self.assertEqual(resp.status, 403, path)
+                self.assertNotIn(b"TOP-SECRET", resp.body, path)
+        # ".." that stays inside the root is just a path.
+        resp = self.get("/static/sub/../hello.txt")
+        self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
+        resp = self.get("/static/sub/%2e%2e/sub/inner.txt")
+        self.assertEqual((resp.status, resp.body), (200, b"inner\n"))
+
     def test_directories_and_missing(self):
         for path in ("/static/sub", "/static/sub/", "/static/"):
             resp = self.get(path)
@@ -2012,6 +2063,7 @@ def setUpModule():
         f.write(b"inner\n")
     with open(os.path.join(root, "with space.txt"), "wb") as f:
         f.write(b"space\n")
+    open(os.path.join(root, "empty.txt"), "wb").close()
     os.symlink(os.path.join(tmp, "secret.txt"), os.path.join(root, "escape.txt"))
     os.symlink(tmp, os.path.join(root, "escape_dir"))
     os.symlink("hello.txt", os.path.join(root, "link.txt"))
