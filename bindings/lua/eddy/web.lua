@@ -111,29 +111,7 @@ function Handler:path_args()
   return out
 end
 
-local function argument(self, sources, name, default)
-  local v = core.eddy_handler_get_argument(live(self), sources, name)
-  if v ~= nil then return v end
-  if default == nil then error(web.HTTPError(400, "Missing argument " .. name)) end
-  if default == false then return nil end
-  return default
-end
--- Tornado's get_argument: query or body; a missing argument without default raises 400.
--- Pass false as the default to get nil instead.
-function Handler:get_argument(name, default) return argument(self, core.EDDY_ARGS_ALL, name, default) end
-function Handler:get_query_argument(name, default) return argument(self, core.EDDY_ARGS_QUERY, name, default) end
-function Handler:get_body_argument(name, default) return argument(self, core.EDDY_ARGS_BODY, name, default) end
--- Every value of `name`, or (without a name) every argument as a list of {name, value}.
-function Handler:get_arguments(name)
-  local all = core.request_arguments(self:request(), core.EDDY_ARGS_ALL)
-  if not name then return all end
-  local out = {}
-  for _, kv in ipairs(all) do if kv[1] == name then out[#out + 1] = kv[2] end end
-  return out
-end
-
--- Every value of `name` from the query / from a form body only, in order (Tornado's
--- get_query_arguments / get_body_arguments).
+-- Every value of `name` from `sources`, in arrival order (query before body), as they came.
 local function values_of(self, sources, name)
   local out = {}
   for _, kv in ipairs(core.request_arguments(self:request(), sources)) do
@@ -141,8 +119,51 @@ local function values_of(self, sources, name)
   end
   return out
 end
-function Handler:get_query_arguments(name) return values_of(self, core.EDDY_ARGS_QUERY, name) end
-function Handler:get_body_arguments(name) return values_of(self, core.EDDY_ARGS_BODY, name) end
+
+-- A value as Tornado's handlers hand it out: text that is not UTF-8 is a 400 ("Invalid unicode
+-- in <name>"), control characters other than whitespace become spaces, and the ends are
+-- stripped of whitespace unless `strip` is false.
+local function cleaned(value, name, strip)
+  if not utf8.len(value) then error(web.HTTPError(400, "Invalid unicode in " .. name)) end
+  value = value:gsub("[\0-\8\14-\31]", " ")
+  if strip ~= false then value = value:match("^%s*(.-)%s*$") end
+  return value
+end
+
+local function cleaned_values(self, sources, name, strip)
+  local out = values_of(self, sources, name)
+  for i, v in ipairs(out) do out[i] = cleaned(v, name, strip) end
+  return out
+end
+
+-- Tornado's get_argument: the last value of `name` (a body value wins over a query one),
+-- cleaned as above; a missing argument without default raises 400. Pass false as the default
+-- to get nil instead, and false as `strip` to keep surrounding whitespace.
+local function argument(self, sources, name, default, strip)
+  local values = values_of(self, sources, name)
+  local v = values[#values]
+  if v ~= nil then return cleaned(v, name, strip) end
+  if default == nil then error(web.HTTPError(400, "Missing argument " .. name)) end
+  if default == false then return nil end
+  return default
+end
+function Handler:get_argument(name, default, strip) return argument(self, core.EDDY_ARGS_ALL, name, default, strip) end
+function Handler:get_query_argument(name, default, strip)
+  return argument(self, core.EDDY_ARGS_QUERY, name, default, strip)
+end
+function Handler:get_body_argument(name, default, strip)
+  return argument(self, core.EDDY_ARGS_BODY, name, default, strip)
+end
+-- Every value of `name`, cleaned (Tornado's get_arguments); without a name, every argument as
+-- a list of {name, value} as it came.
+function Handler:get_arguments(name, strip)
+  if not name then return core.request_arguments(self:request(), core.EDDY_ARGS_ALL) end
+  return cleaned_values(self, core.EDDY_ARGS_ALL, name, strip)
+end
+-- Every value of `name` from the query / from a form body only, in order and cleaned
+-- (Tornado's get_query_arguments / get_body_arguments).
+function Handler:get_query_arguments(name, strip) return cleaned_values(self, core.EDDY_ARGS_QUERY, name, strip) end
+function Handler:get_body_arguments(name, strip) return cleaned_values(self, core.EDDY_ARGS_BODY, name, strip) end
 -- The arguments as Tornado's dicts: { [name] = { value, ... } }, values in arrival order.
 -- arguments(): query and body (query first); query_arguments(), body_arguments(): one source.
 local function grouped(self, sources)

@@ -59,6 +59,16 @@ local app = eddy.Application({
         self:set_etag(self:get_argument("etag", false) or nil)
         self:write("etag body")
       end } },
+  -- Tornado's argument rules: the last value wins, cleaned (see test_tornado_argument_rules).
+  { "/last_args", { get = function(self)
+        self:write({ a = self:get_argument("a"), raw = self:get_argument("a", nil, false),
+                     q = self:get_query_argument("a"), list = eddy.json.array(self:get_arguments("a")),
+                     missing = self:get_argument("zz", false) or eddy.json.null })
+      end,
+      post = function(self)
+        self:write({ a = self:get_argument("a"), body = self:get_body_argument("a"),
+                     query = self:get_query_argument("a") })
+      end } },
   { "/args", { get = function(self)
         local all = {}
         for _, kv in ipairs(self:get_arguments()) do all[#all + 1] = kv[1] .. "=" .. kv[2] end

@@ -91,6 +91,22 @@ class Basics(unittest.TestCase):
                                               headers={"Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual((status, body), (200, b"body:b&c:a=b%26c"))
 
+    def test_tornado_argument_rules(self):
+        # Tornado's get_argument: the last value; control characters become spaces and the ends
+        # are stripped (strip=False keeps them); a body value wins over the query's; text that
+        # is not UTF-8 is a 400.
+        status, _, body = self.server.request("GET", "/last_args?a=first&a=%20x%01y%09%20")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body), {"a": "x y", "raw": " x y\t ", "q": "x y",
+                                            "list": ["first", "x y"], "missing": None})
+        status, _, body = self.server.request(
+            "POST", "/last_args?a=from-query", body="a=from-body",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(json.loads(body), {"a": "from-body", "body": "from-body",
+                                            "query": "from-query"})
+        status, _, body = self.server.request("GET", "/last_args?a=%ff")
+        self.assertEqual(status, 400, body)
+
     def test_files(self):
         # Tornado's request.files: field -> files in arrival order, across interleaved parts; a
         # binary body with NUL bytes, CR LF and "--" (and a prefix of the boundary) kept exact;
