@@ -5,6 +5,7 @@
 
 #include "client/client.hpp"
 #include "eddy/client.h"
+#include "http/httputil.hpp"
 #include "tls/context.hpp"
 #include "util/no_throw.hpp"
 
@@ -122,8 +123,8 @@ EDDY_API int eddy_fetch_add_header(eddy_fetch *fetch, const char *name, size_t n
     if (n.empty()) return EDDY_EINVAL;
     for (char c : n)
         if (!token_char(c)) return EDDY_EINVAL;
-    for (char c : v)
-        if (c == '\r' || c == '\n' || c == '\0') return EDDY_EINVAL;
+    // RFC 9110 §5.5: visible characters, SP, HTAB and obs-text; no other control character.
+    if (!eddy::http::is_safe_field_value(v)) return EDDY_EINVAL;
     try {
         F(fetch)->headers.push_back({std::string(n), std::string(v)});
     } catch (...) {

@@ -107,6 +107,13 @@ inline bool redirect_becomes_get(int status, const std::string &method) {
            ((status == 301 || status == 302) && method == "POST");
 }
 
+// Whether `method` is idempotent (RFC 9110 §9.2.2): only such a request may be sent again
+// on its own after its connection failed (RFC 9112 §9.3.1).
+inline bool idempotent_method(const std::string &method) {
+    return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+           method == "PUT" || method == "DELETE";
+}
+
 class Fetch {
 public:
     Fetch(Client *client, std::string method, std::string url_text);
@@ -229,6 +236,7 @@ private:
     size_t feed(const char *data, size_t len);
     void deliver_body(const char *data, size_t len);
     void message_complete();
+    void bad_chunk_end();  // the bytes after a chunk's data are not CRLF: EDDY_EPROTO
     void follow_redirect();
     // `tls_unconfirmed`: a TLS connection that ended without the server's close_notify.
     void handle_eof(int error, bool tls_unconfirmed = false);
@@ -270,6 +278,9 @@ private:
     TimerNode tunnel_timer_;  // TLS over the proxy tunnel once the CONNECT head is consumed
     size_t body_sent_ = 0;    // streamed body bytes handed to the stream
     bool retried_ = false;    // a reused connection failed before any response: retried once
+    // Bytes of the CRLF that must follow a chunk's data still to be checked (http-parser,
+    // non-strict in Debian's build, skips whatever two bytes come there).
+    uint8_t chunk_crlf_left_ = 0;
 
     http_parser parser_;
     std::string field_;

@@ -529,9 +529,12 @@ void Fetch::follow_redirect() {
         method_ = "GET";
         body.clear();
         streamed_body = false;
+        // The content went with the body: its fields (Content-Type, -Encoding, -Language,
+        // -Location...) describe nothing now (RFC 9110 §15.4).
         std::vector<Header> kept;
         for (Header &h : headers)
-            if (!http::iequals(h.name, "Content-Type")) kept.push_back(std::move(h));
+            if (!http::iequals(std::string_view(h.name).substr(0, 8), "Content-"))
+                kept.push_back(std::move(h));
         headers.swap(kept);
     }
     url = next_url_;

@@ -44,6 +44,23 @@ bool only_chunked(const std::vector<Header> &headers) {
     }
     return chunked && codings == 1;
 }
+
+// Whether the Connection fields of `headers` carry the "close" option (a list: OWS around
+// members and empty members do not matter, RFC 9110 §5.6.1).
+bool says_close(const std::vector<Header> &headers) {
+    for (const Header &h : headers)
+        if (http::iequals(h.name, "Connection") && http::list_contains(h.value, "close"))
+            return true;
+    return false;
+}
+
+// Checks the bytes of [p, end) that still have to be the CRLF after a chunk's data; false at
+// the first that is not.
+bool check_chunk_crlf(const char *p, const char *end, uint8_t &left) {
+    for (; left && p < end; p++, left--)
+        if (*p != "\r\n"[2 - left]) return false;
+    return true;
+}
 }  // namespace
 
 const http_parser_settings Fetch::kSettings = [] {
@@ -85,6 +102,7 @@ void Fetch::reset_response() {
     head_bytes_ = body_bytes_ = delivered_ = 0;
     got_bytes_ = message_done_ = final_response_ = skip_body_delivery_ = close_after_ = false;
     interim_responses_ = 0;
+    chunk_crlf_left_ = 0;
     parse_error_ = 0;
     gunzip_.reset();
     generation_++;
@@ -104,6 +122,10 @@ size_t Fetch::feed(const char *data, size_t len) {
     got_bytes_ = true;
     Stream *s = stream_;
     uint64_t gen = generation_;
+    if (chunk_crlf_left_ && !check_chunk_crlf(data, data + len, chunk_crlf_left_)) {
+        bad_chunk_end();
+        return len;
+    }
     feed_end_ = data + len;
     size_t n = http_parser_execute(&parser_, &kSettings, data, len);
     feed_end_ = nullptr;
@@ -254,6 +276,15 @@ int Fetch::cb_headers_complete(http_parser *p) {
         f->parse_error_ = EDDY_EPROTO;
         return -1;
     }
+    // "chunked" as a list sees it ("chunked\t", "chunked,", an empty second field line) but not
+    // as http-parser does: it would read the coded body to the close and hand it over as it
+    // came. Such a response cannot be framed here: refused rather than misread.
+    if (te && !head && st != 204 && st != 304 && !(p->flags & F_CHUNKED)) {
+        log(LogLevel::info, "client: %s: a Transfer-Encoding field the parser cannot follow",
+            f->url_text.c_str());
+        f->parse_error_ = EDDY_EPROTO;
+        return -1;
+    }
     // Content-Encoding: several field lines form one list (RFC 9110 §5.3), codings in the order
     // they were applied. Only a body coded once, with gzip, is decoded; anything else ("gzip"
     // then "br", "gzip, gzip", "br") reaches the application as it came, its field intact, as
@@ -318,9 +349,26 @@ void Fetch::deliver_body(const char *data, size_t len) {
     }
 }
 
+// RFC 9112 §7.1: chunk-data is followed by CRLF, which http-parser (non-strict) does not
+// check: other bytes there would be taken as the end of the chunk and the body returned as if
+// it were well framed.
+void Fetch::bad_chunk_end() {
+    log(LogLevel::info, "client: %s: no CRLF after a chunk's data", url_text.c_str());
+    finish(EDDY_EPROTO);
+}
+
 int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
     Fetch *f = self(p);
     f->body_bytes_ += len;
+    // A chunk's data ends here: its CRLF follows, in these bytes or the next ones (feed).
+    if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+        f->chunk_crlf_left_ = 2;
+        if (!check_chunk_crlf(at + len, f->feed_end_, f->chunk_crlf_left_)) {
+            log(LogLevel::info, "client: %s: no CRLF after a chunk's data", f->url_text.c_str());
+            f->parse_error_ = EDDY_EPROTO;
+            return -1;
+        }
+    }
     if (f->skip_body_delivery_) {  // a redirect's body: read and dropped, up to max_body_size
         if (f->body_bytes_ <= f->max_body_size) return 0;
         f->parse_error_ = EDDY_ETOOBIG;
@@ -366,8 +414,12 @@ void Fetch::message_complete() {
         finish(EDDY_EPROTO);
         return;
     }
-    bool keep = http_should_keep_alive(&parser_) && !close_after_ &&
-                phase_ != Phase::waiting_continue && (!streamed_body || body_end_sent_);
+    // http-parser's keep-alive test misses "close" written with list whitespace or empty
+    // members ("close\t", ",close"); and a request that said close ends the connection too
+    // (RFC 9112 §9.6: no further requests on it, either way).
+    bool keep = http_should_keep_alive(&parser_) && !says_close(response_headers) &&
+                !says_close(headers) && !close_after_ && phase_ != Phase::waiting_continue &&
+                (!streamed_body || body_end_sent_);
     detach_stream(keep);
     if (skip_body_delivery_) {
         follow_redirect();
@@ -412,10 +464,12 @@ void Fetch::handle_eof(int error, bool tls_unconfirmed) {
         }
     }
     // A pooled connection the server closed just as we reused it: its FIN (or, when our
-    // request reached the closed socket first, a reset) is all that came back. Try once more
-    // on a new connection.
+    // request reached the closed socket first, a reset) is all that came back. An idempotent
+    // request is tried once more on a new connection; any other may have been carried out
+    // already (the server may close after reading it), and is never sent twice on our own
+    // (RFC 9112 §9.3.1): its error goes to the application, which knows whether to repeat it.
     if ((clean || error == EDDY_ECONNRESET) && reused && !got_bytes_ && !retried_ &&
-        !(streamed_body && body_sent_ > 0)) {
+        idempotent_method(method_) && !(streamed_body && body_sent_ > 0)) {
         retried_ = true;
         connect_new();
         return;

@@ -137,6 +137,15 @@ std::string basic_credentials(const std::string &userinfo) {
 
 namespace {
 
+// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1)
+bool is_scheme(std::string_view s) {
+    if (s.empty() || !isalpha(static_cast<unsigned char>(s[0]))) return false;
+    for (char c : s)
+        if (!isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.')
+            return false;
+    return true;
+}
+
 // RFC 3986 §5.2.4: "." and ".." segments of a path (no query) removed, as a resolved
 // reference must be ("/a/b/../c" is "/a/c"; ".." never climbs above the root).
 std::string remove_dot_segments(std::string_view in) {
@@ -178,6 +187,14 @@ std::string normalized_target(const std::string &target) {
 
 bool resolve_location(const Url &base, const std::string &location, Url *out) {
     if (location.empty()) return false;
+    // A reference that starts with a scheme is absolute (RFC 3986 §3.1, §4.3): one other than
+    // http or https ("mailto:", "javascript:") is no place to follow, not a relative path.
+    size_t colon = location.find(':');
+    if (colon != std::string::npos && colon > 0 && colon < location.find_first_of("/?#") &&
+        is_scheme(std::string_view(location).substr(0, colon))) {
+        std::string_view scheme = std::string_view(location).substr(0, colon);
+        if (!http::iequals(scheme, "http") && !http::iequals(scheme, "https")) return false;
+    }
     if (location.find("://") != std::string::npos &&
         location.find("://") < location.find_first_of("/?#"))
         return parse_url(location, out);

@@ -185,7 +185,8 @@ static void start_next(void) {
     g_next++;
     if (o.signal_each) raise(SIGUSR1);
     /* The setters' results are not checked, on purpose: a header or body eddy could not store
-     * (out of memory) must keep the request from going without it (test_oom_client.py). */
+     * (out of memory) must keep the request from going without it (test_oom_client.py). A
+     * header eddy refuses (EDDY_EINVAL) gets a line of its own. */
     eddy_fetch *f = eddy_fetch_new(
         g_client, o.method ? o.method : (o.data || o.stream_body ? "POST" : "GET"), url);
     for (int i = 0; i < o.nheaders; i++) {
@@ -193,7 +194,9 @@ static void start_next(void) {
         if (!colon) continue;
         const char *v = colon + 1;
         while (*v == ' ') v++;
-        eddy_fetch_add_header(f, o.headers[i], (size_t)(colon - o.headers[i]), v, EDDY_NTS);
+        int hrc =
+            eddy_fetch_add_header(f, o.headers[i], (size_t)(colon - o.headers[i]), v, EDDY_NTS);
+        if (f && hrc == EDDY_EINVAL) printf("{\"header_error\": \"%s\"}\n", eddy_err_name(hrc));
     }
     if (o.data) eddy_fetch_set_body(f, o.data, strlen(o.data));
     if (o.stream_body) eddy_fetch_set_body_stream(f, -1);

@@ -263,6 +263,68 @@ class RawServer:
             c.close()
 
 
+class ScriptServer:
+    """Reads whole requests (head and Content-Length body) and lets `script(conn_no, req_no,
+    head, body)` answer each: bytes to send, or None to close the connection without an answer.
+    Keeps every request it read in `seen` as (conn_no, head, body)."""
+
+    def __init__(self, script):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.script, self.seen, self.conns = script, [], []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        n = 0
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.talk, args=(c, n), daemon=True).start()
+            n += 1
+
+    def talk(self, c, conn_no):
+        c.settimeout(10)
+        buf, req_no = b"", 0
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                need = int(m.group(1)) if m else 0
+                while len(buf) < need:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                body, buf = buf[:need], buf[need:]
+                self.seen.append((conn_no, head, body))
+                reply = self.script(conn_no, req_no, head, body)
+                req_no += 1
+                if reply is None:
+                    c.close()
+                    return
+                c.sendall(reply)
+        except OSError:
+            return
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
 class TlsServer(RawServer):
     """A TLS server that answers each connection with `reply` and closes, with a close_notify
     (`notify`) or without one (a bare TCP close, as an attacker cutting the stream would); it
@@ -845,6 +907,129 @@ class ClientTest(unittest.TestCase):
             self.assertEqual([(r["error"], r["body"]) for r in results], [("", "hello")] * 4)
         finally:
             raw.stop()
+
+    def test_only_idempotent_requests_are_sent_again(self):
+        # The server reads the second request on the reused connection, then closes without an
+        # answer (it may have carried it out). RFC 9112 9.3.1: a POST or PATCH must not be sent
+        # again on the client's own; a GET, PUT or DELETE is, once, on a new connection.
+        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        for method, resent in (("POST", False), ("PATCH", False), ("PUT", True),
+                               ("DELETE", True), ("GET", True)):
+            srv = ScriptServer(lambda conn, req, head, body: None if (conn, req) == (0, 1) else ok)
+            try:
+                args = ["--method", method] + (["--data", "item=42"] if method != "GET" else [])
+                results = fetch("--timeout", "20", "--sequential", "--repeat", "2", *args,
+                                "http://127.0.0.1:%d/order" % srv.port)
+                self.assertEqual((results[0]["error"], results[0]["body"]), ("", "ok"), method)
+                if resent:
+                    self.assertEqual((results[1]["error"], results[1]["body"]), ("", "ok"), method)
+                    self.assertEqual(len(srv.seen), 3, method)
+                else:
+                    self.assertIn(results[1]["error"], ("EDDY_EOF", "EDDY_ECONNRESET"), method)
+                    self.assertEqual(len(srv.seen), 2, (method, srv.seen))
+            finally:
+                srv.stop()
+
+    def test_connection_close_in_any_spelling_ends_reuse(self):
+        # RFC 9112 9.6: "close" from either side ends the connection after this exchange; the
+        # list may carry whitespace and empty members (RFC 9110 5.6.1). The server keeps the
+        # connection open, so only the client's reading of the field decides.
+        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        for field in (b"Connection: close\t\r\n", b"Connection: ,close\r\n",
+                      b"Connection: keep-alive, close\r\n"):
+            reply = ok.replace(b"\r\n\r\n", b"\r\n" + field + b"\r\n")
+            srv = ScriptServer(lambda conn, req, head, body, reply=reply: reply)
+            try:
+                results = fetch("--sequential", "--repeat", "2", "http://127.0.0.1:%d/" % srv.port)
+                self.assertEqual([(r["error"], r["body"], r["reused"]) for r in results],
+                                 [("", "ok", 0), ("", "ok", 0)], field)
+                self.assertEqual([conn for conn, _, _ in srv.seen], [0, 1], field)
+            finally:
+                srv.stop()
+        srv = ScriptServer(lambda conn, req, head, body: ok)
+        try:
+            results = fetch("--sequential", "--repeat", "2", "--header", "Connection: close",
+                            "http://127.0.0.1:%d/" % srv.port)
+            self.assertEqual([r["reused"] for r in results], [0, 0])
+            self.assertEqual([conn for conn, _, _ in srv.seen], [0, 1])
+        finally:
+            srv.stop()
+
+    def test_chunked_framing_is_checked(self):
+        # RFC 9112 7.1: chunk-data is followed by CRLF. Other bytes there gave a "successful"
+        # body with them dropped.
+        for chunks in (b"5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n", b"5\r\nhello\rX0\r\n\r\n",
+                       b"5\r\nhello\nX0\r\n\r\n"):
+            r = self.raw_one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks)
+            self.assertEqual(r["error"], "EDDY_EPROTO", (chunks, r))
+        # The CRLF split from its chunk's data across reads is checked too.
+        for tail, error in ((b"\r\n0\r\n\r\n", ""), (b"XY0\r\n\r\n", "EDDY_EPROTO"),
+                            (b"\rY0\r\n\r\n", "EDDY_EPROTO")):
+            def script(conn, req, head, body, tail=tail):
+                return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello"
+            srv = ScriptServer(script)
+            try:
+                proc = subprocess.Popen([FETCH, "--timeout", "20", "http://127.0.0.1:%d/" % srv.port],
+                                        stdout=subprocess.PIPE)
+                deadline = time.monotonic() + 10
+                while not srv.seen and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                time.sleep(0.2)  # the first piece read on its own
+                srv.conns[0].sendall(tail)
+                out, _ = proc.communicate(timeout=30)
+                r = json.loads(out)
+                self.assertEqual(r["error"], error, (tail, r))
+                if not error:
+                    self.assertEqual(r["body"], "hello")
+            finally:
+                srv.stop()
+        # "chunked" with list whitespace or an empty member is chunked to a list but not to the
+        # parser: refused, never read to the close and handed over coded.
+        for te in (b"chunked\t", b"chunked,", b"chunked\r\nTransfer-Encoding: "):
+            r = self.raw_one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + te +
+                             b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            self.assertEqual(r["error"], "EDDY_EPROTO", (te, r))
+
+    def test_header_values_with_control_characters_are_refused(self):
+        # client.h: EDDY_EINVAL for a control character in the value (RFC 9110 5.5); HTAB and
+        # obs-text are fine.
+        srv = ScriptServer(lambda conn, req, head, body: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        try:
+            lines = fetch("--header", "X-A: a\x01b", "--header", "X-B: a\x1bb", "--header",
+                          "X-C: a\x7fb", "--header", "X-D: a\tb", "--header", "X-E: caf\xe9",
+                          "http://127.0.0.1:%d/" % srv.port)
+            self.assertEqual([l for l in lines if "header_error" in l],
+                             [{"header_error": "EDDY_EINVAL"}] * 3)
+            head = srv.seen[0][1]
+            self.assertNotIn(b"X-A", head)
+            self.assertNotIn(b"X-B", head)
+            self.assertNotIn(b"X-C", head)
+            self.assertIn(b"X-D: a\tb", head)
+        finally:
+            srv.stop()
+
+    def test_redirect_to_get_drops_the_content_fields(self):
+        # RFC 9110 15.4: when a redirect turns the request into a GET, the content's fields go
+        # with the content.
+        def script(conn, req, head, body):
+            if head.startswith(b"POST"):
+                return b"HTTP/1.1 303 See Other\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n"
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        srv = ScriptServer(script)
+        try:
+            r = one("--data", "x=1", "--header", "Content-Type: text/plain", "--header",
+                    "Content-Encoding: identity", "--header", "Content-Language: en",
+                    "--header", "X-Kept: 1", "http://127.0.0.1:%d/" % srv.port)
+            self.assertEqual((r["error"], r["body"]), ("", "ok"))
+            get = srv.seen[-1][1]
+            self.assertTrue(get.startswith(b"GET /next "), get)
+            self.assertNotIn(b"Content-", get)
+            self.assertIn(b"X-Kept: 1", get)
+        finally:
+            srv.stop()
+        # A Location with another scheme is not followed: the 3xx is the answer.
+        r = self.raw_one(b"HTTP/1.1 302 Found\r\nLocation: mailto:x@y\r\nContent-Length: 0\r\n\r\n")
+        self.assertEqual((r["error"], r["status"], r["redirects"]), ("", 302, 0))
 
     def test_pooled_connection_that_receives_bytes_is_dropped(self):
         # Bytes on an idle pooled connection belong to no request: the connection is useless

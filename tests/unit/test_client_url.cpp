@@ -128,6 +128,14 @@ static void test_location(void **) {
     assert_true(resolve_location(base, "http://else:81/y#f", &out));
     assert_string_equal(out.str().c_str(), "http://else:81/y");
     assert_false(resolve_location(base, "", &out));
+    // A reference with another scheme is absolute, not a path to follow (RFC 3986 4.3).
+    assert_false(resolve_location(base, "mailto:x@y", &out));
+    assert_false(resolve_location(base, "javascript:alert(1)", &out));
+    assert_false(resolve_location(base, "ftp://h/x", &out));
+    assert_true(resolve_location(base, "HTTPS://else/z", &out));
+    assert_string_equal(out.target.c_str(), "/z");
+    assert_true(resolve_location(base, "a/b:c", &out));  // the colon after a slash: a path
+    assert_true(resolve_location(base, "1a:b", &out));   // no scheme starts with a digit
     assert_false(resolve_location(base, "/a\nb", &out));
     // A request target is ASCII: raw UTF-8 in a Location or a URL is percent-encoded.
     assert_true(resolve_location(base, "/caf\xc3\xa9?q=\xff", &out));
