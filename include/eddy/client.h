@@ -23,6 +23,13 @@
  * EDDY_EOF (the connection closed before the response was complete), EDDY_ECANCELED
  * (eddy_fetch_cancel, or the client was freed), EDDY_EBUSY (queue full), EDDY_EINVAL (bad URL).
  *
+ * Reuse: a pooled connection the server closed just as a request went out on it (nothing came
+ * back but the close or a reset) is a race every keep-alive client meets. An idempotent request
+ * (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) is then sent once more on a new connection; any
+ * other (POST, PATCH...) may already have been carried out, so it is never sent again by eddy
+ * (RFC 9112 §9.3.1): `done` gets EDDY_EOF or EDDY_ECONNRESET, and the application decides.
+ * A connection is not reused after a response or a request that said "Connection: close".
+ *
  * Thread: everything runs on the loop's thread.
  */
 #ifndef EDDY_CLIENT_H
