@@ -82,6 +82,12 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     for (char c : method_)
         if (!isupper(static_cast<unsigned char>(c)) && c != '-' && c != '_') return EDDY_EINVAL;
     if (method_.empty()) return EDDY_EINVAL;
+    // RFC 9110 §9.3.8: a client MUST NOT send content in a TRACE request.
+    if (method_ == "TRACE" && (streamed_body || !body.empty())) return EDDY_EINVAL;
+    // An application's own Host must be one (RFC 9110 §7.2): it is sent as it is.
+    for (const Header &h : headers)
+        if (http::iequals(h.name, "Host") && (h.value.empty() || !http::is_valid_host(h.value)))
+            return EDDY_EINVAL;
     // Where a proxy connects is the proxy's business: the two cannot be combined.
     if (!connect_host.empty() && !client_->proxy_host.empty()) return EDDY_EINVAL;
     // What may run out of memory comes before the fetch counts as started: until then a

@@ -1008,6 +1008,23 @@ class ClientTest(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_requests_that_cannot_be_sent_are_refused(self):
+        # RFC 9110 9.3.8: no content in a TRACE; 7.2: the application's Host must be a host.
+        srv = ScriptServer(lambda conn, req, head, body: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        try:
+            url = "http://127.0.0.1:%d/" % srv.port
+            self.assertEqual(one("--method", "TRACE", "--data", "secret", url),
+                             {"start_error": "EDDY_EINVAL"})
+            for host in ("a b", "", "x@y", "[::1"):
+                self.assertEqual(one("--header", "Host: " + host, url),
+                                 {"start_error": "EDDY_EINVAL"}, host)
+            self.assertEqual(srv.seen, [])
+            self.assertEqual(one("--method", "TRACE", url)["status"], 200)
+            self.assertEqual(one("--header", "Host: example.com:8080", url)["status"], 200)
+            self.assertIn(b"Host: example.com:8080\r\n", srv.seen[-1][1])
+        finally:
+            srv.stop()
+
     def test_redirect_to_get_drops_the_content_fields(self):
         # RFC 9110 15.4: when a redirect turns the request into a GET, the content's fields go
         # with the content.
