@@ -32,13 +32,14 @@ typedef struct eddy_tls_context eddy_tls_context;
 /* Picks the context for a server name sent by a client (SNI). Return `ctx` (or NULL) to keep
  * the default context, or another server context (borrowed: it must stay alive until the
  * callback returns; the connection takes its own reference). `server_name` is NUL-terminated
- * and valid during the call. Runs on the thread of the loop that accepted the connection.
+ * and valid during the call, in lower case and without a final dot (as the client's SNI or a
+ * request's Host named it). Runs on the thread of the loop that accepted the connection.
  * The picked context gives the connection its certificate, its verification mode and its ALPN
  * list; the protocol versions, session tickets and handshake timeout stay the default
  * context's (OpenSSL has settled them before the callback runs). Sessions are resumed only
  * under the context, and (TLS 1.3) the name, they were made for; so connections whose name
- * picks another context than the default make full handshakes. The server also asks it, for a
- * request whose Host is not the SNI name, which context that host would get (another one:
+ * picks another context than the default make full handshakes. The server also asks it, for
+ * each request's Host, which context that host would get (another one than the connection's:
  * 421, see eddy_request_tls_server_name): keep it a lookup without side effects. */
 typedef eddy_tls_context *(*eddy_tls_sni_fn)(eddy_tls_context *ctx, const char *server_name,
                                              void *userdata);
@@ -241,9 +242,9 @@ EDDY_API int eddy_stream_tls_peer_certificate(const eddy_stream *stream, unsigne
 
 /* eddy_stream_tls_server_name() for the connection `req` arrived on: NULL also once that
  * connection is gone (or for a NULL req). A server answers 421 (Misdirected Request) by itself
- * to a request for a host other than the SNI name unless the certificate in use covers that
- * host and the SNI callback would pick the same context for it (RFC 9110 §7.4). Thread: the
- * request's loop. */
+ * to a request whose Host the SNI callback maps to another context than the connection's
+ * (with SNI or without), and to one for a host other than the SNI name that the certificate
+ * in use does not cover (RFC 9110 §7.4). Thread: the request's loop. */
 EDDY_API const char *eddy_request_tls_server_name(const eddy_request *req);
 /* eddy_stream_tls_peer_certificate() for the connection `req` arrived on: the certificate its
  * client presented (DER, copied into `buf`; `*len` in: room, out: size). Returns 0,

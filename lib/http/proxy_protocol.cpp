@@ -29,6 +29,9 @@ bool parse_port(const char *s, size_t len, int *port) {
 
 bool parse_ip(int family, const char *s, size_t len, std::string *out) {
     if (len == 0 || len >= INET6_ADDRSTRLEN) return false;
+    // inet_pton stops at a NUL: "1.2.3.4\0<anything>" would pass, and the bytes after it
+    // reach the logs as part of the address. A field is the address and nothing else.
+    if (memchr(s, '\0', len)) return false;
     char buf[INET6_ADDRSTRLEN];
     memcpy(buf, s, len);
     buf[len] = '\0';
@@ -60,6 +63,7 @@ ProxyParse parse_v1(const char *data, size_t len, ProxyHeader *out, size_t *cons
     const char *field[5];
     size_t field_len[5];
     size_t n = 0;
+    bool trailing_space = false;
     while (p < stop && n < 5) {
         const char *sp = static_cast<const char *>(memchr(p, ' ', static_cast<size_t>(stop - p)));
         const char *fe = sp ? sp : stop;
@@ -67,19 +71,21 @@ ProxyParse parse_v1(const char *data, size_t len, ProxyHeader *out, size_t *cons
         field_len[n] = static_cast<size_t>(fe - p);
         n++;
         p = sp ? sp + 1 : stop;
-        if (sp && p == stop) {  // trailing space
-            n = 0;
+        if (sp && p == stop) {
+            trailing_space = true;
             break;
         }
     }
+    // UNKNOWN: the receiver ignores whatever follows it up to the CRLF (the spec, §2.1), a
+    // trailing space included.
     if (n >= 1 && field_len[0] == 7 && memcmp(field[0], "UNKNOWN", 7) == 0) {
         out->version = 1;
         out->has_address = false;
         *consumed = line_len;
         return ProxyParse::done;
     }
-    if (n != 5 || p != stop || field_len[0] != 4 || memcmp(field[0], "TCP", 3) != 0 ||
-        (field[0][3] != '4' && field[0][3] != '6')) {
+    if (trailing_space || n != 5 || p != stop || field_len[0] != 4 ||
+        memcmp(field[0], "TCP", 3) != 0 || (field[0][3] != '4' && field[0][3] != '6')) {
         *why = "v1 line malformed";
         return ProxyParse::invalid;
     }

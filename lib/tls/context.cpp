@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -278,7 +279,13 @@ int Context::on_servername(SSL *ssl, int *alert, void *arg) {
         }
     }
     if (!name) return SSL_TLSEXT_ERR_OK;
-    eddy_tls_context *picked = self->sni_cb_(self->as_c(), name, self->sni_userdata_);
+    // The callback sees the name as a Host header's would reach it (lower case, no final dot:
+    // RFC 6066 §3 sends none), so that "Other.Test." picks what "other.test" does — the same
+    // name serves_host later asks the callback about.
+    std::string normalized(name);
+    if (!normalized.empty() && normalized.back() == '.') normalized.pop_back();
+    for (char &c : normalized) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    eddy_tls_context *picked = self->sni_cb_(self->as_c(), normalized.c_str(), self->sni_userdata_);
     Context *other = picked ? from_c(picked) : nullptr;
     if (!other || other == self) return SSL_TLSEXT_ERR_OK;
     if (!other->server_) {

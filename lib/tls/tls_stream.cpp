@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -246,23 +247,27 @@ std::string_view host_name_part(std::string_view host) {
 // context demands one (nginx answers 421 there too).
 bool TlsStream::serves_host(std::string_view host) const {
     if (!ssl_ || !SSL_is_server(ssl_)) return true;
-    const char *sni = server_name();
-    if (!sni) return true;
     std::string name(host_name_part(host));
+    if (name.empty()) return false;
+    for (char &c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    // The context the SNI callback picks for this host must be the one this connection was
+    // made with, whatever the client claimed: without SNI, or with a spelling the callback
+    // mapped elsewhere, a request could otherwise reach a host whose context demands a client
+    // certificate over a connection that was never asked for one.
+    Context *in_use = sni_ctx_ ? sni_ctx_ : ctx_;
+    if (ctx_->context_for_name(name.c_str()) != in_use) return false;
+    const char *sni = server_name();
+    if (!sni) return true;  // nothing claimed (an IP literal, a client that sends no SNI)
     std::string_view claimed(sni);
     if (!claimed.empty() && claimed.back() == '.') claimed.remove_suffix(1);
     if (name.size() == claimed.size() && strncasecmp(name.data(), claimed.data(), name.size()) == 0)
         return true;
-    if (name.empty()) return false;
     X509 *cert = SSL_get_certificate(ssl_);
     unsigned char addr[16];
     bool is_ip = inet_pton(AF_INET, name.c_str(), addr) == 1 ||
                  inet_pton(AF_INET6, name.c_str(), addr) == 1;
-    bool covered = cert && (is_ip ? X509_check_ip_asc(cert, name.c_str(), 0) == 1
-                                  : X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1);
-    if (!covered) return false;
-    Context *in_use = sni_ctx_ ? sni_ctx_ : ctx_;
-    return ctx_->context_for_name(name.c_str()) == in_use;
+    return cert && (is_ip ? X509_check_ip_asc(cert, name.c_str(), 0) == 1
+                          : X509_check_host(cert, name.data(), name.size(), 0, nullptr) == 1);
 }
 
 // ---- handshake -------------------------------------------------------------------------------

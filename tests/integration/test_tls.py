@@ -174,6 +174,8 @@ class TlsServerTest(unittest.TestCase):
         if server_hostname is None:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+        elif server_hostname != server_hostname.lower().rstrip("."):
+            ctx.check_hostname = False  # the chain is still verified; the spelling is the test
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
             with ctx.wrap_socket(raw, server_hostname=server_hostname) as s:
                 s.sendall(request)
@@ -187,8 +189,12 @@ class TlsServerTest(unittest.TestCase):
             if host is not None:
                 head += b"Host: " + host + b"\r\n"
             return self.raw_exchange(head + b"Connection: close\r\n\r\n", sni)
+        # Without SNI, or with a spelling of it the callback would not have matched before
+        # (final dot, capitals), a Host whose context is not the connection's is refused too:
+        # that context may ask for client certificates this connection never asked for.
         for host, sni in ((b"other.test", "localhost"), (b"localhost", "other.test"),
-                          (b"evil.example:443", "localhost")):
+                          (b"evil.example:443", "localhost"), (b"other.test", None),
+                          (b"OTHER.test.", None), (b"other.test", "localhost.")):
             with self.subTest(host=host, sni=sni):
                 out = get(host, sni)
                 self.assertTrue(out.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), out[:200])
@@ -199,13 +205,26 @@ class TlsServerTest(unittest.TestCase):
                                    (b"LocalHost.:8443", "localhost", b"1.1"),
                                    (b"127.0.0.1", "localhost", b"1.1"),
                                    (b"other.test", "other.test", b"1.1"),
-                                   (b"other.test", None, b"1.1"),
+                                   (b"localhost", None, b"1.1"),
+                                   (b"127.0.0.1", None, b"1.1"),
                                    (None, "localhost", b"1.0")):
             with self.subTest(host=host, sni=sni, version=version):
                 out = get(host, sni, version)
                 self.assertIn(b" 200 OK\r\n", out[:20], out[:200])
                 want = b"sni=%s probe=-5 peer=-5 der=" % (sni.encode() if sni else b"-")
                 self.assertIn(want, out)
+
+    def test_sni_spelling_picks_the_same_context(self):
+        # RFC 6066 3: no final dot; names are case-insensitive. The callback sees "other.test"
+        # for "OTHER.test." too, so the connection gets other.test's certificate (and its
+        # settings), and its requests for other.test are served.
+        for sni in ("other.test.", "OTHER.Test"):
+            with self.subTest(sni=sni):
+                r = s_client(self.server.port, "-servername", sni)
+                self.assertIn(b"subject=CN = other.test", r.stdout)
+                out = self.raw_exchange(b"GET /tlsinfo HTTP/1.1\r\nHost: other.test\r\n"
+                                        b"Connection: close\r\n\r\n", sni)
+                self.assertIn(b" 200 OK\r\n", out[:20], out[:200])
 
     def test_sni_picks_certificate(self):
         r = s_client(self.server.port, "-servername", "other.test", "-verify_hostname", "other.test",

@@ -63,6 +63,12 @@ void test_v1(void **) {
                      static_cast<int>(ProxyParse::done));
     assert_false(h.has_address);
     assert_int_equal(used, 31);
+    // UNKNOWN ignores what follows it up to the CRLF, a lone trailing space too (spec 2.1).
+    h = ProxyHeader();
+    assert_int_equal(static_cast<int>(parse("PROXY UNKNOWN \r\nX", &h, &used)),
+                     static_cast<int>(ProxyParse::done));
+    assert_false(h.has_address);
+    assert_int_equal(used, 16);
 }
 
 void test_v1_invalid(void **) {
@@ -92,6 +98,17 @@ void test_v1_invalid(void **) {
     size_t used = 0;
     assert_int_equal(static_cast<int>(parse("PROXY " + std::string(200, 'A'), &h, &used)),
                      static_cast<int>(ProxyParse::invalid));
+    // A NUL inside an address: inet_pton would stop there and the rest would ride along into
+    // the logs (an escape sequence, another address).
+    const std::string with_nul[] = {
+        std::string("PROXY TCP4 1.2.3.4\0\x1b[2K\r9.9.9.9 192.0.2.1 4444 443\r\n", 52),
+        std::string("PROXY TCP6 ::1\0<evil> ::1 1 2\r\n", 31),
+        std::string("PROXY TCP4 192.0.2.1 198.51.100.2\0 1 2\r\n", 40),
+    };
+    for (const std::string &b : with_nul) {
+        if (parse(b, &h, &used) != ProxyParse::invalid)
+            fail_msg("accepted a NUL: %zu bytes", b.size());
+    }
 }
 
 void test_v2(void **) {
