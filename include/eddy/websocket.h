@@ -178,8 +178,12 @@ EDDY_API int eddy_ws_options_set_on_refused(eddy_ws_options *options, eddy_ws_re
 EDDY_API int eddy_ws_options_add_subprotocol(eddy_ws_options *options, const char *name,
                                              size_t len);
 
-/* Client: adds a header to the handshake request (e.g. Origin, Cookie, Authorization).
- * Returns 0 or EDDY_EINVAL (bad name, a control character other than tab in the value). */
+/* Client: adds a header to the handshake request (e.g. Origin, Cookie, Authorization). A Host
+ * replaces the URL's authority in the request (the last one given wins). The handshake's own
+ * fields (Upgrade, Connection, Sec-WebSocket-Key/-Version/-Protocol/-Extensions) and
+ * Content-Length / Transfer-Encoding are refused: eddy sends them (subprotocols and deflate
+ * have their setters). Returns 0 or EDDY_EINVAL (bad name, a control character other than tab
+ * in the value, a reserved name, a Host that is no host) or EDDY_ENOMEM. */
 EDDY_API int eddy_ws_options_add_header(eddy_ws_options *options, const char *name,
                                         size_t name_len, const char *value, size_t value_len);
 

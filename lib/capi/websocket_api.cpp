@@ -140,8 +140,24 @@ EDDY_API int eddy_ws_options_add_header(eddy_ws_options *options, const char *na
     std::string_view n = view(name, name_len), v = view(value, value_len);
     if (!options || !eddy::http::is_token(n) || !eddy::http::is_safe_field_value(v))
         return EDDY_EINVAL;
+    // The handshake's own fields are eddy's to send (a second Sec-WebSocket-Key or Upgrade
+    // would get the request refused); the subprotocols and deflate have their setters. Host
+    // replaces the URL's (once: a later one wins), as Tornado sends it.
+    using eddy::http::iequals;
+    for (const char *own : {"Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+                            "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Content-Length",
+                            "Transfer-Encoding"})
+        if (iequals(n, own)) return EDDY_EINVAL;
+    if (iequals(n, "Host") && (v.empty() || !eddy::http::is_valid_host(v))) return EDDY_EINVAL;
     try {
-        O(options)->headers.emplace_back(std::string(n), std::string(v));
+        auto &headers = O(options)->headers;
+        if (iequals(n, "Host"))
+            for (auto it = headers.begin(); it != headers.end(); ++it)
+                if (iequals(it->first, "Host")) {
+                    headers.erase(it);
+                    break;
+                }
+        headers.emplace_back(std::string(n), std::string(v));
     } catch (...) {
         return EDDY_ENOMEM;
     }

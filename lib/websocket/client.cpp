@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,7 +30,26 @@ namespace eddy::ws {
 namespace {
 
 constexpr size_t kMaxResponseHead = 64 * 1024;
+constexpr int kMaxInterimResponses = 100;
 constexpr size_t kMaxQuoted = 120;  // bytes of a server's line or value quoted in a detail
+
+std::string_view trim_spaces(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// The ';'-separated parts of an accepted extension answer (its values are digits, perhaps
+// quoted: no ';' inside them).
+std::vector<std::string_view> split_semicolons(std::string_view s) {
+    std::vector<std::string_view> parts;
+    for (size_t start = 0;;) {
+        size_t semi = s.find(';', start);
+        parts.push_back(s.substr(start, semi == std::string_view::npos ? semi : semi - start));
+        if (semi == std::string_view::npos) return parts;
+        start = semi + 1;
+    }
+}
 
 }  // namespace
 
@@ -45,6 +65,7 @@ public:
     std::string userinfo;  // of the URL: sent as basic credentials, as the HTTP client does
     std::string tls_host;  // wss://: the name for SNI and certificate verification
     bool secure = false;
+    int interim_responses = 0;  // 1xx heads skipped before the 101
     Stream *stream = nullptr;
     // Why the connect failed beyond the code, published to on_connect (connect_error.hpp).
     std::string detail;
@@ -175,9 +196,14 @@ public:
             for (uint8_t &b : raw) b = static_cast<uint8_t>(rand());
         key.clear();
         base64_append(key, raw, sizeof raw);
-        std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + host_header +
-                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
-                          key + "\r\nSec-WebSocket-Version: 13\r\n";
+        // The application's own Host (a virtual host behind an address), as Tornado sends it.
+        std::string_view host = host_header;
+        for (const auto &[name, value] : options.headers)
+            if (http::iequals(name, "Host")) host = value;
+        std::string req =
+            "GET " + target + " HTTP/1.1\r\nHost: " + std::string(host) +
+            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+            "\r\nSec-WebSocket-Version: 13\r\n";
         if (!options.subprotocols.empty()) {
             req += "Sec-WebSocket-Protocol: ";
             for (size_t i = 0; i < options.subprotocols.size(); i++)
@@ -197,6 +223,7 @@ public:
         }
         bool has_auth = false;
         for (const auto &[name, value] : options.headers) {
+            if (http::iequals(name, "Host")) continue;  // sent above
             req += name + ": " + value + "\r\n";
             if (http::iequals(name, "Authorization")) has_auth = true;
         }
@@ -224,7 +251,8 @@ public:
             if (line[i] < '0' || line[i] > '9') return;
             status = status * 10 + (line[i] - '0');
         }
-        if (status < 100 || (line.size() > 12 && line[12] != ' ')) return;
+        // 101 over another version is a failed handshake, not a refusal (the callback's doc).
+        if (status < 100 || status == 101 || (line.size() > 12 && line[12] != ' ')) return;
         // A copy: the line is a view into the read buffer, and the reason is handed out
         // NUL-terminated as every string eddy gives (the fuzzer's strlen() read past it).
         std::string reason(line.size() > 13 ? line.substr(13) : std::string_view());
@@ -245,7 +273,24 @@ public:
         std::vector<std::pair<std::string_view, std::string_view>> fields;
         size_t eol = head.find("\r\n");
         std::string_view status_line = head.substr(0, eol);
-        if (status_line.size() < 12 || status_line.substr(0, 9) != "HTTP/1.1 " ||
+        // The status is three digits and a space (RFC 9112 §4): "1010" or "101x" is no 101.
+        bool ends_code =
+            status_line.size() == 12 || (status_line.size() > 12 && status_line[12] == ' ');
+        // An interim answer before the 101 (100 Continue, 102, 103) is read past, as every
+        // HTTP client must (RFC 9110 §15.2), a bounded number of times.
+        if (ends_code && status_line.substr(0, 9) == "HTTP/1.1 " && status_line[9] == '1' &&
+            status_line.substr(9, 3) != "101" &&
+            isdigit(static_cast<unsigned char>(status_line[10])) &&
+            isdigit(static_cast<unsigned char>(status_line[11]))) {
+            if (++interim_responses > kMaxInterimResponses)
+                return fail_handshake("over " + std::to_string(kMaxInterimResponses) +
+                                      " interim responses before the handshake's");
+            if (int rc = stream->read_until("\r\n\r\n", 4, kMaxResponseHead, on_head, this);
+                rc != 0)
+                return fail(rc);
+            return;
+        }
+        if (!ends_code || status_line.substr(0, 9) != "HTTP/1.1 " ||
             status_line.substr(9, 3) != "101") {
             report_refusal(status_line);
             return fail_handshake(refusal_why(status_line));
@@ -304,8 +349,22 @@ public:
                 http::split_list(extensions).size() != 1)
                 return fail_handshake("unacceptable Sec-WebSocket-Extensions: " +
                                       printable(extensions, kMaxQuoted));
+            // RFC 7692 §7.1.2.2: the server's client_max_window_bits has a value, at most the one
+            // offered; anything else is a configuration this client did not offer (§7: fail).
+            for (std::string_view part : split_semicolons(extensions)) {
+                size_t eq = part.find('=');
+                if (http::iequals(trim_spaces(part.substr(0, eq)), "client_max_window_bits") &&
+                    eq == std::string_view::npos)
+                    return fail_handshake("client_max_window_bits without a value in the answer");
+            }
             if (params.client_max_window_bits > options.max_window_bits)
-                params.client_max_window_bits = options.max_window_bits;
+                return fail_handshake("the server asked for a client window of " +
+                                      std::to_string(params.client_max_window_bits) +
+                                      " bits, more than offered");
+            // Offering client_no_context_takeover commits the client to it whatever the answer
+            // says (RFC 7692 §7.1.1.2): the server may reset its inflater per message.
+            if (options.compression_flags & EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER)
+                params.client_no_context_takeover = true;
             deflate = true;
         }
         loop->timer_stop(&timer);

@@ -7,7 +7,13 @@ host cannot reach any network, so the lookup fails locally) a name that does not
 Certificates are made with openssl in a temporary directory (tls_certs.py); every socket is on
 loopback and every wait is bounded."""
 import argparse
+import base64
+import hashlib
 import os
+import random
+import re
+import string
+import struct
 import socket
 import subprocess
 import sys
@@ -172,6 +178,125 @@ def handshake_cases(binary):
         srv.close()
 
 
+def accept_for(head):
+    """The Sec-WebSocket-Accept for the key in a request head (RFC 6455 4.2.2)."""
+    key = re.search(rb"(?im)^sec-websocket-key:\s*(\S+)", head).group(1)
+    return base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+
+
+def recv_head(conn):
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 65536:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def recv_frame(conn):
+    """One client frame: (opcode byte, unmasked payload)."""
+    def exact(n):
+        out = b""
+        while len(out) < n:
+            chunk = conn.recv(n - len(out))
+            if not chunk:
+                raise OSError("closed")
+            out += chunk
+        return out
+    b0, b1 = exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", exact(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", exact(8))[0]
+    mask = exact(4)
+    data = exact(n)
+    return b0, bytes(c ^ mask[i % 4] for i, c in enumerate(data))
+
+
+def scripted(talk, client_args, env=None, timeout=None):
+    """Runs the client against a one-connection server whose `talk(conn, head)` does the rest;
+    returns (client lines, what talk returned)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    sock.settimeout(20)
+    result = {}
+
+    def serve():
+        try:
+            conn, _ = sock.accept()
+            with conn:
+                conn.settimeout(10)
+                result["talk"] = talk(conn, recv_head(conn))
+        except OSError as e:
+            result["error"] = e
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    url = f"ws://127.0.0.1:{sock.getsockname()[1]}/ws"
+    e = dict(os.environ, **(env or {}))
+    out = subprocess.run([client_args[0], "--connect", url, *client_args[1:]],
+                         capture_output=True, text=True, timeout=30, env=e)
+    t.join(20)
+    sock.close()
+    check(out.returncode == 0 and "Sanitizer" not in out.stderr,
+          f"client process exit {out.returncode} {out.stderr[-1500:]}")
+    return out.stdout.splitlines(), result.get("talk")
+
+
+def strict_handshake_cases(binary):
+    def answer_with(status_line, extra=b"", then=b""):
+        def talk(conn, head):
+            conn.sendall(then + status_line + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Accept: " + accept_for(head) + b"\r\n" + extra + b"\r\n")
+            return head
+        return talk
+    # RFC 9112 4: three digits, then a space. "1010" is no 101.
+    for line in (b"HTTP/1.1 1010 Switching Protocols", b"HTTP/1.1 101x"):
+        lines, _ = scripted(answer_with(line), [binary, "x"])
+        check(len(lines) >= 1 and lines[-1].startswith("connect failed protocol error")
+              and not any(l.startswith("connected") for l in lines), f"{line!r}: {lines}")
+    # 101 over HTTP/1.0 fails the connect, but is no refusal for on_refused.
+    lines, _ = scripted(answer_with(b"HTTP/1.0 101 Switching Protocols"), [binary, "x"])
+    check(len(lines) == 1 and lines[0].startswith("connect failed protocol error"),
+          f"HTTP/1.0 101: no refused line: {lines}")
+    # Interim answers before the 101 are read past (RFC 9110 15.2).
+    lines, _ = scripted(answer_with(b"HTTP/1.1 101 Switching Protocols",
+                                    then=b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+                                         b"Link: </a>\r\n\r\n"), [binary, "x"])
+    check(lines[:1] == ["connected deflate=0"], f"1xx before the 101: {lines}")
+    # RFC 7692 7.1.2.2: the answer's client_max_window_bits needs a value, at most the offer's.
+    lines, _ = scripted(answer_with(b"HTTP/1.1 101 Switching Protocols",
+                                    b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"),
+                        [binary, "--deflate", "x"])
+    failed(lines, "protocol error", "client_max_window_bits without a value", "valueless window bits")
+    # Headers: the handshake's own are refused, Host replaces the URL's.
+    env = {"WS_TEST_HEADERS": "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\nUpgrade: h2c\n"
+                              "Host: example.com:8080\nX-Other: 1"}
+    lines, head = scripted(answer_with(b"HTTP/1.1 101 Switching Protocols"), [binary, "x"], env)
+    check(lines[:4] == ["header Sec-WebSocket-Key rc=-1", "header Upgrade rc=-1",
+                        "header Host rc=0", "header X-Other rc=0"], f"header results: {lines}")
+    check(head is not None and head.count(b"\r\nHost: ") + head.count(b"\r\nhost: ") == 1
+          and b"\r\nHost: example.com:8080\r\n" in head and head.count(b"Sec-WebSocket-Key") == 1
+          and b"h2c" not in head, f"the request head: {head!r}")
+
+    # RFC 7692 7.1.1.2: having offered client_no_context_takeover, the client resets its
+    # compressor per message even when the answer does not echo it.
+    def deflate_talk(conn, head):
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept_for(head) +
+                     b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+        return [len(recv_frame(conn)[1]) for _ in range(2)]
+    rng = random.Random(7)  # letters without a pattern: only the first copy compresses badly
+    message = "".join(rng.choice(string.ascii_lowercase) for _ in range(4000))
+    lines, sizes = scripted(deflate_talk, [binary, "--deflate", message, message],
+                            {"WS_TEST_CLIENT_NO_TAKEOVER": "1"})
+    check(sizes is not None and sizes[0] == sizes[1] and sizes[0] > 100,
+          f"no context takeover as offered: compressed sizes {sizes}")
+
+
 def connect_cases(binary):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -195,6 +320,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         tls_cases(binary, args.tls_server, make_certs(d))
     handshake_cases(binary)
+    strict_handshake_cases(binary)
     connect_cases(binary)
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")

@@ -173,11 +173,32 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
     eddy_loop *loop = eddy_loop_new();
     struct client c = {loop, count, 0, messages, count, 0};
     eddy_ws_options *o = eddy_ws_options_new();
-    if (deflate) eddy_ws_options_set_compression(o, EDDY_WS_DEFLATE, 0);
+    if (deflate)
+        eddy_ws_options_set_compression(
+            o,
+            EDDY_WS_DEFLATE |
+                (getenv("WS_TEST_CLIENT_NO_TAKEOVER") ? EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER : 0),
+            0);
     /* WS_TEST_CONNECT_TIMEOUT: a short one for a server that never answers (test_ws_connect_detail.py). */
     const char *timeout = getenv("WS_TEST_CONNECT_TIMEOUT");
     eddy_ws_options_set_connect_timeout(o, timeout ? atof(timeout) : 10);
     eddy_ws_options_set_on_refused(o, client_refused);
+    /* WS_TEST_HEADERS: "Name: value" lines added to the handshake, each add's result printed
+     * (test_ws_connect_detail.py). */
+    const char *extra = getenv("WS_TEST_HEADERS");
+    while (extra && *extra) {
+        const char *nl = strchr(extra, '\n');
+        size_t len = nl ? (size_t)(nl - extra) : strlen(extra);
+        const char *colon = memchr(extra, ':', len);
+        if (colon) {
+            const char *v = colon + 1;
+            while (v < extra + len && *v == ' ') v++;
+            printf("header %.*s rc=%d\n", (int)(colon - extra), extra,
+                   eddy_ws_options_add_header(o, extra, (size_t)(colon - extra), v,
+                                              (size_t)(extra + len - v)));
+        }
+        extra = nl ? nl + 1 : NULL;
+    }
     if (!use_test_ca(o)) {
         eddy_ws_options_free(o);
         eddy_loop_free(loop);

@@ -597,9 +597,12 @@ class WebSocketClientConnection:
         self._messages.append(message)
 
 
-_HANDSHAKE_FIELDS = frozenset(("host", "upgrade", "connection", "sec-websocket-key",
+# The handshake's own fields, which eddy writes (a Host given goes along: it replaces the
+# URL's, as Tornado sends it).
+_HANDSHAKE_FIELDS = frozenset(("upgrade", "connection", "sec-websocket-key",
                                "sec-websocket-version", "sec-websocket-protocol",
-                               "sec-websocket-extensions"))
+                               "sec-websocket-extensions", "content-length",
+                               "transfer-encoding"))
 
 
 def websocket_connect(url, callback=None, connect_timeout=None, on_message_callback=None,
