@@ -262,7 +262,8 @@ public:
     // The detail of a status line other than "HTTP/1.1 101 ...".
     static std::string refusal_why(std::string_view line) {
         if (line.size() >= 12 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ') {
-            if (line.substr(9, 3) == "101")  // Switching Protocols, but not over HTTP/1.1
+            // Switching Protocols, but not over HTTP/1.1 ("1010" is no 101: quoted below)
+            if (line.substr(9, 3) == "101" && (line.size() == 12 || line[12] == ' '))
                 return "the server answered 101 over " + printable(line.substr(0, 8), 8);
             return "the server answered " + printable(line.substr(9), kMaxQuoted);
         }
