@@ -236,7 +236,7 @@ private:
     size_t feed(const char *data, size_t len);
     void deliver_body(const char *data, size_t len);
     void message_complete();
-    void bad_chunk_end();  // the bytes after a chunk's data are not CRLF: EDDY_EPROTO
+    void log_bad_chunk_end() const;  // the bytes after a chunk's data are not CRLF
     void follow_redirect();
     // `tls_unconfirmed`: a TLS connection that ended without the server's close_notify.
     void handle_eof(int error, bool tls_unconfirmed = false);

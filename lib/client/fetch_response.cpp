@@ -123,7 +123,8 @@ size_t Fetch::feed(const char *data, size_t len) {
     Stream *s = stream_;
     uint64_t gen = generation_;
     if (chunk_crlf_left_ && !check_chunk_crlf(data, data + len, chunk_crlf_left_)) {
-        bad_chunk_end();
+        log_bad_chunk_end();
+        finish(EDDY_EPROTO);
         return len;
     }
     feed_end_ = data + len;
@@ -352,9 +353,8 @@ void Fetch::deliver_body(const char *data, size_t len) {
 // RFC 9112 §7.1: chunk-data is followed by CRLF, which http-parser (non-strict) does not
 // check: other bytes there would be taken as the end of the chunk and the body returned as if
 // it were well framed.
-void Fetch::bad_chunk_end() {
+void Fetch::log_bad_chunk_end() const {
     log(LogLevel::info, "client: %s: no CRLF after a chunk's data", url_text.c_str());
-    finish(EDDY_EPROTO);
 }
 
 int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
@@ -364,7 +364,7 @@ int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
     if ((p->flags & F_CHUNKED) && p->content_length == 0) {
         f->chunk_crlf_left_ = 2;
         if (!check_chunk_crlf(at + len, f->feed_end_, f->chunk_crlf_left_)) {
-            log(LogLevel::info, "client: %s: no CRLF after a chunk's data", f->url_text.c_str());
+            f->log_bad_chunk_end();
             f->parse_error_ = EDDY_EPROTO;
             return -1;
         }

@@ -33,24 +33,6 @@ constexpr size_t kMaxResponseHead = 64 * 1024;
 constexpr int kMaxInterimResponses = 100;
 constexpr size_t kMaxQuoted = 120;  // bytes of a server's line or value quoted in a detail
 
-std::string_view trim_spaces(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-// The ';'-separated parts of an accepted extension answer (its values are digits, perhaps
-// quoted: no ';' inside them).
-std::vector<std::string_view> split_semicolons(std::string_view s) {
-    std::vector<std::string_view> parts;
-    for (size_t start = 0;;) {
-        size_t semi = s.find(';', start);
-        parts.push_back(s.substr(start, semi == std::string_view::npos ? semi : semi - start));
-        if (semi == std::string_view::npos) return parts;
-        start = semi + 1;
-    }
-}
-
 }  // namespace
 
 // One handshake in flight. Owned by the connector until it connected, then by itself (as a
@@ -346,18 +328,12 @@ public:
             if (!(options.compression_flags & EDDY_WS_DEFLATE))
                 return fail_handshake("the server answered with extensions, none offered: " +
                                       printable(extensions, kMaxQuoted));
-            if (!negotiate_deflate(extensions, params, ignored) ||
+            if (!negotiate_deflate(extensions, params, ignored, true) ||
                 http::split_list(extensions).size() != 1)
                 return fail_handshake("unacceptable Sec-WebSocket-Extensions: " +
                                       printable(extensions, kMaxQuoted));
-            // RFC 7692 §7.1.2.2: the server's client_max_window_bits has a value, at most the one
-            // offered; anything else is a configuration this client did not offer (§7: fail).
-            for (std::string_view part : split_semicolons(extensions)) {
-                size_t eq = part.find('=');
-                if (http::iequals(trim_spaces(part.substr(0, eq)), "client_max_window_bits") &&
-                    eq == std::string_view::npos)
-                    return fail_handshake("client_max_window_bits without a value in the answer");
-            }
+            // RFC 7692 §7.1.2.2: the answer's client window is at most the one offered; a larger
+            // one is a configuration this client did not offer (§7: fail).
             if (params.client_max_window_bits > options.max_window_bits)
                 return fail_handshake("the server asked for a client window of " +
                                       std::to_string(params.client_max_window_bits) +

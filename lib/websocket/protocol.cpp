@@ -332,9 +332,10 @@ int window_bits(std::string_view v) {
 
 // One offer "permessage-deflate; a; b=c" (already split at ';'). False when it isn't
 // permessage-deflate or a parameter is unknown, duplicated or invalid; otherwise fills the
-// accepted parameters and the response value.
+// accepted parameters and the response value. `answer`: these are a server's answer, read by
+// the client.
 bool accept_offer(const std::vector<std::string_view> &parts, DeflateParams &accepted,
-                  std::string &response) {
+                  std::string &response, bool answer) {
     if (!http::iequals(trim_ows(parts[0]), "permessage-deflate")) return false;
     DeflateParams p;
     bool seen_snct = false, seen_cnct = false, seen_smwb = false, seen_cmwb = false;
@@ -356,8 +357,11 @@ bool accept_offer(const std::vector<std::string_view> &parts, DeflateParams &acc
             if (seen_smwb || !has_value || (offered_smwb = window_bits(value)) < 0) return false;
             seen_smwb = true;
         } else if (http::iequals(name, "client_max_window_bits")) {
-            // Valueless means "I can limit my window if you tell me to" (§7.1.2.2).
-            if (seen_cmwb || (has_value && (offered_cmwb = window_bits(value)) < 0)) return false;
+            // Valueless means "I can limit my window if you tell me to" (§7.1.2.2): an offer
+            // only; a server's answer names the window.
+            if (seen_cmwb || (answer && !has_value) ||
+                (has_value && (offered_cmwb = window_bits(value)) < 0))
+                return false;
             seen_cmwb = true;
         } else {
             return false;  // unknown parameter (or an empty one, from "a;;b")
@@ -387,13 +391,13 @@ bool accept_offer(const std::vector<std::string_view> &parts, DeflateParams &acc
 }  // namespace
 
 bool negotiate_deflate(std::string_view sec_websocket_extensions, DeflateParams &accepted,
-                       std::string &response_header_value) {
+                       std::string &response_header_value, bool answer) {
     std::vector<std::string_view> offers, parts;
     if (!split_unquoted(sec_websocket_extensions, ',', offers)) return false;
     for (std::string_view offer : offers) {
         if (trim_ows(offer).empty()) continue;  // "a, , b": empty list members are allowed
         if (!split_unquoted(offer, ';', parts)) continue;
-        if (accept_offer(parts, accepted, response_header_value)) return true;
+        if (accept_offer(parts, accepted, response_header_value, answer)) return true;
     }
     return false;
 }

@@ -126,8 +126,10 @@ struct DeflateParams {
 // Picks the first acceptable permessage-deflate offer in a Sec-WebSocket-Extensions value (the
 // client's offers in preference order). An offer with an unknown, duplicate or malformed
 // parameter is skipped. On success fills accepted and the response's extension value, e.g.
-// "permessage-deflate; server_no_context_takeover; client_max_window_bits=15".
+// "permessage-deflate; server_no_context_takeover; client_max_window_bits=15". With `answer`
+// the value is a server's answer, read by the client with the same rules except that its
+// client_max_window_bits must carry a value (RFC 7692 §7.1.2.2).
 bool negotiate_deflate(std::string_view sec_websocket_extensions, DeflateParams &accepted,
-                       std::string &response_header_value);
+                       std::string &response_header_value, bool answer = false);
 
 }  // namespace eddy::ws

@@ -14,6 +14,11 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CLOSE, PING, PONG = 1, 2, 8, 9, 10
 
 
+def accept_key(key):
+    """The Sec-WebSocket-Accept answering Sec-WebSocket-Key `key` (bytes; RFC 6455 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key + GUID).digest())
+
+
 def mask_bytes(payload, key):
     """XORs payload with the 4-byte key, fast enough for 16 MiB (one big-integer XOR)."""
     n = len(payload)
@@ -113,6 +118,10 @@ class SocketReader:
             raise EOFError
         self.buf += chunk
 
+    def read_head(self):
+        """The bytes up to and including the blank line that ends an HTTP head."""
+        return self._read_until(b"\r\n\r\n")
+
     def _read_until(self, marker):
         while marker not in self.buf:
             self._fill()
@@ -169,7 +178,7 @@ class Conn(SocketReader):
             if line:
                 name, _, value = line.partition(":")
                 self.headers.setdefault(name.strip().lower(), []).append(value.strip())
-        want = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
+        want = accept_key(key).decode()
         self.accept_ok = self.headers.get("sec-websocket-accept") == [want]
         ext = self.headers.get("sec-websocket-extensions")
         self.extension = ext[0] if ext else None
@@ -275,7 +284,7 @@ def report_first_deflate_frame(conn):
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"sec-websocket-key":
             key = value.strip()
-    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    accept = accept_key(key)
     conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n"
                  b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")

@@ -516,6 +516,16 @@ void test_deflate_basic(void **) {
     assert_true(n.ok);
     assert_string_equal(n.response.c_str(), "permessage-deflate; client_max_window_bits=15");
     assert_int_equal(n.params.client_max_window_bits, 15);
+    // ... but a server's answer must name the window (RFC 7692 7.1.2.2).
+    {
+        DeflateParams p;
+        std::string response;
+        assert_false(
+            negotiate_deflate("permessage-deflate; client_max_window_bits", p, response, true));
+        assert_true(
+            negotiate_deflate("permessage-deflate; client_max_window_bits=12", p, response, true));
+        assert_int_equal(p.client_max_window_bits, 12);
+    }
 
     n = negotiate("permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
     assert_true(n.ok);
