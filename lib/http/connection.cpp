@@ -73,11 +73,15 @@ Connection::Connection(Server *server, Stream *stream, std::string peer_ip, int 
 
 Connection::~Connection() {
     if (server_) server_->loop()->timer_stop(&timer_);
-    ParseStatePool::give(server_ ? server_->parse_state_pool() : nullptr, parse_);
+    ParseStatePool::give(parse_state_pool(), parse_);
+}
+
+ParseStatePool *Connection::parse_state_pool() const {
+    return server_ ? server_->parse_state_pool() : nullptr;
 }
 
 bool Connection::take_parse_state() {
-    parse_ = ParseStatePool::take(server_ ? server_->parse_state_pool() : nullptr);
+    parse_ = ParseStatePool::take(parse_state_pool());
     if (parse_) return true;
     log(LogLevel::error, "http: %s: out of memory for reading a request; closing",
         peer_ip_.c_str());
@@ -89,7 +93,7 @@ bool Connection::take_parse_state() {
 void Connection::give_back_parse_state() {
     if (!parse_ || phase_ == Phase::head || phase_ == Phase::body || !parse_->method.empty())
         return;
-    ParseStatePool::give(server_ ? server_->parse_state_pool() : nullptr, parse_);
+    ParseStatePool::give(parse_state_pool(), parse_);
     parse_ = nullptr;
 }
 

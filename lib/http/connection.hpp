@@ -98,6 +98,9 @@ private:
     // The parse state for input that arrived (see ParseState); false when out of memory (the
     // stream is closed then).
     bool take_parse_state();
+    // The server's pool of parse states; nullptr once the server is gone (then states are
+    // allocated and freed one by one).
+    ParseStatePool *parse_state_pool() const;
     // Gives the parse state back unless a head or body is being read (or a method token).
     // Called at the end of consume() only: nothing uses the state outside it.
     void give_back_parse_state();
