@@ -118,11 +118,12 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
 /* Serves HTTPS: every connection the server accepts from now on speaks TLS with `ctx` (a
  * server context with a certificate; the server keeps a reference). NULL turns TLS off for
  * later connections. Requests on TLS connections report the scheme "https". Handshake
- * failures (including plain HTTP sent to the port) are logged and close only that connection;
- * so is a peer that floods post-handshake messages (TLS 1.3 KeyUpdates, renegotiation
- * attempts: 32 at once, then one per 10 s). Returns 0, EDDY_EINVAL (not a server context, or
- * no certificate with its matching key loaded). With eddy_server_set_proxy_protocol on, each
- * connection's PROXY header is read before its handshake. */
+ * failures are logged and close only that connection; a plain HTTP request sent to the port
+ * (http:// typed for https://) first gets a plain-text "400 Bad Request" saying so, as from
+ * nginx. A peer that floods post-handshake messages (TLS 1.3 KeyUpdates, renegotiation
+ * attempts: 32 at once, then one per 10 s) is closed too. Returns 0, EDDY_EINVAL (not a server
+ * context, or no certificate with its matching key loaded). With eddy_server_set_proxy_protocol on,
+ * each connection's PROXY header is read before its handshake. */
 EDDY_API int eddy_server_set_tls(eddy_server *server, eddy_tls_context *ctx);
 
 /* Serves TLS on a raw TCP listener (Tornado's TCPServer(ssl_options=...)): every connection

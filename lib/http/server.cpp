@@ -194,7 +194,11 @@ bool Server::reclaim_idle_connection() {
 
 Stream *Server::make_stream(int fd) {
     Stream *stream = no_throw("http: new connection", nullptr, [&]() -> Stream * {
-        if (tls_) return tls::TlsStream::create_server(loop_, fd, tls_);
+        if (tls_) {
+            tls::TlsStream *tls_stream = tls::TlsStream::create_server(loop_, fd, tls_);
+            if (tls_stream) tls_stream->answer_plain_http(true);
+            return tls_stream;
+        }
         return Stream::create(loop_, fd);
     });
     if (!stream) {

@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
@@ -344,12 +345,35 @@ void TlsStream::fail_handshake(int ssl_error) {
     } else if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
         why = errno ? strerror(errno) : "the peer closed the connection";
     } else {
-        why = openssl_errors();  // e.g. "http request" for plain HTTP sent to a TLS port
+        // OpenSSL recognises the start of a plain request ("GET ", "POST ", "HEAD ", "PUT ")
+        // in place of a TLS record.
+        bool plain_http = ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_SSL &&
+                          ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST;
+        why = openssl_errors();  // "http request" for that one
+        if (plain_http && answer_plain_http_ && SSL_is_server(ssl_)) send_plain_http_refusal();
     }
     log(LogLevel::info, "tls fd %d: %s handshake failed: %s", fd_,
         SSL_is_server(ssl_) ? "server" : "client", why.c_str());
     failure_ = std::move(why);
     close(EDDY_ETLS);
+}
+
+void TlsStream::send_plain_http_refusal() {
+    static constexpr char kBody[] = "This port needs HTTPS: a plain HTTP request was sent.\n";
+    char answer[256];
+    int len = snprintf(answer, sizeof answer,
+                       "HTTP/1.1 400 Bad Request\r\n"
+                       "Content-Type: text/plain; charset=utf-8\r\n"
+                       "Content-Length: %zu\r\n"
+                       "Connection: close\r\n"
+                       "\r\n%s",
+                       sizeof kBody - 1, kBody);
+    if (len <= 0 || static_cast<size_t>(len) >= sizeof answer) return;
+    // One non-blocking send into an empty socket buffer: it fits, and if it does not, the
+    // close is all the client gets, as before. The request itself was read with the first
+    // records (read-ahead), so the close does not reset the connection under the answer.
+    ssize_t sent = send(fd_, answer, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)sent;
 }
 
 void TlsStream::on_handshake_timeout(TimerNode *node) {

@@ -30,6 +30,10 @@ public:
                                     const std::string &server_name, const std::string &session_key);
 
     bool handshake_done() const { return hs_done_; }
+    // For an HTTP server's streams: when a plain HTTP request arrives where the handshake was
+    // due (a user who typed http:// for an https:// port), it is answered with a plain-text 400
+    // before the close, as nginx does, instead of an empty reply.
+    void answer_plain_http(bool on) { answer_plain_http_ = on; }
     // A client stream: whether the peer sent close_notify (a server's clean end of a response
     // that is delimited by the close).
     bool close_notify_received() const { return close_notify_received_; }
@@ -78,6 +82,7 @@ private:
     bool setup(bool server);
     void handshake();
     void fail_handshake(int ssl_error);
+    void send_plain_http_refusal();  // the 400 of answer_plain_http(), best effort
     void push_ack();  // acknowledge at once the input just read (see tls_stream.cpp)
     // Maps a failed SSL_read/SSL_write to errno and -1 (0 for a clean EOF on reads).
     ssize_t map_error(int ret, bool reading);
@@ -121,6 +126,7 @@ private:
     bool eof_pending_ = false;  // a close_notify came with the last data read (see transport_recv)
     int error_pending_ = 0;     // the errno of a failure that came with the last data read
     bool failed_ = false;
+    bool answer_plain_http_ = false;  // see answer_plain_http()
     bool flooded_ = false;  // over the post-handshake budget: the socket was shut down
     bool shutdown_sent_ = false;
     bool read_wants_write_ = false;

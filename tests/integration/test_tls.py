@@ -302,8 +302,9 @@ class TlsServerTest(unittest.TestCase):
                         got += chunk
                     self.assertIn(expect, got)
 
-    def test_plain_http_to_tls_port_is_closed_others_unharmed(self):
-        # A TLS connection open meanwhile must keep working.
+    def test_plain_http_to_tls_port_gets_400_others_unharmed(self):
+        # http:// typed for an https:// port: a plain-text 400 saying why, then the close (as
+        # nginx), never the application's answer. A TLS connection open meanwhile keeps working.
         ctx = client_context()
         raw = socket.create_connection(("127.0.0.1", self.server.port), timeout=20)
         keep = ctx.wrap_socket(raw, server_hostname="localhost")
@@ -319,6 +320,23 @@ class TlsServerTest(unittest.TestCase):
             except ConnectionResetError:
                 pass
             self.assertNotIn(b"scheme=", data)
+            self.assertTrue(data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data)
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertIn(b"\r\nConnection: close", head)
+            self.assertIn(b"HTTPS", body)
+            self.assertIn(b"Content-Length: %d\r\n" % len(body), head)
+        # curl sees the same (a status, not "Empty reply from server").
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            "http://127.0.0.1:%d/" % self.server.port],
+                           capture_output=True, timeout=20)
+        self.assertEqual(r.stdout, b"400")
+        # Bytes that are not HTTP get no plain-text answer (at most a TLS alert).
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as junk:
+            junk.sendall(b"\x00\x01\x02\x03\x04 hello\r\n\r\n")
+            try:
+                self.assertNotIn(b"HTTP/", read_to_eof(junk))
+            except ConnectionResetError:
+                pass
         keep.sendall(b"GET /still HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         self.assertIn(b"path=/still", keep.recv(4096))
         keep.close()
