@@ -206,8 +206,12 @@ ssize_t Stream::transport_read(evbuffer *in, size_t hint) {
         errno = ENOMEM;
         return -1;
     }
+    // libevent may reserve more than asked: read no more than `hint` (read_ready's bound).
     iovec iov[2];
+    size_t room = hint;
     for (int i = 0; i < nvec; i++) {
+        if (vec[i].iov_len > room) vec[i].iov_len = room;
+        room -= vec[i].iov_len;
         iov[i].iov_base = vec[i].iov_base;
         iov[i].iov_len = vec[i].iov_len;
     }
@@ -517,6 +521,23 @@ void Stream::read_ready() {
     }
     ssize_t n;
     bool direct = read_kind_ == ReadKind::some && in_len() == 0;
+    // Never more than the buffer still has room for, plus one byte to tell "more than the
+    // limit": a read of a whole hint could pass max_buffer_size with bytes the pending read
+    // does not even need (a burst of short lines behind the one being read), and the stream
+    // closed with EDDY_ETOOBIG where Tornado reads at most max_buffer_size / 2 at a time
+    // (read_chunk_size) and delivers them all.
+    // With no read pending (an idle stream watching for the peer's close) nothing needs more
+    // than the limit: read at most up to it, as Tornado reads one chunk then.
+    size_t want = read_hint_;
+    if (!direct) {
+        size_t buffered = in_len();
+        size_t extra = read_kind_ == ReadKind::none ? 0 : 1;
+        if (buffered >= max_buffer_) {
+            want = 1;
+        } else if (max_buffer_ - buffered < want) {
+            want = max_buffer_ - buffered + extra;
+        }
+    }
     if (direct) {
         n = transport_recv(t_read_buf, sizeof t_read_buf);
     } else {
@@ -525,7 +546,7 @@ void Stream::read_ready() {
             close(EDDY_ENOMEM);
             return;
         }
-        n = transport_read(in, read_hint_);
+        n = transport_read(in, want);
     }
     if (n > 0) {
         size_t got = static_cast<size_t>(n);
@@ -533,17 +554,19 @@ void Stream::read_ready() {
             deliver_direct(t_read_buf, got);
             return;
         }
-        if (got == read_hint_ && read_hint_ < kMaxReadHint) {
-            read_hint_ *= 2;
-        } else if (got < read_hint_ / 8 && read_hint_ > kMinReadHint) {
-            read_hint_ /= 2;
-        }
-        if (in_len() > max_buffer_) {
-            log(LogLevel::info, "stream fd %d: read buffer over %zu bytes, closing", fd_, max_buffer_);
-            close(EDDY_ETOOBIG);
-            return;
+        if (want == read_hint_) {  // (a read cut short by the limit says nothing of the rate)
+            if (got >= read_hint_ && read_hint_ < kMaxReadHint) {
+                read_hint_ *= 2;
+            } else if (got < read_hint_ / 8 && read_hint_ > kMinReadHint) {
+                read_hint_ /= 2;
+            }
         }
         process_reads();
+        // The limit is on what stays buffered once the pending reads took their bytes.
+        if (!closed_ && in_len() > max_buffer_) {
+            log(LogLevel::info, "stream fd %d: read buffer over %zu bytes, closing", fd_, max_buffer_);
+            close(EDDY_ETOOBIG);
+        }
         return;
     }
     if (n == 0) {
