@@ -813,7 +813,8 @@ void Stream::after_write_progress() {
 void Stream::fail_writes(int status) {
     std::vector<PendingWrite> failed;
     failed.swap(pending_writes_);
-    for (PendingWrite &w : failed) w.cb(this, status, w.arg);
+    // Writes whose bytes reached the kernel before the close (write_before_close) did complete.
+    for (PendingWrite &w : failed) w.cb(this, w.until <= bytes_written_ ? 0 : status, w.arg);
 }
 
 int Stream::set_write_mark(size_t mark, DrainFn cb, void *arg) {
@@ -868,7 +869,11 @@ int Stream::set_nodelay(bool on) {
 // before a close. Not past a file segment (the memory bytes behind it would overtake the file's).
 void Stream::write_before_close() {
     if (has_files()) return;
-    while (out_len() > 0 && transport_write(out_, SIZE_MAX) > 0) {}
+    ssize_t n;
+    // Counted: a write whose bytes all left here completes with 0 in fail_writes, not with
+    // EDDY_ECLOSED ("dropped"), which would tell its producer the peer never got them.
+    while (out_len() > 0 && (n = transport_write(out_, SIZE_MAX)) > 0)
+        bytes_written_ += static_cast<uint64_t>(n);
 }
 
 void Stream::close_after_last_write(int error) {

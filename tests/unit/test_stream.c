@@ -922,6 +922,43 @@ static void test_half_close(void **state) {
     stream_teardown(&ctx);
 }
 
+/* A write queued in the pass in which the peer's FIN is read (here by a watch on another fd
+ * that became ready first): the stream sends it before closing with EDDY_EOF, and its callback
+ * says so with 0. It used to get EDDY_ECLOSED ("dropped") although the peer got every byte. */
+static sctx *g_eof_ctx;
+
+static void write_from_watch(eddy_watch *w, int fd, int events, void *userdata) {
+    (void)events;
+    (void)userdata;
+    char c;
+    assert_int_equal(read(fd, &c, 1), 1);
+    assert_int_equal(eddy_stream_write(g_eof_ctx->stream, "reply\n", 6, on_write), 0);
+    eddy_watch_free(w);
+}
+
+static void test_write_sent_before_eof_close(void **state) {
+    int transport = *(int *)*state;
+    sctx ctx;
+    stream_setup(&ctx, transport);
+    g_eof_ctx = &ctx;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_non_null(eddy_watch_new(ctx.loop, p[0], EDDY_READABLE, write_from_watch, NULL, NULL));
+    /* Ready in this order: the pipe, then the stream's socket (epoll reports them so). */
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(shutdown(ctx.peer, SHUT_WR), 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.close_calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ctx.close_error, EDDY_EOF);
+    char buf[8];
+    assert_int_equal(read_full(ctx.peer, buf, 6), 6);
+    assert_memory_equal(buf, "reply\n", 6);
+    assert_int_equal(ctx.nwrites, 1);
+    assert_int_equal(ctx.write_status[0], 0);
+    close(p[0]);
+    close(p[1]);
+    stream_teardown(&ctx);
+}
+
 /* TCP reset: a pending read sees ECONNRESET. */
 static void test_peer_reset(void **state) {
     int transport = *(int *)*state;
@@ -1048,6 +1085,7 @@ int main(void) {
         BOTH(test_pending_writes_get_eclosed),
         BOTH(test_close_inside_read_callback),
         BOTH(test_half_close),
+        BOTH(test_write_sent_before_eof_close),
         BOTH(test_peer_reset),
         BOTH(test_write_to_closed_peer),
         BOTH(test_nodelay),
