@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -314,6 +315,20 @@ void Listener::accept_ready(Socket *sock) {
                 pause_accepting();
                 return;
             }
+            if (err == EINVAL || err == EBADF || err == ENOTSOCK) {
+                // The socket no longer listens: shut down by a process that shares it (an
+                // inherited fd, eddy_listener_add_fd; shutdown(2) is how a supervisor wakes and
+                // stops its workers). epoll reports it readable for ever, so watching it would
+                // spin the loop with a log line per pass: stop watching it, say so once.
+                // (`sock` is still ours: checked after every callback.)
+                log(LogLevel::error, "accept on fd %d: %s; no longer accepting there", listen_fd,
+                    strerror(err));
+                if (!sock->dead) {
+                    sock->dead = true;
+                    event_del(&sock->ev);
+                }
+                return;
+            }
             log(LogLevel::error, "accept: %s", strerror(err));
             return;
         }
@@ -324,7 +339,9 @@ void Listener::accept_ready(Socket *sock) {
             delete this;
             return;
         }
-        if (sockets_.empty()) return;  // stopped from the callback
+        // Stopped from the callback (and maybe bound again: then `sock` is gone though
+        // sockets_ is not empty).
+        if (std::find(sockets_.begin(), sockets_.end(), sock) == sockets_.end()) return;
     }
 }
 
@@ -341,7 +358,8 @@ void Listener::pause_accepting() {
 void Listener::on_resume(TimerNode *node) {
     Listener *l = static_cast<Listener *>(node->owner);
     l->paused_ = false;
-    for (Socket *sock : l->sockets_) event_add(&sock->ev, nullptr);
+    for (Socket *sock : l->sockets_)
+        if (!sock->dead) event_add(&sock->ev, nullptr);
 }
 
 }  // namespace eddy

@@ -59,6 +59,7 @@ private:
         int fd;
         struct event ev;
         std::string unix_path;  // removed on stop
+        bool dead = false;      // accept() failed for good (no longer listening): not watched
     };
 
     explicit Listener(Loop *loop) : loop_(loop) {}

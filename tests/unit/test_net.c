@@ -467,6 +467,59 @@ static void test_listener_add_fd(void **state) {
     assert_int_equal(fcntl(lfd, F_GETFD), -1);
 }
 
+/* A shared listening socket that another process shuts down (shutdown(2) is how a supervisor
+ * wakes and stops its pre-forked workers) makes accept() fail with EINVAL for good while epoll
+ * keeps reporting it readable. The listener used to log and retry on every pass: the loop
+ * spun at full speed with a log line per pass. Now it stops watching that socket (one log
+ * line) and its other sockets go on accepting. */
+static void count_any_log(int level, const char *msg, void *userdata) {
+    (void)level;
+    (void)msg;
+    (*(int *)userdata)++;
+}
+
+static void test_listener_shut_down_socket_does_not_spin(void **state) {
+    (void)state;
+    server_ctx ctx;
+    server_init(&ctx);
+    assert_int_equal(eddy_listener_bind(ctx.listener, "127.0.0.1", 0, 0, 0), 0);
+    int port = eddy_listener_port(ctx.listener); /* its first socket's */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    int shared = dup(lfd); /* the other process's copy */
+    assert_true(shared >= 0);
+    assert_int_equal(eddy_listener_add_fd(ctx.listener, lfd), 0);
+    assert_int_equal(eddy_listener_socket_count(ctx.listener), 2);
+
+    int logs = 0;
+    eddy_set_log_function(count_any_log, &logs, NULL);
+    assert_int_equal(shutdown(shared, SHUT_RDWR), 0);
+    int passes = 0;
+    double t0 = mono_now();
+    while (mono_now() - t0 < 0.5) {
+        assert_int_equal(eddy_loop_run_once(ctx.loop, 50), 0);
+        passes++;
+    }
+    eddy_set_log_function(NULL, NULL, NULL);
+    print_message("passes in 0.5 s: %d, log lines: %d\n", passes, logs);
+    assert_true(passes <= 20); /* each waited its 50 ms: nothing kept the loop busy */
+    assert_int_equal(logs, 1);
+
+    /* The listener's other socket still accepts. */
+    int fd = tcp_connect_v4(port);
+    assert_true(fd >= 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 1, TEST_WAIT_SECONDS), 1);
+    echo_roundtrip(ctx.loop, fd, "still here\n");
+    close(fd);
+    server_done(&ctx);
+    close(shared);
+}
+
 static void test_listener_stop_refuses(void **state) {
     (void)state;
     server_ctx ctx;
@@ -971,6 +1024,7 @@ int main(void) {
         cmocka_unit_test(test_listener_unix_busy_server),
         cmocka_unit_test(test_listener_localhost),
         cmocka_unit_test(test_listener_add_fd),
+        cmocka_unit_test(test_listener_shut_down_socket_does_not_spin),
         cmocka_unit_test(test_listener_stop_refuses),
         cmocka_unit_test(test_listener_stop_free_in_accept),
         cmocka_unit_test(test_echo_many_clients),
