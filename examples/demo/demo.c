@@ -44,8 +44,11 @@
 #endif
 
 #define HISTORY_SIZE 200     /* messages kept for clients that connect later */
-#define MAX_MESSAGE 1000     /* bytes per chat message */
-#define MAX_NAME 100         /* bytes of the /form name */
+/* The limits count characters (code points), not bytes: the pages' inputs say maxlength="1000"
+ * and "100", which browsers count in UTF-16 units (one or two per character), so whatever they
+ * let a person type fits (600 characters of "é" are 1200 bytes). */
+#define MAX_MESSAGE 1000     /* characters per chat message */
+#define MAX_NAME 100         /* characters of the /form name */
 #define MAX_BODY (64 * 1024) /* request bodies larger than this get 413 */
 #define STREAM_CHUNKS 5
 #define STREAM_INTERVAL 0.1 /* seconds between /stream chunks */
@@ -148,22 +151,25 @@ static void sb_json(strbuf *b, const char *s, size_t n) {
     sb_add(b, "\"", 1);
 }
 
-/* Form fields are bytes; JSON and HTML want text. Rejects overlong forms and surrogates. */
-static int valid_utf8(const char *s, size_t n) {
+/* Form fields are bytes; JSON and HTML want text. The number of characters (code points) in
+ * `s`, or -1 when it is not UTF-8 (overlong forms and surrogates included). */
+static long utf8_chars(const char *s, size_t n) {
+    long chars = 0;
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
         unsigned c = *p++;
         int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
-        if (more < 0 || end - p < more) return 0;
+        if (more < 0 || end - p < more) return -1;
         unsigned cp = more == 0 ? c : more == 1 ? c & 0x1f : more == 2 ? c & 0x0f : c & 0x07;
         for (int i = 0; i < more; i++) {
-            if ((*p & 0xc0) != 0x80) return 0;
+            if ((*p & 0xc0) != 0x80) return -1;
             cp = (cp << 6) | (*p++ & 0x3f);
         }
         static const unsigned min_cp[] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[more] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        if (cp < min_cp[more] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+        chars++;
     }
-    return 1;
+    return chars;
 }
 
 /* Sends `body` with `content_type` and finishes (the handler is released after this).
@@ -292,7 +298,8 @@ static void message_new_post(eddy_handler *h, void *route_userdata) {
     size_t len = 0;
     const char *body = eddy_handler_require_argument(h, EDDY_ARGS_BODY, "body", EDDY_NTS, &len);
     if (!body) return; /* 400 already sent */
-    if (len == 0 || len > MAX_MESSAGE || memchr(body, '\0', len) || !valid_utf8(body, len)) {
+    long chars = utf8_chars(body, len);
+    if (len == 0 || chars < 0 || chars > MAX_MESSAGE || memchr(body, '\0', len)) {
         eddy_handler_send_error(h, 400);
         return;
     }
@@ -349,8 +356,9 @@ static void socket_open(eddy_ws *ws, void *route_userdata) {
 static void socket_message(eddy_ws *ws, const char *data, size_t len, int binary,
                            void *route_userdata) {
     demo *d = route_userdata;
-    if (binary || len == 0 || len > MAX_MESSAGE || memchr(data, '\0', len)) {
-        eddy_ws_close(ws, 1003, "chat messages are 1..1000 bytes of text", EDDY_NTS);
+    long chars = binary ? -1 : utf8_chars(data, len);
+    if (chars <= 0 || chars > MAX_MESSAGE || memchr(data, '\0', len)) {
+        eddy_ws_close(ws, 1003, "chat messages are 1..1000 characters of text", EDDY_NTS);
         return;
     }
     chat_publish(d, history_add(d, data, len));
@@ -450,7 +458,8 @@ static void form_post(eddy_handler *h, void *route_userdata) {
     size_t len = 0;
     const char *name = eddy_handler_require_argument(h, EDDY_ARGS_BODY, "name", EDDY_NTS, &len);
     if (!name) return;
-    if (len > MAX_NAME || !valid_utf8(name, len)) {
+    long chars = utf8_chars(name, len);
+    if (chars < 0 || chars > MAX_NAME) {
         eddy_handler_send_error(h, 400);
         return;
     }
@@ -649,7 +658,7 @@ static int add_routes(demo *d, const char *static_dir) {
     if (!chat_socket) return -1;
     eddy_ws_options *wo = eddy_ws_options_new();
     if (!wo) return -1;
-    eddy_ws_options_set_max_message_size(wo, MAX_MESSAGE);
+    eddy_ws_options_set_max_message_size(wo, 4 * MAX_MESSAGE); /* UTF-8: up to 4 bytes each */
     eddy_ws_options_set_compression(wo, EDDY_WS_DEFLATE, 0);
     eddy_ws_options_set_ping(wo, 20, 20); /* notice vanished browsers */
     int rc = eddy_route_set_websocket(chat_socket, socket_open, socket_message, socket_close, wo);

@@ -301,6 +301,17 @@ class FormAndCookies(DemoTestCase):
         resp, _ = c.post("/form", {})
         self.assertEqual(resp.status, 400)
 
+    def test_form_limit_counts_characters(self):
+        # The input says maxlength="100", which browsers count in characters (UTF-16 units):
+        # 100 of "\u00e9" are 200 bytes and must be accepted.
+        c = self.client()
+        resp, _ = c.post("/form", {"name": "\u00e9" * 100})
+        self.assertEqual(resp.status, 303)
+        resp, body = c.request("GET", "/form")
+        self.assertIn(("Welcome back, " + "\u00e9" * 100 + "!").encode(), body)
+        resp, _ = c.post("/form", {"name": "\u00e9" * 101})
+        self.assertEqual(resp.status, 400)
+
 
 class Chat(DemoTestCase):
     def test_xsrf_required(self):
@@ -394,6 +405,16 @@ class Chat(DemoTestCase):
         # Waking the waiters must not touch the one that left (ASan would tell).
         m = c.new_message("after the leave")
         self.assertEqual(c.updates(cursor), [m])
+
+    def test_message_limit_counts_characters(self):
+        # The page's input says maxlength="1000" (characters, as browsers count): a message of
+        # 1000 two-, three- or four-byte characters is one the page lets a person type.
+        c = self.client()
+        for ch in ("\u00e9", "\u65e5", "\U0001f600"):
+            m = c.new_message(ch * 1000)
+            self.assertEqual(m["body"], ch * 1000)
+            resp, _ = c.post("/a/message/new", {"body": ch * 1001})
+            self.assertEqual(resp.status, 400, ch)
 
     def test_bad_messages(self):
         c = self.client()

@@ -159,7 +159,17 @@ async function run(args, state) {
   check(true, "a WebSocket message reached the long-polling page");
   await say(pageB, [pageW], "back to the socket " + stamp);
   check(true, "a long-poll post reached the WebSocket page");
+  // A message as long as the input allows, in characters of two and three UTF-8 bytes (the
+  // server's limit counts characters too), over the socket and over a POST.
+  const long = "\u00e9\u65e5".repeat(500) + stamp;
+  await pageW.fill("#message", long.slice(0, 1000));
+  check((await pageW.inputValue("#message")).length === 1000, "the input takes 1000 characters");
+  await say(pageW, [pageB], long.slice(0, 1000));
+  check(true, "a 1000-character (2500-byte) message went over the socket");
+  await say(pageB, [pageW], long.slice(-1000));
+  check(true, "a 1000-character message went over a POST");
   await pageW.close();
+
 
   // The form: XSRF hidden field, signed cookie, 303 back to /form.
   await pageB.goto(base + "/form");
