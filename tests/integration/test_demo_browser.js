@@ -170,6 +170,15 @@ async function run(args, state) {
   check(true, "a 1000-character message went over a POST");
   await pageW.close();
 
+  // A post that fails leaves the text in the input to be sent again.
+  await pageB.route("**/a/message/new", (route) => route.fulfill({ status: 503, body: "down" }));
+  await pageB.fill("#message", "kept " + stamp);
+  await pageB.press("#message", "Enter");
+  await pageB.locator("#status", { hasText: "Could not post" }).waitFor();
+  check((await pageB.inputValue("#message")) === "kept " + stamp, "a failed post keeps the text");
+  await pageB.unroute("**/a/message/new");
+  await say(pageB, [pageA], "kept " + stamp);
+  check(true, "the kept text posts once the server answers");
 
   // The form: XSRF hidden field, signed cookie, 303 back to /form.
   await pageB.goto(base + "/form");

@@ -56,16 +56,23 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = input.value;
   if (!body.trim()) return;
-  input.value = "";
+  // A message that could not be posted stays in the input to be sent again, as in Tornado's
+  // chat (it clears the input only on success).
   if (socket) {
-    if (socket.readyState === WebSocket.OPEN) socket.send(body);
-    else statusLine.textContent = "Could not post (WebSocket not open)";
+    if (socket.readyState !== WebSocket.OPEN) {
+      statusLine.textContent = "Could not post (WebSocket not open)";
+      return;
+    }
+    socket.send(body);
+    input.value = "";
     return;
   }
+  input.value = "";
   try {
     const response = await post("/a/message/new", { body });
     if (!response.ok) throw new Error("HTTP " + response.status);
   } catch (err) {
+    if (!input.value) input.value = body; // unless the person already typed the next one
     statusLine.textContent = "Could not post (" + err.message + ")";
   }
 });
