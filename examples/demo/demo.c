@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef EDDY_DEMO_STATIC_DIR
@@ -57,7 +58,7 @@
 /* ---- the application's state ------------------------------------------------------------ */
 
 typedef struct {
-    long id; /* increasing from 1; clients send the last id they saw as their cursor */
+    long long id; /* increasing from first_id; clients send the last id they saw as cursor */
     char *body;
 } message;
 
@@ -65,7 +66,7 @@ typedef struct {
 typedef struct waiter {
     struct demo *demo;
     eddy_handler *handler;
-    long cursor;
+    long long cursor;
     eddy_call_id timeout; /* 0 once it fired */
     struct waiter *prev, *next;
 } waiter;
@@ -78,8 +79,14 @@ typedef struct demo {
     char *page; /* index.html, read once at start */
     size_t page_len;
     double poll_timeout;
-    message history[HISTORY_SIZE]; /* a ring: the newest message is history[(next_id-1) % N] */
-    long next_id;
+    /* Message ids start at the clock in milliseconds, not at 1: a page still open from the demo's
+     * previous run polls with a cursor from that run, and its messages must all be newer than
+     * that (as in Tornado's demo, whose ids are UUIDs: an unknown cursor gets the whole cache);
+     * ids from 1 again would make it drop every message up to its old cursor, its own included.
+     * (A run that posted more than one message per millisecond it ran is not covered.) */
+    long long first_id;
+    message history[HISTORY_SIZE]; /* a ring: message `id` is history[(id-first_id) % N] */
+    long long next_id;
     waiter *waiters;
     eddy_ws **sockets; /* the chat's WebSocket clients (?mode=ws) */
     size_t socket_count, socket_cap;
@@ -187,22 +194,22 @@ static void reply_sb(eddy_handler *h, const char *content_type, strbuf *b) {
 
 /* ---- chat: history ----------------------------------------------------------------------- */
 
-static long oldest_id(const demo *d) {
-    long count = d->next_id - 1 < HISTORY_SIZE ? d->next_id - 1 : HISTORY_SIZE;
-    return d->next_id - count;
+static long long oldest_id(const demo *d) {
+    long long count = d->next_id - d->first_id;
+    return d->next_id - (count < HISTORY_SIZE ? count : HISTORY_SIZE);
 }
 
-static const message *message_by_id(const demo *d, long id) {
-    return &d->history[(size_t)(id - 1) % HISTORY_SIZE];
+static const message *message_by_id(const demo *d, long long id) {
+    return &d->history[(size_t)(id - d->first_id) % HISTORY_SIZE];
 }
 
 /* {"messages":[{"id":1,"body":"..."},...]} with the messages after `cursor`. */
-static void messages_json(const demo *d, long cursor, strbuf *out) {
-    long first = cursor + 1 > oldest_id(d) ? cursor + 1 : oldest_id(d);
+static void messages_json(const demo *d, long long cursor, strbuf *out) {
+    long long first = cursor + 1 > oldest_id(d) ? cursor + 1 : oldest_id(d);
     sb_puts(out, "{\"messages\":[");
-    for (long id = first; id < d->next_id; id++) {
+    for (long long id = first; id < d->next_id; id++) {
         const message *m = message_by_id(d, id);
-        sb_printf(out, "%s{\"id\":%ld,\"body\":", id == first ? "" : ",", m->id);
+        sb_printf(out, "%s{\"id\":%lld,\"body\":", id == first ? "" : ",", m->id);
         sb_json(out, m->body, strlen(m->body));
         sb_puts(out, "}");
     }
@@ -211,7 +218,7 @@ static void messages_json(const demo *d, long cursor, strbuf *out) {
 
 /* Appends a message, dropping the oldest once HISTORY_SIZE are kept. */
 static const message *history_add(demo *d, const char *body, size_t len) {
-    message *m = &d->history[(size_t)(d->next_id - 1) % HISTORY_SIZE];
+    message *m = &d->history[(size_t)(d->next_id - d->first_id) % HISTORY_SIZE];
     free(m->body);
     m->body = strndup(body, len);
     if (!m->body) abort();
@@ -263,7 +270,7 @@ static void updates_post(eddy_handler *h, void *route_userdata) {
     const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_BODY, "cursor", EDDY_NTS, NULL);
     char *end = NULL;
     errno = 0;
-    long cursor = arg && *arg ? strtol(arg, &end, 10) : 0;
+    long long cursor = arg && *arg ? strtoll(arg, &end, 10) : 0;
     if (arg && *arg && (*end || cursor < 0 || errno == ERANGE)) {
         eddy_handler_send_error(h, 400);
         return;
@@ -271,7 +278,7 @@ static void updates_post(eddy_handler *h, void *route_userdata) {
     /* A cursor past the newest message (a stale or made-up one) waits for the next message;
      * clamping it also keeps cursor + 1 from overflowing. */
     if (cursor >= d->next_id) cursor = d->next_id - 1;
-    if (cursor + 1 < d->next_id) { /* something new already: answer now */
+    if (cursor + 1 < d->next_id && d->next_id > d->first_id) { /* something new: answer now */
         strbuf json = {0};
         messages_json(d, cursor, &json);
         reply_sb(h, "application/json", &json);
@@ -307,7 +314,7 @@ static void message_new_post(eddy_handler *h, void *route_userdata) {
     chat_publish(d, m); /* wakes the polls and tells the WebSocket clients */
 
     strbuf json = {0};
-    sb_printf(&json, "{\"id\":%ld,\"body\":", m->id);
+    sb_printf(&json, "{\"id\":%lld,\"body\":", m->id);
     sb_json(&json, m->body, strlen(m->body));
     sb_puts(&json, "}");
     reply_sb(h, "application/json", &json);
@@ -316,7 +323,7 @@ static void message_new_post(eddy_handler *h, void *route_userdata) {
 /* ---- chat: WebSocket mode (/?mode=ws) ---------------------------------------------------- */
 
 /* Sends {"messages":[...]} with the messages after `cursor` to one socket. */
-static void socket_send_since(demo *d, eddy_ws *ws, long cursor) {
+static void socket_send_since(demo *d, eddy_ws *ws, long long cursor) {
     strbuf json = {0};
     messages_json(d, cursor, &json);
     eddy_ws_write_message(ws, json.data, json.len, 0, NULL);
@@ -689,7 +696,10 @@ int main(int argc, char **argv) {
 
     char path_buf[PATH_MAX], secret[65], page_path[PATH_MAX + 16];
     const char *static_dir = find_static_dir(o.static_dir, path_buf, sizeof path_buf);
-    demo d = {.next_id = 1, .poll_timeout = o.poll_timeout};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long first_id = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    demo d = {.first_id = first_id, .next_id = first_id, .poll_timeout = o.poll_timeout};
     snprintf(page_path, sizeof page_path, "%s/index.html", static_dir);
     d.page = read_file(page_path, &d.page_len);
     if (!d.page) {

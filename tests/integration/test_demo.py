@@ -460,6 +460,34 @@ class ChatHistoryAndTimeout(DemoTestCase):
         self.assertEqual([m["id"] for m in messages], list(range(first + 10, first + 210)))
 
 
+class ChatAcrossRestart(unittest.TestCase):
+    """A page left open while the demo restarts keeps polling with its old cursor; it must get
+    the new run's messages (Tornado's demo: an unknown cursor gets the whole cache)."""
+
+    def run_demo(self):
+        server = DemoProcess("--poll-timeout", "1")
+        self.addCleanup(lambda: server.proc.poll() is not None or server.stop())
+        return server
+
+    def test_old_cursor_gets_new_messages(self):
+        first = self.run_demo()
+        old = Client(first.port)
+        for i in range(3):
+            cursor = old.new_message("before %d" % i)["id"]
+        status, _, err = first.stop()
+        self.assertEqual(status, 0, err)
+
+        second = self.run_demo()
+        page = Client(second.port)  # the open page: old cursor, the new run's _xsrf cookie
+        # Nothing new yet: the poll waits (no answer at once, which would make it spin).
+        start = time.monotonic()
+        self.assertEqual(page.updates(cursor), [])
+        self.assertGreater(time.monotonic() - start, 0.5)
+        m = Client(second.port).new_message("after the restart")
+        self.assertEqual(page.updates(cursor), [m])
+        self.assertGreater(m["id"], cursor)
+
+
 class AccessLog(unittest.TestCase):
     """Request lines on stderr: on with --access-log; off by default when stderr is not a
     terminal (here a file), and with --no-access-log."""
