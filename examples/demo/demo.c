@@ -17,6 +17,7 @@
  *   GET  /form, POST /form      a form whose answer is remembered in a signed cookie
  *   GET  /delay?seconds=0.5     answers after the delay (eddy_loop_call_later), 0..10 s
  *   GET  /stream                5 chunks, 100 ms apart (eddy_handler_flush)
+ *   GET  /favicon.ico           204: no icon, and no 404 in the browser's console
  *
  * Every POST needs the XSRF token (eddy_app_set_xsrf_cookies), as in Tornado's chat demo: the
  * page's script sends the _xsrf cookie back as a form field, the form carries a hidden field.
@@ -407,6 +408,14 @@ static void chat_page_get(eddy_handler *h, void *route_userdata) {
 
 /* ---- hello, world ------------------------------------------------------------------------ */
 
+/* GET /favicon.ico: the demo has no icon. Browsers ask for one with every page (the HTML ones,
+ * /plaintext and /json too), and a 404 shows as an error in their console; 204 does not. */
+static void favicon_get(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    eddy_handler_set_status(h, 204, NULL, 0);
+    eddy_handler_finish(h);
+}
+
 static void plaintext_get(eddy_handler *h, void *route_userdata) {
     (void)route_userdata;
     reply(h, "text/plain", "Hello, World!", 13);
@@ -645,6 +654,7 @@ static const struct {
     {"/", chat_page_get, NULL, NULL},
     {"/a/message/new", NULL, message_new_post, NULL},
     {"/a/message/updates", NULL, updates_post, updates_connection_close},
+    {"/favicon.ico", favicon_get, NULL, NULL},
     {"/plaintext", plaintext_get, NULL, NULL},
     {"/json", json_get, NULL, NULL},
     {"/hello/(?<name>[^/]+)", hello_get, NULL, NULL},

@@ -168,6 +168,11 @@ class SimpleRoutes(DemoTestCase):
         self.assertEqual(json.loads(body), {"message": "Hello, World!"})
         self.assertEqual(resp.getheader("Content-Type"), "application/json")
 
+    def test_favicon_is_no_content(self):
+        # Browsers ask for /favicon.ico with every page; a 404 would show in their console.
+        resp, body = self.client().request("GET", "/favicon.ico")
+        self.assertEqual((resp.status, body), (204, b""))
+
     def test_hello(self):
         resp, body = self.client().request("GET", "/hello/x")
         self.assertEqual((resp.status, body), (200, b"Hello, x!"))

@@ -67,10 +67,15 @@ function stopDemo(proc) {
   });
 }
 
+// Script errors, and what the browser logs as an error (a failed load such as a 404 for
+// /favicon.ico, a bad request), go to `errors`.
 async function context_page(context, errors, name) {
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   page.on("pageerror", (err) => errors.push(name + ": " + err.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !errors.ignoreConsole) errors.push(name + ": console: " + m.text());
+  });
   return page;
 }
 
@@ -170,13 +175,15 @@ async function run(args, state) {
   check(true, "a 1000-character message went over a POST");
   await pageW.close();
 
-  // A post that fails leaves the text in the input to be sent again.
+  // A post that fails leaves the text in the input to be sent again (the browser logs the 503).
+  errors.ignoreConsole = true;
   await pageB.route("**/a/message/new", (route) => route.fulfill({ status: 503, body: "down" }));
   await pageB.fill("#message", "kept " + stamp);
   await pageB.press("#message", "Enter");
   await pageB.locator("#status", { hasText: "Could not post" }).waitFor();
   check((await pageB.inputValue("#message")) === "kept " + stamp, "a failed post keeps the text");
   await pageB.unroute("**/a/message/new");
+  errors.ignoreConsole = false;
   await say(pageB, [pageA], "kept " + stamp);
   check(true, "the kept text posts once the server answers");
 
@@ -196,7 +203,7 @@ async function run(args, state) {
   check(response.status() === 200 && json.message === "Hello, World!", "/json");
   check(response.headers()["content-type"] === "application/json", "/json is application/json");
 
-  check(errors.length === 0, "no script errors" + (errors.length ? ": " + errors.join("; ") : ""));
+  check(errors.length === 0, "no script errors, no failed loads" + (errors.length ? ": " + errors.join("; ") : ""));
 }
 
 async function cleanup(state) {
