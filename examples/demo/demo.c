@@ -449,8 +449,12 @@ static void form_get(eddy_handler *h, void *route_userdata) {
     const char *name = eddy_handler_get_signed_cookie(h, "name", EDDY_NTS, 31, &name_len);
     const char *token = eddy_handler_xsrf_token(h, &token_len);
     strbuf page = {0};
-    sb_puts(&page, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>eddy form</title>"
-                   "<link rel=\"stylesheet\" href=\"/static/chat.css\"></head><body>\n");
+    /* lang and a label for the input: what screen readers need (the chat page has them too) */
+    sb_puts(&page,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<title>eddy form</title>"
+            "<link rel=\"stylesheet\" href=\"/static/chat.css\"></head><body>\n");
     if (name) {
         sb_puts(&page, "<p id=\"greeting\">Welcome back, ");
         sb_html(&page, name, name_len);
@@ -458,9 +462,11 @@ static void form_get(eddy_handler *h, void *route_userdata) {
     } else {
         sb_puts(&page, "<p id=\"greeting\">What is your name?</p>\n");
     }
-    sb_puts(&page, "<form method=\"post\" action=\"/form\">\n"
-                   "<input name=\"name\" maxlength=\"100\" autofocus>\n"
-                   "<input type=\"hidden\" name=\"_xsrf\" value=\"");
+    sb_puts(&page,
+            "<form method=\"post\" action=\"/form\">\n"
+            "<label for=\"name\">Your name</label>\n"
+            "<input id=\"name\" name=\"name\" maxlength=\"100\" autofocus>\n"
+            "<input type=\"hidden\" name=\"_xsrf\" value=\"");
     sb_html(&page, token ? token : "", token_len);
     sb_puts(&page, "\">\n<button>Remember me</button>\n</form>\n"
                    "<p><a href=\"/\">back to the chat</a></p>\n</body></html>\n");

@@ -272,6 +272,8 @@ class FormAndCookies(DemoTestCase):
         resp, body = c.request("GET", "/form")
         self.assertEqual(resp.status, 200)
         self.assertIn(b"What is your name?", body)
+        self.assertIn(b'<html lang="en">', body)
+        self.assertIn(b'<label for="name">', body)
         token = re.search(rb'name="_xsrf" value="([^"]+)"', body).group(1).decode()
 
         # The hidden field's token (masked differently from the cookie) is accepted.

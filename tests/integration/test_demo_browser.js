@@ -79,6 +79,21 @@ async function context_page(context, errors, name) {
   return page;
 }
 
+// The page's basics for people with assistive technology: a language, a title, and a name
+// (label or aria-label) for every control.
+async function checkAccessible(page, what) {
+  const found = await page.evaluate(() => ({
+    lang: document.documentElement.lang,
+    title: document.title,
+    unnamed: [...document.querySelectorAll("input:not([type=hidden]), button, textarea, select")]
+      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") &&
+                     !(e.tagName === "BUTTON" && e.textContent.trim()))
+      .map((e) => e.outerHTML),
+  }));
+  check(found.lang && found.title && found.unnamed.length === 0,
+        what + " has a lang, a title and named controls: " + JSON.stringify(found));
+}
+
 async function openChat(context, base, errors, name) {
   const page = await context_page(context, errors, name);
   await page.goto(base + "/");
@@ -131,6 +146,7 @@ async function run(args, state) {
   check(xsrf(cookiesA) && xsrf(cookiesB) && xsrf(cookiesA) !== xsrf(cookiesB),
         "each context got its own _xsrf cookie");
 
+  await checkAccessible(pageA, "the chat page");
   const stamp = Date.now().toString(36);
   await say(pageA, [pageA, pageB], "hello from A " + stamp);
   check(true, "A's message reached B (long poll)");
@@ -189,6 +205,7 @@ async function run(args, state) {
 
   // The form: XSRF hidden field, signed cookie, 303 back to /form.
   await pageB.goto(base + "/form");
+  await checkAccessible(pageB, "/form");
   await pageB.fill("input[name=name]", "Browser <B>");
   await Promise.all([pageB.waitForURL(base + "/form"), pageB.click("button")]);
   const greeting = await pageB.locator("#greeting").textContent();
