@@ -666,9 +666,11 @@ class RequestHandler:
 
     def get_signed_cookie(self, name, value=None, max_age_days=31, min_version=None):
         self.require_setting("cookie_secret", "secure cookies")
-        if (value is None and min_version is None
+        if (value is None and min_version is None and max_age_days > 0
                 and not isinstance(self.settings["cookie_secret"], dict)):
-            # The request's cookie with one secret: verified in C.
+            # The request's cookie with one secret: verified in C. (Not for max_age_days <= 0:
+            # C reads that as its default of 31 days, where Tornado refuses any cookie older
+            # than now; decode_signed_value below does as Tornado.)
             return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
         if value is None:
             value = self.get_cookie(name)

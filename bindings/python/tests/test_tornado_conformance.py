@@ -272,6 +272,9 @@ def build_routes(web, gen):
                 "given": (self.get_secure_cookie("s", value=self.get_argument("v", "")) or
                           b"").decode(),
                 "min2": (self.get_secure_cookie("s", min_version=2) or b"").decode(),
+                "max_age": (self.get_secure_cookie(
+                    "s", max_age_days=float(self.get_argument("max_age_days", 31))) or
+                            b"").decode(),
                 "version": self.get_secure_cookie_key_version("s"),
                 "roundtrip": self.get_secure_cookie(
                     "n", value=self.create_signed_value("n", "made")).decode(),
@@ -797,6 +800,15 @@ class Conformance(ServerPair):
         for cookie, given in ((v2, v1), (v1, v2), (forged, forged), (v2, "garbage")):
             self.same("GET", "/signed?v=" + urllib.parse.quote(given),
                       headers={"Cookie": "s=" + cookie})
+        # max_age_days is Tornado's bound as given: 0 or less refuses every cookie that is not
+        # from the future (eddy's C layer reads <= 0 as its default of 31 days).
+        now = time.time()
+        for age_days in (0.5, 10):
+            old = tornado.web.create_signed_value(secret, "s", "old",
+                                                  clock=lambda: now - age_days * 86400).decode()
+            for max_age_days in ("31", "5", "1", "0", "-1"):
+                self.same("GET", "/signed?max_age_days=" + max_age_days,
+                          headers={"Cookie": "s=" + old})
         # What eddy's C layer signs, Tornado reads.
         set_cookie = fetch(self.eddy.port, "GET", "/signed?set=c-value")["headers"]["set-cookie"]
         value = set_cookie[0].split(";")[0].split("=", 1)[1].strip('"')
