@@ -541,6 +541,12 @@ class RequestHandler:
             self.set_status(status_code, reason)
         else:
             self._reason = httputil.responses.get(status_code, "Unknown")
+        if status_code == 405:
+            # The C layer's Allow lists every method the route was enabled for, which is all of
+            # SUPPORTED_METHODS (they all reach Python, for Tornado's 405 from the default
+            # methods); RFC 9110 15.5.6 wants the ones the resource supports: those the class
+            # implements.
+            self.set_header("Allow", ", ".join(_implemented_methods(type(self))))
         self._in_write_error = True
         try:
             self.write_error(status_code, **kwargs)
@@ -932,6 +938,13 @@ class RequestHandler:
         else:
             app_log.error("Uncaught exception %s\n%r", self._request_summary(), self.request,
                           exc_info=(typ, value, tb))
+
+
+def _implemented_methods(cls):
+    """The SUPPORTED_METHODS that the handler class defines a method for."""
+    return [m for m in cls.SUPPORTED_METHODS
+            if getattr(cls, m.lower(), RequestHandler._unimplemented_method)
+            is not RequestHandler._unimplemented_method]
 
 
 def _is_awaitable(value):

@@ -421,6 +421,15 @@ class WebTest(unittest.TestCase):
     def test_head_without_head_method_is_405_like_tornado(self):
         self.assertEqual(self.server.request("HEAD", "/")[0], 405)
 
+    def test_405_allow_lists_the_methods_the_handler_implements(self):
+        # RFC 9110 15.5.6: a 405's Allow lists the target resource's supported methods, so not
+        # the method just refused, nor HEAD when HEAD is refused too (no head() method).
+        for method in ("POST", "HEAD", "OPTIONS", "PROPFIND"):
+            status, _, headers, _ = self.server.request(method, "/")
+            self.assertEqual((status, headers["Allow"]), (405, "GET"), method)
+        status, _, headers, _ = self.server.request("PUT", "/custom")
+        self.assertEqual((status, headers["Allow"]), (405, "PROPFIND"))
+
     def test_request_attributes_and_arguments(self):
         body = urllib.parse.urlencode({"b": "  body-b  ", "a": "second"})
         status, _, headers, raw = self.server.request(
