@@ -1421,6 +1421,10 @@ class Application:
             _ll.eddy_py_route_enable(route, "set_default_headers")
         if _overrides(cls, "prepare"):
             _ll.eddy_py_route_enable(route, "prepare")
+        # An error before the upgrade (HTTPError from prepare, a refused origin) goes through
+        # send_error/write_error as in Tornado: HTTPError's reason and an overridden
+        # write_error() reach the response.
+        _ll.eddy_py_route_enable(route, "write_error")
 
     def reverse_url(self, name, *args):
         return _ll.eddy_py_app_reverse_url(self._app, name, [str(a) for a in args])

@@ -94,8 +94,19 @@ class Ordered(WebSocketHandler):
             self.write_message(" | ".join(self.log))
 
 
+class Guarded(WebSocketHandler):
+    """Refuses the handshake from prepare(), with a reason and its own error page."""
+
+    def prepare(self):
+        raise eddy.web.HTTPError(401, reason="Go away")
+
+    def write_error(self, status_code, **kwargs):
+        self.finish("guarded %d %s" % (status_code, self._reason))
+
+
 def make_app():
-    return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered)])
+    return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered),
+                                 (r"/guarded", Guarded)])
 
 
 class Budget(WebSocketHandler):
@@ -153,6 +164,15 @@ class HooksTest(support.AppServerTestCase):
         before = [c for c in self.seen() if c[0] == "origin"]
         self.assertEqual(run(go(None)), "open proto=None")
         self.assertEqual([c for c in self.seen() if c[0] == "origin"], before)
+
+    def test_error_before_the_upgrade_goes_through_write_error(self):
+        # As for any RequestHandler in Tornado: HTTPError's reason is the status line's, and an
+        # overridden write_error() writes the page.
+        key = base64.b64encode(os.urandom(16)).decode()
+        status, reason, _, body = self.server.request("GET", "/guarded", headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
+            "Sec-WebSocket-Version": "13"})
+        self.assertEqual((status, reason, body), (401, "Go away", b"guarded 401 Go away"))
 
     def test_check_origin_exception_is_500(self):
         async def go():
