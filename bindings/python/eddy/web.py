@@ -638,6 +638,11 @@ class RequestHandler:
                 max_age = int(val)
             elif key == "samesite":
                 samesite = val
+            elif key not in ("secure", "httponly", "comment", "version"):
+                # As Tornado (its Morsel refuses it): a misspelt attribute must not go unseen,
+                # e.g. http_only=True leaving the cookie readable by scripts. RFC 2109's comment
+                # and version are left out: RFC 6265 user agents ignore them.
+                raise http.cookies.CookieError("Invalid attribute %r" % key)
         rc = _ll.eddy_handler_set_cookie(self._h, name, value, domain, path,
                                         httputil._to_unix_time(expires), max_age, flags, samesite)
         if rc == _EDDY_EINVAL:

@@ -3,6 +3,7 @@
 import asyncio
 import gzip
 import http.client
+import http.cookies
 import json
 import logging
 import os
@@ -114,6 +115,18 @@ class CookieHandler(RequestHandler):
                         "missing": self.get_cookie("nope", "dflt")})
         elif action == "clear":
             self.clear_cookie("plain")
+        elif action == "attributes":
+            refused = []
+            for attribute in ({"http_only": True}, {"partitioned": True}, {"expire": 5}):
+                try:
+                    self.set_cookie("bad", "v", **attribute)
+                except http.cookies.CookieError:
+                    refused.append(sorted(attribute)[0])
+            # Spelled as Tornado lets them be (any case, max-age or max_age); RFC 2109's
+            # comment and version are accepted and left out, as RFC 6265 has no such fields.
+            self.set_cookie("good", "v", Secure=True, HTTPONLY=True, **{"max-age": 9},
+                            comment="c", version=1)
+            self.write({"refused": refused})
 
 
 class RedirectMe(RequestHandler):
@@ -517,6 +530,15 @@ class WebTest(unittest.TestCase):
         headers = self.get("/cookie?do=clear")[2]
         self.assertTrue(any(c.startswith("plain=;") or "expires" in c.lower()
                             for c in headers.get_all("Set-Cookie")))
+
+    def test_set_cookie_refuses_unknown_attributes(self):
+        # Tornado's set_cookie raises CookieError for an attribute it does not know; a typo such
+        # as http_only=True must not quietly send the cookie without HttpOnly.
+        status, _, headers, body = self.get("/cookie?do=attributes")
+        self.assertEqual((status, json.loads(body)),
+                         (200, {"refused": ["http_only", "partitioned", "expire"]}))
+        self.assertEqual(headers.get_all("Set-Cookie"),
+                         ["good=v; Max-Age=9; Path=/; Secure; HttpOnly"])
 
     def test_redirects(self):
         status, _, headers, _ = self.get("/redirect")
