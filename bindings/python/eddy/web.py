@@ -643,12 +643,14 @@ class RequestHandler:
                 # e.g. http_only=True leaving the cookie readable by scripts. RFC 2109's comment
                 # and version are left out: RFC 6265 user agents ignore them.
                 raise http.cookies.CookieError("Invalid attribute %r" % key)
+        _no_nul(domain, path, samesite)
         rc = _ll.eddy_handler_set_cookie(self._h, name, value, domain, path,
                                         httputil._to_unix_time(expires), max_age, flags, samesite)
         if rc == _EDDY_EINVAL:
             raise ValueError("Invalid cookie %r: %r" % (name, value))
 
     def clear_cookie(self, name, path="/", domain=None, **kwargs):
+        _no_nul(path, domain)
         _ll.eddy_handler_clear_cookie(self._h, name, path, domain)
 
     def clear_all_cookies(self, path="/", domain=None):
@@ -966,6 +968,16 @@ def _header_value(value):
     if isinstance(value, datetime.datetime):
         return httputil.format_timestamp(value)
     raise TypeError("Unsupported header value %r" % value)
+
+
+def _no_nul(*texts):
+    """ValueError for a NUL in a string the C API takes NUL-terminated (a cookie's domain, path,
+    samesite): SWIG would cut it there, so a path of "/a", NUL, "b" became "Path=/a" without a
+    word. The C layer refuses the other control characters; this is Python's own error for an
+    embedded NUL (as os.open gives)."""
+    for text in texts:
+        if text is not None and "\0" in text:
+            raise ValueError("embedded null character in %r" % (text,))
 
 
 def _wire(value):

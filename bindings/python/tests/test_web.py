@@ -117,6 +117,16 @@ class CookieHandler(RequestHandler):
             self.clear_cookie("plain")
         elif action == "attributes":
             refused = []
+            for attribute in ({"path": "/a\0b"}, {"domain": "a.test\0b.test"},
+                              {"samesite": "Lax\0x"}):
+                try:
+                    self.set_cookie("nul", "v", **attribute)
+                except ValueError:
+                    refused.append(sorted(attribute)[0])
+            try:
+                self.clear_cookie("nul", path="/a\0b")
+            except ValueError:
+                refused.append("clear")
             for attribute in ({"http_only": True}, {"partitioned": True}, {"expire": 5}):
                 try:
                     self.set_cookie("bad", "v", **attribute)
@@ -531,12 +541,13 @@ class WebTest(unittest.TestCase):
         self.assertTrue(any(c.startswith("plain=;") or "expires" in c.lower()
                             for c in headers.get_all("Set-Cookie")))
 
-    def test_set_cookie_refuses_unknown_attributes(self):
+    def test_set_cookie_refuses_unknown_attributes_and_nul(self):
         # Tornado's set_cookie raises CookieError for an attribute it does not know; a typo such
         # as http_only=True must not quietly send the cookie without HttpOnly.
         status, _, headers, body = self.get("/cookie?do=attributes")
         self.assertEqual((status, json.loads(body)),
-                         (200, {"refused": ["http_only", "partitioned", "expire"]}))
+                         (200, {"refused": ["path", "domain", "samesite", "clear",
+                                            "http_only", "partitioned", "expire"]}))
         self.assertEqual(headers.get_all("Set-Cookie"),
                          ["good=v; Max-Age=9; Path=/; Secure; HttpOnly"])
 
