@@ -91,6 +91,21 @@ def _network_error(status, detail=""):
     return HTTPClientError(599, name)
 
 
+def _check_standard(request):
+    """Tornado's checks for allow_nonstandard_methods=False: a known method, a body exactly for
+    POST, PATCH and PUT (KeyError / ValueError, as Tornado's simple client raises them)."""
+    if request.method not in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        raise KeyError("unknown method %s" % request.method)
+    expected = request.method in ("POST", "PATCH", "PUT")
+    present = request.body is not None or request.body_producer is not None
+    if expected and not present:
+        raise ValueError("Body must not be None for method %s (unless "
+                         "allow_nonstandard_methods is true)" % request.method)
+    if present and not expected:
+        raise ValueError("Body must be None for method %s (unless "
+                         "allow_nonstandard_methods is true)" % request.method)
+
+
 class HTTPRequest:
     """What to fetch (a subset of Tornado's HTTPRequest arguments)."""
 
@@ -100,7 +115,7 @@ class HTTPRequest:
                  validate_cert=None, ca_certs=None, client_cert=None, client_key=None,
                  ssl_options=None, streaming_callback=None, header_callback=None,
                  user_agent=None, auth_username=None, auth_password=None, auth_mode=None,
-                 body_producer=None, **unsupported):
+                 body_producer=None, allow_nonstandard_methods=None, **unsupported):
         if unsupported:
             raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
         self.url = url
@@ -142,6 +157,9 @@ class HTTPRequest:
         # write(chunk) goes out (chunked, or as the Content-Length header announced); the body
         # ends when it returns. Not with `body`.
         self.body_producer = body_producer
+        # Tornado's allow_nonstandard_methods: True sends any method with or without a body,
+        # which eddy always does (None, the default); False applies Tornado's checks at fetch.
+        self.allow_nonstandard_methods = allow_nonstandard_methods
         if body is not None and body_producer is not None:
             raise ValueError("body and body_producer are mutually exclusive")
 
@@ -252,6 +270,8 @@ class AsyncHTTPClient:
             future.set_exception(HTTPClientError(599, "client closed"))
             return future
         try:
+            if request.allow_nonstandard_methods is False:
+                _check_standard(request)
             client = self._client_for(request)
         except Exception as e:
             future.set_exception(e)

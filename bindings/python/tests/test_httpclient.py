@@ -101,6 +101,25 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertEqual(r.code, 200)
         self.assertEqual(r.body, b'{"got": "a=1", "type": "text/plain"}')
 
+    def test_allow_nonstandard_methods(self):
+        # Tornado's keyword, both ways: True sends what eddy always sends; False refuses what
+        # Tornado's client refuses, with its exceptions.
+        async def body(base):
+            client = AsyncHTTPClient()
+            sent = await client.fetch(base + "/echo", method="POST",
+                                      allow_nonstandard_methods=True, raise_error=False)
+            refused = []
+            for method, data in (("POST", None), ("GET", "x"), ("FOO", None)):
+                try:
+                    await client.fetch(base + "/echo", method=method, body=data,
+                                       allow_nonstandard_methods=False)
+                except (KeyError, ValueError) as e:
+                    refused.append(type(e).__name__)
+            return sent, refused
+        sent, refused = self.run_app(body)
+        self.assertEqual((sent.code, sent.body), (200, b'{"got": "", "type": null}'))
+        self.assertEqual(refused, ["ValueError", "ValueError", "KeyError"])
+
     def test_redirect_followed_or_not(self):
         async def body(base):
             followed = await AsyncHTTPClient().fetch(base + "/redirect")
