@@ -1444,6 +1444,10 @@ class Application:
         _ll.eddy_py_route_enable(route, "write_error")
 
     def reverse_url(self, name, *args):
+        if any(isinstance(a, bytes) for a in args) and name in self.named_handlers:
+            # Tornado URL-escapes a bytes argument's own bytes; str() would give "b'...'"
+            # (and the C layer takes text only). URLSpec.reverse is Tornado's algorithm.
+            return self.named_handlers[name].reverse(*args)
         return _ll.eddy_py_app_reverse_url(self._app, name, [str(a) for a in args])
 
     def listen(self, port, address=None, *, family=None, backlog=128, flags=None,

@@ -210,7 +210,8 @@ def build_routes(web, gen):
 
     class Reverse(web.RequestHandler):
         def get(self):
-            self.write(self.reverse_url("named", 42, "x y"))
+            self.write(self.reverse_url("named", 42, "x y") + " "
+                       + self.reverse_url("named", b"b y\xff", "\u00e9"))
 
     class Named(web.RequestHandler):
         def initialize(self, prefix):
