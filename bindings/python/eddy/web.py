@@ -191,12 +191,17 @@ class HTTPServerRequest:
                 self.files.setdefault(field, []).append(
                     HTTPFile(filename=filename, body=body, content_type=ctype))
         elif name == "cookies":
+            # As Tornado: the browser-like parse_cookie, then one SimpleCookie entry per name
+            # (a name SimpleCookie refuses is left out). SimpleCookie.load() itself gives up at
+            # the first piece it dislikes ("a=x y", a bare "b", a non-ASCII value), which left
+            # every other cookie of the header out of request.cookies and clear_all_cookies().
             self.cookies = http.cookies.SimpleCookie()
             if "Cookie" in self.headers:
-                try:
-                    self.cookies.load(self.headers["Cookie"])
-                except http.cookies.CookieError:
-                    pass
+                for key, value in httputil.parse_cookie(self.headers["Cookie"]).items():
+                    try:
+                        self.cookies[key] = value
+                    except http.cookies.CookieError:
+                        pass
         elif name == "connection":
             self.connection = _Connection(self)
         else:
