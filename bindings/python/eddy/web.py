@@ -94,6 +94,24 @@ class _Done:
     def result(self):
         return None
 
+    # The rest of the Future interface Tornado's finish() result offers (code that chains on it,
+    # e.g. self.finish().add_done_callback(...), ran on Tornado and raised AttributeError here).
+    def exception(self):
+        return None
+
+    def cancelled(self):
+        return False
+
+    def cancel(self, msg=None):
+        return False
+
+    def add_done_callback(self, fn, *, context=None):
+        # As asyncio.Future's for a completed future: called soon with the future, not now.
+        IOLoop.current().asyncio_loop.call_soon(fn, self, context=context)
+
+    def remove_done_callback(self, fn):
+        return 0
+
 
 _DONE = _Done()
 

@@ -139,6 +139,16 @@ class CookieHandler(RequestHandler):
             self.write({"refused": refused})
 
 
+class FinishFutureHandler(RequestHandler):
+    seen = []  # appended on the server's loop thread
+
+    def get(self):
+        # Tornado's finish() returns a Future: chaining on it must work here too.
+        self.finish("done").add_done_callback(
+            lambda f: FinishFutureHandler.seen.append((f.done(), f.result(), f.exception(),
+                                                       f.cancelled())))
+
+
 class RedirectMe(RequestHandler):
     def get(self):
         self.redirect("/target", permanent=self.get_argument("p", None) is not None)
@@ -397,6 +407,7 @@ def make_app(static_dir):
         (r"/legacy", LegacyCoroutineHandler),
         (r"/fd", FdHandler),
         (r"/custom", CustomMethodHandler),
+        (r"/finish_future", FinishFutureHandler),
         (r"/finish", FinishAndPrepareErrorHandler),
         (r"/files/(.*)", eddy.web.StaticFileHandler, {"path": static_dir}),
     ], cookie_secret="test-secret", login_url="/login", compress_response=True,
@@ -692,6 +703,13 @@ class WebTest(unittest.TestCase):
         status, _, headers, body = self.get("/flush")
         self.assertEqual((status, body), (200, b"part1,part2"))
         self.assertEqual(headers["Transfer-Encoding"], "chunked")
+
+    def test_finish_returns_a_future_to_chain_on(self):
+        self.assertEqual(self.get("/finish_future")[3], b"done")
+        # The callback runs soon after finish(), on the loop: by the next request it has run.
+        self.get("/finish_future")
+        self.assertEqual(self.server.call(lambda: FinishFutureHandler.seen[:1]),
+                         [(True, None, None, False)])
 
     def test_ioloop_callbacks(self):
         status, _, _, body = self.get("/callbacks")
