@@ -37,7 +37,9 @@ EDDY_API int eddy_socket_port(int fd);
  * SIGTERM, SIGINT and SIGHUP sent to the parent are forwarded to every child; after SIGTERM or
  * SIGINT nothing is restarted. The parent exits with status 0 once every child exited, or 1
  * after too many restarts (the remaining children get SIGTERM first). Each child also gets
- * SIGTERM if the parent dies (Linux).
+ * SIGTERM if the parent dies (Linux). A SIGCHLD the caller ignores (SIG_IGN, SA_NOCLDWAIT) is
+ * set back to its default in the parent, which must reap its children itself; each child gets
+ * the caller's disposition back.
  * Call it before creating any loop or thread. Returns a negative code only on failure before
  * anything was forked: EDDY_ESTATE (already forked: called in a child) or EDDY_EIO. */
 EDDY_API int eddy_fork_processes(int num_processes, int max_restarts);

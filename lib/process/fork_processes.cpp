@@ -23,6 +23,8 @@ int g_task_id = -1;
 
 struct Supervisor {
     sigset_t old_mask;
+    // The caller's SIGCHLD disposition, given back to each child (see eddy_fork_processes).
+    struct sigaction old_chld;
     std::map<pid_t, int> children;  // pid -> task id
 
     // Forks one child for `id`. Returns true in the child (after restoring its signal state).
@@ -38,6 +40,7 @@ struct Supervisor {
 #ifdef __linux__
             prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
+            sigaction(SIGCHLD, &old_chld, nullptr);
             sigprocmask(SIG_SETMASK, &old_mask, nullptr);
             return true;
         }
@@ -77,6 +80,20 @@ extern "C" int eddy_fork_processes(int num_processes, int max_restarts) {
     sigaddset(&watched, SIGINT);
     sigaddset(&watched, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &watched, &sup.old_mask) != 0) return EDDY_EIO;
+    // The parent must see its children exit: with SIGCHLD ignored (SIG_IGN, inherited across
+    // exec from whoever started this program, or SA_NOCLDWAIT) the kernel reaps them itself,
+    // sends no SIGCHLD and waitpid() fails with ECHILD, so no crashed child would be restarted
+    // and the parent would wait in sigwaitinfo forever, even after SIGTERM. The default
+    // disposition (a blocked signal, taken by sigwaitinfo) restores both; each child gets the
+    // caller's disposition back.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    if (sigaction(SIGCHLD, &dfl, &sup.old_chld) != 0) {
+        sigprocmask(SIG_SETMASK, &sup.old_mask, nullptr);
+        return EDDY_EIO;
+    }
 
     eddy::log(eddy::LogLevel::info, "fork_processes: starting %d processes", num_processes);
     for (int id = 0; id < num_processes; id++) {
@@ -84,6 +101,7 @@ extern "C" int eddy_fork_processes(int num_processes, int max_restarts) {
         if (sup.spawn(id, &failed)) return id;
         if (failed) {
             if (sup.children.empty()) {
+                sigaction(SIGCHLD, &sup.old_chld, nullptr);
                 sigprocmask(SIG_SETMASK, &sup.old_mask, nullptr);
                 return EDDY_EIO;
             }

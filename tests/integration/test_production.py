@@ -138,6 +138,33 @@ def case_scaling():
     err = p.stderr.read().decode()
     assert err.count("exited with status 3") == 3 and "too many child restarts" in err, err
 
+    # Started with SIGCHLD ignored (SIG_IGN survives exec): the kernel would reap the children
+    # itself, so the parent must undo that to supervise. A crashed child is still restarted,
+    # SIGTERM still ends the parent, and the child keeps the ignored SIGCHLD it was given.
+    p, port = start("--processes", "1", "--max-restarts", "5",
+                    preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+    crashed = info(port)["pid"]
+    with open(f"/proc/{crashed}/status") as f:
+        ignored = int(next(l for l in f if l.startswith("SigIgn:")).split()[1], 16)
+    assert ignored & (1 << (signal.SIGCHLD - 1)), "the child lost the caller's SIG_IGN"
+    try:
+        info(port, path="/crash")
+        raise AssertionError("/crash answered")
+    except (http.client.RemoteDisconnected, ConnectionResetError):
+        pass
+    deadline = time.time() + 20
+    restarted = None
+    while time.time() < deadline and not restarted:
+        try:
+            d = info(port, timeout=2)
+        except (OSError, http.client.HTTPException):
+            continue
+        if d["pid"] != crashed:
+            restarted = d["pid"]
+    assert restarted, "with SIGCHLD ignored, the crashed child was not restarted"
+    p.send_signal(signal.SIGTERM)
+    assert wait_exit(p, 20) == 0
+
 
 # ---- PROXY protocol ---------------------------------------------------------------------------
 
