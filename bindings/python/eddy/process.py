@@ -61,7 +61,9 @@ def fork_processes(num_processes, max_restarts=None):
     SIGTERM, SIGINT and SIGHUP sent to the parent are passed on to every child; after SIGTERM or
     SIGINT nothing is restarted, so the parent ends once its children did (eddy's addition:
     Tornado's parent would die and leave its children running). On Linux each child also gets
-    SIGTERM when the parent dies.
+    SIGTERM when the parent dies. A SIGCHLD the caller ignores is set back to its default in
+    the parent (which must reap its children to restart them); each child gets the caller's
+    disposition back.
     An eddy IOLoop that exists but never ran is reinitialised in each child (its own asyncio
     loop and eddy loop fds; the applications and servers made on it stay), so the caller can
     go on with IOLoop.current().start() there.
@@ -108,6 +110,8 @@ def fork_processes(num_processes, max_restarts=None):
         if pid == 0:  # the child: back to the signal handling it had, then serve
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            if previous_chld is not None:  # None: set outside Python; the default stays
+                signal.signal(signal.SIGCHLD, previous_chld)
             _die_with_parent(parent_pid)
             for loop in loops:  # made before the fork, never run: fds of the child's own
                 loop._after_fork()
@@ -119,6 +123,10 @@ def fork_processes(num_processes, max_restarts=None):
 
     for signum in _FORWARDED:
         previous[signum] = signal.signal(signum, forward)
+    # The parent must reap its children: with SIGCHLD ignored (SIG_IGN survives exec) the kernel
+    # reaps them itself, os.wait() fails with ECHILD, and no crashed child would be restarted.
+    # Each child gets the caller's disposition back.
+    previous_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     restarts = 0
     for task in range(num_processes):
         if spawn(task):
@@ -149,6 +157,8 @@ def fork_processes(num_processes, max_restarts=None):
                     pass
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            if previous_chld is not None:
+                signal.signal(signal.SIGCHLD, previous_chld)
             raise RuntimeError("Too many child restarts, giving up")
         if spawn(task):
             _task_id = task

@@ -118,9 +118,9 @@ def gone(pid):
     return False
 
 
-def run_script(script):
+def run_script(script, env=None):
     return subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=TIMEOUT,
-                          env=dict(os.environ))
+                          env=dict(os.environ, **(env or {})))
 
 
 class ForkProcesses(unittest.TestCase):
@@ -305,6 +305,34 @@ class ForkProcesses(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(sorted(result.stdout.decode().split("\n")[:-1]),
                          ["child 0", "child 1", "child 2"])
+
+    def test_crashed_child_restarted_with_sigchld_ignored(self):
+        # SIGCHLD ignored by the caller (or inherited so across exec): the kernel would reap the
+        # children itself and os.wait() fail with ECHILD. The parent still restarts the crashed
+        # child and ends with 0; the children keep the caller's SIG_IGN.
+        result = run_script(textwrap.dedent("""
+            import os, signal
+            import eddy.process
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+            marker = os.environ["EDDY_TEST_MARKER"]
+            task = eddy.process.fork_processes(1, max_restarts=2)
+            ignored = signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN
+            os.write(1, b"start %d %d\\n" % (task, ignored))
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(3)
+            os._exit(0)
+        """), env={"EDDY_TEST_MARKER": self.marker_path()})
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.decode().split("\n")[:-1], ["start 0 1"] * 2)
+
+    def marker_path(self):
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="eddy-test-fork-")
+        self.addCleanup(lambda: (os.path.exists(directory + "/m") and os.unlink(directory + "/m"),
+                                 os.rmdir(directory)))
+        return directory + "/m"
 
     def test_too_many_restarts_raise_in_the_parent(self):
         result = run_script(textwrap.dedent("""
