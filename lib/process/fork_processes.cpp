@@ -29,6 +29,7 @@ struct Supervisor {
 
     // Forks one child for `id`. Returns true in the child (after restoring its signal state).
     bool spawn(int id, bool *failed) {
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid < 0) {
             eddy::log(eddy::LogLevel::error, "fork_processes: fork failed: %s", strerror(errno));
@@ -39,6 +40,10 @@ struct Supervisor {
             g_task_id = id;
 #ifdef __linux__
             prctl(PR_SET_PDEATHSIG, SIGTERM);
+            // A parent that died between fork() and prctl() signalled nobody: the child has
+            // been reparented already and would go on alone. Its SIGTERM is sent here instead
+            // (still blocked: it arrives once the caller's mask is back, as the kernel's would).
+            if (getppid() != parent) kill(getpid(), SIGTERM);
 #endif
             sigaction(SIGCHLD, &old_chld, nullptr);
             sigprocmask(SIG_SETMASK, &old_mask, nullptr);
