@@ -33,7 +33,9 @@ EDDY_API int eddy_socket_port(int fd);
 /* Forks `num_processes` children (<= 0: one per CPU) and returns in each child its task id,
  * 0 .. num_processes-1. The parent never returns: it supervises. A child that dies from a
  * signal or exits with a non-zero status is forked again with the same task id (at most
- * `max_restarts` times in total; < 0 means 100); a child that exits with status 0 is not.
+ * `max_restarts` times in total; < 0 means 100); a child that exits with status 0 is not. A
+ * child whose fork fails (a process or memory limit) is forked again a second later, each
+ * attempt counting as a restart.
  * SIGTERM, SIGINT and SIGHUP sent to the parent are forwarded to every child; after SIGTERM or
  * SIGINT nothing is restarted. The parent exits with status 0 once every child exited, or 1
  * after too many restarts (the remaining children get SIGTERM first). Each child also gets

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "eddy/process.h"
 #include "util/log.hpp"
@@ -20,6 +21,9 @@
 namespace {
 
 int g_task_id = -1;
+
+// How long the parent waits before forking again a child whose fork failed.
+constexpr time_t kForkRetrySeconds = 1;
 
 struct Supervisor {
     sigset_t old_mask;
@@ -100,6 +104,10 @@ extern "C" int eddy_fork_processes(int num_processes, int max_restarts) {
         return EDDY_EIO;
     }
 
+    // Task ids whose fork failed (EAGAIN from a process or memory limit, which often passes):
+    // forked again every kForkRetrySeconds, each attempt counting as a restart, instead of being
+    // dropped for good (the parent would then exit 0 with a worker missing).
+    std::vector<int> unstarted;
     eddy::log(eddy::LogLevel::info, "fork_processes: starting %d processes", num_processes);
     for (int id = 0; id < num_processes; id++) {
         bool failed = false;
@@ -110,14 +118,31 @@ extern "C" int eddy_fork_processes(int num_processes, int max_restarts) {
                 sigprocmask(SIG_SETMASK, &sup.old_mask, nullptr);
                 return EDDY_EIO;
             }
-            break;  // supervise the ones we have
+            for (; id < num_processes; id++) unstarted.push_back(id);  // supervise, retry these
         }
     }
 
     int restarts = 0;
     bool stopping = false;
     int exit_status = 0;
-    while (!sup.children.empty()) {
+    // Forks `id` again unless the restarts are used up (then the others are stopped). True in
+    // the new child.
+    auto restart = [&](int id) {
+        if (++restarts > max_restarts) {
+            eddy::log(eddy::LogLevel::error,
+                      "fork_processes: too many child restarts (%d), giving up", max_restarts);
+            stopping = true;
+            exit_status = 1;
+            unstarted.clear();
+            sup.signal_all(SIGTERM);
+            return false;
+        }
+        bool failed = false;
+        if (sup.spawn(id, &failed)) return true;
+        if (failed) unstarted.push_back(id);
+        return false;
+    };
+    while (!sup.children.empty() || !unstarted.empty()) {
         int status = 0;
         pid_t pid;
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -137,22 +162,29 @@ extern "C" int eddy_fork_processes(int num_processes, int max_restarts) {
                 continue;
             }
             if (stopping) continue;
-            if (++restarts > max_restarts) {
-                eddy::log(eddy::LogLevel::error, "fork_processes: too many child restarts (%d), giving up",
-                          max_restarts);
-                stopping = true;
-                exit_status = 1;
-                sup.signal_all(SIGTERM);
+            if (restart(id)) return id;
+        }
+        if (sup.children.empty() && unstarted.empty()) break;
+        siginfo_t info;
+        int sig;
+        if (unstarted.empty()) {
+            sig = sigwaitinfo(&watched, &info);
+        } else {
+            timespec retry = {kForkRetrySeconds, 0};
+            sig = sigtimedwait(&watched, &info, &retry);
+            if (sig < 0 && errno == EAGAIN) {
+                std::vector<int> ids;
+                ids.swap(unstarted);
+                for (int id : ids) {
+                    if (stopping) break;
+                    if (restart(id)) return id;
+                }
                 continue;
             }
-            bool failed = false;
-            if (sup.spawn(id, &failed)) return id;
         }
-        if (sup.children.empty()) break;
-        siginfo_t info;
-        int sig = sigwaitinfo(&watched, &info);
         if (sig == SIGTERM || sig == SIGINT) {
             stopping = true;
+            unstarted.clear();
             sup.signal_all(sig);
         } else if (sig == SIGHUP) {
             sup.signal_all(SIGHUP);

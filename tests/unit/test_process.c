@@ -2,10 +2,12 @@
  * that becomes the supervisor (its parent never returns): children exiting 0 end it with 0, a
  * child that keeps crashing ends it with 1 after max_restarts, and a child whose parent dies
  * before the child has asked for SIGTERM on its parent's death (PR_SET_PDEATHSIG) is still
- * terminated. The end-to-end cases (serving, SIGTERM forwarded, SIGCHLD ignored) are in
- * tests/integration/test_production.py. */
+ * terminated, and a child whose restart cannot be forked (fork fails) is forked again later
+ * instead of being dropped. The end-to-end cases (serving, SIGTERM forwarded, SIGCHLD ignored) are
+ * in tests/integration/test_production.py. */
 #include "test_common.h"
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
@@ -32,6 +34,23 @@ int prctl(int option, ...) {
         while (getppid() == g_parent_to_outlive && mono_now() < deadline) sleep_ms(5);
     }
     return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
+}
+
+/* ---- fork interposed too: with g_fail_fork_number set, that fork() call of this process (1
+ * the first) fails with EAGAIN, as under a process limit. g_fork_number is what the child
+ * inherits: which call made it. */
+static int g_fail_fork_number;
+static int g_fork_number;
+
+pid_t fork(void) {
+    static pid_t (*real_fork)(void);
+    if (!real_fork) real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+    g_fork_number++;
+    if (g_fail_fork_number && g_fork_number == g_fail_fork_number) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return real_fork();
 }
 
 /* Waits for `pid` (bounded) and returns its wait status, or -1. */
@@ -86,6 +105,37 @@ static void test_too_many_restarts_exit_one(void **state) {
     assert_string_equal(starts, "000");
 }
 
+/* Task 0 crashes once and the fork of its restart fails (EAGAIN): the supervisor forks it
+ * again later (the header: a crashed child "is forked again with the same task id"), rather
+ * than going on without it and exiting 0 as if every task had finished. */
+static void test_failed_restart_fork_retried(void **state) {
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t sup = fork();
+    assert_true(sup >= 0);
+    if (sup == 0) {
+        close(p[0]);
+        g_fork_number = 0;
+        g_fail_fork_number = 3; /* tasks 0 and 1, then the restart of task 0 */
+        int id = eddy_fork_processes(2, 5);
+        char c = (char)('0' + id);
+        if (write(p[1], &c, 1) != 1) _exit(41);
+        _exit(id == 0 && g_fork_number == 1 ? 3 : 0); /* the first task 0 crashes */
+    }
+    close(p[1]);
+    int status = wait_bounded(sup);
+    char starts[16] = {0};
+    size_t n = 0;
+    for (ssize_t got; n < sizeof starts - 1 && (got = read(p[0], starts + n, 1)) == 1;) n++;
+    close(p[0]);
+    assert_true(status != -1 && WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(n, 3); /* 0 and 1, then 0 again */
+    int zeros = 0;
+    for (size_t i = 0; i < n; i++) zeros += starts[i] == '0';
+    assert_int_equal(zeros, 2);
+}
+
 /* The supervisor dies (SIGKILL) after forking a child but before the child's prctl took
  * effect: the kernel sends that child nothing, so eddy must notice the new parent itself and
  * end the child with SIGTERM, as the header promises ("each child also gets SIGTERM if the
@@ -134,6 +184,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_children_exiting_zero_end_the_parent),
         cmocka_unit_test(test_too_many_restarts_exit_one),
+        cmocka_unit_test(test_failed_restart_fork_retried),
         cmocka_unit_test(test_parent_dies_before_prctl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
