@@ -4,6 +4,7 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use eddy_sys as sys;
 
@@ -25,12 +26,23 @@ pub enum Verify {
 /// A TLS context: configure it, then hand it to a server or a client, which keep their own
 /// reference (dropping this one afterwards is fine). `Send + Sync`: configuring needs
 /// `&mut self`, and eddy's reference counts are thread-safe.
+///
+/// Once handed over (`set_tls`, `connect_tls`, `start_tls`, `WebSocketClient::tls`), the
+/// context is in use and may be read by the handshakes of any loop's thread at any time, so
+/// it is frozen: the configuring methods return `Err(STATE)` (eddy/tls.h: "configure a context
+/// on one thread before it is used"). Configure another context for other settings.
 pub struct TlsContext {
     ptr: *mut sys::eddy_tls_context,
+    /// Set when the context was handed to eddy (as_ptr): from then on another thread's
+    /// handshakes may read it, and reconfiguring it (OpenSSL replacing the certificate they
+    /// copy) is a data race — a crash in OpenSSL from safe code.
+    in_use: AtomicBool,
 }
 
 // SAFETY: eddy allows a configured context to be shared by loops on several threads; every
-// configuring call takes `&mut self`, so no two threads configure it at once.
+// configuring call takes `&mut self`, so no two threads configure it at once, and none
+// configures it once it was handed to eddy (`in_use`), so it is never written while a loop
+// reads it.
 unsafe impl Send for TlsContext {}
 unsafe impl Sync for TlsContext {}
 
@@ -60,17 +72,22 @@ impl TlsContext {
         if ptr.is_null() {
             Err(Error::NO_MEMORY)
         } else {
-            Ok(TlsContext { ptr })
+            Ok(TlsContext {
+                ptr,
+                in_use: AtomicBool::new(false),
+            })
         }
     }
 
     /// Loads a PEM certificate chain and its key (a client certificate on a client context;
-    /// a server may load one RSA and one ECDSA pair). Blocks on file I/O.
+    /// a server may load one RSA and one ECDSA pair). Blocks on file I/O. Err(STATE) once
+    /// the context is in use.
     pub fn load_cert_file(
         &mut self,
         cert_file: impl AsRef<Path>,
         key_file: impl AsRef<Path>,
     ) -> Result<()> {
+        self.configurable()?;
         let (cert, key) = (c_path(cert_file.as_ref())?, c_path(key_file.as_ref())?);
         // SAFETY: live context; the paths live across the call.
         check(unsafe {
@@ -79,15 +96,19 @@ impl TlsContext {
     }
 
     /// Trusts the CA certificates of a PEM file (a client: in addition to the system's; a
-    /// server: the CAs client certificates must be signed by).
+    /// server: the CAs client certificates must be signed by). Err(STATE) once the context is
+    /// in use.
     pub fn load_ca_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        self.configurable()?;
         let path = c_path(path.as_ref())?;
         // SAFETY: live context; the path lives across the call.
         check(unsafe { sys::eddy_tls_context_load_ca_file(self.ptr, path.as_ptr()) })
     }
 
-    /// Sets peer verification. Err(INVALID) for [`Verify::Optional`] on a client context.
+    /// Sets peer verification. Err(INVALID) for [`Verify::Optional`] on a client context,
+    /// Err(STATE) once the context is in use.
     pub fn set_verify(&mut self, mode: Verify) -> Result<()> {
+        self.configurable()?;
         let mode = match mode {
             Verify::None => sys::EDDY_TLS_VERIFY_NONE,
             Verify::Optional => sys::EDDY_TLS_VERIFY_OPTIONAL,
@@ -97,7 +118,17 @@ impl TlsContext {
         check(unsafe { sys::eddy_tls_context_set_verify(self.ptr, mode) })
     }
 
+    /// Err(STATE) once the context was handed to eddy (see the type's documentation).
+    fn configurable(&mut self) -> Result<()> {
+        if *self.in_use.get_mut() {
+            return Err(Error::STATE);
+        }
+        Ok(())
+    }
+
+    /// The context for handing to eddy: marks it in use, so it is never configured again.
     pub(crate) fn as_ptr(&self) -> *mut sys::eddy_tls_context {
+        self.in_use.store(true, Ordering::Relaxed);
         self.ptr
     }
 }

@@ -162,3 +162,41 @@ fn a_failed_wss_connect_says_why() {
     // on_connect keeps its Error (the code alone).
     assert_eq!(outcome(WebSocketClient::new(), &wss), ["error EDDY_ETLS"]);
 }
+
+/// A context handed to a server is in use: the server's loop thread may read it in any
+/// handshake, and the context is Send, so reconfiguring it from safe code (here, moved to
+/// another thread) raced OpenSSL into a crash (SIGSEGV in X509 freeing on the server's thread
+/// under `openssl s_time`). It is frozen instead: Err(STATE), and the server keeps serving
+/// with what it was given.
+#[test]
+fn a_context_in_use_cannot_be_reconfigured() {
+    let certs = Certs::make("frozen");
+    let mut ctx = TlsContext::server(certs.path("server.crt"), certs.path("server.key")).unwrap();
+    ctx.set_verify(Verify::None).unwrap(); // not handed over yet: configurable
+    let (tx, rx) = std::sync::mpsc::channel();
+    let srv = Server::start(move |_, app| {
+        app.set_tls(&ctx).unwrap();
+        tx.send(ctx).unwrap(); // safe code may move it to another thread
+        app.route("/page")
+            .unwrap()
+            .get(|_, res| res.write("secure"));
+    });
+    let mut ctx = rx.recv().unwrap();
+    let reconfigured = std::thread::spawn(move || {
+        let cert = ctx.load_cert_file(certs.path("server.crt"), certs.path("server.key"));
+        let ca = ctx.load_ca_file(certs.path("server.crt"));
+        let verify = ctx.set_verify(Verify::Required);
+        (cert, ca, verify)
+    })
+    .join()
+    .unwrap();
+    let state = Err(Error::STATE);
+    assert_eq!(reconfigured, (state, state, state));
+    // A client context handed to an HttpClient is frozen too.
+    let lp = Loop::new().unwrap();
+    let mut client_ctx = TlsContext::client().unwrap();
+    let mut client = eddy::HttpClient::new(&lp).unwrap();
+    client.set_tls(&client_ctx).unwrap();
+    assert_eq!(client_ctx.set_verify(Verify::None), Err(Error::STATE));
+    drop(srv);
+}
