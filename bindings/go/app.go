@@ -170,8 +170,16 @@ func (a *App) Port() int { return a.port }
 func (a *App) Stop() { a.eventLoop.stop() }
 
 // Wait blocks until the loop stopped and the application was freed; after a Start that
-// failed, it returns at once.
-func (a *App) Wait() { <-a.done }
+// failed, it returns at once. On the App's own loop thread (in a handler, hook or callback)
+// it panics instead: the loop would wait for itself, and not even Stop could end it (the
+// panic is logged and, in a handler, answered with 500). Stop and return there instead.
+func (a *App) Wait() {
+	if a.onLoopThread() {
+		panic("eddy: App.Wait called on the App's own loop thread (in a handler or callback): " +
+			"it would wait for itself forever; call Stop and return instead")
+	}
+	<-a.done
+}
 
 // Done is closed once the loop stopped and the application was freed, or once Start failed.
 func (a *App) Done() <-chan struct{} { return a.done }

@@ -466,6 +466,48 @@ func TestWriterOffTheLoopWithoutDetach(t *testing.T) {
 	}
 }
 
+// Detach called from the goroutine the handler started (instead of in the handler) is refused
+// with ErrState: it used to detach from the wrong thread, racing the loop, which finishes the
+// response when the handler returns (and writes the App's map of detached writers).
+func TestDetachOffTheLoopIsRefused(t *testing.T) {
+	errs := make(chan error, 1)
+	app, logs := newLoggedApp()
+	app.Get(`/late-detach`, func(w *ResponseWriter, r *Request) {
+		done := make(chan struct{})
+		go func() {
+			errs <- w.Detach()
+			close(done)
+		}()
+		<-done // still inside the handler: only the thread is wrong
+		w.WriteString("answered by the handler")
+	})
+	base := start(t, app)
+	resp, body := do(t, "GET", base+"/late-detach", nil, nil)
+	expect(t, resp, body, 200, "answered by the handler")
+	if err := <-errs; err != ErrState {
+		t.Fatalf("Detach off the loop thread: %v, want ErrState", err)
+	}
+	if !strings.Contains(logs.String(), "Detach called off the loop thread") {
+		t.Fatalf("no log line:\n%s", logs.String())
+	}
+}
+
+// Wait on the App's own loop thread panics (a 500 and a log line) instead of waiting for
+// itself: that hung the loop for good, Stop could not end it, and every client timed out.
+func TestWaitOnTheLoopThreadPanics(t *testing.T) {
+	app, logs := newLoggedApp()
+	app.Get(`/wait`, func(w *ResponseWriter, r *Request) { r.App().Wait() })
+	app.Get(`/ok`, func(w *ResponseWriter, r *Request) { w.WriteString("fine") })
+	base := start(t, app)
+	resp, body := do(t, "GET", base+"/wait", nil, nil)
+	expect(t, resp, body, 500, "")
+	resp, body = do(t, "GET", base+"/ok", nil, nil)
+	expect(t, resp, body, 200, "fine")
+	if !strings.Contains(logs.String(), "App.Wait called on the App's own loop thread") {
+		t.Fatalf("no log line:\n%s", logs.String())
+	}
+}
+
 // Named routes give their path back, with the groups filled and percent-encoded (Tornado's
 // reverse_url), from a handler and from any goroutine.
 func TestReverseURL(t *testing.T) {

@@ -104,10 +104,17 @@ func (w *ResponseWriter) Request() *Request { return &w.req }
 
 // Detach keeps the response open after the handler returns, so that another goroutine can
 // finish it (Tornado's asynchronous handlers). Call it in the handler, before handing w to the
-// goroutine. Returns ErrState when the response is already finished.
+// goroutine. Returns ErrState when the response is already finished, or when called off the
+// loop thread on a writer not yet detached (e.g. first thing in the goroutine the handler
+// started): it would race the loop, which finishes the response when the handler returns.
 func (w *ResponseWriter) Detach() error {
 	if w.detached.Load() {
 		return nil
+	}
+	if !w.direct() {
+		w.app.logger().Printf("eddy: ResponseWriter.Detach called off the loop thread: " +
+			"call it in the handler, before handing the writer to a goroutine\n")
+		return ErrState
 	}
 	if err := w.live(); err != nil {
 		return err
