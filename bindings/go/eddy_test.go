@@ -508,6 +508,47 @@ func TestWaitOnTheLoopThreadPanics(t *testing.T) {
 	}
 }
 
+// A nil handler removes a custom method as it does a standard one (405, or 501 when no route
+// has the method; the custom method used to be routed to no handler: an empty 200), and
+// a route's hooks set after Start panic as HandleFunc does (they were silently never run).
+func TestNilHandlersAndRouteSettersAfterStart(t *testing.T) {
+	app := New()
+	app.HandleFunc("PURGE", `/n`, func(w *ResponseWriter, r *Request) { w.WriteString("purged") })
+	app.HandleFunc("PURGE", `/n`, nil)
+	app.HandleFunc("GET", `/n`, func(w *ResponseWriter, r *Request) { w.WriteString("got") })
+	app.HandleFunc("MOVE", `/n`, nil)
+	app.HandleFunc("PURGE", `/p`, func(w *ResponseWriter, r *Request) { w.WriteString("purged") })
+	rt := app.Get(`/h`, func(w *ResponseWriter, r *Request) { w.WriteString("h") })
+	base := start(t, app)
+	// PURGE is another route's method: 405 here; MOVE is no route's: 501 (RFC 9110 §15.6.2).
+	for m, want := range map[string]int{"PURGE": 405, "MOVE": 501} {
+		resp, body := do(t, m, base+"/n", nil, nil)
+		if resp.StatusCode != want {
+			t.Fatalf("%s with a nil handler: %d %q, want %d", m, resp.StatusCode, body, want)
+		}
+	}
+	resp, body := do(t, "GET", base+"/n", nil, nil)
+	expect(t, resp, body, 200, "got")
+	for name, set := range map[string]func(){
+		"Prepare":  func() { rt.Prepare(func(w *ResponseWriter, r *Request) {}) },
+		"OnFinish": func() { rt.OnFinish(func(r *Request) {}) },
+		"WriteError": func() {
+			rt.WriteError(func(w *ResponseWriter, r *Request, status int) {})
+		},
+		"DataReceived": func() { rt.DataReceived(func(r *Request, data []byte) {}) },
+		"Name":         func() { rt.Name("late") },
+	} {
+		func() {
+			defer func() {
+				if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), name+" after Start") {
+					t.Errorf("%s after Start: recovered %v", name, p)
+				}
+			}()
+			set()
+		}()
+	}
+}
+
 // Named routes give their path back, with the groups filled and percent-encoded (Tornado's
 // reverse_url), from a handler and from any goroutine.
 func TestReverseURL(t *testing.T) {

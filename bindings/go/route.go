@@ -16,7 +16,9 @@ type HandlerFunc func(w *ResponseWriter, r *Request)
 
 // Route is one URL pattern (a PCRE2 regular expression matched against the whole,
 // still percent-encoded path; its groups are the request's path arguments) with a handler per
-// method and optional hooks, as the parts of a Tornado RequestHandler subclass.
+// method and optional hooks, as the parts of a Tornado RequestHandler subclass. Its setters
+// belong before App.Start, which registers the routes with eddy: after it they panic, as
+// HandleFunc does (a hook set then would never run, and would race the loop reading it).
 type Route struct {
 	app      *App
 	pattern  string
@@ -90,7 +92,8 @@ func (a *App) Delete(pattern string, fn HandlerFunc) *Route {
 }
 func (a *App) Patch(pattern string, fn HandlerFunc) *Route { return a.HandleFunc("PATCH", pattern, fn) }
 
-// HandleFunc sets the handler of method on this route.
+// HandleFunc sets the handler of method on this route; a nil fn removes it (the method then
+// gets 405, a custom method as a standard one).
 func (r *Route) HandleFunc(method string, fn HandlerFunc) *Route {
 	r.app.mustNotBeStarted("HandleFunc")
 	for i, m := range methodNames {
@@ -98,6 +101,12 @@ func (r *Route) HandleFunc(method string, fn HandlerFunc) *Route {
 			r.methods[i] = fn
 			return r
 		}
+	}
+	if fn == nil {
+		// Not registered with eddy at all: a nil entry would be routed here and answered
+		// with an empty 200 by no handler.
+		delete(r.other, method)
+		return r
 	}
 	if r.other == nil {
 		r.other = map[string]HandlerFunc{}
@@ -107,10 +116,10 @@ func (r *Route) HandleFunc(method string, fn HandlerFunc) *Route {
 }
 
 // Name names the route, for App.ReverseURL (Tornado's reverse_url).
-func (r *Route) Name(name string) *Route { r.name = name; return r }
+func (r *Route) Name(name string) *Route { r.app.mustNotBeStarted("Name"); r.name = name; return r }
 
 // Default makes this route answer requests that match no pattern (instead of 404).
-func (r *Route) Default() *Route { r.isDef = true; return r }
+func (r *Route) Default() *Route { r.app.mustNotBeStarted("Default"); r.isDef = true; return r }
 
 // XSRFCheck(false) makes requests to this route skip the app's XSRF check
 // (App.SetXSRFCookies), as overriding check_xsrf_cookie to do nothing on one Tornado handler
@@ -123,19 +132,36 @@ func (r *Route) XSRFCheck(on bool) *Route {
 }
 
 // Prepare runs before the method handler; if it finishes the response the handler is skipped.
-func (r *Route) Prepare(fn HandlerFunc) *Route { r.prepare = fn; return r }
+func (r *Route) Prepare(fn HandlerFunc) *Route {
+	r.app.mustNotBeStarted("Prepare")
+	r.prepare = fn
+	return r
+}
 
 // OnFinish runs on the loop thread after the response was finished (r's getters still work).
-func (r *Route) OnFinish(fn func(r *Request)) *Route { r.onFinish = fn; return r }
+func (r *Route) OnFinish(fn func(r *Request)) *Route {
+	r.app.mustNotBeStarted("OnFinish")
+	r.onFinish = fn
+	return r
+}
 
 // OnConnectionClose runs when the client went away before the response was finished.
-func (r *Route) OnConnectionClose(fn func(r *Request)) *Route { r.onClose = fn; return r }
+func (r *Route) OnConnectionClose(fn func(r *Request)) *Route {
+	r.app.mustNotBeStarted("OnConnectionClose")
+	r.onClose = fn
+	return r
+}
 
 // DefaultHeaders runs first for every request of the route and again before an error page.
-func (r *Route) DefaultHeaders(fn func(w *ResponseWriter)) *Route { r.defaults = fn; return r }
+func (r *Route) DefaultHeaders(fn func(w *ResponseWriter)) *Route {
+	r.app.mustNotBeStarted("DefaultHeaders")
+	r.defaults = fn
+	return r
+}
 
 // WriteError writes the body of error pages (404 from this route, 500 after a panic, ...).
 func (r *Route) WriteError(fn func(w *ResponseWriter, req *Request, status int)) *Route {
+	r.app.mustNotBeStarted("WriteError")
 	r.writeErr = fn
 	return r
 }
@@ -143,7 +169,11 @@ func (r *Route) WriteError(fn func(w *ResponseWriter, req *Request, status int))
 // DataReceived streams request bodies of this route to fn (piece by piece, on the loop thread;
 // data is only valid during the call) instead of buffering them; the method handler runs once
 // the body is complete.
-func (r *Route) DataReceived(fn func(r *Request, data []byte)) *Route { r.onData = fn; return r }
+func (r *Route) DataReceived(fn func(r *Request, data []byte)) *Route {
+	r.app.mustNotBeStarted("DataReceived")
+	r.onData = fn
+	return r
+}
 
 // stateful: the hooks share the request's state with the method handler, so the state lives
 // in the eddy handler's userdata from the first callback on.
