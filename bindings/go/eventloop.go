@@ -59,11 +59,32 @@ func (l *eventLoop) thread(setup func() error, teardown func(), ready chan<- err
 	// Never unlocked: the thread ends with this goroutine, so no other goroutine ever runs on
 	// the thread that carries the loop's mark (see onLoopThread).
 	runtime.LockOSThread()
-	defer close(l.done)
+	// A callback that calls runtime.Goexit (t.Fatal, t.FailNow or t.SkipNow in a handler, the
+	// usual way) ends this goroutine from inside eddy_loop_run: recover cannot stop a Goexit,
+	// so it unwinds through eddy's and libevent's C frames, which never return, and the loop is
+	// left half way through a callback on a dead thread. That used to be silent: Done closed
+	// as if the loop had stopped, the listening socket stayed open and its clients hung. There
+	// is nothing left to stop or free safely, so say what happened and crash, as Go does when
+	// the main goroutine calls Goexit — before done is closed, so that nothing takes the
+	// abandoned loop for a stopped one meanwhile.
+	returned := false
+	defer func() {
+		if !returned {
+			if p := recover(); p != nil {
+				panic(p) // a panic of the binding's own setup or teardown: let it go on
+			}
+			panic("eddy: runtime.Goexit called in a callback on the loop thread " +
+				"(t.Fatal, t.FailNow or t.SkipNow in a handler?): the loop was abandoned inside " +
+				"eddy's C code and cannot go on; report failures from callbacks with t.Error " +
+				"or a channel instead")
+		}
+		close(l.done)
+	}()
 	C.eddy_go_set_thread_loop(C.uint64_t(l.id))
 
 	loop := C.eddy_loop_new()
 	if loop == nil {
+		returned = true
 		ready <- ErrNoMemory
 		return
 	}
@@ -88,6 +109,7 @@ func (l *eventLoop) thread(setup func() error, teardown func(), ready chan<- err
 	if err != nil {
 		ready <- err
 	}
+	returned = true
 }
 
 // stop asks the loop to stop (any goroutine; harmless before start or twice).

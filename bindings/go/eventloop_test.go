@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -274,5 +275,39 @@ func TestWaitAfterAStartThatMadeNoLoop(t *testing.T) {
 	}
 	if app.Call(func() {}) {
 		t.Fatal("Call accepted after a failed Start")
+	}
+}
+
+// runtime.Goexit in a handler (t.Fatal / t.FailNow there, the usual way) cannot be recovered:
+// it ends the loop's goroutine from inside eddy's C frames. It used to do that silently — Done
+// closed as if the loop had stopped, the socket stayed open, clients hung, nothing was freed.
+// Now the process ends with a panic that says what happened. Run in a child process.
+func TestGoexitInAHandlerCrashesWithAMessage(t *testing.T) {
+	if os.Getenv("EDDY_GO_GOEXIT_CHILD") == "1" {
+		app := New()
+		app.Get(`/exit`, func(w *ResponseWriter, r *Request) { runtime.Goexit() })
+		if err := app.Start("127.0.0.1:0"); err != nil {
+			os.Exit(3)
+		}
+		go func() {
+			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(app.Port()))
+			if err == nil {
+				c.Write([]byte("GET /exit HTTP/1.1\r\nHost: x\r\n\r\n"))
+			}
+		}()
+		select {
+		case <-app.Done():
+			os.Exit(4) // the loop "stopped" silently: the old behaviour
+		case <-time.After(10 * time.Second):
+			os.Exit(5)
+		}
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGoexitInAHandlerCrashesWithAMessage$")
+	cmd.Env = append(os.Environ(), "EDDY_GO_GOEXIT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 ||
+		!strings.Contains(string(out), "eddy: runtime.Goexit called in a callback on the loop thread") {
+		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
