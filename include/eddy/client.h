@@ -79,8 +79,9 @@ EDDY_API int eddy_client_set_max_idle_per_host(eddy_client *client, size_t n);
 EDDY_API int eddy_client_set_idle_timeout(eddy_client *client, double seconds);
 
 /* Uses `ctx` (a client context; the client keeps a reference) for https. Default: a context
- * that verifies certificates against the system's CAs and the host name. Returns 0 or
- * EDDY_EINVAL (NULL or a server context). */
+ * that verifies certificates against the system's CAs and the host name. Connections made
+ * with an earlier context are not reused (idle ones close now): their certificates were
+ * checked by its rules, not by `ctx`'s. Returns 0 or EDDY_EINVAL (NULL or a server context). */
 EDDY_API int eddy_client_set_tls(eddy_client *client, eddy_tls_context *ctx);
 
 /* Sends every request through the HTTP proxy at `host`:`port` (http: absolute URIs; https: a

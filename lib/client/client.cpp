@@ -5,6 +5,7 @@
 
 #include "stream/stream.hpp"
 #include "tls/context.hpp"
+#include "tls/tls_stream.hpp"
 #include "util/log.hpp"
 
 namespace eddy::client {
@@ -58,6 +59,18 @@ void Client::set_tls(tls::Context *ctx) {
     if (ctx) ctx->ref();
     if (tls_) tls_->unref();
     tls_ = ctx;
+    // Pooled TLS connections were checked by the context they were made with: none of them
+    // may serve a request made under this one (take_idle refuses them too; here they are
+    // closed now rather than at their idle timeout).
+    for (auto it = idle_.begin(); it != idle_.end();) {
+        Idle *idle = it->second;
+        ++it;
+        if (made_with_other_tls(idle->stream)) drop_idle(idle, true);
+    }
+}
+
+bool Client::made_with_other_tls(const Stream *s) const {
+    return s->is_tls() && static_cast<const tls::TlsStream *>(s)->context() != tls_;
 }
 
 tls::Context *Client::tls() {
@@ -130,8 +143,10 @@ Stream *Client::take_idle(const std::string &key) {
         Idle *idle = it->second;
         Stream *s = idle->stream;
         // Bytes that arrived while idle cannot belong to a request of ours: retire it. So is
-        // one the server already closed whose close callback has not run yet.
-        bool dirty = s->read_buffer_size() > 0 || s->closed();
+        // one the server already closed whose close callback has not run yet. And one made
+        // under another TLS context than the client's (eddy_client_set_tls since): its
+        // certificate was checked, or not, by rules the application has replaced.
+        bool dirty = s->read_buffer_size() > 0 || s->closed() || made_with_other_tls(s);
         drop_idle(idle, dirty);
         if (!dirty) return s;
     }

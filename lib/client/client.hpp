@@ -80,6 +80,8 @@ private:
         TimerNode timer;
     };
     void drop_idle(Idle *idle, bool close_stream);
+    // A TLS connection made with another context than the current one (set_tls since).
+    bool made_with_other_tls(const Stream *s) const;
     static void on_idle_close(Stream *s, int error, void *arg);
     static size_t on_idle_bytes(Stream *s, const char *data, size_t len, void *arg);
     static void on_idle_timeout(TimerNode *node);

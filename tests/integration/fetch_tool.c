@@ -11,6 +11,8 @@
  *     --pause-stdin (between sequential fetches: until a line comes on stdin; the test says)
  *     --free-client-after S (eddy_client_free with fetches in flight)
  *     --no-reuse (no idle connections kept: every fetch connects anew)
+ *     --tls-switch (the first fetch runs with a context that verifies nothing; as it ends, the
+ *       client gets a verifying one, with --cacert's CAs, for the fetches after it)
  *     --signal-each-fetch (raise SIGUSR1 just before each fetch is made and SIGUSR2 as it ends:
  *       first thing in its done callback, or before a start error is printed. Under
  *       tests/oom's failmalloc with FAILMALLOC_NTH_FILE this fails the chosen allocation of
@@ -33,7 +35,7 @@
 typedef struct {
     const char *cacert, *proxy, *connect_to, *method, *data, *stream_body;
     int verify, sequential, repeat, decompress, expect, max_redirects, chunks, pause_stdin;
-    int signal_each;
+    int signal_each, tls_switch;
     double connect_timeout, timeout, pause, cancel_after, free_after;
     long long max_body;
     const char *headers[16];
@@ -125,8 +127,20 @@ static void free_client(eddy_loop *loop, void *ud) {
     g_client = NULL;
 }
 
+static eddy_tls_context *verifying_context(void) {
+    eddy_tls_context *tls = eddy_tls_context_new_client();
+    if (o.cacert && eddy_tls_context_load_ca_file(tls, o.cacert) != 0) exit(3);
+    return tls;
+}
+
 static void on_done(eddy_fetch *f, int error, void *ud) {
     if (o.signal_each) raise(SIGUSR2);
+    if (o.tls_switch == 1) {
+        o.tls_switch = 2;
+        eddy_tls_context *tls = verifying_context();
+        eddy_client_set_tls(g_client, tls);
+        eddy_tls_context_free(tls);
+    }
     job *j = ud;
     for (int i = 0; i < 256; i++)
         if (g_inflight[i] == f) g_inflight[i] = NULL;
@@ -290,6 +304,8 @@ int main(int argc, char **argv) {
             o.signal_each = 1;
         else if (!strcmp(a, "--no-reuse"))
             no_reuse = 1;
+        else if (!strcmp(a, "--tls-switch"))
+            o.tls_switch = 1;
         else if (!strcmp(a, "--pause"))
             o.pause = atof(argv[++i]);
         else if (!strcmp(a, "--pause-stdin"))
@@ -312,9 +328,8 @@ int main(int argc, char **argv) {
     g_client = eddy_client_new(g_loop);
     if (max_clients > 0) eddy_client_set_max_clients(g_client, (size_t)max_clients);
     if (no_reuse) eddy_client_set_max_idle_per_host(g_client, 0);
-    eddy_tls_context *tls = eddy_tls_context_new_client();
-    if (o.cacert && eddy_tls_context_load_ca_file(tls, o.cacert) != 0) return 3;
-    if (!o.verify) eddy_tls_context_set_verify(tls, EDDY_TLS_VERIFY_NONE);
+    eddy_tls_context *tls = verifying_context();
+    if (!o.verify || o.tls_switch) eddy_tls_context_set_verify(tls, EDDY_TLS_VERIFY_NONE);
     eddy_client_set_tls(g_client, tls);
     eddy_tls_context_free(tls);
     if (o.proxy) {

@@ -569,6 +569,21 @@ class ClientTest(unittest.TestCase):
             selfsigned.stop()
             other.stop()
 
+    def test_new_tls_context_does_not_reuse_unverified_connections(self):
+        # The first fetch goes with a context that verifies nothing, then the client gets a
+        # verifying one (eddy_client_set_tls). The pool kept the first connection under its
+        # origin alone, and the second fetch reused it: a self-signed certificate passed the
+        # new context's check it never went through.
+        selfsigned = Proc([SERVER, "--cert", CERTS["self.crt"], "--key", CERTS["self.key"]])
+        try:
+            results = fetch("--cacert", CERTS["ca.crt"], "--tls-switch", "--sequential", "--repeat",
+                            "2", "https://localhost:%d/" % selfsigned.port)
+        finally:
+            selfsigned.stop()
+        self.assertEqual([(r["error"], r["reused"]) for r in results],
+                         [("", 0), ("EDDY_ETLS", 0)], results)
+        self.assertIn("self-signed certificate", results[1]["detail"])
+
     def test_server_that_requires_a_client_certificate(self):
         # TLS 1.3: the client's handshake is done before the server has looked at the (empty)
         # certificate it sent; the server's "certificate required" alert comes where the
