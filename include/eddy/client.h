@@ -87,7 +87,9 @@ EDDY_API int eddy_client_set_tls(eddy_client *client, eddy_tls_context *ctx);
 /* Sends every request through the HTTP proxy at `host`:`port` (http: absolute URIs; https: a
  * CONNECT tunnel, then TLS with the origin). NULL host removes the proxy. A request's
  * Proxy-Authorization header goes to the proxy: on the CONNECT for https (never into the
- * tunnel), with the request itself for http.
+ * tunnel), with the request itself for http. It applies to requests started after the call:
+ * one already started keeps the proxy (or none) it started with, redirects included, and
+ * pooled connections are kept per proxy.
  * Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_client_set_proxy(eddy_client *client, const char *host, int port);
 

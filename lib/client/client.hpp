@@ -188,6 +188,11 @@ private:
     };
 
     // Connection.
+    // The client's proxy when the fetch started (eddy_client_set_proxy applies to fetches
+    // started after it): where it connects, how it names its target and its pool key agree.
+    std::string proxy_host_;
+    int proxy_port_ = 0;
+    bool proxied() const { return !proxy_host_.empty(); }
     std::string pool_key() const;
     // connect_to applies to the first URL's origin only: a redirect elsewhere connects there.
     bool connects_elsewhere() const { return !connect_host.empty() && url.origin() == connect_origin_; }

@@ -93,6 +93,12 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     // What may run out of memory comes before the fetch counts as started: until then a
     // failure is EDDY_ENOMEM from here (the C API stops the exception), after it `done` tells.
     std::string text = url.str();
+    // The proxy as it is now, for the fetch's whole life (redirects too): read from the client
+    // at each step, a eddy_client_set_proxy() while it ran sent an origin-form request to the
+    // proxy, or put a direct connection in the pool under the proxy's key, where a later
+    // fetch meant for the proxy reused it and went straight to the origin.
+    proxy_host_ = client_->proxy_host;
+    proxy_port_ = client_->proxy_port;
     if (!connect_host.empty()) connect_origin_ = url.origin();
     client_->make_room();
     if (!ran_without_exception("eddy_fetch_start", [&] { start_timers(); })) {
@@ -197,8 +203,7 @@ void Fetch::on_request_timeout(TimerNode *node) {
 
 std::string Fetch::pool_key() const {
     std::string key = url.origin();
-    if (!client_->proxy_host.empty())
-        key += " via " + client_->proxy_host + ":" + std::to_string(client_->proxy_port);
+    if (proxied()) key += " via " + proxy_host_ + ":" + std::to_string(proxy_port_);
     if (connects_elsewhere())
         key += " to " + connect_host + ":" + std::to_string(connect_port ? connect_port : url.port);
     return key;
@@ -222,12 +227,11 @@ void Fetch::get_connection() {
 
 void Fetch::connect_new() {
     reused = false;
-    bool proxied = !client_->proxy_host.empty();
     const std::string *host = &url.host;
     int port = url.port;
-    if (proxied) {
-        host = &client_->proxy_host;
-        port = client_->proxy_port;
+    if (proxied()) {
+        host = &proxy_host_;
+        port = proxy_port_;
     } else if (connects_elsewhere()) {  // the request itself still names url.host
         host = &connect_host;
         if (connect_port) port = connect_port;
@@ -280,7 +284,7 @@ void Fetch::connected(Stream *stream) {
     if (!url.secure()) {
         attach(stream);
         send_request();
-    } else if (!client_->proxy_host.empty()) {
+    } else if (proxied()) {
         attach(stream, false);  // the connect timeout covers the CONNECT and the TLS handshake
         start_tunnel();
     } else {
@@ -388,8 +392,8 @@ void Fetch::detach_stream(bool keep) {
 // ---- the request -----------------------------------------------------------------------------
 
 void Fetch::send_request() {
-    bool proxied_http = !client_->proxy_host.empty() && !url.secure();
-    bool tunnelled = !client_->proxy_host.empty() && url.secure();
+    bool proxied_http = proxied() && !url.secure();
+    bool tunnelled = proxied() && url.secure();
     std::string head;
     head.reserve(256);
     head += method_;

@@ -11,6 +11,8 @@
  *     --pause-stdin (between sequential fetches: until a line comes on stdin; the test says)
  *     --free-client-after S (eddy_client_free with fetches in flight)
  *     --no-reuse (no idle connections kept: every fetch connects anew)
+ *     --proxy-after S (the --proxy is given to the client S seconds after the fetches start)
+ *     --no-proxy-after-start (the --proxy is removed right after the first fetches started)
  *     --tls-switch (the first fetch runs with a context that verifies nothing; as it ends, the
  *       client gets a verifying one, with --cacert's CAs, for the fetches after it)
  *     --signal-each-fetch (raise SIGUSR1 just before each fetch is made and SIGUSR2 as it ends:
@@ -36,7 +38,8 @@ typedef struct {
     const char *cacert, *proxy, *connect_to, *method, *data, *stream_body;
     int verify, sequential, repeat, decompress, expect, max_redirects, chunks, pause_stdin;
     int signal_each, tls_switch;
-    double connect_timeout, timeout, pause, cancel_after, free_after;
+    double connect_timeout, timeout, pause, cancel_after, free_after, proxy_after;
+    int no_proxy_after_start;
     long long max_body;
     const char *headers[16];
     int nheaders;
@@ -118,6 +121,19 @@ static void cancel_all(eddy_loop *loop, void *ud) {
     (void)ud;
     for (int i = 0; i < 256; i++)
         if (g_inflight[i]) eddy_fetch_cancel(g_inflight[i]);
+}
+
+static void set_proxy(void) {
+    char host[256];
+    const char *colon = strrchr(o.proxy, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - o.proxy), o.proxy);
+    eddy_client_set_proxy(g_client, host, atoi(colon + 1));
+}
+
+static void set_proxy_cb(eddy_loop *loop, void *ud) {
+    (void)loop;
+    (void)ud;
+    set_proxy();
 }
 
 static void free_client(eddy_loop *loop, void *ud) {
@@ -304,6 +320,10 @@ int main(int argc, char **argv) {
             o.signal_each = 1;
         else if (!strcmp(a, "--no-reuse"))
             no_reuse = 1;
+        else if (!strcmp(a, "--proxy-after"))
+            o.proxy_after = atof(argv[++i]);
+        else if (!strcmp(a, "--no-proxy-after-start"))
+            o.no_proxy_after_start = 1;
         else if (!strcmp(a, "--tls-switch"))
             o.tls_switch = 1;
         else if (!strcmp(a, "--pause"))
@@ -332,17 +352,16 @@ int main(int argc, char **argv) {
     if (!o.verify || o.tls_switch) eddy_tls_context_set_verify(tls, EDDY_TLS_VERIFY_NONE);
     eddy_client_set_tls(g_client, tls);
     eddy_tls_context_free(tls);
-    if (o.proxy) {
-        char host[256];
-        const char *colon = strrchr(o.proxy, ':');
-        snprintf(host, sizeof host, "%.*s", (int)(colon - o.proxy), o.proxy);
-        eddy_client_set_proxy(g_client, host, atoi(colon + 1));
-    }
+    if (o.proxy && o.proxy_after > 0)
+        eddy_loop_call_later(g_loop, o.proxy_after, set_proxy_cb, NULL, NULL);
+    else if (o.proxy)
+        set_proxy();
     if (o.sequential) {
         start_next();
     } else {
         while (g_next < g_total) start_next();
     }
+    if (o.no_proxy_after_start) eddy_client_set_proxy(g_client, NULL, 0);
     if (o.cancel_after > 0) eddy_loop_call_later(g_loop, o.cancel_after, cancel_all, NULL, NULL);
     if (o.free_after > 0) eddy_loop_call_later(g_loop, o.free_after, free_client, NULL, NULL);
     if (g_done < g_total) eddy_loop_run(g_loop);

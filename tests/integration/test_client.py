@@ -640,6 +640,27 @@ class ClientTest(unittest.TestCase):
             proxy.shutdown()
             proxy.server_close()
 
+    def test_proxy_change_applies_to_fetches_started_after_it(self):
+        # The client's proxy was read at each step of a fetch. Set while a direct fetch ran, the
+        # direct connection went into the pool under the proxy's key and the next fetch, meant
+        # for the proxy, reused it: straight to the origin (in absolute-form). Removed while a
+        # fetch connected to the proxy, the proxy got an origin-form request.
+        proxy = ConnectProxy()
+        try:
+            url = "http://127.0.0.1:%d/deferred?ms=500" % self.api.port
+            p = "127.0.0.1:%d" % proxy.server_address[1]
+            results = fetch("--proxy", p, "--proxy-after", "0.2", "--sequential", "--repeat", "2", url)
+            self.assertEqual([(r["error"], r["reused"]) for r in results], [("", 0), ("", 0)], results)
+            self.assertEqual(proxy.seen, ["GET %s HTTP/1.1" % url])  # the second fetch only
+            proxy.seen.clear()
+            results = fetch("--proxy", p, "--no-proxy-after-start", "--sequential", "--repeat", "2",
+                            url)
+            self.assertEqual([r["error"] for r in results], ["", ""], results)
+            self.assertEqual(proxy.seen, ["GET %s HTTP/1.1" % url])  # the first fetch only
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+
     # ---- TLS: the connect timeout, truncation -------------------------------------------------
 
     def test_connect_timeout_covers_the_tls_handshake(self):
