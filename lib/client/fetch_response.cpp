@@ -375,9 +375,18 @@ int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
         return -1;
     }
     if (f->gunzip_) {
-        std::string out;
-        // The decoder counts its whole output against the limit itself.
-        auto r = f->gunzip_->feed(at, len, out, f->max_body_size);
+        // The decoded body goes to the application piece by piece as it is inflated (16 KiB
+        // at most, as Tornado's client hands out chunk_size pieces): collected first, a
+        // hundred kilobytes of gzip became one 100 MB string (the default max_body_size) even
+        // with a chunk callback, whose body is not kept. The decoder counts its whole output
+        // against the limit itself.
+        auto sink = [](void *arg, const char *data, size_t n) {
+            Fetch *self = static_cast<Fetch *>(arg);
+            self->deliver_body(data, n);
+            return !self->parse_error_ && !self->finishing_;
+        };
+        auto r = f->gunzip_->feed(at, len, f->max_body_size, sink, f);
+        if (r == http::GzipDecoder::Result::stopped) return -1;  // deliver_body said why
         if (r == http::GzipDecoder::Result::too_big) {
             f->parse_error_ = EDDY_ETOOBIG;
             return -1;
@@ -391,7 +400,6 @@ int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
             f->parse_error_ = EDDY_EPROTO;
             return -1;
         }
-        f->deliver_body(out.data(), out.size());
     } else {
         f->deliver_body(at, len);
     }

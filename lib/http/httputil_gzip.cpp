@@ -36,8 +36,34 @@ bool GzipDecoder::finished() const { return state_->finished; }
 
 size_t GzipDecoder::bytes_fed() const { return state_->total_in; }
 
+namespace {
+struct Collect {
+    std::string *out;
+    bool out_of_memory;
+};
+
+bool collect(void *arg, const char *data, size_t len) {
+    Collect *c = static_cast<Collect *>(arg);
+    try {
+        c->out->append(data, len);
+    } catch (const std::bad_alloc &) {
+        c->out_of_memory = true;  // inflated bytes lost: the stream cannot go on
+        return false;
+    }
+    return true;
+}
+}  // namespace
+
 GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string &out,
                                       size_t max_output) {
+    Collect c{&out, false};
+    Result r = feed(data, len, max_output, collect, &c);
+    if (c.out_of_memory) r = state_->failure = Result::out_of_memory;
+    return r;
+}
+
+GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, size_t max_output, Sink sink,
+                                      void *arg) {
     State &s = *state_;
     if (!s.initialised) return s.init_out_of_memory ? Result::out_of_memory : Result::error;
     if (s.failed) return s.failure;
@@ -51,7 +77,7 @@ GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string 
     s.total_in += len;
     if (s.total_in > max_output) return fail(Result::too_big);
 
-    unsigned char buf[16384];
+    unsigned char buf[kPiece];
     while (true) {
         // zlib counts input in uInt; hand it over in slices.
         if (s.zs.avail_in == 0 && len > 0) {
@@ -78,12 +104,9 @@ GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string 
         int rc = inflate(&s.zs, Z_NO_FLUSH);
         size_t produced = room - s.zs.avail_out;
         if (produced > allowance) return fail(Result::too_big);
-        try {
-            out.append(reinterpret_cast<const char *>(buf), produced);
-        } catch (const std::bad_alloc &) {
-            return fail(Result::out_of_memory);  // inflated bytes lost: the stream cannot go on
-        }
         s.total_out += produced;
+        if (produced && !sink(arg, reinterpret_cast<const char *>(buf), produced))
+            return fail(Result::stopped);
         if (rc == Z_STREAM_END) {
             s.finished = true;
             continue;

@@ -23,7 +23,8 @@
  *
  * Each line: {"url", "error", "status", "reason", "headers": [[n, v]...], "body_len",
  * "body" (first 2000 bytes), "body_hash" (FNV-1a 64 of the whole body, hex), "effective_url",
- * "redirects", "reused", "chunks", "saw_headers", "detail" (eddy_fetch_error_detail)}.
+ * "redirects", "reused", "chunks", "max_chunk" (the largest chunk callback's length),
+ * "saw_headers", "detail" (eddy_fetch_error_detail)}.
  * Exit status 0 once every fetch ended (whatever their errors).
  */
 #include <eddy/eddy.h>
@@ -59,7 +60,7 @@ static int g_nurls, g_next, g_total, g_done;
 static eddy_fetch *g_inflight[256];
 
 typedef struct {
-    size_t chunk_bytes;
+    size_t chunk_bytes, max_chunk;
     int chunks;
     int saw_headers;
 } job;
@@ -98,6 +99,7 @@ static void on_chunk(eddy_fetch *f, const char *data, size_t len, void *ud) {
     job *j = ud;
     j->chunks++;
     j->chunk_bytes += len;
+    if (len > j->max_chunk) j->max_chunk = len;
 }
 
 static void start_next_cb(eddy_loop *loop, void *ud) {
@@ -183,9 +185,11 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     printf("], \"body_len\": %zu, \"body\": ", o.chunks ? j->chunk_bytes : blen);
     json_str(body, blen > 2000 ? 2000 : blen);
     printf(", \"body_hash\": \"%016llx\"", fnv1a(body, blen));
-    printf(", \"redirects\": %d, \"reused\": %d, \"chunks\": %d, \"saw_headers\": %d",
-           eddy_fetch_redirect_count(f), eddy_fetch_connection_reused(f), j->chunks,
-           j->saw_headers);
+    printf(
+        ", \"redirects\": %d, \"reused\": %d, \"chunks\": %d, \"max_chunk\": %zu, "
+        "\"saw_headers\": %d",
+        eddy_fetch_redirect_count(f), eddy_fetch_connection_reused(f), j->chunks, j->max_chunk,
+        j->saw_headers);
     const char *detail = eddy_fetch_error_detail(f, &len);
     printf(", \"detail\": ");
     json_str(detail, len);

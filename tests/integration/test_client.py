@@ -1247,6 +1247,20 @@ class ClientTest(unittest.TestCase):
         finally:
             raw.stop()
 
+    def test_gzip_body_reaches_a_chunk_callback_in_bounded_pieces(self):
+        # 50 KB of gzip inflating to 50 MB, under the default limit, to a chunk callback (the
+        # body is not kept): it was inflated whole into one string per read, and the callback
+        # got pieces of tens of megabytes. Tornado hands out at most chunk_size (64 KiB).
+        bomb = gzip.compress(b"\0" * 50_000_000, 9)
+        raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+                        % len(bomb) + bomb)
+        try:
+            r = one("--chunks", "--timeout", "30", "http://127.0.0.1:%d/" % raw.port)
+        finally:
+            raw.stop()
+        self.assertEqual((r["error"], r["body_len"]), ("", 50_000_000))
+        self.assertLessEqual(r["max_chunk"], 65536, r["chunks"])
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
