@@ -17,11 +17,12 @@
  * proxy (CONNECT for https).
  *
  * Errors reported to `done`: EDDY_ERESOLVE (name not found), EDDY_ECONNREFUSED and other
- * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake, certificate verification or a TLS alert failed it),
- * EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO (malformed response, or a
- * Transfer-Encoding other than a single "chunked", which eddy cannot decode),
- * EDDY_EOF (the connection closed before the response was complete), EDDY_ECANCELED
- * (eddy_fetch_cancel, or the client was freed), EDDY_EBUSY (queue full), EDDY_EINVAL (bad URL).
+ * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake, certificate verification or a TLS alert
+ * failed it), EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO (malformed
+ * response, a Transfer-Encoding other than a single "chunked", which eddy cannot decode, or a proxy
+ * that refused or garbled the CONNECT tunnel), EDDY_EOF (the connection closed before the response
+ * was complete), EDDY_ECANCELED (eddy_fetch_cancel, or the client was freed), EDDY_EBUSY (queue
+ * full), EDDY_EINVAL (bad URL).
  *
  * Reuse: a pooled connection the server closed just as a request went out on it (nothing came
  * back but the close or a reset) is a race every keep-alive client meets. An idempotent request
@@ -227,7 +228,9 @@ EDDY_API const char *eddy_fetch_response_body(const eddy_fetch *fetch, size_t *l
  * nothing): for EDDY_ETLS, why the handshake or the certificate check failed ("certificate
  * verification: certificate has expired", "...: hostname mismatch", a TLS alert); for a failed
  * connect, the address and the system's reason ("connect to 127.0.0.1:9: Connection refused")
- * or the resolver's ("name resolution: HOST: Name or service not known"); for EDDY_ETIMEDOUT
+ * or the resolver's ("name resolution: HOST: Name or service not known"); for a proxy that
+ * refused the tunnel, its status line ("the proxy refused the tunnel: HTTP/1.1 407 Proxy
+ * Authentication Required"); for EDDY_ETIMEDOUT
  * which timeout ended it ("no connection within 20 s", "no complete response within 20 s",
  * or "still queued after 20 s (max_clients 10 fetches running)" for a fetch that never left
  * the client's queue).

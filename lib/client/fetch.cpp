@@ -310,11 +310,25 @@ void Fetch::start_tunnel() {
 
 void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
     Fetch *f = static_cast<Fetch *>(arg);
-    // "HTTP/1.1 200 Connection established"
-    bool ok = len > 12 && memcmp(data, "HTTP/1.", 7) == 0 && data[9] == '2';
-    if (!ok) {
-        log(LogLevel::info, "client: %s: the proxy refused the tunnel: %.*s", f->url_text.c_str(),
-            static_cast<int>(std::min<size_t>(len, 64)), data);
+    // "HTTP/1.1 200 Connection established": a status line (RFC 9112 §4: HTTP/1.x, SP, three
+    // digits, SP or the line's end); any 2xx opens the tunnel (RFC 9110 §9.3.6). Only the
+    // third character was looked at: "HTTP/1.1 2" and "HTTP/1.1 2000" opened it too.
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    bool status_line = len >= 16 && memcmp(data, "HTTP/1.", 7) == 0 && digit(data[7]) &&
+                       data[8] == ' ' && digit(data[9]) && digit(data[10]) && digit(data[11]) &&
+                       (data[12] == ' ' || data[12] == '\r');
+    if (!status_line || data[9] != '2') {
+        // What the proxy said goes with the code (a 407 asks for credentials, a 502 is the
+        // origin's fault): printable bytes of the first line only, the rest is the proxy's.
+        char line[80];
+        size_t n = 0;
+        for (; n < len && n < sizeof line && data[n] != '\r' && data[n] != '\n'; n++)
+            line[n] = data[n] >= 0x20 && data[n] < 0x7f ? data[n] : '?';
+        set_error_detail(f->error_detail,
+                         {status_line ? "the proxy refused the tunnel: "
+                                      : "the proxy's answer to CONNECT is no status line: ",
+                          std::string_view(line, n)});
+        log(LogLevel::info, "client: %s: %s", f->url_text.c_str(), f->error_detail.c_str());
         f->finish(EDDY_EPROTO);
         return;
     }
@@ -327,6 +341,14 @@ void Fetch::run_tunnel_tls(TimerNode *node) {
     Fetch *f = static_cast<Fetch *>(node->owner);
     if (f->finishing_ || !f->stream_) return;
     Stream *plain = f->stream_;
+    // Nothing may come between the proxy's 2xx and our TLS ClientHello (the origin speaks
+    // second); bytes there would be lost or misread: refused, and said why.
+    if (plain->read_buffer_size() > 0) {
+        set_error_detail(f->error_detail, {"the proxy sent bytes after its answer to CONNECT"});
+        log(LogLevel::info, "client: %s: %s", f->url_text.c_str(), f->error_detail.c_str());
+        f->finish(EDDY_EPROTO);
+        return;
+    }
     f->stream_ = nullptr;
     plain->set_close_callback(nullptr, nullptr);
     f->guarded("client: TLS through the tunnel", [&] { f->start_tls(plain); });

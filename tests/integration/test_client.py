@@ -640,6 +640,28 @@ class ClientTest(unittest.TestCase):
             proxy.shutdown()
             proxy.server_close()
 
+    def test_proxy_refusing_or_garbling_the_tunnel(self):
+        # RFC 9110 9.3.6: only a 2xx opens the tunnel. The refusal's status line comes with the
+        # error (a 407 asks for credentials, a 502 blames the origin: the application could not
+        # tell them apart); an answer that is no status line ("HTTP/1.1 2", "HTTP/1.1 2000")
+        # opened the tunnel, only its tenth byte was looked at.
+        cases = ((b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
+                  "the proxy refused the tunnel: HTTP/1.1 407 Proxy Authentication Required"),
+                 (b"HTTP/1.1 502 Bad\x01Gateway\r\n\r\n", "the proxy refused the tunnel: HTTP/1.1 502 Bad?Gateway"),
+                 (b"HTTP/1.1 2\r\n\r\n", "the proxy's answer to CONNECT is no status line: HTTP/1.1 2"),
+                 (b"HTTP/1.1 2000 OK\r\n\r\n",
+                  "the proxy's answer to CONNECT is no status line: HTTP/1.1 2000 OK"),
+                 (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+                  "the proxy sent bytes after its answer to CONNECT"))
+        for reply, detail in cases:
+            proxy = RawServer(reply, close=False)
+            try:
+                r = one("--proxy", "127.0.0.1:%d" % proxy.port, "--timeout", "5",
+                        "https://localhost:1/")
+            finally:
+                proxy.stop()
+            self.assertEqual((r["error"], r["detail"]), ("EDDY_EPROTO", detail), reply)
+
     def test_proxy_change_applies_to_fetches_started_after_it(self):
         # The client's proxy was read at each step of a fetch. Set while a direct fetch ran, the
         # direct connection went into the pool under the proxy's key and the next fetch, meant
