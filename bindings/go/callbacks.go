@@ -144,7 +144,7 @@ func goDataReceived(h *C.eddy_handler, data *C.char, n C.size_t, ud unsafe.Point
 	route := routeOf(ud)
 	w := route.exchange(h)
 	if route.onData != nil {
-		piece := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+		piece := goBytes(data, n) // the callback's own: it may keep it
 		w.guard("data_received", func() { route.onData(&w.req, piece) })
 	}
 }

@@ -167,8 +167,8 @@ func (r *Route) WriteError(fn func(w *ResponseWriter, req *Request, status int))
 }
 
 // DataReceived streams request bodies of this route to fn (piece by piece, on the loop thread;
-// data is only valid during the call) instead of buffering them; the method handler runs once
-// the body is complete.
+// each piece is fn's own copy, which it may keep) instead of buffering them; the method handler
+// runs once the body is complete.
 func (r *Route) DataReceived(fn func(r *Request, data []byte)) *Route {
 	r.app.mustNotBeStarted("DataReceived")
 	r.onData = fn

@@ -17,16 +17,18 @@ import (
 type WebSocket struct {
 	// Open runs once the handshake succeeded.
 	Open func(c *Conn)
-	// OnMessage gets each whole message; data is only valid during the call (copy to keep).
+	// OnMessage gets each whole message. data is the callback's own copy: it may be kept or
+	// sent to another goroutine (a view of eddy's buffer, as before, crashed the process when
+	// kept past the call, the common Go idiom `ch <- data`).
 	OnMessage func(c *Conn, data []byte, binary bool)
 	// OnClose runs once when the connection closed: the peer's close code and reason, or 1006
 	// when the TCP connection was lost.
 	OnClose func(c *Conn, code int, reason string)
-	// OnPing gets the payload (0 to 125 bytes, only valid during the call) of each ping the
+	// OnPing gets the payload (0 to 125 bytes, its own copy) of each ping the
 	// peer sends, after eddy has queued the automatic pong (Tornado's on_ping); not called for
 	// pings that arrive once closing began.
 	OnPing func(c *Conn, data []byte)
-	// OnPong gets the payload (only valid during the call) of each pong the peer sends, e.g.
+	// OnPong gets the payload (its own copy) of each pong the peer sends, e.g.
 	// the answer to Conn.Ping or to a keep-alive ping (Tornado's on_pong).
 	OnPong func(c *Conn, data []byte)
 
@@ -361,7 +363,7 @@ func goWSMessage(ws *C.eddy_ws, data *C.char, n C.size_t, binary C.int, ud unsaf
 	if c == nil || c.hooks.OnMessage == nil {
 		return
 	}
-	msg := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	msg := goBytes(data, n)
 	c.wsGuard("on_message", func() { c.hooks.OnMessage(c, msg, binary != 0) })
 }
 
@@ -371,7 +373,7 @@ func goWSPing(ws *C.eddy_ws, data *C.char, n C.size_t, ud unsafe.Pointer) {
 	if c == nil || c.hooks.OnPing == nil {
 		return
 	}
-	payload := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	payload := goBytes(data, n)
 	c.wsGuard("on_ping", func() { c.hooks.OnPing(c, payload) })
 }
 
@@ -381,7 +383,7 @@ func goWSPong(ws *C.eddy_ws, data *C.char, n C.size_t, ud unsafe.Pointer) {
 	if c == nil || c.hooks.OnPong == nil {
 		return
 	}
-	payload := unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	payload := goBytes(data, n)
 	c.wsGuard("on_pong", func() { c.hooks.OnPong(c, payload) })
 }
 

@@ -245,6 +245,57 @@ func TestWebSocketOnPing(t *testing.T) {
 	c.conn.Close()
 }
 
+// What the callbacks get is theirs to keep: sent to another goroutine (`ch <- data`, the Go
+// idiom), it must still hold its bytes after later messages, pings and pongs reused or freed
+// eddy's buffers. (A view of eddy's buffer turned to other bytes here, or faulted for a large
+// message once its memory was unmapped.)
+func TestWebSocketCallbackDataIsKept(t *testing.T) {
+	app := New()
+	kept := make(chan []byte, 16)
+	app.WebSocket("/ws", WebSocket{
+		OnMessage: func(c *Conn, data []byte, binary bool) { kept <- data },
+		OnPing:    func(c *Conn, data []byte) { kept <- data },
+	})
+	c := wsDial(t, start(t, app), "/ws")
+	sent := [][]byte{
+		bytes.Repeat([]byte{'A'}, 1000),
+		[]byte("ping payload"),
+		bytes.Repeat([]byte{'B'}, 1000),
+		bytes.Repeat([]byte{'C'}, 1<<20),
+		bytes.Repeat([]byte{'D'}, 1000),
+	}
+	for i, payload := range sent {
+		if i == 1 {
+			c.send(t, 9, payload)
+			if op, _ := c.read(t); op != 10 {
+				t.Fatalf("no pong: opcode %d", op)
+			}
+		} else {
+			c.send(t, 2, payload)
+		}
+	}
+	var got [][]byte
+	for range sent {
+		select {
+		case data := <-kept:
+			got = append(got, data)
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%d of %d callbacks ran", len(got), len(sent))
+		}
+	}
+	c.conn.Close()
+	for i := range sent {
+		if !bytes.Equal(got[i], sent[i]) {
+			head := got[i]
+			if len(head) > 16 {
+				head = head[:16]
+			}
+			t.Errorf("kept data %d changed after the callback: %d bytes, starting %q", i,
+				len(got[i]), head)
+		}
+	}
+}
+
 // clientEvents collects what the client callbacks saw (on the loop thread) for the test.
 func clientEvents(t *testing.T, events <-chan string, n int) []string {
 	t.Helper()
