@@ -120,8 +120,12 @@ EDDY_API size_t eddy_stream_write_buffer_size(const eddy_stream *stream);
 EDDY_API int eddy_stream_set_write_mark(eddy_stream *stream, size_t mark,
                                         eddy_stream_drain_fn cb);
 
-/* Limits the read buffer (default 100 MiB, as Tornado's max_buffer_size); exceeding it closes
- * the stream with EDDY_ETOOBIG. Returns 0 or EDDY_EINVAL (0 is invalid). */
+/* Limits the read buffer (default 100 MiB, as Tornado's max_buffer_size): the bytes received
+ * and not yet taken by a read. More than that closes the stream with EDDY_ETOOBIG — a read that
+ * needs more (a delimiter not within the limit, read_bytes beyond it), or input that nobody
+ * reads. Input that pending reads take as it arrives never counts at once (no more than the
+ * room left is read from the socket at a time), so a burst of short lines is not refused.
+ * Returns 0 or EDDY_EINVAL (0 is invalid). */
 EDDY_API int eddy_stream_set_max_buffer_size(eddy_stream *stream, size_t bytes);
 
 /* Turns TCP_NODELAY on (non-zero) or off. Returns 0, EDDY_ENOTSUP (not a TCP socket),
