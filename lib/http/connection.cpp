@@ -613,34 +613,39 @@ bool Connection::on_chunk_data(void *ctx, const char *at, size_t len) {
     return c->body_data(at, len) && !c->request_->body_paused;  // false stops the scan
 }
 
-// A piece of the body (decoded from its framing): inflated if it is gzip, counted against the
-// limit, kept or handed to the streaming delegate. False when the body cannot go on
-// (error_status_ or silent_abort_ says why).
+// A piece of the body (decoded from its framing): inflated if it is gzip, then counted,
+// kept or handed on (body_piece). False when the body cannot go on (error_status_ or
+// silent_abort_ says why).
 bool Connection::body_data(const char *at, size_t len) {
     Request *req = request_;
-    const char *data = at;
-    size_t n = len;
-    std::string decoded;
-    if (req->gunzip) {
-        // The decoder counts its whole output against the limit itself.
-        GzipDecoder::Result r = req->gunzip->feed(at, len, decoded, req->max_body);
-        if (r == GzipDecoder::Result::too_big) {
-            error_status_ = 413;
-            return false;
-        }
-        if (r == GzipDecoder::Result::out_of_memory) {
-            log(LogLevel::error, "http: %s: out of memory inflating a request body", peer_ip_.c_str());
-            error_status_ = 503;
-            return false;
-        }
-        if (r == GzipDecoder::Result::error) {
-            log(LogLevel::info, "http: %s: bad gzip request body", peer_ip_.c_str());
-            error_status_ = 400;
-            return false;
-        }
-        data = decoded.data();
-        n = decoded.size();
+    if (!req->gunzip) return body_piece(at, len);
+    // Inflated output goes on in pieces of at most GzipDecoder::kPiece as it is made: a few
+    // kilobytes of gzip can inflate to max_body bytes, which collected first were held at once
+    // before the memory budget or a streaming delegate had a say. The decoder counts its whole
+    // output against the limit itself.
+    auto sink = [](void *arg, const char *data, size_t n) {
+        return static_cast<Connection *>(arg)->body_piece(data, n);
+    };
+    GzipDecoder::Result r = req->gunzip->feed(at, len, req->max_body, sink, this);
+    switch (r) {
+    case GzipDecoder::Result::ok: return true;
+    case GzipDecoder::Result::stopped: return false;  // body_piece said why
+    case GzipDecoder::Result::too_big: error_status_ = 413; return false;
+    case GzipDecoder::Result::out_of_memory:
+        log(LogLevel::error, "http: %s: out of memory inflating a request body", peer_ip_.c_str());
+        error_status_ = 503;
+        return false;
+    case GzipDecoder::Result::error: break;
     }
+    log(LogLevel::info, "http: %s: bad gzip request body", peer_ip_.c_str());
+    error_status_ = 400;
+    return false;
+}
+
+// Body bytes as the application sees them: counted against the limit, then kept (within the
+// server's body memory) or handed to the streaming delegate.
+bool Connection::body_piece(const char *data, size_t n) {
+    Request *req = request_;
     if (req->body_received + n > req->max_body) {
         log(LogLevel::info, "http: %s: request body over %zu bytes", peer_ip_.c_str(), req->max_body);
         error_status_ = 413;

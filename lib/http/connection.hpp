@@ -114,6 +114,7 @@ private:
     static void on_output_sent(Stream *s, void *arg);
 
     bool body_data(const char *at, size_t len);
+    bool body_piece(const char *data, size_t n);  // after decoding (see body_data)
     void body_complete();
     void refuse_body_memory(uint64_t body_bytes);
     void body_failed(int status);

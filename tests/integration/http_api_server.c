@@ -31,7 +31,8 @@
  *   /big?kb=N                  N KiB of 'x' (declared length), written at once and finished
  *   /longpoll                  never answered; close callback, later write/finish (in /stats)
  *   /echo                      JSON: request line, headers, body, arguments, files, peer
- *   /upload[?pause=1]          streamed body (headers callback): bytes, adler32, chunks
+ *   /upload[?pause=1]          streamed body (headers callback): bytes, adler32, chunks,
+ *                              max_chunk
  *   /sink                      streamed body without a close callback: {"bytes":N,"ended":E};
  *                              its userdata's release is counted (sink_released in /stats)
  *   /limited                   per-request max body size 1024
@@ -193,6 +194,7 @@ typedef struct {
     eddy_request *req;
     uint32_t a, b;
     unsigned long long bytes;
+    size_t max_chunk; /* the largest piece one call got */
     long chunks, pauses, resumes;
     int pause, ended, bad_rc;
     eddy_call_id resume_id;
@@ -212,6 +214,7 @@ static void upload_data(eddy_request *req, const char *data, size_t len, void *u
     (void)req;
     adler_update(&u->a, &u->b, (const unsigned char *)data, len);
     u->bytes += len;
+    if (len > u->max_chunk) u->max_chunk = len;
     u->chunks++;
     if (u->pause) {
         int rc = eddy_request_pause_body(u->req);
@@ -245,10 +248,10 @@ static void upload_reply(eddy_request *req) {
     eddy_request_body(req, &body_len);
     buf_printf(&b,
                "{\"bytes\":%llu,\"adler32\":%lu,\"chunks\":%ld,\"pauses\":%ld,\"resumes\":%ld,"
-               "\"ended\":%d,\"bad_rc\":%d,\"body_len\":%zu}",
+               "\"ended\":%d,\"bad_rc\":%d,\"body_len\":%zu,\"max_chunk\":%zu}",
                u ? u->bytes : 0ULL, u ? (unsigned long)((u->b << 16) | u->a) : 0UL,
                u ? u->chunks : 0L, u ? u->pauses : 0L, u ? u->resumes : 0L, u ? u->ended : 0,
-               u ? u->bad_rc : 0, body_len);
+               u ? u->bad_rc : 0, body_len, u ? u->max_chunk : 0);
     reply_buf(req, &b);
 }
 

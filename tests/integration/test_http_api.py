@@ -1046,6 +1046,25 @@ class DecompressTest(ServerTestCase):
         j = json.loads(data)
         self.assertEqual((j["bytes"], j["adler32"]), (len(payload), zlib.adler32(payload)))
 
+    def test_gzip_streamed_in_pieces_as_inflated(self):
+        # 60,000 zero bytes are ~100 bytes of gzip, one read: the streaming delegate gets them
+        # in pieces of at most 16 KiB as they are inflated (they were inflated into one string
+        # first: a small body could make the server hold max_body_size bytes at once).
+        payload = b"\0" * 60000
+        z = gzip.compress(payload)
+        raw = self.raw()
+        raw.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(z))
+        time.sleep(0.2)  # the delegate is in place: the body goes to it as it is read
+        raw.send(z)
+        resp = raw.read_response()
+        raw.close()
+        self.assertEqual(resp.status, 200, resp.body[:200])
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["adler32"]), (len(payload), zlib.adler32(payload)))
+        self.assertLessEqual(j["max_chunk"], 16384)
+        self.assertGreaterEqual(j["chunks"], 4)
+
     def test_gzip_bomb_over_limit(self):
         bomb = gzip.compress(b"\0" * (10 * 1024 * 1024), 9)
         self.assertLess(len(bomb), 65536)
