@@ -61,7 +61,8 @@ EDDY_API void *eddy_stream_get_userdata(const eddy_stream *stream);
  * Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_stream_set_close_callback(eddy_stream *stream, eddy_stream_close_fn cb);
 
-/* Reads until `delimiter` (`delimiter_len` > 0 bytes) and delivers the data including it.
+/* Reads until `delimiter` (`delimiter_len` > 0 bytes, or EDDY_NTS) and delivers the data
+ * including it.
  * When `max_bytes` > 0 and no delimiter is found within `max_bytes` bytes, the stream closes
  * with EDDY_ETOOBIG (Tornado's read_until max_bytes).
  * Returns 0, EDDY_EBUSY when a read is already pending, EDDY_ECLOSED, EDDY_EINVAL,
@@ -107,7 +108,8 @@ EDDY_API int eddy_stream_reading(const eddy_stream *stream);
  * `cb` (may be NULL) runs once they have been handed to the kernel. Bytes written from inside
  * a write callback may wait for the next pass, so a writer that keeps up cannot starve the
  * loop.
- * Returns 0, EDDY_ECLOSED (cb is not called), EDDY_EINVAL or EDDY_ENOMEM. */
+ * Returns 0, EDDY_ECLOSED (cb is not called), EDDY_EINVAL (NULL data with a length, or a length
+ * no buffer has: over PTRDIFF_MAX, as EDDY_NTS) or EDDY_ENOMEM. */
 EDDY_API int eddy_stream_write(eddy_stream *stream, const void *data, size_t len,
                                eddy_stream_write_fn cb);
 

@@ -1,5 +1,6 @@
 // extern "C" shims for eddy/stream.h. C callbacks travel through the C++ stream's `void *arg`
 // slots (POSIX guarantees function pointers survive a round trip through void *).
+#include <cstdint>
 #include <cstring>
 
 #include "eddy/stream.h"
@@ -67,7 +68,8 @@ EDDY_API int eddy_stream_set_close_callback(eddy_stream *stream, eddy_stream_clo
 EDDY_API int eddy_stream_read_until(eddy_stream *stream, const char *delimiter,
                                     size_t delimiter_len, size_t max_bytes,
                                     eddy_stream_read_fn cb) {
-    if (!stream || !cb) return EDDY_EINVAL;
+    if (!stream || !cb || !delimiter) return EDDY_EINVAL;
+    if (delimiter_len == EDDY_NTS) delimiter_len = strlen(delimiter);
     return eddy::no_throw("eddy_stream_read_until", EDDY_ENOMEM, [&] {
         return S(stream)->read_until(delimiter, delimiter_len, max_bytes, read_trampoline,
                                      fn_to_ptr(cb));
@@ -107,6 +109,9 @@ EDDY_API int eddy_stream_reading(const eddy_stream *stream) {
 EDDY_API int eddy_stream_write(eddy_stream *stream, const void *data, size_t len,
                                eddy_stream_write_fn cb) {
     if (!stream) return EDDY_EINVAL;
+    // Bytes, not text: a length no buffer can have (EDDY_NTS among them) is refused, as by
+    // eddy_request_write, rather than tried as an allocation (EDDY_ENOMEM).
+    if (len > static_cast<size_t>(PTRDIFF_MAX)) return EDDY_EINVAL;
     return eddy::no_throw("eddy_stream_write", EDDY_ENOMEM, [&] {
         if (cb) return S(stream)->write(data, len, write_trampoline, fn_to_ptr(cb));
         return S(stream)->write(data, len);

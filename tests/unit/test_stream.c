@@ -203,6 +203,25 @@ static void test_read_until_long_delimiter(void **state) {
     check_reads(transport, 0, "--BOUNDARY--", chunks, 18, expect, 4);
 }
 
+/* EDDY_NTS: a delimiter is text and may be NUL-terminated, as read_until_regex's pattern; a
+ * write is bytes and refuses it, as eddy_request_write (both took it as a length of SIZE_MAX:
+ * EDDY_ENOMEM). */
+static void test_nts_lengths(void **state) {
+    int transport = *(int *)*state;
+    sctx ctx;
+    stream_setup(&ctx, transport);
+    assert_int_equal(eddy_stream_write(ctx.stream, "hello\n", EDDY_NTS, NULL), EDDY_EINVAL);
+    assert_int_equal(eddy_stream_write(ctx.stream, "hello\n", (size_t)PTRDIFF_MAX + 1, NULL),
+                     EDDY_EINVAL);
+    assert_int_equal(eddy_stream_write_buffer_size(ctx.stream), 0);
+    assert_int_equal(eddy_stream_read_until(ctx.stream, NULL, EDDY_NTS, 0, on_until), EDDY_EINVAL);
+    assert_int_equal(eddy_stream_read_until(ctx.stream, ";;", EDDY_NTS, 0, on_until), 0);
+    write_all(ctx.peer, "a;b;;c", 6);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.nreads, 1, TEST_WAIT_SECONDS), 1);
+    assert_string_equal(ctx.reads[0], "a;b;;");
+    stream_teardown(&ctx);
+}
+
 /* Data already buffered when read_until is issued, and a read issued from a timer. */
 static void issue_read(eddy_loop *loop, void *userdata) {
     (void)loop;
@@ -1077,6 +1096,7 @@ int main(void) {
         BOTH(test_max_bytes),
         BOTH(test_max_buffer_size),
         BOTH(test_max_buffer_size_burst),
+        BOTH(test_nts_lengths),
         BOTH(test_write_callbacks_in_order),
         BOTH(test_large_write_and_drain),
         BOTH(test_peer_close_eof),
