@@ -240,7 +240,8 @@ typedef void (*eddy_periodic_fn)(eddy_periodic *periodic, void *userdata);
 /* Creates a stopped periodic callback that runs every `interval` seconds once started. As in
  * Tornado, ticks missed because the loop was busy (or the callback itself ran past them) are
  * skipped, not run in a burst.
- * Returns NULL when `interval` is not > 0 or on failure (caller keeps userdata). */
+ * Returns NULL when `interval` is not a finite number > 0 or on failure (caller keeps
+ * userdata). */
 EDDY_API eddy_periodic *eddy_periodic_new(eddy_loop *loop, double interval, eddy_periodic_fn cb,
                                           void *userdata, eddy_free_fn free_userdata);
 

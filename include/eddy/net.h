@@ -45,7 +45,7 @@ EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int p
 
 /* Binds and listens on a Unix socket at `path`. An existing socket file at `path` that no
  * server answers on is replaced; any other existing file gives EDDY_EADDRINUSE.
- * Returns as eddy_listener_bind(). */
+ * Returns as eddy_listener_bind(), or EDDY_ENOENT when a directory of `path` does not exist. */
 EDDY_API int eddy_listener_bind_unix(eddy_listener *listener, const char *path, int backlog);
 
 /* Accepts on `fd`, a socket already bound and listening (e.g. inherited from a parent or a
