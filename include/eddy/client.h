@@ -65,7 +65,8 @@ EDDY_API eddy_client *eddy_client_new(eddy_loop *loop);
 EDDY_API void eddy_client_free(eddy_client *client);
 
 /* At most `n` requests run at once (default 10); the rest wait in the queue. `n` >= 1.
- * Returns 0 or EDDY_EINVAL. */
+ * Raising it starts queued requests at once (in their order); lowering it stops none of those
+ * running. Thread: the loop's. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_client_set_max_clients(eddy_client *client, size_t n);
 
 /* At most `n` requests wait in the queue (default 1000); more end with EDDY_EBUSY.

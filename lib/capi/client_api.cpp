@@ -49,7 +49,9 @@ EDDY_API void eddy_client_free(eddy_client *client) {
 
 EDDY_API int eddy_client_set_max_clients(eddy_client *client, size_t n) {
     if (!client || n == 0) return EDDY_EINVAL;
-    Client::from_c(client)->max_clients = n;
+    // Starting queued fetches needs no memory (make_room reserved it) and each start is
+    // guarded: nothing to fail here.
+    Client::from_c(client)->set_max_clients(n);
     return 0;
 }
 

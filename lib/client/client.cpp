@@ -112,6 +112,10 @@ void Client::finished(Fetch *f) {
     if (it == running_.end()) return;
     running_.erase(it);
     active_--;
+    start_queued();
+}
+
+void Client::start_queued() {
     if (destroying_) return;
     while (active_ < max_clients && !queue_.empty()) {
         Fetch *next = queue_.front();
@@ -120,6 +124,11 @@ void Client::finished(Fetch *f) {
         running_.push_back(next);
         next->run();
     }
+}
+
+void Client::set_max_clients(size_t n) {
+    max_clients = n;
+    start_queued();
 }
 
 void Client::add_finishing(Fetch *f) { finishing_.push_back(f); }

@@ -51,6 +51,9 @@ public:
     std::string proxy_host;
     int proxy_port = 0;
 
+    // Raising the limit starts queued fetches at once (they would otherwise wait for a running
+    // one to end); lowering it stops none.
+    void set_max_clients(size_t n);
     void set_tls(tls::Context *ctx);
     tls::Context *tls();  // the default verifying context is made on first use
 
@@ -62,6 +65,7 @@ public:
     int submit(Fetch *f);     // queue or run
     void finished(Fetch *f);  // a running fetch is done: run the next queued one
     void unqueue(Fetch *f);   // a queued fetch was cancelled or timed out
+    void start_queued();      // runs queued fetches while fewer than max_clients run
     // Fetches whose `done` is due on the next iteration (run at once if the client goes).
     void add_finishing(Fetch *f);
     void remove_finishing(Fetch *f);

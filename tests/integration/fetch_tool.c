@@ -13,6 +13,7 @@
  *     --no-reuse (no idle connections kept: every fetch connects anew)
  *     --proxy-after S (the --proxy is given to the client S seconds after the fetches start)
  *     --no-proxy-after-start (the --proxy is removed right after the first fetches started)
+ *     --max-clients-after S N (eddy_client_set_max_clients(N) S seconds after the start)
  *     --tls-switch (the first fetch runs with a context that verifies nothing; as it ends, the
  *       client gets a verifying one, with --cacert's CAs, for the fetches after it)
  *     --signal-each-fetch (raise SIGUSR1 just before each fetch is made and SIGUSR2 as it ends:
@@ -40,6 +41,8 @@ typedef struct {
     int verify, sequential, repeat, decompress, expect, max_redirects, chunks, pause_stdin;
     int signal_each, tls_switch;
     double connect_timeout, timeout, pause, cancel_after, free_after, proxy_after;
+    double max_clients_after;
+    int later_max_clients;
     int no_proxy_after_start;
     long long max_body;
     const char *headers[16];
@@ -280,6 +283,13 @@ static void start_next(void) {
     }
 }
 
+static void raise_max_clients(eddy_loop *loop, void *userdata) {
+    (void)loop;
+    (void)userdata;
+    if (g_client && eddy_client_set_max_clients(g_client, (size_t)o.later_max_clients) != 0)
+        fprintf(stderr, "eddy_client_set_max_clients(%d) failed\n", o.later_max_clients);
+}
+
 int main(int argc, char **argv) {
     int i = 1, max_clients = 0, no_reuse = 0;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
@@ -326,7 +336,10 @@ int main(int argc, char **argv) {
             no_reuse = 1;
         else if (!strcmp(a, "--proxy-after"))
             o.proxy_after = atof(argv[++i]);
-        else if (!strcmp(a, "--no-proxy-after-start"))
+        else if (!strcmp(a, "--max-clients-after") && i + 2 < argc) {
+            o.max_clients_after = atof(argv[++i]);
+            o.later_max_clients = atoi(argv[++i]);
+        } else if (!strcmp(a, "--no-proxy-after-start"))
             o.no_proxy_after_start = 1;
         else if (!strcmp(a, "--tls-switch"))
             o.tls_switch = 1;
@@ -366,6 +379,8 @@ int main(int argc, char **argv) {
         while (g_next < g_total) start_next();
     }
     if (o.no_proxy_after_start) eddy_client_set_proxy(g_client, NULL, 0);
+    if (o.max_clients_after > 0)
+        eddy_loop_call_later(g_loop, o.max_clients_after, raise_max_clients, NULL, NULL);
     if (o.cancel_after > 0) eddy_loop_call_later(g_loop, o.cancel_after, cancel_all, NULL, NULL);
     if (o.free_after > 0) eddy_loop_call_later(g_loop, o.free_after, free_client, NULL, NULL);
     if (g_done < g_total) eddy_loop_run(g_loop);

@@ -716,6 +716,27 @@ class ClientTest(unittest.TestCase):
         finally:
             silent.stop()
 
+    def test_raising_max_clients_starts_queued_fetches(self):
+        # max_clients 1 and three fetches to a server that never answers: one runs, two wait.
+        # Raising the limit to 3 at 0.3 s starts the two at once; they used to wait for the
+        # first to end (here: the cancel at 6 s, which also ends the test's fetches).
+        silent = RawServer(None)
+        try:
+            urls = ["http://127.0.0.1:%d/%d" % (silent.port, i) for i in range(3)]
+            p = subprocess.Popen([FETCH, "--max-clients", "1", "--max-clients-after", "0.3", "3",
+                                  "--timeout", "0", "--cancel-after", "6"] + urls,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 5
+            while len(silent.held) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            held_before_cancel = len(silent.held)
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(held_before_cancel, 3, err)
+            results = [json.loads(l) for l in out.decode().splitlines()]
+            self.assertEqual([r["error"] for r in results], ["EDDY_ECANCELED"] * 3, err)
+        finally:
+            silent.stop()
+
     def test_host_names_only_from_san_and_no_partial_wildcards(self):
         # RFC 9525 §6.3: no fallback to the subject's CN; a wildcard is a whole left-most label.
         d = os.path.dirname(CERTS["ca.crt"])
