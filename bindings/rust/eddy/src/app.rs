@@ -1,13 +1,15 @@
 //! App (Tornado's Application) and Route (a pattern with its per-method closures).
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int, c_void};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use eddy_sys as sys;
 
-use crate::boundary::{in_callback, log_error};
+use crate::boundary::{guard, in_callback, log_error};
 use crate::dispatch::dispatch;
 use crate::error::{check, Error, Result};
 use crate::event_loop::{Loop, Remote};
@@ -139,6 +141,162 @@ unsafe extern "C" fn on_data(
 pub struct App {
     ptr: *mut sys::eddy_app,
     lp: Loop,
+    core: Rc<AppCore>,
+}
+
+/// What a graceful shutdown needs of an [`App`]: shared (on the loop's thread only) with the
+/// registry that [`ShutdownHandle`] looks the App up in. Alive exactly as long as the App
+/// value (the registry holds a Weak), so `ptr` is live whenever an upgrade succeeds.
+struct AppCore {
+    ptr: *mut sys::eddy_app,
+    id: u64,
+    /// The servers of add_server (the default one is eddy_app_server's, asked for when needed).
+    added: RefCell<Vec<*mut sys::eddy_server>>,
+    /// Set by the first shutdown: a second is Err(STATE) (eddy would refuse it server by server).
+    shutting_down: Cell<bool>,
+    /// Whether `id` was put in APPS (by shutdown_handle), so that Drop takes it out.
+    registered: Cell<bool>,
+}
+
+static NEXT_APP_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The Apps of this thread that gave out a ShutdownHandle, by id: a handle's posted closure
+    /// runs on the loop's thread, which is the App's (neither is `Send`), and finds it here. A
+    /// Weak: a handle never keeps an App alive, and finds nothing once it was dropped.
+    static APPS: RefCell<HashMap<u64, Weak<AppCore>>> = RefCell::new(HashMap::new());
+}
+
+/// One graceful shutdown: `done` runs when `remaining` (servers not finished) reaches 0. Each
+/// server's eddy userdata is a `Box<Rc<ShutdownState>>`, released by eddy once (after its
+/// `done` ran, or when the server is freed with the App): the last release drops `done`, so an
+/// App dropped before every server finished drops it uncalled.
+struct ShutdownState {
+    remaining: Cell<usize>,
+    done: Cell<Option<Box<dyn FnOnce()>>>,
+}
+
+unsafe extern "C" fn server_done(_server: *mut sys::eddy_server, ud: *mut c_void) {
+    // SAFETY: ud is the Box<Rc<ShutdownState>> of AppCore::shutdown, alive until free_shutdown.
+    let state = &*(ud as *const Rc<ShutdownState>);
+    let out = guard(|| {
+        let left = state.remaining.get().saturating_sub(1);
+        state.remaining.set(left);
+        if left == 0 {
+            if let Some(done) = state.done.take() {
+                done();
+            }
+        }
+    });
+    if let Err(msg) = out {
+        log_error(&format!("an App shutdown's done closure panicked: {}", msg));
+    }
+}
+
+unsafe extern "C" fn free_shutdown(ud: *mut c_void) {
+    // SAFETY: eddy releases each server's userdata exactly once; a panicking Drop of the done
+    // closure (the last Rc) is stopped here.
+    let state = Box::from_raw(ud as *mut Rc<ShutdownState>);
+    if let Err(msg) = guard(move || drop(state)) {
+        log_error(&format!(
+            "dropping an App shutdown's done closure panicked: {}",
+            msg
+        ));
+    }
+}
+
+impl AppCore {
+    /// eddy_server_shutdown on every server of the app, `done` once all of them finished.
+    fn shutdown(&self, done: Box<dyn FnOnce()>) -> Result<()> {
+        if self.shutting_down.get() {
+            return Err(Error::STATE);
+        }
+        // SAFETY: live app (see AppCore); the default server is made when none was.
+        let default = unsafe { sys::eddy_app_server(self.ptr) };
+        if default.is_null() {
+            return Err(Error::NO_MEMORY);
+        }
+        self.shutting_down.set(true);
+        let mut servers = vec![default];
+        servers.extend(self.added.borrow().iter().copied());
+        let state = Rc::new(ShutdownState {
+            remaining: Cell::new(servers.len()),
+            done: Cell::new(Some(done)),
+        });
+        for server in servers {
+            let ud = Box::into_raw(Box::new(state.clone())) as *mut c_void;
+            // SAFETY: a live server of the app; ud is released by free_shutdown exactly once,
+            // or by us when eddy refuses it (eddy keeps nothing then). `done` of a server runs
+            // on a later iteration, never within this call, so every server is asked first.
+            let rc = unsafe {
+                sys::eddy_server_shutdown(server, Some(server_done), ud, Some(free_shutdown))
+            };
+            if rc != 0 {
+                // SAFETY: eddy did not take ud.
+                drop(unsafe { Box::from_raw(ud as *mut Rc<ShutdownState>) });
+                // The servers already asked go on shutting down; `done` never runs.
+                drop(state.done.take());
+                return Err(Error::from_code(rc));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A handle for asking an [`App`] to shut down gracefully from any thread (a signal-handling
+/// thread, a supervisor), from [`App::shutdown_handle`]: `Send + Sync + Clone`. It holds the
+/// loop's [`Remote`] and the App's identity, not the App: it never keeps the App alive.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    remote: Remote,
+    id: u64,
+}
+
+impl ShutdownHandle {
+    /// Posts [`App::shutdown`] to the App's loop thread (`eddy_loop_call_soon_threadsafe`):
+    /// there, on the next iteration, every server of the App stops accepting, closes its idle
+    /// connections and lets the requests in flight finish, then `done` runs on the loop's
+    /// thread once all of them finished (typically it stops the loop).
+    ///
+    /// Ownership: `done` crosses to the loop's thread (hence `Send`) and is called at most
+    /// once, there. It is dropped uncalled when the App was dropped before the posted call
+    /// ran or before its servers finished, when a shutdown was already under way (the first
+    /// one's `done` still runs), or when the loop is freed first.
+    ///
+    /// Errors: `Err(CLOSED)` when the loop is gone (`done` is dropped); `Err(NO_MEMORY)`.
+    /// Errors found on the loop's thread (`NO_MEMORY`) are logged there.
+    ///
+    /// ```
+    /// let lp = eddy::Loop::new().unwrap();
+    /// let mut app = eddy::App::new(&lp).unwrap();
+    /// app.listen("127.0.0.1", 0).unwrap();
+    /// let (handle, remote) = (app.shutdown_handle(), lp.remote());
+    /// // e.g. a thread that waits for a signal, a supervisor's message...
+    /// let asker = std::thread::spawn(move || handle.shutdown(move || remote.stop()));
+    /// lp.run().unwrap(); // returns once the servers finished
+    /// asker.join().unwrap().unwrap();
+    /// ```
+    pub fn shutdown(&self, done: impl FnOnce() + Send + 'static) -> Result<()> {
+        let id = self.id;
+        self.remote.call_soon(move || {
+            let core = APPS
+                .try_with(|apps| apps.borrow().get(&id).and_then(Weak::upgrade))
+                .ok()
+                .flatten();
+            if let Some(core) = core {
+                match core.shutdown(Box::new(done)) {
+                    Ok(()) | Err(Error::STATE) => {}
+                    Err(e) => log_error(&format!("App shutdown: {}", e)),
+                }
+            }
+        })
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_shutdown_handle_is_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<ShutdownHandle>();
 }
 
 impl App {
@@ -152,7 +310,80 @@ impl App {
         Ok(App {
             ptr,
             lp: lp.clone(),
+            core: Rc::new(AppCore {
+                ptr,
+                id: NEXT_APP_ID.fetch_add(1, Ordering::Relaxed),
+                added: RefCell::new(Vec::new()),
+                shutting_down: Cell::new(false),
+                registered: Cell::new(false),
+            }),
         })
+    }
+
+    /// Graceful shutdown (Tornado's `HTTPServer.stop()` followed by waiting for the requests
+    /// in flight, as `await server.close_all_connections()`; hyper/axum's graceful shutdown):
+    /// every server of the application — the default one and those of [`App::add_server`] made
+    /// so far — stops accepting (its listening sockets close, so new connections are refused),
+    /// closes its idle keep-alive connections at once, and lets the requests in flight finish:
+    /// a detached ([`Response::detach`]) or streaming response is sent whole, then its
+    /// connection closes. Once every server has no connection left, `done` runs, once, on the
+    /// loop's thread in a later iteration (never within this call); typically it stops the
+    /// loop. The C core's `eddy_server_shutdown`, on each server. A connection closed after its
+    /// answer is half-closed and waits (up to 2 s) for the client to close its side, so that
+    /// input still in flight does not reset the answer: `done` may come that much after the
+    /// last answer went out.
+    ///
+    /// ```no_run
+    /// # fn main() -> eddy::Result<()> {
+    /// let lp = eddy::Loop::new()?;
+    /// let mut app = eddy::App::new(&lp)?;
+    /// app.route("/")?.get(|_, res| res.write("hi"));
+    /// app.listen("127.0.0.1", 8080)?;
+    /// lp.stop_on_signals(&[eddy::SIGINT, eddy::SIGTERM])?;
+    /// lp.run()?; // returns on SIGINT / SIGTERM
+    /// let weak = lp.downgrade();
+    /// app.shutdown(move || {
+    ///     if let Some(lp) = weak.upgrade() {
+    ///         lp.stop();
+    ///     }
+    /// })?;
+    /// lp.run()?; // until the requests in flight are answered
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Afterwards the servers accept no more ([`App::listen`] is `Err(STATE)`; make a new App
+    /// to serve again); a server added after the call is not part of this shutdown. Nor are
+    /// WebSocket connections: they left their server at the upgrade (as in Tornado, whose
+    /// `HTTPServer.stop()` leaves them open too), so `done` does not wait for them; close them
+    /// yourself ([`WsSender`](crate::WsSender)) or let dropping the loop close them. Requests in flight are not cut short: a
+    /// handler that never finishes keeps `done` from running (bound the wait with
+    /// [`Loop::call_later`] and drop the App, which closes every connection).
+    ///
+    /// Ownership: the App owns `done` until it ran. Dropping the App before then (or the
+    /// loop with it) drops `done` uncalled. Thread: the loop's; from another thread, use
+    /// [`App::shutdown_handle`]. A panic in `done` is logged and the loop goes on.
+    ///
+    /// Errors: `Err(STATE)` when a shutdown was already asked for (`done` is dropped; the
+    /// first one's still runs); `Err(NO_MEMORY)` (`done` is dropped; servers already asked go
+    /// on shutting down).
+    pub fn shutdown(&self, done: impl FnOnce() + 'static) -> Result<()> {
+        self.core.shutdown(Box::new(done))
+    }
+
+    /// A `Send + Sync` handle that asks for [`App::shutdown`] from any thread, e.g. a
+    /// signal-handling thread: [`ShutdownHandle::shutdown`]. It does not keep the App alive;
+    /// once the App is dropped, its requests do nothing.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        if !self.core.registered.get() {
+            let entry = Rc::downgrade(&self.core);
+            APPS.with(|apps| apps.borrow_mut().insert(self.core.id, entry));
+            self.core.registered.set(true);
+        }
+        ShutdownHandle {
+            remote: self.lp.remote(),
+            id: self.core.id,
+        }
     }
 
     /// Adds a route: `pattern` is a PCRE2 expression matched against the whole path; its groups
@@ -219,7 +450,10 @@ impl App {
     /// Err(NO_MEMORY) when out of memory.
     pub fn add_server(&mut self) -> Result<Server<'_>> {
         // SAFETY: live app; the server it returns is owned by the app.
-        Server::new(unsafe { sys::eddy_app_add_server(self.ptr) })
+        let server = Server::new(unsafe { sys::eddy_app_add_server(self.ptr) })?;
+        // Kept for App::shutdown, which shuts down every server of the app.
+        self.core.added.borrow_mut().push(server.ptr);
+        Ok(server)
     }
 
     /// Serves HTTPS (and wss://) with `ctx`, a server context ([`crate::TlsContext::server`]):
@@ -620,6 +854,11 @@ pub(crate) fn reverse_url(app: *mut sys::eddy_app, name: &str, args: &[&str]) ->
 impl Drop for App {
     fn drop(&mut self) {
         let ptr = self.ptr;
+        if self.core.registered.get() {
+            let id = self.core.id;
+            // try_with: an App dropped while the thread's locals are torn down.
+            let _ = APPS.try_with(|apps| apps.borrow_mut().remove(&id));
+        }
         if in_callback() {
             // Dropped from inside one of the loop's callbacks (perhaps its own handler's):
             // free it once that returned, so no eddy frame above us sees it vanish — or, when

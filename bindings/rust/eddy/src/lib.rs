@@ -18,7 +18,8 @@
 //!
 //! Rules the types enforce:
 //! - A [`Loop`] and its [`App`] stay on the thread that created them (they are not `Send`);
-//!   other threads use a [`Remote`] (posts closures, stops the loop) or a [`Deferred`].
+//!   other threads use a [`Remote`] (posts closures, stops the loop), a [`Deferred`] or a
+//!   [`ShutdownHandle`] (asks for the App's graceful shutdown, [`App::shutdown`]).
 //! - [`Request`] and [`Response`] exist only during one callback: what a closure reads from
 //!   them cannot outlive the callback. Finishing takes effect when the callback returns, so
 //!   a string read before `finish()` stays valid until then. To answer later, `detach()` the
@@ -74,7 +75,7 @@ mod tls;
 mod websocket;
 mod ws_client;
 
-pub use app::{App, Route, Server};
+pub use app::{App, Route, Server, ShutdownHandle};
 pub use connect_error::ConnectError;
 pub use deferred::Deferred;
 pub use error::{Error, Result};
