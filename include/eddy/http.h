@@ -84,7 +84,11 @@ EDDY_API size_t eddy_server_connection_count(const eddy_server *server);
 /* Graceful shutdown: stops accepting, closes idle connections at once, lets requests in flight
  * finish (their connections close after the response; an answer still being sent counts as in
  * flight and is sent whole), then calls `done` (may be NULL) on a
- * later iteration. Userdata is released after `done` ran or when the server is freed.
+ * later iteration. A connection closed after its answer waits up to 2 s for the client to close
+ * its side (so that input still arriving does not reset the answer) and counts until then.
+ * WebSocket connections left the server at their upgrade and are not waited for (as in
+ * Tornado); close them yourself. Userdata is released after `done` ran or when the server is
+ * freed.
  * Returns 0, EDDY_EINVAL, EDDY_ENOMEM, or EDDY_ESTATE when a shutdown is already under way. */
 EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done, void *userdata,
                                   eddy_free_fn free_userdata);
