@@ -5,6 +5,7 @@ package eddy
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
@@ -15,8 +16,8 @@ import (
 
 // App is a web application: routes with per-method handlers, served by one eddy loop that runs
 // on its own locked OS thread. Configure it and register routes before Start/Run; after that,
-// only Stop, Call, Port, Wait and the ResponseWriters of detached requests may be used from
-// other goroutines. The server options (SetTLS, SetXHeaders, SetMaxBodySize, ...) apply to
+// only Stop, Shutdown, Call, Port, Wait and the ResponseWriters of detached requests may be
+// used from other goroutines. The server options (SetTLS, SetXHeaders, SetMaxBodySize, ...) apply to
 // the server Start listens with; AddServer gives the App more servers, each with its own.
 type App struct {
 	// Logger receives the binding's own log lines (handler panics). Default: log.Default().
@@ -41,6 +42,12 @@ type App struct {
 	srv     *C.eddy_server // the raw server with ServeAll
 	port    int
 	started bool
+	// Every server of the App: Start's (or ServeAll's) and AddServer's, which Shutdown shuts
+	// down. Set on the loop thread during Start, read there only.
+	cservers []*C.eddy_server
+	// Shutdown asked the servers to shut down (loop thread only): a second call waits for
+	// the same end instead of asking again (eddy would refuse it with EDDY_ESTATE).
+	shuttingDown bool
 	// Detached exchanges not yet released (loop thread only): finished at shutdown so that
 	// Stop never leaves a request (and its handle) behind.
 	detached map[*ResponseWriter]struct{}
@@ -169,6 +176,104 @@ func (a *App) Port() int { return a.port }
 // Thread: any goroutine; calling it more than once, or before Start, is harmless.
 func (a *App) Stop() { a.eventLoop.stop() }
 
+// Shutdown ends the App gracefully, as net/http's Server.Shutdown does (Tornado: stop() on
+// every HTTPServer, then waiting for the requests in flight before stopping the IOLoop). Every
+// server of the App (Start's, or ServeAll's, and AddServer's) stops accepting — new
+// connections are refused — and closes its idle keep-alive connections at once; requests in
+// flight are answered whole, their connections closing after the response
+// (eddy_server_shutdown). Once no server has a connection left, the loop stops as with Stop:
+// HTTP clients still open are closed, Done is closed and Wait returns. A detached request
+// (Detach) is in flight until it is finished: Shutdown waits for its Finish (or SendError,
+// Redirect), as it does for a handler that has not returned; its connection keeps the server
+// from finishing until then. A connection closed after its answer lingers until the client
+// closes its side too (at most 2 seconds, input discarded), so that the client reads the whole
+// answer rather than a reset. WebSocket connections are not waited for (Tornado's
+// close_all_connections does not wait for them either): they are closed when the App ends
+// (close code 1001, going away), as with Stop. Shutdown returns nil once the App has ended.
+//
+// When ctx ends first, Shutdown calls Stop and returns ctx.Err() without waiting for the loop
+// to end (Wait or Done tell when it did): Stop cuts off the requests still in flight, and
+// finishes the detached ones with what was written so far. As with net/http, a
+// request that never finishes keeps Shutdown waiting for ctx: give it a deadline
+// (context.WithTimeout). If eddy cannot queue the shutdown on the loop (ErrNoMemory),
+// Shutdown calls Stop and returns that error.
+//
+// Thread: any goroutine except the App's own loop thread (a handler, hook or callback), where
+// it panics as Wait does (the loop would wait for itself); to shut down from a handler, call
+// Shutdown from a goroutine it starts. Calling it again, from several goroutines at once, or
+// after Stop is harmless: each call waits for the same end and returns nil once the App ended
+// (even when Stop, called meanwhile, ended it and cut requests off). Before Start it does
+// nothing and returns nil, as Stop does.
+func (a *App) Shutdown(ctx context.Context) error {
+	if a.onLoopThread() {
+		panic("eddy: App.Shutdown called on the App's own loop thread (in a handler or " +
+			"callback): it would wait for itself forever; call it from another goroutine")
+	}
+	select {
+	case <-a.done:
+		return nil // already ended (or Start failed)
+	default:
+	}
+	if err := a.post(a.beginShutdown); err != nil {
+		if !a.loopMade() {
+			return nil // not started: nothing to shut down (as Stop)
+		}
+		if !errors.Is(err, ErrClosed) { // eddy could not queue it; the loop still runs
+			a.Stop()
+			return err
+		}
+		// ErrClosed: the loop is already ending (Stop); wait for its end below.
+	}
+	select {
+	case <-a.done:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-a.done: // both: the App did end
+			return nil
+		default:
+		}
+		a.Stop() // the App must end all the same: cut off what is still in flight
+		return ctx.Err()
+	}
+}
+
+// beginShutdown runs on the loop thread: eddy_server_shutdown on every server of the App, and
+// the loop stops once the last one has reported done. A second call does nothing (the first
+// one's end is awaited). Should eddy refuse a shutdown (out of memory), the loop stops at
+// once, as Stop would: the App must end either way.
+func (a *App) beginShutdown() {
+	if a.shuttingDown {
+		return
+	}
+	a.shuttingDown = true
+	pending := 0
+	serverDone := func() { // eddy calls it on a later iteration, never inside the loop below
+		pending--
+		if pending == 0 {
+			C.eddy_loop_stop(a.loop)
+		}
+	}
+	for _, srv := range a.cservers {
+		h := newHandle(serverDone)
+		// The handle is released after done ran, or when the server is freed first (Stop
+		// during the shutdown: teardown frees the servers and done never runs).
+		rc := C.eddy_server_shutdown(srv, C.eddy_server_done_fn(C.eddy_go_server_done),
+			C.eddy_go_handle_ptr(C.uintptr_t(h)), C.eddy_free_fn(C.eddy_go_release_handle))
+		if rc != 0 {
+			deleteHandle(h) // not taken
+			a.logger().Printf("eddy: App.Shutdown: eddy_server_shutdown: %v; stopping at once\n",
+				Error(rc))
+			C.eddy_loop_stop(a.loop)
+			return
+		}
+		pending++
+	}
+	if pending == 0 {
+		C.eddy_loop_stop(a.loop)
+	}
+}
+
 // Wait blocks until the loop stopped and the application was freed; after a Start that
 // failed, it returns at once. On the App's own loop thread (in a handler, hook or callback)
 // it panics instead: the loop would wait for itself, and not even Stop could end it (the
@@ -252,6 +357,7 @@ func (a *App) configureRaw(host string, port int) error {
 		deleteHandle(h)
 		return ErrNoMemory
 	}
+	a.cservers = append(a.cservers, a.srv)
 	if err := a.serverConfig.apply(a.srv); err != nil {
 		return err
 	}
@@ -298,6 +404,7 @@ func (a *App) configure(host string, port int) error {
 	if srv == nil {
 		return ErrNoMemory
 	}
+	a.cservers = append(a.cservers, srv)
 	if err := a.serverConfig.apply(srv); err != nil {
 		return err
 	}
@@ -323,6 +430,7 @@ func (s *Server) start(capp *C.eddy_app) error {
 	if srv == nil {
 		return ErrNoMemory
 	}
+	s.app.cservers = append(s.app.cservers, srv)
 	if err := s.apply(srv); err != nil {
 		return err
 	}

@@ -154,6 +154,11 @@ func goDrain(ud unsafe.Pointer) {
 	cgo.Handle(uintptr(ud)).Value().(*eventLoop).drain()
 }
 
+//export goServerDone
+func goServerDone(ud unsafe.Pointer) {
+	cgo.Handle(uintptr(ud)).Value().(func())()
+}
+
 //export goReleaseHandle
 func goReleaseHandle(ud unsafe.Pointer) {
 	deleteHandle(cgo.Handle(uintptr(ud)))

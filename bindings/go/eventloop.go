@@ -121,6 +121,14 @@ func (l *eventLoop) stop() {
 	}
 }
 
+// loopMade reports whether start made the loop (false before start, or when its making
+// failed). Any goroutine.
+func (l *eventLoop) loopMade() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loop != nil
+}
+
 // onLoopThread reports whether the caller runs on the loop's thread, i.e. inside a callback of
 // this loop: the loop goroutine is locked to that thread, so no other goroutine runs there.
 // The loop's thread carries the loop's id in a C thread-local (set by thread, never cleared:

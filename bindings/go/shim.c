@@ -32,6 +32,7 @@ void eddy_go_set_thread_loop(uint64_t id) { thread_loop = id; }
 uint64_t eddy_go_thread_loop(void) { return thread_loop; }
 
 void eddy_go_drain(eddy_loop *loop, void *ud) { goDrain(ud); }
+void eddy_go_server_done(eddy_server *server, void *ud) { goServerDone(ud); }
 void eddy_go_release_handle(void *ud) { goReleaseHandle(ud); }
 void eddy_go_release_exchange(void *ud) { goReleaseExchange(ud); }
 void eddy_go_raw_request(eddy_request *req, void *ud) { goRawRequest(req, ud); }

@@ -32,6 +32,8 @@ uint64_t eddy_go_thread_loop(void);
 
 /* Runs the App's queue of posted work on the loop thread. */
 void eddy_go_drain(eddy_loop *loop, void *ud);
+/* A server's graceful shutdown finished (eddy_server_shutdown's `done`; App.Shutdown). */
+void eddy_go_server_done(eddy_server *server, void *ud);
 /* Free callbacks: delete the cgo.Handle held in `ud`. */
 void eddy_go_release_handle(void *ud);
 void eddy_go_release_exchange(void *ud);
