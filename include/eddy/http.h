@@ -208,7 +208,9 @@ EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_
  * given with NULL is released at once). */
 EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb, void *userdata,
                                         eddy_free_fn free_userdata);
-/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). The lines
+/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). In the
+ * quoted request field, a '"', '\', control or non-ASCII byte of the method or target is written
+ * as \xHH (as nginx does), so that no request can end the field early. The lines
  * of one loop pass are written together at its end (or every 64 KiB), so that a busy server makes
  * one write(2) per pass rather than per request. The loop never waits for the log: a pipe, socket
  * or terminal without room keeps the lines waiting (retried every 50 ms, up to 1 MiB); lines past

@@ -23,15 +23,47 @@ constexpr size_t kMaxPendingBytes = 1024 * 1024;  // beyond this, new lines are 
 constexpr double kRetrySeconds = 0.05;
 constexpr size_t kMaxUriBytes = 1500;   // a longer target is cut in the log line
 constexpr size_t kMaxWordBytes = 64;    // so are a longer method or client address
-// The longest line: address, method and target at their caps, plus the fixed parts (date,
-// version, status, a 20-digit byte count, separators: under 100 bytes).
-constexpr size_t kMaxLineBytes = 2 * kMaxWordBytes + kMaxUriBytes + 128;
+// The longest line: address, method and target at their caps, each byte of method and target
+// possibly escaped to four ("\x22"), plus the fixed parts (date, version, status, a 20-digit
+// byte count, separators: under 100 bytes).
+constexpr size_t kMaxLineBytes = kMaxWordBytes + 4 * (kMaxWordBytes + kMaxUriBytes) + 128;
 
 // Copies `s` (at most `max` bytes) to `out` and moves `out` past it.
 inline void put(char *&out, std::string_view s, size_t max = SIZE_MAX) {
     size_t n = std::min(s.size(), max);
     copy_small(out, s.data(), n);
     out += n;
+}
+// Whether byte `c` cannot go into a quoted CLF field as it is: the quote that would end the
+// field early, the backslash that starts an escape, control bytes and non-ASCII.
+inline bool needs_escape(unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c > 0x7e; }
+
+// As put(), for a field inside the quoted request: a byte that needs it is written as \xHH (as
+// nginx does), so that a target such as /a"b cannot end the quoted field early and make log
+// parsers read the line's fields wrongly (the request parser lets '"' and '\' through in a
+// target: visible ASCII). Nearly every field has none and is copied at once.
+inline void put_escaped(char *&out, std::string_view s, size_t max) {
+    size_t n = std::min(s.size(), max);
+    size_t i = 0;
+    while (i < n && !needs_escape(static_cast<unsigned char>(s[i]))) i++;
+    if (i == n) {
+        put(out, s, n);
+        return;
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    put(out, s, i);
+    for (; i < n; i++) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (!needs_escape(c)) {
+            *out++ = static_cast<char>(c);
+            continue;
+        }
+        out[0] = '\\';
+        out[1] = 'x';
+        out[2] = hex[c >> 4];
+        out[3] = hex[c & 15];
+        out += 4;
+    }
 }
 template <size_t N>
 inline void put_literal(char *&out, const char (&literal)[N]) {
@@ -179,9 +211,9 @@ void AccessLog::add(const Request *req) {
     put_literal(out, " - - [");
     append_date(out);
     put_literal(out, "] \"");
-    put(out, req->method, kMaxWordBytes);
+    put_escaped(out, req->method, kMaxWordBytes);
     *out++ = ' ';
-    put(out, req->uri, kMaxUriBytes);
+    put_escaped(out, req->uri, kMaxUriBytes);
     if (req->version_minor) {
         put_literal(out, " HTTP/1.1\" ");
     } else {

@@ -790,6 +790,13 @@ class DefaultServerTest(ServerTestCase):
 
     def test_access_log_fd_common_log_format(self):
         self.request("GET", "/auto_length?tag=clf")
+        # A quote in the target (visible ASCII, which the parser lets through) must not end the
+        # quoted request field early, nor a backslash start an escape: both are written as \xHH
+        # (nginx's escaping), so the line keeps its fields.
+        raw = self.raw()
+        raw.send(b'GET /auto_length?tag=clf3"x\\y HTTP/1.1\r\nHost: a\r\n\r\n')
+        raw.read_response()
+        raw.close()
         self.request("POST", "/status?code=201&tag=clf2", b"")
         deadline = time.monotonic() + HANG_GUARD
         text = ""
@@ -805,6 +812,7 @@ class DefaultServerTest(ServerTestCase):
                                                  200, 11), re.M))
         self.assertRegex(text, re.compile(clf % (re.escape("POST /status?code=201&tag=clf2 HTTP/1.1"),
                                                  201, 8), re.M))
+        self.assertIn('"GET /auto_length?tag=clf3\\x22x\\x5Cy HTTP/1.1"', text)
         for line in text.splitlines():
             self.assertRegex(line, r'^\S+ - - \[[^\]]+\] "[^"]*" \d{3} \d+$')
 
