@@ -5,8 +5,10 @@
  *
  * Every request goes to the upstream with the same method, path, query, headers (minus the
  * hop-by-hop ones) and body, plus X-Forwarded-For / X-Forwarded-Proto. The response streams
- * back as it arrives (status, headers, body chunks). An upstream that cannot be reached gives
- * 502, one that is too slow 504. With --cert/--key the proxy itself serves HTTPS.
+ * back as it arrives (status, headers, body chunks), with the upstream's Content-Length when
+ * it gave one. An upstream that cannot be reached, or whose answer is broken before any of
+ * its body arrived, gives 502, one that is too slow 504.
+ * With --cert/--key the proxy itself serves HTTPS.
  * Prints "listening on 127.0.0.1:PORT" when ready; SIGINT/SIGTERM stop it.
  */
 #include <eddy/eddy.h>
@@ -23,9 +25,11 @@ static eddy_client *g_client;
 typedef struct {
     eddy_request *req;
     eddy_fetch *fetch;
-    int started_response;
+    int head_copied; /* the upstream's status and headers are on the response */
 } exchange;
 
+/* Fields that belong to one connection, the framing ones the server and the client write
+ * themselves, and Host (the upstream's own authority is sent). */
 static int hop_by_hop(const char *name) {
     static const char *const names[] = {"Connection",          "Keep-Alive", "Proxy-Connection",
                                         "Proxy-Authorization", "TE",         "Trailer",
@@ -36,16 +40,31 @@ static int hop_by_hop(const char *name) {
     return 0;
 }
 
-static void on_upstream_headers(eddy_fetch *f, void *userdata) {
-    exchange *x = userdata;
-    x->started_response = 1;
+/* Puts the upstream's status and headers on the response. Done at the first body piece or at
+ * the end, not when the head arrives: until the response head goes out, an upstream that
+ * fails (a broken chunk, a close, a timeout) can still be answered with 502/504 instead of its
+ * status with an empty body that looks complete. */
+static void copy_head(exchange *x, eddy_fetch *f) {
+    if (x->head_copied) return;
+    x->head_copied = 1;
     size_t rlen;
     const char *reason = eddy_fetch_response_reason(f, &rlen);
-    eddy_request_set_status(x->req, eddy_fetch_response_status(f), reason, rlen);
+    int status = eddy_fetch_response_status(f);
+    /* A reason the server will not send (a control character, '<') must not cost the status:
+     * a 404 would go out as 200. The standard phrase then; the reason carries no meaning
+     * (RFC 9112 §4). */
+    if (eddy_request_set_status(x->req, status, reason, rlen) == EDDY_EINVAL)
+        eddy_request_set_status(x->req, status, NULL, 0);
     for (size_t i = 0; i < eddy_fetch_response_header_count(f); i++) {
         const char *name, *value;
         size_t nl, vl;
         eddy_fetch_response_header_at(f, i, &name, &nl, &value, &vl);
+        /* The upstream's length, declared downstream: a HEAD answer keeps its length (not 0),
+         * and a body cut short upstream ends the connection short instead of looking whole. */
+        if (strcasecmp(name, "Content-Length") == 0) {
+            eddy_request_set_header(x->req, name, nl, value, vl);
+            continue;
+        }
         if (hop_by_hop(name) || strcasecmp(name, "Date") == 0 || strcasecmp(name, "Server") == 0)
             continue;
         eddy_request_add_header(x->req, name, nl, value, vl);
@@ -53,16 +72,16 @@ static void on_upstream_headers(eddy_fetch *f, void *userdata) {
 }
 
 static void on_upstream_chunk(eddy_fetch *f, const char *data, size_t len, void *userdata) {
-    (void)f;
     exchange *x = userdata;
+    copy_head(x, f);
     eddy_request_write(x->req, data, len);
     eddy_request_flush(x->req, NULL);
 }
 
 static void on_upstream_done(eddy_fetch *f, int error, void *userdata) {
-    (void)f;
     exchange *x = userdata;
-    if (error && !x->started_response) {
+    if (!error) copy_head(x, f);
+    if (error && !x->head_copied) {
         int status = error == EDDY_ETIMEDOUT ? 504 : 502;
         char body[128];
         int n = snprintf(body, sizeof body, "upstream error: %s\n", eddy_strerror(error));
@@ -70,8 +89,10 @@ static void on_upstream_done(eddy_fetch *f, int error, void *userdata) {
         eddy_request_set_header(x->req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
         eddy_request_write(x->req, body, (size_t)n);
     }
-    /* A response cut short upstream: finishing closes the connection when the framing cannot
-     * be completed (the server knows what it promised). */
+    /* A response cut short upstream after its body began: finishing closes the connection
+     * when the framing cannot be completed (the upstream's Content-Length was declared).
+     * Without a declared length (a chunked or close-delimited upstream) the downstream chunked
+     * answer ends as if whole: http.h has no call that aborts a response. */
     eddy_request_set_userdata(x->req, NULL, NULL);
     eddy_request_finish(x->req);
     free(x);
@@ -114,7 +135,7 @@ static void on_request(eddy_request *req, void *userdata) {
     if (blen) eddy_fetch_set_body(f, body, blen);
     eddy_fetch_set_decompress(f, 0); /* pass encodings through untouched */
     eddy_fetch_set_max_redirects(f, 0);
-    eddy_fetch_set_callbacks(f, on_upstream_headers, on_upstream_chunk);
+    eddy_fetch_set_callbacks(f, NULL, on_upstream_chunk);
     eddy_request_set_userdata(req, x, NULL);
     eddy_request_set_close_callback(req, on_downstream_closed);
     if (eddy_fetch_start(f, on_upstream_done, x, NULL) != 0) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The reverse proxy example (server + client) in front of http_api_server: requests, bodies,
 streamed chunked responses, forwarded headers, HTTPS on the proxy, 502 when the upstream is
-down, and a client that leaves mid-response."""
+down, and a client that leaves mid-response; then in front of a raw upstream that answers
+badly (broken framing, odd reasons, hop-by-hop fields, bodies cut short)."""
 import argparse
 import http.client
 import json
@@ -12,6 +13,8 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -124,6 +127,105 @@ class ReverseProxyTest(unittest.TestCase):
             c.close()
         finally:
             p.stop(self)
+
+
+class RawUpstream:
+    """Reads one request per connection and answers with `replies[path]` (bytes, or a list of
+    bytes sent 0.3 s apart), then closes. Keeps each request head it read in `seen`."""
+
+    def __init__(self, replies):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.replies, self.seen = replies, []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.answer, args=(c,), daemon=True).start()
+
+    def answer(self, c):
+        with c:
+            c.settimeout(10)
+            buf = b""
+            try:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head = buf.split(b"\r\n\r\n", 1)[0]
+                self.seen.append(head)
+                path = head.split(b" ")[1].decode().split("?")[0]
+                reply = self.replies[path]
+                for i, part in enumerate(reply if isinstance(reply, list) else [reply]):
+                    if i:
+                        time.sleep(0.3)
+                    c.sendall(part)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.sock.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\n"
+
+
+class HostileUpstreamTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = RawUpstream({
+            "/bad-chunk": OK + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+            "/head-then-close": OK + b"Content-Length: 100\r\n\r\n",
+            "/reason": b"HTTP/1.1 404 <Not Found>\r\nContent-Length: 4\r\n\r\ngone",
+            "/length": OK + b"Content-Length: 1234\r\nContent-Type: text/plain\r\n\r\n",
+            "/cut": [OK + b"Content-Length: 100\r\n\r\nhello", b""],
+            "/hop": OK + b"Connection: X-Secret, close\r\nX-Secret: s\r\nX-Keep: k\r\n"
+                    b"Proxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
+            "/echo": OK + b"Content-Length: 2\r\n\r\nok",  # `seen` keeps what it got
+        })
+        cls.proxy = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % cls.up.port])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop(unittest.TestCase())
+        cls.up.stop()
+
+    def request(self, method, path, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.proxy.port, timeout=20)
+        c.request(method, path, headers=headers or {})
+        r = c.getresponse()
+        try:
+            return r, r.read()
+        finally:
+            c.close()
+
+    def test_broken_upstream_before_its_body_is_a_502(self):
+        # The head came, then broken framing or a close: nothing of it went out yet, so the
+        # client gets 502, not the upstream's 200 with an empty body that looks complete.
+        for path in ("/bad-chunk", "/head-then-close"):
+            r, data = self.request("GET", path)
+            self.assertEqual(r.status, 502, (path, data))
+
+    def test_status_kept_when_its_reason_cannot_be_sent(self):
+        # The server refuses a reason with '<'; the status must not fall back to 200.
+        r, data = self.request("GET", "/reason")
+        self.assertEqual((r.status, r.reason, data), (404, "Not Found", b"gone"))
+
+    def test_head_keeps_the_upstreams_length(self):
+        r, data = self.request("HEAD", "/length")
+        self.assertEqual((r.status, r.getheader("Content-Length"), data), (200, "1234", b""))
+
+    def test_body_cut_upstream_is_not_complete_downstream(self):
+        # 5 of 100 bytes went out before the upstream closed: the client must see a cut answer.
+        with self.assertRaises(http.client.IncompleteRead):
+            self.request("GET", "/cut")
 
 
 if __name__ == "__main__":
