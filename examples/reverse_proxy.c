@@ -4,10 +4,11 @@
  *                 [--upstream-ca CA]
  *
  * Every request goes to the upstream with the same method, path, query, headers (minus the
- * hop-by-hop ones) and body, plus X-Forwarded-For / X-Forwarded-Proto. The response streams
- * back as it arrives (status, headers, body chunks), with the upstream's Content-Length when
- * it gave one. An upstream that cannot be reached, or whose answer is broken before any of
- * its body arrived, gives 502, one that is too slow 504.
+ * hop-by-hop ones: the fixed list and those named in Connection, RFC 9110 §7.6.1) and body,
+ * plus X-Forwarded-For, X-Forwarded-Proto (ours replaces the client's) and Via. The response
+ * streams back as it arrives (status, headers, body chunks), with the upstream's
+ * Content-Length when it gave one. An upstream that cannot be reached, or whose answer is
+ * broken before any of its body arrived, gives 502, one that is too slow 504.
  * With --cert/--key the proxy itself serves HTTPS.
  * Prints "listening on 127.0.0.1:PORT" when ready; SIGINT/SIGTERM stop it.
  */
@@ -28,15 +29,61 @@ typedef struct {
     int head_copied; /* the upstream's status and headers are on the response */
 } exchange;
 
-/* Fields that belong to one connection, the framing ones the server and the client write
- * themselves, and Host (the upstream's own authority is sent). */
+/* Fields that belong to one connection (RFC 9110 §7.6.1), the framing ones the server and
+ * the client write themselves, and Host (the upstream's own authority is sent). */
 static int hop_by_hop(const char *name) {
-    static const char *const names[] = {"Connection",          "Keep-Alive", "Proxy-Connection",
-                                        "Proxy-Authorization", "TE",         "Trailer",
-                                        "Transfer-Encoding",   "Upgrade",    "Host",
-                                        "Content-Length",      "Expect",     NULL};
+    static const char *const names[] = {"Connection",
+                                        "Keep-Alive",
+                                        "Proxy-Connection",
+                                        "Proxy-Authorization",
+                                        "Proxy-Authenticate",
+                                        "Proxy-Authentication-Info",
+                                        "TE",
+                                        "Trailer",
+                                        "Transfer-Encoding",
+                                        "Upgrade",
+                                        "Host",
+                                        "Content-Length",
+                                        "Expect",
+                                        NULL};
     for (int i = 0; names[i]; i++)
         if (strcasecmp(name, names[i]) == 0) return 1;
+    return 0;
+}
+
+/* Whether the Connection field value `list` (comma-separated, OWS around members) names
+ * `name`: such a field is hop-by-hop too and must not be forwarded (RFC 9110 §7.6.1). */
+static int list_names(const char *list, size_t len, const char *name) {
+    size_t nl = strlen(name);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ',')) i++;
+        size_t start = i;
+        while (i < len && list[i] != ',') i++;
+        size_t end = i;
+        while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t')) end--;
+        if (end - start == nl && strncasecmp(list + start, name, nl) == 0) return 1;
+    }
+    return 0;
+}
+
+static int request_connection_names(eddy_request *req, const char *name) {
+    for (size_t i = 0; i < eddy_request_header_count(req); i++) {
+        const char *n, *v;
+        size_t nl, vl;
+        eddy_request_header_at(req, i, &n, &nl, &v, &vl);
+        if (strcasecmp(n, "Connection") == 0 && list_names(v, vl, name)) return 1;
+    }
+    return 0;
+}
+
+static int response_connection_names(eddy_fetch *f, const char *name) {
+    for (size_t i = 0; i < eddy_fetch_response_header_count(f); i++) {
+        const char *n, *v;
+        size_t nl, vl;
+        eddy_fetch_response_header_at(f, i, &n, &nl, &v, &vl);
+        if (strcasecmp(n, "Connection") == 0 && list_names(v, vl, name)) return 1;
+    }
     return 0;
 }
 
@@ -65,7 +112,8 @@ static void copy_head(exchange *x, eddy_fetch *f) {
             eddy_request_set_header(x->req, name, nl, value, vl);
             continue;
         }
-        if (hop_by_hop(name) || strcasecmp(name, "Date") == 0 || strcasecmp(name, "Server") == 0)
+        if (hop_by_hop(name) || strcasecmp(name, "Date") == 0 || strcasecmp(name, "Server") == 0 ||
+            response_connection_names(f, name))
             continue;
         eddy_request_add_header(x->req, name, nl, value, vl);
     }
@@ -126,10 +174,19 @@ static void on_request(eddy_request *req, void *userdata) {
         const char *name, *value;
         size_t nl, vl;
         eddy_request_header_at(req, i, &name, &nl, &value, &vl);
-        if (!hop_by_hop(name)) eddy_fetch_add_header(f, name, nl, value, vl);
+        /* X-Forwarded-Proto is ours to say: a client's own would claim https over http. */
+        if (hop_by_hop(name) || strcasecmp(name, "X-Forwarded-Proto") == 0 ||
+            request_connection_names(req, name))
+            continue;
+        eddy_fetch_add_header(f, name, nl, value, vl);
     }
     eddy_fetch_add_header(f, "X-Forwarded-For", EDDY_NTS, eddy_request_remote_ip(req), EDDY_NTS);
     eddy_fetch_add_header(f, "X-Forwarded-Proto", EDDY_NTS, eddy_request_scheme(req), EDDY_NTS);
+    /* A gateway must add itself to Via on the requests it forwards (RFC 9110 §7.6.3). */
+    eddy_fetch_add_header(
+        f, "Via", EDDY_NTS,
+        eddy_request_version(req) == 10 ? "1.0 eddy-reverse-proxy" : "1.1 eddy-reverse-proxy",
+        EDDY_NTS);
     size_t blen;
     const char *body = eddy_request_body(req, &blen);
     if (blen) eddy_fetch_set_body(f, body, blen);

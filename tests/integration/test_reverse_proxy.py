@@ -227,6 +227,22 @@ class HostileUpstreamTest(unittest.TestCase):
         with self.assertRaises(http.client.IncompleteRead):
             self.request("GET", "/cut")
 
+    def test_hop_by_hop_fields_removed_both_ways(self):
+        # RFC 9110 7.6.1: fields named in Connection are hop-by-hop; Proxy-Authenticate is for
+        # the proxy. X-Forwarded-Proto is the proxy's to say; Via names it (7.6.3).
+        r, data = self.request("GET", "/hop")
+        self.assertEqual(data, b"ok")
+        self.assertIsNone(r.getheader("X-Secret"))
+        self.assertIsNone(r.getheader("Proxy-Authenticate"))
+        self.assertEqual(r.getheader("X-Keep"), "k")
+        self.request("GET", "/echo", headers={"Connection": "x-private", "X-Private": "secret",
+                                             "X-Other": "o", "X-Forwarded-Proto": "https"})
+        head = self.up.seen[-1].decode().lower()
+        self.assertNotIn("x-private", head)
+        self.assertIn("x-other: o", head)
+        self.assertEqual(re.findall(r"x-forwarded-proto: (\S+)", head), ["http"])
+        self.assertIn("via: 1.1 eddy-reverse-proxy", head)
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
