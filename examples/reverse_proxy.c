@@ -154,14 +154,27 @@ static void on_downstream_closed(eddy_request *req, void *userdata) {
 
 static void on_request(eddy_request *req, void *userdata) {
     (void)userdata;
-    size_t ulen, mlen;
-    const char *uri = eddy_request_uri(req, &ulen);
+    size_t plen, qlen, mlen;
+    /* The path and query, not the request target as sent: an absolute-form target
+     * ("GET http://host/x", which a server must accept, RFC 9112 §3.2.2) names the same. */
+    const char *path = eddy_request_path(req, &plen);
+    const char *query = eddy_request_query(req, &qlen);
     const char *method = eddy_request_method(req, &mlen);
-    char url[4096], m[32];
-    snprintf(url, sizeof url, "%s%.*s", g_upstream, (int)ulen, uri);
+    /* Sized to fit: a fixed buffer cut long targets, and the upstream got another URL. */
+    size_t url_size = strlen(g_upstream) + plen + 1 + qlen + 1;
+    char *url = malloc(url_size), m[32];
+    if (!url || mlen >= sizeof m) {
+        free(url);
+        eddy_request_set_status(req, url ? 501 : 500, NULL, 0);
+        eddy_request_finish(req);
+        return;
+    }
+    snprintf(url, url_size, "%s%.*s%s%.*s", g_upstream, (int)plen, path, qlen ? "?" : "", (int)qlen,
+             query);
     snprintf(m, sizeof m, "%.*s", (int)mlen, method);
     exchange *x = calloc(1, sizeof *x);
     eddy_fetch *f = x ? eddy_fetch_new(g_client, m, url) : NULL;
+    free(url);
     if (!f) {
         free(x);
         eddy_request_set_status(req, 500, NULL, 0);

@@ -243,6 +243,25 @@ class HostileUpstreamTest(unittest.TestCase):
         self.assertEqual(re.findall(r"x-forwarded-proto: (\S+)", head), ["http"])
         self.assertIn("via: 1.1 eddy-reverse-proxy", head)
 
+    def test_target_forwarded_whole(self):
+        # An absolute-form target (RFC 9112 3.2.2) and a target longer than 4 KB.
+        s = socket.create_connection(("127.0.0.1", self.proxy.port), timeout=20)
+        s.sendall(b"GET http://front.example/echo?a=1 HTTP/1.1\r\nHost: front.example\r\n"
+                  b"Connection: close\r\n\r\n")
+        answer = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            answer += d
+        s.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:100])
+        self.assertTrue(self.up.seen[-1].startswith(b"GET /echo?a=1 HTTP/1.1"))
+        q = "q=" + "a" * 6000 + "&end=1"
+        r, data = self.request("GET", "/echo?" + q)
+        self.assertEqual(r.status, 200)
+        self.assertTrue(self.up.seen[-1].startswith(b"GET /echo?" + q.encode() + b" HTTP/1.1"))
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
