@@ -244,6 +244,11 @@ int main(int argc, char **argv) {
     }
     eddy_loop *loop = eddy_loop_new();
     g_client = eddy_client_new(loop);
+    /* The client's defaults suit an application making a few calls, not a proxy: 10 fetches
+     * at a time queued every other request behind 10 slow upstream answers (a long poll), into
+     * 504s; and 4 idle connections kept made every burst connect anew. */
+    eddy_client_set_max_clients(g_client, 1000);
+    eddy_client_set_max_idle_per_host(g_client, 64);
     if (upstream_ca) {
         eddy_tls_context *ctx = eddy_tls_context_new_client();
         if (eddy_tls_context_load_ca_file(ctx, upstream_ca) != 0) return 1;

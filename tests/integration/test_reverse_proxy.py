@@ -131,7 +131,8 @@ class ReverseProxyTest(unittest.TestCase):
 
 class RawUpstream:
     """Reads one request per connection and answers with `replies[path]` (bytes, or a list of
-    bytes sent 0.3 s apart), then closes. Keeps each request head it read in `seen`."""
+    bytes sent 0.3 s apart; None: no answer until the proxy leaves), then closes. Keeps each
+    request head it read in `seen`."""
 
     def __init__(self, replies):
         self.sock = socket.socket()
@@ -163,6 +164,10 @@ class RawUpstream:
                 self.seen.append(head)
                 path = head.split(b" ")[1].decode().split("?")[0]
                 reply = self.replies[path]
+                if reply is None:
+                    c.settimeout(60)
+                    c.recv(1)
+                    return
                 for i, part in enumerate(reply if isinstance(reply, list) else [reply]):
                     if i:
                         time.sleep(0.3)
@@ -189,6 +194,7 @@ class HostileUpstreamTest(unittest.TestCase):
             "/hop": OK + b"Connection: X-Secret, close\r\nX-Secret: s\r\nX-Keep: k\r\n"
                     b"Proxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
             "/echo": OK + b"Content-Length: 2\r\n\r\nok",  # `seen` keeps what it got
+            "/hang": None,
         })
         cls.proxy = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % cls.up.port])
 
@@ -242,6 +248,24 @@ class HostileUpstreamTest(unittest.TestCase):
         self.assertIn("x-other: o", head)
         self.assertEqual(re.findall(r"x-forwarded-proto: (\S+)", head), ["http"])
         self.assertIn("via: 1.1 eddy-reverse-proxy", head)
+
+    def test_slow_upstream_requests_do_not_hold_up_others(self):
+        # Twelve requests the upstream sits on: others still go through at once (the client's
+        # default of 10 fetches at a time queued them behind the hanging ones for 20 s).
+        hanging = []
+        try:
+            for _ in range(12):
+                s = socket.create_connection(("127.0.0.1", self.proxy.port), timeout=20)
+                s.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+                hanging.append(s)
+            time.sleep(0.5)
+            c = http.client.HTTPConnection("127.0.0.1", self.proxy.port, timeout=5)
+            c.request("GET", "/echo")
+            self.assertEqual(c.getresponse().read(), b"ok")
+            c.close()
+        finally:
+            for s in hanging:
+                s.close()
 
     def test_target_forwarded_whole(self):
         # An absolute-form target (RFC 9112 3.2.2) and a target longer than 4 KB.
