@@ -233,13 +233,11 @@ public:
     GzipDecoder(const GzipDecoder &) = delete;
     GzipDecoder &operator=(const GzipDecoder &) = delete;
     enum class Result { ok, error, too_big, out_of_memory, stopped };
-    // Appends the decompressed form of `data` to `out`. Fails with too_big once the total
-    // output, or the total input, would exceed `max_output`; with out_of_memory when zlib or
-    // `out` could not allocate (not the peer's fault: not `error`). A failure is final.
-    Result feed(const char *data, size_t len, std::string &out, size_t max_output);
-    // The same, but the output goes to `sink` in pieces of at most kPiece bytes as it is
-    // inflated, instead of being collected: however large the ratio, no more than a piece is
-    // held at a time. A sink returning false stops it (Result::stopped, final too).
+    // Inflates `data`, handing the output to `sink` in pieces of at most kPiece bytes as it is
+    // made: however large the ratio, no more than a piece is held at a time. Fails with too_big
+    // once the total output, or the total input, would exceed `max_output`; with out_of_memory
+    // when zlib could not allocate (not the peer's fault: not `error`); with stopped when the
+    // sink returned false. A failure is final.
     static constexpr size_t kPiece = 16384;
     using Sink = bool (*)(void *arg, const char *data, size_t len);
     Result feed(const char *data, size_t len, size_t max_output, Sink sink, void *arg);

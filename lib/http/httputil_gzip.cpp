@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <new>
 
 #include "http/httputil.hpp"
 
@@ -35,32 +34,6 @@ GzipDecoder::~GzipDecoder() {
 bool GzipDecoder::finished() const { return state_->finished; }
 
 size_t GzipDecoder::bytes_fed() const { return state_->total_in; }
-
-namespace {
-struct Collect {
-    std::string *out;
-    bool out_of_memory;
-};
-
-bool collect(void *arg, const char *data, size_t len) {
-    Collect *c = static_cast<Collect *>(arg);
-    try {
-        c->out->append(data, len);
-    } catch (const std::bad_alloc &) {
-        c->out_of_memory = true;  // inflated bytes lost: the stream cannot go on
-        return false;
-    }
-    return true;
-}
-}  // namespace
-
-GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, std::string &out,
-                                      size_t max_output) {
-    Collect c{&out, false};
-    Result r = feed(data, len, max_output, collect, &c);
-    if (c.out_of_memory) r = state_->failure = Result::out_of_memory;
-    return r;
-}
 
 GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, size_t max_output, Sink sink,
                                       void *arg) {
