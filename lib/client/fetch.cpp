@@ -16,6 +16,7 @@
 #include "util/error_detail.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
+#include "util/printable.hpp"
 
 namespace eddy::client {
 
@@ -310,24 +311,22 @@ void Fetch::start_tunnel() {
 
 void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
     Fetch *f = static_cast<Fetch *>(arg);
-    // "HTTP/1.1 200 Connection established": a status line (RFC 9112 §4: HTTP/1.x, SP, three
-    // digits, SP or the line's end); any 2xx opens the tunnel (RFC 9110 §9.3.6). Only the
-    // third character was looked at: "HTTP/1.1 2" and "HTTP/1.1 2000" opened it too.
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    bool status_line = len >= 16 && memcmp(data, "HTTP/1.", 7) == 0 && digit(data[7]) &&
-                       data[8] == ' ' && digit(data[9]) && digit(data[10]) && digit(data[11]) &&
-                       (data[12] == ' ' || data[12] == '\r');
-    if (!status_line || data[9] != '2') {
+    // "HTTP/1.1 200 Connection established": a status line (RFC 9112 §4); any 2xx opens the
+    // tunnel (RFC 9110 §9.3.6). "HTTP/1.1 2" and "HTTP/1.1 2000" are no status lines.
+    std::string_view head(data, len);
+    std::string_view line = head.substr(0, head.find_first_of("\r\n"));
+    http::StatusLine parsed;
+    bool status_line = http::parse_status_line(line, parsed);
+    if (!status_line || parsed.status / 100 != 2) {
         // What the proxy said goes with the code (a 407 asks for credentials, a 502 is the
-        // origin's fault): printable bytes of the first line only, the rest is the proxy's.
-        char line[80];
-        size_t n = 0;
-        for (; n < len && n < sizeof line && data[n] != '\r' && data[n] != '\n'; n++)
-            line[n] = data[n] >= 0x20 && data[n] < 0x7f ? data[n] : '?';
+        // origin's fault): the first line only, quoted; the rest is the proxy's. Out of
+        // memory the detail goes without the quote.
+        std::string quoted;
+        ran_without_exception("client: quoting the proxy", [&] { quoted = printable(line, 80); });
         set_error_detail(f->error_detail,
                          {status_line ? "the proxy refused the tunnel: "
                                       : "the proxy's answer to CONNECT is no status line: ",
-                          std::string_view(line, n)});
+                          quoted});
         log(LogLevel::info, "client: %s: %s", f->url_text.c_str(), f->error_detail.c_str());
         f->finish(EDDY_EPROTO);
         return;

@@ -631,6 +631,17 @@ bool parse_http_date(std::string_view s, time_t &out) {
 
 // ---- status ----------------------------------------------------------------------------------
 
+bool parse_status_line(std::string_view line, StatusLine &out) {
+    auto digit = [&line](size_t i) { return line[i] >= '0' && line[i] <= '9'; };
+    if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || !digit(7) || line[8] != ' ' ||
+        !digit(9) || !digit(10) || !digit(11) || (line.size() > 12 && line[12] != ' '))
+        return false;
+    out.minor_version = line[7] - '0';
+    out.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    out.reason = line.size() > 13 ? line.substr(13) : std::string_view();
+    return true;
+}
+
 const char *reason_phrase(int status) {
     // RFC 9110 §15 plus the other codes in the IANA HTTP Status Code Registry. 306 and 418 are
     // registered as "(Unused)" and so get "Unknown".

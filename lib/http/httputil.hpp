@@ -223,6 +223,17 @@ bool parse_http_date(std::string_view s, time_t &out);
 // The standard reason phrase for `status` ("OK", "Not Found"), or "Unknown".
 const char *reason_phrase(int status);
 
+// A response's status line (RFC 9112 §4): "HTTP/1." DIGIT SP 3DIGIT, then SP and a reason or
+// the line's end (a missing SP before an empty reason is common and harmless).
+struct StatusLine {
+    int minor_version;
+    int status;               // 000-999: the caller decides which classes it takes
+    std::string_view reason;  // a view into the line
+};
+// Parses `line` (without its CRLF) into `out`; false when it is no HTTP/1.x status line
+// ("HTTP/1.1 2", "HTTP/1.1 2000", "SSH-2.0-...").
+bool parse_status_line(std::string_view line, StatusLine &out);
+
 // ---- gzip request bodies ---------------------------------------------------------------------
 
 // Incremental gzip decoder with an output limit (decompress_request).

@@ -5,7 +5,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +20,7 @@
 #include "util/error_detail.hpp"
 #include "util/log.hpp"
 #include "util/no_throw.hpp"
+#include "util/printable.hpp"
 #include "websocket/connect_error.hpp"
 #include "websocket/protocol.hpp"
 #include "websocket/session.hpp"
@@ -225,31 +225,25 @@ public:
     // An HTTP answer other than 101 ("HTTP/1.x NNN reason"): the application may want the
     // status (Tornado raises HTTPClientError(403) for a refused origin, for instance).
     void report_refusal(std::string_view line) {
-        if (!options.on_refused || line.size() < 12 || line.substr(0, 7) != "HTTP/1." ||
-            line[8] != ' ')
-            return;
-        int status = 0;
-        for (size_t i = 9; i < 12; i++) {
-            if (line[i] < '0' || line[i] > '9') return;
-            status = status * 10 + (line[i] - '0');
-        }
+        http::StatusLine parsed;
         // 101 over another version is a failed handshake, not a refusal (the callback's doc).
-        if (status < 100 || status == 101 || (line.size() > 12 && line[12] != ' ')) return;
+        if (!options.on_refused || !http::parse_status_line(line, parsed) || parsed.status < 100 ||
+            parsed.status == 101)
+            return;
         // A copy: the line is a view into the read buffer, and the reason is handed out
         // NUL-terminated as every string eddy gives (the fuzzer's strlen() read past it).
-        std::string reason(line.size() > 13 ? line.substr(13) : std::string_view());
-        options.on_refused(status, reason.c_str(), reason.size(), callbacks.userdata);
+        std::string reason(parsed.reason);
+        options.on_refused(parsed.status, reason.c_str(), reason.size(), callbacks.userdata);
     }
 
     // The detail of a status line other than "HTTP/1.1 101 ...".
     static std::string refusal_why(std::string_view line) {
-        if (line.size() >= 12 && line.substr(0, 7) == "HTTP/1." && line[8] == ' ') {
-            // Switching Protocols, but not over HTTP/1.1 ("1010" is no 101: quoted below)
-            if (line.substr(9, 3) == "101" && (line.size() == 12 || line[12] == ' '))
-                return "the server answered 101 over " + printable(line.substr(0, 8), 8);
-            return "the server answered " + printable(line.substr(9), kMaxQuoted);
-        }
-        return "not an HTTP response: " + printable(line, kMaxQuoted);
+        http::StatusLine parsed;
+        if (!http::parse_status_line(line, parsed))  // "1010" is no 101: quoted whole
+            return "not an HTTP response: " + printable(line, kMaxQuoted);
+        if (parsed.status == 101)  // Switching Protocols, but not over HTTP/1.1
+            return "the server answered 101 over " + printable(line.substr(0, 8), 8);
+        return "the server answered " + printable(line.substr(9), kMaxQuoted);
     }
 
     void check_response(std::string_view head) {
@@ -257,14 +251,11 @@ public:
         size_t eol = head.find("\r\n");
         std::string_view status_line = head.substr(0, eol);
         // The status is three digits and a space (RFC 9112 §4): "1010" or "101x" is no 101.
-        bool ends_code =
-            status_line.size() == 12 || (status_line.size() > 12 && status_line[12] == ' ');
+        http::StatusLine parsed;
+        bool http11 = http::parse_status_line(status_line, parsed) && parsed.minor_version == 1;
         // An interim answer before the 101 (100 Continue, 102, 103) is read past, as every
         // HTTP client must (RFC 9110 §15.2), a bounded number of times.
-        if (ends_code && status_line.substr(0, 9) == "HTTP/1.1 " && status_line[9] == '1' &&
-            status_line.substr(9, 3) != "101" &&
-            isdigit(static_cast<unsigned char>(status_line[10])) &&
-            isdigit(static_cast<unsigned char>(status_line[11]))) {
+        if (http11 && parsed.status / 100 == 1 && parsed.status != 101) {
             if (++interim_responses > kMaxInterimResponses)
                 return fail_handshake("over " + std::to_string(kMaxInterimResponses) +
                                       " interim responses before the handshake's");
@@ -273,8 +264,7 @@ public:
                 return fail(rc);
             return;
         }
-        if (!ends_code || status_line.substr(0, 9) != "HTTP/1.1 " ||
-            status_line.substr(9, 3) != "101") {
+        if (!http11 || parsed.status != 101) {
             report_refusal(status_line);
             return fail_handshake(refusal_why(status_line));
         }

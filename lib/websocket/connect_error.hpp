@@ -33,8 +33,4 @@ private:
 // outside a failed on_connect of that loop.
 const char *connect_error_detail(const Loop *loop, size_t *len);
 
-// Bytes the server sent (a status line, a header value), made fit for a detail: at most `max`
-// of them, control bytes and bytes beyond ASCII as "\xNN", "..." after a cut.
-std::string printable(std::string_view text, size_t max);
-
 }  // namespace eddy::ws

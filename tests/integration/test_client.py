@@ -647,7 +647,7 @@ class ClientTest(unittest.TestCase):
         # opened the tunnel, only its tenth byte was looked at.
         cases = ((b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n",
                   "the proxy refused the tunnel: HTTP/1.1 407 Proxy Authentication Required"),
-                 (b"HTTP/1.1 502 Bad\x01Gateway\r\n\r\n", "the proxy refused the tunnel: HTTP/1.1 502 Bad?Gateway"),
+                 (b"HTTP/1.1 502 Bad\x01Gateway\r\n\r\n", "the proxy refused the tunnel: HTTP/1.1 502 Bad\\x01Gateway"),
                  (b"HTTP/1.1 2\r\n\r\n", "the proxy's answer to CONNECT is no status line: HTTP/1.1 2"),
                  (b"HTTP/1.1 2000 OK\r\n\r\n",
                   "the proxy's answer to CONNECT is no status line: HTTP/1.1 2000 OK"),

@@ -221,10 +221,10 @@ def strict_handshake_cases(binary):
                          b"Sec-WebSocket-Accept: " + accept_for(head) + b"\r\n" + extra + b"\r\n")
             return head
         return talk
-    # RFC 9112 4: three digits, then a space. "1010" is no 101.
+    # RFC 9112 4: three digits, then a space. "1010" is no 101, nor any status line.
     for line in (b"HTTP/1.1 1010 Switching Protocols", b"HTTP/1.1 101x"):
         lines, _ = scripted(answer_with(line), [binary, "x"])
-        failed(lines, "protocol error", "the server answered " + line[9:].decode(), repr(line))
+        failed(lines, "protocol error", "not an HTTP response: " + line.decode(), repr(line))
     # 101 over HTTP/1.0 fails the connect, but is no refusal for on_refused.
     lines, _ = scripted(answer_with(b"HTTP/1.0 101 Switching Protocols"), [binary, "x"])
     check(len(lines) == 1 and lines[0].startswith("connect failed protocol error"),

@@ -657,6 +657,22 @@ void test_date_now(void **) {
     assert_int_equal(b.size(), 29);
 }
 
+void test_status_line(void **) {
+    StatusLine l;
+    assert_true(parse_status_line("HTTP/1.1 200 Connection established", l));
+    assert_int_equal(l.minor_version, 1);
+    assert_int_equal(l.status, 200);
+    assert_true(l.reason == "Connection established");
+    assert_true(parse_status_line("HTTP/1.0 407 ", l) && l.status == 407 && l.reason.empty());
+    assert_true(parse_status_line("HTTP/1.1 101", l) && l.status == 101 && l.reason.empty());
+    assert_true(parse_status_line("HTTP/1.1 099 x", l) && l.status == 99);  // the caller judges
+    // Three digits, then SP or the end (RFC 9112 §4); HTTP/1.x only.
+    for (const char *bad : {"HTTP/1.1 2", "HTTP/1.1 2000 OK", "HTTP/1.1 20x OK", "HTTP/1.1  200",
+                            "HTTP/1.x 200 OK", "HTTP/2.0 200 OK", "http/1.1 200 OK",
+                            "HTTP/1.1\t200 OK", "HTTP/1.1 1010", "SSH-2.0-OpenSSH", ""})
+        assert_false(parse_status_line(bad, l));
+}
+
 void test_reason_phrase(void **) {
     assert_string_equal(reason_phrase(200), "OK");
     assert_string_equal(reason_phrase(404), "Not Found");
@@ -904,6 +920,7 @@ int main(void) {
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_date_now),
         cmocka_unit_test(test_reason_phrase),
+        cmocka_unit_test(test_status_line),
         cmocka_unit_test(test_gzip_roundtrip),
         cmocka_unit_test(test_gzip_limits_and_errors),
         cmocka_unit_test(test_json),
