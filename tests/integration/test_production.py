@@ -158,6 +158,7 @@ def case_scaling():
         try:
             d = info(port, timeout=2)
         except (OSError, http.client.HTTPException):
+            time.sleep(0.05)  # refused at once while no child listens: do not spin
             continue
         if d["pid"] != crashed:
             restarted = d["pid"]
