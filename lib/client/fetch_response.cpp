@@ -160,6 +160,17 @@ int Fetch::cb_status(http_parser *p, const char *at, size_t len) {
         f->parse_error_ = EDDY_EPROTO;
         return 1;
     }
+    // reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ) (RFC 9112 §4): http-parser takes any
+    // byte but CR and LF. A control character makes the status line malformed, as it makes a
+    // field value (which http-parser refuses); a NUL would also cut the reason the C API
+    // hands out NUL-terminated, and a proxy passing the reason on would forward the bytes.
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = static_cast<unsigned char>(at[i]);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            f->parse_error_ = EDDY_EPROTO;
+            return 1;
+        }
+    }
     f->reason.append(at, len);
     return 0;
 }

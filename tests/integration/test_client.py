@@ -878,7 +878,11 @@ class ClientTest(unittest.TestCase):
                       b"HTTP/1.1 200 OK\r\n Content-Length: 3\r\n\r\nabc",  # RFC 9112 2.2
                       b"HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc",  # RFC 9112 5.1
                       b"HTTP/1.1 200 O\rK\r\nContent-Length: 5\r\n\r\nhello",  # bare CR, 2.2
-                      b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 5\r\n\r\nhello"):
+                      b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 5\r\n\r\nhello",
+                      # Control characters in the reason (RFC 9112 4), as in a field value.
+                      b"HTTP/1.1 200 O\x00K\r\nContent-Length: 5\r\n\r\nhello",
+                      b"HTTP/1.1 404 Not\x01Found\r\nContent-Length: 5\r\n\r\nhello",
+                      b"HTTP/1.1 200 O\x7fK\r\nContent-Length: 5\r\n\r\nhello"):
             raw = RawServer(reply)
             try:
                 r = one("http://127.0.0.1:%d/" % raw.port)
@@ -954,6 +958,9 @@ class ClientTest(unittest.TestCase):
         r = self.raw_one(b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")
         self.assertEqual(r["error"], "EDDY_EPROTO")
         final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        # HTAB is allowed in a reason (RFC 9112 4); control characters are not (malformed).
+        r = self.raw_one(b"HTTP/1.1 200 All\tgood\r\nContent-Length: 2\r\n\r\nok")
+        self.assertEqual((r["error"], r["reason"]), ("", "All\tgood"))
         r = self.raw_one(b"HTTP/1.1 102 Processing\r\n\r\n" * 3 + final)
         self.assertEqual((r["error"], r["body"]), ("", "ok"))
         # Endless interim responses are cut off (each resets the head limit).
