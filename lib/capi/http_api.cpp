@@ -10,6 +10,7 @@
 #include "http/connection.hpp"
 #include "http/request.hpp"
 #include "http/server.hpp"
+#include "net/address.hpp"
 #include "util/no_throw.hpp"
 
 using eddy::no_throw;
@@ -195,10 +196,12 @@ EDDY_API int eddy_server_set_xheaders(eddy_server *server, int on) {
 
 EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip) {
     if (!server || !ip) return EDDY_EINVAL;
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, ip, buf) != 1 && inet_pton(AF_INET6, ip, buf) != 1) return EDDY_EINVAL;
-    return no_throw("eddy_server_add_trusted_proxy", EDDY_ENOMEM, [&] {
-        Srv(server)->options.trusted_proxies.insert(ip);
+    return no_throw("eddy_server_add_trusted_proxy", EDDY_ENOMEM, [&]() -> int {
+        // Kept as the listener writes a peer's address ("::FFFF:10.0.0.1" as "10.0.0.1"): it is
+        // compared as text with the peer and with X-Forwarded-For's members (also made so).
+        std::string canonical;
+        if (!eddy::canonical_ip(ip, &canonical)) return EDDY_EINVAL;
+        Srv(server)->options.trusted_proxies.insert(std::move(canonical));
         return 0;
     });
 }

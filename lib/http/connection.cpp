@@ -12,6 +12,7 @@
 #include "http/request.hpp"
 #include "http/request_pool.hpp"
 #include "http/server.hpp"
+#include "net/address.hpp"
 #include "stream/stream.hpp"
 #include "util/log.hpp"
 #include "util/memory_budget.hpp"
@@ -916,7 +917,10 @@ void Connection::apply_xheaders() {
         std::vector<std::string_view> hops = split_list(all);
         for (size_t i = hops.size(); i-- > 0;) {
             std::string hop(hops[i]);
-            if (i > 0 && trusted.count(hop)) continue;
+            // A trusted proxy is known by its address, however a hop spells it
+            // ("2001:DB8::1", "::ffff:10.0.0.2"): the list holds each one's canonical form.
+            std::string canonical;
+            if (i > 0 && canonical_ip(hop, &canonical) && trusted.count(canonical)) continue;
             ip = hop;
             break;
         }

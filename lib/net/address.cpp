@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cstring>
+
 namespace eddy {
 
 int format_peer(const sockaddr *peer, char *ip, size_t ip_len) {
@@ -23,6 +25,27 @@ int format_peer(const sockaddr *peer, char *ip, size_t ip_len) {
         return ntohs(in6->sin6_port);
     }
     return 0;
+}
+
+bool canonical_ip(std::string_view text, std::string *out) {
+    char buf[INET6_ADDRSTRLEN];
+    if (text.empty() || text.size() >= sizeof buf || memchr(text.data(), '\0', text.size()))
+        return false;
+    memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    sockaddr_storage ss = {};
+    auto *in = reinterpret_cast<sockaddr_in *>(&ss);
+    auto *in6 = reinterpret_cast<sockaddr_in6 *>(&ss);
+    if (inet_pton(AF_INET, buf, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+    } else if (inet_pton(AF_INET6, buf, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+    } else {
+        return false;
+    }
+    format_peer(reinterpret_cast<const sockaddr *>(&ss), buf, sizeof buf);
+    out->assign(buf);
+    return true;
 }
 
 }  // namespace eddy

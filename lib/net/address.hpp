@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <string>
+#include <string_view>
 
 namespace eddy {
 
@@ -11,5 +13,11 @@ namespace eddy {
 // non-IP families) and returns its port (0 for non-IP families). IPv4-mapped IPv6 peers of a
 // dual-stack socket are shown as plain IPv4.
 int format_peer(const sockaddr *peer, char *ip, size_t ip_len);
+
+// Parses `text` as a numeric IPv4 or IPv6 address and writes it to `out` as format_peer()
+// writes a peer: one spelling per address ("2001:DB8:0::1" -> "2001:db8::1", "::ffff:10.0.0.1"
+// -> "10.0.0.1"), so that addresses compare as text. False (and `out` untouched) when it is
+// not one (a NUL inside, a port, brackets, a zone).
+bool canonical_ip(std::string_view text, std::string *out);
 
 }  // namespace eddy

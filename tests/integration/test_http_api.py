@@ -1288,6 +1288,23 @@ class UntrustedPeerTest(ServerTestCase):
         self.assertEqual((j["remote_ip"], j["scheme"]), ("127.0.0.1", "http"))
 
 
+class TrustedPeerSpelledOtherwiseTest(ServerTestCase):
+    """A trusted proxy is an address, not a string: 127.0.0.1 given as its IPv4-mapped form,
+    2001:db8::2 in capitals with a zero group, still match the peer (which the listener writes
+    as "127.0.0.1") and X-Forwarded-For's members, however those spell them."""
+    SERVER_ARGS = ("--xheaders", "--trusted-proxy", "::FFFF:127.0.0.1",
+                   "--trusted-proxy", "2001:DB8:0::2")
+
+    def test_any_spelling_of_a_trusted_address_matches(self):
+        j = self.get_json("/echo", headers={"X-Real-IP": "4.3.2.1", "X-Forwarded-Proto": "https"})
+        self.assertEqual((j["remote_ip"], j["scheme"]), ("4.3.2.1", "https"))
+        for hop in ("2001:db8::2", "2001:DB8::2", "2001:db8:0:0::2"):
+            j = self.get_json("/echo", headers={"X-Forwarded-For": "1.2.3.4, " + hop})
+            self.assertEqual(j["remote_ip"], "1.2.3.4", hop)
+        j = self.get_json("/echo", headers={"X-Forwarded-For": "1.2.3.4, ::ffff:127.0.0.1"})
+        self.assertEqual(j["remote_ip"], "1.2.3.4")
+
+
 class TrustedPeerTest(ServerTestCase):
     SERVER_ARGS = ("--xheaders", "--trusted-proxy", "127.0.0.1", "--trusted-proxy", "10.0.0.2")
 
