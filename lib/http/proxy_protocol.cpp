@@ -27,6 +27,11 @@ bool parse_port(const char *s, size_t len, int *port) {
     return true;
 }
 
+void format_v6(const unsigned char *bin, std::string *out);
+
+// The address is kept as version 2's are written (and the listener writes a peer): one
+// spelling per address, "2001:DB8:0::1" as "2001:db8::1" and an IPv4-mapped one as IPv4. It
+// is then compared as text with the trusted proxies (xheaders), and logged.
 bool parse_ip(int family, const char *s, size_t len, std::string *out) {
     if (len == 0 || len >= INET6_ADDRSTRLEN) return false;
     // inet_pton stops at a NUL: "1.2.3.4\0<anything>" would pass, and the bytes after it
@@ -37,7 +42,12 @@ bool parse_ip(int family, const char *s, size_t len, std::string *out) {
     buf[len] = '\0';
     unsigned char bin[sizeof(in6_addr)];
     if (inet_pton(family, buf, bin) != 1) return false;
-    out->assign(buf, len);
+    if (family == AF_INET6) {
+        format_v6(bin, out);
+    } else {
+        inet_ntop(AF_INET, bin, buf, sizeof buf);
+        out->assign(buf);
+    }
     return true;
 }
 

@@ -58,6 +58,14 @@ void test_v1(void **) {
                      static_cast<int>(ProxyParse::done));
     assert_string_equal(h.src_ip.c_str(), "2001:db8::1");
     assert_int_equal(h.src_port, 65535);
+    // One spelling per address, as version 2 writes them: capitals, zero groups and the
+    // IPv4-mapped form are the addresses the listener would write.
+    h = ProxyHeader();
+    assert_int_equal(
+        static_cast<int>(parse("PROXY TCP6 2001:DB8:0:0::1 ::FFFF:192.0.2.9 1 2\r\n", &h, &used)),
+        static_cast<int>(ProxyParse::done));
+    assert_string_equal(h.src_ip.c_str(), "2001:db8::1");
+    assert_string_equal(h.dst_ip.c_str(), "192.0.2.9");
     h = ProxyHeader();
     assert_int_equal(static_cast<int>(parse("PROXY UNKNOWN ffff::1 ::1 1 2\r\nX", &h, &used)),
                      static_cast<int>(ProxyParse::done));
