@@ -204,7 +204,9 @@ EDDY_API int eddy_server_allow_any_method(eddy_server *server, int on);
 EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_fn on_headers);
 
 /* Calls `cb` after each response was finished (use eddy_request_response_status(),
- * eddy_request_bytes_sent(), eddy_request_duration() and the request getters in it).
+ * eddy_request_bytes_sent(), eddy_request_duration() and the request getters in it); for a
+ * WebSocket handshake (eddy/websocket.h), once its 101 was written, as the connection leaves
+ * the server.
  * Userdata is released when replaced or when the server is freed. NULL removes it (userdata
  * given with NULL is released at once). */
 EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb, void *userdata,

@@ -618,6 +618,12 @@ void Request::finished_by_server() {
     close_cb(as_c(), userdata);
 }
 
+void Request::log_switching_protocols() {
+    status_ = 101;
+    headers_sent_ = true;  // the head went out (on the stream the web layer took)
+    if (server) server->log_access(this);
+}
+
 void Request::maybe_release() {
     if (finished_ && pending_flushes_ == 0 && holds_ == 0) RequestPool::release(this);
 }

@@ -152,6 +152,11 @@ public:
     // application is told through that callback, and the request stays valid until the
     // application's finish() (which then returns EDDY_ESTATE and releases it).
     void finished_by_server();
+    // The web layer took the stream over and wrote a 101 on it (a WebSocket handshake): the
+    // request goes to the access log now, with that status, as Tornado logs its 101 at the
+    // handshake. The finish() that follows when the session ends has no connection and logs
+    // nothing more.
+    void log_switching_protocols();
     // Whether the application must finish this request itself when the connection goes away:
     // once the request callback ran, or when it took the request from the headers callback
     // with a close callback (the call that tells it). Otherwise the server releases it — a

@@ -115,6 +115,8 @@ void complete_upgrade(void *arg) {
         h->finish();
         return;
     }
+    // Logged now, with its 101: the connection's own finish will not (it left the server).
+    req->log_switching_protocols();
     // The handshake request stays as long as the session (eddy_ws_handler reads it): the room
     // its field list kept for a next request on the connection would be paid per connection.
     req->headers.shrink_to_fit();

@@ -10,6 +10,7 @@ import os
 import re
 import resource
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -402,6 +403,40 @@ def idle_memory_after_messages_tests(server):
         proc.wait(30)
 
 
+def access_log_tests(server):
+    """The handshake is logged once, with its 101 (Tornado logs it at the handshake): the
+    connection leaves the HTTP server at the upgrade, and nothing logged it before. A refused
+    handshake is logged as any answer."""
+    log_dir = tempfile.mkdtemp(prefix="eddy-ws-log-")
+    log_path = os.path.join(log_dir, "access.log")
+    proc = subprocess.Popen([server, "--port", "0", "--access-log", log_path],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().split()[-1])
+        s, head, _ = handshake(port, "/ws?tag=logged")
+        check(head.startswith(b"HTTP/1.1 101"), f"handshake: {head!r}")
+        s.sendall(frame(1, b"x"))
+        check(read_frame(s)[2] == b"x", "echo after the handshake")
+        s.close()
+        s, head, _ = handshake(port, "/ws?tag=refused", version=b"12")
+        check(head.startswith(b"HTTP/1.1 426"), f"refused handshake: {head!r}")
+        s.close()
+        text = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "tag=refused" not in text:
+            time.sleep(0.05)
+            with open(log_path) as f:
+                text = f.read()
+        upgraded = [l for l in text.splitlines() if "tag=logged" in l]
+        check(len(upgraded) == 1 and upgraded[0].endswith('"GET /ws?tag=logged HTTP/1.1" 101 0'),
+              f"the upgrade is logged once with 101: {text!r}")
+        check('"GET /ws?tag=refused HTTP/1.1" 426 ' in text, f"a refused handshake: {text!r}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
 def going_away_tests(server, free_order):
     """The server stops (SIGTERM: ws_test_server stops its loop, then frees its app and loop
     in `free_order`) with WebSocket connections open: each gets a close frame with 1001 (Going
@@ -650,6 +685,7 @@ def main():
         check(lines[-1:] == ["close 4000 bye"], f"eddy client sees the server's close: {lines}")
         asyncio.run(python_server_tests(args.server))
         idle_memory_after_messages_tests(args.server)
+        access_log_tests(args.server)
         for free_order in ("app-first", "loop-first"):
             going_away_tests(args.server, free_order)
         check(proc.poll() is None, "server still running")

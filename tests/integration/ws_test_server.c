@@ -1,6 +1,7 @@
 /* ws_test_server: WebSocket endpoints for test_websocket.py, and a client mode.
  *
  *   ws_test_server [--port N]            serve; prints "listening on PORT"
+ *                  [--access-log PATH]   with the Common Log Format lines appended to PATH
  *   ws_test_server --connect URL [--deflate] MSG...
  *                                        connects, sends each MSG as text (a "b:" prefix sends
  *                                        the rest as binary), prints "refused <status> <reason>"
@@ -34,6 +35,7 @@
  * (bench/websocket/deflate_memory.py).
  */
 #include <eddy/eddy.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,16 +275,21 @@ int main(int argc, char **argv) {
         int first = deflate ? 4 : 3;
         return run_client(argv[2], deflate, argv + first, argc - first);
     }
-    const char *cert = NULL, *key = NULL;
+    const char *cert = NULL, *key = NULL, *access_log = NULL;
     int loop_first = 0; /* --free loop-first: free the loop, then the app (both orders are legal) */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
         if (strcmp(argv[i], "--free") == 0) loop_first = strcmp(argv[i + 1], "loop-first") == 0;
         if (strcmp(argv[i], "--tls-cert") == 0) cert = argv[i + 1];
         if (strcmp(argv[i], "--tls-key") == 0) key = argv[i + 1];
+        if (strcmp(argv[i], "--access-log") == 0) access_log = argv[i + 1];
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_app *app = eddy_app_new(loop);
+    if (access_log) {
+        int fd = open(access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || eddy_server_set_access_log_fd(eddy_app_server(app), fd) != 0) return 1;
+    }
     if (cert && key) { /* wss:// (test_wss.py) */
         eddy_tls_context *tls = eddy_tls_context_new_server();
         if (!tls || eddy_tls_context_load_cert_file(tls, cert, key) != 0 ||
