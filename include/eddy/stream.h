@@ -98,7 +98,10 @@ EDDY_API int eddy_stream_read_bytes(eddy_stream *stream, size_t n, int partial,
                                     eddy_stream_read_fn cb);
 
 /* Reads everything until the peer closes, then delivers it (possibly 0 bytes) just before the
- * close callback, which then gets error 0. The max buffer size applies. Returns as above. */
+ * close callback, which then gets error 0. Should the connection fail instead (a reset:
+ * EDDY_ECONNRESET), what arrived before is still delivered, and the close callback then gets
+ * the error. The max buffer size applies (over it the stream closes with EDDY_ETOOBIG and
+ * nothing is delivered). Returns as above. */
 EDDY_API int eddy_stream_read_until_close(eddy_stream *stream, eddy_stream_read_fn cb);
 
 /* Returns 1 while a read is pending, else 0. */

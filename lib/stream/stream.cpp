@@ -574,7 +574,15 @@ void Stream::read_ready() {
         return;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    close(error_from_errno(errno));
+    int error = error_from_errno(errno);
+    // A reset after the peer sent its bytes must not take them with it: read_until_close
+    // still gets what arrived, then the close callback the error (as Tornado's close()
+    // finishes a read_until_close with the buffer before reporting the error).
+    if (read_kind_ == ReadKind::until_close && !delivering_) {
+        deliver(in_len(), read_fn_, read_arg_);
+        if (closed_) return;
+    }
+    close(error);
 }
 
 // Hands freshly read bytes to a read_some consumer without buffering them; what it does not take

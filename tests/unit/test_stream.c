@@ -3,6 +3,7 @@
 #include "test_common.h"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 
 #define MAX_READS 64
@@ -374,6 +375,39 @@ static void test_read_until_close_empty(void **state) {
     assert_int_equal(ctx.nreads, 1);
     assert_int_equal(ctx.read_lens[0], 0);
     assert_int_equal(ctx.close_error, 0);
+    stream_teardown(&ctx);
+}
+
+/* A reset after data: the bytes that arrived are still delivered, then the close callback
+ * gets the reset (as Tornado's read_until_close). They were dropped with the error. */
+static void test_read_until_close_reset(void **state) {
+    int transport = *(int *)*state;
+    if (transport != TRANSPORT_TCP) skip();
+    sctx ctx;
+    stream_setup(&ctx, transport);
+    assert_int_equal(eddy_stream_read_until_close(ctx.stream, on_until_close), 0);
+    char buf[5000];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (char)('a' + i % 26);
+    write_all(ctx.peer, buf, sizeof buf);
+    /* Until the stream has read it all (nothing left in the socket), then the reset. */
+    int unread = 1;
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (unread > 0 && mono_now() < deadline) {
+        assert_int_equal(eddy_loop_run_once(ctx.loop, 10), 0);
+        assert_int_equal(ioctl(eddy_stream_fd(ctx.stream), FIONREAD, &unread), 0);
+    }
+    assert_int_equal(unread, 0);
+    assert_int_equal(ctx.nreads, 0);
+    struct linger lg = {1, 0};
+    assert_int_equal(setsockopt(ctx.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(ctx.peer);
+    ctx.peer = -1;
+    assert_int_equal(run_until_count(ctx.loop, &ctx.close_calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ctx.close_error, EDDY_ECONNRESET);
+    assert_int_equal(ctx.nreads, 1);
+    assert_int_equal(ctx.reads_before_close, 1);
+    assert_int_equal(ctx.read_lens[0], sizeof buf);
+    assert_memory_equal(ctx.reads[0], buf, sizeof buf);
     stream_teardown(&ctx);
 }
 
@@ -1092,6 +1126,7 @@ int main(void) {
         BOTH(test_read_bytes_large),
         BOTH(test_read_until_close),
         BOTH(test_read_until_close_empty),
+        BOTH(test_read_until_close_reset),
         BOTH(test_second_read_busy),
         BOTH(test_max_bytes),
         BOTH(test_max_buffer_size),
