@@ -549,18 +549,21 @@ ssize_t TlsStream::transport_read(evbuffer *in, size_t hint) {
         errno = ENOMEM;
         return -1;
     }
+    // libevent may reserve more than asked: decrypt no more than `hint` (read_ready's bound,
+    // which keeps max_buffer_size; what a record holds beyond it waits in OpenSSL's buffer).
     size_t total = 0;
     ssize_t last = 0;
     int used = 0;
-    for (int i = 0; i < nvec; i++) {
-        last = transport_recv(static_cast<char *>(vec[i].iov_base), vec[i].iov_len);
+    for (int i = 0; i < nvec && total < hint; i++) {
+        size_t want = std::min(vec[i].iov_len, hint - total);
+        last = transport_recv(static_cast<char *>(vec[i].iov_base), want);
         if (last <= 0) {
             vec[i].iov_len = 0;
             break;
         }
         total += static_cast<size_t>(last);
         used = i + 1;
-        bool full = static_cast<size_t>(last) == vec[i].iov_len;
+        bool full = static_cast<size_t>(last) == want;
         vec[i].iov_len = static_cast<size_t>(last);
         if (!full) break;
     }

@@ -320,6 +320,39 @@ static void test_starttls_line_protocol(void **state) {
     eddy_loop_free(loop);
 }
 
+/* max_buffer_size over TLS: a record of eight 200-byte lines arriving at once, past the
+ * 1024-byte limit, is read in pieces within it (the rest waits decrypted in OpenSSL), and
+ * every line is delivered. The TLS read took whatever libevent reserved, beyond the stream's
+ * bound: the whole record, and the stream closed with EDDY_ETOOBIG after the first line. */
+static void test_max_buffer_size_burst_over_tls(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_tls_context *sctx = server_context(10), *cctx = client_context(1);
+    end srv, cli;
+    make_ends(loop, &srv, &cli, sctx, cctx, "localhost");
+    converse(loop, &srv, &cli);
+    assert_int_equal(eddy_stream_set_max_buffer_size(srv.tls, 1024), 0);
+    char burst[8 * 200];
+    for (int i = 0; i < 8; i++) {
+        memset(burst + i * 200, 'a' + i, 198);
+        memcpy(burst + i * 200 + 198, "\r\n", 2);
+    }
+    assert_int_equal(eddy_stream_write(cli.tls, burst, sizeof burst, NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        if (i > 0)
+            assert_int_equal(eddy_stream_read_until(srv.tls, "\r\n", 2, 1024, on_tls_line), 0);
+        assert_int_equal(run_until_count(loop, &srv.lines, i + 1, TEST_WAIT_SECONDS), i + 1);
+        assert_int_equal(strlen(srv.line), 200);
+        assert_int_equal(srv.line[0], 'a' + i);
+        assert_int_equal(srv.tls_closes, 0);
+    }
+    eddy_stream_close(cli.tls);
+    eddy_stream_close(srv.tls);
+    eddy_tls_context_free(sctx);
+    eddy_tls_context_free(cctx);
+    eddy_loop_free(loop);
+}
+
 static void on_one_byte(eddy_stream *s, const char *data, size_t len, void *userdata) {
     end *e = userdata;
     (void)data;
@@ -799,6 +832,7 @@ static void test_connect_tls_refuses_an_empty_name(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_starttls_line_protocol),
+        cmocka_unit_test(test_max_buffer_size_burst_over_tls),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_untrusted_certificate),
         cmocka_unit_test(test_host_name_mismatch),
