@@ -8,7 +8,8 @@
  * plus X-Forwarded-For, X-Forwarded-Proto (ours replaces the client's) and Via. The response
  * streams back as it arrives (status, headers, body chunks), with the upstream's
  * Content-Length when it gave one. An upstream that cannot be reached, or whose answer is
- * broken before any of its body arrived, gives 502, one that is too slow 504.
+ * broken before any of its body arrived, gives 502, one that is too slow 504; one that breaks
+ * off mid-body leaves the answer visibly truncated (eddy_request_abort).
  * With --cert/--key the proxy itself serves HTTPS.
  * Prints "listening on 127.0.0.1:PORT" when ready; SIGINT/SIGTERM stop it.
  */
@@ -137,12 +138,14 @@ static void on_upstream_done(eddy_fetch *f, int error, void *userdata) {
         eddy_request_set_header(x->req, "Content-Type", EDDY_NTS, "text/plain", EDDY_NTS);
         eddy_request_write(x->req, body, (size_t)n);
     }
-    /* A response cut short upstream after its body began: finishing closes the connection
-     * when the framing cannot be completed (the upstream's Content-Length was declared).
-     * Without a declared length (a chunked or close-delimited upstream) the downstream chunked
-     * answer ends as if whole: http.h has no call that aborts a response. */
+    /* A response cut short upstream after its body began is aborted: the connection closes
+     * without the last chunk (or short of the declared length), so the client sees it
+     * truncated instead of whole. */
     eddy_request_set_userdata(x->req, NULL, NULL);
-    eddy_request_finish(x->req);
+    if (error && x->head_copied)
+        eddy_request_abort(x->req);
+    else
+        eddy_request_finish(x->req);
     free(x);
 }
 

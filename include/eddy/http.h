@@ -380,6 +380,17 @@ EDDY_API int eddy_request_flush(eddy_request *req, eddy_request_flush_fn cb);
  * could not be completed: the connection is closed abruptly; released anyway), EDDY_ESTATE
  * (already finished, and not yet released: nothing happens). */
 EDDY_API int eddy_request_finish(eddy_request *req);
+/* Ends the request with its response left incomplete, for an answer that cannot be completed
+ * (a reverse proxy whose upstream broke off mid-body): what was flushed stays sent, the body
+ * written since goes out too, and then the connection closes without the response's end — no
+ * last chunk, the declared Content-Length not reached — so the client knows the answer is
+ * truncated, where eddy_request_finish() would make it look complete. If the head has not
+ * gone out, nothing is sent: the connection just closes (to send an error status instead, set
+ * it and finish). An HTTP/1.0 answer without Content-Length ends at the close either way, so
+ * its client cannot tell. Logged (info) and in the access log as finish() is.
+ * Releases `req` as eddy_request_finish() does; returns as it does (0, EDDY_ECLOSED, EDDY_ENOMEM,
+ * EDDY_ESTATE) and EDDY_EINVAL for NULL. Loop thread only. */
+EDDY_API int eddy_request_abort(eddy_request *req);
 /* Returns 1 after eddy_request_finish(), else 0 (valid only while you may still use req, i.e.
  * inside flush/access-log callbacks). */
 EDDY_API int eddy_request_finished(const eddy_request *req);

@@ -507,6 +507,11 @@ EDDY_API int eddy_request_finish(eddy_request *req) {
     return Req(req)->finish();
 }
 
+EDDY_API int eddy_request_abort(eddy_request *req) {
+    if (!req) return EDDY_EINVAL;
+    return Req(req)->abort();
+}
+
 EDDY_API int eddy_request_finished(const eddy_request *req) {
     return req && Req(req)->finished() ? 1 : 0;
 }

@@ -567,7 +567,24 @@ void Request::on_flushed(Stream *, int status, void *arg) {
     req->maybe_release();
 }
 
-int Request::finish() {
+bool Request::queue_unfinished() noexcept {
+    // Without its head nothing goes: a head followed by the close would be a complete-looking
+    // response where the end of the body is only told by the close (HTTP/1.0, no length).
+    if (!headers_sent_) return true;
+    try {
+        move_body_out(false);
+        conn->stream()->commit_output();
+        return true;
+    } catch (const std::bad_alloc &) {
+        return false;
+    }
+}
+
+int Request::finish() { return end_response(true); }
+
+int Request::abort() { return end_response(false); }
+
+int Request::end_response(bool complete) {
     if (finished_) [[unlikely]] {
         if (server_hold_) {  // the server answered it; the application is done with it now
             server_hold_ = false;
@@ -578,10 +595,17 @@ int Request::finish() {
     finished_ = true;
     int rc = 0;
     // Out of memory the connection is cut (and the request ends as on a closed one).
-    if (connected() && !queue_end()) rc = cut_connection("finishing a response");
+    if (connected() && !(complete ? queue_end() : queue_unfinished()))
+        rc = cut_connection("finishing a response");
     if (connected()) {
-        if (declared_length_ >= 0 && body_written_ < static_cast<uint64_t>(declared_length_) &&
-            body_allowed() && !is_head()) {
+        if (!complete) {
+            // No last chunk, the declared length not reached, or no response at all: the
+            // close after what was sent tells the client the answer broke off.
+            log(LogLevel::info, "http: response aborted by the application; closing");
+            keep_alive_ = false;
+        } else if (declared_length_ >= 0 &&
+                   body_written_ < static_cast<uint64_t>(declared_length_) && body_allowed() &&
+                   !is_head()) {
             log(LogLevel::error, "http: response shorter than its Content-Length; closing");
             keep_alive_ = false;
         }

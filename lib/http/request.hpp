@@ -135,6 +135,9 @@ public:
     // sendfile; takes ownership of `file_fd` in every case.
     int send_file(int file_fd, off_t offset, size_t len);
     int finish();
+    // eddy_request_abort: ends the request as finish() does, but the response is left
+    // incomplete on purpose and the connection closes once what was sent leaves.
+    int abort();
     bool finished() const { return finished_; }
     bool headers_sent() const { return headers_sent_; }
     int status() const { return status_; }
@@ -200,6 +203,9 @@ private:
     // false when memory ran out on the way.
     bool queue_output() noexcept;
     bool queue_end() noexcept;
+    // For abort(): the body written since the head went out, never the response's end.
+    bool queue_unfinished() noexcept;
+    int end_response(bool complete);
     // Out of memory mid-response: logs, closes the connection abruptly, returns EDDY_ENOMEM.
     [[gnu::cold]] int cut_connection(const char *where);
     // The body written and not yet moved to the stream (small_body_, then pending_).

@@ -23,6 +23,9 @@
  *   /cl_exact                  declared Content-Length 5, "hello"
  *   /cl_over[?flush=1]         declared Content-Length 5, writes 6 bytes (rcs in /stats)
  *   /cl_short                  declared Content-Length 10, writes 5 bytes
+ *   /abort?mode=M              eddy_request_abort after: "chunks" two chunks (the first
+ *                              flushed), "length" 4 of a declared 20 bytes flushed, "nohead"
+ *                              a write and no flush (abort_rc in /stats)
  *   /nobody?code=N             status N (204/304); X-Write-RC: rc of a write
  *   /stream?n=N&ms=M           N chunks "chunk-i\n", each flushed, M ms apart
  *   /deferred?ms=M&id=X        finished from eddy_loop_call_later after M ms
@@ -73,6 +76,7 @@ static struct {
     int longpoll_conn_closed, longpoll_write_rc, longpoll_flush_rc, longpoll_finish_rc;
     long cl_over_count;
     int cl_over_rc1, cl_over_rc2, cl_over_rc3, cl_over_closed, cl_over_flush_rc, cl_over_finish_rc;
+    int abort_rc;
     long headers_cb;
     int limited_rc;
     long upload_close_cb;
@@ -535,6 +539,7 @@ static void route_stats(eddy_request *req) {
                g.cl_over_rc3, g.cl_over_closed, g.cl_over_flush_rc);
     buf_printf(&b, ",\"cl_over_finish_rc\":%d,\"headers_cb\":%ld,\"limited_rc\":%d",
                g.cl_over_finish_rc, g.headers_cb, g.limited_rc);
+    buf_printf(&b, ",\"abort_rc\":%d", g.abort_rc);
     buf_printf(&b, ",\"upload_close_cb\":%ld,\"access_count\":%ld", g.upload_close_cb,
                g.access_count);
     buf_printf(&b, ",\"sink_started\":%ld,\"sink_released\":%ld", g.sink_started,
@@ -635,6 +640,20 @@ static void on_request(eddy_request *req, void *userdata) {
         eddy_request_set_header(req, "Content-Length", EDDY_NTS, "10", EDDY_NTS);
         eddy_request_write(req, "hello", 5);
         eddy_request_finish(req);
+    } else if (path_is(req, "/abort")) {
+        s = arg(req, "mode");
+        if (s && strcmp(s, "length") == 0) {
+            eddy_request_set_header(req, "Content-Length", EDDY_NTS, "20", EDDY_NTS);
+            eddy_request_write(req, "part", 4);
+            eddy_request_flush(req, NULL);
+        } else if (s && strcmp(s, "nohead") == 0) {
+            eddy_request_write(req, "never sent", 10);
+        } else {
+            eddy_request_write(req, "part-1\n", 7);
+            eddy_request_flush(req, NULL);
+            eddy_request_write(req, "part-2\n", 7); /* written, not flushed: goes out too */
+        }
+        g.abort_rc = eddy_request_abort(req);
     } else if (path_is(req, "/nobody")) {
         s = arg(req, "code");
         eddy_request_set_status(req, s ? atoi(s) : 204, NULL, 0);

@@ -454,6 +454,41 @@ class DefaultServerTest(ServerTestCase):
         self.assertIn(b"\r\nContent-Length: 10", head)
         self.assertEqual(body, b"hello")
 
+    def test_abort_leaves_the_response_visibly_incomplete(self):
+        # eddy_request_abort: what was written goes out, then the connection closes without
+        # the response's end, so that no client takes a broken answer for a whole one
+        # (finish would have sent the last chunk). A request behind it is not answered.
+        raw = self.raw()
+        raw.send(get_req("/abort?mode=chunks") + get_req("/auto_length"))
+        data = raw.read_to_eof()
+        raw.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nTransfer-Encoding: chunked", head)
+        self.assertEqual(body, b"7\r\npart-1\n\r\n7\r\npart-2\n\r\n")
+        self.assertEqual(self.stats()["abort_rc"], 0)
+        # http.client sees the truncation.
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", "/abort?mode=chunks")
+        resp = conn.getresponse()
+        with self.assertRaises(http.client.IncompleteRead):
+            resp.read()
+        conn.close()
+        # A declared length is left short.
+        raw = self.raw()
+        raw.send(get_req("/abort?mode=length"))
+        data = raw.read_to_eof()
+        raw.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nContent-Length: 20", head)
+        self.assertEqual(body, b"part")
+        # Before the head went out nothing is sent at all (not a head that the close would
+        # complete).
+        raw = self.raw()
+        raw.send(get_req("/abort?mode=nohead"))
+        self.assertEqual(raw.read_to_eof(), b"")
+        raw.close()
+        self.assertEqual(self.stats()["abort_rc"], 0)
+
     def test_204_and_304_have_no_body(self):
         raw = self.raw()
         for code in (204, 304):

@@ -191,6 +191,7 @@ class HostileUpstreamTest(unittest.TestCase):
             "/reason": b"HTTP/1.1 404 <Not Found>\r\nContent-Length: 4\r\n\r\ngone",
             "/length": OK + b"Content-Length: 1234\r\nContent-Type: text/plain\r\n\r\n",
             "/cut": [OK + b"Content-Length: 100\r\n\r\nhello", b""],
+            "/cut-chunked": [OK + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", b"5\r\nwo"],
             "/hop": OK + b"Connection: X-Secret, close\r\nX-Secret: s\r\nX-Keep: k\r\n"
                     b"Proxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
             "/echo": OK + b"Content-Length: 2\r\n\r\nok",  # `seen` keeps what it got
@@ -232,6 +233,12 @@ class HostileUpstreamTest(unittest.TestCase):
         # 5 of 100 bytes went out before the upstream closed: the client must see a cut answer.
         with self.assertRaises(http.client.IncompleteRead):
             self.request("GET", "/cut")
+
+    def test_chunked_body_cut_upstream_is_not_complete_downstream(self):
+        # A chunked upstream breaking off mid-body: without a length to fall short of, only the
+        # missing last chunk tells the client (eddy_request_abort); finish sent it.
+        with self.assertRaises(http.client.IncompleteRead):
+            self.request("GET", "/cut-chunked")
 
     def test_hop_by_hop_fields_removed_both_ways(self):
         # RFC 9110 7.6.1: fields named in Connection are hop-by-hop; Proxy-Authenticate is for
