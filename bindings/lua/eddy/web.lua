@@ -285,14 +285,27 @@ function Handler:finish(chunk)
   if chunk ~= nil then self:write(chunk) end
   return finishing(self, core.eddy_handler_finish(live(self)))
 end
+-- send_error and redirect end the request, as Tornado's do (both end in finish()). On a handler
+-- whose client is gone (a detached or suspended one) eddy sends nothing, answers EDDY_ECLOSED
+-- and leaves the handler open for the application to finish (web.h); the Lua object counts as
+-- finished from here on, so nothing else would finish it — on_finish would never run and the
+-- handler and its state would stay for the process's life. It is finished here instead.
+local function ended(self, h, rc)
+  if rc == core.EDDY_ECLOSED and core.eddy_handler_finished(h) == 0 then
+    rc = core.eddy_handler_finish(h)
+  end
+  return finishing(self, rc)
+end
 function Handler:redirect(url, status)
+  local h = live(self)
   self._status = (status ~= nil and status ~= 0) and status or 302
-  return finishing(self, check(core.eddy_handler_redirect(live(self), url, status or 0), "redirect"))
+  return ended(self, h, check(core.eddy_handler_redirect(h, url, status or 0), "redirect"))
 end
 function Handler:send_error(status)
+  local h = live(self)
   status = status or 500
   self._status = (status >= 200 and status <= 599) and status or 500
-  return finishing(self, core.eddy_handler_send_error(live(self), status or 500))
+  return ended(self, h, core.eddy_handler_send_error(h, status))
 end
 -- Keeps the response open after the current function returns; finish it later.
 function Handler:detach()

@@ -3,7 +3,7 @@
 local eddy = require("eddy")
 local core = eddy.core
 
-local stats = { finished = 0, closed = 0, ticks = 0, inits = 0 }
+local stats = { finished = 0, closed = 0, ticks = 0, inits = 0, gone_finished = 0 }
 local port = 0
 local static_dir -- --static DIR: the application's static_path (none without it)
 for i = 1, #arg do
@@ -186,6 +186,18 @@ local app = eddy.Application({
   { "/hang", {
       get = function(self) self:detach() end,
       on_connection_close = function(self) stats.closed = stats.closed + 1; self:finish() end } },
+  -- A suspended handler whose client left, then failing (a Lua error), sending an error or
+  -- redirecting: each must still end the request (on_finish runs, eddy releases the handler).
+  { "/gone/([a-z_]+)", {
+      get = function(self, how)
+        self.left = eddy.Future()
+        self.left:wait() -- resumed by on_connection_close
+        if how == "error" then error("failing after the client left") end
+        if how == "send_error" then return self:send_error(503) end
+        self:redirect("/")
+      end,
+      on_connection_close = function(self) if self.left then self.left:set_result() end end,
+      on_finish = function(self) stats.gone_finished = stats.gone_finished + 1 end } },
   { "/upload", {
       data_received = function(self, chunk) self.size = (self.size or 0) + #chunk end,
       post = function(self) self:write("size=" .. (self.size or 0)) end } },
@@ -216,7 +228,8 @@ local app = eddy.Application({
         for _ in pairs(room) do members = members + 1 end
         self:write({ ws_closed = stats.ws_closed or 0, last_code = stats.last_code or 0, room = members,
                      finished = stats.finished, closed = stats.closed, ticks = stats.ticks,
-                     inits = stats.inits, registry = math.tointeger(core.registry_size()),
+                     inits = stats.inits, gone_finished = stats.gone_finished,
+                     registry = math.tointeger(core.registry_size()),
                      memory_kb = collectgarbage("count") })
       end,
       on_finish = function(self) end } },

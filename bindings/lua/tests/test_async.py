@@ -84,6 +84,25 @@ class Async(unittest.TestCase):
         self.assertEqual(self.server.request("GET", "/sleep")[2], b"abc")
         self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
 
+    def test_client_leaving_then_an_error_send_error_or_redirect_still_finishes(self):
+        # Each handler waits until its client left, then fails / send_error / redirect: eddy
+        # answers EDDY_ECLOSED and leaves a detached handler to the application, so the binding
+        # must finish it — else on_finish never runs and the handler and its state leak.
+        before = self.server.get_json("/stats")
+        for how in ("error", "send_error", "redirect"):
+            sock = socket.create_connection(("127.0.0.1", self.server.port))
+            sock.sendall(b"GET /gone/%s HTTP/1.1\r\nHost: x\r\n\r\n" % how.encode())
+            wait_server_read(self.server.port, [sock.getsockname()[1]])
+            sock.close()
+        deadline = time.monotonic() + 10
+        while (self.server.get_json("/stats")["gone_finished"] < before["gone_finished"] + 3
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+        after = self.server.get_json("/stats")
+        self.assertEqual(after["gone_finished"], before["gone_finished"] + 3)
+        self.assertEqual(after["registry"], before["registry"])
+        self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
+
     def test_periodic_callback_ticks(self):
         first = self.server.get_json("/stats")["ticks"]
         deadline = time.monotonic() + 10
