@@ -57,6 +57,18 @@ static void lua_ref_free(void *userdata) {
     free(box);
 }
 
+/* The string at `idx` for a C function that takes a NUL-terminated one (NULL for nil when
+ * `optional`). A Lua string with a NUL inside raises an error: C would read it cut short at
+ * the NUL and act on another URL, host, file or cookie attribute than the one given, silently
+ * (Python refuses such strings the same way: "embedded null character"). */
+static const char *nul_free_string(lua_State *L, int idx, int optional) {
+    if (optional && lua_isnoneornil(L, idx)) return NULL;
+    size_t len = 0;
+    const char *s = luaL_checklstring(L, idx, &len);
+    if (strlen(s) != len) luaL_argerror(L, idx, "string with a NUL byte inside");
+    return s;
+}
+
 /* The state to call Lua in: the running thread's, or the main one outside any wrapper. */
 static lua_State *callback_state(lua_ref *box) {
     return current_L ? current_L : box->main_L;
@@ -357,9 +369,16 @@ static void client_drain_trampoline(eddy_ws *ws, void *ud) {
     $1 = ($1_ltype)luaL_optlstring(L, $input, NULL, &tmp_len);
     $2 = tmp_len;
 }
-/* Optional NUL-terminated strings (cookie domain/path/samesite, host). */
+/* Optional NUL-terminated strings (cookie domain/path/samesite, host): nil passes NULL, a NUL
+ * inside is an error (nul_free_string). */
 %typemap(in) const char *domain, const char *path, const char *samesite, const char *host {
-    $1 = ($1_ltype)luaL_optstring(L, $input, NULL);
+    $1 = ($1_ltype)nul_free_string(L, $input, 1);
+}
+/* Every other NUL-terminated string in (eddy_fetch_new's method and URL, a Unix socket's path,
+ * a proxy, a trusted address, ...): as SWIG's own typemap (nil passes NULL), but a string with
+ * a NUL inside is an error instead of being cut short. */
+%typemap(in, checkfn="SWIG_lua_isnilstring") const char * {
+    $1 = ($1_ltype)nul_free_string(L, $input, 1);
 }
 
 /* Strings out as (pointer, *len): the wrapper returns one binary-safe Lua string (or nil). */
@@ -807,7 +826,9 @@ static int l_route_websocket(lua_State *L) {
  * The pointer stays valid while the table holds the value. */
 static const char *opt_string(lua_State *L, int idx, const char *field, int *bad) {
     lua_getfield(L, idx, field);
-    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    size_t len = 0;
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (v && strlen(v) != len) v = NULL; /* a NUL inside: C would read another file name */
     if (!v && !lua_isnil(L, -1)) *bad = 1;
     lua_pop(L, 1);
     return v;

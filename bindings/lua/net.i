@@ -83,7 +83,7 @@ static void tcp_connect_trampoline(eddy_loop *loop, eddy_stream *stream, int err
  * and, when an option is at fault, its name comes second. */
 static int l_tcp_connect(lua_State *L) {
     CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
-    const char *host = luaL_checkstring(L, 2);
+    const char *host = nul_free_string(L, 2, 0);
     int port = (int)luaL_checkinteger(L, 3);
     double timeout = luaL_optnumber(L, 4, 0);
     luaL_checktype(L, 6, LUA_TFUNCTION);

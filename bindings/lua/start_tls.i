@@ -16,7 +16,7 @@
 static int l_stream_start_tls(lua_State *L) {
     CHECK_PTR(stream, eddy_stream, 1, SWIGTYPE_p_eddy_stream);
     int server_side = lua_toboolean(L, 2);
-    const char *hostname = luaL_optstring(L, 4, NULL);
+    const char *hostname = nul_free_string(L, 4, 1);
     luaL_checktype(L, 5, LUA_TFUNCTION);
     const char *what = NULL;
     eddy_tls_context *ctx = NULL;

@@ -280,6 +280,8 @@ function scenarios.errors(client)
   out.unknown_option = err_of(function() client:fetch(base .. "/echo", { methd = "GET" }) end)
   out.bad_type = err_of(function() client:fetch(base .. "/echo", { request_timeout = "soon" }) end)
   out.bad_header = err_of(function() client:fetch(base .. "/echo", { headers = { ["X-A"] = "a\r\nb" } }) end)
+  -- A NUL in the URL (C reads it NUL-terminated) is refused, not fetched cut short (/echo).
+  out.nul_url = err_of(function() client:fetch(base .. "/echo\0/elsewhere") end)
   out.unknown_client_option = err_of(function() eddy.AsyncHTTPClient({ max_client = 1 }) end)
   local d = eddy.AsyncHTTPClient({ force_instance = true, defaults = { headers = { ["X-Test"] = "from defaults" } } })
   out.defaults = json.decode(d:fetch(base .. "/echo").body).x_test

@@ -146,6 +146,11 @@ local app = eddy.Application({
         self:set_signed_cookie("signed", "s1")
         self:write("plain=" .. (self:get_cookie("plain") or "nil") .. " signed=" .. (self:get_signed_cookie("signed") or "nil"))
       end } },
+  -- Cookie attributes are NUL-terminated in C: a NUL inside is an error, not a cut attribute.
+  { "/nul_cookie", { get = function(self)
+        local ok, err = pcall(self.set_cookie, self, "c", "v", { domain = "a.test\0.evil.test" })
+        self:write(tostring(ok) .. " " .. tostring(err))
+      end } },
   { "/redirect", { get = function(self) self:redirect("/", tonumber(self:get_argument("status", "302"))) end } },
   { "/error", { get = function(self) local t = nil; return t.field end } },
   { "/httperror", { get = function(self) error(eddy.HTTPError(403)) end } },

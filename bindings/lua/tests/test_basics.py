@@ -193,6 +193,12 @@ class Basics(unittest.TestCase):
         status, _, body = self.server.request("GET", "/status?error=1")
         self.assertEqual((status, body), (409, b"200,201,200,202 error 409"))
 
+    def test_nul_in_a_cookie_attribute_is_an_error(self):
+        status, resp, body = self.server.request("GET", "/nul_cookie")
+        self.assertEqual(status, 200)
+        self.assertTrue(body.startswith(b"false ") and b"NUL byte" in body, body)
+        self.assertIsNone(resp.getheader("Set-Cookie"))
+
     def test_clear_all_cookies(self):
         status, resp, _ = self.server.request("GET", "/clear_all_cookies",
                                               headers={"Cookie": "a=1; b=2"})

@@ -379,6 +379,7 @@ class HTTPClient(unittest.TestCase):
         self.assertIn("unsupported HTTPRequest option methd", e["unknown_option"])
         self.assertIn("request_timeout must be a number", e["bad_type"])
         self.assertIn("headers", e["bad_header"])
+        self.assertIn("NUL byte", e["nul_url"])
         self.assertIn("unsupported AsyncHTTPClient option max_client", e["unknown_client_option"])
         self.assertEqual((e["defaults"], e["defaults_overridden"]), ("from defaults", "own"))
 
