@@ -56,10 +56,29 @@ void apply_preferences(const ws::Options &o, ws::DeflateParams &p, std::string &
         p.client_no_context_takeover = true;
         response += "; client_no_context_takeover";
     }
-    if (o.max_window_bits < 15 && response.find("server_max_window_bits") == std::string::npos) {
-        p.server_max_window_bits = o.max_window_bits < 9 ? 9 : o.max_window_bits;
-        response += "; server_max_window_bits=" + std::to_string(o.max_window_bits);
+    if (o.max_window_bits >= 15) return;
+    // Our window limit holds whatever the offer allows: eddy_ws_options_set_compression promises
+    // that max_window_bits limits this side's window (the compressor's memory), and a smaller
+    // value than the offer's server_max_window_bits is a valid answer (RFC 7692 §7.1.2.1: "the
+    // same or smaller value"). Without this, any client could make the server keep 2^15-byte
+    // windows by offering server_max_window_bits=15.
+    static constexpr std::string_view kParam = "; server_max_window_bits=";
+    size_t at = response.find(kParam);
+    if (at != std::string::npos) {
+        // The value accept_offer wrote (8..15), up to the next parameter or the end.
+        const size_t value_at = at + kParam.size();
+        size_t end = response.find(';', value_at);
+        if (end == std::string::npos) end = response.size();
+        int answered = 0;
+        for (size_t i = value_at; i < end; i++) answered = answered * 10 + (response[i] - '0');
+        if (answered <= o.max_window_bits) return;  // the client asked for no more: honoured
+        response.erase(at, end - at);
     }
+    // zlib cannot compress raw deflate with an 8-bit window: 9 is used, which stays within
+    // 256 bytes' distance (see accept_offer in websocket/protocol.cpp).
+    p.server_max_window_bits = o.max_window_bits < 9 ? 9 : o.max_window_bits;
+    response += kParam;
+    response += std::to_string(o.max_window_bits);
 }
 
 void session_released(ws::Session *s, void *arg) {

@@ -189,6 +189,24 @@ def raw_tests(port):
         s.close()
     check(echoed["/stored"] > len(text) > 4 * echoed["/ws"],
           f"compression level 0 stores, the default compresses ({echoed}, message {len(text)})")
+    # The route's window limit (/lowmem: 9 bits, eddy_ws_options_set_compression) holds when
+    # the offer allows more: the answer names 9 (RFC 7692 7.1.2.1: "the same or smaller value")
+    # and a 3,000-byte random block sent twice is not found again 3,000 bytes back. It used to
+    # answer and compress with the offer's 15 bits: any client chose the server's window memory.
+    import random
+    block = random.Random(3).randbytes(3000)
+    for offer, bits in ((b"server_max_window_bits=15", b"9"), (b"server_max_window_bits=12", b"9"),
+                        (b"server_max_window_bits=8", b"8")):
+        s, head, _ = handshake(port, "/lowmem",
+                               b"Sec-WebSocket-Extensions: permessage-deflate; " + offer + b"\r\n")
+        check(b"; server_max_window_bits=" + bits + b"\r\n" in head,
+              f"/lowmem answers {offer.decode()} with server_max_window_bits={bits.decode()}: {head!r}")
+        s.sendall(frame(2, block * 2))
+        op, _, p = read_frame(s)
+        check(op == 2 and zlib.decompressobj(wbits=-15).decompress(p + b"\0\0\xff\xff") == block * 2
+              and len(p) > len(block) * 2,
+              f"/lowmem offered {offer.decode()}: compresses within its own window ({len(p)} bytes)")
+        s.close()
     # a compression bomb: 40 MiB of zeros in ~40 KB; /ws's limit is 32 MiB after inflating
     c = zlib.compressobj(wbits=-15)
     big = b""
