@@ -254,22 +254,39 @@ end
 -- Tornado's compute_etag override: `value` (sent as given, e.g. '"v1"') replaces the automatic
 -- ETag of a 200 GET/HEAD answer, and a matching If-None-Match gives 304; nil: no ETag and no 304.
 function Handler:set_etag(value) return check(core.handler_set_etag(live(self), value), "set_etag") end
+-- A header value: a string, or a number as its text. Anything else (nil, a boolean, a table)
+-- is an error, as Tornado's set_header raises TypeError("Unsupported header value"): sent as
+-- tostring's "nil" or "table: 0x..." it would hide the mistake (and show an address).
+local function header_value(value, what)
+  local t = type(value)
+  if t == "string" then return value end
+  if t == "number" then return tostring(value) end
+  error("eddy: " .. what .. ": the value must be a string or a number, not " .. t, 3)
+end
 function Handler:set_header(name, value)
-  return check(core.eddy_handler_set_header(live(self), name, tostring(value)), "set_header")
+  local h = live(self)
+  return check(core.eddy_handler_set_header(h, name, header_value(value, "set_header")), "set_header")
 end
 function Handler:add_header(name, value)
-  return check(core.eddy_handler_add_header(live(self), name, tostring(value)), "add_header")
+  local h = live(self)
+  return check(core.eddy_handler_add_header(h, name, header_value(value, "add_header")), "add_header")
 end
 function Handler:clear_header(name) return check(core.eddy_handler_clear_header(live(self), name), "clear_header") end
 
--- Appends to the body: a string as is, a table as JSON (and Content-Type application/json).
+-- Appends to the body: a string as is (a number as its text), a table as JSON (and
+-- Content-Type application/json). Anything else (nil, a boolean, a function) is an error, as
+-- Tornado's write raises TypeError for what is not bytes, str or dict: written as tostring's
+-- "nil" or "function: 0x..." it would hide the mistake in the body.
 function Handler:write(chunk)
   local h = live(self)
-  if type(chunk) == "table" then
+  local t = type(chunk)
+  if t == "table" then
+    chunk = json.encode(chunk) -- first: a table JSON cannot hold leaves the headers as they were
     core.eddy_handler_set_header(h, "Content-Type", "application/json; charset=UTF-8")
-    chunk = json.encode(chunk)
-  elseif type(chunk) ~= "string" then
+  elseif t == "number" then
     chunk = tostring(chunk)
+  elseif t ~= "string" then
+    error("eddy: write: the chunk must be a string, a number or a table (JSON), not " .. t, 2)
   end
   return check(core.eddy_handler_write(h, chunk), "write")
 end

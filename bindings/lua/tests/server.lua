@@ -146,6 +146,20 @@ local app = eddy.Application({
         self:set_signed_cookie("signed", "s1")
         self:write("plain=" .. (self:get_cookie("plain") or "nil") .. " signed=" .. (self:get_signed_cookie("signed") or "nil"))
       end } },
+  -- Values of the wrong type are errors (Tornado's TypeError), not their tostring text; a table
+  -- JSON cannot hold leaves the Content-Type as it was.
+  { "/bad_types", { get = function(self)
+        local out = {}
+        for _, case in ipairs({ { "write", nil }, { "write", true }, { "write", print },
+                                { "write", { x = 0 / 0 } }, { "set_header", "X-Nil", nil },
+                                { "add_header", "X-Table", {} }, { "set_header", "X-Bool", false } }) do
+          local ok, err = pcall(self[case[1]], self, case[2], case[3])
+          out[#out + 1] = case[1] .. " " .. tostring(ok) .. " " .. tostring(err)
+        end
+        self:set_header("X-Number", 5)
+        self:write(42)
+        self:write("\n" .. table.concat(out, "\n"))
+      end } },
   -- Cookie attributes are NUL-terminated in C: a NUL inside is an error, not a cut attribute.
   { "/nul_cookie", { get = function(self)
         local ok, err = pcall(self.set_cookie, self, "c", "v", { domain = "a.test\0.evil.test" })

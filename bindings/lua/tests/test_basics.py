@@ -193,6 +193,27 @@ class Basics(unittest.TestCase):
         status, _, body = self.server.request("GET", "/status?error=1")
         self.assertEqual((status, body), (409, b"200,201,200,202 error 409"))
 
+    def test_values_of_the_wrong_type_are_errors(self):
+        status, resp, body = self.server.request("GET", "/bad_types")
+        self.assertEqual(status, 200, body)
+        lines = body.decode().split("\n")
+        self.assertEqual(lines[0], "42")
+        expected = [
+            "write false", "eddy: write: the chunk must be a string, a number or a table (JSON), not nil",
+            "write false", "eddy: write: the chunk must be a string, a number or a table (JSON), not boolean",
+            "write false", "eddy: write: the chunk must be a string, a number or a table (JSON), not function",
+            "write false", "json: number not representable",
+            "set_header false", "eddy: set_header: the value must be a string or a number, not nil",
+            "add_header false", "eddy: add_header: the value must be a string or a number, not table",
+            "set_header false", "eddy: set_header: the value must be a string or a number, not boolean"]
+        self.assertEqual(len(lines), 8, lines)
+        for line, start, end in zip(lines[1:], expected[::2], expected[1::2]):
+            self.assertTrue(line.startswith(start) and line.endswith(end), (line, start, end))
+        self.assertEqual(resp.getheader("X-Number"), "5")
+        for name in ("X-Nil", "X-Table", "X-Bool"):
+            self.assertIsNone(resp.getheader(name))
+        self.assertTrue(resp.getheader("Content-Type").startswith("text/html"), resp.getheader("Content-Type"))
+
     def test_nul_in_a_cookie_attribute_is_an_error(self):
         status, resp, body = self.server.request("GET", "/nul_cookie")
         self.assertEqual(status, 200)
