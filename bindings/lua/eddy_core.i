@@ -784,11 +784,33 @@ static int set_client_options(lua_State *L, int idx, eddy_ws_options *options) {
  * max_message_memory (bytes of messages being received over every connection made with these
  * options; 0: no limit, negative: EDDY_EINVAL), compression, ping_interval, ping_timeout,
  * close_timeout. Returns 0 or the first setter's error. */
+/* A field of the table at `idx` that is a byte count or seconds: `fallback` when absent (nil);
+ * `*bad` set when it is negative or NaN (refused rather than ignored: the default would apply
+ * without a word). */
+static double opt_non_negative(lua_State *L, int idx, const char *field, double fallback, int *bad) {
+    lua_getfield(L, idx, field);
+    double v = fallback;
+    if (!lua_isnil(L, -1)) {
+        v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : -1;
+        if (!(v >= 0)) {
+            *bad = 1;
+            v = fallback;
+        }
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
 static int set_ws_options(lua_State *L, int idx, eddy_ws_options *options) {
     if (!lua_istable(L, idx)) return 0;
-    int rc = 0;
-    double max = opt_number(L, idx, "max_message_size", 0);
-    if (max > 0) rc = eddy_ws_options_set_max_message_size(options, (size_t)max);
+    int rc = 0, bad = 0;
+    double max = opt_non_negative(L, idx, "max_message_size", 0, &bad);
+    double interval = opt_non_negative(L, idx, "ping_interval", 0, &bad);
+    double ping_timeout = opt_non_negative(L, idx, "ping_timeout", 0, &bad);
+    double close_timeout = opt_non_negative(L, idx, "close_timeout", -1, &bad);
+    if (bad) return EDDY_EINVAL;
+    if (max > 0) /* (size_t) of a double past SIZE_MAX is undefined: those mean no limit */
+        rc = eddy_ws_options_set_max_message_size(options, max < 0x1p64 ? (size_t)max : SIZE_MAX);
     lua_getfield(L, idx, "max_message_memory");
     if (rc == 0 && lua_isnumber(L, -1)) {
         double memory = lua_tonumber(L, -1);
@@ -798,10 +820,7 @@ static int set_ws_options(lua_State *L, int idx, eddy_ws_options *options) {
     }
     lua_pop(L, 1);
     if (rc == 0) rc = set_compression(L, idx, options);
-    double interval = opt_number(L, idx, "ping_interval", 0);
-    if (rc == 0 && interval > 0)
-        rc = eddy_ws_options_set_ping(options, interval, opt_number(L, idx, "ping_timeout", 0));
-    double close_timeout = opt_number(L, idx, "close_timeout", -1);
+    if (rc == 0 && interval > 0) rc = eddy_ws_options_set_ping(options, interval, ping_timeout);
     if (rc == 0 && close_timeout >= 0) rc = eddy_ws_options_set_close_timeout(options, close_timeout);
     return rc;
 }

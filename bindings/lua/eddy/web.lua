@@ -19,6 +19,7 @@ local core = require("eddy.core")
 local loop = require("eddy.loop")
 local json = require("eddy.json")
 local write_mark = require("eddy.write_mark")
+local websocket = require("eddy.websocket")
 
 local web = {}
 
@@ -567,6 +568,14 @@ function Application:add_route(pattern, handlers, kwargs)
   app_handle(self)
   if type(handlers) ~= "table" then error("eddy: route " .. pattern .. ": handlers must be a table") end
   kwargs = kwargs or {}
+  local ws_options
+  if handlers.open or handlers.on_message or handlers.on_close then
+    -- Checked before the route exists: a refused option leaves the application unchanged.
+    local ok, options = pcall(self.websocket_options, self, kwargs.websocket)
+    local bad = ok and websocket.options_error(options, false) or (not ok and options)
+    if bad then error("eddy: route " .. pattern .. ": websocket: " .. tostring(bad), 2) end
+    ws_options = options
+  end
   local route = core.add_route(self.handle, pattern, make_dispatch(self, handlers, kwargs), kwargs.host)
   if not route then error("eddy: bad route pattern " .. pattern) end
   for k in pairs(handlers) do
@@ -583,7 +592,7 @@ function Application:add_route(pattern, handlers, kwargs)
     core.eddy_route_set_xsrf_check(route, kwargs.xsrf_check and 1 or 0)
   end
   if handlers.open or handlers.on_message or handlers.on_close then
-    local rc = core.route_websocket(route, self:websocket_options(kwargs.websocket), handlers.on_pong ~= nil)
+    local rc = core.route_websocket(route, ws_options, handlers.on_pong ~= nil)
     if rc ~= 0 then error("eddy: route " .. pattern .. ": websocket: " .. core.eddy_strerror(rc)) end
     for _, hook in ipairs({ "check_origin", "select_subprotocol" }) do
       if handlers[hook] then core.route_hook(route, hook) end

@@ -34,6 +34,35 @@ local write_mark = require("eddy.write_mark")
 
 local websocket = {}
 
+-- The WebSocket options: a route's kwargs.websocket over the application's websocket_*
+-- settings, and websocket_connect's opts (CLIENT_OPTIONS too). name → the Lua type it takes.
+local WS_OPTIONS = { max_message_size = "number", max_message_memory = "number", compression = "compression",
+                     ping_interval = "number", ping_timeout = "number", close_timeout = "number" }
+-- (The TLS options are checked by eddy's C side, whose error names the option first.)
+local CLIENT_OPTIONS = { subprotocols = "table", headers = "table", timeout = "number", connect_timeout = "number",
+                         validate_cert = "any", ca_certs = "any", client_cert = "any", client_key = "any",
+                         on_pong = "function", on_message_callback = "function" }
+
+-- nil when `opts` holds only WebSocket options (client: also websocket_connect's) of the types
+-- they take, else what is wrong. An unknown name (a misspelt option) or a value of another
+-- type would otherwise be ignored — the default applying silently, where listen's and
+-- HTTPRequest's options raise; eddy's C setters check the ranges after this.
+function websocket.options_error(opts, client)
+  if opts == nil then return nil end
+  if type(opts) ~= "table" then return "the options must be a table, not " .. type(opts) end
+  for name, value in pairs(opts) do
+    local want = WS_OPTIONS[name] or (client and CLIENT_OPTIONS[name])
+    if not want then return "unsupported option " .. tostring(name) end
+    local ok = want == "any" or type(value) == want
+    if want == "compression" then ok = type(value) == "boolean" or type(value) == "table" end
+    if not ok then
+      return "option " .. name .. " must be a " .. (want == "compression" and "boolean or a table" or want)
+             .. ", not " .. type(value)
+    end
+  end
+  return nil
+end
+
 local Conn = {}
 Conn.__index = Conn
 websocket.Connection = Conn
@@ -120,6 +149,15 @@ end
 -- "certificate verification: hostname mismatch"; nil when none, or when eddy refused the call
 -- itself), which also ends the message.
 function websocket.connect(url, opts, callback)
+  local bad = websocket.options_error(opts, true)
+  if bad then
+    local err = "eddy: websocket_connect: " .. bad
+    if callback then
+      loop.add_callback(function() loop.spawn_ctx(callback, callback_done, nil, nil, err, core.EDDY_EINVAL) end)
+      return nil
+    end
+    return nil, err, core.EDDY_EINVAL
+  end
   opts = opts or {}
   if not callback then
     local _, main = coroutine.running()

@@ -149,6 +149,10 @@ class Client(unittest.TestCase):
         self.assertEqual((f["origin"]["conn"], f["origin"]["code"]), (False, f["eproto"]))
         self.assertEqual((f["bad_url"]["conn"], f["bad_url"]["code"]), (False, f["einval"]))
         self.assertEqual((f["bad_header"]["conn"], f["bad_header"]["code"]), (False, f["einval"]))
+        for name in ("misspelt", "bad_type", "negative", "nan"):
+            self.assertEqual((f[name]["conn"], f[name]["code"]), (False, f["einval"]), name)
+        self.assertIn("unsupported option max_mesage_size", f["misspelt"]["err"])
+        self.assertIn("option max_message_size must be a number, not string", f["bad_type"]["err"])
         self.assertTrue(f["outside"])  # no callback outside a coroutine: a Lua error
 
         lim = r["limits"]

@@ -146,6 +146,15 @@ class Handshake(unittest.TestCase):
         for i, err in enumerate(bad, 1):
             self.assertIn(f"/ws/badlevel{i}: websocket: invalid argument", err.lower())
 
+    def test_options_that_would_be_ignored_are_refused(self):
+        bad = self.server.get_json("/stats")["bad_options"]
+        self.assertEqual(len(bad), 6, bad)
+        self.assertIn("/ws/badopt1: websocket: unsupported option max_mesage_size", bad[0])
+        self.assertIn("/ws/badopt2: websocket: option ping_interval must be a number, not string", bad[1])
+        for i in (3, 4, 5):
+            self.assertIn(f"/ws/badopt{i}: websocket: invalid argument", bad[i - 1])
+        self.assertIn("/ws/badsetting: websocket: invalid argument", bad[5])
+
     def test_max_message_size_from_app_settings_and_route(self):
         async def size_result(path, n):
             async with websockets.connect(self.url + path, compression=None) as ws:

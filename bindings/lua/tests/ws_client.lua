@@ -86,6 +86,11 @@ function scenarios.failures()
     origin = try(args.lua .. "/ws/plain", { headers = { Origin = "http://evil.example" } }),
     bad_url = try("http://127.0.0.1/ws"),
     bad_header = try(args.echo, { headers = { ["X-Bad"] = "a\r\nb" } }),
+    -- A misspelt option, one of another type, a negative or NaN timeout: refused, not ignored.
+    misspelt = try(args.echo, { max_mesage_size = 10 }),
+    bad_type = try(args.echo, { max_message_size = "10" }),
+    negative = try(args.echo, { ping_interval = -1 }),
+    nan = try(args.echo, { close_timeout = 0 / 0 }),
     eproto = core.EDDY_EPROTO, etimedout = core.EDDY_ETIMEDOUT, einval = core.EDDY_EINVAL,
     econnrefused = core.EDDY_ECONNREFUSED,
     outside = outside_refused,

@@ -37,6 +37,24 @@ do
   scratch:close()
 end
 
+-- Options that would be ignored otherwise are refused when the route is added, the application
+-- left without the route: a misspelt name, a value of another type, a negative or NaN size or
+-- timeout (a route's or an application setting's).
+do
+  local errors = {}
+  for i, bad in ipairs({ { websocket = { max_mesage_size = 10 } }, { websocket = { ping_interval = "5" } },
+                         { websocket = { max_message_size = -1 } }, { websocket = { close_timeout = 0 / 0 } },
+                         { websocket = { ping_timeout = -1 } } }) do
+    local scratch = eddy.Application({})
+    local ok, err = pcall(scratch.add_route, scratch, "/ws/badopt" .. i, ws(), bad)
+    errors[i] = ok and "accepted" or tostring(err)
+    scratch:close()
+  end
+  local ok, err = pcall(eddy.Application, { { "/ws/badsetting", ws() } }, { websocket_ping_interval = -5 })
+  errors[#errors + 1] = ok and "accepted" or tostring(err)
+  stats.bad_options = errors
+end
+
 -- Out-of-range compression levels are refused when the route is added: the errors, in order.
 do
   local scratch, errors = eddy.Application({}), {}
@@ -93,6 +111,7 @@ local app = eddy.Application({
                    budget_closes = #stats.budget_codes,
                    budget_last_code = stats.budget_codes[#stats.budget_codes],
                    negative_memory = stats.negative_memory, bad_levels = stats.bad_levels,
+                   bad_options = stats.bad_options,
                    registry = math.tointeger(eddy.core.registry_size()) })
     end } },
 }, { websocket_max_message_size = 2000, websocket_compression = true })
