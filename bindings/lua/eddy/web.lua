@@ -633,6 +633,18 @@ local function show(v)
   return '"' .. v:gsub('[%c"\\]', function(c) return ("\\%d"):format(c:byte()) end) .. '"'
 end
 
+-- listen's port and host as TCPServer:listen takes them: a port that is an integer in 0..65535
+-- (nil: 0, pick one) — C's int would cut 1.5 to port 1 — and a host that is a string (without
+-- NUL: C would read it cut short) or nil.
+local function check_address(port, host)
+  if port ~= nil and (math.type(port) ~= "integer" or port < 0 or port > 65535) then
+    fail("eddy: listen: port must be an integer in 0..65535, not " .. show(port))
+  end
+  if host ~= nil and (type(host) ~= "string" or host:find("\0", 1, true)) then
+    fail("eddy: listen: host must be a string without NUL or nil, not " .. show(host))
+  end
+end
+
 -- The least value of the sizes that have one, and the timeouts (0 or more seconds): what the C
 -- setters accept.
 local AT_LEAST = { max_header_size = 64, max_header_fields = 1 }
@@ -827,7 +839,9 @@ end
 -- is closed.
 function Application:listen(port, host, opts)
   local h = app_handle(self)
-  local ok, err = pcall(check_server_options, opts)
+  local ok, err = pcall(check_address, port, host)
+  if not ok then error(err, 2) end
+  ok, err = pcall(check_server_options, opts)
   if not ok then error(err, 2) end
   -- The server this listen configures: one left unchanged by a refused listen, else the default
   -- one the first time and a new one afterwards.
@@ -876,7 +890,9 @@ RawServer.__index = RawServer
 function RawServer:listen(port, host, opts)
   local h = self.handle
   if not h then error("eddy: server closed", 2) end
-  local ok, err = pcall(configure_server, h, opts)
+  local ok, err = pcall(check_address, port, host)
+  if not ok then error(err, 2) end
+  ok, err = pcall(configure_server, h, opts)
   if not ok then error(err, 2) end
   local rc = core.eddy_server_listen(h, host, port or 0, 0)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end

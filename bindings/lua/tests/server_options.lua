@@ -81,6 +81,16 @@ end
 -- The error points at the line that called listen.
 local _, where = pcall(function() app():listen(0, "127.0.0.1", { nope = true }) end)
 refused.where = tostring(where)
+-- A port that is not an integer in 0..65535 (C's int would cut 1.5 to port 1) or a host that
+-- is not a string is refused, on both servers, as TCPServer:listen refuses them.
+for name, address in pairs({ fractional_port = { 1.5 }, string_port = { "80" }, big_port = { 70000 },
+                             number_host = { 0, 127 } }) do
+  local a = app()
+  local ok, err = pcall(a.listen, a, address[1], address[2] or "127.0.0.1")
+  refused[name] = ok and "accepted" or tostring(err)
+  local raw_ok, raw_err = pcall(raw.listen, raw, address[1], address[2] or "127.0.0.1")
+  refused["raw_" .. name] = raw_ok and "accepted" or tostring(raw_err)
+end
 
 -- All or nothing: a listen refused for one option leaves the server as it was, so a later
 -- correct listen of the same application does not serve with the options before the refused

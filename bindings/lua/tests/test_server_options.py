@@ -278,6 +278,14 @@ class ServerOptions(unittest.TestCase):
         status, _, data = self.https_get("tls_proxy_off")
         self.assertEqual((status, data), (200, b"127.0.0.1 https"))
 
+    def test_bad_port_or_host_is_refused(self):
+        for name, text in (("fractional_port", "port must be an integer in 0..65535, not 1.5"),
+                           ("string_port", 'port must be an integer in 0..65535, not "80"'),
+                           ("big_port", "port must be an integer in 0..65535, not 70000"),
+                           ("number_host", "host must be a string without NUL or nil, not 127")):
+            for key in (name, "raw_" + name):
+                self.assertIn("eddy: listen: " + text, self.refused[key], key)
+
     def test_bad_options_raise_naming_the_option(self):
         expected = {
             "unknown": "unsupported listen option max_header_sise",
