@@ -73,5 +73,14 @@ if [ "$mode" = cmake ]; then
         echo "FAIL: hello_cmake_static still needs libeddy.so"
         exit 1
     fi
+    # 4. COMPONENTS static in a C-only project: configure fails with a message naming CXX
+    # (it used to pass, and the link then failed on undefined std:: symbols).
+    if "$cmake" -S "$here/consumer" -B "$tmp/cmake-c-only" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DSTATIC_WITHOUT_CXX=ON -DCMAKE_C_COMPILER="$cc" >"$tmp/c-only.log" 2>&1; then
+        echo "FAIL: find_package(eddy COMPONENTS static) passed in a project without CXX"
+        exit 1
+    fi
+    grep -q "enable CXX" "$tmp/c-only.log" ||
+        { cat "$tmp/c-only.log"; echo "FAIL: no message naming CXX"; exit 1; }
 fi
 echo "install check ($mode) passed"
