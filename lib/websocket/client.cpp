@@ -322,8 +322,14 @@ public:
                 http::split_list(extensions).size() != 1)
                 return fail_handshake("unacceptable Sec-WebSocket-Extensions: " +
                                       printable(extensions, kMaxQuoted));
-            // RFC 7692 §7.1.2.2: the answer's client window is at most the one offered; a larger
-            // one is a configuration this client did not offer (§7: fail).
+            // RFC 7692 §7.1.2.2: an answer without client_max_window_bits is valid even when the
+            // offer gave a value (the server "may either ignore this value or use" it): the
+            // server then takes any window up to 15 bits, and ours (max_window_bits) stays the
+            // limit we compress with, as eddy_ws_options_set_compression promises.
+            if (!params.client_max_window_bits_valued)
+                params.client_max_window_bits = options.max_window_bits;
+            // The answer's client window is at most the one offered; a larger one is a
+            // configuration this client did not offer (§7: fail).
             if (params.client_max_window_bits > options.max_window_bits)
                 return fail_handshake("the server asked for a client window of " +
                                       std::to_string(params.client_max_window_bits) +

@@ -382,6 +382,7 @@ bool accept_offer(const std::vector<std::string_view> &parts, DeflateParams &acc
         // Inflating with the client's window (raw inflate accepts 8..15); echoing the value
         // (15 when valueless) is allowed and tells the client exactly what we assumed.
         p.client_max_window_bits = offered_cmwb ? offered_cmwb : 15;
+        p.client_max_window_bits_valued = offered_cmwb != 0;
         response += "; client_max_window_bits=" + std::to_string(p.client_max_window_bits);
     }
     accepted = p;

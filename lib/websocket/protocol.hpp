@@ -121,6 +121,9 @@ struct DeflateParams {
     bool server_no_context_takeover = false, client_no_context_takeover = false;
     // Window bits for deflateInit2 / inflateInit2 (negated there for raw deflate).
     int server_max_window_bits = 15, client_max_window_bits = 15;
+    // Whether client_max_window_bits came with a value (in a server's answer: whether the
+    // answer names the client's window at all; absent, the server takes up to 15 bits).
+    bool client_max_window_bits_valued = false;
 };
 
 // Picks the first acceptable permessage-deflate offer in a Sec-WebSocket-Extensions value (the

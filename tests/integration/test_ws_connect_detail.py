@@ -266,6 +266,18 @@ def strict_handshake_cases(binary):
           f"no context takeover as offered: compressed sizes {sizes}")
 
 
+    # RFC 7692 7.1.2.2: the answer may leave out client_max_window_bits although the offer gave
+    # one ("the server may either ignore this value or use" it). A client limited to 9 bits
+    # (WS_TEST_CLIENT_WINDOW) connects and still compresses within its own 512-byte window: a
+    # random block sent twice is not found again 4,000 bytes back. It used to fail the connect
+    # ("the server asked for a client window of 15 bits").
+    block = "".join(rng.choice(string.ascii_lowercase) for _ in range(4000))
+    lines, sizes = scripted(deflate_talk, [binary, "--deflate", block * 2, "x"],
+                            {"WS_TEST_CLIENT_WINDOW": "9"})
+    check(lines[:1] == ["connected deflate=1"] and sizes is not None and sizes[0] > 4000,
+          f"an answer without client_max_window_bits: {lines[:2]}, compressed sizes {sizes}")
+
+
 def connect_cases(binary):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

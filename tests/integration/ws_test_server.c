@@ -180,7 +180,7 @@ static int run_client(const char *url, int deflate, char **messages, int count) 
             o,
             EDDY_WS_DEFLATE |
                 (getenv("WS_TEST_CLIENT_NO_TAKEOVER") ? EDDY_WS_CLIENT_NO_CONTEXT_TAKEOVER : 0),
-            0);
+            getenv("WS_TEST_CLIENT_WINDOW") ? atoi(getenv("WS_TEST_CLIENT_WINDOW")) : 0);
     /* WS_TEST_CONNECT_TIMEOUT: a short one for a server that never answers (test_ws_connect_detail.py). */
     const char *timeout = getenv("WS_TEST_CONNECT_TIMEOUT");
     eddy_ws_options_set_connect_timeout(o, timeout ? atof(timeout) : 10);

@@ -525,6 +525,11 @@ void test_deflate_basic(void **) {
         assert_true(
             negotiate_deflate("permessage-deflate; client_max_window_bits=12", p, response, true));
         assert_int_equal(p.client_max_window_bits, 12);
+        assert_true(p.client_max_window_bits_valued);
+        // An answer without the parameter: the client keeps its own limit (client.cpp).
+        DeflateParams q;
+        assert_true(negotiate_deflate("permessage-deflate", q, response, true));
+        assert_false(q.client_max_window_bits_valued);
     }
 
     n = negotiate("permessage-deflate; server_no_context_takeover; client_max_window_bits=10");
