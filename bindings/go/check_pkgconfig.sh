@@ -20,7 +20,8 @@ prefix=$tmp/prefix
 pc=$(find "$prefix" -name eddy.pc -path '*/pkgconfig/*' | head -n1)
 [ -n "$pc" ] || { echo "FAIL: eddy.pc not installed"; exit 1; }
 libdir=$(dirname "$(dirname "$pc")")
-# As tests/install does: a copy of eddy.pc whose prefix is the temporary one.
+# A copy of eddy.pc whose prefix is spelt out (the installed one finds it from ${pcfiledir}:
+# the same place; spelt out, the -L and rpath below are plain paths).
 mkdir "$tmp/pc"
 sed "s|^prefix=.*|prefix=$prefix|" "$pc" >"$tmp/pc/eddy.pc"
 

@@ -46,5 +46,27 @@ for binding in python lua; do
         fail=1
     fi
 done
-[ $fail -eq 0 ] && echo "eddy.pc and the modules' RUNPATH follow absolute install directories"
+# A distribution's /usr build (installed with DESTDIR): the prefix is written as /usr, so that
+# pkg-config leaves out the system -I/-L (a relocatable ${pcfiledir}/../../.. spelling is not
+# recognised as /usr/include or the multiarch libdir, and its -L would come before a user's own).
+"$cmake" -S "$src" -B "$tmp/build-usr" -DCMAKE_INSTALL_PREFIX=/usr \
+    -DCMAKE_INSTALL_LIBDIR=lib/x86_64-linux-gnu \
+    -DEDDY_BUILD_TESTS=OFF -DEDDY_BUILD_EXAMPLES=OFF -DEDDY_BUILD_BENCH=OFF \
+    -DEDDY_BUILD_BINDINGS=OFF >"$tmp/configure-usr.log" 2>&1 ||
+    { cat "$tmp/configure-usr.log"; echo "FAIL: configure for /usr"; exit 1; }
+mkdir -p "$tmp/usr-pc"
+cp "$tmp/build-usr/eddy.pc" "$tmp/usr-pc/eddy.pc"
+first=$(sed -n 1p "$tmp/usr-pc/eddy.pc")
+if [ "$first" != "prefix=/usr" ]; then
+    echo "FAIL: a /usr build's eddy.pc starts with '$first', not prefix=/usr"
+    fail=1
+fi
+if [ "$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)" = x86_64-linux-gnu ]; then
+    flags=$(PKG_CONFIG_PATH="$tmp/usr-pc" pkg-config --cflags --libs eddy)
+    if [ "$(echo $flags)" != "-leddy" ]; then
+        echo "FAIL: a /usr build's pkg-config flags are '$flags', expected only -leddy"
+        fail=1
+    fi
+fi
+[ $fail -eq 0 ] && echo "eddy.pc and the modules' RUNPATH follow absolute install directories; /usr is /usr"
 exit $fail
