@@ -206,12 +206,15 @@ EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_
 /* Calls `cb` after each response was finished (use eddy_request_response_status(),
  * eddy_request_bytes_sent(), eddy_request_duration() and the request getters in it); for a
  * WebSocket handshake (eddy/websocket.h), once its 101 was written, as the connection leaves
- * the server.
+ * the server. A request the application finishes after its client left is logged at that
+ * finish too (eddy_request_connection_closed() says 1; the status is 0 if not even the head
+ * went out), unless the server was freed first.
  * Userdata is released when replaced or when the server is freed. NULL removes it (userdata
  * given with NULL is released at once). */
 EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb, void *userdata,
                                         eddy_free_fn free_userdata);
-/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). In the
+/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off), 499 as
+ * the status of a request whose client left before any answer went out (as nginx). In the
  * quoted request field, a '"', '\', control or non-ASCII byte of the method or target is written
  * as \xHH (as nginx does), so that no request can end the field early. The lines
  * of one loop pass are written together at its end (or every 64 KiB), so that a busy server makes

@@ -220,6 +220,9 @@ void AccessLog::add(const Request *req) {
         put_literal(out, " HTTP/1.0\" ");
     }
     unsigned status = static_cast<unsigned>(req->sent_status());
+    // No answer went out because the client had left first: nginx's 499 ("client closed
+    // request"), which log readers know, rather than a 0.
+    if (status == 0 && !req->conn) status = 499;
     if (status >= 100 && status <= 999) {  // every status a response can have: three digits
         out[0] = static_cast<char>('0' + status / 100);
         out[1] = static_cast<char>('0' + status / 10 % 10);

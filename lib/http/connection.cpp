@@ -1093,6 +1093,9 @@ void Connection::drop_request(bool notify, bool server_gone) {
     if (!req->owned_by_application()) {
         RequestPool::release(req);
     } else if (notify) {
+        // The application finishes it later: the server keeps track, so that the finish can
+        // still reach the access log (or know the server is gone).
+        if (req->server) req->server->adopt_orphan(req);
         req->connection_lost();
     } else {
         req->conn = nullptr;

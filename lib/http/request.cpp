@@ -609,7 +609,7 @@ int Request::end_response(bool complete) {
             log(LogLevel::error, "http: response shorter than its Content-Length; closing");
             keep_alive_ = false;
         }
-        if (server) server->log_access(this);
+        log_access_once();
         Connection *c = conn;
         try {
             c->request_finished(this);
@@ -621,6 +621,10 @@ int Request::end_response(bool complete) {
         }
     } else {
         if (rc == 0) rc = EDDY_ECLOSED;
+        // The client left before the answer (Tornado logs these too; nginx with 499): the
+        // entry says what was sent, status 0 when not even the head went out.
+        log_access_once();
+        if (server) server->drop_orphan(this);
         // The connection object may still exist (aborted, its close not yet delivered): it
         // must not keep pointing at a request that is about to be released.
         if (conn) conn->forget_request(this);
@@ -645,7 +649,15 @@ void Request::finished_by_server() {
 void Request::log_switching_protocols() {
     status_ = 101;
     headers_sent_ = true;  // the head went out (on the stream the web layer took)
-    if (server) server->log_access(this);
+    log_access_once();
+    // Nothing reaches the server through this request any more: the session may outlive it.
+    server = nullptr;
+}
+
+void Request::log_access_once() {
+    if (access_logged_ || !server) return;
+    access_logged_ = true;
+    server->log_access(this);
 }
 
 void Request::maybe_release() {

@@ -160,6 +160,9 @@ public:
     // handshake. The finish() that follows when the session ends has no connection and logs
     // nothing more.
     void log_switching_protocols();
+    // The access log's entry for this request, at most once (a finish after the client left,
+    // a WebSocket's 101 then its session's end), and only while the server exists.
+    void log_access_once();
     // Whether the application must finish this request itself when the connection goes away:
     // once the request callback ran, or when it took the request from the headers callback
     // with a close callback (the call that tells it). Otherwise the server releases it — a
@@ -242,6 +245,11 @@ private:
     int pending_flushes_ = 0;
     int holds_ = 0;
     bool server_hold_ = false;  // finished_by_server(): a hold the application's finish() ends
+    bool access_logged_ = false;  // log_access_once() ran
+    // In the server's list of held requests whose connection closed (Server::adopt_orphan).
+    bool orphan_ = false;
+    Request *orphan_prev_ = nullptr, *orphan_next_ = nullptr;
+    friend class Server;
     enum class Lost : uint8_t { nothing, field, cookie };
     Lost lost_ = Lost::nothing;    // see lose_response: this response must not go out
     RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)

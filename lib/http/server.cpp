@@ -45,8 +45,31 @@ Server::~Server() {
         while (connections_) connections_->close_now();  // unlinks itself
         loop_->timer_stop(&done_timer_);
     }
+    while (orphans_) drop_orphan(orphans_);  // (their finish then logs nothing)
     release_userdata();
     if (request_pool_) request_pool_->close();  // after the connections: they release requests
+}
+
+void Server::adopt_orphan(Request *req) {
+    if (req->orphan_) return;
+    req->orphan_ = true;
+    req->orphan_prev_ = nullptr;
+    req->orphan_next_ = orphans_;
+    if (orphans_) orphans_->orphan_prev_ = req;
+    orphans_ = req;
+}
+
+void Server::drop_orphan(Request *req) {
+    if (!req->orphan_) return;
+    if (req->orphan_prev_) {
+        req->orphan_prev_->orphan_next_ = req->orphan_next_;
+    } else {
+        orphans_ = req->orphan_next_;
+    }
+    if (req->orphan_next_) req->orphan_next_->orphan_prev_ = req->orphan_prev_;
+    req->orphan_ = false;
+    req->orphan_prev_ = req->orphan_next_ = nullptr;
+    req->server = nullptr;
 }
 
 void Server::release_userdata() {

@@ -132,6 +132,11 @@ public:
     void call_on_headers(Request *req) { on_headers_(req->as_c(), userdata_); }
     eddy_request_fn on_headers_ = nullptr;
     void log_access(Request *req);
+    // Requests the application still holds after their connection closed (the client left a
+    // slow handler): they keep `server` to reach the access log at their finish, so the
+    // server clears it in them when it goes first. Linked through the requests themselves.
+    void adopt_orphan(Request *req);
+    void drop_orphan(Request *req);
     void set_access_log(eddy_request_fn cb, void *userdata, eddy_free_fn free_userdata);
     AccessLog access_log;  // the built-in Common Log Format lines (eddy_server_set_access_log_fd)
     // Where connections get their Request objects (nullptr: plain allocation).
@@ -167,6 +172,7 @@ private:
     tls::Context *tls_ = nullptr;
     Connection *connections_ = nullptr;
     ProxyHandshake *handshakes_ = nullptr;
+    Request *orphans_ = nullptr;
     size_t connection_count_ = 0;
     RequestPool *request_pool_ = nullptr;  // closed (not deleted) by the destructor
     ParseStatePool parse_state_pool_;      // destroyed after the destructor closed the connections

@@ -589,7 +589,7 @@ class DefaultServerTest(ServerTestCase):
     def test_long_poll_client_disconnect(self):
         st0 = self.stats()
         raw = self.raw()
-        raw.send(get_req("/longpoll"))
+        raw.send(get_req("/longpoll?tag=lp1"))
         self.wait_stats(lambda s: s["longpoll_started"] > st0["longpoll_started"])
         time.sleep(0.1)
         raw.close()
@@ -600,6 +600,17 @@ class DefaultServerTest(ServerTestCase):
         self.assertEqual(st["longpoll_write_rc"], ECLOSED)
         self.assertEqual(st["longpoll_flush_rc"], ECLOSED)
         self.assertEqual(st["longpoll_finish_rc"], ECLOSED)
+        # Finished after its client left, it is still logged (Tornado logs it; it was not):
+        # status 0 to the hook (nothing was sent), 499 in the Common Log Format file (nginx).
+        entries = [e for e in self.get_json("/accesslog") if e["uri"] == "/longpoll?tag=lp1"]
+        self.assertEqual([(e["status"], e["bytes"]) for e in entries], [(0, 0)])
+        deadline = time.monotonic() + HANG_GUARD
+        text = ""
+        while "tag=lp1" not in text and time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("latin-1")
+            time.sleep(0.02)
+        self.assertIn('"GET /longpoll?tag=lp1 HTTP/1.1" 499 0\n', text)
 
     # -- arguments --
 

@@ -286,6 +286,54 @@ static void test_server_freed_in_close_callback(void **state) {
     eddy_loop_free(loop);
 }
 
+/* A request the application finishes after its client left reaches the access log at that
+ * finish (it never did: Tornado logs it), status 0 as nothing was sent; if the server was freed
+ * meanwhile, the finish logs nothing and touches no freed server. */
+static void note_close(eddy_request *req, void *userdata) {
+    (void)req;
+    ((held_request *)userdata)->closed++;
+}
+
+static void hold_noting_close(eddy_request *req, void *userdata) {
+    held_request *h = userdata;
+    h->req = req;
+    h->got = 1;
+    eddy_request_set_userdata(req, h, NULL);
+    assert_int_equal(eddy_request_set_close_callback(req, note_close), 0);
+}
+
+static int g_orphan_status = -1, g_orphan_closed = -1;
+static void log_orphan(eddy_request *req, void *userdata) {
+    ((held_request *)userdata)->logged++;
+    g_orphan_status = eddy_request_response_status(req);
+    g_orphan_closed = eddy_request_connection_closed(req);
+}
+
+static void test_request_finished_after_client_left(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    held_request h = {.loop = loop};
+    h.server = eddy_server_new(loop, hold_noting_close, &h, NULL);
+    assert_int_equal(eddy_server_set_access_log(h.server, log_orphan, &h, NULL), 0);
+    assert_int_equal(eddy_server_listen(h.server, "127.0.0.1", 0, 0), 0);
+    raw_get(eddy_server_port(h.server), 1);
+    assert_true(run_until_flag(loop, &h.closed, TEST_WAIT_SECONDS));
+    assert_int_equal(h.logged, 0);
+    assert_int_equal(eddy_request_finish(h.req), EDDY_ECLOSED);
+    assert_int_equal(h.logged, 1);
+    assert_int_equal(g_orphan_status, 0);
+    assert_int_equal(g_orphan_closed, 1);
+
+    /* The server goes first: the held request stays valid, its finish logs nothing. */
+    h.closed = 0;
+    raw_get(eddy_server_port(h.server), 1);
+    assert_true(run_until_flag(loop, &h.closed, TEST_WAIT_SECONDS));
+    eddy_server_free(h.server);
+    assert_int_equal(eddy_request_finish(h.req), EDDY_ECLOSED);
+    assert_int_equal(h.logged, 1);
+    eddy_loop_free(loop);
+}
+
 static void free_server_in_access_log(eddy_request *req, void *userdata) {
     (void)req;
     held_request *h = userdata;
@@ -598,6 +646,7 @@ int main(void) {
         cmocka_unit_test(test_server_freed_in_shutdown_callback),
         cmocka_unit_test(test_request_body_outlives_server),
         cmocka_unit_test(test_server_freed_in_close_callback),
+        cmocka_unit_test(test_request_finished_after_client_left),
         cmocka_unit_test(test_server_freed_in_access_log_callback),
         cmocka_unit_test(test_server_freed_in_headers_callback),
         cmocka_unit_test(test_request_completing_after_retire_gets_503),
