@@ -213,8 +213,9 @@ EDDY_API int eddy_server_set_headers_callback(eddy_server *server, eddy_request_
  * given with NULL is released at once). */
 EDDY_API int eddy_server_set_access_log(eddy_server *server, eddy_request_fn cb, void *userdata,
                                         eddy_free_fn free_userdata);
-/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off), 499 as
- * the status of a request whose client left before any answer went out (as nginx). In the
+/* Writes a Common Log Format line per response to `fd` (not owned; -1 turns it off). A request
+ * that got no answer at all is logged as nginx does: 499 when its client left first, 444 when
+ * the application aborted it before the head (eddy_request_abort). In the
  * quoted request field, a '"', '\', control or non-ASCII byte of the method or target is written
  * as \xHH (as nginx does), so that no request can end the field early. The lines
  * of one loop pass are written together at its end (or every 64 KiB), so that a busy server makes
@@ -400,7 +401,7 @@ EDDY_API int eddy_request_finished(const eddy_request *req);
 
 /* For access logs: the status sent, or 0 before the headers went out. */
 EDDY_API int eddy_request_response_status(const eddy_request *req);
-/* For access logs: body bytes sent (0 for HEAD). */
+/* For access logs: body bytes sent (0 for HEAD, and when the head never went out). */
 EDDY_API uint64_t eddy_request_bytes_sent(const eddy_request *req);
 /* For access logs: seconds since the request line started to arrive. */
 EDDY_API double eddy_request_duration(const eddy_request *req);

@@ -220,9 +220,10 @@ void AccessLog::add(const Request *req) {
         put_literal(out, " HTTP/1.0\" ");
     }
     unsigned status = static_cast<unsigned>(req->sent_status());
-    // No answer went out because the client had left first: nginx's 499 ("client closed
-    // request"), which log readers know, rather than a 0.
-    if (status == 0 && !req->conn) status = 499;
+    // No answer went out, as nginx logs it (log readers know these) rather than a 0: 499
+    // "client closed request" when the client had left first, 444 "connection closed without
+    // response" when the application aborted it (eddy_request_abort) before the head.
+    if (status == 0) status = req->conn ? 444 : 499;
     if (status >= 100 && status <= 999) {  // every status a response can have: three digits
         out[0] = static_cast<char>('0' + status / 100);
         out[1] = static_cast<char>('0' + status / 10 % 10);

@@ -142,7 +142,8 @@ public:
     bool headers_sent() const { return headers_sent_; }
     int status() const { return status_; }
     int sent_status() const { return headers_sent_ ? status_ : 0; }
-    uint64_t bytes_sent() const { return is_head() ? 0 : body_written_; }
+    // (Nothing when the head never went out: an aborted answer, a client that left first.)
+    uint64_t bytes_sent() const { return headers_sent_ && !is_head() ? body_written_ : 0; }
     bool keep_alive_response() const { return keep_alive_; }
     // The connection is still there to write to. Inline, defined in connection.hpp (it reads
     // the Connection): every response call checks it.

@@ -488,6 +488,20 @@ class DefaultServerTest(ServerTestCase):
         self.assertEqual(raw.read_to_eof(), b"")
         raw.close()
         self.assertEqual(self.stats()["abort_rc"], 0)
+        # Logged: status 0 and no bytes to the hook, 444 in the CLF file (nginx's "closed
+        # without response"); the chunked one with its status and what it sent.
+        entries = {e["uri"]: e for e in self.get_json("/accesslog")}
+        self.assertEqual((entries["/abort?mode=nohead"]["status"],
+                          entries["/abort?mode=nohead"]["bytes"]), (0, 0))
+        self.assertEqual((entries["/abort?mode=length"]["status"],
+                          entries["/abort?mode=length"]["bytes"]), (200, 4))
+        deadline = time.monotonic() + HANG_GUARD
+        text = ""
+        while "mode=nohead" not in text and time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("latin-1")
+            time.sleep(0.02)
+        self.assertIn('"GET /abort?mode=nohead HTTP/1.1" 444 0\n', text)
 
     def test_204_and_304_have_no_body(self):
         raw = self.raw()
