@@ -42,7 +42,10 @@ bool same_time(const struct timespec &a, const struct timespec &b) {
 }  // namespace
 
 std::string StaticVersions::version(const std::string &path) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a named pipe (or a device) in a static directory must not block the loop
+    // thread in open() waiting for a writer; fstat below turns it away. Reads of a regular
+    // file are not affected by the flag.
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return {};
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

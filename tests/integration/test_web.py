@@ -1701,6 +1701,31 @@ class StaticTest(WebTestCase):
         self.assertEqual(data, b"/static/hello.txt%00x")
         self.assertIn("static_url: no static directory has nope.css", self.server.stderr())
 
+    def test_static_url_of_a_fifo_does_not_block(self):
+        # A named pipe in a static directory is no file to version: static_url used to open it
+        # without O_NONBLOCK and so waited on the loop thread for a writer that never came,
+        # hanging the whole server (SIGTERM included).
+        path = os.path.join(STATIC["root"], "pipe.txt")
+        os.mkfifo(path)
+
+        def release():
+            # On a hung server: a writer ends the blocked open, so the server can stop.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+            os.unlink(path)
+        self.addCleanup(release)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            c.request("GET", "/static_url?path=pipe.txt")
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (200, b"/static/pipe.txt"))
+        finally:
+            c.close()
+        self.assertEqual(self.get("/static/pipe.txt").status, 404)
+        self.assertEqual(self.get("/static/hello.txt").body, STATIC["hello"])
+
     def test_static_url_follows_a_changed_file(self):
         path = os.path.join(STATIC["root"], "versioned.txt")
         self.addCleanup(os.unlink, path)
