@@ -241,9 +241,19 @@ void serve_static(Handler *h, const std::string &root, const std::string &rel_en
             }
         }
     }
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK and O_NOCTTY: should the name stand for a pipe or a device by now, opening it
+    // must neither wait on the loop thread nor take a terminal.
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         h->send_error(errno == EACCES ? 403 : 404);
+        return;
+    }
+    // Size, ETag and Last-Modified come from the file opened, not from the stat above: a file
+    // replaced since (a deploy's atomic rename) used to be answered with the old file's length
+    // and validator around the new file's first bytes, or cut short.
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        h->send_error(404);
         return;
     }
     uint64_t size = static_cast<uint64_t>(st.st_size);

@@ -2030,6 +2030,50 @@ class StaticTest(WebTestCase):
         finally:
             c.close()
 
+    def test_file_replaced_while_served_is_one_version(self):
+        # A deploy replaces files by rename. Size and ETag used to come from a stat() before
+        # the open(), so a file replaced in between was answered with the old file's length and
+        # ETag around the new file's first bytes (or cut short). Each answer must be one
+        # version whole. (A race: the old code failed here within about two seconds.)
+        path = os.path.join(STATIC["root"], "swap.bin")
+        tmp = os.path.join(STATIC["root"], ".swap.tmp")
+        versions = (b"a" * 1000, b"b" * 20000)
+        with open(path, "wb") as f:
+            f.write(versions[0])
+        stop = threading.Event()
+
+        def swap():
+            i = 1
+            while not stop.is_set():
+                with open(tmp, "wb") as f:
+                    f.write(versions[i % 2])
+                os.rename(tmp, path)
+                i += 1
+        swapper = threading.Thread(target=swap)
+        swapper.start()
+
+        def cleanup():
+            stop.set()
+            swapper.join()
+            for name in (path, tmp):
+                if os.path.exists(name):
+                    os.unlink(name)
+        self.addCleanup(cleanup)
+        seen = {}
+        deadline = time.monotonic() + 5
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            while time.monotonic() < deadline:
+                c.request("GET", "/static/swap.bin")
+                r = c.getresponse()
+                body = r.read()  # IncompleteRead when the answer is cut short
+                self.assertTrue(body in versions, "a mix of versions: %d bytes, %r first, %s"
+                                % (len(body), body[:1], r.getheader("Etag")))
+                self.assertTrue(seen.setdefault(r.getheader("Etag"), body) == body,
+                                "one ETag for two versions")
+        finally:
+            c.close()
+
     def test_post_is_405(self):
         resp = self.raw_request("POST", "/static/hello.txt", body=b"x=1")
         self.assertEqual(resp.status, 405)
