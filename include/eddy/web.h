@@ -217,11 +217,11 @@ EDDY_API const char *eddy_handler_get_signed_cookie(eddy_handler *handler, const
 /* Tornado's static_url: the URL of `path` (relative to a static directory, e.g.
  * "css/site.css") under the first eddy_app_add_static mount that has the file, percent-encoded
  * as reverse_url's arguments are (all but ALPHA DIGIT "-._~/"), with "?v=" and the MD5 of the
- * file's content (32 hex digits; computed once and again when the file's size or modification
- * time changes). A static answer to a request with a `v` argument may be cached for 10 years
- * (Cache-Control: max-age=315360000, and Expires), so a page that links its files this way has
- * them cached until they change. A file in no mount gets the first mount's URL without a
- * version, and a warning in the log. Returns
+ * file's content (32 hex digits; computed once and again when the file changes: its size,
+ * modification time, inode or status change time). A static answer to a request with a `v`
+ * argument may be cached for 10 years (Cache-Control: max-age=315360000, and Expires), so a
+ * page that links its files this way has them cached until they change. A file in no mount
+ * gets the first mount's URL without a version, and a warning in the log. Returns
  * NUL-terminated text (length in *len when len is not NULL) valid until the next call on this
  * handler or its finish; NULL when the application has no static directory, for a NULL
  * argument, or out of memory. Reads the file on the loop thread the first time. */

@@ -1,6 +1,7 @@
 // Tornado's static_url versions: the MD5 of a file's content as 32 hex digits (Tornado's
-// get_content_version), cached per file and computed again when its size or modification time
-// changes, so that a file replaced on a running server gets a new URL.
+// get_content_version), cached per file and computed again when the file changes (its size,
+// modification time, inode or status change time), so that a file replaced on a running server
+// gets a new URL.
 #pragma once
 
 #include <sys/types.h>
@@ -21,6 +22,12 @@ private:
     struct Entry {
         off_t size;
         struct timespec mtime;
+        // A file replaced by rename, or rewritten with its size and modification time kept (a
+        // reproducible build's fixed mtime, `cp -p`, `touch -r`), keeps both of those: its
+        // inode or its status change time (which no one can set) tells.
+        dev_t dev;
+        ino_t ino;
+        struct timespec ctime;
         std::string hash;
     };
     std::unordered_map<std::string, Entry> cache_;

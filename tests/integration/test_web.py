@@ -1701,6 +1701,27 @@ class StaticTest(WebTestCase):
         self.assertEqual(data, b"/static/hello.txt%00x")
         self.assertIn("static_url: no static directory has nope.css", self.server.stderr())
 
+    def test_static_url_follows_a_file_replaced_with_the_same_size_and_time(self):
+        # A deploy that keeps modification times (a reproducible build's fixed mtime, cp -p,
+        # rsync -t) can replace a file with one of the same size: the version used to be kept
+        # for the old content, and its URL is cached for ten years.
+        path = os.path.join(STATIC["root"], "same.txt")
+        self.addCleanup(os.unlink, path)
+        for content in (b"release 1.2.3\n", b"release 1.2.4\n"):
+            with open(path + ".tmp", "wb") as f:
+                f.write(content)
+            os.utime(path + ".tmp", (HELLO_MTIME, HELLO_MTIME))
+            os.rename(path + ".tmp", path)  # a new inode
+            self.assertEqual(self.static_url("same.txt"),
+                             "/static/same.txt?v=" + hashlib.md5(content).hexdigest())
+        # Rewritten in place, size and time put back: the change time still tells.
+        content = b"release 1.2.5\n"
+        with open(path, "r+b") as f:
+            f.write(content)
+        os.utime(path, (HELLO_MTIME, HELLO_MTIME))
+        self.assertEqual(self.static_url("same.txt"),
+                         "/static/same.txt?v=" + hashlib.md5(content).hexdigest())
+
     def test_static_url_of_a_fifo_does_not_block(self):
         # A named pipe in a static directory is no file to version: static_url used to open it
         # without O_NONBLOCK and so waited on the loop thread for a writer that never came,
