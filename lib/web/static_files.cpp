@@ -45,14 +45,17 @@ const TypeEntry kTypes[] = {
 };
 
 // A strong validator from the file's identity and version (nginx's approach): no need to read
-// the file, and it changes whenever the file does.
+// the file, and it changes whenever the file does. The status change time, not the modification
+// time: a strong ETag must change with the content (RFC 9110 §8.8.1), and a file rewritten in
+// place with its size and modification time put back (rsync --inplace --times, touch -r) keeps
+// both, while every write and every utime() moves the change time, which cannot be set back.
 std::string make_etag(const struct stat &st, bool gz) {
     char buf[96];
     snprintf(buf, sizeof buf, "\"%llx-%llx-%llx%s\"",
-             static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
-                 static_cast<unsigned long long>(st.st_mtim.tv_nsec),
-             static_cast<unsigned long long>(st.st_size), static_cast<unsigned long long>(st.st_ino),
-             gz ? "-gz" : "");
+             static_cast<unsigned long long>(st.st_ctim.tv_sec) * 1000000000ull +
+                 static_cast<unsigned long long>(st.st_ctim.tv_nsec),
+             static_cast<unsigned long long>(st.st_size),
+             static_cast<unsigned long long>(st.st_ino), gz ? "-gz" : "");
     return buf;
 }
 

@@ -1912,6 +1912,26 @@ class StaticTest(WebTestCase):
         resp = self.get("/static/hello.txt", {"If-None-Match": '"nope"', "If-Modified-Since": lm})
         self.assertEqual(resp.status, 200)
 
+    def test_etag_changes_when_a_file_is_rewritten_keeping_size_and_time(self):
+        # RFC 9110 8.8.1: a strong ETag changes with the content. The ETag named the
+        # modification time, size and inode, which a rewrite in place that puts the time back
+        # (rsync --inplace --times, touch -r) all keep: the old ETag got 304 for new content.
+        path = os.path.join(STATIC["root"], "inplace.txt")
+        self.addCleanup(os.unlink, path)
+        with open(path, "wb") as f:
+            f.write(b"version one\n")
+        os.utime(path, (HELLO_MTIME, HELLO_MTIME))
+        old = self.get("/static/inplace.txt").get("Etag")
+        time.sleep(0.01)
+        with open(path, "r+b") as f:
+            f.write(b"version two\n")
+        os.utime(path, (HELLO_MTIME, HELLO_MTIME))
+        resp = self.get("/static/inplace.txt", {"If-None-Match": old})
+        self.assertEqual((resp.status, resp.body), (200, b"version two\n"))
+        self.assertNotEqual(resp.get("Etag"), old)
+        resp = self.get("/static/inplace.txt", {"Range": "bytes=8-", "If-Range": old})
+        self.assertEqual((resp.status, resp.body), (200, b"version two\n"))
+
     def test_if_match(self):
         # RFC 9110 13.1.1: strong comparison, "*" for any; false: 412, checked before
         # If-None-Match (13.2.2).
