@@ -1649,6 +1649,23 @@ class StaticTest(WebTestCase):
         resp = self.get("/static/with%20space.txt")
         self.assertEqual((resp.status, resp.body), (200, b"space\n"))
 
+    def test_content_types_of_web_media(self):
+        # Media, fonts and the like a page links get their types (as Tornado's mimetypes gives
+        # them), not application/octet-stream: a WebVTT <track> served so does not load, and
+        # media and fonts depend on the browser's sniffing.
+        types = {"mp3": "audio/mpeg", "m4a": "audio/mp4", "ogg": "audio/ogg",
+                 "flac": "audio/flac", "wav": "audio/wav", "mov": "video/quicktime",
+                 "m4v": "video/mp4", "ttf": "font/ttf", "otf": "font/otf",
+                 "avif": "image/avif", "vtt": "text/vtt; charset=UTF-8",
+                 "webmanifest": "application/manifest+json", "TTF": "font/ttf"}
+        for ext, ctype in types.items():
+            path = os.path.join(STATIC["root"], "media." + ext)
+            with open(path, "wb") as f:
+                f.write(b"x")
+            self.addCleanup(os.unlink, path)
+            resp = self.get("/static/media." + ext)
+            self.assertEqual((resp.status, resp.get("Content-Type")), (200, ctype), ext)
+
     def static_url(self, path):
         r, data = self.request("GET", "/static_url?path=" + urllib.parse.quote(path, safe=""))
         self.assertEqual(r.status, 200)
