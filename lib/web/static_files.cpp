@@ -113,12 +113,16 @@ int parse_range(std::string_view value, uint64_t size, uint64_t &start, uint64_t
     size_t dash = value.find('-');
     if (dash == std::string_view::npos) return 0;
     std::string_view a = value.substr(0, dash), b = value.substr(dash + 1);
+    // 1*DIGIT has no length limit: a number past what a file can hold (leading zeros or not)
+    // saturates, so that "bytes=<huge>-" is unsatisfiable (416) and "bytes=0-<huge>" or
+    // "bytes=-<huge>" names the whole file, as the grammar says, instead of being ignored.
     auto parse = [](std::string_view s, uint64_t &out) {
-        if (s.empty() || s.size() > 18) return false;
+        if (s.empty()) return false;
+        constexpr uint64_t kHuge = 1000000000000000000ull;  // 10^18: beyond any file size
         out = 0;
         for (char c : s) {
             if (c < '0' || c > '9') return false;
-            out = out * 10 + static_cast<uint64_t>(c - '0');
+            if (out < kHuge) out = out * 10 + static_cast<uint64_t>(c - '0');
         }
         return true;
     };

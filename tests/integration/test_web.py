@@ -1982,6 +1982,23 @@ class StaticTest(WebTestCase):
         resp = self.get("/static/hello.txt", {"Range": "bytes=0-4", "If-Range": other})
         self.assertEqual((resp.status, resp.body), (200, STATIC["hello"]))
 
+    def test_ranges_with_huge_numbers(self):
+        # RFC 9110 14.1.1: positions are 1*DIGIT, of any length. Numbers of more than 18
+        # digits used to make the Range ignored (200); they are positions past the end.
+        data = STATIC["hello"]
+        n = len(data)
+        huge = "9" * 30
+        resp = self.get("/static/hello.txt", {"Range": "bytes=%s-" % huge})
+        self.assertEqual((resp.status, resp.get("Content-Range")), (416, "bytes */%d" % n))
+        for rng in ("bytes=0-" + huge, "bytes=-" + huge):
+            resp = self.get("/static/hello.txt", {"Range": rng})
+            self.assertEqual((resp.status, resp.body), (206, data), rng)
+            self.assertEqual(resp.get("Content-Range"), "bytes 0-%d/%d" % (n - 1, n), rng)
+        resp = self.get("/static/hello.txt", {"Range": "bytes=%s2-%s4" % ("0" * 20, "0" * 20)})
+        self.assertEqual((resp.status, resp.body), (206, data[2:5]))
+        resp = self.get("/static/hello.txt", {"Range": "bytes=%s-0" % huge})  # last < first
+        self.assertEqual((resp.status, resp.body), (200, data))
+
     def test_name_too_long_is_404(self):
         self.assertEqual(self.get("/static/" + "a" * 300).status, 404)
 
