@@ -1,11 +1,14 @@
 // libFuzzer target: WebSocket frame parsing (lib/websocket/protocol): frame headers, masking,
 // close payloads and the streaming UTF-8 validator. Checks: a parsed header re-encodes to a
 // header of the same meaning; masking twice is the identity; the validator fed in pieces agrees
-// with the one-shot check.
+// with the one-shot check; a Sec-WebSocket-Extensions offer the server accepts gives an answer
+// that the client side reads back to the same parameters (the handshakes in
+// fuzz_websocket_session use four fixed offers, so the offer parser is reached only here).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "websocket/protocol.hpp"
@@ -45,6 +48,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     } else if (r == ParseResult::error) {
         if (code != 1002) abort();
+    }
+
+    // The input as a client's permessage-deflate offer: the accepted parameters are in range
+    // (RFC 7692 §7.1.2), and the answer the server would send reads back (as the client reads
+    // it) to the same parameters.
+    {
+        std::string_view offer(reinterpret_cast<const char *>(data), size);
+        DeflateParams p;
+        std::string answer;
+        if (negotiate_deflate(offer, p, answer)) {
+            if (p.server_max_window_bits < 9 || p.server_max_window_bits > 15 ||
+                p.client_max_window_bits < 8 || p.client_max_window_bits > 15)
+                abort();
+            DeflateParams back;
+            std::string again;
+            if (!negotiate_deflate(answer, back, again, /*answer=*/true) || again != answer ||
+                back.server_max_window_bits != p.server_max_window_bits ||
+                back.client_max_window_bits != p.client_max_window_bits ||
+                back.server_no_context_takeover != p.server_no_context_takeover ||
+                back.client_no_context_takeover != p.client_no_context_takeover)
+                abort();
+        }
+        valid_client_key(offer);
     }
 
     bool whole = is_valid_utf8(data, size);
