@@ -284,6 +284,17 @@ class DefaultServerTest(ServerTestCase):
         cls.SERVER_ARGS = ("--access-log", cls.log_path)
         super().setUpClass()
 
+    def access_log_text_once(self, needle):
+        """The Common Log Format file's text once it holds `needle` (lines of one loop pass are
+        written at its end), or as it is after HANG_GUARD seconds."""
+        deadline = time.monotonic() + HANG_GUARD
+        while True:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("latin-1")
+            if needle in text or time.monotonic() >= deadline:
+                return text
+            time.sleep(0.02)
+
     @classmethod
     def tearDownClass(cls):
         try:
@@ -495,12 +506,7 @@ class DefaultServerTest(ServerTestCase):
                           entries["/abort?mode=nohead"]["bytes"]), (0, 0))
         self.assertEqual((entries["/abort?mode=length"]["status"],
                           entries["/abort?mode=length"]["bytes"]), (200, 4))
-        deadline = time.monotonic() + HANG_GUARD
-        text = ""
-        while "mode=nohead" not in text and time.monotonic() < deadline:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode("latin-1")
-            time.sleep(0.02)
+        text = self.access_log_text_once("mode=nohead")
         self.assertIn('"GET /abort?mode=nohead HTTP/1.1" 444 0\n', text)
 
     def test_204_and_304_have_no_body(self):
@@ -618,12 +624,7 @@ class DefaultServerTest(ServerTestCase):
         # status 0 to the hook (nothing was sent), 499 in the Common Log Format file (nginx).
         entries = [e for e in self.get_json("/accesslog") if e["uri"] == "/longpoll?tag=lp1"]
         self.assertEqual([(e["status"], e["bytes"]) for e in entries], [(0, 0)])
-        deadline = time.monotonic() + HANG_GUARD
-        text = ""
-        while "tag=lp1" not in text and time.monotonic() < deadline:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode("latin-1")
-            time.sleep(0.02)
+        text = self.access_log_text_once("tag=lp1")
         self.assertIn('"GET /longpoll?tag=lp1 HTTP/1.1" 499 0\n', text)
 
     # -- arguments --
@@ -858,14 +859,7 @@ class DefaultServerTest(ServerTestCase):
         raw.read_response()
         raw.close()
         self.request("POST", "/status?code=201&tag=clf2", b"")
-        deadline = time.monotonic() + HANG_GUARD
-        text = ""
-        while time.monotonic() < deadline:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode("latin-1")
-            if "tag=clf2" in text:
-                break
-            time.sleep(0.02)
+        text = self.access_log_text_once("tag=clf2")
         clf = (r'^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] '
                r'"%s" %d %d$')
         self.assertRegex(text, re.compile(clf % (re.escape("GET /auto_length?tag=clf HTTP/1.1"),
