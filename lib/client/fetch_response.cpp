@@ -164,12 +164,10 @@ int Fetch::cb_status(http_parser *p, const char *at, size_t len) {
     // byte but CR and LF. A control character makes the status line malformed, as it makes a
     // field value (which http-parser refuses); a NUL would also cut the reason the C API
     // hands out NUL-terminated, and a proxy passing the reason on would forward the bytes.
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = static_cast<unsigned char>(at[i]);
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            f->parse_error_ = EDDY_EPROTO;
-            return 1;
-        }
+    // The bytes allowed are a field value's (no control but HTAB, no DEL).
+    if (!http::is_safe_field_value(std::string_view(at, len))) {
+        f->parse_error_ = EDDY_EPROTO;
+        return 1;
     }
     f->reason.append(at, len);
     return 0;
