@@ -53,8 +53,7 @@ std::string StaticVersions::version(const std::string &path) {
         return {};
     }
     auto it = cache_.find(path);
-    if (it != cache_.end() && it->second.size == st.st_size &&
-        same_time(it->second.mtime, st.st_mtim) && it->second.dev == st.st_dev &&
+    if (it != cache_.end() && it->second.size == st.st_size && it->second.dev == st.st_dev &&
         it->second.ino == st.st_ino && same_time(it->second.ctime, st.st_ctim)) {
         close(fd);
         return it->second.hash;
@@ -66,7 +65,7 @@ std::string StaticVersions::version(const std::string &path) {
         return {};
     }
     try {
-        cache_[path] = Entry{st.st_size, st.st_mtim, st.st_dev, st.st_ino, st.st_ctim, hash};
+        cache_[path] = Entry{st.st_size, st.st_dev, st.st_ino, st.st_ctim, hash};
     } catch (...) {
         // Not cached: computed again next time.
     }

@@ -21,10 +21,10 @@ public:
 private:
     struct Entry {
         off_t size;
-        struct timespec mtime;
-        // A file replaced by rename, or rewritten with its size and modification time kept (a
-        // reproducible build's fixed mtime, `cp -p`, `touch -r`), keeps both of those: its
-        // inode or its status change time (which no one can set) tells.
+        // Not the modification time: a file replaced by rename, or rewritten with its size and
+        // modification time kept (a reproducible build's fixed mtime, `cp -p`, `touch -r`),
+        // keeps those; its inode or its status change time tells. The change time (which no
+        // one can set) moves with every write and every utime(), so it covers the mtime too.
         dev_t dev;
         ino_t ino;
         struct timespec ctime;
