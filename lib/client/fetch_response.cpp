@@ -245,6 +245,13 @@ int Fetch::cb_headers_complete(http_parser *p) {
         return 1;  // a 1xx ends at its head, whatever its fields say (RFC 9112 §6.3)
     }
     f->final_response_ = true;
+    // A final answer to "Expect: 100-continue" before any 100 (RFC 9110 §10.1.1): the server
+    // decided without the content. The body must not follow it now: the one-second wait ran
+    // on while the response's body came slowly, then sent ours after the server's answer, and
+    // the connection went back to the pool with bytes the server may take for the next
+    // request. The body stays unsent and message_complete() does not keep the connection
+    // (the phase is still waiting_continue), as Tornado and curl do.
+    if (f->phase_ == Phase::waiting_continue) f->loop_->timer_stop(&f->continue_timer_);
     // RFC 9112 §5.1: no whitespace between a field name and its colon (the parser keeps it in
     // the name: "Content-Length " would frame the body under a name nobody looks up), and the
     // whitespace around a value is not part of it.

@@ -502,6 +502,49 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(echoed["body"], "abcdefghij" * 100)
         self.assertIn(["Transfer-Encoding", "chunked"], echoed["headers"])
 
+    def test_final_answer_before_100_continue_keeps_the_body(self):
+        # RFC 9110 10.1.1: a server that answers "Expect: 100-continue" with a final status
+        # decided without the content. The client waited one second for a 100, and that wait
+        # ran on while the answer's body came slowly: the body went out after the server's
+        # answer and the connection went back to the pool, the body ahead of the next request.
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        after = []
+
+        def serve():
+            c, _ = srv.accept()
+            c.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(65536)
+            c.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\n")
+            time.sleep(1.5)  # past the client's one-second wait for a 100
+            c.sendall(b"nope")
+            got = b""
+            try:
+                while True:  # until the client closes (fetch_tool frees its client at the end)
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    got += d
+            except OSError:
+                pass
+            after.append(got)
+            c.close()
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            r = one("--expect-continue", "--data", "THEBODY", "--timeout", "10",
+                    "http://127.0.0.1:%d/" % port)
+        finally:
+            t.join(30)
+            srv.close()
+        self.assertEqual((r["error"], r["status"], r["body"]), ("", 401, "nope"), r)
+        self.assertEqual(after, [b""])
+
     def test_streamed_body_not_replayed_by_a_redirect(self):
         # A streamed body cannot be sent again: a redirect that keeps the method (301/302 for
         # anything but POST, 307/308) is not followed. 301 after a streamed PUT was: the new
