@@ -145,7 +145,8 @@ EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t l
 EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch);
 
 /* Seconds to get a connection (queue wait, name lookup, connect, TLS handshake); default 20,
- * <= 0 for none. Returns 0 or EDDY_EINVAL. */
+ * <= 0 for none. A redirect that needs a new connection, and the one retry on a new
+ * connection (see Reuse above), get as long again. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_fetch_set_connect_timeout(eddy_fetch *fetch, double seconds);
 
 /* Seconds for the whole request from eddy_fetch_start() to the end of the response; default

@@ -202,6 +202,7 @@ private:
     bool connects_elsewhere() const { return !connect_host.empty() && url.origin() == connect_origin_; }
     std::string connect_origin_;
     void start_timers();
+    void restart_connect_timer();  // a redirect's or a retry's new connection: a new budget
     void get_connection();
     void connect_new();
     // Runs a step of the fetch from a loop callback: memory running out on the way finishes

@@ -118,6 +118,12 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     return 0;
 }
 
+void Fetch::restart_connect_timer() {
+    // A pooled connection stops it at once (attach); a new one once connected (or after its
+    // TLS handshake).
+    if (connect_timeout > 0) loop_->timer_start(&connect_timer_, Loop::now() + connect_timeout);
+}
+
 void Fetch::start_timers() {
     if (connect_timeout > 0) loop_->timer_start(&connect_timer_, Loop::now() + connect_timeout);
     if (request_timeout > 0) loop_->timer_start(&request_timer_, Loop::now() + request_timeout);
@@ -571,6 +577,11 @@ void Fetch::follow_redirect() {
     url = next_url_;
     url_text = url.str();
     EDDY_LOG_DEBUG_IF("client: redirect %d to %s", redirects, url_text.c_str());
+    // The new hop may need a new connection: the connect timeout bounds it as it bounded the
+    // first (Tornado's redirect is a new fetch with its own; curl's applies per connection).
+    // Its timer stopped when the first connection was made, and a Location naming a host that
+    // never answers was waited for until the request timeout, or for ever without one.
+    restart_connect_timer();
     get_connection();
 }
 

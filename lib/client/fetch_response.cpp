@@ -495,6 +495,7 @@ void Fetch::handle_eof(int error, bool tls_unconfirmed) {
     if ((clean || error == EDDY_ECONNRESET) && reused && !got_bytes_ && !retried_ &&
         idempotent_method(method_) && !(streamed_body && body_sent_ > 0)) {
         retried_ = true;
+        restart_connect_timer();  // stopped when the pooled connection was taken
         connect_new();
         return;
     }

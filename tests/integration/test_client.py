@@ -742,6 +742,21 @@ class ClientTest(unittest.TestCase):
         finally:
             silent.stop()
 
+    def test_connect_timeout_covers_a_redirects_connection(self):
+        # The connect timer stopped once the first connection was made: a Location naming a
+        # server that never completes the connection (here its TLS handshake) was waited for
+        # until the request timeout, or for ever without one. Each new connection gets it.
+        silent = RawServer(None)
+        start = RawServer(b"HTTP/1.1 302 Found\r\nLocation: https://localhost:%d/\r\n"
+                          b"Content-Length: 0\r\n\r\n" % silent.port)
+        try:
+            r = one("--connect-timeout", "1", "--timeout", "8", "http://127.0.0.1:%d/" % start.port)
+        finally:
+            start.stop()
+            silent.stop()
+        self.assertEqual((r["error"], r["redirects"]), ("EDDY_ETIMEDOUT", 1), r)
+        self.assertEqual(r["detail"], "no connection within 1 s")
+
     def test_timeout_in_the_queue_says_so(self):
         # max_clients 1: the first fetch holds the slot (the server never answers) until it is
         # cancelled; the second one's connect timer ends it while it is still queued.
