@@ -6,6 +6,7 @@
  *     --sequential  --repeat N
  *     --connect-timeout S  --timeout S  --max-body N  --no-decompress  --expect-continue
  *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
+ *     --stream-length N (--stream-body announces N bytes instead: Content-Length, not chunked)
  *     --max-redirects N  --chunks (stream the body to a chunk callback)
  *     --pause S (between sequential fetches)  --cancel-after S (cancel every fetch in flight)
  *     --pause-stdin (between sequential fetches: until a line comes on stdin; the test says)
@@ -44,7 +45,7 @@ typedef struct {
     double max_clients_after;
     int later_max_clients;
     int no_proxy_after_start;
-    long long max_body;
+    long long max_body, stream_length;
     const char *headers[16];
     int nheaders;
 } options;
@@ -55,7 +56,8 @@ static options o = {.verify = 1,
                     .max_redirects = -1,
                     .connect_timeout = -1,
                     .timeout = -1,
-                    .max_body = -1};
+                    .max_body = -1,
+                    .stream_length = -1};
 static eddy_loop *g_loop;
 static eddy_client *g_client;
 static char **g_urls;
@@ -236,7 +238,7 @@ static void start_next(void) {
         if (f && hrc == EDDY_EINVAL) printf("{\"header_error\": \"%s\"}\n", eddy_err_name(hrc));
     }
     if (o.data) eddy_fetch_set_body(f, o.data, strlen(o.data));
-    if (o.stream_body) eddy_fetch_set_body_stream(f, -1);
+    if (o.stream_body) eddy_fetch_set_body_stream(f, o.stream_length);
     if (o.connect_timeout >= 0) eddy_fetch_set_connect_timeout(f, o.connect_timeout);
     if (o.timeout >= 0) eddy_fetch_set_request_timeout(f, o.timeout);
     if (o.max_body >= 0) eddy_fetch_set_max_body_size(f, (size_t)o.max_body);
@@ -326,6 +328,8 @@ int main(int argc, char **argv) {
             o.data = argv[++i];
         else if (!strcmp(a, "--stream-body"))
             o.stream_body = argv[++i];
+        else if (!strcmp(a, "--stream-length"))
+            o.stream_length = atoll(argv[++i]);
         else if (!strcmp(a, "--max-redirects"))
             o.max_redirects = atoi(argv[++i]);
         else if (!strcmp(a, "--chunks"))
