@@ -231,6 +231,9 @@ int Fetch::cb_headers_complete(http_parser *p) {
             return -1;
         }
         if (f->status == 100 && f->phase_ == Phase::waiting_continue) f->send_body();
+        // An interim response is no response to the request: a fetch that ends before the
+        // final one has none (eddy_fetch_response_status: 0), not the 103's status.
+        f->status = 0;
         f->response_headers.clear();
         f->reason.clear();
         f->head_bytes_ = 0;

@@ -1021,6 +1021,10 @@ class ClientTest(unittest.TestCase):
         self.assertEqual((r["error"], r["reason"]), ("", "All\tgood"))
         r = self.raw_one(b"HTTP/1.1 102 Processing\r\n\r\n" * 3 + final)
         self.assertEqual((r["error"], r["body"]), ("", "ok"))
+        # The connection closed after an interim response: no response arrived (status 0, as
+        # the header says), not the 103's status with no fields.
+        r = self.raw_one(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n")
+        self.assertEqual((r["error"], r["status"], r["headers"]), ("EDDY_EOF", 0, []), r)
         # Endless interim responses are cut off (each resets the head limit).
         r = self.raw_one(b"HTTP/1.1 102 Processing\r\n\r\n" * 150 + final)
         self.assertEqual(r["error"], "EDDY_EPROTO")
