@@ -185,24 +185,36 @@ std::string normalized_target(const std::string &target) {
 
 }  // namespace
 
-bool resolve_location(const Url &base, const std::string &location, Url *out) {
-    if (location.empty()) return false;
+bool resolve_location(const Url &base, const std::string &reference, Url *out) {
+    if (reference.empty()) return false;
+    std::string_view location = reference;
     // A reference that starts with a scheme is absolute (RFC 3986 §3.1, §4.3): one other than
     // http or https ("mailto:", "javascript:") is no place to follow, not a relative path.
     size_t colon = location.find(':');
     if (colon != std::string::npos && colon > 0 && colon < location.find_first_of("/?#") &&
-        is_scheme(std::string_view(location).substr(0, colon))) {
-        std::string_view scheme = std::string_view(location).substr(0, colon);
+        is_scheme(location.substr(0, colon))) {
+        std::string_view scheme = location.substr(0, colon);
         if (!http::iequals(scheme, "http") && !http::iequals(scheme, "https")) return false;
+        // "http:rel" or "http:/p", without an authority: went on as a relative path, to
+        // "/dir/http:rel". The base's own scheme is dropped and the rest resolved against the
+        // base, as RFC 3986 §5.2.2 allows parsers for backward compatibility and as browsers
+        // and Tornado (urljoin) do; with the other scheme it names an http(s) URI without a
+        // host, which RFC 9110 §4.2 says to reject.
+        if (location.substr(colon + 1, 2) != "//") {
+            if (!http::iequals(scheme, base.scheme)) return false;
+            location.remove_prefix(colon + 1);
+            if (location.empty()) return false;
+        }
     }
     if (location.find("://") != std::string::npos &&
         location.find("://") < location.find_first_of("/?#"))
-        return parse_url(location, out);
-    if (location.compare(0, 2, "//") == 0) return parse_url(base.scheme + ":" + location, out);
+        return parse_url(std::string(location), out);
+    if (location.substr(0, 2) == "//")
+        return parse_url(base.scheme + ":" + std::string(location), out);
     for (char c : location)
         if (bad_char(c)) return false;
     Url u = base;
-    std::string loc = encode_non_ascii(location);
+    std::string loc = encode_non_ascii(std::string(location));
     size_t hash = loc.find('#');
     if (hash != std::string::npos) loc.resize(hash);
     if (loc.empty()) return false;

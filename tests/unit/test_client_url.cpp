@@ -134,6 +134,15 @@ static void test_location(void **) {
     assert_false(resolve_location(base, "ftp://h/x", &out));
     assert_true(resolve_location(base, "HTTPS://else/z", &out));
     assert_string_equal(out.target.c_str(), "/z");
+    // The base's scheme without an authority: the rest is relative (RFC 3986 5.2.2, not
+    // strict; browsers, urljoin). It went to "/dir/https:rel". Another scheme names an
+    // http(s) URI without a host (RFC 9110 4.2): not followed.
+    assert_true(resolve_location(base, "https:rel", &out));
+    assert_string_equal(out.str().c_str(), "https://h:444/dir/rel");
+    assert_true(resolve_location(base, "HTTPS:/p?q", &out));
+    assert_string_equal(out.str().c_str(), "https://h:444/p?q");
+    assert_false(resolve_location(base, "http:rel", &out));
+    assert_false(resolve_location(base, "https:", &out));
     assert_true(resolve_location(base, "a/b:c", &out));  // the colon after a slash: a path
     assert_true(resolve_location(base, "1a:b", &out));   // no scheme starts with a digit
     assert_false(resolve_location(base, "/a\nb", &out));
