@@ -461,7 +461,10 @@ void Fetch::send_request() {
     } else if (has_body || method_ == "POST" || method_ == "PUT" || method_ == "PATCH") {
         head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     }
-    bool wait_continue = expect_continue && has_body;
+    // RFC 9110 §10.1.1: no 100-continue expectation in a request without content; a stream
+    // announced with length 0 has none (it was sent with "Content-Length: 0", then waited
+    // for a 100 that had nothing to let go).
+    bool wait_continue = expect_continue && has_body && !(streamed_body && stream_length == 0);
     if (wait_continue) head += "Expect: 100-continue\r\n";
     head += "\r\n";
     body_flowing_ = false;

@@ -545,6 +545,22 @@ class ClientTest(unittest.TestCase):
         self.assertEqual((r["error"], r["status"], r["body"]), ("", 401, "nope"), r)
         self.assertEqual(after, [b""])
 
+    def test_no_expect_continue_without_content(self):
+        # RFC 9110 10.1.1: a client MUST NOT send a 100-continue expectation in a request
+        # without content. A stream announced with length 0 has none: it went out with
+        # "Content-Length: 0" and "Expect: 100-continue".
+        srv = ScriptServer(lambda conn, req, head, body: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        try:
+            url = "http://127.0.0.1:%d/" % srv.port
+            for args in (["--stream-body", "", "--stream-length", "0"], ["--method", "POST"]):
+                r = one("--expect-continue", *args, url)
+                self.assertEqual((r["error"], r["body"]), ("", "ok"), r)
+                head = srv.seen[-1][1]
+                self.assertIn(b"Content-Length: 0", head)
+                self.assertNotIn(b"Expect", head)
+        finally:
+            srv.stop()
+
     def test_streamed_body_not_replayed_by_a_redirect(self):
         # A streamed body cannot be sent again: a redirect that keeps the method (301/302 for
         # anything but POST, 307/308) is not followed. 301 after a streamed PUT was: the new
