@@ -534,6 +534,9 @@ class RequestHandler:
         rc = _ll.eddy_handler_redirect(self._h, url, status)
         if rc == _EDDY_EINVAL:
             raise ValueError("invalid redirect %r (status %r)" % (url, status))
+        self._status_code = status
+        if rc == _EDDY_ECLOSED:
+            self._finish_closed()
         self._done = True
 
     def send_error(self, status_code=500, **kwargs):
@@ -555,7 +558,20 @@ class RequestHandler:
         if rc == _EDDY_EINVAL and status_code != 500:
             rc = _ll.eddy_handler_send_error(self._h, 500)
         self._error = None
+        if rc == _EDDY_ECLOSED:
+            self._status_code = status_code if 100 <= status_code <= 599 else 500
+            self._finish_closed()
         self._done = True
+
+    def _finish_closed(self):
+        # The client has gone: eddy sent nothing and left the (detached) C handler for us to
+        # finish (web.h, eddy_handler_send_error / _redirect: EDDY_ECLOSED). Finished here, it is
+        # released and on_finish runs, as Tornado's send_error() and redirect() end in finish()
+        # whether or not the connection is still there; without this the handler, its request
+        # and its Python object stayed alive for good and on_finish never ran.
+        if not self._done and self._h is not None:
+            self._done = True
+            _ll.eddy_handler_finish(self._h)
 
     def _write_error_hook(self, status_code):
         reason, kwargs = getattr(self, "_error", None) or (None, {})

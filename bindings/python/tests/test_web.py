@@ -1,6 +1,8 @@
 """eddy.web over real sockets: Tornado's RequestHandler behaviour, checked with http.client."""
 
 import asyncio
+import contextlib
+import gc
 import gzip
 import http.client
 import http.cookies
@@ -12,6 +14,7 @@ import tempfile
 import threading
 import unittest
 import urllib.parse
+import weakref
 
 import support
 
@@ -371,6 +374,32 @@ class FinishAndPrepareErrorHandler(RequestHandler):
         raise eddy.web.Finish("done")
 
 
+class LeftHandler(RequestHandler):
+    """Answers only after its client has gone (/left/<how>): the request must still end, so
+    on_finish runs and the handler is released (Tornado's send_error/redirect end in finish())."""
+
+    live = weakref.WeakSet()
+
+    async def get(self, how):
+        LeftHandler.live.add(self)
+        self.waiter = asyncio.get_running_loop().create_future()
+        await self.waiter  # set by on_connection_close
+        if how == "send_error":
+            self.send_error(503)
+        elif how == "raise":
+            raise ValueError("too late")
+        elif how == "http_error":
+            raise HTTPError(404)
+        elif how == "redirect":
+            self.redirect("/elsewhere")
+
+    def on_connection_close(self):
+        self.waiter.set_result(None)
+
+    def on_finish(self):
+        events.append(("left_on_finish", self.path_args[0], self.get_status()))
+
+
 class Default404(RequestHandler):
     def prepare(self):
         self.set_status(404)
@@ -398,6 +427,7 @@ def make_app(static_dir):
         (r"/prepare", PrepareHandler),
         (r"/async_prepare", AsyncPrepareHandler),
         (r"/longpoll", LongPollHandler),
+        (r"/left/(\w+)", LeftHandler),
         (r"/login_required", LoginHandler),
         (r"/big", BigHandler),
         (r"/flush", FlushHandler),
@@ -623,6 +653,30 @@ class WebTest(unittest.TestCase):
         self.assertIn(("on_connection_close", "/longpoll"), events)
         self.assertIn(("cancelled", "/longpoll"), events)
         self.assertEqual(self.get("/")[0], 200)
+
+    def test_request_ended_after_the_client_left_runs_on_finish(self):
+        # send_error/redirect/an exception once the client has gone: eddy sends nothing, and
+        # the detached handler must still be finished (on_finish, released), as Tornado's
+        # send_error() and redirect() end in finish().
+        cases = {"send_error": 503, "raise": 500, "http_error": 404, "redirect": 302}
+        for how, status in cases.items():
+            conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+            conn.request("GET", "/left/" + how)
+            for _ in range(500):  # until the handler awaits
+                if self.server.call(lambda: len(LeftHandler.live)) > 0:
+                    break
+                threading.Event().wait(0.01)
+            with self.assertLogs("eddy.application", "ERROR") if how == "raise" \
+                    else contextlib.nullcontext():
+                conn.close()
+                note = ("left_on_finish", how, status)
+                for _ in range(500):
+                    if note in self.server.call(lambda: list(events)):
+                        break
+                    threading.Event().wait(0.01)
+            self.assertIn(note, events)
+            self.server.call(gc.collect)
+            self.assertEqual(self.server.call(lambda: len(LeftHandler.live)), 0, how)
 
     def test_redirect_and_send_error_after_finish(self):
         status, _, _, body = self.get("/after-finish")
