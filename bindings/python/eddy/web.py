@@ -927,7 +927,7 @@ class RequestHandler:
                 _ll.eddy_handler_detach(self._h)
             elif target.computes_etag and not self._finished:
                 self._apply_etag()  # the C layer finishes right after this returns
-        except Exception as e:
+        except (Exception, asyncio.CancelledError) as e:
             self._handle_request_exception(e)
 
     def _go_async(self, coro):
@@ -945,7 +945,9 @@ class RequestHandler:
                 await result
             if self._auto_finish and not self._finished:
                 self.finish()
-        except Exception as e:
+        except (Exception, asyncio.CancelledError) as e:
+            # CancelledError too (a BaseException): escaping, it ended the task with the C
+            # handler detached and unfinished, which nothing would ever release.
             self._handle_request_exception(e)
         finally:
             self.application._ioloop._pump.kick()
@@ -955,7 +957,9 @@ class RequestHandler:
             await awaitable
             if self._auto_finish and not self._finished:
                 self.finish()
-        except Exception as e:
+        except (Exception, asyncio.CancelledError) as e:
+            # CancelledError too (a BaseException): escaping, it ended the task with the C
+            # handler detached and unfinished, which nothing would ever release.
             self._handle_request_exception(e)
         finally:
             self.application._ioloop._pump.kick()
@@ -965,7 +969,14 @@ class RequestHandler:
             if not self._finished:
                 self.finish(*e.args)
             return
-        if isinstance(e, asyncio.CancelledError) and self._finished:
+        if isinstance(e, asyncio.CancelledError) and (
+                self._finished or _ll.eddy_request_connection_closed(
+                    _ll.eddy_handler_request(self._h))):
+            # Cancelled after the answer, or once the client had gone (a long poll whose
+            # on_connection_close cancelled what it awaited): nothing to report or send, but the
+            # request ends here, so the handler is released and on_finish runs. A cancel while
+            # the client still waits is an uncaught exception like any other (logged, 500).
+            self._finish_closed()
             return
         try:
             self.log_exception(*sys.exc_info())

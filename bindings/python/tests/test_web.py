@@ -383,7 +383,8 @@ class LeftHandler(RequestHandler):
     async def get(self, how):
         LeftHandler.live.add(self)
         self.waiter = asyncio.get_running_loop().create_future()
-        await self.waiter  # set by on_connection_close
+        await self.waiter  # on_connection_close cancels it for "cancel" (a long poll that does
+        # not catch the CancelledError), sets it for the others
         if how == "send_error":
             self.send_error(503)
         elif how == "raise":
@@ -394,10 +395,26 @@ class LeftHandler(RequestHandler):
             self.redirect("/elsewhere")
 
     def on_connection_close(self):
-        self.waiter.set_result(None)
+        if self.path_args[0] == "cancel":
+            self.waiter.cancel()
+        else:
+            self.waiter.set_result(None)
 
     def on_finish(self):
         events.append(("left_on_finish", self.path_args[0], self.get_status()))
+
+
+class CancelledHandler(RequestHandler):
+    """A CancelledError escaping the method while the client still waits: an uncaught exception
+    (500), not a request left hanging with its handler for good."""
+
+    async def get(self, how):
+        if how == "async":
+            await asyncio.sleep(0)
+        raise asyncio.CancelledError()
+
+    def on_finish(self):
+        events.append(("cancelled_on_finish", self.path_args[0], self.get_status()))
 
 
 class Default404(RequestHandler):
@@ -428,6 +445,7 @@ def make_app(static_dir):
         (r"/async_prepare", AsyncPrepareHandler),
         (r"/longpoll", LongPollHandler),
         (r"/left/(\w+)", LeftHandler),
+        (r"/cancelled/(\w+)", CancelledHandler),
         (r"/login_required", LoginHandler),
         (r"/big", BigHandler),
         (r"/flush", FlushHandler),
@@ -657,8 +675,10 @@ class WebTest(unittest.TestCase):
     def test_request_ended_after_the_client_left_runs_on_finish(self):
         # send_error/redirect/an exception once the client has gone: eddy sends nothing, and
         # the detached handler must still be finished (on_finish, released), as Tornado's
-        # send_error() and redirect() end in finish().
-        cases = {"send_error": 503, "raise": 500, "http_error": 404, "redirect": 302}
+        # send_error() and redirect() end in finish(). So must a long poll whose
+        # on_connection_close cancelled the await without catching the CancelledError.
+        cases = {"send_error": 503, "raise": 500, "http_error": 404, "redirect": 302,
+                 "cancel": 200}
         for how, status in cases.items():
             conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
             conn.request("GET", "/left/" + how)
@@ -677,6 +697,14 @@ class WebTest(unittest.TestCase):
             self.assertIn(note, events)
             self.server.call(gc.collect)
             self.assertEqual(self.server.call(lambda: len(LeftHandler.live)), 0, how)
+
+    def test_cancelled_error_while_the_client_waits_is_a_500(self):
+        for how in ("sync", "async"):
+            with self.assertLogs("eddy.application", "ERROR"):
+                status, _, _, _ = self.get("/cancelled/" + how, timeout=5)
+            self.assertEqual(status, 500, how)
+            self.server.call(lambda: None)
+            self.assertIn(("cancelled_on_finish", how, 500), events)
 
     def test_redirect_and_send_error_after_finish(self):
         status, _, _, body = self.get("/after-finish")
