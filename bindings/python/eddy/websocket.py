@@ -383,6 +383,15 @@ class WebSocketHandler(RequestHandler):
             self._subprotocol_asked = True
             self.select_subprotocol([])
         self._load_path_args(target)
+        if type(self).on_finish is not RequestHandler.on_finish:
+            # Tornado's handshake ends the HTTP request with finish() (the 101 answer) before
+            # open(), so on_finish runs there, once per connection; eddy never called it. Its
+            # exception is logged, as on_finish's is for other requests.
+            try:
+                self.on_finish()
+            except Exception:
+                app_log.error("Uncaught exception in %s.on_finish", type(self).__name__,
+                              exc_info=True)
         self._events.run(self, self.open, *self.path_args, **self.path_kwargs)
 
     def _ws_close(self, code, reason):

@@ -94,6 +94,23 @@ class Ordered(WebSocketHandler):
             self.write_message(" | ".join(self.log))
 
 
+class Lifecycle(WebSocketHandler):
+    """Notes Tornado's per-connection hooks in the order they run."""
+
+    def open(self):
+        calls.append(("lifecycle", "open"))
+        self.write_message("opened")
+
+    def on_message(self, message):
+        self.close(4001, "bye")
+
+    def on_finish(self):  # Tornado: the handshake's finish(), before open()
+        calls.append(("lifecycle", "on_finish"))
+
+    def on_close(self):
+        calls.append(("lifecycle", "on_close", self.close_code))
+
+
 class Guarded(WebSocketHandler):
     """Refuses the handshake from prepare(), with a reason and its own error page."""
 
@@ -106,7 +123,7 @@ class Guarded(WebSocketHandler):
 
 def make_app():
     return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered),
-                                 (r"/guarded", Guarded)])
+                                 (r"/guarded", Guarded), (r"/lifecycle", Lifecycle)])
 
 
 class Budget(WebSocketHandler):
@@ -238,6 +255,19 @@ class HooksTest(support.AppServerTestCase):
                 await ws.close(4010, "client says")
         run(client_closes())
         self.assertTrue(self.wait_seen(("close", 4010, "client says")))
+
+    def test_on_finish_before_open_as_in_tornado(self):
+        # Tornado 6.2, per connection: on_finish once the 101 went out, then open.
+        async def go():
+            async with websockets.connect(self.url + "/lifecycle") as ws:
+                await ws.recv()
+                await ws.send("close please")
+                with self.assertRaises(websockets.ConnectionClosed):
+                    await ws.recv()
+        run(go())
+        self.assertTrue(self.wait_seen(("lifecycle", "on_close", 4001)))
+        self.assertEqual([c[1:] for c in self.seen() if c[0] == "lifecycle"],
+                         [("on_finish",), ("open",), ("on_close", 4001)])
 
     def test_compression_off_when_get_compression_options_is_none(self):
         async def go():
