@@ -306,7 +306,11 @@ class WebSocketHandler(RequestHandler):
         """Accepted for Tornado compatibility: eddy always sets TCP_NODELAY on its connections."""
 
     def on_connection_close(self):
-        pass
+        # As Tornado's: the connection is gone, and on_close runs (once) from here, so an
+        # override that calls super() runs before on_close, as it does there.
+        if not self._on_close_called:
+            self._on_close_called = True
+            self.on_close()
 
     # ---- the C route's events (see web._RouteTarget) ----
     @classmethod
@@ -400,9 +404,7 @@ class WebSocketHandler(RequestHandler):
         self._ws = self.ws_connection = None
         self._events.drop()
         self._writes.fail_all()
-        if not self._on_close_called:
-            self._on_close_called = True
-            self.on_close()
+        self.on_connection_close()  # calls on_close() unless an override leaves it out
 
     def _ws_gone(self):
         return self._ws is None

@@ -107,6 +107,10 @@ class Lifecycle(WebSocketHandler):
     def on_finish(self):  # Tornado: the handshake's finish(), before open()
         calls.append(("lifecycle", "on_finish"))
 
+    def on_connection_close(self):
+        calls.append(("lifecycle", "on_connection_close"))
+        super().on_connection_close()  # Tornado's runs on_close
+
     def on_close(self):
         calls.append(("lifecycle", "on_close", self.close_code))
 
@@ -256,8 +260,9 @@ class HooksTest(support.AppServerTestCase):
         run(client_closes())
         self.assertTrue(self.wait_seen(("close", 4010, "client says")))
 
-    def test_on_finish_before_open_as_in_tornado(self):
-        # Tornado 6.2, per connection: on_finish once the 101 went out, then open.
+    def test_on_finish_and_on_connection_close_in_tornado_order(self):
+        # Tornado 6.2, per connection: on_finish once the 101 went out, then open; at the close
+        # on_connection_close, whose WebSocketHandler version runs on_close.
         async def go():
             async with websockets.connect(self.url + "/lifecycle") as ws:
                 await ws.recv()
@@ -267,7 +272,8 @@ class HooksTest(support.AppServerTestCase):
         run(go())
         self.assertTrue(self.wait_seen(("lifecycle", "on_close", 4001)))
         self.assertEqual([c[1:] for c in self.seen() if c[0] == "lifecycle"],
-                         [("on_finish",), ("open",), ("on_close", 4001)])
+                         [("on_finish",), ("open",), ("on_connection_close",),
+                          ("on_close", 4001)])
 
     def test_compression_off_when_get_compression_options_is_none(self):
         async def go():
