@@ -906,11 +906,72 @@ class RequestHandler:
                 and self.settings.get("xsrf_cookies")):
             self.check_xsrf_cookie()
 
+    # ---- streamed bodies (stream_request_body) ------------------------------------------------
+    def _stream_step(self, fn, *args):
+        """Runs prepare() or data_received(chunk) of a streamed-body handler in order: a step
+        whose result is a coroutine is awaited before the next step and before the method runs
+        (Tornado awaits prepare and each data_received before it reads on and before it calls
+        the method). Before, the coroutines ran as free tasks: a data_received could still be
+        running when the method ran, and an HTTPError from an async prepare was lost."""
+        chain = self.__dict__.get("_stream_chain")
+        if chain is not None:
+            if chain.done() and self.__dict__.get("_stream_failed"):
+                return  # answered by the failed step already
+            if not chain.done():
+                self._stream_chain = self._spawn_stream_step(self._stream_after(chain, fn, args))
+                return
+        result = fn(*args)  # a synchronous exception is the hook's (answered as before)
+        if result is not None and _is_awaitable(result):
+            self._stream_chain = self._spawn_stream_step(result)
+
+    def _spawn_stream_step(self, awaitable):
+        task = asyncio.ensure_future(awaitable, loop=self.application._ioloop.asyncio_loop)
+        task.add_done_callback(self._stream_step_done)
+        return task
+
+    async def _stream_after(self, chain, fn, args):
+        try:
+            await chain
+        except BaseException:
+            pass  # its own done callback answered it
+        if self.__dict__.get("_stream_failed") or self._finished:
+            return
+        result = fn(*args)
+        if result is not None and _is_awaitable(result):
+            await result
+
+    def _stream_step_done(self, task):
+        # A failing step is answered at once, as Tornado's prepare()/data_received() errors
+        # are; the later steps and the method then do not run.
+        exc = asyncio.CancelledError() if task.cancelled() else task.exception()
+        if exc is None or self.__dict__.get("_stream_failed"):
+            return
+        self._stream_failed = True
+        try:
+            raise exc
+        except BaseException as e:
+            self._handle_request_exception(e)
+        self.application._ioloop._pump.kick()
+
+    async def _stream_steps_done(self, chain):
+        try:
+            await chain
+        except BaseException:
+            pass  # answered by _stream_step_done
+
     def _execute(self, target, method):
+        if self.__dict__.get("_stream_failed"):
+            return
         try:
             self._load_path_args(target)
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            chain = self.__dict__.get("_stream_chain")
+            if chain is not None and not chain.done():
+                # A streamed body's async prepare / data_received still runs: the method
+                # waits for it (as Tornado's _execute awaits the body future).
+                self._go_async(self._execute_async(self._stream_steps_done(chain), method))
+                return
             if target.own_xsrf and not self._stream_request_body:
                 self._own_xsrf_check()
             if target.has_prepare:
@@ -1336,9 +1397,12 @@ class _RouteTarget:
                     handler = self._make(h)
                 if self.own_xsrf:
                     handler._own_xsrf_check()
-                result = handler.prepare()
-                if result is not None and _is_awaitable(result):
-                    asyncio.ensure_future(result)
+                if handler._stream_request_body:
+                    handler._stream_step(handler.prepare)
+                else:  # a WebSocketHandler's (the C layer upgrades without waiting for it)
+                    result = handler.prepare()
+                    if result is not None and _is_awaitable(result):
+                        asyncio.ensure_future(result)
             elif kind >= 8:  # EDDY_PY_HOOK_WS_*: WebSocketHandler events (eddy.websocket)
                 if handler is None and kind in (8, 13, 14):  # open, check_origin, subprotocol
                     handler = self._make(h)
@@ -1347,9 +1411,7 @@ class _RouteTarget:
             elif kind == 6:  # EDDY_PY_HOOK_DATA_RECEIVED
                 if handler is None:
                     handler = self._make(h)
-                result = handler.data_received(arg)
-                if result is not None and _is_awaitable(result):
-                    asyncio.ensure_future(result)
+                handler._stream_step(handler.data_received, arg)
         except (SystemExit, KeyboardInterrupt) as e:
             # Not swallowed by the C trampoline (it could only report it as unraisable): it
             # stops the loop, which raises it from start() / run_sync(), as asyncio does.

@@ -324,6 +324,29 @@ class StreamHandler(RequestHandler):
                     "pieces": len(self.pieces) > 0})
 
 
+@eddy.web.stream_request_body
+class AsyncStreamHandler(RequestHandler):
+    """Async prepare and data_received: each is awaited before the next and before put(), as
+    Tornado does; an HTTPError from the async prepare is the answer."""
+
+    async def prepare(self):
+        self.pieces = []
+        await asyncio.sleep(0.02)
+        if self.get_argument("deny", None):
+            raise HTTPError(403)
+        self.pieces.append("prepared")
+
+    async def data_received(self, chunk):
+        n = len(self.pieces)
+        self.pieces.append(None)
+        await asyncio.sleep(0.01 if n == 1 else 0)  # the first piece is the slowest
+        self.pieces[n] = len(chunk)
+
+    def put(self):
+        self.write({"first": self.pieces[0], "total": sum(self.pieces[1:]),
+                    "all_done": None not in self.pieces})
+
+
 class LegacyCoroutineHandler(RequestHandler):
     @eddy.gen.coroutine
     def get(self):
@@ -452,6 +475,7 @@ def make_app(static_dir):
         (r"/endless", EndlessStreamHandler),
         (r"/callbacks", CallbacksHandler),
         (r"/stream", StreamHandler),
+        (r"/async_stream", AsyncStreamHandler),
         (r"/legacy", LegacyCoroutineHandler),
         (r"/fd", FdHandler),
         (r"/custom", CustomMethodHandler),
@@ -813,6 +837,22 @@ class WebTest(unittest.TestCase):
         conn.close()
         self.assertEqual(resp.status, 200)
         self.assertEqual(data, {"total": 50000, "body_buffered": 0, "pieces": True})
+
+    def test_stream_request_body_awaits_async_prepare_and_data_received(self):
+        def chunks():
+            for _ in range(5):
+                threading.Event().wait(0.005)
+                yield b"z" * 1000
+
+        for query, status in (("", 200), ("?deny=1", 403)):
+            conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+            conn.request("PUT", "/async_stream" + query, body=chunks(), encode_chunked=True)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            self.assertEqual(resp.status, status, body)
+        self.assertEqual(json.loads(self.server.request("PUT", "/async_stream", body=b"q" * 700)[3]),
+                         {"first": "prepared", "total": 700, "all_done": True})
 
     def test_finish_exception_and_http_error_in_prepare(self):
         self.assertEqual(self.get("/finish")[3], b"early done")
