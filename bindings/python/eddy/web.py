@@ -577,7 +577,13 @@ class RequestHandler:
         reason, kwargs = getattr(self, "_error", None) or (None, {})
         self._status_code = status_code
         if reason:
-            self.set_status(status_code, reason)
+            try:
+                self.set_status(status_code, reason)
+            except ValueError:
+                # A reason eddy refuses (a "<", a control character): "Unknown", as Tornado's
+                # set_status substitutes on this path. Raising here lost the whole error page
+                # (an empty body after an "Uncaught exception in write_error").
+                self.set_status(status_code, "Unknown")
         else:
             self._reason = httputil.responses.get(status_code, "Unknown")
         if status_code == 405:
@@ -603,7 +609,7 @@ class RequestHandler:
         else:
             self.finish("<html><title>%(code)d: %(message)s</title>"
                         "<body>%(code)d: %(message)s</body></html>"
-                        % {"code": status_code, "message": self._reason})
+                        % {"code": status_code, "message": escape.xhtml_escape(self._reason)})
 
     # ---- arguments -------------------------------------------------------------------------
     def get_argument(self, name, default=_ARG_DEFAULT, strip=True):

@@ -163,7 +163,8 @@ def build_routes(web, gen):
 
     class PlainError(web.RequestHandler):
         def get(self, code):
-            raise web.HTTPError(int(code))
+            # The default error page escapes the reason; one with "<" is sent as "Unknown".
+            raise web.HTTPError(int(code), reason=self.get_argument("reason", None))
 
     class Redirect(web.RequestHandler):
         def get(self):
@@ -691,6 +692,8 @@ class Conformance(ServerPair):
             self.same("GET", "/custom_error/" + kind)
         for code in ("400", "403", "404", "405", "500", "503"):
             self.same("GET", "/plain_error/" + code)
+        for reason in ("Fish%20%26%20Chips", "Say%20%22hi%22%20it's", "Bad%20%3Cname%3E"):
+            self.same("GET", "/plain_error/400?reason=" + reason)
 
     def test_redirects(self):
         for kind in ("plain", "perm", "status"):
