@@ -531,7 +531,16 @@ class RequestHandler:
             status = 301 if permanent else 302
         elif not 300 <= status <= 399:
             raise ValueError("invalid redirect status %r" % status)
-        rc = _ll.eddy_handler_redirect(self._h, url, status)
+        if status in (301, 302, 303, 307, 308):
+            rc = _ll.eddy_handler_redirect(self._h, url, status)
+        else:
+            # The other 3xx (300 Multiple Choices, say), which eddy_handler_redirect does not
+            # take and Tornado's redirect() does: the same answer made by hand (the Location
+            # value is checked by set_header as by the C redirect).
+            self.set_status(status)
+            self.set_header("Location", _header_value(url))
+            rc = _ll.eddy_handler_finish(self._h)
+            self._done = True
         if rc == _EDDY_EINVAL:
             raise ValueError("invalid redirect %r (status %r)" % (url, status))
         self._status_code = status

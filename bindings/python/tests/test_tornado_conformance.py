@@ -173,6 +173,8 @@ def build_routes(web, gen):
                 self.redirect("/target", permanent=True)
             elif kind == "status":
                 self.redirect("/target?x=1", status=307)
+            elif kind.isdigit():  # any 3xx, as Tornado's redirect() takes
+                self.redirect("/target", status=int(kind))
             else:
                 self.redirect("/target")
 
@@ -696,7 +698,7 @@ class Conformance(ServerPair):
             self.same("GET", "/plain_error/400?reason=" + reason)
 
     def test_redirects(self):
-        for kind in ("plain", "perm", "status"):
+        for kind in ("plain", "perm", "status", "300", "305", "399"):
             self.same("GET", "/redirect?kind=" + kind)
         self.same("GET", "/go/abc?keep=1&keep=2")
         self.same("GET", "/gone_forever")
