@@ -278,6 +278,7 @@ class RequestHandler:
 
     _template_loaders = {}
     _stream_request_body = False
+    _finish_reported = False  # on_finish ran (WebSocketHandler: at the upgrade)
     path_args = None
     path_kwargs = None
 
@@ -1403,7 +1404,9 @@ class _RouteTarget:
             elif kind == 2:  # EDDY_PY_HOOK_ON_FINISH
                 if handler is not None:
                     handler._done = True
-                    handler.on_finish()
+                    if not handler._finish_reported:  # a WebSocket's ran before open()
+                        handler._finish_reported = True
+                        handler.on_finish()
             elif kind == 7:  # EDDY_PY_HOOK_FLUSHED
                 if handler is not None:
                     handler._flushed(arg)
@@ -1565,6 +1568,11 @@ class Application:
             _ll.eddy_py_route_enable(route, "set_default_headers")
         if _overrides(cls, "prepare"):
             _ll.eddy_py_route_enable(route, "prepare")
+        if _overrides(cls, "on_finish"):
+            # For a handshake refused with an error page (prepare, check_origin, ...), as
+            # Tornado's send_error ends in finish(); an upgraded connection's on_finish runs
+            # before open() and not again when the session ends (_finish_reported).
+            _ll.eddy_py_route_enable(route, "on_finish")
         # An error before the upgrade (HTTPError from prepare, a refused origin) goes through
         # send_error/write_error as in Tornado: HTTPError's reason and an overridden
         # write_error() reach the response.

@@ -391,6 +391,7 @@ class WebSocketHandler(RequestHandler):
             # Tornado's handshake ends the HTTP request with finish() (the 101 answer) before
             # open(), so on_finish runs there, once per connection; eddy never called it. Its
             # exception is logged, as on_finish's is for other requests.
+            self._finish_reported = True  # not again when eddy finishes the session
             try:
                 self.on_finish()
             except Exception:

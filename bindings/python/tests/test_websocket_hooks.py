@@ -124,6 +124,9 @@ class Guarded(WebSocketHandler):
     def write_error(self, status_code, **kwargs):
         self.finish("guarded %d %s" % (status_code, self._reason))
 
+    def on_finish(self):  # Tornado: the refusal's send_error ends in finish()
+        calls.append(("guarded", "on_finish", self.get_status()))
+
 
 def make_app():
     return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered),
@@ -194,6 +197,7 @@ class HooksTest(support.AppServerTestCase):
             "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key,
             "Sec-WebSocket-Version": "13"})
         self.assertEqual((status, reason, body), (401, "Go away", b"guarded 401 Go away"))
+        self.assertTrue(self.wait_seen(("guarded", "on_finish", 401)))
 
     def test_check_origin_exception_is_500(self):
         async def go():
@@ -271,6 +275,7 @@ class HooksTest(support.AppServerTestCase):
                     await ws.recv()
         run(go())
         self.assertTrue(self.wait_seen(("lifecycle", "on_close", 4001)))
+        run(asyncio.sleep(0.05))  # the session's end is past too: no second on_finish
         self.assertEqual([c[1:] for c in self.seen() if c[0] == "lifecycle"],
                          [("on_finish",), ("open",), ("on_connection_close",),
                           ("on_close", 4001)])
