@@ -48,23 +48,28 @@ func goMethod(h *C.eddy_handler, ud unsafe.Pointer, method C.int) {
 
 // callHandler runs the method handler (the hot path: no closure, an open-coded defer).
 func (w *ResponseWriter) callHandler(fn HandlerFunc) {
-	defer w.recoverPanic("handler")
+	returned := false
+	defer w.recoverPanic("handler", &returned)
 	fn(w, &w.req)
+	returned = true
 }
 
 // guard runs another user callback the same way.
 func (w *ResponseWriter) guard(what string, fn func()) {
-	defer w.recoverPanic(what)
+	returned := false
+	defer w.recoverPanic(what, &returned)
 	fn()
+	returned = true
 }
 
 // recoverPanic, deferred around every user callback: a panic becomes a log line and a 500 (if
-// the response is still open), and the loop goes on.
-func (w *ResponseWriter) recoverPanic(what string) {
-	p := recover()
-	if p == nil {
+// the response is still open), and the loop goes on. *returned says whether the callback
+// returned: recover() alone cannot tell panic(nil) from no panic (see panicked).
+func (w *ResponseWriter) recoverPanic(what string, returned *bool) {
+	if *returned {
 		return
 	}
+	p := panicked(recover())
 	if !w.released.Load() {
 		what += " of " + w.req.Method() + " " + w.req.Path()
 	}
@@ -80,6 +85,25 @@ func (w *ResponseWriter) recoverPanic(what string) {
 		}
 		w.finished.Store(true)
 	}
+}
+
+// panicNil is what a callback that did not return panicked with when recover() gives nil:
+// panic(nil) before Go 1.21 (or with GODEBUG=panicnil=1 since), whose recover() value cannot be
+// told from "no panic" — it used to be swallowed, the response finished as it stood (a 200).
+// Go 1.21 gives a *runtime.PanicNilError instead, with the same message. (A runtime.Goexit
+// unwinds the same way, and is reported the same: it cannot be stopped, but the response
+// still gets its 500.)
+type panicNil struct{}
+
+func (panicNil) Error() string { return "panic called with nil argument" }
+
+// panicked returns the value to report for a callback that did not return: what recover()
+// gave, or panicNil when that was nil.
+func panicked(p interface{}) interface{} {
+	if p == nil {
+		return panicNil{}
+	}
+	return p
 }
 
 func (a *App) logPanic(what string, p interface{}) {
@@ -130,12 +154,14 @@ func goWriteError(h *C.eddy_handler, status C.int, ud unsafe.Pointer) {
 	if route.writeErr != nil {
 		// A panic here is logged and no error page is sent for it: that would run this hook
 		// again (and panic again) until the stack ran out. eddy finishes the response.
+		returned := false
 		defer func() {
-			if p := recover(); p != nil {
-				w.app.logPanic(fmt.Sprintf("write_error(%d)", int(status)), p)
+			if p := recover(); p != nil || !returned {
+				w.app.logPanic(fmt.Sprintf("write_error(%d)", int(status)), panicked(p))
 			}
 		}()
 		route.writeErr(w, &w.req, int(status))
+		returned = true
 	}
 }
 

@@ -779,3 +779,52 @@ func TestDetachedWhileClientsLeave(t *testing.T) {
 		cancel()
 	}
 }
+
+// panic(nil) is a panic like any other: a 500 and a log line. Before Go 1.21 recover() returns
+// nil for it (and with GODEBUG=panicnil=1 after), so a check of recover's value alone took the
+// handler for one that returned: the panic was swallowed and the response finished as it stood
+// (a 200 with whatever had been written).
+func TestPanicNilGives500(t *testing.T) {
+	app, logs := newLoggedApp()
+	app.Get(`/panic-nil`, func(w *ResponseWriter, r *Request) {
+		w.WriteString("half")
+		panic(nil)
+	})
+	app.Get(`/panic-nil-later`, func(w *ResponseWriter, r *Request) {
+		w.Detach()
+		go w.Do(func() { panic(nil) })
+	})
+	app.Get(`/ok`, func(w *ResponseWriter, r *Request) { w.WriteString("fine") })
+	base := start(t, app)
+
+	resp, body := do(t, "GET", base+"/panic-nil", nil, nil)
+	expect(t, resp, body, 500, "")
+	resp, body = do(t, "GET", base+"/panic-nil-later", nil, nil)
+	expect(t, resp, body, 500, "")
+	resp, body = do(t, "GET", base+"/ok", nil, nil)
+	expect(t, resp, body, 200, "fine")
+	out := logs.String()
+	if !strings.Contains(out, "panic in handler of GET /panic-nil: panic called with nil argument") ||
+		!strings.Contains(out, "panic in ResponseWriter.Do of GET /panic-nil-later: panic called with nil") {
+		t.Fatalf("log lines missing:\n%s", out)
+	}
+}
+
+// The same on the raw server (ServeAll).
+func TestPanicNilGives500Raw(t *testing.T) {
+	app, logs := newLoggedApp()
+	app.ServeAll(func(w *ResponseWriter, r *Request) {
+		if r.Path() == "/panic-nil" {
+			panic(nil)
+		}
+		w.WriteString("fine")
+	})
+	base := start(t, app)
+	resp, body := do(t, "GET", base+"/panic-nil", nil, nil)
+	expect(t, resp, body, 500, "")
+	resp, body = do(t, "GET", base+"/ok", nil, nil)
+	expect(t, resp, body, 200, "fine")
+	if !strings.Contains(logs.String(), "panic in handler of GET /panic-nil: panic called with nil") {
+		t.Fatalf("raw log: %q", logs.String())
+	}
+}

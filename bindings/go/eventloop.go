@@ -186,12 +186,14 @@ func (l *eventLoop) drain() {
 }
 
 func (l *eventLoop) runPosted(fn func()) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			l.onPanic("posted function", p)
+		if p := recover(); p != nil || !returned {
+			l.onPanic("posted function", panicked(p))
 		}
 	}()
 	fn()
+	returned = true
 }
 
 // onLoop runs fn on the loop thread and returns its error: at once on the loop thread,

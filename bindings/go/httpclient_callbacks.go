@@ -44,25 +44,29 @@ func (f *Fetch) deliver(resp *HTTPResponse, err error) {
 	if f.done == nil {
 		return
 	}
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			f.client.app.logPanic("HTTPClient fetch callback of "+f.req.URL, p)
+		if p := recover(); p != nil || !returned {
+			f.client.app.logPanic("HTTPClient fetch callback of "+f.req.URL, panicked(p))
 		}
 	}()
 	f.done(resp, err)
+	returned = true
 }
 
 // streaming runs OnHeaders or OnChunk; a panic there is logged and cancels the fetch.
 func (f *Fetch) streaming(what string, fn func()) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			f.client.app.logPanic("HTTPClient "+what+" of "+f.req.URL, p)
+		if p := recover(); p != nil || !returned {
+			f.client.app.logPanic("HTTPClient "+what+" of "+f.req.URL, panicked(p))
 			if f.cf != nil {
 				C.eddy_fetch_cancel(f.cf)
 			}
 		}
 	}()
 	fn()
+	returned = true
 }
 
 //export goFetchHeaders

@@ -227,13 +227,15 @@ func (srv *TCPServer) closeFds() {
 
 // serve is the goroutine of one connection.
 func (srv *TCPServer) serve(s *Stream) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			srv.logPanic(fmt.Sprintf("handler (peer %v)", s.RemoteAddr()), p)
+		if p := recover(); p != nil || !returned {
+			srv.logPanic(fmt.Sprintf("handler (peer %v)", s.RemoteAddr()), panicked(p))
 			s.Close()
 		}
 	}()
 	srv.handler(s)
+	returned = true
 }
 
 //export goTCPAccept

@@ -104,10 +104,12 @@ func goTimer(ud unsafe.Pointer) {
 // guardLoop runs a loop callback (timer, periodic callback): a panic is logged and the loop
 // goes on.
 func (a *App) guardLoop(what string, fn func()) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			a.logPanic(what, p)
+		if p := recover(); p != nil || !returned {
+			a.logPanic(what, panicked(p))
 		}
 	}()
 	fn()
+	returned = true
 }

@@ -265,13 +265,16 @@ func handshakeHook[T any](route *Route, h *C.eddy_handler, what string, fn func(
 	view := &ResponseWriter{h: h, app: route.app, route: route}
 	view.req.w = view
 	view.finished.Store(true) // no response calls: eddy answers the handshake
+	returned := false
 	defer func() {
 		view.released.Store(true)
-		if p := recover(); p != nil {
-			route.app.logPanic("WebSocket "+what, p)
+		if p := recover(); p != nil || !returned {
+			route.app.logPanic("WebSocket "+what, panicked(p))
 		}
 	}()
-	return fn(&view.req)
+	result = fn(&view.req)
+	returned = true
+	return result
 }
 
 //export goWSCheckOrigin
@@ -319,9 +322,10 @@ func connOf(ws *C.eddy_ws) *Conn {
 // wsGuard runs a user callback of a connection: a panic is logged and closes the connection
 // with 1011 (internal error); the loop goes on.
 func (c *Conn) wsGuard(what string, fn func()) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			c.app.logPanic("WebSocket "+what, p)
+		if p := recover(); p != nil || !returned {
+			c.app.logPanic("WebSocket "+what, panicked(p))
 			if !c.released.Load() {
 				C.eddy_ws_close(c.ws, 1011, nil, 0)
 				c.closing.Store(true)
@@ -329,6 +333,7 @@ func (c *Conn) wsGuard(what string, fn func()) {
 		}
 	}()
 	fn()
+	returned = true
 }
 
 //export goWSOpen

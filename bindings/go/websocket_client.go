@@ -138,12 +138,14 @@ func (cl *WebSocketClient) fill(opts *C.eddy_ws_options) error {
 
 // guardClient runs a client callback that has no connection: a panic is logged.
 func (a *App) guardClient(what string, fn func()) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			a.logPanic("WebSocket client "+what, p)
+		if p := recover(); p != nil || !returned {
+			a.logPanic("WebSocket client "+what, panicked(p))
 		}
 	}()
 	fn()
+	returned = true
 }
 
 func dialOf(ud unsafe.Pointer) *dial { return cgo.Handle(uintptr(ud)).Value().(*dial) }
