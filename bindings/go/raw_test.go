@@ -3,6 +3,7 @@ package eddy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -92,5 +93,84 @@ func TestServeAllWithRoutesIsRefused(t *testing.T) {
 	<-app.Done()
 	if n := liveHandles.Load(); n != 0 {
 		t.Fatalf("%d handles alive", n)
+	}
+}
+
+// Abort (eddy_request_abort): the client sees an incomplete response — a chunked body without
+// its last chunk, a declared length left short, or, before the head, just the close — and the
+// server goes on serving other connections. In the web layer it is not supported.
+func TestServeAllAbort(t *testing.T) {
+	app, _ := newLoggedApp()
+	abortErr := make(chan error, 3)
+	app.ServeAll(func(w *ResponseWriter, r *Request) {
+		switch r.Path() {
+		case "/chunked":
+			w.WriteString("first")
+			w.Flush()
+			w.WriteString("second")
+			abortErr <- w.Abort()
+		case "/short":
+			w.SetHeader("Content-Length", "10")
+			w.WriteString("12345")
+			w.Flush()
+			abortErr <- w.Abort()
+		case "/nohead":
+			w.WriteString("never sent")
+			abortErr <- w.Abort()
+		default:
+			w.WriteString("fine")
+		}
+	})
+	base := start(t, app)
+	addr := strings.TrimPrefix(base, "http://")
+
+	for _, c := range []struct{ path, want string }{{"/chunked", "firstsecond"}, {"/short", "12345"}} {
+		resp, err := client.Get(base + c.path)
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(got) != c.want || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%s: %d %q %v, want 200 %q and an unexpected EOF", c.path, resp.StatusCode,
+				got, err, c.want)
+		}
+		if err := <-abortErr; err != nil {
+			t.Fatalf("%s: Abort: %v", c.path, err)
+		}
+	}
+
+	// Before the head: nothing at all, the connection closes.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /nohead HTTP/1.1\r\nHost: x\r\n\r\n")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(conn)
+	if len(got) != 0 || err != nil {
+		t.Fatalf("before the head: read %q, %v; want nothing and EOF", got, err)
+	}
+	if err := <-abortErr; err != nil {
+		t.Fatalf("/nohead: Abort: %v", err)
+	}
+
+	resp, body := do(t, "GET", base+"/ok", nil, nil)
+	expect(t, resp, body, 200, "fine")
+}
+
+func TestAbortNotSupportedInTheWebLayer(t *testing.T) {
+	app, _ := newLoggedApp()
+	got := make(chan error, 1)
+	app.Get(`/`, func(w *ResponseWriter, r *Request) {
+		got <- w.Abort()
+		w.WriteString("still open")
+	})
+	base := start(t, app)
+	resp, body := do(t, "GET", base+"/", nil, nil)
+	expect(t, resp, body, 200, "still open")
+	if err := <-got; !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("Abort in a web handler: %v, want ErrNotSupported", err)
 	}
 }

@@ -321,6 +321,32 @@ func (w *ResponseWriter) Finish() error {
 	return check(cFinish(w))
 }
 
+// Abort ends a raw request (App.ServeAll) with its response left incomplete, for an answer
+// that cannot be completed (a proxy whose upstream broke off mid-body): what was flushed stays
+// sent, what was written since goes out too, and then the connection closes without the
+// response's end — no last chunk, the declared Content-Length not reached — so that the client
+// knows the answer is truncated, where Finish would make it look complete. Before the head went
+// out (no Flush yet) nothing is sent: the connection just closes. An HTTP/1.0 answer without
+// Content-Length ends at the close either way, so its client cannot tell. The C core's
+// eddy_request_abort; errors as Finish's.
+//
+// A web-layer response (routes) returns ErrNotSupported: the C web layer has no abort of its
+// own (its handler keeps the request). There, as in Tornado, SendError after a Flush closes
+// the connection without completing the response.
+func (w *ResponseWriter) Abort() error {
+	if !w.direct() {
+		return w.queue(func() { w.Abort() })
+	}
+	if err := w.live(); err != nil {
+		return err
+	}
+	if w.h != nil {
+		return ErrNotSupported
+	}
+	w.finished.Store(true)
+	return check(C.eddy_request_abort(w.rq))
+}
+
 // Redirect sends a redirect to url (status 301, 302, 303, 307 or 308; 0 means 302) and
 // finishes the response.
 func (w *ResponseWriter) Redirect(url string, status int) error {
