@@ -635,6 +635,7 @@ extern "C" {
     pub fn eddy_app_free(app: *mut eddy_app);
     pub fn eddy_app_server(app: *mut eddy_app) -> *mut eddy_server;
     pub fn eddy_app_add_server(app: *mut eddy_app) -> *mut eddy_server;
+    pub fn eddy_app_remove_server(app: *mut eddy_app, server: *mut eddy_server) -> c_int;
     pub fn eddy_app_listen(app: *mut eddy_app, host: *const c_char, port: c_int) -> c_int;
     pub fn eddy_app_add_route(
         app: *mut eddy_app,

@@ -150,8 +150,12 @@ pub struct App {
 struct AppCore {
     ptr: *mut sys::eddy_app,
     id: u64,
-    /// The servers of add_server (the default one is eddy_app_server's, asked for when needed).
-    added: RefCell<Vec<*mut sys::eddy_server>>,
+    /// The servers of add_server with their ids (the default one is eddy_app_server's, asked
+    /// for when needed); remove_server takes them out.
+    added: RefCell<Vec<(u64, *mut sys::eddy_server)>>,
+    /// The id of the next server of add_server (a counter, never reused: a ServerId of a
+    /// removed server cannot name a newer one made at the same address).
+    next_server: Cell<u64>,
     /// Set by the first shutdown: a second is Err(STATE) (eddy would refuse it server by server).
     shutting_down: Cell<bool>,
     /// Whether `id` was put in APPS (by shutdown_handle), so that Drop takes it out.
@@ -218,7 +222,7 @@ impl AppCore {
         }
         self.shutting_down.set(true);
         let mut servers = vec![default];
-        servers.extend(self.added.borrow().iter().copied());
+        servers.extend(self.added.borrow().iter().map(|&(_, server)| server));
         let state = Rc::new(ShutdownState {
             remaining: Cell::new(servers.len()),
             done: Cell::new(Some(done)),
@@ -314,6 +318,7 @@ impl App {
                 ptr,
                 id: NEXT_APP_ID.fetch_add(1, Ordering::Relaxed),
                 added: RefCell::new(Vec::new()),
+                next_server: Cell::new(1),
                 shutting_down: Cell::new(false),
                 registered: Cell::new(false),
             }),
@@ -450,10 +455,37 @@ impl App {
     /// Err(NO_MEMORY) when out of memory.
     pub fn add_server(&mut self) -> Result<Server<'_>> {
         // SAFETY: live app; the server it returns is owned by the app.
-        let server = Server::new(unsafe { sys::eddy_app_add_server(self.ptr) })?;
-        // Kept for App::shutdown, which shuts down every server of the app.
-        self.core.added.borrow_mut().push(server.ptr);
+        let mut server = Server::new(unsafe { sys::eddy_app_add_server(self.ptr) })?;
+        server.id = self.core.next_server.get();
+        self.core.next_server.set(server.id + 1);
+        // Kept for App::shutdown, which shuts down every server of the app, and remove_server.
+        self.core.added.borrow_mut().push((server.id, server.ptr));
         Ok(server)
+    }
+
+    /// Frees one server of [`App::add_server`] (named by [`Server::id`], since its handle
+    /// borrows the App): its listening sockets and connections close, requests in flight get
+    /// their `on_connection_close`, and it serves no more. For a program that replaces a server
+    /// while the App lives on (a reload that listens anew); otherwise its memory would stay
+    /// until the App is dropped. The C core's `eddy_app_remove_server`.
+    /// Err(INVALID) for an id that is not (or no longer) one of this App's servers;
+    /// Err(STATE) while an [`App::shutdown`] is under way (that shutdown waits for the server:
+    /// removing it would leave its `done` uncalled).
+    pub fn remove_server(&mut self, id: ServerId) -> Result<()> {
+        if self.core.shutting_down.get() {
+            return Err(Error::STATE);
+        }
+        let server = {
+            let mut added = self.core.added.borrow_mut();
+            let at = added
+                .iter()
+                .position(|&(sid, _)| sid == id.0)
+                .ok_or(Error::INVALID)?;
+            added.remove(at).1
+        };
+        // SAFETY: live app; `server` is one of its servers (taken out of `added` above, so it
+        // is freed once and never shut down afterwards).
+        check(unsafe { sys::eddy_app_remove_server(self.ptr, server) })
     }
 
     /// Serves HTTPS (and wss://) with `ctx`, a server context ([`crate::TlsContext::server`]):
@@ -650,13 +682,20 @@ impl App {
 /// An HTTP server of an [`App`]: a handle to one made by [`App::add_server`] (Tornado: another
 /// `HTTPServer` of the same `Application`), with its own options and listeners and the App's
 /// routes. It borrows the App, which owns the server: dropping the handle leaves the server
-/// serving, and the server closes, with its connections, when the App is dropped. The setters
+/// serving, and the server closes, with its connections, when the App is dropped (or by [`App::remove_server`]). The setters
 /// apply to connections accepted afterwards (set them before [`Server::listen`]); a value eddy
 /// refuses is Err(INVALID) and leaves the setting as it was.
 pub struct Server<'a> {
     ptr: *mut sys::eddy_server,
+    /// Its id in the App's `added` list (0: the default server, never handed out).
+    id: u64,
     _app: PhantomData<&'a mut App>,
 }
+
+/// Names a server of [`App::add_server`] after its [`Server`] handle was dropped, for
+/// [`App::remove_server`]. Ids are never reused within an App.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServerId(u64);
 
 impl<'a> Server<'a> {
     fn new(ptr: *mut sys::eddy_server) -> Result<Server<'a>> {
@@ -665,8 +704,14 @@ impl<'a> Server<'a> {
         }
         Ok(Server {
             ptr,
+            id: 0,
             _app: PhantomData,
         })
+    }
+
+    /// This server's id, for [`App::remove_server`].
+    pub fn id(&self) -> ServerId {
+        ServerId(self.id)
     }
 
     /// Listens on `host`:`port` (port 0 picks a free one: see [`Server::port`]); may be called

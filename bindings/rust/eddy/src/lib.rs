@@ -75,7 +75,7 @@ mod tls;
 mod websocket;
 mod ws_client;
 
-pub use app::{App, Route, Server, ShutdownHandle};
+pub use app::{App, Route, Server, ServerId, ShutdownHandle};
 pub use connect_error::ConnectError;
 pub use deferred::Deferred;
 pub use error::{Error, Result};

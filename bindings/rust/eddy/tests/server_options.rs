@@ -10,10 +10,11 @@ mod common;
 
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::thread;
 
 use common::certs::Certs;
-use common::{curl, Server};
+use common::{curl, Client, Server};
 use eddy::{App, Error, Loop, TlsContext};
 
 fn ip_route(app: &mut App) {
@@ -517,4 +518,46 @@ fn servers_of_one_app_keep_their_own_options() {
     let mut c = common::Client::connect(trusting_port);
     c.send(&format!("GET /ip HTTP/1.1\r\nHost: t\r\n{}\r\n", real_ip));
     assert_eq!(c.response().text(), "203.0.113.7 http");
+}
+
+/// App::remove_server frees one server of add_server: its listener and its idle keep-alive
+/// connection close, the App's other server goes on serving, and the id names nothing
+/// afterwards (Err(INVALID) a second time, as eddy_app_remove_server).
+#[test]
+fn remove_server_closes_that_server_only() {
+    let lp = Loop::new().unwrap();
+    let mut app = App::new(&lp).unwrap();
+    app.route("/").unwrap().get(|_, res| res.write("ok"));
+    app.listen("127.0.0.1", 0).unwrap();
+    let main_port = app.port().unwrap();
+    let (id, port) = {
+        let mut added = app.add_server().unwrap();
+        added.listen("127.0.0.1", 0).unwrap();
+        (added.id(), added.port().unwrap())
+    };
+
+    let (removed_tx, removed_rx) = mpsc::channel::<()>();
+    let remote = lp.remote();
+    let client = thread::spawn(move || {
+        // Phase 1: the added server answers, and its connection stays open (keep-alive).
+        let mut idle = Client::connect(port);
+        idle.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(idle.response().text(), "ok");
+        remote.stop();
+        removed_rx.recv_timeout(common::IO_TIMEOUT).unwrap();
+        // Phase 2: that server is gone, connection and listener; the default one serves on.
+        assert!(idle.closed(), "the removed server's connection stayed open");
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        let mut other = Client::connect(main_port);
+        other.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(other.response().text(), "ok");
+        remote.stop();
+    });
+
+    common::run_bounded(&lp);
+    assert_eq!(app.remove_server(id), Ok(()));
+    assert_eq!(app.remove_server(id), Err(Error::INVALID));
+    removed_tx.send(()).unwrap();
+    common::run_bounded(&lp);
+    client.join().unwrap();
 }
