@@ -57,9 +57,7 @@ func start(t *testing.T, app *App) string {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("the loop did not stop")
 		}
-		if n := liveHandles.Load(); n != 0 {
-			t.Errorf("%d cgo handles still alive after the app was freed", n)
-		}
+		noHandlesLeft(t, "after the app was freed")
 	})
 	return fmt.Sprintf("http://127.0.0.1:%d", app.Port())
 }

@@ -91,9 +91,7 @@ func TestServeAllWithRoutesIsRefused(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	<-app.Done()
-	if n := liveHandles.Load(); n != 0 {
-		t.Fatalf("%d handles alive", n)
-	}
+	noHandlesLeft(t, "after the refused App was released")
 }
 
 // Abort (eddy_request_abort): the client sees an incomplete response — a chunked body without

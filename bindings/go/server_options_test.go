@@ -393,9 +393,7 @@ func TestServerOptionErrors(t *testing.T) {
 			}
 		}
 	}
-	if n := liveHandles.Load(); n != 0 {
-		t.Errorf("%d cgo handles still alive after failed starts", n)
-	}
+	noHandlesLeft(t, "after failed starts")
 }
 
 // AddServer: one App on plain HTTP (its own server, every default) and HTTPS (a Server of its
