@@ -957,6 +957,10 @@ EDDY_PY_CALLBACK_RELEASED(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 
 
 /* Flush completions go to the route callable (EDDY_PY_HOOK_FLUSHED). */
 %typemap(in, numinputs=0) eddy_handler_flush_fn cb { $1 = eddy_py_hook_flushed; }
+/* The raw server's eddy_request_flush(req), without a completion callback (NULL is allowed):
+ * without it a raw response could not be sent in pieces, and eddy_request_abort could only
+ * ever close before the head. */
+%typemap(in, numinputs=0) eddy_request_flush_fn cb { $1 = NULL; }
 
 /* The loop waits without the GIL. */
 %exception eddy_loop_run {
@@ -979,7 +983,6 @@ EDDY_PY_CALLBACK_RELEASED(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 
 %ignore eddy_request_get_userdata;
 %ignore eddy_request_set_close_callback;
 %ignore eddy_request_stream_body;
-%ignore eddy_request_flush;
 %ignore eddy_server_set_headers_callback;
 %ignore eddy_app_reverse_url;
 %ignore eddy_route_on;

@@ -151,6 +151,74 @@ class LowLevelLoopTest(unittest.TestCase):
         ll.eddy_server_free(server)
         self.assertEqual(sys.getrefcount(on_request), base - 1)
 
+    def test_low_level_request_abort(self):
+        # eddy_request_abort: the client sees the response is incomplete (a chunked body
+        # without its last chunk, a declared length left short; before the head, only the
+        # close), and the server goes on serving other connections.
+        import http.client
+
+        aborts = []
+
+        def on_request(req):
+            path = ll.eddy_request_path(req)
+            if path == b"/chunked":
+                ll.eddy_request_write(req, b"first")
+                ll.eddy_request_flush(req)
+                ll.eddy_request_write(req, b"second")
+                aborts.append(ll.eddy_request_abort(req))
+            elif path == b"/short":
+                ll.eddy_request_set_header(req, "Content-Length", "10")
+                ll.eddy_request_write(req, b"12345")
+                ll.eddy_request_flush(req)
+                aborts.append(ll.eddy_request_abort(req))
+            elif path == b"/nohead":
+                ll.eddy_request_write(req, b"never sent")
+                aborts.append(ll.eddy_request_abort(req))
+            else:
+                ll.eddy_request_write(req, b"fine")
+                ll.eddy_request_finish(req)
+
+        server = ll.eddy_server_new(self.loop, on_request)
+        self.assertEqual(ll.eddy_server_listen(server, "127.0.0.1", 0, 0), 0)
+        port = ll.eddy_server_port(server)
+        result = {}
+
+        def client():
+            try:
+                for path in ("/chunked", "/short"):
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    conn.request("GET", path)
+                    r = conn.getresponse()
+                    try:
+                        r.read()
+                        result[path] = "complete"
+                    except http.client.IncompleteRead as e:
+                        result[path] = (r.status, e.partial)
+                    conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/nohead")
+                try:
+                    conn.getresponse()
+                    result["/nohead"] = "answered"
+                except http.client.RemoteDisconnected:
+                    result["/nohead"] = "closed"
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/ok")
+                result["/ok"] = conn.getresponse().read()
+                conn.close()
+            except Exception as e:  # reported by the assertions below
+                result["error"] = repr(e)
+
+        t = threading.Thread(target=client)
+        t.start()
+        self.run_until(lambda: not t.is_alive(), rounds=2000)
+        t.join()
+        self.assertEqual(result, {"/chunked": (200, b"firstsecond"), "/short": (200, b"12345"),
+                                  "/nohead": "closed", "/ok": b"fine"})
+        self.assertEqual(aborts, [0, 0, 0])
+        ll.eddy_server_free(server)
+
     def test_run_releases_the_gil(self):
         # Another Python thread computes while eddy_loop_run waits, then stops the loop from
         # its thread; with the GIL held by run() it could not, and the test would time out.
