@@ -569,6 +569,15 @@ static int l_handler_flush(lua_State *L) {
     return 1;
 }
 
+/* request_flush(req) -> rc: the raw server's eddy_request_flush, without a completion callback
+ * (NULL, as the header allows). Without it a raw response could not go out in pieces, and
+ * eddy_request_abort could only ever close before the head. */
+static int l_request_flush(lua_State *L) {
+    CHECK_PTR(req, eddy_request, 1, SWIGTYPE_p_eddy_request);
+    lua_pushinteger(L, eddy_request_flush(req, NULL));
+    return 1;
+}
+
 /* handler_set_etag(handler, value or nil) -> rc. nil passes NULL: no ETag and no 304. */
 static int l_handler_set_etag(lua_State *L) {
     CHECK_PTR(h, eddy_handler, 1, SWIGTYPE_p_eddy_handler);
@@ -1205,6 +1214,7 @@ static int l_registry_size(lua_State *L) {
 %native(route_on) int l_route_on(lua_State *L);
 %native(route_hook) int l_route_hook(lua_State *L);
 %native(handler_flush) int l_handler_flush(lua_State *L);
+%native(request_flush) int l_request_flush(lua_State *L);
 %native(handler_set_etag) int l_handler_set_etag(lua_State *L);
 %native(handler_key) int l_handler_key(lua_State *L);
 %native(request_headers) int l_request_headers(lua_State *L);

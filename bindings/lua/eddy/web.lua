@@ -909,6 +909,10 @@ end
 -- The leanest path: fn(req) gets the raw eddy_request (use core.eddy_request_* on it) and the
 -- request is finished when fn returns — unless fn returns true, then call
 -- core.eddy_request_finish(req) yourself later (and only then). A Lua error → 500.
+-- core.request_flush(req) sends what was written so far; core.eddy_request_abort(req) (also
+-- only after fn returned true, or in it before returning true) ends the response incomplete
+-- — no last chunk, the declared Content-Length short, nothing at all before the first flush —
+-- and closes the connection, so the client knows the answer was cut.
 function web.HTTPServer(fn)
   local handle = core.server_new(loop.get(), fn)
   if not handle then error("eddy: cannot create the server") end

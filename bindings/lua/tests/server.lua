@@ -282,6 +282,27 @@ local raw = eddy.HTTPServer(function(req)
     end)
     return true
   end
+  -- eddy_request_abort (fn returns true: the request is ended here): a chunked body without
+  -- its last chunk, a declared length left short, or before the head just the close.
+  if path == "/abort_chunked" then
+    core.eddy_request_write(req, "first")
+    core.request_flush(req)
+    core.eddy_request_write(req, "second")
+    core.eddy_request_abort(req)
+    return true
+  end
+  if path == "/abort_short" then
+    core.eddy_request_set_header(req, "Content-Length", "10")
+    core.eddy_request_write(req, "12345")
+    core.request_flush(req)
+    core.eddy_request_abort(req)
+    return true
+  end
+  if path == "/abort_nohead" then
+    core.eddy_request_write(req, "never sent")
+    core.eddy_request_abort(req)
+    return true
+  end
   if path == "/files" then  -- core.request_files on a raw request: the same table
     local out = {}
     for field, list in pairs(core.request_files(req)) do

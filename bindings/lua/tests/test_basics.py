@@ -275,6 +275,36 @@ class Basics(unittest.TestCase):
         self.assertEqual(get("/files", "POST", body, {"Content-Type": ctype}),
                          (200, b"f=x:2 f=y:3 g=z:0"))
 
+    def test_raw_http_server_abort(self):
+        # core.eddy_request_abort: the client sees the answer is incomplete (IncompleteRead;
+        # before the head only the close), and the server answers the next connection.
+        port = int(self.server.request("GET", "/raw_port")[2])
+        for path, partial in (("/abort_chunked", b"firstsecond"), ("/abort_short", b"12345")):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                self.assertEqual(resp.status, 200)
+                with self.assertRaises(http.client.IncompleteRead) as cm:
+                    resp.read()
+                self.assertEqual(cm.exception.partial, partial)
+            finally:
+                conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/abort_nohead")
+            with self.assertRaises(http.client.RemoteDisconnected):
+                conn.getresponse()
+        finally:
+            conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/after")
+            resp = conn.getresponse()
+            self.assertEqual((resp.status, resp.read()), (200, b"raw GET /after"))
+        finally:
+            conn.close()
+
     def test_xsrf_cookies_and_a_route_opting_out(self):
         # server.lua's second application has xsrf_cookies: /form checks the token, /api has
         # the route option xsrf_check = false.
