@@ -395,6 +395,18 @@ impl App {
     /// become [`Request::path_arg`] / [`Request::path_kwarg`]. Routes are tried in order.
     /// Err(INVALID) when the pattern does not compile (eddy logs why).
     pub fn route(&mut self, pattern: &str) -> Result<Route<'_>> {
+        self.add_route(None, pattern)
+    }
+
+    /// Adds a route for requests whose host name (Host without its port) matches the
+    /// anchored PCRE2 `host_pattern` (Tornado's `add_handlers(host_pattern, ...)`): host tables
+    /// are tried in the order first used, before the routes of [`App::route`]. Err(INVALID)
+    /// when a pattern does not compile (eddy logs why). The C core's `eddy_app_add_host_route`.
+    pub fn host_route(&mut self, host_pattern: &str, pattern: &str) -> Result<Route<'_>> {
+        self.add_route(Some(host_pattern), pattern)
+    }
+
+    fn add_route(&mut self, host_pattern: Option<&str>, pattern: &str) -> Result<Route<'_>> {
         let cbs = Box::new(RouteCallbacks {
             remote: self.lp.remote(),
             ws: RefCell::new(None),
@@ -408,15 +420,27 @@ impl App {
             data_received: RefCell::new(None),
         });
         let ud = Box::into_raw(cbs);
-        // SAFETY: live app; ud is released by free_route, or by us when eddy refuses it.
+        // SAFETY: live app; the patterns live across the call; ud is released by free_route,
+        // or by us when eddy refuses it.
         let ptr = unsafe {
-            sys::eddy_app_add_route(
-                self.ptr,
-                pattern.as_ptr() as _,
-                pattern.len(),
-                ud as *mut c_void,
-                Some(free_route),
-            )
+            match host_pattern {
+                None => sys::eddy_app_add_route(
+                    self.ptr,
+                    pattern.as_ptr() as _,
+                    pattern.len(),
+                    ud as *mut c_void,
+                    Some(free_route),
+                ),
+                Some(host) => sys::eddy_app_add_host_route(
+                    self.ptr,
+                    host.as_ptr() as _,
+                    host.len(),
+                    pattern.as_ptr() as _,
+                    pattern.len(),
+                    ud as *mut c_void,
+                    Some(free_route),
+                ),
+            }
         };
         if ptr.is_null() {
             // SAFETY: eddy did not take ud.
@@ -426,6 +450,7 @@ impl App {
         // SAFETY: ud lives until the app is freed, which needs `&mut self` / `self`.
         Ok(Route {
             ptr,
+            app: self.ptr,
             cbs: unsafe { &*ud },
         })
     }
@@ -928,10 +953,20 @@ impl Drop for App {
 /// Handlers return `Result<(), Error>`: an Err or a panic becomes a 500 and a log line.
 pub struct Route<'a> {
     ptr: *mut sys::eddy_route,
+    app: *mut sys::eddy_app,
     cbs: &'a RouteCallbacks,
 }
 
 impl<'a> Route<'a> {
+    /// Makes this route also answer every request that no pattern matches, instead of eddy's
+    /// 404 (Tornado's `default_handler_class`); it still answers its own pattern too. The last
+    /// one set wins. The C core's `eddy_app_set_default_route`.
+    pub fn set_default(self) -> Result<Self> {
+        // SAFETY: live app and route (the route borrows the app).
+        check(unsafe { sys::eddy_app_set_default_route(self.app, self.ptr) })?;
+        Ok(self)
+    }
+
     fn slot(self, m: usize, cb: sys::eddy_handler_fn, f: Rc<HandlerFn>) -> Self {
         self.cbs.slots.borrow_mut()[m] = Some(f);
         let name = METHODS[m];

@@ -684,3 +684,51 @@ fn xsrf_cookies_check_posts_and_a_route_opts_out() {
     );
     assert_eq!(post_form(&srv, "/api", "", "a=1"), (200, "api".to_owned()));
 }
+
+/// App::host_route (Tornado's add_handlers(host_pattern, ...)): tried before the routes of
+/// App::route for a matching Host (port ignored); Route::set_default (default_handler_class)
+/// answers what no pattern matches instead of 404.
+#[test]
+fn host_routes_and_the_default_route() {
+    let srv = Server::start(|_, app| {
+        app.route("/where")
+            .unwrap()
+            .get(|_, res| res.write("any host"));
+        app.host_route(r"api\.example", "/where")
+            .unwrap()
+            .get(|_, res| res.write("api host"));
+        app.route("/fallback")
+            .unwrap()
+            .set_default()
+            .unwrap()
+            .get(|req, res| {
+                res.set_status(404)?;
+                res.write(format!("default for {}", req.path()))
+            });
+        assert_eq!(
+            app.host_route("(", "/x").err(),
+            Some(Error::INVALID),
+            "a host pattern that does not compile"
+        );
+    });
+    let get = |host: &str, target: &str| {
+        let mut c = srv.connect();
+        c.send(&format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            target, host
+        ));
+        c.response()
+    };
+    assert_eq!(get("api.example:8080", "/where").text(), "api host");
+    assert_eq!(get("api.example", "/where").text(), "api host");
+    assert_eq!(get("www.example", "/where").text(), "any host");
+    // The host pattern is anchored.
+    assert_eq!(get("xapi.example", "/where").text(), "any host");
+    let r = get("www.example", "/nothing/here");
+    assert_eq!(
+        (r.status, r.text()),
+        (404, "default for /nothing/here".to_owned())
+    );
+    // Its own pattern still works.
+    assert_eq!(get("t", "/fallback").text(), "default for /fallback");
+}
