@@ -13,7 +13,8 @@
  * request bodies from memory or streamed, chunked / Content-Length / close-delimited responses,
  * gzip decoding, redirects (at most 5 by default; 303, and 301/302 after POST, become GET;
  * Authorization and Cookie are dropped when the redirect changes origin), Expect:
- * 100-continue, connect and request timeouts, certificate verification (on by default), an HTTP
+ * 100-continue, connect, request and read timeouts, flow control of a streamed body
+ * (eddy_fetch_pause_body), certificate verification (on by default), an HTTP
  * proxy (CONNECT for https).
  *
  * Errors reported to `done`: EDDY_ERESOLVE (name not found), EDDY_ECONNREFUSED and other
@@ -150,8 +151,20 @@ EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch);
 EDDY_API int eddy_fetch_set_connect_timeout(eddy_fetch *fetch, double seconds);
 
 /* Seconds for the whole request from eddy_fetch_start() to the end of the response; default
- * 20, <= 0 for none. Returns 0 or EDDY_EINVAL. */
+ * 20, <= 0 for none (then only the read timeout, if set, bounds a response: a long download
+ * through a proxy). It keeps running while the body is paused. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_fetch_set_request_timeout(eddy_fetch *fetch, double seconds);
+
+/* Seconds the server may stay silent once the request went out (nginx's proxy_read_timeout):
+ * the longest time between two reads that brought response bytes, counted from the request's
+ * head being handed over (after the TLS handshake). It does not count while the request is
+ * still being taken by the server (a body going out) or while the application writes a
+ * streamed body, nor while the body is paused (eddy_fetch_pause_body: the consumer is slow,
+ * not the server). Over it the fetch ends with EDDY_ETIMEDOUT, eddy_fetch_error_detail saying
+ * "no data from the server for N s". Default <= 0: none (the request timeout alone). May be
+ * changed while the fetch runs: it applies from the next read.
+ * Thread: the loop's. Returns 0 or EDDY_EINVAL (NULL, NaN). */
+EDDY_API int eddy_fetch_set_read_timeout(eddy_fetch *fetch, double seconds);
 
 /* Follows at most `max` redirects (default 5; 0: none). After `max` the last redirect response
  * is delivered as it is. Returns 0 or EDDY_EINVAL. */
@@ -202,6 +215,27 @@ EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *
  * EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_cancel(eddy_fetch *fetch);
 
+/* Flow control for a streamed response body (a chunk callback is set), as
+ * eddy_request_pause_body() on the server side: after eddy_fetch_pause_body() no chunk
+ * callback runs and the connection is not read, so TCP stops the server once the socket
+ * buffers are full. Callable from the chunk callback (the pieces after the current one are
+ * held) or from anywhere on the loop's thread while the fetch runs (paused before the head
+ * arrived, the head waits too). What was already read stays in memory, bounded by one read of
+ * the socket (at most 256 KiB; with gzip decoding, the undecoded rest of one such read, and
+ * at most one 16 KiB piece zlib keeps). Pausing a paused fetch does nothing.
+ * While paused the read timeout does not run; the request timeout does (it bounds the whole
+ * exchange: set it <= 0 to let a consumer stay paused indefinitely). A close by the server while
+ * paused is reported after the held body is delivered; a connection error (a reset) at once.
+ * Returns 0, EDDY_EINVAL (NULL) or EDDY_ESTATE: not started, no chunk callback (the body is
+ * collected: nothing to pause), or already done (also inside `done`). */
+EDDY_API int eddy_fetch_pause_body(eddy_fetch *fetch);
+
+/* Resumes a paused body: the held pieces go to the chunk callback from the loop on a later
+ * iteration, never inside this call (so it may be made from the chunk callback), then the
+ * connection is read again and the read timeout restarts. Resuming a fetch not paused does
+ * nothing. Returns 0, EDDY_EINVAL or EDDY_ESTATE (as eddy_fetch_pause_body). */
+EDDY_API int eddy_fetch_resume_body(eddy_fetch *fetch);
+
 /* ---- the response (valid in callbacks) ---------------------------------------------------- */
 
 /* Returns the response status (0 when none arrived). */
@@ -234,8 +268,8 @@ EDDY_API const char *eddy_fetch_response_body(const eddy_fetch *fetch, size_t *l
  * refused the tunnel, its status line ("the proxy refused the tunnel: HTTP/1.1 407 Proxy
  * Authentication Required"); for EDDY_ETIMEDOUT
  * which timeout ended it ("no connection within 20 s", "no complete response within 20 s",
- * or "still queued after 20 s (max_clients 10 fetches running)" for a fetch that never left
- * the client's queue).
+ * "no data from the server for 60 s" for the read timeout, or "still queued after 20 s
+ * (max_clients 10 fetches running)" for a fetch that never left the client's queue).
  * The wording is for people and logs: test the code, not the text. Valid, as the other getters
  * here, until `done` returns; its length in *len if not NULL. */
 EDDY_API const char *eddy_fetch_error_detail(const eddy_fetch *fetch, size_t *len);

@@ -180,6 +180,12 @@ EDDY_API int eddy_fetch_set_request_timeout(eddy_fetch *fetch, double seconds) {
     return 0;
 }
 
+EDDY_API int eddy_fetch_set_read_timeout(eddy_fetch *fetch, double seconds) {
+    if (!fetch || seconds != seconds) return EDDY_EINVAL;
+    F(fetch)->read_timeout = seconds;
+    return 0;
+}
+
 EDDY_API int eddy_fetch_set_max_redirects(eddy_fetch *fetch, int max) {
     if (!fetch || max < 0) return EDDY_EINVAL;
     F(fetch)->max_redirects = max;
@@ -251,6 +257,16 @@ EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *
 EDDY_API int eddy_fetch_cancel(eddy_fetch *fetch) {
     if (!fetch) return EDDY_EINVAL;
     return eddy::no_throw("eddy_fetch_cancel", EDDY_ENOMEM, [&] { return F(fetch)->cancel(); });
+}
+
+EDDY_API int eddy_fetch_pause_body(eddy_fetch *fetch) {
+    if (!fetch) return EDDY_EINVAL;
+    return F(fetch)->pause_body();
+}
+
+EDDY_API int eddy_fetch_resume_body(eddy_fetch *fetch) {
+    if (!fetch) return EDDY_EINVAL;
+    return F(fetch)->resume_body();
 }
 
 EDDY_API int eddy_fetch_response_status(const eddy_fetch *fetch) {

@@ -136,6 +136,7 @@ public:
     bool body_ended = false;
     double connect_timeout = 20;
     double request_timeout = 20;
+    double read_timeout = 0;  // eddy_fetch_set_read_timeout: 0, none
     int max_redirects = 5;
     size_t max_body_size = 100u * 1024u * 1024u;
     bool decompress = true;
@@ -157,6 +158,9 @@ public:
     int write_body(const char *data, size_t len);
     int end_body();
     bool started() const { return started_; }
+    // eddy_fetch_pause_body / eddy_fetch_resume_body.
+    int pause_body();
+    int resume_body();
 
     // Called by the client.
     void run();             // a slot is free: get a connection
@@ -264,9 +268,23 @@ private:
     static void run_finish(Fetch *f);
     static void on_finish_timer(TimerNode *node);
 
-    void time_out(const char *what, double seconds);  // detail, log line, EDDY_ETIMEDOUT
+    // "<what> <span> <seconds> s": detail, log line, EDDY_ETIMEDOUT.
+    void time_out(const char *what, double seconds, const char *span = "within");
     static void on_connect_timeout(TimerNode *node);
     static void on_request_timeout(TimerNode *node);
+    static void on_read_timeout(TimerNode *node);
+    // The read timeout runs again from now (no-op when it is off, paused or not reading yet).
+    void arm_read_timer();
+
+    // Flow control (pause_body): the parser is paused (HPE_PAUSED) where on_chunk paused, the
+    // bytes after it stay in the stream's input buffer and no read is issued; a gzip body's
+    // undecoded input stays in gunzip_ (GzipDecoder::hold).
+    static void on_resume_timer(TimerNode *node);
+    void continue_body();  // resume's deferred half: held gzip output, parser, reading
+    static bool gunzip_sink(void *arg, const char *data, size_t n);
+    // Takes a GzipDecoder::Result (declared in http/httputil.hpp, not included here); false
+    // (parse_error_ set, or deliver_body's reason) when the body cannot go on.
+    bool gunzip_result(int code);
 
     Client *client_;
     Loop *loop_;  // kept apart: `done` may run after the client was freed
@@ -288,6 +306,16 @@ private:
     TimerNode continue_timer_;
     TimerNode finish_timer_;  // `done` on the next iteration (a timer: cancellable, unlike a post)
     TimerNode tunnel_timer_;  // TLS over the proxy tunnel once the CONNECT head is consumed
+    TimerNode read_timer_;    // read_timeout: no byte from the server for that long
+    TimerNode resume_timer_;  // resume_body's work, on the next iteration
+    uint64_t read_mark_ = 0;  // the stream's bytes_sent() when read_timer_ was armed
+    bool paused_ = false;     // pause_body() and no resume_body() since
+    bool resume_due_ = false;  // resume_body() called, continue_body() not run yet
+    // A clean close that came while paused: handled once the body resumes (the bytes before it
+    // are still to be delivered).
+    bool eof_pending_ = false;
+    int eof_error_ = 0;
+    bool eof_tls_unconfirmed_ = false;
     size_t body_sent_ = 0;    // streamed body bytes handed to the stream
     bool retried_ = false;    // a reused connection failed before any response: retried once
     // Bytes of the CRLF that must follow a chunk's data still to be checked (http-parser,

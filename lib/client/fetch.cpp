@@ -39,6 +39,10 @@ Fetch::Fetch(Client *client, std::string method, std::string text)
     request_timer_.owner = this;
     continue_timer_.fire = on_continue_timer;
     continue_timer_.owner = this;
+    read_timer_.fire = on_read_timeout;
+    read_timer_.owner = this;
+    resume_timer_.fire = on_resume_timer;
+    resume_timer_.owner = this;
 }
 
 Fetch::~Fetch() {
@@ -48,6 +52,8 @@ Fetch::~Fetch() {
         loop_->timer_stop(&continue_timer_);
         loop_->timer_stop(&finish_timer_);
         loop_->timer_stop(&tunnel_timer_);
+        loop_->timer_stop(&read_timer_);
+        loop_->timer_stop(&resume_timer_);
     }
     if (waiter_) waiter_->fetch = nullptr;
     if (stream_) {
@@ -145,6 +151,8 @@ void Fetch::finish(int error, bool now) {
     loop_->timer_stop(&request_timer_);
     loop_->timer_stop(&continue_timer_);
     loop_->timer_stop(&tunnel_timer_);
+    loop_->timer_stop(&read_timer_);
+    loop_->timer_stop(&resume_timer_);
     if (waiter_) {
         waiter_->fetch = nullptr;
         waiter_ = nullptr;
@@ -179,8 +187,8 @@ void Fetch::run_finish(Fetch *f) {
     delete f;
 }
 
-// The two timeouts say which one ended the fetch (the code is EDDY_ETIMEDOUT for both).
-void Fetch::time_out(const char *what, double seconds) {
+// The timeouts say which one ended the fetch (the code is EDDY_ETIMEDOUT for all).
+void Fetch::time_out(const char *what, double seconds, const char *span) {
     char text[96];
     if (phase_ == Phase::queued) {
         // Either timer may end a fetch that never left the client's queue (Tornado's "Timeout
@@ -188,7 +196,7 @@ void Fetch::time_out(const char *what, double seconds) {
         snprintf(text, sizeof text, "still queued after %g s (max_clients %zu fetches running)",
                  seconds, client_->max_clients);
     } else {
-        snprintf(text, sizeof text, "%s within %g s", what, seconds);
+        snprintf(text, sizeof text, "%s %s %g s", what, span, seconds);
     }
     set_error_detail(error_detail, {text});
     log(LogLevel::info, "client: %s: %s", url_text.c_str(), text);
@@ -204,6 +212,62 @@ void Fetch::on_connect_timeout(TimerNode *node) {
 void Fetch::on_request_timeout(TimerNode *node) {
     Fetch *f = static_cast<Fetch *>(node->owner);
     f->time_out("no complete response", f->request_timeout);
+}
+
+void Fetch::arm_read_timer() {
+    if (read_timeout <= 0 || paused_ || finishing_ || !stream_) return;
+    if (phase_ != Phase::reading && phase_ != Phase::waiting_continue) return;
+    read_mark_ = stream_->bytes_sent();
+    loop_->timer_start(&read_timer_, Loop::now() + read_timeout);
+}
+
+// nginx's proxy_read_timeout: the time between two reads, not the whole response's, so that a
+// long download that keeps coming is not cut while a server that stalls is noticed.
+void Fetch::on_read_timeout(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    if (f->paused_ || f->finishing_) return;  // (stopped by pause_body; kept as a guard)
+    // Not the server's silence yet: the TLS handshake still runs (the connect timeout's), or
+    // the request is still going out and the server takes it (a large body).
+    bool handshaking = f->connect_timer_.queued();
+    bool sending =
+        f->stream_ && f->stream_->has_output() && f->stream_->bytes_sent() != f->read_mark_;
+    if (handshaking || sending) {
+        f->arm_read_timer();
+        return;
+    }
+    f->time_out("no data from the server", f->read_timeout, "for");
+}
+
+// ---- flow control ------------------------------------------------------------------------------
+
+int Fetch::pause_body() {
+    // Without a chunk callback the body is collected: there is nobody to be slow.
+    if (!started_ || finishing_ || !on_chunk) return EDDY_ESTATE;
+    paused_ = true;
+    resume_due_ = false;
+    loop_->timer_stop(&resume_timer_);
+    // The consumer is slow, not the server: the read timeout waits for the resume. (The
+    // request timeout keeps running: it bounds the whole exchange.)
+    loop_->timer_stop(&read_timer_);
+    return 0;
+}
+
+int Fetch::resume_body() {
+    if (!started_ || finishing_ || !on_chunk) return EDDY_ESTATE;
+    if (!paused_) return 0;
+    paused_ = false;
+    // The held bytes are delivered from the loop, never inside this call: it may be made from
+    // on_chunk itself, where the parser is running.
+    resume_due_ = true;
+    loop_->timer_start(&resume_timer_, Loop::now());
+    return 0;
+}
+
+void Fetch::on_resume_timer(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    f->resume_due_ = false;
+    if (f->finishing_ || f->paused_) return;
+    f->guarded("client: resuming the body", [&] { f->continue_body(); });
 }
 
 // ---- connections -----------------------------------------------------------------------------
@@ -390,10 +454,12 @@ void Fetch::start_tls(Stream *plain) {
 void Fetch::handshake_done(void *fetch) {
     Fetch *f = static_cast<Fetch *>(fetch);
     f->loop_->timer_stop(&f->connect_timer_);
+    f->arm_read_timer();  // the time between reads counts from here
 }
 
 void Fetch::attach(Stream *s, bool connected) {
     stream_ = s;
+    loop_->timer_stop(&read_timer_);  // a new exchange: armed once its request is sent
     if (connected) loop_->timer_stop(&connect_timer_);
     s->set_close_callback(on_stream_close, this);
     s->set_nodelay(true);
@@ -404,6 +470,7 @@ void Fetch::attach(Stream *s, bool connected) {
 void Fetch::detach_stream(bool keep) {
     Stream *s = stream_;
     stream_ = nullptr;
+    loop_->timer_stop(&read_timer_);  // (a redirect's next connection arms it again)
     if (!s) return;
     s->set_close_callback(nullptr, nullptr);
     if (s->is_tls()) static_cast<tls::TlsStream *>(s)->on_handshake_done(nullptr, nullptr);
@@ -481,6 +548,7 @@ void Fetch::send_request() {
     } else {
         send_body();
     }
+    arm_read_timer();
     if (stream_ && stream_->read_some(on_stream_data, this) != 0 && !finishing_)
         finish(EDDY_ECLOSED);
 }
@@ -514,6 +582,8 @@ void Fetch::flush_streamed() {
         if (rc == 0 && chunked) rc = stream_->write("\r\n", 2);
         body_sent_ += body.size();
         body.clear();
+        // The application is still sending: the server waiting for the rest is not stalled.
+        arm_read_timer();
     }
     if (rc == 0 && body_ended && !body_end_sent_) {
         body_end_sent_ = true;

@@ -104,6 +104,7 @@ void Fetch::reset_response() {
     interim_responses_ = 0;
     chunk_crlf_left_ = 0;
     parse_error_ = 0;
+    eof_pending_ = false;
     gunzip_.reset();
     generation_++;
 }
@@ -119,7 +120,11 @@ size_t Fetch::on_stream_data(Stream *s, const char *data, size_t len, void *arg)
 }
 
 size_t Fetch::feed(const char *data, size_t len) {
+    // Paused (or the resume not run yet): nothing is taken, the bytes stay in the stream's
+    // buffer and no read is issued, so the socket is not read and TCP holds the server back.
+    if (paused_ || resume_due_) return 0;
     got_bytes_ = true;
+    arm_read_timer();
     Stream *s = stream_;
     uint64_t gen = generation_;
     if (chunk_crlf_left_ && !check_chunk_crlf(data, data + len, chunk_crlf_left_)) {
@@ -137,6 +142,9 @@ size_t Fetch::feed(const char *data, size_t len) {
         return len;
     }
     if (gen != generation_) return len;  // a redirect already moved on
+    // on_chunk paused the body: the parser stopped after the piece it delivered; the rest of
+    // these bytes are left to the stream (read again by continue_body).
+    if (HTTP_PARSER_ERRNO(&parser_) == HPE_PAUSED) return n;
     if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {
         int err = parse_error_ ? parse_error_ : EDDY_EPROTO;
         if (err == EDDY_EPROTO)
@@ -345,6 +353,8 @@ int Fetch::cb_headers_complete(http_parser *p) {
     if (f->on_headers) {
         f->on_headers(f->as_c(), f->userdata_);
         if (f->finishing_) return -1;
+        // Paused from on_headers: not one body byte is parsed until the resume.
+        if (f->paused_) http_parser_pause(p, 1);
     }
     // 204 and 304 end at their head too (RFC 9112 §6.3): a Content-Length on a 304 describes
     // the representation (RFC 9110 §8.6), not bytes that follow.
@@ -399,31 +409,68 @@ int Fetch::cb_body(http_parser *p, const char *at, size_t len) {
         // hundred kilobytes of gzip became one 100 MB string (the default max_body_size) even
         // with a chunk callback, whose body is not kept. The decoder counts its whole output
         // against the limit itself.
-        auto sink = [](void *arg, const char *data, size_t n) {
-            Fetch *self = static_cast<Fetch *>(arg);
-            self->deliver_body(data, n);
-            return !self->parse_error_ && !self->finishing_;
-        };
-        auto r = f->gunzip_->feed(at, len, f->max_body_size, sink, f);
-        if (r == http::GzipDecoder::Result::stopped) return -1;  // deliver_body said why
-        if (r == http::GzipDecoder::Result::too_big) {
-            f->parse_error_ = EDDY_ETOOBIG;
-            return -1;
-        }
-        if (r == http::GzipDecoder::Result::out_of_memory) {
-            f->parse_error_ = EDDY_ENOMEM;
-            return -1;
-        }
-        if (r == http::GzipDecoder::Result::error) {
-            log(LogLevel::info, "client: %s: broken gzip body", f->url_text.c_str());
-            f->parse_error_ = EDDY_EPROTO;
-            return -1;
-        }
+        auto r = f->gunzip_->feed(at, len, f->max_body_size, gunzip_sink, f);
+        if (!f->gunzip_result(static_cast<int>(r))) return -1;
     } else {
         f->deliver_body(at, len);
     }
     if (f->parse_error_ || f->finishing_) return -1;
+    // on_chunk paused the body: the parser stops after this piece (feed() sees HPE_PAUSED).
+    if (f->paused_) http_parser_pause(p, 1);
     return 0;
+}
+
+bool Fetch::gunzip_sink(void *arg, const char *data, size_t n) {
+    Fetch *self = static_cast<Fetch *>(arg);
+    self->deliver_body(data, n);
+    if (self->parse_error_ || self->finishing_) return false;
+    if (self->paused_) {
+        // The rest of this input is kept by the decoder (no more than this piece of the
+        // body), inflated and delivered after the resume.
+        self->gunzip_->hold();
+        return false;
+    }
+    return true;
+}
+
+bool Fetch::gunzip_result(int code) {
+    switch (static_cast<http::GzipDecoder::Result>(code)) {
+    case http::GzipDecoder::Result::ok:
+    case http::GzipDecoder::Result::paused: return true;
+    case http::GzipDecoder::Result::stopped: return false;  // deliver_body said why
+    case http::GzipDecoder::Result::too_big: parse_error_ = EDDY_ETOOBIG; return false;
+    case http::GzipDecoder::Result::out_of_memory: parse_error_ = EDDY_ENOMEM; return false;
+    case http::GzipDecoder::Result::error: break;
+    }
+    log(LogLevel::info, "client: %s: broken gzip body", url_text.c_str());
+    parse_error_ = EDDY_EPROTO;
+    return false;
+}
+
+void Fetch::continue_body() {
+    // What the decoder kept when on_chunk paused goes first: it came before the bytes the
+    // stream still holds.
+    if (gunzip_ && gunzip_->holding()) {
+        auto r = gunzip_->resume(max_body_size, gunzip_sink, this);
+        bool ok = gunzip_result(static_cast<int>(r));
+        if (finishing_) return;
+        if (!ok || parse_error_) {
+            finish(parse_error_ ? parse_error_ : EDDY_EPROTO);
+            return;
+        }
+        if (paused_) return;  // paused again in the middle of it
+    }
+    if (HTTP_PARSER_ERRNO(&parser_) == HPE_PAUSED) http_parser_pause(&parser_, 0);
+    if (eof_pending_) {
+        eof_pending_ = false;
+        handle_eof(eof_error_, eof_tls_unconfirmed_);
+        return;
+    }
+    if (!stream_) return;
+    arm_read_timer();
+    // The bytes the stream kept are handed over again by this read (on a later pass: the
+    // stream defers it), then the socket is read again.
+    if (!stream_->reading() && stream_->read_some(on_stream_data, this) != 0) finish(EDDY_ECLOSED);
 }
 
 int Fetch::cb_message_complete(http_parser *p) {
@@ -471,6 +518,15 @@ void Fetch::on_stream_close(Stream *s, int error, void *arg) {
 void Fetch::handle_eof(int error, bool tls_unconfirmed) {
     if (finishing_) return;
     bool clean = error == 0 || error == EDDY_EOF;
+    if (clean && (paused_ || resume_due_)) {
+        // The server finished (a close-delimited body ends so) while the application had the
+        // body paused: what was read before the close is delivered first, at the resume.
+        eof_pending_ = true;
+        eof_error_ = error;
+        eof_tls_unconfirmed_ = tls_unconfirmed;
+        loop_->timer_stop(&read_timer_);
+        return;
+    }
     if (clean) {
         // A close-delimited body ends here.
         bool done_before = message_done_;

@@ -631,6 +631,7 @@ bool Connection::body_data(const char *at, size_t len) {
     switch (r) {
     case GzipDecoder::Result::ok: return true;
     case GzipDecoder::Result::stopped: return false;  // body_piece said why
+    case GzipDecoder::Result::paused: return false;   // never: body_piece does not hold()
     case GzipDecoder::Result::too_big: error_status_ = 413; return false;
     case GzipDecoder::Result::out_of_memory:
         log(LogLevel::error, "http: %s: out of memory inflating a request body", peer_ip_.c_str());

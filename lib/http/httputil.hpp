@@ -243,7 +243,7 @@ public:
     ~GzipDecoder();
     GzipDecoder(const GzipDecoder &) = delete;
     GzipDecoder &operator=(const GzipDecoder &) = delete;
-    enum class Result { ok, error, too_big, out_of_memory, stopped };
+    enum class Result { ok, error, too_big, out_of_memory, stopped, paused };
     // Inflates `data`, handing the output to `sink` in pieces of at most kPiece bytes as it is
     // made: however large the ratio, no more than a piece is held at a time. Fails with too_big
     // once the total output, or the total input, would exceed `max_output`; with out_of_memory
@@ -252,6 +252,14 @@ public:
     static constexpr size_t kPiece = 16384;
     using Sink = bool (*)(void *arg, const char *data, size_t len);
     Result feed(const char *data, size_t len, size_t max_output, Sink sink, void *arg);
+    // Pausing (the HTTP client's eddy_fetch_pause_body): a sink that calls hold() and then
+    // returns false makes feed() return `paused` instead of failing. The input not inflated
+    // yet is copied and kept (at most the `len` of that feed() call), output zlib still holds
+    // stays in its state; resume() goes on from there with the same arguments as feed() (and
+    // may pause again). holding() is true from the pause until resume().
+    void hold();
+    bool holding() const;
+    Result resume(size_t max_output, Sink sink, void *arg);
     // True once the gzip stream's end was seen.
     bool finished() const;
     // Compressed bytes fed so far.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <string>
 
 #include "http/httputil.hpp"
 
@@ -18,6 +19,10 @@ struct GzipDecoder::State {
     Result failure = Result::error;
     size_t total_out = 0;      // bytes produced over all feeds
     size_t total_in = 0;       // bytes fed
+    bool hold_requested = false;
+    bool paused = false;  // stopped by the sink's hold(): resume() goes on  // the sink called
+                          // hold() before returning false
+    std::string held;     // input not inflated yet when the sink paused (resume())
 };
 
 GzipDecoder::GzipDecoder() : state_(std::make_unique<State>()) {
@@ -34,6 +39,20 @@ GzipDecoder::~GzipDecoder() {
 bool GzipDecoder::finished() const { return state_->finished; }
 
 size_t GzipDecoder::bytes_fed() const { return state_->total_in; }
+
+void GzipDecoder::hold() { state_->hold_requested = true; }
+
+bool GzipDecoder::holding() const { return state_->paused; }
+
+GzipDecoder::Result GzipDecoder::resume(size_t max_output, Sink sink, void *arg) {
+    State &s = *state_;
+    s.paused = false;
+    std::string in;
+    in.swap(s.held);
+    // These bytes were counted when they were first fed.
+    s.total_in -= in.size();
+    return feed(in.data(), in.size(), max_output, sink, arg);
+}
 
 GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, size_t max_output, Sink sink,
                                       void *arg) {
@@ -78,12 +97,23 @@ GzipDecoder::Result GzipDecoder::feed(const char *data, size_t len, size_t max_o
         size_t produced = room - s.zs.avail_out;
         if (produced > allowance) return fail(Result::too_big);
         s.total_out += produced;
-        if (produced && !sink(arg, reinterpret_cast<const char *>(buf), produced))
-            return fail(Result::stopped);
-        if (rc == Z_STREAM_END) {
-            s.finished = true;
-            continue;
+        // The member's end is recorded before the sink runs: a sink that pauses returns here
+        // only through resume(), which must know the member ended.
+        if (rc == Z_STREAM_END) s.finished = true;
+        if (produced && !sink(arg, reinterpret_cast<const char *>(buf), produced)) {
+            if (!s.hold_requested) return fail(Result::stopped);
+            // Paused: the input zlib has not taken yet is kept (it belongs to the caller's
+            // buffer, gone after this call); output zlib still holds stays in its state.
+            s.hold_requested = false;
+            s.paused = true;
+            s.held.clear();
+            if (s.zs.avail_in)
+                s.held.append(reinterpret_cast<const char *>(s.zs.next_in), s.zs.avail_in);
+            if (len) s.held.append(data, len);
+            s.zs.avail_in = 0;
+            return Result::paused;
         }
+        if (rc == Z_STREAM_END) continue;
         bool input_done = s.zs.avail_in == 0 && len == 0;
         if (rc == Z_BUF_ERROR) {
             // No progress possible. With all input consumed that just means "feed me more";

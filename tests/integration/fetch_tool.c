@@ -12,6 +12,13 @@
  *     --pause-stdin (between sequential fetches: until a line comes on stdin; the test says)
  *     --free-client-after S (eddy_client_free with fetches in flight)
  *     --no-reuse (no idle connections kept: every fetch connects anew)
+ *     --read-timeout S (eddy_fetch_set_read_timeout)
+ *     --pause-after-bytes N (with --chunks: eddy_fetch_pause_body from the chunk callback once
+ *       N more body bytes arrived, --pause-count times (default 1); prints {"paused": BYTES};
+ *       resumed --resume-after S seconds later, or, with --resume-stdin, when a line comes on
+ *       stdin; prints {"resumed": rc})
+ *     --flow-misuse (pause/resume where they must fail: NULL, before the start, without a
+ *       chunk callback, in done; the codes go in "misuse")
  *     --proxy-after S (the --proxy is given to the client S seconds after the fetches start)
  *     --no-proxy-after-start (the --proxy is removed right after the first fetches started)
  *     --max-clients-after S N (eddy_client_set_max_clients(N) S seconds after the start)
@@ -26,8 +33,10 @@
  * Each line: {"url", "error", "status", "reason", "headers": [[n, v]...], "body_len",
  * "body" (first 2000 bytes), "body_hash" (FNV-1a 64 of the whole body, hex), "effective_url",
  * "redirects", "reused", "chunks", "max_chunk" (the largest chunk callback's length),
- * "saw_headers", "detail" (eddy_fetch_error_detail)}.
- * Exit status 0 once every fetch ended (whatever their errors).
+ * "saw_headers", "detail" (eddy_fetch_error_detail), "chunk_crc" (CRC-32 of the chunks' bytes,
+ * as Python's zlib.crc32), "paused_chunks" (chunk callbacks while paused: 0 unless pausing is
+ * broken), "misuse" (--flow-misuse's codes, comma-separated)}. Exit status 0 once every fetch ended
+ * (whatever their errors).
  */
 #include <eddy/eddy.h>
 #include <signal.h>
@@ -46,6 +55,9 @@ typedef struct {
     int later_max_clients;
     int no_proxy_after_start;
     long long max_body, stream_length;
+    double read_timeout, resume_after;
+    long long pause_after_bytes;
+    int pause_count, resume_stdin, flow_misuse;
     const char *headers[16];
     int nheaders;
 } options;
@@ -57,7 +69,9 @@ static options o = {.verify = 1,
                     .connect_timeout = -1,
                     .timeout = -1,
                     .max_body = -1,
-                    .stream_length = -1};
+                    .stream_length = -1,
+                    .read_timeout = -1,
+                    .pause_count = 1};
 static eddy_loop *g_loop;
 static eddy_client *g_client;
 static char **g_urls;
@@ -68,6 +82,12 @@ typedef struct {
     size_t chunk_bytes, max_chunk;
     int chunks;
     int saw_headers;
+    uint32_t chunk_crc; /* running, inverted */
+    size_t next_pause;  /* pause once chunk_bytes reaches it (0: no more pauses) */
+    int pauses, paused, paused_chunks;
+    eddy_fetch *fetch;
+    char misuse[256];
+    struct resumer *resumer; /* a resume still to come */
 } job;
 
 static void json_str(const char *s, size_t n) {
@@ -93,18 +113,89 @@ static unsigned long long fnv1a(const char *s, size_t n) {
     return h;
 }
 
+/* CRC-32 (IEEE, zlib's): the test compares with zlib.crc32 over tens of MiB, which FNV-1a in
+ * Python could not do in reasonable time. */
+static uint32_t crc32_update(uint32_t crc, const char *data, size_t len) {
+    static uint32_t table[256];
+    if (!table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+    for (size_t i = 0; i < len; i++)
+        crc = table[(crc ^ (unsigned char)data[i]) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+static void misuse(job *j, int rc) {
+    size_t n = strlen(j->misuse);
+    snprintf(j->misuse + n, sizeof j->misuse - n, "%s%s", n ? "," : "",
+             rc ? eddy_err_name(rc) : "0");
+}
+
 static void on_headers(eddy_fetch *f, void *ud) {
-    (void)f;
-    ((job *)ud)->saw_headers = 1;
+    job *j = ud;
+    j->saw_headers = 1;
+    if (o.flow_misuse && !o.chunks) misuse(j, eddy_fetch_pause_body(f)); /* no chunk callback */
+}
+
+/* A resume waiting on a timer or stdin; `j` is cleared if the fetch ends first. */
+typedef struct resumer {
+    job *j;
+} resumer;
+
+static void resume_job(resumer *r) {
+    job *j = r->j;
+    free(r);
+    if (!j) return;
+    j->resumer = NULL;
+    /* Still counted as paused during the call: resume must deliver nothing inside it. */
+    int rc = eddy_fetch_resume_body(j->fetch);
+    j->paused = 0;
+    printf("{\"resumed\": \"%s\"}\n", eddy_err_name(rc));
+    fflush(stdout);
+}
+
+static void resume_later(eddy_loop *loop, void *ud) {
+    (void)loop;
+    resume_job(ud);
+}
+
+static void on_resume_stdin(eddy_watch *watch, int fd, int events, void *ud) {
+    (void)events;
+    char buf[256];
+    if (read(fd, buf, sizeof buf) < 0) perror("fetch_tool: stdin");
+    eddy_watch_free(watch);
+    resume_job(ud);
 }
 
 static void on_chunk(eddy_fetch *f, const char *data, size_t len, void *ud) {
-    (void)f;
-    (void)data;
     job *j = ud;
+    if (j->paused) j->paused_chunks++;
     j->chunks++;
     j->chunk_bytes += len;
+    j->chunk_crc = crc32_update(j->chunk_crc, data, len);
     if (len > j->max_chunk) j->max_chunk = len;
+    if (j->next_pause && j->chunk_bytes >= j->next_pause && !j->paused) {
+        int rc = eddy_fetch_pause_body(f);
+        if (o.flow_misuse) misuse(j, eddy_fetch_pause_body(f)); /* twice: still 0 */
+        j->paused = rc == 0;
+        j->pauses++;
+        j->next_pause =
+            j->pauses < o.pause_count ? j->chunk_bytes + (size_t)o.pause_after_bytes : 0;
+        printf("{\"paused\": %zu, \"rc\": \"%s\"}\n", j->chunk_bytes, eddy_err_name(rc));
+        fflush(stdout);
+        resumer *r = malloc(sizeof *r);
+        if (!r) abort();
+        r->j = j;
+        j->resumer = r;
+        if (o.resume_stdin) {
+            if (!eddy_watch_new(g_loop, 0, EDDY_READABLE, on_resume_stdin, r, NULL)) resume_job(r);
+        } else {
+            eddy_loop_call_later(g_loop, o.resume_after, resume_later, r, NULL);
+        }
+    }
 }
 
 static void start_next_cb(eddy_loop *loop, void *ud) {
@@ -165,6 +256,11 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
         eddy_tls_context_free(tls);
     }
     job *j = ud;
+    if (j->resumer) j->resumer->j = NULL;
+    if (o.flow_misuse) {
+        misuse(j, eddy_fetch_pause_body(f)); /* done: too late */
+        misuse(j, eddy_fetch_resume_body(f));
+    }
     for (int i = 0; i < 256; i++)
         if (g_inflight[i] == f) g_inflight[i] = NULL;
     size_t len, blen;
@@ -198,7 +294,8 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     const char *detail = eddy_fetch_error_detail(f, &len);
     printf(", \"detail\": ");
     json_str(detail, len);
-    printf("}\n");
+    printf(", \"chunk_crc\": %lu, \"paused_chunks\": %d, \"misuse\": \"%s\"}\n",
+           (unsigned long)(j->chunk_crc ^ 0xffffffffu), j->paused_chunks, j->misuse);
     fflush(stdout);
     one_done();
 }
@@ -241,6 +338,7 @@ static void start_next(void) {
     if (o.stream_body) eddy_fetch_set_body_stream(f, o.stream_length);
     if (o.connect_timeout >= 0) eddy_fetch_set_connect_timeout(f, o.connect_timeout);
     if (o.timeout >= 0) eddy_fetch_set_request_timeout(f, o.timeout);
+    if (o.read_timeout >= 0) eddy_fetch_set_read_timeout(f, o.read_timeout);
     if (o.max_body >= 0) eddy_fetch_set_max_body_size(f, (size_t)o.max_body);
     if (o.max_redirects >= 0) eddy_fetch_set_max_redirects(f, o.max_redirects);
     eddy_fetch_set_decompress(f, o.decompress);
@@ -260,6 +358,16 @@ static void start_next(void) {
     }
     eddy_fetch_set_callbacks(f, on_headers, o.chunks ? on_chunk : NULL);
     job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->chunk_crc = 0xffffffffu;
+        j->fetch = f;
+        if (o.pause_after_bytes > 0) j->next_pause = (size_t)o.pause_after_bytes;
+        if (o.flow_misuse) {
+            misuse(j, eddy_fetch_pause_body(NULL));
+            misuse(j, eddy_fetch_pause_body(f)); /* not started */
+            misuse(j, eddy_fetch_resume_body(f));
+        }
+    }
     /* Out of memory (test_oom_client.py), the fetch or its job may be missing: a start error. */
     int rc = f && j ? eddy_fetch_start(f, on_done, j, free) : EDDY_ENOMEM;
     if (rc != 0) {
@@ -336,6 +444,18 @@ int main(int argc, char **argv) {
             o.chunks = 1;
         else if (!strcmp(a, "--signal-each-fetch"))
             o.signal_each = 1;
+        else if (!strcmp(a, "--read-timeout"))
+            o.read_timeout = atof(argv[++i]);
+        else if (!strcmp(a, "--pause-after-bytes"))
+            o.pause_after_bytes = atoll(argv[++i]);
+        else if (!strcmp(a, "--pause-count"))
+            o.pause_count = atoi(argv[++i]);
+        else if (!strcmp(a, "--resume-after"))
+            o.resume_after = atof(argv[++i]);
+        else if (!strcmp(a, "--resume-stdin"))
+            o.resume_stdin = 1;
+        else if (!strcmp(a, "--flow-misuse"))
+            o.flow_misuse = 1;
         else if (!strcmp(a, "--no-reuse"))
             no_reuse = 1;
         else if (!strcmp(a, "--proxy-after"))

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
@@ -323,6 +324,63 @@ class ScriptServer:
                 c.close()
             except OSError:
                 pass
+
+
+class CountingServer:
+    """Answers one request with `head` then `body` in 64 KiB pieces, keeping in `sent` how many
+    body bytes the kernel took: a client that stops reading stops the count (TCP flow
+    control), one that reads on lets it reach len(body)."""
+
+    def __init__(self, head, body, piece=65536, delay=0.0):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.head, self.body, self.piece, self.delay = head, body, piece, delay
+        self.sent = 0
+        self.conn = None
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        self.conn = c
+        c.settimeout(30)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                d = c.recv(65536)
+                if not d:
+                    return
+                data += d
+            c.sendall(self.head)
+            view = memoryview(self.body)
+            while self.sent < len(self.body):
+                if self.delay:
+                    time.sleep(self.delay)
+                self.sent += c.send(view[self.sent:self.sent + self.piece])
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def wait_stalled(self, quiet=1.0, limit=30.0):
+        """Waits until `sent` stopped growing for `quiet` seconds (or the whole body went);
+        returns it."""
+        deadline = time.monotonic() + limit
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            if self.sent != last:
+                last, since = self.sent, time.monotonic()
+            elif time.monotonic() - since >= quiet or last == len(self.body):
+                return last
+            time.sleep(0.05)
+        return self.sent
+
+    def stop(self):
+        self.sock.close()
 
 
 class TlsServer(RawServer):
@@ -1388,6 +1446,153 @@ class ClientTest(unittest.TestCase):
             raw.stop()
         self.assertEqual((r["error"], r["body_len"]), ("", 50_000_000))
         self.assertLessEqual(r["max_chunk"], 65536, r["chunks"])
+
+
+def flow(*args):
+    """fetch_tool with pause/resume events: (the {"paused"}/{"resumed"} lines, the result)."""
+    lines = fetch(*args)
+    assert lines and "error" in lines[-1], lines
+    return lines[:-1], lines[-1]
+
+
+class FlowControlTest(unittest.TestCase):
+    """eddy_fetch_pause_body / eddy_fetch_resume_body and eddy_fetch_set_read_timeout over real
+    sockets (fetch_tool's --pause-after-bytes, --read-timeout)."""
+
+    def test_paused_body_stops_the_server_and_arrives_whole_after_resume(self):
+        body = os.urandom(32 << 20)
+        srv = CountingServer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body), body)
+        # Paused for well over the read timeout: it must not fire (the consumer is slow, not
+        # the server); no request timeout.
+        p = subprocess.Popen([FETCH, "--chunks", "--pause-after-bytes", str(1 << 20), "--resume-stdin",
+                              "--timeout", "0", "--read-timeout", "0.5",
+                              "http://127.0.0.1:%d/" % srv.port],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            paused = json.loads(p.stdout.readline())
+            self.assertEqual(paused["rc"], "EDDY_OK", paused)
+            stalled = srv.wait_stalled()
+            # The server is held back by TCP: what it got out is the socket buffers' worth
+            # (a few MiB on loopback) plus one read eddy holds, not the body. A pause that
+            # does nothing lets all 32 MiB go.
+            self.assertLess(stalled, len(body) // 2, paused)
+            time.sleep(0.3)
+            self.assertEqual(srv.sent, stalled)
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
+            out, _ = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            srv.stop()
+        lines = [json.loads(l) for l in out.decode().splitlines() if l.strip()]
+        self.assertEqual(lines[0], {"resumed": "EDDY_OK"})
+        r = lines[-1]
+        self.assertEqual((r["error"], r["body_len"]), ("", len(body)), r["detail"])
+        self.assertEqual(r["paused_chunks"], 0)  # nothing delivered while paused
+        self.assertEqual(r["chunk_crc"], zlib.crc32(body))
+
+    def paused_many_times(self, reply, total, *args):
+        raw = RawServer(reply)
+        try:
+            events, r = flow("--chunks", "--pause-after-bytes", str(total // 10), "--pause-count",
+                             "6", "--resume-after", "0.02", "--timeout", "60", *args,
+                             "http://127.0.0.1:%d/" % raw.port)
+        finally:
+            raw.stop()
+        # Several pauses (a read may bring more than total / 10), each resumed.
+        self.assertGreaterEqual(len(events), 6, events)
+        self.assertEqual([e.get("rc", e.get("resumed")) for e in events], ["EDDY_OK"] * len(events))
+        self.assertEqual([list(e)[0] for e in events], ["paused", "resumed"] * (len(events) // 2))
+        return r
+
+    def test_pause_and_resume_again_and_again_keep_the_body_whole(self):
+        data = os.urandom(600_000)
+        framings = {
+            "length": b"Content-Length: %d\r\n\r\n" % len(data) + data,
+            "chunked": b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(
+                b"%x\r\n%s\r\n" % (len(data[i:i + 7000]), data[i:i + 7000])
+                for i in range(0, len(data), 7000)) + b"0\r\n\r\n",
+            # Ends at the close, which comes while the body is paused: reported after the rest.
+            "close": b"Connection: close\r\n\r\n" + data,
+        }
+        for name, rest in framings.items():
+            with self.subTest(framing=name):
+                r = self.paused_many_times(b"HTTP/1.1 200 OK\r\n" + rest, len(data))
+                self.assertEqual((r["error"], r["body_len"]), ("", len(data)), r["detail"])
+                self.assertEqual(r["chunk_crc"], zlib.crc32(data))
+                self.assertEqual(r["paused_chunks"], 0)
+
+    def test_pause_inside_a_gzip_body(self):
+        # Paused in the middle of what one read inflates to: the rest is decoded after the
+        # resume, nothing is delivered before it, nothing lost.
+        data = b"".join(b"%08d " % i + os.urandom(8).hex().encode() for i in range(200_000))
+        gz = gzip.compress(data)
+        reply = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(gz) + gz
+        r = self.paused_many_times(reply, len(data))
+        self.assertEqual((r["error"], r["body_len"]), ("", len(data)), r["detail"])
+        self.assertEqual(r["chunk_crc"], zlib.crc32(data))
+        self.assertEqual(r["paused_chunks"], 0)
+
+    def test_pause_and_resume_misuse(self):
+        raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        try:
+            url = "http://127.0.0.1:%d/" % raw.port
+            # NULL; before the start (pause, resume); without a chunk callback (from the headers
+            # callback); in done (pause, resume).
+            r = one("--flow-misuse", "--timeout", "30", url)
+            self.assertEqual(r["misuse"], ",".join(["EDDY_EINVAL"] + ["EDDY_ESTATE"] * 5))
+            # With a chunk callback: a second pause is no error.
+            _, r = flow("--flow-misuse", "--chunks", "--pause-after-bytes", "1", "--resume-after",
+                        "0.01", "--timeout", "30", url)
+            self.assertEqual(r["misuse"], "EDDY_EINVAL,EDDY_ESTATE,EDDY_ESTATE,0,EDDY_ESTATE,EDDY_ESTATE")
+            self.assertEqual((r["error"], r["body_len"]), ("", 5))
+        finally:
+            raw.stop()
+
+    def test_read_timeout_after_the_head_and_in_the_body(self):
+        for name, reply, got in (("head", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", 0),
+                                 ("body", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", 10),
+                                 ("nothing", b"", 0)):
+            with self.subTest(stall_after=name):
+                raw = RawServer(reply, close=False)
+                try:
+                    start = time.monotonic()
+                    r = one("--chunks", "--read-timeout", "0.5", "--timeout", "30",
+                            "http://127.0.0.1:%d/" % raw.port)
+                    took = time.monotonic() - start
+                finally:
+                    raw.stop()
+                self.assertEqual(r["error"], "EDDY_ETIMEDOUT")
+                self.assertEqual(r["detail"], "no data from the server for 0.5 s")
+                self.assertEqual(r["body_len"], got)
+                self.assertLess(took, 20)  # the read timeout, not the request timeout (30 s)
+
+    def test_read_timeout_lets_a_slow_trickle_through(self):
+        # 30 pieces 0.1 s apart: 3 s in all, well over the read timeout, never that long
+        # between two reads. No request timeout.
+        body = bytes(range(30))
+        srv = CountingServer(b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n", body, piece=1, delay=0.1)
+        try:
+            r = one("--chunks", "--read-timeout", "1.5", "--timeout", "0", "http://127.0.0.1:%d/" % srv.port)
+        finally:
+            srv.stop()
+        self.assertEqual((r["error"], r["body_len"]), ("", 30), r["detail"])
+        self.assertEqual(r["chunk_crc"], zlib.crc32(body))
+
+    def test_read_timeout_waits_while_paused(self):
+        data = os.urandom(300_000)
+        raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data) + data, close=False)
+        try:
+            events, r = flow("--chunks", "--pause-after-bytes", "1", "--resume-after", "1.5",
+                             "--read-timeout", "0.4", "--timeout", "30",
+                             "http://127.0.0.1:%d/" % raw.port)
+        finally:
+            raw.stop()
+        self.assertEqual((r["error"], r["body_len"]), ("", len(data)), r["detail"])
+        self.assertEqual(r["chunk_crc"], zlib.crc32(data))
+        self.assertEqual(r["paused_chunks"], 0)
 
 
 if __name__ == "__main__":
