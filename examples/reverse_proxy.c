@@ -1,7 +1,7 @@
 /* reverse_proxy: a small reverse proxy built from eddy's HTTP server and HTTP client.
  *
  *   reverse_proxy --upstream http://127.0.0.1:8080 [--port N] [--cert C --key K]
- *                 [--upstream-ca CA]
+ *                 [--upstream-ca CA] [--upstream-read-timeout S]
  *
  * Every request goes to the upstream with the same method, path, query, headers (minus the
  * hop-by-hop ones: the fixed list and those named in Connection, RFC 9110 §7.6.1) and body,
@@ -10,6 +10,15 @@
  * Content-Length when it gave one. An upstream that cannot be reached, or whose answer is
  * broken before any of its body arrived, gives 502, one that is too slow 504; one that breaks
  * off mid-body leaves the answer visibly truncated (eddy_request_abort).
+ *
+ * Flow control: a client that reads slowly (or not at all) does not make the proxy hold the
+ * upstream's body: once more than HIGH_WATER bytes wait to reach the client's socket, the
+ * upstream fetch is paused (eddy_fetch_pause_body: TCP then holds the upstream back) and
+ * resumed when they drained to LOW_WATER. A long body is bounded by the time between upstream
+ * reads (60 s, nginx's proxy_read_timeout; --upstream-read-timeout), not by a time for the
+ * whole answer; a client that takes nothing for the server's idle timeout (75 s, nginx's
+ * send_timeout) is closed, which cancels the fetch.
+ *
  * With --cert/--key the proxy itself serves HTTPS.
  * Prints "listening on 127.0.0.1:PORT" when ready; SIGINT/SIGTERM stop it.
  */
@@ -23,11 +32,23 @@
 static const char *g_upstream;
 static eddy_client *g_client;
 
+/* Body bytes written downstream but not yet in the client's socket buffer: over HIGH_WATER the
+ * upstream is paused, at LOW_WATER or less it resumes (nginx's proxy_buffers are of this
+ * order: a few hundred KiB to a few MiB per request). */
+#define HIGH_WATER (1024 * 1024)
+#define LOW_WATER (256 * 1024)
+static double g_read_timeout = 60; /* --upstream-read-timeout */
+
 /* One request in flight: the downstream request and the upstream fetch. */
 typedef struct {
     eddy_request *req;
     eddy_fetch *fetch;
-    int head_copied; /* the upstream's status and headers are on the response */
+    int head_copied;               /* the upstream's status and headers are on the response */
+    unsigned long long written;    /* body bytes written to the response */
+    unsigned long long flushed;    /* of those, bytes known to have reached the kernel */
+    unsigned long long flush_mark; /* `written` when the pending flush was made */
+    int flushing;                  /* a flush is pending (one at a time) */
+    int paused;                    /* the upstream body is paused */
 } exchange;
 
 /* Fields that belong to one connection (RFC 9110 §7.6.1), the framing ones the server and
@@ -120,11 +141,41 @@ static void copy_head(exchange *x, eddy_fetch *f) {
     }
 }
 
+static void flush_downstream(exchange *x);
+
+/* A flush reached the kernel: what it carried is no longer ours to hold. */
+static void on_flushed(eddy_request *req, int status, void *userdata) {
+    (void)req;
+    exchange *x = userdata;
+    if (!x) return; /* the exchange ended meanwhile (its userdata was cleared) */
+    x->flushing = 0;
+    if (status != 0) return; /* the client is gone: its close callback cancels the fetch */
+    x->flushed = x->flush_mark;
+    if (x->written > x->flushed) flush_downstream(x); /* what came while this one was out */
+    if (x->paused && x->written - x->flushed <= LOW_WATER) {
+        x->paused = 0;
+        eddy_fetch_resume_body(x->fetch);
+    }
+}
+
+/* One flush at a time, with a completion: the bytes between `flushed` and `written` are what
+ * the proxy holds for this client (in the response's buffer or the flush in progress). */
+static void flush_downstream(exchange *x) {
+    x->flush_mark = x->written;
+    x->flushing = 1;
+    if (eddy_request_flush(x->req, on_flushed) != 0) x->flushing = 0;
+}
+
 static void on_upstream_chunk(eddy_fetch *f, const char *data, size_t len, void *userdata) {
     exchange *x = userdata;
     copy_head(x, f);
-    eddy_request_write(x->req, data, len);
-    eddy_request_flush(x->req, NULL);
+    if (eddy_request_write(x->req, data, len) != 0) return; /* closed: the fetch is cancelled */
+    x->written += len;
+    if (!x->flushing) flush_downstream(x);
+    /* The client does not keep up: stop reading the upstream until it does (the upstream's
+     * TCP window closes; nothing piles up here). */
+    if (!x->paused && x->written - x->flushed > HIGH_WATER && eddy_fetch_pause_body(f) == 0)
+        x->paused = 1;
 }
 
 static void on_upstream_done(eddy_fetch *f, int error, void *userdata) {
@@ -208,6 +259,10 @@ static void on_request(eddy_request *req, void *userdata) {
     if (blen) eddy_fetch_set_body(f, body, blen);
     eddy_fetch_set_decompress(f, 0); /* pass encodings through untouched */
     eddy_fetch_set_max_redirects(f, 0);
+    /* A long answer is fine as long as the upstream keeps sending: no time for the whole
+     * response (it counted while the client was slow to read, too), a time between reads. */
+    eddy_fetch_set_request_timeout(f, 0);
+    eddy_fetch_set_read_timeout(f, g_read_timeout);
     eddy_fetch_set_callbacks(f, NULL, on_upstream_chunk);
     eddy_request_set_userdata(req, x, NULL);
     eddy_request_set_close_callback(req, on_downstream_closed);
@@ -240,6 +295,8 @@ int main(int argc, char **argv) {
             key = argv[i + 1];
         else if (!strcmp(argv[i], "--upstream-ca"))
             upstream_ca = argv[i + 1];
+        else if (!strcmp(argv[i], "--upstream-read-timeout"))
+            g_read_timeout = atof(argv[i + 1]);
     }
     if (!g_upstream) {
         fprintf(stderr, "usage: %s --upstream URL [--port N] [--cert C --key K]\n", argv[0]);

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
@@ -292,6 +293,130 @@ class HostileUpstreamTest(unittest.TestCase):
         r, data = self.request("GET", "/echo?" + q)
         self.assertEqual(r.status, 200)
         self.assertTrue(self.up.seen[-1].startswith(b"GET /echo?" + q.encode() + b" HTTP/1.1"))
+
+
+class CountingUpstream:
+    """Answers one request with `body` (Content-Length), counting in `sent` the bytes the kernel
+    took: a reader that stops somewhere down the line stops the count, unless something in
+    between holds the body in memory."""
+
+    def __init__(self, body):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.body, self.sent = body, 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        with c:
+            c.settimeout(60)
+            try:
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                c.sendall(OK + b"Content-Length: %d\r\n\r\n" % len(self.body))
+                view = memoryview(self.body)
+                while self.sent < len(self.body):
+                    self.sent += c.send(view[self.sent:self.sent + 65536])
+            except OSError:
+                pass
+
+    def wait_stalled(self, quiet=1.0, limit=60.0):
+        deadline = time.monotonic() + limit
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            if self.sent != last:
+                last, since = self.sent, time.monotonic()
+            elif time.monotonic() - since >= quiet or last == len(self.body):
+                return last
+            time.sleep(0.05)
+        return self.sent
+
+    def stop(self):
+        self.sock.close()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class FlowControlTest(unittest.TestCase):
+    def test_client_that_does_not_read_does_not_make_the_proxy_buffer(self):
+        # 64 MiB from the upstream to a client that reads the head and stops: the proxy used to
+        # read it all and hold it (8 -> 118 MB RSS); now it pauses the upstream once 1 MiB waits
+        # for the client, and TCP holds the upstream back.
+        body = os.urandom(64 << 20)
+        up = CountingUpstream(body)
+        proxy = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % up.port])
+        try:
+            rss_before = rss_kib(proxy.proc.pid)
+            s = socket.create_connection(("127.0.0.1", proxy.port), timeout=60)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = s.recv(4096)
+            self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+            stalled = up.wait_stalled()
+            grown = rss_kib(proxy.proc.pid) - rss_before
+            # What the upstream got out: socket buffers on both sides of the proxy (a few MiB
+            # each on loopback) and the proxy's 1 MiB mark, far from the body.
+            self.assertLess(stalled, len(body) // 2)
+            self.assertLess(grown, 16 << 10, "proxy RSS grew by %d KiB" % grown)
+            # The client reads on: everything arrives, in order.
+            s.settimeout(60)
+            while b"\r\n\r\n" not in got:
+                got += s.recv(65536)
+            head, rest = got.split(b"\r\n\r\n", 1)
+            data = bytearray(rest)
+            while len(data) < len(body):
+                d = s.recv(1 << 20)
+                if not d:
+                    break
+                data += d
+            s.close()
+            self.assertEqual(len(data), len(body))
+            self.assertEqual(zlib.crc32(data), zlib.crc32(body))
+        finally:
+            up.stop()
+            proxy.stop(self)
+
+    def test_read_timeout_instead_of_a_time_for_the_whole_answer(self):
+        up = RawUpstream({
+            "/hang": None,
+            "/trickle": [OK + b"Content-Length: 5\r\n\r\n", b"a", b"b", b"c", b"d", b"e"],
+        })
+        proxy = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % up.port,
+                      "--upstream-read-timeout", "1"])
+        try:
+            # Silent upstream: 504 after the read timeout (it was 20 s, the request timeout).
+            start = time.monotonic()
+            c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
+            c.request("GET", "/hang")
+            r = c.getresponse()
+            r.read()
+            c.close()
+            self.assertEqual(r.status, 504)
+            self.assertLess(time.monotonic() - start, 15)
+            # An answer that takes 1.5 s in all but never 1 s between reads goes through.
+            c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
+            c.request("GET", "/trickle")
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (200, b"abcde"))
+            c.close()
+        finally:
+            proxy.stop(self)
+            up.stop()
 
 
 if __name__ == "__main__":
