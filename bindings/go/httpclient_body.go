@@ -27,6 +27,32 @@ func (f *Fetch) WriteBody(p []byte) error {
 // or once the fetch ended, ErrClosed once the loop stopped.
 func (f *Fetch) EndBody() error { return f.onLoop(f.endBody) }
 
+// PauseBody stops a streamed response body (HTTPRequest.OnChunk set): no OnChunk runs and the
+// connection is not read until ResumeBody, so TCP holds the server back (eddy_fetch_pause_body;
+// at most one read of the socket, 256 KiB, stays in memory). Called inside OnChunk, the pieces
+// after the current one wait. The read timeout waits too; the request timeout does not.
+// Pausing a paused fetch does nothing. Thread: any goroutine (off the loop thread it waits for
+// the loop). Errors: ErrState without OnChunk, before the fetch started on the loop (Fetch
+// called off the loop thread starts it on a later iteration) or once it ended; ErrClosed once
+// the loop stopped.
+func (f *Fetch) PauseBody() error { return f.onLoop(func() error { return f.flow(true) }) }
+
+// ResumeBody resumes a paused body: the pieces held go to OnChunk on a later loop iteration,
+// never inside this call (it may be made from OnChunk). Resuming a fetch not paused does
+// nothing. Thread and errors: as PauseBody.
+func (f *Fetch) ResumeBody() error { return f.onLoop(func() error { return f.flow(false) }) }
+
+// flow (loop thread): eddy_fetch_pause_body / eddy_fetch_resume_body while eddy runs the fetch.
+func (f *Fetch) flow(pause bool) error {
+	if f.req.OnChunk == nil || f.cf == nil {
+		return ErrState
+	}
+	if pause {
+		return check(C.eddy_fetch_pause_body(f.cf))
+	}
+	return check(C.eddy_fetch_resume_body(f.cf))
+}
+
 // onLoop runs fn on the loop thread and returns its error (App.onLoop).
 func (f *Fetch) onLoop(fn func() error) error { return f.client.app.onLoop(fn) }
 

@@ -33,7 +33,13 @@ type HTTPRequest struct {
 	// handshake (0: 20 s; negative: none). Exceeded: ErrTimedOut.
 	ConnectTimeout time.Duration
 	// RequestTimeout bounds the whole fetch (0: 20 s; negative: none). Exceeded: ErrTimedOut.
+	// It keeps running while the body is paused (Fetch.PauseBody).
 	RequestTimeout time.Duration
+	// ReadTimeout bounds the time between two reads from the server once the request went
+	// out (nginx's proxy_read_timeout), not while the body is paused (0 or negative: none, the
+	// default). A long download that keeps coming is not cut by it, a stalled server is
+	// noticed: ErrTimedOut. With RequestTimeout negative, it alone bounds a response.
+	ReadTimeout time.Duration
 	// NoFollowRedirects delivers a 3xx response as it is (Tornado's follow_redirects=False).
 	NoFollowRedirects bool
 	// MaxRedirects followed at most (0: 5); the next redirect response is delivered as it is.

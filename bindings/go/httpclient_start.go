@@ -109,6 +109,9 @@ func (r *HTTPRequest) configure(cf *C.eddy_fetch) error {
 	if s, ok := seconds(r.RequestTimeout); ok && rc == 0 {
 		rc = C.eddy_fetch_set_request_timeout(cf, s)
 	}
+	if r.ReadTimeout > 0 && rc == 0 {
+		rc = C.eddy_fetch_set_read_timeout(cf, C.double(r.ReadTimeout.Seconds()))
+	}
 	if r.NoFollowRedirects && rc == 0 {
 		rc = C.eddy_fetch_set_max_redirects(cf, 0)
 	} else if r.MaxRedirects > 0 && rc == 0 {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -760,4 +761,111 @@ func TestHTTPClientStreamedBody(t *testing.T) {
 	}
 	wantError(t, "WriteBody without BodyStream", f.WriteBody([]byte("x")), ErrState)
 	wait("no stream", "body=")
+}
+
+// countingServer answers every request with a Content-Length body written in 64 KiB pieces,
+// counting in *sent what the kernel took: a client that stops reading stops the count.
+func countingServer(t *testing.T, body []byte, sent *atomic.Int64) string {
+	return rawServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+		for off := 0; off < len(body); {
+			end := off + 65536
+			if end > len(body) {
+				end = len(body)
+			}
+			n, err := c.Write(body[off:end])
+			sent.Add(int64(n))
+			off += n
+			if err != nil {
+				return
+			}
+		}
+	})
+}
+
+func TestHTTPClientPauseBodyAndReadTimeout(t *testing.T) {
+	_, c, _ := clientApp(t, HTTPClientOptions{})
+	body := make([]byte, 32<<20)
+	for i := range body {
+		body[i] = byte(i*7 + i>>13)
+	}
+	var sent atomic.Int64
+	url := countingServer(t, body, &sent)
+	// Paused inside the first OnChunk, resumed from this goroutine once the server stalled.
+	var f *Fetch
+	ready := make(chan struct{})
+	var got []byte
+	var paused, chunksWhilePaused atomic.Int32
+	pausedOnce := false // loop thread
+	pauseErr := make(chan error, 1)
+	results := make(chan error, 1)
+	f, err := c.Fetch(&HTTPRequest{URL: url, RequestTimeout: -1, ReadTimeout: 300 * time.Millisecond,
+		OnChunk: func(chunk []byte) {
+			<-ready
+			if paused.Load() == 1 {
+				chunksWhilePaused.Add(1)
+			}
+			got = append(got, chunk...)
+			if !pausedOnce && len(got) < len(body) {
+				pausedOnce = true
+				paused.Store(1)
+				pauseErr <- f.PauseBody()
+			}
+		}}, func(resp *HTTPResponse, err error) { results <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(ready)
+	if err := <-pauseErr; err != nil {
+		t.Fatalf("PauseBody in OnChunk: %v", err)
+	}
+	// The server's writes stop (TCP) well short of the body; the read timeout does not fire
+	// while paused (this wait is longer than it).
+	last, since := int64(-1), time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if n := sent.Load(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) > time.Second {
+			break
+		}
+	}
+	if last >= int64(len(body)/2) {
+		t.Fatalf("paused, yet the server wrote %d of %d bytes", last, len(body))
+	}
+	paused.Store(0)
+	if err := f.ResumeBody(); err != nil {
+		t.Fatalf("ResumeBody: %v", err)
+	}
+	select {
+	case err := <-results:
+		if err != nil {
+			t.Fatalf("paused fetch: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("paused fetch: no outcome")
+	}
+	if n := chunksWhilePaused.Load(); n != 0 {
+		t.Fatalf("%d chunks delivered while paused", n)
+	}
+	if !bytes.Equal(got, body) {
+		t.Fatalf("body after the resume: %d bytes, want %d (or different bytes)", len(got), len(body))
+	}
+	// A server that sends its head and stalls: the read timeout, not the (absent) request one.
+	stall := rawServer(t, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+		time.Sleep(5 * time.Second)
+	})
+	_, err = fetch(t, c, &HTTPRequest{URL: stall, RequestTimeout: -1, ReadTimeout: 300 * time.Millisecond})
+	wantError(t, "stalled server", err, ErrTimedOut)
+	// Misuse: no OnChunk (the body is collected), then after the end.
+	silent := silentServer(t)
+	f, err = c.Fetch(&HTTPRequest{URL: silent, RequestTimeout: -1}, func(*HTTPResponse, error) { results <- nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, "PauseBody without OnChunk", f.PauseBody(), ErrState)
+	f.Cancel()
+	<-results
+	wantError(t, "ResumeBody after the end", f.ResumeBody(), ErrState)
 }
