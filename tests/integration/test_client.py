@@ -1524,6 +1524,22 @@ class FlowControlTest(unittest.TestCase):
                 self.assertEqual(r["chunk_crc"], zlib.crc32(data))
                 self.assertEqual(r["paused_chunks"], 0)
 
+    def test_pause_and_resume_over_tls(self):
+        # Over TLS, what OpenSSL already decrypted but eddy has not delivered must come after
+        # the resume (no socket event will announce it); the close_notify comes while paused.
+        data = os.urandom(600_000)
+        tls = TlsServer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data) + data, notify=True)
+        try:
+            events, r = flow("--cacert", CERTS["ca.crt"], "--chunks", "--pause-after-bytes",
+                             str(len(data) // 10), "--pause-count", "6", "--resume-after", "0.02",
+                             "--timeout", "60", "https://localhost:%d/" % tls.port)
+        finally:
+            tls.stop()
+        self.assertGreaterEqual(len(events), 6, events)
+        self.assertEqual((r["error"], r["body_len"]), ("", len(data)), r["detail"])
+        self.assertEqual(r["chunk_crc"], zlib.crc32(data))
+        self.assertEqual(r["paused_chunks"], 0)
+
     def test_pause_inside_a_gzip_body(self):
         # Paused in the middle of what one read inflates to: the rest is decoded after the
         # resume, nothing is delivered before it, nothing lost.
