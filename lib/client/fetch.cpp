@@ -226,12 +226,13 @@ void Fetch::arm_read_timer() {
 void Fetch::on_read_timeout(TimerNode *node) {
     Fetch *f = static_cast<Fetch *>(node->owner);
     if (f->paused_ || f->finishing_) return;  // (stopped by pause_body; kept as a guard)
-    // Not the server's silence yet: the TLS handshake still runs (the connect timeout's), or
-    // the request is still going out and the server takes it (a large body).
-    bool handshaking = f->connect_timer_.queued();
+    // Not the server's silence yet: the TLS handshake still runs (the connect timeout's), the
+    // request waits for "100 Continue" (its own one-second timer sends the body then), or it
+    // is still going out and the server takes it (a large body).
+    bool waiting = f->connect_timer_.queued() || f->phase_ == Phase::waiting_continue;
     bool sending =
         f->stream_ && f->stream_->has_output() && f->stream_->bytes_sent() != f->read_mark_;
-    if (handshaking || sending) {
+    if (waiting || sending) {
         f->arm_read_timer();
         return;
     }

@@ -1585,6 +1585,17 @@ class FlowControlTest(unittest.TestCase):
                 self.assertEqual(r["body_len"], got)
                 self.assertLess(took, 20)  # the read timeout, not the request timeout (30 s)
 
+    def test_read_timeout_waits_out_the_expect_continue_wait(self):
+        # A server that says nothing until it has the body, and no 100 Continue: eddy sends the
+        # body after its one-second wait. That wait is eddy's, not the server's silence.
+        srv = ScriptServer(lambda conn, req, head, body: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n" + body[:2])
+        try:
+            r = one("--expect-continue", "--data", "hello", "--read-timeout", "0.3", "--timeout", "30",
+                    "http://127.0.0.1:%d/" % srv.port)
+        finally:
+            srv.stop()
+        self.assertEqual((r["error"], r["status"], r["body"]), ("", 200, "he"), r["detail"])
+
     def test_read_timeout_lets_a_slow_trickle_through(self):
         # 30 pieces 0.1 s apart: 3 s in all, well over the read timeout, never that long
         # between two reads. No request timeout.
