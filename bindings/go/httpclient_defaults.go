@@ -54,6 +54,9 @@ func (r *HTTPRequest) withDefaults(d *HTTPRequest) {
 	if r.RequestTimeout == 0 {
 		r.RequestTimeout = d.RequestTimeout
 	}
+	if r.ReadTimeout == 0 {
+		r.ReadTimeout = d.ReadTimeout
+	}
 	if r.MaxRedirects == 0 {
 		r.MaxRedirects = d.MaxRedirects
 	}

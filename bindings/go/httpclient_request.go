@@ -36,9 +36,10 @@ type HTTPRequest struct {
 	// It keeps running while the body is paused (Fetch.PauseBody).
 	RequestTimeout time.Duration
 	// ReadTimeout bounds the time between two reads from the server once the request went
-	// out (nginx's proxy_read_timeout), not while the body is paused (0 or negative: none, the
-	// default). A long download that keeps coming is not cut by it, a stalled server is
-	// noticed: ErrTimedOut. With RequestTimeout negative, it alone bounds a response.
+	// out (nginx's proxy_read_timeout), not while the body is paused (0: none, or the
+	// client's Defaults value; negative: none). A long download that keeps coming is not cut
+	// by it, a stalled server is noticed: ErrTimedOut. With RequestTimeout negative, it alone
+	// bounds a response.
 	ReadTimeout time.Duration
 	// NoFollowRedirects delivers a 3xx response as it is (Tornado's follow_redirects=False).
 	NoFollowRedirects bool
