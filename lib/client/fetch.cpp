@@ -1,5 +1,6 @@
 // Fetch: one client request — getting a connection (pool, connect, proxy tunnel, TLS), sending
 // the request, redirects and the end of its life. The response side is fetch_response.cpp.
+#include <poll.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -232,7 +233,16 @@ void Fetch::on_read_timeout(TimerNode *node) {
     bool waiting = f->connect_timer_.queued() || f->phase_ == Phase::waiting_continue;
     bool sending =
         f->stream_ && f->stream_->has_output() && f->stream_->bytes_sent() != f->read_mark_;
-    if (waiting || sending) {
+    // Or the server did send and the loop has not read it yet (it was busy elsewhere longer
+    // than the timeout): the bytes are in the stream's buffer or in the socket.
+    bool unread = false;
+    if (f->stream_ && f->stream_->read_buffer_size() > 0) {
+        unread = true;
+    } else if (f->stream_ && f->stream_->fd() >= 0) {
+        pollfd p{f->stream_->fd(), POLLIN, 0};
+        unread = ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+    }
+    if (waiting || sending || unread) {
         f->arm_read_timer();
         return;
     }

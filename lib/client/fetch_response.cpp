@@ -124,7 +124,6 @@ size_t Fetch::feed(const char *data, size_t len) {
     // buffer and no read is issued, so the socket is not read and TCP holds the server back.
     if (paused_ || resume_due_) return 0;
     got_bytes_ = true;
-    arm_read_timer();
     Stream *s = stream_;
     uint64_t gen = generation_;
     if (chunk_crlf_left_ && !check_chunk_crlf(data, data + len, chunk_crlf_left_)) {
@@ -153,7 +152,13 @@ size_t Fetch::feed(const char *data, size_t len) {
         finish(err);
         return len;
     }
-    if (stream_ == s && s) s->read_some(on_stream_data, this);
+    if (stream_ == s && s) {
+        // The time between reads counts from here, once these bytes were handled: a slow
+        // chunk callback is the consumer's time, not the server's silence (armed before it, a
+        // callback taking longer than the timeout ended the fetch with the next bytes waiting).
+        arm_read_timer();
+        s->read_some(on_stream_data, this);
+    }
     return len;
 }
 

@@ -17,6 +17,7 @@
  *       N more body bytes arrived, --pause-count times (default 1); prints {"paused": BYTES};
  *       resumed --resume-after S seconds later, or, with --resume-stdin, when a line comes on
  *       stdin; prints {"resumed": rc})
+ *     --chunk-sleep S (the chunk callback sleeps S seconds each time: a slow consumer)
  *     --flow-misuse (pause/resume where they must fail: NULL, before the start, without a
  *       chunk callback, in done; the codes go in "misuse")
  *     --proxy-after S (the --proxy is given to the client S seconds after the fetches start)
@@ -55,7 +56,7 @@ typedef struct {
     int later_max_clients;
     int no_proxy_after_start;
     long long max_body, stream_length;
-    double read_timeout, resume_after;
+    double read_timeout, resume_after, chunk_sleep;
     long long pause_after_bytes;
     int pause_count, resume_stdin, flow_misuse;
     const char *headers[16];
@@ -172,6 +173,7 @@ static void on_resume_stdin(eddy_watch *watch, int fd, int events, void *ud) {
 
 static void on_chunk(eddy_fetch *f, const char *data, size_t len, void *ud) {
     job *j = ud;
+    if (o.chunk_sleep > 0) usleep((useconds_t)(o.chunk_sleep * 1e6));
     if (j->paused) j->paused_chunks++;
     j->chunks++;
     j->chunk_bytes += len;
@@ -454,6 +456,8 @@ int main(int argc, char **argv) {
             o.resume_after = atof(argv[++i]);
         else if (!strcmp(a, "--resume-stdin"))
             o.resume_stdin = 1;
+        else if (!strcmp(a, "--chunk-sleep"))
+            o.chunk_sleep = atof(argv[++i]);
         else if (!strcmp(a, "--flow-misuse"))
             o.flow_misuse = 1;
         else if (!strcmp(a, "--no-reuse"))

@@ -1608,6 +1608,21 @@ class FlowControlTest(unittest.TestCase):
         self.assertEqual((r["error"], r["body_len"]), ("", 30), r["detail"])
         self.assertEqual(r["chunk_crc"], zlib.crc32(body))
 
+    def test_read_timeout_does_not_count_a_slow_chunk_callback(self):
+        # Each chunk callback takes longer than the read timeout while the server has long sent
+        # everything: the time between reads counts from the end of the callback, not from
+        # the read (counted from the read, it fired with the next bytes waiting).
+        data = os.urandom(200_000)
+        srv = CountingServer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data), data,
+                             piece=20_000, delay=0.05)
+        try:
+            r = one("--chunks", "--chunk-sleep", "0.5", "--read-timeout", "0.3", "--timeout", "60",
+                    "http://127.0.0.1:%d/" % srv.port)
+        finally:
+            srv.stop()
+        self.assertEqual((r["error"], r["body_len"]), ("", len(data)), r["detail"])
+        self.assertGreaterEqual(r["chunks"], 3)
+
     def test_read_timeout_waits_while_paused(self):
         data = os.urandom(300_000)
         raw = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data) + data, close=False)
