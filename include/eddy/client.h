@@ -156,11 +156,12 @@ EDDY_API int eddy_fetch_set_connect_timeout(eddy_fetch *fetch, double seconds);
 EDDY_API int eddy_fetch_set_request_timeout(eddy_fetch *fetch, double seconds);
 
 /* Seconds the server may stay silent once the request went out (nginx's proxy_read_timeout):
- * the longest time between two reads that brought response bytes, counted from the request's
- * head being handed over (after the TLS handshake). It does not count while the request is
- * still being taken by the server (a body going out) or while the application writes a
- * streamed body, nor while the body is paused (eddy_fetch_pause_body: the consumer is slow,
- * not the server). Over it the fetch ends with EDDY_ETIMEDOUT, eddy_fetch_error_detail saying
+ * the longest eddy waits for response bytes, counted from the request's head being handed over
+ * (after the TLS handshake) and again after each read's bytes were handled (a slow chunk
+ * callback is not the server's time). It does not count while the request is still being
+ * taken by the server (a body going out, the wait for 100 Continue) or while the application
+ * writes a streamed body, nor while the body is paused (eddy_fetch_pause_body: the consumer is
+ * slow, not the server). Over it the fetch ends with EDDY_ETIMEDOUT, eddy_fetch_error_detail saying
  * "no data from the server for N s". Default <= 0: none (the request timeout alone). May be
  * changed while the fetch runs: it applies from the next read.
  * Thread: the loop's. Returns 0 or EDDY_EINVAL (NULL, NaN). */
