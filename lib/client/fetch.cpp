@@ -230,7 +230,10 @@ void Fetch::on_read_timeout(TimerNode *node) {
     // Not the server's silence yet: the TLS handshake still runs (the connect timeout's), the
     // request waits for "100 Continue" (its own one-second timer sends the body then), or it
     // is still going out and the server takes it (a large body).
-    bool waiting = f->connect_timer_.queued() || f->phase_ == Phase::waiting_continue;
+    // (A final answer that came instead of the 100 stopped that timer: its body is the
+    // server's to send, and the read timeout counts again.)
+    bool waiting = f->connect_timer_.queued() ||
+                   (f->phase_ == Phase::waiting_continue && f->continue_timer_.queued());
     bool sending =
         f->stream_ && f->stream_->has_output() && f->stream_->bytes_sent() != f->read_mark_;
     // Or the server did send and the loop has not read it yet (it was busy elsewhere longer
