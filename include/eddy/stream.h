@@ -9,6 +9,15 @@
  * close callback always runs exactly once, on a later loop iteration (never inside the call that
  * closed it), and then the stream and its userdata (through its free function) are released.
  *
+ * A peer that answers and then resets (an HTTP server that refuses an upload early and closes
+ * with it unread) may make a write fail before its answer was read. When a socket write fails
+ * with a reset (or EPIPE) while a read is pending, the stream first reads and delivers what the
+ * kernel still holds — until nothing more is there, the end, a read error, no read pending, or
+ * the max buffer size — and then closes with the write's error (EDDY_ECONNRESET; a read limit
+ * exceeded meanwhile still says EDDY_ETOOBIG, and eddy_stream_close() 0). During that
+ * last pass the stream counts as closing: writes return EDDY_ECLOSED (their bytes are dropped)
+ * and eddy_stream_closed() returns 1; reads may still be issued. Pipes close at once as before.
+ *
  * Thread: every function here must be called on the thread of the stream's loop.
  */
 #ifndef EDDY_STREAM_H
@@ -33,7 +42,8 @@ typedef void (*eddy_stream_write_fn)(eddy_stream *stream, int status, void *user
 
 /* The stream closed. `error` is 0 after eddy_stream_close(), EDDY_EOF when the peer closed
  * while data was still wanted or when idle (a pipe's write end: when its reader closed),
- * EDDY_ECONNRESET on a reset, EDDY_ETOOBIG when a
+ * EDDY_ECONNRESET on a reset (also when a write failed so and the input still queued was
+ * delivered first, whether that input then ended or not), EDDY_ETOOBIG when a
  * read limit was exceeded, EDDY_ETIMEDOUT, or another code. The stream is released when this
  * returns. */
 typedef void (*eddy_stream_close_fn)(eddy_stream *stream, int error, void *userdata);
@@ -142,7 +152,8 @@ EDDY_API int eddy_stream_set_nodelay(eddy_stream *stream, int on);
  * iteration. Closing twice is harmless. Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_stream_close(eddy_stream *stream);
 
-/* Returns 1 once the stream is closed or closing, else 0. */
+/* Returns 1 once the stream is closed or closing (including the last read pass after a failed
+ * write: see the life cycle above), else 0. */
 EDDY_API int eddy_stream_closed(const eddy_stream *stream);
 
 /* Returns the socket fd, or -1 once closed. The fd stays owned by the stream. */

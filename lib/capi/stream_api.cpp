@@ -151,7 +151,7 @@ EDDY_API int eddy_stream_close(eddy_stream *stream) {
 }
 
 EDDY_API int eddy_stream_closed(const eddy_stream *stream) {
-    return !stream || S(stream)->closed() ? 1 : 0;
+    return !stream || S(stream)->closed() || S(stream)->write_failed() ? 1 : 0;
 }
 
 EDDY_API int eddy_stream_fd(const eddy_stream *stream) { return stream ? S(stream)->fd() : -1; }

@@ -154,8 +154,10 @@ Stream *Client::take_idle(const std::string &key) {
         // Bytes that arrived while idle cannot belong to a request of ours: retire it. So is
         // one the server already closed whose close callback has not run yet. And one made
         // under another TLS context than the client's (eddy_client_set_tls since): its
-        // certificate was checked, or not, by rules the application has replaced.
-        bool dirty = s->read_buffer_size() > 0 || s->closed() || made_with_other_tls(s);
+        // certificate was checked, or not, by rules the application has replaced. (closing():
+        // its write failed and it only delivers the last input before it closes.)
+        bool dirty =
+            s->read_buffer_size() > 0 || s->closed() || s->closing() || made_with_other_tls(s);
         drop_idle(idle, dirty);
         if (!dirty) return s;
     }

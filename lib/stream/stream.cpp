@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 
@@ -483,7 +484,7 @@ void Stream::process_reads() {
     if (eof_) {
         if (read_kind_ == ReadKind::until_close) {
             deliver(in_len(), read_fn_, read_arg_);
-            close(0);
+            close(read_end_error(0));
             return;
         }
         // The peer is gone and nothing buffered can satisfy the pending read (or, idle, there
@@ -495,7 +496,7 @@ void Stream::process_reads() {
                 close_after_flush(0);
                 return;
             }
-            close(EDDY_EOF);
+            close(read_end_error(EDDY_EOF));
             return;
         }
     }
@@ -508,7 +509,7 @@ namespace {
 thread_local char t_read_buf[65536];
 }  // namespace
 
-void Stream::read_ready() {
+ssize_t Stream::read_ready() {
     if (lingering_) {
         ssize_t n = transport_recv(t_read_buf, sizeof t_read_buf);
         if (n > 0) {
@@ -517,7 +518,7 @@ void Stream::read_ready() {
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             close(0);
         }
-        return;
+        return n;
     }
     ssize_t n;
     bool direct = read_kind_ == ReadKind::some && in_len() == 0;
@@ -544,7 +545,7 @@ void Stream::read_ready() {
         evbuffer *in = in_buf();
         if (!in) {
             close(EDDY_ENOMEM);
-            return;
+            return -1;
         }
         n = transport_read(in, want);
     }
@@ -552,7 +553,7 @@ void Stream::read_ready() {
         size_t got = static_cast<size_t>(n);
         if (direct) {
             deliver_direct(t_read_buf, got);
-            return;
+            return n;
         }
         if (want == read_hint_) {  // (a read cut short by the limit says nothing of the rate)
             if (got >= read_hint_ && read_hint_ < kMaxReadHint) {
@@ -567,22 +568,23 @@ void Stream::read_ready() {
             log(LogLevel::info, "stream fd %d: read buffer over %zu bytes, closing", fd_, max_buffer_);
             close(EDDY_ETOOBIG);
         }
-        return;
+        return n;
     }
     if (n == 0) {
         handle_eof();
-        return;
+        return 0;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    int error = error_from_errno(errno);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return -1;
+    int error = read_end_error(error_from_errno(errno));
     // A reset after the peer sent its bytes must not take them with it: read_until_close
     // still gets what arrived, then the close callback the error (as Tornado's close()
     // finishes a read_until_close with the buffer before reporting the error).
     if (read_kind_ == ReadKind::until_close && !delivering_) {
         deliver(in_len(), read_fn_, read_arg_);
-        if (closed_) return;
+        if (closed_) return -1;
     }
     close(error);
+    return -1;
 }
 
 // Hands freshly read bytes to a read_some consumer without buffering them; what it does not take
@@ -624,7 +626,7 @@ void Stream::handle_eof() {
 // ---- writes ----------------------------------------------------------------------------------
 
 int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
-    if (closed_) return EDDY_ECLOSED;
+    if (closed_ || write_failed_) return EDDY_ECLOSED;
     if (len && !data) return EDDY_EINVAL;
     // The completion's room first: a write either queues its bytes and its callback, or neither.
     if (cb && !room_for_completion()) return EDDY_ENOMEM;
@@ -635,7 +637,8 @@ int Stream::write(const void *data, size_t len, WriteFn cb, void *arg) {
 }
 
 int Stream::write_now(const void *data, size_t len) {
-    if (closed_ || tls_ || not_socket_ || len == 0 || has_output() || close_when_flushed_)
+    if (closed_ || write_failed_ || tls_ || not_socket_ || len == 0 || has_output() ||
+        close_when_flushed_)
         return write(data, len);
     ssize_t n = send(fd_, data, len, MSG_NOSIGNAL);
     if (n < 0) {
@@ -654,6 +657,10 @@ int Stream::write_now(const void *data, size_t len) {
 
 int Stream::commit_output(WriteFn cb, void *arg) noexcept {
     if (closed_) return EDDY_ECLOSED;
+    if (write_failed_) {  // what the producer put in output() cannot be sent any more
+        if (out_) evbuffer_drain(out_, out_len());
+        return EDDY_ECLOSED;
+    }
     // Producers that appended to output() directly are accounted for here.
     uint64_t total = bytes_written_ + out_len() + file_bytes_pending();
     if (total > bytes_queued_) bytes_queued_ = total;
@@ -686,7 +693,7 @@ void Stream::run_flush(DeferredTask *task) {
 }
 
 void Stream::flush() {
-    if (closed_) return;
+    if (closed_ || write_failed_) return;
     for (;;) {
         // Inside a file segment once every byte before it went out (its `offset` and
         // `remaining` track the progress within it).
@@ -695,7 +702,7 @@ void Stream::flush() {
             ssize_t n = transport_sendfile(f.fd, &f.offset, f.remaining);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-                close(write_error(errno));
+                close_after_write_error(errno);
                 return;
             }
             if (n == 0) {  // the file shrank under us: the promised bytes cannot be sent
@@ -719,7 +726,7 @@ void Stream::flush() {
         ssize_t n = transport_write(out_, limit);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-            close(write_error(errno));
+            close_after_write_error(errno);
             return;
         }
         bytes_written_ += static_cast<uint64_t>(n);
@@ -737,6 +744,10 @@ void Stream::flush() {
 int Stream::send_file(int file_fd, off_t offset, size_t len, WriteFn cb, void *arg) {
     if (closed_) return EDDY_ECLOSED;
     if (file_fd < 0 || offset < 0) return EDDY_EINVAL;
+    if (write_failed_) {  // taken, as once queued: the close would have closed it
+        ::close(file_fd);
+        return EDDY_ECLOSED;
+    }
     // Taken in every case from here (out of memory: closed, as it would be once sent).
     if (cb && !room_for_completion()) {
         ::close(file_fd);
@@ -873,10 +884,44 @@ int Stream::set_nodelay(bool on) {
 
 // ---- closing ---------------------------------------------------------------------------------
 
+// A write to a socket failed because the peer is gone (EPIPE, ECONNRESET). Its last words may
+// still wait in our kernel's receive queue: an HTTP server that answers an upload early (413)
+// and closes with the upload unread makes its kernel send a reset, and our next write fails
+// before we read the answer; Linux still hands out the queued bytes after the failed send.
+// curl reports such an answer, and Tornado's IOStream reads before it writes. So when the owner
+// is reading (a read pending, or the read_some consumer set: what read_ready serves), the
+// stream first reads and delivers what is there, then closes with the write's error. During
+// that pass nothing reaches the socket any more (write_failed_: writes are refused with
+// EDDY_ECLOSED, the output is dropped), and it ends at EAGAIN, the end of the input, a read
+// error, when nobody reads any more, or after max_buffer_size bytes (after a reset nothing
+// more can arrive, but a peer that only shut its reading side could keep sending).
+// Not for TLS (after a failed SSL_write OpenSSL's state is not to be trusted for reading) nor
+// pipes (a pipe's write end is never read from).
+void Stream::close_after_write_error(int err) {
+    int error = write_error(err);
+    if (tls_ || not_socket_ || write_failed_ || lingering_ || (err != EPIPE && err != ECONNRESET) ||
+        read_kind_ == ReadKind::none) {
+        close(error);
+        return;
+    }
+    write_failed_ = true;
+    close_error_ = error;  // what the pass's own ends report (read_end_error)
+    if (out_) evbuffer_drain(out_, out_len());
+    close_files();
+    set_write_interest(false);
+    size_t budget = max_buffer_;
+    while (!closed_ && read_kind_ != ReadKind::none && budget > 0) {
+        ssize_t n = read_ready();
+        if (n <= 0) break;
+        budget -= std::min(budget, static_cast<size_t>(n));
+    }
+    close(error);  // (a no-op when the pass closed it already)
+}
+
 // What is queued, handed to the socket as far as it takes it without waiting: the last write
 // before a close. Not past a file segment (the memory bytes behind it would overtake the file's).
 void Stream::write_before_close() {
-    if (has_files()) return;
+    if (has_files() || write_failed_) return;
     ssize_t n;
     // Counted: a write whose bytes all left here completes with 0 in fail_writes, not with
     // EDDY_ECLOSED ("dropped"), which would tell its producer the peer never got them.
@@ -935,6 +980,10 @@ int Stream::take_fd() {
 
 void Stream::close_after_flush(double linger) {
     if (closed_ || close_when_flushed_) return;
+    if (write_failed_) {  // nothing will be sent any more: end now, as the failed write said
+        close(close_error_);
+        return;
+    }
     close_when_flushed_ = true;
     if (linger > 0) {
         if (Extras *ext = extras()) ext->linger_seconds = linger;

@@ -75,14 +75,16 @@ public:
     // The output buffer (created on demand, released again once drained; nullptr when out of
     // memory).
     evbuffer *output();
-    // Returns 0; EDDY_ECLOSED (nothing happens); EDDY_ENOMEM when `cb` could not be recorded
+    // Returns 0; EDDY_ECLOSED (nothing happens; after a failed write — write_failed() — what
+    // was put in output() is dropped); EDDY_ENOMEM when `cb` could not be recorded
     // (the bytes still go; `cb` will not run): call room_for_completion() first to rule it out.
     int commit_output(WriteFn cb = nullptr, void *arg = nullptr) noexcept;
     // Makes room to record one more write completion, so that the next commit_output(cb)
     // cannot fail. False when out of memory.
     bool room_for_completion() noexcept;
     // Sends `len` bytes of `file_fd` from `offset` with sendfile(2), after everything written
-    // before it; the stream takes ownership of `file_fd` (closed when sent or on close).
+    // before it; the stream takes ownership of `file_fd` (closed when sent or on close; also
+    // when it refuses it with EDDY_ECLOSED after a failed write, but not once closed).
     int send_file(int file_fd, off_t offset, size_t len, WriteFn cb = nullptr, void *arg = nullptr);
     // Bytes held in memory waiting to be sent (file segments are not counted: they cost no
     // memory).
@@ -130,8 +132,13 @@ public:
     bool write_callbacks_pending() const {
         return !pending_writes_.empty() || more_write_callbacks_;
     }
-    // close_after_flush() was called: the stream is on its way out (lingering, or sending first).
-    bool closing() const { return close_when_flushed_ || lingering_; }
+    // close_after_flush() was called: the stream is on its way out (lingering, or sending
+    // first); or a write failed and it delivers the input still queued before it closes.
+    bool closing() const { return close_when_flushed_ || lingering_ || write_failed_; }
+    // A write to the socket failed (the peer reset or went away) and the stream, still open,
+    // delivers to its reader what the kernel had received; writes are refused (EDDY_ECLOSED)
+    // and it closes with the write's error once that is done (see close_after_write_error).
+    bool write_failed() const { return write_failed_; }
     int set_nodelay(bool on);
 
     // Closes now (see eddy_stream_close). `error` is what the close callback reports.
@@ -205,7 +212,9 @@ protected:
     // error that callback gets (a TLS stream tells who waits for its handshake first).
     virtual void before_close_callback(int error) { (void)error; }
 
-    void read_ready();
+    // Reads once and serves the pending read; returns what the transport returned (bytes, 0 at
+    // the end, -1 for EAGAIN or an error, the stream then closed).
+    ssize_t read_ready();
     void flush();
     void write_before_close();
     void discard_pending_input();
@@ -249,6 +258,11 @@ private:
     bool try_deliver();
     void deliver(size_t n, ReadFn cb, void *arg);
     void handle_eof();
+    // A write failed with `err` (errno): closes, after delivering the input still queued when
+    // the peer reset and the owner reads.
+    void close_after_write_error(int err);
+    // How an end met while reading closes: after a failed write, with the write's error.
+    int read_end_error(int error) const { return write_failed_ ? close_error_ : error; }
     void fail_writes(int status);
     void after_write_progress();
     void finish_lingering();
@@ -341,6 +355,7 @@ private:
     bool more_write_callbacks_ : 1 = false;  // a write callback runs, and more of its batch follow
     bool not_socket_ : 1 = false;  // a pipe or terminal (create's fstat): read/write, not recv/send
     bool write_only_ : 1 = false;  // opened O_WRONLY (a pipe's write end): never read from
+    bool write_failed_ : 1 = false;  // close_after_write_error's last read pass: nothing is sent
     ReadKind read_kind_ = ReadKind::none;  // the pending read
     uint8_t io_flags_ = 0;                 // EV_READ / EV_WRITE currently registered
     int close_error_ = 0;

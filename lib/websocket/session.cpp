@@ -472,7 +472,9 @@ void Session::on_pong_timer(TimerNode *node) {
 // piece of the output buffer; when memory runs out nothing was queued and the session goes on.
 int Session::send_frame(uint8_t opcode, bool rsv1, const uint8_t *data, size_t len,
                         eddy_ws_write_fn cb) {
-    if (!stream_ || stream_->closed()) return EDDY_ECLOSED;
+    // (write_failed(): the stream only delivers its last input before it closes, and would drop
+    // the frame without calling back.)
+    if (!stream_ || stream_->closed() || stream_->write_failed()) return EDDY_ECLOSED;
     evbuffer *out = stream_->output();
     if (!out) return EDDY_ENOMEM;
     if (cb) {

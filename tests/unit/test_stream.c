@@ -1052,6 +1052,62 @@ static void test_write_to_closed_peer(void **state) {
     stream_teardown(&ctx);
 }
 
+/* A peer that answers and then resets (an HTTP server refusing an upload early with 413, closing
+ * with the upload unread) makes the stream's write fail before it read the answer, though the
+ * kernel still holds it: the stream delivers it to its pending reads first, then closes with the
+ * write's error (as curl reports the 413; Tornado's IOStream reads before it writes). */
+static void on_reply_line(eddy_stream *stream, const char *data, size_t len, void *userdata) {
+    sctx *ctx = userdata;
+    record_read(ctx, data, len);
+    /* The stream is closing: writes are refused, reads are still served. */
+    assert_int_equal(eddy_stream_closed(stream), 1);
+    assert_int_equal(eddy_stream_write(stream, "x", 1, NULL), EDDY_ECLOSED);
+    assert_int_equal(eddy_stream_read_until(stream, "\n", 1, 0, on_reply_line), 0);
+}
+
+static void on_big_write(eddy_stream *stream, int status, void *userdata) {
+    (void)stream;
+    sctx *ctx = userdata;
+    ctx->write_status[ctx->nwrites++] = status;
+}
+
+static void test_reply_before_reset_survives_failed_write(void **state) {
+    int transport = *(int *)*state;
+    sctx ctx;
+    stream_setup(&ctx, transport);
+    assert_int_equal(eddy_stream_read_until(ctx.stream, "\n", 1, 0, on_reply_line), 0);
+    /* More than the socket buffers hold, and the peer reads none of it: the stream keeps output
+     * queued and waits to write. */
+    size_t big = 32u << 20;
+    char *buf = malloc(big);
+    assert_non_null(buf);
+    memset(buf, 'u', big);
+    assert_int_equal(eddy_stream_write(ctx.stream, buf, big, on_big_write), 0);
+    free(buf);
+    for (int i = 0; i < 20; i++) assert_int_equal(eddy_loop_run_once(ctx.loop, 5), 0);
+    assert_true(eddy_stream_write_buffer_size(ctx.stream) > 0);
+    assert_int_equal(ctx.nreads, 0);
+    /* The peer answers and goes, resetting (TCP: SO_LINGER {1, 0}; its unread input alone
+     * would do); nothing ran the loop in between, so the write fails before the read. */
+    const char reply[] = "413 too large\nbye\n";
+    write_all(ctx.peer, reply, sizeof reply - 1);
+    if (transport == TRANSPORT_TCP) {
+        struct linger lg = {1, 0};
+        assert_int_equal(setsockopt(ctx.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    }
+    close(ctx.peer);
+    ctx.peer = -1;
+    assert_int_equal(run_until_count(ctx.loop, &ctx.close_calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ctx.reads_before_close, 2);
+    assert_string_equal(ctx.reads[0], "413 too large\n");
+    assert_string_equal(ctx.reads[1], "bye\n");
+    /* The write's error, not the end of the input the last read met. */
+    assert_int_equal(ctx.close_error, EDDY_ECONNRESET);
+    assert_int_equal(ctx.nwrites, 1);
+    assert_int_equal(ctx.write_status[0], EDDY_ECLOSED);
+    stream_teardown(&ctx);
+}
+
 static void test_nodelay(void **state) {
     int transport = *(int *)*state;
     sctx ctx;
@@ -1143,6 +1199,7 @@ int main(void) {
         BOTH(test_write_sent_before_eof_close),
         BOTH(test_peer_reset),
         BOTH(test_write_to_closed_peer),
+        BOTH(test_reply_before_reset_survives_failed_write),
         BOTH(test_nodelay),
         BOTH(test_loop_free_with_streams),
     };
