@@ -7,6 +7,7 @@
  *     --connect-timeout S  --timeout S  --max-body N  --no-decompress  --expect-continue
  *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
  *     --stream-length N (--stream-body announces N bytes instead: Content-Length, not chunked)
+ *     --body-size N (a body of N bytes 'x', set in memory: a large upload)
  *     --max-redirects N  --chunks (stream the body to a chunk callback)
  *     --pause S (between sequential fetches)  --cancel-after S (cancel every fetch in flight)
  *     --pause-stdin (between sequential fetches: until a line comes on stdin; the test says)
@@ -59,6 +60,7 @@ typedef struct {
     double read_timeout, resume_after, chunk_sleep;
     long long pause_after_bytes;
     int pause_count, resume_stdin, flow_misuse;
+    long long body_size;
     const char *headers[16];
     int nheaders;
 } options;
@@ -326,7 +328,8 @@ static void start_next(void) {
      * (out of memory) must keep the request from going without it (test_oom_client.py). A
      * header eddy refuses (EDDY_EINVAL) gets a line of its own. */
     eddy_fetch *f = eddy_fetch_new(
-        g_client, o.method ? o.method : (o.data || o.stream_body ? "POST" : "GET"), url);
+        g_client, o.method ? o.method : (o.data || o.stream_body || o.body_size ? "POST" : "GET"),
+        url);
     for (int i = 0; i < o.nheaders; i++) {
         const char *colon = strchr(o.headers[i], ':');
         if (!colon) continue;
@@ -337,6 +340,14 @@ static void start_next(void) {
         if (f && hrc == EDDY_EINVAL) printf("{\"header_error\": \"%s\"}\n", eddy_err_name(hrc));
     }
     if (o.data) eddy_fetch_set_body(f, o.data, strlen(o.data));
+    if (o.body_size > 0) {
+        char *big = malloc((size_t)o.body_size);
+        if (big) {
+            memset(big, 'x', (size_t)o.body_size);
+            eddy_fetch_set_body(f, big, (size_t)o.body_size); /* copied */
+            free(big);
+        }
+    }
     if (o.stream_body) eddy_fetch_set_body_stream(f, o.stream_length);
     if (o.connect_timeout >= 0) eddy_fetch_set_connect_timeout(f, o.connect_timeout);
     if (o.timeout >= 0) eddy_fetch_set_request_timeout(f, o.timeout);
@@ -436,6 +447,8 @@ int main(int argc, char **argv) {
             o.method = argv[++i];
         else if (!strcmp(a, "--data"))
             o.data = argv[++i];
+        else if (!strcmp(a, "--body-size"))
+            o.body_size = atoll(argv[++i]);
         else if (!strcmp(a, "--stream-body"))
             o.stream_body = argv[++i];
         else if (!strcmp(a, "--stream-length"))

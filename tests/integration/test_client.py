@@ -10,9 +10,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import socketserver
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1045,6 +1047,49 @@ class ClientTest(unittest.TestCase):
             self.assertEqual([r["reused"] for r in results], [0, 0, 0])
         finally:
             api.stop()
+
+    def test_early_answer_before_a_reset_is_not_lost(self):
+        # A server that refuses an upload early (413) and closes with the body unread makes its
+        # kernel reset the connection; the client's next write then fails (ECONNRESET) before it
+        # read the answer its kernel still holds. The fetch reports the 413, as curl does (and
+        # Linux still hands out the queued answer after the failed send). The client is stopped
+        # while the server answers and resets, so that both reach it at once and the write fails
+        # before the read every time (not only when the machine is slow).
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        sock.settimeout(20)
+        url = "http://127.0.0.1:%d/upload" % sock.getsockname()[1]
+        answer = b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig"
+        proc = subprocess.Popen([FETCH, "--timeout", "20", "--body-size", "30000000", url],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            c, _ = sock.accept()
+            c.settimeout(20)
+            got = b""
+            while b"\r\n\r\n" not in got:  # the head; the body stays unread
+                d = c.recv(65536)
+                self.assertTrue(d)
+                got += d
+            time.sleep(0.5)  # the client fills the socket buffers and waits to write more
+            os.kill(proc.pid, signal.SIGSTOP)
+            try:
+                c.sendall(answer)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+            finally:
+                os.kill(proc.pid, signal.SIGCONT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            sock.close()
+        self.assertEqual(proc.returncode, 0, err)
+        results = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+        self.assertEqual(len(results), 1, results)
+        r = results[0]
+        self.assertEqual((r["error"], r["status"], r["body"]), ("", 413, "big"), r)
 
     def test_redirect_with_a_large_body_is_followed(self):
         target = "http://127.0.0.1:%d/echo" % self.api.port
