@@ -103,6 +103,10 @@ void Connection::start() {
     stream_->set_nodelay(true);
     // A client that half-closes after its last request still gets the answers queued for it.
     stream_->set_flush_on_eof(true);
+    // A client whose answer could not be written because it reset is gone: the requests it
+    // pipelined before that are not run (nobody would get their answers; a POST among them
+    // would take effect for a client that saw it fail), as nginx closes on a failed write.
+    stream_->set_read_after_write_error(false);
     // The first request must arrive within the header timeout (slowloris on connect).
     set_timer(TimerKind::header);
     want_read();

@@ -895,12 +895,13 @@ int Stream::set_nodelay(bool on) {
 // EDDY_ECLOSED, the output is dropped), and it ends at EAGAIN, the end of the input, a read
 // error, when nobody reads any more, or after max_buffer_size bytes (after a reset nothing
 // more can arrive, but a peer that only shut its reading side could keep sending).
-// Not for TLS (after a failed SSL_write OpenSSL's state is not to be trusted for reading) nor
-// pipes (a pipe's write end is never read from).
+// Not for TLS (after a failed SSL_write OpenSSL's state is not to be trusted for reading),
+// pipes (a pipe's write end is never read from), nor owners that turned it off
+// (set_read_after_write_error: the HTTP server).
 void Stream::close_after_write_error(int err) {
     int error = write_error(err);
-    if (tls_ || not_socket_ || write_failed_ || lingering_ || (err != EPIPE && err != ECONNRESET) ||
-        read_kind_ == ReadKind::none) {
+    if (tls_ || not_socket_ || write_failed_ || lingering_ || no_read_after_write_error_ ||
+        (err != EPIPE && err != ECONNRESET) || read_kind_ == ReadKind::none) {
         close(error);
         return;
     }

@@ -125,6 +125,10 @@ public:
     // (an HTTP client that sent its last request). Off (the default, Tornado's IOStream): it
     // closes at once. A peer that is gone altogether makes the sending fail and close sooner.
     void set_flush_on_eof(bool on) { flush_on_eof_ = on; }
+    // Off: a write that fails because the peer reset closes at once, without the last read
+    // pass that delivers what the peer sent before it (close_after_write_error). For owners
+    // that cannot use those bytes: an HTTP server would run requests of a client that is gone.
+    void set_read_after_write_error(bool on) { no_read_after_write_error_ = !on; }
     void set_max_buffer_size(size_t bytes) { max_buffer_ = bytes; }
     size_t max_buffer_size() const { return max_buffer_; }
     // Write callbacks not run yet: writes still sending, or whose bytes all left and whose
@@ -356,6 +360,7 @@ private:
     bool not_socket_ : 1 = false;  // a pipe or terminal (create's fstat): read/write, not recv/send
     bool write_only_ : 1 = false;  // opened O_WRONLY (a pipe's write end): never read from
     bool write_failed_ : 1 = false;  // close_after_write_error's last read pass: nothing is sent
+    bool no_read_after_write_error_ : 1 = false;  // set_read_after_write_error(false)
     ReadKind read_kind_ = ReadKind::none;  // the pending read
     uint8_t io_flags_ = 0;                 // EV_READ / EV_WRITE currently registered
     int close_error_ = 0;

@@ -2,7 +2,8 @@
 // write_now (straight to the socket when nothing is queued, the rest queued in order),
 // notify_when_sent (once, when everything queued has left) and set_flush_on_eof (a peer that
 // half-closes still gets what was queued; without it the stream closes at once) and
-// output_progress (moves when the peer takes bytes, though the stream wrote none).
+// output_progress (moves when the peer takes bytes, though the stream wrote none) and
+// set_read_after_write_error (the last read pass after a failed write, or none).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -179,6 +180,43 @@ void test_flush_on_eof(void **) {
     assert_int_equal(error, EDDY_EOF);
 }
 
+// The peer answers a line and closes with 32 MiB of ours unread while our read waits: the
+// write fails (EPIPE) before the answer was read. By default the stream delivers the answer
+// first (close_after_write_error); with set_read_after_write_error(false), as the HTTP server
+// sets it (a gone client's pipelined requests must not run), it closes at once.
+int lines_read = 0;
+
+void on_line(Stream *, const char *, size_t, void *) { lines_read++; }
+
+void reply_then_close_while_writing(bool read_after, int *lines, int *closes) {
+    Pair p;
+    open_pair(&p, 4096);
+    p.stream->set_read_after_write_error(read_after);
+    lines_read = 0;
+    assert_int_equal(p.stream->read_until("\n", 1, 0, on_line, nullptr), 0);
+    std::string big = pattern(32u << 20, 'w');
+    assert_int_equal(p.stream->write(big.data(), big.size()), 0);
+    for (int i = 0; i < 5; i++) p.loop->run_once(1);  // the socket buffer is full: it waits
+    assert_true(p.stream->has_output());
+    assert_int_equal(write(p.peer, "reply\n", 6), 6);
+    close(p.peer);
+    p.peer = -1;
+    for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+    *lines = lines_read;
+    *closes = p.closes;
+    close_pair(&p);
+}
+
+void test_read_after_write_error(void **) {
+    int lines = 0, closes = 0;
+    reply_then_close_while_writing(true, &lines, &closes);
+    assert_int_equal(closes, 1);
+    assert_int_equal(lines, 1);
+    reply_then_close_while_writing(false, &lines, &closes);
+    assert_int_equal(closes, 1);
+    assert_int_equal(lines, 0);
+}
+
 // A stream on the accepted end of a loopback TCP connection whose peer has a small receive
 // buffer (set before connecting, so that the window it offers stays small).
 void open_tcp_pair(Pair *p) {
@@ -247,6 +285,7 @@ int main(void) {
         cmocka_unit_test(test_write_now_queues_what_the_socket_refuses),
         cmocka_unit_test(test_notify_cancelled),
         cmocka_unit_test(test_flush_on_eof),
+        cmocka_unit_test(test_read_after_write_error),
         cmocka_unit_test(test_output_progress_moves_without_writes),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
