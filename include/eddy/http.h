@@ -133,7 +133,9 @@ EDDY_API int eddy_server_set_header_timeout(eddy_server *server, double seconds)
 /* Seconds a kept-alive connection may sit idle between requests, default 75. Then: close.
  * The wait starts once the last answer has been sent: a client slowly reading a long answer
  * is not idle, but one that takes none of its bytes for this long is closed (nginx's
- * send_timeout). 0 disables both. */
+ * send_timeout) — also while the answer is still being streamed (flushed, not finished; the
+ * connection is then cut, and pending flush callbacks get EDDY_ECLOSED). An application that
+ * flushes nothing for a while (a long poll) is not timed. 0 disables both. */
 EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds);
 /* Seconds without any body bytes while a body is being received, default 60. Then: 408 and
  * close. 0 disables. */

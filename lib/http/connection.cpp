@@ -167,7 +167,8 @@ void Connection::set_timer(TimerKind kind) {
 double Connection::timeout_of(TimerKind kind) const {
     switch (kind) {
     case TimerKind::header: return server_->options.header_timeout;
-    case TimerKind::idle: return server_->options.idle_timeout;
+    case TimerKind::idle:
+    case TimerKind::send: return server_->options.idle_timeout;
     case TimerKind::body: return request_ ? request_->body_timeout : 0;
     case TimerKind::none: break;
     }
@@ -229,6 +230,23 @@ void Connection::timer_fired() {
             c->stream_->close(EDDY_ETIMEDOUT);
         }
         return;
+    case TimerKind::send: {
+        c->timer_kind_ = TimerKind::none;
+        // Everything flushed has left: the application is slow, not the peer (a deferred
+        // answer is no idle connection). Its next flush watches again.
+        if (c->phase_ != Phase::handling || !c->stream_->has_output()) return;
+        uint64_t progress = c->stream_->output_progress();
+        if (progress != c->progress_at_check_) {
+            c->progress_at_check_ = progress;
+            c->set_timer(TimerKind::send);
+            return;
+        }
+        log(LogLevel::info, "http: %s: answer not read for %g s, closing", c->peer_ip_.c_str(),
+            timeout);
+        c->phase_ = Phase::closing;
+        c->close_stream(EDDY_ETIMEDOUT);  // cut short: abruptly, its flush callbacks get ECLOSED
+        return;
+    }
     case TimerKind::body: {
         c->timer_kind_ = TimerKind::none;
         log(LogLevel::info, "http: %s: request body timed out", c->peer_ip_.c_str());
@@ -1023,6 +1041,18 @@ void Connection::request_finished(Request *req) {
     }
     phase_ = Phase::idle;
     if (!in_consume_ && !wait_for_output()) want_read();
+}
+
+void Connection::answer_flushed() {
+    // Only while the request is being handled with no other wait running: a body still
+    // arriving has its body timeout, a finished answer the idle wait.
+    if (phase_ != Phase::handling || timer_kind_ != TimerKind::none || !stream_ ||
+        !stream_->has_output())
+        return;
+    // Measured once per wait (a system call), so that a peer that takes nothing of the answer
+    // from now on is closed when the wait is over, not a wait later.
+    progress_at_check_ = stream_->output_progress();
+    set_timer(TimerKind::send);
 }
 
 void Connection::resume_body() {

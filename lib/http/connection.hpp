@@ -47,6 +47,9 @@ public:
     void forget_request(Request *req) {
         if (request_ == req) request_ = nullptr;
     }
+    // Called by Request::flush() once output went into the stream: an answer still being
+    // streamed is watched as a finished one is (see TimerKind::send).
+    void answer_flushed();
     // A fatal problem with the response (e.g. more output than Content-Length): close now.
     void abort();
     // Graceful shutdown: close when idle, else after the current response.
@@ -76,7 +79,11 @@ public:
 
 private:
     enum class Phase : uint8_t { idle, head, body, handling, closing };
-    enum class TimerKind : uint8_t { none, header, idle, body };
+    // send: an answer the application is still streaming (flushed, not finished) waits in the
+    // stream; as for a finished one (idle), a peer that takes none of it for the idle timeout
+    // is closed (nginx's send_timeout). Without it, an application that writes its next piece
+    // only once the last was sent (backpressure) would keep such a peer for ever.
+    enum class TimerKind : uint8_t { none, header, idle, body, send };
 
     size_t consume(const char *data, size_t len);
     bool feed(const char *data, size_t len, size_t *used);

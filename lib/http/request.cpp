@@ -514,6 +514,7 @@ int Request::flush(eddy_request_flush_fn cb) {
         delete waiter;
         return rc == EDDY_ENOMEM ? cut_connection("flush") : EDDY_ECLOSED;
     }
+    if (conn) conn->answer_flushed();  // a peer that takes none of it is closed in time
     return 0;
 }
 

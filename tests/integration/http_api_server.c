@@ -32,6 +32,9 @@
  *   /held?id=X                 "held id=X", answered only when the process gets SIGUSR1 (a
  *                              request in flight for as long as a test needs; "held" in /stats)
  *   /big?kb=N                  N KiB of 'x' (declared length), written at once and finished
+ *   /bigflow?kb=N              N KiB of 'x' (declared length) in 64 KiB pieces, each written
+ *                              once the last reached the kernel (flush-callback backpressure:
+ *                              the request stays unfinished while a client does not read)
  *   /longpoll                  never answered; close callback, later write/finish (in /stats)
  *   /echo                      JSON: request line, headers, body, arguments, files, peer
  *   /upload[?pause=1]          streamed body (headers callback): bytes, adler32, chunks,
@@ -579,6 +582,39 @@ static void route_big(eddy_request *req, size_t kb) {
     eddy_request_finish(req);
 }
 
+/* /bigflow: the next 64 KiB only once the previous piece reached the kernel, as a proxy or a
+ * file streamer writes; `left` counts the pieces still to send. */
+typedef struct {
+    size_t left;
+} flow_state;
+
+static void flow_next(eddy_request *req, int status, void *userdata) {
+    static char piece[65536];
+    flow_state *f = userdata;
+    if (!piece[0]) memset(piece, 'x', sizeof piece);
+    if (status != 0 || f->left == 0 || eddy_request_write(req, piece, sizeof piece) != 0) {
+        eddy_request_finish(req); /* frees f (request userdata) */
+        return;
+    }
+    f->left--;
+    if (eddy_request_flush(req, flow_next) != 0) eddy_request_finish(req);
+}
+
+static void route_bigflow(eddy_request *req, size_t kb) {
+    flow_state *f = calloc(1, sizeof *f);
+    if (!f) {
+        reply(req, 503, "text/plain", "no memory", 9);
+        return;
+    }
+    f->left = kb / 64;
+    char len[32];
+    snprintf(len, sizeof len, "%zu", f->left * 65536);
+    eddy_request_set_userdata(req, f, free);
+    eddy_request_set_header(req, "Content-Type", EDDY_NTS, "application/octet-stream", EDDY_NTS);
+    eddy_request_set_header(req, "Content-Length", EDDY_NTS, len, EDDY_NTS);
+    flow_next(req, 0, f);
+}
+
 static void on_request(eddy_request *req, void *userdata) {
     (void)userdata;
     const char *s;
@@ -680,6 +716,8 @@ static void on_request(eddy_request *req, void *userdata) {
             g.held[g.held_count++] = req;
     } else if (path_is(req, "/big")) {
         route_big(req, (s = arg(req, "kb")) ? (size_t)atol(s) : 1024);
+    } else if (path_is(req, "/bigflow")) {
+        route_bigflow(req, (s = arg(req, "kb")) ? (size_t)atol(s) : 1024);
     } else if (path_is(req, "/longpoll")) {
         g.longpoll_started++;
         eddy_request_set_close_callback(req, longpoll_closed);

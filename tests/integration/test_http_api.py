@@ -1576,6 +1576,26 @@ class TimeoutsTest(ServerTestCase):
         got, size = self.unread_answer(extra=b"Connection: close\r\n")
         self.assertLess(got, size)
 
+    def test_unread_streamed_answer_closes_after_idle_timeout(self):
+        # An answer the application streams with backpressure (/bigflow writes its next piece
+        # only once the last reached the kernel) is never finished while its client reads
+        # nothing, so no idle wait starts after it: the server must still close a client that
+        # takes none of it for an idle timeout (nginx's send_timeout; the idle timeout's
+        # contract in http.h), or each such client holds a connection and the application's
+        # request for ever. Timed from before the request: no close before its time.
+        size = 16 << 20
+        t0 = time.monotonic()
+        raw = small_window_raw(self.port)
+        raw.send(get_req("/bigflow?kb=%d" % (size >> 10)))
+        self.assertTrue(wait_server_closed(self.port, raw.sock.getsockname()[1], HANG_GUARD),
+                        "a client that takes nothing of a streamed answer was never closed")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.2)  # not before its time
+        data = raw.read_to_eof()
+        raw.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertLess(len(data), size)
+        self.assertEqual(self.request("GET", "/auto_length")[1], b"hello world")
+
     def test_header_timeout_slowloris(self):
         # A head sent a byte at a time, each byte well within the header timeout of the one
         # before: the header timeout counts from the head's start, so the 408 comes while the
@@ -1682,6 +1702,27 @@ class SteadyActivityTest(ServerTestCase):
             got += len(d)
         self.assertEqual(got, size, "answer cut before its end")
         self.assertTrue(raw.closed_within(HANG_GUARD), "idle timeout after the answer")
+        raw.close()
+
+
+    def test_slow_reader_of_streamed_answer_is_not_cut(self):
+        # The same pace as above on an answer the application streams with backpressure
+        # (/bigflow): still being sent, it is watched for a peer that takes nothing, and a
+        # peer that keeps taking it gets it whole.
+        size = 16 << 20
+        raw = small_window_raw(self.port)
+        raw.send(get_req("/bigflow?kb=%d" % (size >> 10)))
+        head = raw.read_until(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: %d\r\n" % size, head)
+        got = len(raw.buf)
+        raw.buf = b""
+        while got < size:
+            time.sleep(0.008)
+            d = raw.sock.recv(65536)
+            if not d:
+                break
+            got += len(d)
+        self.assertEqual(got, size, "streamed answer cut before its end")
         raw.close()
 
 
