@@ -12,6 +12,11 @@
  * eddy_handler_detach(); then you finish it later (timers, long polls). A detached handler stays
  * valid until you finish it, also after its connection closed: on_connection_close tells you,
  * and every later call returns EDDY_ECLOSED without touching freed memory.
+ * prepare may go asynchronous too (Tornado's coroutine prepare, e.g. an authentication check
+ * that waits for a lookup): a prepare that calls eddy_handler_detach() suspends the request —
+ * the method callback (for a WebSocket route, the handshake; for a streamed body, the reading
+ * of the body) waits until you call eddy_handler_resume(), or never runs if you finish the
+ * handler instead (eddy_handler_send_error(h, 403), say).
  *
  * Strings go in as (pointer, length) with EDDY_NTS for NUL-terminated; strings coming out are
  * NUL-terminated views valid until the handler is finished.
@@ -163,7 +168,12 @@ EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_
                            eddy_handler_fn cb);
 
 /* prepare: runs before the method callback; if it finishes the response the method is not
- * called. NULL removes it. Returns 0 or EDDY_EINVAL (and so do the setters below). */
+ * called. If it calls eddy_handler_detach() and returns unfinished, the request waits: the
+ * method callback (a WebSocket route's handshake) runs when eddy_handler_resume() is called,
+ * not before; finishing the handler instead (send_error, redirect, finish) ends the request
+ * there. On a route with data_received the body is not read (no piece is delivered) until the
+ * resume; the body timeout keeps running meanwhile (a longer wait is answered 408).
+ * NULL removes it. Returns 0 or EDDY_EINVAL (and so do the setters below). */
 EDDY_API int eddy_route_set_prepare(eddy_route *route, eddy_handler_fn cb);
 /* on_finish: runs after the response was finished (the request getters still work in it). */
 EDDY_API int eddy_route_set_on_finish(eddy_route *route, eddy_handler_fn cb);
@@ -176,7 +186,8 @@ EDDY_API int eddy_route_set_default_headers(eddy_route *route, eddy_handler_fn c
  * used. */
 EDDY_API int eddy_route_set_write_error(eddy_route *route, eddy_handler_error_fn cb);
 /* Streams request bodies of this route to `cb` instead of buffering them (Tornado's
- * stream_request_body + data_received); prepare runs before the first piece. */
+ * stream_request_body + data_received); prepare runs before the first piece (and an
+ * asynchronous prepare, see eddy_route_set_prepare, before it is read). */
 EDDY_API int eddy_route_set_data_received(eddy_route *route, eddy_handler_data_fn cb);
 
 /* ==== handlers: the request ================================================================= */
@@ -238,8 +249,24 @@ EDDY_API void eddy_handler_set_userdata(eddy_handler *handler, void *userdata,
 /* Returns the userdata set with eddy_handler_set_userdata() (NULL when none). */
 EDDY_API void *eddy_handler_get_userdata(const eddy_handler *handler);
 /* Keeps the response open after the current callback returns: finish it later with
- * eddy_handler_finish(). Returns 0 or EDDY_ESTATE (already finished). */
+ * eddy_handler_finish(). Called in prepare, it also suspends the request before its method
+ * callback: then either resume it (eddy_handler_resume) or finish it. Returns 0 or
+ * EDDY_ESTATE (already finished). */
 EDDY_API int eddy_handler_detach(eddy_handler *handler);
+/* Resumes a request whose prepare detached (Tornado: the coroutine prepare is done): the
+ * method callback runs now, inside this call (for a WebSocket route: the handshake; for a
+ * streamed body: reading resumes and the pieces go to data_received), and the response is
+ * finished for you when it returns, as after a synchronous prepare, unless it detaches again.
+ * Called inside prepare itself, the method runs once prepare returns. The handler stays
+ * yours until this call; afterwards as after any method callback (it may be released before
+ * this returns: do not use it again unless the method detached it).
+ * Returns 0; EDDY_ESTATE when the handler is not waiting in prepare (prepare did not detach,
+ * already resumed, or finished); EDDY_EINVAL for NULL; EDDY_ECLOSED when the client left
+ * while prepare was pending (on_connection_close has run): nothing is sent, the handler is
+ * finished here (on_finish runs) and released, and must not be used again. If the
+ * application was freed meanwhile the handler is finished and released the same way (the
+ * route's callbacks are gone). Thread: the loop's (the application's loop thread only). */
+EDDY_API int eddy_handler_resume(eddy_handler *handler);
 /* Returns 1 once finished (also inside on_finish), else 0. */
 EDDY_API int eddy_handler_finished(const eddy_handler *handler);
 

@@ -334,6 +334,10 @@ EDDY_API int eddy_handler_detach(eddy_handler *handler) {
     return handler ? H(handler)->detach() : EDDY_EINVAL;
 }
 
+EDDY_API int eddy_handler_resume(eddy_handler *handler) {
+    return handler ? H(handler)->resume() : EDDY_EINVAL;
+}
+
 EDDY_API int eddy_handler_finished(const eddy_handler *handler) {
     return handler && H(handler)->finished ? 1 : 0;
 }

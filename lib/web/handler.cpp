@@ -327,18 +327,50 @@ void Handler::start_steps() {
         log(LogLevel::info, "web: %s %s: XSRF check failed", req->method.c_str(), req->path.c_str());
         send_error(403);
     } else {
-        if (route->prepare) route->prepare(as_c(), route->userdata);
-        if (!finished) {
-            if (route->data_received) {
-                if (eddy_request_stream_body(req->as_c(), on_data, nullptr) != 0) send_error(500);
-            } else {
-                run_method();
+        if (route->prepare) {
+            in_prepare_ = true;
+            route->prepare(as_c(), route->userdata);
+            in_prepare_ = false;
+        }
+        if (finished) return;
+        if (route->data_received) {
+            // Streaming is chosen now, in the headers callback, even when prepare went
+            // asynchronous; the body is then held (not read) until eddy_handler_resume, as
+            // Tornado reads no body before prepare's future is done.
+            if (eddy_request_stream_body(req->as_c(), on_data, nullptr) != 0) {
+                send_error(500);
+            } else if (prepare_waiting_) {
+                req->body_paused = true;  // before the first piece: read nothing yet
             }
+        } else if (!prepare_waiting_) {
+            run_method();
         }
     }
 }
 
+// prepare went asynchronous and the application resumed the request: what start_steps does
+// after a synchronous prepare.
+void Handler::after_prepare() {
+    if (!route) {  // the application was freed meanwhile: there is no method to run
+        finish();
+        return;
+    }
+    if (req->streaming) {
+        if (req->body_paused) {
+            req->body_paused = false;
+            if (req->conn) req->conn->resume_body();  // may throw std::bad_alloc (guarded)
+        }
+        if (body_ended_) run_method();  // no body to wait for (it ended while held)
+        return;
+    }
+    run_method();
+}
+
 void Handler::body_done() {
+    if (prepare_waiting_) {  // an empty streamed body: the method waits for resume
+        body_ended_ = true;
+        return;
+    }
     enter();
     if (!finished) guarded("web: running a request", [this] { run_method(); });
     leave();
@@ -365,7 +397,30 @@ void Handler::run_method() {
 int Handler::detach() {
     if (finished) return EDDY_ESTATE;
     detached = true;
+    // From prepare: the request waits there (Tornado awaits a coroutine prepare before the
+    // method) until resume() or a finish.
+    if (in_prepare_) prepare_waiting_ = true;
     return 0;
+}
+
+int Handler::resume() {
+    if (finished || !prepare_waiting_) return EDDY_ESTATE;
+    prepare_waiting_ = false;
+    // The detach was prepare's: the method finishes for the handler again unless it detaches.
+    detached = false;
+    if (in_prepare_) return 0;  // resumed before prepare returned: start_steps goes on
+    enter();
+    int rc = 0;
+    if (closed || !req->connected()) {
+        // The client left while prepare was pending: nothing can be sent and the method would
+        // answer no one. The request ends here (on_finish runs, the handler is released).
+        finish();
+        rc = EDDY_ECLOSED;
+    } else {
+        guarded("web: resuming a request", [this] { after_prepare(); });
+    }
+    leave();  // may release the handler
+    return rc;
 }
 
 void Handler::on_close(eddy_request *, void *arg) {

@@ -59,6 +59,7 @@ public:
     int redirect(std::string_view url, int status);
     int send_error(int status);
     int detach();
+    int resume();  // eddy_handler_resume: the method runs after a prepare that went async
     int clear();
     int set_etag(const char *etag, size_t len);
 
@@ -115,6 +116,7 @@ private:
                           const char *path, double expires, long max_age, int flags,
                           const char *samesite);
     void run_method();
+    void after_prepare();  // what follows prepare: the method, or the streamed body
     bool safe_method() const;
     bool check_xsrf();
     void write_default_error(int status);
@@ -168,6 +170,11 @@ private:
     bool cookies_parsed_ = false;
     bool bad_path_args_ = false;
     bool in_send_error_ = false;  // its hooks run: a send_error from them must not recurse
+    bool in_prepare_ = false;     // the route's prepare callback is running
+    // prepare detached: the method (a WebSocket route's handshake) or the streamed body waits
+    // for eddy_handler_resume.
+    bool prepare_waiting_ = false;
+    bool body_ended_ = false;  // a streamed body ended while prepare was waiting (body_done)
     // compute_etag overridden by the host: etag_mode_ 1 = use Extras::etag instead of the body hash,
     // 2 = no automatic ETag at all (0 = the body hash).
     unsigned char etag_mode_ = 0;

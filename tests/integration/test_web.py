@@ -587,6 +587,60 @@ class LifeCycleTest(WebTestCase):
         self.assertIn("header X-Late set after the response head went out", self.server.stderr())
 
 
+class AsyncPrepareTest(WebTestCase):
+    """A prepare that detaches suspends the request until eddy_handler_resume (Tornado awaits a
+    coroutine prepare before the method). It used to run the method at once."""
+    WITH_STATIC = False
+
+    def test_method_runs_only_after_resume(self):
+        t0 = time.monotonic()
+        r, data = self.request("GET", "/asyncprep?id=AP1&ms=200")
+        self.assertEqual((r.status, data), (200, b"after prepare"))
+        self.assertGreaterEqual(time.monotonic() - t0, 0.15)
+        events = self.log("AP1", wait_for="resume_rc")
+        self.assertEqual(events, [
+            "prepare resume_rc=%d" % ESTATE,  # not detached yet
+            "fire",
+            "get resume_rc=%d" % ESTATE,  # resumed already
+            "on_finish finished=1",
+            "finished resume_rc=%d" % ESTATE,
+            "resume_rc=0",
+        ])
+
+    def test_refused_after_the_wait(self):
+        r, data = self.request("GET", "/asyncprep?id=AP2&then=error")
+        self.assertEqual(r.status, 403)
+        events = self.log("AP2", wait_for="on_finish")
+        self.assertNotIn("get resume_rc=%d" % ESTATE, events)
+        self.assertEqual(events, ["prepare resume_rc=%d" % ESTATE, "fire", "send_error",
+                                  "on_finish finished=1"])
+
+    def test_resume_with_null(self):
+        self.assertEqual(self.log("null"), ["resume EINVAL"])
+
+    def test_client_leaves_while_prepare_is_pending(self):
+        raw = self.raw()
+        raw.send(req_bytes("GET", "/asyncprep?id=AP3&ms=400"))
+        self.assertEqual(self.log("AP3", wait_for="prepare"), ["prepare resume_rc=%d" % ESTATE])
+        raw.close()
+        events = self.log("AP3", wait_for="resume_rc")
+        # The method never runs; resume says why and finishes the handler (on_finish runs;
+        # ASan's leak check at server exit sees a handler left behind).
+        self.assertEqual(events, ["prepare resume_rc=%d" % ESTATE, "on_connection_close", "fire",
+                                  "on_finish finished=1", "resume_rc=%d" % ECLOSED])
+
+    def test_streamed_body_held_until_resume(self):
+        body = os.urandom(100000)
+        r, data = self.request("POST", "/upload?id=UA1&async_ms=150", body=body)
+        self.assertEqual(r.status, 200, data)
+        j = json.loads(data)
+        self.assertEqual(j["order"], "prepare,resume,data,method")
+        self.assertEqual(j["bytes"], len(body))
+        # an empty body: the method waits for the resume too
+        j = self.get_json("/upload?async_ms=100", "POST", b"")
+        self.assertEqual((j["order"], j["bytes"]), ("prepare,resume,method", 0))
+
+
 class ResponseTest(WebTestCase):
     WITH_STATIC = False
 

@@ -92,6 +92,36 @@ def expect_close(s, code, what):
     s.close()
 
 
+def async_prepare_tests(port):
+    """A prepare that detaches (an async authentication check) holds the handshake until it
+    resumes, or refuses it: the 101 used to go out at once, open() ran before prepare ended
+    and a 403 from it refused nothing."""
+    t0 = time.monotonic()
+    s, head, key = handshake(port, "/authws")
+    waited = time.monotonic() - t0
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    op, _, p = read_frame(s) if head.startswith(b"HTTP/1.1 101") else (None, None, None)
+    check(head.startswith(b"HTTP/1.1 101") and b"Sec-WebSocket-Accept: " + accept in head and
+          b"X-Prepared: yes" in head and waited >= 0.12 and op == 1 and p == b"resumes=1",
+          f"async prepare: the 101 and open() only after the resume ({waited:.2f} s, {p})")
+    s.close()
+    s, head, _ = handshake(port, "/authws?deny")
+    rest = b""
+    s.settimeout(5)
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+    except OSError:
+        pass
+    s.close()
+    check(head.startswith(b"HTTP/1.1 403") and
+          b"\x81" not in rest[:1],
+          f"async prepare refusing with 403 after its wait: no upgrade ({head[:40]!r})")
+
+
 def raw_tests(port):
     s, head, key = handshake(port)
     accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
@@ -688,6 +718,7 @@ def main():
     try:
         port = int(proc.stdout.readline().split()[-1])
         raw_tests(port)
+        async_prepare_tests(port)
         message_memory_tests(port, stderr_file.name)
         backpressure_tests(port, proc.pid)
         asyncio.run(client_tests(port))

@@ -29,6 +29,8 @@
  *   /rev/([^/]+)/item/([0-9]+) (named "rev"), /reverse?name=&a=...&size=
  *   /life                     prepare/GET/on_finish/set_default_headers log; ?finish_in_prepare=1,
  *                             ?error=N
+ *   /asyncprep?ms=M&then=T    prepare detaches, a timer M ms later resumes (T=resume) or
+ *                             answers 403 (T=error); resume's rcs in the log
  *   /dav                      PROPFIND only
  *   /delayed?ms=M             detached, finished from eddy_loop_call_later
  *   /longpoll                 detached, never answered; close → write/finish rcs in /stats
@@ -49,6 +51,7 @@
  *   /static/...               eddy_app_add_static on --static DIR
  *   /static_url?path=P        eddy_handler_static_url(P) ("(null)" for NULL)
  *   /upload?flush=1           the same, prepare flushes "started" first
+ *   /upload?async_ms=M        the same, prepare detaches and a timer resumes it M ms later
  *   /nobody?code=N            writes "LEAKED-BODY", then set_status(N) (204/205/304)
  *   /err_recursive            write_error hook calls require_argument "lang" (send_error again)
  *   /etag_nts                 set_etag("\"v1\"", EDDY_NTS)
@@ -110,15 +113,16 @@ static const char *req_id(eddy_handler *h) {
     return id ? id : "-";
 }
 
-static void log_event(eddy_handler *h, const char *event) {
+static void log_id_event(const char *id, const char *event) {
     if (g.log_len >= LOG_MAX) return;
-    const char *id = req_id(h);
     size_t n = strlen(id) + strlen(event) + 2;
     char *e = malloc(n);
     if (!e) return;  /* out of memory (tests/oom): the event goes unrecorded */
     snprintf(e, n, "%s\t%s", id, event);
     g.log[g.log_len++] = e;
 }
+
+static void log_event(eddy_handler *h, const char *event) { log_id_event(req_id(h), event); }
 
 static const char *qarg(eddy_handler *h, const char *name) {
     return eddy_handler_get_argument(h, EDDY_ARGS_QUERY, name, EDDY_NTS, NULL);
@@ -282,6 +286,55 @@ static void life_on_finish(eddy_handler *h, void *ud) {
     char v[32];
     snprintf(v, sizeof v, "on_finish finished=%d", eddy_handler_finished(h));
     log_event(h, v);
+}
+
+/* ---- /asyncprep: a prepare that goes asynchronous (detach, then resume from a timer) --------- */
+
+/* The timer that ends prepare's wait: ?then=resume (default) resumes, ?then=error answers 403
+ * instead (the refusal of an async authentication check). Events: "fire", then
+ * "resume_rc=N" (logged after resume returned, when the handler may be gone). */
+static void asyncprep_fire(eddy_loop *loop, void *ud) {
+    (void)loop;
+    eddy_handler *h = ud;
+    char id[64];
+    snprintf(id, sizeof id, "%s", req_id(h)); /* resume may release the handler */
+    log_event(h, "fire");
+    const char *then = qarg(h, "then");
+    if (then && strcmp(then, "error") == 0) {
+        log_id_event(id, "send_error");
+        eddy_handler_send_error(h, 403);
+        return;
+    }
+    int rc = eddy_handler_resume(h);
+    char v[32];
+    snprintf(v, sizeof v, "resume_rc=%d", rc);
+    log_id_event(id, v);
+}
+
+static void asyncprep_prepare(eddy_handler *h, void *ud) {
+    (void)ud;
+    char v[48];
+    snprintf(v, sizeof v, "prepare resume_rc=%d", eddy_handler_resume(h)); /* not detached */
+    log_event(h, v);
+    const char *ms = qarg(h, "ms");
+    eddy_handler_detach(h);
+    eddy_loop_call_later(g.loop, (ms ? atof(ms) : 50) / 1000.0, asyncprep_fire, h, NULL);
+}
+
+static void asyncprep_get(eddy_handler *h, void *ud) {
+    (void)ud;
+    char v[48];
+    snprintf(v, sizeof v, "get resume_rc=%d", eddy_handler_resume(h)); /* resumed already */
+    log_event(h, v);
+    write_str(h, "after prepare");
+    eddy_handler_finish(h);
+    snprintf(v, sizeof v, "finished resume_rc=%d", eddy_handler_resume(h));
+    log_event(h, v);
+}
+
+static void asyncprep_close(eddy_handler *h, void *ud) {
+    (void)ud;
+    log_event(h, "on_connection_close");
 }
 
 /* ---- /dav ---------------------------------------------------------------------------------- */
@@ -764,6 +817,14 @@ static void upload_state_free(void *p) {
     free(st);
 }
 
+static void upload_resume(eddy_loop *loop, void *ud) {
+    (void)loop;
+    eddy_handler *h = ud;
+    upload_state *st = eddy_handler_get_userdata(h);
+    buf_adds(&st->order, ",resume");
+    eddy_handler_resume(h);
+}
+
 static void upload_prepare(eddy_handler *h, void *ud) {
     (void)ud;
     upload_state *st = calloc(1, sizeof *st);
@@ -774,6 +835,12 @@ static void upload_prepare(eddy_handler *h, void *ud) {
     buf_adds(&st->order, "prepare");
     eddy_handler_set_userdata(h, st, upload_state_free);
     log_event(h, "prepare");
+    const char *async_ms = qarg(h, "async_ms");
+    if (async_ms) { /* prepare goes asynchronous: nothing of the body before the resume */
+        eddy_handler_detach(h);
+        eddy_loop_call_later(g.loop, atof(async_ms) / 1000.0, upload_resume, h, NULL);
+        return;
+    }
     const char *flush = qarg(h, "flush");
     if (flush && atoi(flush)) {  /* the answer starts before the body is read */
         write_str(h, "started\n");
@@ -1053,6 +1120,13 @@ int main(int argc, char **argv) {
     eddy_route_set_on_finish(r, life_on_finish);
     on(r, "GET", life_get);
     on(r, "POST", life_post);
+
+    r = route("/asyncprep", NULL);
+    eddy_route_set_prepare(r, asyncprep_prepare);
+    eddy_route_set_on_finish(r, life_on_finish);
+    eddy_route_set_on_connection_close(r, asyncprep_close);
+    on(r, "GET", asyncprep_get);
+    log_id_event("null", eddy_handler_resume(NULL) == EDDY_EINVAL ? "resume EINVAL" : "resume ?");
 
     r = route("/dav", NULL);
     on(r, "PROPFIND", dav_propfind);

@@ -32,7 +32,9 @@
  * text "ping:<payload>" (from on_ping, which runs after eddy queued the pong) and closes with 4001
  * when the payload is "close"; /stored compresses at level 0 (stored blocks) with memLevel 1;
  * /lowmem compresses at the default level with memLevel 1 and a 512-byte window
- * (bench/websocket/deflate_memory.py).
+ * (bench/websocket/deflate_memory.py); /authws's prepare detaches and a timer 150 ms later
+ * resumes the handshake (open sends "resumes=N", the resumes so far) or, for the query "deny",
+ * answers 403.
  */
 #include <eddy/eddy.h>
 #include <fcntl.h>
@@ -72,6 +74,39 @@ static void proto_prepare(eddy_handler *h, void *ud) {
     eddy_handler_set_header(h, "X-Extra", EDDY_NTS, "yes", EDDY_NTS);
     /* A cookie in the 101 (tests/oom: never sent without it when its storage failed). */
     eddy_handler_set_cookie(h, "ws", EDDY_NTS, "1", EDDY_NTS, NULL, NULL, 0, -1, 0, NULL);
+}
+
+/* /authws: an asynchronous prepare (an authentication check that waits): it detaches, and a
+ * timer 150 ms later resumes the handshake, or refuses it with 403 when the query has "deny".
+ * open() sends "resumes=N", N the resumes so far: the upgrade waits for the resume. */
+static long authws_resumes;
+static eddy_loop *authws_loop;
+
+static void authws_fire(eddy_loop *loop, void *ud) {
+    (void)loop;
+    eddy_handler *h = ud;
+    size_t qlen = 0;
+    const char *q = eddy_request_query(eddy_handler_request(h), &qlen);
+    if (q && qlen == 4 && memcmp(q, "deny", 4) == 0) {
+        eddy_handler_send_error(h, 403);
+        return;
+    }
+    authws_resumes++;
+    eddy_handler_resume(h); /* the handshake runs now; the handler may be gone after it */
+}
+
+static void authws_prepare(eddy_handler *h, void *ud) {
+    (void)ud;
+    eddy_handler_set_header(h, "X-Prepared", EDDY_NTS, "yes", EDDY_NTS);
+    eddy_handler_detach(h);
+    eddy_loop_call_later(authws_loop, 0.15, authws_fire, h, NULL);
+}
+
+static void authws_open(eddy_ws *ws, void *ud) {
+    (void)ud;
+    char msg[32];
+    int n = snprintf(msg, sizeof msg, "resumes=%ld", authws_resumes);
+    eddy_ws_write_message(ws, msg, (size_t)n, 0, NULL);
 }
 
 static int pick_chat(eddy_handler *h, const char *const *protocols, const size_t *lens,
@@ -353,6 +388,11 @@ int main(int argc, char **argv) {
     eddy_route_set_ws_select_subprotocol(r, pick_chat);
     eddy_route_set_prepare(r, proto_prepare);
     eddy_ws_options_free(o);
+
+    authws_loop = loop;
+    r = eddy_app_add_route(app, "/authws", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, authws_open, echo_message, NULL, NULL);
+    eddy_route_set_prepare(r, authws_prepare);
 
     r = eddy_app_add_route(app, "/closer", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, NULL, closer_message, NULL, NULL);

@@ -753,6 +753,7 @@ extern "C" {
     );
     pub fn eddy_handler_get_userdata(handler: *const eddy_handler) -> *mut c_void;
     pub fn eddy_handler_detach(handler: *mut eddy_handler) -> c_int;
+    pub fn eddy_handler_resume(handler: *mut eddy_handler) -> c_int;
     pub fn eddy_handler_finished(handler: *const eddy_handler) -> c_int;
     pub fn eddy_handler_set_status(
         handler: *mut eddy_handler,
