@@ -1029,6 +1029,20 @@ class RequestHandler:
         finally:
             self.application._ioloop._pump.kick()
 
+    async def _await_prepare(self, prepared):
+        """A WebSocketHandler's coroutine prepare: awaited, then the handshake resumes
+        (eddy_handler_resume) unless prepare finished the request; an HTTPError becomes its
+        error page (403 ...), any other exception is logged and answered 500, as in Tornado."""
+        try:
+            await prepared
+            if not self._finished:
+                # EDDY_ECLOSED: the client left meanwhile; the C layer finished the handler.
+                _ll.eddy_handler_resume(self._h)
+        except (Exception, asyncio.CancelledError) as e:
+            self._handle_request_exception(e)
+        finally:
+            self.application._ioloop._pump.kick()
+
     async def _finish_async(self, awaitable):
         try:
             await awaitable
@@ -1417,10 +1431,14 @@ class _RouteTarget:
                     handler._own_xsrf_check()
                 if handler._stream_request_body:
                     handler._stream_step(handler.prepare)
-                else:  # a WebSocketHandler's (the C layer upgrades without waiting for it)
+                else:  # a WebSocketHandler's: the handshake (the C GET callback) follows
                     result = handler.prepare()
                     if result is not None and _is_awaitable(result):
-                        asyncio.ensure_future(result)
+                        # Tornado awaits a coroutine prepare before get() (the upgrade): the
+                        # C handler waits in prepare (detached) until _await_prepare resumes
+                        # it. The upgrade used to go out at once: open() ran before prepare
+                        # ended and an HTTPError from it (an async auth check) refused nothing.
+                        handler._go_async(handler._await_prepare(result))
             elif kind >= 8:  # EDDY_PY_HOOK_WS_*: WebSocketHandler events (eddy.websocket)
                 if handler is None and kind in (8, 13, 14):  # open, check_origin, subprotocol
                     handler = self._make(h)

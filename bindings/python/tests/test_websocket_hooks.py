@@ -128,9 +128,30 @@ class Guarded(WebSocketHandler):
         calls.append(("guarded", "on_finish", self.get_status()))
 
 
+class AsyncGuarded(WebSocketHandler):
+    """A coroutine prepare (an async authorisation check): Tornado awaits it before the
+    upgrade. ?deny refuses with HTTPError(403) after the wait."""
+
+    async def prepare(self):
+        calls.append(("async", "prepare start"))
+        await asyncio.sleep(0.1)
+        if self.get_argument("deny", None) is not None:
+            calls.append(("async", "prepare refuses"))
+            raise eddy.web.HTTPError(403)
+        calls.append(("async", "prepare done"))
+
+    def open(self):
+        calls.append(("async", "open"))
+        self.write_message("opened")
+
+    def on_finish(self):
+        calls.append(("async", "on_finish", self.get_status()))
+
+
 def make_app():
     return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered),
-                                 (r"/guarded", Guarded), (r"/lifecycle", Lifecycle)])
+                                 (r"/guarded", Guarded), (r"/lifecycle", Lifecycle),
+                                 (r"/asyncguard", AsyncGuarded)])
 
 
 class Budget(WebSocketHandler):
@@ -198,6 +219,26 @@ class HooksTest(support.AppServerTestCase):
             "Sec-WebSocket-Version": "13"})
         self.assertEqual((status, reason, body), (401, "Go away", b"guarded 401 Go away"))
         self.assertTrue(self.wait_seen(("guarded", "on_finish", 401)))
+
+    def test_async_prepare_is_awaited_before_the_upgrade(self):
+        # Tornado 6.2: an async prepare() is awaited before get(): an HTTPError it raises
+        # after an await refuses the handshake, and open() runs only once it returned. eddy
+        # used to upgrade at once (open first, the 403 lost).
+        def mine():
+            return [c[1:] for c in self.seen() if c[0] == "async"]
+
+        async def go(query):
+            async with websockets.connect(self.url + "/asyncguard" + query) as ws:
+                return await ws.recv()
+        with self.assertRaises(websockets.InvalidStatusCode) as cm:
+            run(go("?deny=1"))
+        self.assertEqual(cm.exception.status_code, 403)
+        self.assertTrue(self.wait_seen(("async", "on_finish", 403)))
+        self.assertEqual(mine(), [("prepare start",), ("prepare refuses",), ("on_finish", 403)])
+        self.server.call(calls.clear)
+        self.assertEqual(run(go("")), "opened")
+        self.assertEqual([c[0] for c in mine()],
+                         ["prepare start", "prepare done", "on_finish", "open"])
 
     def test_check_origin_exception_is_500(self):
         async def go():
