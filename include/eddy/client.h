@@ -13,9 +13,9 @@
  * request bodies from memory or streamed, chunked / Content-Length / close-delimited responses,
  * gzip decoding, redirects (at most 5 by default; 303, and 301/302 after POST, become GET;
  * Authorization and Cookie are dropped when the redirect changes origin), Expect:
- * 100-continue, connect, request and read timeouts, flow control of a streamed body
- * (eddy_fetch_pause_body), certificate verification (on by default), an HTTP
- * proxy (CONNECT for https).
+ * 100-continue, connect, request and read timeouts, flow control of a streamed response body
+ * (eddy_fetch_pause_body) and of a streamed request body (eddy_fetch_flush_body), certificate
+ * verification (on by default), an HTTP proxy (CONNECT for https).
  *
  * Errors reported to `done`: EDDY_ERESOLVE (name not found), EDDY_ECONNREFUSED and other
  * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake, certificate verification or a TLS alert
@@ -53,6 +53,9 @@ typedef void (*eddy_fetch_chunk_fn)(eddy_fetch *fetch, const char *data, size_t 
                                     void *userdata);
 /* The request ended: `error` is 0 (a response arrived, whatever its status) or an EDDY_E* code. */
 typedef void (*eddy_fetch_done_fn)(eddy_fetch *fetch, int error, void *userdata);
+/* The streamed body written before eddy_fetch_flush_body() reached the kernel (`status` 0), or
+ * it never will: the fetch ended first (its error, or EDDY_ECLOSED when it ended without one). */
+typedef void (*eddy_fetch_flush_fn)(eddy_fetch *fetch, int status, void *userdata);
 
 /* ==== client ================================================================================ */
 
@@ -134,7 +137,8 @@ EDDY_API int eddy_fetch_set_body(eddy_fetch *fetch, const void *data, size_t len
  * the body are not followed. Returns 0, EDDY_EINVAL or EDDY_ESTATE. */
 EDDY_API int eddy_fetch_set_body_stream(eddy_fetch *fetch, int64_t length);
 
-/* Appends to a streamed body (copied; buffered until the connection is ready). May be called
+/* Appends to a streamed body (copied; buffered until the connection takes it, without limit:
+ * pace the writes with eddy_fetch_flush_body() or eddy_fetch_body_buffered()). May be called
  * before or after eddy_fetch_start(), never after eddy_fetch_end_body().
  * Returns 0, EDDY_EINVAL, EDDY_ESTATE, EDDY_ETOOBIG (more than the announced length) or
  * EDDY_ENOMEM (the bytes were not taken and the body cannot be complete: a started request
@@ -144,6 +148,27 @@ EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t l
 /* Ends a streamed body. Returns 0, EDDY_ESTATE, EDDY_EINVAL when fewer bytes than the
  * announced length were written, or EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch);
+
+/* Backpressure for a streamed body (as eddy_request_flush() on the server side, Tornado's
+ * body_producer awaiting write()): eddy_fetch_write_body() never refuses bytes, it keeps them
+ * in memory until the connection takes them, so a writer faster than the server must wait.
+ * `cb` runs once everything written with eddy_fetch_write_body() before this call (its chunk
+ * framing included) was handed to the kernel, with status 0; write the next piece from there.
+ * If the fetch ends first, it runs with the fetch's error (EDDY_ECANCELED, EDDY_ECONNRESET...)
+ * or EDDY_ECLOSED when it ended without one (a response came before the body went: the rest
+ * is not sent), before `done`. It never runs inside this call; callbacks run in the order
+ * of their calls, with the fetch's userdata. Several may be pending. Callable after
+ * eddy_fetch_end_body() (to learn that the whole body went), not inside or after `done`.
+ * Thread: the loop's. Returns 0, EDDY_EINVAL (NULL fetch or `cb`), EDDY_ESTATE (not started,
+ * no streamed body, or already done) or EDDY_ENOMEM (`cb` will not run). */
+EDDY_API int eddy_fetch_flush_body(eddy_fetch *fetch, eddy_fetch_flush_fn cb);
+
+/* Returns the bytes of a streamed request written but not yet handed to the kernel: the body
+ * eddy_fetch_write_body() took, its chunk framing, and the part of the request head the
+ * connection has not taken yet; for a writer that polls instead of using
+ * eddy_fetch_flush_body(). 0 for NULL, for a fetch with no streamed body, and once it ended.
+ * Thread: the loop's. */
+EDDY_API size_t eddy_fetch_body_buffered(const eddy_fetch *fetch);
 
 /* Seconds to get a connection (queue wait, name lookup, connect, TLS handshake); default 20,
  * <= 0 for none. A redirect that needs a new connection, and the one retry on a new

@@ -168,6 +168,16 @@ EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch) {
     return eddy::no_throw("eddy_fetch_end_body", EDDY_ENOMEM, [&] { return F(fetch)->end_body(); });
 }
 
+EDDY_API int eddy_fetch_flush_body(eddy_fetch *fetch, eddy_fetch_flush_fn cb) {
+    if (!fetch || !cb) return EDDY_EINVAL;
+    return eddy::no_throw("eddy_fetch_flush_body", EDDY_ENOMEM,
+                          [&] { return F(fetch)->flush_body(cb); });
+}
+
+EDDY_API size_t eddy_fetch_body_buffered(const eddy_fetch *fetch) {
+    return fetch ? F(fetch)->body_buffered() : 0;
+}
+
 EDDY_API int eddy_fetch_set_connect_timeout(eddy_fetch *fetch, double seconds) {
     if (!fetch || seconds != seconds) return EDDY_EINVAL;
     F(fetch)->connect_timeout = seconds;

@@ -157,6 +157,9 @@ public:
     int cancel();
     int write_body(const char *data, size_t len);
     int end_body();
+    // eddy_fetch_flush_body / eddy_fetch_body_buffered.
+    int flush_body(eddy_fetch_flush_fn cb);
+    size_t body_buffered() const;
     bool started() const { return started_; }
     // eddy_fetch_pause_body / eddy_fetch_resume_body.
     int pause_body();
@@ -243,6 +246,25 @@ private:
     void send_request();
     void send_body();
     void flush_streamed();
+
+    // eddy_fetch_flush_body: a callback waits until the stream has handed `target` bytes (its
+    // bytes_sent()) to the kernel, `target` being where the body written before the call ends
+    // in the stream's output. Until that body is queued on the stream (no connection yet, the
+    // 100 Continue awaited) the target is unknown (0) and `body_end` (its end in the body)
+    // decides when it is. The stream's write mark tells when bytes_sent() passed the first
+    // target; the callbacks then run from flush_timer_ (never inside a write_body()).
+    struct BodyFlush {
+        uint64_t body_end;
+        uint64_t target = 0;
+        bool sent = false;  // settled: `status` is due
+        int status = 0;
+        eddy_fetch_flush_fn cb;
+    };
+    void place_flushes();  // gives the queued ones their target; re-arms the mark
+    void check_flushes();  // marks those the stream sent; schedules flush_timer_ if any
+    static void on_flush_drain(Stream *s, void *arg);
+    static void on_flush_timer(TimerNode *node);
+    void fail_flushes();  // the fetch ended: every pending callback, before `done`
     static void on_continue_timer(TimerNode *node);
 
     // Response (fetch_response.cpp).
@@ -317,6 +339,9 @@ private:
     int eof_error_ = 0;
     bool eof_tls_unconfirmed_ = false;
     size_t body_sent_ = 0;    // streamed body bytes handed to the stream
+    std::deque<BodyFlush> flushes_;  // eddy_fetch_flush_body callbacks still to run, in order
+    TimerNode flush_timer_;          // runs the due ones on the next iteration
+    bool *alive_ = nullptr;          // cleared by ~Fetch: a flush callback freed the client
     bool retried_ = false;    // a reused connection failed before any response: retried once
     // Bytes of the CRLF that must follow a chunk's data still to be checked (http-parser,
     // non-strict in Debian's build, skips whatever two bytes come there).

@@ -44,6 +44,8 @@ Fetch::Fetch(Client *client, std::string method, std::string text)
     read_timer_.owner = this;
     resume_timer_.fire = on_resume_timer;
     resume_timer_.owner = this;
+    flush_timer_.fire = on_flush_timer;
+    flush_timer_.owner = this;
 }
 
 Fetch::~Fetch() {
@@ -55,7 +57,9 @@ Fetch::~Fetch() {
         loop_->timer_stop(&tunnel_timer_);
         loop_->timer_stop(&read_timer_);
         loop_->timer_stop(&resume_timer_);
+        loop_->timer_stop(&flush_timer_);
     }
+    if (alive_) *alive_ = false;
     if (waiter_) waiter_->fetch = nullptr;
     if (stream_) {
         stream_->set_close_callback(nullptr, nullptr);
@@ -154,6 +158,7 @@ void Fetch::finish(int error, bool now) {
     loop_->timer_stop(&tunnel_timer_);
     loop_->timer_stop(&read_timer_);
     loop_->timer_stop(&resume_timer_);
+    loop_->timer_stop(&flush_timer_);  // run_finish runs the flush callbacks still pending
     if (waiter_) {
         waiter_->fetch = nullptr;
         waiter_ = nullptr;
@@ -184,6 +189,7 @@ void Fetch::finish_now() {
 }
 
 void Fetch::run_finish(Fetch *f) {
+    f->fail_flushes();
     f->done_(f->as_c(), f->error_, f->userdata_);
     delete f;
 }
@@ -487,6 +493,19 @@ void Fetch::detach_stream(bool keep) {
     loop_->timer_stop(&read_timer_);  // (a redirect's next connection arms it again)
     if (!s) return;
     s->set_close_callback(nullptr, nullptr);
+    if (!flushes_.empty()) {
+        // What this stream took of the body is settled now: sent, or never to be (a redirect
+        // or a retry does not resend a streamed body; the fetch may be ending).
+        uint64_t sent = s->bytes_sent();
+        for (BodyFlush &fl : flushes_)
+            if (fl.target && !fl.sent) {
+                fl.sent = true;
+                fl.status = sent >= fl.target ? 0 : finishing_ && error_ ? error_ : EDDY_ECLOSED;
+            }
+        if (!finishing_ && flushes_.front().sent) loop_->timer_start(&flush_timer_, Loop::now());
+        // The mark (set only while a callback waits) is the fetch's, not the pool's.
+        s->set_write_mark(0, nullptr, nullptr);
+    }
     if (s->is_tls()) static_cast<tls::TlsStream *>(s)->on_handshake_done(nullptr, nullptr);
     std::string key;
     if (keep && !s->closed() &&
@@ -603,6 +622,7 @@ void Fetch::flush_streamed() {
         body_end_sent_ = true;
         if (chunked) rc = stream_->write("0\r\n\r\n", 5);
     }
+    if (rc == 0 && !flushes_.empty()) place_flushes();
     if (rc != 0) finish(rc);
 }
 
@@ -633,6 +653,81 @@ int Fetch::end_body() {
     body_ended = true;
     flush_streamed();
     return 0;
+}
+
+int Fetch::flush_body(eddy_fetch_flush_fn cb) {
+    if (!started_ || !streamed_body || finishing_) return EDDY_ESTATE;
+    uint64_t end = body_sent_ + body.size();
+    flushes_.push_back(BodyFlush{end, 0, false, 0, cb});  // (a bad_alloc: EDDY_ENOMEM)
+    if (end == 0) {  // nothing written yet: nothing to wait for
+        flushes_.back().sent = true;
+        loop_->timer_start(&flush_timer_, Loop::now());
+        return 0;
+    }
+    place_flushes();
+    return 0;
+}
+
+size_t Fetch::body_buffered() const {
+    if (!streamed_body || finishing_) return 0;
+    return body.size() + (stream_ ? static_cast<size_t>(stream_->unsent_bytes()) : 0);
+}
+
+void Fetch::place_flushes() {
+    if (!stream_ || !body_flowing_) return;
+    uint64_t total = stream_->bytes_sent() + stream_->unsent_bytes();  // all queued so far
+    for (BodyFlush &fl : flushes_)
+        if (!fl.sent && !fl.target && fl.body_end <= body_sent_) fl.target = total;
+    check_flushes();
+    // The mark: the stream's output drops to it when bytes_sent() reaches the first target
+    // (its output is `total` less bytes_sent(); the client queues no files).
+    for (const BodyFlush &fl : flushes_) {
+        if (fl.sent || !fl.target) continue;
+        size_t mark = static_cast<size_t>(total - fl.target);
+        if (stream_->set_write_mark(mark, on_flush_drain, this) != 0)
+            finish(EDDY_ENOMEM);  // no way to learn when the body went
+        return;
+    }
+    stream_->set_write_mark(0, nullptr, nullptr);
+}
+
+void Fetch::check_flushes() {
+    if (!stream_) return;
+    uint64_t sent = stream_->bytes_sent();
+    for (BodyFlush &fl : flushes_)
+        if (!fl.sent && fl.target && sent >= fl.target) {
+            fl.sent = true;
+            fl.status = 0;
+        }
+    // Never inside the caller's write_body() or flush_body(): from the loop.
+    if (!finishing_ && !flushes_.empty() && flushes_.front().sent)
+        loop_->timer_start(&flush_timer_, Loop::now());
+}
+
+void Fetch::on_flush_drain(Stream *, void *arg) {
+    Fetch *f = static_cast<Fetch *>(arg);
+    f->guarded("client: request body", [&] { f->place_flushes(); });
+}
+
+void Fetch::on_flush_timer(TimerNode *node) {
+    Fetch *f = static_cast<Fetch *>(node->owner);
+    bool alive = true;
+    f->alive_ = &alive;  // a callback may free the client, and with it this fetch
+    while (!f->finishing_ && !f->flushes_.empty() && f->flushes_.front().sent) {
+        BodyFlush fl = f->flushes_.front();
+        f->flushes_.pop_front();
+        fl.cb(f->as_c(), fl.status, f->userdata_);
+        if (!alive) return;
+    }
+    f->alive_ = nullptr;
+}
+
+void Fetch::fail_flushes() {
+    while (!flushes_.empty()) {
+        BodyFlush fl = flushes_.front();
+        flushes_.pop_front();
+        fl.cb(as_c(), fl.sent ? fl.status : error_ ? error_ : EDDY_ECLOSED, userdata_);
+    }
 }
 
 // ---- redirects -------------------------------------------------------------------------------

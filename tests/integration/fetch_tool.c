@@ -26,6 +26,12 @@
  *     --max-clients-after S N (eddy_client_set_max_clients(N) S seconds after the start)
  *     --tls-switch (the first fetch runs with a context that verifies nothing; as it ends, the
  *       client gets a verifying one, with --cacert's CAs, for the fetches after it)
+ *     --upload-pieces N (a streamed body of N pieces of 1 MiB, announced with Content-Length,
+ *       or chunked with --upload-chunked: each written once eddy_fetch_flush_body's callback
+ *       said the one before reached the kernel; piece k is its index k as 8 bytes big-endian,
+ *       then the byte (k * 37 + 1) & 255. Prints {"written": BYTES, "buffered": N} after each
+ *       write (N: eddy_fetch_body_buffered), {"flush_status": CODE} for a callback that got an
+ *       error, and with --flow-misuse adds eddy_fetch_flush_body's misuse codes)
  *     --signal-each-fetch (raise SIGUSR1 just before each fetch is made and SIGUSR2 as it ends:
  *       first thing in its done callback, or before a start error is printed. Under
  *       tests/oom's failmalloc with FAILMALLOC_NTH_FILE this fails the chosen allocation of
@@ -61,6 +67,8 @@ typedef struct {
     long long pause_after_bytes;
     int pause_count, resume_stdin, flow_misuse;
     long long body_size;
+    long long upload_pieces;
+    int upload_chunked;
     const char *headers[16];
     int nheaders;
 } options;
@@ -91,6 +99,8 @@ typedef struct {
     eddy_fetch *fetch;
     char misuse[256];
     struct resumer *resumer; /* a resume still to come */
+    long long pieces_written; /* --upload-pieces */
+    int flush_pending, flush_cb_during_call;
 } job;
 
 static void json_str(const char *s, size_t n) {
@@ -202,6 +212,49 @@ static void on_chunk(eddy_fetch *f, const char *data, size_t len, void *ud) {
     }
 }
 
+/* --upload-pieces: the next 1 MiB piece, then a flush whose callback writes the one after. */
+static void on_body_flushed(eddy_fetch *f, int status, void *ud);
+
+static void write_piece(eddy_fetch *f, job *j) {
+    static char piece[1 << 20];
+    long long k = j->pieces_written;
+    for (int b = 0; b < 8; b++) piece[b] = (char)((unsigned long long)k >> (56 - 8 * b));
+    memset(piece + 8, (int)((k * 37 + 1) & 255), sizeof piece - 8);
+    int rc = eddy_fetch_write_body(f, piece, sizeof piece);
+    if (rc != 0) {
+        printf("{\"write_error\": \"%s\"}\n", eddy_err_name(rc));
+        return;
+    }
+    j->pieces_written++;
+    printf("{\"written\": %lld, \"buffered\": %zu}\n", j->pieces_written << 20,
+           eddy_fetch_body_buffered(f));
+    fflush(stdout);
+    if (j->pieces_written == o.upload_pieces) {
+        rc = eddy_fetch_end_body(f);
+        if (rc != 0) printf("{\"end_error\": \"%s\"}\n", eddy_err_name(rc));
+    }
+    j->flush_pending = 1;
+    rc = eddy_fetch_flush_body(f, on_body_flushed); /* also after the end: the last bytes */
+    if (rc != 0) {
+        j->flush_pending = 0;
+        printf("{\"flush_error\": \"%s\"}\n", eddy_err_name(rc));
+    }
+    if (!j->flush_pending) j->flush_cb_during_call = 1; /* ran inside the call: a bug */
+    fflush(stdout);
+}
+
+static void on_body_flushed(eddy_fetch *f, int status, void *ud) {
+    job *j = ud;
+    j->flush_pending = 0;
+    if (status != 0) {
+        printf("{\"flush_status\": \"%s\", \"buffered\": %zu}\n", eddy_err_name(status),
+               eddy_fetch_body_buffered(f));
+        fflush(stdout);
+        return;
+    }
+    if (j->pieces_written < o.upload_pieces) write_piece(f, j);
+}
+
 static void start_next_cb(eddy_loop *loop, void *ud) {
     (void)loop;
     (void)ud;
@@ -264,6 +317,15 @@ static void on_done(eddy_fetch *f, int error, void *ud) {
     if (o.flow_misuse) {
         misuse(j, eddy_fetch_pause_body(f)); /* done: too late */
         misuse(j, eddy_fetch_resume_body(f));
+        if (o.upload_pieces) {
+            misuse(j, eddy_fetch_flush_body(f, on_body_flushed)); /* done: too late */
+            misuse(j, (int)eddy_fetch_body_buffered(f));          /* 0 */
+        }
+    }
+    if (o.upload_pieces && (j->flush_pending || j->flush_cb_during_call)) {
+        /* A flush callback must run before `done`, and never inside eddy_fetch_flush_body. */
+        printf("{\"flush_lost\": %d, \"flush_inside_call\": %d}\n", j->flush_pending,
+               j->flush_cb_during_call);
     }
     for (int i = 0; i < 256; i++)
         if (g_inflight[i] == f) g_inflight[i] = NULL;
@@ -349,6 +411,8 @@ static void start_next(void) {
         }
     }
     if (o.stream_body) eddy_fetch_set_body_stream(f, o.stream_length);
+    if (o.upload_pieces)
+        eddy_fetch_set_body_stream(f, o.upload_chunked ? -1 : o.upload_pieces << 20);
     if (o.connect_timeout >= 0) eddy_fetch_set_connect_timeout(f, o.connect_timeout);
     if (o.timeout >= 0) eddy_fetch_set_request_timeout(f, o.timeout);
     if (o.read_timeout >= 0) eddy_fetch_set_read_timeout(f, o.read_timeout);
@@ -375,6 +439,12 @@ static void start_next(void) {
         j->chunk_crc = 0xffffffffu;
         j->fetch = f;
         if (o.pause_after_bytes > 0) j->next_pause = (size_t)o.pause_after_bytes;
+        if (o.flow_misuse && o.upload_pieces) {
+            misuse(j, eddy_fetch_flush_body(NULL, on_body_flushed));
+            misuse(j, eddy_fetch_flush_body(f, NULL));
+            misuse(j, eddy_fetch_flush_body(f, on_body_flushed)); /* not started */
+            misuse(j, (int)eddy_fetch_body_buffered(NULL));       /* 0 */
+        }
         if (o.flow_misuse) {
             misuse(j, eddy_fetch_pause_body(NULL));
             misuse(j, eddy_fetch_pause_body(f)); /* not started */
@@ -397,6 +467,15 @@ static void start_next(void) {
             g_inflight[k] = f;
             break;
         }
+    if (o.upload_pieces) {
+        if (o.flow_misuse) { /* nothing written yet: a flush is due at once, from the loop */
+            j->flush_pending = 1;
+            misuse(j, eddy_fetch_flush_body(f, on_body_flushed));
+            if (!j->flush_pending) j->flush_cb_during_call = 1;
+        } else {
+            write_piece(f, j);
+        }
+    }
     if (o.stream_body) { /* in three writes, the last after start */
         size_t n = strlen(o.stream_body), third = n / 3;
         eddy_fetch_write_body(f, o.stream_body, third);
@@ -455,6 +534,10 @@ int main(int argc, char **argv) {
             o.stream_length = atoll(argv[++i]);
         else if (!strcmp(a, "--max-redirects"))
             o.max_redirects = atoi(argv[++i]);
+        else if (!strcmp(a, "--upload-pieces"))
+            o.upload_pieces = atoll(argv[++i]);
+        else if (!strcmp(a, "--upload-chunked"))
+            o.upload_chunked = 1;
         else if (!strcmp(a, "--chunks"))
             o.chunks = 1;
         else if (!strcmp(a, "--signal-each-fetch"))

@@ -1682,6 +1682,186 @@ class FlowControlTest(unittest.TestCase):
         self.assertEqual(r["paused_chunks"], 0)
 
 
+def upload_crc(pieces):
+    """CRC-32 of fetch_tool's --upload-pieces body."""
+    crc = 0
+    for k in range(pieces):
+        crc = zlib.crc32(struct.pack(">Q", k) + bytes([(k * 37 + 1) & 255]) * ((1 << 20) - 8), crc)
+    return crc
+
+
+class UploadSink:
+    """Takes one streamed upload and reads nothing of it until go(): the client's writer meets
+    full socket buffers. Then it reads the whole request (Content-Length or chunked) and answers
+    "<length> <CRC-32>" — or, with reset=True, resets the connection instead."""
+
+    def __init__(self, reset=False):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.reset, self.released = reset, threading.Event()
+        self.conn = None
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def go(self):
+        self.released.set()
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        self.conn = c
+        self.released.wait(120)
+        if self.reset:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+            return
+        try:
+            c.settimeout(30)
+            f = c.makefile("rb")
+            head = {}
+            f.readline()
+            while True:
+                line = f.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode().partition(":")
+                head[name.strip().lower()] = value.strip()
+            crc = n = 0
+            if "content-length" in head:
+                left = int(head["content-length"])
+                while left:
+                    data = f.read(min(left, 1 << 20))
+                    if not data:
+                        break
+                    crc, n, left = zlib.crc32(data, crc), n + len(data), left - len(data)
+            else:
+                while True:
+                    size = int(f.readline().split(b";")[0], 16)
+                    if size == 0:
+                        f.readline()
+                        break
+                    data = f.read(size)
+                    crc, n = zlib.crc32(data, crc), n + len(data)
+                    f.readline()
+            body = b"%d %d" % (n, crc)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        except OSError:
+            pass
+        c.close()
+
+    def stop(self):
+        self.released.set()
+        self.sock.close()
+
+
+class UploadFlowTest(unittest.TestCase):
+    """eddy_fetch_flush_body / eddy_fetch_body_buffered: a streamed request body written piece by
+    piece, each piece once the one before reached the kernel (fetch_tool's --upload-pieces)."""
+
+    def run_upload(self, sink, pieces, *args):
+        """fetch_tool's lines, and the bytes its writer had written when the sink began to read
+        (once the writer stalled: no new piece for a second)."""
+        p = subprocess.Popen([FETCH, "--upload-pieces", str(pieces), "--timeout", "0", *args,
+                              "http://127.0.0.1:%d/" % sink.port], stdout=subprocess.PIPE)
+        lines = []
+
+        def read():
+            for line in p.stdout:
+                if line.strip():
+                    lines.append(json.loads(line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            seen, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + 60
+            while time.monotonic() < deadline and p.poll() is None:
+                if len(lines) != seen:
+                    seen, quiet_since = len(lines), time.monotonic()
+                elif seen > 0 and time.monotonic() - quiet_since > 1.0:
+                    break
+                time.sleep(0.05)
+            before = max([l["written"] for l in list(lines) if "written" in l] or [0])
+            sink.go()
+            p.wait(timeout=120)
+            reader.join(30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            sink.stop()
+        if os.environ.get("UPLOADFLOW_DEBUG"):
+            print("written before the server read:", before, lines[-1]["error"], file=sys.stderr)
+        self.assertTrue(lines and "error" in lines[-1], lines[-5:])
+        return before, lines
+
+    def test_writer_waits_for_the_kernel_and_the_body_arrives_whole(self):
+        pieces = 128
+        total = pieces << 20
+        for framing in ("length", "chunked"):
+            with self.subTest(framing=framing):
+                sink = UploadSink()
+                extra = ["--upload-chunked"] if framing == "chunked" else []
+                before, lines = self.run_upload(sink, pieces, *extra)
+                r = lines[-1]
+                self.assertEqual((r["error"], r["status"]), ("", 200), r["detail"])
+                self.assertEqual(r["body"], "%d %d" % (total, upload_crc(pieces)))
+                # Before the server read anything, the writer got as far as the socket
+                # buffers hold (a few MiB on loopback) plus one piece: not the 128 MiB a
+                # callback that fired before the bytes reached the kernel lets it write.
+                self.assertGreaterEqual(before, 2 << 20, lines[:3])
+                self.assertLess(before, total // 4, before)
+                # What eddy holds in memory right after a write is that piece, its framing
+                # and (before the connection) the head: never two pieces.
+                buffered = max(l["buffered"] for l in lines if "written" in l)
+                self.assertLess(buffered, (1 << 20) + 4096, buffered)
+                self.assertEqual([l for l in lines if "flush_status" in l or "flush_lost" in l or
+                                  "flush_error" in l or "write_error" in l], [])
+
+    def test_a_reset_reaches_the_pending_flush(self):
+        sink = UploadSink(reset=True)
+        before, lines = self.run_upload(sink, 128)
+        r = lines[-1]
+        flushes = [l for l in lines if "flush_status" in l]
+        # The writer was waiting for the kernel to take its piece: the callback gets the
+        # fetch's error (before `done`, and once), not a success.
+        self.assertNotEqual(r["error"], "", r)
+        self.assertEqual([f["flush_status"] for f in flushes], [r["error"]], lines[-3:])
+        self.assertEqual([l for l in lines if "flush_lost" in l], [])
+
+    def test_a_cancel_reaches_the_pending_flush(self):
+        sink = UploadSink()
+        try:
+            lines = fetch("--upload-pieces", "128", "--timeout", "0", "--cancel-after", "1.5",
+                          "http://127.0.0.1:%d/" % sink.port)
+        finally:
+            sink.stop()
+        r = lines[-1]
+        self.assertEqual(r["error"], "EDDY_ECANCELED", r)
+        flushes = [l for l in lines if "flush_status" in l]
+        self.assertEqual([f["flush_status"] for f in flushes], ["EDDY_ECANCELED"], lines[-3:])
+        self.assertEqual([l for l in lines if "flush_lost" in l], [])
+
+    def test_flush_misuse(self):
+        sink = UploadSink()
+        sink.go()
+        before, lines = self.run_upload(sink, 3, "--flow-misuse")
+        r = lines[-1]
+        self.assertEqual((r["error"], r["status"]), ("", 200), r["detail"])
+        self.assertEqual(r["body"], "%d %d" % (3 << 20, upload_crc(3)))
+        self.assertEqual(r["misuse"].split(","), [
+            "EDDY_EINVAL", "EDDY_EINVAL", "EDDY_ESTATE", "0",  # NULL fetch, NULL cb, unstarted
+            "EDDY_EINVAL", "EDDY_ESTATE", "EDDY_ESTATE",  # (pause/resume's own)
+            "0",  # nothing written yet: accepted, called back from the loop
+            "EDDY_ESTATE",  # (pause without a chunk callback)
+            "EDDY_ESTATE", "EDDY_ESTATE",  # (pause/resume in done)
+            "EDDY_ESTATE", "0"])  # flush in done: too late; nothing buffered
+        self.assertEqual([l for l in lines if "flush_lost" in l or "flush_status" in l], [])
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--fetch", required=True)
