@@ -125,7 +125,9 @@ func goHook(h *C.eddy_handler, ud unsafe.Pointer, kind C.int) {
 	switch kind {
 	case hookPrepare:
 		if route.prepare != nil {
+			w.inPrepare = true
 			w.guard("prepare", func() { route.prepare(w, &w.req) })
+			w.inPrepare = false
 		}
 	case hookOnFinish:
 		w.finished.Store(true)

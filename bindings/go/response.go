@@ -36,6 +36,10 @@ type ResponseWriter struct {
 	closed   atomic.Bool
 	closedCh chan struct{} // closed on the loop thread when the client goes away
 	status   atomic.Int32  // the status set so far (Status); 0 means 200
+
+	// suspended: Detach was called in Prepare, and Resume not yet (eddy holds the method).
+	suspended atomic.Bool
+	inPrepare bool // the Prepare hook is running (loop thread only)
 }
 
 func newExchange(r *Route, h *C.eddy_handler) *ResponseWriter {
@@ -130,7 +134,54 @@ func (w *ResponseWriter) Detach() error {
 	}
 	w.app.detached[w] = struct{}{}
 	w.detached.Store(true)
+	if w.inPrepare {
+		w.suspended.Store(true) // eddy now holds the method until Resume
+	}
 	return nil
+}
+
+// Resume ends an asynchronous Prepare (Tornado's coroutine prepare): a Prepare that calls
+// Detach suspends the request before its method handler (for a WebSocket route, before the
+// handshake; for a DataReceived route, before the body is read); Resume lets the method run
+// now, on the loop thread, after which the response is finished as after a synchronous
+// Prepare unless the method detaches it again. Finishing the response instead (SendError(403),
+// Redirect, Finish) refuses the request: the method never runs. Thread: any goroutine, like
+// the other methods of a detached writer (off the loop thread it is posted there; called in
+// Prepare itself, the method runs once Prepare returns). eddy_handler_resume.
+// Returns ErrState when the request is not waiting in Prepare (Prepare did not detach, already
+// resumed, or finished); ErrClosed when the client left while Prepare was pending (the
+// response is then finished without the method, and OnFinish runs); ErrNotSupported for a raw
+// request (App.ServeAll has no Prepare); ErrNoMemory as the other posted calls (not made).
+func (w *ResponseWriter) Resume() error {
+	if w.h == nil {
+		return ErrNotSupported
+	}
+	if w.finished.Load() || !w.suspended.Swap(false) {
+		return ErrState // known at once, on any goroutine (a second Resume included)
+	}
+	if w.direct() {
+		return w.resumeOnLoop()
+	}
+	err := w.queue(func() { w.resumeOnLoop() })
+	if err == ErrNoMemory {
+		w.suspended.Store(true) // not posted: it may be made again
+	}
+	return err
+}
+
+// resumeOnLoop resumes the C handler. The method handler runs inside eddy_handler_resume
+// (goMethod): from there on the writer is an undetached one again, finished when the method
+// returns unless the method detaches it itself; so the detached state is dropped first, and
+// restored if eddy refuses.
+func (w *ResponseWriter) resumeOnLoop() error {
+	w.detached.Store(false)
+	delete(w.app.detached, w)
+	rc := C.eddy_handler_resume(w.h)
+	if rc == C.EDDY_ESTATE && !w.finished.Load() && !w.released.Load() {
+		w.detached.Store(true)
+		w.app.detached[w] = struct{}{}
+	}
+	return check(rc)
 }
 
 // Closed returns a channel closed when the client goes away before the response is finished.

@@ -132,6 +132,10 @@ func (r *Route) XSRFCheck(on bool) *Route {
 }
 
 // Prepare runs before the method handler; if it finishes the response the handler is skipped.
+// It may go asynchronous (Tornado's coroutine prepare, e.g. an authorisation check that waits
+// for a lookup): a Prepare that calls w.Detach() suspends the request, and the method handler
+// (a WebSocket route's handshake) runs when a goroutine calls w.Resume(); or never, if it
+// finishes the response instead (w.SendError(403)).
 func (r *Route) Prepare(fn HandlerFunc) *Route {
 	r.app.mustNotBeStarted("Prepare")
 	r.prepare = fn
