@@ -12,6 +12,7 @@ import asyncio
 import base64
 import copy
 import errno
+import inspect
 import socket
 import ssl
 import urllib.parse
@@ -83,6 +84,8 @@ def _network_error(status, detail=""):
             return HTTPTimeoutError("Timeout while connecting")
         if detail.startswith("no complete response"):
             return HTTPTimeoutError("Timeout during request")
+        if detail.startswith("no data from the server"):  # read_timeout (not Tornado's)
+            return HTTPTimeoutError("Timeout while reading")
         return HTTPTimeoutError("Timeout")
     if status in (_ll.EDDY_EOF, _ll.EDDY_ECLOSED, _ll.EDDY_ECONNRESET):
         return HTTPStreamClosedError("Stream closed")
@@ -115,7 +118,8 @@ class HTTPRequest:
                  validate_cert=None, ca_certs=None, client_cert=None, client_key=None,
                  ssl_options=None, streaming_callback=None, header_callback=None,
                  user_agent=None, auth_username=None, auth_password=None, auth_mode=None,
-                 body_producer=None, allow_nonstandard_methods=None, **unsupported):
+                 body_producer=None, allow_nonstandard_methods=None, read_timeout=None,
+                 **unsupported):
         if unsupported:
             raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
         self.url = url
@@ -126,6 +130,10 @@ class HTTPRequest:
         self.body = body
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
+        # Not Tornado's: the longest the server may stay silent once the request went out
+        # (seconds between reads, nginx's proxy_read_timeout; eddy_fetch_set_read_timeout).
+        # Over it the fetch fails with HTTPTimeoutError (599). None: none.
+        self.read_timeout = read_timeout
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
         self.decompress_response = decompress_response
@@ -142,7 +150,11 @@ class HTTPRequest:
         self.ssl_options = ssl_options
         _tls.client_key(self)
         # As Tornado's: streaming_callback(chunk) gets the body's pieces (the response's body
-        # is then empty); header_callback(line) gets the status line, each header line and the
+        # is then empty). Beyond Tornado (whose simple client ignores the callback's result):
+        # one that returns an awaitable (an async def, a Future) pauses the body until it is
+        # done — no further piece, and the connection is not read (eddy_fetch_pause_body), so
+        # a slow consumer holds the server back instead of buffering — and an exception it
+        # raises fails the fetch, as one the callback raises does; header_callback(line) gets the status line, each header line and the
         # final "\r\n"; user_agent sets User-Agent; auth_username/auth_password send basic
         # auth (the only auth_mode of Tornado's simple client).
         self.streaming_callback = streaming_callback
@@ -297,13 +309,32 @@ class AsyncHTTPClient:
             if not ended:
                 _ll.eddy_fetch_cancel(f)
 
+        async def wait_then_resume(awaitable):
+            try:
+                await awaitable
+            except Exception as e:  # as a callback's own exception: the fetch fails with it
+                if not ended and not callback_error:
+                    callback_error.append(e)
+                    cancel_unless_ended()
+                    self.io_loop._pump.kick()
+                return
+            if not ended and not callback_error:
+                _ll.eddy_fetch_resume_body(f)
+                self.io_loop._pump.kick()
+
         def done(outcome):
             if outcome[0] in ("chunk", "headers"):
                 if future.done() or callback_error:
                     return
                 try:
                     if outcome[0] == "chunk":
-                        request.streaming_callback(outcome[1])
+                        result = request.streaming_callback(outcome[1])
+                        if result is not None and inspect.isawaitable(result):
+                            # Paused here, inside eddy's chunk callback (the pieces after
+                            # this one are held); resumed once the awaitable is done.
+                            _ll.eddy_fetch_pause_body(f)
+                            asyncio.ensure_future(wait_then_resume(result),
+                                                  loop=self.io_loop.asyncio_loop)
                     else:
                         _, code, reason, headers = outcome
                         request.header_callback("HTTP/1.1 %d %s\r\n" % (code, reason))
@@ -457,6 +488,8 @@ class AsyncHTTPClient:
             _check(_ll.eddy_fetch_set_connect_timeout(f, float(request.connect_timeout)))
         if request.request_timeout is not None:
             _check(_ll.eddy_fetch_set_request_timeout(f, float(request.request_timeout)))
+        if getattr(request, "read_timeout", None) is not None:
+            _check(_ll.eddy_fetch_set_read_timeout(f, float(request.read_timeout)))
         if not request.follow_redirects:
             _check(_ll.eddy_fetch_set_max_redirects(f, 0))
         elif request.max_redirects is not None:

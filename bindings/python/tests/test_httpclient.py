@@ -65,12 +65,33 @@ class Seen(RequestHandler):
                     "protocol": self.request.protocol})
 
 
+class Pieces(RequestHandler):
+    """Three flushed pieces, 50 ms apart."""
+
+    async def get(self):
+        for i in range(3):
+            self.write("piece%d;" % i)
+            await self.flush()
+            await asyncio.sleep(0.05)
+
+
+class Stall(RequestHandler):
+    """A piece, then silence for 1.5 s (a stalled server), then the rest."""
+
+    async def get(self):
+        self.write("first;")
+        await self.flush()
+        await asyncio.sleep(1.5)
+        self.write("late")
+
+
 class AsyncHTTPClientTest(unittest.TestCase):
     def run_app(self, body):
         async def main():
             app = eddy.web.Application([(r"/hello", Hello), (r"/echo", Echo),
                                         (r"/redirect", Redirect), (r"/missing", Missing),
-                                        (r"/big", Big), (r"/seen", Seen), (r"/who", Who)],
+                                        (r"/big", Big), (r"/seen", Seen), (r"/who", Who),
+                                        (r"/pieces", Pieces), (r"/stall", Stall)],
                                        compress_response=True)
             server = app.listen(0, "127.0.0.1")
             try:
@@ -179,6 +200,52 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertEqual(refused.errno, errno.ECONNREFUSED)
         self.assertRegex(refused.strerror, r"^connect to 127\.0\.0\.1:\d+: Connection refused$")
         self.assertEqual(too_big.code, 599)
+
+    def test_an_awaitable_streaming_callback_pauses_the_body(self):
+        # The first piece's callback waits 0.3 s: the pieces the server sends meanwhile are held
+        # (eddy_fetch_pause_body) and come after it, in order, and the body arrives whole.
+        async def body(base):
+            events = []
+
+            async def slow(chunk):
+                events.append(chunk)
+                if len(events) == 1:
+                    await asyncio.sleep(0.3)
+                    events.append("resumed")
+            r = await AsyncHTTPClient().fetch(base + "/pieces", streaming_callback=slow)
+
+            async def fails(chunk):
+                await asyncio.sleep(0)
+                raise KeyError("stop after a wait")
+            with self.assertRaises(KeyError):  # as a callback's own exception
+                await AsyncHTTPClient().fetch(base + "/pieces", streaming_callback=fails)
+            return r, events
+        r, events = self.run_app(body)
+        self.assertEqual((r.code, r.body), (200, b""))
+        self.assertEqual(events[1], "resumed")
+        self.assertEqual(b"".join(e for e in events if e != "resumed"), b"piece0;piece1;piece2;")
+
+    def test_read_timeout(self):
+        # A server silent for 1.5 s after the first piece: read_timeout=0.3 ends the fetch; the
+        # request timeout alone (5 s) would have let it finish.
+        async def body(base):
+            start = asyncio.get_running_loop().time()
+            with self.assertRaises(HTTPTimeoutError) as stalled:
+                await AsyncHTTPClient().fetch(base + "/stall", read_timeout=0.3, request_timeout=5)
+            took = asyncio.get_running_loop().time() - start
+            # Not while paused: a consumer slower than the read timeout is not the server's.
+            chunks = []
+
+            async def slow(chunk):
+                chunks.append(chunk)
+                await asyncio.sleep(0.5)
+            r = await AsyncHTTPClient().fetch(base + "/pieces", read_timeout=0.3,
+                                              streaming_callback=slow)
+            return stalled.exception, took, r, chunks
+        stalled, took, r, chunks = self.run_app(body)
+        self.assertEqual((stalled.code, str(stalled)), (599, "Timeout while reading"))
+        self.assertLess(took, 1.2)
+        self.assertEqual((r.code, b"".join(chunks)), (200, b"piece0;piece1;piece2;"))
 
     def test_streaming_and_header_callbacks(self):
         async def body(base):
