@@ -1048,6 +1048,10 @@ impl<'a> Route<'a> {
     }
 
     /// Runs before the method closure; finishing the response there skips the method.
+    /// It may go asynchronous (Tornado's coroutine prepare, e.g. an authorisation lookup):
+    /// `res.detach()` there suspends the request before its method (a WebSocket route's
+    /// handshake), which runs once the [`crate::Deferred`] is resumed
+    /// ([`crate::Deferred::resume`]), or never if it is finished instead (a 403, say).
     pub fn prepare(
         self,
         f: impl Fn(&Request<'_>, &mut Response<'_>) -> Result<()> + 'static,

@@ -138,6 +138,39 @@ impl Deferred {
         self.post(f, false)
     }
 
+    /// Ends an asynchronous `prepare` (Tornado's coroutine prepare): a `prepare` that
+    /// detaches suspends the request before its method (a WebSocket route's handshake, a
+    /// `data_received` route's body); `resume` lets the method closure run, on the loop thread
+    /// (eddy_handler_resume), and the response is then finished as after a synchronous
+    /// `prepare`, unless the method detaches again. To refuse instead, finish this Deferred
+    /// (`finish(|_, res| res.send_error(403))`): the method never runs. Consumes the handle:
+    /// the response is the method's afterwards. Err(CLOSED) when the loop no longer exists.
+    /// If the client left while `prepare` was pending, eddy finishes the response without the
+    /// method (on_finish runs). A Deferred that did not come from `prepare` cannot be resumed:
+    /// the misuse is logged and answered with a 500 (as a dropped Deferred is).
+    pub fn resume(mut self) -> Result<()> {
+        self.open = false;
+        let h = self.h;
+        let life = self.life.clone();
+        self.remote.call_soon(move || {
+            let h = h.get();
+            // SAFETY: on the loop thread; `released` says whether h was freed.
+            if life.released.load(Ordering::Acquire)
+                || unsafe { sys::eddy_handler_finished(h) } != 0
+            {
+                return;
+            }
+            // SAFETY: h is alive and unfinished; it may be released inside this call (not
+            // used afterwards unless eddy refused the resume, leaving it untouched).
+            let rc = unsafe { sys::eddy_handler_resume(h) };
+            if rc == sys::EDDY_ESTATE {
+                log_error("Deferred::resume on a response whose prepare did not detach: 500");
+                // SAFETY: ESTATE leaves the handler as it was: alive and unfinished.
+                unsafe { sys::eddy_handler_send_error(h, 500) };
+            }
+        })
+    }
+
     fn post<F>(&self, f: F, finish: bool) -> Result<()>
     where
         F: FnOnce(&Request<'_>, &mut Response<'_>) -> Result<()> + Send + 'static,

@@ -224,3 +224,73 @@ fn a_weak_loop_in_a_pending_callback_does_not_keep_the_loop() {
         "the loop was freed with its last handle"
     );
 }
+
+/// An asynchronous prepare: detached there, the request waits; the method runs only after the
+/// Deferred is resumed (from a timer or a thread), and a refusal from the timer skips it.
+#[test]
+fn a_prepare_that_detaches_waits_for_resume() {
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let (ran_m, ran_f) = (ran.clone(), ran.clone());
+    let srv = Server::start(move |lp, app| {
+        let lp = lp.clone();
+        app.route("/async")
+            .unwrap()
+            .prepare(move |req, res| {
+                let deny = req.query_argument("deny").is_some();
+                let deferred = res.detach()?;
+                lp.call_later(0.1, move || {
+                    if deny {
+                        deferred.finish(|_, res| res.send_error(403)).expect("post");
+                    } else {
+                        deferred.resume().expect("post");
+                    }
+                })?;
+                Ok(())
+            })
+            .on_finish(move |req, _| {
+                ran_f.lock().unwrap().push(format!("finish {}", req.uri()));
+                Ok(())
+            })
+            .get(move |_, res| {
+                ran_m.lock().unwrap().push("method".to_owned());
+                res.write("after resume")
+            });
+        app.route("/thread")
+            .unwrap()
+            .prepare(|_, res| {
+                let deferred = res.detach()?;
+                thread::spawn(move || deferred.resume().expect("post"));
+                Ok(())
+            })
+            .get(|_, res| {
+                // The method may detach again after the resume and answer later.
+                let deferred = res.detach()?;
+                deferred.finish(|_, res| res.write("method detached again"))
+            });
+        // A Deferred from the method cannot be resumed: logged, answered with a 500.
+        app.route("/misuse")
+            .unwrap()
+            .get(|_, res| res.detach()?.resume());
+    });
+    let t0 = std::time::Instant::now();
+    let r = srv.get("/async");
+    assert_eq!((r.status, r.text().as_str()), (200, "after resume"));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(90),
+        "{:?}",
+        t0.elapsed()
+    );
+    let r = srv.get("/async?deny=1");
+    assert_eq!(r.status, 403);
+    let r = srv.get("/thread");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "method detached again")
+    );
+    assert_eq!(srv.get("/misuse").status, 500);
+    drop(srv);
+    assert_eq!(
+        *ran.lock().unwrap(),
+        ["method", "finish /async", "finish /async?deny=1"]
+    );
+}

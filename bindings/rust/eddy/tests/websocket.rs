@@ -537,3 +537,56 @@ fn compression_level_and_mem_level_set_each_sides_compressor() {
         Err(Error::INVALID)
     );
 }
+
+/// An asynchronous prepare holds the handshake: a 403 after the wait refuses the upgrade (open
+/// never runs), a resume lets it go on.
+#[test]
+fn an_async_prepare_holds_the_handshake() {
+    let opened = Arc::new(Mutex::new(0));
+    let seen = opened.clone();
+    let srv = Server::start(move |lp, app| {
+        let lp = lp.clone();
+        let handler = WebSocketHandler::new()
+            .on_open(move |ws| {
+                *seen.lock().unwrap() += 1;
+                ws.send_text("opened")
+            })
+            .on_message(|ws, msg| match msg {
+                Message::Text(t) => ws.send_text(&format!("echo: {}", t)),
+                Message::Binary(_) => Ok(()),
+            });
+        app.route("/authws")
+            .unwrap()
+            .prepare(move |req, res| {
+                let deny = req.query_argument("deny").is_some();
+                let deferred = res.detach()?;
+                lp.call_later(0.05, move || {
+                    if deny {
+                        deferred.finish(|_, res| res.send_error(403)).expect("post");
+                    } else {
+                        deferred.resume().expect("post");
+                    }
+                })?;
+                Ok(())
+            })
+            .websocket(handler)
+            .unwrap();
+    });
+    let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(
+        b"GET /authws?deny=1 HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(s).read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 403"), "{}", status);
+    assert_eq!(*opened.lock().unwrap(), 0);
+
+    let mut c = WsClient::connect(srv.port, "/authws");
+    assert_eq!(c.recv_text(), "opened");
+    c.text("hi");
+    assert_eq!(c.recv_text(), "echo: hi");
+    assert_eq!(*opened.lock().unwrap(), 1);
+}
