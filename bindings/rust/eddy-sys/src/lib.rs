@@ -1200,6 +1200,9 @@ extern "C" {
     pub fn eddy_fetch_end_body(fetch: *mut eddy_fetch) -> c_int;
     pub fn eddy_fetch_set_connect_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
     pub fn eddy_fetch_set_request_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
+    pub fn eddy_fetch_set_read_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
+    pub fn eddy_fetch_pause_body(fetch: *mut eddy_fetch) -> c_int;
+    pub fn eddy_fetch_resume_body(fetch: *mut eddy_fetch) -> c_int;
     pub fn eddy_fetch_set_max_redirects(fetch: *mut eddy_fetch, max: c_int) -> c_int;
     pub fn eddy_fetch_set_max_body_size(fetch: *mut eddy_fetch, bytes: usize) -> c_int;
     pub fn eddy_fetch_set_decompress(fetch: *mut eddy_fetch, on: c_int) -> c_int;

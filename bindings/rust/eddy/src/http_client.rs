@@ -67,8 +67,12 @@ pub struct HttpClient {
     proxied: bool,
 }
 
-/// A started fetch: to cancel it, or to write a streamed request body. Holding it keeps
-/// nothing alive; it only knows whether the fetch is still running. Not `Send` (loop thread).
+/// A started fetch: to cancel it, to write a streamed request body, or to pause a streamed
+/// response body. Holding it keeps nothing alive; it only knows whether the fetch is still
+/// running. Cloning it gives another handle to the same fetch (e.g. for the `on_chunk`
+/// closure, through an `Rc<RefCell<Option<FetchHandle>>>` filled once `fetch` returned).
+/// Not `Send` (loop thread).
+#[derive(Clone)]
 pub struct FetchHandle {
     fetch: Rc<Cell<*mut sys::eddy_fetch>>,
 }
@@ -382,6 +386,32 @@ impl FetchHandle {
         }
         // SAFETY: a live request (see cancel).
         check(unsafe { sys::eddy_fetch_end_body(f) })
+    }
+
+    /// Flow control of a streamed response body (an `on_chunk` closure is set;
+    /// eddy_fetch_pause_body): no `on_chunk` call follows and the connection is not read, so
+    /// TCP holds the server back. Callable from `on_chunk` itself (the pieces after the current
+    /// one are held) or anywhere on the loop thread. While paused the read timeout does not
+    /// run; the request timeout does. Pausing twice does nothing. Err(STATE) without
+    /// `on_chunk`, or once the fetch ended.
+    pub fn pause_body(&self) -> Result<()> {
+        let f = self.fetch.get();
+        if f.is_null() {
+            return Err(Error::STATE);
+        }
+        // SAFETY: a live request (see cancel).
+        check(unsafe { sys::eddy_fetch_pause_body(f) })
+    }
+
+    /// Resumes a paused body: the held pieces reach `on_chunk` on a later loop iteration, never
+    /// inside this call. Resuming a fetch not paused does nothing. Err(STATE) as `pause_body`.
+    pub fn resume_body(&self) -> Result<()> {
+        let f = self.fetch.get();
+        if f.is_null() {
+            return Err(Error::STATE);
+        }
+        // SAFETY: a live request (see cancel).
+        check(unsafe { sys::eddy_fetch_resume_body(f) })
     }
 
     /// True once the fetch's callback ran (or the loop was freed before it could).

@@ -33,6 +33,7 @@ pub struct HttpRequest {
     body_stream: Option<Option<u64>>,
     connect_timeout: Option<f64>,
     request_timeout: Option<f64>,
+    read_timeout: Option<f64>,
     // Options, not plain values, so that a client's defaults fill only what was not set.
     follow_redirects: Option<bool>,
     max_redirects: Option<u32>,
@@ -56,6 +57,7 @@ impl HttpRequest {
             body_stream: None,
             connect_timeout: None,
             request_timeout: None,
+            read_timeout: None,
             follow_redirects: None,
             max_redirects: None,
             decompress_response: None,
@@ -110,6 +112,16 @@ impl HttpRequest {
     /// 0 for no limit). Past it the fetch ends with `Error::TIMED_OUT`.
     pub fn request_timeout(mut self, seconds: f64) -> Self {
         self.request_timeout = Some(seconds);
+        self
+    }
+
+    /// Seconds the server may stay silent once the request went out (between reads; nginx's
+    /// proxy_read_timeout; not Tornado's): not counted while the request body is still going
+    /// out, nor while the body is paused ([`crate::FetchHandle::pause_body`]: the consumer is
+    /// slow, not the server). Past it the fetch ends with `Error::TIMED_OUT`, its detail "no
+    /// data from the server for N s". Default: none (the request timeout alone).
+    pub fn read_timeout(mut self, seconds: f64) -> Self {
+        self.read_timeout = Some(seconds);
         self
     }
 
@@ -203,6 +215,7 @@ impl HttpRequest {
         self.headers.extend(missing);
         self.connect_timeout = self.connect_timeout.or(d.connect_timeout);
         self.request_timeout = self.request_timeout.or(d.request_timeout);
+        self.read_timeout = self.read_timeout.or(d.read_timeout);
         self.follow_redirects = self.follow_redirects.or(d.follow_redirects);
         self.max_redirects = self.max_redirects.or(d.max_redirects);
         self.decompress_response = self.decompress_response.or(d.decompress_response);
@@ -253,6 +266,9 @@ impl HttpRequest {
             }
             if let Some(s) = self.request_timeout {
                 check(sys::eddy_fetch_set_request_timeout(f, s))?;
+            }
+            if let Some(s) = self.read_timeout {
+                check(sys::eddy_fetch_set_read_timeout(f, s))?;
             }
             let redirects = if self.follow_redirects == Some(false) {
                 Some(0)

@@ -1054,3 +1054,112 @@ fn hostname_mapping_over_https_checks_the_urls_name() {
         Error::TLS
     );
 }
+
+/// A thread that answers one connection with `parts`, each after its delay (ms), then closes.
+fn staged_server(parts: Vec<(u64, &'static [u8])>) -> (thread::JoinHandle<()>, String) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+    let t = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut b) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&b[..n]),
+            }
+        }
+        for (delay, part) in parts {
+            thread::sleep(std::time::Duration::from_millis(delay));
+            if s.write_all(part).is_err() {
+                return; // the client gave up (a read timeout)
+            }
+        }
+    });
+    (t, url)
+}
+
+#[test]
+fn pause_body_holds_the_chunks_until_resume_body() {
+    let lp = Loop::new().unwrap();
+    let client = HttpClient::new(&lp).unwrap();
+    let (t, url) = staged_server(vec![
+        (0, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\naaa"),
+        (50, b"bbb"),
+        (50, b"ccc"),
+    ]);
+    let events = Rc::new(RefCell::new(Vec::<String>::new()));
+    let handle: Rc<RefCell<Option<FetchHandle>>> = Rc::new(RefCell::new(None));
+    let (ev, ev_t, h, tl) = (events.clone(), events.clone(), handle.clone(), lp.clone());
+    let req = HttpRequest::new(&url).on_chunk(move |piece| {
+        ev.borrow_mut()
+            .push(String::from_utf8_lossy(piece).into_owned());
+        if ev.borrow().len() == 1 {
+            // The consumer is slow: hold the body for 0.3 s (the server sends the rest).
+            let fetch = h.borrow().clone().expect("the handle");
+            fetch.pause_body()?;
+            let ev_t = ev_t.clone();
+            tl.call_later(0.3, move || {
+                ev_t.borrow_mut().push("resumed".to_owned());
+                fetch.resume_body().expect("resume_body");
+            })?;
+        }
+        Ok(())
+    });
+    let (out, fh) = start(&lp, &client, req);
+    *handle.borrow_mut() = Some(fh.clone());
+    run_bounded(&lp);
+    let res = ok(out.borrow_mut().take().expect("the fetch's callback ran"));
+    assert_eq!(res.code(), 200);
+    let ev = events.borrow();
+    assert_eq!(ev[..2], ["aaa", "resumed"], "{:?}", ev);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| *e != "resumed")
+            .cloned()
+            .collect::<String>(),
+        "aaabbbccc"
+    );
+    // Once ended, the handle refuses.
+    assert_eq!(fh.pause_body(), Err(Error::STATE));
+    assert_eq!(fh.resume_body(), Err(Error::STATE));
+    t.join().unwrap();
+    // Without on_chunk there is nothing to pause.
+    let (_app, base) = serve(&lp, |app| {
+        app.route("/").unwrap().get(|_, res| res.write("x"));
+    });
+    let (out, fh) = start(&lp, &client, HttpRequest::new(&base));
+    assert_eq!(fh.pause_body(), Err(Error::STATE));
+    run_bounded(&lp);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "x");
+}
+
+#[test]
+fn read_timeout_ends_a_fetch_whose_server_stalls() {
+    let lp = Loop::new().unwrap();
+    let client = HttpClient::new(&lp).unwrap();
+    let (t, url) = staged_server(vec![
+        (0, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\naaa"),
+        (1500, b"bbbccc"),
+    ]);
+    let started = std::time::Instant::now();
+    let err = fetch(
+        &lp,
+        &client,
+        HttpRequest::new(&url)
+            .read_timeout(0.3)
+            .request_timeout(5.0),
+    )
+    .unwrap_err();
+    assert_eq!(err, Error::TIMED_OUT);
+    assert!(
+        err.detail()
+            .unwrap_or("")
+            .starts_with("no data from the server"),
+        "{:?}",
+        err
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(1200));
+    t.join().unwrap();
+}
