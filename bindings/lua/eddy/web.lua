@@ -13,8 +13,11 @@
 --
 -- Method functions run as coroutines: one that yields (loop.sleep, Future:wait) keeps the
 -- response open and finishes it when it returns. A function may also call self:detach() and
--- finish later from a timer. An error → 500 and a logged traceback; web.HTTPError(status) →
--- that status without a traceback.
+-- finish later from a timer. prepare runs as a coroutine too: one that yields suspends the
+-- request before its method (a WebSocket route's handshake) until it returns; a prepare that
+-- calls self:detach() ends it with self:resume() (or by answering, e.g. send_error(403)).
+-- An error → 500 and a logged traceback; web.HTTPError(status) → that status without a
+-- traceback.
 local core = require("eddy.core")
 local loop = require("eddy.loop")
 local json = require("eddy.json")
@@ -333,6 +336,19 @@ function Handler:detach()
   return core.eddy_handler_detach(h)
 end
 function Handler:finished() return self._done == true end
+-- Ends an asynchronous prepare (eddy_handler_resume): a prepare that called self:detach()
+-- suspends the request before its method (a WebSocket route's handshake, a data_received
+-- route's body); resume() runs the method now, and the response is then finished as after a
+-- synchronous prepare (or when the method's coroutine returns). A prepare that yields (a
+-- coroutine waiting on loop.sleep or a Future) is resumed for you when it returns; call this
+-- only after an explicit detach. Returns 0; EDDY_ESTATE when the request is not waiting in
+-- prepare; EDDY_ECLOSED when the client left meanwhile (the handler is then finished without
+-- the method, on_finish runs).
+local resume_prepare
+function Handler:resume()
+  live(self)
+  return resume_prepare(self)
+end
 
 -- The loop's closer for a handler kept open (detached, or suspended in a coroutine that waits
 -- on a timer or a Future): eddy keeps it valid until finished, even after its application was
@@ -472,6 +488,45 @@ local function run_hook(self, fn, ...)
   if not ok then report_error(self, err) end
 end
 
+-- Resumes a request suspended in prepare: the method runs inside eddy_handler_resume (and may
+-- keep the response open again: run_method attaches and detaches it anew), so the handler
+-- counts as undetached before the call; eddy's refusal (not waiting) restores that.
+function resume_prepare(self)
+  local was_detached = self._detached
+  self._detached, self._prep_waiting = nil, nil
+  loop.detach("handlers", self)
+  local rc = core.eddy_handler_resume(self.h)
+  if rc == core.EDDY_ECLOSED then
+    self._done = true -- eddy finished and released it: the client left while prepare waited
+  elseif rc ~= 0 and not self._done then
+    self._detached = was_detached
+    if was_detached then loop.attach("handlers", self, finish_abandoned) end
+  end
+  return rc
+end
+
+-- The end of a coroutine prepare: an error answers as a method's does; a prepare that had
+-- yielded and left the response open (and did not detach it itself) lets the method run now.
+local function prepare_done(self, ok, tb, err)
+  if not ok then
+    self._prep_waiting = nil
+    return report(self, false, tb, err)
+  end
+  if self._prep_waiting and not self._done and not self._detached then resume_prepare(self) end
+end
+
+-- prepare runs as a coroutine (Tornado's coroutine prepare, e.g. an authorisation lookup):
+-- one that yields suspends the request before its method (eddy_handler_detach in prepare) —
+-- for a WebSocket route, before the handshake — until it returns (then the method runs) or
+-- answers (send_error(403), an HTTPError: the method never runs).
+local function run_prepare(self, fn, ...)
+  if not loop.spawn_ctx(fn, prepare_done, self, self, ...) and not self._done and not self._detached then
+    self._prep_waiting = true
+    loop.attach("handlers", self, finish_abandoned)
+    core.eddy_handler_detach(self.h)
+  end
+end
+
 local function method_done(self, ok, tb, err)
   if not ok then return report(self, false, tb, err) end
   if self._async and not self._done and not self._detached then self:finish() end
@@ -519,6 +574,8 @@ local function make_dispatch(app, handlers, kwargs)
       self._in_write_error = true
       run_hook(self, handlers.write_error, math.tointeger(extra))
       self._in_write_error = false
+    elseif event == "prepare" then
+      return run_prepare(self, handlers.prepare, extra)
     elseif handlers[event] then
       run_hook(self, handlers[event], extra)
     end

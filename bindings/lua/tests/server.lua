@@ -235,6 +235,35 @@ local app = eddy.Application({
       end,
       on_close = function(self) stats.ws_closed = (stats.ws_closed or 0) + 1; stats.last_code = self.close_code end,
     }, { websocket = { max_message_size = 1000 } } },
+  -- Asynchronous prepare: a coroutine prepare that sleeps holds the method (and the handshake of
+  -- a WebSocket route) until it returns; ?deny answers 403 after the wait (the method, open,
+  -- never run); ?fail raises an HTTPError(403) after the wait; /async_prepare/detach ends a
+  -- detached prepare with self:resume() from a timer. stats.prep_methods counts methods run.
+  { "/async_prepare(/detach)?", {
+      prepare = function(self)
+        if self:path() == "/async_prepare/detach" then
+          self:detach()
+          eddy.call_later(0.1, function() self.rc = self:resume() end)
+          return
+        end
+        eddy.sleep(0.1)
+        self.waited = true
+        if self:get_argument("deny", false) then return self:send_error(403) end
+        if self:get_argument("fail", false) then error(eddy.HTTPError(403)) end
+      end,
+      get = function(self)
+        stats.prep_methods = (stats.prep_methods or 0) + 1
+        eddy.sleep(0) -- the method may yield too
+        self:write("method after prepare: " .. tostring(self.waited or self:path()))
+      end } },
+  { "/ws/authws", {
+      prepare = function(self)
+        eddy.sleep(0.05)
+        if self:get_argument("deny", false) then self:send_error(403) end
+      end,
+      open = function(self) stats.auth_opened = (stats.auth_opened or 0) + 1; self:write_message("opened") end,
+      on_message = function(self, data) self:write_message("echo: " .. data) end,
+    } },
   { "/ws/room", {
       open = function(self) room[self] = true end,
       on_message = function(self, data) for peer in pairs(room) do peer:write_message(data) end end,
@@ -248,6 +277,7 @@ local app = eddy.Application({
         self:write({ ws_closed = stats.ws_closed or 0, last_code = stats.last_code or 0, room = members,
                      finished = stats.finished, closed = stats.closed, ticks = stats.ticks,
                      inits = stats.inits, gone_finished = stats.gone_finished,
+                     prep_methods = stats.prep_methods or 0, auth_opened = stats.auth_opened or 0,
                      registry = math.tointeger(core.registry_size()),
                      memory_kb = collectgarbage("count") })
       end,

@@ -124,5 +124,35 @@ class Async(unittest.TestCase):
         bodies = [part.split(b"\r\n\r\n", 1)[1][:12] for part in data.split(b"HTTP/1.1 200 OK")[1:]]
         self.assertEqual(bodies, [b"abc", b"Hello, world", b"later done"])
 
+    def test_a_prepare_that_yields_holds_the_method_until_it_returns(self):
+        before = self.server.get_json("/stats")["prep_methods"]
+        t0 = time.monotonic()
+        status, _, body = self.server.request("GET", "/async_prepare")
+        self.assertEqual((status, body), (200, b"method after prepare: true"))
+        self.assertGreaterEqual(time.monotonic() - t0, 0.09)
+        # A detached prepare resumed from a timer.
+        status, _, body = self.server.request("GET", "/async_prepare/detach")
+        self.assertEqual((status, body), (200, b"method after prepare: /async_prepare/detach"))
+        # Refusals after the wait: send_error, or an HTTPError raised: the method never runs.
+        for query in ("deny=1", "fail=1"):
+            status, _, _ = self.server.request("GET", "/async_prepare?" + query)
+            self.assertEqual(status, 403, query)
+        self.assertEqual(self.server.get_json("/stats")["prep_methods"], before + 2)
+
+    def test_client_leaving_a_waiting_prepare(self):
+        # The prepare wakes after its client left: the resume finds the client gone, eddy finishes
+        # the handler (no method), and nothing is kept.
+        before = self.server.get_json("/stats")
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", self.server.port))
+            sock.sendall(b"GET /async_prepare HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_server_read(self.server.port, [sock.getsockname()[1]])
+            sock.close()
+        time.sleep(0.3)
+        self.assertEqual(self.server.request("GET", "/")[2], b"Hello, world")
+        after = self.server.get_json("/stats")
+        self.assertEqual(after["prep_methods"], before["prep_methods"])
+        self.assertEqual(after["registry"], before["registry"])
+
 if __name__ == "__main__":
     main()

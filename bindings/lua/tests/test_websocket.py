@@ -98,5 +98,21 @@ class WebSocket(unittest.TestCase):
     def test_plain_http_to_a_websocket_route_is_refused(self):
         self.assertEqual(self.server.request("GET", "/ws/echo")[0], 400)
 
+    def test_an_async_prepare_holds_the_handshake(self):
+        # A prepare that sleeps, then refuses: the client's handshake gets the 403 and open never
+        # runs; without ?deny the upgrade goes on after the wait.
+        before = self.server.get_json("/stats")["auth_opened"]
+        async def go():
+            with self.assertRaises(websockets.InvalidStatusCode) as refused:
+                async with websockets.connect(self.url + "/ws/authws?deny=1"):
+                    pass
+            self.assertEqual(refused.exception.status_code, 403)
+            async with websockets.connect(self.url + "/ws/authws") as ws:
+                self.assertEqual(await ws.recv(), "opened")
+                await ws.send("hi")
+                self.assertEqual(await ws.recv(), "echo: hi")
+        self.run_async(go())
+        self.assertEqual(self.server.get_json("/stats")["auth_opened"], before + 1)
+
 if __name__ == "__main__":
     main()
