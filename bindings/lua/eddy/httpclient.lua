@@ -26,8 +26,14 @@
 -- true: asks for gzip and decodes it), max_body_size, expect_100_continue, user_agent,
 -- validate_cert, ca_certs, client_cert, client_key, streaming_callback(chunk) (the body is then
 -- not kept), header_callback(line) (the final response's head, line by line:
--- "HTTP/1.1 200 OK\r\n", "Name: value\r\n", ..., "\r\n"); plus fetch's raise_error. The
--- two callbacks are plain calls (they must not yield); an error in one ends the request with 599.
+-- "HTTP/1.1 200 OK\r\n", "Name: value\r\n", ..., "\r\n"); plus fetch's raise_error. An
+-- error in either callback ends the request with 599. header_callback is a plain call (it must
+-- not yield); streaming_callback runs as a coroutine: one that yields (eddy.sleep, a Future's
+-- wait: a slow consumer) pauses the body until it returns — no further chunk, and the
+-- connection is not read (eddy_fetch_pause_body), so the server is held back instead of the
+-- body piling up. Not Tornado's: read_timeout (seconds the server may stay silent between
+-- reads once the request went out, eddy_fetch_set_read_timeout; not counted while the body is
+-- paused; over it 599 with eddy_code EDDY_ETIMEDOUT and detail "no data from the server ...").
 --
 -- body_producer(write) runs as a coroutine once the request started (it may eddy.sleep, wait
 -- on Futures, fetch...): write(chunk) sends a piece of the body and returns true, or false once
@@ -68,7 +74,7 @@ function HTTPResponse:rethrow() if self.error then error(self.error, 0) end end
 local REQUEST_OPTIONS = {
   method = "string", headers = "table", body = "string", body_producer = "function",
   auth_username = "string", auth_password = "string", auth_mode = "string", connect_timeout = "number",
-  request_timeout = "number", follow_redirects = "boolean", max_redirects = "number",
+  request_timeout = "number", read_timeout = "number", follow_redirects = "boolean", max_redirects = "number",
   decompress_response = "boolean", max_body_size = "number", expect_100_continue = "boolean",
   user_agent = "string", validate_cert = "boolean", ca_certs = "string", client_cert = "string",
   client_key = "string", streaming_callback = "function", header_callback = "function",
@@ -375,6 +381,7 @@ local function configure_fetch(f, req, client_max_body)
   end
   if req.connect_timeout then set(core.eddy_fetch_set_connect_timeout(f, req.connect_timeout), "connect_timeout") end
   if req.request_timeout then set(core.eddy_fetch_set_request_timeout(f, req.request_timeout), "request_timeout") end
+  if req.read_timeout then set(core.eddy_fetch_set_read_timeout(f, req.read_timeout), "read_timeout") end
   if req.follow_redirects == false then
     set(core.eddy_fetch_set_max_redirects(f, 0), "follow_redirects")
   elseif req.max_redirects then
@@ -494,11 +501,38 @@ local function start_producer(state)
   loop.spawn_ctx(state.req.body_producer, producer_done, state, write)
 end
 
+-- ---- streaming_callback: flow control of the response body -----------------------------------
+-- Pausing is asked for by a yielding streaming_callback (state.cb_paused) and by the handle's
+-- pause_body (state.user_paused); the body is read again only when neither holds it.
+local function release_body(state)
+  if state.fetch and not state.callback_error and not state.cb_paused and not state.user_paused then
+    core.eddy_fetch_resume_body(state.fetch)
+  end
+end
+
+local function chunk_done(state, ok, _, err)
+  if not ok then fail_request(state, "streaming_callback: " .. tostring(err)) end
+  if state.cb_paused then
+    state.cb_paused = nil
+    release_body(state)
+  end
+end
+
+local function run_chunk_callback(state, fn, chunk)
+  if state.callback_error then return end
+  if not loop.spawn_ctx(fn, chunk_done, state, chunk) then
+    -- It yielded, inside eddy's chunk callback: the pieces after this one are held (and the
+    -- connection not read) until it returns.
+    state.cb_paused = true
+    core.eddy_fetch_pause_body(state.fetch)
+  end
+end
+
 local function make_dispatch(state)
   local req = state.req
   return function(event, a, b, c, ...)
     if event == "chunk" then
-      return run_stream_callback(state, req.streaming_callback, a, "streaming_callback")
+      return run_chunk_callback(state, req.streaming_callback, a)
     elseif event == "headers" then
       local fn = req.header_callback
       run_stream_callback(state, fn, "HTTP/1.1 " .. math.tointeger(a) .. " " .. b .. "\r\n", "header_callback")
@@ -525,6 +559,25 @@ function Handle:cancel()
 end
 -- True once the response was delivered (or is being delivered).
 function Handle:done() return self._state.response ~= nil end
+-- Flow control of a streamed body (a streaming_callback is set), from anywhere on the loop's
+-- thread: pause_body() stops the chunks (and the reading of the connection) until
+-- resume_body(). Return 0, or EDDY_ESTATE once the request ended or without a
+-- streaming_callback (eddy_fetch_pause_body / eddy_fetch_resume_body).
+function Handle:pause_body()
+  local state = self._state
+  if not state.fetch then return core.EDDY_ESTATE end
+  local rc = math.tointeger(core.eddy_fetch_pause_body(state.fetch))
+  if rc == 0 then state.user_paused = true end
+  return rc
+end
+function Handle:resume_body()
+  local state = self._state
+  if not state.fetch then return core.EDDY_ESTATE end
+  if not state.req.streaming_callback then return core.EDDY_ESTATE end
+  state.user_paused = nil
+  release_body(state)
+  return 0
+end
 
 -- Builds and starts the request; returns its state and raise_error. Raises (level 0) on bad
 -- options. A request that cannot start (client closed, a URL eddy refuses) gets its 599

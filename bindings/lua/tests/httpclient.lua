@@ -44,6 +44,11 @@ local handlers = {
     local r = eddy.AsyncHTTPClient():fetch(base .. "/echo", { headers = { ["X-Test"] = "via proxy" } })
     self:write(r.body)
   end } },
+  -- Three flushed pieces 50 ms apart; a piece then 1.5 s of silence (a stalled server).
+  { "/pieces", { get = function(self)
+    for i = 0, 2 do self:write("piece" .. i .. ";"); self:flush(); eddy.sleep(0.05) end
+  end } },
+  { "/stall", { get = function(self) self:write("first;"); self:flush(); eddy.sleep(1.5); self:write("late") end } },
   { "/scheme", { get = function(self) self:write(core.eddy_request_scheme(self:request())) end } },
   { "/seen", { get = function(self)
     self:write({ host = self:header("Host"), uri = self:uri(), scheme = core.eddy_request_scheme(self:request()) })
@@ -270,6 +275,39 @@ function scenarios.streaming(client)
                       failing = failing })
 end
 
+-- Flow control of a streamed body: a streaming_callback that yields holds the later pieces
+-- until it returns; the handle's pause_body/resume_body do the same from a timer; read_timeout
+-- ends a fetch whose server stalls, but not one whose consumer is slow (paused).
+function scenarios.flow(client)
+  local out = {}
+  local events = {}
+  local r = client:fetch(base .. "/pieces", { decompress_response = false,
+    streaming_callback = function(chunk)
+      events[#events + 1] = chunk
+      if #events == 1 then eddy.sleep(0.3); events[#events + 1] = "resumed" end
+    end })
+  out.yielding = { code = r.code, events = events }
+  local got, fut, h = {}, eddy.Future(), nil
+  h = client:fetch(base .. "/pieces", { decompress_response = false,
+    streaming_callback = function(chunk)
+      got[#got + 1] = chunk
+      if #got == 1 then
+        out.pause_rc = h:pause_body()
+        eddy.call_later(0.3, function() got[#got + 1] = "resumed"; out.resume_rc = h:resume_body() end)
+      end
+    end }, function(resp) fut:set_result(resp) end)
+  out.handle = { code = fut:wait().code, events = got, after_pause = h:pause_body() }
+  local t0 = eddy.time()
+  out.stalled = try(client, base .. "/stall", { decompress_response = false, read_timeout = 0.3,
+                                                request_timeout = 5 })
+  out.stalled_took = eddy.time() - t0
+  local slow = {}
+  local s = client:fetch(base .. "/pieces", { decompress_response = false, read_timeout = 0.3,
+    streaming_callback = function(chunk) slow[#slow + 1] = chunk; eddy.sleep(0.5) end })
+  out.slow = { code = s.code, body = table.concat(slow) }
+  emit("flow", out)
+end
+
 function scenarios.errors(client)
   local out = {}
   local function err_of(fn)
@@ -434,7 +472,7 @@ eddy.spawn(function()
   local client = eddy.AsyncHTTPClient()
   local only = args.only
   for _, name in ipairs({ "basics", "capture", "redirects", "not_found", "failures", "gzip", "https",
-                          "cancel", "streaming", "producer", "mapping", "auth", "errors", "leak" }) do
+                          "cancel", "streaming", "flow", "producer", "mapping", "auth", "errors", "leak" }) do
     if not only or only == name then scenarios[name](client) end
   end
   print("done")

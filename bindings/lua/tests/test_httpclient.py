@@ -276,6 +276,28 @@ class HTTPClient(unittest.TestCase):
         codes = sorted((x["code"], x["error_eddy_code"]) for x in c["limited"])
         self.assertEqual(codes, [(200, None), (599, self.codes["EBUSY"])])
 
+    def test_flow_control_and_read_timeout(self):
+        f = self.r["flow"]
+        # A yielding streaming_callback held the pieces sent meanwhile; they came after it.
+        self.assertEqual(f["yielding"]["code"], 200)
+        self.assertEqual(f["yielding"]["events"][:2], ["piece0;", "resumed"])
+        self.assertEqual("".join(e for e in f["yielding"]["events"] if e != "resumed"),
+                         "piece0;piece1;piece2;")
+        # The handle's pause_body / resume_body, resumed from a timer.
+        self.assertEqual((f["pause_rc"], f["resume_rc"]), (0, 0))
+        self.assertEqual(f["handle"]["code"], 200)
+        self.assertEqual(f["handle"]["events"][:2], ["piece0;", "resumed"])
+        self.assertEqual("".join(e for e in f["handle"]["events"] if e != "resumed"),
+                         "piece0;piece1;piece2;")
+        self.assertLess(f["handle"]["after_pause"], 0)  # EDDY_ESTATE once ended
+        # read_timeout: 599 ETIMEDOUT with eddy's detail, long before the server's 1.5 s.
+        st = f["stalled"]
+        self.assertEqual((st["raised"], st["code"]), (True, 599))
+        self.assertTrue(st["detail"].startswith("no data from the server"), st)
+        self.assertLess(f["stalled_took"], 1.2)
+        # A consumer slower than the read timeout is not the server's fault.
+        self.assertEqual(f["slow"], {"code": 200, "body": "piece0;piece1;piece2;"})
+
     def test_streaming_and_header_callbacks(self):
         s = self.r["streaming"]
         self.assertEqual(s["body"], "")  # not kept when streamed
