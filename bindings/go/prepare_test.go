@@ -3,6 +3,7 @@ package eddy
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -149,5 +150,51 @@ func TestAsyncPrepareWebSocket(t *testing.T) {
 	}
 	if n := opened.Load(); n != 1 {
 		t.Fatalf("Open ran %d times, want 1", n)
+	}
+}
+
+// The client leaves while an asynchronous Prepare waits: Resume reports ErrClosed, eddy
+// finishes the request without the method (OnFinish runs) and every handle is released
+// (start's cleanup checks it).
+func TestAsyncPrepareClientGoesAway(t *testing.T) {
+	waiting := make(chan struct{})
+	resumeErr := make(chan error, 1)
+	finished := make(chan struct{})
+	var methodRan atomic.Int32
+	app := New()
+	app.Route(`/wait`).
+		Prepare(func(w *ResponseWriter, r *Request) {
+			w.Detach()
+			close(waiting)
+			go func() {
+				<-w.Closed()
+				resumeErr <- w.Resume()
+			}()
+		}).
+		HandleFunc("GET", func(w *ResponseWriter, r *Request) { methodRan.Add(1) }).
+		OnFinish(func(r *Request) { close(finished) })
+	base := start(t, app)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-waiting
+	conn.Close()
+	select {
+	case err := <-resumeErr:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Resume after the client left: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the goroutine never saw Closed()")
+	}
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnFinish did not run")
+	}
+	if n := methodRan.Load(); n != 0 {
+		t.Fatalf("the method ran %d times for a client that left", n)
 	}
 }
