@@ -408,6 +408,15 @@ static void eddy_py_fetch_chunk(eddy_fetch *f, const char *data, size_t len, voi
     PyGILState_Release(gil);
 }
 
+/* A streamed request body reached the kernel, or never will (eddy_fetch_flush_body):
+ * ("flushed", status) to the fetch's callable, in the order of the flush calls. */
+static void eddy_py_fetch_flushed(eddy_fetch *f, int status, void *ud) {
+    (void)f;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    eddy_py_call((PyObject *)ud, Py_BuildValue("((si))", "flushed", status));
+    PyGILState_Release(gil);
+}
+
 /* Raw TCP (eddy.iostream / tcpserver / tcpclient). A stream's userdata is one Python object
  * (eddy_py_stream_bind): its read, write and close events call it as (event, arg) —
  * (0, data bytes), (1, write status), (2, close error) — and eddy's free of the userdata
@@ -1016,6 +1025,7 @@ EDDY_PY_CALLBACK_RELEASED(eddy_handshake_fn, cb, eddy_py_handshake_fn, result < 
 %ignore eddy_stream_tls_peer_certificate; /* eddy_py_stream_tls_peer_certificate instead */
 %ignore eddy_request_tls_peer_certificate; /* eddy_py_request_tls_peer_certificate instead */
 %ignore eddy_fetch_set_callbacks;
+%ignore eddy_fetch_flush_body;
 %ignore eddy_fetch_start;
 %ignore eddy_fetch_response_header_at;
 
@@ -1332,6 +1342,13 @@ int eddy_py_fetch_start_streaming(eddy_fetch *fetch, int headers, int chunks,
     int rc = eddy_fetch_set_callbacks(fetch, headers ? eddy_py_fetch_headers : NULL,
                                       chunks ? eddy_py_fetch_chunk : NULL);
     return rc ? rc : eddy_py_fetch_start(fetch, callable);
+}
+
+/* eddy_fetch_flush_body with the fetch's callable as the completion (see
+ * eddy_py_fetch_flushed): a body_producer's write() resolves once its bytes reached the kernel.
+ * Returns as eddy_fetch_flush_body. */
+int eddy_py_fetch_flush_body(eddy_fetch *fetch) {
+    return eddy_fetch_flush_body(fetch, eddy_py_fetch_flushed);
 }
 
 /* ---- raw TCP streams (eddy.iostream) ----------------------------------------------------- */

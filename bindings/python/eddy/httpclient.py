@@ -10,6 +10,7 @@ The connection pool belongs to the IOLoop: one client per IOLoop, as Tornado's s
 
 import asyncio
 import base64
+import collections
 import copy
 import errno
 import inspect
@@ -304,6 +305,9 @@ class AsyncHTTPClient:
 
         callback_error = []  # the first exception a streaming or header callback raised
         ended = []  # set once the outcome arrived: eddy frees the fetch after it
+        # body_producer write() futures waiting for their bytes to reach the kernel, oldest
+        # first (eddy_fetch_flush_body's completions come in call order, all before the outcome).
+        flush_waiters = collections.deque()
 
         def cancel_unless_ended():
             if not ended:
@@ -323,6 +327,16 @@ class AsyncHTTPClient:
                 self.io_loop._pump.kick()
 
         def done(outcome):
+            if outcome[0] == "flushed":
+                if flush_waiters:
+                    written = flush_waiters.popleft()
+                    if not written.done():
+                        if outcome[1] == 0:
+                            written.set_result(None)
+                        else:  # the fetch ended first: the outcome says why
+                            written.set_exception(HTTPStreamClosedError("Stream closed"))
+                            written.exception()  # the producer may not await it any more
+                return
             if outcome[0] in ("chunk", "headers"):
                 if future.done() or callback_error:
                     return
@@ -384,11 +398,11 @@ class AsyncHTTPClient:
         self.io_loop._pump.kick()
         if request.body_producer is not None:
             asyncio.ensure_future(self._produce(request, f, ended, callback_error,
-                                                cancel_unless_ended),
+                                                cancel_unless_ended, flush_waiters),
                                   loop=self.io_loop.asyncio_loop)
         return future
 
-    async def _produce(self, request, f, ended, errors, cancel):
+    async def _produce(self, request, f, ended, errors, cancel, flush_waiters):
         """Runs the request's body_producer; the fetch (freed by eddy once it ended) is only
         touched while it has not."""
         aloop = self.io_loop.asyncio_loop
@@ -405,7 +419,13 @@ class AsyncHTTPClient:
             if rc < 0:
                 raise ValueError("body_producer write: %s" % _ll.eddy_strerror(rc))
             self.io_loop._pump.kick()
-            written.set_result(None)
+            # As Tornado's: the future resolves once the bytes were flushed (to the kernel),
+            # so a producer that awaits each write goes no faster than the server reads; it
+            # resolved at once, and a fast producer piled the whole body up in memory.
+            if _ll.eddy_py_fetch_flush_body(f) == 0:
+                flush_waiters.append(written)
+            else:
+                written.set_result(None)
             return written
 
         try:

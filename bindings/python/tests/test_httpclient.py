@@ -289,6 +289,67 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertEqual(chunked, {"got": "a=123", "type": "text/plain"})
         self.assertEqual(sized["got"], "a=123")
 
+    def test_body_producer_write_waits_for_the_flush(self):
+        # As Tornado's, write() resolves once its bytes were flushed: a producer awaiting each
+        # write goes no faster than the server reads. It resolved at once, and 64 MiB went into
+        # memory before the server had read a byte.
+        import threading
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        piece, pieces = 1 << 20, 64
+        got = {}
+
+        def serve():
+            conn, _ = srv.accept()
+            with conn:
+                conn.settimeout(20)
+                started.wait(10)
+                while not stalled.wait(0.05):
+                    pass  # reads nothing until the producer has waited a while
+                got["written_before_reading"] = len(written)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, body = data.split(b"\r\n\r\n", 1)
+                while len(body) < piece * pieces:
+                    more = conn.recv(1 << 20)
+                    if not more:
+                        break
+                    body += more
+                got["body"] = len(body)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        written = []
+        started, stalled = threading.Event(), threading.Event()
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+
+        async def body(base):
+            async def produce(write):
+                started.set()
+                for i in range(pieces):
+                    pending = write(bytes([65 + i % 26]) * piece)
+                    written.append(i)
+                    try:
+                        await asyncio.wait_for(asyncio.shield(pending), 1.0)
+                    except asyncio.TimeoutError:
+                        stalled.set()  # the server takes nothing: it reads from now on
+                        await pending
+                stalled.set()  # (never stalled: all of it went into memory)
+
+            return await AsyncHTTPClient().fetch(
+                "http://127.0.0.1:%d/" % srv.getsockname()[1], method="POST",
+                headers={"Content-Length": str(piece * pieces)}, body_producer=produce,
+                request_timeout=30)
+        response = self.run_app(body)
+        thread.join(10)
+        self.assertEqual(response.code, 200)
+        self.assertEqual(got["body"], piece * pieces)
+        # The socket buffers and the piece in flight, not the whole 64 MiB.
+        self.assertLess(got["written_before_reading"], pieces // 2, got)
+
     def test_user_agent_and_basic_auth(self):
         async def body(base):
             plain = await AsyncHTTPClient().fetch(base + "/who")
