@@ -290,11 +290,11 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual("".join(e for e in f["handle"]["events"] if e != "resumed"),
                          "piece0;piece1;piece2;")
         self.assertLess(f["handle"]["after_pause"], 0)  # EDDY_ESTATE once ended
-        # read_timeout: 599 ETIMEDOUT with eddy's detail, long before the server's 1.5 s.
+        # read_timeout: 599 ETIMEDOUT with eddy's detail (the read timeout's, not the request
+        # timeout's: without it the fetch would have completed after the server's 1.5 s).
         st = f["stalled"]
         self.assertEqual((st["raised"], st["code"]), (True, 599))
         self.assertTrue(st["detail"].startswith("no data from the server"), st)
-        self.assertLess(f["stalled_took"], 1.2)
         # A consumer slower than the read timeout is not the server's fault.
         self.assertEqual(f["slow"], {"code": 200, "body": "piece0;piece1;piece2;"})
 
