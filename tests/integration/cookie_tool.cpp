@@ -38,13 +38,16 @@ int hexval(char c) {
     return -1;
 }
 
-std::string arg(const char *a) {
-    std::string_view s(a);
-    if (s.substr(0, 4) != "hex:") return std::string(s);
-    s.remove_prefix(4);
+std::string unhex(std::string_view s) {
     std::string out;
     for (size_t i = 0; i + 1 < s.size(); i += 2) out.push_back(char(hexval(s[i]) << 4 | hexval(s[i + 1])));
     return out;
+}
+
+std::string arg(const char *a) {
+    std::string_view s(a);
+    if (s.substr(0, 4) != "hex:") return std::string(s);
+    return unhex(s.substr(4));
 }
 
 std::string hex(std::string_view s) {
@@ -148,10 +151,7 @@ int run_line(const std::string &line) {
     for (;;) {
         size_t tab = line.find('\t', start);
         std::string_view field = std::string_view(line).substr(start, tab - start);
-        std::string decoded;
-        for (size_t i = 0; i + 1 < field.size(); i += 2)
-            decoded.push_back(char(hexval(field[i]) << 4 | hexval(field[i + 1])));
-        args.push_back(std::move(decoded));
+        args.push_back(unhex(field));
         if (tab == std::string::npos) break;
         start = tab + 1;
     }
