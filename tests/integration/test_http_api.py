@@ -269,6 +269,23 @@ def small_window_raw(port):
     return Raw(s)
 
 
+def read_slowly(raw, path, size):
+    """GETs `path` (a `size`-byte answer) on `raw` and reads it in 64 KiB pieces, 8 ms apart;
+    returns the count of body bytes that arrived before the end or a close."""
+    raw.send(get_req(path))
+    head = raw.read_until(b"\r\n\r\n")
+    assert b"Content-Length: %d\r\n" % size in head, head
+    got = len(raw.buf)
+    raw.buf = b""
+    while got < size:
+        time.sleep(0.008)
+        d = raw.sock.recv(65536)
+        if not d:
+            break
+        got += len(d)
+    return got
+
+
 def get_req(path, version="HTTP/1.1", extra=b"", method="GET"):
     return (("%s %s %s\r\nHost: 127.0.0.1\r\n" % (method, path, version)).encode() + extra +
             b"\r\n")
@@ -1689,21 +1706,10 @@ class SteadyActivityTest(ServerTestCase):
         # reads, and a loaded machine that runs the server late must not cut it either.)
         size = 16 << 20
         raw = small_window_raw(self.port)
-        raw.send(get_req("/big?kb=%d" % (size >> 10)))
-        head = raw.read_until(b"\r\n\r\n")
-        self.assertIn(b"Content-Length: %d\r\n" % size, head)
-        got = len(raw.buf)
-        raw.buf = b""
-        while got < size:
-            time.sleep(0.008)
-            d = raw.sock.recv(65536)
-            if not d:
-                break
-            got += len(d)
+        got = read_slowly(raw, "/big?kb=%d" % (size >> 10), size)
         self.assertEqual(got, size, "answer cut before its end")
         self.assertTrue(raw.closed_within(HANG_GUARD), "idle timeout after the answer")
         raw.close()
-
 
     def test_slow_reader_of_streamed_answer_is_not_cut(self):
         # The same pace as above on an answer the application streams with backpressure
@@ -1711,17 +1717,7 @@ class SteadyActivityTest(ServerTestCase):
         # peer that keeps taking it gets it whole.
         size = 16 << 20
         raw = small_window_raw(self.port)
-        raw.send(get_req("/bigflow?kb=%d" % (size >> 10)))
-        head = raw.read_until(b"\r\n\r\n")
-        self.assertIn(b"Content-Length: %d\r\n" % size, head)
-        got = len(raw.buf)
-        raw.buf = b""
-        while got < size:
-            time.sleep(0.008)
-            d = raw.sock.recv(65536)
-            if not d:
-                break
-            got += len(d)
+        got = read_slowly(raw, "/bigflow?kb=%d" % (size >> 10), size)
         self.assertEqual(got, size, "streamed answer cut before its end")
         raw.close()
 
