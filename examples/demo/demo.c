@@ -55,6 +55,12 @@
 #define STREAM_CHUNKS 5
 #define STREAM_INTERVAL 0.1 /* seconds between /stream chunks */
 #define MAX_DELAY 10.0      /* seconds, for /delay */
+/* Output queued for one chat WebSocket that does not read (a stuck or hostile tab): past this
+ * its connection is closed (1013, Try Again Later), as it would otherwise keep a copy of every
+ * message posted until its pings time out (40 s). Far above the largest history message (200
+ * messages of 1000 escaped characters, about 1.2 MB), so a slow but live page is not cut; the
+ * page reconnects and gets the history again. */
+#define MAX_SOCKET_BACKLOG (4 * 1024 * 1024)
 
 /* ---- the application's state ------------------------------------------------------------ */
 
@@ -331,9 +337,18 @@ static void socket_send_since(demo *d, eddy_ws *ws, long long cursor) {
     free(json.data);
 }
 
-/* A new message: every WebSocket client gets it at once, and every waiting poll is answered. */
+/* A new message: every WebSocket client gets it at once, and every waiting poll is answered.
+ * A client whose backlog is over MAX_SOCKET_BACKLOG is closed instead (its close callback,
+ * which takes it off the list, comes later from the loop). */
 static void chat_publish(demo *d, const message *m) {
-    for (size_t i = 0; i < d->socket_count; i++) socket_send_since(d, d->sockets[i], m->id - 1);
+    for (size_t i = 0; i < d->socket_count; i++) {
+        eddy_ws *ws = d->sockets[i];
+        if (eddy_ws_closing(ws)) continue;
+        if (eddy_ws_write_buffer_size(ws) > MAX_SOCKET_BACKLOG)
+            eddy_ws_close(ws, 1013, "too far behind; reconnect", EDDY_NTS);
+        else
+            socket_send_since(d, ws, m->id - 1);
+    }
     waiter *list = d->waiters; /* answering unlinks it, so take the list first */
     while (list) {
         waiter *next = list->next;

@@ -446,6 +446,125 @@ class Chat(DemoTestCase):
         self.assertEqual(resp.status, 400)
 
 
+class ChatSocket(DemoTestCase):
+    """/chatsocket, the chat over a WebSocket (/?mode=ws)."""
+
+    def socket(self, rcvbuf=None):
+        """A WebSocket to /chatsocket, handshake done (the rest of the 101 is not read)."""
+        s = socket.socket()
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before the window
+        s.settimeout(20)
+        s.connect(("127.0.0.1", self.server.port))
+        host = "127.0.0.1:%d" % self.server.port
+        s.sendall(("GET /chatsocket HTTP/1.1\r\nHost: %s\r\nOrigin: http://%s\r\n"
+                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n" % (host, host)).encode())
+        return s
+
+    @staticmethod
+    def frames(s):
+        """The frames (opcode, payload) the server sends, after its 101, until it closes."""
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                piece = s.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            head, _, data = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101"), head
+            while True:
+                while True:  # a whole frame in `data`?
+                    if len(data) >= 2:
+                        n, at = data[1] & 0x7F, 2
+                        if n >= 126:
+                            at += 2 if n == 126 else 8
+                            n = int.from_bytes(data[2:at], "big") if len(data) >= at else None
+                        if n is not None and len(data) >= at + n:
+                            break
+                    piece = s.recv(1 << 20)
+                    if not piece:
+                        return
+                    data += piece
+                yield data[0] & 0x0F, data[at:at + n]
+                data = data[at + n:]
+        except ConnectionResetError:
+            return
+
+    def test_history_then_new_messages(self):
+        c = self.client()
+        first = c.new_message("before the socket")
+        s = self.socket()
+        frames = self.frames(s)
+        opcode, payload = next(frames)
+        self.assertEqual(opcode, 1)
+        self.assertIn(first, json.loads(payload)["messages"])
+        m = c.new_message("after")
+        opcode, payload = next(frames)
+        self.assertEqual((opcode, json.loads(payload)), (1, {"messages": [m]}))
+        s.close()
+
+    def test_tab_that_does_not_read_is_closed(self):
+        # A page that stops reading must not make the demo keep a copy of every message posted
+        # for it (it did, until its pings timed out 40 s later: 20 such sockets and one poster
+        # took 1 GB). Past its backlog limit (4 MiB) it is closed with 1013 and gets no more.
+        c = self.client()
+        stuck = self.socket(rcvbuf=4096)
+        live = self.socket()
+        live.recv(1 << 20)  # the 101 and the history: both sockets are open
+        # 12 MB for the stuck tab, beyond what the kernel's buffers take: 3000 posts of 1000
+        # four-byte characters, pipelined on one connection (the server reads on as it answers).
+        body = urllib.parse.urlencode({"body": "\U0001f600" * 1000, "_xsrf": c.xsrf()}).encode()
+        request = (b"POST /a/message/new HTTP/1.1\r\nHost: x\r\nCookie: _xsrf=" +
+                   c.xsrf().encode() + b"\r\nContent-Type: application/x-www-form-urlencoded"
+                   b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        count = 3000
+        poster = socket.create_connection(("127.0.0.1", self.server.port), timeout=60)
+        sender = threading.Thread(target=poster.sendall, args=(request * count,))
+        sender.start()
+        answers = live_bytes = 0
+        live.settimeout(0)
+        while answers < count:
+            piece = poster.recv(1 << 20)
+            self.assertTrue(piece, "the server closed the posting connection")
+            answers += piece.count(b"HTTP/1.1 200 OK")
+            try:  # the live tab reads as it goes, as a browser does
+                live_bytes += len(live.recv(1 << 20))
+            except BlockingIOError:
+                pass
+        sender.join()
+        poster.close()
+        live.settimeout(1)
+        try:
+            while True:
+                piece = live.recv(1 << 20)
+                if not piece:
+                    break
+                live_bytes += len(piece)
+        except socket.timeout:
+            pass  # all read, and the socket is still open
+        # The stuck tab: some of the messages, then the close frame (or, after the close
+        # timeout, the end of the connection) -- not all of them.
+        got, close = 0, None  # text frames: the history, then one per message
+        for opcode, payload in self.frames(stuck):
+            if opcode == 8:
+                close = int.from_bytes(payload[:2], "big")
+                break
+            got += opcode == 1
+            if got == 1 + count:
+                break  # all of them: nothing was dropped
+        stuck.close()
+        self.assertLess(got, 1 + count)
+        self.assertIn(close, (1013, None))
+        # The live tab got every message (frames of more than 4000 bytes each).
+        self.assertGreater(live_bytes, count * 4000)
+        live.close()
+        m = c.new_message("still serving")
+        self.assertEqual(c.updates(m["id"] - 1), [m])
+
+
 class ChatHistoryAndTimeout(DemoTestCase):
     ARGS = ("--poll-timeout", "1")
 
