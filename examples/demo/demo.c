@@ -274,11 +274,13 @@ static void updates_connection_close(eddy_handler *h, void *route_userdata) {
 /* POST /a/message/updates, cursor=N: Tornado's MessageUpdatesHandler. */
 static void updates_post(eddy_handler *h, void *route_userdata) {
     demo *d = route_userdata;
-    const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_BODY, "cursor", EDDY_NTS, NULL);
+    size_t len = 0;
+    const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_BODY, "cursor", EDDY_NTS, &len);
     char *end = NULL;
     errno = 0;
-    long long cursor = arg && *arg ? strtoll(arg, &end, 10) : 0;
-    if (arg && *arg && (*end || cursor < 0 || errno == ERANGE)) {
+    long long cursor = arg && len ? strtoll(arg, &end, 10) : 0;
+    /* The whole value must be the number: a decoded %00 ends the C string, not the value. */
+    if (arg && len && (end != arg + len || cursor < 0 || errno == ERANGE)) {
         eddy_handler_send_error(h, 400);
         return;
     }
@@ -547,10 +549,13 @@ static void delay_done(eddy_loop *loop, void *userdata) {
 
 /* GET /delay?seconds=S: a slow backend stand-in; the loop serves others meanwhile. */
 static void delay_get(eddy_handler *h, void *route_userdata) {
-    const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_QUERY, "seconds", EDDY_NTS, NULL);
+    size_t len = 0;
+    const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_QUERY, "seconds", EDDY_NTS, &len);
     char *end = NULL;
     double seconds = arg ? strtod(arg, &end) : 1.0;
-    if (arg && (end == arg || *end || !isfinite(seconds) || seconds < 0 || seconds > MAX_DELAY)) {
+    /* As for the cursor: "1%002" is not 1 (strtod stops at the decoded NUL). */
+    if (arg && (end == arg || end != arg + len || !isfinite(seconds) || seconds < 0 ||
+                seconds > MAX_DELAY)) {
         eddy_handler_send_error(h, 400);
         return;
     }

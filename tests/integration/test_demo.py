@@ -211,7 +211,8 @@ class SimpleRoutes(DemoTestCase):
         self.assertEqual(resp.status, 200)
 
     def test_delay_bounds(self):
-        for bad in ("11", "-1", "abc", "nan", "1e9"):
+        # "1%002": the decoded NUL ends the C string strtod reads, not the value.
+        for bad in ("11", "-1", "abc", "nan", "1e9", "1%002", "0%00x"):
             resp, _ = self.client().request("GET", "/delay?seconds=" + bad)
             self.assertEqual(resp.status, 400, bad)
 
@@ -348,7 +349,7 @@ class Chat(DemoTestCase):
         # A cursor past the newest message waits like an up-to-date one; one past LONG_MAX is
         # a 400. (LONG_MAX itself used to overflow cursor + 1: a UBSan abort.)
         c = self.client()
-        for cursor in ("99999999999999999999", "-1", "1x"):
+        for cursor in ("99999999999999999999", "-1", "1x", "1\x002", "\x00"):
             resp, _ = c.post("/a/message/updates", {"cursor": cursor})
             self.assertEqual(resp.status, 400, cursor)
         # The poll must be waiting before the message is posted (one that came later would
