@@ -265,23 +265,29 @@ class HTTPServer:
     def listen(self, port, address=None, family=None, backlog=128, flags=None,
                reuse_port=False):
         """Listens on address:port (every address when address is None or ""; port 0 picks a
-        free port, see .port). reuse_port sets SO_REUSEPORT; backlog is the accept queue.
+        free port, see .port). As Tornado's (bind_sockets + add_sockets): one socket per
+        address, an IPv6 socket IPv6-only (so "0.0.0.0" and "::" can both be listened on);
+        family (socket.AF_INET / AF_INET6) restricts the addresses, flags are getaddrinfo's,
+        reuse_port sets SO_REUSEPORT, backlog is the accept queue.
         Raises OSError when the address cannot be bound."""
         self._check_open()
-        listen_flags = _ll.EDDY_LISTEN_REUSEPORT if reuse_port else 0
-        if backlog == 128 and flags is None:
+        if backlog == 128 and flags is None and not family:
+            listen_flags = _ll.EDDY_LISTEN_IPV6ONLY
+            if reuse_port:
+                listen_flags |= _ll.EDDY_LISTEN_REUSEPORT
             rc = _ll.eddy_server_listen(self._server, address or None, int(port), listen_flags)
             if rc < 0:
                 raise _errors.os_error(rc, "cannot listen on %s:%s" % (address or "*", port))
         else:
-            self.add_socket(self._bind(port, address, backlog, listen_flags))
+            for fd in self._bind(port, address, family, backlog, flags, reuse_port):
+                self._add_fd(fd)
         self._started()
 
     def bind(self, port, address=None, family=None, backlog=128, flags=None, reuse_port=False):
-        """Binds now; start() begins serving (Tornado's bind/start pair)."""
-        fd = self._bind(port, address, backlog,
-                        _ll.EDDY_LISTEN_REUSEPORT if reuse_port else 0)
-        self.__dict__.setdefault("_pending_fds", []).append(fd)
+        """Binds now (as listen: every address); start() begins serving (Tornado's bind/start
+        pair)."""
+        fds = self._bind(port, address, family, backlog, flags, reuse_port)
+        self.__dict__.setdefault("_pending_fds", []).extend(fds)
 
     def start(self, num_processes=1, max_restarts=None):
         """Serves the sockets given to bind(). num_processes != 1 (Tornado's multi-process
@@ -314,11 +320,20 @@ class HTTPServer:
         self._add_fd(fd)
         self._started()
 
-    def _bind(self, port, address, backlog, listen_flags):
-        fd = _ll.eddy_bind_socket(address or None, int(port), int(backlog), listen_flags)
-        if fd < 0:
-            raise _errors.os_error(fd, "cannot bind %s:%s" % (address or "*", port))
-        return fd
+    def _bind(self, port, address, family, backlog, flags, reuse_port):
+        # Tornado's bind_sockets (every address of `address`, not only the first one; the
+        # family and getaddrinfo flags as given): fds that eddy is then to own.
+        import os
+
+        from . import netutil
+
+        sockets = netutil.bind_sockets(port, address, family or socket.AF_UNSPEC, backlog,
+                                       flags, reuse_port)
+        try:
+            return [os.dup(sock.fileno()) for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
 
     def _check_open(self):
         # The C server goes with its application: after Application.close() it is gone.

@@ -80,8 +80,13 @@ class TCPServer:
         one, see `port`). As bind_sockets + add_sockets; raises OSError when it cannot bind."""
         if family == socket.AF_UNSPEC and flags is None:
             listener = self._ensure_listener()
+            # IPv6-only, as bind_sockets (Tornado) makes it: "::" and "0.0.0.0" can both be
+            # listened on, and "::" alone does not take IPv4.
+            listen_flags = _ll.EDDY_LISTEN_IPV6ONLY
+            if reuse_port:
+                listen_flags |= _ll.EDDY_LISTEN_REUSEPORT
             rc = _ll.eddy_listener_bind(listener, address or None, int(port), int(backlog),
-                                        _ll.EDDY_LISTEN_REUSEPORT if reuse_port else 0)
+                                        listen_flags)
             if rc < 0:
                 raise _errors.os_error(rc, "cannot listen on %s:%s" % (address or "*", port))
             return

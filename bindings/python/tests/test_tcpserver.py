@@ -25,6 +25,15 @@ import eddy.tcpserver
 import eddy.web
 
 
+def _has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 class Server(AsyncTestCase):
     def test_handle_stream_raising_is_logged_and_closes(self):
         class Sync(eddy.tcpserver.TCPServer):
@@ -189,7 +198,7 @@ class Server(AsyncTestCase):
     def test_listen_failure_raises_with_errno(self):
         """As Tornado's (the socket module's), the OSError carries errno: callers test
         EADDRINUSE. Same for HTTPServer.listen, on both of its paths (eddy_server_listen, and
-        eddy_bind_socket when a backlog is given)."""
+        bind_sockets when a backlog is given)."""
 
         async def main():
             first = serve(lambda s, a: None)
@@ -204,6 +213,48 @@ class Server(AsyncTestCase):
                 self.assertEqual(cm.exception.errno, errno.EADDRINUSE, kwargs)
             app.close()
             first.stop()
+
+        self.run_async(main())
+
+    @unittest.skipUnless(_has_ipv6_loopback(), "no ::1 on this host")
+    def test_listen_v4_and_v6_any_on_one_port_as_tornado(self):
+        """As Tornado's listen (bind_sockets), an IPv6 socket is IPv6-only: "0.0.0.0" and "::"
+        can both be listened on with one port (each family's clients reach its own socket).
+        It was dual-stack, so the second listen failed with EADDRINUSE. HTTPServer.listen with
+        a backlog binds every address as Tornado does (it bound the first one only: IPv4 alone
+        for every address), and takes `family`."""
+
+        async def peer(stream, address):
+            stream.close()
+            return address[0]
+
+        async def main():
+            tcp = HandlerServer(peer)
+            tcp.listen(0, "0.0.0.0")
+            tcp.listen(tcp.port, "::")
+            for host in ("127.0.0.1", "::1"):
+                await in_thread(lambda: connect(tcp.port, host).close())
+                self.assertEqual(await tcp.result(), host)
+            tcp.stop()
+            app = eddy.web.Application([])
+            for kwargs in ({}, {"backlog": 16}):
+                v4 = eddy.httpserver.HTTPServer(app)
+                v4.listen(0, "0.0.0.0", **kwargs)
+                v6 = eddy.httpserver.HTTPServer(app)
+                v6.listen(v4.port, "::", **kwargs)
+                v4.stop()
+                v6.stop()
+            everywhere = eddy.httpserver.HTTPServer(app)
+            everywhere.listen(0, None, backlog=16)
+            for host in ("127.0.0.1", "::1"):
+                await in_thread(lambda: connect(everywhere.port, host).close())
+            everywhere.stop()
+            only_v4 = eddy.httpserver.HTTPServer(app)
+            only_v4.listen(0, None, family=socket.AF_INET)
+            with self.assertRaises(OSError):
+                await in_thread(lambda: connect(only_v4.port, "::1").close())
+            only_v4.stop()
+            app.close()
 
         self.run_async(main())
 
