@@ -60,7 +60,9 @@ EDDY_API int eddy_listener_port(const eddy_listener *listener);
 /* Returns how many listening sockets the listener holds. */
 EDDY_API int eddy_listener_socket_count(const eddy_listener *listener);
 
-/* Stops accepting and closes every listening socket (a Unix socket's file is removed).
+/* Stops accepting and closes every listening socket. A Unix socket's file is removed unless a
+ * server still answers there (the socket handed to another process for a graceful reload, or
+ * shared with a forked child; a new server's socket at the same path).
  * Connections already accepted are not affected. Safe inside the accept callback.
  * Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_listener_stop(eddy_listener *listener);

@@ -115,6 +115,34 @@ int local_port(int fd) {
     return -1;
 }
 
+// Whether a server answers at `addr`. Non-blocking (a blocking connect would hang the loop
+// thread while a live server's backlog is full): EAGAIN means a server is there (busy).
+bool unix_server_answers(const sockaddr_un &addr) {
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (probe < 0) return false;
+    bool alive = connect(probe, reinterpret_cast<const sockaddr *>(&addr), sizeof addr) == 0 ||
+                 errno == EAGAIN || errno == EINPROGRESS;
+    ::close(probe);
+    return alive;
+}
+
+// Removes a Unix socket's file once nobody listens there any more. The listening socket may
+// live on in another process (a graceful reload hands it over, eddy_server_listening_fd; or
+// the process forked after binding), or the path may by now be another server's: removing the
+// file then would leave that server with a socket nobody can reach. Our own socket is closed
+// already, so a server still answering at the path is someone else's (the same non-blocking
+// probe bind_unix makes).
+void remove_unix_file(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) return;
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len >= sizeof addr.sun_path) return;
+    memcpy(addr.sun_path, path, len + 1);
+    if (!unix_server_answers(addr)) unlink(path);
+}
+
 }  // namespace
 
 int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
@@ -225,15 +253,7 @@ int Listener::bind_unix(const char *path, int backlog) {
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) return EDDY_EADDRINUSE;
         // A leftover socket file: replace it unless a server still answers there.
-        // Fix: the probe was a blocking connect, which hangs the loop thread while the live
-        // server's backlog is full. Non-blocking: EAGAIN means a server is there (busy).
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (probe >= 0) {
-            bool alive = connect(probe, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 ||
-                         errno == EAGAIN || errno == EINPROGRESS;
-            ::close(probe);
-            if (alive) return EDDY_EADDRINUSE;
-        }
+        if (unix_server_answers(addr)) return EDDY_EADDRINUSE;
         unlink(path);
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -273,7 +293,7 @@ int Listener::port() const {
 void Listener::close_socket(Socket *sock) {
     event_del(&sock->ev);  // (harmless when paused: not added)
     ::close(sock->fd);
-    if (!sock->unix_path.empty()) unlink(sock->unix_path.c_str());
+    if (!sock->unix_path.empty()) remove_unix_file(sock->unix_path.c_str());
     delete sock;
 }
 

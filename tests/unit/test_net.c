@@ -340,6 +340,68 @@ static void test_listener_unix(void **state) {
     rmdir(dir);
 }
 
+/* Stopping a Unix-socket listener removes its file only when nobody listens there any more:
+ * not while the socket lives on in another process (handed over for a graceful reload, as
+ * eddy_server_listening_fd suggests, or inherited by a forked child), nor when the path is by
+ * now another server's. (It was unlinked unconditionally: the process that took the socket
+ * over kept listening on a socket nobody could reach, ENOENT.) */
+static void test_listener_unix_stop_keeps_shared_file(void **state) {
+    (void)state;
+    char dir[] = "/tmp/eddy-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/sock", dir);
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    struct stat st;
+
+    /* 1. The listening socket is shared with a child (it holds it until the pipe closes). */
+    server_ctx ctx;
+    server_init(&ctx);
+    assert_int_equal(eddy_listener_bind_unix(ctx.listener, path, 0), 0);
+    int hold[2];
+    assert_int_equal(pipe(hold), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(hold[1]);
+        char b;
+        ssize_t r = read(hold[0], &b, 1); /* EOF when the parent closes its end */
+        (void)r;
+        _exit(0);
+    }
+    close(hold[0]);
+    assert_int_equal(eddy_listener_stop(ctx.listener), 0);
+    assert_int_equal(stat(path, &st), 0); /* still there: the child's socket listens on */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    close(fd);
+    close(hold[1]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+
+    /* Nobody listens now: the next bind replaces the stale file, and its stop removes it. */
+    assert_int_equal(eddy_listener_bind_unix(ctx.listener, path, 0), 0);
+    assert_int_equal(eddy_listener_stop(ctx.listener), 0);
+    assert_int_equal(stat(path, &st), -1);
+
+    /* 2. The path was taken over by another server in the meantime: its file stays. */
+    assert_int_equal(eddy_listener_bind_unix(ctx.listener, path, 0), 0);
+    assert_int_equal(unlink(path), 0);
+    int other = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(other, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(other, 8), 0);
+    assert_int_equal(eddy_listener_stop(ctx.listener), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    close(other);
+    unlink(path);
+    server_done(&ctx);
+    rmdir(dir);
+}
 
 /* A live Unix-socket server whose backlog is full must make bind_unix fail with EADDRINUSE,
  * without blocking. (Regression: the liveness probe was a blocking connect and hung.) */
@@ -1022,6 +1084,7 @@ int main(void) {
         cmocka_unit_test(test_listener_ipv6),
         cmocka_unit_test(test_listener_unix),
         cmocka_unit_test(test_listener_unix_busy_server),
+        cmocka_unit_test(test_listener_unix_stop_keeps_shared_file),
         cmocka_unit_test(test_listener_localhost),
         cmocka_unit_test(test_listener_add_fd),
         cmocka_unit_test(test_listener_shut_down_socket_does_not_spin),
