@@ -267,14 +267,19 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         eddy_route_on(echo, methods[i], EDDY_NTS, on_request);
     eddy_app_set_default_route(app, echo);
+    /* host:port as in a URL's authority: an IPv6 address in brackets ("[::1]:8080", not the
+     * ambiguous "::1:8080"); "*" for every address. */
+    int v6 = strchr(address, ':') != NULL;
+    const char *lb = v6 ? "[" : "", *rb = v6 ? "]" : "", *shown = *address ? address : "*";
     int rc = eddy_server_listen(server, address, port, 0);
     if (rc != 0) {
-        fprintf(stderr, "echo_server: cannot listen on %s:%d: %s\n", address, port, eddy_strerror(rc));
+        fprintf(stderr, "echo_server: cannot listen on %s%s%s:%d: %s\n", lb, shown, rb, port,
+                eddy_strerror(rc));
         return 1;
     }
     eddy_signal *sigint = eddy_signal_new(loop, SIGINT, on_signal, loop, NULL);
     eddy_signal *sigterm = eddy_signal_new(loop, SIGTERM, on_signal, loop, NULL);
-    printf("echo_server listening on %s:%d\n", address, eddy_server_port(server));
+    printf("echo_server listening on %s%s%s:%d\n", lb, shown, rb, eddy_server_port(server));
     fflush(stdout);
     eddy_loop_run(loop);
     eddy_signal_free(sigint);

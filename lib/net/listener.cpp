@@ -232,8 +232,10 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
     }
     if (bound == 0) {
         if (!first_error) first_error = EDDY_EADDRNOTAVAIL;
-        log(LogLevel::warning, "listen: cannot listen on %s:%d: %s", host ? host : "*", port,
-            eddy_strerror(first_error));
+        // An IPv6 address in brackets, as in a URL ("[::]:80", not ":::80").
+        bool v6 = host && strchr(host, ':');
+        log(LogLevel::warning, "listen: cannot listen on %s%s%s:%d: %s", v6 ? "[" : "",
+            host ? host : "*", v6 ? "]" : "", port, eddy_strerror(first_error));
         return first_error;
     }
     return 0;

@@ -79,6 +79,7 @@ class EchoServer:
                     m = re.search(rb"listening on .*:(\d+)", line)
                     if m:
                         self.port = int(m.group(1))
+                        self.line = line
                         break
                     line = b""
             elif self.proc.poll() is not None:
@@ -1288,6 +1289,40 @@ class HostTests(ServerTestCase):
         self.assertRejected(b"GET http://a b/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
         self.assertRejected(b"GET http:///path HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 
+
+
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(has_ipv6_loopback(), "no ::1 on this host")
+class IPv6ListenTests(unittest.TestCase):
+    """echo_server --address ::1: it says where it listens as a URL's authority does, the
+    IPv6 address in brackets (RFC 3986 section 3.2.2; it printed the ambiguous "::1:PORT"),
+    and serves an IPv6 client whose Host is an IP-literal."""
+
+    def test_listen_on_ipv6_loopback(self):
+        server = EchoServer(SERVER_PATH, ("--port", "0", "--address", "::1"))
+        try:
+            self.assertIn(b"listening on [::1]:%d" % server.port, server.line)
+            with socket.create_connection(("::1", server.port), timeout=IO_TIMEOUT) as sock:
+                host = b"[::1]:%d" % server.port
+                sock.sendall(b"GET /x HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:100])
+            self.assertIn(b'"host":"' + host + b'"', data)
+        finally:
+            server.stop()
 
 # ================================================================================================
 # Message framing errors (RFC 9112 section 6, 7)
