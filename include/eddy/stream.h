@@ -16,7 +16,9 @@
  * the max buffer size — and then closes with the write's error (EDDY_ECONNRESET; a read limit
  * exceeded meanwhile still says EDDY_ETOOBIG, and eddy_stream_close() 0). During that
  * last pass the stream counts as closing: writes return EDDY_ECLOSED (their bytes are dropped)
- * and eddy_stream_closed() returns 1; reads may still be issued. Pipes close at once as before.
+ * and eddy_stream_closed() returns 1; reads may still be issued. TLS streams do the same: the
+ * records received before the reset are decrypted and delivered (a failed TLS write leaves the
+ * read side intact). Pipes close at once as before.
  *
  * Thread: every function here must be called on the thread of the stream's loop.
  */

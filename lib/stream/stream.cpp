@@ -895,12 +895,16 @@ int Stream::set_nodelay(bool on) {
 // EDDY_ECLOSED, the output is dropped), and it ends at EAGAIN, the end of the input, a read
 // error, when nobody reads any more, or after max_buffer_size bytes (after a reset nothing
 // more can arrive, but a peer that only shut its reading side could keep sending).
-// Not for TLS (after a failed SSL_write OpenSSL's state is not to be trusted for reading),
-// pipes (a pipe's write end is never read from), nor owners that turned it off
-// (set_read_after_write_error: the HTTP server).
+// TLS too: a failed SSL_write leaves OpenSSL's read side as it was. The socket BIO's write
+// failing is not a TLS error (OpenSSL 3 keeps the unsent record for a retry and puts the
+// connection in no error state; only SSL_ERROR_SSL does), and the records the peer sent
+// before its reset decrypt as ever: an https upload refused early reports the 413, as curl
+// does over TLS. Should a record need an answer (a KeyUpdate asking for ours), that answer
+// fails and ends the pass like any read error. Not for pipes (a pipe's write end is never
+// read from), nor owners that turned it off (set_read_after_write_error: the HTTP server).
 void Stream::close_after_write_error(int err) {
     int error = write_error(err);
-    if (tls_ || not_socket_ || write_failed_ || lingering_ || no_read_after_write_error_ ||
+    if (not_socket_ || write_failed_ || lingering_ || no_read_after_write_error_ ||
         (err != EPIPE && err != ECONNRESET) || read_kind_ == ReadKind::none) {
         close(error);
         return;

@@ -5,6 +5,7 @@ reuse read back from nginx's access log), a CONNECT proxy, and raw Python server
 import argparse
 import atexit
 import base64
+import contextlib
 import gzip
 import json
 import os
@@ -1048,7 +1049,7 @@ class ClientTest(unittest.TestCase):
         finally:
             api.stop()
 
-    def test_early_answer_before_a_reset_is_not_lost(self):
+    def early_answer_before_a_reset(self, tls, close_notify=False):
         # A server that refuses an upload early (413) and closes with the body unread makes its
         # kernel reset the connection; the client's next write then fails (ECONNRESET) before it
         # read the answer its kernel still holds. The fetch reports the 413, as curl does (and
@@ -1059,13 +1060,18 @@ class ClientTest(unittest.TestCase):
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         sock.settimeout(20)
-        url = "http://127.0.0.1:%d/upload" % sock.getsockname()[1]
+        url = "%s://127.0.0.1:%d/upload" % ("https" if tls else "http", sock.getsockname()[1])
         answer = b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig"
-        proc = subprocess.Popen([FETCH, "--timeout", "20", "--body-size", "30000000", url],
+        tls_args = ["--cacert", CERTS["ca.crt"]] if tls else []
+        proc = subprocess.Popen([FETCH, *tls_args, "--timeout", "20", "--body-size", "30000000", url],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             c, _ = sock.accept()
             c.settimeout(20)
+            if tls:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(CERTS["server.crt"], CERTS["server.key"])
+                c = ctx.wrap_socket(c, server_side=True)
             got = b""
             while b"\r\n\r\n" not in got:  # the head; the body stays unread
                 d = c.recv(65536)
@@ -1075,6 +1081,10 @@ class ClientTest(unittest.TestCase):
             os.kill(proc.pid, signal.SIGSTOP)
             try:
                 c.sendall(answer)
+                if close_notify:  # sent, not waited for (the client is stopped)
+                    c.setblocking(False)
+                    with contextlib.suppress(ssl.SSLError, OSError):
+                        c.unwrap()
                 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 c.close()
             finally:
@@ -1090,6 +1100,15 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(len(results), 1, results)
         r = results[0]
         self.assertEqual((r["error"], r["status"], r["body"]), ("", 413, "big"), r)
+
+    def test_early_answer_before_a_reset_is_not_lost(self):
+        self.early_answer_before_a_reset(tls=False)
+
+    def test_early_answer_before_a_reset_is_not_lost_over_tls(self):
+        # The same over TLS: a failed SSL_write leaves the records already received readable,
+        # with or without the server's close_notify before its reset (curl prints the 413 too).
+        self.early_answer_before_a_reset(tls=True)
+        self.early_answer_before_a_reset(tls=True, close_notify=True)
 
     def test_redirect_with_a_large_body_is_followed(self):
         target = "http://127.0.0.1:%d/echo" % self.api.port

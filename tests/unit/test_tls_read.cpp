@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 
 // Before cmocka.h, whose fail() macro breaks the standard library's headers.
@@ -84,9 +85,15 @@ struct Conn {
     std::string received;
     size_t read_size = 0;
     bool partial = false;
+    int close_error = -1;
+    int write_status = -1;
 };
 
-void on_close(Stream *, int, void *arg) { static_cast<Conn *>(arg)->server = nullptr; }
+void on_close(Stream *, int error, void *arg) {
+    Conn *c = static_cast<Conn *>(arg);
+    c->server = nullptr;
+    c->close_error = error;
+}
 
 void on_read(Stream *s, const char *data, size_t len, void *arg) {
     Conn *c = static_cast<Conn *>(arg);
@@ -122,7 +129,7 @@ void close_conn(Conn *c) {
     for (int i = 0; i < 10 && c->server; i++) c->loop->run_once(1);
     SSL_free(c->client);
     SSL_CTX_free(c->client_ctx);
-    close(c->client_fd);
+    if (c->client_fd >= 0) close(c->client_fd);
     delete c->loop;
 }
 
@@ -182,11 +189,60 @@ void test_records_held_by_openssl_reach_the_reader(void **) {
     ctx->unref();
 }
 
+// A peer that answers and then goes, with our output unread (an HTTPS server refusing an
+// upload early with 413), makes the stream's SSL_write fail (EPIPE, ECONNRESET) before it read
+// the answer its kernel still holds. As for plain TCP (test_stream.c's
+// test_reply_before_reset_survives_failed_write), the records already received are decrypted
+// and delivered to the pending read before the stream closes with the write's error: OpenSSL's
+// read side is untouched by the socket's write failure. The old code closed at once.
+void on_reply_line(Stream *s, const char *data, size_t len, void *arg) {
+    Conn *c = static_cast<Conn *>(arg);
+    c->received.append(data, len);
+    assert_true(s->write_failed());  // closing: writes are refused, reads still served
+    assert_int_equal(s->write("x", 1), EDDY_ECLOSED);
+    assert_int_equal(s->read_until("\n", 1, 0, on_reply_line, c), 0);
+}
+
+void on_big_write(Stream *, int status, void *arg) {
+    static_cast<Conn *>(arg)->write_status = status;
+}
+
+void test_reply_before_reset_survives_failed_write(void **) {
+    Context *ctx = server_context();
+    for (bool close_notify : {false, true}) {
+        Conn c;
+        open_conn(&c, ctx);
+        assert_int_equal(c.server->read_until("\n", 1, 0, on_reply_line, &c), 0);
+        // More than the socket buffers hold, and the peer reads none of it.
+        std::string big(32u << 20, 'u');
+        assert_int_equal(c.server->write(big.data(), big.size(), on_big_write, &c), 0);
+        for (int i = 0; i < 20; i++) c.loop->run_once(1);
+        assert_true(c.server->write_buffer_size() > 0);
+        // The answer (two records) and, maybe, the peer's close_notify; then it goes with our
+        // output unread, before the loop runs again: the write fails before the read.
+        for (const char *line : {"413 too large\n", "bye\n"})
+            assert_int_equal(SSL_write(c.client, line, static_cast<int>(strlen(line))),
+                             static_cast<int>(strlen(line)));
+        if (close_notify) assert_true(SSL_shutdown(c.client) >= 0);
+        close(c.client_fd);
+        c.client_fd = -1;
+        for (int i = 0; i < 1000 && c.server; i++) c.loop->run_once(1);
+        assert_null(c.server);
+        assert_string_equal(c.received.c_str(), "413 too large\nbye\n");
+        // The write's error, not the end of the input the last read met.
+        assert_true(c.close_error == EDDY_ECONNRESET);
+        assert_int_equal(c.write_status, EDDY_ECLOSED);
+        close_conn(&c);
+    }
+    ctx->unref();
+}
+
 }  // namespace
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records_held_by_openssl_reach_the_reader),
+        cmocka_unit_test(test_reply_before_reset_survives_failed_write),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
