@@ -1595,6 +1595,10 @@ class Application:
         # send_error/write_error as in Tornado: HTTPError's reason and an overridden
         # write_error() reach the response.
         _ll.eddy_py_route_enable(route, "write_error")
+        # A client that leaves while a coroutine prepare waits is told at once, as in Tornado
+        # (on_connection_close, which runs on_close): it used to hear nothing at all, since
+        # eddy_handler_resume then finishes the request without an upgrade.
+        _ll.eddy_py_route_enable(route, "on_connection_close")
 
     def reverse_url(self, name, *args):
         if any(isinstance(a, bytes) for a in args) and name in self.named_handlers:

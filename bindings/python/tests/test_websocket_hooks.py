@@ -148,10 +148,29 @@ class AsyncGuarded(WebSocketHandler):
         calls.append(("async", "on_finish", self.get_status()))
 
 
+class AsyncLeft(WebSocketHandler):
+    """A coroutine prepare that waits long enough for its client to leave."""
+
+    async def prepare(self):
+        calls.append(("left", "prepare start"))
+        await asyncio.sleep(0.5)
+        calls.append(("left", "prepare done"))
+
+    def open(self):
+        calls.append(("left", "open"))
+
+    def on_connection_close(self):
+        calls.append(("left", "on_connection_close"))
+        super().on_connection_close()  # Tornado's runs on_close
+
+    def on_close(self):
+        calls.append(("left", "on_close", self.close_code))
+
+
 def make_app():
     return eddy.web.Application([(r"/hooks", Hooks), (r"/ordered", Ordered),
                                  (r"/guarded", Guarded), (r"/lifecycle", Lifecycle),
-                                 (r"/asyncguard", AsyncGuarded)])
+                                 (r"/asyncguard", AsyncGuarded), (r"/asyncleft", AsyncLeft)])
 
 
 class Budget(WebSocketHandler):
@@ -239,6 +258,28 @@ class HooksTest(support.AppServerTestCase):
         self.assertEqual(run(go("")), "opened")
         self.assertEqual([c[0] for c in mine()],
                          ["prepare start", "prepare done", "on_finish", "open"])
+
+    def test_client_leaving_during_async_prepare_is_told_at_once(self):
+        # Tornado 6.2: a client that leaves while a coroutine prepare waits is noticed at once:
+        # on_connection_close, whose WebSocketHandler version runs on_close (no close code);
+        # open() never runs. eddy told the handler nothing at all (the resume after prepare
+        # found the client gone and finished the request quietly).
+        def mine():
+            return [c[1:] for c in self.seen() if c[0] == "left"]
+
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        s.sendall(b"GET /asyncleft HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        self.assertTrue(self.wait_seen(("left", "prepare start")))
+        s.close()
+        self.assertTrue(self.wait_seen(("left", "on_close", None)))
+        self.assertEqual(mine(), [("prepare start",), ("on_connection_close",),
+                                  ("on_close", None)])
+        self.assertTrue(self.wait_seen(("left", "prepare done")))
+        run(asyncio.sleep(0.05))  # after the resume: still no open, no second on_close
+        self.assertEqual(mine(), [("prepare start",), ("on_connection_close",),
+                                  ("on_close", None), ("prepare done",)])
 
     def test_check_origin_exception_is_500(self):
         async def go():
