@@ -1027,6 +1027,8 @@ void Connection::request_finished(Request *req) {
         set_timer(TimerKind::none);
         return;
     }
+    // An upgrade that did not happen (hold_for_upgrade): the connection watches again.
+    stream_->set_watch_peer_close(true);
     // The idle wait also watches the answer still leaving (see on_timer): a peer that takes
     // none of it for a whole idle timeout is closed, with or without keep-alive.
     set_timer(TimerKind::idle);
@@ -1145,9 +1147,14 @@ void Connection::detach_for_loop_free() {
     delete this;
 }
 
+void Connection::hold_for_upgrade(Request *req) {
+    if (req == request_ && stream_) stream_->set_watch_peer_close(false);
+}
+
 Stream *Connection::release_stream(Request *req) {
     if (req != request_ || !stream_ || stream_->closed() || in_consume_) return nullptr;
     Stream *stream = stream_;
+    stream->set_watch_peer_close(true);  // the new owner's, as any stream (hold_for_upgrade)
     stream->set_close_callback(nullptr, nullptr);
     stream->notify_when_sent(nullptr, nullptr);
     stream_ = nullptr;

@@ -68,6 +68,12 @@ public:
     // the loop, not from inside a request callback. nullptr when the stream is gone or `req`
     // is not this connection's current request.
     Stream *release_stream(Request *req);
+    // The answer to `req` will be a protocol switch made by release_stream's caller from the
+    // loop: until then the peer's half-close is not watched for (Stream::set_watch_peer_close),
+    // so that a client that sent its handshake and then FIN still gets the 101 (a request
+    // followed by a half-close is answered, as for any other request). A reset or a close
+    // is seen by the new owner instead. No-op when `req` is not the current request.
+    void hold_for_upgrade(Request *req);
     // Whether keep-alive is possible at all (server options, shutdown).
     bool keep_alive_allowed() const;
     // Whether a whole answer finished now may go to the socket at once (Stream::write_now):

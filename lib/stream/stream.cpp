@@ -133,7 +133,7 @@ void Stream::on_loop_free() {
 void Stream::update_read_interest() {
     reading_socket_ = !closed_ && !eof_ &&
                       (lingering_ || read_kind_ != ReadKind::none ||
-                       (close_cb_ != nullptr && in_len() == 0));
+                       (close_cb_ != nullptr && !no_peer_close_watch_ && in_len() == 0));
     apply_interest();
 }
 

@@ -125,6 +125,16 @@ public:
     // (an HTTP client that sent its last request). Off (the default, Tornado's IOStream): it
     // closes at once. A peer that is gone altogether makes the sending fail and close sooner.
     void set_flush_on_eof(bool on) { flush_on_eof_ = on; }
+    // Off: while no read is pending the stream does not read the socket to notice the peer's
+    // close (on by default: with a close callback set, an idle stream watches for it). For an
+    // owner that hands the stream on in a moment (an HTTP request switching protocols, whose
+    // 101 the next owner writes): a half-close right behind the request is then seen by that
+    // owner's first read, after its answer went out, instead of closing the stream before.
+    void set_watch_peer_close(bool on) {
+        if (no_peer_close_watch_ != on) return;  // unchanged (cheap for per-request calls)
+        no_peer_close_watch_ = !on;
+        update_read_interest();
+    }
     // Off: a write that fails because the peer reset closes at once, without the last read
     // pass that delivers what the peer sent before it (close_after_write_error). For owners
     // that cannot use those bytes: an HTTP server would run requests of a client that is gone.
@@ -361,6 +371,7 @@ private:
     bool write_only_ : 1 = false;  // opened O_WRONLY (a pipe's write end): never read from
     bool write_failed_ : 1 = false;  // close_after_write_error's last read pass: nothing is sent
     bool no_read_after_write_error_ : 1 = false;  // set_read_after_write_error(false)
+    bool no_peer_close_watch_ : 1 = false;        // set_watch_peer_close(false)
     ReadKind read_kind_ = ReadKind::none;  // the pending read
     uint8_t io_flags_ = 0;                 // EV_READ / EV_WRITE currently registered
     int close_error_ = 0;

@@ -266,6 +266,12 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
         return refuse(h, 500, "out of memory");
     up.release();  // complete_upgrade's now
     h->detach();
+    // A client that half-closed right after its handshake still gets its 101, as any request
+    // followed by a half-close gets its answer (Tornado sends the 101, then on_close runs with
+    // no close code): the FIN is read by the session, as a connection closed without a close
+    // frame (RFC 6455 §7.1.5: 1006), instead of closing the connection before
+    // complete_upgrade could answer.
+    if (req->conn) req->conn->hold_for_upgrade(req);
 }
 
 }  // namespace

@@ -122,6 +122,51 @@ def async_prepare_tests(port):
           f"async prepare refusing with 403 after its wait: no upgrade ({head[:40]!r})")
 
 
+def half_close_tests(port, stderr_path):
+    """A client that half-closes (FIN) right behind its handshake still gets the 101, as any
+    request followed by a half-close gets its answer (Tornado sends it, then on_close runs
+    without a close code); the FIN then ends the session as a connection closed without a close
+    frame (RFC 6455 §7.1.5: 1006). The FIN used to close the connection before the deferred
+    upgrade wrote its 101: most such clients got nothing."""
+    rounds = 30
+    got = []
+    for i in range(rounds):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        key = base64.b64encode(os.urandom(16))
+        early = frame(1, b"early") if i % 3 == 2 else b""  # a frame before the FIN, every third
+        s.sendall(b"GET /logclose HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                  b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + early)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as e:
+            data += repr(e).encode()
+        s.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        want_rest = b"\x81\x05early" if early else b""
+        got.append(head.startswith(b"HTTP/1.1 101") and
+                   b"Sec-WebSocket-Accept: " + accept in head and rest == want_rest)
+    check(all(got), f"handshake then FIN: the 101 (and the echo of a frame sent before the FIN), "
+                    f"then TCP close ({got.count(True)} of {rounds})")
+    deadline = time.monotonic() + 5
+    codes = []
+    while time.monotonic() < deadline:
+        with open(stderr_path) as f:
+            codes = re.findall(r"logclose: on_close (\d+)", f.read())
+        if len(codes) >= rounds:
+            break
+        time.sleep(0.05)
+    check(codes == ["1006"] * rounds,
+          f"handshake then FIN: every session ends with on_close 1006 ({len(codes)}: {set(codes)})")
+
+
 def raw_tests(port):
     s, head, key = handshake(port)
     accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
@@ -719,6 +764,7 @@ def main():
         port = int(proc.stdout.readline().split()[-1])
         raw_tests(port)
         async_prepare_tests(port)
+        half_close_tests(port, stderr_file.name)
         message_memory_tests(port, stderr_file.name)
         backpressure_tests(port, proc.pid)
         asyncio.run(client_tests(port))

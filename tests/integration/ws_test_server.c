@@ -34,7 +34,7 @@
  * /lowmem compresses at the default level with memLevel 1 and a 512-byte window
  * (bench/websocket/deflate_memory.py); /authws's prepare detaches and a timer 150 ms later
  * resumes the handshake (open sends "resumes=N", the resumes so far) or, for the query "deny",
- * answers 403.
+ * answers 403; /logclose echoes and logs every on_close as "logclose: on_close <code>" on stderr.
  */
 #include <eddy/eddy.h>
 #include <fcntl.h>
@@ -67,6 +67,13 @@ static void on_ping(eddy_ws *ws, const char *data, size_t len, void *ud) {
     int n = snprintf(msg, sizeof msg, "ping:%.*s", (int)len, data);
     eddy_ws_write_message(ws, msg, (size_t)n, 0, NULL);
     if (len == 5 && memcmp(data, "close", 5) == 0) eddy_ws_close(ws, 4001, "after ping", 10);
+}
+
+/* /logclose: how each session ended, for the test to read from stderr. */
+static void logclose_close(eddy_ws *ws, int code, const char *reason, size_t len, void *ud) {
+    (void)ws, (void)reason, (void)len, (void)ud;
+    fprintf(stderr, "logclose: on_close %d\n", code);
+    fflush(stderr);
 }
 
 static void proto_prepare(eddy_handler *h, void *ud) {
@@ -393,6 +400,9 @@ int main(int argc, char **argv) {
     r = eddy_app_add_route(app, "/authws", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, authws_open, echo_message, NULL, NULL);
     eddy_route_set_prepare(r, authws_prepare);
+
+    r = eddy_app_add_route(app, "/logclose", EDDY_NTS, NULL, NULL);
+    eddy_route_set_websocket(r, NULL, echo_message, logclose_close, NULL);
 
     r = eddy_app_add_route(app, "/closer", EDDY_NTS, NULL, NULL);
     eddy_route_set_websocket(r, NULL, closer_message, NULL, NULL);
