@@ -136,7 +136,7 @@ void Fetch::restart_connect_timer() {
 }
 
 void Fetch::start_timers() {
-    if (connect_timeout > 0) loop_->timer_start(&connect_timer_, Loop::now() + connect_timeout);
+    restart_connect_timer();
     if (request_timeout > 0) loop_->timer_start(&request_timer_, Loop::now() + request_timeout);
 }
 
