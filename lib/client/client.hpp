@@ -31,6 +31,10 @@ namespace eddy::client {
 
 class Fetch;
 
+// 1xx heads accepted before a final answer (a response's, or a proxy's to CONNECT): a server
+// may send several, not endless ones.
+constexpr int kMaxInterimResponses = 100;
+
 class Client : public LoopResource {
 public:
     static Client *create(Loop *loop);

@@ -407,6 +407,25 @@ void Fetch::on_tunnel_head(Stream *, const char *data, size_t len, void *arg) {
     std::string_view line = head.substr(0, head.find_first_of("\r\n"));
     http::StatusLine parsed;
     bool status_line = http::parse_status_line(line, parsed);
+    // An interim answer (100, 103...) comes before the final one and says nothing about the
+    // tunnel (RFC 9110 §15.2: a client must accept 1xx before the final response; only a 2xx
+    // final one opens the tunnel, §9.3.6): read the next head. Taken as the answer, a proxy
+    // sending 103 Early Hints then 200 failed every https fetch, and a 407 after a 100 was
+    // reported as "refused: 100 Continue". A 101 is no interim answer to a CONNECT (nothing
+    // asked to switch protocols): refused below. Several are fine, endless ones are not.
+    if (status_line && parsed.status / 100 == 1 && parsed.status != 101) {
+        if (++f->interim_responses_ > kMaxInterimResponses) {
+            char text[64];
+            snprintf(text, sizeof text, "the proxy sent over %d interim answers to CONNECT",
+                     kMaxInterimResponses);
+            set_error_detail(f->error_detail, {text});
+            log(LogLevel::info, "client: %s: %s", f->url_text.c_str(), f->error_detail.c_str());
+            f->finish(EDDY_EPROTO);
+        } else if (f->stream_->read_until("\r\n\r\n", 4, 16384, on_tunnel_head, f) != 0) {
+            f->finish(EDDY_ENOMEM);
+        }
+        return;
+    }
     if (!status_line || parsed.status / 100 != 2) {
         // What the proxy said goes with the code (a 407 asks for credentials, a 502 is the
         // origin's fault): the first line only, quoted; the rest is the proxy's. Out of

@@ -15,7 +15,6 @@ namespace eddy::client {
 namespace {
 constexpr size_t kMaxHead = 64 * 1024;
 constexpr size_t kMaxHeaderLines = 200;
-constexpr int kMaxInterimResponses = 100;
 
 Fetch *self(http_parser *p) { return static_cast<Fetch *>(p->data); }
 

@@ -26,7 +26,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
-from tunnel import read_head, serve_connect  # noqa: E402
+from tunnel import read_head, relay, serve_connect  # noqa: E402
 
 FETCH = SERVER = API_SERVER = None
 # Debian puts nginx in /usr/sbin, which is not on every user's PATH.
@@ -224,6 +224,46 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             data = data.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
             self.wfile.write(data)
             upstream.close()
+
+
+class InterimProxy:
+    """A CONNECT proxy that answers with `pieces` (sent one by one, a moment apart), then, when
+    the last one says 2xx, relays to the origin on 127.0.0.1:`origin_port`."""
+
+    def __init__(self, pieces, origin_port):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.pieces, self.origin_port, self.conns = pieces, origin_port, []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        try:
+            c, _ = self.sock.accept()
+        except OSError:
+            return
+        self.conns.append(c)
+        c.settimeout(20)
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = c.recv(4096)
+                if not d:
+                    return
+                head += d
+            for piece in self.pieces:
+                c.sendall(piece)
+                time.sleep(0.02)
+            if self.pieces[-1].rsplit(b"\r\n\r\n", 2)[-2].split(b" ")[1].startswith(b"2"):
+                relay(c, socket.create_connection(("127.0.0.1", self.origin_port), timeout=20))
+        except OSError:
+            pass
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
 
 
 class RawServer:
@@ -781,6 +821,36 @@ class ClientTest(unittest.TestCase):
             finally:
                 proxy.stop()
             self.assertEqual((r["error"], r["detail"]), ("EDDY_EPROTO", detail), reply)
+
+    def test_proxy_interim_answers_before_the_connect_answer(self):
+        # RFC 9110 15.2: a client accepts 1xx answers before the final one; only a 2xx final
+        # answer opens the tunnel (9.3.6). The first head was taken as the answer: a proxy
+        # sending 103 Early Hints (or 100) before its 200 failed every https fetch with EPROTO,
+        # and a 407 after a 103 was reported as "refused the tunnel: HTTP/1.1 103".
+        origin = TlsServer(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\norigin", notify=True)
+        early = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        cases = (([early, b"HTTP/1.1 200 Connection established\r\n\r\n"], ("", "origin", "")),
+                 ([b"HTTP/1.1 100 Continue\r\n\r\n", early, b"HTTP/1.1 200 OK\r\n\r\n"],
+                  ("", "origin", "")),
+                 ([early, b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"],
+                  ("EDDY_EPROTO", "",
+                   "the proxy refused the tunnel: HTTP/1.1 407 Proxy Authentication Required")),
+                 ([b"HTTP/1.1 101 Switching Protocols\r\n\r\n"],
+                  ("EDDY_EPROTO", "", "the proxy refused the tunnel: HTTP/1.1 101 Switching Protocols")),
+                 ([b"HTTP/1.1 150 Wait\r\n\r\n"] * 101 + [b"HTTP/1.1 200 OK\r\n\r\n"],
+                  ("EDDY_EPROTO", "", "the proxy sent over 100 interim answers to CONNECT")))
+        try:
+            for answers, expected in cases:
+                for pieces in (answers, [b"".join(answers)]):  # one head per read, or all at once
+                    proxy = InterimProxy(pieces, origin.port)
+                    try:
+                        r = one("--proxy", "127.0.0.1:%d" % proxy.port, "--cacert", CERTS["ca.crt"],
+                                "--timeout", "10", "https://localhost:%d/" % origin.port)
+                    finally:
+                        proxy.stop()
+                    self.assertEqual((r["error"], r["body"], r["detail"]), expected, answers[:2])
+        finally:
+            origin.stop()
 
     def test_proxy_change_applies_to_fetches_started_after_it(self):
         # The client's proxy was read at each step of a fetch. Set while a direct fetch ran, the
