@@ -63,9 +63,10 @@ typedef void (*eddy_fetch_flush_fn)(eddy_fetch *fetch, int status, void *userdat
 EDDY_API eddy_client *eddy_client_new(eddy_loop *loop);
 
 /* Frees the client: requests in flight or queued end with EDDY_ECANCELED (their `done` runs
- * before this returns), pooled connections close. Safe inside a `done` callback. Also after its
- * loop was freed (which ended its requests without callbacks): free it all the same.
- * NULL is ignored. */
+ * before this returns), pooled connections close. Safe inside a `done` callback. A request
+ * started from one of the `done` callbacks this call runs is refused (eddy_fetch_start returns
+ * EDDY_ESTATE; the handle stays yours). Also after its loop was freed (which ended its
+ * requests without callbacks): free it all the same. NULL is ignored. */
 EDDY_API void eddy_client_free(eddy_client *client);
 
 /* At most `n` requests run at once (default 10); the rest wait in the queue. `n` >= 1.
@@ -112,7 +113,8 @@ EDDY_API size_t eddy_client_idle_count(const eddy_client *client);
  * Authorization header was added, and never as part of a URL (the effective URL and log lines
  * leave them out); a redirect keeps them within the same origin (as curl does). The handle is
  * yours until started (free it with eddy_fetch_free() if you do not start it). Once the
- * client's loop was freed, eddy_fetch_start() refuses it with EDDY_ESTATE.
+ * client's loop was freed, or while eddy_client_free() runs (a `done` it called),
+ * eddy_fetch_start() refuses it with EDDY_ESTATE.
  * Returns NULL on bad arguments or out of memory. */
 EDDY_API eddy_fetch *eddy_fetch_new(eddy_client *client, const char *method, const char *url);
 

@@ -48,6 +48,8 @@ public:
     }
 
     Loop *loop() const { return loop_; }
+    // destroy() is running: the `done` callbacks it calls may try to start fetches.
+    bool destroying() const { return destroying_; }
     size_t max_clients = 10;
     size_t max_queue = 1000;
     size_t max_idle_per_host = 4;

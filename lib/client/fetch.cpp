@@ -90,6 +90,11 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     if (!done) return EDDY_EINVAL;
     if (lost_) return EDDY_ENOMEM;
     if (!client_->loop()) return EDDY_ESTATE;  // the client's loop was freed
+    // eddy_client_free() is running (this is a `done` it called): the client is going. Once
+    // its queued and running fetches were ended, one started from the `done` of a fetch that
+    // was already finishing was neither: it outlived the client (its `done` came later, from
+    // a loop callback that used the freed client).
+    if (client_->destroying()) return EDDY_ESTATE;
     if (!parse_url(url_text, &url)) return EDDY_EINVAL;
     for (char c : method_)
         if (!isupper(static_cast<unsigned char>(c)) && c != '-' && c != '_') return EDDY_EINVAL;

@@ -639,6 +639,155 @@ static void test_app_freed_by_a_removed_servers_userdata(void **state) {
     eddy_loop_free(loop);
 }
 
+/* ---- an HTTP client freed with fetches in every state ------------------------------------ */
+
+/* The server holds every request (answered by nobody until the client goes); a path "/stream"
+ * first gets the start of a chunked body. Requests are released when their connection closes. */
+typedef struct {
+    eddy_request *held[8];
+    int count;
+} holding_server;
+
+static void hold_or_stream(eddy_request *req, void *userdata) {
+    holding_server *h = userdata;
+    size_t len = 0;
+    const char *path = eddy_request_path(req, &len);
+    if (len == 7 && memcmp(path, "/stream", 7) == 0) {
+        eddy_request_write(req, "start", 5);
+        eddy_request_flush(req, NULL);
+    }
+    if (h->count < 8) h->held[h->count] = req;
+    h->count++;
+}
+
+/* The held requests stay the application's until finished, also after their connection
+ * closed (http.h): released here. */
+static void release_held(eddy_loop *loop, holding_server *h) {
+    for (int i = 0; i < h->count && i < 8; i++) eddy_request_finish(h->held[i]);
+    for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 10);
+}
+
+typedef struct {
+    const char *name;
+    int dones, error, frees, flushes, flush_status, flush_after_done, start_rc, paused;
+    int restart; /* its done starts another fetch on the same client */
+    eddy_client *client;
+} client_job;
+
+static void job_freed(void *userdata) { ((client_job *)userdata)->frees++; }
+
+static void job_flushed(eddy_fetch *f, int status, void *userdata) {
+    (void)f;
+    client_job *j = userdata;
+    j->flushes++;
+    j->flush_status = status;
+    if (j->dones) j->flush_after_done++;
+}
+
+static void job_chunk(eddy_fetch *f, const char *data, size_t len, void *userdata) {
+    (void)data;
+    (void)len;
+    client_job *j = userdata;
+    if (!j->paused) j->paused = eddy_fetch_pause_body(f) == 0;
+}
+
+static void job_done(eddy_fetch *f, int error, void *userdata);
+
+static client_job late_job = {.name = "started from a done", .start_rc = 1};
+
+static void job_done(eddy_fetch *f, int error, void *userdata) {
+    (void)f;
+    client_job *j = userdata;
+    j->dones++;
+    j->error = error;
+    if (j->restart) {
+        /* eddy_client_free() runs this done: a fetch started here would outlive the client. */
+        eddy_fetch *late = eddy_fetch_new(j->client, "GET", "http://127.0.0.1:1/");
+        assert_non_null(late);
+        late_job.start_rc = eddy_fetch_start(late, job_done, &late_job, job_freed);
+        if (late_job.start_rc != 0) eddy_fetch_free(late);
+    }
+}
+
+static eddy_fetch *start_job(eddy_client *client, const char *method, const char *url,
+                             client_job *j) {
+    j->client = client;
+    eddy_fetch *f = eddy_fetch_new(client, method, url);
+    assert_non_null(f);
+    if (strcmp(method, "PUT") == 0) assert_int_equal(eddy_fetch_set_body_stream(f, -1), 0);
+    assert_int_equal(eddy_fetch_set_callbacks(f, NULL, job_chunk), 0);
+    assert_int_equal(eddy_fetch_start(f, job_done, j, job_freed), 0);
+    return f;
+}
+
+static void test_client_freed_with_fetches_in_every_state(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    holding_server hs = {0};
+    eddy_server *server = eddy_server_new(loop, hold_or_stream, &hs, NULL);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    int port = eddy_server_port(server);
+    /* A listening socket nobody accepts on: the kernel takes a streamed body until its
+     * buffers are full, then the body waits in the client. */
+    int sink = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(sink, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(sink, 4), 0);
+    socklen_t alen = sizeof addr;
+    assert_int_equal(getsockname(sink, (struct sockaddr *)&addr, &alen), 0);
+    char held_url[64], stream_url[64], sink_url[64];
+    snprintf(held_url, sizeof held_url, "http://127.0.0.1:%d/held", port);
+    snprintf(stream_url, sizeof stream_url, "http://127.0.0.1:%d/stream", port);
+    snprintf(sink_url, sizeof sink_url, "http://127.0.0.1:%d/", ntohs(addr.sin_port));
+
+    eddy_client *client = eddy_client_new(loop);
+    assert_int_equal(eddy_client_set_max_clients(client, 4), 0);
+    client_job running = {.name = "running"}, paused = {.name = "paused"},
+               flushing = {.name = "flushing"}, finishing = {.name = "finishing", .restart = 1},
+               queued = {.name = "queued"}, queued_flushing = {.name = "queued, flushing"};
+    client_job *jobs[] = {&running, &paused, &flushing, &finishing, &queued, &queued_flushing};
+    start_job(client, "GET", held_url, &running);
+    start_job(client, "GET", stream_url, &paused);
+    eddy_fetch *up = start_job(client, "PUT", sink_url, &flushing);
+    eddy_fetch *cancelled = start_job(client, "GET", held_url, &finishing);
+    start_job(client, "GET", held_url, &queued);
+    eddy_fetch *queued_up = start_job(client, "PUT", sink_url, &queued_flushing);
+    static char piece[1 << 20];
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(eddy_fetch_write_body(up, piece, sizeof piece), 0);
+    assert_int_equal(eddy_fetch_flush_body(up, job_flushed), 0);
+    assert_int_equal(eddy_fetch_write_body(queued_up, "x", 1), 0);
+    assert_int_equal(eddy_fetch_flush_body(queued_up, job_flushed), 0);
+    /* Running: both requests reached the server, the streamed one is paused. */
+    assert_int_equal(run_until_count(loop, &hs.count, 3, TEST_WAIT_SECONDS), 3);
+    assert_true(run_until_flag(loop, &paused.paused, TEST_WAIT_SECONDS));
+    /* Finishing: its done is due on the next iteration, and runs inside the free. */
+    assert_int_equal(eddy_fetch_cancel(cancelled), 0);
+
+    eddy_client_free(client);
+    for (size_t i = 0; i < sizeof jobs / sizeof *jobs; i++) {
+        client_job *j = jobs[i];
+        if (j->dones != 1 || j->error != EDDY_ECANCELED || j->frees != 1)
+            fail_msg("%s: %d done(s), error %d, %d free(s)", j->name, j->dones, j->error, j->frees);
+    }
+    /* Each flush callback ran once, before its done, with the fetch's error. */
+    assert_int_equal(flushing.flushes, 1);
+    assert_int_equal(flushing.flush_status, EDDY_ECANCELED);
+    assert_int_equal(queued_flushing.flushes, 1);
+    assert_int_equal(queued_flushing.flush_status, EDDY_ECANCELED);
+    assert_int_equal(flushing.flush_after_done + queued_flushing.flush_after_done, 0);
+    /* The fetch a done tried to start while the client went was refused, not left behind. */
+    assert_int_equal(late_job.start_rc, EDDY_ESTATE);
+    assert_int_equal(late_job.dones + late_job.frees, 0);
+    for (int i = 0; i < 10; i++) eddy_loop_run_once(loop, 10); /* nothing is left to run */
+    assert_int_equal(late_job.dones, 0);
+
+    release_held(loop, &hs);
+    eddy_server_free(server);
+    close(sink);
+    eddy_loop_free(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_freed_first),
@@ -655,6 +804,7 @@ int main(void) {
         cmocka_unit_test(test_app_freed_in_handler_then_loop_freed),
         cmocka_unit_test(test_app_freed_while_its_removed_server_goes),
         cmocka_unit_test(test_app_freed_by_a_removed_servers_userdata),
+        cmocka_unit_test(test_client_freed_with_fetches_in_every_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
