@@ -63,10 +63,11 @@ typedef void (*eddy_fetch_flush_fn)(eddy_fetch *fetch, int status, void *userdat
 EDDY_API eddy_client *eddy_client_new(eddy_loop *loop);
 
 /* Frees the client: requests in flight or queued end with EDDY_ECANCELED (their `done` runs
- * before this returns), pooled connections close. Safe inside a `done` callback. A request
- * started from one of the `done` callbacks this call runs is refused (eddy_fetch_start returns
- * EDDY_ESTATE; the handle stays yours). Also after its loop was freed (which ended its
- * requests without callbacks): free it all the same. NULL is ignored. */
+ * before this returns), pooled connections close. Safe inside any callback of its requests
+ * (done, headers, chunk, flush): the request whose callback it is goes once that callback
+ * returned. A request started from one of the `done` callbacks this call runs is refused
+ * (eddy_fetch_start returns EDDY_ESTATE; the handle stays yours). Also after its loop was
+ * freed (which ended its requests without callbacks): free it all the same. NULL is ignored. */
 EDDY_API void eddy_client_free(eddy_client *client);
 
 /* At most `n` requests run at once (default 10); the rest wait in the queue. `n` >= 1.

@@ -294,6 +294,20 @@ private:
 
     void finish(int error, bool now = false);
     static void run_finish(Fetch *f);
+    // The headers and chunk callbacks run while http-parser or the gzip decoder works on this
+    // fetch's memory (parser_, gunzip_). One of them may free the client, which ends the fetch
+    // and runs its `done` at once: the fetch is then deleted once that work returned, not under
+    // it. A Busy marks such a span; deleted_after() ends it and says whether the fetch is gone.
+    struct Busy {
+        explicit Busy(Fetch *f) : fetch(f) { f->busy_++; }
+        ~Busy() { fetch->busy_--; }
+        Fetch *fetch;
+    };
+    // After a Busy span: true if the fetch was orphaned during it and is now deleted (the
+    // caller returns without touching it).
+    bool deleted_after();
+    int busy_ = 0;
+    bool delete_when_idle_ = false;
     static void on_finish_timer(TimerNode *node);
 
     // "<what> <span> <seconds> s": detail, log line, EDDY_ETIMEDOUT.

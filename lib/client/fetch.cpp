@@ -196,7 +196,19 @@ void Fetch::finish_now() {
 void Fetch::run_finish(Fetch *f) {
     f->fail_flushes();
     f->done_(f->as_c(), f->error_, f->userdata_);
+    // eddy_client_free() called from this fetch's headers or chunk callback: the parser (or
+    // the decoder) that called it still uses the fetch; it goes once they returned.
+    if (f->busy_) {
+        f->delete_when_idle_ = true;
+        return;
+    }
     delete f;
+}
+
+bool Fetch::deleted_after() {
+    if (busy_ || !delete_when_idle_) return false;
+    delete this;
+    return true;
 }
 
 // The timeouts say which one ended the fetch (the code is EDDY_ETIMEDOUT for all).

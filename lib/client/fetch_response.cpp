@@ -131,7 +131,12 @@ size_t Fetch::feed(const char *data, size_t len) {
         return len;
     }
     feed_end_ = data + len;
-    size_t n = http_parser_execute(&parser_, &kSettings, data, len);
+    size_t n;
+    {
+        Busy busy(this);  // on_headers / on_chunk may free the client (see Busy)
+        n = http_parser_execute(&parser_, &kSettings, data, len);
+    }
+    if (deleted_after()) return len;
     feed_end_ = nullptr;
     if (finishing_) return len;
     if (message_done_ && gen == generation_) {
@@ -455,7 +460,12 @@ void Fetch::continue_body() {
     // What the decoder kept when on_chunk paused goes first: it came before the bytes the
     // stream still holds.
     if (gunzip_ && gunzip_->holding()) {
-        auto r = gunzip_->resume(max_body_size, gunzip_sink, this);
+        http::GzipDecoder::Result r;
+        {
+            Busy busy(this);  // on_chunk may free the client (see Busy)
+            r = gunzip_->resume(max_body_size, gunzip_sink, this);
+        }
+        if (deleted_after()) return;
         bool ok = gunzip_result(static_cast<int>(r));
         if (finishing_) return;
         if (!ok || parse_error_) {
@@ -535,8 +545,11 @@ void Fetch::handle_eof(int error, bool tls_unconfirmed) {
         // A close-delimited body ends here.
         bool done_before = message_done_;
         uint64_t gen = generation_;
-        http_parser_execute(&parser_, &kSettings, nullptr, 0);
-        if (finishing_ || gen != generation_) return;
+        {
+            Busy busy(this);  // (a close-delimited body's end calls no user callback today)
+            http_parser_execute(&parser_, &kSettings, nullptr, 0);
+        }
+        if (deleted_after() || finishing_ || gen != generation_) return;
         if (message_done_ && !done_before && tls_unconfirmed) {
             // Over TLS such a body is complete only with the server's close_notify (RFC 9112
             // §9.8): a bare TCP close may be an attacker's truncation.

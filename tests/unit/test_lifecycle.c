@@ -788,6 +788,73 @@ static void test_client_freed_with_fetches_in_every_state(void **state) {
     eddy_loop_free(loop);
 }
 
+/* ---- a client freed inside a fetch's headers or chunk callback ----------------------------- */
+
+/* eddy_client_free() ends every fetch and runs their `done` before it returns; from inside the
+ * headers or the chunk callback, http-parser was still working on the fetch it had deleted
+ * (Python's streaming_callback closing its AsyncHTTPClient got there). */
+typedef struct {
+    eddy_client *client;
+    int free_in; /* 1: headers callback, 2: chunk callback */
+    int dones, error, frees;
+} freeing_fetch;
+
+static void free_the_client(freeing_fetch *ff) {
+    eddy_client *c = ff->client;
+    ff->client = NULL;
+    eddy_client_free(c);
+    assert_int_equal(ff->dones, 1); /* done ran inside the free, as documented */
+}
+
+static void free_client_in_headers(eddy_fetch *f, void *userdata) {
+    (void)f;
+    freeing_fetch *ff = userdata;
+    if (ff->free_in == 1 && ff->client) free_the_client(ff);
+}
+
+static void free_client_in_chunk(eddy_fetch *f, const char *data, size_t len, void *userdata) {
+    (void)f;
+    (void)data;
+    (void)len;
+    freeing_fetch *ff = userdata;
+    if (ff->free_in == 2 && ff->client) free_the_client(ff);
+}
+
+static void freeing_done(eddy_fetch *f, int error, void *userdata) {
+    (void)f;
+    freeing_fetch *ff = userdata;
+    ff->dones++;
+    ff->error = error;
+}
+
+static void freeing_released(void *userdata) { ((freeing_fetch *)userdata)->frees++; }
+
+static void test_client_freed_in_headers_or_chunk_callback(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_server *server = eddy_server_new(loop, answer_ok, NULL, NULL);
+    assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", eddy_server_port(server));
+    for (int where = 1; where <= 2; where++) {
+        freeing_fetch ff = {.client = eddy_client_new(loop), .free_in = where};
+        eddy_fetch *f = eddy_fetch_new(ff.client, "GET", url);
+        assert_non_null(f);
+        assert_int_equal(eddy_fetch_set_callbacks(f, free_client_in_headers, free_client_in_chunk),
+                         0);
+        assert_int_equal(eddy_fetch_start(f, freeing_done, &ff, freeing_released), 0);
+        assert_int_equal(run_until_count(loop, &ff.frees, 1, TEST_WAIT_SECONDS), 1);
+        assert_null(ff.client);
+        assert_int_equal(ff.dones, 1);
+        assert_int_equal(ff.error, EDDY_ECANCELED);
+        for (int i = 0; i < 5; i++) eddy_loop_run_once(loop, 10);
+        assert_int_equal(ff.dones, 1);
+        assert_int_equal(ff.frees, 1);
+    }
+    eddy_server_free(server);
+    eddy_loop_free(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_freed_first),
@@ -805,6 +872,7 @@ int main(void) {
         cmocka_unit_test(test_app_freed_while_its_removed_server_goes),
         cmocka_unit_test(test_app_freed_by_a_removed_servers_userdata),
         cmocka_unit_test(test_client_freed_with_fetches_in_every_state),
+        cmocka_unit_test(test_client_freed_in_headers_or_chunk_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
