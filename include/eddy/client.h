@@ -149,7 +149,12 @@ EDDY_API int eddy_fetch_set_body_stream(eddy_fetch *fetch, int64_t length);
 EDDY_API int eddy_fetch_write_body(eddy_fetch *fetch, const void *data, size_t len);
 
 /* Ends a streamed body. Returns 0, EDDY_ESTATE, EDDY_EINVAL when fewer bytes than the
- * announced length were written, or EDDY_ENOMEM. */
+ * announced length were written, or EDDY_ENOMEM.
+ * EDDY_EINVAL changes nothing: the body is still open and the fetch runs on, the server
+ * waiting for the missing bytes. Write them and end the body again, or give up with
+ * eddy_fetch_cancel(); left alone, the fetch ends only at its request or read timeout
+ * (never without either). Tornado's client fails the request at once there; here, as for
+ * every EDDY_EINVAL, the call had no effect and the caller decides. */
 EDDY_API int eddy_fetch_end_body(eddy_fetch *fetch);
 
 /* Backpressure for a streamed body (as eddy_request_flush() on the server side, Tornado's
