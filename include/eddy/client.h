@@ -245,7 +245,10 @@ EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *
                               eddy_free_fn free_userdata);
 
 /* Cancels a started request: `done` runs with EDDY_ECANCELED on the next loop iteration unless
- * it already ran or is running. Returns 0, EDDY_ESTATE (not started or already done) or
+ * it already ran or is running. A running request frees its slot at once: the next queued one
+ * (max_clients) starts within this call, as eddy_fetch_start() starts one, and no callback of
+ * it (nor of any request) runs inside the call: a connect that fails, a pooled connection, a
+ * redirect all report from the loop. Returns 0, EDDY_ESTATE (not started or already done) or
  * EDDY_ENOMEM. */
 EDDY_API int eddy_fetch_cancel(eddy_fetch *fetch);
 

@@ -855,6 +855,91 @@ static void test_client_freed_in_headers_or_chunk_callback(void **state) {
     eddy_loop_free(loop);
 }
 
+/* ---- no callback runs inside eddy_fetch_cancel ----------------------------------------------- */
+
+/* Cancelling a running fetch lets the next queued one start within the call (the client's
+ * max_clients): none of that fetch's callbacks may run there (a connect that fails at once, a
+ * pooled connection, a redirect), as the header promises for every API call. */
+static int inside_call;
+static int callbacks_inside;
+
+static void watch_headers(eddy_fetch *f, void *userdata) {
+    (void)f;
+    (void)userdata;
+    callbacks_inside += inside_call;
+}
+
+static void watch_done(eddy_fetch *f, int error, void *userdata) {
+    callbacks_inside += inside_call;
+    on_fetch_done(f, error, userdata);
+}
+
+static void redirect_or_ok(eddy_request *req, void *userdata) {
+    (void)userdata;
+    size_t len = 0;
+    const char *path = eddy_request_path(req, &len);
+    if (len == 6 && memcmp(path, "/redir", 6) == 0) {
+        eddy_request_set_status(req, 302, NULL, 0);
+        eddy_request_add_header(req, "Location", EDDY_NTS, "/", EDDY_NTS);
+    } else {
+        eddy_request_write(req, "ok", 2);
+    }
+    eddy_request_finish(req);
+}
+
+static eddy_fetch *watched(eddy_client *client, const char *url, fetch_result *r) {
+    memset(r, 0, sizeof *r);
+    eddy_fetch *f = eddy_fetch_new(client, "GET", url);
+    assert_non_null(f);
+    assert_int_equal(eddy_fetch_set_callbacks(f, watch_headers, NULL), 0);
+    assert_int_equal(eddy_fetch_start(f, watch_done, r, NULL), 0);
+    return f;
+}
+
+static void test_cancel_runs_no_callback_inside(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    holding_server hs = {0};
+    eddy_server *holder = eddy_server_new(loop, hold_or_stream, &hs, NULL);
+    assert_int_equal(eddy_server_listen(holder, "127.0.0.1", 0, 0), 0);
+    eddy_server *answering = eddy_server_new(loop, redirect_or_ok, NULL, NULL);
+    assert_int_equal(eddy_server_listen(answering, "127.0.0.1", 0, 0), 0);
+    char held[64], ok[64], redir[64];
+    snprintf(held, sizeof held, "http://127.0.0.1:%d/", eddy_server_port(holder));
+    snprintf(ok, sizeof ok, "http://127.0.0.1:%d/", eddy_server_port(answering));
+    snprintf(redir, sizeof redir, "http://127.0.0.1:%d/redir", eddy_server_port(answering));
+    eddy_client *client = eddy_client_new(loop);
+    fetch_result r;
+    get(loop, client, eddy_server_port(answering), &r); /* a pooled connection to reuse */
+    assert_int_equal(eddy_client_idle_count(client), 1);
+    assert_int_equal(eddy_client_set_max_clients(client, 1), 0);
+
+    const char *next[] = {"http://127.0.0.1:1/", ok, redir}; /* refused, pooled, redirect */
+    for (size_t i = 0; i < sizeof next / sizeof *next; i++) {
+        fetch_result a, b;
+        int before = hs.count;
+        eddy_fetch *running = watched(client, held, &a);
+        watched(client, next[i], &b);
+        assert_int_equal(run_until_count(loop, &hs.count, before + 1, TEST_WAIT_SECONDS),
+                         before + 1);
+        inside_call = 1;
+        assert_int_equal(eddy_fetch_cancel(running), 0);
+        inside_call = 0;
+        assert_int_equal(a.done + b.done, 0);
+        assert_true(run_until_flag(loop, &a.done, TEST_WAIT_SECONDS));
+        assert_true(run_until_flag(loop, &b.done, TEST_WAIT_SECONDS));
+        assert_int_equal(a.error, EDDY_ECANCELED);
+        assert_int_equal(b.error, i == 0 ? EDDY_ECONNREFUSED : 0);
+        if (i > 0) assert_string_equal(b.body, "ok");
+    }
+    assert_int_equal(callbacks_inside, 0);
+    eddy_client_free(client);
+    release_held(loop, &hs);
+    eddy_server_free(holder);
+    eddy_server_free(answering);
+    eddy_loop_free(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_freed_first),
@@ -873,6 +958,7 @@ int main(void) {
         cmocka_unit_test(test_app_freed_by_a_removed_servers_userdata),
         cmocka_unit_test(test_client_freed_with_fetches_in_every_state),
         cmocka_unit_test(test_client_freed_in_headers_or_chunk_callback),
+        cmocka_unit_test(test_cancel_runs_no_callback_inside),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
