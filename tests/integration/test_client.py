@@ -91,10 +91,16 @@ def free_port():
 
 
 class Nginx:
-    """nginx with a temporary prefix and config; retried on another port if it loses a race."""
+    """nginx with a temporary prefix and config, in the foreground (`daemon off`) as a child of
+    this process in a process group of its own, ended by its PID; retried on another port if it
+    loses a race. A daemonized nginx left this process's tree: when ctest killed the suite on
+    its timeout, nobody stopped it and it kept its ports and workers."""
 
     def __init__(self, root, api_port):
         self.dir = tempfile.mkdtemp(dir=TMP)
+        self.proc = None
+        atexit.register(self.stop)  # also when the suite dies before tearDownClass
+        error_log = os.path.join(self.dir, "error.log")
         for attempt in range(5):
             self.port, self.tls_port = free_port(), free_port()
             conf = os.path.join(self.dir, "nginx.conf")
@@ -103,20 +109,26 @@ class Nginx:
                 f.write(NGINX_CONF % dict(dir=self.dir, root=root, port=self.port,
                                           tls_port=self.tls_port, api=api_port,
                                           crt=CERTS["server.crt"], key=CERTS["server.key"]))
-            p = subprocess.run([NGINX, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")],
-                               capture_output=True, timeout=20)
-            if p.returncode == 0:
-                self.pidfile = os.path.join(self.dir, "nginx.pid")
-                self.pid = None
-                atexit.register(self.stop)  # also when the suite dies before tearDownClass
-                for _ in range(400):
-                    if os.path.exists(self.pidfile) and os.path.getsize(self.pidfile):
-                        with open(self.pidfile) as f:
-                            self.pid = int(f.read().strip())
-                        break
-                    time.sleep(0.05)
+            self.proc = subprocess.Popen([NGINX, "-p", self.dir, "-c", conf, "-e", error_log],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+            if self._listening(self.proc, 20.0):
                 return
-        raise RuntimeError("nginx did not start: %s" % p.stderr)
+            self.stop()  # it lost a port (it exits then), or it hangs: the next attempt
+        with open(error_log, errors="replace") as f:
+            raise RuntimeError("nginx did not start: %s" % f.read()[-2000:])
+
+    def _listening(self, proc, limit):
+        """Whether both ports accept connections before `proc` exits or `limit` seconds pass."""
+        deadline = time.monotonic() + limit
+        waiting = [self.port, self.tls_port]
+        while waiting and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", waiting[0]), timeout=1).close()
+                waiting.pop(0)
+            except OSError:
+                time.sleep(0.05)
+        return not waiting and proc.poll() is None
 
     def access_log(self):
         with open(os.path.join(self.dir, "access.log")) as f:
@@ -135,24 +147,24 @@ class Nginx:
             time.sleep(0.02)
 
     def stop(self):
-        # nginx daemonizes: it is ended by the pid it wrote (read once it appeared), once.
-        pid, self.pid = self.pid, None
-        if pid is None:
+        # The master ends its workers on SIGTERM (fast shutdown); the group is killed only if
+        # it does not end in time. Once: the atexit call finds nothing left to do.
+        proc, self.proc = self.proc, None
+        if proc is None:
             return
+        proc.terminate()
         try:
-            os.kill(pid, 15)
-        except ProcessLookupError:
-            return
-        for _ in range(200):
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             try:
-                os.kill(pid, 0)
+                os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
-                break
-            time.sleep(0.05)
+                pass
+            proc.wait()
 
 
 NGINX_CONF = """
-daemon on;
+daemon off;
 worker_processes 1;
 pid %(dir)s/nginx.pid;
 error_log %(dir)s/error.log;
