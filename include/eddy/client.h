@@ -238,9 +238,10 @@ EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn o
  * ends the request there with EDDY_ENOMEM.
  * Returns 0, or EDDY_EINVAL / EDDY_ESTATE / EDDY_ENOMEM (then nothing is called, the handle
  * stays yours and the caller keeps userdata). EDDY_EINVAL also for a body on a TRACE (RFC 9110
- * §9.3.8) and for a Host header that is no host (§7.2). EDDY_ENOMEM also when a header, the body or
- * the connect_to address given earlier could not be stored (their setter returned EDDY_ENOMEM):
- * such a request is never sent; free it. */
+ * §9.3.8), for a Host header that is no host (§7.2) and for the method CONNECT (a fetch cannot
+ * be a tunnel, §9.3.6: eddy_client_set_proxy() makes those for https). EDDY_ENOMEM also when a
+ * header, the body or the connect_to address given earlier could not be stored (their setter
+ * returned EDDY_ENOMEM): such a request is never sent; free it. */
 EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *userdata,
                               eddy_free_fn free_userdata);
 

@@ -101,6 +101,11 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     if (method_.empty()) return EDDY_EINVAL;
     // RFC 9110 §9.3.8: a client MUST NOT send content in a TRACE request.
     if (method_ == "TRACE" && (streamed_body || !body.empty())) return EDDY_EINVAL;
+    // A CONNECT's target is an authority (RFC 9112 §3.2.3) and its 2xx opens a tunnel
+    // (RFC 9110 §9.3.6): a fetch has neither (it sends an origin-form target and would read
+    // the tunnel's bytes as a close-delimited body). Tunnels are made by the client's proxy
+    // setting; Tornado's client refuses methods it does not know too.
+    if (method_ == "CONNECT") return EDDY_EINVAL;
     // An application's own Host must be one (RFC 9110 §7.2): it is sent as it is.
     for (const Header &h : headers)
         if (http::iequals(h.name, "Host") && (h.value.empty() || !http::is_valid_host(h.value)))

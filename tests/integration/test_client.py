@@ -1383,6 +1383,9 @@ class ClientTest(unittest.TestCase):
             url = "http://127.0.0.1:%d/" % srv.port
             self.assertEqual(one("--method", "TRACE", "--data", "secret", url),
                              {"start_error": "EDDY_EINVAL"})
+            # 9.3.6: a CONNECT opens a tunnel, which a fetch is not (it would send an
+            # origin-form target and read the tunnel as the body).
+            self.assertEqual(one("--method", "CONNECT", url), {"start_error": "EDDY_EINVAL"})
             for host in ("a b", "", "x@y", "[::1"):
                 self.assertEqual(one("--header", "Host: " + host, url),
                                  {"start_error": "EDDY_EINVAL"}, host)
