@@ -159,7 +159,9 @@ EDDY_API int eddy_server_set_xheaders(eddy_server *server, int on);
 EDDY_API int eddy_server_set_protocol(eddy_server *server, const char *scheme);
 /* Adds a trusted downstream proxy address (numeric IPv4/IPv6). It is matched as an address,
  * not as text: "::ffff:10.0.0.1" matches a peer 10.0.0.1, "2001:DB8::1" an X-Forwarded-For
- * member "2001:db8:0::1". Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
+ * member "2001:db8:0::1". "unix:" (as nginx's set_real_ip_from) trusts every connection that
+ * came in on a Unix socket (eddy_server_listen_unix: a proxy on the same machine).
+ * Returns 0, EDDY_EINVAL or EDDY_ENOMEM. */
 EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip);
 /* Non-zero: every connection must start with a PROXY protocol header, version 1 (text) or 2
  * (binary), as HAProxy's send-proxy / send-proxy-v2 and nginx's proxy_protocol send it. The

@@ -200,7 +200,10 @@ EDDY_API int eddy_server_add_trusted_proxy(eddy_server *server, const char *ip) 
         // Kept as the listener writes a peer's address ("::FFFF:10.0.0.1" as "10.0.0.1"): it is
         // compared as text with the peer and with X-Forwarded-For's members (also made so).
         std::string canonical;
-        if (!eddy::canonical_ip(ip, &canonical)) return EDDY_EINVAL;
+        // "unix:" (nginx's set_real_ip_from unix:): a proxy in front on a Unix socket, whose
+        // peers have no address: the listener writes theirs as "", which no IP canonicalizes
+        // to, so X-Forwarded-For's members never match it.
+        if (strcmp(ip, "unix:") != 0 && !eddy::canonical_ip(ip, &canonical)) return EDDY_EINVAL;
         Srv(server)->options.trusted_proxies.insert(std::move(canonical));
         return 0;
     });

@@ -1914,6 +1914,35 @@ class UnixSocketTest(unittest.TestCase):
         self.assertFalse([m for m in SANITIZER_MARKERS if m in err], err)
 
 
+    def test_trusted_unix_proxy(self):
+        # A proxy in front on a Unix socket has no address to name: "unix:" trusts such peers
+        # (nginx's set_real_ip_from unix:); a TCP address alone does not.
+        if not shutil.which("curl"):
+            self.skipTest("curl not installed")
+        d = tempfile.mkdtemp(prefix="eddy-unix-")
+        path = os.path.join(d, "s.sock")
+        try:
+            for trusted, expected in ((["10.9.9.9", "unix:"], ("9.9.9.9", "https")),
+                                      (["10.9.9.9"], ("", "http"))):
+                args = ["--xheaders"]
+                for t in trusted:
+                    args += ["--trusted-proxy", t]
+                server = ServerProcess(*args, unix_path=path)
+                try:
+                    out = subprocess.run(
+                        ["curl", "-s", "-S", "--max-time", "10", "--unix-socket", path,
+                         "-H", "X-Real-IP: 9.9.9.9", "-H", "X-Forwarded-Proto: https",
+                         "http://localhost/echo"], capture_output=True, timeout=30)
+                    self.assertEqual(out.returncode, 0, out.stderr)
+                    j = json.loads(out.stdout)
+                    self.assertEqual((j["remote_ip"], j["scheme"]), expected, trusted)
+                finally:
+                    code, err = server.stop()
+                self.assertEqual(code, 0, err)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class IPv6Test(unittest.TestCase):
     def test_ipv6_loopback(self):
         try:
