@@ -22,7 +22,8 @@
 // its callback on the loop thread, HTTPClient.Do waits for the response from another
 // goroutine; HTTPRequest and HTTPResponse carry Tornado's fields, Fetch.Cancel and
 // HTTPClient.Close end fetches with ErrCanceled, Fetch.WriteBody and Fetch.EndBody stream a
-// request body (HTTPRequest.BodyStream). HTTPClientOptions.Defaults and HostnameMapping are
+// request body (HTTPRequest.BodyStream), paced by the server with Fetch.FlushBody (or
+// Fetch.OnBodyFlushed on the loop thread). HTTPClientOptions.Defaults and HostnameMapping are
 // Tornado's defaults and hostname_mapping.
 //
 // NewTCPServer is Tornado's TCPServer: each accepted connection is a *Stream (Tornado's

@@ -89,6 +89,11 @@ type Fetch struct {
 	early      [][]byte
 	earlyBytes int64
 	earlyEnd   bool
+	// Loop thread: FlushBody / OnBodyFlushed waiters. earlyFlushes were asked for before the
+	// start ran (eddy_fetch_flush_body needs a started fetch): the start hands them to eddy.
+	// flushes wait for eddy's completions, which come in call order, all before done.
+	earlyFlushes []func(error)
+	flushes      []func(error)
 }
 
 // NewHTTPClient makes an HTTP client on the App's loop. Before Start it only records the

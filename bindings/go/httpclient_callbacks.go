@@ -41,6 +41,7 @@ func (f *Fetch) response(cf *C.eddy_fetch, withBody bool) *HTTPResponse {
 // deliver runs the user's done callback; a panic there is logged.
 func (f *Fetch) deliver(resp *HTTPResponse, err error) {
 	f.phase = fetchEnded
+	f.failFlushes(err)
 	if f.done == nil {
 		return
 	}
@@ -85,6 +86,23 @@ func goFetchChunk(cf *C.eddy_fetch, data *C.char, n C.size_t, ud unsafe.Pointer)
 	defer func() { f.client.callbackDepth-- }()
 	chunk := goBytes(data, n)
 	f.streaming("OnChunk", func() { f.req.OnChunk(chunk) })
+}
+
+// goFetchFlushed: eddy_fetch_flush_body's completion (status 0, or the fetch's error when it
+// ended first), in the order of the calls.
+//
+//export goFetchFlushed
+func goFetchFlushed(cf *C.eddy_fetch, status C.int, ud unsafe.Pointer) {
+	f := fetchOf(ud)
+	if len(f.flushes) == 0 {
+		return
+	}
+	fn := f.flushes[0]
+	f.flushes[0] = nil
+	f.flushes = f.flushes[1:]
+	f.client.callbackDepth++
+	defer func() { f.client.callbackDepth-- }()
+	fn(check(status))
 }
 
 // goFetchDone: eddy frees cf once this returns, then releases the handle (free_userdata).

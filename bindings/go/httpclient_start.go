@@ -56,6 +56,7 @@ func (f *Fetch) start() error {
 		return fmt.Errorf("eddy: fetch %s %s: %w", method, r.URL, Error(rc))
 	}
 	f.cf, f.phase = cf, fetchRunning
+	f.startFlushes(cf)
 	return nil
 }
 

@@ -1,11 +1,14 @@
 package eddy
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -761,6 +764,192 @@ func TestHTTPClientStreamedBody(t *testing.T) {
 	}
 	wantError(t, "WriteBody without BodyStream", f.WriteBody([]byte("x")), ErrState)
 	wait("no stream", "body=")
+}
+
+// stallingServer takes one request with a Content-Length body but reads nothing of it until
+// stall is closed; then it reads the whole body, sends its length and CRC-32 on got, and
+// answers 200 once answer is closed (the writer still ends and flushes the body).
+type stalledBody struct {
+	n   int64
+	crc uint32
+}
+
+func stallingServer(t *testing.T, stall, answer <-chan struct{}, got chan<- stalledBody) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		select { // reads nothing, not even the head, until the writer had to wait
+		case <-stall:
+		case <-time.After(30 * time.Second):
+		}
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			got <- stalledBody{n: -1}
+			return
+		}
+		h := crc32.NewIEEE()
+		n, _ := io.Copy(h, req.Body)
+		got <- stalledBody{n, h.Sum32()}
+		select {
+		case <-answer:
+		case <-time.After(30 * time.Second):
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// FlushBody paces a streamed request body by the server, as Python's body_producer awaiting
+// write(): WriteBody keeps what the connection did not take in memory, without limit, so a
+// writer that never waited put all 64 MiB there before the server read a byte.
+func TestHTTPClientFlushBody(t *testing.T) {
+	app, c, base := clientApp(t, HTTPClientOptions{})
+	const piece, pieces = 1 << 20, 64
+	stall, answer := make(chan struct{}), make(chan struct{})
+	got := make(chan stalledBody, 1)
+	url := stallingServer(t, stall, answer, got)
+	results := make(chan error, 1)
+	f, err := c.Fetch(&HTTPRequest{Method: "POST", URL: url, BodyStream: true,
+		BodyStreamLength: piece * pieces, RequestTimeout: time.Minute},
+		func(resp *HTTPResponse, err error) {
+			if err == nil && (resp.Code != 200 || string(resp.Body) != "ok") {
+				err = fmt.Errorf("answer %d %q", resp.Code, resp.Body)
+			}
+			results <- err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := crc32.NewIEEE()
+	buf := make([]byte, piece)
+	written, writtenWhenStalled := 0, -1
+	var once sync.Once
+	for i := 0; i < pieces; i++ {
+		for j := range buf {
+			buf[j] = byte(i*7 + j%251)
+		}
+		want.Write(buf)
+		if err := f.WriteBody(buf); err != nil {
+			t.Fatalf("WriteBody %d: %v", i, err)
+		}
+		written++
+		// Once a flush has waited a second the server is stalled for sure: it reads from then.
+		n := written
+		timer := time.AfterFunc(time.Second, func() {
+			once.Do(func() { writtenWhenStalled = n; close(stall) })
+		})
+		if err := f.FlushBody(); err != nil {
+			t.Fatalf("FlushBody after piece %d: %v", i, err)
+		}
+		timer.Stop()
+	}
+	once.Do(func() { close(stall) }) // never stalled: everything went into memory
+	if err := f.EndBody(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.FlushBody(); err != nil { // after EndBody: the whole body went
+		t.Fatalf("FlushBody after EndBody: %v", err)
+	}
+	close(answer)
+	select {
+	case err := <-results:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no outcome")
+	}
+	if b := <-got; b.n != piece*pieces || b.crc != want.Sum32() {
+		t.Fatalf("server got %d bytes, CRC %08x; want %d, %08x", b.n, b.crc, piece*pieces,
+			want.Sum32())
+	}
+	// The socket buffers and the piece in flight, not the whole body.
+	if writtenWhenStalled < 0 || writtenWhenStalled >= pieces/2 {
+		t.Fatalf("%d of %d pieces written before the first flush waited a second",
+			writtenWhenStalled, pieces)
+	}
+	wantError(t, "FlushBody once ended", f.FlushBody(), ErrState)
+
+	// On the loop thread: FlushBody would block it; OnBodyFlushed paces a writer there, also
+	// when asked for before the posted start ran.
+	errs := make(chan error, 4)
+	app.Call(func() {
+		errs <- f.FlushBody()
+		var g *Fetch
+		left := 5
+		var next func(err error)
+		next = func(err error) {
+			if err != nil {
+				errs <- err
+				return
+			}
+			if left == 0 {
+				errs <- g.EndBody()
+				return
+			}
+			left--
+			if err := g.WriteBody([]byte("0123456789")); err != nil {
+				errs <- err
+				return
+			}
+			if err := g.OnBodyFlushed(next); err != nil {
+				errs <- err
+			}
+		}
+		var gerr error
+		g, gerr = c.Fetch(&HTTPRequest{Method: "POST", URL: base + "/head", BodyStream: true},
+			func(resp *HTTPResponse, err error) {
+				if err == nil && !strings.HasSuffix(string(resp.Body), "body="+
+					strings.Repeat("0123456789", 5)) {
+					err = fmt.Errorf("body %q", resp.Body)
+				}
+				errs <- err
+			})
+		if gerr != nil {
+			errs <- gerr
+			return
+		}
+		next(nil) // g has not started yet: its first flush waits for the start
+	})
+	wantError(t, "FlushBody on the loop thread", <-errs, ErrState)
+	for i, what := range []string{"EndBody", "done"} {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("loop-thread writer, %s (%d): %v", what, i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("loop-thread writer: no %s", what)
+		}
+	}
+
+	// A fetch that ends before its body went: the waiting flush gets its error.
+	h, err := c.Fetch(&HTTPRequest{Method: "POST", URL: silentServer(t), BodyStream: true},
+		func(*HTTPResponse, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WriteBody(make([]byte, 32<<20)); err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(200 * time.Millisecond); h.Cancel() }()
+	wantError(t, "FlushBody of a cancelled fetch", h.FlushBody(), ErrCanceled)
+	// Without BodyStream there is nothing to flush.
+	k, err := c.Fetch(&HTTPRequest{URL: base + "/head"}, func(*HTTPResponse, error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, "FlushBody without BodyStream", k.FlushBody(), ErrState)
 }
 
 // countingServer answers every request with a Content-Length body written in 64 KiB pieces,

@@ -8,5 +8,7 @@
 void eddy_go_fetch_headers(eddy_fetch *fetch, void *ud);
 void eddy_go_fetch_chunk(eddy_fetch *fetch, const char *data, size_t len, void *ud);
 void eddy_go_fetch_done(eddy_fetch *fetch, int error, void *ud);
+/* eddy_fetch_flush_body's completion: to goFetchFlushed. */
+void eddy_go_fetch_flushed(eddy_fetch *fetch, int status, void *ud);
 
 #endif
