@@ -76,6 +76,8 @@ type Server struct {
 	serverConfig
 	addr string
 	port int // the port it listens on, set by Start
+	// The C server (loop thread): set by Start, cleared by RemoveServer.
+	csrv *C.eddy_server
 }
 
 // AddServer gives the App one more HTTP server, listening on addr ("127.0.0.1:8443"; port 0
@@ -91,6 +93,49 @@ func (a *App) AddServer(addr string) *Server {
 	s := &Server{serverConfig: serverConfig{app: a}, addr: addr}
 	a.servers = append(a.servers, s)
 	return s
+}
+
+// RemoveServer frees s, one of the App's AddServer servers (eddy_app_remove_server; Rust's
+// App::remove_server): its listening sockets and connections close, requests in flight get
+// their OnConnectionClose, and it serves no more, while the App and its other servers go on.
+// For a program that replaces a server while the App lives on (a reload that listens anew);
+// otherwise its memory stays until the App ends. Called in a handler of one of s's own
+// requests, s stops listening at once and its connections close after their current answer.
+// Before Start it only drops s from the servers Start would make. Thread: any goroutine (off
+// the loop thread it waits for the loop). Errors: ErrInvalid for nil, a server of another App,
+// or one already removed; ErrState while a Shutdown is under way (it waits for s: removing it
+// would leave that wait unended); ErrClosed once the loop stopped.
+func (a *App) RemoveServer(s *Server) error {
+	if s == nil || s.app != a {
+		return ErrInvalid
+	}
+	if !a.started {
+		for i, have := range a.servers {
+			if have == s {
+				a.servers = append(a.servers[:i:i], a.servers[i+1:]...)
+				return nil
+			}
+		}
+		return ErrInvalid
+	}
+	return a.onLoop(func() error {
+		if a.shuttingDown {
+			return ErrState
+		}
+		if s.csrv == nil || a.capp == nil {
+			return ErrInvalid
+		}
+		for i, srv := range a.cservers {
+			if srv == s.csrv {
+				// Out of cservers first: Shutdown must never ask the freed server.
+				a.cservers = append(a.cservers[:i:i], a.cservers[i+1:]...)
+				break
+			}
+		}
+		srv := s.csrv
+		s.csrv = nil
+		return check(C.eddy_app_remove_server(a.capp, srv))
+	})
 }
 
 // Port returns the port the server listens on, once Start returned without an error (useful
@@ -431,6 +476,7 @@ func (s *Server) start(capp *C.eddy_app) error {
 		return ErrNoMemory
 	}
 	s.app.cservers = append(s.app.cservers, srv)
+	s.csrv = srv
 	if err := s.apply(srv); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -470,6 +471,47 @@ func TestAddServerKeepsItsOwnOptions(t *testing.T) {
 	expect(t, resp, body, 200, "127.0.0.1 http")
 	resp, body = do(t, "GET", trustingBase+"/ip", nil, realIP)
 	expect(t, resp, body, 200, "203.0.113.7 http")
+}
+
+// RemoveServer frees one AddServer server while the App and its other servers go on (as Rust's
+// App::remove_server over eddy_app_remove_server); a second removal, nil, or another App's
+// server is ErrInvalid; before Start the server is just not made.
+func TestRemoveServer(t *testing.T) {
+	app := New()
+	app.Get(`/`, func(w *ResponseWriter, r *Request) { w.WriteString("hi") })
+	extra := app.AddServer("127.0.0.1:0")
+	never := app.AddServer("127.0.0.1:0")
+	if err := app.RemoveServer(never); err != nil {
+		t.Fatalf("RemoveServer before Start: %v", err)
+	}
+	wantError(t, "RemoveServer twice before Start", app.RemoveServer(never), ErrInvalid)
+	base := start(t, app)
+	if never.Port() != 0 {
+		t.Fatalf("a server removed before Start listens on %d", never.Port())
+	}
+	extraBase := fmt.Sprintf("http://127.0.0.1:%d", extra.Port())
+	resp, body := do(t, "GET", extraBase+"/", nil, nil)
+	expect(t, resp, body, 200, "hi")
+
+	if err := app.RemoveServer(extra); err != nil {
+		t.Fatalf("RemoveServer: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", extraBase[len("http://"):], 5*time.Second); err == nil {
+		c.Close()
+		t.Fatalf("the removed server still accepts connections")
+	}
+	resp, body = do(t, "GET", base+"/", nil, nil)
+	expect(t, resp, body, 200, "hi") // the App's own server goes on
+	wantError(t, "RemoveServer twice", app.RemoveServer(extra), ErrInvalid)
+	wantError(t, "RemoveServer(nil)", app.RemoveServer(nil), ErrInvalid)
+	other := New()
+	wantError(t, "another App's server", app.RemoveServer(other.AddServer("127.0.0.1:0")), ErrInvalid)
+	// Shutdown no longer waits for the removed server.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := app.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
 }
 
 // AddServer's errors: Start names the server's address and wraps eddy's error; nothing is
