@@ -443,6 +443,7 @@ static void client_drain_trampoline(eddy_ws *ws, void *ud) {
 %ignore eddy_client_set_tls;
 %ignore eddy_fetch_set_callbacks;
 %ignore eddy_fetch_start;
+%ignore eddy_fetch_flush_body; /* fetch_flush_body instead */
 %ignore eddy_fetch_response_header_at;
 
 #define EDDY_API
@@ -1090,7 +1091,8 @@ static int l_server_new(lua_State *L) {
 /* ---- HTTP client: a started fetch's userdata is a lua_ref to its dispatch function, called
  * as dispatch("headers", status, reason, headers), dispatch("chunk", data) and, exactly once,
  * dispatch("done", error, status, reason, headers, body, effective_url, redirects, reused,
- * detail) — `headers` being a list of { name, value }, `detail` eddy_fetch_error_detail ("" when
+ * detail) — and dispatch("flushed", status) for each fetch_flush_body, in call order, before
+ * "done" — `headers` being a list of { name, value }, `detail` eddy_fetch_error_detail ("" when
  * eddy knows nothing beyond the error code). Everything is copied into Lua values: the eddy_fetch
  * is freed by eddy right after "done", and the box with it (lua_ref_free). The Lua layer
  * catches its own callbacks' errors. */
@@ -1152,6 +1154,27 @@ static void fetch_done_trampoline(eddy_fetch *f, int error, void *ud) {
     const char *detail = eddy_fetch_error_detail(f, &len);
     lua_pushlstring(L, detail ? detail : "", detail ? len : 0);
     call_protected(L, 10);
+}
+
+static void fetch_flushed_trampoline(eddy_fetch *f, int status, void *ud) {
+    (void)f;
+    lua_ref *box = (lua_ref *)ud;
+    lua_State *L = callback_state(box);
+    lua_checkstack(L, 8);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, box->ref);
+    lua_pushliteral(L, "flushed");
+    lua_pushinteger(L, status);
+    call_protected(L, 2);
+}
+
+/* fetch_flush_body(fetch) -> rc: eddy_fetch_flush_body with the fetch's dispatch told
+ * ("flushed", status) once the streamed body written so far reached the kernel (status 0) or
+ * the fetch ended first (its error, or EDDY_ECLOSED). Returns eddy_fetch_flush_body's code:
+ * on an error no "flushed" follows. */
+static int l_fetch_flush_body(lua_State *L) {
+    CHECK_PTR(fetch, eddy_fetch, 1, SWIGTYPE_p_eddy_fetch);
+    lua_pushinteger(L, eddy_fetch_flush_body(fetch, fetch_flushed_trampoline));
+    return 1;
 }
 
 /* fetch_start(fetch, dispatch, with_headers, with_chunks) -> rc: starts a configured fetch
@@ -1230,6 +1253,7 @@ static int l_registry_size(lua_State *L) {
 %native(is_ip_address) int l_is_ip_address(lua_State *L);
 %native(server_new) int l_server_new(lua_State *L);
 %native(fetch_start) int l_fetch_start(lua_State *L);
+%native(fetch_flush_body) int l_fetch_flush_body(lua_State *L);
 %native(client_set_tls) int l_client_set_tls(lua_State *L);
 %native(registry_size) int l_registry_size(lua_State *L);
 

@@ -35,10 +35,18 @@
 -- reads once the request went out, eddy_fetch_set_read_timeout; not counted while the body is
 -- paused; over it 599 with eddy_code EDDY_ETIMEDOUT and detail "no data from the server ...").
 --
--- body_producer(write) runs as a coroutine once the request started (it may eddy.sleep, wait
--- on Futures, fetch...): write(chunk) sends a piece of the body and returns true, or false once
--- the request has ended (the producer may just return); the body ends when the producer
--- returns. With a Content-Length header it is sent with that length (writing more raises,
+-- body_producer(write, flush_body) runs as a coroutine once the request started (it may
+-- eddy.sleep, wait on Futures, fetch...): write(chunk) sends a piece of the body and returns
+-- true, or false once the request has ended (the producer may just return); the body ends when
+-- the producer returns. write never refuses bytes: what the connection did not take yet stays
+-- in memory, so a producer faster than the server calls flush_body(), which suspends it until
+-- everything written before reached the kernel (eddy_fetch_flush_body; Tornado's producer
+-- awaiting write()) and returns true, or false once the request has ended:
+--   body_producer = function(write, flush_body)
+--     for piece in pieces do
+--       if not (write(piece) and flush_body()) then return end -- the request ended
+--     end
+--   end With a Content-Length header it is sent with that length (writing more raises,
 -- returning with fewer fails the request), else chunked — as Tornado's body_producer, whose
 -- Future is here the coroutine's return. An error in the producer ends the request with 599.
 local core = require("eddy.core")
@@ -498,7 +506,20 @@ local function start_producer(state)
     if rc ~= 0 then error("eddy: body_producer's write: " .. core.eddy_strerror(rc), 2) end
     return true
   end
-  loop.spawn_ctx(state.req.body_producer, producer_done, state, write)
+  -- Suspends the producer until its bytes reached the kernel: write alone went as fast as
+  -- the producer, and a 200 MiB body to a server that reads slowly piled up in memory.
+  local function flush_body()
+    local _, main = coroutine.running()
+    if main then error("eddy: body_producer's flush_body only works inside the producer's coroutine", 2) end
+    if not producing(state) then return false end
+    local rc = math.tointeger(core.fetch_flush_body(state.fetch))
+    if rc ~= 0 then error("eddy: body_producer's flush_body: " .. core.eddy_strerror(rc), 2) end
+    local waiter = {}
+    state.flush_waiters[#state.flush_waiters + 1] = waiter
+    return coroutine.yield(function(resume) waiter.resume = resume end)
+  end
+  state.flush_waiters = {}
+  loop.spawn_ctx(state.req.body_producer, producer_done, state, write, flush_body)
 end
 
 -- ---- streaming_callback: flow control of the response body -----------------------------------
@@ -533,6 +554,13 @@ local function make_dispatch(state)
   return function(event, a, b, c, ...)
     if event == "chunk" then
       return run_chunk_callback(state, req.streaming_callback, a)
+    elseif event == "flushed" then
+      -- fetch_flush_body's answers come in call order: the oldest waiting flush_body resumes
+      -- (on the next iteration, outside eddy's callback) with true, or false when the request
+      -- ended first (a = its error).
+      local waiter = table.remove(state.flush_waiters, 1)
+      if waiter and waiter.resume then loop.add_callback(waiter.resume, math.tointeger(a) == 0) end
+      return
     elseif event == "headers" then
       local fn = req.header_callback
       run_stream_callback(state, fn, "HTTP/1.1 " .. math.tointeger(a) .. " " .. b .. "\r\n", "header_callback")

@@ -11,7 +11,7 @@ local core, json = eddy.core, eddy.json
 local harness = require("tests.script_harness")
 local args = harness.args()
 
-harness.watchdog("httpclient.lua", 30)
+harness.watchdog("httpclient.lua", 40)
 
 local emit = harness.emit_named
 
@@ -380,6 +380,42 @@ function scenarios.producer(client)
   emit("producer", out)
 end
 
+-- flush_body paces a body_producer by the server: 32 pieces of 1 MiB to the stall server of
+-- test_httpclient.py, which reads nothing for its first 2 seconds, then the whole body (it
+-- checks its length and CRC). Without the wait all 32 were written at once, into memory.
+local FLUSH_PIECE, FLUSH_PIECES = 1024 * 1024, 32
+function scenarios.flush(client)
+  local out, written, flushes, produced = {}, 0, 0, eddy.Future()
+  eddy.call_later(1, function() out.written_at_one_second = written end)
+  local response = client:fetch("http://127.0.0.1:" .. args.stall .. "/flush", {
+    method = "POST", request_timeout = 30,
+    headers = { ["Content-Length"] = tostring(FLUSH_PIECE * FLUSH_PIECES) },
+    body_producer = function(write, flush_body)
+      for i = 0, FLUSH_PIECES - 1 do
+        if not write(string.rep(string.char(65 + i % 26), FLUSH_PIECE)) then return end
+        written = written + 1
+        if flush_body() then flushes = flushes + 1 end
+      end
+      produced:set_result(true)
+    end })
+  -- The response may come before the last flush_body resumes the producer (the server answers
+  -- once it read everything): wait for the producer's end.
+  produced:wait()
+  out.code, out.written, out.flushes = response.code, written, flushes
+  -- A request that ends while the producer waits in flush_body: it returns false, and so
+  -- does a later one.
+  local after, finished = {}, eddy.Future()
+  local ended = try(client, silent, { method = "POST", request_timeout = 0.3, body_producer = function(write, flush_body)
+    write(string.rep("x", 32 * 1024 * 1024))
+    after[1] = flush_body()
+    after[2] = flush_body()
+    finished:set_result(true)
+  end })
+  finished:wait()
+  out.ended_code, out.flush_after_end = ended.code, after
+  emit("flush", out)
+end
+
 -- hostname_mapping: mapped names reach the capture server (which records the request line and
 -- Host it got) and the plain app; an https URL is checked against its own name.
 function scenarios.mapping()
@@ -472,7 +508,7 @@ eddy.spawn(function()
   local client = eddy.AsyncHTTPClient()
   local only = args.only
   for _, name in ipairs({ "basics", "capture", "redirects", "not_found", "failures", "gzip", "https",
-                          "cancel", "streaming", "flow", "producer", "mapping", "auth", "errors", "leak" }) do
+                          "cancel", "streaming", "flow", "producer", "flush", "mapping", "auth", "errors", "leak" }) do
     if not only or only == name then scenarios[name](client) end
   end
   print("done")

@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
+import zlib
 
 from luatest import HERE, lua_binary, main, named_results
 
@@ -79,11 +81,13 @@ class RawServers:
         self.captured = []
         self.held = []
         self.capture = socket.create_server(("127.0.0.1", 0))
+        self.stall = socket.create_server(("127.0.0.1", 0))
+        self.stalled = {}  # what the stall server read: length, CRC-32
         self.silent = socket.create_server(("127.0.0.1", 0), backlog=64)
         self.refused = socket.socket()
         self.refused.bind(("127.0.0.1", 0))
         self.stopping = False
-        for target in (self._serve_capture, self._serve_silent):
+        for target in (self._serve_capture, self._serve_silent, self._serve_stall):
             threading.Thread(target=target, daemon=True).start()
 
     def port(self, sock):
@@ -124,6 +128,31 @@ class RawServers:
                 return lines, body, chunks
         raise AssertionError(f"no captured request for {target}: {[c[0][:40] for c in self.captured]}")
 
+    def _serve_stall(self):
+        """One request with a Content-Length body: nothing read for 2 s, then all of it."""
+        try:
+            conn, _ = self.stall.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(20)
+            time.sleep(2)
+            try:
+                reader = Reader(conn)
+                head = reader.until(b"\r\n\r\n")
+                length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                          if l.lower().startswith(b"content-length:")][0]
+                n, crc = len(reader.buf), zlib.crc32(reader.buf)
+                while n < length:
+                    more = conn.recv(1 << 20)
+                    if not more:
+                        break
+                    n, crc = n + len(more), zlib.crc32(more, crc)
+                self.stalled.update(length=n, crc=crc)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            except (OSError, ValueError, IndexError):
+                pass
+
     def _serve_silent(self):
         while not self.stopping:
             try:
@@ -134,7 +163,7 @@ class RawServers:
 
     def close(self):
         self.stopping = True
-        for s in [self.capture, self.silent, self.refused, *self.held]:
+        for s in [self.capture, self.silent, self.refused, self.stall, *self.held]:
             s.close()
 
 
@@ -148,6 +177,7 @@ class HTTPClient(unittest.TestCase):
                                "--capture", cls.raw.port(cls.raw.capture),
                                "--silent", cls.raw.port(cls.raw.silent),
                                "--refused", cls.raw.port(cls.raw.refused),
+                               "--stall", cls.raw.port(cls.raw.stall),
                                "--certs", cls.tmp.name],
                               capture_output=True, text=True, timeout=45)
         cls.stderr = proc.stderr
@@ -344,6 +374,22 @@ class HTTPClient(unittest.TestCase):
         self.assertEqual(p["writes_after_end"], [True, False])  # write after the end → false
         self.assertIn("body or body_producer, not both", p["both"])
         self.assertIn("Content-Length many is not a byte count", p["bad_length"])
+
+    def test_flush_body_paces_the_producer(self):
+        # flush_body suspends a body_producer until its bytes reached the kernel (Tornado's
+        # producer awaiting write()): at one second, while the server reads nothing, the socket
+        # buffers and the piece in flight were written, not the whole 32 MiB.
+        f = self.r["flush"]
+        self.assertEqual((f["code"], f["written"], f["flushes"]), (200, 32, 32), f)
+        self.assertLess(f["written_at_one_second"], 16, f)
+        piece = 1 << 20
+        crc = 0
+        for i in range(32):
+            crc = zlib.crc32(bytes([65 + i % 26]) * piece, crc)
+        self.assertEqual(self.raw.stalled, {"length": 32 * piece, "crc": crc})
+        # The request ended while the producer waited: flush_body returns false, again after.
+        self.assertEqual(f["ended_code"], 599, f)
+        self.assertEqual(f["flush_after_end"], [False, False], f)
 
     def test_hostname_mapping(self):
         m = self.r["mapping"]
