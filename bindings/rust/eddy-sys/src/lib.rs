@@ -1163,6 +1163,8 @@ pub type eddy_fetch_chunk_fn = Option<
         userdata: *mut c_void,
     ),
 >;
+pub type eddy_fetch_flush_fn =
+    Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, status: c_int, userdata: *mut c_void)>;
 pub type eddy_fetch_done_fn =
     Option<unsafe extern "C" fn(fetch: *mut eddy_fetch, error: c_int, userdata: *mut c_void)>;
 
@@ -1201,6 +1203,8 @@ extern "C" {
     pub fn eddy_fetch_set_connect_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
     pub fn eddy_fetch_set_request_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
     pub fn eddy_fetch_set_read_timeout(fetch: *mut eddy_fetch, seconds: c_double) -> c_int;
+    pub fn eddy_fetch_flush_body(fetch: *mut eddy_fetch, cb: eddy_fetch_flush_fn) -> c_int;
+    pub fn eddy_fetch_body_buffered(fetch: *const eddy_fetch) -> usize;
     pub fn eddy_fetch_pause_body(fetch: *mut eddy_fetch) -> c_int;
     pub fn eddy_fetch_resume_body(fetch: *mut eddy_fetch) -> c_int;
     pub fn eddy_fetch_set_max_redirects(fetch: *mut eddy_fetch, max: c_int) -> c_int;

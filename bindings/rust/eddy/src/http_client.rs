@@ -6,6 +6,7 @@
 //! with the fetch pending, then without `on_done`). The [`FetchHandle`] shares only a cell with
 //! the C pointer, cleared by both, so a late `cancel` never reaches a freed request.
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_void};
 use std::path::PathBuf;
@@ -23,6 +24,14 @@ use crate::http_response::HttpResponse;
 use crate::tls::{TlsContext, Verify};
 
 type DoneFn = dyn FnOnce(std::result::Result<HttpResponse, FetchError>);
+
+/// What [`FetchHandle::flush_body`] runs once the body written before it reached the kernel
+/// (`Ok(())`) or the fetch ended first (its error); an `Err` it returns cancels the fetch.
+pub type FlushCallback = Box<dyn FnOnce(&FetchHandle, Result<()>) -> Result<()>>;
+
+/// The flush callbacks waiting for eddy_fetch_flush_body's completions, oldest first (they come
+/// in call order, all before `on_done`).
+type Flushes = Rc<RefCell<VecDeque<FlushCallback>>>;
 
 /// The TLS settings given with Tornado's names, from which the client's context is rebuilt.
 #[derive(Clone, Default)]
@@ -75,6 +84,7 @@ pub struct HttpClient {
 #[derive(Clone)]
 pub struct FetchHandle {
     fetch: Rc<Cell<*mut sys::eddy_fetch>>,
+    flushes: Flushes,
 }
 
 /// The C userdata of one fetch: its closures and the cell its handle shares.
@@ -83,6 +93,7 @@ struct FetchCallbacks {
     done: RefCell<Option<Box<DoneFn>>>,
     headers: RefCell<Option<Box<HeadersFn>>>,
     chunk: RefCell<Option<Box<ChunkFn>>>,
+    flushes: Flushes,
     streamed: bool,
 }
 
@@ -310,8 +321,10 @@ impl HttpClient {
         // SAFETY: live, unstarted request.
         check(unsafe { sys::eddy_fetch_set_callbacks(f, headers_cb, chunk_cb) })?;
         let cell = Rc::new(Cell::new(f));
+        let flushes = Flushes::default();
         let cbs = FetchCallbacks {
             fetch: cell.clone(),
+            flushes: flushes.clone(),
             done: RefCell::new(Some(done)),
             streamed: chunk.is_some(),
             headers: RefCell::new(headers),
@@ -326,7 +339,10 @@ impl HttpClient {
             drop(unsafe { Box::from_raw(ud as *mut FetchCallbacks) });
             return Err(Error::from_code(rc));
         }
-        Ok(FetchHandle { fetch: cell })
+        Ok(FetchHandle {
+            fetch: cell,
+            flushes,
+        })
     }
 }
 
@@ -386,6 +402,62 @@ impl FetchHandle {
         }
         // SAFETY: a live request (see cancel).
         check(unsafe { sys::eddy_fetch_end_body(f) })
+    }
+
+    /// Backpressure for a body announced with [`HttpRequest::body_stream`] (Tornado's
+    /// `body_producer` awaiting `write()`; eddy_fetch_flush_body): `write_body` never refuses
+    /// bytes, it keeps what the connection did not take yet in memory, without limit, so a
+    /// writer faster than the server must wait. `callback` runs on the loop thread, never inside
+    /// this call, once everything written before this call (its chunk framing included) was
+    /// handed to the kernel, with `Ok(())` — write the next piece from there — or, when the
+    /// fetch ends first, with its error (`Error::CANCELED`, `CONNECTION_RESET`...) or
+    /// `Err(Error::CLOSED)` when it ended without one (a response came before the body went),
+    /// before the fetch's own callback. Several may wait; they run in call order. Callable
+    /// after `end_body` (to learn that the whole body went). An `Err` returned by `callback`,
+    /// or a panic in it, is logged and cancels the fetch, as in the streaming closures.
+    ///
+    /// ```no_run
+    /// # use eddy::{FetchHandle, Result};
+    /// // Writes `left` more 64 KiB pieces, each once the one before reached the kernel.
+    /// fn pump(fetch: &FetchHandle, left: usize) -> Result<()> {
+    ///     if left == 0 {
+    ///         return fetch.end_body();
+    ///     }
+    ///     fetch.write_body(&[b'x'; 65536])?;
+    ///     fetch.flush_body(move |fetch, sent| {
+    ///         sent?; // the fetch ended: its callback says why
+    ///         pump(fetch, left - 1)
+    ///     })
+    /// }
+    /// ```
+    ///
+    /// Err(STATE) (and `callback` is dropped uncalled) without a streamed body or once the
+    /// fetch ended; Err(NO_MEMORY).
+    pub fn flush_body(
+        &self,
+        callback: impl FnOnce(&FetchHandle, Result<()>) -> Result<()> + 'static,
+    ) -> Result<()> {
+        let f = self.fetch.get();
+        if f.is_null() {
+            return Err(Error::STATE);
+        }
+        // SAFETY: a live request (see cancel); the completion never runs inside this call.
+        check(unsafe { sys::eddy_fetch_flush_body(f, Some(on_flushed)) })?;
+        self.flushes.borrow_mut().push_back(Box::new(callback));
+        Ok(())
+    }
+
+    /// The bytes of a streamed body written but not yet handed to the kernel (the body, its
+    /// chunk framing and what is left of the request head; eddy_fetch_body_buffered), for a
+    /// writer that polls instead of using [`FetchHandle::flush_body`]. 0 without a streamed
+    /// body and once the fetch ended.
+    pub fn body_buffered(&self) -> usize {
+        let f = self.fetch.get();
+        if f.is_null() {
+            return 0;
+        }
+        // SAFETY: a live request (see cancel).
+        unsafe { sys::eddy_fetch_body_buffered(f) }
     }
 
     /// Flow control of a streamed response body (an `on_chunk` closure is set;
@@ -469,6 +541,23 @@ unsafe extern "C" fn on_chunk(
     }
 }
 
+unsafe extern "C" fn on_flushed(f: *mut sys::eddy_fetch, status: c_int, ud: *mut c_void) {
+    let cbs = callbacks(ud);
+    let taken = cbs.flushes.borrow_mut().pop_front();
+    if let Some(cb) = taken {
+        let handle = FetchHandle {
+            fetch: cbs.fetch.clone(),
+            flushes: cbs.flushes.clone(),
+        };
+        let sent = if status == 0 {
+            Ok(())
+        } else {
+            Err(Error::from_code(status))
+        };
+        run_streaming(f, "flush_body callback", move || cb(&handle, sent));
+    }
+}
+
 unsafe extern "C" fn on_done(f: *mut sys::eddy_fetch, error: c_int, ud: *mut c_void) {
     let cbs = callbacks(ud);
     // From here on the handle must not reach the request (eddy frees it after this returns).
@@ -493,7 +582,15 @@ unsafe extern "C" fn free_callbacks(ud: *mut c_void) {
     // SAFETY: the Box made in start; eddy frees it once. A panicking Drop is stopped here.
     let cbs = Box::from_raw(ud as *mut FetchCallbacks);
     cbs.fetch.set(std::ptr::null_mut());
-    if guard(move || drop(cbs)).is_err() {
+    // Flush callbacks eddy will never answer (the loop was freed with the fetch pending): a
+    // FetchHandle they hold would keep them, and itself, alive in a cycle.
+    let flushes = std::mem::take(&mut *cbs.flushes.borrow_mut());
+    if guard(move || {
+        drop(flushes);
+        drop(cbs)
+    })
+    .is_err()
+    {
         log_error("dropping an HTTP fetch's closures panicked");
     }
 }

@@ -82,7 +82,7 @@ pub use error::{Error, Result};
 pub use event_loop::{CallId, Loop, Remote, WeakLoop, SIGINT, SIGTERM};
 pub use executor::{WorkError, WorkId};
 pub use fetch_error::FetchError;
-pub use http_client::{FetchHandle, HttpClient};
+pub use http_client::{FetchHandle, FlushCallback, HttpClient};
 pub use http_request::HttpRequest;
 pub use http_response::{HttpHeaders, HttpResponse};
 pub use periodic::{PeriodicCallback, PeriodicHandle};

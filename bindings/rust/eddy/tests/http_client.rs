@@ -783,6 +783,180 @@ fn streamed_request_body() {
     assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "length 1: x");
 }
 
+/// FNV-1a (64 bits) over `data`, continuing from `h`: both ends of a body compare it.
+fn fnv(mut h: u64, data: &[u8]) -> u64 {
+    for &b in data {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// One piece of the flushed body: `i`'s bytes.
+fn flushed_piece(i: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|j| (i * 7 + j % 251) as u8).collect()
+}
+
+/// `flush_body` paces a streamed body by the server, as Tornado's body_producer awaiting
+/// write(): `write_body` keeps what the connection did not take in memory, without limit, so
+/// a writer that never waited put all 64 MiB there before the server read a byte.
+#[test]
+fn flush_body_paces_a_streamed_body_by_the_server() {
+    const PIECE: usize = 1 << 20;
+    const PIECES: usize = 64;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+    let (stalled_tx, stalled_rx) = std::sync::mpsc::channel::<usize>();
+    // The server reads nothing, not even the head, until the writer had to wait a second.
+    let server = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let written = stalled_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or(usize::MAX);
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut data = Vec::new();
+        let mut b = vec![0u8; 1 << 16];
+        let head_end = loop {
+            if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "closed in the head");
+            data.extend_from_slice(&b[..n]);
+        };
+        let (mut n, mut h) = (data.len() - head_end, fnv(FNV_START, &data[head_end..]));
+        while n < PIECE * PIECES {
+            let got = s.read(&mut b).unwrap();
+            if got == 0 {
+                break;
+            }
+            n += got;
+            h = fnv(h, &b[..got]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        (written, n, h)
+    });
+
+    let lp = Loop::new().unwrap();
+    let client = HttpClient::new(&lp).unwrap();
+    let (out, handle) = start(
+        &lp,
+        &client,
+        HttpRequest::new(&url)
+            .method("POST")
+            .body_stream(Some((PIECE * PIECES) as u64))
+            .request_timeout(60.0),
+    );
+    let written = Rc::new(Cell::new(0usize));
+    let stalled = Rc::new(RefCell::new(Some(stalled_tx)));
+    // Writes piece `i` and the rest, each once the one before reached the kernel; a flush that
+    // waits a second tells the server (which then reads) how many pieces were written.
+    fn pump(
+        lp: &Loop,
+        fetch: &FetchHandle,
+        i: usize,
+        written: Rc<Cell<usize>>,
+        stalled: Rc<RefCell<Option<std::sync::mpsc::Sender<usize>>>>,
+    ) -> eddy::Result<()> {
+        if i == PIECES {
+            fetch.end_body()?;
+            if let Some(tx) = stalled.borrow_mut().take() {
+                let _ = tx.send(usize::MAX); // never stalled: all of it went into memory
+            }
+            return Ok(());
+        }
+        fetch.write_body(&flushed_piece(i, PIECE))?;
+        written.set(i + 1);
+        let (w, st) = (written.clone(), stalled.clone());
+        let timer = lp.call_later(1.0, move || {
+            if let Some(tx) = st.borrow_mut().take() {
+                let _ = tx.send(w.get());
+            }
+        })?;
+        let lp2 = lp.clone();
+        fetch.flush_body(move |fetch, sent| {
+            let _ = lp2.cancel(timer);
+            sent?;
+            pump(&lp2, fetch, i + 1, written, stalled)
+        })
+    }
+    pump(&lp, &handle, 0, written.clone(), stalled.clone()).unwrap();
+    let stopper = lp.clone();
+    let bound = lp.call_later(60.0, move || stopper.stop()).unwrap();
+    lp.run().unwrap();
+    let _ = lp.cancel(bound);
+    assert_eq!(text(&ok(out.borrow_mut().take().unwrap())), "ok");
+    let (before_reading, n, h) = server.join().unwrap();
+    let mut want = FNV_START;
+    for i in 0..PIECES {
+        want = fnv(want, &flushed_piece(i, PIECE));
+    }
+    assert_eq!((n, h), (PIECE * PIECES, want), "the whole body, in order");
+    // The socket buffers and the piece in flight, not the whole body.
+    assert!(
+        before_reading < PIECES / 2,
+        "{} of {} pieces written before a flush waited",
+        before_reading,
+        PIECES
+    );
+    assert_eq!(written.get(), PIECES);
+    assert_eq!(handle.flush_body(|_, _| Ok(())), Err(Error::STATE)); // ended
+    assert_eq!(handle.body_buffered(), 0);
+}
+
+/// A fetch that ends before its body went: the waiting flush callbacks get its error, in
+/// order, before the fetch's own callback; without a streamed body there is nothing to flush.
+#[test]
+fn flush_body_callbacks_get_the_error_of_a_fetch_that_ended() {
+    let lp = Loop::new().unwrap();
+    let (_listener, url) = silent_server();
+    let client = HttpClient::new(&lp).unwrap();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let (e, stop) = (events.clone(), lp.clone());
+    let handle = client
+        .fetch(
+            HttpRequest::new(&url).method("POST").body_stream(None),
+            move |r| {
+                let canceled = r.as_ref().err().map_or(false, |e| *e == Error::CANCELED);
+                e.borrow_mut().push(format!("done canceled={}", canceled));
+                stop.stop();
+            },
+        )
+        .unwrap();
+    handle.write_body(&vec![b'x'; 32 << 20]).unwrap();
+    assert!(handle.body_buffered() >= 32 << 20);
+    for n in 0..2 {
+        let e = events.clone();
+        handle
+            .flush_body(move |_, sent| {
+                e.borrow_mut().push(format!("flush {} {:?}", n, sent));
+                Ok(())
+            })
+            .unwrap();
+    }
+    let h = handle.clone();
+    lp.call_later(0.2, move || {
+        h.cancel().unwrap();
+    })
+    .unwrap();
+    run_bounded(&lp);
+    assert_eq!(
+        *events.borrow(),
+        vec![
+            format!("flush 0 {:?}", Err::<(), _>(Error::CANCELED)),
+            format!("flush 1 {:?}", Err::<(), _>(Error::CANCELED)),
+            "done canceled=true".to_owned(),
+        ]
+    );
+
+    let (out, handle) = start(&lp, &client, HttpRequest::new(&url).body("x"));
+    assert_eq!(handle.flush_body(|_, _| Ok(())), Err(Error::STATE));
+    handle.cancel().unwrap();
+    run_bounded(&lp);
+    assert!(out.borrow().is_some());
+}
+
 #[test]
 fn requests_go_through_the_proxy() {
     let lp = Loop::new().unwrap();
