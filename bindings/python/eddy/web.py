@@ -671,8 +671,16 @@ class RequestHandler:
         return self.request.cookies
 
     def get_cookie(self, name, default=None):
-        value = _ll.eddy_handler_get_cookie(self._h, name) if self._h is not None else None
-        return default if value is None else value.decode("utf-8", "replace")
+        # Tornado's: the value in request.cookies, where a name sent twice ("a=1; a=2") keeps
+        # its last value (http.cookies / parse_cookie fill a dict). eddy_handler_get_cookie
+        # gives the first one (its documented behaviour), which disagreed with Tornado.
+        try:
+            cookies = self.request.cookies
+        except RuntimeError:  # released before its cookies were read: as before, none
+            return default
+        if cookies is not None and name in cookies:
+            return cookies[name].value
+        return default
 
     def set_cookie(self, name, value, domain=None, expires=None, path="/", expires_days=None,
                    **kwargs):
@@ -738,8 +746,11 @@ class RequestHandler:
                 and not isinstance(self.settings["cookie_secret"], dict)):
             # The request's cookie with one secret: verified in C. (Not for max_age_days <= 0:
             # C reads that as its default of 31 days, where Tornado refuses any cookie older
-            # than now; decode_signed_value below does as Tornado.)
-            return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
+            # than now; decode_signed_value below does as Tornado.) Only when C reads the
+            # value get_cookie gives: a name sent twice is the last one's here, the first's in C.
+            raw = _ll.eddy_handler_get_cookie(self._h, name) if self._h is not None else None
+            if raw is not None and raw.decode("utf-8", "replace") == self.get_cookie(name):
+                return _ll.eddy_handler_get_signed_cookie(self._h, name, float(max_age_days))
         if value is None:
             value = self.get_cookie(name)
         return decode_signed_value(self.application.settings["cookie_secret"], name, value,

@@ -801,7 +801,9 @@ class Conformance(ServerPair):
         # request.cookies as browsers send them: a piece SimpleCookie would refuse (a bare
         # name, a space, an unterminated quote, a bad name) does not hide the others.
         for header in ('a=1; b; c=seen', 'a=x y; c=seen', 'a=1; b="x; c=seen',
-                       'a=1; {bad}=2; c=seen', '$Version=1; c=seen'):
+                       'a=1; {bad}=2; c=seen', '$Version=1; c=seen',
+                       # A name sent twice: Tornado's get_cookie gives the last value.
+                       'c=first; c=seen', 'c=first; a=1; c=seen'):
             self.same("GET", "/cookies", headers={"Cookie": header})
 
     def test_signed_cookies(self):
@@ -812,6 +814,9 @@ class Conformance(ServerPair):
         for cookie, given in ((v2, v1), (v1, v2), (forged, forged), (v2, "garbage")):
             self.same("GET", "/signed?v=" + urllib.parse.quote(given),
                       headers={"Cookie": "s=" + cookie})
+        # A name sent twice: Tornado verifies the last value (its get_cookie's).
+        for first, last in ((forged, v2), (v2, forged)):
+            self.same("GET", "/signed", headers={"Cookie": "s=%s; s=%s" % (first, last)})
         # max_age_days is Tornado's bound as given: 0 or less refuses every cookie that is not
         # from the future (eddy's C layer reads <= 0 as its default of 31 days).
         now = time.time()
