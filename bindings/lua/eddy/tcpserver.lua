@@ -125,7 +125,9 @@ function TCPServer:listen(port, address, opts)
   end
   if address ~= nil and type(address) ~= "string" then fail("eddy: listen: address must be a string or nil", 2) end
   opts = check_options("listen", opts, LISTEN_OPTIONS, LISTEN_HINTS)
-  local flags = opts.reuse_port and core.EDDY_LISTEN_REUSEPORT or 0
+  -- An IPv6 socket takes IPv6 only, as Tornado's bind_sockets makes it: listen(p, "0.0.0.0")
+  -- and listen(p, "::") can both be done (dual-stack, the second was EADDRINUSE).
+  local flags = core.EDDY_LISTEN_IPV6ONLY | (opts.reuse_port and core.EDDY_LISTEN_REUSEPORT or 0)
   local rc = math.tointeger(core.eddy_listener_bind(h, address, port, opts.backlog or 0, flags))
   if rc ~= 0 then
     fail(("eddy: listen on %s:%d failed: %s"):format(address or "*", port, strerror(rc)), 2)

@@ -917,7 +917,8 @@ function Application:listen(port, host, opts)
   end
   ok, err = pcall(configure_server, server, opts, function() self._unchanged_server = nil end)
   if not ok then error(err, 2) end
-  local rc = core.eddy_server_listen(server, host, port or 0, 0)
+  -- IPv6-only IPv6 sockets, as Tornado's (and TCPServer:listen): "0.0.0.0" and "::" both.
+  local rc = core.eddy_server_listen(server, host, port or 0, core.EDDY_LISTEN_IPV6ONLY)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc), 2) end
   self._unchanged_server = nil
   return math.tointeger(core.eddy_server_port(server))
@@ -951,7 +952,7 @@ function RawServer:listen(port, host, opts)
   if not ok then error(err, 2) end
   ok, err = pcall(configure_server, h, opts)
   if not ok then error(err, 2) end
-  local rc = core.eddy_server_listen(h, host, port or 0, 0)
+  local rc = core.eddy_server_listen(h, host, port or 0, core.EDDY_LISTEN_IPV6ONLY)
   if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc)) end
   return math.tointeger(core.eddy_server_port(h))
 end

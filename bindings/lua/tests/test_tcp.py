@@ -36,6 +36,32 @@ def codes():
     return {k: int(v) for k, v in (kv.split("=") for kv in proc.stdout.split())}
 
 
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+class ListenFamilies(unittest.TestCase):
+    @unittest.skipUnless(has_ipv6_loopback(), "no ::1 on this host")
+    def test_v4_and_v6_any_on_one_port_as_tornado(self):
+        # As Tornado's listen (bind_sockets sets IPV6_V6ONLY), "::" takes IPv6 only, so
+        # "0.0.0.0" and "::" share a port: the second listen was EADDRINUSE (dual-stack).
+        proc = subprocess.run([lua_binary(), "-e", """
+            local eddy = require("eddy")
+            local tcp = eddy.TCPServer(function() end)
+            local port = tcp:listen(0, "0.0.0.0")
+            tcp:listen(port, "::")
+            local app = eddy.Application({ { "/", { get = function(self) end } } })
+            local web_port = app:listen(0, "0.0.0.0")
+            app:listen(web_port, "::")
+            print("ok")"""], capture_output=True, text=True, timeout=20)
+        self.assertEqual((proc.returncode, proc.stdout.strip()), (0, "ok"), proc.stderr)
+
+
 class TCPServerStreams(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
