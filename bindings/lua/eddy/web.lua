@@ -757,7 +757,7 @@ local function check_server_options(opts)
     end
   end
   for _, ip in ipairs(trusted) do
-    if not core.is_ip_address(ip) then
+    if ip ~= "unix:" and not core.is_ip_address(ip) then  -- "unix:": peers on a Unix socket
       fail("eddy: listen option trusted_downstream: " .. show(ip) .. " refused: "
            .. core.eddy_strerror(core.EDDY_EINVAL) .. " (a numeric IPv4 or IPv6 address)")
     end

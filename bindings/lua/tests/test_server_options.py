@@ -19,7 +19,7 @@ import sys
 import tempfile
 import unittest
 
-from luatest import HERE, LuaServer, main
+from luatest import HERE, LuaServer, lua_binary, main
 
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
 import tls_certs  # noqa: E402
@@ -315,6 +315,22 @@ class ServerOptions(unittest.TestCase):
         self.assertIn("refused: " + "invalid argument", self.refused["header_size"].lower())
         # Called from a Lua function (not straight from pcall), the error has the caller's line.
         self.assertRegex(self.refused["where"], r"server_options\.lua:\d+: eddy: unsupported listen option nope")
+
+
+class TrustedUnixProxy(unittest.TestCase):
+    def test_unix_is_a_trusted_downstream(self):
+        # "unix:" trusts peers on a Unix socket (eddy_server_add_trusted_proxy, nginx's
+        # set_real_ip_from unix:); it was refused as not a numeric address.
+        import subprocess
+        proc = subprocess.run([lua_binary(), "-e", """
+            local eddy = require("eddy")
+            local app = eddy.Application({ { "/", { get = function(self) end } } })
+            app:listen(0, "127.0.0.1", { xheaders = true, trusted_downstream = { "10.0.0.1", "unix:" } })
+            print(pcall(app.listen, app, 0, "127.0.0.1", { trusted_downstream = { "unix" } }))"""],
+            capture_output=True, text=True, timeout=20)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertTrue(proc.stdout.startswith("false"), proc.stdout)
+        self.assertIn('"unix" refused', proc.stdout)
 
 
 if __name__ == "__main__":
