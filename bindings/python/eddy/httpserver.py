@@ -99,7 +99,8 @@ def _check_server_header(value):
 
 
 def _check_trusted_downstream(value):
-    """trusted_downstream as a list of numeric IPv4/IPv6 addresses, or ValueError."""
+    """trusted_downstream as a list of numeric IPv4/IPv6 addresses (or "unix:": peers on a
+    Unix socket, as nginx's set_real_ip_from unix:), or ValueError."""
     if value is None:
         return []
     if isinstance(value, (str, bytes)):  # one address, not a list of its characters
@@ -109,7 +110,7 @@ def _check_trusted_downstream(value):
     except TypeError:
         raise ValueError("trusted_downstream: a list of addresses, not %r" % (value,)) from None
     for ip in ips:
-        if not isinstance(ip, str) or not _is_ip_address(ip):
+        if not isinstance(ip, str) or (ip != "unix:" and not _is_ip_address(ip)):
             raise ValueError("trusted_downstream: %r is not a numeric IP address" % (ip,))
     return ips
 

@@ -368,9 +368,13 @@ class ServerOptions(unittest.TestCase):
         port = self.serve(xheaders=True, trusted_downstream=["192.0.2.1"])
         self.assertEqual(request(port, path="/ip", headers={
             "X-Real-IP": "203.0.113.7", "X-Forwarded-Proto": "https"}), (200, b"127.0.0.1 http"))
-        for bad in (["not-an-ip"], "127.0.0.1", [1]):
+        for bad in (["not-an-ip"], "127.0.0.1", [1], ["unix"]):
             with self.assertRaises(ValueError, msg=bad):
                 self.serve(xheaders=True, trusted_downstream=bad)
+        # "unix:" trusts peers on a Unix socket only: a TCP peer stays unbelieved.
+        port = self.serve(xheaders=True, trusted_downstream=["unix:"])
+        self.assertEqual(request(port, path="/ip", headers={"X-Real-IP": "203.0.113.7"}),
+                         (200, b"127.0.0.1 http"))
 
     def test_body_arguments(self):
         multipart = {"Content-Type": "multipart/form-data"}
