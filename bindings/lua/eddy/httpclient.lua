@@ -489,6 +489,9 @@ local function producer_done(state, ok, tb, err)
   end
   if not ok then return fail_request(state, "body_producer: " .. tostring(err)) end
   local rc = math.tointeger(core.eddy_fetch_end_body(state.fetch))
+  -- EDDY_ESTATE: the request already ended - a server may answer once the announced length
+  -- arrived (or early, a 413), before the producer returned: its response (or error) stands.
+  if rc == core.EDDY_ESTATE then return end
   if rc == core.EDDY_EINVAL then
     fail_request(state, "body_producer: it wrote fewer bytes than the Content-Length")
   elseif rc ~= 0 then
@@ -503,6 +506,7 @@ local function start_producer(state)
     if not producing(state) then return false end
     local rc = math.tointeger(core.eddy_fetch_write_body(state.fetch, chunk))
     if rc == core.EDDY_ETOOBIG then error("eddy: body_producer wrote more than the Content-Length", 2) end
+    if rc == core.EDDY_ESTATE then return false end  -- ended, its `done` still to come
     if rc ~= 0 then error("eddy: body_producer's write: " .. core.eddy_strerror(rc), 2) end
     return true
   end
@@ -513,6 +517,7 @@ local function start_producer(state)
     if main then error("eddy: body_producer's flush_body only works inside the producer's coroutine", 2) end
     if not producing(state) then return false end
     local rc = math.tointeger(core.fetch_flush_body(state.fetch))
+    if rc == core.EDDY_ESTATE then return false end  -- ended, its `done` still to come
     if rc ~= 0 then error("eddy: body_producer's flush_body: " .. core.eddy_strerror(rc), 2) end
     local waiter = {}
     state.flush_waiters[#state.flush_waiters + 1] = waiter

@@ -416,6 +416,10 @@ class AsyncHTTPClient:
                 written.exception()
                 return written
             rc = _ll.eddy_fetch_write_body(f, bytes(chunk))
+            if rc == _ll.EDDY_ESTATE:  # it ended; its done callback is still to come
+                written.set_exception(HTTPStreamClosedError("Stream closed"))
+                written.exception()
+                return written
             if rc < 0:
                 raise ValueError("body_producer write: %s" % _ll.eddy_strerror(rc))
             self.io_loop._pump.kick()
@@ -433,7 +437,12 @@ class AsyncHTTPClient:
             if result is not None:
                 await result
             if not ended:
-                _check(_ll.eddy_fetch_end_body(f))
+                # EDDY_ESTATE: the fetch ended already (its done is still to come): a server
+                # may answer once the announced length arrived, before the producer
+                # returned; its response stands.
+                rc = _ll.eddy_fetch_end_body(f)
+                if rc != _ll.EDDY_ESTATE:
+                    _check(rc)
                 self.io_loop._pump.kick()
         except Exception as e:  # as Tornado: the fetch fails with the producer's exception
             if not ended and not errors:
