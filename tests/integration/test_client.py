@@ -25,6 +25,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from counting_server import CountingServer  # noqa: E402
 from tls_certs import make_certs  # noqa: E402
 from tunnel import read_head, relay, serve_connect  # noqa: E402
 
@@ -379,63 +380,6 @@ class ScriptServer:
                 c.close()
             except OSError:
                 pass
-
-
-class CountingServer:
-    """Answers one request with `head` then `body` in 64 KiB pieces, keeping in `sent` how many
-    body bytes the kernel took: a client that stops reading stops the count (TCP flow
-    control), one that reads on lets it reach len(body)."""
-
-    def __init__(self, head, body, piece=65536, delay=0.0):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.head, self.body, self.piece, self.delay = head, body, piece, delay
-        self.sent = 0
-        self.conn = None
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        try:
-            c, _ = self.sock.accept()
-        except OSError:
-            return
-        self.conn = c
-        c.settimeout(30)
-        try:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                d = c.recv(65536)
-                if not d:
-                    return
-                data += d
-            c.sendall(self.head)
-            view = memoryview(self.body)
-            while self.sent < len(self.body):
-                if self.delay:
-                    time.sleep(self.delay)
-                self.sent += c.send(view[self.sent:self.sent + self.piece])
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def wait_stalled(self, quiet=1.0, limit=30.0):
-        """Waits until `sent` stopped growing for `quiet` seconds (or the whole body went);
-        returns it."""
-        deadline = time.monotonic() + limit
-        last, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            if self.sent != last:
-                last, since = self.sent, time.monotonic()
-            elif time.monotonic() - since >= quiet or last == len(self.body):
-                return last
-            time.sleep(0.05)
-        return self.sent
-
-    def stop(self):
-        self.sock.close()
 
 
 class TlsServer(RawServer):

@@ -19,6 +19,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from counting_server import CountingServer  # noqa: E402
 from tls_certs import make_certs  # noqa: E402
 
 PROXY = API = None
@@ -295,55 +296,6 @@ class HostileUpstreamTest(unittest.TestCase):
         self.assertTrue(self.up.seen[-1].startswith(b"GET /echo?" + q.encode() + b" HTTP/1.1"))
 
 
-class CountingUpstream:
-    """Answers one request with `body` (Content-Length), counting in `sent` the bytes the kernel
-    took: a reader that stops somewhere down the line stops the count, unless something in
-    between holds the body in memory."""
-
-    def __init__(self, body):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.body, self.sent = body, 0
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        try:
-            c, _ = self.sock.accept()
-        except OSError:
-            return
-        with c:
-            c.settimeout(60)
-            try:
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                c.sendall(OK + b"Content-Length: %d\r\n\r\n" % len(self.body))
-                view = memoryview(self.body)
-                while self.sent < len(self.body):
-                    self.sent += c.send(view[self.sent:self.sent + 65536])
-            except OSError:
-                pass
-
-    def wait_stalled(self, quiet=1.0, limit=60.0):
-        deadline = time.monotonic() + limit
-        last, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            if self.sent != last:
-                last, since = self.sent, time.monotonic()
-            elif time.monotonic() - since >= quiet or last == len(self.body):
-                return last
-            time.sleep(0.05)
-        return self.sent
-
-    def stop(self):
-        self.sock.close()
-
-
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -358,7 +310,7 @@ class FlowControlTest(unittest.TestCase):
         # read it all and hold it (8 -> 118 MB RSS); now it pauses the upstream once 1 MiB waits
         # for the client, and TCP holds the upstream back.
         body = os.urandom(64 << 20)
-        up = CountingUpstream(body)
+        up = CountingServer(OK + b"Content-Length: %d\r\n\r\n" % len(body), body, timeout=60)
         proxy = Proc([PROXY, "--upstream", "http://127.0.0.1:%d" % up.port])
         try:
             rss_before = rss_kib(proxy.proc.pid)
