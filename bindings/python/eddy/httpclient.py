@@ -411,12 +411,9 @@ class AsyncHTTPClient:
             if isinstance(chunk, str):
                 chunk = chunk.encode("utf-8")
             written = aloop.create_future()
-            if ended:
-                written.set_exception(HTTPStreamClosedError("Stream closed"))
-                written.exception()
-                return written
-            rc = _ll.eddy_fetch_write_body(f, bytes(chunk))
-            if rc == _ll.EDDY_ESTATE:  # it ended; its done callback is still to come
+            # Ended, or ending (EDDY_ESTATE: its done callback is still to come).
+            rc = _ll.EDDY_ESTATE if ended else _ll.eddy_fetch_write_body(f, bytes(chunk))
+            if rc == _ll.EDDY_ESTATE:
                 written.set_exception(HTTPStreamClosedError("Stream closed"))
                 written.exception()
                 return written
