@@ -1,16 +1,18 @@
 /* demo: eddy's tour — Tornado's chat demo with long polling, plus a few small routes.
  *
- *     demo [--port 8888] [--address 127.0.0.1] [--static DIR] [--cookie-secret S]
- *          [--poll-timeout 30] [--access-log | --no-access-log]
+ *     demo [--port 8888] [--address 127.0.0.1] [--static DIR] [--templates DIR]
+ *          [--cookie-secret S] [--poll-timeout 30] [--access-log | --no-access-log]
  *
  * Then open http://127.0.0.1:8888/ in two browser windows and chat. Routes:
  *
- *   GET  /                      the chat page (static/index.html; sets the _xsrf cookie)
+ *   GET  /                      the chat page (templates/index.html; sets the _xsrf cookie)
  *   POST /a/message/new         body=...: adds a message, wakes every waiting poll
  *   POST /a/message/updates     cursor=N: messages after N as JSON, now or when one arrives
  *   GET  /?mode=ws              the chat over a WebSocket (/chatsocket) instead of polls
  *   GET  /chatsocket            WebSocket: the history, then every new message; send bodies
- *   GET  /static/...            the page's CSS and JS (eddy_app_add_static)
+ *   GET  /static/...            the page's CSS and JS (eddy_app_add_static); the page's
+ *                               template is not there (Tornado's template_path is apart from
+ *                               its static_path), so its source cannot be fetched
  *   GET  /plaintext             Hello, World! (text/plain)
  *   GET  /json                  {"message":"Hello, World!"}
  *   GET  /hello/NAME            Hello, NAME! (a named route capture, HTML-escaped)
@@ -43,6 +45,9 @@
 
 #ifndef EDDY_DEMO_STATIC_DIR
 #define EDDY_DEMO_STATIC_DIR "" /* CMake compiles in the absolute path of examples/demo/static */
+#endif
+#ifndef EDDY_DEMO_TEMPLATE_DIR
+#define EDDY_DEMO_TEMPLATE_DIR "" /* and of examples/demo/templates */
 #endif
 
 #define HISTORY_SIZE 200     /* messages kept for clients that connect later */
@@ -83,7 +88,7 @@ typedef struct waiter {
 typedef struct demo {
     eddy_loop *loop;
     eddy_app *app;
-    char *page; /* index.html, read once at start */
+    char *page; /* templates/index.html, read once at start */
     size_t page_len;
     double poll_timeout;
     /* Message ids start at the clock in milliseconds, not at 1: a page still open from the demo's
@@ -597,7 +602,7 @@ static void stream_get(eddy_handler *h, void *route_userdata) {
 /* ---- setup ------------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *address, *static_dir, *cookie_secret;
+    const char *address, *static_dir, *template_dir, *cookie_secret;
     int port;
     double poll_timeout;
     int access_log; /* 1 on, 0 off, -1: on when stderr is a terminal */
@@ -614,6 +619,8 @@ static int parse_options(int argc, char **argv, options *o) {
         if (strcmp(argv[i], "--port") == 0) o->port = atoi(v);
         else if (strcmp(argv[i], "--address") == 0) o->address = v;
         else if (strcmp(argv[i], "--static") == 0) o->static_dir = v;
+        else if (strcmp(argv[i], "--templates") == 0)
+            o->template_dir = v;
         else if (strcmp(argv[i], "--cookie-secret") == 0) o->cookie_secret = v;
         else if (strcmp(argv[i], "--poll-timeout") == 0) o->poll_timeout = atof(v);
         else goto usage;
@@ -622,8 +629,10 @@ static int parse_options(int argc, char **argv, options *o) {
     if (o->port < 0 || o->port > 65535 || !(o->poll_timeout > 0)) goto usage;
     return 0;
 usage:
-    fprintf(stderr, "usage: %s [--port N] [--address A] [--static DIR] [--cookie-secret S] "
-                    "[--poll-timeout SECONDS] [--access-log | --no-access-log]\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s [--port N] [--address A] [--static DIR] [--templates DIR] "
+            "[--cookie-secret S] [--poll-timeout SECONDS] [--access-log | --no-access-log]\n",
+            argv[0]);
     return -1;
 }
 
@@ -645,17 +654,20 @@ static char *read_file(const char *path, size_t *len) {
     return b.data;
 }
 
-/* The static directory: --static, else the source tree's (compiled in, so the binary works
- * from any directory), else "static" next to the executable (an installed copy). */
-static const char *find_static_dir(const char *flag, char *buf, size_t size) {
+/* The static or template directory (`name`: "static" or "templates"): the flag's, else the
+ * source tree's (compiled in as `built_in`, so the binary works from any directory), else
+ * `name` next to the executable (an installed copy). They are two directories, as Tornado's
+ * static_path and template_path: a template inside the static one would be served as a file,
+ * its source and all. */
+static const char *find_dir(const char *flag, const char *built_in, const char *name, char *buf,
+                            size_t size) {
     if (flag) return flag;
-    if (EDDY_DEMO_STATIC_DIR[0] && access(EDDY_DEMO_STATIC_DIR "/index.html", R_OK) == 0)
-        return EDDY_DEMO_STATIC_DIR;
-    ssize_t n = readlink("/proc/self/exe", buf, size - sizeof "static");
-    if (n <= 0) return "static";
+    if (built_in[0] && access(built_in, R_OK | X_OK) == 0) return built_in;
+    ssize_t n = readlink("/proc/self/exe", buf, size - strlen(name) - 1);
+    if (n <= 0) return name;
     buf[n] = '\0';
     char *slash = strrchr(buf, '/');
-    strcpy(slash ? slash + 1 : buf, "static");
+    strcpy(slash ? slash + 1 : buf, name);
     return buf;
 }
 
@@ -730,16 +742,19 @@ int main(int argc, char **argv) {
     options o = {.address = "127.0.0.1", .port = 8888, .poll_timeout = 30, .access_log = -1};
     if (parse_options(argc, argv, &o) != 0) return 2;
 
-    char path_buf[PATH_MAX], secret[65], page_path[PATH_MAX + 16];
-    const char *static_dir = find_static_dir(o.static_dir, path_buf, sizeof path_buf);
+    char static_buf[PATH_MAX], template_buf[PATH_MAX], secret[65], page_path[PATH_MAX + 16];
+    const char *static_dir =
+        find_dir(o.static_dir, EDDY_DEMO_STATIC_DIR, "static", static_buf, sizeof static_buf);
+    const char *template_dir = find_dir(o.template_dir, EDDY_DEMO_TEMPLATE_DIR, "templates",
+                                        template_buf, sizeof template_buf);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     long long first_id = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     demo d = {.first_id = first_id, .next_id = first_id, .poll_timeout = o.poll_timeout};
-    snprintf(page_path, sizeof page_path, "%s/index.html", static_dir);
+    snprintf(page_path, sizeof page_path, "%s/index.html", template_dir);
     d.page = read_file(page_path, &d.page_len);
     if (!d.page) {
-        fprintf(stderr, "demo: cannot read %s (use --static DIR)\n", page_path);
+        fprintf(stderr, "demo: cannot read %s (use --templates DIR)\n", page_path);
         return 1;
     }
     if (!o.cookie_secret && random_secret(secret, sizeof secret) == 0) o.cookie_secret = secret;

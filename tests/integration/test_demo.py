@@ -203,6 +203,16 @@ class SimpleRoutes(DemoTestCase):
         resp, _ = c.request("GET", "/static/../demo.c")
         self.assertIn(resp.status, (403, 404))
 
+    def test_template_is_not_a_static_file(self):
+        # The page's template is in templates/ (Tornado's template_path), apart from the static
+        # path: its source, template syntax and all, is not a file the server hands out.
+        c = self.client()
+        for path in ("/static/index.html", "/static/../templates/index.html",
+                     "/static/%2e%2e/templates/index.html", "/static/%2E%2E%2Ftemplates%2Findex.html"):
+            resp, body = c.request("GET", path)
+            self.assertIn(resp.status, (403, 404), path)
+            self.assertNotIn(b"static_url", body, path)
+
     def test_delay_answers(self):
         resp, body = self.client().request("GET", "/delay?seconds=0.2")
         self.assertEqual(resp.status, 200)
