@@ -6,7 +6,8 @@
  * Then open http://127.0.0.1:8888/ in two browser windows and chat. Routes:
  *
  *   GET  /                      the chat page (templates/index.html; sets the _xsrf cookie)
- *   POST /a/message/new         body=...: adds a message, wakes every waiting poll
+ *   POST /a/message/new         body=...: adds a message, wakes every waiting poll (with
+ *                               next=/PATH, as the page's form sends: a 303 back to PATH)
  *   POST /a/message/updates     cursor=N: messages after N as JSON, now or when one arrives
  *   GET  /?mode=ws              the chat over a WebSocket (/chatsocket) instead of polls
  *   GET  /chatsocket            WebSocket: the history, then every new message; send bodies
@@ -22,7 +23,8 @@
  *   GET  /favicon.ico           204: no icon, and no 404 in the browser's console
  *
  * Every POST needs the XSRF token (eddy_app_set_xsrf_cookies), as in Tornado's chat demo: the
- * page's script sends the _xsrf cookie back as a form field, the form carries a hidden field.
+ * page's script sends the _xsrf cookie back as a form field; the chat's form and /form carry a
+ * hidden field, so that they post without JavaScript too.
  *
  * Requests are logged to stderr in Common Log Format when stderr is a terminal (--access-log:
  * always, --no-access-log: never).
@@ -316,7 +318,7 @@ static void chat_publish(demo *d, const message *m);
 /* POST /a/message/new, body=...: Tornado's MessageNewHandler. Answers with the new message. */
 static void message_new_post(eddy_handler *h, void *route_userdata) {
     demo *d = route_userdata;
-    size_t len = 0;
+    size_t len = 0, next_len = 0;
     const char *body = eddy_handler_require_argument(h, EDDY_ARGS_BODY, "body", EDDY_NTS, &len);
     if (!body) return; /* 400 already sent */
     long chars = utf8_chars(body, len);
@@ -324,8 +326,27 @@ static void message_new_post(eddy_handler *h, void *route_userdata) {
         eddy_handler_send_error(h, 400);
         return;
     }
+    /* The page's form posted without JavaScript: it names the page to go back to (Tornado's
+     * chat: a hidden "next" field, then a redirect). Only a path on this server, so that the
+     * demo is no open redirect: "/..." but not "//host" or "/\host" (which browsers read as
+     * another host), printable ASCII only. */
+    const char *next = eddy_handler_get_argument(h, EDDY_ARGS_BODY, "next", EDDY_NTS, &next_len);
+    if (next) {
+        int local = next_len > 0 && next[0] == '/' &&
+                    !(next_len > 1 && (next[1] == '/' || next[1] == '\\'));
+        for (size_t i = 0; local && i < next_len; i++) local = next[i] > 0x20 && next[i] < 0x7f;
+        if (!local) {
+            eddy_handler_send_error(h, 400);
+            return;
+        }
+    }
     const message *m = history_add(d, body, len);
     chat_publish(d, m); /* wakes the polls and tells the WebSocket clients */
+    if (next) {
+        /* 303: the browser follows with a GET, so a reload does not post again */
+        eddy_handler_redirect(h, next, next_len, 303);
+        return;
+    }
 
     strbuf json = {0};
     sb_printf(&json, "{\"id\":%lld,\"body\":", m->id);
@@ -406,26 +427,104 @@ static void socket_close(eddy_ws *ws, int code, const char *reason, size_t len,
     }
 }
 
-/* GET /: the chat page. Asking for the XSRF token sets the _xsrf cookie the script sends back.
- * The page links its CSS and JS as Tornado's template does, {{ static_url("chat.css") }}: each
- * becomes the file's URL with its content version, which browsers may cache until it changes. */
-static void chat_page_get(eddy_handler *h, void *route_userdata) {
-    static const char open_tag[] = "{{ static_url(\"", close_tag[] = "\") }}";
-    demo *d = route_userdata;
-    eddy_handler_xsrf_token(h, NULL);
-    const char *at = d->page, *end = d->page + d->page_len;
-    const char *tag;
-    while ((tag = memmem(at, (size_t)(end - at), open_tag, sizeof open_tag - 1)) != NULL) {
-        const char *name = tag + sizeof open_tag - 1;
-        const char *name_end = memmem(name, (size_t)(end - name), close_tag, sizeof close_tag - 1);
-        if (!name_end) break;
-        eddy_handler_write(h, at, (size_t)(tag - at));
-        size_t url_len = 0;
-        const char *url = eddy_handler_static_url(h, name, (size_t)(name_end - name), &url_len);
-        if (url) eddy_handler_write(h, url, url_len);
-        at = name_end + sizeof close_tag - 1;
+/* The page's ETag, FNV-1a (64 bits) over what the page says: the same validator strength as
+ * the automatic ETag (a 64-bit hash of the body), which the page cannot use (see below). */
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+static unsigned long long fnv1a(unsigned long long hash, const void *data, size_t len) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) hash = (hash ^ p[i]) * FNV_PRIME;
+    return hash;
+}
+
+static int hex_value(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Hashes the raw XSRF token inside a masked one, "2|MASK|MASKED|TIME" (Tornado's version 2,
+ * which eddy_handler_xsrf_token hands out): MASKED xor the 4-byte MASK, repeated. The raw
+ * token is the one in the _xsrf cookie, the same for every page that cookie's browser gets;
+ * the mask and the time change with every call. 0 when `token` is not of that form. */
+static int hash_raw_xsrf_token(unsigned long long *hash, const char *token, size_t len) {
+    const char *end = token + len;
+    if (len < 2 || token[0] != '2' || token[1] != '|') return 0;
+    const char *mask = token + 2;
+    if (end - mask < 9 || mask[8] != '|') return 0;
+    const char *masked = mask + 9;
+    const char *bar = memchr(masked, '|', (size_t)(end - masked));
+    if (!bar || (bar - masked) % 2 != 0) return 0;
+    for (size_t i = 0; masked + 2 * i < bar; i++) {
+        int hi = hex_value(masked[2 * i]), lo = hex_value(masked[2 * i + 1]);
+        int mhi = hex_value(mask[2 * (i % 4)]), mlo = hex_value(mask[2 * (i % 4) + 1]);
+        if (hi < 0 || lo < 0 || mhi < 0 || mlo < 0) return 0;
+        unsigned char raw = (unsigned char)((hi << 4 | lo) ^ (mhi << 4 | mlo));
+        *hash = fnv1a(*hash, &raw, 1);
     }
-    eddy_handler_write(h, at, (size_t)(end - at)); /* Content-Type defaults to text/html */
+    return 1;
+}
+
+/* Writes part of the page and adds it to the page's hash. */
+static void page_write(eddy_handler *h, unsigned long long *hash, const char *s, size_t len) {
+    eddy_handler_write(h, s, len);
+    *hash = fnv1a(*hash, s, len);
+}
+
+/* GET /: the chat page, from templates/index.html with the two tags Tornado's chat template
+ * uses. Asking for the XSRF token sets the _xsrf cookie the script sends back.
+ *  - {{ static_url("chat.css") }}: the file's URL with its content version, which browsers
+ *    may cache until it changes.
+ *  - {% module xsrf_form_html() %}: the form's hidden _xsrf field, so that the form posts
+ *    without JavaScript too (the script sends the cookie's token itself).
+ * The token in the field is masked afresh for each page (Tornado's, against BREACH), so the
+ * automatic ETag, a hash of the body, would differ every time and a reload would never get
+ * 304. The page's own ETag hashes the page with the raw token in place of the masked one:
+ * the same for the same cookie, template and files, new when any changes (a browser without
+ * the cookie gets a new token, so never a 304 of a page whose token it lacks). It is weak
+ * (W/): two bodies under it differ in the mask, and a weak validator is enough for
+ * If-None-Match (RFC 9110 sections 8.8.1 and 13.1.2). */
+static void chat_page_get(eddy_handler *h, void *route_userdata) {
+    static const char url_open[] = "{{ static_url(\"", url_close[] = "\") }}";
+    static const char xsrf_tag[] = "{% module xsrf_form_html() %}";
+    static const char field_open[] = "<input type=\"hidden\" name=\"_xsrf\" value=\"",
+                      field_close[] = "\">";
+    demo *d = route_userdata;
+    size_t token_len = 0;
+    const char *token = eddy_handler_xsrf_token(h, &token_len);
+    if (!token) {
+        eddy_handler_send_error(h, 503);
+        return;
+    }
+    unsigned long long hash = FNV_OFFSET;
+    int etag_ok = 1;
+    const char *at = d->page, *end = d->page + d->page_len;
+    for (;;) {
+        const char *url = memmem(at, (size_t)(end - at), url_open, sizeof url_open - 1);
+        const char *xsrf = memmem(at, (size_t)(end - at), xsrf_tag, sizeof xsrf_tag - 1);
+        if (!url && !xsrf) break;
+        if (xsrf && (!url || xsrf < url)) {
+            page_write(h, &hash, at, (size_t)(xsrf - at));
+            page_write(h, &hash, field_open, sizeof field_open - 1);
+            eddy_handler_write(h, token, token_len); /* a token of hex digits and '|' */
+            etag_ok = etag_ok && hash_raw_xsrf_token(&hash, token, token_len);
+            page_write(h, &hash, field_close, sizeof field_close - 1);
+            at = xsrf + sizeof xsrf_tag - 1;
+            continue;
+        }
+        const char *name = url + sizeof url_open - 1;
+        const char *name_end = memmem(name, (size_t)(end - name), url_close, sizeof url_close - 1);
+        if (!name_end) break;
+        page_write(h, &hash, at, (size_t)(url - at));
+        size_t url_len = 0;
+        const char *link = eddy_handler_static_url(h, name, (size_t)(name_end - name), &url_len);
+        if (link) page_write(h, &hash, link, url_len);
+        at = name_end + sizeof url_close - 1;
+    }
+    page_write(h, &hash, at, (size_t)(end - at)); /* Content-Type defaults to text/html */
+    char etag[32];
+    int n = snprintf(etag, sizeof etag, "W/\"%016llx\"", hash);
+    /* A token of another form (none today): no ETag, rather than one that misses a change. */
+    eddy_handler_set_etag(h, etag_ok ? etag : NULL, (size_t)n);
 }
 
 /* ---- hello, world ------------------------------------------------------------------------ */

@@ -348,6 +348,56 @@ class Chat(DemoTestCase):
                             headers={"X-Xsrftoken": c.cookies["_xsrf"]})
         self.assertEqual(resp.status, 200)
 
+    @staticmethod
+    def form_fields(page):
+        """The hidden fields of the chat page's message form, as a browser would send them."""
+        form = re.search(rb'<form id="message-form"(.*?)</form>', page, re.S).group(1)
+        return {m.group(1).decode(): m.group(2).decode() for m in
+                re.finditer(rb'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)}
+
+    def test_form_posts_without_javascript(self):
+        # A browser without JavaScript submits the form itself: it must carry the XSRF field
+        # (Tornado's chat: xsrf_form_html()) and come back to the page (its "next": a 303).
+        c = self.client()
+        resp, page = c.request("GET", "/")
+        fields = self.form_fields(page)
+        self.assertIn("_xsrf", fields)
+        resp, body = c.request("POST", "/a/message/new", dict(fields, body="no script"))
+        self.assertEqual(resp.status, 303, body)
+        self.assertEqual(resp.getheader("Location"), "/")
+        self.assertEqual(c.updates(0)[-1]["body"], "no script")
+
+    def test_next_is_a_local_path(self):
+        # The redirect goes back to this server only: "//host" and "/\\host" are other hosts
+        # to a browser. A bad one posts nothing.
+        c = self.client()
+        before = c.new_message("before")
+        for bad in ("//example.com/", "/\\example.com", "http://example.com/", "", "/a b"):
+            resp, _ = c.post("/a/message/new", {"body": "redirected", "next": bad})
+            self.assertEqual(resp.status, 400, bad)
+        self.assertEqual(c.updates(before["id"] - 1), [before])
+
+    def test_page_etag_covers_the_token(self):
+        # The form's token is masked afresh for every page (against BREACH), yet a reload with
+        # the same cookie gets 304: the ETag covers the raw token, which is the cookie's.
+        c = self.client()
+        resp, page = c.request("GET", "/")
+        etag = resp.getheader("Etag")
+        self.assertTrue(etag)
+        resp, page2 = c.request("GET", "/")
+        self.assertEqual(resp.getheader("Etag"), etag)
+        self.assertNotEqual(self.form_fields(page)["_xsrf"], self.form_fields(page2)["_xsrf"])
+        resp, body = c.request("GET", "/", headers={"If-None-Match": etag})
+        self.assertEqual((resp.status, body), (304, b""))
+        # Another browser (another cookie, so another token in its page) never gets a 304 for
+        # a page it cached under the first one's.
+        other = self.client()
+        resp, _ = other.request("GET", "/", headers={"If-None-Match": etag})
+        self.assertEqual(resp.status, 200)
+        self.assertNotEqual(resp.getheader("Etag"), etag)
+        resp, _ = other.request("GET", "/", headers={"If-None-Match": etag})
+        self.assertEqual(resp.status, 200)
+
     def test_new_message_and_immediate_updates(self):
         c = self.client()
         m = c.new_message('<b>"hi"</b> \u00e9')

@@ -211,6 +211,23 @@ async function run(args, state) {
   const greeting = await pageB.locator("#greeting").textContent();
   check(greeting === "Welcome back, Browser <B>!", "the form remembers the name: " + greeting);
 
+  // Without JavaScript the chat's form posts itself (its hidden _xsrf and next fields), comes
+  // back to the chat with a 303, and the message reaches the pages that run the script.
+  const contextN = await contextA.browser().newContext({ javaScriptEnabled: false });
+  const pageN = await context_page(contextN, errors, "N");
+  await pageN.goto(base + "/");
+  await pageN.fill("#message", "no script " + stamp);
+  const [posted] = await Promise.all([
+    pageN.waitForResponse((r) => r.url() === base + "/a/message/new"),
+    pageN.press("#message", "Enter"),
+  ]);
+  check(posted.status() === 303, "the form posts without JavaScript (status " + posted.status() + ")");
+  await pageN.waitForLoadState();
+  check(pageN.url() === base + "/", "and comes back to the chat: " + pageN.url());
+  await pageA.locator("#inbox .message", { hasText: "no script " + stamp }).waitFor();
+  check(true, "a message posted without JavaScript reached A");
+  await contextN.close();
+
   // Hello, World as the browser sees it.
   let response = await pageA.goto(base + "/plaintext");
   check(response.status() === 200 && (await response.text()) === "Hello, World!", "/plaintext");
