@@ -1,4 +1,4 @@
-/* demo: eddy's tour — Tornado's chat demo with long polling, plus a few small routes.
+/* demo: eddy's tour — Tornado's chat demo (long polling, and a WebSocket), plus a few small routes.
  *
  *     demo [--port 8888] [--address 127.0.0.1] [--static DIR] [--templates DIR]
  *          [--cookie-secret S] [--poll-timeout 30] [--access-log | --no-access-log]
@@ -9,7 +9,9 @@
  *   POST /a/message/new         body=...: adds a message, wakes every waiting poll (with
  *                               next=/PATH, as the page's form sends: a 303 back to PATH)
  *   POST /a/message/updates     cursor=N: messages after N as JSON, now or when one arrives
- *   GET  /?mode=ws              the chat over a WebSocket (/chatsocket) instead of polls
+ *   GET  /?mode=poll            the chat by long polling; by default the page uses a
+ *                               WebSocket (/chatsocket): a browser's 6 connections per host
+ *                               are shared by all its tabs, and each polling tab holds one
  *   GET  /chatsocket            WebSocket: the history, then every new message; send bodies
  *   GET  /static/...            the page's CSS and JS (eddy_app_add_static); the page's
  *                               template is not there (Tornado's template_path is apart from
@@ -102,7 +104,7 @@ typedef struct demo {
     message history[HISTORY_SIZE]; /* a ring: message `id` is history[(id-first_id) % N] */
     long long next_id;
     waiter *waiters;
-    eddy_ws **sockets; /* the chat's WebSocket clients (?mode=ws) */
+    eddy_ws **sockets; /* the chat's WebSocket clients (the page's default) */
     size_t socket_count, socket_cap;
 } demo;
 
@@ -355,7 +357,7 @@ static void message_new_post(eddy_handler *h, void *route_userdata) {
     reply_sb(h, "application/json", &json);
 }
 
-/* ---- chat: WebSocket mode (/?mode=ws) ---------------------------------------------------- */
+/* ---- chat: WebSocket mode (the page's default; /?mode=poll polls instead) ---------------- */
 
 /* Sends {"messages":[...]} with the messages after `cursor` to one socket. */
 static void socket_send_since(demo *d, eddy_ws *ws, long long cursor) {

@@ -508,7 +508,7 @@ class Chat(DemoTestCase):
 
 
 class ChatSocket(DemoTestCase):
-    """/chatsocket, the chat over a WebSocket (/?mode=ws)."""
+    """/chatsocket, the chat over a WebSocket (the page's default; /?mode=poll polls instead)."""
 
     def socket(self, rcvbuf=None):
         """A WebSocket to /chatsocket, handshake done (the rest of the 101 is not read)."""

@@ -1,9 +1,17 @@
 // The chat page's script: Tornado's chat demo without jQuery.
 //
-// One request is always waiting on /a/message/updates (long polling): the server answers it as
-// soon as a message arrives (or after its timeout, with nothing), and we ask again at once.
-// Posting goes to /a/message/new; the new message then reaches us through the poll, like
-// everyone else's.
+// Two ways to get the messages:
+// - A WebSocket to /chatsocket (the default, when the browser has WebSocket): it carries the
+//   history, then each new message, and our posts.
+// - Long polling (/?mode=poll, Tornado's chat demo; also when the socket cannot open, e.g.
+//   behind a proxy that drops the Upgrade): one request is always waiting on
+//   /a/message/updates; the server answers it as soon as a message arrives (or after its
+//   timeout, with nothing), and we ask again at once. Posting goes to /a/message/new; the new
+//   message then reaches us through the poll, like everyone else's.
+// Why the socket by default: a browser opens at most 6 HTTP/1.1 connections to one host, for
+// all its tabs together, and each polling tab keeps one busy. With 6 tabs polling, a 7th tab
+// (its page, its posts) waited for some poll to end: up to the poll timeout, 30 s. WebSockets
+// do not count against that limit.
 "use strict";
 
 const inbox = document.getElementById("inbox");
@@ -77,25 +85,38 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-// WebSocket mode (/?mode=ws): one socket to /chatsocket carries both directions; the server
-// sends {"messages":[...]} (the history on connect, then each new message) and we send bodies
-// as text frames.
+// WebSocket mode: one socket to /chatsocket carries both directions; the server sends
+// {"messages":[...]} (the history on connect, then each new message) and we send bodies as
+// text frames.
 let socket = null;
 
-function connectSocket() {
+// `fallBack`: poll instead if this first socket never opens (a reconnect after an open socket
+// closed keeps trying the socket: the server may just be restarting).
+function connectSocket(fallBack) {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chatsocket";
+  let opened = false;
   socket = new WebSocket(url);
-  socket.onopen = () => { statusLine.textContent = ""; };
+  socket.onopen = () => {
+    opened = true;
+    statusLine.textContent = "";
+  };
   socket.onmessage = (event) => JSON.parse(event.data).messages.forEach(show);
   socket.onclose = () => {
+    if (!opened && fallBack) {
+      socket = null;
+      document.body.classList.remove("websocket-mode");
+      poll();
+      return;
+    }
     statusLine.textContent = "Connection problem (WebSocket closed); retrying...";
-    setTimeout(connectSocket, 2000);
+    setTimeout(() => connectSocket(false), 2000);
   };
 }
 
-if (new URLSearchParams(location.search).get("mode") === "ws") {
-  document.body.classList.add("websocket-mode");
-  connectSocket();
-} else {
+const mode = new URLSearchParams(location.search).get("mode");
+if (mode === "poll" || !("WebSocket" in window)) {
   poll();
+} else {
+  document.body.classList.add("websocket-mode");
+  connectSocket(mode !== "ws"); // ?mode=ws: the socket only, never polls
 }
