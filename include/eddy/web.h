@@ -131,7 +131,11 @@ EDDY_API int eddy_app_set_cookie_secret(eddy_app *app, const char *secret, size_
 
 /* Non-zero: POST, PUT, DELETE, PATCH and custom methods must carry a valid XSRF token (the
  * `_xsrf` argument or an X-Xsrftoken / X-Csrftoken header matching the `_xsrf` cookie), else
- * 403 before prepare. Returns 0, or EDDY_EINVAL for a NULL app. */
+ * 403 before prepare. A request with two `_xsrf` cookies is checked against the first, as
+ * eddy_handler_get_cookie() reads it (Tornado takes the last): browsers send the cookie with
+ * the longest path first and, among equal paths, the oldest first (RFC 6265 §5.4), so a
+ * cookie planted later from a sibling subdomain does not replace the application's own.
+ * Returns 0, or EDDY_EINVAL for a NULL app. */
 EDDY_API int eddy_app_set_xsrf_cookies(eddy_app *app, int on);
 
 /* Non-zero: responses are gzip-compressed when the client accepts gzip, the type is
@@ -216,7 +220,9 @@ EDDY_API const char *eddy_handler_require_argument(eddy_handler *handler, int so
                                                    const char *name, size_t name_len,
                                                    size_t *len);
 
-/* The value of request cookie `name` or NULL (also out of memory). */
+/* The value of request cookie `name` or NULL (also out of memory). A name sent twice gives
+ * the first value: the most specific (longest path), then the oldest (RFC 6265 §5.4).
+ * Tornado's dict keeps the last; eddy's Python binding does as Tornado. */
 EDDY_API const char *eddy_handler_get_cookie(eddy_handler *handler, const char *name,
                                              size_t name_len, size_t *len);
 /* The verified value of a signed cookie (set with eddy_handler_set_signed_cookie, or by
