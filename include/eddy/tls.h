@@ -105,8 +105,10 @@ EDDY_API int eddy_tls_context_set_min_version(eddy_tls_context *ctx, int version
 EDDY_API int eddy_tls_context_set_session_tickets(eddy_tls_context *ctx, int enabled);
 
 /* Seconds a connection may spend in the TLS handshake before it is closed (default 10; <= 0
- * means no limit). A pending handshake holds ~10-45 KB: a public server also sets
- * eddy_server_set_max_connections(). Returns 0 or EDDY_EINVAL. */
+ * means no limit; a server counts from the accept, whether the client sends or not). A server
+ * connection makes its TLS state only when its client's first bytes arrive (one that sends
+ * nothing costs ~1 KB, as a plain one does); a handshake under way holds ~10-45 KB: a public
+ * server also sets eddy_server_set_max_connections(). Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_tls_context_set_handshake_timeout(eddy_tls_context *ctx, double seconds);
 
 /* Server: sets the SNI callback that picks a context per server name (replacing any previous

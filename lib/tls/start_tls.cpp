@@ -88,7 +88,9 @@ int start_tls(Stream *stream, Context *ctx, bool server, const std::string &serv
     int fd = stream->fd();
     TlsStream *tls = nullptr;
     try {
-        tls = server ? TlsStream::create_server(stream->loop(), fd, ctx)
+        // The SSL object at once, not at the client's first bytes: running out of memory for
+        // it stays this call's EDDY_ENOMEM (a STARTTLS client sends its hello right away).
+        tls = server ? TlsStream::create_server(stream->loop(), fd, ctx, /*ssl_now=*/true)
                      : TlsStream::create_client(stream->loop(), fd, ctx, server_name,
                                                 session_key_for(fd, server_name));
     } catch (...) {  // the session key's string

@@ -6,7 +6,8 @@
 // Life: the handshake starts at creation (a server waits for the ClientHello, a client sends
 // its hello as soon as the socket is writable) and must finish within the context's handshake
 // timeout. Reads and writes issued meanwhile wait for it. A failed handshake is logged and
-// closes the stream with EDDY_ETLS (EDDY_ETIMEDOUT for the timeout).
+// closes the stream with EDDY_ETLS (EDDY_ETIMEDOUT for the timeout). A server stream makes its
+// OpenSSL object only when the client's first bytes arrive (see begin_server_handshake).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -22,8 +23,11 @@ class Context;
 
 class TlsStream : public Stream {
 public:
-    // Takes ownership of `fd` on success; nullptr on failure (fd untouched).
-    static TlsStream *create_server(Loop *loop, int fd, Context *ctx);
+    // Takes ownership of `fd` on success; nullptr on failure (fd untouched). The SSL object is
+    // made when the socket first becomes readable (nginx does the same): a connection that
+    // sends nothing holds none. `ssl_now`: make it here instead (STARTTLS, whose caller reports
+    // running out of memory at once).
+    static TlsStream *create_server(Loop *loop, int fd, Context *ctx, bool ssl_now = false);
     // `server_name`: SNI and the name verified (IP literals are verified as addresses).
     // `session_key`: where resumable sessions are kept in the context ("host:port").
     static TlsStream *create_client(Loop *loop, int fd, Context *ctx,
@@ -79,9 +83,12 @@ protected:
 
 private:
     TlsStream(Loop *loop, int fd, Context *ctx);
-    bool setup(bool server);
+    bool make_server_ssl();
+    bool begin_server_handshake();  // the socket is readable and there is no SSL object yet
+    void start_handshake_timer();
     void handshake();
     void fail_handshake(int ssl_error);
+    void end_failed_handshake(std::string why, bool server);  // log, failure(), close
     void send_plain_http_refusal();  // the 400 of answer_plain_http(), best effort
     void push_ack();  // acknowledge at once the input just read (see tls_stream.cpp)
     // Maps a failed SSL_read/SSL_write to errno and -1 (0 for a clean EOF on reads).

@@ -379,10 +379,19 @@ class TlsServerTest(unittest.TestCase):
         server = TlsServer("--cert", CERTS["server.crt"], "--key", CERTS["server.key"],
                            "--handshake-timeout", "1")
         try:
+            # A ClientHello that comes late (the server makes its TLS state only then) is
+            # served as one that came at once.
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as raw:
+                time.sleep(0.4)
+                with client_context().wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"GET /late HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    self.assertIn(b"scheme=https path=/late", read_to_eof(s))
+            start = time.monotonic()
             with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
                 s.settimeout(20)  # a hang guard: the close comes after 1 s
                 # Say nothing: the server's 1 s handshake timeout must close us.
                 self.assertEqual(s.recv(100), b"")
+            self.assertGreater(time.monotonic() - start, 0.8)
             self.assertIn("handshake timed out", server.log())
         finally:
             server.stop(self)

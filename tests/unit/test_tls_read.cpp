@@ -4,6 +4,7 @@
 // time. Records OpenSSL still holds when the reader's buffer is full never make the socket
 // readable again; they must reach the reader anyway, whatever the record and read sizes.
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -237,12 +239,109 @@ void test_reply_before_reset_survives_failed_write(void **) {
     ctx->unref();
 }
 
+// OpenSSL's allocations, counted (main installs these before OpenSSL allocates anything).
+size_t g_openssl_allocs = 0;
+void *counting_malloc(size_t n, const char *, int) {
+    g_openssl_allocs++;
+    return malloc(n);
+}
+void *counting_realloc(void *p, size_t n, const char *, int) {
+    if (!p) g_openssl_allocs++;
+    return realloc(p, n);
+}
+void counting_free(void *p, const char *, int) { free(p); }
+
+struct Silent {
+    int fds[2] = {-1, -1};
+    TlsStream *server = nullptr;
+    int close_error = -1;
+    std::string failure;
+};
+
+void on_silent_close(Stream *s, int error, void *arg) {
+    Silent *c = static_cast<Silent *>(arg);
+    c->failure = static_cast<TlsStream *>(s)->failure();
+    c->server = nullptr;
+    c->close_error = error;
+}
+
+void open_silent(Silent *c, Loop *loop, Context *ctx) {
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, c->fds), 0);
+    c->server = TlsStream::create_server(loop, c->fds[0], ctx);
+    assert_non_null(c->server);
+    c->server->set_close_callback(on_silent_close, c);
+}
+
+// A server stream makes its SSL object when the client's first bytes arrive, not at accept
+// (nginx does the same): a connection that sends nothing holds none of OpenSSL's memory (the
+// SSL object, its BIO and app data were ~9 KB of the ~10 KB such a connection cost), and one
+// that leaves without a byte never makes one. The handshake timeout still counts from the
+// accept, and a ClientHello that comes late is served as one that came at once.
+void test_server_ssl_waits_for_the_first_byte(void **) {
+    Context *ctx = server_context();
+    ctx->handshake_timeout = 1;
+    Loop *loop = Loop::create();
+    assert_non_null(loop);
+    Silent quiet, leaving, late;
+    size_t allocs = g_openssl_allocs;
+    for (Silent *c : {&quiet, &leaving, &late}) open_silent(c, loop, ctx);
+    for (int i = 0; i < 5; i++) loop->run_once(10);
+    assert_int_equal(g_openssl_allocs - allocs, 0);  // three silent connections: none
+    assert_null(quiet.server->server_name());        // asked before the handshake: no SSL, no crash
+    assert_null(quiet.server->peer_certificate());
+
+    // Gone without a byte: the failure the handshake would have reported, still no OpenSSL.
+    close(leaving.fds[1]);
+    leaving.fds[1] = -1;
+    for (int i = 0; i < 10 && leaving.server; i++) loop->run_once(10);
+    assert_null(leaving.server);
+    assert_int_equal(leaving.close_error, EDDY_ETLS);
+    assert_string_equal(leaving.failure.c_str(), "the peer closed the connection");
+    assert_int_equal(g_openssl_allocs - allocs, 0);
+
+    // A ClientHello 100 ms after the accept: the handshake completes.
+    SSL_CTX *client_ctx = SSL_CTX_new(TLS_client_method());
+    SSL *client = SSL_new(client_ctx);
+    fcntl(late.fds[1], F_SETFL, fcntl(late.fds[1], F_GETFL) | O_NONBLOCK);
+    SSL_set_fd(client, late.fds[1]);
+    SSL_set_connect_state(client);
+    bool client_done = false;
+    for (int i = 0; i < 1000 && !(client_done && late.server && late.server->handshake_done());
+         i++) {
+        if (!client_done) client_done = SSL_do_handshake(client) == 1;
+        loop->run_once(1);
+    }
+    assert_true(client_done);
+    assert_non_null(late.server);
+    assert_true(late.server->handshake_done());
+    assert_true(g_openssl_allocs - allocs > 0);
+
+    // Silent to the end: the handshake timeout (1 s) closes it, as before.
+    double start = Loop::now();
+    for (int i = 0; i < 300 && quiet.server; i++) loop->run_once(10);
+    assert_null(quiet.server);
+    assert_int_equal(quiet.close_error, EDDY_ETIMEDOUT);
+    assert_true(Loop::now() - start < 3);
+
+    late.server->close(0);
+    for (int i = 0; i < 10 && late.server; i++) loop->run_once(1);
+    SSL_free(client);
+    SSL_CTX_free(client_ctx);
+    for (Silent *c : {&quiet, &leaving, &late})
+        if (c->fds[1] >= 0) close(c->fds[1]);
+    delete loop;
+    ctx->unref();
+}
+
 }  // namespace
 
 int main(void) {
+    // Before OpenSSL allocates anything (it refuses afterwards).
+    if (CRYPTO_set_mem_functions(counting_malloc, counting_realloc, counting_free) != 1) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records_held_by_openssl_reach_the_reader),
         cmocka_unit_test(test_reply_before_reset_survives_failed_write),
+        cmocka_unit_test(test_server_ssl_waits_for_the_first_byte),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
