@@ -121,8 +121,9 @@ EDDY_API int eddy_tls_context_set_sni_callback(eddy_tls_context *ctx, eddy_tls_s
  * server context with a certificate; the server keeps a reference). NULL turns TLS off for
  * later connections. Requests on TLS connections report the scheme "https". Handshake
  * failures are logged and close only that connection; a plain HTTP request sent to the port
- * (http:// typed for https://) first gets a plain-text "400 Bad Request" saying so, as from
- * nginx. A peer that floods post-handshake messages (TLS 1.3 KeyUpdates, renegotiation
+ * (http:// typed for https://; any method, any text where the ClientHello was due) first gets
+ * a plain-text "400 Bad Request" saying so, as from nginx; binary bytes that are not TLS get no
+ * answer. A peer that floods post-handshake messages (TLS 1.3 KeyUpdates, renegotiation
  * attempts: 32 at once, then one per 10 s) is closed too. Returns 0, EDDY_EINVAL (not a server
  * context, or no certificate with its matching key loaded). With eddy_server_set_proxy_protocol on,
  * each connection's PROXY header is read before its handshake. */

@@ -165,11 +165,35 @@ constexpr double kPostHandshakeBurst = 32;
 constexpr double kSecondsPerPostHandshakeMessage = 10;
 }  // namespace
 
-void TlsStream::note_message(int write_p, int, int content_type, const void *, size_t, SSL *ssl,
-                             void *) {
-    if (write_p || content_type != SSL3_RT_HANDSHAKE) return;
+namespace {
+// A record header (5 bytes) that is printable ASCII: text where a TLS record was due (no TLS
+// record's is: its version's first byte is 3). A plain HTTP request in any method or case
+// ("DELETE /", "get /"), or a person typing at the port.
+bool is_text(const void *data, size_t len) {
+    const unsigned char *p = static_cast<const unsigned char *>(data);
+    if (len == 0) return false;
+    for (size_t i = 0; i < len; i++)
+        if ((p[i] < 0x20 || p[i] > 0x7e) && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return false;
+    return true;
+}
+}  // namespace
+
+void TlsStream::note_message(int write_p, int, int content_type, const void *buf, size_t len,
+                             SSL *ssl, void *) {
+    if (write_p) return;
     TlsStream *s = static_cast<TlsStream *>(SSL_get_app_data(ssl));
-    if (s && s->hs_done_) s->count_post_handshake_message();
+    if (!s) return;
+    if (content_type == SSL3_RT_HEADER) {
+        // OpenSSL shows each record's header before it checks it: the first one tells
+        // fail_handshake() whether text came instead of TLS.
+        if (!s->first_record_seen_) {
+            s->first_record_seen_ = true;
+            s->first_record_text_ = is_text(buf, len);
+        }
+        return;
+    }
+    if (content_type == SSL3_RT_HANDSHAKE && s->hs_done_) s->count_post_handshake_message();
 }
 
 void TlsStream::count_post_handshake_message() {
@@ -372,12 +396,15 @@ void TlsStream::fail_handshake(int ssl_error) {
     } else if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
         why = errno ? strerror(errno) : "the peer closed the connection";
     } else {
-        // OpenSSL recognises the start of a plain request ("GET ", "POST ", "HEAD ", "PUT ")
-        // in place of a TLS record.
-        bool plain_http = ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_SSL &&
-                          ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST;
-        why = openssl_errors();  // "http request" for that one
-        if (plain_http && answer_plain_http_ && SSL_is_server(ssl_)) send_plain_http_refusal();
+        why = openssl_errors();  // "http request", "wrong version number"
+        // Text instead of the first record: OpenSSL knows only "GET ", "POST", "HEAD", "PUT "
+        // (and "CONNE", as another reason) by name, and DELETE, OPTIONS, PATCH, a lower-case
+        // "get" or a person typing went without an answer. nginx answers every plain request
+        // with its 400; binary bytes that are not TLS still get none (nobody reads it).
+        // A text record always fails right here (its version byte is not 3): one answer, at
+        // most, per connection.
+        if (first_record_text_ && answer_plain_http_ && SSL_is_server(ssl_))
+            send_plain_http_refusal();
     }
     end_failed_handshake(std::move(why), SSL_is_server(ssl_));
 }

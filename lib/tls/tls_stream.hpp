@@ -36,7 +36,9 @@ public:
     bool handshake_done() const { return hs_done_; }
     // For an HTTP server's streams: when a plain HTTP request arrives where the handshake was
     // due (a user who typed http:// for an https:// port), it is answered with a plain-text 400
-    // before the close, as nginx does, instead of an empty reply.
+    // before the close, as nginx does, instead of an empty reply. Any method, in any case, and
+    // any other text (a first record whose header is printable ASCII, which no TLS record's
+    // is) gets it; binary bytes that are not TLS are closed without a word.
     void answer_plain_http(bool on) { answer_plain_http_ = on; }
     // A client stream: whether the peer sent close_notify (a server's clean end of a response
     // that is delimited by the close).
@@ -134,6 +136,8 @@ private:
     int error_pending_ = 0;     // the errno of a failure that came with the last data read
     bool failed_ = false;
     bool answer_plain_http_ = false;  // see answer_plain_http()
+    bool first_record_seen_ = false;
+    bool first_record_text_ = false;  // the first record's header was printable ASCII
     bool flooded_ = false;  // over the post-handshake budget: the socket was shut down
     bool shutdown_sent_ = false;
     bool read_wants_write_ = false;

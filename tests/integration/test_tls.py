@@ -342,6 +342,52 @@ class TlsServerTest(unittest.TestCase):
         keep.close()
         self.assertIn("handshake failed", self.server.log())
 
+    def test_any_plain_text_request_gets_400_binary_gets_nothing(self):
+        # OpenSSL names only "GET ", "POST", "HEAD", "PUT " (and "CONNE") as plain HTTP: a
+        # DELETE, OPTIONS or PATCH sent to the HTTPS port, a lower-case method, or a person
+        # typing at it got no answer at all, where nginx answers its 400. Text in place of the
+        # first TLS record now gets the same 400 as a GET; binary bytes that are not TLS (random
+        # ones, a record of another kind) still get none. One log line per connection either way.
+        def exchange(data):
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=20) as s:
+                s.sendall(data)
+                try:
+                    return read_to_eof(s)
+                except ConnectionResetError:
+                    return b"<reset>"
+        before = self.server.log().count("handshake failed")
+        texts = [b"DELETE /x HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                 b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                 b"PATCH /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}",
+                 b"CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n",
+                 b"get / HTTP/1.0\r\n\r\n",
+                 b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+                 b"hello, anyone there?\r\n"]
+        for data in texts:
+            with self.subTest(data=data[:10]):
+                out = exchange(data)
+                self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out)
+                self.assertIn(b"HTTPS", out)
+                self.assertNotIn(b"scheme=", out)
+        rng = random.Random(512)
+        binary = [bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]),  # an alert, not a hello
+                  b"\x00\x01\x02\x03\x04 hello\r\n\r\n"]
+        while len(binary) < 10:
+            data = bytes(rng.randrange(256) for _ in range(512))
+            if data[0] != 0x16:
+                binary.append(data)
+        for data in binary:
+            with self.subTest(data=data[:5]):
+                self.assertNotIn(b"HTTP/", exchange(data))
+        deadline = time.time() + 10
+        want = before + len(texts) + len(binary)
+        while self.server.log().count("handshake failed") < want:
+            self.assertLess(time.time(), deadline, self.server.log()[-2000:])
+            time.sleep(0.05)
+        time.sleep(0.2)
+        self.assertEqual(self.server.log().count("handshake failed"), want)
+        self.assertIn(b"scheme=https path=/after", https_get(self.server.port, b"/after"))
+
     def test_client_leaving_mid_handshake_is_logged_plainly(self):
         # Connect and leave, or leave in the middle of the ClientHello: the log says what
         # happened (OpenSSL queues no error for a clean end of stream).
