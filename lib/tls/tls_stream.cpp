@@ -243,7 +243,7 @@ TlsStream *TlsStream::create_client(Loop *loop, int fd, Context *ctx,
             SSL_SESSION_free(sess);
         }
     }
-    // The callbacks find the stream through the SSL's app data (see setup()).
+    // The callbacks find the stream through the SSL's app data (see make_server_ssl()).
     ok = ok && attach_bio(s->ssl_, fd) && SSL_set_app_data(s->ssl_, s) == 1;
     if (ok) {
         SSL_set_info_callback(s->ssl_, note_alert);
