@@ -92,7 +92,8 @@ def _network_error(status, detail=""):
         return HTTPStreamClosedError("Stream closed")
     if status == _ll.EDDY_EINVAL:
         return ValueError("invalid request (URL, method or header): %s" % name)
-    return HTTPClientError(599, name)
+    # eddy's detail says more than the code: "the proxy refused the tunnel: HTTP/1.1 407 ...".
+    return HTTPClientError(599, "%s: %s" % (name, detail) if detail else name)
 
 
 def _check_standard(request):
@@ -110,6 +111,41 @@ def _check_standard(request):
                          "allow_nonstandard_methods is true)" % request.method)
 
 
+def _proxy_of(request):
+    """(host, port) of the request's proxy, or None. As curl_httpclient, proxy_auth_mode is
+    "basic" (or None) and anything else a ValueError ("digest" too: the C client answers no
+    407 challenge). Unlike curl_httpclient, which silently goes direct when either is missing,
+    a proxy_host without a proxy_port (or the reverse) is a ValueError: a request meant for a
+    proxy must not reach the origin directly."""
+    mode = getattr(request, "proxy_auth_mode", None)
+    if mode not in (None, "basic"):
+        raise ValueError("Unsupported proxy_auth_mode %s" % mode)
+    host = getattr(request, "proxy_host", None)
+    port = getattr(request, "proxy_port", None)
+    if not host and port is None:
+        return None
+    if not host or port is None:
+        raise ValueError("proxy_host and proxy_port must be set together (got %r, %r)"
+                         % (host, port))
+    if not isinstance(host, str) or any(ord(c) <= 32 or ord(c) == 127 for c in host):
+        raise ValueError("bad proxy_host %r" % (host,))
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 literal as written in a URL
+        host = host[1:-1]
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        raise ValueError("bad proxy_port %r" % (port,)) from None
+    if not 0 < port < 65536:
+        raise ValueError("bad proxy_port %r" % (port,))
+    return host.lower(), port
+
+
+def _basic(username, password):
+    """The value of a Basic Authorization / Proxy-Authorization header (RFC 7617: UTF-8)."""
+    credentials = "%s:%s" % (username, password or "")
+    return "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+
+
 class HTTPRequest:
     """What to fetch (a subset of Tornado's HTTPRequest arguments)."""
 
@@ -120,7 +156,8 @@ class HTTPRequest:
                  ssl_options=None, streaming_callback=None, header_callback=None,
                  user_agent=None, auth_username=None, auth_password=None, auth_mode=None,
                  body_producer=None, allow_nonstandard_methods=None, read_timeout=None,
-                 **unsupported):
+                 proxy_host=None, proxy_port=None, proxy_username=None, proxy_password=None,
+                 proxy_auth_mode=None, **unsupported):
         if unsupported:
             raise TypeError("unsupported HTTPRequest arguments: %s" % ", ".join(sorted(unsupported)))
         self.url = url
@@ -175,6 +212,18 @@ class HTTPRequest:
         self.allow_nonstandard_methods = allow_nonstandard_methods
         if body is not None and body_producer is not None:
             raise ValueError("body and body_producer are mutually exclusive")
+        # As Tornado's (curl_httpclient's) proxy arguments: the request goes through the HTTP
+        # proxy proxy_host:proxy_port (http: the absolute URL in the request line; https: a
+        # CONNECT tunnel, then TLS with the origin, certificate checked against the URL's name);
+        # proxy_username/proxy_password send Basic Proxy-Authorization to the proxy (never to
+        # the origin through an https tunnel). Checked again at fetch (after the client's
+        # defaults were merged), here so that a bad one fails before any I/O.
+        self.proxy_host = proxy_host
+        self.proxy_port = proxy_port
+        self.proxy_username = proxy_username
+        self.proxy_password = proxy_password
+        self.proxy_auth_mode = proxy_auth_mode
+        _proxy_of(self)
 
 
 class HTTPResponse:
@@ -217,7 +266,9 @@ class AsyncHTTPClient:
         self._client = _ll.eddy_client_new(ioloop._eddy)
         if self._client is None:
             raise RuntimeError("eddy_client_new failed")
-        self._tls_clients = {}  # _tls.client_key → an eddy client with that TLS context
+        # (_tls.client_key, (proxy host, port)) → an eddy client with that TLS context and
+        # proxy (either may be None; never both: that is self._client).
+        self._tls_clients = {}
         try:
             self._initialize(**kwargs)
         except Exception:
@@ -294,7 +345,7 @@ class AsyncHTTPClient:
             future.set_exception(ValueError("bad method or URL: %r %r" % (request.method, request.url)))
             return future
         try:
-            self._connect_mapped(f, request.url)
+            self._connect_mapped(f, request.url, _proxy_of(request))
             self._configure(f, request)
             if request.max_body_size is None and self._max_body_size is not None:
                 _check(_ll.eddy_fetch_set_max_body_size(f, int(self._max_body_size)))
@@ -446,10 +497,12 @@ class AsyncHTTPClient:
                 errors.append(e)
                 cancel()
 
-    def _connect_mapped(self, f, url):
+    def _connect_mapped(self, f, url, proxy=None):
         """hostname_mapping, as Tornado's OverrideResolver: a (host, port) key first, then the
         host alone. eddy connects to the target while the request (Host, request target, TLS
-        name and certificate check) still names the URL, as Tornado's does."""
+        name and certificate check) still names the URL, as Tornado's does. Through a proxy
+        (`proxy` not None) the proxy connects, not eddy: a mapped URL is a ValueError then
+        (eddy_fetch_set_connect_to is refused with a client proxy), not silently unmapped."""
         if not self.hostname_mapping:
             return
         parts = urllib.parse.urlsplit(url)
@@ -465,6 +518,9 @@ class AsyncHTTPClient:
             target = self.hostname_mapping.get(host)
             if target is None:
                 return
+        if proxy is not None:
+            raise ValueError("hostname_mapping (%r) cannot apply through a proxy (%s:%d): the "
+                             "proxy connects" % (host, proxy[0], proxy[1]))
         # A bare host keeps the URL's port (0 tells eddy so).
         new_host, new_port = target if isinstance(target, tuple) else (target, 0)
         rc = _ll.eddy_fetch_set_connect_to(f, str(new_host), int(new_port))
@@ -472,26 +528,40 @@ class AsyncHTTPClient:
             raise ValueError("hostname_mapping %r -> %r: %s" % (host, target, _ll.eddy_strerror(rc)))
 
     def _client_for(self, request):
-        """The eddy client whose TLS context matches the request's TLS arguments: eddy sets
-        TLS per client (and pool), so each distinct set of arguments gets its own client."""
-        key = _tls.client_key(request)
-        if key is None:
+        """The eddy client for the request's TLS arguments and proxy: eddy sets both per client
+        (and pool: eddy_client_set_tls, eddy_client_set_proxy), so each distinct set gets its
+        own client, made on first use and freed by close(). A request with neither uses the
+        main client."""
+        tls_key = _tls.client_key(request)
+        proxy = _proxy_of(request)
+        if tls_key is None and proxy is None:
             return self._client
+        key = (tls_key, proxy)
         client = self._tls_clients.get(key)
+        if client is not None:
+            return client
+        client = _ll.eddy_client_new(self.io_loop._eddy)
         if client is None:
-            ctx = _tls.client_context(key)
-            try:
-                client = _ll.eddy_client_new(self.io_loop._eddy)
-                if client is None:
-                    raise RuntimeError("eddy_client_new failed")
-                rc = _ll.eddy_client_set_tls(client, ctx)
+            raise RuntimeError("eddy_client_new failed")
+        try:
+            if tls_key is not None:
+                ctx = _tls.client_context(tls_key)
+                try:
+                    rc = _ll.eddy_client_set_tls(client, ctx)
+                finally:
+                    _ll.eddy_tls_context_free(ctx)  # the client keeps its own reference
                 if rc < 0:
-                    _ll.eddy_client_free(client)
                     raise ValueError("eddy_client_set_tls: %s" % _ll.eddy_strerror(rc))
-            finally:
-                _ll.eddy_tls_context_free(ctx)  # the client keeps its own reference
-            _ll.eddy_client_set_max_clients(client, self._max_clients)
-            self._tls_clients[key] = client
+            if proxy is not None:
+                rc = _ll.eddy_client_set_proxy(client, proxy[0], proxy[1])
+                if rc < 0:
+                    raise ValueError("proxy %s:%d: %s" % (proxy[0], proxy[1],
+                                                          _ll.eddy_strerror(rc)))
+        except BaseException:
+            _ll.eddy_client_free(client)
+            raise
+        _ll.eddy_client_set_max_clients(client, self._max_clients)
+        self._tls_clients[key] = client
         return client
 
     @staticmethod
@@ -501,10 +571,16 @@ class AsyncHTTPClient:
         if request.user_agent is not None and "User-Agent" not in request.headers:
             _check(_ll.eddy_fetch_add_header(f, "User-Agent", request.user_agent))
         if request.auth_username is not None and "Authorization" not in request.headers:
-            credentials = "%s:%s" % (request.auth_username, request.auth_password or "")
             _check(_ll.eddy_fetch_add_header(
-                f, "Authorization",
-                "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")))
+                f, "Authorization", _basic(request.auth_username, request.auth_password)))
+        # Only with a proxy (as curl_httpclient): eddy gives a request's Proxy-Authorization to
+        # the proxy (on the CONNECT for https, never into the tunnel). A header the caller set
+        # wins, as for Authorization.
+        if (getattr(request, "proxy_username", None) and _proxy_of(request) is not None
+                and "Proxy-Authorization" not in request.headers):
+            _check(_ll.eddy_fetch_add_header(
+                f, "Proxy-Authorization",
+                _basic(request.proxy_username, request.proxy_password)))
         if request.body is not None:
             _check(_ll.eddy_fetch_set_body(f, request.body))
         if request.body_producer is not None:

@@ -5,10 +5,13 @@ import asyncio
 import errno
 import json
 import os
+import re
 import socket
+import socketserver
 import ssl
 import sys
 import tempfile
+import threading
 import unittest
 
 import support  # noqa: F401  (quiet access log)
@@ -21,6 +24,7 @@ from eddy.web import RequestHandler
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                 "tests", "integration"))
 import tls_certs  # noqa: E402
+from tunnel import read_head, serve_connect  # noqa: E402
 
 
 class Hello(RequestHandler):
@@ -63,6 +67,15 @@ class Seen(RequestHandler):
     def get(self):
         self.write({"host": self.request.headers.get("Host"), "uri": self.request.uri,
                     "protocol": self.request.protocol})
+
+
+class ProxySeen(RequestHandler):
+    """What the origin received behind a proxy: the request target, Host and any
+    Proxy-Authorization (which must never reach it)."""
+
+    def get(self):
+        self.write({"uri": self.request.uri, "host": self.request.headers.get("Host"),
+                    "proxy_auth": self.request.headers.get("Proxy-Authorization")})
 
 
 class Pieces(RequestHandler):
@@ -434,6 +447,215 @@ class AsyncHTTPClientTest(unittest.TestCase):
         self.assertIs(shared, again)
         self.assertEqual(shared._max_clients, 3)
         self.assertIn("max_clients ignored", output[0])
+
+
+class RecordingProxy(socketserver.ThreadingTCPServer):
+    """A small HTTP proxy on a thread, as tests/integration/test_client.py's: CONNECT tunnels
+    (tunnel.serve_connect) and absolute-form requests, which it passes on in origin-form without
+    Proxy-Authorization (the proxy's own credentials) and with Connection: close. `heads` keeps
+    each request line with its header lines."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.heads = []  # (request line, header block as text)
+        super().__init__(("127.0.0.1", 0), RecordingProxyHandler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def lines(self):
+        return [line for line, _ in self.heads]
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class RecordingProxyHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.connection.settimeout(20)
+        line, head = read_head(self.rfile)
+        if not line:
+            return
+        self.server.heads.append((line.strip(), b"".join(head).decode()))
+        method, target, _ = line.split(" ", 2)
+        if method == "CONNECT":
+            serve_connect(self, target)
+            return
+        m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
+        upstream = socket.create_connection((m.group(1), int(m.group(2))), timeout=20)
+        kept = [h for h in head if not h.lower().startswith((b"connection", b"proxy-authorization"))]
+        upstream.sendall(("%s %s HTTP/1.1\r\n" % (method, m.group(3))).encode() + b"".join(kept)
+                         + b"Connection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = upstream.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        upstream.close()
+        self.wfile.write(data.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
+
+
+class ProxyTest(unittest.TestCase):
+    """Tornado's proxy_* request arguments (curl_httpclient's): http through the proxy in
+    absolute-form, https through a CONNECT tunnel; proxy_username/proxy_password as Basic
+    Proxy-Authorization for the proxy only."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.certs = tls_certs.make_certs(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        self.proxy = RecordingProxy()
+        self.addCleanup(self.proxy.stop)
+
+    def run_origin(self, body, tls=False):
+        c = self.certs
+
+        async def main():
+            app = eddy.web.Application([(r"/seen", ProxySeen), (r"/redirect", Redirect),
+                                        (r"/hello", Hello)])
+            kwargs = {"ssl_options": {"certfile": c["server.crt"], "keyfile": c["server.key"]}} \
+                if tls else {}
+            server = app.listen(0, "127.0.0.1", **kwargs)
+            try:
+                return await asyncio.wait_for(body(server.port), 20)
+            finally:
+                AsyncHTTPClient().close()
+                server.stop()
+        return asyncio.run(main())
+
+    def test_http_goes_to_the_proxy_in_absolute_form(self):
+        async def body(port):
+            client = AsyncHTTPClient()
+            proxied = await client.fetch("http://127.0.0.1:%d/seen?x=1" % port,
+                                         proxy_host="127.0.0.1", proxy_port=self.proxy.port,
+                                         proxy_username="ann", proxy_password="pw")
+            direct = await client.fetch("http://127.0.0.1:%d/seen" % port)
+            # A redirect keeps the proxy (eddy_client_set_proxy: a started fetch keeps its own).
+            moved = await client.fetch(HTTPRequest("http://127.0.0.1:%d/redirect" % port,
+                                                   proxy_host="127.0.0.1",
+                                                   proxy_port=self.proxy.port))
+            return port, proxied, direct, moved
+        port, proxied, direct, moved = self.run_origin(body)
+        self.assertEqual(json.loads(proxied.body),
+                         {"uri": "/seen?x=1", "host": "127.0.0.1:%d" % port, "proxy_auth": None})
+        self.assertEqual(proxied.effective_url, "http://127.0.0.1:%d/seen?x=1" % port)
+        self.assertEqual(json.loads(direct.body)["proxy_auth"], None)
+        self.assertEqual((moved.code, moved.body), (200, b"hello"))
+        origin = "http://127.0.0.1:%d" % port
+        self.assertEqual(self.proxy.lines(), ["GET %s/seen?x=1 HTTP/1.1" % origin,
+                                              "GET %s/redirect HTTP/1.1" % origin,
+                                              "GET %s/hello HTTP/1.1" % origin])
+        # RFC 7617 Basic, for the proxy: "ann:pw".
+        self.assertIn("Proxy-Authorization: Basic YW5uOnB3\r\n", self.proxy.heads[0][1])
+        self.assertNotIn("Proxy-Authorization", self.proxy.heads[1][1])
+
+    def test_https_goes_through_a_connect_tunnel(self):
+        c = self.certs
+
+        async def body(port):
+            return await AsyncHTTPClient().fetch(
+                "https://localhost:%d/seen" % port, ca_certs=c["ca.crt"],
+                proxy_host="127.0.0.1", proxy_port=self.proxy.port,
+                proxy_username="ann", proxy_password="pw")
+        r = self.run_origin(body, tls=True)
+        port = json.loads(r.body)["host"].rsplit(":", 1)[1]
+        # TLS with the origin inside the tunnel: its certificate checked against "localhost";
+        # the credentials went on the CONNECT only, never into the tunnel.
+        self.assertEqual(json.loads(r.body),
+                         {"uri": "/seen", "host": "localhost:%s" % port, "proxy_auth": None})
+        line, head = self.proxy.heads[0]
+        self.assertEqual(line, "CONNECT localhost:%s HTTP/1.1" % port)
+        self.assertIn("Proxy-Authorization: Basic YW5uOnB3\r\n", head)
+        self.assertEqual(len(self.proxy.heads), 1)
+
+    def test_client_defaults_and_one_inner_client_per_proxy(self):
+        other = RecordingProxy()
+        self.addCleanup(other.stop)
+
+        async def body(port):
+            client = AsyncHTTPClient(force_instance=True, defaults={
+                "proxy_host": "127.0.0.1", "proxy_port": self.proxy.port})
+            try:
+                url = "http://127.0.0.1:%d/hello" % port
+                await client.fetch(url)
+                await client.fetch(HTTPRequest(url))  # defaults fill an HTTPRequest's Nones
+                await client.fetch(url, proxy_port=other.port)  # the request's own wins
+                inner = len(client._tls_clients)
+            finally:
+                client.close()
+            closed = len(client._tls_clients)
+            with self.assertRaises(HTTPClientError):
+                await client.fetch(url)
+            return inner, closed
+        inner, closed = self.run_origin(body)
+        self.assertEqual(len(self.proxy.lines()), 2)
+        self.assertEqual(len(other.lines()), 1)
+        self.assertEqual((inner, closed), (2, 0))  # made on demand, freed by close()
+
+    def test_refused_arguments_and_a_dead_proxy(self):
+        for kwargs in ({"proxy_host": "127.0.0.1", "proxy_port": 1, "proxy_auth_mode": "digest"},
+                       {"proxy_host": "127.0.0.1"}, {"proxy_port": 3128},
+                       {"proxy_host": "127.0.0.1", "proxy_port": 0},
+                       {"proxy_host": "a b", "proxy_port": 3128}):
+            with self.assertRaises(ValueError, msg=kwargs):
+                HTTPRequest("http://127.0.0.1/", **kwargs)
+
+        async def body(port):
+            client = AsyncHTTPClient()
+            with self.assertRaises(ValueError):  # the mode merged from defaults is checked too
+                mapped = AsyncHTTPClient(force_instance=True, defaults={"proxy_auth_mode": "ntlm"})
+                try:
+                    await mapped.fetch("http://127.0.0.1:%d/hello" % port)
+                finally:
+                    mapped.close()
+            mapped = AsyncHTTPClient(force_instance=True,
+                                     hostname_mapping={"eddy.invalid": "127.0.0.1"})
+            try:
+                with self.assertRaises(ValueError) as mapping:  # the proxy connects, not eddy
+                    await mapped.fetch("http://eddy.invalid:%d/hello" % port,
+                                       proxy_host="127.0.0.1", proxy_port=self.proxy.port)
+            finally:
+                mapped.close()
+            dead = socket.socket()
+            dead.bind(("127.0.0.1", 0))
+            dead_port = dead.getsockname()[1]
+            dead.close()
+            with self.assertRaises(ConnectionRefusedError):
+                await client.fetch("http://127.0.0.1:%d/hello" % port,
+                                   proxy_host="127.0.0.1", proxy_port=dead_port)
+            # A proxy that refuses the tunnel: 599, with the proxy's status line in the message.
+            refusing = socket.socket()
+            refusing.bind(("127.0.0.1", 0))
+            refusing.listen()
+
+            def refuse():
+                conn, _ = refusing.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                 b"Proxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n")
+            threading.Thread(target=refuse, daemon=True).start()
+            try:
+                with self.assertRaises(HTTPClientError) as refused:
+                    await client.fetch("https://localhost:%d/hello" % port,
+                                       proxy_host="127.0.0.1",
+                                       proxy_port=refusing.getsockname()[1])
+            finally:
+                refusing.close()
+            return str(mapping.exception), refused.exception
+        mapping, refused = self.run_origin(body)
+        self.assertIn("hostname_mapping", mapping)
+        self.assertEqual(refused.code, 599)
+        self.assertIn("the proxy refused the tunnel: HTTP/1.1 407", str(refused))
+        self.assertEqual(self.proxy.heads, [])
 
 
 class HostnameMappingTLSTest(unittest.TestCase):
