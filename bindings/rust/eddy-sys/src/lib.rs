@@ -625,6 +625,7 @@ extern "C" {
     pub fn eddy_request_write(req: *mut eddy_request, data: *const c_void, len: usize) -> c_int;
     pub fn eddy_request_flush(req: *mut eddy_request, cb: eddy_request_flush_fn) -> c_int;
     pub fn eddy_request_finish(req: *mut eddy_request) -> c_int;
+    pub fn eddy_request_abort(req: *mut eddy_request) -> c_int;
     pub fn eddy_request_finished(req: *const eddy_request) -> c_int;
     pub fn eddy_request_response_status(req: *const eddy_request) -> c_int;
     pub fn eddy_request_bytes_sent(req: *const eddy_request) -> u64;

@@ -734,6 +734,16 @@ impl<'a> Server<'a> {
         })
     }
 
+    /// A handle on a server that is not an App's (the raw [`crate::HttpServer`]), for the
+    /// option setters it shares. The caller keeps `ptr` alive while the handle is used.
+    pub(crate) fn raw(ptr: *mut sys::eddy_server) -> Server<'a> {
+        Server {
+            ptr,
+            id: 0,
+            _app: PhantomData,
+        }
+    }
+
     /// This server's id, for [`App::remove_server`].
     pub fn id(&self) -> ServerId {
         ServerId(self.id)

@@ -1,5 +1,6 @@
 //! eddy for Rust: an embeddable asynchronous web server (Tornado's architecture) over eddy's
-//! C API, with closures as handlers, its asynchronous HTTP client ([`HttpClient`]), and raw TCP
+//! C API, with closures as handlers, the HTTP server without the web layer ([`HttpServer`],
+//! one closure for every request), its asynchronous HTTP client ([`HttpClient`]), and raw TCP
 //! ([`TcpServer`], [`Stream`], [`connect`]; Tornado's TCPServer, IOStream and TCPClient) with
 //! the process helpers ([`bind_socket`], [`fork_processes`]) and child processes whose pipes
 //! are streams ([`process::Subprocess`], Tornado's `process.Subprocess`).
@@ -64,6 +65,7 @@ mod host_mapping;
 mod http_client;
 mod http_request;
 mod http_response;
+mod http_server;
 mod periodic;
 pub mod process;
 mod request;
@@ -85,6 +87,7 @@ pub use fetch_error::FetchError;
 pub use http_client::{FetchHandle, FlushCallback, HttpClient};
 pub use http_request::HttpRequest;
 pub use http_response::{HttpHeaders, HttpResponse};
+pub use http_server::{HttpServer, ServerDeferred, ServerResponse};
 pub use periodic::{PeriodicCallback, PeriodicHandle};
 pub use process::{bind_socket, cpu_count, fork_processes, socket_port, task_id};
 pub use request::{HttpFile, Request};

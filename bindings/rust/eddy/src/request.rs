@@ -12,7 +12,13 @@ use crate::error::{Error, Result};
 /// The request of a handler callback. It exists only during the callback (the closure gets a
 /// reference), so nothing read from it can outlive the handler. Strings that are not valid
 /// UTF-8 come back as `None` from the `&str` getters; the `_bytes` getters give them raw.
+///
+/// The raw server's callback ([`crate::HttpServer`]) gets the same type without the web
+/// layer: there the route's path arguments ([`Request::path_arg`] and its kin) are always
+/// `None` / empty, and so are the cookie getters (eddy parses cookies in its web layer); read
+/// the Cookie header with [`Request::header`] instead.
 pub struct Request<'a> {
+    /// NULL for a request of the raw server (no web layer).
     h: *mut sys::eddy_handler,
     req: *mut sys::eddy_request,
     _callback: PhantomData<&'a ()>,
@@ -102,6 +108,19 @@ impl<'a> Request<'a> {
         Request {
             h,
             req: sys::eddy_handler_request(h),
+            _callback: PhantomData,
+        }
+    }
+
+    /// A request of the raw server ([`crate::HttpServer`]): no handler, so the path-argument
+    /// and cookie getters answer `None`.
+    ///
+    /// # Safety
+    /// `req` is a live request for the whole of `'a`, used on its loop's thread.
+    pub(crate) unsafe fn new_raw(req: *mut sys::eddy_request) -> Request<'a> {
+        Request {
+            h: std::ptr::null_mut(),
+            req,
             _callback: PhantomData,
         }
     }
@@ -438,18 +457,27 @@ impl<'a> Request<'a> {
 
     /// The `index`th capture group of the route pattern (percent-decoded, UTF-8).
     pub fn path_arg(&self, index: usize) -> Option<&str> {
+        if self.h.is_null() {
+            return None;
+        }
         let mut len = 0;
         // SAFETY: live handler; valid UTF-8 per the C API, checked anyway.
         text(unsafe { bytes(sys::eddy_handler_path_arg(self.h, index, &mut len), len) })
     }
     /// Every capture group, in order.
     pub fn path_args(&self) -> Vec<&str> {
+        if self.h.is_null() {
+            return Vec::new();
+        }
         // SAFETY: live handler.
         let n = unsafe { sys::eddy_handler_path_arg_count(self.h) };
         (0..n).map(|i| self.path_arg(i).unwrap_or("")).collect()
     }
     /// The named capture group `(?P<name>...)`.
     pub fn path_kwarg(&self, name: &str) -> Option<&str> {
+        if self.h.is_null() {
+            return None;
+        }
         let mut len = 0;
         // SAFETY: live handler.
         text(unsafe {
@@ -462,6 +490,9 @@ impl<'a> Request<'a> {
 
     /// The value of request cookie `name`.
     pub fn cookie(&self, name: &str) -> Option<&str> {
+        if self.h.is_null() {
+            return None;
+        }
         let mut len = 0;
         // SAFETY: live handler; the parsed cookies are kept until the handler is released.
         text(unsafe {
@@ -487,6 +518,9 @@ impl<'a> Request<'a> {
     /// The verified value of a signed cookie no older than `max_age_days` (None when missing,
     /// forged, expired, or no secret is set). Owned: the C view is reused by the next call.
     pub fn signed_cookie(&self, name: &str, max_age_days: f64) -> Option<String> {
+        if self.h.is_null() {
+            return None;
+        }
         let mut len = 0;
         // SAFETY: live handler; copied before any other call can overwrite the view.
         let b = unsafe {

@@ -138,6 +138,19 @@ impl Client {
         peer_closed(&mut self.reader)
     }
 
+    /// Reads exactly `buf.len()` raw bytes (no framing: a HEAD answer's head, say).
+    pub fn read_exact(&mut self, buf: &mut [u8]) {
+        self.reader.read_exact(buf).expect("read");
+    }
+
+    /// Every byte until the server ends the connection (a reset or the read timeout ends it
+    /// too: what arrived before is kept).
+    pub fn rest(&mut self) -> Vec<u8> {
+        let mut got = Vec::new();
+        let _ = self.reader.read_to_end(&mut got);
+        got
+    }
+
     fn line(&mut self) -> String {
         let mut l = String::new();
         self.reader.read_line(&mut l).expect("read line");
