@@ -129,6 +129,16 @@ def _proxy_of(request):
                          % (host, port))
     if not isinstance(host, str) or any(ord(c) <= 32 or ord(c) == 127 for c in host):
         raise ValueError("bad proxy_host %r" % (host,))
+    if "://" in host:
+        # curl takes a scheme there ("http://proxy"; "socks5://..." changes the protocol):
+        # eddy speaks HTTP to its proxy only, so any other scheme is refused, not ignored.
+        scheme, host = host.split("://", 1)
+        if scheme.lower() != "http":
+            raise ValueError("proxy_host %r: only HTTP proxies are supported"
+                             % (scheme + "://" + host,))
+        host = host.rstrip("/")
+    if not host or "/" in host or "@" in host:
+        raise ValueError("bad proxy_host %r (a host name or address)" % (host,))
     if host.startswith("[") and host.endswith("]"):  # an IPv6 literal as written in a URL
         host = host[1:-1]
     try:

@@ -484,7 +484,8 @@ class RecordingProxyHandler(socketserver.StreamRequestHandler):
             return
         m = re.match(r"http://([^/:]+):(\d+)(/.*)", target)
         upstream = socket.create_connection((m.group(1), int(m.group(2))), timeout=20)
-        kept = [h for h in head if not h.lower().startswith((b"connection", b"proxy-authorization"))]
+        kept = [h for h in head
+                if not h.lower().startswith((b"connection", b"proxy-authorization"))]
         upstream.sendall(("%s %s HTTP/1.1\r\n" % (method, m.group(3))).encode() + b"".join(kept)
                          + b"Connection: close\r\n\r\n")
         data = b""
@@ -540,7 +541,7 @@ class ProxyTest(unittest.TestCase):
             direct = await client.fetch("http://127.0.0.1:%d/seen" % port)
             # A redirect keeps the proxy (eddy_client_set_proxy: a started fetch keeps its own).
             moved = await client.fetch(HTTPRequest("http://127.0.0.1:%d/redirect" % port,
-                                                   proxy_host="127.0.0.1",
+                                                   proxy_host="http://127.0.0.1/",  # as curl's
                                                    proxy_port=self.proxy.port))
             return port, proxied, direct, moved
         port, proxied, direct, moved = self.run_origin(body)
@@ -604,7 +605,9 @@ class ProxyTest(unittest.TestCase):
         for kwargs in ({"proxy_host": "127.0.0.1", "proxy_port": 1, "proxy_auth_mode": "digest"},
                        {"proxy_host": "127.0.0.1"}, {"proxy_port": 3128},
                        {"proxy_host": "127.0.0.1", "proxy_port": 0},
-                       {"proxy_host": "a b", "proxy_port": 3128}):
+                       {"proxy_host": "a b", "proxy_port": 3128},
+                       {"proxy_host": "socks5://127.0.0.1", "proxy_port": 1080},
+                       {"proxy_host": "user@127.0.0.1", "proxy_port": 3128}):
             with self.assertRaises(ValueError, msg=kwargs):
                 HTTPRequest("http://127.0.0.1/", **kwargs)
 
