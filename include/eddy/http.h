@@ -101,7 +101,9 @@ EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done,
  * current answer (requests that arrive meanwhile get 503), and the memory goes when the loop
  * next runs (or when the loop is freed). The request in hand is still answered if you finish it
  * before then; one you keep longer gets its close callback at that point (and stays valid until
- * you finish it), as with a free outside the callbacks.
+ * you finish it), as with a free outside the callbacks. The userdata is released at once there
+ * too, while the callback that was handed it still runs: a binding whose userdata is that
+ * callback's own closure frees the server from the loop's next turn instead.
  * After its loop was freed (which closed it without callbacks), free it all the same; calls
  * that need the loop then return EDDY_ESTATE. NULL does nothing. */
 EDDY_API void eddy_server_free(eddy_server *server);
