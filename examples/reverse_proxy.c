@@ -181,6 +181,19 @@ static void on_upstream_chunk(eddy_fetch *f, const char *data, size_t len, void 
 static void on_upstream_done(eddy_fetch *f, int error, void *userdata) {
     exchange *x = userdata;
     if (!error) copy_head(x, f);
+    if (error && error != EDDY_ECANCELED) { /* cancelled: the client left, our doing */
+        /* The operator's line (nginx's error log: "upstream timed out ... while reading
+         * response header from upstream"): which URL failed and why, with the client's detail
+         * that tells the timeouts apart ("no data from the server for 60 s" is the read
+         * timeout, "no complete response within 20 s" the whole request's) and names the
+         * address a connect failed on. Not in the body: that is the client's, and the
+         * upstream's address is none of its business. */
+        size_t ulen, dlen;
+        const char *url = eddy_fetch_effective_url(f, &ulen);
+        const char *detail = eddy_fetch_error_detail(f, &dlen);
+        fprintf(stderr, "upstream %.*s: %s%s%.*s%s\n", (int)ulen, url, eddy_strerror(error),
+                dlen ? " (" : "", (int)dlen, detail, dlen ? ")" : "");
+    }
     if (error && !x->head_copied) {
         int status = error == EDDY_ETIMEDOUT ? 504 : 502;
         char body[128];
