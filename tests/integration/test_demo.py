@@ -22,6 +22,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from child_log import read_log  # noqa: E402
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
 
 SERVER = None  # path of the demo binary, from --server
@@ -57,8 +58,7 @@ class DemoProcess:
             raise RuntimeError("demo did not start: %r %s" % (lines, self.stderr()))
 
     def stderr(self):
-        self.stderr_file.seek(0)
-        return self.stderr_file.read().decode("utf-8", "replace")
+        return read_log(self.stderr_file).decode("utf-8", "replace")
 
     def stop(self):
         """SIGTERM; returns (exit status, rest of stdout, stderr)."""

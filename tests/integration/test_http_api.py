@@ -28,6 +28,7 @@ import urllib.parse
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from child_log import read_log  # noqa: E402
 from raw_conn import RawConnection  # noqa: E402
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
 
@@ -79,8 +80,7 @@ class ServerProcess:
             raise RuntimeError("server did not start: %r %s" % (self.stdout_lines, self.stderr()))
 
     def stderr(self):
-        self.stderr_file.seek(0)
-        return self.stderr_file.read().decode("utf-8", "replace")
+        return read_log(self.stderr_file).decode("utf-8", "replace")
 
     def read_stdout_rest(self, timeout):
         """Reads stdout until EOF (the process exits) or timeout; returns the lines."""

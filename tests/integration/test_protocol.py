@@ -33,6 +33,9 @@ import unittest
 import http.client
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from child_log import read_log  # noqa: E402
+
 SERVER_PATH = os.environ.get("EDDY_ECHO_SERVER")
 
 # Generous timeouts: they only bound how long a broken server can stall the suite.
@@ -103,9 +106,7 @@ class EchoServer:
 
     def stderr_text(self, limit=4000):
         try:
-            self.log.seek(0)
-            data = self.log.read()
-            return data[-limit:].decode("utf-8", "replace")
+            return read_log(self.log)[-limit:].decode("utf-8", "replace")
         except (OSError, ValueError):
             return ""
 

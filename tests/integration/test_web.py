@@ -27,6 +27,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from child_log import read_log  # noqa: E402
 from raw_conn import RawConnection  # noqa: E402
 
 SERVER = None  # path of web_test_app, from --server
@@ -73,8 +74,7 @@ class ServerProcess:
             raise RuntimeError("server did not start: %r %s" % (lines, self.stderr()))
 
     def stderr(self):
-        self.stderr_file.seek(0)
-        return self.stderr_file.read().decode("utf-8", "replace")
+        return read_log(self.stderr_file).decode("utf-8", "replace")
 
     def stop(self):
         """Stops with SIGTERM; returns (exit code, stderr)."""

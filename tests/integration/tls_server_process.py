@@ -6,6 +6,8 @@ import re
 import subprocess
 import tempfile
 
+from child_log import read_log
+
 
 def read_to_eof(s):
     """Everything `s` (a socket, plain or TLS) delivers until the peer ends the stream."""
@@ -29,8 +31,7 @@ class TlsServerProcess:
         self.port = int(m.group(1))
 
     def log(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
+        return read_log(self.stderr).decode(errors="replace")
 
     def stop(self, testcase):
         self.proc.terminate()
