@@ -331,8 +331,14 @@ void TlsStream::handshake() {
     int r = SSL_do_handshake(ssl_);
     if (r == 1) {
         // The peer's last flight ended the handshake and we had nothing to answer (a resumed
-        // TLS 1.2 handshake; TLS 1.3 without tickets): acknowledge it now.
-        if (SSL_is_server(ssl_) && BIO_number_written(bio) == written_before) push_ack();
+        // TLS 1.2 handshake; TLS 1.3 without tickets): acknowledge it now. In a resumed TLS 1.2
+        // (or older) handshake the client's Finished is always last, even when this same call
+        // wrote our flight: a client quick enough (or a server held off the CPU after its
+        // write) has its Finished read before the call returns, and "nothing written" missed
+        // exactly that case, leaving the ACK to the 40 ms timer on loaded hosts.
+        bool peer_spoke_last = BIO_number_written(bio) == written_before ||
+                               (SSL_session_reused(ssl_) && SSL_version(ssl_) < TLS1_3_VERSION);
+        if (SSL_is_server(ssl_) && peer_spoke_last) push_ack();
         hs_done_ = true;
         hs_want_ = 0;
         post_hs_budget_ = kPostHandshakeBurst;

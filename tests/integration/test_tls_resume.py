@@ -12,12 +12,15 @@ request until that Finished is acknowledged; if the server leaves the ACK to the
 delayed-ACK timer, every resumed connection stalls for 40 ms. Asserted without timing: the test
 runs in a private network namespace (unshare -rn), where /proc/net/netstat's TcpExt
 DelayedACKs counts the delayed-ACK timer firings of this test's connections only, and checks
-that the timer is not needed to let the request out. Exits 77 (skipped) when no namespace can
+that once the server has handled the Finished (its debug log says the handshake is done) the
+timer has no ACK left to send. A connection where the timer fired before the server got that
+far (a loaded host) proves nothing and is not counted. Exits 77 (skipped) when no namespace can
 be made.
 """
 import argparse
 import fcntl
 import os
+import re
 import socket
 import ssl
 import struct
@@ -54,6 +57,18 @@ def delayed_acks():
         lines = [line.split() for line in f if line.startswith("TcpExt:")]
     names, values = lines[0], lines[1]
     return int(values[names.index("DelayedACKs")])
+
+
+HANDSHAKE_DONE = re.compile(r"server handshake done")
+
+
+def wait_log(server, pattern, count, deadline):
+    """Waits until `pattern` stands `count` times in the server's log."""
+    while time.monotonic() < deadline:
+        if len(pattern.findall(server.log())) >= count:
+            return True
+        time.sleep(0.0005)
+    return False
 
 
 def wait_acked(sock, deadline):
@@ -119,37 +134,60 @@ class ResumptionTest(unittest.TestCase):
 
 
 class QuickAckTest(unittest.TestCase):
-    RESUMED = 8
+    RESUMED = 8       # resumed connections whose verdict counts
+    MAX_TRIES = 40    # connections made at most to get them (a bound for a loaded host)
 
     def test_resumed_tls12_request_needs_no_delayed_ack(self):
-        server = TlsServer()
+        # --debug: the server logs "server handshake done" once it has handled the client's
+        # Finished, after the call that acknowledges it (tls_stream.cpp: push_ack, then the log).
+        server = TlsServer("--debug")
         try:
             ctx = client_context(ssl.TLSVersion.TLSv1_2)
-            session, stalled, reused = None, 0, 0
-            for i in range(self.RESUMED + 1):
+            session, judged, unjudged, left_pending = None, 0, 0, []
+            for i in range(self.MAX_TRIES):
+                if judged == self.RESUMED:
+                    break
                 # Nagle's algorithm stays on (no TCP_NODELAY), as in Python's http.client.
                 with socket.create_connection(("127.0.0.1", server.port), timeout=20) as raw:
                     before = delayed_acks()
                     s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
-                    s.sendall(REQUEST)
+                    # The client's Finished is out; wait for the server to have handled it.
+                    self.assertTrue(wait_log(server, HANDSHAKE_DONE, i + 1, time.monotonic() + 10),
+                                    "the server never ended handshake %d: %s"
+                                    % (i + 1, server.log()[-2000:]))
+                    handled = delayed_acks()
+                    # Now the Finished gets its ACK: already sent if the server pushed it,
+                    # else from the delayed-ACK timer (40 ms or so).
                     self.assertTrue(wait_acked(s, time.monotonic() + 10),
-                                    "the request was never acknowledged")
-                    after = delayed_acks()
+                                    "the client's Finished was never acknowledged")
+                    acked = delayed_acks()
+                    s.sendall(REQUEST)
                     self.assertIn(b"path=/r", read_to_eof(s))
                     if s.session_reused:
-                        reused += 1
-                        stalled += after > before
+                        if handled > before:
+                            # The timer fired before the server had handled the Finished (a
+                            # loaded host kept it off the CPU for 40 ms): the ACK was not the
+                            # server's to push, and this connection says nothing either way.
+                            unjudged += 1
+                        else:
+                            judged += 1
+                            if acked > handled:
+                                # The server handled the Finished and left its ACK to the
+                                # timer: the Nagle client's request would wait for it.
+                                left_pending.append(i)
                     session = s.session
                     s.close()
-            self.assertEqual(reused, self.RESUMED)
-            # Without the server's immediate ACK, every resumed connection needs the timer
-            # (stalled == RESUMED, every time: checked with the TCP_QUICKACK call removed).
-            # With it, none does, unless a loaded host kept a process off the CPU for the
-            # timer's 40 ms at the wrong moment, which any number of them can meet on a busy
-            # machine: the test asks for one connection that went without the timer.
-            self.assertLess(stalled, self.RESUMED,
-                            "%d of %d resumed connections waited for a delayed ACK"
-                            % (stalled, self.RESUMED))
+            print("%d resumed connections judged, %d not (the timer fired first)"
+                  % (judged, unjudged), file=sys.stderr)
+            # Without the server's immediate ACK every judged connection lands in left_pending
+            # (checked with the TCP_QUICKACK call removed); with it none can: the ACK is sent
+            # before the server logs the handshake's end, so the timer has nothing left to send.
+            self.assertEqual(left_pending, [],
+                             "resumed connections %s: the server handled the client's Finished "
+                             "and left its ACK to the delayed-ACK timer" % left_pending)
+            if judged == 0:
+                self.skipTest("all %d resumed connections met the delayed-ACK timer before the "
+                              "server ran: host too loaded to tell" % unjudged)
         finally:
             server.stop(self)
 
@@ -186,4 +224,8 @@ if __name__ == "__main__":
     SERVER = args.server
     with tempfile.TemporaryDirectory() as d:
         CERTS = make_certs(d)
-        unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+        result = unittest.main(argv=[sys.argv[0], *rest], verbosity=2, exit=False).result
+    # Every test skipped (QuickAckTest on a host too loaded to tell): say so to ctest.
+    if result.wasSuccessful() and result.testsRun and len(result.skipped) == result.testsRun:
+        sys.exit(77)
+    sys.exit(0 if result.wasSuccessful() else 1)
