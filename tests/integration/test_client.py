@@ -1667,16 +1667,15 @@ class FlowControlTest(unittest.TestCase):
             with self.subTest(stall_after=name):
                 raw = RawServer(reply, close=False)
                 try:
-                    start = time.monotonic()
                     r = one("--chunks", "--read-timeout", "0.5", "--timeout", "30",
                             "http://127.0.0.1:%d/" % raw.port)
-                    took = time.monotonic() - start
                 finally:
                     raw.stop()
+                # The detail names the timeout that ended it: the read timeout, not the request
+                # timeout ("no complete response within 30 s").
                 self.assertEqual(r["error"], "EDDY_ETIMEDOUT")
                 self.assertEqual(r["detail"], "no data from the server for 0.5 s")
                 self.assertEqual(r["body_len"], got)
-                self.assertLess(took, 20)  # the read timeout, not the request timeout (30 s)
 
     def test_read_timeout_waits_out_the_expect_continue_wait(self):
         # A server that says nothing until it has the body, and no 100 Continue: eddy sends the

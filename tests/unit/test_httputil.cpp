@@ -2,11 +2,16 @@
 // multipart, dates, reason phrases, gzip and JSON escaping — including hostile inputs.
 #include <zlib.h>
 
-#include <chrono>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
+
+// Before cmocka.h: its fail() macro clashes with std::basic_ios::fail(), which the standard
+// headers these pull in declare (<chrono>, included first, used to hide that).
+#include "http/hex.hpp"
+#include "http/httputil.hpp"
+#include "util/copy_small.hpp"
 
 extern "C" {
 #include <setjmp.h>
@@ -16,10 +21,6 @@ extern "C" {
 
 #include <cmocka.h>
 }
-
-#include "http/hex.hpp"
-#include "http/httputil.hpp"
-#include "util/copy_small.hpp"
 
 using namespace eddy::http;
 using namespace std::string_view_literals;
@@ -496,7 +497,8 @@ void test_multipart_errors(void **) {
 
 void test_multipart_large_linear(void **) {
     // 8 MiB of near-misses ("\r\n--bounda" repeated) inside one file part: a quadratic scan
-    // would not finish within the test timeout.
+    // would not finish within the test timeout (ctest's TIMEOUT is the bound: a time
+    // measured here would only fail a slow or loaded machine).
     std::string boundary = "boundary-0123456789";
     std::string filler;
     while (filler.size() < 8u * 1024 * 1024) filler += "\r\n--bounda";
@@ -506,14 +508,9 @@ void test_multipart_large_linear(void **) {
     std::vector<Argument> fields;
     std::vector<UploadedFile> files;
     std::string err;
-    auto t0 = std::chrono::steady_clock::now();
     assert_true(parse_multipart(body, boundary, fields, files, err));
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
     assert_int_equal(files.size(), 1);
     assert_true(files[0].body == filler);
-    assert_true(ms < 20000);
 
     // A huge part without a header end is refused after scanning only the header window.
     std::string nohdr = "--b\r\n" + std::string(4u * 1024 * 1024, 'x') + "\r\n--b--";
