@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from child_log import read_log  # noqa: E402
+from loopback import has_ipv6_loopback  # noqa: E402
 
 SERVER_PATH = os.environ.get("EDDY_ECHO_SERVER")
 
@@ -1290,15 +1291,6 @@ class HostTests(ServerTestCase):
         self.assertRejected(b"GET http://a b/ HTTP/1.1\r\nHost: a\r\n\r\n", 400)
         self.assertRejected(b"GET http:///path HTTP/1.1\r\nHost: a\r\n\r\n", 400)
 
-
-
-def has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @unittest.skipUnless(has_ipv6_loopback(), "no ::1 on this host")

@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -18,6 +19,9 @@ import unittest
 from luatest import HERE, lua_binary, main, named_results
 from tcp_events import (WAIT, EventScript, connect, pattern, recv_exactly, recv_line,
                         recv_until_closed)
+
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
+from loopback import has_ipv6_loopback  # noqa: E402
 
 SERVER = os.path.join(HERE, "tcp_server.lua")
 CLIENT = os.path.join(HERE, "tcp_client.lua")
@@ -34,15 +38,6 @@ def codes():
         end
         print(table.concat(out, " "))"""], capture_output=True, text=True, timeout=20, check=True)
     return {k: int(v) for k, v in (kv.split("=") for kv in proc.stdout.split())}
-
-
-def has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 class ListenFamilies(unittest.TestCase):

@@ -24,14 +24,9 @@ import eddy.netutil
 import eddy.tcpserver
 import eddy.web
 
-
-def _has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "tests", "integration"))
+from loopback import has_ipv6_loopback  # noqa: E402
 
 
 class Server(AsyncTestCase):
@@ -216,7 +211,7 @@ class Server(AsyncTestCase):
 
         self.run_async(main())
 
-    @unittest.skipUnless(_has_ipv6_loopback(), "no ::1 on this host")
+    @unittest.skipUnless(has_ipv6_loopback(), "no ::1 on this host")
     def test_listen_v4_and_v6_any_on_one_port_as_tornado(self):
         """As Tornado's listen (bind_sockets), an IPv6 socket is IPv6-only: "0.0.0.0" and "::"
         can both be listened on with one port (each family's clients reach its own socket).
