@@ -1,9 +1,22 @@
 """Raw sockets for the HTTP tests that speak bytes themselves. RawConnection (test_http_api.py,
 test_web.py): buffered, exact reads and reads up to a delimiter, with what arrived beyond kept
 for the next read; each suite adds its own response parsing on top. RawHttpConnection (the
-bindings' server-option tests): sends what http.client will not, reads the answer with it."""
+bindings' server-option tests): sends what http.client will not, reads the answer with it.
+read_line: one CRLF-ended line and not a byte more (the STARTTLS tests)."""
 import http.client
 import socket
+
+
+def read_line(sock):
+    """One CRLF-ended line, read a byte at a time so that what follows it stays in the socket
+    (a STARTTLS test hands the socket to TLS right after the server's line); shorter at EOF."""
+    data = b""
+    while not data.endswith(b"\r\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 class RawConnection:

@@ -16,20 +16,11 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raw_conn import read_line  # noqa: E402
 from tls_certs import make_certs  # noqa: E402
 
 TOOL = None
 CERTS = None
-
-
-def read_line(sock):
-    data = b""
-    while not data.endswith(b"\r\n"):
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 class Server:

@@ -32,6 +32,7 @@ import eddy.tcpserver
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                 "tests", "integration"))
 import tls_certs  # noqa: E402
+from raw_conn import read_line  # noqa: E402
 
 
 class Reads(AsyncTestCase):
@@ -601,16 +602,6 @@ class OtherStreams(AsyncTestCase):
             server.stop()
 
         self.run_async(main())
-
-
-def read_line(sock):
-    data = b""
-    while not data.endswith(b"\r\n"):
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 class StartTls(AsyncTestCase):
