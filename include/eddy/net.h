@@ -31,15 +31,16 @@ typedef void (*eddy_accept_fn)(eddy_listener *listener, eddy_stream *stream,
 EDDY_API eddy_listener *eddy_listener_new(eddy_loop *loop, eddy_accept_fn cb, void *userdata,
                                           eddy_free_fn free_userdata);
 
-/* Binds and listens on `host` ("127.0.0.1", "::1", "localhost", a numeric address, or NULL/""
- * for every local address, one socket per address family) and `port` (0 picks a free port;
- * when several sockets are made they share it). SO_REUSEADDR is always set. `backlog` <= 0
- * means EDDY_DEFAULT_BACKLOG. May be called more than once to listen on several addresses.
- * Every address `host` names must be bound (an address family the host lacks is skipped): if
- * one fails, the sockets of this call are closed again and its error is returned, as Tornado's
- * bind_sockets raises.
- * Returns 0, EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL, EDDY_EACCES, EDDY_EINVAL, EDDY_EIO, or
- * EDDY_ENOMEM. */
+/* Binds and listens on `host` ("127.0.0.1", "::1" or "[::1]" as URLs write it, "localhost", a
+ * numeric address, or NULL/"" for every local address, one socket per address family) and
+ * `port` (0 picks a free port; when several sockets are made they share it). SO_REUSEADDR is
+ * always set. `backlog` <= 0 means EDDY_DEFAULT_BACKLOG. May be called more than once to
+ * listen on several addresses. Every address `host` names must be bound (an address family the
+ * host lacks is skipped): if one fails, the sockets of this call are closed again and its error
+ * is returned, as Tornado's bind_sockets raises.
+ * Returns 0, EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL (also a name that does not resolve),
+ * EDDY_EACCES, EDDY_EINVAL (a bad port or flag; a host with a bracket that is not a bracketed
+ * numeric IPv6 address: "[::1", "::1]", "[zz]", "[127.0.0.1]"), EDDY_EIO, or EDDY_ENOMEM. */
 EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int port,
                                 int backlog, int flags);
 

@@ -19,12 +19,14 @@ extern "C" {
 #endif
 
 /* Binds and listens on a TCP socket without a loop, for sharing across processes.
- * `host` is a numeric address or name (NULL or "" = every IPv4 address), `port` 0 picks a free
- * port, `backlog` <= 0 means EDDY_DEFAULT_BACKLOG, `flags` are EDDY_LISTEN_* (net.h).
+ * `host` is a numeric address ("[::1]" too, as eddy_listener_bind takes it) or name (NULL or
+ * "" = every IPv4 address), `port` 0 picks a free port, `backlog` <= 0 means
+ * EDDY_DEFAULT_BACKLOG, `flags` are EDDY_LISTEN_* (net.h).
  * The socket is non-blocking and close-on-exec (clear FD_CLOEXEC to pass it through exec).
  * Ownership: the returned fd is the caller's (give it to eddy_server_add_fd or close it).
- * Returns the fd (>= 0), or EDDY_EINVAL, EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL, EDDY_EACCES,
- * EDDY_EMFILE, EDDY_EIO. */
+ * Returns the fd (>= 0), or EDDY_EINVAL (also a host with a stray bracket, as
+ * eddy_listener_bind), EDDY_EADDRINUSE, EDDY_EADDRNOTAVAIL, EDDY_EACCES, EDDY_EMFILE, EDDY_EIO,
+ * EDDY_ENOMEM. */
 EDDY_API int eddy_bind_socket(const char *host, int port, int backlog, int flags);
 
 /* Returns the local port of a bound socket `fd`, or EDDY_EINVAL. */

@@ -1,9 +1,11 @@
 #include "net/address.hpp"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include <cstring>
+#include <utility>
 
 namespace eddy {
 
@@ -45,6 +47,28 @@ bool canonical_ip(std::string_view text, std::string *out) {
     }
     format_peer(reinterpret_cast<const sockaddr *>(&ss), buf, sizeof buf);
     out->assign(buf);
+    return true;
+}
+
+bool listen_host(const char *host, std::string *out) {
+    size_t len = strlen(host);
+    bool has_bracket = strpbrk(host, "[]") != nullptr;
+    if (!has_bracket) {
+        out->assign(host, len);
+        return true;
+    }
+    if (len < 3 || host[0] != '[' || host[len - 1] != ']') return false;
+    std::string inner(host + 1, len - 2);
+    if (strpbrk(inner.c_str(), "[]")) return false;
+    // Numeric IPv6 only (a zone as getaddrinfo takes it, "fe80::1%lo", included): a name or an
+    // IPv4 address in brackets is no IP-literal.
+    addrinfo hints = {};
+    hints.ai_family = AF_INET6;
+    hints.ai_flags = AI_NUMERICHOST;
+    addrinfo *res = nullptr;
+    if (getaddrinfo(inner.c_str(), nullptr, &hints, &res) != 0) return false;
+    freeaddrinfo(res);
+    *out = std::move(inner);
     return true;
 }
 

@@ -20,4 +20,10 @@ int format_peer(const sockaddr *peer, char *ip, size_t ip_len);
 // not one (a NUL inside, a port, brackets, a zone).
 bool canonical_ip(std::string_view text, std::string *out);
 
+// The host a listener binds, as getaddrinfo takes it. An IPv6 address in brackets ("[::1]",
+// RFC 3986's IP-literal: the form URLs, Host headers and nginx's listen use) is unbracketed;
+// anything else with a bracket ("[::1", "::1]", "[zz]", "[127.0.0.1]") is not an address nor a
+// name: false. Other hosts are copied as they are.
+bool listen_host(const char *host, std::string *out);
+
 }  // namespace eddy

@@ -8,9 +8,11 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <string>
 
 #include "eddy/net.h"
 #include "eddy/process.h"
+#include "net/address.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
 
@@ -18,6 +20,15 @@ extern "C" int eddy_bind_socket(const char *host, int port, int backlog, int fla
     if (port < 0 || port > 65535) return EDDY_EINVAL;
     if (backlog <= 0) backlog = EDDY_DEFAULT_BACKLOG;
     if (host && !*host) host = nullptr;
+    std::string host_text;  // "[::1]" is ::1, as eddy_listener_bind takes it
+    if (host) {
+        try {
+            if (!eddy::listen_host(host, &host_text)) return EDDY_EINVAL;
+        } catch (...) {  // (no exception may leave the C API)
+            return EDDY_ENOMEM;
+        }
+        host = host_text.c_str();
+    }
     addrinfo hints = {};
     hints.ai_family = host ? AF_UNSPEC : AF_INET;
     hints.ai_socktype = SOCK_STREAM;

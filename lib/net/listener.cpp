@@ -12,6 +12,7 @@
 #include <cstring>
 #include <new>
 
+#include "net/address.hpp"
 #include "tls/context.hpp"
 #include "util/errors.hpp"
 #include "util/log.hpp"
@@ -157,6 +158,16 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_ADDRCONFIG;
     if (host && !*host) host = nullptr;
+    // "[::1]" as URLs write it is ::1 (nginx's listen takes it too); a stray bracket is refused
+    // as no address rather than looked up as a name (EADDRNOTAVAIL would blame the host).
+    std::string host_text;
+    if (host) {
+        if (!listen_host(host, &host_text)) {
+            log(LogLevel::warning, "listen: %s is neither an address nor a name", host);
+            return EDDY_EINVAL;
+        }
+        host = host_text.c_str();
+    }
     char service[8];
     snprintf(service, sizeof service, "%d", port);
     addrinfo *res = nullptr;

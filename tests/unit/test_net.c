@@ -272,6 +272,58 @@ static void test_listener_ipv6(void **state) {
     server_done(&ctx);
 }
 
+/* "[::1]" is ::1 written as URLs, Host headers and nginx's listen write it (RFC 3986's
+ * IP-literal); it was looked up as a name and failed with EADDRNOTAVAIL. */
+static void test_listener_bracketed_ipv6(void **state) {
+    (void)state;
+    if (!ipv6_loopback_available()) {
+        print_message("IPv6 loopback unavailable: skipping\n");
+        skip();
+    }
+    server_ctx ctx;
+    server_init(&ctx);
+    assert_int_equal(eddy_listener_bind(ctx.listener, "[::1]", 0, 0, 0), 0);
+    assert_int_equal(eddy_listener_socket_count(ctx.listener), 1);
+    int port = eddy_listener_port(ctx.listener);
+    assert_true(port > 0);
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in6 addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_loopback;
+    addr.sin6_port = htons((uint16_t)port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 1, TEST_WAIT_SECONDS), 1);
+    assert_string_equal(ctx.last_ip, "::1");
+    echo_roundtrip(ctx.loop, fd, "hello over [::1]\n");
+    close(fd);
+    server_done(&ctx);
+    /* eddy_bind_socket takes it too. */
+    int sfd = eddy_bind_socket("[::1]", 0, 0, 0);
+    assert_true(sfd >= 0);
+    assert_true(eddy_socket_port(sfd) > 0);
+    close(sfd);
+}
+
+/* A bracket anywhere but around a numeric IPv6 address is no address and no name: EINVAL (it
+ * was EADDRNOTAVAIL from the name lookup, which blames the host rather than the string). */
+static void test_listener_bad_brackets(void **state) {
+    (void)state;
+    server_ctx ctx;
+    server_init(&ctx);
+    const char *bad[] = {"[::1",        "::1]",    "[zz]",     "[]",    "[127.0.0.1]",
+                         "[localhost]", "[[::1]]", "[::1]:80", "[::1]]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(eddy_listener_bind(ctx.listener, bad[i], 0, 0, 0), EDDY_EINVAL);
+        assert_int_equal(eddy_bind_socket(bad[i], 0, 0, 0), EDDY_EINVAL);
+    }
+    assert_int_equal(eddy_listener_socket_count(ctx.listener), 0);
+    /* A name that does not resolve stays EADDRNOTAVAIL. */
+    assert_int_equal(eddy_listener_bind(ctx.listener, "no-such-host.invalid", 0, 0, 0),
+                     EDDY_EADDRNOTAVAIL);
+    server_done(&ctx);
+}
+
 static void test_listener_unix(void **state) {
     (void)state;
     char dir[] = "/tmp/eddy-test-XXXXXX";
@@ -1086,6 +1138,8 @@ int main(void) {
         cmocka_unit_test(test_listener_unix_busy_server),
         cmocka_unit_test(test_listener_unix_stop_keeps_shared_file),
         cmocka_unit_test(test_listener_localhost),
+        cmocka_unit_test(test_listener_bracketed_ipv6),
+        cmocka_unit_test(test_listener_bad_brackets),
         cmocka_unit_test(test_listener_add_fd),
         cmocka_unit_test(test_listener_shut_down_socket_does_not_spin),
         cmocka_unit_test(test_listener_stop_refuses),
