@@ -55,8 +55,14 @@ EDDY_API eddy_server *eddy_server_new(eddy_loop *loop, eddy_request_fn on_reques
  * Returns 0 or the error of eddy_listener_bind() (EDDY_ENOMEM among them). */
 EDDY_API int eddy_server_listen(eddy_server *server, const char *host, int port, int flags);
 
-/* Listens on a Unix socket path. Returns as eddy_listener_bind_unix(). */
+/* Listens on a Unix socket path ("@name": a Linux abstract socket), the file's permissions
+ * left to the umask. Returns as eddy_listener_bind_unix(). */
 EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path);
+
+/* As eddy_server_listen_unix() with the socket file's permission bits `mode` (0..0777; 0600,
+ * Tornado's bind_unix_socket default: only this user can connect). See
+ * eddy_listener_bind_unix_mode(). Returns as it does. */
+EDDY_API int eddy_server_listen_unix_mode(eddy_server *server, const char *path, int mode);
 
 /* Accepts on an already listening socket `fd` (the server takes it). Returns 0, EDDY_EINVAL or
  * EDDY_ENOMEM. */

@@ -45,9 +45,24 @@ EDDY_API int eddy_listener_bind(eddy_listener *listener, const char *host, int p
                                 int backlog, int flags);
 
 /* Binds and listens on a Unix socket at `path`. An existing socket file at `path` that no
- * server answers on is replaced; any other existing file gives EDDY_EADDRINUSE.
- * Returns as eddy_listener_bind(), or EDDY_ENOENT when a directory of `path` does not exist. */
+ * server answers on is replaced; any other existing file gives EDDY_EADDRINUSE. The file's
+ * permissions are left to the umask, as bind(2), libuv and Go make them (this call predates
+ * the mode: a default of 0600 would lock out the group a deployment relies on);
+ * eddy_listener_bind_unix_mode() sets them. A `path` starting with '@' names a Linux abstract
+ * socket ("@name" is the name NUL "name", as Go and systemd write it; no file, nothing to
+ * remove; EDDY_EADDRINUSE while another socket has the name).
+ * Returns as eddy_listener_bind(), or EDDY_ENOENT when a directory of `path` does not exist;
+ * EDDY_EINVAL for an empty or too long path, or "@" alone. */
 EDDY_API int eddy_listener_bind_unix(eddy_listener *listener, const char *path, int backlog);
+
+/* As eddy_listener_bind_unix(), with the socket file's permission bits set to `mode` (0..0777,
+ * e.g. 0600 as Tornado's bind_unix_socket: only this user may connect; 0660: its group too)
+ * before the socket listens, so no client connects under the umask's permissions meanwhile.
+ * Ignored for an abstract socket (it has no file). Ownership and thread as
+ * eddy_listener_bind_unix(). Returns as it does; EDDY_EINVAL for a mode outside 0..0777,
+ * EDDY_EACCES / EDDY_EIO when the mode cannot be set (nothing is left bound then). */
+EDDY_API int eddy_listener_bind_unix_mode(eddy_listener *listener, const char *path, int mode,
+                                          int backlog);
 
 /* Accepts on `fd`, a socket already bound and listening (e.g. inherited from a parent or a
  * service manager). The listener takes ownership of `fd` on success.

@@ -84,6 +84,12 @@ EDDY_API int eddy_server_listen_unix(eddy_server *server, const char *path) {
                     [&] { return Srv(server)->listen_unix(path); });
 }
 
+EDDY_API int eddy_server_listen_unix_mode(eddy_server *server, const char *path, int mode) {
+    if (!server || mode < 0 || mode > 0777) return EDDY_EINVAL;
+    return no_throw("eddy_server_listen_unix_mode", EDDY_ENOMEM,
+                    [&] { return Srv(server)->listen_unix(path, mode); });
+}
+
 EDDY_API int eddy_server_add_fd(eddy_server *server, int fd) {
     if (!server) return EDDY_EINVAL;
     return no_throw("eddy_server_add_fd", EDDY_ENOMEM,

@@ -86,6 +86,13 @@ EDDY_API int eddy_listener_bind_unix(eddy_listener *listener, const char *path, 
                           [&] { return Lst(listener)->bind_unix(path, backlog); });
 }
 
+EDDY_API int eddy_listener_bind_unix_mode(eddy_listener *listener, const char *path, int mode,
+                                          int backlog) {
+    if (!listener || mode < 0 || mode > 0777) return EDDY_EINVAL;
+    return eddy::no_throw("eddy_listener_bind_unix_mode", EDDY_ENOMEM,
+                          [&] { return Lst(listener)->bind_unix(path, backlog, mode); });
+}
+
 EDDY_API int eddy_listener_add_fd(eddy_listener *listener, int fd) {
     if (!listener) return EDDY_EINVAL;
     return eddy::no_throw("eddy_listener_add_fd", EDDY_ENOMEM,

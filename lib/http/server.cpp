@@ -171,10 +171,10 @@ int Server::listen(const char *host, int port, int flags) {
     return l ? l->bind_tcp(host, port, 0, flags) : EDDY_ENOMEM;
 }
 
-int Server::listen_unix(const char *path) {
+int Server::listen_unix(const char *path, int mode) {
     if (shutting_down_ || !loop_) return EDDY_ESTATE;
     Listener *l = ensure_listener();
-    return l ? l->bind_unix(path, 0) : EDDY_ENOMEM;
+    return l ? l->bind_unix(path, 0, mode) : EDDY_ENOMEM;
 }
 
 int Server::add_listening_fd(int fd) {

@@ -104,7 +104,7 @@ public:
     ServerOptions options;
 
     int listen(const char *host, int port, int flags);
-    int listen_unix(const char *path);
+    int listen_unix(const char *path, int mode = -1);  // mode -1: the umask's
     int add_listening_fd(int fd);
     int add_connection(int fd, std::string_view peer_ip, int peer_port);
     // The stream of a new connection on `fd` (TLS when the server serves it); nullptr (the fd

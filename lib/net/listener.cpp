@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -252,12 +253,33 @@ int Listener::bind_tcp(const char *host, int port, int backlog, int flags) {
     return 0;
 }
 
-int Listener::bind_unix(const char *path, int backlog) {
+int Listener::bind_unix(const char *path, int backlog, int mode) {
     if (!loop_) return EDDY_ESTATE;
     if (!path || !*path) return EDDY_EINVAL;
+    if (mode < -1 || mode > 0777) return EDDY_EINVAL;
     sockaddr_un addr = {};
     addr.sun_family = AF_UNIX;
     size_t len = strlen(path);
+    if (path[0] == '@') {
+        // A Linux abstract socket (as Go's net package, systemd and socat spell it: "@name";
+        // the kernel's name starts with a NUL). No file: nothing to replace, chmod or remove;
+        // a name in use is EADDRINUSE from bind itself.
+        if (len < 2 || len > sizeof addr.sun_path) return EDDY_EINVAL;
+        memcpy(addr.sun_path + 1, path + 1, len - 1);
+        socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+        if (backlog <= 0) backlog = EDDY_DEFAULT_BACKLOG;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return error_from_errno(errno);
+        if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), addr_len) != 0 ||
+            ::listen(fd, backlog) != 0) {
+            int err = errno;
+            ::close(fd);
+            return error_from_errno(err);
+        }
+        int rc = listen_fd(fd, std::string());
+        if (rc != 0) ::close(fd);
+        return rc;
+    }
     if (len >= sizeof addr.sun_path) return EDDY_EINVAL;
     memcpy(addr.sun_path, path, len + 1);
     if (backlog <= 0) backlog = EDDY_DEFAULT_BACKLOG;
@@ -271,10 +293,17 @@ int Listener::bind_unix(const char *path, int backlog) {
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return error_from_errno(errno);
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-        ::listen(fd, backlog) != 0) {
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) {
         int err = errno;
         ::close(fd);
+        return error_from_errno(err);
+    }
+    // The mode is set between bind and listen, as Tornado's bind_unix_socket does: until
+    // listen a connect is refused, so no client gets in under the umask's permissions.
+    if ((mode >= 0 && chmod(path, static_cast<mode_t>(mode)) != 0) || ::listen(fd, backlog) != 0) {
+        int err = errno;
+        ::close(fd);
+        unlink(path);  // ours: made by the bind above
         return error_from_errno(err);
     }
     int rc = listen_fd(fd, path);

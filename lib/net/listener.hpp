@@ -30,7 +30,8 @@ public:
     ~Listener() override;
 
     int bind_tcp(const char *host, int port, int backlog, int flags);
-    int bind_unix(const char *path, int backlog);
+    // `mode`: the socket file's permission bits, or -1 to leave them to the umask.
+    int bind_unix(const char *path, int backlog, int mode = -1);
     int add_fd(int fd);
     int port() const;
     int socket_count() const { return static_cast<int>(sockets_.size()); }

@@ -324,6 +324,87 @@ static void test_listener_bad_brackets(void **state) {
     server_done(&ctx);
 }
 
+/* eddy_listener_bind_unix_mode sets the socket file's permissions (Tornado's
+ * bind_unix_socket(file, mode=0o600)); eddy_listener_bind_unix leaves them to the umask. */
+static void test_listener_unix_mode(void **state) {
+    (void)state;
+    char dir[] = "/tmp/eddy-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/sock", dir);
+    server_ctx ctx;
+    server_init(&ctx);
+    mode_t old_umask = umask(022);
+    const int modes[] = {0600, 0660, 0666, 0700};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        assert_int_equal(eddy_listener_bind_unix_mode(ctx.listener, path, modes[i], 0), 0);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, modes[i]);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un addr;
+        memset(&addr, 0, sizeof addr);
+        addr.sun_family = AF_UNIX;
+        snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+        assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+        echo_roundtrip(ctx.loop, fd, "hello with a mode\n");
+        close(fd);
+        assert_int_equal(eddy_listener_stop(ctx.listener), 0);
+    }
+    /* Without a mode: the umask's (0777 & ~022). */
+    assert_int_equal(eddy_listener_bind_unix(ctx.listener, path, 0), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0755);
+    assert_int_equal(eddy_listener_stop(ctx.listener), 0);
+    umask(old_umask);
+    /* Modes outside 0..0777 are refused, and nothing is left bound or on disk. */
+    assert_int_equal(eddy_listener_bind_unix_mode(ctx.listener, path, -1, 0), EDDY_EINVAL);
+    assert_int_equal(eddy_listener_bind_unix_mode(ctx.listener, path, 01777, 0), EDDY_EINVAL);
+    assert_int_equal(eddy_listener_bind_unix_mode(NULL, path, 0600, 0), EDDY_EINVAL);
+    assert_int_equal(eddy_listener_socket_count(ctx.listener), 0);
+    assert_int_equal(stat(path, &st), -1);
+    server_done(&ctx);
+    rmdir(dir);
+}
+
+/* "@name" is a Linux abstract socket (no file), as Go and systemd write it; it was taken as
+ * a relative file name "@name" in the working directory. */
+static void test_listener_unix_abstract(void **state) {
+    (void)state;
+    char name[64];
+    snprintf(name, sizeof name, "@eddy-test-abstract-%d", (int)getpid());
+    server_ctx ctx;
+    server_init(&ctx);
+    assert_int_equal(eddy_listener_bind_unix_mode(ctx.listener, name, 0600, 0), 0);
+    struct stat st;
+    assert_int_equal(lstat(name, &st), -1); /* no file "@..." in the working directory */
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t len = strlen(name);
+    memcpy(addr.sun_path + 1, name + 1, len - 1); /* sun_path[0] stays NUL */
+    socklen_t addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, addr_len), 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 1, TEST_WAIT_SECONDS), 1);
+    assert_string_equal(ctx.last_ip, "");
+    assert_int_equal(ctx.last_port, 0);
+    echo_roundtrip(ctx.loop, fd, "hello over an abstract socket\n");
+    close(fd);
+    /* The name is taken while we listen. */
+    server_ctx other;
+    server_init(&other);
+    assert_int_equal(eddy_listener_bind_unix(other.listener, name, 0), EDDY_EADDRINUSE);
+    assert_int_equal(eddy_listener_bind_unix(other.listener, "@", 0), EDDY_EINVAL);
+    /* Stopping frees the name (the kernel's, once the socket is closed). */
+    assert_int_equal(eddy_listener_stop(ctx.listener), 0);
+    assert_int_equal(eddy_listener_bind_unix(other.listener, name, 0), 0);
+    server_done(&other);
+    server_done(&ctx);
+}
+
 static void test_listener_unix(void **state) {
     (void)state;
     char dir[] = "/tmp/eddy-test-XXXXXX";
@@ -1140,6 +1221,8 @@ int main(void) {
         cmocka_unit_test(test_listener_localhost),
         cmocka_unit_test(test_listener_bracketed_ipv6),
         cmocka_unit_test(test_listener_bad_brackets),
+        cmocka_unit_test(test_listener_unix_mode),
+        cmocka_unit_test(test_listener_unix_abstract),
         cmocka_unit_test(test_listener_add_fd),
         cmocka_unit_test(test_listener_shut_down_socket_does_not_spin),
         cmocka_unit_test(test_listener_stop_refuses),
