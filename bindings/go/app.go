@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"unsafe"
 )
 
@@ -81,7 +83,7 @@ type Server struct {
 }
 
 // AddServer gives the App one more HTTP server, listening on addr ("127.0.0.1:8443"; port 0
-// picks a free port, see Server.Port) when Start runs, with the options set on the returned
+// picks a free port, see Server.Port; "unix:PATH" a Unix socket, as for Start) when Start runs, with the options set on the returned
 // Server before Start and none of the App's own (it starts from eddy's defaults). For one App
 // on plain HTTP and HTTPS at once (SetTLS applies to a whole server), or on two ports with
 // different limits, proxies trusted or PROXY protocol. Start creates the servers in the order
@@ -142,6 +144,29 @@ func (a *App) RemoveServer(s *Server) error {
 // with port 0); 0 before. Thread: any goroutine that saw Start return (Start sets it).
 func (s *Server) Port() int { return s.port }
 
+// listenAddr is where a server of an App listens: host and port, or a Unix socket's path.
+type listenAddr struct {
+	host string
+	port int
+	unix string // the path of a "unix:PATH" address ("@name": a Linux abstract socket)
+}
+
+// unixAddrPrefix marks a Unix socket address, as nginx's listen and gunicorn's --bind write it.
+const unixAddrPrefix = "unix:"
+
+// parseListenAddr parses an App's or a Server's address: "host:port", or "unix:PATH".
+func parseListenAddr(addr string) (listenAddr, error) {
+	if strings.HasPrefix(addr, unixAddrPrefix) {
+		path := addr[len(unixAddrPrefix):]
+		if path == "" || strings.IndexByte(path, 0) >= 0 {
+			return listenAddr{}, fmt.Errorf("eddy: no Unix socket path in %q: %w", addr, ErrInvalid)
+		}
+		return listenAddr{unix: path}, nil
+	}
+	host, port, err := splitAddr(addr)
+	return listenAddr{host: host, port: port}, err
+}
+
 // splitAddr parses "host:port" for listening (port 0 to 65535).
 func splitAddr(addr string) (string, int, error) {
 	host, portText, err := net.SplitHostPort(addr)
@@ -193,15 +218,21 @@ func (a *App) Static(urlPrefix, root string) {
 // ("127.0.0.1:8080"; port 0 picks a free port, see Port) and returns once the server accepts
 // connections, or with the error that prevented it. An App can be started once, even when
 // Start failed: Done is closed then (Wait returns at once).
+//
+// addr "unix:PATH" listens on a Unix socket at PATH instead (Tornado's bind_unix_socket; a
+// proxy on the same machine, e.g. nginx's proxy_pass http://unix:PATH): the file gets mode
+// 0600 unless SetUnixSocketMode says otherwise, a stale socket file nobody answers on is
+// replaced (any other file there is ErrAddrInUse), and the file is removed when the App ends.
+// "unix:@NAME" is a Linux abstract socket (no file). Port is 0 then.
 func (a *App) Start(addr string) error {
 	a.mustNotBeStarted("Start")
 	a.started = true
-	host, port, err := splitAddr(addr)
+	la, err := parseListenAddr(addr)
 	if err != nil { // no loop was made: done at once (Wait returns)
 		close(a.done)
 		return err
 	}
-	return a.eventLoop.start(func() error { return a.setup(host, port) }, a.teardown)
+	return a.eventLoop.start(func() error { return a.setup(la) }, a.teardown)
 }
 
 // Run is Start followed by Wait.
@@ -343,16 +374,16 @@ func (a *App) Call(fn func()) bool { return a.post(fn) == nil }
 
 // setup runs on the loop thread before the loop runs: it creates the application (or the raw
 // server of ServeAll), listens and opens the HTTP clients made before Start.
-func (a *App) setup(host string, port int) error {
+func (a *App) setup(la listenAddr) error {
 	if a.rawFn == nil {
 		a.capp = C.eddy_app_new(a.loop)
 		if a.capp == nil {
 			return ErrNoMemory
 		}
-		if err := a.configure(host, port); err != nil {
+		if err := a.configure(la); err != nil {
 			return err
 		}
-	} else if err := a.configureRaw(host, port); err != nil {
+	} else if err := a.configureRaw(la); err != nil {
 		return err
 	}
 	return a.openClients()
@@ -388,7 +419,7 @@ func (a *App) ServeAll(fn HandlerFunc) {
 	a.rawFn = fn
 }
 
-func (a *App) configureRaw(host string, port int) error {
+func (a *App) configureRaw(la listenAddr) error {
 	if len(a.routes) > 0 || len(a.statics) > 0 {
 		return errors.New("eddy: an App serves either routes or ServeAll, not both")
 	}
@@ -406,16 +437,14 @@ func (a *App) configureRaw(host string, port int) error {
 	if err := a.serverConfig.apply(a.srv); err != nil {
 		return err
 	}
-	ch := C.CString(host)
-	defer C.free(unsafe.Pointer(ch))
-	if err := check(C.eddy_server_listen(a.srv, ch, C.int(port), 0)); err != nil {
+	if err := a.serverConfig.listen(a.srv, la); err != nil {
 		return err
 	}
-	a.port = int(C.eddy_server_port(a.srv))
+	a.port = serverPort(a.srv)
 	return nil
 }
 
-func (a *App) configure(host string, port int) error {
+func (a *App) configure(la listenAddr) error {
 	capp := a.capp
 	if a.cookieSecret != "" {
 		cs := C.CString(a.cookieSecret)
@@ -453,10 +482,10 @@ func (a *App) configure(host string, port int) error {
 	if err := a.serverConfig.apply(srv); err != nil {
 		return err
 	}
-	if err := listen(srv, host, port); err != nil {
+	if err := a.serverConfig.listen(srv, la); err != nil {
 		return err
 	}
-	a.port = int(C.eddy_server_port(srv))
+	a.port = serverPort(srv)
 	for _, s := range a.servers {
 		if err := s.start(capp); err != nil {
 			return fmt.Errorf("eddy: AddServer(%q): %w", s.addr, err)
@@ -467,7 +496,7 @@ func (a *App) configure(host string, port int) error {
 
 // start creates the server on capp, applies its options and listens.
 func (s *Server) start(capp *C.eddy_app) error {
-	host, port, err := splitAddr(s.addr)
+	la, err := parseListenAddr(s.addr)
 	if err != nil {
 		return err
 	}
@@ -480,15 +509,36 @@ func (s *Server) start(capp *C.eddy_app) error {
 	if err := s.apply(srv); err != nil {
 		return err
 	}
-	if err := listen(srv, host, port); err != nil {
+	if err := s.serverConfig.listen(srv, la); err != nil {
 		return err
 	}
-	s.port = int(C.eddy_server_port(srv))
+	s.port = serverPort(srv)
 	return nil
 }
 
-func listen(srv *C.eddy_server, host string, port int) error {
-	ch := C.CString(host)
+// listen makes srv listen on la, a Unix socket with the mode of SetUnixSocketMode.
+func (c *serverConfig) listen(srv *C.eddy_server, la listenAddr) error {
+	if la.unix != "" {
+		cp := C.CString(la.unix)
+		defer C.free(unsafe.Pointer(cp))
+		mode := os.FileMode(0o600) // Tornado's bind_unix_socket default: this user alone
+		if c.unixModeSet {
+			mode = c.unixMode
+		}
+		if mode&^os.ModePerm != 0 {
+			return fmt.Errorf("eddy: SetUnixSocketMode(%v): permission bits only: %w", mode, ErrInvalid)
+		}
+		return check(C.eddy_server_listen_unix_mode(srv, cp, C.int(mode)))
+	}
+	ch := C.CString(la.host)
 	defer C.free(unsafe.Pointer(ch))
-	return check(C.eddy_server_listen(srv, ch, C.int(port), 0))
+	return check(C.eddy_server_listen(srv, ch, C.int(la.port), 0))
+}
+
+// serverPort is srv's first TCP port, or 0 when it has none (a Unix socket).
+func serverPort(srv *C.eddy_server) int {
+	if p := int(C.eddy_server_port(srv)); p > 0 {
+		return p
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"unsafe"
 )
@@ -22,6 +23,21 @@ import (
 type serverConfig struct {
 	app     *App // whose Start applies them
 	options []func(*C.eddy_server) error
+	// SetUnixSocketMode's, for a "unix:PATH" address.
+	unixMode    os.FileMode
+	unixModeSet bool
+}
+
+// SetUnixSocketMode sets the permission bits of the socket file when the server listens on a
+// "unix:PATH" address (Tornado's bind_unix_socket mode). Default 0600: only this user can
+// connect; 0660 lets its group in too (a proxy running as another user of the group). The
+// mode is set before the socket listens, so no client connects under the umask's
+// permissions. Bits other than os.ModePerm make Start fail with ErrInvalid. Ignored for a
+// TCP address and an abstract socket ("unix:@NAME"). Call before Start (it panics after).
+func (c *serverConfig) SetUnixSocketMode(mode os.FileMode) {
+	c.app.mustNotBeStarted("SetUnixSocketMode")
+	c.unixMode = mode
+	c.unixModeSet = true
 }
 
 // serverOption queues apply for Start; its error is returned by Start, naming the setter.
