@@ -839,6 +839,31 @@ local function configure_server(server, opts, applying)
   -- chunk_size: how much Tornado reads per call; eddy reads what the socket has.
 end
 
+-- The server a listen configures, made to listen with bind(server) -> rc: one left unchanged
+-- by a refused listen, else the default one the first time and a new one afterwards (see
+-- Application:listen). Raises (level 0) for a bad option or a refused bind.
+local function listen_server(self, h, opts, bind)
+  check_server_options(opts)
+  local server = self._unchanged_server
+  if not server then
+    -- (Not `a and b or c`: a nil from eddy_app_add_server would fall back to the default
+    -- server, already listening, and configure it with this listen's options.)
+    if self._default_taken then
+      server = core.eddy_app_add_server(h)
+    else
+      server = core.eddy_app_server(h)
+    end
+    if not server then fail("eddy: listen failed: no server (out of memory)") end
+    self._default_taken = true
+    self._unchanged_server = server
+  end
+  configure_server(server, opts, function() self._unchanged_server = nil end)
+  local rc = bind(server)
+  if rc ~= 0 then fail("eddy: listen failed: " .. core.eddy_strerror(rc)) end
+  self._unchanged_server = nil
+  return server
+end
+
 -- Listens on port (0 = pick a free one) and host (nil = every address); returns the port.
 -- opts are Tornado's HTTPServer keywords (app.listen(port, address, **kwargs)); an unknown
 -- name, a value of the wrong type or one eddy refuses raises an error naming the option:
@@ -898,30 +923,50 @@ function Application:listen(port, host, opts)
   local h = app_handle(self)
   local ok, err = pcall(check_address, port, host)
   if not ok then error(err, 2) end
-  ok, err = pcall(check_server_options, opts)
-  if not ok then error(err, 2) end
-  -- The server this listen configures: one left unchanged by a refused listen, else the default
-  -- one the first time and a new one afterwards.
-  local server = self._unchanged_server
-  if not server then
-    -- (Not `a and b or c`: a nil from eddy_app_add_server would fall back to the default
-    -- server, already listening, and configure it with this listen's options.)
-    if self._default_taken then
-      server = core.eddy_app_add_server(h)
-    else
-      server = core.eddy_app_server(h)
-    end
-    if not server then error("eddy: listen failed: no server (out of memory)", 2) end
-    self._default_taken = true
-    self._unchanged_server = server
-  end
-  ok, err = pcall(configure_server, server, opts, function() self._unchanged_server = nil end)
-  if not ok then error(err, 2) end
-  -- IPv6-only IPv6 sockets, as Tornado's (and TCPServer:listen): "0.0.0.0" and "::" both.
-  local rc = core.eddy_server_listen(server, host, port or 0, core.EDDY_LISTEN_IPV6ONLY)
-  if rc ~= 0 then error("eddy: listen failed: " .. core.eddy_strerror(rc), 2) end
-  self._unchanged_server = nil
+  local server
+  ok, server = pcall(listen_server, self, h, opts, function(srv)
+    -- IPv6-only IPv6 sockets, as Tornado's (and TCPServer:listen): "0.0.0.0" and "::" both.
+    return core.eddy_server_listen(srv, host, port or 0, core.EDDY_LISTEN_IPV6ONLY)
+  end)
+  if not ok then error(server, 2) end
   return math.tointeger(core.eddy_server_port(server))
+end
+
+-- Listens on a Unix socket at `path` (Tornado: bind_unix_socket(file, mode) handed to an
+-- HTTPServer of the application), e.g. for a proxy on the same machine (nginx's proxy_pass
+-- http://unix:PATH). opts: listen's server options, and mode (the socket file's permission
+-- bits, default 0x180 = octal 600 as Tornado's bind_unix_socket: only this user can connect;
+-- tonumber("660", 8) lets its group in too), set before the socket listens. A stale socket
+-- file nobody answers on is replaced; any other file there, or a live server, is an error.
+-- The file is removed when the application closes. A path starting with "@" is a Linux
+-- abstract socket (no file; mode does not apply). Makes a server as listen does (the
+-- application's default one the first time). Handler:remote_ip() is "" on it.
+function Application:listen_unix(path, opts)
+  local h = app_handle(self)
+  if type(path) ~= "string" or path == "" or path:find("\0", 1, true) then
+    error("eddy: listen_unix: path must be a non-empty string without NUL, not " .. show(path), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("eddy: listen_unix: options must be a table or nil, not " .. show(opts), 2)
+  end
+  local mode = 384 -- 0600
+  local server_opts = nil
+  if opts ~= nil then
+    server_opts = {}
+    for k, v in pairs(opts) do server_opts[k] = v end
+    if server_opts.mode ~= nil then
+      mode = server_opts.mode
+      if math.type(mode) ~= "integer" or mode < 0 or mode > 511 then
+        error("eddy: listen_unix: mode must be an integer in 0..0x1ff (octal 0..777), not "
+          .. show(opts.mode), 2)
+      end
+      server_opts.mode = nil
+    end
+  end
+  local ok, err = pcall(listen_server, self, h, server_opts, function(srv)
+    return core.eddy_server_listen_unix_mode(srv, path, mode)
+  end)
+  if not ok then error(err, 2) end
 end
 
 -- The application's default server (an eddy_server, owned by the application): the first

@@ -158,6 +158,24 @@ ports.bad_cert_first = f:listen(0, "127.0.0.1")
 refuse("bad_cert", f, { ssl_options = { certfile = args.cert .. ".missing" }, server_header = "edge/4" })
 ports.bad_cert_then = f:listen(0, "127.0.0.1")
 
+-- Unix sockets (--unix DIR, --abstract NAME): Application:listen_unix with the default mode
+-- (0600), with mode 0660 and server options, on an abstract name; and what it refuses.
+if args.unix then
+  local u = app()
+  u:listen_unix(args.unix .. "/app.sock")
+  u:listen_unix(args.unix .. "/group.sock", { mode = tonumber("660", 8), server_header = "unix/1" })
+  u:listen_unix("@" .. args.abstract)
+  local function refuse_unix(key, path, opts)
+    local ok, err = pcall(u.listen_unix, u, path, opts)
+    refused[key] = ok and "accepted" or tostring(err)
+  end
+  refuse_unix("unix_in_use", args.unix .. "/app.sock")
+  refuse_unix("unix_empty", "")
+  refuse_unix("unix_mode", args.unix .. "/bad.sock", { mode = 4095 })
+  refuse_unix("unix_mode_type", args.unix .. "/bad.sock", { mode = "600" })
+  refuse_unix("unix_option", args.unix .. "/bad.sock", { nope = true })
+end
+
 harness.emit({ ports = ports, refused = refused, then_refused = then_refused })
 harness.watchdog("server_options.lua", 120)
 eddy.start()

@@ -33,7 +33,9 @@ class ServerOptions(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.certs = certs = tls_certs.make_certs(cls.tmp.name)
-        cls.server = LuaServer(SERVER, "--cert", certs["server.crt"], "--key", certs["server.key"])
+        cls.abstract = "eddy-lua-test-%d" % os.getpid()
+        cls.server = LuaServer(SERVER, "--cert", certs["server.crt"], "--key", certs["server.key"],
+                               "--unix", cls.tmp.name, "--abstract", cls.abstract)
         line = cls.server.proc.stdout.readline()
         info = json.loads(line)
         cls.ports, cls.refused = info["ports"], info["refused"]
@@ -315,6 +317,44 @@ class ServerOptions(unittest.TestCase):
         self.assertIn("refused: " + "invalid argument", self.refused["header_size"].lower())
         # Called from a Lua function (not straight from pcall), the error has the caller's line.
         self.assertRegex(self.refused["where"], r"server_options\.lua:\d+: eddy: unsupported listen option nope")
+
+    def unix_get(self, address):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        try:
+            s.connect(address)
+            s.sendall(b"GET / HTTP/1.0\r\nHost: t\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return data.decode("latin-1")
+                data += chunk
+        finally:
+            s.close()
+
+    def test_listen_unix(self):
+        # Application:listen_unix (Tornado: bind_unix_socket handed to an HTTPServer): the
+        # file's mode is 0600 by default, as Tornado's, or the mode given; the listen's server
+        # options apply; "@name" is an abstract socket. (A Lua application could not listen on
+        # a Unix socket.)
+        import stat
+        app_sock = os.path.join(self.tmp.name, "app.sock")
+        group_sock = os.path.join(self.tmp.name, "group.sock")
+        self.assertEqual(stat.S_IMODE(os.stat(app_sock).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(group_sock).st_mode), 0o660)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "bad.sock")))
+        for address in (app_sock, group_sock, "\0" + self.abstract):
+            reply = self.unix_get(address)
+            self.assertTrue(reply.startswith("HTTP/1.1 200 OK\r\n"), (address, reply))
+            self.assertTrue(reply.endswith("\r\n\r\nok"), (address, reply))
+        self.assertIn("Server: unix/1\r\n", self.unix_get(group_sock))
+        self.assertNotIn("Server: unix/1\r\n", self.unix_get(app_sock))
+        self.assertIn("address already in use", self.refused["unix_in_use"].lower())
+        self.assertIn("listen_unix: path must be", self.refused["unix_empty"])
+        self.assertIn("listen_unix: mode must be", self.refused["unix_mode"])
+        self.assertIn("listen_unix: mode must be", self.refused["unix_mode_type"])
+        self.assertIn("unsupported listen option nope", self.refused["unix_option"])
 
 
 class TrustedUnixProxy(unittest.TestCase):
