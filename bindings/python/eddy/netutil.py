@@ -77,21 +77,28 @@ def bind_sockets(port, address=None, family=socket.AF_UNSPEC, backlog=_DEFAULT_B
 
 def bind_unix_socket(file, mode=0o600, backlog=_DEFAULT_BACKLOG):
     """A listening, non-blocking Unix socket at path `file` with permissions `mode`. An
-    existing socket file there is replaced; any other existing file raises ValueError."""
+    existing socket file there is replaced; any other existing file raises ValueError. A
+    `file` starting with a NUL ("\\0name", Python's spelling) is a Linux abstract socket: no
+    file, so nothing is replaced and `mode` does not apply (OSError EADDRINUSE while another
+    socket has the name). Tornado's os.stat raises ValueError for it."""
+    abstract = ((isinstance(file, str) and file.startswith("\0"))
+                or (isinstance(file, bytes) and file.startswith(b"\0")))
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setblocking(False)
-        try:
-            st = os.stat(file)
-        except FileNotFoundError:
-            pass
-        else:
-            if not stat.S_ISSOCK(st.st_mode):
-                raise ValueError("File %s exists and is not a socket" % file)
-            os.remove(file)
+        if not abstract:
+            try:
+                st = os.stat(file)
+            except FileNotFoundError:
+                pass
+            else:
+                if not stat.S_ISSOCK(st.st_mode):
+                    raise ValueError("File %s exists and is not a socket" % file)
+                os.remove(file)
         sock.bind(file)
-        os.chmod(file, mode)
+        if not abstract:
+            os.chmod(file, mode)  # before listen: no client connects meanwhile
         sock.listen(backlog)
     except BaseException:
         sock.close()

@@ -333,6 +333,42 @@ class Server(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_http_server_over_unix_sockets(self):
+        # HTTPServer.add_socket(bind_unix_socket(...)), Tornado's way to serve HTTP on a Unix
+        # socket, with a file (mode 0600) and an abstract name ("\0name": bind_unix_socket
+        # raised ValueError from os.stat, as Tornado's does).
+        class Hello(eddy.web.RequestHandler):
+            def get(self):
+                self.write("hello over unix")
+
+        def fetch(address):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(20)
+                s.connect(address)
+                s.sendall(b"GET / HTTP/1.0\r\nHost: t\r\n\r\n")
+                return recv_all(s)
+
+        async def main():
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "http.sock")
+                abstract = "\0eddy-py-test-%d" % os.getpid()
+                unix = [eddy.netutil.bind_unix_socket(path), eddy.netutil.bind_unix_socket(abstract)]
+                self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+                self.assertFalse(os.path.exists(abstract[1:]))
+                server = eddy.httpserver.HTTPServer(eddy.web.Application([("/", Hello)]))
+                server.add_sockets(unix)
+                for s in unix:
+                    s.close()  # the server serves duplicates
+                for address in (path, abstract):
+                    reply = await in_thread(fetch, address)
+                    self.assertTrue(reply.startswith(b"HTTP/1.1 200 OK\r\n"), reply)
+                    self.assertTrue(reply.endswith(b"\r\n\r\nhello over unix"), reply)
+                with self.assertRaises(OSError):  # the name is taken while served
+                    eddy.netutil.bind_unix_socket(abstract)
+                server.stop()
+
+        self.run_async(main())
+
 
 if __name__ == "__main__":
     unittest.main()
