@@ -200,6 +200,12 @@ extern "C" {
         path: *const c_char,
         backlog: c_int,
     ) -> c_int;
+    pub fn eddy_listener_bind_unix_mode(
+        listener: *mut eddy_listener,
+        path: *const c_char,
+        mode: c_int,
+        backlog: c_int,
+    ) -> c_int;
     pub fn eddy_listener_add_fd(listener: *mut eddy_listener, fd: c_int) -> c_int;
     pub fn eddy_listener_port(listener: *const eddy_listener) -> c_int;
     pub fn eddy_listener_socket_count(listener: *const eddy_listener) -> c_int;
@@ -469,6 +475,11 @@ extern "C" {
         flags: c_int,
     ) -> c_int;
     pub fn eddy_server_listen_unix(server: *mut eddy_server, path: *const c_char) -> c_int;
+    pub fn eddy_server_listen_unix_mode(
+        server: *mut eddy_server,
+        path: *const c_char,
+        mode: c_int,
+    ) -> c_int;
     pub fn eddy_server_add_fd(server: *mut eddy_server, fd: c_int) -> c_int;
     pub fn eddy_server_add_connection(
         server: *mut eddy_server,

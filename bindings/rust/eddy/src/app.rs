@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -461,6 +463,12 @@ impl App {
         self.default_server()?.listen(host, port)
     }
 
+    /// Listens on the Unix socket `path` with the application's default server (Tornado's
+    /// `bind_unix_socket(file, mode)` handed to the HTTPServer): see [`Server::listen_unix`].
+    pub fn listen_unix(&mut self, path: impl AsRef<Path>, mode: u32) -> Result<()> {
+        self.default_server()?.listen_unix(path, mode)
+    }
+
     /// The default server (eddy_app_server, made on first use): the one `listen`, `port` and
     /// the setters below act on. Err(NO_MEMORY) when it cannot be made.
     fn default_server(&self) -> Result<Server<'_>> {
@@ -756,6 +764,26 @@ impl<'a> Server<'a> {
         let host = CString::new(host).map_err(|_| Error::INVALID)?;
         // SAFETY: live server; host lives across the call.
         check(unsafe { sys::eddy_server_listen(self.ptr, host.as_ptr(), c_int::from(port), 0) })
+    }
+
+    /// Listens on the Unix socket `path` (a proxy on the same machine: nginx's
+    /// `proxy_pass http://unix:PATH`), the socket file getting the permission bits `mode`
+    /// (Tornado's `bind_unix_socket` default is `0o600`: only this user can connect; `0o660`
+    /// lets its group in) before it listens. A stale socket file that no server answers on is
+    /// replaced; the file is removed when the server closes. A path starting with `@` is a
+    /// Linux abstract socket (no file; `mode` does not apply). May be called again, and with
+    /// [`Server::listen`].
+    ///
+    /// Errors: `Err(ADDR_IN_USE)` (a live server, or another kind of file, at `path`),
+    /// `Err(INVALID)` (an empty path, one with a NUL byte or too long for a socket address, a
+    /// mode above `0o777`), or another code eddy returns (`EDDY_ENOENT` for a missing
+    /// directory, `EDDY_EACCES`).
+    pub fn listen_unix(&mut self, path: impl AsRef<Path>, mode: u32) -> Result<()> {
+        let path =
+            CString::new(path.as_ref().as_os_str().as_bytes()).map_err(|_| Error::INVALID)?;
+        let mode = c_int::try_from(mode).map_err(|_| Error::INVALID)?;
+        // SAFETY: live server; eddy copies the path.
+        check(unsafe { sys::eddy_server_listen_unix_mode(self.ptr, path.as_ptr(), mode) })
     }
 
     /// The first TCP port this server listens on; None before [`Server::listen`].

@@ -131,6 +131,20 @@ impl TcpServer {
         check(unsafe { sys::eddy_listener_bind_unix(self.ptr, path.as_ptr(), 0) })
     }
 
+    /// As [`bind_unix`](Self::bind_unix), the socket file getting the permission bits `mode`
+    /// before it listens (Tornado's `bind_unix_socket(file, mode=0o600)`; `bind_unix` leaves
+    /// them to the umask). A path starting with `@` is a Linux abstract socket (no file;
+    /// `mode` does not apply).
+    ///
+    /// Errors: as `bind_unix`, and `Err(INVALID)` for a mode above `0o777`.
+    pub fn bind_unix_mode(&mut self, path: impl AsRef<Path>, mode: u32) -> Result<()> {
+        let path =
+            CString::new(path.as_ref().as_os_str().as_bytes()).map_err(|_| Error::INVALID)?;
+        let mode = c_int::try_from(mode).map_err(|_| Error::INVALID)?;
+        // SAFETY: live listener; eddy copies the path.
+        check(unsafe { sys::eddy_listener_bind_unix_mode(self.ptr, path.as_ptr(), mode, 0) })
+    }
+
     /// Accepts on `fd`, a socket already bound and listening (Tornado's `add_socket`): one
     /// made by [`bind_socket`](crate::bind_socket) before
     /// [`fork_processes`](crate::fork_processes), inherited from a parent or a service

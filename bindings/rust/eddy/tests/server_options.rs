@@ -561,3 +561,73 @@ fn remove_server_closes_that_server_only() {
     common::run_bounded(&lp);
     client.join().unwrap();
 }
+
+/// A fresh directory for socket files, removed by the caller.
+fn socket_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("eddy-rs-{}-{}", name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+fn socket_mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::metadata(path).unwrap();
+    assert!(meta.file_type().is_socket(), "{:?} is not a socket", path);
+    meta.permissions().mode() & 0o7777
+}
+
+/// An App listens on Unix sockets (App::listen_unix, Server::listen_unix; Tornado's
+/// bind_unix_socket handed to the HTTPServer) with the mode asked for, abstract ones too
+/// ("@name"), and the files go with the App. (A Rust App could not listen on a Unix socket.)
+#[test]
+fn app_listens_on_unix_sockets() {
+    let dir = socket_dir("unix");
+    let main = dir.join("app.sock");
+    let extra = dir.join("extra.sock");
+    let abstract_name = format!("@eddy-rs-test-{}", std::process::id());
+    let (m, e, a) = (main.clone(), extra.clone(), abstract_name.clone());
+    let srv = Server::start(move |_, app| {
+        app.route("/")
+            .unwrap()
+            .get(|_, res| res.write("hello over unix"));
+        app.listen_unix(&m, 0o600).unwrap();
+        let mut more = app.add_server().unwrap();
+        more.listen_unix(&e, 0o660).unwrap();
+        more.listen_unix(&a, 0o600).unwrap();
+        assert_eq!(more.port(), None);
+        // In use (a live server), an empty path, a NUL, a mode beyond 0o777.
+        assert_eq!(more.listen_unix(&m, 0o600), Err(Error::ADDR_IN_USE));
+        assert_eq!(more.listen_unix("", 0o600), Err(Error::INVALID));
+        assert_eq!(more.listen_unix("a\0b", 0o600), Err(Error::INVALID));
+        assert_eq!(
+            more.listen_unix(e.with_file_name("bad.sock"), 0o4755),
+            Err(Error::INVALID)
+        );
+    });
+    assert_eq!(socket_mode(&main), 0o600);
+    assert_eq!(socket_mode(&extra), 0o660);
+    assert!(!dir.join("bad.sock").exists());
+    for path in [main.to_str().unwrap(), extra.to_str().unwrap()] {
+        let (rc, body) = curl(&["--unix-socket", path, "http://eddy/"]);
+        assert_eq!((rc, body.as_str()), (0, "hello over unix"), "over {}", path);
+    }
+    // curl takes a leading NUL as --abstract-unix-socket NAME.
+    let (rc, body) = curl(&[
+        "--abstract-unix-socket",
+        &abstract_name[1..],
+        "http://eddy/",
+    ]);
+    assert_eq!(
+        (rc, body.as_str()),
+        (0, "hello over unix"),
+        "over {}",
+        abstract_name
+    );
+    assert!(std::fs::symlink_metadata(&abstract_name).is_err());
+    // The TCP listener of Server::start serves the same App.
+    assert_eq!(srv.get("/").text(), "hello over unix");
+    drop(srv);
+    assert!(!main.exists() && !extra.exists());
+    std::fs::remove_dir(&dir).unwrap();
+}

@@ -207,6 +207,36 @@ fn unix_socket_server() {
     assert!(!path.exists(), "the socket file is removed on stop");
 }
 
+/// bind_unix_mode sets the socket file's mode (Tornado's bind_unix_socket(file, mode)); an
+/// "@name" is an abstract socket with no file.
+#[test]
+fn unix_socket_mode_and_abstract_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let lp = Loop::new().unwrap();
+    let path = std::env::temp_dir().join(format!("eddy-rust-mode-{}.sock", std::process::id()));
+    let mut srv = TcpServer::new(&lp, |s, _| s.close()).unwrap();
+    srv.bind_unix_mode(&path, 0o640).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o640);
+    let name = format!("@eddy-rust-abstract-{}", std::process::id());
+    srv.bind_unix_mode(&name, 0o600).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&name).is_err(),
+        "no file for an abstract socket"
+    );
+    let mut other = TcpServer::new(&lp, |_, _| Ok(())).unwrap();
+    assert_eq!(other.bind_unix(&name), Err(Error::ADDR_IN_USE));
+    assert_eq!(
+        other.bind_unix_mode(path.with_extension("x"), 0o1000),
+        Err(Error::INVALID)
+    );
+    assert_eq!(srv.socket_count(), 2);
+    srv.stop();
+    assert!(!path.exists());
+    // Stopped: the name is free again.
+    other.bind_unix(&name).unwrap();
+}
+
 #[test]
 fn add_fd_takes_a_socket_from_bind_socket_or_std() {
     let lp = Loop::new().unwrap();
