@@ -103,6 +103,11 @@ void Connection::start() {
     stream_->set_nodelay(true);
     // A client that half-closes after its last request still gets the answers queued for it.
     stream_->set_flush_on_eof(true);
+    // A client that closes while its request is being handled has left, also when it pipelined
+    // more behind it (those wait in the stream): the application learns it at once through its
+    // close callback (what Tornado's on_connection_close is for: a long poll ends), as it does
+    // when nothing was pipelined, and the requests behind it are not run.
+    stream_->set_watch_close_with_input(true);
     // A client whose answer could not be written because it reset is gone: the requests it
     // pipelined before that are not run (nobody would get their answers; a POST among them
     // would take effect for a client that saw it fail), as nginx closes on a failed write.
@@ -1155,6 +1160,7 @@ Stream *Connection::release_stream(Request *req) {
     if (req != request_ || !stream_ || stream_->closed() || in_consume_) return nullptr;
     Stream *stream = stream_;
     stream->set_watch_peer_close(true);  // the new owner's, as any stream (hold_for_upgrade)
+    stream->set_watch_close_with_input(false);
     stream->set_close_callback(nullptr, nullptr);
     stream->notify_when_sent(nullptr, nullptr);
     stream_ = nullptr;

@@ -146,9 +146,17 @@ void Stream::set_write_interest(bool on) {
 void Stream::apply_interest() {
     short want = static_cast<short>((reading_socket_ ? EV_READ : 0) | (writing_socket_ ? EV_WRITE : 0));
     want = closed_ ? 0 : transport_interest(want);
+    // Watching for the peer's close only (not on the hot path: a stream that reads or writes
+    // watches the socket already). EV_CLOSED is the FIN (EPOLLRDHUP); EV_READ is there for a
+    // reset, which libevent 2.1 reports as EV_READ | EV_WRITE (EPOLLERR), never as EV_CLOSED.
+    // Edge-triggered: the input that may come meanwhile, and a reset, would otherwise be
+    // reported on every pass (a busy loop) since nothing reads them; so each change is
+    // reported once (also what came before the registration), and on_io looks at it.
+    if (!want && !closed_ && watch_close_with_input_ && wants_close_with_input())
+        want = EV_READ | EV_CLOSED | EV_ET;
     if (want == io_flags_) return;
     if (io_flags_) event_del(&io_ev_);
-    io_flags_ = static_cast<uint8_t>(want);  // EV_READ | EV_WRITE: fits
+    io_flags_ = static_cast<uint8_t>(want);  // EV_READ | EV_WRITE | EV_CLOSED | EV_ET: fits
     if (!want) return;
     // Safe inside this event's own callback: libevent calls persistent callbacks last.
     event_assign(&io_ev_, loop_->base(), fd_, static_cast<short>(want | EV_PERSIST), on_io_event, this);
@@ -158,6 +166,47 @@ void Stream::apply_interest() {
         log(LogLevel::warning, "stream: fd %d cannot be watched", fd_);
         close(EDDY_EIO);
     }
+}
+
+bool Stream::wants_close_with_input() const {
+    // Not reading the socket (the caller's check) though a close callback wants the peer's
+    // close noticed: a read is not pending and input waits in the buffer. Not while output is
+    // queued (its writes tell), nor for a pipe (no EPOLLRDHUP: its EPOLLHUP would spin). Nor
+    // while an owner waits to hear that the output left (notify_when_sent: the HTTP server
+    // holding pipelined requests back until its answers are sent): it is told in a moment,
+    // and mostly reads then; after_write_progress looks again if it does not.
+    return close_cb_ != nullptr && !no_peer_close_watch_ && !closed_ && !eof_ && !closing() &&
+           !not_socket_ && read_kind_ == ReadKind::none && in_len() > 0 && !has_output() &&
+           !(ext_ && ext_->sent_cb) &&
+           (event_base_get_features(loop_->base()) & EV_FEATURE_EARLY_CLOSE) != 0;
+}
+
+// Readiness while only the peer's close is watched (set_watch_close_with_input): its input
+// waits for the owner. The peer closed (EV_CLOSED: its FIN) or reset (EV_READ with an error
+// pending): a server's client that left. The stream ends as when a read finds the end, or
+// the reset, with nothing buffered (handle_eof: the close callback gets EDDY_EOF; with
+// flush_on_eof what is queued goes first): the input waiting is dropped, the requests in it
+// are not for anyone any more. So is what the kernel still holds, as far as it is read at
+// once: unread input makes close(2) send a reset, which would destroy answers still on their
+// way to a peer that only half-closed. EV_READ alone otherwise is more input: it waits.
+void Stream::on_peer_closed_with_input(short what) {
+    // A read issued meanwhile reads the socket and meets the end itself; a watch turned off
+    // meanwhile (an upgrade being made) leaves the end to the stream's next owner.
+    if (closed_ || eof_ || read_kind_ != ReadKind::none || in_len() == 0 || !close_cb_ ||
+        no_peer_close_watch_ || !watch_close_with_input_)
+        return;
+    int error = 0;
+    if (!(what & EV_CLOSED)) {
+        socklen_t len = sizeof error;
+        if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error == 0) return;
+    }
+    evbuffer_drain(in_, in_len());
+    if (error) {
+        close(read_end_error(error_from_errno(error)));
+        return;
+    }
+    discard_pending_input();
+    handle_eof();
 }
 
 void Stream::on_io_event(evutil_socket_t, short what, void *arg) {
@@ -176,6 +225,10 @@ void Stream::close_after_exception() noexcept {
 }
 
 void Stream::on_io(short what) {
+    if (io_flags_ & EV_CLOSED) {  // only the peer's close is watched
+        on_peer_closed_with_input(what);
+        return;
+    }
     if (what & EV_WRITE) flush();
     if ((what & EV_READ) && !closed_ && reading_socket_) {
         if (write_only_) {
@@ -808,6 +861,7 @@ void Stream::after_write_progress() {
         ext_->sent_cb = nullptr;
         cb(this, ext_->sent_arg);
         if (closed_) return;
+        if (watch_close_with_input_) apply_interest();  // (held back while it waited)
     }
     if (close_when_flushed_ && out_len() == 0 && !has_files() && !lingering_) {
         // close_after_flush() created ext_ for a linger; without one (or out of memory) the

@@ -135,6 +135,23 @@ public:
         no_peer_close_watch_ = !on;
         update_read_interest();
     }
+    // On: the peer's close is also watched for while input waits in the buffer with no read
+    // pending and no output queued (a request being handled, the next one pipelined behind
+    // it), and it ends the stream as the end of the input (or a reset) ends an idle one: the
+    // buffered input is dropped and the close callback gets EDDY_EOF (EDDY_ECONNRESET); with
+    // flush_on_eof, output queued meanwhile goes first. More input meanwhile waits. For a
+    // server, to which a client's close means it left (what Tornado's on_connection_close is
+    // for). Off (the default): that input waits for the owner's reads and the close is seen
+    // after it, as a client needs (a response the server sent before closing is read whole).
+    // Watched with libevent's EV_CLOSED (epoll's EPOLLRDHUP), on sockets only and where the
+    // loop's backend has it (EV_FEATURE_EARLY_CLOSE); set_watch_peer_close(false) stops it
+    // too. While output is queued the writes tell: a peer that left makes them fail, and one
+    // that only half-closed still reads the answers, the pipelined ones' included.
+    void set_watch_close_with_input(bool on) {
+        if (watch_close_with_input_ == on) return;
+        watch_close_with_input_ = on;
+        apply_interest();
+    }
     // Off: a write that fails because the peer reset closes at once, without the last read
     // pass that delivers what the peer sent before it (close_after_write_error). For owners
     // that cannot use those bytes: an HTTP server would run requests of a client that is gone.
@@ -234,6 +251,11 @@ protected:
     void discard_pending_input();
     void apply_interest();
     bool wants_socket_read() const { return reading_socket_ && !closed_; }
+    // Readiness `what` while only the peer's close is watched (set_watch_close_with_input;
+    // io_flags_ has EV_CLOSED): on its close or reset the stream ends as when a read finds it
+    // with nothing buffered. on_io implementations call it instead of their own handling then.
+    void on_peer_closed_with_input(short what);
+    bool watching_close_only() const { return (io_flags_ & EV_CLOSED) != 0; }
 
     Loop *loop_;
     int fd_;
@@ -254,6 +276,9 @@ private:
     void update_read_interest();
     void set_write_interest(bool on);
     void deliver_direct(const char *buf, size_t n);
+    // Whether the peer's close is to be watched for with EV_CLOSED while the socket is not read
+    // (set_watch_close_with_input).
+    bool wants_close_with_input() const;
     // Output written while this stream handles its own read event leaves at the end of that
     // event (one write for everything the read produced, e.g. a batch of pipelined answers);
     // other output waits for the end of the loop's pass.
@@ -372,8 +397,10 @@ private:
     bool write_failed_ : 1 = false;  // close_after_write_error's last read pass: nothing is sent
     bool no_read_after_write_error_ : 1 = false;  // set_read_after_write_error(false)
     bool no_peer_close_watch_ : 1 = false;        // set_watch_peer_close(false)
+    bool watch_close_with_input_ : 1 = false;     // set_watch_close_with_input(true)
     ReadKind read_kind_ = ReadKind::none;  // the pending read
-    uint8_t io_flags_ = 0;                 // EV_READ / EV_WRITE currently registered
+    // EV_READ / EV_WRITE, or EV_READ | EV_CLOSED | EV_ET (the close watch), currently registered
+    uint8_t io_flags_ = 0;
     int close_error_ = 0;
 };
 

@@ -487,6 +487,10 @@ void TlsStream::on_io(short what) {
         handshake();
         return;
     }
+    if (watching_close_only()) {  // (its input waits decrypted in the stream's buffer)
+        on_peer_closed_with_input(what);
+        return;
+    }
     // A renegotiation-like exchange may make a write wait for input or a read wait for output.
     if ((what & EV_WRITE) || write_wants_read_) flush();
     if (closed()) return;

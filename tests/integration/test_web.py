@@ -558,6 +558,24 @@ class LifeCycleTest(WebTestCase):
         self.assertEqual(st["lp_flush_rc"], ECLOSED)
         self.assertEqual(st["lp_finish_rc"], ECLOSED)
 
+    def test_longpoll_client_disconnect_with_pipelined_request(self):
+        """A request pipelined behind the long poll waits unread in the connection; the client's
+        close must still end the long poll at once (on_connection_close), and the request
+        behind it is not run. The close used to go unnoticed while input waited: the long poll
+        was only told once it ended by itself (this one: never)."""
+        before = self.stats()
+        raw = self.raw()
+        raw.send(req_bytes("GET", "/longpoll") + req_bytes("GET", "/life?id=LPP"))
+        st = self.wait_stats(lambda s: s["lp_started"] > before["lp_started"])
+        self.assertEqual(st["lp_close_cb"], before["lp_close_cb"])  # still open
+        raw.close()
+        st = self.wait_stats(lambda s: s["lp_done"] > before["lp_done"])
+        self.assertEqual(st["lp_close_cb"], before["lp_close_cb"] + 1)
+        self.assertEqual(st["lp_finished_in_close"], 0)
+        self.assertEqual(st["lp_write_rc"], ECLOSED)
+        self.assertEqual(st["lp_finish_rc"], ECLOSED)
+        self.assertEqual(self.log("LPP"), [])
+
     def test_state_errors_after_finish(self):
         r, data = self.request("GET", "/twice")
         self.assertEqual((r.status, data), (200, b"once"))
@@ -628,6 +646,18 @@ class AsyncPrepareTest(WebTestCase):
         # ASan's leak check at server exit sees a handler left behind).
         self.assertEqual(events, ["prepare resume_rc=%d" % ESTATE, "on_connection_close", "fire",
                                   "on_finish finished=1", "resume_rc=%d" % ECLOSED])
+
+    def test_client_leaves_while_prepare_is_pending_with_pipelined_request(self):
+        # As above with a second request pipelined behind: it waits unread in the connection,
+        # and the close used to be seen only after the prepare resumed and the method ran.
+        raw = self.raw()
+        raw.send(req_bytes("GET", "/asyncprep?id=AP4&ms=400") + req_bytes("GET", "/life?id=AP4b"))
+        self.assertEqual(self.log("AP4", wait_for="prepare"), ["prepare resume_rc=%d" % ESTATE])
+        raw.close()
+        events = self.log("AP4", wait_for="resume_rc")
+        self.assertEqual(events, ["prepare resume_rc=%d" % ESTATE, "on_connection_close", "fire",
+                                  "on_finish finished=1", "resume_rc=%d" % ECLOSED])
+        self.assertEqual(self.log("AP4b"), [])  # the pipelined request never ran
 
     def test_streamed_body_held_until_resume(self):
         body = os.urandom(100000)

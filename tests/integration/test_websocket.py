@@ -120,6 +120,32 @@ def async_prepare_tests(port):
     check(head.startswith(b"HTTP/1.1 403") and
           b"\x81" not in rest[:1],
           f"async prepare refusing with 403 after its wait: no upgrade ({head[:40]!r})")
+    # A client that closes (FIN) while prepare waits has left, as an HTTP client does: the
+    # connection ends at once, and no 101 follows at the resume; also when it sent its first
+    # frame in the handshake's packet. That frame used to wait unread in the connection, which
+    # then did not see the FIN: the 101 went out after the wait, to a client that had left.
+    outcomes = []
+    for early in (b"", frame(1, b"early")):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        key = base64.b64encode(os.urandom(16))
+        s.sendall(b"GET /authws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                  b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + early)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as e:
+            data += repr(e).encode()
+        s.close()
+        outcomes.append(data)
+    check(outcomes == [b"", b""],
+          f"async prepare: a client that leaves while it waits gets no 101, with or without "
+          f"its first frame sent ({[o[:12] for o in outcomes]})")
 
 
 def half_close_tests(port, stderr_path):

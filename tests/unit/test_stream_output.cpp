@@ -2,11 +2,13 @@
 // write_now (straight to the socket when nothing is queued, the rest queued in order),
 // notify_when_sent (once, when everything queued has left) and set_flush_on_eof (a peer that
 // half-closes still gets what was queued; without it the stream closes at once) and
-// output_progress (moves when the peer takes bytes, though the stream wrote none) and
-// set_read_after_write_error (the last read pass after a failed write, or none).
+// output_progress (moves when the peer takes bytes, though the stream wrote none),
+// set_read_after_write_error (the last read pass after a failed write, or none) and
+// set_watch_close_with_input (the peer's close noticed while its input waits unread).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -277,6 +279,171 @@ void test_output_progress_moves_without_writes(void **) {
     close_pair(&p);
 }
 
+// ---- set_watch_close_with_input --------------------------------------------------------------
+
+// A server's connection: it read one request ("a\n") and handles it, a second ("b\n") waits
+// in the stream behind it, and no read is pending. The client then closes.
+std::string lines_got;
+
+void on_request_line(Stream *, const char *data, size_t len, void *) {
+    lines_got.append(data, len);
+}
+
+// Opens `p` (TCP when `tcp`, else a socketpair), lets the stream read "a\n" of "a\nb\n" and
+// stop with "b\n" buffered. With `fin_first` the peer's FIN arrives together with the input.
+void buffered_request_behind(Pair *p, bool tcp, bool watch, bool fin_first) {
+    if (tcp) {
+        open_tcp_pair(p);
+    } else {
+        open_pair(p, 0);
+    }
+    p->stream->set_watch_close_with_input(watch);
+    lines_got.clear();
+    assert_int_equal(p->stream->read_until("\n", 1, 0, on_request_line, nullptr), 0);
+    assert_int_equal(write(p->peer, "a\nb\n", 4), 4);
+    if (fin_first) shutdown(p->peer, SHUT_WR);
+    for (int i = 0; i < 200 && lines_got.empty(); i++) p->loop->run_once(5);
+    assert_string_equal(lines_got.c_str(), "a\n");
+    assert_int_equal(p->stream->read_buffer_size(), 2);  // "b\n", which nobody reads yet
+}
+
+double clock_seconds(clockid_t id) {
+    timespec ts;
+    clock_gettime(id, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Runs the loop for 0.2 s with nothing to do; returns the share of that time spent on the CPU
+// (about 0 when it waits; a busy loop takes all the CPU it gets).
+double cpu_share_while_idle(Loop *loop) {
+    double wall0 = clock_seconds(CLOCK_MONOTONIC);
+    double cpu0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+    while (clock_seconds(CLOCK_MONOTONIC) - wall0 < 0.2) loop->run_once(20);
+    return (clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0) /
+           (clock_seconds(CLOCK_MONOTONIC) - wall0);
+}
+
+// The close callback tells the owner at once, with EDDY_EOF as for an idle stream, and the
+// input behind is dropped (nobody is there for its answer). It used to come only once the
+// owner read again, after the first request's answer (a long poll: whenever that ended).
+void test_close_with_input_watched(void **) {
+    for (int tcp = 0; tcp < 2; tcp++) {
+        for (int fin_first = 0; fin_first < 2; fin_first++) {
+            Pair p;
+            buffered_request_behind(&p, tcp != 0, true, fin_first != 0);
+            if (!fin_first) {
+                for (int i = 0; i < 3; i++) p.loop->run_once(1);
+                assert_int_equal(p.closes, 0);  // still there: nothing happens
+                shutdown(p.peer, SHUT_WR);
+            }
+            for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+            assert_int_equal(p.closes, 1);
+            assert_int_equal(p.close_error, EDDY_EOF);
+            assert_string_equal(lines_got.c_str(), "a\n");  // "b\n" never delivered
+            char c;
+            assert_int_equal(read(p.peer, &c, 1), 0);  // our FIN, no reset
+            close_pair(&p);
+        }
+    }
+}
+
+// Off (the default, a client's reading): the buffered input still reaches the next read, and
+// the end after it (idle with nothing buffered, the stream sees it).
+void test_close_with_input_default_off(void **) {
+    Pair p;
+    buffered_request_behind(&p, true, false, true);
+    for (int i = 0; i < 5; i++) p.loop->run_once(2);
+    assert_int_equal(p.closes, 0);
+    assert_int_equal(p.stream->read_until("\n", 1, 0, on_request_line, nullptr), 0);
+    for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+    assert_string_equal(lines_got.c_str(), "a\nb\n");
+    assert_int_equal(p.closes, 1);
+    assert_int_equal(p.close_error, EDDY_EOF);
+    close_pair(&p);
+}
+
+// With flush_on_eof (the HTTP server's), an answer queued when the FIN comes is sent first: a
+// client that only half-closed still gets it.
+void test_close_with_input_flushes_answers(void **) {
+    Pair p;
+    buffered_request_behind(&p, true, true, false);
+    p.stream->set_flush_on_eof(true);
+    std::string big = pattern(4u << 20, 'h');
+    assert_int_equal(p.stream->write(big.data(), big.size()), 0);
+    for (int i = 0; i < 5; i++) p.loop->run_once(1);
+    assert_true(p.stream->has_output());  // the peer's small window holds it back
+    shutdown(p.peer, SHUT_WR);
+    std::string got;
+    for (int i = 0; i < 20000 && p.closes == 0; i++) {
+        got += drain_peer(&p);
+        p.loop->run_once(1);
+    }
+    assert_int_equal(p.closes, 1);
+    assert_int_equal(p.close_error, EDDY_EOF);
+    // The rest of it still in the kernel's queue, then our FIN (no reset: that would lose it).
+    char buf[65536];
+    for (int i = 0; i < 20000; i++) {
+        ssize_t n = read(p.peer, buf, sizeof buf);
+        if (n == 0) break;
+        if (n > 0) got.append(buf, static_cast<size_t>(n));
+        if (n < 0) {
+            assert_int_equal(errno, EAGAIN);
+            usleep(1000);
+        }
+    }
+    assert_int_equal(got.size(), big.size());
+    assert_true(got == big);
+    assert_string_equal(lines_got.c_str(), "a\n");
+    close_pair(&p);
+}
+
+// More input while the close is watched waits for the owner, and neither it nor a reset (which
+// epoll reports on every wait as long as nobody reads) makes the loop spin. The reset ends the
+// stream at once, as a read finding it does (EDDY_ECONNRESET); libevent reports it as
+// EV_READ | EV_WRITE, not EV_CLOSED. (A TLS client closing with session tickets unread
+// resets.)
+void test_close_with_input_more_input_then_reset(void **) {
+    Pair p;
+    buffered_request_behind(&p, true, true, false);
+    assert_int_equal(write(p.peer, "c\n", 2), 2);
+    assert_true(cpu_share_while_idle(p.loop) < 0.2);
+    assert_int_equal(p.closes, 0);
+    linger lg = {1, 0};
+    assert_int_equal(setsockopt(p.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(p.peer);
+    p.peer = -1;
+    for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+    assert_int_equal(p.closes, 1);
+    assert_int_equal(p.close_error, EDDY_ECONNRESET);
+    assert_string_equal(lines_got.c_str(), "a\n");
+    close_pair(&p);
+}
+
+// A pipe has no EPOLLRDHUP (its writer's close is an EPOLLHUP, which would spin): it is not
+// watched, and keeps the behaviour without the watch.
+void test_close_with_input_not_on_pipes(void **) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    Pair p;
+    p.loop = Loop::create();
+    assert_non_null(p.loop);
+    p.stream = Stream::create(p.loop, fds[0]);
+    assert_non_null(p.stream);
+    p.stream->set_close_callback(on_close, &p);
+    p.stream->set_watch_close_with_input(true);
+    lines_got.clear();
+    assert_int_equal(p.stream->read_until("\n", 1, 0, on_request_line, nullptr), 0);
+    assert_int_equal(write(fds[1], "a\nb\n", 4), 4);
+    close(fds[1]);
+    for (int i = 0; i < 200 && lines_got.empty(); i++) p.loop->run_once(5);
+    assert_true(cpu_share_while_idle(p.loop) < 0.2);
+    assert_int_equal(p.closes, 0);
+    assert_int_equal(p.stream->read_until("\n", 1, 0, on_request_line, nullptr), 0);
+    for (int i = 0; i < 200 && lines_got.size() < 4; i++) p.loop->run_once(5);
+    assert_string_equal(lines_got.c_str(), "a\nb\n");
+    close_pair(&p);
+}
+
 }  // namespace
 
 int main(void) {
@@ -287,6 +454,11 @@ int main(void) {
         cmocka_unit_test(test_flush_on_eof),
         cmocka_unit_test(test_read_after_write_error),
         cmocka_unit_test(test_output_progress_moves_without_writes),
+        cmocka_unit_test(test_close_with_input_watched),
+        cmocka_unit_test(test_close_with_input_default_off),
+        cmocka_unit_test(test_close_with_input_flushes_answers),
+        cmocka_unit_test(test_close_with_input_more_input_then_reset),
+        cmocka_unit_test(test_close_with_input_not_on_pipes),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
