@@ -359,6 +359,11 @@ size_t Connection::consume(const char *data, size_t len) {
     give_back_parse_state();
     bool paused = (phase_ == Phase::body && request_ && request_->body_paused) || output_wait_;
     if (phase_ != Phase::handling && phase_ != Phase::closing && !paused) want_read();
+    // The peer's close is watched past buffered input (start()) while a request is handled,
+    // when what waits is requests pipelined behind it. Not while a body is held back (a paused
+    // delegate, an asynchronous prepare): that input is the request's own, owed to the
+    // application, and a FIN behind it (`nc -N`) is a half-close, seen once the body was read.
+    if (stream_) stream_->set_watch_close_with_input(phase_ != Phase::body);
     return pos;
 }
 

@@ -670,6 +670,21 @@ class AsyncPrepareTest(WebTestCase):
         j = self.get_json("/upload?async_ms=100", "POST", b"")
         self.assertEqual((j["order"], j["bytes"]), ("prepare,resume,method", 0))
 
+    def test_half_closed_upload_held_until_resume_is_answered(self):
+        # The whole body, then the client's FIN (`nc -N`, a shutdown(SHUT_WR)), while prepare
+        # holds the body: the body is the client's and is read whole after the resume, and the
+        # answer goes out before the end of the input is seen; the peer's close is watched for
+        # past buffered input only while a request is handled (requests pipelined behind it).
+        body = os.urandom(100000)
+        raw = self.raw()
+        raw.send(req_bytes("POST", "/upload?async_ms=300", body=body))
+        raw.sock.shutdown(socket.SHUT_WR)
+        r = raw.read_response("POST")
+        raw.close()
+        self.assertEqual(r.status, 200, r.body)
+        j = json.loads(r.body)
+        self.assertEqual((j["order"], j["bytes"]), ("prepare,resume,data,method", len(body)))
+
 
 class ResponseTest(WebTestCase):
     WITH_STATIC = False
