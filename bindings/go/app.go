@@ -83,8 +83,9 @@ type Server struct {
 }
 
 // AddServer gives the App one more HTTP server, listening on addr ("127.0.0.1:8443"; port 0
-// picks a free port, see Server.Port; "unix:PATH" a Unix socket, as for Start) when Start runs, with the options set on the returned
-// Server before Start and none of the App's own (it starts from eddy's defaults). For one App
+// picks a free port, see Server.Port; "unix:PATH" a Unix socket, as for Start) when Start
+// runs, with the options set on the returned Server before Start and none of the App's own
+// (it starts from eddy's defaults). For one App
 // on plain HTTP and HTTPS at once (SetTLS applies to a whole server), or on two ports with
 // different limits, proxies trusted or PROXY protocol. Start creates the servers in the order
 // they were added, after the App's own, and returns an error naming addr when one cannot
