@@ -126,26 +126,32 @@ def async_prepare_tests(port):
     # then did not see the FIN: the 101 went out after the wait, to a client that had left.
     outcomes = []
     for early in (b"", frame(1, b"early")):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        key = base64.b64encode(os.urandom(16))
-        s.sendall(b"GET /authws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
-                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                  b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + early)
-        s.shutdown(socket.SHUT_WR)
-        data = b""
-        try:
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError as e:
-            data += repr(e).encode()
-        s.close()
-        outcomes.append(data)
+        outcomes.append(handshake_then_fin(port, "/authws", base64.b64encode(os.urandom(16)),
+                                           early))
     check(outcomes == [b"", b""],
           f"async prepare: a client that leaves while it waits gets no 101, with or without "
           f"its first frame sent ({[o[:12] for o in outcomes]})")
+
+
+def handshake_then_fin(port, path, key, early=b""):
+    """Sends a WebSocket handshake for `path` with `key` (and the bytes `early` in the same
+    write), then a FIN; returns all the server sent until its close (with a reset's repr)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % (path.encode(), port) +
+              b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+              b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + early)
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as e:
+        data += repr(e).encode()
+    s.close()
+    return data
 
 
 def half_close_tests(port, stderr_path):
@@ -157,23 +163,9 @@ def half_close_tests(port, stderr_path):
     rounds = 30
     got = []
     for i in range(rounds):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
         key = base64.b64encode(os.urandom(16))
         early = frame(1, b"early") if i % 3 == 2 else b""  # a frame before the FIN, every third
-        s.sendall(b"GET /logclose HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port +
-                  b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-                  b"\r\nSec-WebSocket-Version: 13\r\n\r\n" + early)
-        s.shutdown(socket.SHUT_WR)
-        data = b""
-        try:
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError as e:
-            data += repr(e).encode()
-        s.close()
+        data = handshake_then_fin(port, "/logclose", key, early)
         head, _, rest = data.partition(b"\r\n\r\n")
         accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
         want_rest = b"\x81\x05early" if early else b""
