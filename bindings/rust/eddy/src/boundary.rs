@@ -5,6 +5,8 @@ use std::cell::Cell;
 use std::os::raw::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::error::{Error, Result};
+
 thread_local! {
     /// How many eddy callbacks are running on this thread (see App's Drop).
     static DEPTH: Cell<usize> = const { Cell::new(0) };
@@ -21,6 +23,18 @@ pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> std::result::Result<R, String> 
     let out = catch_unwind(AssertUnwindSafe(f)).map_err(panic_message);
     DEPTH.with(|d| d.set(d.get() - 1));
     out
+}
+
+/// What a guarded callback's outcome says went wrong, for the log line: None when it returned
+/// Ok or Err(CLOSED) (the peer left: nothing to report), else "returned an error: ..." or
+/// "panicked: ...".
+pub(crate) fn failure_of(outcome: std::result::Result<Result<()>, String>) -> Option<String> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) if e == Error::CLOSED => None,
+        Ok(Err(e)) => Some(format!("returned an error: {}", e)),
+        Err(msg) => Some(format!("panicked: {}", msg)),
+    }
 }
 
 fn panic_message(payload: Box<dyn Any + Send>) -> String {

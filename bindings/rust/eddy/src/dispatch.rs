@@ -2,8 +2,8 @@
 //! callback asked for (finish or error page) once nothing borrows the handler any more.
 use eddy_sys as sys;
 
-use crate::boundary::{guard, log_error};
-use crate::error::{Error, Result};
+use crate::boundary::{failure_of, guard, log_error};
+use crate::error::Result;
 use crate::event_loop::Remote;
 use crate::request::Request;
 use crate::response::{End, Response};
@@ -28,12 +28,7 @@ pub(crate) unsafe fn dispatch<F>(
     let mut res = Response::new(h, remote);
     let outcome = guard(|| f(&req, &mut res));
     let mut end = res.take_end();
-    let failure = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) if e == Error::CLOSED => None,
-        Ok(Err(e)) => Some(format!("returned an error: {}", e)),
-        Err(msg) => Some(format!("panicked: {}", msg)),
-    };
+    let failure = failure_of(outcome);
     if let Some(why) = failure {
         log_error(&format!(
             "rust {} for {} {} {}",

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use eddy_sys as sys;
 
-use crate::boundary::{guard, in_callback, log_error};
+use crate::boundary::{failure_of, guard, in_callback, log_error};
 use crate::error::{check, Error, Result};
 use crate::event_loop::{Loop, Remote};
 use crate::request::Request;
@@ -151,12 +151,7 @@ unsafe fn serve<F>(
         _callback: PhantomData,
     };
     let outcome = guard(|| f(&rq, &mut rs));
-    let failure = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) if e == Error::CLOSED => None,
-        Ok(Err(e)) => Some(format!("returned an error: {}", e)),
-        Err(msg) => Some(format!("panicked: {}", msg)),
-    };
+    let failure = failure_of(outcome);
     if let Some(why) = failure {
         log_error(&format!(
             "rust HttpServer {} for {} {} {}",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eddy_sys as sys;
 
-use crate::boundary::{guard, log_error};
+use crate::boundary::{failure_of, guard, log_error};
 use crate::deferred::{release_life, Life};
 use crate::error::{check, Error, Result};
 use crate::event_loop::Remote;
@@ -390,12 +390,7 @@ pub(crate) unsafe fn ws_dispatch(
     f: impl FnOnce(&mut WebSocket<'_>) -> Result<()>,
 ) {
     let mut sock = WebSocket::new(ws, remote);
-    let failure = match guard(|| f(&mut sock)) {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) if e == Error::CLOSED => None,
-        Ok(Err(e)) => Some(format!("returned an error: {}", e)),
-        Err(msg) => Some(format!("panicked: {}", msg)),
-    };
+    let failure = failure_of(guard(|| f(&mut sock)));
     if let Some(why) = failure {
         log_error(&format!("rust {} {}", kind, why));
         if close_on_failure {
