@@ -6,6 +6,8 @@
  * Then open http://127.0.0.1:8888/ in two browser windows and chat. Routes:
  *
  *   GET  /                      the chat page (templates/index.html; sets the _xsrf cookie)
+ *                               with the newest 50 messages, so that it reads without
+ *                               JavaScript too (reload for new ones)
  *   POST /a/message/new         body=...: adds a message, wakes every waiting poll (with
  *                               next=/PATH, as the page's form sends: a 303 back to PATH)
  *   POST /a/message/updates     cursor=N: messages after N as JSON, now or when one arrives
@@ -55,6 +57,10 @@
 #endif
 
 #define HISTORY_SIZE 200     /* messages kept for clients that connect later */
+/* The newest messages rendered into the chat page (for reading without JavaScript; the script
+ * continues after them). Bounds the page: 50 of 1000 characters, escaped (6 bytes at most
+ * each), are 300 KB at most. */
+#define PAGE_MESSAGES 50
 /* The limits count characters (code points), not bytes: the pages' inputs say maxlength="1000"
  * and "100", which browsers count in UTF-16 units (one or two per character), so whatever they
  * let a person type fits (600 characters of "é" are 1200 bytes). */
@@ -472,22 +478,44 @@ static void page_write(eddy_handler *h, unsigned long long *hash, const char *s,
     *hash = fnv1a(*hash, s, len);
 }
 
-/* GET /: the chat page, from templates/index.html with the two tags Tornado's chat template
- * uses. Asking for the XSRF token sets the _xsrf cookie the script sends back.
+/* {% module recent_messages() %}: the newest PAGE_MESSAGES messages, as Tornado's chat renders
+ * its cache into the page ({% for message in messages %}), so that the page reads without
+ * JavaScript too: a person who posted with the form comes back (303) to a page that shows the
+ * message. Each is <div class="message" id="mID">, the element chat.js makes, with the body
+ * HTML-escaped (it is untrusted text); the script continues after the last id. They go into
+ * the page's hash, so that its ETag changes when they do. */
+static void page_messages(eddy_handler *h, unsigned long long *hash, const demo *d) {
+    long long first = d->next_id - PAGE_MESSAGES;
+    if (first < oldest_id(d)) first = oldest_id(d);
+    strbuf html = {0};
+    for (long long id = first; id < d->next_id; id++) {
+        const message *m = message_by_id(d, id);
+        sb_printf(&html, "\n    <div class=\"message\" id=\"m%lld\">", m->id);
+        sb_html(&html, m->body, strlen(m->body));
+        sb_puts(&html, "</div>");
+    }
+    if (html.len) page_write(h, hash, html.data, html.len);
+    free(html.data);
+}
+
+/* GET /: the chat page, from templates/index.html with the tags Tornado's chat template uses.
+ * Asking for the XSRF token sets the _xsrf cookie the script sends back.
  *  - {{ static_url("chat.css") }}: the file's URL with its content version, which browsers
  *    may cache until it changes.
  *  - {% module xsrf_form_html() %}: the form's hidden _xsrf field, so that the form posts
  *    without JavaScript too (the script sends the cookie's token itself).
+ *  - {% module recent_messages() %}: the newest messages (page_messages above).
  * The token in the field is masked afresh for each page (Tornado's, against BREACH), so the
  * automatic ETag, a hash of the body, would differ every time and a reload would never get
  * 304. The page's own ETag hashes the page with the raw token in place of the masked one:
- * the same for the same cookie, template and files, new when any changes (a browser without
- * the cookie gets a new token, so never a 304 of a page whose token it lacks). It is weak
- * (W/): two bodies under it differ in the mask, and a weak validator is enough for
+ * the same for the same cookie, template, files and messages, new when any changes (a browser
+ * without the cookie gets a new token, so never a 304 of a page whose token it lacks). It is
+ * weak (W/): two bodies under it differ in the mask, and a weak validator is enough for
  * If-None-Match (RFC 9110 sections 8.8.1 and 13.1.2). */
 static void chat_page_get(eddy_handler *h, void *route_userdata) {
     static const char url_open[] = "{{ static_url(\"", url_close[] = "\") }}";
     static const char xsrf_tag[] = "{% module xsrf_form_html() %}";
+    static const char messages_tag[] = "{% module recent_messages() %}";
     static const char field_open[] = "<input type=\"hidden\" name=\"_xsrf\" value=\"",
                       field_close[] = "\">";
     demo *d = route_userdata;
@@ -503,6 +531,13 @@ static void chat_page_get(eddy_handler *h, void *route_userdata) {
     for (;;) {
         const char *url = memmem(at, (size_t)(end - at), url_open, sizeof url_open - 1);
         const char *xsrf = memmem(at, (size_t)(end - at), xsrf_tag, sizeof xsrf_tag - 1);
+        const char *msgs = memmem(at, (size_t)(end - at), messages_tag, sizeof messages_tag - 1);
+        if (msgs && (!url || msgs < url) && (!xsrf || msgs < xsrf)) {
+            page_write(h, &hash, at, (size_t)(msgs - at));
+            page_messages(h, &hash, d);
+            at = msgs + sizeof messages_tag - 1;
+            continue;
+        }
         if (!url && !xsrf) break;
         if (xsrf && (!url || xsrf < url)) {
             page_write(h, &hash, at, (size_t)(xsrf - at));

@@ -7,6 +7,7 @@ Standard library only. Every test class starts its own demo on a free port and s
 SIGTERM at the end, checking a clean exit (exit status 0, no sanitizer report).
 """
 import hashlib
+import html
 import http.client
 import json
 import os
@@ -366,6 +367,56 @@ class Chat(DemoTestCase):
         self.assertEqual(resp.status, 303, body)
         self.assertEqual(resp.getheader("Location"), "/")
         self.assertEqual(c.updates(0)[-1]["body"], "no script")
+
+    @staticmethod
+    def page_messages(page):
+        """The messages rendered into the chat page: [(id, body)], bodies unescaped."""
+        found = re.findall(rb'<div class="message" id="m(\d+)">(.*?)</div>', page, re.S)
+        for _, body in found:  # escaped: no markup of the message's own
+            assert b"<" not in body and b">" not in body, body
+        return [(int(i), html.unescape(body.decode())) for i, body in found]
+
+    def test_page_shows_messages_without_javascript(self):
+        # Tornado's chat renders its message cache into the page: a browser without JavaScript
+        # posts with the form, follows the 303 and reads its message there (it came back to a
+        # page without any), its markup as text.
+        c = self.client()
+        resp, page = c.request("GET", "/")
+        text = '<script>alert("x")</script> & \u00e9 \'no script\''
+        resp, _ = c.request("POST", "/a/message/new", dict(self.form_fields(page), body=text))
+        self.assertEqual(resp.status, 303)
+        resp, page = c.request("GET", resp.getheader("Location"))
+        self.assertEqual(resp.status, 200)
+        newest = c.updates(0)[-1]
+        self.assertEqual(newest["body"], text)
+        self.assertEqual(self.page_messages(page)[-1], (newest["id"], text))
+        self.assertNotIn(b"<script>alert", page)
+        self.assertIn(b"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; \xc3\xa9 &#39;", page)
+
+    def test_page_messages_are_bounded(self):
+        # The newest 50, in order: the page stays small whatever the history holds (200).
+        c = self.client()
+        for i in range(60):
+            c.new_message("bounded %d" % i)
+        newest = [(m["id"], m["body"]) for m in c.updates(0)][-50:]
+        _, page = c.request("GET", "/")
+        self.assertEqual(self.page_messages(page), newest)
+        self.assertEqual(newest[-1][1], "bounded 59")
+
+    def test_page_etag_covers_the_messages(self):
+        # A reload after a new message must show it: the ETag changes with the messages.
+        c = self.client()
+        resp, _ = c.request("GET", "/")
+        etag = resp.getheader("Etag")
+        resp, _ = c.request("GET", "/", headers={"If-None-Match": etag})
+        self.assertEqual(resp.status, 304)
+        m = c.new_message("a reload shows me")
+        resp, page = c.request("GET", "/", headers={"If-None-Match": etag})
+        self.assertEqual(resp.status, 200)
+        self.assertNotEqual(resp.getheader("Etag"), etag)
+        self.assertEqual(self.page_messages(page)[-1], (m["id"], m["body"]))
+        resp, _ = c.request("GET", "/", headers={"If-None-Match": resp.getheader("Etag")})
+        self.assertEqual(resp.status, 304)
 
     def test_next_is_a_local_path(self):
         # The redirect goes back to this server only: "//host" and "/\\host" are other hosts

@@ -6,9 +6,11 @@
 // Starts the demo on a free port, opens the chat in two browser contexts (separate cookies, so
 // two XSRF tokens), posts from each and waits for the message on the other, checks that a
 // message with markup shows as text, that the WebSocket page (the default) and polling pages
-// talk, that 8 tabs of one browser all chat, runs the /form flow and the chat's form without
-// JavaScript, fetches /plaintext and /json, and saves a screenshot under /tmp. Exits 0 on success, 1 on any failure; the whole run is
-// bounded by OVERALL_TIMEOUT_MS. run_demo_browser.sh installs playwright-core and runs this.
+// talk, that 8 tabs of one browser all chat, that a page comes with the newest messages and its
+// script shows none twice, runs the /form flow and the chat (reading and posting) without
+// JavaScript, fetches /plaintext and /json, and saves a screenshot under /tmp. Exits 0 on success,
+// 1 on any failure; the whole run is bounded by OVERALL_TIMEOUT_MS. run_demo_browser.sh installs
+// playwright-core and runs this.
 "use strict";
 
 const { spawn } = require("child_process");
@@ -156,8 +158,9 @@ async function run(args, state) {
   await say(pageB, [pageA, pageB], "hello from B " + stamp);
   check(true, "B's message reached A (long poll)");
 
-  // Markup in a message is shown as text, never interpreted.
-  const markup = '<b id="injected">bold</b> & "quotes" ' + stamp;
+  // Markup in a message is shown as text, never interpreted (by the script, and in the pages
+  // that have it rendered in below).
+  const markup = '<b id="injected">bold</b><script>window.injected = 1</script> & "quotes" ' + stamp;
   await say(pageA, [pageB], markup);
   const shown = await pageB.locator("#inbox .message").last().textContent();
   check(shown === markup, "a message with markup shows as text");
@@ -167,10 +170,23 @@ async function run(args, state) {
   await pageB.screenshot({ path: SCREENSHOT, fullPage: true });
   console.log("screenshot: " + SCREENSHOT);
 
-  // A page opened later gets the history from its first poll.
-  const pageC = await openChat(contextB, base, errors, "C");
+  // A page opened later comes with the history (rendered in, as Tornado's chat page does), and
+  // its script polls for what comes after the last of it: a first poll from 0 would show all
+  // three twice.
+  const lastId = await pageB.locator("#inbox .message").last().getAttribute("id");
+  const pageC = await context_page(contextB, errors, "C");
+  const [firstPoll] = await Promise.all([
+    pageC.waitForRequest((r) => r.url() === base + "/a/message/updates"),
+    pageC.goto(base + "/?mode=poll"),
+  ]);
+  const polledFrom = new URLSearchParams(firstPoll.postData()).get("cursor");
+  check("m" + polledFrom === lastId, "the first poll starts after the rendered messages: " +
+        polledFrom + " for " + lastId);
   await pageC.locator("#inbox .message", { hasText: markup }).waitFor();
   check((await pageC.locator("#inbox .message").count()) === 3, "a new page shows the history");
+  check((await pageC.locator("#inbox .message").last().textContent()) === markup &&
+        (await pageC.evaluate(() => window.injected === undefined)) &&
+        (await pageC.locator("#injected").count()) === 0, "the rendered markup shows as text");
   await pageC.close();
 
   // WebSocket mode, the page's default: the history arrives over the socket, and messages
@@ -184,6 +200,10 @@ async function run(args, state) {
   check(true, "a WebSocket message reached the long-polling page");
   await say(pageB, [pageW], "back to the socket " + stamp);
   check(true, "a long-poll post reached the WebSocket page");
+  // The socket's history came before these two on the same socket: shown once, after the
+  // rendered three.
+  check((await pageW.locator("#inbox .message").count()) === 5,
+        "the WebSocket page shows no message twice");
   // A message as long as the input allows, in characters of two and three UTF-8 bytes (the
   // server's limit counts characters too), over the socket and over a POST.
   const long = "\u00e9\u65e5".repeat(500) + stamp;
@@ -237,9 +257,13 @@ async function run(args, state) {
 
   // Without JavaScript the chat's form posts itself (its hidden _xsrf and next fields), comes
   // back to the chat with a 303, and the message reaches the pages that run the script.
+  // The page comes with the newest messages, so that it reads without the script too.
   const contextN = await contextA.browser().newContext({ javaScriptEnabled: false });
   const pageN = await context_page(contextN, errors, "N");
   await pageN.goto(base + "/");
+  check((await pageN.locator("#inbox .message", { hasText: markup }).textContent()) === markup &&
+        (await pageN.locator("#injected").count()) === 0,
+        "without JavaScript the page shows the messages, markup as text");
   await pageN.fill("#message", "no script " + stamp);
   const [posted] = await Promise.all([
     pageN.waitForResponse((r) => r.url() === base + "/a/message/new"),
@@ -248,6 +272,8 @@ async function run(args, state) {
   check(posted.status() === 303, "the form posts without JavaScript (status " + posted.status() + ")");
   await pageN.waitForLoadState();
   check(pageN.url() === base + "/", "and comes back to the chat: " + pageN.url());
+  await pageN.locator("#inbox .message", { hasText: "no script " + stamp }).waitFor();
+  check(true, "which shows the message posted without JavaScript");
   await pageA.locator("#inbox .message", { hasText: "no script " + stamp }).waitFor();
   check(true, "a message posted without JavaScript reached A");
   await contextN.close();

@@ -18,7 +18,13 @@ const inbox = document.getElementById("inbox");
 const form = document.getElementById("message-form");
 const input = document.getElementById("message");
 const statusLine = document.getElementById("status");
-let cursor = 0; // the id of the last message shown
+// The page comes with the newest messages (<div class="message" id="mID">, as show() makes
+// them), as Tornado's chat page does: continue after the last of them, so that the history the
+// socket or the first poll brings shows none of them twice.
+const rendered = inbox.querySelectorAll(".message");
+// The id of the last message shown.
+let cursor = rendered.length ? Number(rendered[rendered.length - 1].id.slice(1)) : 0;
+inbox.scrollTop = inbox.scrollHeight; // the newest at the bottom, in view
 
 // The server checks that POSTs carry the _xsrf cookie's token (eddy_app_set_xsrf_cookies).
 function getCookie(name) {
