@@ -450,26 +450,29 @@ static int hex_value(char c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Hashes the raw XSRF token inside a masked one, "2|MASK|MASKED|TIME" (Tornado's version 2,
- * which eddy_handler_xsrf_token hands out): MASKED xor the 4-byte MASK, repeated. The raw
- * token is the one in the _xsrf cookie, the same for every page that cookie's browser gets;
- * the mask and the time change with every call. 0 when `token` is not of that form. */
-static int hash_raw_xsrf_token(unsigned long long *hash, const char *token, size_t len) {
+#define MAX_RAW_TOKEN 64 /* bytes; eddy's raw XSRF tokens are 16 */
+
+/* The raw XSRF token inside a masked one, "2|MASK|MASKED|TIME" (Tornado's version 2, which
+ * eddy_handler_xsrf_token hands out and sets as the _xsrf cookie): MASKED xor the 4-byte
+ * MASK, repeated, into `raw`. The raw token is the one in the _xsrf cookie, the same for every
+ * page that cookie's browser gets; the mask and the time change with every call. Returns its
+ * length, or 0 when `token` is not of that form (or longer than MAX_RAW_TOKEN). */
+static size_t raw_xsrf_token(const char *token, size_t len, unsigned char raw[MAX_RAW_TOKEN]) {
     const char *end = token + len;
     if (len < 2 || token[0] != '2' || token[1] != '|') return 0;
     const char *mask = token + 2;
     if (end - mask < 9 || mask[8] != '|') return 0;
     const char *masked = mask + 9;
     const char *bar = memchr(masked, '|', (size_t)(end - masked));
-    if (!bar || (bar - masked) % 2 != 0) return 0;
-    for (size_t i = 0; masked + 2 * i < bar; i++) {
-        int hi = hex_value(masked[2 * i]), lo = hex_value(masked[2 * i + 1]);
-        int mhi = hex_value(mask[2 * (i % 4)]), mlo = hex_value(mask[2 * (i % 4) + 1]);
+    if (!bar || (bar - masked) % 2 != 0 || (bar - masked) / 2 > MAX_RAW_TOKEN) return 0;
+    size_t n = 0;
+    for (; masked + 2 * n < bar; n++) {
+        int hi = hex_value(masked[2 * n]), lo = hex_value(masked[2 * n + 1]);
+        int mhi = hex_value(mask[2 * (n % 4)]), mlo = hex_value(mask[2 * (n % 4) + 1]);
         if (hi < 0 || lo < 0 || mhi < 0 || mlo < 0) return 0;
-        unsigned char raw = (unsigned char)((hi << 4 | lo) ^ (mhi << 4 | mlo));
-        *hash = fnv1a(*hash, &raw, 1);
+        raw[n] = (unsigned char)((hi << 4 | lo) ^ (mhi << 4 | mlo));
     }
-    return 1;
+    return n;
 }
 
 /* Writes part of the page and adds it to the page's hash. */
@@ -508,10 +511,16 @@ static void page_messages(eddy_handler *h, unsigned long long *hash, const demo 
  * The token in the field is masked afresh for each page (Tornado's, against BREACH), so the
  * automatic ETag, a hash of the body, would differ every time and a reload would never get
  * 304. The page's own ETag hashes the page with the raw token in place of the masked one:
- * the same for the same cookie, template, files and messages, new when any changes (a browser
- * without the cookie gets a new token, so never a 304 of a page whose token it lacks). It is
+ * the same for the same cookie, template, files and messages, new when any changes. It is
  * weak (W/): two bodies under it differ in the mask, and a weak validator is enough for
- * If-None-Match (RFC 9110 sections 8.8.1 and 13.1.2). */
+ * If-None-Match (RFC 9110 sections 8.8.1 and 13.1.2).
+ * A request without a valid _xsrf cookie gets a page with a token made for it, and that
+ * cookie: no page it may have stored can be this one (a stored page's form carries another
+ * token, which fails against the new cookie: 403). So it gets no ETag and no 304 at all, not
+ * even for "If-None-Match: *": RFC 9110 section 13.1.2 has "*" match a current
+ * representation, and the page this request selects did not exist before it (Tornado and
+ * eddy's default would send 304, with the new cookie, and the browser would keep a page whose
+ * form cannot post). */
 static void chat_page_get(eddy_handler *h, void *route_userdata) {
     static const char url_open[] = "{{ static_url(\"", url_close[] = "\") }}";
     static const char xsrf_tag[] = "{% module xsrf_form_html() %}";
@@ -519,14 +528,21 @@ static void chat_page_get(eddy_handler *h, void *route_userdata) {
     static const char field_open[] = "<input type=\"hidden\" name=\"_xsrf\" value=\"",
                       field_close[] = "\">";
     demo *d = route_userdata;
-    size_t token_len = 0;
+    size_t token_len = 0, cookie_len = 0;
     const char *token = eddy_handler_xsrf_token(h, &token_len);
     if (!token) {
         eddy_handler_send_error(h, 503);
         return;
     }
+    unsigned char raw[MAX_RAW_TOKEN], cookie_raw[MAX_RAW_TOKEN];
+    size_t raw_len = raw_xsrf_token(token, token_len, raw);
+    /* The request's cookie (the one eddy_handler_xsrf_token read): the same raw token, or the
+     * token is new. A cookie of another form (Tornado's version 1, which eddy takes too): no
+     * ETag either; such a browser only misses its 304s. */
+    const char *cookie = eddy_handler_get_cookie(h, "_xsrf", EDDY_NTS, &cookie_len);
+    size_t cookie_raw_len = cookie ? raw_xsrf_token(cookie, cookie_len, cookie_raw) : 0;
+    int etag_ok = raw_len > 0 && cookie_raw_len == raw_len && memcmp(raw, cookie_raw, raw_len) == 0;
     unsigned long long hash = FNV_OFFSET;
-    int etag_ok = 1;
     const char *at = d->page, *end = d->page + d->page_len;
     for (;;) {
         const char *url = memmem(at, (size_t)(end - at), url_open, sizeof url_open - 1);
@@ -543,7 +559,7 @@ static void chat_page_get(eddy_handler *h, void *route_userdata) {
             page_write(h, &hash, at, (size_t)(xsrf - at));
             page_write(h, &hash, field_open, sizeof field_open - 1);
             eddy_handler_write(h, token, token_len); /* a token of hex digits and '|' */
-            etag_ok = etag_ok && hash_raw_xsrf_token(&hash, token, token_len);
+            hash = fnv1a(hash, raw, raw_len);
             page_write(h, &hash, field_close, sizeof field_close - 1);
             at = xsrf + sizeof xsrf_tag - 1;
             continue;
@@ -560,7 +576,6 @@ static void chat_page_get(eddy_handler *h, void *route_userdata) {
     page_write(h, &hash, at, (size_t)(end - at)); /* Content-Type defaults to text/html */
     char etag[32];
     int n = snprintf(etag, sizeof etag, "W/\"%016llx\"", hash);
-    /* A token of another form (none today): no ETag, rather than one that misses a change. */
     eddy_handler_set_etag(h, etag_ok ? etag : NULL, (size_t)n);
 }
 

@@ -406,6 +406,7 @@ class Chat(DemoTestCase):
     def test_page_etag_covers_the_messages(self):
         # A reload after a new message must show it: the ETag changes with the messages.
         c = self.client()
+        c.xsrf()  # a browser's second visit: it has the cookie (see test_no_304_for_a_new_token)
         resp, _ = c.request("GET", "/")
         etag = resp.getheader("Etag")
         resp, _ = c.request("GET", "/", headers={"If-None-Match": etag})
@@ -417,6 +418,25 @@ class Chat(DemoTestCase):
         self.assertEqual(self.page_messages(page)[-1], (m["id"], m["body"]))
         resp, _ = c.request("GET", "/", headers={"If-None-Match": resp.getheader("Etag")})
         self.assertEqual(resp.status, 304)
+
+    def test_no_304_for_a_new_token(self):
+        # A request without a valid _xsrf cookie gets a page made for the new token (and the
+        # cookie): no page it may hold is that one, so no "If-None-Match: *" 304 either,
+        # which would have it keep a page whose form fails against the new cookie (403).
+        for cookie in (None, "2|zz|zz|0"):  # none, and one that is no token (replaced)
+            c = self.client()
+            if cookie:
+                c.cookies["_xsrf"] = cookie
+            resp, page = c.request("GET", "/", headers={"If-None-Match": "*"})
+            self.assertEqual(resp.status, 200, cookie)
+            self.assertIsNone(resp.getheader("Etag"), cookie)
+            self.assertNotEqual(c.cookies["_xsrf"], cookie)  # a new cookie came with it
+            resp, _ = c.request("POST", "/a/message/new",
+                                dict(self.form_fields(page), body="from a fresh page"))
+            self.assertEqual(resp.status, 303, cookie)
+            # With its cookie, any page it stored is a current one (RFC 9110 13.1.2): 304.
+            resp, body = c.request("GET", "/", headers={"If-None-Match": "*"})
+            self.assertEqual((resp.status, body), (304, b""), cookie)
 
     def test_next_is_a_local_path(self):
         # The redirect goes back to this server only: "//host" and "/\\host" are other hosts
@@ -432,6 +452,7 @@ class Chat(DemoTestCase):
         # The form's token is masked afresh for every page (against BREACH), yet a reload with
         # the same cookie gets 304: the ETag covers the raw token, which is the cookie's.
         c = self.client()
+        c.xsrf()  # the first visit, which sets the cookie, has no ETag (a token made for it)
         resp, page = c.request("GET", "/")
         etag = resp.getheader("Etag")
         self.assertTrue(etag)
