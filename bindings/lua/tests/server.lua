@@ -3,7 +3,7 @@
 local eddy = require("eddy")
 local core = eddy.core
 
-local stats = { finished = 0, closed = 0, ticks = 0, inits = 0, gone_finished = 0 }
+local stats = { finished = 0, closed = 0, ticks = 0, inits = 0, gone_finished = 0, prep_left = 0 }
 local port = 0
 local static_dir -- --static DIR: the application's static_path (none without it)
 for i = 1, #arg do
@@ -12,6 +12,7 @@ for i = 1, #arg do
 end
 
 local waiting = eddy.Future()
+local prepare_gate -- a Future the ?hold prepares of /async_prepare wait on
 local room = {}
 local stale
 local ticker = eddy.periodic(0.01, function() stats.ticks = stats.ticks + 1 end)
@@ -238,7 +239,15 @@ local app = eddy.Application({
   -- Asynchronous prepare: a coroutine prepare that sleeps holds the method (and the handshake of
   -- a WebSocket route) until it returns; ?deny answers 403 after the wait (the method, open,
   -- never run); ?fail raises an HTTPError(403) after the wait; /async_prepare/detach ends a
-  -- detached prepare with self:resume() from a timer. stats.prep_methods counts methods run.
+  -- detached prepare with self:resume() from a timer; ?hold waits (instead of 0.1 s) until
+  -- GET /async_prepare/release, and stats.prep_left counts the clients that left meanwhile.
+  -- stats.prep_methods counts methods run.
+  { "/async_prepare/release", { get = function(self)
+        local gate = prepare_gate
+        prepare_gate = nil
+        if gate then gate:set_result(true) end
+        self:write("released")
+      end } },
   { "/async_prepare(/detach)?", {
       prepare = function(self)
         if self:path() == "/async_prepare/detach" then
@@ -246,7 +255,12 @@ local app = eddy.Application({
           eddy.call_later(0.1, function() self.rc = self:resume() end)
           return
         end
-        eddy.sleep(0.1)
+        if self:get_argument("hold", false) then
+          prepare_gate = prepare_gate or eddy.Future()
+          prepare_gate:wait()
+        else
+          eddy.sleep(0.1)
+        end
         self.waited = true
         if self:get_argument("deny", false) then return self:send_error(403) end
         if self:get_argument("fail", false) then error(eddy.HTTPError(403)) end
@@ -255,7 +269,8 @@ local app = eddy.Application({
         stats.prep_methods = (stats.prep_methods or 0) + 1
         eddy.sleep(0) -- the method may yield too
         self:write("method after prepare: " .. tostring(self.waited or self:path()))
-      end } },
+      end,
+      on_connection_close = function(self) stats.prep_left = stats.prep_left + 1 end } },
   { "/ws/authws", {
       prepare = function(self)
         eddy.sleep(0.05)
@@ -277,7 +292,8 @@ local app = eddy.Application({
         self:write({ ws_closed = stats.ws_closed or 0, last_code = stats.last_code or 0, room = members,
                      finished = stats.finished, closed = stats.closed, ticks = stats.ticks,
                      inits = stats.inits, gone_finished = stats.gone_finished,
-                     prep_methods = stats.prep_methods or 0, auth_opened = stats.auth_opened or 0,
+                     prep_methods = stats.prep_methods or 0, prep_left = stats.prep_left,
+                     auth_opened = stats.auth_opened or 0,
                      registry = math.tointeger(core.registry_size()),
                      memory_kb = collectgarbage("count") })
       end,

@@ -141,16 +141,24 @@ class Async(unittest.TestCase):
 
     def test_client_leaving_a_waiting_prepare(self):
         # The prepare wakes after its client left: the resume finds the client gone, eddy finishes
-        # the handler (no method), and nothing is kept.
+        # the handler (no method), and nothing is kept. The prepares wait until the test releases
+        # them, once the server has seen every client leave: a timer would race a busy machine,
+        # where the server may notice a close only after the wait ended (then the method runs,
+        # rightly, for a client it does not yet know has gone).
         before = self.server.get_json("/stats")
         for _ in range(3):
             sock = socket.create_connection(("127.0.0.1", self.server.port))
-            sock.sendall(b"GET /async_prepare HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /async_prepare?hold=1 HTTP/1.1\r\nHost: x\r\n\r\n")
             wait_server_read(self.server.port, [sock.getsockname()[1]])
             sock.close()
-        # The prepares wake 0.1 s later; on a busy machine later still: wait (bounded) for the
-        # handlers to go rather than for a fixed time.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
+        while (self.server.get_json("/stats")["prep_left"] < before["prep_left"] + 3
+               and time.monotonic() < deadline):
+            time.sleep(0.02)
+        self.assertEqual(self.server.get_json("/stats")["prep_left"], before["prep_left"] + 3)
+        self.assertEqual(self.server.request("GET", "/async_prepare/release")[2], b"released")
+        # The resumed prepares end their handlers; wait (bounded) for them to go.
+        deadline = time.monotonic() + 30
         while True:
             after = self.server.get_json("/stats")
             if after["registry"] == before["registry"] or time.monotonic() > deadline:
