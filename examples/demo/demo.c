@@ -14,7 +14,8 @@
  *   GET  /?mode=poll            the chat by long polling; by default the page uses a
  *                               WebSocket (/chatsocket): a browser's 6 connections per host
  *                               are shared by all its tabs, and each polling tab holds one
- *   GET  /chatsocket            WebSocket: the history, then every new message; send bodies
+ *   GET  /chatsocket?cursor=N   WebSocket: the history after N, then every new message; send
+ *                               bodies
  *   GET  /static/...            the page's CSS and JS (eddy_app_add_static); the page's
  *                               template is not there (Tornado's template_path is apart from
  *                               its static_path), so its source cannot be fetched
@@ -286,22 +287,30 @@ static void updates_connection_close(eddy_handler *h, void *route_userdata) {
     eddy_handler_finish(h);
 }
 
+/* The "cursor" argument from `sources` (EDDY_ARGS_BODY or EDDY_ARGS_QUERY): the id of the
+ * last message the client has, 0 when absent or empty. A cursor past the newest message (a
+ * stale or made-up one) is clamped to it (a poll then waits for the next message); that also
+ * keeps cursor + 1 from overflowing. -1 when it is not a whole number >= 0. */
+static int read_cursor(eddy_handler *h, int sources, const demo *d, long long *cursor) {
+    size_t len = 0;
+    const char *arg = eddy_handler_get_argument(h, sources, "cursor", EDDY_NTS, &len);
+    char *end = NULL;
+    errno = 0;
+    *cursor = arg && len ? strtoll(arg, &end, 10) : 0;
+    /* The whole value must be the number: a decoded %00 ends the C string, not the value. */
+    if (arg && len && (end != arg + len || *cursor < 0 || errno == ERANGE)) return -1;
+    if (*cursor >= d->next_id) *cursor = d->next_id - 1;
+    return 0;
+}
+
 /* POST /a/message/updates, cursor=N: Tornado's MessageUpdatesHandler. */
 static void updates_post(eddy_handler *h, void *route_userdata) {
     demo *d = route_userdata;
-    size_t len = 0;
-    const char *arg = eddy_handler_get_argument(h, EDDY_ARGS_BODY, "cursor", EDDY_NTS, &len);
-    char *end = NULL;
-    errno = 0;
-    long long cursor = arg && len ? strtoll(arg, &end, 10) : 0;
-    /* The whole value must be the number: a decoded %00 ends the C string, not the value. */
-    if (arg && len && (end != arg + len || cursor < 0 || errno == ERANGE)) {
+    long long cursor = 0;
+    if (read_cursor(h, EDDY_ARGS_BODY, d, &cursor) != 0) {
         eddy_handler_send_error(h, 400);
         return;
     }
-    /* A cursor past the newest message (a stale or made-up one) waits for the next message;
-     * clamping it also keeps cursor + 1 from overflowing. */
-    if (cursor >= d->next_id) cursor = d->next_id - 1;
     if (cursor + 1 < d->next_id && d->next_id > d->first_id) { /* something new: answer now */
         strbuf json = {0};
         messages_json(d, cursor, &json);
@@ -393,10 +402,17 @@ static void chat_publish(demo *d, const message *m) {
     }
 }
 
-/* open: remember the socket and send the history. The handshake's origin check (same origin
- * as Host, the default) stands in for the XSRF token a POST would need. */
+/* open (/chatsocket?cursor=N): remember the socket and send the history after N, the last
+ * message the page has (it comes with the newest ones rendered in; without a cursor, all of
+ * it). The handshake's origin check (same origin as Host, the default) stands in for the XSRF
+ * token a POST would need. */
 static void socket_open(eddy_ws *ws, void *route_userdata) {
     demo *d = route_userdata;
+    long long cursor = 0;
+    if (read_cursor(eddy_ws_handler(ws), EDDY_ARGS_QUERY, d, &cursor) != 0) {
+        eddy_ws_close(ws, 1008, "the cursor is a message id", EDDY_NTS);
+        return;
+    }
     if (d->socket_count == d->socket_cap) {
         size_t cap = d->socket_cap ? d->socket_cap * 2 : 16;
         eddy_ws **grown = realloc(d->sockets, cap * sizeof *grown);
@@ -408,7 +424,7 @@ static void socket_open(eddy_ws *ws, void *route_userdata) {
         d->socket_cap = cap;
     }
     d->sockets[d->socket_count++] = ws;
-    socket_send_since(d, ws, 0);
+    socket_send_since(d, ws, cursor);
 }
 
 /* A chat message from a socket: a text frame with the body (same rules as a POST). */

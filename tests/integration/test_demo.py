@@ -582,18 +582,18 @@ class Chat(DemoTestCase):
 class ChatSocket(DemoTestCase):
     """/chatsocket, the chat over a WebSocket (the page's default; /?mode=poll polls instead)."""
 
-    def socket(self, rcvbuf=None):
-        """A WebSocket to /chatsocket, handshake done (the rest of the 101 is not read)."""
+    def socket(self, rcvbuf=None, path="/chatsocket"):
+        """A WebSocket to `path`, handshake sent (the 101 is not read)."""
         s = socket.socket()
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before the window
         s.settimeout(20)
         s.connect(("127.0.0.1", self.server.port))
         host = "127.0.0.1:%d" % self.server.port
-        s.sendall(("GET /chatsocket HTTP/1.1\r\nHost: %s\r\nOrigin: http://%s\r\n"
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nOrigin: http://%s\r\n"
                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n" % (host, host)).encode())
+                   "Sec-WebSocket-Version: 13\r\n\r\n" % (path, host, host)).encode())
         return s
 
     @staticmethod
@@ -638,6 +638,31 @@ class ChatSocket(DemoTestCase):
         opcode, payload = next(frames)
         self.assertEqual((opcode, json.loads(payload)), (1, {"messages": [m]}))
         s.close()
+
+    def test_history_after_the_cursor(self):
+        # The page comes with the newest messages and connects with the last one's id: the
+        # socket's history is what came after, not the 200 the page would drop (it did send
+        # them all, up to 1.2 MB, for every page load and every reconnect).
+        c = self.client()
+        first = c.new_message("the page has this one")
+        second = c.new_message("and not this one")
+        s = self.socket(path="/chatsocket?cursor=%d" % first["id"])
+        frames = self.frames(s)
+        opcode, payload = next(frames)
+        self.assertEqual((opcode, json.loads(payload)), (1, {"messages": [second]}))
+        m = c.new_message("then the new ones")
+        self.assertEqual(json.loads(next(frames)[1]), {"messages": [m]})
+        s.close()
+        # A cursor from the future (a made-up one) gets nothing old; one that is no id, a close.
+        for cursor, expected in (("99999999999999999999", None), ("9223372036854775807", []),
+                                 ("1x", None), ("-1", None)):
+            s = self.socket(path="/chatsocket?cursor=" + cursor)
+            opcode, payload = next(self.frames(s))
+            if expected is None:
+                self.assertEqual((opcode, int.from_bytes(payload[:2], "big")), (8, 1008), cursor)
+            else:
+                self.assertEqual((opcode, json.loads(payload)), (1, {"messages": expected}))
+            s.close()
 
     def test_tab_that_does_not_read_is_closed(self):
         # A page that stops reading must not make the demo keep a copy of every message posted

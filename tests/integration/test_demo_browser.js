@@ -191,10 +191,13 @@ async function run(args, state) {
 
   // WebSocket mode, the page's default: the history arrives over the socket, and messages
   // cross between a socket page and a long-polling page in both directions.
-  const pageW = await openChat(contextA, base, errors, "W", "/");
+  const pageW = await context_page(contextA, errors, "W");
+  const [socketW] = await Promise.all([pageW.waitForEvent("websocket"), pageW.goto(base + "/")]);
   await pageW.locator("#inbox .message", { hasText: markup }).waitFor();
   check(await pageW.evaluate(() => document.body.classList.contains("websocket-mode")),
         "the page uses the WebSocket by default");
+  check(socketW.url() === base.replace("http:", "ws:") + "/chatsocket?cursor=" + lastId.slice(1),
+        "its socket asks for the history after the rendered messages: " + socketW.url());
   check((await pageW.locator("#inbox .message").count()) === 3, "WebSocket page gets the history");
   await say(pageW, [pageW, pageB], "over the socket " + stamp);
   check(true, "a WebSocket message reached the long-polling page");

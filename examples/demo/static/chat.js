@@ -92,14 +92,16 @@ form.addEventListener("submit", async (event) => {
 });
 
 // WebSocket mode: one socket to /chatsocket carries both directions; the server sends
-// {"messages":[...]} (the history on connect, then each new message) and we send bodies as
-// text frames.
+// {"messages":[...]} (on connect the history after our cursor, so neither what the page came
+// with nor, on a reconnect, what we already showed; then each new message) and we send bodies
+// as text frames.
 let socket = null;
 
 // `fallBack`: poll instead if this first socket never opens (a reconnect after an open socket
 // closed keeps trying the socket: the server may just be restarting).
 function connectSocket(fallBack) {
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/chatsocket";
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+    "/chatsocket?cursor=" + cursor;
   let opened = false;
   socket = new WebSocket(url);
   socket.onopen = () => {
