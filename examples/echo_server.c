@@ -2,6 +2,9 @@
  *
  *   echo_server --port N [--address A]
  *
+ * N is a decimal port, 0 for any free one (the line "listening on" says which); anything else
+ * is refused (exit 2).
+ *
  * GET|HEAD /fixed answers "hello world\n" (text/plain). Every other request is echoed back as
  * JSON: method, uri, path, version, host, the header fields in arrival order, and the body
  * (its bytes as Latin-1 code points); a HEAD gets the header fields of the GET echo. /ws is the
@@ -245,12 +248,34 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
     eddy_loop_stop((eddy_loop *)userdata);
 }
 
+/* A port as given on the command line: decimal digits only, 0 (any free port) to 65535; -1
+ * for anything else. atoi() took "abc" as 0 and "8080x" as 8080: a mistyped port then served
+ * on a random or a different port instead of saying so. */
+static int parse_port(const char *s) {
+    long port = 0;
+    if (!*s) return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        port = port * 10 + (*s - '0');
+        if (port > 65535) return -1;
+    }
+    return (int)port;
+}
+
 int main(int argc, char **argv) {
     const char *address = "127.0.0.1";
     int port = 8080;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--address") == 0) address = argv[i + 1];
+        if (strcmp(argv[i], "--port") == 0) {
+            port = parse_port(argv[i + 1]);
+            if (port < 0) {
+                fprintf(stderr, "echo_server: --port wants a number from 0 to 65535, not \"%s\"\n",
+                        argv[i + 1]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--address") == 0) {
+            address = argv[i + 1];
+        }
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_app *app = eddy_app_new(loop);

@@ -1317,6 +1317,24 @@ class IPv6ListenTests(unittest.TestCase):
         finally:
             server.stop()
 
+
+class CommandLineTests(unittest.TestCase):
+    """echo_server --port N: a port that is no number from 0 to 65535 is refused with a message
+    and a non-zero exit. It was read with atoi(): "abc" listened on a random port (as "0" asks)
+    and "8080x" on 8080, so a mistyped port served somewhere else instead of failing."""
+
+    def test_malformed_port_refused(self):
+        for bad in ("abc", "22002x", "", "-1", "65536", "99999999999999999999"):
+            with self.subTest(port=bad):
+                try:
+                    proc = subprocess.run([SERVER_PATH, "--port", bad, "--address", "127.0.0.1"],
+                                          capture_output=True, timeout=IO_TIMEOUT)
+                except subprocess.TimeoutExpired as e:
+                    self.fail("--port %r: still running, it printed %r" % (bad, e.stdout))
+                self.assertNotEqual(proc.returncode, 0)
+                self.assertNotIn(b"listening", proc.stdout)
+                self.assertTrue(proc.stderr.startswith(b"echo_server: "), proc.stderr)
+
 # ================================================================================================
 # Message framing errors (RFC 9112 section 6, 7)
 # ================================================================================================
