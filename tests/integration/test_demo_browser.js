@@ -275,8 +275,18 @@ async function run(args, state) {
   check(posted.status() === 303, "the form posts without JavaScript (status " + posted.status() + ")");
   await pageN.waitForLoadState();
   check(pageN.url() === base + "/", "and comes back to the chat: " + pageN.url());
-  await pageN.locator("#inbox .message", { hasText: "no script " + stamp }).waitFor();
-  check(true, "which shows the message posted without JavaScript");
+  const mine = pageN.locator("#inbox .message", { hasText: "no script " + stamp });
+  await mine.waitFor();
+  // In view: no script scrolls the box to its newest message (the two of 1000 characters
+  // above make the list taller than the box was); the input's autofocus scrolls the page.
+  const inView = async () => {
+    const box = await mine.boundingBox();
+    return box && box.y >= 0 && box.y + box.height <= pageN.viewportSize().height ? box : null;
+  };
+  const seenBy = Date.now() + STEP_TIMEOUT_MS;
+  while (!(await inView()) && Date.now() < seenBy) await new Promise((r) => setTimeout(r, 100));
+  check(await inView(), "which shows the message posted without JavaScript, in view: " +
+        JSON.stringify(await mine.boundingBox()));
   await pageA.locator("#inbox .message", { hasText: "no script " + stamp }).waitFor();
   check(true, "a message posted without JavaScript reached A");
   await contextN.close();
