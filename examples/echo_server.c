@@ -9,7 +9,7 @@
  * JSON: method, uri, path, version, host, the header fields in arrival order, and the body
  * (its bytes as Latin-1 code points); a HEAD gets the header fields of the GET echo. /ws is the
  * WebSocket echo: every message comes back with the same type; permessage-deflate is accepted when
- * the client offers it; messages up to 32 MiB.
+ * the client offers it; messages up to 32 MiB; any Origin is accepted (see any_origin).
  *
  * The HTTP echo is the application's default route (a handler per method), so that /ws can be
  * a WebSocket route of the same application on the same port. Form bodies are not decoded
@@ -242,6 +242,17 @@ static void ws_echo(eddy_ws *ws, const char *data, size_t len, int binary, void 
     eddy_ws_write_message(ws, data, len, binary, NULL);
 }
 
+/* The echo accepts a handshake from any Origin. The default check (Tornado's same-origin rule)
+ * protects state that a browser's cookies unlock; the echo keeps none, and a conformance client
+ * or a test page served from another host or port may well send an Origin of its own. */
+static int any_origin(eddy_handler *h, const char *origin, size_t origin_len, void *userdata) {
+    (void)h;
+    (void)origin;
+    (void)origin_len;
+    (void)userdata;
+    return 1;
+}
+
 static void on_signal(eddy_signal *sig, int signum, void *userdata) {
     (void)sig;
     (void)signum;
@@ -287,6 +298,7 @@ int main(int argc, char **argv) {
     eddy_route *ws = eddy_app_add_route(app, "/ws", EDDY_NTS, NULL, NULL);
     /* Added first: routes are tried in order and the echo route matches /ws too. */
     eddy_route_set_websocket(ws, NULL, ws_echo, NULL, wo);
+    eddy_route_set_ws_check_origin(ws, any_origin);
     eddy_ws_options_free(wo);
     eddy_route *echo = eddy_app_add_route(app, "/.*", EDDY_NTS, NULL, NULL);
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)

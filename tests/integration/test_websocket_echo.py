@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The conformance echo server's /ws (examples/echo_server.c) with python3-websockets: every
-message comes back with the same type, with and without permessage-deflate; the HTTP echo on
-the same port still answers."""
+message comes back with the same type, with and without permessage-deflate, from any Origin;
+the HTTP echo on the same port still answers."""
 import argparse
 import asyncio
 import http.client
@@ -28,7 +28,18 @@ async def echo(port):
                 got = await ws.recv()
                 ok &= got == want and type(got) is type(want)
         print(("ok   " if ok else "FAIL ") + f"echo_server /ws echo, compression={comp}", flush=True)
-    return ok
+    # A cross-origin page (or a conformance client that sends an Origin) is answered too: the
+    # echo has nothing for a same-origin rule to protect.
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws",
+                                      origin="http://elsewhere.example:8000") as ws:
+            await ws.send("from elsewhere")
+            origin_ok = await ws.recv() == "from elsewhere"
+    except websockets.exceptions.InvalidStatusCode as err:
+        origin_ok = False
+        print(f"     handshake with a foreign Origin refused: {err}")
+    print(("ok   " if origin_ok else "FAIL ") + "echo_server /ws accepts any Origin", flush=True)
+    return ok and origin_ok
 
 
 def main():
