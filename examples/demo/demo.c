@@ -593,6 +593,10 @@ static void chat_page_get(eddy_handler *h, void *route_userdata) {
     char etag[32];
     int n = snprintf(etag, sizeof etag, "W/\"%016llx\"", hash);
     eddy_handler_set_etag(h, etag_ok ? etag : NULL, (size_t)n);
+    /* The page is one browser's (its form carries that browser's token): no shared cache may
+     * keep it (private), and the browser asks again before showing it (no-cache: the messages
+     * change; the ETag makes that ask a 304 when they have not, RFC 9111 5.2.2.4, 5.2.2.7). */
+    eddy_handler_set_header(h, "Cache-Control", EDDY_NTS, "private, no-cache", EDDY_NTS);
 }
 
 /* ---- hello, world ------------------------------------------------------------------------ */

@@ -461,6 +461,12 @@ class Chat(DemoTestCase):
         self.assertNotEqual(self.form_fields(page)["_xsrf"], self.form_fields(page2)["_xsrf"])
         resp, body = c.request("GET", "/", headers={"If-None-Match": etag})
         self.assertEqual((resp.status, body), (304, b""))
+        # The page holds this browser's token: no shared cache keeps it, and the browser asks
+        # before showing a stored copy (the messages change); a 304 says so too (RFC 9110
+        # 15.4.5).
+        self.assertEqual(resp.getheader("Cache-Control"), "private, no-cache")
+        resp, _ = c.request("GET", "/")
+        self.assertEqual((resp.status, resp.getheader("Cache-Control")), (200, "private, no-cache"))
         # Another browser (another cookie, so another token in its page) never gets a 304 for
         # a page it cached under the first one's.
         other = self.client()
