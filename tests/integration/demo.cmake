@@ -10,5 +10,6 @@ if(TARGET demo)
   add_test(NAME demo_browser
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/run_demo_browser.sh
                    ${CMAKE_CURRENT_BINARY_DIR}/node $<TARGET_FILE:demo>)
-  set_tests_properties(demo_browser PROPERTIES TIMEOUT 300)
+  # npm's first install (up to 240 s) plus the test (up to 240 s).
+  set_tests_properties(demo_browser PROPERTIES TIMEOUT 600)
 endif()

@@ -34,4 +34,4 @@ if [ ! -f "$node_dir/node_modules/playwright-core/package.json" ]; then
 fi
 
 export NODE_PATH="$node_dir/node_modules"
-exec timeout 120 node "$here/test_demo_browser.js" --server "$demo" --chromium "$chromium"
+exec timeout 240 node "$here/test_demo_browser.js" --server "$demo" --chromium "$chromium"

@@ -18,9 +18,11 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
-// Under run_demo_browser.sh's 120 s; the 8 tabs of one browser take their time on a loaded machine.
-const OVERALL_TIMEOUT_MS = 110000;
-const STEP_TIMEOUT_MS = 15000; // any single wait: page load, message delivery, ...
+// Hang guards, not speed checks: generous, because Chromium on a loaded machine is slow (a
+// run at load 25 took over 15 s just to start it). Under run_demo_browser.sh's 240 s.
+const OVERALL_TIMEOUT_MS = 230000;
+const LAUNCH_TIMEOUT_MS = 60000;  // starting Chromium
+const STEP_TIMEOUT_MS = 30000;    // any single wait: page load, message delivery, ...
 const SCREENSHOT = "/tmp/eddy-demo-browser.png";
 
 function parseArgs(argv) {
@@ -126,17 +128,19 @@ async function run(args, state) {
   // same browser is "user B" with its own cookies.
   state.profile = fs.mkdtempSync(path.join(os.tmpdir(), "eddy-demo-chromium-"));
   const contextA = await chromium.launchPersistentContext(state.profile, {
-    executablePath: args.chromium,
-    headless: true,
-    timeout: STEP_TIMEOUT_MS,
-    // Chromium's own services (autofill, accounts, updates) look up Google's names despite
-    // --disable-background-networking: every name but the demo's address fails inside the
-    // browser, so nothing is sent past loopback, not even a DNS query.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-           "--disable-features=AutofillServerCommunication,OptimizationHints,Translate,MediaRouter",
-           "--disable-domain-reliability", "--no-pings"],
+      executablePath: args.chromium,
+      headless: true,
+      timeout: LAUNCH_TIMEOUT_MS,
+      // Chromium's own services (autofill, accounts, updates) look up Google's names despite
+      // --disable-background-networking: every name but the demo's address fails inside the
+      // browser, so nothing is sent past loopback, not even a DNS query.
+      args: [
+          '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+          '--disable-background-networking', '--disable-component-update', '--disable-sync',
+          '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+          '--disable-features=AutofillServerCommunication,OptimizationHints,Translate,MediaRouter',
+          '--disable-domain-reliability', '--no-pings'
+      ],
   });
   state.contextA = contextA;
   const contextB = await contextA.browser().newContext();
@@ -221,9 +225,10 @@ async function run(args, state) {
   // Tabs of one browser share its 6 connections to a host. Polling pages keep one each, so
   // with 6 of them a 7th page's load and posts waited for some poll to end (up to the poll
   // timeout, 30 s). The default page uses a WebSocket, which that limit does not count: 8 tabs
-  // load, and a post from the last reaches them all, each well within the poll timeout.
+  // load, and a post from the last reaches them all, each within the poll timeout (the
+  // wait below is shorter than it, and as long as it can be for a loaded machine).
   // (Opened at once, as a browser restoring its tabs does.)
-  const TAB_MS = 10000;
+  const TAB_MS = 25000;
   const tabsStart = Date.now();
   const contextT = await contextA.browser().newContext();
   const tabs = await Promise.all([...Array(8).keys()].map(async (i) => {
