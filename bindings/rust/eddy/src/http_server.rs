@@ -7,12 +7,15 @@
 //! HttpServer holds a `Loop` handle, so the loop outlives the server. A request is eddy's from
 //! its callback until it is finished: here, when the callback returns (or later, through a
 //! [`ServerDeferred`]).
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::marker::PhantomData;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::{c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::{BorrowedFd, IntoRawFd, OwnedFd};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,10 +28,16 @@ use crate::request::Request;
 use crate::tls::TlsContext;
 
 type RequestFn = dyn Fn(&Request<'_>, &mut ServerResponse<'_>) -> Result<()>;
+type DataFn = dyn FnMut(&Request<'_>, &mut ServerResponse<'_>, &[u8]) -> Result<()>;
+type FlushFn = Box<dyn FnOnce(&Request<'_>, &mut ServerResponse<'_>, Result<()>) -> Result<()>>;
+type AccessFn = dyn Fn(&Request<'_>, &AccessEntry);
 
-/// The server's userdata: the closure and the loop's [`Remote`] (for [`ServerDeferred`]).
+/// The server's userdata: the closures and the loop's [`Remote`] (for [`ServerDeferred`]).
 struct ServerCallbacks {
     f: Box<RequestFn>,
+    /// [`HttpServer::on_headers`]'s closure (a RefCell: it may be set while serving; each call
+    /// clones the Rc out first, so the closure may even replace itself).
+    headers: RefCell<Option<Rc<RequestFn>>>,
     remote: Remote,
 }
 
@@ -46,14 +55,42 @@ unsafe extern "C" fn on_request(req: *mut sys::eddy_request, ud: *mut c_void) {
     // inside this call is freed once it returned (see HttpServer's Drop).
     let cbs = &*(ud as *const ServerCallbacks);
     // SAFETY: a live request eddy just handed over, on the loop's thread.
-    serve(req, &cbs.remote, "request callback", true, |rq, rs| {
-        (cbs.f)(rq, rs)
-    });
+    if let Some(state) = existing_state(req) {
+        // From here on the application owns it: a close is its to finish (a ServerDeferred).
+        state.delivered.set(true);
+    }
+    serve(
+        req,
+        &cbs.remote,
+        "request callback",
+        Stage::Request,
+        |rq, rs| (cbs.f)(rq, rs),
+    );
 }
 
-/// What a request keeps in its eddy userdata once a [`ServerDeferred`] exists for it (made by
-/// [`ServerResponse::detach`], or by a write so that a later failure knows): set when eddy
-/// releases the request, so that a late post never touches freed memory.
+/// What a request keeps in its eddy userdata once it needs it (made by the first
+/// [`ServerResponse::detach`], [`ServerResponse::stream_body`], [`ServerResponse::on_close`],
+/// [`ServerResponse::flush_then`] or [`ServerResponse::pause_body`], or by a write after one
+/// of them): the per-request closures, and the [`RawLife`] that handles off the loop thread
+/// share. Released by eddy exactly once, with the request ([`release_state`]).
+struct RequestState {
+    life: Arc<RawLife>,
+    remote: Remote,
+    /// The closure of [`ServerResponse::stream_body`]; taken out while it runs.
+    data: RefCell<Option<Box<DataFn>>>,
+    /// The closure of [`ServerResponse::on_close`]; run at most once.
+    close: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// The closures of [`ServerResponse::flush_then`] waiting for eddy's completions, oldest
+    /// first (eddy completes a request's flushes in the order they were asked for).
+    flushes: RefCell<VecDeque<FlushFn>>,
+    /// The request callback was reached. Before that (the headers and body stages) nobody but
+    /// this module can finish the request, so a close there is finished here.
+    delivered: Cell<bool>,
+}
+
+/// What handles off the loop thread ([`ServerDeferred`], [`PausedBody`]) share with a
+/// request: set when eddy releases the request, so that a late post never touches freed
+/// memory.
 struct RawLife {
     released: AtomicBool,
     /// Body bytes were written: a failure can no longer turn the answer into a clean 500
@@ -61,43 +98,62 @@ struct RawLife {
     wrote: AtomicBool,
 }
 
-unsafe extern "C" fn release_life(ud: *mut c_void) {
-    // SAFETY: ud is the Box<Arc<RawLife>> of request_life; eddy frees it exactly once.
-    let life = Box::from_raw(ud as *mut Arc<RawLife>);
-    life.released.store(true, Ordering::Release);
+unsafe extern "C" fn release_state(ud: *mut c_void) {
+    // SAFETY: ud is the Box<RequestState> of request_state; eddy frees it exactly once.
+    let state = Box::from_raw(ud as *mut RequestState);
+    state.life.released.store(true, Ordering::Release);
+    // The closures it still holds (a close or flush closure never called, a body closure) are
+    // the application's: a panicking Drop is stopped here.
+    if guard(move || drop(state)).is_err() {
+        log_error("dropping an HttpServer request's closures panicked");
+    }
 }
 
-/// The RawLife of `req` (made and attached on first use).
+/// The RequestState of `req` (made and attached on first use).
 ///
 /// # Safety
-/// `req` is a live request of an HttpServer, on its loop's thread.
-unsafe fn request_life(req: *mut sys::eddy_request) -> Arc<RawLife> {
+/// `req` is a live request of an HttpServer, on its loop's thread; the reference is used only
+/// while the request is alive (not across a finish).
+unsafe fn request_state<'x>(req: *mut sys::eddy_request, remote: &Remote) -> &'x RequestState {
     let ud = sys::eddy_request_get_userdata(req);
-    if ud.is_null() {
-        let life = Arc::new(RawLife {
+    if !ud.is_null() {
+        // Only this module sets the userdata of a raw server's request.
+        return &*(ud as *const RequestState);
+    }
+    let state = Box::into_raw(Box::new(RequestState {
+        life: Arc::new(RawLife {
             released: AtomicBool::new(false),
             wrote: AtomicBool::new(false),
-        });
-        let boxed = Box::into_raw(Box::new(life.clone()));
-        sys::eddy_request_set_userdata(req, boxed as *mut c_void, Some(release_life));
-        life
+        }),
+        remote: remote.clone(),
+        data: RefCell::new(None),
+        close: RefCell::new(None),
+        flushes: RefCell::new(VecDeque::new()),
+        delivered: Cell::new(false),
+    }));
+    sys::eddy_request_set_userdata(req, state as *mut c_void, Some(release_state));
+    &*state
+}
+
+/// The RequestState of `req` if it has one.
+///
+/// # Safety
+/// As [`request_state`].
+unsafe fn existing_state<'x>(req: *mut sys::eddy_request) -> Option<&'x RequestState> {
+    let ud = sys::eddy_request_get_userdata(req);
+    if ud.is_null() {
+        None
     } else {
-        // Only this module sets the userdata of a raw server's request.
-        (*(ud as *const Arc<RawLife>)).clone()
+        Some(&*(ud as *const RequestState))
     }
 }
 
 /// Whether body bytes were written to `req` by an earlier callback (its RawLife says so).
 ///
 /// # Safety
-/// As [`request_life`].
+/// As [`request_state`].
 unsafe fn wrote_before(req: *mut sys::eddy_request) -> bool {
-    let ud = sys::eddy_request_get_userdata(req);
-    if ud.is_null() {
-        return false;
-    }
-    let life: &Arc<RawLife> = &*(ud as *const Arc<RawLife>);
-    life.wrote.load(Ordering::Relaxed)
+    existing_state(req).map_or(false, |s| s.life.wrote.load(Ordering::Relaxed))
 }
 
 /// Ends a request whose closure failed: a 500 when nothing of the answer was written or sent
@@ -126,27 +182,40 @@ enum End {
     Abort,
 }
 
+/// Which callback a [`serve`] runs, for what it may do and what follows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// The headers callback ([`HttpServer::on_headers`]): before the body; not finished after.
+    Head,
+    /// A streamed body's piece ([`ServerResponse::stream_body`]); not finished after.
+    Body,
+    /// The request callback: finished after, unless detached.
+    Request,
+    /// A later callback of a request the application owns (a [`ServerDeferred`]'s closure, a
+    /// flush completion): finished after only when `finish` says so.
+    Later { finish: bool },
+}
+
 /// Runs `f` for `req`, then applies its end: a panic or an Err (other than CLOSED: the client
-/// left) is logged and fails the request ([`fail`]); with `finish_after`, a response neither
-/// ended nor detached is finished.
+/// left) is logged and fails the request ([`fail`]); in [`Stage::Request`] (and a finishing
+/// [`Stage::Later`]), a response neither ended nor detached is finished. A request that was
+/// already finished (a flush completion after the finish) gets a response on which every call
+/// is `Err(STATE)`, and nothing is applied.
 ///
 /// # Safety
-/// `req` is a live, unfinished request on its loop's thread.
-unsafe fn serve<F>(
-    req: *mut sys::eddy_request,
-    remote: &Remote,
-    kind: &str,
-    finish_after: bool,
-    f: F,
-) where
+/// `req` is a live request on its loop's thread.
+unsafe fn serve<F>(req: *mut sys::eddy_request, remote: &Remote, kind: &str, stage: Stage, f: F)
+where
     F: FnOnce(&Request<'_>, &mut ServerResponse<'_>) -> Result<()>,
 {
+    let ended = sys::eddy_request_finished(req) != 0;
     let rq = Request::new_raw(req);
     let mut rs = ServerResponse {
         req,
         remote,
-        end: None,
+        end: if ended { Some(End::Finish) } else { None },
         detached: false,
+        stage,
         wrote: wrote_before(req),
         _callback: PhantomData,
     };
@@ -165,6 +234,14 @@ unsafe fn serve<F>(
             return;
         }
     }
+    if ended {
+        return;
+    }
+    let finish_after = match stage {
+        Stage::Request => true,
+        Stage::Later { finish } => finish,
+        Stage::Head | Stage::Body => false,
+    };
     match rs.end {
         Some(End::Finish) => {
             sys::eddy_request_finish(req);
@@ -176,6 +253,109 @@ unsafe fn serve<F>(
             sys::eddy_request_finish(req);
         }
         None => {}
+    }
+}
+
+unsafe extern "C" fn on_headers(req: *mut sys::eddy_request, ud: *mut c_void) {
+    // SAFETY: ud is the ServerCallbacks of new, alive while the server is (as on_request).
+    let cbs = &*(ud as *const ServerCallbacks);
+    let f = cbs.headers.borrow().clone();
+    if let Some(f) = f {
+        // SAFETY: a live request whose head eddy just parsed, on the loop's thread.
+        serve(
+            req,
+            &cbs.remote,
+            "headers callback",
+            Stage::Head,
+            |rq, rs| f(rq, rs),
+        );
+    }
+}
+
+unsafe extern "C" fn on_body_data(
+    req: *mut sys::eddy_request,
+    data: *const c_char,
+    len: usize,
+    ud: *mut c_void,
+) {
+    // SAFETY: ud is the RequestState of stream_body (it made one before asking eddy), alive
+    // until eddy releases the request, which it does not do before this call.
+    let state = &*(ud as *const RequestState);
+    let taken = state.data.borrow_mut().take();
+    let mut f = match taken {
+        Some(f) => f,
+        None => return,
+    };
+    let life = state.life.clone();
+    let remote = state.remote.clone();
+    let chunk: &[u8] = if len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(data as *const u8, len)
+    };
+    // SAFETY: a live request, on the loop's thread.
+    serve(req, &remote, "body callback", Stage::Body, |rq, rs| {
+        f(rq, rs, chunk)
+    });
+    // The closure finished the request (an early answer, a failure): eddy may have released
+    // it, and the state with it; only an unreleased state takes the closure back.
+    if !life.released.load(Ordering::Acquire) {
+        // SAFETY: not released, so the state is alive.
+        let state = &*(ud as *const RequestState);
+        let mut slot = state.data.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(f);
+            return;
+        }
+    }
+    if guard(move || drop(f)).is_err() {
+        log_error("dropping an HttpServer body closure panicked");
+    }
+}
+
+unsafe extern "C" fn on_request_close(req: *mut sys::eddy_request, ud: *mut c_void) {
+    // SAFETY: ud is the RequestState of on_close, alive until the request is released, which
+    // eddy does not do before this call (the request stays valid until finished).
+    let state = &*(ud as *const RequestState);
+    let delivered = state.delivered.get();
+    let taken = state.close.borrow_mut().take();
+    if let Some(f) = taken {
+        if let Err(msg) = guard(f) {
+            log_error(&format!(
+                "an HttpServer request's close closure panicked: {}",
+                msg
+            ));
+        }
+    }
+    if !delivered {
+        // The client left (or the server answered 400/408/413 itself) before the request
+        // callback: no ServerDeferred can exist yet, so nobody else would finish it. With a
+        // close callback set, eddy leaves that to us (http.h); the finish releases it.
+        // SAFETY: live request, released by this call.
+        sys::eddy_request_finish(req);
+    }
+}
+
+unsafe extern "C" fn on_flushed(req: *mut sys::eddy_request, status: c_int, ud: *mut c_void) {
+    // SAFETY: ud is the RequestState of flush_then; eddy keeps the request (and so its
+    // userdata) until its pending flush completions ran.
+    let state = &*(ud as *const RequestState);
+    let taken = state.flushes.borrow_mut().pop_front();
+    if let Some(cb) = taken {
+        let remote = state.remote.clone();
+        let sent = if status == 0 {
+            Ok(())
+        } else {
+            Err(Error::from_code(status))
+        };
+        // SAFETY: a live request, on the loop's thread.
+        serve(
+            req,
+            &remote,
+            "flush callback",
+            Stage::Later { finish: false },
+            move |rq, rs| cb(rq, rs, sent),
+        );
     }
 }
 
@@ -217,6 +397,9 @@ unsafe fn serve<F>(
 /// [`ServerDeferred`].
 pub struct HttpServer {
     ptr: *mut sys::eddy_server,
+    /// The server's userdata (owned by eddy, alive while `ptr` is), for
+    /// [`on_headers`](Self::on_headers).
+    cbs: *const ServerCallbacks,
     shutting_down: Cell<bool>,
     lp: Loop,
 }
@@ -232,6 +415,7 @@ impl HttpServer {
     ) -> Result<HttpServer> {
         let cbs = Box::new(ServerCallbacks {
             f: Box::new(f),
+            headers: RefCell::new(None),
             remote: lp.remote(),
         });
         let ud = Box::into_raw(cbs) as *mut c_void;
@@ -247,6 +431,7 @@ impl HttpServer {
         }
         Ok(HttpServer {
             ptr,
+            cbs: ud as *const ServerCallbacks,
             shutting_down: Cell::new(false),
             lp: lp.clone(),
         })
@@ -272,6 +457,106 @@ impl HttpServer {
             CString::new(path.as_ref().as_os_str().as_bytes()).map_err(|_| Error::INVALID)?;
         // SAFETY: live server; eddy copies the path.
         check(unsafe { sys::eddy_server_listen_unix(self.ptr, path.as_ptr()) })
+    }
+
+    /// Accepts on `fd`, a socket already bound and listening (Tornado's
+    /// `HTTPServer.add_sockets`; the C core's `eddy_server_add_fd`): one inherited from a
+    /// parent process or a service manager, made by [`bind_socket`](crate::bind_socket)
+    /// before [`fork_processes`](crate::fork_processes), or a `std::net::TcpListener`
+    /// (`listener.into()`). May be called again for more sockets, also after
+    /// [`listen`](Self::listen).
+    ///
+    /// Ownership: the server takes `fd` (closed when the server is dropped or shut down). On
+    /// an error `fd` is closed too.
+    ///
+    /// Errors: `Err(INVALID)` (not a listening socket), `Err(STATE)` (after
+    /// [`shutdown`](Self::shutdown)), `Err(NO_MEMORY)`.
+    pub fn add_fd(&mut self, fd: OwnedFd) -> Result<()> {
+        let raw = fd.into_raw_fd();
+        // SAFETY: live server; on success it owns raw.
+        let rc = unsafe { sys::eddy_server_add_fd(self.ptr, raw) };
+        if rc < 0 {
+            // SAFETY: eddy did not take raw (it keeps nothing on an error), which we own: it
+            // came from an OwnedFd.
+            drop(unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(raw) });
+        }
+        check(rc)
+    }
+
+    /// The `index`th listening socket (0 = the first), e.g. to hand to a new process during a
+    /// graceful reload (the C core's `eddy_server_listening_fd`): `try_clone_to_owned()` it,
+    /// clear `FD_CLOEXEC` on the copy, exec, and give it to [`add_fd`](Self::add_fd) there.
+    /// The server keeps owning it (the borrow ends with `&self`). `None` when there is no such
+    /// socket.
+    pub fn listening_fd(&self, index: usize) -> Option<BorrowedFd<'_>> {
+        let index = c_int::try_from(index).ok()?;
+        // SAFETY: live server.
+        let fd = unsafe { sys::eddy_server_listening_fd(self.ptr, index) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: an open socket the server owns; the server cannot close it while `self` is
+        // borrowed (closing takes `&mut self` or the drop).
+        Some(unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// Calls `f` once each request's head is parsed and valid, before its body is read (the
+    /// C core's headers callback; what Tornado's `HTTPMessageDelegate.headers_received` and a
+    /// `@stream_request_body` handler's `prepare` are for). There, on the [`ServerResponse`]:
+    /// - [`stream_body`](ServerResponse::stream_body) hands the body to a closure piece by
+    ///   piece instead of holding it (uploads, proxies), with flow control
+    ///   ([`pause_body`](ServerResponse::pause_body));
+    /// - [`set_max_body_size`](ServerResponse::set_max_body_size) and
+    ///   [`set_body_timeout`](ServerResponse::set_body_timeout) change this request's limits;
+    /// - an answer ended there ([`finish`](ServerResponse::finish): a 401, a 413) goes out at
+    ///   once, the body is not read and the connection closes after it; the request closure
+    ///   is not called;
+    /// - [`on_close`](ServerResponse::on_close) learns that the client left before the end.
+    ///
+    /// The request closure still runs once the body is complete (with an empty
+    /// [`Request::body`] when it was streamed), as Tornado's `finish` / the method of a
+    /// streaming handler. Arguments are the query's alone here (the body has not arrived).
+    /// [`ServerResponse::detach`] is `Err(STATE)` here: the request becomes the application's
+    /// at the request closure. A panic or an `Err` (other than `CLOSED`) is logged and answered
+    /// 500 (the body is not read). Replaces an earlier closure; not called for methods the
+    /// server refuses (501).
+    pub fn on_headers(
+        &mut self,
+        f: impl Fn(&Request<'_>, &mut ServerResponse<'_>) -> Result<()> + 'static,
+    ) -> Result<()> {
+        // SAFETY: cbs is the server's userdata, alive while the server is.
+        *unsafe { &*self.cbs }.headers.borrow_mut() = Some(Rc::new(f));
+        // SAFETY: live server.
+        check(unsafe { sys::eddy_server_set_headers_callback(self.ptr, Some(on_headers)) })
+    }
+
+    /// Calls `f` once per answer, after it was finished or aborted (the C core's
+    /// `eddy_server_set_access_log`; Tornado's `log_function`): the [`Request`] (method,
+    /// [`uri`](Request::uri), [`remote_ip`](Request::remote_ip), headers...) and an
+    /// [`AccessEntry`] (status, body bytes, duration, whether the client had left). A request
+    /// finished after its client left is logged at that finish too, with `client_left`; a
+    /// panic in `f` is logged and the server goes on. Writes are impossible there (the answer
+    /// is over). Replaces an earlier closure (which is dropped). Always `Ok` for a live
+    /// server (a `Result` as the other setters).
+    pub fn set_access_log(
+        &mut self,
+        f: impl Fn(&Request<'_>, &AccessEntry) + 'static,
+    ) -> Result<()> {
+        let boxed: Box<Box<AccessFn>> = Box::new(Box::new(f));
+        let ud = Box::into_raw(boxed) as *mut c_void;
+        // SAFETY: live server; eddy releases ud through free_access exactly once (when replaced
+        // or when the server is freed). It cannot fail for a live server.
+        check(unsafe {
+            sys::eddy_server_set_access_log(self.ptr, Some(on_access), ud, Some(free_access))
+        })
+    }
+
+    /// Removes the closure of [`set_access_log`](Self::set_access_log) (dropped now).
+    pub fn clear_access_log(&mut self) -> Result<()> {
+        // SAFETY: live server; the old userdata is released by eddy.
+        check(unsafe {
+            sys::eddy_server_set_access_log(self.ptr, None, std::ptr::null_mut(), None)
+        })
     }
 
     /// The first listening TCP port; `None` before [`listen`](Self::listen).
@@ -407,6 +692,54 @@ impl HttpServer {
     }
 }
 
+/// One answer, for the closure of [`HttpServer::set_access_log`] (with the [`Request`], which
+/// gives the method, URI and peer).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccessEntry {
+    /// The status sent; 0 when not even the head went out (the client left first, or the
+    /// answer was aborted before its head: the C log writes these as nginx's 499 and 444).
+    pub status: u16,
+    /// Body bytes sent (0 for HEAD, and when the head never went out).
+    pub bytes_sent: u64,
+    /// Time from the first byte of the request line to the end of the answer.
+    pub duration: std::time::Duration,
+    /// The connection was gone when the answer ended (a detached request finished after its
+    /// client left).
+    pub client_left: bool,
+}
+
+unsafe extern "C" fn on_access(req: *mut sys::eddy_request, ud: *mut c_void) {
+    // SAFETY: ud is the Box<Box<AccessFn>> of set_access_log, alive until free_access; req is
+    // valid during the call (its answer just ended; eddy releases it afterwards).
+    let f = &*(ud as *const Box<AccessFn>);
+    let seconds = sys::eddy_request_duration(req);
+    let entry = AccessEntry {
+        status: u16::try_from(sys::eddy_request_response_status(req)).unwrap_or(0),
+        bytes_sent: sys::eddy_request_bytes_sent(req),
+        duration: if seconds.is_finite() && seconds > 0.0 {
+            std::time::Duration::from_secs_f64(seconds)
+        } else {
+            std::time::Duration::ZERO
+        },
+        client_left: sys::eddy_request_connection_closed(req) != 0,
+    };
+    let rq = Request::new_raw(req);
+    if let Err(msg) = guard(|| f(&rq, &entry)) {
+        log_error(&format!(
+            "an HttpServer access-log closure panicked: {}",
+            msg
+        ));
+    }
+}
+
+unsafe extern "C" fn free_access(ud: *mut c_void) {
+    // SAFETY: eddy releases the userdata of set_access_log exactly once.
+    let f = Box::from_raw(ud as *mut Box<AccessFn>);
+    if guard(move || drop(f)).is_err() {
+        log_error("dropping an HttpServer access-log closure panicked");
+    }
+}
+
 unsafe extern "C" fn shutdown_done(_server: *mut sys::eddy_server, ud: *mut c_void) {
     // SAFETY: ud is the Box<Option<..>> of shutdown, alive until free_done.
     let slot = &mut *(ud as *mut Option<Box<dyn FnOnce()>>);
@@ -468,6 +801,7 @@ pub struct ServerResponse<'a> {
     remote: &'a Remote,
     end: Option<End>,
     detached: bool,
+    stage: Stage,
     wrote: bool,
     _callback: PhantomData<&'a ()>,
 }
@@ -478,6 +812,21 @@ impl<'a> ServerResponse<'a> {
             return Err(Error::STATE);
         }
         Ok(())
+    }
+
+    /// The request's RequestState (made on first use), told what this callback wrote.
+    fn state(&self) -> &RequestState {
+        // SAFETY: live request on its loop's thread; the reference does not outlive `self`,
+        // and the request is finished only after the callback returned.
+        let state = unsafe { request_state(self.req, self.remote) };
+        if self.stage == Stage::Request {
+            // Made in the request callback: on_request could not mark it.
+            state.delivered.set(true);
+        }
+        if self.wrote {
+            state.life.wrote.store(true, Ordering::Relaxed);
+        }
+        state
     }
 
     /// Sets the status (200 by default; 200..=599, with the standard reason phrase). Only
@@ -557,12 +906,11 @@ impl<'a> ServerResponse<'a> {
         if !data.is_empty() && !self.wrote {
             // Bytes the raw API cannot take back: a failure can no longer become a clean 500.
             self.wrote = true;
-            // SAFETY: live request. One that already has a RawLife (detached) keeps the fact
-            // for its later callbacks; others need no allocation for it.
-            unsafe {
-                if !sys::eddy_request_get_userdata(self.req).is_null() {
-                    request_life(self.req).wrote.store(true, Ordering::Relaxed);
-                }
+            // SAFETY: live request. One that already has a RequestState (detached) keeps the
+            // fact for its later callbacks; others need no allocation for it (one made later
+            // is told by `state`).
+            if let Some(state) = unsafe { existing_state(self.req) } {
+                state.life.wrote.store(true, Ordering::Relaxed);
             }
         }
         Ok(())
@@ -600,24 +948,183 @@ impl<'a> ServerResponse<'a> {
     /// Keeps the answer open after the callback returns (a long poll, an answer computed on
     /// another thread, a stream): the [`ServerDeferred`] it gives is `Send` and finishes it
     /// through the loop's thread. Writes in this callback still go into the answer.
-    /// Err(STATE) when already detached or ended in this callback.
+    /// Err(STATE) when already detached or ended in this callback, and in the headers and
+    /// body callbacks ([`HttpServer::on_headers`], [`stream_body`](Self::stream_body)): the
+    /// request becomes the application's at the request closure.
     pub fn detach(&mut self) -> Result<ServerDeferred> {
         self.open()?;
-        if self.detached {
+        let early = match self.stage {
+            Stage::Head | Stage::Body => true,
+            Stage::Request => false,
+            // A flush completion of an answer begun in the headers or body stage.
+            // SAFETY: live request on its loop's thread.
+            Stage::Later { .. } => {
+                unsafe { existing_state(self.req) }.map_or(true, |s| !s.delivered.get())
+            }
+        };
+        if self.detached || early {
             return Err(Error::STATE);
         }
         self.detached = true;
-        // SAFETY: live request on its loop's thread.
-        let life = unsafe { request_life(self.req) };
-        if self.wrote {
-            life.wrote.store(true, Ordering::Relaxed);
-        }
+        let life = self.state().life.clone();
         Ok(ServerDeferred {
             req: RequestPtr(self.req),
             life,
             remote: self.remote.clone(),
             open: true,
         })
+    }
+
+    /// Sends what was written so far, as [`flush`](Self::flush), and calls `f` on the loop's
+    /// thread once it reached the kernel (`Ok(())`) or could not be sent because the client
+    /// left (`Err(CLOSED)`): backpressure for a streamed answer, which writes its next piece
+    /// from `f` rather than faster than the client reads (the C core's `eddy_request_flush`
+    /// with a callback; Tornado's `flush()` future). Never called within this call; the
+    /// completions of one request come in the order of their flushes.
+    ///
+    /// `f` gets the request and the response again: it may write, flush (with another `f`)
+    /// and [`finish`](Self::finish) there, as in a [`ServerDeferred`] closure (nothing is
+    /// finished after it; a panic or an `Err` fails the answer as elsewhere). On an answer
+    /// already finished (the request closure returned without detaching) it still runs, to
+    /// learn the outcome, with every call `Err(STATE)`. A streaming answer is usually driven
+    /// from a detached request:
+    ///
+    /// ```no_run
+    /// # use eddy::{Request, Result, ServerDeferred, ServerResponse};
+    /// // Writes `left` more 64 KiB pieces, each once the one before reached the kernel. The
+    /// // ServerDeferred travels along: the answer stays open until the pump finishes it
+    /// // (dropped unfinished, say after the client left, it ends the answer).
+    /// fn pump(res: &mut ServerResponse<'_>, left: usize, open: ServerDeferred) -> Result<()> {
+    ///     if left == 0 {
+    ///         drop(open); // the finish below ends the answer
+    ///         return res.finish();
+    ///     }
+    ///     res.write(&[b'x'; 65536][..])?;
+    ///     res.flush_then(move |_, res, sent| {
+    ///         sent?; // the client left: nothing more to send
+    ///         pump(res, left - 1, open)
+    ///     })
+    /// }
+    /// # fn handler(_req: &Request<'_>, res: &mut ServerResponse<'_>) -> Result<()> {
+    /// let open = res.detach()?;
+    /// pump(res, 1000, open)
+    /// # }
+    /// ```
+    ///
+    /// Errors as [`flush`](Self::flush) (`f` is dropped uncalled): `Err(STATE)`,
+    /// `Err(CLOSED)`, `Err(NO_MEMORY)`.
+    pub fn flush_then(
+        &mut self,
+        f: impl FnOnce(&Request<'_>, &mut ServerResponse<'_>, Result<()>) -> Result<()> + 'static,
+    ) -> Result<()> {
+        self.open()?;
+        let state = self.state();
+        // Queued first, then asked for; eddy never calls back within the flush.
+        state.flushes.borrow_mut().push_back(Box::new(f));
+        // SAFETY: live request; on_flushed finds the closures in the request's userdata.
+        let rc = unsafe { sys::eddy_request_flush(self.req, Some(on_flushed)) };
+        if rc != 0 {
+            // eddy will not call back for this flush: the closure is the last one queued.
+            let f = state.flushes.borrow_mut().pop_back();
+            drop(f);
+        }
+        check(rc)
+    }
+
+    /// Calls `f` once if the client leaves before the answer is finished (the C core's
+    /// `eddy_request_set_close_callback`; Tornado's `on_connection_close`): for a detached
+    /// request (a long poll, a stream: stop producing, drop what was kept for it) or a
+    /// streamed body cut short. Also when the server itself ends a body being received (a
+    /// malformed, oversized or late body: 400/413/408). Runs on the loop's thread; a panic in
+    /// it is logged. Replaces an earlier closure; dropped uncalled when the answer is finished
+    /// first.
+    ///
+    /// After `f`, a detached request stays to be finished through its [`ServerDeferred`] (its
+    /// writes are `Err(CLOSED)`; dropping it does); one whose request closure has not run yet
+    /// (the headers or body stage) is released by the server and that closure never runs.
+    ///
+    /// Errors: `Err(CLOSED)` when the client already left (`f` is dropped: check
+    /// [`connection_closed`](Self::connection_closed) instead), `Err(STATE)` once ended.
+    pub fn on_close(&mut self, f: impl FnOnce() + 'static) -> Result<()> {
+        self.open()?;
+        if self.connection_closed() {
+            return Err(Error::CLOSED);
+        }
+        *self.state().close.borrow_mut() = Some(Box::new(f));
+        // SAFETY: live request; on_request_close finds the closure in the request's userdata.
+        check(unsafe { sys::eddy_request_set_close_callback(self.req, Some(on_request_close)) })
+    }
+
+    /// Streams the request body to `f` piece by piece as it arrives (de-chunked, and decoded
+    /// with [`HttpServer::set_decompress_request`]) instead of holding it in memory (the C
+    /// core's `eddy_request_stream_body`; Tornado's `@stream_request_body` `data_received`).
+    /// Only in the headers callback ([`HttpServer::on_headers`]). Once the body is complete the
+    /// request closure runs as usual, with an empty [`Request::body`] (and no body arguments).
+    ///
+    /// In `f`: [`pause_body`](Self::pause_body) stops reading until the piece was dealt with
+    /// (flow control: TCP then slows the client); [`finish`](Self::finish) answers at once
+    /// (the rest of the body is not read, the connection closes after the answer, the request
+    /// closure does not run); a panic or an `Err` (other than `CLOSED`) is logged and answered
+    /// 500 so. `f` is dropped when the request is released. If the body is cut short (the
+    /// client left, or the server answered 400/408/413), the request closure never runs:
+    /// [`on_close`](Self::on_close) tells it. The body limit
+    /// ([`set_max_body_size`](Self::set_max_body_size)) still applies.
+    ///
+    /// Errors: `Err(STATE)` outside the headers callback (`f` is dropped).
+    pub fn stream_body(
+        &mut self,
+        f: impl FnMut(&Request<'_>, &mut ServerResponse<'_>, &[u8]) -> Result<()> + 'static,
+    ) -> Result<()> {
+        self.open()?;
+        if self.stage != Stage::Head {
+            return Err(Error::STATE);
+        }
+        let state = self.state();
+        // SAFETY: live request; on_body_data finds the closure in the request's userdata (set
+        // below, before any piece can arrive: eddy reads on a later iteration).
+        check(unsafe { sys::eddy_request_stream_body(self.req, Some(on_body_data), None) })?;
+        *state.data.borrow_mut() = Some(Box::new(f));
+        Ok(())
+    }
+
+    /// Stops reading a streamed body ([`stream_body`](Self::stream_body)) until the
+    /// [`PausedBody`] it gives is resumed or dropped (the C core's `eddy_request_pause_body`;
+    /// Tornado's `data_received` returning a future): no more pieces reach the body closure,
+    /// and the client is slowed by TCP. For a piece handed to another thread or written to a
+    /// slow sink: resume when it was consumed. Call it in the body closure (or the headers
+    /// callback, after `stream_body`). The body timeout keeps running while paused; a client
+    /// that leaves meanwhile is noticed when reading resumes or that timeout fires.
+    ///
+    /// Errors: `Err(STATE)` without a streamed body, once it is complete, or once the answer
+    /// was ended.
+    pub fn pause_body(&mut self) -> Result<PausedBody> {
+        self.open()?;
+        // SAFETY: live request.
+        check(unsafe { sys::eddy_request_pause_body(self.req) })?;
+        Ok(PausedBody {
+            req: RequestPtr(self.req),
+            life: self.state().life.clone(),
+            remote: self.remote.clone(),
+            pending: true,
+        })
+    }
+
+    /// This request's largest body (Tornado's `set_max_body_size`, per request), over the
+    /// server's ([`HttpServer::set_max_body_size`]); over it: 413 and close. Only in the
+    /// headers callback: `Err(STATE)` once the body started.
+    pub fn set_max_body_size(&mut self, bytes: usize) -> Result<()> {
+        self.open()?;
+        // SAFETY: live request.
+        check(unsafe { sys::eddy_request_set_max_body_size(self.req, bytes) })
+    }
+
+    /// This request's body inactivity timeout in seconds, 0 for none (Tornado's
+    /// `set_body_timeout`). Only in the headers callback (`Err(STATE)` once the body is
+    /// complete); `Err(INVALID)` for a negative or NaN value.
+    pub fn set_body_timeout(&mut self, seconds: f64) -> Result<()> {
+        self.open()?;
+        // SAFETY: live request.
+        check(unsafe { sys::eddy_request_set_body_timeout(self.req, seconds) })
     }
 
     /// Whether the answer was ended in this callback ([`finish`](Self::finish) or
@@ -630,6 +1137,68 @@ impl<'a> ServerResponse<'a> {
     pub fn connection_closed(&self) -> bool {
         // SAFETY: live request.
         unsafe { sys::eddy_request_connection_closed(self.req) != 0 }
+    }
+}
+
+/// A streamed request body paused by [`ServerResponse::pause_body`]. `Send`: resume it from
+/// the thread that consumed the piece. Resuming posts to the loop's thread
+/// (eddy_loop_call_soon_threadsafe), where reading starts again (the next pieces come on a
+/// later iteration) unless the request was finished or released meanwhile (then nothing
+/// happens). Dropping it resumes too, so that a lost handle cannot stall the upload until
+/// its body timeout.
+#[must_use = "dropping a PausedBody resumes the body at once"]
+pub struct PausedBody {
+    req: RequestPtr,
+    life: Arc<RawLife>,
+    remote: Remote,
+    pending: bool,
+}
+
+impl PausedBody {
+    /// Resumes reading the body. Err(CLOSED) when the loop no longer exists.
+    pub fn resume(mut self) -> Result<()> {
+        self.pending = false;
+        self.post()
+    }
+
+    fn post(&self) -> Result<()> {
+        let req = self.req;
+        let life = self.life.clone();
+        self.remote.call_soon(move || {
+            let req = req.get();
+            // SAFETY: on the loop thread; `released` says whether req was freed, and an
+            // unreleased request may be asked whether it was finished.
+            if life.released.load(Ordering::Acquire)
+                || unsafe { sys::eddy_request_finished(req) } != 0
+            {
+                return;
+            }
+            // SAFETY: a live, unfinished streamed request on its loop thread.
+            let rc = unsafe { sys::eddy_request_resume_body(req) };
+            if rc != 0 {
+                log_error(&format!(
+                    "an HttpServer body could not be resumed: {}",
+                    Error::from_code(rc)
+                ));
+            }
+        })
+    }
+}
+
+impl Drop for PausedBody {
+    fn drop(&mut self) {
+        if self.pending {
+            // Err: the loop is gone, and the request with it.
+            let _ = self.post();
+        }
+    }
+}
+
+impl std::fmt::Debug for PausedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PausedBody")
+            .field("pending", &self.pending)
+            .finish()
     }
 }
 
@@ -698,7 +1267,15 @@ impl ServerDeferred {
                 return;
             }
             // SAFETY: req is alive and unfinished, on its loop thread.
-            unsafe { serve(req, &remote, "deferred response", finish, f) }
+            unsafe {
+                serve(
+                    req,
+                    &remote,
+                    "deferred response",
+                    Stage::Later { finish },
+                    f,
+                )
+            }
         })
     }
 }
@@ -730,4 +1307,5 @@ impl Drop for ServerDeferred {
 fn _assert_server_deferred_is_send() {
     fn check<T: Send>() {}
     check::<ServerDeferred>();
+    check::<PausedBody>();
 }

@@ -87,7 +87,7 @@ pub use fetch_error::FetchError;
 pub use http_client::{FetchHandle, FlushCallback, HttpClient};
 pub use http_request::HttpRequest;
 pub use http_response::{HttpHeaders, HttpResponse};
-pub use http_server::{HttpServer, ServerDeferred, ServerResponse};
+pub use http_server::{AccessEntry, HttpServer, PausedBody, ServerDeferred, ServerResponse};
 pub use periodic::{PeriodicCallback, PeriodicHandle};
 pub use process::{bind_socket, cpu_count, fork_processes, socket_port, task_id};
 pub use request::{HttpFile, Request};
