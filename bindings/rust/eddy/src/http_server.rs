@@ -459,6 +459,13 @@ impl HttpServer {
         check(unsafe { sys::eddy_server_listen_unix(self.ptr, path.as_ptr()) })
     }
 
+    /// As [`listen_unix`](Self::listen_unix) with the socket file's permission bits `mode`
+    /// (`0o600`, Tornado's `bind_unix_socket` default: only this user can connect); the C
+    /// core's `eddy_server_listen_unix_mode`. `Err(INVALID)` also for a mode above `0o777`.
+    pub fn listen_unix_mode(&mut self, path: impl AsRef<Path>, mode: u32) -> Result<()> {
+        self.opts().listen_unix(path, mode)
+    }
+
     /// Accepts on `fd`, a socket already bound and listening (Tornado's
     /// `HTTPServer.add_sockets`; the C core's `eddy_server_add_fd`): one inherited from a
     /// parent process or a service manager, made by [`bind_socket`](crate::bind_socket)
@@ -641,6 +648,41 @@ impl HttpServer {
     /// Err(INVALID) under 64.
     pub fn set_max_header_size(&mut self, bytes: usize) -> Result<()> {
         self.opts().set_max_header_size(bytes)
+    }
+
+    /// Most header field lines in a request head: as
+    /// [`App::set_max_header_fields`](crate::App::set_max_header_fields) (431 over it).
+    /// Err(INVALID) for 0.
+    pub fn set_max_header_fields(&mut self, count: usize) -> Result<()> {
+        self.opts().set_max_header_fields(count)
+    }
+
+    /// Most request-body bytes held in memory over all connections: as
+    /// [`App::set_max_body_memory`](crate::App::set_max_body_memory) (bodies streamed with
+    /// [`ServerResponse::stream_body`] do not count).
+    pub fn set_max_body_memory(&mut self, bytes: usize) -> Result<()> {
+        self.opts().set_max_body_memory(bytes)
+    }
+
+    /// Adds a trusted downstream proxy for [`set_xheaders`](Self::set_xheaders): as
+    /// [`App::add_trusted_proxy`](crate::App::add_trusted_proxy). Err(INVALID) for anything
+    /// but a numeric address (or `"unix:"`).
+    pub fn add_trusted_proxy(&mut self, ip: &str) -> Result<()> {
+        self.opts().add_trusted_proxy(ip)
+    }
+
+    /// Every request's scheme, `Some("http")` or `Some("https")`, `None` for the
+    /// connection's: as [`App::set_protocol`](crate::App::set_protocol) (Tornado's
+    /// `protocol`). Err(INVALID) for another string.
+    pub fn set_protocol(&mut self, scheme: Option<&str>) -> Result<()> {
+        self.opts().set_protocol(scheme)
+    }
+
+    /// Requires a PROXY protocol header (v1 or v2) on every connection: as
+    /// [`App::set_proxy_protocol`](crate::App::set_proxy_protocol). Only behind a proxy that
+    /// always sends it.
+    pub fn set_proxy_protocol(&mut self, on: bool) -> Result<()> {
+        self.opts().set_proxy_protocol(on)
     }
 
     /// Largest request body: as [`App::set_max_body_size`](crate::App::set_max_body_size).

@@ -897,3 +897,36 @@ fn add_fd_serves_an_inherited_listening_socket() {
     // The server closed the socket it took.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn the_setters_shared_with_the_app_servers() {
+    let dir = std::env::temp_dir().join(format!("eddy-rust-raw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("raw.sock");
+    let sock2 = sock.clone();
+    let srv = RawServer::start_with(
+        move |s| {
+            assert_eq!(s.set_max_header_fields(0), Err(Error::INVALID));
+            s.set_max_header_fields(3).unwrap();
+            s.set_max_body_memory(1 << 20).unwrap();
+            assert_eq!(s.set_protocol(Some("ftp")), Err(Error::INVALID));
+            s.set_protocol(Some("https")).unwrap();
+            assert_eq!(s.add_trusted_proxy("not-an-ip"), Err(Error::INVALID));
+            s.add_trusted_proxy("127.0.0.1").unwrap();
+            s.set_xheaders(true).unwrap();
+            assert_eq!(s.listen_unix_mode(&sock2, 0o1777), Err(Error::INVALID));
+            s.listen_unix_mode(&sock2, 0o600).unwrap();
+        },
+        |req, res| res.write(format!("{} {}", req.scheme(), req.remote_ip())),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let mut c = srv.connect();
+    c.send("GET / HTTP/1.1\r\nHost: t\r\nX-Real-IP: 10.1.2.3\r\n\r\n");
+    assert_eq!(c.response().text(), "https 10.1.2.3");
+    c.send("GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+    assert_eq!(c.response().status, 431);
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
