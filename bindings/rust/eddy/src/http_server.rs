@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{BorrowedFd, IntoRawFd, OwnedFd};
+use std::os::unix::io::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -400,6 +400,9 @@ pub struct HttpServer {
     /// The server's userdata (owned by eddy, alive while `ptr` is), for
     /// [`on_headers`](Self::on_headers).
     cbs: *const ServerCallbacks,
+    /// The file of [`set_access_log_fd`](Self::set_access_log_fd): eddy writes to it but does
+    /// not own it, so it is closed only after the server is freed (which writes what is left).
+    log_fd: Option<OwnedFd>,
     shutting_down: Cell<bool>,
     lp: Loop,
 }
@@ -432,6 +435,7 @@ impl HttpServer {
         Ok(HttpServer {
             ptr,
             cbs: ud as *const ServerCallbacks,
+            log_fd: None,
             shutting_down: Cell::new(false),
             lp: lp.clone(),
         })
@@ -556,6 +560,58 @@ impl HttpServer {
         check(unsafe {
             sys::eddy_server_set_access_log(self.ptr, Some(on_access), ud, Some(free_access))
         })
+    }
+
+    /// Writes a Common Log Format line per answer to `fd` (a file, a pipe, stderr's
+    /// `dup`), or stops with `None` (the C core's `eddy_server_set_access_log_fd`, nginx's
+    /// `access_log`): as nginx, an answer that never went out is logged 499 (the client left)
+    /// or 444 (aborted before the head), and the request's bytes are escaped so that no
+    /// request can end a field early. Lines of one loop pass are written together; the loop
+    /// never waits for a slow reader (see http.h for the buffering and the warnings). Works
+    /// alongside [`set_access_log`](Self::set_access_log).
+    ///
+    /// Ownership: the server keeps `fd` until it is replaced or the server is freed, and
+    /// closes it after the lines pending for it were written.
+    ///
+    /// Errors: `Err(STATE)` once the loop was freed, `Err(NO_MEMORY)`; `fd` is closed then,
+    /// and the previous one stays in use.
+    pub fn set_access_log_fd(&mut self, fd: Option<OwnedFd>) -> Result<()> {
+        let raw = fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
+        // SAFETY: live server; `fd` outlives its use: kept below until replaced or freed.
+        check(unsafe { sys::eddy_server_set_access_log_fd(self.ptr, raw) })?;
+        // eddy wrote the old file's pending lines before letting it go: it may close now.
+        self.log_fd = fd;
+        Ok(())
+    }
+
+    /// Serves `stream`, a connected socket accepted elsewhere (the C core's
+    /// `eddy_server_add_connection`; Tornado's `HTTPServer.handle_stream`), e.g. one handed
+    /// over by a [`TcpServer`](crate::TcpServer) or another process. `peer` is the client's
+    /// address as [`Request::remote_ip`] and the logs report it (`None`: "" and port 0).
+    ///
+    /// Ownership: the server takes `stream`; on an error it is closed too.
+    ///
+    /// Errors: `Err(INVALID)` (not a socket), `Err(STATE)` (after
+    /// [`shutdown`](Self::shutdown)), `Err(NO_MEMORY)`.
+    pub fn add_connection(
+        &mut self,
+        stream: OwnedFd,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Result<()> {
+        let (ip, port) = match peer {
+            Some(a) => (a.ip().to_string(), c_int::from(a.port())),
+            None => (String::new(), 0),
+        };
+        let ip = CString::new(ip).map_err(|_| Error::INVALID)?;
+        let raw = stream.into_raw_fd();
+        // SAFETY: live server; eddy copies the address. On success it owns raw; on
+        // EDDY_ENOMEM it closed raw itself; on the other errors raw stays ours.
+        let rc = unsafe { sys::eddy_server_add_connection(self.ptr, raw, ip.as_ptr(), port) };
+        if rc < 0 && rc != sys::EDDY_ENOMEM {
+            // SAFETY: raw came from an OwnedFd and eddy did not take (or close) it.
+            drop(unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(raw) });
+        }
+        check(rc)
     }
 
     /// Removes the closure of [`set_access_log`](Self::set_access_log) (dropped now).
@@ -806,13 +862,24 @@ unsafe extern "C" fn free_done(ud: *mut c_void) {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         let ptr = self.ptr;
+        // The access-log file is closed after the free, which writes its pending lines.
+        let log_fd = self.log_fd.take().map(IntoRawFd::into_raw_fd);
+        let close_log = move || {
+            if let Some(raw) = log_fd {
+                // SAFETY: taken from the OwnedFd above; eddy no longer writes to it.
+                drop(unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(raw) });
+            }
+        };
         if in_callback() {
             // Dropped from inside a loop callback (perhaps its own request closure, which
             // borrows the userdata eddy would release): free it once that returned, as App.
             // SAFETY (in the deferred free): freed once, on its loop thread, before the loop.
             if self
                 .lp
-                .defer_free(move || unsafe { sys::eddy_server_free(ptr) })
+                .defer_free(move || {
+                    unsafe { sys::eddy_server_free(ptr) };
+                    close_log();
+                })
                 .is_ok()
             {
                 return;
@@ -820,7 +887,8 @@ impl Drop for HttpServer {
             log_error("an HttpServer dropped inside a callback is freed at once (out of memory)");
         }
         // SAFETY: live server, freed once; its loop is alive through `lp`.
-        unsafe { sys::eddy_server_free(ptr) }
+        unsafe { sys::eddy_server_free(ptr) };
+        close_log();
     }
 }
 

@@ -930,3 +930,52 @@ fn the_setters_shared_with_the_app_servers() {
     drop(srv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn add_connection_and_the_access_log_file() {
+    use std::io::{Read, Write};
+    let path =
+        std::env::temp_dir().join(format!("eddy-rust-raw-access-{}.log", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let t = thread::spawn(move || {
+        let lp = Loop::new().unwrap();
+        let mut server = HttpServer::new(&lp, |req, res| {
+            res.write(format!("{} {}", req.path(), req.remote_ip()))
+        })
+        .unwrap();
+        server.set_access_log_fd(Some(file.into())).unwrap();
+        // Not a socket: refused (and closed).
+        let not_socket = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(
+            server.add_connection(not_socket.into(), None),
+            Err(Error::INVALID)
+        );
+        server
+            .add_connection(theirs.into(), Some("10.9.8.7:1234".parse().unwrap()))
+            .unwrap();
+        tx.send(lp.remote()).unwrap();
+        lp.run().unwrap();
+        drop(server); // writes the pending lines, then closes the file
+    });
+    let remote = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let mut s = mine;
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"GET /handed-over HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert!(got.starts_with("HTTP/1.1 200 "), "{}", got);
+    assert!(got.ends_with("/handed-over 10.9.8.7"), "{}", got);
+    remote.stop();
+    t.join().unwrap();
+    let log = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(log.starts_with("10.9.8.7 - - ["), "{}", log);
+    assert!(
+        log.contains("\"GET /handed-over HTTP/1.1\" 200 "),
+        "{}",
+        log
+    );
+}
