@@ -96,6 +96,32 @@ def _network_error(status, detail=""):
     return HTTPClientError(599, "%s: %s" % (name, detail) if detail else name)
 
 
+# eddy's defaults for a fetch that sets neither (client.h; Tornado's are the same): what bounds
+# the wait in AsyncHTTPClient's queue, and what is left of the request timeout after it.
+_DEFAULT_CONNECT_TIMEOUT = 20.0
+_DEFAULT_REQUEST_TIMEOUT = 20.0
+
+
+def _queue_timeout(request):
+    """How long a fetch may wait for one of the max_clients slots: as Tornado, the shorter of
+    its connect and request timeouts (one <= 0 is none); None when both are none."""
+    timeouts = [float(t) for t in (
+        _DEFAULT_CONNECT_TIMEOUT if request.connect_timeout is None else request.connect_timeout,
+        _DEFAULT_REQUEST_TIMEOUT if request.request_timeout is None else request.request_timeout)
+        if t > 0]
+    return min(timeouts) if timeouts else None
+
+
+class _Waiting:
+    """A fetch in AsyncHTTPClient's queue: made and configured (so its errors came at fetch()),
+    not started. `start(waited)` starts it; `timer` is its queue timeout."""
+    __slots__ = ("f", "request", "future", "start", "since", "timer")
+
+    def __init__(self, f, request, future, start, since):
+        self.f, self.request, self.future, self.start, self.since = f, request, future, start, since
+        self.timer = None
+
+
 def _check_standard(request):
     """Tornado's checks for allow_nonstandard_methods=False: a known method, a body exactly for
     POST, PATCH and PUT (KeyError / ValueError, as Tornado's simple client raises them)."""
@@ -279,6 +305,14 @@ class AsyncHTTPClient:
         # (_tls.client_key, (proxy host, port)) → an eddy client with that TLS context and
         # proxy (either may be None; never both: that is self._client).
         self._tls_clients = {}
+        # max_clients bounds the fetches of this AsyncHTTPClient together, as Tornado's does,
+        # whichever inner eddy client each one runs on (each has its own max_clients, and the
+        # sum of those let max_clients times the number of TLS settings and proxies in use
+        # reach the servers at once). `_active` counts those started and not yet done; the
+        # others wait here, in fetch order (_Waiting), so the eddy clients' own queues stay
+        # empty.
+        self._active = 0
+        self._queue = collections.deque()
         try:
             self._initialize(**kwargs)
         except Exception:
@@ -319,6 +353,13 @@ class AsyncHTTPClient:
             # their handles still need freeing.
             if self._by_loop.get(self.io_loop) is self:
                 del self._by_loop[self.io_loop]
+            # Those still queued end as the running ones do (EDDY_ECANCELED), and first: the
+            # running ones' ends would start them.
+            queued, self._queue = self._queue, collections.deque()
+            for waiting in queued:
+                self._discard(waiting)
+                if not waiting.future.done():
+                    waiting.future.set_exception(_network_error(_ll.EDDY_ECANCELED))
             _ll.eddy_client_free(self._client)
             self._client = None
             for client in self._tls_clients.values():
@@ -363,6 +404,89 @@ class AsyncHTTPClient:
             _ll.eddy_fetch_free(f)
             future.set_exception(e)
             return future
+
+        self._admit(_Waiting(f, request, future, lambda waited: self._start(
+            f, request, raise_error, future, waited), self.io_loop.time()))
+        return future
+
+    # ---- max_clients: the queue in front of the inner eddy clients ---------------------------
+
+    def _admit(self, waiting):
+        """Starts the fetch if fewer than max_clients run, else queues it (as Tornado's
+        fetch_impl): for at most _queue_timeout(), after which it fails with "Timeout in request
+        queue"; a fetch whose future is cancelled meanwhile leaves the queue unstarted."""
+        if self._active < self._max_clients and not self._queue:
+            self._active += 1
+            waiting.start(0.0)
+            return
+        timeout = _queue_timeout(waiting.request)
+        if timeout is not None:
+            waiting.timer = self.io_loop.call_later(timeout, self._queue_timed_out, waiting)
+        self._queue.append(waiting)
+        waiting.future.add_done_callback(lambda _: self._left_queue(waiting))
+        self._start_queued()
+
+    def _discard(self, waiting):
+        """Frees a fetch that leaves the queue unstarted (its eddy_fetch was never started)."""
+        if waiting.timer is not None:
+            self.io_loop.remove_timeout(waiting.timer)
+            waiting.timer = None
+        if waiting.f is not None:
+            _ll.eddy_fetch_free(waiting.f)
+            waiting.f = None
+
+    def _left_queue(self, waiting):
+        """The future of a queued fetch was cancelled (or set by the caller): it never starts."""
+        try:
+            self._queue.remove(waiting)
+        except ValueError:  # started, timed out or closed already
+            return
+        self._discard(waiting)
+
+    def _queue_timed_out(self, waiting):
+        waiting.timer = None
+        try:
+            self._queue.remove(waiting)
+        except ValueError:
+            return
+        self._discard(waiting)
+        if not waiting.future.done():
+            waiting.future.set_exception(HTTPTimeoutError("Timeout in request queue"))
+
+    def _release(self):
+        """A started fetch ended: its slot goes to the first one queued."""
+        self._active -= 1
+        self._start_queued()
+
+    def _start_queued(self):
+        while self._queue and self._active < self._max_clients and self._client is not None:
+            waiting = self._queue.popleft()
+            if waiting.future.done():  # cancelled: its done callback has not run yet
+                self._discard(waiting)
+                continue
+            if waiting.timer is not None:
+                self.io_loop.remove_timeout(waiting.timer)
+                waiting.timer = None
+            waited = max(0.0, self.io_loop.time() - waiting.since)
+            self._active += 1
+            waiting.start(waited)
+
+    def _start(self, f, request, raise_error, future, waited):
+        """Starts the configured fetch `f`, `waited` seconds after fetch() was called."""
+        if waited > 0:
+            # The request timeout counts from fetch(), as eddy's own queue counts it (and
+            # Tornado says: "time spent waiting in this queue still counts against the
+            # request_timeout"): what is left of it goes to eddy.
+            timeout = request.request_timeout
+            timeout = _DEFAULT_REQUEST_TIMEOUT if timeout is None else float(timeout)
+            if timeout > 0:
+                left = timeout - waited
+                if left <= 0:  # (the queue's timer, a little late)
+                    _ll.eddy_fetch_free(f)
+                    future.set_exception(HTTPTimeoutError("Timeout in request queue"))
+                    self._release()
+                    return
+                _check(_ll.eddy_fetch_set_request_timeout(f, left))
 
         callback_error = []  # the first exception a streaming or header callback raised
         ended = []  # set once the outcome arrived: eddy frees the fetch after it
@@ -426,6 +550,7 @@ class AsyncHTTPClient:
                     self.io_loop._interrupt(e, from_c=True)
                 return
             ended.append(True)
+            self._release()
             error, code, reason, headers, body, url, redirects, reused, detail = outcome
             if future.done():
                 return
@@ -455,13 +580,13 @@ class AsyncHTTPClient:
         if rc < 0:
             _ll.eddy_fetch_free(f)
             future.set_exception(_network_error(rc))
-            return future
+            self._release()
+            return
         self.io_loop._pump.kick()
         if request.body_producer is not None:
             asyncio.ensure_future(self._produce(request, f, ended, callback_error,
                                                 cancel_unless_ended, flush_waiters),
                                   loop=self.io_loop.asyncio_loop)
-        return future
 
     async def _produce(self, request, f, ended, errors, cancel, flush_waiters):
         """Runs the request's body_producer; the fetch (freed by eddy once it ended) is only

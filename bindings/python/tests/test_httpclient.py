@@ -661,6 +661,117 @@ class ProxyTest(unittest.TestCase):
         self.assertEqual(self.proxy.heads, [])
 
 
+class ConcurrencyCounter(socketserver.ThreadingTCPServer):
+    """An origin (and, for absolute-form requests, a stand-in proxy) on a thread that holds each
+    request `hold` seconds before its answer and counts how many it holds at once (`most`):
+    what max_clients must bound. `lines` keeps each request line in arrival order."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, hold):
+        self.hold = hold
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+        self.lines = []
+        super().__init__(("127.0.0.1", 0), ConcurrencyCounterHandler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class ConcurrencyCounterHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        self.connection.settimeout(20)
+        server = self.server
+        line, _ = read_head(self.rfile)
+        if not line:
+            return
+        with server.lock:
+            server.lines.append(line.strip())
+            server.now += 1
+            server.most = max(server.most, server.now)
+        threading.Event().wait(server.hold)
+        with server.lock:  # before the answer, which may let the client's next request come
+            server.now -= 1
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+
+class MaxClientsTest(unittest.TestCase):
+    """Tornado's max_clients bounds all the fetches of one AsyncHTTPClient, the rest waiting in
+    its queue. eddy runs a request with TLS arguments or a proxy on an inner eddy client of its
+    own (one per setting), each with its own max_clients: the bound must hold across them."""
+
+    def setUp(self):
+        self.server = ConcurrencyCounter(hold=0.3)
+        self.addCleanup(self.server.stop)
+
+    def run_client(self, body, **kwargs):
+        async def main():
+            client = AsyncHTTPClient(force_instance=True, **kwargs)
+            try:
+                return await asyncio.wait_for(body(client), 30)
+            finally:
+                client.close()
+        return asyncio.run(main())
+
+    def kinds(self, path):
+        """A fetch's arguments for each of three inner clients: the main one, one for
+        validate_cert=False, one for the proxy (the counter answers absolute-form too)."""
+        url = "http://127.0.0.1:%d/%s" % (self.server.port, path)
+        return [(url, {}), (url, {"validate_cert": False}),
+                ("http://origin.invalid/%s" % path,
+                 {"proxy_host": "127.0.0.1", "proxy_port": self.server.port})]
+
+    def test_max_clients_bounds_fetches_across_tls_settings_and_proxies(self):
+        async def body(client):
+            fetches = [client.fetch(url, **kw) for i in range(3) for url, kw in self.kinds(i)]
+            responses = await asyncio.gather(*fetches)
+            return [r.code for r in responses], len(client._tls_clients)
+        codes, inner = self.run_client(body, max_clients=2)
+        self.assertEqual(codes, [200] * 9)
+        self.assertEqual(inner, 2)
+        # Two at a time, whichever inner client each went through (it was six: two each).
+        self.assertEqual(self.server.most, 2)
+
+    def test_the_queue_keeps_tornados_timeouts_cancel_and_close(self):
+        self.server.hold = 1.0
+
+        async def body(client):
+            (url, _), (_, tls_kw), (proxied, proxy_kw) = self.kinds("held")
+            holder = asyncio.ensure_future(client.fetch(url))
+            # Queued behind it on another inner client: the queue's timeout (the shorter of
+            # connect_timeout and request_timeout) ends it there, in Tornado's words.
+            with self.assertRaises(HTTPTimeoutError) as queued:
+                await client.fetch(url, request_timeout=0.2, **tls_kw)
+            # The request timeout counts from fetch(): 0.8 s of it go in the queue, so the
+            # 1 s answer is too late for a 1.4 s request_timeout.
+            with self.assertRaises(HTTPTimeoutError) as late:
+                await client.fetch(proxied, request_timeout=1.4, connect_timeout=5, **proxy_kw)
+            await holder
+            # A queued fetch whose future is cancelled never starts; close() ends the others
+            # still queued as it ends those running (599), and none of them reaches the server.
+            seen = len(self.server.lines)
+            running = asyncio.ensure_future(client.fetch(url))
+            cancelled = asyncio.ensure_future(client.fetch(url + "?cancelled", **tls_kw))
+            closed = asyncio.ensure_future(client.fetch(url + "?closed", **proxy_kw))
+            await asyncio.sleep(0.3)
+            cancelled.cancel()
+            await asyncio.sleep(0.1)
+            client.close()
+            for f in (running, closed):
+                with self.assertRaises(HTTPClientError) as ended:
+                    await f
+                self.assertEqual(ended.exception.code, 599)
+            return str(queued.exception), str(late.exception), self.server.lines[seen:]
+        queued, late, lines = self.run_client(body, max_clients=1)
+        self.assertEqual(queued, "Timeout in request queue")
+        self.assertEqual(late, "Timeout during request")
+        self.assertEqual(lines, ["GET /held HTTP/1.1"])  # the running one only
+
+
 class HostnameMappingTLSTest(unittest.TestCase):
     """hostname_mapping of an https URL: eddy connects to 127.0.0.1, and the certificate (made
     for other.test by tls_certs' CA) is checked against the URL's name, as in Tornado."""
