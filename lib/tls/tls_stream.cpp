@@ -409,10 +409,35 @@ void TlsStream::fail_handshake(int ssl_error) {
         // with its 400; binary bytes that are not TLS still get none (nobody reads it).
         // A text record always fails right here (its version byte is not 3): one answer, at
         // most, per connection.
-        if (first_record_text_ && answer_plain_http_ && SSL_is_server(ssl_))
-            send_plain_http_refusal();
+        if (first_record_text_ && answer_plain_http_ && SSL_is_server(ssl_) &&
+            send_plain_http_refusal()) {
+            linger_after_refusal(std::move(why));
+            return;
+        }
     }
     end_failed_handshake(std::move(why), SSL_is_server(ssl_));
+}
+
+// The 400 went out, but the request may be longer than what was read before it was decided
+// (a POST's body, pipelined requests: OpenSSL's read-ahead takes at most ~16 KB). Closing with
+// that input unread makes the kernel answer with a reset, and a client still sending (or a
+// network that reorders) loses the 400 under it. So, as the plain HTTP server does for its
+// own 400s (and nginx for this one: a lingering close), the socket is half-closed and its
+// input read and discarded, raw, for up to the stream's linger time and byte budget
+// (Stream::close_after_flush), then closed. The close callback gets 0 then, not EDDY_ETLS:
+// only the HTTP server answers plain HTTP, and its connections do not look at the error.
+void TlsStream::linger_after_refusal(std::string why) {
+    failed_ = true;
+    log(LogLevel::info, "tls fd %d: server handshake failed: %s", fd_, why.c_str());
+    failure_ = std::move(why);
+    loop_->timer_stop(&hs_timer_);  // the linger has its own bound
+    refused_plain_http_ = true;
+    // No TLS any more on this connection: its SSL object and read buffer (most of a
+    // connection's memory) need not wait out the linger. (Outside any OpenSSL call here:
+    // handshake() returns once this did.)
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+    close_after_flush();
 }
 
 void TlsStream::end_failed_handshake(std::string why, bool server) {
@@ -423,7 +448,7 @@ void TlsStream::end_failed_handshake(std::string why, bool server) {
     close(EDDY_ETLS);
 }
 
-void TlsStream::send_plain_http_refusal() {
+bool TlsStream::send_plain_http_refusal() {
     static constexpr char kBody[] = "This port needs HTTPS: a plain HTTP request was sent.\n";
     char answer[256];
     int len = snprintf(answer, sizeof answer,
@@ -433,12 +458,11 @@ void TlsStream::send_plain_http_refusal() {
                        "Connection: close\r\n"
                        "\r\n%s",
                        sizeof kBody - 1, kBody);
-    if (len <= 0 || static_cast<size_t>(len) >= sizeof answer) return;
+    if (len <= 0 || static_cast<size_t>(len) >= sizeof answer) return false;
     // One non-blocking send into an empty socket buffer: it fits, and if it does not, the
-    // close is all the client gets, as before. The request itself was read with the first
-    // records (read-ahead), so the close does not reset the connection under the answer.
+    // close is all the client gets, as before (nothing to linger for then).
     ssize_t sent = send(fd_, answer, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)sent;
+    return sent == len;
 }
 
 void TlsStream::on_handshake_timeout(TimerNode *node) {
@@ -482,6 +506,10 @@ void TlsStream::before_close_callback(int error) {
 // ---- readiness -------------------------------------------------------------------------------
 
 void TlsStream::on_io(short what) {
+    if (refused_plain_http_) {  // lingering after the 400: the plain stream's reads discard
+        Stream::on_io(what);
+        return;
+    }
     if (!hs_done_) {
         if (!ssl_ && !begin_server_handshake()) return;
         handshake();
@@ -499,6 +527,7 @@ void TlsStream::on_io(short what) {
 }
 
 short TlsStream::transport_interest(short want) {
+    if (refused_plain_http_) return want;  // (the linger's reads)
     if (!hs_done_) return hs_want_;
     if (write_wants_read_ && (want & EV_WRITE))
         want = static_cast<short>((want & ~EV_WRITE) | EV_READ);
@@ -565,6 +594,9 @@ ssize_t TlsStream::map_error(int ret, bool reading) {
 }
 
 ssize_t TlsStream::transport_recv(char *buf, size_t len) {
+    // Lingering after the 400: what the client still sends is plain text, read raw to be
+    // thrown away (only the linger reads now: close_after_flush ended every other read).
+    if (refused_plain_http_) return ::recv(fd_, buf, len, 0);
     if (!hs_done_) {
         errno = EAGAIN;
         return -1;

@@ -38,7 +38,9 @@ public:
     // due (a user who typed http:// for an https:// port), it is answered with a plain-text 400
     // before the close, as nginx does, instead of an empty reply. Any method, in any case, and
     // any other text (a first record whose header is printable ASCII, which no TLS record's
-    // is) gets it; binary bytes that are not TLS are closed without a word.
+    // is) gets it; binary bytes that are not TLS are closed without a word. After the 400 the
+    // close lingers, as the plain server's after its own 400s (linger_after_refusal): the
+    // close callback then comes up to the linger time later, with 0.
     void answer_plain_http(bool on) { answer_plain_http_ = on; }
     // A client stream: whether the peer sent close_notify (a server's clean end of a response
     // that is delimited by the close).
@@ -91,7 +93,9 @@ private:
     void handshake();
     void fail_handshake(int ssl_error);
     void end_failed_handshake(std::string why, bool server);  // log, failure(), close
-    void send_plain_http_refusal();  // the 400 of answer_plain_http(), best effort
+    // The 400 of answer_plain_http(), best effort: true when it was all handed to the socket.
+    bool send_plain_http_refusal();
+    void linger_after_refusal(std::string why);  // log, failure(), then a lingering close
     void push_ack();  // acknowledge at once the input just read (see tls_stream.cpp)
     // Maps a failed SSL_read/SSL_write to errno and -1 (0 for a clean EOF on reads).
     ssize_t map_error(int ret, bool reading);
@@ -139,6 +143,7 @@ private:
     bool first_record_seen_ = false;
     bool first_record_text_ = false;  // the first record's header was printable ASCII
     bool flooded_ = false;  // over the post-handshake budget: the socket was shut down
+    bool refused_plain_http_ = false;  // the 400 went out: lingering (linger_after_refusal)
     bool shutdown_sent_ = false;
     bool read_wants_write_ = false;
     bool write_wants_read_ = false;
