@@ -95,9 +95,15 @@ typedef void (*eddy_connect_fn)(eddy_loop *loop, eddy_stream *stream, int error,
 /* Connects to `host`:`port` without blocking the loop and calls `cb` exactly once, never before
  * this function returns. `host` may be a numeric IPv4/IPv6 address or a name; names are looked
  * up with the system resolver on a worker thread (the loop never blocks; a name that does not
- * resolve gives EDDY_ERESOLVE). Every address is tried in turn. `timeout` (seconds, <= 0 for
- * none) bounds the whole attempt. Userdata is released after `cb` ran, or when the loop is
- * freed first.
+ * resolve gives EDDY_ERESOLVE). Every address is tried, as Happy Eyeballs (RFC 8305; Tornado's
+ * TCPClient): in the resolver's order with IPv6 and IPv4 interleaved, the first address's family
+ * first; the next attempt starts when the previous one failed or 250 ms after it started,
+ * earlier attempts going on, so an address that never answers (a family without a route, a
+ * filtered host) delays the connection by 250 ms instead of holding it until `timeout`. The
+ * first connection wins and every other attempt's socket is closed. On failure `error` is the
+ * last failed attempt's. `timeout` (seconds, <= 0 for none: the system's own connect timeout
+ * then ends each attempt) bounds the whole attempt, name lookup included. Userdata is released
+ * after `cb` ran, or when the loop is freed first (every attempt's socket is closed then).
  * Returns 0 or EDDY_EINVAL / EDDY_ENOMEM (then `cb` is never called and the caller keeps
  * userdata). */
 EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double timeout,

@@ -37,6 +37,8 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
     c->release_ = release;
     c->timeout_.fire = on_timeout;
     c->timeout_.owner = c;
+    c->attempt_delay_.fire = on_attempt_delay;
+    c->attempt_delay_.owner = c;
     try {
         c->host_ = host;
     } catch (...) {
@@ -81,15 +83,28 @@ void Connector::on_resolved(void *owner, ResolvedAddresses &result) {
     }
     c->addrs_ = std::move(result.addrs);
     c->addr_lens_ = std::move(result.lens);
-    c->try_next();
+    c->begin();
 }
 
 Connector::~Connector() {
     if (resolving_) resolve_cancel(resolving_);
     loop_->remove_resource(this);
     loop_->timer_stop(&timeout_);
-    if (ev_added_) event_del(&ev_);
-    if (fd_ >= 0) ::close(fd_);
+    loop_->timer_stop(&attempt_delay_);
+    close_attempts();
+    delete[] attempts_;
+}
+
+void Connector::close_attempts() {
+    if (!attempts_) return;
+    for (size_t i = 0; i < next_; i++) {
+        Attempt &a = attempts_[i];
+        if (a.ev_added) event_del(&a.ev);
+        a.ev_added = false;
+        if (a.fd >= 0) ::close(a.fd);  // a losing (or abandoned) attempt
+        a.fd = -1;
+    }
+    in_flight_ = 0;
 }
 
 void Connector::on_loop_free() {
@@ -104,24 +119,67 @@ void Connector::on_start(void *arg) {
         delete c;
         return;
     }
-    c->try_next();
+    c->begin();
 }
 
-void Connector::try_next() {
+void Connector::begin() {
+    // RFC 8305 section 4: the families interleaved, the first address's (the system's
+    // preference, RFC 6724) first, each family's addresses in their order. A name with both
+    // families then reaches the second one after one attempt delay whatever the first has.
+    size_t n = addrs_.size();
+    attempts_ = new (std::nothrow) Attempt[n];
+    if (!attempts_) {
+        finish(nullptr, EDDY_ENOMEM);
+        return;
+    }
+    try {
+        std::vector<sockaddr_storage> addrs;
+        std::vector<socklen_t> lens;
+        addrs.reserve(n);
+        lens.reserve(n);
+        sa_family_t first = n ? addrs_[0].ss_family : AF_UNSPEC;
+        size_t same = 0, other = 0;  // the next unused address of each kind
+        for (bool want_first = true; addrs.size() < n; want_first = !want_first) {
+            size_t &k = want_first ? same : other;
+            while (k < n && (addrs_[k].ss_family == first) != want_first) k++;
+            if (k == n) continue;  // that kind is used up: the other one's turn again
+            addrs.push_back(addrs_[k]);
+            lens.push_back(addr_lens_[k]);
+            k++;
+        }
+        addrs_ = std::move(addrs);
+        addr_lens_ = std::move(lens);
+    } catch (...) {
+        finish(nullptr, EDDY_ENOMEM);
+        return;
+    }
+    start_next();
+}
+
+void Connector::start_next() {
+    loop_->timer_stop(&attempt_delay_);
     while (next_ < addrs_.size()) {
         size_t i = next_++;
+        Attempt &a = attempts_[i];
+        a.owner = this;
+        a.index = i;
         int fd = socket(addrs_[i].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
-            last_error_ = error_from_errno(errno);
-            note_attempt_error(i, errno);
+            int err = errno;
+            last_error_ = error_from_errno(err);
+            note_attempt_error(i, err);
             continue;
         }
         if (connect(fd, reinterpret_cast<sockaddr *>(&addrs_[i]), addr_lens_[i]) == 0 ||
             errno == EINPROGRESS) {
-            fd_ = fd;
-            event_assign(&ev_, loop_->base(), fd, EV_WRITE, on_writable, this);
-            event_add(&ev_, nullptr);
-            ev_added_ = true;
+            a.fd = fd;
+            event_assign(&a.ev, loop_->base(), fd, EV_WRITE, on_writable, &a);
+            event_add(&a.ev, nullptr);
+            a.ev_added = true;
+            in_flight_++;
+            // The next address gets its turn when this one is slow (or as soon as it fails).
+            if (next_ < addrs_.size())
+                loop_->timer_start(&attempt_delay_, Loop::now() + kConnectAttemptDelay);
             return;
         }
         int err = errno;
@@ -129,39 +187,58 @@ void Connector::try_next() {
         note_attempt_error(i, err);
         ::close(fd);
     }
-    finish(nullptr, last_error_);
+    // Every address has been tried: done when no attempt is still going on.
+    if (in_flight_ == 0) finish(nullptr, last_error_);
+}
+
+void Connector::on_attempt_delay(TimerNode *node) {
+    static_cast<Connector *>(node->owner)->start_next();
 }
 
 void Connector::on_writable(evutil_socket_t fd, short, void *arg) {
-    Connector *c = static_cast<Connector *>(arg);
-    c->ev_added_ = false;
+    Attempt *a = static_cast<Attempt *>(arg);
+    Connector *c = a->owner;
+    a->ev_added = false;
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) {
-        ::close(c->fd_);
-        c->fd_ = -1;
+        ::close(a->fd);
+        a->fd = -1;
+        c->in_flight_--;
         c->last_error_ = error_from_errno(err);
-        c->note_attempt_error(c->next_ - 1, err);
-        c->try_next();
+        c->note_attempt_error(a->index, err);
+        // A failure does not wait out the attempt delay: the next address starts now (RFC
+        // 8305 section 5; Tornado's secondary family starts at once when the primary fails).
+        c->start_next();
         return;
     }
-    Stream *stream = Stream::create(c->loop_, c->fd_);
+    Stream *stream = Stream::create(c->loop_, a->fd);
     if (!stream) {
-        c->finish(nullptr, EDDY_ENOMEM);
+        c->finish(nullptr, EDDY_ENOMEM);  // closes a->fd with the others
         return;
     }
-    c->fd_ = -1;  // owned by the stream now
-    c->finish(stream, 0);
+    a->fd = -1;  // owned by the stream now
+    c->in_flight_--;
+    c->finish(stream, 0);  // the other attempts lost: their sockets are closed there
 }
 
 void Connector::note_attempt_error(size_t index, int err) {
-    // Only the last attempt's is kept, as its code is (last_error_).
+    // Every failed attempt is named, in the order they failed; the code is the last one's
+    // (last_error_).
     char ip[INET6_ADDRSTRLEN + 2];
     int port = format_peer(reinterpret_cast<const sockaddr *>(&addrs_[index]), ip, sizeof ip);
     char where[128];
     format_host_port(where, sizeof where, ip, port);
-    set_error_detail(failure_, {"connect to ", where, ": ", strerror(err)});
+    if (failed_++ == 0) {
+        set_error_detail(failure_, {"connect to ", where, ": ", strerror(err)});
+        return;
+    }
+    try {
+        failure_.append("; connect to ").append(where).append(": ").append(strerror(err));
+    } catch (...) {
+        failure_.clear();  // as set_error_detail: no detail rather than a wrong one
+    }
 }
 
 void Connector::on_timeout(TimerNode *node) {
@@ -183,14 +260,8 @@ void Connector::finish(Stream *stream, int error) {
     if (finished_) return;
     finished_ = true;
     loop_->timer_stop(&timeout_);
-    if (ev_added_) {
-        event_del(&ev_);
-        ev_added_ = false;
-    }
-    if (fd_ >= 0) {
-        ::close(fd_);
-        fd_ = -1;
-    }
+    loop_->timer_stop(&attempt_delay_);
+    close_attempts();  // the losers and anything still in flight
     done_(this, stream, error, arg_);
     // A timeout can fire while on_start is still queued; on_start then deletes us.
     if (start_pending_) return;

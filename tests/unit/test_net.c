@@ -2,6 +2,8 @@
  * ::1 and Unix socket paths. */
 #include "test_common.h"
 
+#include <dlfcn.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1025,6 +1027,262 @@ static void test_connect_name_answered_loop_freed(void **state) {
     assert_int_equal(c.frees, 1);
 }
 
+/* ---- Happy Eyeballs: names with both families (RFC 8305) ---------------------------------- */
+
+/* /etc/hosts may give "localhost" one family only, so these names are resolved here: this
+ * program's getaddrinfo comes first (as test_process's fork does) and answers
+ * "v6-then-v4.eddy-test" with ::1 then 127.0.0.1, "v4-then-v6.eddy-test" the other way round,
+ * from the real getaddrinfo's numeric answers chained (glibc's freeaddrinfo frees each node).
+ * Not for a numeric-only lookup: these are names. Runs on the resolver's worker threads. */
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res) {
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
+            RTLD_NEXT, "getaddrinfo");
+    const char *first = NULL, *second = NULL;
+    if (node && strcmp(node, "v6-then-v4.eddy-test") == 0) {
+        first = "::1";
+        second = "127.0.0.1";
+    } else if (node && strcmp(node, "v4-then-v6.eddy-test") == 0) {
+        first = "127.0.0.1";
+        second = "::1";
+    }
+    if (!first) return real(node, service, hints, res);
+    if (hints && (hints->ai_flags & AI_NUMERICHOST)) return EAI_NONAME;
+    struct addrinfo numeric = hints ? *hints : (struct addrinfo){0};
+    numeric.ai_flags |= AI_NUMERICHOST;
+    struct addrinfo *a = NULL, *b = NULL;
+    int rc = real(first, service, &numeric, &a);
+    if (rc != 0) return rc;
+    rc = real(second, service, &numeric, &b);
+    if (rc != 0) {
+        freeaddrinfo(a);
+        return rc;
+    }
+    struct addrinfo *last = a;
+    while (last->ai_next) last = last->ai_next;
+    last->ai_next = b;
+    *res = a;
+    return 0;
+}
+
+static int count_open_fds(void) {
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++)
+        if (fcntl(fd, F_GETFD) != -1) n++;
+    return n;
+}
+
+static socklen_t loopback_addr(int family, int port, struct sockaddr_storage *ss) {
+    memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof *a;
+    }
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    a->sin6_addr = in6addr_loopback;
+    return sizeof *a;
+}
+
+/* A listening socket on the loopback address of `family`, port `port` (0: any); -1 when the
+ * port is taken there. */
+static int loopback_listen(int family, int port, int backlog) {
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    int one = 1;
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    struct sockaddr_storage ss;
+    socklen_t len = loopback_addr(family, port, &ss);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        close(fd);
+        return -1;
+    }
+    assert_int_equal(listen(fd, backlog), 0);
+    return fd;
+}
+
+static int local_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* Fills the accept queue of `lfd` (backlog 0, never accepted): Linux then drops further SYNs
+ * to it, and a connect there hangs in SYN retransmits as to a host that does not answer. */
+#define BLACKHOLE_FILLERS 4
+static void fill_accept_queue(int lfd, int family, int fillers[BLACKHOLE_FILLERS]) {
+    struct sockaddr_storage ss;
+    socklen_t len = loopback_addr(family, local_port(lfd), &ss);
+    for (int i = 0; i < BLACKHOLE_FILLERS; i++) {
+        fillers[i] = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        connect(fillers[i], (struct sockaddr *)&ss, len);
+    }
+    sleep_ms(50);
+}
+
+/* The first address swallows SYNs, the second listens: the connect gets the second one's
+ * connection after the attempt delay, well within the overall timeout (the old connector
+ * waited on the first address until the timeout, 30 s here, longer than the test waits), and
+ * the losing socket is closed. Both orders, so it does not depend on the system preferring a
+ * family. */
+static void test_connect_happy_eyeballs(void **state) {
+    (void)state;
+    if (!ipv6_loopback_available()) {
+        print_message("IPv6 loopback unavailable: skipping\n");
+        skip();
+    }
+    static const struct {
+        const char *name;
+        int silent, serving; /* the families of the first and the second address */
+    } cases[] = {{"v6-then-v4.eddy-test", AF_INET6, AF_INET},
+                 {"v4-then-v6.eddy-test", AF_INET, AF_INET6}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int silent = -1, serving = -1;
+        for (int tries = 0; serving < 0 && tries < 20; tries++) {
+            if (silent >= 0) close(silent);
+            silent = loopback_listen(cases[k].silent, 0, 0);
+            serving = loopback_listen(cases[k].serving, local_port(silent), 16);
+        }
+        assert_true(serving >= 0);
+        int port = local_port(silent);
+        int fillers[BLACKHOLE_FILLERS];
+        fill_accept_queue(silent, cases[k].silent, fillers);
+        eddy_loop *loop = eddy_loop_new();
+        int fds = count_open_fds();
+        connect_ctx c;
+        start_connect(loop, &c, cases[k].name, port, 30);
+        assert_int_equal(run_until_count(loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+        assert_int_equal(c.error, 0);
+        assert_int_equal(c.frees, 1);
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        assert_int_equal(getpeername(eddy_stream_fd(c.stream), (struct sockaddr *)&peer, &len), 0);
+        int family = peer.ss_family;
+        eddy_stream_close(c.stream);
+        for (int i = 0; i < 3; i++) eddy_loop_run_once(loop, 0);
+        /* The stream's socket and the abandoned attempt's are both closed. */
+        assert_int_equal(count_open_fds(), fds);
+        eddy_loop_free(loop);
+        for (int i = 0; i < BLACKHOLE_FILLERS; i++) close(fillers[i]);
+        close(silent);
+        close(serving);
+        if (family == cases[k].silent) {
+            print_message("backlog overflow did not drop SYNs here: staggering not testable\n");
+            skip();
+        }
+        assert_int_equal(family, cases[k].serving);
+    }
+}
+
+/* Both addresses refuse: the code is the last attempt's, the detail names every attempt (a
+ * WebSocket connect publishes it), and no socket is left open. */
+static int ws_calls, ws_status;
+static char ws_detail[512];
+static void on_ws_connect(eddy_ws *ws, int status, void *userdata) {
+    eddy_loop *loop = userdata;
+    assert_null(ws);
+    ws_calls++;
+    ws_status = status;
+    snprintf(ws_detail, sizeof ws_detail, "%s", eddy_websocket_connect_error_detail(loop, NULL));
+}
+
+static void test_connect_both_families_refused(void **state) {
+    (void)state;
+    if (!ipv6_loopback_available()) {
+        print_message("IPv6 loopback unavailable: skipping\n");
+        skip();
+    }
+    int port = -1;
+    for (int tries = 0; port < 0 && tries < 20; tries++) {
+        int fd = loopback_listen(AF_INET6, unused_tcp_port(), 1);
+        if (fd >= 0) port = local_port(fd);
+        if (fd >= 0) close(fd);
+    }
+    assert_true(port > 0);
+    eddy_loop *loop = eddy_loop_new();
+    int fds = count_open_fds();
+    connect_ctx c;
+    start_connect(loop, &c, "v6-then-v4.eddy-test", port, 5);
+    assert_int_equal(run_until_count(loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, EDDY_ECONNREFUSED);
+    assert_int_equal(count_open_fds(), fds);
+
+    char url[64];
+    snprintf(url, sizeof url, "ws://v4-then-v6.eddy-test:%d/", port);
+    ws_calls = 0;
+    assert_int_equal(
+        eddy_websocket_connect(loop, url, EDDY_NTS, NULL, on_ws_connect, NULL, NULL, loop, NULL),
+        0);
+    assert_int_equal(run_until_count(loop, &ws_calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(ws_status, EDDY_ECONNREFUSED);
+    /* Both, in the order they failed (normally the order they started). */
+    char v4[64], v6[64];
+    snprintf(v4, sizeof v4, "connect to 127.0.0.1:%d: Connection refused", port);
+    snprintf(v6, sizeof v6, "connect to [::1]:%d: Connection refused", port);
+    char want1[160], want2[160];
+    snprintf(want1, sizeof want1, "%s; %s", v4, v6);
+    snprintf(want2, sizeof want2, "%s; %s", v6, v4);
+    if (strcmp(ws_detail, want1) != 0) assert_string_equal(ws_detail, want2);
+    assert_int_equal(count_open_fds(), fds);
+    eddy_loop_free(loop);
+}
+
+/* No address answers: the overall timeout ends it with every attempt's socket closed, and a
+ * loop freed while several attempts are in flight closes them all and releases the userdata. */
+static void test_connect_staggered_timeout_and_loop_free(void **state) {
+    (void)state;
+    if (!ipv6_loopback_available()) {
+        print_message("IPv6 loopback unavailable: skipping\n");
+        skip();
+    }
+    int l4 = -1, l6 = -1;
+    for (int tries = 0; l6 < 0 && tries < 20; tries++) {
+        if (l4 >= 0) close(l4);
+        l4 = loopback_listen(AF_INET, 0, 0);
+        l6 = loopback_listen(AF_INET6, local_port(l4), 0);
+    }
+    assert_true(l6 >= 0);
+    int port = local_port(l4);
+    int f4[BLACKHOLE_FILLERS], f6[BLACKHOLE_FILLERS];
+    fill_accept_queue(l4, AF_INET, f4);
+    fill_accept_queue(l6, AF_INET6, f6);
+    int fds_without_loop = count_open_fds();
+    eddy_loop *loop = eddy_loop_new();
+    int fds = count_open_fds();
+    connect_ctx c;
+    start_connect(loop, &c, "v6-then-v4.eddy-test", port, 1.0);
+    assert_int_equal(run_until_count(loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    int timed_out = c.error == EDDY_ETIMEDOUT;
+    if (c.stream) eddy_stream_close(c.stream);
+    for (int i = 0; i < 3; i++) eddy_loop_run_once(loop, 0);
+    assert_int_equal(count_open_fds(), fds);
+
+    start_connect(loop, &c, "v4-then-v6.eddy-test", port, 30);
+    /* Past the attempt delay: both attempts in flight. */
+    run_until_count(loop, &c.calls, 1, 0.6);
+    if (c.stream) eddy_stream_close(c.stream);
+    eddy_loop_free(loop);
+    assert_int_equal(c.frees, 1);
+    assert_int_equal(count_open_fds(), fds_without_loop);
+    for (int i = 0; i < BLACKHOLE_FILLERS; i++) {
+        close(f4[i]);
+        close(f6[i]);
+    }
+    close(l4);
+    close(l6);
+    if (!timed_out) {
+        print_message("backlog overflow did not drop SYNs here: timeout not testable\n");
+        skip();
+    }
+}
+
 /* ---- EMFILE: the server survives fd exhaustion without spinning --------------------------- */
 
 typedef struct {
@@ -1235,6 +1493,9 @@ int main(void) {
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_connect_loop_freed),
         cmocka_unit_test(test_connect_name_answered_loop_freed),
+        cmocka_unit_test(test_connect_happy_eyeballs),
+        cmocka_unit_test(test_connect_both_families_refused),
+        cmocka_unit_test(test_connect_staggered_timeout_and_loop_free),
         cmocka_unit_test(test_emfile_recovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
