@@ -76,6 +76,16 @@ EDDY_API int eddy_listener_port(const eddy_listener *listener);
 /* Returns how many listening sockets the listener holds. */
 EDDY_API int eddy_listener_socket_count(const eddy_listener *listener);
 
+/* Returns the file descriptor of the listener's `index`th listening socket (0 = the first, in
+ * the order they were bound or added; eddy_listener_socket_count() of them), e.g. to learn each
+ * socket's address with getsockname(): two eddy_listener_bind() calls with port 0 (127.0.0.1,
+ * then ::1) get a port each, and eddy_listener_port() reports only the first. Or to hand it to
+ * a new process during a graceful reload (clear FD_CLOEXEC, exec, eddy_listener_add_fd there).
+ * The listener keeps owning it: do not close it. Returns EDDY_ENOENT when there is no such
+ * socket (also after eddy_listener_stop() or once the loop was freed), EDDY_EINVAL for a NULL
+ * listener. */
+EDDY_API int eddy_listener_socket_fd(const eddy_listener *listener, int index);
+
 /* Stops accepting and closes every listening socket. A Unix socket's file is removed unless a
  * server still answers there (the socket handed to another process for a graceful reload, or
  * shared with a forked child; a new server's socket at the same path).

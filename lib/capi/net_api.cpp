@@ -108,6 +108,12 @@ EDDY_API int eddy_listener_socket_count(const eddy_listener *listener) {
     return listener ? Lst(listener)->socket_count() : 0;
 }
 
+EDDY_API int eddy_listener_socket_fd(const eddy_listener *listener, int index) {
+    if (!listener) return EDDY_EINVAL;
+    int fd = Lst(listener)->socket_fd(index);
+    return fd >= 0 ? fd : EDDY_ENOENT;
+}
+
 EDDY_API int eddy_listener_stop(eddy_listener *listener) {
     if (!listener) return EDDY_EINVAL;
     Lst(listener)->stop();

@@ -274,6 +274,49 @@ static void test_listener_ipv6(void **state) {
     server_done(&ctx);
 }
 
+/* Bound twice with port 0, a listener has a port per socket; eddy_listener_port() reports the
+ * first only, eddy_listener_socket_fd() gives each socket (its address by getsockname), and
+ * each one accepts. */
+static void test_listener_socket_fd(void **state) {
+    (void)state;
+    if (!ipv6_loopback_available()) {
+        print_message("IPv6 loopback unavailable: skipping\n");
+        skip();
+    }
+    server_ctx ctx;
+    server_init(&ctx);
+    assert_int_equal(eddy_listener_socket_fd(ctx.listener, 0), EDDY_ENOENT); /* none yet */
+    assert_int_equal(eddy_listener_bind(ctx.listener, "127.0.0.1", 0, 0, 0), 0);
+    assert_int_equal(eddy_listener_bind(ctx.listener, "::1", 0, 0, EDDY_LISTEN_IPV6ONLY), 0);
+    assert_int_equal(eddy_listener_socket_count(ctx.listener), 2);
+    struct sockaddr_storage ss[2];
+    for (int i = 0; i < 2; i++) {
+        int fd = eddy_listener_socket_fd(ctx.listener, i);
+        assert_true(fd >= 0);
+        socklen_t len = sizeof ss[i];
+        assert_int_equal(getsockname(fd, (struct sockaddr *)&ss[i], &len), 0);
+    }
+    assert_int_equal(ss[0].ss_family, AF_INET);
+    assert_int_equal(ss[1].ss_family, AF_INET6);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss[0];
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss[1];
+    assert_int_equal(ntohs(v4->sin_port), eddy_listener_port(ctx.listener));
+    assert_true(memcmp(&v6->sin6_addr, &in6addr_loopback, sizeof in6addr_loopback) == 0);
+    /* The second socket's port is its own, found only this way, and it accepts. */
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)v6, sizeof *v6), 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 1, TEST_WAIT_SECONDS), 1);
+    assert_string_equal(ctx.last_ip, "::1");
+    echo_roundtrip(ctx.loop, fd, "hello over the second socket\n");
+    close(fd);
+    assert_int_equal(eddy_listener_socket_fd(ctx.listener, 2), EDDY_ENOENT);
+    assert_int_equal(eddy_listener_socket_fd(ctx.listener, -1), EDDY_ENOENT);
+    assert_int_equal(eddy_listener_socket_fd(NULL, 0), EDDY_EINVAL);
+    assert_int_equal(eddy_listener_stop(ctx.listener), 0);
+    assert_int_equal(eddy_listener_socket_fd(ctx.listener, 0), EDDY_ENOENT);
+    server_done(&ctx);
+}
+
 /* "[::1]" is ::1 written as URLs, Host headers and nginx's listen write it (RFC 3986's
  * IP-literal); it was looked up as a name and failed with EADDRNOTAVAIL. */
 static void test_listener_bracketed_ipv6(void **state) {
@@ -1473,6 +1516,7 @@ int main(void) {
         cmocka_unit_test(test_listener_ipv4_port0),
         cmocka_unit_test(test_listener_reuseport),
         cmocka_unit_test(test_listener_ipv6),
+        cmocka_unit_test(test_listener_socket_fd),
         cmocka_unit_test(test_listener_unix),
         cmocka_unit_test(test_listener_unix_busy_server),
         cmocka_unit_test(test_listener_unix_stop_keeps_shared_file),
