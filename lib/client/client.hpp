@@ -200,9 +200,13 @@ private:
         reading,
         done
     };
-    struct Waiter {  // outlives a cancelled fetch while the connector still runs
+    struct Waiter {  // the connect's userdata: lives until its done or release ran
         Fetch *fetch;
+        Connector *connector = nullptr;  // set when the connect started
     };
+    // A connect still running for a fetch that ended (finished, freed): given up, its sockets
+    // closed (the connector's own timeout is none: the fetch's timer bounds the wait).
+    void abandon_connect();
 
     // Connection.
     // The client's proxy when the fetch started (eddy_client_set_proxy applies to fetches

@@ -60,7 +60,7 @@ Fetch::~Fetch() {
         loop_->timer_stop(&flush_timer_);
     }
     if (alive_) *alive_ = false;
-    if (waiter_) waiter_->fetch = nullptr;
+    abandon_connect();
     if (stream_) {
         stream_->set_close_callback(nullptr, nullptr);
         stream_->close();
@@ -169,10 +169,7 @@ void Fetch::finish(int error, bool now) {
     loop_->timer_stop(&read_timer_);
     loop_->timer_stop(&resume_timer_);
     loop_->timer_stop(&flush_timer_);  // run_finish runs the flush callbacks still pending
-    if (waiter_) {
-        waiter_->fetch = nullptr;
-        waiter_ = nullptr;
-    }
+    abandon_connect();
     if (stream_) detach_stream(false);
     client_->unqueue(this);
     client_->finished(this);
@@ -354,13 +351,23 @@ void Fetch::connect_new() {
         finish(EDDY_ENOMEM);
         return;
     }
-    // The fetch's own connect timer bounds the attempt (queue wait included).
-    int rc = Connector::start(loop_, host->c_str(), port, 0, on_connected, waiter_, release_waiter);
+    // The fetch's own connect timer bounds the attempt (queue wait included); abandon_connect()
+    // stops it when the fetch ends first.
+    int rc = Connector::start(loop_, host->c_str(), port, 0, on_connected, waiter_, release_waiter,
+                              &waiter_->connector);
     if (rc != 0) {
         delete waiter_;
         waiter_ = nullptr;
         finish(rc);
     }
+}
+
+void Fetch::abandon_connect() {
+    Waiter *w = waiter_;
+    if (!w) return;
+    waiter_ = nullptr;
+    w->fetch = nullptr;
+    w->connector->cancel();  // release_waiter deletes w
 }
 
 void Fetch::release_waiter(void *arg) {

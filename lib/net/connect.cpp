@@ -27,8 +27,8 @@ void format_host_port(char *out, size_t len, const char *host, int port) {
 
 }  // namespace
 
-int Connector::start(Loop *loop, const char *host, int port, double timeout, DoneFn done,
-                     void *arg, void (*release)(void *)) {
+int Connector::start(Loop *loop, const char *host, int port, double timeout, DoneFn done, void *arg,
+                     void (*release)(void *), Connector **out) {
     if (!loop || !host || !*host || port <= 0 || port > 65535 || !done) return EDDY_EINVAL;
     Connector *c = new (std::nothrow) Connector(loop);
     if (!c) return EDDY_ENOMEM;
@@ -62,14 +62,33 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
     }
     loop->add_resource(c);
     if (timeout > 0) loop->timer_start(&c->timeout_, Loop::now() + timeout);
-    if (c->resolving_) return 0;
-    // Start on the next iteration so `done` never runs inside this call.
-    c->start_pending_ = true;
-    if (!loop->post(on_start, c)) {
-        delete c;  // out of memory: the caller learns it from the result, as above
-        return EDDY_ENOMEM;
+    if (!c->resolving_) {
+        // Start on the next iteration so `done` never runs inside this call.
+        c->start_pending_ = true;
+        if (!loop->post(on_start, c)) {
+            delete c;  // out of memory: the caller learns it from the result, as above
+            return EDDY_ENOMEM;
+        }
     }
+    if (out) *out = c;
     return 0;
+}
+
+void Connector::cancel() {
+    if (finished_) return;
+    finished_ = true;  // a queued on_start only deletes us now
+    void (*release)(void *) = release_;
+    release_ = nullptr;
+    loop_->timer_stop(&timeout_);
+    loop_->timer_stop(&attempt_delay_);
+    close_attempts();
+    if (resolving_) {
+        resolve_cancel(resolving_);
+        resolving_ = nullptr;
+    }
+    if (release) release(arg_);
+    if (start_pending_) return;  // on_start deletes us
+    delete this;
 }
 
 void Connector::on_resolved(void *owner, ResolvedAddresses &result) {
@@ -115,7 +134,7 @@ void Connector::on_loop_free() {
 void Connector::on_start(void *arg) {
     Connector *c = static_cast<Connector *>(arg);
     c->start_pending_ = false;
-    if (c->finished_) {  // timed out before the first attempt
+    if (c->finished_) {  // timed out or cancelled before the first attempt
         delete c;
         return;
     }

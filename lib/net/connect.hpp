@@ -27,9 +27,16 @@ public:
     // never from inside start().
     using DoneFn = void (*)(Connector *c, Stream *stream, int error, void *arg);
     // `release` (may be nullptr) is called with `arg` when the connector is freed without
-    // having called `done` (the loop was freed first).
-    static int start(Loop *loop, const char *host, int port, double timeout, DoneFn done,
-                     void *arg, void (*release)(void *arg));
+    // having called `done` (the loop was freed first, or cancel()). `out` (may be nullptr)
+    // gets the connector when it returns 0, for cancel(); it is gone once `done` or `release`
+    // ran.
+    static int start(Loop *loop, const char *host, int port, double timeout, DoneFn done, void *arg,
+                     void (*release)(void *arg), Connector **out = nullptr);
+    // Gives up a connect whose `done` has not run (not from inside `done`): every attempt's
+    // socket is closed now, `done` never runs, `release` runs before this returns. For a caller
+    // whose own timer or cancel ended the wait (an HTTP fetch): the connect would otherwise go
+    // on until the kernel gives up (SYN retries: about two minutes) holding its sockets.
+    void cancel();
     void on_loop_free() override;
     // Why the connect failed, for `done` (valid while it runs; "" when nothing more than the
     // code is known): "connect to 127.0.0.1:1: Connection refused" (every failed attempt's, in

@@ -1326,6 +1326,57 @@ static void test_connect_staggered_timeout_and_loop_free(void **state) {
     }
 }
 
+/* A fetch that ends while its connect is still under way (its connect timeout, a cancel) gives
+ * the connect up: no socket stays behind. The client's connect has no timeout of its own (the
+ * fetch's timer bounds the wait), so it went on until the kernel's SYN retries ran out, about
+ * two minutes, holding a socket per such fetch. */
+typedef struct {
+    int calls, error;
+} fetch_result;
+
+static void on_fetch_done(eddy_fetch *fetch, int error, void *userdata) {
+    (void)fetch;
+    fetch_result *r = userdata;
+    r->calls++;
+    r->error = error;
+}
+
+static void test_fetch_gives_up_its_connect(void **state) {
+    (void)state;
+    int l = loopback_listen(AF_INET, 0, 0);
+    int port = local_port(l);
+    int fillers[BLACKHOLE_FILLERS];
+    fill_accept_queue(l, AF_INET, fillers);
+    eddy_loop *loop = eddy_loop_new();
+    eddy_client *client = eddy_client_new(loop);
+    assert_non_null(client);
+    int fds = count_open_fds();
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    eddy_fetch *timed = eddy_fetch_new(client, "GET", url);
+    eddy_fetch *cancelled = eddy_fetch_new(client, "GET", url);
+    assert_non_null(timed);
+    assert_non_null(cancelled);
+    assert_int_equal(eddy_fetch_set_connect_timeout(timed, 0.3), 0);
+    assert_int_equal(eddy_fetch_set_request_timeout(timed, 0.5), 0);
+    fetch_result r[2];
+    memset(r, 0, sizeof r);
+    assert_int_equal(eddy_fetch_start(timed, on_fetch_done, &r[0], NULL), 0);
+    assert_int_equal(eddy_fetch_start(cancelled, on_fetch_done, &r[1], NULL), 0);
+    run_until_count(loop, &r[1].calls, 1, 0.1);
+    assert_int_equal(eddy_fetch_cancel(cancelled), 0);
+    assert_int_equal(run_until_count(loop, &r[1].calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(r[1].error, EDDY_ECANCELED);
+    assert_int_equal(run_until_count(loop, &r[0].calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(r[0].error, EDDY_ETIMEDOUT);
+    for (int i = 0; i < 3; i++) assert_int_equal(eddy_loop_run_once(loop, 0), 0);
+    assert_int_equal(count_open_fds(), fds);
+    eddy_client_free(client); /* started fetches are eddy's: freed after their `done` */
+    eddy_loop_free(loop);
+    for (int i = 0; i < BLACKHOLE_FILLERS; i++) close(fillers[i]);
+    close(l);
+}
+
 /* ---- EMFILE: the server survives fd exhaustion without spinning --------------------------- */
 
 typedef struct {
@@ -1540,6 +1591,7 @@ int main(void) {
         cmocka_unit_test(test_connect_happy_eyeballs),
         cmocka_unit_test(test_connect_both_families_refused),
         cmocka_unit_test(test_connect_staggered_timeout_and_loop_free),
+        cmocka_unit_test(test_fetch_gives_up_its_connect),
         cmocka_unit_test(test_emfile_recovery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
