@@ -209,6 +209,7 @@ extern "C" {
     pub fn eddy_listener_add_fd(listener: *mut eddy_listener, fd: c_int) -> c_int;
     pub fn eddy_listener_port(listener: *const eddy_listener) -> c_int;
     pub fn eddy_listener_socket_count(listener: *const eddy_listener) -> c_int;
+    pub fn eddy_listener_socket_fd(listener: *const eddy_listener, index: c_int) -> c_int;
     pub fn eddy_listener_stop(listener: *mut eddy_listener) -> c_int;
     pub fn eddy_listener_free(listener: *mut eddy_listener);
     pub fn eddy_connect(

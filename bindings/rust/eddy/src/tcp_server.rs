@@ -179,6 +179,25 @@ impl TcpServer {
         usize::try_from(n).unwrap_or(0)
     }
 
+    /// The local address of the `index`th listening socket (0 = the first): listening on
+    /// "127.0.0.1" and then on "::1" with port 0 makes two sockets, each with a port of its
+    /// own, where [`port`](Self::port) gives the first's. `None` when there is no such socket
+    /// or it is not a TCP one (a Unix socket).
+    pub fn local_addr(&self, index: usize) -> Option<SocketAddr> {
+        let index = c_int::try_from(index).ok()?;
+        // SAFETY: live listener.
+        let fd = unsafe { sys::eddy_listener_socket_fd(self.ptr, index) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: an open socket the listener owns, borrowed for this call only: ManuallyDrop
+        // keeps it open (the listener closes it).
+        let sock = std::mem::ManuallyDrop::new(unsafe {
+            <std::net::TcpListener as std::os::unix::io::FromRawFd>::from_raw_fd(fd)
+        });
+        sock.local_addr().ok()
+    }
+
     /// Serves TLS with `ctx`, a server context ([`TlsContext::server`]): every connection
     /// accepted from now on is a TLS stream ([`Stream::is_tls`]) whose handshake starts at
     /// once; reads and writes issued before it completes wait for it, and a failed handshake

@@ -97,6 +97,28 @@ fn stop_closes_the_sockets_but_not_the_connections() {
 }
 
 #[test]
+fn each_listening_socket_has_its_address() {
+    // Two listens with port 0 make two sockets with a port each; port() gives the first's.
+    let lp = Loop::new().unwrap();
+    let mut srv = TcpServer::new(&lp, |_s, _addr| Ok(())).unwrap();
+    assert_eq!(srv.local_addr(0), None);
+    srv.listen("127.0.0.1", 0).unwrap();
+    srv.listen("::1", 0).unwrap();
+    assert_eq!(srv.socket_count(), 2);
+    let first = srv.local_addr(0).unwrap();
+    let second = srv.local_addr(1).unwrap();
+    assert_eq!(first.ip().to_string(), "127.0.0.1");
+    assert_eq!(second.ip().to_string(), "::1");
+    assert_eq!(srv.port(), Some(first.port()));
+    assert_ne!(second.port(), 0);
+    assert_eq!(srv.local_addr(2), None);
+    // The second socket is a real listener on its own port.
+    assert!(TcpStream::connect(second).is_ok());
+    srv.stop();
+    assert_eq!(srv.local_addr(0), None);
+}
+
+#[test]
 fn dropping_the_server_frees_its_closure_and_sockets() {
     let lp = Loop::new().unwrap();
     let token = Token::new(());
