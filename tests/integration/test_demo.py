@@ -686,10 +686,7 @@ class ChatSocket(DemoTestCase):
                    b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         count = 3000
         poster = socket.create_connection(("127.0.0.1", self.server.port), timeout=60)
-        sender = threading.Thread(target=poster.sendall, args=(request * count,))
-        sender.start()
-        # The live tab reads as it goes, as a browser does: on a thread of its own, so that a
-        # loaded machine slowing this loop down does not leave it 4 MiB behind (closed too).
+        # The live tab reads as it goes, as a browser does: on a thread of its own.
         live_bytes = [0]
 
         def read_live():
@@ -705,12 +702,22 @@ class ChatSocket(DemoTestCase):
 
         reader = threading.Thread(target=read_live)
         reader.start()
-        answers = 0
-        while answers < count:
-            piece = poster.recv(1 << 20)
-            self.assertTrue(piece, "the server closed the posting connection")
-            answers += piece.count(b"HTTP/1.1 200 OK")
-        sender.join()
+        # In batches of 250 posts (~1 MB of messages per tab), the next one sent once the live
+        # tab has the last: on a loaded machine (ASan, other jobs) a reader thread left behind
+        # by a single 12 MB burst could fall 4 MiB back and be closed too, rightly. The stuck
+        # tab reads nothing whatever the pace.
+        batch, answers = 250, 0
+        for sent in range(batch, count + 1, batch):
+            sender = threading.Thread(target=poster.sendall, args=(request * batch,))
+            sender.start()
+            while answers < sent:
+                piece = poster.recv(1 << 20)
+                self.assertTrue(piece, "the server closed the posting connection")
+                answers += piece.count(b"HTTP/1.1 200 OK")
+            sender.join()
+            deadline = time.monotonic() + 60
+            while live_bytes[0] <= sent * 4000 and reader.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
         poster.close()
         reader.join()
         # The stuck tab: some of the messages, then the close frame (or, after the close
