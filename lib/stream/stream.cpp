@@ -339,7 +339,10 @@ void Stream::begin_read(ReadKind kind, size_t n, ReadFn cb, void *arg) {
     read_n_ = n;
     read_fn_ = cb;
     read_arg_ = arg;
-    if (!delivering_) loop_->defer(&read_task_);  // data already buffered is delivered soon
+    // Issued from a delivery (process_reads, deliver_direct): that loop delivers what is
+    // buffered and then sets the socket interest once for the read it leaves pending.
+    if (delivering_) return;
+    loop_->defer(&read_task_);  // data already buffered is delivered soon
     update_read_interest();
 }
 
@@ -405,7 +408,10 @@ int Stream::read_some(ConsumeFn cb, void *arg) {
     read_kind_ = ReadKind::some;
     consume_fn_ = cb;
     read_arg_ = arg;
-    if (!delivering_) loop_->defer(&read_task_);
+    // From a delivery (a consumer asking for more, as the HTTP server does after every
+    // request): the delivering loop sets the interest once it is over (see begin_read).
+    if (delivering_) return 0;
+    loop_->defer(&read_task_);
     update_read_interest();
     return 0;
 }
