@@ -322,18 +322,49 @@ public:
         if (n > sizeof tmp) __builtin_unreachable();
         add_bytes(tmp, n);
     }
-    // `name` as a literal (the server's own fields) or a view (the application's).
-    template <typename Name>
-    void add_field(const Name &name, std::string_view value) {
+    // A field line of the server's own (`name` a literal): one room check for the whole line
+    // instead of one per piece (callgrind: the checks were ~100 instructions per response).
+    template <size_t N>
+    void add_field(const char (&name)[N], std::string_view value) {
+        if (static_cast<size_t>(end_ - p_) >= N - 1 + 2 + value.size() + 2) [[likely]] {
+            put(name, N - 1);
+            put(": ", 2);
+            copy_small(p_, value.data(), value.size());
+            p_ += value.size();
+            put("\r\n", 2);
+            return;
+        }
         add(name);
         add(": ");
         add(value);
+        add("\r\n");
+    }
+    // "Content-Length: <n>\r\n", with one room check.
+    void add_content_length(uint64_t v) {
+        char tmp[24];
+        auto r = std::to_chars(tmp, tmp + sizeof tmp, v);
+        size_t n = static_cast<size_t>(r.ptr - tmp);
+        if (n > sizeof tmp) __builtin_unreachable();  // (as in add_uint)
+        if (static_cast<size_t>(end_ - p_) >= 16 + sizeof tmp + 2) [[likely]] {
+            put("Content-Length: ", 16);
+            copy_small(p_, tmp, n);
+            p_ += n;
+            put("\r\n", 2);
+            return;
+        }
+        add("Content-Length: ");
+        add_bytes(tmp, n);
         add("\r\n");
     }
     const char *data() const { return spill_.empty() ? buf_ : spill_.data(); }
     size_t size() const { return spill_.empty() ? static_cast<size_t>(p_ - buf_) : spill_.size(); }
 
 private:
+    // A constant-size piece where room was checked already.
+    [[gnu::always_inline]] void put(const char *s, size_t n) {
+        memcpy(p_, s, n);
+        p_ += n;
+    }
     char buf_[1024];
     char *p_ = buf_;
     char *end_ = buf_ + sizeof buf_;
@@ -377,14 +408,11 @@ bool Request::send_head(bool final) {
         if (chunked_) {
             head.add("Transfer-Encoding: chunked\r\n");
         } else if (declared_length_ >= 0 || final) {
-            head.add("Content-Length: ");
-            head.add_uint(declared_length_ >= 0 ? static_cast<uint64_t>(declared_length_) : body_written_);
-            head.add("\r\n");
+            head.add_content_length(declared_length_ >= 0 ? static_cast<uint64_t>(declared_length_)
+                                                          : body_written_);
         }
     } else if (status_ == 304 && declared_length_ >= 0) {
-        head.add("Content-Length: ");
-        head.add_uint(static_cast<uint64_t>(declared_length_));
-        head.add("\r\n");
+        head.add_content_length(static_cast<uint64_t>(declared_length_));
     } else if (status_ == 205) {
         // Unlike 204 and 304, a 205 is not body-less by definition (RFC 9112 §6.3): without a
         // length the client would read until the connection closes.
