@@ -614,14 +614,22 @@ std::string_view http_date_now() {
     // Formatting on every response is measurable at high request rates; a response within the
     // same second reuses the string. The view stays valid until this thread's next call in a
     // later second.
-    thread_local time_t cached_time = static_cast<time_t>(-1);
-    thread_local char cached[32];
+    // One thread_local object, not two, looked up once: each lookup is a call to
+    // __tls_get_addr in a shared library, and GCC looks the address up again after any call
+    // unless the value is made opaque to it (the empty asm).
+    struct Cache {
+        time_t time = static_cast<time_t>(-1);
+        char text[32] = {};
+    };
+    thread_local Cache cache;
     time_t now = time(nullptr);
-    if (now != cached_time) {
-        format_http_date(now, cached);
-        cached_time = now;
+    Cache *c = &cache;
+    asm("" : "+r"(c));
+    if (now != c->time) {
+        format_http_date(now, c->text);
+        c->time = now;
     }
-    return std::string_view(cached, 29);
+    return std::string_view(c->text, 29);
 }
 
 bool parse_http_date(std::string_view s, time_t &out) {

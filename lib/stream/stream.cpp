@@ -598,8 +598,14 @@ ssize_t Stream::read_ready() {
             want = max_buffer_ - buffered + extra;
         }
     }
+    // The buffer's address is looked up once: each lookup of a thread_local in a shared
+    // library is a call to __tls_get_addr, and GCC looks it up again after any call (here
+    // the recv) unless the value is made opaque to it.
+    char *direct_buf = nullptr;
     if (direct) {
-        n = transport_recv(t_read_buf, sizeof t_read_buf);
+        direct_buf = t_read_buf;
+        asm("" : "+r"(direct_buf));
+        n = transport_recv(direct_buf, sizeof t_read_buf);
     } else {
         evbuffer *in = in_buf();
         if (!in) {
@@ -611,7 +617,7 @@ ssize_t Stream::read_ready() {
     if (n > 0) {
         size_t got = static_cast<size_t>(n);
         if (direct) {
-            deliver_direct(t_read_buf, got);
+            deliver_direct(direct_buf, got);
             return n;
         }
         if (want == read_hint_) {  // (a read cut short by the limit says nothing of the rate)
