@@ -25,8 +25,6 @@ inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // Eight bytes at a time (util/swar.hpp): whether a word may hold a byte that ends a run. Exact
 // when they say no; a yes only sends the scan back to the byte loop, which decides.
-// A value byte is anything but the controls (HTAB included: the byte loop admits it) and DEL.
-inline bool maybe_ends_value(uint64_t w) { return has_byte_below(w, 0x20) || has_byte_equal(w, 0x7f); }
 // A target byte is visible ASCII, 0x21..0x7e.
 inline bool maybe_ends_target(uint64_t w) {
     return has_byte_below(w, 0x21) || (((w + kSwarOnes) | w) & kSwarHighs) != 0;
@@ -41,9 +39,29 @@ inline size_t target_run_end(const char *data, size_t j, size_t len) {
     return j;
 }
 
+// A value byte is anything but the controls (HTAB included: the byte loop admits it) and DEL.
+// The bytes of a word that may end a value run, as the high bit of each: those below 0x20 and
+// DEL. The lowest one flagged is exact: SWAR's false positives come from a borrow, which only
+// a real match below them makes.
+inline uint64_t value_end_bytes(uint64_t w) {
+    uint64_t del = w ^ (kSwarOnes * 0x7f);
+    return ((w - kSwarOnes * 0x20) & ~w & kSwarHighs) | ((del - kSwarOnes) & ~del & kSwarHighs);
+}
+
 // Where a run of field-value bytes starting at data[j] ends (at most len).
 inline size_t value_run_end(const char *data, size_t j, size_t len) {
-    while (j + 8 <= len && !maybe_ends_value(load8(data + j))) j += 8;
+    while (j + 8 <= len) {
+        uint64_t flagged = value_end_bytes(load8(data + j));
+        if (flagged) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            // Straight to the first flagged byte (the ones before it are value bytes) rather
+            // than byte by byte: the value's last word is nearly always a partial one (the CR).
+            j += static_cast<size_t>(__builtin_ctzll(flagged)) / 8;
+#endif
+            break;
+        }
+        j += 8;
+    }
     while (j < len && kValueByte.member[static_cast<unsigned char>(data[j])]) j++;
     return j;
 }
