@@ -573,11 +573,22 @@ fn a_body_cut_short_calls_on_close_and_the_request_is_released() {
     c.send("POST /cut HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc");
     thread::sleep(Duration::from_millis(50));
     c.close();
-    let started = std::time::Instant::now();
-    while !log.lock().unwrap().iter().any(|e| e == "closed") {
-        assert!(started.elapsed() < IO_TIMEOUT, "{:?}", log.lock().unwrap());
-        thread::sleep(Duration::from_millis(5));
-    }
+    // Waits (bounded) until on_close has run `n` times in all.
+    let wait_closes = |n: usize| {
+        let started = std::time::Instant::now();
+        while log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| *e == "closed")
+            .count()
+            < n
+        {
+            assert!(started.elapsed() < IO_TIMEOUT, "{:?}", log.lock().unwrap());
+            thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_closes(1);
     assert!(!log.lock().unwrap().iter().any(|e| e == "request"));
     // A body paused when its client leaves: the PausedBody outlives the request (released
     // by the body timeout's 408 or the close), and resuming it then does nothing.
@@ -587,35 +598,13 @@ fn a_body_cut_short_calls_on_close_and_the_request_is_released() {
     c.close();
     thread::sleep(Duration::from_millis(50));
     paused.resume().unwrap(); // resumes reading: the close is seen, on_close runs
-    let started = std::time::Instant::now();
-    while log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| *e == "closed")
-        .count()
-        < 2
-    {
-        assert!(started.elapsed() < IO_TIMEOUT, "{:?}", log.lock().unwrap());
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_closes(2);
     // The server's own 413 for a body over the request's limit: on_close tells it, and the
     // request (taken by the close closure) is released by the binding, not left dangling.
     let mut c = srv.connect();
     c.send("POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n");
     assert_eq!(c.response().status, 413);
-    let started = std::time::Instant::now();
-    while log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| *e == "closed")
-        .count()
-        < 3
-    {
-        assert!(started.elapsed() < IO_TIMEOUT, "{:?}", log.lock().unwrap());
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_closes(3);
     // The server goes on; a complete body reaches the request closure.
     let mut c = srv.connect();
     c.send("POST /whole HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
