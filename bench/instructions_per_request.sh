@@ -6,18 +6,25 @@
 #   bash bench/instructions_per_request.sh [SERVER_BIN] [-- server args]
 #   BIN_A=old/bench/hello_server BIN_B=build-bench/bench/hello_server bash bench/instructions_per_request.sh
 #
+#   WITH_NGINX=1 bash bench/instructions_per_request.sh    # the server, then nginx, and the ratio
+#
 # The server runs under `valgrind --tool=callgrind` (about 50x slower), `wrk -t1 -c100` loads it
 # for DURATION (default 4s) over loopback, and the instructions run inside the event loop
 # (eddy::Loop::run: startup and teardown, such as libcrypto's setup at the first loop, are left
-# out) are divided by the requests wrk completed. With BIN_A and BIN_B, both are
-# measured and the ratio B/A printed. Needs valgrind (callgrind_annotate) and wrk; PORT (18114),
-# KEEP (a directory to keep the callgrind outputs in, for callgrind_annotate).
+# out) are divided by the requests wrk completed. With BIN_A and BIN_B, both are measured and
+# the ratio B/A printed. With WITH_NGINX=1, nginx is measured the same way after the server
+# (its one process: the shared harness's config, PEERS_DIR/nginx.conf, with master_process
+# off; the instructions inside ngx_process_events_and_timers, its event loop pass) and the
+# server/nginx ratio printed (not NGINX=1: nginx reads a variable of that name as inherited
+# listening sockets). Needs valgrind (callgrind_annotate) and wrk; PORT (18114), KEEP (a
+# directory to keep the callgrind outputs in, for callgrind_annotate), KEEP_SCRATCH (keep the
+# logs), PEERS_DIR (../shared/bench-peers).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${DURATION:-4s}
 PORT=${PORT:-18114}
 SCRATCH=$(mktemp -d /tmp/eddy_ipr.XXXXXX)
-trap 'rm -rf "$SCRATCH"' EXIT
+trap '[ -n "${KEEP_SCRATCH:-}" ] || rm -rf "$SCRATCH"' EXIT
 
 for tool in valgrind callgrind_annotate wrk curl; do
   command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install valgrind wrk curl)" >&2; exit 2; }
@@ -25,13 +32,18 @@ done
 
 measure() {  # name bin args... -> prints "name: N requests, M instructions per request"
   local name=$1 bin=$2; shift 2
+  measure_cmd "$name" 'eddy::Loop::run()' "$PORT" "$bin" --port "$PORT" "$@"
+}
+
+# name, the function whose inclusive instructions count, the port, the command.
+measure_cmd() {
+  local name=$1 toggle=$2 port=$3; shift 3
   local out=$SCRATCH/$name.callgrind
-  valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect='eddy::Loop::run()' \
-    "$bin" --port "$PORT" "$@" \
+  valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect="$toggle" "$@" \
     >"$SCRATCH/$name.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.2; done
-  timeout 60 wrk -t1 -c100 -d"$DURATION" "http://127.0.0.1:$PORT/" >"$SCRATCH/$name.wrk" 2>&1 || true
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+  timeout 60 wrk -t1 -c100 -d"$DURATION" "http://127.0.0.1:$port/" >"$SCRATCH/$name.wrk" 2>&1 || true
   kill -INT "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   local requests total
@@ -56,4 +68,16 @@ else
   [ $# -gt 0 ] && shift
   [ "${1:-}" = "--" ] && shift
   measure server "$BIN" "$@"
+  if [ -n "${WITH_NGINX:-}" ]; then
+    PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/bench-peers}
+    command -v nginx >/dev/null || { echo "WITH_NGINX=1 needs nginx (bench/run.sh installs it)" >&2; exit 2; }
+    mkdir -p "$SCRATCH/nginx/logs"
+    # Port 18081, fixed by the shared config.
+    measure_cmd nginx ngx_process_events_and_timers 18081 nginx -p "$SCRATCH/nginx" \
+      -c "$PEERS_DIR/nginx.conf" -e stderr \
+      -g "daemon off; master_process off; pid $SCRATCH/nginx/nginx.pid;"
+    # shellcheck disable=SC2154  # set by measure through eval
+    awk -v a="$ipr_nginx" -v b="$ipr_server" \
+      'BEGIN { printf "server/nginx instructions per request: %.3f\n", b / a }'
+  fi
 fi
