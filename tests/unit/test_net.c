@@ -241,12 +241,17 @@ static int ipv6_loopback_available(void) {
     return ok;
 }
 
-static void test_listener_ipv6(void **state) {
-    (void)state;
+/* Skips the calling test (cmocka's skip() leaves it from here) on a host without ::1. */
+static void skip_without_ipv6_loopback(void) {
     if (!ipv6_loopback_available()) {
         print_message("IPv6 loopback unavailable: skipping\n");
         skip();
     }
+}
+
+static void test_listener_ipv6(void **state) {
+    (void)state;
+    skip_without_ipv6_loopback();
     server_ctx ctx;
     server_init(&ctx);
     assert_int_equal(eddy_listener_bind(ctx.listener, "::1", 0, 0, EDDY_LISTEN_IPV6ONLY), 0);
@@ -279,10 +284,7 @@ static void test_listener_ipv6(void **state) {
  * each one accepts. */
 static void test_listener_socket_fd(void **state) {
     (void)state;
-    if (!ipv6_loopback_available()) {
-        print_message("IPv6 loopback unavailable: skipping\n");
-        skip();
-    }
+    skip_without_ipv6_loopback();
     server_ctx ctx;
     server_init(&ctx);
     assert_int_equal(eddy_listener_socket_fd(ctx.listener, 0), EDDY_ENOENT); /* none yet */
@@ -321,10 +323,7 @@ static void test_listener_socket_fd(void **state) {
  * IP-literal); it was looked up as a name and failed with EADDRNOTAVAIL. */
 static void test_listener_bracketed_ipv6(void **state) {
     (void)state;
-    if (!ipv6_loopback_available()) {
-        print_message("IPv6 loopback unavailable: skipping\n");
-        skip();
-    }
+    skip_without_ipv6_loopback();
     server_ctx ctx;
     server_init(&ctx);
     assert_int_equal(eddy_listener_bind(ctx.listener, "[::1]", 0, 0, 0), 0);
@@ -1177,10 +1176,7 @@ static void fill_accept_queue(int lfd, int family, int fillers[BLACKHOLE_FILLERS
  * family. */
 static void test_connect_happy_eyeballs(void **state) {
     (void)state;
-    if (!ipv6_loopback_available()) {
-        print_message("IPv6 loopback unavailable: skipping\n");
-        skip();
-    }
+    skip_without_ipv6_loopback();
     static const struct {
         const char *name;
         int silent, serving; /* the families of the first and the second address */
@@ -1238,10 +1234,7 @@ static void on_ws_connect(eddy_ws *ws, int status, void *userdata) {
 
 static void test_connect_both_families_refused(void **state) {
     (void)state;
-    if (!ipv6_loopback_available()) {
-        print_message("IPv6 loopback unavailable: skipping\n");
-        skip();
-    }
+    skip_without_ipv6_loopback();
     int port = -1;
     for (int tries = 0; port < 0 && tries < 20; tries++) {
         int fd = loopback_listen(AF_INET6, unused_tcp_port(), 1);
@@ -1281,10 +1274,7 @@ static void test_connect_both_families_refused(void **state) {
  * loop freed while several attempts are in flight closes them all and releases the userdata. */
 static void test_connect_staggered_timeout_and_loop_free(void **state) {
     (void)state;
-    if (!ipv6_loopback_available()) {
-        print_message("IPv6 loopback unavailable: skipping\n");
-        skip();
-    }
+    skip_without_ipv6_loopback();
     int l4 = -1, l6 = -1;
     for (int tries = 0; l6 < 0 && tries < 20; tries++) {
         if (l4 >= 0) close(l4);
