@@ -119,6 +119,51 @@ typedef void (*eddy_connect_fn)(eddy_loop *loop, eddy_stream *stream, int error,
 EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double timeout,
                           eddy_connect_fn cb, void *userdata, eddy_free_fn free_userdata);
 
+/* ---- connect options (eddy_connect_with_options, eddy_connect_tls_with_options) ---------- */
+
+/* Options for a connect; plain data: any thread, one at a time. */
+typedef struct eddy_connect_options eddy_connect_options;
+
+/* Returns new options (every address family, the local end left to the system, as
+ * eddy_connect()), or NULL when out of memory. Free them with eddy_connect_options_free();
+ * a connect copies what it needs, so they may be freed or reused once it has returned. */
+EDDY_API eddy_connect_options *eddy_connect_options_new(void);
+
+/* Frees options. NULL does nothing. */
+EDDY_API void eddy_connect_options_free(eddy_connect_options *options);
+
+/* Address families for eddy_connect_options_set_family(). */
+#define EDDY_FAMILY_ANY 0  /* IPv4 and IPv6 (the default) */
+#define EDDY_FAMILY_IPV4 4 /* IPv4 addresses only (Tornado's af=socket.AF_INET) */
+#define EDDY_FAMILY_IPV6 6 /* IPv6 addresses only (af=socket.AF_INET6) */
+
+/* Tries only the host's addresses of `family` (Tornado's TCPClient.connect(af=...)), in the
+ * resolver's order and staggered as eddy_connect() staggers them. A host with no address of
+ * that family (a name, or a numeric address of the other family) fails the connect with
+ * EDDY_ERESOLVE, as getaddrinfo() asked for that family fails (Tornado raises its gaierror).
+ * Returns 0, or EDDY_EINVAL (NULL options, `family` not one of EDDY_FAMILY_*). */
+EDDY_API int eddy_connect_options_set_family(eddy_connect_options *options, int family);
+
+/* Binds the local end of every attempt's socket before it connects (Tornado's source_ip /
+ * source_port), e.g. to leave by one interface of a multihomed host. `ip`: a numeric IPv4 or
+ * IPv6 address (copied), or NULL for the attempt's family's wildcard address; `port`: 0 (the
+ * system picks one when it connects) to 65535. With an `ip`, only the host's addresses of its
+ * family are tried; none left fails the connect with EDDY_EADDRNOTAVAIL. A bind that fails
+ * (EDDY_EADDRNOTAVAIL: not a local address; EDDY_EADDRINUSE: the port is taken, also by
+ * another attempt of the same connect; EDDY_EACCES: a privileged port) fails that attempt as
+ * a refused connect does: the next address is tried. NULL `ip` with port 0 binds nothing
+ * (the default). Returns 0, or EDDY_EINVAL (NULL options, `ip` not a numeric address, `port`
+ * out of range). */
+EDDY_API int eddy_connect_options_set_source(eddy_connect_options *options, const char *ip,
+                                             int port);
+
+/* As eddy_connect() with `options` (NULL: the defaults, exactly eddy_connect()). The options
+ * are copied: the caller keeps them and may free them once this returns. Returns as
+ * eddy_connect(). Thread: the loop's. */
+EDDY_API int eddy_connect_with_options(eddy_loop *loop, const char *host, int port, double timeout,
+                                       const eddy_connect_options *options, eddy_connect_fn cb,
+                                       void *userdata, eddy_free_fn free_userdata);
+
 #ifdef __cplusplus
 }
 #endif

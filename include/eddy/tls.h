@@ -152,6 +152,15 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
                               eddy_tls_context *ctx, const char *server_name, eddy_connect_fn cb,
                               void *userdata, eddy_free_fn free_userdata);
 
+/* As eddy_connect_tls() with connect `options` (net.h: an address family, a local address to
+ * bind; NULL: the defaults). The options are copied: the caller keeps them. Returns as
+ * eddy_connect_tls(). Thread: the loop's. */
+EDDY_API int eddy_connect_tls_with_options(eddy_loop *loop, const char *host, int port,
+                                           double timeout, const eddy_connect_options *options,
+                                           eddy_tls_context *ctx, const char *server_name,
+                                           eddy_connect_fn cb, void *userdata,
+                                           eddy_free_fn free_userdata);
+
 /* The end of eddy_stream_start_tls(): `tls_stream` is the new TLS stream with its handshake
  * completed and `error` is 0; or `tls_stream` is NULL and `error` says why the upgrade failed
  * (the socket is then closed). From this call on the TLS stream is the receiver's, exactly as

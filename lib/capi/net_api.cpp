@@ -126,12 +126,68 @@ EDDY_API void eddy_listener_free(eddy_listener *listener) {
 
 EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double timeout,
                           eddy_connect_fn cb, void *userdata, eddy_free_fn free_userdata) {
+    return eddy_connect_with_options(loop, host, port, timeout, nullptr, cb, userdata,
+                                     free_userdata);
+}
+
+EDDY_API eddy_connect_options *eddy_connect_options_new(void) {
+    return reinterpret_cast<eddy_connect_options *>(new (std::nothrow) eddy::ConnectOptions());
+}
+
+EDDY_API void eddy_connect_options_free(eddy_connect_options *options) {
+    delete reinterpret_cast<eddy::ConnectOptions *>(options);
+}
+
+EDDY_API int eddy_connect_options_set_family(eddy_connect_options *options, int family) {
+    if (!options) return EDDY_EINVAL;
+    int af;
+    switch (family) {
+    case EDDY_FAMILY_ANY: af = AF_UNSPEC; break;
+    case EDDY_FAMILY_IPV4: af = AF_INET; break;
+    case EDDY_FAMILY_IPV6: af = AF_INET6; break;
+    default: return EDDY_EINVAL;
+    }
+    reinterpret_cast<eddy::ConnectOptions *>(options)->family = af;
+    return 0;
+}
+
+EDDY_API int eddy_connect_options_set_source(eddy_connect_options *options, const char *ip,
+                                             int port) {
+    if (!options || port < 0 || port > 65535) return EDDY_EINVAL;
+    eddy::ConnectOptions o = *reinterpret_cast<eddy::ConnectOptions *>(options);
+    o.source = {};
+    o.source_len = 0;
+    o.source_has_ip = ip != nullptr;
+    if (ip) {
+        // Numeric only: a name would need a lookup, and which of its addresses is meant?
+        auto *sin = reinterpret_cast<sockaddr_in *>(&o.source);
+        auto *sin6 = reinterpret_cast<sockaddr_in6 *>(&o.source);
+        if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+            sin->sin_family = AF_INET;
+            o.source_len = sizeof *sin;
+        } else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+            sin6->sin6_family = AF_INET6;
+            o.source_len = sizeof *sin6;
+        } else {
+            return EDDY_EINVAL;
+        }
+    }
+    o.source_port = port;
+    o.bind_source = ip != nullptr || port != 0;
+    *reinterpret_cast<eddy::ConnectOptions *>(options) = o;
+    return 0;
+}
+
+EDDY_API int eddy_connect_with_options(eddy_loop *loop, const char *host, int port, double timeout,
+                                       const eddy_connect_options *options, eddy_connect_fn cb,
+                                       void *userdata, eddy_free_fn free_userdata) {
     if (!loop || !cb) return EDDY_EINVAL;
     ConnectRequest *req = new (std::nothrow) ConnectRequest{loop, cb, userdata, free_userdata};
     if (!req) return EDDY_ENOMEM;
     int rc = eddy::no_throw("eddy_connect", EDDY_ENOMEM, [&] {
         return eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout, connect_done,
-                                      req, release_connect);
+                                      req, release_connect, nullptr,
+                                      reinterpret_cast<const eddy::ConnectOptions *>(options));
     });
     if (rc != 0) delete req;  // the caller keeps userdata
     return rc;

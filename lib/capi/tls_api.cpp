@@ -225,6 +225,15 @@ EDDY_API int eddy_listener_set_tls(eddy_listener *listener, eddy_tls_context *ct
 EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, double timeout,
                               eddy_tls_context *ctx, const char *server_name, eddy_connect_fn cb,
                               void *userdata, eddy_free_fn free_userdata) {
+    return eddy_connect_tls_with_options(loop, host, port, timeout, nullptr, ctx, server_name, cb,
+                                         userdata, free_userdata);
+}
+
+EDDY_API int eddy_connect_tls_with_options(eddy_loop *loop, const char *host, int port,
+                                           double timeout, const eddy_connect_options *options,
+                                           eddy_tls_context *ctx, const char *server_name,
+                                           eddy_connect_fn cb, void *userdata,
+                                           eddy_free_fn free_userdata) {
     if (!loop || !host || !ctx || !cb || Ctx(ctx)->is_server()) return EDDY_EINVAL;
     if (verifies_without_name(ctx, server_name ? server_name : host)) return EDDY_EINVAL;
     TlsConnectRequest *req = new (std::nothrow) TlsConnectRequest();
@@ -243,7 +252,8 @@ EDDY_API int eddy_connect_tls(eddy_loop *loop, const char *host, int port, doubl
     req->free_userdata = free_userdata;
     int rc = eddy::no_throw("eddy_connect_tls", EDDY_ENOMEM, [&] {
         return eddy::Connector::start(eddy::Loop::from_c(loop), host, port, timeout,
-                                      tls_connect_done, req, release_tls_connect);
+                                      tls_connect_done, req, release_tls_connect, nullptr,
+                                      reinterpret_cast<const eddy::ConnectOptions *>(options));
     });
     if (rc != 0) {
         delete req;

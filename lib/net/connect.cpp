@@ -28,7 +28,7 @@ void format_host_port(char *out, size_t len, const char *host, int port) {
 }  // namespace
 
 int Connector::start(Loop *loop, const char *host, int port, double timeout, DoneFn done, void *arg,
-                     void (*release)(void *), Connector **out) {
+                     void (*release)(void *), Connector **out, const ConnectOptions *options) {
     if (!loop || !host || !*host || port <= 0 || port > 65535 || !done) return EDDY_EINVAL;
     Connector *c = new (std::nothrow) Connector(loop);
     if (!c) return EDDY_ENOMEM;
@@ -47,6 +47,7 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
     }
     c->port_ = port;
     c->timeout_seconds_ = timeout;
+    if (options) c->options_ = *options;
 
     ResolvedAddresses numeric;
     if (resolve_numeric(host, port, &numeric)) {
@@ -141,7 +142,71 @@ void Connector::on_start(void *arg) {
     c->begin();
 }
 
+bool Connector::filter_addresses() {
+    // A family asked for (af=) or implied by the source address keeps only that family's
+    // addresses, in their order; the rest of the connect is unchanged.
+    int want = options_.family;
+    if (options_.source_has_ip) want = options_.source.ss_family;
+    if (want == AF_UNSPEC) return true;
+    size_t kept = 0;
+    for (size_t i = 0; i < addrs_.size(); i++) {
+        if (addrs_[i].ss_family != want) continue;
+        addrs_[kept] = addrs_[i];
+        addr_lens_[kept] = addr_lens_[i];
+        kept++;
+    }
+    addrs_.resize(kept);
+    addr_lens_.resize(kept);
+    if (kept) return true;
+    const char *what = want == AF_INET6 ? "IPv6" : "IPv4";
+    if (options_.family != AF_UNSPEC && options_.family == want) {
+        // As getaddrinfo() asked for one family answers for a host without one (Tornado's
+        // TCPClient lets that gaierror through).
+        set_error_detail(failure_, {"name resolution: ", host_, ": no ", what, " address"});
+        finish(nullptr, EDDY_ERESOLVE);
+    } else {
+        set_error_detail(failure_, {"no ", what, " address of ", host_, " for the source address"});
+        finish(nullptr, EDDY_EADDRNOTAVAIL);
+    }
+    return false;
+}
+
+int Connector::bind_source(int fd, sa_family_t family) {
+    sockaddr_storage local{};
+    socklen_t len;
+    uint16_t port = htons(static_cast<uint16_t>(options_.source_port));
+    if (options_.source_has_ip) {
+        local = options_.source;  // its family is `family`: filter_addresses() saw to that
+        len = options_.source_len;
+    } else if (family == AF_INET6) {
+        auto *sin6 = reinterpret_cast<sockaddr_in6 *>(&local);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_addr = in6addr_any;
+        len = sizeof *sin6;
+    } else {
+        auto *sin = reinterpret_cast<sockaddr_in *>(&local);
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        len = sizeof *sin;
+    }
+    if (family == AF_INET6)
+        reinterpret_cast<sockaddr_in6 *>(&local)->sin6_port = port;
+    else
+        reinterpret_cast<sockaddr_in *>(&local)->sin_port = port;
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    // Only an address: the port is picked at connect() time for the whole 4-tuple, so binding
+    // does not use up an ephemeral port per local address (Linux 4.2+; ignored elsewhere).
+    if (options_.source_port == 0) {
+        int on = 1;
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof on);
+    }
+#endif
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&local), len) != 0) return errno;
+    return 0;
+}
+
 void Connector::begin() {
+    if (!filter_addresses()) return;
     // RFC 8305 section 4: the families interleaved, the first address's (the system's
     // preference, RFC 6724) first, each family's addresses in their order. A name with both
     // families then reaches the second one after one attempt delay whatever the first has.
@@ -188,6 +253,15 @@ void Connector::start_next() {
             last_error_ = error_from_errno(err);
             note_attempt_error(i, err);
             continue;
+        }
+        if (options_.bind_source) {
+            if (int err = bind_source(fd, addrs_[i].ss_family)) {
+                // A failed bind fails this attempt as a failed connect does.
+                last_error_ = error_from_errno(err);
+                note_attempt_error(i, err);
+                ::close(fd);
+                continue;
+            }
         }
         if (connect(fd, reinterpret_cast<sockaddr *>(&addrs_[i]), addr_lens_[i]) == 0 ||
             errno == EINPROGRESS) {

@@ -21,6 +21,17 @@ class Stream;
 class Resolution;
 struct ResolvedAddresses;
 
+// What eddy_connect_options carries (the C handle is one of these). Plain data, copied into
+// each Connector.
+struct ConnectOptions {
+    int family = AF_UNSPEC;    // AF_INET / AF_INET6: only that family's addresses are tried
+    bool bind_source = false;  // bind each attempt's socket to source (its port 0: any)
+    bool source_has_ip = false;
+    sockaddr_storage source{};  // the numeric source address (family AF_INET/AF_INET6)
+    socklen_t source_len = 0;
+    int source_port = 0;
+};
+
 class Connector : public LoopResource {
 public:
     // `stream` is nullptr on failure; `error` is 0 or an EDDY_E* code. Called exactly once,
@@ -31,7 +42,8 @@ public:
     // gets the connector when it returns 0, for cancel(); it is gone once `done` or `release`
     // ran.
     static int start(Loop *loop, const char *host, int port, double timeout, DoneFn done, void *arg,
-                     void (*release)(void *arg), Connector **out = nullptr);
+                     void (*release)(void *arg), Connector **out = nullptr,
+                     const ConnectOptions *options = nullptr);
     // Gives up a connect whose `done` has not run (not from inside `done`): every attempt's
     // socket is closed now, `done` never runs, `release` runs before this returns. For a caller
     // whose own timer or cancel ended the wait (an HTTP fetch): the connect would otherwise go
@@ -65,6 +77,8 @@ private:
     void close_attempts();
     void finish(Stream *stream, int error);
     void note_attempt_error(size_t index, int err);  // the errno of a failed attempt, as text
+    bool filter_addresses();  // drops what options_ exclude; false (and finished) when none is left
+    int bind_source(int fd, sa_family_t family);  // 0 or an errno
     static void on_writable(evutil_socket_t fd, short what, void *arg);
     static void on_timeout(TimerNode *node);
     static void on_attempt_delay(TimerNode *node);
@@ -91,6 +105,7 @@ private:
     bool finished_ = false;
     bool start_pending_ = false;
     Resolution *resolving_ = nullptr;  // a name lookup in flight
+    ConnectOptions options_;
 };
 
 }  // namespace eddy

@@ -1324,6 +1324,136 @@ typedef struct {
     int calls, error;
 } fetch_result;
 
+/* ---- eddy_connect_with_options: a family (af=), a source address (source_ip / port) ------ */
+
+static void start_connect_opts(eddy_loop *loop, connect_ctx *c, const char *host, int port,
+                               const eddy_connect_options *o) {
+    memset(c, 0, sizeof *c);
+    c->loop = loop;
+    c->in_connect_call = 1;
+    assert_int_equal(
+        eddy_connect_with_options(loop, host, port, 5.0, o, on_connected, c, connect_free), 0);
+    c->in_connect_call = 0;
+    assert_int_equal(c->calls, 0);
+}
+
+static int peer_family(eddy_stream *stream) {
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    assert_int_equal(getpeername(eddy_stream_fd(stream), (struct sockaddr *)&peer, &len), 0);
+    return peer.ss_family;
+}
+
+static void test_connect_options_refusals(void **state) {
+    (void)state;
+    eddy_connect_options *o = eddy_connect_options_new();
+    assert_non_null(o);
+    assert_int_equal(eddy_connect_options_set_family(NULL, EDDY_FAMILY_IPV4), EDDY_EINVAL);
+    assert_int_equal(eddy_connect_options_set_family(o, 5), EDDY_EINVAL);
+    assert_int_equal(eddy_connect_options_set_family(o, AF_INET), EDDY_EINVAL); /* not AF_* */
+    assert_int_equal(eddy_connect_options_set_source(NULL, "127.0.0.1", 0), EDDY_EINVAL);
+    assert_int_equal(eddy_connect_options_set_source(o, "localhost", 0), EDDY_EINVAL);
+    assert_int_equal(eddy_connect_options_set_source(o, "127.0.0.1", -1), EDDY_EINVAL);
+    assert_int_equal(eddy_connect_options_set_source(o, "127.0.0.1", 65536), EDDY_EINVAL);
+    assert_int_equal(eddy_connect_options_set_source(o, "", 0), EDDY_EINVAL);
+    eddy_connect_options_free(o);
+    eddy_connect_options_free(NULL);
+}
+
+/* af: a name with both families connects over the one asked for; a host with no address of
+ * that family fails as the lookup would (EDDY_ERESOLVE: Tornado's gaierror). */
+static void test_connect_options_family(void **state) {
+    (void)state;
+    server_ctx ctx;
+    server_init(&ctx);
+    assert_int_equal(eddy_listener_bind(ctx.listener, "127.0.0.1", 0, 0, 0), 0);
+    int port = eddy_listener_port(ctx.listener);
+    eddy_connect_options *o = eddy_connect_options_new();
+    connect_ctx c;
+
+    assert_int_equal(eddy_connect_options_set_family(o, EDDY_FAMILY_IPV6), 0);
+    start_connect_opts(ctx.loop, &c, "127.0.0.1", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, EDDY_ERESOLVE);
+    assert_int_equal(c.frees, 1);
+
+    assert_int_equal(eddy_connect_options_set_family(o, EDDY_FAMILY_IPV4), 0);
+    start_connect_opts(ctx.loop, &c, "127.0.0.1", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, 0);
+    eddy_stream_close(c.stream);
+
+    /* ::1 first, then 127.0.0.1 (the getaddrinfo above), only IPv4 served: AF_INET6 tries ::1
+     * alone (refused, not the IPv4 address); AF_INET skips ::1. No IPv6 loopback needed: the
+     * IPv6 attempt fails either way. */
+    start_connect_opts(ctx.loop, &c, "v6-then-v4.eddy-test", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, 0);
+    assert_int_equal(peer_family(c.stream), AF_INET);
+    eddy_stream_close(c.stream);
+
+    assert_int_equal(eddy_connect_options_set_family(o, EDDY_FAMILY_IPV6), 0);
+    start_connect_opts(ctx.loop, &c, "v4-then-v6.eddy-test", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error == EDDY_ECONNREFUSED || c.error == EDDY_EADDRNOTAVAIL, 1);
+    eddy_connect_options_free(o);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 2, TEST_WAIT_SECONDS), 2);
+    server_done(&ctx);
+}
+
+/* source_ip / source_port: the server sees the connection come from them (127.0.0.0/8 is all
+ * local on Linux); an address of the other family or not local fails the connect. */
+static void test_connect_options_source(void **state) {
+    (void)state;
+    server_ctx ctx;
+    server_init(&ctx);
+    assert_int_equal(eddy_listener_bind(ctx.listener, "127.0.0.1", 0, 0, 0), 0);
+    int port = eddy_listener_port(ctx.listener);
+    eddy_connect_options *o = eddy_connect_options_new();
+    connect_ctx c;
+
+    assert_int_equal(eddy_connect_options_set_source(o, "127.0.0.2", 0), 0);
+    start_connect_opts(ctx.loop, &c, "127.0.0.1", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 1, TEST_WAIT_SECONDS), 1);
+    assert_string_equal(ctx.last_ip, "127.0.0.2");
+    eddy_stream_close(c.stream);
+
+    int source_port = unused_tcp_port();
+    assert_int_equal(eddy_connect_options_set_source(o, NULL, source_port), 0);
+    start_connect_opts(ctx.loop, &c, "127.0.0.1", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 2, TEST_WAIT_SECONDS), 2);
+    assert_int_equal(ctx.last_port, source_port);
+    eddy_stream_close(c.stream);
+
+    /* Only IPv4 addresses can leave from an IPv4 source. */
+    assert_int_equal(eddy_connect_options_set_source(o, "::1", 0), 0);
+    start_connect_opts(ctx.loop, &c, "127.0.0.1", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, EDDY_EADDRNOTAVAIL);
+    assert_int_equal(c.frees, 1);
+
+    /* Not an address of this host (TEST-NET-1): bind fails, so does the connect. */
+    assert_int_equal(eddy_connect_options_set_source(o, "192.0.2.1", 0), 0);
+    start_connect_opts(ctx.loop, &c, "127.0.0.1", port, o);
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, EDDY_EADDRNOTAVAIL);
+
+    /* NULL and port 0: nothing bound, as eddy_connect(). */
+    assert_int_equal(eddy_connect_options_set_source(o, NULL, 0), 0);
+    start_connect_opts(ctx.loop, &c, "127.0.0.1", port, o);
+    eddy_connect_options_free(o); /* copied: freeing them now is fine */
+    assert_int_equal(run_until_count(ctx.loop, &c.calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(c.error, 0);
+    assert_int_equal(run_until_count(ctx.loop, &ctx.accepts, 3, TEST_WAIT_SECONDS), 3);
+    assert_string_equal(ctx.last_ip, "127.0.0.1");
+    eddy_stream_close(c.stream);
+    server_done(&ctx);
+}
+
 static void on_fetch_done(eddy_fetch *fetch, int error, void *userdata) {
     (void)fetch;
     fetch_result *r = userdata;
@@ -1581,6 +1711,9 @@ int main(void) {
         cmocka_unit_test(test_connect_happy_eyeballs),
         cmocka_unit_test(test_connect_both_families_refused),
         cmocka_unit_test(test_connect_staggered_timeout_and_loop_free),
+        cmocka_unit_test(test_connect_options_refusals),
+        cmocka_unit_test(test_connect_options_family),
+        cmocka_unit_test(test_connect_options_source),
         cmocka_unit_test(test_fetch_gives_up_its_connect),
         cmocka_unit_test(test_emfile_recovery),
     };
