@@ -1,7 +1,9 @@
-"""eddy.tcpclient: Tornado's TCPClient over eddy_connect / eddy_connect_tls (net.h, tls.h).
+"""eddy.tcpclient: Tornado's TCPClient over eddy_connect_with_options /
+eddy_connect_tls_with_options (net.h, tls.h).
 
-Names are looked up by eddy on a worker thread (the loop never blocks) and every address is
-tried in turn. Thread: the IOLoop's."""
+Names are looked up by eddy on a worker thread (the loop never blocks) and the addresses are
+tried as Happy Eyeballs (RFC 8305, as Tornado's _Connector): the next one starts when the
+previous failed or 250 ms after it started. Thread: the IOLoop's."""
 
 import asyncio
 import datetime
@@ -14,6 +16,16 @@ from . import _lowlevel as _ll
 from . import _tls
 from .gen import TimeoutError
 from .iostream import IOStream, SSLIOStream, StreamClosedError, _Outcome
+
+
+def _is_ip(text):
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
 
 
 def _connect_error(code, host, port):
@@ -58,59 +70,66 @@ class TCPClient:
         """Connects to host:port and returns an IOStream (an SSLIOStream with ssl_options: a
         dict with ca_certs, certfile, keyfile, cert_reqs — {} verifies against the system's
         CAs and the host name; an ssl.SSLContext raises TypeError, see eddy._tls).
-        af: socket.AF_INET / AF_INET6 restricts the addresses tried (the name is then resolved
-        in Python's default executor). timeout: seconds (a number or a timedelta) for the whole
-        attempt, name lookup included.
+        af: socket.AF_INET / AF_INET6 restricts the addresses tried to that family (still
+        staggered: an address that does not answer delays the next by 250 ms, not until the
+        timeout). source_ip (a numeric IPv4/IPv6 address; then only addresses of its family
+        are tried) / source_port: the local end each attempt binds before it connects; a
+        source_port alone binds the wildcard address (Tornado binds the loopback address then,
+        which cannot reach another host). timeout: seconds (a number or a timedelta) for the
+        whole attempt, name lookup included.
         Raises, as Tornado: StreamClosedError with real_error ConnectionRefusedError (or the
         OSError) when no address accepted; TimeoutError (eddy.gen's, asyncio's) on timeout;
-        socket.gaierror when the name does not resolve; StreamClosedError (real_error None)
-        when the IOLoop is closed while it connects. source_ip / source_port raise
-        NotImplementedError (eddy cannot bind the local end). A TLS handshake runs after this
-        returns: its failure fails the first read or write with StreamClosedError(real_error=
+        socket.gaierror when the name does not resolve, or has no address of the family af
+        asks for (as getaddrinfo then); StreamClosedError (real_error None) when the IOLoop is
+        closed while it connects. A source address that cannot be bound fails each
+        attempt: StreamClosedError(real_error=OSError(EADDRNOTAVAIL / EADDRINUSE / EACCES))
+        (Tornado raises that OSError itself). A TLS handshake runs after this returns: its
+        failure fails the first read or write with StreamClosedError(real_error=
         ssl.SSLError)."""
         from .ioloop import IOLoop
 
-        if source_ip is not None or source_port is not None:
-            raise NotImplementedError("eddy.tcpclient: source_ip / source_port are not "
-                                      "supported (eddy_connect cannot bind the local end)")
         if isinstance(timeout, datetime.timedelta):
             timeout = timeout.total_seconds()
         if timeout is not None and (not isinstance(timeout, numbers.Real) or timeout <= 0):
             raise ValueError("timeout must be a positive number of seconds or a timedelta")
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError("port must be an int in 1..65535, not %r" % (port,))
-        if af not in (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6):
+        families = {socket.AF_UNSPEC: _ll.EDDY_FAMILY_ANY, socket.AF_INET: _ll.EDDY_FAMILY_IPV4,
+                    socket.AF_INET6: _ll.EDDY_FAMILY_IPV6}
+        if af not in families:
             raise ValueError("af must be AF_UNSPEC, AF_INET or AF_INET6")
+        if source_port is not None and (not isinstance(source_port, int)
+                                        or not 0 <= source_port < 65536):
+            raise ValueError("source_port must be an int in 0..65535, not %r" % (source_port,))
+        if source_ip is not None and not (isinstance(source_ip, str) and _is_ip(source_ip)):
+            raise ValueError("source_ip must be a numeric IPv4 or IPv6 address, not %r"
+                             % (source_ip,))
         ioloop = IOLoop.current()
-        tls = self._tls_context(ssl_options) if ssl_options is not None else None
-        # Taken before the lookup: the timeout bounds the whole attempt, lookup included.
-        deadline = None if timeout is None else ioloop.time() + timeout
+        # Everything goes through eddy's connector, af and the source address included, so
+        # every connect is staggered the same way (it used to resolve here for af and try the
+        # addresses strictly in turn: a silent first address held it until the timeout).
+        options = _ll.eddy_connect_options_new()
+        if options is None:
+            raise MemoryError("eddy: out of memory for the connect options")
+        tls = None
         try:
-            if af == socket.AF_UNSPEC:
-                targets = [host]
-            elif deadline is None:
-                targets = await self._addresses(ioloop, host, port, af)
-            else:
-                try:
-                    targets = await asyncio.wait_for(self._addresses(ioloop, host, port, af),
-                                                     max(0.0, deadline - ioloop.time()))
-                except asyncio.TimeoutError:
-                    raise _connect_error(_ll.EDDY_ETIMEDOUT, host, port) from None
-            error = None
-            for target in targets:
-                left = 0.0 if deadline is None else deadline - ioloop.time()
-                if deadline is not None and left <= 0:
-                    raise _connect_error(_ll.EDDY_ETIMEDOUT, host, port)
-                cls = SSLIOStream if tls is not None else IOStream
-                stream, code = await self._attempt(ioloop, target, port, left, tls, host,
-                                                   lambda c: cls._adopt(c, max_buffer_size))
-                if stream is not None:
-                    return stream
-                error = _connect_error(code, host, port)
-                if code in (_ll.EDDY_ETIMEDOUT, _ll.EDDY_ERESOLVE, _ll.EDDY_ECLOSED):
-                    break
-            raise error
+            if _ll.eddy_connect_options_set_family(options, families[af]) < 0:
+                raise ValueError("af: refused by eddy")
+            if source_ip is not None or source_port:
+                if _ll.eddy_connect_options_set_source(options, source_ip, source_port or 0) < 0:
+                    raise ValueError("source_ip %r / source_port %r refused by eddy"
+                                     % (source_ip, source_port))
+            tls = self._tls_context(ssl_options) if ssl_options is not None else None
+            cls = SSLIOStream if tls is not None else IOStream
+            stream, code = await self._attempt(ioloop, host, port,
+                                               0.0 if timeout is None else float(timeout), tls,
+                                               host, options,
+                                               lambda c: cls._adopt(c, max_buffer_size))
+            if stream is not None:
+                return stream
+            raise _connect_error(code, host, port)
         finally:
+            _ll.eddy_connect_options_free(options)
             if tls is not None:
                 _ll.eddy_tls_context_free(tls)  # each connection keeps its own reference
 
@@ -125,17 +144,7 @@ class TCPClient:
         return _tls.client_context(key)
 
     @staticmethod
-    async def _addresses(ioloop, host, port, af):
-        infos = await ioloop.asyncio_loop.getaddrinfo(host, port, family=af,
-                                                      type=socket.SOCK_STREAM)
-        addresses = []
-        for _family, _type, _proto, _canon, sockaddr in infos:
-            if sockaddr[0] not in addresses:
-                addresses.append(sockaddr[0])
-        return addresses
-
-    @staticmethod
-    async def _attempt(ioloop, target, port, timeout, tls, server_name, adopt):
+    async def _attempt(ioloop, target, port, timeout, tls, server_name, options, adopt):
         """One eddy connect; (stream, 0) or (None, error code)."""
         future = ioloop.asyncio_loop.create_future()
 
@@ -163,10 +172,11 @@ class TCPClient:
 
         outcome = _Outcome(done, loop_closed)
         if tls is None:
-            rc = _ll.eddy_connect(ioloop._eddy, target, port, float(timeout), outcome)
+            rc = _ll.eddy_connect_with_options(ioloop._eddy, target, port, float(timeout),
+                                               options, outcome)
         else:
-            rc = _ll.eddy_connect_tls(ioloop._eddy, target, port, float(timeout), tls,
-                                      server_name, outcome)
+            rc = _ll.eddy_connect_tls_with_options(ioloop._eddy, target, port, float(timeout),
+                                                   options, tls, server_name, outcome)
         if rc < 0:
             if rc == _ll.EDDY_EINVAL:
                 raise ValueError("cannot connect to %r port %r: %s"

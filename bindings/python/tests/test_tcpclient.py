@@ -7,9 +7,11 @@ that does not trust the server's certificate."""
 
 import asyncio
 import datetime
+import errno
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -158,19 +160,116 @@ class Connect(AsyncTestCase):
 
         self.run_async(main())
 
-    def test_timeout_bounds_the_name_lookup(self):
-        """With af=AF_INET the name is looked up in Python (getaddrinfo in the executor); the
-        timeout covers that lookup too. Here the lookup never answers."""
+    def test_af_goes_through_eddy_s_connector(self):
+        """af=AF_INET / AF_INET6 no longer resolve in Python (asyncio's getaddrinfo is not
+        consulted: eddy looks the name up) and restrict the addresses tried: "localhost" with
+        af=AF_INET6 where /etc/hosts gives it 127.0.0.1 only fails as getaddrinfo for AF_INET6
+        does; a numeric address of the other family too."""
 
-        async def stuck_getaddrinfo(*args, **kwargs):
-            await asyncio.get_running_loop().create_future()
+        async def no_getaddrinfo(*args, **kwargs):
+            raise AssertionError("resolved in Python")
 
         async def main():
+            server = HandlerServer(lambda stream, address: stream.read_until_close())
+            server.listen(0, "127.0.0.1")
             loop = asyncio.get_running_loop()
-            with unittest.mock.patch.object(loop, "getaddrinfo", stuck_getaddrinfo):
-                with self.assertRaisesRegex(eddy.gen.TimeoutError, "Timeout connecting"):
-                    await eddy.tcpclient.TCPClient().connect("localhost", free_port(),
-                                                             af=socket.AF_INET, timeout=0.2)
+            client = eddy.tcpclient.TCPClient()
+            with unittest.mock.patch.object(loop, "getaddrinfo", no_getaddrinfo):
+                stream = await client.connect("127.0.0.1", server.port, af=socket.AF_INET,
+                                              timeout=5)
+                stream.close()
+                with self.assertRaises(socket.gaierror):
+                    await client.connect("127.0.0.1", server.port, af=socket.AF_INET6, timeout=5)
+            server.stop()
+
+        self.run_async(main())
+
+    def test_af_staggers_past_a_silent_first_address(self):
+        """A name whose first IPv4 address never answers (a full accept queue drops SYNs), the
+        second one serving; ::1 comes first. With af=AF_INET the connect reaches the second
+        address after eddy's 250 ms attempt delay. It used to resolve in Python and try each
+        address in turn with the whole timeout: 10 s here. Run in a child with a getaddrinfo
+        shim preloaded (fake_resolver.c): eddy resolves in C."""
+        shim = os.environ.get("EDDY_TEST_FAKE_RESOLVER")
+        if not shim:
+            self.skipTest("EDDY_TEST_FAKE_RESOLVER not set (run through ctest)")
+        listener, port, fillers = full_listener()  # 127.0.0.1: silent
+        serving = socket.socket()
+        try:
+            serving.bind(("127.0.0.2", port))
+        except OSError:
+            serving.close()
+            listener.close()
+            self.skipTest("127.0.0.2:%d not bindable here" % port)
+        serving.listen(8)
+        child = """if 1:
+            import asyncio, socket, sys, time
+            import eddy.tcpclient
+
+            async def main():
+                client = eddy.tcpclient.TCPClient()
+                for af, name in ((socket.AF_INET, "v4-twice.eddy-test"),
+                                 (socket.AF_INET, "v6-then-v4-twice.eddy-test"),
+                                 (socket.AF_UNSPEC, "v4-twice.eddy-test")):
+                    start = time.monotonic()
+                    stream = await client.connect(name, %d, af=af, timeout=10)
+                    took = time.monotonic() - start
+                    peer = stream.socket.getpeername()[0]
+                    stream.close()
+                    print(af == socket.AF_INET, peer, "%%.2f" %% took, flush=True)
+
+            asyncio.run(main())
+        """ % port
+        try:
+            env = dict(os.environ, LD_PRELOAD=shim)
+            proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True,
+                                  text=True, timeout=TIMEOUT * 2)
+        finally:
+            for s in fillers:
+                s.close()
+            listener.close()
+            serving.close()
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = [line.split() for line in proc.stdout.splitlines()]
+        self.assertEqual(len(lines), 3, proc.stdout)
+        for _af_set, peer, took in lines:
+            self.assertEqual(peer, "127.0.0.2")
+            self.assertLess(float(took), 5.0, proc.stdout)  # 0.25 s (plus a slow machine)
+
+    def test_source_ip_and_port(self):
+        """source_ip / source_port bind the local end (Tornado's TCPClient.connect options):
+        the server sees the connection come from them (127.0.0.0/8 is all local on Linux). A
+        source of the other family, or not an address of this host, fails the connect."""
+
+        async def main():
+            peers = []
+
+            async def record(stream, address):
+                peers.append(address)
+                await stream.read_until_close()
+
+            server = HandlerServer(record)
+            server.listen(0, "127.0.0.1")
+            client = eddy.tcpclient.TCPClient()
+            stream = await client.connect("127.0.0.1", server.port, source_ip="127.0.0.2",
+                                          timeout=5)
+            stream.close()
+            source_port = free_port()
+            stream = await client.connect("127.0.0.1", server.port, source_port=source_port,
+                                          timeout=5)
+            stream.close()
+            stream = await client.connect("127.0.0.1", server.port, source_ip="127.0.0.3",
+                                          source_port=source_port, timeout=5)
+            stream.close()
+            for _ in range(3):
+                await server.result()
+            self.assertEqual(peers, [("127.0.0.2", peers[0][1]), ("127.0.0.1", source_port),
+                                     ("127.0.0.3", source_port)])
+            for source in ("::1", "192.0.2.1"):  # another family; TEST-NET-1, not local
+                with self.assertRaises(StreamClosedError) as cm:
+                    await client.connect("127.0.0.1", server.port, source_ip=source, timeout=5)
+                self.assertEqual(cm.exception.real_error.errno, errno.EADDRNOTAVAIL)
+            server.stop()
 
         self.run_async(main())
 
@@ -214,10 +313,10 @@ class Connect(AsyncTestCase):
     def test_unsupported_arguments_raise(self):
         async def main():
             client = eddy.tcpclient.TCPClient()
-            with self.assertRaises(NotImplementedError):
-                await client.connect("127.0.0.1", 1, source_ip="127.0.0.1")
-            with self.assertRaises(NotImplementedError):
-                await client.connect("127.0.0.1", 1, source_port=5000)
+            with self.assertRaises(ValueError):  # a numeric address only
+                await client.connect("127.0.0.1", 1, source_ip="localhost")
+            with self.assertRaises(ValueError):
+                await client.connect("127.0.0.1", 1, source_port=65536)
             with self.assertRaises(ValueError):
                 await client.connect("127.0.0.1", 0)
             with self.assertRaises(ValueError):
