@@ -43,6 +43,7 @@ type App struct {
 	capp    *C.eddy_app    // the web application, or nil with ServeAll
 	srv     *C.eddy_server // the raw server with ServeAll
 	port    int
+	addrs   []net.Addr
 	started bool
 	// Every server of the App: Start's (or ServeAll's) and AddServer's, which Shutdown shuts
 	// down. Set on the loop thread during Start, read there only.
@@ -76,8 +77,9 @@ func New() *App {
 // loop, and it closes with the App.
 type Server struct {
 	serverConfig
-	addr string
-	port int // the port it listens on, set by Start
+	addr  string
+	port  int        // the port it listens on, set by Start
+	addrs []net.Addr // the addresses it listens on, set by Start
 	// The C server (loop thread): set by Start, cleared by RemoveServer.
 	csrv *C.eddy_server
 }
@@ -144,6 +146,11 @@ func (a *App) RemoveServer(s *Server) error {
 // Port returns the port the server listens on, once Start returned without an error (useful
 // with port 0); 0 before. Thread: any goroutine that saw Start return (Start sets it).
 func (s *Server) Port() int { return s.port }
+
+// Addrs returns the local address of every socket the server listens on (*net.TCPAddr, or
+// *net.UnixAddr for a Unix socket), once Start returned without an error; nil before. Port
+// gives the first TCP socket's only. Thread: any goroutine that saw Start return.
+func (s *Server) Addrs() []net.Addr { return append([]net.Addr(nil), s.addrs...) }
 
 // listenAddr is where a server of an App listens: host and port, or a Unix socket's path.
 type listenAddr struct {
@@ -248,6 +255,11 @@ func (a *App) Run(addr string) error {
 // Port returns the port the App's server listens on (useful after Start with port 0); a
 // Server of AddServer has its own Port.
 func (a *App) Port() int { return a.port }
+
+// Addrs returns the local address of every socket the App's server listens on (*net.TCPAddr,
+// or *net.UnixAddr for a Unix socket), once Start returned without an error; nil before. Port
+// gives the first TCP socket's only; a Server of AddServer has its own Addrs.
+func (a *App) Addrs() []net.Addr { return append([]net.Addr(nil), a.addrs...) }
 
 // Stop asks the loop to stop; Wait returns once it did and everything was released.
 // Thread: any goroutine; calling it more than once, or before Start, is harmless.
@@ -442,6 +454,7 @@ func (a *App) configureRaw(la listenAddr) error {
 		return err
 	}
 	a.port = serverPort(a.srv)
+	a.addrs = serverAddrs(a.srv)
 	return nil
 }
 
@@ -487,6 +500,7 @@ func (a *App) configure(la listenAddr) error {
 		return err
 	}
 	a.port = serverPort(srv)
+	a.addrs = serverAddrs(srv)
 	for _, s := range a.servers {
 		if err := s.start(capp); err != nil {
 			return fmt.Errorf("eddy: AddServer(%q): %w", s.addr, err)
@@ -514,6 +528,7 @@ func (s *Server) start(capp *C.eddy_app) error {
 		return err
 	}
 	s.port = serverPort(srv)
+	s.addrs = serverAddrs(srv)
 	return nil
 }
 

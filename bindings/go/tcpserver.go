@@ -37,6 +37,7 @@ type TCPServer struct {
 	// Set on the loop thread during Start, read-only afterwards.
 	listener *C.eddy_listener
 	port     int
+	addrs    []net.Addr
 	started  bool
 }
 
@@ -159,6 +160,14 @@ func (srv *TCPServer) Start(addr string) error {
 // Thread: any goroutine that saw Start return.
 func (srv *TCPServer) Port() int { return srv.port }
 
+// Addrs returns the local address of every socket the server listens on (a *net.TCPAddr, or a
+// *net.UnixAddr for an added Unix socket), in the order they were added and bound (AddSocket's
+// first, then Start's address), once Start returned without an error; nil before. Port gives
+// only the first TCP socket's port: a host name with several addresses, or AddSocket's sockets
+// with port 0, have one each (Tornado's TCPServer keeps them in _sockets). Thread: any
+// goroutine that saw Start return.
+func (srv *TCPServer) Addrs() []net.Addr { return append([]net.Addr(nil), srv.addrs...) }
+
 // Stop stops accepting and ends the loop: every stream still open is closed (output already
 // queued goes to the socket as far as it takes it without waiting) and its pending calls
 // return a *StreamClosedError (Err nil), so handler goroutines blocked on a stream return.
@@ -205,6 +214,7 @@ func (srv *TCPServer) setup(host string, port int) error {
 	if p := int(C.eddy_listener_port(srv.listener)); p > 0 {
 		srv.port = p
 	}
+	srv.addrs = listenerAddrs(srv.listener)
 	return nil
 }
 

@@ -122,8 +122,57 @@ static int l_tcp_connect(lua_State *L) {
     lua_pushstring(L, what);
     return 2;
 }
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* socket_address(fd) -> ip, port | path | nil: getsockname() of a listening socket the caller
+ * does not own (eddy_listener_socket_fd / eddy_server_listening_fd: the listener's), for
+ * TCPServer:local_addresses (Tornado keeps the socket objects and calls getsockname). */
+static int l_socket_address(lua_State *L) {
+    int fd = (int)luaL_checkinteger(L, 1);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    char ip[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        lua_pushstring(L, ip);
+        lua_pushinteger(L, ntohs(a->sin_port));
+        return 2;
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        lua_pushstring(L, ip);
+        lua_pushinteger(L, ntohs(a->sin6_port));
+        return 2;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *a = (struct sockaddr_un *)&ss;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                       ? len - offsetof(struct sockaddr_un, sun_path)
+                       : 0;
+        if (n > 0 && a->sun_path[0] == '\0') {
+            a->sun_path[0] = '@'; /* an abstract name, spelt as eddy_listener_bind_unix takes it */
+        } else {
+            n = strnlen(a->sun_path, n);
+        }
+        lua_pushlstring(L, a->sun_path, n);
+        return 1;
+    }
+    lua_pushnil(L);
+    return 1;
+}
 %}
 
 %native(listener_new) int l_listener_new(lua_State *L);
 %native(listener_set_tls) int l_listener_set_tls(lua_State *L);
 %native(tcp_connect) int l_tcp_connect(lua_State *L);
+%native(socket_address) int l_socket_address(lua_State *L);

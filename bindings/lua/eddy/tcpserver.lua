@@ -172,6 +172,26 @@ function TCPServer:port()
   return p
 end
 
+-- The local address of every listening socket, in the order they were bound or added: a
+-- list of {ip, port} tables for TCP sockets and path strings for Unix sockets (eddy's
+-- addition; Tornado keeps the socket objects in TCPServer._sockets and calls getsockname).
+-- port() gives the first TCP socket's port only: listen(0, "localhost") or add_sockets with
+-- sockets bound to port 0 apart make sockets with ports of their own. Empty after stop().
+function TCPServer:local_addresses()
+  local out = {}
+  local h = self.handle
+  if not h then return out end
+  for i = 0, math.tointeger(core.eddy_listener_socket_count(h)) - 1 do
+    local ip, port = core.socket_address(math.tointeger(core.eddy_listener_socket_fd(h, i)))
+    if port then
+      out[#out + 1] = {ip, math.tointeger(port)}
+    elseif ip then
+      out[#out + 1] = ip
+    end
+  end
+  return out
+end
+
 -- Stops accepting and closes the listening sockets (a Unix socket's file is removed), then
 -- releases handle_stream; connections already accepted go on. Safe inside handle_stream;
 -- stopping twice is harmless. Afterwards listen and add_socket raise an error.

@@ -57,6 +57,49 @@ class ListenFamilies(unittest.TestCase):
         self.assertEqual((proc.returncode, proc.stdout.strip()), (0, "ok"), proc.stderr)
 
 
+class LocalAddresses(unittest.TestCase):
+    def test_every_socket_after_port_zero(self):
+        """TCPServer:local_addresses(): two listens on port 0 get a port each (port() shows
+        the first only), a Unix socket its path; a client reaches each TCP one through it."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s")
+            proc = subprocess.run([lua_binary(), "-e", """
+                local eddy = require("eddy")
+                local path = os.getenv("EDDY_TEST_SOCK")
+                local tcp = eddy.TCPServer(function(stream)
+                  stream:write("hi\\n")
+                  stream:read_until_close()  -- close() now would drop the queued "hi"
+                end)
+                assert(#tcp:local_addresses() == 0)
+                tcp:listen(0, "127.0.0.1")
+                tcp:listen(0, "127.0.0.1")
+                tcp:bind_unix(path)
+                local a = tcp:local_addresses()
+                local client = eddy.TCPClient()
+                eddy.spawn(function()
+                  local got = {}
+                  for i = 1, 2 do
+                    local s = assert(client:connect(a[i][1], a[i][2], { timeout = 10 }))
+                    got[#got + 1] = (s:read_until("\\n"):gsub("\\n", ""))
+                    s:close()
+                  end
+                  print(#a, a[1][1], a[1][2], a[2][1], a[2][2], a[3], tcp:port(),
+                        table.concat(got))
+                  tcp:stop()
+                  print(#tcp:local_addresses())
+                  eddy.stop()
+                end)
+                eddy.start()"""], capture_output=True, text=True, timeout=20,
+                                  env=dict(os.environ, EDDY_TEST_SOCK=path))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        first, second = proc.stdout.splitlines()
+        n, ip1, port1, ip2, port2, unix, port, got = first.split("\t")
+        self.assertEqual((n, ip1, ip2, unix, got), ("3", "127.0.0.1", "127.0.0.1", path, "hihi"))
+        self.assertNotEqual(port1, port2)
+        self.assertEqual(port, port1)
+        self.assertEqual(second, "0")
+
+
 class TCPServerStreams(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -365,6 +365,26 @@ class HTTPServer:
             return None
         return _ll.eddy_server_port(self._server)
 
+    def local_addresses(self):
+        """The local address of every listening socket, in the order they were added: (ip,
+        port) for IPv4, (ip, port, flowinfo, scope_id) for IPv6, the path for a Unix socket
+        (eddy's addition, as TCPServer.local_addresses; Tornado's HTTPServer keeps the socket
+        objects in the private _sockets dict). `port` gives the first TCP socket's port only.
+        [] before listening and once stopped. Thread: the IOLoop's."""
+        if self.application._app is None:  # the application (and its server) was freed
+            return []
+        from . import netutil
+
+        addresses = []
+        for i in range(1 << 16):  # eddy_server_listening_fd is EDDY_ENOENT past the last one
+            fd = _ll.eddy_server_listening_fd(self._server, i)
+            if fd < 0:
+                break
+            address = netutil._socket_address(fd)
+            if address is not None:
+                addresses.append(address)
+        return addresses
+
     def stop(self):
         """Stops accepting; requests in flight finish, then their connections close."""
         if not self._stopped:

@@ -13,6 +13,22 @@ import stat
 _DEFAULT_BACKLOG = 128
 
 
+def _socket_address(fd):
+    """getsockname() of `fd`, a socket someone else owns (an eddy listener's): (ip, port) for
+    IPv4, (ip, port, flowinfo, scope_id) for IPv6, the path for a Unix socket; None when it
+    cannot be read. The fd is borrowed: detached again, never closed."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        return sock.getsockname()
+    except OSError:
+        return None
+    finally:
+        sock.detach()
+
+
 def bind_sockets(port, address=None, family=socket.AF_UNSPEC, backlog=_DEFAULT_BACKLOG,
                  flags=None, reuse_port=False):
     """Listening, non-blocking, close-on-exec TCP sockets for `address`:`port`, one per

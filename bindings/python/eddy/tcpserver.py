@@ -158,6 +158,25 @@ class TCPServer:
         port = _ll.eddy_listener_port(self._listener)
         return port if port >= 0 else None
 
+    def local_addresses(self):
+        """The local address of every listening socket, in the order they were added: (ip,
+        port) for IPv4, (ip, port, flowinfo, scope_id) for IPv6, the path for a Unix socket
+        (eddy's addition: Tornado keeps the socket objects in the private _sockets dict,
+        [s.getsockname() for s in server._sockets.values()]). `port` gives the first TCP
+        socket's port only; add_sockets() with sockets bound to port 0 separately, or listen()
+        on a name and on another address, make sockets with ports of their own. [] before
+        listening and after stop(). Thread: the IOLoop's."""
+        if self._listener is None:
+            return []
+        self._check_thread()
+        addresses = []
+        for i in range(_ll.eddy_listener_socket_count(self._listener)):
+            fd = _ll.eddy_listener_socket_fd(self._listener, i)
+            address = _netutil._socket_address(fd) if fd >= 0 else None
+            if address is not None:
+                addresses.append(address)
+        return addresses
+
     # ---- connections ---------------------------------------------------------------------------
     def handle_stream(self, stream, address):
         """Override: called for each new connection with its IOStream and the peer's address

@@ -101,6 +101,46 @@ class Server(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_local_addresses_after_port_zero(self):
+        """local_addresses() names every listening socket: two sockets bound to port 0 apart
+        get a port each (`port` shows the first only), a Unix socket its path; each one is
+        connected to through the address reported."""
+        async def hello(stream, address):
+            await stream.write(b"hi")
+            stream.close()
+
+        async def main():
+            server = HandlerServer(hello)
+            self.assertEqual(server.local_addresses(), [])
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "s")
+                socks = [eddy.netutil.bind_sockets(0, "127.0.0.1")[0],
+                         eddy.netutil.bind_sockets(0, "127.0.0.1")[0],
+                         eddy.netutil.bind_unix_socket(path)]
+                server.add_sockets(socks)
+                for sock in socks:
+                    sock.close()  # the listener holds its own
+                addresses = server.local_addresses()
+                self.assertEqual(len(addresses), 3, addresses)
+                (ip0, port0), (ip1, port1), unix = addresses
+                self.assertEqual((ip0, ip1, unix), ("127.0.0.1", "127.0.0.1", path))
+                self.assertNotEqual(port0, port1)
+                self.assertEqual(server.port, port0)
+                for port in (port0, port1):
+                    self.assertEqual(await in_thread(read_all_from, port), b"hi")
+
+                def unix_read():
+                    with socket.socket(socket.AF_UNIX) as c:
+                        c.settimeout(20)
+                        c.connect(unix)
+                        return recv_all(c)
+
+                self.assertEqual(await in_thread(unix_read), b"hi")
+                server.stop()
+            self.assertEqual(server.local_addresses(), [])
+
+        self.run_async(main())
+
     def test_base_handle_stream_is_abstract(self):
         async def main():
             server = eddy.tcpserver.TCPServer()

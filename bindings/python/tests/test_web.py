@@ -893,6 +893,35 @@ class WebTest(unittest.TestCase):
         conn.close()
 
 
+class LocalAddressesTest(unittest.TestCase):
+    def test_port_zero_on_two_addresses(self):
+        """HTTPServer.local_addresses(): listen(0) on two addresses apart gives two ports,
+        `port` the first's only; each serves."""
+        async def main():
+            app = eddy.web.Application([(r"/", HelloHandler)])
+            server = app.listen(0, "127.0.0.1")
+            server.listen(0, "127.0.0.1")
+            addresses = server.local_addresses()
+            self.assertEqual(len(addresses), 2, addresses)
+            self.assertEqual(addresses[0][1], server.port)
+            self.assertNotEqual(addresses[0][1], addresses[1][1])
+
+            def fetch(port):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", "/")
+                body = conn.getresponse().read()
+                conn.close()
+                return body
+
+            for ip, port in addresses:
+                self.assertEqual(ip, "127.0.0.1")
+                self.assertEqual(await asyncio.to_thread(fetch, port), b"Hello, world")
+            server.stop()
+            app.close()
+
+        asyncio.run(asyncio.wait_for(main(), 30))
+
+
 class IOLoopStartStopTest(unittest.TestCase):
     def test_start_runs_until_stop(self):
         result = {}
