@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cmdline.h"
 
 #define PIECE 65536
 
@@ -127,7 +128,7 @@ int main(int argc, char **argv) {
     int port = 8888;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0)
-            port = atoi(argv[i + 1]);
+            port = cmdline_port("command_stream", "--port", argv[i + 1]);
         else if (strcmp(argv[i], "--address") == 0)
             address = argv[i + 1];
     }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "cmdline.h"
 
 /* A growable byte buffer for building the JSON reply; `failed` once an append found no memory
  * (the reply is then a 503, not a truncated echo). */
@@ -259,31 +260,14 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
     eddy_loop_stop((eddy_loop *)userdata);
 }
 
-/* A port as given on the command line: decimal digits only, 0 (any free port) to 65535; -1
- * for anything else. atoi() took "abc" as 0 and "8080x" as 8080: a mistyped port then served
- * on a random or a different port instead of saying so. */
-static int parse_port(const char *s) {
-    long port = 0;
-    if (!*s) return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') return -1;
-        port = port * 10 + (*s - '0');
-        if (port > 65535) return -1;
-    }
-    return (int)port;
-}
-
 int main(int argc, char **argv) {
     const char *address = "127.0.0.1";
     int port = 8080;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--port") == 0) {
-            port = parse_port(argv[i + 1]);
-            if (port < 0) {
-                fprintf(stderr, "echo_server: --port wants a number from 0 to 65535, not \"%s\"\n",
-                        argv[i + 1]);
-                return 2;
-            }
+            /* atoi() took "abc" as 0 and "8080x" as 8080: a mistyped port then served on a
+             * random or a different port instead of saying so. */
+            port = cmdline_port("echo_server", "--port", argv[i + 1]);
         } else if (strcmp(argv[i], "--address") == 0) {
             address = argv[i + 1];
         }

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "cmdline.h"
 
 static const char *g_upstream;
 static eddy_client *g_client;
@@ -301,7 +302,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--upstream"))
             g_upstream = argv[i + 1];
         else if (!strcmp(argv[i], "--port"))
-            port = atoi(argv[i + 1]);
+            port = cmdline_port("reverse_proxy", "--port", argv[i + 1]);
         else if (!strcmp(argv[i], "--cert"))
             cert = argv[i + 1];
         else if (!strcmp(argv[i], "--key"))
@@ -309,7 +310,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--upstream-ca"))
             upstream_ca = argv[i + 1];
         else if (!strcmp(argv[i], "--upstream-read-timeout"))
-            g_read_timeout = atof(argv[i + 1]);
+            g_read_timeout =
+                cmdline_seconds("reverse_proxy", "--upstream-read-timeout", argv[i + 1]);
     }
     if (!g_upstream) {
         fprintf(stderr, "usage: %s --upstream URL [--port N] [--cert C --key K]\n", argv[0]);

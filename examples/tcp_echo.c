@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cmdline.h"
 
 #define MAX_LINE 65536
 
@@ -54,7 +55,8 @@ int main(int argc, char **argv) {
     const char *address = "127.0.0.1", *certfile = NULL, *keyfile = NULL;
     int port = 8888;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--port") == 0) port = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "--port") == 0)
+            port = cmdline_port("tcp_echo", "--port", argv[i + 1]);
         else if (strcmp(argv[i], "--address") == 0) address = argv[i + 1];
         else if (strcmp(argv[i], "--certfile") == 0)
             certfile = argv[i + 1];

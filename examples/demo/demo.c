@@ -49,6 +49,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "../cmdline.h"
 
 #ifndef EDDY_DEMO_STATIC_DIR
 #define EDDY_DEMO_STATIC_DIR "" /* CMake compiles in the absolute path of examples/demo/static */
@@ -787,13 +788,15 @@ static int parse_options(int argc, char **argv, options *o) {
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) goto usage;
-        if (strcmp(argv[i], "--port") == 0) o->port = atoi(v);
+        if (strcmp(argv[i], "--port") == 0)
+            o->port = cmdline_port("demo", "--port", v);
         else if (strcmp(argv[i], "--address") == 0) o->address = v;
         else if (strcmp(argv[i], "--static") == 0) o->static_dir = v;
         else if (strcmp(argv[i], "--templates") == 0)
             o->template_dir = v;
         else if (strcmp(argv[i], "--cookie-secret") == 0) o->cookie_secret = v;
-        else if (strcmp(argv[i], "--poll-timeout") == 0) o->poll_timeout = atof(v);
+        else if (strcmp(argv[i], "--poll-timeout") == 0)
+            o->poll_timeout = cmdline_seconds("demo", "--poll-timeout", v);
         else goto usage;
         i++;
     }

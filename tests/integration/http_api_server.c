@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cmdline.h"
 
 #include "json_buf.h"
 
@@ -783,19 +784,23 @@ int main(int argc, char **argv) {
             return 2;
         } else {
             i++;
-            if (strcmp(a, "--port") == 0) port = atoi(v);
+            if (strcmp(a, "--port") == 0)
+                port = cmdline_port("http_api_server", a, v);
             else if (strcmp(a, "--host") == 0) host = v;
             else if (strcmp(a, "--unix") == 0) unix_path = v;
             else if (strcmp(a, "--access-log") == 0) access_log = v;
-            else if (strcmp(a, "--idle-timeout") == 0) rc = eddy_server_set_idle_timeout(srv, atof(v));
-            else if (strcmp(a, "--header-timeout") == 0) rc = eddy_server_set_header_timeout(srv, atof(v));
-            else if (strcmp(a, "--body-timeout") == 0) rc = eddy_server_set_body_timeout(srv, atof(v));
+            else if (strcmp(a, "--idle-timeout") == 0)
+                rc = eddy_server_set_idle_timeout(srv, cmdline_seconds("http_api_server", a, v));
+            else if (strcmp(a, "--header-timeout") == 0)
+                rc = eddy_server_set_header_timeout(srv, cmdline_seconds("http_api_server", a, v));
+            else if (strcmp(a, "--body-timeout") == 0)
+                rc = eddy_server_set_body_timeout(srv, cmdline_seconds("http_api_server", a, v));
             else if (strcmp(a, "--max-connections") == 0)
-                rc = eddy_server_set_max_connections(srv, (size_t)atol(v));
+                rc = eddy_server_set_max_connections(srv, cmdline_size("http_api_server", a, v));
             else if (strcmp(a, "--max-body-size") == 0)
-                rc = eddy_server_set_max_body_size(srv, (size_t)atol(v));
+                rc = eddy_server_set_max_body_size(srv, cmdline_size("http_api_server", a, v));
             else if (strcmp(a, "--max-body-memory") == 0)
-                rc = eddy_server_set_max_body_memory(srv, (size_t)atol(v));
+                rc = eddy_server_set_max_body_memory(srv, cmdline_size("http_api_server", a, v));
             else if (strcmp(a, "--trusted-proxy") == 0) rc = eddy_server_add_trusted_proxy(srv, v);
             else if (strcmp(a, "--protocol") == 0) rc = eddy_server_set_protocol(srv, v);
             else {

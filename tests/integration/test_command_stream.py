@@ -14,6 +14,8 @@ import threading
 import time
 import unittest
 
+from cmdline_check import BAD_PORTS, assert_refused
+
 TOOL = None
 BOUND = 20  # seconds: every wait is bounded by this
 
@@ -178,6 +180,14 @@ class CommandStreamTest(unittest.TestCase):
         self.assertLess(grown_kib, 64 * 1024, "server RSS grew %d KiB" % grown_kib)
         s.close()
         self.server.wait_line(r"killed by signal (15|13)")
+
+
+class CommandLineTest(unittest.TestCase):
+    """command_stream --port N: anything but a port number 0-65535 is refused (it was
+    atoi()'d: "abc" served on a random port)."""
+
+    def test_malformed_port_refused(self):
+        assert_refused(self, "command_stream", [TOOL], "--port", BAD_PORTS)
 
 
 def main():

@@ -25,6 +25,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from child_log import read_log  # noqa: E402
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
+from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_refused  # noqa: E402
 
 SERVER = None  # path of the demo binary, from --server
 # The files the demo serves (compiled into it as its default --static directory).
@@ -836,6 +837,15 @@ class ShutdownWithWaiters(unittest.TestCase):
         self.assertIn("demo stopped", out)
         for marker in SANITIZER_MARKERS:
             self.assertNotIn(marker, err)
+
+
+class CommandLineTest(unittest.TestCase):
+    """--port and --poll-timeout: anything but a port 0-65535 / a number of seconds is refused
+    (atoi took "abc" as port 0, a random one, and "8080x" as 8080)."""
+
+    def test_malformed_numbers_refused(self):
+        assert_refused(self, "demo", [SERVER], "--port", BAD_PORTS)
+        assert_refused(self, "demo", [SERVER, "--port", "0"], "--poll-timeout", BAD_SECONDS)
 
 
 def main():

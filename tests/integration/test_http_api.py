@@ -30,6 +30,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from child_log import read_log  # noqa: E402
 from raw_conn import RawConnection  # noqa: E402
+from cmdline_check import BAD_PORTS, BAD_SECONDS, BAD_SIZES, assert_refused  # noqa: E402
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
 
 SERVER = None  # path of http_api_server, from --server
@@ -1967,6 +1968,20 @@ class IPv6Test(unittest.TestCase):
         finally:
             code, err = server.stop()
         self.assertEqual(code, 0, err)
+
+
+class CommandLineTest(unittest.TestCase):
+    """Numeric options: anything but a whole number in range is refused with exit status 2.
+    atoi / atof / atol took "abc" as 0 (port 0: a random one; timeout 0: none) and "-1" as a
+    size of SIZE_MAX (no limit)."""
+
+    def test_malformed_numbers_refused(self):
+        assert_refused(self, "http_api_server", [SERVER], "--port", BAD_PORTS)
+        for option in ("--idle-timeout", "--header-timeout", "--body-timeout"):
+            assert_refused(self, "http_api_server", [SERVER, "--port", "0"], option,
+                           BAD_SECONDS)
+        for option in ("--max-connections", "--max-body-size", "--max-body-memory"):
+            assert_refused(self, "http_api_server", [SERVER, "--port", "0"], option, BAD_SIZES)
 
 
 def main():

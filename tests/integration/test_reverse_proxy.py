@@ -21,6 +21,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from counting_server import CountingServer  # noqa: E402
 from tls_certs import make_certs  # noqa: E402
+from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_refused  # noqa: E402
 
 PROXY = API = None
 CERTS = None
@@ -377,6 +378,17 @@ class FlowControlTest(unittest.TestCase):
                          ["upstream http://127.0.0.1:%d/hang: timed out "
                           "(no data from the server for 1 s)" % up.port], log)
         self.assertNotIn("/trickle", log)
+
+
+class CommandLineTest(unittest.TestCase):
+    """--port and --upstream-read-timeout: anything but a port 0-65535 / a number of seconds is
+    refused (atoi / atof took "abc" as 0: a random port, and no upstream read timeout)."""
+
+    def test_malformed_numbers_refused(self):
+        argv = [PROXY, "--upstream", "http://127.0.0.1:1"]
+        assert_refused(self, "reverse_proxy", argv, "--port", BAD_PORTS)
+        assert_refused(self, "reverse_proxy", argv + ["--port", "0"], "--upstream-read-timeout",
+                       BAD_SECONDS)
 
 
 if __name__ == "__main__":

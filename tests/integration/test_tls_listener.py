@@ -14,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
+from cmdline_check import BAD_PORTS, assert_refused  # noqa: E402
 
 TCP_ECHO = None
 CERTS = None
@@ -101,6 +102,13 @@ class TlsListenerRefusedTest(unittest.TestCase):
                             "--keyfile", CERTS["client.key"]], capture_output=True, timeout=30)
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"cannot serve TLS", p.stderr)
+
+
+class CommandLineTest(unittest.TestCase):
+    """tcp_echo --port N: anything but a port number 0-65535 is refused (it was atoi()'d)."""
+
+    def test_malformed_port_refused(self):
+        assert_refused(self, "tcp_echo", [TCP_ECHO], "--port", BAD_PORTS)
 
 
 if __name__ == "__main__":
