@@ -9,9 +9,11 @@
  *
  * The request handle (eddy_request) is both the request and its response. It is valid from the
  * callback until you call eddy_request_finish() — also when the connection closed earlier
- * (then writes fail with EDDY_ECLOSED and finish just releases it). You must finish every
- * request exactly once; returning from the callback without finishing keeps the request open
- * (deferred and streaming responses, long polls).
+ * (then writes fail with EDDY_ECLOSED and finish just releases it), or until its loop is freed
+ * (eddy_loop_free releases a request still held, userdata included, without a callback: the
+ * handle is invalid afterwards). You must finish every request exactly once (before its loop
+ * is freed); returning from the callback without finishing keeps the request open (deferred and
+ * streaming responses, long polls).
  *
  * Strings go in as (pointer, length); pass EDDY_NTS as the length for a NUL-terminated string.
  * Strings coming out are NUL-terminated views, valid until the request is finished.
@@ -110,8 +112,10 @@ EDDY_API int eddy_server_shutdown(eddy_server *server, eddy_server_done_fn done,
  * you finish it), as with a free outside the callbacks. The userdata is released at once there
  * too, while the callback that was handed it still runs: a binding whose userdata is that
  * callback's own closure frees the server from the loop's next turn instead.
- * After its loop was freed (which closed it without callbacks), free it all the same; calls
- * that need the loop then return EDDY_ESTATE. NULL does nothing. */
+ * After its loop was freed (which closed it without callbacks and released the requests still
+ * held), free it all the same; calls that need the loop then return EDDY_ESTATE. Requests kept
+ * past a free of the server stay valid until finished or until the loop is freed.
+ * NULL does nothing. */
 EDDY_API void eddy_server_free(eddy_server *server);
 
 /* ---- limits and options (each returns 0 or EDDY_EINVAL) ---------------------------------- */
@@ -309,7 +313,8 @@ EDDY_API int eddy_request_file_at(const eddy_request *req, size_t index, const c
 /* ==== request: per-request state and callbacks ============================================= */
 
 /* Attaches userdata for this request's callbacks; released (free_userdata) when the request is
- * released after finish. A previous userdata is released first. */
+ * released after finish, or by eddy_loop_free when the request is still held then (the only
+ * notice a binding gets that the request is gone). A previous userdata is released first. */
 EDDY_API void eddy_request_set_userdata(eddy_request *req, void *userdata,
                                         eddy_free_fn free_userdata);
 /* Returns the userdata set with eddy_request_set_userdata() (NULL when none). */

@@ -45,10 +45,15 @@ EDDY_API eddy_loop *eddy_loop_new(void);
  * first, as far as it takes it without waiting (not past a queued file, nor a TLS handshake not
  * yet done; no close_notify), and a WebSocket connection still open queues a close frame with
  * 1001 (Going Away) before it. Servers, apps, HTTP clients and listeners
- * are closed without callbacks (userdata released, fetches in flight dropped; requests a handler
- * holds stay valid until finished) but stay valid
+ * are closed without callbacks (userdata released, fetches in flight dropped) but stay valid
  * handles: free them with their own free function, before or after the loop — both orders are
- * safe (libuv instead refuses to close a loop with open handles). Work given to
+ * safe (libuv instead refuses to close a loop with open handles). Requests of an eddy_server the
+ * application still holds (not finished: detached, long polls, streams; or answered by the
+ * server and not yet finished), also those of a server freed before, are released with the
+ * loop: their userdata through its free function, without a close callback, and their
+ * eddy_request handles become invalid (do not finish them afterwards) — a binding finishes its
+ * requests through the loop, so this is where it frees its per-request state. (Requests a web
+ * handler holds are its app's: see eddy_handler_*.) Work given to
  * eddy_loop_run_in_executor that has not started is dropped; work running now is waited for.
  * Must not be called from inside a callback of this loop. Passing NULL does nothing. */
 EDDY_API void eddy_loop_free(eddy_loop *loop);

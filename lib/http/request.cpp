@@ -24,6 +24,10 @@ struct Request::FlushWaiter {
 };
 
 Request::Request(Connection *c, Server *s) : conn(c), server(s) {
+    if (s && s->loop()) {
+        loop_ = s->loop();
+        loop_->add_resource(this);
+    }
     // Tornado's order: the server's `protocol` (a TLS proxy in front), else the connection's;
     // xheaders may still replace it (apply_xheaders).
     if (s && !s->options.protocol.empty()) {
@@ -34,6 +38,7 @@ Request::Request(Connection *c, Server *s) : conn(c), server(s) {
 }
 
 Request::~Request() {
+    if (loop_) loop_->remove_resource(this);
     if (pending_) evbuffer_free(pending_);
     if (free_userdata) free_userdata(userdata);
 }
@@ -666,6 +671,20 @@ int Request::end_response(bool complete) {
 void Request::connection_lost() {
     conn = nullptr;
     if (!finished_ && close_cb) close_cb(as_c(), userdata);
+}
+
+void Request::on_loop_free() {
+    loop_ = nullptr;  // the loop took it off its list already
+    bool held = (!finished_ && owned_by_application()) || server_hold_;
+    if (!held || holds_ != (server_hold_ ? 1 : 0)) return;
+    // Nothing may reach it any more: the server's list of orphans, the connection (when the
+    // server has not let go of the loop yet; it deletes the connection without looking).
+    if (server) server->drop_orphan(this);
+    if (conn) conn->forget_request(this);
+    conn = nullptr;
+    server = nullptr;
+    close_cb = nullptr;          // no callbacks while the loop is freed
+    RequestPool::release(this);  // ~Request releases the userdata
 }
 
 void Request::finished_by_server() {

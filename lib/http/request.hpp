@@ -17,6 +17,7 @@
 #include "http/body_buffer.hpp"
 #include "http/httputil.hpp"
 #include "http/response_fields.hpp"
+#include "loop/loop.hpp"
 #include "util/memory_budget.hpp"
 
 namespace eddy {
@@ -34,10 +35,12 @@ struct HeaderField {
     std::string value;
 };
 
-class Request {
+// A LoopResource from its making to its release: eddy_loop_free releases one the application
+// still holds (see on_loop_free), which nothing else would ever release once the loop is gone.
+class Request final : public LoopResource {
 public:
     Request(Connection *conn, Server *server);
-    ~Request();
+    ~Request() override;
     Request(const Request &) = delete;
     Request &operator=(const Request &) = delete;
 
@@ -151,6 +154,14 @@ public:
 
     // Called by the connection when it goes away before finish().
     void connection_lost();
+    // The loop is being freed with this request not yet released. One the application holds
+    // (unfinished and its own, or answered by the server and waiting for its finish) is
+    // released now: its userdata through its free function, no callback, and the handle is
+    // invalid from here on (loop.h). A binding finishes held requests through the loop, which
+    // is gone: without this, the request and the binding's per-request state (closures,
+    // handles) would never be released. One the web layer holds (a handler) is left to the
+    // app that owns it; one still the server's is released by its connection (Server).
+    void on_loop_free() override;
     // Called by the connection after it answered a request with an error of its own (a bad or
     // oversized body) while the application holds it (its close callback is set): the
     // application is told through that callback, and the request stays valid until the
@@ -254,6 +265,7 @@ private:
     enum class Lost : uint8_t { nothing, field, cookie };
     Lost lost_ = Lost::nothing;    // see lose_response: this response must not go out
     RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)
+    Loop *loop_ = nullptr;         // whose resource list it is in (nullptr: none)
 
     friend class RequestPool;
     struct FlushWaiter;

@@ -170,3 +170,68 @@ fn an_app_dropped_in_a_timer_then_its_loop_freed_is_freed_with_the_loop() {
     } // the last handle: the loop is freed
     assert_eq!(drops.get(), 1);
 }
+
+/// A detached HttpServer answer still held when the loop goes (its ServerDeferred kept, or
+/// dropped too late to reach the loop): the request's closures (here an on_close and a
+/// flush_then closure, each holding an Arc) are dropped with the loop, not leaked. eddy used
+/// to keep such a request for a finish that can no longer come (a ServerDeferred finishes
+/// through the loop), so its closures and the request itself were never freed.
+#[test]
+fn a_detached_http_server_answer_is_released_with_the_loop() {
+    use eddy::{HttpServer, ServerDeferred};
+    // Kept: a ServerDeferred that outlives the loop. Dropped: one dropped before the loop's
+    // free, whose post is then dropped unrun.
+    for keep_deferred in [true, false] {
+        let state = Arc::new(());
+        let kept: Rc<RefCell<Option<ServerDeferred>>> = Rc::new(RefCell::new(None));
+        let lp = Loop::new().unwrap();
+        let (st, slot, stop) = (state.clone(), kept.clone(), lp.downgrade());
+        let mut server = HttpServer::new(&lp, move |_, res| {
+            let deferred = res.detach()?;
+            let on_close = st.clone();
+            res.on_close(move || drop(on_close))?;
+            // Big enough that the flush cannot complete while the client does not read: its
+            // closure waits in the request's state.
+            let on_flush = st.clone();
+            res.write(vec![b'x'; 16 << 20])?;
+            res.flush_then(move |_, _, _| {
+                drop(on_flush);
+                Ok(())
+            })?;
+            *slot.borrow_mut() = Some(deferred);
+            stop.upgrade().unwrap().stop();
+            Ok(())
+        })
+        .unwrap();
+        server.listen("127.0.0.1", 0).unwrap();
+        let port = server.port().unwrap();
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let w = lp.downgrade();
+        let bound = lp
+            .call_later(10.0, move || w.upgrade().unwrap().stop())
+            .unwrap();
+        lp.run().unwrap();
+        let _ = lp.cancel(bound);
+        assert!(kept.borrow().is_some(), "the request arrived");
+        // The server's closure holds one, each waiting request closure one.
+        assert_eq!(Arc::strong_count(&state), 4, "both closures wait");
+        drop(server); // the request is the application's: it stays held
+        if !keep_deferred {
+            drop(kept.borrow_mut().take());
+        }
+        let remote = lp.remote();
+        lp.close().unwrap();
+        assert!(!remote.is_alive());
+        assert_eq!(
+            Arc::strong_count(&state),
+            1,
+            "the request's closures are dropped with the loop (keep_deferred: {})",
+            keep_deferred
+        );
+        // A ServerDeferred dropped after the loop: nothing to reach, nothing touched.
+        drop(kept.borrow_mut().take());
+        assert_eq!(Arc::strong_count(&state), 1);
+        drop(c);
+    }
+}
