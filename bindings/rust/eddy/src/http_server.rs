@@ -81,8 +81,10 @@ struct RequestState {
     /// The closure of [`ServerResponse::on_close`]; run at most once.
     close: RefCell<Option<Box<dyn FnOnce()>>>,
     /// The closures of [`ServerResponse::flush_then`] waiting for eddy's completions, oldest
-    /// first (eddy completes a request's flushes in the order they were asked for).
-    flushes: RefCell<VecDeque<FlushFn>>,
+    /// first (eddy completes a request's flushes in the order they were asked for), each with
+    /// whether the answer is finished after it (it continues a callback that would have
+    /// finished it: see [`serve`]).
+    flushes: RefCell<VecDeque<(FlushFn, bool)>>,
     /// The request callback was reached. Before that (the headers and body stages) nobody but
     /// this module can finish the request, so a close there is finished here.
     delivered: Cell<bool>,
@@ -217,6 +219,7 @@ where
         detached: false,
         stage,
         wrote: wrote_before(req),
+        continued: false,
         _callback: PhantomData,
     };
     let outcome = guard(|| f(&rq, &mut rs));
@@ -248,6 +251,17 @@ where
         }
         Some(End::Abort) => {
             sys::eddy_request_abort(req);
+        }
+        None if finish_after && !rs.detached && rs.continued => {
+            // A flush_then continues the answer (Tornado's handler going on after `await
+            // self.flush()`): its closure gets the response still open, and the finish this
+            // callback would have done comes after that closure instead (or after the one it
+            // chains in turn). (continued: flush_then made the state and queued a closure.)
+            if let Some(state) = existing_state(req) {
+                if let Some(last) = state.flushes.borrow_mut().back_mut() {
+                    last.1 = true;
+                }
+            }
         }
         None if finish_after && !rs.detached => {
             sys::eddy_request_finish(req);
@@ -341,7 +355,7 @@ unsafe extern "C" fn on_flushed(req: *mut sys::eddy_request, status: c_int, ud: 
     // userdata) until its pending flush completions ran.
     let state = &*(ud as *const RequestState);
     let taken = state.flushes.borrow_mut().pop_front();
-    if let Some(cb) = taken {
+    if let Some((cb, finish)) = taken {
         let remote = state.remote.clone();
         let sent = if status == 0 {
             Ok(())
@@ -353,7 +367,7 @@ unsafe extern "C" fn on_flushed(req: *mut sys::eddy_request, status: c_int, ud: 
             req,
             &remote,
             "flush callback",
-            Stage::Later { finish: false },
+            Stage::Later { finish },
             move |rq, rs| cb(rq, rs, sent),
         );
     }
@@ -913,6 +927,9 @@ pub struct ServerResponse<'a> {
     detached: bool,
     stage: Stage,
     wrote: bool,
+    /// A [`flush_then`](Self::flush_then) of this callback is pending: the finish after it
+    /// (if any) waits for that closure.
+    continued: bool,
     _callback: PhantomData<&'a ()>,
 }
 
@@ -1092,11 +1109,19 @@ impl<'a> ServerResponse<'a> {
     /// with a callback; Tornado's `flush()` future). Never called within this call; the
     /// completions of one request come in the order of their flushes.
     ///
-    /// `f` gets the request and the response again: it may write, flush (with another `f`)
-    /// and [`finish`](Self::finish) there, as in a [`ServerDeferred`] closure (nothing is
-    /// finished after it; a panic or an `Err` fails the answer as elsewhere). On an answer
-    /// already finished (the request closure returned without detaching) it still runs, to
-    /// learn the outcome, with every call `Err(STATE)`. A streaming answer is usually driven
+    /// `f` gets the request and the response again, still open: it may write, flush (with
+    /// another `f`) and [`finish`](Self::finish) there, as in a [`ServerDeferred`] closure (a
+    /// panic or an `Err` fails the answer as elsewhere). In a callback that would finish the
+    /// answer when it returns (the request closure without [`detach`](Self::detach), a
+    /// [`ServerDeferred::finish`] closure, or an `f` continuing one of these), the last
+    /// `flush_then` it asks for continues the answer, as a Tornado handler goes on after
+    /// `await self.flush()`: the finish comes after that `f` returned (unless it ended the
+    /// answer, detached, or continued with a `flush_then` of its own) — also when the flush
+    /// failed (`Err(CLOSED)`: the finish then just releases the request). Otherwise (a
+    /// detached answer, a [`ServerDeferred::send`] closure) nothing is finished after `f`.
+    /// Only an answer already ended when the flush completes ([`finish`](Self::finish) or
+    /// [`abort`](Self::abort) in the same callback) gives `f` a response on which every call
+    /// is `Err(STATE)`: it still runs, to learn the outcome. A long stream is usually driven
     /// from a detached request:
     ///
     /// ```no_run
@@ -1130,13 +1155,15 @@ impl<'a> ServerResponse<'a> {
         self.open()?;
         let state = self.state();
         // Queued first, then asked for; eddy never calls back within the flush.
-        state.flushes.borrow_mut().push_back(Box::new(f));
+        state.flushes.borrow_mut().push_back((Box::new(f), false));
         // SAFETY: live request; on_flushed finds the closures in the request's userdata.
         let rc = unsafe { sys::eddy_request_flush(self.req, Some(on_flushed)) };
         if rc != 0 {
             // eddy will not call back for this flush: the closure is the last one queued.
             let f = state.flushes.borrow_mut().pop_back();
             drop(f);
+        } else {
+            self.continued = true;
         }
         check(rc)
     }

@@ -741,9 +741,9 @@ fn flush_then_paces_a_streamed_answer() {
                     res.finish()
                 })
             }
-            _ => {
-                // On an answer finished when the closure returns: it runs, to learn the outcome.
-                res.write("sync")?;
+            "/ended" => {
+                // On an answer ended in the same callback: it runs, to learn the outcome.
+                res.write("ended")?;
                 res.flush_then(move |_, res, sent| {
                     tx.send(sent.and(match res.write("x") {
                         Err(e) if e == Error::STATE => Ok(()),
@@ -751,6 +751,33 @@ fn flush_then_paces_a_streamed_answer() {
                     }))
                     .unwrap();
                     Ok(())
+                })?;
+                res.finish()
+            }
+            "/deferred" => {
+                // A ServerDeferred::finish closure is continued the same way.
+                let d = res.detach()?;
+                d.finish(|_, res| {
+                    res.write("a")?;
+                    res.flush_then(|_, res, sent| {
+                        sent?;
+                        res.write("b")
+                    })
+                })
+            }
+            _ => {
+                // Not detached: the flush continues the answer (Tornado's `await
+                // self.flush()`), which stays open for the closure and is finished after it,
+                // or after the one it chains.
+                res.write("sync")?;
+                res.flush_then(move |_, res, sent| {
+                    sent?;
+                    res.write("-more")?;
+                    res.flush_then(move |_, res, sent| {
+                        sent?;
+                        tx.send(Ok(())).unwrap();
+                        res.write("-last")
+                    })
                 })
             }
         }
@@ -763,7 +790,14 @@ fn flush_then_paces_a_streamed_answer() {
     assert_eq!(r.body[0], b'a' + (PIECES % 26) as u8);
     assert_eq!(r.body[r.body.len() - 1], b'a' + 1);
     c.send("GET /sync HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!(c.response().text(), "sync");
+    let r = c.response();
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.text(), "sync-more-last");
+    assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), Ok(()));
+    c.send("GET /deferred HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().text(), "ab");
+    c.send("GET /ended HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().text(), "ended");
     assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), Ok(()));
     // 8 MiB for a client that reads none of it and leaves: the flush completes with CLOSED.
     let mut c = srv.connect();
