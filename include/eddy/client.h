@@ -1,9 +1,10 @@
 /* eddy — the asynchronous HTTP client (Tornado's AsyncHTTPClient), run from inside a loop.
  *
- * A client keeps a keep-alive connection pool per origin (scheme, host, port) and runs at most
- * `max_clients` requests at a time; further requests wait in a queue. A request (eddy_fetch) is
- * made with eddy_fetch_new(), configured with setters, and started with eddy_fetch_start();
- * from then on eddy owns it and calls its callbacks on the loop's thread:
+ * A client keeps a keep-alive connection pool per origin (scheme, host, port; and per proxy,
+ * connect_to address or Unix socket) and runs at most `max_clients` requests at a time;
+ * further requests wait in a queue. A request (eddy_fetch) is made with eddy_fetch_new(),
+ * configured with setters, and started with eddy_fetch_start(); from then on eddy owns it
+ * and calls its callbacks on the loop's thread:
  *   headers  once the final response's head arrived (optional),
  *   chunk    for each piece of the (decoded) body (optional: when set, the body is not kept),
  *   done     exactly once, with 0 or an error code; the handle is freed after `done` returns.
@@ -15,15 +16,17 @@
  * Authorization and Cookie are dropped when the redirect changes origin), Expect:
  * 100-continue, connect, request and read timeouts, flow control of a streamed response body
  * (eddy_fetch_pause_body) and of a streamed request body (eddy_fetch_flush_body), certificate
- * verification (on by default), an HTTP proxy (CONNECT for https).
+ * verification (on by default), an HTTP proxy (CONNECT for https), a Unix-domain socket instead
+ * of TCP for a request (eddy_fetch_set_unix_socket, curl's --unix-socket).
  *
  * Errors reported to `done`: EDDY_ERESOLVE (name not found), EDDY_ECONNREFUSED and other
- * connect errors, EDDY_ETIMEDOUT, EDDY_ETLS (handshake, certificate verification or a TLS alert
- * failed it), EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO (malformed
- * response, a Transfer-Encoding other than a single "chunked", which eddy cannot decode, or a proxy
- * that refused or garbled the CONNECT tunnel), EDDY_EOF (the connection closed before the response
- * was complete), EDDY_ECANCELED (eddy_fetch_cancel, or the client was freed), EDDY_EBUSY (queue
- * full), EDDY_EINVAL (bad URL).
+ * connect errors (for a Unix socket also EDDY_ENOENT: no such path; see
+ * eddy_fetch_set_unix_socket), EDDY_ETIMEDOUT, EDDY_ETLS (handshake, certificate verification or a
+ * TLS alert failed it), EDDY_ETOOBIG (response head or body over the limits), EDDY_EPROTO
+ * (malformed response, a Transfer-Encoding other than a single "chunked", which eddy cannot decode,
+ * or a proxy that refused or garbled the CONNECT tunnel), EDDY_EOF (the connection closed before
+ * the response was complete), EDDY_ECANCELED (eddy_fetch_cancel, or the client was freed),
+ * EDDY_EBUSY (queue full), EDDY_EINVAL (bad URL).
  *
  * Reuse: a pooled connection the server closed just as a request went out on it (nothing came
  * back but the close or a reset) is a race every keep-alive client meets. An idempotent request
@@ -93,7 +96,8 @@ EDDY_API int eddy_client_set_idle_timeout(eddy_client *client, double seconds);
 EDDY_API int eddy_client_set_tls(eddy_client *client, eddy_tls_context *ctx);
 
 /* Sends every request through the HTTP proxy at `host`:`port` (http: absolute URIs; https: a
- * CONNECT tunnel, then TLS with the origin). NULL host removes the proxy. A request's
+ * CONNECT tunnel, then TLS with the origin), except one to a Unix socket
+ * (eddy_fetch_set_unix_socket). NULL host removes the proxy. A request's
  * Proxy-Authorization header goes to the proxy: on the CONNECT for https (never into the
  * tunnel), with the request itself for http. It applies to requests started after the call:
  * one already started keeps the proxy (or none) it started with, redirects included, and
@@ -229,6 +233,27 @@ EDDY_API int eddy_fetch_set_expect_continue(eddy_fetch *fetch, int on);
  * (not stored: eddy_fetch_start() refuses the request with EDDY_ENOMEM). */
 EDDY_API int eddy_fetch_set_connect_to(eddy_fetch *fetch, const char *host, int port);
 
+/* Connects to the Unix-domain stream socket at `path` (copied; "@name": a Linux abstract
+ * socket, as eddy_listener_bind_unix names one) instead of the URL's host and port, as curl's
+ * --unix-socket: the URL still gives the scheme, the Host field and the request target
+ * ("http://localhost/v1.43/info" for the Docker API at /var/run/docker.sock). https:// runs
+ * TLS over the socket, the server name (SNI) and the certificate check being the URL's host.
+ * It applies to the URL's origin (scheme, host, port) only, as eddy_fetch_set_connect_to: a
+ * redirect within it stays on the socket, one to another origin connects there over TCP
+ * (curl keeps the socket for every redirect). The client's proxy is not used for it (the
+ * socket is local; as curl, the proxy is ignored, not refused). Pooled connections are kept
+ * per socket path, apart from TCP ones to the same origin, and reused as those are. Failures
+ * reach `done` as a connect's: EDDY_ENOENT (no such file), EDDY_EACCES (no permission),
+ * EDDY_ECONNREFUSED (nobody listens there, the file is not a socket, or the server's listen
+ * queue is full: Linux fails that connect at once, where TCP would wait), with
+ * eddy_fetch_error_detail naming the socket ("connect to unix:/run/app.sock: No such file or
+ * directory"). `path` NULL removes it. Not with eddy_fetch_set_connect_to: eddy_fetch_start()
+ * then returns EDDY_EINVAL. Thread: the loop's (before the fetch starts).
+ * Returns 0, EDDY_EINVAL (NULL fetch, an empty path, one longer than sun_path holds: 107 bytes,
+ * 108 for "@name"), EDDY_ESTATE (already started) or EDDY_ENOMEM (not stored:
+ * eddy_fetch_start() refuses the request with EDDY_ENOMEM). */
+EDDY_API int eddy_fetch_set_unix_socket(eddy_fetch *fetch, const char *path);
+
 /* Sets the optional headers and chunk callbacks (NULL: none). Returns 0 or EDDY_ESTATE. */
 EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn on_headers,
                                       eddy_fetch_chunk_fn on_chunk);
@@ -240,8 +265,8 @@ EDDY_API int eddy_fetch_set_callbacks(eddy_fetch *fetch, eddy_fetch_headers_fn o
  * stays yours and the caller keeps userdata). EDDY_EINVAL also for a body on a TRACE (RFC 9110
  * §9.3.8), for a Host header that is no host (§7.2) and for the method CONNECT (a fetch cannot
  * be a tunnel, §9.3.6: eddy_client_set_proxy() makes those for https). EDDY_ENOMEM also when a
- * header, the body or the connect_to address given earlier could not be stored (their setter
- * returned EDDY_ENOMEM): such a request is never sent; free it. */
+ * header, the body, the connect_to address or the Unix socket path given earlier could not be
+ * stored (their setter returned EDDY_ENOMEM): such a request is never sent; free it. */
 EDDY_API int eddy_fetch_start(eddy_fetch *fetch, eddy_fetch_done_fn done, void *userdata,
                               eddy_free_fn free_userdata);
 

@@ -6,6 +6,7 @@
 #include "client/client.hpp"
 #include "eddy/client.h"
 #include "http/httputil.hpp"
+#include "net/connect.hpp"
 #include "tls/context.hpp"
 #include "util/no_throw.hpp"
 
@@ -243,6 +244,25 @@ EDDY_API int eddy_fetch_set_connect_to(eddy_fetch *fetch, const char *host, int 
         return f->lose("connect_to address");  // it would connect to the URL's host instead
     }
     f->connect_port = port;
+    return 0;
+}
+
+EDDY_API int eddy_fetch_set_unix_socket(eddy_fetch *fetch, const char *path) {
+    if (!fetch) return EDDY_EINVAL;
+    Fetch *f = F(fetch);
+    if (f->started()) return EDDY_ESTATE;
+    if (!path) {
+        f->unix_socket.clear();
+        return 0;
+    }
+    // Checked here, not at connect: a path sun_path cannot hold would otherwise fail only
+    // when the request runs (or be cut and reach another socket).
+    if (!eddy::Connector::unix_path_fits(path)) return EDDY_EINVAL;
+    try {
+        f->unix_socket.assign(path);
+    } catch (...) {
+        return f->lose("Unix socket path");  // it would connect over TCP instead
+    }
     return 0;
 }
 

@@ -150,6 +150,9 @@ public:
     // eddy_fetch_set_connect_to: where to connect for the URL's origin (empty: its own host).
     std::string connect_host;
     int connect_port = 0;  // 0: the URL's port
+    // eddy_fetch_set_unix_socket: the Unix socket to connect to for the URL's origin (empty:
+    // TCP). Like connect_host, the request still names the URL.
+    std::string unix_socket;
     eddy_fetch_headers_fn on_headers = nullptr;
     eddy_fetch_chunk_fn on_chunk = nullptr;
 
@@ -213,10 +216,14 @@ private:
     // started after it): where it connects, how it names its target and its pool key agree.
     std::string proxy_host_;
     int proxy_port_ = 0;
-    bool proxied() const { return !proxy_host_.empty(); }
+    // A Unix socket is local: the proxy is not used for its origin (curl's --unix-socket
+    // ignores the proxy too); a redirect elsewhere goes through it as any fetch does.
+    bool proxied() const { return !proxy_host_.empty() && !via_unix(); }
     std::string pool_key() const;
     // connect_to applies to the first URL's origin only: a redirect elsewhere connects there.
     bool connects_elsewhere() const { return !connect_host.empty() && url.origin() == connect_origin_; }
+    // The same for the Unix socket (the two are never set together: start() refuses it).
+    bool via_unix() const { return !unix_socket.empty() && url.origin() == connect_origin_; }
     std::string connect_origin_;
     void start_timers();
     void restart_connect_timer();  // a redirect's or a retry's new connection: a new budget

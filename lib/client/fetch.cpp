@@ -112,6 +112,8 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
             return EDDY_EINVAL;
     // Where a proxy connects is the proxy's business: the two cannot be combined.
     if (!connect_host.empty() && !client_->proxy_host.empty()) return EDDY_EINVAL;
+    // connect_to and a Unix socket both say where to connect: one place only.
+    if (!connect_host.empty() && !unix_socket.empty()) return EDDY_EINVAL;
     // What may run out of memory comes before the fetch counts as started: until then a
     // failure is EDDY_ENOMEM from here (the C API stops the exception), after it `done` tells.
     std::string text = url.str();
@@ -121,7 +123,7 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     // fetch meant for the proxy reused it and went straight to the origin.
     proxy_host_ = client_->proxy_host;
     proxy_port_ = client_->proxy_port;
-    if (!connect_host.empty()) connect_origin_ = url.origin();
+    if (!connect_host.empty() || !unix_socket.empty()) connect_origin_ = url.origin();
     client_->make_room();
     if (!ran_without_exception("eddy_fetch_start", [&] { start_timers(); })) {
         loop_->timer_stop(&connect_timer_);
@@ -316,6 +318,9 @@ std::string Fetch::pool_key() const {
     if (proxied()) key += " via " + proxy_host_ + ":" + std::to_string(proxy_port_);
     if (connects_elsewhere())
         key += " to " + connect_host + ":" + std::to_string(connect_port ? connect_port : url.port);
+    // One pool per socket: a connection to the TCP origin, or to another socket, is another
+    // server.
+    if (via_unix()) key += " to unix:" + unix_socket;
     return key;
 }
 
@@ -353,8 +358,10 @@ void Fetch::connect_new() {
     }
     // The fetch's own connect timer bounds the attempt (queue wait included); abandon_connect()
     // stops it when the fetch ends first.
-    int rc = Connector::start(loop_, host->c_str(), port, 0, on_connected, waiter_, release_waiter,
-                              &waiter_->connector);
+    int rc = via_unix() ? Connector::start_unix(loop_, unix_socket.c_str(), 0, on_connected,
+                                                waiter_, release_waiter, &waiter_->connector)
+                        : Connector::start(loop_, host->c_str(), port, 0, on_connected, waiter_,
+                                           release_waiter, &waiter_->connector);
     if (rc != 0) {
         delete waiter_;
         waiter_ = nullptr;
@@ -497,7 +504,9 @@ void Fetch::start_tls(Stream *plain) {
     // The session cache's key is made before the socket leaves `plain`: out of memory after
     // take_fd() the exception left the descriptor nobody's (the stream gave it up, nothing
     // closed it) — one socket leaked per such failure.
-    std::string session_key = url.origin();
+    // Over a Unix socket the server is the socket's, not the TCP origin's: its sessions are
+    // kept apart (the pool key names the socket).
+    std::string session_key = via_unix() ? pool_key() : url.origin();
     int fd = plain->take_fd();
     if (fd < 0 || !ctx) {
         if (fd >= 0)

@@ -2,9 +2,12 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -35,10 +38,6 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
     c->done_ = done;
     c->arg_ = arg;
     c->release_ = release;
-    c->timeout_.fire = on_timeout;
-    c->timeout_.owner = c;
-    c->attempt_delay_.fire = on_attempt_delay;
-    c->attempt_delay_.owner = c;
     try {
         c->host_ = host;
     } catch (...) {
@@ -46,7 +45,6 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
         return EDDY_ENOMEM;
     }
     c->port_ = port;
-    c->timeout_seconds_ = timeout;
     if (options) c->options_ = *options;
 
     ResolvedAddresses numeric;
@@ -61,6 +59,51 @@ int Connector::start(Loop *loop, const char *host, int port, double timeout, Don
             return EDDY_ENOMEM;
         }
     }
+    return launch(c, loop, timeout, out);
+}
+
+bool Connector::unix_path_fits(const char *path) {
+    if (!path || !*path) return false;
+    size_t len = strlen(path);
+    // "@name": the '@' becomes the kernel's leading NUL, the name is not NUL-terminated (as
+    // Listener::bind_unix binds it); a file path needs its NUL.
+    if (path[0] == '@') return len >= 2 && len <= sizeof(sockaddr_un::sun_path);
+    return len < sizeof(sockaddr_un::sun_path);
+}
+
+int Connector::start_unix(Loop *loop, const char *path, double timeout, DoneFn done, void *arg,
+                          void (*release)(void *), Connector **out) {
+    if (!loop || !done || !unix_path_fits(path)) return EDDY_EINVAL;
+    Connector *c = new (std::nothrow) Connector(loop);
+    if (!c) return EDDY_ENOMEM;
+    c->done_ = done;
+    c->arg_ = arg;
+    c->release_ = release;
+    sockaddr_storage ss = {};
+    sockaddr_un *un = reinterpret_cast<sockaddr_un *>(&ss);
+    un->sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    socklen_t addr_len;
+    if (path[0] == '@') {
+        memcpy(un->sun_path + 1, path + 1, len - 1);
+        addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+    } else {
+        memcpy(un->sun_path, path, len + 1);
+        addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len + 1);
+    }
+    try {
+        c->host_ = std::string("unix:") + path;
+        c->addrs_.push_back(ss);
+        c->addr_lens_.push_back(addr_len);
+    } catch (...) {
+        delete c;
+        return EDDY_ENOMEM;
+    }
+    return launch(c, loop, timeout, out);
+}
+
+int Connector::launch(Connector *c, Loop *loop, double timeout, Connector **out) {
+    c->timeout_seconds_ = timeout;
     loop->add_resource(c);
     if (timeout > 0) loop->timer_start(&c->timeout_, Loop::now() + timeout);
     if (!c->resolving_) {
@@ -277,6 +320,9 @@ void Connector::start_next() {
         }
         int err = errno;
         last_error_ = error_from_errno(err);
+        // A Unix socket whose listen queue is full fails the connect at once with EAGAIN
+        // (TCP would queue the SYN): the server refuses it for now, as nginx counts it.
+        if (err == EAGAIN && addrs_[i].ss_family == AF_UNIX) last_error_ = EDDY_ECONNREFUSED;
         note_attempt_error(i, err);
         ::close(fd);
     }
@@ -320,15 +366,29 @@ void Connector::note_attempt_error(size_t index, int err) {
     // Every failed attempt is named, in the order they failed; the code is the last one's
     // (last_error_).
     char ip[INET6_ADDRSTRLEN + 2];
-    int port = format_peer(reinterpret_cast<const sockaddr *>(&addrs_[index]), ip, sizeof ip);
     char where[128];
-    format_host_port(where, sizeof where, ip, port);
+    const char *reason = strerror(err);
+    if (addrs_[index].ss_family == AF_UNIX) {
+        // "unix:/run/app.sock", the path as given (the only address of a Unix connect).
+        snprintf(where, sizeof where, "%.120s", host_.c_str());
+        // Linux refuses a connect to a file that is no socket with ECONNREFUSED, as it refuses
+        // a socket nobody listens on: say which, the fix differs (a wrong path, a dead server).
+        struct stat st;
+        const char *path = host_.c_str() + 5;  // after "unix:"
+        if (err == ECONNREFUSED && path[0] != '@' && stat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+            reason = "Connection refused (not a socket)";
+        else if (err == EAGAIN)
+            reason = "Resource temporarily unavailable (the server's listen queue is full)";
+    } else {
+        int port = format_peer(reinterpret_cast<const sockaddr *>(&addrs_[index]), ip, sizeof ip);
+        format_host_port(where, sizeof where, ip, port);
+    }
     if (failed_++ == 0) {
-        set_error_detail(failure_, {"connect to ", where, ": ", strerror(err)});
+        set_error_detail(failure_, {"connect to ", where, ": ", reason});
         return;
     }
     try {
-        failure_.append("; connect to ").append(where).append(": ").append(strerror(err));
+        failure_.append("; connect to ").append(where).append(": ").append(reason);
     } catch (...) {
         failure_.clear();  // as set_error_detail: no detail rather than a wrong one
     }
@@ -342,7 +402,10 @@ void Connector::on_timeout(TimerNode *node) {
                  c->host_.c_str(), c->timeout_seconds_);
     } else {
         char where[128];
-        format_host_port(where, sizeof where, c->host_.c_str(), c->port_);
+        if (c->port_ == 0)  // a Unix socket: "unix:PATH"
+            snprintf(where, sizeof where, "%.120s", c->host_.c_str());
+        else
+            format_host_port(where, sizeof where, c->host_.c_str(), c->port_);
         snprintf(buf, sizeof buf, "no connection to %s within %g s", where, c->timeout_seconds_);
     }
     set_error_detail(c->failure_, {buf});

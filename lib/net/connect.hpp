@@ -44,6 +44,15 @@ public:
     static int start(Loop *loop, const char *host, int port, double timeout, DoneFn done, void *arg,
                      void (*release)(void *arg), Connector **out = nullptr,
                      const ConnectOptions *options = nullptr);
+    // The same for a Unix-domain stream socket at `path` ("@name": a Linux abstract socket, as
+    // eddy_listener_bind_unix names one): one address, no lookup. EDDY_EINVAL for an empty
+    // path or one longer than sun_path holds. The failure names it "unix:PATH" ("connect to
+    // unix:/run/app.sock: No such file or directory").
+    static int start_unix(Loop *loop, const char *path, double timeout, DoneFn done, void *arg,
+                          void (*release)(void *arg), Connector **out = nullptr);
+    // Whether `path` fits a sockaddr_un as start_unix() writes it (non-empty; a file path's
+    // NUL included, an abstract name's '@' becoming the leading NUL).
+    static bool unix_path_fits(const char *path);
     // Gives up a connect whose `done` has not run (not from inside `done`): every attempt's
     // socket is closed now, `done` never runs, `release` runs before this returns. For a caller
     // whose own timer or cancel ended the wait (an HTTP fetch): the connect would otherwise go
@@ -70,7 +79,14 @@ private:
         bool ev_added = false;
     };
 
-    Connector(Loop *loop) : loop_(loop) {}
+    Connector(Loop *loop) : loop_(loop) {
+        timeout_.fire = on_timeout;
+        timeout_.owner = this;
+        attempt_delay_.fire = on_attempt_delay;
+        attempt_delay_.owner = this;
+    }
+    // start()'s and start_unix()'s common part: `c` has its addresses (or a lookup running).
+    static int launch(Connector *c, Loop *loop, double timeout, Connector **out);
     ~Connector() override;
     void begin();       // the addresses are known: order them, start the first attempt
     void start_next();  // starts the next address's attempt (finishes when none is left)
@@ -86,8 +102,8 @@ private:
     static void on_resolved(void *owner, ResolvedAddresses &result);
 
     Loop *loop_;
-    std::string host_;  // as given: for failure_
-    int port_ = 0;
+    std::string host_;  // as given: for failure_ ("unix:PATH" for a Unix socket)
+    int port_ = 0;      // 0 for a Unix socket
     double timeout_seconds_ = 0;
     std::string failure_;
     std::vector<sockaddr_storage> addrs_;
