@@ -643,6 +643,10 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
     if isinstance(url, HTTPRequest):
         assert connect_timeout is None, "connect_timeout goes into the HTTPRequest"
         request = url
+        if getattr(request, "unix_socket", None) is not None:
+            # eddy's WebSocket client connects over TCP only: refused rather than connected
+            # somewhere the caller did not ask for.
+            raise ValueError("websocket_connect: unix_socket is not supported (HTTP fetches only)")
         url = request.url
         connect_timeout = request.connect_timeout
         # eddy writes the handshake's own fields; the others (Origin, Cookie, ...) go along.

@@ -17,6 +17,8 @@ import unittest
 import support  # noqa: F401  (quiet access log)
 
 import eddy.httpclient
+import eddy.httpserver
+import eddy.netutil
 import eddy.web
 from eddy.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPTimeoutError
 from eddy.web import RequestHandler
@@ -496,6 +498,95 @@ class RecordingProxyHandler(socketserver.StreamRequestHandler):
             data += chunk
         upstream.close()
         self.wfile.write(data.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
+
+
+class UnixSocketTest(unittest.TestCase):
+    """eddy's unix_socket extension (curl's --unix-socket): the fetch connects to an eddy
+    server listening on a Unix socket while the URL gives Host, target and scheme."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.certs = tls_certs.make_certs(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def run_on_socket(self, body, tls=False):
+        c = self.certs
+        path = os.path.join(self.tmp.name, "tls.sock" if tls else "app.sock")
+
+        async def main():
+            app = eddy.web.Application([(r"/seen", Seen), (r"/echo", Echo),
+                                        (r"/redirect", Redirect), (r"/hello", Hello)])
+            kwargs = {"ssl_options": {"certfile": c["server.crt"], "keyfile": c["server.key"]}} \
+                if tls else {}
+            server = eddy.httpserver.HTTPServer(app, **kwargs)
+            sock = eddy.netutil.bind_unix_socket(path)
+            server.add_socket(sock)
+            sock.close()
+            client = AsyncHTTPClient(force_instance=True)
+            try:
+                return await asyncio.wait_for(body(client, path), 20)
+            finally:
+                client.close()
+                server.stop()
+        return asyncio.run(main())
+
+    def test_get_post_redirect_and_keep_alive(self):
+        async def body(client, path):
+            r1 = await client.fetch("http://app.invalid/seen?x=1", unix_socket=path)
+            r2 = await client.fetch(HTTPRequest("http://app.invalid/echo", method="POST",
+                                                body="a=1", unix_socket=path))
+            moved = await client.fetch("http://app.invalid/redirect", unix_socket=path)
+            return r1, r2, moved
+        r1, r2, moved = self.run_on_socket(body)
+        self.assertEqual(json.loads(r1.body),
+                         {"host": "app.invalid", "uri": "/seen?x=1", "protocol": "http"})
+        self.assertEqual(r1.effective_url, "http://app.invalid/seen?x=1")
+        self.assertEqual(json.loads(r2.body)["got"], "a=1")
+        self.assertTrue(r2.connection_reused, "the second fetch reused the Unix connection")
+        # A redirect within the origin stays on the socket (app.invalid resolves nowhere).
+        self.assertEqual((moved.code, moved.body), (200, b"hello"))
+
+    def test_https_over_the_socket_checks_the_url_host(self):
+        c = self.certs
+
+        async def body(client, path):
+            ok = await client.fetch("https://localhost/seen", unix_socket=path,
+                                    ca_certs=c["ca.crt"])
+            with self.assertRaises(ssl.SSLError) as bad_name:
+                await client.fetch("https://other.invalid/seen", unix_socket=path,
+                                   ca_certs=c["ca.crt"])
+            return ok, bad_name.exception
+        ok, bad_name = self.run_on_socket(body, tls=True)
+        self.assertEqual(json.loads(ok.body),
+                         {"host": "localhost", "uri": "/seen", "protocol": "https"})
+        self.assertIn("hostname mismatch", str(bad_name))
+
+    def test_failures_and_refusals(self):
+        async def body(client, path):
+            missing = path + ".missing"
+            with self.assertRaises(FileNotFoundError) as gone:
+                await client.fetch("http://localhost/", unix_socket=missing)
+            not_socket = os.path.join(self.tmp.name, "plain")
+            open(not_socket, "w").close()
+            with self.assertRaises(ConnectionRefusedError) as refused:
+                await client.fetch("http://localhost/", unix_socket=not_socket)
+            with self.assertRaises(ValueError):
+                await client.fetch("http://localhost/", unix_socket="/" + "a" * 200)
+            return missing, gone.exception, refused.exception
+        missing, gone, refused = self.run_on_socket(body)
+        self.assertEqual(gone.errno, errno.ENOENT)
+        self.assertIn("unix:" + missing, str(gone))
+        self.assertIn("not a socket", str(refused))
+        with self.assertRaises(ValueError):
+            HTTPRequest("http://localhost/", unix_socket="")
+        # eddy's WebSocket client connects over TCP only: refused, not connected elsewhere.
+        import eddy.websocket
+        with self.assertRaises(ValueError):
+            eddy.websocket.websocket_connect(HTTPRequest("ws://localhost/", unix_socket="/x"))
 
 
 class ProxyTest(unittest.TestCase):
