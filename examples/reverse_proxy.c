@@ -2,7 +2,11 @@
  *
  *   reverse_proxy --upstream http://127.0.0.1:8080 [--port N] [--cert C --key K]
  *                 [--upstream-ca CA] [--upstream-read-timeout S]
+ *   reverse_proxy --upstream unix:/run/app.sock ...
  *
+ * A "unix:PATH" upstream (gunicorn/uWSGI --bind unix:..., the Docker API) is reached over that
+ * Unix socket (eddy_fetch_set_unix_socket) as http://localhost: the upstream sees
+ * "Host: localhost", as nginx's proxy_pass http://unix:PATH sends it.
  * Every request goes to the upstream with the same method, path, query, headers (minus the
  * hop-by-hop ones: the fixed list and those named in Connection, RFC 9110 §7.6.1) and body,
  * plus X-Forwarded-For, X-Forwarded-Proto (ours replaces the client's) and Via. The response
@@ -31,6 +35,7 @@
 #include "cmdline.h"
 
 static const char *g_upstream;
+static const char *g_upstream_socket; /* --upstream unix:PATH: the socket; NULL: TCP */
 static eddy_client *g_client;
 
 /* Body bytes written downstream but not yet in the client's socket buffer: over HIGH_WATER the
@@ -271,6 +276,7 @@ static void on_request(eddy_request *req, void *userdata) {
     size_t blen;
     const char *body = eddy_request_body(req, &blen);
     if (blen) eddy_fetch_set_body(f, body, blen);
+    if (g_upstream_socket) eddy_fetch_set_unix_socket(f, g_upstream_socket); /* checked in main */
     eddy_fetch_set_decompress(f, 0); /* pass encodings through untouched */
     eddy_fetch_set_max_redirects(f, 0);
     /* A long answer is fine as long as the upstream keeps sending: no time for the whole
@@ -314,8 +320,13 @@ int main(int argc, char **argv) {
                 cmdline_seconds("reverse_proxy", "--upstream-read-timeout", argv[i + 1]);
     }
     if (!g_upstream) {
-        fprintf(stderr, "usage: %s --upstream URL [--port N] [--cert C --key K]\n", argv[0]);
+        fprintf(stderr, "usage: %s --upstream URL|unix:PATH [--port N] [--cert C --key K]\n",
+                argv[0]);
         return 2;
+    }
+    if (!strncmp(g_upstream, "unix:", 5)) {
+        g_upstream_socket = g_upstream + 5;
+        g_upstream = "http://localhost";
     }
     eddy_loop *loop = eddy_loop_new();
     g_client = eddy_client_new(loop);
@@ -324,6 +335,17 @@ int main(int argc, char **argv) {
      * 504s; and 4 idle connections kept made every burst connect anew. */
     eddy_client_set_max_clients(g_client, 1000);
     eddy_client_set_max_idle_per_host(g_client, 64);
+    if (g_upstream_socket) {
+        /* A path the client cannot take (empty, longer than sun_path) fails here, not as an
+         * error on every request. */
+        eddy_fetch *probe = eddy_fetch_new(g_client, "GET", g_upstream);
+        int bad = !probe || eddy_fetch_set_unix_socket(probe, g_upstream_socket) != 0;
+        eddy_fetch_free(probe);
+        if (bad) {
+            fprintf(stderr, "--upstream unix:%s: not a usable socket path\n", g_upstream_socket);
+            return 2;
+        }
+    }
     if (upstream_ca) {
         eddy_tls_context *ctx = eddy_tls_context_new_client();
         if (eddy_tls_context_load_ca_file(ctx, upstream_ca) != 0) return 1;

@@ -184,6 +184,69 @@ class RawUpstream:
         self.sock.close()
 
 
+class UnixUpstreamTest(unittest.TestCase):
+    """--upstream unix:PATH (gunicorn's --bind unix:, the Docker API): the proxy reaches the
+    upstream over that Unix socket, as http://localhost (nginx's Host for such upstreams)."""
+
+    def test_unix_upstream(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "up.sock")
+            seen = []
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(path)
+            listener.listen(8)
+
+            def serve():
+                while True:
+                    try:
+                        c, _ = listener.accept()
+                    except OSError:
+                        return
+                    with c:
+                        c.settimeout(10)
+                        buf = b""
+                        while b"\r\n\r\n" not in buf:
+                            d = c.recv(65536)
+                            if not d:
+                                break
+                            buf += d
+                        seen.append(buf.split(b"\r\n\r\n", 1)[0])
+                        c.sendall(OK + b"Content-Length: 4\r\nConnection: close\r\n\r\nunix")
+            threading.Thread(target=serve, daemon=True).start()
+            p = Proc([PROXY, "--upstream", "unix:" + path])
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=20)
+                c.request("GET", "/v1/info?all=1")
+                r = c.getresponse()
+                self.assertEqual((r.status, r.read()), (200, b"unix"))
+                c.close()
+                lines = seen[0].decode().split("\r\n")
+                self.assertEqual(lines[0], "GET /v1/info?all=1 HTTP/1.1")
+                self.assertIn("Host: localhost", lines)
+            finally:
+                p.stop(self)
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+                listener.close()
+                os.unlink(path)
+            # The socket is gone: 502, the log naming the socket.
+            p = Proc([PROXY, "--upstream", "unix:" + path])
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=20)
+                c.request("GET", "/")
+                r = c.getresponse()
+                r.read()
+                self.assertEqual(r.status, 502)
+                c.close()
+            finally:
+                log = p.stop(self)
+            self.assertIn("connect to unix:%s: No such file or directory" % path, log)
+        # A path no sockaddr_un holds is refused at start.
+        r = subprocess.run([PROXY, "--upstream", "unix:/" + "a" * 200], capture_output=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"not a usable socket path", r.stderr)
+
+
 OK = b"HTTP/1.1 200 OK\r\n"
 
 
