@@ -1229,6 +1229,7 @@ extern "C" {
         host: *const c_char,
         port: c_int,
     ) -> c_int;
+    pub fn eddy_fetch_set_unix_socket(fetch: *mut eddy_fetch, path: *const c_char) -> c_int;
     pub fn eddy_fetch_set_callbacks(
         fetch: *mut eddy_fetch,
         on_headers: eddy_fetch_headers_fn,
