@@ -221,10 +221,17 @@ private:
     bool proxied() const { return !proxy_host_.empty() && !via_unix(); }
     std::string pool_key() const;
     // connect_to applies to the first URL's origin only: a redirect elsewhere connects there.
-    bool connects_elsewhere() const { return !connect_host.empty() && url.origin() == connect_origin_; }
+    bool connects_elsewhere() const { return !connect_host.empty() && at_connect_origin(); }
     // The same for the Unix socket (the two are never set together: start() refuses it).
-    bool via_unix() const { return !unix_socket.empty() && url.origin() == connect_origin_; }
-    std::string connect_origin_;
+    bool via_unix() const { return !unix_socket.empty() && at_connect_origin(); }
+    // Whether the URL (after redirects) is still the one start() had, compared without
+    // allocating: these predicates run where a bad_alloc would leave a connect half made
+    // (proxied() uses via_unix()).
+    bool at_connect_origin() const {
+        return url.port == connect_origin_.port && url.scheme == connect_origin_.scheme &&
+               url.host == connect_origin_.host;
+    }
+    Url connect_origin_;  // scheme, host and port of the URL given (set with connect_to/unix)
     void start_timers();
     void restart_connect_timer();  // a redirect's or a retry's new connection: a new budget
     void get_connection();

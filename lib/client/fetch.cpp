@@ -123,7 +123,11 @@ int Fetch::start(eddy_fetch_done_fn done, void *userdata, eddy_free_fn free_user
     // fetch meant for the proxy reused it and went straight to the origin.
     proxy_host_ = client_->proxy_host;
     proxy_port_ = client_->proxy_port;
-    if (!connect_host.empty() || !unix_socket.empty()) connect_origin_ = url.origin();
+    if (!connect_host.empty() || !unix_socket.empty()) {
+        connect_origin_.scheme = url.scheme;
+        connect_origin_.host = url.host;
+        connect_origin_.port = url.port;
+    }
     client_->make_room();
     if (!ran_without_exception("eddy_fetch_start", [&] { start_timers(); })) {
         loop_->timer_stop(&connect_timer_);
@@ -351,6 +355,7 @@ void Fetch::connect_new() {
         host = &connect_host;
         if (connect_port) port = connect_port;
     }
+    bool unix_socket_origin = via_unix();
     waiter_ = new (std::nothrow) Waiter{this};
     if (!waiter_) {
         finish(EDDY_ENOMEM);
@@ -358,10 +363,11 @@ void Fetch::connect_new() {
     }
     // The fetch's own connect timer bounds the attempt (queue wait included); abandon_connect()
     // stops it when the fetch ends first.
-    int rc = via_unix() ? Connector::start_unix(loop_, unix_socket.c_str(), 0, on_connected,
-                                                waiter_, release_waiter, &waiter_->connector)
-                        : Connector::start(loop_, host->c_str(), port, 0, on_connected, waiter_,
-                                           release_waiter, &waiter_->connector);
+    int rc = unix_socket_origin
+                 ? Connector::start_unix(loop_, unix_socket.c_str(), 0, on_connected, waiter_,
+                                         release_waiter, &waiter_->connector)
+                 : Connector::start(loop_, host->c_str(), port, 0, on_connected, waiter_,
+                                    release_waiter, &waiter_->connector);
     if (rc != 0) {
         delete waiter_;
         waiter_ = nullptr;

@@ -3,6 +3,7 @@
  *
  *   fetch_tool [options] URL...
  *     --cacert F  --no-verify  --proxy HOST:PORT  --connect-to HOST:PORT  --max-clients N
+ *     --unix-socket PATH (eddy_fetch_set_unix_socket)
  *     --sequential  --repeat N
  *     --connect-timeout S  --timeout S  --max-body N  --no-decompress  --expect-continue
  *     --header "Name: value"  --method M  --data TEXT  --stream-body TEXT (chunked, in 3 parts)
@@ -55,7 +56,7 @@
 #include <unistd.h>
 
 typedef struct {
-    const char *cacert, *proxy, *connect_to, *method, *data, *stream_body;
+    const char *cacert, *proxy, *connect_to, *unix_socket, *method, *data, *stream_body;
     int verify, sequential, repeat, decompress, expect, max_redirects, chunks, pause_stdin;
     int signal_each, tls_switch;
     double connect_timeout, timeout, pause, cancel_after, free_after, proxy_after;
@@ -433,6 +434,12 @@ static void start_next(void) {
         int rc = eddy_fetch_set_connect_to(f, host, atoi(colon + 1));
         if (rc != 0) printf("{\"connect_to_error\": \"%s\"}\n", eddy_err_name(rc));
     }
+    if (o.unix_socket && f) {
+        /* Out of memory, eddy_fetch_start refuses the fetch (its "start_error" says so). */
+        int rc = eddy_fetch_set_unix_socket(f, o.unix_socket);
+        if (rc != 0 && rc != EDDY_ENOMEM)
+            printf("{\"unix_socket_error\": \"%s\"}\n", eddy_err_name(rc));
+    }
     eddy_fetch_set_callbacks(f, on_headers, o.chunks ? on_chunk : NULL);
     job *j = calloc(1, sizeof *j);
     if (j) {
@@ -504,6 +511,8 @@ int main(int argc, char **argv) {
             o.proxy = argv[++i];
         else if (!strcmp(a, "--connect-to"))
             o.connect_to = argv[++i];
+        else if (!strcmp(a, "--unix-socket"))
+            o.unix_socket = argv[++i];
         else if (!strcmp(a, "--max-clients"))
             max_clients = atoi(argv[++i]);
         else if (!strcmp(a, "--sequential"))

@@ -126,6 +126,18 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         pass  # a client that gave up on a fetch (out of memory) resets its connection
 
 
+class UnixHandler(Handler):
+    disable_nagle_algorithm = False  # no TCP_NODELAY on a Unix socket
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The same answers on a Unix socket (eddy_fetch_set_unix_socket)."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 class HttpsServer(Server):
     """The same over TLS (the handshake in the handler's thread, on its first read)."""
 
@@ -555,6 +567,29 @@ class EachAllocationInTurn(unittest.TestCase):
 
     def test_pooled(self):
         self.step_through("GET over a pooled connection", "/plain", pooled=True)
+
+    def unix_server(self):
+        """A Unix-socket server for this test; its path. The URL's host resolves nowhere, so
+        a fetch that went over TCP instead fails (EDDY_ERESOLVE)."""
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        path = os.path.join(d.name, "s.sock")
+        server = UnixServer(path, UnixHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return path
+
+    def test_unix_socket(self):
+        # The connect's own allocations (the address, the detail) and the fetch's setter.
+        self.step_through("GET over a Unix socket", "/plain",
+                          ["--no-reuse", "--unix-socket", self.unix_server()],
+                          host="unix.invalid")
+
+    def test_unix_socket_pooled(self):
+        self.step_through("GET over a Unix socket, over a pooled connection", "/redirect",
+                          ["--unix-socket", self.unix_server()], host="unix.invalid",
+                          redirected=True, pooled=True)
 
     def test_redirect_pooled(self):
         self.step_through("GET, redirected, over a pooled connection", "/redirect",
