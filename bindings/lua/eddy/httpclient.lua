@@ -34,6 +34,11 @@
 -- body piling up. Not Tornado's: read_timeout (seconds the server may stay silent between
 -- reads once the request went out, eddy_fetch_set_read_timeout; not counted while the body is
 -- paused; over it 599 with eddy_code EDDY_ETIMEDOUT and detail "no data from the server ...").
+-- Not Tornado's either: unix_socket (a path, "@name" for a Linux abstract socket; curl's
+-- --unix-socket, eddy_fetch_set_unix_socket): the fetch connects to that Unix socket while the
+-- URL gives scheme, Host and target; https runs TLS over it, checked against the URL's host; a
+-- redirect within the origin stays on it; it wins over hostname_mapping and no proxy is used
+-- for it. A missing path is 599 with eddy_code EDDY_ENOENT, nobody listening EDDY_ECONNREFUSED.
 --
 -- body_producer(write, flush_body) runs as a coroutine once the request started (it may
 -- eddy.sleep, wait on Futures, fetch...): write(chunk) sends a piece of the body and returns
@@ -86,6 +91,7 @@ local REQUEST_OPTIONS = {
   decompress_response = "boolean", max_body_size = "number", expect_100_continue = "boolean",
   user_agent = "string", validate_cert = "boolean", ca_certs = "string", client_cert = "string",
   client_key = "string", streaming_callback = "function", header_callback = "function",
+  unix_socket = "string",
 }
 local HTTPRequest = {}
 HTTPRequest.__index = HTTPRequest
@@ -659,7 +665,17 @@ local function start_fetch(self, request, opts, callback)
   local f = core.eddy_fetch_new(c, req.method, req.url)
   if not f then fail("eddy: fetch: bad method or URL") end
   local configured, err = pcall(function()
-    connect_mapped(self._mapping, f, req.url)
+    if req.unix_socket then
+      -- The request's own socket wins over the client's hostname_mapping (both say where to
+      -- connect; eddy refuses the two together).
+      local rc = math.tointeger(core.eddy_fetch_set_unix_socket(f, req.unix_socket))
+      if rc ~= 0 then
+        fail("eddy: unix_socket " .. req.unix_socket .. ": " .. core.eddy_strerror(rc)
+             .. " (at most 107 bytes)")
+      end
+    else
+      connect_mapped(self._mapping, f, req.url)
+    end
     configure_fetch(f, req, self.max_body_size)
   end)
   if not configured then

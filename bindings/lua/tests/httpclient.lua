@@ -195,7 +195,7 @@ function scenarios.failures(client)
     bad_url = try(client, "http://[::1/x"),
     codes = { ECONNREFUSED = core.EDDY_ECONNREFUSED, ETIMEDOUT = core.EDDY_ETIMEDOUT,
               ETOOBIG = core.EDDY_ETOOBIG, ECANCELED = core.EDDY_ECANCELED, ETLS = core.EDDY_ETLS,
-              EBUSY = core.EDDY_EBUSY, EINVAL = core.EDDY_EINVAL },
+              EBUSY = core.EDDY_EBUSY, EINVAL = core.EDDY_EINVAL, ENOENT = core.EDDY_ENOENT },
   })
 end
 
@@ -445,6 +445,16 @@ function scenarios.mapping()
   mapped:close()
 end
 
+-- unix_socket: the raw Unix-socket server (--unix) gets the URL's target and Host; a missing
+-- path fails with EDDY_ENOENT; a path no sockaddr_un holds is an error at fetch.
+function scenarios.unix(client)
+  emit("unix", {
+    ok = try(client, "http://docker.invalid/v1.43/info?all=1", { unix_socket = args.unix }),
+    missing = try(client, "http://docker.invalid/", { unix_socket = args.unix .. ".missing" }),
+    too_long = raised(function() client:fetch("http://docker.invalid/", { unix_socket = "/" .. ("a"):rep(200) }) end),
+  })
+end
+
 -- auth_username / auth_password (auth_mode "basic") to the capture server, which reports the
 -- Authorization lines it received.
 function scenarios.auth(client)
@@ -508,7 +518,7 @@ eddy.spawn(function()
   local client = eddy.AsyncHTTPClient()
   local only = args.only
   for _, name in ipairs({ "basics", "capture", "redirects", "not_found", "failures", "gzip", "https",
-                          "cancel", "streaming", "flow", "producer", "flush", "mapping", "auth", "errors", "leak" }) do
+                          "cancel", "streaming", "flow", "producer", "flush", "mapping", "unix", "auth", "errors", "leak" }) do
     if not only or only == name then scenarios[name](client) end
   end
   print("done")

@@ -173,7 +173,14 @@ class HTTPClient(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory()
         tls_certs.make_certs(cls.tmp.name)
         cls.raw = RawServers()
+        cls.unix_path = os.path.join(cls.tmp.name, "raw.sock")
+        cls.unix_seen = []
+        cls.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        cls.unix.bind(cls.unix_path)
+        cls.unix.listen(8)
+        threading.Thread(target=cls._serve_unix, daemon=True).start()
         proc = subprocess.run([lua_binary(), os.path.join(HERE, "httpclient.lua"),
+                               "--unix", cls.unix_path,
                                "--capture", cls.raw.port(cls.raw.capture),
                                "--silent", cls.raw.port(cls.raw.silent),
                                "--refused", cls.raw.port(cls.raw.refused),
@@ -188,7 +195,26 @@ class HTTPClient(unittest.TestCase):
         cls.codes = cls.r["failures"]["codes"]
 
     @classmethod
+    def _serve_unix(cls):
+        """unix_socket's server: records each request head, answers "unix"."""
+        while True:
+            try:
+                conn, _ = cls.unix.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    head = Reader(conn).until(b"\r\n\r\n")
+                    cls.unix_seen.append(head.decode())
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n"
+                                 b"Connection: close\r\n\r\nunix")
+                except (OSError, EOFError):
+                    pass
+
+    @classmethod
     def tearDownClass(cls):
+        cls.unix.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        cls.unix.close()
         cls.raw.close()
         cls.tmp.cleanup()
 
@@ -420,6 +446,17 @@ class HTTPClient(unittest.TestCase):
         self.assertTrue(w["message"].endswith(": certificate verification: hostname mismatch"), w)
         self.assertIn("hostname mismatch", w["text"])
         self.assertIn("hostname_mapping a = b:port", m["bad"])
+
+    def test_unix_socket(self):
+        u = self.r["unix"]
+        self.assertEqual((u["ok"]["code"], u["ok"]["body"]), (200, "unix"), u)
+        lines = self.unix_seen[0].split("\r\n")
+        self.assertEqual(lines[0], "GET /v1.43/info?all=1 HTTP/1.1")
+        self.assertIn("Host: docker.invalid", lines)
+        self.failed(u["missing"], "ENOENT")
+        self.assertIn("connect to unix:" + self.unix_path + ".missing: No such file",
+                      u["missing"]["detail"])
+        self.assertIn("unix_socket", u["too_long"])
 
     def test_basic_auth(self):
         a = self.r["auth"]
