@@ -41,6 +41,16 @@ type HTTPRequest struct {
 	// by it, a stalled server is noticed: ErrTimedOut. With RequestTimeout negative, it alone
 	// bounds a response.
 	ReadTimeout time.Duration
+	// UnixSocket, when set, is the path of a Unix-domain socket ("@name": a Linux abstract
+	// socket) the fetch connects to instead of the URL's host and port, as curl's
+	// --unix-socket (eddy_fetch_set_unix_socket; not Tornado's): the URL still gives the
+	// scheme, Host field and target ("http://localhost/v1.43/info" with
+	// "/var/run/docker.sock"); https runs TLS over the socket, checked against the URL's host.
+	// It applies to the URL's origin (a redirect elsewhere goes over TCP), wins over the
+	// client's HostnameMapping, and no Proxy is used for it. Connections are pooled per socket.
+	// A missing path fails with ErrNotFound, nobody listening (or not a socket) with
+	// ErrConnRefused; a path longer than sun_path holds (107 bytes) is ErrInvalid.
+	UnixSocket string
 	// NoFollowRedirects delivers a 3xx response as it is (Tornado's follow_redirects=False).
 	NoFollowRedirects bool
 	// MaxRedirects followed at most (0: 5); the next redirect response is delivered as it is.

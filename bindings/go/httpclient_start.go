@@ -35,7 +35,21 @@ func (f *Fetch) start() error {
 	if cf == nil {
 		return ErrInvalid
 	}
-	if err := c.connectTo(cf, r.URL); err != nil {
+	if r.UnixSocket != "" {
+		// The request's own socket wins over HostnameMapping (both say where to connect;
+		// eddy refuses the two together).
+		if strings.IndexByte(r.UnixSocket, 0) >= 0 {
+			C.eddy_fetch_free(cf)
+			return fmt.Errorf("eddy: NUL byte in UnixSocket: %w", ErrInvalid)
+		}
+		cp := C.CString(r.UnixSocket)
+		rc := C.eddy_fetch_set_unix_socket(cf, cp)
+		C.free(unsafe.Pointer(cp))
+		if err := check(rc); err != nil {
+			C.eddy_fetch_free(cf)
+			return fmt.Errorf("eddy: UnixSocket %q: %w", r.UnixSocket, err)
+		}
+	} else if err := c.connectTo(cf, r.URL); err != nil {
 		C.eddy_fetch_free(cf)
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -661,6 +662,35 @@ func TestHTTPClientHostnameMapping(t *testing.T) {
 		_, err = app.NewHTTPClient(opts)
 		wantError(t, what, err, ErrInvalid)
 	}
+}
+
+func TestHTTPClientUnixSocket(t *testing.T) {
+	// net/http serving on a Unix socket reports the request target and the Host field.
+	path := filepath.Join(t.TempDir(), "app.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s host=%s body=%s", r.Method, r.RequestURI, r.Host, body)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	_, c, _ := clientApp(t, HTTPClientOptions{})
+	resp := mustFetch(t, c, &HTTPRequest{URL: "http://docker.invalid/v1.43/info?all=1", UnixSocket: path})
+	if want := "GET /v1.43/info?all=1 host=docker.invalid body="; resp.Code != 200 || string(resp.Body) != want {
+		t.Fatalf("GET: %d %q", resp.Code, resp.Body)
+	}
+	resp = mustFetch(t, c, &HTTPRequest{URL: "http://docker.invalid/post", Method: "POST", Body: []byte("a=1"),
+		UnixSocket: path})
+	if want := "POST /post host=docker.invalid body=a=1"; string(resp.Body) != want || !resp.Reused {
+		t.Fatalf("POST: %q, reused %v", resp.Body, resp.Reused)
+	}
+	_, err = fetch(t, c, &HTTPRequest{URL: "http://docker.invalid/", UnixSocket: path + ".missing"})
+	wantError(t, "missing socket", err, ErrNotFound)
+	_, err = fetch(t, c, &HTTPRequest{URL: "http://docker.invalid/", UnixSocket: "/" + strings.Repeat("a", 200)})
+	wantError(t, "too long", err, ErrInvalid)
 }
 
 func TestHTTPClientHostnameMappingHTTPS(t *testing.T) {
