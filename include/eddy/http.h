@@ -150,8 +150,27 @@ EDDY_API int eddy_server_set_header_timeout(eddy_server *server, double seconds)
  * flushes nothing for a while (a long poll) is not timed. 0 disables both. */
 EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds);
 /* Seconds without any body bytes while a body is being received, default 60. Then: 408 and
- * close. 0 disables. */
+ * close. 0 disables. An inactivity timeout only: a client that sends a byte now and then keeps
+ * it from firing — the minimum rate below bounds the whole body. */
 EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds);
+/* Least average rate of a request body, default 500 bytes/s after a grace of 20 s (Apache's
+ * mod_reqtimeout body=20,MinRate=500). The body may take `grace_seconds` plus one second per
+ * `bytes_per_second` bytes received since it began: a client that falls behind (e.g. one
+ * that declares a large Content-Length and trickles it, the slow-body or "R-U-Dead-Yet"
+ * attack, which the inactivity timeout above does not stop) gets 408 Request Timeout and the
+ * connection closes, with a log line (the answer is cut instead when the application already
+ * started one). An upload at or above the rate is never cut, however long it is. The clock
+ * starts when the head has been handled (after the headers callback and any 100 Continue);
+ * time while the application holds the body (eddy_request_pause_body until resume, a web
+ * handler's asynchronous prepare) does not count. Counted: the body's bytes as its transfer
+ * coding frames them (chunked: the data, not the chunk lines) and before any content coding
+ * (gzip: the compressed bytes). Checked when the body's timer fires, not on every read.
+ * `bytes_per_second` 0 disables it (the inactivity timeout still applies). Affects requests
+ * that start afterwards; eddy_request_set_body_min_rate changes one. Loop thread.
+ * Returns 0 or EDDY_EINVAL (NULL server, a negative, NaN or infinite rate, a negative or NaN
+ * grace; an infinite grace means the rate never applies). */
+EDDY_API int eddy_server_set_body_min_rate(eddy_server *server, double bytes_per_second,
+                                           double grace_seconds);
 /* Most connections open at once (0 = no limit, the default). At the limit, the oldest idle
  * keep-alive connection is closed to make room for a new one (as nginx does); when none is
  * idle, the new connection is closed at once and a warning is logged. A connection upgraded to
@@ -339,7 +358,8 @@ EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on
                                       eddy_request_event_fn on_end);
 /* Flow control for streamed bodies: while paused, no more data is read from the client (TCP
  * then slows the sender). Call it inside the data callback. Returns 0 or EDDY_ESTATE.
- * The body timeout keeps running while paused (resuming starts it again). Since nothing is
+ * The body timeout keeps running while paused (resuming starts it again); the minimum body
+ * rate does not count the time paused. Since nothing is
  * read, a client that leaves meanwhile is noticed only when reading resumes or the body timeout
  * fires (408); then the close callback runs. */
 EDDY_API int eddy_request_pause_body(eddy_request *req);
@@ -352,6 +372,12 @@ EDDY_API int eddy_request_set_max_body_size(eddy_request *req, size_t bytes);
 /* Per-request body inactivity timeout in seconds (0 = none), from the headers callback
  * (Tornado's set_body_timeout). Returns 0, EDDY_EINVAL, or EDDY_ESTATE. */
 EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
+/* Per-request minimum body rate (see eddy_server_set_body_min_rate; 0 = none), from the
+ * headers callback: e.g. lifted for a route whose clients are known to be slow, or tightened for
+ * one that takes large uploads. Returns 0, EDDY_EINVAL (as the server's setter, or NULL), or
+ * EDDY_ESTATE (body already started). */
+EDDY_API int eddy_request_set_body_min_rate(eddy_request *req, double bytes_per_second,
+                                            double grace_seconds);
 
 /* ==== request: the response ================================================================= */
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <string_view>
 
@@ -174,6 +175,18 @@ EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds) {
 
 EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds) {
     return server ? set_seconds(&Srv(server)->options.body_timeout, seconds) : EDDY_EINVAL;
+}
+
+EDDY_API int eddy_server_set_body_min_rate(eddy_server *server, double bytes_per_second,
+                                           double grace_seconds) {
+    // A finite rate (an infinite one would make the grace a total deadline: not this setter's
+    // meaning); the grace as any timeout (infinity: the rate never applies).
+    if (!server || !(bytes_per_second >= 0) || std::isinf(bytes_per_second) ||
+        !(grace_seconds >= 0))
+        return EDDY_EINVAL;
+    Srv(server)->options.body_min_rate = bytes_per_second;
+    Srv(server)->options.body_rate_grace = grace_seconds;
+    return 0;
 }
 
 EDDY_API int eddy_server_set_max_body_memory(eddy_server *server, size_t bytes) {
@@ -434,7 +447,7 @@ EDDY_API int eddy_request_pause_body(eddy_request *req) {
     if (!req) return EDDY_EINVAL;
     Request *r = Req(req);
     if (!r->streaming || r->message_complete) return EDDY_ESTATE;
-    r->body_paused = true;
+    r->pause_body();
     return 0;
 }
 
@@ -464,6 +477,18 @@ EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds) {
     Request *r = Req(req);
     if (r->message_complete) return EDDY_ESTATE;
     r->body_timeout = seconds;
+    return 0;
+}
+
+EDDY_API int eddy_request_set_body_min_rate(eddy_request *req, double bytes_per_second,
+                                            double grace_seconds) {
+    if (!req || !(bytes_per_second >= 0) || std::isinf(bytes_per_second) || !(grace_seconds >= 0))
+        return EDDY_EINVAL;
+    Request *r = Req(req);
+    // From the headers callback only: the body's timer is set up after it returns.
+    if (r->message_complete || r->body_received > 0) return EDDY_ESTATE;
+    r->body_min_rate = bytes_per_second;
+    r->body_rate_grace = grace_seconds;
     return 0;
 }
 

@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -153,6 +155,10 @@ void Connection::on_output_sent(Stream *, void *arg) {
 // ---- timers ----------------------------------------------------------------------------------
 
 void Connection::set_timer(TimerKind kind) {
+    if (kind == TimerKind::body) {
+        set_body_timer();
+        return;
+    }
     double seconds = timeout_of(kind);
     if (seconds <= 0) {  // TimerKind::none, or that timeout is off
         // Left in the heap: when it fires, kind none makes it a no-op. Cheaper than a heap
@@ -167,6 +173,47 @@ void Connection::set_timer(TimerKind kind) {
     // after every response) waits for the queued deadline, where on_timer sees the wait is not
     // over and re-queues for the rest: one heap operation per timeout instead of per request.
     if (!timer_.queued() || timer_.deadline > due) server_->loop()->timer_start(&timer_, due);
+}
+
+// Called when the body's wait begins (after the headers callback, whose time is not the
+// client's): starts the inactivity wait and the rate clock.
+void Connection::set_body_timer() {
+    Request *req = request_;
+    if (!req || (req->body_timeout <= 0 && req->body_min_rate <= 0)) {
+        timer_kind_ = TimerKind::none;  // (left queued: see set_timer)
+        return;
+    }
+    timer_kind_ = TimerKind::body;
+    wait_started_ = Loop::now();
+    req->body_clock = wait_started_;
+    // Held from the headers callback on (an asynchronous prepare): the hold counts from here.
+    if (req->body_paused) req->body_paused_at = wait_started_;
+    double due = next_body_check();
+    if (due != HUGE_VAL && (!timer_.queued() || timer_.deadline > due))
+        server_->loop()->timer_start(&timer_, due);
+}
+
+// The body must have come at body_min_rate on average since its clock started, after a grace:
+// Apache's mod_reqtimeout MinRate (the deadline grows by 1 s per `rate` bytes). A client that
+// trickles a large declared body (slow-body / R-U-Dead-Yet) falls behind and is cut, where the
+// inactivity timeout alone would let one byte per timeout hold the connection for ever. The
+// bytes are the body as framed by its transfer coding (chunked: the decoded data; the chunk
+// lines and trailers do not count) and before its content coding (gzip: the compressed bytes
+// the client sent, not what they inflate to).
+double Connection::body_rate_deadline() const {
+    const Request *req = request_;
+    uint64_t bytes = req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
+    return req->body_clock + req->body_rate_grace + static_cast<double>(bytes) / req->body_min_rate;
+}
+
+double Connection::next_body_check() const {
+    const Request *req = request_;
+    double due = HUGE_VAL;
+    if (req->body_timeout > 0) due = wait_started_ + req->body_timeout;
+    // While the application holds the body, the client is not behind: the rate is checked again
+    // when reading resumes (resume_body).
+    if (req->body_min_rate > 0 && !req->body_paused) due = std::min(due, body_rate_deadline());
+    return due;
 }
 
 double Connection::timeout_of(TimerKind kind) const {
@@ -195,6 +242,10 @@ void Connection::timer_fired() {
     Connection *c = this;
     if (!c->stream_) return;
     if (c->timer_kind_ == TimerKind::none) return;
+    if (c->timer_kind_ == TimerKind::body) {
+        body_timer_fired();
+        return;
+    }
     double timeout = c->timeout_of(c->timer_kind_);
     if (timeout > 0 && Loop::now() < c->wait_started_ + timeout) {
         // The wait was renewed (or bytes of the body came) since the timer was queued.
@@ -252,17 +303,41 @@ void Connection::timer_fired() {
         c->close_stream(EDDY_ETIMEDOUT);  // cut short: abruptly, its flush callbacks get ECLOSED
         return;
     }
-    case TimerKind::body: {
-        c->timer_kind_ = TimerKind::none;
-        log(LogLevel::info, "http: %s: request body timed out", c->peer_ip_.c_str());
-        if (c->request_ && c->request_->headers_sent()) {
-            c->phase_ = Phase::closing;
-            c->close_stream(EDDY_ETIMEDOUT);  // the answer that started ends cut short
-        } else {
-            c->send_error(408, false);
-        }
+    case TimerKind::body:  // (body_timer_fired)
         return;
     }
+}
+
+void Connection::body_timer_fired() {
+    Request *req = request_;
+    if (!req || phase_ != Phase::body) {
+        timer_kind_ = TimerKind::none;
+        return;
+    }
+    double now = Loop::now();
+    if (req->body_timeout > 0 && now >= wait_started_ + req->body_timeout) {
+        log(LogLevel::info, "http: %s: request body timed out", peer_ip_.c_str());
+    } else if (req->body_min_rate > 0 && !req->body_paused && now >= body_rate_deadline()) {
+        uint64_t bytes = req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
+        log(LogLevel::info,
+            "http: %s: request body too slow: %llu bytes in %.1f s, under %g bytes/s after %g s; "
+            "closing",
+            peer_ip_.c_str(), static_cast<unsigned long long>(bytes), now - req->body_clock,
+            req->body_min_rate, req->body_rate_grace);
+    } else {
+        // Not due yet: bytes came (or the application held the body) since it was queued.
+        double due = next_body_check();
+        if (due != HUGE_VAL) server_->loop()->timer_start(&timer_, due);
+        return;  // (nothing to check while held without an inactivity timeout: resume_body)
+    }
+    // 408 Request Timeout (RFC 9110 §15.5.9: the server did not receive a complete request
+    // message within the time it was prepared to wait), and close.
+    timer_kind_ = TimerKind::none;
+    if (req->headers_sent()) {
+        phase_ = Phase::closing;
+        close_stream(EDDY_ETIMEDOUT);  // the answer that started ends cut short
+    } else {
+        send_error(408, false);
     }
 }
 
@@ -432,6 +507,8 @@ bool Connection::begin_request_line(const char *data, size_t len, size_t *pos) {
     req->start_time = Loop::now();
     req->max_body = server_->options.max_body_size;
     req->body_timeout = server_->options.body_timeout;
+    req->body_min_rate = server_->options.body_min_rate;
+    req->body_rate_grace = server_->options.body_rate_grace;
     leading_blank_lines_ = 0;
     leading_cr_ = false;
     expect_continue_ = false;
@@ -1069,7 +1146,16 @@ void Connection::answer_flushed() {
 
 void Connection::resume_body() {
     if (phase_ != Phase::body || !stream_) return;
-    wait_started_ = Loop::now();  // the body timeout counts from the last bytes
+    double now = Loop::now();
+    wait_started_ = now;  // the body timeout counts from the last bytes
+    if (request_ && timer_kind_ == TimerKind::body) {
+        // The time the application held the body is not the client's: the rate clock moves
+        // on by it, and the timer (maybe not queued while held) is queued for the next check.
+        request_->body_clock += now - request_->body_paused_at;
+        double due = next_body_check();
+        if (due != HUGE_VAL && (!timer_.queued() || timer_.deadline > due))
+            server_->loop()->timer_start(&timer_, due);
+    }
     if (!in_consume_) want_read();
 }
 

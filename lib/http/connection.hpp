@@ -106,6 +106,13 @@ private:
     void set_timer(TimerKind kind);  // starts (or renews) the wait of that kind
     void close_stream(int error);    // abruptly when an answer is cut short (no close_notify)
     double timeout_of(TimerKind kind) const;  // the configured length of that wait
+    // The body's wait (TimerKind::body): its inactivity timeout and its minimum rate share the
+    // one timer, queued at the earlier of their deadlines and re-queued lazily when it fires
+    // early (bytes came, or the application held the body), so reads do no timer work.
+    void set_body_timer();
+    void body_timer_fired();
+    double next_body_check() const;     // the earliest deadline of the body's limits (or +inf)
+    double body_rate_deadline() const;  // when the body falls behind its minimum rate
     // Bytes of a method token came, its request not begun yet.
     bool method_pending() const { return parse_ && !parse_->method.empty(); }
     // The parse state for input that arrived (see ParseState); false when out of memory (the

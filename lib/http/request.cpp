@@ -12,6 +12,7 @@
 #include "http/hex.hpp"
 #include "http/request_pool.hpp"
 #include "http/server.hpp"
+#include "loop/loop.hpp"
 #include "stream/stream.hpp"
 #include "util/copy_small.hpp"
 #include "util/log.hpp"
@@ -725,6 +726,12 @@ int Request::replace_body(const void *data, size_t len) {
 void Request::unhold() {
     holds_--;
     maybe_release();
+}
+
+void Request::pause_body() {
+    if (body_paused) return;  // the pause that is running began earlier
+    body_paused = true;
+    body_paused_at = Loop::now();
 }
 
 void Request::reset_response() {

@@ -81,6 +81,11 @@ public:
     // memory", no arguments kept): the status to refuse the request with.
     int parse_body_arguments(std::string &error);
 
+    // Stops reading the streamed body (flow control) and notes when, so that the time the
+    // application holds it does not count against the client's minimum rate. Resuming is
+    // Connection::resume_body after clearing body_paused.
+    void pause_body();
+
     // ---- request state ----
     Connection *conn;  // nullptr once the connection closed
     Server *server;    // nullptr once the server was freed
@@ -90,13 +95,22 @@ public:
     eddy_request_data_fn on_data = nullptr;
     eddy_request_event_fn on_end = nullptr;
     bool streaming = false;
-    bool body_paused = false;
+    bool body_paused = false;        // set through pause_body()
     bool head_delivered = false;     // the headers callback ran
     bool message_complete = false;   // the whole body was read
     bool wants_keep_alive = false;   // what the client asked for
     bool has_preconditions = false;  // an If-Match or If-None-Match field came (check_head)
     size_t max_body = 0;
     double body_timeout = 0;
+    // The least average rate of the body (eddy_server_set_body_min_rate; 0: none), counted once
+    // body_rate_grace seconds have passed: the body is behind when
+    // now > body_clock + body_rate_grace + bytes / body_min_rate (see Connection).
+    double body_min_rate = 0;
+    double body_rate_grace = 0;
+    // When the body's rate clock started (after the headers callback), moved later by the time
+    // the application held the body (pause_body until resume): that time is not the client's.
+    double body_clock = 0;
+    double body_paused_at = 0;       // when the current pause began (while body_paused)
     uint64_t body_received = 0;      // decoded body bytes so far
     // The buffered body's bytes, counted against the server's max_body_memory until this
     // request is released.

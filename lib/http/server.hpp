@@ -47,6 +47,9 @@ struct ServerOptions {
     double header_timeout = 30;
     double idle_timeout = 75;
     double body_timeout = 60;
+    // eddy_server_set_body_min_rate: Apache's mod_reqtimeout default (body=20,MinRate=500).
+    double body_min_rate = 500;
+    double body_rate_grace = 20;
     size_t max_connections = 0;
     bool no_keep_alive = false;
     bool xheaders = false;

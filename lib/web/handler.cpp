@@ -340,7 +340,7 @@ void Handler::start_steps() {
             if (eddy_request_stream_body(req->as_c(), on_data, nullptr) != 0) {
                 send_error(500);
             } else if (prepare_waiting_) {
-                req->body_paused = true;  // before the first piece: read nothing yet
+                req->pause_body();  // before the first piece: read nothing yet
             }
         } else if (!prepare_waiting_) {
             run_method();

@@ -38,7 +38,8 @@
  *   /longpoll                  never answered; close callback, later write/finish (in /stats)
  *   /echo                      JSON: request line, headers, body, arguments, files, peer
  *   /upload[?pause=1]          streamed body (headers callback): bytes, adler32, chunks,
- *                              max_chunk
+ *                              max_chunk; pause_ms=M holds the body M ms after its first
+ *                              piece; min_rate=R,G sets the request's minimum body rate
  *   /sink                      streamed body without a close callback: {"bytes":N,"ended":E};
  *                              its userdata's release is counted (sink_released in /stats)
  *   /limited                   per-request max body size 1024
@@ -205,6 +206,7 @@ typedef struct {
     size_t max_chunk; /* the largest piece one call got */
     long chunks, pauses, resumes;
     int pause, ended, bad_rc;
+    double pause_ms; /* pause_ms=M: hold the body M ms after its first piece (once) */
     eddy_call_id resume_id;
 } upload_state;
 
@@ -224,14 +226,15 @@ static void upload_data(eddy_request *req, const char *data, size_t len, void *u
     u->bytes += len;
     if (len > u->max_chunk) u->max_chunk = len;
     u->chunks++;
-    if (u->pause) {
+    if (u->pause || (u->pause_ms > 0 && u->chunks == 1)) {
         int rc = eddy_request_pause_body(u->req);
         if (rc != 0) {
             u->bad_rc = rc;
             return;
         }
         u->pauses++;
-        u->resume_id = eddy_loop_call_later(g.loop, 0.001, upload_resume, u, NULL);
+        double delay = u->pause ? 0.001 : u->pause_ms / 1000.0;
+        u->resume_id = eddy_loop_call_later(g.loop, delay, upload_resume, u, NULL);
     }
 }
 
@@ -304,6 +307,16 @@ static void on_headers(eddy_request *req, void *userdata) {
         u->a = 1;
         const char *p = arg(req, "pause");
         u->pause = p && strcmp(p, "1") == 0;
+        const char *pm = arg(req, "pause_ms");
+        u->pause_ms = pm ? atof(pm) : 0;
+        const char *mr = arg(req, "min_rate"); /* min_rate=R,G: this request's minimum rate */
+        if (mr) {
+            char *end = NULL;
+            double rate = strtod(mr, &end);
+            double grace = end && *end == ',' ? atof(end + 1) : 0;
+            int rc = eddy_request_set_body_min_rate(req, rate, grace);
+            if (rc != 0) u->bad_rc = rc;
+        }
         eddy_request_set_userdata(req, u, free);
         eddy_request_set_close_callback(req, upload_closed);
         int rc = eddy_request_stream_body(req, upload_data, upload_end);
@@ -795,6 +808,18 @@ int main(int argc, char **argv) {
                 rc = eddy_server_set_header_timeout(srv, cmdline_seconds("http_api_server", a, v));
             else if (strcmp(a, "--body-timeout") == 0)
                 rc = eddy_server_set_body_timeout(srv, cmdline_seconds("http_api_server", a, v));
+            else if (strcmp(a, "--body-min-rate") == 0) {
+                /* "R,G": R bytes/s after a grace of G s (",G" left out: no grace) */
+                char rate[64];
+                const char *comma = strchr(v, ',');
+                size_t n = comma ? (size_t)(comma - v) : strlen(v);
+                if (n >= sizeof rate) n = 0; /* too long to be a number: refused below */
+                memcpy(rate, v, n);
+                rate[n] = '\0';
+                rc = eddy_server_set_body_min_rate(
+                    srv, cmdline_seconds("http_api_server", a, rate),
+                    comma ? cmdline_seconds("http_api_server", a, comma + 1) : 0);
+            }
             else if (strcmp(a, "--max-connections") == 0)
                 rc = eddy_server_set_max_connections(srv, cmdline_size("http_api_server", a, v));
             else if (strcmp(a, "--max-body-size") == 0)

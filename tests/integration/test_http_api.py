@@ -1676,6 +1676,121 @@ class TimeoutsTest(ServerTestCase):
         raw.close()
 
 
+class BodyMinRateTest(ServerTestCase):
+    # The minimum body rate (eddy_server_set_body_min_rate), here 20000 bytes/s after 0.5 s:
+    # the body may take 0.5 s plus 1 s per 20000 bytes. The inactivity timeout keeps its default
+    # (60 s), so that only the rate can cut a body that keeps coming.
+    SERVER_ARGS = ("--body-min-rate", "20000,0.5")
+
+    def _trickle(self, raw, piece, gap, limit):
+        """Sends `piece` every `gap` s until the server answers (or `limit` s); returns the
+        seconds it took and the bytes sent."""
+        t0 = time.monotonic()
+        sent = 0
+        while time.monotonic() - t0 < limit:
+            readable, _, _ = select.select([raw.sock], [], [], gap)
+            if readable:
+                break
+            try:
+                raw.send(piece)
+            except OSError:  # cut while sending: the answer may still be read
+                break
+            sent += len(piece)
+        return time.monotonic() - t0, sent
+
+    def test_trickled_body_is_cut(self):
+        # The slow-body (R-U-Dead-Yet) attack: a large declared body, 50 bytes every 50 ms
+        # (~1000 bytes/s, a twentieth of the rate). No gap comes near the inactivity timeout:
+        # before the minimum rate, this held the connection as long as the client liked.
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        took, sent = self._trickle(raw, b"x" * 50, 0.05, HANG_GUARD)
+        self.assertLess(took, HANG_GUARD, "a body trickled under the minimum rate was never cut")
+        # Not before its time: 0.5 s plus what the bytes sent earn (a little more than 0.5 s).
+        self.assertGreaterEqual(took, 0.5 + sent / 20000.0 - 0.1)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 408)
+        self.assertEqual(resp.get("Connection"), "close")
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
+    def test_trickled_chunked_body_is_cut(self):
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        took, _ = self._trickle(raw, b"32\r\n" + b"y" * 50 + b"\r\n", 0.05, HANG_GUARD)
+        self.assertLess(took, HANG_GUARD, "a chunked body trickled under the rate was never cut")
+        self.assertEqual(raw.read_response().status, 408)
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
+    def test_slow_body_above_rate_completes(self):
+        # 4000 bytes every 0.1 s (40000 bytes/s, twice the rate) for 3 s, six times the grace:
+        # an upload that keeps to the rate is never cut, however long it takes.
+        pieces, piece = 30, b"z" * 4000
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                 % (pieces * len(piece)))
+        for _ in range(pieces):
+            time.sleep(0.1)
+            raw.send(piece)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(json.loads(resp.body)["bytes"], pieces * len(piece))
+        raw.close()
+
+    def test_paused_delegate_is_not_cut(self):
+        # The application holds the body for 1.5 s after its first piece (flow control): no byte
+        # is read meanwhile, and that time is not the client's. Counted against it, the body
+        # would be behind from 0.55 s on (0.5 s + 1000 bytes / 20000), well before the resume.
+        size = 200000
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?pause_ms=1500 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                 % size + b"p" * 1000)
+        time.sleep(0.2)  # the first piece is small: the hold begins with 1000 bytes read
+        raw.send(b"p" * (size - 1000))
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"]), (size, 1, 1))
+        raw.close()
+
+    def test_request_can_lift_the_rate(self):
+        # eddy_request_set_body_min_rate(req, 0, 0) from the headers callback: this body may
+        # trickle (it still has the inactivity timeout).
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?min_rate=0 HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n")
+        for _ in range(20):  # 20 bytes in 1 s: far under the server's rate, past its grace
+            time.sleep(0.05)
+            raw.send(b"q")
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(json.loads(resp.body)["bad_rc"], 0)
+        raw.close()
+
+    def test_each_request_has_its_own_clock(self):
+        # Keep-alive and pipelining: a body's rate clock starts with its own head. A second
+        # body sent 1 s (twice the grace) after the first request, at twice the rate, is not
+        # behind because of the time before it; nor are requests pipelined after a body.
+        raw = self.raw(timeout=HANG_GUARD)
+        body = b"b" * 100
+        post = b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+        raw.send(post + body + get_req("/auto_length") + post + body)
+        self.assertEqual(json.loads(raw.read_response().body)["bytes"], len(body))
+        self.assertEqual(raw.read_response().body, b"hello world")
+        self.assertEqual(json.loads(raw.read_response().body)["bytes"], len(body))
+        time.sleep(1.0)
+        raw.send(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n")
+        for _ in range(10):
+            time.sleep(0.1)
+            raw.send(b"c" * 4000)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(json.loads(resp.body)["bytes"], 40000)
+        raw.send(get_req("/auto_length"))
+        self.assertEqual(raw.read_response().body, b"hello world")
+        raw.close()
+
+
 class SteadyActivityTest(ServerTestCase):
     # Activity that renews the waits: each pause is well under the timeout (a loaded machine
     # can run this client or the server late by a good part of a second), and all of them

@@ -9,6 +9,7 @@
 #include "test_common.h"
 
 #include <fcntl.h>
+#include <math.h>
 
 static int fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
@@ -110,6 +111,16 @@ static void test_options_refuse_what_they_cannot_mean(void **state) {
     /* A flag bit eddy does not know is refused, not ignored (nothing is bound). */
     assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 1 << 30), EDDY_EINVAL);
     assert_int_equal(eddy_server_port(server), EDDY_ENOENT);
+    /* The minimum body rate: a finite rate >= 0, a grace >= 0 (infinite: never applies). */
+    assert_int_equal(eddy_server_set_body_min_rate(NULL, 500, 20), EDDY_EINVAL);
+    assert_int_equal(eddy_server_set_body_min_rate(server, -1, 20), EDDY_EINVAL);
+    assert_int_equal(eddy_server_set_body_min_rate(server, NAN, 20), EDDY_EINVAL);
+    assert_int_equal(eddy_server_set_body_min_rate(server, INFINITY, 20), EDDY_EINVAL);
+    assert_int_equal(eddy_server_set_body_min_rate(server, 500, -1), EDDY_EINVAL);
+    assert_int_equal(eddy_server_set_body_min_rate(server, 500, NAN), EDDY_EINVAL);
+    assert_int_equal(eddy_server_set_body_min_rate(server, 500, INFINITY), 0);
+    assert_int_equal(eddy_server_set_body_min_rate(server, 0, 0), 0); /* off */
+    assert_int_equal(eddy_request_set_body_min_rate(NULL, 0, 0), EDDY_EINVAL);
 
     eddy_server_free(server);
     eddy_loop_free(loop);
