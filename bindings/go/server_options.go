@@ -203,6 +203,17 @@ func (c *serverConfig) SetBodyTimeout(seconds float64) {
 	})
 }
 
+// SetBodyMinRate sets the least average rate of a request body, in bytes per second, counted
+// once graceSeconds have passed (default 500 after 20 s, as Apache's mod_reqtimeout): a body
+// that falls behind (one trickled a byte at a time, which SetBodyTimeout does not end) gets
+// 408 and close. Time the application holds the body (a paused body) does not count. 0
+// disables; a negative, NaN or infinite rate, or a negative or NaN grace, is refused.
+func (c *serverConfig) SetBodyMinRate(bytesPerSecond, graceSeconds float64) {
+	c.serverOption(fmt.Sprintf("SetBodyMinRate(%v, %v)", bytesPerSecond, graceSeconds), func(s *C.eddy_server) C.int {
+		return C.eddy_server_set_body_min_rate(s, C.double(bytesPerSecond), C.double(graceSeconds))
+	})
+}
+
 // SetMaxConnections limits the connections open at once (default 0: no limit). At the limit
 // the oldest idle keep-alive connection is closed to make room for a new one (as nginx does);
 // when none is idle, the new connection is closed at once and a warning is logged. A

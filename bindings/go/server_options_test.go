@@ -367,6 +367,7 @@ func TestServerOptionErrors(t *testing.T) {
 		{"negative connections", func(a *App) { a.SetMaxConnections(-2) }, ErrInvalid, "SetMaxConnections(-2)"},
 		{"header timeout", func(a *App) { a.SetHeaderTimeout(-1) }, ErrInvalid, "SetHeaderTimeout(-1)"},
 		{"body timeout", func(a *App) { a.SetBodyTimeout(-0.5) }, ErrInvalid, "SetBodyTimeout(-0.5)"},
+		{"body min rate", func(a *App) { a.SetBodyMinRate(-1, 20) }, ErrInvalid, "SetBodyMinRate(-1, 20)"},
 		{"idle timeout", func(a *App) { a.SetIdleTimeout(-1) }, ErrInvalid, "SetIdleTimeout(-1)"},
 		{"proxy", func(a *App) { a.AddTrustedProxy("127.0.0.1", "not-an-ip") }, ErrInvalid, `AddTrustedProxy("not-an-ip")`},
 		{"proxy with NUL", func(a *App) { a.AddTrustedProxy("127.0.0.1\x00x") }, ErrInvalid, "AddTrustedProxy"},

@@ -679,7 +679,7 @@ local SERVER_OPTIONS = {
   max_header_fields = "size", max_body_size = "size", max_buffer_size = "size", max_body_memory = "size",
   header_timeout = "number", idle_connection_timeout = "number", body_timeout = "number",
   max_connections = "size", server_header = "string or false", proxy_protocol = "boolean",
-  chunk_size = "size", protocol = "string",
+  chunk_size = "size", protocol = "string", body_min_rate = "number", body_min_rate_grace = "number",
 }
 
 -- Internal errors carry no position (level 0); listen re-raises them at its caller's.
@@ -705,7 +705,8 @@ end
 -- The least value of the sizes that have one, and the timeouts (0 or more seconds): what the C
 -- setters accept.
 local AT_LEAST = { max_header_size = 64, max_header_fields = 1 }
-local TIMEOUTS = { "header_timeout", "idle_connection_timeout", "body_timeout" }
+local TIMEOUTS = { "header_timeout", "idle_connection_timeout", "body_timeout", "body_min_rate",
+                   "body_min_rate_grace" }
 
 -- Checks every option before anything is set, as the C setters would: an unknown name (a
 -- misspelt option must not be ignored), a value of the wrong type, out of range (a size under
@@ -738,8 +739,11 @@ local function check_server_options(opts)
   end
   for _, name in ipairs(TIMEOUTS) do
     local v = opts[name]
-    if v ~= nil and not (v >= 0) then refuse(name, "seconds, 0 or more") end -- NaN too
+    if v ~= nil and not (v >= 0) then  -- NaN too
+      refuse(name, name == "body_min_rate" and "bytes per second, 0 or more" or "seconds, 0 or more")
+    end
   end
+  if opts.body_min_rate == math.huge then refuse("body_min_rate", "bytes per second, finite") end
   -- A field value: HTAB and the bytes from 0x20 on but DEL (CR or LF would split the header).
   if type(opts.server_header) == "string" and opts.server_header:find("[\0-\8\10-\31\127]") then
     refuse("server_header", "control characters")
@@ -830,6 +834,11 @@ local function configure_server(server, opts, applying)
     local name, setter = option[1], option[2]
     if opts[name] ~= nil then set(name, setter(server, opts[name])) end
   end
+  -- One C setter takes both: the one not given gets eddy's default (500 bytes/s, 20 s).
+  if opts.body_min_rate ~= nil or opts.body_min_rate_grace ~= nil then
+    set("body_min_rate", core.eddy_server_set_body_min_rate(server, opts.body_min_rate or 500,
+                                                              opts.body_min_rate_grace or 20))
+  end
   -- With ssl_options too, each connection's PROXY header is read before its TLS handshake (a
   -- proxy passing TLS through); false turns off what an earlier listen of a raw server set.
   if opts.proxy_protocol ~= nil then
@@ -897,6 +906,10 @@ end
 --   idle_connection_timeout (seconds, default 75): an idle keep-alive connection (or one that
 --     takes none of its answer) is closed.
 --   body_timeout (seconds, default 60): a body that sends nothing for that long gets 408.
+--   body_min_rate (bytes/s, default 500; 0: none), body_min_rate_grace (seconds, default 20):
+--     the least average rate of a body once the grace has passed; a body that falls behind
+--     (one trickled a byte at a time, which body_timeout does not end) gets 408 and close.
+--     Time the application holds the body does not count. The one not given gets its default.
 --     Timeouts: 0 disables, a negative one is refused.
 --   max_connections (default 0: no limit): at the limit the oldest idle keep-alive connection
 --     is closed for a new one; when none is idle the new one is closed (and logged).

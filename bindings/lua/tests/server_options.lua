@@ -39,7 +39,8 @@ ports.no_keep_alive = app():listen(0, "127.0.0.1", { no_keep_alive = true })
 ports.max_connections = app():listen(0, "127.0.0.1", { max_connections = 1 })
 ports.no_body_arguments = app():listen(0, "127.0.0.1", { body_arguments = false })
 ports.misc = app():listen(0, "127.0.0.1", { decompress_request = true, server_header = "test-server/1",
-  max_body_size = 1000, idle_connection_timeout = 30, body_timeout = 30, chunk_size = 65536 })
+  max_body_size = 1000, idle_connection_timeout = 30, body_timeout = 30, chunk_size = 65536,
+  body_min_rate = 1000, body_min_rate_grace = 30 })
 
 -- The raw server takes the same options: PROXY protocol, no Server header, 5 header lines.
 local raw = eddy.HTTPServer(function(req)
@@ -58,6 +59,9 @@ local bad = {
   fractional_connections = { max_connections = 1.5 },
   header_timeout = { header_timeout = -1 },
   body_timeout = { body_timeout = -0.5 },
+  min_rate = { body_min_rate = -1 },
+  min_rate_inf = { body_min_rate = math.huge },
+  min_rate_grace = { body_min_rate_grace = 0 / 0 },
   idle_timeout = { idle_connection_timeout = -1 },
   nan_timeout = { header_timeout = 0 / 0 },
   xheaders_type = { xheaders = "yes" },

@@ -158,7 +158,11 @@ class HTTPServer:
     request.body_arguments and request.files, and one that cannot be decoded gets 400 without
     the handler running; False: form bodies are not decoded, arguments come from the query
     alone, there are no files, and every request reaches its handler with request.body as it
-    came).
+    came), body_min_rate and body_min_rate_grace (the least average rate of a request body in
+    bytes per second, default 500, 0 = none, counted after the grace, default 20 s: a body
+    that falls behind, such as one trickled a byte at a time, gets 408 and close;
+    body_timeout alone only ends bodies that stop; eddy_server_set_body_min_rate; the one not
+    given keeps its default).
     Any other keyword raises TypeError; a value eddy refuses (a max_header_size under 64,
     max_header_fields 0, a negative, NaN or non-numeric size or timeout, a server_header with
     control characters, a trusted_downstream entry that is not a numeric IP address) raises
@@ -174,7 +178,8 @@ class HTTPServer:
                  trusted_downstream=None, ssl_options=None, protocol=None, chunk_size=None,
                  max_buffer_size=None, max_header_fields=None, header_timeout=None,
                  max_connections=None, server_header=None, proxy_protocol=False,
-                 max_body_memory=None, body_arguments=True, **kwargs):
+                 max_body_memory=None, body_arguments=True, body_min_rate=None,
+                 body_min_rate_grace=None, **kwargs):
         if kwargs:  # an option eddy does not know must not vanish silently
             raise TypeError("HTTPServer() got unexpected keyword argument(s): %s"
                             % ", ".join(sorted(kwargs)))
@@ -205,6 +210,16 @@ class HTTPServer:
                        _ll.eddy_server_set_idle_timeout, float),
                       ("body_timeout", body_timeout, _ll.eddy_server_set_body_timeout, float))
                   if value is not None]
+        # One C setter takes both: the one not given keeps eddy's default (500 B/s, 20 s).
+        min_rate = None
+        if body_min_rate is not None or body_min_rate_grace is not None:
+            rate = 500.0 if body_min_rate is None else _check_limit(
+                "body_min_rate", body_min_rate, float)
+            if rate == float("inf"):
+                raise ValueError("body_min_rate: %r refused (a finite rate)" % (body_min_rate,))
+            grace = 20.0 if body_min_rate_grace is None else _check_limit(
+                "body_min_rate_grace", body_min_rate_grace, float)
+            min_rate = (rate, grace)
         trusted = _check_trusted_downstream(trusted_downstream)
         self.application = application
         # The context is built (certificates loaded) before anything is configured, so a
@@ -247,6 +262,8 @@ class HTTPServer:
         _applied("protocol", protocol, _ll.eddy_server_set_protocol(s, protocol))
         for name, setter, value in limits:
             _applied(name, value, setter(s, value))
+        if min_rate is not None:
+            _applied("body_min_rate", min_rate, _ll.eddy_server_set_body_min_rate(s, *min_rate))
         if application._logs_in_python():
             # Weak: the C server belongs to the application and must not keep it alive.
             app_ref = weakref.ref(application)

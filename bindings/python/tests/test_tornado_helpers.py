@@ -5,10 +5,12 @@ import asyncio
 import datetime
 import http.client
 import os
+import select
 import socket
 import ssl
 import sys
 import tempfile
+import time
 import unittest
 
 import support
@@ -452,6 +454,31 @@ class ServerOptions(unittest.TestCase):
         self.assertTrue(conn.closed())
         # One that fits is served.
         self.assertEqual(request(port, "POST", body=b"x" * 50000), (200, b"50000"))
+
+    def test_body_min_rate_cuts_a_trickled_body(self):
+        # 20000 bytes/s after 0.3 s: a body trickled at ~1000 bytes/s is cut with 408, though no
+        # gap between its bytes comes near body_timeout (60 s).
+        port = self.serve(body_min_rate=20000, body_min_rate_grace=0.3)
+        conn = self.raw(port)
+        conn.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if select.select([conn.sock], [], [], 0.05)[0]:
+                break
+            try:
+                conn.send("x" * 50)
+            except OSError:
+                break
+        self.assertLess(time.monotonic(), deadline, "a trickled body was never cut")
+        self.assertEqual(conn.response()[0], 408)
+        self.assertTrue(conn.closed())
+        # One at the rate is served; 0 turns the minimum off.
+        self.assertEqual(request(port, "POST", body=b"x" * 50000), (200, b"50000"))
+        self.assertEqual(request(self.serve(body_min_rate=0), "POST", body=b"x"), (200, b"1"))
+        for bad in ({"body_min_rate": -1}, {"body_min_rate": float("inf")},
+                    {"body_min_rate_grace": float("nan")}, {"body_min_rate": "500"}):
+            with self.assertRaises(ValueError, msg=bad):
+                self.serve(**bad)
 
     def test_max_header_fields_and_refused_limits(self):
         # http.client sends Host and Accept-Encoding: two lines of its own.

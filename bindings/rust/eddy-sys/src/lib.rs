@@ -505,6 +505,11 @@ extern "C" {
     pub fn eddy_server_set_header_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;
     pub fn eddy_server_set_idle_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;
     pub fn eddy_server_set_body_timeout(server: *mut eddy_server, seconds: c_double) -> c_int;
+    pub fn eddy_server_set_body_min_rate(
+        server: *mut eddy_server,
+        bytes_per_second: c_double,
+        grace_seconds: c_double,
+    ) -> c_int;
     pub fn eddy_server_set_max_connections(server: *mut eddy_server, count: usize) -> c_int;
     pub fn eddy_server_set_no_keep_alive(server: *mut eddy_server, on: c_int) -> c_int;
     pub fn eddy_server_set_xheaders(server: *mut eddy_server, on: c_int) -> c_int;
@@ -609,6 +614,11 @@ extern "C" {
     pub fn eddy_request_resume_body(req: *mut eddy_request) -> c_int;
     pub fn eddy_request_set_max_body_size(req: *mut eddy_request, bytes: usize) -> c_int;
     pub fn eddy_request_set_body_timeout(req: *mut eddy_request, seconds: c_double) -> c_int;
+    pub fn eddy_request_set_body_min_rate(
+        req: *mut eddy_request,
+        bytes_per_second: c_double,
+        grace_seconds: c_double,
+    ) -> c_int;
     pub fn eddy_request_set_status(
         req: *mut eddy_request,
         status: c_int,

@@ -641,6 +641,17 @@ impl App {
         self.default_server()?.set_body_timeout(seconds)
     }
 
+    /// Least average rate of a request body in bytes per second, counted once `grace_seconds`
+    /// have passed (default 500 after 20 s, as Apache's mod_reqtimeout): a body that falls
+    /// behind (one trickled a byte at a time, which the body timeout does not end) gets 408
+    /// and close. Time the application holds the body (a paused body) does not count.
+    /// `bytes_per_second` 0 disables; Err(INVALID) for a negative, NaN or infinite rate or a
+    /// negative or NaN grace.
+    pub fn set_body_min_rate(&mut self, bytes_per_second: f64, grace_seconds: f64) -> Result<()> {
+        self.default_server()?
+            .set_body_min_rate(bytes_per_second, grace_seconds)
+    }
+
     /// Most connections open at once (default 0: no limit). At the limit the oldest idle
     /// keep-alive connection is closed to make room for a new one (as nginx does); when none
     /// is idle, the new connection is closed at once and a warning is logged. A connection
@@ -897,6 +908,14 @@ impl<'a> Server<'a> {
     pub fn set_body_timeout(&mut self, seconds: f64) -> Result<()> {
         // SAFETY: live server.
         check(unsafe { sys::eddy_server_set_body_timeout(self.ptr, seconds) })
+    }
+
+    /// Minimum request-body rate of this server: as [`App::set_body_min_rate`].
+    pub fn set_body_min_rate(&mut self, bytes_per_second: f64, grace_seconds: f64) -> Result<()> {
+        // SAFETY: live server.
+        check(unsafe {
+            sys::eddy_server_set_body_min_rate(self.ptr, bytes_per_second, grace_seconds)
+        })
     }
 
     /// Most connections open at once on this server: as [`App::set_max_connections`].

@@ -775,6 +775,13 @@ impl HttpServer {
         self.opts().set_body_timeout(seconds)
     }
 
+    /// Minimum request-body rate: as
+    /// [`App::set_body_min_rate`](crate::App::set_body_min_rate).
+    pub fn set_body_min_rate(&mut self, bytes_per_second: f64, grace_seconds: f64) -> Result<()> {
+        self.opts()
+            .set_body_min_rate(bytes_per_second, grace_seconds)
+    }
+
     /// Most connections at once: as
     /// [`App::set_max_connections`](crate::App::set_max_connections).
     pub fn set_max_connections(&mut self, count: usize) -> Result<()> {
@@ -1262,6 +1269,17 @@ impl<'a> ServerResponse<'a> {
         self.open()?;
         // SAFETY: live request.
         check(unsafe { sys::eddy_request_set_body_timeout(self.req, seconds) })
+    }
+
+    /// This request's minimum body rate (as [`App::set_body_min_rate`](crate::App::set_body_min_rate);
+    /// 0 for none), e.g. lifted for a route whose clients are known to be slow. Only in the
+    /// headers callback: `Err(STATE)` once the body started; `Err(INVALID)` as the server's.
+    pub fn set_body_min_rate(&mut self, bytes_per_second: f64, grace_seconds: f64) -> Result<()> {
+        self.open()?;
+        // SAFETY: live request.
+        check(unsafe {
+            sys::eddy_request_set_body_min_rate(self.req, bytes_per_second, grace_seconds)
+        })
     }
 
     /// Whether the answer was ended in this callback ([`finish`](Self::finish) or

@@ -276,6 +276,12 @@ fn refused_values_are_errors() {
     assert_eq!(app.set_header_timeout(-1.0), Err(Error::INVALID));
     assert_eq!(app.set_header_timeout(f64::NAN), Err(Error::INVALID));
     assert_eq!(app.set_body_timeout(-0.5), Err(Error::INVALID));
+    assert_eq!(app.set_body_min_rate(-1.0, 20.0), Err(Error::INVALID));
+    assert_eq!(
+        app.set_body_min_rate(f64::INFINITY, 20.0),
+        Err(Error::INVALID)
+    );
+    assert_eq!(app.set_body_min_rate(500.0, f64::NAN), Err(Error::INVALID));
     assert_eq!(app.set_idle_timeout(-1.0), Err(Error::INVALID));
     assert_eq!(app.add_trusted_proxy("not-an-ip"), Err(Error::INVALID));
     assert_eq!(app.add_trusted_proxy("127.0.0.1\0x"), Err(Error::INVALID));
