@@ -159,14 +159,16 @@ EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds);
  * that declares a large Content-Length and trickles it, the slow-body or "R-U-Dead-Yet"
  * attack, which the inactivity timeout above does not stop) gets 408 Request Timeout and the
  * connection closes, with a log line (the answer is cut instead when the application already
- * started one). An upload at or above the rate is never cut, however long it is. The clock
+ * started one). An upload at or above the rate is never cut by it, however long it is. The clock
  * starts when the head has been handled (after the headers callback and any 100 Continue);
  * time while the application holds the body (eddy_request_pause_body until resume, a web
  * handler's asynchronous prepare) does not count. Counted: the body's bytes as its transfer
  * coding frames them (chunked: the data, not the chunk lines) and before any content coding
  * (gzip: the compressed bytes). Checked when the body's timer fires, not on every read.
- * `bytes_per_second` 0 disables it (the inactivity timeout still applies). Affects requests
- * that start afterwards; eddy_request_set_body_min_rate changes one. Loop thread.
+ * A grace of 0 leaves no time for the first bytes: they must come with the head (or before
+ * the loop's next iteration). `bytes_per_second` 0 disables it (the inactivity timeout still
+ * applies). Affects requests that start afterwards; eddy_request_set_body_min_rate changes
+ * one. Loop thread.
  * Returns 0 or EDDY_EINVAL (NULL server, a negative, NaN or infinite rate, a negative or NaN
  * grace; an infinite grace means the rate never applies). */
 EDDY_API int eddy_server_set_body_min_rate(eddy_server *server, double bytes_per_second,

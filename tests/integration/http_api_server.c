@@ -819,8 +819,7 @@ int main(int argc, char **argv) {
                 rc = eddy_server_set_body_min_rate(
                     srv, cmdline_seconds("http_api_server", a, rate),
                     comma ? cmdline_seconds("http_api_server", a, comma + 1) : 0);
-            }
-            else if (strcmp(a, "--max-connections") == 0)
+            } else if (strcmp(a, "--max-connections") == 0)
                 rc = eddy_server_set_max_connections(srv, cmdline_size("http_api_server", a, v));
             else if (strcmp(a, "--max-body-size") == 0)
                 rc = eddy_server_set_max_body_size(srv, cmdline_size("http_api_server", a, v));
