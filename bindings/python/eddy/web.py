@@ -946,10 +946,33 @@ class RequestHandler:
                 return  # answered by the failed step already
             if not chain.done():
                 self._stream_chain = self._spawn_stream_step(self._stream_after(chain, fn, args))
+                # A piece behind an awaiting step (the first one behind an async prepare,
+                # which runs before streaming starts and so could not hold it): no more.
+                self._hold_body()
                 return
         result = fn(*args)  # a synchronous exception is the hook's (answered as before)
         if result is not None and _is_awaitable(result):
             self._stream_chain = self._spawn_stream_step(result)
+            self._hold_body()
+
+    def _hold_body(self):
+        """Reads no more of the body while a step awaits, as Tornado's HTTP1Connection awaits
+        prepare() and each data_received() before it reads on (TCP then slows the client).
+        Without it the C layer kept reading and the pieces piled up in Python behind the
+        awaiting step: a slow data_received (a disk, an upstream) let a fast client fill
+        memory with up to max_body_size. A body read whole already cannot be held (EDDY_ESTATE):
+        its pieces are in memory anyway."""
+        if self.__dict__.get("_body_held") or self._finished:
+            return
+        if _ll.eddy_request_pause_body(_ll.eddy_handler_request(self._h)) == 0:
+            self._body_held = True
+
+    def _release_body(self):
+        """Reading resumes once the last awaiting step is done (see _hold_body)."""
+        if not self.__dict__.pop("_body_held", False) or self._finished:
+            return  # a finished request's unread body closes its connection (C layer)
+        _ll.eddy_request_resume_body(_ll.eddy_handler_request(self._h))
+        self.application._ioloop._pump.kick()  # what was read meanwhile is delivered now
 
     def _spawn_stream_step(self, awaitable):
         task = asyncio.ensure_future(awaitable, loop=self.application._ioloop.asyncio_loop)
@@ -971,6 +994,8 @@ class RequestHandler:
         # A failing step is answered at once, as Tornado's prepare()/data_received() errors
         # are; the later steps and the method then do not run.
         exc = asyncio.CancelledError() if task.cancelled() else task.exception()
+        if exc is None and task is self.__dict__.get("_stream_chain"):
+            self._release_body()  # the last step is done: the next piece may come
         if exc is None or self.__dict__.get("_stream_failed"):
             return
         self._stream_failed = True

@@ -12,6 +12,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 import unittest
 import urllib.parse
 import weakref
@@ -347,6 +348,25 @@ class AsyncStreamHandler(RequestHandler):
                     "all_done": None not in self.pieces})
 
 
+@eddy.web.stream_request_body
+class SlowSinkHandler(RequestHandler):
+    """A data_received that awaits (a slow disk or upstream): the body must not be read on
+    meanwhile (Tornado's flow control), or the pieces pile up in memory."""
+
+    async def prepare(self):
+        self.total = 0
+        if self.get_argument("wait") == "prepare":
+            await asyncio.sleep(1.5)
+
+    async def data_received(self, chunk):
+        self.total += len(chunk)
+        if self.total == len(chunk) and self.get_argument("wait") == "data":
+            await asyncio.sleep(1.5)  # the first piece waits long
+
+    def put(self):
+        self.write({"total": self.total})
+
+
 class LegacyCoroutineHandler(RequestHandler):
     @eddy.gen.coroutine
     def get(self):
@@ -476,6 +496,7 @@ def make_app(static_dir):
         (r"/callbacks", CallbacksHandler),
         (r"/stream", StreamHandler),
         (r"/async_stream", AsyncStreamHandler),
+        (r"/slow_sink", SlowSinkHandler),
         (r"/legacy", LegacyCoroutineHandler),
         (r"/fd", FdHandler),
         (r"/custom", CustomMethodHandler),
@@ -853,6 +874,42 @@ class WebTest(unittest.TestCase):
             self.assertEqual(resp.status, status, body)
         self.assertEqual(json.loads(self.server.request("PUT", "/async_stream", body=b"q" * 700)[3]),
                          {"first": "prepared", "total": 700, "all_done": True})
+
+    def test_stream_request_body_holds_reading_while_a_step_awaits(self):
+        # 64 MB sent as fast as the socket takes it: while the first data_received (or an
+        # async prepare) sleeps 1.5 s, only what the kernel's buffers hold (a few MB on loopback) may leave the
+        # client. Before, the C layer read on and the whole body queued up in Python.
+        for wait in ("data", "prepare"):
+            with self.subTest(wait=wait):
+                self.check_body_held_while_awaiting(wait)
+
+    def check_body_held_while_awaiting(self, wait):
+        size = 64 << 20
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.sendall(b"PUT /slow_sink?wait=%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                         b"\r\n" % (wait.encode(), size))
+            sock.setblocking(False)
+            block = b"s" * (1 << 16)
+            sent, deadline = 0, time.monotonic() + 1.0
+            while sent < size and time.monotonic() < deadline:
+                try:
+                    sent += sock.send(block[:size - sent])
+                except BlockingIOError:
+                    time.sleep(0.005)
+            self.assertLess(sent, size // 2, "the server read on while a step awaited")
+            sock.settimeout(20)
+            while sent < size:  # reading resumes once the step is done: the rest goes in
+                sent += sock.send(block[:size - sent])
+            reply = b""
+            while b"}" not in reply:
+                piece = sock.recv(65536)
+                self.assertTrue(piece, reply)
+                reply += piece
+        finally:
+            sock.close()
+        self.assertIn(b"200 OK", reply)
+        self.assertEqual(json.loads(reply.split(b"\r\n\r\n", 1)[1]), {"total": size})
 
     def test_finish_exception_and_http_error_in_prepare(self):
         self.assertEqual(self.get("/finish")[3], b"early done")
