@@ -639,6 +639,7 @@ bool Connection::head_complete() {
     if (server_->has_headers_callback() && server_->method_allowed(req->method)) {
         req->head_delivered = true;
         server_->call_on_headers(req);
+        if (request_ == req && req->close_cb) req->track_held();  // the application's now
         if (request_ != req || phase_ == Phase::closing) {
             // Answered (or closed) before the body was read: stop reading this connection.
             phase_ = Phase::closing;
@@ -847,6 +848,7 @@ void Connection::deliver_request() {
         if (request_ != req) return;  // finished (and maybe released) by on_end
     }
     server_->call_on_request(req);
+    if (request_ == req) req->track_held();  // left unfinished: the application holds it
 }
 
 // ---- validation of the head (RFC 9110/9112) --------------------------------------------------

@@ -25,10 +25,6 @@ struct Request::FlushWaiter {
 };
 
 Request::Request(Connection *c, Server *s) : conn(c), server(s) {
-    if (s && s->loop()) {
-        loop_ = s->loop();
-        loop_->add_resource(this);
-    }
     // Tornado's order: the server's `protocol` (a TLS proxy in front), else the connection's;
     // xheaders may still replace it (apply_xheaders).
     if (s && !s->options.protocol.empty()) {
@@ -672,6 +668,12 @@ int Request::end_response(bool complete) {
 void Request::connection_lost() {
     conn = nullptr;
     if (!finished_ && close_cb) close_cb(as_c(), userdata);
+}
+
+void Request::track_held() {
+    if (loop_ || !server || !server->loop()) return;
+    loop_ = server->loop();
+    loop_->add_resource(this);
 }
 
 void Request::on_loop_free() {

@@ -35,8 +35,9 @@ struct HeaderField {
     std::string value;
 };
 
-// A LoopResource from its making to its release: eddy_loop_free releases one the application
-// still holds (see on_loop_free), which nothing else would ever release once the loop is gone.
+// A LoopResource once the application holds it (track_held) until its release:
+// eddy_loop_free releases one the application still holds (see on_loop_free), which nothing
+// else would ever release once the loop is gone.
 class Request final : public LoopResource {
 public:
     Request(Connection *conn, Server *server);
@@ -176,6 +177,11 @@ public:
     // handles) would never be released. One the web layer holds (a handler) is left to the
     // app that owns it; one still the server's is released by its connection (Server).
     void on_loop_free() override;
+    // The application kept it past the callback that handed it over (the request callback
+    // returned with it unfinished, or the headers callback took it with a close callback):
+    // from now on the loop's free releases it (on_loop_free). Only then, not at its making:
+    // a request answered inside its callback, the common case, never pays for the list.
+    void track_held();
     // Called by the connection after it answered a request with an error of its own (a bad or
     // oversized body) while the application holds it (its close callback is set): the
     // application is told through that callback, and the request stays valid until the
