@@ -7,64 +7,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{Client, IO_TIMEOUT};
-use eddy::{Error, HttpServer, Loop, Remote, Request, ServerResponse};
-
-/// An HttpServer on its own loop thread (127.0.0.1, port 0): stopped and joined on drop.
-struct RawServer {
-    port: u16,
-    remote: Remote,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl RawServer {
-    fn start<F>(f: F) -> RawServer
-    where
-        F: Fn(&Request<'_>, &mut ServerResponse<'_>) -> eddy::Result<()> + Send + 'static,
-    {
-        RawServer::start_with(|_| {}, f)
-    }
-
-    /// `setup` configures the server before it listens.
-    fn start_with<S, F>(setup: S, f: F) -> RawServer
-    where
-        S: FnOnce(&mut HttpServer) + Send + 'static,
-        F: Fn(&Request<'_>, &mut ServerResponse<'_>) -> eddy::Result<()> + Send + 'static,
-    {
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            let lp = Loop::new().expect("loop");
-            let mut server = HttpServer::new(&lp, f).expect("server");
-            setup(&mut server);
-            server.listen("127.0.0.1", 0).expect("listen");
-            tx.send((server.port().expect("port"), lp.remote()))
-                .unwrap();
-            lp.run().expect("run");
-            drop(server);
-        });
-        let (port, remote) = rx.recv_timeout(IO_TIMEOUT).expect("server start");
-        RawServer {
-            port,
-            remote,
-            thread: Some(thread),
-        }
-    }
-
-    fn connect(&self) -> Client {
-        Client::connect(self.port)
-    }
-}
-
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        self.remote.stop();
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() && !thread::panicking() {
-                panic!("server thread panicked");
-            }
-        }
-    }
-}
+use common::{Client, RawServer, IO_TIMEOUT};
+use eddy::{Error, HttpServer, Loop, Request, ServerResponse};
 
 #[test]
 fn request_in_response_out_on_one_kept_alive_connection() {

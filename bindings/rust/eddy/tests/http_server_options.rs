@@ -7,72 +7,24 @@
 mod common;
 
 use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use common::certs::Certs;
-use common::{Client, IO_TIMEOUT};
-use eddy::{HttpServer, Loop, Remote, TlsContext};
+use common::{RawServer, IO_TIMEOUT};
+use eddy::{HttpServer, TlsContext};
 
-/// An HttpServer on its own loop thread, answering "<remote ip> <scheme> <method> <body>"
-/// (127.0.0.1, port 0): stopped and joined on drop.
-struct RawServer {
-    port: u16,
-    remote: Remote,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl RawServer {
-    fn start(setup: impl FnOnce(&mut HttpServer) + Send + 'static) -> RawServer {
-        let (tx, rx) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            let lp = Loop::new().expect("loop");
-            let mut server = HttpServer::new(&lp, |req, res| {
-                res.write(format!(
-                    "{} {} {} {}",
-                    req.remote_ip(),
-                    req.scheme(),
-                    req.method(),
-                    String::from_utf8_lossy(req.body())
-                ))
-            })
-            .expect("server");
-            setup(&mut server);
-            server.listen("127.0.0.1", 0).expect("listen");
-            tx.send((server.port().expect("port"), lp.remote()))
-                .unwrap();
-            lp.run().expect("run");
-            drop(server);
-        });
-        let (port, remote) = rx.recv_timeout(IO_TIMEOUT).expect("server start");
-        RawServer {
-            port,
-            remote,
-            thread: Some(thread),
-        }
-    }
-
-    fn connect(&self) -> Client {
-        Client::connect(self.port)
-    }
-
-    fn get(&self) -> common::Response {
-        let mut c = self.connect();
-        c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-        c.response()
-    }
-}
-
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        self.remote.stop();
-        if let Some(t) = self.thread.take() {
-            let failed = t.join().is_err();
-            if failed && !thread::panicking() {
-                panic!("server thread panicked");
-            }
-        }
-    }
+/// An HttpServer on its own loop thread (common::RawServer), configured by `setup`,
+/// answering "<remote ip> <scheme> <method> <body>".
+fn start(setup: impl FnOnce(&mut HttpServer) + Send + 'static) -> RawServer {
+    RawServer::start_with(setup, |req, res| {
+        res.write(format!(
+            "{} {} {} {}",
+            req.remote_ip(),
+            req.scheme(),
+            req.method(),
+            String::from_utf8_lossy(req.body())
+        ))
+    })
 }
 
 /// A PROXY v2 header (PROXY command, TCP over IPv4) from `src` to 127.0.0.1:80.
@@ -90,7 +42,7 @@ fn proxy_v2(src: [u8; 4], src_port: u16) -> Vec<u8> {
 
 #[test]
 fn proxy_protocol_gives_the_headers_address_and_refuses_a_bad_header() {
-    let srv = RawServer::start(|s| s.set_proxy_protocol(true).unwrap());
+    let srv = start(|s| s.set_proxy_protocol(true).unwrap());
     // v1: the text line.
     let mut c = srv.connect();
     c.send("PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -133,7 +85,7 @@ fn proxy_protocol_gives_the_headers_address_and_refuses_a_bad_header() {
 
 #[test]
 fn without_proxy_protocol_a_proxy_line_is_a_bad_request() {
-    let srv = RawServer::start(|s| {
+    let srv = start(|s| {
         s.set_proxy_protocol(true).unwrap();
         s.set_proxy_protocol(false).unwrap(); // off again
     });
@@ -161,9 +113,9 @@ fn decompress_request_decodes_gzip_bodies() {
         c.send_bytes(&GZIPPED);
         c.response()
     };
-    let on = RawServer::start(|s| s.set_decompress_request(true).unwrap());
+    let on = start(|s| s.set_decompress_request(true).unwrap());
     assert_eq!(post(&on).text(), "127.0.0.1 http POST hello, decompressed");
-    let off = RawServer::start(|_| {});
+    let off = start(|_| {});
     // Off (the default): the body comes as it was sent (shown lossily: it is binary).
     let text = post(&off).text();
     assert!(text.starts_with("127.0.0.1 http POST "), "{}", text);
@@ -172,7 +124,7 @@ fn decompress_request_decodes_gzip_bodies() {
 
 #[test]
 fn max_header_size_gives_431() {
-    let srv = RawServer::start(|s| {
+    let srv = start(|s| {
         assert_eq!(s.set_max_header_size(10), Err(eddy::Error::INVALID));
         s.set_max_header_size(1024).unwrap();
     });
@@ -192,7 +144,7 @@ fn max_header_size_gives_431() {
 
 #[test]
 fn header_and_body_timeouts_answer_408_and_close() {
-    let srv = RawServer::start(|s| {
+    let srv = start(|s| {
         s.set_header_timeout(0.2).unwrap();
         s.set_body_timeout(0.2).unwrap();
     });
@@ -209,7 +161,7 @@ fn header_and_body_timeouts_answer_408_and_close() {
 
 #[test]
 fn idle_timeout_closes_a_kept_alive_connection() {
-    let srv = RawServer::start(|s| s.set_idle_timeout(0.2).unwrap());
+    let srv = start(|s| s.set_idle_timeout(0.2).unwrap());
     let mut c = srv.connect();
     c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.response().status, 200);
@@ -220,7 +172,7 @@ fn idle_timeout_closes_a_kept_alive_connection() {
 
 #[test]
 fn max_connections_closes_the_idle_one() {
-    let srv = RawServer::start(|s| s.set_max_connections(1).unwrap());
+    let srv = start(|s| s.set_max_connections(1).unwrap());
     let mut first = srv.connect();
     first.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(first.response().status, 200);
@@ -234,11 +186,11 @@ fn max_connections_closes_the_idle_one() {
 #[test]
 fn allow_any_method_lets_every_token_through() {
     let req = "BREW / HTTP/1.1\r\nHost: t\r\n\r\n";
-    let strict = RawServer::start(|_| {});
+    let strict = start(|_| {});
     let mut c = strict.connect();
     c.send(req);
     assert_eq!(c.response().status, 501);
-    let any = RawServer::start(|s| s.allow_any_method(true).unwrap());
+    let any = start(|s| s.allow_any_method(true).unwrap());
     let mut c = any.connect();
     c.send(req);
     assert_eq!(c.response().text(), "127.0.0.1 http BREW ");
@@ -247,7 +199,7 @@ fn allow_any_method_lets_every_token_through() {
     c.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
     assert_eq!(c.response().status, 501);
     // And off again.
-    let off = RawServer::start(|s| {
+    let off = start(|s| {
         s.allow_any_method(true).unwrap();
         s.allow_any_method(false).unwrap();
     });
@@ -265,7 +217,7 @@ fn listen_unix_serves_on_a_unix_socket() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("s.sock");
     let p = path.clone();
-    let srv = RawServer::start(move |s| s.listen_unix(&p).unwrap());
+    let srv = start(move |s| s.listen_unix(&p).unwrap());
     let mut u = UnixStream::connect(&path).unwrap();
     u.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     u.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -282,7 +234,7 @@ fn clear_access_log_stops_the_closure() {
     for clear in [false, true] {
         let (tx, rx) = mpsc::channel::<String>();
         let tx = std::sync::Mutex::new(tx);
-        let srv = RawServer::start(move |s| {
+        let srv = start(move |s| {
             let tx = tx.lock().unwrap().clone();
             s.set_access_log(move |req, e| {
                 let _ = tx.send(format!("{} {}", req.path(), e.status));
@@ -314,7 +266,7 @@ fn clear_access_log_stops_the_closure() {
 fn set_tls_serves_https() {
     let certs = Certs::make("rawserver");
     let (cert, key) = (certs.path("server.crt"), certs.path("server.key"));
-    let srv = RawServer::start(move |s| {
+    let srv = start(move |s| {
         let ctx = TlsContext::server(&cert, &key).unwrap();
         s.set_tls(&ctx).unwrap();
     });

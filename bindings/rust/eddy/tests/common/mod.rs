@@ -15,7 +15,7 @@ use std::time::Duration;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use eddy::{App, Loop, Remote, WebSocketClient};
+use eddy::{App, HttpServer, Loop, Remote, Request, ServerResponse, WebSocketClient};
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -61,13 +61,77 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.remote.stop();
-        if let Some(t) = self.thread.take() {
-            let failed = t.join().is_err();
-            if failed && !thread::panicking() {
-                panic!("server thread panicked");
-            }
+        stop_and_join(&self.remote, self.thread.take());
+    }
+}
+
+/// Stops a server's loop and joins its thread; a panic there fails the test (unless the test
+/// is panicking already).
+fn stop_and_join(remote: &Remote, thread: Option<thread::JoinHandle<()>>) {
+    remote.stop();
+    if let Some(t) = thread {
+        if t.join().is_err() && !thread::panicking() {
+            panic!("server thread panicked");
         }
+    }
+}
+
+/// An HttpServer (eddy's HTTP server without the web layer) on its own loop thread
+/// (127.0.0.1, port 0): stopped and joined on drop.
+pub struct RawServer {
+    pub port: u16,
+    pub remote: Remote,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl RawServer {
+    pub fn start<F>(f: F) -> RawServer
+    where
+        F: Fn(&Request<'_>, &mut ServerResponse<'_>) -> eddy::Result<()> + Send + 'static,
+    {
+        RawServer::start_with(|_| {}, f)
+    }
+
+    /// `setup` configures the server before it listens.
+    pub fn start_with<S, F>(setup: S, f: F) -> RawServer
+    where
+        S: FnOnce(&mut HttpServer) + Send + 'static,
+        F: Fn(&Request<'_>, &mut ServerResponse<'_>) -> eddy::Result<()> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            let lp = Loop::new().expect("loop");
+            let mut server = HttpServer::new(&lp, f).expect("server");
+            setup(&mut server);
+            server.listen("127.0.0.1", 0).expect("listen");
+            tx.send((server.port().expect("port"), lp.remote()))
+                .unwrap();
+            lp.run().expect("run");
+            drop(server);
+        });
+        let (port, remote) = rx.recv_timeout(IO_TIMEOUT).expect("server start");
+        RawServer {
+            port,
+            remote,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    /// `GET /` on a fresh connection.
+    pub fn get(&self) -> Response {
+        let mut c = self.connect();
+        c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        c.response()
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        stop_and_join(&self.remote, self.thread.take());
     }
 }
 
