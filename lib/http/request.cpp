@@ -35,7 +35,7 @@ Request::Request(Connection *c, Server *s) : conn(c), server(s) {
 }
 
 Request::~Request() {
-    if (loop_) loop_->remove_resource(this);
+    if (loop_) loop_->remove_held(&held_link_);
     if (pending_) evbuffer_free(pending_);
     if (free_userdata) free_userdata(userdata);
 }
@@ -673,11 +673,13 @@ void Request::connection_lost() {
 void Request::track_held() {
     if (loop_ || !server || !server->loop()) return;
     loop_ = server->loop();
-    loop_->add_resource(this);
+    held_link_.owner = this;
+    held_link_.release = [](void *owner) { static_cast<Request *>(owner)->on_loop_free(); };
+    loop_->add_held(&held_link_);
 }
 
 void Request::on_loop_free() {
-    loop_ = nullptr;  // the loop took it off its list already
+    loop_ = nullptr;  // the loop took it off its held list already
     bool held = (!finished_ && owned_by_application()) || server_hold_;
     if (!held || holds_ != (server_hold_ ? 1 : 0)) return;
     // Nothing may reach it any more: the server's list of orphans, the connection (when the

@@ -35,13 +35,13 @@ struct HeaderField {
     std::string value;
 };
 
-// A LoopResource once the application holds it (track_held) until its release:
-// eddy_loop_free releases one the application still holds (see on_loop_free), which nothing
-// else would ever release once the loop is gone.
-class Request final : public LoopResource {
+// Linked to its loop (LoopHeld, no vtable) once the application holds it (track_held) until
+// its release: eddy_loop_free releases one the application still holds (see on_loop_free),
+// which nothing else would ever release once the loop is gone.
+class Request {
 public:
     Request(Connection *conn, Server *server);
-    ~Request() override;
+    ~Request();
     Request(const Request &) = delete;
     Request &operator=(const Request &) = delete;
 
@@ -176,7 +176,7 @@ public:
     // is gone: without this, the request and the binding's per-request state (closures,
     // handles) would never be released. One the web layer holds (a handler) is left to the
     // app that owns it; one still the server's is released by its connection (Server).
-    void on_loop_free() override;
+    void on_loop_free();
     // The application kept it past the callback that handed it over (the request callback
     // returned with it unfinished, or the headers callback took it with a close callback):
     // from now on the loop's free releases it (on_loop_free). Only then, not at its making:
@@ -285,7 +285,8 @@ private:
     enum class Lost : uint8_t { nothing, field, cookie };
     Lost lost_ = Lost::nothing;    // see lose_response: this response must not go out
     RequestPool *pool_ = nullptr;  // where its memory goes when released (nullptr: the heap)
-    Loop *loop_ = nullptr;         // whose resource list it is in (nullptr: none)
+    Loop *loop_ = nullptr;         // whose held list it is in (nullptr: none)
+    LoopHeld held_link_;           // its link in that list (track_held)
 
     friend class RequestPool;
     struct FlushWaiter;

@@ -215,6 +215,13 @@ Loop::~Loop() {
     Executor *executor = executor_;
     executor_ = nullptr;  // free functions that run meanwhile get no executor
     delete executor;
+    // Held objects next (requests the application keeps): their release still reaches their
+    // server and connection, which are resources.
+    while (held_) {
+        LoopHeld *h = held_;
+        remove_held(h);
+        h->release(h->owner);
+    }
     // Resources next: they may stop timers or hold deferred tasks.
     while (resources_) {
         LoopResource *r = resources_;
@@ -819,6 +826,23 @@ void Loop::remove_resource(LoopResource *r) {
     }
     if (r->res_next_) r->res_next_->res_prev_ = r->res_prev_;
     r->res_prev_ = r->res_next_ = nullptr;
+}
+
+void Loop::add_held(LoopHeld *h) {
+    h->prev = nullptr;
+    h->next = held_;
+    if (held_) held_->prev = h;
+    held_ = h;
+}
+
+void Loop::remove_held(LoopHeld *h) {
+    if (h->prev) {
+        h->prev->next = h->next;
+    } else if (held_ == h) {
+        held_ = h->next;
+    }
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = nullptr;
 }
 
 }  // namespace eddy

@@ -36,6 +36,19 @@ private:
     LoopResource *res_next_ = nullptr;
 };
 
+// An object the loop releases when it is freed, linked without a vtable: for the many
+// short-lived objects (HTTP requests the application holds) that must not become
+// polymorphic. A vtable would cost every request a pointer and a virtual destructor, and
+// UBSan's vptr check validates a vtable it meets first with a pipe(2): in a process out of
+// file descriptors (the fd-exhaustion test) that check fails and aborts the sanitizer build.
+// `release` runs once, after the link was unlinked, and must free `owner` without callbacks.
+struct LoopHeld {
+    LoopHeld *prev = nullptr;
+    LoopHeld *next = nullptr;
+    void *owner = nullptr;
+    void (*release)(void *owner) = nullptr;
+};
+
 // Work that must run later in the same libevent pass (after the I/O callbacks already active),
 // e.g. a stream's batched socket write. Embed one in the owning object.
 struct DeferredTask {
@@ -129,6 +142,10 @@ public:
 
     void add_resource(LoopResource *r);
     void remove_resource(LoopResource *r);
+    // The same for a LoopHeld; held objects are released before the resources (a request's
+    // release still reaches its server and connection).
+    void add_held(LoopHeld *h);
+    void remove_held(LoopHeld *h);
 
     // Internal: an empty evbuffer (a spare one when there is one), or nullptr when out of
     // memory. Streams take one per response and give it back once flushed, so a busy server
@@ -218,6 +235,7 @@ private:
     // queue directly, in order with call_soon(). Atomic: other threads read it.
     std::atomic<unsigned long> running_thread_{0};
     LoopResource *resources_ = nullptr;
+    LoopHeld *held_ = nullptr;
 };
 
 }  // namespace eddy
