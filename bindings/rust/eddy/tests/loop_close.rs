@@ -2,6 +2,8 @@
 //! drops what was pending, and is refused (Err(BUSY), nothing freed) while another handle
 //! exists: a clone, an App, a running loop's callback. An App dropped inside a callback and
 //! left for the next iteration is freed before the loop when that iteration never comes.
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -124,12 +126,7 @@ fn an_app_dropped_in_its_handler_then_its_loop_freed_is_freed_with_the_loop() {
         let mut buf = [0u8; 256];
         let _ = c.read(&mut buf); // the answer, or the close once the app is freed
     });
-    let w = lp.downgrade();
-    let bound = lp
-        .call_later(10.0, move || w.upgrade().unwrap().stop())
-        .unwrap();
-    lp.run().unwrap();
-    let _ = lp.cancel(bound);
+    common::run_bounded(&lp);
     assert!(app.borrow().is_none(), "the handler ran");
     assert_eq!(
         drops.get(),
@@ -207,12 +204,7 @@ fn a_detached_http_server_answer_is_released_with_the_loop() {
         let port = server.port().unwrap();
         let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
         c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-        let w = lp.downgrade();
-        let bound = lp
-            .call_later(10.0, move || w.upgrade().unwrap().stop())
-            .unwrap();
-        lp.run().unwrap();
-        let _ = lp.cancel(bound);
+        common::run_bounded(&lp);
         assert!(kept.borrow().is_some(), "the request arrived");
         // The server's closure holds one, each waiting request closure one.
         assert_eq!(Arc::strong_count(&state), 4, "both closures wait");

@@ -198,12 +198,7 @@ fn an_idle_app_shuts_down_on_a_later_iteration_or_drops_done_with_the_app() {
         Err(Error::STATE),
         "a shut down server listens no more"
     );
-    let w = lp.downgrade();
-    let bound = lp
-        .call_later(10.0, move || w.upgrade().unwrap().stop())
-        .unwrap();
-    lp.run().unwrap();
-    let _ = lp.cancel(bound);
+    common::run_bounded(&lp);
     assert_eq!(called.get(), 1);
 
     // Dropped before the loop ran again: done dropped uncalled, nothing leaked.
@@ -268,12 +263,7 @@ fn a_panicking_done_is_logged_and_done_may_drop_the_app() {
     })
     .unwrap();
     *slot.borrow_mut() = Some(app);
-    let w = lp.downgrade();
-    let bound = lp
-        .call_later(10.0, move || w.upgrade().unwrap().stop())
-        .unwrap();
-    lp.run().unwrap();
-    let _ = lp.cancel(bound);
+    common::run_bounded(&lp);
     assert!(slot.borrow().is_none(), "done ran");
     run_for(&lp, 0.02);
     assert_eq!(drops.get(), 1, "the App was freed");

@@ -379,10 +379,13 @@ pub fn curl(args: &[&str]) -> (i32, String) {
 }
 
 /// Runs `lp` until a closure stops it, bounded: a missing callback fails the test instead of
-/// hanging it.
+/// hanging it. The bound holds a weak handle, so it counts as no handle of the loop (a test of
+/// Loop::close, refused while another handle exists, may use it too).
 pub fn run_bounded(lp: &Loop) {
-    let stopper = lp.clone();
-    let guard = lp.call_later(10.0, move || stopper.stop()).unwrap();
+    let stopper = lp.downgrade();
+    let guard = lp
+        .call_later(10.0, move || stopper.upgrade().unwrap().stop())
+        .unwrap();
     lp.run().unwrap();
     let _ = lp.cancel(guard);
 }
