@@ -8,6 +8,7 @@ import weakref
 from . import _errors
 from . import _lowlevel as _ll
 from . import _tls
+from .netutil import _is_inet_address
 
 access_log = logging.getLogger("eddy.access")
 
@@ -110,21 +111,9 @@ def _check_trusted_downstream(value):
     except TypeError:
         raise ValueError("trusted_downstream: a list of addresses, not %r" % (value,)) from None
     for ip in ips:
-        if not isinstance(ip, str) or (ip != "unix:" and not _is_ip_address(ip)):
+        if not isinstance(ip, str) or (ip != "unix:" and not _is_inet_address(ip)):
             raise ValueError("trusted_downstream: %r is not a numeric IP address" % (ip,))
     return ips
-
-
-def _is_ip_address(ip):
-    # The test eddy_server_add_trusted_proxy makes (inet_pton, IPv4 then IPv6); a NUL inside
-    # raises ValueError here, where C would have read the address up to it.
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, ip)
-            return True
-        except (OSError, ValueError):
-            pass
-    return False
 
 
 def _applied(name, value, rc):

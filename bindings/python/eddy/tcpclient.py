@@ -16,16 +16,7 @@ from . import _lowlevel as _ll
 from . import _tls
 from .gen import TimeoutError
 from .iostream import IOStream, SSLIOStream, StreamClosedError, _Outcome
-
-
-def _is_ip(text):
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, text)
-            return True
-        except (OSError, ValueError):
-            pass
-    return False
+from .netutil import _is_inet_address
 
 
 def _connect_error(code, host, port):
@@ -101,7 +92,7 @@ class TCPClient:
         if source_port is not None and (not isinstance(source_port, int)
                                         or not 0 <= source_port < 65536):
             raise ValueError("source_port must be an int in 0..65535, not %r" % (source_port,))
-        if source_ip is not None and not (isinstance(source_ip, str) and _is_ip(source_ip)):
+        if source_ip is not None and not (isinstance(source_ip, str) and _is_inet_address(source_ip)):
             raise ValueError("source_ip must be a numeric IPv4 or IPv6 address, not %r"
                              % (source_ip,))
         ioloop = IOLoop.current()
