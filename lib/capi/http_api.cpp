@@ -177,13 +177,15 @@ EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds) {
     return server ? set_seconds(&Srv(server)->options.body_timeout, seconds) : EDDY_EINVAL;
 }
 
+// A finite rate (an infinite one would make the grace a total deadline: not the setters'
+// meaning) and a grace as any timeout (infinity: the rate never applies); no NaN in either.
+static bool valid_body_min_rate(double bytes_per_second, double grace_seconds) {
+    return bytes_per_second >= 0 && !std::isinf(bytes_per_second) && grace_seconds >= 0;
+}
+
 EDDY_API int eddy_server_set_body_min_rate(eddy_server *server, double bytes_per_second,
                                            double grace_seconds) {
-    // A finite rate (an infinite one would make the grace a total deadline: not this setter's
-    // meaning); the grace as any timeout (infinity: the rate never applies).
-    if (!server || !(bytes_per_second >= 0) || std::isinf(bytes_per_second) ||
-        !(grace_seconds >= 0))
-        return EDDY_EINVAL;
+    if (!server || !valid_body_min_rate(bytes_per_second, grace_seconds)) return EDDY_EINVAL;
     Srv(server)->options.body_min_rate = bytes_per_second;
     Srv(server)->options.body_rate_grace = grace_seconds;
     return 0;
@@ -482,8 +484,7 @@ EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds) {
 
 EDDY_API int eddy_request_set_body_min_rate(eddy_request *req, double bytes_per_second,
                                             double grace_seconds) {
-    if (!req || !(bytes_per_second >= 0) || std::isinf(bytes_per_second) || !(grace_seconds >= 0))
-        return EDDY_EINVAL;
+    if (!req || !valid_body_min_rate(bytes_per_second, grace_seconds)) return EDDY_EINVAL;
     Request *r = Req(req);
     // From the headers callback only: the body's timer is set up after it returns.
     if (r->message_complete || r->body_received > 0) return EDDY_ESTATE;

@@ -202,8 +202,13 @@ void Connection::set_body_timer() {
 // the client sent, not what they inflate to).
 double Connection::body_rate_deadline() const {
     const Request *req = request_;
-    uint64_t bytes = req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
-    return req->body_clock + req->body_rate_grace + static_cast<double>(bytes) / req->body_min_rate;
+    return req->body_clock + req->body_rate_grace +
+           static_cast<double>(body_rate_bytes()) / req->body_min_rate;
+}
+
+uint64_t Connection::body_rate_bytes() const {
+    const Request *req = request_;
+    return req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
 }
 
 double Connection::next_body_check() const {
@@ -318,7 +323,7 @@ void Connection::body_timer_fired() {
     if (req->body_timeout > 0 && now >= wait_started_ + req->body_timeout) {
         log(LogLevel::info, "http: %s: request body timed out", peer_ip_.c_str());
     } else if (req->body_min_rate > 0 && !req->body_paused && now >= body_rate_deadline()) {
-        uint64_t bytes = req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
+        uint64_t bytes = body_rate_bytes();
         log(LogLevel::info,
             "http: %s: request body too slow: %llu bytes in %.1f s, under %g bytes/s after %g s; "
             "closing",
