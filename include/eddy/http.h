@@ -151,7 +151,11 @@ EDDY_API int eddy_server_set_header_timeout(eddy_server *server, double seconds)
 EDDY_API int eddy_server_set_idle_timeout(eddy_server *server, double seconds);
 /* Seconds without any body bytes while a body is being received, default 60. Then: 408 and
  * close. 0 disables. An inactivity timeout only: a client that sends a byte now and then keeps
- * it from firing — the minimum rate below bounds the whole body. */
+ * it from firing — the minimum rate below bounds the whole body. It does not run while the
+ * application holds the body (eddy_request_pause_body until resume, a web handler's
+ * asynchronous prepare): nothing is read then, so the client cannot be late; it starts again
+ * at the resume. A held body is bounded by the application alone (as Tornado's flow control;
+ * the idle timeout applies only between requests). Loop thread. */
 EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds);
 /* Least average rate of a request body, default 500 bytes/s after a grace of 20 s (Apache's
  * mod_reqtimeout body=20,MinRate=500). The body may take `grace_seconds` plus one second per
@@ -359,11 +363,13 @@ EDDY_API int eddy_request_connection_closed(const eddy_request *req);
 EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on_data,
                                       eddy_request_event_fn on_end);
 /* Flow control for streamed bodies: while paused, no more data is read from the client (TCP
- * then slows the sender). Call it inside the data callback. Returns 0 or EDDY_ESTATE.
- * The body timeout keeps running while paused (resuming starts it again); the minimum body
- * rate does not count the time paused. Since nothing is
- * read, a client that leaves meanwhile is noticed only when reading resumes or the body timeout
- * fires (408); then the close callback runs. */
+ * then slows the sender). Call it inside the data callback (or in the headers callback, after
+ * eddy_request_stream_body, to hold the body before its first byte). Returns 0 or EDDY_ESTATE.
+ * While paused neither the body timeout nor the minimum body rate runs against the client
+ * (the server is not reading); the body timeout starts again at the resume. No server timeout
+ * bounds the pause: resuming, or finishing the request, is the application's to do. Since
+ * nothing is read, a client that leaves meanwhile may be noticed only when reading resumes;
+ * then the close callback runs. */
 EDDY_API int eddy_request_pause_body(eddy_request *req);
 /* Resumes reading a paused streamed body; pieces may arrive on a later iteration.
  * Returns 0, EDDY_ESTATE (not a streamed body) or EDDY_ENOMEM. */

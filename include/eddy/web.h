@@ -176,7 +176,8 @@ EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_
  * method callback (a WebSocket route's handshake) runs when eddy_handler_resume() is called,
  * not before; finishing the handler instead (send_error, redirect, finish) ends the request
  * there. On a route with data_received the body is not read (no piece is delivered) until the
- * resume; the body timeout keeps running meanwhile (a longer wait is answered 408).
+ * resume; neither the body timeout nor the minimum body rate runs meanwhile (the client is not
+ * late while nothing is read): how long prepare may take is the application's to bound.
  * NULL removes it. Returns 0 or EDDY_EINVAL (and so do the setters below). */
 EDDY_API int eddy_route_set_prepare(eddy_route *route, eddy_handler_fn cb);
 /* on_finish: runs after the response was finished (the request getters still work in it). */

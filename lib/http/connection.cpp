@@ -213,11 +213,13 @@ uint64_t Connection::body_rate_bytes() const {
 
 double Connection::next_body_check() const {
     const Request *req = request_;
+    // While the application holds the body (pause_body, an asynchronous prepare) nothing is
+    // read: the client cannot be late, neither idle nor behind its rate. Both are checked again
+    // from when reading resumes (resume_body). The hold is the application's to bound.
+    if (req->body_paused) return HUGE_VAL;
     double due = HUGE_VAL;
     if (req->body_timeout > 0) due = wait_started_ + req->body_timeout;
-    // While the application holds the body, the client is not behind: the rate is checked again
-    // when reading resumes (resume_body).
-    if (req->body_min_rate > 0 && !req->body_paused) due = std::min(due, body_rate_deadline());
+    if (req->body_min_rate > 0) due = std::min(due, body_rate_deadline());
     return due;
 }
 
@@ -319,10 +321,13 @@ void Connection::body_timer_fired() {
         timer_kind_ = TimerKind::none;
         return;
     }
+    // Queued before the application held the body: nothing is due while it does (see
+    // next_body_check); resume_body queues the timer again.
+    if (req->body_paused) return;
     double now = Loop::now();
     if (req->body_timeout > 0 && now >= wait_started_ + req->body_timeout) {
         log(LogLevel::info, "http: %s: request body timed out", peer_ip_.c_str());
-    } else if (req->body_min_rate > 0 && !req->body_paused && now >= body_rate_deadline()) {
+    } else if (req->body_min_rate > 0 && now >= body_rate_deadline()) {
         uint64_t bytes = body_rate_bytes();
         log(LogLevel::info,
             "http: %s: request body too slow: %llu bytes in %.1f s, under %g bytes/s after %g s; "
@@ -333,7 +338,7 @@ void Connection::body_timer_fired() {
         // Not due yet: bytes came (or the application held the body) since it was queued.
         double due = next_body_check();
         if (due != HUGE_VAL) server_->loop()->timer_start(&timer_, due);
-        return;  // (nothing to check while held without an inactivity timeout: resume_body)
+        return;
     }
     // 408 Request Timeout (RFC 9110 §15.5.9: the server did not receive a complete request
     // message within the time it was prepared to wait), and close.
@@ -1154,7 +1159,7 @@ void Connection::answer_flushed() {
 void Connection::resume_body() {
     if (phase_ != Phase::body || !stream_) return;
     double now = Loop::now();
-    wait_started_ = now;  // the body timeout counts from the last bytes
+    wait_started_ = now;  // the inactivity wait starts again: the hold was not the client's
     if (request_ && timer_kind_ == TimerKind::body) {
         // The time the application held the body is not the client's: the rate clock moves
         // on by it, and the timer (maybe not queued while held) is queued for the next check.

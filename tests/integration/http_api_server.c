@@ -39,7 +39,10 @@
  *   /echo                      JSON: request line, headers, body, arguments, files, peer
  *   /upload[?pause=1]          streamed body (headers callback): bytes, adler32, chunks,
  *                              max_chunk; pause_ms=M holds the body M ms after its first
- *                              piece; min_rate=R,G sets the request's minimum body rate
+ *                              piece; hold_ms=M holds it M ms from the headers callback on
+ *                              (before its first byte), then resumes, or with answer=N
+ *                              answers status N instead (the body unread); min_rate=R,G sets
+ *                              the request's minimum body rate
  *   /sink                      streamed body without a close callback: {"bytes":N,"ended":E};
  *                              its userdata's release is counted (sink_released in /stats)
  *   /limited                   per-request max body size 1024
@@ -207,6 +210,7 @@ typedef struct {
     long chunks, pauses, resumes;
     int pause, ended, bad_rc;
     double pause_ms; /* pause_ms=M: hold the body M ms after its first piece (once) */
+    int answer;      /* hold_ms=M&answer=N: answer N when the hold ends, instead of resuming */
     eddy_call_id resume_id;
 } upload_state;
 
@@ -217,6 +221,20 @@ static void upload_resume(eddy_loop *loop, void *userdata) {
     int rc = eddy_request_resume_body(u->req);
     if (rc != 0) u->bad_rc = rc;
     u->resumes++;
+}
+
+/* hold_ms: the hold from the headers callback ends: read the body, or answer without it. */
+static void upload_hold_end(eddy_loop *loop, void *userdata) {
+    upload_state *u = userdata;
+    if (!u->answer) {
+        upload_resume(loop, userdata);
+        return;
+    }
+    u->resume_id = 0;
+    eddy_request *req = u->req;
+    eddy_request_set_status(req, u->answer, NULL, 0);
+    eddy_request_write(req, "refused", 7);
+    eddy_request_finish(req); /* releases the request, and u with it */
 }
 
 static void upload_data(eddy_request *req, const char *data, size_t len, void *userdata) {
@@ -321,6 +339,19 @@ static void on_headers(eddy_request *req, void *userdata) {
         eddy_request_set_close_callback(req, upload_closed);
         int rc = eddy_request_stream_body(req, upload_data, upload_end);
         if (rc != 0) u->bad_rc = rc;
+        const char *hm = arg(req, "hold_ms"); /* hold_ms=M: hold the body from here on */
+        if (hm && rc == 0) {
+            const char *an = arg(req, "answer");
+            u->answer = an ? atoi(an) : 0;
+            rc = eddy_request_pause_body(req);
+            if (rc != 0) {
+                u->bad_rc = rc;
+            } else {
+                u->pauses++;
+                u->resume_id =
+                    eddy_loop_call_later(g.loop, atof(hm) / 1000.0, upload_hold_end, u, NULL);
+            }
+        }
     } else if (path_is(req, "/sink")) {
         g.sink_started++;
         eddy_request_set_userdata(req, calloc(1, sizeof(sink_state)), sink_release);

@@ -1675,6 +1675,47 @@ class TimeoutsTest(ServerTestCase):
         self.assertTrue(raw.closed_within(HANG_GUARD))
         raw.close()
 
+    def test_body_timeout_does_not_run_while_paused(self):
+        # The application holds the body 1 s after its first piece (flow control), three body
+        # timeouts: nothing is read meanwhile, so the client cannot be idle. Before, the timeout
+        # ran on during the hold and the client got 408 for the server's own pause.
+        size = 20000
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?pause_ms=1000 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                 % size + b"p" * 1000)
+        time.sleep(0.1)  # the first piece is small: the hold begins with 1000 bytes read
+        raw.send(b"p" * (size - 1000))
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (size, 1, 1, 0))
+        raw.close()
+
+    def test_body_timeout_does_not_run_while_held_from_the_head(self):
+        # Held from the headers callback on (what a web handler's asynchronous prepare does),
+        # the whole body already sent: not the client's delay either.
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?hold_ms=1000 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+                 b"hello")
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (5, 1, 1, 0))
+        raw.close()
+
+    def test_body_timeout_runs_again_after_resume(self):
+        # The hold ends, the client then sends nothing more: the body timeout counts from the
+        # resume, and cuts the body as before.
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?hold_ms=500 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+                 b"0123456789")
+        t0 = time.monotonic()
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 408)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.5 + 0.2)  # the hold, then the timeout
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
 
 class BodyMinRateTest(ServerTestCase):
     # The minimum body rate (eddy_server_set_body_min_rate), here 20000 bytes/s after 0.5 s:

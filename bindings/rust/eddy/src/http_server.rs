@@ -1236,8 +1236,9 @@ impl<'a> ServerResponse<'a> {
     /// Tornado's `data_received` returning a future): no more pieces reach the body closure,
     /// and the client is slowed by TCP. For a piece handed to another thread or written to a
     /// slow sink: resume when it was consumed. Call it in the body closure (or the headers
-    /// callback, after `stream_body`). The body timeout keeps running while paused; a client
-    /// that leaves meanwhile is noticed when reading resumes or that timeout fires.
+    /// callback, after `stream_body`). Neither the body timeout nor the minimum body rate runs
+    /// while paused (nothing is read: the client is not late), and no server timeout bounds
+    /// the pause; a client that leaves meanwhile may be noticed only when reading resumes.
     ///
     /// Errors: `Err(STATE)` without a streamed body, once it is complete, or once the answer
     /// was ended.
