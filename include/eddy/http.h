@@ -367,9 +367,12 @@ EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on
  * eddy_request_stream_body, to hold the body before its first byte). Returns 0 or EDDY_ESTATE.
  * While paused neither the body timeout nor the minimum body rate runs against the client
  * (the server is not reading); the body timeout starts again at the resume. No server timeout
- * bounds the pause: resuming, or finishing the request, is the application's to do. Since
- * nothing is read, a client that leaves meanwhile may be noticed only when reading resumes;
- * then the close callback runs. */
+ * bounds the pause: resuming, or finishing the request, is the application's to do. Paused
+ * from the headers callback, the 100 Continue an `Expect: 100-continue` client waits for goes
+ * out at the resume (RFC 9110 §10.1.1), not before, and never when the answer starts first
+ * (the connection then closes after the answer, the body unread). Since nothing is read, a
+ * client that leaves meanwhile may be noticed only when reading resumes; then the close
+ * callback runs. */
 EDDY_API int eddy_request_pause_body(eddy_request *req);
 /* Resumes reading a paused streamed body; pieces may arrive on a later iteration.
  * Returns 0, EDDY_ESTATE (not a streamed body) or EDDY_ENOMEM. */

@@ -177,7 +177,9 @@ EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_
  * not before; finishing the handler instead (send_error, redirect, finish) ends the request
  * there. On a route with data_received the body is not read (no piece is delivered) until the
  * resume; neither the body timeout nor the minimum body rate runs meanwhile (the client is not
- * late while nothing is read): how long prepare may take is the application's to bound.
+ * late while nothing is read): how long prepare may take is the application's to bound. A
+ * client that sent `Expect: 100-continue` gets its 100 Continue at the resume (as Tornado
+ * writes it once prepare is done), and none when prepare answers instead.
  * NULL removes it. Returns 0 or EDDY_EINVAL (and so do the setters below). */
 EDDY_API int eddy_route_set_prepare(eddy_route *route, eddy_handler_fn cb);
 /* on_finish: runs after the response was finished (the request getters still work in it). */

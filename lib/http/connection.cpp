@@ -622,6 +622,15 @@ bool Connection::send_continue() {
     return false;
 }
 
+// The 100 an `Expect: 100-continue` request is owed, once: not after the final answer's head
+// (RFC 9110 §15.2: no 1xx after the final response), which the application may have started
+// from the headers callback. False when the connection closes instead (send_continue).
+bool Connection::send_owed_continue() {
+    expect_continue_ = false;
+    if (request_->headers_sent()) return true;
+    return send_continue();
+}
+
 // The head is complete and scanned: validate it as a whole, pick the body framing, and either
 // hand the request over (no body) or prime http-parser to decode the body. Returns false when
 // the connection is done with the current input (error answered, or closing).
@@ -693,7 +702,12 @@ bool Connection::head_complete() {
         refuse_method(false);
         return false;
     }
-    if (expect_continue_ && !send_continue()) return false;
+    // While the application holds the body (paused in the headers callback, a web handler's
+    // asynchronous prepare) the 100 waits for resume_body: it asks the client for a body that
+    // is about to be read, and is never sent when the application answers first (§10.1.1: a
+    // server MAY omit it then; the unread body closes the connection after the answer).
+    // Tornado writes its 100 once prepare is done, when it reads the body.
+    if (expect_continue_ && !req->body_paused && !send_owed_continue()) return false;
     if (chunked_) return true;  // ChunkScanner decodes it
     // http-parser has no entry point for "a body of N bytes follows": it is given the canonical
     // head of that framing (validated already, so it cannot fail) and from then on counts the
@@ -1158,6 +1172,8 @@ void Connection::answer_flushed() {
 
 void Connection::resume_body() {
     if (phase_ != Phase::body || !stream_) return;
+    // Held from the headers callback: the 100 the client waits for goes out now (head_complete).
+    if (expect_continue_ && request_ && !send_owed_continue()) return;
     double now = Loop::now();
     wait_started_ = now;  // the inactivity wait starts again: the hold was not the client's
     if (request_ && timer_kind_ == TimerKind::body) {

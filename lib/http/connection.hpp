@@ -132,6 +132,7 @@ private:
     static void on_timer(TimerNode *node);
     void timer_fired();
     bool send_continue();
+    bool send_owed_continue();
     static void on_output_sent(Stream *s, void *arg);
 
     bool body_data(const char *at, size_t len);
@@ -163,7 +164,8 @@ private:
     // The flags set or read on every request stay whole bytes; the rare ones share one, so that
     // the object is 152 bytes, a 160-byte malloc chunk instead of 176 (idle memory).
     bool chunked_ = false;          // the current request body is chunked
-    bool expect_continue_ = false;  // the request expects 100-continue (found by check_head)
+    // The request expects 100-continue (found by check_head) and has not had its 100 yet.
+    bool expect_continue_ = false;
     bool in_consume_ = false;
     bool last_in_read_ = false;  // the head being handled ends the bytes consume() was given
     bool header_timer_pending_ = false;  // a head began in this read (see consume)

@@ -41,8 +41,9 @@
  *                              max_chunk; pause_ms=M holds the body M ms after its first
  *                              piece; hold_ms=M holds it M ms from the headers callback on
  *                              (before its first byte), then resumes, or with answer=N
- *                              answers status N instead (the body unread); min_rate=R,G sets
- *                              the request's minimum body rate
+ *                              answers status N instead (the body unread); flush_head=1
+ *                              flushes the answer's head from the headers callback;
+ *                              min_rate=R,G sets the request's minimum body rate
  *   /sink                      streamed body without a close callback: {"bytes":N,"ended":E};
  *                              its userdata's release is counted (sink_released in /stats)
  *   /limited                   per-request max body size 1024
@@ -339,6 +340,11 @@ static void on_headers(eddy_request *req, void *userdata) {
         eddy_request_set_close_callback(req, upload_closed);
         int rc = eddy_request_stream_body(req, upload_data, upload_end);
         if (rc != 0) u->bad_rc = rc;
+        const char *fh = arg(req, "flush_head"); /* the answer's head before the body */
+        if (fh && strcmp(fh, "1") == 0 && rc == 0) {
+            rc = eddy_request_flush(req, NULL);
+            if (rc != 0) u->bad_rc = rc;
+        }
         const char *hm = arg(req, "hold_ms"); /* hold_ms=M: hold the body from here on */
         if (hm && rc == 0) {
             const char *an = arg(req, "answer");

@@ -1832,6 +1832,81 @@ class BodyMinRateTest(ServerTestCase):
         raw.close()
 
 
+class ExpectHeldBodyTest(ServerTestCase):
+    # Expect: 100-continue (RFC 9110 §10.1.1) while the application holds the body from the
+    # headers callback (eddy_request_pause_body there; a web handler's asynchronous prepare):
+    # the 100 asks the client for a body the server is about to read, so it goes out when the
+    # application lets the body be read, and not at all when it answers first (a server MAY
+    # omit it when it has decided on a final status). Tornado writes its 100 once prepare()
+    # is done. Before, the 100 went out right after the headers callback.
+
+    def head(self, query):
+        return (b"PUT /upload?%s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\n\r\n" % query)
+
+    def test_continue_waits_for_the_hold(self):
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(self.head(b"hold_ms=1000"))
+        t0 = time.monotonic()
+        readable, _, _ = select.select([raw.sock], [], [], 0.7)
+        self.assertEqual(readable, [], "bytes arrived while the application held the body")
+        self.assertEqual(raw.read_until(b"\r\n\r\n"), b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        raw.send(b"hello")
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (5, 1, 1, 0))
+        raw.send(get_req("/auto_length"))  # the connection goes on
+        self.assertEqual(raw.read_response().body, b"hello world")
+        raw.close()
+
+    def test_final_answer_during_the_hold_omits_continue(self):
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(self.head(b"hold_ms=300&answer=403"))
+        resp = raw.read_response()  # a 100 first would be read here
+        self.assertEqual((resp.status, resp.body), (403, b"refused"))
+        self.assertEqual(resp.get("Connection"), "close")
+        # The body was never asked for: the connection ends instead of reading it (bytes the
+        # client sends now are not taken for a next request).
+        try:
+            raw.send(b"GET /auto_length HTTP/1.1\r\nHost: x\r\n\r\n")
+        except OSError:
+            pass
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
+    def test_final_answer_during_the_hold_with_the_body_sent(self):
+        # The client did not wait for the 100 and sent its body: the answer is still read whole
+        # and the connection closes (the body is not parsed as a request).
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(self.head(b"hold_ms=300&answer=403") + b"GET /")
+        resp = raw.read_response()  # a 100 first would be read here
+        self.assertEqual((resp.status, resp.body), (403, b"refused"))
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
+    def test_no_continue_after_the_final_head(self):
+        # The headers callback flushed the answer's head: a 100 after it would be an interim
+        # response after the final one (RFC 9110 §15.2). The client has its answer and sends.
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(self.head(b"flush_head=1"))
+        head = raw.read_until(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+        raw.send(b"hello")
+        chunks = b""
+        while b"0\r\n\r\n" not in chunks:
+            readable, _, _ = select.select([raw.sock], [], [], HANG_GUARD)
+            self.assertTrue(readable, "the answer never ended")
+            d = raw.sock.recv(65536)
+            self.assertTrue(d, "closed before the answer ended: %r" % chunks)
+            chunks += d
+        chunks = raw.buf + chunks
+        self.assertNotIn(b"100 Continue", chunks)
+        self.assertIn(b'"bytes":5', chunks)
+        raw.close()
+
+
 class SteadyActivityTest(ServerTestCase):
     # Activity that renews the waits: each pause is well under the timeout (a loaded machine
     # can run this client or the server late by a good part of a second), and all of them
