@@ -172,7 +172,7 @@ EDDY_API int eddy_server_set_body_timeout(eddy_server *server, double seconds);
  * A grace of 0 leaves no time for the first bytes: they must come with the head (or before
  * the loop's next iteration). `bytes_per_second` 0 disables it (the inactivity timeout still
  * applies). Affects requests that start afterwards; eddy_request_set_body_min_rate changes
- * one. Loop thread.
+ * one (also mid-body). Loop thread.
  * Returns 0 or EDDY_EINVAL (NULL server, a negative, NaN or infinite rate, a negative or NaN
  * grace; an infinite grace means the rate never applies). */
 EDDY_API int eddy_server_set_body_min_rate(eddy_server *server, double bytes_per_second,
@@ -380,13 +380,21 @@ EDDY_API int eddy_request_resume_body(eddy_request *req);
 /* Per-request body limit, from the headers callback (Tornado's set_max_body_size).
  * Returns 0 or EDDY_ESTATE (body already started). */
 EDDY_API int eddy_request_set_max_body_size(eddy_request *req, size_t bytes);
-/* Per-request body inactivity timeout in seconds (0 = none), from the headers callback
- * (Tornado's set_body_timeout). Returns 0, EDDY_EINVAL, or EDDY_ESTATE. */
+/* Per-request body inactivity timeout in seconds (0 = none; see
+ * eddy_server_set_body_timeout), from the headers callback (Tornado's set_body_timeout) or
+ * later while the body arrives (a data callback): then it applies at once, counted from the
+ * body's last bytes (or the resume of a held body). Loop thread. Returns 0, EDDY_EINVAL (NULL,
+ * a negative or NaN value), or EDDY_ESTATE (the body is complete). */
 EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds);
-/* Per-request minimum body rate (see eddy_server_set_body_min_rate; 0 = none), from the
- * headers callback: e.g. lifted for a route whose clients are known to be slow, or tightened for
- * one that takes large uploads. Returns 0, EDDY_EINVAL (as the server's setter, or NULL), or
- * EDDY_ESTATE (body already started). */
+/* Per-request minimum body rate (see eddy_server_set_body_min_rate; 0 = none): e.g. lifted
+ * for a route whose clients are known to be slow, or tightened for one that takes large
+ * uploads. From the headers callback it replaces the server's for the whole body. Later, while
+ * the body arrives (a data callback that learnt who sends it, e.g. after an auth check on its
+ * first piece), the new rate applies from the call on: its clock and grace start again at the
+ * call and count only the bytes that come after it (the bytes so far were owed at the old
+ * rate, which the client kept to; time the body is held still does not count). Loop thread.
+ * Returns 0, EDDY_EINVAL (as the server's setter, or NULL), or EDDY_ESTATE (the body is
+ * complete). */
 EDDY_API int eddy_request_set_body_min_rate(eddy_request *req, double bytes_per_second,
                                             double grace_seconds);
 

@@ -479,6 +479,7 @@ EDDY_API int eddy_request_set_body_timeout(eddy_request *req, double seconds) {
     Request *r = Req(req);
     if (r->message_complete) return EDDY_ESTATE;
     r->body_timeout = seconds;
+    if (r->conn) r->conn->body_limits_changed(r, false);  // mid-body: applies at once
     return 0;
 }
 
@@ -486,10 +487,10 @@ EDDY_API int eddy_request_set_body_min_rate(eddy_request *req, double bytes_per_
                                             double grace_seconds) {
     if (!req || !valid_body_min_rate(bytes_per_second, grace_seconds)) return EDDY_EINVAL;
     Request *r = Req(req);
-    // From the headers callback only: the body's timer is set up after it returns.
-    if (r->message_complete || r->body_received > 0) return EDDY_ESTATE;
+    if (r->message_complete) return EDDY_ESTATE;
     r->body_min_rate = bytes_per_second;
     r->body_rate_grace = grace_seconds;
+    if (r->conn) r->conn->body_limits_changed(r, true);  // mid-body: a new clock from now
     return 0;
 }
 

@@ -208,7 +208,7 @@ double Connection::body_rate_deadline() const {
 
 uint64_t Connection::body_rate_bytes() const {
     const Request *req = request_;
-    return req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
+    return (req->gunzip ? req->gunzip->bytes_fed() : req->body_received) - req->body_rate_from;
 }
 
 double Connection::next_body_check() const {
@@ -1168,6 +1168,31 @@ void Connection::answer_flushed() {
     // from now on is closed when the wait is over, not a wait later.
     progress_at_check_ = stream_->output_progress();
     set_timer(TimerKind::send);
+}
+
+// eddy_request_set_body_timeout / _set_body_min_rate while the body arrives (after the
+// headers callback, e.g. once a first piece told the application who sends it). A new rate
+// holds from now on: its clock and grace start at the call, and the bytes come so far are not
+// counted (they were measured against the old rate, which the client kept to: a rate tightened
+// later must not make it behind at once). A new inactivity timeout counts from the last bytes,
+// as the old one did. Either way the body's timer is queued for the new earliest deadline: a
+// shorter limit than the one the timer waits for would otherwise act late, and one set where
+// no limit was (no timer at all) never.
+void Connection::body_limits_changed(Request *req, bool rate_changed) {
+    // (From the headers callback this is redone by set_body_timer once it returns: no harm.)
+    if (req != request_ || phase_ != Phase::body || !stream_) return;
+    if (rate_changed) {
+        double now = Loop::now();
+        uint64_t bytes = req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
+        req->body_clock = now;
+        req->body_rate_from = bytes;
+        if (req->body_paused) req->body_paused_at = now;  // the hold before the call is past
+    }
+    if (req->body_timeout <= 0 && req->body_min_rate <= 0) return;  // (a queued timer idles)
+    timer_kind_ = TimerKind::body;
+    double due = next_body_check();
+    if (due != HUGE_VAL && (!timer_.queued() || timer_.deadline > due))
+        server_->loop()->timer_start(&timer_, due);
 }
 
 void Connection::resume_body() {

@@ -63,6 +63,9 @@ public:
     void detach_for_loop_free();
     // Flow control for streamed bodies.
     void resume_body();
+    // The application changed `req`'s body timeout or (`rate_changed`) its minimum rate while
+    // its body is arriving: the new limits apply from now on (see body_limits_changed).
+    void body_limits_changed(Request *req, bool rate_changed);
     // Protocol switch (WebSocket after its 101): gives the stream, with any bytes read past the
     // request, to the caller; the connection lets go of `req` and deletes itself. Call it from
     // the loop, not from inside a request callback. nullptr when the stream is gone or `req`

@@ -111,6 +111,9 @@ public:
     // When the body's rate clock started (after the headers callback), moved later by the time
     // the application held the body (pause_body until resume): that time is not the client's.
     double body_clock = 0;
+    // The body's bytes (as the rate counts them) when its rate clock started: 0, or what had
+    // come when the application changed the rate mid-body (Connection::body_limits_changed).
+    uint64_t body_rate_from = 0;
     double body_paused_at = 0;       // when the current pause began (while body_paused)
     uint64_t body_received = 0;      // decoded body bytes so far
     // The buffered body's bytes, counted against the server's max_body_memory until this

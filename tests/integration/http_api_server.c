@@ -43,7 +43,10 @@
  *                              (before its first byte), then resumes, or with answer=N
  *                              answers status N instead (the body unread); flush_head=1
  *                              flushes the answer's head from the headers callback;
- *                              min_rate=R,G sets the request's minimum body rate
+ *                              min_rate=R,G sets the request's minimum body rate;
+ *                              rate_after=R,G and timeout_after=S set the rate or the body
+ *                              timeout at the first piece (mid-body); late_rc is what
+ *                              set_body_min_rate returns once the body is complete
  *   /sink                      streamed body without a close callback: {"bytes":N,"ended":E};
  *                              its userdata's release is counted (sink_released in /stats)
  *   /limited                   per-request max body size 1024
@@ -212,6 +215,8 @@ typedef struct {
     int pause, ended, bad_rc;
     double pause_ms; /* pause_ms=M: hold the body M ms after its first piece (once) */
     int answer;      /* hold_ms=M&answer=N: answer N when the hold ends, instead of resuming */
+    double rate_after, grace_after, timeout_after; /* set at the first piece (if >= 0) */
+    int late_rc;                                   /* set_body_min_rate after the body */
     eddy_call_id resume_id;
 } upload_state;
 
@@ -245,6 +250,14 @@ static void upload_data(eddy_request *req, const char *data, size_t len, void *u
     u->bytes += len;
     if (len > u->max_chunk) u->max_chunk = len;
     u->chunks++;
+    if (u->chunks == 1 && u->rate_after >= 0) {
+        int rc = eddy_request_set_body_min_rate(u->req, u->rate_after, u->grace_after);
+        if (rc != 0) u->bad_rc = rc;
+    }
+    if (u->chunks == 1 && u->timeout_after >= 0) {
+        int rc = eddy_request_set_body_timeout(u->req, u->timeout_after);
+        if (rc != 0) u->bad_rc = rc;
+    }
     if (u->pause || (u->pause_ms > 0 && u->chunks == 1)) {
         int rc = eddy_request_pause_body(u->req);
         if (rc != 0) {
@@ -258,9 +271,9 @@ static void upload_data(eddy_request *req, const char *data, size_t len, void *u
 }
 
 static void upload_end(eddy_request *req, void *userdata) {
-    (void)req;
     upload_state *u = userdata;
     u->ended++;
+    u->late_rc = eddy_request_set_body_min_rate(req, 100, 1); /* the body is complete */
 }
 
 static void upload_closed(eddy_request *req, void *userdata) {
@@ -278,10 +291,10 @@ static void upload_reply(eddy_request *req) {
     eddy_request_body(req, &body_len);
     buf_printf(&b,
                "{\"bytes\":%llu,\"adler32\":%lu,\"chunks\":%ld,\"pauses\":%ld,\"resumes\":%ld,"
-               "\"ended\":%d,\"bad_rc\":%d,\"body_len\":%zu,\"max_chunk\":%zu}",
+               "\"ended\":%d,\"bad_rc\":%d,\"body_len\":%zu,\"max_chunk\":%zu,\"late_rc\":%d}",
                u ? u->bytes : 0ULL, u ? (unsigned long)((u->b << 16) | u->a) : 0UL,
                u ? u->chunks : 0L, u ? u->pauses : 0L, u ? u->resumes : 0L, u ? u->ended : 0,
-               u ? u->bad_rc : 0, body_len, u ? u->max_chunk : 0);
+               u ? u->bad_rc : 0, body_len, u ? u->max_chunk : 0, u ? u->late_rc : 0);
     reply_buf(req, &b);
 }
 
@@ -336,6 +349,15 @@ static void on_headers(eddy_request *req, void *userdata) {
             int rc = eddy_request_set_body_min_rate(req, rate, grace);
             if (rc != 0) u->bad_rc = rc;
         }
+        const char *ra = arg(req, "rate_after"); /* rate_after=R,G: at the first piece */
+        u->rate_after = u->timeout_after = -1;
+        if (ra) {
+            char *end = NULL;
+            u->rate_after = strtod(ra, &end);
+            u->grace_after = end && *end == ',' ? atof(end + 1) : 0;
+        }
+        const char *ta = arg(req, "timeout_after"); /* timeout_after=S: at the first piece */
+        if (ta) u->timeout_after = atof(ta);
         eddy_request_set_userdata(req, u, free);
         eddy_request_set_close_callback(req, upload_closed);
         int rc = eddy_request_stream_body(req, upload_data, upload_end);

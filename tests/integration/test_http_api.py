@@ -1808,6 +1808,39 @@ class BodyMinRateTest(ServerTestCase):
         self.assertEqual(json.loads(resp.body)["bad_rc"], 0)
         raw.close()
 
+    def test_rate_lifted_mid_body(self):
+        # eddy_request_set_body_min_rate(req, 0, 0) from the data callback, at the first piece
+        # (a delegate that decided after it, e.g. once it knew who sends): the rest may trickle.
+        # Before, the call was refused (EDDY_ESTATE) once body bytes had come, and the body cut.
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?rate_after=0,0 HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n"
+                 b"\r\n" + b"q" * 20)
+        for _ in range(20):  # 20 bytes in 1 s: far under the server's rate, past its grace
+            time.sleep(0.05)
+            raw.send(b"q")
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["bad_rc"]), (40, 0))
+        self.assertEqual(j["late_rc"], ESTATE)  # once the body is complete: refused, as before
+        raw.close()
+
+    def test_rate_set_mid_body_starts_its_clock_there(self):
+        # No rate for the first piece (lifted in the headers callback), then 20000 bytes/s
+        # after 0.5 s set at the first piece: a trickle after it is cut, not before the new
+        # grace has passed since the call (the clock starts at the call; the 1000 bytes before
+        # it earn nothing). Before, the call was refused and the trickle went on.
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?min_rate=0&rate_after=20000,0.5 HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Length: 100000000\r\n\r\n" + b"r" * 1000)
+        took, sent = self._trickle(raw, b"r" * 50, 0.05, HANG_GUARD)
+        self.assertLess(took, HANG_GUARD, "a rate set mid-body was never applied")
+        self.assertGreaterEqual(took, 0.5 + sent / 20000.0 - 0.1)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 408)
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
     def test_each_request_has_its_own_clock(self):
         # Keep-alive and pipelining: a body's rate clock starts with its own head. A second
         # body sent 1 s (twice the grace) after the first request, at twice the rate, is not
@@ -1904,6 +1937,38 @@ class ExpectHeldBodyTest(ServerTestCase):
         chunks = raw.buf + chunks
         self.assertNotIn(b"100 Continue", chunks)
         self.assertIn(b'"bytes":5', chunks)
+        raw.close()
+
+
+class MidBodyLimitsTest(ServerTestCase):
+    # No minimum rate and the default 60 s body timeout: the body's timer waits for 60 s, so
+    # a limit the application sets mid-body must move it to apply.
+    SERVER_ARGS = ("--body-min-rate", "0,0")
+
+    def test_body_timeout_shortened_mid_body(self):
+        # eddy_request_set_body_timeout(req, 0.3) at the first piece, the server's being 60 s:
+        # it applies at once. Before, the body's timer stayed queued for the 60 s deadline
+        # (past HANG_GUARD).
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?timeout_after=0.3 HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Length: 100\r\n\r\n0123456789")
+        try:
+            resp = raw.read_response()
+        except socket.timeout:
+            self.fail("the body timeout set mid-body did not apply")
+        self.assertEqual(resp.status, 408)
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
+    def test_rate_set_mid_body_applies(self):
+        # A rate where the server has none, set at the first piece: a trickle is cut by it.
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?rate_after=20000,0.5 HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Length: 100000000\r\n\r\n" + b"r" * 1000)
+        took, _ = BodyMinRateTest._trickle(self, raw, b"r" * 50, 0.05, HANG_GUARD)
+        self.assertLess(took, HANG_GUARD, "a rate set mid-body was never applied")
+        self.assertGreaterEqual(took, 0.5 - 0.1)
+        self.assertEqual(raw.read_response().status, 408)
         raw.close()
 
 

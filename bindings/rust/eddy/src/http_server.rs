@@ -1264,8 +1264,9 @@ impl<'a> ServerResponse<'a> {
     }
 
     /// This request's body inactivity timeout in seconds, 0 for none (Tornado's
-    /// `set_body_timeout`). Only in the headers callback (`Err(STATE)` once the body is
-    /// complete); `Err(INVALID)` for a negative or NaN value.
+    /// `set_body_timeout`). In the headers callback, or in the body closure (it then applies
+    /// at once, counted from the last bytes); `Err(STATE)` once the body is complete,
+    /// `Err(INVALID)` for a negative or NaN value.
     pub fn set_body_timeout(&mut self, seconds: f64) -> Result<()> {
         self.open()?;
         // SAFETY: live request.
@@ -1273,8 +1274,10 @@ impl<'a> ServerResponse<'a> {
     }
 
     /// This request's minimum body rate (as [`App::set_body_min_rate`](crate::App::set_body_min_rate);
-    /// 0 for none), e.g. lifted for a route whose clients are known to be slow. Only in the
-    /// headers callback: `Err(STATE)` once the body started; `Err(INVALID)` as the server's.
+    /// 0 for none), e.g. lifted for a route whose clients are known to be slow. In the headers
+    /// callback for the whole body, or in the body closure: the new rate then applies from the
+    /// call, with a new grace, counting only the bytes after it. `Err(STATE)` once the body is
+    /// complete; `Err(INVALID)` as the server's.
     pub fn set_body_min_rate(&mut self, bytes_per_second: f64, grace_seconds: f64) -> Result<()> {
         self.open()?;
         // SAFETY: live request.
