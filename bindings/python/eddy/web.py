@@ -967,8 +967,29 @@ class RequestHandler:
         if _ll.eddy_request_pause_body(_ll.eddy_handler_request(self._h)) == 0:
             self._body_held = True
 
+    def _hold_for_prepare(self):
+        """A coroutine prepare of a streamed body, still awaiting in the prepare hook: the C
+        handler waits in prepare (eddy_handler_detach), which holds the body from the headers
+        callback on, before streaming starts (_hold_body cannot pause it yet). As Tornado
+        awaits prepare before it reads the body, and so before its 100 Continue: a client that
+        sent `Expect: 100-continue` is asked for the body once prepare is done, and not at all
+        when prepare answers (an HTTPError from an async auth check). _release_body resumes."""
+        chain = self.__dict__.get("_stream_chain")
+        if chain is None or chain.done() or self._finished:
+            return
+        if _ll.eddy_handler_detach(self._h) == 0:
+            self._prepare_held = True
+
     def _release_body(self):
         """Reading resumes once the last awaiting step is done (see _hold_body)."""
+        if self.__dict__.pop("_prepare_held", False):
+            if not self._finished:
+                # The C handler goes on from prepare: the body is read (its 100 Continue
+                # written), and the method runs at its end. EDDY_ECLOSED: the client left; the
+                # C layer finished the handler.
+                _ll.eddy_handler_resume(self._h)
+                self.application._ioloop._pump.kick()
+            return
         if not self.__dict__.pop("_body_held", False) or self._finished:
             return  # a finished request's unread body closes its connection (C layer)
         _ll.eddy_request_resume_body(_ll.eddy_handler_request(self._h))
@@ -1467,6 +1488,7 @@ class _RouteTarget:
                     handler._own_xsrf_check()
                 if handler._stream_request_body:
                     handler._stream_step(handler.prepare)
+                    handler._hold_for_prepare()
                 else:  # a WebSocketHandler's: the handshake (the C GET callback) follows
                     result = handler.prepare()
                     if result is not None and _is_awaitable(result):

@@ -9,6 +9,7 @@ import http.cookies
 import json
 import logging
 import os
+import select
 import socket
 import tempfile
 import threading
@@ -882,6 +883,46 @@ class WebTest(unittest.TestCase):
         for wait in ("data", "prepare"):
             with self.subTest(wait=wait):
                 self.check_body_held_while_awaiting(wait)
+
+    def test_stream_request_body_100_continue_waits_for_async_prepare(self):
+        # Expect: 100-continue (RFC 9110 10.1.1) and a coroutine prepare: as Tornado, the 100
+        # goes out once prepare is done (the body is read from then on), and never when
+        # prepare answers instead. Before, it went out with the head, before prepare ran.
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.sendall(b"PUT /slow_sink?wait=prepare HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            readable, _, _ = select.select([sock], [], [], 1.0)  # prepare sleeps 1.5 s
+            self.assertEqual(readable, [], "an answer before prepare was done")
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                piece = sock.recv(65536)
+                self.assertTrue(piece, reply)
+                reply += piece
+            self.assertTrue(reply.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), reply)
+            sock.sendall(b"hello")
+            reply = reply.split(b"\r\n\r\n", 1)[1]
+            while b"}" not in reply:
+                piece = sock.recv(65536)
+                self.assertTrue(piece, reply)
+                reply += piece
+            self.assertIn(b"200 OK", reply)
+            self.assertEqual(json.loads(reply.split(b"\r\n\r\n", 1)[1]), {"total": 5})
+        finally:
+            sock.close()
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.sendall(b"PUT /async_stream?deny=1 HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            reply = b""
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                reply += piece
+        finally:
+            sock.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 403 "), reply)  # no 100 first
 
     def check_body_held_while_awaiting(self, wait):
         size = 64 << 20
