@@ -214,8 +214,8 @@ bool Connector::filter_addresses() {
     return false;
 }
 
-int Connector::bind_source(int fd, sa_family_t family) {
-    sockaddr_storage local{};
+int Connector::bind_source(int fd, sa_family_t family, sockaddr_storage &local) {
+    local = {};
     socklen_t len;
     uint16_t port = htons(static_cast<uint16_t>(options_.source_port));
     if (options_.source_has_ip) {
@@ -298,10 +298,12 @@ void Connector::start_next() {
             continue;
         }
         if (options_.bind_source) {
-            if (int err = bind_source(fd, addrs_[i].ss_family)) {
-                // A failed bind fails this attempt as a failed connect does.
+            sockaddr_storage local;
+            if (int err = bind_source(fd, addrs_[i].ss_family, local)) {
+                // A failed bind fails this attempt as a failed connect does; the detail says
+                // it was the bind (EADDRNOTAVAIL alone reads as if the peer were the problem).
                 last_error_ = error_from_errno(err);
-                note_attempt_error(i, err);
+                note_attempt_error(i, err, &local);
                 ::close(fd);
                 continue;
             }
@@ -362,12 +364,26 @@ void Connector::on_writable(evutil_socket_t fd, short, void *arg) {
     c->finish(stream, 0);  // the other attempts lost: their sockets are closed there
 }
 
-void Connector::note_attempt_error(size_t index, int err) {
+void Connector::note_attempt_error(size_t index, int err, const sockaddr_storage *source) {
     // Every failed attempt is named, in the order they failed; the code is the last one's
     // (last_error_).
     char ip[INET6_ADDRSTRLEN + 2];
     char where[128];
     const char *reason = strerror(err);
+    char bind_reason[INET6_ADDRSTRLEN + 160];
+    if (source) {
+        // "bind source 10.9.9.9: Cannot assign requested address" ("[::]:5000" for a port
+        // alone): the local end could not be bound, the peer was never tried.
+        char src[INET6_ADDRSTRLEN + 2];
+        char src_where[INET6_ADDRSTRLEN + 16];
+        int src_port = format_peer(reinterpret_cast<const sockaddr *>(source), src, sizeof src);
+        if (src_port)
+            format_host_port(src_where, sizeof src_where, src, src_port);
+        else
+            snprintf(src_where, sizeof src_where, "%s", src);
+        snprintf(bind_reason, sizeof bind_reason, "bind source %s: %s", src_where, reason);
+        reason = bind_reason;
+    }
     if (addrs_[index].ss_family == AF_UNIX) {
         // "unix:/run/app.sock", the path as given (the only address of a Unix connect).
         snprintf(where, sizeof where, "%.120s", host_.c_str());

@@ -63,7 +63,9 @@ public:
     // code is known): "connect to 127.0.0.1:1: Connection refused" (every failed attempt's, in
     // the order they failed, joined by "; ": "connect to [::1]:1: Connection refused; connect
     // to 127.0.0.1:1: Connection refused"), "name resolution: example.invalid: Name or service
-    // not known", "no connection to host:443 within 20 s".
+    // not known", "no connection to host:443 within 20 s"; a source address that could not be
+    // bound (ConnectOptions) is named: "connect to 127.0.0.1:80: bind source 10.9.9.9: Cannot
+    // assign requested address".
     const std::string &failure() const { return failure_; }
 
     // RFC 8305's Connection Attempt Delay (section 8: 250 ms recommended; Tornado's is 0.3 s).
@@ -92,9 +94,12 @@ private:
     void start_next();  // starts the next address's attempt (finishes when none is left)
     void close_attempts();
     void finish(Stream *stream, int error);
-    void note_attempt_error(size_t index, int err);  // the errno of a failed attempt, as text
+    // The errno of a failed attempt, as text; `source`: the local address whose bind failed
+    // (bind_source), named in it.
+    void note_attempt_error(size_t index, int err, const sockaddr_storage *source = nullptr);
     bool filter_addresses();  // drops what options_ exclude; false (and finished) when none is left
-    int bind_source(int fd, sa_family_t family);  // 0 or an errno
+    // Binds the source options_ ask for; 0 or an errno. `local` gets the address it bound.
+    int bind_source(int fd, sa_family_t family, sockaddr_storage &local);
     static void on_writable(evutil_socket_t fd, short what, void *arg);
     static void on_timeout(TimerNode *node);
     static void on_attempt_delay(TimerNode *node);
