@@ -10,6 +10,7 @@
 
 %ignore eddy_listener_new;
 %ignore eddy_connect;
+%ignore eddy_connect_with_options; /* tcp_connect below takes its options as a table */
 %include "eddy/net.h"
 %include "eddy/process.h"
 
@@ -75,18 +76,54 @@ static void tcp_connect_trampoline(eddy_loop *loop, eddy_stream *stream, int err
     close_unattached(stream);
 }
 
-/* tcp_connect(loop, host, port, timeout, tls, dispatch) -> rc [, option]. `tls` nil: plain TCP;
- * a table: TLS with client_tls_context's names (validate_cert, ca_certs, client_cert,
- * client_key; none of them: the default context, which verifies the certificate against the
- * system's CAs and the host name) and server_name (SNI and the name checked; default `host`).
- * On 0, dispatch runs once from the loop and is released after; on an error nothing is kept
- * and, when an option is at fault, its name comes second. */
+/* The connect options table at `idx` (nil: none) → *out, new eddy_connect_options the caller
+ * frees (NULL when the table sets nothing: eddy_connect's defaults). Fields: family (an
+ * EDDY_FAMILY_* integer), source_ip (a numeric address), source_port (0..65535). Returns 0 or
+ * EDDY_E*, with `*what` naming the field eddy refused. */
+static int tcp_connect_options(lua_State *L, int idx, eddy_connect_options **out,
+                               const char **what) {
+    *out = NULL;
+    if (lua_isnoneornil(L, idx)) return 0;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    int bad = 0;
+    int family = opt_int(L, idx, "family", EDDY_FAMILY_ANY, &bad);
+    if (bad) return *what = "af", EDDY_EINVAL;
+    const char *ip = opt_string(L, idx, "source_ip", &bad);
+    if (bad) return *what = "source_ip", EDDY_EINVAL;
+    int port = opt_int(L, idx, "source_port", 0, &bad);
+    if (bad) return *what = "source_port", EDDY_EINVAL;
+    if (family == EDDY_FAMILY_ANY && !ip && port == 0) return 0;
+    eddy_connect_options *o = eddy_connect_options_new();
+    if (!o) return EDDY_ENOMEM;
+    int rc = eddy_connect_options_set_family(o, family);
+    if (rc != 0) {
+        *what = "af";
+    } else if ((ip || port) && (rc = eddy_connect_options_set_source(o, ip, port)) != 0) {
+        /* EDDY_EINVAL: a name rather than a numeric address, or a port out of range. */
+        *what = port < 0 || port > 65535 ? "source_port" : "source_ip";
+    }
+    if (rc != 0) {
+        eddy_connect_options_free(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+/* tcp_connect(loop, host, port, timeout, tls, dispatch [, options]) -> rc [, option]. `tls`
+ * nil: plain TCP; a table: TLS with client_tls_context's names (validate_cert, ca_certs,
+ * client_cert, client_key; none of them: the default context, which verifies the certificate
+ * against the system's CAs and the host name) and server_name (SNI and the name checked;
+ * default `host`). `options`: tcp_connect_options' table (eddy_connect_with_options). On 0,
+ * dispatch runs once from the loop and is released after; on an error nothing is kept and,
+ * when an option is at fault, its name comes second. */
 static int l_tcp_connect(lua_State *L) {
     CHECK_PTR(loop, eddy_loop, 1, SWIGTYPE_p_eddy_loop);
     const char *host = nul_free_string(L, 2, 0);
     int port = (int)luaL_checkinteger(L, 3);
     double timeout = luaL_optnumber(L, 4, 0);
     luaL_checktype(L, 6, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 7)) luaL_checktype(L, 7, LUA_TTABLE); /* raises before any alloc */
     const char *what = NULL;
     eddy_tls_context *ctx = NULL;
     const char *server_name = NULL;
@@ -104,19 +141,23 @@ static int l_tcp_connect(lua_State *L) {
     } else if (!lua_isnil(L, 5)) {
         return luaL_argerror(L, 5, "TLS options must be a table or nil");
     }
+    eddy_connect_options *options = NULL;
+    if (rc == 0) rc = tcp_connect_options(L, 7, &options, &what);
     if (rc == 0) {
         lua_ref *box = lua_ref_new(L, 6);
         if (!box) {
             rc = EDDY_ENOMEM;
         } else {
-            rc = ctx ? eddy_connect_tls(loop, host, port, timeout, ctx, server_name,
-                                        tcp_connect_trampoline, box, lua_ref_free)
-                     : eddy_connect(loop, host, port, timeout, tcp_connect_trampoline, box,
-                                    lua_ref_free);
+            rc = ctx ? eddy_connect_tls_with_options(loop, host, port, timeout, options, ctx,
+                                                     server_name, tcp_connect_trampoline, box,
+                                                     lua_ref_free)
+                     : eddy_connect_with_options(loop, host, port, timeout, options,
+                                                 tcp_connect_trampoline, box, lua_ref_free);
             if (rc != 0) lua_ref_free(box); /* on failure the userdata stays ours */
         }
     }
-    eddy_tls_context_free(ctx); /* the connection keeps its own reference */
+    eddy_connect_options_free(options); /* the connect copied them */
+    eddy_tls_context_free(ctx);         /* the connection keeps its own reference */
     lua_pushinteger(L, rc);
     if (rc == 0 || !what) return 1;
     lua_pushstring(L, what);

@@ -1,4 +1,5 @@
--- Tornado's TCPClient for Lua, over eddy_connect / eddy_connect_tls (include/eddy/net.h, tls.h).
+-- Tornado's TCPClient for Lua, over eddy_connect_with_options / eddy_connect_tls_with_options
+-- (include/eddy/net.h, tls.h).
 --
 --   -- in a coroutine (a handler method, handle_stream, eddy.spawn):
 --   local stream, err, code = eddy.TCPClient():connect("127.0.0.1", 8888, { timeout = 5 })
@@ -20,7 +21,11 @@ tcpclient.TCPClient = TCPClient
 
 local error_text = iostream.error_text
 
-local CONNECT_OPTIONS = { timeout = "number", ssl_options = "table", max_buffer_size = "integer" }
+local CONNECT_OPTIONS = { timeout = "number", ssl_options = "table", max_buffer_size = "integer",
+                          af = "string", source_ip = "string", source_port = "integer" }
+-- af's names (Tornado's socket.AF_*) → eddy_connect_options_set_family's EDDY_FAMILY_*.
+local FAMILIES = { unspec = core.EDDY_FAMILY_ANY, inet = core.EDDY_FAMILY_IPV4,
+                   inet6 = core.EDDY_FAMILY_IPV6 }
 local SSL_OPTIONS = { ca_certs = "string", certfile = "string", keyfile = "string",
                       cert_reqs = "string", server_hostname = "string" }
 -- What the C side (client_tls_context in eddy_core.i) calls Tornado's ssl_options fields.
@@ -50,16 +55,28 @@ local function tls_table(ssl, who)
   return t
 end
 
--- Checks connect's options; returns the TLS table (nil: plain TCP).
+-- Checks connect's options; returns the TLS table (nil: plain TCP) and the connect options
+-- table tcp_connect takes (nil: none).
 local function check_options(opts)
   for name, value in pairs(opts) do
     local want = CONNECT_OPTIONS[name]
     if not want then fail("eddy: connect: unsupported option " .. tostring(name)) end
-    local ok = want == "integer" and math.type(value) == "integer" and value > 0 or type(value) == want
+    -- source_port may be 0 (the system picks one); max_buffer_size must be positive.
+    local least = name == "source_port" and 0 or 1
+    local ok = want == "integer" and math.type(value) == "integer" and value >= least or type(value) == want
     if not ok then fail("eddy: connect: option " .. name .. " must be a " .. want .. ", not " .. tostring(value)) end
   end
-  if opts.ssl_options then return tls_table(opts.ssl_options) end
-  return nil
+  if opts.af ~= nil and not FAMILIES[opts.af] then
+    fail('eddy: connect: option af must be "inet", "inet6" or "unspec", not ' .. opts.af)
+  end
+  local connect
+  if opts.af or opts.source_ip or opts.source_port then
+    connect = { family = FAMILIES[opts.af or "unspec"], source_ip = opts.source_ip,
+                source_port = opts.source_port }
+  end
+  local tls
+  if opts.ssl_options then tls = tls_table(opts.ssl_options) end
+  return tls, connect
 end
 
 -- A connect callback failed: log it and close the stream it got.
@@ -79,7 +96,16 @@ end
 --     SNI and checked; default `host`). {} connects with the defaults. The handshake runs after
 --     the connect: a failed one (an untrusted certificate) closes the stream with EDDY_ETLS, so
 --     the first read returns nil, message, EDDY_ETLS.
---   max_buffer_size (bytes): the stream's read buffer limit.
+--   max_buffer_size (bytes): the stream's read buffer limit;
+--   af: "inet" (IPv4) or "inet6" (IPv6) tries only the host's addresses of that family
+--     (Tornado's af=socket.AF_INET / AF_INET6; "unspec", the default: both, staggered as
+--     Happy Eyeballs); a host without one fails with EDDY_ERESOLVE;
+--   source_ip (a numeric IPv4/IPv6 address; then only addresses of its family are tried) /
+--     source_port (0..65535): the local end each attempt binds before it connects (Tornado's
+--     source_ip / source_port; a source_port alone binds the wildcard address). A name, or a
+--     port out of range, is EDDY_EINVAL at once (the message names the option); an address
+--     that is not local fails the connect with EDDY_EADDRNOTAVAIL, a port in use with
+--     EDDY_EADDRINUSE.
 -- Without a callback it must run in a coroutine and returns the stream, or nil, a message and
 -- the EDDY_E* code (EDDY_ECONNREFUSED, EDDY_ETIMEDOUT, EDDY_ERESOLVE, EDDY_EINVAL for a bad
 -- port or an unreadable certificate file, whose option the message names). With a callback it
@@ -92,7 +118,7 @@ function tcpclient.connect(host, port, opts, callback)
   if opts ~= nil and type(opts) ~= "table" then error("eddy: connect: options must be a table", 2) end
   if callback ~= nil and type(callback) ~= "function" then error("eddy: connect: the callback must be a function", 2) end
   opts = opts or {}
-  local ok, tls = pcall(check_options, opts)
+  local ok, tls, connect_opts = pcall(check_options, opts)
   if not ok then error(tls, 2) end
   if not callback then
     local _, main = coroutine.running()
@@ -115,11 +141,15 @@ function tcpclient.connect(host, port, opts, callback)
     return finish(stream)
   end
 
-  local rc, option = core.tcp_connect(loop.get(), host, port, opts.timeout, tls, dispatch)
+  local rc, option = core.tcp_connect(loop.get(), host, port, opts.timeout, tls, dispatch,
+                                      connect_opts)
   rc = math.tointeger(rc)
   if rc ~= 0 then
     local err = error_text(rc)
-    if option then -- an option eddy refused (an unreadable ca_certs file, ...); the log says why
+    if option == "af" or option == "source_ip" or option == "source_port" then
+      -- a connect option eddy refused: a source_ip that is a name, a source_port out of range
+      err = option .. " " .. tostring(opts[option]) .. ": " .. err
+    elseif option then -- an option eddy refused (an unreadable ca_certs file, ...); the log says why
       local name = C_NAMES[option] or option
       local value = opts.ssl_options and opts.ssl_options[name]
       err = "ssl_options." .. name .. (type(value) == "string" and (" " .. value) or "") .. ": " .. err

@@ -37,7 +37,7 @@ eddy.spawn(function()
 
   -- Bad input.
   local errors = {
-    unknown_option = err_of(client.connect, client, "127.0.0.1", port, { source_ip = "127.0.0.1" }),
+    unknown_option = err_of(client.connect, client, "127.0.0.1", port, { bind = "127.0.0.1" }),
     bad_timeout = err_of(client.connect, client, "127.0.0.1", port, { timeout = "soon" }),
     second_read = err_of(function()
       stream:read_until("\n", function() end)

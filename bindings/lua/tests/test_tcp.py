@@ -7,6 +7,7 @@ callback on the peer's close and reset, max_bytes exceeded (EDDY_ETOOBIG), read_
 reads and writes, handle_stream raising (logged, connection closed, server unharmed), stop()
 (inside handle_stream: the connection goes on, the port is closed), a Unix socket, and that
 every stream's Lua references are released (registry size back to its baseline)."""
+import json
 import os
 import socket
 import struct
@@ -33,7 +34,8 @@ def codes():
         local core = require("eddy.core")
         local out = {}
         for _, n in ipairs({"EDDY_EOF", "EDDY_ECONNRESET", "EDDY_ETOOBIG", "EDDY_ECLOSED",
-                            "EDDY_ECONNREFUSED", "EDDY_ETIMEDOUT", "EDDY_ETLS", "EDDY_EINVAL"}) do
+                            "EDDY_ECONNREFUSED", "EDDY_ETIMEDOUT", "EDDY_ETLS", "EDDY_EINVAL",
+                            "EDDY_ERESOLVE", "EDDY_EADDRNOTAVAIL"}) do
           out[#out + 1] = n .. "=" .. math.tointeger(core[n])
         end
         print(table.concat(out, " "))"""], capture_output=True, text=True, timeout=20, check=True)
@@ -55,6 +57,96 @@ class ListenFamilies(unittest.TestCase):
             app:listen(web_port, "::")
             print("ok")"""], capture_output=True, text=True, timeout=20)
         self.assertEqual((proc.returncode, proc.stdout.strip()), (0, "ok"), proc.stderr)
+
+
+# A TCPServer that answers each connection with its peer ("<ip> <port>"), and a client that
+# connects with the options given as Lua source in EDDY_TEST_OPTS; prints a JSON line per case.
+CONNECT_OPTIONS = r"""
+local eddy = require("eddy")
+local host = os.getenv("EDDY_TEST_HOST")
+local cases = load("return " .. os.getenv("EDDY_TEST_CASES"))()
+local server = eddy.TCPServer(function(stream, address, port)
+  stream:write(address .. " " .. port .. "\n")
+end)
+local port = server:listen(0, host)
+eddy.spawn(function()
+  for _, case in ipairs(cases) do
+    local ok, s, err, code = pcall(eddy.TCPClient().connect, eddy.TCPClient(), case.host or host,
+                                   case.port or port, case.opts)
+    local out = { case = case.name }
+    if not ok then
+      out.raised = tostring(s)
+    elseif s then
+      out.peer = s:read_until("\n"):gsub("\n$", "")
+      s:close()
+    else
+      out.err, out.code = err, math.tointeger(code)
+    end
+    print(eddy.json.encode(out))
+  end
+  eddy.stop()
+end)
+eddy.start()
+"""
+
+
+class ConnectOptions(unittest.TestCase):
+    """TCPClient:connect's af / source_ip / source_port (eddy_connect_with_options): the server
+    sees the bound source as the peer; af picks the family; eddy's refusals are clear."""
+
+    def run_cases(self, host, cases):
+        env = dict(os.environ, EDDY_TEST_HOST=host, EDDY_TEST_CASES=cases)
+        proc = subprocess.run([lua_binary(), "-e", CONNECT_OPTIONS], capture_output=True,
+                              text=True, timeout=30, env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return {r.pop("case"): r for r in map(json.loads, proc.stdout.splitlines())}
+
+    def test_source_address_and_port_are_the_peer(self):
+        src_port = free_port("127.0.0.2")
+        got = self.run_cases("127.0.0.1", """{
+            { name = "ip", opts = { source_ip = "127.0.0.2" } },
+            { name = "ip_port", opts = { source_ip = "127.0.0.2", source_port = %d } },
+            { name = "inet", opts = { af = "inet" } },
+            { name = "inet6_v4_host", opts = { af = "inet6" } },
+            { name = "v6_source_v4_host", opts = { source_ip = "::1" } },
+            { name = "not_local", opts = { source_ip = "10.255.255.1" } },
+            { name = "name_source", opts = { source_ip = "localhost" } },
+            { name = "port_range", opts = { source_port = 65536 } },
+            { name = "bad_af", opts = { af = "ipx" } },
+            { name = "bad_port_type", opts = { source_port = "80" } },
+        }""" % src_port)
+        c = codes()
+        self.assertRegex(got["ip"]["peer"], r"^127\.0\.0\.2 \d+$")
+        self.assertEqual(got["ip_port"]["peer"], "127.0.0.2 %d" % src_port)
+        self.assertRegex(got["inet"]["peer"], r"^127\.0\.0\.1 \d+$")
+        # A numeric IPv4 host has no IPv6 address: as getaddrinfo(AF_INET6) fails.
+        self.assertEqual(got["inet6_v4_host"]["code"], c["EDDY_ERESOLVE"])
+        self.assertEqual(got["v6_source_v4_host"]["code"], c["EDDY_EADDRNOTAVAIL"])
+        self.assertEqual(got["not_local"]["code"], c["EDDY_EADDRNOTAVAIL"])
+        for case, option in (("name_source", "source_ip localhost"),
+                             ("port_range", "source_port 65536")):
+            self.assertEqual(got[case]["code"], c["EDDY_EINVAL"], case)
+            self.assertIn(option, got[case]["err"], case)
+        self.assertIn('af must be "inet"', got["bad_af"]["raised"])
+        self.assertIn("source_port must be a integer", got["bad_port_type"]["raised"])
+
+    @unittest.skipUnless(has_ipv6_loopback(), "no ::1 on this host")
+    def test_inet6_to_the_ipv6_loopback(self):
+        got = self.run_cases("::1", """{
+            { name = "inet6", host = "::1", opts = { af = "inet6" } },
+            { name = "v6_source", host = "::1", opts = { af = "inet6", source_ip = "::1" } },
+            { name = "inet_v6_host", host = "::1", opts = { af = "inet" } },
+        }""")
+        self.assertRegex(got["inet6"]["peer"], r"^::1 \d+$")
+        self.assertRegex(got["v6_source"]["peer"], r"^::1 \d+$")
+        self.assertEqual(got["inet_v6_host"]["code"], codes()["EDDY_ERESOLVE"])
+
+
+def free_port(host):
+    """A port nothing on `host` uses right now (bound and released)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 class LocalAddresses(unittest.TestCase):
@@ -357,7 +449,7 @@ class TCPClientConnect(unittest.TestCase):
         self.assertEqual(r["timeout"]["code"], codes_["EDDY_ETIMEDOUT"], r)
         # Bad input: clear errors, never a crash.
         e = r["errors"]
-        self.assertIn("unsupported option source_ip", e["unknown_option"])
+        self.assertIn("unsupported option bind", e["unknown_option"])
         self.assertIn("timeout must be a number", e["bad_timeout"])
         self.assertIn("only works inside a coroutine", e["no_coroutine"])
         self.assertEqual(e["bad_port"], codes_["EDDY_EINVAL"])
