@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -75,7 +76,7 @@ type dialResult struct {
 // errors.Is): ErrConnRefused, ErrTimedOut, ErrResolve (a name that does not resolve),
 // ErrAddrNotAvail, ErrInvalid (a bad address or port), each wrapped with addr.
 func DialTCP(addr string, timeout time.Duration) (*Stream, error) {
-	return dialStream("DialTCP", addr, timeout, nil, "")
+	return dialStream("DialTCP", addr, DialOptions{Timeout: timeout})
 }
 
 // DialTLS is DialTCP followed by a TLS handshake with cfg (the ClientTLS of the WebSocket and
@@ -86,10 +87,87 @@ func DialTCP(addr string, timeout time.Duration) (*Stream, error) {
 // read or write returns a *StreamClosedError wrapping ErrTLS. Errors as DialTCP's, and an
 // error wrapping ErrInvalid for an unreadable TLS file.
 func DialTLS(addr string, cfg ClientTLS, timeout time.Duration) (*Stream, error) {
-	return dialStream("DialTLS", addr, timeout, &cfg, "")
+	return dialStream("DialTLS", addr, DialOptions{Timeout: timeout, TLS: &cfg})
 }
 
-func dialStream(what, addr string, timeout time.Duration, tlsCfg *ClientTLS, serverName string) (*Stream, error) {
+// Family restricts the addresses a dial tries (DialOptions.Family; eddy's EDDY_FAMILY_*).
+type Family int
+
+const (
+	FamilyAny  Family = C.EDDY_FAMILY_ANY  // IPv4 and IPv6, staggered (the default)
+	FamilyIPv4 Family = C.EDDY_FAMILY_IPV4 // IPv4 addresses only (Tornado's af=AF_INET)
+	FamilyIPv6 Family = C.EDDY_FAMILY_IPV6 // IPv6 addresses only (af=AF_INET6)
+)
+
+// DialOptions are Dial's (eddy_connect_with_options; Tornado's TCPClient.connect arguments).
+// The zero value dials as DialTCP with no timeout.
+type DialOptions struct {
+	// Timeout bounds the whole attempt, name lookup included (<= 0: none).
+	Timeout time.Duration
+	// Family tries only the host's addresses of that family, still staggered as Happy
+	// Eyeballs; a host without one fails with ErrResolve (as getaddrinfo asked for that family).
+	Family Family
+	// SourceIP ("": none) is the numeric IPv4 or IPv6 address each attempt's socket binds
+	// before it connects (Tornado's source_ip), e.g. to leave by one interface; only the
+	// host's addresses of its family are tried then (none: ErrAddrNotAvail). A name is
+	// ErrInvalid: it would need a lookup, and which of its addresses would be meant?
+	SourceIP string
+	// SourcePort (0: the system picks one; up to 65535) is the local port each attempt binds
+	// (Tornado's source_port); alone, it binds the family's wildcard address. A port in use
+	// fails that attempt with ErrAddrInUse.
+	SourcePort int
+	// TLS, when not nil, runs a TLS handshake with it after the connect, as DialTLS does.
+	TLS *ClientTLS
+}
+
+// Dial is DialTCP (or DialTLS with opts.TLS) with every option of eddy's connect: a family, a
+// local address and port to bind (DialOptions). Thread: any goroutine; it waits for the
+// outcome. Errors as DialTCP's (ErrAddrNotAvail also for a SourceIP that is not a local
+// address), and an error wrapping ErrInvalid that names the option eddy refused (a SourceIP
+// that is not a numeric address, a SourcePort out of range, an unknown Family).
+func Dial(addr string, opts DialOptions) (*Stream, error) {
+	return dialStream("Dial", addr, opts)
+}
+
+// connectOptions makes eddy_connect_options for opts (nil: the defaults, exactly eddy_connect);
+// the caller frees them. The error names the option eddy refused.
+func connectOptions(opts *DialOptions) (*C.eddy_connect_options, error) {
+	if opts.Family == FamilyAny && opts.SourceIP == "" && opts.SourcePort == 0 {
+		return nil, nil
+	}
+	o := C.eddy_connect_options_new()
+	if o == nil {
+		return nil, ErrNoMemory
+	}
+	if rc := C.eddy_connect_options_set_family(o, C.int(opts.Family)); rc != 0 {
+		C.eddy_connect_options_free(o)
+		return nil, fmt.Errorf("Family %d: %w", opts.Family, Error(rc))
+	}
+	if opts.SourceIP != "" || opts.SourcePort != 0 {
+		if opts.SourcePort < 0 || opts.SourcePort > 65535 {
+			C.eddy_connect_options_free(o)
+			return nil, fmt.Errorf("SourcePort %d: %w", opts.SourcePort, ErrInvalid)
+		}
+		var cip *C.char
+		if opts.SourceIP != "" {
+			if strings.IndexByte(opts.SourceIP, 0) >= 0 {
+				C.eddy_connect_options_free(o)
+				return nil, fmt.Errorf("SourceIP %q: %w", opts.SourceIP, ErrInvalid)
+			}
+			cip = C.CString(opts.SourceIP)
+			defer C.free(unsafe.Pointer(cip))
+		}
+		if rc := C.eddy_connect_options_set_source(o, cip, C.int(opts.SourcePort)); rc != 0 {
+			C.eddy_connect_options_free(o)
+			return nil, fmt.Errorf("SourceIP %q (not a numeric address): %w", opts.SourceIP,
+				Error(rc))
+		}
+	}
+	return o, nil
+}
+
+func dialStream(what, addr string, opts DialOptions) (*Stream, error) {
+	timeout, tlsCfg := opts.Timeout, opts.TLS
 	host, port, err := splitAddr(addr)
 	if err == nil && port == 0 {
 		err = errors.New("port 0")
@@ -97,6 +175,11 @@ func dialStream(what, addr string, timeout time.Duration, tlsCfg *ClientTLS, ser
 	if err != nil {
 		return nil, fmt.Errorf("eddy: %s(%q): %v: %w", what, addr, err, ErrInvalid)
 	}
+	copts, err := connectOptions(&opts)
+	if err != nil {
+		return nil, fmt.Errorf("eddy: %s(%q): %w", what, addr, err)
+	}
+	defer C.eddy_connect_options_free(copts) // the connect copies them; NULL does nothing
 	l, err := dialLoop()
 	if err != nil {
 		return nil, fmt.Errorf("eddy: %s(%q): %w", what, addr, err)
@@ -121,15 +204,12 @@ func dialStream(what, addr string, timeout time.Duration, tlsCfg *ClientTLS, ser
 		free := C.eddy_free_fn(C.eddy_go_release_dial)
 		var rc C.int
 		if ctx != nil {
-			var cname *C.char
-			if serverName != "" {
-				cname = C.CString(serverName)
-				defer C.free(unsafe.Pointer(cname))
-			}
-			rc = C.eddy_connect_tls(l.loop, chost, C.int(port), C.double(timeout.Seconds()), ctx,
-				cname, cb, ud, free)
+			// NULL server name: the host's, as DialTLS documents.
+			rc = C.eddy_connect_tls_with_options(l.loop, chost, C.int(port),
+				C.double(timeout.Seconds()), copts, ctx, nil, cb, ud, free)
 		} else {
-			rc = C.eddy_connect(l.loop, chost, C.int(port), C.double(timeout.Seconds()), cb, ud, free)
+			rc = C.eddy_connect_with_options(l.loop, chost, C.int(port),
+				C.double(timeout.Seconds()), copts, cb, ud, free)
 		}
 		if rc != 0 {
 			deleteHandle(h) // not taken: eddy did not call the free function

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -144,5 +145,115 @@ func TestDialTCPTimeout(t *testing.T) {
 	}
 	if !errors.Is(err, ErrTimedOut) {
 		t.Fatalf("got %v, want ErrTimedOut", err)
+	}
+}
+
+// peerOf accepts one connection on ln and sends its remote address ("" on an error).
+func peerOf(ln net.Listener) <-chan string {
+	peer := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			peer <- ""
+			return
+		}
+		peer <- c.RemoteAddr().String()
+		c.Close()
+	}()
+	return peer
+}
+
+// freePort is a port nothing on host uses right now (bound and released).
+func freePort(t *testing.T, host string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestDialSourceAddress binds the local end (Tornado's source_ip / source_port): the server
+// sees it as the peer (Linux's loopback answers on all of 127.0.0.0/8).
+func TestDialSourceAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srcPort := freePort(t, "127.0.0.2")
+	for _, c := range []struct {
+		opts DialOptions
+		want string // the peer the server sees; a trailing ":" means any port
+	}{
+		{DialOptions{Timeout: safety, SourceIP: "127.0.0.2"}, "127.0.0.2:"},
+		{DialOptions{Timeout: safety, SourceIP: "127.0.0.2", SourcePort: srcPort},
+			fmt.Sprintf("127.0.0.2:%d", srcPort)},
+		{DialOptions{Timeout: safety, Family: FamilyIPv4}, "127.0.0.1:"},
+	} {
+		peer := peerOf(ln)
+		s, err := Dial(ln.Addr().String(), c.opts)
+		if err != nil {
+			t.Fatalf("%+v: %v", c.opts, err)
+		}
+		got := <-peer
+		s.Close()
+		if got != c.want && !(strings.HasSuffix(c.want, ":") && strings.HasPrefix(got, c.want)) {
+			t.Errorf("%+v: the server saw %q, want %q", c.opts, got, c.want)
+		}
+	}
+	noHandlesLeft(t, "after the dials")
+}
+
+func TestDialOptionErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	for _, c := range []struct {
+		opts DialOptions
+		want error
+		says string // in the message
+	}{
+		{DialOptions{SourceIP: "localhost"}, ErrInvalid, `SourceIP "localhost"`},
+		{DialOptions{SourceIP: "127.0.0.1\x00x"}, ErrInvalid, "SourceIP"},
+		{DialOptions{SourcePort: 65536}, ErrInvalid, "SourcePort 65536"},
+		{DialOptions{SourcePort: -1}, ErrInvalid, "SourcePort -1"},
+		{DialOptions{Family: 5}, ErrInvalid, "Family 5"},
+		{DialOptions{SourceIP: "10.255.255.1"}, ErrAddrNotAvail, ""}, // not a local address
+		{DialOptions{SourceIP: "::1"}, ErrAddrNotAvail, ""},          // no IPv6 address to reach
+		{DialOptions{Family: FamilyIPv6}, ErrResolve, ""},            // an IPv4 host
+	} {
+		c.opts.Timeout = safety
+		s, err := Dial(addr, c.opts)
+		if s != nil || !errors.Is(err, c.want) || !strings.Contains(fmt.Sprint(err), c.says) {
+			t.Errorf("%+v: %v, %v; want %v saying %q", c.opts, s, err, c.want, c.says)
+		}
+	}
+	noHandlesLeft(t, "after the failed dials")
+}
+
+func TestDialIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no ::1 on this host: %v", err)
+	}
+	defer ln.Close()
+	peer := peerOf(ln)
+	s, err := Dial(ln.Addr().String(), DialOptions{Timeout: safety, Family: FamilyIPv6,
+		SourceIP: "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := <-peer
+	s.Close()
+	if !strings.HasPrefix(got, "[::1]:") {
+		t.Fatalf("the server saw %q", got)
+	}
+	if _, err := Dial(ln.Addr().String(), DialOptions{Timeout: safety, Family: FamilyIPv4}); !errors.Is(err, ErrResolve) {
+		t.Fatalf("FamilyIPv4 to ::1: %v, want ErrResolve", err)
 	}
 }
