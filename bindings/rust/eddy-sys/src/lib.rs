@@ -223,6 +223,41 @@ extern "C" {
     ) -> c_int;
 }
 
+// ---- net.h: connect options ----------------------------------------------------------------
+
+#[repr(C)]
+pub struct eddy_connect_options {
+    _opaque: [u8; 0],
+}
+
+pub const EDDY_FAMILY_ANY: c_int = 0;
+pub const EDDY_FAMILY_IPV4: c_int = 4;
+pub const EDDY_FAMILY_IPV6: c_int = 6;
+
+extern "C" {
+    pub fn eddy_connect_options_new() -> *mut eddy_connect_options;
+    pub fn eddy_connect_options_free(options: *mut eddy_connect_options);
+    pub fn eddy_connect_options_set_family(
+        options: *mut eddy_connect_options,
+        family: c_int,
+    ) -> c_int;
+    pub fn eddy_connect_options_set_source(
+        options: *mut eddy_connect_options,
+        ip: *const c_char,
+        port: c_int,
+    ) -> c_int;
+    pub fn eddy_connect_with_options(
+        lp: *mut eddy_loop,
+        host: *const c_char,
+        port: c_int,
+        timeout: c_double,
+        options: *const eddy_connect_options,
+        cb: eddy_connect_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+}
+
 // ---- process.h -----------------------------------------------------------------------------
 
 extern "C" {
@@ -932,6 +967,18 @@ extern "C" {
         host: *const c_char,
         port: c_int,
         timeout: c_double,
+        ctx: *mut eddy_tls_context,
+        server_name: *const c_char,
+        cb: eddy_connect_fn,
+        userdata: *mut c_void,
+        free_userdata: eddy_free_fn,
+    ) -> c_int;
+    pub fn eddy_connect_tls_with_options(
+        lp: *mut eddy_loop,
+        host: *const c_char,
+        port: c_int,
+        timeout: c_double,
+        options: *const eddy_connect_options,
         ctx: *mut eddy_tls_context,
         server_name: *const c_char,
         cb: eddy_connect_fn,

@@ -30,6 +30,10 @@ impl Error {
     pub const TOO_BIG: Error = Error(sys::EDDY_ETOOBIG);
     /// The address is in use (listen).
     pub const ADDR_IN_USE: Error = Error(sys::EDDY_EADDRINUSE);
+    /// The address is not a local one (a connect's source address,
+    /// [`ConnectOptions::source_ip`](crate::ConnectOptions::source_ip)), or no address of the
+    /// host can be reached from it.
+    pub const ADDR_NOT_AVAILABLE: Error = Error(sys::EDDY_EADDRNOTAVAIL);
     /// A connect, request or handshake timeout passed.
     pub const TIMED_OUT: Error = Error(sys::EDDY_ETIMEDOUT);
     /// Nobody listens at the address connected to.

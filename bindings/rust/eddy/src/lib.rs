@@ -93,7 +93,7 @@ pub use process::{bind_socket, cpu_count, fork_processes, socket_port, task_id};
 pub use request::{HttpFile, Request};
 pub use response::{CookieOptions, Response};
 pub use stream::{Stream, WriteCallback};
-pub use tcp_client::{connect, connect_tls};
+pub use tcp_client::{connect, connect_tls, ConnectOptions, Family};
 pub use tcp_server::TcpServer;
 pub use tls::{TlsContext, Verify};
 pub use websocket::{Message, WebSocket, WebSocketHandler, WsSender};

@@ -4,6 +4,7 @@
 //! Ownership: the closure is one `Box` given to eddy as userdata; eddy calls back exactly once
 //! and then releases it exactly once (or, when the loop is freed first, releases it uncalled).
 use std::ffi::CString;
+use std::net::IpAddr;
 use std::os::raw::{c_char, c_int, c_void};
 
 use eddy_sys as sys;
@@ -114,6 +115,193 @@ pub fn connect_tls(
             )
         })
     })
+}
+
+/// Which addresses of a host a connect tries ([`ConnectOptions::family`]; eddy's
+/// `EDDY_FAMILY_*`, Tornado's `af`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 and IPv6, staggered as Happy Eyeballs (the default).
+    #[default]
+    Any,
+    /// IPv4 addresses only (`af=socket.AF_INET`).
+    Ipv4,
+    /// IPv6 addresses only (`af=socket.AF_INET6`).
+    Ipv6,
+}
+
+/// A connect with Tornado's other `TCPClient.connect` arguments (eddy_connect_with_options),
+/// as a builder: a timeout, an address family, a local address and port to bind.
+///
+/// ```no_run
+/// use std::net::{IpAddr, Ipv4Addr};
+/// let lp = eddy::Loop::new().unwrap();
+/// eddy::ConnectOptions::new()
+///     .timeout(5.0)
+///     .source_ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))) // leave by this interface
+///     .connect(&lp, "198.51.100.1", 8888, |outcome| {
+///         let stream = outcome?;
+///         stream.write(b"hello\n", None)?;
+///         Ok(())
+///     })
+///     .unwrap();
+/// ```
+///
+/// The source address is an [`IpAddr`]: numeric by its type, as eddy requires (a name would
+/// need a lookup, and which of its addresses would be meant?).
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    timeout: f64,
+    family: Family,
+    source_ip: Option<IpAddr>,
+    source_port: u16,
+}
+
+impl ConnectOptions {
+    /// No timeout, every family, the local end left to the system: [`connect`]'s defaults.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions::default()
+    }
+
+    /// Bounds the whole attempt, name lookup included (seconds; 0 or less: none).
+    pub fn timeout(mut self, seconds: f64) -> Self {
+        self.timeout = seconds;
+        self
+    }
+
+    /// Tries only the host's addresses of `family`, still staggered; a host without one
+    /// fails the connect with `Error::RESOLVE` (as `getaddrinfo` asked for that family).
+    pub fn family(mut self, family: Family) -> Self {
+        self.family = family;
+        self
+    }
+
+    /// Binds each attempt's socket to `ip` before it connects (Tornado's `source_ip`); only
+    /// the host's addresses of its family are tried then. One that is not a local address
+    /// fails the connect with `Error::ADDR_NOT_AVAILABLE` (so does a host with no address of
+    /// its family).
+    pub fn source_ip(mut self, ip: IpAddr) -> Self {
+        self.source_ip = Some(ip);
+        self
+    }
+
+    /// Binds each attempt's socket to local port `port` (Tornado's `source_port`; 0: the
+    /// system picks one); alone, with the family's wildcard address. A port in use fails that
+    /// attempt with `Error::ADDR_IN_USE`.
+    pub fn source_port(mut self, port: u16) -> Self {
+        self.source_port = port;
+        self
+    }
+
+    /// [`connect`] with these options. Errors as its.
+    pub fn connect(
+        &self,
+        lp: &Loop,
+        host: &str,
+        port: u16,
+        f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
+    ) -> Result<()> {
+        let options = self.to_c()?;
+        start(self.timeout, Box::new(f), |ud| {
+            let host = CString::new(host).map_err(|_| Error::INVALID)?;
+            // SAFETY: a live loop on its thread; eddy copies the host and the options; ud
+            // released as in start.
+            Ok(unsafe {
+                sys::eddy_connect_with_options(
+                    lp.as_ptr(),
+                    host.as_ptr(),
+                    c_int::from(port),
+                    self.timeout,
+                    options.ptr,
+                    Some(on_connect),
+                    ud,
+                    Some(free_connect),
+                )
+            })
+        })
+    }
+
+    /// [`connect_tls`] with these options. Errors as its.
+    pub fn connect_tls(
+        &self,
+        lp: &Loop,
+        host: &str,
+        port: u16,
+        ctx: &TlsContext,
+        server_name: Option<&str>,
+        f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
+    ) -> Result<()> {
+        let options = self.to_c()?;
+        start(self.timeout, Box::new(f), |ud| {
+            let host = CString::new(host).map_err(|_| Error::INVALID)?;
+            let name = match server_name {
+                Some(n) => Some(CString::new(n).map_err(|_| Error::INVALID)?),
+                None => None,
+            };
+            let name_ptr = name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
+            // SAFETY: a live loop and context; eddy copies the strings and the options and
+            // takes its own reference to ctx; ud released as in start.
+            Ok(unsafe {
+                sys::eddy_connect_tls_with_options(
+                    lp.as_ptr(),
+                    host.as_ptr(),
+                    c_int::from(port),
+                    self.timeout,
+                    options.ptr,
+                    ctx.as_ptr(),
+                    name_ptr as *const c_char,
+                    Some(on_connect),
+                    ud,
+                    Some(free_connect),
+                )
+            })
+        })
+    }
+
+    /// The C options (a null pointer for the defaults: exactly eddy_connect).
+    fn to_c(&self) -> Result<COptions> {
+        let mut o = COptions {
+            ptr: std::ptr::null_mut(),
+        };
+        if self.family == Family::Any && self.source_ip.is_none() && self.source_port == 0 {
+            return Ok(o);
+        }
+        // SAFETY: plain data; freed by COptions' drop.
+        o.ptr = unsafe { sys::eddy_connect_options_new() };
+        if o.ptr.is_null() {
+            return Err(Error::NO_MEMORY);
+        }
+        let family = match self.family {
+            Family::Any => sys::EDDY_FAMILY_ANY,
+            Family::Ipv4 => sys::EDDY_FAMILY_IPV4,
+            Family::Ipv6 => sys::EDDY_FAMILY_IPV6,
+        };
+        // SAFETY: live options.
+        check(unsafe { sys::eddy_connect_options_set_family(o.ptr, family) })?;
+        if self.source_ip.is_some() || self.source_port != 0 {
+            let ip = self
+                .source_ip
+                .map(|ip| CString::new(ip.to_string()).expect("an address has no NUL"));
+            let ip_ptr = ip.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+            // SAFETY: live options; eddy copies the address.
+            check(unsafe {
+                sys::eddy_connect_options_set_source(o.ptr, ip_ptr, c_int::from(self.source_port))
+            })?;
+        }
+        Ok(o)
+    }
+}
+
+/// Owns eddy_connect_options for the length of one connect call (eddy copies them).
+struct COptions {
+    ptr: *mut sys::eddy_connect_options,
+}
+
+impl Drop for COptions {
+    fn drop(&mut self) {
+        // SAFETY: made by eddy_connect_options_new (or null, which does nothing).
+        unsafe { sys::eddy_connect_options_free(self.ptr) }
+    }
 }
 
 /// Hands `f` to eddy through `call` (which returns eddy's code, or an argument error found
