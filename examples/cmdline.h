@@ -4,8 +4,9 @@
  * and "-1" as whatever the listen call made of them; "--max-body-size -1" as SIZE_MAX).
  * A value that is not wholly a number in range is reported on stderr as
  * "PROG: --OPTION wants ..., not "VALUE"" and the program exits with status 2, as
- * echo_server did first. Header-only (static functions): each example is a single-file
- * program, and a library for three functions would be more build than code. */
+ * echo_server did first; so is an option given last without its value. Header-only (static
+ * functions): each example is a single-file program, and a library for three functions would be
+ * more build than code. */
 #ifndef EDDY_EXAMPLES_CMDLINE_H
 #define EDDY_EXAMPLES_CMDLINE_H
 
@@ -70,6 +71,17 @@ static inline double cmdline_seconds(const char *prog, const char *option, const
         exit(2);
     }
     return d;
+}
+
+/* The value of the option at argv[i]. A trailing option with none ("tcp_echo --port") is
+ * reported as "PROG: --port wants a value" and the program exits with status 2: the parsers'
+ * loops stopped before it, so it was silently ignored and the default (port 8888) served. */
+static inline const char *cmdline_value(const char *prog, int argc, char **argv, int i) {
+    if (i + 1 >= argc) {
+        fprintf(stderr, "%s: %s wants a value\n", prog, argv[i]);
+        exit(2);
+    }
+    return argv[i + 1];
 }
 
 #endif /* EDDY_EXAMPLES_CMDLINE_H */

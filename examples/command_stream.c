@@ -126,11 +126,12 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 int main(int argc, char **argv) {
     const char *address = "127.0.0.1";
     int port = 8888;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        const char *value = cmdline_value("command_stream", argc, argv, i);
         if (strcmp(argv[i], "--port") == 0)
-            port = cmdline_port("command_stream", "--port", argv[i + 1]);
+            port = cmdline_port("command_stream", "--port", value);
         else if (strcmp(argv[i], "--address") == 0)
-            address = argv[i + 1];
+            address = value;
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_app *app = loop ? eddy_app_new(loop) : NULL;

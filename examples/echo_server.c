@@ -263,13 +263,14 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 int main(int argc, char **argv) {
     const char *address = "127.0.0.1";
     int port = 8080;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        const char *value = cmdline_value("echo_server", argc, argv, i);
         if (strcmp(argv[i], "--port") == 0) {
             /* atoi() took "abc" as 0 and "8080x" as 8080: a mistyped port then served on a
              * random or a different port instead of saying so. */
-            port = cmdline_port("echo_server", "--port", argv[i + 1]);
+            port = cmdline_port("echo_server", "--port", value);
         } else if (strcmp(argv[i], "--address") == 0) {
-            address = argv[i + 1];
+            address = value;
         }
     }
     eddy_loop *loop = eddy_loop_new();

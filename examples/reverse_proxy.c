@@ -304,20 +304,20 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 int main(int argc, char **argv) {
     const char *cert = NULL, *key = NULL, *upstream_ca = NULL;
     int port = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        const char *value = cmdline_value("reverse_proxy", argc, argv, i);
         if (!strcmp(argv[i], "--upstream"))
-            g_upstream = argv[i + 1];
+            g_upstream = value;
         else if (!strcmp(argv[i], "--port"))
-            port = cmdline_port("reverse_proxy", "--port", argv[i + 1]);
+            port = cmdline_port("reverse_proxy", "--port", value);
         else if (!strcmp(argv[i], "--cert"))
-            cert = argv[i + 1];
+            cert = value;
         else if (!strcmp(argv[i], "--key"))
-            key = argv[i + 1];
+            key = value;
         else if (!strcmp(argv[i], "--upstream-ca"))
-            upstream_ca = argv[i + 1];
+            upstream_ca = value;
         else if (!strcmp(argv[i], "--upstream-read-timeout"))
-            g_read_timeout =
-                cmdline_seconds("reverse_proxy", "--upstream-read-timeout", argv[i + 1]);
+            g_read_timeout = cmdline_seconds("reverse_proxy", "--upstream-read-timeout", value);
     }
     if (!g_upstream) {
         fprintf(stderr, "usage: %s --upstream URL|unix:PATH [--port N] [--cert C --key K]\n",

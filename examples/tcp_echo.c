@@ -54,14 +54,16 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
 int main(int argc, char **argv) {
     const char *address = "127.0.0.1", *certfile = NULL, *keyfile = NULL;
     int port = 8888;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        const char *value = cmdline_value("tcp_echo", argc, argv, i);
         if (strcmp(argv[i], "--port") == 0)
-            port = cmdline_port("tcp_echo", "--port", argv[i + 1]);
-        else if (strcmp(argv[i], "--address") == 0) address = argv[i + 1];
+            port = cmdline_port("tcp_echo", "--port", value);
+        else if (strcmp(argv[i], "--address") == 0)
+            address = value;
         else if (strcmp(argv[i], "--certfile") == 0)
-            certfile = argv[i + 1];
+            certfile = value;
         else if (strcmp(argv[i], "--keyfile") == 0)
-            keyfile = argv[i + 1];
+            keyfile = value;
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_listener *listener = eddy_listener_new(loop, on_accept, NULL, NULL);

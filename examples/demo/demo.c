@@ -786,8 +786,9 @@ static int parse_options(int argc, char **argv, options *o) {
             o->access_log = argv[i][2] == 'a';
             continue;
         }
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) goto usage;
+        /* A trailing option without its value: "demo: --port wants a value", as the other
+         * examples say it (cmdline.h), rather than the usage line alone. */
+        const char *v = cmdline_value("demo", argc, argv, i);
         if (strcmp(argv[i], "--port") == 0)
             o->port = cmdline_port("demo", "--port", v);
         else if (strcmp(argv[i], "--address") == 0) o->address = v;

@@ -26,3 +26,20 @@ def assert_refused(test, prog_name, argv, option, bad_values, timeout=20):
             test.assertNotIn(b"listening", proc.stdout.lower())
             test.assertTrue(proc.stderr.startswith(("%s: %s wants " % (prog_name, option))
                                                    .encode()), proc.stderr)
+
+
+def assert_needs_value(test, prog_name, argv, options, timeout=20):
+    """Runs argv + [option] for each option, given last without its value: it must exit 2,
+    before serving, with "prog_name: option wants a value" on stderr (the parsers' loops used to
+    stop before it, so it was ignored and the default served)."""
+    for option in options:
+        with test.subTest(option=option, value=None):
+            try:
+                proc = subprocess.run(list(argv) + [option], capture_output=True,
+                                      timeout=timeout, stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired as e:
+                test.fail("%s without a value: still running, printed %r" % (option, e.stdout))
+            test.assertEqual(proc.returncode, 2, proc.stderr)
+            test.assertNotIn(b"listening", proc.stdout.lower())
+            test.assertEqual(proc.stderr, ("%s: %s wants a value\n" % (prog_name, option))
+                             .encode())

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from cmdline_check import BAD_PORTS, assert_refused
+from cmdline_check import BAD_PORTS, assert_needs_value, assert_refused
 
 TOOL = None
 BOUND = 20  # seconds: every wait is bounded by this
@@ -188,6 +188,10 @@ class CommandLineTest(unittest.TestCase):
 
     def test_malformed_port_refused(self):
         assert_refused(self, "command_stream", [TOOL], "--port", BAD_PORTS)
+
+    def test_trailing_option_without_value_refused(self):
+        assert_needs_value(self, "command_stream", [TOOL, "--port", "0"],
+                           ("--port", "--address"))
 
 
 def main():

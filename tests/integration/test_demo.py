@@ -25,7 +25,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from child_log import read_log  # noqa: E402
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
-from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_refused  # noqa: E402
+from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_needs_value, assert_refused  # noqa: E402
 
 SERVER = None  # path of the demo binary, from --server
 # The files the demo serves (compiled into it as its default --static directory).
@@ -846,6 +846,9 @@ class CommandLineTest(unittest.TestCase):
     def test_malformed_numbers_refused(self):
         assert_refused(self, "demo", [SERVER], "--port", BAD_PORTS)
         assert_refused(self, "demo", [SERVER, "--port", "0"], "--poll-timeout", BAD_SECONDS)
+        assert_needs_value(self, "demo", [SERVER, "--port", "0"],
+                           ("--port", "--address", "--static", "--templates", "--cookie-secret",
+                            "--poll-timeout"))
 
 
 def main():

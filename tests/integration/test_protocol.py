@@ -1335,6 +1335,12 @@ class CommandLineTests(unittest.TestCase):
                 self.assertNotIn(b"listening", proc.stdout)
                 self.assertTrue(proc.stderr.startswith(b"echo_server: "), proc.stderr)
 
+    def test_trailing_option_without_value_refused(self):
+        # "echo_server --port" served on the default port 8080.
+        from cmdline_check import assert_needs_value
+        assert_needs_value(self, "echo_server", [SERVER_PATH, "--port", "0"],
+                           ("--port", "--address"), timeout=IO_TIMEOUT)
+
 # ================================================================================================
 # Message framing errors (RFC 9112 section 6, 7)
 # ================================================================================================

@@ -21,7 +21,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from counting_server import CountingServer  # noqa: E402
 from tls_certs import make_certs  # noqa: E402
-from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_refused  # noqa: E402
+from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_needs_value, assert_refused  # noqa: E402
 
 PROXY = API = None
 CERTS = None
@@ -452,6 +452,12 @@ class CommandLineTest(unittest.TestCase):
         assert_refused(self, "reverse_proxy", argv, "--port", BAD_PORTS)
         assert_refused(self, "reverse_proxy", argv + ["--port", "0"], "--upstream-read-timeout",
                        BAD_SECONDS)
+
+    def test_trailing_option_without_value_refused(self):
+        argv = [PROXY, "--upstream", "http://127.0.0.1:1", "--port", "0"]
+        assert_needs_value(self, "reverse_proxy", argv,
+                           ("--port", "--upstream", "--cert", "--key", "--upstream-ca",
+                            "--upstream-read-timeout", "--unknown"))
 
 
 if __name__ == "__main__":

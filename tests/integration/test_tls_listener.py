@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
-from cmdline_check import BAD_PORTS, assert_refused  # noqa: E402
+from cmdline_check import BAD_PORTS, assert_needs_value, assert_refused  # noqa: E402
 
 TCP_ECHO = None
 CERTS = None
@@ -109,6 +109,11 @@ class CommandLineTest(unittest.TestCase):
 
     def test_malformed_port_refused(self):
         assert_refused(self, "tcp_echo", [TCP_ECHO], "--port", BAD_PORTS)
+
+    def test_trailing_option_without_value_refused(self):
+        # "tcp_echo --port" served on the default port 8888.
+        assert_needs_value(self, "tcp_echo", [TCP_ECHO, "--port", "0"],
+                           ("--port", "--address", "--certfile", "--keyfile"))
 
 
 if __name__ == "__main__":
