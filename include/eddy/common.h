@@ -43,7 +43,7 @@ typedef enum eddy_error {
     EDDY_ENOMEM = -2,       /* out of memory */
     EDDY_EBUSY = -3,        /* an operation of this kind is already pending */
     EDDY_ECLOSED = -4,      /* the object is closed or closing */
-    EDDY_ENOENT = -5,       /* no such item (e.g. a call id that already ran or was cancelled) */
+    EDDY_ENOENT = -5,       /* no such file or entry (a finished call id, a missing socket) */
     EDDY_ETIMEDOUT = -6,    /* a timeout expired */
     EDDY_ECONNREFUSED = -7, /* the peer refused the connection */
     EDDY_ECONNRESET = -8,   /* the peer reset the connection */

@@ -43,7 +43,9 @@ EDDY_API const char *eddy_strerror(int code) {
     case EDDY_ENOMEM: return "out of memory";
     case EDDY_EBUSY: return "operation already pending";
     case EDDY_ECLOSED: return "object is closed";
-    case EDDY_ENOENT: return "no such item";
+    // A missing Unix socket file (a fetch's, a WebSocket's; reverse_proxy's 502 body shows it)
+    // as much as a call id or a listener without a TCP socket: "item" read oddly for a file.
+    case EDDY_ENOENT: return "no such file or entry";
     case EDDY_ETIMEDOUT: return "timed out";
     case EDDY_ECONNREFUSED: return "connection refused";
     case EDDY_ECONNRESET: return "connection reset by peer";

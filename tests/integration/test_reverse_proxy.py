@@ -234,8 +234,10 @@ class UnixUpstreamTest(unittest.TestCase):
                 c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=20)
                 c.request("GET", "/")
                 r = c.getresponse()
-                r.read()
+                body = r.read()
                 self.assertEqual(r.status, 502)
+                # eddy_strerror(EDDY_ENOENT) in the body: it read "no such item".
+                self.assertEqual(body, b"upstream error: no such file or entry\n")
                 c.close()
             finally:
                 log = p.stop(self)

@@ -1464,6 +1464,8 @@ static void test_misc_api(void **state) {
     assert_string_equal(eddy_err_name(EDDY_ETOOBIG), "EDDY_ETOOBIG");
     assert_string_equal(eddy_err_name(12345), "EDDY_EUNKNOWN");
     assert_string_equal(eddy_strerror(12345), "unknown error");
+    /* What a missing Unix socket reports (reverse_proxy's 502 body): it read "no such item". */
+    assert_string_equal(eddy_strerror(EDDY_ENOENT), "no such file or entry");
     for (int code = 0; code >= EDDY_ERESOLVE; code--) {
         assert_non_null(eddy_strerror(code));
         assert_string_not_equal(eddy_err_name(code), "EDDY_EUNKNOWN");
