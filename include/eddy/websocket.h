@@ -152,6 +152,20 @@ EDDY_API int eddy_ws_options_set_close_timeout(eddy_ws_options *options, double 
 /* Client: how long the TCP connect plus the handshake may take. Returns 0 or EDDY_EINVAL. */
 EDDY_API int eddy_ws_options_set_connect_timeout(eddy_ws_options *options, double seconds);
 
+/* Client: connects to the Unix-domain stream socket at `path` (copied; "@name": a Linux abstract
+ * socket, as eddy_listener_bind_unix names one) instead of the URL's host and port, as
+ * eddy_fetch_set_unix_socket does for a fetch: the URL still gives the scheme, the Host field
+ * and the request target ("ws://localhost/socket"). wss:// runs TLS over the socket, the server
+ * name (SNI) and the certificate check being the URL's host. The connect timeout applies as
+ * over TCP. Failures reach `on_connect` as a connect's: EDDY_ENOENT (no such file), EDDY_EACCES
+ * (no permission), EDDY_ECONNREFUSED (nobody listens there, the file is not a socket, or the
+ * server's listen queue is full), with eddy_websocket_connect_error_detail() naming the socket
+ * ("connect to unix:/run/app.sock: No such file or directory"). Server routes ignore it. `path`
+ * NULL removes it (the URL's host and port again). Thread: any, one at a time, as every option.
+ * Returns 0, EDDY_EINVAL (NULL options, an empty path, one longer than sun_path holds: 107
+ * bytes, 108 for "@name") or EDDY_ENOMEM (the option is unchanged then). */
+EDDY_API int eddy_ws_options_set_unix_socket(eddy_ws_options *options, const char *path);
+
 /* Client: the TLS context for wss:// URLs (a client context from eddy/tls.h; the options keep a
  * reference, so the caller may free its own). Without one, wss:// uses a default client context:
  * the system's CA store, certificate and host-name verification required. NULL restores the

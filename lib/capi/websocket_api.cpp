@@ -4,6 +4,7 @@
 
 #include "eddy/websocket.h"
 #include "http/httputil.hpp"
+#include "net/connect.hpp"
 #include "util/no_throw.hpp"
 #include "web/route.hpp"
 #include "web/websocket_route.hpp"
@@ -88,6 +89,23 @@ EDDY_API int eddy_ws_options_set_close_timeout(eddy_ws_options *options, double 
 EDDY_API int eddy_ws_options_set_connect_timeout(eddy_ws_options *options, double seconds) {
     if (!options || !(seconds >= 0)) return EDDY_EINVAL;
     O(options)->connect_timeout = seconds;
+    return 0;
+}
+
+EDDY_API int eddy_ws_options_set_unix_socket(eddy_ws_options *options, const char *path) {
+    if (!options) return EDDY_EINVAL;
+    if (!path) {
+        O(options)->unix_socket.clear();
+        return 0;
+    }
+    // Checked here, not at connect, as eddy_fetch_set_unix_socket: a path sun_path cannot hold
+    // would otherwise fail only when the connect runs (or be cut and reach another socket).
+    if (!eddy::Connector::unix_path_fits(path)) return EDDY_EINVAL;
+    try {
+        O(options)->unix_socket.assign(path);
+    } catch (...) {
+        return EDDY_ENOMEM;
+    }
     return 0;
 }
 

@@ -387,8 +387,14 @@ int websocket_connect(Loop *loop, std::string_view url, const Options &options,
     h->host_header = parsed.host_header();
     h->userinfo = parsed.userinfo;
     h->deadline = Loop::now() + (options.connect_timeout > 0 ? options.connect_timeout : 1e9);
-    int rc = Connector::start(loop, parsed.host.c_str(), parsed.port, options.connect_timeout,
-                              ClientHandshake::on_connected, h, ClientHandshake::on_release);
+    // A Unix socket replaces the URL's host and port only: the handshake still names the URL
+    // (Host, target; wss://'s SNI and certificate check), as eddy_fetch_set_unix_socket does.
+    int rc =
+        options.unix_socket.empty()
+            ? Connector::start(loop, parsed.host.c_str(), parsed.port, options.connect_timeout,
+                               ClientHandshake::on_connected, h, ClientHandshake::on_release)
+            : Connector::start_unix(loop, options.unix_socket.c_str(), options.connect_timeout,
+                                    ClientHandshake::on_connected, h, ClientHandshake::on_release);
     if (rc == 0) owned.release();  // the connector's now
     // On a synchronous error userdata stays the caller's: ~ClientHandshake does not release it.
     return rc;

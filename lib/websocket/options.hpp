@@ -38,6 +38,9 @@ struct Options {
     std::vector<std::pair<std::string, std::string>> headers;  // client request headers
     // Client: the context for wss:// (none: a default verifying one).
     CountedRef<tls::Context> tls;
+    // Client: a Unix-domain socket to connect to instead of the URL's host and port ("":
+    // none). eddy_ws_options_set_unix_socket.
+    std::string unix_socket;
 
     eddy_ws_options *as_c() { return reinterpret_cast<eddy_ws_options *>(this); }
     static Options *from_c(eddy_ws_options *o) { return reinterpret_cast<Options *>(o); }
