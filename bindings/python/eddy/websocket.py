@@ -445,6 +445,12 @@ def _connect_error(status, refused=None, detail=""):
     # OSError subclasses: the detail replaces the strerror text, which it repeats.
     if status == _ll.EDDY_ECONNREFUSED:
         return ConnectionRefusedError(errno.ECONNREFUSED, detail or "Connection refused")
+    # A Unix socket's path (HTTPRequest's unix_socket): what socket.connect(AF_UNIX) raises,
+    # as a fetch over one does (httpclient._network_error).
+    if status == _ll.EDDY_ENOENT:
+        return FileNotFoundError(errno.ENOENT, detail or "No such file or directory")
+    if status == _ll.EDDY_EACCES:
+        return PermissionError(errno.EACCES, detail or "Permission denied")
     if status == _ll.EDDY_ECONNRESET:
         return ConnectionResetError(errno.ECONNRESET, said("Connection reset by peer"))
     if status == _ll.EDDY_ETIMEDOUT:
@@ -623,7 +629,10 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
                       max_message_memory=None):
     """Opens a client connection (Tornado's websocket_connect). `url` is a ws:// or wss:// URL
     or an eddy.httpclient.HTTPRequest (its url, headers, connect_timeout and TLS arguments —
-    validate_cert, ca_certs, client_cert, client_key, ssl_options — are used). Returns a
+    validate_cert, ca_certs, client_cert, client_key, ssl_options — are used; so is eddy's
+    unix_socket extension: the connection goes to that Unix socket, the URL still giving Host,
+    target and the name a wss:// certificate is checked for; a missing path fails with
+    FileNotFoundError, one nobody listens on with ConnectionRefusedError). Returns a
     Future resolving to a WebSocketClientConnection, or failing with the connect's error
     (ConnectionRefusedError, HTTPClientError 599 on a timeout, HTTPClientError(status) when the
     server answered with a non-2xx status instead of upgrading, WebSocketError("Non-websocket
@@ -640,13 +649,13 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
 
     headers = ()
     tls_key = None
+    unix_socket = None
     if isinstance(url, HTTPRequest):
         assert connect_timeout is None, "connect_timeout goes into the HTTPRequest"
         request = url
-        if getattr(request, "unix_socket", None) is not None:
-            # eddy's WebSocket client connects over TCP only: refused rather than connected
-            # somewhere the caller did not ask for.
-            raise ValueError("websocket_connect: unix_socket is not supported (HTTP fetches only)")
+        # eddy's extension, as for a fetch: the connection goes to that Unix socket while the
+        # URL still gives Host, target and (wss://) the name the certificate is checked for.
+        unix_socket = getattr(request, "unix_socket", None)
         url = request.url
         connect_timeout = request.connect_timeout
         # eddy writes the handshake's own fields; the others (Origin, Cookie, ...) go along.
@@ -663,6 +672,11 @@ def websocket_connect(url, callback=None, connect_timeout=None, on_message_callb
         _client_options(options, connect_timeout, compression_options, ping_interval,
                         ping_timeout, max_message_size, subprotocols, headers,
                         max_message_memory)
+        if unix_socket is not None:
+            rc = _ll.eddy_ws_options_set_unix_socket(options, unix_socket)
+            if rc < 0:
+                raise ValueError("websocket_connect: unix_socket %r: %s (at most 107 bytes)"
+                                 % (unix_socket, _ll.eddy_strerror(rc)))
         if tls_key is not None:
             ctx = _tls.client_context(tls_key)
             try:

@@ -20,6 +20,7 @@ import eddy.httpclient
 import eddy.httpserver
 import eddy.netutil
 import eddy.web
+import eddy.websocket
 from eddy.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPTimeoutError
 from eddy.web import RequestHandler
 
@@ -69,6 +70,16 @@ class Seen(RequestHandler):
     def get(self):
         self.write({"host": self.request.headers.get("Host"), "uri": self.request.uri,
                     "protocol": self.request.protocol})
+
+
+class WsEcho(eddy.websocket.WebSocketHandler):
+    """Echoes each message after the handshake's Host and target (UnixSocketTest)."""
+
+    def open(self):
+        self.write_message("%s %s" % (self.request.host, self.request.uri))
+
+    def on_message(self, message):
+        self.write_message(message)
 
 
 class ProxySeen(RequestHandler):
@@ -519,7 +530,8 @@ class UnixSocketTest(unittest.TestCase):
 
         async def main():
             app = eddy.web.Application([(r"/seen", Seen), (r"/echo", Echo),
-                                        (r"/redirect", Redirect), (r"/hello", Hello)])
+                                        (r"/redirect", Redirect), (r"/hello", Hello),
+                                        (r"/ws", WsEcho)])
             kwargs = {"ssl_options": {"certfile": c["server.crt"], "keyfile": c["server.key"]}} \
                 if tls else {}
             server = eddy.httpserver.HTTPServer(app, **kwargs)
@@ -583,10 +595,45 @@ class UnixSocketTest(unittest.TestCase):
         self.assertIn("not a socket", str(refused))
         with self.assertRaises(ValueError):
             HTTPRequest("http://localhost/", unix_socket="")
-        # eddy's WebSocket client connects over TCP only: refused, not connected elsewhere.
-        import eddy.websocket
-        with self.assertRaises(ValueError):
-            eddy.websocket.websocket_connect(HTTPRequest("ws://localhost/", unix_socket="/x"))
+
+    def test_websocket_over_the_socket(self):
+        """websocket_connect with an HTTPRequest's unix_socket (eddy_ws_options_set_unix_socket):
+        the handshake and messages go over the socket, the URL giving Host and target."""
+        async def body(client, path):
+            conn = await eddy.websocket.websocket_connect(
+                HTTPRequest("ws://app.invalid/ws?x=1", unix_socket=path))
+            first = await conn.read_message()
+            conn.write_message("over the socket")
+            echoed = await conn.read_message()
+            conn.close()
+            with self.assertRaises(FileNotFoundError) as gone:
+                await eddy.websocket.websocket_connect(
+                    HTTPRequest("ws://localhost/ws", unix_socket=path + ".missing"))
+            with self.assertRaises(ValueError):
+                await eddy.websocket.websocket_connect(
+                    HTTPRequest("ws://localhost/ws", unix_socket="/" + "a" * 200))
+            return first, echoed, gone.exception
+        first, echoed, gone = self.run_on_socket(body)
+        self.assertEqual((first, echoed), ("app.invalid /ws?x=1", "over the socket"))
+        self.assertEqual(gone.errno, errno.ENOENT)
+        self.assertIn("unix:", str(gone))
+
+    def test_wss_over_the_socket_checks_the_url_host(self):
+        c = self.certs
+
+        async def body(client, path):
+            conn = await eddy.websocket.websocket_connect(
+                HTTPRequest("wss://localhost/ws", unix_socket=path, ca_certs=c["ca.crt"]))
+            first = await conn.read_message()
+            conn.close()
+            with self.assertRaises(ssl.SSLError) as bad_name:
+                await eddy.websocket.websocket_connect(
+                    HTTPRequest("wss://other.invalid/ws", unix_socket=path,
+                                ca_certs=c["ca.crt"]))
+            return first, bad_name.exception
+        first, bad_name = self.run_on_socket(body, tls=True)
+        self.assertEqual(first, "localhost /ws")
+        self.assertIn("hostname mismatch", str(bad_name))
 
 
 class ProxyTest(unittest.TestCase):
