@@ -924,6 +924,14 @@ static int l_websocket_connect(lua_State *L) {
     int rc = set_ws_options(L, 3, options);
     if (rc == 0 && lua_istable(L, 3)) rc = set_client_options(L, 3, options);
     if (rc == 0 && lua_istable(L, 3)) rc = set_client_tls(L, 3, options, &what);
+    if (rc == 0 && lua_istable(L, 3)) {
+        /* eddy_ws_options_set_unix_socket: a path sun_path cannot hold is EDDY_EINVAL. */
+        int bad = 0;
+        const char *sock = opt_string(L, 3, "unix_socket", &bad);
+        if (bad) rc = EDDY_EINVAL;
+        else if (sock) rc = eddy_ws_options_set_unix_socket(options, sock);
+        if (rc != 0) what = "unix_socket";
+    }
     if (rc == 0 && lua_istable(L, 3) && opt_flag(L, 3, "on_pong"))
         rc = eddy_ws_options_set_on_pong(options, client_pong_trampoline);
     if (rc == 0) {

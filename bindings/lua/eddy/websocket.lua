@@ -19,7 +19,10 @@
 -- max_message_size, max_message_memory (bytes of the message being received;
 -- over it the connection closes with 1013), ping_interval, ping_timeout, close_timeout,
 -- on_message_callback(msg, binary) (every message, then nil at the close; read_message is then
--- unavailable), on_pong(conn, data).
+-- unavailable), on_pong(conn, data), unix_socket (eddy's extension, as HTTPRequest's: the path of
+-- a Unix-domain socket, "@name" for an abstract one, to connect to instead of the URL's host
+-- and port; the URL still gives Host, the target and the name wss:// checks; a missing path
+-- fails with EDDY_ENOENT, one nobody listens on with EDDY_ECONNREFUSED).
 -- TLS for wss:// (Tornado's names): validate_cert (default true: the server's certificate chain
 -- and the URL's host name are checked), ca_certs (PEM file of CAs to trust besides the
 -- system's), client_cert and client_key (PEM files; the key defaults to client_cert's file).
@@ -41,7 +44,7 @@ local WS_OPTIONS = { max_message_size = "number", max_message_memory = "number",
 -- (The TLS options are checked by eddy's C side, whose error names the option first.)
 local CLIENT_OPTIONS = { subprotocols = "table", headers = "table", timeout = "number", connect_timeout = "number",
                          validate_cert = "any", ca_certs = "any", client_cert = "any", client_key = "any",
-                         on_pong = "function", on_message_callback = "function" }
+                         on_pong = "function", on_message_callback = "function", unix_socket = "string" }
 
 -- nil when `opts` holds only WebSocket options (client: also websocket_connect's) of the types
 -- they take, else what is wrong. An unknown name (a misspelt option) or a value of another

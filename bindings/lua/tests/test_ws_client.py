@@ -186,6 +186,60 @@ class Client(unittest.TestCase):
         # would add far more than this.
         self.assertLess(leak["memory_kb_after"] - leak["memory_kb_before"], 24, leak)
 
+# A Lua WebSocket echo route on a Unix socket (EDDY_TEST_SOCK) and websocket_connect's
+# unix_socket option; prints one JSON line.
+UNIX_CLIENT = r"""
+local eddy = require("eddy")
+local path = os.getenv("EDDY_TEST_SOCK")
+local app = eddy.Application({ { "/ws", {
+  open = function(self) self:write_message(self:host() .. " " .. self:uri()) end,
+  on_message = function(self, data) self:write_message(data) end,
+} } })
+app:listen_unix(path)
+eddy.spawn(function()
+  local out = {}
+  local conn, err = eddy.websocket_connect("ws://app.invalid/ws?x=1", { unix_socket = path, timeout = 10 })
+  if conn then
+    out.first = conn:read_message()
+    conn:write_message("over the socket")
+    out.echo = conn:read_message()
+    conn:close()
+  else
+    out.error = err
+  end
+  local _, merr, mcode = eddy.websocket_connect("ws://localhost/ws", { unix_socket = path .. ".missing" })
+  out.missing = { err = merr, code = math.tointeger(mcode) }
+  local _, lerr, lcode = eddy.websocket_connect("ws://localhost/ws", { unix_socket = "/" .. ("a"):rep(200) })
+  out.too_long = { err = lerr, code = math.tointeger(lcode) }
+  out.bad_type = select(2, eddy.websocket_connect("ws://localhost/ws", { unix_socket = 5 }))
+  out.ENOENT, out.EINVAL = math.tointeger(eddy.core.EDDY_ENOENT), math.tointeger(eddy.core.EDDY_EINVAL)
+  print(eddy.json.encode(out))
+  eddy.stop()
+end)
+eddy.start()
+"""
+
+
+class UnixSocket(unittest.TestCase):
+    def test_websocket_over_a_unix_socket(self):
+        """websocket_connect's unix_socket (eddy_ws_options_set_unix_socket): the handshake
+        and messages go over the socket, the URL giving Host and target."""
+        import json
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, EDDY_TEST_SOCK=os.path.join(d, "ws.sock"))
+            proc = subprocess.run([lua_binary(), "-e", UNIX_CLIENT], capture_output=True,
+                                  text=True, timeout=30, env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        r = json.loads(proc.stdout)
+        self.assertEqual((r.get("first"), r.get("echo")),
+                         ("app.invalid /ws?x=1", "over the socket"), r)
+        self.assertEqual(r["missing"]["code"], r["ENOENT"], r)
+        self.assertEqual(r["too_long"]["code"], r["EINVAL"], r)
+        self.assertIn("unix_socket /aaa", r["too_long"]["err"])
+        self.assertIn("option unix_socket must be a string", r["bad_type"])
+
+
 if __name__ == "__main__":
     if "--echo-server" in sys.argv:
         i = sys.argv.index("--echo-server")
