@@ -6,7 +6,9 @@ package eddy
 import "C"
 
 import (
+	"fmt"
 	"runtime/cgo"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -39,6 +41,12 @@ type WebSocketClient struct {
 	TLS ClientTLS
 	// ConnectTimeout bounds the TCP connect plus the handshake (0: eddy's default, 20 s).
 	ConnectTimeout time.Duration
+	// UnixSocket, when set, is the path of a Unix-domain socket ("@name": a Linux abstract
+	// one) to connect to instead of the URL's host and port (eddy_ws_options_set_unix_socket,
+	// as HTTPRequest.UnixSocket): the URL still gives Host, the target and the name wss://
+	// checks. A missing path gives OnError(ErrNotFound), one nobody listens on
+	// ErrConnRefused; a path too long for a socket address (107 bytes) wraps ErrInvalid.
+	UnixSocket string
 }
 
 // dial is the userdata of one eddy_websocket_connect: released by eddy after the close
@@ -103,6 +111,17 @@ func (cl *WebSocketClient) fill(opts *C.eddy_ws_options) error {
 	}
 	if cl.ConnectTimeout > 0 {
 		C.eddy_ws_options_set_connect_timeout(opts, C.double(cl.ConnectTimeout.Seconds()))
+	}
+	if cl.UnixSocket != "" {
+		if strings.IndexByte(cl.UnixSocket, 0) >= 0 {
+			return fmt.Errorf("eddy: NUL byte in UnixSocket: %w", ErrInvalid)
+		}
+		cp := C.CString(cl.UnixSocket)
+		rc := C.eddy_ws_options_set_unix_socket(opts, cp)
+		C.free(unsafe.Pointer(cp))
+		if err := check(rc); err != nil {
+			return fmt.Errorf("eddy: UnixSocket %q: %w", cl.UnixSocket, err)
+		}
 	}
 	for _, hv := range cl.Headers {
 		n, v := C.CString(hv[0]), C.CString(hv[1])

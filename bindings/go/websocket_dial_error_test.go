@@ -3,6 +3,7 @@ package eddy
 import (
 	"errors"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,51 @@ func TestDialWebSocketErrorDetail(t *testing.T) {
 	// Refused by DialWebSocket itself (a bad URL): nothing beyond the code, a bare Error.
 	if err := dialFailure(t, app, "http://127.0.0.1/", WebSocketClient{}); err != ErrInvalid {
 		t.Fatalf("bad URL: %T %v, want the bare ErrInvalid", err, err)
+	}
+}
+
+// WebSocketClient.UnixSocket (eddy_ws_options_set_unix_socket): the handshake and messages go
+// over the App's Unix socket, the URL giving Host and target; a missing path is ErrNotFound
+// with the socket named, a path no socket address holds ErrInvalid.
+func TestDialWebSocketOverUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ws.sock")
+	app := New()
+	app.WebSocket("/ws", WebSocket{
+		Open:      func(c *Conn) { c.WriteText(c.Request().Host() + " " + c.Request().URI()) },
+		OnMessage: func(c *Conn, data []byte, binary bool) { c.WriteMessage(data, binary) },
+	})
+	app.AddServer("unix:" + path)
+	start(t, app)
+	got := make(chan string, 4)
+	cl := WebSocketClient{UnixSocket: path, ConnectTimeout: 10 * time.Second,
+		OnError: func(err error) { got <- "error " + err.Error() }}
+	n := 0
+	cl.Open = func(c *Conn) { c.WriteText("over the socket") }
+	cl.OnMessage = func(c *Conn, data []byte, binary bool) {
+		got <- string(data)
+		if n++; n == 2 {
+			c.Close(1000, "")
+		}
+	}
+	if err := app.DialWebSocket("ws://app.invalid/ws?x=1", cl); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"app.invalid /ws?x=1", "over the socket"} {
+		select {
+		case m := <-got:
+			if m != want {
+				t.Fatalf("got %q, want %q", m, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %q", want)
+		}
+	}
+	missing := path + ".missing"
+	wantDialError(t, "missing socket", dialFailure(t, app, "ws://localhost/ws",
+		WebSocketClient{UnixSocket: missing}), ErrNotFound,
+		"connect to unix:"+missing+": No such file or directory")
+	err := dialFailure(t, app, "ws://localhost/ws", WebSocketClient{UnixSocket: "/" + strings.Repeat("a", 200)})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "UnixSocket") {
+		t.Fatalf("too long: %v, want ErrInvalid naming UnixSocket", err)
 	}
 }
