@@ -1129,6 +1129,10 @@ extern "C" {
         options: *mut eddy_ws_options,
         seconds: c_double,
     ) -> c_int;
+    pub fn eddy_ws_options_set_unix_socket(
+        options: *mut eddy_ws_options,
+        path: *const c_char,
+    ) -> c_int;
     pub fn eddy_ws_options_set_tls(
         options: *mut eddy_ws_options,
         ctx: *mut eddy_tls_context,

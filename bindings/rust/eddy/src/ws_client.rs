@@ -1,7 +1,9 @@
 //! WebSocket client (Tornado's `websocket_connect`, eddy_websocket_connect): closures for the
 //! connect outcome, messages, pings, the close and a handshake the server refused.
 use std::cell::RefCell;
+use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_void};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -43,6 +45,7 @@ pub struct WebSocketClient {
     compression_level: Option<i32>,
     mem_level: Option<i32>,
     connect_timeout: Option<f64>,
+    unix_socket: Option<PathBuf>,
 }
 
 /// What the C callbacks get as userdata: the closures, the loop's Remote (for `sender()`) and
@@ -212,6 +215,18 @@ impl WebSocketClient {
         self
     }
 
+    /// Connects to the Unix-domain stream socket at `path` (`"@name"`: a Linux abstract
+    /// socket) instead of the URL's host and port (eddy_ws_options_set_unix_socket, curl's
+    /// `--unix-socket`): the URL still gives the Host field and the request target, and for
+    /// `wss://` the name the certificate is checked for. A missing path fails the connect
+    /// with `Error::NOT_FOUND`, one nobody listens on with `Error::CONNECTION_REFUSED`;
+    /// `connect` returns Err(INVALID) for an empty path, one with a NUL byte or one longer
+    /// than a socket address holds (107 bytes; 108 for "@name").
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_socket = Some(path.into());
+        self
+    }
+
     /// Starts connecting to `url` (`ws://host[:port][/path][?query]`, or `wss://` over TLS)
     /// from `lp`; the outcome comes to `on_connect` later, from the loop (`Error::TLS` when the
     /// TLS handshake or the certificate check failed). Err(INVALID) for a bad URL, header or
@@ -328,6 +343,10 @@ impl WebSocketClient {
             }
             if let Some(s) = self.connect_timeout {
                 check(sys::eddy_ws_options_set_connect_timeout(opts, s))?;
+            }
+            if let Some(path) = &self.unix_socket {
+                let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::INVALID)?;
+                check(sys::eddy_ws_options_set_unix_socket(opts, path.as_ptr()))?;
             }
             for (name, value) in &self.headers {
                 check(sys::eddy_ws_options_add_header(

@@ -590,3 +590,43 @@ fn an_async_prepare_holds_the_handshake() {
     assert_eq!(c.recv_text(), "echo: hi");
     assert_eq!(*opened.lock().unwrap(), 1);
 }
+
+#[test]
+fn client_over_a_unix_socket() {
+    // unix_socket (eddy_ws_options_set_unix_socket): the handshake goes over the App's Unix
+    // socket, the URL giving Host and target; a missing path is NOT_FOUND.
+    let dir = std::env::temp_dir().join(format!("eddy-ws-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ws.sock");
+    let listen_at = path.clone();
+    let srv = Server::start(move |_, app| {
+        let handler = WebSocketHandler::new().on_open(|ws| {
+            let greeting = format!("{} {}", ws.request().host(), ws.request().uri());
+            ws.send_text(&greeting)
+        });
+        app.route("/ws").unwrap().websocket(handler).unwrap();
+        app.listen_unix(&listen_at, 0o600).unwrap();
+    });
+    let seen = common::client_outcome(
+        WebSocketClient::new().unix_socket(&path),
+        "ws://app.invalid/ws?x=1",
+    );
+    assert_eq!(seen, ["connected None", "Text(\"app.invalid /ws?x=1\")"]);
+    let seen = common::client_outcome(
+        WebSocketClient::new().unix_socket(dir.join("missing.sock")),
+        "ws://localhost/ws",
+    );
+    assert_eq!(seen, ["error EDDY_ENOENT"]);
+    // A path no socket address holds is refused before connecting.
+    let lp = Loop::new().unwrap();
+    let too_long = format!("/{}", "a".repeat(200));
+    assert_eq!(
+        WebSocketClient::new()
+            .unix_socket(too_long)
+            .connect(&lp, "ws://localhost/ws")
+            .err(),
+        Some(Error::INVALID)
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
