@@ -52,7 +52,8 @@ typedef void (*eddy_handler_flush_fn)(eddy_handler *handler, int status, void *r
 EDDY_API eddy_app *eddy_app_new(eddy_loop *loop);
 
 /* Frees the application, its routes (their userdata is released) and its servers. Handlers still
- * detached stay valid until finished. Inside one of its handlers' callbacks: the servers close as
+ * detached stay valid until finished (or until the loop is freed, which releases them: loop.h).
+ * Inside one of its handlers' callbacks: the servers close as
  * eddy_server_free() says for that case (the handler in hand still answers), and the app, its
  * routes and their userdata go when the loop next runs (or when the loop is freed). Elsewhere
  * (a timer, say) every connection closes at once, so detached handlers get EDDY_ECLOSED from

@@ -680,6 +680,14 @@ void Request::track_held() {
 
 void Request::on_loop_free() {
     loop_ = nullptr;  // the loop took it off its held list already
+    // A holder (a web handler the application detached) goes first: it gives its hold back.
+    // Not when finished: a holder still waiting for a flush would release this request inside
+    // its release (left as it is: the stream drops its completions).
+    if (holder_release && !finished_ && holds_ > (server_hold_ ? 1 : 0)) {
+        void (*release)(void *) = holder_release;
+        holder_release = nullptr;
+        release(holder);
+    }
     bool held = (!finished_ && owned_by_application()) || server_hold_;
     if (!held || holds_ != (server_hold_ ? 1 : 0)) return;
     // Nothing may reach it any more: the server's list of orphans, the connection (when the

@@ -180,6 +180,12 @@ public:
     // handles) would never be released. One the web layer holds (a handler) is left to the
     // app that owns it; one still the server's is released by its connection (Server).
     void on_loop_free();
+    // Set by the holder that took this request with hold() (a web handler): how to release
+    // that holder when the loop is freed with it still holding an unfinished request (no
+    // callbacks; the holder gives its hold back). Without it the holder, its userdata and this
+    // request would never be released.
+    void (*holder_release)(void *holder) = nullptr;
+    void *holder = nullptr;
     // The application kept it past the callback that handed it over (the request callback
     // returned with it unfinished, or the headers callback took it with a close callback):
     // from now on the loop's free releases it (on_loop_free). Only then, not at its making:

@@ -194,6 +194,27 @@ Handler::Handler(App *a, Route *r, http::Request *rq) : app(a), route(r), req(rq
     req->hold();
     req->userdata = this;
     req->close_cb = on_close;
+    req->holder = this;
+    req->holder_release = release_at_loop_free;
+}
+
+void Handler::release_at_loop_free(void *handler) {
+    Handler *h = static_cast<Handler *>(handler);
+    // Inside a callback of its own, or waiting for a flush completion, something still points
+    // at it: left as it was before (the loop is being freed from a callback, which loop.h
+    // forbids, or the stream drops the completion).
+    if (h->busy_ != 0 || h->pending_flushes_ != 0) return;
+    // No on_finish, no on_connection_close: no callbacks while a loop is freed, as for every
+    // handle (loop.h). The destructor frees its userdata and gives back its hold.
+    h->finished = true;
+    h->route = nullptr;
+    App *owner = h->app;
+    h->~Handler();
+    if (owner) {
+        owner->recycle_handler(h);
+    } else {
+        ::operator delete(h);
+    }
 }
 
 Handler::Extras *Handler::extras() {
@@ -222,6 +243,8 @@ Handler::~Handler() {
     if (free_userdata) free_userdata(userdata);
     req->userdata = nullptr;
     req->close_cb = nullptr;
+    req->holder = nullptr;
+    req->holder_release = nullptr;
     req->unhold();  // may release the request
 }
 

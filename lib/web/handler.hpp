@@ -145,6 +145,9 @@ private:
     void maybe_release();
     bool parse_cookies();  // false when out of memory
     static void on_close(eddy_request *req, void *arg);
+    // The loop is being freed with this handler detached and unfinished (Request's
+    // holder_release): released without callbacks, its userdata included.
+    static void release_at_loop_free(void *handler);
     static void on_flushed(eddy_request *req, int status, void *arg);
     static void on_data(eddy_request *req, const char *data, size_t len, void *arg);
     void stream_next_piece();

@@ -398,6 +398,65 @@ static void test_held_request_released_with_the_loop(void **state) {
     }
 }
 
+/* ---- a web handler detached when the loop is freed ------------------------------------------ */
+
+static int detached_got, detached_frees, detached_finishes;
+
+static void count_detached_free(void *p) {
+    free(p);
+    detached_frees++;
+}
+
+static void detach_with_state(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    eddy_handler_set_userdata(h, malloc(32), count_detached_free);
+    assert_int_equal(eddy_handler_detach(h), 0);
+    detached_got = 1;
+}
+
+static void count_detached_finish(eddy_handler *h, void *route_userdata) {
+    (void)h;
+    (void)route_userdata;
+    detached_finishes++;
+}
+
+/* A handler the application detached and never finished (a long poll; in Rust a Deferred, in
+ * Go a detached ResponseWriter, which finish through the loop) is released with the loop: its
+ * userdata once, no on_finish or on_connection_close. Before, it and its request leaked, the
+ * application freed before the loop or after it. */
+static void test_detached_handler_released_with_the_loop(void **state) {
+    (void)state;
+    enum { APP_FREED_AFTER, APP_FREED_FIRST, CLIENT_LEFT };
+    for (int mode = APP_FREED_AFTER; mode <= CLIENT_LEFT; mode++) {
+        eddy_loop *loop = eddy_loop_new();
+        eddy_app *app = eddy_app_new(loop);
+        eddy_route *route = eddy_app_add_route(app, "/", EDDY_NTS, NULL, NULL);
+        assert_int_equal(eddy_route_on(route, "GET", EDDY_NTS, detach_with_state), 0);
+        assert_int_equal(eddy_route_set_on_finish(route, count_detached_finish), 0);
+        assert_int_equal(eddy_route_set_on_connection_close(route, count_detached_finish), 0);
+        assert_int_equal(eddy_app_listen(app, "127.0.0.1", 0), 0);
+        detached_got = detached_frees = detached_finishes = 0;
+        int fd = raw_send(eddy_server_port(eddy_app_server(app)), "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_true(run_until_flag(loop, &detached_got, TEST_WAIT_SECONDS));
+        if (mode == CLIENT_LEFT) {
+            close(fd);
+            fd = -1;
+            assert_true(run_until_flag(loop, &detached_finishes, TEST_WAIT_SECONDS));
+        } else if (mode == APP_FREED_FIRST) {
+            eddy_app_free(app); /* the connection closes: on_connection_close runs */
+            app = NULL;
+        }
+        int finishes_before = detached_finishes;
+        assert_int_equal(detached_frees, 0);
+        eddy_loop_free(loop);
+        assert_int_equal(detached_frees, 1);                  /* released once, with the loop */
+        assert_int_equal(detached_finishes, finishes_before); /* no callback while it is freed */
+        eddy_app_free(app);                                   /* NULL: nothing */
+        assert_int_equal(detached_frees, 1);
+        if (fd >= 0) close(fd);
+    }
+}
+
 static void free_server_in_access_log(eddy_request *req, void *userdata) {
     (void)req;
     held_request *h = userdata;
@@ -1013,6 +1072,7 @@ int main(void) {
         cmocka_unit_test(test_server_freed_in_close_callback),
         cmocka_unit_test(test_request_finished_after_client_left),
         cmocka_unit_test(test_held_request_released_with_the_loop),
+        cmocka_unit_test(test_detached_handler_released_with_the_loop),
         cmocka_unit_test(test_server_freed_in_access_log_callback),
         cmocka_unit_test(test_server_freed_in_headers_callback),
         cmocka_unit_test(test_request_completing_after_retire_gets_503),
