@@ -63,6 +63,13 @@ public:
     int clear();
     int set_etag(const char *etag, size_t len);
 
+    // Another owner now finishes this handler, also when the loop is freed (the WebSocket
+    // session its handshake started): the request no longer releases it at loop free.
+    void handed_over() {
+        req->holder_release = nullptr;
+        req->holder = nullptr;
+    }
+
     // Request helpers.
     const char *cookie(std::string_view name, size_t *len);
     const char *signed_cookie(std::string_view name, double max_age_days, size_t *len);

@@ -177,6 +177,10 @@ void start_session(Handler *h, Route *route, Stream *stream, Upgrade *up) {
         return;
     }
     s->handler = h->as_c();
+    // The session finishes the handler when it is released, the loop's free included
+    // (Session::on_loop_free): the request's own release at loop free must leave it alone, or
+    // the handler would be released twice.
+    h->handed_over();
     s->released = session_released;
     s->released_arg = ep;
     s->next = ep->sessions;
