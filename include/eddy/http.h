@@ -338,8 +338,10 @@ EDDY_API int eddy_request_file_at(const eddy_request *req, size_t index, const c
 /* ==== request: per-request state and callbacks ============================================= */
 
 /* Attaches userdata for this request's callbacks; released (free_userdata) when the request is
- * released after finish, or by eddy_loop_free when the request is still held then (the only
- * notice a binding gets that the request is gone). A previous userdata is released first. */
+ * released after finish (once its pending flush callbacks ran), or by eddy_loop_free when the
+ * request is still held then, or finished with a flush callback still pending (the only notice
+ * a binding gets that the request is gone: state its flush callbacks need lives here, since
+ * they take none of their own). A previous userdata is released first. */
 EDDY_API void eddy_request_set_userdata(eddy_request *req, void *userdata,
                                         eddy_free_fn free_userdata);
 /* Returns the userdata set with eddy_request_set_userdata() (NULL when none). */
@@ -434,7 +436,10 @@ EDDY_API int eddy_request_write(eddy_request *req, const void *data, size_t len)
 /* Sends the headers (first time) and what was written so far: on HTTP/1.1 without a declared
  * Content-Length as a chunk (Transfer-Encoding: chunked); on HTTP/1.0 close-delimited (the
  * response says Connection: close). `cb` (may be NULL) runs when it reached the kernel — use
- * it for backpressure. Returns 0, EDDY_ESTATE, EDDY_ECLOSED, EDDY_ENOMEM (the connection is
+ * it for backpressure — or with EDDY_ECLOSED when it was dropped; it gets the request's
+ * userdata. If the loop is freed first, `cb` never runs and the request is released with the
+ * loop, its userdata through its free function (eddy_loop_free), finished or not.
+ * Returns 0, EDDY_ESTATE, EDDY_ECLOSED, EDDY_ENOMEM (the connection is
  * closed, as for EDDY_ETOOBIG; `cb` will not run). */
 EDDY_API int eddy_request_flush(eddy_request *req, eddy_request_flush_fn cb);
 /* Completes the response (adding Content-Length when nothing was flushed yet) and releases the

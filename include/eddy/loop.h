@@ -52,10 +52,14 @@ EDDY_API eddy_loop *eddy_loop_new(void);
  * server and not yet finished), also those of a server freed before, are released with the
  * loop: their userdata through its free function, without a close callback, and their
  * eddy_request handles become invalid (do not finish them afterwards) — a binding finishes its
- * requests through the loop, so this is where it frees its per-request state. Web handlers
- * the application detached and has not finished are released the same way (their userdata
- * through its free function, no on_finish or on_connection_close; the eddy_handler handles
- * become invalid), whether their app was freed before or not. Work given to
+ * requests through the loop, so this is where it frees its per-request state. So are requests
+ * finished but still waiting for a flush callback (a client that does not read the answer).
+ * Write and flush completions still pending (eddy_stream_write, eddy_request_flush,
+ * eddy_ws_write_message) are dropped uncalled: they take no state of their own, and the
+ * userdata they would get is released once with its stream, request or connection. Web
+ * handlers the application detached and has not finished are released the same way (their
+ * userdata through its free function, no on_finish or on_connection_close; the eddy_handler
+ * handles become invalid), whether their app was freed before or not. Work given to
  * eddy_loop_run_in_executor that has not started is dropped; work running now is waited for.
  * Must not be called from inside a callback of this loop. Passing NULL does nothing. */
 EDDY_API void eddy_loop_free(eddy_loop *loop);

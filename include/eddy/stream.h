@@ -120,7 +120,9 @@ EDDY_API int eddy_stream_read_until_close(eddy_stream *stream, eddy_stream_read_
 EDDY_API int eddy_stream_reading(const eddy_stream *stream);
 
 /* Copies `len` bytes into the write buffer; they are sent at the end of this loop pass.
- * `cb` (may be NULL) runs once they have been handed to the kernel. Bytes written from inside
+ * `cb` (may be NULL) runs once they have been handed to the kernel, or with EDDY_ECLOSED when
+ * the stream closed first; it gets the stream's userdata. If the loop is freed first, `cb`
+ * never runs; the userdata is released with the stream (eddy_loop_free). Bytes written from inside
  * a write callback may wait for the next pass, so a writer that keeps up cannot starve the
  * loop.
  * Returns 0, EDDY_ECLOSED (cb is not called), EDDY_EINVAL (NULL data with a length, or a length

@@ -22,6 +22,7 @@ namespace eddy::http {
 struct Request::FlushWaiter {
     Request *req;
     eddy_request_flush_fn cb;
+    FlushWaiter *next;  // the next newer one; the newest points at the oldest (flush_tail_)
 };
 
 Request::Request(Connection *c, Server *s) : conn(c), server(s) {
@@ -36,6 +37,7 @@ Request::Request(Connection *c, Server *s) : conn(c), server(s) {
 
 Request::~Request() {
     if (loop_) loop_->remove_held(&held_link_);
+    drop_flush_waiters();  // none but after a loop free: the request waits for them
     if (pending_) evbuffer_free(pending_);
     if (free_userdata) free_userdata(userdata);
 }
@@ -528,21 +530,33 @@ int Request::flush(eddy_request_flush_fn cb) {
     if (!connected() || conn->stream()->closed()) return EDDY_ECLOSED;
     FlushWaiter *waiter = nullptr;
     if (cb) {
-        waiter = new (std::nothrow) FlushWaiter{this, cb};
+        waiter = new (std::nothrow) FlushWaiter{this, cb, nullptr};
         if (!waiter) return EDDY_ENOMEM;
     }
     if (!queue_output()) {
         delete waiter;
         return cut_connection("flush");
     }
-    if (waiter) pending_flushes_++;
     int rc = conn->stream()->commit_output(waiter ? on_flushed : nullptr, waiter);
     if (rc != 0) {
         // The stream did not record the waiter (its list did not grow, or it closed under the
         // output just queued): it never calls back.
-        if (waiter) pending_flushes_--;
         delete waiter;
         return rc == EDDY_ENOMEM ? cut_connection("flush") : EDDY_ECLOSED;
+    }
+    if (waiter) {
+        if (flush_tail_) {
+            waiter->next = flush_tail_->next;
+            flush_tail_->next = waiter;
+        } else {
+            waiter->next = waiter;
+        }
+        flush_tail_ = waiter;
+        // A completion pending keeps the request past its finish; should the loop be freed
+        // first, the completion never comes and only the loop's free can release it (and the
+        // state behind the callback: its userdata). Once per request, only for flushes with a
+        // callback: the hello path never comes here.
+        track_held();
     }
     if (conn) conn->answer_flushed();  // a peer that takes none of it is closed in time
     return 0;
@@ -592,10 +606,29 @@ void Request::on_flushed(Stream *, int status, void *arg) {
     FlushWaiter *waiter = static_cast<FlushWaiter *>(arg);
     Request *req = waiter->req;
     eddy_request_flush_fn cb = waiter->cb;
-    delete waiter;
+    // Still pending while the callback runs, so that nothing it does (a finish, a web
+    // handler's unhold) releases the request under us; flushes it adds go behind it. Then
+    // unlinked: it is the oldest, as the stream reports in write order.
     cb(req->as_c(), status, req->userdata);
-    req->pending_flushes_--;
+    if (waiter->next == waiter) {
+        req->flush_tail_ = nullptr;
+    } else {
+        req->flush_tail_->next = waiter->next;
+    }
+    delete waiter;
     req->maybe_release();
+}
+
+void Request::drop_flush_waiters() {
+    if (!flush_tail_) return;
+    FlushWaiter *w = flush_tail_->next;
+    flush_tail_->next = nullptr;  // ends the ring
+    flush_tail_ = nullptr;
+    while (w) {
+        FlushWaiter *next = w->next;
+        delete w;
+        w = next;
+    }
 }
 
 bool Request::queue_unfinished() noexcept {
@@ -680,6 +713,15 @@ void Request::track_held() {
 
 void Request::on_loop_free() {
     loop_ = nullptr;  // the loop took it off its held list already
+    // Its stream goes with the loop without calling back (no callbacks while a loop is freed):
+    // the flush completions still pending are released here, never run.
+    drop_flush_waiters();
+    if (finished_ && !server_hold_ && holds_ == 0) {
+        // Finished, and only its flushes kept it (the client was not reading the answer): its
+        // connection and server let go of it at the finish, so nothing else refers to it.
+        RequestPool::release(this);  // ~Request releases the userdata
+        return;
+    }
     // A holder (a web handler the application detached) goes first: it gives its hold back.
     // Not when finished: a holder still waiting for a flush would release this request inside
     // its release (left as it is: the stream drops its completions).
@@ -722,7 +764,7 @@ void Request::log_access_once() {
 }
 
 void Request::maybe_release() {
-    if (finished_ && pending_flushes_ == 0 && holds_ == 0) RequestPool::release(this);
+    if (finished_ && !flush_tail_ && holds_ == 0) RequestPool::release(this);
 }
 
 int Request::replace_body(const void *data, size_t len) {

@@ -177,7 +177,9 @@ public:
     // released now: its userdata through its free function, no callback, and the handle is
     // invalid from here on (loop.h). A binding finishes held requests through the loop, which
     // is gone: without this, the request and the binding's per-request state (closures,
-    // handles) would never be released. One the web layer holds (a handler) is left to the
+    // handles) would never be released. So is a finished one that only waited for its flush
+    // completions: its stream goes with the loop without them. The completions still pending
+    // are freed uncalled in every case. One the web layer holds (a handler) is left to the
     // app that owns it; one still the server's is released by its connection (Server).
     void on_loop_free();
     // Set by the holder that took this request with hold() (a web handler): how to release
@@ -187,9 +189,10 @@ public:
     void (*holder_release)(void *holder) = nullptr;
     void *holder = nullptr;
     // The application kept it past the callback that handed it over (the request callback
-    // returned with it unfinished, or the headers callback took it with a close callback):
-    // from now on the loop's free releases it (on_loop_free). Only then, not at its making:
-    // a request answered inside its callback, the common case, never pays for the list.
+    // returned with it unfinished, or the headers callback took it with a close callback), or
+    // asked for a flush callback: from now on the loop's free releases it (on_loop_free). Only
+    // then, not at its making: a request answered inside its callback, the common case, never
+    // pays for the list.
     void track_held();
     // Called by the connection after it answered a request with an error of its own (a bad or
     // oversized body) while the application holds it (its close callback is set): the
@@ -259,6 +262,9 @@ private:
     void move_body_out(bool final);
     void maybe_release();
     static void on_flushed(Stream *s, int status, void *arg);
+    // Frees the flush completions still pending without running them (the loop is freed and
+    // its stream with them, which never calls back then).
+    void drop_flush_waiters();
 
     bool parse_body_arguments_or_throw(std::string &error);
 
@@ -283,7 +289,12 @@ private:
     bool keep_alive_ = false;
     bool app_wants_close_ = false;
     bool upgrade_offered_ = false;  // the application set Upgrade: Connection names it
-    int pending_flushes_ = 0;
+    struct FlushWaiter;
+    // Flush completions the stream has yet to report, oldest first (they come in write order):
+    // a ring linked through FlushWaiter::next, this pointing at the newest (nullptr: none).
+    // Kept here, not only in the stream, so that the request can free them when they never
+    // come (on_loop_free) and is not kept by them (maybe_release).
+    FlushWaiter *flush_tail_ = nullptr;
     int holds_ = 0;
     bool server_hold_ = false;  // finished_by_server(): a hold the application's finish() ends
     bool access_logged_ = false;  // log_access_once() ran
@@ -298,7 +309,6 @@ private:
     LoopHeld held_link_;           // its link in that list (track_held)
 
     friend class RequestPool;
-    struct FlushWaiter;
 };
 
 }  // namespace eddy::http

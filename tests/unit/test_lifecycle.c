@@ -457,6 +457,100 @@ static void test_detached_handler_released_with_the_loop(void **state) {
     }
 }
 
+/* A flush callback still pending when the loop is freed: the client does not read, so the
+ * answer (a few MB, more than the socket buffers take) has not drained. The callback never
+ * runs (no callbacks while a loop is freed) and the request is released with the loop, its
+ * userdata (the state a binding's flush callback needs) once through its free function —
+ * whether the application finished the request (in its callback or later) or not, and also
+ * when the server went first. It used to leak the request, its userdata and the completion's
+ * record: the stream drops its completions uncalled, and a finished request waited for them. */
+enum { FLUSH_FINISHED, FLUSH_HELD, FLUSH_FINISHED_LATER, FLUSH_SERVER_FREED_FIRST };
+static int flush_mode, flush_calls, flush_got;
+static eddy_request *flush_req;
+static char *flush_payload;
+#define FLUSH_PAYLOAD (16u << 20)
+
+static void count_flush(eddy_request *req, int status, void *userdata) {
+    (void)req;
+    (void)status;
+    (void)userdata;
+    flush_calls++;
+}
+
+static void flush_unread_answer(eddy_request *req, void *userdata) {
+    (void)userdata;
+    eddy_request_set_userdata(req, malloc(64), note_held_free);
+    assert_int_equal(eddy_request_set_close_callback(req, count_held_close), 0);
+    assert_int_equal(eddy_request_write(req, flush_payload, FLUSH_PAYLOAD), 0);
+    assert_int_equal(eddy_request_flush(req, count_flush), 0);
+    assert_int_equal(eddy_request_flush(req, count_flush), 0); /* two pending */
+    if (flush_mode == FLUSH_FINISHED) assert_int_equal(eddy_request_finish(req), 0);
+    flush_req = req;
+    flush_got = 1;
+}
+
+static void test_pending_flush_released_with_the_loop(void **state) {
+    (void)state;
+    flush_payload = calloc(1, FLUSH_PAYLOAD);
+    assert_non_null(flush_payload);
+    for (flush_mode = FLUSH_FINISHED; flush_mode <= FLUSH_SERVER_FREED_FIRST; flush_mode++) {
+        eddy_loop *loop = eddy_loop_new();
+        eddy_server *server = eddy_server_new(loop, flush_unread_answer, NULL, NULL);
+        assert_int_equal(eddy_server_listen(server, "127.0.0.1", 0, 0), 0);
+        flush_calls = flush_got = held_closes = held_frees = 0;
+        int fd = raw_get(eddy_server_port(server), 0); /* never reads */
+        assert_true(run_until_flag(loop, &flush_got, TEST_WAIT_SECONDS));
+        eddy_loop_run_once(loop, 20); /* the first writes go out; most of the answer waits */
+        assert_int_equal(flush_calls, 0);
+        if (flush_mode == FLUSH_FINISHED_LATER) assert_int_equal(eddy_request_finish(flush_req), 0);
+        if (flush_mode == FLUSH_SERVER_FREED_FIRST) {
+            assert_int_equal(eddy_request_finish(flush_req), 0);
+            eddy_server_free(server);
+            server = NULL;
+        }
+        assert_int_equal(held_frees, 0);
+        eddy_loop_free(loop);
+        assert_int_equal(flush_calls, 0); /* never called while the loop is freed */
+        assert_int_equal(held_closes, 0); /* nor the close callback */
+        assert_int_equal(held_frees, 1);  /* the userdata: released once, with the loop */
+        eddy_server_free(server);
+        assert_int_equal(held_frees, 1);
+        close(fd);
+    }
+    free(flush_payload);
+}
+
+/* The same for a plain stream: a write callback pending at the loop's free is not called, and
+ * the stream's userdata (what that callback would get) is released once. */
+static int stream_writes_done;
+static void count_stream_write(eddy_stream *s, int status, void *userdata) {
+    (void)s;
+    (void)status;
+    (void)userdata;
+    stream_writes_done++;
+}
+
+static void test_pending_stream_write_released_with_the_loop(void **state) {
+    (void)state;
+    int fds[2];
+    make_pair(TRANSPORT_TCP, fds); /* fds[1] never reads */
+    eddy_loop *loop = eddy_loop_new();
+    eddy_stream *s = eddy_stream_new(loop, fds[0]);
+    assert_non_null(s);
+    held_frees = stream_writes_done = 0;
+    eddy_stream_set_userdata(s, malloc(64), note_held_free);
+    char *payload = calloc(1, FLUSH_PAYLOAD);
+    assert_int_equal(eddy_stream_write(s, payload, FLUSH_PAYLOAD, count_stream_write), 0);
+    assert_int_equal(eddy_stream_write(s, "x", 1, count_stream_write), 0);
+    eddy_loop_run_once(loop, 20);
+    assert_int_equal(stream_writes_done, 0);
+    eddy_loop_free(loop);
+    assert_int_equal(stream_writes_done, 0);
+    assert_int_equal(held_frees, 1);
+    free(payload);
+    close(fds[1]);
+}
+
 static void free_server_in_access_log(eddy_request *req, void *userdata) {
     (void)req;
     held_request *h = userdata;
@@ -1073,6 +1167,8 @@ int main(void) {
         cmocka_unit_test(test_request_finished_after_client_left),
         cmocka_unit_test(test_held_request_released_with_the_loop),
         cmocka_unit_test(test_detached_handler_released_with_the_loop),
+        cmocka_unit_test(test_pending_flush_released_with_the_loop),
+        cmocka_unit_test(test_pending_stream_write_released_with_the_loop),
         cmocka_unit_test(test_server_freed_in_access_log_callback),
         cmocka_unit_test(test_server_freed_in_headers_callback),
         cmocka_unit_test(test_request_completing_after_retire_gets_503),

@@ -227,3 +227,48 @@ fn a_detached_http_server_answer_is_released_with_the_loop() {
         drop(c);
     }
 }
+
+/// An HttpServer answer finished with a flush_then closure still waiting (the client does not
+/// read the answer, so the flush has not reached the kernel) when the loop goes: the closure is
+/// dropped with the loop, uncalled. eddy used to keep a finished request until its flush
+/// callbacks ran, which never happens once the loop is gone: the request and its state (the
+/// closure and what it holds) leaked.
+#[test]
+fn a_finished_answer_with_a_pending_flush_then_is_released_with_the_loop() {
+    use eddy::HttpServer;
+    let state = Arc::new(());
+    let called = Rc::new(Cell::new(false));
+    let lp = Loop::new().unwrap();
+    let (st, seen, stop) = (state.clone(), called.clone(), lp.downgrade());
+    let mut server = HttpServer::new(&lp, move |_, res| {
+        let on_flush = st.clone();
+        let seen = seen.clone();
+        res.write(vec![b'x'; 16 << 20])?;
+        res.flush_then(move |_, _, _| {
+            seen.set(true);
+            drop(on_flush);
+            Ok(())
+        })?;
+        res.finish()?; // ended now; the closure would still run once the flush completes
+        stop.upgrade().unwrap().stop();
+        Ok(())
+    })
+    .unwrap();
+    server.listen("127.0.0.1", 0).unwrap();
+    let port = server.port().unwrap();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    common::run_bounded(&lp);
+    assert_eq!(Arc::strong_count(&state), 3, "the flush closure waits");
+    drop(server);
+    let remote = lp.remote();
+    lp.close().unwrap();
+    assert!(!remote.is_alive());
+    assert!(!called.get(), "no callback while the loop is freed");
+    assert_eq!(
+        Arc::strong_count(&state),
+        1,
+        "the flush_then closure is dropped with the loop"
+    );
+    drop(c);
+}
