@@ -57,21 +57,10 @@ pub fn connect(
     timeout: f64,
     f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
 ) -> Result<()> {
-    start(timeout, Box::new(f), |ud| {
-        let host = CString::new(host).map_err(|_| Error::INVALID)?;
-        // SAFETY: a live loop on its thread; eddy copies the host; ud released as in start.
-        Ok(unsafe {
-            sys::eddy_connect(
-                lp.as_ptr(),
-                host.as_ptr(),
-                c_int::from(port),
-                timeout,
-                Some(on_connect),
-                ud,
-                Some(free_connect),
-            )
-        })
-    })
+    // Default options are eddy_connect's: one path for both.
+    ConnectOptions::new()
+        .timeout(timeout)
+        .connect(lp, host, port, f)
 }
 
 /// As [`connect`], then a TLS handshake with `ctx`, a client context ([`TlsContext::client`]:
@@ -92,29 +81,9 @@ pub fn connect_tls(
     server_name: Option<&str>,
     f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
 ) -> Result<()> {
-    start(timeout, Box::new(f), |ud| {
-        let host = CString::new(host).map_err(|_| Error::INVALID)?;
-        let name = match server_name {
-            Some(n) => Some(CString::new(n).map_err(|_| Error::INVALID)?),
-            None => None,
-        };
-        let name_ptr = name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr());
-        // SAFETY: a live loop and context; eddy copies the strings and takes its own reference
-        // to ctx; ud released as in start.
-        Ok(unsafe {
-            sys::eddy_connect_tls(
-                lp.as_ptr(),
-                host.as_ptr(),
-                c_int::from(port),
-                timeout,
-                ctx.as_ptr(),
-                name_ptr as *const c_char,
-                Some(on_connect),
-                ud,
-                Some(free_connect),
-            )
-        })
-    })
+    ConnectOptions::new()
+        .timeout(timeout)
+        .connect_tls(lp, host, port, ctx, server_name, f)
 }
 
 /// Which addresses of a host a connect tries ([`ConnectOptions::family`]; eddy's
