@@ -87,7 +87,8 @@ local function callback_done(stream, ok, tb)
 end
 
 -- Connects to host:port (a numeric IPv4/IPv6 address or a name; every address it resolves to is
--- tried in turn). opts (Tornado's TCPClient.connect arguments):
+-- tried as Happy Eyeballs: the next when one fails or 250 ms after it started).
+-- opts (Tornado's TCPClient.connect arguments):
 --   timeout (seconds): bounds the whole attempt (default: none);
 --   ssl_options: connect with TLS — a table of ca_certs (PEM file of CAs trusted besides the
 --     system's), certfile and keyfile (a client certificate for a server that asks; the key

@@ -1303,8 +1303,8 @@ impl<'a> ServerResponse<'a> {
 /// the thread that consumed the piece. Resuming posts to the loop's thread
 /// (eddy_loop_call_soon_threadsafe), where reading starts again (the next pieces come on a
 /// later iteration) unless the request was finished or released meanwhile (then nothing
-/// happens). Dropping it resumes too, so that a lost handle cannot stall the upload until
-/// its body timeout.
+/// happens). Dropping it resumes too, so that a lost handle cannot stall the upload for good
+/// (no server timeout runs while a body is paused).
 #[must_use = "dropping a PausedBody resumes the body at once"]
 pub struct PausedBody {
     req: RequestPtr,
