@@ -57,9 +57,10 @@ EDDY_API eddy_loop *eddy_loop_new(void);
  * Write and flush completions still pending (eddy_stream_write, eddy_request_flush,
  * eddy_ws_write_message) are dropped uncalled: they take no state of their own, and the
  * userdata they would get is released once with its stream, request or connection. Web
- * handlers the application detached and has not finished are released the same way (their
- * userdata through its free function, no on_finish or on_connection_close; the eddy_handler
- * handles become invalid), whether their app was freed before or not. Work given to
+ * handlers the application detached and has not finished, or finished with a flush callback
+ * still pending, are released the same way (their userdata through its free function, no
+ * on_finish or on_connection_close; the eddy_handler handles become invalid), whether their
+ * app was freed before or not. Work given to
  * eddy_loop_run_in_executor that has not started is dropped; work running now is waited for.
  * Must not be called from inside a callback of this loop. Passing NULL does nothing. */
 EDDY_API void eddy_loop_free(eddy_loop *loop);

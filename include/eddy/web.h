@@ -303,7 +303,10 @@ EDDY_API int eddy_handler_clear_header(eddy_handler *handler, const char *name, 
 /* Appends to the response body. */
 EDDY_API int eddy_handler_write(eddy_handler *handler, const void *data, size_t len);
 /* Sends what was written so far (chunked on HTTP/1.1); `cb` (may be NULL) runs when it
- * reached the kernel. Headers can no longer change afterwards. */
+ * reached the kernel (EDDY_ECLOSED: the connection went first). Headers can no longer change
+ * afterwards. If the loop is freed first, `cb` never runs and the handler is released with the
+ * loop, finished or not (eddy_loop_free). Loop thread. Returns 0, EDDY_ESTATE (finished),
+ * EDDY_ECLOSED or EDDY_ENOMEM. */
 EDDY_API int eddy_handler_flush(eddy_handler *handler, eddy_handler_flush_fn cb);
 /* Finishes the response (ETag/304, Content-Length, gzip, cookies), then on_finish runs and the
  * handler is released: called outside one of its callbacks (a detached handler, from a timer),

@@ -722,13 +722,16 @@ void Request::on_loop_free() {
         RequestPool::release(this);  // ~Request releases the userdata
         return;
     }
-    // A holder (a web handler the application detached) goes first: it gives its hold back.
-    // Not when finished: a holder still waiting for a flush would release this request inside
-    // its release (left as it is: the stream drops its completions).
-    if (holder_release && !finished_ && holds_ > (server_hold_ ? 1 : 0)) {
+    // A holder goes first: a web handler the application detached and has not finished, or
+    // one that finished but waited for its flush completions (dropped above). It gives its
+    // hold back; a finished request is released by that (maybe_release), so nothing below may
+    // touch it then (and nothing below would apply to a finished one).
+    if (holder_release && holds_ > (server_hold_ ? 1 : 0)) {
         void (*release)(void *) = holder_release;
+        bool was_finished = finished_;
         holder_release = nullptr;
         release(holder);
+        if (was_finished) return;
     }
     bool held = (!finished_ && owned_by_application()) || server_hold_;
     if (!held || holds_ != (server_hold_ ? 1 : 0)) return;

@@ -179,9 +179,10 @@ public:
     // is gone: without this, the request and the binding's per-request state (closures,
     // handles) would never be released. So is a finished one that only waited for its flush
     // completions: its stream goes with the loop without them. The completions still pending
-    // are freed uncalled in every case. One a detached web handler holds is released after
-    // that handler (holder_release), unless the handler waits for a flush of its own or a
-    // WebSocket session took it; one still the server's is released by its connection (Server).
+    // are freed uncalled in every case. One a web handler holds (detached, or finished and
+    // waiting for its flushes) is released after that handler (holder_release), unless a
+    // WebSocket session took the handler; one still the server's is released by its connection
+    // (Server).
     void on_loop_free();
     // Set by the holder that took this request with hold() (a web handler): how to release
     // that holder when the loop is freed with it still holding an unfinished request (no

@@ -200,10 +200,13 @@ Handler::Handler(App *a, Route *r, http::Request *rq) : app(a), route(r), req(rq
 
 void Handler::release_at_loop_free(void *handler) {
     Handler *h = static_cast<Handler *>(handler);
-    // Inside a callback of its own, or waiting for a flush completion, something still points
-    // at it: left as it was before (the loop is being freed from a callback, which loop.h
-    // forbids, or the stream drops the completion).
-    if (h->busy_ != 0 || h->pending_flushes_ != 0) return;
+    // Inside a callback of its own, something still points at it: left as it was (the loop is
+    // being freed from a callback, which loop.h forbids).
+    if (h->busy_ != 0) return;
+    // Its flush completions were its request's, which dropped them uncalled just before
+    // (Request::on_loop_free): none will come, so none is waited for.
+    h->pending_flushes_ = 0;
+    if (h->extras_) h->extras_->flush_callbacks.clear();
     // No on_finish, no on_connection_close: no callbacks while a loop is freed, as for every
     // handle (loop.h). The destructor frees its userdata and gives back its hold.
     h->finished = true;

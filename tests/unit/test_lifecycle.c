@@ -520,6 +520,67 @@ static void test_pending_flush_released_with_the_loop(void **state) {
     free(flush_payload);
 }
 
+/* A web handler whose own flush callback is pending when the loop is freed (the client does not
+ * read the answer): detached and unfinished, or finished with the flush still waiting. Its flush
+ * completion goes with its request's (dropped uncalled), so it is released with the loop: its
+ * userdata once, no flush callback, no on_finish. Before, the handler waited for a completion
+ * that could no longer come, and it, its userdata and its request leaked. */
+enum { HFLUSH_DETACHED, HFLUSH_FINISHED, HFLUSH_APP_FREED_FIRST };
+static int hflush_mode, hflush_calls;
+
+static void count_handler_flush(eddy_handler *h, int status, void *route_userdata) {
+    (void)h;
+    (void)status;
+    (void)route_userdata;
+    hflush_calls++;
+}
+
+static void flush_unread_from_handler(eddy_handler *h, void *route_userdata) {
+    (void)route_userdata;
+    eddy_handler_set_userdata(h, malloc(32), count_detached_free);
+    assert_int_equal(eddy_handler_write(h, flush_payload, FLUSH_PAYLOAD), 0);
+    assert_int_equal(eddy_handler_flush(h, count_handler_flush), 0);
+    if (hflush_mode == HFLUSH_FINISHED) {
+        assert_int_equal(eddy_handler_finish(h), 0);
+    } else {
+        assert_int_equal(eddy_handler_detach(h), 0);
+    }
+    detached_got = 1;
+}
+
+static void test_handler_flush_pending_released_with_the_loop(void **state) {
+    (void)state;
+    flush_payload = calloc(1, FLUSH_PAYLOAD);
+    assert_non_null(flush_payload);
+    for (hflush_mode = HFLUSH_DETACHED; hflush_mode <= HFLUSH_APP_FREED_FIRST; hflush_mode++) {
+        eddy_loop *loop = eddy_loop_new();
+        eddy_app *app = eddy_app_new(loop);
+        eddy_route *route = eddy_app_add_route(app, "/", EDDY_NTS, NULL, NULL);
+        assert_int_equal(eddy_route_on(route, "GET", EDDY_NTS, flush_unread_from_handler), 0);
+        assert_int_equal(eddy_route_set_on_finish(route, count_detached_finish), 0);
+        assert_int_equal(eddy_app_listen(app, "127.0.0.1", 0), 0);
+        detached_got = detached_frees = detached_finishes = hflush_calls = 0;
+        int fd = raw_get(eddy_server_port(eddy_app_server(app)), 0); /* never reads */
+        assert_true(run_until_flag(loop, &detached_got, TEST_WAIT_SECONDS));
+        eddy_loop_run_once(loop, 20); /* the first writes go out; most of the answer waits */
+        assert_int_equal(hflush_calls, 0);
+        int finishes_before = detached_finishes;
+        if (hflush_mode == HFLUSH_APP_FREED_FIRST) {
+            eddy_app_free(app);
+            app = NULL;
+        }
+        assert_int_equal(detached_frees, 0);
+        eddy_loop_free(loop);
+        assert_int_equal(hflush_calls, 0);                    /* never called while freed */
+        assert_int_equal(detached_finishes, finishes_before); /* nor on_finish */
+        assert_int_equal(detached_frees, 1);                  /* released once, with the loop */
+        eddy_app_free(app);                                   /* NULL: nothing */
+        assert_int_equal(detached_frees, 1);
+        close(fd);
+    }
+    free(flush_payload);
+}
+
 /* The same for a plain stream: a write callback pending at the loop's free is not called, and
  * the stream's userdata (what that callback would get) is released once. */
 static int stream_writes_done;
@@ -1169,6 +1230,7 @@ int main(void) {
         cmocka_unit_test(test_detached_handler_released_with_the_loop),
         cmocka_unit_test(test_pending_flush_released_with_the_loop),
         cmocka_unit_test(test_pending_stream_write_released_with_the_loop),
+        cmocka_unit_test(test_handler_flush_pending_released_with_the_loop),
         cmocka_unit_test(test_server_freed_in_access_log_callback),
         cmocka_unit_test(test_server_freed_in_headers_callback),
         cmocka_unit_test(test_request_completing_after_retire_gets_503),
