@@ -188,6 +188,13 @@ void Connection::set_body_timer() {
     req->body_clock = wait_started_;
     // Held from the headers callback on (an asynchronous prepare): the hold counts from here.
     if (req->body_paused) req->body_paused_at = wait_started_;
+    queue_body_check();
+}
+
+// Queues the body's timer for its next check (next_body_check), if that is earlier than the
+// one it waits for: a later deadline is found when the queued one fires (body_timer_fired), as
+// set_timer does for the other waits. Nothing while the body is held.
+void Connection::queue_body_check() {
     double due = next_body_check();
     if (due != HUGE_VAL && (!timer_.queued() || timer_.deadline > due))
         server_->loop()->timer_start(&timer_, due);
@@ -1183,16 +1190,13 @@ void Connection::body_limits_changed(Request *req, bool rate_changed) {
     if (req != request_ || phase_ != Phase::body || !stream_) return;
     if (rate_changed) {
         double now = Loop::now();
-        uint64_t bytes = req->gunzip ? req->gunzip->bytes_fed() : req->body_received;
         req->body_clock = now;
-        req->body_rate_from = bytes;
+        req->body_rate_from += body_rate_bytes();         // every byte so far: counted from here on
         if (req->body_paused) req->body_paused_at = now;  // the hold before the call is past
     }
     if (req->body_timeout <= 0 && req->body_min_rate <= 0) return;  // (a queued timer idles)
     timer_kind_ = TimerKind::body;
-    double due = next_body_check();
-    if (due != HUGE_VAL && (!timer_.queued() || timer_.deadline > due))
-        server_->loop()->timer_start(&timer_, due);
+    queue_body_check();
 }
 
 void Connection::resume_body() {
@@ -1205,9 +1209,7 @@ void Connection::resume_body() {
         // The time the application held the body is not the client's: the rate clock moves
         // on by it, and the timer (maybe not queued while held) is queued for the next check.
         request_->body_clock += now - request_->body_paused_at;
-        double due = next_body_check();
-        if (due != HUGE_VAL && (!timer_.queued() || timer_.deadline > due))
-            server_->loop()->timer_start(&timer_, due);
+        queue_body_check();
     }
     if (!in_consume_) want_read();
 }

@@ -117,6 +117,7 @@ private:
     double next_body_check() const;     // the earliest deadline of the body's limits (or +inf)
     double body_rate_deadline() const;  // when the body falls behind its minimum rate
     uint64_t body_rate_bytes() const;   // what the rate counts (see body_rate_deadline)
+    void queue_body_check();            // the body timer, for next_body_check's deadline
     // Bytes of a method token came, its request not begun yet.
     bool method_pending() const { return parse_ && !parse_->method.empty(); }
     // The parse state for input that arrived (see ParseState); false when out of memory (the
