@@ -7,6 +7,8 @@
 #   BIN_A=old/bench/hello_server BIN_B=build-bench/bench/hello_server bash bench/instructions_per_request.sh
 #
 #   WITH_NGINX=1 bash bench/instructions_per_request.sh    # the server, then nginx, and the ratio
+#   CACHE_SIM=1 WITH_NGINX=1 bash bench/instructions_per_request.sh   # also cache misses and
+#                                                          # branch mispredictions per request
 #
 # The server runs under `valgrind --tool=callgrind` (about 50x slower), `wrk -t1 -c100` loads it
 # for DURATION (default 4s) over loopback, and the instructions run inside the event loop
@@ -18,7 +20,11 @@
 # server/nginx ratio printed (not NGINX=1: nginx reads a variable of that name as inherited
 # listening sockets). Needs valgrind (callgrind_annotate) and wrk; PORT (18114), KEEP (a
 # directory to keep the callgrind outputs in, for callgrind_annotate), KEEP_SCRATCH (keep the
-# logs), PEERS_DIR (../shared/bench-peers).
+# logs), PEERS_DIR (../shared/bench-peers). CACHE_SIM=1 turns on callgrind's cache and branch
+# simulation (slower still) and prints, per request, the simulated misses of the first-level
+# instruction and data caches (I1mr, D1mr, D1mw) and the mispredicted conditional and indirect
+# branches (Bcm, Bim): where user time goes beyond the instruction count. The simulation sees
+# user space only; the kernel's own use of the caches between two requests is not in it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DURATION=${DURATION:-4s}
@@ -39,7 +45,9 @@ measure() {  # name bin args... -> prints "name: N requests, M instructions per 
 measure_cmd() {
   local name=$1 toggle=$2 port=$3; shift 3
   local out=$SCRATCH/$name.callgrind
-  valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect="$toggle" "$@" \
+  local sim=()
+  [ -n "${CACHE_SIM:-}" ] && sim=(--cache-sim=yes --branch-sim=yes)
+  valgrind --tool=callgrind "${sim[@]}" --callgrind-out-file="$out" --toggle-collect="$toggle" "$@" \
     >"$SCRATCH/$name.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
@@ -55,6 +63,19 @@ measure_cmd() {
   fi
   [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$out" "$KEEP/"
   echo "$name: $requests requests, $((total / requests)) instructions per request"
+  if [ -n "${CACHE_SIM:-}" ]; then
+    # The events line names the totals line's columns.
+    callgrind_annotate "$out" 2>/dev/null | awk -v n="$requests" -v who="$name" '
+      /^Events recorded:/ { for (i = 3; i <= NF; i++) col[i - 2] = $i }
+      /PROGRAM TOTALS/ {
+        line = who ": per request"
+        for (i = 1; i in col; i++) {
+          v = $(2 * i - 1); gsub(",", "", v)
+          if (col[i] ~ /^(I1mr|D1mr|D1mw|Bcm|Bim)$/) line = line sprintf(" %s %.1f", col[i], v / n)
+        }
+        print line
+      }'
+  fi
   eval "ipr_$name=$((total / requests))"
 }
 
