@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -196,9 +197,16 @@ void Stream::on_peer_closed_with_input(short what) {
         no_peer_close_watch_ || !watch_close_with_input_)
         return;
     int error = 0;
+    socklen_t len = sizeof error;
     if (!(what & EV_CLOSED)) {
-        socklen_t len = sizeof error;
         if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error == 0) return;
+    } else if (ext_ && ext_->fin_check) {
+        // Its owner may be holding back a message the input completes (the check): a reset
+        // (EPOLLRDHUP comes with it too) is a departure whatever the input, so it is told
+        // apart first.
+        if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = 0;
+        if (!error && !ext_->fin_check(this, ext_->fin_check_arg)) return;
+        if (closed_ || eof_ || in_len() == 0) return;  // (the check must not have; be safe)
     }
     evbuffer_drain(in_, in_len());
     if (error) {
@@ -207,6 +215,39 @@ void Stream::on_peer_closed_with_input(short what) {
     }
     discard_pending_input();
     handle_eof();
+}
+
+int Stream::set_peer_fin_check(PeerFinFn fn, void *arg) {
+    if (!fn) {
+        if (ext_) ext_->fin_check = nullptr;
+        return 0;
+    }
+    Extras *ext = extras();
+    if (!ext) return EDDY_ENOMEM;
+    ext->fin_check = fn;
+    ext->fin_check_arg = arg;
+    return 0;
+}
+
+size_t Stream::input_in_transport() const {
+    int n = 0;
+    if (closed_ || ioctl(fd_, FIONREAD, &n) != 0 || n < 0) return SIZE_MAX;
+    return static_cast<size_t>(n);
+}
+
+void Stream::scan_input(InputPieceFn fn, void *ctx) const {
+    size_t total = in_len();
+    evbuffer_ptr at;
+    if (total == 0 || evbuffer_ptr_set(in_, &at, 0, EVBUFFER_PTR_SET) != 0) return;
+    // One extent at a time from `at`: the buffer's chains, without copying them together.
+    for (size_t done = 0; done < total;) {
+        evbuffer_iovec piece;
+        if (evbuffer_peek(in_, -1, &at, &piece, 1) < 1 || piece.iov_len == 0) return;
+        size_t n = std::min(piece.iov_len, total - done);
+        if (!fn(ctx, static_cast<const char *>(piece.iov_base), n)) return;
+        done += n;
+        if (done < total && evbuffer_ptr_set(in_, &at, n, EVBUFFER_PTR_ADD) != 0) return;
+    }
 }
 
 void Stream::on_io_event(evutil_socket_t, short what, void *arg) {

@@ -152,6 +152,24 @@ public:
         watch_close_with_input_ = on;
         apply_interest();
     }
+    // Asked when that watch sees the peer's FIN (not a reset): true when the peer left (the
+    // stream ends as set_watch_close_with_input says), false when what it sent before the FIN
+    // may still hold the whole message its owner is waiting for, the owner holding the input
+    // back meanwhile (an HTTP request whose body the application paused, sent whole before a
+    // half-close): the input then stays, and the owner's reads meet the end after it, as
+    // without the watch. The owner tells with unread_input(), input_in_transport() and
+    // scan_input(). Without a check (the default) a FIN means the peer left. A null `fn`
+    // removes it. Returns 0, or EDDY_ENOMEM.
+    using PeerFinFn = bool (*)(Stream *s, void *arg);
+    int set_peer_fin_check(PeerFinFn fn, void *arg);
+    // Bytes the peer sent that the transport holds and the stream did not read yet (the
+    // kernel's receive queue), as an upper bound: SIZE_MAX when it cannot tell.
+    virtual size_t input_in_transport() const;
+    // Calls `fn` with the buffered input, piece by piece in order, until it returns false or
+    // the input ends. Not from a read callback (the bytes it is handed would come again); `fn`
+    // must not read, write or close the stream.
+    using InputPieceFn = bool (*)(void *ctx, const char *data, size_t len);
+    void scan_input(InputPieceFn fn, void *ctx) const;
     // Off: a write that fails because the peer reset closes at once, without the last read
     // pass that delivers what the peer sent before it (close_after_write_error). For owners
     // that cannot use those bytes: an HTTP server would run requests of a client that is gone.
@@ -358,6 +376,8 @@ private:
         TimerNode linger_timer;
         double linger_seconds = 0;
         size_t linger_discarded = 0;
+        PeerFinFn fin_check = nullptr;  // set_peer_fin_check
+        void *fin_check_arg = nullptr;
     };
     Extras *extras();  // creates them on first use; nullptr when out of memory
     bool has_files() const { return ext_ && !ext_->files.empty(); }

@@ -537,6 +537,11 @@ short TlsStream::transport_interest(short want) {
     return want;
 }
 
+size_t TlsStream::input_in_transport() const {
+    if (ssl_ && (SSL_pending(ssl_) > 0 || SSL_has_pending(ssl_))) return SIZE_MAX;
+    return Stream::input_in_transport();
+}
+
 bool TlsStream::has_buffered_input() const {
     // Decrypted bytes, or (read ahead) raw records not yet looked at. Raw bytes that OpenSSL
     // already found to be an incomplete record wait for the socket (need_socket_), otherwise

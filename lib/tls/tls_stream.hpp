@@ -74,6 +74,9 @@ public:
     X509 *peer_certificate() const;
     bool serves_host(std::string_view host) const override;
     const std::string &session_key() const { return session_key_; }
+    // The socket's bytes are records, never fewer than the data they carry: an upper bound,
+    // unless OpenSSL holds input of its own (SIZE_MAX then).
+    size_t input_in_transport() const override;
 
 protected:
     ~TlsStream() override;

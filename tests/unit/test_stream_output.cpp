@@ -4,7 +4,8 @@
 // half-closes still gets what was queued; without it the stream closes at once) and
 // output_progress (moves when the peer takes bytes, though the stream wrote none),
 // set_read_after_write_error (the last read pass after a failed write, or none) and
-// set_watch_close_with_input (the peer's close noticed while its input waits unread).
+// set_watch_close_with_input (the peer's close noticed while its input waits unread) and
+// set_peer_fin_check (whether a FIN there means the peer left).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -444,6 +445,90 @@ void test_close_with_input_not_on_pipes(void **) {
     close_pair(&p);
 }
 
+// set_peer_fin_check: the owner is asked about a FIN (not a reset) and tells whether the
+// peer left. What it sees: the input buffered and what the kernel still holds behind it.
+struct FinCheck {
+    bool verdict = true;
+    int calls = 0;
+    size_t unread = 0;
+    size_t in_transport = 0;
+    std::string scanned;
+};
+
+bool fin_check(Stream *s, void *arg) {
+    FinCheck *f = static_cast<FinCheck *>(arg);
+    f->calls++;
+    f->unread = s->unread_input();
+    f->in_transport = s->input_in_transport();
+    s->scan_input(
+        [](void *ctx, const char *data, size_t len) {
+            static_cast<std::string *>(ctx)->append(data, len);
+            return true;
+        },
+        &f->scanned);
+    return f->verdict;
+}
+
+// true: the peer left (the stream ends with EDDY_EOF, as without a check). false: a half-close
+// after input its owner holds back: the input stays, nothing spins, and the owner's reads get
+// all of it (what the kernel held too), then the end.
+void test_close_with_input_fin_check(void **) {
+    for (int verdict = 0; verdict < 2; verdict++) {
+        Pair p;
+        FinCheck f;
+        f.verdict = verdict != 0;
+        buffered_request_behind(&p, true, true, false);
+        assert_int_equal(p.stream->set_peer_fin_check(fin_check, &f), 0);
+        assert_int_equal(write(p.peer, "c\n", 2), 2);  // stays in the kernel: nobody reads
+        for (int i = 0; i < 3; i++) p.loop->run_once(1);
+        shutdown(p.peer, SHUT_WR);
+        for (int i = 0; i < 200 && f.calls == 0; i++) p.loop->run_once(5);
+        assert_int_equal(f.calls, 1);
+        assert_int_equal(f.unread, 2);
+        assert_int_equal(f.in_transport, 2);
+        assert_string_equal(f.scanned.c_str(), "b\n");
+        if (verdict) {
+            for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+            assert_int_equal(p.closes, 1);
+            assert_int_equal(p.close_error, EDDY_EOF);
+            assert_string_equal(lines_got.c_str(), "a\n");
+        } else {
+            assert_true(cpu_share_while_idle(p.loop) < 0.2);
+            assert_int_equal(p.closes, 0);
+            assert_int_equal(f.calls, 1);
+            for (int i = 0; i < 2; i++) {
+                assert_int_equal(p.stream->read_until("\n", 1, 0, on_request_line, nullptr), 0);
+                for (int k = 0; k < 200 && lines_got.size() < static_cast<size_t>(4 + 2 * i); k++)
+                    p.loop->run_once(5);
+            }
+            assert_string_equal(lines_got.c_str(), "a\nb\nc\n");
+            // Then the end, with nothing left to read (an idle stream meets it).
+            for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+            assert_int_equal(p.closes, 1);
+            assert_int_equal(p.close_error, EDDY_EOF);
+        }
+        close_pair(&p);
+    }
+}
+
+// A reset is a departure whatever the owner would say of a FIN: it is not asked.
+void test_close_with_input_fin_check_not_for_resets(void **) {
+    Pair p;
+    FinCheck f;
+    f.verdict = false;
+    buffered_request_behind(&p, true, true, false);
+    assert_int_equal(p.stream->set_peer_fin_check(fin_check, &f), 0);
+    linger lg = {1, 0};
+    assert_int_equal(setsockopt(p.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(p.peer);
+    p.peer = -1;
+    for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+    assert_int_equal(p.closes, 1);
+    assert_int_equal(p.close_error, EDDY_ECONNRESET);
+    assert_int_equal(f.calls, 0);
+    close_pair(&p);
+}
+
 }  // namespace
 
 int main(void) {
@@ -459,6 +544,8 @@ int main(void) {
         cmocka_unit_test(test_close_with_input_flushes_answers),
         cmocka_unit_test(test_close_with_input_more_input_then_reset),
         cmocka_unit_test(test_close_with_input_not_on_pipes),
+        cmocka_unit_test(test_close_with_input_fin_check),
+        cmocka_unit_test(test_close_with_input_fin_check_not_for_resets),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
