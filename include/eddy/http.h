@@ -372,9 +372,14 @@ EDDY_API int eddy_request_stream_body(eddy_request *req, eddy_request_data_fn on
  * bounds the pause: resuming, or finishing the request, is the application's to do. Paused
  * from the headers callback, the 100 Continue an `Expect: 100-continue` client waits for goes
  * out at the resume (RFC 9110 §10.1.1), not before, and never when the answer starts first
- * (the connection then closes after the answer, the body unread). Since nothing is read, a
- * client that leaves meanwhile may be noticed only when reading resumes; then the close
- * callback runs. */
+ * (the connection then closes after the answer, the body unread). A client that leaves while
+ * the body is held is noticed at once, though nothing is read: the close callback runs
+ * (eddy_request_set_close_callback), so the work the body is held for can stop. Leaving is a
+ * reset or a close (FIN) before the body's end was sent: a body that lacks bytes can never
+ * complete. A client that sent its whole request and then half-closed (`nc -N`) has not left:
+ * its body is read at the resume and it gets its answer. (Where the server cannot tell a
+ * chunked body's end from the bytes that wait, or on a TLS connection whose library holds
+ * input, such a FIN is seen at the resume instead.) */
 EDDY_API int eddy_request_pause_body(eddy_request *req);
 /* Resumes reading a paused streamed body; pieces may arrive on a later iteration.
  * Returns 0, EDDY_ESTATE (not a streamed body) or EDDY_ENOMEM. */

@@ -179,6 +179,9 @@ EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_
  * there. On a route with data_received the body is not read (no piece is delivered) until the
  * resume; neither the body timeout nor the minimum body rate runs meanwhile (the client is not
  * late while nothing is read): how long prepare may take is the application's to bound. A
+ * client that leaves meanwhile (a reset, or a close before its body's end was sent) is told at
+ * once by on_connection_close, so that prepare's pending work can stop; one that sent its
+ * whole request and half-closed still gets its answer (see eddy_request_pause_body). A
  * client that sent `Expect: 100-continue` gets its 100 Continue at the resume (as Tornado
  * writes it once prepare is done), and none when prepare answers instead.
  * NULL removes it. Returns 0 or EDDY_EINVAL (and so do the setters below). */

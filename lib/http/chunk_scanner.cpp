@@ -215,4 +215,15 @@ ChunkScanner::Result ChunkScanner::scan(const char *data, size_t len, size_t *us
     return state_ == State::done ? Result::done : Result::need_more;
 }
 
+uint64_t ChunkScanner::min_bytes_to_end() const {
+    constexpr uint64_t kLastChunk = 5;  // "0\r\n\r\n"
+    switch (state_) {
+    case State::done: return 0;
+    case State::data: return remaining_ > UINT64_MAX - 7 ? UINT64_MAX : remaining_ + 2 + kLastChunk;
+    case State::data_cr: return 1 + 1 + kLastChunk;
+    case State::data_lf: return 1 + kLastChunk;
+    default: return 1;
+    }
+}
+
 }  // namespace eddy::http

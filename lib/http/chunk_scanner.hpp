@@ -30,6 +30,10 @@ public:
     // Data bytes the chunk-size lines scanned so far announce (the current chunk's included):
     // a body limit refuses a chunk once its size line is read, before its data.
     uint64_t declared_bytes() const { return declared_; }
+    // The fewest bytes that can still complete the body (0 once done): the rest of the chunk
+    // being read and the smallest ending after it ("\r\n0\r\n\r\n"); elsewhere at least one.
+    // A lower bound, for telling a body that can no longer complete (its sender half-closed).
+    uint64_t min_bytes_to_end() const;
 
 private:
     enum class State {

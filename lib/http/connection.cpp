@@ -449,14 +449,54 @@ size_t Connection::consume(const char *data, size_t len) {
             set_timer(TimerKind::header);
     }
     give_back_parse_state();
-    bool paused = (phase_ == Phase::body && request_ && request_->body_paused) || output_wait_;
-    if (phase_ != Phase::handling && phase_ != Phase::closing && !paused) want_read();
-    // The peer's close is watched past buffered input (start()) while a request is handled,
-    // when what waits is requests pipelined behind it. Not while a body is held back (a paused
-    // delegate, an asynchronous prepare): that input is the request's own, owed to the
-    // application, and a FIN behind it (`nc -N`) is a half-close, seen once the body was read.
-    if (stream_) stream_->set_watch_close_with_input(phase_ != Phase::body);
+    bool held = phase_ == Phase::body && request_ && request_->body_paused;
+    if (phase_ != Phase::handling && phase_ != Phase::closing && !held && !output_wait_)
+        want_read();
+    // The peer's close is watched past buffered input (start()): while a request is handled
+    // with requests pipelined behind it, and while the application holds a body (a paused
+    // delegate, an asynchronous prepare) with part of it read. A client that leaves then is
+    // told to the application at once, through its close callback, which stops the work it
+    // holds the body for. A FIN there is asked about first (on_peer_fin): the input may be the
+    // rest of the body, sent whole before a half-close (`nc -N`). The check lives with the
+    // stream's rarely used parts, made on the first hold (out of memory: a FIN is a departure).
+    if (held && stream_) (void)stream_->set_peer_fin_check(on_peer_fin, this);
     return pos;
+}
+
+// The client half-closed while input waits in the stream (Stream::set_peer_fin_check): it left,
+// unless the application holds the body of a request whose rest came before the FIN (a client
+// that sends its request whole and half-closes, `nc -N`): that request can still complete, and
+// its answer reaches a client that only half-closed. The rest is counted in what the stream
+// holds and what the kernel holds for it; a chunked body's is scanned for the body's end in
+// what the stream holds, and otherwise only known to be short by the kernel's count. A body
+// that can no longer complete ends the connection now: nothing more can come.
+bool Connection::on_peer_fin(Stream *s, void *arg) {
+    Connection *c = static_cast<Connection *>(arg);
+    const Request *req = c->request_;
+    if (c->phase_ != Phase::body || !req || !req->body_paused || !c->parse_) return true;
+    size_t in_transport = s->input_in_transport();
+    if (in_transport == SIZE_MAX) return false;  // cannot tell: seen once the body is read
+    if (!c->chunked_) {  // http-parser counts down what the body still lacks
+        return static_cast<uint64_t>(s->unread_input()) + in_transport <
+               c->parse_->parser.content_length;
+    }
+    struct Scan {
+        ChunkScanner scanner;
+        ChunkScanner::Result result = ChunkScanner::Result::need_more;
+    } scan{c->parse_->chunks};  // a copy: the body's own scanner goes on from where it is
+    s->scan_input(
+        [](void *ctx, const char *data, size_t len) {
+            Scan *sc = static_cast<Scan *>(ctx);
+            size_t used = 0;
+            int status = 0;
+            sc->result = sc->scanner.scan(data, len, &used, &status);
+            return sc->result == ChunkScanner::Result::need_more;
+        },
+        &scan);
+    if (scan.result == ChunkScanner::Result::done) return false;
+    // Bad framing can never complete either (the 400 would go to a client that left).
+    if (scan.result == ChunkScanner::Result::error) return true;
+    return in_transport < scan.scanner.min_bytes_to_end();
 }
 
 // Collects the method token (skipping blank lines before a request, RFC 9112 §2.2) and starts
@@ -1307,6 +1347,7 @@ Stream *Connection::release_stream(Request *req) {
     Stream *stream = stream_;
     stream->set_watch_peer_close(true);  // the new owner's, as any stream (hold_for_upgrade)
     stream->set_watch_close_with_input(false);
+    stream->set_peer_fin_check(nullptr, nullptr);
     stream->set_close_callback(nullptr, nullptr);
     stream->notify_when_sent(nullptr, nullptr);
     stream_ = nullptr;

@@ -133,6 +133,8 @@ private:
 
     static size_t on_stream_data(Stream *s, const char *data, size_t len, void *arg);
     static void on_stream_close(Stream *s, int error, void *arg);
+    // Stream::PeerFinFn: whether the client's FIN, past input held back, means it left.
+    static bool on_peer_fin(Stream *s, void *arg);
     static void on_timer(TimerNode *node);
     void timer_fired();
     bool send_continue();

@@ -41,7 +41,8 @@
  *                              max_chunk; pause_ms=M holds the body M ms after its first
  *                              piece; hold_ms=M holds it M ms from the headers callback on
  *                              (before its first byte), then resumes, or with answer=N
- *                              answers status N instead (the body unread); flush_head=1
+ *                              answers status N instead (the body unread); the holds that
+ *                              ended are counted (upload_hold_ends in /stats); flush_head=1
  *                              flushes the answer's head from the headers callback;
  *                              min_rate=R,G sets the request's minimum body rate;
  *                              rate_after=R,G and timeout_after=S set the rate or the body
@@ -92,6 +93,8 @@ static struct {
     long headers_cb;
     int limited_rc;
     long upload_close_cb;
+    long
+        upload_hold_ends; /* holds (pause_ms, hold_ms) that ended: the server resumed or answered */
     long sink_started, sink_released;
     long access_count;
     access_entry access[LOG_ENTRIES];
@@ -224,6 +227,7 @@ static void upload_resume(eddy_loop *loop, void *userdata) {
     (void)loop;
     upload_state *u = userdata;
     u->resume_id = 0;
+    if (!u->pause) g.upload_hold_ends++; /* (pause=1's 1 ms holds are not counted) */
     int rc = eddy_request_resume_body(u->req);
     if (rc != 0) u->bad_rc = rc;
     u->resumes++;
@@ -237,6 +241,7 @@ static void upload_hold_end(eddy_loop *loop, void *userdata) {
         return;
     }
     u->resume_id = 0;
+    g.upload_hold_ends++;
     eddy_request *req = u->req;
     eddy_request_set_status(req, u->answer, NULL, 0);
     eddy_request_write(req, "refused", 7);
@@ -616,6 +621,7 @@ static void route_stats(eddy_request *req) {
     buf_printf(&b, ",\"cl_over_finish_rc\":%d,\"headers_cb\":%ld,\"limited_rc\":%d",
                g.cl_over_finish_rc, g.headers_cb, g.limited_rc);
     buf_printf(&b, ",\"abort_rc\":%d", g.abort_rc);
+    buf_printf(&b, ",\"upload_hold_ends\":%ld", g.upload_hold_ends);
     buf_printf(&b, ",\"upload_close_cb\":%ld,\"access_count\":%ld", g.upload_close_cb,
                g.access_count);
     buf_printf(&b, ",\"sink_started\":%ld,\"sink_released\":%ld", g.sink_started,

@@ -18,6 +18,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1937,6 +1938,117 @@ class ExpectHeldBodyTest(ServerTestCase):
         chunks = raw.buf + chunks
         self.assertNotIn(b"100 Continue", chunks)
         self.assertIn(b'"bytes":5', chunks)
+        raw.close()
+
+
+class HeldBodyClientGoneTest(ServerTestCase):
+    # A client that leaves while the application holds its body (eddy_request_pause_body; a
+    # web handler's asynchronous prepare), part of the body read and waiting in the server: the
+    # application hears of it at once through its close callback, so that it can stop the work
+    # it holds the body for. Before, the server watched nothing while bytes of the body waited,
+    # and the close was seen only when the hold ended. The holds here are 30 s, longer than any
+    # wait of these tests (HANG_GUARD): a close reported only once the hold ended never arrives
+    # in time, and upload_hold_ends (the server's count of holds that ended) says it did not.
+
+    HOLD = b"hold_ms=30000"
+
+    def send_held(self, head, body):
+        """Sends `head` + `body` on a new connection and returns it once the server holds the
+        request (its headers callback ran, which begins the hold): counts before, and the raw."""
+        before = self.stats()
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(head + body)
+        st = self.wait_stats(lambda st: st["headers_cb"] > before["headers_cb"])
+        self.assertGreater(st["headers_cb"], before["headers_cb"], "the request never came")
+        return before, raw
+
+    def assert_told_before_the_hold_ended(self, before):
+        st = self.wait_stats(lambda st: st["upload_close_cb"] > before["upload_close_cb"])
+        self.assertGreater(st["upload_close_cb"], before["upload_close_cb"],
+                           "the application was not told the client left (within %d s of a "
+                           "30 s hold)" % HANG_GUARD)
+        self.assertEqual(st["upload_hold_ends"], before["upload_hold_ends"],
+                         "the close was told only after the hold ended")
+
+    def cl_head(self, length):
+        return (b"POST /upload?%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                % (self.HOLD, length))
+
+    def chunked_head(self):
+        return (b"POST /upload?%s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                % self.HOLD)
+
+    def test_fin_with_part_of_the_body_read(self):
+        # The client half-closes (FIN) with 1000 of its 100000 bytes sent: the rest can never
+        # come, so the request can never complete: the client has left.
+        before, raw = self.send_held(self.cl_head(100000), b"x" * 1000)
+        raw.sock.shutdown(socket.SHUT_WR)
+        self.assert_told_before_the_hold_ended(before)
+        self.assertTrue(raw.closed_within(HANG_GUARD))
+        raw.close()
+
+    def test_close_with_part_of_the_body_read(self):
+        before, raw = self.send_held(self.cl_head(100000), b"x" * 1000)
+        raw.close()
+        self.assert_told_before_the_hold_ended(before)
+
+    def test_reset_with_part_of_the_body_read(self):
+        before, raw = self.send_held(self.cl_head(100000), b"x" * 1000)
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.close()  # linger 0: a reset
+        self.assert_told_before_the_hold_ended(before)
+
+    def test_fin_with_part_of_a_chunked_body_read(self):
+        # Two chunks whole, the third cut in its data: the body's end cannot come any more.
+        body = b"3e8\r\n" + b"x" * 1000 + b"\r\n"
+        before, raw = self.send_held(self.chunked_head(), body * 2 + b"3e8\r\n" + b"x" * 10)
+        raw.sock.shutdown(socket.SHUT_WR)
+        self.assert_told_before_the_hold_ended(before)
+        raw.close()
+
+    def test_fin_after_a_whole_body_is_a_half_close(self):
+        # The request sent whole, then a half-close (`nc -N`): it can complete, and its answer
+        # reaches the client, which still reads. Held 0.5 s from the headers callback, the FIN
+        # coming during the hold: not taken for a client that left. 100000 bytes: part of them
+        # wait in the kernel when the FIN comes (the server read one buffer), which the server
+        # counts too, not only what it read.
+        size = 100000
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?hold_ms=500 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                 % size + b"y" * size)
+        raw.sock.shutdown(socket.SHUT_WR)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (size, 1, 1, 0))
+        raw.close()
+
+    def test_fin_after_a_whole_chunked_body_is_a_half_close(self):
+        raw = self.raw(timeout=HANG_GUARD)
+        chunk = b"3e8\r\n" + b"z" * 1000 + b"\r\n"
+        raw.send(b"POST /upload?hold_ms=500 HTTP/1.1\r\nHost: x\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 3 + b"0\r\n\r\n")
+        raw.sock.shutdown(socket.SHUT_WR)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (3000, 1, 1, 0))
+        raw.close()
+
+    def test_fin_after_the_body_with_a_hold_after_its_first_piece(self):
+        # Held after its first piece (flow control, pause_ms), the rest sent and a half-close:
+        # the answer still comes, with every byte.
+        size = 50000
+        raw = self.raw(timeout=HANG_GUARD)
+        raw.send(b"POST /upload?pause_ms=500 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                 % size + b"p" * 1000)
+        time.sleep(0.1)  # the first piece is small: the hold begins with 1000 bytes read
+        raw.send(b"p" * (size - 1000))
+        raw.sock.shutdown(socket.SHUT_WR)
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (size, 1, 1, 0))
         raw.close()
 
 

@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -673,8 +674,8 @@ class AsyncPrepareTest(WebTestCase):
     def test_half_closed_upload_held_until_resume_is_answered(self):
         # The whole body, then the client's FIN (`nc -N`, a shutdown(SHUT_WR)), while prepare
         # holds the body: the body is the client's and is read whole after the resume, and the
-        # answer goes out before the end of the input is seen; the peer's close is watched for
-        # past buffered input only while a request is handled (requests pipelined behind it).
+        # answer goes out before the end of the input is seen: a FIN behind a whole body is a
+        # half-close, not a client that left (see the next test).
         body = os.urandom(100000)
         raw = self.raw()
         raw.send(req_bytes("POST", "/upload?async_ms=300", body=body))
@@ -684,6 +685,24 @@ class AsyncPrepareTest(WebTestCase):
         self.assertEqual(r.status, 200, r.body)
         j = json.loads(r.body)
         self.assertEqual((j["order"], j["bytes"]), ("prepare,resume,data,method", len(body)))
+
+
+    def test_client_leaving_while_prepare_holds_the_body_is_told(self):
+        # Part of the body read and held by an asynchronous prepare (30 s, longer than any wait
+        # here), then the client closes: on_connection_close runs at once, so that prepare's
+        # work can stop (the test app then cancels its resume and finishes). Before, nothing
+        # watched the socket while body bytes waited in the server: the close was seen only
+        # at the resume, which the log would show first.
+        for rid, close in (("UG1", "fin"), ("UG2", "reset")):
+            raw = self.raw()
+            raw.send(req_bytes("POST", "/upload?id=%s&async_ms=30000" % rid,
+                               headers={"Content-Length": "100000"}) + b"x" * 1000)
+            self.assertEqual(self.log(rid, wait_for="prepare"), ["prepare"])
+            if close == "reset":
+                raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            raw.close()
+            self.assertEqual(self.log(rid, wait_for="on_connection_close"),
+                             ["prepare", "on_connection_close"], close)
 
 
 class ResponseTest(WebTestCase):

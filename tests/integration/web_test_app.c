@@ -52,6 +52,8 @@
  *   /static_url?path=P        eddy_handler_static_url(P) ("(null)" for NULL)
  *   /upload?flush=1           the same, prepare flushes "started" first
  *   /upload?async_ms=M        the same, prepare detaches and a timer resumes it M ms later
+ *                             ("resume" logged; on_connection_close, logged, cancels it and
+ *                             finishes the handler)
  *   /nobody?code=N            writes "LEAKED-BODY", then set_status(N) (204/205/304)
  *   /err_recursive            write_error hook calls require_argument "lang" (send_error again)
  *   /etag_nts                 set_etag("\"v1\"", EDDY_NTS)
@@ -808,6 +810,7 @@ typedef struct {
     buf_t order;
     size_t bytes;
     long chunks;
+    eddy_call_id resume_id; /* async_ms: the timer that resumes prepare (0 once it ran) */
 } upload_state;
 
 static void upload_state_free(void *p) {
@@ -821,7 +824,9 @@ static void upload_resume(eddy_loop *loop, void *ud) {
     (void)loop;
     eddy_handler *h = ud;
     upload_state *st = eddy_handler_get_userdata(h);
+    st->resume_id = 0;
     buf_adds(&st->order, ",resume");
+    log_event(h, "resume");
     eddy_handler_resume(h);
 }
 
@@ -838,7 +843,8 @@ static void upload_prepare(eddy_handler *h, void *ud) {
     const char *async_ms = qarg(h, "async_ms");
     if (async_ms) { /* prepare goes asynchronous: nothing of the body before the resume */
         eddy_handler_detach(h);
-        eddy_loop_call_later(g.loop, atof(async_ms) / 1000.0, upload_resume, h, NULL);
+        st->resume_id =
+            eddy_loop_call_later(g.loop, atof(async_ms) / 1000.0, upload_resume, h, NULL);
         return;
     }
     const char *flush = qarg(h, "flush");
@@ -875,9 +881,15 @@ static void upload_method(eddy_handler *h, void *ud) {
 }
 
 static void upload_close(eddy_handler *h, void *ud) {
-    (void)h;
     (void)ud;
     g.upload_close_cb++;
+    log_event(h, "on_connection_close");
+    upload_state *st = eddy_handler_get_userdata(h);
+    if (st && st->resume_id) { /* the client left while prepare held the body: stop waiting */
+        eddy_loop_cancel(g.loop, st->resume_id);
+        st->resume_id = 0;
+        eddy_handler_finish(h);
+    }
 }
 
 /* ---- probes of the 2026-11-29 audit fixes ---------------------------------------------------- */
