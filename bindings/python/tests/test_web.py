@@ -368,6 +368,26 @@ class SlowSinkHandler(RequestHandler):
         self.write({"total": self.total})
 
 
+@eddy.web.stream_request_body
+class HeldBodyHandler(RequestHandler):
+    """A data_received that awaits until its client leaves (work the body is held for, which
+    on_connection_close stops): nothing else ends the await."""
+
+    async def data_received(self, chunk):
+        events.append(("held_body_data", len(chunk)))
+        self.waiter = asyncio.get_running_loop().create_future()
+        await self.waiter
+
+    def put(self):
+        self.write("never")
+
+    def on_connection_close(self):
+        events.append(("held_body_close",))
+        waiter = self.__dict__.get("waiter")
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+
+
 class LegacyCoroutineHandler(RequestHandler):
     @eddy.gen.coroutine
     def get(self):
@@ -498,6 +518,7 @@ def make_app(static_dir):
         (r"/stream", StreamHandler),
         (r"/async_stream", AsyncStreamHandler),
         (r"/slow_sink", SlowSinkHandler),
+        (r"/held_body", HeldBodyHandler),
         (r"/legacy", LegacyCoroutineHandler),
         (r"/fd", FdHandler),
         (r"/custom", CustomMethodHandler),
@@ -923,6 +944,28 @@ class WebTest(unittest.TestCase):
         finally:
             sock.close()
         self.assertTrue(reply.startswith(b"HTTP/1.1 403 "), reply)  # no 100 first
+
+    def test_client_leaving_while_data_received_awaits_is_told(self):
+        # data_received awaits (the body is held: C's eddy_request_pause_body) while more of
+        # the body waits in the server, and the client closes: on_connection_close runs at
+        # once. Before, nothing watched the socket while body bytes waited unread, and the
+        # close was seen only once the await ended (here: never).
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        try:
+            sock.sendall(b"PUT /held_body HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                         b"\r\n" + b"h" * 1000)
+            for _ in range(2000):
+                if any(e[0] == "held_body_data" for e in self.server.call(lambda: list(events))):
+                    break
+                threading.Event().wait(0.01)
+            sock.sendall(b"h" * 2000)  # read by the server, and held there
+        finally:
+            sock.close()
+        for _ in range(2000):
+            if ("held_body_close",) in self.server.call(lambda: list(events)):
+                break
+            threading.Event().wait(0.01)
+        self.assertIn(("held_body_close",), events)
 
     def check_body_held_while_awaiting(self, wait):
         size = 64 << 20
