@@ -137,9 +137,10 @@ public:
     }
     // On: the peer's close is also watched for while input waits in the buffer with no read
     // pending and no output queued (a request being handled, the next one pipelined behind
-    // it), and it ends the stream as the end of the input (or a reset) ends an idle one: the
-    // buffered input is dropped and the close callback gets EDDY_EOF (EDDY_ECONNRESET); with
-    // flush_on_eof, output queued meanwhile goes first. More input meanwhile waits. For a
+    // it; a request body the application holds back, see set_peer_fin_check), and it ends
+    // the stream as the end of the input (or a reset) ends an idle one: the buffered input
+    // is dropped and the close callback gets EDDY_EOF (EDDY_ECONNRESET); with flush_on_eof,
+    // output queued meanwhile goes first. More input meanwhile waits. For a
     // server, to which a client's close means it left (what Tornado's on_connection_close is
     // for). Off (the default): that input waits for the owner's reads and the close is seen
     // after it, as a client needs (a response the server sent before closing is read whole).
