@@ -39,27 +39,27 @@ extern "C" {
 /* Error codes. Every failing call returns one of these (always negative). */
 typedef enum eddy_error {
     EDDY_OK = 0,
-    EDDY_EINVAL = -1,       /* an argument is invalid (NULL handle, bad length, bad value) */
-    EDDY_ENOMEM = -2,       /* out of memory */
-    EDDY_EBUSY = -3,        /* an operation of this kind is already pending */
-    EDDY_ECLOSED = -4,      /* the object is closed or closing */
-    EDDY_ENOENT = -5,       /* no such file or entry (a finished call id, a missing socket) */
-    EDDY_ETIMEDOUT = -6,    /* a timeout expired */
-    EDDY_ECONNREFUSED = -7, /* the peer refused the connection */
-    EDDY_ECONNRESET = -8,   /* the peer reset the connection */
-    EDDY_EADDRINUSE = -9,   /* the address is already in use */
+    EDDY_EINVAL = -1,         /* an argument is invalid (NULL handle, bad length, bad value) */
+    EDDY_ENOMEM = -2,         /* out of memory */
+    EDDY_EBUSY = -3,          /* an operation of this kind is already pending */
+    EDDY_ECLOSED = -4,        /* the object is closed or closing */
+    EDDY_ENOENT = -5,         /* no such file or entry (a finished call id, a missing socket) */
+    EDDY_ETIMEDOUT = -6,      /* a timeout expired */
+    EDDY_ECONNREFUSED = -7,   /* the peer refused the connection */
+    EDDY_ECONNRESET = -8,     /* the peer reset the connection */
+    EDDY_EADDRINUSE = -9,     /* the address is already in use */
     EDDY_EADDRNOTAVAIL = -10, /* the address cannot be used or resolved */
-    EDDY_ETOOBIG = -11,     /* a size limit was exceeded (max_bytes, max buffer size, ...) */
-    EDDY_EOF = -12,         /* the peer closed its side before the operation completed */
-    EDDY_ESTATE = -13,      /* the call is not allowed in the object's current state */
-    EDDY_EMFILE = -14,      /* out of file descriptors */
-    EDDY_ENOTSUP = -15,     /* not supported on this platform or in this build */
-    EDDY_EIO = -16,         /* another system error; the log line names errno */
-    EDDY_EACCES = -17,      /* permission denied */
-    EDDY_ECANCELED = -18,   /* the operation was cancelled */
-    EDDY_EPROTO = -19,      /* the peer broke the protocol */
-    EDDY_ETLS = -20,        /* TLS failed: handshake, certificate verification, a TLS alert */
-    EDDY_ERESOLVE = -21     /* a host name could not be resolved */
+    EDDY_ETOOBIG = -11,       /* a size limit was exceeded (max_bytes, max buffer size, ...) */
+    EDDY_EOF = -12,           /* the peer closed its side before the operation completed */
+    EDDY_ESTATE = -13,        /* the call is not allowed in the object's current state */
+    EDDY_EMFILE = -14,        /* out of file descriptors */
+    EDDY_ENOTSUP = -15,       /* not supported on this platform or in this build */
+    EDDY_EIO = -16,           /* another system error; the log line names errno */
+    EDDY_EACCES = -17,        /* permission denied */
+    EDDY_ECANCELED = -18,     /* the operation was cancelled */
+    EDDY_EPROTO = -19,        /* the peer broke the protocol */
+    EDDY_ETLS = -20,          /* TLS failed: handshake, certificate verification, a TLS alert */
+    EDDY_ERESOLVE = -21       /* a host name could not be resolved */
 } eddy_error;
 
 /* A function that releases userdata handed to eddy. */
