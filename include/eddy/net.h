@@ -114,6 +114,8 @@ typedef void (*eddy_connect_fn)(eddy_loop *loop, eddy_stream *stream, int error,
  * last failed attempt's. `timeout` (seconds, <= 0 for none: the system's own connect timeout
  * then ends each attempt) bounds the whole attempt, name lookup included. Userdata is released
  * after `cb` ran, or when the loop is freed first (every attempt's socket is closed then).
+ * Inside a failed `cb`, eddy_connect_error_detail() tells why beyond the code ("connect to
+ * 127.0.0.1:9: Connection refused").
  * Returns 0 or EDDY_EINVAL / EDDY_ENOMEM (then `cb` is never called and the caller keeps
  * userdata). */
 EDDY_API int eddy_connect(eddy_loop *loop, const char *host, int port, double timeout,
@@ -163,6 +165,25 @@ EDDY_API int eddy_connect_options_set_source(eddy_connect_options *options, cons
 EDDY_API int eddy_connect_with_options(eddy_loop *loop, const char *host, int port, double timeout,
                                        const eddy_connect_options *options, eddy_connect_fn cb,
                                        void *userdata, eddy_free_fn free_userdata);
+
+/* Returns what eddy knows of the failure an eddy_connect_fn of `loop` is reporting beyond its
+ * code (NUL-terminated, never NULL; its length in *len if not NULL), as
+ * eddy_websocket_connect_error_detail does for a WebSocket connect. Call it from inside a
+ * failed connect callback (`stream` NULL, `error` < 0) of eddy_connect(),
+ * eddy_connect_with_options(), eddy_connect_tls() or eddy_connect_tls_with_options(), with the
+ * loop the callback got; the text is eddy's and stays valid until that callback returns (copy
+ * it to keep it). It is "" (length 0) when eddy has nothing more to say than the code
+ * (EDDY_ENOMEM), outside such a callback (also inside a successful one), for another loop, or
+ * for NULL. Examples: "connect to 127.0.0.1:9: Connection refused" (each failed address's
+ * reason, in the order they failed, joined by "; "); "name resolution: HOST: Name or service
+ * not known" (EDDY_ERESOLVE); "no connection to HOST:PORT within 20 s" (EDDY_ETIMEDOUT);
+ * "connect to 127.0.0.1:80: bind source 192.0.2.1: Cannot assign requested address" (a source
+ * address of eddy_connect_options_set_source that is not local). A TLS connect's handshake runs
+ * after its callback, so its failure is not here (the stream closes with EDDY_ETLS). The
+ * wording is for people and logs, not a stable format: test the code, not the text. Keyed by
+ * the loop because a failed callback has no other handle to ask with (its stream is NULL).
+ * Thread: the loop's (the one running the callback). */
+EDDY_API const char *eddy_connect_error_detail(const eddy_loop *loop, size_t *len);
 
 #ifdef __cplusplus
 }

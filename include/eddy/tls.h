@@ -144,7 +144,8 @@ EDDY_API int eddy_listener_set_tls(eddy_listener *listener, eddy_tls_context *ct
  * the connection keeps a reference). `server_name` (NULL: `host`) is sent as SNI (unless it is
  * an IP address) and checked against the certificate when the context verifies. `cb` gets the
  * stream once connected; the handshake completes before the first bytes are delivered. A
- * failing handshake closes the stream with EDDY_ETLS (the close callback reports it).
+ * failing handshake closes the stream with EDDY_ETLS (the close callback reports it). A
+ * failed connect (`cb` with a NULL stream) says why through eddy_connect_error_detail() (net.h).
  * Returns 0 or EDDY_EINVAL (also for an empty name to verify with a verifying context: the
  * chain would be checked but not whose it is) / EDDY_ENOMEM (then `cb` is never called and the
  * caller keeps userdata). Thread: the loop's. */

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <new>
+#include <string>
 
 #include "eddy/net.h"
 #include "net/address.hpp"
 #include "net/connect.hpp"
+#include "net/connect_error.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
 #include "tls/tls_stream.hpp"
@@ -50,9 +52,16 @@ void release_connect(void *arg) {
     delete req;
 }
 
-void connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *arg) {
+void connect_done(eddy::Connector *c, eddy::Stream *stream, int error, void *arg) {
     ConnectRequest *req = static_cast<ConnectRequest *>(arg);
-    req->cb(req->loop, reinterpret_cast<eddy_stream *>(stream), error, req->userdata);
+    {
+        // Why, for eddy_connect_error_detail, during a failure's callback only (a success may
+        // follow failed attempts, which failure() lists). c's text lives until this returns.
+        static const std::string none;
+        eddy::ConnectFailureScope failure(eddy::Loop::from_c(req->loop),
+                                          stream ? none : c->failure());
+        req->cb(req->loop, reinterpret_cast<eddy_stream *>(stream), error, req->userdata);
+    }
     release_connect(req);
 }
 
@@ -191,6 +200,13 @@ EDDY_API int eddy_connect_with_options(eddy_loop *loop, const char *host, int po
     });
     if (rc != 0) delete req;  // the caller keeps userdata
     return rc;
+}
+
+EDDY_API const char *eddy_connect_error_detail(const eddy_loop *loop, size_t *len) {
+    size_t n = 0;
+    const char *d = eddy::connect_failure_detail(eddy::Loop::from_c(loop), &n);
+    if (len) *len = n;
+    return d;
 }
 
 }  // extern "C"

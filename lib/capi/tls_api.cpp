@@ -10,6 +10,7 @@
 #include "http/request.hpp"
 #include "http/server.hpp"
 #include "net/connect.hpp"
+#include "net/connect_error.hpp"
 #include "net/listener.hpp"
 #include "stream/stream.hpp"
 #include "tls/context.hpp"
@@ -82,8 +83,12 @@ void release_tls_connect(void *arg) {
     delete req;
 }
 
-void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *arg) {
+void tls_connect_done(eddy::Connector *c, eddy::Stream *stream, int error, void *arg) {
     TlsConnectRequest *req = static_cast<TlsConnectRequest *>(arg);
+    // Why, for eddy_connect_error_detail: the connector's failure (a success may follow failed
+    // attempts, which failure() lists; an out-of-memory TLS stream has only its code).
+    static const std::string none;
+    const std::string &why = stream ? none : c->failure();
     eddy::Stream *out = nullptr;
     if (stream) {
         int fd = stream->take_fd();
@@ -96,7 +101,10 @@ void tls_connect_done(eddy::Connector *, eddy::Stream *stream, int error, void *
             error = EDDY_ENOMEM;
         }
     }
-    req->cb(req->loop, reinterpret_cast<eddy_stream *>(out), error, req->userdata);
+    {
+        eddy::ConnectFailureScope failure(eddy::Loop::from_c(req->loop), why);  // until cb returns
+        req->cb(req->loop, reinterpret_cast<eddy_stream *>(out), error, req->userdata);
+    }
     release_tls_connect(req);
 }
 

@@ -4,27 +4,15 @@ namespace eddy::ws {
 
 namespace {
 
-// The innermost scope's: trivially destructible, so no thread-exit work.
-thread_local const Loop *current_loop = nullptr;
-thread_local const std::string *current_detail = nullptr;
+thread_local DetailSlot failed_connect;
 
 }  // namespace
 
 ConnectErrorScope::ConnectErrorScope(const Loop *loop, const std::string &detail)
-    : prev_loop_(current_loop), prev_detail_(current_detail) {
-    current_loop = loop;
-    current_detail = &detail;
-}
-
-ConnectErrorScope::~ConnectErrorScope() {
-    current_loop = prev_loop_;
-    current_detail = prev_detail_;
-}
+    : published_(failed_connect, loop, detail) {}
 
 const char *connect_error_detail(const Loop *loop, size_t *len) {
-    bool published = loop && loop == current_loop && current_detail;
-    *len = published ? current_detail->size() : 0;
-    return published ? current_detail->c_str() : "";
+    return published_detail(failed_connect, loop, len);
 }
 
 }  // namespace eddy::ws

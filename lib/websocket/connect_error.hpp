@@ -1,16 +1,16 @@
 // The detail of a failed websocket_connect (eddy_websocket_connect_error_detail): what eddy
 // knows beyond the code, published while the failed `on_connect` runs.
 //
-// Kept per thread, keyed by the loop, rather than in the Loop: the loop knows nothing of
-// WebSocket, and a loop's callbacks run on the thread that runs it, which is the thread that
-// asks. The text itself stays owned by the failing handshake; only a pointer is published.
+// Published per thread, keyed by the loop (util/published_detail.hpp), in a slot of its own:
+// a plain connect's failure (eddy_connect_error_detail) is not a WebSocket connect's. The text
+// itself stays owned by the failing handshake; only a pointer is published.
 #pragma once
 
 #include <cstddef>
 #include <string>
-#include <string_view>
 
 #include "loop/loop.hpp"
+#include "util/published_detail.hpp"
 
 namespace eddy::ws {
 
@@ -20,13 +20,11 @@ namespace eddy::ws {
 class ConnectErrorScope {
 public:
     ConnectErrorScope(const Loop *loop, const std::string &detail);
-    ~ConnectErrorScope();
     ConnectErrorScope(const ConnectErrorScope &) = delete;
     ConnectErrorScope &operator=(const ConnectErrorScope &) = delete;
 
 private:
-    const Loop *prev_loop_;
-    const std::string *prev_detail_;
+    PublishedDetail published_;
 };
 
 // The detail published for `loop` on this thread (NUL-terminated, its length in *len); ""

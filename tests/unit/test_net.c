@@ -1270,6 +1270,38 @@ static void test_connect_both_families_refused(void **state) {
     eddy_loop_free(loop);
 }
 
+/* ::1 refuses, 127.0.0.1 takes the connection: the connector's failure text lists the refused
+ * attempt, yet the callback reports a success, so eddy_connect_error_detail says nothing. */
+static int plain_calls, plain_error;
+static size_t plain_detail_len;
+static void on_plain_connect(eddy_loop *loop, eddy_stream *stream, int error, void *userdata) {
+    (void)userdata;
+    plain_calls++;
+    plain_error = error;
+    plain_detail_len = 99;
+    eddy_connect_error_detail(loop, &plain_detail_len);
+    if (stream) eddy_stream_close(stream);
+}
+
+static void test_connect_success_after_a_refusal_has_no_detail(void **state) {
+    (void)state;
+    skip_without_ipv6_loopback();
+    int l4 = loopback_listen(AF_INET, 0, 8);
+    int port = local_port(l4);
+    int l6 = loopback_listen(AF_INET6, port, 1); /* taken for a moment: nobody else gets it */
+    assert_true(l6 >= 0);
+    close(l6); /* nothing listens on [::1]:port now: refused */
+    eddy_loop *loop = eddy_loop_new();
+    plain_calls = 0;
+    assert_int_equal(
+        eddy_connect(loop, "v6-then-v4.eddy-test", port, 5, on_plain_connect, NULL, NULL), 0);
+    assert_int_equal(run_until_count(loop, &plain_calls, 1, TEST_WAIT_SECONDS), 1);
+    assert_int_equal(plain_error, 0);
+    assert_int_equal(plain_detail_len, 0);
+    eddy_loop_free(loop);
+    close(l4);
+}
+
 /* No address answers: the overall timeout ends it with every attempt's socket closed, and a
  * loop freed while several attempts are in flight closes them all and releases the userdata. */
 static void test_connect_staggered_timeout_and_loop_free(void **state) {
@@ -1710,6 +1742,7 @@ int main(void) {
         cmocka_unit_test(test_connect_name_answered_loop_freed),
         cmocka_unit_test(test_connect_happy_eyeballs),
         cmocka_unit_test(test_connect_both_families_refused),
+        cmocka_unit_test(test_connect_success_after_a_refusal_has_no_detail),
         cmocka_unit_test(test_connect_staggered_timeout_and_loop_free),
         cmocka_unit_test(test_connect_options_refusals),
         cmocka_unit_test(test_connect_options_family),
