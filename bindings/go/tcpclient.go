@@ -74,7 +74,9 @@ type dialResult struct {
 // stream (Tornado's TCPClient.connect), on the dial loop. timeout bounds the whole attempt
 // (<= 0: none). Thread: any goroutine; it waits for the outcome. Errors (compare with
 // errors.Is): ErrConnRefused, ErrTimedOut, ErrResolve (a name that does not resolve),
-// ErrAddrNotAvail, ErrInvalid (a bad address or port), each wrapped with addr.
+// ErrAddrNotAvail, ErrInvalid (a bad address or port), each wrapped with addr; a failed
+// connect's is a *DialError when eddy knows why (errors.As reaches it; its text ends the
+// message: "... connection refused: connect to 127.0.0.1:9: Connection refused").
 func DialTCP(addr string, timeout time.Duration) (*Stream, error) {
 	return dialStream("DialTCP", addr, DialOptions{Timeout: timeout})
 }
@@ -235,10 +237,22 @@ func goTCPConnect(cs *C.eddy_stream, code C.int, ud unsafe.Pointer) {
 		if code == 0 {
 			code = C.EDDY_EIO
 		}
-		d.out = dialResult{err: Error(code)}
+		// Why, beyond the code: only readable now, inside eddy's failed callback.
+		d.out = dialResult{err: connectError(d.loop.loop, code)}
 		return
 	}
 	d.out = dialResult{s: newStream(d.loop, cs, nil)}
+}
+
+// connectError is the error of a failed eddy_connect on loop with code status: a *DialError
+// when eddy knows why (eddy_connect_error_detail: "connect to 127.0.0.1:9: Connection
+// refused"), else the bare code.
+func connectError(loop *C.eddy_loop, status C.int) error {
+	var n C.size_t
+	if detail := C.eddy_connect_error_detail(loop, &n); detail != nil && n > 0 {
+		return &DialError{Code: Error(status), Detail: C.GoStringN(detail, C.int(n))}
+	}
+	return Error(status)
 }
 
 //export goReleaseDial

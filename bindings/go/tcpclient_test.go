@@ -95,6 +95,12 @@ func TestDialTCPRefused(t *testing.T) {
 	if !errors.Is(err, ErrConnRefused) || s != nil {
 		t.Fatalf("got %v, %v; want ErrConnRefused", s, err)
 	}
+	// Why, beyond the code (eddy_connect_error_detail): the address that refused.
+	var de *DialError
+	want := "connect to " + addr + ": Connection refused"
+	if !errors.As(err, &de) || de.Detail != want || !strings.HasSuffix(err.Error(), ": "+want) {
+		t.Fatalf("got %v (%#v); want a *DialError with %q", err, de, want)
+	}
 	noHandlesLeft(t, "after a refused dial")
 }
 

@@ -3,12 +3,14 @@ package eddy
 // #include <eddy/eddy.h>
 import "C"
 
-// DialError is the error WebSocketClient.OnError gets when eddy knows more than the code of a
-// failed connect (eddy_websocket_connect_error_detail): why the TLS handshake or certificate
-// check failed ("certificate verification: hostname mismatch", in the words of a FetchError),
-// the address that refused ("connect to 127.0.0.1:9: Connection refused"), what was wrong
-// with the server's handshake answer ("the server answered 403 Forbidden", "no Upgrade:
-// websocket in the handshake response"), a timeout's stage. It wraps the code, so
+// DialError is the error of a failed connect when eddy knows more than its code: the one
+// WebSocketClient.OnError gets (eddy_websocket_connect_error_detail) and the one DialTCP,
+// DialTLS and Dial wrap (eddy_connect_error_detail). Detail says why: the address that refused
+// ("connect to 127.0.0.1:9: Connection refused"), a source address that could not be bound,
+// a name that did not resolve, a timeout's stage; for a WebSocket also why the TLS handshake or
+// certificate check failed ("certificate verification: hostname mismatch", in the words of a
+// FetchError) or what was wrong with the server's handshake answer ("the server answered 403
+// Forbidden", "no Upgrade: websocket in the handshake response"). It wraps the code, so
 // errors.Is(err, ErrTLS) holds as for a bare Error; errors.As(err, &de) reaches the detail. A
 // failure with nothing beyond its code stays a bare Error.
 type DialError struct {

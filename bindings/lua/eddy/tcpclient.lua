@@ -109,7 +109,9 @@ end
 --     EDDY_EADDRINUSE.
 -- Without a callback it must run in a coroutine and returns the stream, or nil, a message and
 -- the EDDY_E* code (EDDY_ECONNREFUSED, EDDY_ETIMEDOUT, EDDY_ERESOLVE, EDDY_EINVAL for a bad
--- port or an unreadable certificate file, whose option the message names). With a callback it
+-- port or an unreadable certificate file, whose option the message names). A failed connect's
+-- message ends with eddy's reason ("connection refused (-7): connect to 127.0.0.1:9:
+-- Connection refused"; eddy_connect_error_detail). With a callback it
 -- returns at once and callback(stream) or callback(nil, message, code) runs later as a
 -- coroutine. An unknown option or a value of the wrong type raises an error at once.
 function tcpclient.connect(host, port, opts, callback)
@@ -136,7 +138,14 @@ function tcpclient.connect(host, port, opts, callback)
 
   local function dispatch(handle, status)
     status = math.tointeger(status)
-    if status ~= 0 then return finish(nil, error_text(status), status) end
+    if status ~= 0 then
+      -- Why, beyond the code (eddy_connect_error_detail, only readable now, inside eddy's
+      -- failed callback): it ends the message, as a WebSocket connect error's.
+      local err = error_text(status)
+      local detail = core.eddy_connect_error_detail(loop.get())
+      if detail ~= nil and detail ~= "" then err = err .. ": " .. detail end
+      return finish(nil, err, status)
+    end
     local stream = iostream.wrap(handle)
     if opts.max_buffer_size then stream:set_max_buffer_size(opts.max_buffer_size) end
     return finish(stream)

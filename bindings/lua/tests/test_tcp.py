@@ -444,6 +444,10 @@ class TCPClientConnect(unittest.TestCase):
         self.assertEqual(r["refused"]["code"], codes_["EDDY_ECONNREFUSED"], r)
         self.assertIn("(%d)" % codes_["EDDY_ECONNREFUSED"], r["refused"]["err"])
         self.assertEqual(r["refused_cb"]["code"], codes_["EDDY_ECONNREFUSED"], r)
+        # Why, beyond the code (eddy_connect_error_detail), ends both messages.
+        why = ": connect to 127.0.0.1:%d: Connection refused" % refused_port
+        self.assertTrue(r["refused"]["err"].endswith(why), r)
+        self.assertTrue(r["refused_cb"]["err"].endswith(why), r)
         if r["timeout"]["code"] == 0:
             self.skipTest("the kernel accepted past a full backlog: no timeout to test here")
         self.assertEqual(r["timeout"]["code"], codes_["EDDY_ETIMEDOUT"], r)

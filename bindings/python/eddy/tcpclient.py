@@ -19,26 +19,33 @@ from .iostream import IOStream, SSLIOStream, StreamClosedError, _Outcome
 from .netutil import _is_inet_address
 
 
-def _connect_error(code, host, port):
-    """The exception a failed connect raises, as Tornado's TCPClient.connect raises it."""
+def _connect_error(code, host, port, detail=""):
+    """The exception a failed connect raises, as Tornado's TCPClient.connect raises it.
+    `detail` is what eddy knows beyond the code (eddy_connect_error_detail: "connect to
+    127.0.0.1:9: Connection refused", "connect to 127.0.0.1:80: bind source 192.0.2.1: Cannot
+    assign requested address", "name resolution: HOST: Name or service not known"), put in the
+    message; for an OSError it replaces the generic text, which it names more precisely."""
     where = "%s:%s" % (host, port)
     if code == _ll.EDDY_ETIMEDOUT:
-        return TimeoutError("Timeout connecting to %s" % where)
+        text = "Timeout connecting to %s" % where
+        return TimeoutError("%s: %s" % (text, detail) if detail else text)
     if code == _ll.EDDY_ECLOSED:  # the IOLoop was closed while it connected
         return StreamClosedError()
     if code == _ll.EDDY_ERESOLVE:
         # Tornado's resolver lets the getaddrinfo error through.
-        return socket.gaierror(socket.EAI_NONAME, "cannot resolve %r" % (host,))
+        return socket.gaierror(socket.EAI_NONAME, detail or "cannot resolve %r" % (host,))
     if code == _ll.EDDY_ECONNREFUSED:
-        real = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused: %s" % where)
+        real = ConnectionRefusedError(errno.ECONNREFUSED,
+                                      detail or "Connection refused: %s" % where)
     elif code == _ll.EDDY_ECONNRESET:
-        real = ConnectionResetError(errno.ECONNRESET, "Connection reset: %s" % where)
+        real = ConnectionResetError(errno.ECONNRESET, detail or "Connection reset: %s" % where)
     elif code == _ll.EDDY_EADDRNOTAVAIL:
-        real = OSError(errno.EADDRNOTAVAIL, "Address not available: %s" % where)
+        real = OSError(errno.EADDRNOTAVAIL, detail or "Address not available: %s" % where)
     elif code == _ll.EDDY_EACCES:
-        real = PermissionError(errno.EACCES, "Permission denied: %s" % where)
+        real = PermissionError(errno.EACCES, detail or "Permission denied: %s" % where)
     else:
-        real = OSError("cannot connect to %s: %s" % (where, _ll.eddy_strerror(code)))
+        real = OSError("cannot connect to %s: %s%s" % (where, _ll.eddy_strerror(code),
+                                                       ": " + detail if detail else ""))
     # Tornado's IOStream.connect fails with StreamClosedError(real_error=the socket error).
     return StreamClosedError(real_error=real)
 
@@ -112,13 +119,12 @@ class TCPClient:
                                      % (source_ip, source_port))
             tls = self._tls_context(ssl_options) if ssl_options is not None else None
             cls = SSLIOStream if tls is not None else IOStream
-            stream, code = await self._attempt(ioloop, host, port,
-                                               0.0 if timeout is None else float(timeout), tls,
-                                               host, options,
-                                               lambda c: cls._adopt(c, max_buffer_size))
+            stream, code, detail = await self._attempt(
+                ioloop, host, port, 0.0 if timeout is None else float(timeout), tls, host,
+                options, lambda c: cls._adopt(c, max_buffer_size))
             if stream is not None:
                 return stream
-            raise _connect_error(code, host, port)
+            raise _connect_error(code, host, port, detail)
         finally:
             _ll.eddy_connect_options_free(options)
             if tls is not None:
@@ -136,7 +142,7 @@ class TCPClient:
 
     @staticmethod
     async def _attempt(ioloop, target, port, timeout, tls, server_name, options, adopt):
-        """One eddy connect; (stream, 0) or (None, error code)."""
+        """One eddy connect; (stream, 0, "") or (None, error code, eddy's detail)."""
         future = ioloop.asyncio_loop.create_future()
 
         def done(c_stream, code):
@@ -146,10 +152,13 @@ class TCPClient:
             if future.done():
                 return
             if c_stream is None:
-                future.set_result((None, code if code < 0 else _ll.EDDY_EIO))
+                # Only readable now, inside eddy's failed callback.
+                detail = _ll.eddy_connect_error_detail(ioloop._eddy)
+                detail = detail.decode("utf-8", "replace") if detail else ""
+                future.set_result((None, code if code < 0 else _ll.EDDY_EIO, detail))
                 return
             try:
-                future.set_result((adopt(c_stream), 0))
+                future.set_result((adopt(c_stream), 0, ""))
             except Exception as e:
                 future.set_exception(e)
 
@@ -157,7 +166,7 @@ class TCPClient:
             # eddy released `done` uncalled: the IOLoop was closed while it connected.
             if not future.done():
                 try:
-                    future.set_result((None, _ll.EDDY_ECLOSED))
+                    future.set_result((None, _ll.EDDY_ECLOSED, ""))
                 except RuntimeError:
                     pass  # the asyncio loop is closed too: nobody can await it
 

@@ -143,6 +143,32 @@ class Connect(AsyncTestCase):
 
         self.run_async(main())
 
+    def test_failure_says_why(self):
+        """eddy's detail (eddy_connect_error_detail) is in the error's text: the address that
+        refused, the source address that could not be bound, the name that did not resolve
+        (the message said "Connection refused: HOST:PORT" whatever the address tried)."""
+
+        async def main():
+            client = eddy.tcpclient.TCPClient()
+            port = free_port()
+            with self.assertRaises(StreamClosedError) as cm:
+                await client.connect("127.0.0.1", port)
+            self.assertEqual(cm.exception.real_error.errno, errno.ECONNREFUSED)
+            self.assertEqual(str(cm.exception.real_error),
+                             "[Errno %d] connect to 127.0.0.1:%d: Connection refused"
+                             % (errno.ECONNREFUSED, port))
+            with self.assertRaises(StreamClosedError) as cm:
+                await client.connect("127.0.0.1", port, source_ip="192.0.2.1", timeout=5)
+            self.assertEqual(cm.exception.real_error.errno, errno.EADDRNOTAVAIL)
+            self.assertIn("bind source 192.0.2.1: Cannot assign requested address",
+                          str(cm.exception.real_error))
+            # '!' is no host-name character: refused by the resolver without asking DNS.
+            with self.assertRaises(socket.gaierror) as cm:
+                await client.connect("no-such-host!", port, timeout=5)
+            self.assertIn("name resolution: no-such-host!: ", str(cm.exception))
+
+        self.run_async(main())
+
     def test_timeout(self):
         """A listener whose accept queue is full drops SYNs: the connect hangs, the timeout
         ends it."""

@@ -256,6 +256,7 @@ extern "C" {
         userdata: *mut c_void,
         free_userdata: eddy_free_fn,
     ) -> c_int;
+    pub fn eddy_connect_error_detail(lp: *const eddy_loop, len: *mut usize) -> *const c_char;
 }
 
 // ---- process.h -----------------------------------------------------------------------------

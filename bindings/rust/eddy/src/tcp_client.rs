@@ -10,12 +10,14 @@ use std::os::raw::{c_char, c_int, c_void};
 use eddy_sys as sys;
 
 use crate::boundary::{guard, log_error};
+use crate::connect_error::ConnectError;
 use crate::error::{check, Error, Result};
 use crate::event_loop::Loop;
 use crate::stream::{run_closure, Stream};
 use crate::tls::TlsContext;
 
-type ConnectFn = dyn FnOnce(Result<Stream>) -> Result<()>;
+/// What a connect calls: every connect keeps the detailed form; the plain ones drop the detail.
+type ConnectFn = dyn FnOnce(std::result::Result<Stream, ConnectError>) -> Result<()>;
 
 /// Connects to `host`:`port` without blocking the loop (Tornado's `TCPClient().connect(host,
 /// port, timeout=...)`) and calls `f` once, on the loop, never inside this call: with the
@@ -170,6 +172,21 @@ impl ConnectOptions {
         port: u16,
         f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
     ) -> Result<()> {
+        self.connect_detailed(lp, host, port, move |r| f(r.map_err(Error::from)))
+    }
+
+    /// As [`connect`](Self::connect), but a failure comes as a [`ConnectError`]: the code (it
+    /// compares equal to that [`Error`]; `?` gives the [`Error`]) and what eddy knows beyond it
+    /// (`eddy_connect_error_detail`), e.g. `Some("connect to 127.0.0.1:9: Connection
+    /// refused")`, `Some("connect to 127.0.0.1:80: bind source 192.0.2.1: Cannot assign
+    /// requested address")`, which its `Display` appends. Errors as [`connect`]'s.
+    pub fn connect_detailed(
+        &self,
+        lp: &Loop,
+        host: &str,
+        port: u16,
+        f: impl FnOnce(std::result::Result<Stream, ConnectError>) -> Result<()> + 'static,
+    ) -> Result<()> {
         let options = self.to_c()?;
         start(self.timeout, Box::new(f), |ud| {
             let host = CString::new(host).map_err(|_| Error::INVALID)?;
@@ -199,6 +216,23 @@ impl ConnectOptions {
         ctx: &TlsContext,
         server_name: Option<&str>,
         f: impl FnOnce(Result<Stream>) -> Result<()> + 'static,
+    ) -> Result<()> {
+        self.connect_tls_detailed(lp, host, port, ctx, server_name, move |r| {
+            f(r.map_err(Error::from))
+        })
+    }
+
+    /// As [`connect_tls`](Self::connect_tls), with a failed connect as a [`ConnectError`] (as
+    /// [`connect_detailed`](Self::connect_detailed)). The handshake runs after `f` got the
+    /// stream: its failure closes the stream with `Error::TLS`, as [`connect_tls`]'s.
+    pub fn connect_tls_detailed(
+        &self,
+        lp: &Loop,
+        host: &str,
+        port: u16,
+        ctx: &TlsContext,
+        server_name: Option<&str>,
+        f: impl FnOnce(std::result::Result<Stream, ConnectError>) -> Result<()> + 'static,
     ) -> Result<()> {
         let options = self.to_c()?;
         start(self.timeout, Box::new(f), |ud| {
@@ -294,7 +328,7 @@ fn start(
 }
 
 unsafe extern "C" fn on_connect(
-    _lp: *mut sys::eddy_loop,
+    lp: *mut sys::eddy_loop,
     p: *mut sys::eddy_stream,
     error: c_int,
     ud: *mut c_void,
@@ -311,8 +345,10 @@ unsafe extern "C" fn on_connect(
         run_closure(p, "connect callback", true, || f(Ok(stream)));
     } else {
         let error = if error < 0 { error } else { sys::EDDY_EIO };
+        // Why, beyond the code: only readable now, inside eddy's failed callback.
+        let error = ConnectError::read_tcp(lp, error);
         run_closure(std::ptr::null_mut(), "connect callback", false, || {
-            f(Err(Error::from_code(error)))
+            f(Err(error))
         });
     }
 }

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use common::run_bounded;
-use eddy::{ConnectOptions, Error, Family, Loop};
+use eddy::{ConnectError, ConnectOptions, Error, Family, Loop};
 
 /// Accepts one connection on `ln` in a thread and sends its peer address.
 fn peer_of(ln: &TcpListener) -> mpsc::Receiver<SocketAddr> {
@@ -128,4 +128,46 @@ fn ipv6_to_the_loopback() {
     assert_eq!(peer.recv().unwrap().ip(), v6);
     let opts = ConnectOptions::new().timeout(5.0).family(Family::Ipv4);
     assert_eq!(outcome(&opts, "::1", port), Err(Error::RESOLVE));
+}
+
+/// Connects with `opts` to host:port on a fresh loop with `connect_detailed`: the error, which
+/// carries eddy's detail (eddy_connect_error_detail).
+fn failure(opts: &ConnectOptions, host: &str, port: u16) -> ConnectError {
+    let lp = Loop::new().unwrap();
+    let got = Rc::new(RefCell::new(None));
+    let (g, stop) = (got.clone(), lp.downgrade());
+    opts.connect_detailed(&lp, host, port, move |r| {
+        *g.borrow_mut() = Some(r.map(|s| s.close().unwrap()));
+        stop.upgrade().unwrap().stop();
+        Ok(())
+    })
+    .unwrap();
+    run_bounded(&lp);
+    let r = got.borrow_mut().take().expect("the connect callback ran");
+    r.expect_err("the connect failed")
+}
+
+#[test]
+fn a_failed_connect_says_why() {
+    let port = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let e = failure(&ConnectOptions::new().timeout(5.0), "127.0.0.1", port);
+    assert_eq!(e, Error::CONNECTION_REFUSED);
+    let why = format!("connect to 127.0.0.1:{port}: Connection refused");
+    assert_eq!(e.detail(), Some(why.as_str()));
+    assert!(e.to_string().ends_with(&format!(": {why}")), "{e}");
+
+    let not_local = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)); // TEST-NET-1
+    let opts = ConnectOptions::new().timeout(5.0).source_ip(not_local);
+    let e = failure(&opts, "127.0.0.1", port);
+    assert_eq!(e, Error::ADDR_NOT_AVAILABLE);
+    assert_eq!(
+        e.detail(),
+        Some(
+            format!(
+                "connect to 127.0.0.1:{port}: bind source 192.0.2.1: \
+                 Cannot assign requested address"
+            )
+            .as_str()
+        )
+    );
 }
