@@ -1,12 +1,13 @@
-/* Numeric command-line options for the examples (and the test servers that share their
- * conventions): strict parsers that refuse what atoi() / atof() / atol() silently took as
- * something ("--port abc" as 0, a random free port; "--port 8080x" as 8080; "--port 99999"
- * and "-1" as whatever the listen call made of them; "--max-body-size -1" as SIZE_MAX).
+/* Command-line options for the examples (and the test servers that share their conventions):
+ * strict parsers that refuse what atoi() / atof() / atol() silently took as something
+ * ("--port abc" as 0, a random free port; "--port 8080x" as 8080; "--port 99999" and "-1" as
+ * whatever the listen call made of them; "--max-body-size -1" as SIZE_MAX).
  * A value that is not wholly a number in range is reported on stderr as
  * "PROG: --OPTION wants ..., not "VALUE"" and the program exits with status 2, as
- * echo_server did first; so is an option given last without its value. Header-only (static
- * functions): each example is a single-file program, and a library for three functions would be
- * more build than code. */
+ * echo_server did first; so is an option given last without its value, and an option the
+ * program does not know ("PROG: unknown option --X" and its usage line). Header-only (static
+ * functions): each example is a single-file program, and a library for a few functions would
+ * be more build than code. */
 #ifndef EDDY_EXAMPLES_CMDLINE_H
 #define EDDY_EXAMPLES_CMDLINE_H
 
@@ -82,6 +83,15 @@ static inline const char *cmdline_value(const char *prog, int argc, char **argv,
         exit(2);
     }
     return argv[i + 1];
+}
+
+/* Refuses an option the program does not know: "PROG: unknown option --X" and `usage` (its
+ * usage line, "usage: PROG [--port N] ...") on stderr, then exit status 2. Ignoring it served
+ * the defaults ("echo_server --prot 9000" listened on 8080), a typo nobody was told of.
+ * Called before the option's value is looked at, so "PROG --prot" says the same. */
+static inline void cmdline_unknown(const char *prog, const char *option, const char *usage) {
+    fprintf(stderr, "%s: unknown option %s\n%s\n", prog, option, usage);
+    exit(2);
 }
 
 #endif /* EDDY_EXAMPLES_CMDLINE_H */

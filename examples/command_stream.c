@@ -127,11 +127,15 @@ int main(int argc, char **argv) {
     const char *address = "127.0.0.1";
     int port = 8888;
     for (int i = 1; i < argc; i += 2) {
-        const char *value = cmdline_value("command_stream", argc, argv, i);
-        if (strcmp(argv[i], "--port") == 0)
-            port = cmdline_port("command_stream", "--port", value);
-        else if (strcmp(argv[i], "--address") == 0)
-            address = value;
+        const char *option = argv[i];
+        if (strcmp(option, "--port") == 0)
+            port = cmdline_port("command_stream", option,
+                                cmdline_value("command_stream", argc, argv, i));
+        else if (strcmp(option, "--address") == 0)
+            address = cmdline_value("command_stream", argc, argv, i);
+        else
+            cmdline_unknown("command_stream", option,
+                            "usage: command_stream [--port N] [--address A]");
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_app *app = loop ? eddy_app_new(loop) : NULL;

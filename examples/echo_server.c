@@ -264,13 +264,15 @@ int main(int argc, char **argv) {
     const char *address = "127.0.0.1";
     int port = 8080;
     for (int i = 1; i < argc; i += 2) {
-        const char *value = cmdline_value("echo_server", argc, argv, i);
-        if (strcmp(argv[i], "--port") == 0) {
+        const char *option = argv[i];
+        if (strcmp(option, "--port") == 0) {
             /* atoi() took "abc" as 0 and "8080x" as 8080: a mistyped port then served on a
              * random or a different port instead of saying so. */
-            port = cmdline_port("echo_server", "--port", value);
-        } else if (strcmp(argv[i], "--address") == 0) {
-            address = value;
+            port = cmdline_port("echo_server", option, cmdline_value("echo_server", argc, argv, i));
+        } else if (strcmp(option, "--address") == 0) {
+            address = cmdline_value("echo_server", argc, argv, i);
+        } else {
+            cmdline_unknown("echo_server", option, "usage: echo_server [--port N] [--address A]");
         }
     }
     eddy_loop *loop = eddy_loop_new();

@@ -301,27 +301,34 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
     eddy_loop_stop((eddy_loop *)userdata);
 }
 
+static const char usage[] =
+    "usage: reverse_proxy --upstream URL|unix:PATH [--port N] "
+    "[--cert C --key K] [--upstream-ca F] "
+    "[--upstream-read-timeout SECONDS]";
+
 int main(int argc, char **argv) {
     const char *cert = NULL, *key = NULL, *upstream_ca = NULL;
     int port = 0;
     for (int i = 1; i < argc; i += 2) {
-        const char *value = cmdline_value("reverse_proxy", argc, argv, i);
-        if (!strcmp(argv[i], "--upstream"))
-            g_upstream = value;
-        else if (!strcmp(argv[i], "--port"))
-            port = cmdline_port("reverse_proxy", "--port", value);
-        else if (!strcmp(argv[i], "--cert"))
-            cert = value;
-        else if (!strcmp(argv[i], "--key"))
-            key = value;
-        else if (!strcmp(argv[i], "--upstream-ca"))
-            upstream_ca = value;
-        else if (!strcmp(argv[i], "--upstream-read-timeout"))
-            g_read_timeout = cmdline_seconds("reverse_proxy", "--upstream-read-timeout", value);
+        const char *option = argv[i];
+        const char *p = "reverse_proxy";
+        if (!strcmp(option, "--upstream"))
+            g_upstream = cmdline_value(p, argc, argv, i);
+        else if (!strcmp(option, "--port"))
+            port = cmdline_port(p, option, cmdline_value(p, argc, argv, i));
+        else if (!strcmp(option, "--cert"))
+            cert = cmdline_value(p, argc, argv, i);
+        else if (!strcmp(option, "--key"))
+            key = cmdline_value(p, argc, argv, i);
+        else if (!strcmp(option, "--upstream-ca"))
+            upstream_ca = cmdline_value(p, argc, argv, i);
+        else if (!strcmp(option, "--upstream-read-timeout"))
+            g_read_timeout = cmdline_seconds(p, option, cmdline_value(p, argc, argv, i));
+        else
+            cmdline_unknown(p, option, usage);
     }
     if (!g_upstream) {
-        fprintf(stderr, "usage: %s --upstream URL|unix:PATH [--port N] [--cert C --key K]\n",
-                argv[0]);
+        fprintf(stderr, "%s\n", usage);
         return 2;
     }
     if (!strncmp(g_upstream, "unix:", 5)) {

@@ -51,19 +51,23 @@ static void on_signal(eddy_signal *sig, int signum, void *userdata) {
     eddy_loop_stop((eddy_loop *)userdata);
 }
 
+static const char usage[] = "usage: tcp_echo [--port N] [--address A] [--certfile F [--keyfile K]]";
+
 int main(int argc, char **argv) {
     const char *address = "127.0.0.1", *certfile = NULL, *keyfile = NULL;
     int port = 8888;
     for (int i = 1; i < argc; i += 2) {
-        const char *value = cmdline_value("tcp_echo", argc, argv, i);
-        if (strcmp(argv[i], "--port") == 0)
-            port = cmdline_port("tcp_echo", "--port", value);
-        else if (strcmp(argv[i], "--address") == 0)
-            address = value;
-        else if (strcmp(argv[i], "--certfile") == 0)
-            certfile = value;
-        else if (strcmp(argv[i], "--keyfile") == 0)
-            keyfile = value;
+        const char *option = argv[i];
+        if (strcmp(option, "--port") == 0)
+            port = cmdline_port("tcp_echo", option, cmdline_value("tcp_echo", argc, argv, i));
+        else if (strcmp(option, "--address") == 0)
+            address = cmdline_value("tcp_echo", argc, argv, i);
+        else if (strcmp(option, "--certfile") == 0)
+            certfile = cmdline_value("tcp_echo", argc, argv, i);
+        else if (strcmp(option, "--keyfile") == 0)
+            keyfile = cmdline_value("tcp_echo", argc, argv, i);
+        else
+            cmdline_unknown("tcp_echo", option, usage);
     }
     eddy_loop *loop = eddy_loop_new();
     eddy_listener *listener = eddy_listener_new(loop, on_accept, NULL, NULL);

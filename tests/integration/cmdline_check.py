@@ -43,3 +43,25 @@ def assert_needs_value(test, prog_name, argv, options, timeout=20):
             test.assertNotIn(b"listening", proc.stdout.lower())
             test.assertEqual(proc.stderr, ("%s: %s wants a value\n" % (prog_name, option))
                              .encode())
+
+
+def assert_unknown_refused(test, prog_name, argv, options=("--prot", "--bogus-option"),
+                           timeout=20, trailing=True):
+    """Runs argv + [option, "8080"] (and argv + [option] when `trailing`) for each unknown
+    option: it must exit 2, before serving, with "prog_name: unknown option OPTION" and then the
+    usage line on stderr (it used to be ignored: "echo_server --prot 9000" served on the default
+    port)."""
+    for option in options:
+        for extra in (["8080"], []) if trailing else (["8080"],):
+            with test.subTest(option=option, value=extra):
+                try:
+                    proc = subprocess.run(list(argv) + [option] + extra, capture_output=True,
+                                          timeout=timeout, stdin=subprocess.DEVNULL)
+                except subprocess.TimeoutExpired as e:
+                    test.fail("%s: still running (ignored it), printed %r" % (option, e.stdout))
+                test.assertEqual(proc.returncode, 2, proc.stderr)
+                test.assertNotIn(b"listening", proc.stdout.lower())
+                lines = proc.stderr.decode("utf-8", "replace").splitlines()
+                test.assertEqual(len(lines), 2, proc.stderr)
+                test.assertEqual(lines[0], "%s: unknown option %s" % (prog_name, option))
+                test.assertTrue(lines[1].startswith("usage: %s " % prog_name), proc.stderr)

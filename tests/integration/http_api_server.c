@@ -6,7 +6,9 @@
  *                   [--xheaders] [--trusted-proxy IP]... [--decompress] [--no-keep-alive]
  *                   [--no-body-arguments]
  *                   [--max-body-size N] [--max-body-memory N] [--access-log PATH|-|stdout]
+ *                   [--body-min-rate R[,G]] [--protocol P]
  *
+ * An unknown option, or one given last without its value, exits 2 (examples/cmdline.h).
  * Prints "listening on unix:PATH" (with --unix) and then "listening on HOST:PORT" once ready.
  * SIGTERM/SIGINT stop the loop; the program frees everything and exits 0. SIGUSR1 answers the
  * requests /held holds.
@@ -839,6 +841,13 @@ static void die(const char *what, int rc) {
     exit(2);
 }
 
+static const char usage[] =
+    "usage: http_api_server [--port N] [--host H] [--unix PATH] [--idle-timeout S] "
+    "[--header-timeout S] [--body-timeout S] [--body-min-rate R[,G]] [--max-connections N] "
+    "[--xheaders] [--trusted-proxy IP]... [--decompress] [--no-keep-alive] "
+    "[--no-body-arguments] [--max-body-size N] [--max-body-memory N] "
+    "[--access-log PATH|-|stdout] [--protocol P]";
+
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
     const char *unix_path = NULL;
@@ -850,17 +859,16 @@ int main(int argc, char **argv) {
     eddy_server *srv = g.server;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
         if (strcmp(a, "--xheaders") == 0) rc = eddy_server_set_xheaders(srv, 1);
         else if (strcmp(a, "--decompress") == 0) rc = eddy_server_set_decompress_request(srv, 1);
         else if (strcmp(a, "--no-keep-alive") == 0) rc = eddy_server_set_no_keep_alive(srv, 1);
         else if (strcmp(a, "--no-body-arguments") == 0)
             rc = eddy_server_set_body_arguments(srv, 0);
-        else if (!v) {
-            fprintf(stderr, "http_api_server: bad option %s\n", a);
-            return 2;
-        } else {
+        else {
+            /* Every other option takes a value: one given last without it says so, as the
+             * examples do (cmdline.h), rather than a bare "bad option". */
+            const char *v = cmdline_value("http_api_server", argc, argv, i);
             i++;
             if (strcmp(a, "--port") == 0)
                 port = cmdline_port("http_api_server", a, v);
@@ -892,10 +900,8 @@ int main(int argc, char **argv) {
                 rc = eddy_server_set_max_body_memory(srv, cmdline_size("http_api_server", a, v));
             else if (strcmp(a, "--trusted-proxy") == 0) rc = eddy_server_add_trusted_proxy(srv, v);
             else if (strcmp(a, "--protocol") == 0) rc = eddy_server_set_protocol(srv, v);
-            else {
-                fprintf(stderr, "http_api_server: bad option %s\n", a);
-                return 2;
-            }
+            else
+                cmdline_unknown("http_api_server", a, usage);
         }
         if (rc != 0) die(a, rc);
     }

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from cmdline_check import BAD_PORTS, assert_needs_value, assert_refused
+from cmdline_check import BAD_PORTS, assert_needs_value, assert_refused, assert_unknown_refused
 
 TOOL = None
 BOUND = 20  # seconds: every wait is bounded by this
@@ -192,6 +192,10 @@ class CommandLineTest(unittest.TestCase):
     def test_trailing_option_without_value_refused(self):
         assert_needs_value(self, "command_stream", [TOOL, "--port", "0"],
                            ("--port", "--address"))
+
+    def test_unknown_option_refused(self):
+        # "command_stream --prot 9000" served on the default port 8888.
+        assert_unknown_refused(self, "command_stream", [TOOL, "--port", "0"])
 
 
 def main():

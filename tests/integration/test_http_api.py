@@ -31,7 +31,8 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from child_log import read_log  # noqa: E402
 from raw_conn import RawConnection  # noqa: E402
-from cmdline_check import BAD_PORTS, BAD_SECONDS, BAD_SIZES, assert_refused  # noqa: E402
+from cmdline_check import (BAD_PORTS, BAD_SECONDS, BAD_SIZES, assert_needs_value,  # noqa: E402
+                           assert_refused, assert_unknown_refused)
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
 
 SERVER = None  # path of http_api_server, from --server
@@ -2390,6 +2391,20 @@ class CommandLineTest(unittest.TestCase):
                            BAD_SECONDS)
         for option in ("--max-connections", "--max-body-size", "--max-body-memory"):
             assert_refused(self, "http_api_server", [SERVER, "--port", "0"], option, BAD_SIZES)
+
+    def test_trailing_option_without_value_refused(self):
+        # It said "bad option --port", as for an option it did not know.
+        assert_needs_value(self, "http_api_server", [SERVER, "--port", "0"],
+                           ("--port", "--host", "--unix", "--access-log", "--idle-timeout",
+                            "--header-timeout", "--body-timeout", "--body-min-rate",
+                            "--max-connections", "--max-body-size", "--max-body-memory",
+                            "--trusted-proxy", "--protocol"))
+
+    def test_unknown_option_refused(self):
+        # Given last, an unknown option says it wants a value (exit 2 all the same): every
+        # option that is no flag takes one, and this server looks at the value first.
+        assert_unknown_refused(self, "http_api_server", [SERVER, "--port", "0"], ("--prot",),
+                               trailing=False)
 
 
 def main():

@@ -1341,6 +1341,12 @@ class CommandLineTests(unittest.TestCase):
         assert_needs_value(self, "echo_server", [SERVER_PATH, "--port", "0"],
                            ("--port", "--address"), timeout=IO_TIMEOUT)
 
+    def test_unknown_option_refused(self):
+        # "echo_server --prot 9000" served on the default port 8080.
+        from cmdline_check import assert_unknown_refused
+        assert_unknown_refused(self, "echo_server", [SERVER_PATH, "--port", "0"],
+                               timeout=IO_TIMEOUT)
+
 # ================================================================================================
 # Message framing errors (RFC 9112 section 6, 7)
 # ================================================================================================

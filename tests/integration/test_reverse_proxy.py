@@ -21,7 +21,8 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from counting_server import CountingServer  # noqa: E402
 from tls_certs import make_certs  # noqa: E402
-from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_needs_value, assert_refused  # noqa: E402
+from cmdline_check import (BAD_PORTS, BAD_SECONDS, assert_needs_value,  # noqa: E402
+                           assert_refused, assert_unknown_refused)
 
 PROXY = API = None
 CERTS = None
@@ -459,7 +460,14 @@ class CommandLineTest(unittest.TestCase):
         argv = [PROXY, "--upstream", "http://127.0.0.1:1", "--port", "0"]
         assert_needs_value(self, "reverse_proxy", argv,
                            ("--port", "--upstream", "--cert", "--key", "--upstream-ca",
-                            "--upstream-read-timeout", "--unknown"))
+                            "--upstream-read-timeout"))
+
+    def test_unknown_option_refused(self):
+        # "reverse_proxy --upstream URL --prot 9000" served on a random port; an unknown option
+        # given last said it wanted a value, as a known one does.
+        argv = [PROXY, "--upstream", "http://127.0.0.1:1", "--port", "0"]
+        assert_unknown_refused(self, "reverse_proxy", argv)
+        assert_unknown_refused(self, "reverse_proxy", [PROXY], ("--unknown",))
 
 
 if __name__ == "__main__":

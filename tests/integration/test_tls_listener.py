@@ -14,7 +14,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tls_certs import make_certs  # noqa: E402
-from cmdline_check import BAD_PORTS, assert_needs_value, assert_refused  # noqa: E402
+from cmdline_check import (BAD_PORTS, assert_needs_value, assert_refused,  # noqa: E402
+                           assert_unknown_refused)
 
 TCP_ECHO = None
 CERTS = None
@@ -114,6 +115,10 @@ class CommandLineTest(unittest.TestCase):
         # "tcp_echo --port" served on the default port 8888.
         assert_needs_value(self, "tcp_echo", [TCP_ECHO, "--port", "0"],
                            ("--port", "--address", "--certfile", "--keyfile"))
+
+    def test_unknown_option_refused(self):
+        # "tcp_echo --prot 9000" served on the default port 8888.
+        assert_unknown_refused(self, "tcp_echo", [TCP_ECHO, "--port", "0"])
 
 
 if __name__ == "__main__":
