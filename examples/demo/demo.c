@@ -780,35 +780,40 @@ typedef struct {
     int access_log; /* 1 on, 0 off, -1: on when stderr is a terminal */
 } options;
 
+static const char usage[] =
+    "usage: demo [--port N] [--address A] [--static DIR] [--templates DIR] "
+    "[--cookie-secret S] [--poll-timeout SECONDS] [--access-log | --no-access-log]";
+
 static int parse_options(int argc, char **argv, options *o) {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--access-log") == 0 || strcmp(argv[i], "--no-access-log") == 0) {
-            o->access_log = argv[i][2] == 'a';
+        const char *a = argv[i];
+        if (strcmp(a, "--access-log") == 0 || strcmp(a, "--no-access-log") == 0) {
+            o->access_log = a[2] == 'a';
             continue;
         }
-        /* A trailing option without its value: "demo: --port wants a value", as the other
-         * examples say it (cmdline.h), rather than the usage line alone. */
-        const char *v = cmdline_value("demo", argc, argv, i);
-        if (strcmp(argv[i], "--port") == 0)
-            o->port = cmdline_port("demo", "--port", v);
-        else if (strcmp(argv[i], "--address") == 0) o->address = v;
-        else if (strcmp(argv[i], "--static") == 0) o->static_dir = v;
-        else if (strcmp(argv[i], "--templates") == 0)
-            o->template_dir = v;
-        else if (strcmp(argv[i], "--cookie-secret") == 0) o->cookie_secret = v;
-        else if (strcmp(argv[i], "--poll-timeout") == 0)
-            o->poll_timeout = cmdline_seconds("demo", "--poll-timeout", v);
-        else goto usage;
-        i++;
+        /* As the other examples (cmdline.h): "demo: unknown option --X" and the usage line;
+         * "demo: --port wants a value" for a trailing option without its value. */
+        if (strcmp(a, "--port") == 0)
+            o->port = cmdline_port("demo", a, cmdline_value("demo", argc, argv, i));
+        else if (strcmp(a, "--address") == 0)
+            o->address = cmdline_value("demo", argc, argv, i);
+        else if (strcmp(a, "--static") == 0)
+            o->static_dir = cmdline_value("demo", argc, argv, i);
+        else if (strcmp(a, "--templates") == 0)
+            o->template_dir = cmdline_value("demo", argc, argv, i);
+        else if (strcmp(a, "--cookie-secret") == 0)
+            o->cookie_secret = cmdline_value("demo", argc, argv, i);
+        else if (strcmp(a, "--poll-timeout") == 0)
+            o->poll_timeout = cmdline_seconds("demo", a, cmdline_value("demo", argc, argv, i));
+        else
+            cmdline_unknown("demo", a, usage);
+        i++; /* its value */
     }
-    if (o->port < 0 || o->port > 65535 || !(o->poll_timeout > 0)) goto usage;
+    if (o->port < 0 || o->port > 65535 || !(o->poll_timeout > 0)) {
+        fprintf(stderr, "%s\n", usage);
+        return -1;
+    }
     return 0;
-usage:
-    fprintf(stderr,
-            "usage: %s [--port N] [--address A] [--static DIR] [--templates DIR] "
-            "[--cookie-secret S] [--poll-timeout SECONDS] [--access-log | --no-access-log]\n",
-            argv[0]);
-    return -1;
 }
 
 /* Reads a whole file; NULL when it cannot. */

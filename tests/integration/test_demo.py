@@ -25,7 +25,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from child_log import read_log  # noqa: E402
 from tcp_state import wait_server_closed, wait_server_read  # noqa: E402
-from cmdline_check import BAD_PORTS, BAD_SECONDS, assert_needs_value, assert_refused  # noqa: E402
+from cmdline_check import (BAD_PORTS, BAD_SECONDS, assert_needs_value,  # noqa: E402
+                           assert_refused, assert_unknown_refused)
 
 SERVER = None  # path of the demo binary, from --server
 # The files the demo serves (compiled into it as its default --static directory).
@@ -849,6 +850,10 @@ class CommandLineTest(unittest.TestCase):
         assert_needs_value(self, "demo", [SERVER, "--port", "0"],
                            ("--port", "--address", "--static", "--templates", "--cookie-secret",
                             "--poll-timeout"))
+
+    def test_unknown_option_refused(self):
+        # It printed the usage line alone, and "demo --prot" said "--prot wants a value".
+        assert_unknown_refused(self, "demo", [SERVER, "--port", "0"])
 
 
 def main():
