@@ -5,7 +5,8 @@
  * A value that is not wholly a number in range is reported on stderr as
  * "PROG: --OPTION wants ..., not "VALUE"" and the program exits with status 2, as
  * echo_server did first; so is an option given last without its value, and an option the
- * program does not know ("PROG: unknown option --X" and its usage line). Header-only (static
+ * program does not know ("PROG: unknown option --X" and its usage line; --help and -h print
+ * that line on stdout and exit 0). Header-only (static
  * functions): each example is a single-file program, and a library for a few functions would
  * be more build than code. */
 #ifndef EDDY_EXAMPLES_CMDLINE_H
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Decimal digits only (no sign, no space, no "0x"), at most `max`; -1 for anything else. */
 static inline long long cmdline_parse_decimal(const char *s, long long max) {
@@ -88,8 +90,13 @@ static inline const char *cmdline_value(const char *prog, int argc, char **argv,
 /* Refuses an option the program does not know: "PROG: unknown option --X" and `usage` (its
  * usage line, "usage: PROG [--port N] ...") on stderr, then exit status 2. Ignoring it served
  * the defaults ("echo_server --prot 9000" listened on 8080), a typo nobody was told of.
- * Called before the option's value is looked at, so "PROG --prot" says the same. */
+ * Called before the option's value is looked at, so "PROG --prot" says the same. A request
+ * for help (--help, -h) is not a mistake: the usage line goes to stdout, exit status 0. */
 static inline void cmdline_unknown(const char *prog, const char *option, const char *usage) {
+    if (strcmp(option, "--help") == 0 || strcmp(option, "-h") == 0) {
+        printf("%s\n", usage);
+        exit(0);
+    }
     fprintf(stderr, "%s: unknown option %s\n%s\n", prog, option, usage);
     exit(2);
 }

@@ -46,11 +46,11 @@ def assert_needs_value(test, prog_name, argv, options, timeout=20):
 
 
 def assert_unknown_refused(test, prog_name, argv, options=("--prot", "--bogus-option"),
-                           timeout=20, trailing=True):
+                           timeout=20, trailing=True, help_option=True):
     """Runs argv + [option, "8080"] (and argv + [option] when `trailing`) for each unknown
     option: it must exit 2, before serving, with "prog_name: unknown option OPTION" and then the
     usage line on stderr (it used to be ignored: "echo_server --prot 9000" served on the default
-    port)."""
+    port). Then, with `help_option`, --help and -h: the usage line on stdout and exit 0."""
     for option in options:
         for extra in (["8080"], []) if trailing else (["8080"],):
             with test.subTest(option=option, value=extra):
@@ -65,3 +65,16 @@ def assert_unknown_refused(test, prog_name, argv, options=("--prot", "--bogus-op
                 test.assertEqual(len(lines), 2, proc.stderr)
                 test.assertEqual(lines[0], "%s: unknown option %s" % (prog_name, option))
                 test.assertTrue(lines[1].startswith("usage: %s " % prog_name), proc.stderr)
+    # Asking for help is not a mistake: the usage line on stdout, exit 0, nothing served.
+    for option in ("--help", "-h") if help_option else ():
+        with test.subTest(option=option):
+            try:
+                proc = subprocess.run(list(argv) + [option], capture_output=True,
+                                      timeout=timeout, stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired as e:
+                test.fail("%s: still running (ignored it), printed %r" % (option, e.stdout))
+            test.assertEqual(proc.returncode, 0, proc.stderr)
+            test.assertEqual(proc.stderr, b"")
+            lines = proc.stdout.decode("utf-8", "replace").splitlines()
+            test.assertEqual(len(lines), 1, proc.stdout)
+            test.assertTrue(lines[0].startswith("usage: %s " % prog_name), proc.stdout)

@@ -2402,9 +2402,10 @@ class CommandLineTest(unittest.TestCase):
 
     def test_unknown_option_refused(self):
         # Given last, an unknown option says it wants a value (exit 2 all the same): every
-        # option that is no flag takes one, and this server looks at the value first.
+        # option that is no flag takes one, and this server looks at the value first. A test
+        # server, it has no --help.
         assert_unknown_refused(self, "http_api_server", [SERVER, "--port", "0"], ("--prot",),
-                               trailing=False)
+                               trailing=False, help_option=False)
 
 
 def main():
