@@ -58,9 +58,11 @@ EDDY_API eddy_loop *eddy_loop_new(void);
  * eddy_ws_write_message) are dropped uncalled: they take no state of their own, and the
  * userdata they would get is released once with its stream, request or connection. Web
  * handlers the application detached and has not finished, or finished with a flush callback
- * still pending, are released the same way (their userdata through its free function, no
- * on_finish or on_connection_close; the eddy_handler handles become invalid), whether their
- * app was freed before or not. Work given to
+ * still pending, and the handlers of WebSocket routes whose connection is still open (or whose
+ * handshake has not been answered yet: no 101 is sent then, and `open` never runs), are
+ * released the same way (their userdata through its free function, no on_finish or
+ * on_connection_close; the eddy_handler handles become invalid), whether their app was freed
+ * before or not. Work given to
  * eddy_loop_run_in_executor that has not started is dropped; work running now is waited for.
  * Must not be called from inside a callback of this loop. Passing NULL does nothing. */
 EDDY_API void eddy_loop_free(eddy_loop *loop);

@@ -52,7 +52,8 @@ typedef void (*eddy_handler_flush_fn)(eddy_handler *handler, int status, void *r
 EDDY_API eddy_app *eddy_app_new(eddy_loop *loop);
 
 /* Frees the application, its routes (their userdata is released) and its servers. Handlers still
- * detached stay valid until finished (or until the loop is freed, which releases them: loop.h).
+ * detached stay valid until finished (or until the loop is freed, which releases them without
+ * on_finish, as it releases those of WebSocket connections still open: loop.h).
  * Inside one of its handlers' callbacks: the servers close as
  * eddy_server_free() says for that case (the handler in hand still answers), and the app, its
  * routes and their userdata go when the loop next runs (or when the loop is freed). Elsewhere
@@ -186,7 +187,9 @@ EDDY_API int eddy_route_on(eddy_route *route, const char *method, size_t method_
  * writes it once prepare is done), and none when prepare answers instead.
  * NULL removes it. Returns 0 or EDDY_EINVAL (and so do the setters below). */
 EDDY_API int eddy_route_set_prepare(eddy_route *route, eddy_handler_fn cb);
-/* on_finish: runs after the response was finished (the request getters still work in it). */
+/* on_finish: runs after the response was finished (the request getters still work in it); for
+ * an upgraded WebSocket connection, after its close callback. A handler the loop's free releases
+ * (detached, or a WebSocket route's whose connection is open: eddy_loop_free) gets none. */
 EDDY_API int eddy_route_set_on_finish(eddy_route *route, eddy_handler_fn cb);
 /* on_connection_close: the client went away while the handler was still running. */
 EDDY_API int eddy_route_set_on_connection_close(eddy_route *route, eddy_handler_fn cb);

@@ -17,7 +17,9 @@
  * Lifetime of an eddy_ws: valid from `open` (server) or the successful connect callback
  * (client) until its close callback has returned; the close callback runs exactly once per
  * opened connection (except when the loop or the application is freed first: then no callback
- * runs, and userdata is still released). An application or a loop freed while WebSocket
+ * runs, and userdata is still released; a loop freed first releases a server connection's
+ * handshake handler as well, its userdata through its free function, without on_finish or
+ * on_connection_close: eddy_loop_free). An application or a loop freed while WebSocket
  * connections are open (server or client side) sends each a close frame with 1001 (Going Away)
  * after what was queued for it, as far as the socket takes it at once, and closes it without
  * waiting for the peer's answer.

@@ -181,8 +181,9 @@ public:
     // completions: its stream goes with the loop without them. The completions still pending
     // are freed uncalled in every case. One a web handler holds (detached, or finished and
     // waiting for its flushes) is released after that handler (holder_release), unless a
-    // WebSocket session took the handler; one still the server's is released by its connection
-    // (Server).
+    // WebSocket session took the handler (then the session, released later with the loop's
+    // resources, releases the handler and the request with it); one still the server's is
+    // released by its connection (Server).
     void on_loop_free();
     // Set by the holder that took this request with hold() (a web handler): how to release
     // that holder when the loop is freed with it still holding an unfinished request (no

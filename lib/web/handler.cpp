@@ -220,6 +220,16 @@ void Handler::release_at_loop_free(void *handler) {
     }
 }
 
+void Handler::release_handed_over_at_loop_free() {
+    if (busy_ != 0) return;  // inside a callback of its own: see release_at_loop_free
+    // The request was left to us (Request::on_loop_free skips a request whose holder handed it
+    // over): ended here, it is released when the handler gives its hold back below. It has no
+    // connection any more (the session took the stream, its 101 was logged), so ending it
+    // sends and logs nothing.
+    req->finish();
+    release_at_loop_free(this);
+}
+
 Handler::Extras *Handler::extras() {
     if (!extras_) extras_.reset(new (std::nothrow) Extras());
     return extras_.get();

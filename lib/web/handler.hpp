@@ -63,12 +63,17 @@ public:
     int clear();
     int set_etag(const char *etag, size_t len);
 
-    // Another owner now finishes this handler, also when the loop is freed (the WebSocket
-    // session its handshake started): the request no longer releases it at loop free.
+    // Another owner now finishes this handler (the WebSocket session its handshake started),
+    // and releases it when the loop is freed (release_handed_over_at_loop_free): the request
+    // no longer releases it at loop free, and is released with it instead.
     void handed_over() {
         req->holder_release = nullptr;
         req->holder = nullptr;
     }
+    // The loop is being freed under the owner this handler was handed over to: released as a
+    // detached one is (release_at_loop_free: its userdata through its free function, no
+    // on_finish or on_connection_close, no callback at all), and its request with it.
+    void release_handed_over_at_loop_free();
 
     // Request helpers.
     const char *cookie(std::string_view name, size_t *len);

@@ -81,7 +81,9 @@ void apply_preferences(const ws::Options &o, ws::DeflateParams &p, std::string &
     response += std::to_string(o.max_window_bits);
 }
 
-void session_released(ws::Session *s, void *arg) {
+// The session is released: after its close callback its handler finishes (on_finish runs);
+// while the loop is freed it goes without callbacks, as every handler the loop releases.
+void session_released(ws::Session *s, void *arg, bool loop_freed) {
     WsEndpoint *ep = static_cast<WsEndpoint *>(arg);
     if (ep) {
         if (s->prev) {
@@ -95,7 +97,11 @@ void session_released(ws::Session *s, void *arg) {
     if (s->handler) {
         Handler *h = Handler::from_c(s->handler);
         s->handler = nullptr;
-        h->finish();
+        if (loop_freed) {
+            h->release_handed_over_at_loop_free();
+        } else {
+            h->finish();
+        }
     }
 }
 
@@ -163,7 +169,8 @@ std::string switching_head(const Upgrade &up, const http::Request *req) {
     return head;
 }
 
-// The session on the upgraded stream; it finishes the handler when it is released.
+// The session on the upgraded stream; it finishes the handler when it is released (or, at
+// loop free, releases it without callbacks: session_released).
 void start_session(Handler *h, Route *route, Stream *stream, Upgrade *up) {
     WsEndpoint *ep = route->websocket;
     ws::Callbacks cbs = ep->callbacks;
@@ -177,9 +184,10 @@ void start_session(Handler *h, Route *route, Stream *stream, Upgrade *up) {
         return;
     }
     s->handler = h->as_c();
-    // The session finishes the handler when it is released, the loop's free included
-    // (Session::on_loop_free): the request's own release at loop free must leave it alone, or
-    // the handler would be released twice.
+    // The session ends the handler when it is released, the loop's free included
+    // (Session::on_loop_free, which releases the handler and its request without callbacks):
+    // the request's own release at loop free must leave it alone, or the handler would be
+    // released twice.
     h->handed_over();
     s->released = session_released;
     s->released_arg = ep;

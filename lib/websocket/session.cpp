@@ -108,7 +108,7 @@ void Session::on_loop_free() {
     // the socket before closing. No callbacks now.
     queue_going_away();
     stream_ = nullptr;
-    if (released) released(this, released_arg);
+    if (released) released(this, released_arg, true);
     delete this;
 }
 
@@ -637,7 +637,7 @@ void Session::stream_closed() {
     }
     if (cb_.close)
         cb_.close(as_c(), close_code_, close_reason_.c_str(), close_reason_.size(), cb_.userdata);
-    if (released) released(this, released_arg);
+    if (released) released(this, released_arg, false);
     delete this;
 }
 

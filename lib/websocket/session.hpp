@@ -75,10 +75,11 @@ public:
     void set_userdata(void *userdata, eddy_free_fn free_userdata);
     void *userdata() const { return userdata_; }
 
-    // Owner hooks: the server's handler; `released` runs after the close callback (and on
-    // loop free) so the owner can let go of its own state.
+    // Owner hooks: the server's handler; `released` runs after the close callback so the owner
+    // can let go of its own state, or while the loop is freed (`loop_freed`: then without
+    // running any callback of the application's, as nothing runs while a loop is freed).
     eddy_handler *handler = nullptr;
-    void (*released)(Session *s, void *arg) = nullptr;
+    void (*released)(Session *s, void *arg, bool loop_freed) = nullptr;
     void *released_arg = nullptr;
     Session *prev = nullptr;  // the owner's list
     Session *next = nullptr;

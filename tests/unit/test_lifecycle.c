@@ -7,7 +7,9 @@
  *   a request's close callback, the access-log callback (of a request finished from a timer) or
  *   the headers callback, it waits until that callback is over, and a request the application
  *   holds stays valid;
- * - a write whose length no buffer has is EDDY_EINVAL (no C++ exception through C frames).
+ * - a write whose length no buffer has is EDDY_EINVAL (no C++ exception through C frames);
+ * - what the loop's free releases (held requests, detached handlers, WebSocket connections and
+ *   upgrades still queued) goes without callbacks, its userdata once.
  * The sanitizer build is what finds a use after free or a leak here. */
 #include "test_common.h"
 
@@ -1218,6 +1220,119 @@ static void test_cancel_runs_no_callback_inside(void **state) {
     eddy_loop_free(loop);
 }
 
+/* ---- WebSocket handlers when the loop is freed -------------------------------------------- */
+
+static int ws_origin_checks, ws_opens, ws_finishes, ws_frees;
+
+static void count_ws_free(void *p) {
+    free(p);
+    ws_frees++;
+}
+
+/* The origin check runs inside the handshake's GET callback, before the upgrade is queued: the
+ * handler gets its state there (as a binding's first callback of a request would). */
+static int ws_take_state(eddy_handler *h, const char *origin, size_t len, void *route_userdata) {
+    (void)origin;
+    (void)len;
+    (void)route_userdata;
+    eddy_handler_set_userdata(h, malloc(32), count_ws_free);
+    ws_origin_checks++;
+    return 1;
+}
+
+static void ws_count_open(eddy_ws *ws, void *route_userdata) {
+    (void)ws;
+    (void)route_userdata;
+    ws_opens++;
+}
+
+static void ws_count_finish(eddy_handler *h, void *route_userdata) {
+    (void)h;
+    (void)route_userdata;
+    ws_finishes++;
+}
+
+/* A WebSocket route that counts its opens, on_finish and on_connection_close (ws_finishes) and
+ * its handlers' userdata frees; returns the app's port. */
+static int listen_counting_ws_app(eddy_loop *loop, eddy_app **app_out) {
+    eddy_app *app = eddy_app_new(loop);
+    assert_non_null(app);
+    eddy_route *route = eddy_app_add_route(app, "/", EDDY_NTS, NULL, NULL);
+    assert_non_null(route);
+    assert_int_equal(eddy_route_set_websocket(route, ws_count_open, NULL, NULL, NULL), 0);
+    assert_int_equal(eddy_route_set_ws_check_origin(route, ws_take_state), 0);
+    assert_int_equal(eddy_route_set_on_finish(route, ws_count_finish), 0);
+    assert_int_equal(eddy_route_set_on_connection_close(route, ws_count_finish), 0);
+    assert_int_equal(eddy_app_listen(app, "127.0.0.1", 0), 0);
+    ws_origin_checks = ws_opens = ws_finishes = ws_frees = 0;
+    *app_out = app;
+    return eddy_server_port(eddy_app_server(app));
+}
+
+static int ws_handshake(int port) {
+    int fd = raw_send(port,
+                      "GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    set_rcv_timeout(fd, TEST_WAIT_SECONDS);
+    return fd;
+}
+
+/* Everything the server sent until it closed (bounded by the socket's receive timeout). */
+static size_t read_to_end(int fd, char *buf, size_t cap) {
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = recv(fd, buf + got, cap - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* An open WebSocket connection's handler, when the loop is freed: released without callbacks
+ * like any handler the loop releases (its userdata once, no on_finish or on_connection_close),
+ * while the client still gets its close frame with 1001 — also when the app went first. It
+ * used to be finished from the session's release, so on_finish (and a binding's hook behind
+ * it) ran inside eddy_loop_free. A connection the peer closes still finishes its handler as
+ * before: on_finish runs once. */
+static void test_websocket_handler_released_with_the_loop(void **state) {
+    (void)state;
+    enum { LOOP_FREED, APP_FREED_FIRST, PEER_LEFT };
+    for (int mode = LOOP_FREED; mode <= PEER_LEFT; mode++) {
+        eddy_loop *loop = eddy_loop_new();
+        eddy_app *app;
+        int fd = ws_handshake(listen_counting_ws_app(loop, &app));
+        assert_true(run_until_flag(loop, &ws_opens, TEST_WAIT_SECONDS));
+        if (mode == PEER_LEFT) {
+            close(fd);
+            fd = -1;
+            assert_true(run_until_flag(loop, &ws_finishes, TEST_WAIT_SECONDS));
+            assert_int_equal(ws_frees, 1);
+        } else if (mode == APP_FREED_FIRST) {
+            eddy_app_free(app); /* the connection goes without callbacks */
+            app = NULL;
+        }
+        assert_int_equal(ws_finishes, mode == PEER_LEFT ? 1 : 0);
+        eddy_loop_free(loop);
+        assert_int_equal(ws_finishes, mode == PEER_LEFT ? 1 : 0); /* none while it is freed */
+        assert_int_equal(ws_frees, 1);
+        eddy_app_free(app); /* after the loop (NULL when it went first) */
+        assert_int_equal(ws_frees, 1);
+        if (fd >= 0) {
+            /* The 101, then the close frame with 1001 (Going Away), then the end. */
+            char got[512];
+            size_t n = read_to_end(fd, got, sizeof got);
+            const char *end = memmem(got, n, "\r\n\r\n", 4);
+            assert_non_null(end);
+            assert_memory_equal(got, "HTTP/1.1 101 ", 13);
+            size_t head = (size_t)(end + 4 - got);
+            assert_int_equal(n - head, 4);
+            assert_memory_equal(got + head, "\x88\x02\x03\xe9", 4);
+            close(fd);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_freed_first),
@@ -1242,6 +1357,7 @@ int main(void) {
         cmocka_unit_test(test_client_freed_with_fetches_in_every_state),
         cmocka_unit_test(test_client_freed_in_headers_or_chunk_callback),
         cmocka_unit_test(test_cancel_runs_no_callback_inside),
+        cmocka_unit_test(test_websocket_handler_released_with_the_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
