@@ -109,8 +109,8 @@ std::string switching_head(const Upgrade &up, const http::Request *req);
 void start_session(Handler *h, Route *route, Stream *stream, Upgrade *up);
 
 // Runs from the loop after the GET callback returned (the HTTP connection is then outside its
-// input processing and can hand its stream over).
-void complete_upgrade(void *arg) {
+// input processing and can hand its stream over). `up` is release_upgrade's to delete.
+void complete_upgrade(eddy_loop *, void *arg) {
     Upgrade *up = static_cast<Upgrade *>(arg);
     Handler *h = up->handler;
     Route *route = h->route;
@@ -119,7 +119,6 @@ void complete_upgrade(void *arg) {
     if (!h->closed && route && route->websocket && req->conn)
         stream = req->conn->release_stream(req);
     if (!stream) {  // the client left meanwhile, or the application went away
-        delete up;
         h->finish();
         return;
     }
@@ -135,7 +134,6 @@ void complete_upgrade(void *arg) {
         // The stream is ours now (the HTTP connection let go of it): closed without an answer.
         log(LogLevel::error, "websocket: %s: out of memory; closing the connection",
             req->path.c_str());
-        delete up;
         stream->close_abruptly(EDDY_ENOMEM);
         h->finish();
         return;
@@ -147,6 +145,13 @@ void complete_upgrade(void *arg) {
     req->headers.shrink_to_fit();
     start_session(h, route, stream, up);
 }
+
+// The queued upgrade's free function: after complete_upgrade ran, or when the loop is freed
+// before it could (eddy_loop_free releases its pending calls' userdata). Only the record is
+// ours then: the handler, detached and unfinished, is still its request's, which the loop
+// released before its pending calls (held objects go first), with the handler, without
+// callbacks (Request::on_loop_free, Handler::release_at_loop_free).
+void release_upgrade(void *arg) { delete static_cast<Upgrade *>(arg); }
 
 // The 101 answer (may throw std::bad_alloc).
 std::string switching_head(const Upgrade &up, const http::Request *req) {
@@ -175,10 +180,9 @@ void start_session(Handler *h, Route *route, Stream *stream, Upgrade *up) {
     WsEndpoint *ep = route->websocket;
     ws::Callbacks cbs = ep->callbacks;
     cbs.userdata = route->userdata;
-    ws::Session *s = ws::Session::create(stream, false, ep->options, cbs,
-                                         up->deflate ? &up->params : nullptr,
-                                         std::move(up->subprotocol));
-    delete up;
+    ws::Session *s =
+        ws::Session::create(stream, false, ep->options, cbs, up->deflate ? &up->params : nullptr,
+                            std::move(up->subprotocol));
     if (!s) {
         h->finish();
         return;
@@ -274,9 +278,11 @@ void websocket_get(eddy_handler *handle, void *route_userdata) {
         }
     }
 
-    if (!req->server->loop()->post(complete_upgrade, up.get()))
+    // A call with a free function, not a bare post: a loop freed before it runs drops posts
+    // without a word, and the record would leak.
+    if (!req->server->loop()->call_soon(complete_upgrade, up.get(), release_upgrade))
         return refuse(h, 500, "out of memory");
-    up.release();  // complete_upgrade's now
+    up.release();  // release_upgrade's now
     h->detach();
     // A client that half-closed right after its handshake still gets its 101, as any request
     // followed by a half-close gets its answer (Tornado sends the 101, then on_close runs with

@@ -1333,6 +1333,37 @@ static void test_websocket_handler_released_with_the_loop(void **state) {
     }
 }
 
+/* A handshake whose GET callback returned, with the upgrade (the 101 and the session) still
+ * queued on the loop, when the loop is freed: the queued upgrade's record is released (it
+ * leaked: the sanitizer build reports it), the handler once (userdata, no on_finish), and no
+ * session ever opens. */
+static void test_pending_upgrade_released_with_the_loop(void **state) {
+    (void)state;
+    eddy_loop *loop = eddy_loop_new();
+    eddy_app *app;
+    int fd = ws_handshake(listen_counting_ws_app(loop, &app));
+    /* The pass that reads the handshake queues the upgrade for the next one: stopping right
+     * after it leaves the upgrade queued. Passes that do not wait: a wait's bound is a timer
+     * event, and one firing in the same pass would run the queue ahead of it. */
+    double deadline = mono_now() + TEST_WAIT_SECONDS;
+    while (!ws_origin_checks && mono_now() < deadline) {
+        assert_int_equal(eddy_loop_run_once(loop, 0), 0);
+        if (!ws_origin_checks) sleep_ms(1);
+    }
+    assert_int_equal(ws_origin_checks, 1);
+    assert_int_equal(ws_opens, 0);
+    eddy_loop_free(loop);
+    assert_int_equal(ws_opens, 0);
+    assert_int_equal(ws_finishes, 0);
+    assert_int_equal(ws_frees, 1);
+    eddy_app_free(app);
+    assert_int_equal(ws_frees, 1);
+    /* No 101 went out: the connection just ends. */
+    char got[512];
+    assert_int_equal(read_to_end(fd, got, sizeof got), 0);
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_freed_first),
@@ -1358,6 +1389,7 @@ int main(void) {
         cmocka_unit_test(test_client_freed_in_headers_or_chunk_callback),
         cmocka_unit_test(test_cancel_runs_no_callback_inside),
         cmocka_unit_test(test_websocket_handler_released_with_the_loop),
+        cmocka_unit_test(test_pending_upgrade_released_with_the_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
