@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <new>
-#include <string>
 
 #include "eddy/net.h"
 #include "net/address.hpp"
@@ -55,11 +54,9 @@ void release_connect(void *arg) {
 void connect_done(eddy::Connector *c, eddy::Stream *stream, int error, void *arg) {
     ConnectRequest *req = static_cast<ConnectRequest *>(arg);
     {
-        // Why, for eddy_connect_error_detail, during a failure's callback only (a success may
-        // follow failed attempts, which failure() lists). c's text lives until this returns.
-        static const std::string none;
-        eddy::ConnectFailureScope failure(eddy::Loop::from_c(req->loop),
-                                          stream ? none : c->failure());
+        // Why, for eddy_connect_error_detail, while the callback runs (c's text lives until
+        // this returns).
+        eddy::ConnectFailureScope failure(eddy::Loop::from_c(req->loop), *c, !stream);
         req->cb(req->loop, reinterpret_cast<eddy_stream *>(stream), error, req->userdata);
     }
     release_connect(req);

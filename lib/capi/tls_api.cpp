@@ -85,10 +85,9 @@ void release_tls_connect(void *arg) {
 
 void tls_connect_done(eddy::Connector *c, eddy::Stream *stream, int error, void *arg) {
     TlsConnectRequest *req = static_cast<TlsConnectRequest *>(arg);
-    // Why, for eddy_connect_error_detail: the connector's failure (a success may follow failed
-    // attempts, which failure() lists; an out-of-memory TLS stream has only its code).
-    static const std::string none;
-    const std::string &why = stream ? none : c->failure();
+    // Why, for eddy_connect_error_detail: the connector's failure (an out-of-memory TLS stream
+    // has only its code).
+    const bool connect_failed = !stream;
     eddy::Stream *out = nullptr;
     if (stream) {
         int fd = stream->take_fd();
@@ -102,7 +101,7 @@ void tls_connect_done(eddy::Connector *c, eddy::Stream *stream, int error, void 
         }
     }
     {
-        eddy::ConnectFailureScope failure(eddy::Loop::from_c(req->loop), why);  // until cb returns
+        eddy::ConnectFailureScope failure(eddy::Loop::from_c(req->loop), *c, connect_failed);
         req->cb(req->loop, reinterpret_cast<eddy_stream *>(out), error, req->userdata);
     }
     release_tls_connect(req);

@@ -15,11 +15,14 @@
 
 namespace eddy {
 
-// Publishes `detail` as `loop`'s failed connect's for the scope's life (the callback's call).
-// Scopes nest as PublishedDetail's.
+class Connector;
+
+// Publishes why `connector` failed (Connector::failure()) as `loop`'s failed connect's for the
+// scope's life (the callback's call); when it did not fail, "": a success may follow refused
+// addresses, which failure() lists. Scopes nest as PublishedDetail's.
 class ConnectFailureScope {
 public:
-    ConnectFailureScope(const Loop *loop, const std::string &detail);
+    ConnectFailureScope(const Loop *loop, const Connector &connector, bool failed);
     ConnectFailureScope(const ConnectFailureScope &) = delete;
     ConnectFailureScope &operator=(const ConnectFailureScope &) = delete;
 
