@@ -11,17 +11,24 @@ BAD_SECONDS = ("abc", "1x", "", "-1", "inf", "nan", "0x10", " 1", "1e999")
 BAD_SIZES = ("abc", "-1", "", "1k", "99999999999999999999999", "+5", " 5")
 
 
+def run_refusing(test, args, timeout, what):
+    """Runs args to its end and returns the CompletedProcess; a program still running after
+    `timeout` took what it was given as something to serve with: the test fails, "what: ...",
+    with what it printed."""
+    try:
+        return subprocess.run(list(args), capture_output=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        test.fail("%s: still running, printed %r" % (what, e.stdout))
+
+
 def assert_refused(test, prog_name, argv, option, bad_values, timeout=20):
     """Runs argv + [option, bad] for each bad value: it must exit 2, before serving, with
     "prog_name: option ..." on stderr."""
     for bad in bad_values:
         with test.subTest(option=option, value=bad):
-            try:
-                proc = subprocess.run(list(argv) + [option, bad], capture_output=True,
-                                      timeout=timeout, stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired as e:
-                test.fail("%s %r: still running (took it as a value), printed %r"
-                          % (option, bad, e.stdout))
+            proc = run_refusing(test, list(argv) + [option, bad], timeout,
+                                "%s %r (taken as a value)" % (option, bad))
             test.assertEqual(proc.returncode, 2, proc.stderr)
             test.assertNotIn(b"listening", proc.stdout.lower())
             test.assertTrue(proc.stderr.startswith(("%s: %s wants " % (prog_name, option))
@@ -34,11 +41,8 @@ def assert_needs_value(test, prog_name, argv, options, timeout=20):
     stop before it, so it was ignored and the default served)."""
     for option in options:
         with test.subTest(option=option, value=None):
-            try:
-                proc = subprocess.run(list(argv) + [option], capture_output=True,
-                                      timeout=timeout, stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired as e:
-                test.fail("%s without a value: still running, printed %r" % (option, e.stdout))
+            proc = run_refusing(test, list(argv) + [option], timeout,
+                                "%s without a value" % option)
             test.assertEqual(proc.returncode, 2, proc.stderr)
             test.assertNotIn(b"listening", proc.stdout.lower())
             test.assertEqual(proc.stderr, ("%s: %s wants a value\n" % (prog_name, option))
@@ -54,11 +58,8 @@ def assert_unknown_refused(test, prog_name, argv, options=("--prot", "--bogus-op
     for option in options:
         for extra in (["8080"], []) if trailing else (["8080"],):
             with test.subTest(option=option, value=extra):
-                try:
-                    proc = subprocess.run(list(argv) + [option] + extra, capture_output=True,
-                                          timeout=timeout, stdin=subprocess.DEVNULL)
-                except subprocess.TimeoutExpired as e:
-                    test.fail("%s: still running (ignored it), printed %r" % (option, e.stdout))
+                proc = run_refusing(test, list(argv) + [option] + extra, timeout,
+                                    "%s (ignored)" % option)
                 test.assertEqual(proc.returncode, 2, proc.stderr)
                 test.assertNotIn(b"listening", proc.stdout.lower())
                 lines = proc.stderr.decode("utf-8", "replace").splitlines()
@@ -68,11 +69,7 @@ def assert_unknown_refused(test, prog_name, argv, options=("--prot", "--bogus-op
     # Asking for help is not a mistake: the usage line on stdout, exit 0, nothing served.
     for option in ("--help", "-h") if help_option else ():
         with test.subTest(option=option):
-            try:
-                proc = subprocess.run(list(argv) + [option], capture_output=True,
-                                      timeout=timeout, stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired as e:
-                test.fail("%s: still running (ignored it), printed %r" % (option, e.stdout))
+            proc = run_refusing(test, list(argv) + [option], timeout, "%s (ignored)" % option)
             test.assertEqual(proc.returncode, 0, proc.stderr)
             test.assertEqual(proc.stderr, b"")
             lines = proc.stdout.decode("utf-8", "replace").splitlines()

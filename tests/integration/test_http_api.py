@@ -154,6 +154,14 @@ class ServerTestCase(unittest.TestCase):
         finally:
             c.close()
 
+    def assert_held_upload_answered(self, raw, size):
+        """Reads the answer of an /upload the server held once (pause_ms, hold_ms) on `raw`:
+        200, with all `size` bytes received, one pause, one resume, no refused call."""
+        resp = raw.read_response()
+        self.assertEqual(resp.status, 200, resp.body)
+        j = json.loads(resp.body)
+        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (size, 1, 1, 0))
+
     def get_json(self, url, method="GET", body=None, headers=None):
         r, data = self.request(method, url, body, headers)
         self.assertEqual(r.status, 200, data)
@@ -1687,10 +1695,7 @@ class TimeoutsTest(ServerTestCase):
                  % size + b"p" * 1000)
         time.sleep(0.1)  # the first piece is small: the hold begins with 1000 bytes read
         raw.send(b"p" * (size - 1000))
-        resp = raw.read_response()
-        self.assertEqual(resp.status, 200, resp.body)
-        j = json.loads(resp.body)
-        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (size, 1, 1, 0))
+        self.assert_held_upload_answered(raw, size)
         raw.close()
 
     def test_body_timeout_does_not_run_while_held_from_the_head(self):
@@ -1699,10 +1704,7 @@ class TimeoutsTest(ServerTestCase):
         raw = self.raw(timeout=HANG_GUARD)
         raw.send(b"POST /upload?hold_ms=1000 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
                  b"hello")
-        resp = raw.read_response()
-        self.assertEqual(resp.status, 200, resp.body)
-        j = json.loads(resp.body)
-        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (5, 1, 1, 0))
+        self.assert_held_upload_answered(raw, 5)
         raw.close()
 
     def test_body_timeout_runs_again_after_resume(self):
@@ -1888,10 +1890,7 @@ class ExpectHeldBodyTest(ServerTestCase):
         self.assertEqual(raw.read_until(b"\r\n\r\n"), b"HTTP/1.1 100 Continue\r\n\r\n")
         self.assertGreaterEqual(time.monotonic() - t0, 0.9)
         raw.send(b"hello")
-        resp = raw.read_response()
-        self.assertEqual(resp.status, 200, resp.body)
-        j = json.loads(resp.body)
-        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (5, 1, 1, 0))
+        self.assert_held_upload_answered(raw, 5)
         raw.send(get_req("/auto_length"))  # the connection goes on
         self.assertEqual(raw.read_response().body, b"hello world")
         raw.close()
@@ -2018,10 +2017,7 @@ class HeldBodyClientGoneTest(ServerTestCase):
         raw.send(b"POST /upload?hold_ms=500 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                  % size + b"y" * size)
         raw.sock.shutdown(socket.SHUT_WR)
-        resp = raw.read_response()
-        self.assertEqual(resp.status, 200, resp.body)
-        j = json.loads(resp.body)
-        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (size, 1, 1, 0))
+        self.assert_held_upload_answered(raw, size)
         raw.close()
 
     def test_fin_after_a_whole_chunked_body_is_a_half_close(self):
@@ -2030,10 +2026,7 @@ class HeldBodyClientGoneTest(ServerTestCase):
         raw.send(b"POST /upload?hold_ms=500 HTTP/1.1\r\nHost: x\r\n"
                  b"Transfer-Encoding: chunked\r\n\r\n" + chunk * 3 + b"0\r\n\r\n")
         raw.sock.shutdown(socket.SHUT_WR)
-        resp = raw.read_response()
-        self.assertEqual(resp.status, 200, resp.body)
-        j = json.loads(resp.body)
-        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (3000, 1, 1, 0))
+        self.assert_held_upload_answered(raw, 3000)
         raw.close()
 
     def test_fin_after_the_body_with_a_hold_after_its_first_piece(self):
@@ -2046,10 +2039,7 @@ class HeldBodyClientGoneTest(ServerTestCase):
         time.sleep(0.1)  # the first piece is small: the hold begins with 1000 bytes read
         raw.send(b"p" * (size - 1000))
         raw.sock.shutdown(socket.SHUT_WR)
-        resp = raw.read_response()
-        self.assertEqual(resp.status, 200, resp.body)
-        j = json.loads(resp.body)
-        self.assertEqual((j["bytes"], j["pauses"], j["resumes"], j["bad_rc"]), (size, 1, 1, 0))
+        self.assert_held_upload_answered(raw, size)
         raw.close()
 
 

@@ -398,6 +398,16 @@ void test_close_with_input_flushes_answers(void **) {
     close_pair(&p);
 }
 
+// The peer resets the connection (closed with linger 0); the loop runs until the stream's close
+// callback came (or a bound of ~1 s passed).
+void reset_peer(Pair *p) {
+    linger lg = {1, 0};
+    assert_int_equal(setsockopt(p->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(p->peer);
+    p->peer = -1;
+    for (int i = 0; i < 200 && p->closes == 0; i++) p->loop->run_once(5);
+}
+
 // More input while the close is watched waits for the owner, and neither it nor a reset (which
 // epoll reports on every wait as long as nobody reads) makes the loop spin. The reset ends the
 // stream at once, as a read finding it does (EDDY_ECONNRESET); libevent reports it as
@@ -409,11 +419,7 @@ void test_close_with_input_more_input_then_reset(void **) {
     assert_int_equal(write(p.peer, "c\n", 2), 2);
     assert_true(cpu_share_while_idle(p.loop) < 0.2);
     assert_int_equal(p.closes, 0);
-    linger lg = {1, 0};
-    assert_int_equal(setsockopt(p.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    close(p.peer);
-    p.peer = -1;
-    for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+    reset_peer(&p);
     assert_int_equal(p.closes, 1);
     assert_int_equal(p.close_error, EDDY_ECONNRESET);
     assert_string_equal(lines_got.c_str(), "a\n");
@@ -518,11 +524,7 @@ void test_close_with_input_fin_check_not_for_resets(void **) {
     f.verdict = false;
     buffered_request_behind(&p, true, true, false);
     assert_int_equal(p.stream->set_peer_fin_check(fin_check, &f), 0);
-    linger lg = {1, 0};
-    assert_int_equal(setsockopt(p.peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    close(p.peer);
-    p.peer = -1;
-    for (int i = 0; i < 200 && p.closes == 0; i++) p.loop->run_once(5);
+    reset_peer(&p);
     assert_int_equal(p.closes, 1);
     assert_int_equal(p.close_error, EDDY_ECONNRESET);
     assert_int_equal(f.calls, 0);
